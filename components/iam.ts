@@ -1,0 +1,9 @@
+import * as aws from "@pulumi/aws";
+
+/** A trust policy that lets one AWS service principal assume a role. */
+export function assumeRolePolicyFor(service: string): aws.iam.PolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }],
+  };
+}

@@ -1,0 +1,7 @@
+export * from "./compute-environment";
+export * from "./image";
+export * from "./job-definition";
+export * from "./job-queue";
+export * from "./job-roles";
+export * from "./storage";
+export * from "./validation";

@@ -1,0 +1,280 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { BUCKET_PREFIXES } from "./storage";
+import { checkIntegerRange, isKnownNumber, ValidationError } from "./validation";
+
+/** The container's entrypoint (container/run_job.py), as the Dockerfile installs it. */
+export const JOB_COMMAND: readonly string[] = ["python3", "/app/run_job.py"];
+/** The tutorial's job: 1 vCPU, 1000 MiB. */
+export const DEFAULT_JOB_VCPUS = 1;
+export const DEFAULT_JOB_MEMORY_MIB = 1000;
+export const DEFAULT_TIMEOUT_SECONDS = 3600;
+/** AWS Batch rejects a shorter attempt timeout. */
+export const MIN_TIMEOUT_SECONDS = 60;
+/** Attempts in all, counting the first; only host failures are retried. */
+export const DEFAULT_RETRY_ATTEMPTS = 3;
+export const DEFAULT_LOG_RETENTION_DAYS = 30;
+/** AWS Batch's limit on a registered job definition. */
+export const MAX_JOB_DEFINITION_BYTES = 24 * 1024;
+/** The values CloudWatch Logs accepts for `retentionInDays`. */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
+  3653,
+] as const;
+
+/**
+ * Fargate's vCPU → memory (MiB) combinations.
+ * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_ResourceRequirement.html
+ */
+const FARGATE_MEMORY: Record<string, { min: number; max: number; step: number }> = {
+  "0.25": { min: 512, max: 2048, step: 512 },
+  "0.5": { min: 1024, max: 4096, step: 1024 },
+  "1": { min: 2048, max: 8192, step: 1024 },
+  "2": { min: 4096, max: 16384, step: 1024 },
+  "4": { min: 8192, max: 30720, step: 1024 },
+  "8": { min: 16384, max: 61440, step: 4096 },
+  "16": { min: 32768, max: 122880, step: 8192 },
+};
+
+export interface JobDefinitionArgs {
+  /** The image the job runs. */
+  readonly image: pulumi.Input<string>;
+  /** Where the job runs; Fargate needs network and platform settings EC2 does not. */
+  readonly platform: "EC2" | "FARGATE";
+  /** The bucket whose `inputs/`, `results/` and `logs/` the entrypoint uses. */
+  readonly bucketName: pulumi.Input<string>;
+  /** The role the container assumes. */
+  readonly jobRoleArn: pulumi.Input<string>;
+  /** The role ECS uses to pull the image and write logs. */
+  readonly executionRoleArn: pulumi.Input<string>;
+  /** Region of the log group and bucket, passed to the container and the log driver. */
+  readonly region: pulumi.Input<string>;
+  /**
+   * vCPUs per job (Fargate: 0.25, 0.5, 1, 2, 4, 8 or 16).
+   * @default 1
+   */
+  readonly vcpus?: number;
+  /**
+   * Memory per job in MiB (Fargate allows only certain amounts per vCPU count).
+   * @default 1000
+   */
+  readonly memoryMiB?: number;
+  /**
+   * Seconds an attempt may run before Batch stops it. Without a timeout a hung script
+   * bills until someone notices.
+   * @default 3600
+   * @see https://docs.aws.amazon.com/batch/latest/userguide/job_timeouts.html
+   */
+  readonly timeoutSeconds?: number;
+  /**
+   * Attempts per job (1–10). Only host failures such as a spot reclamation are retried;
+   * the script's own failure ends the job at once.
+   * @default 3
+   */
+  readonly retryAttempts?: number;
+  /**
+   * Days the job log group keeps container output.
+   * @default 30
+   */
+  readonly logRetentionDays?: number;
+  /**
+   * The container command.
+   * @default ["python3", "/app/run_job.py"]
+   */
+  readonly command?: readonly string[];
+  /** Tags for every resource of the component, propagated to the jobs' tasks. */
+  readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}
+
+/** Checks the plain arguments of a JobDefinition; throws naming the argument. */
+export function validateJobDefinitionArgs(name: string, args: JobDefinitionArgs): void {
+  const where = `JobDefinition '${name}'`;
+  const vcpus = args.vcpus ?? DEFAULT_JOB_VCPUS;
+  const memory = args.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB;
+  checkIntegerRange(
+    where,
+    "timeoutSeconds",
+    args.timeoutSeconds,
+    MIN_TIMEOUT_SECONDS,
+    14 * 86400,
+    "AWS Batch's minimum attempt timeout is 60 seconds",
+  );
+  checkIntegerRange(
+    where,
+    "retryAttempts",
+    args.retryAttempts,
+    1,
+    10,
+    "AWS Batch retries 1 to 10 attempts",
+  );
+  checkIntegerRange(where, "memoryMiB", memory, 4, 10_000_000, "memory is whole MiB, at least 4");
+  const retention = args.logRetentionDays;
+  if (retention !== undefined && !(LOG_RETENTION_DAYS as readonly number[]).includes(retention)) {
+    throw new ValidationError(
+      `${where} has 'logRetentionDays' = ${retention}; CloudWatch Logs accepts only ${LOG_RETENTION_DAYS.join(", ")}.`,
+      "logRetentionDays",
+    );
+  }
+  if (args.platform === "FARGATE") {
+    const combo = FARGATE_MEMORY[String(vcpus)];
+    if (combo === undefined) {
+      throw new ValidationError(
+        `${where} has 'vcpus' = ${vcpus} on Fargate; it must be one of ${Object.keys(FARGATE_MEMORY).join(", ")}.`,
+        "vcpus",
+      );
+    }
+    if (memory < combo.min || memory > combo.max || (memory - combo.min) % combo.step !== 0) {
+      throw new ValidationError(
+        `${where} has 'memoryMiB' = ${memory} with 'vcpus' = ${vcpus} on Fargate; it must be ${combo.min} to ${combo.max} in steps of ${combo.step}.`,
+        "memoryMiB",
+      );
+    }
+  } else if (!isKnownNumber(vcpus) || !Number.isInteger(vcpus) || vcpus < 1) {
+    throw new ValidationError(
+      `${where} has 'vcpus' = ${vcpus}; on EC2 it must be a whole number of at least 1.`,
+      "vcpus",
+    );
+  }
+}
+
+/** The resolved values of a job definition's container properties. */
+export interface ContainerPropertiesValues {
+  readonly image: string;
+  readonly command: readonly string[];
+  readonly jobRoleArn: string;
+  readonly executionRoleArn: string;
+  readonly bucketName: string;
+  readonly region: string;
+  readonly logGroupName: string;
+  readonly vcpus: number;
+  readonly memoryMiB: number;
+  readonly platform: "EC2" | "FARGATE";
+}
+
+/**
+ * The `containerProperties` document of the job definition. The environment tells the
+ * entrypoint its bucket and prefixes, so no bucket name is ever edited by hand.
+ */
+export function containerProperties(v: ContainerPropertiesValues): Record<string, unknown> {
+  const props: Record<string, unknown> = {
+    image: v.image,
+    command: [...v.command],
+    jobRoleArn: v.jobRoleArn,
+    executionRoleArn: v.executionRoleArn,
+    resourceRequirements: [
+      { type: "VCPU", value: String(v.vcpus) },
+      { type: "MEMORY", value: String(v.memoryMiB) },
+    ],
+    environment: [
+      { name: "BATCHPY_BUCKET", value: v.bucketName },
+      { name: "BATCHPY_INPUTS_PREFIX", value: BUCKET_PREFIXES.inputs },
+      { name: "BATCHPY_RESULTS_PREFIX", value: BUCKET_PREFIXES.results },
+      { name: "BATCHPY_LOGS_PREFIX", value: BUCKET_PREFIXES.logs },
+      { name: "AWS_REGION", value: v.region },
+    ],
+    logConfiguration: {
+      logDriver: "awslogs",
+      options: {
+        "awslogs-group": v.logGroupName,
+        "awslogs-region": v.region,
+        "awslogs-stream-prefix": "batchpy",
+      },
+    },
+  };
+  if (v.platform === "FARGATE") {
+    // Default-VPC public subnets have no NAT: without a public IP the task cannot pull.
+    props.networkConfiguration = { assignPublicIp: "ENABLED" };
+    props.fargatePlatformConfiguration = { platformVersion: "LATEST" };
+    props.runtimePlatform = { operatingSystemFamily: "LINUX", cpuArchitecture: "X86_64" };
+  }
+  return props;
+}
+
+/**
+ * Retry only when the host went away (a spot reclamation, a failed instance); a non-zero
+ * exit from the script is a real failure and retrying it would bill the same error again.
+ */
+export const RETRY_ON_HOST_FAILURE: aws.types.input.batch.JobDefinitionRetryStrategyEvaluateOnExit[] =
+  [
+    { onStatusReason: "Host EC2*", action: "RETRY" },
+    { onReason: "*", action: "EXIT" },
+  ];
+
+/**
+ * A container job definition for the batchpy entrypoint, with a timeout, host-failure
+ * retries, and logs in a log group with a retention period.
+ */
+export class JobDefinition extends pulumi.ComponentResource {
+  public readonly jobDefinitionArn: pulumi.Output<string>;
+  public readonly jobDefinitionName: pulumi.Output<string>;
+  public readonly logGroupName: pulumi.Output<string>;
+
+  constructor(name: string, args: JobDefinitionArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("batchpy:job:JobDefinition", name, {}, opts);
+    validateJobDefinitionArgs(name, args);
+
+    const logGroup = new aws.cloudwatch.LogGroup(
+      `${name}-logs`,
+      { retentionInDays: args.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS, tags: args.tags },
+      { parent: this },
+    );
+
+    const properties = pulumi
+      .all([
+        args.image,
+        args.jobRoleArn,
+        args.executionRoleArn,
+        args.bucketName,
+        args.region,
+        logGroup.name,
+      ])
+      .apply(([image, jobRoleArn, executionRoleArn, bucketName, region, logGroupName]) => {
+        const json = JSON.stringify(
+          containerProperties({
+            image,
+            command: args.command ?? JOB_COMMAND,
+            jobRoleArn,
+            executionRoleArn,
+            bucketName,
+            region,
+            logGroupName,
+            vcpus: args.vcpus ?? DEFAULT_JOB_VCPUS,
+            memoryMiB: args.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
+            platform: args.platform,
+          }),
+        );
+        if (Buffer.byteLength(json) > MAX_JOB_DEFINITION_BYTES) {
+          throw new ValidationError(
+            `JobDefinition '${name}' has containerProperties of ${Buffer.byteLength(json)} bytes; AWS Batch allows ${MAX_JOB_DEFINITION_BYTES}.`,
+          );
+        }
+        return json;
+      });
+
+    const definition = new aws.batch.JobDefinition(
+      `${name}-def`,
+      {
+        type: "container",
+        platformCapabilities: [args.platform],
+        containerProperties: properties,
+        timeout: { attemptDurationSeconds: args.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS },
+        retryStrategy: {
+          attempts: args.retryAttempts ?? DEFAULT_RETRY_ATTEMPTS,
+          evaluateOnExits: RETRY_ON_HOST_FAILURE,
+        },
+        propagateTags: true,
+        tags: args.tags,
+      },
+      { parent: this },
+    );
+
+    this.jobDefinitionArn = definition.arn;
+    this.jobDefinitionName = definition.name;
+    this.logGroupName = logGroup.name;
+    this.registerOutputs({
+      jobDefinitionArn: this.jobDefinitionArn,
+      jobDefinitionName: this.jobDefinitionName,
+      logGroupName: this.logGroupName,
+    });
+  }
+}

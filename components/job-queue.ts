@@ -1,0 +1,101 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { checkIntegerRange, ValidationError } from "./validation";
+
+export const DEFAULT_QUEUE_PRIORITY = 1;
+/** A job stuck in RUNNABLE this long is cancelled instead of waiting (and billing) forever. */
+export const DEFAULT_RUNNABLE_TIMEOUT_SECONDS = 3600;
+/** AWS's bounds for `jobStateTimeLimitActions[].maxTimeSeconds`. */
+export const RUNNABLE_TIMEOUT_BOUNDS = { min: 600, max: 86400 } as const;
+
+/**
+ * The RUNNABLE reasons Batch can act on. The two MISCONFIGURATION ones never resolve by
+ * themselves (a job asks for more than any instance has, or more than `maxVcpus`); the
+ * capacity one may, so it gets the same grace period rather than an immediate cancel.
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html
+ */
+export const RUNNABLE_CANCEL_REASONS = [
+  "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+  "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+  "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY",
+] as const;
+
+export interface JobQueueArgs {
+  /** Compute environment ARNs, tried in this order. */
+  readonly computeEnvironments: pulumi.Input<string>[];
+  /**
+   * Higher runs first when several queues share a compute environment.
+   * @default 1
+   */
+  readonly priority?: number;
+  /**
+   * Seconds a job may sit in RUNNABLE for one of {@link RUNNABLE_CANCEL_REASONS} before
+   * Batch cancels it; 600 to 86400.
+   * @default 3600
+   */
+  readonly runnableTimeoutSeconds?: number;
+  /** Tags for every resource of the component. */
+  readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}
+
+/** Checks the plain arguments of a JobQueue; throws naming the argument. */
+export function validateJobQueueArgs(name: string, args: JobQueueArgs): void {
+  const where = `JobQueue '${name}'`;
+  if (args.computeEnvironments.length === 0) {
+    throw new ValidationError(
+      `${where} has no 'computeEnvironments'; give at least one.`,
+      "computeEnvironments",
+    );
+  }
+  if (args.computeEnvironments.length > 3) {
+    throw new ValidationError(
+      `${where} has ${args.computeEnvironments.length} 'computeEnvironments'; AWS Batch allows at most 3 per queue.`,
+      "computeEnvironments",
+    );
+  }
+  checkIntegerRange(where, "priority", args.priority, 0, 1000, "AWS Batch queue priorities");
+  checkIntegerRange(
+    where,
+    "runnableTimeoutSeconds",
+    args.runnableTimeoutSeconds,
+    RUNNABLE_TIMEOUT_BOUNDS.min,
+    RUNNABLE_TIMEOUT_BOUNDS.max,
+    "AWS's bounds for jobStateTimeLimitActions[].maxTimeSeconds",
+  );
+}
+
+/** A job queue over ordered compute environments that cancels jobs stuck in RUNNABLE. */
+export class JobQueue extends pulumi.ComponentResource {
+  public readonly jobQueueArn: pulumi.Output<string>;
+  public readonly jobQueueName: pulumi.Output<string>;
+
+  constructor(name: string, args: JobQueueArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("batchpy:queue:JobQueue", name, {}, opts);
+    validateJobQueueArgs(name, args);
+    const maxTimeSeconds = args.runnableTimeoutSeconds ?? DEFAULT_RUNNABLE_TIMEOUT_SECONDS;
+
+    const queue = new aws.batch.JobQueue(
+      `${name}-queue`,
+      {
+        state: "ENABLED",
+        priority: args.priority ?? DEFAULT_QUEUE_PRIORITY,
+        computeEnvironmentOrders: args.computeEnvironments.map((computeEnvironment, order) => ({
+          computeEnvironment,
+          order,
+        })),
+        jobStateTimeLimitActions: RUNNABLE_CANCEL_REASONS.map((reason) => ({
+          state: "RUNNABLE",
+          action: "CANCEL",
+          reason,
+          maxTimeSeconds,
+        })),
+        tags: args.tags,
+      },
+      { parent: this },
+    );
+
+    this.jobQueueArn = queue.arn;
+    this.jobQueueName = queue.name;
+    this.registerOutputs({ jobQueueArn: this.jobQueueArn, jobQueueName: this.jobQueueName });
+  }
+}

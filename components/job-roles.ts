@@ -1,0 +1,106 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { assumeRolePolicyFor } from "./iam";
+import { BUCKET_PREFIXES } from "./storage";
+
+export interface JobRolesArgs {
+  /** ARN of the bucket the jobs read inputs from and write results and logs to. */
+  readonly bucketArn: pulumi.Input<string>;
+  /** Tags for every resource of the component. */
+  readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}
+
+/**
+ * The two roles a job runs with. The job role is what the script's container may do:
+ * read `inputs/`, write `results/` and `logs/` of one bucket, nothing else. The execution
+ * role is what ECS needs to start the container: pull the image and write its log stream.
+ */
+export class JobRoles extends pulumi.ComponentResource {
+  /** The role the job's container assumes (the job definition's `jobRoleArn`). */
+  public readonly jobRoleArn: pulumi.Output<string>;
+  /** The role ECS uses to pull the image and ship logs (the `executionRoleArn`). */
+  public readonly executionRoleArn: pulumi.Output<string>;
+
+  constructor(name: string, args: JobRolesArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("batchpy:iam:JobRoles", name, {}, opts);
+    const parent = { parent: this };
+
+    const jobRole = new aws.iam.Role(
+      `${name}-job`,
+      {
+        description: "Assumed by batchpy job containers: read inputs/, write results/ and logs/.",
+        assumeRolePolicy: JSON.stringify(assumeRolePolicyFor("ecs-tasks.amazonaws.com")),
+        tags: args.tags,
+      },
+      parent,
+    );
+    new aws.iam.RolePolicy(
+      `${name}-job-bucket-access`,
+      {
+        role: jobRole.id,
+        policy: pulumi.output(args.bucketArn).apply((arn) => JSON.stringify(jobBucketPolicy(arn))),
+      },
+      parent,
+    );
+
+    const executionRole = new aws.iam.Role(
+      `${name}-execution`,
+      {
+        description: "Used by ECS to pull the batchpy image and write job logs.",
+        assumeRolePolicy: JSON.stringify(assumeRolePolicyFor("ecs-tasks.amazonaws.com")),
+        tags: args.tags,
+      },
+      parent,
+    );
+    new aws.iam.RolePolicyAttachment(
+      `${name}-execution-policy`,
+      {
+        role: executionRole.name,
+        policyArn: aws.iam.ManagedPolicy.AmazonECSTaskExecutionRolePolicy,
+      },
+      parent,
+    );
+
+    this.jobRoleArn = jobRole.arn;
+    this.executionRoleArn = executionRole.arn;
+    this.registerOutputs({
+      jobRoleArn: this.jobRoleArn,
+      executionRoleArn: this.executionRoleArn,
+    });
+  }
+}
+
+/**
+ * Exactly what a job needs of its bucket. Listing is limited to `inputs/` because the
+ * entrypoint downloads an inputs prefix; results and logs are write-only so one job
+ * cannot read or overwrite-by-reading another's history.
+ */
+export function jobBucketPolicy(bucketArn: string): aws.iam.PolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "ReadInputs",
+        Effect: "Allow",
+        Action: ["s3:GetObject"],
+        Resource: [`${bucketArn}/${BUCKET_PREFIXES.inputs}*`],
+      },
+      {
+        Sid: "ListInputs",
+        Effect: "Allow",
+        Action: ["s3:ListBucket"],
+        Resource: [bucketArn],
+        Condition: { StringLike: { "s3:prefix": [`${BUCKET_PREFIXES.inputs}*`] } },
+      },
+      {
+        Sid: "WriteResultsAndLogs",
+        Effect: "Allow",
+        Action: ["s3:PutObject"],
+        Resource: [
+          `${bucketArn}/${BUCKET_PREFIXES.results}*`,
+          `${bucketArn}/${BUCKET_PREFIXES.logs}*`,
+        ],
+      },
+    ],
+  };
+}

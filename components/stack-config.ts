@@ -1,0 +1,282 @@
+import {
+  COMPUTE_TYPES,
+  ComputeEnvironmentArgs,
+  ComputeType,
+  DEFAULT_COMPUTE_TYPE,
+  DEFAULT_MAX_VCPUS,
+  isFargate,
+  validateComputeEnvironmentArgs,
+} from "./compute-environment";
+import { ImageArgs, validateImageArgs } from "./image";
+import { DEFAULT_JOB_VCPUS, JobDefinitionArgs, validateJobDefinitionArgs } from "./job-definition";
+import { JobQueueArgs, validateJobQueueArgs } from "./job-queue";
+import { StorageArgs, validateStorageArgs } from "./storage";
+import { ValidationError } from "./validation";
+
+/** The config namespace of this project's keys in `Pulumi.<stack>.yaml`. */
+export const CONFIG_NAMESPACE = "batchpy";
+
+type Kind = "boolean" | "integer" | "number" | "string" | "string[]" | "tags";
+
+/**
+ * Every `batchpy:` key the program reads: its type, and the component argument it sets
+ * (so a component's validation error can name the key to change).
+ */
+export const CONFIG_KEYS = {
+  // Also lets `pulumi destroy` delete the image repository while it still holds images.
+  forceDestroy: { kind: "boolean", arg: "forceDestroy" },
+  logExpirationDays: { kind: "integer", arg: "logExpirationDays" },
+  imageUri: { kind: "string", arg: "imageUri" },
+  keepImages: { kind: "integer", arg: "keepImages" },
+  computeType: { kind: "string", arg: "computeType" },
+  minVcpus: { kind: "integer", arg: "minVcpus" },
+  maxVcpus: { kind: "integer", arg: "maxVcpus" },
+  instanceTypes: { kind: "string[]", arg: "instanceTypes" },
+  allocationStrategy: { kind: "string", arg: "allocationStrategy" },
+  spotBidPercentage: { kind: "integer", arg: "spotBidPercentage" },
+  vpcId: { kind: "string", arg: "vpcId" },
+  subnetIds: { kind: "string[]", arg: "subnetIds" },
+  queuePriority: { kind: "integer", arg: "priority" },
+  runnableTimeoutSeconds: { kind: "integer", arg: "runnableTimeoutSeconds" },
+  jobVcpus: { kind: "number", arg: "vcpus" },
+  jobMemoryMiB: { kind: "integer", arg: "memoryMiB" },
+  timeoutSeconds: { kind: "integer", arg: "timeoutSeconds" },
+  retryAttempts: { kind: "integer", arg: "retryAttempts" },
+  logRetentionDays: { kind: "integer", arg: "logRetentionDays" },
+  tags: { kind: "tags", arg: "tags" },
+} as const satisfies Record<string, { kind: Kind; arg: string }>;
+
+export type ConfigKey = keyof typeof CONFIG_KEYS;
+
+/** The typed, validated settings of one stack, grouped by the component they configure. */
+export interface StackSettings {
+  readonly region: string;
+  readonly tags: Record<string, string>;
+  readonly storage: StorageArgs;
+  readonly image: Omit<ImageArgs, "context" | "tags">;
+  readonly compute: Omit<ComputeEnvironmentArgs, "tags">;
+  readonly queue: Omit<JobQueueArgs, "computeEnvironments" | "tags">;
+  readonly job: Pick<
+    JobDefinitionArgs,
+    "vcpus" | "memoryMiB" | "timeoutSeconds" | "retryAttempts" | "logRetentionDays"
+  >;
+}
+
+/** Thrown for a bad stack config value; the message names the key and how to fix it. */
+export class StackConfigError extends Error {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "StackConfigError";
+  }
+}
+
+function fullKey(key: string): string {
+  return `${CONFIG_NAMESPACE}:${key}`;
+}
+
+function parseValue(key: ConfigKey, kind: Kind, raw: string): unknown {
+  const bad = (expected: string, example: string): StackConfigError =>
+    new StackConfigError(
+      fullKey(key),
+      `Stack config '${fullKey(key)}' = ${JSON.stringify(raw)} is not ${expected}; set it with \`pulumi config set ${fullKey(key)} ${example}\`.`,
+    );
+  switch (kind) {
+    case "boolean":
+      if (raw === "true" || raw === "false") {
+        return raw === "true";
+      }
+      throw bad("true or false", "true");
+    case "integer":
+    case "number": {
+      const n = Number(raw);
+      if (
+        raw.trim() === "" ||
+        !Number.isFinite(n) ||
+        (kind === "integer" && !Number.isInteger(n))
+      ) {
+        throw bad(kind === "integer" ? "a whole number" : "a number", "1");
+      }
+      return n;
+    }
+    case "string":
+      return raw;
+    case "string[]": {
+      const list = parseJson(raw);
+      if (!Array.isArray(list) || !list.every((s) => typeof s === "string")) {
+        throw bad("a list of strings", `--path '[0]' value`);
+      }
+      return list;
+    }
+    case "tags": {
+      const tags = parseJson(raw);
+      if (
+        tags === null ||
+        typeof tags !== "object" ||
+        Array.isArray(tags) ||
+        !Object.values(tags).every((v) => typeof v === "string")
+      ) {
+        throw bad("a map of tag names to strings", `--path 'Owner' me`);
+      }
+      return tags;
+    }
+  }
+}
+
+function parseJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The closest known key to a mistyped one, for "did you mean" hints. */
+function closestKey(key: string): string | undefined {
+  const distance = (a: string, b: string): number => {
+    const d = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+      let prev = d[0];
+      d[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const tmp = d[j];
+        d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+        prev = tmp;
+      }
+    }
+    return d[b.length];
+  };
+  let best: string | undefined;
+  let bestDistance = 4;
+  for (const known of Object.keys(CONFIG_KEYS)) {
+    const dist = distance(key.toLowerCase(), known.toLowerCase());
+    if (dist < bestDistance) {
+      best = known;
+      bestDistance = dist;
+    }
+  }
+  return best;
+}
+
+/**
+ * Reads and validates a stack's settings from its raw config (as `pulumi.runtime.allConfig()`
+ * returns it: `namespace:key` → string, lists and maps as JSON). Everything is checked before
+ * any resource is created; the first problem throws a {@link StackConfigError} naming the key.
+ *
+ * @param componentName the name the program gives its components, used in messages
+ */
+export function parseStackConfig(
+  raw: Readonly<Record<string, string>>,
+  env: Readonly<Record<string, string | undefined>> = {},
+  componentName = "batchpy",
+): StackSettings {
+  const values: Partial<Record<ConfigKey, unknown>> = {};
+  for (const [full, value] of Object.entries(raw)) {
+    if (!full.startsWith(`${CONFIG_NAMESPACE}:`)) {
+      continue;
+    }
+    const key = full.slice(CONFIG_NAMESPACE.length + 1);
+    if (!(key in CONFIG_KEYS)) {
+      const hint = closestKey(key);
+      throw new StackConfigError(
+        full,
+        `Stack config '${full}' is not a setting of this program${hint ? `; did you mean '${fullKey(hint)}'?` : "."} Remove it with \`pulumi config rm ${full}\`. Known keys: ${Object.keys(CONFIG_KEYS).join(", ")}.`,
+      );
+    }
+    const spec = CONFIG_KEYS[key as ConfigKey];
+    values[key as ConfigKey] = parseValue(key as ConfigKey, spec.kind, value);
+  }
+  const get = <T>(key: ConfigKey): T | undefined => values[key] as T | undefined;
+
+  const region = raw["aws:region"] ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  if (region === undefined || region === "") {
+    throw new StackConfigError(
+      "aws:region",
+      "Stack config 'aws:region' is not set; set it with `pulumi config set aws:region us-east-1` (or export AWS_REGION).",
+    );
+  }
+
+  const computeType = get<string>("computeType") ?? DEFAULT_COMPUTE_TYPE;
+  const settings: StackSettings = {
+    region,
+    tags: get<Record<string, string>>("tags") ?? {},
+    storage: {
+      forceDestroy: get<boolean>("forceDestroy"),
+      logExpirationDays: get<number>("logExpirationDays"),
+    },
+    image: {
+      imageUri: get<string>("imageUri"),
+      keepImages: get<number>("keepImages"),
+      forceDelete: get<boolean>("forceDestroy"),
+    },
+    compute: {
+      computeType: computeType as ComputeType,
+      minVcpus: get<number>("minVcpus"),
+      maxVcpus: get<number>("maxVcpus"),
+      instanceTypes: get<string[]>("instanceTypes"),
+      allocationStrategy: get<string>("allocationStrategy"),
+      spotBidPercentage: get<number>("spotBidPercentage"),
+      vpcId: get<string>("vpcId"),
+      subnetIds: get<string[]>("subnetIds"),
+    },
+    queue: {
+      priority: get<number>("queuePriority"),
+      runnableTimeoutSeconds: get<number>("runnableTimeoutSeconds"),
+    },
+    job: {
+      vcpus: get<number>("jobVcpus"),
+      memoryMiB: get<number>("jobMemoryMiB"),
+      timeoutSeconds: get<number>("timeoutSeconds"),
+      retryAttempts: get<number>("retryAttempts"),
+      logRetentionDays: get<number>("logRetentionDays"),
+    },
+  };
+
+  // The components' own checks, run now so that a bad value names its config key.
+  const platform =
+    COMPUTE_TYPES.includes(computeType as ComputeType) && isFargate(computeType as ComputeType)
+      ? "FARGATE"
+      : "EC2";
+  withConfigKeys(() => {
+    validateStorageArgs(componentName, settings.storage);
+    validateImageArgs(componentName, { ...settings.image, context: "container" });
+    validateComputeEnvironmentArgs(componentName, settings.compute);
+    validateJobQueueArgs(componentName, { ...settings.queue, computeEnvironments: ["ce"] });
+    validateJobDefinitionArgs(componentName, {
+      ...settings.job,
+      platform,
+      image: "",
+      bucketName: "",
+      jobRoleArn: "",
+      executionRoleArn: "",
+      region,
+    });
+  });
+
+  // A job asking for more vCPUs than the environment may ever run waits in RUNNABLE forever.
+  const maxVcpus = settings.compute.maxVcpus ?? DEFAULT_MAX_VCPUS;
+  const jobVcpus = settings.job.vcpus ?? DEFAULT_JOB_VCPUS;
+  if (jobVcpus > maxVcpus) {
+    throw new StackConfigError(
+      fullKey("maxVcpus"),
+      `Stack config '${fullKey("maxVcpus")}' = ${maxVcpus} is less than '${fullKey("jobVcpus")}' = ${jobVcpus}; no job could ever start. Raise maxVcpus or lower jobVcpus.`,
+    );
+  }
+  return settings;
+}
+
+/** Re-throws a component's ValidationError as a StackConfigError naming the config key. */
+function withConfigKeys(check: () => void): void {
+  try {
+    check();
+  } catch (err) {
+    if (err instanceof ValidationError) {
+      const entry = Object.entries(CONFIG_KEYS).find(([, spec]) => spec.arg === err.arg);
+      const key = entry ? fullKey(entry[0]) : `${CONFIG_NAMESPACE}:${err.arg ?? "?"}`;
+      throw new StackConfigError(key, `Stack config '${key}': ${err.message}`);
+    }
+    throw err;
+  }
+}

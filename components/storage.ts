@@ -1,0 +1,140 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { checkIntegerRange } from "./validation";
+
+/** The bucket's three areas, shared by the job definition, the job role and the tools. */
+export const BUCKET_PREFIXES = {
+  inputs: "inputs/",
+  results: "results/",
+  logs: "logs/",
+} as const;
+
+export interface StorageArgs {
+  /**
+   * Delete every object when the stack is destroyed, so `pulumi destroy` really cleans up.
+   * Leave it off for stacks whose results must outlive the infrastructure.
+   * @default false
+   */
+  readonly forceDestroy?: pulumi.Input<boolean>;
+  /**
+   * Days after which objects under `logs/` expire. Results and inputs are never expired.
+   * @default - logs are kept
+   */
+  readonly logExpirationDays?: number;
+  /** Tags for every resource of the component. */
+  readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}
+
+/** Checks the plain arguments of a Storage component; throws naming the argument. */
+export function validateStorageArgs(name: string, args: StorageArgs): void {
+  if (args.logExpirationDays !== undefined) {
+    checkIntegerRange(
+      `Storage '${name}'`,
+      "logExpirationDays",
+      args.logExpirationDays,
+      1,
+      36500,
+      "S3 lifecycle expiration is a whole number of days",
+    );
+  }
+}
+
+/**
+ * The S3 bucket that holds a stack's `inputs/`, `results/` and `logs/`: private (Block
+ * Public Access, owner-enforced objects), encrypted at rest, reachable over TLS only.
+ */
+export class Storage extends pulumi.ComponentResource {
+  /** The bucket's name, which the job definition passes to every job. */
+  public readonly bucketName: pulumi.Output<string>;
+  /** The bucket's ARN, for IAM policies. */
+  public readonly bucketArn: pulumi.Output<string>;
+
+  constructor(name: string, args: StorageArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+    super("batchpy:storage:Storage", name, {}, opts);
+    validateStorageArgs(name, args);
+    const parent = { parent: this };
+
+    const bucket = new aws.s3.Bucket(
+      `${name}-bucket`,
+      { forceDestroy: args.forceDestroy ?? false, tags: args.tags },
+      parent,
+    );
+
+    const publicAccessBlock = new aws.s3.BucketPublicAccessBlock(
+      `${name}-public-access-block`,
+      {
+        bucket: bucket.id,
+        blockPublicAcls: true,
+        blockPublicPolicy: true,
+        ignorePublicAcls: true,
+        restrictPublicBuckets: true,
+      },
+      parent,
+    );
+
+    // ACLs off: every object belongs to the bucket owner, whoever wrote it.
+    new aws.s3.BucketOwnershipControls(
+      `${name}-ownership`,
+      { bucket: bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } },
+      parent,
+    );
+
+    new aws.s3.BucketServerSideEncryptionConfiguration(
+      `${name}-encryption`,
+      {
+        bucket: bucket.id,
+        rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }],
+      },
+      parent,
+    );
+
+    new aws.s3.BucketPolicy(
+      `${name}-tls-only`,
+      {
+        bucket: bucket.id,
+        policy: bucket.arn.apply((arn) => JSON.stringify(tlsOnlyPolicy(arn))),
+      },
+      // S3 rejects a bucket policy while Block Public Access is still being applied.
+      { parent: this, dependsOn: [publicAccessBlock] },
+    );
+
+    if (args.logExpirationDays !== undefined) {
+      new aws.s3.BucketLifecycleConfiguration(
+        `${name}-lifecycle`,
+        {
+          bucket: bucket.id,
+          rules: [
+            {
+              id: "expire-logs",
+              status: "Enabled",
+              filter: { prefix: BUCKET_PREFIXES.logs },
+              expiration: { days: args.logExpirationDays },
+            },
+          ],
+        },
+        parent,
+      );
+    }
+
+    this.bucketName = bucket.bucket;
+    this.bucketArn = bucket.arn;
+    this.registerOutputs({ bucketName: this.bucketName, bucketArn: this.bucketArn });
+  }
+}
+
+/** A bucket policy that denies every request not made over TLS. */
+export function tlsOnlyPolicy(bucketArn: string): aws.iam.PolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "DenyInsecureTransport",
+        Effect: "Deny",
+        Principal: "*",
+        Action: "s3:*",
+        Resource: [bucketArn, `${bucketArn}/*`],
+        Condition: { Bool: { "aws:SecureTransport": "false" } },
+      },
+    ],
+  };
+}
