@@ -26,15 +26,15 @@ export const LOG_RETENTION_DAYS = [
  * Fargate's vCPU → memory (MiB) combinations.
  * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_ResourceRequirement.html
  */
-const FARGATE_MEMORY: Record<string, { min: number; max: number; step: number }> = {
-  "0.25": { min: 512, max: 2048, step: 512 },
-  "0.5": { min: 1024, max: 4096, step: 1024 },
-  "1": { min: 2048, max: 8192, step: 1024 },
-  "2": { min: 4096, max: 16384, step: 1024 },
-  "4": { min: 8192, max: 30720, step: 1024 },
-  "8": { min: 16384, max: 61440, step: 4096 },
-  "16": { min: 32768, max: 122880, step: 8192 },
-};
+const FARGATE_MEMORY = new Map<number, { min: number; max: number; step: number }>([
+  [0.25, { min: 512, max: 2048, step: 512 }],
+  [0.5, { min: 1024, max: 4096, step: 1024 }],
+  [1, { min: 2048, max: 8192, step: 1024 }],
+  [2, { min: 4096, max: 16384, step: 1024 }],
+  [4, { min: 8192, max: 30720, step: 1024 }],
+  [8, { min: 16384, max: 61440, step: 4096 }],
+  [16, { min: 32768, max: 122880, step: 8192 }],
+]);
 
 export interface JobDefinitionArgs {
   /** The image the job runs. */
@@ -116,10 +116,10 @@ export function validateJobDefinitionArgs(name: string, args: JobDefinitionArgs)
     );
   }
   if (args.platform === "FARGATE") {
-    const combo = FARGATE_MEMORY[String(vcpus)];
+    const combo = FARGATE_MEMORY.get(vcpus);
     if (combo === undefined) {
       throw new ValidationError(
-        `${where} has 'vcpus' = ${vcpus} on Fargate; it must be one of ${Object.keys(FARGATE_MEMORY).join(", ")}.`,
+        `${where} has 'vcpus' = ${vcpus} on Fargate; it must be one of ${[...FARGATE_MEMORY.keys()].join(", ")}.`,
         "vcpus",
       );
     }
@@ -191,6 +191,21 @@ export function containerProperties(v: ContainerPropertiesValues): Record<string
 }
 
 /**
+ * The `containerProperties` JSON, checked against AWS Batch's size limit now rather than
+ * by a failed RegisterJobDefinition call half-way through `pulumi up`.
+ */
+export function containerPropertiesJson(name: string, values: ContainerPropertiesValues): string {
+  const json = JSON.stringify(containerProperties(values));
+  const bytes = Buffer.byteLength(json);
+  if (bytes > MAX_JOB_DEFINITION_BYTES) {
+    throw new ValidationError(
+      `JobDefinition '${name}' has containerProperties of ${bytes} bytes; AWS Batch allows ${MAX_JOB_DEFINITION_BYTES}. Shorten the image reference or the environment.`,
+    );
+  }
+  return json;
+}
+
+/**
  * Retry only when the host went away (a spot reclamation, a failed instance); a non-zero
  * exit from the script is a real failure and retrying it would bill the same error again.
  */
@@ -228,28 +243,20 @@ export class JobDefinition extends pulumi.ComponentResource {
         args.region,
         logGroup.name,
       ])
-      .apply(([image, jobRoleArn, executionRoleArn, bucketName, region, logGroupName]) => {
-        const json = JSON.stringify(
-          containerProperties({
-            image,
-            command: args.command ?? JOB_COMMAND,
-            jobRoleArn,
-            executionRoleArn,
-            bucketName,
-            region,
-            logGroupName,
-            vcpus: args.vcpus ?? DEFAULT_JOB_VCPUS,
-            memoryMiB: args.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
-            platform: args.platform,
-          }),
-        );
-        if (Buffer.byteLength(json) > MAX_JOB_DEFINITION_BYTES) {
-          throw new ValidationError(
-            `JobDefinition '${name}' has containerProperties of ${Buffer.byteLength(json)} bytes; AWS Batch allows ${MAX_JOB_DEFINITION_BYTES}.`,
-          );
-        }
-        return json;
-      });
+      .apply(([image, jobRoleArn, executionRoleArn, bucketName, region, logGroupName]) =>
+        containerPropertiesJson(name, {
+          image,
+          command: args.command ?? JOB_COMMAND,
+          jobRoleArn,
+          executionRoleArn,
+          bucketName,
+          region,
+          logGroupName,
+          vcpus: args.vcpus ?? DEFAULT_JOB_VCPUS,
+          memoryMiB: args.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
+          platform: args.platform,
+        }),
+      );
 
     const definition = new aws.batch.JobDefinition(
       `${name}-def`,

@@ -191,8 +191,10 @@ export function mockResourceState(
 async function resolveOutputs(exports: Record<string, unknown>): Promise<Record<string, unknown>> {
   const outputs: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(exports)) {
+    // `promise()` is the Output's own settled value, so a failure inside an `apply` (or a
+    // failed registration) rejects here instead of leaving the run waiting forever.
     outputs[key] = pulumi.Output.isInstance(value)
-      ? await new Promise((resolve) => value.apply(resolve))
+      ? await (value as unknown as { promise(): Promise<unknown> }).promise()
       : value;
   }
   return outputs;
@@ -208,19 +210,27 @@ function clearProjectModules(projectRoot: string): void {
   }
 }
 
-/** Runs the program under mocks with a stack's config and returns what it registered. */
-export async function evaluateProgram(options: EvaluateOptions): Promise<Evaluation> {
-  const projectRoot = path.resolve(options.projectRoot ?? DEFAULT_PROJECT_ROOT);
-  const project = readProjectName(projectRoot);
-  const config = { ...readStackConfig(projectRoot, options.stack), ...options.configOverrides };
-  for (const key of options.configRemovals ?? []) {
-    delete config[key];
-  }
-  const region = config["aws:region"] ?? "us-east-1";
+/** Where and as what a program runs under mocks. */
+export interface MockSettings {
+  readonly project: string;
+  readonly stack: string;
+  /** Config as `namespace:key` → string. */
+  readonly config: Record<string, string>;
+}
 
+/**
+ * Runs `program` under mocks and records every resource it registers, with its parent and
+ * dependencies. `program` returns the outputs to resolve (a module's exports, or a few
+ * component properties). The runtime is shared process state: one run at a time.
+ */
+export async function runUnderMocks(
+  settings: MockSettings,
+  program: () => Record<string, unknown>,
+): Promise<{ resources: MockedResource[]; outputs: Record<string, unknown> }> {
+  const region = settings.config["aws:region"] ?? "us-east-1";
   const resources: MockedResource[] = [];
   const pending = new Map<string, Omit<MockedResource, "urn">>();
-  pulumi.runtime.setAllConfig(config);
+  pulumi.runtime.setAllConfig(settings.config);
   await pulumi.runtime.setMocks(
     {
       newResource: (args) => {
@@ -241,8 +251,8 @@ export async function evaluateProgram(options: EvaluateOptions): Promise<Evaluat
         throw new Error(`The program made an unexpected provider call: ${args.token}`);
       },
     },
-    project,
-    options.stack,
+    settings.project,
+    settings.stack,
     false,
   );
 
@@ -280,10 +290,36 @@ export async function evaluateProgram(options: EvaluateOptions): Promise<Evaluat
       cb(err, resp);
     });
 
-  clearProjectModules(projectRoot);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const program = require(path.join(projectRoot, "index.ts")) as Record<string, unknown>;
-  const outputs = await resolveOutputs(program);
-  await pulumi.runtime.disconnect();
+  // The Pulumi CLI fails a program on an unhandled rejection (a throw inside an `apply`
+  // ends up as one); do the same rather than wait for outputs that will never resolve.
+  let onFailure: (err: unknown) => void = () => undefined;
+  const failure = new Promise<never>((_, reject) => (onFailure = reject));
+  process.on("unhandledRejection", onFailure);
+  try {
+    const outputs = await Promise.race([resolveOutputs(program()), failure]);
+    // Let every registration finish, so resources nothing exports are recorded too.
+    await Promise.race([pulumi.runtime.disconnect(), failure]);
+    return { resources, outputs };
+  } finally {
+    process.off("unhandledRejection", onFailure);
+  }
+}
+
+/** Runs the program under mocks with a stack's config and returns what it registered. */
+export async function evaluateProgram(options: EvaluateOptions): Promise<Evaluation> {
+  const projectRoot = path.resolve(options.projectRoot ?? DEFAULT_PROJECT_ROOT);
+  const project = readProjectName(projectRoot);
+  const config = { ...readStackConfig(projectRoot, options.stack), ...options.configOverrides };
+  for (const key of options.configRemovals ?? []) {
+    delete config[key];
+  }
+  const { resources, outputs } = await runUnderMocks(
+    { project, stack: options.stack, config },
+    () => {
+      clearProjectModules(projectRoot);
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return require(path.join(projectRoot, "index.ts")) as Record<string, unknown>;
+    },
+  );
   return { project, stack: options.stack, config, resources, outputs };
 }

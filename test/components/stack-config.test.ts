@@ -1,0 +1,140 @@
+import * as assert from "assert";
+import { parseStackConfig, StackConfigError } from "../../components/stack-config";
+import { readStackConfig } from "../../policy/check/evaluate";
+import * as path from "path";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const DEV = readStackConfig(ROOT, "dev");
+
+function parseWith(overrides: Record<string, string>, removals: string[] = []) {
+  const raw = { ...DEV, ...overrides };
+  for (const key of removals) {
+    delete raw[key];
+  }
+  return parseStackConfig(raw, {}, "batchpy-dev");
+}
+
+describe("stack config", () => {
+  it("reads the dev stack's tutorial settings", () => {
+    const s = parseWith({});
+    assert.strictEqual(s.region, "us-east-1");
+    assert.strictEqual(s.storage.forceDestroy, true);
+    assert.strictEqual(s.image.forceDelete, true);
+    assert.strictEqual(s.compute.computeType, "EC2");
+    assert.strictEqual(s.compute.minVcpus, 0);
+    assert.deepStrictEqual(s.compute.instanceTypes, ["m5a.large"]);
+    assert.deepStrictEqual(s.job, {
+      vcpus: 1,
+      memoryMiB: 1000,
+      timeoutSeconds: 60,
+      retryAttempts: 3,
+      logRetentionDays: 30,
+    });
+  });
+
+  it("falls back to AWS_REGION when aws:region is not set", () => {
+    const raw = { ...DEV };
+    delete raw["aws:region"];
+    assert.strictEqual(parseStackConfig(raw, { AWS_REGION: "eu-west-1" }).region, "eu-west-1");
+  });
+
+  const bad: [string, Record<string, string>, string[], string, RegExp][] = [
+    [
+      "no region",
+      {},
+      ["aws:region"],
+      "aws:region",
+      /'aws:region' is not set; set it with `pulumi config set aws:region us-east-1`/,
+    ],
+    [
+      "a timeout under AWS's minimum",
+      { "batchpy:timeoutSeconds": "30" },
+      [],
+      "batchpy:timeoutSeconds",
+      /Stack config 'batchpy:timeoutSeconds': JobDefinition 'batchpy-dev' has 'timeoutSeconds' = 30; 'timeoutSeconds' must be an integer from 60/,
+    ],
+    [
+      "a non-number",
+      { "batchpy:maxVcpus": "lots" },
+      [],
+      "batchpy:maxVcpus",
+      /'batchpy:maxVcpus' = "lots" is not a whole number; set it with `pulumi config set batchpy:maxVcpus 1`/,
+    ],
+    [
+      "maxVcpus below the job's vCPUs",
+      { "batchpy:maxVcpus": "2", "batchpy:jobVcpus": "4" },
+      [],
+      "batchpy:maxVcpus",
+      /'batchpy:maxVcpus' = 2 is less than 'batchpy:jobVcpus' = 4; no job could ever start/,
+    ],
+    [
+      "minVcpus above maxVcpus",
+      { "batchpy:minVcpus": "32" },
+      [],
+      "batchpy:minVcpus",
+      /'minVcpus' = 32 > 'maxVcpus' = 16/,
+    ],
+    [
+      "a mistyped key",
+      { "batchpy:timeoutSecond": "60" },
+      [],
+      "batchpy:timeoutSecond",
+      /'batchpy:timeoutSecond' is not a setting of this program; did you mean 'batchpy:timeoutSeconds'\?/,
+    ],
+    [
+      "a non-boolean",
+      { "batchpy:forceDestroy": "yes" },
+      [],
+      "batchpy:forceDestroy",
+      /is not true or false/,
+    ],
+    [
+      "a list that is not a list",
+      { "batchpy:instanceTypes": "m5a.large" },
+      [],
+      "batchpy:instanceTypes",
+      /is not a list of strings/,
+    ],
+    [
+      "an unknown compute type",
+      { "batchpy:computeType": "GPU" },
+      [],
+      "batchpy:computeType",
+      /'computeType' = 'GPU'; it must be one of EC2, SPOT, FARGATE, FARGATE_SPOT/,
+    ],
+    [
+      "a job vCPU count renamed in the component",
+      { "batchpy:jobVcpus": "0" },
+      [],
+      "batchpy:jobVcpus",
+      /Stack config 'batchpy:jobVcpus': .*'vcpus' = 0/,
+    ],
+    [
+      "a RUNNABLE timeout below 600 s",
+      { "batchpy:runnableTimeoutSeconds": "60" },
+      [],
+      "batchpy:runnableTimeoutSeconds",
+      /must be an integer from 600 to 86400/,
+    ],
+    [
+      "tags that are not strings",
+      { "batchpy:tags": '{"Owner": 1}' },
+      [],
+      "batchpy:tags",
+      /is not a map of tag names to strings/,
+    ],
+  ];
+  for (const [what, overrides, removals, key, message] of bad) {
+    it(`rejects ${what}, naming ${key}`, () => {
+      assert.throws(
+        () => parseWith(overrides, removals),
+        (err: unknown) => {
+          assert.ok(err instanceof StackConfigError, String(err));
+          assert.strictEqual(err.key, key);
+          assert.match(err.message, message);
+          return true;
+        },
+      );
+    });
+  }
+});
