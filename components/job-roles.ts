@@ -1,6 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { assumeRolePolicyFor } from "./iam";
+import { assumeRolePolicyFor, PolicyDocument } from "./iam";
 import { BUCKET_PREFIXES } from "./storage";
 
 export interface JobRolesArgs {
@@ -75,7 +75,7 @@ export class JobRoles extends pulumi.ComponentResource {
  * entrypoint downloads an inputs prefix; results and logs are write-only so one job
  * cannot read or overwrite-by-reading another's history.
  */
-export function jobBucketPolicy(bucketArn: string): aws.iam.PolicyDocument {
+export function jobBucketPolicy(bucketArn: string): PolicyDocument {
   return {
     Version: "2012-10-17",
     Statement: [

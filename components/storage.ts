@@ -1,5 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { PolicyDocument } from "./iam";
 import { checkIntegerRange } from "./validation";
 
 /** The bucket's three areas, shared by the job definition, the job role and the tools. */
@@ -123,7 +124,7 @@ export class Storage extends pulumi.ComponentResource {
 }
 
 /** A bucket policy that denies every request not made over TLS. */
-export function tlsOnlyPolicy(bucketArn: string): aws.iam.PolicyDocument {
+export function tlsOnlyPolicy(bucketArn: string): PolicyDocument {
   return {
     Version: "2012-10-17",
     Statement: [
