@@ -1,0 +1,71 @@
+/**
+ * AWS Batch compute environments must scale to zero: the tutorial's bold warning ("set the
+ * minimum vCPUs to 0, or you pay for idle instances") as a rule.
+ */
+import { ResourceValidationPolicy } from "@pulumi/policy";
+import { TYPES, validateTypes } from "./resources";
+import { UNKNOWN, numberAt, stringAt } from "./values";
+
+/** Compute resource types whose instances AWS keeps running up to `minVcpus`. */
+const EC2_COMPUTE_TYPES: readonly string[] = ["EC2", "SPOT"];
+
+/** A compute environment that keeps instances running with no job queued. */
+export interface IdleCapacity {
+  /** `computeResources.type`: EC2 or SPOT. */
+  readonly computeType: string;
+  readonly minVcpus: number;
+}
+
+/**
+ * The idle capacity a compute environment keeps, from its `aws.batch.ComputeEnvironment`
+ * properties; `undefined` if it scales to zero or cannot be decided yet (a value unknown
+ * during preview). Unmanaged environments run on instances you manage yourself, and
+ * Fargate environments have no minimum, so neither keeps capacity here. For EC2 and SPOT an
+ * absent `minVcpus` is 0: AWS sets that default.
+ */
+export function idleCapacity(props: unknown): IdleCapacity | undefined {
+  const environmentType = stringAt(props, "type");
+  if (environmentType !== UNKNOWN && environmentType?.toUpperCase() === "UNMANAGED") {
+    return undefined;
+  }
+  const computeType = stringAt(props, "computeResources", "type");
+  if (computeType === UNKNOWN || computeType === undefined) {
+    return undefined;
+  }
+  if (!EC2_COMPUTE_TYPES.includes(computeType.toUpperCase())) {
+    return undefined;
+  }
+  const minVcpus = numberAt(props, "computeResources", "minVcpus");
+  if (minVcpus === UNKNOWN || minVcpus === undefined || minVcpus <= 0) {
+    return undefined;
+  }
+  return { computeType: computeType.toUpperCase(), minVcpus };
+}
+
+/** The shared part of every message about idle capacity: why it matters and the fix. */
+export function idleCapacityMessage(environment: string, idle: IdleCapacity): string {
+  return (
+    `Compute environment '${environment}' must scale to zero, but computeResources.minVcpus is ` +
+    `${idle.minVcpus} in this ${idle.computeType} environment: AWS Batch keeps ${idle.minVcpus} ` +
+    `vCPUs of instances running, and billed, even when no job is queued. ` +
+    `Fix: set computeResources.minVcpus to 0 or leave it out ` +
+    `(in this project: \`pulumi config set batchpy:minVcpus 0\`).`
+  );
+}
+
+export const batchComputeMinVcpusZero: ResourceValidationPolicy = {
+  name: "batch-compute-min-vcpus-zero",
+  description:
+    "Checks whether every managed EC2 or SPOT AWS Batch compute environment has minVcpus 0, " +
+    "so it runs no instances while no job is queued.",
+  remediationSteps:
+    "Set `computeResources.minVcpus` to 0 (or leave it out; AWS defaults it to 0 for EC2 and SPOT).",
+  url: "https://docs.aws.amazon.com/batch/latest/userguide/compute_environment_parameters.html",
+  severity: "high",
+  validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
+    const idle = idleCapacity(args.props);
+    if (idle !== undefined) {
+      reportViolation(idleCapacityMessage(args.name, idle));
+    }
+  }),
+};

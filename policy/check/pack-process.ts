@@ -1,0 +1,375 @@
+/**
+ * The policy pack as a separate process, started and spoken to the way the Pulumi CLI does
+ * it (pulumi-language-nodejs's RunPlugin for `kind: analyzer`): `node
+ * @pulumi/pulumi/cmd/run-policy-pack <engine-address> <pack-dir>` in the pack's folder; the
+ * pack serves the Analyzer gRPC service on 127.0.0.1 and prints its port; the engine then
+ * calls GetPluginInfo, GetAnalyzerInfo, ConfigureStack, Configure, Analyze per resource
+ * and AnalyzeStack. The engine address is served by a minimal Engine service here, so a
+ * pack that logs through it is heard.
+ */
+import { ChildProcess, spawn } from "child_process";
+import * as path from "path";
+import * as analyzerGrpc from "@pulumi/pulumi/proto/analyzer_grpc_pb";
+import * as analyzerPb from "@pulumi/pulumi/proto/analyzer_pb";
+import * as engineGrpc from "@pulumi/pulumi/proto/engine_grpc_pb";
+import * as enginePb from "@pulumi/pulumi/proto/engine_pb";
+import type { PluginInfo } from "@pulumi/pulumi/proto/plugin_pb";
+import type * as GrpcJs from "@grpc/grpc-js";
+import { Empty, Struct, grpc } from "./grpc";
+import { JsonSchema, PolicyPackConfig, PolicySummary, ReconciledConfig } from "./policy-config";
+import {
+  AnalyzedResource,
+  Diagnostic,
+  analyzeRequest,
+  analyzeStackRequest,
+  enforcementLevelName,
+  enforcementLevelValue,
+  fromDiagnostic,
+  toJson,
+} from "./wire";
+
+/** The policy pack folder of this repository. */
+export const DEFAULT_PACK_DIR = path.resolve(__dirname, "..");
+
+/** First start of a pack type-checks it with ts-node; give it time on a slow CI machine. */
+const START_TIMEOUT_MS = 120_000;
+const CALL_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 5_000;
+/** The engine raises gRPC's 4 MB message limit to 400 MB for analyzers; so do we. */
+const MAX_MESSAGE_BYTES = 400 * 1024 * 1024;
+
+export interface PackInfo {
+  readonly name: string;
+  readonly version: string;
+  readonly description: string;
+  readonly policies: readonly PolicySummary[];
+  /** The pack's own initial config (`new PolicyPack(name, args, initialConfig)`). */
+  readonly initialConfig: PolicyPackConfig;
+}
+
+export interface StackIdentity {
+  readonly project: string;
+  readonly stack: string;
+  readonly organization?: string;
+  /** The stack's config (`namespace:key` → string), as the engine passes it. */
+  readonly config?: Readonly<Record<string, string>>;
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+export interface StartOptions {
+  /** The policy pack folder (with PulumiPolicy.yaml). @default policy/ */
+  readonly packDir?: string;
+  /**
+   * What the language host puts in the pack's environment. Optional: the pack also learns
+   * the stack from `ConfigureStack`, so it can start before the program is evaluated.
+   */
+  readonly stack?: Partial<StackIdentity>;
+  /** Lines the pack prints or logs after it started (warnings, console.log in policies). */
+  readonly onOutput?: (line: string) => void;
+}
+
+/** A running pack. Always `stop()` it. */
+export interface PolicyPackProcess {
+  readonly info: PackInfo;
+  readonly pid: number;
+  configureStack(stack: StackIdentity): Promise<void>;
+  configure(config: ReconciledConfig): Promise<void>;
+  analyze(resource: AnalyzedResource): Promise<Diagnostic[]>;
+  analyzeStack(resources: readonly AnalyzedResource[]): Promise<Diagnostic[]>;
+  stop(): Promise<void>;
+}
+
+type Callback<Res> = (error: GrpcJs.ServiceError | null, response: Res) => void;
+
+/** One unary call with a deadline, as a promise. */
+function unary<Res>(
+  what: string,
+  call: (
+    metadata: GrpcJs.Metadata,
+    options: Partial<GrpcJs.CallOptions>,
+    cb: Callback<Res>,
+  ) => void,
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    call(new grpc.Metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS }, (error, response) => {
+      if (error) {
+        reject(new Error(`The policy pack failed ${what}: ${error.details || error.message}`));
+      } else {
+        resolve(response);
+      }
+    });
+  });
+}
+
+/** The Engine service a pack may call back (`Log`); everything else answers emptily. */
+async function startEngineService(
+  onLog: (line: string) => void,
+): Promise<{ address: string; stop: () => Promise<void> }> {
+  const server = new grpc.Server();
+  const severities: Record<number, string> = {
+    [enginePb.LogSeverity.DEBUG]: "debug",
+    [enginePb.LogSeverity.INFO]: "info",
+    [enginePb.LogSeverity.WARNING]: "warning",
+    [enginePb.LogSeverity.ERROR]: "error",
+  };
+  const implementation: engineGrpc.IEngineServer = {
+    log: (call, callback) => {
+      const severity = call.request.getSeverity();
+      if (severity !== enginePb.LogSeverity.DEBUG) {
+        onLog(`${severities[severity] ?? "log"}: ${call.request.getMessage()}`);
+      }
+      callback(null, new Empty());
+    },
+    getRootResource: (_call, callback) => callback(null, new enginePb.GetRootResourceResponse()),
+    setRootResource: (_call, callback) => callback(null, new enginePb.SetRootResourceResponse()),
+    startDebugging: (_call, callback) => callback(null, new Empty()),
+    requirePulumiVersion: (_call, callback) =>
+      callback(null, new enginePb.RequirePulumiVersionResponse()),
+  };
+  server.addService(engineGrpc.EngineService, implementation);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    ),
+  );
+  return {
+    address: `127.0.0.1:${port}`,
+    stop: () =>
+      new Promise((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, STOP_TIMEOUT_MS);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}
+
+/** Resolves with the port the pack prints first, or rejects with what it printed to stderr. */
+function awaitPort(child: ChildProcess, packDir: string, stderr: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let buffered = "";
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(
+        new Error(
+          `The policy pack in ${packDir} printed no port within ${START_TIMEOUT_MS / 1000} s.\n${stderr.join("")}`,
+        ),
+      );
+    }, START_TIMEOUT_MS);
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const newline = buffered.indexOf("\n");
+      if (newline >= 0) {
+        const first = buffered.slice(0, newline).trim();
+        cleanup();
+        if (/^\d+$/.test(first)) {
+          resolve(Number(first));
+        } else {
+          reject(
+            new Error(
+              `The policy pack in ${packDir} printed ${JSON.stringify(first)} instead of its port.`,
+            ),
+          );
+        }
+      }
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+      cleanup();
+      reject(
+        new Error(
+          `The policy pack in ${packDir} exited (${signal ?? `code ${code}`}) before serving:\n` +
+            `${stderr.join("").trim() || "(no output)"}\n` +
+            `Run \`npx tsc --noEmit -p ${path.relative(process.cwd(), packDir) || "."}\` to see type errors.`,
+        ),
+      );
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(new Error(`Could not start the policy pack in ${packDir}: ${err.message}`));
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      child.stdout?.off("data", onData);
+      child.off("exit", onExit);
+      child.off("error", onError);
+    };
+    child.stdout?.on("data", onData);
+    child.on("exit", onExit);
+    child.on("error", onError);
+  });
+}
+
+function toPolicySummary(info: analyzerPb.PolicyInfo): PolicySummary {
+  const schema = info.getConfigschema();
+  const properties = schema?.getProperties()?.toJavaScript() as
+    Record<string, JsonSchema> | undefined;
+  return {
+    name: info.getName(),
+    description: info.getDescription(),
+    enforcementLevel: enforcementLevelName(info.getEnforcementlevel()),
+    ...(schema
+      ? {
+          configSchema: {
+            properties: properties ?? {},
+            ...(schema.getRequiredList().length > 0 ? { required: schema.getRequiredList() } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+function toInitialConfig(info: analyzerPb.AnalyzerInfo): PolicyPackConfig {
+  const config: PolicyPackConfig = {};
+  info.getInitialconfigMap().forEach((value, key) => {
+    config[key] = {
+      enforcementLevel: enforcementLevelName(value.getEnforcementlevel()),
+      properties: (value.getProperties()?.toJavaScript() ?? {}) as Record<string, unknown>,
+    };
+  });
+  return config;
+}
+
+/** Starts the pack, connects to it and reads what it declares. */
+export async function startPolicyPack(options: StartOptions): Promise<PolicyPackProcess> {
+  const packDir = path.resolve(options.packDir ?? DEFAULT_PACK_DIR);
+  const onOutput = options.onOutput ?? (() => undefined);
+  // Resolved from the pack's folder, as the language host does, so the pack runs with the
+  // @pulumi/pulumi it depends on.
+  const runPolicyPack = require.resolve("@pulumi/pulumi/cmd/run-policy-pack", {
+    paths: [packDir],
+  });
+  const engine = await startEngineService(onOutput);
+  const stack = options.stack ?? {};
+  const child = spawn(process.execPath, [runPolicyPack, engine.address, packDir], {
+    cwd: packDir,
+    env: {
+      ...process.env,
+      PULUMI_NODEJS_DRY_RUN: "true",
+      ...(stack.project ? { PULUMI_NODEJS_PROJECT: stack.project } : {}),
+      ...(stack.stack ? { PULUMI_NODEJS_STACK: stack.stack } : {}),
+      ...(stack.organization ? { PULUMI_NODEJS_ORGANIZATION: stack.organization } : {}),
+      ...(stack.config ? { PULUMI_CONFIG: JSON.stringify(stack.config) } : {}),
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const stderr: string[] = [];
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr.push(chunk.toString());
+  });
+
+  let exited = false;
+  child.on("exit", () => {
+    exited = true;
+  });
+  let client: analyzerGrpc.AnalyzerClient | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopping ??= shutdown());
+  const shutdown = async (): Promise<void> => {
+    client?.close();
+    if (!exited) {
+      const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+      await gone;
+      clearTimeout(timer);
+    }
+    await engine.stop();
+  };
+
+  try {
+    const port = await awaitPort(child, packDir, stderr);
+    // From here on, anything the pack prints is a log line (the engine shows it too).
+    const forward = (chunk: Buffer) =>
+      chunk
+        .toString()
+        .split("\n")
+        .filter((line) => line.trim() !== "")
+        .forEach(onOutput);
+    child.stdout?.on("data", forward);
+    child.stderr?.on("data", forward);
+
+    const analyzer = new analyzerGrpc.AnalyzerClient(
+      `127.0.0.1:${port}`,
+      grpc.credentials.createInsecure(),
+      {
+        "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+        "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+      },
+    );
+    client = analyzer;
+    const plugin = await unary<PluginInfo>("to describe itself (GetPluginInfo)", (md, o, cb) =>
+      analyzer.getPluginInfo(new Empty(), md, o, cb),
+    );
+    const info = await unary<analyzerPb.AnalyzerInfo>(
+      "to list its policies (GetAnalyzerInfo)",
+      (md, o, cb) => analyzer.getAnalyzerInfo(new Empty(), md, o, cb),
+    );
+    const packInfo: PackInfo = {
+      name: info.getName(),
+      version: info.getVersion() || plugin.getVersion(),
+      description: info.getDescription(),
+      policies: info.getPoliciesList().map(toPolicySummary),
+      initialConfig: toInitialConfig(info),
+    };
+
+    return {
+      info: packInfo,
+      pid: child.pid ?? -1,
+      configureStack: async (identity) => {
+        const request = new analyzerPb.AnalyzerStackConfigureRequest();
+        request.setProject(identity.project);
+        request.setStack(identity.stack);
+        request.setOrganization(identity.organization ?? "");
+        request.setDryRun(true);
+        for (const [key, value] of Object.entries(identity.config ?? {})) {
+          request.getConfigMap().set(key, value);
+        }
+        for (const [key, value] of Object.entries(identity.tags ?? {})) {
+          request.getTagsMap().set(key, value);
+        }
+        await unary("to take the stack's settings (ConfigureStack)", (md, o, cb) =>
+          analyzer.configureStack(request, md, o, cb),
+        );
+      },
+      configure: async (config) => {
+        const request = new analyzerPb.ConfigureAnalyzerRequest();
+        for (const [name, entry] of Object.entries(config)) {
+          const policyConfig = new analyzerPb.PolicyConfig();
+          // Always set: proto3 would read a missing level as ADVISORY (0).
+          policyConfig.setEnforcementlevel(enforcementLevelValue(entry.enforcementLevel));
+          policyConfig.setProperties(
+            Struct.fromJavaScript(
+              toJson(entry.properties) as Parameters<typeof Struct.fromJavaScript>[0],
+            ),
+          );
+          request.getPolicyconfigMap().set(name, policyConfig);
+        }
+        await unary("to take the policy config (Configure)", (md, o, cb) =>
+          analyzer.configure(request, md, o, cb),
+        );
+      },
+      analyze: async (resource) => {
+        const response = await unary<analyzerPb.AnalyzeResponse>(
+          `to analyze ${resource.urn} (Analyze)`,
+          (md, o, cb) => analyzer.analyze(analyzeRequest(resource), md, o, cb),
+        );
+        return response.getDiagnosticsList().map((d) => fromDiagnostic(d, resource.urn));
+      },
+      analyzeStack: async (resources) => {
+        const response = await unary<analyzerPb.AnalyzeResponse>(
+          "to analyze the stack (AnalyzeStack)",
+          (md, o, cb) => analyzer.analyzeStack(analyzeStackRequest(resources), md, o, cb),
+        );
+        return response.getDiagnosticsList().map((d) => fromDiagnostic(d));
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

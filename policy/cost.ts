@@ -1,0 +1,108 @@
+/**
+ * Cost guards: how much a stack can spend at once (the compute environment's vCPU ceiling)
+ * and how often a failing job is paid for again (retry attempts).
+ */
+import { ResourceValidationPolicy } from "@pulumi/policy";
+import { TYPES, validateTypes } from "./resources";
+import { UNKNOWN, numberAt, stringAt } from "./values";
+
+export interface BatchComputeMaxVcpusCapArgs {
+  /** The most vCPUs a compute environment may run at once. */
+  maxVcpus: number;
+}
+
+/**
+ * 64 vCPUs: four times the dev stack's 16, 32 `m5a.large` instances or about US$2.75 an hour
+ * on demand — room to grow, but not the 256 the console offers by default.
+ */
+export const DEFAULT_MAX_VCPUS_CAP = 64;
+
+export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
+  name: "batch-compute-max-vcpus-cap",
+  description:
+    "Checks whether every AWS Batch compute environment's maxVcpus is at most the configured " +
+    "cap, which bounds what the stack can spend per hour.",
+  remediationSteps:
+    "Lower `computeResources.maxVcpus`, or raise `maxVcpus` for this policy in the policy config.",
+  severity: "medium",
+  configSchema: {
+    properties: {
+      maxVcpus: {
+        type: "integer",
+        minimum: 1,
+        default: DEFAULT_MAX_VCPUS_CAP,
+        description: "The most vCPUs a compute environment may run at once.",
+      },
+    },
+  },
+  validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
+    const { maxVcpus: cap } = {
+      maxVcpus: DEFAULT_MAX_VCPUS_CAP,
+      ...args.getConfig<Partial<BatchComputeMaxVcpusCapArgs>>(),
+    };
+    if (stringAt(args.props, "computeResources", "type") === undefined) {
+      return; // An unmanaged environment: Batch launches nothing.
+    }
+    const maxVcpus = numberAt(args.props, "computeResources", "maxVcpus");
+    if (maxVcpus === UNKNOWN || maxVcpus === undefined || maxVcpus <= cap) {
+      return;
+    }
+    reportViolation(
+      `Compute environment '${args.name}' has computeResources.maxVcpus ${maxVcpus}, above the ` +
+        `cap of ${cap}: a large array job could run ${maxVcpus} vCPUs at once and bill for all ` +
+        `of them. Fix: lower computeResources.maxVcpus to at most ${cap} (in this project: ` +
+        `\`pulumi config set batchpy:maxVcpus ${cap}\`), or raise this policy's maxVcpus in ` +
+        `the policy config if the spend is intended.`,
+    );
+  }),
+};
+
+export interface BatchJobRetryAttemptsBoundedArgs {
+  /** The most attempts a job definition's retry strategy may allow, the first included. */
+  maxAttempts: number;
+}
+
+/** A job and two retries: enough for a reclaimed spot instance, not for a broken script. */
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
+/** AWS Batch accepts 1 to 10 attempts. */
+const AWS_MAX_ATTEMPTS = 10;
+
+export const batchJobRetryAttemptsBounded: ResourceValidationPolicy = {
+  name: "batch-job-retry-attempts-bounded",
+  description:
+    "Checks whether every AWS Batch job definition's retryStrategy.attempts is at most the " +
+    "configured bound, so a failing job is not paid for over and over.",
+  remediationSteps:
+    "Lower `retryStrategy.attempts`, or raise `maxAttempts` for this policy in the policy config.",
+  severity: "medium",
+  configSchema: {
+    properties: {
+      maxAttempts: {
+        type: "integer",
+        minimum: 1,
+        maximum: AWS_MAX_ATTEMPTS,
+        default: DEFAULT_MAX_ATTEMPTS,
+        description: "The most attempts a job may make, the first included (AWS allows 1-10).",
+      },
+    },
+  },
+  validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {
+    const { maxAttempts } = {
+      maxAttempts: DEFAULT_MAX_ATTEMPTS,
+      ...args.getConfig<Partial<BatchJobRetryAttemptsBoundedArgs>>(),
+    };
+    // No retry strategy means a single attempt.
+    const attempts = numberAt(args.props, "retryStrategy", "attempts");
+    if (attempts === UNKNOWN || attempts === undefined || attempts <= maxAttempts) {
+      return;
+    }
+    reportViolation(
+      `Job definition '${args.name}' has retryStrategy.attempts ${attempts}, above the bound of ` +
+        `${maxAttempts}: a job that fails for a reason of its own is run, and billed, ` +
+        `${attempts} times. Fix: set retryStrategy.attempts to at most ${maxAttempts} (in this ` +
+        `project: \`pulumi config set batchpy:retryAttempts ${maxAttempts}\`), or raise this ` +
+        `policy's maxAttempts in the policy config.`,
+    );
+  }),
+};

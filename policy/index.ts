@@ -1,0 +1,35 @@
+/**
+ * The batchpy policy pack: run it with `pulumi preview --policy-pack policy`, or offline
+ * with `npm run policy:check`. Every policy is mandatory (they guard the bill and the data)
+ * unless it says otherwise; `--policy-pack-config` can change a level or a setting
+ * (see policy-config.example.json).
+ */
+import { PolicyPack } from "@pulumi/policy";
+import { batchComputeMinVcpusZero } from "./batch-compute";
+import { batchJobRoleRequired, batchJobTimeoutRequired } from "./batch-job-definition";
+import { batchComputeMaxVcpusCap, batchJobRetryAttemptsBounded } from "./cost";
+import { ecrScanOnPush } from "./ecr";
+import { iamNoAdminAccess } from "./iam";
+import { s3BucketPublicAccessBlocked, s3BucketTlsOnly } from "./s3";
+import { batchQueueComputeScalesToZero } from "./stack";
+
+new PolicyPack("batchpy", {
+  description:
+    "Guards for batchpy stacks: AWS Batch scales to zero and jobs time out, costs stay " +
+    "bounded, the bucket is private and TLS-only, and no IAM grant is administrator-wide.",
+  enforcementLevel: "mandatory",
+  policies: [
+    // The bill
+    batchComputeMinVcpusZero,
+    batchQueueComputeScalesToZero,
+    batchJobTimeoutRequired,
+    batchComputeMaxVcpusCap,
+    batchJobRetryAttemptsBounded,
+    // Security
+    s3BucketPublicAccessBlocked,
+    s3BucketTlsOnly,
+    iamNoAdminAccess,
+    batchJobRoleRequired,
+    ecrScanOnPush, // advisory
+  ],
+});

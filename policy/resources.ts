@@ -1,0 +1,59 @@
+/**
+ * The resource types the pack inspects, by type token, and a typed filter for resource
+ * policies. The pack matches type tokens instead of importing `@pulumi/aws`: the provider
+ * SDK is large to load and to type-check, and a policy only needs the property names, which
+ * are those of the `@pulumi/aws` 7.x inputs (the tests build their inputs from the SDK's
+ * own `Args` types, so a renamed property fails `tsc`).
+ */
+import { ReportViolation, ResourceValidation, ResourceValidationArgs } from "@pulumi/policy";
+
+export const TYPES = {
+  computeEnvironment: "aws:batch/computeEnvironment:ComputeEnvironment",
+  jobQueue: "aws:batch/jobQueue:JobQueue",
+  jobDefinition: "aws:batch/jobDefinition:JobDefinition",
+  bucket: "aws:s3/bucket:Bucket",
+  /** The v6 name of the same bucket resource; v7 keeps it as an alias. */
+  bucketV2: "aws:s3/bucketV2:BucketV2",
+  bucketPublicAccessBlock: "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+  bucketPolicy: "aws:s3/bucketPolicy:BucketPolicy",
+  ecrRepository: "aws:ecr/repository:Repository",
+  iamRole: "aws:iam/role:Role",
+  iamPolicy: "aws:iam/policy:Policy",
+  iamRolePolicy: "aws:iam/rolePolicy:RolePolicy",
+  iamUserPolicy: "aws:iam/userPolicy:UserPolicy",
+  iamGroupPolicy: "aws:iam/groupPolicy:GroupPolicy",
+  iamRolePolicyAttachment: "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+  iamUserPolicyAttachment: "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+  iamGroupPolicyAttachment: "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+  iamPolicyAttachment: "aws:iam/policyAttachment:PolicyAttachment",
+  iamRolePolicyAttachmentsExclusive:
+    "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive",
+  iamUserPolicyAttachmentsExclusive:
+    "aws:iam/userPolicyAttachmentsExclusive:UserPolicyAttachmentsExclusive",
+  iamGroupPolicyAttachmentsExclusive:
+    "aws:iam/groupPolicyAttachmentsExclusive:GroupPolicyAttachmentsExclusive",
+} as const;
+
+export const BUCKET_TYPES: readonly string[] = [TYPES.bucket, TYPES.bucketV2];
+
+/**
+ * A resource validation that runs only for the given type tokens and reports itself not
+ * applicable to every other resource (as `validateResourceOfType` does for a class).
+ */
+export function validateTypes(
+  types: readonly string[],
+  validate: (args: ResourceValidationArgs, reportViolation: ReportViolation) => void,
+): ResourceValidation {
+  return (args, reportViolation) => {
+    if (!types.includes(args.type)) {
+      args.notApplicable(`Applies only to ${types.join(", ")}.`);
+    }
+    validate(args, reportViolation);
+  };
+}
+
+/** The short form of a type token for messages: `aws:batch/jobQueue:JobQueue` → `JobQueue`. */
+export function typeName(type: string): string {
+  const parts = type.split(":");
+  return parts[parts.length - 1];
+}

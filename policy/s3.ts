@@ -1,0 +1,199 @@
+/**
+ * S3: the stack's bucket holds every job's inputs, results and logs. It must not be
+ * reachable publicly, and not over plain HTTP. In `@pulumi/aws` 7.x these settings are
+ * resources of their own (`aws.s3.BucketPublicAccessBlock`, `aws.s3.BucketPolicy`) that
+ * point at the bucket, so both rules look at the whole stack.
+ */
+import { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
+import { Statement, hasEffect, isEveryone, readStatements } from "./iam-documents";
+import { refersTo } from "./links";
+import { BUCKET_TYPES, TYPES } from "./resources";
+import { InvalidJson, UNKNOWN, Unknown, at, isUnknown, show } from "./values";
+
+/** The four Block Public Access settings; each must be true. */
+export const PUBLIC_ACCESS_SETTINGS = [
+  "blockPublicAcls",
+  "blockPublicPolicy",
+  "ignorePublicAcls",
+  "restrictPublicBuckets",
+] as const;
+
+/** Canned ACLs that let anyone (or any AWS account) read or write. */
+const PUBLIC_ACLS: readonly string[] = ["public-read", "public-read-write", "authenticated-read"];
+
+/** The settings of a BucketPublicAccessBlock that are not true (unknown ones pass). */
+export function settingsNotBlocking(props: unknown): { setting: string; value: unknown }[] {
+  return PUBLIC_ACCESS_SETTINGS.map((setting) => ({ setting, value: at(props, setting) })).filter(
+    ({ value }) => value !== UNKNOWN && value !== true,
+  );
+}
+
+/** Whether `block` is attached to `bucket`, or cannot be told yet. */
+function attached(block: PolicyResource, bucket: PolicyResource): boolean | Unknown {
+  return refersTo(block, "bucket", bucket);
+}
+
+export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
+  name: "s3-bucket-public-access-blocked",
+  description:
+    "Checks whether every S3 bucket has a BucketPublicAccessBlock with blockPublicAcls, " +
+    "blockPublicPolicy, ignorePublicAcls and restrictPublicBuckets all true, and no public ACL.",
+  remediationSteps:
+    "Add an aws.s3.BucketPublicAccessBlock for the bucket with all four settings true.",
+  url: "https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html",
+  severity: "critical",
+  validateStack: (args, reportViolation) => {
+    const buckets = args.resources.filter((r) => BUCKET_TYPES.includes(r.type));
+    const blocks = args.resources.filter((r) => r.type === TYPES.bucketPublicAccessBlock);
+    for (const block of blocks) {
+      const open = settingsNotBlocking(block.props);
+      if (open.length > 0) {
+        reportViolation(
+          `BucketPublicAccessBlock '${block.name}' leaves public access open: ` +
+            `${open.map(({ setting, value }) => `${setting} = ${show(value)}`).join(", ")}. ` +
+            `Fix: set ${open.map(({ setting }) => setting).join(", ")} to true.`,
+          block.urn,
+        );
+      }
+    }
+    for (const bucket of buckets) {
+      const acl = at(bucket.props, "acl");
+      if (typeof acl === "string" && PUBLIC_ACLS.includes(acl)) {
+        reportViolation(
+          `S3 bucket '${bucket.name}' has acl ${show(acl)}, which makes its objects public. ` +
+            `Fix: remove acl (buckets are private by default).`,
+          bucket.urn,
+        );
+      }
+      const links = blocks.map((block) => attached(block, bucket));
+      if (!links.includes(true) && !links.includes(UNKNOWN)) {
+        reportViolation(
+          `S3 bucket '${bucket.name}' has no BucketPublicAccessBlock, so a bucket policy or ACL ` +
+            `could make it public. Fix: add new aws.s3.BucketPublicAccessBlock(..., { bucket: ` +
+            `bucket.id, ${PUBLIC_ACCESS_SETTINGS.map((s) => `${s}: true`).join(", ")} }).`,
+          bucket.urn,
+        );
+      }
+    }
+  },
+};
+
+/** True for `{ Bool: { "aws:SecureTransport": "false" } }` (keys match case-insensitively). */
+function requiresNoTls(condition: unknown): boolean | Unknown {
+  if (isUnknown(condition)) {
+    return UNKNOWN;
+  }
+  const bool = at(condition, "Bool");
+  if (bool === UNKNOWN) {
+    return UNKNOWN;
+  }
+  if (bool === null || typeof bool !== "object") {
+    return false;
+  }
+  for (const key of Object.keys(bool as Record<string, unknown>)) {
+    if (key.toLowerCase() === "aws:securetransport") {
+      const value = at(bool, key);
+      if (isUnknown(value)) {
+        return UNKNOWN;
+      }
+      const values = Array.isArray(value) ? value : [value];
+      return values.some(
+        (v) => v === false || (typeof v === "string" && v.toLowerCase() === "false"),
+      );
+    }
+  }
+  return false;
+}
+
+/**
+ * Whether a statement denies everyone every S3 action on the bucket's objects unless the
+ * request uses TLS.
+ */
+export function deniesInsecureTransport(statement: Statement): boolean | Unknown {
+  const checks: (boolean | Unknown)[] = [
+    hasEffect(statement, "Deny"),
+    isEveryone(statement.principal),
+    statement.actions === UNKNOWN
+      ? UNKNOWN
+      : statement.actions.some((action) => action === "s3:*" || action === "*"),
+    statement.resources === UNKNOWN
+      ? UNKNOWN
+      : statement.resources.some((resource) => resource === "*" || resource.endsWith("/*")),
+    requiresNoTls(statement.condition),
+  ];
+  if (checks.includes(false)) {
+    return false;
+  }
+  return checks.includes(UNKNOWN) ? UNKNOWN : true;
+}
+
+/** Whether a bucket policy document denies non-TLS requests; `UNKNOWN` while unknown. */
+export function policyDeniesInsecureTransport(policy: unknown): boolean | Unknown | InvalidJson {
+  const statements = readStatements(policy);
+  if (statements === UNKNOWN || statements instanceof InvalidJson) {
+    return statements;
+  }
+  const verdicts = statements.map(deniesInsecureTransport);
+  return verdicts.includes(true) ? true : verdicts.includes(UNKNOWN) ? UNKNOWN : false;
+}
+
+const TLS_ONLY_STATEMENT =
+  `{ Effect: "Deny", Principal: "*", Action: "s3:*", Resource: [bucketArn, \`\${bucketArn}/*\`], ` +
+  `Condition: { Bool: { "aws:SecureTransport": "false" } } }`;
+
+export const s3BucketTlsOnly: StackValidationPolicy = {
+  name: "s3-bucket-tls-only",
+  description:
+    "Checks whether every S3 bucket has a bucket policy that denies requests not made over " +
+    "TLS (aws:SecureTransport false).",
+  remediationSteps: `Add an aws.s3.BucketPolicy for the bucket with the statement ${TLS_ONLY_STATEMENT}.`,
+  url: "https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html",
+  severity: "high",
+  validateStack: (args, reportViolation) => {
+    const buckets = args.resources.filter((r) => BUCKET_TYPES.includes(r.type));
+    const bucketPolicies = args.resources.filter((r) => r.type === TYPES.bucketPolicy);
+    for (const bucket of buckets) {
+      // A bucket's own (deprecated) `policy` input counts as a bucket policy too.
+      const documents: { owner: PolicyResource; policy: unknown }[] = [];
+      const inline = at(bucket.props, "policy");
+      if (inline !== undefined && inline !== null && inline !== "") {
+        documents.push({ owner: bucket, policy: inline });
+      }
+      let undecided = false;
+      for (const candidate of bucketPolicies) {
+        const link = refersTo(candidate, "bucket", bucket);
+        undecided = undecided || link === UNKNOWN;
+        if (link === true) {
+          documents.push({ owner: candidate, policy: at(candidate.props, "policy") });
+        }
+      }
+      if (documents.length === 0) {
+        if (!undecided) {
+          reportViolation(
+            `S3 bucket '${bucket.name}' has no bucket policy, so it accepts plain-HTTP requests. ` +
+              `Fix: add an aws.s3.BucketPolicy for it with ${TLS_ONLY_STATEMENT}.`,
+            bucket.urn,
+          );
+        }
+        continue;
+      }
+      const verdicts = documents.map(({ policy }) => policyDeniesInsecureTransport(policy));
+      if (verdicts.includes(true) || verdicts.includes(UNKNOWN)) {
+        continue;
+      }
+      documents.forEach(({ owner }, i) => {
+        const verdict = verdicts[i];
+        const what =
+          owner === bucket ? `S3 bucket '${bucket.name}' policy` : `BucketPolicy '${owner.name}'`;
+        reportViolation(
+          verdict instanceof InvalidJson
+            ? `${what} is not valid JSON (${verdict.error}). Fix: pass JSON.stringify(...) of ` +
+                `a policy document that includes ${TLS_ONLY_STATEMENT}.`
+            : `${what} for bucket '${bucket.name}' has no statement denying requests without ` +
+                `TLS, so data can travel in clear text. Fix: add ${TLS_ONLY_STATEMENT}.`,
+          owner.urn,
+        );
+      });
+    }
+  },
+};

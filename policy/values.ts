@@ -1,0 +1,150 @@
+/**
+ * Reading resource properties the way the engine hands them to a policy: during
+ * `pulumi preview` any value computed by another resource (an ARN, a generated name, a JSON
+ * document built with `apply`) is not known yet. The engine sends such a value as a sentinel
+ * string and @pulumi/policy wraps the properties in a proxy that throws
+ * `UnknownValueError` when one is read. The helpers below turn both into `UNKNOWN`, so a
+ * policy can skip a check it cannot decide instead of reporting a violation that is not
+ * there (the same check runs again during `pulumi up`, when the value is known).
+ */
+import { UnknownValueError } from "@pulumi/policy";
+
+/**
+ * The engine's placeholders for unknown values, by the type the value will have. The same
+ * strings as @pulumi/policy's `proxy.js` and the engine's `plugin/rpc.go`; most unknowns
+ * arrive as the string one, whatever their eventual type.
+ */
+export const UNKNOWN_SENTINELS = {
+  boolean: "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
+  number: "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
+  string: "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+  array: "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
+  asset: "030794c1-ac77-496b-92df-f27374a8bd58",
+  archive: "e48ece36-62e2-4504-bad9-02848725956a",
+  object: "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
+} as const;
+
+const SENTINEL_VALUES: readonly string[] = Object.values(UNKNOWN_SENTINELS);
+
+/** A value that cannot be known until the resources it depends on exist. */
+export const UNKNOWN: unique symbol = Symbol("unknown");
+export type Unknown = typeof UNKNOWN;
+
+/** True for the engine's unknown placeholders and for {@link UNKNOWN}. */
+export function isUnknown(value: unknown): value is Unknown {
+  return value === UNKNOWN || (typeof value === "string" && SENTINEL_VALUES.includes(value));
+}
+
+/**
+ * Reads `value[path[0]][path[1]]…`. Returns `UNKNOWN` if any step is unknown, `undefined`
+ * if a step is missing (or not an object), and the value otherwise.
+ */
+export function at(value: unknown, ...path: (string | number)[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (isUnknown(current)) {
+      return UNKNOWN;
+    }
+    if (current === null || typeof current !== "object") {
+      return undefined;
+    }
+    try {
+      current = (current as Record<string | number, unknown>)[key];
+    } catch (err) {
+      if (err instanceof UnknownValueError) {
+        return UNKNOWN;
+      }
+      throw err;
+    }
+  }
+  return isUnknown(current) ? UNKNOWN : current;
+}
+
+/**
+ * The elements of a list property, each read through {@link at}: `UNKNOWN` if the list
+ * itself is unknown, `[]` if it is absent.
+ */
+export function elements(value: unknown): unknown[] | Unknown {
+  if (isUnknown(value)) {
+    return UNKNOWN;
+  }
+  if (!Array.isArray(value)) {
+    return value === undefined || value === null ? [] : [value];
+  }
+  const result: unknown[] = [];
+  for (let i = 0; i < value.length; i++) {
+    result.push(at(value, i));
+  }
+  return result;
+}
+
+/** A string, or a list of strings, as IAM documents allow; `UNKNOWN` if any part is. */
+export function stringList(value: unknown): string[] | Unknown {
+  const items = elements(value);
+  if (items === UNKNOWN || items.some(isUnknown)) {
+    return UNKNOWN;
+  }
+  return items.filter((item): item is string => typeof item === "string");
+}
+
+/** A JSON property that did not parse; AWS would reject the resource too. */
+export class InvalidJson {
+  constructor(readonly error: string) {}
+}
+
+/**
+ * A property that holds a JSON document (`containerProperties`, an IAM `policy`): parsed if
+ * it is a string, returned as is if the program passed an object, `UNKNOWN` while unknown.
+ */
+export function jsonDocument(value: unknown): unknown | Unknown | InvalidJson {
+  if (isUnknown(value)) {
+    return UNKNOWN;
+  }
+  if (typeof value !== "string") {
+    return value;
+  }
+  try {
+    return JSON.parse(value) as unknown;
+  } catch (err) {
+    return new InvalidJson(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** A number property as a number: `undefined` if absent, `UNKNOWN` while unknown. */
+export function numberAt(
+  value: unknown,
+  ...path: (string | number)[]
+): number | undefined | Unknown {
+  const found = at(value, ...path);
+  if (found === UNKNOWN) {
+    return UNKNOWN;
+  }
+  if (typeof found === "number") {
+    return found;
+  }
+  // The engine sends numbers as numbers; a numeric string still means the same to AWS.
+  if (typeof found === "string" && found.trim() !== "" && Number.isFinite(Number(found))) {
+    return Number(found);
+  }
+  return undefined;
+}
+
+/** A string property: `undefined` if absent or not a string, `UNKNOWN` while unknown. */
+export function stringAt(
+  value: unknown,
+  ...path: (string | number)[]
+): string | undefined | Unknown {
+  const found = at(value, ...path);
+  if (found === UNKNOWN) {
+    return UNKNOWN;
+  }
+  return typeof found === "string" ? found : undefined;
+}
+
+/** A value for a message: strings quoted, everything else as JSON. */
+export function show(value: unknown): string {
+  if (value === undefined) {
+    return "(not set)";
+  }
+  return JSON.stringify(value);
+}

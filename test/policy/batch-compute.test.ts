@@ -1,0 +1,84 @@
+import { batchComputeMinVcpusZero, idleCapacity } from "../../policy/batch-compute";
+import { TYPES } from "../../policy/resources";
+import { computeEnvironment, fargateComputeEnvironment } from "./fixtures";
+import {
+  assertHasResourceViolation,
+  assertNoResourceViolations,
+  resourceArgs,
+  runResourcePolicy,
+  unknown,
+} from "./policy-helpers";
+import { strict as assert } from "assert";
+
+const policy = batchComputeMinVcpusZero;
+const ce = (props: object) =>
+  resourceArgs(TYPES.computeEnvironment, props, { name: "batchpy-dev-ce" });
+
+describe("batch-compute-min-vcpus-zero", () => {
+  it("passes the dev stack's EC2 environment, which scales to zero", async () => {
+    await assertNoResourceViolations(policy, ce(computeEnvironment()));
+  });
+
+  it("reports an EC2 environment with minVcpus 2, naming the resource and the value", async () => {
+    const props = computeEnvironment();
+    props.computeResources = { ...props.computeResources!, minVcpus: 2 };
+    await assertHasResourceViolation(
+      policy,
+      ce(props),
+      "'batchpy-dev-ce'",
+      "computeResources.minVcpus is 2",
+      "Fix: set computeResources.minVcpus to 0",
+    );
+  });
+
+  it("reports a SPOT environment with a floor too", async () => {
+    const props = computeEnvironment();
+    props.computeResources = { ...props.computeResources!, type: "SPOT", minVcpus: 4 };
+    await assertHasResourceViolation(policy, ce(props), "minVcpus is 4 in this SPOT environment");
+  });
+
+  it("passes an EC2 environment without minVcpus: AWS defaults it to 0", async () => {
+    const props = computeEnvironment();
+    delete props.computeResources!.minVcpus;
+    await assertNoResourceViolations(policy, ce(props));
+  });
+
+  it("passes Fargate environments, which have no minimum", async () => {
+    await assertNoResourceViolations(policy, ce(fargateComputeEnvironment()));
+    const spot = fargateComputeEnvironment();
+    spot.computeResources = { ...spot.computeResources!, type: "FARGATE_SPOT" };
+    await assertNoResourceViolations(policy, ce(spot));
+  });
+
+  it("passes unmanaged environments, whose instances Batch does not launch", async () => {
+    await assertNoResourceViolations(policy, ce({ type: "UNMANAGED" }));
+  });
+
+  it("reports nothing while minVcpus, the compute type or computeResources is unknown", async () => {
+    const minUnknown = computeEnvironment();
+    minUnknown.computeResources = { ...minUnknown.computeResources!, minVcpus: unknown() };
+    await assertNoResourceViolations(policy, ce(minUnknown));
+
+    const typeUnknown = computeEnvironment();
+    typeUnknown.computeResources = {
+      ...typeUnknown.computeResources!,
+      type: unknown(),
+      minVcpus: 2,
+    };
+    await assertNoResourceViolations(policy, ce(typeUnknown));
+
+    await assertNoResourceViolations(policy, ce({ type: "MANAGED", computeResources: unknown() }));
+  });
+
+  it("is not applicable to other resource types", async () => {
+    const outcome = await runResourcePolicy(policy, resourceArgs(TYPES.jobQueue, {}));
+    assert.match(outcome.notApplicable ?? "", /computeEnvironment/);
+  });
+
+  it("idleCapacity reads the number AWS keeps running", () => {
+    const props = computeEnvironment();
+    props.computeResources = { ...props.computeResources!, type: "ec2", minVcpus: 8 };
+    assert.deepEqual(idleCapacity(props), { computeType: "EC2", minVcpus: 8 });
+    assert.equal(idleCapacity(computeEnvironment()), undefined);
+  });
+});

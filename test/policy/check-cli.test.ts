@@ -1,0 +1,219 @@
+/**
+ * `npm run policy:check` end to end: the real program under mocks with a stack's config,
+ * the real policy pack as its own process, the verdict and the exit code. The runs start
+ * together in `before` (each is a separate process) and each test reads one.
+ */
+import { strict as assert } from "assert";
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { TYPES } from "../../policy/resources";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const CLI = path.join(ROOT, "policy", "check", "cli.ts");
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the check as `npm run policy:check -- <args>` does (ts-node, repository root). */
+function policyCheck(args: readonly string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["-r", "ts-node/register", CLI, ...args], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Runs the jobs two or three at a time: each run is two node processes. */
+async function inPool<T>(jobs: (() => Promise<T>)[], size: number): Promise<T[]> {
+  const results: T[] = new Array(jobs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) {
+      const i = next++;
+      results[i] = await jobs[i]();
+    }
+  };
+  await Promise.all(Array.from({ length: size }, worker));
+  return results;
+}
+
+function explain(run: Run): string {
+  return `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
+}
+
+describe("npm run policy:check (end to end)", function () {
+  this.timeout(300_000);
+  let dir: string;
+  const runs: Record<string, Run> = {};
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "batchpy-policy-check-"));
+    const write = (name: string, content: unknown) => {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, JSON.stringify(content, null, 2));
+      return file;
+    };
+    const admin = write("admin.json", [
+      {
+        type: TYPES.iamUserPolicyAttachment,
+        name: "tutorial-user-admin",
+        inputs: {
+          user: "batch-tutorial",
+          policyArn: "arn:aws:iam::aws:policy/AdministratorAccess",
+        },
+      },
+    ]);
+    const untimed = write("untimed.json", [
+      {
+        type: TYPES.jobDefinition,
+        name: "untimed-def",
+        inputs: {
+          type: "container",
+          containerProperties: JSON.stringify({
+            image: "python:3.11",
+            jobRoleArn: "arn:aws:iam::1:role/j",
+          }),
+        },
+      },
+      {
+        type: TYPES.jobDefinition,
+        name: "hasty-def",
+        inputs: {
+          type: "container",
+          containerProperties: JSON.stringify({
+            image: "python:3.11",
+            jobRoleArn: "arn:aws:iam::1:role/j",
+          }),
+          timeout: { attemptDurationSeconds: 30 },
+        },
+      },
+    ]);
+    const advisory = write("advisory.json", { "batch-job-timeout-required": "advisory" });
+    const invalid = write("invalid.json", { "batch-compute-max-vcpus-cap": { maxVcpus: "lots" } });
+
+    const cases: Record<string, string[]> = {
+      dev: ["--stack", "dev"],
+      minVcpus: ["--stack", "dev", "--config", "batchpy:minVcpus=2"],
+      longTimeout: ["--stack", "dev", "--config", "batchpy:timeoutSeconds=172800"],
+      untimed: ["--stack", "dev", "--extra-resources", untimed],
+      admin: ["--stack", "dev", "--extra-resources", admin, "--json"],
+      advisory: [
+        "--stack",
+        "dev",
+        "--config",
+        "batchpy:timeoutSeconds=172800",
+        "--policy-pack-config",
+        advisory,
+      ],
+      invalidConfig: ["--policy-pack-config", invalid],
+    };
+    const names = Object.keys(cases);
+    const results = await inPool(
+      names.map((name) => () => policyCheck(cases[name])),
+      3,
+    );
+    names.forEach((name, i) => (runs[name] = results[i]));
+  });
+
+  after(() => {
+    if (dir) {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("passes the dev stack with exit 0, printed like pulumi preview", () => {
+    const run = runs.dev;
+    assert.equal(run.code, 0, explain(run));
+    assert.match(
+      run.stdout,
+      /^Policies:\n {4}✅ batchpy@v0\.1\.0 \(local: policy\)\n/,
+      explain(run),
+    );
+    assert.match(run.stdout, /Stack dev: \d+ resources checked against 10 policies: passed\./);
+  });
+
+  it("fails a stack with minVcpus 2 on batch-compute-min-vcpus-zero, naming the resource and value", () => {
+    const run = runs.minVcpus;
+    assert.equal(run.code, 1, explain(run));
+    assert.ok(
+      run.stdout.includes(
+        "- [mandatory]  batch-compute-min-vcpus-zero  (aws:batch/computeEnvironment:ComputeEnvironment: batchpy-dev-ce)",
+      ),
+      explain(run),
+    );
+    assert.match(run.stdout, /computeResources\.minVcpus is 2/);
+    assert.match(run.stdout, /\[mandatory\] {2}batch-queue-compute-scales-to-zero/);
+    assert.match(run.stdout, /failed: 2 mandatory violations/);
+  });
+
+  it("fails a stack whose timeout is above the ceiling on batch-job-timeout-required", () => {
+    const run = runs.longTimeout;
+    assert.equal(run.code, 1, explain(run));
+    assert.match(
+      run.stdout,
+      /- \[mandatory\] {2}batch-job-timeout-required {2}\(aws:batch\/jobDefinition:JobDefinition: batchpy-dev-def\)/,
+    );
+    assert.match(run.stdout, /172800 \(48 h\), above the ceiling of 86400 \(24 h\)/);
+  });
+
+  it("fails job definitions with no timeout or one under 60 s on batch-job-timeout-required", () => {
+    const run = runs.untimed;
+    assert.equal(run.code, 1, explain(run));
+    assert.match(
+      run.stdout,
+      /JobDefinition: untimed-def\)\n.*\n.*has no timeout\.attemptDurationSeconds/,
+    );
+    assert.match(
+      run.stdout,
+      /JobDefinition: hasty-def\)\n.*\n.*below AWS Batch's minimum of 60 seconds/,
+    );
+  });
+
+  it("fails an added AdministratorAccess attachment on iam-no-admin-access (JSON output)", () => {
+    const run = runs.admin;
+    assert.equal(run.code, 1, explain(run));
+    const report = JSON.parse(run.stdout) as {
+      passed: boolean;
+      diagnostics: { policyName: string; enforcementLevel: string; urn: string; message: string }[];
+    };
+    assert.equal(report.passed, false);
+    assert.deepEqual(
+      report.diagnostics.map((d) => [d.policyName, d.enforcementLevel, d.urn]),
+      [
+        [
+          "iam-no-admin-access",
+          "mandatory",
+          `urn:pulumi:dev::batchpy::${TYPES.iamUserPolicyAttachment}::tutorial-user-admin`,
+        ],
+      ],
+    );
+    assert.match(report.diagnostics[0].message, /attaches AdministratorAccess/);
+  });
+
+  it("turns the failure into a warning with exit 0 when the policy config makes it advisory", () => {
+    const run = runs.advisory;
+    assert.equal(run.code, 0, explain(run));
+    assert.match(run.stdout, /⚠️ batchpy@v0\.1\.0/);
+    assert.match(run.stdout, /- \[advisory\] {2}batch-job-timeout-required/);
+    assert.match(run.stdout, /passed with 1 advisory warning\./);
+  });
+
+  it("refuses a policy config that breaks a policy's schema, with exit 2", () => {
+    const run = runs.invalidConfig;
+    assert.equal(run.code, 2, explain(run));
+    assert.match(run.stderr, /"batch-compute-max-vcpus-cap": maxVcpus must be integer, not "lots"/);
+    assert.equal(run.stdout, "");
+  });
+});

@@ -1,0 +1,127 @@
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_MAX_VCPUS_CAP,
+  batchComputeMaxVcpusCap,
+  batchJobRetryAttemptsBounded,
+} from "../../policy/cost";
+import { TYPES } from "../../policy/resources";
+import { computeEnvironment, fargateComputeEnvironment, jobDefinition } from "./fixtures";
+import {
+  assertHasResourceViolation,
+  assertNoResourceViolations,
+  resourceArgs,
+  unknown,
+} from "./policy-helpers";
+
+describe("batch-compute-max-vcpus-cap", () => {
+  const policy = batchComputeMaxVcpusCap;
+  const withMax = (maxVcpus: number, base = computeEnvironment()) => {
+    base.computeResources = { ...base.computeResources!, maxVcpus };
+    return base;
+  };
+
+  it("passes the dev stack's 16 vCPUs under the default cap", async () => {
+    await assertNoResourceViolations(
+      policy,
+      resourceArgs(TYPES.computeEnvironment, computeEnvironment()),
+    );
+  });
+
+  it("passes exactly the cap", async () => {
+    const props = withMax(DEFAULT_MAX_VCPUS_CAP);
+    await assertNoResourceViolations(policy, resourceArgs(TYPES.computeEnvironment, props));
+  });
+
+  it("reports a ceiling above the default cap of 64, with the value and the fix", async () => {
+    await assertHasResourceViolation(
+      policy,
+      resourceArgs(TYPES.computeEnvironment, withMax(256), { name: "big-ce" }),
+      "'big-ce'",
+      "maxVcpus 256",
+      "cap of 64",
+      "Fix:",
+    );
+  });
+
+  it("applies to Fargate environments too", async () => {
+    await assertHasResourceViolation(
+      policy,
+      resourceArgs(TYPES.computeEnvironment, withMax(128, fargateComputeEnvironment())),
+      "maxVcpus 128",
+    );
+  });
+
+  it("takes the cap from the policy config", async () => {
+    const args = { config: { maxVcpus: 8 } };
+    await assertHasResourceViolation(
+      policy,
+      resourceArgs(TYPES.computeEnvironment, computeEnvironment(), args),
+      "maxVcpus 16, above the cap of 8",
+    );
+    await assertNoResourceViolations(
+      policy,
+      resourceArgs(TYPES.computeEnvironment, withMax(256), { config: { maxVcpus: 512 } }),
+    );
+  });
+
+  it("reports nothing while maxVcpus is unknown", async () => {
+    const props = withMax(unknown<number>());
+    await assertNoResourceViolations(policy, resourceArgs(TYPES.computeEnvironment, props));
+  });
+});
+
+describe("batch-job-retry-attempts-bounded", () => {
+  const policy = batchJobRetryAttemptsBounded;
+  const withAttempts = (attempts: number) => {
+    const props = jobDefinition();
+    props.retryStrategy = { ...props.retryStrategy, attempts };
+    return props;
+  };
+
+  it("passes the dev stack's 3 attempts", async () => {
+    await assertNoResourceViolations(policy, resourceArgs(TYPES.jobDefinition, jobDefinition()));
+    await assertNoResourceViolations(
+      policy,
+      resourceArgs(TYPES.jobDefinition, withAttempts(DEFAULT_MAX_ATTEMPTS)),
+    );
+  });
+
+  it("passes a job definition without a retry strategy (one attempt)", async () => {
+    const props = jobDefinition();
+    delete props.retryStrategy;
+    await assertNoResourceViolations(policy, resourceArgs(TYPES.jobDefinition, props));
+  });
+
+  it("reports 10 attempts, with the value, the bound and the fix", async () => {
+    await assertHasResourceViolation(
+      policy,
+      resourceArgs(TYPES.jobDefinition, withAttempts(10), { name: "batchpy-dev-def" }),
+      "'batchpy-dev-def'",
+      "retryStrategy.attempts 10",
+      "bound of 3",
+      "Fix:",
+    );
+  });
+
+  it("takes the bound from the policy config", async () => {
+    await assertNoResourceViolations(
+      policy,
+      resourceArgs(TYPES.jobDefinition, withAttempts(5), { config: { maxAttempts: 5 } }),
+    );
+    await assertHasResourceViolation(
+      policy,
+      resourceArgs(TYPES.jobDefinition, withAttempts(2), { config: { maxAttempts: 1 } }),
+      "bound of 1",
+    );
+  });
+
+  it("reports nothing while attempts or the whole retry strategy is unknown", async () => {
+    await assertNoResourceViolations(
+      policy,
+      resourceArgs(TYPES.jobDefinition, withAttempts(unknown<number>())),
+    );
+    const props = jobDefinition();
+    props.retryStrategy = unknown();
+    await assertNoResourceViolations(policy, resourceArgs(TYPES.jobDefinition, props));
+  });
+});

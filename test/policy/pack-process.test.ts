@@ -1,0 +1,187 @@
+/**
+ * The real policy pack process, spoken to over gRPC as the engine does: what it declares,
+ * what it reports per resource and per stack, and that unknown values on the wire (as the
+ * engine sends them during preview) produce no violation and no "can't run" warning.
+ */
+import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { checkWithPack, runPolicyCheck } from "../../policy/check/check";
+import { PolicyPackProcess, startPolicyPack } from "../../policy/check/pack-process";
+import { parsePolicyPackConfig, reconcilePolicyPackConfig } from "../../policy/check/policy-config";
+import { AnalyzedResource, Diagnostic } from "../../policy/check/wire";
+import { TYPES } from "../../policy/resources";
+import { UNKNOWN_SENTINELS } from "../../policy/values";
+import { computeEnvironment, jobDefinition, jobQueue } from "./fixtures";
+
+const STACK = { project: "batchpy", stack: "test" };
+const U = UNKNOWN_SENTINELS.string;
+
+function resource(
+  type: string,
+  name: string,
+  inputs: object,
+  extra: Partial<AnalyzedResource> = {},
+): AnalyzedResource {
+  return {
+    urn: `urn:pulumi:test::batchpy::${type}::${name}`,
+    type,
+    name,
+    inputs: inputs as Record<string, unknown>,
+    ...extra,
+  };
+}
+
+function ce(name: string, computeResources: object, state: object = {}): AnalyzedResource {
+  const props = computeEnvironment();
+  return resource(
+    TYPES.computeEnvironment,
+    name,
+    { ...props, computeResources: { ...props.computeResources, ...computeResources } },
+    { state: state as Record<string, unknown> },
+  );
+}
+
+const names = (ds: readonly Diagnostic[]) => ds.map((d) => `${d.policyName} ${d.enforcementLevel}`);
+
+describe("policy pack process (gRPC, as the engine runs it)", function () {
+  this.timeout(120_000);
+  let pack: PolicyPackProcess;
+
+  before(async () => {
+    pack = await startPolicyPack({ stack: STACK });
+  });
+
+  after(async () => {
+    await pack?.stop();
+  });
+
+  const configure = async (config = {}) => {
+    const { config: reconciled } = reconcilePolicyPackConfig(
+      pack.info.policies,
+      pack.info.initialConfig,
+      config,
+    );
+    await pack.configureStack(STACK);
+    await pack.configure(reconciled);
+  };
+
+  it("declares the batchpy pack: every policy mandatory but ECR scanning, with config schemas", () => {
+    assert.equal(pack.info.name, "batchpy");
+    assert.equal(pack.info.version, "0.1.0");
+    const levels = Object.fromEntries(pack.info.policies.map((p) => [p.name, p.enforcementLevel]));
+    assert.deepEqual(levels, {
+      "batch-compute-min-vcpus-zero": "mandatory",
+      "batch-queue-compute-scales-to-zero": "mandatory",
+      "batch-job-timeout-required": "mandatory",
+      "batch-compute-max-vcpus-cap": "mandatory",
+      "batch-job-retry-attempts-bounded": "mandatory",
+      "s3-bucket-public-access-blocked": "mandatory",
+      "s3-bucket-tls-only": "mandatory",
+      "iam-no-admin-access": "mandatory",
+      "batch-job-role-required": "mandatory",
+      "ecr-scan-on-push": "advisory",
+    });
+    const cap = pack.info.policies.find((p) => p.name === "batch-compute-max-vcpus-cap");
+    assert.equal(cap?.configSchema?.properties.maxVcpus.default, 64);
+  });
+
+  it("accepts the committed example config against the pack's own schemas", () => {
+    const file = path.join(__dirname, "..", "..", "policy", "policy-config.example.json");
+    const example = parsePolicyPackConfig(fs.readFileSync(file, "utf8"), file);
+    const { warnings } = reconcilePolicyPackConfig(
+      pack.info.policies,
+      pack.info.initialConfig,
+      example,
+    );
+    assert.deepEqual(warnings, []);
+  });
+
+  it("reports a compute environment with minVcpus 2 on Analyze, description then message", async () => {
+    await configure();
+    const bad = ce("ce", { minVcpus: 2 });
+    const ds = await pack.analyze(bad);
+    assert.deepEqual(names(ds), ["batch-compute-min-vcpus-zero mandatory"]);
+    assert.equal(ds[0].urn, bad.urn);
+    assert.match(
+      ds[0].message,
+      /^Checks whether .*\nCompute environment 'ce' must scale to zero, but computeResources\.minVcpus is 2/,
+    );
+    assert.deepEqual(await pack.analyze(ce("ok", { minVcpus: 0 })), []);
+  });
+
+  it("reports nothing for values unknown during preview, not even a can't-run warning", async () => {
+    await configure();
+    const unknownFloor = ce("ce", { minVcpus: U, maxVcpus: UNKNOWN_SENTINELS.number });
+    const unknownDefinition = resource(TYPES.jobDefinition, "def", {
+      ...jobDefinition(),
+      containerProperties: U,
+      timeout: { attemptDurationSeconds: U },
+      retryStrategy: U,
+    });
+    const unknownPolicy = resource(TYPES.iamRolePolicy, "job-access", { role: U, policy: U });
+    for (const r of [unknownFloor, unknownDefinition, unknownPolicy]) {
+      assert.deepEqual(await pack.analyze(r), [], r.name);
+    }
+  });
+
+  it("follows propertyDependencies on AnalyzeStack while the queue's ARN is unknown", async () => {
+    await configure();
+    const environment = ce("ce", { minVcpus: 2 }, { arn: U });
+    const queue = resource(TYPES.jobQueue, "queue", jobQueue(U), {
+      dependencies: [environment.urn],
+      propertyDependencies: { computeEnvironmentOrders: [environment.urn] },
+    });
+    const ds = await pack.analyzeStack([environment, queue]);
+    assert.deepEqual(names(ds), ["batch-queue-compute-scales-to-zero mandatory"]);
+    assert.equal(ds[0].urn, environment.urn);
+    assert.match(ds[0].message, /Job queue 'queue' sends jobs to a compute environment/);
+  });
+
+  it("applies the policy config: an advisory level and a lower cap", async () => {
+    await configure({
+      "batch-compute-min-vcpus-zero": { enforcementLevel: "advisory", properties: {} },
+      "batch-compute-max-vcpus-cap": { properties: { maxVcpus: 8 } },
+    });
+    const ds = await pack.analyze(ce("ce", { minVcpus: 2, maxVcpus: 16 }));
+    assert.deepEqual(names(ds).sort(), [
+      "batch-compute-max-vcpus-cap mandatory",
+      "batch-compute-min-vcpus-zero advisory",
+    ]);
+  });
+
+  it("disables a policy with the disabled level", async () => {
+    await configure({
+      "batch-compute-min-vcpus-zero": { enforcementLevel: "disabled", properties: {} },
+    });
+    assert.deepEqual(await pack.analyze(ce("ce", { minVcpus: 2 })), []);
+  });
+
+  it("checks a hand-made stack end to end with checkWithPack", async () => {
+    const result = await checkWithPack(pack, {
+      stack: STACK,
+      resources: [
+        resource(TYPES.iamRolePolicyAttachment, "admin", {
+          role: "r",
+          policyArn: "arn:aws:iam::aws:policy/AdministratorAccess",
+        }),
+      ],
+    });
+    assert.deepEqual(names(result.diagnostics), ["iam-no-admin-access mandatory"]);
+    assert.equal(result.resourcesAnalyzed, 1);
+  });
+
+  it("stop() ends the pack process", async () => {
+    await pack.stop();
+    assert.throws(() => process.kill(pack.pid, 0), /ESRCH/);
+  });
+});
+
+describe("runPolicyCheck", function () {
+  this.timeout(120_000);
+
+  it("starts the pack, checks the resources and stops it", async () => {
+    const result = await runPolicyCheck({ stack: STACK, resources: [ce("ce", { minVcpus: 1 })] });
+    assert.deepEqual(names(result.diagnostics), ["batch-compute-min-vcpus-zero mandatory"]);
+  });
+});

@@ -1,0 +1,238 @@
+import { strict as assert } from "assert";
+import { TYPES } from "../../policy/resources";
+import {
+  policyDeniesInsecureTransport,
+  s3BucketPublicAccessBlocked,
+  s3BucketTlsOnly,
+  settingsNotBlocking,
+} from "../../policy/s3";
+import { UNKNOWN } from "../../policy/values";
+import {
+  BUCKET_ARN,
+  bucket,
+  bucketPolicy,
+  publicAccessBlock,
+  tlsOnlyDocument,
+  tlsOnlyStatement,
+} from "./fixtures";
+import {
+  StackResourceInput,
+  assertHasStackViolation,
+  assertNoStackViolations,
+  stackArgs,
+  unknown,
+} from "./policy-helpers";
+
+/** The program's storage as the engine sees it after `pulumi up`: all values known. */
+function storage(): StackResourceInput[] {
+  return [
+    { type: TYPES.bucket, name: "bucket", props: bucket() },
+    {
+      type: TYPES.bucketPublicAccessBlock,
+      name: "public-access-block",
+      props: publicAccessBlock(),
+      propertyDependencies: { bucket: ["bucket"] },
+    },
+    {
+      type: TYPES.bucketPolicy,
+      name: "tls-only",
+      props: bucketPolicy(),
+      propertyDependencies: { bucket: ["bucket"], policy: ["bucket"] },
+    },
+  ];
+}
+
+/** The same during preview: the bucket's name and ARN are not known yet. */
+function storageInPreview(): StackResourceInput[] {
+  return [
+    {
+      type: TYPES.bucket,
+      name: "bucket",
+      props: { forceDestroy: true, bucket: unknown(), arn: unknown() },
+    },
+    {
+      type: TYPES.bucketPublicAccessBlock,
+      name: "public-access-block",
+      props: { ...publicAccessBlock(), bucket: unknown() },
+      propertyDependencies: { bucket: ["bucket"] },
+    },
+    {
+      type: TYPES.bucketPolicy,
+      name: "tls-only",
+      props: { bucket: unknown(), policy: unknown() },
+      propertyDependencies: { bucket: ["bucket"], policy: ["bucket"] },
+    },
+  ];
+}
+
+function replace(
+  resources: StackResourceInput[],
+  name: string,
+  change: (r: StackResourceInput) => StackResourceInput | undefined,
+): StackResourceInput[] {
+  return resources.flatMap((r) => {
+    if (r.name !== name) {
+      return [r];
+    }
+    const changed = change(r);
+    return changed ? [changed] : [];
+  });
+}
+
+describe("s3-bucket-public-access-blocked", () => {
+  const policy = s3BucketPublicAccessBlocked;
+
+  it("passes the program's bucket with its BucketPublicAccessBlock", async () => {
+    await assertNoStackViolations(policy, stackArgs(storage()));
+  });
+
+  it("passes during preview, linking the block by dependency while the name is unknown", async () => {
+    await assertNoStackViolations(policy, stackArgs(storageInPreview()));
+  });
+
+  it("links a block by the bucket's name when no dependency is recorded", async () => {
+    const resources = replace(storage(), "public-access-block", (r) => ({
+      ...r,
+      propertyDependencies: undefined,
+    }));
+    await assertNoStackViolations(policy, stackArgs(resources));
+  });
+
+  it("reports a bucket without a block, naming the bucket and the fix", async () => {
+    const resources = replace(storage(), "public-access-block", () => undefined);
+    await assertHasStackViolation(
+      policy,
+      stackArgs(resources),
+      "bucket",
+      "S3 bucket 'bucket' has no BucketPublicAccessBlock",
+      "Fix: add new aws.s3.BucketPublicAccessBlock",
+    );
+  });
+
+  it("reports a bucket whose only block belongs to another bucket", async () => {
+    const resources = replace(storage(), "public-access-block", (r) => ({
+      ...r,
+      props: publicAccessBlock("some-other-bucket"),
+      propertyDependencies: {},
+    }));
+    await assertHasStackViolation(
+      policy,
+      stackArgs(resources),
+      "bucket",
+      "has no BucketPublicAccessBlock",
+    );
+  });
+
+  it("reports each setting left false or unset on the block", async () => {
+    const resources = replace(storage(), "public-access-block", (r) => ({
+      ...r,
+      props: { ...publicAccessBlock(), blockPublicPolicy: false, restrictPublicBuckets: undefined },
+    }));
+    await assertHasStackViolation(
+      policy,
+      stackArgs(resources),
+      "public-access-block",
+      "blockPublicPolicy = false, restrictPublicBuckets = (not set)",
+      "Fix: set blockPublicPolicy, restrictPublicBuckets to true",
+    );
+  });
+
+  it("reports a public canned ACL on the bucket", async () => {
+    const resources = replace(storage(), "bucket", (r) => ({
+      ...r,
+      props: { ...bucket(), acl: "public-read" },
+    }));
+    await assertHasStackViolation(policy, stackArgs(resources), "bucket", 'acl "public-read"');
+  });
+
+  it("reports nothing while the block's link or a setting is unknown", async () => {
+    const unlinked = replace(storageInPreview(), "public-access-block", (r) => ({
+      ...r,
+      propertyDependencies: undefined,
+    }));
+    await assertNoStackViolations(policy, stackArgs(unlinked));
+    const setting = replace(storage(), "public-access-block", (r) => ({
+      ...r,
+      props: { ...publicAccessBlock(), blockPublicAcls: unknown() },
+    }));
+    await assertNoStackViolations(policy, stackArgs(setting));
+  });
+
+  it("settingsNotBlocking lists nothing for the program's block", () => {
+    assert.deepEqual(settingsNotBlocking(publicAccessBlock()), []);
+  });
+});
+
+describe("s3-bucket-tls-only", () => {
+  const policy = s3BucketTlsOnly;
+
+  it("passes the program's bucket with its TLS-only bucket policy", async () => {
+    await assertNoStackViolations(policy, stackArgs(storage()));
+  });
+
+  it("passes during preview, when the policy document is unknown", async () => {
+    await assertNoStackViolations(policy, stackArgs(storageInPreview()));
+  });
+
+  it("reports a bucket without a bucket policy", async () => {
+    const resources = replace(storage(), "tls-only", () => undefined);
+    await assertHasStackViolation(
+      policy,
+      stackArgs(resources),
+      "bucket",
+      "S3 bucket 'bucket' has no bucket policy",
+      "aws:SecureTransport",
+    );
+  });
+
+  it("reports a bucket policy with no TLS statement, on the bucket policy", async () => {
+    const resources = replace(storage(), "tls-only", (r) => ({
+      ...r,
+      props: {
+        bucket: "batchpy-dev-bucket-9f8e7d6",
+        policy: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [
+            { Effect: "Deny", Principal: "*", Action: "s3:DeleteBucket", Resource: BUCKET_ARN },
+          ],
+        }),
+      },
+    }));
+    await assertHasStackViolation(
+      policy,
+      stackArgs(resources),
+      "tls-only",
+      "BucketPolicy 'tls-only' for bucket 'bucket' has no statement denying requests without TLS",
+      "Fix: add",
+    );
+  });
+
+  it("accepts the policy as an object and the bucket's own policy input", async () => {
+    const objectPolicy = replace(storage(), "tls-only", (r) => ({
+      ...r,
+      props: { bucket: "batchpy-dev-bucket-9f8e7d6", policy: tlsOnlyDocument() },
+    }));
+    await assertNoStackViolations(policy, stackArgs(objectPolicy));
+    const inline = replace(storage(), "tls-only", () => undefined).map((r) =>
+      r.name === "bucket"
+        ? { ...r, props: { ...bucket(), policy: JSON.stringify(tlsOnlyDocument()) } }
+        : r,
+    );
+    await assertNoStackViolations(policy, stackArgs(inline));
+  });
+
+  it("policyDeniesInsecureTransport reads the statement's parts", () => {
+    const deny = tlsOnlyStatement();
+    const document = (statement: object) => ({ Version: "2012-10-17", Statement: [statement] });
+    assert.equal(policyDeniesInsecureTransport(JSON.stringify(tlsOnlyDocument())), true);
+    assert.equal(policyDeniesInsecureTransport(document({ ...deny, Effect: "Allow" })), false);
+    const tlsTrue = { ...deny, Condition: { Bool: { "aws:SecureTransport": "true" } } };
+    assert.equal(policyDeniesInsecureTransport(document(tlsTrue)), false);
+    assert.equal(policyDeniesInsecureTransport(document({ ...deny, Resource: BUCKET_ARN })), false);
+    assert.equal(
+      policyDeniesInsecureTransport(document({ ...deny, Principal: { AWS: ["*"] } })),
+      true,
+    );
+    assert.equal(policyDeniesInsecureTransport(unknown()), UNKNOWN);
+  });
+});
