@@ -33,7 +33,6 @@ interface Options {
 /** A problem with the command line or its files; the message says what to fix. */
 export class UsageError extends Error {}
 
-
 /** `-c key=value` → { "namespace:key": value }. */
 export function parseConfigOverrides(
   pairs: readonly string[],
