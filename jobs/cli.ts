@@ -1,0 +1,355 @@
+/**
+ * batchpy jobs: submit, watch, read logs of, download results of and cancel AWS Batch jobs.
+ * One commander program with a subcommand per npm script; the commands live in their own
+ * modules and take a Context, so tests drive them in-process against local servers.
+ */
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { defaultContext, type Context, type Io } from "./context";
+import {
+  BadInputError,
+  EXIT_BAD_INPUT,
+  EXIT_FAILURE,
+  EXIT_INTERRUPTED,
+  EXIT_OK,
+  FatalError,
+  describeError,
+  formatProblem,
+} from "./errors";
+import {
+  DEFAULT_CANCEL_REASON,
+  DEFAULT_DOWNLOAD_CONCURRENCY,
+  DEFAULT_WATCH_INTERVAL,
+} from "./defaults";
+import { DEFAULT_SUBMIT_CONCURRENCY } from "./pool";
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0    success (watch/status: no job failed)
+  1    failure: an AWS call failed, a job FAILED, a local run failed, stack outputs missing
+  2    bad input: invalid job/sweep file, unknown job name, bad option
+  130  interrupted with Ctrl-C (accepted jobs are in the ledger; re-run to continue)
+
+Environment:
+  AWS_PROFILE, AWS_ACCESS_KEY_ID, ...   credentials (the AWS SDK's default chain)
+  AWS_ENDPOINT_URL[_BATCH|_S3|_CLOUDWATCH_LOGS]   endpoint overrides (SDK convention)
+  BATCHPY_STATE_DIR    where ledgers live (default <repo>/.batchpy)
+  BATCHPY_LOCAL_ROOT   the --local bucket folder (default <repo>/.batchpy/local-bucket)`;
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new InvalidArgumentError(`expected a whole number of at least 1, got "${value}"`);
+  }
+  return n;
+}
+
+function positiveSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError(`expected a number of seconds above 0, got "${value}"`);
+  }
+  return n;
+}
+
+interface StackFlags {
+  stack?: string;
+  outputs?: string;
+  stateDir?: string;
+  json?: boolean;
+}
+
+function stackOptions(cmd: Command): Command {
+  return cmd
+    .option("--stack <name>", "Pulumi stack to read outputs from; also names the ledger")
+    .option(
+      "--outputs <file>",
+      "stack outputs saved with `pulumi stack output --json --show-secrets`",
+    )
+    .option(
+      "--state-dir <dir>",
+      "where ledgers live (default: $BATCHPY_STATE_DIR or <repo>/.batchpy)",
+    )
+    .option("--json", "machine-readable output on stdout, nothing else");
+}
+
+function stackFlags(o: StackFlags): {
+  stack?: string;
+  outputs?: string;
+  stateDir?: string;
+  json: boolean;
+} {
+  return {
+    ...(o.stack !== undefined ? { stack: o.stack } : {}),
+    ...(o.outputs !== undefined ? { outputs: o.outputs } : {}),
+    ...(o.stateDir !== undefined ? { stateDir: o.stateDir } : {}),
+    json: o.json === true,
+  };
+}
+
+/** Runs the CLI with `argv` (without node and script); returns the exit code. */
+export async function run(argv: readonly string[], ctx: Context): Promise<number> {
+  let code = EXIT_OK;
+  let json = false;
+  const program = new Command("jobs")
+    .description("Submit, watch and collect AWS Batch jobs of the batchpy stack.")
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => ctx.io.stdout.write(s),
+      writeErr: (s) => ctx.io.stderr.write(s),
+    })
+    .showHelpAfterError("(add --help for usage)")
+    .addHelpText("after", EXIT_CODES_HELP);
+
+  /** Wires a subcommand to its implementation; the options arrive parsed and typed. */
+  const act = <O extends StackFlags>(
+    cmd: Command,
+    fn: (o: O, args: readonly unknown[]) => Promise<number>,
+  ): void => {
+    cmd.addHelpText("after", EXIT_CODES_HELP).action(async () => {
+      const o = cmd.opts<O>();
+      json = o.json === true;
+      code = await fn(o, cmd.processedArgs);
+    });
+  };
+
+  const submit = stackOptions(
+    program
+      .command("submit")
+      .description(
+        "Validate job files, sweep files (.json with grid/zip/rows, or .csv/.tsv) and submit them.\n" +
+          "Everything is checked before the first call; nothing is submitted if any file is bad.",
+      )
+      .argument("<inputs...>", "job/sweep files, directories or glob patterns")
+      .option(
+        "--dry-run",
+        "print the resolved SubmitJob requests (valid --cli-input-json) and submit nothing",
+      )
+      .option("--local", "run the jobs on this machine with python3 container/run_job.py instead")
+      .option("--force", "resubmit jobs the ledger says were already submitted")
+      .option("--no-array", "submit a sweep as one job per parameter set instead of one array job")
+      .option(
+        "--concurrency <n>",
+        `requests in flight (default ${DEFAULT_SUBMIT_CONCURRENCY}); with --local, processes (default: up to 4)`,
+        positiveInt,
+      )
+      .option(
+        "--script <path>",
+        "the script whose options job variables must match (default: the entrypoint's)",
+      )
+      .option(
+        "--script-options <file>",
+        "saved `python3 container/run_job.py --describe` output, instead of running it",
+      )
+      .option("--local-root <dir>", "the --local bucket folder"),
+  );
+  act(
+    submit,
+    async (
+      o: StackFlags & {
+        dryRun?: boolean;
+        local?: boolean;
+        force?: boolean;
+        array: boolean;
+        concurrency?: number;
+        script?: string;
+        scriptOptions?: string;
+        localRoot?: string;
+      },
+      args,
+    ) => {
+      // The script's options come from a python process: start it now, so it runs while
+      // the submit code loads.
+      const described = o.scriptOptions === undefined ? ctx.describe(o.script) : undefined;
+      described?.catch(() => undefined);
+      const { submitCommand } = await import("./submit");
+      return submitCommand(
+        {
+          ...stackFlags(o),
+          files: args[0] as string[],
+          dryRun: o.dryRun === true,
+          local: o.local === true,
+          force: o.force === true,
+          array: o.array,
+          ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+          ...(o.script !== undefined ? { script: o.script } : {}),
+          ...(o.scriptOptions !== undefined ? { scriptOptions: o.scriptOptions } : {}),
+          ...(o.localRoot !== undefined ? { localRoot: o.localRoot } : {}),
+          ...(described !== undefined ? { described } : {}),
+        },
+        ctx,
+      );
+    },
+  );
+
+  for (const name of ["watch", "status"] as const) {
+    const once = name === "status";
+    const cmd = stackOptions(
+      program
+        .command(name)
+        .description(
+          once
+            ? "Show the ledger's jobs by status once, with reasons and exit codes of failures."
+            : "Show the ledger's jobs by status until all have finished; exits 1 if any failed.",
+        )
+        .argument("[names...]", "only these jobs (default: every job in the ledger)")
+        .option("--last", "only the jobs of the most recent jobs:submit"),
+    );
+    if (!once) {
+      cmd.option(
+        "--interval <seconds>",
+        "seconds between polls",
+        positiveSeconds,
+        DEFAULT_WATCH_INTERVAL,
+      );
+    }
+    act(cmd, async (o: StackFlags & { last?: boolean; interval?: number }, args) =>
+      (await import("./watch")).watchCommand(
+        {
+          ...stackFlags(o),
+          names: args[0] as string[],
+          last: o.last === true,
+          interval: o.interval ?? DEFAULT_WATCH_INTERVAL,
+          once,
+        },
+        ctx,
+      ),
+    );
+  }
+
+  const logs = stackOptions(
+    program
+      .command("logs")
+      .description("Print a job's CloudWatch log (array child: <name>:<index>).")
+      .argument("<job>", "job name from the ledger, or job ID; add :<index> for an array child")
+      .option("-f, --follow", "keep printing new lines until the job ends")
+      .option("--interval <seconds>", "seconds between polls with --follow", positiveSeconds, 2),
+  );
+  act(logs, async (o: StackFlags & { follow?: boolean; interval: number }, args) =>
+    (await import("./logs")).logsCommand(
+      {
+        ...stackFlags(o),
+        target: args[0] as string,
+        follow: o.follow === true,
+        interval: o.interval,
+      },
+      ctx,
+    ),
+  );
+
+  const results = stackOptions(
+    program
+      .command("results")
+      .description("Download results/ and logs/ (only new or changed files), like `aws s3 sync`.")
+      .argument("[names...]", "only these jobs (default: everything)")
+      .option(
+        "--out <dir>",
+        "destination (default: batchpy-results/<stack>, or batchpy-results/local)",
+      )
+      .option("--local", "copy from the --local bucket folder instead of S3")
+      .option("--local-root <dir>", "the --local bucket folder")
+      .option("--concurrency <n>", "parallel downloads", positiveInt, DEFAULT_DOWNLOAD_CONCURRENCY),
+  );
+  act(
+    results,
+    async (
+      o: StackFlags & { out?: string; local?: boolean; localRoot?: string; concurrency: number },
+      args,
+    ) =>
+      (await import("./results")).resultsCommand(
+        {
+          ...stackFlags(o),
+          names: args[0] as string[],
+          ...(o.out !== undefined ? { out: o.out } : {}),
+          local: o.local === true,
+          ...(o.localRoot !== undefined ? { localRoot: o.localRoot } : {}),
+          concurrency: o.concurrency,
+        },
+        ctx,
+      ),
+  );
+
+  const cancel = stackOptions(
+    program
+      .command("cancel")
+      .description("Cancel (not started) or terminate (running) jobs from the ledger.")
+      .argument("[names...]", "jobs to stop")
+      .option("--all", "every unfinished job in the ledger")
+      .option("--reason <text>", "reason recorded by Batch", DEFAULT_CANCEL_REASON),
+  );
+  act(cancel, async (o: StackFlags & { all?: boolean; reason: string }, args) =>
+    (await import("./cancel")).cancelCommand(
+      { ...stackFlags(o), names: args[0] as string[], all: o.all === true, reason: o.reason },
+      ctx,
+    ),
+  );
+
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return code;
+  } catch (err) {
+    return reportError(err, ctx.io, json);
+  }
+}
+
+/** Prints an error the way the user can act on it; returns the exit code. */
+export function reportError(err: unknown, io: Io, json: boolean): number {
+  if (err instanceof CommanderError) {
+    // Help and version "errors" are how commander ends after printing them.
+    if (
+      err.code === "commander.helpDisplayed" ||
+      err.code === "commander.version" ||
+      err.code === "commander.help"
+    ) {
+      return EXIT_OK;
+    }
+    return EXIT_BAD_INPUT;
+  }
+  if (err instanceof BadInputError) {
+    if (json) {
+      io.stdout.write(`${JSON.stringify({ errors: err.problems, message: err.message })}\n`);
+    } else {
+      for (const p of err.problems) {
+        io.stderr.write(`error: ${formatProblem(p)}\n`);
+      }
+      io.stderr.write(
+        `${err.problems.length} problem(s) found; nothing was submitted or changed\n`,
+      );
+    }
+    return EXIT_BAD_INPUT;
+  }
+  const message = err instanceof FatalError ? err.message : describeError(err);
+  if (json) {
+    io.stdout.write(`${JSON.stringify({ error: message })}\n`);
+  } else {
+    io.stderr.write(`error: ${message}\n`);
+  }
+  return EXIT_FAILURE;
+}
+
+async function main(): Promise<void> {
+  const controller = new AbortController();
+  const io: Io = { stdout: process.stdout, stderr: process.stderr };
+  let interrupts = 0;
+  process.on("SIGINT", () => {
+    interrupts++;
+    if (interrupts === 1) {
+      process.stderr.write(
+        "\nstopping: finishing the requests in flight and recording them (Ctrl-C again to quit now)\n",
+      );
+      controller.abort();
+    } else {
+      process.exit(EXIT_INTERRUPTED);
+    }
+  });
+  // `jobs:status | head` closes stdout early; that is not an error.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") {
+      process.exit(process.exitCode ?? EXIT_OK);
+    }
+  });
+  process.exitCode = await run(process.argv.slice(2), defaultContext(io, controller.signal));
+}
+
+if (require.main === module) {
+  void main();
+}

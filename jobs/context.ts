@@ -1,0 +1,122 @@
+/**
+ * What a command needs from the outside world, in one object, so tests run commands
+ * in-process against local servers and the CLI wires in the real thing.
+ */
+import * as path from "path";
+import { SingleBar } from "cli-progress";
+import { createAwsClients, type AwsClients } from "./aws";
+import { defaultPulumiRunner, type PulumiRunner } from "./outputs";
+import { describeScript, type ScriptDescription } from "./script-options";
+
+export interface OutStream {
+  write(chunk: string): unknown;
+  readonly isTTY?: boolean;
+}
+
+export interface Io {
+  /** Data: job IDs, JSON, log lines. */
+  readonly stdout: OutStream;
+  /** Progress, notes and errors. */
+  readonly stderr: OutStream;
+}
+
+export interface Context {
+  readonly io: Io;
+  readonly cwd: string;
+  readonly env: NodeJS.ProcessEnv;
+  /** The project root (the folder holding jobs/ and container/). */
+  readonly repoRoot: string;
+  /** AWS clients for `region` (undefined: the SDK's region chain). Caller destroys them. */
+  clients(region: string | undefined): AwsClients;
+  /** `python3 container/run_job.py --describe [--script S]`. */
+  describe(script: string | undefined): Promise<ScriptDescription>;
+  readonly pulumi: PulumiRunner;
+  /** Aborted on Ctrl-C: stop starting work, finish and record what is in flight. */
+  readonly signal: AbortSignal;
+}
+
+export const REPO_ROOT = path.resolve(__dirname, "..");
+
+export function defaultContext(io: Io, signal: AbortSignal): Context {
+  const env = process.env;
+  const cwd = process.cwd();
+  return {
+    io,
+    cwd,
+    env,
+    repoRoot: REPO_ROOT,
+    clients: (region) => createAwsClients({ region, env }),
+    describe: (script) => describeScript({ repoRoot: REPO_ROOT, script }),
+    pulumi: defaultPulumiRunner(env, REPO_ROOT),
+    signal,
+  };
+}
+
+/** Where ledgers live: --state-dir, else BATCHPY_STATE_DIR, else <repo>/.batchpy. */
+export function stateDir(ctx: Context, flag: string | undefined): string {
+  return path.resolve(
+    ctx.cwd,
+    flag ?? ctx.env.BATCHPY_STATE_DIR ?? path.join(ctx.repoRoot, ".batchpy"),
+  );
+}
+
+/** The local bucket folder: --local-root, else BATCHPY_LOCAL_ROOT, else <repo>/.batchpy/local-bucket. */
+export function localRoot(ctx: Context, flag: string | undefined): string {
+  return path.resolve(
+    ctx.cwd,
+    flag ?? ctx.env.BATCHPY_LOCAL_ROOT ?? path.join(ctx.repoRoot, ".batchpy", "local-bucket"),
+  );
+}
+
+export interface Progress {
+  update(value: number, label?: string): void;
+  stop(): void;
+}
+
+/**
+ * A progress bar on stderr, only when stderr is a terminal, the output is for humans, and
+ * there is enough work for it to help (more than 5 items).
+ */
+export function createProgress(
+  io: Io,
+  opts: { total: number; json: boolean; label: string },
+): Progress {
+  if (opts.json || io.stderr.isTTY !== true || opts.total <= 5) {
+    return { update: () => undefined, stop: () => undefined };
+  }
+  const bar = new SingleBar({
+    stream: io.stderr as unknown as NodeJS.WritableStream,
+    format: `${opts.label} [{bar}] {value}/{total} {note}`,
+    hideCursor: true,
+    clearOnComplete: false,
+    fps: 10,
+  });
+  bar.start(opts.total, 0, { note: "" });
+  return {
+    update: (value, label) => bar.update(value, { note: label ?? "" }),
+    stop: () => bar.stop(),
+  };
+}
+
+/** Resolves after `ms`, or early when `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** `p` relative to `cwd` when inside it, else absolute: short and never `../../tmp/x`. */
+export function displayPath(cwd: string, p: string): string {
+  const rel = path.relative(cwd, p);
+  return rel === "" ? "." : rel.startsWith("..") || path.isAbsolute(rel) ? p : rel;
+}

@@ -1,0 +1,69 @@
+/**
+ * Exit codes, error types and the one problem format every validator reports in.
+ *
+ * Exit codes (documented in the README and in `--help`):
+ *   0   everything worked (for watch/status: no job failed)
+ *   1   a failure: an AWS call failed, a job FAILED, a local run exited non-zero,
+ *       stack outputs are missing
+ *   2   bad input: a job/sweep file is invalid, an unknown job name, a bad flag
+ *   130 interrupted (Ctrl-C) after the in-flight requests were recorded
+ */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_BAD_INPUT = 2;
+export const EXIT_INTERRUPTED = 130;
+
+/** One thing wrong with the input, located as precisely as the source allows. */
+export interface Problem {
+  /** The file as the user named it (relative when possible). */
+  readonly file?: string;
+  /** 1-based line and column of the offending value or key. */
+  readonly line?: number;
+  readonly column?: number;
+  /** Field path inside the file, e.g. `containerOverrides.environment[1].name`. */
+  readonly path?: string;
+  readonly message: string;
+}
+
+/** `jobs/x.json:7:17: containerOverrides.environment[1].name: "var_c" is not ...` */
+export function formatProblem(p: Problem): string {
+  let where = p.file ?? "";
+  if (p.file !== undefined && p.line !== undefined) {
+    where += `:${p.line}`;
+    if (p.column !== undefined) {
+      where += `:${p.column}`;
+    }
+  }
+  const parts = [where, p.path ?? ""].filter((s) => s.length > 0);
+  return parts.length > 0 ? `${parts.join(": ")}: ${p.message}` : p.message;
+}
+
+/** Input the user must fix; exits 2 and submits nothing. */
+export class BadInputError extends Error {
+  readonly problems: readonly Problem[];
+  constructor(problems: string | readonly Problem[]) {
+    const list = typeof problems === "string" ? [{ message: problems }] : problems;
+    super(list.map(formatProblem).join("\n"));
+    this.name = "BadInputError";
+    this.problems = list;
+  }
+}
+
+/** Something outside the input went wrong (AWS, missing outputs, a tool); exits 1. */
+export class FatalError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FatalError";
+  }
+}
+
+/** The message of anything thrown, including SDK errors that carry a name and HTTP status. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const meta = (err as { $metadata?: { httpStatusCode?: number } }).$metadata;
+    const status = meta?.httpStatusCode !== undefined ? ` (HTTP ${meta.httpStatusCode})` : "";
+    const name = err.name && err.name !== "Error" ? `${err.name}: ` : "";
+    return `${name}${err.message}${status}`;
+  }
+  return String(err);
+}

@@ -1,0 +1,151 @@
+/**
+ * The submissions ledger: `.batchpy/<stack>/submissions.jsonl`, one JSON line per job
+ * AWS accepted, appended the moment SubmitJob returns. A re-run after a crash or Ctrl-C
+ * reads it and submits only the names that are not there.
+ *
+ * Append-only and without fsync: a crash can at worst tear the last line, which the reader
+ * skips (the job it described is then submitted again, the one duplicate this design
+ * allows). The same window exists between AWS accepting a job and the line being written.
+ */
+import * as fs from "fs";
+import * as path from "path";
+
+export interface LedgerEntry {
+  readonly v: 1;
+  readonly jobName: string;
+  readonly jobId: string;
+  readonly jobArn?: string;
+  /** "array" for an array sweep parent; its children are `<jobId>:<index>`. */
+  readonly kind: "single" | "array";
+  readonly arraySize?: number;
+  /** The job or sweep file, as given on the command line. */
+  readonly file?: string;
+  /** Hash of the request (and manifest), to tell when a file changed after submission. */
+  readonly hash: string;
+  /** One id per `jobs:submit` invocation, so `watch --last` can pick the latest run. */
+  readonly run: string;
+  readonly submittedAt: string;
+}
+
+/** Ledger file names are safe for any stack name (`org/project/stack` included). */
+export function ledgerPath(stateDir: string, stack: string): string {
+  return path.join(stateDir, stack.replace(/[^A-Za-z0-9._-]/g, "_"), "submissions.jsonl");
+}
+
+function isEntry(v: unknown): v is LedgerEntry {
+  if (v === null || typeof v !== "object") {
+    return false;
+  }
+  const e = v as Record<string, unknown>;
+  return (
+    e.v === 1 &&
+    typeof e.jobName === "string" &&
+    typeof e.jobId === "string" &&
+    (e.kind === "single" || e.kind === "array") &&
+    typeof e.hash === "string"
+  );
+}
+
+/** Parses ledger text; unreadable lines (a torn last line after a crash) become warnings. */
+export function parseLedger(
+  text: string,
+  file = "ledger",
+): { entries: LedgerEntry[]; warnings: string[] } {
+  const entries: LedgerEntry[] = [];
+  const warnings: string[] = [];
+  const lines = text.split("\n");
+  lines.forEach((line, i) => {
+    if (line.trim() === "") {
+      return;
+    }
+    try {
+      const value: unknown = JSON.parse(line);
+      if (isEntry(value)) {
+        entries.push(value);
+        return;
+      }
+    } catch {
+      // fall through to the warning
+    }
+    const torn =
+      i === lines.length - 1 || (i === lines.length - 2 && lines[lines.length - 1] === "");
+    warnings.push(
+      `${file}:${i + 1}: skipped an unreadable line${torn ? " (cut short by an interrupted run)" : ""}`,
+    );
+  });
+  return { entries, warnings };
+}
+
+/** The latest entry per job name (a forced resubmission replaces the earlier one). */
+export function latestByName(entries: readonly LedgerEntry[]): Map<string, LedgerEntry> {
+  const map = new Map<string, LedgerEntry>();
+  for (const e of entries) {
+    map.set(e.jobName, e);
+  }
+  return map;
+}
+
+export class Ledger {
+  readonly file: string;
+  readonly entries: LedgerEntry[];
+  readonly warnings: string[];
+  private fd: number | undefined;
+
+  private constructor(file: string, entries: LedgerEntry[], warnings: string[]) {
+    this.file = file;
+    this.entries = entries;
+    this.warnings = warnings;
+  }
+
+  /** Reads the ledger (a missing file is an empty ledger). */
+  static open(file: string): Ledger {
+    let text = "";
+    try {
+      text = fs.readFileSync(file, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+        throw err;
+      }
+    }
+    const { entries, warnings } = parseLedger(text, file);
+    return new Ledger(file, entries, warnings);
+  }
+
+  latest(): Map<string, LedgerEntry> {
+    return latestByName(this.entries);
+  }
+
+  /** Appends one entry as a single write, so concurrent appends never interleave. */
+  append(entry: LedgerEntry): void {
+    if (this.fd === undefined) {
+      fs.mkdirSync(path.dirname(this.file), { recursive: true });
+      // After a torn last line, start on a fresh line so the new entry stays readable.
+      let prefix = "";
+      try {
+        const size = fs.statSync(this.file).size;
+        if (size > 0) {
+          const buf = Buffer.alloc(1);
+          const rfd = fs.openSync(this.file, "r");
+          fs.readSync(rfd, buf, 0, 1, size - 1);
+          fs.closeSync(rfd);
+          prefix = buf.toString() === "\n" ? "" : "\n";
+        }
+      } catch {
+        prefix = "";
+      }
+      this.fd = fs.openSync(this.file, "a");
+      if (prefix !== "") {
+        fs.writeSync(this.fd, prefix);
+      }
+    }
+    fs.writeSync(this.fd, `${JSON.stringify(entry)}\n`);
+    this.entries.push(entry);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) {
+      fs.closeSync(this.fd);
+      this.fd = undefined;
+    }
+  }
+}

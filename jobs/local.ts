@@ -1,0 +1,185 @@
+/**
+ * `--local`: run jobs on this machine with the same entrypoint and the same environment the
+ * container gets, against a folder laid out like the bucket (inputs/, results/, logs/), so a
+ * job file is proven before an instance is paid for.
+ */
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import type { Submission } from "./plan";
+import { runPool } from "./pool";
+
+export interface LocalRun {
+  readonly jobName: string;
+  /** Array child index (AWS_BATCH_JOB_ARRAY_INDEX). */
+  readonly index?: number;
+  /** The job's own variables, as the container would get them from SubmitJob. */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+export interface LocalPlan {
+  readonly runs: LocalRun[];
+  /** Array sweep manifests, written into the local folder before any run. */
+  readonly manifests: { readonly file: string; readonly body: string }[];
+}
+
+/** The bucket prefixes the job definition sets in the cloud (CONTRACT). */
+export const PREFIX_VARIABLES: Readonly<Record<string, string>> = {
+  BATCHPY_INPUTS_PREFIX: "inputs/",
+  BATCHPY_RESULTS_PREFIX: "results/",
+  BATCHPY_LOGS_PREFIX: "logs/",
+};
+
+/** One run per single job, one per array child; pure. */
+export function planLocal(submissions: readonly Submission[], root: string): LocalPlan {
+  const runs: LocalRun[] = [];
+  const manifests: { file: string; body: string }[] = [];
+  for (const s of submissions) {
+    const env = Object.fromEntries(
+      (s.request.containerOverrides?.environment ?? []).map((v) => [v.name, v.value]),
+    );
+    if (s.kind === "array") {
+      manifests.push({
+        file: path.join(root, ...s.manifest.key.split("/")),
+        body: s.manifest.body,
+      });
+    }
+    if (s.arraySize !== undefined) {
+      for (let i = 0; i < s.arraySize; i++) {
+        runs.push({ jobName: s.jobName, index: i, env });
+      }
+    } else {
+      runs.push({ jobName: s.jobName, env });
+    }
+  }
+  return { runs, manifests };
+}
+
+/**
+ * Host variables a local run inherits. A container starts from a clean environment, so the
+ * rest (npm_*, the shell's own) is left out: the entrypoint would read lower-case names as
+ * misspelt script options.
+ */
+export const INHERITED_VARIABLES: readonly string[] = [
+  "PATH",
+  "HOME",
+  "TMPDIR",
+  "TEMP",
+  "TMP",
+  "LANG",
+  "LC_ALL",
+  "LC_CTYPE",
+  "TZ",
+  "SYSTEMROOT",
+];
+
+/** The full environment of one local run. */
+export function runEnvironment(
+  run: LocalRun,
+  root: string,
+  host: NodeJS.ProcessEnv,
+): NodeJS.ProcessEnv {
+  const inherited = Object.fromEntries(
+    INHERITED_VARIABLES.flatMap((k) => (host[k] !== undefined ? [[k, host[k]]] : [])),
+  );
+  return {
+    ...inherited,
+    ...PREFIX_VARIABLES,
+    ...run.env,
+    BATCHPY_LOCAL_ROOT: root,
+    BATCHPY_JOB_NAME: run.jobName,
+    PYTHONUNBUFFERED: "1",
+    ...(run.index !== undefined ? { AWS_BATCH_JOB_ARRAY_INDEX: String(run.index) } : {}),
+  };
+}
+
+export interface LocalResult {
+  readonly run: LocalRun;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  /** The last lines of the run's output, for failure reports. */
+  readonly tail: string;
+}
+
+export interface LocalOptions {
+  readonly repoRoot: string;
+  readonly root: string;
+  readonly python?: string;
+  /** Default `<repoRoot>/container/run_job.py`. */
+  readonly entrypoint?: string;
+  readonly concurrency: number;
+  readonly env: NodeJS.ProcessEnv;
+  readonly signal?: AbortSignal;
+  /** Live output of a lone run (more than one run is captured, not interleaved). */
+  readonly onOutput?: (chunk: string) => void;
+  readonly onDone?: (result: LocalResult) => void;
+}
+
+const TAIL_BYTES = 4096;
+
+function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<LocalResult> {
+  const entrypoint = opts.entrypoint ?? path.join(opts.repoRoot, "container", "run_job.py");
+  return new Promise((resolve) => {
+    const child = spawn(opts.python ?? "python3", [entrypoint], {
+      cwd: opts.repoRoot,
+      env: runEnvironment(run, opts.root, opts.env),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let tail = "";
+    const onData = (buf: Buffer): void => {
+      const text = buf.toString("utf8");
+      if (live) {
+        opts.onOutput?.(text);
+      }
+      tail = (tail + text).slice(-TAIL_BYTES);
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("error", (err) => {
+      resolve({
+        run,
+        exitCode: null,
+        signal: null,
+        tail: `could not start ${opts.python ?? "python3"}: ${err.message}`,
+      });
+    });
+    child.on("close", (code, signal) => {
+      resolve({ run, exitCode: code, signal, tail });
+    });
+  });
+}
+
+/** Writes manifests, then runs everything with bounded concurrency. */
+export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<LocalResult[]> {
+  for (const m of plan.manifests) {
+    fs.mkdirSync(path.dirname(m.file), { recursive: true });
+    fs.writeFileSync(m.file, m.body);
+  }
+  const live = plan.runs.length === 1;
+  const outcomes = await runPool(
+    plan.runs,
+    async (run) => {
+      const r = await runOne(run, opts, live);
+      opts.onDone?.(r);
+      return r;
+    },
+    {
+      concurrency: opts.concurrency,
+      ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+    },
+  );
+  return outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+}
+
+/** Where a run's results and log land in the local folder (CONTRACT bucket layout). */
+export function localResultPaths(run: LocalRun, root: string): { results: string; log: string } {
+  return run.index === undefined
+    ? {
+        results: path.join(root, "results", run.jobName),
+        log: path.join(root, "logs", `${run.jobName}.log`),
+      }
+    : {
+        results: path.join(root, "results", run.jobName, String(run.index)),
+        log: path.join(root, "logs", run.jobName, `${run.index}.log`),
+      };
+}

@@ -1,0 +1,149 @@
+/**
+ * `jobs:logs <jobName|jobId>[:<index>] [--follow]`: the job's CloudWatch log stream, found
+ * through DescribeJobs' logStreamName. Array children are `<name>:<index>`.
+ */
+import type { JobDetail } from "./aws";
+import { sleep, stateDir, type Context } from "./context";
+import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, FatalError } from "./errors";
+import { Ledger, ledgerPath } from "./ledger";
+import { loadOutputs } from "./outputs";
+import { TERMINAL, type Status } from "./status";
+import type { StackOptions } from "./watch";
+
+export interface LogsOptions extends StackOptions {
+  readonly target: string;
+  readonly follow: boolean;
+  /** Seconds between polls with --follow. */
+  readonly interval: number;
+}
+
+/** AWS Batch's default log group when the job definition sets none. */
+export const DEFAULT_LOG_GROUP = "/aws/batch/job";
+
+const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Splits `name:3`, `name[3]`, `id:3` into the base and the child index. */
+export function parseTarget(target: string): { base: string; index?: number } {
+  const m = /^(.+?)(?::(\d+)|\[(\d+)\])$/.exec(target);
+  if (m !== null) {
+    return { base: m[1], index: Number(m[2] ?? m[3]) };
+  }
+  return { base: target };
+}
+
+/** The job ID to describe: a ledger name (latest submission) or a job ID, plus `:index`. */
+export function resolveTarget(target: string, ledger: Ledger, stack: string): string {
+  const { base, index } = parseTarget(target);
+  const entry = ledger.latest().get(base);
+  const id = entry?.jobId ?? (JOB_ID.test(base) ? base : undefined);
+  if (id === undefined) {
+    throw new BadInputError(
+      `"${base}" is neither a job name in the ledger of stack "${stack}" nor a job ID; ` +
+        "check the name (npm run jobs:status lists them), or pass --stack or the job ID",
+    );
+  }
+  return index !== undefined ? `${id}:${index}` : id;
+}
+
+/** The log stream of the job's latest attempt, if it has started. */
+export function logStreamOf(d: JobDetail): string | undefined {
+  const attempts = d.attempts ?? [];
+  return d.container?.logStreamName ?? attempts[attempts.length - 1]?.container?.logStreamName;
+}
+
+export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<number> {
+  const outputs = loadOutputs({
+    stack: opts.stack,
+    outputsFile: opts.outputs,
+    cwd: ctx.cwd,
+    pulumi: ctx.pulumi,
+  });
+  const ledger = Ledger.open(ledgerPath(stateDir(ctx, opts.stateDir), outputs.stack));
+  const jobId = resolveTarget(opts.target, ledger, outputs.stack);
+  const clients = ctx.clients(outputs.outputs.region);
+  const out = ctx.io.stdout;
+  try {
+    let detail: JobDetail | undefined;
+    let stream: string | undefined;
+    let waitingNoted = false;
+    for (;;) {
+      [detail] = await clients.batch.describeJobs([jobId]);
+      if (detail === undefined) {
+        throw new FatalError(
+          `Batch does not know job ${jobId} (jobs are forgotten some days after they end)`,
+        );
+      }
+      const size = detail.arrayProperties?.size;
+      if (size !== undefined && detail.arrayProperties?.index === undefined) {
+        throw new BadInputError(
+          `${opts.target} is an array job of ${size} children, each with its own log; ` +
+            `pass ${parseTarget(opts.target).base}:<index> (0-${size - 1})`,
+        );
+      }
+      stream = logStreamOf(detail);
+      if (
+        stream !== undefined ||
+        !opts.follow ||
+        TERMINAL.has(detail.status as Status) ||
+        ctx.signal.aborted
+      ) {
+        break;
+      }
+      if (!waitingNoted) {
+        ctx.io.stderr.write(`waiting for ${opts.target} to start (status ${detail.status})...\n`);
+        waitingNoted = true;
+      }
+      await sleep(opts.interval * 1000, ctx.signal);
+    }
+    if (stream === undefined) {
+      ctx.io.stderr.write(
+        `${opts.target} has no log stream yet (status ${detail.status}); ` +
+          (TERMINAL.has(detail.status as Status)
+            ? `it ended without starting: ${detail.statusReason ?? "no reason given"}\n`
+            : "use --follow to wait for it\n"),
+      );
+      return EXIT_FAILURE;
+    }
+    const group =
+      detail.container?.logConfiguration?.options?.["awslogs-group"] ??
+      outputs.outputs.logGroupName ??
+      DEFAULT_LOG_GROUP;
+    let token: string | undefined;
+    for (;;) {
+      // Read to the end of what exists: GetLogEvents returns the same forward token at the end.
+      for (;;) {
+        const page = await clients.logs.getLogEvents({
+          logGroupName: group,
+          logStreamName: stream,
+          ...(token !== undefined ? { nextToken: token } : {}),
+        });
+        for (const e of page.events) {
+          out.write(
+            opts.json
+              ? `${JSON.stringify({ timestamp: e.timestamp, message: e.message })}\n`
+              : `${(e.message ?? "").replace(/\n$/, "")}\n`,
+          );
+        }
+        const same = page.nextForwardToken === undefined || page.nextForwardToken === token;
+        token = page.nextForwardToken ?? token;
+        if (same) {
+          break;
+        }
+      }
+      if (!opts.follow || TERMINAL.has(detail.status as Status)) {
+        break;
+      }
+      if (ctx.signal.aborted) {
+        return EXIT_INTERRUPTED;
+      }
+      await sleep(opts.interval * 1000, ctx.signal);
+      [detail] = await clients.batch.describeJobs([jobId]);
+      if (detail === undefined) {
+        break;
+      }
+    }
+    return EXIT_OK;
+  } finally {
+    clients.destroy();
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * Stack outputs (CONTRACT "Stack outputs"): from `pulumi stack output --json --show-secrets`
+ * when the pulumi CLI is on PATH, or from a file saved from that command (`--outputs F`).
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { FatalError } from "./errors";
+
+export interface StackOutputs {
+  readonly bucketName?: string;
+  readonly jobQueueName?: string;
+  readonly jobQueueArn?: string;
+  readonly jobDefinitionName?: string;
+  readonly jobDefinitionArn?: string;
+  readonly imageUri?: string;
+  readonly logGroupName?: string;
+  readonly region?: string;
+}
+
+export const OUTPUT_KEYS: readonly (keyof StackOutputs)[] = [
+  "bucketName",
+  "jobQueueName",
+  "jobQueueArn",
+  "jobDefinitionName",
+  "jobDefinitionArn",
+  "imageUri",
+  "logGroupName",
+  "region",
+];
+
+export const MISSING_OUTPUTS_FIX = "run `pulumi up` first, or pass --outputs FILE";
+
+/** Keeps the known keys; a known key that is not a string is an error naming the source. */
+export function parseOutputs(text: string, source: string): StackOutputs {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new FatalError(
+      `${source} is not JSON (${(err as Error).message}); save it with ` +
+        "`pulumi stack output --json --show-secrets > outputs.json`",
+    );
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new FatalError(`${source} must be a JSON object of stack outputs`);
+  }
+  const out: Record<string, string> = {};
+  for (const key of OUTPUT_KEYS) {
+    const v = (value as Record<string, unknown>)[key];
+    if (v === undefined || v === null) {
+      continue;
+    }
+    if (typeof v !== "string") {
+      throw new FatalError(`${source}: output "${key}" must be a string, got ${JSON.stringify(v)}`);
+    }
+    out[key] = v;
+  }
+  return out;
+}
+
+/** Whether an executable named `name` is on PATH. */
+export function onPath(name: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  const dirs = (env.PATH ?? "").split(path.delimiter).filter((d) => d.length > 0);
+  const exts = process.platform === "win32" ? ["", ".exe", ".cmd"] : [""];
+  return dirs.some((d) =>
+    exts.some((ext) => {
+      try {
+        fs.accessSync(path.join(d, name + ext), fs.constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    }),
+  );
+}
+
+export interface CommandResult {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the pulumi CLI; injected in tests. */
+export type PulumiRunner = (args: readonly string[]) => CommandResult | undefined;
+
+export function defaultPulumiRunner(env: NodeJS.ProcessEnv, cwd: string): PulumiRunner {
+  return (args) => {
+    if (!onPath("pulumi", env)) {
+      return undefined;
+    }
+    const r = spawnSync("pulumi", [...args], { cwd, env, encoding: "utf8", timeout: 120_000 });
+    return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? r.error?.message ?? "" };
+  };
+}
+
+export interface LoadedOutputs {
+  readonly outputs: StackOutputs;
+  /** Names the ledger: `--stack`, else the pulumi stack, else "default". */
+  readonly stack: string;
+  readonly source: string;
+}
+
+/**
+ * Resolves the outputs. `--outputs FILE` wins; otherwise the pulumi CLI. Throws FatalError
+ * with the fix when neither is available.
+ */
+export function loadOutputs(args: {
+  stack?: string;
+  outputsFile?: string;
+  cwd: string;
+  pulumi: PulumiRunner;
+}): LoadedOutputs {
+  if (args.outputsFile !== undefined) {
+    const file = path.resolve(args.cwd, args.outputsFile);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, "utf8");
+    } catch (err) {
+      throw new FatalError(`cannot read --outputs ${args.outputsFile}: ${(err as Error).message}`);
+    }
+    return {
+      outputs: parseOutputs(text, args.outputsFile),
+      stack: args.stack ?? "default",
+      source: args.outputsFile,
+    };
+  }
+  const stackArgs = args.stack !== undefined ? ["--stack", args.stack] : [];
+  const result = args.pulumi(["stack", "output", "--json", "--show-secrets", ...stackArgs]);
+  if (result === undefined) {
+    throw new FatalError(
+      `no stack outputs: the pulumi CLI is not on PATH and --outputs was not given; ${MISSING_OUTPUTS_FIX} ` +
+        "(saved with `pulumi stack output --json --show-secrets > outputs.json`)",
+    );
+  }
+  if (result.status !== 0) {
+    throw new FatalError(
+      `\`pulumi stack output\` failed (${result.stderr.trim() || `exit ${result.status}`}); ${MISSING_OUTPUTS_FIX}`,
+    );
+  }
+  const outputs = parseOutputs(result.stdout, "`pulumi stack output --json`");
+  if (Object.keys(outputs).length === 0) {
+    throw new FatalError(`the stack has no batchpy outputs; ${MISSING_OUTPUTS_FIX}`);
+  }
+  let stack = args.stack;
+  if (stack === undefined) {
+    const name = args.pulumi(["stack", "--show-name"]);
+    stack =
+      name !== undefined && name.status === 0 && name.stdout.trim()
+        ? name.stdout.trim()
+        : "default";
+  }
+  return { outputs, stack, source: `pulumi stack ${stack}` };
+}
+
+/** The output `key`, or a FatalError naming what needs it and the fix. */
+export function requireOutput(
+  loaded: { outputs: StackOutputs; source: string },
+  key: keyof StackOutputs,
+  purpose: string,
+): string {
+  const v = loaded.outputs[key];
+  if (v === undefined || v === "") {
+    throw new FatalError(
+      `stack output "${key}" (needed ${purpose}) is missing from ${loaded.source}; ${MISSING_OUTPUTS_FIX}`,
+    );
+  }
+  return v;
+}

@@ -1,0 +1,271 @@
+/**
+ * From validated files to the exact SubmitJob requests, without side effects: queue and
+ * definition resolved from the stack outputs, BATCHPY_JOB_NAME appended, sweeps turned into
+ * one array job (or one job per set), sizes and name clashes checked.
+ */
+import { createHash } from "crypto";
+import type { Problem } from "./errors";
+import {
+  ARRAY_MAX_SIZE,
+  ARRAY_MIN_SIZE,
+  SUBMIT_JOB_MAX_BYTES,
+  checkJobName,
+  type EnvVar,
+  type JobFileFields,
+  type LoadedJob,
+  type SubmitJobRequest,
+} from "./job-file";
+import type { StackOutputs } from "./outputs";
+import type { LoadedSweep, ParameterSet } from "./sweep";
+
+/** Where array sweep manifests go in the bucket (and in the local folder). */
+export const MANIFEST_PREFIX = "inputs/sweeps/";
+
+export function manifestKey(jobName: string): string {
+  return `${MANIFEST_PREFIX}${jobName}.json`;
+}
+
+/** The manifest the entrypoint reads (CONTRACT: {"version":1,"sets":[...]}). */
+export function manifestBody(sets: readonly ParameterSet[]): string {
+  return JSON.stringify({ version: 1, sets });
+}
+
+interface SubmissionBase {
+  /** The file the job came from, as the user named it. */
+  readonly file: string;
+  readonly jobName: string;
+  readonly request: SubmitJobRequest;
+  /** sha256 of the request (and manifest), first 16 hex digits. */
+  readonly hash: string;
+  /** Children of an array job (a sweep, or arrayProperties in a job file). */
+  readonly arraySize?: number;
+}
+
+export interface SingleSubmission extends SubmissionBase {
+  readonly kind: "single";
+}
+
+export interface ArraySubmission extends SubmissionBase {
+  readonly kind: "array";
+  readonly arraySize: number;
+  readonly manifest: { readonly key: string; readonly body: string; readonly sets: number };
+}
+
+export type Submission = SingleSubmission | ArraySubmission;
+
+export interface PlanOptions {
+  /** Stack outputs; absent for --local, where queue and definition are not needed. */
+  readonly outputs?: { readonly outputs: StackOutputs; readonly source: string };
+  /** false with --no-array: one job per parameter set. */
+  readonly array: boolean;
+}
+
+/** `base` with `vars` set: same names replaced in place, new names appended in order. */
+export function mergeEnvironment(
+  base: readonly EnvVar[] | undefined,
+  vars: Readonly<Record<string, string>>,
+): EnvVar[] {
+  const out = (base ?? []).map((v) => (v.name in vars ? { name: v.name, value: vars[v.name] } : v));
+  const present = new Set(out.map((v) => v.name));
+  for (const [name, value] of Object.entries(vars)) {
+    if (!present.has(name)) {
+      out.push({ name, value });
+    }
+  }
+  return out;
+}
+
+export function requestHash(request: SubmitJobRequest, manifest?: string): string {
+  const h = createHash("sha256").update(JSON.stringify(request));
+  if (manifest !== undefined) {
+    h.update("\0").update(manifest);
+  }
+  return h.digest("hex").slice(0, 16);
+}
+
+/** Sets jobName/jobQueue/jobDefinition and the environment; field order as in the API docs. */
+function buildRequest(
+  jobName: string,
+  fields: JobFileFields,
+  vars: Readonly<Record<string, string>>,
+  resolved: { jobQueue: string; jobDefinition: string },
+): SubmitJobRequest {
+  const { jobQueue, jobDefinition, containerOverrides, ...rest } = fields;
+  // The name comes from the caller (file name default, sweep child names).
+  delete rest.jobName;
+  return {
+    jobName,
+    jobQueue: jobQueue ?? resolved.jobQueue,
+    jobDefinition: jobDefinition ?? resolved.jobDefinition,
+    ...rest,
+    containerOverrides: {
+      ...containerOverrides,
+      environment: mergeEnvironment(containerOverrides?.environment, vars),
+    },
+  };
+}
+
+function sizeProblem(file: string, request: SubmitJobRequest): Problem | undefined {
+  const bytes = Buffer.byteLength(JSON.stringify(request), "utf8");
+  if (bytes <= SUBMIT_JOB_MAX_BYTES) {
+    return undefined;
+  }
+  return {
+    file,
+    message:
+      `the SubmitJob request for "${request.jobName}" is ${bytes.toLocaleString("en-US")} bytes, over the ` +
+      `${SUBMIT_JOB_MAX_BYTES.toLocaleString("en-US")}-byte (30 KiB) limit; move large values into a file under ` +
+      `inputs/ (BATCHPY_INPUTS) or into a sweep, whose sets travel in a manifest`,
+  };
+}
+
+/**
+ * Builds every request. Problems cover what only shows once everything is put together:
+ * unresolvable queue/definition, sizes, array limits and duplicate names.
+ */
+export function buildPlan(
+  items: readonly (LoadedJob | LoadedSweep)[],
+  opts: PlanOptions,
+): { submissions: Submission[]; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const submissions: Submission[] = [];
+  const outputs = opts.outputs?.outputs;
+  const fromOutputs = (
+    fields: JobFileFields,
+    file: string,
+  ): { jobQueue: string; jobDefinition: string } => {
+    const resolve = (
+      field: "jobQueue" | "jobDefinition",
+      key: "jobQueueArn" | "jobDefinitionArn",
+    ): string => {
+      if (fields[field] !== undefined) {
+        return fields[field];
+      }
+      const v = outputs?.[key];
+      if (v !== undefined && v !== "") {
+        return v;
+      }
+      if (opts.outputs === undefined) {
+        // --local: the queue and definition are not used.
+        return "local";
+      }
+      problems.push({
+        file,
+        path: field,
+        message: `not set, and stack output "${key}" is missing from ${opts.outputs.source}; set ${field} or run \`pulumi up\` first`,
+      });
+      return "";
+    };
+    return {
+      jobQueue: resolve("jobQueue", "jobQueueArn"),
+      jobDefinition: resolve("jobDefinition", "jobDefinitionArn"),
+    };
+  };
+  const add = (s: Submission): void => {
+    const p = sizeProblem(s.file, s.request);
+    if (p !== undefined) {
+      problems.push(p);
+    }
+    submissions.push(s);
+  };
+  const single = (
+    file: string,
+    jobName: string,
+    fields: JobFileFields,
+    vars: ParameterSet,
+  ): void => {
+    const request = buildRequest(
+      jobName,
+      fields,
+      { ...vars, BATCHPY_JOB_NAME: jobName },
+      fromOutputs(fields, file),
+    );
+    const size = request.arrayProperties?.size;
+    add({
+      kind: "single",
+      file,
+      jobName,
+      request,
+      hash: requestHash(request),
+      ...(size !== undefined ? { arraySize: size } : {}),
+    });
+  };
+
+  for (const item of items) {
+    if (item.kind === "job") {
+      single(item.doc.file, item.jobName, item.fields, {});
+      continue;
+    }
+    const n = item.sets.length;
+    if (n === 0) {
+      problems.push({
+        file: item.file,
+        message: "the sweep has no parameter sets: nothing to run",
+      });
+    } else if (n < ARRAY_MIN_SIZE) {
+      // AWS array jobs need at least 2 children; one set is an ordinary job.
+      single(item.file, item.jobName, item.base, item.sets[0]);
+    } else if (!opts.array) {
+      const width = item.jobName.length + 1 + String(n - 1).length;
+      if (width > 128) {
+        problems.push({
+          file: item.file,
+          message: `job names "${item.jobName}-<n>" would be ${width} characters; the limit is 128; shorten jobName`,
+        });
+        continue;
+      }
+      item.sets.forEach((set, i) => {
+        const name = `${item.jobName}-${i}`;
+        const bad = checkJobName(name);
+        if (bad !== undefined) {
+          problems.push({ file: item.file, message: bad });
+        }
+        single(item.file, name, item.base, set);
+      });
+    } else if (n > ARRAY_MAX_SIZE) {
+      problems.push({
+        file: item.file,
+        message:
+          `the sweep has ${n.toLocaleString("en-US")} parameter sets; an AWS Batch array job has at most ` +
+          `${ARRAY_MAX_SIZE.toLocaleString("en-US")} children; split the sweep into files of at most ` +
+          `${ARRAY_MAX_SIZE.toLocaleString("en-US")} sets, or pass --no-array to submit one job per set`,
+      });
+    } else {
+      const key = manifestKey(item.jobName);
+      const body = manifestBody(item.sets);
+      const request = buildRequest(
+        item.jobName,
+        { ...item.base, arrayProperties: { size: n } },
+        { BATCHPY_ARRAY_MANIFEST: key, BATCHPY_JOB_NAME: item.jobName },
+        fromOutputs(item.base, item.file),
+      );
+      add({
+        kind: "array",
+        file: item.file,
+        jobName: item.jobName,
+        request,
+        hash: requestHash(request, body),
+        arraySize: n,
+        manifest: { key, body, sets: n },
+      });
+    }
+  }
+
+  // Names key the ledger, results/<jobName>/ and logs/<jobName>.log: they must be unique.
+  const byName = new Map<string, string>();
+  for (const s of submissions) {
+    const first = byName.get(s.jobName);
+    if (first !== undefined) {
+      const where = first === s.file ? `twice in ${s.file}` : `by ${first} and ${s.file}`;
+      problems.push({
+        file: s.file,
+        message:
+          `job name "${s.jobName}" is used ${where}; names must be unique in a run because the ledger, ` +
+          `results/ and logs/ are keyed by name; rename one`,
+      });
+    } else {
+      byName.set(s.jobName, s.file);
+    }
+  }
+  return { submissions, problems };
+}

@@ -1,0 +1,179 @@
+/**
+ * `jobs:results [names...] [--out DIR] [--local]`: copy results/ and logs/ from the bucket
+ * (or the local folder) like `aws s3 sync`: only new or changed files, in parallel, each
+ * written to a temporary file first so an interrupted run leaves no half files.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { createProgress, displayPath, localRoot, type Context } from "./context";
+import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, describeError } from "./errors";
+import { loadOutputs, requireOutput } from "./outputs";
+import { runPool } from "./pool";
+import { matchesPrefix, planSync, prefixesFor, type LocalInfo, type SourceObject } from "./sync";
+import type { StackOptions } from "./watch";
+
+export interface ResultsOptions extends StackOptions {
+  readonly names: readonly string[];
+  readonly out?: string;
+  readonly local: boolean;
+  readonly localRoot?: string;
+  readonly concurrency: number;
+}
+
+export { DEFAULT_DOWNLOAD_CONCURRENCY } from "./defaults";
+
+function statOrUndefined(file: string): LocalInfo | undefined {
+  try {
+    const s = fs.statSync(file);
+    return s.isFile() ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every file under `root/<dir>` as a source object with a `/`-separated key. */
+export function listLocal(root: string, dirs: readonly string[]): SourceObject[] {
+  const out: SourceObject[] = [];
+  const walk = (abs: string): void => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(abs, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(abs, e.name);
+      if (e.isDirectory()) {
+        walk(p);
+      } else if (e.isFile()) {
+        const s = fs.statSync(p);
+        out.push({
+          key: path.relative(root, p).split(path.sep).join("/"),
+          size: s.size,
+          lastModified: s.mtime,
+        });
+      }
+    }
+  };
+  dirs.forEach((d) => walk(path.join(root, d)));
+  return out;
+}
+
+export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promise<number> {
+  const prefixes = prefixesFor(opts.names);
+  const keep = (key: string): boolean => prefixes.some((p) => matchesPrefix(key, p));
+  let sources: SourceObject[];
+  let outDir: string;
+  let fetch: (source: SourceObject, dest: string) => Promise<void>;
+  let from: string;
+  let cleanup = (): void => undefined;
+
+  if (opts.local) {
+    const root = localRoot(ctx, opts.localRoot);
+    sources = listLocal(root, ["results", "logs"]).filter((s) => keep(s.key));
+    outDir = path.resolve(ctx.cwd, opts.out ?? path.join("batchpy-results", "local"));
+    from = root;
+    fetch = async (s, dest) => {
+      await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+      await fs.promises.copyFile(path.join(root, ...s.key.split("/")), dest);
+    };
+  } else {
+    const outputs = loadOutputs({
+      stack: opts.stack,
+      outputsFile: opts.outputs,
+      cwd: ctx.cwd,
+      pulumi: ctx.pulumi,
+    });
+    const bucket = requireOutput(outputs, "bucketName", "to download results");
+    const clients = ctx.clients(outputs.outputs.region);
+    cleanup = () => clients.destroy();
+    outDir = path.resolve(ctx.cwd, opts.out ?? path.join("batchpy-results", outputs.stack));
+    from = `s3://${bucket}/`;
+    try {
+      const listed = await Promise.all(prefixes.map((p) => clients.storage.listObjects(bucket, p)));
+      const byKey = new Map<string, SourceObject>();
+      for (const o of listed.flat()) {
+        if (keep(o.key)) {
+          byKey.set(o.key, o);
+        }
+      }
+      sources = [...byKey.values()];
+    } catch (err) {
+      cleanup();
+      throw err;
+    }
+    fetch = (s, dest) => clients.storage.download(bucket, s.key, dest);
+  }
+
+  try {
+    const plan = planSync(sources, outDir, statOrUndefined);
+    plan.skipped.forEach((k) =>
+      ctx.io.stderr.write(`warning: skipped "${k}": not a safe file path\n`),
+    );
+    const progress = createProgress(ctx.io, {
+      total: plan.copy.length,
+      json: opts.json,
+      label: "downloading",
+    });
+    let done = 0;
+    let bytes = 0;
+    const outcomes = await runPool(
+      plan.copy,
+      async ({ source, dest }) => {
+        await fetch(source, dest);
+        // Same time as the source: the next sync sees the file as unchanged.
+        await fs.promises.utimes(dest, source.lastModified, source.lastModified);
+        bytes += source.size;
+        progress.update(++done);
+        return source.key;
+      },
+      { concurrency: opts.concurrency, signal: ctx.signal },
+    );
+    progress.stop();
+    const copied = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+    const failed = outcomes.flatMap((o, i) =>
+      o.status === "rejected"
+        ? [{ key: plan.copy[i].source.key, error: describeError(o.reason) }]
+        : [],
+    );
+    const notCopied = outcomes.filter((o) => o.status === "skipped").length;
+    if (opts.json) {
+      ctx.io.stdout.write(
+        `${JSON.stringify({ from, out: outDir, copied, unchanged: plan.unchanged, bytes, failed, notCopied, skipped: plan.skipped })}\n`,
+      );
+    } else {
+      failed.slice(0, 20).forEach((f) => ctx.io.stderr.write(`error: ${f.key}: ${f.error}\n`));
+      const rel = displayPath(ctx.cwd, outDir);
+      ctx.io.stdout.write(
+        `${copied.length} file(s) copied (${formatBytes(bytes)}), ${plan.unchanged} unchanged, from ${from} to ${rel}/` +
+          (failed.length > 0 ? `, ${failed.length} failed` : "") +
+          "\n",
+      );
+      if (sources.length === 0) {
+        ctx.io.stderr.write(
+          `nothing under results/ or logs/ in ${from} yet; jobs upload when they finish\n`,
+        );
+      }
+    }
+    if (ctx.signal.aborted && notCopied > 0) {
+      return EXIT_INTERRUPTED;
+    }
+    return failed.length > 0 ? EXIT_FAILURE : EXIT_OK;
+  } finally {
+    cleanup();
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) {
+    return `${n} B`;
+  }
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(1)} ${units[u]}`;
+}

@@ -1,0 +1,177 @@
+/**
+ * Pure summaries of DescribeJobs results for `jobs:watch` and `jobs:status`. Array jobs
+ * count as their children, so "10,000 of 10,000 done" means every child finished.
+ */
+import type { JobDetail, JobSummary } from "./aws";
+import type { LedgerEntry } from "./ledger";
+
+/** Batch's statuses in lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
+export const STATUSES = [
+  "SUBMITTED",
+  "PENDING",
+  "RUNNABLE",
+  "STARTING",
+  "RUNNING",
+  "SUCCEEDED",
+  "FAILED",
+  "UNKNOWN",
+] as const;
+export type Status = (typeof STATUSES)[number];
+
+/**
+ * UNKNOWN is terminal: Batch forgets jobs some days after they finish, and waiting for a
+ * job it does not know would never end.
+ */
+export const TERMINAL: ReadonlySet<Status> = new Set<Status>(["SUCCEEDED", "FAILED", "UNKNOWN"]);
+
+export interface Failure {
+  readonly jobName: string;
+  readonly jobId: string;
+  readonly index?: number;
+  readonly statusReason?: string;
+  readonly exitCode?: number;
+  readonly reason?: string;
+}
+
+export interface JobRow {
+  readonly jobName: string;
+  readonly jobId: string;
+  readonly status: Status;
+  readonly statusReason?: string;
+  readonly exitCode?: number;
+  readonly arraySize?: number;
+  /** Children per status, for array jobs. */
+  readonly children?: Partial<Record<Status, number>>;
+}
+
+export interface Snapshot {
+  /** Counted in units: a job, or one array child. */
+  readonly counts: Record<Status, number>;
+  readonly total: number;
+  readonly done: number;
+  readonly failed: number;
+  readonly allTerminal: boolean;
+  readonly jobs: JobRow[];
+}
+
+function asStatus(s: string | undefined): Status {
+  return (STATUSES as readonly string[]).includes(s ?? "") ? (s as Status) : "UNKNOWN";
+}
+
+/** The exit code of the job's last attempt (Batch reports it in two places). */
+export function exitCodeOf(d: JobDetail | JobSummary): number | undefined {
+  if (d.container?.exitCode !== undefined) {
+    return d.container.exitCode;
+  }
+  const attempts = (d as JobDetail).attempts;
+  return attempts?.[attempts.length - 1]?.container?.exitCode;
+}
+
+/** Counts of an array job's children; falls back to the parent's status before they exist. */
+function childCounts(
+  entry: LedgerEntry,
+  detail: JobDetail | undefined,
+  status: Status,
+): Partial<Record<Status, number>> {
+  const size = detail?.arrayProperties?.size ?? entry.arraySize ?? 1;
+  const summary = detail?.arrayProperties?.statusSummary ?? {};
+  const counts: Partial<Record<Status, number>> = {};
+  let sum = 0;
+  for (const [k, n] of Object.entries(summary)) {
+    if (n > 0) {
+      counts[asStatus(k)] = (counts[asStatus(k)] ?? 0) + n;
+      sum += n;
+    }
+  }
+  if (sum === size) {
+    return counts;
+  }
+  // Children are created when the parent leaves PENDING; until the summary adds up, count
+  // the missing ones under the parent's status.
+  counts[status] = (counts[status] ?? 0) + (size - sum);
+  return counts;
+}
+
+export function summarize(
+  entries: readonly LedgerEntry[],
+  details: ReadonlyMap<string, JobDetail>,
+): Snapshot {
+  const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
+  const jobs: JobRow[] = [];
+  for (const e of entries) {
+    const d = details.get(e.jobId);
+    const status = asStatus(d?.status);
+    const exitCode = d !== undefined ? exitCodeOf(d) : undefined;
+    const row: JobRow = {
+      jobName: e.jobName,
+      jobId: e.jobId,
+      status,
+      ...(d?.statusReason !== undefined ? { statusReason: d.statusReason } : {}),
+      ...(exitCode !== undefined ? { exitCode } : {}),
+    };
+    if (e.kind === "array") {
+      const children = childCounts(e, d, status);
+      for (const [k, n] of Object.entries(children)) {
+        counts[k as Status] += n;
+      }
+      jobs.push({ ...row, arraySize: d?.arrayProperties?.size ?? e.arraySize, children });
+    } else {
+      counts[status] += 1;
+      jobs.push(row);
+    }
+  }
+  const total = STATUSES.reduce((n, s) => n + counts[s], 0);
+  const done = counts.SUCCEEDED + counts.FAILED + counts.UNKNOWN;
+  return {
+    counts,
+    total,
+    done,
+    failed: counts.FAILED,
+    // The parents must be terminal too: an array parent finishes after its children.
+    allTerminal: jobs.every((j) => TERMINAL.has(j.status)) && done === total,
+    jobs,
+  };
+}
+
+/** `SUCCEEDED 950 | RUNNING 40 | RUNNABLE 10` (zero counts left out). */
+export function formatCounts(counts: Readonly<Record<Status, number>>): string {
+  const parts = STATUSES.filter((s) => counts[s] > 0).map(
+    (s) => `${s} ${counts[s].toLocaleString("en-US")}`,
+  );
+  return parts.length > 0 ? parts.join(" | ") : "no jobs";
+}
+
+/** Failures of single jobs straight from the snapshot. */
+export function singleFailures(snapshot: Snapshot): Failure[] {
+  return snapshot.jobs
+    .filter((j) => j.status === "FAILED" && j.arraySize === undefined)
+    .map((j) => ({
+      jobName: j.jobName,
+      jobId: j.jobId,
+      ...(j.statusReason !== undefined ? { statusReason: j.statusReason } : {}),
+      ...(j.exitCode !== undefined ? { exitCode: j.exitCode } : {}),
+    }));
+}
+
+/** Failed array children (from ListJobs) as failures. */
+export function childFailures(parent: JobRow, children: readonly JobSummary[]): Failure[] {
+  return children.map((c) => {
+    const exitCode = exitCodeOf(c);
+    return {
+      jobName: parent.jobName,
+      jobId: c.jobId ?? parent.jobId,
+      ...(c.arrayProperties?.index !== undefined ? { index: c.arrayProperties.index } : {}),
+      ...(c.statusReason !== undefined ? { statusReason: c.statusReason } : {}),
+      ...(exitCode !== undefined ? { exitCode } : {}),
+      ...(c.container?.reason !== undefined ? { reason: c.container.reason } : {}),
+    };
+  });
+}
+
+/** `lr-sweep[3] (id:3): Essential container in task exited, exit code 2` */
+export function formatFailure(f: Failure): string {
+  const name = f.index !== undefined ? `${f.jobName}[${f.index}]` : f.jobName;
+  const bits = [f.statusReason, f.reason].filter((s): s is string => s !== undefined && s !== "");
+  const exit = f.exitCode !== undefined ? `exit code ${f.exitCode}` : "no exit code";
+  return `${name} (${f.jobId}): ${[...bits, exit].join(", ")}`;
+}

@@ -1,0 +1,397 @@
+/**
+ * `jobs:submit`: validate everything, then upload sweep manifests, then submit with bounded
+ * concurrency, recording each accepted job in the ledger as soon as AWS returns its ID.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { createProgress, displayPath, localRoot, stateDir, type Context } from "./context";
+import {
+  BadInputError,
+  EXIT_FAILURE,
+  EXIT_INTERRUPTED,
+  EXIT_OK,
+  FatalError,
+  describeError,
+  formatProblem,
+  type Problem,
+} from "./errors";
+import { Ledger, ledgerPath, type LedgerEntry } from "./ledger";
+import { expandInputs, loadInputs, sortProblems, validateItems } from "./load";
+import { localResultPaths, planLocal, runLocal } from "./local";
+import { loadOutputs, requireOutput, type LoadedOutputs } from "./outputs";
+import { buildPlan, type Submission } from "./plan";
+import { DEFAULT_SUBMIT_CONCURRENCY, runPool } from "./pool";
+import { parseDescription, type ScriptDescription } from "./script-options";
+
+export interface SubmitOptions {
+  readonly files: readonly string[];
+  readonly stack?: string;
+  readonly outputs?: string;
+  readonly dryRun: boolean;
+  readonly local: boolean;
+  readonly force: boolean;
+  /** false with --no-array. */
+  readonly array: boolean;
+  readonly json: boolean;
+  readonly concurrency?: number;
+  readonly stateDir?: string;
+  readonly localRoot?: string;
+  /** `--script PATH`, passed to `run_job.py --describe`. */
+  readonly script?: string;
+  /** `--script-options FILE`: saved `--describe` output instead of running python. */
+  readonly scriptOptions?: string;
+  /** `--describe` already under way (the CLI starts it before loading this module). */
+  readonly described?: Promise<ScriptDescription>;
+}
+
+/** Parses, validates and plans; throws BadInputError with every problem found. */
+export async function prepare(
+  opts: SubmitOptions,
+  ctx: Context,
+): Promise<{ submissions: Submission[]; outputs?: LoadedOutputs }> {
+  const problems: Problem[] = [];
+  const { files, problems: argProblems } = expandInputs(opts.files, ctx.cwd);
+  problems.push(...argProblems);
+  const { items, invalid, problems: loadProblems } = loadInputs(files);
+  problems.push(...loadProblems);
+
+  let desc: ScriptDescription;
+  if (opts.scriptOptions !== undefined) {
+    const file = path.resolve(ctx.cwd, opts.scriptOptions);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, "utf8");
+    } catch (err) {
+      throw new BadInputError(`--script-options ${opts.scriptOptions}: ${(err as Error).message}`);
+    }
+    desc = parseDescription(text, opts.scriptOptions);
+  } else {
+    desc = await (opts.described ?? ctx.describe(opts.script));
+  }
+  problems.push(...validateItems(items, desc, invalid));
+  if (problems.length > 0) {
+    throw new BadInputError(sortProblems(dedupe(problems)));
+  }
+
+  const outputs = opts.local
+    ? undefined
+    : loadOutputs({
+        stack: opts.stack,
+        outputsFile: opts.outputs,
+        cwd: ctx.cwd,
+        pulumi: ctx.pulumi,
+      });
+  const plan = buildPlan(items, {
+    array: opts.array,
+    ...(outputs !== undefined ? { outputs } : {}),
+  });
+  if (plan.problems.length > 0) {
+    throw new BadInputError(sortProblems(dedupe(plan.problems)));
+  }
+  if (outputs !== undefined && plan.submissions.some((s) => s.kind === "array")) {
+    requireOutput(outputs, "bucketName", "to upload array sweep manifests");
+  }
+  return { submissions: plan.submissions, ...(outputs !== undefined ? { outputs } : {}) };
+}
+
+function dedupe(problems: readonly Problem[]): Problem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const k = formatProblem(p);
+    if (seen.has(k)) {
+      return false;
+    }
+    seen.add(k);
+    return true;
+  });
+}
+
+function describeSubmission(s: Submission): string {
+  if (s.kind === "array") {
+    return `array job of ${s.arraySize.toLocaleString("en-US")} children (manifest ${s.manifest.key})`;
+  }
+  return s.arraySize !== undefined ? `array job of ${s.arraySize} children` : "job";
+}
+
+export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<number> {
+  if (opts.dryRun && opts.local) {
+    throw new BadInputError(
+      "--dry-run and --local cannot be combined; --local already runs nothing on AWS",
+    );
+  }
+  const { submissions, outputs } = await prepare(opts, ctx);
+  const out = ctx.io.stdout;
+  const err = ctx.io.stderr;
+
+  if (opts.local) {
+    return runLocally(submissions, opts, ctx);
+  }
+  if (outputs === undefined) {
+    throw new FatalError("internal: outputs not loaded");
+  }
+
+  const ledger = Ledger.open(ledgerPath(stateDir(ctx, opts.stateDir), outputs.stack));
+  ledger.warnings.forEach((w) => err.write(`warning: ${w}\n`));
+  const known = ledger.latest();
+  const todo: Submission[] = [];
+  const skipped: { jobName: string; jobId: string; changed: boolean }[] = [];
+  for (const s of submissions) {
+    const prior = known.get(s.jobName);
+    if (prior !== undefined && !opts.force) {
+      skipped.push({ jobName: s.jobName, jobId: prior.jobId, changed: prior.hash !== s.hash });
+    } else {
+      todo.push(s);
+    }
+  }
+  if (!opts.json) {
+    const changed = skipped.filter((s) => s.changed);
+    if (skipped.length > 0) {
+      err.write(
+        `${skipped.length} of ${submissions.length} already submitted (ledger ${displayPath(ctx.cwd, ledger.file)}); ` +
+          `skipping them, --force resubmits\n`,
+      );
+    }
+    for (const c of changed.slice(0, 10)) {
+      err.write(
+        `  note: ${c.jobName} changed since it was submitted as ${c.jobId}; pass --force or rename the job\n`,
+      );
+    }
+  }
+
+  if (opts.dryRun) {
+    const requests = todo.map((s) => s.request);
+    if (opts.json) {
+      out.write(
+        `${JSON.stringify({
+          stack: outputs.stack,
+          requests,
+          manifests: todo.flatMap((s) =>
+            s.kind === "array"
+              ? [{ jobName: s.jobName, key: s.manifest.key, sets: s.manifest.sets }]
+              : [],
+          ),
+          skipped,
+        })}\n`,
+      );
+    } else {
+      for (const s of todo) {
+        err.write(`# ${s.file}: ${s.jobName} (${describeSubmission(s)})\n`);
+        if (s.kind === "array") {
+          err.write(
+            `#   would upload s3://${outputs.outputs.bucketName}/${s.manifest.key} first\n`,
+          );
+        }
+        out.write(`${JSON.stringify(s.request, null, 2)}\n`);
+      }
+      err.write(`dry run: ${todo.length} request(s) shown, nothing submitted\n`);
+    }
+    return EXIT_OK;
+  }
+
+  if (todo.length === 0) {
+    if (opts.json) {
+      out.write(
+        `${JSON.stringify({ stack: outputs.stack, submitted: [], skipped, failed: [], notSubmitted: 0 })}\n`,
+      );
+    } else {
+      out.write(
+        `nothing to submit: all ${submissions.length} job(s) are in the ledger; --force resubmits\n`,
+      );
+    }
+    return EXIT_OK;
+  }
+
+  const region = outputs.outputs.region;
+  const clients = ctx.clients(region);
+  try {
+    // Manifests first: a child that starts before its manifest exists would fail.
+    const arrays = todo.filter(
+      (s): s is Extract<Submission, { kind: "array" }> => s.kind === "array",
+    );
+    if (arrays.length > 0) {
+      const bucket = requireOutput(outputs, "bucketName", "to upload array sweep manifests");
+      const uploads = await runPool(
+        arrays,
+        (s) =>
+          clients.storage.putObject(bucket, s.manifest.key, s.manifest.body, "application/json"),
+        { concurrency: 4, stopOnError: true },
+      );
+      const failed = uploads.findIndex((u) => u.status === "rejected");
+      if (failed >= 0) {
+        const u = uploads[failed];
+        throw new FatalError(
+          `uploading s3://${bucket}/${arrays[failed].manifest.key} failed (${describeError(u.status === "rejected" ? u.reason : undefined)}); nothing was submitted`,
+        );
+      }
+    }
+
+    const run = new Date().toISOString();
+    const progress = createProgress(ctx.io, {
+      total: todo.length,
+      json: opts.json,
+      label: "submitting",
+    });
+    // One line per job is data when stdout is piped; on a terminal, past a handful of
+    // jobs, the progress bar and the summary say it better (the IDs are in the ledger).
+    const perJobLines = !opts.json && (todo.length <= 5 || ctx.io.stdout.isTTY !== true);
+    let accepted = 0;
+    const outcomes = await runPool(
+      todo,
+      async (s) => {
+        const res = await clients.batch.submitJob(s.request);
+        const entry: LedgerEntry = {
+          v: 1,
+          jobName: s.jobName,
+          jobId: res.jobId,
+          ...(res.jobArn !== undefined ? { jobArn: res.jobArn } : {}),
+          kind: s.arraySize !== undefined ? "array" : "single",
+          ...(s.arraySize !== undefined ? { arraySize: s.arraySize } : {}),
+          file: s.file,
+          hash: s.hash,
+          run,
+          submittedAt: new Date().toISOString(),
+        };
+        ledger.append(entry);
+        accepted++;
+        progress.update(accepted);
+        if (perJobLines) {
+          out.write(
+            `submitted ${s.jobName} ${res.jobId}${s.arraySize !== undefined ? ` (array of ${s.arraySize})` : ""}\n`,
+          );
+        }
+        return entry;
+      },
+      {
+        concurrency: opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY,
+        stopOnError: true,
+        signal: ctx.signal,
+      },
+    );
+    progress.stop();
+
+    const submitted = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+    const failed = outcomes.flatMap((o, i) =>
+      o.status === "rejected"
+        ? [{ jobName: todo[i].jobName, file: todo[i].file, error: describeError(o.reason) }]
+        : [],
+    );
+    const notSubmitted = outcomes.filter((o) => o.status !== "fulfilled").length;
+    if (opts.json) {
+      out.write(
+        `${JSON.stringify({
+          stack: outputs.stack,
+          submitted: submitted.map((e) => ({
+            jobName: e.jobName,
+            jobId: e.jobId,
+            file: e.file,
+            ...(e.arraySize !== undefined ? { arraySize: e.arraySize } : {}),
+          })),
+          skipped,
+          failed,
+          notSubmitted,
+          ledger: ledger.file,
+        })}\n`,
+      );
+    } else {
+      for (const f of failed.slice(0, 20)) {
+        err.write(`error: ${f.file}: ${f.jobName}: ${f.error}\n`);
+      }
+      if (failed.length > 20) {
+        err.write(`... and ${failed.length - 20} more errors\n`);
+      }
+      out.write(
+        `${submitted.length} submitted, ${skipped.length} already in the ledger` +
+          (notSubmitted > 0 ? `, ${notSubmitted} not submitted` : "") +
+          "\n",
+      );
+      if (notSubmitted > 0) {
+        err.write(
+          `re-run the same command to submit the remaining ${notSubmitted}: accepted jobs are in the ledger and are skipped\n`,
+        );
+      } else {
+        err.write("next: npm run jobs:watch\n");
+      }
+    }
+    if (ctx.signal.aborted && notSubmitted > 0) {
+      return EXIT_INTERRUPTED;
+    }
+    return notSubmitted > 0 ? EXIT_FAILURE : EXIT_OK;
+  } finally {
+    ledger.close();
+    clients.destroy();
+  }
+}
+
+async function runLocally(
+  submissions: readonly Submission[],
+  opts: SubmitOptions,
+  ctx: Context,
+): Promise<number> {
+  const root = localRoot(ctx, opts.localRoot);
+  const plan = planLocal(submissions, root);
+  const err = ctx.io.stderr;
+  for (const s of submissions) {
+    if (s.request.containerOverrides?.command !== undefined) {
+      err.write(
+        `note: ${s.jobName}: containerOverrides.command is ignored locally; run_job.py runs as in the job definition\n`,
+      );
+    }
+  }
+  const progress = createProgress(ctx.io, {
+    total: plan.runs.length,
+    json: opts.json,
+    label: "running",
+  });
+  let done = 0;
+  const results = await runLocal(plan, {
+    repoRoot: ctx.repoRoot,
+    root,
+    concurrency: opts.concurrency ?? Math.max(1, Math.min(4, os.cpus().length)),
+    env: ctx.env,
+    signal: ctx.signal,
+    onOutput: (chunk) => err.write(chunk),
+    onDone: () => progress.update(++done),
+  });
+  progress.stop();
+  const failed = results.filter((r) => r.exitCode !== 0);
+  const notRun = plan.runs.length - results.length;
+  const rows = results.map((r) => ({
+    jobName: r.run.jobName,
+    ...(r.run.index !== undefined ? { index: r.run.index } : {}),
+    exitCode: r.exitCode,
+    ...localResultPaths(r.run, root),
+  }));
+  if (opts.json) {
+    ctx.io.stdout.write(
+      `${JSON.stringify({ localRoot: root, runs: rows, failed: failed.length, notRun })}\n`,
+    );
+  } else {
+    for (const f of failed.slice(0, 10)) {
+      const name = f.run.index !== undefined ? `${f.run.jobName}[${f.run.index}]` : f.run.jobName;
+      err.write(
+        `FAILED ${name}: exit ${f.exitCode ?? f.signal}\n${f.tail
+          .trimEnd()
+          .split("\n")
+          .slice(-15)
+          .map((l) => `  | ${l}`)
+          .join("\n")}\n`,
+      );
+    }
+    for (const s of submissions) {
+      const rel = displayPath(ctx.cwd, path.join(root, "results", s.jobName));
+      ctx.io.stdout.write(
+        `${s.jobName}: results in ${rel}${s.arraySize !== undefined ? "/<index>" : ""}/\n`,
+      );
+    }
+    ctx.io.stdout.write(
+      `${results.length - failed.length} of ${plan.runs.length} local run(s) succeeded` +
+        (notRun > 0 ? `, ${notRun} not started` : "") +
+        `; logs in ${displayPath(ctx.cwd, path.join(root, "logs"))}/; copy out with npm run jobs:results -- --local\n`,
+    );
+  }
+  if (ctx.signal.aborted && notRun > 0) {
+    return EXIT_INTERRUPTED;
+  }
+  return failed.length > 0 || notRun > 0 ? EXIT_FAILURE : EXIT_OK;
+}

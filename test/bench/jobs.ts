@@ -1,0 +1,200 @@
+/**
+ * Jobs benchmark, against local endpoints (no AWS account needed): the Batch REST-JSON fake
+ * and s3rver run in this process; the CLI runs as its own process, as `npm run jobs:submit`
+ * does, so its start-up is part of every figure.
+ *
+ *  - 1,000 job files with `jobs:submit` (one process, bounded concurrent requests);
+ *  - the tutorial's way: one `aws batch submit-job --cli-input-json` process per file, timed
+ *    on 20 files and extrapolated to 1,000 (when an `aws` CLI is on PATH);
+ *  - a 10,000-set array sweep: time and the number of SubmitJob requests.
+ */
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { onPath } from "../../jobs/outputs";
+import { FakeBatch } from "../helpers/fake-batch";
+import { FakeS3 } from "../helpers/fake-s3";
+import {
+  REPO_ROOT,
+  STACK_OUTPUTS,
+  awsEnv,
+  writeJobFiles,
+  writeOutputs,
+} from "../helpers/jobs-harness";
+import type { BenchResult } from "./result";
+
+const FILES = 1000;
+const CLI_SAMPLE = 20;
+const SWEEP_SETS = 10_000;
+/** Each jobs:submit figure is the median of this many runs, each a fresh process. */
+const RUNS = 3;
+
+/** Wall time of one `jobs` CLI process, in seconds; throws with its output on failure. */
+function timeCli(
+  argv: readonly string[],
+  env: Record<string, string>,
+  cwd: string,
+): Promise<number> {
+  const start = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        "-r",
+        require.resolve("ts-node/register/transpile-only"),
+        path.join(REPO_ROOT, "jobs", "cli.ts"),
+        ...argv,
+      ],
+      {
+        cwd,
+        env: { ...process.env, TS_NODE_PROJECT: path.join(REPO_ROOT, "tsconfig.json"), ...env },
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    let stderr = "";
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+    child.on("close", (code) => {
+      if (code === 0) {
+        resolve(Number(process.hrtime.bigint() - start) / 1e9);
+      } else {
+        reject(new Error(`jobs ${argv.join(" ")} exited ${code}: ${stderr}`));
+      }
+    });
+  });
+}
+
+function runAws(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("aws", [...argv], { env, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0 ? resolve() : reject(new Error(`aws ${argv[1]} exited ${code}: ${stderr}`)),
+    );
+  });
+}
+
+/** Median wall time of RUNS fresh `jobs submit` processes; --force so each run submits all. */
+async function medianSubmit(
+  argv: readonly string[],
+  env: Record<string, string>,
+  cwd: string,
+): Promise<number> {
+  const runs: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    runs.push(await timeCli([...argv, "--force"], env, cwd));
+  }
+  return [...runs].sort((a, b) => a - b)[Math.floor(RUNS / 2)];
+}
+
+export async function benchJobs(): Promise<BenchResult[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-jobs-"));
+  const batch = await FakeBatch.start({ autoAdvance: false });
+  const s3 = await FakeS3.start(STACK_OUTPUTS.bucketName);
+  const results: BenchResult[] = [];
+  try {
+    const env = awsEnv({ batch: batch.url, s3: s3.url });
+    const outputs = writeOutputs(dir, STACK_OUTPUTS);
+    // Queue and definition written out, so the aws CLI can take the very same files.
+    const jobsDir = path.join(dir, "jobs");
+    writeJobFiles(jobsDir, FILES, {
+      jobQueue: STACK_OUTPUTS.jobQueueArn,
+      jobDefinition: STACK_OUTPUTS.jobDefinitionArn,
+    });
+    const common = ["--outputs", outputs, "--state-dir", path.join(dir, "state")];
+
+    const submitSeconds = await medianSubmit(
+      ["submit", jobsDir, ...common, "--stack", "bench"],
+      env,
+      dir,
+    );
+    if (batch.count("submitjob", 200) !== FILES * RUNS) {
+      throw new Error(
+        `expected ${FILES * RUNS} accepted submissions, saw ${batch.count("submitjob", 200)}`,
+      );
+    }
+    results.push({
+      name: `jobs: submit ${FILES} job files with jobs:submit (one process, median of ${RUNS})`,
+      value: submitSeconds,
+      unit: "s",
+    });
+
+    if (onPath("aws")) {
+      const files = fs.readdirSync(jobsDir).sort().slice(0, CLI_SAMPLE);
+      const start = process.hrtime.bigint();
+      for (const f of files) {
+        // Async: the fake Batch server answers from this very process.
+        await runAws(
+          [
+            "batch",
+            "submit-job",
+            "--cli-input-json",
+            `file://${path.join(jobsDir, f)}`,
+            "--endpoint-url",
+            batch.url,
+            "--region",
+            "us-east-1",
+          ],
+          { ...process.env, ...env },
+        );
+      }
+      const perFile = Number(process.hrtime.bigint() - start) / 1e9 / CLI_SAMPLE;
+      const tutorial = perFile * FILES;
+      results.push({
+        name: `jobs: tutorial way, one aws CLI process per file (${CLI_SAMPLE} timed, x${FILES / CLI_SAMPLE})`,
+        value: tutorial,
+        unit: "s",
+      });
+      results.push({
+        name: "jobs: speed-up of jobs:submit over the tutorial way",
+        value: tutorial / submitSeconds,
+        unit: "x",
+        target: ">= 100x",
+      });
+    } else {
+      console.log(
+        "jobs: no `aws` CLI on PATH (Debian: apt-get install awscli); skipped the tutorial-way comparison",
+      );
+    }
+
+    const sweep = path.join(dir, "sweep.json");
+    const side = Math.sqrt(SWEEP_SETS);
+    fs.writeFileSync(
+      sweep,
+      JSON.stringify({
+        jobName: "bench-sweep",
+        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+        grid: {
+          var_a: Array.from({ length: side }, (_, i) => i),
+          var_b: Array.from({ length: side }, (_, i) => i),
+        },
+      }),
+    );
+    const before = batch.count("submitjob");
+    const sweepSeconds = await medianSubmit(
+      ["submit", sweep, ...common, "--stack", "bench-sweep"],
+      env,
+      dir,
+    );
+    const requests = (batch.count("submitjob") - before) / RUNS;
+    results.push({
+      name: `jobs: submit a ${SWEEP_SETS.toLocaleString("en-US")}-set sweep as one array job (one process, median of ${RUNS})`,
+      value: sweepSeconds,
+      unit: "s",
+      target: "< 2 s",
+    });
+    results.push({
+      name: "jobs: SubmitJob requests per run of that sweep (plus 1 S3 PUT of its manifest)",
+      value: requests,
+      unit: "requests",
+      target: "1",
+    });
+  } finally {
+    await batch.close();
+    await s3.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return results;
+}

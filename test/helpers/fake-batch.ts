@@ -1,0 +1,420 @@
+/**
+ * A local AWS Batch endpoint speaking the real REST-JSON wire protocol (POST /v1/<op>, JSON
+ * bodies, errors as HTTP status + `x-amzn-errortype` + {"message"}), for the AWS SDK's
+ * `endpoint` to point at. It validates requests like the service, records every request,
+ * injects throttling (429 TooManyRequestsException) and hard failures, and moves jobs
+ * through Batch's lifecycle so watch/logs/cancel have something to observe.
+ */
+import { randomUUID } from "crypto";
+import * as http from "http";
+import type { AddressInfo } from "net";
+
+export const LIFECYCLE = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"] as const;
+export type FakeStatus = (typeof LIFECYCLE)[number] | "SUCCEEDED" | "FAILED";
+
+export interface Outcome {
+  readonly status: "SUCCEEDED" | "FAILED";
+  readonly exitCode?: number;
+  readonly statusReason?: string;
+}
+
+export interface FakeUnit {
+  jobId: string;
+  step: number;
+  status: FakeStatus;
+  outcome: Outcome;
+  logStreamName?: string;
+  statusReason?: string;
+  exitCode?: number;
+  index?: number;
+}
+
+export interface FakeJob extends FakeUnit {
+  readonly jobName: string;
+  readonly jobArn: string;
+  readonly request: Record<string, unknown>;
+  readonly env: Record<string, string>;
+  readonly createdAt: number;
+  readonly children?: FakeUnit[];
+}
+
+export interface RecordedRequest {
+  readonly operation: string;
+  readonly body: unknown;
+  readonly status: number;
+}
+
+export interface FakeBatchOptions {
+  /** How a job (or array child) ends; default SUCCEEDED with exit code 0. */
+  readonly outcome?: (job: {
+    jobName: string;
+    env: Record<string, string>;
+    index?: number;
+  }) => Outcome;
+  /** Move every job one lifecycle step on each DescribeJobs call. @default true */
+  readonly autoAdvance?: boolean;
+  /** Delay before answering each SubmitJob (to interrupt a run mid-way). */
+  readonly submitDelayMs?: number;
+  /** ListJobs page size, small in tests to exercise paging. @default 100 */
+  readonly pageSize?: number;
+}
+
+const REGION = "us-east-1";
+const ACCOUNT = "123456789012";
+const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+
+class ServiceError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class FakeBatch {
+  readonly requests: RecordedRequest[] = [];
+  readonly jobs = new Map<string, FakeJob>();
+  private readonly server: http.Server;
+  private readonly opts: FakeBatchOptions;
+  private throttles = new Map<string, number>();
+  private failAfter: { count: number; status: number; type: string } | undefined;
+  private accepted = 0;
+  url = "";
+
+  private constructor(opts: FakeBatchOptions) {
+    this.opts = opts;
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    // Keep-alive sockets must not hold the test process open after close().
+    this.server.keepAliveTimeout = 1000;
+  }
+
+  static async start(opts: FakeBatchOptions = {}): Promise<FakeBatch> {
+    const fake = new FakeBatch(opts);
+    await new Promise<void>((resolve) => fake.server.listen(0, "127.0.0.1", resolve));
+    fake.url = `http://127.0.0.1:${(fake.server.address() as AddressInfo).port}`;
+    return fake;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve, reject) =>
+      this.server.close((e) => (e ? reject(e) : resolve())),
+    );
+  }
+
+  /** The next `n` calls of `operation` (e.g. "submitjob") answer 429 TooManyRequestsException. */
+  throttleNext(n: number, operation = "submitjob"): void {
+    this.throttles.set(operation, (this.throttles.get(operation) ?? 0) + n);
+  }
+
+  /** Once `count` jobs were accepted, every further SubmitJob fails (default 400 ClientException). */
+  failSubmitsAfter(count: number | undefined, status = 400, type = "ClientException"): void {
+    this.failAfter = count === undefined ? undefined : { count, status, type };
+  }
+
+  /** Accepted SubmitJob requests, in order. */
+  submitted(): FakeJob[] {
+    return [...this.jobs.values()];
+  }
+
+  count(operation: string, status?: number): number {
+    return this.requests.filter(
+      (r) => r.operation === operation && (status === undefined || r.status === status),
+    ).length;
+  }
+
+  /** Moves every job `steps` lifecycle steps forward. */
+  advanceAll(steps = 1): void {
+    for (let i = 0; i < steps; i++) {
+      for (const job of this.jobs.values()) {
+        this.advance(job);
+      }
+    }
+  }
+
+  /** Finishes every job now, with its outcome. */
+  finishAll(): void {
+    this.advanceAll(LIFECYCLE.length + 1);
+  }
+
+  private advanceUnit(u: FakeUnit): void {
+    if (u.status === "SUCCEEDED" || u.status === "FAILED") {
+      return;
+    }
+    u.step++;
+    if (u.step < LIFECYCLE.length) {
+      u.status = LIFECYCLE[u.step];
+      if (u.status === "STARTING") {
+        u.logStreamName = `batchpy/default/${u.jobId.replace(":", "-")}`;
+      }
+    } else {
+      u.status = u.outcome.status;
+      u.exitCode = u.outcome.exitCode ?? (u.outcome.status === "SUCCEEDED" ? 0 : 1);
+      u.statusReason =
+        u.outcome.statusReason ??
+        (u.outcome.status === "FAILED" ? "Essential container in task exited" : undefined);
+    }
+  }
+
+  private advance(job: FakeJob): void {
+    if (job.children === undefined) {
+      this.advanceUnit(job);
+      return;
+    }
+    job.children.forEach((c) => this.advanceUnit(c));
+    const open = job.children.filter((c) => c.status !== "SUCCEEDED" && c.status !== "FAILED");
+    if (open.length === 0) {
+      const failed = job.children.some((c) => c.status === "FAILED");
+      job.status = failed ? "FAILED" : "SUCCEEDED";
+      job.statusReason = failed ? "Array Child Job failed" : undefined;
+    } else {
+      job.status = LIFECYCLE[Math.min(...open.map((c) => c.step))];
+    }
+  }
+
+  private newUnit(
+    jobId: string,
+    jobName: string,
+    env: Record<string, string>,
+    index?: number,
+  ): FakeUnit {
+    const outcome = this.opts.outcome?.({
+      jobName,
+      env,
+      ...(index !== undefined ? { index } : {}),
+    }) ?? {
+      status: "SUCCEEDED",
+    };
+    return {
+      jobId,
+      step: 0,
+      status: "SUBMITTED",
+      outcome,
+      ...(index !== undefined ? { index } : {}),
+    };
+  }
+
+  private find(id: string): { job: FakeJob; unit: FakeUnit } | undefined {
+    const [parentId, index] = id.split(":");
+    const job = this.jobs.get(parentId);
+    if (job === undefined) {
+      return undefined;
+    }
+    if (index === undefined) {
+      return { job, unit: job };
+    }
+    const unit = job.children?.[Number(index)];
+    return unit === undefined ? undefined : { job, unit };
+  }
+
+  private detail(job: FakeJob, unit: FakeUnit): Record<string, unknown> {
+    const isChild = unit !== job;
+    const summary: Record<string, number> = {};
+    for (const c of job.children ?? []) {
+      summary[c.status] = (summary[c.status] ?? 0) + 1;
+    }
+    return {
+      jobArn: isChild ? `${job.jobArn}:${unit.index}` : job.jobArn,
+      jobName: job.jobName,
+      jobId: unit.jobId,
+      jobQueue: job.request.jobQueue,
+      jobDefinition: job.request.jobDefinition,
+      status: unit.status,
+      ...(unit.statusReason !== undefined ? { statusReason: unit.statusReason } : {}),
+      createdAt: job.createdAt,
+      ...(job.children !== undefined
+        ? {
+            arrayProperties: isChild
+              ? { index: unit.index, size: job.children.length }
+              : { size: job.children.length, statusSummary: summary },
+          }
+        : {}),
+      ...(job.children === undefined || isChild
+        ? {
+            container: {
+              ...(unit.exitCode !== undefined ? { exitCode: unit.exitCode } : {}),
+              ...(unit.logStreamName !== undefined ? { logStreamName: unit.logStreamName } : {}),
+              environment: Object.entries(job.env).map(([name, value]) => ({ name, value })),
+            },
+          }
+        : {}),
+    };
+  }
+
+  private operation(op: string, body: Record<string, unknown>): unknown {
+    switch (op) {
+      case "submitjob":
+        return this.submitJob(body);
+      case "describejobs": {
+        const ids = body.jobs;
+        if (!Array.isArray(ids) || ids.length > 100) {
+          throw new ServiceError(
+            400,
+            "ClientException",
+            "jobs must be a list of at most 100 job IDs",
+          );
+        }
+        if (this.opts.autoAdvance !== false) {
+          this.advanceAll();
+        }
+        return {
+          jobs: ids.flatMap((id: string) => {
+            const found = this.find(id);
+            return found === undefined ? [] : [this.detail(found.job, found.unit)];
+          }),
+        };
+      }
+      case "listjobs": {
+        const job =
+          typeof body.arrayJobId === "string" ? this.jobs.get(body.arrayJobId) : undefined;
+        if (job?.children === undefined) {
+          throw new ServiceError(400, "ClientException", "arrayJobId must name an array job");
+        }
+        const matching = job.children.filter(
+          (c) => body.jobStatus === undefined || c.status === body.jobStatus,
+        );
+        const size = this.opts.pageSize ?? 100;
+        const start = typeof body.nextToken === "string" ? Number(body.nextToken) : 0;
+        const page = matching.slice(start, start + size);
+        return {
+          jobSummaryList: page.map((c) => ({
+            jobArn: `${job.jobArn}:${c.index}`,
+            jobId: c.jobId,
+            jobName: job.jobName,
+            status: c.status,
+            ...(c.statusReason !== undefined ? { statusReason: c.statusReason } : {}),
+            arrayProperties: { index: c.index, size: job.children?.length },
+            container: { ...(c.exitCode !== undefined ? { exitCode: c.exitCode } : {}) },
+          })),
+          ...(start + size < matching.length ? { nextToken: String(start + size) } : {}),
+        };
+      }
+      case "canceljob":
+      case "terminatejob": {
+        const found = typeof body.jobId === "string" ? this.find(body.jobId) : undefined;
+        if (found === undefined || typeof body.reason !== "string") {
+          throw new ServiceError(400, "ClientException", "jobId and reason are required");
+        }
+        const stop = (u: FakeUnit): void => {
+          const started = u.status === "STARTING" || u.status === "RUNNING";
+          const ended = u.status === "SUCCEEDED" || u.status === "FAILED";
+          // CancelJob leaves started jobs alone (and still succeeds), as the service does.
+          if (!ended && (op === "terminatejob" || !started)) {
+            u.status = "FAILED";
+            u.step = LIFECYCLE.length;
+            u.statusReason = String(body.reason);
+          }
+        };
+        stop(found.unit);
+        found.job.children?.forEach(stop);
+        return {};
+      }
+      default:
+        throw new ServiceError(
+          404,
+          "UnknownOperationException",
+          `operation ${op} is not supported by the fake`,
+        );
+    }
+  }
+
+  private submitJob(body: Record<string, unknown>): unknown {
+    for (const field of ["jobName", "jobQueue", "jobDefinition"]) {
+      if (typeof body[field] !== "string" || body[field] === "") {
+        throw new ServiceError(400, "ClientException", `${field} is required`);
+      }
+    }
+    const jobName = String(body.jobName);
+    if (!JOB_NAME.test(jobName)) {
+      throw new ServiceError(400, "ClientException", `Job name ${jobName} is invalid`);
+    }
+    const overrides = (body.containerOverrides ?? {}) as {
+      environment?: { name: string; value: string }[];
+    };
+    const env = Object.fromEntries((overrides.environment ?? []).map((v) => [v.name, v.value]));
+    if (Object.keys(env).some((n) => n.startsWith("AWS_BATCH"))) {
+      throw new ServiceError(
+        400,
+        "ClientException",
+        "Environment variable names cannot start with AWS_BATCH",
+      );
+    }
+    const size = (body.arrayProperties as { size?: number } | undefined)?.size;
+    if (size !== undefined && (size < 2 || size > 10_000)) {
+      throw new ServiceError(400, "ClientException", "Array size must be between 2 and 10000");
+    }
+    if (this.failAfter !== undefined && this.accepted >= this.failAfter.count) {
+      throw new ServiceError(
+        this.failAfter.status,
+        this.failAfter.type,
+        "simulated failure after accepted submissions",
+      );
+    }
+    this.accepted++;
+    const jobId = randomUUID();
+    const job: FakeJob = {
+      ...this.newUnit(jobId, jobName, env),
+      jobName,
+      jobArn: `arn:aws:batch:${REGION}:${ACCOUNT}:job/${jobId}`,
+      request: body,
+      env,
+      createdAt: Date.now(),
+      ...(size !== undefined
+        ? {
+            children: Array.from({ length: size }, (_, i) =>
+              this.newUnit(`${jobId}:${i}`, jobName, env, i),
+            ),
+          }
+        : {}),
+    };
+    this.jobs.set(jobId, job);
+    return { jobArn: job.jobArn, jobName, jobId };
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const op = (req.url ?? "").replace(/^\/v1\//, "").replace(/\?.*$/, "");
+      const raw = Buffer.concat(chunks).toString("utf8");
+      let body: Record<string, unknown> = {};
+      let status = 200;
+      let payload: unknown;
+      const headers: Record<string, string> = {
+        "content-type": "application/json",
+        "x-amzn-requestid": randomUUID(),
+      };
+      try {
+        body = raw === "" ? {} : (JSON.parse(raw) as Record<string, unknown>);
+        if (req.method !== "POST") {
+          throw new ServiceError(405, "ClientException", "POST only");
+        }
+        const throttled = this.throttles.get(op) ?? 0;
+        if (throttled > 0) {
+          this.throttles.set(op, throttled - 1);
+          throw new ServiceError(429, "TooManyRequestsException", "Too Many Requests");
+        }
+        payload = this.operation(op, body);
+      } catch (err) {
+        const e =
+          err instanceof ServiceError ? err : new ServiceError(500, "ServerException", String(err));
+        status = e.status;
+        headers["x-amzn-errortype"] = e.type;
+        payload = { message: e.message };
+      }
+      this.requests.push({ operation: op, body, status });
+      const send = (): void => {
+        res.writeHead(status, headers);
+        res.end(JSON.stringify(payload));
+      };
+      const delay = op === "submitjob" ? (this.opts.submitDelayMs ?? 0) : 0;
+      if (delay > 0) {
+        setTimeout(send, delay);
+      } else {
+        send();
+      }
+    });
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The SDK clients find local endpoints through the SDK's own conventions
+ * (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>): nothing in jobs/ routes requests itself.
+ */
+import * as assert from "assert";
+import { createAwsClients } from "../../jobs/aws";
+import { FakeBatch } from "../helpers/fake-batch";
+import { awsEnv, setProcessEnv } from "../helpers/jobs-harness";
+
+describe("jobs/aws: SDK v3 clients", function () {
+  let batch: FakeBatch;
+  let restore: (() => void) | undefined;
+  beforeEach(async function () {
+    batch = await FakeBatch.start();
+  });
+  afterEach(async function () {
+    restore?.();
+    await batch.close();
+  });
+
+  for (const variable of ["AWS_ENDPOINT_URL_BATCH", "AWS_ENDPOINT_URL"]) {
+    it(`honours ${variable}`, async function () {
+      const env = awsEnv({});
+      restore = setProcessEnv({ ...env, [variable]: batch.url });
+      const clients = createAwsClients({ region: "eu-west-1" });
+      try {
+        const res = await clients.batch.submitJob({
+          jobName: "a",
+          jobQueue: "q",
+          jobDefinition: "d",
+        });
+        assert.match(res.jobId, /^[0-9a-f-]{36}$/);
+        assert.strictEqual(batch.count("submitjob"), 1);
+      } finally {
+        clients.destroy();
+      }
+    });
+  }
+
+  it("surfaces service errors with their name and status", async function () {
+    restore = setProcessEnv(awsEnv({ batch: batch.url }));
+    const clients = createAwsClients({ region: "us-east-1" });
+    try {
+      await assert.rejects(
+        clients.batch.submitJob({ jobName: "bad name", jobQueue: "q", jobDefinition: "d" }),
+        (e: Error) =>
+          e.name === "ClientException" && /Job name bad name is invalid/.test(e.message),
+      );
+    } finally {
+      clients.destroy();
+    }
+  });
+
+  it("describes any number of jobs, 100 per call, and lists array children across pages", async function () {
+    restore = setProcessEnv(awsEnv({ batch: batch.url }));
+    const clients = createAwsClients({ region: "us-east-1" });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 150; i++) {
+        ids.push(
+          (await clients.batch.submitJob({ jobName: `j${i}`, jobQueue: "q", jobDefinition: "d" }))
+            .jobId,
+        );
+      }
+      const arr = await clients.batch.submitJob({
+        jobName: "arr",
+        jobQueue: "q",
+        jobDefinition: "d",
+        arrayProperties: { size: 250 },
+      });
+      const details = await clients.batch.describeJobs(ids);
+      assert.strictEqual(details.length, 150);
+      assert.strictEqual(batch.count("describejobs"), 2);
+      const children = await clients.batch.listArrayChildren(arr.jobId);
+      assert.strictEqual(children.length, 250);
+      assert.strictEqual(batch.count("listjobs"), 3);
+    } finally {
+      clients.destroy();
+    }
+  });
+});

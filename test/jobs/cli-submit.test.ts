@@ -1,0 +1,319 @@
+/**
+ * jobs:submit end to end, in-process, against local servers that speak the AWS wire
+ * protocols (Batch REST-JSON, S3 via s3rver): the real SDK clients, pointed there by
+ * AWS_ENDPOINT_URL_* like a user would.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { parseLedger } from "../../jobs/ledger";
+import { FakeBatch } from "../helpers/fake-batch";
+import { FakeS3 } from "../helpers/fake-s3";
+import {
+  STACK_OUTPUTS,
+  awsEnv,
+  runJobs,
+  setProcessEnv,
+  tempDir,
+  writeJobFiles,
+  writeOutputs,
+} from "../helpers/jobs-harness";
+
+describe("jobs:submit against local AWS endpoints", function () {
+  let batch: FakeBatch;
+  let s3: FakeS3;
+  let restoreEnv: () => void;
+  let dir: string;
+  let outputs: string;
+  let state: string;
+
+  before(async function () {
+    s3 = await FakeS3.start(STACK_OUTPUTS.bucketName);
+  });
+  after(async function () {
+    await s3.close();
+  });
+  beforeEach(async function () {
+    batch = await FakeBatch.start({ autoAdvance: false });
+    restoreEnv = setProcessEnv(awsEnv({ batch: batch.url, s3: s3.url }));
+    dir = tempDir("submit");
+    outputs = writeOutputs(dir, STACK_OUTPUTS);
+    state = path.join(dir, "state");
+  });
+  afterEach(async function () {
+    restoreEnv();
+    await batch.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const submit = (...args: string[]) =>
+    runJobs(["submit", ...args, "--outputs", outputs, "--state-dir", state], { cwd: dir });
+
+  it("submits every file once and records each job in the ledger", async function () {
+    const names = writeJobFiles(path.join(dir, "jobs"), 25);
+    const r = await submit("jobs");
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.strictEqual(batch.count("submitjob"), 25);
+    const sent = batch.submitted();
+    assert.deepStrictEqual(sent.map((j) => j.jobName).sort(), names);
+    const first = sent.find((j) => j.jobName === "job-0003");
+    assert.deepStrictEqual(first?.request, {
+      jobName: "job-0003",
+      jobQueue: STACK_OUTPUTS.jobQueueArn,
+      jobDefinition: STACK_OUTPUTS.jobDefinitionArn,
+      containerOverrides: {
+        environment: [
+          { name: "var_a", value: "3" },
+          { name: "save_name", value: "out-3" },
+          { name: "BATCHPY_JOB_NAME", value: "job-0003" },
+        ],
+      },
+    });
+    const ledger = parseLedger(
+      fs.readFileSync(path.join(state, "default", "submissions.jsonl"), "utf8"),
+    );
+    assert.strictEqual(ledger.entries.length, 25);
+    assert.deepStrictEqual(
+      new Set(ledger.entries.map((e) => e.jobId)),
+      new Set(sent.map((j) => j.jobId)),
+    );
+  });
+
+  it("re-running skips what the ledger has; --force resubmits", async function () {
+    writeJobFiles(path.join(dir, "jobs"), 3);
+    assert.strictEqual((await submit("jobs")).code, 0);
+    const again = await submit("jobs");
+    assert.strictEqual(again.code, 0);
+    assert.match(again.stdout, /nothing to submit: all 3 job\(s\) are in the ledger/);
+    assert.strictEqual(batch.count("submitjob"), 3);
+    const forced = await submit("jobs", "--force");
+    assert.strictEqual(forced.code, 0, forced.stderr);
+    assert.strictEqual(batch.count("submitjob"), 6);
+  });
+
+  it("notes a file that changed since it was submitted", async function () {
+    writeJobFiles(path.join(dir, "jobs"), 1);
+    await submit("jobs");
+    writeJobFiles(path.join(dir, "jobs"), 1, { tags: { run: "2" } });
+    const r = await submit("jobs");
+    assert.match(
+      r.stderr,
+      /job-0000 changed since it was submitted as .*; pass --force or rename the job/,
+    );
+    assert.strictEqual(batch.count("submitjob"), 1);
+  });
+
+  it("submits nothing when any file is bad, and lists every problem", async function () {
+    writeJobFiles(path.join(dir, "jobs"), 5);
+    fs.writeFileSync(
+      path.join(dir, "jobs", "zz-bad.json"),
+      '{\n  "jobName": "zz-bad",\n  "containerOverrides": {"environment": [{"name": "var_c", "value": "1"}]}\n}\n',
+    );
+    fs.writeFileSync(path.join(dir, "jobs", "zz-syntax.json"), '{\n  "jobName": "x",,\n}\n');
+    const r = await submit("jobs");
+    assert.strictEqual(r.code, 2);
+    assert.strictEqual(batch.requests.length, 0, "no request reaches Batch");
+    assert.match(
+      r.stderr,
+      /jobs\/zz-bad\.json:3:51: containerOverrides\.environment\[0\]\.name: "var_c" is not an option of container\/script\.py \(declared: var_a, var_b, save_name\); fix the name or add the option to the script/,
+    );
+    assert.match(
+      r.stderr,
+      /jobs\/zz-bad\.json:3:41: containerOverrides\.environment: required option "save_name" \(--save_name\) is not set/,
+    );
+    assert.match(r.stderr, /jobs\/zz-syntax\.json:2:18: invalid JSON/);
+    assert.match(r.stderr, /nothing was submitted/);
+  });
+
+  it("refuses duplicate job names in one run", async function () {
+    writeJobFiles(path.join(dir, "a"), 1);
+    writeJobFiles(path.join(dir, "b"), 1);
+    const r = await submit("a", "b");
+    assert.strictEqual(r.code, 2);
+    assert.match(
+      r.stderr,
+      /job name "job-0000" is used by a\/job-0000\.json and b\/job-0000\.json/,
+    );
+    assert.strictEqual(batch.requests.length, 0);
+  });
+
+  it("refuses a request over the 30 KiB SubmitJob limit before any call", async function () {
+    fs.writeFileSync(
+      path.join(dir, "big.json"),
+      JSON.stringify({
+        containerOverrides: {
+          environment: [
+            { name: "save_name", value: "x" },
+            { name: "BIG_VALUE", value: "x".repeat(31 * 1024) },
+          ],
+        },
+      }),
+    );
+    const r = await submit("big.json");
+    assert.strictEqual(r.code, 2);
+    assert.match(
+      r.stderr,
+      /big\.json: the SubmitJob request for "big" is 3\d,\d{3} bytes, over the 30,720-byte \(30 KiB\) limit/,
+    );
+    assert.strictEqual(batch.requests.length, 0);
+  });
+
+  it("retries throttled calls (HTTP 429 TooManyRequestsException) and submits everything", async function () {
+    writeJobFiles(path.join(dir, "jobs"), 20);
+    batch.throttleNext(4);
+    const r = await submit("jobs");
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.strictEqual(batch.count("submitjob", 429), 4);
+    assert.strictEqual(batch.count("submitjob", 200), 20);
+    assert.strictEqual(new Set(batch.submitted().map((j) => j.jobName)).size, 20);
+  });
+
+  it("after a failure half-way, a re-run submits only the jobs not yet accepted", async function () {
+    const names = writeJobFiles(path.join(dir, "jobs"), 40);
+    batch.failSubmitsAfter(15);
+    const first = await submit("jobs", "--concurrency", "4");
+    assert.strictEqual(first.code, 1);
+    assert.match(first.stderr, /re-run the same command to submit the remaining \d+/);
+    const ledgerFile = path.join(state, "default", "submissions.jsonl");
+    const recorded = parseLedger(fs.readFileSync(ledgerFile, "utf8")).entries;
+    assert.strictEqual(recorded.length, 15);
+
+    batch.failSubmitsAfter(undefined);
+    const second = await submit("jobs");
+    assert.strictEqual(second.code, 0, second.stderr);
+    const accepted = batch.submitted().map((j) => j.jobName);
+    assert.strictEqual(accepted.length, 40, "each job accepted exactly once over both runs");
+    assert.deepStrictEqual([...accepted].sort(), names);
+    assert.match(second.stdout, /25 submitted, 15 already in the ledger/);
+  });
+
+  it("submits a 10,000-set sweep as one array job after uploading its manifest", async function () {
+    fs.writeFileSync(
+      path.join(dir, "big-sweep.json"),
+      JSON.stringify({
+        jobName: "big-sweep",
+        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+        grid: {
+          var_a: Array.from({ length: 100 }, (_, i) => i),
+          var_b: Array.from({ length: 100 }, (_, i) => i),
+        },
+      }),
+    );
+    const r = await submit("big-sweep.json", "--json");
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.strictEqual(batch.requests.length, 1, "one request to Batch");
+    const job = batch.submitted()[0];
+    assert.deepStrictEqual(job.request.arrayProperties, { size: 10_000 });
+    assert.deepStrictEqual(
+      (job.request.containerOverrides as { environment: unknown }).environment,
+      [
+        { name: "save_name", value: "r" },
+        { name: "BATCHPY_ARRAY_MANIFEST", value: "inputs/sweeps/big-sweep.json" },
+        { name: "BATCHPY_JOB_NAME", value: "big-sweep" },
+      ],
+    );
+    const client = new S3Client({
+      region: "us-east-1",
+      endpoint: s3.url,
+      forcePathStyle: true,
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    });
+    try {
+      const obj = await client.send(
+        new GetObjectCommand({
+          Bucket: STACK_OUTPUTS.bucketName,
+          Key: "inputs/sweeps/big-sweep.json",
+        }),
+      );
+      const manifest = JSON.parse(
+        await (obj.Body as { transformToString(): Promise<string> }).transformToString(),
+      ) as {
+        version: number;
+        sets: Record<string, string>[];
+      };
+      assert.strictEqual(manifest.version, 1);
+      assert.strictEqual(manifest.sets.length, 10_000);
+      assert.deepStrictEqual(manifest.sets[0], { var_a: "0", var_b: "0" });
+      assert.deepStrictEqual(manifest.sets[123], { var_a: "1", var_b: "23" });
+    } finally {
+      client.destroy();
+    }
+    const out = JSON.parse(r.stdout) as { submitted: { jobName: string; arraySize: number }[] };
+    assert.deepStrictEqual(
+      out.submitted.map((s) => [s.jobName, s.arraySize]),
+      [["big-sweep", 10_000]],
+    );
+  });
+
+  it("--no-array submits one job per set, each with its own name and variables", async function () {
+    fs.writeFileSync(path.join(dir, "params.csv"), "var_a,save_name\n1,one\n2,two\n3,three\n");
+    const r = await submit("params.csv", "--no-array");
+    assert.strictEqual(r.code, 0, r.stderr);
+    const jobs = batch.submitted().sort((a, b) => a.jobName.localeCompare(b.jobName));
+    assert.deepStrictEqual(
+      jobs.map((j) => [j.jobName, j.env.var_a, j.env.save_name, j.env.BATCHPY_JOB_NAME]),
+      [
+        ["params-0", "1", "one", "params-0"],
+        ["params-1", "2", "two", "params-1"],
+        ["params-2", "3", "three", "params-2"],
+      ],
+    );
+  });
+
+  it("a sweep of more than 10,000 sets is refused with the count and the fixes", async function () {
+    fs.writeFileSync(
+      path.join(dir, "huge.json"),
+      JSON.stringify({
+        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+        grid: {
+          var_a: Array.from({ length: 101 }, (_, i) => i),
+          var_b: Array.from({ length: 100 }, (_, i) => i),
+        },
+      }),
+    );
+    const r = await submit("huge.json");
+    assert.strictEqual(r.code, 2);
+    assert.match(
+      r.stderr,
+      /10,100 parameter sets; an AWS Batch array job has at most 10,000 children; split the sweep .* or pass --no-array/,
+    );
+    assert.strictEqual(batch.requests.length, 0);
+  });
+
+  it("--dry-run prints requests that are valid --cli-input-json and calls nothing", async function () {
+    writeJobFiles(path.join(dir, "jobs"), 2);
+    const r = await submit("jobs/job-0001.json", "--dry-run");
+    assert.strictEqual(r.code, 0, r.stderr);
+    const request = JSON.parse(r.stdout) as Record<string, unknown>;
+    assert.strictEqual(request.jobQueue, STACK_OUTPUTS.jobQueueArn);
+    assert.strictEqual(request.jobName, "job-0001");
+    assert.strictEqual(batch.requests.length, 0);
+    const json = await submit("jobs", "--dry-run", "--json");
+    assert.strictEqual((JSON.parse(json.stdout) as { requests: unknown[] }).requests.length, 2);
+  });
+
+  it("without stack outputs it says how to get them and exits 1", async function () {
+    writeJobFiles(path.join(dir, "jobs"), 1);
+    const r = await runJobs(["submit", "jobs", "--state-dir", state], { cwd: dir });
+    assert.strictEqual(r.code, 1);
+    assert.match(r.stderr, /run `pulumi up` first, or pass --outputs FILE/);
+  });
+
+  it("--json prints only machine output", async function () {
+    writeJobFiles(path.join(dir, "jobs"), 2);
+    const r = await submit("jobs", "--json");
+    const out = JSON.parse(r.stdout) as {
+      submitted: { jobName: string; jobId: string }[];
+      notSubmitted: number;
+    };
+    assert.strictEqual(out.submitted.length, 2);
+    assert.strictEqual(out.notSubmitted, 0);
+    const bad = await submit("missing.json", "--json");
+    assert.strictEqual(bad.code, 2);
+    assert.match(
+      (JSON.parse(bad.stdout) as { errors: { message: string }[] }).errors[0].message,
+      /no such file/,
+    );
+  });
+});

@@ -1,0 +1,344 @@
+import * as assert from "assert";
+import * as fc from "fast-check";
+import { formatProblem, type Problem } from "../../jobs/errors";
+import {
+  JOB_NAME_PATTERN,
+  checkJobName,
+  jobProblems,
+  loadJob,
+  suggest,
+  type LoadedJob,
+} from "../../jobs/job-file";
+import { lineColumnAt, parseJsonDocument } from "../../jobs/json-source";
+import { parseDescription } from "../../jobs/script-options";
+import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
+
+/** Parses and validates `text` as jobs/x.json; returns every problem as one string each. */
+function check(text: string, file = "jobs/x.json"): string[] {
+  const parsed = parseJsonDocument(file, text);
+  if (parsed.doc === undefined) {
+    return parsed.problems.map(formatProblem);
+  }
+  const loaded = loadJob(parsed.doc);
+  const problems: Problem[] = [...loaded.problems];
+  if (loaded.job !== undefined) {
+    problems.push(...jobProblems(loaded.job, SCRIPT_DESCRIPTION));
+  }
+  return problems.map(formatProblem);
+}
+
+function job(env: { name: string; value: string }[], extra: Record<string, unknown> = {}): string {
+  return JSON.stringify(
+    { jobName: "j", containerOverrides: { environment: env }, ...extra },
+    null,
+    2,
+  );
+}
+
+const SAVE = { name: "save_name", value: "out" };
+
+describe("jobs/job-file: submit-job JSON files", function () {
+  describe("JSON errors carry file, line and column", function () {
+    it("reports a missing comma where it is", function () {
+      assert.deepStrictEqual(check('{\n  "jobName": "a"\n  "jobQueue": "q"\n}'), [
+        'jobs/x.json:3:3: invalid JSON: expected ","',
+      ]);
+    });
+    it("refuses comments and trailing commas, which the AWS CLI also refuses", function () {
+      assert.match(
+        check('{\n  // note\n  "jobName": "a"\n}')[0],
+        /^jobs\/x\.json:2:3: invalid JSON: comments are not allowed/,
+      );
+      assert.match(
+        check('{\n  "jobName": "a",\n}')[0],
+        /^jobs\/x\.json:3:1: invalid JSON: expected a property name/,
+      );
+    });
+    it("names a byte order mark and an empty file", function () {
+      assert.deepStrictEqual(check('\uFEFF{"jobName": "a"}'), [
+        "jobs/x.json:1:1: remove the UTF-8 byte order mark (BOM)",
+      ]);
+      assert.match(check("")[0], /jobs\/x\.json:1:1: invalid JSON/);
+    });
+    it("reports duplicate keys, which JSON.parse would silently merge", function () {
+      assert.deepStrictEqual(check('{\n  "jobName": "a",\n  "jobName": "b"\n}'), [
+        'jobs/x.json:3:3: jobName: duplicate key "jobName"; JSON keeps only the last one, so remove one of them',
+      ]);
+    });
+    it("lineColumnAt counts lines and columns from 1", function () {
+      assert.deepStrictEqual(lineColumnAt("ab\ncd", 0), { line: 1, column: 1 });
+      assert.deepStrictEqual(lineColumnAt("ab\ncd", 4), { line: 2, column: 2 });
+    });
+  });
+
+  describe("unknown and mistyped fields", function () {
+    it("names an unknown field and suggests the real one", function () {
+      assert.deepStrictEqual(
+        check(JSON.stringify({ jobName: "j", containerOverides: {} }, null, 2)),
+        [
+          'jobs/x.json:3:3: containerOverides: unknown field "containerOverides"; did you mean "containerOverrides"?',
+        ],
+      );
+      const nested = check(job([SAVE], { retryStrategy: { attemps: 2 } }));
+      assert.deepStrictEqual(nested, [
+        'jobs/x.json:12:5: retryStrategy.attemps: unknown field "attemps"; did you mean "attempts"?',
+      ]);
+    });
+    it("lists the allowed fields when nothing is close", function () {
+      assert.match(
+        check('{"jobName": "j", "timeout": {"zzz": 1}}')[0],
+        /unknown field "zzz"; allowed here: attemptDurationSeconds/,
+      );
+    });
+    it("says how to fix a number where a string belongs, and the reverse", function () {
+      assert.deepStrictEqual(check(job([{ name: "var_a", value: 3 as unknown as string }, SAVE])), [
+        'jobs/x.json:7:18: containerOverrides.environment[0].value: expected string, got number 3; write it in quotes: "3"',
+      ]);
+      assert.deepStrictEqual(check('{"jobName": "j", "containerOverrides": {"vcpus": "2"}}'), [
+        'jobs/x.json:1:50: containerOverrides.vcpus: expected number, got the string "2"; write it without quotes: 2',
+      ]);
+    });
+    it("checks enums and ranges of SubmitJob fields", function () {
+      const problems = check(
+        JSON.stringify({
+          jobName: "j",
+          dependsOn: [{ jobId: "x", type: "ALL" }],
+          arrayProperties: { size: 1 },
+          timeout: { attemptDurationSeconds: 30 },
+          retryStrategy: { attempts: 11 },
+          schedulingPriorityOverride: -1,
+          containerOverrides: { resourceRequirements: [{ type: "CPU", value: "1" }] },
+        }),
+      );
+      const text = problems.join("\n");
+      assert.match(
+        text,
+        /dependsOn\[0\]\.type: the string "ALL" is not allowed; use one of "N_TO_N", "SEQUENTIAL"/,
+      );
+      assert.match(text, /arrayProperties\.size: number 1 is out of range; must be at least 2/);
+      assert.match(
+        text,
+        /timeout\.attemptDurationSeconds: number 30 is out of range; must be at least 60/,
+      );
+      assert.match(text, /retryStrategy\.attempts: number 11 is out of range; must be at most 10/);
+      assert.match(
+        text,
+        /schedulingPriorityOverride: number -1 is out of range; must be at least 0/,
+      );
+      assert.match(
+        text,
+        /resourceRequirements\[0\]\.type: the string "CPU" is not allowed; use one of "GPU", "MEMORY", "VCPU"/,
+      );
+    });
+    it("accepts every SubmitJob field", function () {
+      const full = {
+        jobName: "full",
+        jobQueue: "q",
+        jobDefinition: "d:1",
+        shareIdentifier: "team-a",
+        schedulingPriorityOverride: 10,
+        arrayProperties: { size: 4 },
+        dependsOn: [{ jobId: "11111111-2222-3333-4444-555555555555", type: "N_TO_N" }],
+        parameters: { p: "v" },
+        containerOverrides: {
+          command: ["python3", "/app/run_job.py"],
+          environment: [SAVE],
+          resourceRequirements: [{ type: "VCPU", value: "2" }],
+          instanceType: "m5.large",
+        },
+        nodeOverrides: {
+          numNodes: 2,
+          nodePropertyOverrides: [{ targetNodes: "0:", instanceTypes: ["m5.large"] }],
+        },
+        retryStrategy: { attempts: 3, evaluateOnExit: [{ onExitCode: "137", action: "retry" }] },
+        propagateTags: true,
+        timeout: { attemptDurationSeconds: 3600 },
+        tags: { project: "x" },
+        eksPropertiesOverride: { podProperties: { containers: [{ image: "i" }] } },
+        ecsPropertiesOverride: {
+          taskProperties: [{ containers: [{ name: "c", environment: [SAVE] }] }],
+        },
+        consumableResourcePropertiesOverride: {
+          consumableResourceList: [{ consumableResource: "r", quantity: 1 }],
+        },
+      };
+      assert.deepStrictEqual(check(JSON.stringify(full)), []);
+      const parsed = parseJsonDocument("f.json", JSON.stringify(full));
+      const loaded = loadJob(parsed.doc!).job as LoadedJob;
+      // The API takes either case; the request carries the SDK's upper case.
+      assert.strictEqual(loaded.fields.retryStrategy?.evaluateOnExit?.[0].action, "RETRY");
+    });
+  });
+
+  describe("job names", function () {
+    it("takes the file name when jobName is left out", function () {
+      const parsed = parseJsonDocument(
+        "jobs/sample_job_1.json",
+        '{"containerOverrides": {"environment": [{"name": "save_name", "value": "a"}]}}',
+      );
+      assert.strictEqual(loadJob(parsed.doc!).job?.jobName, "sample_job_1");
+      assert.match(
+        check("{}", "jobs/my job.json")[0],
+        /jobName: job name "my job" .* \(taken from the file name; set jobName\)/,
+      );
+    });
+    it("enforces the API's rule: 1-128 letters, digits, - and _, starting alphanumeric", function () {
+      assert.strictEqual(checkJobName("run_1-a"), undefined);
+      assert.match(checkJobName("-x") ?? "", /must start with a letter or digit/);
+      assert.match(checkJobName("a.b/c") ?? "", /found "\.", "\/"/);
+      assert.match(checkJobName("a".repeat(129)) ?? "", /129 characters; the limit is 128/);
+      assert.match(checkJobName("") ?? "", /empty/);
+      assert.match(
+        check('{"jobName": "bad name"}')[0],
+        /^jobs\/x\.json:1:13: jobName: job name "bad name"/,
+      );
+    });
+    it("agrees with the API pattern on arbitrary strings", function () {
+      fc.assert(
+        fc.property(fc.string({ maxLength: 140 }), (s) => {
+          const api = /^[a-zA-Z0-9][a-zA-Z0-9_-]*$/.test(s) && s.length <= 128;
+          assert.strictEqual(checkJobName(s) === undefined, api);
+          assert.strictEqual(JOB_NAME_PATTERN.test(s), api);
+        }),
+      );
+    });
+  });
+
+  describe("environment variables against the script's options", function () {
+    it("catches a misspelt option with the script's declared options", function () {
+      assert.deepStrictEqual(check(job([{ name: "var_c", value: "1" }, SAVE])), [
+        'jobs/x.json:6:17: containerOverrides.environment[0].name: "var_c" is not an option of container/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
+      ]);
+    });
+    it("requires the required options", function () {
+      assert.deepStrictEqual(check(job([{ name: "var_a", value: "1" }])), [
+        'jobs/x.json:4:20: containerOverrides.environment: required option "save_name" (--save_name) is not set; add {"name": "save_name", "value": "..."}',
+      ]);
+    });
+    it("refuses AWS_BATCH_* names, which AWS Batch reserves", function () {
+      assert.match(
+        check(job([SAVE, { name: "AWS_BATCH_JOB_ID", value: "x" }]))[0],
+        /environment\[1\]\.name: "AWS_BATCH_JOB_ID" is reserved: names starting with AWS_BATCH are set by AWS Batch/,
+      );
+    });
+    it("refuses the tool's own and the job definition's BATCHPY_ variables, and typos of them", function () {
+      const text = check(
+        job([
+          SAVE,
+          { name: "BATCHPY_JOB_NAME", value: "x" },
+          { name: "BATCHPY_BUCKET", value: "b" },
+          { name: "BATCHPY_INPUT", value: "a" },
+        ]),
+      ).join("\n");
+      assert.match(text, /"BATCHPY_JOB_NAME" is set by jobs\/ to the job name; remove it/);
+      assert.match(text, /"BATCHPY_BUCKET" is set by the job definition/);
+      assert.match(
+        text,
+        /"BATCHPY_INPUT" is not a batchpy variable \(a job may set BATCHPY_INPUTS, BATCHPY_OUTPUT_DIR, BATCHPY_S3_MAX_ATTEMPTS\)/,
+      );
+      assert.deepStrictEqual(check(job([SAVE, { name: "BATCHPY_INPUTS", value: "data.csv" }])), []);
+    });
+    it("passes plain environment through: names without lower case, and proxies", function () {
+      assert.deepStrictEqual(
+        check(
+          job([
+            SAVE,
+            { name: "OMP_NUM_THREADS", value: "4" },
+            { name: "https_proxy", value: "http://p" },
+          ]),
+        ),
+        [],
+      );
+    });
+    it("refuses a variable set twice", function () {
+      assert.match(
+        check(job([SAVE, { name: "save_name", value: "b" }]))[0],
+        /environment\[1\]\.name: "save_name" is set twice; keep one of them/,
+      );
+    });
+    it("checks values the entrypoint would refuse: flags, counts, aliases, exclusive groups", function () {
+      const desc = parseDescription(
+        JSON.stringify({
+          script: "train.py",
+          options: [
+            {
+              env: "verbose",
+              aliases: [],
+              flag: "--verbose",
+              kind: "flag",
+              required: false,
+              action: "store_true",
+            },
+            { env: "v", aliases: [], flag: "-v", kind: "value", required: false, action: "count" },
+            {
+              env: "out-dir",
+              aliases: ["out_dir"],
+              flag: "--out-dir",
+              kind: "value",
+              required: true,
+              action: "store",
+            },
+            {
+              env: "gpu",
+              aliases: [],
+              flag: "--gpu",
+              kind: "flag",
+              required: false,
+              action: "store_true",
+            },
+            {
+              env: "cpu",
+              aliases: [],
+              flag: "--cpu",
+              kind: "flag",
+              required: false,
+              action: "store_true",
+            },
+          ],
+          groups: [{ required: true, options: ["gpu", "cpu"] }],
+        }),
+        "fixture",
+      );
+      const run = (env: { name: string; value: string }[]): string => {
+        const parsed = parseJsonDocument("t.json", job(env));
+        return jobProblems(loadJob(parsed.doc!).job!, desc).map(formatProblem).join("\n");
+      };
+      // The alias (argparse dest) is accepted for a required option.
+      assert.strictEqual(
+        run([
+          { name: "out_dir", value: "o" },
+          { name: "gpu", value: "yes" },
+        ]),
+        "",
+      );
+      const bad = run([
+        { name: "out_dir", value: "o" },
+        { name: "out-dir", value: "p" },
+        { name: "verbose", value: "maybe" },
+        { name: "v", value: "lots" },
+        { name: "gpu", value: "1" },
+        { name: "cpu", value: "true" },
+      ]);
+      assert.match(
+        bad,
+        /variables "out-dir" and "out_dir" both set --out-dir with different values/,
+      );
+      assert.match(
+        bad,
+        /"verbose" = "maybe" is not a flag value; use true, 1, yes \(option on\) or false, 0, no/,
+      );
+      assert.match(bad, /"v" = "lots" must be a count from 0 to 1000/);
+      assert.match(
+        bad,
+        /container\/train\.py accepts only one of gpu, cpu, but gpu and cpu are set/,
+      );
+      assert.match(run([{ name: "out_dir", value: "o" }]), /requires one of gpu, cpu/);
+    });
+  });
+
+  it("suggest() only offers close matches", function () {
+    assert.strictEqual(suggest("enviroment", ["environment", "command"]), "environment");
+    assert.strictEqual(suggest("xyz", ["environment", "command"]), undefined);
+    assert.strictEqual(suggest("JOBNAME", ["jobName"]), "jobName");
+  });
+});

@@ -1,0 +1,78 @@
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { Ledger, latestByName, ledgerPath, parseLedger, type LedgerEntry } from "../../jobs/ledger";
+import { tempDir } from "../helpers/jobs-harness";
+
+function entry(jobName: string, jobId: string, run = "r1"): LedgerEntry {
+  return {
+    v: 1,
+    jobName,
+    jobId,
+    kind: "single",
+    hash: "h",
+    run,
+    submittedAt: "2026-01-01T00:00:00Z",
+  };
+}
+
+describe("jobs/ledger: the per-stack submissions ledger", function () {
+  let dir: string;
+  beforeEach(function () {
+    dir = tempDir("ledger");
+  });
+  afterEach(function () {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("keeps stack names with slashes inside the state folder", function () {
+    assert.strictEqual(
+      ledgerPath("/s", "org/proj/dev"),
+      path.join("/s", "org_proj_dev", "submissions.jsonl"),
+    );
+  });
+
+  it("skips a torn last line left by a crash, with a warning", function () {
+    const text = `${JSON.stringify(entry("a", "1"))}\n${JSON.stringify(entry("b", "2")).slice(0, 20)}`;
+    const { entries, warnings } = parseLedger(text, "l.jsonl");
+    assert.deepStrictEqual(
+      entries.map((e) => e.jobName),
+      ["a"],
+    );
+    assert.deepStrictEqual(warnings, [
+      "l.jsonl:2: skipped an unreadable line (cut short by an interrupted run)",
+    ]);
+  });
+
+  it("appends on a fresh line after a torn one, so the next entry stays readable", function () {
+    const file = path.join(dir, "dev", "submissions.jsonl");
+    fs.mkdirSync(path.dirname(file));
+    fs.writeFileSync(file, `${JSON.stringify(entry("a", "1"))}\n{"v":1,"jobNa`);
+    const ledger = Ledger.open(file);
+    assert.strictEqual(ledger.entries.length, 1);
+    ledger.append(entry("b", "2"));
+    ledger.close();
+    const again = Ledger.open(file);
+    assert.deepStrictEqual(
+      again.entries.map((e) => e.jobName),
+      ["a", "b"],
+    );
+    assert.strictEqual(again.warnings.length, 1);
+  });
+
+  it("a missing ledger is empty; appends create it", function () {
+    const file = path.join(dir, "new", "submissions.jsonl");
+    const ledger = Ledger.open(file);
+    assert.deepStrictEqual(ledger.entries, []);
+    ledger.append(entry("a", "1"));
+    ledger.append(entry("b", "2"));
+    ledger.close();
+    assert.strictEqual(fs.readFileSync(file, "utf8").split("\n").length, 3);
+  });
+
+  it("the latest entry per name wins (a forced resubmission)", function () {
+    const latest = latestByName([entry("a", "1"), entry("b", "2"), entry("a", "3", "r2")]);
+    assert.strictEqual(latest.get("a")?.jobId, "3");
+    assert.strictEqual(latest.size, 2);
+  });
+});

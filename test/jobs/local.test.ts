@@ -1,0 +1,161 @@
+/**
+ * `--local` runs the real entrypoint (container/run_job.py) with python3 against a folder
+ * laid out like the bucket; `npm run local` is `submit --local jobs/sample_job_1.json`.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { INHERITED_VARIABLES, planLocal, runEnvironment } from "../../jobs/local";
+import { buildPlan } from "../../jobs/plan";
+import type { LoadedSweep } from "../../jobs/sweep";
+import { REPO_ROOT, STACK_OUTPUTS, runJobs, tempDir } from "../helpers/jobs-harness";
+
+describe("jobs --local: the entrypoint on this machine", function () {
+  let root: string;
+  beforeEach(function () {
+    root = tempDir("local");
+  });
+  afterEach(function () {
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it("plans one run per job and per array child, with the manifest in the local inputs/", function () {
+    const sweep: LoadedSweep = {
+      kind: "sweep",
+      file: "sw.json",
+      jobName: "sw",
+      base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+      basePrefix: [],
+      sets: [{ var_a: "1" }, { var_a: "2" }],
+      consumedFiles: [],
+      keySources: new Map(),
+    };
+    const { submissions } = buildPlan([sweep], { array: true });
+    const plan = planLocal(submissions, "/lb");
+    assert.deepStrictEqual(
+      plan.runs.map((r) => r.index),
+      [0, 1],
+    );
+    assert.deepStrictEqual(
+      plan.manifests.map((m) => m.file),
+      [path.join("/lb", "inputs", "sweeps", "sw.json")],
+    );
+    const env = runEnvironment(plan.runs[1], "/lb", {
+      PATH: "/bin",
+      npm_config_cache: "x",
+      HOME: "/h",
+    });
+    assert.strictEqual(env.AWS_BATCH_JOB_ARRAY_INDEX, "1");
+    assert.strictEqual(env.BATCHPY_ARRAY_MANIFEST, "inputs/sweeps/sw.json");
+    assert.strictEqual(env.BATCHPY_LOCAL_ROOT, "/lb");
+    assert.strictEqual(env.BATCHPY_JOB_NAME, "sw");
+    assert.strictEqual(
+      env.npm_config_cache,
+      undefined,
+      "a container starts from a clean environment",
+    );
+    assert.ok(INHERITED_VARIABLES.includes("PATH") && env.PATH === "/bin");
+  });
+
+  it("runs jobs/sample_job_1.json and puts its result where the bucket layout says", async function () {
+    const r = await runJobs(["submit", "--local", "jobs/sample_job_1.json", "--local-root", root], {
+      describe: "real",
+    });
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.ok(fs.existsSync(path.join(root, "results", "sample_job_1", "sample_job_1.p")));
+    assert.match(
+      fs.readFileSync(path.join(root, "logs", "sample_job_1.log"), "utf8"),
+      /6 \* 2 = 12/,
+    );
+    assert.match(r.stdout, /1 of 1 local run\(s\) succeeded/);
+  });
+
+  it("runs an array sweep child by child from the manifest", async function () {
+    const file = path.join(root, "sw.json");
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        base: path.join(REPO_ROOT, "jobs", "sample_job_2.json"),
+        grid: { var_a: [1, 2, 3] },
+      }),
+    );
+    const r = await runJobs([
+      "submit",
+      "--local",
+      file,
+      "--local-root",
+      path.join(root, "lb"),
+      "--json",
+    ]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as {
+      runs: { index: number; exitCode: number }[];
+      failed: number;
+    };
+    assert.deepStrictEqual(out.runs.map((x) => [x.index, x.exitCode]).sort(), [
+      [0, 0],
+      [1, 0],
+      [2, 0],
+    ]);
+    for (const i of [0, 1, 2]) {
+      assert.ok(
+        fs.existsSync(path.join(root, "lb", "results", "sw", String(i), "sample_job_2.p")),
+        `child ${i}`,
+      );
+    }
+  });
+
+  it("exits 1 and shows the end of the output when a run fails", async function () {
+    const file = path.join(root, "bad.json");
+    // var_a is an int option: argparse refuses "x", so the script exits 2.
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        containerOverrides: {
+          environment: [
+            { name: "var_a", value: "x" },
+            { name: "save_name", value: "s" },
+          ],
+        },
+      }),
+    );
+    const r = await runJobs(["submit", "--local", file, "--local-root", path.join(root, "lb")]);
+    assert.strictEqual(r.code, 1);
+    assert.match(r.stderr, /FAILED bad: exit 2/);
+    assert.match(r.stderr, /invalid int value/);
+  });
+
+  it("the shipped samples and examples/ validate against the real script and plan as documented", async function () {
+    const outputs = path.join(root, "outputs.json");
+    fs.writeFileSync(outputs, JSON.stringify(STACK_OUTPUTS));
+    const r = await runJobs(
+      [
+        "submit",
+        "jobs/sample_job_1.json",
+        "jobs/sample_job_2.json",
+        "jobs/examples",
+        "--dry-run",
+        "--json",
+        "--outputs",
+        outputs,
+        "--state-dir",
+        root,
+      ],
+      { describe: "real" },
+    );
+    assert.strictEqual(r.code, 0, r.stdout + r.stderr);
+    const out = JSON.parse(r.stdout) as {
+      requests: { jobName: string; arrayProperties?: { size: number } }[];
+    };
+    assert.deepStrictEqual(
+      out.requests.map((q) => [q.jobName, q.arrayProperties?.size]),
+      [
+        ["sample_job_1", undefined],
+        ["sample_job_2", undefined],
+        ["grid_sweep", 6],
+        ["params", 3],
+        ["zip_sweep", 3],
+      ],
+    );
+  });
+});

@@ -1,0 +1,97 @@
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { FatalError } from "../../jobs/errors";
+import { loadOutputs, parseOutputs, requireOutput, type CommandResult } from "../../jobs/outputs";
+import { STACK_OUTPUTS, tempDir, writeOutputs } from "../helpers/jobs-harness";
+
+describe("jobs/outputs: stack outputs", function () {
+  let dir: string;
+  beforeEach(function () {
+    dir = tempDir("outputs");
+  });
+  afterEach(function () {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("reads a file saved from `pulumi stack output --json`", function () {
+    const file = writeOutputs(dir, { ...STACK_OUTPUTS, somethingElse: "kept out" } as Record<
+      string,
+      string
+    >);
+    const loaded = loadOutputs({ outputsFile: file, cwd: dir, pulumi: () => undefined });
+    assert.deepStrictEqual(loaded.outputs, STACK_OUTPUTS);
+    assert.strictEqual(loaded.stack, "default");
+    assert.strictEqual(
+      loadOutputs({ outputsFile: file, stack: "prod", cwd: dir, pulumi: () => undefined }).stack,
+      "prod",
+    );
+  });
+
+  it("runs the pulumi CLI for the chosen stack when there is no file", function () {
+    const calls: string[][] = [];
+    const pulumi = (args: readonly string[]): CommandResult => {
+      calls.push([...args]);
+      return args[1] === "output"
+        ? { status: 0, stdout: JSON.stringify(STACK_OUTPUTS), stderr: "" }
+        : { status: 0, stdout: "dev\n", stderr: "" };
+    };
+    const loaded = loadOutputs({ cwd: dir, pulumi });
+    assert.strictEqual(loaded.stack, "dev");
+    assert.deepStrictEqual(calls[0], ["stack", "output", "--json", "--show-secrets"]);
+    loadOutputs({ stack: "prod", cwd: dir, pulumi });
+    assert.deepStrictEqual(calls[2], [
+      "stack",
+      "output",
+      "--json",
+      "--show-secrets",
+      "--stack",
+      "prod",
+    ]);
+  });
+
+  it("says what to do when there are no outputs", function () {
+    assert.throws(
+      () => loadOutputs({ cwd: dir, pulumi: () => undefined }),
+      (e: Error) =>
+        e instanceof FatalError && /run `pulumi up` first, or pass --outputs FILE/.test(e.message),
+    );
+    assert.throws(
+      () => loadOutputs({ cwd: dir, pulumi: () => ({ status: 0, stdout: "{}", stderr: "" }) }),
+      /the stack has no batchpy outputs; run `pulumi up` first, or pass --outputs FILE/,
+    );
+    assert.throws(
+      () =>
+        loadOutputs({
+          cwd: dir,
+          pulumi: () => ({ status: 255, stdout: "", stderr: "error: no stack named 'x'" }),
+        }),
+      /no stack named 'x'.*run `pulumi up` first/,
+    );
+    assert.throws(
+      () =>
+        loadOutputs({
+          outputsFile: path.join(dir, "nope.json"),
+          cwd: dir,
+          pulumi: () => undefined,
+        }),
+      /cannot read --outputs/,
+    );
+  });
+
+  it("refuses malformed outputs, naming the key", function () {
+    assert.throws(() => parseOutputs("[1]", "o.json"), /o\.json must be a JSON object/);
+    assert.throws(
+      () => parseOutputs('{"bucketName": 3}', "o.json"),
+      /output "bucketName" must be a string/,
+    );
+    assert.throws(() => parseOutputs("{", "o.json"), /o\.json is not JSON/);
+  });
+
+  it("requireOutput names the missing output and why it is needed", function () {
+    assert.throws(
+      () => requireOutput({ outputs: {}, source: "o.json" }, "bucketName", "to download results"),
+      /stack output "bucketName" \(needed to download results\) is missing from o\.json/,
+    );
+  });
+});

@@ -1,0 +1,177 @@
+import * as assert from "assert";
+import { formatProblem } from "../../jobs/errors";
+import { loadJob, type LoadedJob } from "../../jobs/job-file";
+import { parseJsonDocument } from "../../jobs/json-source";
+import { buildPlan, manifestKey, mergeEnvironment, requestHash } from "../../jobs/plan";
+import type { LoadedSweep, ParameterSet } from "../../jobs/sweep";
+import { STACK_OUTPUTS } from "../helpers/jobs-harness";
+
+const outputs = { outputs: STACK_OUTPUTS, source: "outputs.json" };
+
+function jobFrom(file: string, value: unknown): LoadedJob {
+  const parsed = parseJsonDocument(file, JSON.stringify(value));
+  const r = loadJob(parsed.doc!);
+  assert.ok(r.job, r.problems.map(formatProblem).join("\n"));
+  return r.job;
+}
+
+function sweepOf(jobName: string, sets: ParameterSet[]): LoadedSweep {
+  return {
+    kind: "sweep",
+    file: `${jobName}.json`,
+    jobName,
+    base: {
+      containerOverrides: { environment: [{ name: "save_name", value: "r" }] },
+      tags: { t: "1" },
+    },
+    basePrefix: ["base"],
+    sets,
+    consumedFiles: [],
+    keySources: new Map(),
+  };
+}
+
+const sets = (n: number): ParameterSet[] =>
+  Array.from({ length: n }, (_, i) => ({ var_a: String(i) }));
+
+describe("jobs/plan: from validated files to SubmitJob requests", function () {
+  it("resolves queue and definition from the stack outputs unless the file sets them", function () {
+    const { submissions, problems } = buildPlan(
+      [
+        jobFrom("a.json", { jobName: "a" }),
+        jobFrom("b.json", { jobName: "b", jobQueue: "other", jobDefinition: "def:3" }),
+      ],
+      { outputs, array: true },
+    );
+    assert.deepStrictEqual(problems, []);
+    assert.strictEqual(submissions[0].request.jobQueue, STACK_OUTPUTS.jobQueueArn);
+    assert.strictEqual(submissions[0].request.jobDefinition, STACK_OUTPUTS.jobDefinitionArn);
+    assert.strictEqual(submissions[1].request.jobQueue, "other");
+    assert.strictEqual(submissions[1].request.jobDefinition, "def:3");
+  });
+
+  it("says which output is missing when a file relies on it", function () {
+    const { problems } = buildPlan([jobFrom("a.json", { jobName: "a" })], {
+      outputs: { outputs: { region: "us-east-1" }, source: "outputs.json" },
+      array: true,
+    });
+    assert.deepStrictEqual(problems.map(formatProblem), [
+      'a.json: jobQueue: not set, and stack output "jobQueueArn" is missing from outputs.json; set jobQueue or run `pulumi up` first',
+      'a.json: jobDefinition: not set, and stack output "jobDefinitionArn" is missing from outputs.json; set jobDefinition or run `pulumi up` first',
+    ]);
+  });
+
+  it("appends BATCHPY_JOB_NAME to the job's environment", function () {
+    const { submissions } = buildPlan(
+      [jobFrom("a.json", { jobName: "a", containerOverrides: { command: ["x"] } })],
+      {
+        outputs,
+        array: true,
+      },
+    );
+    assert.deepStrictEqual(submissions[0].request.containerOverrides, {
+      command: ["x"],
+      environment: [{ name: "BATCHPY_JOB_NAME", value: "a" }],
+    });
+  });
+
+  it("mergeEnvironment replaces names in place and appends new ones", function () {
+    assert.deepStrictEqual(
+      mergeEnvironment(
+        [
+          { name: "a", value: "1" },
+          { name: "b", value: "2" },
+        ],
+        { b: "3", c: "4" },
+      ),
+      [
+        { name: "a", value: "1" },
+        { name: "b", value: "3" },
+        { name: "c", value: "4" },
+      ],
+    );
+  });
+
+  it("a sweep of 2 to 10,000 sets is one array job with a manifest", function () {
+    const { submissions, problems } = buildPlan([sweepOf("sw", sets(10_000))], {
+      outputs,
+      array: true,
+    });
+    assert.deepStrictEqual(problems, []);
+    assert.strictEqual(submissions.length, 1);
+    const s = submissions[0];
+    assert.strictEqual(s.kind, "array");
+    assert.deepStrictEqual(s.request.arrayProperties, { size: 10_000 });
+    assert.deepStrictEqual(s.request.tags, { t: "1" });
+    assert.deepStrictEqual(s.request.containerOverrides?.environment, [
+      { name: "save_name", value: "r" },
+      { name: "BATCHPY_ARRAY_MANIFEST", value: "inputs/sweeps/sw.json" },
+      { name: "BATCHPY_JOB_NAME", value: "sw" },
+    ]);
+    if (s.kind === "array") {
+      assert.strictEqual(s.manifest.key, manifestKey("sw"));
+      const manifest = JSON.parse(s.manifest.body) as { version: number; sets: ParameterSet[] };
+      assert.strictEqual(manifest.version, 1);
+      assert.deepStrictEqual(manifest.sets[9999], { var_a: "9999" });
+    }
+  });
+
+  it("a sweep of one set is an ordinary job (arrays need at least 2 children)", function () {
+    const { submissions } = buildPlan([sweepOf("one", sets(1))], { outputs, array: true });
+    assert.strictEqual(submissions[0].kind, "single");
+    assert.strictEqual(submissions[0].request.arrayProperties, undefined);
+    assert.deepStrictEqual(submissions[0].request.containerOverrides?.environment, [
+      { name: "save_name", value: "r" },
+      { name: "var_a", value: "0" },
+      { name: "BATCHPY_JOB_NAME", value: "one" },
+    ]);
+  });
+
+  it("more than 10,000 sets: an error naming the count and both fixes; --no-array allows it", function () {
+    const { problems } = buildPlan([sweepOf("big", sets(10_001))], { outputs, array: true });
+    assert.deepStrictEqual(problems.map(formatProblem), [
+      "big.json: the sweep has 10,001 parameter sets; an AWS Batch array job has at most 10,000 children; split the sweep into files of at most 10,000 sets, or pass --no-array to submit one job per set",
+    ]);
+    const noArray = buildPlan([sweepOf("big", sets(10_001))], { outputs, array: false });
+    assert.deepStrictEqual(noArray.problems, []);
+    assert.strictEqual(noArray.submissions.length, 10_001);
+    assert.strictEqual(noArray.submissions[10_000].jobName, "big-10000");
+  });
+
+  it("--no-array names must stay within 128 characters", function () {
+    const { problems } = buildPlan([sweepOf("x".repeat(126), sets(20))], { outputs, array: false });
+    assert.match(
+      formatProblem(problems[0]),
+      /would be 129 characters; the limit is 128; shorten jobName/,
+    );
+  });
+
+  it("refuses names used twice in a run, including generated ones", function () {
+    const { problems } = buildPlan(
+      [jobFrom("a.json", { jobName: "sw-1" }), sweepOf("sw", sets(3))],
+      {
+        outputs,
+        array: false,
+      },
+    );
+    assert.match(
+      formatProblem(problems[0]),
+      /job name "sw-1" is used by a\.json and sw\.json; names must be unique/,
+    );
+  });
+
+  it("hashes requests stably, and the manifest changes the hash", function () {
+    const { submissions } = buildPlan([jobFrom("a.json", { jobName: "a" })], {
+      outputs,
+      array: true,
+    });
+    const r = submissions[0].request;
+    assert.strictEqual(requestHash(r), requestHash(JSON.parse(JSON.stringify(r)) as typeof r));
+    assert.notStrictEqual(requestHash(r, "m1"), requestHash(r, "m2"));
+  });
+
+  it("without outputs (--local) queue and definition are not needed", function () {
+    const { problems } = buildPlan([jobFrom("a.json", { jobName: "a" })], { array: true });
+    assert.deepStrictEqual(problems, []);
+  });
+});

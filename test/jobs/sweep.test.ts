@@ -1,0 +1,243 @@
+import * as assert from "assert";
+import * as path from "path";
+import * as fc from "fast-check";
+import { formatProblem } from "../../jobs/errors";
+import { parseJsonDocument } from "../../jobs/json-source";
+import {
+  combineBlocks,
+  expandGrid,
+  expandZip,
+  isSweepValue,
+  loadRowsSweep,
+  loadSweep,
+  parseRows,
+  sweepProblems,
+  type LoadedSweep,
+} from "../../jobs/sweep";
+import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
+
+const DIR = path.resolve("/virtual/jobs");
+
+/** Loads a sweep from in-memory files (`files` maps names relative to DIR to text). */
+function load(
+  text: string,
+  files: Record<string, string> = {},
+): { sweep?: LoadedSweep; problems: string[] } {
+  const parsed = parseJsonDocument("jobs/sweep.json", text);
+  assert.ok(parsed.doc, parsed.problems.map(formatProblem).join("\n"));
+  const r = loadSweep(
+    parsed.doc,
+    path.join(DIR, "sweep.json"),
+    (abs) => files[path.relative(DIR, abs)],
+  );
+  const problems = r.problems.map(formatProblem);
+  if (r.sweep !== undefined) {
+    problems.push(...sweepProblems(r.sweep, SCRIPT_DESCRIPTION).map(formatProblem));
+  }
+  return { ...(r.sweep !== undefined ? { sweep: r.sweep } : {}), problems };
+}
+
+const BASE = { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } };
+
+describe("jobs/sweep: parameter grids, zipped lists and CSV/TSV rows", function () {
+  it("a grid is every combination, the last key varying fastest", function () {
+    assert.deepStrictEqual(expandGrid({ a: [1, 2], b: ["x", "y", "z"] }), [
+      { a: "1", b: "x" },
+      { a: "1", b: "y" },
+      { a: "1", b: "z" },
+      { a: "2", b: "x" },
+      { a: "2", b: "y" },
+      { a: "2", b: "z" },
+    ]);
+  });
+
+  it("grid size is the product of the list lengths, and sets are distinct", function () {
+    fc.assert(
+      fc.property(
+        fc.dictionary(
+          fc.stringMatching(/^[a-z]{1,6}$/),
+          fc.uniqueArray(fc.integer(), { minLength: 1, maxLength: 4 }),
+          {
+            minKeys: 1,
+            maxKeys: 4,
+          },
+        ),
+        (grid) => {
+          const sets = expandGrid(grid);
+          const product = Object.values(grid).reduce((n, v) => n * v.length, 1);
+          assert.strictEqual(sets.length, product);
+          assert.strictEqual(new Set(sets.map((s) => JSON.stringify(s))).size, product);
+        },
+      ),
+    );
+  });
+
+  it("zip pairs by position; blocks combine as a product", function () {
+    assert.deepStrictEqual(expandZip({ seed: [1, 2], tag: ["a", "b"] }), [
+      { seed: "1", tag: "a" },
+      { seed: "2", tag: "b" },
+    ]);
+    assert.deepStrictEqual(combineBlocks([[{ a: "1" }, { a: "2" }], [{ b: "x" }]]), [
+      { a: "1", b: "x" },
+      { a: "2", b: "x" },
+    ]);
+  });
+
+  it("recognises sweep files by their blocks", function () {
+    assert.ok(isSweepValue({ grid: {} }));
+    assert.ok(isSweepValue({ rows: "p.csv" }));
+    assert.ok(!isSweepValue({ jobName: "x" }));
+    assert.ok(!isSweepValue([]));
+  });
+
+  it("loads a full sweep: base, rows file, zip and grid", function () {
+    const { sweep, problems } = load(
+      JSON.stringify({
+        jobName: "lr",
+        base: BASE,
+        rows: "params.tsv",
+        zip: { var_b: [1, 2] },
+        grid: { OMP_NUM_THREADS: [1, 4] },
+      }),
+      { "params.tsv": "var_a\tBATCHPY_INPUTS\n0.1\tdata/a.csv\n0.2\tdata/b.csv\n" },
+    );
+    assert.deepStrictEqual(problems, []);
+    assert.strictEqual(sweep?.jobName, "lr");
+    assert.strictEqual(sweep?.sets.length, 8);
+    assert.deepStrictEqual(sweep?.sets[0], {
+      var_a: "0.1",
+      BATCHPY_INPUTS: "data/a.csv",
+      var_b: "1",
+      OMP_NUM_THREADS: "1",
+    });
+    assert.deepStrictEqual(sweep?.sets[7], {
+      var_a: "0.2",
+      BATCHPY_INPUTS: "data/b.csv",
+      var_b: "2",
+      OMP_NUM_THREADS: "4",
+    });
+    assert.deepStrictEqual(sweep?.consumedFiles, [path.join(DIR, "params.tsv")]);
+  });
+
+  it("takes the base from another job file", function () {
+    const { sweep, problems } = load(
+      JSON.stringify({ base: "sample_job_1.json", grid: { var_a: [1, 2] } }),
+      {
+        "sample_job_1.json": JSON.stringify({ jobName: "sample_job_1", ...BASE, tags: { t: "1" } }),
+      },
+    );
+    assert.deepStrictEqual(problems, []);
+    assert.strictEqual(sweep?.jobName, "sweep", "the sweep is named after its own file");
+    assert.deepStrictEqual(sweep?.base.tags, { t: "1" });
+  });
+
+  it("reports sweep mistakes with their place", function () {
+    const text = JSON.stringify(
+      {
+        base: { jobName: "x", arrayProperties: { size: 3 }, containerOverides: {} },
+        zip: { var_a: [1, 2], var_b: [1] },
+        grid: { var_a: [1], var_c: [1] },
+      },
+      null,
+      2,
+    );
+    const out = load(text).problems.join("\n");
+    assert.match(
+      out,
+      /jobs\/sweep\.json:3:5: base\.jobName: put jobName at the top level of the sweep file/,
+    );
+    assert.match(out, /base\.arrayProperties: a sweep sets arrayProperties itself/);
+    assert.match(
+      out,
+      /base\.containerOverides: unknown field "containerOverides"; did you mean "containerOverrides"\?/,
+    );
+    assert.match(
+      out,
+      /zip: zip lists must have the same length \(var_a: 2, var_b: 1\); use "grid" for every combination/,
+    );
+    assert.match(out, /grid\.var_a: "var_a" is also set by another block of this sweep/);
+  });
+
+  it("checks set keys against the script's options and required options across sets", function () {
+    const out = load(JSON.stringify({ grid: { var_c: [1, 2] } }), {}).problems.join("\n");
+    assert.match(
+      out,
+      /jobs\/sweep\.json:1:10: grid\.var_c: "var_c" is not an option of container\/script\.py/,
+    );
+    assert.match(
+      out,
+      /required option "save_name" is not set in any set; add it to the sweep or to base\.containerOverrides\.environment/,
+    );
+    const rows = load(
+      JSON.stringify({ rows: [{ var_a: 1, save_name: "a" }, { var_a: 2 }] }),
+    ).problems.join("\n");
+    assert.match(rows, /required option "save_name" is not set in sets 1;/);
+    const reserved = load(
+      JSON.stringify({ base: BASE, grid: { AWS_BATCH_JOB_ID: [1, 2] } }),
+    ).problems.join("\n");
+    assert.match(reserved, /"AWS_BATCH_JOB_ID" is reserved/);
+  });
+
+  it("refuses a missing rows file and a rows file that is not CSV/TSV", function () {
+    assert.match(
+      load(JSON.stringify({ base: BASE, rows: "nope.csv" })).problems[0],
+      /rows: file "nope\.csv" not found/,
+    );
+    assert.match(
+      load(JSON.stringify({ base: BASE, rows: "x.txt" }), { "x.txt": "a" }).problems[0],
+      /must be a \.csv or \.tsv file/,
+    );
+  });
+
+  it("stops a grid that would expand absurdly before building it", function () {
+    const big = Array.from({ length: 1000 }, (_, i) => i);
+    const out = load(
+      JSON.stringify({ base: BASE, grid: { var_a: big, var_b: big } }),
+    ).problems.join("\n");
+    assert.match(
+      out,
+      /expands to 1,000,000 parameter sets; the limit per file is 100,000; split it/,
+    );
+  });
+
+  describe("CSV and TSV rows", function () {
+    it("parses quoted fields and keeps values as strings", function () {
+      const r = parseRows("p.csv", 'var_a,save_name\n1,"a, b"\n2,"say ""hi"""\n', ",");
+      assert.deepStrictEqual(r.problems, []);
+      assert.deepStrictEqual(r.sets, [
+        { var_a: "1", save_name: "a, b" },
+        { var_a: "2", save_name: 'say "hi"' },
+      ]);
+    });
+    it("reports ragged rows with their line, and bad headers with their column", function () {
+      assert.match(
+        formatProblem(parseRows("p.csv", "a,b\n1,2\n3\n", ",").problems[0]),
+        /^p\.csv:3: invalid CSV: .*line 3/,
+      );
+      assert.deepStrictEqual(parseRows("p.csv", "a,a\n1,2\n", ",").problems.map(formatProblem), [
+        'p.csv:1:3: header "a" appears twice; rename one',
+      ]);
+      assert.deepStrictEqual(parseRows("p.csv", "a,,b\n1,2,3\n", ",").problems.map(formatProblem), [
+        "p.csv:1:3: header column 2 is empty; name it",
+      ]);
+      assert.match(
+        formatProblem(parseRows("p.csv", "a,b\n", ",").problems[0]),
+        /no rows under the header/,
+      );
+    });
+    it("a bare CSV file is a sweep named after the file", function () {
+      const r = loadRowsSweep("jobs/lr_grid.csv", "/x/jobs/lr_grid.csv", "var_a,save_name\n1,a\n");
+      assert.strictEqual(r.sweep?.jobName, "lr_grid");
+      assert.deepStrictEqual(r.sweep?.sets, [{ var_a: "1", save_name: "a" }]);
+      const bad = loadRowsSweep("jobs/lr grid.csv", "/x/jobs/lr grid.csv", "var_a\n1\n");
+      assert.match(formatProblem(bad.problems[0]), /\(taken from the file name\); rename the file/);
+    });
+    it("flags the header of a misspelt column", function () {
+      const r = loadRowsSweep("p.tsv", "/x/p.tsv", "save_name\tvar_c\na\t1\n");
+      const problems = sweepProblems(r.sweep!, SCRIPT_DESCRIPTION).map(formatProblem);
+      assert.deepStrictEqual(problems, [
+        'p.tsv:1:11: "var_c" is not an option of container/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
+      ]);
+    });
+  });
+});
