@@ -200,11 +200,16 @@ async function resolveOutputs(exports: Record<string, unknown>): Promise<Record<
   return outputs;
 }
 
-/** Forgets the project's own modules so the program runs afresh with new config. */
-function clearProjectModules(projectRoot: string): void {
-  const nodeModules = path.join(projectRoot, "node_modules");
+/**
+ * Forgets the program's own modules (`index.ts` and `components/`) so it runs afresh with new
+ * config. Only those: other project modules already imported elsewhere (the jobs tool, the
+ * tests) must keep their identity, or `instanceof` checks against them would fail.
+ */
+function clearProgramModules(projectRoot: string): void {
+  const program = path.join(projectRoot, "index.ts");
+  const components = path.join(projectRoot, "components") + path.sep;
   for (const id of Object.keys(require.cache)) {
-    if (id.startsWith(projectRoot) && !id.startsWith(nodeModules)) {
+    if (id === program || id.startsWith(components)) {
       delete require.cache[id];
     }
   }
@@ -316,7 +321,7 @@ export async function evaluateProgram(options: EvaluateOptions): Promise<Evaluat
   const { resources, outputs } = await runUnderMocks(
     { project, stack: options.stack, config },
     () => {
-      clearProjectModules(projectRoot);
+      clearProgramModules(projectRoot);
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       return require(path.join(projectRoot, "index.ts")) as Record<string, unknown>;
     },
