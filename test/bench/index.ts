@@ -10,7 +10,7 @@ import { BenchResult } from "./result";
 function format(result: BenchResult): string {
   const value = Number.isInteger(result.value) ? String(result.value) : result.value.toFixed(3);
   const target = result.target ? `   (target ${result.target})` : "";
-  return `${result.name.padEnd(72)} ${value.padStart(10)} ${result.unit}${target}`;
+  return `${result.name.padEnd(90)} ${value.padStart(10)} ${result.unit}${target}`;
 }
 
 async function main(): Promise<void> {
