@@ -11,7 +11,7 @@ import { ImageArgs, validateImageArgs } from "./image";
 import { DEFAULT_JOB_VCPUS, JobDefinitionArgs, validateJobDefinitionArgs } from "./job-definition";
 import { JobQueueArgs, validateJobQueueArgs } from "./job-queue";
 import { StorageArgs, validateStorageArgs } from "./storage";
-import { ValidationError } from "./validation";
+import { suggest, ValidationError } from "./validation";
 
 /** The config namespace of this project's keys in `Pulumi.<stack>.yaml`. */
 export const CONFIG_NAMESPACE = "batchpy";
@@ -133,33 +133,6 @@ function parseJson(raw: string): unknown {
   }
 }
 
-/** The closest known key to a mistyped one, for "did you mean" hints. */
-function closestKey(key: string): string | undefined {
-  const distance = (a: string, b: string): number => {
-    const d = Array.from({ length: b.length + 1 }, (_, i) => i);
-    for (let i = 1; i <= a.length; i++) {
-      let prev = d[0];
-      d[0] = i;
-      for (let j = 1; j <= b.length; j++) {
-        const tmp = d[j];
-        d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-        prev = tmp;
-      }
-    }
-    return d[b.length];
-  };
-  let best: string | undefined;
-  let bestDistance = 4;
-  for (const known of Object.keys(CONFIG_KEYS)) {
-    const dist = distance(key.toLowerCase(), known.toLowerCase());
-    if (dist < bestDistance) {
-      best = known;
-      bestDistance = dist;
-    }
-  }
-  return best;
-}
-
 /**
  * Reads and validates a stack's settings from its raw config (as `pulumi.runtime.allConfig()`
  * returns it: `namespace:key` → string, lists and maps as JSON). Everything is checked before
@@ -179,7 +152,7 @@ export function parseStackConfig(
     }
     const key = full.slice(CONFIG_NAMESPACE.length + 1);
     if (!(key in CONFIG_KEYS)) {
-      const hint = closestKey(key);
+      const hint = suggest(key, Object.keys(CONFIG_KEYS));
       throw new StackConfigError(
         full,
         `Stack config '${full}' is not a setting of this program${hint ? `; did you mean '${fullKey(hint)}'?` : "."} Remove it with \`pulumi config rm ${full}\`. Known keys: ${Object.keys(CONFIG_KEYS).join(", ")}.`,

@@ -4,13 +4,12 @@
  * the others, so running jobs get TerminateJob. Cancelling an array parent stops all its
  * children.
  */
-import { stateDir, type Context } from "./context";
+import { openStack, type Context, type StackOptions } from "./context";
 import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError } from "./errors";
-import { Ledger, ledgerPath, type LedgerEntry } from "./ledger";
-import { loadOutputs } from "./outputs";
+import type { LedgerEntry } from "./ledger";
 import { runPool } from "./pool";
 import { TERMINAL, type Status } from "./status";
-import { describeMany, type StackOptions } from "./watch";
+import { describeMany } from "./watch";
 
 export interface CancelOptions extends StackOptions {
   readonly names: readonly string[];
@@ -34,13 +33,7 @@ export async function cancelCommand(opts: CancelOptions, ctx: Context): Promise<
       "name the jobs to cancel, or pass --all for every unfinished job in the ledger (not both)",
     );
   }
-  const outputs = loadOutputs({
-    stack: opts.stack,
-    outputsFile: opts.outputs,
-    cwd: ctx.cwd,
-    pulumi: ctx.pulumi,
-  });
-  const ledger = Ledger.open(ledgerPath(stateDir(ctx, opts.stateDir), outputs.stack));
+  const { outputs, ledger } = openStack(opts, ctx);
   const latest = ledger.latest();
   const missing = opts.names.filter((n) => !latest.has(n));
   if (missing.length > 0) {

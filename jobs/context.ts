@@ -5,7 +5,8 @@
 import * as path from "path";
 import { SingleBar } from "cli-progress";
 import { createAwsClients, type AwsClients } from "./aws";
-import { defaultPulumiRunner, type PulumiRunner } from "./outputs";
+import { Ledger, ledgerPath } from "./ledger";
+import { defaultPulumiRunner, loadOutputs, type LoadedOutputs, type PulumiRunner } from "./outputs";
 import { describeScript, type ScriptDescription } from "./script-options";
 
 export interface OutStream {
@@ -119,4 +120,31 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export function displayPath(cwd: string, p: string): string {
   const rel = path.relative(cwd, p);
   return rel === "" ? "." : rel.startsWith("..") || path.isAbsolute(rel) ? p : rel;
+}
+
+/** The options every stack-bound command takes. */
+export interface StackOptions {
+  readonly stack?: string;
+  readonly outputs?: string;
+  readonly stateDir?: string;
+  readonly json: boolean;
+}
+
+/** The stack's outputs, from `--outputs FILE` or the pulumi CLI. */
+export function stackOutputs(flags: StackOptions, ctx: Context): LoadedOutputs {
+  return loadOutputs({
+    stack: flags.stack,
+    outputsFile: flags.outputs,
+    cwd: ctx.cwd,
+    pulumi: ctx.pulumi,
+  });
+}
+
+/** The stack's outputs and its ledger of accepted jobs: where submit, watch, logs and cancel start. */
+export function openStack(
+  flags: StackOptions,
+  ctx: Context,
+): { outputs: LoadedOutputs; ledger: Ledger } {
+  const outputs = stackOutputs(flags, ctx);
+  return { outputs, ledger: Ledger.open(ledgerPath(stateDir(ctx, flags.stateDir), outputs.stack)) };
 }

@@ -8,6 +8,7 @@
  */
 import * as path from "path";
 import { z } from "zod";
+import { suggest } from "../components/validation";
 import type { Problem } from "./errors";
 import { problemAt, type JsonDocument, type JsonPath } from "./json-source";
 import {
@@ -218,35 +219,6 @@ export function keysAt(schema: z.ZodType, jsonPath: JsonPath): string[] {
     }
   }
   return cur instanceof z.ZodObject ? Object.keys(cur.shape) : [];
-}
-
-/** Levenshtein distance, for suggestions. */
-export function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0];
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j];
-      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length];
-}
-
-/** The closest candidate within a small distance (or a case-only difference). */
-export function suggest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const c of candidates) {
-    const d = c.toLowerCase() === word.toLowerCase() ? 0 : editDistance(word, c);
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.floor(word.length / 4)) ? best : undefined;
 }
 
 function typeName(v: unknown): string {

@@ -3,12 +3,10 @@
  * through DescribeJobs' logStreamName. Array children are `<name>:<index>`.
  */
 import type { JobDetail } from "./aws";
-import { sleep, stateDir, type Context } from "./context";
+import { openStack, sleep, type Context, type StackOptions } from "./context";
 import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, FatalError } from "./errors";
-import { Ledger, ledgerPath } from "./ledger";
-import { loadOutputs } from "./outputs";
+import type { Ledger } from "./ledger";
 import { TERMINAL, type Status } from "./status";
-import type { StackOptions } from "./watch";
 
 export interface LogsOptions extends StackOptions {
   readonly target: string;
@@ -52,13 +50,7 @@ export function logStreamOf(d: JobDetail): string | undefined {
 }
 
 export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<number> {
-  const outputs = loadOutputs({
-    stack: opts.stack,
-    outputsFile: opts.outputs,
-    cwd: ctx.cwd,
-    pulumi: ctx.pulumi,
-  });
-  const ledger = Ledger.open(ledgerPath(stateDir(ctx, opts.stateDir), outputs.stack));
+  const { outputs, ledger } = openStack(opts, ctx);
   const jobId = resolveTarget(opts.target, ledger, outputs.stack);
   const clients = ctx.clients(outputs.outputs.region);
   const out = ctx.io.stdout;

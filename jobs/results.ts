@@ -5,12 +5,18 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { createProgress, displayPath, localRoot, type Context } from "./context";
+import {
+  createProgress,
+  displayPath,
+  localRoot,
+  stackOutputs,
+  type Context,
+  type StackOptions,
+} from "./context";
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, describeError } from "./errors";
-import { loadOutputs, requireOutput } from "./outputs";
+import { requireOutput } from "./outputs";
 import { runPool } from "./pool";
 import { matchesPrefix, planSync, prefixesFor, type LocalInfo, type SourceObject } from "./sync";
-import type { StackOptions } from "./watch";
 
 export interface ResultsOptions extends StackOptions {
   readonly names: readonly string[];
@@ -78,12 +84,7 @@ export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promis
       await fs.promises.copyFile(path.join(root, ...s.key.split("/")), dest);
     };
   } else {
-    const outputs = loadOutputs({
-      stack: opts.stack,
-      outputsFile: opts.outputs,
-      cwd: ctx.cwd,
-      pulumi: ctx.pulumi,
-    });
+    const outputs = stackOutputs(opts, ctx);
     const bucket = requireOutput(outputs, "bucketName", "to download results");
     const clients = ctx.clients(outputs.outputs.region);
     cleanup = () => clients.destroy();

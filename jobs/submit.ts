@@ -5,7 +5,14 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { createProgress, displayPath, localRoot, stateDir, type Context } from "./context";
+import {
+  createProgress,
+  displayPath,
+  localRoot,
+  stackOutputs,
+  stateDir,
+  type Context,
+} from "./context";
 import {
   BadInputError,
   EXIT_FAILURE,
@@ -19,7 +26,7 @@ import {
 import { Ledger, ledgerPath, type LedgerEntry } from "./ledger";
 import { expandInputs, loadInputs, sortProblems, validateItems } from "./load";
 import { localResultPaths, planLocal, runLocal } from "./local";
-import { loadOutputs, requireOutput, type LoadedOutputs } from "./outputs";
+import { requireOutput, type LoadedOutputs } from "./outputs";
 import { buildPlan, type Submission } from "./plan";
 import { DEFAULT_SUBMIT_CONCURRENCY, runPool } from "./pool";
 import { parseDescription, type ScriptDescription } from "./script-options";
@@ -74,14 +81,7 @@ export async function prepare(
     throw new BadInputError(sortProblems(dedupe(problems)));
   }
 
-  const outputs = opts.local
-    ? undefined
-    : loadOutputs({
-        stack: opts.stack,
-        outputsFile: opts.outputs,
-        cwd: ctx.cwd,
-        pulumi: ctx.pulumi,
-      });
+  const outputs = opts.local ? undefined : stackOutputs(opts, ctx);
   const plan = buildPlan(items, {
     array: opts.array,
     ...(outputs !== undefined ? { outputs } : {}),

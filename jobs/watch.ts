@@ -4,7 +4,7 @@
  */
 import type { AwsClients, JobDetail } from "./aws";
 import { DESCRIBE_BATCH } from "./aws";
-import { createProgress, sleep, stateDir, type Context } from "./context";
+import { createProgress, openStack, sleep, type Context, type StackOptions } from "./context";
 import {
   BadInputError,
   EXIT_FAILURE,
@@ -13,8 +13,7 @@ import {
   FatalError,
   describeError,
 } from "./errors";
-import { Ledger, ledgerPath, type LedgerEntry } from "./ledger";
-import { loadOutputs } from "./outputs";
+import type { Ledger, LedgerEntry } from "./ledger";
 import { runPool } from "./pool";
 import {
   TERMINAL,
@@ -27,13 +26,6 @@ import {
   type Snapshot,
   type Status,
 } from "./status";
-
-export interface StackOptions {
-  readonly stack?: string;
-  readonly outputs?: string;
-  readonly stateDir?: string;
-  readonly json: boolean;
-}
 
 export interface WatchOptions extends StackOptions {
   /** Job names to show; default: every job in the ledger. */
@@ -102,13 +94,7 @@ export async function describeMany(
 }
 
 export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<number> {
-  const outputs = loadOutputs({
-    stack: opts.stack,
-    outputsFile: opts.outputs,
-    cwd: ctx.cwd,
-    pulumi: ctx.pulumi,
-  });
-  const ledger = Ledger.open(ledgerPath(stateDir(ctx, opts.stateDir), outputs.stack));
+  const { outputs, ledger } = openStack(opts, ctx);
   ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
   const entries = selectEntries(ledger, opts.names, opts.last, outputs.stack);
   if (entries.length === 0) {

@@ -1,17 +1,7 @@
 import * as assert from "assert";
 import { evaluateProgram, Evaluation } from "../../policy/check/evaluate";
+import { OUTPUT_KEYS } from "../../jobs/outputs";
 import { json, ofType, single } from "../helpers/pulumi";
-
-const OUTPUTS = [
-  "bucketName",
-  "jobQueueName",
-  "jobQueueArn",
-  "jobDefinitionName",
-  "jobDefinitionArn",
-  "imageUri",
-  "logGroupName",
-  "region",
-];
 
 describe("the program under the dev stack", () => {
   let dev: Evaluation;
@@ -20,7 +10,7 @@ describe("the program under the dev stack", () => {
   });
 
   it("exports exactly what the jobs tools read", () => {
-    assert.deepStrictEqual(Object.keys(dev.outputs).sort(), [...OUTPUTS].sort());
+    assert.deepStrictEqual(Object.keys(dev.outputs).sort(), [...OUTPUT_KEYS].sort());
     const bucket = single(dev.resources, "aws:s3/bucket:Bucket");
     const queue = single(dev.resources, "aws:batch/jobQueue:JobQueue");
     const definition = single(dev.resources, "aws:batch/jobDefinition:JobDefinition");

@@ -6,9 +6,9 @@ import {
   checkJobName,
   jobProblems,
   loadJob,
-  suggest,
   type LoadedJob,
 } from "../../jobs/job-file";
+import { suggest } from "../../components/validation";
 import { lineColumnAt, parseJsonDocument } from "../../jobs/json-source";
 import { parseDescription } from "../../jobs/script-options";
 import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
