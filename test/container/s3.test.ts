@@ -15,9 +15,9 @@ import {
 } from "@aws-sdk/client-s3";
 import * as assert from "assert";
 import * as http from "http";
-import { AddressInfo } from "net";
 import * as path from "path";
 import S3rver from "s3rver";
+import { closeServer, listenOnLoopback } from "../helpers/http-server";
 import { PythonResult, explain, makeTempDir, removeDir, runEntrypoint } from "../helpers/python";
 import { FIXTURES } from "./harness";
 
@@ -32,19 +32,6 @@ interface SeenRequest {
   readonly method: string;
   readonly url: string;
   readonly headers: http.IncomingHttpHeaders;
-}
-
-function listen(server: http.Server): Promise<number> {
-  return new Promise((resolve) => {
-    server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
-function close(server: http.Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  });
 }
 
 describe("container: run_job.py against S3 over HTTP (s3rver)", function () {
@@ -106,7 +93,7 @@ describe("container: run_job.py against S3 over HTTP (s3rver)", function () {
       );
       req.pipe(upstream);
     });
-    proxyUrl = `http://127.0.0.1:${await listen(proxy)}`;
+    proxyUrl = await listenOnLoopback(proxy);
 
     // What ECS serves at AWS_CONTAINER_CREDENTIALS_FULL_URI for a job role.
     credentials = http.createServer((req, res) => {
@@ -125,13 +112,13 @@ describe("container: run_job.py against S3 over HTTP (s3rver)", function () {
         }),
       );
     });
-    credentialsUrl = `http://127.0.0.1:${await listen(credentials)}/v2/credentials/test`;
+    credentialsUrl = `${await listenOnLoopback(credentials)}/v2/credentials/test`;
   });
 
   after(async function () {
     s3.destroy();
-    await close(proxy);
-    await close(credentials);
+    await closeServer(proxy);
+    await closeServer(credentials);
     await s3rver.close();
     removeDir(s3rverDir);
   });

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from "crypto";
 import * as http from "http";
-import type { AddressInfo } from "net";
+import { closeServer, listenOnLoopback } from "./http-server";
 
 export const LIFECYCLE = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"] as const;
 export type FakeStatus = (typeof LIFECYCLE)[number] | "SUCCEEDED" | "FAILED";
@@ -92,16 +92,12 @@ export class FakeBatch {
 
   static async start(opts: FakeBatchOptions = {}): Promise<FakeBatch> {
     const fake = new FakeBatch(opts);
-    await new Promise<void>((resolve) => fake.server.listen(0, "127.0.0.1", resolve));
-    fake.url = `http://127.0.0.1:${(fake.server.address() as AddressInfo).port}`;
+    fake.url = await listenOnLoopback(fake.server);
     return fake;
   }
 
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve, reject) =>
-      this.server.close((e) => (e ? reject(e) : resolve())),
-    );
+  close(): Promise<void> {
+    return closeServer(this.server);
   }
 
   /** The next `n` calls of `operation` (e.g. "submitjob") answer 429 TooManyRequestsException. */

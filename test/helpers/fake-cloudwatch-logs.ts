@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "crypto";
 import * as http from "http";
-import type { AddressInfo } from "net";
+import { closeServer, listenOnLoopback } from "./http-server";
 
 export interface FakeLogEvent {
   readonly timestamp: number;
@@ -27,16 +27,12 @@ export class FakeCloudWatchLogs {
   /** `pageSize` small in tests, to prove the client follows tokens. */
   static async start(pageSize = 3): Promise<FakeCloudWatchLogs> {
     const fake = new FakeCloudWatchLogs(pageSize);
-    await new Promise<void>((resolve) => fake.server.listen(0, "127.0.0.1", resolve));
-    fake.url = `http://127.0.0.1:${(fake.server.address() as AddressInfo).port}`;
+    fake.url = await listenOnLoopback(fake.server);
     return fake;
   }
 
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve, reject) =>
-      this.server.close((e) => (e ? reject(e) : resolve())),
-    );
+  close(): Promise<void> {
+    return closeServer(this.server);
   }
 
   /** Appends lines to a stream (created on first use). */

@@ -5,6 +5,7 @@
  */
 import type * as aws from "@pulumi/aws";
 import type { Unwrap } from "@pulumi/pulumi";
+import { tlsOnlyPolicy } from "../../components/storage";
 
 export type ComputeEnvironmentProps = Unwrap<aws.batch.ComputeEnvironmentArgs>;
 export type JobDefinitionProps = Unwrap<aws.batch.JobDefinitionArgs>;
@@ -175,14 +176,7 @@ export function publicAccessBlock(bucketName: string = BUCKET_NAME): BucketPubli
 
 /** The statement of the program's TLS-only bucket policy (see components/storage.ts). */
 export function tlsOnlyStatement(bucketArn: string = BUCKET_ARN): aws.iam.PolicyStatement {
-  return {
-    Sid: "DenyInsecureTransport",
-    Effect: "Deny",
-    Principal: "*",
-    Action: "s3:*",
-    Resource: [bucketArn, `${bucketArn}/*`],
-    Condition: { Bool: { "aws:SecureTransport": "false" } },
-  };
+  return tlsOnlyPolicy(bucketArn).Statement[0];
 }
 
 export function tlsOnlyDocument(bucketArn: string = BUCKET_ARN): aws.iam.PolicyDocument {

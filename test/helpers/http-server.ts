@@ -1,0 +1,18 @@
+/** Starting and stopping the tests' local HTTP servers, on loopback only. */
+import type * as http from "http";
+import type { AddressInfo } from "net";
+
+/** Listens on 127.0.0.1 at a free port; resolves to the server's base URL. */
+export function listenOnLoopback(server: http.Server): Promise<string> {
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () =>
+      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+    );
+  });
+}
+
+/** Closes the server and every connection a client kept alive, so mocha can exit. */
+export function closeServer(server: http.Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
+}
