@@ -266,7 +266,7 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
         instanceTypes: [...(args.instanceTypes ?? DEFAULT_INSTANCE_TYPES)],
         allocationStrategy: args.allocationStrategy ?? DEFAULT_ALLOCATION_STRATEGY[ec2Type],
         bidPercentage: args.spotBidPercentage,
-        // "this is not a role": Batch takes the instance *profile* here.
+        // Batch wants the instance profile here, not the role (despite the field name).
         instanceRole: instanceProfile.arn,
         subnets: subnetIds,
         securityGroupIds: [securityGroup.id],

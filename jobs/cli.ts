@@ -4,7 +4,7 @@
  * modules and take a Context, so tests drive them in-process against local servers.
  */
 import { Command, CommanderError, InvalidArgumentError } from "commander";
-import { defaultContext, type Context, type Io } from "./context";
+import { defaultContext, type Context, type Io, type StackOptions } from "./context";
 import {
   BadInputError,
   EXIT_BAD_INPUT,
@@ -51,6 +51,7 @@ function positiveSeconds(value: string): number {
   return n;
 }
 
+/** The stack options as commander parses them (`--json` absent is undefined). */
 interface StackFlags {
   stack?: string;
   outputs?: string;
@@ -72,12 +73,7 @@ function stackOptions(cmd: Command): Command {
     .option("--json", "machine-readable output on stdout, nothing else");
 }
 
-function stackFlags(o: StackFlags): {
-  stack?: string;
-  outputs?: string;
-  stateDir?: string;
-  json: boolean;
-} {
+function stackFlags(o: StackFlags): StackOptions {
   return {
     ...(o.stack !== undefined ? { stack: o.stack } : {}),
     ...(o.outputs !== undefined ? { outputs: o.outputs } : {}),
