@@ -1,3 +1,4 @@
+export * from "./bucket-layout";
 export * from "./compute-environment";
 export * from "./image";
 export * from "./job-definition";

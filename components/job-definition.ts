@@ -1,6 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { BUCKET_PREFIXES } from "./storage";
+import { BUCKET_PREFIXES } from "./bucket-layout";
 import { checkIntegerRange, isKnownNumber, ValidationError } from "./validation";
 
 /** The container's entrypoint (container/run_job.py), as the Dockerfile installs it. */

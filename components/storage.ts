@@ -1,14 +1,8 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { BUCKET_PREFIXES } from "./bucket-layout";
 import { PolicyDocument } from "./iam";
 import { checkIntegerRange } from "./validation";
-
-/** The bucket's three areas, shared by the job definition, the job role and the tools. */
-export const BUCKET_PREFIXES = {
-  inputs: "inputs/",
-  results: "results/",
-  logs: "logs/",
-} as const;
 
 export interface StorageArgs {
   /**

@@ -6,6 +6,7 @@
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { BUCKET_PREFIXES } from "../components/bucket-layout";
 import type { Submission } from "./plan";
 import { runPool } from "./pool";
 
@@ -23,11 +24,11 @@ export interface LocalPlan {
   readonly manifests: { readonly file: string; readonly body: string }[];
 }
 
-/** The bucket prefixes the job definition sets in the cloud (CONTRACT). */
+/** The bucket prefixes the job definition sets in the cloud (components/job-definition.ts). */
 export const PREFIX_VARIABLES: Readonly<Record<string, string>> = {
-  BATCHPY_INPUTS_PREFIX: "inputs/",
-  BATCHPY_RESULTS_PREFIX: "results/",
-  BATCHPY_LOGS_PREFIX: "logs/",
+  BATCHPY_INPUTS_PREFIX: BUCKET_PREFIXES.inputs,
+  BATCHPY_RESULTS_PREFIX: BUCKET_PREFIXES.results,
+  BATCHPY_LOGS_PREFIX: BUCKET_PREFIXES.logs,
 };
 
 /** One run per single job, one per array child; pure. */
@@ -171,7 +172,7 @@ export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<Loc
   return outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
 }
 
-/** Where a run's results and log land in the local folder (CONTRACT bucket layout). */
+/** Where a run's results and log land in the local folder (the same layout as the bucket; see container/run_job.py). */
 export function localResultPaths(run: LocalRun, root: string): { results: string; log: string } {
   return run.index === undefined
     ? {

@@ -1,5 +1,5 @@
 /**
- * Stack outputs (CONTRACT "Stack outputs"): from `pulumi stack output --json --show-secrets`
+ * Stack outputs (as `index.ts` exports them): from `pulumi stack output --json --show-secrets`
  * when the pulumi CLI is on PATH, or from a file saved from that command (`--outputs F`).
  */
 import { spawnSync } from "child_process";

@@ -25,7 +25,7 @@ export function manifestKey(jobName: string): string {
   return `${MANIFEST_PREFIX}${jobName}.json`;
 }
 
-/** The manifest the entrypoint reads (CONTRACT: {"version":1,"sets":[...]}). */
+/** The manifest the entrypoint reads (container/run_job.py: {"version":1,"sets":[...]}). */
 export function manifestBody(sets: readonly ParameterSet[]): string {
   return JSON.stringify({ version: 1, sets });
 }

@@ -1,6 +1,6 @@
 /**
  * The options `container/script.py` declares, read from `python3 container/run_job.py
- * --describe` (the entrypoint introspects argparse; see CONTRACT "Container contract"), and
+ * --describe` (the entrypoint introspects argparse; see its module docstring), and
  * the rules for environment variable names in job files:
  *
  *   AWS_BATCH*       reserved by AWS Batch; the API rejects them
@@ -183,7 +183,7 @@ export const JOB_DEFINITION_VARIABLES: readonly string[] = [
   "BATCHPY_LOGS_PREFIX",
 ];
 
-/** The BATCHPY_* variables a job may set (see the container contract). */
+/** The BATCHPY_* variables a job may set (see container/run_job.py). */
 export const USER_VARIABLES: readonly string[] = [
   "BATCHPY_INPUTS",
   "BATCHPY_OUTPUT_DIR",
