@@ -16,9 +16,9 @@ import { onPath } from "../../jobs/outputs";
 import { FakeBatch } from "../helpers/fake-batch";
 import { FakeS3 } from "../helpers/fake-s3";
 import {
-  REPO_ROOT,
   STACK_OUTPUTS,
   awsEnv,
+  spawnJobs,
   writeJobFiles,
   writeOutputs,
 } from "../helpers/jobs-harness";
@@ -31,37 +31,17 @@ const SWEEP_SETS = 10_000;
 const RUNS = 3;
 
 /** Wall time of one `jobs` CLI process, in seconds; throws with its output on failure. */
-function timeCli(
+async function timeCli(
   argv: readonly string[],
   env: Record<string, string>,
   cwd: string,
 ): Promise<number> {
   const start = process.hrtime.bigint();
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [
-        "-r",
-        require.resolve("ts-node/register/transpile-only"),
-        path.join(REPO_ROOT, "jobs", "cli.ts"),
-        ...argv,
-      ],
-      {
-        cwd,
-        env: { ...process.env, TS_NODE_PROJECT: path.join(REPO_ROOT, "tsconfig.json"), ...env },
-        stdio: ["ignore", "ignore", "pipe"],
-      },
-    );
-    let stderr = "";
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
-    child.on("close", (code) => {
-      if (code === 0) {
-        resolve(Number(process.hrtime.bigint() - start) / 1e9);
-      } else {
-        reject(new Error(`jobs ${argv.join(" ")} exited ${code}: ${stderr}`));
-      }
-    });
-  });
+  const { code, stderr } = await spawnJobs(argv, env, cwd).done;
+  if (code !== 0) {
+    throw new Error(`jobs ${argv.join(" ")} exited ${code}: ${stderr}`);
+  }
+  return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
 function runAws(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
