@@ -13,7 +13,6 @@ import { pipeline } from "stream/promises";
 import type { Readable } from "stream";
 import {
   BatchClient,
-  CancelJobCommand,
   DescribeJobsCommand,
   ListJobsCommand,
   SubmitJobCommand,
@@ -28,7 +27,11 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
-import { CloudWatchLogsClient, GetLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
+import {
+  CloudWatchLogsClient,
+  GetLogEventsCommand,
+  type GetLogEventsCommandOutput,
+} from "@aws-sdk/client-cloudwatch-logs";
 import type { SubmitJobRequest } from "./job-file";
 
 export type { JobDetail, JobSummary, JobStatus };
@@ -43,13 +46,22 @@ export const MAX_ATTEMPTS = 10;
 /** DescribeJobs takes at most 100 job IDs per call. */
 export const DESCRIBE_BATCH = 100;
 
+/** ListJobs returns at most 1,000 jobs per page when a status is given. */
+export const LIST_PAGE_SIZE = 1000;
+
 export interface BatchApi {
   submitJob(request: SubmitJobRequest): Promise<{ jobId: string; jobArn?: string }>;
   /** Any number of IDs; batched by 100. Unknown IDs are simply absent from the result. */
   describeJobs(jobIds: readonly string[]): Promise<JobDetail[]>;
-  /** Children of an array job, optionally only those in `status` (all pages). */
-  listArrayChildren(arrayJobId: string, status?: JobStatus): Promise<JobSummary[]>;
-  cancelJob(jobId: string, reason: string): Promise<void>;
+  /**
+   * Children of an array job in `status` (all pages). The status is required: without one,
+   * ListJobs returns only RUNNING jobs, which reads like "all children" and is not.
+   */
+  listArrayChildren(arrayJobId: string, status: JobStatus): Promise<JobSummary[]>;
+  /**
+   * Stops a job whatever its state: Batch cancels it before STARTING and terminates it
+   * after (CancelJob silently leaves started jobs running).
+   */
   terminateJob(jobId: string, reason: string): Promise<void>;
 }
 
@@ -63,8 +75,11 @@ export interface StorageApi {
   putObject(bucket: string, key: string, body: string, contentType: string): Promise<void>;
   /** Every object under `prefix` (all pages). */
   listObjects(bucket: string, prefix: string): Promise<RemoteObject[]>;
-  /** Streams an object to `dest` through a temporary file, so a crash leaves no partial file. */
-  download(bucket: string, key: string, dest: string): Promise<void>;
+  /**
+   * Streams an object into `file` (created or truncated). The caller writes to a temporary
+   * name and renames, so it alone knows which partial files to clean up.
+   */
+  download(bucket: string, key: string, file: string): Promise<void>;
 }
 
 export interface LogEvent {
@@ -72,12 +87,22 @@ export interface LogEvent {
   readonly message?: string;
 }
 
+export interface LogPage {
+  readonly events: LogEvent[];
+  readonly nextForwardToken?: string;
+  /**
+   * The group or stream does not exist (ResourceNotFoundException). CloudWatch creates a
+   * job's stream on its first line of output, so this is "no output yet", not an error.
+   */
+  readonly missing?: true;
+}
+
 export interface LogsApi {
   getLogEvents(args: {
     logGroupName: string;
     logStreamName: string;
     nextToken?: string;
-  }): Promise<{ events: LogEvent[]; nextForwardToken?: string }>;
+  }): Promise<LogPage>;
 }
 
 export interface AwsClients {
@@ -137,7 +162,8 @@ export function createBatchApi(client: () => BatchClient): BatchApi {
         const out = await client().send(
           new ListJobsCommand({
             arrayJobId,
-            ...(status !== undefined ? { jobStatus: status } : {}),
+            jobStatus: status,
+            maxResults: LIST_PAGE_SIZE,
             ...(nextToken !== undefined ? { nextToken } : {}),
           }),
         );
@@ -145,9 +171,6 @@ export function createBatchApi(client: () => BatchClient): BatchApi {
         nextToken = out.nextToken;
       } while (nextToken !== undefined && nextToken !== "");
       return all;
-    },
-    async cancelJob(jobId, reason) {
-      await client().send(new CancelJobCommand({ jobId, reason }));
     },
     async terminateJob(jobId, reason) {
       await client().send(new TerminateJobCommand({ jobId, reason }));
@@ -186,35 +209,41 @@ export function createStorageApi(client: () => S3Client): StorageApi {
       } while (token !== undefined);
       return all;
     },
-    async download(bucket, key, dest) {
+    async download(bucket, key, file) {
       const out = await client().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       if (out.Body === undefined) {
         throw unexpected("GetObject", out);
       }
-      await fs.promises.mkdir(path.dirname(dest), { recursive: true });
-      const tmp = `${dest}.part-${process.pid}`;
-      try {
-        await pipeline(out.Body as Readable, fs.createWriteStream(tmp));
-        await fs.promises.rename(tmp, dest);
-      } catch (err) {
-        await fs.promises.rm(tmp, { force: true });
-        throw err;
-      }
+      await fs.promises.mkdir(path.dirname(file), { recursive: true });
+      await pipeline(out.Body as Readable, fs.createWriteStream(file));
     },
   };
+}
+
+/** Whether `err` is the service's "no such log group or stream" answer. */
+export function isResourceNotFound(err: unknown): boolean {
+  return err instanceof Error && err.name === "ResourceNotFoundException";
 }
 
 export function createLogsApi(client: () => CloudWatchLogsClient): LogsApi {
   return {
     async getLogEvents(args) {
-      const out = await client().send(
-        new GetLogEventsCommand({
-          logGroupName: args.logGroupName,
-          logStreamName: args.logStreamName,
-          startFromHead: true,
-          ...(args.nextToken !== undefined ? { nextToken: args.nextToken } : {}),
-        }),
-      );
+      let out: GetLogEventsCommandOutput;
+      try {
+        out = await client().send(
+          new GetLogEventsCommand({
+            logGroupName: args.logGroupName,
+            logStreamName: args.logStreamName,
+            startFromHead: true,
+            ...(args.nextToken !== undefined ? { nextToken: args.nextToken } : {}),
+          }),
+        );
+      } catch (err) {
+        if (isResourceNotFound(err)) {
+          return { events: [], missing: true };
+        }
+        throw err;
+      }
       return {
         events: (out.events ?? []).map((e) => ({ timestamp: e.timestamp, message: e.message })),
         ...(out.nextForwardToken !== undefined ? { nextForwardToken: out.nextForwardToken } : {}),

@@ -1,9 +1,15 @@
 /**
- * `jobs:cancel <names...|--all>`: stop jobs that have not finished. CancelJob only affects
- * jobs that have not started (SUBMITTED, PENDING, RUNNABLE) and silently does nothing to
- * the others, so running jobs get TerminateJob. Cancelling an array parent stops all its
- * children.
+ * `jobs:cancel <names...|--all>`: stop jobs that have not finished.
+ *
+ * Every unfinished job gets TerminateJob, which cancels a job that has not started and
+ * terminates one that has. CancelJob is never used: it silently leaves started jobs running,
+ * and an array parent is never STARTING or RUNNING (it stays PENDING while its children run),
+ * so choosing the call by the parent's status would leave a sweep's running children alone.
+ * The API reference does not promise that stopping a parent stops its running children, so
+ * those (STARTING or RUNNING, listed after the parent is stopped, so none starts in between)
+ * are terminated one by one as `<parentId>:<index>`.
  */
+import type { AwsClients, JobStatus } from "./aws";
 import { openStack, type Context, type StackOptions } from "./context";
 import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError } from "./errors";
 import type { LedgerEntry } from "./ledger";
@@ -19,20 +25,78 @@ export interface CancelOptions extends StackOptions {
 
 export { DEFAULT_CANCEL_REASON } from "./defaults";
 
-/** Which call stops a job in `status`, or undefined when it already ended. */
-export function stopAction(status: Status): "cancel" | "terminate" | undefined {
-  if (TERMINAL.has(status)) {
-    return undefined;
-  }
-  return status === "STARTING" || status === "RUNNING" ? "terminate" : "cancel";
+/** TerminateJob and CancelJob take a reason of at most 1,024 characters. */
+export const MAX_REASON_LENGTH = 1024;
+
+/** Children in these states are running and are not stopped with their parent. */
+export const STARTED_STATUSES: readonly JobStatus[] = ["STARTING", "RUNNING"];
+
+/** Calls in flight: well under Batch's per-account request rate. */
+const STOP_CONCURRENCY = 10;
+
+/** Whether a job in `status` still needs stopping (UNKNOWN jobs cannot be stopped). */
+export function needsStop(status: Status): boolean {
+  return !TERMINAL.has(status);
 }
 
-export async function cancelCommand(opts: CancelOptions, ctx: Context): Promise<number> {
+export interface Stopped {
+  readonly entry: LedgerEntry;
+  readonly status: Status;
+  /** Array parents: running children terminated one by one. */
+  readonly childrenTerminated?: number;
+  /** Array parents: running children whose TerminateJob failed. */
+  readonly childErrors?: readonly string[];
+}
+
+/** What TerminateJob did, from the status the job had: the line `jobs:cancel` prints. */
+export function describeStop(s: Stopped): string {
+  const head = `${s.entry.jobName} ${s.entry.jobId}`;
+  if (s.entry.kind === "array") {
+    const n = s.childrenTerminated ?? 0;
+    return (
+      `stopped ${head} (array of ${s.entry.arraySize ?? "?"}, was ${s.status}): ` +
+      `children not started cancelled, ${n} running ${n === 1 ? "child" : "children"} terminated`
+    );
+  }
+  const started = (STARTED_STATUSES as readonly string[]).includes(s.status);
+  return `${started ? "terminated" : "cancelled"} ${head} (was ${s.status}${started ? "" : ", not started"})`;
+}
+
+/** Checks the options before anything is looked up or stopped. */
+export function checkCancelOptions(opts: CancelOptions): void {
   if (opts.all === opts.names.length > 0) {
     throw new BadInputError(
       "name the jobs to cancel, or pass --all for every unfinished job in the ledger (not both)",
     );
   }
+  if (opts.reason.length > MAX_REASON_LENGTH) {
+    throw new BadInputError(
+      `--reason is ${opts.reason.length} characters; Batch takes at most ${MAX_REASON_LENGTH}; shorten it`,
+    );
+  }
+}
+
+/** Terminates the running children of a stopped array parent; returns how it went. */
+async function terminateRunningChildren(
+  clients: AwsClients,
+  parentId: string,
+  reason: string,
+): Promise<{ terminated: number; errors: string[] }> {
+  const running = (
+    await Promise.all(STARTED_STATUSES.map((s) => clients.batch.listArrayChildren(parentId, s)))
+  ).flat();
+  const ids = [...new Set(running.flatMap((c) => (c.jobId !== undefined ? [c.jobId] : [])))];
+  const outcomes = await runPool(ids, (id) => clients.batch.terminateJob(id, reason), {
+    concurrency: STOP_CONCURRENCY,
+  });
+  const errors = outcomes.flatMap((o, i) =>
+    o.status === "rejected" ? [`${ids[i]}: ${describeError(o.reason)}`] : [],
+  );
+  return { terminated: ids.length - errors.length, errors };
+}
+
+export async function cancelCommand(opts: CancelOptions, ctx: Context): Promise<number> {
+  checkCancelOptions(opts);
   const { outputs, ledger } = openStack(opts, ctx);
   const latest = ledger.latest();
   const missing = opts.names.filter((n) => !latest.has(n));
@@ -56,51 +120,53 @@ export async function cancelCommand(opts: CancelOptions, ctx: Context): Promise<
     );
     const work = entries.flatMap((e) => {
       const status = (details.get(e.jobId)?.status ?? "UNKNOWN") as Status;
-      const action = stopAction(status);
-      return action === undefined ? [] : [{ entry: e, status, action }];
+      return needsStop(status) ? [{ entry: e, status }] : [];
     });
     const outcomes = await runPool(
       work,
-      async (w) => {
-        if (w.action === "terminate") {
-          await clients.batch.terminateJob(w.entry.jobId, opts.reason);
-        } else {
-          await clients.batch.cancelJob(w.entry.jobId, opts.reason);
+      async (w): Promise<Stopped> => {
+        await clients.batch.terminateJob(w.entry.jobId, opts.reason);
+        if (w.entry.kind !== "array") {
+          return w;
         }
-        return w;
+        const children = await terminateRunningChildren(clients, w.entry.jobId, opts.reason);
+        return { ...w, childrenTerminated: children.terminated, childErrors: children.errors };
       },
-      { concurrency: 10 },
+      { concurrency: STOP_CONCURRENCY },
     );
     const done = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
-    const failed = outcomes.flatMap((o, i) =>
-      o.status === "rejected"
-        ? [{ jobName: work[i].entry.jobName, error: describeError(o.reason) }]
-        : [],
-    );
+    const failed = [
+      ...outcomes.flatMap((o, i) =>
+        o.status === "rejected"
+          ? [{ jobName: work[i].entry.jobName, error: describeError(o.reason) }]
+          : [],
+      ),
+      ...done.flatMap((d) =>
+        (d.childErrors ?? []).map((error) => ({ jobName: d.entry.jobName, error })),
+      ),
+    ];
     const finished = entries.length - work.length;
     if (opts.json) {
       ctx.io.stdout.write(
         `${JSON.stringify({
           stack: outputs.stack,
-          stopped: done.map((w) => ({
-            jobName: w.entry.jobName,
-            jobId: w.entry.jobId,
-            status: w.status,
-            action: w.action,
+          stopped: done.map((d) => ({
+            jobName: d.entry.jobName,
+            jobId: d.entry.jobId,
+            status: d.status,
+            ...(d.childrenTerminated !== undefined
+              ? { childrenTerminated: d.childrenTerminated }
+              : {}),
           })),
           alreadyFinished: finished,
           failed,
         })}\n`,
       );
     } else {
-      for (const w of done) {
-        ctx.io.stdout.write(
-          `${w.action === "terminate" ? "terminated" : "cancelled"} ${w.entry.jobName} ${w.entry.jobId} (was ${w.status})\n`,
-        );
-      }
+      done.forEach((d) => ctx.io.stdout.write(`${describeStop(d)}\n`));
       failed.forEach((f) => ctx.io.stderr.write(`error: ${f.jobName}: ${f.error}\n`));
       ctx.io.stdout.write(
-        `${done.length} stopped, ${finished} already finished${failed.length > 0 ? `, ${failed.length} failed` : ""}\n`,
+        `${done.length} stopped, ${finished} already finished${failed.length > 0 ? `, ${failed.length} failed (re-run to retry them)` : ""}\n`,
       );
     }
     return failed.length > 0 ? EXIT_FAILURE : EXIT_OK;

@@ -25,7 +25,8 @@ import { DEFAULT_SUBMIT_CONCURRENCY } from "./pool";
 const EXIT_CODES_HELP = `
 Exit codes:
   0    success (watch/status: no job failed)
-  1    failure: an AWS call failed, a job FAILED, a local run failed, stack outputs missing
+  1    failure: an AWS call failed, a job FAILED, a local run failed, stack outputs missing,
+       another jobs:submit holds the stack's lock, watch/status: Batch knows none of the jobs
   2    bad input: invalid job/sweep file, unknown job name, bad option
   130  interrupted with Ctrl-C (accepted jobs are in the ledger; re-run to continue)
 
@@ -267,7 +268,10 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
   const cancel = stackOptions(
     program
       .command("cancel")
-      .description("Cancel (not started) or terminate (running) jobs from the ledger.")
+      .description(
+        "Stop unfinished jobs from the ledger with TerminateJob: jobs not started are cancelled,\n" +
+          "running ones terminated; a sweep's running children are terminated one by one.",
+      )
       .argument("[names...]", "jobs to stop")
       .option("--all", "every unfinished job in the ledger")
       .option("--reason <text>", "reason recorded by Batch", DEFAULT_CANCEL_REASON),

@@ -146,5 +146,8 @@ export function openStack(
   ctx: Context,
 ): { outputs: LoadedOutputs; ledger: Ledger } {
   const outputs = stackOutputs(flags, ctx);
-  return { outputs, ledger: Ledger.open(ledgerPath(stateDir(ctx, flags.stateDir), outputs.stack)) };
+  return {
+    outputs,
+    ledger: Ledger.open(ledgerPath(stateDir(ctx, flags.stateDir), outputs.stack)),
+  };
 }

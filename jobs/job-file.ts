@@ -456,6 +456,50 @@ export function reservedNameProblems(doc: JsonDocument, fields: JobFileFields): 
 }
 
 /**
+ * Overrides for job definitions that are not container job definitions, and the kind of
+ * job definition each one is for. containerOverrides (where this tool passes
+ * BATCHPY_JOB_NAME and a sweep's variables) does not apply to those.
+ */
+export const NON_CONTAINER_OVERRIDES = {
+  ecsPropertiesOverride: "a job definition with ecsProperties",
+  eksPropertiesOverride: "an EKS job definition",
+  nodeOverrides: "a multi-node parallel job definition",
+} as const;
+
+export type NonContainerOverride = keyof typeof NON_CONTAINER_OVERRIDES;
+
+/** The non-container overrides `fields` sets, in a fixed order. */
+export function nonContainerOverrides(fields: JobFileFields): NonContainerOverride[] {
+  return (Object.keys(NON_CONTAINER_OVERRIDES) as NonContainerOverride[]).filter(
+    (k) => fields[k] !== undefined,
+  );
+}
+
+/**
+ * ECS/EKS/node overrides where they cannot work: with the stack's job definition (a
+ * container job definition, used when jobDefinition is left out), or in a sweep, whose
+ * sets travel in containerOverrides.environment. `prefix` locates `fields` in `doc`.
+ */
+export function overrideProblems(
+  doc: JsonDocument,
+  fields: JobFileFields,
+  opts: { prefix?: JsonPath; sweep?: boolean } = {},
+): Problem[] {
+  return nonContainerOverrides(fields).map((key) => {
+    const kind = NON_CONTAINER_OVERRIDES[key];
+    const message =
+      opts.sweep === true
+        ? `"${key}" cannot be used in a sweep: each set's variables and the array manifest reach the job ` +
+          `through containerOverrides.environment, which does not apply to ${kind}; remove it, or submit ` +
+          "one job file per set"
+        : `"${key}" does not apply here: without jobDefinition the job runs the stack's job definition ` +
+          `(output jobDefinitionArn), a container job definition, which takes containerOverrides; move the ` +
+          `settings into containerOverrides, or set jobDefinition to ${kind} of your own`;
+    return problemAt(doc, [...(opts.prefix ?? []), key], message, { key: true });
+  });
+}
+
+/**
  * Name checks on a file that failed the schema, wherever the environment still has the
  * right shape, so a type error does not hide a misspelt option.
  */
@@ -484,9 +528,15 @@ export function jobProblems(job: LoadedJob, desc: ScriptDescription): Problem[] 
     const i = p.name !== undefined ? env.findIndex((v) => v.name === p.name) : -1;
     return problemAt(job.doc, i >= 0 ? [...at, i, "value"] : at, p.message);
   });
+  // With ECS/EKS/node overrides the variables travel in those, where this tool cannot tell
+  // which container runs the script: required options are not checked there.
+  const checkRequired = nonContainerOverrides(job.fields).length === 0;
   return [
-    ...environmentProblems(job.doc, job.fields.containerOverrides?.environment, desc),
+    ...environmentProblems(job.doc, job.fields.containerOverrides?.environment, desc, {
+      checkRequired,
+    }),
     ...values,
     ...reservedNameProblems(job.doc, job.fields),
+    ...(job.fields.jobDefinition === undefined ? overrideProblems(job.doc, job.fields) : []),
   ];
 }

@@ -1,14 +1,19 @@
 /**
  * The submissions ledger: `.batchpy/<stack>/submissions.jsonl`, one JSON line per job
  * AWS accepted, appended the moment SubmitJob returns. A re-run after a crash or Ctrl-C
- * reads it and submits only the names that are not there.
+ * reads it and submits only the names that are not there. `jobs:submit` opens it for
+ * appending before its first side effect, so a folder it cannot write stops the run before
+ * anything is submitted rather than after AWS accepted jobs it cannot record.
  *
  * Append-only and without fsync: a crash can at worst tear the last line, which the reader
- * skips (the job it described is then submitted again, the one duplicate this design
- * allows). The same window exists between AWS accepting a job and the line being written.
+ * skips (the job it described is then submitted again). The same window exists between
+ * AWS accepting a job and the line being written. SubmitJob has no idempotency token, and
+ * the SDK retries a call whose answer was lost (timeout, HTTP 5xx), so such a retry can
+ * also create a job twice; the ledger then records only the ID of the answer that arrived.
  */
 import * as fs from "fs";
 import * as path from "path";
+import { FatalError, describeError } from "./errors";
 
 export interface LedgerEntry {
   readonly v: 1;
@@ -97,14 +102,21 @@ export class Ledger {
     this.warnings = warnings;
   }
 
-  /** Reads the ledger (a missing file is an empty ledger). */
+  /**
+   * Reads the ledger. A file that does not exist (ENOENT, or ENOTDIR under a path that is
+   * a file) is an empty ledger; whether it can be created is openForAppend's question.
+   */
   static open(file: string): Ledger {
     let text = "";
     try {
       text = fs.readFileSync(file, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
-        throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "ENOTDIR") {
+        throw new FatalError(
+          `cannot read the ledger ${file} (${describeError(err)}); fix the file or its ` +
+            "permissions, or pass --state-dir DIR (or set BATCHPY_STATE_DIR)",
+        );
       }
     }
     const { entries, warnings } = parseLedger(text, file);
@@ -115,8 +127,11 @@ export class Ledger {
     return latestByName(this.entries);
   }
 
-  /** Appends one entry as a single write, so concurrent appends never interleave. */
-  append(entry: LedgerEntry): void {
+  /**
+   * Creates the folder and opens the file for appending (idempotent); returns the file
+   * descriptor. Throws the file system's error when the folder or file cannot be written.
+   */
+  openForAppend(): number {
     if (this.fd === undefined) {
       fs.mkdirSync(path.dirname(this.file), { recursive: true });
       // After a torn last line, start on a fresh line so the new entry stays readable.
@@ -138,7 +153,12 @@ export class Ledger {
         fs.writeSync(this.fd, prefix);
       }
     }
-    fs.writeSync(this.fd, `${JSON.stringify(entry)}\n`);
+    return this.fd;
+  }
+
+  /** Appends one entry as a single write, so concurrent appends never interleave. */
+  append(entry: LedgerEntry): void {
+    fs.writeSync(this.openForAppend(), `${JSON.stringify(entry)}\n`);
     this.entries.push(entry);
   }
 

@@ -2,7 +2,7 @@
  * `jobs:logs <jobName|jobId>[:<index>] [--follow]`: the job's CloudWatch log stream, found
  * through DescribeJobs' logStreamName. Array children are `<name>:<index>`.
  */
-import type { JobDetail } from "./aws";
+import type { JobDetail, LogEvent, LogsApi } from "./aws";
 import { openStack, sleep, type Context, type StackOptions } from "./context";
 import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, FatalError } from "./errors";
 import type { Ledger } from "./ledger";
@@ -47,6 +47,47 @@ export function resolveTarget(target: string, ledger: Ledger, stack: string): st
 export function logStreamOf(d: JobDetail): string | undefined {
   const attempts = d.attempts ?? [];
   return d.container?.logStreamName ?? attempts[attempts.length - 1]?.container?.logStreamName;
+}
+
+/**
+ * Why a job has no log events: CloudWatch creates the stream on the job's first line of
+ * output, so a job that has printed nothing (yet) has none, and GetLogEvents says
+ * ResourceNotFoundException.
+ */
+export function noOutputNote(target: string, group: string, stream: string): string {
+  return (
+    `no output from ${target} (yet): log stream ${stream} does not exist in ${group}; CloudWatch ` +
+    "creates it on the job's first line of output, so a job that prints nothing never gets one"
+  );
+}
+
+/**
+ * Prints every event from `token` to the current end of the stream. GetLogEvents returns
+ * the same forward token at the end; a missing stream reads as empty.
+ */
+export async function readToEnd(
+  logs: LogsApi,
+  group: string,
+  stream: string,
+  token: string | undefined,
+  write: (e: LogEvent) => void,
+): Promise<{ token: string | undefined; missing: boolean }> {
+  for (;;) {
+    const page = await logs.getLogEvents({
+      logGroupName: group,
+      logStreamName: stream,
+      ...(token !== undefined ? { nextToken: token } : {}),
+    });
+    if (page.missing === true) {
+      return { token, missing: true };
+    }
+    page.events.forEach(write);
+    const same = page.nextForwardToken === undefined || page.nextForwardToken === token;
+    token = page.nextForwardToken ?? token;
+    if (same) {
+      return { token, missing: false };
+    }
+  }
 }
 
 export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<number> {
@@ -100,30 +141,26 @@ export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<numb
       detail.container?.logConfiguration?.options?.["awslogs-group"] ??
       outputs.outputs.logGroupName ??
       DEFAULT_LOG_GROUP;
+    const write = (e: LogEvent): void => {
+      out.write(
+        opts.json
+          ? `${JSON.stringify({ timestamp: e.timestamp, message: e.message })}\n`
+          : `${(e.message ?? "").replace(/\n$/, "")}\n`,
+      );
+    };
     let token: string | undefined;
+    let exists = false;
+    let outputNoted = false;
     for (;;) {
-      // Read to the end of what exists: GetLogEvents returns the same forward token at the end.
-      for (;;) {
-        const page = await clients.logs.getLogEvents({
-          logGroupName: group,
-          logStreamName: stream,
-          ...(token !== undefined ? { nextToken: token } : {}),
-        });
-        for (const e of page.events) {
-          out.write(
-            opts.json
-              ? `${JSON.stringify({ timestamp: e.timestamp, message: e.message })}\n`
-              : `${(e.message ?? "").replace(/\n$/, "")}\n`,
-          );
-        }
-        const same = page.nextForwardToken === undefined || page.nextForwardToken === token;
-        token = page.nextForwardToken ?? token;
-        if (same) {
-          break;
-        }
-      }
+      const read = await readToEnd(clients.logs, group, stream, token, write);
+      token = read.token;
+      exists ||= !read.missing;
       if (!opts.follow || TERMINAL.has(detail.status as Status)) {
         break;
+      }
+      if (!exists && !outputNoted) {
+        ctx.io.stderr.write(`${noOutputNote(opts.target, group, stream)}; waiting for it...\n`);
+        outputNoted = true;
       }
       if (ctx.signal.aborted) {
         return EXIT_INTERRUPTED;
@@ -133,6 +170,30 @@ export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<numb
       if (detail === undefined) {
         break;
       }
+      // A retry runs as a new attempt with its own stream: finish the old one (lines can
+      // arrive late), then follow the new one from its start.
+      const next = logStreamOf(detail);
+      if (next !== undefined && next !== stream) {
+        await readToEnd(clients.logs, group, stream, token, write);
+        const line = `--- ${opts.target}: new attempt, log stream ${next} ---`;
+        if (opts.json) {
+          ctx.io.stderr.write(`${line}\n`);
+        } else {
+          out.write(`${line}\n`);
+        }
+        stream = next;
+        token = undefined;
+        exists = false;
+        outputNoted = false;
+      }
+    }
+    if (!exists) {
+      ctx.io.stderr.write(
+        `${noOutputNote(opts.target, group, stream)}` +
+          (detail !== undefined && !TERMINAL.has(detail.status as Status)
+            ? "; use --follow to wait for it\n"
+            : "\n"),
+      );
     }
     return EXIT_OK;
   } finally {

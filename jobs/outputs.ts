@@ -3,6 +3,7 @@
  * when the pulumi CLI is on PATH, or from a file saved from that command (`--outputs F`).
  */
 import { spawnSync } from "child_process";
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { FatalError } from "./errors";
@@ -96,9 +97,32 @@ export function defaultPulumiRunner(env: NodeJS.ProcessEnv, cwd: string): Pulumi
 
 export interface LoadedOutputs {
   readonly outputs: StackOutputs;
-  /** Names the ledger: `--stack`, else the pulumi stack, else "default". */
+  /**
+   * Names the ledger: `--stack`, else the pulumi stack (or "default" when pulumi names
+   * none); with `--outputs` and no `--stack`, a name derived from the outputs.
+   */
   readonly stack: string;
   readonly source: string;
+}
+
+/** `arn:aws:batch:<region>:...` -> region. */
+function arnRegion(arn: string | undefined): string | undefined {
+  const region = arn?.split(":")[3];
+  return region !== undefined && /^[a-z0-9-]+$/.test(region) ? region : undefined;
+}
+
+/**
+ * The ledger name of an outputs file given without `--stack`:
+ * `outputs-<region>-<first 8 hex of sha256(jobQueueArn)>`. Two stacks' outputs files then
+ * never share a ledger (sharing one would skip or cancel the other stack's jobs), and the
+ * same stack's file always maps to the same ledger. Without a queue ARN the bucket name
+ * identifies the stack, else the whole outputs; without a region the part is left out.
+ */
+export function outputsLedgerName(outputs: StackOutputs): string {
+  const identity = outputs.jobQueueArn ?? outputs.bucketName ?? JSON.stringify(outputs);
+  const digest = createHash("sha256").update(identity).digest("hex").slice(0, 8);
+  const region = outputs.region ?? arnRegion(outputs.jobQueueArn);
+  return region !== undefined ? `outputs-${region}-${digest}` : `outputs-${digest}`;
 }
 
 /**
@@ -119,9 +143,10 @@ export function loadOutputs(args: {
     } catch (err) {
       throw new FatalError(`cannot read --outputs ${args.outputsFile}: ${(err as Error).message}`);
     }
+    const outputs = parseOutputs(text, args.outputsFile);
     return {
-      outputs: parseOutputs(text, args.outputsFile),
-      stack: args.stack ?? "default",
+      outputs,
+      stack: args.stack ?? outputsLedgerName(outputs),
       source: args.outputsFile,
     };
   }
@@ -150,7 +175,11 @@ export function loadOutputs(args: {
         ? name.stdout.trim()
         : "default";
   }
-  return { outputs, stack, source: `pulumi stack ${stack}` };
+  return {
+    outputs,
+    stack,
+    source: `pulumi stack ${stack}`,
+  };
 }
 
 /** The output `key`, or a FatalError naming what needs it and the fix. */

@@ -10,19 +10,26 @@ import {
   ARRAY_MIN_SIZE,
   SUBMIT_JOB_MAX_BYTES,
   checkJobName,
+  nonContainerOverrides,
   type EnvVar,
   type JobFileFields,
   type LoadedJob,
   type SubmitJobRequest,
 } from "./job-file";
-import type { StackOutputs } from "./outputs";
+import { MISSING_OUTPUTS_FIX, type StackOutputs } from "./outputs";
 import type { LoadedSweep, ParameterSet } from "./sweep";
 
 /** Where array sweep manifests go in the bucket (and in the local folder). */
 export const MANIFEST_PREFIX = "inputs/sweeps/";
 
-export function manifestKey(jobName: string): string {
-  return `${MANIFEST_PREFIX}${jobName}.json`;
+/**
+ * `inputs/sweeps/<jobName>-<first 12 hex digits of sha256(body)>.json`. Named by content, so
+ * a `--force` resubmission with other sets writes a new object while the children of an
+ * earlier run may still be reading the old one; the same sets map to the same key.
+ */
+export function manifestKey(jobName: string, body: string): string {
+  const digest = createHash("sha256").update(body).digest("hex").slice(0, 12);
+  return `${MANIFEST_PREFIX}${jobName}-${digest}.json`;
 }
 
 /** The manifest the entrypoint reads (container/run_job.py: {"version":1,"sets":[...]}). */
@@ -52,6 +59,22 @@ export interface ArraySubmission extends SubmissionBase {
 }
 
 export type Submission = SingleSubmission | ArraySubmission;
+
+/** A stack output the plan needs and the outputs lack, with the files that need it. */
+export interface MissingOutput {
+  readonly key: "jobQueueArn" | "jobDefinitionArn";
+  readonly field: "jobQueue" | "jobDefinition";
+  readonly files: readonly string[];
+}
+
+/** One message for every missing output: the outputs, the files and both fixes. */
+export function missingOutputsMessage(missing: readonly MissingOutput[], source: string): string {
+  const parts = missing.map((m) => {
+    const files = m.files.slice(0, 3).join(", ") + (m.files.length > 3 ? ", ..." : "");
+    return `"${m.key}" (needed by ${m.files.length} file(s) that leave out ${m.field}: ${files})`;
+  });
+  return `stack output ${parts.join(" and ")} missing from ${source}; ${MISSING_OUTPUTS_FIX}, or set ${missing.map((m) => m.field).join(" and ")} in the files`;
+}
 
 export interface PlanOptions {
   /** Stack outputs; absent for --local, where queue and definition are not needed. */
@@ -83,7 +106,11 @@ export function requestHash(request: SubmitJobRequest, manifest?: string): strin
   return h.digest("hex").slice(0, 16);
 }
 
-/** Sets jobName/jobQueue/jobDefinition and the environment; field order as in the API docs. */
+/**
+ * Sets jobName/jobQueue/jobDefinition and the environment; field order as in the API docs.
+ * A job with ECS, EKS or node overrides runs a job definition that containerOverrides does
+ * not apply to, so nothing is injected there (the file's own fields go as written).
+ */
 function buildRequest(
   jobName: string,
   fields: JobFileFields,
@@ -93,11 +120,17 @@ function buildRequest(
   const { jobQueue, jobDefinition, containerOverrides, ...rest } = fields;
   // The name comes from the caller (file name default, sweep child names).
   delete rest.jobName;
-  return {
+  const base = {
     jobName,
     jobQueue: jobQueue ?? resolved.jobQueue,
     jobDefinition: jobDefinition ?? resolved.jobDefinition,
     ...rest,
+  };
+  if (nonContainerOverrides(fields).length > 0) {
+    return containerOverrides !== undefined ? { ...base, containerOverrides } : base;
+  }
+  return {
+    ...base,
     containerOverrides: {
       ...containerOverrides,
       environment: mergeEnvironment(containerOverrides?.environment, vars),
@@ -119,15 +152,27 @@ function sizeProblem(file: string, request: SubmitJobRequest): Problem | undefin
   };
 }
 
+export interface Plan {
+  readonly submissions: Submission[];
+  /** Input to fix: sizes, array limits, duplicate names. */
+  readonly problems: Problem[];
+  /** Stack outputs the files rely on and the outputs lack (not the files' fault). */
+  readonly missingOutputs: MissingOutput[];
+  /** Worth knowing, not wrong: e.g. a job whose results are named after its ID. */
+  readonly notes: Problem[];
+}
+
 /**
  * Builds every request. Problems cover what only shows once everything is put together:
- * unresolvable queue/definition, sizes, array limits and duplicate names.
+ * sizes, array limits and duplicate names; missing stack outputs are reported apart.
  */
-export function buildPlan(
-  items: readonly (LoadedJob | LoadedSweep)[],
-  opts: PlanOptions,
-): { submissions: Submission[]; problems: Problem[] } {
+export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: PlanOptions): Plan {
   const problems: Problem[] = [];
+  const notes: Problem[] = [];
+  const missing = new Map<
+    MissingOutput["key"],
+    { field: MissingOutput["field"]; files: string[] }
+  >();
   const submissions: Submission[] = [];
   const outputs = opts.outputs?.outputs;
   const fromOutputs = (
@@ -149,11 +194,11 @@ export function buildPlan(
         // --local: the queue and definition are not used.
         return "local";
       }
-      problems.push({
-        file,
-        path: field,
-        message: `not set, and stack output "${key}" is missing from ${opts.outputs.source}; set ${field} or run \`pulumi up\` first`,
-      });
+      const m = missing.get(key) ?? { field, files: [] };
+      if (!m.files.includes(file)) {
+        m.files.push(file);
+      }
+      missing.set(key, m);
       return "";
     };
     return {
@@ -180,6 +225,16 @@ export function buildPlan(
       { ...vars, BATCHPY_JOB_NAME: jobName },
       fromOutputs(fields, file),
     );
+    const others = nonContainerOverrides(fields);
+    if (others.length > 0) {
+      notes.push({
+        file,
+        message:
+          `"${jobName}" uses ${others.join(" and ")}, where containerOverrides does not apply, so ` +
+          "BATCHPY_JOB_NAME is not passed: its results and log are named after the job ID " +
+          "(results/<jobId>/, logs/<jobId>.log; an array child's under its parent's ID)",
+      });
+    }
     const size = request.arrayProperties?.size;
     add({
       kind: "single",
@@ -231,8 +286,8 @@ export function buildPlan(
           `${ARRAY_MAX_SIZE.toLocaleString("en-US")} sets, or pass --no-array to submit one job per set`,
       });
     } else {
-      const key = manifestKey(item.jobName);
       const body = manifestBody(item.sets);
+      const key = manifestKey(item.jobName, body);
       const request = buildRequest(
         item.jobName,
         { ...item.base, arrayProperties: { size: n } },
@@ -267,5 +322,10 @@ export function buildPlan(
       byName.set(s.jobName, s.file);
     }
   }
-  return { submissions, problems };
+  return {
+    submissions,
+    problems,
+    missingOutputs: [...missing].map(([key, m]) => ({ key, field: m.field, files: m.files })),
+    notes,
+  };
 }

@@ -9,11 +9,11 @@ import {
   createProgress,
   displayPath,
   localRoot,
-  stackOutputs,
+  openStack,
   type Context,
   type StackOptions,
 } from "./context";
-import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, describeError } from "./errors";
+import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, describeError } from "./errors";
 import { requireOutput } from "./outputs";
 import { runPool } from "./pool";
 import { matchesPrefix, planSync, prefixesFor, type LocalInfo, type SourceObject } from "./sync";
@@ -65,26 +65,114 @@ export function listLocal(root: string, dirs: readonly string[]): SourceObject[]
   return out;
 }
 
+/** Names that are not among `known`, in the order given; pure. */
+export function unknownNames(names: readonly string[], known: ReadonlySet<string>): string[] {
+  return names.filter((n) => !known.has(n));
+}
+
+/** Job names the local folder has results or logs of: results/<name>/, logs/<name>[.log]. */
+export function localJobNames(root: string): Set<string> {
+  const names = new Set<string>();
+  const list = (dir: string): fs.Dirent[] => {
+    try {
+      return fs.readdirSync(path.join(root, dir), { withFileTypes: true });
+    } catch {
+      return [];
+    }
+  };
+  for (const e of [...list("results"), ...list("logs")]) {
+    if (e.isDirectory()) {
+      names.add(e.name);
+    } else if (e.isFile() && e.name.endsWith(".log")) {
+      names.add(e.name.slice(0, -".log".length));
+    }
+  }
+  return names;
+}
+
+/** `<dest>.part-<pid>`: the name a file is written under before it is renamed into place. */
+export function partPath(dest: string, pid = process.pid): string {
+  return `${dest}.part-${pid}`;
+}
+
+/**
+ * Temporary files being written, removed when a copy fails and when the process exits
+ * through process.exit (a second Ctrl-C), where no `finally` runs.
+ */
+export class PartialFiles {
+  private readonly files = new Set<string>();
+
+  add(file: string): void {
+    this.files.add(file);
+  }
+
+  delete(file: string): void {
+    this.files.delete(file);
+  }
+
+  /** Synchronous, so it also works in an "exit" handler. */
+  removeAll(): void {
+    for (const f of this.files) {
+      fs.rmSync(f, { force: true });
+    }
+    this.files.clear();
+  }
+}
+
+/** Writes `dest` through `partPath(dest)` and a rename, so `dest` is never half written. */
+export async function writeThroughPart(
+  dest: string,
+  partials: PartialFiles,
+  write: (tmp: string) => Promise<void>,
+): Promise<void> {
+  await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+  const tmp = partPath(dest);
+  partials.add(tmp);
+  try {
+    await write(tmp);
+    await fs.promises.rename(tmp, dest);
+  } catch (err) {
+    await fs.promises.rm(tmp, { force: true });
+    throw err;
+  } finally {
+    partials.delete(tmp);
+  }
+}
+
+function checkNames(names: readonly string[], known: ReadonlySet<string>, where: string): void {
+  const unknown = unknownNames(names, known);
+  if (unknown.length > 0) {
+    throw new BadInputError(
+      `not ${where}: ${unknown.join(", ")}; check the names (npm run jobs:status lists the ledger's), ` +
+        "or pass --stack; nothing was downloaded",
+    );
+  }
+}
+
 export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promise<number> {
   const prefixes = prefixesFor(opts.names);
   const keep = (key: string): boolean => prefixes.some((p) => matchesPrefix(key, p));
   let sources: SourceObject[];
   let outDir: string;
-  let fetch: (source: SourceObject, dest: string) => Promise<void>;
+  let fetch: (source: SourceObject, tmp: string) => Promise<void>;
   let from: string;
   let cleanup = (): void => undefined;
 
   if (opts.local) {
     const root = localRoot(ctx, opts.localRoot);
+    // --local runs are not in a ledger: a name is known when the folder has its files.
+    checkNames(opts.names, localJobNames(root), `jobs with results or logs in ${root}`);
     sources = listLocal(root, ["results", "logs"]).filter((s) => keep(s.key));
     outDir = path.resolve(ctx.cwd, opts.out ?? path.join("batchpy-results", "local"));
     from = root;
-    fetch = async (s, dest) => {
-      await fs.promises.mkdir(path.dirname(dest), { recursive: true });
-      await fs.promises.copyFile(path.join(root, ...s.key.split("/")), dest);
-    };
+    fetch = (s, tmp) => fs.promises.copyFile(path.join(root, ...s.key.split("/")), tmp);
   } else {
-    const outputs = stackOutputs(opts, ctx);
+    const { outputs, ledger } = openStack(opts, ctx);
+    checkNames(
+      opts.names,
+      new Set(ledger.latest().keys()),
+      `in the ledger of stack "${outputs.stack}" (${ledger.file})`,
+    );
     const bucket = requireOutput(outputs, "bucketName", "to download results");
     const clients = ctx.clients(outputs.outputs.region);
     cleanup = () => clients.destroy();
@@ -103,9 +191,12 @@ export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promis
       cleanup();
       throw err;
     }
-    fetch = (s, dest) => clients.storage.download(bucket, s.key, dest);
+    fetch = (s, tmp) => clients.storage.download(bucket, s.key, tmp);
   }
 
+  const partials = new PartialFiles();
+  const removePartials = (): void => partials.removeAll();
+  process.on("exit", removePartials);
   try {
     const plan = planSync(sources, outDir, statOrUndefined);
     plan.skipped.forEach((k) =>
@@ -121,7 +212,7 @@ export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promis
     const outcomes = await runPool(
       plan.copy,
       async ({ source, dest }) => {
-        await fetch(source, dest);
+        await writeThroughPart(dest, partials, (tmp) => fetch(source, tmp));
         // Same time as the source: the next sync sees the file as unchanged.
         await fs.promises.utimes(dest, source.lastModified, source.lastModified);
         bytes += source.size;
@@ -161,6 +252,8 @@ export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promis
     }
     return failed.length > 0 ? EXIT_FAILURE : EXIT_OK;
   } finally {
+    partials.removeAll();
+    process.removeListener("exit", removePartials);
     cleanup();
   }
 }

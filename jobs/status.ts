@@ -31,6 +31,11 @@ export interface Failure {
   readonly statusReason?: string;
   readonly exitCode?: number;
   readonly reason?: string;
+  /**
+   * An array parent's own failure: this many of its failed children are not listed by
+   * Batch (stopped before they were created, or already forgotten).
+   */
+  readonly unlistedChildren?: number;
 }
 
 export interface JobRow {
@@ -168,10 +173,38 @@ export function childFailures(parent: JobRow, children: readonly JobSummary[]): 
   });
 }
 
+/**
+ * Failed children as failures, plus the parent's own reason when Batch lists fewer failed
+ * children than were counted (a sweep cancelled before its children existed has none to
+ * list, and only the parent says why).
+ */
+export function arrayFailures(parent: JobRow, failedChildren: readonly JobSummary[]): Failure[] {
+  const failures = childFailures(parent, failedChildren);
+  const unlisted = (parent.children?.FAILED ?? 0) - failedChildren.length;
+  if (parent.status === "FAILED" && unlisted > 0) {
+    failures.push({
+      jobName: parent.jobName,
+      jobId: parent.jobId,
+      ...(parent.statusReason !== undefined ? { statusReason: parent.statusReason } : {}),
+      unlistedChildren: unlisted,
+    });
+  }
+  return failures;
+}
+
+/** Whether Batch knows none of the jobs: the wrong stack or region, rather than old jobs. */
+export function allUnknown(snapshot: Snapshot): boolean {
+  return snapshot.jobs.length > 0 && snapshot.jobs.every((j) => j.status === "UNKNOWN");
+}
+
 /** `lr-sweep[3] (id:3): Essential container in task exited, exit code 2` */
 export function formatFailure(f: Failure): string {
   const name = f.index !== undefined ? `${f.jobName}[${f.index}]` : f.jobName;
   const bits = [f.statusReason, f.reason].filter((s): s is string => s !== undefined && s !== "");
+  if (f.unlistedChildren !== undefined) {
+    const what = `${f.unlistedChildren} failed ${f.unlistedChildren === 1 ? "child" : "children"} not listed by Batch`;
+    return `${name} (${f.jobId}): ${[...(bits.length > 0 ? bits : ["no reason given"]), what].join(", ")}`;
+  }
   const exit = f.exitCode !== undefined ? `exit code ${f.exitCode}` : "no exit code";
   return `${name} (${f.jobId}): ${[...bits, exit].join(", ")}`;
 }

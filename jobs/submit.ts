@@ -1,6 +1,7 @@
 /**
- * `jobs:submit`: validate everything, then upload sweep manifests, then submit with bounded
- * concurrency, recording each accepted job in the ledger as soon as AWS returns its ID.
+ * `jobs:submit`: validate everything; take the stack's submit lock, read the ledger and open
+ * it for appending; then upload sweep manifests, then submit with bounded concurrency,
+ * recording each accepted job in the ledger as soon as AWS returns its ID.
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -26,8 +27,9 @@ import {
 import { Ledger, ledgerPath, type LedgerEntry } from "./ledger";
 import { expandInputs, loadInputs, sortProblems, validateItems } from "./load";
 import { localResultPaths, planLocal, runLocal } from "./local";
+import { acquireLock, lockPath, type Lock } from "./lock";
 import { requireOutput, type LoadedOutputs } from "./outputs";
-import { buildPlan, type Submission } from "./plan";
+import { buildPlan, missingOutputsMessage, type Submission } from "./plan";
 import { DEFAULT_SUBMIT_CONCURRENCY, runPool } from "./pool";
 import { parseDescription, type ScriptDescription } from "./script-options";
 
@@ -52,11 +54,14 @@ export interface SubmitOptions {
   readonly described?: Promise<ScriptDescription>;
 }
 
-/** Parses, validates and plans; throws BadInputError with every problem found. */
+/**
+ * Parses, validates and plans; throws BadInputError with every problem found, or
+ * FatalError when the stack outputs lack what the files rely on.
+ */
 export async function prepare(
   opts: SubmitOptions,
   ctx: Context,
-): Promise<{ submissions: Submission[]; outputs?: LoadedOutputs }> {
+): Promise<{ submissions: Submission[]; outputs?: LoadedOutputs; notes: Problem[] }> {
   const problems: Problem[] = [];
   const { files, problems: argProblems } = expandInputs(opts.files, ctx.cwd);
   problems.push(...argProblems);
@@ -89,10 +94,86 @@ export async function prepare(
   if (plan.problems.length > 0) {
     throw new BadInputError(sortProblems(dedupe(plan.problems)));
   }
+  if (outputs !== undefined && plan.missingOutputs.length > 0) {
+    throw new FatalError(missingOutputsMessage(plan.missingOutputs, outputs.source));
+  }
   if (outputs !== undefined && plan.submissions.some((s) => s.kind === "array")) {
     requireOutput(outputs, "bucketName", "to upload array sweep manifests");
   }
-  return { submissions: plan.submissions, ...(outputs !== undefined ? { outputs } : {}) };
+  return {
+    submissions: plan.submissions,
+    ...(outputs !== undefined ? { outputs } : {}),
+    notes: plan.notes,
+  };
+}
+
+/** Which submissions the ledger already has (skipped unless --force); pure. */
+export function splitByLedger(
+  submissions: readonly Submission[],
+  known: ReadonlyMap<string, LedgerEntry>,
+  force: boolean,
+): { todo: Submission[]; skipped: { jobName: string; jobId: string; changed: boolean }[] } {
+  const todo: Submission[] = [];
+  const skipped: { jobName: string; jobId: string; changed: boolean }[] = [];
+  for (const s of submissions) {
+    const prior = known.get(s.jobName);
+    if (prior !== undefined && !force) {
+      skipped.push({ jobName: s.jobName, jobId: prior.jobId, changed: prior.hash !== s.hash });
+    } else {
+      todo.push(s);
+    }
+  }
+  return { todo, skipped };
+}
+
+/** Why the ledger (or its lock) cannot be written, and the fixes; nothing was submitted yet. */
+function unwritable(what: string, file: string, err: unknown): FatalError {
+  return new FatalError(
+    `cannot write ${what} ${file} (${describeError(err)}): make ${path.dirname(file)} writable, ` +
+      "or pass --state-dir DIR (or set BATCHPY_STATE_DIR); nothing was submitted",
+  );
+}
+
+/**
+ * The lock, then the ledger read (the skip decision must see every job a finished run
+ * recorded) and opened for appending, so a folder that cannot be written fails here,
+ * before anything is uploaded or submitted.
+ */
+function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: Ledger } {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+  } catch (err) {
+    throw unwritable("the ledger", file, err);
+  }
+  let lock: Lock;
+  try {
+    lock = acquireLock(lockPath(file), (w) => ctx.io.stderr.write(`warning: ${w}\n`));
+  } catch (err) {
+    throw err instanceof FatalError ? err : unwritable("the submit lock", lockPath(file), err);
+  }
+  try {
+    const ledger = Ledger.open(file);
+    try {
+      ledger.openForAppend();
+    } catch (err) {
+      throw unwritable("the ledger", file, err);
+    }
+    return { lock, ledger };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+/** A job AWS accepted whose ledger line could not be written. */
+class UnrecordedError extends Error {
+  constructor(
+    readonly entry: LedgerEntry,
+    readonly failure: unknown,
+  ) {
+    super(describeError(failure));
+    this.name = "UnrecordedError";
+  }
 }
 
 function dedupe(problems: readonly Problem[]): Problem[] {
@@ -120,7 +201,7 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
       "--dry-run and --local cannot be combined; --local already runs nothing on AWS",
     );
   }
-  const { submissions, outputs } = await prepare(opts, ctx);
+  const { submissions, outputs, notes } = await prepare(opts, ctx);
   const out = ctx.io.stdout;
   const err = ctx.io.stderr;
 
@@ -131,79 +212,117 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
     throw new FatalError("internal: outputs not loaded");
   }
 
-  const ledger = Ledger.open(ledgerPath(stateDir(ctx, opts.stateDir), outputs.stack));
-  ledger.warnings.forEach((w) => err.write(`warning: ${w}\n`));
-  const known = ledger.latest();
-  const todo: Submission[] = [];
-  const skipped: { jobName: string; jobId: string; changed: boolean }[] = [];
-  for (const s of submissions) {
-    const prior = known.get(s.jobName);
-    if (prior !== undefined && !opts.force) {
-      skipped.push({ jobName: s.jobName, jobId: prior.jobId, changed: prior.hash !== s.hash });
-    } else {
-      todo.push(s);
-    }
-  }
+  const dir = stateDir(ctx, opts.stateDir);
+  const file = ledgerPath(dir, outputs.stack);
   if (!opts.json) {
-    const changed = skipped.filter((s) => s.changed);
-    if (skipped.length > 0) {
-      err.write(
-        `${skipped.length} of ${submissions.length} already submitted (ledger ${displayPath(ctx.cwd, ledger.file)}); ` +
-          `skipping them, --force resubmits\n`,
-      );
-    }
-    for (const c of changed.slice(0, 10)) {
-      err.write(
-        `  note: ${c.jobName} changed since it was submitted as ${c.jobId}; pass --force or rename the job\n`,
-      );
-    }
+    notes.forEach((n) => err.write(`note: ${formatProblem(n)}\n`));
   }
 
   if (opts.dryRun) {
-    const requests = todo.map((s) => s.request);
-    if (opts.json) {
-      out.write(
-        `${JSON.stringify({
-          stack: outputs.stack,
-          requests,
-          manifests: todo.flatMap((s) =>
-            s.kind === "array"
-              ? [{ jobName: s.jobName, key: s.manifest.key, sets: s.manifest.sets }]
-              : [],
-          ),
-          skipped,
-        })}\n`,
-      );
-    } else {
-      for (const s of todo) {
-        err.write(`# ${s.file}: ${s.jobName} (${describeSubmission(s)})\n`);
-        if (s.kind === "array") {
-          err.write(
-            `#   would upload s3://${outputs.outputs.bucketName}/${s.manifest.key} first\n`,
-          );
-        }
-        out.write(`${JSON.stringify(s.request, null, 2)}\n`);
+    // No lock and no folder: a dry run changes nothing, and a running submit may still add
+    // to the ledger, so the list is a preview.
+    const ledger = Ledger.open(file);
+    ledger.warnings.forEach((w) => err.write(`warning: ${w}\n`));
+    const { todo, skipped } = splitByLedger(submissions, ledger.latest(), opts.force);
+    reportSkipped(opts, ctx, submissions.length, skipped, file);
+    printDryRun(opts, ctx, outputs, todo, skipped);
+    return EXIT_OK;
+  }
+
+  const { lock, ledger } = openLedgerForSubmit(file, ctx);
+  try {
+    ledger.warnings.forEach((w) => err.write(`warning: ${w}\n`));
+    const { todo, skipped } = splitByLedger(submissions, ledger.latest(), opts.force);
+    reportSkipped(opts, ctx, submissions.length, skipped, file);
+    if (todo.length === 0) {
+      if (opts.json) {
+        out.write(
+          `${JSON.stringify({ stack: outputs.stack, submitted: [], skipped, failed: [], unrecorded: [], notSubmitted: 0 })}\n`,
+        );
+      } else {
+        out.write(
+          `nothing to submit: all ${submissions.length} job(s) are in the ledger; --force resubmits\n`,
+        );
       }
-      err.write(`dry run: ${todo.length} request(s) shown, nothing submitted\n`);
+      return EXIT_OK;
     }
-    return EXIT_OK;
+    return await submitAll(opts, ctx, outputs, ledger, todo, skipped);
+  } finally {
+    ledger.close();
+    lock.release();
   }
+}
 
-  if (todo.length === 0) {
-    if (opts.json) {
-      out.write(
-        `${JSON.stringify({ stack: outputs.stack, submitted: [], skipped, failed: [], notSubmitted: 0 })}\n`,
-      );
-    } else {
-      out.write(
-        `nothing to submit: all ${submissions.length} job(s) are in the ledger; --force resubmits\n`,
-      );
+function reportSkipped(
+  opts: SubmitOptions,
+  ctx: Context,
+  total: number,
+  skipped: readonly { jobName: string; jobId: string; changed: boolean }[],
+  file: string,
+): void {
+  if (opts.json) {
+    return;
+  }
+  const err = ctx.io.stderr;
+  if (skipped.length > 0) {
+    err.write(
+      `${skipped.length} of ${total} already submitted (ledger ${displayPath(ctx.cwd, file)}); ` +
+        `skipping them, --force resubmits\n`,
+    );
+  }
+  for (const c of skipped.filter((s) => s.changed).slice(0, 10)) {
+    err.write(
+      `  note: ${c.jobName} changed since it was submitted as ${c.jobId}; pass --force or rename the job\n`,
+    );
+  }
+}
+
+function printDryRun(
+  opts: SubmitOptions,
+  ctx: Context,
+  outputs: LoadedOutputs,
+  todo: readonly Submission[],
+  skipped: readonly { jobName: string; jobId: string; changed: boolean }[],
+): void {
+  const out = ctx.io.stdout;
+  const err = ctx.io.stderr;
+  if (opts.json) {
+    out.write(
+      `${JSON.stringify({
+        stack: outputs.stack,
+        requests: todo.map((s) => s.request),
+        manifests: todo.flatMap((s) =>
+          s.kind === "array"
+            ? [{ jobName: s.jobName, key: s.manifest.key, sets: s.manifest.sets }]
+            : [],
+        ),
+        skipped,
+      })}\n`,
+    );
+    return;
+  }
+  for (const s of todo) {
+    err.write(`# ${s.file}: ${s.jobName} (${describeSubmission(s)})\n`);
+    if (s.kind === "array") {
+      err.write(`#   would upload s3://${outputs.outputs.bucketName}/${s.manifest.key} first\n`);
     }
-    return EXIT_OK;
+    out.write(`${JSON.stringify(s.request, null, 2)}\n`);
   }
+  err.write(`dry run: ${todo.length} request(s) shown, nothing submitted\n`);
+}
 
-  const region = outputs.outputs.region;
-  const clients = ctx.clients(region);
+/** Uploads manifests, then submits `todo`, appending each accepted job to the open ledger. */
+async function submitAll(
+  opts: SubmitOptions,
+  ctx: Context,
+  outputs: LoadedOutputs,
+  ledger: Ledger,
+  todo: readonly Submission[],
+  skipped: readonly { jobName: string; jobId: string; changed: boolean }[],
+): Promise<number> {
+  const out = ctx.io.stdout;
+  const err = ctx.io.stderr;
+  const clients = ctx.clients(outputs.outputs.region);
   try {
     // Manifests first: a child that starts before its manifest exists would fail.
     const arrays = todo.filter(
@@ -252,7 +371,12 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
           run,
           submittedAt: new Date().toISOString(),
         };
-        ledger.append(entry);
+        try {
+          ledger.append(entry);
+        } catch (failure) {
+          // Stops the pool: every further job would be just as unrecorded.
+          throw new UnrecordedError(entry, failure);
+        }
         accepted++;
         progress.update(accepted);
         if (perJobLines) {
@@ -271,12 +395,17 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
     progress.stop();
 
     const submitted = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+    const unrecorded = outcomes.flatMap((o) =>
+      o.status === "rejected" && o.reason instanceof UnrecordedError
+        ? [{ ...o.reason.entry, error: describeError(o.reason.failure) }]
+        : [],
+    );
     const failed = outcomes.flatMap((o, i) =>
-      o.status === "rejected"
+      o.status === "rejected" && !(o.reason instanceof UnrecordedError)
         ? [{ jobName: todo[i].jobName, file: todo[i].file, error: describeError(o.reason) }]
         : [],
     );
-    const notSubmitted = outcomes.filter((o) => o.status !== "fulfilled").length;
+    const notSubmitted = outcomes.length - submitted.length - unrecorded.length;
     if (opts.json) {
       out.write(
         `${JSON.stringify({
@@ -289,11 +418,23 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
           })),
           skipped,
           failed,
+          unrecorded: unrecorded.map((u) => ({
+            jobName: u.jobName,
+            jobId: u.jobId,
+            file: u.file,
+            error: u.error,
+          })),
           notSubmitted,
           ledger: ledger.file,
         })}\n`,
       );
     } else {
+      for (const u of unrecorded) {
+        err.write(
+          `error: ${u.file}: ${u.jobName} was submitted as ${u.jobId} but could not be recorded in ` +
+            `the ledger ${ledger.file} (${u.error})\n`,
+        );
+      }
       for (const f of failed.slice(0, 20)) {
         err.write(`error: ${f.file}: ${f.jobName}: ${f.error}\n`);
       }
@@ -302,10 +443,16 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
       }
       out.write(
         `${submitted.length} submitted, ${skipped.length} already in the ledger` +
+          (unrecorded.length > 0 ? `, ${unrecorded.length} submitted but not in the ledger` : "") +
           (notSubmitted > 0 ? `, ${notSubmitted} not submitted` : "") +
           "\n",
       );
-      if (notSubmitted > 0) {
+      if (unrecorded.length > 0) {
+        err.write(
+          `fix the ledger (${ledger.file}) before re-running: a re-run submits the ` +
+            `${unrecorded.length} job(s) above again, since the ledger does not list them\n`,
+        );
+      } else if (notSubmitted > 0) {
         err.write(
           `re-run the same command to submit the remaining ${notSubmitted}: accepted jobs are in the ledger and are skipped\n`,
         );
@@ -313,12 +460,14 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
         err.write("next: npm run jobs:watch\n");
       }
     }
+    if (unrecorded.length > 0) {
+      return EXIT_FAILURE;
+    }
     if (ctx.signal.aborted && notSubmitted > 0) {
       return EXIT_INTERRUPTED;
     }
     return notSubmitted > 0 ? EXIT_FAILURE : EXIT_OK;
   } finally {
-    ledger.close();
     clients.destroy();
   }
 }

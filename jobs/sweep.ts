@@ -2,15 +2,21 @@
  * Sweeps: one script, many parameter sets.
  *
  * A sweep is either a CSV/TSV file with a header row (one parameter set per row, like
- * dsub's `--tasks`), or a JSON file with at least one of `grid`, `zip` or `rows`:
+ * dsub's `--tasks`), or a JSON file (strict JSON, no comments) with at least one of
+ * `grid`, `zip` or `rows`:
  *
  *   {
- *     "jobName": "lr-sweep",              // optional; default: the file name
- *     "base": { ...submit-job fields },   // or "base": "sample_job_1.json"; optional
- *     "grid": { "var_a": [1, 2, 3], "var_b": ["x", "y"] },   // every combination (6 sets)
- *     "zip":  { "seed": [1, 2], "tag": ["a", "b"] },          // paired by position (2 sets)
- *     "rows": "params.csv"                // or [{"var_a": "1"}, ...]; CSV/TSV by extension
+ *     "jobName": "lr-sweep",
+ *     "base": "sample_job_1.json",
+ *     "grid": { "var_a": [1, 2, 3], "var_b": ["x", "y"] },
+ *     "zip": { "seed": [1, 2], "tag": ["a", "b"] },
+ *     "rows": "params.csv"
  *   }
+ *
+ * - `jobName`: optional; default: the file name.
+ * - `base`: optional; a job file, or inline submit-job fields.
+ * - `grid`: every combination (6 sets here); `zip`: paired by position (2 sets).
+ * - `rows`: a CSV/TSV file (by extension), or inline `[{"var_a": "1"}, ...]`.
  *
  * Blocks combine as a product, rows outermost and grid innermost (the last grid key varies
  * fastest), so set numbers are stable for a given file. Keys are environment variable names
@@ -25,6 +31,7 @@ import {
   checkJobName,
   defaultJobName,
   environmentProblems,
+  overrideProblems,
   reservedNameProblems,
   schemaProblems,
   submitJobSchema,
@@ -495,6 +502,7 @@ export function sweepProblems(sweep: LoadedSweep, desc: ScriptDescription): Prob
         checkRequired: false,
       }),
       ...reservedNameProblems(sweep.baseDoc, sweep.base),
+      ...overrideProblems(sweep.baseDoc, sweep.base, { prefix: sweep.basePrefix, sweep: true }),
     );
   }
   // Required options: the base environment plus each set must supply them.

@@ -17,7 +17,8 @@ import type { Ledger, LedgerEntry } from "./ledger";
 import { runPool } from "./pool";
 import {
   TERMINAL,
-  childFailures,
+  allUnknown,
+  arrayFailures,
   formatCounts,
   formatFailure,
   singleFailures,
@@ -152,10 +153,21 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
     for (const row of snapshot.jobs) {
       if (row.arraySize !== undefined && (row.children?.FAILED ?? 0) > 0) {
         const children = await clients.batch.listArrayChildren(row.jobId, "FAILED");
-        failures.push(...childFailures(row, children));
+        failures.push(...arrayFailures(row, children));
       }
     }
     report(opts, ctx, outputs.stack, snapshot, failures);
+    if (allUnknown(snapshot)) {
+      // Not "no job failed": nothing was seen at all, which is a wrong region or stack far
+      // more often than jobs Batch has forgotten.
+      ctx.io.stderr.write(
+        `warning: Batch knows none of the ${snapshot.jobs.length} job(s) in the ledger of stack ` +
+          `"${outputs.stack}" (region ${outputs.outputs.region ?? "from the AWS SDK's settings"}); ` +
+          "check --stack/--outputs and the AWS account and region; jobs submitted seconds ago may " +
+          "not be listed yet (re-run), and Batch forgets jobs some days after they end\n",
+      );
+      return EXIT_FAILURE;
+    }
     if (ctx.signal.aborted && !snapshot.allTerminal) {
       return EXIT_INTERRUPTED;
     }

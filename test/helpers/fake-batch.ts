@@ -4,6 +4,13 @@
  * `endpoint` to point at. It validates requests like the service, records every request,
  * injects throttling (429 TooManyRequestsException) and hard failures, and moves jobs
  * through Batch's lifecycle so watch/logs/cancel have something to observe.
+ *
+ * Array jobs behave as the API reference describes them: the parent is only ever SUBMITTED,
+ * PENDING, SUCCEEDED or FAILED (PENDING while any child runs); its children exist once it
+ * leaves SUBMITTED; ListJobs without jobStatus (and without filters) lists only RUNNING
+ * jobs. Stopping a parent (CancelJob or TerminateJob) stops only the children that have not
+ * started: the reference promises no more, so the tool must terminate running children
+ * itself.
  */
 import { randomUUID } from "crypto";
 import * as http from "http";
@@ -35,7 +42,10 @@ export interface FakeJob extends FakeUnit {
   readonly request: Record<string, unknown>;
   readonly env: Record<string, string>;
   readonly createdAt: number;
+  /** An array job's children; Batch shows them only once `childrenCreated`. */
   readonly children?: FakeUnit[];
+  /** Batch creates the children when the parent leaves SUBMITTED. */
+  childrenCreated: boolean;
 }
 
 export interface RecordedRequest {
@@ -55,11 +65,12 @@ export interface FakeBatchOptions {
   readonly autoAdvance?: boolean;
   /** Delay before answering each SubmitJob (to interrupt a run mid-way). */
   readonly submitDelayMs?: number;
-  /** ListJobs page size, small in tests to exercise paging. @default 100 */
+  /** Cap on ListJobs page size (below maxResults), small to exercise paging. @default 100 */
   readonly pageSize?: number;
 }
 
 const REGION = "us-east-1";
+const STATUSES = [...LIFECYCLE, "SUCCEEDED", "FAILED"];
 const ACCOUNT = "123456789012";
 const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
@@ -159,15 +170,30 @@ export class FakeBatch {
       this.advanceUnit(job);
       return;
     }
-    job.children.forEach((c) => this.advanceUnit(c));
-    const open = job.children.filter((c) => c.status !== "SUCCEEDED" && c.status !== "FAILED");
-    if (open.length === 0) {
-      const failed = job.children.some((c) => c.status === "FAILED");
-      job.status = failed ? "FAILED" : "SUCCEEDED";
-      job.statusReason = failed ? "Array Child Job failed" : undefined;
-    } else {
-      job.status = LIFECYCLE[Math.min(...open.map((c) => c.step))];
+    if (job.status === "SUCCEEDED" || job.status === "FAILED") {
+      return;
     }
+    job.childrenCreated = true;
+    job.children.forEach((c) => this.advanceUnit(c));
+    this.settleParent(job);
+  }
+
+  /** An array parent is PENDING until every child has ended, then SUCCEEDED or FAILED. */
+  private settleParent(job: FakeJob): void {
+    const children = job.children ?? [];
+    if (!job.childrenCreated || (job.status !== "SUBMITTED" && job.status !== "PENDING")) {
+      return;
+    }
+    const open = children.filter((c) => c.status !== "SUCCEEDED" && c.status !== "FAILED");
+    if (open.length > 0) {
+      job.status = "PENDING";
+      job.step = LIFECYCLE.indexOf("PENDING");
+      return;
+    }
+    const failed = children.some((c) => c.status === "FAILED");
+    job.status = failed ? "FAILED" : "SUCCEEDED";
+    job.step = LIFECYCLE.length;
+    job.statusReason = failed ? (job.statusReason ?? "Array Child Job failed") : undefined;
   }
 
   private newUnit(
@@ -201,14 +227,14 @@ export class FakeBatch {
     if (index === undefined) {
       return { job, unit: job };
     }
-    const unit = job.children?.[Number(index)];
+    const unit = job.childrenCreated ? job.children?.[Number(index)] : undefined;
     return unit === undefined ? undefined : { job, unit };
   }
 
   private detail(job: FakeJob, unit: FakeUnit): Record<string, unknown> {
     const isChild = unit !== job;
     const summary: Record<string, number> = {};
-    for (const c of job.children ?? []) {
+    for (const c of job.childrenCreated ? (job.children ?? []) : []) {
       summary[c.status] = (summary[c.status] ?? 0) + 1;
     }
     return {
@@ -268,10 +294,20 @@ export class FakeBatch {
         if (job?.children === undefined) {
           throw new ServiceError(400, "ClientException", "arrayJobId must name an array job");
         }
-        const matching = job.children.filter(
-          (c) => body.jobStatus === undefined || c.status === body.jobStatus,
-        );
-        const size = this.opts.pageSize ?? 100;
+        if (body.filters !== undefined) {
+          throw new ServiceError(400, "ClientException", "filters are not supported by the fake");
+        }
+        // The service's default: no jobStatus (and no filters) lists RUNNING jobs only.
+        const status = body.jobStatus ?? "RUNNING";
+        if (typeof status !== "string" || !STATUSES.includes(status)) {
+          throw new ServiceError(400, "ClientException", `jobStatus ${String(status)} is invalid`);
+        }
+        const max = body.maxResults ?? 1000;
+        if (typeof max !== "number" || !Number.isInteger(max) || max < 1 || max > 1000) {
+          throw new ServiceError(400, "ClientException", "maxResults must be 1 to 1000");
+        }
+        const matching = job.childrenCreated ? job.children.filter((c) => c.status === status) : [];
+        const size = Math.min(max, this.opts.pageSize ?? 100);
         const start = typeof body.nextToken === "string" ? Number(body.nextToken) : 0;
         const page = matching.slice(start, start + size);
         return {
@@ -293,18 +329,34 @@ export class FakeBatch {
         if (found === undefined || typeof body.reason !== "string") {
           throw new ServiceError(400, "ClientException", "jobId and reason are required");
         }
-        const stop = (u: FakeUnit): void => {
-          const started = u.status === "STARTING" || u.status === "RUNNING";
-          const ended = u.status === "SUCCEEDED" || u.status === "FAILED";
-          // CancelJob leaves started jobs alone (and still succeeds), as the service does.
-          if (!ended && (op === "terminatejob" || !started)) {
-            u.status = "FAILED";
-            u.step = LIFECYCLE.length;
-            u.statusReason = String(body.reason);
-          }
+        const reason = String(body.reason);
+        const fail = (u: FakeUnit): void => {
+          u.status = "FAILED";
+          u.step = LIFECYCLE.length;
+          u.statusReason = reason;
         };
-        stop(found.unit);
-        found.job.children?.forEach(stop);
+        const started = (u: FakeUnit): boolean => u.status === "STARTING" || u.status === "RUNNING";
+        const ended = (u: FakeUnit): boolean => u.status === "SUCCEEDED" || u.status === "FAILED";
+        const { job, unit } = found;
+        if (unit === job && job.children !== undefined) {
+          if (!ended(job)) {
+            if (!job.childrenCreated) {
+              // Stopped before Batch created the children: there are none to list.
+              fail(job);
+            } else {
+              // Only the children that have not started; running ones keep running.
+              job.children.filter((c) => !ended(c) && !started(c)).forEach(fail);
+              job.statusReason = reason;
+              this.settleParent(job);
+            }
+          }
+        } else if (!ended(unit) && (op === "terminatejob" || !started(unit))) {
+          // CancelJob leaves started jobs alone (and still succeeds), as the service does.
+          fail(unit);
+          if (unit !== job) {
+            this.settleParent(job);
+          }
+        }
         return {};
       }
       default:
@@ -357,6 +409,7 @@ export class FakeBatch {
       request: body,
       env,
       createdAt: Date.now(),
+      childrenCreated: false,
       ...(size !== undefined
         ? {
             children: Array.from({ length: size }, (_, i) =>

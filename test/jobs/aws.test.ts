@@ -71,9 +71,25 @@ describe("jobs/aws: SDK v3 clients", function () {
       const details = await clients.batch.describeJobs(ids);
       assert.strictEqual(details.length, 150);
       assert.strictEqual(batch.count("describejobs"), 2);
-      const children = await clients.batch.listArrayChildren(arr.jobId);
+      // Each DescribeJobs call moved every job a step: the children exist and are RUNNABLE.
+      const children = await clients.batch.listArrayChildren(arr.jobId, "RUNNABLE");
       assert.strictEqual(children.length, 250);
-      assert.strictEqual(batch.count("listjobs"), 3);
+      assert.strictEqual(batch.count("listjobs"), 3, "the fake's 100-job pages, followed");
+      assert.deepStrictEqual(
+        batch.requests
+          .filter((r) => r.operation === "listjobs")
+          .map((r) => {
+            const b = r.body as { jobStatus?: string; maxResults?: number };
+            return [b.jobStatus, b.maxResults];
+          }),
+        [
+          ["RUNNABLE", 1000],
+          ["RUNNABLE", 1000],
+          ["RUNNABLE", 1000],
+        ],
+        "always a status (without one ListJobs lists only RUNNING jobs) and 1,000 per page",
+      );
+      assert.deepStrictEqual(await clients.batch.listArrayChildren(arr.jobId, "RUNNING"), []);
     } finally {
       clients.destroy();
     }

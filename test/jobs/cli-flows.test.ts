@@ -5,8 +5,11 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import { BatchClient, ListJobsCommand } from "@aws-sdk/client-batch";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { FakeBatch, LIFECYCLE, type FakeJob } from "../helpers/fake-batch";
+import { Ledger, ledgerPath } from "../../jobs/ledger";
+import { outputsLedgerName } from "../../jobs/outputs";
+import { FakeBatch, LIFECYCLE, type FakeJob, type FakeUnit } from "../helpers/fake-batch";
 import { FakeCloudWatchLogs } from "../helpers/fake-cloudwatch-logs";
 import { FakeS3 } from "../helpers/fake-s3";
 import {
@@ -67,6 +70,23 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     );
     const r = await jobs("submit", "jobs");
     assert.strictEqual(r.code, 0, r.stderr);
+  }
+
+  /** Writes ledger entries as if these jobs had been submitted with this stack. */
+  function record(jobs: Record<string, string>): void {
+    const ledger = Ledger.open(ledgerPath(state, outputsLedgerName(STACK_OUTPUTS)));
+    for (const [jobName, jobId] of Object.entries(jobs)) {
+      ledger.append({
+        v: 1,
+        jobName,
+        jobId,
+        kind: "single",
+        hash: "h",
+        run: "r",
+        submittedAt: "t",
+      });
+    }
+    ledger.close();
   }
 
   function findJob(name: string): FakeJob {
@@ -137,7 +157,7 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     assert.strictEqual((JSON.parse(one.stdout) as { jobs: unknown[] }).jobs.length, 1);
     const bad = await jobs("status", "nope");
     assert.strictEqual(bad.code, 2);
-    assert.match(bad.stderr, /not in the ledger of stack "default".*: nope/);
+    assert.match(bad.stderr, /not in the ledger of stack "outputs-us-east-1-[0-9a-f]{8}".*: nope/);
   });
 
   it("logs prints a job's CloudWatch stream, following pages, for array children too", async function () {
@@ -233,12 +253,16 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
         "log a, longer now",
       );
 
+      record({ sw: "11111111-2222-3333-4444-555555555555" });
       const only = await jobs("results", "sw", "--out", path.join(dir, "only-sw"), "--json");
       assert.deepStrictEqual((JSON.parse(only.stdout) as { copied: string[] }).copied.sort(), [
         "logs/sw/0.log",
         "results/sw/0/out.p",
       ]);
-      const leftovers = fs.readdirSync(dir).filter((f) => f.endsWith(".part"));
+      const leftovers = fs
+        .readdirSync(out, { recursive: true })
+        .map(String)
+        .filter((f) => f.includes(".part-"));
       assert.deepStrictEqual(leftovers, []);
     } finally {
       client.destroy();
@@ -289,19 +313,218 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
 
     const r = await jobs("cancel", "--all", "--reason", "wrong parameters");
     assert.strictEqual(r.code, 0, r.stderr);
-    assert.match(r.stdout, /cancelled job-0000 .* \(was RUNNABLE\)/);
+    assert.match(r.stdout, /cancelled job-0000 .* \(was RUNNABLE, not started\)/);
     assert.match(r.stdout, /terminated job-0001 .* \(was RUNNING\)/);
     assert.match(r.stdout, /2 stopped, 1 already finished/);
+    // TerminateJob for both: it cancels what has not started, and has no race with a job
+    // that starts between DescribeJobs and the call (CancelJob would then do nothing).
     assert.deepStrictEqual(
       batch.requests
         .filter((q) => q.operation === "canceljob" || q.operation === "terminatejob")
-        .map((q) => [q.operation, (q.body as { reason: string }).reason])
-        .sort(),
+        .map((q) => [q.operation, (q.body as { reason: string }).reason]),
       [
-        ["canceljob", "wrong parameters"],
+        ["terminatejob", "wrong parameters"],
         ["terminatejob", "wrong parameters"],
       ],
     );
     assert.strictEqual(findJob("job-0000").status, "FAILED");
+    assert.strictEqual(findJob("job-0001").status, "FAILED");
+  });
+
+  /** Sets a job or child's status as if Batch had moved it there. */
+  function setStatus(u: FakeUnit, status: (typeof LIFECYCLE)[number] | "SUCCEEDED"): void {
+    u.status = status;
+    u.step = status === "SUCCEEDED" ? LIFECYCLE.length : LIFECYCLE.indexOf(status);
+  }
+
+  /** A sweep of 4 (child i gets var_a=i) submitted as one array job. */
+  async function submitSweep(): Promise<FakeJob> {
+    fs.writeFileSync(
+      path.join(dir, "sw.json"),
+      JSON.stringify({
+        grid: { var_a: [0, 1, 2, 3] },
+        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+      }),
+    );
+    const r = await jobs("submit", "sw.json");
+    assert.strictEqual(r.code, 0, r.stderr);
+    return findJob("sw");
+  }
+
+  it("cancel terminates a sweep's running children, which stopping the parent leaves running", async function () {
+    await startBatch({ autoAdvance: false });
+    const sw = await submitSweep();
+    batch.advanceAll(2);
+    const children = sw.children!;
+    setStatus(children[0], "RUNNING");
+    setStatus(children[1], "STARTING");
+    setStatus(children[3], "SUCCEEDED");
+    assert.strictEqual(sw.status, "PENDING", "a parent is PENDING while its children run");
+
+    // The fake answers ListJobs like the service: no jobStatus lists RUNNING jobs only.
+    const client = new BatchClient({ region: "us-east-1", endpoint: batch.url });
+    try {
+      const listed = await client.send(new ListJobsCommand({ arrayJobId: sw.jobId }));
+      assert.deepStrictEqual(
+        listed.jobSummaryList?.map((j) => j.jobId),
+        [`${sw.jobId}:0`],
+      );
+    } finally {
+      client.destroy();
+    }
+
+    const r = await jobs("cancel", "sw");
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /stopped sw [0-9a-f-]+ \(array of 4, was PENDING\): children not started cancelled, 2 running children terminated/,
+    );
+    assert.deepStrictEqual(
+      children.map((c) => c.status),
+      ["FAILED", "FAILED", "FAILED", "SUCCEEDED"],
+    );
+    assert.strictEqual(sw.status, "FAILED");
+    assert.deepStrictEqual(
+      batch.requests
+        .filter((q) => q.operation === "terminatejob")
+        .map((q) => (q.body as { jobId: string }).jobId)
+        .sort(),
+      [sw.jobId, `${sw.jobId}:0`, `${sw.jobId}:1`].sort(),
+      "the parent first, then exactly the started children",
+    );
+    assert.strictEqual(batch.count("canceljob"), 0);
+  });
+
+  it("status shows the reason of a sweep stopped before its children existed", async function () {
+    await startBatch({ autoAdvance: false });
+    const sw = await submitSweep();
+    const cancelled = await jobs("cancel", "sw", "--reason", "wrong grid");
+    assert.strictEqual(cancelled.code, 0, cancelled.stderr);
+    assert.strictEqual(sw.status, "FAILED");
+    const r = await jobs("status");
+    assert.strictEqual(r.code, 1);
+    assert.match(r.stdout, /FAILED 4 \(4\/4 done\)/);
+    assert.match(
+      r.stdout,
+      new RegExp(`sw \\(${sw.jobId}\\): wrong grid, 4 failed children not listed by Batch`),
+    );
+  });
+
+  it("watch and status exit 1 when Batch knows none of the jobs (wrong stack or region)", async function () {
+    await startBatch({});
+    record({
+      a: "11111111-2222-3333-4444-555555555555",
+      b: "66666666-7777-8888-9999-000000000000",
+    });
+    for (const cmd of [["status"], ["watch", "--interval", "0.01"]]) {
+      const r = await jobs(...cmd);
+      assert.strictEqual(r.code, 1, cmd.join(" "));
+      assert.match(
+        r.stderr,
+        /warning: Batch knows none of the 2 job\(s\) in the ledger of stack "outputs-us-east-1-[0-9a-f]{8}" \(region us-east-1\); check --stack\/--outputs/,
+      );
+    }
+  });
+
+  it("logs of a job with no output yet: a note and exit 0; --follow waits for the stream", async function () {
+    await startBatch({ autoAdvance: false });
+    writeJobFiles(path.join(dir, "jobs"), 1);
+    await jobs("submit", "jobs");
+    const job = findJob("job-0000");
+    batch.advanceAll(LIFECYCLE.indexOf("RUNNING"));
+    job.logStreamName = `${job.logStreamName!}-quiet`;
+    const quiet = await jobs("logs", "job-0000");
+    assert.strictEqual(quiet.code, 0, quiet.stderr);
+    assert.strictEqual(quiet.stdout, "");
+    assert.match(
+      quiet.stderr,
+      /no output from job-0000 \(yet\): log stream .*-quiet does not exist in \/aws\/batch\/batchpy; CloudWatch creates it on the job's first line of output, so a job that prints nothing never gets one; use --follow to wait for it/,
+    );
+
+    const following = jobs("logs", "job-0000", "--follow", "--interval", "0.02");
+    await new Promise((r) => setTimeout(r, 100));
+    logs.put(STACK_OUTPUTS.logGroupName, job.logStreamName, ["at last"]);
+    await new Promise((r) => setTimeout(r, 100));
+    batch.finishAll();
+    const r = await following;
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.strictEqual(r.stdout, "at last\n");
+    assert.match(r.stderr, /no output from job-0000 \(yet\).*; waiting for it/);
+  });
+
+  it("logs --follow switches to the new stream when a retry starts another attempt", async function () {
+    await startBatch({ autoAdvance: false });
+    writeJobFiles(path.join(dir, "jobs"), 1);
+    await jobs("submit", "jobs");
+    const job = findJob("job-0000");
+    batch.advanceAll(LIFECYCLE.indexOf("RUNNING"));
+    const first = job.logStreamName!;
+    logs.put(STACK_OUTPUTS.logGroupName, first, ["attempt 1"]);
+    const following = jobs("logs", "job-0000", "--follow", "--interval", "0.02");
+    await new Promise((r) => setTimeout(r, 100));
+    // Attempt 1 ends with a line that arrives late; attempt 2 writes to its own stream.
+    const second = `${first}-attempt2`;
+    logs.put(STACK_OUTPUTS.logGroupName, first, ["late line of attempt 1"]);
+    logs.put(STACK_OUTPUTS.logGroupName, second, ["attempt 2"]);
+    job.logStreamName = second;
+    await new Promise((r) => setTimeout(r, 100));
+    batch.finishAll();
+    const r = await following;
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.strictEqual(
+      r.stdout,
+      `attempt 1\nlate line of attempt 1\n--- job-0000: new attempt, log stream ${second} ---\nattempt 2\n`,
+    );
+  });
+
+  it("results refuses names the ledger (or the local folder) does not have, before copying", async function () {
+    await startBatch({});
+    writeJobFiles(path.join(dir, "jobs"), 1);
+    await jobs("submit", "jobs");
+    const r = await jobs("results", "job-0000", "nope", "other", "--out", path.join(dir, "dl"));
+    assert.strictEqual(r.code, 2);
+    assert.match(
+      r.stderr,
+      /not in the ledger of stack "outputs-us-east-1-[0-9a-f]{8}" \(.*\): nope, other; check the names/,
+    );
+    assert.strictEqual(fs.existsSync(path.join(dir, "dl")), false);
+
+    const root = path.join(dir, "local-bucket");
+    fs.mkdirSync(path.join(root, "results", "j"), { recursive: true });
+    fs.mkdirSync(path.join(root, "logs"), { recursive: true });
+    fs.writeFileSync(path.join(root, "logs", "k.log"), "l");
+    const local = (...names: string[]) =>
+      runJobs(
+        ["results", ...names, "--local", "--local-root", root, "--out", path.join(dir, "o")],
+        {
+          cwd: dir,
+        },
+      );
+    assert.strictEqual((await local("j", "k")).code, 0);
+    const bad = await local("j", "x");
+    assert.strictEqual(bad.code, 2);
+    assert.match(bad.stderr, /not jobs with results or logs in .*local-bucket: x;/);
+  });
+
+  it("results --local writes through a temporary file and leaves none when a copy fails", async function () {
+    await startBatch({});
+    const root = path.join(dir, "local-bucket");
+    fs.mkdirSync(path.join(root, "results", "j"), { recursive: true });
+    fs.writeFileSync(path.join(root, "results", "j", "ok.p"), "ok");
+    fs.writeFileSync(path.join(root, "results", "j", "blocked.p"), "b");
+    const out = path.join(dir, "copy");
+    // A folder where the file should go: the copy succeeds, the rename into place fails.
+    fs.mkdirSync(path.join(out, "results", "j", "blocked.p", "inside"), { recursive: true });
+    const r = await runJobs(["results", "--local", "--local-root", root, "--out", out], {
+      cwd: dir,
+    });
+    assert.strictEqual(r.code, 1);
+    assert.match(r.stderr, /error: results\/j\/blocked\.p: /);
+    assert.strictEqual(fs.readFileSync(path.join(out, "results", "j", "ok.p"), "utf8"), "ok");
+    const all = fs.readdirSync(out, { recursive: true }).map(String);
+    assert.deepStrictEqual(
+      all.filter((f) => f.includes(".part-")),
+      [],
+    );
   });
 });

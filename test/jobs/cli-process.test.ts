@@ -6,6 +6,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { parseLedger } from "../../jobs/ledger";
+import { lockPath } from "../../jobs/lock";
+import { outputsLedgerName } from "../../jobs/outputs";
 import { FakeBatch } from "../helpers/fake-batch";
 import {
   STACK_OUTPUTS,
@@ -56,7 +58,7 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
     dir = tempDir("process");
     outputs = writeOutputs(dir, STACK_OUTPUTS);
     state = path.join(dir, "state");
-    ledgerFile = path.join(state, "default", "submissions.jsonl");
+    ledgerFile = path.join(state, outputsLedgerName(STACK_OUTPUTS), "submissions.jsonl");
     names = writeJobFiles(path.join(dir, "jobs"), JOBS);
   });
   afterEach(async function () {
@@ -79,13 +81,13 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
     "2",
   ];
 
-  /** Re-runs the same command in-process and returns how many jobs it submitted. */
-  async function rerun(): Promise<number> {
+  /** Re-runs the same command in-process; returns how many jobs it submitted, and stderr. */
+  async function rerun(): Promise<{ submitted: number; stderr: string }> {
     restoreEnv = setProcessEnv(awsEnv({ batch: batch.url }));
     const before = batch.submitted().length;
     const r = await runJobs(argv(), { cwd: dir });
     assert.strictEqual(r.code, 0, r.stderr);
-    return batch.submitted().length - before;
+    return { submitted: batch.submitted().length - before, stderr: r.stderr };
   }
 
   it("Ctrl-C finishes and records the requests in flight, exits 130; the re-run submits the rest", async function () {
@@ -98,9 +100,11 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
     const recorded = ledgerLines();
     assert.ok(recorded < JOBS, `stopped early (${recorded} recorded)`);
     assert.strictEqual(batch.submitted().length, recorded, "every accepted job is in the ledger");
+    assert.strictEqual(fs.existsSync(lockPath(ledgerFile)), false, "the lock is released");
 
-    const resubmitted = await rerun();
+    const { submitted: resubmitted, stderr } = await rerun();
     assert.strictEqual(resubmitted, JOBS - recorded);
+    assert.doesNotMatch(stderr, /lock/);
     assert.deepStrictEqual(
       batch
         .submitted()
@@ -117,12 +121,30 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
     child.kill("SIGKILL");
     await done;
     const recorded = ledgerLines();
-    const resubmitted = await rerun();
+    assert.ok(fs.existsSync(lockPath(ledgerFile)), "a killed run leaves its lock behind");
+    const { submitted: resubmitted, stderr } = await rerun();
     assert.strictEqual(resubmitted, JOBS - recorded);
+    assert.match(
+      stderr,
+      new RegExp(`warning: took over the lock .* left by pid ${child.pid}\\b.*no longer running`),
+    );
     // A request AWS accepted in the instant before the kill may be submitted twice (the
     // documented window); none is ever lost.
     assert.deepStrictEqual([...new Set(batch.submitted().map((j) => j.jobName))].sort(), names);
     assert.ok(batch.submitted().length - JOBS <= 2, "at most the in-flight requests repeat");
+  });
+
+  it("a second Ctrl-C quits at once and still removes the lock", async function () {
+    const { child, done } = spawnJobs(argv(), awsEnv({ batch: batch.url }), dir);
+    let stderr = "";
+    child.stderr?.on("data", (b: Buffer) => (stderr += b.toString()));
+    await waitFor(() => ledgerLines() >= 2, done);
+    child.kill("SIGINT");
+    await waitFor(() => stderr.includes("stopping:"), done);
+    child.kill("SIGINT");
+    const r = await done;
+    assert.strictEqual(r.code, 130, r.stderr);
+    assert.strictEqual(fs.existsSync(lockPath(ledgerFile)), false);
   });
 
   it("--help works on every command and bad flags exit 2", async function () {

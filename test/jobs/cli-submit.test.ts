@@ -4,10 +4,15 @@
  * AWS_ENDPOINT_URL_* like a user would.
  */
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { parseLedger } from "../../jobs/ledger";
+import { Ledger, parseLedger } from "../../jobs/ledger";
+import { lockPath } from "../../jobs/lock";
+import { outputsLedgerName } from "../../jobs/outputs";
+import { manifestBody, manifestKey } from "../../jobs/plan";
 import { FakeBatch } from "../helpers/fake-batch";
 import { FakeS3 } from "../helpers/fake-s3";
 import {
@@ -49,6 +54,32 @@ describe("jobs:submit against local AWS endpoints", function () {
 
   const submit = (...args: string[]) =>
     runJobs(["submit", ...args, "--outputs", outputs, "--state-dir", state], { cwd: dir });
+  /** The ledger of --outputs without --stack: named after the outputs. */
+  const ledgerFile = (): string =>
+    path.join(state, outputsLedgerName(STACK_OUTPUTS), "submissions.jsonl");
+
+  /** Reads an object from the fake bucket, or undefined when it does not exist. */
+  async function readObject(key: string): Promise<string | undefined> {
+    const client = new S3Client({
+      region: "us-east-1",
+      endpoint: s3.url,
+      forcePathStyle: true,
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    });
+    try {
+      const obj = await client.send(
+        new GetObjectCommand({ Bucket: STACK_OUTPUTS.bucketName, Key: key }),
+      );
+      return await (obj.Body as { transformToString(): Promise<string> }).transformToString();
+    } catch (err) {
+      if ((err as Error).name === "NoSuchKey") {
+        return undefined;
+      }
+      throw err;
+    } finally {
+      client.destroy();
+    }
+  }
 
   it("submits every file once and records each job in the ledger", async function () {
     const names = writeJobFiles(path.join(dir, "jobs"), 25);
@@ -70,9 +101,7 @@ describe("jobs:submit against local AWS endpoints", function () {
         ],
       },
     });
-    const ledger = parseLedger(
-      fs.readFileSync(path.join(state, "default", "submissions.jsonl"), "utf8"),
-    );
+    const ledger = parseLedger(fs.readFileSync(ledgerFile(), "utf8"));
     assert.strictEqual(ledger.entries.length, 25);
     assert.deepStrictEqual(
       new Set(ledger.entries.map((e) => e.jobId)),
@@ -175,8 +204,7 @@ describe("jobs:submit against local AWS endpoints", function () {
     const first = await submit("jobs", "--concurrency", "4");
     assert.strictEqual(first.code, 1);
     assert.match(first.stderr, /re-run the same command to submit the remaining \d+/);
-    const ledgerFile = path.join(state, "default", "submissions.jsonl");
-    const recorded = parseLedger(fs.readFileSync(ledgerFile, "utf8")).entries;
+    const recorded = parseLedger(fs.readFileSync(ledgerFile(), "utf8")).entries;
     assert.strictEqual(recorded.length, 15);
 
     batch.failSubmitsAfter(undefined);
@@ -205,40 +233,24 @@ describe("jobs:submit against local AWS endpoints", function () {
     assert.strictEqual(batch.requests.length, 1, "one request to Batch");
     const job = batch.submitted()[0];
     assert.deepStrictEqual(job.request.arrayProperties, { size: 10_000 });
+    const key = job.env.BATCHPY_ARRAY_MANIFEST;
+    assert.match(key, /^inputs\/sweeps\/big-sweep-[0-9a-f]{12}\.json$/);
     assert.deepStrictEqual(
       (job.request.containerOverrides as { environment: unknown }).environment,
       [
         { name: "save_name", value: "r" },
-        { name: "BATCHPY_ARRAY_MANIFEST", value: "inputs/sweeps/big-sweep.json" },
+        { name: "BATCHPY_ARRAY_MANIFEST", value: key },
         { name: "BATCHPY_JOB_NAME", value: "big-sweep" },
       ],
     );
-    const client = new S3Client({
-      region: "us-east-1",
-      endpoint: s3.url,
-      forcePathStyle: true,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-    });
-    try {
-      const obj = await client.send(
-        new GetObjectCommand({
-          Bucket: STACK_OUTPUTS.bucketName,
-          Key: "inputs/sweeps/big-sweep.json",
-        }),
-      );
-      const manifest = JSON.parse(
-        await (obj.Body as { transformToString(): Promise<string> }).transformToString(),
-      ) as {
-        version: number;
-        sets: Record<string, string>[];
-      };
-      assert.strictEqual(manifest.version, 1);
-      assert.strictEqual(manifest.sets.length, 10_000);
-      assert.deepStrictEqual(manifest.sets[0], { var_a: "0", var_b: "0" });
-      assert.deepStrictEqual(manifest.sets[123], { var_a: "1", var_b: "23" });
-    } finally {
-      client.destroy();
-    }
+    const manifest = JSON.parse((await readObject(key)) ?? "null") as {
+      version: number;
+      sets: Record<string, string>[];
+    };
+    assert.strictEqual(manifest.version, 1);
+    assert.strictEqual(manifest.sets.length, 10_000);
+    assert.deepStrictEqual(manifest.sets[0], { var_a: "0", var_b: "0" });
+    assert.deepStrictEqual(manifest.sets[123], { var_a: "1", var_b: "23" });
     const out = JSON.parse(r.stdout) as { submitted: { jobName: string; arraySize: number }[] };
     assert.deepStrictEqual(
       out.submitted.map((s) => [s.jobName, s.arraySize]),
@@ -298,6 +310,183 @@ describe("jobs:submit against local AWS endpoints", function () {
     const r = await runJobs(["submit", "jobs", "--state-dir", state], { cwd: dir });
     assert.strictEqual(r.code, 1);
     assert.match(r.stderr, /run `pulumi up` first, or pass --outputs FILE/);
+  });
+
+  it("--force with other sets writes a new manifest and leaves the earlier run's in place", async function () {
+    const write = (values: number[]): void =>
+      fs.writeFileSync(
+        path.join(dir, "sw.json"),
+        JSON.stringify({
+          base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+          grid: { var_a: values },
+        }),
+      );
+    write([1, 2]);
+    assert.strictEqual((await submit("sw.json")).code, 0);
+    write([1, 2, 3]);
+    const forced = await submit("sw.json", "--force");
+    assert.strictEqual(forced.code, 0, forced.stderr);
+    const [first, second] = batch.submitted().map((j) => j.env.BATCHPY_ARRAY_MANIFEST);
+    assert.notStrictEqual(first, second);
+    const sets = async (key: string): Promise<number> =>
+      (JSON.parse((await readObject(key)) ?? "null") as { sets: unknown[] }).sets.length;
+    assert.strictEqual(await sets(first), 2, "the first run's children still read their sets");
+    assert.strictEqual(await sets(second), 3);
+  });
+
+  it("a state folder it cannot write stops the run before any upload or submission", async function () {
+    writeJobFiles(path.join(dir, "jobs"), 2);
+    fs.writeFileSync(
+      path.join(dir, "jobs", "sw.json"),
+      JSON.stringify({
+        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+        grid: { var_a: [7, 8] },
+      }),
+    );
+    fs.writeFileSync(path.join(dir, "a-file"), "");
+    const blocked = path.join(dir, "a-file", "state");
+    const r = await runJobs(
+      ["submit", "jobs", "--outputs", outputs, "--state-dir", blocked, "--dry-run"],
+      { cwd: dir },
+    );
+    assert.strictEqual(r.code, 0, "a dry run writes nothing, so it does not need the folder");
+    const real = await runJobs(["submit", "jobs", "--outputs", outputs, "--state-dir", blocked], {
+      cwd: dir,
+    });
+    assert.strictEqual(real.code, 1);
+    assert.match(
+      real.stderr,
+      /error: cannot write the ledger .*a-file\/state\/outputs-us-east-1-[0-9a-f]{8}\/submissions\.jsonl \(.*ENOTDIR.*\): make .* writable, or pass --state-dir DIR \(or set BATCHPY_STATE_DIR\); nothing was submitted/,
+    );
+    assert.strictEqual(batch.requests.length, 0);
+    const key = manifestKey("sw", manifestBody([{ var_a: "7" }, { var_a: "8" }]));
+    assert.match(real.stderr, /error:/);
+    assert.strictEqual(await readObject(key), undefined, "the manifest was not uploaded");
+  });
+
+  it("a ledger write that fails after AWS accepted a job names the job and its ID", async function () {
+    writeJobFiles(path.join(dir, "jobs"), 5);
+    const append = Ledger.prototype.append;
+    let calls = 0;
+    Ledger.prototype.append = function (this: Ledger, entry) {
+      if (++calls === 3) {
+        throw new Error("ENOSPC: no space left on device, write");
+      }
+      append.call(this, entry);
+    };
+    let r;
+    try {
+      r = await submit("jobs", "--concurrency", "1");
+    } finally {
+      Ledger.prototype.append = append;
+    }
+    assert.strictEqual(r.code, 1);
+    const third = batch.submitted()[2];
+    assert.strictEqual(batch.submitted().length, 3, "stopped after the unrecorded job");
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `error: jobs/job-0002\\.json: job-0002 was submitted as ${third.jobId} but could not be recorded in the ledger .*submissions\\.jsonl \\(ENOSPC: no space left on device, write\\)`,
+      ),
+    );
+    assert.match(
+      r.stdout,
+      /2 submitted, 0 already in the ledger, 1 submitted but not in the ledger, 2 not submitted/,
+    );
+    assert.match(
+      r.stderr,
+      /fix the ledger \(.*\) before re-running: a re-run submits the 1 job\(s\) above again/,
+    );
+    assert.doesNotMatch(r.stderr, /re-run the same command/);
+    assert.strictEqual(parseLedger(fs.readFileSync(ledgerFile(), "utf8")).entries.length, 2);
+  });
+
+  it("a second submit on the stack while one runs stops at the lock; each job goes once", async function () {
+    await batch.close();
+    batch = await FakeBatch.start({ autoAdvance: false, submitDelayMs: 30 });
+    restoreEnv();
+    restoreEnv = setProcessEnv(awsEnv({ batch: batch.url, s3: s3.url }));
+    const names = writeJobFiles(path.join(dir, "jobs"), 10);
+    const lock = lockPath(ledgerFile());
+    const first = submit("jobs", "--concurrency", "1");
+    for (let i = 0; i < 500 && batch.count("submitjob") === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.ok(fs.existsSync(lock), "the running submit holds the lock");
+    const second = await submit("jobs");
+    assert.strictEqual(second.code, 1);
+    assert.match(
+      second.stderr,
+      new RegExp(
+        `another jobs:submit \\(pid ${process.pid}, since [0-9T:.Z-]+\\) is submitting to this stack \\(lock .*submit\\.lock\\); wait for it to finish and re-run`,
+      ),
+    );
+    const done = await first;
+    assert.strictEqual(done.code, 0, done.stderr);
+    assert.deepStrictEqual(
+      batch
+        .submitted()
+        .map((j) => j.jobName)
+        .sort(),
+      names,
+    );
+    assert.strictEqual(fs.existsSync(lock), false, "released");
+  });
+
+  it("takes over the lock of a submit that was killed, with a warning", async function () {
+    writeJobFiles(path.join(dir, "jobs"), 1);
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid;
+    fs.mkdirSync(path.dirname(ledgerFile()), { recursive: true });
+    fs.writeFileSync(
+      lockPath(ledgerFile()),
+      JSON.stringify({ pid: dead, host: os.hostname(), time: "2026-01-01T00:00:00.000Z" }),
+    );
+    const r = await submit("jobs");
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`warning: took over the lock .* left by pid ${dead}`));
+    assert.strictEqual(batch.count("submitjob"), 1);
+  });
+
+  it("missing queue or definition outputs exit 1 with how to get them", async function () {
+    writeJobFiles(path.join(dir, "jobs"), 1);
+    const partial = path.join(dir, "partial.json");
+    fs.writeFileSync(partial, JSON.stringify({ bucketName: "b", region: "us-east-1" }));
+    const r = await runJobs(
+      ["submit", "jobs", "--outputs", partial, "--stack", "p", "--state-dir", state],
+      { cwd: dir },
+    );
+    assert.strictEqual(r.code, 1);
+    assert.match(
+      r.stderr,
+      /error: stack output "jobQueueArn" \(needed by 1 file\(s\) that leave out jobQueue: jobs\/job-0000\.json\) and "jobDefinitionArn" .* missing from .*partial\.json; run `pulumi up` first, or pass --outputs FILE/,
+    );
+    assert.strictEqual(batch.requests.length, 0);
+  });
+
+  it("ECS overrides: refused with the stack's job definition, sent untouched with the file's own", async function () {
+    const ecs = {
+      taskProperties: [{ containers: [{ environment: [{ name: "save_name", value: "x" }] }] }],
+    };
+    fs.writeFileSync(path.join(dir, "bad.json"), JSON.stringify({ ecsPropertiesOverride: ecs }));
+    const bad = await submit("bad.json");
+    assert.strictEqual(bad.code, 2);
+    assert.match(bad.stderr, /"ecsPropertiesOverride" does not apply here: without jobDefinition/);
+    fs.writeFileSync(
+      path.join(dir, "own.json"),
+      JSON.stringify({ jobDefinition: "my-ecs-def:4", ecsPropertiesOverride: ecs }),
+    );
+    const own = await submit("own.json");
+    assert.strictEqual(own.code, 0, own.stderr);
+    assert.deepStrictEqual(batch.submitted()[0].request, {
+      jobName: "own",
+      jobQueue: STACK_OUTPUTS.jobQueueArn,
+      jobDefinition: "my-ecs-def:4",
+      ecsPropertiesOverride: ecs,
+    });
+    assert.match(
+      own.stderr,
+      /note: own\.json: "own" uses ecsPropertiesOverride, .* named after the job ID/,
+    );
   });
 
   it("--json prints only machine output", async function () {

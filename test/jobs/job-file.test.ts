@@ -168,6 +168,34 @@ describe("jobs/job-file: submit-job JSON files", function () {
       // The API takes either case; the request carries the SDK's upper case.
       assert.strictEqual(loaded.fields.retryStrategy?.evaluateOnExit?.[0].action, "RETRY");
     });
+    it("refuses ECS, EKS and node overrides with the stack's container job definition", function () {
+      const problems = check(
+        JSON.stringify(
+          {
+            jobName: "j",
+            containerOverrides: { environment: [SAVE] },
+            ecsPropertiesOverride: { taskProperties: [] },
+            eksPropertiesOverride: {},
+            nodeOverrides: { numNodes: 2 },
+          },
+          null,
+          2,
+        ),
+      );
+      assert.deepStrictEqual(
+        problems.map((p) => p.split(" does not apply")[0]),
+        [
+          'jobs/x.json:11:3: ecsPropertiesOverride: "ecsPropertiesOverride"',
+          'jobs/x.json:14:3: eksPropertiesOverride: "eksPropertiesOverride"',
+          'jobs/x.json:15:3: nodeOverrides: "nodeOverrides"',
+        ],
+      );
+      assert.match(
+        problems[0],
+        /"ecsPropertiesOverride" does not apply here: without jobDefinition the job runs the stack's job definition \(output jobDefinitionArn\), a container job definition, which takes containerOverrides; move the settings into containerOverrides, or set jobDefinition to a job definition with ecsProperties of your own/,
+      );
+      assert.match(problems[2], /or set jobDefinition to a multi-node parallel job definition/);
+    });
   });
 
   describe("job names", function () {

@@ -70,6 +70,27 @@ describe("jobs/ledger: the per-stack submissions ledger", function () {
     assert.strictEqual(fs.readFileSync(file, "utf8").split("\n").length, 3);
   });
 
+  it("openForAppend creates the folder and file up front, and fails on a folder it cannot create", function () {
+    const file = path.join(dir, "deep", "er", "submissions.jsonl");
+    const ledger = Ledger.open(file);
+    ledger.openForAppend();
+    ledger.openForAppend();
+    assert.strictEqual(fs.readFileSync(file, "utf8"), "", "exists, empty");
+    ledger.append(entry("a", "1"));
+    ledger.close();
+    assert.strictEqual(Ledger.open(file).entries.length, 1);
+
+    fs.writeFileSync(path.join(dir, "plain-file"), "");
+    const blocked = Ledger.open(path.join(dir, "plain-file", "s", "submissions.jsonl"));
+    assert.deepStrictEqual(blocked.entries, [], "reads as empty");
+    assert.throws(() => blocked.openForAppend(), /ENOTDIR|EEXIST/);
+    fs.mkdirSync(path.join(dir, "a-dir", "submissions.jsonl"), { recursive: true });
+    assert.throws(
+      () => Ledger.open(path.join(dir, "a-dir", "submissions.jsonl")),
+      /cannot read the ledger .*submissions\.jsonl \(.*EISDIR.*\); fix the file or its permissions, or pass --state-dir DIR/,
+    );
+  });
+
   it("the latest entry per name wins (a forced resubmission)", function () {
     const latest = latestByName([entry("a", "1"), entry("b", "2"), entry("a", "3", "r2")]);
     assert.strictEqual(latest.get("a")?.jobId, "3");

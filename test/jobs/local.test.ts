@@ -36,9 +36,11 @@ describe("jobs --local: the entrypoint on this machine", function () {
       plan.runs.map((r) => r.index),
       [0, 1],
     );
+    const key = submissions[0].kind === "array" ? submissions[0].manifest.key : "";
+    assert.match(key, /^inputs\/sweeps\/sw-[0-9a-f]{12}\.json$/);
     assert.deepStrictEqual(
       plan.manifests.map((m) => m.file),
-      [path.join("/lb", "inputs", "sweeps", "sw.json")],
+      [path.join("/lb", ...key.split("/"))],
     );
     const env = runEnvironment(plan.runs[1], "/lb", {
       PATH: "/bin",
@@ -46,7 +48,7 @@ describe("jobs --local: the entrypoint on this machine", function () {
       HOME: "/h",
     });
     assert.strictEqual(env.AWS_BATCH_JOB_ARRAY_INDEX, "1");
-    assert.strictEqual(env.BATCHPY_ARRAY_MANIFEST, "inputs/sweeps/sw.json");
+    assert.strictEqual(env.BATCHPY_ARRAY_MANIFEST, key);
     assert.strictEqual(env.BATCHPY_LOCAL_ROOT, "/lb");
     assert.strictEqual(env.BATCHPY_JOB_NAME, "sw");
     assert.strictEqual(

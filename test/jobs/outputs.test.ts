@@ -2,7 +2,13 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { FatalError } from "../../jobs/errors";
-import { loadOutputs, parseOutputs, requireOutput, type CommandResult } from "../../jobs/outputs";
+import {
+  loadOutputs,
+  outputsLedgerName,
+  parseOutputs,
+  requireOutput,
+  type CommandResult,
+} from "../../jobs/outputs";
 import { STACK_OUTPUTS, tempDir, writeOutputs } from "../helpers/jobs-harness";
 
 describe("jobs/outputs: stack outputs", function () {
@@ -21,11 +27,28 @@ describe("jobs/outputs: stack outputs", function () {
     >);
     const loaded = loadOutputs({ outputsFile: file, cwd: dir, pulumi: () => undefined });
     assert.deepStrictEqual(loaded.outputs, STACK_OUTPUTS);
-    assert.strictEqual(loaded.stack, "default");
+    assert.match(loaded.stack, /^outputs-us-east-1-[0-9a-f]{8}$/);
     assert.strictEqual(
       loadOutputs({ outputsFile: file, stack: "prod", cwd: dir, pulumi: () => undefined }).stack,
       "prod",
     );
+  });
+
+  it("names the ledger of an outputs file after the stack's queue, so stacks never share one", function () {
+    const name = outputsLedgerName(STACK_OUTPUTS);
+    // sha256 of the queue ARN, pinned so the name never changes under a user's ledger.
+    assert.strictEqual(name, "outputs-us-east-1-36f6ec06");
+    assert.strictEqual(outputsLedgerName({ ...STACK_OUTPUTS, imageUri: "other" }), name);
+    const other = {
+      ...STACK_OUTPUTS,
+      jobQueueArn: STACK_OUTPUTS.jobQueueArn.replace("queue", "q2"),
+    };
+    assert.notStrictEqual(outputsLedgerName(other), name);
+    const noRegion = Object.fromEntries(
+      Object.entries(STACK_OUTPUTS).filter(([k]) => k !== "region"),
+    );
+    assert.strictEqual(outputsLedgerName(noRegion), name, "the region is read from the ARN");
+    assert.match(outputsLedgerName({ bucketName: "b" }), /^outputs-[0-9a-f]{8}$/);
   });
 
   it("runs the pulumi CLI for the chosen stack when there is no file", function () {

@@ -2,7 +2,14 @@ import * as assert from "assert";
 import { formatProblem } from "../../jobs/errors";
 import { loadJob, type LoadedJob } from "../../jobs/job-file";
 import { parseJsonDocument } from "../../jobs/json-source";
-import { buildPlan, manifestKey, mergeEnvironment, requestHash } from "../../jobs/plan";
+import {
+  buildPlan,
+  manifestBody,
+  manifestKey,
+  mergeEnvironment,
+  missingOutputsMessage,
+  requestHash,
+} from "../../jobs/plan";
 import type { LoadedSweep, ParameterSet } from "../../jobs/sweep";
 import { STACK_OUTPUTS } from "../helpers/jobs-harness";
 
@@ -50,15 +57,25 @@ describe("jobs/plan: from validated files to SubmitJob requests", function () {
     assert.strictEqual(submissions[1].request.jobDefinition, "def:3");
   });
 
-  it("says which output is missing when a file relies on it", function () {
-    const { problems } = buildPlan([jobFrom("a.json", { jobName: "a" })], {
-      outputs: { outputs: { region: "us-east-1" }, source: "outputs.json" },
-      array: true,
-    });
-    assert.deepStrictEqual(problems.map(formatProblem), [
-      'a.json: jobQueue: not set, and stack output "jobQueueArn" is missing from outputs.json; set jobQueue or run `pulumi up` first',
-      'a.json: jobDefinition: not set, and stack output "jobDefinitionArn" is missing from outputs.json; set jobDefinition or run `pulumi up` first',
+  it("reports missing outputs apart from input problems, with the files and the fixes", function () {
+    const plan = buildPlan(
+      [
+        jobFrom("a.json", { jobName: "a" }),
+        jobFrom("b.json", { jobName: "b", jobDefinition: "def:3" }),
+      ],
+      { outputs: { outputs: { region: "us-east-1" }, source: "outputs.json" }, array: true },
+    );
+    assert.deepStrictEqual(plan.problems, []);
+    assert.deepStrictEqual(plan.missingOutputs, [
+      { key: "jobQueueArn", field: "jobQueue", files: ["a.json", "b.json"] },
+      { key: "jobDefinitionArn", field: "jobDefinition", files: ["a.json"] },
     ]);
+    assert.strictEqual(
+      missingOutputsMessage(plan.missingOutputs, "outputs.json"),
+      'stack output "jobQueueArn" (needed by 2 file(s) that leave out jobQueue: a.json, b.json) and ' +
+        '"jobDefinitionArn" (needed by 1 file(s) that leave out jobDefinition: a.json) missing from ' +
+        "outputs.json; run `pulumi up` first, or pass --outputs FILE, or set jobQueue and jobDefinition in the files",
+    );
   });
 
   it("appends BATCHPY_JOB_NAME to the job's environment", function () {
@@ -73,6 +90,43 @@ describe("jobs/plan: from validated files to SubmitJob requests", function () {
       command: ["x"],
       environment: [{ name: "BATCHPY_JOB_NAME", value: "a" }],
     });
+  });
+
+  it("injects nothing into a job with ECS, EKS or node overrides, and notes the naming", function () {
+    const ecs = {
+      taskProperties: [{ containers: [{ environment: [{ name: "save_name", value: "x" }] }] }],
+    };
+    const { submissions, notes, problems } = buildPlan(
+      [
+        jobFrom("e.json", { jobName: "e", jobDefinition: "ecs-def:1", ecsPropertiesOverride: ecs }),
+        jobFrom("n.json", {
+          jobName: "n",
+          jobDefinition: "mnp-def:2",
+          nodeOverrides: { numNodes: 2 },
+          containerOverrides: { command: ["kept"] },
+        }),
+      ],
+      { outputs, array: true },
+    );
+    assert.deepStrictEqual(problems, []);
+    assert.strictEqual(submissions[0].request.containerOverrides, undefined);
+    assert.deepStrictEqual(submissions[0].request.ecsPropertiesOverride, ecs);
+    assert.deepStrictEqual(
+      submissions[1].request.containerOverrides,
+      { command: ["kept"] },
+      "the file's own containerOverrides go as written",
+    );
+    assert.deepStrictEqual(notes.map(formatProblem), [
+      "e.json: \"e\" uses ecsPropertiesOverride, where containerOverrides does not apply, so BATCHPY_JOB_NAME is not passed: its results and log are named after the job ID (results/<jobId>/, logs/<jobId>.log; an array child's under its parent's ID)",
+      "n.json: \"n\" uses nodeOverrides, where containerOverrides does not apply, so BATCHPY_JOB_NAME is not passed: its results and log are named after the job ID (results/<jobId>/, logs/<jobId>.log; an array child's under its parent's ID)",
+    ]);
+  });
+
+  it("names manifests by content: other sets get another key, the same sets the same", function () {
+    const a = manifestBody(sets(3));
+    assert.strictEqual(manifestKey("sw", a), manifestKey("sw", manifestBody(sets(3))));
+    assert.notStrictEqual(manifestKey("sw", a), manifestKey("sw", manifestBody(sets(4))));
+    assert.match(manifestKey("sw", a), /^inputs\/sweeps\/sw-[0-9a-f]{12}\.json$/);
   });
 
   it("mergeEnvironment replaces names in place and appends new ones", function () {
@@ -105,11 +159,11 @@ describe("jobs/plan: from validated files to SubmitJob requests", function () {
     assert.deepStrictEqual(s.request.tags, { t: "1" });
     assert.deepStrictEqual(s.request.containerOverrides?.environment, [
       { name: "save_name", value: "r" },
-      { name: "BATCHPY_ARRAY_MANIFEST", value: "inputs/sweeps/sw.json" },
+      { name: "BATCHPY_ARRAY_MANIFEST", value: manifestKey("sw", manifestBody(sets(10_000))) },
       { name: "BATCHPY_JOB_NAME", value: "sw" },
     ]);
     if (s.kind === "array") {
-      assert.strictEqual(s.manifest.key, manifestKey("sw"));
+      assert.match(s.manifest.key, /^inputs\/sweeps\/sw-[0-9a-f]{12}\.json$/);
       const manifest = JSON.parse(s.manifest.body) as { version: number; sets: ParameterSet[] };
       assert.strictEqual(manifest.version, 1);
       assert.deepStrictEqual(manifest.sets[9999], { var_a: "9999" });
@@ -171,7 +225,10 @@ describe("jobs/plan: from validated files to SubmitJob requests", function () {
   });
 
   it("without outputs (--local) queue and definition are not needed", function () {
-    const { problems } = buildPlan([jobFrom("a.json", { jobName: "a" })], { array: true });
+    const { problems, missingOutputs } = buildPlan([jobFrom("a.json", { jobName: "a" })], {
+      array: true,
+    });
     assert.deepStrictEqual(problems, []);
+    assert.deepStrictEqual(missingOutputs, []);
   });
 });

@@ -2,13 +2,16 @@ import * as assert from "assert";
 import type { JobDetail } from "../../jobs/aws";
 import type { LedgerEntry } from "../../jobs/ledger";
 import {
+  allUnknown,
+  arrayFailures,
   childFailures,
   formatCounts,
   formatFailure,
   singleFailures,
   summarize,
 } from "../../jobs/status";
-import { stopAction } from "../../jobs/cancel";
+import { checkCancelOptions, describeStop, needsStop } from "../../jobs/cancel";
+import { BadInputError } from "../../jobs/errors";
 import { parseTarget } from "../../jobs/logs";
 
 const e = (jobName: string, jobId: string, arraySize?: number): LedgerEntry => ({
@@ -97,11 +100,71 @@ describe("jobs/status: summaries for watch and status", function () {
     assert.deepStrictEqual(children.map(formatFailure), ["sw[1] (2:1): x, OOM, exit code 137"]);
   });
 
-  it("cancel picks CancelJob before start and TerminateJob after", function () {
-    assert.strictEqual(stopAction("RUNNABLE"), "cancel");
-    assert.strictEqual(stopAction("RUNNING"), "terminate");
-    assert.strictEqual(stopAction("STARTING"), "terminate");
-    assert.strictEqual(stopAction("SUCCEEDED"), undefined);
+  it("a sweep stopped before its children existed shows the parent's reason", function () {
+    const details = new Map([
+      [
+        "2",
+        {
+          jobId: "2",
+          status: "FAILED",
+          statusReason: "Cancelled with batchpy jobs:cancel",
+          arrayProperties: { size: 4, statusSummary: {} },
+        } as unknown as JobDetail,
+      ],
+    ]);
+    const row = summarize([e("sw", "2", 4)], details).jobs[0];
+    assert.deepStrictEqual(row.children, { FAILED: 4 });
+    assert.deepStrictEqual(arrayFailures(row, []).map(formatFailure), [
+      "sw (2): Cancelled with batchpy jobs:cancel, 4 failed children not listed by Batch",
+    ]);
+    const listed = [{ jobId: "2:1", jobName: "sw", arrayProperties: { index: 1 } }];
+    assert.deepStrictEqual(
+      arrayFailures({ ...row, children: { FAILED: 1 } }, listed).map(formatFailure),
+      ["sw[1] (2:1): no exit code"],
+      "every failed child listed: no parent line",
+    );
+  });
+
+  it("tells all-unknown (wrong stack or region) from some jobs forgotten", function () {
+    const known = new Map([["1", { jobId: "1", status: "SUCCEEDED" } as JobDetail]]);
+    assert.strictEqual(allUnknown(summarize([e("a", "1"), e("b", "2")], new Map())), true);
+    assert.strictEqual(allUnknown(summarize([e("a", "1"), e("b", "2")], known)), false);
+    assert.strictEqual(allUnknown(summarize([], new Map())), false);
+  });
+
+  it("cancel stops every unfinished job and says what TerminateJob did", function () {
+    assert.deepStrictEqual(
+      (["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"] as const).map(needsStop),
+      [true, true, true, true, true],
+    );
+    assert.deepStrictEqual((["SUCCEEDED", "FAILED", "UNKNOWN"] as const).map(needsStop), [
+      false,
+      false,
+      false,
+    ]);
+    assert.strictEqual(
+      describeStop({ entry: e("a", "1"), status: "RUNNABLE" }),
+      "cancelled a 1 (was RUNNABLE, not started)",
+    );
+    assert.strictEqual(
+      describeStop({ entry: e("a", "1"), status: "STARTING" }),
+      "terminated a 1 (was STARTING)",
+    );
+    assert.strictEqual(
+      describeStop({ entry: e("sw", "2", 4), status: "PENDING", childrenTerminated: 1 }),
+      "stopped sw 2 (array of 4, was PENDING): children not started cancelled, 1 running child terminated",
+    );
+  });
+
+  it("cancel checks its options before anything else", function () {
+    const base = { json: false, names: ["a"], all: false, reason: "r" };
+    assert.doesNotThrow(() => checkCancelOptions(base));
+    assert.throws(() => checkCancelOptions({ ...base, names: [] }), BadInputError);
+    assert.throws(() => checkCancelOptions({ ...base, all: true }), BadInputError);
+    assert.throws(
+      () => checkCancelOptions({ ...base, reason: "x".repeat(1025) }),
+      /--reason is 1025 characters; Batch takes at most 1024; shorten it/,
+    );
   });
 
   it("logs targets: name, name:index, name[index]", function () {

@@ -178,6 +178,20 @@ describe("jobs/sweep: parameter grids, zipped lists and CSV/TSV rows", function 
     assert.match(reserved, /"AWS_BATCH_JOB_ID" is reserved/);
   });
 
+  it("refuses ECS, EKS and node overrides in a sweep, whose sets need containerOverrides", function () {
+    const out = load(
+      JSON.stringify({
+        base: { ...BASE, jobDefinition: "ecs-def:1", ecsPropertiesOverride: {} },
+        grid: { var_a: [1, 2] },
+      }),
+    ).problems;
+    assert.deepStrictEqual(out, [
+      'jobs/sweep.json:1:110: base.ecsPropertiesOverride: "ecsPropertiesOverride" cannot be used in a sweep: ' +
+        "each set's variables and the array manifest reach the job through containerOverrides.environment, " +
+        "which does not apply to a job definition with ecsProperties; remove it, or submit one job file per set",
+    ]);
+  });
+
   it("refuses a missing rows file and a rows file that is not CSV/TSV", function () {
     assert.match(
       load(JSON.stringify({ base: BASE, rows: "nope.csv" })).problems[0],

@@ -1,0 +1,117 @@
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { FatalError } from "../../jobs/errors";
+import {
+  acquireLock,
+  heldMessage,
+  isStale,
+  lockPath,
+  parseLock,
+  processIsAlive,
+  type LockEnv,
+} from "../../jobs/lock";
+import { tempDir } from "../helpers/jobs-harness";
+
+/** A pid that ran and has ended (the kernel does not reuse it within a test). */
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ["-e", ""]);
+  assert.ok(r.pid !== undefined && r.pid > 0);
+  return r.pid;
+}
+
+function env(pid: number, alive: readonly number[], host = "here"): LockEnv {
+  return {
+    pid,
+    host,
+    now: () => new Date("2026-01-02T03:04:05.000Z"),
+    isAlive: (p) => alive.includes(p),
+  };
+}
+
+describe("jobs/lock: one jobs:submit per stack at a time", function () {
+  let dir: string;
+  let file: string;
+  const warnings: string[] = [];
+  const warn = (w: string): void => {
+    warnings.push(w);
+  };
+  beforeEach(function () {
+    dir = tempDir("lock");
+    file = lockPath(path.join(dir, "submissions.jsonl"));
+    warnings.length = 0;
+  });
+  afterEach(function () {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("lives next to the ledger and holds pid, host and time", function () {
+    assert.strictEqual(file, path.join(dir, "submit.lock"));
+    const lock = acquireLock(file, warn, env(42, [42]));
+    assert.deepStrictEqual(parseLock(fs.readFileSync(file, "utf8")), {
+      pid: 42,
+      host: "here",
+      time: "2026-01-02T03:04:05.000Z",
+    });
+    lock.release();
+    assert.strictEqual(fs.existsSync(file), false);
+    lock.release();
+  });
+
+  it("a held lock stops a second run, naming the file, the pid and the fix", function () {
+    const first = acquireLock(file, warn, env(42, [42, 43]));
+    assert.throws(
+      () => acquireLock(file, warn, env(43, [42, 43])),
+      (e: Error) =>
+        e instanceof FatalError &&
+        e.message ===
+          `another jobs:submit (pid 42, since 2026-01-02T03:04:05.000Z) is submitting to this stack ` +
+            `(lock ${file}); wait for it to finish and re-run. If pid 42 is not a jobs:submit, delete ${file} and re-run`,
+    );
+    first.release();
+    acquireLock(file, warn, env(43, [43])).release();
+    assert.deepStrictEqual(warnings, []);
+  });
+
+  it("takes over a lock whose process is gone on this host, with a warning", function () {
+    const pid = deadPid();
+    assert.strictEqual(processIsAlive(pid), false);
+    assert.strictEqual(processIsAlive(process.pid), true);
+    fs.writeFileSync(file, JSON.stringify({ pid, host: "here", time: "2026-01-01T00:00:00Z" }));
+    const lock = acquireLock(file, warn, { ...env(process.pid, []), isAlive: processIsAlive });
+    assert.strictEqual(parseLock(fs.readFileSync(file, "utf8"))?.pid, process.pid);
+    assert.deepStrictEqual(warnings, [
+      `took over the lock ${file} left by pid ${pid} (started 2026-01-01T00:00:00Z), which is no longer running`,
+    ]);
+    lock.release();
+  });
+
+  it("never takes over a lock from another host, whose processes it cannot see", function () {
+    const owner = { pid: 7, host: "elsewhere", time: "t" };
+    assert.strictEqual(isStale(owner, env(1, [], "here")), false);
+    assert.strictEqual(isStale({ ...owner, host: "here" }, env(1, [], "here")), true);
+    fs.writeFileSync(file, JSON.stringify(owner));
+    assert.throws(() => acquireLock(file, warn, env(1, [])), /pid 7 on host elsewhere, since t/);
+    assert.ok(fs.existsSync(file), "left alone");
+  });
+
+  it("a lock file it cannot read is not taken over", function () {
+    fs.writeFileSync(file, "");
+    assert.strictEqual(parseLock(""), undefined);
+    assert.throws(
+      () => acquireLock(file, warn, env(1, [])),
+      new RegExp(
+        `another jobs:submit holds the lock ${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} \\(its content is not readable\\)`,
+      ),
+    );
+    assert.strictEqual(heldMessage("f", undefined, "h").includes("delete the file"), true);
+  });
+
+  it("release leaves a lock that another run took over in the meantime", function () {
+    const lock = acquireLock(file, warn, env(42, [42]));
+    fs.writeFileSync(file, JSON.stringify({ pid: 99, host: "here", time: "later" }));
+    lock.release();
+    assert.strictEqual(parseLock(fs.readFileSync(file, "utf8"))?.pid, 99);
+  });
+});
