@@ -13,7 +13,8 @@ S3 is reached through the small Signature Version 4 client below.
 
 Exit codes: the script's own exit code (128+N when a signal N killed it), or
      2  the job's configuration is unusable; the script did not run
-    66  an input or the array manifest could not be downloaded; the script did not run
+    66  an input or the array manifest could not be downloaded or saved; the script did not
+        run
     70  internal error in run_job (a bug: the traceback is printed)
     74  the script succeeded but a result or its log could not be uploaded
 Every failure of run_job itself prints a line starting with "run_job: error:".
@@ -34,6 +35,7 @@ import os
 import random
 import re
 import runpy
+import selectors
 import shutil
 import signal
 import subprocess
@@ -69,19 +71,37 @@ CONVENTIONAL_LOWERCASE = frozenset(
 DIGITS_RE = re.compile(r"^[0-9]+$")
 PROBE_ARG = "--run-job-internal-probe"
 PROBE_TIMEOUT_SECONDS = 300
+# Modules of the script's folder read at most when looking for an argparse import.
+MAX_HELPER_MODULES = 200
 MAX_CHOICES_SHOWN = 100
 MAX_COUNT = 1000
 # S3 refuses a single PUT larger than 5 GiB; bigger files need multipart uploads.
 MAX_PUT_BYTES = 5 * 1024**3
-DEFAULT_S3_MAX_ATTEMPTS = 6
+DEFAULT_S3_MAX_ATTEMPTS = 8
+# The wait before retry n is random (full jitter) up to min(cap, base * 2**(n-1)). Throttling
+# (503 SlowDown, 429) gets the long schedule: when many array children hit one prefix, they
+# have to spread out over tens of seconds while S3 scales it. A dropped connection or a
+# 500 is usually over at once, so it keeps the short one.
 RETRY_BASE_SECONDS = 0.25
 RETRY_CAP_SECONDS = 8.0
+THROTTLE_BASE_SECONDS = 1.0
+THROTTLE_CAP_SECONDS = 20.0
+THROTTLE_STATUSES = frozenset((429, 503))
+THROTTLE_CODES = frozenset(("SlowDown", "Throttling"))
 HTTP_TIMEOUT_SECONDS = 60
 CHUNK = 1024 * 1024
 # ECS (and so AWS Batch, on EC2 and Fargate) serves a job role's credentials here.
 ECS_CREDENTIALS_HOST = "http://169.254.170.2"
 # Refresh role credentials this long before they expire (they last hours; jobs can too).
 CREDENTIALS_REFRESH_SECONDS = 300
+# After the script exits, output still in the pipe is copied for at most this long: a process
+# the script left running keeps the pipe open, and must not hold up the uploads.
+OUTPUT_DRAIN_SECONDS = 1.5
+# Processes the script left running get SIGTERM, then SIGKILL this long after. With the drain
+# this stays far inside the 30 s between AWS Batch's SIGTERM and its SIGKILL.
+LEFTOVER_GRACE_SECONDS = 2.0
+# How often the output loop checks whether the script has exited.
+POLL_SECONDS = 0.2
 
 
 # A script's description and its options: plain JSON data (what --describe prints).
@@ -107,11 +127,21 @@ def config_error(*problems: str, detail: str = "") -> JobError:
 
 
 class StorageError(Exception):
-    """An S3 or local-folder operation failed for good (after retries if transient)."""
+    """An S3 or local-folder operation failed for good (after retries if transient).
+    `status` is S3's HTTP status when S3 refused the request."""
+
+    def __init__(self, message: str, status: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class TransientError(Exception):
-    """A failure worth retrying: 5xx, 429/SlowDown, a dropped connection, a timeout."""
+    """A failure worth retrying: 5xx, 429/SlowDown, a dropped connection, a timeout.
+    `throttled` when S3 asked us to slow down (it gets the longer backoff)."""
+
+    def __init__(self, message: str, throttled: bool = False) -> None:
+        super().__init__(message)
+        self.throttled = throttled
 
 
 def say(message: str) -> None:
@@ -136,28 +166,76 @@ class _ParserCaptured(BaseException):
         self.parser = parser
 
 
-_PARSE_METHODS = (
-    "parse_args",
-    "parse_known_args",
-    "parse_intermixed_args",
-    "parse_known_intermixed_args",
-)
+# parse_args() stops the probe at once. The "known" variants stop it too, unless the parser is
+# a pre-parser (see capture_parser).
+_FINAL_PARSE_METHODS = ("parse_args", "parse_intermixed_args")
+_KNOWN_PARSE_METHODS = ("parse_known_args", "parse_known_intermixed_args")
+
+
+def _parse_tree(source: bytes) -> Optional[ast.AST]:
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def uses_parent_parsers(source: bytes) -> bool:
+    """Whether the source passes `parents=` to a call: it builds a parser from others."""
+    tree = _parse_tree(source)
+    return tree is not None and any(
+        isinstance(node, ast.Call) and any(k.arg == "parents" for k in node.keywords)
+        for node in ast.walk(tree)
+    )
+
+
+def is_pre_parser(parser: argparse.ArgumentParser, parents_used: bool) -> bool:
+    """A parser read with parse_known_args() only to find a few options first (a config file,
+    say) before the script builds its full parser with parents=[pre_parser]. It has no -h of
+    its own (add_help=False), or -h would stop the script before the full parser's help."""
+    return parents_used and not parser.add_help
 
 
 def capture_parser(script_path: str) -> Optional[argparse.ArgumentParser]:
-    """Runs the script as __main__ until it first asks argparse to parse, and returns that
-    parser; None if the script finished without parsing. Runs the script's top level (its
-    imports), so call it in a child process."""
+    """Runs the script as __main__ until it asks argparse to parse its options, and returns
+    that parser; None if the script finished without parsing.
+
+    parse_args() stops the script before it gets the options. So does parse_known_args(),
+    except on a pre-parser (is_pre_parser): that one really parses (no arguments, so its
+    defaults) and the script goes on to the parser that has all the options. The pre-parser
+    is returned if the script ends without parsing again, or if it fails with no arguments.
+    Runs the script's top level (its imports), so call it in a child process."""
     cls = argparse.ArgumentParser
-    originals = {name: cls.__dict__[name] for name in _PARSE_METHODS if name in cls.__dict__}
+    names = _FINAL_PARSE_METHODS + _KNOWN_PARSE_METHODS
+    originals = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
+    try:
+        with open(script_path, "rb") as f:
+            parents_used = uses_parent_parsers(f.read())
+    except OSError:
+        parents_used = False
+    pre_parsers: List[argparse.ArgumentParser] = []
 
     def stop(self: argparse.ArgumentParser, *_args: object, **_kwargs: object) -> None:
         raise _ParserCaptured(self)
 
+    def let_pre_parser_through(name: str) -> Callable[..., Any]:
+        original = originals[name]
+
+        def parse(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> Any:
+            if not is_pre_parser(self, parents_used):
+                raise _ParserCaptured(self)
+            pre_parsers.append(self)
+            try:
+                return original(self, *args, **kwargs)
+            except (SystemExit, argparse.ArgumentError):
+                raise _ParserCaptured(self) from None  # e.g. it requires an option
+
+        return parse
+
     saved_argv, saved_path = sys.argv, list(sys.path)
     try:
         for name in originals:
-            setattr(cls, name, stop)
+            patched = stop if name in _FINAL_PARSE_METHODS else let_pre_parser_through(name)
+            setattr(cls, name, patched)
         sys.argv = [script_path]
         sys.path.insert(0, os.path.dirname(os.path.abspath(script_path)))
         runpy.run_path(script_path, run_name="__main__")
@@ -168,7 +246,7 @@ def capture_parser(script_path: str) -> Optional[argparse.ArgumentParser]:
             setattr(cls, name, method)
         sys.argv = saved_argv
         sys.path[:] = saved_path
-    return None
+    return pre_parsers[-1] if pre_parsers else None
 
 
 _ACTION_NAMES: List[Tuple[type, str]] = [
@@ -545,11 +623,10 @@ def undeclared_names(spec: Json, env: Dict[str, str]) -> List[str]:
 
 
 def imports_argparse(source: bytes) -> bool:
-    """Whether the script has an `import argparse` or `from argparse import ...` anywhere.
+    """Whether the source has an `import argparse` or `from argparse import ...` anywhere.
     A syntax error counts as yes: the probe then reports it with Python's own message."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    tree = _parse_tree(source)
+    if tree is None:
         return True
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -558,6 +635,71 @@ def imports_argparse(source: bytes) -> bool:
         elif isinstance(node, ast.ImportFrom):
             if node.level == 0 and (node.module or "").split(".")[0] == "argparse":
                 return True
+    return False
+
+
+def _module_files(root: str, dotted: str) -> List[str]:
+    """The files under `root` that importing `dotted` runs: each package's __init__.py on the
+    way, then the module (a .py file or a package). Empty if it is not there."""
+    files = []
+    parts = [p for p in dotted.split(".") if p]
+    for i in range(1, len(parts) + 1):
+        base = os.path.join(root, *parts[:i])
+        found = next(
+            (f for f in (base + ".py", os.path.join(base, "__init__.py")) if os.path.isfile(f)),
+            None,
+        )
+        if found is None:
+            return files
+        files.append(found)
+    return files
+
+
+def local_imports(path: str, source: bytes, script_dir: str) -> List[str]:
+    """The files of the script's own folder that `path` imports: absolute imports resolve
+    from the script's folder (sys.path[0] when it runs), relative ones from `path`'s
+    package. Installed packages are not followed."""
+    tree = _parse_tree(source)
+    if tree is None:
+        return []
+    files: List[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                files.extend(_module_files(script_dir, alias.name))
+        elif isinstance(node, ast.ImportFrom):
+            root = script_dir
+            if node.level:
+                root = os.path.dirname(path)
+                for _ in range(node.level - 1):
+                    root = os.path.dirname(root)
+            module = node.module or ""
+            files.extend(_module_files(root, module))
+            for alias in node.names:  # `from pkg import helper` may name a module
+                files.extend(_module_files(root, f"{module}.{alias.name}"))
+    return files
+
+
+def may_use_argparse(script_path: str, source: bytes) -> bool:
+    """Whether the script, or a module of its own folder that it imports (directly or through
+    another such module), imports argparse: a parser built in a helper module counts."""
+    script_dir = os.path.dirname(os.path.abspath(script_path))
+    seen = {os.path.abspath(script_path)}
+    pending = [(os.path.abspath(script_path), source)]
+    while pending and len(seen) <= MAX_HELPER_MODULES:
+        path, text = pending.pop()
+        if imports_argparse(text):
+            return True
+        for module in local_imports(path, text, script_dir):
+            module = os.path.abspath(module)
+            if module in seen:
+                continue
+            seen.add(module)
+            try:
+                with open(module, "rb") as f:
+                    pending.append((module, f.read()))
+            except OSError:
+                continue
     return False
 
 
@@ -572,7 +714,7 @@ def probe_script(script_path: str, env: Dict[str, str]) -> Json:
         raise config_error(
             f"cannot read the script {script_path}: {err.strerror}; pass --script PATH"
         ) from None
-    if not imports_argparse(source):
+    if not may_use_argparse(script_path, source):
         # No parser to introspect; running it to find out would run its whole body twice.
         return {"options": [], "groups": [], "prefix_chars": "-", "parser": False}
     with tempfile.TemporaryDirectory(prefix="batchpy-probe-") as tmp:
@@ -925,6 +1067,18 @@ RETRYABLE_CODES = frozenset(
 )
 
 
+def retry_cap(attempt: int, throttled: bool) -> float:
+    """The longest wait before retrying after failed attempt number `attempt` (from 1)."""
+    if throttled:
+        return min(THROTTLE_CAP_SECONDS, THROTTLE_BASE_SECONDS * 2 ** (attempt - 1))
+    return min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+
+
+def retry_schedule(max_attempts: int, throttled: bool) -> List[float]:
+    """The longest wait before each retry when every attempt of a request fails."""
+    return [retry_cap(attempt, throttled) for attempt in range(1, max_attempts)]
+
+
 def _s3_error(body: bytes) -> Tuple[str, str]:
     try:
         root = ET.fromstring(body)
@@ -1026,9 +1180,10 @@ class S3Store:
             if resp.status >= 300:
                 code, message = _s3_error(resp.read(65536))
                 detail = f"HTTP {resp.status} {code or resp.reason}: {message}".rstrip(": ")
-                if resp.status >= 500 or resp.status == 429 or code in RETRYABLE_CODES:
-                    raise TransientError(detail)
-                raise StorageError(detail + _hint(resp.status, code, method))
+                throttled = resp.status in THROTTLE_STATUSES or code in THROTTLE_CODES
+                if resp.status >= 500 or throttled or code in RETRYABLE_CODES:
+                    raise TransientError(detail, throttled)
+                raise StorageError(detail + _hint(resp.status, code, method), resp.status)
             if download is None:
                 return resp.read()
             expected = resp.getheader("content-length")
@@ -1063,8 +1218,7 @@ class S3Store:
                     raise StorageError(f"{err} (gave up after {attempt} attempts)") from None
                 # Role credentials can expire mid-job; fetch new ones before the retry.
                 refresh = "ExpiredToken" in str(err) or "TokenRefreshRequired" in str(err)
-                cap = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempt - 1))
-                delay = random.uniform(0, cap)
+                delay = random.uniform(0, retry_cap(attempt, err.throttled))
                 say(
                     f"{what}: {err}; retrying in {delay:.2f} s "
                     f"(attempt {attempt + 1} of {self.max_attempts})"
@@ -1224,8 +1378,25 @@ def make_store(env: Dict[str, str]) -> Store:
 Snapshot = Dict[str, Tuple[int, int]]
 
 
-def snapshot(folder: str) -> Snapshot:
-    """Every regular file under `folder` (relative, "/"-separated) with size and mtime."""
+def is_utf8_name(rel: str) -> bool:
+    """Whether a file name (as os.walk gives it) is valid UTF-8, as S3 keys must be. Python
+    keeps the bytes of other names as lone surrogates, which cannot be encoded."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_name(rel: str) -> str:
+    """A file name for messages, its non-UTF-8 bytes written as \\xNN."""
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def snapshot(folder: str, skipped: Optional[List[str]] = None) -> Snapshot:
+    """Every regular file under `folder` (relative, "/"-separated) with size and mtime.
+    Names that are not valid UTF-8 cannot be S3 keys: they are left out and added to
+    `skipped`."""
     found: Snapshot = {}
     for current, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
@@ -1233,8 +1404,12 @@ def snapshot(folder: str) -> Snapshot:
             full = os.path.join(current, name)
             if os.path.islink(full) or not os.path.isfile(full):
                 continue
-            st = os.stat(full)
             rel = os.path.relpath(full, folder).replace(os.sep, "/")
+            if not is_utf8_name(rel):
+                if skipped is not None:
+                    skipped.append(rel)
+                continue
+            st = os.stat(full)
             found[rel] = (st.st_size, st.st_mtime_ns)
     return found
 
@@ -1244,15 +1419,143 @@ def changed_files(before: Snapshot, after: Snapshot) -> List[str]:
     return sorted(p for p, stat in after.items() if before.get(p) != stat)
 
 
+class _Tee:
+    """Writes the script's output to the log file and, while anyone reads it, to our stdout
+    (the container log)."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+        self.out = sys.stdout.buffer
+        self.console_ok = True
+
+    def write(self, block: bytes) -> None:
+        self.log.write(block)
+        self.log.flush()
+        if self.console_ok:
+            try:
+                self.out.write(block)
+                self.out.flush()
+            except (BrokenPipeError, ValueError):
+                self.console_ok = False  # nobody reads our stdout; the file still gets it
+
+
+def _tee_until_exit(proc: "subprocess.Popen[bytes]", fd: int, tee: _Tee) -> None:
+    """Copies the script's output until the pipe closes, or at most OUTPUT_DRAIN_SECONDS
+    after the script exited: a process it started and left running holds the pipe open,
+    possibly for ever, and must not keep the job (and its uploads) waiting."""
+    drain_until: Optional[float] = None
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while True:
+            if drain_until is None and proc.poll() is not None:
+                drain_until = time.monotonic() + OUTPUT_DRAIN_SECONDS
+            wait = POLL_SECONDS if drain_until is None else drain_until - time.monotonic()
+            if wait <= 0:
+                return
+            if selector.select(wait):
+                block = os.read(fd, 65536)
+                if not block:
+                    return
+                tee.write(block)
+
+
+def signal_group(pgid: int, signum: int) -> bool:
+    """Sends `signum` to every process of a process group (0 only checks); False when the
+    group has no process left."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # its processes exist, we may just not signal them
+    return True
+
+
+def _reap_orphans() -> None:
+    """In the container run_job is PID 1, so the script's orphaned processes become our
+    children: collect those that ended, or they stay zombies, which still count as members
+    of their process group. Elsewhere the system's init does this."""
+    if os.getpid() != 1:
+        return
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _running_in_proc(pgid: int) -> Optional[bool]:
+    """Whether /proc lists a process of the group that is not a zombie; None without /proc."""
+    try:
+        pids = [d for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # it ended while we looked
+        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] != b"Z":
+            return True
+    return False
+
+
+def group_running(pgid: int) -> bool:
+    """Whether a process of the group is still running. A zombie (ended, its status not yet
+    collected by its parent) is still a member but holds no pipe and does nothing; outside
+    the container the system's init collects it, sometimes late."""
+    _reap_orphans()
+    if not signal_group(pgid, 0):
+        return False
+    in_proc = _running_in_proc(pgid)
+    return True if in_proc is None else in_proc
+
+
+def _wait_group_gone(pgid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while True:
+        if not group_running(pgid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def stop_leftovers(pgid: int, script_name: str, grace: float = LEFTOVER_GRACE_SECONDS) -> None:
+    """Ends the processes the script started and left running (its process group): SIGTERM,
+    then SIGKILL `grace` seconds later. They would otherwise outlive the job's uploads, and
+    after a TerminateJob the SIGKILL of AWS Batch would come before the log is stored."""
+    if _wait_group_gone(pgid, 0):
+        return
+    say(
+        f"warning: {script_name} exited but left processes running; stopping them (SIGTERM, "
+        f"then SIGKILL after {grace:g} s). To keep them, wait for them before the script exits"
+    )
+    signal_group(pgid, signal.SIGTERM)
+    if _wait_group_gone(pgid, grace):
+        return
+    signal_group(pgid, signal.SIGKILL)
+    if not _wait_group_gone(pgid, 1.0):
+        say(f"warning: processes of process group {pgid} are still there after SIGKILL")
+
+
 def run_script(
     script_path: str, argv: List[str], workdir: str, env: Dict[str, str], log_path: str
 ) -> int:
     """Runs the script, copying its stdout and stderr (merged, in order) to our stdout (the
     container log) and to `log_path` as they arrive. Returns its exit code, 128+N for a
-    signal N, like a shell."""
+    signal N, like a shell. Processes it leaves running are stopped before this returns."""
+    script_name = os.path.basename(script_path)
     child_env = dict(env)
     # Unbuffered, so a crash loses no output and the two streams interleave as written.
     child_env.setdefault("PYTHONUNBUFFERED", "1")
+    # A session (so a process group) of its own: a signal reaches the script and everything
+    # it started, and what it leaves behind can be stopped as one group. A terminal's Ctrl-C
+    # then reaches the script once, through us, instead of twice.
     proc = subprocess.Popen(
         [sys.executable, script_path, *argv],
         cwd=workdir,
@@ -1260,39 +1563,68 @@ def run_script(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
     # As PID 1 in the container we must pass on the SIGTERM that `docker stop` (AWS Batch
     # TerminateJob, a Spot reclaim) sends, or the script never sees it; we keep running
     # so the log is still uploaded before the SIGKILL that follows 30 s later.
     def forward(signum: int, _frame: object) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signum)
+        signal_group(proc.pid, signum)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
-    out = sys.stdout.buffer
-    console_ok = True
+    assert proc.stdout is not None
     try:
         with open(log_path, "wb") as log:
-            assert proc.stdout is not None
-            fd = proc.stdout.fileno()
-            while True:
-                block = os.read(fd, 65536)
-                if not block:
-                    break
-                log.write(block)
-                log.flush()
-                if console_ok:
-                    try:
-                        out.write(block)
-                        out.flush()
-                    except (BrokenPipeError, ValueError):
-                        console_ok = False  # nobody reads our stdout; the file still gets it
+            _tee_until_exit(proc, proc.stdout.fileno(), _Tee(log))
         code = proc.wait()
+        stop_leftovers(proc.pid, script_name)
     finally:
+        if proc.poll() is None:  # we failed while it ran: do not leave it behind
+            signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+        proc.stdout.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 128 - code if code < 0 else code
+
+
+def _absent_input(store: Store, key: str) -> bool:
+    """Whether listing `key` as a prefix shows that no such object exists. The job role may
+    list only under inputs/, and without s3:ListBucket on the whole bucket S3 answers a GET
+    of a missing key with 403, not 404, which reads as a permission problem."""
+    try:
+        return key not in store.list(key)
+    except StorageError:
+        return False  # cannot tell: keep the permission hint
+
+
+def fetch_input(store: Store, key: str, dest: str, inputs_prefix: str) -> None:
+    """Downloads one object under the inputs prefix, saying "no such object" for a missing
+    key where S3 says 403."""
+    try:
+        store.get(key, dest)
+    except StorageError as err:
+        if err.status == 403 and key.startswith(inputs_prefix) and _absent_input(store, key):
+            raise StorageError(
+                f"no such object {key} (S3 answers 403 for a missing key when the job role "
+                "may not list the whole bucket): upload it first, or check the key",
+                404,
+            ) from None
+        raise
+
+
+def _save_error(store: Store, key: str, rel: str, err: OSError) -> StorageError:
+    reason = err.strerror or str(err)
+    if isinstance(err, (FileExistsError, NotADirectoryError, IsADirectoryError)):
+        reason += (
+            ": another input key uses this name as a folder, or this key's folder as a file "
+            "name; rename one of them"
+        )
+    return StorageError(
+        f"could not save input {store.url(key)} as {quoted(rel)} in the working directory: "
+        f"{reason}"
+    )
 
 
 def _download_inputs(store: Store, config: JobConfig, workdir: str) -> List[str]:
@@ -1314,17 +1646,20 @@ def _download_inputs(store: Store, config: JobConfig, workdir: str) -> List[str]
                     f"input key {quoted(key)} cannot be a file name in the working directory"
                 )
             dest = os.path.join(workdir, *rel.split("/"))
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
             try:
-                store.get(key, dest)
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                fetch_input(store, key, dest, prefix)
             except StorageError as err:
                 raise StorageError(f"could not download input {store.url(key)}: {err}") from None
+            except OSError as err:
+                raise _save_error(store, key, rel, err) from None
             fetched.append(rel)
     return fetched
 
 
 def _result_files(config: JobConfig, workdir: str, before: Snapshot) -> Tuple[str, List[str]]:
     """(folder, files relative to it) to upload as results."""
+    skipped: List[str] = []
     if config.output_dir is not None:
         folder = os.path.join(workdir, config.output_dir)
         if not os.path.isdir(folder):
@@ -1333,13 +1668,75 @@ def _result_files(config: JobConfig, workdir: str, before: Snapshot) -> Tuple[st
                 "after the script ran; no results uploaded"
             )
             return folder, []
-        return folder, sorted(snapshot(folder))
-    return workdir, changed_files(before, snapshot(workdir))
+        files = sorted(snapshot(folder, skipped))
+    else:
+        folder = workdir
+        files = changed_files(before, snapshot(workdir, skipped))
+    for rel in skipped:
+        say(
+            f'warning: result file "{shown_name(rel)}" not uploaded: its name is not '
+            "valid UTF-8, which S3 keys must be; have the script write UTF-8 file names"
+        )
+    return folder, files
 
 
 def _content_type(name: str) -> str:
     guessed, _ = mimetypes.guess_type(name)
     return guessed or "application/octet-stream"
+
+
+def _failure(err: Exception) -> str:
+    """Why an upload failed: our own messages as they are, anything else with its type."""
+    return str(err) if isinstance(err, StorageError) else f"{type(err).__name__}: {err}"
+
+
+def upload_results(store: Store, config: JobConfig, workdir: str, before: Snapshot) -> bool:
+    """Uploads the result files, each on its own: one that fails is reported and the others
+    still go. False if any failed."""
+    folder, files = _result_files(config, workdir, before)
+    failed = 0
+    for rel in files:
+        key = config.results_prefix() + rel
+        try:
+            store.put(os.path.join(folder, *rel.split("/")), key, _content_type(rel))
+        except (StorageError, ValueError, OSError) as err:
+            say(f"error: could not upload result {rel} to {store.url(key)}: {_failure(err)}")
+            failed += 1
+    results_url = store.url(config.results_prefix())
+    if not files:
+        where = f" in {config.output_dir}" if config.output_dir else ""
+        say(f"no result files (the script created or changed no file{where})")
+    elif failed:
+        say(f"uploaded {len(files) - failed} of {len(files)} result file(s) to {results_url}")
+    else:
+        say(f"uploaded {len(files)} result file(s) to {results_url}")
+    return failed == 0
+
+
+def upload_log(store: Store, config: JobConfig, log_path: str) -> bool:
+    log_url = store.url(config.log_key())
+    try:
+        store.put(log_path, config.log_key(), "text/plain; charset=utf-8")
+    except (StorageError, ValueError, OSError) as err:
+        say(f"error: could not upload the log to {log_url}: {_failure(err)}")
+        return False
+    say(f"log uploaded to {log_url}")
+    return True
+
+
+def _read_manifest(store: Store, config: JobConfig) -> str:
+    assert config.manifest_key is not None
+    with tempfile.TemporaryDirectory(prefix="batchpy-manifest-") as tmp:
+        local = os.path.join(tmp, "manifest.json")
+        try:
+            fetch_input(store, config.manifest_key, local, config.prefixes["inputs"])
+        except StorageError as err:
+            where = store.url(config.manifest_key)
+            raise JobError(
+                EXIT_INPUT, [f"could not download the array manifest {where}: {err}"]
+            ) from None
+        with open(local, encoding="utf-8") as f:
+            return f.read()
 
 
 def run_job(script_path: str, env: Dict[str, str]) -> int:
@@ -1355,17 +1752,7 @@ def run_job(script_path: str, env: Dict[str, str]) -> int:
     job_env = dict(env)
     if config.manifest_key is not None:
         index = config.array_index if config.array_index is not None else 0
-        with tempfile.TemporaryDirectory(prefix="batchpy-manifest-") as tmp:
-            local = os.path.join(tmp, "manifest.json")
-            try:
-                store.get(config.manifest_key, local)
-            except StorageError as err:
-                where = store.url(config.manifest_key)
-                raise JobError(
-                    EXIT_INPUT, [f"could not download the array manifest {where}: {err}"]
-                ) from None
-            with open(local, encoding="utf-8") as f:
-                text = f.read()
+        text = _read_manifest(store, config)
         chosen = select_array_set(text, index, store.url(config.manifest_key))
         job_env.update(chosen)
         say(f"array child {index}: {json.dumps(chosen, ensure_ascii=False)}")
@@ -1393,32 +1780,16 @@ def run_job(script_path: str, env: Dict[str, str]) -> int:
         code = run_script(script_path, argv, workdir, job_env, log_path)
         say(f"{script_name} exited with code {code}")
 
-        upload_failed = False
-        results_url = store.url(config.results_prefix())
-        if code == 0:
-            folder, files = _result_files(config, workdir, before)
-            for rel in files:
-                key = config.results_prefix() + rel
-                try:
-                    store.put(os.path.join(folder, *rel.split("/")), key, _content_type(rel))
-                except StorageError as err:
-                    say(f"error: could not upload result {rel} to {store.url(key)}: {err}")
-                    upload_failed = True
-            if files and not upload_failed:
-                say(f"uploaded {len(files)} result file(s) to {results_url}")
-            elif not files:
-                where = f" in {config.output_dir}" if config.output_dir else ""
-                say(f"no result files (the script created or changed no file{where})")
-        else:
-            say("results not uploaded because the script failed")
-        log_url = store.url(config.log_key())
+        results_ok = True
         try:
-            store.put(log_path, config.log_key(), "text/plain; charset=utf-8")
-            say(f"log uploaded to {log_url}")
-        except StorageError as err:
-            say(f"error: could not upload the log to {log_url}: {err}")
-            upload_failed = True
-        if code == 0 and upload_failed:
+            if code == 0:
+                results_ok = upload_results(store, config, workdir, before)
+            else:
+                say("results not uploaded because the script failed")
+        finally:
+            # The log matters most when something went wrong: store it whatever happened.
+            log_ok = upload_log(store, config, log_path)
+        if code == 0 and not (results_ok and log_ok):
             return EXIT_UPLOAD
         return code
     finally:

@@ -43,6 +43,34 @@ function writeFile(root: string, rel: string, text: string): void {
   fs.writeFileSync(full, text);
 }
 
+/**
+ * Whether process `pid` still runs. A zombie (it ended; its parent has not collected it
+ * yet) does not: it does nothing and holds no pipe. /proc tells them apart where it exists.
+ */
+function isRunning(pid: number): boolean {
+  if (!fs.existsSync("/proc/self/stat")) {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** The pid the worker fixture's leftover process printed. */
+function leftoverPid(output: string): number {
+  const match = /worker: leftover ready pid=(\d+)/.exec(output);
+  assert.ok(match, `the leftover process did not start:\n${output}`);
+  return Number(match[1]);
+}
+
 /** The one `run_job:` line on stderr that contains `needle`. */
 function runJobLine(result: PythonResult, needle: string): string {
   const line = result.stderr
@@ -196,6 +224,60 @@ describe("container: run_job.py end to end (local folder)", function () {
     assert.match(fs.readFileSync(path.join(root, "logs", "terminated.log"), "utf8"), /sleeping/);
   });
 
+  it("stops a process the script left running instead of waiting for it to end", async function () {
+    const started = Date.now();
+    const run = await runEntrypoint(
+      { BATCHPY_LOCAL_ROOT: root, BATCHPY_JOB_NAME: "leftover", leftover: "30", write: "r.txt=R" },
+      ["--script", WORKER],
+    );
+    const seconds = (Date.now() - started) / 1000;
+    assert.strictEqual(run.code, 0, explain(run));
+    // About 2 s: 1.5 s to drain the output, then the leftover ends on SIGTERM.
+    assert.ok(seconds < 10, `took ${seconds} s: run_job waited for the leftover process`);
+    assert.match(
+      runJobLine(run, "left processes running"),
+      /warning: worker\.py exited but left processes running; stopping them \(SIGTERM, then SIGKILL after 2 s\)/,
+    );
+    const log = fs.readFileSync(path.join(root, "logs", "leftover.log"), "utf8");
+    assert.ok(!isRunning(leftoverPid(log)), "the leftover process was stopped");
+    assert.deepStrictEqual(readTree(path.join(root, "results")), { "leftover/r.txt": "R" });
+  });
+
+  it("uploads the log of a terminated job whose leftover process ignores SIGTERM", async function () {
+    const started = Date.now();
+    let output = "";
+    let signalled = false;
+    const run = await runEntrypoint(
+      {
+        BATCHPY_LOCAL_ROOT: root,
+        BATCHPY_JOB_NAME: "stubborn",
+        leftover: "60",
+        "leftover-ignores-sigterm": "true",
+        sleep: "30",
+      },
+      ["--script", WORKER],
+      {
+        onSpawn: (child) => {
+          child.stdout?.on("data", (chunk: Buffer) => {
+            output += chunk.toString();
+            // TerminateJob once the leftover ignores SIGTERM and the script is busy.
+            if (!signalled && output.includes("leftover ready") && output.includes("sleeping")) {
+              signalled = true;
+              child.kill("SIGTERM");
+            }
+          });
+        },
+      },
+    );
+    const seconds = (Date.now() - started) / 1000;
+    assert.strictEqual(run.code, 128 + 15, explain(run));
+    // Drain 1.5 s, SIGTERM, 2 s, SIGKILL: well inside the 30 s AWS Batch waits.
+    assert.ok(seconds < 15, `took ${seconds} s: the log would be lost to the SIGKILL`);
+    const log = fs.readFileSync(path.join(root, "logs", "stubborn.log"), "utf8");
+    assert.match(log, /worker: sleeping/);
+    assert.ok(!isRunning(leftoverPid(log)), "the leftover process was killed");
+  });
+
   it("downloads inputs, then uploads only the files the script created or changed", async function () {
     writeFile(root, "inputs/data.txt", "data");
     writeFile(root, "inputs/models/a.txt", "A");
@@ -277,6 +359,44 @@ describe("container: run_job.py end to end (local folder)", function () {
     const run = await runEntrypoint({ save_name: "x" });
     assert.strictEqual(run.code, 2, explain(run));
     assert.match(runJobLine(run, "BATCHPY_BUCKET"), /BATCHPY_LOCAL_ROOT/);
+  });
+
+  it("maps the options of a pre-parser and of the full parser built from it, running the body once", async function () {
+    const marker = path.join(root, "body-ran.txt");
+    const run = await runEntrypoint(
+      { BATCHPY_LOCAL_ROOT: root, BODY_MARKER: marker, config: "defaults.ini", name: "n" },
+      ["--script", path.join(FIXTURES, "pre_parser.py")],
+    );
+    assert.strictEqual(run.code, 0, explain(run));
+    assert.deepStrictEqual(JSON.parse(run.stdout), { config: "defaults.ini", size: 10, name: "n" });
+    assert.strictEqual(fs.readFileSync(marker, "utf8"), "pre_parser ran\n", "not in the probe");
+  });
+
+  it("stops the probe at parse_known_args() on an ordinary parser: the body runs once", async function () {
+    const marker = path.join(root, "body-ran.txt");
+    const run = await runEntrypoint({ BATCHPY_LOCAL_ROOT: root, BODY_MARKER: marker, beta: "b" }, [
+      "--script",
+      path.join(FIXTURES, "known_only.py"),
+    ]);
+    assert.strictEqual(run.code, 0, explain(run));
+    assert.strictEqual(fs.readFileSync(marker, "utf8"), "known_only ran with beta=b\n");
+  });
+
+  it("finds a parser built in a helper module of the script's folder", async function () {
+    const script = path.join(FIXTURES, "uses_helper.py");
+    const described = await runEntrypoint({}, ["--describe", "--script", script]);
+    assert.strictEqual(described.code, 0, explain(described));
+    const options = (JSON.parse(described.stdout) as { options: { env: string }[] }).options;
+    assert.deepStrictEqual(
+      options.map((o) => o.env),
+      ["alpha", "beta"],
+    );
+    const run = await runEntrypoint({ BATCHPY_LOCAL_ROOT: root, alpha: "A", beta: "2" }, [
+      "--script",
+      script,
+    ]);
+    assert.strictEqual(run.code, 0, explain(run));
+    assert.strictEqual(run.stdout, "uses_helper: alpha=A beta=2\n");
   });
 
   it("runs a script without argparse with no arguments, and uploads what it wrote", async function () {

@@ -14,6 +14,16 @@ export type HarnessCase =
   | { op: "describe"; script: string }
   | { op: "manifest"; text: string; index: number }
   | { op: "config"; env: Record<string, string> }
+  | { op: "retry_schedule"; attempts: number; throttled: boolean }
+  | {
+      op: "job";
+      script: string;
+      env: Record<string, string>;
+      /** Objects in the store, by key. */
+      inputs?: Record<string, string>;
+      /** A put of a key ending in NAME raises this Python exception (or "StorageError"). */
+      fail?: Record<string, string>;
+    }
   | {
       op: "sign";
       method: string;

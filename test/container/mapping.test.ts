@@ -348,3 +348,29 @@ describe("container: S3 request signing", function () {
     );
   });
 });
+
+describe("container: S3 retry backoff", function () {
+  const sum = (caps: number[]) => caps.reduce((total, cap) => total + cap, 0);
+
+  it("waits up to 1, 2, 4 ... 20 s between attempts when S3 throttles (SlowDown, 503, 429)", async function () {
+    const [throttled] = await harness([{ op: "retry_schedule", attempts: 8, throttled: true }]);
+    assert.strictEqual(throttled.default_attempts, 8);
+    const caps = throttled.caps as number[];
+    assert.deepStrictEqual(caps, [1, 2, 4, 8, 16, 20, 20]);
+    assert.strictEqual(sum(caps), 71, "at most 71 s of waiting with the default 8 attempts");
+  });
+
+  it("waits up to 0.25, 0.5 ... 8 s after a dropped connection or a 500", async function () {
+    const [other] = await harness([{ op: "retry_schedule", attempts: 8, throttled: false }]);
+    const caps = other.caps as number[];
+    assert.deepStrictEqual(caps, [0.25, 0.5, 1, 2, 4, 8, 8]);
+    assert.strictEqual(sum(caps), 23.75);
+  });
+
+  it("never waits longer than the cap, however many attempts are allowed", async function () {
+    const [many] = await harness([{ op: "retry_schedule", attempts: 20, throttled: true }]);
+    const caps = many.caps as number[];
+    assert.strictEqual(caps.length, 19);
+    assert.strictEqual(Math.max(...caps), 20);
+  });
+});

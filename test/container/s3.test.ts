@@ -227,7 +227,7 @@ describe("container: run_job.py against S3 over HTTP (s3rver)", function () {
     assert.match(lines[0], /PUT s3:\/\/batchpy-test\/results\/flaky\/r\.txt: HTTP 503 SlowDown/);
     assert.match(
       lines[1],
-      /(ConnectionResetError|RemoteDisconnected|BrokenPipeError).*attempt 3 of 6/,
+      /(ConnectionResetError|RemoteDisconnected|BrokenPipeError).*attempt 3 of 8/,
     );
   });
 
@@ -297,5 +297,55 @@ describe("container: run_job.py against S3 over HTTP (s3rver)", function () {
       /run_job: error: could not download input s3:\/\/batchpy-test\/inputs\/absent\.csv: HTTP 404 NoSuchKey/,
     );
     assert.ok(!run.stdout.includes("worker: to stdout"));
+  });
+
+  it("skips a result whose file name is not UTF-8 with a warning, and uploads the rest and the log", async function () {
+    const run = await runEntrypoint(
+      s3Env("oddname", { "write-latin1": "bad\u00ff.txt=X", write: "good.txt=G" }),
+      ["--script", WORKER],
+    );
+    assert.strictEqual(run.code, 0, explain(run));
+    assert.match(
+      run.stderr,
+      /run_job: warning: result file "bad\\xff\.txt" not uploaded: its name is not valid UTF-8/,
+    );
+    assert.deepStrictEqual(await keys("results/oddname/"), ["results/oddname/good.txt"]);
+    assert.match(await get("logs/oddname.log"), /worker: to stdout/);
+  });
+
+  /** What S3 does for a role without s3:ListBucket on the whole bucket: a GET is refused. */
+  const refuseObjectGets = (req: http.IncomingMessage): Fault =>
+    req.method === "GET" && !req.url?.includes("list-type=") ? "403" : "forward";
+
+  it("says 'no such object' when S3 answers 403 for an input key that a LIST shows is absent", async function () {
+    fault = refuseObjectGets;
+    const run = await runEntrypoint(
+      s3Env("typo", { AWS_ENDPOINT_URL_S3: proxyUrl, BATCHPY_INPUTS: "dta.csv" }),
+      ["--script", WORKER],
+    );
+    assert.strictEqual(run.code, 66, explain(run));
+    assert.match(
+      run.stderr,
+      /run_job: error: could not download input s3:\/\/batchpy-test\/inputs\/dta\.csv: no such object inputs\/dta\.csv \(S3 answers 403 for a missing key when the job role may not list the whole bucket\): upload it first, or check the key/,
+    );
+    assert.ok(
+      seen.some((r) => r.url.includes("list-type=2") && r.url.includes("prefix=inputs%2Fdta.csv")),
+      "the key was listed",
+    );
+    assert.ok(!run.stdout.includes("worker: to stdout"));
+  });
+
+  it("keeps the permission hint when S3 answers 403 for an input key that exists", async function () {
+    await put("inputs/secret.csv", "s");
+    fault = refuseObjectGets;
+    const run = await runEntrypoint(
+      s3Env("denied-in", { AWS_ENDPOINT_URL_S3: proxyUrl, BATCHPY_INPUTS: "secret.csv" }),
+      ["--script", WORKER],
+    );
+    assert.strictEqual(run.code, 66, explain(run));
+    assert.match(
+      run.stderr,
+      /inputs\/secret\.csv: HTTP 403 AccessDenied: injected AccessDenied \(check that the job role allows s3:GetObject\/s3:ListBucket on this key\)/,
+    );
   });
 });
