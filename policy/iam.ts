@@ -56,15 +56,41 @@ export function managedPolicyName(arn: string): string {
   return slash >= 0 ? arn.slice(slash + 1) : arn;
 }
 
-/** A resource pattern that covers every resource of the statement's services. */
-function isWildcardResource(resource: string): boolean {
-  // "arn:aws:s3:::*" is every bucket and every object: the same as "*" for s3 actions.
-  return resource === "*" || /^arn:[^:]*:s3:::\*$/.test(resource);
+/** A pattern part that matches anything: only `*` (IAM's `?` is exactly one character). */
+const ANYTHING = /^\*+$/;
+
+/**
+ * Whether a `Resource` pattern covers every resource of its service (or of every service),
+ * with nothing scoping it: `*`; `arn:aws:s3:::*` (every bucket and object), also with `/*`
+ * appended (every object of every bucket); `arn:aws:*:*:*:*`; `arn:*:*:*:*:*`; `arn:*`.
+ * The partition and the service may be named; the region and the account must be empty or
+ * wildcards, and the resource part only wildcards between its `/` and `:`. A pattern that
+ * names a bucket, a prefix, a region or an account scopes the grant and is not reported.
+ */
+export function isWildcardResource(resource: string): boolean {
+  if (ANYTHING.test(resource)) {
+    return true;
+  }
+  const parts = resource.split(":");
+  if (parts[0].toLowerCase() !== "arn") {
+    return false;
+  }
+  const unscoped = (part: string) => part === "" || ANYTHING.test(part);
+  if (parts.length < 6) {
+    // A `*` spans colons: `arn:*` is every ARN, `arn:aws:s3:*` every S3 one.
+    return (
+      parts.length > 1 && ANYTHING.test(parts[parts.length - 1]) && parts.slice(3).every(unscoped)
+    );
+  }
+  const [region, account] = parts.slice(3, 5);
+  const pieces = parts.slice(5).join(":").split(/[/:]/);
+  return unscoped(region) && unscoped(account) && pieces.every((piece) => ANYTHING.test(piece));
 }
 
 /**
  * The grants in a policy document that the rule forbids, described for a message:
- * `statement 0 allows "s3:*" on "*"`. Statements unknown during preview are skipped.
+ * `statement 0 allows "s3:*" on "arn:aws:s3:::*"`, naming the wildcard resource matched.
+ * Statements unknown during preview are skipped.
  */
 export function forbiddenGrants(
   policy: unknown,
@@ -79,11 +105,11 @@ export function forbiddenGrants(
     if (hasEffect(statement, "Allow") !== true || statement.resources === UNKNOWN) {
       return [];
     }
-    const everywhere = statement.notResource || statement.resources.some(isWildcardResource);
-    if (!everywhere) {
+    const wildcard = statement.resources.find(isWildcardResource);
+    if (!statement.notResource && wildcard === undefined) {
       return [];
     }
-    const on = statement.notResource ? "every resource but a few" : show("*");
+    const on = statement.notResource ? "every resource but a few" : show(wildcard);
     const found: string[] = [];
     if (statement.actions !== UNKNOWN) {
       for (const action of statement.actions.filter((a) => denied.includes(a))) {

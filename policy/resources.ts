@@ -16,6 +16,9 @@ export const TYPES = {
   bucketV2: "aws:s3/bucketV2:BucketV2",
   bucketPublicAccessBlock: "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
   bucketPolicy: "aws:s3/bucketPolicy:BucketPolicy",
+  bucketAcl: "aws:s3/bucketAcl:BucketAcl",
+  /** The v6 name of the same ACL resource; v7 keeps it as an alias. */
+  bucketAclV2: "aws:s3/bucketAclV2:BucketAclV2",
   ecrRepository: "aws:ecr/repository:Repository",
   iamRole: "aws:iam/role:Role",
   iamPolicy: "aws:iam/policy:Policy",
@@ -35,6 +38,7 @@ export const TYPES = {
 } as const;
 
 export const BUCKET_TYPES: readonly string[] = [TYPES.bucket, TYPES.bucketV2];
+export const BUCKET_ACL_TYPES: readonly string[] = [TYPES.bucketAcl, TYPES.bucketAclV2];
 
 /**
  * A resource validation that runs only for the given type tokens and reports itself not

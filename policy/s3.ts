@@ -7,8 +7,8 @@
 import { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import { Statement, hasEffect, isEveryone, readStatements } from "./iam-documents";
 import { refersTo } from "./links";
-import { BUCKET_TYPES, TYPES } from "./resources";
-import { InvalidJson, UNKNOWN, Unknown, at, isUnknown, show } from "./values";
+import { BUCKET_ACL_TYPES, BUCKET_TYPES, TYPES } from "./resources";
+import { InvalidJson, UNKNOWN, Unknown, at, elements, isUnknown, show } from "./values";
 
 /** The four Block Public Access settings; each must be true. */
 export const PUBLIC_ACCESS_SETTINGS = [
@@ -28,6 +28,12 @@ export function settingsNotBlocking(props: unknown): { setting: string; value: u
   );
 }
 
+/** The canned ACL a resource sets (`acl`) if it is a public one. */
+function publicAcl(props: unknown): string | undefined {
+  const acl = at(props, "acl");
+  return typeof acl === "string" && PUBLIC_ACLS.includes(acl) ? acl : undefined;
+}
+
 /** Whether `block` is attached to `bucket`, or cannot be told yet. */
 function attached(block: PolicyResource, bucket: PolicyResource): boolean | Unknown {
   return refersTo(block, "bucket", bucket);
@@ -37,9 +43,11 @@ export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
   name: "s3-bucket-public-access-blocked",
   description:
     "Checks whether every S3 bucket has a BucketPublicAccessBlock with blockPublicAcls, " +
-    "blockPublicPolicy, ignorePublicAcls and restrictPublicBuckets all true, and no public ACL.",
+    "blockPublicPolicy, ignorePublicAcls and restrictPublicBuckets all true, and whether " +
+    "any bucket or BucketAcl sets a public canned ACL.",
   remediationSteps:
-    "Add an aws.s3.BucketPublicAccessBlock for the bucket with all four settings true.",
+    "Add an aws.s3.BucketPublicAccessBlock for the bucket with all four settings true, and " +
+    "remove public canned ACLs (buckets are private by default).",
   url: "https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html",
   severity: "critical",
   validateStack: (args, reportViolation) => {
@@ -56,9 +64,20 @@ export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
         );
       }
     }
+    // An ACL in its own resource (aws.s3.BucketAcl) opens the bucket as much as its `acl`.
+    for (const bucketAcl of args.resources.filter((r) => BUCKET_ACL_TYPES.includes(r.type))) {
+      const acl = publicAcl(bucketAcl.props);
+      if (acl !== undefined) {
+        reportViolation(
+          `BucketAcl '${bucketAcl.name}' sets acl ${show(acl)}, which makes the bucket's ` +
+            `objects public. Fix: remove the BucketAcl (buckets are private by default).`,
+          bucketAcl.urn,
+        );
+      }
+    }
     for (const bucket of buckets) {
-      const acl = at(bucket.props, "acl");
-      if (typeof acl === "string" && PUBLIC_ACLS.includes(acl)) {
+      const acl = publicAcl(bucket.props);
+      if (acl !== undefined) {
         reportViolation(
           `S3 bucket '${bucket.name}' has acl ${show(acl)}, which makes its objects public. ` +
             `Fix: remove acl (buckets are private by default).`,
@@ -78,6 +97,24 @@ export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
   },
 };
 
+/**
+ * Whether a condition value (one value or a list) includes false: the condition then holds
+ * for plain-HTTP requests. `UNKNOWN` if it does not, but an item is unknown.
+ */
+function includesFalse(value: unknown): boolean | Unknown {
+  // Read item by item: during preview the list is a proxy that throws on an unknown item.
+  const items = elements(value);
+  if (items === UNKNOWN) {
+    return UNKNOWN;
+  }
+  const isFalse = (v: unknown) =>
+    v === false || (typeof v === "string" && v.toLowerCase() === "false");
+  if (items.some(isFalse)) {
+    return true;
+  }
+  return items.some(isUnknown) ? UNKNOWN : false;
+}
+
 /** True for `{ Bool: { "aws:SecureTransport": "false" } }` (keys match case-insensitively). */
 function requiresNoTls(condition: unknown): boolean | Unknown {
   if (isUnknown(condition)) {
@@ -92,14 +129,7 @@ function requiresNoTls(condition: unknown): boolean | Unknown {
   }
   for (const key of Object.keys(bool as Record<string, unknown>)) {
     if (key.toLowerCase() === "aws:securetransport") {
-      const value = at(bool, key);
-      if (isUnknown(value)) {
-        return UNKNOWN;
-      }
-      const values = Array.isArray(value) ? value : [value];
-      return values.some(
-        (v) => v === false || (typeof v === "string" && v.toLowerCase() === "false"),
-      );
+      return includesFalse(at(bool, key));
     }
   }
   return false;

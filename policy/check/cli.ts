@@ -2,9 +2,11 @@
  * `npm run policy:check [-- --stack dev]`: the policy pack's verdict on a stack, offline.
  * Evaluates the program under mocks with the stack's config, runs the real pack process
  * and talks to it as the Pulumi engine does. Exit code 0: no mandatory violation; 1:
- * mandatory violations; 2: the check could not run.
+ * mandatory violations; 2: the check could not run; 128+N: stopped by signal N (SIGINT,
+ * SIGTERM), after stopping the pack process.
  */
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { performance } from "perf_hooks";
 import { Command, CommanderError } from "commander";
@@ -140,28 +142,33 @@ function seconds(since: number): number {
   return Math.round((performance.now() - since) / 100) / 10;
 }
 
-/** Runs the check and prints it; returns the exit code. */
-export async function main(argv: readonly string[]): Promise<number> {
-  let options: Options;
-  try {
-    options = parseOptions(argv);
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      return err.exitCode === 0 ? EXIT_PASSED : EXIT_ERROR;
+/** The exit code of a run stopped by a signal: 128 + its number, as a shell reports it. */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + os.constants.signals[signal];
+}
+
+/** Resolves with the signal name `interrupt` is aborted with; never if there is none. */
+function whenInterrupted(interrupt: AbortSignal | undefined): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    if (interrupt?.aborted) {
+      resolve(interrupt.reason as NodeJS.Signals);
     }
-    throw err;
-  }
-  const started = performance.now();
-  const progress = (line: string) => process.stderr.write(`${line}\n`);
-  let pack: PolicyPackProcess | undefined;
-  // The pack type-checks and starts while the program is evaluated.
-  const packStarting = startPolicyPack({
-    packDir: DEFAULT_PACK_DIR,
-    stack: { stack: options.stack },
-    onOutput: (line) => progress(`[policy pack] ${line}`),
+    interrupt?.addEventListener("abort", () => resolve(interrupt.reason as NodeJS.Signals), {
+      once: true,
+    });
   });
-  // Handled below (awaited, or stopped in `finally`); until then a failure must not crash.
-  packStarting.catch(() => undefined);
+}
+
+type Progress = (line: string) => void;
+
+/** Evaluates the program, checks it with the pack once it serves, prints the verdict. */
+async function check(
+  options: Options,
+  packStarting: Promise<PolicyPackProcess>,
+  progress: Progress,
+  interrupt: AbortSignal | undefined,
+): Promise<number> {
+  const started = performance.now();
   try {
     const policyConfig = readPolicyConfig(options.policyPackConfig);
     const configOverrides = parseConfigOverrides(options.config);
@@ -181,7 +188,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     progress(
       `Connecting to the policy pack in ${path.relative(process.cwd(), DEFAULT_PACK_DIR)}/...`,
     );
-    pack = await packStarting;
+    const pack = await packStarting;
     const packReady = seconds(started);
     const result: PolicyCheckResult = await checkWithPack(pack, {
       stack: { project: evaluation.project, stack: evaluation.stack, config: evaluation.config },
@@ -207,20 +214,76 @@ export async function main(argv: readonly string[]): Promise<number> {
     );
     return countByLevel(result.diagnostics).mandatory > 0 ? EXIT_VIOLATIONS : EXIT_PASSED;
   } catch (err) {
-    const known = err instanceof UsageError || err instanceof PolicyConfigError;
-    progress(
-      `policy:check: ${known ? (err as Error).message : String((err as Error).stack ?? err)}`,
-    );
+    if (!interrupt?.aborted) {
+      // After an interrupt the pack is being stopped under the check: its errors are noise.
+      const known = err instanceof UsageError || err instanceof PolicyConfigError;
+      progress(
+        `policy:check: ${known ? (err as Error).message : String((err as Error).stack ?? err)}`,
+      );
+    }
     return EXIT_ERROR;
+  }
+}
+
+/**
+ * Runs the check and prints it; returns the exit code. When `interrupt` is aborted (with
+ * the signal's name as its reason), the pack process, or its start, is stopped, the
+ * Engine server with it, and the result is 128+N.
+ */
+export async function main(argv: readonly string[], interrupt?: AbortSignal): Promise<number> {
+  let options: Options;
+  try {
+    options = parseOptions(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? EXIT_PASSED : EXIT_ERROR;
+    }
+    throw err;
+  }
+  const progress: Progress = (line) => process.stderr.write(`${line}\n`);
+  const startAbort = new AbortController();
+  // The pack type-checks and starts while the program is evaluated.
+  const packStarting = startPolicyPack({
+    packDir: DEFAULT_PACK_DIR,
+    stack: { stack: options.stack },
+    onOutput: (line) => progress(`[policy pack] ${line}`),
+    signal: startAbort.signal,
+  });
+  // Handled below (awaited, or stopped in `finally`); until then a failure must not crash.
+  packStarting.then(
+    (pack) => progress(`Policy pack serving (pid ${pack.pid}).`),
+    () => undefined,
+  );
+  const interrupted = whenInterrupted(interrupt).then((signal) => {
+    progress(`policy:check: ${signal}: stopping the policy pack...`);
+    return signalExitCode(signal);
+  });
+  try {
+    return await Promise.race([check(options, packStarting, progress, interrupt), interrupted]);
   } finally {
-    // Stop the pack whether or not it started in time to be used.
-    await (pack ?? (await packStarting.catch(() => undefined)))?.stop();
+    // Stop the pack whether or not it started in time to be used; a start still under way
+    // gives up at once.
+    startAbort.abort("no longer needed");
+    await packStarting.then(
+      (pack) => pack.stop(),
+      () => undefined,
+    );
   }
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
+  // Killed without this, the CLI would leave the pack process serving for ever (its parent
+  // gone, nothing stops it). A second signal gets the default action: exit at once.
+  const interrupt = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => interrupt.abort(signal);
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  main(process.argv.slice(2), interrupt.signal).then(
     (code) => {
+      if (interrupt.signal.aborted) {
+        // The program's evaluation may still be running; it has nothing left to say.
+        process.exit(code);
+      }
       process.exitCode = code;
     },
     (err: unknown) => {

@@ -8,6 +8,7 @@
  * pack that logs through it is heard.
  */
 import { ChildProcess, spawn } from "child_process";
+import * as fs from "fs";
 import * as path from "path";
 import * as analyzerGrpc from "@pulumi/pulumi/proto/analyzer_grpc_pb";
 import * as analyzerPb from "@pulumi/pulumi/proto/analyzer_pb";
@@ -66,6 +67,11 @@ export interface StartOptions {
   readonly stack?: Partial<StackIdentity>;
   /** Lines the pack prints or logs after it started (warnings, console.log in policies). */
   readonly onOutput?: (line: string) => void;
+  /**
+   * Gives up starting when aborted (e.g. on Ctrl-C): the pack process and the Engine server
+   * are stopped and the start rejects. No effect once the pack is serving; `stop()` it then.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** A running pack. Always `stop()` it. */
@@ -148,6 +154,43 @@ async function startEngineService(
   };
 }
 
+/** Rejects as soon as `signal` is aborted, otherwise settles as `promise` does. */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) {
+    return promise;
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () =>
+      reject(new Error(`Starting the policy pack was cancelled (${String(signal.reason)}).`));
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/** Why the pack folder cannot be started, when that is the folder's fault. */
+function packDirProblem(packDir: string): string | undefined {
+  if (!fs.existsSync(packDir)) {
+    return `the folder ${packDir} does not exist`;
+  }
+  if (!fs.existsSync(path.join(packDir, "PulumiPolicy.yaml"))) {
+    return `${packDir} has no PulumiPolicy.yaml`;
+  }
+  return undefined;
+}
+
 /** Resolves with the port the pack prints first, or rejects with what it printed to stderr. */
 function awaitPort(child: ChildProcess, packDir: string, stderr: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -189,7 +232,14 @@ function awaitPort(child: ChildProcess, packDir: string, stderr: string[]): Prom
     };
     const onError = (err: Error) => {
       cleanup();
-      reject(new Error(`Could not start the policy pack in ${packDir}: ${err.message}`));
+      const problem = packDirProblem(packDir);
+      reject(
+        new Error(
+          problem
+            ? `Could not start the policy pack: ${problem}. Pass the folder that holds the pack's PulumiPolicy.yaml.`
+            : `Could not start the policy pack in ${packDir}: ${err.message}`,
+        ),
+      );
     };
     const cleanup = () => {
       clearTimeout(timer);
@@ -233,15 +283,48 @@ function toInitialConfig(info: analyzerPb.AnalyzerInfo): PolicyPackConfig {
   return config;
 }
 
+/**
+ * SIGTERM, then SIGKILL after STOP_TIMEOUT_MS; resolves when the process exited (or its
+ * pipes closed), and at the latest STOP_TIMEOUT_MS after the SIGKILL: a stop must end.
+ */
+function endProcess(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let giveUp: NodeJS.Timeout | undefined;
+    const done = () => {
+      clearTimeout(escalate);
+      clearTimeout(giveUp);
+      child.off("exit", done);
+      child.off("close", done);
+      resolve();
+    };
+    child.once("exit", done);
+    child.once("close", done);
+    child.kill("SIGTERM");
+    const escalate = setTimeout(() => {
+      child.kill("SIGKILL");
+      giveUp = setTimeout(done, STOP_TIMEOUT_MS);
+    }, STOP_TIMEOUT_MS);
+  });
+}
+
 /** Starts the pack, connects to it and reads what it declares. */
 export async function startPolicyPack(options: StartOptions): Promise<PolicyPackProcess> {
   const packDir = path.resolve(options.packDir ?? DEFAULT_PACK_DIR);
   const onOutput = options.onOutput ?? (() => undefined);
   // Resolved from the pack's folder, as the language host does, so the pack runs with the
   // @pulumi/pulumi it depends on.
-  const runPolicyPack = require.resolve("@pulumi/pulumi/cmd/run-policy-pack", {
-    paths: [packDir],
-  });
+  let runPolicyPack: string;
+  try {
+    runPolicyPack = require.resolve("@pulumi/pulumi/cmd/run-policy-pack", { paths: [packDir] });
+  } catch {
+    throw new Error(
+      `Could not start the policy pack: ${packDirProblem(packDir) ?? `@pulumi/pulumi is not installed for ${packDir}`}. ` +
+        `Pass the folder that holds the pack's PulumiPolicy.yaml, and run \`npm ci\` at the repository root.`,
+    );
+  }
+  if (options.signal?.aborted) {
+    throw new Error(`Starting the policy pack was cancelled (${String(options.signal.reason)}).`);
+  }
   const engine = await startEngineService(onOutput);
   const stack = options.stack ?? {};
   const child = spawn(process.execPath, [runPolicyPack, engine.address, packDir], {
@@ -261,9 +344,18 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
     stderr.push(chunk.toString());
   });
 
+  // A process that never started (spawn failed: 'error', then 'close', never 'exit') is as
+  // gone as one that exited; waiting for its 'exit' would wait for ever.
   let exited = false;
-  child.on("exit", () => {
+  const markExited = () => {
     exited = true;
+  };
+  child.once("exit", markExited);
+  child.once("close", markExited);
+  child.once("error", () => {
+    if (child.pid === undefined) {
+      markExited();
+    }
   });
   let client: analyzerGrpc.AnalyzerClient | undefined;
   let stopping: Promise<void> | undefined;
@@ -271,17 +363,13 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
   const shutdown = async (): Promise<void> => {
     client?.close();
     if (!exited) {
-      const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-      await gone;
-      clearTimeout(timer);
+      await endProcess(child);
     }
     await engine.stop();
   };
 
   try {
-    const port = await awaitPort(child, packDir, stderr);
+    const port = await unlessAborted(awaitPort(child, packDir, stderr), options.signal);
     // From here on, anything the pack prints is a log line (the engine shows it too).
     const forward = (chunk: Buffer) =>
       chunk
@@ -301,12 +389,17 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
       },
     );
     client = analyzer;
-    const plugin = await unary<PluginInfo>("to describe itself (GetPluginInfo)", (md, o, cb) =>
-      analyzer.getPluginInfo(new Empty(), md, o, cb),
+    const plugin = await unlessAborted(
+      unary<PluginInfo>("to describe itself (GetPluginInfo)", (md, o, cb) =>
+        analyzer.getPluginInfo(new Empty(), md, o, cb),
+      ),
+      options.signal,
     );
-    const info = await unary<analyzerPb.AnalyzerInfo>(
-      "to list its policies (GetAnalyzerInfo)",
-      (md, o, cb) => analyzer.getAnalyzerInfo(new Empty(), md, o, cb),
+    const info = await unlessAborted(
+      unary<analyzerPb.AnalyzerInfo>("to list its policies (GetAnalyzerInfo)", (md, o, cb) =>
+        analyzer.getAnalyzerInfo(new Empty(), md, o, cb),
+      ),
+      options.signal,
     );
     const packInfo: PackInfo = {
       name: info.getName(),

@@ -35,6 +35,83 @@ function policyCheck(args: readonly string[]): Promise<Run> {
   });
 }
 
+interface InterruptedRun extends Run {
+  /** The CLI's child processes (the pack) when the signal was sent. */
+  readonly packPids: number[];
+  /** From the signal to the CLI's exit. */
+  readonly stopMs: number;
+}
+
+/** The pids of `parent`'s running children, from /proc. */
+function childPids(parent: number): number[] {
+  return fs
+    .readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+        const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        return state !== "Z" && Number(ppid) === parent;
+      } catch {
+        return false; // it ended while we looked
+      }
+    })
+    .map(Number);
+}
+
+/** Whether `pid` runs; a zombie (ended, not yet collected by its parent) does not. */
+function isRunning(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs the check and sends it `signal` once its stderr matches `when` and it has started
+ * the pack process (checked every 20 ms from then on).
+ */
+function interruptedPolicyCheck(
+  args: readonly string[],
+  when: RegExp,
+  signal: NodeJS.Signals,
+): Promise<InterruptedRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["-r", "ts-node/register", CLI, ...args], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    let packPids: number[] = [];
+    let signalledAt: number | undefined;
+    const trySignal = () => {
+      const pids = child.pid === undefined ? [] : childPids(child.pid);
+      if (signalledAt === undefined && when.test(stderr) && pids.length > 0) {
+        packPids = pids;
+        signalledAt = Date.now();
+        child.kill(signal);
+      }
+    };
+    const poll = setInterval(trySignal, 20);
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      trySignal();
+    });
+    // Never leave a CLI behind if the signal is not handled.
+    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearInterval(poll);
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, packPids, stopMs: Date.now() - (signalledAt ?? Date.now()) });
+    });
+  });
+}
+
 /** Runs the jobs two or three at a time: each run is two node processes. */
 async function inPool<T>(jobs: (() => Promise<T>)[], size: number): Promise<T[]> {
   const results: T[] = new Array(jobs.length);
@@ -215,5 +292,64 @@ describe("npm run policy:check (end to end)", function () {
     assert.equal(run.code, 2, explain(run));
     assert.match(run.stderr, /"batch-compute-max-vcpus-cap": maxVcpus must be integer, not "lots"/);
     assert.equal(run.stdout, "");
+  });
+});
+
+describe("npm run policy:check, interrupted", function () {
+  this.timeout(300_000);
+  let dir: string;
+  let serving: InterruptedRun;
+  let starting: InterruptedRun;
+
+  before(async function () {
+    if (!fs.existsSync("/proc/self/stat")) {
+      this.skip(); // the pack's pid is read from /proc
+    }
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "batchpy-policy-interrupt-"));
+    // Enough resources that the check is still running seconds after the pack serves.
+    const many = path.join(dir, "many.json");
+    fs.writeFileSync(
+      many,
+      JSON.stringify(
+        Array.from({ length: 3000 }, (_, i) => ({
+          type: TYPES.ecrRepository,
+          name: `repo-${i}`,
+          inputs: { imageScanningConfiguration: { scanOnPush: true } },
+        })),
+      ),
+    );
+    [serving, starting] = await Promise.all([
+      interruptedPolicyCheck(
+        ["--stack", "dev", "--extra-resources", many],
+        /Policy pack serving \(pid \d+\)/,
+        "SIGTERM",
+      ),
+      // Signalled as soon as the pack process exists: it takes seconds to serve.
+      interruptedPolicyCheck(["--stack", "dev"], /Evaluating stack dev/, "SIGINT"),
+    ]);
+  });
+
+  after(() => {
+    if (dir) {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("stops the serving pack on SIGTERM and exits 143", () => {
+    assert.equal(serving.code, 128 + 15, explain(serving));
+    assert.match(serving.stderr, /policy:check: SIGTERM: stopping the policy pack\.\.\./);
+    const announced = Number(/Policy pack serving \(pid (\d+)\)/.exec(serving.stderr)?.[1]);
+    assert.deepEqual(serving.packPids, [announced], "the pack was the CLI's one child");
+    assert.ok(!isRunning(announced), `the pack (pid ${announced}) is still running`);
+    assert.ok(serving.stopMs < 15_000, `stopping took ${serving.stopMs} ms`);
+    assert.equal(serving.stdout, "", "no verdict for an interrupted check");
+  });
+
+  it("gives up a pack still starting on SIGINT and exits 130", () => {
+    assert.equal(starting.code, 128 + 2, explain(starting));
+    assert.ok(!/Policy pack serving/.test(starting.stderr), "the pack never served");
+    assert.equal(starting.packPids.length, 1, "the pack process had been started");
+    assert.ok(!isRunning(starting.packPids[0]), "the pack process is still running");
+    assert.ok(starting.stopMs < 10_000, `stopping took ${starting.stopMs} ms`);
   });
 });

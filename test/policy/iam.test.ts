@@ -1,6 +1,11 @@
 import { strict as assert } from "assert";
 import type * as aws from "@pulumi/aws";
-import { forbiddenGrants, iamNoAdminAccess, managedPolicyName } from "../../policy/iam";
+import {
+  forbiddenGrants,
+  iamNoAdminAccess,
+  isWildcardResource,
+  managedPolicyName,
+} from "../../policy/iam";
 import { TYPES } from "../../policy/resources";
 import { InvalidJson } from "../../policy/values";
 import { jobBucketDocument, role, rolePolicy, rolePolicyAttachment } from "./fixtures";
@@ -93,6 +98,71 @@ describe("iam-no-admin-access", () => {
         "allows",
       );
     }
+  });
+
+  it("reports every-resource and every-object wildcards, naming the resource matched", async () => {
+    for (const resource of [
+      "arn:aws:s3:::*/*",
+      "arn:aws:*:*:*:*",
+      "arn:*:*:*:*:*",
+      "arn:aws:s3:*:*:*",
+      "arn:*",
+    ]) {
+      const policyDocument = JSON.stringify({
+        Statement: [
+          {
+            Effect: "Allow",
+            Action: "s3:*",
+            Resource: ["arn:aws:s3:::batchpy-dev-bucket/*", resource],
+          },
+        ],
+      });
+      await assertHasResourceViolation(
+        policy,
+        resourceArgs(TYPES.iamPolicy, { policy: policyDocument }, { name: "wide" }),
+        `Policy 'wide' policy: statement 0 allows "s3:*" on ${JSON.stringify(resource)}.`,
+      );
+    }
+  });
+
+  it("isWildcardResource tells unscoped patterns from scoped ones", () => {
+    const everything = [
+      "*",
+      "**",
+      "arn:aws:s3:::*",
+      "arn:aws:s3:::*/*",
+      "arn:aws:*:*:*:*",
+      "arn:*:*:*:*:*",
+      "arn:aws-cn:s3:::*",
+      "arn:aws:iam::*:*",
+      "arn:aws:s3:::*:*",
+      "arn:aws:s3::*",
+      "arn:aws:*",
+      "arn:*",
+    ];
+    const scoped = [
+      "arn:aws:s3:::batchpy-dev-bucket/*",
+      "arn:aws:s3:::batchpy-dev-bucket",
+      "arn:aws:s3:::*-logs/*",
+      "arn:aws:s3:::*/inputs/*",
+      "arn:aws:iam::123456789012:role/*",
+      "arn:aws:s3:us-east-1:*:*",
+      "arn:aws:*:*:123456789012:*",
+      "arn:aws:s3:::",
+      "arn:aws",
+      "?",
+      "batchpy-dev-bucket",
+    ];
+    assert.deepEqual(
+      everything.filter((r) => !isWildcardResource(r)),
+      [],
+      "every resource",
+    );
+    assert.deepEqual(
+      scoped.filter((r) => isWildcardResource(r)),
+      [],
+      "scoped",
+    );
   });
 
   it("reports an inline policy of a role", async () => {

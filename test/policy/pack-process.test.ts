@@ -185,3 +185,68 @@ describe("runPolicyCheck", function () {
     assert.deepEqual(names(result.diagnostics), ["batch-compute-min-vcpus-zero mandatory"]);
   });
 });
+
+function listeningSockets(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === "TCPServerWrap").length;
+}
+
+/**
+ * The listening sockets of this process once it is back to `baseline` or a second has
+ * passed: a closed server's socket goes away a few ticks after its shutdown callback.
+ */
+async function listeningSocketsSettled(baseline: number): Promise<number> {
+  for (let waited = 0; listeningSockets() > baseline && waited < 1_000; waited += 25) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return listeningSockets();
+}
+
+/** The pids of this process's children, from /proc. */
+function childPids(): number[] {
+  return fs
+    .readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+        const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        return state !== "Z" && Number(ppid) === process.pid;
+      } catch {
+        return false; // it ended while we looked
+      }
+    })
+    .map(Number);
+}
+
+describe("startPolicyPack when the pack cannot start", function () {
+  this.timeout(60_000);
+
+  it("rejects at once for a pack folder that does not exist, leaving nothing running", async () => {
+    // Inside the repository, so @pulumi/pulumi resolves and the spawn itself fails.
+    const packDir = path.join(__dirname, "..", "..", "policy", "no-such-pack");
+    const sockets = listeningSockets();
+    const started = Date.now();
+    await assert.rejects(
+      startPolicyPack({ packDir }),
+      /^Error: Could not start the policy pack: the folder .*no-such-pack does not exist\. Pass the folder that holds the pack's PulumiPolicy\.yaml\.$/,
+    );
+    assert.ok(Date.now() - started < 5_000, `took ${Date.now() - started} ms`);
+    assert.equal(await listeningSocketsSettled(sockets), sockets, "the Engine server was closed");
+  });
+
+  it("gives up a start that is aborted, stopping the pack process and the Engine server", async () => {
+    const sockets = listeningSockets();
+    const children = childPids();
+    const abort = new AbortController();
+    const starting = startPolicyPack({ stack: STACK, signal: abort.signal });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the pack is type-checking
+    const spawned = childPids().filter((pid) => !children.includes(pid));
+    assert.equal(spawned.length, 1, "the pack process was started");
+    const started = Date.now();
+    abort.abort("SIGINT");
+    await assert.rejects(starting, /Starting the policy pack was cancelled \(SIGINT\)/);
+    assert.ok(Date.now() - started < 5_000, `took ${Date.now() - started} ms`);
+    assert.deepEqual(childPids(), children, "no pack process left");
+    assert.equal(await listeningSocketsSettled(sockets), sockets, "the Engine server was closed");
+  });
+});

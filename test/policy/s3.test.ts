@@ -1,4 +1,7 @@
 import { strict as assert } from "assert";
+import type * as aws from "@pulumi/aws";
+import { unknownCheckingProxy } from "@pulumi/policy";
+import type { Unwrap } from "@pulumi/pulumi";
 import { TYPES } from "../../policy/resources";
 import {
   policyDeniesInsecureTransport,
@@ -9,6 +12,7 @@ import {
 import { UNKNOWN } from "../../policy/values";
 import {
   BUCKET_ARN,
+  BUCKET_NAME,
   bucket,
   bucketPolicy,
   publicAccessBlock,
@@ -145,6 +149,28 @@ describe("s3-bucket-public-access-blocked", () => {
     await assertHasStackViolation(policy, stackArgs(resources), "bucket", 'acl "public-read"');
   });
 
+  it("reports a public canned ACL set by a BucketAcl, under its v7 and v6 type names", async () => {
+    for (const type of [TYPES.bucketAcl, TYPES.bucketAclV2]) {
+      const props: Unwrap<aws.s3.BucketAclArgs> = { bucket: BUCKET_NAME, acl: "public-read" };
+      const resources = [...storage(), { type, name: "bucket-acl", props }];
+      await assertHasStackViolation(
+        policy,
+        stackArgs(resources),
+        "bucket-acl",
+        `BucketAcl 'bucket-acl' sets acl "public-read", which makes the bucket's objects public`,
+        "Fix: remove the BucketAcl",
+      );
+    }
+  });
+
+  it("passes a BucketAcl with a private or unknown canned ACL", async () => {
+    for (const acl of ["private", "bucket-owner-full-control", unknown<string>()]) {
+      const props: Unwrap<aws.s3.BucketAclArgs> = { bucket: BUCKET_NAME, acl };
+      const resources = [...storage(), { type: TYPES.bucketAcl, name: "bucket-acl", props }];
+      await assertNoStackViolations(policy, stackArgs(resources));
+    }
+  });
+
   it("reports nothing while the block's link or a setting is unknown", async () => {
     const unlinked = replace(storageInPreview(), "public-access-block", (r) => ({
       ...r,
@@ -219,6 +245,41 @@ describe("s3-bucket-tls-only", () => {
         : r,
     );
     await assertNoStackViolations(policy, stackArgs(inline));
+  });
+
+  it("skips, rather than fails, a TLS condition whose list has an unknown item (preview)", async () => {
+    // An aws.iam.PolicyDocument object with an Output inside: the engine sends the item as
+    // unknown, and the policy sees the list through a proxy that throws when it is read.
+    const withCondition = (values: string[]) =>
+      replace(storage(), "tls-only", (r) => ({
+        ...r,
+        props: {
+          bucket: BUCKET_NAME,
+          policy: {
+            Version: "2012-10-17",
+            Statement: [
+              { ...tlsOnlyStatement(), Condition: { Bool: { "aws:SecureTransport": values } } },
+            ],
+          },
+        },
+      }));
+    await assertNoStackViolations(policy, stackArgs(withCondition([unknown()])));
+    await assertNoStackViolations(policy, stackArgs(withCondition(["false", unknown()])));
+    await assertHasStackViolation(
+      policy,
+      stackArgs(withCondition(["true"])),
+      "tls-only",
+      "has no statement denying requests without TLS",
+    );
+    const proxied = (values: string[]) =>
+      unknownCheckingProxy({
+        Statement: [
+          { ...tlsOnlyStatement(), Condition: { Bool: { "aws:SecureTransport": values } } },
+        ],
+      });
+    assert.equal(policyDeniesInsecureTransport(proxied([unknown()])), UNKNOWN);
+    assert.equal(policyDeniesInsecureTransport(proxied([unknown(), "false"])), true);
+    assert.equal(policyDeniesInsecureTransport(proxied(["true", unknown()])), UNKNOWN);
   });
 
   it("policyDeniesInsecureTransport reads the statement's parts", () => {
