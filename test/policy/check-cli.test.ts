@@ -9,6 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { TYPES } from "../../policy/resources";
+import { childPids } from "../helpers/processes";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const CLI = path.join(ROOT, "policy", "check", "cli.ts");
@@ -40,23 +41,6 @@ interface InterruptedRun extends Run {
   readonly packPids: number[];
   /** From the signal to the CLI's exit. */
   readonly stopMs: number;
-}
-
-/** The pids of `parent`'s running children, from /proc. */
-function childPids(parent: number): number[] {
-  return fs
-    .readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((pid) => {
-      try {
-        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-        const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        return state !== "Z" && Number(ppid) === parent;
-      } catch {
-        return false; // it ended while we looked
-      }
-    })
-    .map(Number);
 }
 
 /** Whether `pid` runs; a zombie (ended, not yet collected by its parent) does not. */

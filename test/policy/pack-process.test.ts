@@ -13,6 +13,7 @@ import { AnalyzedResource, Diagnostic } from "../../policy/check/wire";
 import { TYPES } from "../../policy/resources";
 import { UNKNOWN_SENTINELS } from "../../policy/values";
 import { computeEnvironment, jobDefinition, jobQueue } from "./fixtures";
+import { childPids } from "../helpers/processes";
 
 const STACK = { project: "batchpy", stack: "test" };
 const U = UNKNOWN_SENTINELS.string;
@@ -199,23 +200,6 @@ async function listeningSocketsSettled(baseline: number): Promise<number> {
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   return listeningSockets();
-}
-
-/** The pids of this process's children, from /proc. */
-function childPids(): number[] {
-  return fs
-    .readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((pid) => {
-      try {
-        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-        const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        return state !== "Z" && Number(ppid) === process.pid;
-      } catch {
-        return false; // it ended while we looked
-      }
-    })
-    .map(Number);
 }
 
 describe("startPolicyPack when the pack cannot start", function () {
