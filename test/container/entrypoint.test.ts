@@ -16,6 +16,7 @@ import {
   runPython,
 } from "../helpers/python";
 import { ECHO_ARGS, FIXTURES } from "./harness";
+import { isRunning } from "../helpers/processes";
 
 const WORKER = path.join(FIXTURES, "worker.py");
 
@@ -41,27 +42,6 @@ function writeFile(root: string, rel: string, text: string): void {
   const full = path.join(root, ...rel.split("/"));
   fs.mkdirSync(path.dirname(full), { recursive: true });
   fs.writeFileSync(full, text);
-}
-
-/**
- * Whether process `pid` still runs. A zombie (it ended; its parent has not collected it
- * yet) does not: it does nothing and holds no pipe. /proc tells them apart where it exists.
- */
-function isRunning(pid: number): boolean {
-  if (!fs.existsSync("/proc/self/stat")) {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] !== "Z";
-  } catch {
-    return false;
-  }
 }
 
 /** The pid the worker fixture's leftover process printed. */

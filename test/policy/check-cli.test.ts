@@ -4,12 +4,13 @@
  * together in `before` (each is a separate process) and each test reads one.
  */
 import { strict as assert } from "assert";
-import { spawn } from "child_process";
+import { spawn, type ChildProcessByStdio } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import type { Readable } from "stream";
 import { TYPES } from "../../policy/resources";
-import { childPids } from "../helpers/processes";
+import { childPids, isRunning } from "../helpers/processes";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const CLI = path.join(ROOT, "policy", "check", "cli.ts");
@@ -20,13 +21,18 @@ interface Run {
   readonly stderr: string;
 }
 
-/** Runs the check as `npm run policy:check -- <args>` does (ts-node, repository root). */
+/** Starts the check as `npm run policy:check -- <args>` does (ts-node, repository root). */
+function startPolicyCheck(args: readonly string[]): ChildProcessByStdio<null, Readable, Readable> {
+  return spawn(process.execPath, ["-r", "ts-node/register", CLI, ...args], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+/** Runs the check to its end. */
 function policyCheck(args: readonly string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["-r", "ts-node/register", CLI, ...args], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = startPolicyCheck(args);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -43,16 +49,6 @@ interface InterruptedRun extends Run {
   readonly stopMs: number;
 }
 
-/** Whether `pid` runs; a zombie (ended, not yet collected by its parent) does not. */
-function isRunning(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Runs the check and sends it `signal` once its stderr matches `when` and it has started
  * the pack process (checked every 20 ms from then on).
@@ -63,10 +59,7 @@ function interruptedPolicyCheck(
   signal: NodeJS.Signals,
 ): Promise<InterruptedRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["-r", "ts-node/register", CLI, ...args], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = startPolicyCheck(args);
     let stdout = "";
     let stderr = "";
     let packPids: number[] = [];
