@@ -45,8 +45,6 @@ function policyCheck(args: readonly string[]): Promise<Run> {
 interface InterruptedRun extends Run {
   /** The CLI's child processes (the pack) when the signal was sent. */
   readonly packPids: number[];
-  /** From the signal to the CLI's exit. */
-  readonly stopMs: number;
 }
 
 /**
@@ -63,12 +61,12 @@ function interruptedPolicyCheck(
     let stdout = "";
     let stderr = "";
     let packPids: number[] = [];
-    let signalledAt: number | undefined;
+    let signalled = false;
     const trySignal = () => {
       const pids = child.pid === undefined ? [] : childPids(child.pid);
-      if (signalledAt === undefined && when.test(stderr) && pids.length > 0) {
+      if (!signalled && when.test(stderr) && pids.length > 0) {
         packPids = pids;
-        signalledAt = Date.now();
+        signalled = true;
         child.kill(signal);
       }
     };
@@ -84,7 +82,7 @@ function interruptedPolicyCheck(
     child.on("close", (code) => {
       clearInterval(poll);
       clearTimeout(timer);
-      resolve({ code, stdout, stderr, packPids, stopMs: Date.now() - (signalledAt ?? Date.now()) });
+      resolve({ code, stdout, stderr, packPids });
     });
   });
 }
@@ -318,7 +316,6 @@ describe("npm run policy:check, interrupted", function () {
     const announced = Number(/Policy pack serving \(pid (\d+)\)/.exec(serving.stderr)?.[1]);
     assert.deepEqual(serving.packPids, [announced], "the pack was the CLI's one child");
     assert.ok(!isRunning(announced), `the pack (pid ${announced}) is still running`);
-    assert.ok(serving.stopMs < 15_000, `stopping took ${serving.stopMs} ms`);
     assert.equal(serving.stdout, "", "no verdict for an interrupted check");
   });
 
@@ -327,6 +324,5 @@ describe("npm run policy:check, interrupted", function () {
     assert.ok(!/Policy pack serving/.test(starting.stderr), "the pack never served");
     assert.equal(starting.packPids.length, 1, "the pack process had been started");
     assert.ok(!isRunning(starting.packPids[0]), "the pack process is still running");
-    assert.ok(starting.stopMs < 10_000, `stopping took ${starting.stopMs} ms`);
   });
 });

@@ -209,12 +209,10 @@ describe("startPolicyPack when the pack cannot start", function () {
     // Inside the repository, so @pulumi/pulumi resolves and the spawn itself fails.
     const packDir = path.join(__dirname, "..", "..", "policy", "no-such-pack");
     const sockets = listeningSockets();
-    const started = Date.now();
     await assert.rejects(
       startPolicyPack({ packDir }),
       /^Error: Could not start the policy pack: the folder .*no-such-pack does not exist\. Pass the folder that holds the pack's PulumiPolicy\.yaml\.$/,
     );
-    assert.ok(Date.now() - started < 5_000, `took ${Date.now() - started} ms`);
     assert.equal(await listeningSocketsSettled(sockets), sockets, "the Engine server was closed");
   });
 
@@ -226,10 +224,8 @@ describe("startPolicyPack when the pack cannot start", function () {
     await new Promise((resolve) => setTimeout(resolve, 300)); // the pack is type-checking
     const spawned = childPids().filter((pid) => !children.includes(pid));
     assert.equal(spawned.length, 1, "the pack process was started");
-    const started = Date.now();
     abort.abort("SIGINT");
     await assert.rejects(starting, /Starting the policy pack was cancelled \(SIGINT\)/);
-    assert.ok(Date.now() - started < 5_000, `took ${Date.now() - started} ms`);
     assert.deepEqual(childPids(), children, "no pack process left");
     assert.equal(await listeningSocketsSettled(sockets), sockets, "the Engine server was closed");
   });
