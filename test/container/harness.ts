@@ -14,7 +14,6 @@ export type HarnessCase =
   | { op: "describe"; script: string }
   | { op: "manifest"; text: string; index: number }
   | { op: "config"; env: Record<string, string> }
-  | { op: "retry_schedule"; attempts: number; throttled: boolean }
   | {
       op: "job";
       script: string;
@@ -23,18 +22,6 @@ export type HarnessCase =
       inputs?: Record<string, string>;
       /** A put of a key ending in NAME raises this Python exception (or "StorageError"). */
       fail?: Record<string, string>;
-    }
-  | {
-      op: "sign";
-      method: string;
-      path: string;
-      query: [string, string][];
-      headers: Record<string, string>;
-      payload_hash: string;
-      access_key: string;
-      secret_key: string;
-      region: string;
-      amz_date: string;
     };
 
 /** What run_job reported for one case: its fields depend on the op. */

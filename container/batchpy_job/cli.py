@@ -1,0 +1,78 @@
+"""The command line of run_job.py: run the job the environment describes, --describe the
+script's options, or --check-values (values checked with the script's own types)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from typing import Dict, List, Optional
+
+from .contract import EXIT_INTERNAL
+from .errors import JobError, say
+from .introspect import LIST_SEPARATOR, Json
+from .job import run_job
+from .mapping import FLAG_FALSE, FLAG_TRUE
+from .probe import PROBE_ARG, probe_main, probe_script
+
+# The user's code: container/job/ in the repository, /app/job/ in the image.
+DEFAULT_SCRIPT = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "job", "script.py"
+)
+
+
+def describe(script_path: str, env: Dict[str, str]) -> Json:
+    spec = probe_script(script_path, env)
+    return {
+        "script": os.path.basename(script_path),
+        "options": spec["options"],
+        "groups": spec["groups"],
+        "flag_values": {"true": list(FLAG_TRUE), "false": list(FLAG_FALSE)},
+        "list_separator": LIST_SEPARATOR,
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run_job.py",
+        description="Run an argparse script with options taken from environment variables.",
+    )
+    parser.add_argument(
+        "--describe", action="store_true", help="print the script's options as JSON and exit"
+    )
+    parser.add_argument(
+        "--script", default=DEFAULT_SCRIPT, help="the script to run (default: %(default)s)"
+    )
+    return parser
+
+
+def _report(err: JobError) -> int:
+    for problem in err.problems:
+        say("error: " + problem)
+    if err.detail:
+        sys.stderr.write(err.detail if err.detail.endswith("\n") else err.detail + "\n")
+    return err.code
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == [PROBE_ARG]:
+        return probe_main(args_in[1:])
+    # Values can hold any bytes (surrogate-escaped): never let a message fail to print.
+    sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    args = _parser().parse_args(args_in)
+    script_path = os.path.abspath(args.script)
+    try:
+        if args.describe:
+            json.dump(describe(script_path, dict(os.environ)), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+            return 0
+        return run_job(script_path, dict(os.environ))
+    except JobError as err:
+        return _report(err)
+    except Exception:  # noqa: BLE001 - last resort: say it is a bug, keep the traceback
+        traceback.print_exc()
+        say("error: internal error in run_job (the traceback is above)")
+        return EXIT_INTERNAL

@@ -1,0 +1,82 @@
+"""The facts the entrypoint shares with the TypeScript side, read from contract.json (next
+to this package in the repository and in the image). Nothing here is written out again."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any, Dict, FrozenSet, NamedTuple
+
+CONTRACT_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "contract.json")
+
+
+def _load(path: str) -> Dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+class Variables(NamedTuple):
+    """The BATCHPY_* names, by who sets them."""
+
+    bucket: str
+    inputs_prefix: str
+    results_prefix: str
+    logs_prefix: str
+    job_name: str
+    array_manifest: str
+    local_root: str
+    inputs: str
+    output_dir: str
+    s3_max_attempts: str
+    reserved_prefix: str
+    user_settable: FrozenSet[str]
+    all: FrozenSet[str]
+
+
+_DATA = _load(CONTRACT_PATH)
+
+JOB_NAME_RE = re.compile(_DATA["jobName"]["pattern"])
+JOB_NAME_FIRST = _DATA["jobName"]["firstChar"]
+JOB_NAME_CHARS = _DATA["jobName"]["chars"]
+JOB_NAME_MAX = int(_DATA["jobName"]["maxLength"])
+PREFIXES: Dict[str, str] = {
+    area: _DATA["bucketPrefixes"][area] for area in ("inputs", "results", "logs")
+}
+MANIFEST_PREFIX: str = _DATA["bucketPrefixes"]["manifests"]
+MANIFEST_VERSION: int = int(_DATA["manifest"]["version"])
+MAX_ARG_BYTES: int = int(_DATA["limits"]["maxArgBytes"])
+
+EXIT_CONFIG: int = int(_DATA["exitCodes"]["config"]["code"])
+EXIT_INPUT: int = int(_DATA["exitCodes"]["input"]["code"])
+EXIT_INTERNAL: int = int(_DATA["exitCodes"]["internal"]["code"])
+EXIT_UPLOAD: int = int(_DATA["exitCodes"]["upload"]["code"])
+
+
+def _variables(data: Dict[str, Any]) -> Variables:
+    names = {k: v for k, v in data["variables"].items() if not k.startswith("$")}
+    by_suffix = {name.split("_", 1)[1].lower(): name for name in names}
+    reserved = data["reservedPrefix"]
+    return Variables(
+        bucket=by_suffix["bucket"],
+        inputs_prefix=by_suffix["inputs_prefix"],
+        results_prefix=by_suffix["results_prefix"],
+        logs_prefix=by_suffix["logs_prefix"],
+        job_name=by_suffix["job_name"],
+        array_manifest=by_suffix["array_manifest"],
+        local_root=by_suffix["local_root"],
+        inputs=by_suffix["inputs"],
+        output_dir=by_suffix["output_dir"],
+        s3_max_attempts=by_suffix["s3_max_attempts"],
+        reserved_prefix=reserved,
+        user_settable=frozenset(n for n, v in names.items() if v["setBy"] == "user"),
+        all=frozenset(names),
+    )
+
+
+VARS = _variables(_DATA)
+
+
+def prefix_variable(area: str) -> str:
+    """The variable that overrides the key prefix of `area` (inputs, results, logs)."""
+    return {"inputs": VARS.inputs_prefix, "results": VARS.results_prefix, "logs": VARS.logs_prefix}[area]

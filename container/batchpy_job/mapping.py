@@ -1,0 +1,241 @@
+"""From the job's environment variables to the script's command line (build_argv), with
+every problem found reported at once before anything runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from typing import Dict, List, Optional, Tuple
+
+from .errors import config_error, quoted
+from .introspect import LIST_SEPARATOR, Json
+
+FLAG_TRUE = ("true", "1", "yes")
+FLAG_FALSE = ("false", "0", "no")
+# argparse reads a list item that starts with "-" as an option unless it looks like a
+# negative number (and the parser has no option that does); the same pattern argparse uses.
+NEGATIVE_NUMBER_RE = re.compile(r"^-\d+$|^-\d*\.\d+$")
+# Lower-case variables that are plain environment by long convention, not script options.
+CONVENTIONAL_LOWERCASE = frozenset(
+    ("http_proxy", "https_proxy", "no_proxy", "all_proxy", "ftp_proxy")
+)
+DIGITS_RE = re.compile(r"^[0-9]+$")
+MAX_COUNT = 1000
+
+
+def parse_flag(name: str, value: str) -> bool:
+    """true/1/yes -> True, false/0/no -> False (any case, surrounding blanks ignored)."""
+    word = value.strip().lower()
+    if word in FLAG_TRUE:
+        return True
+    if word in FLAG_FALSE:
+        return False
+    raise ValueError(
+        f"variable {quoted(name)} = {quoted(value)} is not a flag value: use one of "
+        f"{', '.join(FLAG_TRUE)} (option present) or {', '.join(FLAG_FALSE)} (option absent)"
+    )
+
+
+def split_list(name: str, value: str) -> List[str]:
+    """Items of a list option: a JSON array of strings (or integers) when the value starts
+    with "[", otherwise the value split on LIST_SEPARATOR, byte for byte (no trimming).
+    An empty value is an empty list."""
+    if value.startswith("["):
+        try:
+            items = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ValueError(
+                f"variable {quoted(name)} starts with '[' but is not a JSON array ({err.msg} "
+                f"at character {err.pos}): write a JSON array of strings, e.g. [\"a,b\", \"c\"]"
+            ) from None
+        if not isinstance(items, list) or not all(
+            isinstance(i, str) or (isinstance(i, int) and not isinstance(i, bool)) for i in items
+        ):
+            raise ValueError(
+                f"variable {quoted(name)} must be a JSON array of strings or integers, e.g. "
+                '["a,b", "c"]'
+            )
+        return [str(i) for i in items]
+    if value == "":
+        return []
+    return value.split(LIST_SEPARATOR)
+
+
+def _lookup(
+    option: Json, env: Dict[str, str], problems: List[str]
+) -> Tuple[Optional[str], Optional[str]]:
+    names = [str(option["env"])] + [str(a) for a in option["aliases"]]
+    found = [(n, env[n]) for n in names if n in env]
+    if len({v for _, v in found}) > 1:
+        problems.append(
+            f"variables {' and '.join(quoted(n) for n, _ in found)} both set {option['flag']} "
+            "with different values: keep one"
+        )
+    return found[0] if found else (None, None)
+
+
+class _Mapping:
+    """The parser-wide settings build_argv needs for each option."""
+
+    def __init__(self, spec: Json, script_name: str) -> None:
+        self.script_name = script_name
+        self.prefix_chars = str(spec["prefix_chars"])
+        self.fromfile = spec.get("fromfile_prefix_chars") or ""
+        self.negatives_are_options = bool(spec.get("negative_numbers_are_options"))
+        self.dashdash_ok = bool(spec.get("dashdash_value_ok", True))
+
+
+def _flag_args(option: Json, name: str, value: str, m: _Mapping, problems: List[str]) -> List[str]:
+    flag = str(option["flag"])
+    on = parse_flag(name, value)
+    if option["action"] == "boolean_optional":
+        return [flag if on else str(option["negative_flag"])]
+    if not on and option["required"]:
+        problems.append(
+            f"{m.script_name} requires {flag}, so {quoted(name)} cannot be "
+            f"{quoted(value)}: set it to true or remove the requirement"
+        )
+    return [flag] if on else []
+
+
+def _option_args(option: Json, name: str, value: str, m: _Mapping) -> List[str]:
+    """The argv elements for a value or list option. Raises ValueError for a bad value."""
+    flag = str(option["flag"])
+    if option["kind"] == "value" and option["action"] == "count":
+        return [flag] * _parse_count(name, value)
+    if option["kind"] == "value":
+        _check_dashdash(name, [value], m.dashdash_ok)
+        return [f"{flag}={value}"]
+    items = split_list(name, value)
+    _check_items(option, name, items, m.prefix_chars, m.fromfile, m.negatives_are_options)
+    if option["nargs"] is None:
+        _check_dashdash(name, items, m.dashdash_ok)
+        return [f"{flag}={item}" for item in items]
+    return [flag, *items]
+
+
+def _group_problems(spec: Json, present: Dict[str, bool], script_name: str) -> List[str]:
+    problems = []
+    for group in spec.get("groups", []):
+        members = group["options"]
+        chosen = [m for m in members if present.get(m)]
+        if len(chosen) > 1:
+            problems.append(
+                f"{script_name} accepts only one of {', '.join(members)}, but "
+                f"{' and '.join(chosen)} are set: keep one"
+            )
+        elif group["required"] and not chosen:
+            problems.append(
+                f"{script_name} requires one of {', '.join(members)}: set one of these variables"
+            )
+    return problems
+
+
+def build_argv(spec: Json, env: Dict[str, str], script_name: str) -> List[str]:
+    """The script's command-line arguments for `env`, in declaration order. Each value is
+    one argv element attached to its flag (`--name=value`) so values that begin with "-"
+    are not read as options. Raises JobError (exit 2) listing every problem found."""
+    m = _Mapping(spec, script_name)
+    argv: List[str] = []
+    problems: List[str] = []
+    present: Dict[str, bool] = {}
+    for option in spec["options"]:
+        env_name = str(option["env"])
+        name, value = _lookup(option, env, problems)
+        present[env_name] = False
+        if name is None or value is None:
+            if option["required"]:
+                problems.append(
+                    f"{script_name} requires {option['flag']}: set the variable "
+                    f"{quoted(env_name)} (containerOverrides.environment in the job file)"
+                )
+            continue
+        try:
+            if option["kind"] == "flag":
+                args = _flag_args(option, name, value, m, problems)
+                present[env_name] = bool(args)
+            else:
+                args = _option_args(option, name, value, m)
+                present[env_name] = bool(args)  # `--items` with nargs counts even when empty
+            argv.extend(args)
+        except ValueError as err:
+            problems.append(str(err))
+    problems.extend(_group_problems(spec, present, script_name))
+    if problems:
+        raise config_error(*problems)
+    return argv
+
+
+def _check_dashdash(name: str, values: List[str], dashdash_ok: bool) -> None:
+    if "--" in values and not dashdash_ok:
+        raise ValueError(
+            f"variable {quoted(name)} holds the value \"--\", which the argparse of Python "
+            f"{sys.version_info.major}.{sys.version_info.minor} drops from an option (the "
+            "script would get []): use another value"
+        )
+
+
+def _parse_count(name: str, value: str) -> int:
+    word = value.strip().lower()
+    if word in FLAG_TRUE:
+        return 1
+    if word in FLAG_FALSE:
+        return 0
+    if DIGITS_RE.match(word) and int(word) <= MAX_COUNT:
+        return int(word)
+    raise ValueError(
+        f"variable {quoted(name)} = {quoted(value)} must be a count from 0 to {MAX_COUNT} "
+        "(how many times the option is repeated), or true/false"
+    )
+
+
+def _check_items(
+    option: Json,
+    name: str,
+    items: List[str],
+    prefix_chars: str,
+    fromfile: str,
+    negatives_are_options: bool,
+) -> None:
+    nargs, flag = option["nargs"], option["flag"]
+    if isinstance(nargs, int) and len(items) != nargs:
+        raise ValueError(
+            f"variable {quoted(name)} has {len(items)} item(s) but {flag} takes exactly "
+            f"{nargs}: separate items with {quoted(LIST_SEPARATOR)}"
+        )
+    if nargs == argparse.ONE_OR_MORE and not items:
+        raise ValueError(f"variable {quoted(name)} is empty but {flag} needs at least one item")
+    if nargs is None:
+        return  # repeated --flag=item elements: any item is safe
+    for item in items:
+        if item[:1] and item[0] in prefix_chars:
+            if NEGATIVE_NUMBER_RE.match(item) and not negatives_are_options:
+                continue
+            raise ValueError(
+                f"variable {quoted(name)} has the item {quoted(item)}, which argparse would "
+                f"read as an option after {flag}: list items cannot start with "
+                f"{quoted(item[0])} (a single-value option can take it)"
+            )
+        if item[:1] and item[0] in fromfile:
+            raise ValueError(
+                f"variable {quoted(name)} has the item {quoted(item)}, which argparse would "
+                f"read as a file of arguments ({quoted(item[0])} is a fromfile_prefix_char)"
+            )
+
+
+def undeclared_names(spec: Json, env: Dict[str, str]) -> List[str]:
+    """Variables that look like script options (they have a lower-case letter) but match
+    none: likely typos, ignored with a warning. Upper-case names are plain environment."""
+    known = set()
+    for option in spec["options"]:
+        known.add(option["env"])
+        known.update(option["aliases"])
+    return sorted(
+        n
+        for n in env
+        if n not in known
+        and any(c.islower() for c in n)
+        and n.lower() not in CONVENTIONAL_LOWERCASE
+    )

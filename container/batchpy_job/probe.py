@@ -1,0 +1,175 @@
+"""Which options the script declares, read in a child process: the script's top level (its
+imports) must not load into run_job."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Dict, List
+
+from .errors import JobError, config_error
+from .introspect import Json, capture_parser, describe_parser, parse_tree
+
+PROBE_ARG = "--run-job-internal-probe"
+PROBE_TIMEOUT_SECONDS = 300
+# Modules of the script's folder read at most when looking for an argparse import.
+MAX_HELPER_MODULES = 200
+# The probe child runs the same command-line entry as the job: the shim next to the package.
+RUN_JOB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "run_job.py")
+
+
+def imports_argparse(source: bytes) -> bool:
+    """Whether the source has an `import argparse` or `from argparse import ...` anywhere.
+    A syntax error counts as yes: the probe then reports it with Python's own message."""
+    tree = parse_tree(source)
+    if tree is None:
+        return True
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            if any(alias.name.split(".")[0] == "argparse" for alias in node.names):
+                return True
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and (node.module or "").split(".")[0] == "argparse":
+                return True
+    return False
+
+
+def _module_files(root: str, dotted: str) -> List[str]:
+    """The files under `root` that importing `dotted` runs: each package's __init__.py on the
+    way, then the module (a .py file or a package). Empty if it is not there."""
+    files = []
+    parts = [p for p in dotted.split(".") if p]
+    for i in range(1, len(parts) + 1):
+        base = os.path.join(root, *parts[:i])
+        found = next(
+            (f for f in (base + ".py", os.path.join(base, "__init__.py")) if os.path.isfile(f)),
+            None,
+        )
+        if found is None:
+            return files
+        files.append(found)
+    return files
+
+
+def local_imports(path: str, source: bytes, script_dir: str) -> List[str]:
+    """The files of the script's own folder that `path` imports: absolute imports resolve
+    from the script's folder (sys.path[0] when it runs), relative ones from `path`'s
+    package. Installed packages are not followed."""
+    tree = parse_tree(source)
+    if tree is None:
+        return []
+    files: List[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                files.extend(_module_files(script_dir, alias.name))
+        elif isinstance(node, ast.ImportFrom):
+            root = script_dir
+            if node.level:
+                root = os.path.dirname(path)
+                for _ in range(node.level - 1):
+                    root = os.path.dirname(root)
+            module = node.module or ""
+            files.extend(_module_files(root, module))
+            for alias in node.names:  # `from pkg import helper` may name a module
+                files.extend(_module_files(root, f"{module}.{alias.name}"))
+    return files
+
+
+def may_use_argparse(script_path: str, source: bytes) -> bool:
+    """Whether the script, or a module of its own folder that it imports (directly or through
+    another such module), imports argparse: a parser built in a helper module counts."""
+    script_dir = os.path.dirname(os.path.abspath(script_path))
+    seen = {os.path.abspath(script_path)}
+    pending = [(os.path.abspath(script_path), source)]
+    while pending and len(seen) <= MAX_HELPER_MODULES:
+        path, text = pending.pop()
+        if imports_argparse(text):
+            return True
+        for module in local_imports(path, text, script_dir):
+            module = os.path.abspath(module)
+            if module in seen:
+                continue
+            seen.add(module)
+            try:
+                with open(module, "rb") as f:
+                    pending.append((module, f.read()))
+            except OSError:
+                continue
+    return False
+
+
+def probe_script(script_path: str, env: Dict[str, str]) -> Json:
+    """The script's option description, read by running its top level in a child process
+    (its imports must not load into run_job) in a throwaway directory."""
+    script_name = os.path.basename(script_path)
+    try:
+        with open(script_path, "rb") as f:
+            source = f.read()
+    except OSError as err:
+        raise config_error(
+            f"cannot read the script {script_path}: {err.strerror}; pass --script PATH"
+        ) from None
+    if not may_use_argparse(script_path, source):
+        # No parser to introspect; running it to find out would run its whole body twice.
+        return {"options": [], "groups": [], "prefix_chars": "-", "parser": False}
+    with tempfile.TemporaryDirectory(prefix="batchpy-probe-") as tmp:
+        out_path = os.path.join(tmp, "probe.json")
+        cwd = os.path.join(tmp, "cwd")
+        os.mkdir(cwd)
+        try:
+            proc = subprocess.run(
+                [sys.executable, RUN_JOB, PROBE_ARG, script_path, out_path],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=PROBE_TIMEOUT_SECONDS,
+            )
+        except subprocess.TimeoutExpired:
+            raise config_error(
+                f"{script_name} did not reach parse_args() within {PROBE_TIMEOUT_SECONDS} s "
+                "of starting: move slow work below the parse_args() call"
+            ) from None
+        output = proc.stdout.decode("utf-8", "replace")
+        if not os.path.exists(out_path):
+            last = next((l for l in reversed(output.splitlines()) if l.strip()), "no output")
+            raise config_error(
+                f"{script_name} stopped (exit {proc.returncode}) before it parsed its "
+                f"options: {last.strip()}",
+                detail=output,
+            )
+        with open(out_path, encoding="utf-8") as f:
+            result = json.load(f)
+    if "error" in result:
+        raise config_error(*result["error"])
+    if not result["parser"]:
+        raise config_error(
+            f"{script_name} imports argparse but ran to the end without calling "
+            "ArgumentParser.parse_args(), so run_job cannot tell its options: call "
+            "parse_args() before the work starts"
+        )
+    return result
+
+
+def probe_main(args: List[str]) -> int:
+    """Child process: capture the script's parser, write its description to a file."""
+    script_path, out_path = args
+    result: Json
+    parser = capture_parser(script_path)
+    if parser is None:
+        result = {"parser": False}
+    else:
+        try:
+            result = describe_parser(parser, os.path.basename(script_path))
+            result["parser"] = True
+        except JobError as err:
+            result = {"error": err.problems}
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump(result, f)
+    return 0

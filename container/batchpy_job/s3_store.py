@@ -1,0 +1,201 @@
+"""The bucket through boto3: s3transfer's managed transfers (multipart above a threshold,
+parallel parts, ranged downloads), the SDK's checksums, its standard or adaptive retry
+mode, and its full credential chain. Imported only when a job uses S3."""
+
+from __future__ import annotations
+
+import os
+import re
+import urllib.parse
+from typing import Any, Dict, List, NamedTuple, Optional
+
+from .contract import VARS
+from .errors import StorageError, config_error, quoted
+from .retry_log import RetryLog
+
+BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+DEFAULT_S3_MAX_ATTEMPTS = 8
+RETRY_MODES = ("standard", "adaptive")
+# s3transfer's own defaults, named so tests can lower them: files above 8 MiB go up in
+# 8 MiB parts, 10 at a time. S3 takes parts of 5 MiB to 5 GiB and up to 10,000 parts
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html), so 8 MiB parts
+# reach 78 GiB; bigger files get bigger parts (s3transfer adjusts the chunk size).
+MULTIPART_THRESHOLD = 8 * 1024 * 1024
+MULTIPART_CHUNKSIZE = 8 * 1024 * 1024
+HTTP_TIMEOUT_SECONDS = 60
+# A HEAD response has no body, so S3 cannot name its error: a 404 there is the GET's
+# NoSuchKey (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
+HEAD_ERROR_CODES = {"404": "NoSuchKey", "403": "AccessDenied", "400": "BadRequest"}
+
+
+class S3Settings(NamedTuple):
+    bucket: str
+    region: str
+    endpoint: Optional[str]
+    max_attempts: int
+    retry_mode: str
+
+
+def read_s3_settings(env: Dict[str, str]) -> S3Settings:
+    """The S3 settings of the environment, every problem reported at once (exit 2)."""
+    problems = []
+    bucket = env.get(VARS.bucket, "")
+    if not bucket:
+        problems.append(
+            f"{VARS.bucket} is not set: the job definition sets it to the stack's bucket; "
+            f"to run locally set {VARS.local_root}=<folder> instead"
+        )
+    elif not BUCKET_RE.fullmatch(bucket):
+        problems.append(f"{VARS.bucket} = {quoted(bucket)} is not an S3 bucket name")
+    endpoint = None
+    if env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
+        endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None
+    if endpoint and urllib.parse.urlsplit(endpoint).scheme not in ("http", "https"):
+        problems.append(f"the S3 endpoint {quoted(endpoint)} must start with http:// or https://")
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
+    if not region:
+        if endpoint:
+            region = "us-east-1"  # what S3-compatible servers expect when none is given
+        else:
+            problems.append("AWS_REGION is not set: the job definition sets it to the stack's region")
+    attempts = env.get(VARS.s3_max_attempts, str(DEFAULT_S3_MAX_ATTEMPTS))
+    if not attempts.isdigit() or not 1 <= int(attempts) <= 20:
+        problems.append(f"{VARS.s3_max_attempts} = {quoted(attempts)} must be from 1 to 20")
+        attempts = str(DEFAULT_S3_MAX_ATTEMPTS)
+    mode = env.get("AWS_RETRY_MODE", "standard")
+    if mode not in RETRY_MODES:
+        problems.append(f"AWS_RETRY_MODE = {quoted(mode)} must be standard or adaptive")
+    if problems:
+        raise config_error(*problems)
+    return S3Settings(bucket, region, endpoint, int(attempts), mode)
+
+
+def make_s3_store(env: Dict[str, str], transfer: Optional[Dict[str, int]] = None) -> "S3Store":
+    settings = read_s3_settings(env)
+    try:
+        import boto3  # noqa: F401 - only to say what is missing
+    except ImportError:
+        raise config_error(
+            "boto3 is not installed, and S3 needs it: pip install -r container/requirements.txt "
+            f"(the image has it), or set {VARS.local_root}=<folder> to use a local folder"
+        ) from None
+    return S3Store(settings, transfer or {})
+
+
+def _error_parts(err: BaseException) -> "tuple[Optional[int], str, str, bool]":
+    """(HTTP status, error code, message, whether retries ran out) of a boto3 failure."""
+    from botocore.exceptions import ClientError
+
+    cause = err.__cause__ if isinstance(err.__cause__, ClientError) else err
+    if isinstance(cause, ClientError):
+        meta = cause.response.get("ResponseMetadata", {})
+        status = meta.get("HTTPStatusCode")
+        error = cause.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        code = HEAD_ERROR_CODES.get(code, code) if cause.operation_name == "HeadObject" else code
+        message = str(error.get("Message", "") or "")
+        return status, code, message, bool(meta.get("MaxAttemptsReached"))
+    return None, "", f"{type(err).__name__}: {err}", False
+
+
+def describe_failure(err: BaseException, action: str, attempts: int) -> StorageError:
+    """One line for a failed S3 call: the status and code S3 gave, and a hint."""
+    status, code, message, exhausted = _error_parts(err)
+    if status is None:
+        return StorageError(message)
+    text = f"HTTP {status} {code}: {message}".rstrip(": ")
+    if exhausted:
+        text += f" (gave up after {attempts} attempts)"
+    return StorageError(text + _hint(status, code, action), status)
+
+
+def _hint(status: int, code: str, action: str) -> str:
+    if code == "NoSuchKey" or (status == 404 and action == "get" and code != "NoSuchBucket"):
+        return " (no such object: upload it first, or fix the key)"
+    if code == "NoSuchBucket":
+        return f" (no such bucket: check {VARS.bucket})"
+    if status == 403:
+        permission = "s3:PutObject" if action == "put" else "s3:GetObject/s3:ListBucket"
+        return f" (check that the job role allows {permission} on this key)"
+    if status == 301 or code in ("PermanentRedirect", "AuthorizationHeaderMalformed"):
+        return " (the bucket is in another region: set AWS_REGION to the bucket's region)"
+    return ""
+
+
+class S3Store:
+    """get, put and list on one bucket. Credentials come from the SDK's chain (environment,
+    web identity, ECS/EKS container endpoint, instance profile, profiles) and are refreshed
+    by the SDK before they expire."""
+
+    def __init__(self, settings: S3Settings, transfer: Dict[str, int]) -> None:
+        import boto3
+        from boto3.s3.transfer import TransferConfig
+        from botocore.config import Config
+
+        self.settings = settings
+        self.bucket = settings.bucket
+        self.session = boto3.session.Session(region_name=settings.region)
+        config = Config(
+            retries={"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts},
+            # A custom endpoint (LocalStack, MinIO, a test server) rarely resolves
+            # <bucket>.<host>, so address the bucket in the path there.
+            s3={"addressing_style": "path"} if settings.endpoint else {},
+            read_timeout=HTTP_TIMEOUT_SECONDS,
+            user_agent_extra="batchpy",
+        )
+        self.client: Any = self.session.client("s3", endpoint_url=settings.endpoint, config=config)
+        self.retry_log = RetryLog(self.client, settings.max_attempts)
+        self.transfer = TransferConfig(
+            multipart_threshold=transfer.get("threshold", MULTIPART_THRESHOLD),
+            multipart_chunksize=transfer.get("chunksize", MULTIPART_CHUNKSIZE),
+            use_threads=True,
+        )
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def check_credentials(self) -> None:
+        """Fails (StorageError) when no credentials can be found, before anything runs."""
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            creds = self.session.get_credentials()
+            frozen = creds.get_frozen_credentials() if creds is not None else None
+        except BotoCoreError as err:
+            raise StorageError(f"could not get AWS credentials: {err}") from None
+        if frozen is None or not frozen.access_key:
+            raise StorageError(
+                "no AWS credentials: give the job definition a job role (AWS Batch then sets "
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI), set AWS_ACCESS_KEY_ID and "
+                f"AWS_SECRET_ACCESS_KEY, or set {VARS.local_root} to use a local folder"
+            )
+
+    def get(self, key: str, dest: str) -> None:
+        part = dest + ".part"
+        try:
+            self.client.download_file(self.bucket, key, part, Config=self.transfer)
+        except Exception as err:  # noqa: BLE001 - every SDK failure becomes one message
+            if os.path.exists(part):
+                os.remove(part)
+            raise describe_failure(err, "get", self.settings.max_attempts) from None
+        os.replace(part, dest)
+
+    def put(self, src: str, key: str, content_type: str) -> None:
+        try:
+            self.client.upload_file(
+                src, self.bucket, key, ExtraArgs={"ContentType": content_type}, Config=self.transfer
+            )
+        except Exception as err:  # noqa: BLE001 - every SDK failure becomes one message
+            raise describe_failure(err, "put", self.settings.max_attempts) from None
+
+    def list(self, prefix: str) -> List[str]:
+        keys: List[str] = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:  # at most 1,000 keys a page
+                keys.extend(o["Key"] for o in page.get("Contents", []))
+        except Exception as err:  # noqa: BLE001 - every SDK failure becomes one message
+            raise describe_failure(err, "list", self.settings.max_attempts) from None
+        return keys

@@ -1,0 +1,224 @@
+"""Everything run_job reads from the environment, and an array child's set of variables,
+checked before any side effect."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Dict, List, NamedTuple, Optional
+
+from .contract import (
+    JOB_NAME_CHARS,
+    JOB_NAME_FIRST,
+    JOB_NAME_MAX,
+    JOB_NAME_RE,
+    MANIFEST_PREFIX,
+    MANIFEST_VERSION,
+    MAX_ARG_BYTES,
+    PREFIXES,
+    VARS,
+    prefix_variable,
+)
+from .errors import config_error, quoted
+from .mapping import DIGITS_RE
+
+
+class JobConfig(NamedTuple):
+    job_name: str
+    array_index: Optional[int]
+    inputs: List[str]
+    output_dir: Optional[str]
+    manifest_key: Optional[str]
+    prefixes: Dict[str, str]
+
+    def results_prefix(self) -> str:
+        base = f"{self.prefixes['results']}{self.job_name}/"
+        return base if self.array_index is None else f"{base}{self.array_index}/"
+
+    def log_key(self) -> str:
+        if self.array_index is None:
+            return f"{self.prefixes['logs']}{self.job_name}.log"
+        return f"{self.prefixes['logs']}{self.job_name}/{self.array_index}.log"
+
+
+def safe_relative(path: str) -> bool:
+    parts = path.split("/")
+    return bool(path) and not path.startswith("/") and all(p not in ("", ".", "..") for p in parts)
+
+
+def job_name_problem(name: str) -> Optional[str]:
+    """Why `name` cannot name a job's results and log, or None. The whole string must match
+    (fullmatch): with match() and "$", a name ending in a newline would pass."""
+    if JOB_NAME_RE.fullmatch(name):
+        return None
+    return (
+        f"{VARS.job_name} = {quoted(name)} is not a job name: use 1 to {JOB_NAME_MAX} of "
+        f"{JOB_NAME_CHARS}, starting with one of {JOB_NAME_FIRST} (it names "
+        f"{PREFIXES['results']}<name>/ and {PREFIXES['logs']}<name>.log)"
+    )
+
+
+def _array_index(env: Dict[str, str], problems: List[str]) -> Optional[int]:
+    raw_index = env.get("AWS_BATCH_JOB_ARRAY_INDEX")
+    if raw_index is None:
+        return None
+    if DIGITS_RE.match(raw_index):
+        return int(raw_index)
+    problems.append(f"AWS_BATCH_JOB_ARRAY_INDEX = {quoted(raw_index)} is not an index")
+    return None
+
+
+def _job_name(env: Dict[str, str], problems: List[str]) -> str:
+    job_name = env.get(VARS.job_name)
+    if not job_name:
+        job_id = env.get("AWS_BATCH_JOB_ID", "")
+        # An array child's id is "<parent id>:<index>"; its files go under the parent's.
+        job_name = job_id.split(":")[0] if job_id else "local"
+    problem = job_name_problem(job_name)
+    if problem:
+        problems.append(problem)
+    return job_name
+
+
+def _prefixes(env: Dict[str, str], problems: List[str]) -> Dict[str, str]:
+    prefixes = {}
+    for area, default in PREFIXES.items():
+        var = prefix_variable(area)
+        value = env.get(var, default)
+        if value and not value.endswith("/"):
+            value += "/"
+        if value and not safe_relative(value[:-1]):
+            problems.append(f"{var} = {quoted(value)} must be a key prefix such as {default!r}")
+        prefixes[area] = value
+    return prefixes
+
+
+def _inputs(env: Dict[str, str], inputs_prefix: str, problems: List[str]) -> List[str]:
+    inputs = []
+    for item in env.get(VARS.inputs, "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if not safe_relative(item[:-1] if item.endswith("/") else item):
+            problems.append(
+                f"{VARS.inputs} has {quoted(item)}: each item is a key under "
+                f"{inputs_prefix} such as data.csv or models/ (no '..', no leading '/')"
+            )
+            continue
+        inputs.append(item)
+    return inputs
+
+
+def _output_dir(env: Dict[str, str], problems: List[str]) -> Optional[str]:
+    output_dir = env.get(VARS.output_dir) or None
+    if output_dir is None:
+        return None
+    norm = os.path.normpath(output_dir)
+    if os.path.isabs(output_dir) or norm == ".." or norm.startswith("../"):
+        problems.append(
+            f"{VARS.output_dir} = {quoted(output_dir)} must be a folder inside the "
+            "working directory, such as out (or . for every file)"
+        )
+    return norm
+
+
+def _manifest_key(env: Dict[str, str], has_index: bool, problems: List[str]) -> Optional[str]:
+    manifest_key = env.get(VARS.array_manifest) or None
+    if manifest_key is None:
+        return None
+    if not safe_relative(manifest_key):
+        problems.append(
+            f"{VARS.array_manifest} = {quoted(manifest_key)} must be an object key such "
+            f"as {MANIFEST_PREFIX}<job>.json"
+        )
+    if not has_index:
+        problems.append(
+            f"{VARS.array_manifest} is set but AWS_BATCH_JOB_ARRAY_INDEX is not: submit "
+            "the job as an array job (arrayProperties.size = number of sets)"
+        )
+    return manifest_key
+
+
+def read_config(env: Dict[str, str]) -> JobConfig:
+    """Everything run_job reads from the environment, checked before any side effect."""
+    problems: List[str] = []
+    index = _array_index(env, problems)
+    job_name = _job_name(env, problems)
+    prefixes = _prefixes(env, problems)
+    inputs = _inputs(env, prefixes["inputs"], problems)
+    output_dir = _output_dir(env, problems)
+    has_index = "AWS_BATCH_JOB_ARRAY_INDEX" in env
+    manifest_key = _manifest_key(env, has_index, problems)
+    if problems:
+        raise config_error(*problems)
+    return JobConfig(job_name, index, inputs, output_dir, manifest_key, prefixes)
+
+
+def _manifest_sets(text: str, source: str) -> list:
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise config_error(f"{source} is not JSON: {err}") from None
+    if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION:
+        raise config_error(
+            f'{source} must be an object with "version": {MANIFEST_VERSION} and "sets"'
+        )
+    sets = manifest.get("sets")
+    if not isinstance(sets, list):
+        raise config_error(f'{source} must have "sets": a list of objects')
+    return sets
+
+
+def set_variable_problems(key: str, value: object, where: str) -> List[str]:
+    """Why one variable of an array set cannot reach the script: the same rules as a job's
+    own environment, and what the kernel accepts for one string (limits.maxArgBytes)."""
+    problems = []
+    if not isinstance(value, str):
+        problems.append(
+            f"{where}.{key} must be a string (got {json.dumps(value)}): "
+            f"write {json.dumps(str(value))}"
+        )
+    if key.startswith(VARS.reserved_prefix):
+        problems.append(
+            f"{where} sets {key}: run_job reads its own settings from the "
+            "job's environment before the set applies; move it to the job"
+        )
+    elif key.startswith("AWS_BATCH") or not key or "=" in key or "\0" in key:
+        problems.append(
+            f"{where} has the variable name {quoted(key)}, which a job cannot set"
+        )
+    if isinstance(value, str) and "\0" in value:
+        problems.append(
+            f"{where}.{key} holds a NUL byte (\\u0000), which no process argument or "
+            "environment variable can carry: remove it"
+        )
+    elif isinstance(value, str):
+        size = len(key.encode("utf-8", "surrogateescape")) + 1 + len(
+            value.encode("utf-8", "surrogateescape")
+        )
+        if size >= MAX_ARG_BYTES:
+            problems.append(
+                f"{where}.{key} is {size} bytes as {key}=<value>; Linux takes at most "
+                f"{MAX_ARG_BYTES - 1} bytes in one argument or variable: put the data in a "
+                f"file under {PREFIXES['inputs']} and pass its name ({VARS.inputs})"
+            )
+    return problems
+
+
+def select_array_set(text: str, index: int, source: str) -> Dict[str, str]:
+    """The variables of sets[index] in an array manifest {"version":1,"sets":[{...}]}."""
+    sets = _manifest_sets(text, source)
+    if index >= len(sets):
+        raise config_error(
+            f"{source} has {len(sets)} set(s) but this is array child {index}: submit with "
+            f"arrayProperties.size = {len(sets)}"
+        )
+    chosen = sets[index]
+    if not isinstance(chosen, dict):
+        raise config_error(f"{source} sets[{index}] must be an object of variables")
+    problems = []
+    for key, value in chosen.items():
+        problems.extend(set_variable_problems(key, value, f"{source} sets[{index}]"))
+    if problems:
+        raise config_error(*problems)
+    return chosen

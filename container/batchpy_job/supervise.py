@@ -1,0 +1,193 @@
+"""Running the script: its own process group, its output copied to the container log and
+to the log file, signals passed on, leftover processes stopped."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+from .errors import say
+
+# After the script exits, output still in the pipe is copied for at most this long: a process
+# the script left running keeps the pipe open, and must not hold up the uploads.
+OUTPUT_DRAIN_SECONDS = 1.5
+# Processes the script left running get SIGTERM, then SIGKILL this long after. With the drain
+# this stays far inside the 30 s between AWS Batch's SIGTERM and its SIGKILL.
+LEFTOVER_GRACE_SECONDS = 2.0
+# How often the output loop checks whether the script has exited.
+POLL_SECONDS = 0.2
+
+
+class _Tee:
+    """Writes the script's output to the log file and, while anyone reads it, to our stdout
+    (the container log)."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+        self.out = sys.stdout.buffer
+        self.console_ok = True
+
+    def write(self, block: bytes) -> None:
+        self.log.write(block)
+        self.log.flush()
+        if self.console_ok:
+            try:
+                self.out.write(block)
+                self.out.flush()
+            except (BrokenPipeError, ValueError):
+                self.console_ok = False  # nobody reads our stdout; the file still gets it
+
+
+def _tee_until_exit(proc: "subprocess.Popen[bytes]", fd: int, tee: _Tee) -> None:
+    """Copies the script's output until the pipe closes, or at most OUTPUT_DRAIN_SECONDS
+    after the script exited: a process it started and left running holds the pipe open,
+    possibly for ever, and must not keep the job (and its uploads) waiting."""
+    drain_until: Optional[float] = None
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while True:
+            if drain_until is None and proc.poll() is not None:
+                drain_until = time.monotonic() + OUTPUT_DRAIN_SECONDS
+            wait = POLL_SECONDS if drain_until is None else drain_until - time.monotonic()
+            if wait <= 0:
+                return
+            if selector.select(wait):
+                block = os.read(fd, 65536)
+                if not block:
+                    return
+                tee.write(block)
+
+
+def signal_group(pgid: int, signum: int) -> bool:
+    """Sends `signum` to every process of a process group (0 only checks); False when the
+    group has no process left."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # its processes exist, we may just not signal them
+    return True
+
+
+def _reap_orphans() -> None:
+    """In the container run_job is PID 1, so the script's orphaned processes become our
+    children: collect those that ended, or they stay zombies, which still count as members
+    of their process group. Elsewhere the system's init does this."""
+    if os.getpid() != 1:
+        return
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _running_in_proc(pgid: int) -> Optional[bool]:
+    """Whether /proc lists a process of the group that is not a zombie; None without /proc."""
+    try:
+        pids = [d for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # it ended while we looked
+        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] != b"Z":
+            return True
+    return False
+
+
+def group_running(pgid: int) -> bool:
+    """Whether a process of the group is still running. A zombie (ended, its status not yet
+    collected by its parent) is still a member but holds no pipe and does nothing; outside
+    the container the system's init collects it, sometimes late."""
+    _reap_orphans()
+    if not signal_group(pgid, 0):
+        return False
+    in_proc = _running_in_proc(pgid)
+    return True if in_proc is None else in_proc
+
+
+def _wait_group_gone(pgid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while True:
+        if not group_running(pgid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def stop_leftovers(pgid: int, script_name: str, grace: float = LEFTOVER_GRACE_SECONDS) -> None:
+    """Ends the processes the script started and left running (its process group): SIGTERM,
+    then SIGKILL `grace` seconds later. They would otherwise outlive the job's uploads, and
+    after a TerminateJob the SIGKILL of AWS Batch would come before the log is stored."""
+    if _wait_group_gone(pgid, 0):
+        return
+    say(
+        f"warning: {script_name} exited but left processes running; stopping them (SIGTERM, "
+        f"then SIGKILL after {grace:g} s). To keep them, wait for them before the script exits"
+    )
+    signal_group(pgid, signal.SIGTERM)
+    if _wait_group_gone(pgid, grace):
+        return
+    signal_group(pgid, signal.SIGKILL)
+    if not _wait_group_gone(pgid, 1.0):
+        say(f"warning: processes of process group {pgid} are still there after SIGKILL")
+
+
+def run_script(
+    script_path: str, argv: List[str], workdir: str, env: Dict[str, str], log_path: str
+) -> int:
+    """Runs the script, copying its stdout and stderr (merged, in order) to our stdout (the
+    container log) and to `log_path` as they arrive. Returns its exit code, 128+N for a
+    signal N, like a shell. Processes it leaves running are stopped before this returns."""
+    script_name = os.path.basename(script_path)
+    child_env = dict(env)
+    # Unbuffered, so a crash loses no output and the two streams interleave as written.
+    child_env.setdefault("PYTHONUNBUFFERED", "1")
+    # A session (so a process group) of its own: a signal reaches the script and everything
+    # it started, and what it leaves behind can be stopped as one group. A terminal's Ctrl-C
+    # then reaches the script once, through us, instead of twice.
+    proc = subprocess.Popen(
+        [sys.executable, script_path, *argv],
+        cwd=workdir,
+        env=child_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+    # As PID 1 in the container we must pass on the SIGTERM that `docker stop` (AWS Batch
+    # TerminateJob, a Spot reclaim) sends, or the script never sees it; we keep running
+    # so the log is still uploaded before the SIGKILL that follows 30 s later.
+    def forward(signum: int, _frame: object) -> None:
+        signal_group(proc.pid, signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    assert proc.stdout is not None
+    try:
+        with open(log_path, "wb") as log:
+            _tee_until_exit(proc, proc.stdout.fileno(), _Tee(log))
+        code = proc.wait()
+        stop_leftovers(proc.pid, script_name)
+    finally:
+        if proc.poll() is None:  # we failed while it ran: do not leave it behind
+            signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+        proc.stdout.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 128 - code if code < 0 else code
