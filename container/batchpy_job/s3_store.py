@@ -23,9 +23,6 @@ RETRY_MODES = ("standard", "adaptive")
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 MULTIPART_CHUNKSIZE = 8 * 1024 * 1024
 HTTP_TIMEOUT_SECONDS = 60
-# A HEAD response has no body, so S3 cannot name its error: a 404 there is the GET's
-# NoSuchKey (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
-HEAD_ERROR_CODES = {"404": "NoSuchKey", "403": "AccessDenied", "400": "BadRequest"}
 
 
 class S3Settings(NamedTuple):
@@ -86,13 +83,14 @@ def _error_parts(err: BaseException) -> "tuple[Optional[int], str, str, bool]":
     """(HTTP status, error code, message, whether retries ran out) of a boto3 failure."""
     from botocore.exceptions import ClientError
 
-    cause = err.__cause__ if isinstance(err.__cause__, ClientError) else err
+    # upload_file wraps the ClientError in S3UploadFailedError (raised while handling it).
+    inner = err.__cause__ or err.__context__
+    cause = inner if not isinstance(err, ClientError) and isinstance(inner, ClientError) else err
     if isinstance(cause, ClientError):
         meta = cause.response.get("ResponseMetadata", {})
         status = meta.get("HTTPStatusCode")
         error = cause.response.get("Error", {})
         code = str(error.get("Code", ""))
-        code = HEAD_ERROR_CODES.get(code, code) if cause.operation_name == "HeadObject" else code
         message = str(error.get("Message", "") or "")
         return status, code, message, bool(meta.get("MaxAttemptsReached"))
     return None, "", f"{type(err).__name__}: {err}", False
@@ -177,8 +175,23 @@ class S3Store:
         except Exception as err:  # noqa: BLE001 - every SDK failure becomes one message
             if os.path.exists(part):
                 os.remove(part)
-            raise describe_failure(err, "get", self.settings.max_attempts) from None
+            raise describe_failure(self._why_head_failed(err, key), "get", self.settings.max_attempts) from None
         os.replace(part, dest)
+
+    def _why_head_failed(self, err: Exception, key: str) -> Exception:
+        """download_file starts with a HEAD, and a HEAD response has no body, so S3 cannot
+        say which error it is (NoSuchKey or NoSuchBucket, its message): ask again with a
+        one-byte GET, whose error has them
+        (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html)."""
+        from botocore.exceptions import ClientError
+
+        if not (isinstance(err, ClientError) and err.operation_name == "HeadObject"):
+            return err
+        try:
+            self.client.get_object(Bucket=self.bucket, Key=key, Range="bytes=0-0")
+        except ClientError as get_err:
+            return get_err
+        return err
 
     def put(self, src: str, key: str, content_type: str) -> None:
         try:
