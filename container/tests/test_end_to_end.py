@@ -1,0 +1,87 @@
+"""python3 run_job.py as AWS Batch runs it, against moto_server: the tutorial's sample job,
+a 20 MB result (multipart at the default threshold), and array children whose set breaks
+the rules (a documented exit code and a stored log, never a traceback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+from conftest import client, run_entrypoint
+
+JOB_FILE = os.path.join(os.path.dirname(__file__), "..", "..", "jobs", "sample_job_1.json")
+CONTRACT = json.load(open(os.path.join(os.path.dirname(__file__), "..", "contract.json")))
+EXIT = {k: v["code"] for k, v in CONTRACT["exitCodes"].items() if not k.startswith("$")}
+
+
+def body(s3, bucket: str, key: str) -> bytes:
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def test_the_sample_job_stores_its_pickle_and_log(s3_env, moto_url) -> None:
+    with open(JOB_FILE, encoding="utf-8") as f:
+        job = json.load(f)
+    env = {**s3_env, "BATCHPY_JOB_NAME": job["jobName"]}
+    env.update({v["name"]: v["value"] for v in job["containerOverrides"]["environment"]})
+    run = run_entrypoint(env)
+    assert run.returncode == 0, run.stderr
+    s3, bucket = client(moto_url), s3_env["BATCHPY_BUCKET"]
+    assert pickle.loads(body(s3, bucket, "results/sample_job_1/sample_job_1.p")) == 12
+    assert b"6 * 2 = 12" in body(s3, bucket, "logs/sample_job_1.log")
+
+
+def test_a_20_mb_result_goes_up_in_parts(tmp_path, s3_env, moto_url) -> None:
+    script = tmp_path / "big.py"
+    script.write_text(
+        "with open('big.bin', 'wb') as f:\n    f.write(b'x' * (20 * 1000 * 1000))\n",
+        encoding="utf-8",
+    )
+    run = run_entrypoint({**s3_env, "BATCHPY_JOB_NAME": "big"}, "--script", str(script))
+    assert run.returncode == 0, run.stderr
+    head = client(moto_url).head_object(Bucket=s3_env["BATCHPY_BUCKET"], Key="results/big/big.bin")
+    assert head["ContentLength"] == 20 * 1000 * 1000
+    assert head["ETag"].strip('"').endswith("-3"), head["ETag"]  # 8 MiB parts: 3 of them
+
+
+def run_child(s3_env, moto_url, sets, index=0):  # type: ignore[no-untyped-def]
+    s3, bucket = client(moto_url), s3_env["BATCHPY_BUCKET"]
+    key = "inputs/sweeps/sweep-1.json"
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({"version": 1, "sets": sets}).encode())
+    env = {
+        **s3_env,
+        "BATCHPY_JOB_NAME": "sweep",
+        "BATCHPY_ARRAY_MANIFEST": key,
+        "AWS_BATCH_JOB_ARRAY_INDEX": str(index),
+        "save_name": "out",
+    }
+    run = run_entrypoint(env)
+    log = body(s3, bucket, f"logs/sweep/{index}.log").decode() if run.returncode else ""
+    return run, log
+
+
+def test_a_set_with_a_nul_byte_fails_with_the_config_code_and_a_log(s3_env, moto_url) -> None:
+    run, log = run_child(s3_env, moto_url, [{"var_a": "1\u00002"}])
+    assert run.returncode == EXIT["config"], run.stderr
+    assert "Traceback" not in run.stderr
+    assert "holds a NUL byte" in run.stderr
+    assert "holds a NUL byte" in log
+
+
+def test_a_set_that_sets_a_reserved_variable_fails_with_a_log(s3_env, moto_url) -> None:
+    run, log = run_child(s3_env, moto_url, [{"BATCHPY_OUTPUT_DIR": "out"}])
+    assert run.returncode == EXIT["config"], run.stderr
+    assert "sets BATCHPY_OUTPUT_DIR" in log
+
+
+def test_an_oversized_value_fails_with_the_limit_named_and_a_log(s3_env, moto_url) -> None:
+    run, log = run_child(s3_env, moto_url, [{"var_a": "1" * 200_000}])
+    assert run.returncode == EXIT["config"], run.stderr
+    assert "Traceback" not in run.stderr
+    assert f"at most {CONTRACT['limits']['maxArgBytes'] - 1} bytes" in log
+
+
+def test_a_bad_value_in_a_set_fails_in_the_scripts_parser_with_a_log(s3_env, moto_url) -> None:
+    run, log = run_child(s3_env, moto_url, [{"var_a": "6"}, {"var_a": "six"}], index=1)
+    assert run.returncode == EXIT["config"], run.stderr
+    assert "invalid int value: 'six'" in log  # argparse in the script itself
