@@ -1,0 +1,46 @@
+"""local_store: a folder laid out like the bucket; S3 (boto3) is never imported for it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import CONTAINER
+
+from batchpy_job.errors import StorageError
+from batchpy_job.local_store import LocalStore
+
+
+def test_puts_gets_and_lists_like_the_bucket(tmp_path) -> None:
+    store = LocalStore(str(tmp_path))
+    src = tmp_path / "src.txt"
+    src.write_text("hello", encoding="utf-8")
+    store.put(str(src), "results/j/a/b.txt", "text/plain")
+    assert store.list("results/j/") == ["results/j/a/b.txt"]
+    dest = tmp_path / "back.txt"
+    store.get("results/j/a/b.txt", str(dest))
+    assert dest.read_text(encoding="utf-8") == "hello"
+    with pytest.raises(StorageError):
+        store.get("inputs/none", str(dest))
+
+
+def test_a_local_run_works_without_boto3(tmp_path) -> None:
+    # boto3 made unimportable: the sample job must still run against the local folder.
+    code = (
+        "import sys; sys.modules['boto3'] = None; sys.modules['botocore'] = None\n"
+        "sys.argv = ['run_job.py']\n"
+        "import runpy; runpy.run_path(sys.argv[0] if False else %r, run_name='__main__')\n"
+        % os.path.join(CONTAINER, "run_job.py")
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "BATCHPY_LOCAL_ROOT": str(tmp_path),
+        "BATCHPY_JOB_NAME": "nob",
+        "var_a": "6",
+        "save_name": "nob",
+    }
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "results" / "nob" / "nob.p").exists()

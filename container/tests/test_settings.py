@@ -1,0 +1,65 @@
+"""settings: run_job's own settings and an array child's set, all from contract.json."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from batchpy_job import contract
+from batchpy_job.errors import JobError
+from batchpy_job.settings import job_name_problem, read_config, select_array_set
+
+
+def test_job_names_follow_the_aws_rule_whole() -> None:
+    assert job_name_problem("sample_job_1") is None
+    assert job_name_problem("A" * 128) is None
+    # fullmatch: "$" alone would let a trailing newline through.
+    assert job_name_problem("job\n") is not None
+    assert job_name_problem("_job") is not None  # AWS: starts with a letter or digit
+    assert job_name_problem("-job") is not None
+    assert job_name_problem("A" * 129) is not None
+    assert job_name_problem("a/b") is not None
+
+
+def test_refuses_a_job_name_with_a_trailing_newline() -> None:
+    with pytest.raises(JobError) as err:
+        read_config({"BATCHPY_JOB_NAME": "job\n"})
+    assert err.value.code == contract.EXIT_CONFIG
+    assert '"job\\n" is not a job name' in err.value.problems[0]
+
+
+def test_keys_come_from_the_contract_prefixes() -> None:
+    config = read_config({"BATCHPY_JOB_NAME": "j", "AWS_BATCH_JOB_ARRAY_INDEX": "3"})
+    assert config.results_prefix() == contract.PREFIXES["results"] + "j/3/"
+    assert config.log_key() == contract.PREFIXES["logs"] + "j/3.log"
+
+
+def manifest(*sets: object) -> str:
+    return json.dumps({"version": contract.MANIFEST_VERSION, "sets": list(sets)})
+
+
+@pytest.mark.parametrize(
+    "variables, needle",
+    [
+        ({"BATCHPY_INPUTS": "x"}, "sets BATCHPY_INPUTS"),
+        ({"AWS_BATCH_JOB_ID": "x"}, "which a job cannot set"),
+        ({"a": "1\0"}, "holds a NUL byte"),
+        ({"a": 5}, "must be a string"),
+        ({"a": "x" * contract.MAX_ARG_BYTES}, "Linux takes at most"),
+    ],
+)
+def test_a_set_is_held_to_the_job_rules(variables: dict, needle: str) -> None:
+    with pytest.raises(JobError) as err:
+        select_array_set(manifest(variables), 0, "m.json")
+    assert any(needle in p for p in err.value.problems), err.value.problems
+
+
+def test_a_value_just_under_the_kernel_limit_passes() -> None:
+    value = "x" * (contract.MAX_ARG_BYTES - len("a=") - 1)
+    assert select_array_set(manifest({"a": value}), 0, "m.json") == {"a": value}
+
+
+def test_refuses_another_manifest_version() -> None:
+    with pytest.raises(JobError):
+        select_array_set(json.dumps({"version": contract.MANIFEST_VERSION + 1, "sets": []}), 0, "m")
