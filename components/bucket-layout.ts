@@ -1,9 +1,5 @@
 /**
  * The bucket's three areas, shared by the job definition, the job role, the entrypoint's
- * environment and the jobs tool. No imports: the jobs CLI loads this without Pulumi.
+ * environment and the jobs tool; the values live in container/contract.json.
  */
-export const BUCKET_PREFIXES = {
-  inputs: "inputs/",
-  results: "results/",
-  logs: "logs/",
-} as const;
+export { BUCKET_PREFIXES } from "./contract";

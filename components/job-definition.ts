@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { BUCKET_PREFIXES } from "./bucket-layout";
+import { VARS } from "./contract";
 import { checkIntegerRange, isKnownNumber, ValidationError } from "./validation";
 
 /** The container's entrypoint (container/run_job.py), as the Dockerfile installs it. */
@@ -166,10 +167,10 @@ export function containerProperties(v: ContainerPropertiesValues): Record<string
       { type: "MEMORY", value: String(v.memoryMiB) },
     ],
     environment: [
-      { name: "BATCHPY_BUCKET", value: v.bucketName },
-      { name: "BATCHPY_INPUTS_PREFIX", value: BUCKET_PREFIXES.inputs },
-      { name: "BATCHPY_RESULTS_PREFIX", value: BUCKET_PREFIXES.results },
-      { name: "BATCHPY_LOGS_PREFIX", value: BUCKET_PREFIXES.logs },
+      { name: VARS.bucket, value: v.bucketName },
+      { name: VARS.inputsPrefix, value: BUCKET_PREFIXES.inputs },
+      { name: VARS.resultsPrefix, value: BUCKET_PREFIXES.results },
+      { name: VARS.logsPrefix, value: BUCKET_PREFIXES.logs },
       { name: "AWS_REGION", value: v.region },
     ],
     logConfiguration: {

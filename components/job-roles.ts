@@ -28,7 +28,7 @@ export class JobRoles extends pulumi.ComponentResource {
     const jobRole = new aws.iam.Role(
       `${name}-job`,
       {
-        description: "Assumed by batchpy job containers: read inputs/, write results/ and logs/.",
+        description: `Assumed by batchpy job containers: read ${BUCKET_PREFIXES.inputs}, write ${BUCKET_PREFIXES.results} and ${BUCKET_PREFIXES.logs}.`,
         assumeRolePolicy: JSON.stringify(assumeRolePolicyFor("ecs-tasks.amazonaws.com")),
         tags: args.tags,
       },

@@ -21,6 +21,7 @@ import {
   DEFAULT_WATCH_INTERVAL,
 } from "./defaults";
 import { DEFAULT_SUBMIT_CONCURRENCY } from "./pool";
+import { BUCKET_PREFIXES, VARS } from "../components/contract";
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -33,8 +34,8 @@ Exit codes:
 Environment:
   AWS_PROFILE, AWS_ACCESS_KEY_ID, ...   credentials (the AWS SDK's default chain)
   AWS_ENDPOINT_URL[_BATCH|_S3|_CLOUDWATCH_LOGS]   endpoint overrides (SDK convention)
-  BATCHPY_STATE_DIR    where ledgers live (default <repo>/.batchpy)
-  BATCHPY_LOCAL_ROOT   the --local bucket folder (default <repo>/.batchpy/local-bucket)`;
+  ${VARS.stateDir.padEnd(20)} where ledgers live (default <repo>/.batchpy)
+  ${VARS.localRoot.padEnd(20)} the --local bucket folder (default <repo>/.batchpy/local-bucket)`;
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -69,7 +70,7 @@ function stackOptions(cmd: Command): Command {
     )
     .option(
       "--state-dir <dir>",
-      "where ledgers live (default: $BATCHPY_STATE_DIR or <repo>/.batchpy)",
+      `where ledgers live (default: $${VARS.stateDir} or <repo>/.batchpy)`,
     )
     .option("--json", "machine-readable output on stdout, nothing else");
 }
@@ -236,7 +237,9 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
   const results = stackOptions(
     program
       .command("results")
-      .description("Download results/ and logs/ (only new or changed files), like `aws s3 sync`.")
+      .description(
+        `Download ${BUCKET_PREFIXES.results} and ${BUCKET_PREFIXES.logs} (only new or changed files), like \`aws s3 sync\`.`,
+      )
       .argument("[names...]", "only these jobs (default: everything)")
       .option(
         "--out <dir>",

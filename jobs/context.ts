@@ -8,6 +8,7 @@ import { createAwsClients, type AwsClients } from "./aws";
 import { Ledger, ledgerPath } from "./ledger";
 import { defaultPulumiRunner, loadOutputs, type LoadedOutputs, type PulumiRunner } from "./outputs";
 import { describeScript, type ScriptDescription } from "./script-options";
+import { VARS } from "../components/contract";
 
 export interface OutStream {
   write(chunk: string): unknown;
@@ -57,7 +58,7 @@ export function defaultContext(io: Io, signal: AbortSignal): Context {
 export function stateDir(ctx: Context, flag: string | undefined): string {
   return path.resolve(
     ctx.cwd,
-    flag ?? ctx.env.BATCHPY_STATE_DIR ?? path.join(ctx.repoRoot, ".batchpy"),
+    flag ?? ctx.env[VARS.stateDir] ?? path.join(ctx.repoRoot, ".batchpy"),
   );
 }
 
@@ -65,7 +66,7 @@ export function stateDir(ctx: Context, flag: string | undefined): string {
 export function localRoot(ctx: Context, flag: string | undefined): string {
   return path.resolve(
     ctx.cwd,
-    flag ?? ctx.env.BATCHPY_LOCAL_ROOT ?? path.join(ctx.repoRoot, ".batchpy", "local-bucket"),
+    flag ?? ctx.env[VARS.localRoot] ?? path.join(ctx.repoRoot, ".batchpy", "local-bucket"),
   );
 }
 

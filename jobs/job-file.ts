@@ -17,6 +17,12 @@ import {
   valueProblems,
   type ScriptDescription,
 } from "./script-options";
+import {
+  JOB_NAME_CHAR,
+  JOB_NAME_FIRST_CHAR,
+  JOB_NAME_MAX_LENGTH,
+  JOB_NAME_PATTERN as CONTRACT_JOB_NAME_PATTERN,
+} from "../components/contract";
 
 /** SubmitJob's limit on the whole request body. */
 export const SUBMIT_JOB_MAX_BYTES = 30 * 1024;
@@ -24,8 +30,9 @@ export const SUBMIT_JOB_MAX_BYTES = 30 * 1024;
 export const ARRAY_MIN_SIZE = 2;
 export const ARRAY_MAX_SIZE = 10_000;
 
-/** 1-128 letters, digits, hyphens and underscores, starting with a letter or digit. */
-export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+/** 1-128 letters, digits, hyphens and underscores, starting with a letter or digit (the rule
+ * is AWS's, kept in container/contract.json for the entrypoint too). */
+export const JOB_NAME_PATTERN = CONTRACT_JOB_NAME_PATTERN;
 
 /** Why `name` is not a valid Batch job name, or undefined. */
 export function checkJobName(name: string): string | undefined {
@@ -35,13 +42,13 @@ export function checkJobName(name: string): string | undefined {
   if (name.length === 0) {
     return "job name is empty";
   }
-  if (name.length > 128) {
-    return `job name "${name.slice(0, 40)}..." is ${name.length} characters; the limit is 128`;
+  if (name.length > JOB_NAME_MAX_LENGTH) {
+    return `job name "${name.slice(0, 40)}..." is ${name.length} characters; the limit is ${JOB_NAME_MAX_LENGTH}`;
   }
-  if (!/^[A-Za-z0-9]/.test(name)) {
+  if (!JOB_NAME_FIRST_CHAR.test(name)) {
     return `job name "${name}" must start with a letter or digit`;
   }
-  const bad = [...new Set(name.replace(/[A-Za-z0-9_-]/g, ""))].map((c) => JSON.stringify(c));
+  const bad = [...new Set(name.replace(JOB_NAME_CHAR, ""))].map((c) => JSON.stringify(c));
   return `job name "${name}" may contain only letters, digits, "-" and "_" (found ${bad.join(", ")})`;
 }
 

@@ -14,6 +14,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { FatalError, describeError } from "./errors";
+import { VARS } from "../components/contract";
 
 export interface LedgerEntry {
   readonly v: 1;
@@ -115,7 +116,7 @@ export class Ledger {
       if (code !== "ENOENT" && code !== "ENOTDIR") {
         throw new FatalError(
           `cannot read the ledger ${file} (${describeError(err)}); fix the file or its ` +
-            "permissions, or pass --state-dir DIR (or set BATCHPY_STATE_DIR)",
+            `permissions, or pass --state-dir DIR (or set ${VARS.stateDir})`,
         );
       }
     }

@@ -9,6 +9,7 @@ import * as path from "path";
 import { BUCKET_PREFIXES } from "../components/bucket-layout";
 import type { Submission } from "./plan";
 import { runPool } from "./pool";
+import { VARS } from "../components/contract";
 
 export interface LocalRun {
   readonly jobName: string;
@@ -26,9 +27,9 @@ export interface LocalPlan {
 
 /** The bucket prefixes the job definition sets in the cloud (components/job-definition.ts). */
 export const PREFIX_VARIABLES: Readonly<Record<string, string>> = {
-  BATCHPY_INPUTS_PREFIX: BUCKET_PREFIXES.inputs,
-  BATCHPY_RESULTS_PREFIX: BUCKET_PREFIXES.results,
-  BATCHPY_LOGS_PREFIX: BUCKET_PREFIXES.logs,
+  [VARS.inputsPrefix]: BUCKET_PREFIXES.inputs,
+  [VARS.resultsPrefix]: BUCKET_PREFIXES.results,
+  [VARS.logsPrefix]: BUCKET_PREFIXES.logs,
 };
 
 /** One run per single job, one per array child; pure. */
@@ -87,8 +88,8 @@ export function runEnvironment(
     ...inherited,
     ...PREFIX_VARIABLES,
     ...run.env,
-    BATCHPY_LOCAL_ROOT: root,
-    BATCHPY_JOB_NAME: run.jobName,
+    [VARS.localRoot]: root,
+    [VARS.jobName]: run.jobName,
     PYTHONUNBUFFERED: "1",
     ...(run.index !== undefined ? { AWS_BATCH_JOB_ARRAY_INDEX: String(run.index) } : {}),
   };

@@ -4,6 +4,12 @@
  * one array job (or one job per set), sizes and name clashes checked.
  */
 import { createHash } from "crypto";
+import {
+  BUCKET_PREFIXES,
+  MANIFEST_PREFIX as CONTRACT_MANIFEST_PREFIX,
+  MANIFEST_VERSION,
+  VARS,
+} from "../components/contract";
 import type { Problem } from "./errors";
 import {
   ARRAY_MAX_SIZE,
@@ -20,7 +26,7 @@ import { MISSING_OUTPUTS_FIX, type StackOutputs } from "./outputs";
 import type { LoadedSweep, ParameterSet } from "./sweep";
 
 /** Where array sweep manifests go in the bucket (and in the local folder). */
-export const MANIFEST_PREFIX = "inputs/sweeps/";
+export const MANIFEST_PREFIX = CONTRACT_MANIFEST_PREFIX;
 
 /**
  * `inputs/sweeps/<jobName>-<first 12 hex digits of sha256(body)>.json`. Named by content, so
@@ -34,7 +40,7 @@ export function manifestKey(jobName: string, body: string): string {
 
 /** The manifest the entrypoint reads (container/run_job.py: {"version":1,"sets":[...]}). */
 export function manifestBody(sets: readonly ParameterSet[]): string {
-  return JSON.stringify({ version: 1, sets });
+  return JSON.stringify({ version: MANIFEST_VERSION, sets });
 }
 
 interface SubmissionBase {
@@ -148,7 +154,7 @@ function sizeProblem(file: string, request: SubmitJobRequest): Problem | undefin
     message:
       `the SubmitJob request for "${request.jobName}" is ${bytes.toLocaleString("en-US")} bytes, over the ` +
       `${SUBMIT_JOB_MAX_BYTES.toLocaleString("en-US")}-byte (30 KiB) limit; move large values into a file under ` +
-      `inputs/ (BATCHPY_INPUTS) or into a sweep, whose sets travel in a manifest`,
+      `${BUCKET_PREFIXES.inputs} (${VARS.inputs}) or into a sweep, whose sets travel in a manifest`,
   };
 }
 
@@ -222,7 +228,7 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
     const request = buildRequest(
       jobName,
       fields,
-      { ...vars, BATCHPY_JOB_NAME: jobName },
+      { ...vars, [VARS.jobName]: jobName },
       fromOutputs(fields, file),
     );
     const others = nonContainerOverrides(fields);
@@ -231,8 +237,8 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
         file,
         message:
           `"${jobName}" uses ${others.join(" and ")}, where containerOverrides does not apply, so ` +
-          "BATCHPY_JOB_NAME is not passed: its results and log are named after the job ID " +
-          "(results/<jobId>/, logs/<jobId>.log; an array child's under its parent's ID)",
+          `${VARS.jobName} is not passed: its results and log are named after the job ID ` +
+          `(${BUCKET_PREFIXES.results}<jobId>/, ${BUCKET_PREFIXES.logs}<jobId>.log; an array child's under its parent's ID)`,
       });
     }
     const size = request.arrayProperties?.size;
@@ -291,7 +297,7 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
       const request = buildRequest(
         item.jobName,
         { ...item.base, arrayProperties: { size: n } },
-        { BATCHPY_ARRAY_MANIFEST: key, BATCHPY_JOB_NAME: item.jobName },
+        { [VARS.arrayManifest]: key, [VARS.jobName]: item.jobName },
         fromOutputs(item.base, item.file),
       );
       add({
@@ -316,7 +322,7 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
         file: s.file,
         message:
           `job name "${s.jobName}" is used ${where}; names must be unique in a run because the ledger, ` +
-          `results/ and logs/ are keyed by name; rename one`,
+          `${BUCKET_PREFIXES.results} and ${BUCKET_PREFIXES.logs} are keyed by name; rename one`,
       });
     } else {
       byName.set(s.jobName, s.file);

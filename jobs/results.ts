@@ -17,6 +17,7 @@ import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, describeError }
 import { requireOutput } from "./outputs";
 import { runPool } from "./pool";
 import { matchesPrefix, planSync, prefixesFor, type LocalInfo, type SourceObject } from "./sync";
+import { BUCKET_PREFIXES } from "../components/contract";
 
 export interface ResultsOptions extends StackOptions {
   readonly names: readonly string[];
@@ -243,7 +244,7 @@ export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promis
       );
       if (sources.length === 0) {
         ctx.io.stderr.write(
-          `nothing under results/ or logs/ in ${from} yet; jobs upload when they finish\n`,
+          `nothing under ${BUCKET_PREFIXES.results} or ${BUCKET_PREFIXES.logs} in ${from} yet; jobs upload when they finish\n`,
         );
       }
     }

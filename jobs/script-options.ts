@@ -1,12 +1,11 @@
 /**
- * The options `container/script.py` declares, read from `python3 container/run_job.py
+ * The options `container/job/script.py` declares, read from `python3 container/run_job.py
  * --describe` (the entrypoint introspects argparse; see its module docstring), and
  * the rules for environment variable names in job files:
  *
  *   AWS_BATCH*       reserved by AWS Batch; the API rejects them
- *   BATCHPY_*        the tool's own: BATCHPY_INPUTS, BATCHPY_OUTPUT_DIR and
- *                    BATCHPY_S3_MAX_ATTEMPTS may be set by users, the rest are set by
- *                    jobs/ or the job definition
+ *   BATCHPY_*        the tool's own (container/contract.json says which a job may set);
+ *                    the rest are set by jobs/ or the job definition
  *   no lower case    plain environment (PATH, OMP_NUM_THREADS), passed through untouched
  *   http_proxy etc.  plain environment by convention
  *   anything else    must be an option (or its argparse dest) the script declares
@@ -20,6 +19,7 @@
 import { spawn } from "child_process";
 import * as path from "path";
 import { z } from "zod";
+import { RESERVED_PREFIX, VARIABLES, variablesSetBy } from "../components/contract";
 import { FatalError } from "./errors";
 
 export interface ScriptOption {
@@ -163,32 +163,24 @@ export function describeScript(args: DescribeArgs): Promise<ScriptDescription> {
   });
 }
 
-/** How the script is named in messages: `container/script.py`. */
+/** Where the user's script and its modules live (container/job/, /app/job/ in the image). */
+export const USER_CODE_DIR = "container/job";
+
+/** How the script is named in messages: `container/job/script.py`. */
 export function scriptLabel(desc: ScriptDescription): string {
-  return desc.script.includes("/") ? desc.script : `container/${desc.script}`;
+  return desc.script.includes("/") ? desc.script : `${USER_CODE_DIR}/${desc.script}`;
 }
 
-/** Set by jobs/ itself on every job; a job file must not set them. */
-export const TOOL_VARIABLES: Readonly<Record<string, string>> = {
-  BATCHPY_JOB_NAME: "set by jobs/ to the job name",
-  BATCHPY_ARRAY_MANIFEST: "set by jobs/ on array sweeps",
-  BATCHPY_LOCAL_ROOT: "set by jobs/ for --local runs",
-};
+/** Set by jobs/ itself on every job; a job file must not set them (name -> why). */
+export const TOOL_VARIABLES: Readonly<Record<string, string>> = Object.fromEntries(
+  VARIABLES.filter((v) => v.setBy === "jobsTool").map((v) => [v.name, v.meaning]),
+);
 
 /** Set by the job definition (infrastructure); overriding them breaks the bucket layout. */
-export const JOB_DEFINITION_VARIABLES: readonly string[] = [
-  "BATCHPY_BUCKET",
-  "BATCHPY_INPUTS_PREFIX",
-  "BATCHPY_RESULTS_PREFIX",
-  "BATCHPY_LOGS_PREFIX",
-];
+export const JOB_DEFINITION_VARIABLES: readonly string[] = variablesSetBy("jobDefinition");
 
-/** The BATCHPY_* variables a job may set (see container/run_job.py). */
-export const USER_VARIABLES: readonly string[] = [
-  "BATCHPY_INPUTS",
-  "BATCHPY_OUTPUT_DIR",
-  "BATCHPY_S3_MAX_ATTEMPTS",
-];
+/** The reserved-prefix variables a job may set (container/contract.json, setBy "user"). */
+export const USER_VARIABLES: readonly string[] = variablesSetBy("user");
 
 /** The option `name` selects (by env name or alias), if any. */
 export function optionFor(name: string, desc: ScriptDescription): ScriptOption | undefined {
@@ -205,7 +197,7 @@ export function checkEnvName(name: string, desc: ScriptDescription): string | un
       `SubmitJob rejects them; rename the variable`
     );
   }
-  if (name.startsWith("BATCHPY_")) {
+  if (name.startsWith(RESERVED_PREFIX)) {
     const tool = TOOL_VARIABLES[name];
     if (tool !== undefined) {
       return `"${name}" is ${tool}; remove it from the file`;

@@ -32,6 +32,7 @@ import { requireOutput, type LoadedOutputs } from "./outputs";
 import { buildPlan, missingOutputsMessage, type Submission } from "./plan";
 import { DEFAULT_SUBMIT_CONCURRENCY, runPool } from "./pool";
 import { parseDescription, type ScriptDescription } from "./script-options";
+import { VARS } from "../components/contract";
 
 export interface SubmitOptions {
   readonly files: readonly string[];
@@ -130,7 +131,7 @@ export function splitByLedger(
 function unwritable(what: string, file: string, err: unknown): FatalError {
   return new FatalError(
     `cannot write ${what} ${file} (${describeError(err)}): make ${path.dirname(file)} writable, ` +
-      "or pass --state-dir DIR (or set BATCHPY_STATE_DIR); nothing was submitted",
+      `or pass --state-dir DIR (or set ${VARS.stateDir}); nothing was submitted`,
   );
 }
 

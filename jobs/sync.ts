@@ -4,6 +4,7 @@
  * modification time is set to the source's, so the next run skips it.
  */
 import * as path from "path";
+import { BUCKET_PREFIXES } from "../components/contract";
 
 export interface SourceObject {
   /** Key relative to the bucket (or the local folder), `/`-separated. */
@@ -75,9 +76,10 @@ export function planSync(
 /** The prefixes to fetch: everything, or only the named jobs' results and logs. */
 export function prefixesFor(names: readonly string[]): string[] {
   if (names.length === 0) {
-    return ["results/", "logs/"];
+    return [BUCKET_PREFIXES.results, BUCKET_PREFIXES.logs];
   }
-  return names.flatMap((n) => [`results/${n}/`, `logs/${n}.log`, `logs/${n}/`]);
+  const { results, logs } = BUCKET_PREFIXES;
+  return names.flatMap((n) => [`${results}${n}/`, `${logs}${n}.log`, `${logs}${n}/`]);
 }
 
 /**

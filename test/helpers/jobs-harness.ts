@@ -19,7 +19,7 @@ import {
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 
-/** What `python3 container/run_job.py --describe` prints for container/script.py. */
+/** What `python3 container/run_job.py --describe` prints for container/job/script.py. */
 export const SCRIPT_DESCRIPTION_JSON = JSON.stringify({
   script: "script.py",
   options: [

@@ -235,7 +235,7 @@ describe("jobs/job-file: submit-job JSON files", function () {
   describe("environment variables against the script's options", function () {
     it("catches a misspelt option with the script's declared options", function () {
       assert.deepStrictEqual(check(job([{ name: "var_c", value: "1" }, SAVE])), [
-        'jobs/x.json:6:17: containerOverrides.environment[0].name: "var_c" is not an option of container/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
+        'jobs/x.json:6:17: containerOverrides.environment[0].name: "var_c" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
       ]);
     });
     it("requires the required options", function () {

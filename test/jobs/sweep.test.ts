@@ -250,7 +250,7 @@ describe("jobs/sweep: parameter grids, zipped lists and CSV/TSV rows", function 
       const r = loadRowsSweep("p.tsv", "/x/p.tsv", "save_name\tvar_c\na\t1\n");
       const problems = sweepProblems(r.sweep!, SCRIPT_DESCRIPTION).map(formatProblem);
       assert.deepStrictEqual(problems, [
-        'p.tsv:1:11: "var_c" is not an option of container/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
+        'p.tsv:1:11: "var_c" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
       ]);
     });
   });
