@@ -145,7 +145,7 @@ describe("jobs:submit against local AWS endpoints", function () {
     assert.strictEqual(batch.requests.length, 0, "no request reaches Batch");
     assert.match(
       r.stderr,
-      /jobs\/zz-bad\.json:3:51: containerOverrides\.environment\[0\]\.name: "var_c" is not an option of container\/script\.py \(declared: var_a, var_b, save_name\); fix the name or add the option to the script/,
+      /jobs\/zz-bad\.json:3:51: containerOverrides\.environment\[0\]\.name: "var_c" is not an option of container\/job\/script\.py \(declared: var_a, var_b, save_name\); fix the name or add the option to the script/,
     );
     assert.match(
       r.stderr,

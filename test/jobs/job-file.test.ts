@@ -358,7 +358,7 @@ describe("jobs/job-file: submit-job JSON files", function () {
       assert.match(bad, /"v" = "lots" must be a count from 0 to 1000/);
       assert.match(
         bad,
-        /container\/train\.py accepts only one of gpu, cpu, but gpu and cpu are set/,
+        /container\/job\/train\.py accepts only one of gpu, cpu, but gpu and cpu are set/,
       );
       assert.match(run([{ name: "out_dir", value: "o" }]), /requires one of gpu, cpu/);
     });

@@ -162,7 +162,7 @@ describe("jobs/sweep: parameter grids, zipped lists and CSV/TSV rows", function 
     const out = load(JSON.stringify({ grid: { var_c: [1, 2] } }), {}).problems.join("\n");
     assert.match(
       out,
-      /jobs\/sweep\.json:1:10: grid\.var_c: "var_c" is not an option of container\/script\.py/,
+      /jobs\/sweep\.json:1:10: grid\.var_c: "var_c" is not an option of container\/job\/script\.py/,
     );
     assert.match(
       out,
