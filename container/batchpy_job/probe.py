@@ -11,7 +11,7 @@ import sys
 import tempfile
 from typing import Dict, List
 
-from .errors import JobError, config_error
+from .errors import JobError, config_error, quoted
 from .introspect import Json, capture_parser, describe_parser, parse_tree
 
 PROBE_ARG = "--run-job-internal-probe"
@@ -161,7 +161,15 @@ def probe_main(args: List[str]) -> int:
     """Child process: capture the script's parser, write its description to a file."""
     script_path, out_path = args
     result: Json
-    parser = capture_parser(script_path)
+    try:
+        parser = capture_parser(script_path)
+    except ModuleNotFoundError as err:
+        if not err.name or _is_local_module(script_path, err.name):
+            raise  # a module of the script's own folder: Python's message says it best
+        result = {"error": [missing_package(script_path, err.name)]}
+        with open(out_path, "w", encoding="utf-8") as f:
+            json.dump(result, f)
+        return 0
     if parser is None:
         result = {"parser": False}
     else:
@@ -173,3 +181,25 @@ def probe_main(args: List[str]) -> int:
     with open(out_path, "w", encoding="utf-8") as f:
         json.dump(result, f)
     return 0
+
+
+def _is_local_module(script_path: str, name: str) -> bool:
+    root = os.path.dirname(os.path.abspath(script_path))
+    return bool(_module_files(root, name.split(".")[0]))
+
+
+def requirements_file(script_path: str) -> str:
+    """The requirements.txt beside the script, as the user would type it from here."""
+    path = os.path.join(os.path.dirname(os.path.abspath(script_path)), "requirements.txt")
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def missing_package(script_path: str, module: str) -> str:
+    """The one line for a script whose imports are not installed."""
+    req = requirements_file(script_path)
+    return (
+        f"{os.path.basename(script_path)} imports {quoted(module.split('.')[0])}, which is not "
+        f"installed: add the package that provides it to {req} (pulumi up installs it in the "
+        f"image), and pip install -r {req} to run it here"
+    )
