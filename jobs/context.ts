@@ -8,6 +8,7 @@ import { createAwsClients, type AwsClients } from "./aws";
 import { Ledger, ledgerPath } from "./ledger";
 import { defaultPulumiRunner, loadOutputs, type LoadedOutputs, type PulumiRunner } from "./outputs";
 import { describeScript, type ScriptDescription } from "./script-options";
+import { checkValuesWithPython, type CheckValues } from "./value-types";
 import { VARS } from "../components/contract";
 
 export interface OutStream {
@@ -32,6 +33,8 @@ export interface Context {
   clients(region: string | undefined): AwsClients;
   /** `python3 container/run_job.py --describe [--script S]`. */
   describe(script: string | undefined): Promise<ScriptDescription>;
+  /** `python3 container/run_job.py --check-values`: values against the script's types. */
+  readonly checkValues?: CheckValues;
   readonly pulumi: PulumiRunner;
   /** Aborted on Ctrl-C: stop starting work, finish and record what is in flight. */
   readonly signal: AbortSignal;
@@ -49,6 +52,7 @@ export function defaultContext(io: Io, signal: AbortSignal): Context {
     repoRoot: REPO_ROOT,
     clients: (region) => createAwsClients({ region, env }),
     describe: (script) => describeScript({ repoRoot: REPO_ROOT, script }),
+    checkValues: (script, pairs) => checkValuesWithPython(REPO_ROOT, script, pairs),
     pulumi: defaultPulumiRunner(env, REPO_ROOT),
     signal,
   };

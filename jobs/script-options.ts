@@ -32,6 +32,10 @@ export interface ScriptOption {
   readonly required: boolean;
   /** argparse action name, e.g. "store", "count", "boolean_optional". */
   readonly action?: string;
+  /** The option's type= as the entrypoint names it (`int`, `FileType('w')`); null: str. */
+  readonly type?: string | null;
+  /** Its choices (as strings), when it has at most 100. */
+  readonly choices?: readonly string[] | null;
 }
 
 export interface ScriptDescription {
@@ -66,6 +70,8 @@ const describeSchema = z.looseObject({
       kind: z.enum(["value", "flag", "list"]),
       required: z.boolean(),
       action: z.string().optional(),
+      type: z.string().nullable().optional(),
+      choices: z.array(z.string()).nullable().optional(),
     }),
   ),
   groups: z
@@ -102,6 +108,8 @@ export function parseDescription(text: string, source: string): ScriptDescriptio
       kind: o.kind,
       required: o.required,
       ...(o.action !== undefined ? { action: o.action } : {}),
+      ...(o.type !== undefined ? { type: o.type } : {}),
+      ...(o.choices !== undefined ? { choices: o.choices } : {}),
     })),
     groups: (d.groups ?? []).map((g) => ({ required: g.required, options: g.options })),
     flagValues: d.flag_values ?? DEFAULT_FLAG_VALUES,

@@ -32,6 +32,7 @@ import { requireOutput, type LoadedOutputs } from "./outputs";
 import { buildPlan, missingOutputsMessage, type Submission } from "./plan";
 import { DEFAULT_SUBMIT_CONCURRENCY, runPool } from "./pool";
 import { parseDescription, type ScriptDescription } from "./script-options";
+import { collectPairs, typedProblems } from "./value-types";
 import { VARS } from "../components/contract";
 
 export interface SubmitOptions {
@@ -53,6 +54,27 @@ export interface SubmitOptions {
   readonly scriptOptions?: string;
   /** `--describe` already under way (the CLI starts it before loading this module). */
   readonly described?: Promise<ScriptDescription>;
+}
+
+/** Values of typed options checked with the script's own argparse types (value-types.ts). */
+async function typeProblems(
+  items: Parameters<typeof validateItems>[0],
+  desc: ScriptDescription,
+  script: string | undefined,
+  ctx: Context,
+): Promise<Problem[]> {
+  const collected = collectPairs(items, desc);
+  if (collected.pairs.length === 0 || ctx.checkValues === undefined) {
+    return [];
+  }
+  const { problems, notes } = typedProblems(
+    collected,
+    await ctx.checkValues(script, collected.pairs),
+  );
+  for (const note of notes) {
+    ctx.io.stderr.write(note + "\n");
+  }
+  return problems;
 }
 
 /**
@@ -83,6 +105,9 @@ export async function prepare(
     desc = await (opts.described ?? ctx.describe(opts.script));
   }
   problems.push(...validateItems(items, desc, invalid));
+  if (problems.length === 0 && ctx.checkValues !== undefined && opts.scriptOptions === undefined) {
+    problems.push(...(await typeProblems(items, desc, opts.script, ctx)));
+  }
   if (problems.length > 0) {
     throw new BadInputError(sortProblems(dedupe(problems)));
   }

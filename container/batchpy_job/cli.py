@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
         "--describe", action="store_true", help="print the script's options as JSON and exit"
     )
     parser.add_argument(
+        "--check-values",
+        action="store_true",
+        help='check {"values": [[variable, value], ...]} from stdin with the script\'s own '
+        "argparse types and choices; print one problem (or null) per pair as JSON",
+    )
+    parser.add_argument(
         "--script", default=DEFAULT_SCRIPT, help="the script to run (default: %(default)s)"
     )
     return parser
@@ -65,6 +71,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(args_in)
     script_path = os.path.abspath(args.script)
     try:
+        if args.check_values:
+            request = json.load(sys.stdin)
+            pairs = [(str(n), str(v)) for n, v in request["values"]]
+            spec = probe_script(script_path, dict(os.environ), pairs)
+            checks = spec.get("checks") or {"problems": [None] * len(pairs), "skipped": []}
+            json.dump(checks, sys.stdout)
+            sys.stdout.write("\n")
+            return 0
         if args.describe:
             json.dump(describe(script_path, dict(os.environ)), sys.stdout, indent=2)
             sys.stdout.write("\n")

@@ -9,10 +9,11 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 from .errors import JobError, config_error, quoted
 from .introspect import Json, capture_parser, describe_parser, parse_tree
+from .values import check_values
 
 PROBE_ARG = "--run-job-internal-probe"
 PROBE_TIMEOUT_SECONDS = 300
@@ -103,27 +104,39 @@ def may_use_argparse(script_path: str, source: bytes) -> bool:
     return False
 
 
-def probe_script(script_path: str, env: Dict[str, str]) -> Json:
-    """The script's option description, read by running its top level in a child process
-    (its imports must not load into run_job) in a throwaway directory."""
-    script_name = os.path.basename(script_path)
+def _read_script(script_path: str) -> bytes:
     try:
         with open(script_path, "rb") as f:
-            source = f.read()
+            return f.read()
     except OSError as err:
         raise config_error(
             f"cannot read the script {script_path}: {err.strerror}; pass --script PATH"
         ) from None
-    if not may_use_argparse(script_path, source):
+
+
+def probe_script(
+    script_path: str, env: Dict[str, str], values: Optional[List[Tuple[str, str]]] = None
+) -> Json:
+    """The script's option description, read by running its top level in a child process
+    (its imports must not load into run_job) in a throwaway directory. With `values`
+    (variable, value) pairs, the child also checks them with the script's own types
+    (values.py) and the result has "checks"."""
+    script_name = os.path.basename(script_path)
+    if not may_use_argparse(script_path, _read_script(script_path)):
         # No parser to introspect; running it to find out would run its whole body twice.
         return {"options": [], "groups": [], "prefix_chars": "-", "parser": False}
     with tempfile.TemporaryDirectory(prefix="batchpy-probe-") as tmp:
         out_path = os.path.join(tmp, "probe.json")
         cwd = os.path.join(tmp, "cwd")
         os.mkdir(cwd)
+        extra = []
+        if values is not None:
+            extra = [os.path.join(tmp, "values.json")]
+            with open(extra[0], "w", encoding="utf-8") as f:
+                json.dump(values, f)
         try:
             proc = subprocess.run(
-                [sys.executable, RUN_JOB, PROBE_ARG, script_path, out_path],
+                [sys.executable, RUN_JOB, PROBE_ARG, script_path, out_path, *extra],
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -159,7 +172,8 @@ def probe_script(script_path: str, env: Dict[str, str]) -> Json:
 
 def probe_main(args: List[str]) -> int:
     """Child process: capture the script's parser, write its description to a file."""
-    script_path, out_path = args
+    script_path, out_path = args[:2]
+    values_path = args[2] if len(args) > 2 else None
     result: Json
     try:
         parser = capture_parser(script_path)
@@ -176,6 +190,10 @@ def probe_main(args: List[str]) -> int:
         try:
             result = describe_parser(parser, os.path.basename(script_path))
             result["parser"] = True
+            if values_path is not None:
+                with open(values_path, encoding="utf-8") as f:
+                    pairs = [(str(n), str(v)) for n, v in json.load(f)]
+                result["checks"] = check_values(parser, result, pairs)
         except JobError as err:
             result = {"error": err.problems}
     with open(out_path, "w", encoding="utf-8") as f:

@@ -46,7 +46,10 @@ describe("container: image definition", function () {
 
   it("pins every package of the entrypoint exactly, boto3 among them", function () {
     const pins = requirements(path.join(CONTAINER, "requirements.txt"));
-    assert.ok(pins.some((p) => /^boto3==\d+\.\d+\.\d+$/.test(p)), pins.join(", "));
+    assert.ok(
+      pins.some((p) => /^boto3==\d+\.\d+\.\d+$/.test(p)),
+      pins.join(", "),
+    );
     for (const pin of pins) {
       assert.match(pin, /^[A-Za-z0-9_.-]+==[A-Za-z0-9_.]+$/, `not an exact pin: ${pin}`);
     }

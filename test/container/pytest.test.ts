@@ -15,7 +15,9 @@ describe("container: pytest unit tests (container/tests)", function () {
       { cwd: REPO_ROOT, env: baseEnv({ HOME: process.env.HOME ?? "/root" }), timeoutMs: 590_000 },
     );
     if (run.code !== 0 && /No module named pytest/.test(run.stderr)) {
-      assert.fail(`pytest is missing: pip install -r container/requirements-dev.txt\n${run.stderr}`);
+      assert.fail(
+        `pytest is missing: pip install -r container/requirements-dev.txt\n${run.stderr}`,
+      );
     }
     assert.strictEqual(run.code, 0, explain(run));
   });

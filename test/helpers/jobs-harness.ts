@@ -16,6 +16,7 @@ import {
   parseDescription,
   type ScriptDescription,
 } from "../../jobs/script-options";
+import { checkValuesWithPython } from "../../jobs/value-types";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 
@@ -147,6 +148,14 @@ export async function runJobs(
     clients: (region) => createAwsClients({ region, env: process.env }),
     describe: async (script) =>
       describe === "real" ? describeScript({ repoRoot: REPO_ROOT, script }) : describe,
+    ...(describe === "real"
+      ? {
+          checkValues: (
+            script: string | undefined,
+            pairs: readonly (readonly [string, string])[],
+          ) => checkValuesWithPython(REPO_ROOT, script, pairs),
+        }
+      : {}),
     pulumi: opts.pulumi ?? (() => undefined),
     signal: opts.signal ?? new AbortController().signal,
   };
