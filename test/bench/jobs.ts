@@ -6,7 +6,8 @@
  *  - 1,000 job files with `jobs:submit` (one process, bounded concurrent requests);
  *  - the tutorial's way: one `aws batch submit-job --cli-input-json` process per file, timed
  *    on 20 files and extrapolated to 1,000 (when an `aws` CLI is on PATH);
- *  - a 10,000-set array sweep: time and the number of SubmitJob requests.
+ *  - a 10,000-set array sweep: time and the number of SubmitJob requests;
+ *  - what checking 10,000 distinct values with the script's argparse types adds.
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
@@ -23,6 +24,10 @@ import {
   writeOutputs,
 } from "../helpers/jobs-harness";
 import type { BenchResult } from "./result";
+import { describeScript } from "../../jobs/script-options";
+import type { LoadedSweep } from "../../jobs/sweep";
+import { checkValuesWithPython, collectPairs, typedProblems } from "../../jobs/value-types";
+import { REPO_ROOT } from "../helpers/jobs-harness";
 
 const FILES = 1000;
 const CLI_SAMPLE = 20;
@@ -171,10 +176,50 @@ export async function benchJobs(): Promise<BenchResult[]> {
       unit: "requests",
       target: "1",
     });
+    results.push(...(await benchValueCheck()));
   } finally {
     await batch.close();
     await s3.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
   return results;
+}
+
+/**
+ * What checking values with the script's argparse types adds to a 10,000-set sweep, worst
+ * case: every set a distinct int value (pairs collected, one `run_job.py --check-values`
+ * process, problems mapped back). Median of RUNS.
+ */
+async function benchValueCheck(): Promise<BenchResult[]> {
+  const sets = Array.from({ length: SWEEP_SETS }, (_, i) => ({ var_a: String(i) }));
+  const sweep: LoadedSweep = {
+    kind: "sweep",
+    file: "bench.json",
+    jobName: "bench",
+    base: {},
+    basePrefix: [],
+    sets,
+    consumedFiles: [],
+    keySources: new Map(),
+  };
+  const desc = await describeScript({ repoRoot: REPO_ROOT });
+  const times: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const start = process.hrtime.bigint();
+    const collected = collectPairs([sweep], desc);
+    const checks = await checkValuesWithPython(REPO_ROOT, undefined, collected.pairs);
+    if (typedProblems(collected, checks).problems.length !== 0) {
+      throw new Error("the bench sweep's values should all be valid ints");
+    }
+    times.push(Number(process.hrtime.bigint() - start) / 1e9);
+  }
+  times.sort((a, b) => a - b);
+  return [
+    {
+      name: `jobs: type-check ${SWEEP_SETS.toLocaleString("en-US")} distinct int values of a sweep (one python3, median of ${RUNS})`,
+      value: times[Math.floor(RUNS / 2)],
+      unit: "s",
+      target: "well under 1 s added",
+    },
+  ];
 }
