@@ -45,8 +45,9 @@ def _script_argv(spec: Json, job_env: Dict[str, str], script_name: str) -> List[
 
 
 def _store_failure_log(store: Store, config: JobConfig, err: JobError) -> None:
-    """An array child that fails before its script runs (a bad set, say) stores a log with
-    the reason, like any failed child: nobody reads one child's container log among 10,000."""
+    """A job that fails before its script runs, for a reason found only in the container (an
+    array child's bad set, a script that cannot be started), stores a log with the reason
+    like any failed job: nobody reads one child's container log among 10,000."""
     with tempfile.TemporaryDirectory(prefix="batchpy-log-") as tmp:
         log_path = os.path.join(tmp, "job.log")
         with open(log_path, "w", encoding="utf-8", errors="backslashreplace") as f:
@@ -87,7 +88,11 @@ def _run_in(base: str, script_path: str, config: JobConfig, store: Store, job_en
         say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
     before = snapshot(workdir)
     say(f"running {script_name} {json.dumps(argv, ensure_ascii=False)}")
-    code = run_script(script_path, argv, workdir, job_env, log_path)
+    try:
+        code = run_script(script_path, argv, workdir, job_env, log_path)
+    except JobError as err:
+        _store_failure_log(store, config, err)
+        raise
     say(f"{script_name} exited with code {code}")
     results_ok = True
     try:

@@ -69,20 +69,6 @@ class Store(Protocol):
     def list(self, prefix: str) -> List[str]: ...
 
 
-class Store(Protocol):
-    """What run_job needs of a bucket; S3Store and LocalStore provide it."""
-
-    def url(self, key: str) -> str: ...
-
-    def check_credentials(self) -> None: ...
-
-    def get(self, key: str, dest: str) -> None: ...
-
-    def put(self, src: str, key: str, content_type: str) -> None: ...
-
-    def list(self, prefix: str) -> List[str]: ...
-
-
 def make_store(env: Dict[str, str]) -> Store:
     """LocalStore when the local root variable is set, else S3 (boto3 is imported only
     then, so local runs need no package)."""

@@ -203,7 +203,9 @@ def probe_main(args: List[str]) -> int:
 
 def _is_local_module(script_path: str, name: str) -> bool:
     root = os.path.dirname(os.path.abspath(script_path))
-    return bool(_module_files(root, name.split(".")[0]))
+    top = name.split(".")[0]
+    # A module, a package, or a folder (a namespace package) of the script's own folder.
+    return bool(_module_files(root, top)) or os.path.isdir(os.path.join(root, top))
 
 
 def requirements_file(script_path: str) -> str:

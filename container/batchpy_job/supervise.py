@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-from .errors import say
+from .errors import config_error, say
 
 # After the script exits, output still in the pipe is copied for at most this long: a process
 # the script left running keeps the pipe open, and must not hold up the uploads.
@@ -160,15 +160,20 @@ def run_script(
     # A session (so a process group) of its own: a signal reaches the script and everything
     # it started, and what it leaves behind can be stopped as one group. A terminal's Ctrl-C
     # then reaches the script once, through us, instead of twice.
-    proc = subprocess.Popen(
-        [sys.executable, script_path, *argv],
-        cwd=workdir,
-        env=child_env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, script_path, *argv],
+            cwd=workdir,
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except (OSError, ValueError) as err:
+        # E2BIG (arguments and environment over what Linux takes), an embedded NUL: the
+        # job's configuration, not a bug of run_job.
+        raise config_error(f"could not start {script_name}: {err}") from None
 
     # As PID 1 in the container we must pass on the SIGTERM that `docker stop` (AWS Batch
     # TerminateJob, a Spot reclaim) sends, or the script never sees it; we keep running

@@ -85,3 +85,4 @@ def test_a_bad_value_in_a_set_fails_in_the_scripts_parser_with_a_log(s3_env, mot
     run, log = run_child(s3_env, moto_url, [{"var_a": "6"}, {"var_a": "six"}], index=1)
     assert run.returncode == EXIT["config"], run.stderr
     assert "invalid int value: 'six'" in log  # argparse in the script itself
+
