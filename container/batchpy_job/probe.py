@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Tuple
 
 from .errors import JobError, config_error, quoted
 from .introspect import Json, capture_parser, describe_parser, parse_tree
+from .supervise import merged_output
 from .values import check_values
 
 PROBE_ARG = "--run-job-internal-probe"
@@ -137,11 +138,7 @@ def probe_script(
         try:
             proc = subprocess.run(
                 [sys.executable, RUN_JOB, PROBE_ARG, script_path, out_path, *extra],
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
+                **merged_output(cwd, env),
                 timeout=PROBE_TIMEOUT_SECONDS,
             )
         except subprocess.TimeoutExpired:

@@ -147,6 +147,18 @@ def stop_leftovers(pgid: int, script_name: str, grace: float = LEFTOVER_GRACE_SE
         say(f"warning: processes of process group {pgid} are still there after SIGKILL")
 
 
+def merged_output(cwd: str, env: Dict[str, str]) -> Dict[str, Any]:
+    """Popen options of a child that reads nothing and writes stdout and stderr, merged in
+    order, to one pipe: the script, and the probe that reads its options."""
+    return {
+        "cwd": cwd,
+        "env": env,
+        "stdin": subprocess.DEVNULL,
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.STDOUT,
+    }
+
+
 def run_script(
     script_path: str, argv: List[str], workdir: str, env: Dict[str, str], log_path: str
 ) -> int:
@@ -163,11 +175,7 @@ def run_script(
     try:
         proc = subprocess.Popen(
             [sys.executable, script_path, *argv],
-            cwd=workdir,
-            env=child_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            **merged_output(workdir, child_env),
             start_new_session=True,
         )
     except (OSError, ValueError) as err:
