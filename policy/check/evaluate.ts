@@ -30,6 +30,8 @@ export interface MockedResource {
   readonly propertyDependencies: Record<string, string[]>;
   /** False for component resources. */
   readonly custom: boolean;
+  /** The `retainOnDelete` resource option: Pulumi never asks the provider to delete it. */
+  readonly retainOnDelete?: boolean;
 }
 
 export interface Evaluation {
@@ -276,6 +278,7 @@ export async function runUnderMocks(
     getName(): string;
     getParent(): string;
     getDependenciesList(): string[];
+    getRetainondelete?(): boolean | undefined;
     getPropertydependenciesMap(): {
       forEach(fn: (value: { getUrnsList(): string[] }, key: string) => void): void;
     };
@@ -299,6 +302,7 @@ export async function runUnderMocks(
           parent: req.getParent() || undefined,
           dependencies: req.getDependenciesList(),
           propertyDependencies,
+          retainOnDelete: req.getRetainondelete?.() ?? false,
         });
       }
       cb(err, resp);
