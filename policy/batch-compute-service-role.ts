@@ -34,13 +34,7 @@ export const batchComputeNoCustomServiceRole: ResourceValidationPolicy = {
       return;
     }
     if (role === UNKNOWN) {
-      // Unknown during preview means the program creates the role: a custom one.
-      reportViolation(
-        `Compute environment '${args.name}' must not use a custom service role, but its ` +
-          `serviceRole is a role the stack creates. Fix: leave serviceRole unset so AWS Batch ` +
-          `uses AWSServiceRoleForBatch and updates the environment in place.`,
-      );
-      return;
+      return; // A role ARN not known yet (preview): decided during `pulumi up`.
     }
     if (SERVICE_LINKED_ROLE.test(role)) {
       return;
