@@ -89,8 +89,9 @@ export interface ComputeEnvironmentArgs {
   readonly jobGpus?: number;
   /**
    * Minutes running jobs may go on during an infrastructure update before Batch stops them
-   * (`updatePolicy.jobExecutionTimeoutMinutes`, 1–360). Jobs are never terminated at once
-   * (`terminateJobsOnUpdate` stays false).
+   * (`updatePolicy.jobExecutionTimeoutMinutes`, 1–360, what the AWS provider accepts).
+   * Jobs are never terminated at once (`terminateJobsOnUpdate` stays false). EC2 and SPOT
+   * only: Fargate environments have no infrastructure updates.
    * @default 30
    * @see https://docs.aws.amazon.com/batch/latest/userguide/updating-compute-environments.html
    */
@@ -185,7 +186,13 @@ function checkFargateArgs(where: string, type: ComputeType, args: ComputeEnviron
       "minVcpus",
     );
   }
-  for (const arg of ["instanceTypes", "allocationStrategy", "spotBidPercentage"] as const) {
+  const ec2Only = [
+    "instanceTypes",
+    "allocationStrategy",
+    "spotBidPercentage",
+    "updateTimeoutMinutes",
+  ] as const;
+  for (const arg of ec2Only) {
     if (args[arg] !== undefined) {
       throw new ValidationError(
         `${where} sets '${arg}' with 'computeType' = '${type}'; '${arg}' applies to EC2 and SPOT only.`,
@@ -360,10 +367,15 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
         state: "ENABLED",
         // No serviceRole: Batch uses AWSServiceRoleForBatch (see the class comment).
         computeResources,
-        updatePolicy: {
-          jobExecutionTimeoutMinutes: args.updateTimeoutMinutes ?? DEFAULT_UPDATE_TIMEOUT_MINUTES,
-          terminateJobsOnUpdate: false,
-        },
+        // Infrastructure updates, and so an update policy, exist for EC2 and SPOT only;
+        // Fargate updates subnets and security groups without stopping jobs.
+        updatePolicy: isFargate(type)
+          ? undefined
+          : {
+              jobExecutionTimeoutMinutes:
+                args.updateTimeoutMinutes ?? DEFAULT_UPDATE_TIMEOUT_MINUTES,
+              terminateJobsOnUpdate: false,
+            },
         tags: args.tags,
       },
       // Deleted before the instance role loses its policy, or Batch cannot tear it down.

@@ -22,7 +22,7 @@ export const IMDS_ADDRESS = "169.254.169.254";
  * match on locally generated packets lets the agent through and drops the job's requests.
  * The job still gets its own role's credentials: those come from the agent's endpoint
  * 169.254.170.2, which this rule does not touch.
- * @see https://docs.aws.amazon.com/batch/latest/userguide/networking-modes.html
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/networking-modes-jobs.html
  * @see https://repost.aws/knowledge-center/ecs-container-ec2-metadata
  * @see https://docs.aws.amazon.com/AmazonECS/latest/developerguide/security-iam-roles.html
  */

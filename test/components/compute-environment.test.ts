@@ -149,7 +149,7 @@ describe("ComputeEnvironment", () => {
     });
     for (const minutes of [1, 360]) {
       const { ce: custom } = await computeResources({
-        computeType: "FARGATE",
+        computeType: "SPOT",
         updateTimeoutMinutes: minutes,
       });
       assert.deepStrictEqual(custom.inputs.updatePolicy, {
@@ -157,6 +157,16 @@ describe("ComputeEnvironment", () => {
         terminateJobsOnUpdate: false,
       });
     }
+  });
+
+  it("sets no update policy on Fargate, which has no infrastructure updates", async () => {
+    const { ce } = await computeResources({ computeType: "FARGATE" });
+    assert.ok(!("updatePolicy" in ce.inputs));
+    assert.throws(
+      () =>
+        validateComputeEnvironmentArgs("c", { computeType: "FARGATE", updateTimeoutMinutes: 60 }),
+      /sets 'updateTimeoutMinutes' with 'computeType' = 'FARGATE'; 'updateTimeoutMinutes' applies to EC2 and SPOT only/,
+    );
   });
 
   it("reports the largest placeable job from the instance types' sizes at deploy time", async () => {
