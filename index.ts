@@ -3,7 +3,6 @@
  * come from `Pulumi.<stack>.yaml` (see `components/stack-config.ts` for every key); the
  * exports below are what `npm run jobs:*` reads.
  */
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import {
   ComputeEnvironment,
@@ -19,16 +18,21 @@ import { parseStackConfig } from "./components/stack-config";
 const stack = pulumi.getStack();
 const name = `batchpy-${stack}`;
 const settings = parseStackConfig(pulumi.runtime.allConfig(), process.env, name);
-const tags = { Project: "batchpy", Stack: stack, ManagedBy: "pulumi", ...settings.tags };
+// Fixed for the life of the stack: these alone go on the instances Batch launches, since a
+// change to the compute environment's instance tags replaces it (and kills running jobs).
+const baseTags = { Project: "batchpy", Stack: stack, ManagedBy: "pulumi" };
+const tags = { ...baseTags, ...settings.tags };
 
 const storage = new Storage(name, { ...settings.storage, tags });
 const roles = new JobRoles(name, { bucketArn: storage.bucketArn, tags });
 const image = new Image(name, {
   ...settings.image,
-  context: path.join(__dirname, "container"),
+  // Relative to this folder, so the image's inputs do not depend on where it is checked out.
+  context: "container",
+  projectRoot: __dirname,
   tags,
 });
-const compute = new ComputeEnvironment(name, { ...settings.compute, tags });
+const compute = new ComputeEnvironment(name, { ...settings.compute, tags, instanceTags: baseTags });
 const queue = new JobQueue(name, {
   ...settings.queue,
   computeEnvironments: [compute.computeEnvironmentArn],
@@ -53,3 +57,5 @@ export const jobDefinitionArn = job.jobDefinitionArn;
 export const imageUri = image.imageUri;
 export const logGroupName = job.logGroupName;
 export const region = settings.region;
+/** The largest job the compute environment can place, for the jobs tool's checks. */
+export const jobLimits = compute.jobLimits;

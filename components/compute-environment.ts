@@ -1,7 +1,10 @@
 import * as aws from "@pulumi/aws";
-import * as awsx from "@pulumi/awsx";
 import * as pulumi from "@pulumi/pulumi";
+import { lookUpDefaultNetwork } from "./default-vpc";
 import { assumeRolePolicyFor } from "./iam";
+import { INSTANCE_TYPE_PATTERN, KNOWN_INSTANCE_TYPES, isGpuInstanceType } from "./instance-types";
+import { ec2JobLimits, fargateJobLimits, JobLimits, NamedInstanceSize } from "./job-limits";
+import { EC2_CONFIGURATION, imdsBlockUserData, INSTANCE_METADATA_OPTIONS } from "./launch-template";
 import { checkIntegerRange, isKnownNumber, ValidationError } from "./validation";
 
 /** Where jobs run: EC2 on-demand or spot instances, or Fargate (on-demand or spot). */
@@ -19,10 +22,27 @@ export const DEFAULT_ALLOCATION_STRATEGY: Record<"EC2" | "SPOT", string> = {
   // Least likely to be interrupted at a low price; needs no spot fleet role.
   SPOT: "SPOT_PRICE_CAPACITY_OPTIMIZED",
 };
+/**
+ * Only these strategies let Batch update an environment in place ("Perform infrastructure
+ * updates"); `BEST_FIT` is refused, since changing almost anything would replace it.
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/infrastructure-updates.html
+ */
 const ALLOCATION_STRATEGIES: Record<"EC2" | "SPOT", readonly string[]> = {
-  EC2: ["BEST_FIT", "BEST_FIT_PROGRESSIVE"],
+  EC2: ["BEST_FIT_PROGRESSIVE"],
   SPOT: ["SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED"],
 };
+/** Batch's own default for how long running jobs may go on during an infrastructure update. */
+export const DEFAULT_UPDATE_TIMEOUT_MINUTES = 30;
+/** The range the AWS provider accepts for `updatePolicy.jobExecutionTimeoutMinutes`. */
+export const UPDATE_TIMEOUT_MINUTES_RANGE = { min: 1, max: 360 } as const;
+
+/**
+ * The environment's child resource name. It was `<name>-ce` while the environment used a
+ * custom service role; the new name is the one-time migration to the service-linked role
+ * (see {@link ComputeEnvironment}). Never rename it again: a new name replaces the
+ * environment and kills running jobs.
+ */
+export const COMPUTE_ENVIRONMENT_SUFFIX = "compute";
 
 export interface ComputeEnvironmentArgs {
   /**
@@ -44,12 +64,15 @@ export interface ComputeEnvironmentArgs {
    */
   readonly maxVcpus?: number;
   /**
-   * EC2 instance types (EC2 and SPOT only).
+   * Exact EC2 instance types (EC2 and SPOT only), e.g. `m5a.large` or, for GPU jobs,
+   * `g5.xlarge`. Families (`m5a`) and `optimal` are refused: the job limits and the GPU
+   * checks need to know every size Batch may launch.
    * @default ["m5a.large"]
    */
   readonly instanceTypes?: readonly string[];
   /**
-   * How Batch picks instances (EC2 and SPOT only).
+   * How Batch picks instances (EC2 and SPOT only). `BEST_FIT` is refused: it rules out
+   * in-place updates.
    * @default "BEST_FIT_PROGRESSIVE" for EC2, "SPOT_PRICE_CAPACITY_OPTIMIZED" for SPOT
    */
   readonly allocationStrategy?: string;
@@ -59,17 +82,38 @@ export interface ComputeEnvironmentArgs {
    */
   readonly spotBidPercentage?: number;
   /**
+   * GPUs each job asks for. Above 0, every instance type must be a GPU type, and Fargate is
+   * refused (it has no GPUs).
+   * @default 0
+   */
+  readonly jobGpus?: number;
+  /**
+   * Minutes running jobs may go on during an infrastructure update before Batch stops them
+   * (`updatePolicy.jobExecutionTimeoutMinutes`, 1–360, what the AWS provider accepts).
+   * Jobs are never terminated at once (`terminateJobsOnUpdate` stays false). EC2 and SPOT
+   * only: Fargate environments have no infrastructure updates.
+   * @default 30
+   * @see https://docs.aws.amazon.com/batch/latest/userguide/updating-compute-environments.html
+   */
+  readonly updateTimeoutMinutes?: number;
+  /**
    * VPC for the instances. Give `subnetIds` with it.
    * @default - the account's default VPC
    */
   readonly vpcId?: pulumi.Input<string>;
   /**
    * Subnets for the instances; they need a route to ECR, S3 and CloudWatch Logs.
-   * @default - the default VPC's public subnets
+   * @default - the default VPC's default (public) subnets
    */
   readonly subnetIds?: pulumi.Input<pulumi.Input<string>[]>;
-  /** Tags for every resource of the component, and for the instances Batch launches. */
+  /** Tags for every resource of the component (not for the instances: see `instanceTags`). */
   readonly tags?: Record<string, string>;
+  /**
+   * Tags for the instances Batch launches (`computeResources.tags`). Keep them fixed: a
+   * change replaces the environment, so user tags do not belong here.
+   * @default - none
+   */
+  readonly instanceTags?: Record<string, string>;
 }
 
 export function isFargate(type: ComputeType): boolean {
@@ -86,6 +130,37 @@ export function validateComputeEnvironmentArgs(name: string, args: ComputeEnviro
       "computeType",
     );
   }
+  checkCapacity(where, args);
+  checkIntegerRange(
+    where,
+    "jobGpus",
+    args.jobGpus,
+    0,
+    16,
+    "GPUs are whole; EC2 has at most 16 per instance",
+  );
+  checkIntegerRange(
+    where,
+    "updateTimeoutMinutes",
+    args.updateTimeoutMinutes,
+    UPDATE_TIMEOUT_MINUTES_RANGE.min,
+    UPDATE_TIMEOUT_MINUTES_RANGE.max,
+    "the range AWS Batch's update policy accepts",
+  );
+  if (isFargate(type)) {
+    checkFargateArgs(where, type, args);
+  } else {
+    checkEc2Args(where, type as "EC2" | "SPOT", args);
+  }
+  if ((args.vpcId === undefined) !== (args.subnetIds === undefined)) {
+    throw new ValidationError(
+      `${where} sets only one of 'vpcId' and 'subnetIds'; give both, or neither to use the default VPC.`,
+      "vpcId",
+    );
+  }
+}
+
+function checkCapacity(where: string, args: ComputeEnvironmentArgs): void {
   const max = args.maxVcpus ?? DEFAULT_MAX_VCPUS;
   checkIntegerRange(where, "maxVcpus", max, 1, 100000, "Batch needs room for at least one job");
   checkIntegerRange(
@@ -102,71 +177,116 @@ export function validateComputeEnvironmentArgs(name: string, args: ComputeEnviro
       "minVcpus",
     );
   }
-  if (isFargate(type)) {
-    if (args.minVcpus !== undefined && args.minVcpus !== 0) {
+}
+
+function checkFargateArgs(where: string, type: ComputeType, args: ComputeEnvironmentArgs): void {
+  if (args.minVcpus !== undefined && args.minVcpus !== 0) {
+    throw new ValidationError(
+      `${where} has 'minVcpus' = ${args.minVcpus} with 'computeType' = '${type}'; Fargate has no minimum, leave 'minVcpus' unset.`,
+      "minVcpus",
+    );
+  }
+  const ec2Only = [
+    "instanceTypes",
+    "allocationStrategy",
+    "spotBidPercentage",
+    "updateTimeoutMinutes",
+  ] as const;
+  for (const arg of ec2Only) {
+    if (args[arg] !== undefined) {
       throw new ValidationError(
-        `${where} has 'minVcpus' = ${args.minVcpus} with 'computeType' = '${type}'; Fargate has no minimum, leave 'minVcpus' unset.`,
-        "minVcpus",
-      );
-    }
-    for (const arg of ["instanceTypes", "allocationStrategy", "spotBidPercentage"] as const) {
-      if (args[arg] !== undefined) {
-        throw new ValidationError(
-          `${where} sets '${arg}' with 'computeType' = '${type}'; '${arg}' applies to EC2 and SPOT only.`,
-          arg,
-        );
-      }
-    }
-  } else {
-    const ec2Type = type as "EC2" | "SPOT";
-    if (args.instanceTypes !== undefined && args.instanceTypes.length === 0) {
-      throw new ValidationError(
-        `${where} has an empty 'instanceTypes'; name at least one type, e.g. ["m5a.large"].`,
-        "instanceTypes",
-      );
-    }
-    const strategy = args.allocationStrategy;
-    if (strategy !== undefined && !ALLOCATION_STRATEGIES[ec2Type].includes(strategy)) {
-      throw new ValidationError(
-        `${where} has 'allocationStrategy' = '${strategy}'; with 'computeType' = '${type}' it must be one of ${ALLOCATION_STRATEGIES[ec2Type].join(", ")}.`,
-        "allocationStrategy",
-      );
-    }
-    if (args.spotBidPercentage !== undefined) {
-      if (type !== "SPOT") {
-        throw new ValidationError(
-          `${where} sets 'spotBidPercentage' with 'computeType' = '${type}'; it applies to SPOT only.`,
-          "spotBidPercentage",
-        );
-      }
-      checkIntegerRange(
-        where,
-        "spotBidPercentage",
-        args.spotBidPercentage,
-        1,
-        100,
-        "a percentage of the on-demand price",
+        `${where} sets '${arg}' with 'computeType' = '${type}'; '${arg}' applies to EC2 and SPOT only.`,
+        arg,
       );
     }
   }
-  if ((args.vpcId === undefined) !== (args.subnetIds === undefined)) {
+  if ((args.jobGpus ?? 0) > 0) {
     throw new ValidationError(
-      `${where} sets only one of 'vpcId' and 'subnetIds'; give both, or neither to use the default VPC.`,
-      "vpcId",
+      `${where} has 'jobGpus' = ${args.jobGpus} with 'computeType' = '${type}'; Fargate has no GPUs. Use computeType EC2 or SPOT with GPU instance types (e.g. g5.xlarge), or set jobGpus to 0.`,
+      "jobGpus",
+    );
+  }
+}
+
+function checkEc2Args(where: string, type: "EC2" | "SPOT", args: ComputeEnvironmentArgs): void {
+  const types = args.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
+  if (types.length === 0) {
+    throw new ValidationError(
+      `${where} has an empty 'instanceTypes'; name at least one type, e.g. ["m5a.large"].`,
+      "instanceTypes",
+    );
+  }
+  const inexact = types.find((t) => !INSTANCE_TYPE_PATTERN.test(t));
+  if (inexact !== undefined) {
+    throw new ValidationError(
+      `${where} has '${inexact}' in 'instanceTypes'; name exact types such as m5a.large or g5.xlarge, not a family or 'optimal': the largest job and the GPU count depend on every size Batch may launch.`,
+      "instanceTypes",
+    );
+  }
+  if ((args.jobGpus ?? 0) > 0) {
+    const plain = types.filter((t) => !isGpuInstanceType(t));
+    if (plain.length > 0) {
+      throw new ValidationError(
+        `${where} has 'jobGpus' = ${args.jobGpus} but 'instanceTypes' includes ${plain.join(", ")}, which have no GPU; a GPU job could never be placed there. Use GPU types only (e.g. g4dn.xlarge, g5.xlarge, g6.xlarge).`,
+        "instanceTypes",
+      );
+    }
+    const known = types.map((t) => KNOWN_INSTANCE_TYPES[t]).filter((s) => s !== undefined);
+    if (known.length === types.length && known.every((s) => s.gpus < (args.jobGpus ?? 0))) {
+      throw new ValidationError(
+        `${where} has 'jobGpus' = ${args.jobGpus}, more than any of ${types.join(", ")} has (at most ${Math.max(...known.map((s) => s.gpus))}).`,
+        "jobGpus",
+      );
+    }
+  }
+  const strategy = args.allocationStrategy;
+  if (strategy !== undefined && !ALLOCATION_STRATEGIES[type].includes(strategy)) {
+    const why =
+      strategy === "BEST_FIT"
+        ? " BEST_FIT rules out in-place infrastructure updates: changing instance types, subnets or the launch template would replace the environment and kill running jobs."
+        : "";
+    throw new ValidationError(
+      `${where} has 'allocationStrategy' = '${strategy}'; with 'computeType' = '${type}' it must be one of ${ALLOCATION_STRATEGIES[type].join(", ")}.${why}`,
+      "allocationStrategy",
+    );
+  }
+  if (args.spotBidPercentage !== undefined) {
+    if (type !== "SPOT") {
+      throw new ValidationError(
+        `${where} sets 'spotBidPercentage' with 'computeType' = '${type}'; it applies to SPOT only.`,
+        "spotBidPercentage",
+      );
+    }
+    checkIntegerRange(
+      where,
+      "spotBidPercentage",
+      args.spotBidPercentage,
+      1,
+      100,
+      "a percentage of the on-demand price",
     );
   }
 }
 
 /**
- * A managed AWS Batch compute environment that scales to zero when idle, with the roles
- * and network it needs: the Batch service role, the ECS instance role and profile (EC2 and
- * SPOT), and a security group that allows outbound traffic only.
+ * A managed AWS Batch compute environment that scales to zero when idle, with what it needs:
+ * for EC2 and SPOT the ECS instance role and profile and a launch template (IMDSv2 only,
+ * metadata blocked for job containers), and a security group that allows outbound traffic
+ * only.
+ *
+ * No service role: Batch then uses its service-linked role `AWSServiceRoleForBatch`, the
+ * only way it updates instance types, subnets, security groups, the allocation strategy,
+ * bid percentage or instance role in place ("Perform infrastructure updates"); with a
+ * custom role each of those changes replaces the environment and kills its running jobs.
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/infrastructure-updates.html
  */
 export class ComputeEnvironment extends pulumi.ComponentResource {
   public readonly computeEnvironmentArn: pulumi.Output<string>;
   public readonly computeEnvironmentName: pulumi.Output<string>;
   /** What the environment launches; the job definition must match it. */
   public readonly computeType: ComputeType;
+  /** The largest job the environment can place and the GPUs it may run at once. */
+  public readonly jobLimits: pulumi.Output<JobLimits>;
 
   constructor(
     name: string,
@@ -175,24 +295,19 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
   ) {
     super("batchpy:compute:ComputeEnvironment", name, {}, opts);
     validateComputeEnvironmentArgs(name, args);
-    const parent = { parent: this };
     const type = args.computeType ?? DEFAULT_COMPUTE_TYPE;
     this.computeType = type;
+    const maxVcpus = args.maxVcpus ?? DEFAULT_MAX_VCPUS;
 
-    let vpcId = args.vpcId;
-    let subnetIds = args.subnetIds;
-    if (vpcId === undefined || subnetIds === undefined) {
-      const defaultVpc = new awsx.ec2.DefaultVpc(`${name}-default-vpc`, {}, parent);
-      vpcId = defaultVpc.vpcId;
-      // Public subnets give instances a route to ECR and S3 without a paid NAT gateway.
-      subnetIds = defaultVpc.publicSubnetIds;
-    }
-
+    const network =
+      args.vpcId !== undefined && args.subnetIds !== undefined
+        ? { vpcId: args.vpcId, subnetIds: args.subnetIds }
+        : lookUpDefaultNetwork(`ComputeEnvironment '${name}'`, this);
     const securityGroup = new aws.ec2.SecurityGroup(
       `${name}-sg`,
       {
         description: "batchpy jobs: outbound only (image pulls, S3, CloudWatch Logs)",
-        vpcId,
+        vpcId: network.vpcId,
         egress: [
           {
             protocol: "-1",
@@ -204,85 +319,66 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
         ],
         tags: args.tags,
       },
-      parent,
+      { parent: this },
     );
-
-    const serviceRole = new aws.iam.Role(
-      `${name}-service`,
-      {
-        description: "Lets AWS Batch manage the compute environment's instances.",
-        assumeRolePolicy: JSON.stringify(assumeRolePolicyFor("batch.amazonaws.com")),
-        tags: args.tags,
-      },
-      parent,
-    );
-    const serviceRoleAttachment = new aws.iam.RolePolicyAttachment(
-      `${name}-service-policy`,
-      { role: serviceRole.name, policyArn: aws.iam.ManagedPolicy.AWSBatchServiceRole },
-      parent,
-    );
-    // The environment must be deleted before its role loses its policy, or Batch cannot
-    // tear it down and it sticks in INVALID.
-    const dependsOn: pulumi.Resource[] = [serviceRoleAttachment];
+    const common = {
+      maxVcpus,
+      subnets: network.subnetIds,
+      securityGroupIds: [securityGroup.id],
+    };
 
     let computeResources: aws.types.input.batch.ComputeEnvironmentComputeResources;
+    let dependsOn: pulumi.Resource[] = [];
     if (isFargate(type)) {
-      computeResources = {
-        type,
-        maxVcpus: args.maxVcpus ?? DEFAULT_MAX_VCPUS,
-        subnets: subnetIds,
-        securityGroupIds: [securityGroup.id],
-      };
+      computeResources = { type, ...common };
+      this.jobLimits = pulumi.output(fargateJobLimits(maxVcpus));
     } else {
-      const instanceRole = new aws.iam.Role(
-        `${name}-instance`,
-        {
-          description: "Lets the ECS agent on Batch instances register and pull images.",
-          assumeRolePolicy: JSON.stringify(assumeRolePolicyFor("ec2.amazonaws.com")),
-          tags: args.tags,
-        },
-        parent,
-      );
-      const instanceRoleAttachment = new aws.iam.RolePolicyAttachment(
-        `${name}-instance-policy`,
-        {
-          role: instanceRole.name,
-          policyArn: aws.iam.ManagedPolicy.AmazonEC2ContainerServiceforEC2Role,
-        },
-        parent,
-      );
-      const instanceProfile = new aws.iam.InstanceProfile(
-        `${name}-instance-profile`,
-        { role: instanceRole.name, tags: args.tags },
-        parent,
-      );
-      dependsOn.push(instanceRoleAttachment);
       const ec2Type = type as "EC2" | "SPOT";
+      const instances = this.instanceResources(name, args);
+      dependsOn = [instances.roleAttachment];
       computeResources = {
         type,
+        ...common,
         // Passed through unchanged: the policy pack, not this component, rejects a floor.
         minVcpus: args.minVcpus ?? DEFAULT_MIN_VCPUS,
-        maxVcpus: args.maxVcpus ?? DEFAULT_MAX_VCPUS,
         instanceTypes: [...(args.instanceTypes ?? DEFAULT_INSTANCE_TYPES)],
         allocationStrategy: args.allocationStrategy ?? DEFAULT_ALLOCATION_STRATEGY[ec2Type],
         bidPercentage: args.spotBidPercentage,
         // Batch wants the instance profile here, not the role (despite the field name).
-        instanceRole: instanceProfile.arn,
-        subnets: subnetIds,
-        securityGroupIds: [securityGroup.id],
-        tags: args.tags,
+        instanceRole: instances.profileArn,
+        // Both force a new environment in the provider, even with the service-linked role:
+        // they are fixed here, set once by the migration that introduced them.
+        launchTemplate: { launchTemplateId: instances.launchTemplateId, version: "$Latest" },
+        ec2Configurations: EC2_CONFIGURATION,
+        // Fixed: a change to computeResources.tags replaces the environment.
+        tags: args.instanceTags,
       };
+      this.jobLimits = instanceTypeLimits(
+        args.instanceTypes ?? DEFAULT_INSTANCE_TYPES,
+        maxVcpus,
+        this,
+      );
     }
 
     const computeEnvironment = new aws.batch.ComputeEnvironment(
-      `${name}-ce`,
+      `${name}-${COMPUTE_ENVIRONMENT_SUFFIX}`,
       {
         type: "MANAGED",
         state: "ENABLED",
-        serviceRole: serviceRole.arn,
+        // No serviceRole: Batch uses AWSServiceRoleForBatch (see the class comment).
         computeResources,
+        // Infrastructure updates, and so an update policy, exist for EC2 and SPOT only;
+        // Fargate updates subnets and security groups without stopping jobs.
+        updatePolicy: isFargate(type)
+          ? undefined
+          : {
+              jobExecutionTimeoutMinutes:
+                args.updateTimeoutMinutes ?? DEFAULT_UPDATE_TIMEOUT_MINUTES,
+              terminateJobsOnUpdate: false,
+            },
         tags: args.tags,
       },
+      // Deleted before the instance role loses its policy, or Batch cannot tear it down.
       { parent: this, dependsOn },
     );
 
@@ -291,6 +387,66 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
     this.registerOutputs({
       computeEnvironmentArn: this.computeEnvironmentArn,
       computeEnvironmentName: this.computeEnvironmentName,
+      jobLimits: this.jobLimits,
     });
   }
+
+  /**
+   * The ECS instance role (only the managed policy the ECS agent needs: register, poll,
+   * pull from ECR, write logs), its instance profile, and the launch template.
+   * @see https://docs.aws.amazon.com/batch/latest/userguide/instance_IAM_role.html
+   */
+  private instanceResources(name: string, args: ComputeEnvironmentArgs) {
+    const parent = { parent: this };
+    const role = new aws.iam.Role(
+      `${name}-instance`,
+      {
+        description: "Lets the ECS agent on Batch instances register and pull images.",
+        assumeRolePolicy: JSON.stringify(assumeRolePolicyFor("ec2.amazonaws.com")),
+        tags: args.tags,
+      },
+      parent,
+    );
+    const roleAttachment = new aws.iam.RolePolicyAttachment(
+      `${name}-instance-policy`,
+      { role: role.name, policyArn: aws.iam.ManagedPolicy.AmazonEC2ContainerServiceforEC2Role },
+      parent,
+    );
+    const profile = new aws.iam.InstanceProfile(
+      `${name}-instance-profile`,
+      { role: role.name, tags: args.tags },
+      parent,
+    );
+    const launchTemplate = new aws.ec2.LaunchTemplate(
+      `${name}-launch-template`,
+      {
+        description: "batchpy instances: IMDSv2 only, metadata blocked for job containers",
+        userData: Buffer.from(imdsBlockUserData()).toString("base64"),
+        metadataOptions: INSTANCE_METADATA_OPTIONS,
+        tags: args.tags,
+      },
+      parent,
+    );
+    return { roleAttachment, profileArn: profile.arn, launchTemplateId: launchTemplate.id };
+  }
+}
+
+/**
+ * The job limits of an EC2 or SPOT environment, from each instance type's size as EC2
+ * reports it at deploy time (`aws.ec2.getInstanceType`).
+ */
+function instanceTypeLimits(
+  types: readonly string[],
+  maxVcpus: number,
+  parent: pulumi.Resource,
+): pulumi.Output<JobLimits> {
+  const sizes = types.map((instanceType) =>
+    aws.ec2.getInstanceTypeOutput({ instanceType }, { parent }).apply((t): NamedInstanceSize => ({
+      name: instanceType,
+      vcpus: t.defaultVcpus,
+      memoryMiB: t.memorySize,
+      gpus: t.gpuses.reduce((sum, g) => sum + g.count, 0),
+    })),
+  );
+  return pulumi.all(sizes).apply((all) => ec2JobLimits(all, maxVcpus));
 }

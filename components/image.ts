@@ -1,6 +1,8 @@
+import * as path from "path";
 import * as aws from "@pulumi/aws";
-import * as awsx from "@pulumi/awsx";
+import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
+import { hashBuildContext } from "./build-context";
 import { checkIntegerRange, ValidationError } from "./validation";
 
 /** How many images the repository keeps before older ones expire. */
@@ -10,10 +12,24 @@ export const DEFAULT_PLATFORM = "linux/amd64";
 
 export interface ImageArgs {
   /**
-   * Folder holding the Dockerfile, built and pushed during `pulumi up`.
+   * Folder holding the Dockerfile, built and pushed during `pulumi up`, relative to the
+   * project folder (where Pulumi runs the program and the docker-build provider). Relative,
+   * so that the image's inputs are the same whichever folder the checkout lives in.
    * Ignored when `imageUri` is set.
    */
   readonly context?: string;
+  /**
+   * The project folder, to read the context's files for its content hash.
+   * @default process.cwd() (Pulumi runs the program from the project folder)
+   */
+  readonly projectRoot?: string;
+  /**
+   * Build the image during `pulumi preview` too (docker-build's default), so a broken
+   * Dockerfile fails the preview; then preview needs Docker. `false` previews without it.
+   * @default true
+   * @see https://www.pulumi.com/registry/packages/docker-build/api-docs/image/
+   */
+  readonly buildOnPreview?: boolean;
   /**
    * An image that already exists (for example one built by CI). When set, no repository
    * is created and nothing is built.
@@ -45,6 +61,12 @@ export function validateImageArgs(name: string, args: ImageArgs): void {
     throw new ValidationError(
       `Image '${name}' needs either 'context' (a folder with a Dockerfile to build) or 'imageUri' (an existing image).`,
       "imageUri",
+    );
+  }
+  if (args.imageUri === undefined && args.context !== undefined && path.isAbsolute(args.context)) {
+    throw new ValidationError(
+      `Image '${name}' has an absolute 'context' ('${args.context}'); give it relative to the project folder (e.g. "container"), or the image's inputs would change with where the checkout lives.`,
+      "context",
     );
   }
   if (args.imageUri !== undefined && !/^[^\s]+[:@][^\s]+$/.test(args.imageUri)) {
@@ -98,21 +120,53 @@ export class Image extends pulumi.ComponentResource {
         },
         { parent: this },
       );
-      const image = new awsx.ecr.Image(
-        `${name}-image`,
-        {
-          repositoryUrl: repository.repositoryUrl,
-          registryId: repository.registryId,
-          context: args.context,
-          platform: args.platform ?? DEFAULT_PLATFORM,
-        },
+      const context = args.context ?? "container";
+      const contextHash = hashBuildContext(
+        path.resolve(args.projectRoot ?? process.cwd(), context),
+      );
+      const credentials = aws.ecr.getAuthorizationTokenOutput(
+        { registryId: repository.registryId },
         { parent: this },
       );
+      const image = new dockerBuild.Image(
+        `${name}-build`,
+        {
+          context: { location: context },
+          platforms: [(args.platform ?? DEFAULT_PLATFORM) as dockerBuild.Platform],
+          push: true,
+          // Content-derived: the same files give the same tag, wherever they are checked out.
+          tags: [pulumi.interpolate`${repository.repositoryUrl}:${contextTag(contextHash)}`],
+          // Also makes this build's digest differ from the one awsx.ecr.Image pushed before
+          // the switch, so deleting awsx's old build (which deletes by digest) cannot take
+          // this image with it.
+          labels: { [CONTEXT_LABEL]: contextHash },
+          buildOnPreview: args.buildOnPreview ?? true,
+          registries: [
+            {
+              address: repository.repositoryUrl.apply((url) => url.split("/")[0]),
+              username: credentials.userName,
+              password: credentials.password,
+            },
+          ],
+        },
+        // docker-build deletes the pushed manifest (by digest) when the resource is deleted
+        // or renamed; a job definition may still point at it. Old images expire through
+        // the repository's lifecycle policy instead, and `forceDestroy` empties it.
+        { parent: this, retainOnDelete: true },
+      );
+      this.imageUri = pulumi.interpolate`${repository.repositoryUrl}@${image.digest}`;
       this.repositoryUrl = repository.repositoryUrl;
-      this.imageUri = image.imageUri;
     }
     this.registerOutputs({ imageUri: this.imageUri, repositoryUrl: this.repositoryUrl });
   }
+}
+
+/** The image label that records the build context's content hash. */
+export const CONTEXT_LABEL = "batchpy.context-sha256";
+
+/** The image tag for a build context's content hash. */
+export function contextTag(contextHash: string): string {
+  return `ctx-${contextHash.slice(0, 16)}`;
 }
 
 /** An ECR lifecycle policy that expires all but the newest `count` images. */

@@ -6,3 +6,6 @@ export * from "./job-queue";
 export * from "./job-roles";
 export * from "./storage";
 export * from "./validation";
+export * from "./instance-types";
+export * from "./job-limits";
+export * from "./launch-template";

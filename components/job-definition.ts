@@ -2,6 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { BUCKET_PREFIXES } from "./bucket-layout";
 import { VARS } from "./contract";
+import { FARGATE_MEMORY_MIB } from "./instance-types";
 import { checkIntegerRange, isKnownNumber, ValidationError } from "./validation";
 
 /** The container's entrypoint (container/run_job.py), as the Dockerfile installs it. */
@@ -22,20 +23,6 @@ export const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
   3653,
 ] as const;
-
-/**
- * Fargate's vCPU → memory (MiB) combinations.
- * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_ResourceRequirement.html
- */
-const FARGATE_MEMORY = new Map<number, { min: number; max: number; step: number }>([
-  [0.25, { min: 512, max: 2048, step: 512 }],
-  [0.5, { min: 1024, max: 4096, step: 1024 }],
-  [1, { min: 2048, max: 8192, step: 1024 }],
-  [2, { min: 4096, max: 16384, step: 1024 }],
-  [4, { min: 8192, max: 30720, step: 1024 }],
-  [8, { min: 16384, max: 61440, step: 4096 }],
-  [16, { min: 32768, max: 122880, step: 8192 }],
-]);
 
 export interface JobDefinitionArgs {
   /** The image the job runs. */
@@ -60,6 +47,12 @@ export interface JobDefinitionArgs {
    * @default 1000
    */
   readonly memoryMiB?: number;
+  /**
+   * GPUs per job (EC2 and SPOT only; Fargate has none). Written to the job definition's
+   * `resourceRequirements`, so Batch places the job on an instance with that many GPUs.
+   * @default 0
+   */
+  readonly gpus?: number;
   /**
    * Seconds an attempt may run before Batch stops it. Without a timeout a hung script
    * bills until someone notices.
@@ -116,17 +109,25 @@ export function validateJobDefinitionArgs(name: string, args: JobDefinitionArgs)
       "logRetentionDays",
     );
   }
+  const gpus = args.gpus ?? 0;
+  checkIntegerRange(where, "gpus", gpus, 0, 16, "GPUs are whole; EC2 has at most 16 per instance");
   if (args.platform === "FARGATE") {
-    const combo = FARGATE_MEMORY.get(vcpus);
-    if (combo === undefined) {
+    if (gpus > 0) {
       throw new ValidationError(
-        `${where} has 'vcpus' = ${vcpus} on Fargate; it must be one of ${[...FARGATE_MEMORY.keys()].join(", ")}.`,
+        `${where} has 'gpus' = ${gpus} on Fargate; Fargate has no GPUs. Run GPU jobs on EC2 or SPOT.`,
+        "gpus",
+      );
+    }
+    const allowed = FARGATE_MEMORY_MIB.get(vcpus);
+    if (allowed === undefined) {
+      throw new ValidationError(
+        `${where} has 'vcpus' = ${vcpus} on Fargate; it must be one of ${[...FARGATE_MEMORY_MIB.keys()].join(", ")}.`,
         "vcpus",
       );
     }
-    if (memory < combo.min || memory > combo.max || (memory - combo.min) % combo.step !== 0) {
+    if (!allowed.includes(memory)) {
       throw new ValidationError(
-        `${where} has 'memoryMiB' = ${memory} with 'vcpus' = ${vcpus} on Fargate; it must be ${combo.min} to ${combo.max} in steps of ${combo.step}.`,
+        `${where} has 'memoryMiB' = ${memory} with 'vcpus' = ${vcpus} on Fargate; Fargate allows only ${describeChoices(allowed)} MiB with ${vcpus} vCPU.`,
         "memoryMiB",
       );
     }
@@ -136,6 +137,16 @@ export function validateJobDefinitionArgs(name: string, args: JobDefinitionArgs)
       "vcpus",
     );
   }
+}
+
+/** A list of allowed values, short: "512, 1024 or 2048", or "4096 to 16384 in steps of 1024". */
+function describeChoices(values: readonly number[]): string {
+  const step = values[1] - values[0];
+  const even = values.length > 3 && values.every((v, i) => i === 0 || v - values[i - 1] === step);
+  if (even) {
+    return `${values[0]} to ${values[values.length - 1]} in steps of ${step}`;
+  }
+  return `${values.slice(0, -1).join(", ")} or ${values[values.length - 1]}`;
 }
 
 /** The resolved values of a job definition's container properties. */
@@ -149,6 +160,8 @@ export interface ContainerPropertiesValues {
   readonly logGroupName: string;
   readonly vcpus: number;
   readonly memoryMiB: number;
+  /** GPUs per job; 0 leaves the GPU requirement out. */
+  readonly gpus?: number;
   readonly platform: "EC2" | "FARGATE";
 }
 
@@ -165,6 +178,7 @@ export function containerProperties(v: ContainerPropertiesValues): Record<string
     resourceRequirements: [
       { type: "VCPU", value: String(v.vcpus) },
       { type: "MEMORY", value: String(v.memoryMiB) },
+      ...((v.gpus ?? 0) > 0 ? [{ type: "GPU", value: String(v.gpus) }] : []),
     ],
     environment: [
       { name: VARS.bucket, value: v.bucketName },
@@ -207,12 +221,25 @@ export function containerPropertiesJson(name: string, values: ContainerPropertie
 }
 
 /**
- * Retry only when the host went away (a spot reclamation, a failed instance); a non-zero
- * exit from the script is a real failure and retrying it would bill the same error again.
+ * The status reason of a job whose Fargate Spot task was reclaimed: ECS stops the task with
+ * stop code `SpotInterruption` and reason "Your Spot Task was interrupted.", and Batch
+ * reports that reason. A Batch pattern may hold letters, digits, periods, colons and
+ * spaces and end in `*`; the trailing `*` also matches the period.
+ * @see https://repost.aws/knowledge-center/fargate-spot-termination-notice
+ * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_EvaluateOnExit.html
+ */
+export const FARGATE_SPOT_INTERRUPTED = "Your Spot Task was interrupted*";
+
+/**
+ * Retry only when the host went away (an EC2 spot reclamation or failed instance, a Fargate
+ * Spot reclaim); a non-zero exit from the script is a real failure and retrying it would
+ * bill the same error again. Rules are tried in order; at most five.
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html
  */
 export const RETRY_ON_HOST_FAILURE: aws.types.input.batch.JobDefinitionRetryStrategyEvaluateOnExit[] =
   [
     { onStatusReason: "Host EC2*", action: "RETRY" },
+    { onStatusReason: FARGATE_SPOT_INTERRUPTED, action: "RETRY" },
     { onReason: "*", action: "EXIT" },
   ];
 
@@ -255,6 +282,7 @@ export class JobDefinition extends pulumi.ComponentResource {
           logGroupName,
           vcpus: args.vcpus ?? DEFAULT_JOB_VCPUS,
           memoryMiB: args.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
+          gpus: args.gpus ?? 0,
           platform: args.platform,
         }),
       );

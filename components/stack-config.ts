@@ -3,12 +3,20 @@ import {
   ComputeEnvironmentArgs,
   ComputeType,
   DEFAULT_COMPUTE_TYPE,
+  DEFAULT_INSTANCE_TYPES,
   DEFAULT_MAX_VCPUS,
   isFargate,
   validateComputeEnvironmentArgs,
 } from "./compute-environment";
 import { ImageArgs, validateImageArgs } from "./image";
-import { DEFAULT_JOB_VCPUS, JobDefinitionArgs, validateJobDefinitionArgs } from "./job-definition";
+import { KNOWN_INSTANCE_TYPES } from "./instance-types";
+import {
+  DEFAULT_JOB_MEMORY_MIB,
+  DEFAULT_JOB_VCPUS,
+  JobDefinitionArgs,
+  validateJobDefinitionArgs,
+} from "./job-definition";
+import { ec2JobLimits, fargateJobLimits, JobLimits, jobTooLarge } from "./job-limits";
 import { JobQueueArgs, validateJobQueueArgs } from "./job-queue";
 import { StorageArgs, validateStorageArgs } from "./storage";
 import { suggest, ValidationError } from "./validation";
@@ -27,6 +35,7 @@ export const CONFIG_KEYS = {
   forceDestroy: { kind: "boolean", arg: "forceDestroy" },
   logExpirationDays: { kind: "integer", arg: "logExpirationDays" },
   imageUri: { kind: "string", arg: "imageUri" },
+  buildOnPreview: { kind: "boolean", arg: "buildOnPreview" },
   keepImages: { kind: "integer", arg: "keepImages" },
   computeType: { kind: "string", arg: "computeType" },
   minVcpus: { kind: "integer", arg: "minVcpus" },
@@ -34,12 +43,14 @@ export const CONFIG_KEYS = {
   instanceTypes: { kind: "string[]", arg: "instanceTypes" },
   allocationStrategy: { kind: "string", arg: "allocationStrategy" },
   spotBidPercentage: { kind: "integer", arg: "spotBidPercentage" },
+  updateTimeoutMinutes: { kind: "integer", arg: "updateTimeoutMinutes" },
   vpcId: { kind: "string", arg: "vpcId" },
   subnetIds: { kind: "string[]", arg: "subnetIds" },
   queuePriority: { kind: "integer", arg: "priority" },
   runnableTimeoutSeconds: { kind: "integer", arg: "runnableTimeoutSeconds" },
   jobVcpus: { kind: "number", arg: "vcpus" },
   jobMemoryMiB: { kind: "integer", arg: "memoryMiB" },
+  jobGpus: { kind: "integer", arg: "jobGpus" },
   timeoutSeconds: { kind: "integer", arg: "timeoutSeconds" },
   retryAttempts: { kind: "integer", arg: "retryAttempts" },
   logRetentionDays: { kind: "integer", arg: "logRetentionDays" },
@@ -53,12 +64,12 @@ export interface StackSettings {
   readonly region: string;
   readonly tags: Record<string, string>;
   readonly storage: StorageArgs;
-  readonly image: Omit<ImageArgs, "context" | "tags">;
-  readonly compute: Omit<ComputeEnvironmentArgs, "tags">;
+  readonly image: Omit<ImageArgs, "context" | "projectRoot" | "tags">;
+  readonly compute: Omit<ComputeEnvironmentArgs, "tags" | "instanceTags">;
   readonly queue: Omit<JobQueueArgs, "computeEnvironments" | "tags">;
   readonly job: Pick<
     JobDefinitionArgs,
-    "vcpus" | "memoryMiB" | "timeoutSeconds" | "retryAttempts" | "logRetentionDays"
+    "vcpus" | "memoryMiB" | "gpus" | "timeoutSeconds" | "retryAttempts" | "logRetentionDays"
   >;
 }
 
@@ -181,6 +192,7 @@ export function parseStackConfig(
     },
     image: {
       imageUri: get<string>("imageUri"),
+      buildOnPreview: get<boolean>("buildOnPreview"),
       keepImages: get<number>("keepImages"),
       forceDelete: get<boolean>("forceDestroy"),
     },
@@ -191,6 +203,8 @@ export function parseStackConfig(
       instanceTypes: get<string[]>("instanceTypes"),
       allocationStrategy: get<string>("allocationStrategy"),
       spotBidPercentage: get<number>("spotBidPercentage"),
+      jobGpus: get<number>("jobGpus"),
+      updateTimeoutMinutes: get<number>("updateTimeoutMinutes"),
       vpcId: get<string>("vpcId"),
       subnetIds: get<string[]>("subnetIds"),
     },
@@ -201,6 +215,7 @@ export function parseStackConfig(
     job: {
       vcpus: get<number>("jobVcpus"),
       memoryMiB: get<number>("jobMemoryMiB"),
+      gpus: get<number>("jobGpus"),
       timeoutSeconds: get<number>("timeoutSeconds"),
       retryAttempts: get<number>("retryAttempts"),
       logRetentionDays: get<number>("logRetentionDays"),
@@ -237,7 +252,57 @@ export function parseStackConfig(
       `Stack config '${fullKey("maxVcpus")}' = ${maxVcpus} is less than '${fullKey("jobVcpus")}' = ${jobVcpus}; no job could ever start. Raise maxVcpus or lower jobVcpus.`,
     );
   }
+  checkJobFits(settings);
   return settings;
+}
+
+/**
+ * The job limits known from config alone: Fargate's largest size, or the sizes of the
+ * instance types when every one is in {@link KNOWN_INSTANCE_TYPES}; otherwise undefined,
+ * and the deploy-time `jobLimits` output (from `aws.ec2.getInstanceType`) has the answer.
+ */
+export function configJobLimits(compute: StackSettings["compute"]): JobLimits | undefined {
+  const maxVcpus = compute.maxVcpus ?? DEFAULT_MAX_VCPUS;
+  const type = compute.computeType ?? DEFAULT_COMPUTE_TYPE;
+  if (isFargate(type)) {
+    return fargateJobLimits(maxVcpus);
+  }
+  const names = compute.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
+  const sizes = names.map((name) => ({ name, size: KNOWN_INSTANCE_TYPES[name] }));
+  if (sizes.some((s) => s.size === undefined)) {
+    return undefined;
+  }
+  return ec2JobLimits(
+    sizes.map((s) => ({ name: s.name, ...s.size })),
+    maxVcpus,
+  );
+}
+
+/** Refuses a job default that no instance (or Fargate size) the stack allows could place. */
+function checkJobFits(settings: StackSettings): void {
+  const limits = configJobLimits(settings.compute);
+  if (limits === undefined) {
+    return;
+  }
+  const job = {
+    vcpus: settings.job.vcpus ?? DEFAULT_JOB_VCPUS,
+    memoryMiB: settings.job.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
+    gpus: settings.job.gpus ?? 0,
+  };
+  const problem = jobTooLarge(job, limits);
+  if (problem === undefined) {
+    return;
+  }
+  const key: ConfigKey =
+    problem.field === "memoryMiB"
+      ? "jobMemoryMiB"
+      : problem.field === "gpus"
+        ? "jobGpus"
+        : "jobVcpus";
+  throw new StackConfigError(
+    fullKey(key),
+    `Stack config '${fullKey(key)}': ${problem.message}; the job would wait in RUNNABLE until the queue cancels it. Lower '${fullKey(key)}' or choose larger '${fullKey("instanceTypes")}'.`,
+  );
 }
 
 /** Re-throws a component's ValidationError as a StackConfigError naming the config key. */

@@ -4,7 +4,8 @@
  */
 import { ResourceValidationPolicy } from "@pulumi/policy";
 import { TYPES, validateTypes } from "./resources";
-import { UNKNOWN, numberAt, stringAt } from "./values";
+import { maxGpusAtOnce } from "./gpu-instances";
+import { UNKNOWN, at, numberAt, stringAt, stringList } from "./values";
 
 export interface BatchComputeMaxVcpusCapArgs {
   /** The most vCPUs a compute environment may run at once. */
@@ -53,6 +54,58 @@ export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
         `of them. Fix: lower computeResources.maxVcpus to at most ${cap} (in this project: ` +
         `\`pulumi config set batchpy:maxVcpus ${cap}\`), or raise this policy's maxVcpus in ` +
         `the policy config if the spend is intended.`,
+    );
+  }),
+};
+
+export interface BatchComputeMaxGpusCapArgs {
+  /** The most GPUs a compute environment may run at once. */
+  maxGpus: number;
+}
+
+/** 4 GPUs: four g5.xlarge or g4dn.xlarge instances, the g5.xlarge stack's 16 vCPUs. */
+export const DEFAULT_MAX_GPUS_CAP = 4;
+
+export const batchComputeMaxGpusCap: ResourceValidationPolicy = {
+  name: "batch-compute-max-gpus-cap",
+  description:
+    "Checks whether the GPUs every AWS Batch compute environment may run at once (whole " +
+    "instances within maxVcpus, times each instance type's GPUs) are at most the configured " +
+    "cap: GPU instances bill several times what CPU instances do.",
+  remediationSteps:
+    "Lower `computeResources.maxVcpus` or pick instance types with fewer GPUs, or raise " +
+    "`maxGpus` for this policy in the policy config.",
+  severity: "medium",
+  configSchema: {
+    properties: {
+      maxGpus: {
+        type: "integer",
+        minimum: 0,
+        default: DEFAULT_MAX_GPUS_CAP,
+        description: "The most GPUs a compute environment may run at once.",
+      },
+    },
+  },
+  validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
+    const { maxGpus: cap } = {
+      maxGpus: DEFAULT_MAX_GPUS_CAP,
+      ...args.getConfig<Partial<BatchComputeMaxGpusCapArgs>>(),
+    };
+    const maxVcpus = numberAt(args.props, "computeResources", "maxVcpus");
+    const types = stringList(at(args.props, "computeResources", "instanceTypes"));
+    if (maxVcpus === UNKNOWN || maxVcpus === undefined || types === UNKNOWN) {
+      return; // Fargate (no instance types) has no GPUs; unknowns are decided at `up`.
+    }
+    const gpus = maxGpusAtOnce(types, maxVcpus);
+    if (gpus.count <= cap) {
+      return;
+    }
+    reportViolation(
+      `Compute environment '${args.name}' may run ${gpus.count} GPUs at once ` +
+        `(${gpus.why}), above the cap of ${cap}: a large array job would bill all of them. ` +
+        `Fix: lower computeResources.maxVcpus (in this project: \`pulumi config set ` +
+        `batchpy:maxVcpus …\`), or raise this policy's maxGpus in the policy config if the ` +
+        `spend is intended.`,
     );
   }),
 };

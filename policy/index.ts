@@ -6,8 +6,13 @@
  */
 import { PolicyPack } from "@pulumi/policy";
 import { batchComputeMinVcpusZero } from "./batch-compute";
+import { batchComputeNoCustomServiceRole } from "./batch-compute-service-role";
 import { batchJobRoleRequired, batchJobTimeoutRequired } from "./batch-job-definition";
-import { batchComputeMaxVcpusCap, batchJobRetryAttemptsBounded } from "./cost";
+import {
+  batchComputeMaxGpusCap,
+  batchComputeMaxVcpusCap,
+  batchJobRetryAttemptsBounded,
+} from "./cost";
 import { ecrScanOnPush } from "./ecr";
 import { iamNoAdminAccess } from "./iam";
 import { s3BucketPublicAccessBlocked, s3BucketTlsOnly } from "./s3";
@@ -24,7 +29,9 @@ new PolicyPack("batchpy", {
     batchQueueComputeScalesToZero,
     batchJobTimeoutRequired,
     batchComputeMaxVcpusCap,
+    batchComputeMaxGpusCap,
     batchJobRetryAttemptsBounded,
+    batchComputeNoCustomServiceRole, // in-place updates: running jobs survive a change
     // Security
     s3BucketPublicAccessBlocked,
     s3BucketTlsOnly,

@@ -9,6 +9,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
+import { mockCall, MockCall } from "./mock-calls";
 
 /** The account the mocks pretend to deploy into. */
 export const MOCK_ACCOUNT_ID = "123456789012";
@@ -29,6 +30,8 @@ export interface MockedResource {
   readonly propertyDependencies: Record<string, string[]>;
   /** False for component resources. */
   readonly custom: boolean;
+  /** The `retainOnDelete` resource option: Pulumi never asks the provider to delete it. */
+  readonly retainOnDelete?: boolean;
 }
 
 export interface Evaluation {
@@ -135,26 +138,28 @@ export function mockResourceState(
           repositoryUrl: `${MOCK_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com/${physical}`,
         },
       };
-    case "awsx:ecr:Image":
+    case "docker-build:index:Image": {
+      // The digest of what was built: the same inputs give the same digest.
+      const digest = `sha256:${crypto.createHash("sha256").update(JSON.stringify(inputs)).digest("hex")}`;
+      const tags = Array.isArray(inputs.tags) ? inputs.tags.map(String) : [];
       return {
-        id: "",
+        id: digest,
+        state: { ...base, digest, ref: tags.length > 0 ? `${tags[0]}@${digest}` : "" },
+      };
+    }
+    case "aws:ec2/launchTemplate:LaunchTemplate": {
+      const id = `lt-0${shortHash(name)}`;
+      return {
+        id,
         state: {
           ...base,
-          imageUri: `${String(inputs.repositoryUrl)}@sha256:${crypto
-            .createHash("sha256")
-            .update(JSON.stringify(inputs))
-            .digest("hex")}`,
+          name: physical,
+          arn: arn("ec2", `launch-template/${id}`),
+          latestVersion: 1,
+          defaultVersion: 1,
         },
       };
-    case "awsx:ec2:DefaultVpc":
-      return {
-        id: "",
-        state: {
-          vpcId: "vpc-0defa017",
-          publicSubnetIds: ["subnet-0pub1a", "subnet-0pub1b"],
-          privateSubnetIds: [],
-        },
-      };
+    }
     case "aws:ec2/securityGroup:SecurityGroup":
       return {
         id: `sg-${shortHash(name)}`,
@@ -221,6 +226,11 @@ export interface MockSettings {
   readonly stack: string;
   /** Config as `namespace:key` → string. */
   readonly config: Record<string, string>;
+  /**
+   * Answers data-source calls before the standard mocks do (return undefined to fall
+   * through), e.g. an account without a default VPC.
+   */
+  readonly calls?: (call: MockCall) => Record<string, unknown> | undefined;
 }
 
 /**
@@ -253,7 +263,8 @@ export async function runUnderMocks(
         return { id, state };
       },
       call: (args) => {
-        throw new Error(`The program made an unexpected provider call: ${args.token}`);
+        const call = { token: args.token, inputs: args.inputs as Record<string, unknown> };
+        return settings.calls?.(call) ?? mockCall(call, region, MOCK_ACCOUNT_ID);
       },
     },
     settings.project,
@@ -267,6 +278,7 @@ export async function runUnderMocks(
     getName(): string;
     getParent(): string;
     getDependenciesList(): string[];
+    getRetainondelete?(): boolean | undefined;
     getPropertydependenciesMap(): {
       forEach(fn: (value: { getUrnsList(): string[] }, key: string) => void): void;
     };
@@ -290,6 +302,7 @@ export async function runUnderMocks(
           parent: req.getParent() || undefined,
           dependencies: req.getDependenciesList(),
           propertyDependencies,
+          retainOnDelete: req.getRetainondelete?.() ?? false,
         });
       }
       cb(err, resp);

@@ -1,11 +1,28 @@
 import * as assert from "assert";
-import { Image, keepLastImagesPolicy, validateImageArgs } from "../../components/image";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { hashBuildContext, isIgnored, parseDockerignore } from "../../components/build-context";
+import {
+  CONTEXT_LABEL,
+  contextTag,
+  Image,
+  keepLastImagesPolicy,
+  validateImageArgs,
+} from "../../components/image";
 import { json, mockRun, ofType, single } from "../helpers/pulumi";
+
+const ROOT = path.resolve(__dirname, "..", "..");
 
 describe("Image", () => {
   it("builds the context into a scanned repository that keeps the last images", async () => {
     const { resources, outputs } = await mockRun(() => {
-      const image = new Image("i", { context: "/src/container", keepImages: 5, forceDelete: true });
+      const image = new Image("i", {
+        context: "container",
+        projectRoot: ROOT,
+        keepImages: 5,
+        forceDelete: true,
+      });
       return { imageUri: image.imageUri };
     });
     const component = single(resources, "batchpy:image:Image");
@@ -16,11 +33,28 @@ describe("Image", () => {
     const lifecycle = single(resources, "aws:ecr/lifecyclePolicy:LifecyclePolicy");
     assert.strictEqual(lifecycle.inputs.repository, repo.state.name);
     assert.deepStrictEqual(json(lifecycle.inputs.policy), keepLastImagesPolicy(5));
-    const build = single(resources, "awsx:ecr:Image");
+    const build = single(resources, "docker-build:index:Image");
     assert.strictEqual(build.parent, component.urn);
-    assert.strictEqual(build.inputs.context, "/src/container");
-    assert.strictEqual(build.inputs.platform, "linux/amd64");
-    assert.strictEqual(build.inputs.repositoryUrl, repo.state.repositoryUrl);
+    assert.deepStrictEqual(build.inputs.context, { location: "container" });
+    assert.deepStrictEqual(build.inputs.platforms, ["linux/amd64"]);
+    assert.strictEqual(build.inputs.push, true);
+    const hash = hashBuildContext(path.join(ROOT, "container"));
+    assert.deepStrictEqual(build.inputs.tags, [
+      `${String(repo.state.repositoryUrl)}:${contextTag(hash)}`,
+    ]);
+    assert.deepStrictEqual(build.inputs.labels, { [CONTEXT_LABEL]: hash });
+    assert.strictEqual(build.inputs.buildOnPreview, true);
+    assert.deepStrictEqual(build.inputs.registries, [
+      {
+        address: "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+        username: "AWS",
+        password: "mock-ecr-password",
+      },
+    ]);
+    assert.strictEqual(
+      outputs.imageUri,
+      `${String(repo.state.repositoryUrl)}@${build.state.digest}`,
+    );
     assert.match(
       String(outputs.imageUri),
       /^123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com\/i-repo-[0-9a-f]+@sha256:[0-9a-f]{64}$/,
@@ -42,7 +76,7 @@ describe("Image", () => {
 
   it("keeps images for free by default: scan on push, repository kept on destroy", async () => {
     const { resources } = await mockRun(() => {
-      new Image("i", { context: "c" });
+      new Image("i", { context: "container", projectRoot: ROOT });
       return {};
     });
     assert.strictEqual(
@@ -53,7 +87,22 @@ describe("Image", () => {
       json(single(resources, "aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs.policy),
       keepLastImagesPolicy(10),
     );
-    assert.strictEqual(ofType(resources, "awsx:ecr:Image").length, 1);
+    assert.strictEqual(ofType(resources, "docker-build:index:Image").length, 1);
+  });
+
+  it("previews without Docker when buildOnPreview is off", async () => {
+    const { resources } = await mockRun(() => {
+      new Image("i", { context: "container", projectRoot: ROOT, buildOnPreview: false });
+      return {};
+    });
+    assert.strictEqual(single(resources, "docker-build:index:Image").inputs.buildOnPreview, false);
+  });
+
+  it("refuses an absolute context: the inputs would depend on the checkout's folder", () => {
+    assert.throws(
+      () => validateImageArgs("i", { context: "/home/me/batchpy/container" }),
+      /Image 'i' has an absolute 'context' \('\/home\/me\/batchpy\/container'\); give it relative to the project folder/,
+    );
   });
 
   it("rejects an image reference without a tag or digest, and a missing source", () => {
@@ -66,5 +115,47 @@ describe("Image", () => {
       () => validateImageArgs("i", { context: "c", keepImages: 0 }),
       /'keepImages' must be an integer from 1 to 10000/,
     );
+  });
+});
+
+describe("build context hash", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "batchpy-context-"));
+    fs.writeFileSync(path.join(dir, "Dockerfile"), "FROM scratch\n");
+    fs.writeFileSync(path.join(dir, ".dockerignore"), "*\n!run_job.py\n");
+    fs.writeFileSync(path.join(dir, "run_job.py"), "print(1)\n");
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("follows .dockerignore: the last matching line wins, folders take their contents", () => {
+    const rules = parseDockerignore("# comment\n*\n!keep.py\ncache/\n**/*.pyc\n");
+    assert.strictEqual(isIgnored("other.py", rules), true);
+    assert.strictEqual(isIgnored("keep.py", rules), false);
+    assert.strictEqual(isIgnored("cache/x", rules), true);
+    assert.strictEqual(isIgnored("a/b/c.pyc", rules), true);
+  });
+
+  it("changes with a sent file or the Dockerfile, not with an ignored file", () => {
+    const before = hashBuildContext(dir);
+    fs.writeFileSync(path.join(dir, "notes.txt"), "ignored");
+    fs.mkdirSync(path.join(dir, "__pycache__"));
+    fs.writeFileSync(path.join(dir, "__pycache__", "x.pyc"), "ignored");
+    assert.strictEqual(hashBuildContext(dir), before);
+    fs.writeFileSync(path.join(dir, "run_job.py"), "print(2)\n");
+    const edited = hashBuildContext(dir);
+    assert.notStrictEqual(edited, before);
+    fs.writeFileSync(path.join(dir, "Dockerfile"), "FROM scratch\nUSER 1\n");
+    assert.notStrictEqual(hashBuildContext(dir), edited);
+  });
+
+  it("is the same for a copy in another folder", () => {
+    const copy = fs.mkdtempSync(path.join(os.tmpdir(), "batchpy-context-copy-"));
+    try {
+      fs.cpSync(dir, copy, { recursive: true });
+      assert.strictEqual(hashBuildContext(copy), hashBuildContext(dir));
+    } finally {
+      fs.rmSync(copy, { recursive: true, force: true });
+    }
   });
 });

@@ -1,9 +1,12 @@
 import * as assert from "assert";
+import { FARGATE_MEMORY_MIB } from "../../components/instance-types";
 import {
   ContainerPropertiesValues,
   containerPropertiesJson,
+  FARGATE_SPOT_INTERRUPTED,
   JobDefinition,
   JobDefinitionArgs,
+  RETRY_ON_HOST_FAILURE,
   validateJobDefinitionArgs,
 } from "../../components/job-definition";
 import { json, mockRun, single } from "../helpers/pulumi";
@@ -69,10 +72,116 @@ describe("JobDefinition", () => {
       attempts: 2,
       evaluateOnExits: [
         { onStatusReason: "Host EC2*", action: "RETRY" },
+        { onStatusReason: "Your Spot Task was interrupted*", action: "RETRY" },
         { onReason: "*", action: "EXIT" },
       ],
     });
     assert.strictEqual(definition.inputs.propagateTags, true);
+  });
+
+  it("retries a Fargate Spot reclaim, whose status reason Batch's pattern rules accept", () => {
+    const rule = RETRY_ON_HOST_FAILURE.find((r) => r.onStatusReason === FARGATE_SPOT_INTERRUPTED);
+    assert.ok(rule && rule.action === "RETRY");
+    // Letters, digits, periods, colons and white space, optionally ending in one `*`.
+    assert.match(FARGATE_SPOT_INTERRUPTED, /^[A-Za-z0-9.: \t]*\*?$/);
+    const matches = (pattern: string, reason: string) =>
+      pattern.endsWith("*") ? reason.startsWith(pattern.slice(0, -1)) : reason === pattern;
+    assert.ok(matches(FARGATE_SPOT_INTERRUPTED, "Your Spot Task was interrupted."));
+    assert.ok(!matches(FARGATE_SPOT_INTERRUPTED, "Essential container in task exited"));
+    // The catch-all EXIT comes last, so the script's own failures still end the job.
+    assert.deepStrictEqual(RETRY_ON_HOST_FAILURE[RETRY_ON_HOST_FAILURE.length - 1], {
+      onReason: "*",
+      action: "EXIT",
+    });
+    assert.ok(RETRY_ON_HOST_FAILURE.length <= 5, "Batch allows at most five rules");
+  });
+
+  it("asks for GPUs in resourceRequirements on EC2, and leaves them out at 0", async () => {
+    const { container } = await define({ gpus: 1, vcpus: 4, memoryMiB: 15000 });
+    assert.deepStrictEqual(container.resourceRequirements, [
+      { type: "VCPU", value: "4" },
+      { type: "MEMORY", value: "15000" },
+      { type: "GPU", value: "1" },
+    ]);
+    const { container: plain } = await define({ gpus: 0 });
+    assert.ok(!(plain.resourceRequirements as { type: string }[]).some((r) => r.type === "GPU"));
+  });
+
+  describe("Fargate sizes (the AWS table, every boundary)", () => {
+    const fargate = (vcpus: number, memoryMiB: number) => () =>
+      validateJobDefinitionArgs("j", { ...BASE, platform: "FARGATE", vcpus, memoryMiB });
+    const table: [number, number[]][] = [
+      [0.25, [512, 1024, 2048]],
+      [0.5, [1024, 2048, 3072, 4096]],
+      [1, [2048, 3072, 4096, 5120, 6144, 7168, 8192]],
+      [2, Array.from({ length: 13 }, (_, i) => 4096 + i * 1024)],
+      [4, Array.from({ length: 23 }, (_, i) => 8192 + i * 1024)],
+      [8, Array.from({ length: 12 }, (_, i) => 16384 + i * 4096)],
+      [16, Array.from({ length: 12 }, (_, i) => 32768 + i * 8192)],
+    ];
+    it("matches the AWS table exactly", () => {
+      assert.deepStrictEqual(
+        [...FARGATE_MEMORY_MIB.entries()].map(([v, m]) => [v, [...m]]),
+        table,
+      );
+    });
+    for (const [vcpus, allowed] of table) {
+      it(`accepts every allowed amount with ${vcpus} vCPU`, () => {
+        for (const memory of allowed) {
+          assert.doesNotThrow(fargate(vcpus, memory), `${vcpus} vCPU, ${memory} MiB`);
+        }
+      });
+      const first = allowed[0];
+      const last = allowed[allowed.length - 1];
+      const lowStep = allowed[1] - first;
+      const highStep = last - allowed[allowed.length - 2];
+      // Just outside both ends, one step outside, and between the first two allowed values.
+      const rejected = [
+        first - lowStep,
+        first - 1,
+        first + 1,
+        Math.floor((first + allowed[1]) / 2),
+        last - 1,
+        last + 1,
+        last + highStep,
+      ].filter((m) => m >= 4 && !allowed.includes(m));
+      it(`rejects ${rejected.join(", ")} MiB with ${vcpus} vCPU`, () => {
+        for (const memory of rejected) {
+          assert.throws(
+            fargate(vcpus, memory),
+            /Fargate allows only/,
+            `${vcpus} vCPU, ${memory} MiB`,
+          );
+        }
+      });
+    }
+    it("rejects 1536 MiB with 0.25 vCPU (not a Fargate size)", () => {
+      assert.throws(
+        fargate(0.25, 1536),
+        /Fargate allows only 512, 1024 or 2048 MiB with 0.25 vCPU/,
+      );
+    });
+    it("rejects a vCPU count Fargate does not offer", () => {
+      for (const vcpus of [0.125, 0.75, 3, 32]) {
+        assert.throws(
+          fargate(vcpus, 8192),
+          /on Fargate; it must be one of 0.25, 0.5, 1, 2, 4, 8, 16/,
+        );
+      }
+    });
+    it("rejects GPUs on Fargate", () => {
+      assert.throws(
+        () =>
+          validateJobDefinitionArgs("j", {
+            ...BASE,
+            platform: "FARGATE",
+            vcpus: 1,
+            memoryMiB: 2048,
+            gpus: 1,
+          }),
+        /'gpus' = 1 on Fargate; Fargate has no GPUs/,
+      );
+    });
   });
 
   it("has a one-hour timeout when none is given", async () => {
@@ -145,7 +254,7 @@ describe("JobDefinition", () => {
       [
         "the tutorial's 1000 MiB on Fargate",
         { platform: "FARGATE", vcpus: 1, memoryMiB: 1000 },
-        /'memoryMiB' = 1000 with 'vcpus' = 1 on Fargate; it must be 2048 to 8192 in steps of 1024/,
+        /'memoryMiB' = 1000 with 'vcpus' = 1 on Fargate; Fargate allows only 2048 to 8192 in steps of 1024 MiB with 1 vCPU/,
       ],
     ];
     for (const [what, args, message] of cases) {

@@ -1,7 +1,37 @@
 import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { evaluateProgram, Evaluation } from "../../policy/check/evaluate";
 import { OUTPUT_KEYS } from "../../jobs/outputs";
-import { json, ofType, single } from "../helpers/pulumi";
+import { imdsBlockUserData } from "../../components/launch-template";
+import { json, MockedResource, ofType, single } from "../helpers/pulumi";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const CE_TYPE = "aws:batch/computeEnvironment:ComputeEnvironment";
+
+function computeResourcesOf(run: Evaluation): Record<string, unknown> {
+  return single(run.resources, CE_TYPE).inputs.computeResources as Record<string, unknown>;
+}
+
+/** The inputs of everything that builds or names the image, and the image jobs run. */
+function imageInputs(run: Evaluation): unknown {
+  const build = single(run.resources, "docker-build:index:Image");
+  const definition = single(run.resources, "aws:batch/jobDefinition:JobDefinition");
+  return {
+    build: build.inputs,
+    repository: single(run.resources, "aws:ecr/repository:Repository").inputs,
+    image: json(definition.inputs.containerProperties).image,
+  };
+}
+
+/** Copies what `pulumi up` reads (program, components, container, stack files) to `dir`. */
+function copyProject(dir: string): void {
+  for (const entry of ["index.ts", "components", "container", "Pulumi.yaml", "Pulumi.dev.yaml"]) {
+    fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
+  }
+  fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
+}
 
 describe("the program under the dev stack", () => {
   let dev: Evaluation;
@@ -10,7 +40,11 @@ describe("the program under the dev stack", () => {
   });
 
   it("exports exactly what the jobs tools read", () => {
-    assert.deepStrictEqual(Object.keys(dev.outputs).sort(), [...OUTPUT_KEYS].sort());
+    // jobLimits is read as optional by the jobs tool (older stacks lack it).
+    assert.deepStrictEqual(
+      Object.keys(dev.outputs).sort(),
+      [...new Set<string>([...OUTPUT_KEYS, "jobLimits"])].sort(),
+    );
     const bucket = single(dev.resources, "aws:s3/bucket:Bucket");
     const queue = single(dev.resources, "aws:batch/jobQueue:JobQueue");
     const definition = single(dev.resources, "aws:batch/jobDefinition:JobDefinition");
@@ -84,7 +118,10 @@ describe("the program under the dev stack", () => {
   });
 
   it("tags every taggable resource with the project and stack", () => {
-    const taggable = dev.resources.filter((r) => r.custom && "tags" in r.inputs);
+    // docker-build's `tags` are image tags, not AWS tags.
+    const taggable = dev.resources.filter(
+      (r) => r.custom && "tags" in r.inputs && !r.type.startsWith("docker-build:"),
+    );
     assert.ok(taggable.length >= 10, `only ${taggable.length} tagged resources`);
     for (const r of taggable) {
       assert.deepStrictEqual(
@@ -123,7 +160,7 @@ describe("the program under the dev stack", () => {
       configOverrides: { "batchpy:imageUri": uri },
     });
     assert.strictEqual(run.outputs.imageUri, uri);
-    assert.strictEqual(ofType(run.resources, "awsx:ecr:Image").length, 0);
+    assert.strictEqual(ofType(run.resources, "docker-build:index:Image").length, 0);
     assert.strictEqual(ofType(run.resources, "aws:ecr/repository:Repository").length, 0);
   });
 
@@ -131,6 +168,216 @@ describe("the program under the dev stack", () => {
     await assert.rejects(
       evaluateProgram({ stack: "dev", configOverrides: { "batchpy:timeoutSeconds": "10" } }),
       /Stack config 'batchpy:timeoutSeconds'/,
+    );
+  });
+
+  it("exports jobLimits for the dev stack's m5a.large: 2 vCPUs, 7953 MiB, no GPUs", () => {
+    assert.deepStrictEqual(dev.outputs.jobLimits, {
+      maxVcpus: 16,
+      maxGpus: 0,
+      largestJob: { vcpus: 2, memoryMiB: 7953, gpus: 0 },
+      basis: ["m5a.large"],
+    });
+  });
+
+  it("keeps the compute environment's inputs identical when batchpy:tags change", async () => {
+    const a = await evaluateProgram({
+      stack: "dev",
+      configOverrides: { "batchpy:tags": JSON.stringify({ Owner: "alice", CostCenter: "1" }) },
+    });
+    const b = await evaluateProgram({
+      stack: "dev",
+      configOverrides: { "batchpy:tags": JSON.stringify({ Owner: "bob" }) },
+    });
+    assert.deepStrictEqual(computeResourcesOf(a), computeResourcesOf(b));
+    assert.deepStrictEqual(computeResourcesOf(a), computeResourcesOf(dev));
+    assert.deepStrictEqual(computeResourcesOf(a).tags, {
+      Project: "batchpy",
+      Stack: "dev",
+      ManagedBy: "pulumi",
+    });
+    // The environment resource itself carries the user's tags (an in-place change).
+    assert.strictEqual(
+      (single(a.resources, CE_TYPE).inputs.tags as Record<string, string>).Owner,
+      "alice",
+    );
+  });
+
+  it("builds identical image inputs from two different checkout folders", async () => {
+    const dirs = [0, 1].map(() => fs.mkdtempSync(path.join(os.tmpdir(), "batchpy-checkout-")));
+    try {
+      const runs: Evaluation[] = [];
+      for (const dir of dirs) {
+        copyProject(dir);
+        runs.push(await evaluateProgram({ stack: "dev", projectRoot: dir }));
+      }
+      assert.deepStrictEqual(imageInputs(runs[0]), imageInputs(runs[1]));
+      assert.deepStrictEqual(imageInputs(runs[0]), imageInputs(dev));
+      const build = single(runs[0].resources, "docker-build:index:Image");
+      assert.ok(!JSON.stringify(build.inputs).includes(dirs[0]), "no absolute path in the inputs");
+    } finally {
+      for (const dir of dirs) {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
+  it("never deletes a pushed image: the build is retained on delete or rename", () => {
+    assert.strictEqual(single(dev.resources, "docker-build:index:Image").retainOnDelete, true);
+  });
+});
+
+describe("the program on each compute type", () => {
+  const stacks: Record<string, Record<string, string>> = {
+    EC2: {},
+    SPOT: { "batchpy:computeType": "SPOT" },
+    FARGATE: { "batchpy:computeType": "FARGATE", "batchpy:jobMemoryMiB": "2048" },
+    FARGATE_SPOT: { "batchpy:computeType": "FARGATE_SPOT", "batchpy:jobMemoryMiB": "2048" },
+  };
+  const runs: Record<string, Evaluation> = {};
+  before(async () => {
+    for (const [type, overrides] of Object.entries(stacks)) {
+      runs[type] = await evaluateProgram({
+        stack: "dev",
+        configOverrides: overrides,
+        configRemovals: type.startsWith("FARGATE")
+          ? ["batchpy:minVcpus", "batchpy:instanceTypes"]
+          : [],
+      });
+    }
+  });
+
+  for (const type of Object.keys(stacks)) {
+    it(`${type}: no custom service role, host-failure retries`, () => {
+      const run = runs[type];
+      const ce = single(run.resources, CE_TYPE);
+      assert.ok(!("serviceRole" in ce.inputs), "serviceRole is left to Batch");
+      assert.strictEqual(ce.name, "batchpy-dev-compute");
+      if (type.startsWith("FARGATE")) {
+        assert.ok(!("updatePolicy" in ce.inputs), "Fargate has no infrastructure updates");
+      } else {
+        assert.deepStrictEqual(ce.inputs.updatePolicy, {
+          jobExecutionTimeoutMinutes: 30,
+          terminateJobsOnUpdate: false,
+        });
+      }
+      assert.ok(
+        !ofType(run.resources, "aws:iam/rolePolicyAttachment:RolePolicyAttachment").some((a) =>
+          String(a.inputs.policyArn).endsWith("/AWSBatchServiceRole"),
+        ),
+      );
+      const definition = single(run.resources, "aws:batch/jobDefinition:JobDefinition");
+      const rules = (definition.inputs.retryStrategy as { evaluateOnExits: unknown[] })
+        .evaluateOnExits;
+      assert.deepStrictEqual(rules, [
+        { onStatusReason: "Host EC2*", action: "RETRY" },
+        { onStatusReason: "Your Spot Task was interrupted*", action: "RETRY" },
+        { onReason: "*", action: "EXIT" },
+      ]);
+      assert.strictEqual(computeResourcesOf(run).type, type);
+    });
+  }
+
+  for (const type of ["EC2", "SPOT"]) {
+    it(`${type}: a launch template with IMDSv2 and the metadata block, AL2023 images`, () => {
+      const run = runs[type];
+      const template: MockedResource = single(
+        run.resources,
+        "aws:ec2/launchTemplate:LaunchTemplate",
+      );
+      assert.strictEqual(
+        Buffer.from(String(template.inputs.userData), "base64").toString(),
+        imdsBlockUserData(),
+      );
+      assert.strictEqual(
+        (template.inputs.metadataOptions as Record<string, unknown>).httpTokens,
+        "required",
+      );
+      const cr = computeResourcesOf(run);
+      assert.deepStrictEqual(cr.launchTemplate, {
+        launchTemplateId: template.id,
+        version: "$Latest",
+      });
+      assert.deepStrictEqual(cr.ec2Configurations, [
+        { imageType: "ECS_AL2023" },
+        { imageType: "ECS_AL2023_NVIDIA" },
+      ]);
+      assert.deepStrictEqual(run.outputs.jobLimits, {
+        maxVcpus: 16,
+        maxGpus: 0,
+        largestJob: { vcpus: 2, memoryMiB: 7953, gpus: 0 },
+        basis: ["m5a.large"],
+      });
+    });
+  }
+
+  for (const type of ["FARGATE", "FARGATE_SPOT"]) {
+    it(`${type}: no instances to harden, the largest Fargate size as the job limit`, () => {
+      const run = runs[type];
+      assert.strictEqual(ofType(run.resources, "aws:ec2/launchTemplate:LaunchTemplate").length, 0);
+      assert.strictEqual(
+        ofType(run.resources, "aws:iam/instanceProfile:InstanceProfile").length,
+        0,
+      );
+      assert.deepStrictEqual(run.outputs.jobLimits, {
+        maxVcpus: 16,
+        maxGpus: 0,
+        largestJob: { vcpus: 16, memoryMiB: 122880, gpus: 0 },
+        basis: ["FARGATE"],
+      });
+    });
+  }
+
+  it("runs a g5.xlarge SPOT stack: GPU requirement, NVIDIA image, 4 GPUs at most", async () => {
+    const gpu = await evaluateProgram({
+      stack: "dev",
+      configOverrides: {
+        "batchpy:computeType": "SPOT",
+        "batchpy:instanceTypes": '["g5.xlarge"]',
+        "batchpy:jobGpus": "1",
+        "batchpy:jobVcpus": "4",
+        "batchpy:jobMemoryMiB": "15000",
+      },
+    });
+    const cr = computeResourcesOf(gpu);
+    assert.strictEqual(cr.type, "SPOT");
+    assert.deepStrictEqual(cr.instanceTypes, ["g5.xlarge"]);
+    assert.strictEqual(cr.allocationStrategy, "SPOT_PRICE_CAPACITY_OPTIMIZED");
+    assert.ok(
+      (cr.ec2Configurations as { imageType: string }[]).some(
+        (c) => c.imageType === "ECS_AL2023_NVIDIA",
+      ),
+    );
+    // Switching GPUs on changes only in-place fields of the environment.
+    const dev = computeResourcesOf(runs.SPOT);
+    assert.deepStrictEqual(cr.ec2Configurations, dev.ec2Configurations);
+    assert.deepStrictEqual(cr.launchTemplate, dev.launchTemplate);
+    const definition = single(gpu.resources, "aws:batch/jobDefinition:JobDefinition");
+    assert.deepStrictEqual(json(definition.inputs.containerProperties).resourceRequirements, [
+      { type: "VCPU", value: "4" },
+      { type: "MEMORY", value: "15000" },
+      { type: "GPU", value: "1" },
+    ]);
+    assert.deepStrictEqual(gpu.outputs.jobLimits, {
+      maxVcpus: 16,
+      maxGpus: 4,
+      largestJob: { vcpus: 4, memoryMiB: 15938, gpus: 1 },
+      basis: ["g5.xlarge"],
+    });
+  });
+
+  it("refuses GPUs on a Fargate stack before creating anything", async () => {
+    await assert.rejects(
+      evaluateProgram({
+        stack: "dev",
+        configOverrides: {
+          "batchpy:computeType": "FARGATE_SPOT",
+          "batchpy:jobGpus": "1",
+          "batchpy:jobMemoryMiB": "2048",
+        },
+        configRemovals: ["batchpy:minVcpus", "batchpy:instanceTypes"],
+      }),
+      /Stack config 'batchpy:jobGpus'.*Fargate has no GPUs/,
     );
   });
 });

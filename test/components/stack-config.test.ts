@@ -26,6 +26,7 @@ describe("stack config", () => {
     assert.deepStrictEqual(s.job, {
       vcpus: 1,
       memoryMiB: 1000,
+      gpus: undefined,
       timeoutSeconds: 60,
       retryAttempts: 3,
       logRetentionDays: 30,
@@ -36,6 +37,48 @@ describe("stack config", () => {
     const raw = { ...DEV };
     delete raw["aws:region"];
     assert.strictEqual(parseStackConfig(raw, { AWS_REGION: "eu-west-1" }).region, "eu-west-1");
+  });
+
+  it("accepts a g5.xlarge SPOT stack with one GPU per job", () => {
+    const s = parseWith({
+      "batchpy:computeType": "SPOT",
+      "batchpy:instanceTypes": '["g5.xlarge"]',
+      "batchpy:jobGpus": "1",
+      "batchpy:jobVcpus": "4",
+      "batchpy:jobMemoryMiB": "15938",
+    });
+    assert.strictEqual(s.compute.jobGpus, 1);
+    assert.strictEqual(s.job.gpus, 1);
+  });
+
+  it("accepts the largest job an m5a.large can place (7953 MiB), and Fargate's largest", () => {
+    assert.strictEqual(parseWith({ "batchpy:jobMemoryMiB": "7953" }).job.memoryMiB, 7953);
+    const fargate = parseWith(
+      {
+        "batchpy:computeType": "FARGATE",
+        "batchpy:jobVcpus": "16",
+        "batchpy:jobMemoryMiB": "122880",
+      },
+      ["batchpy:minVcpus", "batchpy:instanceTypes"],
+    );
+    assert.strictEqual(fargate.job.memoryMiB, 122880);
+  });
+
+  it("reads the update timeout and build-on-preview settings", () => {
+    const s = parseWith({
+      "batchpy:updateTimeoutMinutes": "360",
+      "batchpy:buildOnPreview": "false",
+    });
+    assert.strictEqual(s.compute.updateTimeoutMinutes, 360);
+    assert.strictEqual(s.image.buildOnPreview, false);
+  });
+
+  it("leaves the job check to deploy time for instance types it does not know", () => {
+    const s = parseWith({
+      "batchpy:instanceTypes": '["c6i.4xlarge"]',
+      "batchpy:jobMemoryMiB": "30000",
+    });
+    assert.strictEqual(s.job.memoryMiB, 30000);
   });
 
   const bad: [string, Record<string, string>, string[], string, RegExp][] = [
@@ -115,6 +158,69 @@ describe("stack config", () => {
       [],
       "batchpy:runnableTimeoutSeconds",
       /must be an integer from 600 to 86400/,
+    ],
+    [
+      "BEST_FIT, with the reason",
+      { "batchpy:allocationStrategy": "BEST_FIT" },
+      [],
+      "batchpy:allocationStrategy",
+      /BEST_FIT rules out in-place infrastructure updates/,
+    ],
+    [
+      "GPUs on Fargate",
+      { "batchpy:computeType": "FARGATE", "batchpy:jobGpus": "1", "batchpy:jobMemoryMiB": "2048" },
+      ["batchpy:minVcpus", "batchpy:instanceTypes"],
+      "batchpy:jobGpus",
+      /Fargate has no GPUs/,
+    ],
+    [
+      "GPUs on the dev stack's m5a.large",
+      { "batchpy:jobGpus": "1" },
+      [],
+      "batchpy:instanceTypes",
+      /'jobGpus' = 1 but 'instanceTypes' includes m5a.large, which have no GPU/,
+    ],
+    [
+      "a job memory no m5a.large can place",
+      { "batchpy:jobMemoryMiB": "7954" },
+      [],
+      "batchpy:jobMemoryMiB",
+      /'batchpy:jobMemoryMiB': 7954 MiB per job, but the largest job m5a.large can place has 7953 MiB/,
+    ],
+    [
+      "the instance's full 8 GiB",
+      { "batchpy:jobMemoryMiB": "8192" },
+      [],
+      "batchpy:jobMemoryMiB",
+      /7953 MiB \(the kernel and the ECS agent's 32 MiB reservation take the rest\)/,
+    ],
+    [
+      "more vCPUs than an m5a.large has",
+      { "batchpy:jobVcpus": "4" },
+      [],
+      "batchpy:jobVcpus",
+      /4 vCPUs per job, but the largest job m5a.large can place has 2/,
+    ],
+    [
+      "an update timeout of 0",
+      { "batchpy:updateTimeoutMinutes": "0" },
+      [],
+      "batchpy:updateTimeoutMinutes",
+      /must be an integer from 1 to 360/,
+    ],
+    [
+      "an update timeout over 360",
+      { "batchpy:updateTimeoutMinutes": "361" },
+      [],
+      "batchpy:updateTimeoutMinutes",
+      /must be an integer from 1 to 360/,
+    ],
+    [
+      "an instance family",
+      { "batchpy:instanceTypes": '["m5a"]' },
+      [],
+      "batchpy:instanceTypes",
+      /name exact types such as m5a.large/,
     ],
     [
       "tags that are not strings",

@@ -1,16 +1,20 @@
 /** Helpers for the program's unit tests under `pulumi.runtime.setMocks`. */
 import * as assert from "assert";
-import { MockedResource, runUnderMocks } from "../../policy/check/evaluate";
+import { MockedResource, MockSettings, runUnderMocks } from "../../policy/check/evaluate";
 
 export type { MockedResource };
 
-/** Runs `program` under mocks as stack `test` in us-east-1 and records what it registers. */
+/**
+ * Runs `program` under mocks as stack `test` in us-east-1 and records what it registers.
+ * `calls` answers data-source calls before the standard mocks (policy/check/mock-calls.ts).
+ */
 export function mockRun(
   program: () => Record<string, unknown>,
   config: Record<string, string> = {},
+  calls?: MockSettings["calls"],
 ): Promise<{ resources: MockedResource[]; outputs: Record<string, unknown> }> {
   return runUnderMocks(
-    { project: "batchpy", stack: "test", config: { "aws:region": "us-east-1", ...config } },
+    { project: "batchpy", stack: "test", config: { "aws:region": "us-east-1", ...config }, calls },
     program,
   );
 }

@@ -193,7 +193,7 @@ describe("npm run policy:check (end to end)", function () {
       /^Policies:\n {4}✅ batchpy@v0\.1\.0 \(local: policy\)\n/,
       explain(run),
     );
-    assert.match(run.stdout, /Stack dev: \d+ resources checked against 10 policies: passed\./);
+    assert.match(run.stdout, /Stack dev: \d+ resources checked against 12 policies: passed\./);
   });
 
   it("fails a stack with minVcpus 2 on batch-compute-min-vcpus-zero, naming the resource and value", () => {
@@ -201,7 +201,7 @@ describe("npm run policy:check (end to end)", function () {
     assert.equal(run.code, 1, explain(run));
     assert.ok(
       run.stdout.includes(
-        "- [mandatory]  batch-compute-min-vcpus-zero  (aws:batch/computeEnvironment:ComputeEnvironment: batchpy-dev-ce)",
+        "- [mandatory]  batch-compute-min-vcpus-zero  (aws:batch/computeEnvironment:ComputeEnvironment: batchpy-dev-compute)",
       ),
       explain(run),
     );

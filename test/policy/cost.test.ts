@@ -1,9 +1,13 @@
+import { strict as assert } from "assert";
 import {
   DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_MAX_GPUS_CAP,
   DEFAULT_MAX_VCPUS_CAP,
+  batchComputeMaxGpusCap,
   batchComputeMaxVcpusCap,
   batchJobRetryAttemptsBounded,
 } from "../../policy/cost";
+import { maxGpusAtOnce } from "../../policy/gpu-instances";
 import { TYPES } from "../../policy/resources";
 import { computeEnvironment, fargateComputeEnvironment, jobDefinition } from "./fixtures";
 import {
@@ -123,5 +127,69 @@ describe("batch-job-retry-attempts-bounded", () => {
     const props = jobDefinition();
     props.retryStrategy = unknown();
     await assertNoResourceViolations(policy, resourceArgs(TYPES.jobDefinition, props));
+  });
+});
+
+describe("batch-compute-max-gpus-cap", () => {
+  const policy = batchComputeMaxGpusCap;
+  const gpuStack = (instanceTypes: string[], maxVcpus = 16) => {
+    const base = computeEnvironment();
+    base.computeResources = { ...base.computeResources!, type: "SPOT", instanceTypes, maxVcpus };
+    return base;
+  };
+
+  it("passes the g5.xlarge SPOT stack: 16 vCPUs are 4 instances, 4 GPUs, the default cap", async () => {
+    assert.equal(maxGpusAtOnce(["g5.xlarge"], 16).count, DEFAULT_MAX_GPUS_CAP);
+    await assertNoResourceViolations(
+      policy,
+      resourceArgs(TYPES.computeEnvironment, gpuStack(["g5.xlarge"])),
+    );
+  });
+
+  it("passes CPU-only and Fargate environments", async () => {
+    await assertNoResourceViolations(
+      policy,
+      resourceArgs(TYPES.computeEnvironment, computeEnvironment()),
+    );
+    await assertNoResourceViolations(
+      policy,
+      resourceArgs(TYPES.computeEnvironment, fargateComputeEnvironment()),
+    );
+  });
+
+  it("reports one GPU over the cap, with the count, the reason and the fix", async () => {
+    await assertHasResourceViolation(
+      policy,
+      resourceArgs(TYPES.computeEnvironment, gpuStack(["g5.xlarge"], 20), { name: "gpu-ce" }),
+      "'gpu-ce' may run 5 GPUs at once",
+      "5 g5.xlarge with 1 GPU each within maxVcpus 20",
+      "cap of 4",
+      "Fix:",
+    );
+  });
+
+  it("counts the type that packs the most GPUs into maxVcpus", async () => {
+    // 48 vCPUs: twelve g5.xlarge (12 GPUs) or one g5.12xlarge (4 GPUs).
+    assert.equal(maxGpusAtOnce(["g5.12xlarge", "g5.xlarge"], 48).count, 12);
+    assert.equal(maxGpusAtOnce(["g5.12xlarge"], 48).count, 4);
+    assert.equal(maxGpusAtOnce(["g5.12xlarge"], 47).count, 0);
+  });
+
+  it("never undercounts a GPU type it does not list", async () => {
+    const counted = maxGpusAtOnce(["g7.xlarge"], 16);
+    assert.equal(counted.count, 4);
+    assert.match(counted.why, /not in the pack's GPU table/);
+  });
+
+  it("takes the cap from the policy config, and skips unknown values", async () => {
+    await assertHasResourceViolation(
+      policy,
+      resourceArgs(TYPES.computeEnvironment, gpuStack(["g5.xlarge"]), { config: { maxGpus: 2 } }),
+      "4 GPUs at once",
+      "cap of 2",
+    );
+    const base = gpuStack(["g5.xlarge"]);
+    base.computeResources = { ...base.computeResources!, maxVcpus: unknown<number>() };
+    await assertNoResourceViolations(policy, resourceArgs(TYPES.computeEnvironment, base));
   });
 });

@@ -29,12 +29,14 @@ export const CE_ARN = `arn:aws:batch:us-east-1:${ACCOUNT}:compute-environment/ba
 export const BUCKET_NAME = "batchpy-dev-bucket-9f8e7d6";
 export const BUCKET_ARN = `arn:aws:s3:::${BUCKET_NAME}`;
 
-/** The dev stack's managed EC2 environment: 0 to 16 vCPUs of m5a.large. */
+/**
+ * The dev stack's managed EC2 environment: 0 to 16 vCPUs of m5a.large, no service role
+ * (Batch's service-linked role).
+ */
 export function computeEnvironment(): ComputeEnvironmentProps {
   return {
     type: "MANAGED",
     state: "ENABLED",
-    serviceRole: `arn:aws:iam::${ACCOUNT}:role/batchpy-dev-service-0a1b2c3`,
     computeResources: {
       type: "EC2",
       minVcpus: 0,

@@ -76,7 +76,9 @@ describe("policy pack process (gRPC, as the engine runs it)", function () {
       "batch-queue-compute-scales-to-zero": "mandatory",
       "batch-job-timeout-required": "mandatory",
       "batch-compute-max-vcpus-cap": "mandatory",
+      "batch-compute-max-gpus-cap": "mandatory",
       "batch-job-retry-attempts-bounded": "mandatory",
+      "batch-compute-no-custom-service-role": "mandatory",
       "s3-bucket-public-access-blocked": "mandatory",
       "s3-bucket-tls-only": "mandatory",
       "iam-no-admin-access": "mandatory",
@@ -85,6 +87,8 @@ describe("policy pack process (gRPC, as the engine runs it)", function () {
     });
     const cap = pack.info.policies.find((p) => p.name === "batch-compute-max-vcpus-cap");
     assert.equal(cap?.configSchema?.properties.maxVcpus.default, 64);
+    const gpus = pack.info.policies.find((p) => p.name === "batch-compute-max-gpus-cap");
+    assert.equal(gpus?.configSchema?.properties.maxGpus.default, 4);
   });
 
   it("accepts the committed example config against the pack's own schemas", () => {

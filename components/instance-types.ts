@@ -1,0 +1,103 @@
+/**
+ * What the program knows about EC2 instance types and Fargate sizes before anything is
+ * deployed: how to tell a GPU type from its name, the sizes of a few common types (to refuse
+ * an impossible job from config alone), and how much of an instance's memory a job can get.
+ * No imports: stack config, the components and their tests all read these facts.
+ */
+
+/** The size of an instance type, as EC2's DescribeInstanceTypes reports it. */
+export interface InstanceSize {
+  readonly vcpus: number;
+  /** Installed memory in MiB (`MemoryInfo.SizeInMiB`). */
+  readonly memoryMiB: number;
+  readonly gpus: number;
+}
+
+/**
+ * A few common types, from EC2's DescribeInstanceTypes (vCPUs, `SizeInMiB`, GPU count).
+ * Only used to refuse an impossible job default at `pulumi preview`; any other type is
+ * looked up at deploy time with `aws.ec2.getInstanceType` instead.
+ * @see https://docs.aws.amazon.com/ec2/latest/instancetypes/gp.html
+ * @see https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
+ */
+export const KNOWN_INSTANCE_TYPES: Readonly<Record<string, InstanceSize>> = {
+  "m5a.large": { vcpus: 2, memoryMiB: 8192, gpus: 0 },
+  "m5a.xlarge": { vcpus: 4, memoryMiB: 16384, gpus: 0 },
+  "m5a.2xlarge": { vcpus: 8, memoryMiB: 32768, gpus: 0 },
+  "m5.large": { vcpus: 2, memoryMiB: 8192, gpus: 0 },
+  "m5.xlarge": { vcpus: 4, memoryMiB: 16384, gpus: 0 },
+  "m5.2xlarge": { vcpus: 8, memoryMiB: 32768, gpus: 0 },
+  "c5.large": { vcpus: 2, memoryMiB: 4096, gpus: 0 },
+  "c5.xlarge": { vcpus: 4, memoryMiB: 8192, gpus: 0 },
+  "r5.large": { vcpus: 2, memoryMiB: 16384, gpus: 0 },
+  "g4dn.xlarge": { vcpus: 4, memoryMiB: 16384, gpus: 1 },
+  "g4dn.2xlarge": { vcpus: 8, memoryMiB: 32768, gpus: 1 },
+  "g5.xlarge": { vcpus: 4, memoryMiB: 16384, gpus: 1 },
+  "g5.2xlarge": { vcpus: 8, memoryMiB: 32768, gpus: 1 },
+  "g5.12xlarge": { vcpus: 48, memoryMiB: 196608, gpus: 4 },
+  "g6.xlarge": { vcpus: 4, memoryMiB: 16384, gpus: 1 },
+  "p3.2xlarge": { vcpus: 8, memoryMiB: 62464, gpus: 1 },
+};
+
+/** An exact instance type such as `m5a.large` (not a family like `m5a`, nor `optimal`). */
+export const INSTANCE_TYPE_PATTERN = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
+
+/**
+ * True for the NVIDIA GPU families: EC2 names them with a leading `g` (graphics) or `p`
+ * (parallel compute), e.g. g4dn, g5, g6, p3, p4d, p5. Graviton types carry their `g` at
+ * the end of the family (m6g), so the first letter decides.
+ * @see https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html
+ */
+export function isGpuInstanceType(type: string): boolean {
+  return /^[gp]\d/.test(type);
+}
+
+/**
+ * Memory the ECS agent reserves on Batch's default AMI for itself and critical system
+ * processes (`ECS_RESERVED_MEMORY`).
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/ecs-reserved-memory.html
+ */
+export const ECS_RESERVED_MEMORY_MIB = 32;
+
+/**
+ * The share of installed memory the operating system reports (the agent registers that,
+ * not the installed amount). AWS's example: an m4.large has 8192 MiB installed and
+ * registers 7985 MiB ("Compute resource memory management").
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/memory-management.html
+ */
+export const REGISTERED_MEMORY_RATIO = 7985 / 8192;
+
+/**
+ * The most memory one job container can ask for and still be placed on an instance with
+ * `installedMiB` of memory: what the agent registers, less its reservation. An estimate
+ * from AWS's documented example; the exact figure depends on the AMI's kernel.
+ */
+export function placeableMemoryMiB(installedMiB: number): number {
+  return Math.floor(installedMiB * REGISTERED_MEMORY_RATIO) - ECS_RESERVED_MEMORY_MIB;
+}
+
+/**
+ * Fargate's vCPU → memory (MiB) combinations, every allowed value listed.
+ * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_ResourceRequirement.html
+ * @see https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
+ */
+export const FARGATE_MEMORY_MIB: ReadonlyMap<number, readonly number[]> = new Map([
+  [0.25, [512, 1024, 2048]],
+  [0.5, range(1024, 4096, 1024)],
+  [1, range(2048, 8192, 1024)],
+  [2, range(4096, 16384, 1024)],
+  [4, range(8192, 30720, 1024)],
+  [8, range(16384, 61440, 4096)],
+  [16, range(32768, 122880, 8192)],
+]);
+
+/** The largest Fargate task: 16 vCPUs and 120 GiB. */
+export const LARGEST_FARGATE_SIZE: InstanceSize = { vcpus: 16, memoryMiB: 122880, gpus: 0 };
+
+function range(from: number, to: number, step: number): number[] {
+  const values: number[] = [];
+  for (let v = from; v <= to; v += step) {
+    values.push(v);
+  }
+  return values;
+}
