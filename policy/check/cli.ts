@@ -271,14 +271,18 @@ export async function main(argv: readonly string[], interrupt?: AbortSignal): Pr
   }
 }
 
-if (require.main === module) {
-  // Killed without this, the CLI would leave the pack process serving for ever (its parent
-  // gone, nothing stops it). A second signal gets the default action: exit at once.
+/**
+ * The command line (`batchpy policy check`, `npm run policy:check`): runs `argv`, sets the
+ * exit code. Killed without its signal handlers, the CLI would leave the pack process
+ * serving for ever (its parent gone, nothing stops it); a second signal gets the default
+ * action: exit at once.
+ */
+export function cli(argv: readonly string[]): Promise<void> {
   const interrupt = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => interrupt.abort(signal);
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  main(process.argv.slice(2), interrupt.signal).then(
+  return main(argv, interrupt.signal).then(
     (code) => {
       if (interrupt.signal.aborted) {
         // The program's evaluation may still be running; it has nothing left to say.
@@ -291,4 +295,8 @@ if (require.main === module) {
       process.exitCode = EXIT_ERROR;
     },
   );
+}
+
+if (require.main === module) {
+  void cli(process.argv.slice(2));
 }

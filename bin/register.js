@@ -1,0 +1,208 @@
+"use strict";
+/**
+ * Runs the repository's TypeScript without ts-node: `require("./bin/register")` (or
+ * `node -r ./bin/register.js file.ts`) makes `.ts` files loadable. Each file is transpiled
+ * once with the TypeScript compiler the project already has (`ts.transpileModule`, what
+ * ts-node's transpile-only mode and Pulumi do) and kept in node_modules/.cache/batchpy-ts/
+ * under a hash of everything the output depends on: the file's path and content, the
+ * compiler options, the TypeScript version and this file. An edited `.ts` has a new key,
+ * so it can never run as old code; an unchanged one costs a read and a hash, and the
+ * compiler itself is loaded only when something must be transpiled. Types are checked by
+ * `tsc --noEmit` (`npm test`), as with ts-node's transpile-only mode.
+ *
+ * It also defers two heavy modules @pulumi/pulumi loads at start-up but uses only to
+ * serialize functions (closures), which nothing here does: see deferPulumiClosureDeps.
+ *
+ * `node bin/register.js --warm` transpiles every project file into the cache (the
+ * package's `prepare` script, so `npm ci` leaves a warm cache).
+ */
+const crypto = require("crypto");
+const fs = require("fs");
+const Module = require("module");
+const path = require("path");
+
+const ROOT = path.resolve(__dirname, "..");
+const TSCONFIG = path.join(ROOT, "tsconfig.json");
+/** Folders with project TypeScript (what `--warm` transpiles). */
+const SOURCE_DIRS = ["components", "jobs", "policy", "test"];
+const CACHE_DIR =
+  process.env.BATCHPY_TS_CACHE || path.join(ROOT, "node_modules", ".cache", "batchpy-ts");
+
+/** @type {string | undefined} */
+let optionsKey;
+/** What every output depends on besides its own file: compiler, options, this loader. */
+function compilerKey() {
+  if (optionsKey === undefined) {
+    const hash = crypto.createHash("sha256");
+    hash.update(fs.readFileSync(__filename));
+    hash.update(fs.readFileSync(TSCONFIG));
+    hash.update(fs.readFileSync(require.resolve("typescript/package.json", { paths: [ROOT] })));
+    optionsKey = hash.digest("hex");
+  }
+  return optionsKey;
+}
+
+/** @type {{ ts: typeof import("typescript"), options: import("typescript").CompilerOptions } | undefined} */
+let compiler;
+function loadCompiler() {
+  if (compiler === undefined) {
+    const ts = require(require.resolve("typescript", { paths: [ROOT] }));
+    const read = ts.readConfigFile(TSCONFIG, ts.sys.readFile);
+    const converted = read.error
+      ? { options: {}, errors: [read.error] }
+      : ts.convertCompilerOptionsFromJson(read.config.compilerOptions, ROOT, TSCONFIG);
+    if (converted.errors.length > 0) {
+      const message = converted.errors.map((d) =>
+        ts.flattenDiagnosticMessageText(d.messageText, "\n"),
+      );
+      throw new Error(`${TSCONFIG}: ${message.join("; ")}`);
+    }
+    const options = {
+      ...converted.options,
+      // One self-contained file per module; stack traces map back with --enable-source-maps.
+      sourceMap: false,
+      inlineSourceMap: true,
+      inlineSources: false,
+      noEmit: false,
+      declaration: false,
+      isolatedModules: true,
+      module: ts.ModuleKind.CommonJS,
+    };
+    delete options.outDir;
+    compiler = { ts, options };
+  }
+  return compiler;
+}
+
+/** The JavaScript for `filename` whose content is `source`: from the cache, or transpiled. */
+function javascriptFor(filename, source) {
+  const key = crypto
+    .createHash("sha256")
+    .update(compilerKey())
+    .update("\0")
+    .update(filename)
+    .update("\0")
+    .update(source)
+    .digest("hex");
+  const cached = path.join(CACHE_DIR, key.slice(0, 2), `${key}.js`);
+  try {
+    return fs.readFileSync(cached, "utf8");
+  } catch {
+    // Not transpiled yet (or the cache was removed): do it now and keep it.
+  }
+  const { ts, options } = loadCompiler();
+  const out = ts.transpileModule(source, { compilerOptions: options, fileName: filename });
+  const js = out.outputText;
+  try {
+    fs.mkdirSync(path.dirname(cached), { recursive: true });
+    // Written whole and renamed, so a concurrent reader never sees half a file.
+    const tmp = `${cached}.${process.pid}.${crypto.randomBytes(4).toString("hex")}`;
+    fs.writeFileSync(tmp, js);
+    fs.renameSync(tmp, cached);
+  } catch {
+    // A read-only checkout still runs, only without the cache.
+  }
+  return js;
+}
+
+function registerTypeScript() {
+  if (Module._extensions[".ts"] && Module._extensions[".ts"].batchpy) {
+    return;
+  }
+  const load = function (module, filename) {
+    module._compile(javascriptFor(filename, fs.readFileSync(filename, "utf8")), filename);
+  };
+  load.batchpy = true;
+  Module._extensions[".ts"] = load;
+}
+
+/**
+ * A stand-in for a module that loads it at its first use. `__esModule` reads true before
+ * then, so TypeScript's `__importStar` keeps the stand-in instead of copying its keys.
+ */
+function deferred(loadReal) {
+  let real;
+  const target = () => (real === undefined ? (real = loadReal()) : real);
+  return new Proxy(
+    {},
+    {
+      get: (_t, key) => (key === "__esModule" && real === undefined ? true : target()[key]),
+      has: (_t, key) => key in target(),
+    },
+  );
+}
+
+/**
+ * @pulumi/pulumi requires the TypeScript compiler (from runtime/closure/parseFunction.js)
+ * and @npmcli/arborist (from runtime/closure/codePaths.js) when it loads, about 0.9 s of a
+ * 1.3 s import on a 2-core machine, though only `pulumi.runtime.serializeFunction` uses
+ * them; Pulumi's other closure modules already require the compiler inside functions.
+ * Those two imports get a stand-in that loads the real module on first use, so closure
+ * serialization still works. Matched by exact request and importing file, so another
+ * @pulumi/pulumi layout just loads them eagerly again.
+ */
+function deferPulumiClosureDeps() {
+  const sep = path.sep;
+  const closure = `${sep}@pulumi${sep}pulumi${sep}runtime${sep}closure${sep}`;
+  const deferredImports = {
+    "../../typescript-shim": `${closure}parseFunction.js`,
+    "@npmcli/arborist": `${closure}codePaths.js`,
+  };
+  const originalLoad = Module._load;
+  Module._load = function (request, parent, isMain) {
+    const importer = deferredImports[request];
+    if (importer !== undefined && parent && parent.filename && parent.filename.endsWith(importer)) {
+      return deferred(() => originalLoad.call(this, request, parent, isMain));
+    }
+    return originalLoad.call(this, request, parent, isMain);
+  };
+}
+
+/** Every project `.ts` file (not declarations), for --warm. */
+function projectFiles() {
+  const files = [path.join(ROOT, "index.ts")];
+  const walk = (dir) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory() && entry.name !== "node_modules") {
+        walk(full);
+      } else if (entry.isFile() && entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts")) {
+        files.push(full);
+      }
+    }
+  };
+  for (const dir of SOURCE_DIRS) {
+    if (fs.existsSync(path.join(ROOT, dir))) {
+      walk(path.join(ROOT, dir));
+    }
+  }
+  return files;
+}
+
+/** Empties the cache and transpiles every project file into it; returns the file count. */
+function warm() {
+  fs.rmSync(CACHE_DIR, { recursive: true, force: true });
+  const files = projectFiles();
+  for (const file of files) {
+    javascriptFor(file, fs.readFileSync(file, "utf8"));
+  }
+  return files.length;
+}
+
+if (require.main === module) {
+  if (process.argv[2] !== "--warm") {
+    console.error("usage: node bin/register.js --warm");
+    process.exit(2);
+  }
+  const started = Date.now();
+  const count = warm();
+  console.log(
+    `batchpy: transpiled ${count} TypeScript files into ${path.relative(ROOT, CACHE_DIR)} ` +
+      `in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
+} else {
+  registerTypeScript();
+  deferPulumiClosureDeps();
+}
+
+module.exports = { CACHE_DIR, javascriptFor, projectFiles };
