@@ -22,14 +22,7 @@ function runCheck(): Promise<CheckRun> {
     const start = performance.now();
     const child = spawn(
       process.execPath,
-      [
-        "-r",
-        "ts-node/register",
-        path.join(ROOT, "policy", "check", "cli.ts"),
-        "--stack",
-        "dev",
-        "--json",
-      ],
+      [path.join(ROOT, "bin", "batchpy.js"), "policy", "check", "--stack", "dev", "--json"],
       { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
     );
     let stdout = "";
