@@ -16,27 +16,28 @@ const END_OF_LIFE: Readonly<Record<number, string>> = {
   20: "2026-04-30",
 };
 
-/** The SDK's warning text: "... will require node >=22. You are running node v20.x ..." */
-const SDK_WARNING = /^NodeVersionSupportWarning:[\s\S]*?require node >=(\d+)/;
+/** The SDK's warning: "... versions published after <when> will require node >=22. ..." */
+const SDK_WARNING = /^NodeVersionSupportWarning:/;
+const SDK_REQUIREMENT = /published (after [^\n]*?)\s+will require node >=(\d+)/;
 
 /**
  * The tool's one line for the SDK's warning `text` on Node `version` (e.g. "v20.20.2"), or
  * undefined when `text` is some other warning.
  */
 export function nodeSupportNotice(text: string, version: string): string | undefined {
-  const match = SDK_WARNING.exec(text);
-  if (match === null) {
+  if (!SDK_WARNING.test(text)) {
     return undefined;
   }
-  const major = Number(/^v?(\d+)/.exec(version)?.[1]);
-  const eol = END_OF_LIFE[major];
-  const why = [
-    ...(eol !== undefined ? [`reached end of life on ${eol}`] : []),
-    `AWS SDK releases after the first week of January 2027 need Node >=${match[1]}`,
-  ].join(", and ");
+  const [, when, required] = SDK_REQUIREMENT.exec(text) ?? [undefined, undefined, "22"];
+  const eol = END_OF_LIFE[Number(/^v?(\d+)/.exec(version)?.[1])];
+  const releases = when === undefined ? "new AWS SDK releases" : `AWS SDK releases ${when}`;
+  const why =
+    eol !== undefined
+      ? `Node ${version} reached end of life on ${eol}, and ${releases} need Node >=${required}`
+      : `${releases} need Node >=${required} (this is ${version})`;
   return (
-    `note: Node ${version} ${why}: move to Node ${RECOMMENDED_NODE} (the Active LTS) ` +
-    `or at least ${match[1]} (README: "Supported Node.js versions").`
+    `note: ${why}: move to Node ${RECOMMENDED_NODE} (the Active LTS) or at least ` +
+    `${required} (README: "Supported Node.js versions").`
   );
 }
 
