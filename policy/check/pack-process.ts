@@ -70,6 +70,8 @@ export interface StartOptions {
    * the stack from `ConfigureStack`, so it can start before the program is evaluated.
    */
   readonly stack?: Partial<StackIdentity>;
+  /** Called once the pack's process was spawned (before it serves). */
+  readonly onSpawn?: () => void;
   /** Lines the pack prints or logs after it started (warnings, console.log in policies). */
   readonly onOutput?: (line: string) => void;
   /**
@@ -343,6 +345,7 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  options.onSpawn?.();
   const stderr: string[] = [];
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr.push(chunk.toString());
