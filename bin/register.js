@@ -91,8 +91,8 @@ function makeCacheDir(dir) {
   }
 }
 
-/** The JavaScript for `filename` whose content is `source`: from the cache, or transpiled. */
-function javascriptFor(filename, source) {
+/** Where the output for `filename` with content `source` is kept. */
+function cachePath(filename, source) {
   const key = crypto
     .createHash("sha256")
     .update(compilerKey())
@@ -101,7 +101,12 @@ function javascriptFor(filename, source) {
     .update("\0")
     .update(source)
     .digest("hex");
-  const cached = path.join(CACHE_DIR, key.slice(0, 2), `${key}.js`);
+  return path.join(CACHE_DIR, key.slice(0, 2), `${key}.js`);
+}
+
+/** The JavaScript for `filename` whose content is `source`: from the cache, or transpiled. */
+function javascriptFor(filename, source) {
+  const cached = cachePath(filename, source);
   try {
     return fs.readFileSync(cached, "utf8");
   } catch {
@@ -196,12 +201,24 @@ function projectFiles() {
   return files;
 }
 
-/** Empties the cache and transpiles every project file into it; returns the file count. */
+/**
+ * Transpiles every project file into the cache and removes every other entry (outputs of
+ * older file versions); returns the file count. Entry by entry, so a process reading the
+ * cache meanwhile at worst transpiles a file again.
+ */
 function warm() {
-  fs.rmSync(CACHE_DIR, { recursive: true, force: true });
+  const keep = new Set();
   const files = projectFiles();
   for (const file of files) {
+    keep.add(path.basename(cachePath(file, fs.readFileSync(file, "utf8"))));
     javascriptFor(file, fs.readFileSync(file, "utf8"));
+  }
+  for (const dir of fs.existsSync(CACHE_DIR) ? fs.readdirSync(CACHE_DIR) : []) {
+    for (const entry of fs.readdirSync(path.join(CACHE_DIR, dir))) {
+      if (!keep.has(entry)) {
+        fs.rmSync(path.join(CACHE_DIR, dir, entry), { force: true });
+      }
+    }
   }
   return files.length;
 }
