@@ -225,7 +225,7 @@ function warm() {
 
 /**
  * Node 22.1+ keeps V8's compiled code of every CommonJS module (the AWS SDK, Pulumi) in a
- * cache checked against each file's content; about a third of the start-up where it exists.
+ * cache checked against each file's content: about a tenth less CPU at start-up on Node 24.
  */
 function enableCompileCache() {
   if (typeof Module.enableCompileCache === "function" && !process.env.NODE_COMPILE_CACHE) {
