@@ -113,7 +113,21 @@ function javascriptFor(filename, source) {
     // Not transpiled yet (or the cache was removed): do it now and keep it.
   }
   const { ts, options } = loadCompiler();
-  const out = ts.transpileModule(source, { compilerOptions: options, fileName: filename });
+  const out = ts.transpileModule(source, {
+    compilerOptions: options,
+    fileName: filename,
+    reportDiagnostics: true,
+  });
+  if (out.diagnostics && out.diagnostics.length > 0) {
+    // Syntax errors, as ts-node's transpile-only mode reports them; nothing is cached.
+    throw new SyntaxError(
+      ts.formatDiagnostics(out.diagnostics, {
+        getCurrentDirectory: () => process.cwd(),
+        getCanonicalFileName: (f) => f,
+        getNewLine: () => "\n",
+      }),
+    );
+  }
   const js = out.outputText;
   try {
     makeCacheDir(path.dirname(cached));
