@@ -8,6 +8,7 @@ import {
   isFargate,
   validateComputeEnvironmentArgs,
 } from "./compute-environment";
+import { CONFIG_NAMESPACE } from "./config-namespace";
 import { ImageArgs, validateImageArgs } from "./image";
 import { KNOWN_INSTANCE_TYPES } from "./instance-types";
 import {
@@ -21,8 +22,7 @@ import { JobQueueArgs, validateJobQueueArgs } from "./job-queue";
 import { StorageArgs, validateStorageArgs } from "./storage";
 import { suggest, ValidationError } from "./validation";
 
-/** The config namespace of this project's keys in `Pulumi.<stack>.yaml`. */
-export const CONFIG_NAMESPACE = "batchpy";
+export { CONFIG_NAMESPACE };
 
 type Kind = "boolean" | "integer" | "number" | "string" | "string[]" | "tags";
 

@@ -4,7 +4,7 @@
  * modules and take a Context, so tests drive them in-process against local servers.
  */
 import { Command, CommanderError, InvalidArgumentError } from "commander";
-import { defaultContext, type Context, type Io, type StackOptions } from "./context";
+import type { Context, Io, StackOptions } from "./context";
 import {
   BadInputError,
   EXIT_BAD_INPUT,
@@ -20,6 +20,7 @@ import {
   DEFAULT_DOWNLOAD_CONCURRENCY,
   DEFAULT_WATCH_INTERVAL,
 } from "./defaults";
+import { replaceSdkNodeWarning } from "./node-support";
 import { DEFAULT_SUBMIT_CONCURRENCY } from "./pool";
 import { BUCKET_PREFIXES, VARS } from "../components/contract";
 
@@ -84,16 +85,32 @@ function stackFlags(o: StackFlags): StackOptions {
   };
 }
 
+/**
+ * A context made only once a command runs: the real one loads the AWS SDK, zod and the
+ * ledger, about half a second that `--help` and a bad option never need.
+ */
+export interface DeferredContext {
+  readonly io: Io;
+  load(): Promise<Context>;
+}
+
 /** Runs the CLI with `argv` (without node and script); returns the exit code. */
-export async function run(argv: readonly string[], ctx: Context): Promise<number> {
+export async function run(
+  argv: readonly string[],
+  context: Context | DeferredContext,
+): Promise<number> {
   let code = EXIT_OK;
   let json = false;
-  const program = new Command("jobs")
+  const io = context.io;
+  let loading: Promise<Context> | undefined;
+  const load = (): Promise<Context> =>
+    "load" in context ? (loading ??= context.load()) : Promise.resolve(context);
+  const program = new Command("batchpy jobs")
     .description("Submit, watch and collect AWS Batch jobs of the batchpy stack.")
     .exitOverride()
     .configureOutput({
-      writeOut: (s) => ctx.io.stdout.write(s),
-      writeErr: (s) => ctx.io.stderr.write(s),
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
     })
     .showHelpAfterError("(add --help for usage)")
     .addHelpText("after", EXIT_CODES_HELP);
@@ -101,12 +118,12 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
   /** Wires a subcommand to its implementation; the options arrive parsed and typed. */
   const act = <O extends StackFlags>(
     cmd: Command,
-    fn: (o: O, args: readonly unknown[]) => Promise<number>,
+    fn: (o: O, args: readonly unknown[], ctx: Context) => Promise<number>,
   ): void => {
     cmd.addHelpText("after", EXIT_CODES_HELP).action(async () => {
       const o = cmd.opts<O>();
       json = o.json === true;
-      code = await fn(o, cmd.processedArgs);
+      code = await fn(o, cmd.processedArgs, await load());
     });
   };
 
@@ -154,6 +171,7 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
         localRoot?: string;
       },
       args,
+      ctx,
     ) => {
       // The script's options come from a python process: start it now, so it runs while
       // the submit code loads.
@@ -200,7 +218,7 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
         DEFAULT_WATCH_INTERVAL,
       );
     }
-    act(cmd, async (o: StackFlags & { last?: boolean; interval?: number }, args) =>
+    act(cmd, async (o: StackFlags & { last?: boolean; interval?: number }, args, ctx) =>
       (await import("./watch")).watchCommand(
         {
           ...stackFlags(o),
@@ -222,7 +240,7 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
       .option("-f, --follow", "keep printing new lines until the job ends")
       .option("--interval <seconds>", "seconds between polls with --follow", positiveSeconds, 2),
   );
-  act(logs, async (o: StackFlags & { follow?: boolean; interval: number }, args) =>
+  act(logs, async (o: StackFlags & { follow?: boolean; interval: number }, args, ctx) =>
     (await import("./logs")).logsCommand(
       {
         ...stackFlags(o),
@@ -254,6 +272,7 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
     async (
       o: StackFlags & { out?: string; local?: boolean; localRoot?: string; concurrency: number },
       args,
+      ctx,
     ) =>
       (await import("./results")).resultsCommand(
         {
@@ -279,7 +298,7 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
       .option("--all", "every unfinished job in the ledger")
       .option("--reason <text>", "reason recorded by Batch", DEFAULT_CANCEL_REASON),
   );
-  act(cancel, async (o: StackFlags & { all?: boolean; reason: string }, args) =>
+  act(cancel, async (o: StackFlags & { all?: boolean; reason: string }, args, ctx) =>
     (await import("./cancel")).cancelCommand(
       { ...stackFlags(o), names: args[0] as string[], all: o.all === true, reason: o.reason },
       ctx,
@@ -290,7 +309,7 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
     await program.parseAsync([...argv], { from: "user" });
     return code;
   } catch (err) {
-    return reportError(err, ctx.io, json);
+    return reportError(err, io, json);
   }
 }
 
@@ -329,9 +348,11 @@ export function reportError(err: unknown, io: Io, json: boolean): number {
   return EXIT_FAILURE;
 }
 
-async function main(): Promise<void> {
+/** The command line (`batchpy jobs …`, `npm run jobs:*`): runs `argv`, sets the exit code. */
+export async function main(argv: readonly string[]): Promise<void> {
   const controller = new AbortController();
   const io: Io = { stdout: process.stdout, stderr: process.stderr };
+  replaceSdkNodeWarning(io.stderr);
   let interrupts = 0;
   process.on("SIGINT", () => {
     interrupts++;
@@ -350,9 +371,12 @@ async function main(): Promise<void> {
       process.exit(process.exitCode ?? EXIT_OK);
     }
   });
-  process.exitCode = await run(process.argv.slice(2), defaultContext(io, controller.signal));
+  process.exitCode = await run(argv, {
+    io,
+    load: async () => (await import("./context")).defaultContext(io, controller.signal),
+  });
 }
 
 if (require.main === module) {
-  void main();
+  void main(process.argv.slice(2));
 }

@@ -12,9 +12,8 @@ import { performance } from "perf_hooks";
 import { Command, CommanderError } from "commander";
 import { z } from "zod";
 // As with `pulumi config set`, a bare key belongs to the project's namespace.
-import { CONFIG_NAMESPACE } from "../../components/stack-config";
+import { CONFIG_NAMESPACE } from "../../components/config-namespace";
 import { PolicyCheckResult, checkWithPack, countByLevel } from "./check";
-import { evaluateProgram } from "./evaluate";
 import { DEFAULT_PACK_DIR, PolicyPackProcess, startPolicyPack } from "./pack-process";
 import { PolicyConfigError, PolicyPackConfig, parsePolicyPackConfig } from "./policy-config";
 import { formatJson, formatReport } from "./report";
@@ -165,6 +164,7 @@ type Progress = (line: string) => void;
 async function check(
   options: Options,
   packStarting: Promise<PolicyPackProcess>,
+  packSpawned: Promise<void>,
   progress: Progress,
   interrupt: AbortSignal | undefined,
 ): Promise<number> {
@@ -173,6 +173,10 @@ async function check(
     const policyConfig = readPolicyConfig(options.policyPackConfig);
     const configOverrides = parseConfigOverrides(options.config);
     progress(`Evaluating stack ${options.stack} under mocks...`);
+    // Loaded once the pack's process exists: @pulumi/pulumi and the program's modules
+    // then load while the pack starts, on the other core.
+    await packSpawned;
+    const { evaluateProgram } = await import("./evaluate");
     const evaluation = await evaluateProgram({ stack: options.stack, configOverrides }).catch(
       (err: unknown) => {
         // The program's own errors name the config key and the fix; its stack adds nothing.
@@ -242,10 +246,13 @@ export async function main(argv: readonly string[], interrupt?: AbortSignal): Pr
   }
   const progress: Progress = (line) => process.stderr.write(`${line}\n`);
   const startAbort = new AbortController();
-  // The pack type-checks and starts while the program is evaluated.
+  // The pack starts while the program is evaluated.
+  let onSpawn!: () => void;
+  const packSpawned = new Promise<void>((resolve) => (onSpawn = resolve));
   const packStarting = startPolicyPack({
     packDir: DEFAULT_PACK_DIR,
     stack: { stack: options.stack },
+    onSpawn,
     onOutput: (line) => progress(`[policy pack] ${line}`),
     signal: startAbort.signal,
   });
@@ -259,7 +266,18 @@ export async function main(argv: readonly string[], interrupt?: AbortSignal): Pr
     return signalExitCode(signal);
   });
   try {
-    return await Promise.race([check(options, packStarting, progress, interrupt), interrupted]);
+    // A pack that never spawned fails its start; the check hears of it there.
+    const spawnedOrFailed = Promise.race([
+      packSpawned,
+      packStarting.then(
+        () => undefined,
+        () => undefined,
+      ),
+    ]);
+    return await Promise.race([
+      check(options, packStarting, spawnedOrFailed, progress, interrupt),
+      interrupted,
+    ]);
   } finally {
     // Stop the pack whether or not it started in time to be used; a start still under way
     // gives up at once.
@@ -271,14 +289,18 @@ export async function main(argv: readonly string[], interrupt?: AbortSignal): Pr
   }
 }
 
-if (require.main === module) {
-  // Killed without this, the CLI would leave the pack process serving for ever (its parent
-  // gone, nothing stops it). A second signal gets the default action: exit at once.
+/**
+ * The command line (`batchpy policy check`, `npm run policy:check`): runs `argv`, sets the
+ * exit code. Killed without its signal handlers, the CLI would leave the pack process
+ * serving for ever (its parent gone, nothing stops it); a second signal gets the default
+ * action: exit at once.
+ */
+export function cli(argv: readonly string[]): Promise<void> {
   const interrupt = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => interrupt.abort(signal);
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  main(process.argv.slice(2), interrupt.signal).then(
+  return main(argv, interrupt.signal).then(
     (code) => {
       if (interrupt.signal.aborted) {
         // The program's evaluation may still be running; it has nothing left to say.
@@ -291,4 +313,8 @@ if (require.main === module) {
       process.exitCode = EXIT_ERROR;
     },
   );
+}
+
+if (require.main === module) {
+  void cli(process.argv.slice(2));
 }

@@ -1,8 +1,9 @@
 /**
  * The policy pack as a separate process, started and spoken to the way the Pulumi CLI does
  * it (pulumi-language-nodejs's RunPlugin for `kind: analyzer`): `node
- * @pulumi/pulumi/cmd/run-policy-pack <engine-address> <pack-dir>` in the pack's folder; the
- * pack serves the Analyzer gRPC service on 127.0.0.1 and prints its port; the engine then
+ * @pulumi/pulumi/cmd/run-policy-pack <engine-address> <pack-dir>` in the pack's folder
+ * (here pack-runner.ts, the same minus ts-node's type-check); the pack serves the Analyzer
+ * gRPC service on 127.0.0.1 and prints its port; the engine then
  * calls GetPluginInfo, GetAnalyzerInfo, ConfigureStack, Configure, Analyze per resource
  * and AnalyzeStack. The engine address is served by a minimal Engine service here, so a
  * pack that logs through it is heard.
@@ -32,7 +33,11 @@ import {
 /** The policy pack folder of this repository. */
 export const DEFAULT_PACK_DIR = path.resolve(__dirname, "..");
 
-/** First start of a pack type-checks it with ts-node; give it time on a slow CI machine. */
+/** Runs the pack as run-policy-pack does, its TypeScript loaded by bin/register.js. */
+const PACK_RUNNER = path.join(__dirname, "pack-runner.ts");
+const REGISTER = path.resolve(__dirname, "..", "..", "bin", "register.js");
+
+/** A first start transpiles the pack; give it time on a slow CI machine. */
 const START_TIMEOUT_MS = 120_000;
 const CALL_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 5_000;
@@ -65,6 +70,8 @@ export interface StartOptions {
    * the stack from `ConfigureStack`, so it can start before the program is evaluated.
    */
   readonly stack?: Partial<StackIdentity>;
+  /** Called once the pack's process was spawned (before it serves). */
+  readonly onSpawn?: () => void;
   /** Lines the pack prints or logs after it started (warnings, console.log in policies). */
   readonly onOutput?: (line: string) => void;
   /**
@@ -311,11 +318,10 @@ function endProcess(child: ChildProcess): Promise<void> {
 export async function startPolicyPack(options: StartOptions): Promise<PolicyPackProcess> {
   const packDir = path.resolve(options.packDir ?? DEFAULT_PACK_DIR);
   const onOutput = options.onOutput ?? (() => undefined);
-  // Resolved from the pack's folder, as the language host does, so the pack runs with the
-  // @pulumi/pulumi it depends on.
-  let runPolicyPack: string;
+  // The pack runs with the @pulumi/pulumi it depends on, resolved from its folder as the
+  // language host does (pack-runner.ts resolves it the same way).
   try {
-    runPolicyPack = require.resolve("@pulumi/pulumi/cmd/run-policy-pack", { paths: [packDir] });
+    require.resolve("@pulumi/pulumi/cmd/run-policy-pack", { paths: [packDir] });
   } catch {
     throw new Error(
       `Could not start the policy pack: ${packDirProblem(packDir) ?? `@pulumi/pulumi is not installed for ${packDir}`}. ` +
@@ -327,7 +333,7 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
   }
   const engine = await startEngineService(onOutput);
   const stack = options.stack ?? {};
-  const child = spawn(process.execPath, [runPolicyPack, engine.address, packDir], {
+  const child = spawn(process.execPath, ["-r", REGISTER, PACK_RUNNER, engine.address, packDir], {
     cwd: packDir,
     env: {
       ...process.env,
@@ -339,6 +345,7 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  options.onSpawn?.();
   const stderr: string[] = [];
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr.push(chunk.toString());

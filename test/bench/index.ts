@@ -2,6 +2,7 @@
  * `npm run bench`: prints the project's speed figures. Targets are printed beside the
  * figures, never asserted: timings belong here, not in the tests.
  */
+import { benchCli } from "./cli";
 import { benchJobs } from "./jobs";
 import { benchPolicy } from "./policy";
 import { benchProgram } from "./program";
@@ -15,6 +16,7 @@ function format(result: BenchResult): string {
 
 async function main(): Promise<void> {
   const suites: [string, () => Promise<BenchResult[]>][] = [
+    ["cli", benchCli],
     ["program", benchProgram],
     ["policy", benchPolicy],
     ["jobs", benchJobs],

@@ -1,6 +1,6 @@
 /**
  * Runs the jobs CLI in tests: in-process through `run()` with captured output (fast), or as
- * a real `ts-node jobs/cli.ts` child process (for signals and crashes). AWS endpoints reach
+ * a real `batchpy jobs` child process (for signals and crashes). AWS endpoints reach
  * the SDK the way users set them: AWS_ENDPOINT_URL_* environment variables.
  */
 import { spawn, type ChildProcess } from "child_process";
@@ -19,6 +19,8 @@ import {
 import { checkValuesWithPython } from "../../jobs/value-types";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
+/** The package's `bin` (bin/batchpy.js): the compiled fast path the npm scripts run. */
+export const BATCHPY_BIN = path.join(REPO_ROOT, "bin", "batchpy.js");
 
 /** What `python3 container/run_job.py --describe` prints for container/job/script.py. */
 export const SCRIPT_DESCRIPTION_JSON = JSON.stringify({
@@ -163,32 +165,21 @@ export async function runJobs(
   return { code, stdout, stderr };
 }
 
-/** Starts `ts-node jobs/cli.ts <argv>` as a child process (transpile-only, like npm run). */
+/** Starts `batchpy jobs <argv>` as a child process, the package's bin as npm runs it. */
 export function spawnJobs(
   argv: readonly string[],
   env: Record<string, string>,
   cwd = REPO_ROOT,
 ): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(
-    process.execPath,
-    [
-      "-r",
-      require.resolve("ts-node/register/transpile-only"),
-      path.join(REPO_ROOT, "jobs", "cli.ts"),
-      ...argv,
-    ],
-    {
-      cwd,
-      env: {
-        PATH: process.env.PATH ?? "",
-        HOME: process.env.HOME ?? os.tmpdir(),
-        // ts-node looks for tsconfig.json from the working directory, which may be a temp dir.
-        TS_NODE_PROJECT: path.join(REPO_ROOT, "tsconfig.json"),
-        ...env,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+  const child = spawn(process.execPath, [BATCHPY_BIN, "jobs", ...argv], {
+    cwd,
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? os.tmpdir(),
+      ...env,
     },
-  );
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout?.on("data", (b: Buffer) => (stdout += b.toString()));

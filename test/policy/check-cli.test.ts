@@ -13,7 +13,7 @@ import { TYPES } from "../../policy/resources";
 import { childPids, isRunning } from "../helpers/processes";
 
 const ROOT = path.resolve(__dirname, "..", "..");
-const CLI = path.join(ROOT, "policy", "check", "cli.ts");
+const BATCHPY = path.join(ROOT, "bin", "batchpy.js");
 
 interface Run {
   readonly code: number | null;
@@ -21,9 +21,9 @@ interface Run {
   readonly stderr: string;
 }
 
-/** Starts the check as `npm run policy:check -- <args>` does (ts-node, repository root). */
+/** Starts the check as `npm run policy:check -- <args>` does (the bin, repository root). */
 function startPolicyCheck(args: readonly string[]): ChildProcessByStdio<null, Readable, Readable> {
-  return spawn(process.execPath, ["-r", "ts-node/register", CLI, ...args], {
+  return spawn(process.execPath, [BATCHPY, "policy", "check", ...args], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });

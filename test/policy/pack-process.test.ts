@@ -225,7 +225,7 @@ describe("startPolicyPack when the pack cannot start", function () {
     const children = childPids();
     const abort = new AbortController();
     const starting = startPolicyPack({ stack: STACK, signal: abort.signal });
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the pack is type-checking
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the pack is still loading
     const spawned = childPids().filter((pid) => !children.includes(pid));
     assert.equal(spawned.length, 1, "the pack process was started");
     abort.abort("SIGINT");

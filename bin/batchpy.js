@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+"use strict";
+/**
+ * `batchpy`, the package's command (`npx batchpy …`; the `npm run jobs:*` and
+ * `policy:check` scripts call it too): the jobs tool and the offline policy check, run
+ * from the repository's TypeScript through bin/register.js's content-keyed cache.
+ */
+const USAGE = `Usage: batchpy <group> <command> [options]
+
+  batchpy jobs submit|watch|status|logs|results|cancel …   AWS Batch jobs of a stack
+  batchpy policy check …                                    the policy pack's verdict, offline
+
+Add --help to any command for its options, e.g. \`batchpy jobs submit --help\`.
+`;
+
+function main(argv) {
+  const [group, command, ...rest] = argv;
+  if (group === "jobs") {
+    require("./register");
+    return require("../jobs/cli.ts").main(argv.slice(1));
+  }
+  if (group === "policy" && command === "check") {
+    require("./register");
+    return require("../policy/check/cli.ts").cli(rest);
+  }
+  if (group === "--help" || group === "-h" || group === "help") {
+    process.stdout.write(USAGE);
+    return undefined;
+  }
+  const what = group === undefined ? "a command is missing" : `unknown command "${argv.join(" ")}"`;
+  process.stderr.write(`batchpy: ${what}\n\n${USAGE}`);
+  process.exitCode = 2;
+  return undefined;
+}
+
+main(process.argv.slice(2));

@@ -1,0 +1,70 @@
+/**
+ * Which Node.js the tool runs on, and what it says about an old one. On Node 20 the AWS SDK
+ * (@aws-sdk/core's emitWarningIfUnsupportedVersion, at the first client a process creates)
+ * calls `process.emitWarning` with an 8-line `NodeVersionSupportWarning`; the jobs tool
+ * says the same in one line of its own that names the Node to move to, once per command.
+ * `AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true` (the SDK's switch) silences both.
+ */
+import type { OutStream } from "./context";
+
+/** The Node.js line to recommend: the current Active LTS (since October 2026). */
+export const RECOMMENDED_NODE = 26;
+
+/** End-of-life dates of the lines the SDK warns about (nodejs/Release schedule). */
+const END_OF_LIFE: Readonly<Record<number, string>> = {
+  18: "2025-04-30",
+  20: "2026-04-30",
+};
+
+/** The SDK's warning: "... versions published after <when> will require node >=22. ..." */
+const SDK_WARNING = /^NodeVersionSupportWarning:/;
+const SDK_REQUIREMENT = /published (after [^\n]*?)\s+will require node >=(\d+)/;
+
+/**
+ * The tool's one line for the SDK's warning `text` on Node `version` (e.g. "v20.20.2"), or
+ * undefined when `text` is some other warning.
+ */
+export function nodeSupportNotice(text: string, version: string): string | undefined {
+  if (!SDK_WARNING.test(text)) {
+    return undefined;
+  }
+  const [, when, required] = SDK_REQUIREMENT.exec(text) ?? [undefined, undefined, "22"];
+  const eol = END_OF_LIFE[Number(/^v?(\d+)/.exec(version)?.[1])];
+  const releases = when === undefined ? "new AWS SDK releases" : `AWS SDK releases ${when}`;
+  const why =
+    eol !== undefined
+      ? `Node ${version} reached end of life on ${eol}, and ${releases} need Node >=${required}`
+      : `${releases} need Node >=${required} (this is ${version})`;
+  return (
+    `note: ${why}: move to Node ${RECOMMENDED_NODE} (the Active LTS) or at least ` +
+    `${required} (README: "Supported Node.js versions").`
+  );
+}
+
+/**
+ * Replaces the SDK's Node version warning with `nodeSupportNotice`'s line on `stderr`, at
+ * most once; every other warning goes through unchanged. Returns the undo.
+ */
+export function replaceSdkNodeWarning(
+  stderr: OutStream,
+  version: string = process.version,
+): () => void {
+  const original = process.emitWarning;
+  let said = false;
+  const emitWarning = (warning: string | Error, ...rest: unknown[]): void => {
+    const text = typeof warning === "string" ? warning : warning.message;
+    const notice = nodeSupportNotice(text, version);
+    if (notice === undefined) {
+      (original as (w: string | Error, ...r: unknown[]) => void).call(process, warning, ...rest);
+      return;
+    }
+    if (!said) {
+      said = true;
+      stderr.write(`${notice}\n`);
+    }
+  };
+  process.emitWarning = emitWarning as typeof process.emitWarning;
+  return () => {
+    process.emitWarning = original;
+  };
+}
