@@ -30,6 +30,8 @@ export interface Statement {
   /** Whether the statement uses `NotResource` (everything except the listed resources). */
   readonly notResource: boolean;
   readonly principal: unknown;
+  /** `NotPrincipal` as written (undefined when absent). */
+  readonly notPrincipal: unknown;
   readonly condition: unknown;
 }
 
@@ -57,6 +59,7 @@ export function readStatements(policy: unknown): Statement[] | Unknown | Invalid
       resources: stringList(at(statement, "Resource")),
       notResource: at(statement, "NotResource") !== undefined,
       principal: at(statement, "Principal"),
+      notPrincipal: at(statement, "NotPrincipal"),
       condition: at(statement, "Condition"),
     };
   });
