@@ -270,6 +270,27 @@ describe("npm run policy:check (end to end)", function () {
   });
 });
 
+describe("npm run policy:check, when the program fails", function () {
+  this.timeout(300_000);
+  let run: Run;
+  before(async () => {
+    run = await policyCheck(["--config", "batchpy:timeoutSeconds=30"]);
+  });
+
+  it("prints only the program's config error, with exit 2, and stops the pack quietly", () => {
+    assert.equal(run.code, 2, explain(run));
+    assert.equal(run.stdout, "", explain(run));
+    assert.equal(
+      run.stderr,
+      "Evaluating stack dev under mocks...\n" +
+        "policy:check: the program failed for stack dev: Stack config 'batchpy:timeoutSeconds': " +
+        "JobDefinition 'batchpy-dev' has 'timeoutSeconds' = 30; 'timeoutSeconds' must be an " +
+        "integer from 60 to 1209600 (AWS Batch's minimum attempt timeout is 60 seconds).\n",
+      explain(run),
+    );
+  });
+});
+
 describe("npm run policy:check, interrupted", function () {
   this.timeout(300_000);
   let dir: string;
