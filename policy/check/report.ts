@@ -124,13 +124,17 @@ export function formatJsonStacks(verdicts: readonly StackVerdict[], packSource: 
   );
 }
 
-/** Text for one markdown table cell: no line breaks, `|` escaped, no raw HTML. */
+/**
+ * Text for one markdown table cell, shown as written: no line breaks, no raw HTML (an
+ * `<bucket>` placeholder would vanish as a tag), and `|`, `*`, `_`, `` ` ``, `[`, `]`, `~`
+ * and `\\` escaped (`"s3:*" on "*"` would otherwise turn into emphasis).
+ */
 export function markdownCell(text: string): string {
   return text
     .replace(/&/g, "&amp;")
     .replace(/</g, "&lt;")
     .replace(/>/g, "&gt;")
-    .replace(/\|/g, "\\|")
+    .replace(/[\\|*_`[\]~]/g, (c) => `\\${c}`)
     .replace(/\r?\n/g, "<br>");
 }
 
@@ -154,7 +158,7 @@ function ownMessage(d: Diagnostic): string {
 
 function markdownStack(verdict: StackVerdict): string[] {
   const { icon, word } = verdictOf(verdict);
-  const lines = [`### ${icon} \`${markdownCell(verdict.stack)}\`: ${word}`, ""];
+  const lines = [`### ${icon} Stack ${markdownCell(verdict.stack)}: ${word}`, ""];
   if (!("result" in verdict)) {
     lines.push(markdownCell(verdict.error), "");
     return lines;
@@ -210,7 +214,7 @@ export function formatMarkdown(verdicts: readonly StackVerdict[], packSource: st
       const { mandatory, advisory } = countByLevel(verdict.result.diagnostics);
       counts.splice(0, 3, mandatory, advisory, verdict.result.resourcesAnalyzed);
     }
-    lines.push(`| \`${markdownCell(verdict.stack)}\` | ${icon} ${word} | ${counts.join(" | ")} |`);
+    lines.push(`| ${markdownCell(verdict.stack)} | ${icon} ${word} | ${counts.join(" | ")} |`);
   }
   lines.push("");
   for (const verdict of verdicts) {
