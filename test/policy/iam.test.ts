@@ -209,6 +209,21 @@ describe("iam-no-admin-access", () => {
     );
   });
 
+  it("lists its defaults in the committed example policy config", () => {
+    const example = JSON.parse(
+      fs.readFileSync(
+        path.join(__dirname, "..", "..", "policy", "policy-config.example.json"),
+        "utf8",
+      ),
+    ) as Record<string, unknown>;
+    assert.deepEqual(example["iam-no-admin-access"], {
+      enforcementLevel: "mandatory",
+      deniedManagedPolicies: DEFAULT_DENIED_MANAGED_POLICIES,
+      deniedActions: DEFAULT_DENIED_ACTIONS,
+      escalationActions: DEFAULT_ESCALATION_ACTIONS,
+    });
+  });
+
   it("is not applicable to non-IAM resources", async () => {
     const outcome = await runResourcePolicy(policy, resourceArgs(TYPES.bucket, {}));
     assert.ok(outcome.notApplicable);
