@@ -1,7 +1,11 @@
 import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as path from "path";
 import type * as aws from "@pulumi/aws";
 import {
+  DEFAULT_DENIED_ACTIONS,
   DEFAULT_DENIED_MANAGED_POLICIES,
+  DEFAULT_ESCALATION_ACTIONS,
   forbiddenGrants,
   iamNoAdminAccess,
   managedPolicyName,
