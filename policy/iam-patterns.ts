@@ -8,7 +8,7 @@
  * The question the policies ask is not "does this pattern match that name" but "does this
  * statement's pattern grant everything that pattern stands for": `s3:**` grants `s3:*`,
  * `s3:Get*` grants `s3:GetObject`, `arn:aws:s3:::?*` grants every bucket. {@link covers}
- * answers it exactly for patterns written in canonical form (see {@link tokenize}).
+ * answers it exactly.
  */
 
 type Token =
@@ -30,8 +30,7 @@ export const RESOURCE: PatternKind = { caseInsensitive: false, segmented: true }
 
 /**
  * A pattern as tokens, each run of wildcards in canonical form: its `?`s first, then one
- * `*` if it had any (`*?*` and `?*` both mean "at least one character"). Canonical runs make
- * the symbolic comparison in {@link covers} exact rather than order-dependent.
+ * `*` if it had any (`*?*` and `?*` both mean "at least one character").
  */
 function tokenize(pattern: string, kind: PatternKind): Token[] {
   const text = kind.caseInsensitive ? pattern.toLowerCase() : pattern;
@@ -61,51 +60,85 @@ function tokenize(pattern: string, kind: PatternKind): Token[] {
   return tokens;
 }
 
+/** The positions a pattern can be at after reading nothing more: `*` may match nothing. */
+function closure(tokens: readonly Token[], positions: Iterable<number>): Set<number> {
+  const result = new Set<number>();
+  for (let position of positions) {
+    result.add(position);
+    while (tokens[position]?.kind === "star") {
+      result.add(++position);
+    }
+  }
+  return result;
+}
+
+/** The positions after reading `char` from any of `positions`. */
+function step(
+  tokens: readonly Token[],
+  positions: ReadonlySet<number>,
+  char: string,
+  kind: PatternKind,
+): Set<number> {
+  const next: number[] = [];
+  for (const position of positions) {
+    const token = tokens[position];
+    if (token === undefined) {
+      continue;
+    }
+    if (token.kind === "star") {
+      if (token.colons || char !== ":") {
+        next.push(position);
+      }
+    } else if (token.kind === "one") {
+      if (!kind.segmented || char !== ":") {
+        next.push(position + 1);
+      }
+    } else if (token.char === char) {
+      next.push(position + 1);
+    }
+  }
+  return closure(tokens, next);
+}
+
+const key = (positions: ReadonlySet<number>) => [...positions].sort((x, y) => x - y).join(",");
+
 /**
- * Whether `pattern` grants everything `granted` stands for: every string `granted` matches,
- * `pattern` matches too (a plain name is a pattern that matches itself). Symbolic matching:
- * a `*` of `pattern` may absorb any part of `granted`, wildcards included; a `?` absorbs one
- * character or `?`; a character only itself. Both sides in canonical form, this is exact.
+ * Whether `pattern` grants everything `granted` stands for: every name `granted` matches,
+ * `pattern` matches too (a plain name is a pattern that matches only itself). Exact: both
+ * patterns are read as automata, every way of reading `granted` is followed with the states
+ * `pattern` can be in, over the characters either names plus one that neither does.
  */
 export function covers(pattern: string, granted: string, kind: PatternKind): boolean {
   const p = tokenize(pattern, kind);
   const g = tokenize(granted, kind);
-  const memo = new Map<number, boolean>();
-  const width = g.length + 1;
-  const from = (i: number, j: number): boolean => {
-    const key = i * width + j;
-    const cached = memo.get(key);
-    if (cached !== undefined) {
-      return cached;
+  const literals = [...p, ...g].flatMap((t) => (t.kind === "char" ? [t.char] : []));
+  // One character no pattern names stands for all of them; `:` matters to ARN wildcards.
+  let other = "\u0001";
+  while (literals.includes(other)) {
+    other = String.fromCharCode(other.charCodeAt(0) + 1);
+  }
+  const alphabet = [...new Set([...literals, ":", other])];
+  const start = { g: closure(g, [0]), p: closure(p, [0]) };
+  const seen = new Set<string>();
+  const queue = [start];
+  for (let item = queue.pop(); item !== undefined; item = queue.pop()) {
+    const { g: gs, p: ps } = item;
+    const id = `${key(gs)}|${key(ps)}`;
+    if (seen.has(id)) {
+      continue;
     }
-    let result: boolean;
-    if (i === p.length) {
-      result = j === g.length;
-    } else {
-      const token = p[i];
-      const next = g[j];
-      if (token.kind === "star") {
-        // Absorb nothing more, or absorb the next token of `granted` if the star can.
-        const absorbs =
-          next !== undefined &&
-          (token.colons ||
-            next.kind === "one" ||
-            (next.kind === "char" && next.char !== ":") ||
-            (next.kind === "star" && !next.colons));
-        result = from(i + 1, j) || (absorbs && from(i, j + 1));
-      } else if (next === undefined || next.kind === "star") {
-        result = false;
-      } else if (token.kind === "one") {
-        result =
-          (next.kind === "one" || next.char !== ":" || !kind.segmented) && from(i + 1, j + 1);
-      } else {
-        result = next.kind === "char" && next.char === token.char && from(i + 1, j + 1);
+    seen.add(id);
+    if (gs.has(g.length) && !ps.has(p.length)) {
+      return false; // a name `granted` matches and `pattern` does not
+    }
+    for (const char of alphabet) {
+      const nextG = step(g, gs, char, kind);
+      if (nextG.size > 0) {
+        queue.push({ g: nextG, p: step(p, ps, char, kind) });
       }
     }
-    memo.set(key, result);
-    return result;
-  };
-  return from(0, 0);
+  }
+  return true;
 }
 
 /** Whether `pattern` matches the concrete name `name` (an action or an ARN). */

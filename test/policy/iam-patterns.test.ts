@@ -35,6 +35,11 @@ describe("IAM wildcard patterns", () => {
       ["s3:Get?*", "s3:Get*", false],
       ["iam:*", "iam:PassRole", true],
       ["iam:Pass*", "iam:*", false],
+      ["*?", "*a", true],
+      ["?*", "*a*", true],
+      ["*a*", "?a*", true],
+      ["a*a", "a*", false],
+      ["?*", "*", false], // `*` also matches the empty name
     ];
     for (const [pattern, granted, expected] of cases) {
       assert.equal(covers(pattern, granted, ACTION), expected, `${pattern} ⊇ ${granted}`);
@@ -49,6 +54,34 @@ describe("IAM wildcard patterns", () => {
     assert.ok(covers("arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket/*", RESOURCE));
     assert.ok(!covers("arn:aws:s3:::bucket/inputs/*", "arn:aws:s3:::bucket/*", RESOURCE));
     assert.ok(covers("arn:aws:s3:::?*", "arn:aws:s3:::bucket/*", RESOURCE));
+  });
+
+  it("is exact: agrees with trying every name up to 5 characters (patterns up to 3)", () => {
+    const patterns = [""];
+    const names = [""];
+    for (let length = 1; length <= 5; length++) {
+      const grow = (list: string[], chars: string[]) =>
+        list.filter((x) => x.length === length - 1).flatMap((x) => chars.map((c) => x + c));
+      if (length <= 3) {
+        patterns.push(...grow(patterns, ["a", ":", "*", "?"]));
+      }
+      names.push(...grow(names, ["a", ":", "c"]));
+    }
+    for (const kind of [ACTION, RESOURCE]) {
+      const matched = new Map(
+        patterns.map((p) => [p, new Set(names.filter((n) => matches(p, n, kind)))]),
+      );
+      const wrong: string[] = [];
+      for (const p of patterns) {
+        for (const g of patterns) {
+          const brute = [...(matched.get(g) ?? [])].every((n) => matched.get(p)?.has(n));
+          if (covers(p, g, kind) !== brute) {
+            wrong.push(`${JSON.stringify(p)} ⊇ ${JSON.stringify(g)}: ${brute}`);
+          }
+        }
+      }
+      assert.deepEqual(wrong.slice(0, 5), [], kind.segmented ? "resources" : "actions");
+    }
   });
 
   it("never claims a pattern covers a name it does not match (property)", () => {
