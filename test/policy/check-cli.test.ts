@@ -337,7 +337,7 @@ describe("npm run policy:check -- --all-stacks", function () {
     assert.match(markdown.stdout, /\n\| wasteful \| ❌ failed \| 2 \| 0 \| \d+ \|\n/);
     assert.match(
       markdown.stdout,
-      /\n\| `batch-compute-min-vcpus-zero` \| mandatory \| batchpy-wasteful-ce \(aws:batch\/computeEnvironment:ComputeEnvironment\) \| .*minVcpus is 2/,
+      /\n\| `batch-compute-min-vcpus-zero` \| mandatory \| batchpy-wasteful-\S+ \(aws:batch\/computeEnvironment:ComputeEnvironment\) \| .*minVcpus is 2/,
     );
   });
 
