@@ -29,7 +29,11 @@ export interface Statement {
   readonly resources: string[] | Unknown;
   /** Whether the statement uses `NotResource` (everything except the listed resources). */
   readonly notResource: boolean;
+  /** `NotResource`; absent → []. */
+  readonly notResources: string[] | Unknown;
   readonly principal: unknown;
+  /** `NotPrincipal` as written (undefined when absent). */
+  readonly notPrincipal: unknown;
   readonly condition: unknown;
 }
 
@@ -56,7 +60,9 @@ export function readStatements(policy: unknown): Statement[] | Unknown | Invalid
       notActions: lower(stringList(at(statement, "NotAction"))),
       resources: stringList(at(statement, "Resource")),
       notResource: at(statement, "NotResource") !== undefined,
+      notResources: stringList(at(statement, "NotResource")),
       principal: at(statement, "Principal"),
+      notPrincipal: at(statement, "NotPrincipal"),
       condition: at(statement, "Condition"),
     };
   });

@@ -6,6 +6,7 @@
  */
 import { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import { Statement, hasEffect, isEveryone, readStatements } from "./iam-documents";
+import { ACTION, RESOURCE, covers, matches } from "./iam-patterns";
 import { refersTo } from "./links";
 import { BUCKET_ACL_TYPES, BUCKET_TYPES, TYPES } from "./resources";
 import { InvalidJson, UNKNOWN, Unknown, at, elements, isUnknown, show } from "./values";
@@ -136,35 +137,139 @@ function requiresNoTls(condition: unknown): boolean | Unknown {
 }
 
 /**
- * Whether a statement denies everyone every S3 action on the bucket's objects unless the
- * request uses TLS.
+ * The partition of a region, for a bucket ARN built from the bucket's name and region.
+ * @see https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html
  */
-export function deniesInsecureTransport(statement: Statement): boolean | Unknown {
+export function partitionOf(region: string | undefined): string {
+  const prefixes: [string, string][] = [
+    ["cn-", "aws-cn"],
+    ["us-gov-", "aws-us-gov"],
+    ["us-isob-", "aws-iso-b"],
+    ["us-isof-", "aws-iso-f"],
+    ["eu-isoe-", "aws-iso-e"],
+    ["us-iso-", "aws-iso"],
+    ["eusc-", "aws-eusc"],
+  ];
+  return prefixes.find(([prefix]) => region?.startsWith(prefix))?.[1] ?? "aws";
+}
+
+/**
+ * The bucket's ARN: its `arn` when known (after `pulumi up`, and under the offline check's
+ * mocks); else built from its name and region; `UNKNOWN` while neither is known (preview).
+ */
+export function bucketArn(bucket: PolicyResource): string | Unknown {
+  const arn = at(bucket.props, "arn");
+  if (typeof arn === "string" && arn !== "") {
+    return arn;
+  }
+  const name = at(bucket.props, "bucket");
+  const region = at(bucket.props, "region");
+  if (arn === UNKNOWN || region === UNKNOWN || typeof name !== "string" || name === "") {
+    return UNKNOWN;
+  }
+  return `arn:${partitionOf(typeof region === "string" ? region : undefined)}:s3:::${name}`;
+}
+
+/** The literal text of a pattern before its first wildcard. */
+function literalPrefix(pattern: string): string {
+  const wildcard = pattern.search(/[*?]/);
+  return wildcard < 0 ? pattern : pattern.slice(0, wildcard);
+}
+
+/** Whether a pattern might match a name starting with `prefix` (one is a prefix of the other). */
+function mayMatchUnder(pattern: string, prefix: string, caseInsensitive = false): boolean {
+  const fold = (text: string) => (caseInsensitive ? text.toLowerCase() : text);
+  const literal = fold(literalPrefix(pattern));
+  return literal.startsWith(fold(prefix)) || fold(prefix).startsWith(literal);
+}
+
+/** Whether a Deny statement's actions include every S3 action. */
+function coversEveryS3Action(statement: Statement): boolean | Unknown {
+  if (statement.actions === UNKNOWN || statement.notActions === UNKNOWN) {
+    return UNKNOWN;
+  }
+  if (statement.notActions.length > 0) {
+    // Deny + NotAction denies every action not listed: all of S3 unless one is S3's.
+    return !statement.notActions.some((p) => mayMatchUnder(p, "s3:", true));
+  }
+  return statement.actions.some((action) => covers(action, "s3:*", ACTION));
+}
+
+/** What of the bucket a statement's resources cover: the bucket itself, all its objects. */
+interface Coverage {
+  readonly bucket: boolean;
+  readonly objects: boolean;
+}
+
+/** What a statement's `Resource` (or `NotResource`) covers of the bucket with ARN `arn`. */
+function coverage(statement: Statement, arn: string): Coverage | Unknown {
+  const objects = `${arn}/*`;
+  if (statement.notResource) {
+    if (statement.notResources === UNKNOWN) {
+      return UNKNOWN;
+    }
+    // Everything but the listed resources: this bucket unless a listed pattern reaches it.
+    const excluded = statement.notResources;
+    return {
+      bucket: !excluded.some((p) => matches(p, arn, RESOURCE)),
+      objects: !excluded.some((p) => mayMatchUnder(p, `${arn}/`)),
+    };
+  }
+  if (statement.resources === UNKNOWN) {
+    return UNKNOWN;
+  }
+  const resources = statement.resources;
+  return {
+    bucket: resources.some((p) => matches(p, arn, RESOURCE)),
+    objects: resources.some((p) => covers(p, objects, RESOURCE)),
+  };
+}
+
+/**
+ * What a statement denies everyone, for every S3 action, unless the request uses TLS, of the
+ * bucket with ARN `arn`: nothing (`false`), or its coverage; `UNKNOWN` while a part that
+ * decides it is unknown.
+ */
+export function deniesInsecureTransport(
+  statement: Statement,
+  arn: string,
+): Coverage | false | Unknown {
   const checks: (boolean | Unknown)[] = [
     hasEffect(statement, "Deny"),
     isEveryone(statement.principal),
-    statement.actions === UNKNOWN
-      ? UNKNOWN
-      : statement.actions.some((action) => action === "s3:*" || action === "*"),
-    statement.resources === UNKNOWN
-      ? UNKNOWN
-      : statement.resources.some((resource) => resource === "*" || resource.endsWith("/*")),
+    coversEveryS3Action(statement),
     requiresNoTls(statement.condition),
   ];
   if (checks.includes(false)) {
     return false;
   }
-  return checks.includes(UNKNOWN) ? UNKNOWN : true;
+  const covered = coverage(statement, arn);
+  if (covered !== UNKNOWN && !covered.bucket && !covered.objects) {
+    return false;
+  }
+  return checks.includes(UNKNOWN) || covered === UNKNOWN ? UNKNOWN : covered;
 }
 
-/** Whether a bucket policy document denies non-TLS requests; `UNKNOWN` while unknown. */
-export function policyDeniesInsecureTransport(policy: unknown): boolean | Unknown | InvalidJson {
+/**
+ * Whether a bucket policy document denies non-TLS requests to the bucket with ARN `arn` and
+ * all its objects (the two may be covered by different statements); `UNKNOWN` while a
+ * deciding part, or the bucket's ARN, is unknown.
+ */
+export function policyDeniesInsecureTransport(
+  policy: unknown,
+  arn: string | Unknown,
+): boolean | Unknown | InvalidJson {
   const statements = readStatements(policy);
-  if (statements === UNKNOWN || statements instanceof InvalidJson) {
-    return statements;
+  if (statements === UNKNOWN || statements instanceof InvalidJson || arn === UNKNOWN) {
+    return statements instanceof InvalidJson ? statements : UNKNOWN;
   }
-  const verdicts = statements.map(deniesInsecureTransport);
-  return verdicts.includes(true) ? true : verdicts.includes(UNKNOWN) ? UNKNOWN : false;
+  const verdicts = statements.map((statement) => deniesInsecureTransport(statement, arn));
+  const bucket = verdicts.some((v) => v !== false && v !== UNKNOWN && v.bucket);
+  const objects = verdicts.some((v) => v !== false && v !== UNKNOWN && v.objects);
+  if (bucket && objects) {
+    return true;
+  }
+  return verdicts.includes(UNKNOWN) ? UNKNOWN : false;
 }
 
 const TLS_ONLY_STATEMENT =
@@ -207,7 +312,8 @@ export const s3BucketTlsOnly: StackValidationPolicy = {
         }
         continue;
       }
-      const verdicts = documents.map(({ policy }) => policyDeniesInsecureTransport(policy));
+      const arn = bucketArn(bucket);
+      const verdicts = documents.map(({ policy }) => policyDeniesInsecureTransport(policy, arn));
       if (verdicts.includes(true) || verdicts.includes(UNKNOWN)) {
         continue;
       }
@@ -219,8 +325,9 @@ export const s3BucketTlsOnly: StackValidationPolicy = {
           verdict instanceof InvalidJson
             ? `${what} is not valid JSON (${verdict.error}). Fix: pass JSON.stringify(...) of ` +
                 `a policy document that includes ${TLS_ONLY_STATEMENT}.`
-            : `${what} for bucket '${bucket.name}' has no statement denying requests without ` +
-                `TLS, so data can travel in clear text. Fix: add ${TLS_ONLY_STATEMENT}.`,
+            : `${what} for bucket '${bucket.name}' does not deny requests without TLS to the ` +
+                `bucket and all its objects (${String(arn)} and ${String(arn)}/*), ` +
+                `so data can travel in clear text. Fix: add ${TLS_ONLY_STATEMENT}.`,
           owner.urn,
         );
       });

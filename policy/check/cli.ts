@@ -1,34 +1,49 @@
 /**
- * `npm run policy:check [-- --stack dev]`: the policy pack's verdict on a stack, offline.
- * Evaluates the program under mocks with the stack's config, runs the real pack process
- * and talks to it as the Pulumi engine does. Exit code 0: no mandatory violation; 1:
- * mandatory violations; 2: the check could not run; 128+N: stopped by signal N (SIGINT,
- * SIGTERM), after stopping the pack process.
+ * `npm run policy:check [-- --stack dev | --all-stacks] [--format markdown]`: the policy
+ * pack's verdict on a stack (or on every `Pulumi.<stack>.yaml`), offline. Evaluates the
+ * program under mocks with each stack's config, runs the real pack process (one for every
+ * stack) and talks to it as the Pulumi engine does. Exit code, the worst over the stacks:
+ * 0: no mandatory violation; 1: mandatory violations; 2: the check could not run; 128+N:
+ * stopped by signal N (SIGINT, SIGTERM), after stopping the pack process.
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { performance } from "perf_hooks";
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { z } from "zod";
 // As with `pulumi config set`, a bare key belongs to the project's namespace.
 import { CONFIG_NAMESPACE } from "../../components/config-namespace";
 import { PolicyCheckResult, checkWithPack, countByLevel } from "./check";
 import { DEFAULT_PACK_DIR, PolicyPackProcess, startPolicyPack } from "./pack-process";
+import { listStacks } from "./stacks";
 import { PolicyConfigError, PolicyPackConfig, parsePolicyPackConfig } from "./policy-config";
-import { formatJson, formatReport } from "./report";
+import {
+  CheckedStack,
+  StackVerdict,
+  formatJson,
+  formatJsonStacks,
+  formatMarkdown,
+  formatReport,
+} from "./report";
 import { AnalyzedResource } from "./wire";
 
 export const EXIT_PASSED = 0;
 export const EXIT_VIOLATIONS = 1;
 export const EXIT_ERROR = 2;
 
+export const FORMATS = ["text", "json", "markdown"] as const;
+export type Format = (typeof FORMATS)[number];
+
 interface Options {
   stack: string;
+  allStacks: boolean;
+  projectDir?: string;
   policyPackConfig?: string;
   config: string[];
   extraResources?: string;
   json: boolean;
+  format: Format;
 }
 
 /** A problem with the command line or its files; the message says what to fix. */
@@ -130,11 +145,58 @@ function parseOptions(argv: readonly string[]): Options {
       "--extra-resources <file>",
       'add resources to the program: a JSON list of {"type", "name", "inputs"}',
     )
-    .option("--json", "print the result as JSON", false)
+    .option("--all-stacks", "check every Pulumi.<stack>.yaml, with one pack process", false)
+    .option(
+      "--project-dir <dir>",
+      "the Pulumi project (Pulumi.yaml, index.ts, Pulumi.<stack>.yaml files) to check; default: this repository",
+    )
+    .addOption(
+      new Option("--format <format>", "text, json, or markdown (for a pull request)")
+        .choices(FORMATS)
+        .default("text"),
+    )
+    .option("--json", "the same as --format json", false)
     .showHelpAfterError()
     .exitOverride();
   program.parse(argv, { from: "user" });
-  return program.opts<Options>();
+  const options = program.opts<Options>();
+  if (options.allStacks && program.getOptionValueSource("stack") === "cli") {
+    throw new UsageError("--stack and --all-stacks cannot be used together; pass one of them.");
+  }
+  if (
+    options.json &&
+    program.getOptionValueSource("format") === "cli" &&
+    options.format !== "json"
+  ) {
+    throw new UsageError(`--json and --format ${options.format} disagree; pass one of them.`);
+  }
+  if (options.projectDir !== undefined) {
+    if (!fs.existsSync(path.join(options.projectDir, "Pulumi.yaml"))) {
+      throw new UsageError(
+        `--project-dir ${options.projectDir} has no Pulumi.yaml; pass the folder of a Pulumi project.`,
+      );
+    }
+    options.projectDir = path.resolve(options.projectDir);
+  }
+  return { ...options, format: options.json ? "json" : options.format };
+}
+
+/** The stacks to check: every `Pulumi.<stack>.yaml` with --all-stacks, else --stack. */
+export function stacksToCheck(options: {
+  stack: string;
+  allStacks: boolean;
+  projectDir?: string;
+}): string[] {
+  if (!options.allStacks) {
+    return [options.stack];
+  }
+  const stacks = listStacks(options.projectDir).sort();
+  if (stacks.length === 0) {
+    throw new UsageError(
+      "--all-stacks found no Pulumi.<stack>.yaml next to Pulumi.yaml; create one with `pulumi stack init`.",
+    );
+  }
+  return stacks;
 }
 
 function seconds(since: number): number {
@@ -160,7 +222,101 @@ function whenInterrupted(interrupt: AbortSignal | undefined): Promise<NodeJS.Sig
 
 type Progress = (line: string) => void;
 
-/** Evaluates the program, checks it with the pack once it serves, prints the verdict. */
+/** A program that failed for one stack: the stack is not checked, the others are. */
+class ProgramError extends UsageError {}
+
+interface CheckSettings {
+  readonly options: Options;
+  readonly policyConfig: PolicyPackConfig;
+  readonly configOverrides: Record<string, string>;
+  readonly progress: Progress;
+}
+
+/** Evaluates the program for one stack and checks it with the pack once it serves. */
+async function checkStack(
+  stack: string,
+  settings: CheckSettings,
+  packStarting: Promise<PolicyPackProcess>,
+  packSpawned: Promise<void>,
+): Promise<CheckedStack> {
+  const { options, progress } = settings;
+  const started = performance.now();
+  progress(`Evaluating stack ${stack} under mocks...`);
+  // Loaded once the pack's process exists: @pulumi/pulumi and the program's modules
+  // then load while the pack starts, on the other core.
+  await packSpawned;
+  const { evaluateProgram } = await import("./evaluate");
+  const evaluation = await evaluateProgram({
+    stack,
+    configOverrides: settings.configOverrides,
+    projectRoot: options.projectDir,
+  }).catch((err: unknown) => {
+    // The program's own errors name the config key and the fix; its stack adds nothing.
+    throw new ProgramError(
+      `the program failed for stack ${stack}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  });
+  const evaluated = seconds(started);
+  const extra = options.extraResources
+    ? readExtraResources(options.extraResources, evaluation.project, evaluation.stack)
+    : [];
+  progress(
+    `Connecting to the policy pack in ${path.relative(process.cwd(), DEFAULT_PACK_DIR)}/...`,
+  );
+  const pack = await packStarting;
+  const packReady = seconds(started);
+  const result: PolicyCheckResult = await checkWithPack(pack, {
+    stack: { project: evaluation.project, stack: evaluation.stack, config: evaluation.config },
+    resources: [...evaluation.resources, ...extra],
+    policyConfig: settings.policyConfig,
+    policyConfigSource: options.policyPackConfig,
+  });
+  for (const warning of result.warnings) {
+    progress(`warning: ${warning}`);
+  }
+  // Seconds since this stack's start: the pack starts while the first program is evaluated.
+  const timings = {
+    "program evaluated": evaluated,
+    "pack serving": packReady,
+    verdict: seconds(started),
+  };
+  return { stack, result, timings };
+}
+
+const PACK_SOURCE = `local: ${path.relative(process.cwd(), DEFAULT_PACK_DIR) || "."}`;
+
+/** The verdicts in the format asked for. */
+function formatVerdicts(verdicts: readonly StackVerdict[], options: Options): string {
+  if (options.format === "markdown") {
+    return formatMarkdown(verdicts, PACK_SOURCE);
+  }
+  if (!options.allStacks) {
+    // One stack, checked (a failure to check it is reported as an error instead).
+    const [{ stack, result, timings }] = verdicts as CheckedStack[];
+    const context = { stack, packSource: PACK_SOURCE, timings };
+    return options.format === "json" ? formatJson(result, context) : formatReport(result, context);
+  }
+  if (options.format === "json") {
+    return formatJsonStacks(verdicts, PACK_SOURCE);
+  }
+  return verdicts
+    .map((v) =>
+      "result" in v
+        ? formatReport(v.result, { stack: v.stack, packSource: PACK_SOURCE, timings: v.timings })
+        : `Stack ${v.stack}: could not be checked: ${v.error}`,
+    )
+    .join("\n\n");
+}
+
+/** A stack's exit code: 0 passed, 1 mandatory violations, 2 not checked. */
+function exitCodeOf(verdict: StackVerdict): number {
+  if (!("result" in verdict)) {
+    return EXIT_ERROR;
+  }
+  return countByLevel(verdict.result.diagnostics).mandatory > 0 ? EXIT_VIOLATIONS : EXIT_PASSED;
+}
+
+/** Checks every stack asked for, one after another, with one pack; prints the verdicts. */
 async function check(
   options: Options,
   packStarting: Promise<PolicyPackProcess>,
@@ -168,55 +324,28 @@ async function check(
   progress: Progress,
   interrupt: AbortSignal | undefined,
 ): Promise<number> {
-  const started = performance.now();
   try {
-    const policyConfig = readPolicyConfig(options.policyPackConfig);
-    const configOverrides = parseConfigOverrides(options.config);
-    progress(`Evaluating stack ${options.stack} under mocks...`);
-    // Loaded once the pack's process exists: @pulumi/pulumi and the program's modules
-    // then load while the pack starts, on the other core.
-    await packSpawned;
-    const { evaluateProgram } = await import("./evaluate");
-    const evaluation = await evaluateProgram({ stack: options.stack, configOverrides }).catch(
-      (err: unknown) => {
-        // The program's own errors name the config key and the fix; its stack adds nothing.
-        throw new UsageError(
-          `the program failed for stack ${options.stack}: ${err instanceof Error ? err.message : String(err)}`,
-        );
-      },
-    );
-    const evaluated = seconds(started);
-    const extra = options.extraResources
-      ? readExtraResources(options.extraResources, evaluation.project, evaluation.stack)
-      : [];
-    progress(
-      `Connecting to the policy pack in ${path.relative(process.cwd(), DEFAULT_PACK_DIR)}/...`,
-    );
-    const pack = await packStarting;
-    const packReady = seconds(started);
-    const result: PolicyCheckResult = await checkWithPack(pack, {
-      stack: { project: evaluation.project, stack: evaluation.stack, config: evaluation.config },
-      resources: [...evaluation.resources, ...extra],
-      policyConfig,
-      policyConfigSource: options.policyPackConfig,
-    });
-    for (const warning of result.warnings) {
-      progress(`warning: ${warning}`);
-    }
-    const context = {
-      stack: options.stack,
-      packSource: `local: ${path.relative(process.cwd(), DEFAULT_PACK_DIR) || "."}`,
-      // Seconds since the start: the pack starts while the program is evaluated.
-      timings: {
-        "program evaluated": evaluated,
-        "pack serving": packReady,
-        verdict: seconds(started),
-      },
+    const settings: CheckSettings = {
+      options,
+      policyConfig: readPolicyConfig(options.policyPackConfig),
+      configOverrides: parseConfigOverrides(options.config),
+      progress,
     };
-    process.stdout.write(
-      `${options.json ? formatJson(result, context) : formatReport(result, context)}\n`,
-    );
-    return countByLevel(result.diagnostics).mandatory > 0 ? EXIT_VIOLATIONS : EXIT_PASSED;
+    const verdicts: StackVerdict[] = [];
+    for (const stack of stacksToCheck(options)) {
+      try {
+        verdicts.push(await checkStack(stack, settings, packStarting, packSpawned));
+      } catch (err) {
+        if (!(err instanceof ProgramError) || !options.allStacks) {
+          throw err;
+        }
+        // With --all-stacks, one stack's bad config must not hide the others' verdicts.
+        progress(`policy:check: ${err.message}`);
+        verdicts.push({ stack, error: err.message });
+      }
+    }
+    process.stdout.write(`${formatVerdicts(verdicts, options)}\n`);
+    return Math.max(...verdicts.map(exitCodeOf));
   } catch (err) {
     if (!interrupt?.aborted) {
       // After an interrupt the pack is being stopped under the check: its errors are noise.
@@ -235,6 +364,7 @@ async function check(
  * Engine server with it, and the result is 128+N.
  */
 export async function main(argv: readonly string[], interrupt?: AbortSignal): Promise<number> {
+  const progress: Progress = (line) => process.stderr.write(`${line}\n`);
   let options: Options;
   try {
     options = parseOptions(argv);
@@ -242,16 +372,20 @@ export async function main(argv: readonly string[], interrupt?: AbortSignal): Pr
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? EXIT_PASSED : EXIT_ERROR;
     }
+    if (err instanceof UsageError) {
+      progress(`policy:check: ${err.message}`);
+      return EXIT_ERROR;
+    }
     throw err;
   }
-  const progress: Progress = (line) => process.stderr.write(`${line}\n`);
   const startAbort = new AbortController();
   // The pack starts while the program is evaluated.
   let onSpawn!: () => void;
   const packSpawned = new Promise<void>((resolve) => (onSpawn = resolve));
   const packStarting = startPolicyPack({
     packDir: DEFAULT_PACK_DIR,
-    stack: { stack: options.stack },
+    // With --all-stacks the pack learns each stack from ConfigureStack.
+    stack: options.allStacks ? {} : { stack: options.stack },
     onSpawn,
     onOutput: (line) => progress(`[policy pack] ${line}`),
     signal: startAbort.signal,

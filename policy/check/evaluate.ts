@@ -10,6 +10,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
 import { mockCall, MockCall } from "./mock-calls";
+import { DEFAULT_PROJECT_ROOT, listStacks } from "./stacks";
 
 /** The account the mocks pretend to deploy into. */
 export const MOCK_ACCOUNT_ID = "123456789012";
@@ -54,8 +55,6 @@ export interface EvaluateOptions {
   readonly projectRoot?: string;
 }
 
-const DEFAULT_PROJECT_ROOT = path.resolve(__dirname, "..", "..");
-
 /** Reads a stack's config as the Pulumi CLI hands it to the program: every value a string. */
 export function readStackConfig(projectRoot: string, stack: string): Record<string, string> {
   const file = path.join(projectRoot, `Pulumi.${stack}.yaml`);
@@ -80,12 +79,6 @@ export function readStackConfig(projectRoot: string, stack: string): Record<stri
 }
 
 /** The stacks that have a `Pulumi.<stack>.yaml` in the project. */
-export function listStacks(projectRoot: string = DEFAULT_PROJECT_ROOT): string[] {
-  return fs
-    .readdirSync(projectRoot)
-    .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
-    .filter((s): s is string => s !== undefined);
-}
 
 function readProjectName(projectRoot: string): string {
   const doc = parseYaml(fs.readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8")) as {

@@ -170,6 +170,8 @@ function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined):
     const onAbort = () =>
       reject(new Error(`Starting the policy pack was cancelled (${String(signal.reason)}).`));
     if (signal.aborted) {
+      // Nobody awaits `promise` now: its own failure (the pack stopped under it) is noise.
+      promise.catch(() => undefined);
       onAbort();
       return;
     }
@@ -332,6 +334,11 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
     throw new Error(`Starting the policy pack was cancelled (${String(options.signal.reason)}).`);
   }
   const engine = await startEngineService(onOutput);
+  if (options.signal?.aborted) {
+    // Given up while the Engine server started (the program failed first): start nothing.
+    await engine.stop();
+    throw new Error(`Starting the policy pack was cancelled (${String(options.signal.reason)}).`);
+  }
   const stack = options.stack ?? {};
   const child = spawn(process.execPath, ["-r", REGISTER, PACK_RUNNER, engine.address, packDir], {
     cwd: packDir,

@@ -2,7 +2,13 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { UsageError, parseConfigOverrides, readExtraResources } from "../../policy/check/cli";
+import {
+  UsageError,
+  main,
+  parseConfigOverrides,
+  readExtraResources,
+  stacksToCheck,
+} from "../../policy/check/cli";
 
 describe("policy:check options", () => {
   let dir: string;
@@ -63,5 +69,43 @@ describe("policy:check options", () => {
       () => readExtraResources(file, "batchpy", "dev"),
       /--extra-resources .*bad\.json/,
     );
+  });
+
+  it("lists every Pulumi.<stack>.yaml for --all-stacks, sorted, and refuses a project with none", () => {
+    const project = path.join(dir, "stacks");
+    fs.mkdirSync(project);
+    for (const file of ["Pulumi.yaml", "Pulumi.prod.yaml", "Pulumi.dev.yaml", "Pulumi.yaml.bak"]) {
+      fs.writeFileSync(path.join(project, file), "");
+    }
+    assert.deepEqual(stacksToCheck({ stack: "x", allStacks: true, projectDir: project }), [
+      "dev",
+      "prod",
+    ]);
+    assert.deepEqual(stacksToCheck({ stack: "x", allStacks: false, projectDir: project }), ["x"]);
+    const empty = path.join(dir, "empty");
+    fs.mkdirSync(empty);
+    assert.throws(
+      () => stacksToCheck({ stack: "dev", allStacks: true, projectDir: empty }),
+      /--all-stacks found no Pulumi.<stack>.yaml/,
+    );
+  });
+
+  it("refuses contradictory options with exit 2 before starting anything", async () => {
+    const written: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) =>
+      written.push(chunk) > 0) as typeof process.stderr.write;
+    try {
+      assert.equal(await main(["--stack", "prod", "--all-stacks"]), 2);
+      assert.equal(await main(["--json", "--format", "markdown"]), 2);
+      assert.equal(await main(["--project-dir", dir]), 2);
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.deepEqual(written, [
+      "policy:check: --stack and --all-stacks cannot be used together; pass one of them.\n",
+      "policy:check: --json and --format markdown disagree; pass one of them.\n",
+      `policy:check: --project-dir ${dir} has no Pulumi.yaml; pass the folder of a Pulumi project.\n`,
+    ]);
   });
 });

@@ -270,6 +270,109 @@ describe("npm run policy:check (end to end)", function () {
   });
 });
 
+/**
+ * A copy of this project with its own stacks: `index.ts` and the stack files copied (the
+ * evaluator re-runs the copied index.ts per stack), the rest linked.
+ */
+function projectWithStacks(dir: string, stacks: Record<string, string>): string {
+  const project = path.join(dir, "project");
+  fs.mkdirSync(project);
+  for (const file of ["index.ts", "Pulumi.yaml"]) {
+    fs.copyFileSync(path.join(ROOT, file), path.join(project, file));
+  }
+  for (const link of ["components", "container", "node_modules"]) {
+    fs.symlinkSync(path.join(ROOT, link), path.join(project, link));
+  }
+  for (const [stack, yaml] of Object.entries(stacks)) {
+    fs.writeFileSync(path.join(project, `Pulumi.${stack}.yaml`), yaml);
+  }
+  return project;
+}
+
+describe("npm run policy:check -- --all-stacks", function () {
+  this.timeout(300_000);
+  let dir: string;
+  let markdown: Run;
+  let broken: Run;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "batchpy-policy-all-stacks-"));
+    const dev = fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8");
+    const twoStacks = projectWithStacks(fs.mkdtempSync(path.join(dir, "two-")), {
+      dev,
+      wasteful: dev.replace('batchpy:minVcpus: "0"', 'batchpy:minVcpus: "2"'),
+    });
+    const withBroken = projectWithStacks(fs.mkdtempSync(path.join(dir, "broken-")), {
+      dev,
+      broken: dev.replace('batchpy:timeoutSeconds: "60"', 'batchpy:timeoutSeconds: "30"'),
+    });
+    [markdown, broken] = await inPool(
+      [
+        () => policyCheck(["--all-stacks", "--project-dir", twoStacks, "--format", "markdown"]),
+        () => policyCheck(["--all-stacks", "--project-dir", withBroken]),
+      ],
+      2,
+    );
+  });
+
+  after(() => {
+    if (dir) {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("checks every Pulumi.<stack>.yaml with one pack, exit 1 when one stack fails", () => {
+    assert.equal(markdown.code, 1, explain(markdown));
+    assert.equal(
+      markdown.stderr.match(/Policy pack serving \(pid \d+\)/g)?.length,
+      1,
+      explain(markdown),
+    );
+    assert.match(
+      markdown.stderr,
+      /Evaluating stack dev under mocks[\s\S]*Evaluating stack wasteful/,
+    );
+    assert.match(markdown.stdout, /^## Policy check: ❌ failed\n/);
+    assert.match(markdown.stdout, /\n\| dev \| ✅ passed \| 0 \| 0 \| \d+ \|\n/);
+    assert.match(markdown.stdout, /\n\| wasteful \| ❌ failed \| 2 \| 0 \| \d+ \|\n/);
+    assert.match(
+      markdown.stdout,
+      /\n\| `batch-compute-min-vcpus-zero` \| mandatory \| batchpy-wasteful-\S+ \(aws:batch\/computeEnvironment:ComputeEnvironment\) \| .*minVcpus is 2/,
+    );
+  });
+
+  it("reports a stack whose program fails and still checks the others, exit 2", () => {
+    assert.equal(broken.code, 2, explain(broken));
+    assert.match(
+      broken.stdout,
+      /Stack broken: could not be checked: the program failed for stack broken: Stack config 'batchpy:timeoutSeconds'/,
+    );
+    assert.match(broken.stdout, /Stack dev: \d+ resources checked against \d+ policies: passed\./);
+    assert.ok(!/exited \(SIGTERM\)|\n\s+at /.test(broken.stderr), explain(broken));
+  });
+});
+
+describe("npm run policy:check, when the program fails", function () {
+  this.timeout(300_000);
+  let run: Run;
+  before(async () => {
+    run = await policyCheck(["--config", "batchpy:timeoutSeconds=30"]);
+  });
+
+  it("prints only the program's config error, with exit 2, and stops the pack quietly", () => {
+    assert.equal(run.code, 2, explain(run));
+    assert.equal(run.stdout, "", explain(run));
+    assert.equal(
+      run.stderr,
+      "Evaluating stack dev under mocks...\n" +
+        "policy:check: the program failed for stack dev: Stack config 'batchpy:timeoutSeconds': " +
+        "JobDefinition 'batchpy-dev' has 'timeoutSeconds' = 30; 'timeoutSeconds' must be an " +
+        "integer from 60 to 1209600 (AWS Batch's minimum attempt timeout is 60 seconds).\n",
+      explain(run),
+    );
+  });
+});
+
 describe("npm run policy:check, interrupted", function () {
   this.timeout(300_000);
   let dir: string;

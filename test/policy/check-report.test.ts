@@ -1,6 +1,17 @@
 import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as path from "path";
 import { PolicyCheckResult } from "../../policy/check/check";
-import { formatJson, formatReport } from "../../policy/check/report";
+import {
+  formatJson,
+  formatJsonStacks,
+  formatMarkdown,
+  formatReport,
+  markdownCell,
+} from "../../policy/check/report";
+
+/** The markdown report the golden-file test expects; regenerate with UPDATE_GOLDEN=1. */
+const GOLDEN = path.join(__dirname, "golden", "check-report.md");
 
 function result(levels: ("mandatory" | "advisory")[]): PolicyCheckResult {
   return {
@@ -69,5 +80,90 @@ describe("policy:check report", () => {
     assert.equal(json.mandatory, 1);
     assert.equal(json.advisory, 1);
     assert.equal(json.diagnostics.length, 2);
+  });
+
+  describe("--format markdown", () => {
+    const prodResult = (): PolicyCheckResult => {
+      const base = result(["mandatory", "advisory"]);
+      return {
+        ...base,
+        diagnostics: [
+          base.diagnostics[0],
+          {
+            ...base.diagnostics[1],
+            policyName: "iam-no-admin-access",
+            description: "Checks whether any IAM policy grants AdministratorAccess.",
+            message:
+              "Checks whether any IAM policy grants AdministratorAccess.\n" +
+              'Policy \'wide\' policy: statement 0 allows "s3:*" on "*" | and more. ' +
+              "Fix: s3:GetObject on arn:aws:s3:::<bucket>/inputs/*.\nSecond line.",
+            urn: "urn:pulumi:prod::batchpy::aws:iam/policy:Policy::wide",
+          },
+          {
+            ...base.diagnostics[0],
+            policyName: "s3-bucket-tls-only",
+            urn: undefined,
+            message: "A stack-level finding.",
+          },
+        ],
+      };
+    };
+    const verdicts = [
+      { stack: "dev", result: result([]) },
+      { stack: "prod", result: prodResult() },
+      { stack: "gpu", result: result(["advisory"]) },
+      {
+        stack: "broken",
+        error:
+          "the program failed for stack broken: Stack config 'batchpy:timeoutSeconds': must be an integer from 60 to 1209600.",
+      },
+    ];
+
+    it("matches the golden file: a summary row per stack, then a table per stack", () => {
+      const markdown = formatMarkdown(verdicts, "local: policy");
+      if (process.env.UPDATE_GOLDEN) {
+        fs.writeFileSync(GOLDEN, markdown);
+      }
+      assert.equal(markdown, fs.readFileSync(GOLDEN, "utf8"));
+    });
+
+    it("keeps each message in its cell: no line breaks, | escaped, no raw HTML", () => {
+      assert.equal(
+        markdownCell('a | b\nc <bucket> & "s3:*" on "*" my_var `x` [y] ~z \\'),
+        'a \\| b<br>c &lt;bucket&gt; &amp; "s3:\\*" on "\\*" my\\_var \\`x\\` \\[y\\] \\~z \\\\',
+      );
+    });
+
+    it("heads the report with the overall verdict", () => {
+      assert.match(formatMarkdown([verdicts[0]], "local: policy"), /^## Policy check: ✅ passed\n/);
+      assert.match(formatMarkdown(verdicts.slice(0, 2), "p"), /^## Policy check: ❌ failed\n/);
+      assert.match(
+        formatMarkdown([verdicts[2]], "p"),
+        /^## Policy check: ⚠️ passed with warnings\n/,
+      );
+      assert.match(
+        formatMarkdown(verdicts, "p"),
+        /^## Policy check: ⛔ could not check every stack\n/,
+      );
+    });
+
+    it("prints several stacks as JSON, passed only if every stack passed", () => {
+      const json = JSON.parse(formatJsonStacks(verdicts, "local: policy")) as {
+        passed: boolean;
+        stacks: { stack: string; passed: boolean; error?: string }[];
+      };
+      assert.equal(json.passed, false);
+      assert.deepEqual(
+        json.stacks.map((s) => [s.stack, s.passed]),
+        [
+          ["dev", true],
+          ["prod", false],
+          ["gpu", true],
+          ["broken", false],
+        ],
+      );
+      assert.match(json.stacks[3].error ?? "", /timeoutSeconds/);
+      assert.equal(JSON.parse(formatJsonStacks([verdicts[0]], "p")).passed, true);
+    });
   });
 });

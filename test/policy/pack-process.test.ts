@@ -233,4 +233,26 @@ describe("startPolicyPack when the pack cannot start", function () {
     assert.deepEqual(childPids(), children, "no pack process left");
     assert.equal(await listeningSocketsSettled(sockets), sockets, "the Engine server was closed");
   });
+
+  it("starts no pack when aborted while its Engine server binds, and leaves no failure behind", async () => {
+    // What policy:check does when the program fails first: the program's evaluation blocks
+    // the event loop, so the abort lands before the Engine server's port is bound.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const sockets = listeningSockets();
+      const children = childPids();
+      const abort = new AbortController();
+      const starting = startPolicyPack({ stack: STACK, signal: abort.signal });
+      abort.abort("no longer needed");
+      await assert.rejects(starting, /Starting the policy pack was cancelled \(no longer needed\)/);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.deepEqual(childPids(), children, "no pack process was started");
+      assert.equal(await listeningSocketsSettled(sockets), sockets, "the Engine server was closed");
+      assert.deepEqual(unhandled, [], "no rejection was left unhandled");
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
 });

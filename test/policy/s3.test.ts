@@ -228,7 +228,7 @@ describe("s3-bucket-tls-only", () => {
       policy,
       stackArgs(resources),
       "tls-only",
-      "BucketPolicy 'tls-only' for bucket 'bucket' has no statement denying requests without TLS",
+      "BucketPolicy 'tls-only' for bucket 'bucket' does not deny requests without TLS",
       "Fix: add",
     );
   });
@@ -269,7 +269,7 @@ describe("s3-bucket-tls-only", () => {
       policy,
       stackArgs(withCondition(["true"])),
       "tls-only",
-      "has no statement denying requests without TLS",
+      "does not deny requests without TLS",
     );
     const proxied = (values: string[]) =>
       unknownCheckingProxy({
@@ -277,23 +277,125 @@ describe("s3-bucket-tls-only", () => {
           { ...tlsOnlyStatement(), Condition: { Bool: { "aws:SecureTransport": values } } },
         ],
       });
-    assert.equal(policyDeniesInsecureTransport(proxied([unknown()])), UNKNOWN);
-    assert.equal(policyDeniesInsecureTransport(proxied([unknown(), "false"])), true);
-    assert.equal(policyDeniesInsecureTransport(proxied(["true", unknown()])), UNKNOWN);
+    assert.equal(policyDeniesInsecureTransport(proxied([unknown()]), BUCKET_ARN), UNKNOWN);
+    assert.equal(policyDeniesInsecureTransport(proxied([unknown(), "false"]), BUCKET_ARN), true);
+    assert.equal(policyDeniesInsecureTransport(proxied(["true", unknown()]), BUCKET_ARN), UNKNOWN);
   });
 
   it("policyDeniesInsecureTransport reads the statement's parts", () => {
     const deny = tlsOnlyStatement();
+    const arns = BUCKET_ARN;
     const document = (statement: object) => ({ Version: "2012-10-17", Statement: [statement] });
-    assert.equal(policyDeniesInsecureTransport(JSON.stringify(tlsOnlyDocument())), true);
-    assert.equal(policyDeniesInsecureTransport(document({ ...deny, Effect: "Allow" })), false);
-    const tlsTrue = { ...deny, Condition: { Bool: { "aws:SecureTransport": "true" } } };
-    assert.equal(policyDeniesInsecureTransport(document(tlsTrue)), false);
-    assert.equal(policyDeniesInsecureTransport(document({ ...deny, Resource: BUCKET_ARN })), false);
+    assert.equal(policyDeniesInsecureTransport(JSON.stringify(tlsOnlyDocument()), arns), true);
     assert.equal(
-      policyDeniesInsecureTransport(document({ ...deny, Principal: { AWS: ["*"] } })),
+      policyDeniesInsecureTransport(document({ ...deny, Effect: "Allow" }), arns),
+      false,
+    );
+    const tlsTrue = { ...deny, Condition: { Bool: { "aws:SecureTransport": "true" } } };
+    assert.equal(policyDeniesInsecureTransport(document(tlsTrue), arns), false);
+    assert.equal(
+      policyDeniesInsecureTransport(document({ ...deny, Resource: BUCKET_ARN }), arns),
+      false,
+    );
+    assert.equal(
+      policyDeniesInsecureTransport(document({ ...deny, Principal: { AWS: ["*"] } }), arns),
       true,
     );
-    assert.equal(policyDeniesInsecureTransport(unknown()), UNKNOWN);
+    assert.equal(policyDeniesInsecureTransport(unknown(), arns), UNKNOWN);
+  });
+
+  describe("TLS-deny statements that do not cover this bucket and all its objects", () => {
+    const other = "arn:aws:s3:::someone-elses-bucket";
+    const withStatements = (...Statement: object[]) =>
+      replace(storage(), "tls-only", (r) => ({
+        ...r,
+        props: {
+          bucket: BUCKET_NAME,
+          policy: JSON.stringify({ Version: "2012-10-17", Statement }),
+        },
+      }));
+    const deny = (Resource: unknown, extra: object = {}) => ({
+      ...tlsOnlyStatement(),
+      Resource,
+      ...extra,
+    });
+    const evasions: [string, object[]][] = [
+      ["another bucket", [deny([other, `${other}/*`])]],
+      ["one prefix of this bucket", [deny([BUCKET_ARN, `${BUCKET_ARN}/inputs/*`])]],
+      ["the bucket but no objects", [deny(BUCKET_ARN)]],
+      ["the objects but not the bucket", [deny(`${BUCKET_ARN}/*`)]],
+      ["a ?-pattern that misses this bucket", [deny(["arn:aws:s3:::?", "arn:aws:s3:::?/*"])]],
+      [
+        "a bucket-name prefix of another bucket",
+        [deny([`${BUCKET_ARN}-logs`, `${BUCKET_ARN}-logs/*`])],
+      ],
+      [
+        "only GetObject denied",
+        [deny([BUCKET_ARN, `${BUCKET_ARN}/*`], { Action: "s3:GetObject" })],
+      ],
+      ["s3:Get* denied", [deny([BUCKET_ARN, `${BUCKET_ARN}/*`], { Action: "s3:Get*" })]],
+      [
+        "NotResource excluding this bucket's objects",
+        [{ ...deny(undefined), NotResource: `${BUCKET_ARN}/*` }],
+      ],
+      [
+        "NotAction excluding S3",
+        [{ ...deny([BUCKET_ARN, `${BUCKET_ARN}/*`]), Action: undefined, NotAction: "s3:Put*" }],
+      ],
+      [
+        "a principal that is not everyone",
+        [deny([BUCKET_ARN, `${BUCKET_ARN}/*`], { Principal: { AWS: "arn:aws:iam::1:root" } })],
+      ],
+      ["another partition", [deny(["arn:aws-cn:s3:::batchpy", "arn:aws:s3:::other/*"])]],
+    ];
+    for (const [name, statements] of evasions) {
+      it(`reports a TLS deny covering ${name}`, async () => {
+        await assertHasStackViolation(
+          policy,
+          stackArgs(withStatements(...statements)),
+          "tls-only",
+          "does not deny requests without TLS to the bucket and all its objects",
+          `(${BUCKET_ARN} and ${BUCKET_ARN}/*)`,
+        );
+      });
+    }
+
+    const covering: [string, object[]][] = [
+      ["the program's statement", [tlsOnlyStatement()]],
+      ["Resource *", [deny("*")]],
+      ["every bucket", [deny("arn:aws:s3:::*")]],
+      [
+        "?-patterns that reach it",
+        [deny(["arn:aws:s3:::batchpy-dev-bucket-???????", "arn:aws:s3:::?*/*"])],
+      ],
+      ["two statements, one each", [deny(BUCKET_ARN), deny(`${BUCKET_ARN}/*`, { Sid: "Objects" })]],
+      ["s3:** and S3:* actions", [deny([BUCKET_ARN, `${BUCKET_ARN}/*`], { Action: ["S3:**"] })]],
+      [
+        "NotResource of another bucket",
+        [{ ...deny(undefined), NotResource: [other, `${other}/*`] }],
+      ],
+      ["NotAction outside S3", [{ ...deny("*"), Action: undefined, NotAction: "iam:*" }]],
+    ];
+    for (const [name, statements] of covering) {
+      it(`passes a TLS deny covering this bucket: ${name}`, async () => {
+        await assertNoStackViolations(policy, stackArgs(withStatements(...statements)));
+      });
+    }
+
+    it("uses the bucket's ARN when known, and never reports while it is unknown", async () => {
+      const cn = "arn:aws-cn:s3:::batchpy-cn";
+      const inChina = withStatements(deny([cn, `${cn}/*`])).map((r) =>
+        r.name === "bucket" ? { ...r, props: { bucket: "batchpy-cn", region: "cn-north-1" } } : r,
+      );
+      await assertNoStackViolations(policy, stackArgs(inChina));
+      const unknownBucket = withStatements(deny([other, `${other}/*`])).map((r) =>
+        r.name === "bucket" ? { ...r, props: { bucket: unknown(), arn: unknown() } } : r,
+      );
+      await assertNoStackViolations(policy, stackArgs(unknownBucket));
+      await assertNoStackViolations(
+        policy,
+        stackArgs(withStatements(deny([unknown(), `${BUCKET_ARN}/*`]))),
+      );
+    });
   });
 });
