@@ -115,10 +115,13 @@ export class FakeBatch {
   private readonly submitFaults: SubmitFault[] = [];
   private readonly paused: (() => void)[] = [];
   private readonly hung: http.ServerResponse[] = [];
+  /** How long ListJobs hides a new job (starts as the `listLagMs` option). */
+  listLagMs: number;
   url = "";
 
   private constructor(opts: FakeBatchOptions) {
     this.opts = opts;
+    this.listLagMs = opts.listLagMs ?? 0;
     this.server = http.createServer((req, res) => this.handle(req, res));
     // Keep-alive sockets must not hold the test process open after close().
     this.server.keepAliveTimeout = 1000;
@@ -453,7 +456,7 @@ export class FakeBatch {
     filters: { name?: unknown; values?: unknown }[] | undefined,
     jobStatus: unknown,
   ): FakeJob[] {
-    const visibleBefore = Date.now() - (this.opts.listLagMs ?? 0);
+    const visibleBefore = Date.now() - this.listLagMs;
     let jobs = this.submitted().filter(
       (j) =>
         (j.request.jobQueue === queue || String(j.request.jobQueue).endsWith(`/${queue}`)) &&
