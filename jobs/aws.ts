@@ -80,7 +80,10 @@ function errorCode(err: unknown): string | undefined {
 }
 
 /** Whether the SDK may retry a failed SubmitJob: only if AWS cannot have created the job. */
-export function submitRetryable(info: Pick<RetryErrorInfo, "errorType" | "error">): boolean {
+export function submitRetryable(info: {
+  readonly errorType: RetryErrorInfo["errorType"];
+  readonly error?: unknown;
+}): boolean {
   return info.errorType === "THROTTLING" || NOT_SENT_CODES.includes(errorCode(info.error) ?? "");
 }
 

@@ -204,6 +204,8 @@ export class Ledger {
   /** Intent lines waiting for the next group flush, with their writers' callbacks. */
   private pending: { line: string; done: (err?: Error) => void }[] = [];
   private flushing = false;
+  /** Disk flushes (fdatasync) so far: fewer than intents when they arrive together. */
+  diskFlushes = 0;
 
   private constructor(file: string, parsed: ParsedLedger) {
     this.file = file;
@@ -333,6 +335,7 @@ export class Ledger {
       finish(err as Error);
       return;
     }
+    this.diskFlushes++;
     fs.fdatasync(fd, finish);
   }
 
