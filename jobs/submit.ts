@@ -421,7 +421,19 @@ async function recoverOpenIntents(
         "or a lost answer); looking them up in Batch by their submission token first\n",
     );
   }
-  const r: Reconciled = await reconcileAndAdopt(open, sendCtx, waits);
+  let r: Reconciled;
+  try {
+    r = await reconcileAndAdopt(open, sendCtx, waits);
+  } catch (err) {
+    throw err instanceof UnrecordedError
+      ? new FatalError(
+          `${err.entry.jobName} was found in Batch as ${err.entry.jobId} but could not be recorded in the ledger ${ledger.file} (${describeError(err.failure)}); make it writable and re-run; nothing new was sent`,
+        )
+      : new FatalError(
+          `looking up ${open.length} submission(s) an earlier run left open failed (${describeError(err)}); ` +
+            "nothing new was sent; jobs:submit needs batch:ListJobs and batch:DescribeJobs besides batch:SubmitJob",
+        );
+  }
   const byName = new Map(submissions.map((s) => [s.jobName, s]));
   const resend: SendItem[] = [];
   for (const intent of r.absent) {
