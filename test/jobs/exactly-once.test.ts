@@ -160,6 +160,9 @@ describe("jobs:submit exactly once: lost answers, listing lag, crashes", functio
       assert.match(r.stdout, /5 submitted, 0 already in the ledger, 1 found in Batch by token/);
       assert.strictEqual(batch.count("submitjob"), 6, "the SDK did not retry the lost one");
       assertOnePerName(names);
+      const again = await submit(["jobs"]);
+      assert.match(again.stdout, /nothing to submit: all 6 job\(s\) are in the ledger/);
+      assertOnePerName(names);
     });
   }
 
