@@ -32,6 +32,13 @@ import {
   GetLogEventsCommand,
   type GetLogEventsCommandOutput,
 } from "@aws-sdk/client-cloudwatch-logs";
+import { AdaptiveRetryStrategy } from "@smithy/core/retry";
+import type {
+  RetryErrorInfo,
+  RetryStrategyV2,
+  RetryToken,
+  StandardRetryToken,
+} from "@smithy/types";
 import type { SubmitJobRequest } from "./job-file";
 
 export type { JobDetail, JobSummary, JobStatus };
@@ -49,8 +56,93 @@ export const DESCRIBE_BATCH = 100;
 /** ListJobs returns at most 1,000 jobs per page when a status is given. */
 export const LIST_PAGE_SIZE = 1000;
 
+/** ...and at most 100 when a filter is given (ListJobs `maxResults`, API reference). */
+export const FILTERED_PAGE_SIZE = 100;
+
+/**
+ * How long a SubmitJob request may take before the tool stops waiting and reconciles by
+ * token instead. A SubmitJob answer takes ~0.1-0.2 s; 30 s is far past any healthy one.
+ */
+export const SUBMIT_TIMEOUT_MS = 30_000;
+
+/** Connecting must be quick; nothing has been sent while it is under way. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * Failures where the request never reached AWS (no connection was made): a retry cannot
+ * create a second job. Anything after the connection (reset, timeout, 5xx) may have.
+ */
+const NOT_SENT_CODES = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"];
+
+function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** Whether the SDK may retry a failed SubmitJob: only if AWS cannot have created the job. */
+export function submitRetryable(info: {
+  readonly errorType: RetryErrorInfo["errorType"];
+  readonly error?: unknown;
+}): boolean {
+  return info.errorType === "THROTTLING" || NOT_SENT_CODES.includes(errorCode(info.error) ?? "");
+}
+
+/**
+ * The SDK's adaptive retry for SubmitJob, minus the retries that could create a job twice.
+ * SubmitJob has no idempotency token, and the SDK's standard strategy retries timeouts,
+ * connection resets and HTTP 500/502/503/504 — answers lost after AWS may have accepted the
+ * job. Those surface at once, and jobs:submit reconciles by token before sending again.
+ * Throttling (429 TooManyRequestsException) is retried: AWS created nothing.
+ */
+export class SubmitRetryStrategy implements RetryStrategyV2 {
+  private readonly inner: AdaptiveRetryStrategy;
+  constructor(maxAttempts: number) {
+    this.inner = new AdaptiveRetryStrategy(maxAttempts);
+  }
+  acquireInitialRetryToken(scope: string): Promise<RetryToken> {
+    return this.inner.acquireInitialRetryToken(scope);
+  }
+  refreshRetryTokenForRetry(token: StandardRetryToken, info: RetryErrorInfo): Promise<RetryToken> {
+    if (!submitRetryable(info)) {
+      // The SDK then throws the request's own error.
+      return Promise.reject(new Error("SubmitJob is not retried after this failure"));
+    }
+    return this.inner.refreshRetryTokenForRetry(token, info);
+  }
+  recordSuccess(token: StandardRetryToken): void {
+    this.inner.recordSuccess(token);
+  }
+}
+
+/**
+ * What a failed SubmitJob means for the job. "refused": AWS answered with a 4xx (a 429 whose
+ * retries ran out included), or no connection was made, so no job exists. "unknown": the
+ * answer was lost (timeout, reset, 5xx, an unreadable answer) and the job may exist.
+ */
+export function submitFailure(err: unknown): "refused" | "unknown" {
+  const status = (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
+    ?.httpStatusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
+    return "refused";
+  }
+  if (NOT_SENT_CODES.includes(errorCode(err) ?? "")) {
+    return "refused";
+  }
+  // Credentials that cannot be loaded fail before any request is built.
+  if (err instanceof Error && err.name === "CredentialsProviderError") {
+    return "refused";
+  }
+  return "unknown";
+}
+
 export interface BatchApi {
+  /** One SubmitJob; retried by the SDK only after throttling (see SubmitRetryStrategy). */
   submitJob(request: SubmitJobRequest): Promise<{ jobId: string; jobArn?: string }>;
+  /**
+   * Every job in `jobQueue` named exactly `jobName`, of any status (all pages). ListJobs'
+   * JOB_NAME filter is case-insensitive, so other casings are dropped here.
+   */
+  listJobsByName(jobQueue: string, jobName: string): Promise<JobSummary[]>;
   /** Any number of IDs; batched by 100. Unknown IDs are simply absent from the result. */
   describeJobs(jobIds: readonly string[]): Promise<JobDetail[]>;
   /**
@@ -116,6 +208,8 @@ export interface AwsClients {
 export interface ClientOptions {
   readonly region?: string;
   readonly env?: NodeJS.ProcessEnv;
+  /** @default SUBMIT_TIMEOUT_MS */
+  readonly submitTimeoutMs?: number;
 }
 
 function common(opts: ClientOptions): { region?: string; retryMode: string; maxAttempts: number } {
@@ -132,11 +226,17 @@ function unexpected(operation: string, response: unknown): Error {
   return new Error(`${operation} returned an unexpected response: ${JSON.stringify(shown)}`);
 }
 
-/** `client` is called on first use, so commands that never call Batch never build a client. */
-export function createBatchApi(client: () => BatchClient): BatchApi {
+/**
+ * `client` is called on first use, so commands that never call Batch never build a client;
+ * `submitClient` (default: `client`) is the one whose retries cannot duplicate a job.
+ */
+export function createBatchApi(
+  client: () => BatchClient,
+  submitClient: () => BatchClient = client,
+): BatchApi {
   return {
     async submitJob(request) {
-      const out = await client().send(new SubmitJobCommand(request));
+      const out = await submitClient().send(new SubmitJobCommand(request));
       if (typeof out.jobId !== "string" || out.jobId === "") {
         throw unexpected("SubmitJob", out);
       }
@@ -154,6 +254,24 @@ export function createBatchApi(client: () => BatchClient): BatchApi {
         details.push(...out.jobs);
       }
       return details;
+    },
+    async listJobsByName(jobQueue, jobName) {
+      const all: JobSummary[] = [];
+      let nextToken: string | undefined;
+      do {
+        const out = await client().send(
+          new ListJobsCommand({
+            jobQueue,
+            // With a filter, ListJobs ignores jobStatus and returns jobs of every status.
+            filters: [{ name: "JOB_NAME", values: [jobName] }],
+            maxResults: FILTERED_PAGE_SIZE,
+            ...(nextToken !== undefined ? { nextToken } : {}),
+          }),
+        );
+        all.push(...(out.jobSummaryList ?? []).filter((j) => j.jobName === jobName));
+        nextToken = out.nextToken;
+      } while (nextToken !== undefined && nextToken !== "");
+      return all;
     },
     async listArrayChildren(arrayJobId, status) {
       const all: JobSummary[] = [];
@@ -259,9 +377,20 @@ export function createLogsApi(client: () => CloudWatchLogsClient): LogsApi {
 export function createAwsClients(opts: ClientOptions = {}): AwsClients {
   const env = opts.env ?? process.env;
   let batch: BatchClient | undefined;
+  let submitter: BatchClient | undefined;
   let s3: S3Client | undefined;
   let logs: CloudWatchLogsClient | undefined;
   const batchClient = (): BatchClient => (batch ??= new BatchClient(common(opts)));
+  const submitClient = (): BatchClient =>
+    (submitter ??= new BatchClient({
+      ...common(opts),
+      retryStrategy: new SubmitRetryStrategy(MAX_ATTEMPTS),
+      requestHandler: {
+        requestTimeout: opts.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
+        throwOnRequestTimeout: true,
+        connectionTimeout: CONNECT_TIMEOUT_MS,
+      },
+    }));
   const s3Client = (): S3Client =>
     (s3 ??= new S3Client({
       ...common(opts),
@@ -271,11 +400,12 @@ export function createAwsClients(opts: ClientOptions = {}): AwsClients {
     }));
   const logsClient = (): CloudWatchLogsClient => (logs ??= new CloudWatchLogsClient(common(opts)));
   return {
-    batch: createBatchApi(batchClient),
+    batch: createBatchApi(batchClient, submitClient),
     storage: createStorageApi(s3Client),
     logs: createLogsApi(logsClient),
     destroy() {
       batch?.destroy();
+      submitter?.destroy();
       s3?.destroy();
       logs?.destroy();
     },

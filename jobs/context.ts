@@ -10,6 +10,7 @@ import { defaultPulumiRunner, loadOutputs, type LoadedOutputs, type PulumiRunner
 import { describeScript, type ScriptDescription } from "./script-options";
 import { checkValuesWithPython, type CheckValues } from "./value-types";
 import { VARS } from "../components/contract";
+import { hooksFromEnv, type TestHooks } from "./test-hooks";
 
 export interface OutStream {
   write(chunk: string): unknown;
@@ -38,6 +39,8 @@ export interface Context {
   readonly pulumi: PulumiRunner;
   /** Aborted on Ctrl-C: stop starting work, finish and record what is in flight. */
   readonly signal: AbortSignal;
+  /** Fault injection for the exactly-once tests (jobs/test-hooks.ts); absent otherwise. */
+  readonly hooks?: TestHooks;
 }
 
 export const REPO_ROOT = path.resolve(__dirname, "..");
@@ -45,16 +48,23 @@ export const REPO_ROOT = path.resolve(__dirname, "..");
 export function defaultContext(io: Io, signal: AbortSignal): Context {
   const env = process.env;
   const cwd = process.cwd();
+  const hooks = hooksFromEnv(env);
   return {
     io,
     cwd,
     env,
     repoRoot: REPO_ROOT,
-    clients: (region) => createAwsClients({ region, env }),
+    clients: (region) =>
+      createAwsClients({
+        region,
+        env,
+        ...(hooks?.submitTimeoutMs !== undefined ? { submitTimeoutMs: hooks.submitTimeoutMs } : {}),
+      }),
     describe: (script) => describeScript({ repoRoot: REPO_ROOT, script }),
     checkValues: (script, pairs) => checkValuesWithPython(REPO_ROOT, script, pairs),
     pulumi: defaultPulumiRunner(env, REPO_ROOT),
     signal,
+    ...(hooks !== undefined ? { hooks } : {}),
   };
 }
 

@@ -1,15 +1,26 @@
 /**
- * The submissions ledger: `.batchpy/<stack>/submissions.jsonl`, one JSON line per job
- * AWS accepted, appended the moment SubmitJob returns. A re-run after a crash or Ctrl-C
- * reads it and submits only the names that are not there. `jobs:submit` opens it for
- * appending before its first side effect, so a folder it cannot write stops the run before
- * anything is submitted rather than after AWS accepted jobs it cannot record.
+ * The submissions ledger: `.batchpy/<stack>/submissions.jsonl`, append-only JSON lines.
  *
- * Append-only and without fsync: a crash can at worst tear the last line, which the reader
- * skips (the job it described is then submitted again). The same window exists between
- * AWS accepting a job and the line being written. SubmitJob has no idempotency token, and
- * the SDK retries a call whose answer was lost (timeout, HTTP 5xx), so such a retry can
- * also create a job twice; the ledger then records only the ID of the answer that arrived.
+ * Three kinds of line make submission exactly-once (see jobs/reconcile.ts):
+ *  - an intent `{"type":"intent", jobName, token, hash, at, ...}`, written and fsync'ed
+ *    before the SubmitJob request leaves. The token is fresh per logical submission and
+ *    travels as a tag on the job, so a job found in Batch matches exactly one intent;
+ *  - an entry `{jobName, jobId, token, ...}` (no type), written when AWS answers with the
+ *    job's ID, or when reconciliation finds the job by its token. Entries are what watch,
+ *    status, logs, results and cancel read;
+ *  - a closing line `{"type":"closed", token, reason}`: AWS answered "no" (a 4xx), so the
+ *    intent created nothing and needs no reconciliation.
+ *
+ * An intent without an entry or a closing line is open: the run that wrote it crashed or
+ * lost SubmitJob's answer, and the next run reconciles it before sending anything new.
+ * Only intents are fsync'ed, and in groups (one fdatasync covers every line written
+ * before it), so concurrent submissions never wait on each other's disk flush. Entries and
+ * closing lines need no fsync: a process crash cannot lose a completed write(2), and if
+ * the machine loses power the intent, which is on disk, is reconciled by its token.
+ *
+ * `jobs:submit` opens the ledger for appending before its first side effect, so a folder it
+ * cannot write stops the run before anything is submitted. A torn last line (a crash
+ * mid-write) is skipped with a warning.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -31,6 +42,43 @@ export interface LedgerEntry {
   /** One id per `jobs:submit` invocation, so `watch --last` can pick the latest run. */
   readonly run: string;
   readonly submittedAt: string;
+  /** The submission token the job carries as a tag (absent in ledgers from before tokens). */
+  readonly token?: string;
+}
+
+/** Written (and flushed to disk) before a SubmitJob request leaves. */
+export interface IntentLine {
+  readonly v: 1;
+  readonly type: "intent";
+  readonly jobName: string;
+  /** Fresh per logical submission; a resend after reconciliation reuses it. */
+  readonly token: string;
+  readonly hash: string;
+  /** The queue the request goes to: where reconciliation lists the name. */
+  readonly jobQueue: string;
+  readonly kind: "single" | "array";
+  readonly arraySize?: number;
+  readonly file?: string;
+  readonly run: string;
+  /** ISO time the line was written, just before the request was sent. */
+  readonly at: string;
+}
+
+/** Closes an intent that created no job: AWS refused the request, or reconciliation gave up on it. */
+export interface ClosedLine {
+  readonly v: 1;
+  readonly type: "closed";
+  readonly jobName: string;
+  readonly token: string;
+  readonly reason: string;
+  readonly at: string;
+}
+
+export interface ParsedLedger {
+  readonly entries: LedgerEntry[];
+  readonly intents: IntentLine[];
+  readonly closed: ClosedLine[];
+  readonly warnings: string[];
 }
 
 /** Ledger file names are safe for any stack name (`org/project/stack` included). */
@@ -45,6 +93,7 @@ function isEntry(v: unknown): v is LedgerEntry {
   const e = v as Record<string, unknown>;
   return (
     e.v === 1 &&
+    e.type === undefined &&
     typeof e.jobName === "string" &&
     typeof e.jobId === "string" &&
     (e.kind === "single" || e.kind === "array") &&
@@ -52,12 +101,30 @@ function isEntry(v: unknown): v is LedgerEntry {
   );
 }
 
+function isIntent(v: unknown): v is IntentLine {
+  const e = v as Record<string, unknown>;
+  return (
+    e.v === 1 &&
+    e.type === "intent" &&
+    typeof e.jobName === "string" &&
+    typeof e.token === "string" &&
+    typeof e.hash === "string" &&
+    typeof e.jobQueue === "string" &&
+    (e.kind === "single" || e.kind === "array") &&
+    typeof e.at === "string"
+  );
+}
+
+function isClosed(v: unknown): v is ClosedLine {
+  const e = v as Record<string, unknown>;
+  return e.v === 1 && e.type === "closed" && typeof e.token === "string";
+}
+
 /** Parses ledger text; unreadable lines (a torn last line after a crash) become warnings. */
-export function parseLedger(
-  text: string,
-  file = "ledger",
-): { entries: LedgerEntry[]; warnings: string[] } {
+export function parseLedger(text: string, file = "ledger"): ParsedLedger {
   const entries: LedgerEntry[] = [];
+  const intents: IntentLine[] = [];
+  const closed: ClosedLine[] = [];
   const warnings: string[] = [];
   const lines = text.split("\n");
   lines.forEach((line, i) => {
@@ -66,9 +133,19 @@ export function parseLedger(
     }
     try {
       const value: unknown = JSON.parse(line);
-      if (isEntry(value)) {
-        entries.push(value);
-        return;
+      if (value !== null && typeof value === "object") {
+        if (isEntry(value)) {
+          entries.push(value);
+          return;
+        }
+        if (isIntent(value)) {
+          intents.push(value);
+          return;
+        }
+        if (isClosed(value)) {
+          closed.push(value);
+          return;
+        }
       }
     } catch {
       // fall through to the warning
@@ -79,7 +156,33 @@ export function parseLedger(
       `${file}:${i + 1}: skipped an unreadable line${torn ? " (cut short by an interrupted run)" : ""}`,
     );
   });
-  return { entries, warnings };
+  return { entries, intents, closed, warnings };
+}
+
+/**
+ * Intents with neither an entry nor a closing line for their token: the latest line per
+ * token (a resend rewrites the intent with a later `at`), in ledger order.
+ */
+export function openIntents(
+  parsed: Pick<ParsedLedger, "entries" | "intents" | "closed">,
+): IntentLine[] {
+  const done = new Set<string>();
+  for (const e of parsed.entries) {
+    if (e.token !== undefined) {
+      done.add(e.token);
+    }
+  }
+  for (const c of parsed.closed) {
+    done.add(c.token);
+  }
+  const latest = new Map<string, IntentLine>();
+  for (const i of parsed.intents) {
+    if (!done.has(i.token)) {
+      latest.delete(i.token);
+      latest.set(i.token, i);
+    }
+  }
+  return [...latest.values()];
 }
 
 /** The latest entry per job name (a forced resubmission replaces the earlier one). */
@@ -94,13 +197,22 @@ export function latestByName(entries: readonly LedgerEntry[]): Map<string, Ledge
 export class Ledger {
   readonly file: string;
   readonly entries: LedgerEntry[];
+  readonly intents: IntentLine[];
+  readonly closed: ClosedLine[];
   readonly warnings: string[];
   private fd: number | undefined;
+  /** Intent lines waiting for the next group flush, with their writers' callbacks. */
+  private pending: { line: string; done: (err?: Error) => void }[] = [];
+  private flushing = false;
+  /** Disk flushes (fdatasync) so far: fewer than intents when they arrive together. */
+  diskFlushes = 0;
 
-  private constructor(file: string, entries: LedgerEntry[], warnings: string[]) {
+  private constructor(file: string, parsed: ParsedLedger) {
     this.file = file;
-    this.entries = entries;
-    this.warnings = warnings;
+    this.entries = parsed.entries;
+    this.intents = parsed.intents;
+    this.closed = parsed.closed;
+    this.warnings = parsed.warnings;
   }
 
   /**
@@ -120,12 +232,16 @@ export class Ledger {
         );
       }
     }
-    const { entries, warnings } = parseLedger(text, file);
-    return new Ledger(file, entries, warnings);
+    return new Ledger(file, parseLedger(text, file));
   }
 
   latest(): Map<string, LedgerEntry> {
     return latestByName(this.entries);
+  }
+
+  /** Intents an earlier run left without a job ID or a closing line. */
+  openIntents(): IntentLine[] {
+    return openIntents(this);
   }
 
   /**
@@ -134,7 +250,9 @@ export class Ledger {
    */
   openForAppend(): number {
     if (this.fd === undefined) {
-      fs.mkdirSync(path.dirname(this.file), { recursive: true });
+      const dir = path.dirname(this.file);
+      fs.mkdirSync(dir, { recursive: true });
+      const existed = fs.existsSync(this.file);
       // After a torn last line, start on a fresh line so the new entry stays readable.
       let prefix = "";
       try {
@@ -150,6 +268,11 @@ export class Ledger {
         prefix = "";
       }
       this.fd = fs.openSync(this.file, "a");
+      if (!existed) {
+        // A new file's name lives in its folder: flush the folder too, or a power cut can
+        // lose the whole file with every intent fsync'ed into it.
+        syncDirectory(dir);
+      }
       if (prefix !== "") {
         fs.writeSync(this.fd, prefix);
       }
@@ -163,10 +286,78 @@ export class Ledger {
     this.entries.push(entry);
   }
 
+  /** Closes an intent that created no job. */
+  appendClosed(line: ClosedLine): void {
+    fs.writeSync(this.openForAppend(), `${JSON.stringify(line)}\n`);
+    this.closed.push(line);
+  }
+
+  /**
+   * Appends an intent and resolves once it is on disk. Lines that arrive while a flush is
+   * under way go together in the next one (one write, one fdatasync on the thread pool),
+   * so N concurrent submissions cost about one disk flush each round, not N in a row.
+   */
+  recordIntent(intent: IntentLine): Promise<void> {
+    const fd = this.openForAppend();
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({
+        line: `${JSON.stringify(intent)}\n`,
+        done: (err) => {
+          if (err === undefined) {
+            this.intents.push(intent);
+            resolve();
+          } else {
+            reject(err);
+          }
+        },
+      });
+      if (!this.flushing) {
+        this.flush(fd);
+      }
+    });
+  }
+
+  private flush(fd: number): void {
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) {
+      this.flushing = false;
+      return;
+    }
+    this.flushing = true;
+    const finish = (err?: Error | null): void => {
+      batch.forEach((b) => b.done(err ?? undefined));
+      this.flush(fd);
+    };
+    try {
+      fs.writeSync(fd, batch.map((b) => b.line).join(""));
+    } catch (err) {
+      finish(err as Error);
+      return;
+    }
+    this.diskFlushes++;
+    fs.fdatasync(fd, finish);
+  }
+
   close(): void {
     if (this.fd !== undefined) {
       fs.closeSync(this.fd);
       this.fd = undefined;
+    }
+  }
+}
+
+/** fsync of a folder, where the file system supports it (not on Windows). */
+function syncDirectory(dir: string): void {
+  let dfd: number | undefined;
+  try {
+    dfd = fs.openSync(dir, "r");
+    fs.fsyncSync(dfd);
+  } catch {
+    // EISDIR/EPERM on platforms that cannot fsync a folder: nothing more to do there.
+  } finally {
+    if (dfd !== undefined) {
+      fs.closeSync(dfd);
     }
   }
 }

@@ -1,7 +1,8 @@
 /**
  * `jobs:submit`: validate everything; take the stack's submit lock, read the ledger and open
- * it for appending; then upload sweep manifests, then submit with bounded concurrency,
- * recording each accepted job in the ledger as soon as AWS returns its ID.
+ * it for appending; reconcile the submissions an earlier run left open; then upload sweep
+ * manifests and submit with bounded concurrency, exactly once per job name
+ * (jobs/exactly-once.ts: intent line, SubmitJob with a token tag, job ID).
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -24,7 +25,18 @@ import {
   formatProblem,
   type Problem,
 } from "./errors";
-import { Ledger, ledgerPath, type LedgerEntry } from "./ledger";
+import { type AwsClients } from "./aws";
+import {
+  UnrecordedError,
+  reconcileAndAdopt,
+  sendAll,
+  type Duplicate,
+  type Reconciled,
+  type SendAllResult,
+  type SendContext,
+  type SendItem,
+} from "./exactly-once";
+import { Ledger, ledgerPath, type IntentLine, type LedgerEntry } from "./ledger";
 import { expandInputs, loadInputs, sortProblems, validateItems } from "./load";
 import { localResultPaths, planLocal, runLocal } from "./local";
 import { acquireLock, lockPath, type Lock } from "./lock";
@@ -34,6 +46,9 @@ import { DEFAULT_SUBMIT_CONCURRENCY, runPool } from "./pool";
 import { parseDescription, type ScriptDescription } from "./script-options";
 import { collectPairs, typedProblems } from "./value-types";
 import { VARS } from "../components/contract";
+import { LISTING_WAIT_MS, TOKEN_TAG, newToken, tokenTagProblems } from "./reconcile";
+import { SUBMIT_TIMEOUT_MS } from "./aws";
+import { sleep } from "./context";
 
 export interface SubmitOptions {
   readonly files: readonly string[];
@@ -117,8 +132,12 @@ export async function prepare(
     array: opts.array,
     ...(outputs !== undefined ? { outputs } : {}),
   });
-  if (plan.problems.length > 0) {
-    throw new BadInputError(sortProblems(dedupe(plan.problems)));
+  const planProblems = [
+    ...plan.problems,
+    ...(opts.local ? [] : tokenTagProblems(plan.submissions)),
+  ];
+  if (planProblems.length > 0) {
+    throw new BadInputError(sortProblems(dedupe(planProblems)));
   }
   if (outputs !== undefined && plan.missingOutputs.length > 0) {
     throw new FatalError(missingOutputsMessage(plan.missingOutputs, outputs.source));
@@ -191,17 +210,6 @@ function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: 
   }
 }
 
-/** A job AWS accepted whose ledger line could not be written. */
-class UnrecordedError extends Error {
-  constructor(
-    readonly entry: LedgerEntry,
-    readonly failure: unknown,
-  ) {
-    super(describeError(failure));
-    this.name = "UnrecordedError";
-  }
-}
-
 function dedupe(problems: readonly Problem[]): Problem[] {
   const seen = new Set<string>();
   return problems.filter((p) => {
@@ -228,7 +236,6 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
     );
   }
   const { submissions, outputs, notes } = await prepare(opts, ctx);
-  const out = ctx.io.stdout;
   const err = ctx.io.stderr;
 
   if (opts.local) {
@@ -256,27 +263,404 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
   }
 
   const { lock, ledger } = openLedgerForSubmit(file, ctx);
+  const clients = ctx.clients(outputs.outputs.region);
   try {
     ledger.warnings.forEach((w) => err.write(`warning: ${w}\n`));
-    const { todo, skipped } = splitByLedger(submissions, ledger.latest(), opts.force);
-    reportSkipped(opts, ctx, submissions.length, skipped, file);
-    if (todo.length === 0) {
-      if (opts.json) {
-        out.write(
-          `${JSON.stringify({ stack: outputs.stack, submitted: [], skipped, failed: [], unrecorded: [], notSubmitted: 0 })}\n`,
-        );
-      } else {
-        out.write(
-          `nothing to submit: all ${submissions.length} job(s) are in the ledger; --force resubmits\n`,
-        );
-      }
-      return EXIT_OK;
-    }
-    return await submitAll(opts, ctx, outputs, ledger, todo, skipped);
+    return await submitWithLedger(opts, ctx, outputs, ledger, clients, submissions);
   } finally {
+    clients.destroy();
     ledger.close();
     lock.release();
   }
+}
+
+type Skipped = { jobName: string; jobId: string; changed: boolean }[];
+
+/** Reconcile, split, upload, send, report: the run once the lock and ledger are held. */
+async function submitWithLedger(
+  opts: SubmitOptions,
+  ctx: Context,
+  outputs: LoadedOutputs,
+  ledger: Ledger,
+  clients: AwsClients,
+  submissions: readonly Submission[],
+): Promise<number> {
+  // One line per job is data when stdout is piped; on a terminal, past a handful of jobs,
+  // the progress bar and the summary say it better (the IDs are in the ledger).
+  let perJobLines = !opts.json && ctx.io.stdout.isTTY !== true;
+  let progress = { update: (_n: number): void => undefined, stop: (): void => undefined };
+  let accepted = 0;
+  const sendCtx: SendContext = {
+    clients,
+    ledger,
+    run: new Date().toISOString(),
+    ...(ctx.hooks !== undefined ? { hooks: ctx.hooks } : {}),
+    onAccepted: (entry, how) => {
+      progress.update(++accepted);
+      if (perJobLines) {
+        const what = entry.arraySize !== undefined ? ` (array of ${entry.arraySize})` : "";
+        const why = how === "recovered" ? " (found in Batch by its submission token)" : "";
+        ctx.io.stdout.write(`${how} ${entry.jobName} ${entry.jobId}${what}${why}\n`);
+      }
+    },
+    onLost: (intent, error) => {
+      if (!opts.json) {
+        ctx.io.stderr.write(
+          `note: ${intent.jobName}: SubmitJob's answer was lost (${describeError(error)}); ` +
+            "looking the job up by its token before sending it again\n",
+        );
+      }
+    },
+  };
+  const waits = reconcileTiming(ctx, opts);
+
+  const start = await recoverOpenIntents(opts, ctx, ledger, sendCtx, submissions, waits);
+  if (start.interrupted) {
+    ctx.io.stderr.write(
+      `stopped while waiting for Batch's job list; ${start.undecided} submission(s) stay open in the ledger and are looked up again by the next run\n`,
+    );
+    return EXIT_INTERRUPTED;
+  }
+  const resolved = new Set([
+    ...start.recovered.map((e) => e.jobName),
+    ...start.resend.map((r) => r.submission.jobName),
+  ]);
+  const { todo, skipped } = splitByLedger(
+    submissions.filter((s) => !resolved.has(s.jobName)),
+    ledger.latest(),
+    opts.force,
+  );
+  reportSkipped(opts, ctx, submissions.length, skipped, ledger.file);
+  const items: SendItem[] = [
+    ...start.resend,
+    ...todo.map((s) => ({ submission: s, token: newToken() })),
+  ];
+  if (items.length === 0) {
+    printNothing(opts, ctx, outputs, submissions.length, skipped, start);
+    return EXIT_OK;
+  }
+  perJobLines = !opts.json && (items.length <= 5 || ctx.io.stdout.isTTY !== true);
+  await uploadManifests(
+    clients,
+    outputs,
+    items.map((i) => i.submission),
+  );
+  progress = createProgress(ctx.io, {
+    total: items.length + start.recovered.length,
+    json: opts.json,
+    label: "submitting",
+  });
+  progress.update(accepted);
+  let result: SendAllResult;
+  try {
+    result = await sendAll(items, sendCtx, {
+      concurrency: opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY,
+      signal: ctx.signal,
+      reconcile: waits,
+    });
+  } finally {
+    progress.stop();
+  }
+  return printOutcome(opts, ctx, outputs, ledger, {
+    result,
+    skipped,
+    startRecovered: start.recovered,
+    duplicates: [...start.duplicates, ...result.duplicates],
+  });
+}
+
+/** How long to wait for Batch's job list, and how to wait (Ctrl-C cuts it short). */
+function reconcileTiming(ctx: Context, opts: SubmitOptions) {
+  const waitMs = ctx.hooks?.listingWaitMs ?? LISTING_WAIT_MS;
+  return {
+    waitMs,
+    timeoutMs: ctx.hooks?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
+    now: () => Date.now(),
+    sleep: (ms: number) => sleep(ms, ctx.signal),
+    signal: ctx.signal,
+    onWait: (count: number, ms: number) => {
+      if (!opts.json) {
+        ctx.io.stderr.write(
+          `waiting up to ${Math.ceil(ms / 1000)} s for Batch's job list to show ${count} job(s) ` +
+            `whose answer was lost before deciding to send them again (Batch's listing can lag; ` +
+            `the wait is ${Math.round(waitMs / 1000)} s from the send)\n`,
+        );
+      }
+    },
+  };
+}
+
+interface StartRecovery {
+  readonly recovered: LedgerEntry[];
+  readonly resend: SendItem[];
+  readonly duplicates: Duplicate[];
+  readonly interrupted: boolean;
+  readonly undecided: number;
+}
+
+/**
+ * Before anything new is sent: every intent an earlier run left open is looked up by token.
+ * Found: adopted. Absent after the listing wait: resent with the same token if this run has
+ * the same request, else closed (the name, if in this run, is then a new submission).
+ */
+async function recoverOpenIntents(
+  opts: SubmitOptions,
+  ctx: Context,
+  ledger: Ledger,
+  sendCtx: SendContext,
+  submissions: readonly Submission[],
+  waits: ReturnType<typeof reconcileTiming>,
+): Promise<StartRecovery> {
+  const open = ledger.openIntents();
+  if (open.length === 0) {
+    return { recovered: [], resend: [], duplicates: [], interrupted: false, undecided: 0 };
+  }
+  if (!opts.json) {
+    ctx.io.stderr.write(
+      `${open.length} submission(s) from an earlier run have no job ID in the ledger (a crash ` +
+        "or a lost answer); looking them up in Batch by their submission token first\n",
+    );
+  }
+  let r: Reconciled;
+  try {
+    r = await reconcileAndAdopt(open, sendCtx, waits);
+  } catch (err) {
+    throw err instanceof UnrecordedError
+      ? new FatalError(
+          `${err.entry.jobName} was found in Batch as ${err.entry.jobId} but could not be recorded in the ledger ${ledger.file} (${describeError(err.failure)}); make it writable and re-run; nothing new was sent`,
+        )
+      : new FatalError(
+          `looking up ${open.length} submission(s) an earlier run left open failed (${describeError(err)}); ` +
+            "nothing new was sent; jobs:submit needs batch:ListJobs and batch:DescribeJobs besides batch:SubmitJob",
+        );
+  }
+  const byName = new Map(submissions.map((s) => [s.jobName, s]));
+  const resend: SendItem[] = [];
+  for (const intent of r.absent) {
+    const s = byName.get(intent.jobName);
+    if (s !== undefined && s.hash === intent.hash) {
+      resend.push({ submission: s, token: intent.token });
+      if (!opts.json) {
+        ctx.io.stderr.write(
+          `note: ${intent.jobName}: not in Batch's job list ${describeAge(intent)} after it was sent; ` +
+            `sending it again with the same token (${intent.token})\n`,
+        );
+      }
+    } else {
+      closeAbsent(ledger, intent, s === undefined ? "not in this run" : "its file changed");
+      if (!opts.json) {
+        ctx.io.stderr.write(
+          `note: ${intent.jobName}: the earlier submission never reached Batch and ` +
+            `${s === undefined ? "is not in this run" : "its file changed since"}; ` +
+            `${s === undefined ? "not sent" : "sending the new version"}\n`,
+        );
+      }
+    }
+  }
+  return {
+    recovered: r.recovered,
+    resend,
+    duplicates: r.duplicates,
+    interrupted: r.undecided.length > 0,
+    undecided: r.undecided.length,
+  };
+}
+
+function describeAge(intent: IntentLine): string {
+  const ms = Date.now() - Date.parse(intent.at);
+  return Number.isNaN(ms) ? "long" : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+}
+
+function closeAbsent(ledger: Ledger, intent: IntentLine, why: string): void {
+  ledger.appendClosed({
+    v: 1,
+    type: "closed",
+    jobName: intent.jobName,
+    token: intent.token,
+    reason: `not in Batch after the listing wait; ${why}`,
+    at: new Date().toISOString(),
+  });
+}
+
+/** Manifests first: a child that starts before its manifest exists would fail. */
+async function uploadManifests(
+  clients: AwsClients,
+  outputs: LoadedOutputs,
+  submissions: readonly Submission[],
+): Promise<void> {
+  const arrays = submissions.filter(
+    (s): s is Extract<Submission, { kind: "array" }> => s.kind === "array",
+  );
+  if (arrays.length === 0) {
+    return;
+  }
+  const bucket = requireOutput(outputs, "bucketName", "to upload array sweep manifests");
+  const uploads = await runPool(
+    arrays,
+    (s) => clients.storage.putObject(bucket, s.manifest.key, s.manifest.body, "application/json"),
+    { concurrency: 4, stopOnError: true },
+  );
+  const failed = uploads.findIndex((u) => u.status === "rejected");
+  if (failed >= 0) {
+    const u = uploads[failed];
+    throw new FatalError(
+      `uploading s3://${bucket}/${arrays[failed].manifest.key} failed (${describeError(u.status === "rejected" ? u.reason : undefined)}); nothing was submitted`,
+    );
+  }
+}
+
+function printNothing(
+  opts: SubmitOptions,
+  ctx: Context,
+  outputs: LoadedOutputs,
+  total: number,
+  skipped: Skipped,
+  start: StartRecovery,
+): void {
+  const recovered = start.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
+  if (opts.json) {
+    ctx.io.stdout.write(
+      `${JSON.stringify({ stack: outputs.stack, submitted: [], recovered, skipped, failed: [], unrecorded: [], open: [], duplicates: start.duplicates, notSubmitted: 0 })}\n`,
+    );
+    return;
+  }
+  printDuplicates(ctx, start.duplicates);
+  ctx.io.stdout.write(
+    `nothing to submit: all ${total} job(s) are in the ledger` +
+      (recovered.length > 0 ? ` (${recovered.length} found in Batch by token)` : "") +
+      "; --force resubmits\n",
+  );
+}
+
+function printDuplicates(ctx: Context, duplicates: readonly Duplicate[]): void {
+  for (const d of duplicates) {
+    ctx.io.stderr.write(
+      `warning: ${d.jobName}: ${d.others.length + 1} jobs carry its token ${d.token} (${[d.recorded, ...d.others].join(", ")}): ` +
+        `Batch's job list showed the first one later than the listing wait; the ledger keeps ${d.recorded}; ` +
+        `stop the others with aws batch terminate-job if they are not wanted\n`,
+    );
+  }
+}
+
+function printOutcome(
+  opts: SubmitOptions,
+  ctx: Context,
+  outputs: LoadedOutputs,
+  ledger: Ledger,
+  o: {
+    result: SendAllResult;
+    skipped: Skipped;
+    startRecovered: LedgerEntry[];
+    duplicates: Duplicate[];
+  },
+): number {
+  const out = ctx.io.stdout;
+  const err = ctx.io.stderr;
+  const r = o.result;
+  const submitted = r.accepted;
+  const recovered = [...o.startRecovered, ...r.recovered];
+  const unrecorded = r.failures.flatMap((f) =>
+    f.reason instanceof UnrecordedError
+      ? [{ ...f.reason.entry, error: describeError(f.reason.failure) }]
+      : [],
+  );
+  const failed = r.failures.flatMap((f) =>
+    f.reason instanceof UnrecordedError
+      ? []
+      : [
+          {
+            jobName: f.item.submission.jobName,
+            file: f.item.submission.file,
+            error: describeError(f.reason),
+          },
+        ],
+  );
+  const open = r.open.map((i) => ({ jobName: i.jobName, token: i.token, file: i.file }));
+  const notSubmitted = r.notSent.length + failed.length;
+  if (opts.json) {
+    out.write(
+      `${JSON.stringify({
+        stack: outputs.stack,
+        submitted: submitted.map((e) => ({
+          jobName: e.jobName,
+          jobId: e.jobId,
+          file: e.file,
+          ...(e.arraySize !== undefined ? { arraySize: e.arraySize } : {}),
+        })),
+        recovered: recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId, file: e.file })),
+        skipped: o.skipped,
+        failed,
+        unrecorded: unrecorded.map((u) => ({
+          jobName: u.jobName,
+          jobId: u.jobId,
+          file: u.file,
+          error: u.error,
+        })),
+        open,
+        duplicates: o.duplicates,
+        notSubmitted,
+        ledger: ledger.file,
+      })}\n`,
+    );
+  } else {
+    for (const u of unrecorded) {
+      err.write(
+        `error: ${u.file}: ${u.jobName} was submitted as ${u.jobId} but could not be recorded in ` +
+          `the ledger ${ledger.file} (${u.error})\n`,
+      );
+    }
+    for (const f of failed.slice(0, 20)) {
+      err.write(`error: ${f.file}: ${f.jobName}: ${f.error}\n`);
+    }
+    if (failed.length > 20) {
+      err.write(`... and ${failed.length - 20} more errors\n`);
+    }
+    if (r.lookupError !== undefined) {
+      err.write(
+        `error: looking up jobs whose answer was lost failed: ${describeError(r.lookupError)}\n`,
+      );
+    }
+    printDuplicates(ctx, o.duplicates);
+    out.write(
+      `${submitted.length} submitted, ${o.skipped.length} already in the ledger` +
+        (recovered.length > 0 ? `, ${recovered.length} found in Batch by token` : "") +
+        (unrecorded.length > 0 ? `, ${unrecorded.length} submitted but not in the ledger` : "") +
+        (open.length > 0 ? `, ${open.length} unresolved (answer lost)` : "") +
+        (notSubmitted > 0 ? `, ${notSubmitted} not submitted` : "") +
+        "\n",
+    );
+    if (unrecorded.length > 0) {
+      err.write(
+        `make the ledger (${ledger.file}) writable and re-run: the re-run finds the ` +
+          `${unrecorded.length} job(s) above in Batch by their submission token instead of submitting them again\n`,
+      );
+    } else if (open.length > 0) {
+      err.write(
+        `re-run the same command: it looks the ${open.length} job(s) whose answer was lost up by token ` +
+          `(${open
+            .slice(0, 5)
+            .map((x) => x.jobName)
+            .join(
+              ", ",
+            )}${open.length > 5 ? ", ..." : ""}) and sends only what Batch never received\n`,
+      );
+    } else if (notSubmitted > 0) {
+      err.write(
+        `re-run the same command to submit the remaining ${notSubmitted}: accepted jobs are in the ledger and are skipped\n`,
+      );
+    } else {
+      err.write("next: npm run jobs:watch\n");
+    }
+  }
+  if (unrecorded.length > 0) {
+    return EXIT_FAILURE;
+  }
+  if (ctx.signal.aborted && (notSubmitted > 0 || open.length > 0)) {
+    return EXIT_INTERRUPTED;
+  }
+  return notSubmitted > 0 || open.length > 0 || r.lookupError !== undefined
+    ? EXIT_FAILURE
+    : EXIT_OK;
 }
 
 function reportSkipped(
@@ -334,168 +718,10 @@ function printDryRun(
     }
     out.write(`${JSON.stringify(s.request, null, 2)}\n`);
   }
-  err.write(`dry run: ${todo.length} request(s) shown, nothing submitted\n`);
-}
-
-/** Uploads manifests, then submits `todo`, appending each accepted job to the open ledger. */
-async function submitAll(
-  opts: SubmitOptions,
-  ctx: Context,
-  outputs: LoadedOutputs,
-  ledger: Ledger,
-  todo: readonly Submission[],
-  skipped: readonly { jobName: string; jobId: string; changed: boolean }[],
-): Promise<number> {
-  const out = ctx.io.stdout;
-  const err = ctx.io.stderr;
-  const clients = ctx.clients(outputs.outputs.region);
-  try {
-    // Manifests first: a child that starts before its manifest exists would fail.
-    const arrays = todo.filter(
-      (s): s is Extract<Submission, { kind: "array" }> => s.kind === "array",
-    );
-    if (arrays.length > 0) {
-      const bucket = requireOutput(outputs, "bucketName", "to upload array sweep manifests");
-      const uploads = await runPool(
-        arrays,
-        (s) =>
-          clients.storage.putObject(bucket, s.manifest.key, s.manifest.body, "application/json"),
-        { concurrency: 4, stopOnError: true },
-      );
-      const failed = uploads.findIndex((u) => u.status === "rejected");
-      if (failed >= 0) {
-        const u = uploads[failed];
-        throw new FatalError(
-          `uploading s3://${bucket}/${arrays[failed].manifest.key} failed (${describeError(u.status === "rejected" ? u.reason : undefined)}); nothing was submitted`,
-        );
-      }
-    }
-
-    const run = new Date().toISOString();
-    const progress = createProgress(ctx.io, {
-      total: todo.length,
-      json: opts.json,
-      label: "submitting",
-    });
-    // One line per job is data when stdout is piped; on a terminal, past a handful of
-    // jobs, the progress bar and the summary say it better (the IDs are in the ledger).
-    const perJobLines = !opts.json && (todo.length <= 5 || ctx.io.stdout.isTTY !== true);
-    let accepted = 0;
-    const outcomes = await runPool(
-      todo,
-      async (s) => {
-        const res = await clients.batch.submitJob(s.request);
-        const entry: LedgerEntry = {
-          v: 1,
-          jobName: s.jobName,
-          jobId: res.jobId,
-          ...(res.jobArn !== undefined ? { jobArn: res.jobArn } : {}),
-          kind: s.arraySize !== undefined ? "array" : "single",
-          ...(s.arraySize !== undefined ? { arraySize: s.arraySize } : {}),
-          file: s.file,
-          hash: s.hash,
-          run,
-          submittedAt: new Date().toISOString(),
-        };
-        try {
-          ledger.append(entry);
-        } catch (failure) {
-          // Stops the pool: every further job would be just as unrecorded.
-          throw new UnrecordedError(entry, failure);
-        }
-        accepted++;
-        progress.update(accepted);
-        if (perJobLines) {
-          out.write(
-            `submitted ${s.jobName} ${res.jobId}${s.arraySize !== undefined ? ` (array of ${s.arraySize})` : ""}\n`,
-          );
-        }
-        return entry;
-      },
-      {
-        concurrency: opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY,
-        stopOnError: true,
-        signal: ctx.signal,
-      },
-    );
-    progress.stop();
-
-    const submitted = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
-    const unrecorded = outcomes.flatMap((o) =>
-      o.status === "rejected" && o.reason instanceof UnrecordedError
-        ? [{ ...o.reason.entry, error: describeError(o.reason.failure) }]
-        : [],
-    );
-    const failed = outcomes.flatMap((o, i) =>
-      o.status === "rejected" && !(o.reason instanceof UnrecordedError)
-        ? [{ jobName: todo[i].jobName, file: todo[i].file, error: describeError(o.reason) }]
-        : [],
-    );
-    const notSubmitted = outcomes.length - submitted.length - unrecorded.length;
-    if (opts.json) {
-      out.write(
-        `${JSON.stringify({
-          stack: outputs.stack,
-          submitted: submitted.map((e) => ({
-            jobName: e.jobName,
-            jobId: e.jobId,
-            file: e.file,
-            ...(e.arraySize !== undefined ? { arraySize: e.arraySize } : {}),
-          })),
-          skipped,
-          failed,
-          unrecorded: unrecorded.map((u) => ({
-            jobName: u.jobName,
-            jobId: u.jobId,
-            file: u.file,
-            error: u.error,
-          })),
-          notSubmitted,
-          ledger: ledger.file,
-        })}\n`,
-      );
-    } else {
-      for (const u of unrecorded) {
-        err.write(
-          `error: ${u.file}: ${u.jobName} was submitted as ${u.jobId} but could not be recorded in ` +
-            `the ledger ${ledger.file} (${u.error})\n`,
-        );
-      }
-      for (const f of failed.slice(0, 20)) {
-        err.write(`error: ${f.file}: ${f.jobName}: ${f.error}\n`);
-      }
-      if (failed.length > 20) {
-        err.write(`... and ${failed.length - 20} more errors\n`);
-      }
-      out.write(
-        `${submitted.length} submitted, ${skipped.length} already in the ledger` +
-          (unrecorded.length > 0 ? `, ${unrecorded.length} submitted but not in the ledger` : "") +
-          (notSubmitted > 0 ? `, ${notSubmitted} not submitted` : "") +
-          "\n",
-      );
-      if (unrecorded.length > 0) {
-        err.write(
-          `fix the ledger (${ledger.file}) before re-running: a re-run submits the ` +
-            `${unrecorded.length} job(s) above again, since the ledger does not list them\n`,
-        );
-      } else if (notSubmitted > 0) {
-        err.write(
-          `re-run the same command to submit the remaining ${notSubmitted}: accepted jobs are in the ledger and are skipped\n`,
-        );
-      } else {
-        err.write("next: npm run jobs:watch\n");
-      }
-    }
-    if (unrecorded.length > 0) {
-      return EXIT_FAILURE;
-    }
-    if (ctx.signal.aborted && notSubmitted > 0) {
-      return EXIT_INTERRUPTED;
-    }
-    return notSubmitted > 0 ? EXIT_FAILURE : EXIT_OK;
-  } finally {
-    clients.destroy();
-  }
+  err.write(
+    `dry run: ${todo.length} request(s) shown, nothing submitted; each is sent with the tag ` +
+      `${TOKEN_TAG} set to a fresh submission token\n`,
+  );
 }
 
 async function runLocally(

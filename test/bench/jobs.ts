@@ -3,7 +3,9 @@
  * and s3rver run in this process; the CLI runs as its own process, as `npm run jobs:submit`
  * does, so its start-up is part of every figure.
  *
- *  - 1,000 job files with `jobs:submit` (one process, bounded concurrent requests);
+ *  - 1,000 job files with `jobs:submit` (one process, bounded concurrent requests), with the
+ *    exactly-once intent lines (fsync'ed) and without them (the internal `noIntents` switch),
+ *    runs alternating so both see the same machine load;
  *  - the tutorial's way: one `aws batch submit-job --cli-input-json` process per file, timed
  *    on 20 files and extrapolated to 1,000 (when an `aws` CLI is on PATH);
  *  - a 10,000-set array sweep: time and the number of SubmitJob requests;
@@ -37,6 +39,8 @@ const CLI_SAMPLE = 20;
 const SWEEP_SETS = 10_000;
 /** Each jobs:submit figure is the median of this many runs, each a fresh process. */
 const RUNS = 3;
+/** Alternating runs for the with/without intents comparison. */
+const PAIRS = 5;
 
 /** Wall time of one `jobs` CLI process, in seconds; throws with its output on failure. */
 async function timeCli(
@@ -137,20 +141,37 @@ export async function benchJobs(): Promise<BenchResult[]> {
       target: "<= 0.6 s",
     });
 
-    const submitSeconds = await medianSubmit(
-      ["submit", jobsDir, ...common, "--stack", "bench"],
-      env,
-      dir,
-    );
-    if (batch.count("submitjob", 200) !== (FILES + FEW_FILES) * RUNS) {
+    const withIntents: number[] = [];
+    const without: number[] = [];
+    const noIntents = { ...env, BATCHPY_TEST_HOOKS: JSON.stringify({ noIntents: true }) };
+    const argv = ["submit", jobsDir, ...common, "--stack", "bench", "--force"];
+    for (let i = 0; i < PAIRS; i++) {
+      withIntents.push(await timeCli(argv, env, dir));
+      without.push(await timeCli(argv, noIntents, dir));
+    }
+    const expected = FEW_FILES * RUNS + FILES * PAIRS * 2;
+    if (batch.count("submitjob", 200) !== expected) {
       throw new Error(
-        `expected ${(FILES + FEW_FILES) * RUNS} accepted submissions, saw ${batch.count("submitjob", 200)}`,
+        `expected ${expected} accepted submissions, saw ${batch.count("submitjob", 200)}`,
       );
     }
+    const submitSeconds = median(withIntents);
+    const baseline = median(without);
     results.push({
-      name: `jobs: submit ${FILES} job files with batchpy jobs submit (one process, median of ${RUNS})`,
+      name: `jobs: submit ${FILES} job files with batchpy jobs submit, exactly-once intents (median of ${PAIRS})`,
       value: submitSeconds,
       unit: "s",
+    });
+    results.push({
+      name: `jobs: the same without intent lines (no fsync; alternating runs, median of ${PAIRS})`,
+      value: baseline,
+      unit: "s",
+    });
+    results.push({
+      name: "jobs: slowdown from intent lines",
+      value: Math.round((submitSeconds / baseline - 1) * 1000) / 10,
+      unit: "%",
+      target: "<= 10%",
     });
 
     if (onPath("aws")) {

@@ -5,6 +5,14 @@
  * injects throttling (429 TooManyRequestsException) and hard failures, and moves jobs
  * through Batch's lifecycle so watch/logs/cancel have something to observe.
  *
+ * Exactly-once support: SubmitJob keeps `tags` (validated like the service: at most 50, no
+ * `aws:` prefix) and DescribeJobs returns them; ListJobs takes a `jobQueue` with the
+ * JOB_NAME filter (case-insensitive, a trailing `*` matches a prefix, every status, newest
+ * first, at most 100 per page); `listLagMs` hides jobs from ListJobs for that long after
+ * SubmitJob, as an eventually consistent listing would; `faultNextSubmits` makes the server
+ * accept a job and then lose the answer (drop the connection, never answer, answer 500) or
+ * hold the answer until `releasePaused()`.
+ *
  * Array jobs behave as the API reference describes them: the parent is only ever SUBMITTED,
  * PENDING, SUCCEEDED or FAILED (PENDING while any child runs); its children exist once it
  * leaves SUBMITTED; ListJobs without jobStatus (and without filters) lists only RUNNING
@@ -46,12 +54,22 @@ export interface FakeJob extends FakeUnit {
   readonly children?: FakeUnit[];
   /** Batch creates the children when the parent leaves SUBMITTED. */
   childrenCreated: boolean;
+  readonly tags?: Record<string, string>;
 }
+
+/**
+ * What happens to the answer of a SubmitJob the server accepted: "drop" closes the
+ * connection without answering, "hang" never answers, "error500" answers HTTP 500
+ * ServerException, "pause" holds the answer until releasePaused().
+ */
+export type SubmitFault = "drop" | "hang" | "error500" | "pause";
 
 export interface RecordedRequest {
   readonly operation: string;
   readonly body: unknown;
   readonly status: number;
+  /** The answer was lost on purpose (faultNextSubmits). */
+  readonly fault?: SubmitFault;
 }
 
 export interface FakeBatchOptions {
@@ -67,6 +85,8 @@ export interface FakeBatchOptions {
   readonly submitDelayMs?: number;
   /** Cap on ListJobs page size (below maxResults), small to exercise paging. @default 100 */
   readonly pageSize?: number;
+  /** ListJobs leaves out jobs submitted less than this long ago. @default 0 */
+  readonly listLagMs?: number;
 }
 
 const REGION = "us-east-1";
@@ -92,10 +112,16 @@ export class FakeBatch {
   private throttles = new Map<string, number>();
   private failAfter: { count: number; status: number; type: string } | undefined;
   private accepted = 0;
+  private readonly submitFaults: SubmitFault[] = [];
+  private readonly paused: (() => void)[] = [];
+  private readonly hung: http.ServerResponse[] = [];
+  /** How long ListJobs hides a new job (starts as the `listLagMs` option). */
+  listLagMs: number;
   url = "";
 
   private constructor(opts: FakeBatchOptions) {
     this.opts = opts;
+    this.listLagMs = opts.listLagMs ?? 0;
     this.server = http.createServer((req, res) => this.handle(req, res));
     // Keep-alive sockets must not hold the test process open after close().
     this.server.keepAliveTimeout = 1000;
@@ -108,6 +134,8 @@ export class FakeBatch {
   }
 
   close(): Promise<void> {
+    this.paused.splice(0);
+    this.hung.splice(0).forEach((res) => res.destroy());
     return closeServer(this.server);
   }
 
@@ -119,6 +147,28 @@ export class FakeBatch {
   /** Once `count` jobs were accepted, every further SubmitJob fails (default 400 ClientException). */
   failSubmitsAfter(count: number | undefined, status = 400, type = "ClientException"): void {
     this.failAfter = count === undefined ? undefined : { count, status, type };
+  }
+
+  /** The next `n` accepted SubmitJobs lose their answer the way `fault` says. */
+  faultNextSubmits(n: number, fault: SubmitFault): void {
+    for (let i = 0; i < n; i++) {
+      this.submitFaults.push(fault);
+    }
+  }
+
+  /** Answers held by the "pause" fault. */
+  pausedCount(): number {
+    return this.paused.length;
+  }
+
+  /** Sends every answer held by the "pause" fault. */
+  releasePaused(): void {
+    this.paused.splice(0).forEach((send) => send());
+  }
+
+  /** Jobs named `jobName`, oldest first. */
+  named(jobName: string): FakeJob[] {
+    return this.submitted().filter((j) => j.jobName === jobName);
   }
 
   /** Accepted SubmitJob requests, in order. */
@@ -246,6 +296,7 @@ export class FakeBatch {
       status: unit.status,
       ...(unit.statusReason !== undefined ? { statusReason: unit.statusReason } : {}),
       createdAt: job.createdAt,
+      ...(job.tags !== undefined && !isChild ? { tags: job.tags } : {}),
       ...(job.children !== undefined
         ? {
             arrayProperties: isChild
@@ -288,41 +339,8 @@ export class FakeBatch {
           }),
         };
       }
-      case "listjobs": {
-        const job =
-          typeof body.arrayJobId === "string" ? this.jobs.get(body.arrayJobId) : undefined;
-        if (job?.children === undefined) {
-          throw new ServiceError(400, "ClientException", "arrayJobId must name an array job");
-        }
-        if (body.filters !== undefined) {
-          throw new ServiceError(400, "ClientException", "filters are not supported by the fake");
-        }
-        // The service's default: no jobStatus (and no filters) lists RUNNING jobs only.
-        const status = body.jobStatus ?? "RUNNING";
-        if (typeof status !== "string" || !STATUSES.includes(status)) {
-          throw new ServiceError(400, "ClientException", `jobStatus ${String(status)} is invalid`);
-        }
-        const max = body.maxResults ?? 1000;
-        if (typeof max !== "number" || !Number.isInteger(max) || max < 1 || max > 1000) {
-          throw new ServiceError(400, "ClientException", "maxResults must be 1 to 1000");
-        }
-        const matching = job.childrenCreated ? job.children.filter((c) => c.status === status) : [];
-        const size = Math.min(max, this.opts.pageSize ?? 100);
-        const start = typeof body.nextToken === "string" ? Number(body.nextToken) : 0;
-        const page = matching.slice(start, start + size);
-        return {
-          jobSummaryList: page.map((c) => ({
-            jobArn: `${job.jobArn}:${c.index}`,
-            jobId: c.jobId,
-            jobName: job.jobName,
-            status: c.status,
-            ...(c.statusReason !== undefined ? { statusReason: c.statusReason } : {}),
-            arrayProperties: { index: c.index, size: job.children?.length },
-            container: { ...(c.exitCode !== undefined ? { exitCode: c.exitCode } : {}) },
-          })),
-          ...(start + size < matching.length ? { nextToken: String(start + size) } : {}),
-        };
-      }
+      case "listjobs":
+        return this.listJobs(body);
       case "canceljob":
       case "terminatejob": {
         const found = typeof body.jobId === "string" ? this.find(body.jobId) : undefined;
@@ -368,6 +386,130 @@ export class FakeBatch {
     }
   }
 
+  private listJobs(body: Record<string, unknown>): unknown {
+    const selectors = ["jobQueue", "arrayJobId", "multiNodeJobId"].filter(
+      (k) => body[k] !== undefined,
+    );
+    if (selectors.length !== 1) {
+      throw new ServiceError(
+        400,
+        "ClientException",
+        "specify exactly one of jobQueue, arrayJobId and multiNodeJobId",
+      );
+    }
+    const filters = body.filters as { name?: unknown; values?: unknown }[] | undefined;
+    const max = body.maxResults ?? (filters !== undefined ? 100 : 1000);
+    const limit = filters !== undefined ? 100 : 1000;
+    if (typeof max !== "number" || !Number.isInteger(max) || max < 1 || max > limit) {
+      throw new ServiceError(400, "ClientException", `maxResults must be 1 to ${limit}`);
+    }
+    const size = Math.min(max, this.opts.pageSize ?? 100);
+    const start = typeof body.nextToken === "string" ? Number(body.nextToken) : 0;
+    const page = <T>(all: T[], map: (t: T) => unknown): unknown => ({
+      jobSummaryList: all.slice(start, start + size).map(map),
+      ...(start + size < all.length ? { nextToken: String(start + size) } : {}),
+    });
+    if (typeof body.jobQueue === "string") {
+      return page(this.queueJobs(body.jobQueue, filters, body.jobStatus), (j) => ({
+        jobArn: j.jobArn,
+        jobId: j.jobId,
+        jobName: j.jobName,
+        createdAt: j.createdAt,
+        status: j.status,
+        jobDefinition: j.request.jobDefinition,
+        ...(j.children !== undefined ? { arrayProperties: { size: j.children.length } } : {}),
+      }));
+    }
+    const job = typeof body.arrayJobId === "string" ? this.jobs.get(body.arrayJobId) : undefined;
+    if (job?.children === undefined) {
+      throw new ServiceError(400, "ClientException", "arrayJobId must name an array job");
+    }
+    if (filters !== undefined) {
+      // The service ignores filters for children; the tool never sends them.
+      throw new ServiceError(400, "ClientException", "filters are not supported by the fake here");
+    }
+    const status = this.statusParam(body.jobStatus);
+    const matching = job.childrenCreated ? job.children.filter((c) => c.status === status) : [];
+    return page(matching, (c) => ({
+      jobArn: `${job.jobArn}:${c.index}`,
+      jobId: c.jobId,
+      jobName: job.jobName,
+      status: c.status,
+      ...(c.statusReason !== undefined ? { statusReason: c.statusReason } : {}),
+      arrayProperties: { index: c.index, size: job.children?.length },
+      container: { ...(c.exitCode !== undefined ? { exitCode: c.exitCode } : {}) },
+    }));
+  }
+
+  /** The service's default: no jobStatus (and no filters) lists RUNNING jobs only. */
+  private statusParam(value: unknown): string {
+    const status = value ?? "RUNNING";
+    if (typeof status !== "string" || !STATUSES.includes(status)) {
+      throw new ServiceError(400, "ClientException", `jobStatus ${String(status)} is invalid`);
+    }
+    return status;
+  }
+
+  /** Jobs of a queue (name or ARN), newest first; JOB_NAME filter or status; listing lag. */
+  private queueJobs(
+    queue: string,
+    filters: { name?: unknown; values?: unknown }[] | undefined,
+    jobStatus: unknown,
+  ): FakeJob[] {
+    const visibleBefore = Date.now() - this.listLagMs;
+    let jobs = this.submitted().filter(
+      (j) =>
+        (j.request.jobQueue === queue || String(j.request.jobQueue).endsWith(`/${queue}`)) &&
+        j.createdAt <= visibleBefore,
+    );
+    if (filters === undefined) {
+      const status = this.statusParam(jobStatus);
+      jobs = jobs.filter((j) => j.status === status);
+    } else {
+      const f = filters[0];
+      const values = f?.values;
+      if (
+        filters.length !== 1 ||
+        f.name !== "JOB_NAME" ||
+        !Array.isArray(values) ||
+        values.length !== 1 ||
+        typeof values[0] !== "string"
+      ) {
+        throw new ServiceError(400, "ClientException", "the fake supports one JOB_NAME filter");
+      }
+      const want = values[0].toLowerCase();
+      const prefix = want.endsWith("*");
+      jobs = jobs.filter((j) => {
+        const name = j.jobName.toLowerCase();
+        return prefix ? name.startsWith(want.slice(0, -1)) : name === want;
+      });
+    }
+    return jobs.sort((a, b) => b.createdAt - a.createdAt);
+  }
+
+  private checkTags(value: unknown): Record<string, string> | undefined {
+    if (value === undefined) {
+      return undefined;
+    }
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      throw new ServiceError(400, "ClientException", "tags must be a map of strings");
+    }
+    const tags = value as Record<string, unknown>;
+    const keys = Object.keys(tags);
+    if (keys.length > 50) {
+      throw new ServiceError(400, "ClientException", "a job can have at most 50 tags");
+    }
+    for (const k of keys) {
+      if (k.length < 1 || k.length > 128 || k.toLowerCase().startsWith("aws:")) {
+        throw new ServiceError(400, "ClientException", `tag key ${k} is invalid`);
+      }
+      if (typeof tags[k] !== "string" || (tags[k] as string).length > 256) {
+        throw new ServiceError(400, "ClientException", `tag value of ${k} is invalid`);
+      }
+    }
+    return tags as Record<string, string>;
+  }
+
   private submitJob(body: Record<string, unknown>): unknown {
     for (const field of ["jobName", "jobQueue", "jobDefinition"]) {
       if (typeof body[field] !== "string" || body[field] === "") {
@@ -393,6 +535,7 @@ export class FakeBatch {
     if (size !== undefined && (size < 2 || size > 10_000)) {
       throw new ServiceError(400, "ClientException", "Array size must be between 2 and 10000");
     }
+    const tags = this.checkTags(body.tags);
     if (this.failAfter !== undefined && this.accepted >= this.failAfter.count) {
       throw new ServiceError(
         this.failAfter.status,
@@ -410,6 +553,7 @@ export class FakeBatch {
       env,
       createdAt: Date.now(),
       childrenCreated: false,
+      ...(tags !== undefined ? { tags } : {}),
       ...(size !== undefined
         ? {
             children: Array.from({ length: size }, (_, i) =>
@@ -453,11 +597,35 @@ export class FakeBatch {
         headers["x-amzn-errortype"] = e.type;
         payload = { message: e.message };
       }
-      this.requests.push({ operation: op, body, status });
+      const fault = op === "submitjob" && status === 200 ? this.submitFaults.shift() : undefined;
+      this.requests.push({
+        operation: op,
+        body,
+        status,
+        ...(fault !== undefined ? { fault } : {}),
+      });
+      if (fault === "error500") {
+        // Accepted, then answered as if it had failed: the job exists all the same.
+        status = 500;
+        headers["x-amzn-errortype"] = "ServerException";
+        payload = { message: "simulated failure after the job was accepted" };
+      }
       const send = (): void => {
+        if (fault === "drop") {
+          req.socket.destroy();
+          return;
+        }
+        if (fault === "hang") {
+          this.hung.push(res);
+          return;
+        }
         res.writeHead(status, headers);
         res.end(JSON.stringify(payload));
       };
+      if (fault === "pause") {
+        this.paused.push(send);
+        return;
+      }
       const delay = op === "submitjob" ? (this.opts.submitDelayMs ?? 0) : 0;
       if (delay > 0) {
         setTimeout(send, delay);

@@ -11,6 +11,7 @@ import { run } from "../../jobs/cli";
 import { createAwsClients } from "../../jobs/aws";
 import type { Context } from "../../jobs/context";
 import type { CommandResult } from "../../jobs/outputs";
+import type { TestHooks } from "../../jobs/test-hooks";
 import {
   describeScript,
   parseDescription,
@@ -129,6 +130,8 @@ export interface InProcessOptions {
   readonly signal?: AbortSignal;
   readonly env?: NodeJS.ProcessEnv;
   readonly stderrIsTTY?: boolean;
+  /** Fault injection and short waits (jobs/test-hooks.ts). */
+  readonly hooks?: TestHooks;
 }
 
 /** Runs `jobs <argv>` in this process with the real SDK clients. */
@@ -147,7 +150,14 @@ export async function runJobs(
     cwd: opts.cwd ?? REPO_ROOT,
     env: opts.env ?? process.env,
     repoRoot: REPO_ROOT,
-    clients: (region) => createAwsClients({ region, env: process.env }),
+    clients: (region) =>
+      createAwsClients({
+        region,
+        env: process.env,
+        ...(opts.hooks?.submitTimeoutMs !== undefined
+          ? { submitTimeoutMs: opts.hooks.submitTimeoutMs }
+          : {}),
+      }),
     describe: async (script) =>
       describe === "real" ? describeScript({ repoRoot: REPO_ROOT, script }) : describe,
     ...(describe === "real"
@@ -160,6 +170,7 @@ export async function runJobs(
       : {}),
     pulumi: opts.pulumi ?? (() => undefined),
     signal: opts.signal ?? new AbortController().signal,
+    ...(opts.hooks !== undefined ? { hooks: opts.hooks } : {}),
   };
   const code = await run(argv, ctx);
   return { code, stdout, stderr };

@@ -3,7 +3,7 @@
  * (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>): nothing in jobs/ routes requests itself.
  */
 import * as assert from "assert";
-import { createAwsClients } from "../../jobs/aws";
+import { createAwsClients, submitFailure, submitRetryable } from "../../jobs/aws";
 import { FakeBatch } from "../helpers/fake-batch";
 import { awsEnv, setProcessEnv } from "../helpers/jobs-harness";
 
@@ -90,6 +90,87 @@ describe("jobs/aws: SDK v3 clients", function () {
         "always a status (without one ListJobs lists only RUNNING jobs) and 1,000 per page",
       );
       assert.deepStrictEqual(await clients.batch.listArrayChildren(arr.jobId, "RUNNING"), []);
+    } finally {
+      clients.destroy();
+    }
+  });
+
+  it("SubmitJob is retried by the SDK after throttling only, never after a lost answer", async function () {
+    restore = setProcessEnv(awsEnv({ batch: batch.url }));
+    const clients = createAwsClients({ region: "us-east-1", submitTimeoutMs: 300 });
+    const req = { jobName: "a", jobQueue: "q", jobDefinition: "d" };
+    try {
+      batch.throttleNext(2);
+      await clients.batch.submitJob(req);
+      assert.strictEqual(batch.count("submitjob"), 3, "two 429s, then accepted");
+      for (const fault of ["error500", "drop", "hang"] as const) {
+        const before = batch.count("submitjob");
+        batch.faultNextSubmits(1, fault);
+        await assert.rejects(clients.batch.submitJob(req), (e: unknown) => {
+          assert.strictEqual(submitFailure(e), "unknown", fault);
+          return true;
+        });
+        assert.strictEqual(batch.count("submitjob") - before, 1, `${fault}: sent once`);
+      }
+      batch.failSubmitsAfter(0, 400, "ClientException");
+      await assert.rejects(
+        clients.batch.submitJob(req),
+        (e: unknown) => submitFailure(e) === "refused",
+      );
+      // Other calls keep the adaptive retry of every transient failure.
+      batch.failSubmitsAfter(undefined);
+      batch.throttleNext(1, "describejobs");
+      assert.deepStrictEqual(await clients.batch.describeJobs([]), []);
+    } finally {
+      clients.destroy();
+    }
+    assert.strictEqual(
+      submitRetryable({
+        errorType: "TRANSIENT",
+        error: Object.assign(new Error("x"), { code: "ECONNREFUSED" }),
+      }),
+      true,
+    );
+    assert.strictEqual(
+      submitRetryable({
+        errorType: "TRANSIENT",
+        error: Object.assign(new Error("x"), { code: "ECONNRESET" }),
+      }),
+      false,
+    );
+    assert.strictEqual(
+      submitRetryable({ errorType: "SERVER_ERROR", error: new Error("x") }),
+      false,
+    );
+  });
+
+  it("lists a queue's jobs by exact name across pages, whatever their status", async function () {
+    restore = setProcessEnv(awsEnv({ batch: batch.url }));
+    const clients = createAwsClients({ region: "us-east-1" });
+    try {
+      const queue = "arn:aws:batch:us-east-1:123456789012:job-queue/q";
+      for (let i = 0; i < 130; i++) {
+        await clients.batch.submitJob({
+          jobName: i % 2 === 0 ? "same" : "SAME",
+          jobQueue: queue,
+          jobDefinition: "d",
+        });
+      }
+      await clients.batch.submitJob({ jobName: "same", jobQueue: "other", jobDefinition: "d" });
+      batch.advanceAll(2);
+      const found = await clients.batch.listJobsByName("q", "same");
+      assert.strictEqual(
+        found.length,
+        65,
+        "the JOB_NAME filter is case-insensitive; the tool is not",
+      );
+      assert.strictEqual(batch.count("listjobs"), 2, "130 matches, 100 per page");
+      const body = batch.requests.find((r) => r.operation === "listjobs")?.body as Record<
+        string,
+        unknown
+      >;
+      assert.deepStrictEqual(body.filters, [{ name: "JOB_NAME", values: ["same"] }]);
+      assert.strictEqual(body.maxResults, 100);
     } finally {
       clients.destroy();
     }

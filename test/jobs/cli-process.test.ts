@@ -1,11 +1,13 @@
 /**
- * The CLI as a real process: Ctrl-C and a hard kill half-way through a submission, then a
- * re-run that submits only what is missing; --help and exit codes.
+ * The CLI as a real process: Ctrl-C and a hard kill half-way through a submission, SIGKILL
+ * at each step of the exactly-once protocol (after the intent is on disk, after the request
+ * was sent but before its answer, after the answer but before the job ID is written), then
+ * a re-run that leaves exactly one job per name; --help and exit codes.
  */
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { parseLedger } from "../../jobs/ledger";
+import { openIntents, parseLedger } from "../../jobs/ledger";
 import { lockPath } from "../../jobs/lock";
 import { outputsLedgerName } from "../../jobs/outputs";
 import { FakeBatch } from "../helpers/fake-batch";
@@ -22,6 +24,26 @@ import {
 } from "../helpers/jobs-harness";
 
 const JOBS = 40;
+
+/** Short stand-ins for the 5-minute listing wait and the 30-second SubmitJob timeout. */
+const FAST = { listingWaitMs: 300, submitTimeoutMs: 1000 };
+
+/** Exactly one Batch job per name, every name there, no intent left open. */
+function assertOnePerName(batch: FakeBatch, names: readonly string[], ledgerFile: string): void {
+  assert.deepStrictEqual(
+    batch
+      .submitted()
+      .map((j) => j.jobName)
+      .sort(),
+    [...names].sort(),
+  );
+  const parsed = parseLedger(fs.readFileSync(ledgerFile, "utf8"));
+  assert.deepStrictEqual(openIntents(parsed), []);
+  const latest = new Map(parsed.entries.map((e) => [e.jobName, e.jobId]));
+  for (const j of batch.submitted()) {
+    assert.strictEqual(latest.get(j.jobName), j.jobId, j.jobName);
+  }
+}
 
 /** Polls `check`; fails early with the child's output if it ended first. */
 async function waitFor(
@@ -85,7 +107,7 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
   async function rerun(): Promise<{ submitted: number; stderr: string }> {
     restoreEnv = setProcessEnv(awsEnv({ batch: batch.url }));
     const before = batch.submitted().length;
-    const r = await runJobs(argv(), { cwd: dir });
+    const r = await runJobs(argv(), { cwd: dir, hooks: FAST });
     assert.strictEqual(r.code, 0, r.stderr);
     return { submitted: batch.submitted().length - before, stderr: r.stderr };
   }
@@ -115,23 +137,71 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
     );
   });
 
-  it("after a hard kill, the re-run submits exactly the jobs missing from the ledger", async function () {
+  it("after a hard kill at a random moment, the re-run leaves exactly one job per name", async function () {
     const { child, done } = spawnJobs(argv(), awsEnv({ batch: batch.url }), dir);
     await waitFor(() => ledgerLines() >= 6, done);
     child.kill("SIGKILL");
     await done;
     const recorded = ledgerLines();
     assert.ok(fs.existsSync(lockPath(ledgerFile)), "a killed run leaves its lock behind");
-    const { submitted: resubmitted, stderr } = await rerun();
-    assert.strictEqual(resubmitted, JOBS - recorded);
+    const { stderr } = await rerun();
     assert.match(
       stderr,
       new RegExp(`warning: took over the lock .* left by pid ${child.pid}\\b.*no longer running`),
     );
-    // A request AWS accepted in the instant before the kill may be submitted twice (the
-    // documented window); none is ever lost.
-    assert.deepStrictEqual([...new Set(batch.submitted().map((j) => j.jobName))].sort(), names);
-    assert.ok(batch.submitted().length - JOBS <= 2, "at most the in-flight requests repeat");
+    assert.ok(recorded < JOBS);
+    // Requests in flight at the kill are found by their token, not sent twice.
+    assertOnePerName(batch, names, ledgerFile);
+  });
+
+  for (const [label, hooks] of [
+    ["after its intent is on disk, before the request", { point: "intent-durable", at: 5 }],
+    ["after SubmitJob answered, before the job ID is written", { point: "answer-received", at: 5 }],
+  ] as const) {
+    it(`SIGKILL ${label}: the re-run leaves one job per name`, async function () {
+      const { done } = spawnJobs(
+        argv(),
+        { ...awsEnv({ batch: batch.url }), BATCHPY_TEST_HOOKS: JSON.stringify({ crash: hooks }) },
+        dir,
+      );
+      const r = await done;
+      assert.strictEqual(r.code, 137, r.stderr);
+      assert.ok(openIntents(parseLedger(fs.readFileSync(ledgerFile, "utf8"))).length > 0);
+      const again = await rerun();
+      assert.match(again.stderr, /from an earlier run have no job ID in the ledger/);
+      assertOnePerName(batch, names, ledgerFile);
+    });
+  }
+
+  it("SIGKILL after the request was sent, before its answer: the re-run adopts the job", async function () {
+    const env = awsEnv({ batch: batch.url });
+    const { child, done } = spawnJobs(argv(), env, dir);
+    await waitFor(() => ledgerLines() >= 4, done);
+    // The next request AWS accepts keeps its answer: kill the CLI while it waits for it.
+    batch.faultNextSubmits(1, "pause");
+    await waitFor(() => batch.pausedCount() === 1, done);
+    const held = batch.requests.filter((q) => q.fault === "pause").length;
+    assert.strictEqual(held, 1);
+    child.kill("SIGKILL");
+    await done;
+    const pausedJob = batch
+      .submitted()
+      .find(
+        (j) =>
+          !parseLedger(fs.readFileSync(ledgerFile, "utf8")).entries.some(
+            (e) => e.jobId === j.jobId,
+          ),
+      );
+    assert.ok(pausedJob !== undefined, "accepted by Batch, unknown to the ledger");
+    const again = await rerun();
+    assert.match(again.stderr, /from an earlier run have no job ID in the ledger/);
+    assertOnePerName(batch, names, ledgerFile);
+    assert.ok(
+      parseLedger(fs.readFileSync(ledgerFile, "utf8")).entries.some(
+        (e) => e.jobId === pausedJob.jobId,
+      ),
+      "adopted by its token",
+    );
   });
 
   it("a second Ctrl-C quits at once and still removes the lock", async function () {

@@ -13,6 +13,7 @@ import { Ledger, parseLedger } from "../../jobs/ledger";
 import { lockPath } from "../../jobs/lock";
 import { outputsLedgerName } from "../../jobs/outputs";
 import { manifestBody, manifestKey } from "../../jobs/plan";
+import { TOKEN_TAG } from "../../jobs/reconcile";
 import { FakeBatch } from "../helpers/fake-batch";
 import { FakeS3 } from "../helpers/fake-s3";
 import {
@@ -89,6 +90,8 @@ describe("jobs:submit against local AWS endpoints", function () {
     const sent = batch.submitted();
     assert.deepStrictEqual(sent.map((j) => j.jobName).sort(), names);
     const first = sent.find((j) => j.jobName === "job-0003");
+    const token = first?.tags?.[TOKEN_TAG] ?? "";
+    assert.match(token, /^[0-9a-f-]{36}$/, "each job carries its submission token");
     assert.deepStrictEqual(first?.request, {
       jobName: "job-0003",
       jobQueue: STACK_OUTPUTS.jobQueueArn,
@@ -100,6 +103,7 @@ describe("jobs:submit against local AWS endpoints", function () {
           { name: "BATCHPY_JOB_NAME", value: "job-0003" },
         ],
       },
+      tags: { [TOKEN_TAG]: token },
     });
     const ledger = parseLedger(fs.readFileSync(ledgerFile(), "utf8"));
     assert.strictEqual(ledger.entries.length, 25);
@@ -395,10 +399,24 @@ describe("jobs:submit against local AWS endpoints", function () {
     );
     assert.match(
       r.stderr,
-      /fix the ledger \(.*\) before re-running: a re-run submits the 1 job\(s\) above again/,
+      /make the ledger \(.*\) writable and re-run: the re-run finds the 1 job\(s\) above in Batch by their submission token instead of submitting them again/,
     );
     assert.doesNotMatch(r.stderr, /re-run the same command/);
     assert.strictEqual(parseLedger(fs.readFileSync(ledgerFile(), "utf8")).entries.length, 2);
+
+    // Its intent reached the ledger before the request left: the re-run finds it by token.
+    const again = await submit("jobs");
+    assert.strictEqual(again.code, 0, again.stderr);
+    assert.match(again.stdout, new RegExp(`recovered job-0002 ${third.jobId} \\(found in Batch`));
+    assert.match(again.stdout, /2 submitted, 2 already in the ledger, 1 found in Batch by token/);
+    assert.deepStrictEqual(
+      batch
+        .submitted()
+        .map((j) => j.jobName)
+        .sort(),
+      ["job-0000", "job-0001", "job-0002", "job-0003", "job-0004"],
+      "one job per name",
+    );
   });
 
   it("a second submit on the stack while one runs stops at the lock; each job goes once", async function () {
@@ -482,6 +500,7 @@ describe("jobs:submit against local AWS endpoints", function () {
       jobQueue: STACK_OUTPUTS.jobQueueArn,
       jobDefinition: "my-ecs-def:4",
       ecsPropertiesOverride: ecs,
+      tags: { [TOKEN_TAG]: batch.submitted()[0].tags?.[TOKEN_TAG] },
     });
     assert.match(
       own.stderr,

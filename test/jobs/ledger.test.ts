@@ -1,7 +1,15 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { Ledger, latestByName, ledgerPath, parseLedger, type LedgerEntry } from "../../jobs/ledger";
+import {
+  Ledger,
+  latestByName,
+  ledgerPath,
+  openIntents,
+  parseLedger,
+  type IntentLine,
+  type LedgerEntry,
+} from "../../jobs/ledger";
 import { tempDir } from "../helpers/jobs-harness";
 
 function entry(jobName: string, jobId: string, run = "r1"): LedgerEntry {
@@ -95,5 +103,51 @@ describe("jobs/ledger: the per-stack submissions ledger", function () {
     const latest = latestByName([entry("a", "1"), entry("b", "2"), entry("a", "3", "r2")]);
     assert.strictEqual(latest.get("a")?.jobId, "3");
     assert.strictEqual(latest.size, 2);
+  });
+
+  function intent(jobName: string, token: string, at = "2026-01-01T00:00:00Z"): IntentLine {
+    return {
+      v: 1,
+      type: "intent",
+      jobName,
+      token,
+      hash: "h",
+      jobQueue: "q",
+      kind: "single",
+      run: "r",
+      at,
+    };
+  }
+
+  it("an intent is open until an entry with its token or a closing line follows", function () {
+    const lines = [
+      intent("a", "t1"),
+      intent("b", "t2"),
+      intent("c", "t3"),
+      { ...entry("a", "1"), token: "t1" },
+      { v: 1, type: "closed", jobName: "b", token: "t2", reason: "r", at: "x" },
+      intent("c", "t3", "2026-01-01T00:05:00Z"),
+      entry("d", "4"),
+    ];
+    const parsed = parseLedger(lines.map((l) => JSON.stringify(l)).join("\n"));
+    assert.deepStrictEqual(parsed.warnings, []);
+    assert.deepStrictEqual(
+      parsed.entries.map((e) => e.jobName),
+      ["a", "d"],
+      "intents and closing lines are not entries",
+    );
+    assert.deepStrictEqual(openIntents(parsed), [intent("c", "t3", "2026-01-01T00:05:00Z")]);
+  });
+
+  it("concurrent intents share disk flushes and all reach the file", async function () {
+    const file = path.join(dir, "s", "submissions.jsonl");
+    const ledger = Ledger.open(file);
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) => ledger.recordIntent(intent(`j${i}`, `t${i}`))),
+    );
+    const flushes = ledger.diskFlushes;
+    ledger.close();
+    assert.strictEqual(Ledger.open(file).openIntents().length, 50);
+    assert.ok(flushes <= 2, `${flushes} flushes for 50 intents written at once`);
   });
 });
