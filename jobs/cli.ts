@@ -27,7 +27,8 @@ const EXIT_CODES_HELP = `
 Exit codes:
   0    success (watch/status: no job failed)
   1    failure: an AWS call failed, a job FAILED, a local run failed, stack outputs missing,
-       another jobs:submit holds the stack's lock, watch/status: Batch knows none of the jobs
+       another jobs:submit holds the stack's lock, watch/status/cancel: Batch does not
+       know some of the jobs (never counted as finished: check --stack/--outputs)
   2    bad input: invalid job/sweep file, unknown job name, bad option
   130  interrupted with Ctrl-C (accepted jobs are in the ledger; re-run to continue)
 

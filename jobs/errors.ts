@@ -4,8 +4,8 @@
  * Exit codes (documented in the README and in `--help`):
  *   0   everything worked (for watch/status: no job failed)
  *   1   a failure: an AWS call failed, a job FAILED, a local run exited non-zero,
- *       stack outputs are missing, another jobs:submit holds the lock, or (watch/status)
- *       Batch knows none of the jobs
+ *       stack outputs are missing, another jobs:submit holds the lock, or (watch/status/
+ *       cancel) Batch does not know some of the jobs
  *   2   bad input: a job/sweep file is invalid, an unknown job name, a bad flag
  *   130 interrupted (Ctrl-C) after the in-flight requests were recorded
  */

@@ -426,6 +426,39 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     }
   });
 
+  it("cancel, watch and status never count jobs Batch does not return as finished", async function () {
+    await startBatch({ autoAdvance: false });
+    writeJobFiles(path.join(dir, "jobs"), 1);
+    await jobs("submit", "jobs");
+    const job = findJob("job-0000");
+    job.status = "SUCCEEDED";
+    job.step = LIFECYCLE.length;
+    // Another region's or account's job, in this ledger by mistake: it may still be running.
+    record({ elsewhere: "11111111-2222-3333-4444-555555555555" });
+
+    const r = await jobs("cancel", "--all");
+    assert.strictEqual(r.code, 1, r.stdout);
+    assert.match(r.stdout, /0 stopped, 1 already finished, 1 not known to Batch \(not stopped\)/);
+    assert.match(
+      r.stderr,
+      /warning: Batch does not know 1 job\(s\) in the ledger of stack .*not finished/,
+    );
+    const json = await jobs("cancel", "--all", "--json");
+    assert.strictEqual(json.code, 1);
+    const parsed = JSON.parse(json.stdout) as { alreadyFinished: number; unknown: unknown[] };
+    assert.strictEqual(parsed.alreadyFinished, 1);
+    assert.deepStrictEqual(parsed.unknown, [
+      { jobName: "elsewhere", jobId: "11111111-2222-3333-4444-555555555555" },
+    ]);
+
+    for (const cmd of [["status"], ["watch", "--interval", "0.01"]]) {
+      const w = await jobs(...cmd);
+      assert.strictEqual(w.code, 1, cmd.join(" "));
+      assert.match(w.stdout, /SUCCEEDED 1 \| UNKNOWN 1 \(1\/2 done\)/, cmd.join(" "));
+      assert.match(w.stderr, /Batch does not know 1 job\(s\)/, cmd.join(" "));
+    }
+  });
+
   it("logs of a job with no output yet: a note and exit 0; --follow waits for the stream", async function () {
     await startBatch({ autoAdvance: false });
     writeJobFiles(path.join(dir, "jobs"), 1);
