@@ -5,7 +5,7 @@
 import * as path from "path";
 import { SingleBar } from "cli-progress";
 import { createAwsClients, type AwsClients } from "./aws";
-import { Ledger, ledgerPath } from "./ledger";
+import { Ledger, checkedLedgerPath } from "./ledger";
 import { defaultPulumiRunner, loadOutputs, type LoadedOutputs, type PulumiRunner } from "./outputs";
 import { describeScript, type ScriptDescription } from "./script-options";
 import { checkValuesWithPython, type CheckValues } from "./value-types";
@@ -153,6 +153,6 @@ export function openStack(
   const outputs = stackOutputs(flags, ctx);
   return {
     outputs,
-    ledger: Ledger.open(ledgerPath(stateDir(ctx, flags.stateDir), outputs.stack)),
+    ledger: Ledger.open(checkedLedgerPath(stateDir(ctx, flags.stateDir), outputs.stack)),
   };
 }

@@ -24,7 +24,7 @@ import {
   formatProblem,
   type Problem,
 } from "./errors";
-import { Ledger, ledgerPath, type LedgerEntry } from "./ledger";
+import { Ledger, checkedLedgerPath, type LedgerEntry } from "./ledger";
 import { expandInputs, loadInputs, sortProblems, validateItems } from "./load";
 import { localResultPaths, planLocal, runLocal } from "./local";
 import { acquireLock, lockPath, type Lock } from "./lock";
@@ -239,7 +239,7 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
   }
 
   const dir = stateDir(ctx, opts.stateDir);
-  const file = ledgerPath(dir, outputs.stack);
+  const file = checkedLedgerPath(dir, outputs.stack);
   if (!opts.json) {
     notes.forEach((n) => err.write(`note: ${formatProblem(n)}\n`));
   }
