@@ -531,9 +531,16 @@ export function rawEnvironmentProblems(doc: JsonDocument, desc: ScriptDescriptio
 export function jobProblems(job: LoadedJob, desc: ScriptDescription): Problem[] {
   const env = job.fields.containerOverrides?.environment ?? [];
   const at = ["containerOverrides", "environment"];
+  // First index of each name, so locating a problem is not a search per problem.
+  const firstIndex = new Map<string, number>();
+  env.forEach((v, i) => {
+    if (!firstIndex.has(v.name)) {
+      firstIndex.set(v.name, i);
+    }
+  });
   const values = valueProblems(new Map(env.map((v) => [v.name, v.value])), desc).map((p) => {
-    const i = p.name !== undefined ? env.findIndex((v) => v.name === p.name) : -1;
-    return problemAt(job.doc, i >= 0 ? [...at, i, "value"] : at, p.message);
+    const i = p.name !== undefined ? firstIndex.get(p.name) : undefined;
+    return problemAt(job.doc, i !== undefined ? [...at, i, "value"] : at, p.message);
   });
   // With ECS/EKS/node overrides the variables travel in those, where this tool cannot tell
   // which container runs the script: required options are not checked there.

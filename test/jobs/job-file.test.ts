@@ -9,7 +9,7 @@ import {
   type LoadedJob,
 } from "../../jobs/job-file";
 import { suggest } from "../../components/validation";
-import { lineColumnAt, parseJsonDocument } from "../../jobs/json-source";
+import { MAX_JSON_DEPTH, lineColumnAt, parseJsonDocument, tooDeepAt } from "../../jobs/json-source";
 import { parseDescription } from "../../jobs/script-options";
 import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
 
@@ -68,6 +68,32 @@ describe("jobs/job-file: submit-job JSON files", function () {
     it("lineColumnAt counts lines and columns from 1", function () {
       assert.deepStrictEqual(lineColumnAt("ab\ncd", 0), { line: 1, column: 1 });
       assert.deepStrictEqual(lineColumnAt("ab\ncd", 4), { line: 2, column: 2 });
+    });
+    it("lineColumnAt agrees with counting newlines, for any text and offset (property)", function () {
+      fc.assert(
+        fc.property(
+          fc.string({ unit: fc.constantFrom("a", "\n", "\r", "é") }),
+          fc.nat(),
+          (text, n) => {
+            const offset = n % (text.length + 1);
+            const before = text.slice(0, offset).split("\n");
+            return (
+              JSON.stringify(lineColumnAt(text, offset)) ===
+              JSON.stringify({ line: before.length, column: before[before.length - 1].length + 1 })
+            );
+          },
+        ),
+      );
+    });
+    it("names the file and the place when arrays nest too deep, instead of overflowing the stack", function () {
+      const deep = `{"containerOverrides": ${"[".repeat(20_000)}${"]".repeat(20_000)}}`;
+      assert.deepStrictEqual(check(deep), [
+        `jobs/x.json:1:${23 + MAX_JSON_DEPTH}: arrays and objects are nested more than ${MAX_JSON_DEPTH} levels deep here; a job or sweep file needs fewer than 10: check for unbalanced brackets`,
+      ]);
+      // Brackets inside strings do not count; 64 levels still parse.
+      const fine = `${"[".repeat(MAX_JSON_DEPTH - 1)}"[[[{\\\"["${"]".repeat(MAX_JSON_DEPTH - 1)}`;
+      assert.strictEqual(parseJsonDocument("f.json", fine).problems.length, 0);
+      assert.strictEqual(tooDeepAt(fine), -1);
     });
   });
 
