@@ -16,7 +16,7 @@ export interface LocalRun {
   /** Array child index (AWS_BATCH_JOB_ARRAY_INDEX). */
   readonly index?: number;
   /** The job's own variables, as the container would get them from SubmitJob. */
-  readonly env: Readonly<Record<string, string>>;
+  readonly env: ReadonlyMap<string, string>;
 }
 
 export interface LocalPlan {
@@ -37,7 +37,7 @@ export function planLocal(submissions: readonly Submission[], root: string): Loc
   const runs: LocalRun[] = [];
   const manifests: { file: string; body: string }[] = [];
   for (const s of submissions) {
-    const env = Object.fromEntries(
+    const env = new Map(
       (s.request.containerOverrides?.environment ?? []).map((v) => [v.name, v.value]),
     );
     if (s.kind === "array") {
@@ -87,7 +87,8 @@ export function runEnvironment(
   return {
     ...inherited,
     ...PREFIX_VARIABLES,
-    ...run.env,
+    // Own properties only (Object.fromEntries), so any variable name is kept as it is.
+    ...Object.fromEntries(run.env),
     [VARS.localRoot]: root,
     [VARS.jobName]: run.jobName,
     PYTHONUNBUFFERED: "1",

@@ -40,7 +40,11 @@ export function manifestKey(jobName: string, body: string): string {
 
 /** The manifest the entrypoint reads (container/run_job.py: {"version":1,"sets":[...]}). */
 export function manifestBody(sets: readonly ParameterSet[]): string {
-  return JSON.stringify({ version: MANIFEST_VERSION, sets });
+  // Object.fromEntries defines own properties, so even "__proto__" is written as a name.
+  return JSON.stringify({
+    version: MANIFEST_VERSION,
+    sets: sets.map((set) => Object.fromEntries(set)),
+  });
 }
 
 interface SubmissionBase {
@@ -89,14 +93,20 @@ export interface PlanOptions {
   readonly array: boolean;
 }
 
-/** `base` with `vars` set: same names replaced in place, new names appended in order. */
+/**
+ * `base` with `vars` set: same names replaced in place, new names appended in order. A Map:
+ * with an object, `"constructor" in vars` is true for any vars.
+ */
 export function mergeEnvironment(
   base: readonly EnvVar[] | undefined,
-  vars: Readonly<Record<string, string>>,
+  vars: ReadonlyMap<string, string>,
 ): EnvVar[] {
-  const out = (base ?? []).map((v) => (v.name in vars ? { name: v.name, value: vars[v.name] } : v));
+  const out = (base ?? []).map((v) => {
+    const value = vars.get(v.name);
+    return value !== undefined ? { name: v.name, value } : v;
+  });
   const present = new Set(out.map((v) => v.name));
-  for (const [name, value] of Object.entries(vars)) {
+  for (const [name, value] of vars) {
     if (!present.has(name)) {
       out.push({ name, value });
     }
@@ -120,7 +130,7 @@ export function requestHash(request: SubmitJobRequest, manifest?: string): strin
 function buildRequest(
   jobName: string,
   fields: JobFileFields,
-  vars: Readonly<Record<string, string>>,
+  vars: ReadonlyMap<string, string>,
   resolved: { jobQueue: string; jobDefinition: string },
 ): SubmitJobRequest {
   const { jobQueue, jobDefinition, containerOverrides, ...rest } = fields;
@@ -228,7 +238,7 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
     const request = buildRequest(
       jobName,
       fields,
-      { ...vars, [VARS.jobName]: jobName },
+      new Map([...vars, [VARS.jobName, jobName]]),
       fromOutputs(fields, file),
     );
     const others = nonContainerOverrides(fields);
@@ -254,7 +264,7 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
 
   for (const item of items) {
     if (item.kind === "job") {
-      single(item.doc.file, item.jobName, item.fields, {});
+      single(item.doc.file, item.jobName, item.fields, new Map());
       continue;
     }
     const n = item.sets.length;
@@ -297,7 +307,10 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
       const request = buildRequest(
         item.jobName,
         { ...item.base, arrayProperties: { size: n } },
-        { [VARS.arrayManifest]: key, [VARS.jobName]: item.jobName },
+        new Map([
+          [VARS.arrayManifest, key],
+          [VARS.jobName, item.jobName],
+        ]),
         fromOutputs(item.base, item.file),
       );
       add({

@@ -359,7 +359,10 @@ describe("jobs:submit against local AWS endpoints", function () {
       /error: cannot write the ledger .*a-file\/state\/outputs-us-east-1-[0-9a-f]{8}\/submissions\.jsonl \(.*ENOTDIR.*\): make .* writable, or pass --state-dir DIR \(or set BATCHPY_STATE_DIR\); nothing was submitted/,
     );
     assert.strictEqual(batch.requests.length, 0);
-    const key = manifestKey("sw", manifestBody([{ var_a: "7" }, { var_a: "8" }]));
+    const key = manifestKey(
+      "sw",
+      manifestBody([new Map([["var_a", "7"]]), new Map([["var_a", "8"]])]),
+    );
     assert.match(real.stderr, /error:/);
     assert.strictEqual(await readObject(key), undefined, "the manifest was not uploaded");
   });

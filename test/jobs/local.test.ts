@@ -26,7 +26,7 @@ describe("jobs --local: the entrypoint on this machine", function () {
       jobName: "sw",
       base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
       basePrefix: [],
-      sets: [{ var_a: "1" }, { var_a: "2" }],
+      sets: [new Map([["var_a", "1"]]), new Map([["var_a", "2"]])],
       consumedFiles: [],
       keySources: new Map(),
     };

@@ -39,7 +39,7 @@ function sweepOf(jobName: string, sets: ParameterSet[]): LoadedSweep {
 }
 
 const sets = (n: number): ParameterSet[] =>
-  Array.from({ length: n }, (_, i) => ({ var_a: String(i) }));
+  Array.from({ length: n }, (_, i) => new Map([["var_a", String(i)]]));
 
 describe("jobs/plan: from validated files to SubmitJob requests", function () {
   it("resolves queue and definition from the stack outputs unless the file sets them", function () {
@@ -136,7 +136,10 @@ describe("jobs/plan: from validated files to SubmitJob requests", function () {
           { name: "a", value: "1" },
           { name: "b", value: "2" },
         ],
-        { b: "3", c: "4" },
+        new Map([
+          ["b", "3"],
+          ["c", "4"],
+        ]),
       ),
       [
         { name: "a", value: "1" },

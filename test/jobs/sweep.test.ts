@@ -13,6 +13,7 @@ import {
   parseRows,
   sweepProblems,
   type LoadedSweep,
+  type ParameterSet,
 } from "../../jobs/sweep";
 import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
 
@@ -37,11 +38,16 @@ function load(
   return { ...(r.sweep !== undefined ? { sweep: r.sweep } : {}), problems };
 }
 
+/** Sets as plain objects, to compare with literals. */
+const plain = (sets: readonly ParameterSet[]): Record<string, string>[] =>
+  sets.map((s) => Object.fromEntries(s));
+const set = (o: Record<string, string>): ParameterSet => new Map(Object.entries(o));
+
 const BASE = { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } };
 
 describe("jobs/sweep: parameter grids, zipped lists and CSV/TSV rows", function () {
   it("a grid is every combination, the last key varying fastest", function () {
-    assert.deepStrictEqual(expandGrid({ a: [1, 2], b: ["x", "y", "z"] }), [
+    assert.deepStrictEqual(plain(expandGrid({ a: [1, 2], b: ["x", "y", "z"] })), [
       { a: "1", b: "x" },
       { a: "1", b: "y" },
       { a: "1", b: "z" },
@@ -66,21 +72,24 @@ describe("jobs/sweep: parameter grids, zipped lists and CSV/TSV rows", function 
           const sets = expandGrid(grid);
           const product = Object.values(grid).reduce((n, v) => n * v.length, 1);
           assert.strictEqual(sets.length, product);
-          assert.strictEqual(new Set(sets.map((s) => JSON.stringify(s))).size, product);
+          assert.strictEqual(new Set(sets.map((s) => JSON.stringify([...s]))).size, product);
         },
       ),
     );
   });
 
   it("zip pairs by position; blocks combine as a product", function () {
-    assert.deepStrictEqual(expandZip({ seed: [1, 2], tag: ["a", "b"] }), [
+    assert.deepStrictEqual(plain(expandZip({ seed: [1, 2], tag: ["a", "b"] })), [
       { seed: "1", tag: "a" },
       { seed: "2", tag: "b" },
     ]);
-    assert.deepStrictEqual(combineBlocks([[{ a: "1" }, { a: "2" }], [{ b: "x" }]]), [
-      { a: "1", b: "x" },
-      { a: "2", b: "x" },
-    ]);
+    assert.deepStrictEqual(
+      plain(combineBlocks([[set({ a: "1" }), set({ a: "2" })], [set({ b: "x" })]])),
+      [
+        { a: "1", b: "x" },
+        { a: "2", b: "x" },
+      ],
+    );
   });
 
   it("recognises sweep files by their blocks", function () {
@@ -104,13 +113,13 @@ describe("jobs/sweep: parameter grids, zipped lists and CSV/TSV rows", function 
     assert.deepStrictEqual(problems, []);
     assert.strictEqual(sweep?.jobName, "lr");
     assert.strictEqual(sweep?.sets.length, 8);
-    assert.deepStrictEqual(sweep?.sets[0], {
+    assert.deepStrictEqual(plain(sweep?.sets ?? [])[0], {
       var_a: "0.1",
       BATCHPY_INPUTS: "data/a.csv",
       var_b: "1",
       OMP_NUM_THREADS: "1",
     });
-    assert.deepStrictEqual(sweep?.sets[7], {
+    assert.deepStrictEqual(plain(sweep?.sets ?? [])[7], {
       var_a: "0.2",
       BATCHPY_INPUTS: "data/b.csv",
       var_b: "2",
@@ -218,7 +227,7 @@ describe("jobs/sweep: parameter grids, zipped lists and CSV/TSV rows", function 
     it("parses quoted fields and keeps values as strings", function () {
       const r = parseRows("p.csv", 'var_a,save_name\n1,"a, b"\n2,"say ""hi"""\n', ",");
       assert.deepStrictEqual(r.problems, []);
-      assert.deepStrictEqual(r.sets, [
+      assert.deepStrictEqual(plain(r.sets), [
         { var_a: "1", save_name: "a, b" },
         { var_a: "2", save_name: 'say "hi"' },
       ]);
@@ -242,7 +251,7 @@ describe("jobs/sweep: parameter grids, zipped lists and CSV/TSV rows", function 
     it("a bare CSV file is a sweep named after the file", function () {
       const r = loadRowsSweep("jobs/lr_grid.csv", "/x/jobs/lr_grid.csv", "var_a,save_name\n1,a\n");
       assert.strictEqual(r.sweep?.jobName, "lr_grid");
-      assert.deepStrictEqual(r.sweep?.sets, [{ var_a: "1", save_name: "a" }]);
+      assert.deepStrictEqual(plain(r.sweep?.sets ?? []), [{ var_a: "1", save_name: "a" }]);
       const bad = loadRowsSweep("jobs/lr grid.csv", "/x/jobs/lr grid.csv", "var_a\n1\n");
       assert.match(formatProblem(bad.problems[0]), /\(taken from the file name\); rename the file/);
     });
