@@ -3,6 +3,7 @@
  * One commander program with a subcommand per npm script; the commands live in their own
  * modules and take a Context, so tests drive them in-process against local servers.
  */
+import * as path from "path";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { defaultContext, type Context, type Io, type StackOptions } from "./context";
 import {
@@ -158,7 +159,10 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
     ) => {
       // The script's options come from a python process: start it now, so it runs while
       // the submit code loads.
-      const described = o.scriptOptions === undefined ? ctx.describe(o.script) : undefined;
+      // One script for both: the options are read from it and --local runs it. Relative to
+      // where the user is, not to the repository the entrypoint runs from.
+      const script = o.script !== undefined ? path.resolve(ctx.cwd, o.script) : undefined;
+      const described = o.scriptOptions === undefined ? ctx.describe(script) : undefined;
       described?.catch(() => undefined);
       const { submitCommand } = await import("./submit");
       return submitCommand(
@@ -170,7 +174,7 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
           force: o.force === true,
           array: o.array,
           ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
-          ...(o.script !== undefined ? { script: o.script } : {}),
+          ...(script !== undefined ? { script } : {}),
           ...(o.scriptOptions !== undefined ? { scriptOptions: o.scriptOptions } : {}),
           ...(o.localRoot !== undefined ? { localRoot: o.localRoot } : {}),
           ...(described !== undefined ? { described } : {}),

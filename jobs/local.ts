@@ -110,6 +110,8 @@ export interface LocalOptions {
   readonly python?: string;
   /** Default `<repoRoot>/container/run_job.py`. */
   readonly entrypoint?: string;
+  /** `--script PATH` for the entrypoint (absolute); default: the entrypoint's own script. */
+  readonly script?: string;
   readonly concurrency: number;
   readonly env: NodeJS.ProcessEnv;
   readonly signal?: AbortSignal;
@@ -122,12 +124,26 @@ const TAIL_BYTES = 4096;
 
 function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<LocalResult> {
   const entrypoint = opts.entrypoint ?? path.join(opts.repoRoot, "container", "run_job.py");
+  const scriptArgs = opts.script !== undefined ? ["--script", opts.script] : [];
   return new Promise((resolve) => {
-    const child = spawn(opts.python ?? "python3", [entrypoint], {
-      cwd: opts.repoRoot,
-      env: runEnvironment(run, opts.root, opts.env),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(opts.python ?? "python3", [entrypoint, ...scriptArgs], {
+        cwd: opts.repoRoot,
+        env: runEnvironment(run, opts.root, opts.env),
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+    } catch (err) {
+      // spawn throws at once for what no process can be given (a NUL byte in a variable):
+      // a failed run with the reason, never a run silently "not started".
+      resolve({
+        run,
+        exitCode: null,
+        signal: null,
+        tail: `could not start ${opts.python ?? "python3"}: ${(err as Error).message}`,
+      });
+      return;
+    }
     let tail = "";
     const onData = (buf: Buffer): void => {
       const text = buf.toString("utf8");
@@ -136,8 +152,8 @@ function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<Local
       }
       tail = (tail + text).slice(-TAIL_BYTES);
     };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
     child.on("error", (err) => {
       resolve({
         run,

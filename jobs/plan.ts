@@ -24,6 +24,7 @@ import {
 } from "./job-file";
 import { MISSING_OUTPUTS_FIX, type StackOutputs } from "./outputs";
 import type { LoadedSweep, ParameterSet } from "./sweep";
+import { setNameProblem } from "./variables";
 
 /** Where array sweep manifests go in the bucket (and in the local folder). */
 export const MANIFEST_PREFIX = CONTRACT_MANIFEST_PREFIX;
@@ -302,6 +303,15 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
           `${ARRAY_MAX_SIZE.toLocaleString("en-US")} sets, or pass --no-array to submit one job per set`,
       });
     } else {
+      // The entrypoint takes its own settings from the job, never from a set.
+      const reserved = [...item.keySources].flatMap(([name, source]) => {
+        const why = setNameProblem(name);
+        return why !== undefined ? [source.problemAt(why)] : [];
+      });
+      if (reserved.length > 0) {
+        problems.push(...reserved);
+        continue;
+      }
       const body = manifestBody(item.sets);
       const key = manifestKey(item.jobName, body);
       const request = buildRequest(

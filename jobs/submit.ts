@@ -26,7 +26,7 @@ import {
 } from "./errors";
 import { Ledger, checkedLedgerPath, type LedgerEntry } from "./ledger";
 import { expandInputs, loadInputs, sortProblems, validateItems } from "./load";
-import { localResultPaths, planLocal, runLocal } from "./local";
+import { localResultPaths, planLocal, runLocal, type LocalResult } from "./local";
 import { acquireLock, lockPath, type Lock } from "./lock";
 import { requireOutput, type LoadedOutputs } from "./outputs";
 import { buildPlan, missingOutputsMessage, type Submission } from "./plan";
@@ -498,6 +498,32 @@ async function submitAll(
   }
 }
 
+/**
+ * Where a local job's results are, said only of runs that succeeded: a failed run uploads
+ * no results, so its folder does not exist.
+ */
+export function localResultsLine(
+  s: Submission,
+  results: readonly LocalResult[],
+  root: string,
+  cwd: string,
+): string {
+  const runs = results.filter((r) => r.run.jobName === s.jobName);
+  const ok = runs.filter((r) => r.exitCode === 0).length;
+  const total = s.arraySize ?? 1;
+  const rel = displayPath(cwd, path.join(root, "results", s.jobName));
+  if (ok === 0) {
+    return `${s.jobName}: no results (${runs.length === 0 ? "not run" : "failed"})`;
+  }
+  if (s.arraySize === undefined) {
+    return `${s.jobName}: results in ${rel}/`;
+  }
+  return (
+    `${s.jobName}: results in ${rel}/<index>/` +
+    (ok < total ? ` (${ok} of ${total} children succeeded)` : "")
+  );
+}
+
 async function runLocally(
   submissions: readonly Submission[],
   opts: SubmitOptions,
@@ -522,6 +548,7 @@ async function runLocally(
   const results = await runLocal(plan, {
     repoRoot: ctx.repoRoot,
     root,
+    ...(opts.script !== undefined ? { script: path.resolve(ctx.cwd, opts.script) } : {}),
     concurrency: opts.concurrency ?? Math.max(1, Math.min(4, os.cpus().length)),
     env: ctx.env,
     signal: ctx.signal,
@@ -554,10 +581,7 @@ async function runLocally(
       );
     }
     for (const s of submissions) {
-      const rel = displayPath(ctx.cwd, path.join(root, "results", s.jobName));
-      ctx.io.stdout.write(
-        `${s.jobName}: results in ${rel}${s.arraySize !== undefined ? "/<index>" : ""}/\n`,
-      );
+      ctx.io.stdout.write(`${localResultsLine(s, results, root, ctx.cwd)}\n`);
     }
     ctx.io.stdout.write(
       `${results.length - failed.length} of ${plan.runs.length} local run(s) succeeded` +

@@ -44,6 +44,7 @@ import {
   valueProblems,
   type ScriptDescription,
 } from "./script-options";
+import { variableNameProblem, variableValueProblem } from "./variables";
 
 /** A sweep that would expand beyond this is almost certainly a mistake (and memory-hungry). */
 export const MAX_SWEEP_SETS = 100_000;
@@ -548,7 +549,7 @@ function rawRows(doc: JsonDocument, problems: Problem[]): ReadonlyMap<string, Sc
 export function sweepProblems(sweep: LoadedSweep, desc: ScriptDescription): Problem[] {
   const problems: Problem[] = [];
   for (const [key, source] of sweep.keySources) {
-    const reason = checkEnvName(key, desc);
+    const reason = variableNameProblem(key) ?? checkEnvName(key, desc);
     if (reason !== undefined) {
       problems.push(source.problemAt(reason));
     }
@@ -579,7 +580,25 @@ export function sweepProblems(sweep: LoadedSweep, desc: ScriptDescription): Prob
   const baseVars = new Map((baseEnv ?? []).map((v) => [v.name, v.value]));
   let shown = 0;
   let more = 0;
+  const flags = new Map(desc.options.flatMap((o) => [o.env, ...o.aliases].map((n) => [n, o.flag])));
   sweep.sets.forEach((set, i) => {
+    // The same rules as a single job's variables: NUL bytes and the kernel's size limit.
+    for (const [name, value] of set) {
+      const bad = variableValueProblem(name, value, flags.get(name));
+      if (bad === undefined) {
+        continue;
+      }
+      if (shown >= 10) {
+        more++;
+        continue;
+      }
+      shown++;
+      const source = sweep.keySources.get(name);
+      const message = `set ${i}: ${bad}`;
+      problems.push(
+        source !== undefined ? source.problemAt(message) : { file: sweep.file, message },
+      );
+    }
     const vars = new Map([...baseVars, ...set]);
     for (const p of valueProblems(vars, desc)) {
       if (shown >= 10) {

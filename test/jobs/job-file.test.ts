@@ -95,6 +95,15 @@ describe("jobs/job-file: submit-job JSON files", function () {
       assert.strictEqual(parseJsonDocument("f.json", fine).problems.length, 0);
       assert.strictEqual(tooDeepAt(fine), -1);
     });
+    it("refuses a NUL byte in a variable, which no process can be given", function () {
+      assert.deepStrictEqual(check(job([SAVE, { name: "var_a", value: "1\u00002" }])), [
+        'jobs/x.json:11:18: containerOverrides.environment[1].value: the value of "var_a" contains a NUL byte (at character 2), which no environment variable or argument can hold; remove it',
+      ]);
+      assert.match(
+        check(job([SAVE, { name: "VAR\u0000", value: "1" }]))[0],
+        /environment\[1\]\.name: the name "VAR\\u0000" contains a NUL byte/,
+      );
+    });
   });
 
   describe("unknown and mistyped fields", function () {

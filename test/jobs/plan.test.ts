@@ -173,6 +173,37 @@ describe("jobs/plan: from validated files to SubmitJob requests", function () {
     }
   });
 
+  it("an array sweep's sets cannot carry BATCHPY_* settings; one job per set can", function () {
+    const withInputs = {
+      ...sweepOf("sw", [
+        new Map([["BATCHPY_INPUTS", "a.csv"]]),
+        new Map([["BATCHPY_INPUTS", "b.csv"]]),
+      ]),
+      keySources: new Map([
+        [
+          "BATCHPY_INPUTS",
+          { problemAt: (message: string) => ({ file: "p.csv", line: 1, column: 3, message }) },
+        ],
+      ]),
+    };
+    const array = buildPlan([withInputs], { outputs, array: true });
+    assert.deepStrictEqual(array.problems.map(formatProblem), [
+      'p.csv:1:3: "BATCHPY_INPUTS" cannot vary per set of an array job: the entrypoint reads BATCHPY_* ' +
+        "variables from the job's own environment, before a set applies, and refuses them in the manifest; " +
+        "set it once in base.containerOverrides.environment, or pass --no-array to submit one job per set",
+    ]);
+    const perSet = buildPlan([withInputs], { outputs, array: false });
+    assert.deepStrictEqual(perSet.problems, []);
+    assert.deepStrictEqual(
+      perSet.submissions.map(
+        (x) =>
+          x.request.containerOverrides?.environment?.find((v) => v.name === "BATCHPY_INPUTS")
+            ?.value,
+      ),
+      ["a.csv", "b.csv"],
+    );
+  });
+
   it("a sweep of one set is an ordinary job (arrays need at least 2 children)", function () {
     const { submissions } = buildPlan([sweepOf("one", sets(1))], { outputs, array: true });
     assert.strictEqual(submissions[0].kind, "single");

@@ -15,6 +15,7 @@ import {
   type LoadedSweep,
   type ParameterSet,
 } from "../../jobs/sweep";
+import { MAX_ARG_STRLEN } from "../../jobs/variables";
 import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
 
 const DIR = path.resolve("/virtual/jobs");
@@ -185,6 +186,37 @@ describe("jobs/sweep: parameter grids, zipped lists and CSV/TSV rows", function 
       JSON.stringify({ base: BASE, grid: { AWS_BATCH_JOB_ID: [1, 2] } }),
     ).problems.join("\n");
     assert.match(reserved, /"AWS_BATCH_JOB_ID" is reserved/);
+  });
+
+  it("holds every set to a single job's rules: NUL bytes, the kernel's size per argument, names", function () {
+    const big = "x".repeat(200_000);
+    const out = load(JSON.stringify({ base: BASE, rows: "p.csv" }), {
+      "p.csv": `var_a,var_b\n1,2\n"a\u0000b",${big}\n`,
+    }).problems;
+    assert.deepStrictEqual(
+      out.map((p) => p.slice(0, 150)),
+      [
+        'jobs/p.csv:1:1: set 1: the value of "var_a" contains a NUL byte (at character 2), which no environment variable or argument can hold; remove it',
+        'jobs/p.csv:1:7: set 1: the value of "var_b" is 200,000 bytes; Linux passes at most 131,071 bytes per environment variable or argument ("--var_b=<value>" in'.slice(
+          0,
+          150,
+        ),
+      ],
+    );
+    // Just under the limit with "--var_b=" counted: accepted.
+    const fits = "y".repeat(MAX_ARG_STRLEN - 1 - "--var_b=".length);
+    assert.deepStrictEqual(
+      load(JSON.stringify({ base: BASE, grid: { var_b: [fits, "1"] } })).problems,
+      [],
+    );
+    assert.match(
+      load(JSON.stringify({ base: BASE, grid: { var_b: [`${fits}y`, "1"] } })).problems.join("\n"),
+      /set 0: the value of "var_b" is 131,064 bytes/,
+    );
+    assert.match(
+      load(JSON.stringify({ base: BASE, grid: { "a=b": [1, 2] } })).problems.join("\n"),
+      /grid\["a=b"\]: the name "a=b" contains "=", which ends a variable's name/,
+    );
   });
 
   it("refuses ECS, EKS and node overrides in a sweep, whose sets need containerOverrides", function () {
