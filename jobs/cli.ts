@@ -140,7 +140,15 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
         "--script-options <file>",
         "saved `python3 container/run_job.py --describe` output, instead of running it",
       )
-      .option("--local-root <dir>", "the --local bucket folder"),
+      .option("--local-root <dir>", "the --local bucket folder")
+      .option(
+        "--plain-env <names>",
+        "pass these variables (comma-separated, no lower case) as plain environment even if they differ from an option only by case or -/_",
+        (value: string, previous: string[] = []) => [
+          ...previous,
+          ...value.split(",").filter((n) => n !== ""),
+        ],
+      ),
   );
   act(
     submit,
@@ -154,6 +162,7 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
         script?: string;
         scriptOptions?: string;
         localRoot?: string;
+        plainEnv?: string[];
       },
       args,
     ) => {
@@ -177,6 +186,7 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
           ...(script !== undefined ? { script } : {}),
           ...(o.scriptOptions !== undefined ? { scriptOptions: o.scriptOptions } : {}),
           ...(o.localRoot !== undefined ? { localRoot: o.localRoot } : {}),
+          ...(o.plainEnv !== undefined ? { plainEnv: o.plainEnv } : {}),
           ...(described !== undefined ? { described } : {}),
         },
         ctx,

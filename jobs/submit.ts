@@ -31,7 +31,7 @@ import { acquireLock, lockPath, type Lock } from "./lock";
 import { requireOutput, type LoadedOutputs } from "./outputs";
 import { buildPlan, missingOutputsMessage, type Submission } from "./plan";
 import { DEFAULT_SUBMIT_CONCURRENCY, runPool } from "./pool";
-import { parseDescription, type ScriptDescription } from "./script-options";
+import { parseDescription, plainEnvProblem, type ScriptDescription } from "./script-options";
 import { collectPairs, typedProblems } from "./value-types";
 import { VARS } from "../components/contract";
 
@@ -54,6 +54,8 @@ export interface SubmitOptions {
   readonly scriptOptions?: string;
   /** `--describe` already under way (the CLI starts it before loading this module). */
   readonly described?: Promise<ScriptDescription>;
+  /** `--plain-env`: names meant as plain environment, not as a misspelt option. */
+  readonly plainEnv?: readonly string[];
 }
 
 /** Values of typed options checked with the script's own argparse types (value-types.ts). */
@@ -103,6 +105,15 @@ export async function prepare(
     desc = parseDescription(text, opts.scriptOptions);
   } else {
     desc = await (opts.described ?? ctx.describe(opts.script));
+  }
+  for (const name of opts.plainEnv ?? []) {
+    const bad = plainEnvProblem(name);
+    if (bad !== undefined) {
+      problems.push({ message: bad });
+    }
+  }
+  if (opts.plainEnv !== undefined) {
+    desc = { ...desc, plainEnv: new Set(opts.plainEnv) };
   }
   problems.push(...validateItems(items, desc, invalid));
   if (problems.length === 0 && ctx.checkValues !== undefined && opts.scriptOptions === undefined) {

@@ -10,7 +10,7 @@ import {
 } from "../../jobs/job-file";
 import { suggest } from "../../components/validation";
 import { MAX_JSON_DEPTH, lineColumnAt, parseJsonDocument, tooDeepAt } from "../../jobs/json-source";
-import { parseDescription } from "../../jobs/script-options";
+import { parseDescription, plainEnvProblem } from "../../jobs/script-options";
 import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
 
 /** Parses and validates `text` as jobs/x.json; returns every problem as one string each. */
@@ -312,6 +312,23 @@ describe("jobs/job-file: submit-job JSON files", function () {
         ),
         [],
       );
+    });
+    it("refuses a name that differs from an option only by case or -/_, with the option", function () {
+      assert.deepStrictEqual(check(job([SAVE, { name: "VAR_A", value: "6" }])), [
+        'jobs/x.json:10:17: containerOverrides.environment[1].name: "VAR_A" is not an option of container/script.py, ' +
+          'but differs from "var_a" only by case or -/_ (names are case-sensitive): did you mean var_a? ' +
+          'To pass "VAR_A" to the script as plain environment, add --plain-env VAR_A',
+      ]);
+      assert.match(
+        check(job([SAVE, { name: "Save-Name", value: "x" }]))[0],
+        /did you mean save_name\?$/,
+      );
+      assert.match(check(job([SAVE, { name: "VAR-B", value: "6" }]))[0], /did you mean var_b\?/);
+      // The documented way to mean plain environment.
+      const plain = { ...SCRIPT_DESCRIPTION, plainEnv: new Set(["VAR_A"]) };
+      const parsed = parseJsonDocument("jobs/x.json", job([SAVE, { name: "VAR_A", value: "6" }]));
+      assert.deepStrictEqual(jobProblems(loadJob(parsed.doc!).job!, plain), []);
+      assert.match(plainEnvProblem("var_a") ?? "", /only names without lower-case letters/);
     });
     it("refuses a variable set twice", function () {
       assert.match(
