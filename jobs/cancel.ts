@@ -11,7 +11,7 @@
  */
 import type { AwsClients, JobStatus } from "./aws";
 import { openStack, type Context, type StackOptions } from "./context";
-import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError } from "./errors";
+import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError, isRetryable } from "./errors";
 import type { LedgerEntry } from "./ledger";
 import { runPool } from "./pool";
 import { isSettled, unknownJobsWarning, type Status } from "./status";
@@ -184,7 +184,13 @@ export async function cancelCommand(opts: CancelOptions, ctx: Context): Promise<
       ctx.io.stdout.write(
         `${done.length} stopped, ${finished} already finished` +
           (unknown.length > 0 ? `, ${unknown.length} not known to Batch (not stopped)` : "") +
-          (failed.length > 0 ? `, ${failed.length} failed (re-run to retry them)` : "") +
+          (failed.length > 0
+            ? `, ${failed.length} failed (${
+                outcomes.every((o) => o.status !== "rejected" || isRetryable(o.reason))
+                  ? "re-run to retry them"
+                  : "fix the cause above, then re-run"
+              })`
+            : "") +
           "\n",
       );
     }

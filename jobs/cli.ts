@@ -90,6 +90,7 @@ function stackFlags(o: StackFlags): StackOptions {
 export async function run(argv: readonly string[], ctx: Context): Promise<number> {
   let code = EXIT_OK;
   let json = false;
+  let command = "";
   const program = new Command("jobs")
     .description("Submit, watch and collect AWS Batch jobs of the batchpy stack.")
     .exitOverride()
@@ -108,6 +109,7 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
     cmd.addHelpText("after", EXIT_CODES_HELP).action(async () => {
       const o = cmd.opts<O>();
       json = o.json === true;
+      command = cmd.name();
       code = await fn(o, cmd.processedArgs);
     });
   };
@@ -305,12 +307,19 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
     await program.parseAsync([...argv], { from: "user" });
     return code;
   } catch (err) {
-    return reportError(err, ctx.io, json);
+    return reportError(err, ctx.io, json, command);
   }
 }
 
+/** What a command leaves undone when it refuses bad input: true for that command. */
+export const UNCHANGED: Readonly<Record<string, string>> = {
+  submit: "nothing was submitted or changed",
+  cancel: "nothing was cancelled",
+  results: "nothing was downloaded",
+};
+
 /** Prints an error the way the user can act on it; returns the exit code. */
-export function reportError(err: unknown, io: Io, json: boolean): number {
+export function reportError(err: unknown, io: Io, json: boolean, command = ""): number {
   if (err instanceof CommanderError) {
     // Help and version "errors" are how commander ends after printing them.
     if (
@@ -329,8 +338,9 @@ export function reportError(err: unknown, io: Io, json: boolean): number {
       for (const p of err.problems) {
         io.stderr.write(`error: ${formatProblem(p)}\n`);
       }
+      const unchanged = new Map(Object.entries(UNCHANGED)).get(command);
       io.stderr.write(
-        `${err.problems.length} problem(s) found; nothing was submitted or changed\n`,
+        `${err.problems.length} problem(s) found${unchanged !== undefined ? `; ${unchanged}` : ""}\n`,
       );
     }
     return EXIT_BAD_INPUT;
@@ -344,16 +354,25 @@ export function reportError(err: unknown, io: Io, json: boolean): number {
   return EXIT_FAILURE;
 }
 
+/** What the first Ctrl-C does, per command: what is true for that command. */
+export const STOPPING: Readonly<Record<string, string>> = {
+  submit: "stopping: finishing the requests in flight and recording them",
+  watch: "stopping: no more polls; showing the last status",
+  status: "stopping",
+  logs: "stopping: no more polls",
+  results: "stopping: finishing the downloads in flight, starting no more",
+  cancel: "not stopping: cancel goes on until every job it set out to stop is stopped",
+};
+
 async function main(): Promise<void> {
   const controller = new AbortController();
   const io: Io = { stdout: process.stdout, stderr: process.stderr };
   let interrupts = 0;
+  const stopping = new Map(Object.entries(STOPPING)).get(process.argv[2] ?? "") ?? "stopping";
   process.on("SIGINT", () => {
     interrupts++;
     if (interrupts === 1) {
-      process.stderr.write(
-        "\nstopping: finishing the requests in flight and recording them (Ctrl-C again to quit now)\n",
-      );
+      process.stderr.write(`\n${stopping} (Ctrl-C again to quit now)\n`);
       controller.abort();
     } else {
       process.exit(EXIT_INTERRUPTED);

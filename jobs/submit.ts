@@ -22,6 +22,7 @@ import {
   FatalError,
   describeError,
   formatProblem,
+  isRetryable,
   type Problem,
 } from "./errors";
 import { Ledger, checkedLedgerPath, type LedgerEntry } from "./ledger";
@@ -30,7 +31,7 @@ import { localResultPaths, planLocal, runLocal, type LocalResult } from "./local
 import { acquireLock, lockPath, type Lock } from "./lock";
 import { requireOutput, type LoadedOutputs } from "./outputs";
 import { buildPlan, missingOutputsMessage, type Submission } from "./plan";
-import { DEFAULT_SUBMIT_CONCURRENCY, runPool } from "./pool";
+import { DEFAULT_SUBMIT_CONCURRENCY, runPool, type PoolOutcome } from "./pool";
 import { parseDescription, plainEnvProblem, type ScriptDescription } from "./script-options";
 import { collectPairs, typedProblems } from "./value-types";
 import { VARS } from "../components/contract";
@@ -490,11 +491,9 @@ async function submitAll(
             `${unrecorded.length} job(s) above again, since the ledger does not list them\n`,
         );
       } else if (notSubmitted > 0) {
-        err.write(
-          `re-run the same command to submit the remaining ${notSubmitted}: accepted jobs are in the ledger and are skipped\n`,
-        );
+        err.write(`${remainingAdvice(outcomes, notSubmitted, ctx.signal.aborted)}\n`);
       } else {
-        err.write("next: npm run jobs:watch\n");
+        err.write(`next: ${followUp("jobs:watch", opts)}\n`);
       }
     }
     if (unrecorded.length > 0) {
@@ -533,6 +532,50 @@ export function localResultsLine(
     `${s.jobName}: results in ${rel}/<index>/` +
     (ok < total ? ` (${ok} of ${total} children succeeded)` : "")
   );
+}
+
+/**
+ * What to do about jobs a run did not submit. A re-run alone is advised only when every
+ * failure is one a later attempt may not meet (throttling, network, HTTP 5xx) or the run
+ * was interrupted; otherwise the cause must be fixed first.
+ */
+export function remainingAdvice(
+  outcomes: readonly PoolOutcome<unknown>[],
+  notSubmitted: number,
+  interrupted: boolean,
+): string {
+  const lasting = outcomes.flatMap((o) =>
+    o.status === "rejected" && !(o.reason instanceof UnrecordedError) && !isRetryable(o.reason)
+      ? [o.reason]
+      : [],
+  );
+  const rest = "accepted jobs are in the ledger and are skipped";
+  if (lasting.length === 0 || interrupted) {
+    return `re-run the same command to submit the remaining ${notSubmitted}: ${rest}`;
+  }
+  return (
+    `${describeError(lasting[0])} is not a failure a re-run fixes: fix its cause first (for example ` +
+    "the job queue or definition, in the files or in the stack's outputs), then re-run the same " +
+    `command to submit the remaining ${notSubmitted}: ${rest}`
+  );
+}
+
+/** `npm run <script>` with the stack options this run was given, so the hint works as is. */
+export function followUp(
+  script: string,
+  opts: { readonly stack?: string; readonly outputs?: string; readonly stateDir?: string },
+): string {
+  const args = [
+    ...(opts.stack !== undefined ? ["--stack", opts.stack] : []),
+    ...(opts.outputs !== undefined ? ["--outputs", opts.outputs] : []),
+    ...(opts.stateDir !== undefined ? ["--state-dir", opts.stateDir] : []),
+  ];
+  return `npm run ${script}${args.length > 0 ? ` -- ${args.map(shellWord).join(" ")}` : ""}`;
+}
+
+/** `s` as one POSIX shell word. */
+export function shellWord(s: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
 }
 
 async function runLocally(

@@ -395,6 +395,28 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     assert.strictEqual(batch.count("canceljob"), 0);
   });
 
+  it("logs of an array index past the end says so; errors say what is true for the command", async function () {
+    await startBatch({ autoAdvance: false });
+    await submitSweep();
+    const r = await jobs("logs", "sw:9");
+    assert.strictEqual(r.code, 2);
+    assert.match(
+      r.stderr,
+      /error: sw:9: sw is an array job of 4 children, numbered 0-3; there is no child 9\n1 problem\(s\) found\n$/,
+    );
+    assert.doesNotMatch(r.stderr, /forgotten|nothing was submitted/);
+    const unknown = await jobs("logs", "11111111-2222-3333-4444-555555555555");
+    assert.strictEqual(unknown.code, 1);
+    assert.match(
+      unknown.stderr,
+      /Batch does not know job 1111.* in region us-east-1: check --stack\/--outputs/,
+    );
+    const cancel = await jobs("cancel", "nope");
+    assert.match(cancel.stderr, /1 problem\(s\) found; nothing was cancelled\n$/);
+    const results = await jobs("results", "nope");
+    assert.doesNotMatch(results.stderr, /nothing was submitted/);
+  });
+
   it("status shows the reason of a sweep stopped before its children existed", async function () {
     await startBatch({ autoAdvance: false });
     const sw = await submitSweep();
