@@ -21,8 +21,10 @@ import {
   DEFAULT_DOWNLOAD_CONCURRENCY,
   DEFAULT_WATCH_INTERVAL,
 } from "./defaults";
+import { swallowedMessage, swallowedOptions, type ToolOption } from "./npm-args";
 import { DEFAULT_SUBMIT_CONCURRENCY } from "./pool";
 import { BUCKET_PREFIXES, VARS } from "../components/contract";
+import { shellWord } from "./shell";
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -303,12 +305,37 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
     ),
   );
 
+  const refusal = npmRefusal(program, argv, ctx);
+  if (refusal !== undefined) {
+    ctx.io.stderr.write(`error: ${refusal}\n`);
+    return EXIT_BAD_INPUT;
+  }
   try {
     await program.parseAsync([...argv], { from: "user" });
     return code;
   } catch (err) {
     return reportError(err, ctx.io, json, command);
   }
+}
+
+/**
+ * Why this run must not go ahead: `npm run` kept some of the command's options for itself
+ * (see npm-args.ts). Checked before anything is read or sent.
+ */
+function npmRefusal(program: Command, argv: readonly string[], ctx: Context): string | undefined {
+  const sub = program.commands.find((c) => c.name() === argv[0]);
+  if (sub === undefined) {
+    return undefined;
+  }
+  const options: ToolOption[] = sub.options
+    .filter((o) => o.long !== undefined && o.long !== "--help")
+    .map((o) => ({
+      name: (o.long ?? "").replace(/^--(no-)?/, ""),
+      negate: o.negate,
+      takesValue: o.required || o.optional,
+    }));
+  const swallowed = swallowedOptions(options, argv, ctx.env, ctx.npm);
+  return swallowed.length > 0 ? swallowedMessage(swallowed, argv, ctx.env, shellWord) : undefined;
 }
 
 /** What a command leaves undone when it refuses bad input: true for that command. */

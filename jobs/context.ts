@@ -6,6 +6,7 @@ import * as path from "path";
 import { SingleBar } from "cli-progress";
 import { createAwsClients, type AwsClients } from "./aws";
 import { Ledger, checkedLedgerPath } from "./ledger";
+import { procNpmProcess, type NpmProcess } from "./npm-args";
 import { defaultPulumiRunner, loadOutputs, type LoadedOutputs, type PulumiRunner } from "./outputs";
 import { describeScript, type ScriptDescription } from "./script-options";
 import { checkValuesWithPython, type CheckValues } from "./value-types";
@@ -38,6 +39,8 @@ export interface Context {
   readonly pulumi: PulumiRunner;
   /** Aborted on Ctrl-C: stop starting work, finish and record what is in flight. */
   readonly signal: AbortSignal;
+  /** The npm process that ran this one, to tell options `npm run` kept for itself. */
+  readonly npm?: NpmProcess;
 }
 
 export const REPO_ROOT = path.resolve(__dirname, "..");
@@ -55,6 +58,7 @@ export function defaultContext(io: Io, signal: AbortSignal): Context {
     checkValues: (script, pairs) => checkValuesWithPython(REPO_ROOT, script, pairs),
     pulumi: defaultPulumiRunner(env, REPO_ROOT),
     signal,
+    npm: procNpmProcess(),
   };
 }
 

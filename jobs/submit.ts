@@ -35,6 +35,7 @@ import { DEFAULT_SUBMIT_CONCURRENCY, runPool, type PoolOutcome } from "./pool";
 import { parseDescription, plainEnvProblem, type ScriptDescription } from "./script-options";
 import { collectPairs, typedProblems } from "./value-types";
 import { VARS } from "../components/contract";
+import { shellWord } from "./shell";
 
 export interface SubmitOptions {
   readonly files: readonly string[];
@@ -571,11 +572,6 @@ export function followUp(
     ...(opts.stateDir !== undefined ? ["--state-dir", opts.stateDir] : []),
   ];
   return `npm run ${script}${args.length > 0 ? ` -- ${args.map(shellWord).join(" ")}` : ""}`;
-}
-
-/** `s` as one POSIX shell word. */
-export function shellWord(s: string): string {
-  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
 }
 
 async function runLocally(
