@@ -146,6 +146,14 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
       )
       .option("--local-root <dir>", "the --local bucket folder")
       .option(
+        "--policy-pack-config <file>",
+        "the policy pack's --policy-pack-config file, whose bounds (timeout, attempts, vCPUs) job files must keep",
+      )
+      .option(
+        "--ignore-policy-bounds",
+        "submit jobs that exceed the policy pack's bounds or cannot be placed, listing each on stderr",
+      )
+      .option(
         "--plain-env <names>",
         "pass these variables (comma-separated, no lower case) as plain environment even if they differ from an option only by case or -/_",
         (value: string, previous: string[] = []) => [
@@ -167,6 +175,8 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
         scriptOptions?: string;
         localRoot?: string;
         plainEnv?: string[];
+        policyPackConfig?: string;
+        ignorePolicyBounds?: boolean;
       },
       args,
     ) => {
@@ -191,6 +201,8 @@ export async function run(argv: readonly string[], ctx: Context): Promise<number
           ...(o.scriptOptions !== undefined ? { scriptOptions: o.scriptOptions } : {}),
           ...(o.localRoot !== undefined ? { localRoot: o.localRoot } : {}),
           ...(o.plainEnv !== undefined ? { plainEnv: o.plainEnv } : {}),
+          ...(o.policyPackConfig !== undefined ? { policyPackConfig: o.policyPackConfig } : {}),
+          ignorePolicyBounds: o.ignorePolicyBounds === true,
           ...(described !== undefined ? { described } : {}),
         },
         ctx,

@@ -26,6 +26,9 @@ import {
   type Problem,
 } from "./errors";
 import { Ledger, checkedLedgerPath, type LedgerEntry } from "./ledger";
+import { DEFAULT_BOUNDS, boundsFromPolicyConfig } from "../policy/bounds";
+import { boundsProblems } from "./bounds";
+import type { LoadedJob } from "./job-file";
 import { expandInputs, loadInputs, sortProblems, validateItems } from "./load";
 import { localResultPaths, planLocal, runLocal, type LocalResult } from "./local";
 import { acquireLock, lockPath, type Lock } from "./lock";
@@ -36,6 +39,7 @@ import { parseDescription, plainEnvProblem, type ScriptDescription } from "./scr
 import { collectPairs, typedProblems } from "./value-types";
 import { VARS } from "../components/contract";
 import { shellWord } from "./shell";
+import type { LoadedSweep } from "./sweep";
 
 export interface SubmitOptions {
   readonly files: readonly string[];
@@ -58,6 +62,10 @@ export interface SubmitOptions {
   readonly described?: Promise<ScriptDescription>;
   /** `--plain-env`: names meant as plain environment, not as a misspelt option. */
   readonly plainEnv?: readonly string[];
+  /** `--policy-pack-config FILE`: the policy pack's settings, for its bounds. */
+  readonly policyPackConfig?: string;
+  /** `--ignore-policy-bounds`: submit what exceeds them, saying so on stderr. */
+  readonly ignorePolicyBounds?: boolean;
 }
 
 /** Values of typed options checked with the script's own argparse types (value-types.ts). */
@@ -139,11 +147,54 @@ export async function prepare(
   if (outputs !== undefined && plan.submissions.some((s) => s.kind === "array")) {
     requireOutput(outputs, "bucketName", "to upload array sweep manifests");
   }
+  const notes = [...plan.notes];
+  if (outputs !== undefined) {
+    notes.push(...policyBoundsNotes(items, opts, ctx, outputs));
+  }
   return {
     submissions: plan.submissions,
     ...(outputs !== undefined ? { outputs } : {}),
-    notes: plan.notes,
+    notes,
   };
+}
+
+/**
+ * The policy pack's bounds (and the stack's jobLimits) over every job: refuses what exceeds
+ * a mandatory bound; returns the notes (advisory bounds, a skipped placement check). With
+ * --ignore-policy-bounds, says on stderr what it lets through instead.
+ */
+function policyBoundsNotes(
+  items: readonly (LoadedJob | LoadedSweep)[],
+  opts: SubmitOptions,
+  ctx: Context,
+  outputs: LoadedOutputs,
+): Problem[] {
+  let bounds = DEFAULT_BOUNDS;
+  if (opts.policyPackConfig !== undefined) {
+    let text: string;
+    try {
+      text = fs.readFileSync(path.resolve(ctx.cwd, opts.policyPackConfig), "utf8");
+    } catch (err) {
+      throw new BadInputError(
+        `--policy-pack-config ${opts.policyPackConfig}: ${(err as Error).message}`,
+      );
+    }
+    const parsed = boundsFromPolicyConfig(text, opts.policyPackConfig);
+    if (parsed.problems.length > 0) {
+      throw new BadInputError(parsed.problems.map((message) => ({ message })));
+    }
+    bounds = parsed.bounds;
+  }
+  const { problems, notes } = boundsProblems(items, bounds, outputs.outputs.jobLimits);
+  if (problems.length > 0 && opts.ignorePolicyBounds !== true) {
+    throw new BadInputError(sortProblems(problems));
+  }
+  for (const p of problems) {
+    ctx.io.stderr.write(
+      `warning: --ignore-policy-bounds: submitting anyway: ${formatProblem(p)}\n`,
+    );
+  }
+  return notes;
 }
 
 /** Which submissions the ledger already has (skipped unless --force); pure. */

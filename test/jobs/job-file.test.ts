@@ -91,7 +91,7 @@ describe("jobs/job-file: submit-job JSON files", function () {
         `jobs/x.json:1:${23 + MAX_JSON_DEPTH}: arrays and objects are nested more than ${MAX_JSON_DEPTH} levels deep here; a job or sweep file needs fewer than 10: check for unbalanced brackets`,
       ]);
       // Brackets inside strings do not count; 64 levels still parse.
-      const fine = `${"[".repeat(MAX_JSON_DEPTH - 1)}"[[[{\\\"["${"]".repeat(MAX_JSON_DEPTH - 1)}`;
+      const fine = `${"[".repeat(MAX_JSON_DEPTH - 1)}"[[[{\\"["${"]".repeat(MAX_JSON_DEPTH - 1)}`;
       assert.strictEqual(parseJsonDocument("f.json", fine).problems.length, 0);
       assert.strictEqual(tooDeepAt(fine), -1);
     });
