@@ -32,7 +32,8 @@ Exit codes:
   1    failure: an AWS call failed, a job FAILED, a local run failed, stack outputs missing,
        another jobs:submit holds the stack's lock, watch/status/cancel: Batch does not
        know some of the jobs (never counted as finished: check --stack/--outputs)
-  2    bad input: invalid job/sweep file, unknown job name, bad option
+  2    bad input: invalid job/sweep file, unknown job name, bad option, options npm run
+       kept for itself (put -- before the tool's arguments)
   130  interrupted with Ctrl-C (accepted jobs are in the ledger; re-run to continue)
 
 Environment:
