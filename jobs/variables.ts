@@ -9,6 +9,8 @@
  * and environment": MAX_ARG_STRLEN, 32 pages = 131072 bytes per string, its NUL included)
  */
 
+import { BUCKET_PREFIXES, VARS } from "../components/contract";
+
 /** The kernel's limit on one argument or environment string, its terminating NUL included. */
 export const MAX_ARG_STRLEN = 131_072;
 
@@ -59,7 +61,7 @@ export function variableValueProblem(
       `the value of "${name}" is ${bytes(value).toLocaleString("en-US")} bytes; Linux passes at most ` +
       `${(MAX_ARG_STRLEN - 1).toLocaleString("en-US")} bytes per environment variable or argument ` +
       `(${flag !== undefined ? `"${flag}=<value>"` : `"${name}=<value>"`} included): put the data in a ` +
-      "file under inputs/ and pass its key in BATCHPY_INPUTS"
+      `file under ${BUCKET_PREFIXES.inputs} and pass its key in ${VARS.inputs}`
     );
   }
   return undefined;

@@ -315,7 +315,7 @@ describe("jobs/job-file: submit-job JSON files", function () {
     });
     it("refuses a name that differs from an option only by case or -/_, with the option", function () {
       assert.deepStrictEqual(check(job([SAVE, { name: "VAR_A", value: "6" }])), [
-        'jobs/x.json:10:17: containerOverrides.environment[1].name: "VAR_A" is not an option of container/script.py, ' +
+        'jobs/x.json:10:17: containerOverrides.environment[1].name: "VAR_A" is not an option of container/job/script.py, ' +
           'but differs from "var_a" only by case or -/_ (names are case-sensitive): did you mean var_a? ' +
           'To pass "VAR_A" to the script as plain environment, add --plain-env VAR_A',
       ]);
