@@ -11,10 +11,10 @@
  */
 import type { AwsClients, JobStatus } from "./aws";
 import { openStack, type Context, type StackOptions } from "./context";
-import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError } from "./errors";
+import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError, isRetryable } from "./errors";
 import type { LedgerEntry } from "./ledger";
 import { runPool } from "./pool";
-import { TERMINAL, type Status } from "./status";
+import { isSettled, unknownJobsWarning, type Status } from "./status";
 import { describeMany } from "./watch";
 
 export interface CancelOptions extends StackOptions {
@@ -36,7 +36,7 @@ const STOP_CONCURRENCY = 10;
 
 /** Whether a job in `status` still needs stopping (UNKNOWN jobs cannot be stopped). */
 export function needsStop(status: Status): boolean {
-  return !TERMINAL.has(status);
+  return !isSettled(status);
 }
 
 export interface Stopped {
@@ -118,8 +118,13 @@ export async function cancelCommand(opts: CancelOptions, ctx: Context): Promise<
         )
       ).map((d) => [d.jobId, d]),
     );
+    const statusOf = (e: LedgerEntry): Status =>
+      (details.get(e.jobId)?.status ?? "UNKNOWN") as Status;
+    // Jobs Batch does not return cannot be stopped, and nothing says they finished: they
+    // may be running in another region or account.
+    const unknown = entries.filter((e) => statusOf(e) === "UNKNOWN");
     const work = entries.flatMap((e) => {
-      const status = (details.get(e.jobId)?.status ?? "UNKNOWN") as Status;
+      const status = statusOf(e);
       return needsStop(status) ? [{ entry: e, status }] : [];
     });
     const outcomes = await runPool(
@@ -145,7 +150,7 @@ export async function cancelCommand(opts: CancelOptions, ctx: Context): Promise<
         (d.childErrors ?? []).map((error) => ({ jobName: d.entry.jobName, error })),
       ),
     ];
-    const finished = entries.length - work.length;
+    const finished = entries.length - work.length - unknown.length;
     if (opts.json) {
       ctx.io.stdout.write(
         `${JSON.stringify({
@@ -159,17 +164,37 @@ export async function cancelCommand(opts: CancelOptions, ctx: Context): Promise<
               : {}),
           })),
           alreadyFinished: finished,
+          unknown: unknown.map((e) => ({ jobName: e.jobName, jobId: e.jobId })),
           failed,
         })}\n`,
       );
     } else {
+      if (unknown.length > 0) {
+        ctx.io.stderr.write(
+          unknownJobsWarning(
+            unknown.length,
+            unknown.length === entries.length,
+            outputs.stack,
+            outputs.outputs.region,
+          ),
+        );
+      }
       done.forEach((d) => ctx.io.stdout.write(`${describeStop(d)}\n`));
       failed.forEach((f) => ctx.io.stderr.write(`error: ${f.jobName}: ${f.error}\n`));
       ctx.io.stdout.write(
-        `${done.length} stopped, ${finished} already finished${failed.length > 0 ? `, ${failed.length} failed (re-run to retry them)` : ""}\n`,
+        `${done.length} stopped, ${finished} already finished` +
+          (unknown.length > 0 ? `, ${unknown.length} not known to Batch (not stopped)` : "") +
+          (failed.length > 0
+            ? `, ${failed.length} failed (${
+                outcomes.every((o) => o.status !== "rejected" || isRetryable(o.reason))
+                  ? "re-run to retry them"
+                  : "fix the cause above, then re-run"
+              })`
+            : "") +
+          "\n",
       );
     }
-    return failed.length > 0 ? EXIT_FAILURE : EXIT_OK;
+    return failed.length > 0 || unknown.length > 0 ? EXIT_FAILURE : EXIT_OK;
   } finally {
     clients.destroy();
   }

@@ -3,6 +3,7 @@
  * One commander program with a subcommand per npm script; the commands live in their own
  * modules and take a Context, so tests drive them in-process against local servers.
  */
+import * as path from "path";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import type { Context, Io, StackOptions } from "./context";
 import {
@@ -21,15 +22,25 @@ import {
   DEFAULT_WATCH_INTERVAL,
 } from "./defaults";
 import { replaceSdkNodeWarning } from "./node-support";
+import {
+  procNpmProcess,
+  swallowedMessage,
+  swallowedOptions,
+  type NpmProcess,
+  type ToolOption,
+} from "./npm-args";
 import { DEFAULT_SUBMIT_CONCURRENCY } from "./pool";
 import { BUCKET_PREFIXES, VARS } from "../components/contract";
+import { shellWord } from "./shell";
 
 const EXIT_CODES_HELP = `
 Exit codes:
   0    success (watch/status: no job failed)
   1    failure: an AWS call failed, a job FAILED, a local run failed, stack outputs missing,
-       another jobs:submit holds the stack's lock, watch/status: Batch knows none of the jobs
-  2    bad input: invalid job/sweep file, unknown job name, bad option
+       another jobs:submit holds the stack's lock, watch/status/cancel: Batch does not
+       know some of the jobs (never counted as finished: check --stack/--outputs)
+  2    bad input: invalid job/sweep file, unknown job name, bad option, options npm run
+       kept for itself (put -- before the tool's arguments)
   130  interrupted with Ctrl-C (accepted jobs are in the ledger; re-run to continue)
 
 Environment:
@@ -91,6 +102,9 @@ function stackFlags(o: StackFlags): StackOptions {
  */
 export interface DeferredContext {
   readonly io: Io;
+  /** Cheap facts the npm-options check needs before anything heavy loads. */
+  readonly env: NodeJS.ProcessEnv;
+  readonly npm?: NpmProcess;
   load(): Promise<Context>;
 }
 
@@ -105,6 +119,7 @@ export async function run(
   let loading: Promise<Context> | undefined;
   const load = (): Promise<Context> =>
     "load" in context ? (loading ??= context.load()) : Promise.resolve(context);
+  let command = "";
   const program = new Command("batchpy jobs")
     .description("Submit, watch and collect AWS Batch jobs of the batchpy stack.")
     .exitOverride()
@@ -123,6 +138,7 @@ export async function run(
     cmd.addHelpText("after", EXIT_CODES_HELP).action(async () => {
       const o = cmd.opts<O>();
       json = o.json === true;
+      command = cmd.name();
       code = await fn(o, cmd.processedArgs, await load());
     });
   };
@@ -155,7 +171,23 @@ export async function run(
         "--script-options <file>",
         "saved `python3 container/run_job.py --describe` output, instead of running it",
       )
-      .option("--local-root <dir>", "the --local bucket folder"),
+      .option("--local-root <dir>", "the --local bucket folder")
+      .option(
+        "--policy-pack-config <file>",
+        "the policy pack's --policy-pack-config file, whose bounds (timeout, attempts, vCPUs) job files must keep",
+      )
+      .option(
+        "--ignore-policy-bounds",
+        "submit jobs that exceed the policy pack's bounds or cannot be placed, listing each on stderr",
+      )
+      .option(
+        "--plain-env <names>",
+        "pass these variables (comma-separated, no lower case) as plain environment even if they differ from an option only by case or -/_",
+        (value: string, previous: string[] = []) => [
+          ...previous,
+          ...value.split(",").filter((n) => n !== ""),
+        ],
+      ),
   );
   act(
     submit,
@@ -169,13 +201,19 @@ export async function run(
         script?: string;
         scriptOptions?: string;
         localRoot?: string;
+        plainEnv?: string[];
+        policyPackConfig?: string;
+        ignorePolicyBounds?: boolean;
       },
       args,
       ctx,
     ) => {
       // The script's options come from a python process: start it now, so it runs while
       // the submit code loads.
-      const described = o.scriptOptions === undefined ? ctx.describe(o.script) : undefined;
+      // One script for both: the options are read from it and --local runs it. Relative to
+      // where the user is, not to the repository the entrypoint runs from.
+      const script = o.script !== undefined ? path.resolve(ctx.cwd, o.script) : undefined;
+      const described = o.scriptOptions === undefined ? ctx.describe(script) : undefined;
       described?.catch(() => undefined);
       const { submitCommand } = await import("./submit");
       return submitCommand(
@@ -187,9 +225,12 @@ export async function run(
           force: o.force === true,
           array: o.array,
           ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
-          ...(o.script !== undefined ? { script: o.script } : {}),
+          ...(script !== undefined ? { script } : {}),
           ...(o.scriptOptions !== undefined ? { scriptOptions: o.scriptOptions } : {}),
           ...(o.localRoot !== undefined ? { localRoot: o.localRoot } : {}),
+          ...(o.plainEnv !== undefined ? { plainEnv: o.plainEnv } : {}),
+          ...(o.policyPackConfig !== undefined ? { policyPackConfig: o.policyPackConfig } : {}),
+          ignorePolicyBounds: o.ignorePolicyBounds === true,
           ...(described !== undefined ? { described } : {}),
         },
         ctx,
@@ -305,16 +346,52 @@ export async function run(
     ),
   );
 
+  const refusal = npmRefusal(program, argv, context);
+  if (refusal !== undefined) {
+    io.stderr.write(`error: ${refusal}\n`);
+    return EXIT_BAD_INPUT;
+  }
   try {
     await program.parseAsync([...argv], { from: "user" });
     return code;
   } catch (err) {
-    return reportError(err, io, json);
+    return reportError(err, io, json, command);
   }
 }
 
+/**
+ * Why this run must not go ahead: `npm run` kept some of the command's options for itself
+ * (see npm-args.ts). Checked before anything is read or sent.
+ */
+function npmRefusal(
+  program: Command,
+  argv: readonly string[],
+  ctx: Pick<Context, "env" | "npm">,
+): string | undefined {
+  const sub = program.commands.find((c) => c.name() === argv[0]);
+  if (sub === undefined) {
+    return undefined;
+  }
+  const options: ToolOption[] = sub.options
+    .filter((o) => o.long !== undefined && o.long !== "--help")
+    .map((o) => ({
+      name: (o.long ?? "").replace(/^--(no-)?/, ""),
+      negate: o.negate,
+      takesValue: o.required || o.optional,
+    }));
+  const swallowed = swallowedOptions(options, argv, ctx.env, ctx.npm);
+  return swallowed.length > 0 ? swallowedMessage(swallowed, argv, ctx.env, shellWord) : undefined;
+}
+
+/** What a command leaves undone when it refuses bad input: true for that command. */
+export const UNCHANGED: Readonly<Record<string, string>> = {
+  submit: "nothing was submitted or changed",
+  cancel: "nothing was cancelled",
+  results: "nothing was downloaded",
+};
+
 /** Prints an error the way the user can act on it; returns the exit code. */
-export function reportError(err: unknown, io: Io, json: boolean): number {
+export function reportError(err: unknown, io: Io, json: boolean, command = ""): number {
   if (err instanceof CommanderError) {
     // Help and version "errors" are how commander ends after printing them.
     if (
@@ -333,8 +410,9 @@ export function reportError(err: unknown, io: Io, json: boolean): number {
       for (const p of err.problems) {
         io.stderr.write(`error: ${formatProblem(p)}\n`);
       }
+      const unchanged = new Map(Object.entries(UNCHANGED)).get(command);
       io.stderr.write(
-        `${err.problems.length} problem(s) found; nothing was submitted or changed\n`,
+        `${err.problems.length} problem(s) found${unchanged !== undefined ? `; ${unchanged}` : ""}\n`,
       );
     }
     return EXIT_BAD_INPUT;
@@ -348,18 +426,27 @@ export function reportError(err: unknown, io: Io, json: boolean): number {
   return EXIT_FAILURE;
 }
 
+/** What the first Ctrl-C does, per command: what is true for that command. */
+export const STOPPING: Readonly<Record<string, string>> = {
+  submit: "stopping: finishing the requests in flight and recording them",
+  watch: "stopping: no more polls; showing the last status",
+  status: "stopping",
+  logs: "stopping: no more polls",
+  results: "stopping: finishing the downloads in flight, starting no more",
+  cancel: "not stopping: cancel goes on until every job it set out to stop is stopped",
+};
+
 /** The command line (`batchpy jobs …`, `npm run jobs:*`): runs `argv`, sets the exit code. */
 export async function main(argv: readonly string[]): Promise<void> {
   const controller = new AbortController();
   const io: Io = { stdout: process.stdout, stderr: process.stderr };
   replaceSdkNodeWarning(io.stderr);
   let interrupts = 0;
+  const stopping = new Map(Object.entries(STOPPING)).get(argv[0] ?? "") ?? "stopping";
   process.on("SIGINT", () => {
     interrupts++;
     if (interrupts === 1) {
-      process.stderr.write(
-        "\nstopping: finishing the requests in flight and recording them (Ctrl-C again to quit now)\n",
-      );
+      process.stderr.write(`\n${stopping} (Ctrl-C again to quit now)\n`);
       controller.abort();
     } else {
       process.exit(EXIT_INTERRUPTED);
@@ -373,6 +460,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   });
   process.exitCode = await run(argv, {
     io,
+    env: process.env,
+    npm: procNpmProcess(),
     load: async () => (await import("./context")).defaultContext(io, controller.signal),
   });
 }

@@ -5,7 +5,8 @@
 import * as path from "path";
 import { SingleBar } from "cli-progress";
 import { createAwsClients, type AwsClients } from "./aws";
-import { Ledger, ledgerPath } from "./ledger";
+import { Ledger, checkedLedgerPath } from "./ledger";
+import { procNpmProcess, type NpmProcess } from "./npm-args";
 import { defaultPulumiRunner, loadOutputs, type LoadedOutputs, type PulumiRunner } from "./outputs";
 import { describeScript, type ScriptDescription } from "./script-options";
 import { checkValuesWithPython, type CheckValues } from "./value-types";
@@ -41,6 +42,8 @@ export interface Context {
   readonly signal: AbortSignal;
   /** Fault injection for the exactly-once tests (jobs/test-hooks.ts); absent otherwise. */
   readonly hooks?: TestHooks;
+  /** The npm process that ran this one, to tell options `npm run` kept for itself. */
+  readonly npm?: NpmProcess;
 }
 
 export const REPO_ROOT = path.resolve(__dirname, "..");
@@ -65,6 +68,7 @@ export function defaultContext(io: Io, signal: AbortSignal): Context {
     pulumi: defaultPulumiRunner(env, REPO_ROOT),
     signal,
     ...(hooks !== undefined ? { hooks } : {}),
+    npm: procNpmProcess(),
   };
 }
 
@@ -163,6 +167,6 @@ export function openStack(
   const outputs = stackOutputs(flags, ctx);
   return {
     outputs,
-    ledger: Ledger.open(ledgerPath(stateDir(ctx, flags.stateDir), outputs.stack)),
+    ledger: Ledger.open(checkedLedgerPath(stateDir(ctx, flags.stateDir), outputs.stack)),
   };
 }

@@ -4,8 +4,8 @@
  * Exit codes (documented in the README and in `--help`):
  *   0   everything worked (for watch/status: no job failed)
  *   1   a failure: an AWS call failed, a job FAILED, a local run exited non-zero,
- *       stack outputs are missing, another jobs:submit holds the lock, or (watch/status)
- *       Batch knows none of the jobs
+ *       stack outputs are missing, another jobs:submit holds the lock, or (watch/status/
+ *       cancel) Batch does not know some of the jobs
  *   2   bad input: a job/sweep file is invalid, an unknown job name, a bad flag
  *   130 interrupted (Ctrl-C) after the in-flight requests were recorded
  */
@@ -67,4 +67,63 @@ export function describeError(err: unknown): string {
     return `${name}${err.message}${status}`;
   }
   return String(err);
+}
+
+/** Error names AWS uses for throttling (SDK v3 `isThrottlingError` lists the same family). */
+const THROTTLING = new Set([
+  "ThrottlingException",
+  "Throttling",
+  "ThrottledException",
+  "TooManyRequestsException",
+  "RequestLimitExceeded",
+  "RequestThrottled",
+  "RequestThrottledException",
+  "SlowDown",
+  "ProvisionedThroughputExceededException",
+  "BandwidthLimitExceeded",
+  "LimitExceededException",
+  "EC2ThrottledException",
+  "PriorLimitExceeded",
+]);
+
+/** Node socket errors a later attempt may not meet. */
+const TRANSIENT_NETWORK = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+  "TimeoutError",
+  "RequestTimeout",
+  "RequestTimeoutException",
+]);
+
+/**
+ * Whether the same call could succeed if made again: throttling, a network failure or a
+ * server error (HTTP 5xx, 429). A ClientException (a wrong queue, a bad field) fails again
+ * until its cause is fixed, so no message may advise a plain re-run for it.
+ */
+export function isRetryable(err: unknown): boolean {
+  if (err === null || typeof err !== "object") {
+    return false;
+  }
+  const e = err as {
+    name?: unknown;
+    code?: unknown;
+    $retryable?: unknown;
+    $metadata?: { httpStatusCode?: number };
+  };
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined) {
+    return status >= 500 || status === 429 || THROTTLING.has(String(e.name));
+  }
+  return (
+    e.$retryable !== undefined ||
+    THROTTLING.has(String(e.name)) ||
+    TRANSIENT_NETWORK.has(String(e.name)) ||
+    TRANSIENT_NETWORK.has(String(e.code))
+  );
 }

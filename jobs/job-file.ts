@@ -14,6 +14,7 @@ import { problemAt, type JsonDocument, type JsonPath } from "./json-source";
 import {
   checkEnvName,
   missingRequired,
+  optionFor,
   valueProblems,
   type ScriptDescription,
 } from "./script-options";
@@ -23,6 +24,7 @@ import {
   JOB_NAME_MAX_LENGTH,
   JOB_NAME_PATTERN as CONTRACT_JOB_NAME_PATTERN,
 } from "../components/contract";
+import { variableNameProblem, variableValueProblem } from "./variables";
 
 /** SubmitJob's limit on the whole request body. */
 export const SUBMIT_JOB_MAX_BYTES = 30 * 1024;
@@ -374,9 +376,14 @@ export function environmentProblems(
   const problems: Problem[] = [];
   const seen = new Set<string>();
   (env ?? []).forEach((v, i) => {
-    const reason = checkEnvName(v.name, desc);
+    const unusable = variableNameProblem(v.name);
+    const reason = unusable ?? checkEnvName(v.name, desc);
     if (reason !== undefined) {
       problems.push(problemAt(doc, [...prefix, i, "name"], reason));
+    }
+    const bad = variableValueProblem(v.name, v.value, optionFor(v.name, desc)?.flag);
+    if (bad !== undefined) {
+      problems.push(problemAt(doc, [...prefix, i, "value"], bad));
     }
     if (seen.has(v.name)) {
       problems.push(
@@ -531,9 +538,16 @@ export function rawEnvironmentProblems(doc: JsonDocument, desc: ScriptDescriptio
 export function jobProblems(job: LoadedJob, desc: ScriptDescription): Problem[] {
   const env = job.fields.containerOverrides?.environment ?? [];
   const at = ["containerOverrides", "environment"];
+  // First index of each name, so locating a problem is not a search per problem.
+  const firstIndex = new Map<string, number>();
+  env.forEach((v, i) => {
+    if (!firstIndex.has(v.name)) {
+      firstIndex.set(v.name, i);
+    }
+  });
   const values = valueProblems(new Map(env.map((v) => [v.name, v.value])), desc).map((p) => {
-    const i = p.name !== undefined ? env.findIndex((v) => v.name === p.name) : -1;
-    return problemAt(job.doc, i >= 0 ? [...at, i, "value"] : at, p.message);
+    const i = p.name !== undefined ? firstIndex.get(p.name) : undefined;
+    return problemAt(job.doc, i !== undefined ? [...at, i, "value"] : at, p.message);
   });
   // With ECS/EKS/node overrides the variables travel in those, where this tool cannot tell
   // which container runs the script: required options are not checked there.

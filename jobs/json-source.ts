@@ -43,18 +43,70 @@ const PARSE_ERROR_TEXT: Record<string, string> = {
   InvalidCharacter: "invalid character in string (control characters must be escaped)",
 };
 
-/** 1-based line and column of a 0-based character offset. */
+/**
+ * Nesting deeper than this is refused before parsing. A job file nests at most 8 levels
+ * (nodeOverrides.nodePropertyOverrides[i].eksPropertiesOverride.podProperties.containers[j]
+ * .env[k]), a sweep one more; the parser and the checks after it recurse once per level, so
+ * 20,000 nested brackets would overflow the stack instead of naming the file.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** Offsets where each line starts, for the text last asked about (checks ask many times). */
+let indexedText: string | undefined;
+let indexedStarts: number[] = [];
+
+function lineStarts(text: string): number[] {
+  if (text !== indexedText) {
+    const starts = [0];
+    for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) {
+      starts.push(i + 1);
+    }
+    indexedText = text;
+    indexedStarts = starts;
+  }
+  return indexedStarts;
+}
+
+/** 1-based line and column of a 0-based character offset (a binary search per call). */
 export function lineColumnAt(text: string, offset: number): { line: number; column: number } {
-  let line = 1;
-  let lineStart = 0;
-  const end = Math.min(offset, text.length);
-  for (let i = 0; i < end; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++;
-      lineStart = i + 1;
+  const starts = lineStarts(text);
+  const end = Math.max(0, Math.min(offset, text.length));
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid] <= end) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
     }
   }
-  return { line, column: end - lineStart + 1 };
+  return { line: lo + 1, column: end - starts[lo] + 1 };
+}
+
+/** The offset of the first `[` or `{` nested deeper than `max`, outside strings; or -1. */
+export function tooDeepAt(text: string, max: number = MAX_JSON_DEPTH): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) {
+        i++; // the escaped character
+      } else if (c === 0x22) {
+        inString = false;
+      }
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) {
+        return i;
+      }
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return -1;
 }
 
 /** `containerOverrides.environment[1].name` */
@@ -88,15 +140,28 @@ export function parseJsonDocument(
       problems: [{ file, line: 1, column: 1, message: "remove the UTF-8 byte order mark (BOM)" }],
     };
   }
+  const deep = tooDeepAt(text);
+  if (deep >= 0) {
+    return {
+      problems: [
+        {
+          file,
+          ...lineColumnAt(text, deep),
+          message:
+            `arrays and objects are nested more than ${MAX_JSON_DEPTH} levels deep here; a job or ` +
+            "sweep file needs fewer than 10: check for unbalanced brackets",
+        },
+      ],
+    };
+  }
   const root = parseTree(text, errors, {
     disallowComments: true,
     allowTrailingComma: false,
     allowEmptyContent: false,
   });
   // jsonc-parser often reports one mistake twice at the same offset; keep the first.
-  const firstPerOffset = errors.filter(
-    (e, i) => errors.findIndex((f) => f.offset === e.offset) === i,
-  );
+  const offsets = new Set<number>();
+  const firstPerOffset = errors.filter((e) => !offsets.has(e.offset) && offsets.add(e.offset));
   const problems: Problem[] = firstPerOffset.map((e) => ({
     file,
     ...lineColumnAt(text, e.offset),

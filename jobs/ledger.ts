@@ -81,9 +81,62 @@ export interface ParsedLedger {
   readonly warnings: string[];
 }
 
-/** Ledger file names are safe for any stack name (`org/project/stack` included). */
+/**
+ * The one folder name of a stack reference inside the state folder: letters, digits, `_`,
+ * `-` and `.` stay as they are (every plain Pulumi stack name keeps its folder); any other
+ * byte, `%` included, becomes `%XX` (UTF-8), so `org/project/stack` is `org%2Fproject%2Fstack`
+ * and never meets the stack `org_project_stack`. `.` and `..`, which Pulumi's stack-name rule
+ * allows, would name the state folder itself or its parent: their dots are encoded too.
+ */
+export function stackFolderName(stack: string): string {
+  if (stack === "") {
+    return "%"; // No encoded name is a lone "%".
+  }
+  const encoded = Array.from(Buffer.from(stack, "utf8"))
+    .map((b) =>
+      /[A-Za-z0-9._-]/.test(String.fromCharCode(b)) && b < 0x80
+        ? String.fromCharCode(b)
+        : `%${b.toString(16).toUpperCase().padStart(2, "0")}`,
+    )
+    .join("");
+  return encoded === "." || encoded === ".." ? encoded.replace(/\./g, "%2E") : encoded;
+}
+
+/** The ledger of `stack`: `<stateDir>/<stackFolderName(stack)>/submissions.jsonl`. */
 export function ledgerPath(stateDir: string, stack: string): string {
-  return path.join(stateDir, stack.replace(/[^A-Za-z0-9._-]/g, "_"), "submissions.jsonl");
+  return path.join(stateDir, stackFolderName(stack), "submissions.jsonl");
+}
+
+/**
+ * Where versions before `stackFolderName` kept the ledger of a stack whose name has other
+ * characters than letters, digits, `.`, `_` and `-` (`/` became `_`); undefined when that is
+ * the same folder, or was not a folder of its own (`.`, `..`).
+ */
+export function legacyLedgerPath(stateDir: string, stack: string): string | undefined {
+  const legacy = stack.replace(/[^A-Za-z0-9._-]/g, "_");
+  if (legacy === stackFolderName(stack) || legacy === "." || legacy === ".." || legacy === "") {
+    return undefined;
+  }
+  return path.join(stateDir, legacy, "submissions.jsonl");
+}
+
+/**
+ * The ledger of `stack`, refusing to start a new, empty one while an older version's ledger
+ * of the same name exists: its jobs would be submitted again. The older folder may belong to
+ * another stack (the old names collided), so the user decides.
+ */
+export function checkedLedgerPath(stateDir: string, stack: string): string {
+  const file = ledgerPath(stateDir, stack);
+  const legacy = legacyLedgerPath(stateDir, stack);
+  if (legacy !== undefined && !fs.existsSync(file) && fs.existsSync(legacy)) {
+    throw new FatalError(
+      `the ledger of stack "${stack}" is now ${file}, and ${legacy} exists, written by an older ` +
+        `version that gave "${stack}" and "${path.basename(path.dirname(legacy))}" the same folder; ` +
+        `if it holds this stack's jobs, move it: mv '${path.dirname(legacy)}' '${path.dirname(file)}'; ` +
+        `otherwise create the new folder: mkdir '${path.dirname(file)}'`,
+    );
+  }
+  return file;
 }
 
 function isEntry(v: unknown): v is LedgerEntry {

@@ -16,7 +16,7 @@ export interface LocalRun {
   /** Array child index (AWS_BATCH_JOB_ARRAY_INDEX). */
   readonly index?: number;
   /** The job's own variables, as the container would get them from SubmitJob. */
-  readonly env: Readonly<Record<string, string>>;
+  readonly env: ReadonlyMap<string, string>;
 }
 
 export interface LocalPlan {
@@ -37,7 +37,7 @@ export function planLocal(submissions: readonly Submission[], root: string): Loc
   const runs: LocalRun[] = [];
   const manifests: { file: string; body: string }[] = [];
   for (const s of submissions) {
-    const env = Object.fromEntries(
+    const env = new Map(
       (s.request.containerOverrides?.environment ?? []).map((v) => [v.name, v.value]),
     );
     if (s.kind === "array") {
@@ -87,7 +87,8 @@ export function runEnvironment(
   return {
     ...inherited,
     ...PREFIX_VARIABLES,
-    ...run.env,
+    // Own properties only (Object.fromEntries), so any variable name is kept as it is.
+    ...Object.fromEntries(run.env),
     [VARS.localRoot]: root,
     [VARS.jobName]: run.jobName,
     PYTHONUNBUFFERED: "1",
@@ -109,6 +110,8 @@ export interface LocalOptions {
   readonly python?: string;
   /** Default `<repoRoot>/container/run_job.py`. */
   readonly entrypoint?: string;
+  /** `--script PATH` for the entrypoint (absolute); default: the entrypoint's own script. */
+  readonly script?: string;
   readonly concurrency: number;
   readonly env: NodeJS.ProcessEnv;
   readonly signal?: AbortSignal;
@@ -121,12 +124,26 @@ const TAIL_BYTES = 4096;
 
 function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<LocalResult> {
   const entrypoint = opts.entrypoint ?? path.join(opts.repoRoot, "container", "run_job.py");
+  const scriptArgs = opts.script !== undefined ? ["--script", opts.script] : [];
   return new Promise((resolve) => {
-    const child = spawn(opts.python ?? "python3", [entrypoint], {
-      cwd: opts.repoRoot,
-      env: runEnvironment(run, opts.root, opts.env),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(opts.python ?? "python3", [entrypoint, ...scriptArgs], {
+        cwd: opts.repoRoot,
+        env: runEnvironment(run, opts.root, opts.env),
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+    } catch (err) {
+      // spawn throws at once for what no process can be given (a NUL byte in a variable):
+      // a failed run with the reason, never a run silently "not started".
+      resolve({
+        run,
+        exitCode: null,
+        signal: null,
+        tail: `could not start ${opts.python ?? "python3"}: ${(err as Error).message}`,
+      });
+      return;
+    }
     let tail = "";
     const onData = (buf: Buffer): void => {
       const text = buf.toString("utf8");
@@ -135,8 +152,8 @@ function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<Local
       }
       tail = (tail + text).slice(-TAIL_BYTES);
     };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
     child.on("error", (err) => {
       resolve({
         run,

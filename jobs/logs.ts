@@ -2,7 +2,7 @@
  * `jobs:logs <jobName|jobId>[:<index>] [--follow]`: the job's CloudWatch log stream, found
  * through DescribeJobs' logStreamName. Array children are `<name>:<index>`.
  */
-import type { JobDetail, LogEvent, LogsApi } from "./aws";
+import type { AwsClients, JobDetail, LogEvent, LogsApi } from "./aws";
 import { openStack, sleep, type Context, type StackOptions } from "./context";
 import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, FatalError } from "./errors";
 import type { Ledger } from "./ledger";
@@ -90,6 +90,39 @@ export async function readToEnd(
   }
 }
 
+/**
+ * Why Batch returned nothing for `jobId`: an array index past the end (asked of the parent),
+ * an index on a job that is not an array, or a job Batch does not know in this region and
+ * account (a wrong --stack or --outputs, or a job forgotten some days after it ended).
+ */
+export async function unknownJob(
+  clients: AwsClients,
+  target: string,
+  jobId: string,
+  region: string | undefined,
+): Promise<Error> {
+  const { base, index } = parseTarget(target);
+  const parentId = jobId.replace(/:\d+$/, "");
+  if (index !== undefined && parentId !== jobId) {
+    const [parent] = await clients.batch.describeJobs([parentId]);
+    const size = parent?.arrayProperties?.size;
+    if (parent !== undefined && size === undefined) {
+      return new BadInputError(
+        `${base} (${parentId}) is not an array job, so it has no child ${index}; pass ${base}`,
+      );
+    }
+    if (size !== undefined && index >= size) {
+      return new BadInputError(
+        `${target}: ${base} is an array job of ${size} children, numbered 0-${size - 1}; there is no child ${index}`,
+      );
+    }
+  }
+  return new FatalError(
+    `Batch does not know job ${jobId} in region ${region ?? "from the AWS SDK's settings"}: check ` +
+      "--stack/--outputs and the AWS account and region; Batch also forgets jobs some days after they end",
+  );
+}
+
 export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<number> {
   const { outputs, ledger } = openStack(opts, ctx);
   const jobId = resolveTarget(opts.target, ledger, outputs.stack);
@@ -102,9 +135,7 @@ export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<numb
     for (;;) {
       [detail] = await clients.batch.describeJobs([jobId]);
       if (detail === undefined) {
-        throw new FatalError(
-          `Batch does not know job ${jobId} (jobs are forgotten some days after they end)`,
-        );
+        throw await unknownJob(clients, opts.target, jobId, outputs.outputs.region);
       }
       const size = detail.arrayProperties?.size;
       if (size !== undefined && detail.arrayProperties?.index === undefined) {

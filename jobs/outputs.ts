@@ -17,9 +17,65 @@ export interface StackOutputs {
   readonly imageUri?: string;
   readonly logGroupName?: string;
   readonly region?: string;
+  /** Optional: stacks deployed before it was exported lack it. */
+  readonly jobLimits?: JobLimits;
 }
 
-export const OUTPUT_KEYS: readonly (keyof StackOutputs)[] = [
+/** What the stack's compute environment can run (the `jobLimits` stack output). */
+export interface JobLimits {
+  /** The compute environment's maxVcpus. */
+  readonly maxVcpus: number;
+  /** GPUs the environment may run at once (0 on a non-GPU stack). */
+  readonly maxGpus: number;
+  /** The biggest single job container any allowed instance type (or Fargate) can place. */
+  readonly largestJob: {
+    readonly vcpus: number;
+    readonly memoryMiB: number;
+    readonly gpus: number;
+  };
+  /** What largestJob is computed from: instance types, or ["FARGATE"]. */
+  readonly basis: readonly string[];
+}
+
+/** The `jobLimits` output, checked; a FatalError naming the source when it is malformed. */
+export function parseJobLimits(value: unknown, source: string): JobLimits {
+  const bad = (what: string): FatalError =>
+    new FatalError(
+      `${source}: output "jobLimits" ${what}; expected {"maxVcpus": N, "maxGpus": N, "largestJob": ` +
+        `{"vcpus": N, "memoryMiB": N, "gpus": N}, "basis": [...]}: run \`pulumi up\` to refresh it`,
+    );
+  const num = (v: unknown, name: string): number => {
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
+      throw bad(`has ${name} = ${JSON.stringify(v)}, not a number of at least 0`);
+    }
+    return v;
+  };
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw bad("is not an object");
+  }
+  const v = value as Record<string, unknown>;
+  const largest = v.largestJob;
+  if (largest === null || typeof largest !== "object" || Array.isArray(largest)) {
+    throw bad("has no largestJob object");
+  }
+  const l = largest as Record<string, unknown>;
+  if (!Array.isArray(v.basis) || !v.basis.every((b) => typeof b === "string")) {
+    throw bad("has no basis list of strings");
+  }
+  return {
+    maxVcpus: num(v.maxVcpus, "maxVcpus"),
+    maxGpus: num(v.maxGpus, "maxGpus"),
+    largestJob: {
+      vcpus: num(l.vcpus, "largestJob.vcpus"),
+      memoryMiB: num(l.memoryMiB, "largestJob.memoryMiB"),
+      gpus: num(l.gpus, "largestJob.gpus"),
+    },
+    basis: v.basis as string[],
+  };
+}
+
+/** The string outputs. */
+export const OUTPUT_KEYS: readonly Exclude<keyof StackOutputs, "jobLimits">[] = [
   "bucketName",
   "jobQueueName",
   "jobQueueArn",
@@ -46,7 +102,11 @@ export function parseOutputs(text: string, source: string): StackOutputs {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new FatalError(`${source} must be a JSON object of stack outputs`);
   }
-  const out: Record<string, string> = {};
+  const out: Record<string, string | JobLimits> = {};
+  const limits = (value as Record<string, unknown>).jobLimits;
+  if (limits !== undefined && limits !== null) {
+    out.jobLimits = parseJobLimits(limits, source);
+  }
   for (const key of OUTPUT_KEYS) {
     const v = (value as Record<string, unknown>)[key];
     if (v === undefined || v === null) {
@@ -185,7 +245,7 @@ export function loadOutputs(args: {
 /** The output `key`, or a FatalError naming what needs it and the fix. */
 export function requireOutput(
   loaded: { outputs: StackOutputs; source: string },
-  key: keyof StackOutputs,
+  key: Exclude<keyof StackOutputs, "jobLimits">,
   purpose: string,
 ): string {
   const v = loaded.outputs[key];

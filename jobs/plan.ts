@@ -24,6 +24,7 @@ import {
 } from "./job-file";
 import { MISSING_OUTPUTS_FIX, type StackOutputs } from "./outputs";
 import type { LoadedSweep, ParameterSet } from "./sweep";
+import { setNameProblem } from "./variables";
 
 /** Where array sweep manifests go in the bucket (and in the local folder). */
 export const MANIFEST_PREFIX = CONTRACT_MANIFEST_PREFIX;
@@ -40,7 +41,11 @@ export function manifestKey(jobName: string, body: string): string {
 
 /** The manifest the entrypoint reads (container/run_job.py: {"version":1,"sets":[...]}). */
 export function manifestBody(sets: readonly ParameterSet[]): string {
-  return JSON.stringify({ version: MANIFEST_VERSION, sets });
+  // Object.fromEntries defines own properties, so even "__proto__" is written as a name.
+  return JSON.stringify({
+    version: MANIFEST_VERSION,
+    sets: sets.map((set) => Object.fromEntries(set)),
+  });
 }
 
 interface SubmissionBase {
@@ -89,14 +94,20 @@ export interface PlanOptions {
   readonly array: boolean;
 }
 
-/** `base` with `vars` set: same names replaced in place, new names appended in order. */
+/**
+ * `base` with `vars` set: same names replaced in place, new names appended in order. A Map:
+ * with an object, `"constructor" in vars` is true for any vars.
+ */
 export function mergeEnvironment(
   base: readonly EnvVar[] | undefined,
-  vars: Readonly<Record<string, string>>,
+  vars: ReadonlyMap<string, string>,
 ): EnvVar[] {
-  const out = (base ?? []).map((v) => (v.name in vars ? { name: v.name, value: vars[v.name] } : v));
+  const out = (base ?? []).map((v) => {
+    const value = vars.get(v.name);
+    return value !== undefined ? { name: v.name, value } : v;
+  });
   const present = new Set(out.map((v) => v.name));
-  for (const [name, value] of Object.entries(vars)) {
+  for (const [name, value] of vars) {
     if (!present.has(name)) {
       out.push({ name, value });
     }
@@ -120,7 +131,7 @@ export function requestHash(request: SubmitJobRequest, manifest?: string): strin
 function buildRequest(
   jobName: string,
   fields: JobFileFields,
-  vars: Readonly<Record<string, string>>,
+  vars: ReadonlyMap<string, string>,
   resolved: { jobQueue: string; jobDefinition: string },
 ): SubmitJobRequest {
   const { jobQueue, jobDefinition, containerOverrides, ...rest } = fields;
@@ -228,7 +239,7 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
     const request = buildRequest(
       jobName,
       fields,
-      { ...vars, [VARS.jobName]: jobName },
+      new Map([...vars, [VARS.jobName, jobName]]),
       fromOutputs(fields, file),
     );
     const others = nonContainerOverrides(fields);
@@ -254,7 +265,7 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
 
   for (const item of items) {
     if (item.kind === "job") {
-      single(item.doc.file, item.jobName, item.fields, {});
+      single(item.doc.file, item.jobName, item.fields, new Map());
       continue;
     }
     const n = item.sets.length;
@@ -292,12 +303,24 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
           `${ARRAY_MAX_SIZE.toLocaleString("en-US")} sets, or pass --no-array to submit one job per set`,
       });
     } else {
+      // The entrypoint takes its own settings from the job, never from a set.
+      const reserved = [...item.keySources].flatMap(([name, source]) => {
+        const why = setNameProblem(name);
+        return why !== undefined ? [source.problemAt(why)] : [];
+      });
+      if (reserved.length > 0) {
+        problems.push(...reserved);
+        continue;
+      }
       const body = manifestBody(item.sets);
       const key = manifestKey(item.jobName, body);
       const request = buildRequest(
         item.jobName,
         { ...item.base, arrayProperties: { size: n } },
-        { [VARS.arrayManifest]: key, [VARS.jobName]: item.jobName },
+        new Map([
+          [VARS.arrayManifest, key],
+          [VARS.jobName, item.jobName],
+        ]),
         fromOutputs(item.base, item.file),
       );
       add({

@@ -46,6 +46,11 @@ export interface ScriptDescription {
   readonly groups: readonly { readonly required: boolean; readonly options: readonly string[] }[];
   /** Values a "flag" option accepts (compared lower-cased and trimmed). */
   readonly flagValues: { readonly true: readonly string[]; readonly false: readonly string[] };
+  /**
+   * Names the user declared plain environment (`jobs:submit --plain-env`), passed even when
+   * they differ from an option only by case or `-`/`_`.
+   */
+  readonly plainEnv?: ReadonlySet<string>;
 }
 
 /** The entrypoint's defaults, for descriptions that leave them out. */
@@ -224,8 +229,24 @@ export function checkEnvName(name: string, desc: ScriptDescription): string | un
   if (optionFor(name, desc) !== undefined) {
     return undefined;
   }
+  const lowerCase = /[a-z]/.test(name);
+  if (desc.plainEnv?.has(name) === true && !lowerCase) {
+    return undefined;
+  }
+  // VAR_A or var-a for var_a: the entrypoint would pass VAR_A as plain environment and the
+  // script would silently use var_a's default.
+  const near = nearOptions(desc).get(normalizedName(name));
+  if (near !== undefined) {
+    return (
+      `"${name}" is not an option of ${scriptLabel(desc)}, but differs from "${near}" only by case ` +
+      `or -/_ (names are case-sensitive): did you mean ${near}?` +
+      (lowerCase
+        ? ""
+        : ` To pass "${name}" to the script as plain environment, add --plain-env ${name}`)
+    );
+  }
   // Like the entrypoint: only names with a lower-case letter look like script options.
-  if (!/[a-z]/.test(name) || CONVENTIONAL_LOWERCASE.includes(name.toLowerCase())) {
+  if (!lowerCase || CONVENTIONAL_LOWERCASE.includes(name.toLowerCase())) {
     return undefined;
   }
   const declared = desc.options.map((o) => o.env).join(", ") || "none";
@@ -233,6 +254,41 @@ export function checkEnvName(name: string, desc: ScriptDescription): string | un
     `"${name}" is not an option of ${scriptLabel(desc)} (declared: ${declared}); ` +
     `fix the name or add the option to the script`
   );
+}
+
+/** `VAR-A` -> `var_a`: what names that differ only by case or -/_ have in common. */
+export function normalizedName(name: string): string {
+  return name.toLowerCase().replace(/-/g, "_");
+}
+
+const nearCache = new WeakMap<readonly ScriptOption[], Map<string, string>>();
+
+/** Normalized name -> the option's variable, built once per description (checks stay linear). */
+function nearOptions(desc: ScriptDescription): Map<string, string> {
+  let map = nearCache.get(desc.options);
+  if (map === undefined) {
+    map = new Map();
+    for (const o of desc.options) {
+      for (const n of [o.env, ...o.aliases]) {
+        if (!map.has(normalizedName(n))) {
+          map.set(normalizedName(n), o.env);
+        }
+      }
+    }
+    nearCache.set(desc.options, map);
+  }
+  return map;
+}
+
+/** Why `--plain-env NAME` cannot be honoured, or undefined. */
+export function plainEnvProblem(name: string): string | undefined {
+  if (/[a-z]/.test(name)) {
+    return (
+      `--plain-env ${name}: the entrypoint passes only names without lower-case letters to the ` +
+      "script as environment (it reads the others as options); rename the variable"
+    );
+  }
+  return undefined;
 }
 
 /** Required options whose variable (or an alias) is not among `names`. */

@@ -19,10 +19,19 @@ export const STATUSES = [
 export type Status = (typeof STATUSES)[number];
 
 /**
- * UNKNOWN is terminal: Batch forgets jobs some days after they finish, and waiting for a
- * job it does not know would never end.
+ * The statuses a job ends in. UNKNOWN is not one of them: a job Batch does not return may
+ * have ended and been forgotten, or may be running in another region or account (a wrong
+ * `--stack` or `--outputs`), so nothing may say it finished.
  */
-export const TERMINAL: ReadonlySet<Status> = new Set<Status>(["SUCCEEDED", "FAILED", "UNKNOWN"]);
+export const TERMINAL: ReadonlySet<Status> = new Set<Status>(["SUCCEEDED", "FAILED"]);
+
+/**
+ * Whether there is nothing left to wait for: the job ended, or Batch does not know it
+ * (waiting for a job it does not return would never end).
+ */
+export function isSettled(status: Status): boolean {
+  return TERMINAL.has(status) || status === "UNKNOWN";
+}
 
 export interface Failure {
   readonly jobName: string;
@@ -53,9 +62,15 @@ export interface Snapshot {
   /** Counted in units: a job, or one array child. */
   readonly counts: Record<Status, number>;
   readonly total: number;
+  /** Units that ended: SUCCEEDED or FAILED (never UNKNOWN). */
   readonly done: number;
   readonly failed: number;
+  /** Units Batch does not return. */
+  readonly unknown: number;
+  /** Every unit and every parent ended. */
   readonly allTerminal: boolean;
+  /** Every unit and every parent ended or is unknown to Batch: nothing left to wait for. */
+  readonly settled: boolean;
   readonly jobs: JobRow[];
 }
 
@@ -126,14 +141,16 @@ export function summarize(
     }
   }
   const total = STATUSES.reduce((n, s) => n + counts[s], 0);
-  const done = counts.SUCCEEDED + counts.FAILED + counts.UNKNOWN;
+  const done = counts.SUCCEEDED + counts.FAILED;
   return {
     counts,
     total,
     done,
     failed: counts.FAILED,
+    unknown: counts.UNKNOWN,
     // The parents must be terminal too: an array parent finishes after its children.
     allTerminal: jobs.every((j) => TERMINAL.has(j.status)) && done === total,
+    settled: jobs.every((j) => isSettled(j.status)) && done + counts.UNKNOWN === total,
     jobs,
   };
 }
@@ -190,6 +207,26 @@ export function arrayFailures(parent: JobRow, failedChildren: readonly JobSummar
     });
   }
   return failures;
+}
+
+/**
+ * What `status`, `watch` and `cancel` say about jobs Batch does not return: never that they
+ * finished, since they may be running (and billing) in another region or account.
+ */
+export function unknownJobsWarning(
+  unknown: number,
+  all: boolean,
+  stack: string,
+  region: string | undefined,
+): string {
+  const where = `region ${region ?? "from the AWS SDK's settings"}`;
+  const head = all
+    ? `Batch knows none of the ${unknown} job(s) in the ledger of stack "${stack}" (${where})`
+    : `Batch does not know ${unknown} job(s) in the ledger of stack "${stack}" (${where}); their state is unknown, not finished`;
+  return (
+    `warning: ${head}; check --stack/--outputs and the AWS account and region; jobs submitted ` +
+    "seconds ago may not be listed yet (re-run), and Batch forgets jobs some days after they end\n"
+  );
 }
 
 /** Whether Batch knows none of the jobs: the wrong stack or region, rather than old jobs. */

@@ -23,6 +23,7 @@ import {
   FatalError,
   describeError,
   formatProblem,
+  isRetryable,
   type Problem,
 } from "./errors";
 import { type AwsClients } from "./aws";
@@ -36,19 +37,24 @@ import {
   type SendContext,
   type SendItem,
 } from "./exactly-once";
-import { Ledger, ledgerPath, type IntentLine, type LedgerEntry } from "./ledger";
+import { Ledger, checkedLedgerPath, type IntentLine, type LedgerEntry } from "./ledger";
+import { DEFAULT_BOUNDS, boundsFromPolicyConfig } from "../policy/bounds";
+import { boundsProblems } from "./bounds";
+import type { LoadedJob } from "./job-file";
 import { expandInputs, loadInputs, sortProblems, validateItems } from "./load";
-import { localResultPaths, planLocal, runLocal } from "./local";
+import { localResultPaths, planLocal, runLocal, type LocalResult } from "./local";
 import { acquireLock, lockPath, type Lock } from "./lock";
 import { requireOutput, type LoadedOutputs } from "./outputs";
 import { buildPlan, missingOutputsMessage, type Submission } from "./plan";
-import { DEFAULT_SUBMIT_CONCURRENCY, runPool } from "./pool";
-import { parseDescription, type ScriptDescription } from "./script-options";
+import { DEFAULT_SUBMIT_CONCURRENCY, runPool, type PoolOutcome } from "./pool";
+import { parseDescription, plainEnvProblem, type ScriptDescription } from "./script-options";
 import { collectPairs, typedProblems } from "./value-types";
 import { VARS } from "../components/contract";
 import { LISTING_WAIT_MS, TOKEN_TAG, newToken, tokenTagProblems } from "./reconcile";
 import { SUBMIT_TIMEOUT_MS } from "./aws";
 import { sleep } from "./context";
+import { shellWord } from "./shell";
+import type { LoadedSweep } from "./sweep";
 
 export interface SubmitOptions {
   readonly files: readonly string[];
@@ -69,6 +75,12 @@ export interface SubmitOptions {
   readonly scriptOptions?: string;
   /** `--describe` already under way (the CLI starts it before loading this module). */
   readonly described?: Promise<ScriptDescription>;
+  /** `--plain-env`: names meant as plain environment, not as a misspelt option. */
+  readonly plainEnv?: readonly string[];
+  /** `--policy-pack-config FILE`: the policy pack's settings, for its bounds. */
+  readonly policyPackConfig?: string;
+  /** `--ignore-policy-bounds`: submit what exceeds them, saying so on stderr. */
+  readonly ignorePolicyBounds?: boolean;
 }
 
 /** Values of typed options checked with the script's own argparse types (value-types.ts). */
@@ -119,6 +131,15 @@ export async function prepare(
   } else {
     desc = await (opts.described ?? ctx.describe(opts.script));
   }
+  for (const name of opts.plainEnv ?? []) {
+    const bad = plainEnvProblem(name);
+    if (bad !== undefined) {
+      problems.push({ message: bad });
+    }
+  }
+  if (opts.plainEnv !== undefined) {
+    desc = { ...desc, plainEnv: new Set(opts.plainEnv) };
+  }
   problems.push(...validateItems(items, desc, invalid));
   if (problems.length === 0 && ctx.checkValues !== undefined && opts.scriptOptions === undefined) {
     problems.push(...(await typeProblems(items, desc, opts.script, ctx)));
@@ -145,11 +166,54 @@ export async function prepare(
   if (outputs !== undefined && plan.submissions.some((s) => s.kind === "array")) {
     requireOutput(outputs, "bucketName", "to upload array sweep manifests");
   }
+  const notes = [...plan.notes];
+  if (outputs !== undefined) {
+    notes.push(...policyBoundsNotes(items, opts, ctx, outputs));
+  }
   return {
     submissions: plan.submissions,
     ...(outputs !== undefined ? { outputs } : {}),
-    notes: plan.notes,
+    notes,
   };
+}
+
+/**
+ * The policy pack's bounds (and the stack's jobLimits) over every job: refuses what exceeds
+ * a mandatory bound; returns the notes (advisory bounds, a skipped placement check). With
+ * --ignore-policy-bounds, says on stderr what it lets through instead.
+ */
+function policyBoundsNotes(
+  items: readonly (LoadedJob | LoadedSweep)[],
+  opts: SubmitOptions,
+  ctx: Context,
+  outputs: LoadedOutputs,
+): Problem[] {
+  let bounds = DEFAULT_BOUNDS;
+  if (opts.policyPackConfig !== undefined) {
+    let text: string;
+    try {
+      text = fs.readFileSync(path.resolve(ctx.cwd, opts.policyPackConfig), "utf8");
+    } catch (err) {
+      throw new BadInputError(
+        `--policy-pack-config ${opts.policyPackConfig}: ${(err as Error).message}`,
+      );
+    }
+    const parsed = boundsFromPolicyConfig(text, opts.policyPackConfig);
+    if (parsed.problems.length > 0) {
+      throw new BadInputError(parsed.problems.map((message) => ({ message })));
+    }
+    bounds = parsed.bounds;
+  }
+  const { problems, notes } = boundsProblems(items, bounds, outputs.outputs.jobLimits);
+  if (problems.length > 0 && opts.ignorePolicyBounds !== true) {
+    throw new BadInputError(sortProblems(problems));
+  }
+  for (const p of problems) {
+    ctx.io.stderr.write(
+      `warning: --ignore-policy-bounds: submitting anyway: ${formatProblem(p)}\n`,
+    );
+  }
+  return notes;
 }
 
 /** Which submissions the ledger already has (skipped unless --force); pure. */
@@ -246,7 +310,7 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
   }
 
   const dir = stateDir(ctx, opts.stateDir);
-  const file = ledgerPath(dir, outputs.stack);
+  const file = checkedLedgerPath(dir, outputs.stack);
   if (!opts.json) {
     notes.forEach((n) => err.write(`note: ${formatProblem(n)}\n`));
   }
@@ -645,11 +709,10 @@ function printOutcome(
             )}${open.length > 5 ? ", ..." : ""}) and sends only what Batch never received\n`,
       );
     } else if (notSubmitted > 0) {
-      err.write(
-        `re-run the same command to submit the remaining ${notSubmitted}: accepted jobs are in the ledger and are skipped\n`,
-      );
+      const outcomes = r.failures.map((f) => ({ status: "rejected" as const, reason: f.reason }));
+      err.write(`${remainingAdvice(outcomes, notSubmitted, ctx.signal.aborted)}\n`);
     } else {
-      err.write("next: npm run jobs:watch\n");
+      err.write(`next: ${followUp("jobs:watch", opts)}\n`);
     }
   }
   if (unrecorded.length > 0) {
@@ -724,6 +787,71 @@ function printDryRun(
   );
 }
 
+/**
+ * Where a local job's results are, said only of runs that succeeded: a failed run uploads
+ * no results, so its folder does not exist.
+ */
+export function localResultsLine(
+  s: Submission,
+  results: readonly LocalResult[],
+  root: string,
+  cwd: string,
+): string {
+  const runs = results.filter((r) => r.run.jobName === s.jobName);
+  const ok = runs.filter((r) => r.exitCode === 0).length;
+  const total = s.arraySize ?? 1;
+  const rel = displayPath(cwd, path.join(root, "results", s.jobName));
+  if (ok === 0) {
+    return `${s.jobName}: no results (${runs.length === 0 ? "not run" : "failed"})`;
+  }
+  if (s.arraySize === undefined) {
+    return `${s.jobName}: results in ${rel}/`;
+  }
+  return (
+    `${s.jobName}: results in ${rel}/<index>/` +
+    (ok < total ? ` (${ok} of ${total} children succeeded)` : "")
+  );
+}
+
+/**
+ * What to do about jobs a run did not submit. A re-run alone is advised only when every
+ * failure is one a later attempt may not meet (throttling, network, HTTP 5xx) or the run
+ * was interrupted; otherwise the cause must be fixed first.
+ */
+export function remainingAdvice(
+  outcomes: readonly PoolOutcome<unknown>[],
+  notSubmitted: number,
+  interrupted: boolean,
+): string {
+  const lasting = outcomes.flatMap((o) =>
+    o.status === "rejected" && !(o.reason instanceof UnrecordedError) && !isRetryable(o.reason)
+      ? [o.reason]
+      : [],
+  );
+  const rest = "accepted jobs are in the ledger and are skipped";
+  if (lasting.length === 0 || interrupted) {
+    return `re-run the same command to submit the remaining ${notSubmitted}: ${rest}`;
+  }
+  return (
+    `${describeError(lasting[0])} is not a failure a re-run fixes: fix its cause first (for example ` +
+    "the job queue or definition, in the files or in the stack's outputs), then re-run the same " +
+    `command to submit the remaining ${notSubmitted}: ${rest}`
+  );
+}
+
+/** `npm run <script>` with the stack options this run was given, so the hint works as is. */
+export function followUp(
+  script: string,
+  opts: { readonly stack?: string; readonly outputs?: string; readonly stateDir?: string },
+): string {
+  const args = [
+    ...(opts.stack !== undefined ? ["--stack", opts.stack] : []),
+    ...(opts.outputs !== undefined ? ["--outputs", opts.outputs] : []),
+    ...(opts.stateDir !== undefined ? ["--state-dir", opts.stateDir] : []),
+  ];
+  return `npm run ${script}${args.length > 0 ? ` -- ${args.map(shellWord).join(" ")}` : ""}`;
+}
+
 async function runLocally(
   submissions: readonly Submission[],
   opts: SubmitOptions,
@@ -748,6 +876,7 @@ async function runLocally(
   const results = await runLocal(plan, {
     repoRoot: ctx.repoRoot,
     root,
+    ...(opts.script !== undefined ? { script: path.resolve(ctx.cwd, opts.script) } : {}),
     concurrency: opts.concurrency ?? Math.max(1, Math.min(4, os.cpus().length)),
     env: ctx.env,
     signal: ctx.signal,
@@ -780,10 +909,7 @@ async function runLocally(
       );
     }
     for (const s of submissions) {
-      const rel = displayPath(ctx.cwd, path.join(root, "results", s.jobName));
-      ctx.io.stdout.write(
-        `${s.jobName}: results in ${rel}${s.arraySize !== undefined ? "/<index>" : ""}/\n`,
-      );
+      ctx.io.stdout.write(`${localResultsLine(s, results, root, ctx.cwd)}\n`);
     }
     ctx.io.stdout.write(
       `${results.length - failed.length} of ${plan.runs.length} local run(s) succeeded` +

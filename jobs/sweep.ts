@@ -44,11 +44,16 @@ import {
   valueProblems,
   type ScriptDescription,
 } from "./script-options";
+import { variableNameProblem, variableValueProblem } from "./variables";
 
 /** A sweep that would expand beyond this is almost certainly a mistake (and memory-hungry). */
 export const MAX_SWEEP_SETS = 100_000;
 
-export type ParameterSet = Record<string, string>;
+/**
+ * One set of variables. A Map, not an object: names are the user's (`constructor`,
+ * `toString`, `__proto__` are fine option names) and must never meet Object.prototype.
+ */
+export type ParameterSet = ReadonlyMap<string, string>;
 type Scalar = string | number | boolean;
 
 /** Where a sweep key was declared, for error messages. */
@@ -85,38 +90,51 @@ export function isSweepValue(value: unknown): boolean {
   );
 }
 
-/** Every combination; the last key varies fastest (like itertools.product). */
-export function expandGrid(grid: Readonly<Record<string, readonly Scalar[]>>): ParameterSet[] {
-  let sets: ParameterSet[] = [{}];
-  for (const [key, values] of Object.entries(grid)) {
-    const next: ParameterSet[] = [];
-    for (const set of sets) {
-      for (const v of values) {
-        next.push({ ...set, [key]: String(v) });
-      }
+/** A sweep block: variable name -> its values, as a Map or as the object JSON gave. */
+export type Block =
+  ReadonlyMap<string, readonly Scalar[]> | Readonly<Record<string, readonly Scalar[]>>;
+
+function blockEntries(block: Block): [string, readonly Scalar[]][] {
+  // Object.entries reads own properties only, so "__proto__" from JSON.parse is kept as a name.
+  return block instanceof Map ? [...block] : Object.entries(block);
+}
+
+/**
+ * Every combination; the last key varies fastest (like itertools.product). Each set is
+ * built once from its entries: O(sets x keys), however many keys there are.
+ */
+export function expandGrid(grid: Block): ParameterSet[] {
+  const entries = blockEntries(grid).map(([k, values]) => [k, values.map(String)] as const);
+  const total = entries.reduce((n, [, v]) => n * v.length, 1);
+  const sets: ParameterSet[] = [];
+  for (let n = 0; n < total; n++) {
+    const set: [string, string][] = new Array(entries.length);
+    let rest = n;
+    for (let k = entries.length - 1; k >= 0; k--) {
+      const values = entries[k][1];
+      set[k] = [entries[k][0], values[rest % values.length]];
+      rest = Math.floor(rest / values.length);
     }
-    sets = next;
+    sets.push(new Map(set));
   }
   return sets;
 }
 
 /** Paired by position; all lists must have the same length (checked by the caller). */
-export function expandZip(zip: Readonly<Record<string, readonly Scalar[]>>): ParameterSet[] {
-  const keys = Object.keys(zip);
-  const n = keys.length > 0 ? zip[keys[0]].length : 0;
-  return Array.from({ length: n }, (_, i) =>
-    Object.fromEntries(keys.map((k) => [k, String(zip[k][i])])),
-  );
+export function expandZip(zip: Block): ParameterSet[] {
+  const entries = blockEntries(zip);
+  const n = entries.length > 0 ? entries[0][1].length : 0;
+  return Array.from({ length: n }, (_, i) => new Map(entries.map(([k, v]) => [k, String(v[i])])));
 }
 
 /** Cartesian product of blocks, first block outermost. */
 export function combineBlocks(blocks: readonly (readonly ParameterSet[])[]): ParameterSet[] {
-  let sets: ParameterSet[] = [{}];
+  let sets: ParameterSet[] = [new Map()];
   for (const block of blocks) {
     const next: ParameterSet[] = [];
     for (const a of sets) {
       for (const b of block) {
-        next.push({ ...a, ...b });
+        next.push(a.size === 0 ? b : new Map([...a, ...b]));
       }
     }
     sets = next;
@@ -196,9 +214,9 @@ export function parseRows(
   if (records.length === 1 && problems.length === 0) {
     problems.push({ file, line: 2, message: "no rows under the header: nothing to run" });
   }
-  const sets = records
+  const sets: ParameterSet[] = records
     .slice(1)
-    .map((row) => Object.fromEntries(header.map((h, i) => [h.name, row[i] ?? ""])));
+    .map((row) => new Map(header.map((h, i) => [h.name, row[i] ?? ""])));
   return { sets, header, problems };
 }
 
@@ -220,7 +238,8 @@ function fieldStarts(text: string, delimiter: string): number[] {
 }
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
-const block = z.record(z.string(), z.array(scalar).min(1));
+const blockValues = z.array(scalar).min(1);
+const block = z.record(z.string(), blockValues);
 const sweepSchema = z.strictObject({
   jobName: z.string().optional(),
   base: z.unknown().optional(),
@@ -396,11 +415,12 @@ export function loadSweep(
         expected *= parsed.sets.length;
       }
     } else {
-      const sets = spec.rows.map((row) =>
-        Object.fromEntries(Object.entries(row).map(([k, v]) => [k, String(v)])),
+      const rows = rawRows(doc, problems);
+      const sets: ParameterSet[] = rows.map(
+        (row) => new Map([...row].map(([k, v]) => [k, String(v)])),
       );
-      spec.rows.forEach((row, i) => {
-        for (const key of Object.keys(row)) {
+      rows.forEach((row, i) => {
+        for (const key of row.keys()) {
           if (!keySources.has(key)) {
             claim(key, "rows", {
               problemAt: (message) => problemAt(doc, ["rows", i, key], message, { key: true }),
@@ -413,7 +433,8 @@ export function loadSweep(
     }
   }
   if (spec.zip !== undefined) {
-    const lengths = Object.entries(spec.zip).map(([k, v]) => [k, v.length] as const);
+    const zip = rawBlock(doc, "zip", problems);
+    const lengths = [...zip].map(([k, v]) => [k, v.length] as const);
     const distinct = new Set(lengths.map(([, n]) => n));
     if (distinct.size > 1) {
       problems.push(
@@ -425,30 +446,31 @@ export function loadSweep(
         ),
       );
     }
-    for (const key of Object.keys(spec.zip)) {
+    for (const key of zip.keys()) {
       claim(key, "zip", {
         problemAt: (message) => problemAt(doc, ["zip", key], message, { key: true }),
       });
     }
-    if (Object.keys(spec.zip).length === 0) {
+    if (zip.size === 0) {
       problems.push(problemAt(doc, ["zip"], "zip is empty; add at least one variable"));
     }
-    blocks.push(expandZipSafe(spec.zip));
+    blocks.push(expandZipSafe(zip));
     expected *= lengths.length > 0 ? Math.min(...lengths.map(([, n]) => n)) : 0;
   }
   if (spec.grid !== undefined) {
-    for (const key of Object.keys(spec.grid)) {
+    const grid = rawBlock(doc, "grid", problems);
+    for (const key of grid.keys()) {
       claim(key, "grid", {
         problemAt: (message) => problemAt(doc, ["grid", key], message, { key: true }),
       });
     }
-    if (Object.keys(spec.grid).length === 0) {
+    if (grid.size === 0) {
       problems.push(problemAt(doc, ["grid"], "grid is empty; add at least one variable"));
     }
-    const size = Object.values(spec.grid).reduce((n, v) => n * v.length, 1);
+    const size = [...grid.values()].reduce((n, v) => n * v.length, 1);
     expected *= size;
     if (expected <= MAX_SWEEP_SETS) {
-      blocks.push(expandGrid(spec.grid));
+      blocks.push(expandGrid(grid));
     }
   }
   if (expected > MAX_SWEEP_SETS) {
@@ -480,16 +502,54 @@ export function loadSweep(
   };
 }
 
-function expandZipSafe(zip: Readonly<Record<string, readonly Scalar[]>>): ParameterSet[] {
-  const n = Math.min(...Object.values(zip).map((v) => v.length));
-  return expandZip(Object.fromEntries(Object.entries(zip).map(([k, v]) => [k, v.slice(0, n)])));
+function expandZipSafe(zip: ReadonlyMap<string, readonly Scalar[]>): ParameterSet[] {
+  const n = Math.min(...[...zip.values()].map((v) => v.length));
+  return expandZip(new Map([...zip].map(([k, v]) => [k, v.slice(0, n)])));
+}
+
+/**
+ * A `grid` or `zip` block as a Map, read from the parsed JSON itself: zod's record output
+ * leaves out a key named `__proto__`, which is still a name a script may declare. Keys zod
+ * did not see are checked here with the same rule.
+ */
+function rawBlock(
+  doc: JsonDocument,
+  name: "grid" | "zip",
+  problems: Problem[],
+): Map<string, readonly Scalar[]> {
+  const raw = (doc.value as Record<string, unknown>)[name] as Record<string, unknown>;
+  const out = new Map<string, readonly Scalar[]>();
+  for (const [key, values] of Object.entries(raw)) {
+    const found = schemaProblems(doc, blockValues, values, [name, key]);
+    problems.push(...found);
+    if (found.length === 0) {
+      out.set(key, values as Scalar[]);
+    }
+  }
+  return out;
+}
+
+/** Inline `rows` as Maps, from the parsed JSON itself (see rawBlock). */
+function rawRows(doc: JsonDocument, problems: Problem[]): ReadonlyMap<string, Scalar>[] {
+  const raw = (doc.value as { rows: Record<string, unknown>[] }).rows;
+  return raw.map((row, i) => {
+    const out = new Map<string, Scalar>();
+    for (const [key, value] of Object.entries(row)) {
+      const found = schemaProblems(doc, scalar, value, ["rows", i, key]);
+      problems.push(...found);
+      if (found.length === 0) {
+        out.set(key, value as Scalar);
+      }
+    }
+    return out;
+  });
 }
 
 /** Content checks: set keys and base environment against the script's options. */
 export function sweepProblems(sweep: LoadedSweep, desc: ScriptDescription): Problem[] {
   const problems: Problem[] = [];
   for (const [key, source] of sweep.keySources) {
-    const reason = checkEnvName(key, desc);
+    const reason = variableNameProblem(key) ?? checkEnvName(key, desc);
     if (reason !== undefined) {
       problems.push(source.problemAt(reason));
     }
@@ -509,7 +569,7 @@ export function sweepProblems(sweep: LoadedSweep, desc: ScriptDescription): Prob
   const baseNames = new Set((baseEnv ?? []).map((v) => v.name));
   const lacking = new Map<string, number[]>();
   sweep.sets.forEach((set, i) => {
-    const names = new Set([...baseNames, ...Object.keys(set)]);
+    const names = new Set([...baseNames, ...set.keys()]);
     for (const o of missingRequired(names, desc)) {
       const list = lacking.get(o.env) ?? [];
       list.push(i);
@@ -520,8 +580,26 @@ export function sweepProblems(sweep: LoadedSweep, desc: ScriptDescription): Prob
   const baseVars = new Map((baseEnv ?? []).map((v) => [v.name, v.value]));
   let shown = 0;
   let more = 0;
+  const flags = new Map(desc.options.flatMap((o) => [o.env, ...o.aliases].map((n) => [n, o.flag])));
   sweep.sets.forEach((set, i) => {
-    const vars = new Map([...baseVars, ...Object.entries(set)]);
+    // The same rules as a single job's variables: NUL bytes and the kernel's size limit.
+    for (const [name, value] of set) {
+      const bad = variableValueProblem(name, value, flags.get(name));
+      if (bad === undefined) {
+        continue;
+      }
+      if (shown >= 10) {
+        more++;
+        continue;
+      }
+      shown++;
+      const source = sweep.keySources.get(name);
+      const message = `set ${i}: ${bad}`;
+      problems.push(
+        source !== undefined ? source.problemAt(message) : { file: sweep.file, message },
+      );
+    }
+    const vars = new Map([...baseVars, ...set]);
     for (const p of valueProblems(vars, desc)) {
       if (shown >= 10) {
         more++;

@@ -85,7 +85,7 @@ export function collectPairs(
       ),
     );
     item.sets.forEach((set, i) => {
-      for (const [name, value] of Object.entries(set)) {
+      for (const [name, value] of set) {
         const source = item.keySources.get(name);
         add(name, value, (m) =>
           source !== undefined

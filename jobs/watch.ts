@@ -23,6 +23,7 @@ import {
   formatFailure,
   singleFailures,
   summarize,
+  unknownJobsWarning,
   type Failure,
   type Snapshot,
   type Status,
@@ -142,7 +143,7 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
           lastLine = line;
         }
       }
-      if (opts.once || snapshot.allTerminal || ctx.signal.aborted) {
+      if (opts.once || snapshot.settled || ctx.signal.aborted) {
         break;
       }
       await sleep(opts.interval * 1000, ctx.signal);
@@ -157,14 +158,16 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
       }
     }
     report(opts, ctx, outputs.stack, snapshot, failures);
-    if (allUnknown(snapshot)) {
-      // Not "no job failed": nothing was seen at all, which is a wrong region or stack far
-      // more often than jobs Batch has forgotten.
+    if (snapshot.unknown > 0) {
+      // Not "no job failed": a job Batch does not return may be running elsewhere. All of
+      // them unknown is a wrong region or stack far more often than forgotten jobs.
       ctx.io.stderr.write(
-        `warning: Batch knows none of the ${snapshot.jobs.length} job(s) in the ledger of stack ` +
-          `"${outputs.stack}" (region ${outputs.outputs.region ?? "from the AWS SDK's settings"}); ` +
-          "check --stack/--outputs and the AWS account and region; jobs submitted seconds ago may " +
-          "not be listed yet (re-run), and Batch forgets jobs some days after they end\n",
+        unknownJobsWarning(
+          allUnknown(snapshot) ? snapshot.jobs.length : snapshot.unknown,
+          allUnknown(snapshot),
+          outputs.stack,
+          outputs.outputs.region,
+        ),
       );
       return EXIT_FAILURE;
     }
@@ -212,8 +215,8 @@ function report(
   );
   if (s.counts.UNKNOWN > 0) {
     out.write(
-      `${s.counts.UNKNOWN} job(s) not known to Batch: it forgets jobs some days after they end, ` +
-        "or the ledger belongs to another account or region\n",
+      `${s.counts.UNKNOWN} job(s) not known to Batch, so not counted as done: it forgets jobs ` +
+        "some days after they end, or the ledger belongs to another account or region\n",
     );
   }
   if (failures.length > 0) {

@@ -19,10 +19,10 @@ import {
   stringAt,
 } from "./values";
 
-/** AWS Batch rejects an attempt timeout shorter than a minute. */
-export const AWS_MIN_ATTEMPT_DURATION_SECONDS = 60;
-/** A day: the longest a single attempt of a tutorial-style script should take. */
-export const DEFAULT_MAX_ATTEMPT_DURATION_SECONDS = 24 * 60 * 60;
+import { AWS_MIN_ATTEMPT_DURATION_SECONDS, DEFAULT_MAX_ATTEMPT_DURATION_SECONDS } from "./bounds";
+
+// The bounds live in ./bounds, which jobs:submit reads too.
+export { AWS_MIN_ATTEMPT_DURATION_SECONDS, DEFAULT_MAX_ATTEMPT_DURATION_SECONDS };
 
 export interface BatchJobTimeoutRequiredArgs {
   /** The longest `timeout.attemptDurationSeconds` a job definition may set. */

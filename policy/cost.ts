@@ -6,17 +6,15 @@ import { ResourceValidationPolicy } from "@pulumi/policy";
 import { TYPES, validateTypes } from "./resources";
 import { maxGpusAtOnce } from "./gpu-instances";
 import { UNKNOWN, at, numberAt, stringAt, stringList } from "./values";
+import { AWS_MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_VCPUS_CAP } from "./bounds";
 
 export interface BatchComputeMaxVcpusCapArgs {
   /** The most vCPUs a compute environment may run at once. */
   maxVcpus: number;
 }
 
-/**
- * 64 vCPUs: four times the dev stack's 16, 32 `m5a.large` instances or about US$2.75 an hour
- * on demand — room to grow, but not the 256 the console offers by default.
- */
-export const DEFAULT_MAX_VCPUS_CAP = 64;
+// The bounds live in ./bounds, which jobs:submit reads too.
+export { DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_VCPUS_CAP };
 
 export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
   name: "batch-compute-max-vcpus-cap",
@@ -114,12 +112,6 @@ export interface BatchJobRetryAttemptsBoundedArgs {
   /** The most attempts a job definition's retry strategy may allow, the first included. */
   maxAttempts: number;
 }
-
-/** A job and two retries: enough for a reclaimed spot instance, not for a broken script. */
-export const DEFAULT_MAX_ATTEMPTS = 3;
-
-/** AWS Batch accepts 1 to 10 attempts. */
-const AWS_MAX_ATTEMPTS = 10;
 
 export const batchJobRetryAttemptsBounded: ResourceValidationPolicy = {
   name: "batch-job-retry-attempts-bounded",

@@ -6,6 +6,7 @@ import { benchCli } from "./cli";
 import { benchJobs } from "./jobs";
 import { benchPolicy } from "./policy";
 import { benchProgram } from "./program";
+import { benchValidation } from "./validation";
 import { BenchResult } from "./result";
 
 function format(result: BenchResult): string {
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
     ["program", benchProgram],
     ["policy", benchPolicy],
     ["jobs", benchJobs],
+    ["validation", benchValidation],
   ];
   const only = process.argv.slice(2);
   for (const [name, run] of suites) {

@@ -265,7 +265,7 @@ export async function benchJobs(): Promise<BenchResult[]> {
  * process, problems mapped back). Median of RUNS.
  */
 async function benchValueCheck(): Promise<BenchResult[]> {
-  const sets = Array.from({ length: SWEEP_SETS }, (_, i) => ({ var_a: String(i) }));
+  const sets = Array.from({ length: SWEEP_SETS }, (_, i) => new Map([["var_a", String(i)]]));
   const sweep: LoadedSweep = {
     kind: "sweep",
     file: "bench.json",

@@ -4,6 +4,9 @@
  */
 import * as assert from "assert";
 import { createAwsClients, submitFailure, submitRetryable } from "../../jobs/aws";
+import { STOPPING } from "../../jobs/cli";
+import { isRetryable } from "../../jobs/errors";
+import { remainingAdvice } from "../../jobs/submit";
 import { FakeBatch } from "../helpers/fake-batch";
 import { awsEnv, setProcessEnv } from "../helpers/jobs-harness";
 
@@ -173,6 +176,43 @@ describe("jobs/aws: SDK v3 clients", function () {
       assert.strictEqual(body.maxResults, 100);
     } finally {
       clients.destroy();
+    }
+  });
+});
+
+describe("jobs/errors: which failures a re-run can fix", function () {
+  it("throttling, network and server errors yes; ClientException and bad input no", function () {
+    const sdk = (name: string, status?: number) =>
+      Object.assign(new Error(name), {
+        name,
+        ...(status !== undefined ? { $metadata: { httpStatusCode: status } } : {}),
+      });
+    assert.strictEqual(isRetryable(sdk("TooManyRequestsException", 429)), true);
+    assert.strictEqual(isRetryable(sdk("ServerException", 500)), true);
+    assert.strictEqual(isRetryable(sdk("ServiceUnavailable", 503)), true);
+    assert.strictEqual(
+      isRetryable(Object.assign(new Error("reset"), { code: "ECONNRESET" })),
+      true,
+    );
+    assert.strictEqual(isRetryable(sdk("TimeoutError")), true);
+    assert.strictEqual(isRetryable(sdk("ClientException", 400)), false);
+    assert.strictEqual(isRetryable(sdk("AccessDeniedException", 403)), false);
+    assert.strictEqual(isRetryable(new Error("plain")), false);
+    const outcome = (reason: unknown) => ({ status: "rejected" as const, reason });
+    assert.match(
+      remainingAdvice([outcome(sdk("ServerException", 500))], 3, false),
+      /^re-run the same command to submit the remaining 3: /,
+    );
+    assert.match(
+      remainingAdvice([outcome(sdk("ClientException", 400))], 3, false),
+      /^ClientException: ClientException \(HTTP 400\) is not a failure a re-run fixes/,
+    );
+  });
+
+  it("the first Ctrl-C says what each command really does", function () {
+    assert.match(STOPPING.submit, /requests in flight/);
+    for (const c of ["watch", "status", "logs", "results", "cancel"]) {
+      assert.doesNotMatch(STOPPING[c], /requests in flight|recording/, c);
     }
   });
 });

@@ -395,6 +395,28 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     assert.strictEqual(batch.count("canceljob"), 0);
   });
 
+  it("logs of an array index past the end says so; errors say what is true for the command", async function () {
+    await startBatch({ autoAdvance: false });
+    await submitSweep();
+    const r = await jobs("logs", "sw:9");
+    assert.strictEqual(r.code, 2);
+    assert.match(
+      r.stderr,
+      /error: sw:9: sw is an array job of 4 children, numbered 0-3; there is no child 9\n1 problem\(s\) found\n$/,
+    );
+    assert.doesNotMatch(r.stderr, /forgotten|nothing was submitted/);
+    const unknown = await jobs("logs", "11111111-2222-3333-4444-555555555555");
+    assert.strictEqual(unknown.code, 1);
+    assert.match(
+      unknown.stderr,
+      /Batch does not know job 1111.* in region us-east-1: check --stack\/--outputs/,
+    );
+    const cancel = await jobs("cancel", "nope");
+    assert.match(cancel.stderr, /1 problem\(s\) found; nothing was cancelled\n$/);
+    const results = await jobs("results", "nope");
+    assert.doesNotMatch(results.stderr, /nothing was submitted/);
+  });
+
   it("status shows the reason of a sweep stopped before its children existed", async function () {
     await startBatch({ autoAdvance: false });
     const sw = await submitSweep();
@@ -423,6 +445,39 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
         r.stderr,
         /warning: Batch knows none of the 2 job\(s\) in the ledger of stack "outputs-us-east-1-[0-9a-f]{8}" \(region us-east-1\); check --stack\/--outputs/,
       );
+    }
+  });
+
+  it("cancel, watch and status never count jobs Batch does not return as finished", async function () {
+    await startBatch({ autoAdvance: false });
+    writeJobFiles(path.join(dir, "jobs"), 1);
+    await jobs("submit", "jobs");
+    const job = findJob("job-0000");
+    job.status = "SUCCEEDED";
+    job.step = LIFECYCLE.length;
+    // Another region's or account's job, in this ledger by mistake: it may still be running.
+    record({ elsewhere: "11111111-2222-3333-4444-555555555555" });
+
+    const r = await jobs("cancel", "--all");
+    assert.strictEqual(r.code, 1, r.stdout);
+    assert.match(r.stdout, /0 stopped, 1 already finished, 1 not known to Batch \(not stopped\)/);
+    assert.match(
+      r.stderr,
+      /warning: Batch does not know 1 job\(s\) in the ledger of stack .*not finished/,
+    );
+    const json = await jobs("cancel", "--all", "--json");
+    assert.strictEqual(json.code, 1);
+    const parsed = JSON.parse(json.stdout) as { alreadyFinished: number; unknown: unknown[] };
+    assert.strictEqual(parsed.alreadyFinished, 1);
+    assert.deepStrictEqual(parsed.unknown, [
+      { jobName: "elsewhere", jobId: "11111111-2222-3333-4444-555555555555" },
+    ]);
+
+    for (const cmd of [["status"], ["watch", "--interval", "0.01"]]) {
+      const w = await jobs(...cmd);
+      assert.strictEqual(w.code, 1, cmd.join(" "));
+      assert.match(w.stdout, /SUCCEEDED 1 \| UNKNOWN 1 \(1\/2 done\)/, cmd.join(" "));
+      assert.match(w.stderr, /Batch does not know 1 job\(s\)/, cmd.join(" "));
     }
   });
 

@@ -113,6 +113,17 @@ describe("jobs:submit against local AWS endpoints", function () {
     );
   });
 
+  it("the next: hint carries --stack, --outputs and --state-dir, so following it works", async function () {
+    writeJobFiles(path.join(dir, "jobs"), 1);
+    const r = await submit("jobs", "--stack", "org/proj/dev");
+    assert.strictEqual(r.code, 0, r.stderr);
+    const hint = /^next: npm run jobs:watch -- (.*)$/m.exec(r.stderr);
+    assert.ok(hint, r.stderr);
+    assert.strictEqual(hint[1], `--stack org/proj/dev --outputs ${outputs} --state-dir ${state}`);
+    const watch = await runJobs(["status", ...hint[1].split(" ")], { cwd: dir });
+    assert.match(watch.stdout, /SUBMITTED 1 \(0\/1 done\)/, watch.stderr);
+  });
+
   it("re-running skips what the ledger has; --force resubmits", async function () {
     writeJobFiles(path.join(dir, "jobs"), 3);
     assert.strictEqual((await submit("jobs")).code, 0);
@@ -208,6 +219,11 @@ describe("jobs:submit against local AWS endpoints", function () {
     const first = await submit("jobs", "--concurrency", "4");
     assert.strictEqual(first.code, 1);
     assert.match(first.stderr, /re-run the same command to submit the remaining \d+/);
+    // A ClientException fails again until its cause is fixed: a plain re-run is not the advice.
+    assert.match(
+      first.stderr,
+      /ClientException: .* is not a failure a re-run fixes: fix its cause first .*, then re-run the same command/,
+    );
     const recorded = parseLedger(fs.readFileSync(ledgerFile(), "utf8")).entries;
     assert.strictEqual(recorded.length, 15);
 
@@ -363,7 +379,10 @@ describe("jobs:submit against local AWS endpoints", function () {
       /error: cannot write the ledger .*a-file\/state\/outputs-us-east-1-[0-9a-f]{8}\/submissions\.jsonl \(.*ENOTDIR.*\): make .* writable, or pass --state-dir DIR \(or set BATCHPY_STATE_DIR\); nothing was submitted/,
     );
     assert.strictEqual(batch.requests.length, 0);
-    const key = manifestKey("sw", manifestBody([{ var_a: "7" }, { var_a: "8" }]));
+    const key = manifestKey(
+      "sw",
+      manifestBody([new Map([["var_a", "7"]]), new Map([["var_a", "8"]])]),
+    );
     assert.match(real.stderr, /error:/);
     assert.strictEqual(await readObject(key), undefined, "the manifest was not uploaded");
   });

@@ -9,8 +9,8 @@ import {
   type LoadedJob,
 } from "../../jobs/job-file";
 import { suggest } from "../../components/validation";
-import { lineColumnAt, parseJsonDocument } from "../../jobs/json-source";
-import { parseDescription } from "../../jobs/script-options";
+import { MAX_JSON_DEPTH, lineColumnAt, parseJsonDocument, tooDeepAt } from "../../jobs/json-source";
+import { parseDescription, plainEnvProblem } from "../../jobs/script-options";
 import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
 
 /** Parses and validates `text` as jobs/x.json; returns every problem as one string each. */
@@ -68,6 +68,41 @@ describe("jobs/job-file: submit-job JSON files", function () {
     it("lineColumnAt counts lines and columns from 1", function () {
       assert.deepStrictEqual(lineColumnAt("ab\ncd", 0), { line: 1, column: 1 });
       assert.deepStrictEqual(lineColumnAt("ab\ncd", 4), { line: 2, column: 2 });
+    });
+    it("lineColumnAt agrees with counting newlines, for any text and offset (property)", function () {
+      fc.assert(
+        fc.property(
+          fc.string({ unit: fc.constantFrom("a", "\n", "\r", "é") }),
+          fc.nat(),
+          (text, n) => {
+            const offset = n % (text.length + 1);
+            const before = text.slice(0, offset).split("\n");
+            return (
+              JSON.stringify(lineColumnAt(text, offset)) ===
+              JSON.stringify({ line: before.length, column: before[before.length - 1].length + 1 })
+            );
+          },
+        ),
+      );
+    });
+    it("names the file and the place when arrays nest too deep, instead of overflowing the stack", function () {
+      const deep = `{"containerOverrides": ${"[".repeat(20_000)}${"]".repeat(20_000)}}`;
+      assert.deepStrictEqual(check(deep), [
+        `jobs/x.json:1:${23 + MAX_JSON_DEPTH}: arrays and objects are nested more than ${MAX_JSON_DEPTH} levels deep here; a job or sweep file needs fewer than 10: check for unbalanced brackets`,
+      ]);
+      // Brackets inside strings do not count; 64 levels still parse.
+      const fine = `${"[".repeat(MAX_JSON_DEPTH - 1)}"[[[{\\"["${"]".repeat(MAX_JSON_DEPTH - 1)}`;
+      assert.strictEqual(parseJsonDocument("f.json", fine).problems.length, 0);
+      assert.strictEqual(tooDeepAt(fine), -1);
+    });
+    it("refuses a NUL byte in a variable, which no process can be given", function () {
+      assert.deepStrictEqual(check(job([SAVE, { name: "var_a", value: "1\u00002" }])), [
+        'jobs/x.json:11:18: containerOverrides.environment[1].value: the value of "var_a" contains a NUL byte (at character 2), which no environment variable or argument can hold; remove it',
+      ]);
+      assert.match(
+        check(job([SAVE, { name: "VAR\u0000", value: "1" }]))[0],
+        /environment\[1\]\.name: the name "VAR\\u0000" contains a NUL byte/,
+      );
     });
   });
 
@@ -277,6 +312,23 @@ describe("jobs/job-file: submit-job JSON files", function () {
         ),
         [],
       );
+    });
+    it("refuses a name that differs from an option only by case or -/_, with the option", function () {
+      assert.deepStrictEqual(check(job([SAVE, { name: "VAR_A", value: "6" }])), [
+        'jobs/x.json:10:17: containerOverrides.environment[1].name: "VAR_A" is not an option of container/job/script.py, ' +
+          'but differs from "var_a" only by case or -/_ (names are case-sensitive): did you mean var_a? ' +
+          'To pass "VAR_A" to the script as plain environment, add --plain-env VAR_A',
+      ]);
+      assert.match(
+        check(job([SAVE, { name: "Save-Name", value: "x" }]))[0],
+        /did you mean save_name\?$/,
+      );
+      assert.match(check(job([SAVE, { name: "VAR-B", value: "6" }]))[0], /did you mean var_b\?/);
+      // The documented way to mean plain environment.
+      const plain = { ...SCRIPT_DESCRIPTION, plainEnv: new Set(["VAR_A"]) };
+      const parsed = parseJsonDocument("jobs/x.json", job([SAVE, { name: "VAR_A", value: "6" }]));
+      assert.deepStrictEqual(jobProblems(loadJob(parsed.doc!).job!, plain), []);
+      assert.match(plainEnvProblem("var_a") ?? "", /only names without lower-case letters/);
     });
     it("refuses a variable set twice", function () {
       assert.match(

@@ -1,12 +1,16 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import * as fc from "fast-check";
+import { FatalError } from "../../jobs/errors";
 import {
   Ledger,
+  checkedLedgerPath,
   latestByName,
   ledgerPath,
   openIntents,
   parseLedger,
+  stackFolderName,
   type IntentLine,
   type LedgerEntry,
 } from "../../jobs/ledger";
@@ -36,8 +40,53 @@ describe("jobs/ledger: the per-stack submissions ledger", function () {
   it("keeps stack names with slashes inside the state folder", function () {
     assert.strictEqual(
       ledgerPath("/s", "org/proj/dev"),
-      path.join("/s", "org_proj_dev", "submissions.jsonl"),
+      path.join("/s", "org%2Fproj%2Fdev", "submissions.jsonl"),
     );
+    assert.strictEqual(
+      ledgerPath("/s", "my_stack-2.x"),
+      path.join("/s", "my_stack-2.x", "submissions.jsonl"),
+    );
+  });
+
+  it("gives a/b, a_b, . and .. four different folders inside the state folder", function () {
+    const folders = ["a/b", "a_b", ".", "..", "a%2Fb", ""].map((s) =>
+      path.dirname(ledgerPath("/s", s)),
+    );
+    assert.strictEqual(new Set(folders).size, folders.length, folders.join(" "));
+    for (const f of folders) {
+      assert.strictEqual(path.dirname(f), "/s", `${f} is directly inside the state folder`);
+      assert.ok(![".", ".."].includes(path.basename(f)), f);
+    }
+  });
+
+  it("is one-to-one for any stack reference (property)", function () {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }), fc.string({ unit: "binary" }), (a, b) => {
+        fc.pre(a !== b);
+        return stackFolderName(a) !== stackFolderName(b);
+      }),
+      { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }), (a) => {
+        const name = stackFolderName(a);
+        return /^[A-Za-z0-9._%-]+$/.test(name) && name !== "." && name !== "..";
+      }),
+    );
+  });
+
+  it("refuses to start an empty ledger beside an older version's folder of the same stack", function () {
+    fs.mkdirSync(path.join(dir, "org_proj_dev"));
+    fs.writeFileSync(path.join(dir, "org_proj_dev", "submissions.jsonl"), "");
+    assert.throws(
+      () => checkedLedgerPath(dir, "org/proj/dev"),
+      (err: Error) =>
+        err instanceof FatalError && /mv '.*org_proj_dev' '.*org%2Fproj%2Fdev'/.test(err.message),
+    );
+    assert.strictEqual(checkedLedgerPath(dir, "org_proj_dev"), ledgerPath(dir, "org_proj_dev"));
+    fs.mkdirSync(path.join(dir, "org%2Fproj%2Fdev"));
+    fs.writeFileSync(path.join(dir, "org%2Fproj%2Fdev", "submissions.jsonl"), "");
+    assert.strictEqual(checkedLedgerPath(dir, "org/proj/dev"), ledgerPath(dir, "org/proj/dev"));
   });
 
   it("skips a torn last line left by a crash, with a warning", function () {

@@ -5,8 +5,15 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { INHERITED_VARIABLES, planLocal, runEnvironment } from "../../jobs/local";
-import { buildPlan } from "../../jobs/plan";
+import {
+  INHERITED_VARIABLES,
+  planLocal,
+  runEnvironment,
+  runLocal,
+  type LocalResult,
+} from "../../jobs/local";
+import { buildPlan, type Submission } from "../../jobs/plan";
+import { localResultsLine } from "../../jobs/submit";
 import type { LoadedSweep } from "../../jobs/sweep";
 import { REPO_ROOT, STACK_OUTPUTS, runJobs, tempDir } from "../helpers/jobs-harness";
 
@@ -26,7 +33,7 @@ describe("jobs --local: the entrypoint on this machine", function () {
       jobName: "sw",
       base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
       basePrefix: [],
-      sets: [{ var_a: "1" }, { var_a: "2" }],
+      sets: [new Map([["var_a", "1"]]), new Map([["var_a", "2"]])],
       consumedFiles: [],
       keySources: new Map(),
     };
@@ -125,6 +132,75 @@ describe("jobs --local: the entrypoint on this machine", function () {
     assert.strictEqual(r.code, 1);
     assert.match(r.stderr, /FAILED bad: exit 2/);
     assert.match(r.stderr, /invalid int value/);
+    assert.match(r.stdout, /^bad: no results \(failed\)$/m);
+    assert.doesNotMatch(r.stdout, /results in/);
+  });
+
+  it("--script X validates against X and runs X, not container/script.py", async function () {
+    const dir = path.join(root, "mine");
+    fs.mkdirSync(dir);
+    fs.writeFileSync(
+      path.join(dir, "greet.py"),
+      [
+        "import argparse",
+        "p = argparse.ArgumentParser()",
+        'p.add_argument("--greeting", required=True)',
+        "a = p.parse_args()",
+        'open("greeting.txt", "w").write(a.greeting)',
+        "",
+      ].join("\n"),
+    );
+    const job = path.join(dir, "hello.json");
+    fs.writeFileSync(
+      job,
+      JSON.stringify({ containerOverrides: { environment: [{ name: "greeting", value: "hi" }] } }),
+    );
+    // Relative to the user's folder, as typed.
+    const r = await runJobs(
+      ["submit", "--local", "hello.json", "--script", "greet.py", "--local-root", "lb"],
+      { describe: "real", cwd: dir },
+    );
+    assert.strictEqual(r.code, 0, r.stdout + r.stderr);
+    assert.strictEqual(
+      fs.readFileSync(path.join(dir, "lb", "results", "hello", "greeting.txt"), "utf8"),
+      "hi",
+    );
+  });
+
+  it("says where results are only for runs that succeeded", async function () {
+    const fail = { exitCode: 2, signal: null, tail: "" };
+    const single = { kind: "single", file: "a.json", jobName: "a" } as unknown as Submission;
+    const sweep = {
+      kind: "array",
+      file: "s.json",
+      jobName: "s",
+      arraySize: 3,
+    } as unknown as Submission;
+    const results: LocalResult[] = [
+      { run: { jobName: "a", env: new Map() }, ...fail },
+      { run: { jobName: "s", index: 0, env: new Map() }, ...fail, exitCode: 0 },
+      { run: { jobName: "s", index: 1, env: new Map() }, ...fail },
+    ];
+    assert.strictEqual(localResultsLine(single, results, "/lb", "/"), "a: no results (failed)");
+    assert.strictEqual(
+      localResultsLine(sweep, results, "/lb", "/"),
+      "s: results in lb/results/s/<index>/ (1 of 3 children succeeded)",
+    );
+    assert.strictEqual(
+      localResultsLine(single, [{ ...results[0], exitCode: 0 }], "/lb", "/"),
+      "a: results in lb/results/a/",
+    );
+  });
+
+  it("a run that cannot be started is a failure with its reason, not silently 'not started'", async function () {
+    const run = { jobName: "nul", env: new Map([["var_a", "a\0b"]]) };
+    const results = await runLocal(
+      { runs: [run], manifests: [] },
+      { repoRoot: REPO_ROOT, root, concurrency: 1, env: {} },
+    );
+    assert.strictEqual(results.length, 1);
+    assert.strictEqual(results[0].exitCode, null);
+    assert.match(results[0].tail, /could not start python3: .*null bytes/);
   });
 
   it("the shipped samples and examples/ validate against the real script and plan as documented", async function () {

@@ -39,7 +39,7 @@ function sweepOf(jobName: string, sets: ParameterSet[]): LoadedSweep {
 }
 
 const sets = (n: number): ParameterSet[] =>
-  Array.from({ length: n }, (_, i) => ({ var_a: String(i) }));
+  Array.from({ length: n }, (_, i) => new Map([["var_a", String(i)]]));
 
 describe("jobs/plan: from validated files to SubmitJob requests", function () {
   it("resolves queue and definition from the stack outputs unless the file sets them", function () {
@@ -136,7 +136,10 @@ describe("jobs/plan: from validated files to SubmitJob requests", function () {
           { name: "a", value: "1" },
           { name: "b", value: "2" },
         ],
-        { b: "3", c: "4" },
+        new Map([
+          ["b", "3"],
+          ["c", "4"],
+        ]),
       ),
       [
         { name: "a", value: "1" },
@@ -168,6 +171,37 @@ describe("jobs/plan: from validated files to SubmitJob requests", function () {
       assert.strictEqual(manifest.version, 1);
       assert.deepStrictEqual(manifest.sets[9999], { var_a: "9999" });
     }
+  });
+
+  it("an array sweep's sets cannot carry BATCHPY_* settings; one job per set can", function () {
+    const withInputs = {
+      ...sweepOf("sw", [
+        new Map([["BATCHPY_INPUTS", "a.csv"]]),
+        new Map([["BATCHPY_INPUTS", "b.csv"]]),
+      ]),
+      keySources: new Map([
+        [
+          "BATCHPY_INPUTS",
+          { problemAt: (message: string) => ({ file: "p.csv", line: 1, column: 3, message }) },
+        ],
+      ]),
+    };
+    const array = buildPlan([withInputs], { outputs, array: true });
+    assert.deepStrictEqual(array.problems.map(formatProblem), [
+      'p.csv:1:3: "BATCHPY_INPUTS" cannot vary per set of an array job: the entrypoint reads BATCHPY_* ' +
+        "variables from the job's own environment, before a set applies, and refuses them in the manifest; " +
+        "set it once in base.containerOverrides.environment, or pass --no-array to submit one job per set",
+    ]);
+    const perSet = buildPlan([withInputs], { outputs, array: false });
+    assert.deepStrictEqual(perSet.problems, []);
+    assert.deepStrictEqual(
+      perSet.submissions.map(
+        (x) =>
+          x.request.containerOverrides?.environment?.find((v) => v.name === "BATCHPY_INPUTS")
+            ?.value,
+      ),
+      ["a.csv", "b.csv"],
+    );
   });
 
   it("a sweep of one set is an ordinary job (arrays need at least 2 children)", function () {

@@ -61,6 +61,15 @@ describe("jobs/status: summaries for watch and status", function () {
     assert.strictEqual(formatCounts(s.counts), "RUNNING 3 | SUCCEEDED 7 | FAILED 1 | UNKNOWN 1");
   });
 
+  it("never counts a job Batch does not return as done, but does not wait for it", function () {
+    const details = new Map([["1", { jobId: "1", status: "SUCCEEDED" } as JobDetail]]);
+    const s = summarize([e("a", "1"), e("gone", "3")], details);
+    assert.strictEqual(s.done, 1);
+    assert.strictEqual(s.unknown, 1);
+    assert.strictEqual(s.allTerminal, false);
+    assert.strictEqual(s.settled, true);
+  });
+
   it("counts children that do not exist yet under the parent's status", function () {
     const details = new Map([
       [

@@ -13,7 +13,9 @@ import {
   parseRows,
   sweepProblems,
   type LoadedSweep,
+  type ParameterSet,
 } from "../../jobs/sweep";
+import { MAX_ARG_STRLEN } from "../../jobs/variables";
 import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
 
 const DIR = path.resolve("/virtual/jobs");
@@ -37,11 +39,16 @@ function load(
   return { ...(r.sweep !== undefined ? { sweep: r.sweep } : {}), problems };
 }
 
+/** Sets as plain objects, to compare with literals. */
+const plain = (sets: readonly ParameterSet[]): Record<string, string>[] =>
+  sets.map((s) => Object.fromEntries(s));
+const set = (o: Record<string, string>): ParameterSet => new Map(Object.entries(o));
+
 const BASE = { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } };
 
 describe("jobs/sweep: parameter grids, zipped lists and CSV/TSV rows", function () {
   it("a grid is every combination, the last key varying fastest", function () {
-    assert.deepStrictEqual(expandGrid({ a: [1, 2], b: ["x", "y", "z"] }), [
+    assert.deepStrictEqual(plain(expandGrid({ a: [1, 2], b: ["x", "y", "z"] })), [
       { a: "1", b: "x" },
       { a: "1", b: "y" },
       { a: "1", b: "z" },
@@ -66,21 +73,24 @@ describe("jobs/sweep: parameter grids, zipped lists and CSV/TSV rows", function 
           const sets = expandGrid(grid);
           const product = Object.values(grid).reduce((n, v) => n * v.length, 1);
           assert.strictEqual(sets.length, product);
-          assert.strictEqual(new Set(sets.map((s) => JSON.stringify(s))).size, product);
+          assert.strictEqual(new Set(sets.map((s) => JSON.stringify([...s]))).size, product);
         },
       ),
     );
   });
 
   it("zip pairs by position; blocks combine as a product", function () {
-    assert.deepStrictEqual(expandZip({ seed: [1, 2], tag: ["a", "b"] }), [
+    assert.deepStrictEqual(plain(expandZip({ seed: [1, 2], tag: ["a", "b"] })), [
       { seed: "1", tag: "a" },
       { seed: "2", tag: "b" },
     ]);
-    assert.deepStrictEqual(combineBlocks([[{ a: "1" }, { a: "2" }], [{ b: "x" }]]), [
-      { a: "1", b: "x" },
-      { a: "2", b: "x" },
-    ]);
+    assert.deepStrictEqual(
+      plain(combineBlocks([[set({ a: "1" }), set({ a: "2" })], [set({ b: "x" })]])),
+      [
+        { a: "1", b: "x" },
+        { a: "2", b: "x" },
+      ],
+    );
   });
 
   it("recognises sweep files by their blocks", function () {
@@ -104,13 +114,13 @@ describe("jobs/sweep: parameter grids, zipped lists and CSV/TSV rows", function 
     assert.deepStrictEqual(problems, []);
     assert.strictEqual(sweep?.jobName, "lr");
     assert.strictEqual(sweep?.sets.length, 8);
-    assert.deepStrictEqual(sweep?.sets[0], {
+    assert.deepStrictEqual(plain(sweep?.sets ?? [])[0], {
       var_a: "0.1",
       BATCHPY_INPUTS: "data/a.csv",
       var_b: "1",
       OMP_NUM_THREADS: "1",
     });
-    assert.deepStrictEqual(sweep?.sets[7], {
+    assert.deepStrictEqual(plain(sweep?.sets ?? [])[7], {
       var_a: "0.2",
       BATCHPY_INPUTS: "data/b.csv",
       var_b: "2",
@@ -178,6 +188,37 @@ describe("jobs/sweep: parameter grids, zipped lists and CSV/TSV rows", function 
     assert.match(reserved, /"AWS_BATCH_JOB_ID" is reserved/);
   });
 
+  it("holds every set to a single job's rules: NUL bytes, the kernel's size per argument, names", function () {
+    const big = "x".repeat(200_000);
+    const out = load(JSON.stringify({ base: BASE, rows: "p.csv" }), {
+      "p.csv": `var_a,var_b\n1,2\n"a\u0000b",${big}\n`,
+    }).problems;
+    assert.deepStrictEqual(
+      out.map((p) => p.slice(0, 150)),
+      [
+        'jobs/p.csv:1:1: set 1: the value of "var_a" contains a NUL byte (at character 2), which no environment variable or argument can hold; remove it',
+        'jobs/p.csv:1:7: set 1: the value of "var_b" is 200,000 bytes; Linux passes at most 131,071 bytes per environment variable or argument ("--var_b=<value>" in'.slice(
+          0,
+          150,
+        ),
+      ],
+    );
+    // Just under the limit with "--var_b=" counted: accepted.
+    const fits = "y".repeat(MAX_ARG_STRLEN - 1 - "--var_b=".length);
+    assert.deepStrictEqual(
+      load(JSON.stringify({ base: BASE, grid: { var_b: [fits, "1"] } })).problems,
+      [],
+    );
+    assert.match(
+      load(JSON.stringify({ base: BASE, grid: { var_b: [`${fits}y`, "1"] } })).problems.join("\n"),
+      /set 0: the value of "var_b" is 131,064 bytes/,
+    );
+    assert.match(
+      load(JSON.stringify({ base: BASE, grid: { "a=b": [1, 2] } })).problems.join("\n"),
+      /grid\["a=b"\]: the name "a=b" contains "=", which ends a variable's name/,
+    );
+  });
+
   it("refuses ECS, EKS and node overrides in a sweep, whose sets need containerOverrides", function () {
     const out = load(
       JSON.stringify({
@@ -218,7 +259,7 @@ describe("jobs/sweep: parameter grids, zipped lists and CSV/TSV rows", function 
     it("parses quoted fields and keeps values as strings", function () {
       const r = parseRows("p.csv", 'var_a,save_name\n1,"a, b"\n2,"say ""hi"""\n', ",");
       assert.deepStrictEqual(r.problems, []);
-      assert.deepStrictEqual(r.sets, [
+      assert.deepStrictEqual(plain(r.sets), [
         { var_a: "1", save_name: "a, b" },
         { var_a: "2", save_name: 'say "hi"' },
       ]);
@@ -242,7 +283,7 @@ describe("jobs/sweep: parameter grids, zipped lists and CSV/TSV rows", function 
     it("a bare CSV file is a sweep named after the file", function () {
       const r = loadRowsSweep("jobs/lr_grid.csv", "/x/jobs/lr_grid.csv", "var_a,save_name\n1,a\n");
       assert.strictEqual(r.sweep?.jobName, "lr_grid");
-      assert.deepStrictEqual(r.sweep?.sets, [{ var_a: "1", save_name: "a" }]);
+      assert.deepStrictEqual(plain(r.sweep?.sets ?? []), [{ var_a: "1", save_name: "a" }]);
       const bad = loadRowsSweep("jobs/lr grid.csv", "/x/jobs/lr grid.csv", "var_a\n1\n");
       assert.match(formatProblem(bad.problems[0]), /\(taken from the file name\); rename the file/);
     });

@@ -98,7 +98,7 @@ describe("jobs: values checked with the script's argparse types", function () {
   });
 
   it("sends each distinct value once: 10,000 sets of one option are at most 10,000 pairs", async function () {
-    const sets = Array.from({ length: 10_000 }, (_, i) => ({ var_a: String(i % 100) }));
+    const sets = Array.from({ length: 10_000 }, (_, i) => new Map([["var_a", String(i % 100)]]));
     const collected = collectPairs(
       [
         {
