@@ -157,6 +157,14 @@
       },
     },
     {
+      key: "runs",
+      label: "runs",
+      num: true,
+      get: function (r) {
+        return r.runs;
+      },
+    },
+    {
       key: "runSeconds",
       label: "run",
       num: true,
