@@ -55,7 +55,7 @@
     return Math.floor(s / 3600) + "h" + String(Math.floor((s % 3600) / 60)).padStart(2, "0") + "m";
   }
   function usd(v) {
-    return v >= 1 ? "$" + v.toFixed(2) : "$" + v.toPrecision(2);
+    return v === 0 ? "$0" : v >= 1 ? "$" + v.toFixed(2) : "$" + v.toPrecision(2);
   }
   function isNumeric(values) {
     return (

@@ -40,7 +40,7 @@ export function formatDuration(seconds: number | undefined): string {
 
 /** USD with enough digits for small jobs: $0.0012, $1.23. */
 export function formatUsd(usd: number): string {
-  return usd >= 1 ? `$${usd.toFixed(2)}` : `$${usd.toPrecision(2)}`;
+  return usd === 0 ? "$0" : usd >= 1 ? `$${usd.toFixed(2)}` : `$${usd.toPrecision(2)}`;
 }
 
 function pairs(record: Readonly<Record<string, string | number>>, keys: readonly string[]): string {
