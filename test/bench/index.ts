@@ -5,6 +5,7 @@
 import { benchJobs } from "./jobs";
 import { benchPolicy } from "./policy";
 import { benchProgram } from "./program";
+import { benchReport } from "./report";
 import { BenchResult } from "./result";
 
 function format(result: BenchResult): string {
@@ -18,6 +19,7 @@ async function main(): Promise<void> {
     ["program", benchProgram],
     ["policy", benchPolicy],
     ["jobs", benchJobs],
+    ["report", benchReport],
   ];
   const only = process.argv.slice(2);
   for (const [name, run] of suites) {

@@ -263,7 +263,9 @@ export class FakeBatch {
       resourceRequirements?: unknown[];
     };
     const summary: Record<string, number> = {};
-    for (const c of job.childrenCreated ? (job.children ?? []) : []) {
+    // Only a parent shows the summary; counting per child would make a 10,000-child
+    // DescribeJobs quadratic.
+    for (const c of job.childrenCreated && !isChild ? (job.children ?? []) : []) {
       summary[c.status] = (summary[c.status] ?? 0) + 1;
     }
     return {
