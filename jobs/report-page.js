@@ -387,7 +387,7 @@
       return (ms - t0) / 1000;
     };
     var canvas = document.getElementById("timeline");
-    canvas.parentNode.style.height = Math.max(160, 40 + timed.length * 14) + "px";
+    canvas.parentNode.style.height = Math.max(160, 40 + timed.length * 18) + "px";
     charts.timeline = new Chart(canvas, {
       type: "bar",
       data: {
@@ -425,7 +425,7 @@
             type: "linear",
             title: { display: true, text: "seconds since the first job was created" },
           },
-          y: { ticks: { autoSkip: true } },
+          y: { ticks: { autoSkip: timed.length > 40 } },
         },
         plugins: {
           tooltip: {
