@@ -172,6 +172,8 @@ export interface StorageApi {
    * name and renames, so it alone knows which partial files to clean up.
    */
   download(bucket: string, key: string, file: string): Promise<void>;
+  /** A small object's body as UTF-8 text (a manifest, a metrics.json). */
+  getText(bucket: string, key: string): Promise<string>;
 }
 
 export interface LogEvent {
@@ -334,6 +336,13 @@ export function createStorageApi(client: () => S3Client): StorageApi {
       }
       await fs.promises.mkdir(path.dirname(file), { recursive: true });
       await pipeline(out.Body as Readable, fs.createWriteStream(file));
+    },
+    async getText(bucket, key) {
+      const out = await client().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      if (out.Body === undefined) {
+        throw unexpected("GetObject", out);
+      }
+      return out.Body.transformToString("utf-8");
     },
   };
 }

@@ -1,5 +1,6 @@
 /**
- * batchpy jobs: submit, watch, read logs of, download results of and cancel AWS Batch jobs.
+ * batchpy jobs: submit, watch, read logs of, download results of, report on and cancel AWS
+ * Batch jobs.
  * One commander program with a subcommand per npm script; the commands live in their own
  * modules and take a Context, so tests drive them in-process against local servers.
  */
@@ -61,6 +62,14 @@ function positiveSeconds(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) {
     throw new InvalidArgumentError(`expected a number of seconds above 0, got "${value}"`);
+  }
+  return n;
+}
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0) {
+    throw new InvalidArgumentError(`expected a price in USD of 0 or more, got "${value}"`);
   }
   return n;
 }
@@ -323,6 +332,73 @@ export async function run(
           local: o.local === true,
           ...(o.localRoot !== undefined ? { localRoot: o.localRoot } : {}),
           concurrency: o.concurrency,
+        },
+        ctx,
+      ),
+  );
+
+  const report = stackOptions(
+    program
+      .command("report")
+      .description(
+        "One row per job or sweep set: parameters, status, reason, exit code, attempts, times,\n" +
+          "vCPU-hours, estimated cost, result files and metrics.json values; failed rows first.",
+      )
+      .argument("[names...]", "only these jobs or sweeps (default: every job in the ledger)")
+      .option("--last", "only the jobs of the most recent jobs:submit")
+      .option("--local", "report the runs of jobs:submit --local instead of AWS")
+      .option("--local-root <dir>", "the --local bucket folder")
+      .option("--csv <file>", "also write every row as CSV")
+      .option("--html <file>", "also write a self-contained page with a table and charts")
+      .option("--limit <n>", "terminal rows shown (failed rows always are)", positiveInt)
+      .option(
+        "--pricing <types>",
+        "instance types (comma-separated) or FARGATE the default prices come from",
+      )
+      .option("--price-vcpu-hour <usd>", "your price per vCPU-hour", nonNegativeNumber)
+      .option(
+        "--price-gb-hour <usd>",
+        "your price per GB-hour of memory (Fargate)",
+        nonNegativeNumber,
+      ),
+  );
+  act(
+    report,
+    async (
+      o: StackFlags & {
+        last?: boolean;
+        local?: boolean;
+        localRoot?: string;
+        csv?: string;
+        html?: string;
+        limit?: number;
+        pricing?: string;
+        priceVcpuHour?: number;
+        priceGbHour?: number;
+      },
+      args,
+      ctx,
+    ) =>
+      (await import("./report")).reportCommand(
+        {
+          ...stackFlags(o),
+          names: args[0] as string[],
+          last: o.last === true,
+          local: o.local === true,
+          ...(o.localRoot !== undefined ? { localRoot: o.localRoot } : {}),
+          ...(o.csv !== undefined ? { csv: o.csv } : {}),
+          ...(o.html !== undefined ? { html: o.html } : {}),
+          ...(o.limit !== undefined ? { limit: o.limit } : {}),
+          ...(o.pricing !== undefined
+            ? {
+                pricing: o.pricing
+                  .split(",")
+                  .map((t) => t.trim())
+                  .filter((t) => t !== ""),
+              }
+            : {}),
+          ...(o.priceVcpuHour !== undefined ? { priceVcpuHour: o.priceVcpuHour } : {}),
+          ...(o.priceGbHour !== undefined ? { priceGbHour: o.priceGbHour } : {}),
         },
         ctx,
       ),

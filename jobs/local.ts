@@ -7,9 +7,12 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { BUCKET_PREFIXES } from "../components/bucket-layout";
+import { appendLocalRun, entrypointError } from "./local-runs";
 import type { Submission } from "./plan";
 import { runPool } from "./pool";
 import { VARS } from "../components/contract";
+import { parametersOf } from "./report-rows";
+import type { ParameterSet } from "./sweep";
 
 export interface LocalRun {
   readonly jobName: string;
@@ -17,6 +20,11 @@ export interface LocalRun {
   readonly index?: number;
   /** The job's own variables, as the container would get them from SubmitJob. */
   readonly env: ReadonlyMap<string, string>;
+  /** An array sweep child's set (the entrypoint reads it from the manifest; kept for the record). */
+  readonly set?: ParameterSet;
+  /** vCPUs and memory the job asks for, when its file says (for the report's estimates). */
+  readonly vcpus?: number;
+  readonly memoryMiB?: number;
 }
 
 export interface LocalPlan {
@@ -40,21 +48,44 @@ export function planLocal(submissions: readonly Submission[], root: string): Loc
     const env = new Map(
       (s.request.containerOverrides?.environment ?? []).map((v) => [v.name, v.value]),
     );
+    let sets: readonly ParameterSet[] = [];
     if (s.kind === "array") {
       manifests.push({
         file: path.join(root, ...s.manifest.key.split("/")),
         body: s.manifest.body,
       });
+      sets = (JSON.parse(s.manifest.body) as { sets: ParameterSet[] }).sets;
     }
+    const resources = requestedResources(s);
     if (s.arraySize !== undefined) {
       for (let i = 0; i < s.arraySize; i++) {
-        runs.push({ jobName: s.jobName, index: i, env });
+        runs.push({
+          jobName: s.jobName,
+          index: i,
+          env,
+          ...(sets[i] !== undefined ? { set: sets[i] } : {}),
+          ...resources,
+        });
       }
     } else {
-      runs.push({ jobName: s.jobName, env });
+      runs.push({ jobName: s.jobName, env, ...resources });
     }
   }
   return { runs, manifests };
+}
+
+function requestedResources(s: Submission): { vcpus?: number; memoryMiB?: number } {
+  const req = s.request.containerOverrides?.resourceRequirements ?? [];
+  const value = (type: string): number | undefined => {
+    const v = Number(req.find((r) => r.type === type)?.value);
+    return Number.isFinite(v) && v > 0 ? v : undefined;
+  };
+  const vcpus = value("VCPU");
+  const memoryMiB = value("MEMORY");
+  return {
+    ...(vcpus !== undefined ? { vcpus } : {}),
+    ...(memoryMiB !== undefined ? { memoryMiB } : {}),
+  };
 }
 
 /**
@@ -102,6 +133,8 @@ export interface LocalResult {
   readonly signal: string | null;
   /** The last lines of the run's output, for failure reports. */
   readonly tail: string;
+  readonly startedAt: number;
+  readonly stoppedAt: number;
 }
 
 export interface LocalOptions {
@@ -124,6 +157,7 @@ const TAIL_BYTES = 4096;
 
 function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<LocalResult> {
   const entrypoint = opts.entrypoint ?? path.join(opts.repoRoot, "container", "run_job.py");
+  const startedAt = Date.now();
   const scriptArgs = opts.script !== undefined ? ["--script", opts.script] : [];
   return new Promise((resolve) => {
     let child: ReturnType<typeof spawn>;
@@ -141,6 +175,8 @@ function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<Local
         exitCode: null,
         signal: null,
         tail: `could not start ${opts.python ?? "python3"}: ${(err as Error).message}`,
+        startedAt,
+        stoppedAt: Date.now(),
       });
       return;
     }
@@ -160,16 +196,23 @@ function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<Local
         exitCode: null,
         signal: null,
         tail: `could not start ${opts.python ?? "python3"}: ${err.message}`,
+        startedAt,
+        stoppedAt: Date.now(),
       });
     });
     child.on("close", (code, signal) => {
-      resolve({ run, exitCode: code, signal, tail });
+      resolve({ run, exitCode: code, signal, tail, startedAt, stoppedAt: Date.now() });
     });
   });
 }
 
-/** Writes manifests, then runs everything with bounded concurrency. */
+/**
+ * Writes manifests, then runs everything with bounded concurrency, recording each run for
+ * `jobs:report --local` as it ends.
+ */
 export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<LocalResult[]> {
+  const createdAt = Date.now();
+  const runId = new Date(createdAt).toISOString();
   for (const m of plan.manifests) {
     fs.mkdirSync(path.dirname(m.file), { recursive: true });
     fs.writeFileSync(m.file, m.body);
@@ -179,6 +222,13 @@ export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<Loc
     plan.runs,
     async (run) => {
       const r = await runOne(run, opts, live);
+      // The run's outcome matters more than its record: a record that cannot be written
+      // (the folder vanished) leaves the run out of jobs:report, nothing else.
+      try {
+        recordRun(opts.root, runId, createdAt, run, r);
+      } catch {
+        // see above
+      }
       opts.onDone?.(r);
       return r;
     },
@@ -188,6 +238,34 @@ export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<Loc
     },
   );
   return outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+}
+
+function recordRun(
+  root: string,
+  runId: string,
+  createdAt: number,
+  run: LocalRun,
+  r: LocalResult,
+): void {
+  const reason = entrypointError(r.tail);
+  appendLocalRun(root, {
+    v: 1,
+    run: runId,
+    job: run.jobName,
+    ...(run.index !== undefined ? { index: run.index } : {}),
+    params: parametersOf(
+      [...run.env].map(([name, value]) => ({ name, value })),
+      run.set,
+    ),
+    createdAt,
+    startedAt: r.startedAt,
+    stoppedAt: r.stoppedAt,
+    exitCode: r.exitCode,
+    signal: r.signal,
+    ...(reason !== undefined ? { reason } : {}),
+    ...(run.vcpus !== undefined ? { vcpus: run.vcpus } : {}),
+    ...(run.memoryMiB !== undefined ? { memoryMiB: run.memoryMiB } : {}),
+  });
 }
 
 /** Where a run's results and log land in the local folder (the same layout as the bucket; see container/run_job.py). */

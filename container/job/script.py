@@ -1,12 +1,14 @@
 """The AWS Batch Python tutorial's example job: multiplies two numbers and pickles the
 product into <save_name>.p in the working directory, which run_job.py uploads to
-results/<job name>/.
+results/<job name>/. It also writes metrics.json, which `npm run jobs:report` turns into
+columns and charts.
 
 Any argparse script works in its place: run_job.py maps each job environment variable
 named like an option (var_a -> --var_a) onto the command line.
 """
 
 import argparse
+import json
 import pickle
 
 
@@ -24,6 +26,8 @@ def main() -> None:
     with open(f"{args.save_name}.p", "wb") as f:
         pickle.dump(result, f)
     print(f"saved {args.save_name}.p")
+    with open("metrics.json", "w") as f:
+        json.dump({"product": result}, f)
 
 
 if __name__ == "__main__":

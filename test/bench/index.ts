@@ -7,6 +7,7 @@ import { benchJobs } from "./jobs";
 import { benchPolicy } from "./policy";
 import { benchProgram } from "./program";
 import { benchValidation } from "./validation";
+import { benchReport } from "./report";
 import { BenchResult } from "./result";
 
 function format(result: BenchResult): string {
@@ -22,6 +23,7 @@ async function main(): Promise<void> {
     ["policy", benchPolicy],
     ["jobs", benchJobs],
     ["validation", benchValidation],
+    ["report", benchReport],
   ];
   const only = process.argv.slice(2);
   for (const [name, run] of suites) {

@@ -84,8 +84,15 @@ describe("container: run_job.py end to end (local folder)", function () {
     assert.strictEqual(unpickled.stdout.trim(), "12", explain(unpickled));
     assert.deepStrictEqual(Object.keys(readTree(root)).sort(), [
       "logs/sample_job_1.log",
+      "results/sample_job_1/metrics.json",
       "results/sample_job_1/sample_job_1.p",
     ]);
+    assert.deepStrictEqual(
+      JSON.parse(
+        fs.readFileSync(path.join(root, "results", "sample_job_1", "metrics.json"), "utf8"),
+      ),
+      { product: 12 },
+    );
     assert.strictEqual(
       fs.readFileSync(path.join(root, "logs", "sample_job_1.log"), "utf8"),
       "6 * 2 = 12\nsaved sample_job_1.p\n",

@@ -31,6 +31,8 @@ export interface Outcome {
   readonly status: "SUCCEEDED" | "FAILED";
   readonly exitCode?: number;
   readonly statusReason?: string;
+  /** Attempts the job took (earlier ones lost to the host, as with spot reclamation). @default 1 */
+  readonly attempts?: number;
 }
 
 export interface FakeUnit {
@@ -42,6 +44,9 @@ export interface FakeUnit {
   statusReason?: string;
   exitCode?: number;
   index?: number;
+  /** Epoch ms: when it entered RUNNING, and when it ended. */
+  startedAt?: number;
+  stoppedAt?: number;
 }
 
 export interface FakeJob extends FakeUnit {
@@ -206,7 +211,11 @@ export class FakeBatch {
       if (u.status === "STARTING") {
         u.logStreamName = `batchpy/default/${u.jobId.replace(":", "-")}`;
       }
+      if (u.status === "RUNNING") {
+        u.startedAt = Date.now();
+      }
     } else {
+      u.stoppedAt = Date.now();
       u.status = u.outcome.status;
       u.exitCode = u.outcome.exitCode ?? (u.outcome.status === "SUCCEEDED" ? 0 : 1);
       u.statusReason =
@@ -281,10 +290,32 @@ export class FakeBatch {
     return unit === undefined ? undefined : { job, unit };
   }
 
+  /** Attempts as DescribeJobs shows them once a unit has ended: earlier ones lost to the host. */
+  private attempts(unit: FakeUnit): Record<string, unknown>[] {
+    if (unit.stoppedAt === undefined || unit.startedAt === undefined) {
+      return [];
+    }
+    const n = unit.outcome.attempts ?? 1;
+    return Array.from({ length: n }, (_, i) => ({
+      startedAt: unit.startedAt,
+      stoppedAt: unit.stoppedAt,
+      container: {
+        exitCode: i === n - 1 ? unit.exitCode : undefined,
+        ...(i < n - 1 ? { reason: "Host EC2 (instance i-0abc) terminated." } : {}),
+      },
+      ...(i < n - 1 ? { statusReason: "Host EC2 (instance i-0abc) terminated." } : {}),
+    }));
+  }
+
   private detail(job: FakeJob, unit: FakeUnit): Record<string, unknown> {
     const isChild = unit !== job;
+    const overrides = (job.request.containerOverrides ?? {}) as {
+      resourceRequirements?: unknown[];
+    };
     const summary: Record<string, number> = {};
-    for (const c of job.childrenCreated ? (job.children ?? []) : []) {
+    // Only a parent shows the summary; counting per child would make a 10,000-child
+    // DescribeJobs quadratic.
+    for (const c of job.childrenCreated && !isChild ? (job.children ?? []) : []) {
       summary[c.status] = (summary[c.status] ?? 0) + 1;
     }
     return {
@@ -297,6 +328,9 @@ export class FakeBatch {
       ...(unit.statusReason !== undefined ? { statusReason: unit.statusReason } : {}),
       createdAt: job.createdAt,
       ...(job.tags !== undefined && !isChild ? { tags: job.tags } : {}),
+      ...(unit.startedAt !== undefined ? { startedAt: unit.startedAt } : {}),
+      ...(unit.stoppedAt !== undefined ? { stoppedAt: unit.stoppedAt } : {}),
+      ...(job.children === undefined || isChild ? { attempts: this.attempts(unit) } : {}),
       ...(job.children !== undefined
         ? {
             arrayProperties: isChild
@@ -310,6 +344,11 @@ export class FakeBatch {
               ...(unit.exitCode !== undefined ? { exitCode: unit.exitCode } : {}),
               ...(unit.logStreamName !== undefined ? { logStreamName: unit.logStreamName } : {}),
               environment: Object.entries(job.env).map(([name, value]) => ({ name, value })),
+              // The job definition's (1 vCPU, 1000 MiB in dev) unless the job overrides them.
+              resourceRequirements: overrides.resourceRequirements ?? [
+                { type: "VCPU", value: "1" },
+                { type: "MEMORY", value: "1000" },
+              ],
             },
           }
         : {}),

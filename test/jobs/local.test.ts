@@ -177,9 +177,15 @@ describe("jobs --local: the entrypoint on this machine", function () {
       arraySize: 3,
     } as unknown as Submission;
     const results: LocalResult[] = [
-      { run: { jobName: "a", env: new Map() }, ...fail },
-      { run: { jobName: "s", index: 0, env: new Map() }, ...fail, exitCode: 0 },
-      { run: { jobName: "s", index: 1, env: new Map() }, ...fail },
+      { run: { jobName: "a", env: new Map() }, ...fail, startedAt: 0, stoppedAt: 0 },
+      {
+        run: { jobName: "s", index: 0, env: new Map() },
+        ...fail,
+        exitCode: 0,
+        startedAt: 0,
+        stoppedAt: 0,
+      },
+      { run: { jobName: "s", index: 1, env: new Map() }, ...fail, startedAt: 0, stoppedAt: 0 },
     ];
     assert.strictEqual(localResultsLine(single, results, "/lb", "/"), "a: no results (failed)");
     assert.strictEqual(

@@ -1,0 +1,92 @@
+/**
+ * What `jobs:submit --local` ran, for `jobs:report --local`: one JSON line per run in
+ * `<local root>/.runs.jsonl`, beside the folders that stand in for the bucket (results/ and
+ * logs/, which is all `jobs:results --local` copies). Batch keeps this history for cloud
+ * jobs; on this machine nothing else does.
+ */
+import * as fs from "fs";
+import * as path from "path";
+
+export const LOCAL_RUNS_FILE = ".runs.jsonl";
+
+export interface LocalRunRecord {
+  readonly v: 1;
+  /** One id per `jobs:submit --local`, so `--last` picks the latest. */
+  readonly run: string;
+  readonly job: string;
+  readonly index?: number;
+  /** The job's variables with the set applied (the tool's own variables left out). */
+  readonly params: Readonly<Record<string, string>>;
+  /** When the submit started (the wait for a free slot is its queue time), epoch ms. */
+  readonly createdAt: number;
+  readonly startedAt: number;
+  readonly stoppedAt: number;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  /** The last `run_job: error:` line, when the entrypoint said why it failed. */
+  readonly reason?: string;
+  readonly vcpus?: number;
+  readonly memoryMiB?: number;
+}
+
+export function localRunsPath(root: string): string {
+  return path.join(root, LOCAL_RUNS_FILE);
+}
+
+/** Appends one record as a single write (runs finish concurrently). */
+export function appendLocalRun(root: string, record: LocalRunRecord): void {
+  fs.mkdirSync(root, { recursive: true });
+  fs.appendFileSync(localRunsPath(root), `${JSON.stringify(record)}\n`);
+}
+
+function isRecord(v: unknown): v is LocalRunRecord {
+  const r = v as Record<string, unknown> | null;
+  return (
+    r !== null &&
+    typeof r === "object" &&
+    r.v === 1 &&
+    typeof r.job === "string" &&
+    typeof r.run === "string" &&
+    typeof r.startedAt === "number" &&
+    typeof r.stoppedAt === "number" &&
+    typeof r.createdAt === "number" &&
+    r.params !== null &&
+    typeof r.params === "object"
+  );
+}
+
+/** Every readable record; a line torn by a killed run is skipped and counted. */
+export function readLocalRuns(root: string): { records: LocalRunRecord[]; skipped: number } {
+  let text = "";
+  try {
+    text = fs.readFileSync(localRunsPath(root), "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw err;
+    }
+  }
+  const records: LocalRunRecord[] = [];
+  let skipped = 0;
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") {
+      continue;
+    }
+    try {
+      const v: unknown = JSON.parse(line);
+      if (isRecord(v)) {
+        records.push(v);
+        continue;
+      }
+    } catch {
+      // counted below
+    }
+    skipped++;
+  }
+  return { records, skipped };
+}
+
+/** The entrypoint's last `run_job: error: ...` line in a run's output, without the prefix. */
+export function entrypointError(output: string): string | undefined {
+  const lines = output.split("\n").filter((l) => l.startsWith("run_job: error: "));
+  return lines.length > 0 ? lines[lines.length - 1].slice("run_job: error: ".length) : undefined;
+}

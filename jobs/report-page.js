@@ -1,0 +1,589 @@
+/*
+ * The browser side of `jobs:report --html`, inlined into the page with Chart.js and the
+ * report's data (a <script type="application/json" id="report-data">). Plain ES2020 for any
+ * current browser; it loads nothing from the network.
+ */
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("report-data").textContent);
+  var rows = data.rows;
+  var summary = data.summary;
+  var STATUS_COLOURS = {
+    SUCCEEDED: "#2e7d32",
+    FAILED: "#c62828",
+    RUNNING: "#1565c0",
+    STARTING: "#42a5f5",
+    RUNNABLE: "#f9a825",
+    PENDING: "#9e9e9e",
+    SUBMITTED: "#bdbdbd",
+    UNKNOWN: "#6d4c41",
+  };
+  var PALETTE = [
+    "#1565c0",
+    "#c62828",
+    "#2e7d32",
+    "#ef6c00",
+    "#6a1b9a",
+    "#00838f",
+    "#ad1457",
+    "#5d4037",
+  ];
+  /** The timeline draws at most this many runs (the earliest), to stay readable. */
+  var TIMELINE_MAX = 400;
+
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      e.setAttribute(k, attrs[k]);
+    });
+    if (text !== undefined) {
+      e.textContent = text;
+    }
+    return e;
+  }
+  function duration(s) {
+    if (s === undefined || s === null) {
+      return "";
+    }
+    s = Math.round(s);
+    if (s < 60) {
+      return s + "s";
+    }
+    if (s < 3600) {
+      return Math.floor(s / 60) + "m" + String(s % 60).padStart(2, "0") + "s";
+    }
+    return Math.floor(s / 3600) + "h" + String(Math.floor((s % 3600) / 60)).padStart(2, "0") + "m";
+  }
+  function usd(v) {
+    return v === 0 ? "$0" : v >= 1 ? "$" + v.toFixed(2) : "$" + v.toPrecision(2);
+  }
+  function isNumeric(values) {
+    return (
+      values.length > 0 &&
+      values.every(function (v) {
+        return v !== undefined && v !== "" && isFinite(Number(v));
+      })
+    );
+  }
+
+  // ---------------------------------------------------------------- summary
+  function renderSummary() {
+    var box = document.getElementById("summary");
+    var counts = el("p", { class: "counts" });
+    Object.keys(summary.counts).forEach(function (s) {
+      var b = el("span", { class: "badge", style: "background:" + (STATUS_COLOURS[s] || "#999") });
+      b.textContent = s + " " + summary.counts[s];
+      counts.appendChild(b);
+    });
+    box.appendChild(counts);
+    box.appendChild(
+      el(
+        "p",
+        {},
+        summary.total +
+          " row(s) · " +
+          summary.vcpuHours.toFixed(3) +
+          " vCPU-hours · estimated " +
+          usd(summary.cost) +
+          " (" +
+          data.prices.basis +
+          "; an estimate, not a bill)",
+      ),
+    );
+    if (summary.slowest.length > 0) {
+      box.appendChild(
+        el(
+          "p",
+          {},
+          "Slowest: " +
+            summary.slowest
+              .map(function (x) {
+                return x.name + " " + duration(x.runSeconds);
+              })
+              .join(", "),
+        ),
+      );
+    }
+    if (summary.failures.length > 0) {
+      var list = el("ul", { id: "failures" });
+      summary.failures.forEach(function (f) {
+        var li = el("li", {});
+        li.appendChild(el("strong", {}, f.count + " × " + f.reason));
+        li.appendChild(
+          document.createTextNode(
+            ": " + f.names.slice(0, 20).join(", ") + (f.names.length > 20 ? ", …" : ""),
+          ),
+        );
+        list.appendChild(li);
+      });
+      box.appendChild(el("h3", {}, "Failures by reason"));
+      box.appendChild(list);
+    }
+    (data.warnings || []).forEach(function (w) {
+      box.appendChild(el("p", { class: "warning" }, "warning: " + w));
+    });
+  }
+
+  // ---------------------------------------------------------------- table
+  var columns = [
+    {
+      key: "name",
+      label: "job",
+      get: function (r) {
+        return r.name;
+      },
+    },
+    {
+      key: "status",
+      label: "status",
+      get: function (r) {
+        return r.status;
+      },
+    },
+    {
+      key: "exitCode",
+      label: "exit",
+      num: true,
+      get: function (r) {
+        return r.exitCode;
+      },
+    },
+    {
+      key: "attempts",
+      label: "tries",
+      num: true,
+      get: function (r) {
+        return r.attempts.length;
+      },
+    },
+    {
+      key: "runs",
+      label: "runs",
+      num: true,
+      get: function (r) {
+        return r.runs;
+      },
+    },
+    {
+      key: "runSeconds",
+      label: "run",
+      num: true,
+      get: function (r) {
+        return r.runSeconds;
+      },
+      show: duration,
+    },
+    {
+      key: "queueSeconds",
+      label: "wait",
+      num: true,
+      get: function (r) {
+        return r.queueSeconds;
+      },
+      show: duration,
+    },
+    {
+      key: "vcpuHours",
+      label: "vCPU-h",
+      num: true,
+      get: function (r) {
+        return r.vcpuHours;
+      },
+      show: function (v) {
+        return v.toFixed(4);
+      },
+    },
+    {
+      key: "cost",
+      label: "cost",
+      num: true,
+      get: function (r) {
+        return r.cost;
+      },
+      show: usd,
+    },
+  ]
+    .concat(
+      summary.params.map(function (p) {
+        return {
+          key: "param:" + p,
+          label: p,
+          get: function (r) {
+            return r.params[p];
+          },
+        };
+      }),
+    )
+    .concat(
+      summary.metrics.map(function (m) {
+        return {
+          key: "metric:" + m,
+          label: m,
+          metric: true,
+          get: function (r) {
+            return r.metrics[m];
+          },
+        };
+      }),
+    )
+    .concat([
+      {
+        key: "reason",
+        label: "reason",
+        get: function (r) {
+          return r.reason;
+        },
+      },
+      {
+        key: "files",
+        label: "files",
+        num: true,
+        get: function (r) {
+          return r.files.length;
+        },
+      },
+    ]);
+  columns.forEach(function (c) {
+    if (!c.num && !c.metric && c.key.indexOf("param:") !== 0) {
+      return;
+    }
+    if (c.num === undefined) {
+      c.num = isNumeric(
+        rows.map(c.get).filter(function (v) {
+          return v !== undefined;
+        }),
+      );
+    }
+  });
+  var sortState = { key: null, dir: 1 };
+
+  function compare(col, a, b) {
+    var x = col.get(a);
+    var y = col.get(b);
+    if (x === undefined || x === null || x === "") {
+      return y === undefined || y === null || y === "" ? 0 : 1;
+    }
+    if (y === undefined || y === null || y === "") {
+      return -1;
+    }
+    if (col.num) {
+      return (Number(x) - Number(y)) * sortState.dir;
+    }
+    return String(x).localeCompare(String(y), undefined, { numeric: true }) * sortState.dir;
+  }
+
+  function visibleRows() {
+    var text = document.getElementById("filter").value.trim().toLowerCase();
+    var status = document.getElementById("status-filter").value;
+    var out = rows.filter(function (r) {
+      if (status !== "" && r.status !== status) {
+        return false;
+      }
+      if (text === "") {
+        return true;
+      }
+      return columns.some(function (c) {
+        var v = c.get(r);
+        return v !== undefined && String(v).toLowerCase().indexOf(text) >= 0;
+      });
+    });
+    if (sortState.key !== null) {
+      var col = columns.filter(function (c) {
+        return c.key === sortState.key;
+      })[0];
+      out.sort(function (a, b) {
+        return compare(col, a, b);
+      });
+    }
+    return out;
+  }
+
+  function renderTable() {
+    var table = document.getElementById("rows");
+    var thead = el("thead", {});
+    var tr = el("tr", {});
+    columns.forEach(function (c) {
+      var th = el("th", { "data-key": c.key, title: "sort by " + c.label }, c.label);
+      th.addEventListener("click", function () {
+        sortState.dir = sortState.key === c.key ? -sortState.dir : 1;
+        sortState.key = c.key;
+        fillBody();
+      });
+      tr.appendChild(th);
+    });
+    thead.appendChild(tr);
+    table.appendChild(thead);
+    table.appendChild(el("tbody", {}));
+    var select = document.getElementById("status-filter");
+    Object.keys(summary.counts).forEach(function (s) {
+      select.appendChild(el("option", { value: s }, s));
+    });
+    document.getElementById("filter").addEventListener("input", fillBody);
+    select.addEventListener("change", fillBody);
+    fillBody();
+  }
+
+  function fillBody() {
+    var table = document.getElementById("rows");
+    var tbody = el("tbody", {});
+    var list = visibleRows();
+    list.forEach(function (r) {
+      var tr = el("tr", { class: "s-" + r.status });
+      columns.forEach(function (c) {
+        var v = c.get(r);
+        var td = el(
+          "td",
+          c.num ? { class: "num" } : {},
+          v === undefined ? "" : c.show ? c.show(v) : String(v),
+        );
+        if (c.key === "files" && r.files.length > 0) {
+          td.title = r.files
+            .map(function (f) {
+              return f.key + " (" + f.size + " B)";
+            })
+            .join("\n");
+        }
+        tr.appendChild(td);
+      });
+      tbody.appendChild(tr);
+    });
+    table.replaceChild(tbody, table.tBodies[0]);
+    document.querySelectorAll("#rows th").forEach(function (th) {
+      var key = th.getAttribute("data-key");
+      th.className = key === sortState.key ? (sortState.dir > 0 ? "asc" : "desc") : "";
+    });
+    document.getElementById("shown").textContent = list.length + " of " + rows.length + " row(s)";
+  }
+
+  // ---------------------------------------------------------------- charts
+  var charts = {};
+
+  function renderTimeline() {
+    var timed = rows
+      .filter(function (r) {
+        return r.startedAt !== undefined || r.createdAt !== undefined;
+      })
+      .sort(function (a, b) {
+        return (a.createdAt || a.startedAt) - (b.createdAt || b.startedAt);
+      });
+    var note = document.getElementById("timeline-note");
+    if (timed.length === 0) {
+      note.textContent = "No run has started yet.";
+      return;
+    }
+    if (timed.length > TIMELINE_MAX) {
+      note.textContent =
+        "Showing the first " + TIMELINE_MAX + " of " + timed.length + " runs by creation time.";
+      timed = timed.slice(0, TIMELINE_MAX);
+    }
+    var t0 = Math.min.apply(
+      null,
+      timed.map(function (r) {
+        return r.createdAt || r.startedAt;
+      }),
+    );
+    var now = Date.parse(data.generatedAt);
+    var sec = function (ms) {
+      return (ms - t0) / 1000;
+    };
+    var canvas = document.getElementById("timeline");
+    canvas.parentNode.style.height = Math.max(160, 40 + timed.length * 18) + "px";
+    charts.timeline = new Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: timed.map(function (r) {
+          return r.name;
+        }),
+        datasets: [
+          {
+            label: "queue wait",
+            data: timed.map(function (r) {
+              return r.createdAt !== undefined
+                ? [sec(r.createdAt), sec(r.startedAt || r.stoppedAt || now)]
+                : null;
+            }),
+            backgroundColor: "rgba(158,158,158,0.45)",
+          },
+          {
+            label: "run (colour: status)",
+            data: timed.map(function (r) {
+              return r.startedAt !== undefined ? [sec(r.startedAt), sec(r.stoppedAt || now)] : null;
+            }),
+            backgroundColor: timed.map(function (r) {
+              return STATUS_COLOURS[r.status] || "#999";
+            }),
+          },
+        ],
+      },
+      options: {
+        indexAxis: "y",
+        animation: false,
+        maintainAspectRatio: false,
+        grouped: false,
+        scales: {
+          x: {
+            type: "linear",
+            title: { display: true, text: "seconds since the first job was created" },
+          },
+          y: { ticks: { autoSkip: timed.length > 40 } },
+        },
+        plugins: {
+          tooltip: {
+            callbacks: {
+              label: function (ctx) {
+                var r = timed[ctx.dataIndex];
+                var v = ctx.raw;
+                return (
+                  ctx.dataset.label.split(" ")[0] + " " + duration(v[1] - v[0]) + " · " + r.status
+                );
+              },
+            },
+          },
+        },
+      },
+    });
+  }
+
+  function selectOf(id, options, chosen) {
+    var s = document.getElementById(id);
+    options.forEach(function (o) {
+      var opt = el("option", { value: o }, o === "" ? "(none)" : o);
+      if (o === chosen) {
+        opt.selected = true;
+      }
+      s.appendChild(opt);
+    });
+    s.addEventListener("change", drawMetric);
+    return s;
+  }
+
+  function setupMetric() {
+    var note = document.getElementById("metric-note");
+    if (summary.metrics.length === 0) {
+      note.textContent =
+        "No run wrote metrics.json: write a flat JSON object of numbers and strings into the working folder to chart it here.";
+      document.getElementById("metric-controls").hidden = true;
+      return;
+    }
+    var numericMetrics = summary.metrics.filter(function (m) {
+      return isNumeric(
+        rows
+          .map(function (r) {
+            return r.metrics[m];
+          })
+          .filter(function (v) {
+            return v !== undefined;
+          }),
+      );
+    });
+    var metrics = numericMetrics.length > 0 ? numericMetrics : summary.metrics;
+    var params = summary.params;
+    if (params.length === 0) {
+      note.textContent = "The runs have no parameters to chart the metrics against.";
+      document.getElementById("metric-controls").hidden = true;
+      return;
+    }
+    selectOf("metric-y", metrics, metrics[0]);
+    selectOf("metric-x", params, summary.varying[0] || params[0]);
+    selectOf("metric-series", [""].concat(params), summary.varying[1] || "");
+    drawMetric();
+  }
+
+  function drawMetric() {
+    var y = document.getElementById("metric-y").value;
+    var x = document.getElementById("metric-x").value;
+    var series = document.getElementById("metric-series").value;
+    var points = rows.filter(function (r) {
+      return (
+        r.metrics[y] !== undefined && isFinite(Number(r.metrics[y])) && r.params[x] !== undefined
+      );
+    });
+    var numericX = isNumeric(
+      points.map(function (r) {
+        return r.params[x];
+      }),
+    );
+    var categories = [];
+    if (!numericX) {
+      points.forEach(function (r) {
+        if (categories.indexOf(r.params[x]) < 0) {
+          categories.push(r.params[x]);
+        }
+      });
+    }
+    var groups = {};
+    var order = [];
+    points.forEach(function (r) {
+      var g =
+        series === "" || series === x
+          ? "all"
+          : series + "=" + (r.params[series] === undefined ? "-" : r.params[series]);
+      if (!groups[g]) {
+        groups[g] = [];
+        order.push(g);
+      }
+      groups[g].push({
+        x: numericX ? Number(r.params[x]) : categories.indexOf(r.params[x]),
+        y: Number(r.metrics[y]),
+        name: r.name,
+      });
+    });
+    var datasets = order.map(function (g, i) {
+      return {
+        label: g,
+        data: groups[g].sort(function (a, b) {
+          return a.x - b.x;
+        }),
+        showLine: true,
+        borderColor: PALETTE[i % PALETTE.length],
+        backgroundColor: PALETTE[i % PALETTE.length],
+      };
+    });
+    if (charts.metric) {
+      charts.metric.destroy();
+    }
+    charts.metric = new Chart(document.getElementById("metric"), {
+      type: "scatter",
+      data: { datasets: datasets },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        scales: {
+          x: {
+            type: "linear",
+            title: { display: true, text: x },
+            ticks: numericX
+              ? {}
+              : {
+                  stepSize: 1,
+                  callback: function (v) {
+                    return categories[v];
+                  },
+                },
+          },
+          y: { title: { display: true, text: y } },
+        },
+        plugins: {
+          tooltip: {
+            callbacks: {
+              label: function (ctx) {
+                return ctx.raw.name + ": " + y + " = " + ctx.raw.y;
+              },
+            },
+          },
+        },
+      },
+    });
+    document.getElementById("metric-note").textContent =
+      points.length +
+      " point(s)" +
+      (points.length < rows.length ? " (rows without this metric are left out)" : "");
+  }
+
+  renderSummary();
+  renderTable();
+  renderTimeline();
+  setupMetric();
+  window.batchpyReport = { charts: charts, rows: rows.length };
+  document.body.setAttribute("data-ready", "true");
+})();

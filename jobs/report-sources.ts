@@ -1,0 +1,314 @@
+/**
+ * Where `jobs:report` reads runs from: Batch and S3 for the ledger's jobs, or the local
+ * folder for `--local` runs. Both give the same three things, so the rows are built once.
+ *
+ * Reading is shaped for big sweeps: DescribeJobs takes 100 IDs per call and the calls run
+ * in parallel (a 10,000-child sweep is 100 calls), results are listed with one
+ * ListObjectsV2 pass per job or sweep (1,000 keys a page), and metrics files are fetched in
+ * parallel.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import type { AwsClients, JobDetail } from "./aws";
+import { DESCRIBE_BATCH } from "./aws";
+import { FatalError, describeError } from "./errors";
+import type { LedgerEntry } from "./ledger";
+import { readLocalRuns } from "./local-runs";
+import { runPool } from "./pool";
+import {
+  buildRow,
+  groupResultFiles,
+  latestRuns,
+  metricsKeyOf,
+  parseMetrics,
+  rowKey,
+  unitFromDetail,
+  variableOf,
+  type MetricValue,
+  type ReportRow,
+  type ResultFile,
+  type RunUnit,
+} from "./report-rows";
+import type { Prices } from "./prices";
+import { listLocal } from "./results";
+import type { Status } from "./status";
+import type { ParameterSet } from "./sweep";
+import { BUCKET_PREFIXES, VARS } from "../components/contract";
+
+export interface Units {
+  readonly units: RunUnit[];
+  /** Names (results folders) that are sweeps: their files sit under <name>/<index>/. */
+  readonly sweeps: ReadonlySet<string>;
+  readonly warnings: string[];
+}
+
+export interface ReportSource {
+  units(): Promise<Units>;
+  /** Every object under results/<job>/. */
+  listResults(job: string): Promise<ResultFile[]>;
+  readText(key: string): Promise<string>;
+}
+
+/** Calls in flight: DescribeJobs pages, listings, metrics files. */
+export const READ_CONCURRENCY = { describe: 10, list: 8, metrics: 32 } as const;
+
+/** A sweep manifest: `{"version": 1, "sets": [...], "indexes"?: [...]}` (indexes: set numbers). */
+export function parseManifest(
+  text: string,
+): { sets: ParameterSet[]; indexes?: number[] } | undefined {
+  try {
+    const v = JSON.parse(text) as { version?: unknown; sets?: unknown; indexes?: unknown };
+    if (v.version !== 1 || !Array.isArray(v.sets)) {
+      return undefined;
+    }
+    const indexes =
+      Array.isArray(v.indexes) && v.indexes.every((i) => Number.isInteger(i))
+        ? (v.indexes as number[])
+        : undefined;
+    return { sets: v.sets as ParameterSet[], ...(indexes !== undefined ? { indexes } : {}) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** DescribeJobs for any number of IDs: pages of 100, `concurrency` in flight. */
+export async function describeAll(
+  clients: AwsClients,
+  ids: readonly string[],
+  concurrency: number = READ_CONCURRENCY.describe,
+): Promise<Map<string, JobDetail>> {
+  const pages: string[][] = [];
+  for (let i = 0; i < ids.length; i += DESCRIBE_BATCH) {
+    pages.push(ids.slice(i, i + DESCRIBE_BATCH));
+  }
+  const outcomes = await runPool(pages, (p) => clients.batch.describeJobs(p), {
+    concurrency,
+    stopOnError: true,
+  });
+  const out = new Map<string, JobDetail>();
+  for (const o of outcomes) {
+    if (o.status === "rejected") {
+      throw new FatalError(`DescribeJobs failed: ${describeError(o.reason)}`);
+    }
+    if (o.status === "fulfilled") {
+      o.value.forEach((d) => d.jobId !== undefined && out.set(d.jobId, d));
+    }
+  }
+  return out;
+}
+
+/**
+ * A child Batch does not return: not created yet (its parent is still SUBMITTED), or
+ * forgotten. It takes the parent's status, and a failed parent's reason.
+ */
+function missingChild(
+  parent: JobDetail | undefined,
+  entry: LedgerEntry,
+  job: string,
+  index: number,
+  set: ParameterSet | undefined,
+): RunUnit {
+  const status = (parent?.status ?? "UNKNOWN") as Status;
+  return {
+    job,
+    index,
+    jobId: `${entry.jobId}:${index}`,
+    status,
+    ...(status === "FAILED" && parent?.statusReason !== undefined
+      ? { reason: parent.statusReason }
+      : {}),
+    attempts: [],
+    ...(parent?.createdAt !== undefined ? { createdAt: parent.createdAt } : {}),
+    params: Object.fromEntries(set ?? []),
+  };
+}
+
+export function awsSource(
+  entries: readonly LedgerEntry[],
+  clients: AwsClients,
+  bucket: string,
+): ReportSource {
+  return {
+    async units() {
+      const warnings: string[] = [];
+      const parents = await describeAll(
+        clients,
+        entries.map((e) => e.jobId),
+      );
+      const arrays = entries.filter((e) => e.kind === "array");
+      const childIds = arrays.flatMap((e) => {
+        const size = parents.get(e.jobId)?.arrayProperties?.size ?? e.arraySize ?? 0;
+        return Array.from({ length: size }, (_, i) => `${e.jobId}:${i}`);
+      });
+      const children = await describeAll(clients, childIds);
+      const units: RunUnit[] = [];
+      const sweeps = new Set<string>();
+      // Manifests are read once per array job, in parallel.
+      const manifests = await runPool(
+        arrays,
+        async (e) => {
+          const first = children.get(`${e.jobId}:0`) ?? parents.get(e.jobId);
+          const key = variableOf(first, VARS.arrayManifest);
+          if (key === undefined) {
+            return undefined;
+          }
+          const parsed = parseManifest(await clients.storage.getText(bucket, key));
+          if (parsed === undefined) {
+            warnings.push(`s3://${bucket}/${key} is not a sweep manifest; parameters left out`);
+          }
+          return parsed;
+        },
+        { concurrency: READ_CONCURRENCY.list },
+      );
+      for (const e of entries) {
+        const parent = parents.get(e.jobId);
+        if (e.kind !== "array") {
+          const job = variableOf(parent, "BATCHPY_JOB_NAME") ?? e.jobName;
+          units.push(
+            parent !== undefined
+              ? unitFromDetail(parent, { job })
+              : { job, jobId: e.jobId, status: "UNKNOWN", attempts: [], params: {} },
+          );
+          continue;
+        }
+        const m = manifests[arrays.indexOf(e)];
+        if (m.status === "rejected") {
+          warnings.push(
+            `${e.jobName}: could not read its manifest (${describeError(m.reason)}); parameters left out`,
+          );
+        }
+        const manifest = m.status === "fulfilled" ? m.value : undefined;
+        const size = parent?.arrayProperties?.size ?? e.arraySize ?? 0;
+        const job =
+          variableOf(children.get(`${e.jobId}:0`) ?? parent, "BATCHPY_JOB_NAME") ?? e.jobName;
+        sweeps.add(job);
+        for (let i = 0; i < size; i++) {
+          const set = manifest?.sets[i];
+          const index = manifest?.indexes?.[i] ?? i;
+          const child = children.get(`${e.jobId}:${i}`);
+          units.push(
+            child !== undefined
+              ? unitFromDetail(child, { job, index, ...(set !== undefined ? { set } : {}) })
+              : missingChild(parent, e, job, index, set),
+          );
+        }
+      }
+      return { units, sweeps, warnings };
+    },
+    listResults: (job) => clients.storage.listObjects(bucket, `${BUCKET_PREFIXES.results}${job}/`),
+    readText: (key) => clients.storage.getText(bucket, key),
+  };
+}
+
+/** `--local`: the runs recorded in the local folder, filtered like the ledger's jobs. */
+export function localSource(
+  root: string,
+  filter: { names: readonly string[]; last: boolean },
+): ReportSource {
+  return {
+    async units() {
+      const { records, skipped } = readLocalRuns(root);
+      const warnings =
+        skipped > 0 ? [`skipped ${skipped} unreadable line(s) in ${root}/.runs.jsonl`] : [];
+      let chosen = records;
+      if (filter.names.length > 0) {
+        const known = new Set(records.map((r) => r.job));
+        const missing = filter.names.filter((n) => !known.has(n));
+        if (missing.length > 0) {
+          throw new FatalError(
+            `no local runs of ${missing.join(", ")} in ${root}; run them with ` +
+              "npm run jobs:submit -- --local FILE, or pass --local-root",
+          );
+        }
+        chosen = chosen.filter((r) => filter.names.includes(r.job));
+      }
+      if (filter.last && chosen.length > 0) {
+        const run = chosen.reduce((m, r) => (r.run > m ? r.run : m), "");
+        chosen = chosen.filter((r) => r.run === run);
+      }
+      const sweeps = new Set(chosen.filter((r) => r.index !== undefined).map((r) => r.job));
+      const units = chosen.map((r): RunUnit => ({
+        job: r.job,
+        ...(r.index !== undefined ? { index: r.index } : {}),
+        jobId: `local:${r.run}`,
+        status: r.exitCode === 0 ? "SUCCEEDED" : "FAILED",
+        ...(r.reason !== undefined
+          ? { reason: r.reason }
+          : r.signal !== null
+            ? { reason: `stopped by ${r.signal}` }
+            : {}),
+        ...(r.exitCode !== null ? { exitCode: r.exitCode } : {}),
+        attempts: [{ startedAt: r.startedAt, stoppedAt: r.stoppedAt }],
+        createdAt: r.createdAt,
+        startedAt: r.startedAt,
+        stoppedAt: r.stoppedAt,
+        ...(r.vcpus !== undefined ? { vcpus: r.vcpus } : {}),
+        ...(r.memoryMiB !== undefined ? { memoryMiB: r.memoryMiB } : {}),
+        params: r.params,
+      }));
+      return { units, sweeps, warnings };
+    },
+    async listResults(job) {
+      return listLocal(root, [path.join("results", job)]);
+    },
+    readText: (key) => fs.promises.readFile(path.join(root, ...key.split("/")), "utf8"),
+  };
+}
+
+/** Units to rows: latest run per set, one listing per job or sweep, metrics in parallel. */
+export async function collectRows(
+  source: ReportSource,
+  prices: Prices,
+  now: number,
+): Promise<{ rows: ReportRow[]; warnings: string[] }> {
+  const { units, sweeps, warnings } = await source.units();
+  const latest = latestRuns(units);
+  const jobs = [...new Set(latest.map((l) => l.unit.job))];
+  const listed = await runPool(jobs, (j) => source.listResults(j), {
+    concurrency: READ_CONCURRENCY.list,
+  });
+  const objects: ResultFile[] = [];
+  listed.forEach((o, i) => {
+    if (o.status === "fulfilled") {
+      objects.push(...o.value);
+    } else if (o.status === "rejected") {
+      warnings.push(`${jobs[i]}: could not list its results (${describeError(o.reason)})`);
+    }
+  });
+  const files = groupResultFiles(objects, (j) => sweeps.has(j));
+  const filesOf = (u: RunUnit): ResultFile[] => files.get(rowKey(u.job, u.index)) ?? [];
+  const metricKeys = latest.map((l) => metricsKeyOf(filesOf(l.unit)));
+  const wanted = metricKeys.flatMap((k, i) => (k !== undefined ? [i] : []));
+  const read = await runPool(wanted, (i) => source.readText(metricKeys[i] as string), {
+    concurrency: READ_CONCURRENCY.metrics,
+  });
+  const metrics = new Map<number, Record<string, MetricValue>>();
+  let badMetrics = 0;
+  let firstBad = "";
+  read.forEach((o, n) => {
+    const i = wanted[n];
+    const problem =
+      o.status === "fulfilled"
+        ? (() => {
+            const parsed = parseMetrics(o.value);
+            metrics.set(i, parsed.metrics);
+            return parsed.problem;
+          })()
+        : o.status === "rejected"
+          ? `could not be read (${describeError(o.reason)})`
+          : undefined;
+    if (problem !== undefined) {
+      badMetrics++;
+      firstBad ||= `${metricKeys[i]}: ${problem}`;
+    }
+  });
+  if (badMetrics > 0) {
+    warnings.push(
+      `${firstBad}` + (badMetrics > 1 ? ` (and ${badMetrics - 1} more metrics files)` : ""),
+    );
+  }
+  const rows = latest.map((l, i) =>
+    buildRow(l, filesOf(l.unit), metrics.get(i) ?? {}, prices, now),
+  );
+  return { rows, warnings };
+}

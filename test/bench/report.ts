@@ -1,0 +1,112 @@
+/**
+ * `jobs:report` over a 10,000-child sweep, against the local Batch fake and s3rver: every
+ * child finished and wrote metrics.json and a pickle. S3 is the in-memory fake: s3rver spends
+ * milliseconds per request on its own files, which would swamp the tool's figure. The CLI runs as its own process, as
+ * `npm run jobs:report` does, so its start-up is part of the figure.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { FakeBatch } from "../helpers/fake-batch";
+import { MemoryS3 } from "../helpers/fake-s3-memory";
+import { STACK_OUTPUTS, awsEnv, spawnJobs, writeOutputs } from "../helpers/jobs-harness";
+import type { BenchResult } from "./result";
+
+const SETS = 10_000;
+const RUNS = 3;
+
+export async function benchReport(): Promise<BenchResult[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-report-"));
+  const batch = await FakeBatch.start({
+    autoAdvance: false,
+    outcome: ({ index }) =>
+      index !== undefined && index % 100 === 7
+        ? { status: "FAILED", exitCode: 1 }
+        : { status: "SUCCEEDED" },
+  });
+  const s3 = await MemoryS3.start(STACK_OUTPUTS.bucketName);
+  try {
+    const env = awsEnv({ batch: batch.url, s3: s3.url });
+    const common = [
+      "--outputs",
+      writeOutputs(dir, STACK_OUTPUTS),
+      "--state-dir",
+      path.join(dir, "state"),
+    ];
+    const side = Math.sqrt(SETS);
+    const sweep = path.join(dir, "sweep.json");
+    fs.writeFileSync(
+      sweep,
+      JSON.stringify({
+        jobName: "bench-report",
+        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+        grid: {
+          var_a: Array.from({ length: side }, (_, i) => i),
+          var_b: Array.from({ length: side }, (_, i) => i),
+        },
+      }),
+    );
+    const submitted = await spawnJobs(["submit", sweep, ...common], env, dir).done;
+    if (submitted.code !== 0) {
+      throw new Error(`submit failed: ${submitted.stderr}`);
+    }
+    batch.finishAll();
+    // What the children would have uploaded: metrics.json and a result file each.
+    for (let i = 0; i < SETS; i++) {
+      if (i % 100 !== 7) {
+        const a = Math.floor(i / side);
+        s3.put(
+          `results/bench-report/${i}/metrics.json`,
+          JSON.stringify({ product: a * (i % side) }),
+        );
+        s3.put(`results/bench-report/${i}/r.p`, "pickle");
+      }
+    }
+
+    const times: number[] = [];
+    let rows = 0;
+    const describeBefore = batch.count("describejobs");
+    for (let run = 0; run < RUNS; run++) {
+      const start = process.hrtime.bigint();
+      const r = await spawnJobs(["report", ...common, "--json"], env, dir).done;
+      times.push(Number(process.hrtime.bigint() - start) / 1e9);
+      if (r.code !== 0) {
+        throw new Error(`report failed: ${r.stderr}`);
+      }
+      const doc = JSON.parse(r.stdout) as { rows: { metrics: { product?: number } }[] };
+      rows = doc.rows.filter((x) => x.metrics.product !== undefined).length;
+    }
+    const median = [...times].sort((a, b) => a - b)[Math.floor(RUNS / 2)];
+    return [
+      {
+        name: `report: jobs:report --json over a ${SETS.toLocaleString("en-US")}-child sweep with metrics (one process, median of ${RUNS})`,
+        value: median,
+        unit: "s",
+        target: "<= 5 s",
+      },
+      {
+        name: "report: DescribeJobs calls per report (100 IDs each)",
+        value: (batch.count("describejobs") - describeBefore) / RUNS,
+        unit: "calls",
+        target: "101",
+      },
+      {
+        name: "report: S3 requests per report (ListObjectsV2 pages, GetObject of the manifest and each metrics.json)",
+        value:
+          ((s3.requests.get("ListObjectsV2") ?? 0) + (s3.requests.get("GetObject") ?? 0)) / RUNS,
+        unit: "requests",
+        target: "20 + 1 + 9,900",
+      },
+      {
+        name: "report: rows with metrics merged in",
+        value: rows,
+        unit: "rows",
+        target: `${SETS - SETS / 100}`,
+      },
+    ];
+  } finally {
+    await batch.close();
+    await s3.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * The `jobs:report --html` page in a real browser: Debian's chromium, driven by
+ * playwright-core (no browser download). Run with `npm run test:browser`; `.ci/run` installs
+ * chromium when it is missing. The page must draw its table and charts from the file alone:
+ * any network request fails the test.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { resolvePrices } from "../../jobs/prices";
+import { renderHtml } from "../../jobs/report-html";
+import type { Report } from "../../jobs/report-print";
+import { buildRow, sortRows, summarizeRows, type RunUnit } from "../../jobs/report-rows";
+
+/** Debian's chromium; BATCHPY_CHROMIUM points elsewhere. */
+const CHROMIUM = process.env.BATCHPY_CHROMIUM ?? "/usr/bin/chromium";
+
+/** A 3 × 4 grid sweep: 10 succeeded with metrics, 1 failed, 1 retried into success. */
+function mixedReport(): Report {
+  const prices = resolvePrices(["m5a.large"]);
+  const t0 = Date.parse("2026-11-30T08:00:00Z");
+  const units: RunUnit[] = [];
+  let i = 0;
+  for (const a of [1, 2, 3]) {
+    for (const b of [10, 20, 30, 40]) {
+      const failed = i === 5;
+      const createdAt = t0 + i * 1000;
+      units.push({
+        job: "grid",
+        index: i,
+        jobId: `p:${i}`,
+        status: failed ? "FAILED" : "SUCCEEDED",
+        ...(failed
+          ? { reason: "Essential container in task exited", exitCode: 1 }
+          : { exitCode: 0 }),
+        attempts: [{ startedAt: createdAt + 5000, stoppedAt: createdAt + 5000 + a * 1000 }],
+        createdAt,
+        startedAt: createdAt + 5000,
+        stoppedAt: createdAt + 5000 + a * 1000,
+        vcpus: 1,
+        params: { var_a: String(a), var_b: String(b) },
+      });
+      i++;
+    }
+  }
+  const now = t0 + 60_000;
+  const rows = sortRows(
+    units.map((u) =>
+      buildRow(
+        { unit: u, runs: u.index === 7 ? 2 : 1 },
+        u.status === "FAILED" ? [] : [{ key: `results/grid/${u.index}/metrics.json`, size: 16 }],
+        u.status === "FAILED" ? {} : { product: Number(u.params.var_a) * Number(u.params.var_b) },
+        prices,
+        now,
+      ),
+    ),
+  );
+  return {
+    source: "stack test",
+    generatedAt: new Date(now).toISOString(),
+    prices,
+    rows,
+    summary: summarizeRows(rows),
+    warnings: [],
+  };
+}
+
+// Browser-side code goes to page.evaluate as text: the project compiles without DOM types.
+
+/** Pixels the canvas has painted (alpha > 0). */
+async function canvasInk(page: Page, id: string): Promise<number> {
+  return page.evaluate<number>(`(() => {
+    const c = document.getElementById(${JSON.stringify(id)});
+    const ctx = c.getContext("2d");
+    if (ctx === null || c.width === 0 || c.height === 0) { return 0; }
+    const px = ctx.getImageData(0, 0, c.width, c.height).data;
+    let inked = 0;
+    for (let i = 3; i < px.length; i += 4) { if (px[i] > 0) { inked++; } }
+    return inked;
+  })()`);
+}
+
+/** The table's cells of one column, top to bottom. */
+async function columnValues(page: Page, key: string): Promise<string[]> {
+  return page.evaluate<string[]>(`(() => {
+    const ths = [...document.querySelectorAll("#rows th")];
+    const col = ths.findIndex((th) => th.getAttribute("data-key") === ${JSON.stringify(key)});
+    return [...document.querySelectorAll("#rows tbody tr")].map((tr) => tr.cells[col].textContent);
+  })()`);
+}
+
+describe("jobs:report --html in headless Chromium", function () {
+  this.timeout(120_000);
+  let browser: Browser;
+  let dir: string;
+
+  before(async function () {
+    if (!fs.existsSync(CHROMIUM)) {
+      throw new Error(
+        `no browser at ${CHROMIUM}: apt-get install -y chromium (or set BATCHPY_CHROMIUM)`,
+      );
+    }
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "report-browser-"));
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    });
+  });
+
+  after(async function () {
+    await browser?.close();
+    // The screenshot stays for a look; the folder is in the system's temp area.
+    console.log(`    screenshot: ${path.join(dir, "report.png")}`);
+  });
+
+  it("draws the table and both charts, sorts by a column, and requests nothing", async function () {
+    const report = mixedReport();
+    const file = path.join(dir, "report.html");
+    fs.writeFileSync(file, renderHtml(report));
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    const url = `file://${file}`;
+    const requests: string[] = [];
+    const errors: string[] = [];
+    page.on("request", (r) => {
+      if (r.url() !== url) {
+        requests.push(r.url());
+      }
+    });
+    page.on("pageerror", (e) => errors.push(e.message));
+    page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+    await page.goto(url);
+    await page.waitForSelector("body[data-ready=true]", { timeout: 30_000 });
+
+    assert.deepStrictEqual(errors, []);
+    assert.strictEqual(await page.locator("#rows tbody tr").count(), report.rows.length);
+    assert.strictEqual((await columnValues(page, "status"))[0], "FAILED", "failed rows come first");
+    assert.match((await page.locator("#failures").textContent()) ?? "", /1 × Essential container/);
+
+    // Charts: Chart.js drew points and bars onto the canvases.
+    assert.ok((await canvasInk(page, "metric")) > 500, "the metric chart drew");
+    assert.ok((await canvasInk(page, "timeline")) > 500, "the timeline drew");
+    const series = await page.evaluate<string[]>(
+      "window.batchpyReport.charts.metric.data.datasets.map((d) => d.label)",
+    );
+    assert.deepStrictEqual(series, ["var_b=10", "var_b=20", "var_b=30", "var_b=40"]);
+
+    // Sorting: numeric, ascending then descending; the filter narrows the rows.
+    await page.click('#rows th[data-key="metric:product"]');
+    const up = (await columnValues(page, "metric:product")).filter((v) => v !== "").map(Number);
+    assert.deepStrictEqual(
+      up,
+      [...up].sort((a, b) => a - b),
+    );
+    assert.strictEqual(up.length, 11);
+    await page.click('#rows th[data-key="metric:product"]');
+    const down = (await columnValues(page, "metric:product")).filter((v) => v !== "").map(Number);
+    assert.deepStrictEqual(down, [...up].reverse());
+    await page.selectOption("#status-filter", "FAILED");
+    assert.strictEqual(await page.locator("#rows tbody tr").count(), 1);
+    await page.selectOption("#status-filter", "");
+
+    await page.screenshot({ path: path.join(dir, "report.png"), fullPage: true });
+    assert.ok(fs.statSync(path.join(dir, "report.png")).size > 10_000);
+    assert.deepStrictEqual(requests, [], "the page loads nothing from the network");
+    await page.close();
+  });
+});

@@ -1,0 +1,112 @@
+/**
+ * A fast in-memory S3 on 127.0.0.1 for benchmarks of the tool's reads: PutObject, GetObject
+ * and ListObjectsV2 (prefix, 1,000-key pages, continuation tokens) over path-style URLs,
+ * answering with S3's XML. s3rver keeps every object as files with metadata beside them,
+ * which costs it several milliseconds per request: a 10,000-object benchmark would measure
+ * s3rver, not the tool. Signatures are not checked; tests that need S3's behaviour use s3rver.
+ */
+import * as http from "http";
+import { closeServer, listenOnLoopback } from "./http-server";
+
+const PAGE = 1000;
+
+function xmlEscape(s: string): string {
+  return s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+export class MemoryS3 {
+  readonly objects = new Map<string, { body: Buffer; lastModified: Date }>();
+  readonly requests = new Map<string, number>();
+  private readonly server: http.Server;
+  url = "";
+
+  private constructor(readonly bucket: string) {
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server.keepAliveTimeout = 1000;
+  }
+
+  static async start(bucket: string): Promise<MemoryS3> {
+    const s3 = new MemoryS3(bucket);
+    s3.url = await listenOnLoopback(s3.server);
+    return s3;
+  }
+
+  close(): Promise<void> {
+    return closeServer(this.server);
+  }
+
+  put(key: string, body: string): void {
+    this.objects.set(key, { body: Buffer.from(body), lastModified: new Date() });
+  }
+
+  private count(op: string): void {
+    this.requests.set(op, (this.requests.get(op) ?? 0) + 1);
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const url = new URL(req.url ?? "/", "http://localhost");
+      const [, bucket, ...rest] = url.pathname.split("/");
+      const key = decodeURIComponent(rest.join("/"));
+      if (bucket !== this.bucket) {
+        res.writeHead(404, { "content-type": "application/xml" });
+        res.end("<Error><Code>NoSuchBucket</Code><Message>no such bucket</Message></Error>");
+        return;
+      }
+      if (req.method === "PUT" && key !== "") {
+        this.count("PutObject");
+        this.objects.set(key, { body: Buffer.concat(chunks), lastModified: new Date() });
+        res.writeHead(200, { etag: '"0"' });
+        res.end();
+      } else if (req.method === "GET" && key !== "") {
+        this.count("GetObject");
+        const o = this.objects.get(key);
+        if (o === undefined) {
+          res.writeHead(404, { "content-type": "application/xml" });
+          res.end("<Error><Code>NoSuchKey</Code><Message>no such key</Message></Error>");
+          return;
+        }
+        res.writeHead(200, {
+          "content-length": String(o.body.length),
+          "last-modified": o.lastModified.toUTCString(),
+        });
+        res.end(o.body);
+      } else if (req.method === "GET" && url.searchParams.get("list-type") === "2") {
+        this.count("ListObjectsV2");
+        this.list(url.searchParams, res);
+      } else {
+        res.writeHead(405, { "content-type": "application/xml" });
+        res.end("<Error><Code>MethodNotAllowed</Code><Message>not in the fake</Message></Error>");
+      }
+    });
+  }
+
+  private list(q: URLSearchParams, res: http.ServerResponse): void {
+    const prefix = q.get("prefix") ?? "";
+    const after = q.get("continuation-token") ?? "";
+    const keys = [...this.objects.keys()].filter((k) => k.startsWith(prefix) && k > after).sort();
+    const page = keys.slice(0, PAGE);
+    const truncated = keys.length > PAGE;
+    const contents = page
+      .map((k) => {
+        const o = this.objects.get(k) as { body: Buffer; lastModified: Date };
+        return (
+          `<Contents><Key>${xmlEscape(k)}</Key><LastModified>${o.lastModified.toISOString()}</LastModified>` +
+          `<Size>${o.body.length}</Size><StorageClass>STANDARD</StorageClass></Contents>`
+        );
+      })
+      .join("");
+    res.writeHead(200, { "content-type": "application/xml" });
+    res.end(
+      `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
+        `<Name>${this.bucket}</Name><Prefix>${xmlEscape(prefix)}</Prefix><KeyCount>${page.length}</KeyCount>` +
+        `<MaxKeys>${PAGE}</MaxKeys><IsTruncated>${truncated}</IsTruncated>${contents}` +
+        (truncated
+          ? `<NextContinuationToken>${xmlEscape(page[page.length - 1])}</NextContinuationToken>`
+          : "") +
+        `</ListBucketResult>`,
+    );
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * `jobs:report` in-process against the local Batch and S3 endpoints (REST-JSON fake and
+ * s3rver), and against a --local folder.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { appendLocalRun } from "../../jobs/local-runs";
+import { FakeBatch } from "../helpers/fake-batch";
+import { FakeS3 } from "../helpers/fake-s3";
+import {
+  STACK_OUTPUTS,
+  awsEnv,
+  runJobs,
+  setProcessEnv,
+  tempDir,
+  writeJobFiles,
+  writeOutputs,
+} from "../helpers/jobs-harness";
+
+interface JsonRow {
+  name: string;
+  status: string;
+  exitCode?: number;
+  reason?: string;
+  attempts: unknown[];
+  runs: number;
+  params: Record<string, string>;
+  metrics: Record<string, number | string>;
+  files: { key: string; size: number }[];
+  vcpus?: number;
+  cost: number;
+}
+
+describe("jobs report against local AWS endpoints", function () {
+  let batch: FakeBatch | undefined;
+  let s3: FakeS3;
+  let client: S3Client;
+  let restoreEnv: () => void;
+  let dir: string;
+  let outputs: string;
+  let state: string;
+
+  before(async function () {
+    s3 = await FakeS3.start(STACK_OUTPUTS.bucketName);
+    client = new S3Client({
+      region: "us-east-1",
+      endpoint: s3.url,
+      forcePathStyle: true,
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    });
+  });
+  after(async function () {
+    client.destroy();
+    await s3.close();
+  });
+  beforeEach(function () {
+    dir = tempDir("report");
+    outputs = writeOutputs(dir, STACK_OUTPUTS);
+    state = path.join(dir, "state");
+  });
+  afterEach(async function () {
+    restoreEnv?.();
+    await batch?.close();
+    batch = undefined;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const jobs = (...args: string[]) =>
+    runJobs([...args, "--outputs", outputs, "--state-dir", state], { cwd: dir });
+  const put = (Key: string, Body: string) =>
+    client.send(new PutObjectCommand({ Bucket: STACK_OUTPUTS.bucketName, Key, Body }));
+
+  /**
+   * A sweep "mix" of 4 sets (set 2 fails with exit 3, set 1 needs a second attempt after its
+   * host went away) and a single job; each success wrote metrics.json and a pickle.
+   */
+  async function runMix(): Promise<FakeBatch> {
+    const fake = await FakeBatch.start({
+      outcome: ({ jobName, index }) =>
+        jobName === "mix" && index === 2
+          ? { status: "FAILED", exitCode: 3 }
+          : { status: "SUCCEEDED", ...(index === 1 ? { attempts: 2 } : {}) },
+    });
+    batch = fake;
+    restoreEnv = setProcessEnv(awsEnv({ batch: fake.url, s3: s3.url }));
+    writeJobFiles(path.join(dir, "jobs"), 1);
+    fs.writeFileSync(
+      path.join(dir, "jobs", "mix.json"),
+      JSON.stringify({
+        grid: { var_a: [0, 1, 2, 3] },
+        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+      }),
+    );
+    const r = await jobs("submit", "jobs");
+    assert.strictEqual(r.code, 0, r.stderr);
+    fake.finishAll();
+    for (const i of [0, 1, 3]) {
+      await put(`results/mix/${i}/metrics.json`, JSON.stringify({ product: i * 2, tag: `t${i}` }));
+      await put(`results/mix/${i}/r.p`, "pickle");
+    }
+    await put("results/job-0000/metrics.json", '{"product": 0, "bad": [1]}');
+    return fake;
+  }
+
+  it("one row per job and set: parameters, outcome, attempts, files and metrics, failed first", async function () {
+    const fake = await runMix();
+    const before = fake.count("describejobs");
+    const r = await jobs("report", "--json");
+    assert.strictEqual(r.code, 0, r.stderr);
+    // Parents in one DescribeJobs call, the 4 children in another.
+    assert.strictEqual(fake.count("describejobs") - before, 2);
+    const doc = JSON.parse(r.stdout) as {
+      rows: JsonRow[];
+      summary: { counts: Record<string, number>; failures: { reason: string }[] };
+      warnings: string[];
+    };
+    assert.deepStrictEqual(
+      doc.rows.map((x) => x.name),
+      ["mix[2]", "job-0000", "mix[0]", "mix[1]", "mix[3]"],
+    );
+    const [failed, single, , retried, last] = doc.rows;
+    assert.strictEqual(failed.status, "FAILED");
+    assert.strictEqual(failed.exitCode, 3);
+    assert.strictEqual(failed.reason, "Essential container in task exited");
+    assert.deepStrictEqual(failed.metrics, {});
+    assert.deepStrictEqual(failed.params, { save_name: "r", var_a: "2" });
+    assert.strictEqual(retried.attempts.length, 2);
+    assert.deepStrictEqual(last.metrics, { product: 6, tag: "t3" });
+    assert.deepStrictEqual(
+      last.files.map((f) => f.key),
+      ["results/mix/3/metrics.json", "results/mix/3/r.p"],
+    );
+    assert.strictEqual(last.vcpus, 1);
+    assert.deepStrictEqual(single.params, { var_a: "0", save_name: "out-0" });
+    assert.deepStrictEqual(single.metrics, { product: 0 });
+    assert.deepStrictEqual(doc.summary.counts, { FAILED: 1, SUCCEEDED: 4 });
+    assert.deepStrictEqual(doc.summary.failures, [
+      {
+        reason: "Essential container in task exited (exit code 3)",
+        count: 1,
+        names: ["mix[2]"],
+      },
+    ]);
+    assert.ok(
+      doc.warnings.some((w) => /results\/job-0000\/metrics\.json: left out bad/.test(w)),
+      doc.warnings.join("\n"),
+    );
+  });
+
+  it("prints the table and writes --csv and --html; names and --last narrow it", async function () {
+    await runMix();
+    const r = await jobs("report", "--csv", "out/r.csv", "--html", "out/r.html");
+    assert.strictEqual(r.code, 0, r.stderr);
+    const lines = r.stdout.split("\n");
+    assert.match(lines[0], /^STATUS\s+JOB/);
+    assert.match(lines[1], /^FAILED\s+mix\[2\]\s+3 .*Essential container in task exited/);
+    assert.match(r.stdout, /SUCCEEDED 4 \| FAILED 1/);
+    assert.match(r.stdout, /vCPU-hours, estimated \$/);
+    assert.match(r.stderr, /wrote out\/r\.csv/);
+    const csv = fs.readFileSync(path.join(dir, "out", "r.csv"), "utf8").split("\r\n");
+    assert.strictEqual(csv.length, 7, "header, 5 rows, final line break");
+    assert.ok(csv[0].endsWith("param:save_name,param:var_a,metric:product,metric:tag"));
+    const html = fs.readFileSync(path.join(dir, "out", "r.html"), "utf8");
+    assert.match(html, /^<!doctype html>/);
+    assert.ok(html.includes("mix[2]"));
+
+    const only = await jobs("report", "mix", "--json");
+    assert.strictEqual((JSON.parse(only.stdout) as { rows: unknown[] }).rows.length, 4);
+    const unknown = await jobs("report", "nope");
+    assert.strictEqual(unknown.code, 2);
+    assert.match(unknown.stderr, /not in the ledger .*nope/);
+  });
+
+  it("--local reports the runs recorded in the local folder", async function () {
+    const root = path.join(dir, "lb");
+    const t = Date.parse("2026-11-30T08:00:00Z");
+    [0, 1].forEach((i) =>
+      appendLocalRun(root, {
+        v: 1,
+        run: "r1",
+        job: "g",
+        index: i,
+        params: { var_a: String(i + 1) },
+        createdAt: t,
+        startedAt: t + 1000,
+        stoppedAt: t + 3000,
+        exitCode: i === 0 ? 0 : 2,
+        signal: null,
+        ...(i === 1 ? { reason: "var_a: invalid int value" } : {}),
+      }),
+    );
+    fs.mkdirSync(path.join(root, "results", "g", "0"), { recursive: true });
+    fs.writeFileSync(path.join(root, "results", "g", "0", "metrics.json"), '{"product": 2}');
+    const r = await runJobs(["report", "--local", "--local-root", root, "--json"], { cwd: dir });
+    assert.strictEqual(r.code, 0, r.stderr);
+    const rows = (JSON.parse(r.stdout) as { rows: JsonRow[] }).rows;
+    assert.deepStrictEqual(
+      rows.map((x) => [x.name, x.status, x.exitCode, x.reason]),
+      [
+        ["g[1]", "FAILED", 2, "var_a: invalid int value"],
+        ["g[0]", "SUCCEEDED", 0, undefined],
+      ],
+    );
+    assert.deepStrictEqual(rows[1].metrics, { product: 2 });
+    const none = await runJobs(["report", "--local", "--local-root", path.join(dir, "x")], {
+      cwd: dir,
+    });
+    assert.strictEqual(none.code, 0);
+    assert.match(none.stdout, /no local runs in/);
+    const bad = await runJobs(["report", "--local", "--stack", "dev"], { cwd: dir });
+    assert.strictEqual(bad.code, 2);
+  });
+});

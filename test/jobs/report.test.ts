@@ -1,0 +1,316 @@
+/**
+ * jobs:report's pure parts: rows from DescribeJobs details, the latest run per set, result
+ * files and metrics per row, cost estimates, and the printers.
+ */
+import * as assert from "assert";
+import type { JobDetail } from "../../jobs/aws";
+import { entrypointError } from "../../jobs/local-runs";
+import { estimateCost, resolvePrices, FARGATE_PRICES } from "../../jobs/prices";
+import { pricingBasis } from "../../jobs/report";
+import { renderHtml, jsonForScript, scriptSafe } from "../../jobs/report-html";
+import {
+  csvField,
+  formatCsv,
+  formatDuration,
+  formatTable,
+  type Report,
+} from "../../jobs/report-print";
+import {
+  buildRow,
+  groupResultFiles,
+  latestRuns,
+  metricsKeyOf,
+  parametersOf,
+  parseMetrics,
+  sortRows,
+  summarizeRows,
+  unitFromDetail,
+  type RunUnit,
+} from "../../jobs/report-rows";
+import { parseManifest } from "../../jobs/report-sources";
+
+const T0 = Date.parse("2026-11-30T08:00:00Z");
+const PRICES = resolvePrices(["m5a.large"]);
+
+function unit(over: Partial<RunUnit> & { index?: number }): RunUnit {
+  return {
+    job: "sw",
+    jobId: `id:${over.index ?? 0}`,
+    status: "SUCCEEDED",
+    exitCode: 0,
+    attempts: [{ startedAt: T0 + 10_000, stoppedAt: T0 + 70_000 }],
+    createdAt: T0,
+    startedAt: T0 + 10_000,
+    stoppedAt: T0 + 70_000,
+    vcpus: 2,
+    params: { var_a: "1" },
+    ...over,
+  };
+}
+
+function report(units: RunUnit[]): Report {
+  const rows = sortRows(
+    latestRuns(units).map((l) => buildRow(l, [], { product: 3 }, PRICES, T0 + 100_000)),
+  );
+  return {
+    source: "stack dev",
+    generatedAt: new Date(T0).toISOString(),
+    prices: PRICES,
+    rows,
+    summary: summarizeRows(rows),
+    warnings: [],
+  };
+}
+
+describe("jobs/report: rows", function () {
+  it("builds a row from an array child's DescribeJobs detail: set over the job's variables, times, attempts, resources", function () {
+    const detail: JobDetail = {
+      jobId: "p:4",
+      jobName: "sw",
+      jobQueue: "q",
+      jobDefinition: "d",
+      status: "FAILED",
+      statusReason: "Essential container in task exited",
+      createdAt: T0,
+      startedAt: T0 + 5_000,
+      stoppedAt: T0 + 35_000,
+      attempts: [
+        {
+          startedAt: T0 + 1_000,
+          stoppedAt: T0 + 3_000,
+          container: { reason: "Host EC2 terminated." },
+        },
+        { startedAt: T0 + 5_000, stoppedAt: T0 + 35_000, container: { exitCode: 3 } },
+      ],
+      container: {
+        environment: [
+          { name: "save_name", value: "r" },
+          { name: "BATCHPY_ARRAY_MANIFEST", value: "inputs/sweeps/sw-x.json" },
+          { name: "AWS_BATCH_JOB_ARRAY_INDEX", value: "4" },
+        ],
+        resourceRequirements: [
+          { type: "VCPU", value: "2" },
+          { type: "MEMORY", value: "4096" },
+        ],
+      },
+    };
+    const u = unitFromDetail(detail, { job: "sw", index: 4, set: new Map([["var_a", "5"]]) });
+    assert.deepStrictEqual(u.params, { save_name: "r", var_a: "5" });
+    assert.strictEqual(u.exitCode, 3);
+    assert.strictEqual(u.reason, "Essential container in task exited");
+    assert.strictEqual(u.attempts.length, 2);
+    assert.strictEqual(u.vcpus, 2);
+    assert.strictEqual(u.memoryMiB, 4096);
+    const row = buildRow({ unit: u, runs: 1 }, [], {}, PRICES, T0);
+    assert.strictEqual(row.name, "sw[4]");
+    assert.strictEqual(row.runSeconds, 30);
+    assert.strictEqual(row.queueSeconds, 5);
+    // Both attempts are billed: (2 s + 30 s) × 2 vCPUs.
+    assert.ok(Math.abs(row.vcpuHours - (32 * 2) / 3600) < 1e-12);
+    assert.ok(Math.abs(row.cost - row.vcpuHours * PRICES.usdPerVcpuHour) < 1e-12);
+  });
+
+  it("keeps the tool's own variables out of the parameters", function () {
+    assert.deepStrictEqual(
+      parametersOf([
+        { name: "BATCHPY_JOB_NAME", value: "x" },
+        { name: "AWS_REGION", value: "r" },
+        { name: "lr", value: "0.1" },
+      ]),
+      { lr: "0.1" },
+    );
+  });
+
+  it("a set that ran again (a retry) shows its latest run and counts its runs", function () {
+    const first = unit({ index: 2, status: "FAILED", exitCode: 1, createdAt: T0 });
+    const retry = unit({ index: 2, jobId: "r:0", createdAt: T0 + 60_000 });
+    const other = unit({ index: 3 });
+    const latest = latestRuns([retry, first, other]);
+    assert.strictEqual(latest.length, 2);
+    assert.strictEqual(latest[0].unit.jobId, "r:0");
+    assert.strictEqual(latest[0].runs, 2);
+    assert.strictEqual(latest[1].runs, 1);
+  });
+
+  it("sorts failed rows first, then by job and set number", function () {
+    const r = report([
+      unit({ index: 10 }),
+      unit({ index: 2 }),
+      unit({
+        index: 7,
+        status: "FAILED",
+        exitCode: 1,
+        reason: "Essential container in task exited",
+      }),
+      unit({ job: "alone", index: undefined }),
+    ]);
+    assert.deepStrictEqual(
+      r.rows.map((x) => x.name),
+      ["sw[7]", "alone", "sw[2]", "sw[10]"],
+    );
+    assert.deepStrictEqual(r.summary.failures, [
+      { reason: "Essential container in task exited (exit code 1)", count: 1, names: ["sw[7]"] },
+    ]);
+    assert.deepStrictEqual(r.summary.counts, { FAILED: 1, SUCCEEDED: 3 });
+  });
+
+  it("names varying parameters first, and the slowest runs", function () {
+    const r = report([
+      unit({ index: 0, params: { save_name: "r", var_a: "1" } }),
+      unit({ index: 1, params: { save_name: "r", var_a: "2" }, stoppedAt: T0 + 200_000 }),
+    ]);
+    assert.deepStrictEqual(r.summary.params, ["var_a", "save_name"]);
+    assert.deepStrictEqual(r.summary.varying, ["var_a"]);
+    assert.deepStrictEqual(r.summary.slowest[0], { name: "sw[1]", runSeconds: 190 });
+  });
+});
+
+describe("jobs/report: result files and metrics", function () {
+  it("groups one listing's keys by row: results/<job>/ for jobs, results/<sweep>/<i>/ for sets", function () {
+    const files = groupResultFiles(
+      [
+        { key: "results/sw/0/metrics.json", size: 10 },
+        { key: "results/sw/0/deep/out.p", size: 3 },
+        { key: "results/sw/12/out.p", size: 4 },
+        { key: "results/sw/stray.txt", size: 1 },
+        { key: "results/job/metrics.json", size: 9 },
+        { key: "results/job/7/metrics.json", size: 9 },
+        { key: "logs/sw/0.log", size: 9 },
+      ],
+      (job) => job === "sw",
+    );
+    assert.deepStrictEqual([...files.keys()].sort(), ["job", "sw:0", "sw:12"]);
+    assert.strictEqual(metricsKeyOf(files.get("sw:0") ?? []), "results/sw/0/metrics.json");
+    assert.strictEqual(metricsKeyOf(files.get("sw:12") ?? []), undefined);
+    // A single job's metrics.json is the one at its top, not one in a sub-folder.
+    assert.strictEqual(metricsKeyOf(files.get("job") ?? []), "results/job/metrics.json");
+  });
+
+  it("takes numbers and strings from metrics.json and names what it leaves out", function () {
+    assert.deepStrictEqual(parseMetrics('{"loss": 0.25, "tag": "a"}'), {
+      metrics: { loss: 0.25, tag: "a" },
+    });
+    const mixed = parseMetrics('{"loss": 1, "hist": [1, 2], "ok": true, "n": null}');
+    assert.deepStrictEqual(mixed.metrics, { loss: 1 });
+    assert.match(mixed.problem ?? "", /left out hist, ok, n/);
+    assert.match(parseMetrics("[1]").problem ?? "", /not a JSON object/);
+    assert.match(parseMetrics("{").problem ?? "", /not JSON/);
+  });
+
+  it("reads a manifest's sets and, for a retry or a chunk, its set numbers", function () {
+    assert.deepStrictEqual(parseManifest('{"version":1,"sets":[{"a":"1"}]}'), {
+      sets: [{ a: "1" }],
+    });
+    assert.deepStrictEqual(parseManifest('{"version":1,"sets":[{"a":"1"}],"indexes":[7]}'), {
+      sets: [{ a: "1" }],
+      indexes: [7],
+    });
+    assert.strictEqual(parseManifest('{"version":2,"sets":[]}'), undefined);
+    assert.strictEqual(parseManifest("nope"), undefined);
+  });
+
+  it("finds the entrypoint's last error line in a local run's output", function () {
+    assert.strictEqual(
+      entrypointError("x\nrun_job: error: first\nrun_job: error: BATCHPY_BUCKET is not set\n"),
+      "BATCHPY_BUCKET is not set",
+    );
+    assert.strictEqual(entrypointError("fine\n"), undefined);
+  });
+});
+
+describe("jobs/report: cost", function () {
+  it("charges EC2 jobs their vCPUs at the instance's price per vCPU, the dearest type when several", function () {
+    const one = resolvePrices(["m5a.large"]);
+    assert.strictEqual(one.usdPerVcpuHour, 0.086 / 2);
+    const two = resolvePrices(["m5a.large", "c5.xlarge", "x9.mystery"]);
+    assert.strictEqual(two.usdPerVcpuHour, 0.086 / 2);
+    assert.match(two.basis, /no price for x9\.mystery/);
+    assert.strictEqual(estimateCost([3600], 2, 8192, one), 0.086);
+  });
+
+  it("charges Fargate per vCPU and GB with a one-minute minimum per attempt", function () {
+    const p = resolvePrices(["FARGATE"]);
+    const usd = estimateCost([10, 120], 1, 2048, p);
+    const expected =
+      (60 / 3600) * (FARGATE_PRICES.usdPerVcpuHour + 2 * FARGATE_PRICES.usdPerGbHour) +
+      (120 / 3600) * (FARGATE_PRICES.usdPerVcpuHour + 2 * FARGATE_PRICES.usdPerGbHour);
+    assert.ok(Math.abs(usd - expected) < 1e-12);
+  });
+
+  it("takes the user's prices over the table", function () {
+    const p = resolvePrices(["m5a.large"], { usdPerVcpuHour: 0.01 });
+    assert.strictEqual(p.usdPerVcpuHour, 0.01);
+    assert.match(p.basis, /^your prices/);
+    assert.strictEqual(estimateCost([7200], 3, undefined, p), 0.06);
+  });
+
+  it("prices from --pricing, else the stack's jobLimits.basis, else the default type", function () {
+    assert.deepStrictEqual(pricingBasis(["FARGATE"], { jobLimits: { basis: ["c5.large"] } }), [
+      "FARGATE",
+    ]);
+    assert.deepStrictEqual(pricingBasis(undefined, { jobLimits: { basis: ["c5.large"] } }), [
+      "c5.large",
+    ]);
+    assert.deepStrictEqual(pricingBasis(undefined, {}), ["m5a.large"]);
+  });
+});
+
+describe("jobs/report: printers", function () {
+  it("prints failed rows first with their reason, and cuts long values", function () {
+    const r = report([
+      unit({ index: 0, params: { var_a: "1", note: "x".repeat(80) } }),
+      unit({
+        index: 1,
+        status: "FAILED",
+        exitCode: 2,
+        reason: "Essential container in task exited",
+      }),
+    ]);
+    const lines = formatTable(r).split("\n");
+    assert.match(lines[0], /^STATUS\s+JOB\s+EXIT/);
+    assert.match(
+      lines[1],
+      /^FAILED\s+sw\[1\]\s+2 .*Essential container in task exited \(exit code 2\)/,
+    );
+    assert.match(lines[2], /^SUCCEEDED\s+sw\[0\]/);
+    assert.ok(lines[2].includes("…"), "a long value is cut");
+    assert.ok(lines.some((l) => /^ {2}1 × Essential container/.test(l)));
+  });
+
+  it("shows at most --limit rows, but every failed one", function () {
+    const units = Array.from({ length: 10 }, (_, i) =>
+      unit({ index: i, ...(i < 3 ? { status: "FAILED" as const, exitCode: 1 } : {}) }),
+    );
+    const text = formatTable(report(units), 2);
+    assert.strictEqual((text.match(/^FAILED /gm) ?? []).length, 3);
+    assert.match(text, /\.\.\. 7 more rows/);
+  });
+
+  it("writes CSV with quoted fields and a column per parameter and metric", function () {
+    assert.strictEqual(csvField('a,"b"'), '"a,""b"""');
+    assert.strictEqual(csvField(undefined), "");
+    const csv = formatCsv(report([unit({ index: 0, params: { var_a: "1,5" } })]));
+    const [header, row] = csv.split("\r\n");
+    assert.ok(header.endsWith(",param:var_a,metric:product"));
+    assert.ok(row.startsWith("sw[0],sw,0,id:0,SUCCEEDED,"));
+    assert.ok(row.endsWith(',"1,5",3'));
+  });
+
+  it("formats durations", function () {
+    assert.deepStrictEqual([5, 65, 3725, undefined].map(formatDuration), [
+      "5s",
+      "1m05s",
+      "1h02m",
+      "-",
+    ]);
+  });
+
+  it("embeds data and scripts so that no value can end the script element", function () {
+    assert.strictEqual(jsonForScript({ a: "</script><b>" }), '{"a":"\\u003c/script>\\u003cb>"}');
+    assert.strictEqual(scriptSafe('x="</script>"'), 'x="<\\/script>"');
+    const html = renderHtml(report([unit({ index: 0, params: { var_a: "</script>" } })]));
+    assert.strictEqual((html.match(/<\/script>/g) ?? []).length, 3);
+    assert.ok(!/\b(src|href)=["']?https?:/i.test(html), "nothing from the network");
+    assert.ok(!html.includes("sourceMappingURL"));
+  });
+});
