@@ -68,6 +68,7 @@ const KEYS = [
   "outputDir",
   "s3MaxAttempts",
   "stateDir",
+  "testHooks",
 ] as const;
 
 /** The variable names by role, e.g. `VARS.jobName`; a missing one fails at load. */

@@ -33,7 +33,7 @@ import type { Prices } from "./prices";
 import { listLocal } from "./results";
 import type { Status } from "./status";
 import type { ParameterSet } from "./sweep";
-import { BUCKET_PREFIXES, VARS } from "../components/contract";
+import { BUCKET_PREFIXES, MANIFEST_VERSION, VARS } from "../components/contract";
 
 export interface Units {
   readonly units: RunUnit[];
@@ -58,14 +58,24 @@ export function parseManifest(
 ): { sets: ParameterSet[]; indexes?: number[] } | undefined {
   try {
     const v = JSON.parse(text) as { version?: unknown; sets?: unknown; indexes?: unknown };
-    if (v.version !== 1 || !Array.isArray(v.sets)) {
+    if (v.version !== MANIFEST_VERSION || !Array.isArray(v.sets)) {
       return undefined;
     }
     const indexes =
       Array.isArray(v.indexes) && v.indexes.every((i) => Number.isInteger(i))
         ? (v.indexes as number[])
         : undefined;
-    return { sets: v.sets as ParameterSet[], ...(indexes !== undefined ? { indexes } : {}) };
+    // Maps, as the rest of the tool holds sets: a parameter named __proto__ stays a parameter.
+    const sets: ParameterSet[] = (v.sets as unknown[]).map(
+      (set) =>
+        new Map(
+          Object.entries(set !== null && typeof set === "object" ? set : {}).map(([k, x]) => [
+            k,
+            String(x),
+          ]),
+        ),
+    );
+    return { sets, ...(indexes !== undefined ? { indexes } : {}) };
   } catch {
     return undefined;
   }
@@ -163,7 +173,7 @@ export function awsSource(
       for (const e of entries) {
         const parent = parents.get(e.jobId);
         if (e.kind !== "array") {
-          const job = variableOf(parent, "BATCHPY_JOB_NAME") ?? e.jobName;
+          const job = variableOf(parent, VARS.jobName) ?? e.jobName;
           units.push(
             parent !== undefined
               ? unitFromDetail(parent, { job })
@@ -179,8 +189,7 @@ export function awsSource(
         }
         const manifest = m.status === "fulfilled" ? m.value : undefined;
         const size = parent?.arrayProperties?.size ?? e.arraySize ?? 0;
-        const job =
-          variableOf(children.get(`${e.jobId}:0`) ?? parent, "BATCHPY_JOB_NAME") ?? e.jobName;
+        const job = variableOf(children.get(`${e.jobId}:0`) ?? parent, VARS.jobName) ?? e.jobName;
         sweeps.add(job);
         for (let i = 0; i < size; i++) {
           const set = manifest?.sets[i];

@@ -12,6 +12,7 @@
  *   {"noIntents": true}                               the benchmark's "without intents" run
  */
 import { z } from "zod";
+import { VARS } from "../components/contract";
 
 /** Where a crash can be injected, in the order a submission passes them. */
 export const CRASH_POINTS = ["intent-durable", "answer-received"] as const;
@@ -40,7 +41,7 @@ const HooksSchema = z.strictObject({
 
 /** The hooks `BATCHPY_TEST_HOOKS` asks for; undefined when it is not set. */
 export function hooksFromEnv(env: NodeJS.ProcessEnv): TestHooks | undefined {
-  const raw = env.BATCHPY_TEST_HOOKS;
+  const raw = env[VARS.testHooks];
   if (raw === undefined || raw === "") {
     return undefined;
   }

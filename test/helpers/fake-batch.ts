@@ -115,7 +115,8 @@ export class FakeBatch {
   private readonly server: http.Server;
   private readonly opts: FakeBatchOptions;
   private throttles = new Map<string, number>();
-  private failAfter: { count: number; status: number; type: string } | undefined;
+  private failAfter:
+    { count: number; status: number; type: string; times: number | undefined } | undefined;
   private accepted = 0;
   private readonly submitFaults: SubmitFault[] = [];
   private readonly paused: (() => void)[] = [];
@@ -149,9 +150,17 @@ export class FakeBatch {
     this.throttles.set(operation, (this.throttles.get(operation) ?? 0) + n);
   }
 
-  /** Once `count` jobs were accepted, every further SubmitJob fails (default 400 ClientException). */
-  failSubmitsAfter(count: number | undefined, status = 400, type = "ClientException"): void {
-    this.failAfter = count === undefined ? undefined : { count, status, type };
+  /**
+   * Once `count` jobs were accepted, every further SubmitJob fails (default 400
+   * ClientException), or only the next `times` of them.
+   */
+  failSubmitsAfter(
+    count: number | undefined,
+    status = 400,
+    type = "ClientException",
+    times?: number,
+  ): void {
+    this.failAfter = count === undefined ? undefined : { count, status, type, times };
   }
 
   /** The next `n` accepted SubmitJobs lose their answer the way `fault` says. */
@@ -576,11 +585,11 @@ export class FakeBatch {
     }
     const tags = this.checkTags(body.tags);
     if (this.failAfter !== undefined && this.accepted >= this.failAfter.count) {
-      throw new ServiceError(
-        this.failAfter.status,
-        this.failAfter.type,
-        "simulated failure after accepted submissions",
-      );
+      const { status, type, times } = this.failAfter;
+      if (times !== undefined) {
+        this.failAfter = times > 1 ? { ...this.failAfter, times: times - 1 } : undefined;
+      }
+      throw new ServiceError(status, type, "simulated failure after accepted submissions");
     }
     this.accepted++;
     const jobId = randomUUID();

@@ -199,10 +199,10 @@ describe("jobs/report: result files and metrics", function () {
 
   it("reads a manifest's sets and, for a retry or a chunk, its set numbers", function () {
     assert.deepStrictEqual(parseManifest('{"version":1,"sets":[{"a":"1"}]}'), {
-      sets: [{ a: "1" }],
+      sets: [new Map([["a", "1"]])],
     });
     assert.deepStrictEqual(parseManifest('{"version":1,"sets":[{"a":"1"}],"indexes":[7]}'), {
-      sets: [{ a: "1" }],
+      sets: [new Map([["a", "1"]])],
       indexes: [7],
     });
     assert.strictEqual(parseManifest('{"version":2,"sets":[]}'), undefined);
