@@ -1,7 +1,7 @@
 /**
  * Exit codes, error types and the one problem format every validator reports in.
  *
- * Exit codes (documented in the README and in `--help`):
+ * Exit codes (documented in docs/jobs.md and in `--help`):
  *   0   everything worked (for watch/status: no job failed)
  *   1   a failure: an AWS call failed, a job FAILED, a local run exited non-zero,
  *       stack outputs are missing, another jobs:submit holds the lock, or (watch/status/

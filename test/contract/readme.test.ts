@@ -1,5 +1,5 @@
 /**
- * The README's table of the entrypoint's exit codes says what container/contract.json says:
+ * docs/container.md's table of the entrypoint's exit codes says what container/contract.json says:
  * the same codes, each row starting with the contract's meaning.
  */
 import * as assert from "assert";
@@ -11,7 +11,7 @@ import { REPO_ROOT } from "../helpers/python";
 /** Rows `| code | meaning |` of the first table after `heading` (below `section`). */
 function tableAfter(text: string, section: string, heading: string): Map<string, string> {
   const start = text.indexOf(heading, text.indexOf(section));
-  assert.ok(start >= 0, `README has no "${heading}" under "${section}"`);
+  assert.ok(start >= 0, `docs/container.md has no "${heading}" under "${section}"`);
   const rows = new Map<string, string>();
   const lines = text.slice(start).split("\n").slice(1);
   let inTable = false;
@@ -29,10 +29,10 @@ function tableAfter(text: string, section: string, heading: string): Map<string,
   return rows;
 }
 
-describe("contract: the README's exit codes", function () {
+describe("contract: the exit codes in docs/container.md", function () {
   it("list the entrypoint's codes with the contract's meanings", function () {
-    const readme = fs.readFileSync(path.join(REPO_ROOT, "README.md"), "utf8");
-    const rows = tableAfter(readme, "## The job container", "### Exit codes");
+    const doc = fs.readFileSync(path.join(REPO_ROOT, "docs", "container.md"), "utf8");
+    const rows = tableAfter(doc, "# The job container", "## Exit codes");
     const numeric = [...rows.keys()].filter((k) => /^\d+$/.test(k));
     assert.deepStrictEqual(
       numeric.map(Number).sort((a, b) => a - b),
@@ -40,7 +40,10 @@ describe("contract: the README's exit codes", function () {
     );
     for (const { code, meaning } of ENTRYPOINT_EXIT_CODES) {
       const row = rows.get(String(code)) ?? "";
-      assert.ok(row.startsWith(meaning), `README row ${code}: "${row}" should start "${meaning}"`);
+      assert.ok(
+        row.startsWith(meaning),
+        `docs/container.md row ${code}: "${row}" should start "${meaning}"`,
+      );
     }
   });
 });
