@@ -63,6 +63,7 @@ const KEYS = [
   "logsPrefix",
   "jobName",
   "arrayManifest",
+  "setIndex",
   "localRoot",
   "inputs",
   "outputDir",

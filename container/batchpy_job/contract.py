@@ -25,6 +25,7 @@ class Variables(NamedTuple):
     logs_prefix: str
     job_name: str
     array_manifest: str
+    set_index: str
     local_root: str
     inputs: str
     output_dir: str
@@ -64,6 +65,7 @@ def _variables(data: Dict[str, Any]) -> Variables:
         logs_prefix=by_suffix["logs_prefix"],
         job_name=by_suffix["job_name"],
         array_manifest=by_suffix["array_manifest"],
+        set_index=by_suffix["set_index"],
         local_root=by_suffix["local_root"],
         inputs=by_suffix["inputs"],
         output_dir=by_suffix["output_dir"],

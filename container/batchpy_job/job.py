@@ -16,21 +16,26 @@ from .introspect import Json
 from .local_store import Store, make_store
 from .mapping import build_argv, undeclared_names
 from .probe import probe_script
-from .settings import JobConfig, read_config, select_array_set
+from .settings import JobConfig, manifest_set_number, read_config, select_array_set
 from .supervise import run_script
 from .transfers import download_inputs, read_manifest, upload_log, upload_results
 
 
-def _job_variables(store: Store, config: JobConfig, env: Dict[str, str]) -> Dict[str, str]:
-    """The job's variables: its environment, with an array child's set over it."""
+def _job_variables(store: Store, config: JobConfig, env: Dict[str, str]) -> Tuple[JobConfig, Dict[str, str]]:
+    """The job's variables: its environment, with an array child's set over it; and the
+    config with the child's set number (a chunk's or retry's manifest lists them)."""
     job_env = dict(env)
     if config.manifest_key is not None:
         index = config.array_index if config.array_index is not None else 0
         text = read_manifest(store, config)
-        chosen = select_array_set(text, index, store.url(config.manifest_key))
+        source = store.url(config.manifest_key)
+        chosen = select_array_set(text, index, source)
+        number = manifest_set_number(text, index, source)
         job_env.update(chosen)
-        say(f"array child {index}: {json.dumps(chosen, ensure_ascii=False)}")
-    return job_env
+        where = f"array child {index}" + (f" (set {number})" if number != index else "")
+        say(f"{where}: {json.dumps(chosen, ensure_ascii=False)}")
+        config = config._replace(array_index=number)
+    return config, job_env
 
 
 def _script_argv(spec: Json, job_env: Dict[str, str], script_name: str) -> List[str]:
@@ -66,7 +71,7 @@ def _prepare(script_path: str, env: Dict[str, str]) -> Tuple[JobConfig, Store, D
     except StorageError as err:
         raise config_error(str(err)) from None
     try:
-        job_env = _job_variables(store, config, env)
+        config, job_env = _job_variables(store, config, env)
         argv = _script_argv(spec, job_env, os.path.basename(script_path))
     except JobError as err:
         if config.manifest_key is not None:

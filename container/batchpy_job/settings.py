@@ -68,6 +68,24 @@ def _array_index(env: Dict[str, str], problems: List[str]) -> Optional[int]:
     return None
 
 
+def _set_index(env: Dict[str, str], has_index: bool, problems: List[str]) -> Optional[int]:
+    """The sweep's set number of a plain job that runs one of its sets (a last chunk of one
+    set, a retry of one set): its files go under it, like an array child's."""
+    raw = env.get(VARS.set_index)
+    if raw is None:
+        return None
+    if has_index:
+        problems.append(
+            f"{VARS.set_index} is set on an array child (AWS_BATCH_JOB_ARRAY_INDEX is set): "
+            "an array child's set number comes from its manifest; remove it from the job"
+        )
+        return None
+    if DIGITS_RE.fullmatch(raw):
+        return int(raw)
+    problems.append(f"{VARS.set_index} = {quoted(raw)} is not a set number (0, 1, 2, ...)")
+    return None
+
+
 def _job_name(env: Dict[str, str], problems: List[str]) -> str:
     job_name = env.get(VARS.job_name)
     if not job_name:
@@ -143,11 +161,14 @@ def read_config(env: Dict[str, str]) -> JobConfig:
     """Everything run_job reads from the environment, checked before any side effect."""
     problems: List[str] = []
     index = _array_index(env, problems)
+    has_index = "AWS_BATCH_JOB_ARRAY_INDEX" in env
+    set_index = _set_index(env, has_index, problems)
+    if set_index is not None:
+        index = set_index
     job_name = _job_name(env, problems)
     prefixes = _prefixes(env, problems)
     inputs = _inputs(env, prefixes["inputs"], problems)
     output_dir = _output_dir(env, problems)
-    has_index = "AWS_BATCH_JOB_ARRAY_INDEX" in env
     manifest_key = _manifest_key(env, has_index, problems)
     if problems:
         raise config_error(*problems)
@@ -203,6 +224,26 @@ def set_variable_problems(key: str, value: object, where: str) -> List[str]:
                 f"file under {PREFIXES['inputs']} and pass its name ({VARS.inputs})"
             )
     return problems
+
+
+def manifest_set_number(text: str, index: int, source: str) -> int:
+    """The sweep's set number of child `index`: `indexes[index]` when the manifest lists them
+    (a chunk of a sweep past 10,000 sets, a retry of some sets), else `index` itself."""
+    manifest = json.loads(text)
+    indexes = manifest.get("indexes") if isinstance(manifest, dict) else None
+    if indexes is None:
+        return index
+    sets = _manifest_sets(text, source)
+    if (
+        not isinstance(indexes, list)
+        or len(indexes) != len(sets)
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in indexes)
+    ):
+        raise config_error(
+            f'{source} has "indexes" that are not one set number (0, 1, ...) per set: '
+            "submit the sweep again with jobs:submit"
+        )
+    return indexes[index]
 
 
 def select_array_set(text: str, index: int, source: str) -> Dict[str, str]:

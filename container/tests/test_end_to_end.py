@@ -86,3 +86,42 @@ def test_a_bad_value_in_a_set_fails_in_the_scripts_parser_with_a_log(s3_env, mot
     assert run.returncode == EXIT["config"], run.stderr
     assert "invalid int value: 'six'" in log  # argparse in the script itself
 
+
+
+def test_a_chunk_child_files_under_the_sweeps_set_number(s3_env, moto_url) -> None:
+    """A chunk of a sweep past 10,000 sets (or a retry) lists its sets' numbers in
+    "indexes": child 1 of this manifest is set 10,012 of the sweep."""
+    s3, bucket = client(moto_url), s3_env["BATCHPY_BUCKET"]
+    key = "inputs/sweeps/sweep-c1-x.json"
+    manifest = {"version": 1, "sets": [{"var_a": "2"}, {"var_a": "3"}], "indexes": [10_000, 10_012]}
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode())
+    env = {
+        **s3_env,
+        "BATCHPY_JOB_NAME": "sweep",
+        "BATCHPY_ARRAY_MANIFEST": key,
+        "AWS_BATCH_JOB_ARRAY_INDEX": "1",
+        "save_name": "out",
+    }
+    run = run_entrypoint(env)
+    assert run.returncode == 0, run.stderr
+    assert "array child 1 (set 10012)" in run.stderr
+    assert pickle.loads(body(s3, bucket, "results/sweep/10012/out.p")) == 6
+    assert b"3 * 2 = 6" in body(s3, bucket, "logs/sweep/10012.log")
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="results/sweep/1/")
+    assert listed.get("KeyCount", 0) == 0
+
+
+def test_a_lone_set_job_files_under_its_set_index(s3_env, moto_url) -> None:
+    """A last chunk of one set, or a retry of one set, is a plain job naming its set."""
+    s3, bucket = client(moto_url), s3_env["BATCHPY_BUCKET"]
+    env = {
+        **s3_env,
+        "BATCHPY_JOB_NAME": "lone",
+        "BATCHPY_SET_INDEX": "20000",
+        "var_a": "5",
+        "save_name": "out",
+    }
+    run = run_entrypoint(env)
+    assert run.returncode == 0, run.stderr
+    assert pickle.loads(body(s3, bucket, "results/lone/20000/out.p")) == 10
+    assert b"5 * 2 = 10" in body(s3, bucket, "logs/lone/20000.log")

@@ -8,7 +8,12 @@ import pytest
 
 from batchpy_job import contract
 from batchpy_job.errors import JobError
-from batchpy_job.settings import job_name_problem, read_config, select_array_set
+from batchpy_job.settings import (
+    job_name_problem,
+    manifest_set_number,
+    read_config,
+    select_array_set,
+)
 
 
 def test_job_names_follow_the_aws_rule_whole() -> None:
@@ -63,3 +68,38 @@ def test_a_value_just_under_the_kernel_limit_passes() -> None:
 def test_refuses_another_manifest_version() -> None:
     with pytest.raises(JobError):
         select_array_set(json.dumps({"version": contract.MANIFEST_VERSION + 1, "sets": []}), 0, "m")
+
+
+def test_a_set_index_files_a_plain_job_under_that_set() -> None:
+    config = read_config({"BATCHPY_JOB_NAME": "sw", "BATCHPY_SET_INDEX": "20000"})
+    assert config.array_index == 20000
+    assert config.results_prefix() == "results/sw/20000/"
+    assert config.log_key() == "logs/sw/20000.log"
+
+
+@pytest.mark.parametrize(
+    "env, needle",
+    [
+        ({"BATCHPY_SET_INDEX": "-1"}, "is not a set number"),
+        ({"BATCHPY_SET_INDEX": "1\n"}, "is not a set number"),
+        ({"BATCHPY_SET_INDEX": "3", "AWS_BATCH_JOB_ARRAY_INDEX": "0"}, "set on an array child"),
+    ],
+)
+def test_a_bad_set_index_is_a_config_error(env: dict, needle: str) -> None:
+    with pytest.raises(JobError) as err:
+        read_config({"BATCHPY_JOB_NAME": "sw", **env})
+    assert needle in "\n".join(err.value.problems)
+
+
+def test_manifest_indexes_map_children_to_set_numbers() -> None:
+    text = json.dumps({"version": 1, "sets": [{"a": "1"}, {"a": "2"}], "indexes": [7, 12]})
+    assert manifest_set_number(text, 1, "m.json") == 12
+    assert manifest_set_number(manifest({"a": "1"}), 0, "m.json") == 0
+
+
+@pytest.mark.parametrize("indexes", [[7], [7, "12"], [7, -1], [7, True], "7,12"])
+def test_manifest_indexes_must_be_one_set_number_per_set(indexes: object) -> None:
+    text = json.dumps({"version": 1, "sets": [{"a": "1"}, {"a": "2"}], "indexes": indexes})
+    with pytest.raises(JobError) as err:
+        manifest_set_number(text, 0, "m.json")
+    assert 'm.json has "indexes" that are not one set number' in "\n".join(err.value.problems)
