@@ -12,7 +12,7 @@
 import type { AwsClients, JobStatus } from "./aws";
 import { openStack, type Context, type StackOptions } from "./context";
 import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError, isRetryable } from "./errors";
-import type { LedgerEntry } from "./ledger";
+import { entriesFor, type LedgerEntry } from "./ledger";
 import { runPool } from "./pool";
 import { isSettled, unknownJobsWarning, type Status } from "./status";
 import { describeMany } from "./watch";
@@ -99,7 +99,9 @@ export async function cancelCommand(opts: CancelOptions, ctx: Context): Promise<
   checkCancelOptions(opts);
   const { outputs, ledger } = openStack(opts, ctx);
   const latest = ledger.latest();
-  const missing = opts.names.filter((n) => !latest.has(n));
+  // A sweep's name also stands for its parts (chunks past 10,000 sets, retries).
+  const parts = new Map(opts.names.map((n) => [n, entriesFor(latest, n)]));
+  const missing = opts.names.filter((n) => parts.get(n)?.length === 0);
   if (missing.length > 0) {
     throw new BadInputError(
       `not in the ledger of stack "${outputs.stack}": ${missing.join(", ")}; nothing was cancelled`,
@@ -107,7 +109,7 @@ export async function cancelCommand(opts: CancelOptions, ctx: Context): Promise<
   }
   const entries: LedgerEntry[] = opts.all
     ? [...latest.values()]
-    : opts.names.map((n) => latest.get(n) as LedgerEntry);
+    : [...new Set(opts.names.flatMap((n) => parts.get(n) ?? []))];
   const clients = ctx.clients(outputs.outputs.region);
   try {
     const details = new Map(

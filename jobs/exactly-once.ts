@@ -68,6 +68,7 @@ function intentFor(item: SendItem, run: string): IntentLine {
     kind: s.arraySize !== undefined ? "array" : "single",
     ...(s.arraySize !== undefined ? { arraySize: s.arraySize } : {}),
     file: s.file,
+    ...(s.sweep !== undefined ? { of: s.sweep } : {}),
     run,
     at: new Date().toISOString(),
   };
@@ -120,6 +121,7 @@ export async function sendOne(
     ...(s.arraySize !== undefined ? { arraySize: s.arraySize } : {}),
     file: s.file,
     hash: s.hash,
+    ...(s.sweep !== undefined ? { of: s.sweep } : {}),
     run: ctx.run,
     submittedAt: new Date().toISOString(),
     token: item.token,
@@ -144,6 +146,7 @@ export function adoptedEntry(intent: IntentLine, job: JobDetail): LedgerEntry {
     ...(intent.arraySize !== undefined ? { arraySize: intent.arraySize } : {}),
     ...(intent.file !== undefined ? { file: intent.file } : {}),
     hash: intent.hash,
+    ...(intent.of !== undefined ? { of: intent.of } : {}),
     run: intent.run,
     submittedAt: job.createdAt !== undefined ? new Date(job.createdAt).toISOString() : intent.at,
     token: intent.token,

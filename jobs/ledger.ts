@@ -39,6 +39,12 @@ export interface LedgerEntry {
   readonly file?: string;
   /** Hash of the request (and manifest), to tell when a file changed after submission. */
   readonly hash: string;
+  /**
+   * The sweep this job is one part of: a chunk of a sweep past 10,000 sets (`<sweep>-c<n>`)
+   * or a retry (`<name>-r<n>`). Watch, status, results, cancel, report and retry take the
+   * sweep's name for every part.
+   */
+  readonly of?: string;
   /** One id per `jobs:submit` invocation, so `watch --last` can pick the latest run. */
   readonly run: string;
   readonly submittedAt: string;
@@ -59,6 +65,8 @@ export interface IntentLine {
   readonly kind: "single" | "array";
   readonly arraySize?: number;
   readonly file?: string;
+  /** The sweep this job is one part of (see LedgerEntry.of), for the entry adopted later. */
+  readonly of?: string;
   readonly run: string;
   /** ISO time the line was written, just before the request was sent. */
   readonly at: string;
@@ -236,6 +244,17 @@ export function openIntents(
     }
   }
   return [...latest.values()];
+}
+
+/**
+ * The latest entries named `name` or recorded as its parts (chunks, retries), in ledger
+ * order; empty when the ledger knows no such name.
+ */
+export function entriesFor(
+  latest: ReadonlyMap<string, LedgerEntry>,
+  name: string,
+): LedgerEntry[] {
+  return [...latest.values()].filter((e) => e.jobName === name || e.of === name);
 }
 
 /** The latest entry per job name (a forced resubmission replaces the earlier one). */

@@ -5,7 +5,8 @@
 import type { AwsClients, JobDetail, LogEvent, LogsApi } from "./aws";
 import { openStack, sleep, type Context, type StackOptions } from "./context";
 import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, FatalError } from "./errors";
-import type { Ledger } from "./ledger";
+import type { Ledger, LedgerEntry } from "./ledger";
+import { CHUNK_SIZE, chunkJobName } from "./chunks";
 import { TERMINAL, type Status } from "./status";
 
 export interface LogsOptions extends StackOptions {
@@ -32,7 +33,8 @@ export function parseTarget(target: string): { base: string; index?: number } {
 /** The job ID to describe: a ledger name (latest submission) or a job ID, plus `:index`. */
 export function resolveTarget(target: string, ledger: Ledger, stack: string): string {
   const { base, index } = parseTarget(target);
-  const entry = ledger.latest().get(base);
+  const latest = ledger.latest();
+  const entry = latest.get(base) ?? chunkOf(latest, base, index);
   const id = entry?.jobId ?? (JOB_ID.test(base) ? base : undefined);
   if (id === undefined) {
     throw new BadInputError(
@@ -40,7 +42,25 @@ export function resolveTarget(target: string, ledger: Ledger, stack: string): st
         "check the name (npm run jobs:status lists them), or pass --stack or the job ID",
     );
   }
+  if (entry !== undefined && entry.jobName !== base && index !== undefined) {
+    // Set N of a sweep past 10,000 sets: child N mod 10,000 of chunk N / 10,000, or the
+    // plain job of a last chunk of one set.
+    return entry.kind === "array" ? `${id}:${index % CHUNK_SIZE}` : id;
+  }
   return index !== undefined ? `${id}:${index}` : id;
+}
+
+/** The chunk of sweep `base` that runs set `index`, if the sweep went as chunks. */
+function chunkOf(
+  latest: ReadonlyMap<string, LedgerEntry>,
+  base: string,
+  index: number | undefined,
+): LedgerEntry | undefined {
+  if (index === undefined) {
+    return undefined;
+  }
+  const chunk = latest.get(chunkJobName(base, Math.floor(index / CHUNK_SIZE)));
+  return chunk?.of === base ? chunk : undefined;
 }
 
 /** The log stream of the job's latest attempt, if it has started. */

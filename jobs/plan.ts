@@ -6,10 +6,12 @@
 import { createHash } from "crypto";
 import {
   BUCKET_PREFIXES,
+  JOB_NAME_MAX_LENGTH,
   MANIFEST_PREFIX as CONTRACT_MANIFEST_PREFIX,
   MANIFEST_VERSION,
   VARS,
 } from "../components/contract";
+import { chunkJobName, chunkRanges } from "./chunks";
 import type { Problem } from "./errors";
 import {
   ARRAY_MAX_SIZE,
@@ -39,12 +41,20 @@ export function manifestKey(jobName: string, body: string): string {
   return `${MANIFEST_PREFIX}${jobName}-${digest}.json`;
 }
 
-/** The manifest the entrypoint reads (container/run_job.py: {"version":1,"sets":[...]}). */
-export function manifestBody(sets: readonly ParameterSet[]): string {
+/**
+ * The manifest the entrypoint reads ({"version":1,"sets":[...]}). A chunk of a sweep past
+ * 10,000 sets, or a retry of some of its sets, also lists each child's set number in
+ * `indexes` (container/contract.json), so results keep the sweep's numbering.
+ */
+export function manifestBody(
+  sets: readonly ParameterSet[],
+  indexes?: readonly number[],
+): string {
   // Object.fromEntries defines own properties, so even "__proto__" is written as a name.
   return JSON.stringify({
     version: MANIFEST_VERSION,
     sets: sets.map((set) => Object.fromEntries(set)),
+    ...(indexes !== undefined ? { indexes } : {}),
   });
 }
 
@@ -57,6 +67,11 @@ interface SubmissionBase {
   readonly hash: string;
   /** Children of an array job (a sweep, or arrayProperties in a job file). */
   readonly arraySize?: number;
+  /**
+   * The sweep this job is one part of (a chunk of a sweep past 10,000 sets, a retry of
+   * failed sets): watch, results, cancel and report take the sweep's name for all parts.
+   */
+  readonly sweep?: string;
 }
 
 export interface SingleSubmission extends SubmissionBase {
@@ -128,7 +143,7 @@ export function requestHash(request: SubmitJobRequest, manifest?: string): strin
  * A job with ECS, EKS or node overrides runs a job definition that containerOverrides does
  * not apply to, so nothing is injected there (the file's own fields go as written).
  */
-function buildRequest(
+export function buildRequest(
   jobName: string,
   fields: JobFileFields,
   vars: ReadonlyMap<string, string>,
@@ -167,6 +182,65 @@ function sizeProblem(file: string, request: SubmitJobRequest): Problem | undefin
       `${SUBMIT_JOB_MAX_BYTES.toLocaleString("en-US")}-byte (30 KiB) limit; move large values into a file under ` +
       `${BUCKET_PREFIXES.inputs} (${VARS.inputs}) or into a sweep, whose sets travel in a manifest`,
   };
+}
+
+/**
+ * An array job over `sets` of sweep `sweep`, named `jobName`; its manifest lists the sets'
+ * numbers when `indexes` is given (a chunk, a retry). Pure.
+ */
+export function sweepArraySubmission(
+  file: string,
+  sweep: string,
+  jobName: string,
+  base: JobFileFields,
+  sets: readonly ParameterSet[],
+  indexes: readonly number[] | undefined,
+  resolved: { jobQueue: string; jobDefinition: string },
+): ArraySubmission {
+  const body = manifestBody(sets, indexes);
+  const key = manifestKey(jobName, body);
+  const request = buildRequest(
+    jobName,
+    { ...base, arrayProperties: { size: sets.length } },
+    new Map([
+      [VARS.arrayManifest, key],
+      [VARS.jobName, sweep],
+    ]),
+    resolved,
+  );
+  return {
+    kind: "array",
+    file,
+    jobName,
+    request,
+    hash: requestHash(request, body),
+    arraySize: sets.length,
+    manifest: { key, body, sets: sets.length },
+    ...(jobName !== sweep ? { sweep } : {}),
+  };
+}
+
+/**
+ * A plain job that runs set number `index` of sweep `sweep` (arrays need 2 children): the
+ * set's variables, the set number and the sweep's name, so its files land where an array
+ * child's would. Pure.
+ */
+export function loneSetSubmission(
+  file: string,
+  sweep: string,
+  jobName: string,
+  base: JobFileFields,
+  set: ParameterSet,
+  index: number,
+  resolved: { jobQueue: string; jobDefinition: string },
+): SingleSubmission {
+  const request = buildRequest(
+    jobName,
+    base,
+    new Map([...set, [VARS.setIndex, String(index)], [VARS.jobName, sweep]]),
+    resolved,
+  );
+  return { kind: "single", file, jobName, request, hash: requestHash(request), sweep };
 }
 
 export interface Plan {
@@ -294,14 +368,6 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
         }
         single(item.file, name, item.base, set);
       });
-    } else if (n > ARRAY_MAX_SIZE) {
-      problems.push({
-        file: item.file,
-        message:
-          `the sweep has ${n.toLocaleString("en-US")} parameter sets; an AWS Batch array job has at most ` +
-          `${ARRAY_MAX_SIZE.toLocaleString("en-US")} children; split the sweep into files of at most ` +
-          `${ARRAY_MAX_SIZE.toLocaleString("en-US")} sets, or pass --no-array to submit one job per set`,
-      });
     } else {
       // The entrypoint takes its own settings from the job, never from a set.
       const reserved = [...item.keySources].flatMap(([name, source]) => {
@@ -312,25 +378,65 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
         problems.push(...reserved);
         continue;
       }
-      const body = manifestBody(item.sets);
-      const key = manifestKey(item.jobName, body);
-      const request = buildRequest(
-        item.jobName,
-        { ...item.base, arrayProperties: { size: n } },
-        new Map([
-          [VARS.arrayManifest, key],
-          [VARS.jobName, item.jobName],
-        ]),
-        fromOutputs(item.base, item.file),
-      );
-      add({
-        kind: "array",
-        file: item.file,
-        jobName: item.jobName,
-        request,
-        hash: requestHash(request, body),
-        arraySize: n,
-        manifest: { key, body, sets: n },
+      const resolved = fromOutputs(item.base, item.file);
+      if (n <= ARRAY_MAX_SIZE) {
+        add(
+          sweepArraySubmission(
+            item.file,
+            item.jobName,
+            item.jobName,
+            item.base,
+            item.sets,
+            undefined,
+            resolved,
+          ),
+        );
+        continue;
+      }
+      // Past 10,000 sets: array jobs of at most 10,000 children, each with a manifest of
+      // its own sets and their numbers, so a child downloads its chunk, not the sweep.
+      const ranges = chunkRanges(n);
+      const longest = chunkJobName(item.jobName, ranges.length - 1);
+      if (checkJobName(longest) !== undefined) {
+        problems.push({
+          file: item.file,
+          path: "jobName",
+          message:
+            `the sweep has ${n.toLocaleString("en-US")} sets, so it goes as ${ranges.length} array jobs ` +
+            `"${item.jobName}-c0" to "${longest}" (${longest.length} characters), over AWS's ` +
+            `${JOB_NAME_MAX_LENGTH}-character limit for job names; shorten jobName`,
+        });
+        continue;
+      }
+      ranges.forEach(({ first, count }, c) => {
+        const name = chunkJobName(item.jobName, c);
+        if (count < ARRAY_MIN_SIZE) {
+          add(
+            loneSetSubmission(
+              item.file,
+              item.jobName,
+              name,
+              item.base,
+              item.sets[first],
+              first,
+              resolved,
+            ),
+          );
+          return;
+        }
+        const sets = item.sets.slice(first, first + count);
+        const indexes = sets.map((_, i) => first + i);
+        add(
+          sweepArraySubmission(
+            item.file,
+            item.jobName,
+            name,
+            item.base,
+            sets,
+            indexes,
+            resolved,
+          ),
+        );
       });
     }
   }

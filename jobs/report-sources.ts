@@ -133,6 +133,10 @@ function missingChild(
   };
 }
 
+function setIndexOf(value: string | undefined): number | undefined {
+  return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
 export function awsSource(
   entries: readonly LedgerEntry[],
   clients: AwsClients,
@@ -174,9 +178,15 @@ export function awsSource(
         const parent = parents.get(e.jobId);
         if (e.kind !== "array") {
           const job = variableOf(parent, VARS.jobName) ?? e.jobName;
+          // A plain job that ran one set of a sweep (a last chunk of one set, a retry of one
+          // set) names its set number, so it is that set's row.
+          const index = setIndexOf(variableOf(parent, VARS.setIndex));
+          if (index !== undefined) {
+            sweeps.add(job);
+          }
           units.push(
             parent !== undefined
-              ? unitFromDetail(parent, { job })
+              ? unitFromDetail(parent, { job, ...(index !== undefined ? { index } : {}) })
               : { job, jobId: e.jobId, status: "UNKNOWN", attempts: [], params: {} },
           );
           continue;

@@ -171,7 +171,8 @@ export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promis
     const { outputs, ledger } = openStack(opts, ctx);
     checkNames(
       opts.names,
-      new Set(ledger.latest().keys()),
+      // A sweep's chunks and retries file their results under the sweep's name.
+      new Set([...ledger.latest().values()].flatMap((e) => [e.jobName, ...(e.of ?? [])])),
       `in the ledger of stack "${outputs.stack}" (${ledger.file})`,
     );
     const bucket = requireOutput(outputs, "bucketName", "to download results");

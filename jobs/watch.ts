@@ -13,7 +13,7 @@ import {
   FatalError,
   describeError,
 } from "./errors";
-import type { Ledger, LedgerEntry } from "./ledger";
+import { entriesFor, type Ledger, type LedgerEntry } from "./ledger";
 import { runPool } from "./pool";
 import {
   TERMINAL,
@@ -44,7 +44,10 @@ export { DEFAULT_WATCH_INTERVAL } from "./defaults";
 /** Failed array children listed per array job; --json has them all. */
 const CHILD_FAILURES_SHOWN = 20;
 
-/** Latest ledger entry per name, filtered by names (all must exist) and --last. */
+/**
+ * Latest ledger entry per name, filtered by names (all must exist) and --last. A sweep's
+ * name also stands for the parts it became (chunks past 10,000 sets, retries).
+ */
 export function selectEntries(
   ledger: Ledger,
   names: readonly string[],
@@ -54,14 +57,15 @@ export function selectEntries(
   const latest = ledger.latest();
   let entries = [...latest.values()];
   if (names.length > 0) {
-    const missing = names.filter((n) => !latest.has(n));
+    const parts = new Map(names.map((n) => [n, entriesFor(latest, n)]));
+    const missing = names.filter((n) => parts.get(n)?.length === 0);
     if (missing.length > 0) {
       throw new BadInputError(
         `not in the ledger of stack "${stack}" (${ledger.file}): ${missing.join(", ")}; ` +
           "check the names, or pass --stack",
       );
     }
-    entries = names.map((n) => latest.get(n) as LedgerEntry);
+    entries = [...new Set(names.flatMap((n) => parts.get(n) ?? []))];
   }
   if (last && entries.length > 0) {
     const run = entries.reduce((m, e) => (e.run > m ? e.run : m), "");
