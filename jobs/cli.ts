@@ -159,13 +159,20 @@ export async function run(
         "Validate job files, sweep files (.json with grid/zip/rows, or .csv/.tsv) and submit them.\n" +
           "Everything is checked before the first call; nothing is submitted if any file is bad.",
       )
-      .argument("<inputs...>", "job/sweep files, directories or glob patterns")
+      .argument(
+        "<inputs...>",
+        "job/sweep files, directories or glob patterns (with --retry-failed: sweep or job names)",
+      )
       .option(
         "--dry-run",
         "print the resolved SubmitJob requests (valid --cli-input-json) and submit nothing",
       )
       .option("--local", "run the jobs on this machine with python3 container/run_job.py instead")
       .option("--force", "resubmit jobs the ledger says were already submitted")
+      .option(
+        "--retry-failed",
+        "resubmit only the failed sets of the named sweeps (one array job keeping their set numbers) and the named failed jobs",
+      )
       .option("--no-array", "submit a sweep as one job per parameter set instead of one array job")
       .option(
         "--concurrency <n>",
@@ -205,6 +212,7 @@ export async function run(
         dryRun?: boolean;
         local?: boolean;
         force?: boolean;
+        retryFailed?: boolean;
         array: boolean;
         concurrency?: number;
         script?: string;
@@ -224,26 +232,27 @@ export async function run(
       const script = o.script !== undefined ? path.resolve(ctx.cwd, o.script) : undefined;
       const described = o.scriptOptions === undefined ? ctx.describe(script) : undefined;
       described?.catch(() => undefined);
+      const common = {
+        ...stackFlags(o),
+        dryRun: o.dryRun === true,
+        local: o.local === true,
+        force: o.force === true,
+        array: o.array,
+        ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+        ...(script !== undefined ? { script } : {}),
+        ...(o.scriptOptions !== undefined ? { scriptOptions: o.scriptOptions } : {}),
+        ...(o.localRoot !== undefined ? { localRoot: o.localRoot } : {}),
+        ...(o.plainEnv !== undefined ? { plainEnv: o.plainEnv } : {}),
+        ...(o.policyPackConfig !== undefined ? { policyPackConfig: o.policyPackConfig } : {}),
+        ignorePolicyBounds: o.ignorePolicyBounds === true,
+        ...(described !== undefined ? { described } : {}),
+      };
+      if (o.retryFailed === true) {
+        const { retryCommand } = await import("./retry");
+        return retryCommand({ ...common, names: args[0] as string[] }, ctx);
+      }
       const { submitCommand } = await import("./submit");
-      return submitCommand(
-        {
-          ...stackFlags(o),
-          files: args[0] as string[],
-          dryRun: o.dryRun === true,
-          local: o.local === true,
-          force: o.force === true,
-          array: o.array,
-          ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
-          ...(script !== undefined ? { script } : {}),
-          ...(o.scriptOptions !== undefined ? { scriptOptions: o.scriptOptions } : {}),
-          ...(o.localRoot !== undefined ? { localRoot: o.localRoot } : {}),
-          ...(o.plainEnv !== undefined ? { plainEnv: o.plainEnv } : {}),
-          ...(o.policyPackConfig !== undefined ? { policyPackConfig: o.policyPackConfig } : {}),
-          ignorePolicyBounds: o.ignorePolicyBounds === true,
-          ...(described !== undefined ? { described } : {}),
-        },
-        ctx,
-      );
+      return submitCommand({ ...common, files: args[0] as string[] }, ctx);
     },
   );
 

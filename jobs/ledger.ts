@@ -250,10 +250,7 @@ export function openIntents(
  * The latest entries named `name` or recorded as its parts (chunks, retries), in ledger
  * order; empty when the ledger knows no such name.
  */
-export function entriesFor(
-  latest: ReadonlyMap<string, LedgerEntry>,
-  name: string,
-): LedgerEntry[] {
+export function entriesFor(latest: ReadonlyMap<string, LedgerEntry>, name: string): LedgerEntry[] {
   return [...latest.values()].filter((e) => e.jobName === name || e.of === name);
 }
 

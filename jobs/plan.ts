@@ -46,10 +46,7 @@ export function manifestKey(jobName: string, body: string): string {
  * 10,000 sets, or a retry of some of its sets, also lists each child's set number in
  * `indexes` (container/contract.json), so results keep the sweep's numbering.
  */
-export function manifestBody(
-  sets: readonly ParameterSet[],
-  indexes?: readonly number[],
-): string {
+export function manifestBody(sets: readonly ParameterSet[], indexes?: readonly number[]): string {
   // Object.fromEntries defines own properties, so even "__proto__" is written as a name.
   return JSON.stringify({
     version: MANIFEST_VERSION,
@@ -427,15 +424,7 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
         const sets = item.sets.slice(first, first + count);
         const indexes = sets.map((_, i) => first + i);
         add(
-          sweepArraySubmission(
-            item.file,
-            item.jobName,
-            name,
-            item.base,
-            sets,
-            indexes,
-            resolved,
-          ),
+          sweepArraySubmission(item.file, item.jobName, name, item.base, sets, indexes, resolved),
         );
       });
     }

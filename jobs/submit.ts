@@ -111,7 +111,13 @@ async function typeProblems(
 export async function prepare(
   opts: SubmitOptions,
   ctx: Context,
-): Promise<{ submissions: Submission[]; outputs?: LoadedOutputs; notes: Problem[] }> {
+): Promise<{
+  submissions: Submission[];
+  outputs?: LoadedOutputs;
+  notes: Problem[];
+  /** The loaded files, for --retry-failed's sets. */
+  items: (LoadedJob | LoadedSweep)[];
+}> {
   const problems: Problem[] = [];
   const { files, problems: argProblems } = expandInputs(opts.files, ctx.cwd);
   problems.push(...argProblems);
@@ -174,6 +180,7 @@ export async function prepare(
     submissions: plan.submissions,
     ...(outputs !== undefined ? { outputs } : {}),
     notes,
+    items,
   };
 }
 
@@ -300,15 +307,28 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
     );
   }
   const { submissions, outputs, notes } = await prepare(opts, ctx);
-  const err = ctx.io.stderr;
-
   if (opts.local) {
     return runLocally(submissions, opts, ctx);
   }
   if (outputs === undefined) {
     throw new FatalError("internal: outputs not loaded");
   }
+  return submitToBatch(opts, ctx, outputs, submissions, notes);
+}
 
+/**
+ * Planned submissions to Batch (or, with --dry-run, to stdout): the lock, the ledger,
+ * reconciliation of what an earlier run left open, then exactly-once sends. Every check on
+ * the input is done by now. `jobs:submit --retry-failed` comes here too.
+ */
+export async function submitToBatch(
+  opts: SubmitOptions,
+  ctx: Context,
+  outputs: LoadedOutputs,
+  submissions: readonly Submission[],
+  notes: readonly Problem[],
+): Promise<number> {
+  const err = ctx.io.stderr;
   const dir = stateDir(ctx, opts.stateDir);
   const file = checkedLedgerPath(dir, outputs.stack);
   if (!opts.json) {
