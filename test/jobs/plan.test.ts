@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import { formatProblem } from "../../jobs/errors";
-import { loadJob, type LoadedJob } from "../../jobs/job-file";
+import { CHUNK_SIZE, chunkRanges } from "../../jobs/chunks";
+import { ARRAY_MAX_SIZE, loadJob, type LoadedJob } from "../../jobs/job-file";
 import { parseJsonDocument } from "../../jobs/json-source";
 import {
   buildPlan,
@@ -9,6 +10,7 @@ import {
   mergeEnvironment,
   missingOutputsMessage,
   requestHash,
+  type Submission,
 } from "../../jobs/plan";
 import type { LoadedSweep, ParameterSet } from "../../jobs/sweep";
 import { STACK_OUTPUTS } from "../helpers/jobs-harness";
@@ -215,15 +217,98 @@ describe("jobs/plan: from validated files to SubmitJob requests", function () {
     ]);
   });
 
-  it("more than 10,000 sets: an error naming the count and both fixes; --no-array allows it", function () {
-    const { problems } = buildPlan([sweepOf("big", sets(10_001))], { outputs, array: true });
-    assert.deepStrictEqual(problems.map(formatProblem), [
-      "big.json: the sweep has 10,001 parameter sets; an AWS Batch array job has at most 10,000 children; split the sweep into files of at most 10,000 sets, or pass --no-array to submit one job per set",
-    ]);
-    const noArray = buildPlan([sweepOf("big", sets(10_001))], { outputs, array: false });
-    assert.deepStrictEqual(noArray.problems, []);
-    assert.strictEqual(noArray.submissions.length, 10_001);
-    assert.strictEqual(noArray.submissions[10_000].jobName, "big-10000");
+  describe("sweeps past 10,000 sets: chunks of at most 10,000, set numbers global", function () {
+    const plan = (n: number) => buildPlan([sweepOf("big", sets(n))], { outputs, array: true });
+    const shape = (n: number) =>
+      plan(n).submissions.map((s) => [s.jobName, s.kind, s.arraySize, s.sweep]);
+    const manifestOf = (s: Submission) =>
+      JSON.parse(s.kind === "array" ? s.manifest.body : "null") as {
+        sets: Record<string, string>[];
+        indexes?: number[];
+      };
+    const env = (s: Submission) =>
+      Object.fromEntries(
+        (s.request.containerOverrides?.environment ?? []).map((v) => [v.name, v.value]),
+      );
+
+    it("10,000 sets: one array job, no chunks, no indexes", function () {
+      assert.deepStrictEqual(shape(10_000), [["big", "array", 10_000, undefined]]);
+      assert.strictEqual(manifestOf(plan(10_000).submissions[0]).indexes, undefined);
+    });
+
+    it("10,001 sets: a chunk of 10,000 and a last lone set as a plain job with its number", function () {
+      const { submissions, problems } = plan(10_001);
+      assert.deepStrictEqual(problems, []);
+      assert.deepStrictEqual(shape(10_001), [
+        ["big-c0", "array", 10_000, "big"],
+        ["big-c1", "single", undefined, "big"],
+      ]);
+      const lone = submissions[1];
+      assert.strictEqual(lone.request.arrayProperties, undefined);
+      assert.deepStrictEqual(env(lone), {
+        save_name: "r",
+        var_a: "10000",
+        BATCHPY_SET_INDEX: "10000",
+        BATCHPY_JOB_NAME: "big",
+      });
+      assert.strictEqual(env(submissions[0]).BATCHPY_JOB_NAME, "big");
+    });
+
+    it("20,000 sets: two full chunks, each manifest with only its sets and their numbers", function () {
+      const { submissions } = plan(20_000);
+      assert.deepStrictEqual(shape(20_000), [
+        ["big-c0", "array", 10_000, "big"],
+        ["big-c1", "array", 10_000, "big"],
+      ]);
+      const m = manifestOf(submissions[1]);
+      assert.strictEqual(m.sets.length, 10_000);
+      assert.deepStrictEqual(m.sets[0], { var_a: "10000" });
+      assert.strictEqual(m.indexes?.[0], 10_000);
+      assert.strictEqual(m.indexes?.[9_999], 19_999);
+      assert.deepStrictEqual(manifestOf(submissions[0]).indexes?.slice(0, 2), [0, 1]);
+      const keys = submissions.map((s) => env(s).BATCHPY_ARRAY_MANIFEST);
+      assert.notStrictEqual(keys[0], keys[1], "a manifest per chunk");
+      assert.ok(keys[1].startsWith("inputs/sweeps/big-c1-"), keys[1]);
+    });
+
+    it("20,001 sets: two chunks and a lone set 20,000", function () {
+      assert.deepStrictEqual(shape(20_001), [
+        ["big-c0", "array", 10_000, "big"],
+        ["big-c1", "array", 10_000, "big"],
+        ["big-c2", "single", undefined, "big"],
+      ]);
+      assert.strictEqual(env(plan(20_001).submissions[2]).BATCHPY_SET_INDEX, "20000");
+      assert.deepStrictEqual(shape(20_002).slice(2), [["big-c2", "array", 2, "big"]]);
+    });
+
+    it("chunk names past AWS's 128 characters: the sweep's jobName is named, nothing planned", function () {
+      const long = "x".repeat(125);
+      const { problems } = buildPlan([sweepOf(long, sets(10_001))], { outputs, array: true });
+      assert.deepStrictEqual(problems, [], "x{125}-c1 is 128 characters: allowed");
+      const longer = "y".repeat(126);
+      const bad = buildPlan([sweepOf(longer, sets(10_001))], { outputs, array: true });
+      assert.match(
+        formatProblem(bad.problems[0]),
+        /^y+\.json: jobName: the sweep has 10,001 sets, so it goes as 2 array jobs .*\(129 characters\), over AWS's 128-character limit for job names; shorten jobName$/,
+      );
+    });
+
+    it("--no-array still makes one job per set", function () {
+      const noArray = buildPlan([sweepOf("big", sets(10_001))], { outputs, array: false });
+      assert.deepStrictEqual(noArray.problems, []);
+      assert.strictEqual(noArray.submissions.length, 10_001);
+      assert.strictEqual(noArray.submissions[10_000].jobName, "big-10000");
+    });
+
+    it("chunkRanges and CHUNK_SIZE follow AWS's array limit", function () {
+      assert.strictEqual(CHUNK_SIZE, ARRAY_MAX_SIZE);
+      assert.deepStrictEqual(chunkRanges(5, 2), [
+        { first: 0, count: 2 },
+        { first: 2, count: 2 },
+        { first: 4, count: 1 },
+      ]);
+      assert.deepStrictEqual(chunkRanges(0), []);
+    });
   });
 
   it("--no-array names must stay within 128 characters", function () {
