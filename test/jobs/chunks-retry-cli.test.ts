@@ -1,0 +1,359 @@
+/**
+ * Sweeps past 10,000 sets and `jobs:submit --retry-failed`, in-process against the local
+ * Batch and S3 servers: a chunked sweep submitted, watched, reported and found by logs as
+ * one sweep; a retry of failed sets whose report merges the attempts; a retry refused while
+ * anything runs; a retry frozen at each crash point and re-run, never doubled.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { Ledger, openIntents, parseLedger } from "../../jobs/ledger";
+import { lockPath } from "../../jobs/lock";
+import { resolveTarget } from "../../jobs/logs";
+import { outputsLedgerName } from "../../jobs/outputs";
+import type { CrashPoint, TestHooks } from "../../jobs/test-hooks";
+import { FakeBatch, type FakeBatchOptions } from "../helpers/fake-batch";
+import { FakeS3 } from "../helpers/fake-s3";
+import {
+  STACK_OUTPUTS,
+  awsEnv,
+  runJobs,
+  setProcessEnv,
+  tempDir,
+  writeJobFiles,
+  writeOutputs,
+} from "../helpers/jobs-harness";
+
+const FAST: TestHooks = { listingWaitMs: 300, submitTimeoutMs: 300 };
+
+interface JsonRow {
+  name: string;
+  status: string;
+  runs: number;
+  params: Record<string, string>;
+  metrics: Record<string, number | string>;
+}
+
+/** A run frozen at the `at`-th `point`, as after a SIGKILL there (see exactly-once.test.ts). */
+function freezeAt(point: CrashPoint, at: number): { hooks: TestHooks; signal: AbortSignal } {
+  const controller = new AbortController();
+  let seen = 0;
+  let frozen = false;
+  return {
+    signal: controller.signal,
+    hooks: {
+      ...FAST,
+      checkpoint: (p) => {
+        if (!frozen && p === point && ++seen === at) {
+          frozen = true;
+          controller.abort();
+        }
+        return frozen ? new Promise<void>(() => undefined) : undefined;
+      },
+    },
+  };
+}
+
+describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints", function () {
+  this.timeout(60_000);
+  let batch: FakeBatch | undefined;
+  let s3: FakeS3;
+  let client: S3Client;
+  let restoreEnv: (() => void) | undefined;
+  let dir: string;
+  let outputs: string;
+  let state: string;
+
+  before(async function () {
+    s3 = await FakeS3.start(STACK_OUTPUTS.bucketName);
+    client = new S3Client({
+      region: "us-east-1",
+      endpoint: s3.url,
+      forcePathStyle: true,
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    });
+  });
+  after(async function () {
+    client.destroy();
+    await s3.close();
+  });
+  beforeEach(function () {
+    dir = tempDir("retry");
+    outputs = writeOutputs(dir, STACK_OUTPUTS);
+    state = path.join(dir, "state");
+  });
+  afterEach(async function () {
+    restoreEnv?.();
+    restoreEnv = undefined;
+    await batch?.close();
+    batch = undefined;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const jobs = (args: string[], hooks: TestHooks = FAST, signal?: AbortSignal) =>
+    runJobs([...args, "--outputs", outputs, "--state-dir", state], {
+      cwd: dir,
+      hooks,
+      ...(signal !== undefined ? { signal } : {}),
+    });
+  const ledgerFile = (): string =>
+    path.join(state, outputsLedgerName(STACK_OUTPUTS), "submissions.jsonl");
+  const put = (Key: string, Body: string) =>
+    client.send(new PutObjectCommand({ Bucket: STACK_OUTPUTS.bucketName, Key, Body }));
+  const getText = async (Key: string): Promise<string> => {
+    const r = await client.send(new GetObjectCommand({ Bucket: STACK_OUTPUTS.bucketName, Key }));
+    return (await r.Body?.transformToString()) ?? "";
+  };
+
+  async function start(opts: FakeBatchOptions = {}): Promise<FakeBatch> {
+    const fake = await FakeBatch.start(opts);
+    batch = fake;
+    restoreEnv = setProcessEnv(awsEnv({ batch: fake.url, s3: s3.url }));
+    return fake;
+  }
+
+  const sorted = (xs: string[]) => [...xs].sort();
+
+  it("a sweep of 10,001 sets goes as chunks; status, report and logs treat them as one sweep", async function () {
+    const fake = await start();
+    fs.writeFileSync(
+      path.join(dir, "big.json"),
+      JSON.stringify({
+        jobName: "big",
+        grid: { var_a: Array.from({ length: 10_001 }, (_, i) => i) },
+        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+      }),
+    );
+    const r = await jobs(["submit", "big.json"]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const [c0, c1] = ["big-c0", "big-c1"].map((n) => fake.named(n)[0]);
+    assert.strictEqual(c0.children?.length, 10_000);
+    assert.strictEqual(c0.env.BATCHPY_JOB_NAME, "big");
+    assert.strictEqual(c1.children, undefined, "a last chunk of one set is a plain job");
+    assert.deepStrictEqual(
+      [c1.env.BATCHPY_JOB_NAME, c1.env.BATCHPY_SET_INDEX, c1.env.var_a],
+      ["big", "10000", "10000"],
+    );
+    const manifest = JSON.parse(await getText(c0.env.BATCHPY_ARRAY_MANIFEST)) as {
+      sets: unknown[];
+      indexes: number[];
+    };
+    assert.strictEqual(manifest.sets.length, 10_000);
+    assert.deepStrictEqual(manifest.indexes.slice(-1), [9_999]);
+    // The ledger records which sweep each chunk belongs to.
+    const entries = Ledger.open(ledgerFile()).entries;
+    assert.deepStrictEqual(sorted(entries.map((e) => `${e.jobName} of ${e.of}`)), [
+      "big-c0 of big",
+      "big-c1 of big",
+    ]);
+
+    const status = await jobs(["status", "big", "--json"]);
+    assert.strictEqual((JSON.parse(status.stdout) as { total: number }).total, 10_001);
+    fake.finishAll();
+    const report = await jobs(["report", "big", "--json"]);
+    assert.strictEqual(report.code, 0, report.stderr);
+    const rows = (JSON.parse(report.stdout) as { rows: JsonRow[] }).rows;
+    assert.strictEqual(rows.length, 10_001);
+    const last = rows.find((x) => x.name === "big[10000]");
+    assert.deepStrictEqual(last?.params, { save_name: "r", var_a: "10000" });
+    assert.strictEqual(last?.status, "SUCCEEDED");
+    assert.deepStrictEqual(rows.find((x) => x.name === "big[9999]")?.params, {
+      save_name: "r",
+      var_a: "9999",
+    });
+    // logs <sweep>:<set> finds the chunk and the child.
+    const ledger = Ledger.open(ledgerFile());
+    assert.strictEqual(resolveTarget("big:9999", ledger, "s"), `${c0.jobId}:9999`);
+    assert.strictEqual(resolveTarget("big:10000", ledger, "s"), c1.jobId);
+    // cancel takes the sweep's name for its chunks (all finished: nothing to stop).
+    const cancel = await jobs(["cancel", "big", "--json"]);
+    assert.strictEqual(cancel.code, 0, cancel.stderr);
+  });
+
+  /** "mix": 4 sets (`failing` fail the first time), job-0000 fails, job-0001 succeeds. */
+  async function submitMix(failing: readonly number[] = [1, 2]): Promise<FakeBatch> {
+    const fake = await start({
+      outcome: ({ jobName, index }) =>
+        (jobName === "mix" && index !== undefined && failing.includes(index)) ||
+        jobName === "job-0000"
+          ? { status: "FAILED", exitCode: 3 }
+          : { status: "SUCCEEDED" },
+    });
+    writeJobFiles(path.join(dir, "jobs"), 2);
+    fs.writeFileSync(
+      path.join(dir, "jobs", "mix.json"),
+      JSON.stringify({
+        grid: { var_a: [0, 1, 2, 3] },
+        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+      }),
+    );
+    const r = await jobs(["submit", "jobs"]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    fake.finishAll();
+    return fake;
+  }
+
+  it("--retry-failed reruns only the failed sets under their numbers; the report merges the attempts", async function () {
+    const fake = await submitMix();
+    const before = fake.submitted().length;
+    const r = await jobs(["submit", "--retry-failed", "mix", "job-0000", "job-0001"]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.match(r.stderr, /nothing failed in job-0001/);
+    const retries = fake.submitted().slice(before);
+    assert.deepStrictEqual(sorted(retries.map((j) => j.jobName)), ["job-0000-r1", "mix-r1"]);
+    const mixR1 = fake.named("mix-r1")[0];
+    assert.strictEqual(mixR1.children?.length, 2);
+    assert.strictEqual(mixR1.env.BATCHPY_JOB_NAME, "mix");
+    assert.deepStrictEqual(JSON.parse(await getText(mixR1.env.BATCHPY_ARRAY_MANIFEST)), {
+      version: 1,
+      sets: [{ var_a: "1" }, { var_a: "2" }],
+      indexes: [1, 2],
+    });
+    const soloR1 = fake.named("job-0000-r1")[0];
+    assert.strictEqual(soloR1.env.BATCHPY_JOB_NAME, "job-0000");
+    assert.strictEqual(soloR1.env.var_a, "0");
+    const ledger = Ledger.open(ledgerFile()).latest();
+    assert.strictEqual(ledger.get("mix-r1")?.of, "mix");
+    assert.strictEqual(ledger.get("job-0000-r1")?.of, "job-0000");
+
+    // While the retry runs, another retry is refused before any side effect.
+    const ledgerBefore = fs.readFileSync(ledgerFile(), "utf8");
+    const count = fake.count("submitjob");
+    const again = await jobs(["submit", "--retry-failed", "mix"]);
+    assert.strictEqual(again.code, 1);
+    assert.match(
+      again.stderr,
+      /mix \(2 not finished\): a retry waits until every run has finished; .*jobs:watch -- mix.*nothing was submitted/,
+    );
+    assert.strictEqual(fake.count("submitjob"), count);
+    assert.strictEqual(fs.readFileSync(ledgerFile(), "utf8"), ledgerBefore);
+
+    fake.finishAll();
+    await put("results/mix/2/metrics.json", JSON.stringify({ product: 4 }));
+    const report = await jobs(["report", "mix", "job-0000", "--json"]);
+    assert.strictEqual(report.code, 0, report.stderr);
+    const rows = (JSON.parse(report.stdout) as { rows: JsonRow[] }).rows;
+    assert.deepStrictEqual(sorted(rows.map((x) => x.name)), [
+      "job-0000",
+      "mix[0]",
+      "mix[1]",
+      "mix[2]",
+      "mix[3]",
+    ]);
+    const set2 = rows.find((x) => x.name === "mix[2]");
+    assert.strictEqual(set2?.status, "SUCCEEDED");
+    assert.strictEqual(set2?.runs, 2);
+    assert.deepStrictEqual(set2?.params, { save_name: "r", var_a: "2" });
+    assert.deepStrictEqual(set2?.metrics, { product: 4 });
+    assert.strictEqual(rows.find((x) => x.name === "job-0000")?.status, "SUCCEEDED");
+    // watch and status take the sweep's name for the retry too.
+    const status = await jobs(["status", "mix", "--json"]);
+    assert.strictEqual((JSON.parse(status.stdout) as { total: number }).total, 6);
+
+    const nothing = await jobs(["submit", "--retry-failed", "mix"]);
+    assert.strictEqual(nothing.code, 0, nothing.stderr);
+    assert.match(nothing.stdout, /nothing failed in mix: nothing to retry/);
+  });
+
+  it("a lone failed set is retried as a plain job under its set number; then nothing is left", async function () {
+    const fake = await submitMix([3]);
+    const r = await jobs(["submit", "--retry-failed", "mix"]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const [lone] = fake.named("mix-r1");
+    assert.strictEqual(lone.children, undefined, "a plain job: arrays need 2 children");
+    assert.deepStrictEqual(
+      [lone.env.BATCHPY_JOB_NAME, lone.env.BATCHPY_SET_INDEX, lone.env.var_a],
+      ["mix", "3", "3"],
+    );
+    fake.finishAll();
+    const report = await jobs(["report", "mix", "--json"]);
+    const rows = (JSON.parse(report.stdout) as { rows: JsonRow[] }).rows;
+    assert.deepStrictEqual(rows.map((x) => [x.name, x.status, x.runs]).sort(), [
+      ["mix[0]", "SUCCEEDED", 1],
+      ["mix[1]", "SUCCEEDED", 1],
+      ["mix[2]", "SUCCEEDED", 1],
+      ["mix[3]", "SUCCEEDED", 2],
+    ]);
+    const none = await jobs(["submit", "--retry-failed", "mix", "--json"]);
+    assert.strictEqual(none.code, 0, none.stderr);
+    assert.deepStrictEqual((JSON.parse(none.stdout) as { submitted: unknown[] }).submitted, []);
+  });
+
+  it("refuses unknown names and combinations before anything else", async function () {
+    await submitMix();
+    const unknown = await jobs(["submit", "--retry-failed", "nope"]);
+    assert.strictEqual(unknown.code, 2);
+    assert.match(unknown.stderr, /not in the ledger .*nope/);
+    const forced = await jobs(["submit", "--retry-failed", "--force", "mix"]);
+    assert.strictEqual(forced.code, 2);
+    assert.match(forced.stderr, /--retry-failed cannot be combined with --force/);
+  });
+
+  it("a file changed since the sweep was submitted is refused, naming it", async function () {
+    await submitMix();
+    fs.writeFileSync(
+      path.join(dir, "jobs", "mix.json"),
+      JSON.stringify({
+        grid: { var_a: [0, 1, 2, 3, 4] },
+        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+      }),
+    );
+    const r = await jobs(["submit", "--retry-failed", "mix"]);
+    assert.strictEqual(r.code, 2);
+    assert.match(r.stderr, /jobs\/mix\.json: changed since mix was submitted from it/);
+  });
+
+  for (const point of ["intent-durable", "answer-received"] as const) {
+    it(`a retry frozen at ${point} and run again submits each retry job exactly once`, async function () {
+      const fake = await submitMix();
+      const args = ["submit", "--retry-failed", "mix", "job-0000", "--concurrency", "1"];
+      const f = freezeAt(point, 1);
+      const exitHandlers = new Set(process.listeners("exit"));
+      const frozen = jobs(args, f.hooks, f.signal);
+      frozen.catch(() => undefined);
+      await new Promise<void>((resolve) => {
+        const poll = (): void => {
+          if (f.signal.aborted) {
+            setTimeout(resolve, 200);
+          } else {
+            setTimeout(poll, 20);
+          }
+        };
+        poll();
+      });
+      for (const handler of process.listeners("exit")) {
+        if (!exitHandlers.has(handler)) {
+          process.removeListener("exit", handler);
+        }
+      }
+      fs.rmSync(lockPath(ledgerFile()), { force: true });
+      assert.ok(openIntents(parseLedger(fs.readFileSync(ledgerFile(), "utf8"))).length > 0);
+
+      // After the listing wait, so an intent that never reached Batch is sent again.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const rerun = await jobs(args);
+      assert.strictEqual(rerun.code, 0, rerun.stderr);
+      // Completed through reconciliation by token, not planned afresh.
+      assert.match(
+        rerun.stdout + rerun.stderr,
+        point === "answer-received"
+          ? /found in Batch by its submission token/
+          : /sending it again with the same token/,
+      );
+      assert.strictEqual(fake.named("mix-r1").length, 1, "mix-r1 once");
+      assert.strictEqual(fake.named("job-0000-r1").length, 1, "job-0000-r1 once");
+      assert.strictEqual(fake.named("mix-r2").length, 0);
+      const parsed = parseLedger(fs.readFileSync(ledgerFile(), "utf8"));
+      assert.deepStrictEqual(openIntents(parsed), []);
+      assert.deepStrictEqual(
+        sorted(parsed.entries.filter((e) => e.of !== undefined).map((e) => e.jobName)),
+        ["job-0000-r1", "mix-r1"],
+      );
+      // Running it once more while the retries run: refused, nothing sent.
+      const third = await jobs(args);
+      assert.strictEqual(third.code, 1);
+      assert.strictEqual(fake.submitted().length, 5);
+    });
+  }
+});
