@@ -293,7 +293,7 @@ describe("jobs:submit against local AWS endpoints", function () {
     );
   });
 
-  it("a sweep of more than 10,000 sets is refused with the count and the fixes", async function () {
+  it("a sweep of more than 10,000 sets goes as array jobs of at most 10,000, one manifest each", async function () {
     fs.writeFileSync(
       path.join(dir, "huge.json"),
       JSON.stringify({
@@ -304,11 +304,25 @@ describe("jobs:submit against local AWS endpoints", function () {
         },
       }),
     );
-    const r = await submit("huge.json");
-    assert.strictEqual(r.code, 2);
-    assert.match(
-      r.stderr,
-      /10,100 parameter sets; an AWS Batch array job has at most 10,000 children; split the sweep .* or pass --no-array/,
+    const r = await submit("huge.json", "--dry-run", "--json");
+    assert.strictEqual(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as {
+      requests: { jobName: string; arrayProperties?: { size: number } }[];
+      manifests: { jobName: string; key: string; sets: number }[];
+    };
+    assert.deepStrictEqual(
+      doc.requests.map((q) => [q.jobName, q.arrayProperties?.size]),
+      [
+        ["huge-c0", 10_000],
+        ["huge-c1", 100],
+      ],
+    );
+    assert.deepStrictEqual(
+      doc.manifests.map((m) => [m.jobName, m.sets]),
+      [
+        ["huge-c0", 10_000],
+        ["huge-c1", 100],
+      ],
     );
     assert.strictEqual(batch.requests.length, 0);
   });
