@@ -25,6 +25,11 @@ export interface LocalRun {
   /** vCPUs and memory the job asks for, when its file says (for the report's estimates). */
   readonly vcpus?: number;
   readonly memoryMiB?: number;
+  /**
+   * Where its files go when it is part of a sweep under another name (a chunk of a sweep
+   * past 10,000 sets, a lone set): the sweep and the global set number.
+   */
+  readonly filedAs?: { readonly job: string; readonly index: number };
 }
 
 export interface LocalPlan {
@@ -49,13 +54,17 @@ export function planLocal(submissions: readonly Submission[], root: string): Loc
       (s.request.containerOverrides?.environment ?? []).map((v) => [v.name, v.value]),
     );
     let sets: readonly ParameterSet[] = [];
+    let indexes: readonly number[] | undefined;
     if (s.kind === "array") {
       manifests.push({
         file: path.join(root, ...s.manifest.key.split("/")),
         body: s.manifest.body,
       });
-      sets = (JSON.parse(s.manifest.body) as { sets: ParameterSet[] }).sets;
+      const m = JSON.parse(s.manifest.body) as { sets: ParameterSet[]; indexes?: number[] };
+      sets = m.sets;
+      indexes = m.indexes;
     }
+    const sweep = s.sweep;
     const resources = requestedResources(s);
     if (s.arraySize !== undefined) {
       for (let i = 0; i < s.arraySize; i++) {
@@ -65,10 +74,19 @@ export function planLocal(submissions: readonly Submission[], root: string): Loc
           env,
           ...(sets[i] !== undefined ? { set: sets[i] } : {}),
           ...resources,
+          ...(sweep !== undefined ? { filedAs: { job: sweep, index: indexes?.[i] ?? i } } : {}),
         });
       }
     } else {
-      runs.push({ jobName: s.jobName, env, ...resources });
+      const index = env.get(VARS.setIndex);
+      runs.push({
+        jobName: s.jobName,
+        env,
+        ...resources,
+        ...(sweep !== undefined && index !== undefined
+          ? { filedAs: { job: sweep, index: Number(index) } }
+          : {}),
+      });
     }
   }
   return { runs, manifests };
@@ -121,7 +139,7 @@ export function runEnvironment(
     // Own properties only (Object.fromEntries), so any variable name is kept as it is.
     ...Object.fromEntries(run.env),
     [VARS.localRoot]: root,
-    [VARS.jobName]: run.jobName,
+    [VARS.jobName]: run.filedAs?.job ?? run.jobName,
     PYTHONUNBUFFERED: "1",
     ...(run.index !== undefined ? { AWS_BATCH_JOB_ARRAY_INDEX: String(run.index) } : {}),
   };
@@ -251,8 +269,12 @@ function recordRun(
   appendLocalRun(root, {
     v: 1,
     run: runId,
-    job: run.jobName,
-    ...(run.index !== undefined ? { index: run.index } : {}),
+    job: run.filedAs?.job ?? run.jobName,
+    ...(run.filedAs !== undefined
+      ? { index: run.filedAs.index }
+      : run.index !== undefined
+        ? { index: run.index }
+        : {}),
     params: parametersOf(
       [...run.env].map(([name, value]) => ({ name, value })),
       run.set,
@@ -270,6 +292,13 @@ function recordRun(
 
 /** Where a run's results and log land in the local folder (the same layout as the bucket; see container/run_job.py). */
 export function localResultPaths(run: LocalRun, root: string): { results: string; log: string } {
+  if (run.filedAs !== undefined) {
+    const { job, index } = run.filedAs;
+    return {
+      results: path.join(root, "results", job, String(index)),
+      log: path.join(root, "logs", job, `${index}.log`),
+    };
+  }
   return run.index === undefined
     ? {
         results: path.join(root, "results", run.jobName),

@@ -820,12 +820,14 @@ export function localResultsLine(
   const runs = results.filter((r) => r.run.jobName === s.jobName);
   const ok = runs.filter((r) => r.exitCode === 0).length;
   const total = s.arraySize ?? 1;
-  const rel = displayPath(cwd, path.join(root, "results", s.jobName));
+  // A chunk's or lone set's files are filed under its sweep.
+  const rel = displayPath(cwd, path.join(root, "results", s.sweep ?? s.jobName));
   if (ok === 0) {
     return `${s.jobName}: no results (${runs.length === 0 ? "not run" : "failed"})`;
   }
   if (s.arraySize === undefined) {
-    return `${s.jobName}: results in ${rel}/`;
+    const set = s.request?.containerOverrides?.environment?.find((v) => v.name === VARS.setIndex);
+    return `${s.jobName}: results in ${rel}/${set !== undefined ? `${set.value}/` : ""}`;
   }
   return (
     `${s.jobName}: results in ${rel}/<index>/` +

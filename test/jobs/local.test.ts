@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import {
   INHERITED_VARIABLES,
+  localResultPaths,
   planLocal,
   runEnvironment,
   runLocal,
@@ -24,6 +25,44 @@ describe("jobs --local: the entrypoint on this machine", function () {
   });
   afterEach(function () {
     fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it("a sweep past 10,000 sets runs locally as its chunks, filed under the sweep's set numbers", function () {
+    const sweep: LoadedSweep = {
+      kind: "sweep",
+      file: "big.json",
+      jobName: "big",
+      base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+      basePrefix: [],
+      sets: Array.from({ length: 10_001 }, (_, i) => new Map([["var_a", String(i)]])),
+      consumedFiles: [],
+      keySources: new Map(),
+    };
+    const { submissions } = buildPlan([sweep], { array: true });
+    const plan = planLocal(submissions, "/lb");
+    assert.strictEqual(plan.runs.length, 10_001);
+    const [child, lone] = [plan.runs[9_999], plan.runs[10_000]];
+    assert.deepStrictEqual(
+      [child.jobName, child.index, child.filedAs],
+      ["big-c0", 9_999, { job: "big", index: 9_999 }],
+    );
+    assert.deepStrictEqual(
+      [lone.jobName, lone.index, lone.filedAs],
+      ["big-c1", undefined, { job: "big", index: 10_000 }],
+    );
+    const env = runEnvironment(lone, "/lb", {});
+    assert.strictEqual(env.BATCHPY_JOB_NAME, "big");
+    assert.strictEqual(env.BATCHPY_SET_INDEX, "10000");
+    assert.strictEqual(env.AWS_BATCH_JOB_ARRAY_INDEX, undefined);
+    assert.strictEqual(runEnvironment(child, "/lb", {}).BATCHPY_JOB_NAME, "big");
+    assert.deepStrictEqual(localResultPaths(lone, "/lb"), {
+      results: path.join("/lb", "results", "big", "10000"),
+      log: path.join("/lb", "logs", "big", "10000.log"),
+    });
+    assert.strictEqual(
+      localResultsLine(submissions[1], [], "/lb", "/"),
+      "big-c1: no results (not run)",
+    );
   });
 
   it("plans one run per job and per array child, with the manifest in the local inputs/", function () {
