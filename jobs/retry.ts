@@ -288,6 +288,15 @@ export async function retryCommand(opts: RetryOptions, ctx: Context): Promise<nu
     }
     todo.push(...(await planRetry(sel, before, opts, ctx)));
   }
+  const taken = new Map(before.map((e) => [e.jobName, e]));
+  const clash = todo.filter((s) => taken.has(s.jobName));
+  if (clash.length > 0) {
+    throw new FatalError(
+      `the retry's job name(s) ${clash.map((s) => s.jobName).join(", ")} are already in the ledger ` +
+        `for other jobs (${clash.map((s) => taken.get(s.jobName)?.file ?? "no file").join(", ")}); ` +
+        "rename those jobs, or submit the sweep again under another jobName; nothing was submitted",
+    );
+  }
   if (todo.length === 0) {
     ctx.io.stdout.write(
       opts.json
