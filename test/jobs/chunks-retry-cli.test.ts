@@ -258,6 +258,15 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
 
   it("a lone failed set is retried as a plain job under its set number; then nothing is left", async function () {
     const fake = await submitMix([3]);
+    const dry = await jobs(["submit", "--retry-failed", "mix", "--dry-run", "--json"]);
+    assert.strictEqual(dry.code, 0, dry.stderr);
+    assert.deepStrictEqual(
+      (JSON.parse(dry.stdout) as { requests: { jobName: string }[] }).requests.map(
+        (q) => q.jobName,
+      ),
+      ["mix-r1"],
+    );
+    assert.strictEqual(fake.named("mix-r1").length, 0, "a dry run sends nothing");
     const r = await jobs(["submit", "--retry-failed", "mix"]);
     assert.strictEqual(r.code, 0, r.stderr);
     const [lone] = fake.named("mix-r1");
