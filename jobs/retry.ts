@@ -16,7 +16,7 @@
  */
 import { chunkJobName, chunkRanges } from "./chunks";
 import { openStack, type Context } from "./context";
-import { BadInputError, FatalError, type Problem } from "./errors";
+import { BadInputError, EXIT_OK, FatalError, type Problem } from "./errors";
 import type { IntentLine, LedgerEntry } from "./ledger";
 import { ARRAY_MIN_SIZE, type LoadedJob } from "./job-file";
 import { requireOutput, type LoadedOutputs } from "./outputs";
@@ -267,9 +267,25 @@ function refuseUnfinished(selection: readonly RetrySelection[]): void {
   );
 }
 
-export async function retryCommand(opts: RetryOptions, ctx: Context): Promise<number> {
+/** A chunk's or retry's own name stands for part of a sweep: the sweep's name is wanted. */
+function refuseParts(names: readonly string[], latest: ReadonlyMap<string, LedgerEntry>): void {
+  const parts = names.flatMap((n) => {
+    const of = latest.get(n)?.of;
+    return of !== undefined && of !== n ? [`${n} (part of ${of})`] : [];
+  });
+  if (parts.length > 0) {
+    throw new BadInputError(
+      `--retry-failed takes the names of sweeps and jobs as submitted, not of their chunks or ` +
+        `retries: ${parts.join(", ")}; name the sweep instead`,
+    );
+  }
+}
+
+export async function retryCommand(given: RetryOptions, ctx: Context): Promise<number> {
+  const opts = { ...given, names: [...new Set(given.names)] };
   checkRetryOptions(opts);
   const { outputs, ledger } = openStack(opts, ctx);
+  refuseParts(opts.names, ledger.latest());
   ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
   const resume = interruptedRuns(ledger.openIntents(), opts.names);
   // As of before an interrupted retry of these names, so it is planned again the same way.
@@ -303,7 +319,7 @@ export async function retryCommand(opts: RetryOptions, ctx: Context): Promise<nu
         ? `${JSON.stringify({ stack: outputs.stack, submitted: [], retried: 0 })}\n`
         : `nothing failed in ${opts.names.join(", ")}: nothing to retry\n`,
     );
-    return 0;
+    return EXIT_OK;
   }
   return submitToBatch({ ...opts, files: [] }, ctx, outputs, todo, notes);
 }

@@ -294,6 +294,13 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     const unknown = await jobs(["submit", "--retry-failed", "nope"]);
     assert.strictEqual(unknown.code, 2);
     assert.match(unknown.stderr, /not in the ledger .*nope/);
+    assert.strictEqual((await jobs(["submit", "--retry-failed", "mix"])).code, 0);
+    const part = await jobs(["submit", "--retry-failed", "mix-r1"]);
+    assert.strictEqual(part.code, 2);
+    assert.match(
+      part.stderr,
+      /not of their chunks or retries: mix-r1 \(part of mix\); name the sweep/,
+    );
     const forced = await jobs(["submit", "--retry-failed", "--force", "mix"]);
     assert.strictEqual(forced.code, 2);
     assert.match(forced.stderr, /--retry-failed cannot be combined with --force/);
