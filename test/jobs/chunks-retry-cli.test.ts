@@ -20,6 +20,7 @@ import {
   awsEnv,
   runJobs,
   setProcessEnv,
+  spawnJobs,
   tempDir,
   writeJobFiles,
   writeOutputs,
@@ -318,6 +319,31 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     const r = await jobs(["submit", "--retry-failed", "mix"]);
     assert.strictEqual(r.code, 2);
     assert.match(r.stderr, /jobs\/mix\.json: changed since mix was submitted from it/);
+  });
+
+  it("a retry process killed (SIGKILL) after Batch accepted its job: the re-run adopts it", async function () {
+    const fake = await submitMix();
+    const args = ["submit", "--retry-failed", "mix", "--outputs", outputs, "--state-dir", state];
+    const { done } = spawnJobs(
+      args,
+      {
+        ...awsEnv({ batch: fake.url, s3: s3.url }),
+        BATCHPY_TEST_HOOKS: JSON.stringify({
+          ...FAST,
+          crash: { point: "answer-received", at: 1 },
+        }),
+      },
+      dir,
+    );
+    const killed = await done;
+    assert.strictEqual(killed.code, 137, killed.stderr);
+    assert.strictEqual(fake.named("mix-r1").length, 1, "Batch has the job");
+    assert.strictEqual(Ledger.open(ledgerFile()).latest().get("mix-r1"), undefined);
+    const rerun = await jobs(["submit", "--retry-failed", "mix"]);
+    assert.strictEqual(rerun.code, 0, rerun.stderr);
+    assert.match(rerun.stdout, /found in Batch by token/);
+    assert.strictEqual(fake.named("mix-r1").length, 1, "not sent again");
+    assert.strictEqual(Ledger.open(ledgerFile()).latest().get("mix-r1")?.of, "mix");
   });
 
   for (const point of ["intent-durable", "answer-received"] as const) {
