@@ -116,8 +116,14 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
 
   const sorted = (xs: string[]) => [...xs].sort();
 
-  it("a sweep of 10,001 sets goes as chunks; status, report and logs treat them as one sweep", async function () {
-    const fake = await start();
+  it("a sweep of 10,001 sets goes as chunks; status, report, logs and a retry treat them as one sweep", async function () {
+    // Set 5 (child 5 of big-c0) and set 10,000 (big-c1, a plain job) fail.
+    const fake = await start({
+      outcome: ({ jobName, index }) =>
+        (jobName === "big-c0" && index === 5) || jobName === "big-c1"
+          ? { status: "FAILED", exitCode: 1 }
+          : { status: "SUCCEEDED" },
+    });
     fs.writeFileSync(
       path.join(dir, "big.json"),
       JSON.stringify({
@@ -158,7 +164,7 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     assert.strictEqual(rows.length, 10_001);
     const last = rows.find((x) => x.name === "big[10000]");
     assert.deepStrictEqual(last?.params, { save_name: "r", var_a: "10000" });
-    assert.strictEqual(last?.status, "SUCCEEDED");
+    assert.strictEqual(last?.status, "FAILED");
     assert.deepStrictEqual(rows.find((x) => x.name === "big[9999]")?.params, {
       save_name: "r",
       var_a: "9999",
@@ -170,6 +176,28 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     // cancel takes the sweep's name for its chunks (all finished: nothing to stop).
     const cancel = await jobs(["cancel", "big", "--json"]);
     assert.strictEqual(cancel.code, 0, cancel.stderr);
+
+    // The failed sets of both chunks go again as one array job keeping their numbers.
+    const retry = await jobs(["submit", "--retry-failed", "big"]);
+    assert.strictEqual(retry.code, 0, retry.stderr);
+    const [r1] = fake.named("big-r1");
+    assert.strictEqual(r1.children?.length, 2);
+    assert.deepStrictEqual(JSON.parse(await getText(r1.env.BATCHPY_ARRAY_MANIFEST)), {
+      version: 1,
+      sets: [{ var_a: "5" }, { var_a: "10000" }],
+      indexes: [5, 10_000],
+    });
+    fake.finishAll();
+    const after = await jobs(["report", "big", "--json"]);
+    const merged = (JSON.parse(after.stdout) as { rows: JsonRow[] }).rows;
+    assert.strictEqual(merged.length, 10_001);
+    assert.deepStrictEqual(
+      merged.filter((x) => x.runs > 1).map((x) => [x.name, x.status, x.runs]),
+      [
+        ["big[5]", "SUCCEEDED", 2],
+        ["big[10000]", "SUCCEEDED", 2],
+      ],
+    );
   });
 
   /** "mix": 4 sets (`failing` fail the first time), job-0000 fails, job-0001 succeeds. */
