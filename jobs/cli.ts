@@ -360,6 +360,7 @@ export async function run(
       .option("--csv <file>", "also write every row as CSV")
       .option("--html <file>", "also write a self-contained page with a table and charts")
       .option("--limit <n>", "terminal rows shown (failed rows always are)", positiveInt)
+      .option("--no-cache", "read finished runs' listings and metrics from S3, not the cache")
       .option(
         "--pricing <types>",
         "instance types (comma-separated) or FARGATE the default prices come from",
@@ -384,6 +385,7 @@ export async function run(
         pricing?: string;
         priceVcpuHour?: number;
         priceGbHour?: number;
+        cache?: boolean;
       },
       args,
       ctx,
@@ -408,6 +410,7 @@ export async function run(
             : {}),
           ...(o.priceVcpuHour !== undefined ? { priceVcpuHour: o.priceVcpuHour } : {}),
           ...(o.priceGbHour !== undefined ? { priceGbHour: o.priceGbHour } : {}),
+          cache: o.cache !== false,
         },
         ctx,
       ),

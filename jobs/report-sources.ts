@@ -14,7 +14,8 @@ import { DESCRIBE_BATCH } from "./aws";
 import { FatalError, describeError } from "./errors";
 import type { LedgerEntry } from "./ledger";
 import { readLocalRuns } from "./local-runs";
-import { runPool } from "./pool";
+import { runPool, type PoolOutcome } from "./pool";
+import { folderCacheKey, type ReportCache } from "./report-cache";
 import {
   buildRow,
   groupResultFiles,
@@ -274,57 +275,153 @@ export function localSource(
   };
 }
 
-/** Units to rows: latest run per set, one listing per job or sweep, metrics in parallel. */
+/** A results folder's files and the metrics texts read from it, fresh or from the cache. */
+interface FolderReads {
+  readonly objects: ResultFile[];
+  /** Metrics key to its text; a cached folder has every text it needs already. */
+  readonly texts: Map<string, string>;
+  /** The cache key to store the folder under once read (undefined: unfinished, or a hit). */
+  readonly storeKey?: string;
+  /** A listing or a metrics file could not be read: nothing of this folder is stored. */
+  failed: boolean;
+}
+
+/** Step 1: each folder from the cache when every run writing into it has finished, else listed. */
+async function listFolders(
+  source: ReportSource,
+  units: readonly RunUnit[],
+  jobs: readonly string[],
+  warnings: string[],
+  cache: ReportCache | undefined,
+): Promise<Map<string, FolderReads>> {
+  const runsOf = new Map<string, RunUnit[]>();
+  units.forEach((u) => runsOf.set(u.job, [...(runsOf.get(u.job) ?? []), u]));
+  const out = new Map<string, FolderReads>();
+  const toList: { job: string; key?: string }[] = [];
+  for (const job of jobs) {
+    const key =
+      cache !== undefined ? folderCacheKey(cache.scope, job, runsOf.get(job) ?? []) : undefined;
+    const hit = key !== undefined ? cache?.read(job, key) : undefined;
+    if (hit !== undefined) {
+      out.set(job, {
+        objects: [...hit.objects],
+        texts: new Map(Object.entries(hit.metrics)),
+        failed: false,
+      });
+    } else {
+      toList.push({ job, ...(key !== undefined ? { key } : {}) });
+    }
+  }
+  const listed = await runPool(toList, (t) => source.listResults(t.job), {
+    concurrency: READ_CONCURRENCY.list,
+  });
+  listed.forEach((o, i) => {
+    const { job, key } = toList[i];
+    if (o.status === "rejected") {
+      warnings.push(`${job}: could not list its results (${describeError(o.reason)})`);
+    }
+    out.set(job, {
+      objects: o.status === "fulfilled" ? o.value : [],
+      texts: new Map(),
+      ...(key !== undefined ? { storeKey: key } : {}),
+      failed: o.status !== "fulfilled",
+    });
+  });
+  return out;
+}
+
+/** Step 2: the metrics.json texts not already known, `READ_CONCURRENCY.metrics` in flight. */
+async function readMetrics(
+  source: ReportSource,
+  keys: readonly (string | undefined)[],
+  folderOf: (i: number) => FolderReads,
+): Promise<Map<number, PoolOutcome<string>>> {
+  const wanted = keys.flatMap((k, i) => (k !== undefined ? [i] : []));
+  const missing = wanted.filter((i) => !folderOf(i).texts.has(keys[i] as string));
+  const read = await runPool(missing, (i) => source.readText(keys[i] as string), {
+    concurrency: READ_CONCURRENCY.metrics,
+  });
+  const out = new Map<number, PoolOutcome<string>>();
+  for (const i of wanted) {
+    const text = folderOf(i).texts.get(keys[i] as string);
+    if (text !== undefined) {
+      out.set(i, { status: "fulfilled", value: text });
+    }
+  }
+  read.forEach((o, n) => {
+    const i = missing[n];
+    out.set(i, o);
+    const folder = folderOf(i);
+    if (o.status === "fulfilled") {
+      folder.texts.set(keys[i] as string, o.value);
+    } else {
+      folder.failed = true;
+    }
+  });
+  return out;
+}
+
+/** Step 3: folders read whole, whose runs have all finished, go into the cache. */
+function storeFolders(folders: ReadonlyMap<string, FolderReads>, store: ReportCache): void {
+  for (const [job, f] of folders) {
+    if (f.storeKey !== undefined && !f.failed) {
+      store.write(job, f.storeKey, { objects: f.objects, metrics: Object.fromEntries(f.texts) });
+    }
+  }
+}
+
+/**
+ * Units to rows: latest run per set, one listing per job or sweep, metrics in parallel.
+ * With a cache, finished folders are read from it and stored in it.
+ */
 export async function collectRows(
   source: ReportSource,
   prices: Prices,
   now: number,
+  cache?: ReportCache,
 ): Promise<{ rows: ReportRow[]; warnings: string[] }> {
   const { units, sweeps, warnings } = await source.units();
   const latest = latestRuns(units);
   const jobs = [...new Set(latest.map((l) => l.unit.job))];
-  const listed = await runPool(jobs, (j) => source.listResults(j), {
-    concurrency: READ_CONCURRENCY.list,
-  });
-  const objects: ResultFile[] = [];
-  listed.forEach((o, i) => {
-    if (o.status === "fulfilled") {
-      objects.push(...o.value);
-    } else if (o.status === "rejected") {
-      warnings.push(`${jobs[i]}: could not list its results (${describeError(o.reason)})`);
-    }
-  });
+  const folders = await listFolders(source, units, jobs, warnings, cache);
+  const objects = [...folders.values()].flatMap((f) => f.objects);
   const files = groupResultFiles(objects, (j) => sweeps.has(j));
   const filesOf = (u: RunUnit): ResultFile[] => files.get(rowKey(u.job, u.index)) ?? [];
   const metricKeys = latest.map((l) => metricsKeyOf(filesOf(l.unit)));
-  const wanted = metricKeys.flatMap((k, i) => (k !== undefined ? [i] : []));
-  const read = await runPool(wanted, (i) => source.readText(metricKeys[i] as string), {
-    concurrency: READ_CONCURRENCY.metrics,
-  });
+  const read = await readMetrics(
+    source,
+    metricKeys,
+    (i) => folders.get(latest[i].unit.job) as FolderReads,
+  );
   const metrics = new Map<number, Record<string, MetricValue>>();
   let badMetrics = 0;
   let firstBad = "";
-  read.forEach((o, n) => {
-    const i = wanted[n];
-    const problem =
-      o.status === "fulfilled"
-        ? (() => {
-            const parsed = parseMetrics(o.value);
-            metrics.set(i, parsed.metrics);
-            return parsed.problem;
-          })()
-        : o.status === "rejected"
-          ? `could not be read (${describeError(o.reason)})`
-          : undefined;
-    if (problem !== undefined) {
-      badMetrics++;
-      firstBad ||= `${metricKeys[i]}: ${problem}`;
-    }
-  });
+  [...read.keys()]
+    .sort((a, b) => a - b)
+    .forEach((i) => {
+      const o = read.get(i) as PoolOutcome<string>;
+      const problem =
+        o.status === "fulfilled"
+          ? (() => {
+              const parsed = parseMetrics(o.value);
+              metrics.set(i, parsed.metrics);
+              return parsed.problem;
+            })()
+          : o.status === "rejected"
+            ? `could not be read (${describeError(o.reason)})`
+            : undefined;
+      if (problem !== undefined) {
+        badMetrics++;
+        firstBad ||= `${metricKeys[i]}: ${problem}`;
+      }
+    });
   if (badMetrics > 0) {
     warnings.push(
       `${firstBad}` + (badMetrics > 1 ? ` (and ${badMetrics - 1} more metrics files)` : ""),
     );
+  }
+  if (cache !== undefined) {
+    storeFolders(folders, cache);
   }
   const rows = latest.map((l, i) =>
     buildRow(l, filesOf(l.unit), metrics.get(i) ?? {}, prices, now),

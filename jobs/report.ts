@@ -9,6 +9,7 @@ import { displayPath, localRoot, openStack, type Context, type StackOptions } fr
 import { BadInputError, EXIT_OK, FatalError, describeError } from "./errors";
 import { requireOutput } from "./outputs";
 import { DEFAULT_PRICING_BASIS, resolvePrices, type Prices } from "./prices";
+import { CACHE_FOLDER, fileCache, type ReportCache } from "./report-cache";
 import { renderHtml } from "./report-html";
 import {
   formatCsv,
@@ -34,6 +35,8 @@ export interface ReportOptions extends StackOptions {
   readonly pricing?: readonly string[];
   readonly priceVcpuHour?: number;
   readonly priceGbHour?: number;
+  /** Use and fill the cache of finished runs' listings and metrics. @default true */
+  readonly cache?: boolean;
 }
 
 /** Where the default prices come from: --pricing, the stack's jobLimits.basis, the default type. */
@@ -64,6 +67,7 @@ export async function buildReport(opts: ReportOptions, ctx: Context): Promise<Re
   let label: string;
   let prices: Prices;
   let cleanup = (): void => undefined;
+  let cache: ReportCache | undefined;
   const warnings: string[] = [];
   if (opts.local) {
     const root = localRoot(ctx, opts.localRoot);
@@ -78,6 +82,9 @@ export async function buildReport(opts: ReportOptions, ctx: Context): Promise<Re
     const clients = ctx.clients(outputs.outputs.region);
     cleanup = () => clients.destroy();
     source = awsSource(entries, clients, bucket);
+    if (opts.cache !== false) {
+      cache = fileCache(path.join(path.dirname(ledger.file), CACHE_FOLDER), `s3://${bucket}`);
+    }
     label = `stack ${outputs.stack}`;
     prices = resolvePrices(
       pricingBasis(opts.pricing, outputs.outputs as Readonly<Record<string, unknown>>),
@@ -86,7 +93,7 @@ export async function buildReport(opts: ReportOptions, ctx: Context): Promise<Re
   }
   try {
     const now = Date.now();
-    const collected = await collectRows(source, prices, now);
+    const collected = await collectRows(source, prices, now, cache);
     const rows = sortRows(collected.rows);
     return {
       source: label,

@@ -22,7 +22,7 @@
  */
 import { randomUUID } from "crypto";
 import * as http from "http";
-import { closeServer, listenOnLoopback } from "./http-server";
+import { KEEP_ALIVE_TIMEOUT_MS, closeServer, listenOnLoopback } from "./http-server";
 
 export const LIFECYCLE = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"] as const;
 export type FakeStatus = (typeof LIFECYCLE)[number] | "SUCCEEDED" | "FAILED";
@@ -129,8 +129,7 @@ export class FakeBatch {
     this.opts = opts;
     this.listLagMs = opts.listLagMs ?? 0;
     this.server = http.createServer((req, res) => this.handle(req, res));
-    // Keep-alive sockets must not hold the test process open after close().
-    this.server.keepAliveTimeout = 1000;
+    this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   }
 
   static async start(opts: FakeBatchOptions = {}): Promise<FakeBatch> {

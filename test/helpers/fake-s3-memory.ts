@@ -6,7 +6,7 @@
  * s3rver, not the tool. Signatures are not checked; tests that need S3's behaviour use s3rver.
  */
 import * as http from "http";
-import { closeServer, listenOnLoopback } from "./http-server";
+import { KEEP_ALIVE_TIMEOUT_MS, closeServer, listenOnLoopback } from "./http-server";
 
 const PAGE = 1000;
 
@@ -14,15 +14,32 @@ function xmlEscape(s: string): string {
   return s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** Index of the first key >= `from` (or > `from` when `exclusive`), by binary search. */
+function firstAfter(sorted: readonly string[], from: string, exclusive: boolean): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] < from || (exclusive && sorted[mid] === from)) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
 export class MemoryS3 {
   readonly objects = new Map<string, { body: Buffer; lastModified: Date }>();
+  /** The keys in S3's order (UTF-8 binary, which JavaScript's order matches for BMP keys). */
+  private sorted: string[] | undefined;
   readonly requests = new Map<string, number>();
   private readonly server: http.Server;
   url = "";
 
   private constructor(readonly bucket: string) {
     this.server = http.createServer((req, res) => this.handle(req, res));
-    this.server.keepAliveTimeout = 1000;
+    this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   }
 
   static async start(bucket: string): Promise<MemoryS3> {
@@ -36,7 +53,18 @@ export class MemoryS3 {
   }
 
   put(key: string, body: string): void {
-    this.objects.set(key, { body: Buffer.from(body), lastModified: new Date() });
+    this.store(key, Buffer.from(body));
+  }
+
+  private store(key: string, body: Buffer): void {
+    if (!this.objects.has(key)) {
+      this.sorted = undefined;
+    }
+    this.objects.set(key, { body, lastModified: new Date() });
+  }
+
+  private sortedKeys(): string[] {
+    return (this.sorted ??= [...this.objects.keys()].sort());
   }
 
   private count(op: string): void {
@@ -57,7 +85,7 @@ export class MemoryS3 {
       }
       if (req.method === "PUT" && key !== "") {
         this.count("PutObject");
-        this.objects.set(key, { body: Buffer.concat(chunks), lastModified: new Date() });
+        this.store(key, Buffer.concat(chunks));
         res.writeHead(200, { etag: '"0"' });
         res.end();
       } else if (req.method === "GET" && key !== "") {
@@ -86,9 +114,16 @@ export class MemoryS3 {
   private list(q: URLSearchParams, res: http.ServerResponse): void {
     const prefix = q.get("prefix") ?? "";
     const after = q.get("continuation-token") ?? "";
-    const keys = [...this.objects.keys()].filter((k) => k.startsWith(prefix) && k > after).sort();
-    const page = keys.slice(0, PAGE);
-    const truncated = keys.length > PAGE;
+    // One page from the sorted keys, without sorting or scanning every key per page: a
+    // 20-page listing must cost the fake 20 pages' work, not 20 full sorts.
+    const sorted = this.sortedKeys();
+    const from = firstAfter(sorted, after >= prefix ? after : prefix, after >= prefix);
+    const page: string[] = [];
+    let i = from;
+    for (; i < sorted.length && page.length < PAGE && sorted[i].startsWith(prefix); i++) {
+      page.push(sorted[i]);
+    }
+    const truncated = i < sorted.length && sorted[i].startsWith(prefix);
     const contents = page
       .map((k) => {
         const o = this.objects.get(k) as { body: Buffer; lastModified: Date };
