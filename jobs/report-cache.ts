@@ -61,7 +61,9 @@ export function folderCacheKey(
 
 /** The file holding `folder`'s entry (one per folder, whatever its key). */
 export function cacheFile(dir: string, scope: string, folder: string): string {
-  const name = createHash("sha256").update(JSON.stringify([scope, folder])).digest("hex");
+  const name = createHash("sha256")
+    .update(JSON.stringify([scope, folder]))
+    .digest("hex");
   return path.join(dir, `${name}.json`);
 }
 

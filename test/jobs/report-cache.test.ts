@@ -1,0 +1,282 @@
+/**
+ * The cache of finished runs' result listings and metrics (jobs/report-cache.ts): its keys
+ * and entries, and `jobs:report` in-process against the local Batch fake and the in-memory
+ * S3 (which counts requests): served for finished runs, never for running ones, rebuilt
+ * when its file is damaged.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import {
+  CACHE_FOLDER,
+  CACHE_VERSION,
+  cacheFile,
+  fileCache,
+  folderCacheKey,
+  formatCacheEntry,
+  parseCacheEntry,
+} from "../../jobs/report-cache";
+import { FakeBatch, LIFECYCLE } from "../helpers/fake-batch";
+import { MemoryS3 } from "../helpers/fake-s3-memory";
+import {
+  STACK_OUTPUTS,
+  awsEnv,
+  runJobs,
+  setProcessEnv,
+  tempDir,
+  writeOutputs,
+} from "../helpers/jobs-harness";
+
+const done = (jobId: string, status: "SUCCEEDED" | "FAILED" = "SUCCEEDED") => ({
+  jobId,
+  status,
+});
+
+describe("jobs/report-cache: keys and entries", function () {
+  it("keys a folder only once every run writing into it has ended", function () {
+    const key = folderCacheKey("s3://b", "sweep", [done("p:0"), done("p:1", "FAILED")]);
+    assert.match(key ?? "", /^[0-9a-f]{64}$/);
+    for (const status of ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "UNKNOWN"]) {
+      assert.strictEqual(
+        folderCacheKey("s3://b", "sweep", [done("p:0"), { jobId: "p:1", status } as never]),
+        undefined,
+        status,
+      );
+    }
+    assert.strictEqual(folderCacheKey("s3://b", "sweep", []), undefined);
+  });
+
+  it("changes the key with any run, status, folder or bucket, not with the order of runs", function () {
+    const runs = [done("p:0"), done("p:1", "FAILED")];
+    const key = folderCacheKey("s3://b", "sweep", runs);
+    assert.strictEqual(folderCacheKey("s3://b", "sweep", [...runs].reverse()), key);
+    const others = [
+      folderCacheKey("s3://b", "sweep", [...runs, done("retry:0")]),
+      folderCacheKey("s3://b", "sweep", [done("p:0"), done("p:1")]),
+      folderCacheKey("s3://b", "other", runs),
+      folderCacheKey("s3://c", "sweep", runs),
+    ];
+    others.forEach((k) => assert.notStrictEqual(k, key));
+    assert.strictEqual(new Set(others).size, others.length);
+  });
+
+  it("reads back what it wrote, under that key only", function () {
+    const entry = {
+      objects: [{ key: "results/s/0/metrics.json", size: 14 }],
+      metrics: { "results/s/0/metrics.json": '{"product": 0}' },
+    };
+    const text = formatCacheEntry("k1", entry);
+    assert.deepStrictEqual(parseCacheEntry(text, "k1"), entry);
+    assert.strictEqual(parseCacheEntry(text, "k2"), undefined);
+  });
+
+  it("treats a damaged or foreign entry as absent", function () {
+    const whole = { v: CACHE_VERSION, key: "k", objects: [], metrics: {} };
+    const bad = [
+      "",
+      "{",
+      "null",
+      "[]",
+      JSON.stringify({ ...whole, v: CACHE_VERSION + 1 }),
+      JSON.stringify({ ...whole, objects: [{ key: "a" }] }),
+      JSON.stringify({ ...whole, objects: {} }),
+      JSON.stringify({ ...whole, metrics: { a: 1 } }),
+      JSON.stringify({ ...whole, metrics: null }),
+      JSON.stringify({ ...whole, metrics: ["x"] }),
+    ];
+    bad.forEach((t) => assert.strictEqual(parseCacheEntry(t, "k"), undefined, t));
+    assert.deepStrictEqual(parseCacheEntry(JSON.stringify(whole), "k"), {
+      objects: [],
+      metrics: {},
+    });
+  });
+
+  it("keeps one file per bucket and folder, whose newer key replaces the older", function () {
+    const dir = tempDir("report-cache");
+    try {
+      const cache = fileCache(dir, "s3://b");
+      const entry = { objects: [], metrics: {} };
+      assert.strictEqual(cache.read("s", "k1"), undefined);
+      cache.write("s", "k1", entry);
+      cache.write("s", "k2", entry);
+      assert.strictEqual(cache.read("s", "k1"), undefined);
+      assert.deepStrictEqual(cache.read("s", "k2"), entry);
+      cache.write("t", "k1", entry);
+      assert.deepStrictEqual(
+        fs.readdirSync(dir).sort(),
+        [cacheFile(dir, "s3://b", "s"), cacheFile(dir, "s3://b", "t")]
+          .map((f) => path.basename(f))
+          .sort(),
+      );
+      assert.notStrictEqual(cacheFile(dir, "s3://c", "s"), cacheFile(dir, "s3://b", "s"));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+interface Row {
+  name: string;
+  status: string;
+  metrics: Record<string, number | string>;
+  files: { key: string; size: number }[];
+}
+
+describe("jobs report with the cache of finished runs", function () {
+  let batch: FakeBatch;
+  let s3: MemoryS3;
+  let restoreEnv: () => void;
+  let dir: string;
+  let outputs: string;
+  let state: string;
+
+  beforeEach(async function () {
+    batch = await FakeBatch.start({
+      autoAdvance: false,
+      outcome: ({ index }) =>
+        index === 2 ? { status: "FAILED", exitCode: 3 } : { status: "SUCCEEDED" },
+    });
+    s3 = await MemoryS3.start(STACK_OUTPUTS.bucketName);
+    restoreEnv = setProcessEnv(awsEnv({ batch: batch.url, s3: s3.url }));
+    dir = tempDir("report-cache");
+    outputs = writeOutputs(dir, STACK_OUTPUTS);
+    state = path.join(dir, "state");
+    fs.writeFileSync(
+      path.join(dir, "sw.json"),
+      JSON.stringify({
+        jobName: "sw",
+        grid: { var_a: [0, 1, 2] },
+        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+      }),
+    );
+    const r = await jobs("submit", "sw.json");
+    assert.strictEqual(r.code, 0, r.stderr);
+  });
+  afterEach(async function () {
+    restoreEnv();
+    await batch.close();
+    await s3.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  function jobs(...args: string[]) {
+    return runJobs([...args, "--outputs", outputs, "--state-dir", state], { cwd: dir });
+  }
+  const s3Reads = (): number =>
+    (s3.requests.get("ListObjectsV2") ?? 0) + (s3.requests.get("GetObject") ?? 0);
+  const writeMetrics = (product: number): void => {
+    for (const i of [0, 1]) {
+      s3.put(`results/sw/${i}/metrics.json`, JSON.stringify({ product: product + i }));
+      s3.put(`results/sw/${i}/r.p`, "pickle");
+    }
+  };
+  /** The report's rows, and how many S3 reads it made. */
+  async function report(...extra: string[]): Promise<{ rows: Row[]; reads: number }> {
+    const before = s3Reads();
+    const r = await jobs("report", "--json", ...extra);
+    assert.strictEqual(r.code, 0, r.stderr);
+    return { rows: (JSON.parse(r.stdout) as { rows: Row[] }).rows, reads: s3Reads() - before };
+  }
+  /** The entries beside the ledger (<state>/<stack folder>/report-cache/). */
+  const cacheFiles = (): string[] =>
+    fs.readdirSync(state).flatMap((stack) => {
+      const d = path.join(state, stack, CACHE_FOLDER);
+      return fs.existsSync(d) ? fs.readdirSync(d).map((f) => path.join(d, f)) : [];
+    });
+
+  it("serves a finished sweep's listing and metrics without reading S3 again", async function () {
+    batch.finishAll();
+    writeMetrics(10);
+    const first = await report();
+    // One listing, the manifest and two metrics files.
+    assert.strictEqual(first.reads, 4);
+    assert.deepStrictEqual(
+      first.rows.map((r) => [r.name, r.status, r.metrics.product, r.files.length]),
+      [
+        ["sw[2]", "FAILED", undefined, 0],
+        ["sw[0]", "SUCCEEDED", 10, 2],
+        ["sw[1]", "SUCCEEDED", 11, 2],
+      ],
+    );
+    assert.strictEqual(cacheFiles().length, 1);
+    const second = await report();
+    // Only the manifest (parameters) is read again.
+    assert.strictEqual(second.reads, 1);
+    assert.deepStrictEqual(second.rows, first.rows);
+    const fresh = await report("--no-cache");
+    assert.strictEqual(fresh.reads, 4);
+    assert.deepStrictEqual(fresh.rows, first.rows);
+  });
+
+  it("never serves a running sweep's folder from the cache, and caches it once finished", async function () {
+    batch.advanceAll(LIFECYCLE.indexOf("RUNNING"));
+    writeMetrics(10);
+    const running = await report();
+    assert.deepStrictEqual(
+      running.rows.map((r) => [r.status, r.metrics.product]),
+      [
+        ["RUNNING", 10],
+        ["RUNNING", 11],
+        ["RUNNING", undefined],
+      ],
+    );
+    assert.deepStrictEqual(cacheFiles(), []);
+    writeMetrics(20);
+    const later = await report();
+    assert.strictEqual(later.reads, 4);
+    assert.deepStrictEqual(
+      later.rows.map((r) => r.metrics.product),
+      [20, 21, undefined],
+    );
+    batch.finishAll();
+    writeMetrics(30);
+    const finished = await report();
+    assert.deepStrictEqual(
+      finished.rows.map((r) => [r.name, r.metrics.product]),
+      [
+        ["sw[2]", undefined],
+        ["sw[0]", 30],
+        ["sw[1]", 31],
+      ],
+    );
+    assert.strictEqual((await report()).reads, 1);
+  });
+
+  it("ignores a damaged cache file and writes it again", async function () {
+    batch.finishAll();
+    writeMetrics(10);
+    const first = await report();
+    const [file] = cacheFiles();
+    for (const damage of ["", '{"v": 1, "key": "', "[]"]) {
+      fs.writeFileSync(file, damage);
+      const again = await report();
+      assert.strictEqual(again.reads, 4, JSON.stringify(damage));
+      assert.deepStrictEqual(again.rows, first.rows);
+      assert.strictEqual((await report()).reads, 1, "rebuilt");
+    }
+  });
+
+  it("reads the folder again once a new run writes into it", async function () {
+    batch.finishAll();
+    writeMetrics(10);
+    await report();
+    // A second submission of the same sweep (as a retry is) writes into the same folder.
+    fs.writeFileSync(
+      path.join(dir, "sw.json"),
+      JSON.stringify({
+        jobName: "sw",
+        grid: { var_a: [5, 6] },
+        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+      }),
+    );
+    const r = await jobs("submit", "sw.json", "--force");
+    assert.strictEqual(r.code, 0, r.stderr);
+    const queued = await report();
+    // The listing and the metrics files are read again, not served for the new run.
+    assert.ok(queued.reads >= 3, String(queued.reads));
+    assert.ok(
+      queued.rows.some((x) => x.status === "SUBMITTED"),
+      JSON.stringify(queued.rows),
+    );
+  });
+});
