@@ -295,7 +295,11 @@ async function listFolders(
   cache: ReportCache | undefined,
 ): Promise<Map<string, FolderReads>> {
   const runsOf = new Map<string, RunUnit[]>();
-  units.forEach((u) => runsOf.set(u.job, [...(runsOf.get(u.job) ?? []), u]));
+  for (const u of units) {
+    const runs = runsOf.get(u.job) ?? [];
+    runs.push(u);
+    runsOf.set(u.job, runs);
+  }
   const out = new Map<string, FolderReads>();
   const toList: { job: string; key?: string }[] = [];
   for (const job of jobs) {
