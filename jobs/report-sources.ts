@@ -15,7 +15,7 @@ import { FatalError, describeError } from "./errors";
 import type { LedgerEntry } from "./ledger";
 import { readLocalRuns } from "./local-runs";
 import { runPool, type PoolOutcome } from "./pool";
-import { folderCacheKey, type ReportCache } from "./report-cache";
+import { childrenCacheKey, folderCacheKey, type ReportCache } from "./report-cache";
 import {
   buildRow,
   groupResultFiles,
@@ -138,10 +138,39 @@ function setIndexOf(value: string | undefined): number | undefined {
   return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
 }
 
+/**
+ * The children of array jobs that have ended, from the cache: once the parent SUCCEEDED or
+ * FAILED every child has ended, and an ended child's details never change.
+ */
+function cachedChildren(
+  entries: readonly LedgerEntry[],
+  parents: ReadonlyMap<string, JobDetail>,
+  cache: ReportCache | undefined,
+): { keys: Map<string, string>; hits: Map<string, RunUnit[]> } {
+  const keys = new Map<string, string>();
+  const hits = new Map<string, RunUnit[]>();
+  for (const e of cache !== undefined ? entries : []) {
+    const parent = parents.get(e.jobId);
+    const key =
+      e.kind === "array" && parent?.status !== undefined
+        ? childrenCacheKey(cache?.scope ?? "", e.jobId, parent.status)
+        : undefined;
+    if (key !== undefined) {
+      keys.set(e.jobId, key);
+      const hit = cache?.readChildren(e.jobId, key);
+      if (hit !== undefined && hit.length > 0) {
+        hits.set(e.jobId, hit);
+      }
+    }
+  }
+  return { keys, hits };
+}
+
 export function awsSource(
   entries: readonly LedgerEntry[],
   clients: AwsClients,
   bucket: string,
+  cache?: ReportCache,
 ): ReportSource {
   return {
     async units() {
@@ -150,7 +179,8 @@ export function awsSource(
         clients,
         entries.map((e) => e.jobId),
       );
-      const arrays = entries.filter((e) => e.kind === "array");
+      const finished = cachedChildren(entries, parents, cache);
+      const arrays = entries.filter((e) => e.kind === "array" && !finished.hits.has(e.jobId));
       const childIds = arrays.flatMap((e) => {
         const size = parents.get(e.jobId)?.arrayProperties?.size ?? e.arraySize ?? 0;
         return Array.from({ length: size }, (_, i) => `${e.jobId}:${i}`);
@@ -192,6 +222,12 @@ export function awsSource(
           );
           continue;
         }
+        const hit = finished.hits.get(e.jobId);
+        if (hit !== undefined) {
+          units.push(...hit);
+          sweeps.add(hit[0].job);
+          continue;
+        }
         const m = manifests[arrays.indexOf(e)];
         if (m.status === "rejected") {
           warnings.push(
@@ -202,15 +238,23 @@ export function awsSource(
         const size = parent?.arrayProperties?.size ?? e.arraySize ?? 0;
         const job = variableOf(children.get(`${e.jobId}:0`) ?? parent, VARS.jobName) ?? e.jobName;
         sweeps.add(job);
+        const own: RunUnit[] = [];
+        let whole = manifest !== undefined && size > 0;
         for (let i = 0; i < size; i++) {
           const set = manifest?.sets[i];
           const index = manifest?.indexes?.[i] ?? i;
           const child = children.get(`${e.jobId}:${i}`);
-          units.push(
+          whole &&= child !== undefined;
+          own.push(
             child !== undefined
               ? unitFromDetail(child, { job, index, ...(set !== undefined ? { set } : {}) })
               : missingChild(parent, e, job, index, set),
           );
+        }
+        units.push(...own);
+        const key = finished.keys.get(e.jobId);
+        if (key !== undefined && whole) {
+          cache?.writeChildren(e.jobId, key, own);
         }
       }
       return { units, sweeps, warnings };
@@ -305,7 +349,7 @@ async function listFolders(
   for (const job of jobs) {
     const key =
       cache !== undefined ? folderCacheKey(cache.scope, job, runsOf.get(job) ?? []) : undefined;
-    const hit = key !== undefined ? cache?.read(job, key) : undefined;
+    const hit = key !== undefined ? cache?.readFolder(job, key) : undefined;
     if (hit !== undefined) {
       out.set(job, {
         objects: [...hit.objects],
@@ -369,7 +413,10 @@ async function readMetrics(
 function storeFolders(folders: ReadonlyMap<string, FolderReads>, store: ReportCache): void {
   for (const [job, f] of folders) {
     if (f.storeKey !== undefined && !f.failed) {
-      store.write(job, f.storeKey, { objects: f.objects, metrics: Object.fromEntries(f.texts) });
+      store.writeFolder(job, f.storeKey, {
+        objects: f.objects,
+        metrics: Object.fromEntries(f.texts),
+      });
     }
   }
 }

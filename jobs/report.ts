@@ -81,10 +81,10 @@ export async function buildReport(opts: ReportOptions, ctx: Context): Promise<Re
     const bucket = requireOutput(outputs, "bucketName", "to read results and metrics");
     const clients = ctx.clients(outputs.outputs.region);
     cleanup = () => clients.destroy();
-    source = awsSource(entries, clients, bucket);
     if (opts.cache !== false) {
       cache = fileCache(path.join(path.dirname(ledger.file), CACHE_FOLDER), `s3://${bucket}`);
     }
+    source = awsSource(entries, clients, bucket, cache);
     label = `stack ${outputs.stack}`;
     prices = resolvePrices(
       pricingBasis(opts.pricing, outputs.outputs as Readonly<Record<string, unknown>>),

@@ -11,10 +11,13 @@ import {
   CACHE_FOLDER,
   CACHE_VERSION,
   cacheFile,
+  childrenCacheKey,
   fileCache,
   folderCacheKey,
   formatCacheEntry,
+  isRunUnit,
   parseCacheEntry,
+  parseChildrenEntry,
 } from "../../jobs/report-cache";
 import { FakeBatch, LIFECYCLE } from "../helpers/fake-batch";
 import { MemoryS3 } from "../helpers/fake-s3-memory";
@@ -60,6 +63,55 @@ describe("jobs/report-cache: keys and entries", function () {
     assert.strictEqual(new Set(others).size, others.length);
   });
 
+  it("keys an array job's children only once the parent has ended", function () {
+    const key = childrenCacheKey("s3://b", "p", "SUCCEEDED");
+    assert.match(key ?? "", /^[0-9a-f]{64}$/);
+    assert.notStrictEqual(childrenCacheKey("s3://b", "p", "FAILED"), key);
+    assert.notStrictEqual(childrenCacheKey("s3://b", "q", "SUCCEEDED"), key);
+    for (const status of ["SUBMITTED", "PENDING", "RUNNING", "UNKNOWN"]) {
+      assert.strictEqual(childrenCacheKey("s3://b", "p", status), undefined, status);
+    }
+  });
+
+  it("reads back children as units, and refuses any that is not one", function () {
+    const unit = {
+      job: "sw",
+      index: 3,
+      jobId: "p:3",
+      status: "FAILED",
+      reason: "Essential container in task exited",
+      exitCode: 1,
+      attempts: [{ startedAt: 1, stoppedAt: 2 }],
+      createdAt: 0,
+      startedAt: 1,
+      stoppedAt: 2,
+      vcpus: 1,
+      memoryMiB: 1000,
+      params: { var_a: "3", ["__proto__"]: "x" },
+    } as const;
+    const parsed = parseChildrenEntry(formatCacheEntry("k", { units: [unit] }), "k");
+    assert.deepStrictEqual(parsed, [unit]);
+    assert.strictEqual(
+      parseChildrenEntry(formatCacheEntry("k", { units: [unit] }), "j"),
+      undefined,
+    );
+    assert.strictEqual(parseChildrenEntry(formatCacheEntry("k", { units: [] }), "k"), undefined);
+    const broken: unknown[] = [
+      { ...unit, status: "DONE" },
+      { ...unit, index: "3" },
+      { ...unit, jobId: undefined },
+      { ...unit, attempts: [{ startedAt: "1" }] },
+      { ...unit, params: { var_a: 3 } },
+      { ...unit, exitCode: null },
+      null,
+    ];
+    for (const b of broken) {
+      assert.strictEqual(isRunUnit(b), false, JSON.stringify(b));
+      const text = JSON.stringify({ v: CACHE_VERSION, key: "k", units: [unit, b] });
+      assert.strictEqual(parseChildrenEntry(text, "k"), undefined);
+    }
+  });
+
   it("reads back what it wrote, under that key only", function () {
     const entry = {
       objects: [{ key: "results/s/0/metrics.json", size: 14 }],
@@ -96,19 +148,22 @@ describe("jobs/report-cache: keys and entries", function () {
     try {
       const cache = fileCache(dir, "s3://b");
       const entry = { objects: [], metrics: {} };
-      assert.strictEqual(cache.read("s", "k1"), undefined);
-      cache.write("s", "k1", entry);
-      cache.write("s", "k2", entry);
-      assert.strictEqual(cache.read("s", "k1"), undefined);
-      assert.deepStrictEqual(cache.read("s", "k2"), entry);
-      cache.write("t", "k1", entry);
+      assert.strictEqual(cache.readFolder("s", "k1"), undefined);
+      cache.writeFolder("s", "k1", entry);
+      cache.writeFolder("s", "k2", entry);
+      assert.strictEqual(cache.readFolder("s", "k1"), undefined);
+      assert.deepStrictEqual(cache.readFolder("s", "k2"), entry);
+      cache.writeFolder("t", "k1", entry);
       assert.deepStrictEqual(
         fs.readdirSync(dir).sort(),
-        [cacheFile(dir, "s3://b", "s"), cacheFile(dir, "s3://b", "t")]
+        [cacheFile(dir, "s3://b", "folder", "s"), cacheFile(dir, "s3://b", "folder", "t")]
           .map((f) => path.basename(f))
           .sort(),
       );
-      assert.notStrictEqual(cacheFile(dir, "s3://c", "s"), cacheFile(dir, "s3://b", "s"));
+      assert.notStrictEqual(
+        cacheFile(dir, "s3://c", "folder", "s"),
+        cacheFile(dir, "s3://b", "folder", "s"),
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -198,13 +253,17 @@ describe("jobs report with the cache of finished runs", function () {
         ["sw[1]", "SUCCEEDED", 11, 2],
       ],
     );
-    assert.strictEqual(cacheFiles().length, 1);
+    // The results folder, and the array job's children.
+    assert.strictEqual(cacheFiles().length, 2);
+    const describes = batch.count("describejobs");
     const second = await report();
-    // Only the manifest (parameters) is read again.
-    assert.strictEqual(second.reads, 1);
+    assert.strictEqual(second.reads, 0);
+    // Only the parent, whose status says its children have all ended.
+    assert.strictEqual(batch.count("describejobs") - describes, 1);
     assert.deepStrictEqual(second.rows, first.rows);
     const fresh = await report("--no-cache");
     assert.strictEqual(fresh.reads, 4);
+    assert.strictEqual(batch.count("describejobs") - describes, 3);
     assert.deepStrictEqual(fresh.rows, first.rows);
   });
 
@@ -239,20 +298,24 @@ describe("jobs report with the cache of finished runs", function () {
         ["sw[1]", 31],
       ],
     );
-    assert.strictEqual((await report()).reads, 1);
+    assert.strictEqual((await report()).reads, 0);
   });
 
   it("ignores a damaged cache file and writes it again", async function () {
     batch.finishAll();
     writeMetrics(10);
     const first = await report();
-    const [file] = cacheFiles();
-    for (const damage of ["", '{"v": 1, "key": "', "[]"]) {
-      fs.writeFileSync(file, damage);
+    const files = cacheFiles();
+    assert.strictEqual(files.length, 2);
+    const damages = ["", '{"v": 1, "key": "', "[]", '{"v": 1, "key": "x", "units": []}'];
+    for (const damage of damages) {
+      files.forEach((f) => fs.writeFileSync(f, damage));
+      const describes = batch.count("describejobs");
       const again = await report();
       assert.strictEqual(again.reads, 4, JSON.stringify(damage));
+      assert.strictEqual(batch.count("describejobs") - describes, 2);
       assert.deepStrictEqual(again.rows, first.rows);
-      assert.strictEqual((await report()).reads, 1, "rebuilt");
+      assert.strictEqual((await report()).reads, 0, "rebuilt");
     }
   });
 
