@@ -32,7 +32,7 @@ import {
 } from "./report-rows";
 import type { Prices } from "./prices";
 import { listLocal } from "./results";
-import type { Status } from "./status";
+import { TERMINAL, type Status } from "./status";
 import type { ParameterSet } from "./sweep";
 import { BUCKET_PREFIXES, MANIFEST_VERSION, VARS } from "../components/contract";
 
@@ -139,8 +139,9 @@ function setIndexOf(value: string | undefined): number | undefined {
 }
 
 /**
- * The children of array jobs that have ended, from the cache: once the parent SUCCEEDED or
- * FAILED every child has ended, and an ended child's details never change.
+ * The children of array jobs that have ended, from the cache: a parent SUCCEEDED or FAILED
+ * once all its children completed (the CancelJob reference: "The array parent job is
+ * canceled when all child jobs are completed"), and an ended child's details never change.
  */
 function cachedChildren(
   entries: readonly LedgerEntry[],
@@ -244,12 +245,13 @@ export function awsSource(
           const set = manifest?.sets[i];
           const index = manifest?.indexes?.[i] ?? i;
           const child = children.get(`${e.jobId}:${i}`);
-          whole &&= child !== undefined;
-          own.push(
+          const unit =
             child !== undefined
               ? unitFromDetail(child, { job, index, ...(set !== undefined ? { set } : {}) })
-              : missingChild(parent, e, job, index, set),
-          );
+              : missingChild(parent, e, job, index, set);
+          // Stored only if Batch returned every child and each has ended, whatever the parent says.
+          whole &&= child !== undefined && TERMINAL.has(unit.status);
+          own.push(unit);
         }
         units.push(...own);
         const key = finished.keys.get(e.jobId);

@@ -301,6 +301,23 @@ describe("jobs report with the cache of finished runs", function () {
     assert.strictEqual((await report()).reads, 0);
   });
 
+  it("keeps no children whose parent says it ended while they still run", async function () {
+    batch.advanceAll(LIFECYCLE.indexOf("RUNNING"));
+    // Not what Batch does (a parent ends once its children have), but if it ever did.
+    const [parent] = batch.named("sw");
+    parent.status = "FAILED";
+    for (let run = 0; run < 2; run++) {
+      const describes = batch.count("describejobs");
+      const r = await report();
+      assert.deepStrictEqual(
+        r.rows.map((x) => x.status),
+        ["RUNNING", "RUNNING", "RUNNING"],
+      );
+      assert.strictEqual(batch.count("describejobs") - describes, 2);
+    }
+    assert.deepStrictEqual(cacheFiles(), []);
+  });
+
   it("ignores a damaged cache file and writes it again", async function () {
     batch.finishAll();
     writeMetrics(10);
