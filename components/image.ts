@@ -1,5 +1,5 @@
 import * as path from "path";
-import * as aws from "@pulumi/aws";
+import * as aws from "./aws";
 import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
 import { hashBuildContext } from "./build-context";

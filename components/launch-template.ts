@@ -3,7 +3,7 @@
  * data that keeps job containers away from the instance role's credentials, and instance
  * metadata options that require IMDSv2. Pure values, so tests read them as the provider does.
  */
-import type * as aws from "@pulumi/aws";
+import type * as aws from "./aws";
 
 /** The instance metadata service's address. */
 export const IMDS_ADDRESS = "169.254.169.254";

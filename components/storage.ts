@@ -1,4 +1,4 @@
-import * as aws from "@pulumi/aws";
+import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
 import { BUCKET_PREFIXES } from "./bucket-layout";
 import { PolicyDocument } from "./iam";

@@ -33,6 +33,10 @@ import {
 import { DEFAULT_SUBMIT_CONCURRENCY } from "./pool";
 import { BUCKET_PREFIXES, VARS } from "../components/contract";
 import { shellWord } from "./shell";
+import { startCheckValues, startDescribe, type StartedPython } from "./python-probe";
+import type { ScriptDescription } from "./script-options";
+
+const REPO_ROOT = path.resolve(__dirname, "..");
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -114,6 +118,11 @@ export interface DeferredContext {
   /** Cheap facts the npm-options check needs before anything heavy loads. */
   readonly env: NodeJS.ProcessEnv;
   readonly npm?: NpmProcess;
+  /**
+   * Starts submit's Python probes (`--script` as given) before the context loads, so their
+   * start-up overlaps Node's; returns the description under way.
+   */
+  startProbes?(script: string | undefined): Promise<ScriptDescription>;
   load(): Promise<Context>;
 }
 
@@ -205,6 +214,16 @@ export async function run(
         ],
       ),
   );
+  // The script's options come from python processes: start them before the context and the
+  // submit code load, so they run meanwhile.
+  let earlyDescribe: Promise<ScriptDescription> | undefined;
+  submit.hook("preAction", () => {
+    const o = submit.opts<{ script?: string; scriptOptions?: string }>();
+    if (o.scriptOptions === undefined && "load" in context) {
+      earlyDescribe = context.startProbes?.(o.script);
+      earlyDescribe?.catch(() => undefined);
+    }
+  });
   act(
     submit,
     async (
@@ -225,12 +244,11 @@ export async function run(
       args,
       ctx,
     ) => {
-      // The script's options come from a python process: start it now, so it runs while
-      // the submit code loads.
       // One script for both: the options are read from it and --local runs it. Relative to
       // where the user is, not to the repository the entrypoint runs from.
       const script = o.script !== undefined ? path.resolve(ctx.cwd, o.script) : undefined;
-      const described = o.scriptOptions === undefined ? ctx.describe(script) : undefined;
+      const described =
+        o.scriptOptions === undefined ? (earlyDescribe ?? ctx.describe(script)) : undefined;
       described?.catch(() => undefined);
       const common = {
         ...stackFlags(o),
@@ -546,11 +564,18 @@ export async function main(argv: readonly string[]): Promise<void> {
       process.exit(process.exitCode ?? EXIT_OK);
     }
   });
+  let checker: StartedPython | undefined;
   process.exitCode = await run(argv, {
     io,
     env: process.env,
     npm: procNpmProcess(),
-    load: async () => (await import("./context")).defaultContext(io, controller.signal),
+    startProbes: (script) => {
+      const resolved = script !== undefined ? path.resolve(script) : undefined;
+      checker = startCheckValues(REPO_ROOT, resolved);
+      const d = startDescribe({ repoRoot: REPO_ROOT, ...(resolved ? { script: resolved } : {}) });
+      return d.run.then(async (r) => (await import("./script-options")).describedBy(r, d.shown));
+    },
+    load: async () => (await import("./context")).defaultContext(io, controller.signal, checker),
   });
 }
 

@@ -10,6 +10,7 @@ import { procNpmProcess, type NpmProcess } from "./npm-args";
 import { defaultPulumiRunner, loadOutputs, type LoadedOutputs, type PulumiRunner } from "./outputs";
 import { describeScript, type ScriptDescription } from "./script-options";
 import { checkValuesWithPython, type CheckValues } from "./value-types";
+import type { StartedPython } from "./python-probe";
 import { VARS } from "../components/contract";
 import { hooksFromEnv, type TestHooks } from "./test-hooks";
 
@@ -48,8 +49,10 @@ export interface Context {
 
 export const REPO_ROOT = path.resolve(__dirname, "..");
 
-export function defaultContext(io: Io, signal: AbortSignal): Context {
+/** `started`: a `--check-values` process the CLI started early, for the first check. */
+export function defaultContext(io: Io, signal: AbortSignal, started?: StartedPython): Context {
   const env = process.env;
+  let early = started;
   const cwd = process.cwd();
   const hooks = hooksFromEnv(env);
   return {
@@ -64,7 +67,11 @@ export function defaultContext(io: Io, signal: AbortSignal): Context {
         ...(hooks?.submitTimeoutMs !== undefined ? { submitTimeoutMs: hooks.submitTimeoutMs } : {}),
       }),
     describe: (script) => describeScript({ repoRoot: REPO_ROOT, script }),
-    checkValues: (script, pairs) => checkValuesWithPython(REPO_ROOT, script, pairs),
+    checkValues: (script, pairs) => {
+      const warm = early;
+      early = undefined;
+      return checkValuesWithPython(REPO_ROOT, script, pairs, warm);
+    },
     pulumi: defaultPulumiRunner(env, REPO_ROOT),
     signal,
     ...(hooks !== undefined ? { hooks } : {}),

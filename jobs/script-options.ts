@@ -16,11 +16,10 @@
  * Catching a typo such as `var_c` here costs nothing; catching it in the container costs
  * an instance start.
  */
-import { spawn } from "child_process";
-import * as path from "path";
 import { z } from "zod";
 import { RESERVED_PREFIX, VARIABLES, variablesSetBy } from "../components/contract";
 import { FatalError } from "./errors";
+import { startDescribe, type DescribeArgs, type PythonRun } from "./python-probe";
 
 export interface ScriptOption {
   /** The environment variable that carries the option, e.g. `var_a`. */
@@ -121,59 +120,31 @@ export function parseDescription(text: string, source: string): ScriptDescriptio
   };
 }
 
-export interface DescribeArgs {
-  readonly repoRoot: string;
-  /** Default `python3`. */
-  readonly python?: string;
-  /** Default `<repoRoot>/container/run_job.py`. */
-  readonly entrypoint?: string;
-  /** `--script PATH` for the entrypoint; default: the entrypoint's own default. */
-  readonly script?: string;
-}
+export type { DescribeArgs };
 
 /**
  * Runs the entrypoint's `--describe` once, asynchronously, so the CLI can start it before it
  * loads the rest of its code. Rejects with a FatalError saying what to do on failure.
  */
 export function describeScript(args: DescribeArgs): Promise<ScriptDescription> {
-  const python = args.python ?? "python3";
-  const entrypoint = args.entrypoint ?? path.join(args.repoRoot, "container", "run_job.py");
-  const argv = [
-    entrypoint,
-    "--describe",
-    ...(args.script !== undefined ? ["--script", args.script] : []),
-  ];
-  const shown = `${python} ${path.relative(args.repoRoot, entrypoint) || entrypoint} --describe`;
-  return new Promise((resolve, reject) => {
-    const child = spawn(python, argv, {
-      cwd: args.repoRoot,
-      stdio: ["ignore", "pipe", "pipe"],
-      timeout: 30_000,
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
-    child.on("error", (err) =>
-      reject(
-        new FatalError(
-          `could not run \`${shown}\` to read the script's options (${err.message}); ` +
-            `install python3, or pass --script-options FILE saved from that command`,
-        ),
-      ),
+  const started = startDescribe(args);
+  return started.run.then((run) => describedBy(run, started.shown));
+}
+
+/** The description a finished `--describe` printed; a FatalError saying what to do if none. */
+export function describedBy(run: PythonRun, shown: string): ScriptDescription {
+  if (run.error !== undefined) {
+    throw new FatalError(
+      `could not run \`${shown}\` to read the script's options (${run.error.message}); ` +
+        `install python3, or pass --script-options FILE saved from that command`,
     );
-    child.on("close", (code) => {
-      if (code !== 0) {
-        reject(new FatalError(`\`${shown}\` exited ${code}: ${stderr.trim() || stdout.trim()}`));
-        return;
-      }
-      try {
-        resolve(parseDescription(stdout, `\`${shown}\``));
-      } catch (err) {
-        reject(err);
-      }
-    });
-  });
+  }
+  if (run.code !== 0) {
+    throw new FatalError(
+      `\`${shown}\` exited ${run.code}: ${run.stderr.trim() || run.stdout.trim()}`,
+    );
+  }
+  return parseDescription(run.stdout, `\`${shown}\``);
 }
 
 /** Where the user's script and its modules live (container/job/, /app/job/ in the image). */

@@ -7,11 +7,10 @@
  * Only side-effect-free types are called (int, float, choices, ...); the entrypoint skips
  * others (argparse.FileType, unknown callables) and says so.
  */
-import { spawn } from "child_process";
-import * as path from "path";
 import type { Problem } from "./errors";
 import { FatalError } from "./errors";
 import { problemAt } from "./json-source";
+import { entrypointArgs, startCheckValues, type StartedPython } from "./python-probe";
 import type { LoadedJob } from "./job-file";
 import type { ScriptDescription, ScriptOption } from "./script-options";
 import type { LoadedSweep } from "./sweep";
@@ -115,40 +114,35 @@ export function typedProblems(
   return { problems, notes };
 }
 
-/** Runs `python3 container/run_job.py --check-values [--script S]` once. */
-export function checkValuesWithPython(
+/**
+ * Runs `python3 container/run_job.py --check-values [--script S]` once: the process
+ * `started` when it is that very command (the CLI starts it early, so Python's start-up
+ * overlaps the describe step), else a new one.
+ */
+export async function checkValuesWithPython(
   repoRoot: string,
   script: string | undefined,
   pairs: readonly (readonly [string, string])[],
+  started?: StartedPython,
 ): Promise<ValueChecks> {
-  const entrypoint = path.join(repoRoot, "container", "run_job.py");
-  const argv = [
-    entrypoint,
-    "--check-values",
-    ...(script !== undefined ? ["--script", script] : []),
-  ];
-  return new Promise((resolve, reject) => {
-    const child = spawn("python3", argv, { cwd: repoRoot, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
-    child.on("error", (err) => reject(new FatalError(`could not run python3 (${err.message})`)));
-    child.on("close", (code) => {
-      if (code !== 0) {
-        reject(
-          new FatalError(
-            `\`python3 container/run_job.py --check-values\` exited ${code}: ${stderr.trim()}`,
-          ),
-        );
-        return;
-      }
-      try {
-        resolve(JSON.parse(stdout) as ValueChecks);
-      } catch (err) {
-        reject(new FatalError(`--check-values printed no JSON (${(err as Error).message})`));
-      }
-    });
-    child.stdin.end(JSON.stringify({ values: pairs }));
-  });
+  const argv = entrypointArgs(repoRoot, "--check-values", script);
+  const reuse = started !== undefined && started.argv.join("\0") === argv.join("\0");
+  if (!reuse) {
+    started?.cancel();
+  }
+  const child = reuse ? started : startCheckValues(repoRoot, script);
+  const run = await child.finish(JSON.stringify({ values: pairs }));
+  if (run.error !== undefined) {
+    throw new FatalError(`could not run python3 (${run.error.message})`);
+  }
+  if (run.code !== 0) {
+    throw new FatalError(
+      `\`python3 container/run_job.py --check-values\` exited ${run.code}: ${run.stderr.trim()}`,
+    );
+  }
+  try {
+    return JSON.parse(run.stdout) as ValueChecks;
+  } catch (err) {
+    throw new FatalError(`--check-values printed no JSON (${(err as Error).message})`);
+  }
 }

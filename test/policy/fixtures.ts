@@ -3,7 +3,7 @@
  * retyped property fails `tsc`), shaped like what the batchpy program registers. Each
  * function returns a fresh object; a test changes one field.
  */
-import type * as aws from "@pulumi/aws";
+import type * as aws from "../../components/aws";
 import type { Unwrap } from "@pulumi/pulumi";
 import { tlsOnlyPolicy } from "../../components/storage";
 

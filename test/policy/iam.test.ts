@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import type * as aws from "@pulumi/aws";
+import type * as aws from "../../components/aws";
 import {
   DEFAULT_DENIED_ACTIONS,
   DEFAULT_DENIED_MANAGED_POLICIES,

@@ -1,5 +1,5 @@
 import { strict as assert } from "assert";
-import type * as aws from "@pulumi/aws";
+import type * as aws from "../../components/aws";
 import { unknownCheckingProxy } from "@pulumi/policy";
 import type { Unwrap } from "@pulumi/pulumi";
 import { TYPES } from "../../policy/resources";

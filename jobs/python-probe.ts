@@ -1,0 +1,120 @@
+/**
+ * The entrypoint's two read-only probes (`run_job.py --describe` and `--check-values`) as
+ * processes that can start before their answer is needed: a submit starts both before its
+ * own code has loaded, so Python's start-up (two interpreters per probe: run_job.py and its
+ * probe child) runs beside Node's instead of after it. Only child_process is loaded here;
+ * parsing the answers is script-options.ts's and value-types.ts's job.
+ */
+import { spawn } from "child_process";
+import * as path from "path";
+
+/** How a probe process ended. */
+export interface PythonRun {
+  /** Exit code; null when a signal (the timeout) stopped it. */
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Set when python3 could not be started at all. */
+  readonly error?: Error;
+}
+
+/** A probe process, started; its input (stdin) is sent when known. */
+export interface StartedPython {
+  /** The arguments after `python3`, to tell whether it is the process a caller needs. */
+  readonly argv: readonly string[];
+  /** Sends `input` (closing stdin) and waits for the process to end. Once only. */
+  finish(input?: string): Promise<PythonRun>;
+  /** Ends a process whose answer is not needed (also done at exit for one never finished). */
+  cancel(): void;
+}
+
+/**
+ * Starts `python argv` in `cwd`. Until `finish` is called the process does not keep Node
+ * alive: a run that fails validation (or has nothing to check) exits without waiting for it,
+ * and the process is killed then.
+ */
+export function startPython(
+  python: string,
+  argv: readonly string[],
+  cwd: string,
+  timeoutMs?: number,
+): StartedPython {
+  const child = spawn(python, [...argv], {
+    cwd,
+    stdio: ["pipe", "pipe", "pipe"],
+    ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}),
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
+  child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
+  // A process that exits before its input is written (a bad script) closes stdin under us.
+  child.stdin.on("error", () => undefined);
+  const ended = new Promise<PythonRun>((resolve) => {
+    child.on("error", (error) => resolve({ code: null, stdout, stderr, error }));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+  const kill = (): void => {
+    child.kill();
+  };
+  process.once("exit", kill);
+  const handles = [child, child.stdin, child.stdout, child.stderr] as unknown as {
+    ref?(): unknown;
+    unref?(): unknown;
+  }[];
+  handles.forEach((h) => h.unref?.());
+  let finished = false;
+  return {
+    argv,
+    finish(input = "") {
+      if (finished) {
+        throw new Error("internal: a probe process was finished twice");
+      }
+      finished = true;
+      handles.forEach((h) => h.ref?.());
+      child.stdin.end(input);
+      return ended.finally(() => process.removeListener("exit", kill));
+    },
+    cancel() {
+      finished = true;
+      process.removeListener("exit", kill);
+      kill();
+    },
+  };
+}
+
+/** `run_job.py [--script S]` arguments of one of the entrypoint's modes. */
+export function entrypointArgs(
+  repoRoot: string,
+  mode: "--describe" | "--check-values",
+  script: string | undefined,
+  entrypoint = path.join(repoRoot, "container", "run_job.py"),
+): string[] {
+  return [entrypoint, mode, ...(script !== undefined ? ["--script", script] : [])];
+}
+
+/** `python3 run_job.py --check-values [--script S]`, started; send the pairs with `finish`. */
+export function startCheckValues(repoRoot: string, script: string | undefined): StartedPython {
+  return startPython("python3", entrypointArgs(repoRoot, "--check-values", script), repoRoot);
+}
+
+export interface DescribeArgs {
+  readonly repoRoot: string;
+  /** Default `python3`. */
+  readonly python?: string;
+  /** Default `<repoRoot>/container/run_job.py`. */
+  readonly entrypoint?: string;
+  /** `--script PATH` for the entrypoint; default: the entrypoint's own default. */
+  readonly script?: string;
+}
+
+/**
+ * `python3 run_job.py --describe [--script S]`, started; `shown` names it in messages.
+ * script-options.ts's describedBy reads the answer.
+ */
+export function startDescribe(args: DescribeArgs): { run: Promise<PythonRun>; shown: string } {
+  const python = args.python ?? "python3";
+  const argv = entrypointArgs(args.repoRoot, "--describe", args.script, args.entrypoint);
+  const shown = `${python} ${path.relative(args.repoRoot, argv[0]) || argv[0]} --describe`;
+  return { run: startPython(python, argv, args.repoRoot, 30_000).finish(), shown };
+}
