@@ -38,7 +38,8 @@ import {
   type SendItem,
 } from "./exactly-once";
 import { Ledger, checkedLedgerPath, type IntentLine, type LedgerEntry } from "./ledger";
-import { DEFAULT_BOUNDS, boundsFromPolicyConfig } from "../policy/bounds";
+import { DEFAULT_BOUNDS } from "../policy/bounds";
+import { boundsFromPolicyConfig } from "../policy/check/policy-config";
 import { boundsProblems } from "./bounds";
 import type { LoadedJob } from "./job-file";
 import { expandInputs, loadInputs, sortProblems, validateItems } from "./load";

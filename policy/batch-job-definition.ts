@@ -19,7 +19,11 @@ import {
   stringAt,
 } from "./values";
 
-import { AWS_MIN_ATTEMPT_DURATION_SECONDS, DEFAULT_MAX_ATTEMPT_DURATION_SECONDS } from "./bounds";
+import {
+  AWS_MIN_ATTEMPT_DURATION_SECONDS,
+  BOUND_SETTING_SCHEMAS,
+  DEFAULT_MAX_ATTEMPT_DURATION_SECONDS,
+} from "./bounds";
 
 // The bounds live in ./bounds, which jobs:submit reads too.
 export { AWS_MIN_ATTEMPT_DURATION_SECONDS, DEFAULT_MAX_ATTEMPT_DURATION_SECONDS };
@@ -97,12 +101,7 @@ export const batchJobTimeoutRequired: ResourceValidationPolicy = {
   severity: "high",
   configSchema: {
     properties: {
-      maxAttemptDurationSeconds: {
-        type: "integer",
-        minimum: AWS_MIN_ATTEMPT_DURATION_SECONDS,
-        default: DEFAULT_MAX_ATTEMPT_DURATION_SECONDS,
-        description: "The longest attempt timeout a job definition may set, in seconds.",
-      },
+      maxAttemptDurationSeconds: BOUND_SETTING_SCHEMAS.maxAttemptDurationSeconds,
     },
   },
   validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {

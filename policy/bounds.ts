@@ -3,7 +3,7 @@
  * policies in this folder check job definitions and compute environments against them at
  * deploy time, and `jobs:submit` checks the overrides of every job file against the very
  * same numbers at run time, so a job file cannot undo what the pack enforces. Both read a
- * `--policy-pack-config` file the same way.
+ * `--policy-pack-config` file the same way (policy/check/policy-config.ts reads it for both).
  */
 
 /** AWS Batch rejects an attempt timeout shorter than a minute. */
@@ -29,7 +29,6 @@ export const BOUND_POLICIES = {
 
 export type BoundName = keyof typeof BOUND_POLICIES;
 export type BoundLevel = "advisory" | "mandatory" | "remediate" | "disabled";
-const LEVELS: readonly BoundLevel[] = ["advisory", "mandatory", "remediate", "disabled"];
 
 /** One bound: its value and how the pack enforces it. */
 export interface Bound {
@@ -46,95 +45,32 @@ export const DEFAULT_BOUNDS: PolicyBounds = {
   maxVcpus: { value: DEFAULT_MAX_VCPUS_CAP, level: "mandatory" },
 };
 
-/** The range each setting's configSchema allows. */
-const RANGES: Readonly<Record<BoundName, { min: number; max?: number }>> = {
-  maxAttemptDurationSeconds: { min: AWS_MIN_ATTEMPT_DURATION_SECONDS },
-  maxAttempts: { min: 1, max: AWS_MAX_ATTEMPTS },
-  maxVcpus: { min: 1 },
-};
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
 /**
- * The bounds a `--policy-pack-config` file sets over the defaults: `{"policy": "advisory"}`
- * or `{"policy": {"enforcementLevel": ..., "<setting>": N}}`, `"all"` for every level.
- * Returns the problems instead of throwing, each naming the file, the policy and the fix.
+ * Each bound's setting as its policy's `configSchema` declares it: the policies use these
+ * objects, and `jobs:submit` validates a `--policy-pack-config` file against the same ones
+ * (policy/check/policy-config.ts).
  */
-export function boundsFromPolicyConfig(
-  text: string,
-  file: string,
-): { bounds: PolicyBounds; problems: string[] } {
-  let doc: unknown;
-  try {
-    doc = text.trim() === "" ? {} : JSON.parse(text);
-  } catch (err) {
-    return {
-      bounds: DEFAULT_BOUNDS,
-      problems: [`${file}: not JSON (${(err as Error).message}); the policy config is strict JSON`],
-    };
-  }
-  if (!isObject(doc)) {
-    return {
-      bounds: DEFAULT_BOUNDS,
-      problems: [
-        `${file}: the policy config must be a JSON object of policy name -> level or settings`,
-      ],
-    };
-  }
-  const problems: string[] = [];
-  const levelOf = (v: unknown, where: string): BoundLevel | undefined => {
-    if (typeof v === "string" && (LEVELS as readonly string[]).includes(v)) {
-      return v as BoundLevel;
-    }
-    problems.push(
-      `${file}: ${where}: ${JSON.stringify(v)} is not an enforcement level; use one of ${LEVELS.join(", ")}`,
-    );
-    return undefined;
-  };
-  const entries = new Map(Object.entries(doc));
-  const all = entries.get("all");
-  const allLevel =
-    all === undefined ? undefined : levelOf(isObject(all) ? all.enforcementLevel : all, '"all"');
-  const bounds = {} as Record<BoundName, Bound>;
-  for (const [name, policy] of Object.entries(BOUND_POLICIES) as [BoundName, string][]) {
-    let { value, level } = DEFAULT_BOUNDS[name];
-    level = allLevel ?? level;
-    const entry = entries.get(policy);
-    if (typeof entry === "string") {
-      level = levelOf(entry, `"${policy}"`) ?? level;
-    } else if (isObject(entry)) {
-      const settings = new Map(Object.entries(entry));
-      if (settings.has("enforcementLevel")) {
-        level = levelOf(settings.get("enforcementLevel"), `"${policy}".enforcementLevel`) ?? level;
-      }
-      if (settings.has(name)) {
-        const v = settings.get(name);
-        const range = RANGES[name];
-        if (
-          typeof v !== "number" ||
-          !Number.isInteger(v) ||
-          v < range.min ||
-          (range.max !== undefined && v > range.max)
-        ) {
-          problems.push(
-            `${file}: "${policy}".${name} must be a whole number from ${range.min}` +
-              `${range.max !== undefined ? ` to ${range.max}` : " up"}, not ${JSON.stringify(v)}`,
-          );
-        } else {
-          value = v;
-        }
-      }
-    } else if (entry !== undefined) {
-      problems.push(
-        `${file}: "${policy}" is ${JSON.stringify(entry)}; give a level ("advisory") or an object of settings`,
-      );
-    }
-    bounds[name] = { value, level };
-  }
-  return { bounds, problems };
-}
+export const BOUND_SETTING_SCHEMAS = {
+  maxAttemptDurationSeconds: {
+    type: "integer",
+    minimum: AWS_MIN_ATTEMPT_DURATION_SECONDS,
+    default: DEFAULT_MAX_ATTEMPT_DURATION_SECONDS,
+    description: "The longest attempt timeout a job definition may set, in seconds.",
+  },
+  maxAttempts: {
+    type: "integer",
+    minimum: 1,
+    maximum: AWS_MAX_ATTEMPTS,
+    default: DEFAULT_MAX_ATTEMPTS,
+    description: "The most attempts a job may make, the first included (AWS allows 1-10).",
+  },
+  maxVcpus: {
+    type: "integer",
+    minimum: 1,
+    default: DEFAULT_MAX_VCPUS_CAP,
+    description: "The most vCPUs a compute environment may run at once.",
+  },
+} as const;
 
 /** A retry rule as SubmitJob and job definitions take it. */
 export interface RetryRule {

@@ -6,7 +6,7 @@ import { ResourceValidationPolicy } from "@pulumi/policy";
 import { TYPES, validateTypes } from "./resources";
 import { maxGpusAtOnce } from "./gpu-instances";
 import { UNKNOWN, at, numberAt, stringAt, stringList } from "./values";
-import { AWS_MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_VCPUS_CAP } from "./bounds";
+import { BOUND_SETTING_SCHEMAS, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_VCPUS_CAP } from "./bounds";
 
 export interface BatchComputeMaxVcpusCapArgs {
   /** The most vCPUs a compute environment may run at once. */
@@ -26,12 +26,7 @@ export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
   severity: "medium",
   configSchema: {
     properties: {
-      maxVcpus: {
-        type: "integer",
-        minimum: 1,
-        default: DEFAULT_MAX_VCPUS_CAP,
-        description: "The most vCPUs a compute environment may run at once.",
-      },
+      maxVcpus: BOUND_SETTING_SCHEMAS.maxVcpus,
     },
   },
   validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
@@ -123,13 +118,7 @@ export const batchJobRetryAttemptsBounded: ResourceValidationPolicy = {
   severity: "medium",
   configSchema: {
     properties: {
-      maxAttempts: {
-        type: "integer",
-        minimum: 1,
-        maximum: AWS_MAX_ATTEMPTS,
-        default: DEFAULT_MAX_ATTEMPTS,
-        description: "The most attempts a job may make, the first included (AWS allows 1-10).",
-      },
+      maxAttempts: BOUND_SETTING_SCHEMAS.maxAttempts,
     },
   },
   validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {

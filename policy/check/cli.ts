@@ -17,7 +17,12 @@ import { CONFIG_NAMESPACE } from "../../components/config-namespace";
 import { PolicyCheckResult, checkWithPack, countByLevel } from "./check";
 import { DEFAULT_PACK_DIR, PolicyPackProcess, startPolicyPack } from "./pack-process";
 import { listStacks } from "./stacks";
-import { PolicyConfigError, PolicyPackConfig, parsePolicyPackConfig } from "./policy-config";
+import {
+  PolicyConfigError,
+  PolicyPackConfig,
+  loadSchemaValidator,
+  parsePolicyPackConfig,
+} from "./policy-config";
 import {
   CheckedStack,
   StackVerdict,
@@ -263,6 +268,9 @@ async function checkStack(
   progress(
     `Connecting to the policy pack in ${path.relative(process.cwd(), DEFAULT_PACK_DIR)}/...`,
   );
+  // The pack usually serves a little after the program is evaluated: load the config's
+  // schema validator in that wait rather than after it.
+  loadSchemaValidator();
   const pack = await packStarting;
   const packReady = seconds(started);
   const result: PolicyCheckResult = await checkWithPack(pack, {

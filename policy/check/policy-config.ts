@@ -4,7 +4,15 @@
  * every policy's level; the result is validated against each policy's `configSchema`
  * before anything is sent to the pack.
  */
+import type { default as Ajv, ErrorObject, ValidateFunction } from "ajv";
 import { ParseError, parse, printParseErrorCode } from "jsonc-parser";
+import {
+  BOUND_POLICIES,
+  BOUND_SETTING_SCHEMAS,
+  BoundName,
+  DEFAULT_BOUNDS,
+  PolicyBounds,
+} from "../bounds";
 import { EnforcementLevel } from "./wire";
 
 export const ENFORCEMENT_LEVELS: readonly EnforcementLevel[] = [
@@ -23,27 +31,11 @@ export interface PolicyConfigEntry {
 /** Policy name (or "all") → settings. */
 export type PolicyPackConfig = Record<string, PolicyConfigEntry>;
 
-/** A JSON schema, as far as policy config schemas use it. */
-export interface JsonSchema {
-  readonly type?: string | readonly string[];
-  readonly enum?: readonly unknown[];
-  readonly const?: unknown;
-  readonly minimum?: number;
-  readonly maximum?: number;
-  readonly exclusiveMinimum?: number;
-  readonly exclusiveMaximum?: number;
-  readonly minLength?: number;
-  readonly maxLength?: number;
-  readonly pattern?: string;
-  readonly items?: JsonSchema;
-  readonly minItems?: number;
-  readonly maxItems?: number;
-  readonly uniqueItems?: boolean;
-  readonly properties?: Readonly<Record<string, JsonSchema>>;
-  readonly required?: readonly string[];
-  readonly additionalProperties?: boolean | JsonSchema;
-  readonly default?: unknown;
-}
+/**
+ * A JSON schema (draft-07, as the engine's gojsonschema reads it): the pack sends each
+ * policy's `configSchema` over gRPC, so nothing is known about its keywords here.
+ */
+export type JsonSchema = Readonly<Record<string, unknown>>;
 
 /** What the pack says about a policy (from `GetAnalyzerInfo`). */
 export interface PolicySummary {
@@ -130,116 +122,116 @@ export function parsePolicyPackConfig(text: string, file: string): PolicyPackCon
   return config;
 }
 
-function typeMatches(type: string, value: unknown): boolean {
-  switch (type) {
-    case "integer":
-      return typeof value === "number" && Number.isInteger(value);
-    case "number":
-      return typeof value === "number" && Number.isFinite(value);
-    case "string":
-      return typeof value === "string";
-    case "boolean":
-      return typeof value === "boolean";
-    case "array":
-      return Array.isArray(value);
-    case "object":
-      return value !== null && typeof value === "object" && !Array.isArray(value);
-    case "null":
-      return value === null;
-    default:
-      return true;
+/** One ajv instance and each schema compiled once, all loaded on first use. */
+let schemaValidator: { ajv: Ajv; compiled: Map<string, ValidateFunction> } | undefined;
+
+/**
+ * Loads ajv, the first time. `policy:check` calls it while the pack process starts, so that
+ * loading it costs the check nothing when the program is evaluated first; anything else
+ * loads it with its first validation.
+ */
+export function loadSchemaValidator(): { ajv: Ajv; compiled: Map<string, ValidateFunction> } {
+  if (schemaValidator === undefined) {
+    // Loaded here, not at the top, so that commands that read no policy config never load it.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { default: AjvClass } = require("ajv") as typeof import("ajv");
+    schemaValidator = {
+      // Every problem, not just the first; keywords ajv does not know are ignored, as the
+      // engine's gojsonschema ignores them. The schemas themselves are not checked against
+      // the draft-07 meta-schema (compiling it is most of ajv's start-up cost); the pack's
+      // own schemas are, in test/policy/check-config.test.ts.
+      ajv: new AjvClass({ allErrors: true, strict: false, validateSchema: false, logger: false }),
+      compiled: new Map(),
+    };
   }
+  return schemaValidator;
 }
 
-/** Problems with `value` against `schema`, each naming `path`. */
-export function validateAgainstSchema(schema: JsonSchema, value: unknown, path: string): string[] {
-  const show = JSON.stringify(value);
-  if (schema.type !== undefined) {
-    const types = typeof schema.type === "string" ? [schema.type] : schema.type;
-    if (!types.some((type) => typeMatches(type, value))) {
-      return [`${path} must be ${types.join(" or ")}, not ${show}`];
-    }
+function compiled(schema: JsonSchema): ValidateFunction {
+  const { ajv, compiled: cache } = loadSchemaValidator();
+  const key = JSON.stringify(schema);
+  let validate = cache.get(key);
+  if (validate === undefined) {
+    validate = ajv.compile(schema);
+    cache.set(key, validate);
   }
-  const problems: string[] = [];
-  if (schema.enum !== undefined && !schema.enum.some((e) => JSON.stringify(e) === show)) {
-    problems.push(
-      `${path} must be one of ${schema.enum.map((e) => JSON.stringify(e)).join(", ")}, not ${show}`,
+  return validate;
+}
+
+/** `/a/0/b` (a JSON pointer) as `a[0].b`, under `path`. */
+function keyPath(path: string, pointer: string, child?: string): string {
+  const parts = pointer === "" ? [] : pointer.slice(1).split("/");
+  if (child !== undefined) {
+    parts.push(child);
+  }
+  return parts.reduce((at, raw) => {
+    const part = raw.replace(/~1/g, "/").replace(/~0/g, "~");
+    if (/^\d+$/.test(part)) {
+      return `${at}[${part}]`;
+    }
+    return at === "" ? part : `${at}.${part}`;
+  }, path);
+}
+
+/** One ajv error as a sentence naming the key, the rule and the value. */
+function describeError(error: ErrorObject, value: unknown, path: string): string {
+  const params = error.params as Record<string, unknown>;
+  if (error.keyword === "required") {
+    return `${keyPath(path, error.instancePath, String(params.missingProperty))} is required`;
+  }
+  if (error.keyword === "additionalProperties") {
+    return `${keyPath(path, error.instancePath, String(params.additionalProperty))} is not a setting here`;
+  }
+  const key = keyPath(path, error.instancePath) || "the settings";
+  const allowed = Array.isArray(params.allowedValues)
+    ? `: ${params.allowedValues.map((v) => JSON.stringify(v)).join(", ")}`
+    : "";
+  const shown = value !== null && typeof value === "object" ? "" : `, not ${JSON.stringify(value)}`;
+  return `${key} ${error.message ?? `breaks ${error.keyword}`}${allowed}${shown}`;
+}
+
+/** The value at a JSON pointer of `root`. */
+function valueAt(root: unknown, pointer: string): unknown {
+  if (pointer === "") {
+    return root;
+  }
+  return pointer
+    .slice(1)
+    .split("/")
+    .reduce<unknown>(
+      (at, raw) =>
+        at !== null && typeof at === "object"
+          ? (at as Record<string, unknown>)[raw.replace(/~1/g, "/").replace(/~0/g, "~")]
+          : undefined,
+      root,
     );
-  }
-  if (schema.const !== undefined && JSON.stringify(schema.const) !== show) {
-    problems.push(`${path} must be ${JSON.stringify(schema.const)}, not ${show}`);
-  }
-  if (typeof value === "number") {
-    if (schema.minimum !== undefined && value < schema.minimum) {
-      problems.push(`${path} must be at least ${schema.minimum}, not ${show}`);
-    }
-    if (schema.maximum !== undefined && value > schema.maximum) {
-      problems.push(`${path} must be at most ${schema.maximum}, not ${show}`);
-    }
-    if (schema.exclusiveMinimum !== undefined && value <= schema.exclusiveMinimum) {
-      problems.push(`${path} must be more than ${schema.exclusiveMinimum}, not ${show}`);
-    }
-    if (schema.exclusiveMaximum !== undefined && value >= schema.exclusiveMaximum) {
-      problems.push(`${path} must be less than ${schema.exclusiveMaximum}, not ${show}`);
-    }
-  }
-  if (typeof value === "string") {
-    if (schema.minLength !== undefined && value.length < schema.minLength) {
-      problems.push(`${path} must have at least ${schema.minLength} characters`);
-    }
-    if (schema.maxLength !== undefined && value.length > schema.maxLength) {
-      problems.push(`${path} must have at most ${schema.maxLength} characters`);
-    }
-    if (schema.pattern !== undefined && !new RegExp(schema.pattern).test(value)) {
-      problems.push(`${path} must match /${schema.pattern}/, not ${show}`);
-    }
-  }
-  if (Array.isArray(value)) {
-    if (schema.minItems !== undefined && value.length < schema.minItems) {
-      problems.push(`${path} must have at least ${schema.minItems} items`);
-    }
-    if (schema.maxItems !== undefined && value.length > schema.maxItems) {
-      problems.push(`${path} must have at most ${schema.maxItems} items`);
-    }
-    if (schema.uniqueItems && new Set(value.map((v) => JSON.stringify(v))).size !== value.length) {
-      problems.push(`${path} must not repeat an item`);
-    }
-    const items = schema.items;
-    if (items !== undefined) {
-      value.forEach((item, i) =>
-        problems.push(...validateAgainstSchema(items, item, `${path}[${i}]`)),
-      );
-    }
-  }
-  if (typeMatches("object", value)) {
-    problems.push(...validateObject(schema, value as Record<string, unknown>, path));
-  }
-  return problems;
 }
 
-function validateObject(
-  schema: JsonSchema,
-  value: Record<string, unknown>,
-  path: string,
+/** Problems with `value` against `schema` (with ajv), each naming the key under `path`. */
+export function validateAgainstSchema(schema: JsonSchema, value: unknown, path: string): string[] {
+  const validate = compiled(schema);
+  if (validate(value)) {
+    return [];
+  }
+  return (validate.errors ?? []).map((error) =>
+    describeError(error, valueAt(value, error.instancePath), path),
+  );
+}
+
+/**
+ * Problems with one policy's settings against its `configSchema`, as the engine checks them:
+ * the schema as an object schema of those properties (and required keys), every problem
+ * naming the source, the policy, the key and the rule.
+ */
+function settingsProblems(
+  policy: string,
+  configSchema: NonNullable<PolicySummary["configSchema"]>,
+  properties: Record<string, unknown>,
+  source: string,
 ): string[] {
-  const problems: string[] = [];
-  const at = (key: string) => (path === "" ? key : `${path}.${key}`);
-  for (const key of schema.required ?? []) {
-    if (!(key in value)) {
-      problems.push(`${at(key)} is required`);
-    }
-  }
-  for (const [key, item] of Object.entries(value)) {
-    const property = schema.properties?.[key];
-    if (property !== undefined) {
-      problems.push(...validateAgainstSchema(property, item, at(key)));
-    } else if (schema.additionalProperties === false) {
-      problems.push(`${at(key)} is not a setting here`);
-    } else if (typeof schema.additionalProperties === "object") {
-      problems.push(...validateAgainstSchema(schema.additionalProperties, item, at(key)));
-    }
-  }
-  return problems;
+  return validateAgainstSchema({ type: "object", ...configSchema }, properties, "").map(
+    (problem) => `${source}: "${policy}": ${problem}.`,
+  );
 }
 
 /** The config the pack gets: every policy with a level and its properties. */
@@ -302,19 +294,54 @@ export function reconcilePolicyPackConfig(
       );
     }
   }
-  const problems: string[] = [];
-  for (const policy of policies) {
-    const schema = policy.configSchema;
-    if (schema === undefined) {
-      continue;
-    }
-    const objectSchema: JsonSchema = { type: "object", ...schema };
-    for (const problem of validateAgainstSchema(objectSchema, result[policy.name].properties, "")) {
-      problems.push(`${source}: "${policy.name}": ${problem}.`);
-    }
-  }
+  const problems = policies.flatMap((policy) =>
+    policy.configSchema === undefined
+      ? []
+      : settingsProblems(policy.name, policy.configSchema, result[policy.name].properties, source),
+  );
   if (problems.length > 0) {
     throw new PolicyConfigError(problems);
   }
   return { config: result, warnings };
+}
+
+/**
+ * The bounds a `--policy-pack-config` file sets for `jobs:submit` over the pack's defaults:
+ * the file read as {@link parsePolicyPackConfig} reads it for `policy:check`, each bound
+ * policy's settings checked against the schema that policy declares, "all" for every level.
+ * Returns the problems instead of throwing, each naming the file, the policy, the key and
+ * the rule.
+ */
+export function boundsFromPolicyConfig(
+  text: string,
+  file: string,
+): { bounds: PolicyBounds; problems: string[] } {
+  let config: PolicyPackConfig;
+  try {
+    config = parsePolicyPackConfig(text, file);
+  } catch (err) {
+    if (err instanceof PolicyConfigError) {
+      return { bounds: DEFAULT_BOUNDS, problems: [...err.problems] };
+    }
+    throw err;
+  }
+  const problems: string[] = [];
+  const bounds = { ...DEFAULT_BOUNDS };
+  for (const [name, policy] of Object.entries(BOUND_POLICIES) as [BoundName, string][]) {
+    const given = config[policy];
+    const properties = given?.properties ?? {};
+    const found = settingsProblems(
+      policy,
+      { properties: { [name]: BOUND_SETTING_SCHEMAS[name] } },
+      properties,
+      file,
+    );
+    problems.push(...found);
+    const value = properties[name];
+    bounds[name] = {
+      value: found.length === 0 && typeof value === "number" ? value : DEFAULT_BOUNDS[name].value,
+      level: given?.enforcementLevel ?? config.all?.enforcementLevel ?? DEFAULT_BOUNDS[name].level,
+    };
+  }
+  return { bounds, problems };
 }

@@ -10,9 +10,9 @@ import {
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_MAX_ATTEMPT_DURATION_SECONDS,
   DEFAULT_MAX_VCPUS_CAP,
-  boundsFromPolicyConfig,
   retryRuleProblem,
 } from "../../policy/bounds";
+import { boundsFromPolicyConfig } from "../../policy/check/policy-config";
 import * as policyCost from "../../policy/cost";
 import * as policyJobDefinition from "../../policy/batch-job-definition";
 import { FatalError } from "../../jobs/errors";
@@ -153,7 +153,7 @@ describe("jobs:submit enforces the policy pack's bounds", function () {
     assert.strictEqual(bad.code, 2);
     assert.match(
       bad.stderr,
-      /policy\.json: "batch-job-retry-attempts-bounded"\.maxAttempts must be a whole number from 1 to 10, not 11/,
+      /policy\.json: "batch-job-retry-attempts-bounded": maxAttempts must be <= 10, not 11\./,
     );
   });
 
@@ -221,7 +221,10 @@ describe("jobs:submit enforces the policy pack's bounds", function () {
     );
     assert.match(retryRuleProblem(2, [HOST_ONLY[0]])!, /no catch-all EXIT rule/);
     assert.strictEqual(boundsFromPolicyConfig("", "p.json").problems.length, 0);
-    assert.match(boundsFromPolicyConfig("[", "p.json").problems[0], /^p\.json: not JSON/);
+    assert.match(
+      boundsFromPolicyConfig("[", "p.json").problems[0],
+      /^p\.json:1:2: .*the policy config must be JSON/,
+    );
     assert.strictEqual(
       boundsFromPolicyConfig('{"all": "disabled"}', "p.json").bounds.maxVcpus.level,
       "disabled",

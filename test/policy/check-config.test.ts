@@ -8,6 +8,15 @@ import {
 } from "../../policy/check/policy-config";
 import * as fs from "fs";
 import * as path from "path";
+import Ajv from "ajv";
+import * as batchCompute from "../../policy/batch-compute";
+import * as batchComputeServiceRole from "../../policy/batch-compute-service-role";
+import * as batchJobDefinition from "../../policy/batch-job-definition";
+import * as cost from "../../policy/cost";
+import * as ecr from "../../policy/ecr";
+import * as iam from "../../policy/iam";
+import * as s3 from "../../policy/s3";
+import * as stack from "../../policy/stack";
 
 const policies: PolicySummary[] = [
   {
@@ -104,7 +113,7 @@ describe("policy:check policy config", () => {
           { "batch-compute-max-vcpus-cap": { properties: { maxVcpus: 0 } } },
           "c.json",
         ),
-      /c\.json: "batch-compute-max-vcpus-cap": maxVcpus must be at least 1, not 0\./,
+      /c\.json: "batch-compute-max-vcpus-cap": maxVcpus must be >= 1, not 0\./,
     );
   });
 
@@ -123,15 +132,13 @@ describe("policy:check policy config", () => {
     assert.deepEqual(validateAgainstSchema({ type: "integer" }, 3.5, "n"), [
       "n must be integer, not 3.5",
     ]);
-    assert.deepEqual(validateAgainstSchema({ maximum: 10 }, 11, "n"), [
-      "n must be at most 10, not 11",
-    ]);
+    assert.deepEqual(validateAgainstSchema({ maximum: 10 }, 11, "n"), ["n must be <= 10, not 11"]);
     assert.deepEqual(
       validateAgainstSchema({ type: "array", items: { type: "string" } }, ["a", 1], "list"),
       ["list[1] must be string, not 1"],
     );
     assert.deepEqual(validateAgainstSchema({ enum: ["a", "b"] }, "c", "e"), [
-      'e must be one of "a", "b", not "c"',
+      'e must be equal to one of the allowed values: "a", "b", not "c"',
     ]);
     assert.deepEqual(
       validateAgainstSchema(
@@ -148,5 +155,33 @@ describe("policy:check policy config", () => {
     const config = parsePolicyPackConfig(fs.readFileSync(file, "utf8"), file);
     assert.equal(config["ecr-scan-on-push"].enforcementLevel, "advisory");
     assert.equal(config["batch-compute-max-vcpus-cap"].properties.maxVcpus, 64);
+  });
+
+  it("the pack's own config schemas are valid draft-07 schemas (the check skips that step)", () => {
+    const ajv = new Ajv({ strict: true });
+    const modules = [
+      batchCompute,
+      batchComputeServiceRole,
+      batchJobDefinition,
+      cost,
+      ecr,
+      iam,
+      s3,
+      stack,
+    ];
+    const schemas = modules
+      .flatMap((m) => Object.values(m as Record<string, unknown>))
+      .filter(
+        (v): v is { name: string; configSchema: object } =>
+          v !== null && typeof v === "object" && "configSchema" in v,
+      );
+    assert.equal(schemas.length, 5);
+    for (const { name, configSchema } of schemas) {
+      assert.ok(
+        ajv.validateSchema({ type: "object", ...configSchema }),
+        `${name}: ${ajv.errorsText(ajv.errors)}`,
+      );
+      ajv.compile({ type: "object", ...configSchema });
+    }
   });
 });
