@@ -268,6 +268,12 @@ function checkEc2Args(where: string, type: "EC2" | "SPOT", args: ComputeEnvironm
   }
 }
 
+/** Where instances and Fargate tasks run: subnets, and the security group they get. */
+interface OutboundNetwork {
+  readonly subnets: pulumi.Input<pulumi.Input<string>[]>;
+  readonly securityGroupIds: pulumi.Output<string>[];
+}
+
 /**
  * A managed AWS Batch compute environment that scales to zero when idle, with what it needs:
  * for EC2 and SPOT the ECS instance role and profile and a launch template (IMDSv2 only,
@@ -299,6 +305,50 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
     this.computeType = type;
     const maxVcpus = args.maxVcpus ?? DEFAULT_MAX_VCPUS;
 
+    const network = this.outboundOnlyNetwork(name, args);
+    const common = { maxVcpus, ...network };
+    const placement = isFargate(type)
+      ? {
+          computeResources: { type, ...common },
+          dependsOn: [],
+          jobLimits: pulumi.output(fargateJobLimits(maxVcpus)),
+        }
+      : this.instancePlacement(name, type as "EC2" | "SPOT", args, common);
+    this.jobLimits = placement.jobLimits;
+
+    const computeEnvironment = new aws.batch.ComputeEnvironment(
+      `${name}-${COMPUTE_ENVIRONMENT_SUFFIX}`,
+      {
+        type: "MANAGED",
+        state: "ENABLED",
+        // No serviceRole: Batch uses AWSServiceRoleForBatch (see the class comment).
+        computeResources: placement.computeResources,
+        // Infrastructure updates, and so an update policy, exist for EC2 and SPOT only;
+        // Fargate updates subnets and security groups without stopping jobs.
+        updatePolicy: isFargate(type)
+          ? undefined
+          : {
+              jobExecutionTimeoutMinutes:
+                args.updateTimeoutMinutes ?? DEFAULT_UPDATE_TIMEOUT_MINUTES,
+              terminateJobsOnUpdate: false,
+            },
+        tags: args.tags,
+      },
+      // Deleted before the instance role loses its policy, or Batch cannot tear it down.
+      { parent: this, dependsOn: placement.dependsOn },
+    );
+
+    this.computeEnvironmentArn = computeEnvironment.arn;
+    this.computeEnvironmentName = computeEnvironment.name;
+    this.registerOutputs({
+      computeEnvironmentArn: this.computeEnvironmentArn,
+      computeEnvironmentName: this.computeEnvironmentName,
+      jobLimits: this.jobLimits,
+    });
+  }
+
+  /** The subnets (config's, or the default VPC's) and a security group allowing egress only. */
+  private outboundOnlyNetwork(name: string, args: ComputeEnvironmentArgs): OutboundNetwork {
     const network =
       args.vpcId !== undefined && args.subnetIds !== undefined
         ? { vpcId: args.vpcId, subnetIds: args.subnetIds }
@@ -321,74 +371,47 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    const common = {
-      maxVcpus,
-      subnets: network.subnetIds,
-      securityGroupIds: [securityGroup.id],
+    return { subnets: network.subnetIds, securityGroupIds: [securityGroup.id] };
+  }
+
+  /**
+   * EC2 and SPOT: the instance role, profile and launch template, the compute resources
+   * that launch instances from them, and the job limits of the instance types.
+   */
+  private instancePlacement(
+    name: string,
+    type: "EC2" | "SPOT",
+    args: ComputeEnvironmentArgs,
+    common: { maxVcpus: number } & OutboundNetwork,
+  ): {
+    computeResources: aws.types.input.batch.ComputeEnvironmentComputeResources;
+    dependsOn: pulumi.Resource[];
+    jobLimits: pulumi.Output<JobLimits>;
+  } {
+    const instances = this.instanceResources(name, args);
+    const computeResources = {
+      type,
+      ...common,
+      // Passed through unchanged: the policy pack, not this component, rejects a floor.
+      minVcpus: args.minVcpus ?? DEFAULT_MIN_VCPUS,
+      instanceTypes: [...(args.instanceTypes ?? DEFAULT_INSTANCE_TYPES)],
+      allocationStrategy: args.allocationStrategy ?? DEFAULT_ALLOCATION_STRATEGY[type],
+      bidPercentage: args.spotBidPercentage,
+      // Batch wants the instance profile here, not the role (despite the field name).
+      instanceRole: instances.profileArn,
+      // Both force a new environment in the provider, even with the service-linked role:
+      // they are fixed here, set once by the migration that introduced them.
+      launchTemplate: { launchTemplateId: instances.launchTemplateId, version: "$Latest" },
+      ec2Configurations: EC2_CONFIGURATION,
+      // Fixed: a change to computeResources.tags replaces the environment.
+      tags: args.instanceTags,
     };
-
-    let computeResources: aws.types.input.batch.ComputeEnvironmentComputeResources;
-    let dependsOn: pulumi.Resource[] = [];
-    if (isFargate(type)) {
-      computeResources = { type, ...common };
-      this.jobLimits = pulumi.output(fargateJobLimits(maxVcpus));
-    } else {
-      const ec2Type = type as "EC2" | "SPOT";
-      const instances = this.instanceResources(name, args);
-      dependsOn = [instances.roleAttachment];
-      computeResources = {
-        type,
-        ...common,
-        // Passed through unchanged: the policy pack, not this component, rejects a floor.
-        minVcpus: args.minVcpus ?? DEFAULT_MIN_VCPUS,
-        instanceTypes: [...(args.instanceTypes ?? DEFAULT_INSTANCE_TYPES)],
-        allocationStrategy: args.allocationStrategy ?? DEFAULT_ALLOCATION_STRATEGY[ec2Type],
-        bidPercentage: args.spotBidPercentage,
-        // Batch wants the instance profile here, not the role (despite the field name).
-        instanceRole: instances.profileArn,
-        // Both force a new environment in the provider, even with the service-linked role:
-        // they are fixed here, set once by the migration that introduced them.
-        launchTemplate: { launchTemplateId: instances.launchTemplateId, version: "$Latest" },
-        ec2Configurations: EC2_CONFIGURATION,
-        // Fixed: a change to computeResources.tags replaces the environment.
-        tags: args.instanceTags,
-      };
-      this.jobLimits = instanceTypeLimits(
-        args.instanceTypes ?? DEFAULT_INSTANCE_TYPES,
-        maxVcpus,
-        this,
-      );
-    }
-
-    const computeEnvironment = new aws.batch.ComputeEnvironment(
-      `${name}-${COMPUTE_ENVIRONMENT_SUFFIX}`,
-      {
-        type: "MANAGED",
-        state: "ENABLED",
-        // No serviceRole: Batch uses AWSServiceRoleForBatch (see the class comment).
-        computeResources,
-        // Infrastructure updates, and so an update policy, exist for EC2 and SPOT only;
-        // Fargate updates subnets and security groups without stopping jobs.
-        updatePolicy: isFargate(type)
-          ? undefined
-          : {
-              jobExecutionTimeoutMinutes:
-                args.updateTimeoutMinutes ?? DEFAULT_UPDATE_TIMEOUT_MINUTES,
-              terminateJobsOnUpdate: false,
-            },
-        tags: args.tags,
-      },
-      // Deleted before the instance role loses its policy, or Batch cannot tear it down.
-      { parent: this, dependsOn },
+    const jobLimits = instanceTypeLimits(
+      args.instanceTypes ?? DEFAULT_INSTANCE_TYPES,
+      common.maxVcpus,
+      this,
     );
-
-    this.computeEnvironmentArn = computeEnvironment.arn;
-    this.computeEnvironmentName = computeEnvironment.name;
-    this.registerOutputs({
-      computeEnvironmentArn: this.computeEnvironmentArn,
-      computeEnvironmentName: this.computeEnvironmentName,
-      jobLimits: this.jobLimits,
-    });
+    return { computeResources, dependsOn: [instances.roleAttachment], jobLimits };
   }
 
   /**

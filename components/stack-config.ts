@@ -144,19 +144,11 @@ function parseJson(raw: string): unknown {
   }
 }
 
-/**
- * Reads and validates a stack's settings from its raw config (as `pulumi.runtime.allConfig()`
- * returns it: `namespace:key` → string, lists and maps as JSON). Everything is checked before
- * any resource is created; the first problem throws a {@link StackConfigError} naming the key.
- *
- * @param componentName the name the program gives its components, used in messages
- */
-export function parseStackConfig(
-  raw: Readonly<Record<string, string>>,
-  env: Readonly<Record<string, string | undefined>> = {},
-  componentName = "batchpy",
-): StackSettings {
-  const values: Partial<Record<ConfigKey, unknown>> = {};
+type ConfigValues = Partial<Record<ConfigKey, unknown>>;
+
+/** The `batchpy:` keys of the raw config, each parsed by its kind; an unknown key throws. */
+function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
+  const values: ConfigValues = {};
   for (const [full, value] of Object.entries(raw)) {
     if (!full.startsWith(`${CONFIG_NAMESPACE}:`)) {
       continue;
@@ -172,8 +164,14 @@ export function parseStackConfig(
     const spec = CONFIG_KEYS[key as ConfigKey];
     values[key as ConfigKey] = parseValue(key as ConfigKey, spec.kind, value);
   }
-  const get = <T>(key: ConfigKey): T | undefined => values[key] as T | undefined;
+  return values;
+}
 
+/** `aws:region`, else the region the AWS SDK would use; none throws. */
+function resolveRegion(
+  raw: Readonly<Record<string, string>>,
+  env: Readonly<Record<string, string | undefined>>,
+): string {
   const region = raw["aws:region"] ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   if (region === undefined || region === "") {
     throw new StackConfigError(
@@ -181,9 +179,13 @@ export function parseStackConfig(
       "Stack config 'aws:region' is not set; set it with `pulumi config set aws:region us-east-1` (or export AWS_REGION).",
     );
   }
+  return region;
+}
 
-  const computeType = get<string>("computeType") ?? DEFAULT_COMPUTE_TYPE;
-  const settings: StackSettings = {
+/** The parsed values grouped by the component they configure (not yet validated). */
+function groupSettings(values: ConfigValues, region: string): StackSettings {
+  const get = <T>(key: ConfigKey): T | undefined => values[key] as T | undefined;
+  return {
     region,
     tags: get<Record<string, string>>("tags") ?? {},
     storage: {
@@ -197,7 +199,7 @@ export function parseStackConfig(
       forceDelete: get<boolean>("forceDestroy"),
     },
     compute: {
-      computeType: computeType as ComputeType,
+      computeType: (get<string>("computeType") ?? DEFAULT_COMPUTE_TYPE) as ComputeType,
       minVcpus: get<number>("minVcpus"),
       maxVcpus: get<number>("maxVcpus"),
       instanceTypes: get<string[]>("instanceTypes"),
@@ -221,12 +223,13 @@ export function parseStackConfig(
       logRetentionDays: get<number>("logRetentionDays"),
     },
   };
+}
 
-  // The components' own checks, run now so that a bad value names its config key.
+/** The components' own checks, run now so that a bad value names its config key. */
+function validateWithComponents(settings: StackSettings, componentName: string): void {
+  const computeType = settings.compute.computeType as ComputeType;
   const platform =
-    COMPUTE_TYPES.includes(computeType as ComputeType) && isFargate(computeType as ComputeType)
-      ? "FARGATE"
-      : "EC2";
+    COMPUTE_TYPES.includes(computeType) && isFargate(computeType) ? "FARGATE" : "EC2";
   withConfigKeys(() => {
     validateStorageArgs(componentName, settings.storage);
     validateImageArgs(componentName, { ...settings.image, context: "container" });
@@ -239,11 +242,13 @@ export function parseStackConfig(
       bucketName: "",
       jobRoleArn: "",
       executionRoleArn: "",
-      region,
+      region: settings.region,
     });
   });
+}
 
-  // A job asking for more vCPUs than the environment may ever run waits in RUNNABLE forever.
+/** A job asking for more vCPUs than the environment may ever run waits in RUNNABLE forever. */
+function checkJobVcpusWithinMax(settings: StackSettings): void {
   const maxVcpus = settings.compute.maxVcpus ?? DEFAULT_MAX_VCPUS;
   const jobVcpus = settings.job.vcpus ?? DEFAULT_JOB_VCPUS;
   if (jobVcpus > maxVcpus) {
@@ -252,6 +257,24 @@ export function parseStackConfig(
       `Stack config '${fullKey("maxVcpus")}' = ${maxVcpus} is less than '${fullKey("jobVcpus")}' = ${jobVcpus}; no job could ever start. Raise maxVcpus or lower jobVcpus.`,
     );
   }
+}
+
+/**
+ * Reads and validates a stack's settings from its raw config (as `pulumi.runtime.allConfig()`
+ * returns it: `namespace:key` → string, lists and maps as JSON). Everything is checked before
+ * any resource is created; the first problem throws a {@link StackConfigError} naming the key.
+ *
+ * @param componentName the name the program gives its components, used in messages
+ */
+export function parseStackConfig(
+  raw: Readonly<Record<string, string>>,
+  env: Readonly<Record<string, string | undefined>> = {},
+  componentName = "batchpy",
+): StackSettings {
+  const values = readConfigValues(raw);
+  const settings = groupSettings(values, resolveRegion(raw, env));
+  validateWithComponents(settings, componentName);
+  checkJobVcpusWithinMax(settings);
   checkJobFits(settings);
   return settings;
 }

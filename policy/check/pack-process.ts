@@ -167,8 +167,7 @@ function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined):
     return promise;
   }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () =>
-      reject(new Error(`Starting the policy pack was cancelled (${String(signal.reason)}).`));
+    const onAbort = () => reject(cancelled(signal));
     if (signal.aborted) {
       // Nobody awaits `promise` now: its own failure (the pack stopped under it) is noise.
       promise.catch(() => undefined);
@@ -316,12 +315,15 @@ function endProcess(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Starts the pack, connects to it and reads what it declares. */
-export async function startPolicyPack(options: StartOptions): Promise<PolicyPackProcess> {
-  const packDir = path.resolve(options.packDir ?? DEFAULT_PACK_DIR);
-  const onOutput = options.onOutput ?? (() => undefined);
-  // The pack runs with the @pulumi/pulumi it depends on, resolved from its folder as the
-  // language host does (pack-runner.ts resolves it the same way).
+function cancelled(signal: AbortSignal): Error {
+  return new Error(`Starting the policy pack was cancelled (${String(signal.reason)}).`);
+}
+
+/**
+ * The pack runs with the @pulumi/pulumi it depends on, resolved from its folder as the
+ * language host does (pack-runner.ts resolves it the same way); fails naming the fix.
+ */
+function checkPackRunnable(packDir: string): void {
   try {
     require.resolve("@pulumi/pulumi/cmd/run-policy-pack", { paths: [packDir] });
   } catch {
@@ -330,17 +332,15 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
         `Pass the folder that holds the pack's PulumiPolicy.yaml, and run \`npm ci\` at the repository root.`,
     );
   }
-  if (options.signal?.aborted) {
-    throw new Error(`Starting the policy pack was cancelled (${String(options.signal.reason)}).`);
-  }
-  const engine = await startEngineService(onOutput);
-  if (options.signal?.aborted) {
-    // Given up while the Engine server started (the program failed first): start nothing.
-    await engine.stop();
-    throw new Error(`Starting the policy pack was cancelled (${String(options.signal.reason)}).`);
-  }
-  const stack = options.stack ?? {};
-  const child = spawn(process.execPath, ["-r", REGISTER, PACK_RUNNER, engine.address, packDir], {
+}
+
+/** `node -r register pack-runner <engine> <packDir>`, with what the language host sets. */
+function spawnPack(
+  packDir: string,
+  engineAddress: string,
+  stack: Partial<StackIdentity>,
+): ChildProcess {
+  return spawn(process.execPath, ["-r", REGISTER, PACK_RUNNER, engineAddress, packDir], {
     cwd: packDir,
     env: {
       ...process.env,
@@ -352,12 +352,10 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  options.onSpawn?.();
-  const stderr: string[] = [];
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr.push(chunk.toString());
-  });
+}
 
+/** Whether the process is gone: exited, or never started. */
+function watchExit(child: ChildProcess): () => boolean {
   // A process that never started (spawn failed: 'error', then 'close', never 'exit') is as
   // gone as one that exited; waiting for its 'exit' would wait for ever.
   let exited = false;
@@ -371,12 +369,137 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
       markExited();
     }
   });
+  return () => exited;
+}
+
+/** Once the pack serves, anything it prints is a log line (the engine shows it too). */
+function forwardOutput(child: ChildProcess, onOutput: (line: string) => void): void {
+  const forward = (chunk: Buffer) =>
+    chunk
+      .toString()
+      .split("\n")
+      .filter((line) => line.trim() !== "")
+      .forEach(onOutput);
+  child.stdout?.on("data", forward);
+  child.stderr?.on("data", forward);
+}
+
+/** GetPluginInfo and GetAnalyzerInfo: the pack's name, version, policies and config. */
+async function readPackInfo(
+  analyzer: analyzerGrpc.AnalyzerClient,
+  signal: AbortSignal | undefined,
+): Promise<PackInfo> {
+  const plugin = await unlessAborted(
+    unary<PluginInfo>("to describe itself (GetPluginInfo)", (md, o, cb) =>
+      analyzer.getPluginInfo(new Empty(), md, o, cb),
+    ),
+    signal,
+  );
+  const info = await unlessAborted(
+    unary<analyzerPb.AnalyzerInfo>("to list its policies (GetAnalyzerInfo)", (md, o, cb) =>
+      analyzer.getAnalyzerInfo(new Empty(), md, o, cb),
+    ),
+    signal,
+  );
+  return {
+    name: info.getName(),
+    version: info.getVersion() || plugin.getVersion(),
+    description: info.getDescription(),
+    policies: info.getPoliciesList().map(toPolicySummary),
+    initialConfig: toInitialConfig(info),
+  };
+}
+
+function configureStackRequest(identity: StackIdentity): analyzerPb.AnalyzerStackConfigureRequest {
+  const request = new analyzerPb.AnalyzerStackConfigureRequest();
+  request.setProject(identity.project);
+  request.setStack(identity.stack);
+  request.setOrganization(identity.organization ?? "");
+  request.setDryRun(true);
+  for (const [key, value] of Object.entries(identity.config ?? {})) {
+    request.getConfigMap().set(key, value);
+  }
+  for (const [key, value] of Object.entries(identity.tags ?? {})) {
+    request.getTagsMap().set(key, value);
+  }
+  return request;
+}
+
+function configureRequest(config: ReconciledConfig): analyzerPb.ConfigureAnalyzerRequest {
+  const request = new analyzerPb.ConfigureAnalyzerRequest();
+  for (const [name, entry] of Object.entries(config)) {
+    const policyConfig = new analyzerPb.PolicyConfig();
+    // Always set: proto3 would read a missing level as ADVISORY (0).
+    policyConfig.setEnforcementlevel(enforcementLevelValue(entry.enforcementLevel));
+    policyConfig.setProperties(
+      Struct.fromJavaScript(
+        toJson(entry.properties) as Parameters<typeof Struct.fromJavaScript>[0],
+      ),
+    );
+    request.getPolicyconfigMap().set(name, policyConfig);
+  }
+  return request;
+}
+
+/** The calls the engine makes on a serving pack. */
+function analyzerCalls(
+  analyzer: analyzerGrpc.AnalyzerClient,
+): Pick<PolicyPackProcess, "configureStack" | "configure" | "analyze" | "analyzeStack"> {
+  return {
+    configureStack: async (identity) => {
+      await unary("to take the stack's settings (ConfigureStack)", (md, o, cb) =>
+        analyzer.configureStack(configureStackRequest(identity), md, o, cb),
+      );
+    },
+    configure: async (config) => {
+      await unary("to take the policy config (Configure)", (md, o, cb) =>
+        analyzer.configure(configureRequest(config), md, o, cb),
+      );
+    },
+    analyze: async (resource) => {
+      const response = await unary<analyzerPb.AnalyzeResponse>(
+        `to analyze ${resource.urn} (Analyze)`,
+        (md, o, cb) => analyzer.analyze(analyzeRequest(resource), md, o, cb),
+      );
+      return response.getDiagnosticsList().map((d) => fromDiagnostic(d, resource.urn));
+    },
+    analyzeStack: async (resources) => {
+      const response = await unary<analyzerPb.AnalyzeResponse>(
+        "to analyze the stack (AnalyzeStack)",
+        (md, o, cb) => analyzer.analyzeStack(analyzeStackRequest(resources), md, o, cb),
+      );
+      return response.getDiagnosticsList().map((d) => fromDiagnostic(d));
+    },
+  };
+}
+
+/** Starts the pack, connects to it and reads what it declares. */
+export async function startPolicyPack(options: StartOptions): Promise<PolicyPackProcess> {
+  const packDir = path.resolve(options.packDir ?? DEFAULT_PACK_DIR);
+  const onOutput = options.onOutput ?? (() => undefined);
+  checkPackRunnable(packDir);
+  if (options.signal?.aborted) {
+    throw cancelled(options.signal);
+  }
+  const engine = await startEngineService(onOutput);
+  if (options.signal?.aborted) {
+    // Given up while the Engine server started (the program failed first): start nothing.
+    await engine.stop();
+    throw cancelled(options.signal);
+  }
+  const child = spawnPack(packDir, engine.address, options.stack ?? {});
+  options.onSpawn?.();
+  const stderr: string[] = [];
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr.push(chunk.toString());
+  });
+  const exited = watchExit(child);
   let client: analyzerGrpc.AnalyzerClient | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopping ??= shutdown());
   const shutdown = async (): Promise<void> => {
     client?.close();
-    if (!exited) {
+    if (!exited()) {
       await endProcess(child);
     }
     await engine.stop();
@@ -384,17 +507,8 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
 
   try {
     const port = await unlessAborted(awaitPort(child, packDir, stderr), options.signal);
-    // From here on, anything the pack prints is a log line (the engine shows it too).
-    const forward = (chunk: Buffer) =>
-      chunk
-        .toString()
-        .split("\n")
-        .filter((line) => line.trim() !== "")
-        .forEach(onOutput);
-    child.stdout?.on("data", forward);
-    child.stderr?.on("data", forward);
-
-    const analyzer = new analyzerGrpc.AnalyzerClient(
+    forwardOutput(child, onOutput);
+    client = new analyzerGrpc.AnalyzerClient(
       `127.0.0.1:${port}`,
       grpc.credentials.createInsecure(),
       {
@@ -402,79 +516,8 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
         "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
       },
     );
-    client = analyzer;
-    const plugin = await unlessAborted(
-      unary<PluginInfo>("to describe itself (GetPluginInfo)", (md, o, cb) =>
-        analyzer.getPluginInfo(new Empty(), md, o, cb),
-      ),
-      options.signal,
-    );
-    const info = await unlessAborted(
-      unary<analyzerPb.AnalyzerInfo>("to list its policies (GetAnalyzerInfo)", (md, o, cb) =>
-        analyzer.getAnalyzerInfo(new Empty(), md, o, cb),
-      ),
-      options.signal,
-    );
-    const packInfo: PackInfo = {
-      name: info.getName(),
-      version: info.getVersion() || plugin.getVersion(),
-      description: info.getDescription(),
-      policies: info.getPoliciesList().map(toPolicySummary),
-      initialConfig: toInitialConfig(info),
-    };
-
-    return {
-      info: packInfo,
-      pid: child.pid ?? -1,
-      configureStack: async (identity) => {
-        const request = new analyzerPb.AnalyzerStackConfigureRequest();
-        request.setProject(identity.project);
-        request.setStack(identity.stack);
-        request.setOrganization(identity.organization ?? "");
-        request.setDryRun(true);
-        for (const [key, value] of Object.entries(identity.config ?? {})) {
-          request.getConfigMap().set(key, value);
-        }
-        for (const [key, value] of Object.entries(identity.tags ?? {})) {
-          request.getTagsMap().set(key, value);
-        }
-        await unary("to take the stack's settings (ConfigureStack)", (md, o, cb) =>
-          analyzer.configureStack(request, md, o, cb),
-        );
-      },
-      configure: async (config) => {
-        const request = new analyzerPb.ConfigureAnalyzerRequest();
-        for (const [name, entry] of Object.entries(config)) {
-          const policyConfig = new analyzerPb.PolicyConfig();
-          // Always set: proto3 would read a missing level as ADVISORY (0).
-          policyConfig.setEnforcementlevel(enforcementLevelValue(entry.enforcementLevel));
-          policyConfig.setProperties(
-            Struct.fromJavaScript(
-              toJson(entry.properties) as Parameters<typeof Struct.fromJavaScript>[0],
-            ),
-          );
-          request.getPolicyconfigMap().set(name, policyConfig);
-        }
-        await unary("to take the policy config (Configure)", (md, o, cb) =>
-          analyzer.configure(request, md, o, cb),
-        );
-      },
-      analyze: async (resource) => {
-        const response = await unary<analyzerPb.AnalyzeResponse>(
-          `to analyze ${resource.urn} (Analyze)`,
-          (md, o, cb) => analyzer.analyze(analyzeRequest(resource), md, o, cb),
-        );
-        return response.getDiagnosticsList().map((d) => fromDiagnostic(d, resource.urn));
-      },
-      analyzeStack: async (resources) => {
-        const response = await unary<analyzerPb.AnalyzeResponse>(
-          "to analyze the stack (AnalyzeStack)",
-          (md, o, cb) => analyzer.analyzeStack(analyzeStackRequest(resources), md, o, cb),
-        );
-        return response.getDiagnosticsList().map((d) => fromDiagnostic(d));
-      },
-      stop,
-    };
+    const info = await readPackInfo(client, options.signal);
+    return { info, pid: child.pid ?? -1, ...analyzerCalls(client), stop };
   } catch (err) {
     await stop();
     throw err;
