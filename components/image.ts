@@ -102,62 +102,76 @@ export class Image extends pulumi.ComponentResource {
     if (args.imageUri !== undefined) {
       this.imageUri = pulumi.output(args.imageUri);
     } else {
-      const repository = new aws.ecr.Repository(
-        `${name}-repo`,
-        {
-          imageScanningConfiguration: { scanOnPush: true },
-          imageTagMutability: "MUTABLE",
-          forceDelete: args.forceDelete ?? false,
-          tags: args.tags,
-        },
-        { parent: this },
-      );
-      new aws.ecr.LifecyclePolicy(
-        `${name}-lifecycle`,
-        {
-          repository: repository.name,
-          policy: JSON.stringify(keepLastImagesPolicy(args.keepImages ?? DEFAULT_KEEP_IMAGES)),
-        },
-        { parent: this },
-      );
-      const context = args.context ?? "container";
-      const contextHash = hashBuildContext(
-        path.resolve(args.projectRoot ?? process.cwd(), context),
-      );
-      const credentials = aws.ecr.getAuthorizationTokenOutput(
-        { registryId: repository.registryId },
-        { parent: this },
-      );
-      const image = new dockerBuild.Image(
-        `${name}-build`,
-        {
-          context: { location: context },
-          platforms: [(args.platform ?? DEFAULT_PLATFORM) as dockerBuild.Platform],
-          push: true,
-          // Content-derived: the same files give the same tag, wherever they are checked out.
-          tags: [pulumi.interpolate`${repository.repositoryUrl}:${contextTag(contextHash)}`],
-          // Also makes this build's digest differ from the one awsx.ecr.Image pushed before
-          // the switch, so deleting awsx's old build (which deletes by digest) cannot take
-          // this image with it.
-          labels: { [CONTEXT_LABEL]: contextHash },
-          buildOnPreview: args.buildOnPreview ?? true,
-          registries: [
-            {
-              address: repository.repositoryUrl.apply((url) => url.split("/")[0]),
-              username: credentials.userName,
-              password: credentials.password,
-            },
-          ],
-        },
-        // docker-build deletes the pushed manifest (by digest) when the resource is deleted
-        // or renamed; a job definition may still point at it. Old images expire through
-        // the repository's lifecycle policy instead, and `forceDestroy` empties it.
-        { parent: this, retainOnDelete: true },
-      );
-      this.imageUri = pulumi.interpolate`${repository.repositoryUrl}@${image.digest}`;
+      const repository = this.repository(name, args);
+      const digest = this.buildAndPush(name, args, repository);
+      this.imageUri = pulumi.interpolate`${repository.repositoryUrl}@${digest}`;
       this.repositoryUrl = repository.repositoryUrl;
     }
     this.registerOutputs({ imageUri: this.imageUri, repositoryUrl: this.repositoryUrl });
+  }
+
+  /** The ECR repository: scans on push, keeps the last `keepImages` images. */
+  private repository(name: string, args: ImageArgs): aws.ecr.Repository {
+    const repository = new aws.ecr.Repository(
+      `${name}-repo`,
+      {
+        imageScanningConfiguration: { scanOnPush: true },
+        imageTagMutability: "MUTABLE",
+        forceDelete: args.forceDelete ?? false,
+        tags: args.tags,
+      },
+      { parent: this },
+    );
+    new aws.ecr.LifecyclePolicy(
+      `${name}-lifecycle`,
+      {
+        repository: repository.name,
+        policy: JSON.stringify(keepLastImagesPolicy(args.keepImages ?? DEFAULT_KEEP_IMAGES)),
+      },
+      { parent: this },
+    );
+    return repository;
+  }
+
+  /** Builds the context and pushes it to `repository`; the pushed image's digest. */
+  private buildAndPush(
+    name: string,
+    args: ImageArgs,
+    repository: aws.ecr.Repository,
+  ): pulumi.Output<string> {
+    const context = args.context ?? "container";
+    const contextHash = hashBuildContext(path.resolve(args.projectRoot ?? process.cwd(), context));
+    const credentials = aws.ecr.getAuthorizationTokenOutput(
+      { registryId: repository.registryId },
+      { parent: this },
+    );
+    const image = new dockerBuild.Image(
+      `${name}-build`,
+      {
+        context: { location: context },
+        platforms: [(args.platform ?? DEFAULT_PLATFORM) as dockerBuild.Platform],
+        push: true,
+        // Content-derived: the same files give the same tag, wherever they are checked out.
+        tags: [pulumi.interpolate`${repository.repositoryUrl}:${contextTag(contextHash)}`],
+        // Also makes this build's digest differ from the one awsx.ecr.Image pushed before
+        // the switch, so deleting awsx's old build (which deletes by digest) cannot take
+        // this image with it.
+        labels: { [CONTEXT_LABEL]: contextHash },
+        buildOnPreview: args.buildOnPreview ?? true,
+        registries: [
+          {
+            address: repository.repositoryUrl.apply((url) => url.split("/")[0]),
+            username: credentials.userName,
+            password: credentials.password,
+          },
+        ],
+      },
+      // docker-build deletes the pushed manifest (by digest) when the resource is deleted
+      // or renamed; a job definition may still point at it. Old images expire through
+      // the repository's lifecycle policy instead, and `forceDestroy` empties it.
+      { parent: this, retainOnDelete: true },
+    );
+    return image.digest;
   }
 }
 

@@ -243,6 +243,38 @@ export const RETRY_ON_HOST_FAILURE: aws.types.input.batch.JobDefinitionRetryStra
     { onReason: "*", action: "EXIT" },
   ];
 
+/** The container properties JSON, once the image, roles, bucket and log group are known. */
+function resolvedContainerProperties(
+  name: string,
+  args: JobDefinitionArgs,
+  logGroupName: pulumi.Output<string>,
+): pulumi.Output<string> {
+  return pulumi
+    .all([
+      args.image,
+      args.jobRoleArn,
+      args.executionRoleArn,
+      args.bucketName,
+      args.region,
+      logGroupName,
+    ])
+    .apply(([image, jobRoleArn, executionRoleArn, bucketName, region, logGroupName]) =>
+      containerPropertiesJson(name, {
+        image,
+        command: args.command ?? JOB_COMMAND,
+        jobRoleArn,
+        executionRoleArn,
+        bucketName,
+        region,
+        logGroupName,
+        vcpus: args.vcpus ?? DEFAULT_JOB_VCPUS,
+        memoryMiB: args.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
+        gpus: args.gpus ?? 0,
+        platform: args.platform,
+      }),
+    );
+}
+
 /**
  * A container job definition for the batchpy entrypoint, with a timeout, host-failure
  * retries, and logs in a log group with a retention period.
@@ -262,30 +294,7 @@ export class JobDefinition extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    const properties = pulumi
-      .all([
-        args.image,
-        args.jobRoleArn,
-        args.executionRoleArn,
-        args.bucketName,
-        args.region,
-        logGroup.name,
-      ])
-      .apply(([image, jobRoleArn, executionRoleArn, bucketName, region, logGroupName]) =>
-        containerPropertiesJson(name, {
-          image,
-          command: args.command ?? JOB_COMMAND,
-          jobRoleArn,
-          executionRoleArn,
-          bucketName,
-          region,
-          logGroupName,
-          vcpus: args.vcpus ?? DEFAULT_JOB_VCPUS,
-          memoryMiB: args.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
-          gpus: args.gpus ?? 0,
-          platform: args.platform,
-        }),
-      );
+    const properties = resolvedContainerProperties(name, args, logGroup.name);
 
     const definition = new aws.batch.JobDefinition(
       `${name}-def`,

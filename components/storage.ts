@@ -55,6 +55,22 @@ export class Storage extends pulumi.ComponentResource {
       parent,
     );
 
+    this.lockDown(name, bucket);
+    if (args.logExpirationDays !== undefined) {
+      this.expireLogs(name, bucket, args.logExpirationDays);
+    }
+
+    this.bucketName = bucket.bucket;
+    this.bucketArn = bucket.arn;
+    this.registerOutputs({ bucketName: this.bucketName, bucketArn: this.bucketArn });
+  }
+
+  /**
+   * Private, owner-enforced, encrypted and TLS-only: Block Public Access, no ACLs, AES-256
+   * by default, and a policy denying requests without TLS.
+   */
+  private lockDown(name: string, bucket: aws.s3.Bucket): void {
+    const parent = { parent: this };
     const publicAccessBlock = new aws.s3.BucketPublicAccessBlock(
       `${name}-public-access-block`,
       {
@@ -92,28 +108,26 @@ export class Storage extends pulumi.ComponentResource {
       // S3 rejects a bucket policy while Block Public Access is still being applied.
       { parent: this, dependsOn: [publicAccessBlock] },
     );
+  }
 
-    if (args.logExpirationDays !== undefined) {
-      new aws.s3.BucketLifecycleConfiguration(
-        `${name}-lifecycle`,
-        {
-          bucket: bucket.id,
-          rules: [
-            {
-              id: "expire-logs",
-              status: "Enabled",
-              filter: { prefix: BUCKET_PREFIXES.logs },
-              expiration: { days: args.logExpirationDays },
-            },
-          ],
-        },
-        parent,
-      );
-    }
-
-    this.bucketName = bucket.bucket;
-    this.bucketArn = bucket.arn;
-    this.registerOutputs({ bucketName: this.bucketName, bucketArn: this.bucketArn });
+  /** Objects under `logs/` expire after `days`. */
+  private expireLogs(name: string, bucket: aws.s3.Bucket, days: number): void {
+    const parent = { parent: this };
+    new aws.s3.BucketLifecycleConfiguration(
+      `${name}-lifecycle`,
+      {
+        bucket: bucket.id,
+        rules: [
+          {
+            id: "expire-logs",
+            status: "Enabled",
+            filter: { prefix: BUCKET_PREFIXES.logs },
+            expiration: { days },
+          },
+        ],
+      },
+      parent,
+    );
   }
 }
 

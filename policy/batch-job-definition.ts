@@ -177,6 +177,35 @@ function parsed(
   return { document };
 }
 
+/** Gaps in one node range of a multi-node job: its container, ECS or EKS part. */
+function nodeRangeGaps(range: unknown, path: string): RoleGap[] {
+  const gaps: RoleGap[] = [];
+  let hasContainers = false;
+  for (const [key, check] of [
+    ["container", containerGaps],
+    ["ecsProperties", ecsGaps],
+    ["eksProperties", eksGaps],
+  ] as const) {
+    const part = at(range, key);
+    if (part !== undefined && part !== null) {
+      hasContainers = true;
+      gaps.push(...check(part, `${path}.${key}`));
+    }
+  }
+  return hasContainers ? gaps : [{ path: `${path}.container.jobRoleArn` }];
+}
+
+/** Gaps in `nodeProperties`: every node range. */
+function nodeGaps(nodes: unknown): RoleGap[] {
+  const ranges = elements(at(nodes, "nodeRangeProperties"));
+  if (ranges === UNKNOWN) {
+    return [];
+  }
+  return ranges.flatMap((range, i) =>
+    nodeRangeGaps(range, `nodeProperties.nodeRangeProperties[${i}]`),
+  );
+}
+
 /**
  * Every place a job definition's containers run without a role. Parts unknown during
  * preview count as set.
@@ -207,30 +236,7 @@ export function roleGaps(props: unknown): RoleGap[] {
   const nodes = parsed(props, "nodeProperties");
   if (nodes !== undefined) {
     described = true;
-    if ("gap" in nodes) {
-      gaps.push(nodes.gap);
-    } else {
-      const ranges = elements(at(nodes.document, "nodeRangeProperties"));
-      if (ranges !== UNKNOWN) {
-        ranges.forEach((range, i) => {
-          const path = `nodeProperties.nodeRangeProperties[${i}]`;
-          const rangeGaps: RoleGap[] = [];
-          let hasContainers = false;
-          for (const [key, check] of [
-            ["container", containerGaps],
-            ["ecsProperties", ecsGaps],
-            ["eksProperties", eksGaps],
-          ] as const) {
-            const part = at(range, key);
-            if (part !== undefined && part !== null) {
-              hasContainers = true;
-              rangeGaps.push(...check(part, `${path}.${key}`));
-            }
-          }
-          gaps.push(...(hasContainers ? rangeGaps : [{ path: `${path}.container.jobRoleArn` }]));
-        });
-      }
-    }
+    gaps.push(...("gap" in nodes ? [nodes.gap] : nodeGaps(nodes.document)));
   }
   if (!described) {
     gaps.push({ path: "containerProperties.jobRoleArn" });

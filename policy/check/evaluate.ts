@@ -91,6 +91,90 @@ function shortHash(text: string): string {
   return crypto.createHash("sha256").update(text).digest("hex").slice(0, 7);
 }
 
+/** What a mocked resource's state is built from. */
+interface MockContext {
+  readonly name: string;
+  readonly inputs: Record<string, unknown>;
+  readonly region: string;
+  /** Its physical name: the `name` input, else the logical name with a suffix. */
+  readonly physical: string;
+  /** An ARN in the mock account (and region, unless `regional` is false). */
+  readonly arn: (service: string, resource: string, regional?: boolean) => string;
+}
+
+type MockState = { id: string; state: Record<string, unknown> };
+
+/** A resource AWS knows by its name, with an ARN of `service` and `resource(physical)`. */
+function named(
+  service: string,
+  resource: (physical: string) => string,
+  regional = true,
+): (c: MockContext) => MockState {
+  return (c) => ({
+    id: c.physical,
+    state: { ...c.inputs, name: c.physical, arn: c.arn(service, resource(c.physical), regional) },
+  });
+}
+
+/** The outputs AWS computes, per resource type, shaped like the real provider's. */
+const MOCK_STATES: Readonly<Record<string, (c: MockContext) => MockState>> = {
+  "aws:s3/bucket:Bucket": (c) => {
+    const bucket = typeof c.inputs.bucket === "string" ? c.inputs.bucket : c.physical;
+    return { id: bucket, state: { ...c.inputs, bucket, arn: `arn:aws:s3:::${bucket}` } };
+  },
+  "aws:iam/role:Role": named("iam", (p) => `role/${p}`, false),
+  "aws:iam/instanceProfile:InstanceProfile": named("iam", (p) => `instance-profile/${p}`, false),
+  "aws:ecr/repository:Repository": (c) => ({
+    id: c.physical,
+    state: {
+      ...c.inputs,
+      name: c.physical,
+      arn: c.arn("ecr", `repository/${c.physical}`),
+      registryId: MOCK_ACCOUNT_ID,
+      repositoryUrl: `${MOCK_ACCOUNT_ID}.dkr.ecr.${c.region}.amazonaws.com/${c.physical}`,
+    },
+  }),
+  "docker-build:index:Image": (c) => {
+    // The digest of what was built: the same inputs give the same digest.
+    const digest = `sha256:${crypto.createHash("sha256").update(JSON.stringify(c.inputs)).digest("hex")}`;
+    const tags = Array.isArray(c.inputs.tags) ? c.inputs.tags.map(String) : [];
+    return {
+      id: digest,
+      state: { ...c.inputs, digest, ref: tags.length > 0 ? `${tags[0]}@${digest}` : "" },
+    };
+  },
+  "aws:ec2/launchTemplate:LaunchTemplate": (c) => {
+    const id = `lt-0${shortHash(c.name)}`;
+    return {
+      id,
+      state: {
+        ...c.inputs,
+        name: c.physical,
+        arn: c.arn("ec2", `launch-template/${id}`),
+        latestVersion: 1,
+        defaultVersion: 1,
+      },
+    };
+  },
+  "aws:ec2/securityGroup:SecurityGroup": (c) => ({
+    id: `sg-${shortHash(c.name)}`,
+    state: { ...c.inputs, arn: c.arn("ec2", `security-group/sg-${shortHash(c.name)}`) },
+  }),
+  "aws:cloudwatch/logGroup:LogGroup": named("logs", (p) => `log-group:${p}`),
+  "aws:batch/computeEnvironment:ComputeEnvironment": named(
+    "batch",
+    (p) => `compute-environment/${p}`,
+  ),
+  "aws:batch/jobQueue:JobQueue": named("batch", (p) => `job-queue/${p}`),
+  "aws:batch/jobDefinition:JobDefinition": (c) => {
+    const definitionArn = c.arn("batch", `job-definition/${c.physical}:1`);
+    return {
+      id: definitionArn,
+      state: { ...c.inputs, name: c.physical, arn: definitionArn, revision: 1 },
+    };
+  },
+};
+
 /**
  * What the mocked provider returns for a new resource: its inputs plus the outputs AWS
  * would compute (ARNs, physical names, URLs), shaped like the real provider's.
@@ -100,89 +184,15 @@ export function mockResourceState(
   name: string,
   inputs: Record<string, unknown>,
   region: string,
-): { id: string; state: Record<string, unknown> } {
+): MockState {
   const physical = typeof inputs.name === "string" ? inputs.name : `${name}-${shortHash(name)}`;
   const arn = (service: string, resource: string, regional = true): string =>
     `arn:aws:${service}:${regional ? region : ""}:${MOCK_ACCOUNT_ID}:${resource}`;
-  const base = { ...inputs };
-  switch (type) {
-    case "aws:s3/bucket:Bucket": {
-      const bucket = typeof inputs.bucket === "string" ? inputs.bucket : physical;
-      return { id: bucket, state: { ...base, bucket, arn: `arn:aws:s3:::${bucket}` } };
-    }
-    case "aws:iam/role:Role":
-      return {
-        id: physical,
-        state: { ...base, name: physical, arn: arn("iam", `role/${physical}`, false) },
-      };
-    case "aws:iam/instanceProfile:InstanceProfile":
-      return {
-        id: physical,
-        state: { ...base, name: physical, arn: arn("iam", `instance-profile/${physical}`, false) },
-      };
-    case "aws:ecr/repository:Repository":
-      return {
-        id: physical,
-        state: {
-          ...base,
-          name: physical,
-          arn: arn("ecr", `repository/${physical}`),
-          registryId: MOCK_ACCOUNT_ID,
-          repositoryUrl: `${MOCK_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com/${physical}`,
-        },
-      };
-    case "docker-build:index:Image": {
-      // The digest of what was built: the same inputs give the same digest.
-      const digest = `sha256:${crypto.createHash("sha256").update(JSON.stringify(inputs)).digest("hex")}`;
-      const tags = Array.isArray(inputs.tags) ? inputs.tags.map(String) : [];
-      return {
-        id: digest,
-        state: { ...base, digest, ref: tags.length > 0 ? `${tags[0]}@${digest}` : "" },
-      };
-    }
-    case "aws:ec2/launchTemplate:LaunchTemplate": {
-      const id = `lt-0${shortHash(name)}`;
-      return {
-        id,
-        state: {
-          ...base,
-          name: physical,
-          arn: arn("ec2", `launch-template/${id}`),
-          latestVersion: 1,
-          defaultVersion: 1,
-        },
-      };
-    }
-    case "aws:ec2/securityGroup:SecurityGroup":
-      return {
-        id: `sg-${shortHash(name)}`,
-        state: { ...base, arn: arn("ec2", `security-group/sg-${shortHash(name)}`) },
-      };
-    case "aws:cloudwatch/logGroup:LogGroup":
-      return {
-        id: physical,
-        state: { ...base, name: physical, arn: arn("logs", `log-group:${physical}`) },
-      };
-    case "aws:batch/computeEnvironment:ComputeEnvironment":
-      return {
-        id: physical,
-        state: { ...base, name: physical, arn: arn("batch", `compute-environment/${physical}`) },
-      };
-    case "aws:batch/jobQueue:JobQueue":
-      return {
-        id: physical,
-        state: { ...base, name: physical, arn: arn("batch", `job-queue/${physical}`) },
-      };
-    case "aws:batch/jobDefinition:JobDefinition": {
-      const definitionArn = arn("batch", `job-definition/${physical}:1`);
-      return {
-        id: definitionArn,
-        state: { ...base, name: physical, arn: definitionArn, revision: 1 },
-      };
-    }
-    default:
-      return { id: `${name}-id`, state: { ...base, name: physical } };
+  const build = MOCK_STATES[type];
+  if (build === undefined) {
+    return { id: `${name}-id`, state: { ...inputs, name: physical } };
   }
+  return build({ name, inputs, region, physical, arn });
 }
 
 /** Resolves every exported Output of the program's module. */
@@ -226,18 +236,14 @@ export interface MockSettings {
   readonly calls?: (call: MockCall) => Record<string, unknown> | undefined;
 }
 
-/**
- * Runs `program` under mocks and records every resource it registers, with its parent and
- * dependencies. `program` returns the outputs to resolve (a module's exports, or a few
- * component properties). The runtime is shared process state: one run at a time.
- */
-export async function runUnderMocks(
+type PendingResource = Omit<MockedResource, "urn">;
+
+/** Mocks answering every resource and call; each new resource is noted in `pending`. */
+async function installMocks(
   settings: MockSettings,
-  program: () => Record<string, unknown>,
-): Promise<{ resources: MockedResource[]; outputs: Record<string, unknown> }> {
-  const region = settings.config["aws:region"] ?? "us-east-1";
-  const resources: MockedResource[] = [];
-  const pending = new Map<string, Omit<MockedResource, "urn">>();
+  region: string,
+  pending: Map<string, PendingResource>,
+): Promise<void> {
   pulumi.runtime.setAllConfig(settings.config);
   await pulumi.runtime.setMocks(
     {
@@ -264,21 +270,34 @@ export async function runUnderMocks(
     settings.stack,
     false,
   );
+}
 
-  // The mocks are not told parents or dependencies; the monitor's requests carry them.
-  type Request = {
-    getType(): string;
-    getName(): string;
-    getParent(): string;
-    getDependenciesList(): string[];
-    getRetainondelete?(): boolean | undefined;
-    getPropertydependenciesMap(): {
-      forEach(fn: (value: { getUrnsList(): string[] }, key: string) => void): void;
-    };
+/** What the runtime's resource monitor is asked (the parts read here). */
+type RegisterRequest = {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getDependenciesList(): string[];
+  getRetainondelete?(): boolean | undefined;
+  getPropertydependenciesMap(): {
+    forEach(fn: (value: { getUrnsList(): string[] }, key: string) => void): void;
   };
-  type Monitor = {
-    registerResource(req: Request, cb: (err: unknown, resp?: { getUrn(): string }) => void): void;
-  };
+};
+type Monitor = {
+  registerResource(
+    req: RegisterRequest,
+    cb: (err: unknown, resp?: { getUrn(): string }) => void,
+  ): void;
+};
+
+/**
+ * The mocks are not told parents or dependencies; the monitor's requests carry them. Each
+ * registered resource goes into `resources`, with its URN, parent and dependencies.
+ */
+function recordRegistrations(
+  pending: ReadonlyMap<string, PendingResource>,
+  resources: MockedResource[],
+): void {
   const monitor = pulumi.runtime.getMonitor() as unknown as Monitor;
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, cb) =>
@@ -300,9 +319,16 @@ export async function runUnderMocks(
       }
       cb(err, resp);
     });
+}
 
-  // The Pulumi CLI fails a program on an unhandled rejection (a throw inside an `apply`
-  // ends up as one); do the same rather than wait for outputs that will never resolve.
+/**
+ * Runs the program and resolves its outputs, then waits for every registration. The Pulumi
+ * CLI fails a program on an unhandled rejection (a throw inside an `apply` ends up as one);
+ * so does this, rather than wait for outputs that will never resolve.
+ */
+async function runToCompletion(
+  program: () => Record<string, unknown>,
+): Promise<Record<string, unknown>> {
   let onFailure: (err: unknown) => void = () => undefined;
   const failure = new Promise<never>((_, reject) => (onFailure = reject));
   process.on("unhandledRejection", onFailure);
@@ -310,10 +336,28 @@ export async function runUnderMocks(
     const outputs = await Promise.race([resolveOutputs(program()), failure]);
     // Let every registration finish, so resources nothing exports are recorded too.
     await Promise.race([pulumi.runtime.disconnect(), failure]);
-    return { resources, outputs };
+    return outputs;
   } finally {
     process.off("unhandledRejection", onFailure);
   }
+}
+
+/**
+ * Runs `program` under mocks and records every resource it registers, with its parent and
+ * dependencies. `program` returns the outputs to resolve (a module's exports, or a few
+ * component properties). The runtime is shared process state: one run at a time.
+ */
+export async function runUnderMocks(
+  settings: MockSettings,
+  program: () => Record<string, unknown>,
+): Promise<{ resources: MockedResource[]; outputs: Record<string, unknown> }> {
+  const region = settings.config["aws:region"] ?? "us-east-1";
+  const resources: MockedResource[] = [];
+  const pending = new Map<string, PendingResource>();
+  await installMocks(settings, region, pending);
+  recordRegistrations(pending, resources);
+  const outputs = await runToCompletion(program);
+  return { resources, outputs };
 }
 
 /** Runs the program under mocks with a stack's config and returns what it registered. */
