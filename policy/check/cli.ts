@@ -32,6 +32,7 @@ import {
   formatReport,
 } from "./report";
 import { AnalyzedResource } from "./wire";
+import { definedOnly } from "../../components/defined";
 
 export const EXIT_PASSED = 0;
 export const EXIT_VIOLATIONS = 1;
@@ -112,7 +113,7 @@ export function readExtraResources(
     type: r.type,
     name: r.name,
     inputs: r.inputs,
-    ...(r.parent ? { parent: r.parent } : {}),
+    ...definedOnly({ parent: r.parent || undefined }),
   }));
 }
 

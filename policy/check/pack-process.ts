@@ -29,6 +29,7 @@ import {
   fromDiagnostic,
   toJson,
 } from "./wire";
+import { definedOnly } from "../../components/defined";
 
 /** The policy pack folder of this repository. */
 export const DEFAULT_PACK_DIR = path.resolve(__dirname, "..");
@@ -261,6 +262,11 @@ function awaitPort(child: ChildProcess, packDir: string, stderr: string[]): Prom
   });
 }
 
+/** The list, or undefined when it is empty. */
+function nonEmpty<T>(list: T[]): T[] | undefined {
+  return list.length > 0 ? list : undefined;
+}
+
 function toPolicySummary(info: analyzerPb.PolicyInfo): PolicySummary {
   const schema = info.getConfigschema();
   const properties = schema?.getProperties()?.toJavaScript() as
@@ -269,14 +275,12 @@ function toPolicySummary(info: analyzerPb.PolicyInfo): PolicySummary {
     name: info.getName(),
     description: info.getDescription(),
     enforcementLevel: enforcementLevelName(info.getEnforcementlevel()),
-    ...(schema
-      ? {
-          configSchema: {
-            properties: properties ?? {},
-            ...(schema.getRequiredList().length > 0 ? { required: schema.getRequiredList() } : {}),
-          },
-        }
-      : {}),
+    ...definedOnly({
+      configSchema: schema && {
+        properties: properties ?? {},
+        ...definedOnly({ required: nonEmpty(schema.getRequiredList()) }),
+      },
+    }),
   };
 }
 
@@ -345,10 +349,12 @@ function spawnPack(
     env: {
       ...process.env,
       PULUMI_NODEJS_DRY_RUN: "true",
-      ...(stack.project ? { PULUMI_NODEJS_PROJECT: stack.project } : {}),
-      ...(stack.stack ? { PULUMI_NODEJS_STACK: stack.stack } : {}),
-      ...(stack.organization ? { PULUMI_NODEJS_ORGANIZATION: stack.organization } : {}),
-      ...(stack.config ? { PULUMI_CONFIG: JSON.stringify(stack.config) } : {}),
+      ...definedOnly({
+        PULUMI_NODEJS_PROJECT: stack.project || undefined,
+        PULUMI_NODEJS_STACK: stack.stack || undefined,
+        PULUMI_NODEJS_ORGANIZATION: stack.organization || undefined,
+        PULUMI_CONFIG: stack.config && JSON.stringify(stack.config),
+      }),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

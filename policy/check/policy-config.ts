@@ -6,6 +6,7 @@
  */
 import type { default as Ajv, ErrorObject, ValidateFunction } from "ajv";
 import { ParseError, parse, printParseErrorCode } from "jsonc-parser";
+import { definedOnly } from "../../components/defined";
 import {
   BOUND_POLICIES,
   BOUND_SETTING_SCHEMAS,
@@ -107,9 +108,12 @@ export function parsePolicyPackConfig(text: string, file: string): PolicyPackCon
     } else if (value !== null && typeof value === "object" && !Array.isArray(value)) {
       const { enforcementLevel, ...properties } = value as Record<string, unknown>;
       config[policy] = {
-        ...(enforcementLevel !== undefined
-          ? { enforcementLevel: levelOf(enforcementLevel, `${where}.enforcementLevel`) }
-          : {}),
+        ...definedOnly({
+          enforcementLevel:
+            enforcementLevel === undefined
+              ? undefined
+              : levelOf(enforcementLevel, `${where}.enforcementLevel`),
+        }),
         properties,
       };
     } else {

@@ -4,6 +4,7 @@
  */
 import { PolicyCheckResult, countByLevel } from "./check";
 import { Diagnostic } from "./wire";
+import { definedOnly } from "../../components/defined";
 
 /** `urn:pulumi:dev::batchpy::parent$aws:s3/bucket:Bucket::name` → type and name. */
 export function parseUrn(urn: string): { type: string; name: string } | undefined {
@@ -89,7 +90,7 @@ export function jsonReport(result: PolicyCheckResult, context: ReportContext): o
     })),
     diagnostics: result.diagnostics,
     warnings: result.warnings,
-    ...(context.timings ? { timings: context.timings } : {}),
+    ...definedOnly({ timings: context.timings || undefined }),
   };
 }
 

@@ -6,6 +6,7 @@
  */
 import * as analyzerPb from "@pulumi/pulumi/proto/analyzer_pb";
 import { Struct } from "./grpc";
+import { definedOnly } from "../../components/defined";
 
 /** One resource to analyze: what the program registered (see evaluate.ts's MockedResource). */
 export interface AnalyzedResource {
@@ -176,7 +177,6 @@ export function fromDiagnostic(d: analyzerPb.AnalyzeDiagnostic, analyzedUrn?: st
     description: d.getDescription(),
     message: d.getMessage(),
     enforcementLevel: enforcementLevelName(d.getEnforcementlevel()),
-    ...(urn ? { urn } : {}),
-    ...(severity ? { severity } : {}),
+    ...definedOnly({ urn: urn || undefined, severity: severity || undefined }),
   };
 }
