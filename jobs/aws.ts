@@ -40,6 +40,7 @@ import type {
   StandardRetryToken,
 } from "@smithy/types";
 import type { SubmitJobRequest } from "./job-file";
+import { definedOnly } from "../components/defined";
 
 export type { JobDetail, JobSummary, JobStatus };
 
@@ -216,7 +217,7 @@ export interface ClientOptions {
 
 function common(opts: ClientOptions): { region?: string; retryMode: string; maxAttempts: number } {
   return {
-    ...(opts.region !== undefined ? { region: opts.region } : {}),
+    ...definedOnly({ region: opts.region }),
     retryMode: "adaptive",
     maxAttempts: MAX_ATTEMPTS,
   };
@@ -242,7 +243,7 @@ export function createBatchApi(
       if (typeof out.jobId !== "string" || out.jobId === "") {
         throw unexpected("SubmitJob", out);
       }
-      return { jobId: out.jobId, ...(out.jobArn !== undefined ? { jobArn: out.jobArn } : {}) };
+      return { jobId: out.jobId, ...definedOnly({ jobArn: out.jobArn }) };
     },
     async describeJobs(jobIds) {
       const details: JobDetail[] = [];
@@ -267,7 +268,7 @@ export function createBatchApi(
             // With a filter, ListJobs ignores jobStatus and returns jobs of every status.
             filters: [{ name: "JOB_NAME", values: [jobName] }],
             maxResults: FILTERED_PAGE_SIZE,
-            ...(nextToken !== undefined ? { nextToken } : {}),
+            ...definedOnly({ nextToken }),
           }),
         );
         all.push(...(out.jobSummaryList ?? []).filter((j) => j.jobName === jobName));
@@ -284,7 +285,7 @@ export function createBatchApi(
             arrayJobId,
             jobStatus: status,
             maxResults: LIST_PAGE_SIZE,
-            ...(nextToken !== undefined ? { nextToken } : {}),
+            ...definedOnly({ nextToken }),
           }),
         );
         all.push(...(out.jobSummaryList ?? []));
@@ -313,7 +314,7 @@ export function createStorageApi(client: () => S3Client): StorageApi {
           new ListObjectsV2Command({
             Bucket: bucket,
             Prefix: prefix,
-            ...(token !== undefined ? { ContinuationToken: token } : {}),
+            ...definedOnly({ ContinuationToken: token }),
           }),
         );
         for (const o of out.Contents ?? []) {
@@ -362,7 +363,7 @@ export function createLogsApi(client: () => CloudWatchLogsClient): LogsApi {
             logGroupName: args.logGroupName,
             logStreamName: args.logStreamName,
             startFromHead: true,
-            ...(args.nextToken !== undefined ? { nextToken: args.nextToken } : {}),
+            ...definedOnly({ nextToken: args.nextToken }),
           }),
         );
       } catch (err) {
@@ -373,7 +374,7 @@ export function createLogsApi(client: () => CloudWatchLogsClient): LogsApi {
       }
       return {
         events: (out.events ?? []).map((e) => ({ timestamp: e.timestamp, message: e.message })),
-        ...(out.nextForwardToken !== undefined ? { nextForwardToken: out.nextForwardToken } : {}),
+        ...definedOnly({ nextForwardToken: out.nextForwardToken }),
       };
     },
   };

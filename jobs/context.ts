@@ -13,6 +13,7 @@ import { checkValuesWithPython, type CheckValues } from "./value-types";
 import type { StartedPython } from "./python-probe";
 import { VARS } from "../components/contract";
 import { hooksFromEnv, type TestHooks } from "./test-hooks";
+import { definedOnly } from "../components/defined";
 
 export interface OutStream {
   write(chunk: string): unknown;
@@ -64,7 +65,7 @@ export function defaultContext(io: Io, signal: AbortSignal, started?: StartedPyt
       createAwsClients({
         region,
         env,
-        ...(hooks?.submitTimeoutMs !== undefined ? { submitTimeoutMs: hooks.submitTimeoutMs } : {}),
+        ...definedOnly({ submitTimeoutMs: hooks?.submitTimeoutMs }),
       }),
     describe: (script) => describeScript({ repoRoot: REPO_ROOT, script }),
     checkValues: (script, pairs) => {
@@ -74,7 +75,7 @@ export function defaultContext(io: Io, signal: AbortSignal, started?: StartedPyt
     },
     pulumi: defaultPulumiRunner(env, REPO_ROOT),
     signal,
-    ...(hooks !== undefined ? { hooks } : {}),
+    ...definedOnly({ hooks }),
     npm: procNpmProcess(),
   };
 }

@@ -20,6 +20,7 @@ import type { Submission } from "./plan";
 import { runPool } from "./pool";
 import { reconcile, withToken, type ReconcileDeps } from "./reconcile";
 import type { TestHooks } from "./test-hooks";
+import { definedOnly } from "../components/defined";
 
 /** How many times one run resends a job whose answer was lost before leaving it open. */
 export const MAX_SEND_ROUNDS = 3;
@@ -66,7 +67,7 @@ function intentFor(item: SendItem, run: string): IntentLine {
     hash: s.hash,
     jobQueue: s.request.jobQueue,
     kind: s.arraySize !== undefined ? "array" : "single",
-    ...(s.arraySize !== undefined ? { arraySize: s.arraySize } : {}),
+    ...definedOnly({ arraySize: s.arraySize }),
     file: s.file,
     ...(s.sweep !== undefined ? { of: s.sweep } : {}),
     run,
@@ -116,9 +117,9 @@ export async function sendOne(
     v: 1,
     jobName: s.jobName,
     jobId: res.jobId,
-    ...(res.jobArn !== undefined ? { jobArn: res.jobArn } : {}),
+    ...definedOnly({ jobArn: res.jobArn }),
     kind: intent.kind,
-    ...(s.arraySize !== undefined ? { arraySize: s.arraySize } : {}),
+    ...definedOnly({ arraySize: s.arraySize }),
     file: s.file,
     hash: s.hash,
     ...(s.sweep !== undefined ? { of: s.sweep } : {}),
@@ -141,10 +142,9 @@ export function adoptedEntry(intent: IntentLine, job: JobDetail): LedgerEntry {
     v: 1,
     jobName: intent.jobName,
     jobId: job.jobId as string,
-    ...(job.jobArn !== undefined ? { jobArn: job.jobArn } : {}),
+    ...definedOnly({ jobArn: job.jobArn }),
     kind: intent.kind,
-    ...(intent.arraySize !== undefined ? { arraySize: intent.arraySize } : {}),
-    ...(intent.file !== undefined ? { file: intent.file } : {}),
+    ...definedOnly({ arraySize: intent.arraySize, file: intent.file }),
     hash: intent.hash,
     ...(intent.of !== undefined ? { of: intent.of } : {}),
     run: intent.run,

@@ -13,6 +13,7 @@ import { runPool } from "./pool";
 import { VARS } from "../components/contract";
 import { parametersOf } from "./report-rows";
 import type { ParameterSet } from "./sweep";
+import { definedOnly } from "../components/defined";
 
 export interface LocalRun {
   readonly jobName: string;
@@ -72,7 +73,7 @@ export function planLocal(submissions: readonly Submission[], root: string): Loc
           jobName: s.jobName,
           index: i,
           env,
-          ...(sets[i] !== undefined ? { set: sets[i] } : {}),
+          ...definedOnly({ set: sets[i] }),
           ...resources,
           ...(sweep !== undefined ? { filedAs: { job: sweep, index: indexes?.[i] ?? i } } : {}),
         });
@@ -101,8 +102,7 @@ function requestedResources(s: Submission): { vcpus?: number; memoryMiB?: number
   const vcpus = value("VCPU");
   const memoryMiB = value("MEMORY");
   return {
-    ...(vcpus !== undefined ? { vcpus } : {}),
-    ...(memoryMiB !== undefined ? { memoryMiB } : {}),
+    ...definedOnly({ vcpus, memoryMiB }),
   };
 }
 
@@ -141,7 +141,7 @@ export function runEnvironment(
     [VARS.localRoot]: root,
     [VARS.jobName]: run.filedAs?.job ?? run.jobName,
     PYTHONUNBUFFERED: "1",
-    ...(run.index !== undefined ? { AWS_BATCH_JOB_ARRAY_INDEX: String(run.index) } : {}),
+    ...definedOnly({ AWS_BATCH_JOB_ARRAY_INDEX: run.index?.toString() }),
   };
 }
 
@@ -252,7 +252,7 @@ export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<Loc
     },
     {
       concurrency: opts.concurrency,
-      ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+      ...definedOnly({ signal: opts.signal }),
     },
   );
   return outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
@@ -270,11 +270,7 @@ function recordRun(
     v: 1,
     run: runId,
     job: run.filedAs?.job ?? run.jobName,
-    ...(run.filedAs !== undefined
-      ? { index: run.filedAs.index }
-      : run.index !== undefined
-        ? { index: run.index }
-        : {}),
+    ...definedOnly({ index: run.filedAs?.index ?? run.index }),
     params: parametersOf(
       [...run.env].map(([name, value]) => ({ name, value })),
       run.set,
@@ -284,9 +280,7 @@ function recordRun(
     stoppedAt: r.stoppedAt,
     exitCode: r.exitCode,
     signal: r.signal,
-    ...(reason !== undefined ? { reason } : {}),
-    ...(run.vcpus !== undefined ? { vcpus: run.vcpus } : {}),
-    ...(run.memoryMiB !== undefined ? { memoryMiB: run.memoryMiB } : {}),
+    ...definedOnly({ reason, vcpus: run.vcpus, memoryMiB: run.memoryMiB }),
   });
 }
 

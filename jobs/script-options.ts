@@ -20,6 +20,7 @@ import { z } from "zod";
 import { RESERVED_PREFIX, VARIABLES, variablesSetBy } from "../components/contract";
 import { FatalError } from "./errors";
 import { startDescribe, type DescribeArgs, type PythonRun } from "./python-probe";
+import { definedOnly } from "../components/defined";
 
 export interface ScriptOption {
   /** The environment variable that carries the option, e.g. `var_a`. */
@@ -111,9 +112,7 @@ export function parseDescription(text: string, source: string): ScriptDescriptio
       flag: o.flag,
       kind: o.kind,
       required: o.required,
-      ...(o.action !== undefined ? { action: o.action } : {}),
-      ...(o.type !== undefined ? { type: o.type } : {}),
-      ...(o.choices !== undefined ? { choices: o.choices } : {}),
+      ...definedOnly({ action: o.action, type: o.type, choices: o.choices }),
     })),
     groups: (d.groups ?? []).map((g) => ({ required: g.required, options: g.options })),
     flagValues: d.flag_values ?? DEFAULT_FLAG_VALUES,

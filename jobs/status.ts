@@ -4,6 +4,7 @@
  */
 import type { JobDetail, JobSummary } from "./aws";
 import type { LedgerEntry } from "./ledger";
+import { definedOnly } from "../components/defined";
 
 /** Batch's statuses in lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
 export const STATUSES = [
@@ -126,8 +127,7 @@ export function summarize(
       jobName: e.jobName,
       jobId: e.jobId,
       status,
-      ...(d?.statusReason !== undefined ? { statusReason: d.statusReason } : {}),
-      ...(exitCode !== undefined ? { exitCode } : {}),
+      ...definedOnly({ statusReason: d?.statusReason, exitCode }),
     };
     if (e.kind === "array") {
       const children = childCounts(e, d, status);
@@ -170,8 +170,7 @@ export function singleFailures(snapshot: Snapshot): Failure[] {
     .map((j) => ({
       jobName: j.jobName,
       jobId: j.jobId,
-      ...(j.statusReason !== undefined ? { statusReason: j.statusReason } : {}),
-      ...(j.exitCode !== undefined ? { exitCode: j.exitCode } : {}),
+      ...definedOnly({ statusReason: j.statusReason, exitCode: j.exitCode }),
     }));
 }
 
@@ -182,10 +181,12 @@ export function childFailures(parent: JobRow, children: readonly JobSummary[]): 
     return {
       jobName: parent.jobName,
       jobId: c.jobId ?? parent.jobId,
-      ...(c.arrayProperties?.index !== undefined ? { index: c.arrayProperties.index } : {}),
-      ...(c.statusReason !== undefined ? { statusReason: c.statusReason } : {}),
-      ...(exitCode !== undefined ? { exitCode } : {}),
-      ...(c.container?.reason !== undefined ? { reason: c.container.reason } : {}),
+      ...definedOnly({
+        index: c.arrayProperties?.index,
+        statusReason: c.statusReason,
+        exitCode,
+        reason: c.container?.reason,
+      }),
     };
   });
 }
@@ -202,7 +203,7 @@ export function arrayFailures(parent: JobRow, failedChildren: readonly JobSummar
     failures.push({
       jobName: parent.jobName,
       jobId: parent.jobId,
-      ...(parent.statusReason !== undefined ? { statusReason: parent.statusReason } : {}),
+      ...definedOnly({ statusReason: parent.statusReason }),
       unlistedChildren: unlisted,
     });
   }

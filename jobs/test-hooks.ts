@@ -13,6 +13,7 @@
  */
 import { z } from "zod";
 import { VARS } from "../components/contract";
+import { definedOnly } from "../components/defined";
 
 /** Where a crash can be injected, in the order a submission passes them. */
 export const CRASH_POINTS = ["intent-durable", "answer-received"] as const;
@@ -49,8 +50,7 @@ export function hooksFromEnv(env: NodeJS.ProcessEnv): TestHooks | undefined {
   const crash = spec.crash;
   let seen = 0;
   return {
-    ...(spec.listingWaitMs !== undefined ? { listingWaitMs: spec.listingWaitMs } : {}),
-    ...(spec.submitTimeoutMs !== undefined ? { submitTimeoutMs: spec.submitTimeoutMs } : {}),
+    ...definedOnly({ listingWaitMs: spec.listingWaitMs, submitTimeoutMs: spec.submitTimeoutMs }),
     ...(spec.noIntents === true ? { noIntents: true } : {}),
     ...(crash !== undefined
       ? {
