@@ -29,12 +29,12 @@ import {
   swallowedOptions,
   type NpmProcess,
   type ToolOption,
-} from "./npm-args";
-import { DEFAULT_SUBMIT_CONCURRENCY } from "./pool";
+} from "./input/npm-args";
+import { DEFAULT_SUBMIT_CONCURRENCY } from "./aws/pool";
 import { BUCKET_PREFIXES, VARS } from "../components/contract";
-import { shellWord } from "./shell";
-import { startCheckValues, startDescribe, type StartedPython } from "./python-probe";
-import type { ScriptDescription } from "./script-options";
+import { shellWord } from "./output/shell";
+import { startCheckValues, startDescribe, type StartedPython } from "./input/python-probe";
+import type { ScriptDescription } from "./input/script-options";
 
 const REPO_ROOT = path.resolve(__dirname, "..");
 
@@ -266,10 +266,10 @@ export async function run(
         ...(described !== undefined ? { described } : {}),
       };
       if (o.retryFailed === true) {
-        const { retryCommand } = await import("./retry");
+        const { retryCommand } = await import("./commands/retry");
         return retryCommand({ ...common, names: args[0] as string[] }, ctx);
       }
-      const { submitCommand } = await import("./submit");
+      const { submitCommand } = await import("./commands/submit");
       return submitCommand({ ...common, files: args[0] as string[] }, ctx);
     },
   );
@@ -296,7 +296,7 @@ export async function run(
       );
     }
     act(cmd, async (o: StackFlags & { last?: boolean; interval?: number }, args, ctx) =>
-      (await import("./watch")).watchCommand(
+      (await import("./commands/watch")).watchCommand(
         {
           ...stackFlags(o),
           names: args[0] as string[],
@@ -318,7 +318,7 @@ export async function run(
       .option("--interval <seconds>", "seconds between polls with --follow", positiveSeconds, 2),
   );
   act(logs, async (o: StackFlags & { follow?: boolean; interval: number }, args, ctx) =>
-    (await import("./logs")).logsCommand(
+    (await import("./commands/logs")).logsCommand(
       {
         ...stackFlags(o),
         target: args[0] as string,
@@ -351,7 +351,7 @@ export async function run(
       args,
       ctx,
     ) =>
-      (await import("./results")).resultsCommand(
+      (await import("./commands/results")).resultsCommand(
         {
           ...stackFlags(o),
           names: args[0] as string[],
@@ -408,7 +408,7 @@ export async function run(
       args,
       ctx,
     ) =>
-      (await import("./report")).reportCommand(
+      (await import("./commands/report")).reportCommand(
         {
           ...stackFlags(o),
           names: args[0] as string[],
@@ -446,7 +446,7 @@ export async function run(
       .option("--reason <text>", "reason recorded by Batch", DEFAULT_CANCEL_REASON),
   );
   act(cancel, async (o: StackFlags & { all?: boolean; reason: string }, args, ctx) =>
-    (await import("./cancel")).cancelCommand(
+    (await import("./commands/cancel")).cancelCommand(
       { ...stackFlags(o), names: args[0] as string[], all: o.all === true, reason: o.reason },
       ctx,
     ),
@@ -573,7 +573,9 @@ export async function main(argv: readonly string[]): Promise<void> {
       const resolved = script !== undefined ? path.resolve(script) : undefined;
       checker = startCheckValues(REPO_ROOT, resolved);
       const d = startDescribe({ repoRoot: REPO_ROOT, ...(resolved ? { script: resolved } : {}) });
-      return d.run.then(async (r) => (await import("./script-options")).describedBy(r, d.shown));
+      return d.run.then(async (r) =>
+        (await import("./input/script-options")).describedBy(r, d.shown),
+      );
     },
     load: async () => (await import("./context")).defaultContext(io, controller.signal, checker),
   });

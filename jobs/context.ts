@@ -4,15 +4,20 @@
  */
 import * as path from "path";
 import { SingleBar } from "cli-progress";
-import { createAwsClients, type AwsClients } from "./aws";
-import { Ledger, checkedLedgerPath } from "./ledger";
-import { procNpmProcess, type NpmProcess } from "./npm-args";
-import { defaultPulumiRunner, loadOutputs, type LoadedOutputs, type PulumiRunner } from "./outputs";
-import { describeScript, type ScriptDescription } from "./script-options";
-import { checkValuesWithPython, type CheckValues } from "./value-types";
-import type { StartedPython } from "./python-probe";
+import { createAwsClients, type AwsClients } from "./aws/api";
+import { Ledger, checkedLedgerPath } from "./state/ledger";
+import { procNpmProcess, type NpmProcess } from "./input/npm-args";
+import {
+  defaultPulumiRunner,
+  loadOutputs,
+  type LoadedOutputs,
+  type PulumiRunner,
+} from "./input/outputs";
+import { describeScript, type ScriptDescription } from "./input/script-options";
+import { checkValuesWithPython, type CheckValues } from "./input/value-types";
+import type { StartedPython } from "./input/python-probe";
 import { VARS } from "../components/contract";
-import { hooksFromEnv, type TestHooks } from "./test-hooks";
+import { hooksFromEnv, type TestHooks } from "./aws/test-hooks";
 import { definedOnly } from "../components/defined";
 
 export interface OutStream {
@@ -42,7 +47,7 @@ export interface Context {
   readonly pulumi: PulumiRunner;
   /** Aborted on Ctrl-C: stop starting work, finish and record what is in flight. */
   readonly signal: AbortSignal;
-  /** Fault injection for the exactly-once tests (jobs/test-hooks.ts); absent otherwise. */
+  /** Fault injection for the exactly-once tests (jobs/aws/test-hooks.ts); absent otherwise. */
   readonly hooks?: TestHooks;
   /** The npm process that ran this one, to tell options `npm run` kept for itself. */
   readonly npm?: NpmProcess;

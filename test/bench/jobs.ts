@@ -15,7 +15,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { onPath } from "../../jobs/outputs";
+import { onPath } from "../../jobs/input/outputs";
 import { FakeBatch } from "../helpers/fake-batch";
 import { FakeS3 } from "../helpers/fake-s3";
 import {
@@ -27,9 +27,9 @@ import {
 } from "../helpers/jobs-harness";
 import { median } from "./cli";
 import type { BenchResult } from "./result";
-import { describeScript } from "../../jobs/script-options";
-import type { LoadedSweep } from "../../jobs/sweep";
-import { checkValuesWithPython, collectPairs, typedProblems } from "../../jobs/value-types";
+import { describeScript } from "../../jobs/input/script-options";
+import type { LoadedSweep } from "../../jobs/input/sweep";
+import { checkValuesWithPython, collectPairs, typedProblems } from "../../jobs/input/value-types";
 import { REPO_ROOT } from "../helpers/jobs-harness";
 
 const FILES = 1000;

@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { formatProblem } from "../../jobs/errors";
-import { expandInputs, loadInputs, sortProblems, validateItems } from "../../jobs/load";
+import { expandInputs, loadInputs, sortProblems, validateItems } from "../../jobs/input/load";
 import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
 import type { BenchResult } from "./result";
 

@@ -9,10 +9,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { resolvePrices } from "../../jobs/prices";
-import { renderHtml } from "../../jobs/report-html";
-import type { Report } from "../../jobs/report-print";
-import { buildRow, sortRows, summarizeRows, type RunUnit } from "../../jobs/report-rows";
+import { resolvePrices } from "../../jobs/report/prices";
+import { renderHtml } from "../../jobs/output/report-html";
+import type { Report } from "../../jobs/output/report-print";
+import { buildRow, sortRows, summarizeRows, type RunUnit } from "../../jobs/report/rows";
 
 /** Debian's chromium; BATCHPY_CHROMIUM points elsewhere. */
 const CHROMIUM = process.env.BATCHPY_CHROMIUM ?? "/usr/bin/chromium";

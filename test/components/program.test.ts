@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { evaluateProgram, Evaluation } from "../../policy/check/evaluate";
-import { OUTPUT_KEYS } from "../../jobs/outputs";
+import { OUTPUT_KEYS } from "../../jobs/input/outputs";
 import { imdsBlockUserData } from "../../components/launch-template";
 import { json, MockedResource, ofType, single } from "../helpers/pulumi";
 

@@ -8,16 +8,16 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { run } from "../../jobs/cli";
-import { createAwsClients } from "../../jobs/aws";
+import { createAwsClients } from "../../jobs/aws/api";
 import type { Context } from "../../jobs/context";
-import type { CommandResult } from "../../jobs/outputs";
-import type { TestHooks } from "../../jobs/test-hooks";
+import type { CommandResult } from "../../jobs/input/outputs";
+import type { TestHooks } from "../../jobs/aws/test-hooks";
 import {
   describeScript,
   parseDescription,
   type ScriptDescription,
-} from "../../jobs/script-options";
-import { checkValuesWithPython } from "../../jobs/value-types";
+} from "../../jobs/input/script-options";
+import { checkValuesWithPython } from "../../jobs/input/value-types";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 /** The package's `bin` (bin/batchpy.js): the compiled fast path the npm scripts run. */
@@ -130,7 +130,7 @@ export interface InProcessOptions {
   readonly signal?: AbortSignal;
   readonly env?: NodeJS.ProcessEnv;
   readonly stderrIsTTY?: boolean;
-  /** Fault injection and short waits (jobs/test-hooks.ts). */
+  /** Fault injection and short waits (jobs/aws/test-hooks.ts). */
   readonly hooks?: TestHooks;
 }
 

@@ -3,14 +3,14 @@
  * (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>): nothing in jobs/ routes requests itself.
  */
 import * as assert from "assert";
-import { createAwsClients, submitFailure, submitRetryable } from "../../jobs/aws";
+import { createAwsClients, submitFailure, submitRetryable } from "../../jobs/aws/api";
 import { STOPPING } from "../../jobs/cli";
 import { isRetryable } from "../../jobs/errors";
-import { remainingAdvice } from "../../jobs/submit";
+import { remainingAdvice } from "../../jobs/commands/submit";
 import { FakeBatch } from "../helpers/fake-batch";
 import { awsEnv, setProcessEnv } from "../helpers/jobs-harness";
 
-describe("jobs/aws: SDK v3 clients", function () {
+describe("jobs/aws/api: SDK v3 clients", function () {
   let batch: FakeBatch;
   let restore: (() => void) | undefined;
   beforeEach(async function () {

@@ -16,7 +16,7 @@ import { boundsFromPolicyConfig } from "../../policy/check/policy-config";
 import * as policyCost from "../../policy/cost";
 import * as policyJobDefinition from "../../policy/batch-job-definition";
 import { FatalError } from "../../jobs/errors";
-import { parseOutputs } from "../../jobs/outputs";
+import { parseOutputs } from "../../jobs/input/outputs";
 import { STACK_OUTPUTS, runJobs, tempDir } from "../helpers/jobs-harness";
 
 const HOST_ONLY = [

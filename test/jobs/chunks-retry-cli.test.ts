@@ -8,11 +8,11 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { Ledger, openIntents, parseLedger } from "../../jobs/ledger";
-import { lockPath } from "../../jobs/lock";
-import { resolveTarget } from "../../jobs/logs";
-import { outputsLedgerName } from "../../jobs/outputs";
-import type { CrashPoint, TestHooks } from "../../jobs/test-hooks";
+import { Ledger, openIntents, parseLedger } from "../../jobs/state/ledger";
+import { lockPath } from "../../jobs/state/lock";
+import { resolveTarget } from "../../jobs/commands/logs";
+import { outputsLedgerName } from "../../jobs/input/outputs";
+import type { CrashPoint, TestHooks } from "../../jobs/aws/test-hooks";
 import { FakeBatch, type FakeBatchOptions } from "../helpers/fake-batch";
 import { FakeS3 } from "../helpers/fake-s3";
 import {

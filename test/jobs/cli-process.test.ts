@@ -7,9 +7,9 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { openIntents, parseLedger } from "../../jobs/ledger";
-import { lockPath } from "../../jobs/lock";
-import { outputsLedgerName } from "../../jobs/outputs";
+import { openIntents, parseLedger } from "../../jobs/state/ledger";
+import { lockPath } from "../../jobs/state/lock";
+import { outputsLedgerName } from "../../jobs/input/outputs";
 import { FakeBatch } from "../helpers/fake-batch";
 import {
   STACK_OUTPUTS,

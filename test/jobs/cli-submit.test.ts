@@ -9,11 +9,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { Ledger, parseLedger } from "../../jobs/ledger";
-import { lockPath } from "../../jobs/lock";
-import { outputsLedgerName } from "../../jobs/outputs";
-import { manifestBody, manifestKey } from "../../jobs/plan";
-import { TOKEN_TAG } from "../../jobs/reconcile";
+import { Ledger, parseLedger } from "../../jobs/state/ledger";
+import { lockPath } from "../../jobs/state/lock";
+import { outputsLedgerName } from "../../jobs/input/outputs";
+import { manifestBody, manifestKey } from "../../jobs/input/plan";
+import { TOKEN_TAG } from "../../jobs/aws/reconcile";
 import { FakeBatch } from "../helpers/fake-batch";
 import { FakeS3 } from "../helpers/fake-s3";
 import {

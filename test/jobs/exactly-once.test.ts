@@ -8,11 +8,11 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import fc from "fast-check";
-import { Ledger, openIntents, parseLedger } from "../../jobs/ledger";
-import { lockPath } from "../../jobs/lock";
-import { outputsLedgerName } from "../../jobs/outputs";
-import { TOKEN_TAG } from "../../jobs/reconcile";
-import type { CrashPoint, TestHooks } from "../../jobs/test-hooks";
+import { Ledger, openIntents, parseLedger } from "../../jobs/state/ledger";
+import { lockPath } from "../../jobs/state/lock";
+import { outputsLedgerName } from "../../jobs/input/outputs";
+import { TOKEN_TAG } from "../../jobs/aws/reconcile";
+import type { CrashPoint, TestHooks } from "../../jobs/aws/test-hooks";
 import { FakeBatch, type SubmitFault } from "../helpers/fake-batch";
 import { FakeS3 } from "../helpers/fake-s3";
 import {
@@ -261,7 +261,7 @@ describe("jobs:submit exactly once: lost answers, listing lag, crashes", functio
   it("never adopts a same-named job that lacks the token (someone else's)", async function () {
     const names = writeJobFiles(path.join(dir, "jobs"), 2);
     assert.ok(await crashedRun(["jobs", "--concurrency", "1"], "intent-durable", 1));
-    const clients = (await import("../../jobs/aws")).createAwsClients({ region: "us-east-1" });
+    const clients = (await import("../../jobs/aws/api")).createAwsClients({ region: "us-east-1" });
     const foreign = await clients.batch.submitJob({
       jobName: "job-0000",
       jobQueue: STACK_OUTPUTS.jobQueueArn,

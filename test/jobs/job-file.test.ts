@@ -7,10 +7,15 @@ import {
   jobProblems,
   loadJob,
   type LoadedJob,
-} from "../../jobs/job-file";
+} from "../../jobs/input/job-file";
 import { suggest } from "../../components/validation";
-import { MAX_JSON_DEPTH, lineColumnAt, parseJsonDocument, tooDeepAt } from "../../jobs/json-source";
-import { parseDescription, plainEnvProblem } from "../../jobs/script-options";
+import {
+  MAX_JSON_DEPTH,
+  lineColumnAt,
+  parseJsonDocument,
+  tooDeepAt,
+} from "../../jobs/input/json-source";
+import { parseDescription, plainEnvProblem } from "../../jobs/input/script-options";
 import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
 
 /** Parses and validates `text` as jobs/x.json; returns every problem as one string each. */
@@ -37,7 +42,7 @@ function job(env: { name: string; value: string }[], extra: Record<string, unkno
 
 const SAVE = { name: "save_name", value: "out" };
 
-describe("jobs/job-file: submit-job JSON files", function () {
+describe("jobs/input/job-file: submit-job JSON files", function () {
   describe("JSON errors carry file, line and column", function () {
     it("reports a missing comma where it is", function () {
       assert.deepStrictEqual(check('{\n  "jobName": "a"\n  "jobQueue": "q"\n}'), [

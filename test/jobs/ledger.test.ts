@@ -13,7 +13,7 @@ import {
   stackFolderName,
   type IntentLine,
   type LedgerEntry,
-} from "../../jobs/ledger";
+} from "../../jobs/state/ledger";
 import { tempDir } from "../helpers/jobs-harness";
 
 function entry(jobName: string, jobId: string, run = "r1"): LedgerEntry {
@@ -28,7 +28,7 @@ function entry(jobName: string, jobId: string, run = "r1"): LedgerEntry {
   };
 }
 
-describe("jobs/ledger: the per-stack submissions ledger", function () {
+describe("jobs/state/ledger: the per-stack submissions ledger", function () {
   let dir: string;
   beforeEach(function () {
     dir = tempDir("ledger");

@@ -12,10 +12,10 @@ import {
   runEnvironment,
   runLocal,
   type LocalResult,
-} from "../../jobs/local";
-import { buildPlan, type Submission } from "../../jobs/plan";
-import { localResultsLine } from "../../jobs/submit";
-import type { LoadedSweep } from "../../jobs/sweep";
+} from "../../jobs/commands/local";
+import { buildPlan, type Submission } from "../../jobs/input/plan";
+import { localResultsLine } from "../../jobs/commands/submit";
+import type { LoadedSweep } from "../../jobs/input/sweep";
 import { REPO_ROOT, STACK_OUTPUTS, runJobs, tempDir } from "../helpers/jobs-harness";
 
 describe("jobs --local: the entrypoint on this machine", function () {

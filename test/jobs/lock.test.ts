@@ -11,7 +11,7 @@ import {
   parseLock,
   processIsAlive,
   type LockEnv,
-} from "../../jobs/lock";
+} from "../../jobs/state/lock";
 import { tempDir } from "../helpers/jobs-harness";
 
 /** A pid that ran and has ended (the kernel does not reuse it within a test). */
@@ -30,7 +30,7 @@ function env(pid: number, alive: readonly number[], host = "here"): LockEnv {
   };
 }
 
-describe("jobs/lock: one jobs:submit per stack at a time", function () {
+describe("jobs/state/lock: one jobs:submit per stack at a time", function () {
   let dir: string;
   let file: string;
   const warnings: string[] = [];

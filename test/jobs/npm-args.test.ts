@@ -15,8 +15,8 @@ import {
   userArguments,
   type NpmProcess,
   type ToolOption,
-} from "../../jobs/npm-args";
-import { shellWord } from "../../jobs/shell";
+} from "../../jobs/input/npm-args";
+import { shellWord } from "../../jobs/output/shell";
 import { REPO_ROOT, tempDir } from "../helpers/jobs-harness";
 
 const OPTIONS: ToolOption[] = [

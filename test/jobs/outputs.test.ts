@@ -8,10 +8,10 @@ import {
   parseOutputs,
   requireOutput,
   type CommandResult,
-} from "../../jobs/outputs";
+} from "../../jobs/input/outputs";
 import { STACK_OUTPUTS, tempDir, writeOutputs } from "../helpers/jobs-harness";
 
-describe("jobs/outputs: stack outputs", function () {
+describe("jobs/input/outputs: stack outputs", function () {
   let dir: string;
   beforeEach(function () {
     dir = tempDir("outputs");

@@ -1,8 +1,8 @@
 import * as assert from "assert";
 import { formatProblem } from "../../jobs/errors";
-import { CHUNK_SIZE, chunkRanges } from "../../jobs/chunks";
-import { ARRAY_MAX_SIZE, loadJob, type LoadedJob } from "../../jobs/job-file";
-import { parseJsonDocument } from "../../jobs/json-source";
+import { CHUNK_SIZE, chunkRanges } from "../../jobs/input/chunks";
+import { ARRAY_MAX_SIZE, loadJob, type LoadedJob } from "../../jobs/input/job-file";
+import { parseJsonDocument } from "../../jobs/input/json-source";
 import {
   buildPlan,
   manifestBody,
@@ -11,8 +11,8 @@ import {
   missingOutputsMessage,
   requestHash,
   type Submission,
-} from "../../jobs/plan";
-import type { LoadedSweep, ParameterSet } from "../../jobs/sweep";
+} from "../../jobs/input/plan";
+import type { LoadedSweep, ParameterSet } from "../../jobs/input/sweep";
 import { STACK_OUTPUTS } from "../helpers/jobs-harness";
 
 const outputs = { outputs: STACK_OUTPUTS, source: "outputs.json" };
@@ -43,7 +43,7 @@ function sweepOf(jobName: string, sets: ParameterSet[]): LoadedSweep {
 const sets = (n: number): ParameterSet[] =>
   Array.from({ length: n }, (_, i) => new Map([["var_a", String(i)]]));
 
-describe("jobs/plan: from validated files to SubmitJob requests", function () {
+describe("jobs/input/plan: from validated files to SubmitJob requests", function () {
   it("resolves queue and definition from the stack outputs unless the file sets them", function () {
     const { submissions, problems } = buildPlan(
       [

@@ -1,9 +1,9 @@
 import * as assert from "assert";
-import { runPool } from "../../jobs/pool";
+import { runPool } from "../../jobs/aws/pool";
 
 const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-describe("jobs/pool: bounded concurrency", function () {
+describe("jobs/aws/pool: bounded concurrency", function () {
   it("never has more than `concurrency` tasks in flight and keeps input order", async function () {
     let inFlight = 0;
     let peak = 0;

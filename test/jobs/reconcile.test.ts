@@ -1,6 +1,6 @@
 import * as assert from "assert";
-import type { IntentLine } from "../../jobs/ledger";
-import { TOKEN_TAG, absentAfter, verdict, withToken } from "../../jobs/reconcile";
+import type { IntentLine } from "../../jobs/state/ledger";
+import { TOKEN_TAG, absentAfter, verdict, withToken } from "../../jobs/aws/reconcile";
 
 const intent: IntentLine = {
   v: 1,
@@ -15,7 +15,7 @@ const intent: IntentLine = {
 };
 const at = Date.parse(intent.at);
 
-describe("jobs/reconcile: deciding on a lost submission", function () {
+describe("jobs/aws/reconcile: deciding on a lost submission", function () {
   it("adopts the oldest job with the token and reports the others", function () {
     const v = verdict(intent, [{ jobId: "1" }, { jobId: "2" }] as never, at, 1000, 100);
     assert.deepStrictEqual(v, { kind: "found", job: { jobId: "1" }, extra: [{ jobId: "2" }] });

@@ -1,5 +1,5 @@
 /**
- * The cache of finished runs' result listings and metrics (jobs/report-cache.ts): its keys
+ * The cache of finished runs' result listings and metrics (jobs/state/report-cache.ts): its keys
  * and entries, and `jobs:report` in-process against the local Batch fake and the in-memory
  * S3 (which counts requests): served for finished runs, never for running ones, rebuilt
  * when its file is damaged.
@@ -18,7 +18,7 @@ import {
   isRunUnit,
   parseCacheEntry,
   parseChildrenEntry,
-} from "../../jobs/report-cache";
+} from "../../jobs/state/report-cache";
 import { FakeBatch, LIFECYCLE } from "../helpers/fake-batch";
 import { MemoryS3 } from "../helpers/fake-s3-memory";
 import {
@@ -35,7 +35,7 @@ const done = (jobId: string, status: "SUCCEEDED" | "FAILED" = "SUCCEEDED") => ({
   status,
 });
 
-describe("jobs/report-cache: keys and entries", function () {
+describe("jobs/state/report-cache: keys and entries", function () {
   it("keys a folder only once every run writing into it has ended", function () {
     const key = folderCacheKey("s3://b", "sweep", [done("p:0"), done("p:1", "FAILED")]);
     assert.match(key ?? "", /^[0-9a-f]{64}$/);

@@ -6,7 +6,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { appendLocalRun } from "../../jobs/local-runs";
+import { appendLocalRun } from "../../jobs/state/local-runs";
 import { FakeBatch } from "../helpers/fake-batch";
 import { FakeS3 } from "../helpers/fake-s3";
 import {

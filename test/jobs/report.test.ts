@@ -3,18 +3,18 @@
  * files and metrics per row, cost estimates, and the printers.
  */
 import * as assert from "assert";
-import type { JobDetail } from "../../jobs/aws";
-import { entrypointError } from "../../jobs/local-runs";
-import { estimateCost, resolvePrices, FARGATE_PRICES } from "../../jobs/prices";
-import { pricingBasis } from "../../jobs/report";
-import { renderHtml, jsonForScript, scriptSafe } from "../../jobs/report-html";
+import type { JobDetail } from "../../jobs/aws/api";
+import { entrypointError } from "../../jobs/state/local-runs";
+import { estimateCost, resolvePrices, FARGATE_PRICES } from "../../jobs/report/prices";
+import { pricingBasis } from "../../jobs/commands/report";
+import { renderHtml, jsonForScript, scriptSafe } from "../../jobs/output/report-html";
 import {
   csvField,
   formatCsv,
   formatDuration,
   formatTable,
   type Report,
-} from "../../jobs/report-print";
+} from "../../jobs/output/report-print";
 import {
   buildRow,
   groupResultFiles,
@@ -26,8 +26,8 @@ import {
   summarizeRows,
   unitFromDetail,
   type RunUnit,
-} from "../../jobs/report-rows";
-import { parseManifest } from "../../jobs/report-sources";
+} from "../../jobs/report/rows";
+import { parseManifest } from "../../jobs/report/sources";
 
 const T0 = Date.parse("2026-11-30T08:00:00Z");
 const PRICES = resolvePrices(["m5a.large"]);
@@ -62,7 +62,7 @@ function report(units: RunUnit[]): Report {
   };
 }
 
-describe("jobs/report: rows", function () {
+describe("jobs/commands/report: rows", function () {
   it("builds a row from an array child's DescribeJobs detail: set over the job's variables, times, attempts, resources", function () {
     const detail: JobDetail = {
       jobId: "p:4",
@@ -165,7 +165,7 @@ describe("jobs/report: rows", function () {
   });
 });
 
-describe("jobs/report: result files and metrics", function () {
+describe("jobs/commands/report: result files and metrics", function () {
   it("groups one listing's keys by row: results/<job>/ for jobs, results/<sweep>/<i>/ for sets", function () {
     const files = groupResultFiles(
       [
@@ -218,7 +218,7 @@ describe("jobs/report: result files and metrics", function () {
   });
 });
 
-describe("jobs/report: cost", function () {
+describe("jobs/commands/report: cost", function () {
   it("charges EC2 jobs their vCPUs at the instance's price per vCPU, the dearest type when several", function () {
     const one = resolvePrices(["m5a.large"]);
     assert.strictEqual(one.usdPerVcpuHour, 0.086 / 2);
@@ -255,7 +255,7 @@ describe("jobs/report: cost", function () {
   });
 });
 
-describe("jobs/report: printers", function () {
+describe("jobs/commands/report: printers", function () {
   it("prints failed rows first with their reason, and cuts long values", function () {
     const r = report([
       unit({ index: 0, params: { var_a: "1", note: "x".repeat(80) } }),

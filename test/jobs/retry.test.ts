@@ -1,10 +1,10 @@
 /** jobs:submit --retry-failed, pure parts: what to retry, the retry's name and requests. */
 import * as assert from "assert";
-import type { LedgerEntry } from "../../jobs/ledger";
-import { buildPlan, type Submission } from "../../jobs/plan";
-import type { RunUnit } from "../../jobs/report-rows";
-import { planJobRetry, planSweepRetry, retryJobName, selectRetry } from "../../jobs/retry";
-import type { LoadedSweep, ParameterSet } from "../../jobs/sweep";
+import type { LedgerEntry } from "../../jobs/state/ledger";
+import { buildPlan, type Submission } from "../../jobs/input/plan";
+import type { RunUnit } from "../../jobs/report/rows";
+import { planJobRetry, planSweepRetry, retryJobName, selectRetry } from "../../jobs/commands/retry";
+import type { LoadedSweep, ParameterSet } from "../../jobs/input/sweep";
 import { STACK_OUTPUTS } from "../helpers/jobs-harness";
 
 function unit(over: Partial<RunUnit>): RunUnit {
@@ -33,7 +33,7 @@ const env = (s: Submission) =>
     (s.request.containerOverrides?.environment ?? []).map((v) => [v.name, v.value]),
   );
 
-describe("jobs/retry: selecting and planning what failed", function () {
+describe("jobs/commands/retry: selecting and planning what failed", function () {
   it("retries each set's latest run if it failed; running and unknown runs block", function () {
     const sel = selectRetry(
       ["sw", "other", "busy"],

@@ -1,6 +1,6 @@
 import * as assert from "assert";
-import type { JobDetail } from "../../jobs/aws";
-import type { LedgerEntry } from "../../jobs/ledger";
+import type { JobDetail } from "../../jobs/aws/api";
+import type { LedgerEntry } from "../../jobs/state/ledger";
 import {
   allUnknown,
   arrayFailures,
@@ -9,10 +9,10 @@ import {
   formatFailure,
   singleFailures,
   summarize,
-} from "../../jobs/status";
-import { checkCancelOptions, describeStop, needsStop } from "../../jobs/cancel";
+} from "../../jobs/output/status";
+import { checkCancelOptions, describeStop, needsStop } from "../../jobs/commands/cancel";
 import { BadInputError } from "../../jobs/errors";
-import { parseTarget } from "../../jobs/logs";
+import { parseTarget } from "../../jobs/commands/logs";
 
 const e = (jobName: string, jobId: string, arraySize?: number): LedgerEntry => ({
   v: 1,
@@ -25,7 +25,7 @@ const e = (jobName: string, jobId: string, arraySize?: number): LedgerEntry => (
   submittedAt: "t",
 });
 
-describe("jobs/status: summaries for watch and status", function () {
+describe("jobs/output/status: summaries for watch and status", function () {
   it("counts array children individually and waits for the parents", function () {
     const details = new Map<string, JobDetail>([
       [

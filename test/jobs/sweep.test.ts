@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as path from "path";
 import * as fc from "fast-check";
 import { formatProblem } from "../../jobs/errors";
-import { parseJsonDocument } from "../../jobs/json-source";
+import { parseJsonDocument } from "../../jobs/input/json-source";
 import {
   combineBlocks,
   expandGrid,
@@ -14,8 +14,8 @@ import {
   sweepProblems,
   type LoadedSweep,
   type ParameterSet,
-} from "../../jobs/sweep";
-import { MAX_ARG_STRLEN } from "../../jobs/variables";
+} from "../../jobs/input/sweep";
+import { MAX_ARG_STRLEN } from "../../jobs/input/variables";
 import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
 
 const DIR = path.resolve("/virtual/jobs");
@@ -46,7 +46,7 @@ const set = (o: Record<string, string>): ParameterSet => new Map(Object.entries(
 
 const BASE = { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } };
 
-describe("jobs/sweep: parameter grids, zipped lists and CSV/TSV rows", function () {
+describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", function () {
   it("a grid is every combination, the last key varying fastest", function () {
     assert.deepStrictEqual(plain(expandGrid({ a: [1, 2], b: ["x", "y", "z"] })), [
       { a: "1", b: "x" },

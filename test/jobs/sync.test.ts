@@ -1,10 +1,16 @@
 import * as assert from "assert";
 import * as path from "path";
-import { localPathFor, matchesPrefix, needsCopy, planSync, prefixesFor } from "../../jobs/sync";
+import {
+  localPathFor,
+  matchesPrefix,
+  needsCopy,
+  planSync,
+  prefixesFor,
+} from "../../jobs/state/sync";
 
 const at = (iso: string): Date => new Date(iso);
 
-describe("jobs/sync: aws s3 sync decisions", function () {
+describe("jobs/state/sync: aws s3 sync decisions", function () {
   it("copies missing files, size changes and newer sources; skips the rest", function () {
     const src = { key: "results/a/x.p", size: 10, lastModified: at("2026-01-01T00:00:10Z") };
     assert.ok(needsCopy(src, undefined));

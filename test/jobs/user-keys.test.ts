@@ -6,11 +6,11 @@
 import * as assert from "assert";
 import * as fc from "fast-check";
 import { formatProblem } from "../../jobs/errors";
-import { loadJob } from "../../jobs/job-file";
-import { parseJsonDocument } from "../../jobs/json-source";
-import { planLocal, runEnvironment } from "../../jobs/local";
-import { buildPlan, mergeEnvironment } from "../../jobs/plan";
-import { loadSweep } from "../../jobs/sweep";
+import { loadJob } from "../../jobs/input/job-file";
+import { parseJsonDocument } from "../../jobs/input/json-source";
+import { planLocal, runEnvironment } from "../../jobs/commands/local";
+import { buildPlan, mergeEnvironment } from "../../jobs/input/plan";
+import { loadSweep } from "../../jobs/input/sweep";
 import { STACK_OUTPUTS } from "../helpers/jobs-harness";
 
 const PROTOTYPE_NAMES = [

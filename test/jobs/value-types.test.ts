@@ -6,8 +6,8 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { collectPairs, typedProblems } from "../../jobs/value-types";
-import { checkValuesWithPython } from "../../jobs/value-types";
+import { collectPairs, typedProblems } from "../../jobs/input/value-types";
+import { checkValuesWithPython } from "../../jobs/input/value-types";
 import { REPO_ROOT, runJobs, tempDir } from "../helpers/jobs-harness";
 
 describe("jobs: values checked with the script's argparse types", function () {

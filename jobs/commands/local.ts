@@ -1,0 +1,305 @@
+/**
+ * `--local`: run jobs on this machine with the same entrypoint and the same environment the
+ * container gets, against a folder laid out like the bucket (inputs/, results/, logs/), so a
+ * job file is proven before an instance is paid for.
+ */
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { BUCKET_PREFIXES } from "../../components/bucket-layout";
+import { appendLocalRun, entrypointError } from "../state/local-runs";
+import type { Submission } from "../input/plan";
+import { runPool } from "../aws/pool";
+import { VARS } from "../../components/contract";
+import { parametersOf } from "../report/rows";
+import type { ParameterSet } from "../input/sweep";
+import { definedOnly } from "../../components/defined";
+
+export interface LocalRun {
+  readonly jobName: string;
+  /** Array child index (AWS_BATCH_JOB_ARRAY_INDEX). */
+  readonly index?: number;
+  /** The job's own variables, as the container would get them from SubmitJob. */
+  readonly env: ReadonlyMap<string, string>;
+  /** An array sweep child's set (the entrypoint reads it from the manifest; kept for the record). */
+  readonly set?: ParameterSet;
+  /** vCPUs and memory the job asks for, when its file says (for the report's estimates). */
+  readonly vcpus?: number;
+  readonly memoryMiB?: number;
+  /**
+   * Where its files go when it is part of a sweep under another name (a chunk of a sweep
+   * past 10,000 sets, a lone set): the sweep and the global set number.
+   */
+  readonly filedAs?: { readonly job: string; readonly index: number };
+}
+
+export interface LocalPlan {
+  readonly runs: LocalRun[];
+  /** Array sweep manifests, written into the local folder before any run. */
+  readonly manifests: { readonly file: string; readonly body: string }[];
+}
+
+/** The bucket prefixes the job definition sets in the cloud (components/job-definition.ts). */
+export const PREFIX_VARIABLES: Readonly<Record<string, string>> = {
+  [VARS.inputsPrefix]: BUCKET_PREFIXES.inputs,
+  [VARS.resultsPrefix]: BUCKET_PREFIXES.results,
+  [VARS.logsPrefix]: BUCKET_PREFIXES.logs,
+};
+
+/** One run per single job, one per array child; pure. */
+export function planLocal(submissions: readonly Submission[], root: string): LocalPlan {
+  const runs: LocalRun[] = [];
+  const manifests: { file: string; body: string }[] = [];
+  for (const s of submissions) {
+    const env = new Map(
+      (s.request.containerOverrides?.environment ?? []).map((v) => [v.name, v.value]),
+    );
+    let sets: readonly ParameterSet[] = [];
+    let indexes: readonly number[] | undefined;
+    if (s.kind === "array") {
+      manifests.push({
+        file: path.join(root, ...s.manifest.key.split("/")),
+        body: s.manifest.body,
+      });
+      const m = JSON.parse(s.manifest.body) as { sets: ParameterSet[]; indexes?: number[] };
+      sets = m.sets;
+      indexes = m.indexes;
+    }
+    const sweep = s.sweep;
+    const resources = requestedResources(s);
+    if (s.arraySize !== undefined) {
+      for (let i = 0; i < s.arraySize; i++) {
+        runs.push({
+          jobName: s.jobName,
+          index: i,
+          env,
+          ...definedOnly({ set: sets[i] }),
+          ...resources,
+          ...(sweep !== undefined ? { filedAs: { job: sweep, index: indexes?.[i] ?? i } } : {}),
+        });
+      }
+    } else {
+      const index = env.get(VARS.setIndex);
+      runs.push({
+        jobName: s.jobName,
+        env,
+        ...resources,
+        ...(sweep !== undefined && index !== undefined
+          ? { filedAs: { job: sweep, index: Number(index) } }
+          : {}),
+      });
+    }
+  }
+  return { runs, manifests };
+}
+
+function requestedResources(s: Submission): { vcpus?: number; memoryMiB?: number } {
+  const req = s.request.containerOverrides?.resourceRequirements ?? [];
+  const value = (type: string): number | undefined => {
+    const v = Number(req.find((r) => r.type === type)?.value);
+    return Number.isFinite(v) && v > 0 ? v : undefined;
+  };
+  const vcpus = value("VCPU");
+  const memoryMiB = value("MEMORY");
+  return {
+    ...definedOnly({ vcpus, memoryMiB }),
+  };
+}
+
+/**
+ * Host variables a local run inherits. A container starts from a clean environment, so the
+ * rest (npm_*, the shell's own) is left out: the entrypoint would read lower-case names as
+ * misspelt script options.
+ */
+export const INHERITED_VARIABLES: readonly string[] = [
+  "PATH",
+  "HOME",
+  "TMPDIR",
+  "TEMP",
+  "TMP",
+  "LANG",
+  "LC_ALL",
+  "LC_CTYPE",
+  "TZ",
+  "SYSTEMROOT",
+];
+
+/** The full environment of one local run. */
+export function runEnvironment(
+  run: LocalRun,
+  root: string,
+  host: NodeJS.ProcessEnv,
+): NodeJS.ProcessEnv {
+  const inherited = Object.fromEntries(
+    INHERITED_VARIABLES.flatMap((k) => (host[k] !== undefined ? [[k, host[k]]] : [])),
+  );
+  return {
+    ...inherited,
+    ...PREFIX_VARIABLES,
+    // Own properties only (Object.fromEntries), so any variable name is kept as it is.
+    ...Object.fromEntries(run.env),
+    [VARS.localRoot]: root,
+    [VARS.jobName]: run.filedAs?.job ?? run.jobName,
+    PYTHONUNBUFFERED: "1",
+    ...definedOnly({ AWS_BATCH_JOB_ARRAY_INDEX: run.index?.toString() }),
+  };
+}
+
+export interface LocalResult {
+  readonly run: LocalRun;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  /** The last lines of the run's output, for failure reports. */
+  readonly tail: string;
+  readonly startedAt: number;
+  readonly stoppedAt: number;
+}
+
+export interface LocalOptions {
+  readonly repoRoot: string;
+  readonly root: string;
+  readonly python?: string;
+  /** Default `<repoRoot>/container/run_job.py`. */
+  readonly entrypoint?: string;
+  /** `--script PATH` for the entrypoint (absolute); default: the entrypoint's own script. */
+  readonly script?: string;
+  readonly concurrency: number;
+  readonly env: NodeJS.ProcessEnv;
+  readonly signal?: AbortSignal;
+  /** Live output of a lone run (more than one run is captured, not interleaved). */
+  readonly onOutput?: (chunk: string) => void;
+  readonly onDone?: (result: LocalResult) => void;
+}
+
+const TAIL_BYTES = 4096;
+
+function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<LocalResult> {
+  const entrypoint = opts.entrypoint ?? path.join(opts.repoRoot, "container", "run_job.py");
+  const startedAt = Date.now();
+  const scriptArgs = opts.script !== undefined ? ["--script", opts.script] : [];
+  return new Promise((resolve) => {
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(opts.python ?? "python3", [entrypoint, ...scriptArgs], {
+        cwd: opts.repoRoot,
+        env: runEnvironment(run, opts.root, opts.env),
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+    } catch (err) {
+      // spawn throws at once for what no process can be given (a NUL byte in a variable):
+      // a failed run with the reason, never a run silently "not started".
+      resolve({
+        run,
+        exitCode: null,
+        signal: null,
+        tail: `could not start ${opts.python ?? "python3"}: ${(err as Error).message}`,
+        startedAt,
+        stoppedAt: Date.now(),
+      });
+      return;
+    }
+    let tail = "";
+    const onData = (buf: Buffer): void => {
+      const text = buf.toString("utf8");
+      if (live) {
+        opts.onOutput?.(text);
+      }
+      tail = (tail + text).slice(-TAIL_BYTES);
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.on("error", (err) => {
+      resolve({
+        run,
+        exitCode: null,
+        signal: null,
+        tail: `could not start ${opts.python ?? "python3"}: ${err.message}`,
+        startedAt,
+        stoppedAt: Date.now(),
+      });
+    });
+    child.on("close", (code, signal) => {
+      resolve({ run, exitCode: code, signal, tail, startedAt, stoppedAt: Date.now() });
+    });
+  });
+}
+
+/**
+ * Writes manifests, then runs everything with bounded concurrency, recording each run for
+ * `jobs:report --local` as it ends.
+ */
+export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<LocalResult[]> {
+  const createdAt = Date.now();
+  const runId = new Date(createdAt).toISOString();
+  for (const m of plan.manifests) {
+    fs.mkdirSync(path.dirname(m.file), { recursive: true });
+    fs.writeFileSync(m.file, m.body);
+  }
+  const live = plan.runs.length === 1;
+  const outcomes = await runPool(
+    plan.runs,
+    async (run) => {
+      const r = await runOne(run, opts, live);
+      // The run's outcome matters more than its record: a record that cannot be written
+      // (the folder vanished) leaves the run out of jobs:report, nothing else.
+      try {
+        recordRun(opts.root, runId, createdAt, run, r);
+      } catch {
+        // see above
+      }
+      opts.onDone?.(r);
+      return r;
+    },
+    {
+      concurrency: opts.concurrency,
+      ...definedOnly({ signal: opts.signal }),
+    },
+  );
+  return outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+}
+
+function recordRun(
+  root: string,
+  runId: string,
+  createdAt: number,
+  run: LocalRun,
+  r: LocalResult,
+): void {
+  const reason = entrypointError(r.tail);
+  appendLocalRun(root, {
+    v: 1,
+    run: runId,
+    job: run.filedAs?.job ?? run.jobName,
+    ...definedOnly({ index: run.filedAs?.index ?? run.index }),
+    params: parametersOf(
+      [...run.env].map(([name, value]) => ({ name, value })),
+      run.set,
+    ),
+    createdAt,
+    startedAt: r.startedAt,
+    stoppedAt: r.stoppedAt,
+    exitCode: r.exitCode,
+    signal: r.signal,
+    ...definedOnly({ reason, vcpus: run.vcpus, memoryMiB: run.memoryMiB }),
+  });
+}
+
+/** Where a run's results and log land in the local folder (the same layout as the bucket; see container/run_job.py). */
+export function localResultPaths(run: LocalRun, root: string): { results: string; log: string } {
+  if (run.filedAs !== undefined) {
+    const { job, index } = run.filedAs;
+    return {
+      results: path.join(root, "results", job, String(index)),
+      log: path.join(root, "logs", job, `${index}.log`),
+    };
+  }
+  return run.index === undefined
+    ? {
+        results: path.join(root, "results", run.jobName),
+        log: path.join(root, "logs", `${run.jobName}.log`),
+      }
+    : {
+        results: path.join(root, "results", run.jobName, String(run.index)),
+        log: path.join(root, "logs", run.jobName, `${run.index}.log`),
+      };
+}

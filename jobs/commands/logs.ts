@@ -1,0 +1,253 @@
+/**
+ * `jobs:logs <jobName|jobId>[:<index>] [--follow]`: the job's CloudWatch log stream, found
+ * through DescribeJobs' logStreamName. Array children are `<name>:<index>`.
+ */
+import type { AwsClients, JobDetail, LogEvent, LogsApi } from "../aws/api";
+import { openStack, sleep, type Context, type StackOptions } from "../context";
+import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, FatalError } from "../errors";
+import type { Ledger, LedgerEntry } from "../state/ledger";
+import { CHUNK_SIZE, chunkJobName } from "../input/chunks";
+import { TERMINAL, type Status } from "../output/status";
+
+export interface LogsOptions extends StackOptions {
+  readonly target: string;
+  readonly follow: boolean;
+  /** Seconds between polls with --follow. */
+  readonly interval: number;
+}
+
+/** AWS Batch's default log group when the job definition sets none. */
+export const DEFAULT_LOG_GROUP = "/aws/batch/job";
+
+const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Splits `name:3`, `name[3]`, `id:3` into the base and the child index. */
+export function parseTarget(target: string): { base: string; index?: number } {
+  const m = /^(.+?)(?::(\d+)|\[(\d+)\])$/.exec(target);
+  if (m !== null) {
+    return { base: m[1], index: Number(m[2] ?? m[3]) };
+  }
+  return { base: target };
+}
+
+/** The job ID to describe: a ledger name (latest submission) or a job ID, plus `:index`. */
+export function resolveTarget(target: string, ledger: Ledger, stack: string): string {
+  const { base, index } = parseTarget(target);
+  const latest = ledger.latest();
+  const entry = latest.get(base) ?? chunkOf(latest, base, index);
+  const id = entry?.jobId ?? (JOB_ID.test(base) ? base : undefined);
+  if (id === undefined) {
+    throw new BadInputError(
+      `"${base}" is neither a job name in the ledger of stack "${stack}" nor a job ID; ` +
+        "check the name (npm run jobs:status lists them), or pass --stack or the job ID",
+    );
+  }
+  if (entry !== undefined && entry.jobName !== base && index !== undefined) {
+    // Set N of a sweep past 10,000 sets: child N mod 10,000 of chunk N / 10,000, or the
+    // plain job of a last chunk of one set.
+    return entry.kind === "array" ? `${id}:${index % CHUNK_SIZE}` : id;
+  }
+  return index !== undefined ? `${id}:${index}` : id;
+}
+
+/** The chunk of sweep `base` that runs set `index`, if the sweep went as chunks. */
+function chunkOf(
+  latest: ReadonlyMap<string, LedgerEntry>,
+  base: string,
+  index: number | undefined,
+): LedgerEntry | undefined {
+  if (index === undefined) {
+    return undefined;
+  }
+  const chunk = latest.get(chunkJobName(base, Math.floor(index / CHUNK_SIZE)));
+  return chunk?.of === base ? chunk : undefined;
+}
+
+/** The log stream of the job's latest attempt, if it has started. */
+export function logStreamOf(d: JobDetail): string | undefined {
+  const attempts = d.attempts ?? [];
+  return d.container?.logStreamName ?? attempts[attempts.length - 1]?.container?.logStreamName;
+}
+
+/**
+ * Why a job has no log events: CloudWatch creates the stream on the job's first line of
+ * output, so a job that has printed nothing (yet) has none, and GetLogEvents says
+ * ResourceNotFoundException.
+ */
+export function noOutputNote(target: string, group: string, stream: string): string {
+  return (
+    `no output from ${target} (yet): log stream ${stream} does not exist in ${group}; CloudWatch ` +
+    "creates it on the job's first line of output, so a job that prints nothing never gets one"
+  );
+}
+
+/**
+ * Prints every event from `token` to the current end of the stream. GetLogEvents returns
+ * the same forward token at the end; a missing stream reads as empty.
+ */
+export async function readToEnd(
+  logs: LogsApi,
+  group: string,
+  stream: string,
+  token: string | undefined,
+  write: (e: LogEvent) => void,
+): Promise<{ token: string | undefined; missing: boolean }> {
+  for (;;) {
+    const page = await logs.getLogEvents({
+      logGroupName: group,
+      logStreamName: stream,
+      ...(token !== undefined ? { nextToken: token } : {}),
+    });
+    if (page.missing === true) {
+      return { token, missing: true };
+    }
+    page.events.forEach(write);
+    const same = page.nextForwardToken === undefined || page.nextForwardToken === token;
+    token = page.nextForwardToken ?? token;
+    if (same) {
+      return { token, missing: false };
+    }
+  }
+}
+
+/**
+ * Why Batch returned nothing for `jobId`: an array index past the end (asked of the parent),
+ * an index on a job that is not an array, or a job Batch does not know in this region and
+ * account (a wrong --stack or --outputs, or a job forgotten some days after it ended).
+ */
+export async function unknownJob(
+  clients: AwsClients,
+  target: string,
+  jobId: string,
+  region: string | undefined,
+): Promise<Error> {
+  const { base, index } = parseTarget(target);
+  const parentId = jobId.replace(/:\d+$/, "");
+  if (index !== undefined && parentId !== jobId) {
+    const [parent] = await clients.batch.describeJobs([parentId]);
+    const size = parent?.arrayProperties?.size;
+    if (parent !== undefined && size === undefined) {
+      return new BadInputError(
+        `${base} (${parentId}) is not an array job, so it has no child ${index}; pass ${base}`,
+      );
+    }
+    if (size !== undefined && index >= size) {
+      return new BadInputError(
+        `${target}: ${base} is an array job of ${size} children, numbered 0-${size - 1}; there is no child ${index}`,
+      );
+    }
+  }
+  return new FatalError(
+    `Batch does not know job ${jobId} in region ${region ?? "from the AWS SDK's settings"}: check ` +
+      "--stack/--outputs and the AWS account and region; Batch also forgets jobs some days after they end",
+  );
+}
+
+export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<number> {
+  const { outputs, ledger } = openStack(opts, ctx);
+  const jobId = resolveTarget(opts.target, ledger, outputs.stack);
+  const clients = ctx.clients(outputs.outputs.region);
+  const out = ctx.io.stdout;
+  try {
+    let detail: JobDetail | undefined;
+    let stream: string | undefined;
+    let waitingNoted = false;
+    for (;;) {
+      [detail] = await clients.batch.describeJobs([jobId]);
+      if (detail === undefined) {
+        throw await unknownJob(clients, opts.target, jobId, outputs.outputs.region);
+      }
+      const size = detail.arrayProperties?.size;
+      if (size !== undefined && detail.arrayProperties?.index === undefined) {
+        throw new BadInputError(
+          `${opts.target} is an array job of ${size} children, each with its own log; ` +
+            `pass ${parseTarget(opts.target).base}:<index> (0-${size - 1})`,
+        );
+      }
+      stream = logStreamOf(detail);
+      if (
+        stream !== undefined ||
+        !opts.follow ||
+        TERMINAL.has(detail.status as Status) ||
+        ctx.signal.aborted
+      ) {
+        break;
+      }
+      if (!waitingNoted) {
+        ctx.io.stderr.write(`waiting for ${opts.target} to start (status ${detail.status})...\n`);
+        waitingNoted = true;
+      }
+      await sleep(opts.interval * 1000, ctx.signal);
+    }
+    if (stream === undefined) {
+      ctx.io.stderr.write(
+        `${opts.target} has no log stream yet (status ${detail.status}); ` +
+          (TERMINAL.has(detail.status as Status)
+            ? `it ended without starting: ${detail.statusReason ?? "no reason given"}\n`
+            : "use --follow to wait for it\n"),
+      );
+      return EXIT_FAILURE;
+    }
+    const group =
+      detail.container?.logConfiguration?.options?.["awslogs-group"] ??
+      outputs.outputs.logGroupName ??
+      DEFAULT_LOG_GROUP;
+    const write = (e: LogEvent): void => {
+      out.write(
+        opts.json
+          ? `${JSON.stringify({ timestamp: e.timestamp, message: e.message })}\n`
+          : `${(e.message ?? "").replace(/\n$/, "")}\n`,
+      );
+    };
+    let token: string | undefined;
+    let exists = false;
+    let outputNoted = false;
+    for (;;) {
+      const read = await readToEnd(clients.logs, group, stream, token, write);
+      token = read.token;
+      exists ||= !read.missing;
+      if (!opts.follow || TERMINAL.has(detail.status as Status)) {
+        break;
+      }
+      if (!exists && !outputNoted) {
+        ctx.io.stderr.write(`${noOutputNote(opts.target, group, stream)}; waiting for it...\n`);
+        outputNoted = true;
+      }
+      if (ctx.signal.aborted) {
+        return EXIT_INTERRUPTED;
+      }
+      await sleep(opts.interval * 1000, ctx.signal);
+      [detail] = await clients.batch.describeJobs([jobId]);
+      if (detail === undefined) {
+        break;
+      }
+      // A retry runs as a new attempt with its own stream: finish the old one (lines can
+      // arrive late), then follow the new one from its start.
+      const next = logStreamOf(detail);
+      if (next !== undefined && next !== stream) {
+        await readToEnd(clients.logs, group, stream, token, write);
+        const line = `--- ${opts.target}: new attempt, log stream ${next} ---`;
+        if (opts.json) {
+          ctx.io.stderr.write(`${line}\n`);
+        } else {
+          out.write(`${line}\n`);
+        }
+        stream = next;
+        token = undefined;
+        exists = false;
+        outputNoted = false;
+      }
+    }
+    if (!exists) {
+      ctx.io.stderr.write(
+        `${noOutputNote(opts.target, group, stream)}` +
+          (detail !== undefined && !TERMINAL.has(detail.status as Status)
+            ? "; use --follow to wait for it\n"
+            : "\n"),
+      );
+    }
+    return EXIT_OK;
+  } finally {
+    clients.destroy();
+  }
+}

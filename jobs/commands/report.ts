@@ -1,0 +1,159 @@
+/**
+ * `jobs:report [names...] [--last] [--local]`: one row per job or sweep set with its
+ * parameters, outcome, times, cost estimate, result files and metrics; as a terminal
+ * table, `--csv FILE`, `--json`, or `--html FILE` (a self-contained page with charts).
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { displayPath, localRoot, openStack, type Context, type StackOptions } from "../context";
+import { BadInputError, EXIT_OK, FatalError, describeError } from "../errors";
+import { requireOutput } from "../input/outputs";
+import { DEFAULT_PRICING_BASIS, resolvePrices, type Prices } from "../report/prices";
+import { CACHE_FOLDER, fileCache, type ReportCache } from "../state/report-cache";
+import { renderHtml } from "../output/report-html";
+import {
+  formatCsv,
+  formatTable,
+  reportDocument,
+  DEFAULT_TABLE_ROWS,
+  type Report,
+} from "../output/report-print";
+import { sortRows, summarizeRows } from "../report/rows";
+import { awsSource, collectRows, localSource, type ReportSource } from "../report/sources";
+import { selectEntries } from "./watch";
+
+export interface ReportOptions extends StackOptions {
+  readonly names: readonly string[];
+  readonly last: boolean;
+  readonly local: boolean;
+  readonly localRoot?: string;
+  readonly csv?: string;
+  readonly html?: string;
+  /** Terminal rows shown (failed rows always are). */
+  readonly limit?: number;
+  /** Instance types or FARGATE the prices come from (default: the stack's default type). */
+  readonly pricing?: readonly string[];
+  readonly priceVcpuHour?: number;
+  readonly priceGbHour?: number;
+  /** Use and fill the cache of finished runs' listings and metrics. @default true */
+  readonly cache?: boolean;
+}
+
+/** Where the default prices come from: --pricing, the stack's jobLimits.basis, the default type. */
+export function pricingBasis(
+  flag: readonly string[] | undefined,
+  outputs: Readonly<Record<string, unknown>> | undefined,
+): string[] {
+  if (flag !== undefined && flag.length > 0) {
+    return [...flag];
+  }
+  const basis = (outputs?.jobLimits as { basis?: unknown } | undefined)?.basis;
+  if (Array.isArray(basis) && basis.length > 0 && basis.every((b) => typeof b === "string")) {
+    return basis as string[];
+  }
+  return [DEFAULT_PRICING_BASIS];
+}
+
+function userPrices(opts: ReportOptions): { usdPerVcpuHour?: number; usdPerGbHour?: number } {
+  return {
+    ...(opts.priceVcpuHour !== undefined ? { usdPerVcpuHour: opts.priceVcpuHour } : {}),
+    ...(opts.priceGbHour !== undefined ? { usdPerGbHour: opts.priceGbHour } : {}),
+  };
+}
+
+/** Builds the report from the ledger's jobs (or local runs); no output written. */
+export async function buildReport(opts: ReportOptions, ctx: Context): Promise<Report> {
+  let source: ReportSource;
+  let label: string;
+  let prices: Prices;
+  let cleanup = (): void => undefined;
+  let cache: ReportCache | undefined;
+  const warnings: string[] = [];
+  if (opts.local) {
+    const root = localRoot(ctx, opts.localRoot);
+    source = localSource(root, { names: opts.names, last: opts.last });
+    label = `local runs in ${displayPath(ctx.cwd, root)}`;
+    prices = resolvePrices(pricingBasis(opts.pricing, undefined), userPrices(opts));
+  } else {
+    const { outputs, ledger } = openStack(opts, ctx);
+    warnings.push(...ledger.warnings);
+    const entries = selectEntries(ledger, opts.names, opts.last, outputs.stack);
+    const bucket = requireOutput(outputs, "bucketName", "to read results and metrics");
+    const clients = ctx.clients(outputs.outputs.region);
+    cleanup = () => clients.destroy();
+    if (opts.cache !== false) {
+      cache = fileCache(path.join(path.dirname(ledger.file), CACHE_FOLDER), `s3://${bucket}`);
+    }
+    source = awsSource(entries, clients, bucket, cache);
+    label = `stack ${outputs.stack}`;
+    prices = resolvePrices(
+      pricingBasis(opts.pricing, outputs.outputs as Readonly<Record<string, unknown>>),
+      userPrices(opts),
+    );
+  }
+  try {
+    const now = Date.now();
+    const collected = await collectRows(source, prices, now, cache);
+    const rows = sortRows(collected.rows);
+    return {
+      source: label,
+      generatedAt: new Date(now).toISOString(),
+      prices,
+      rows,
+      summary: summarizeRows(rows),
+      warnings: [...warnings, ...collected.warnings],
+    };
+  } finally {
+    cleanup();
+  }
+}
+
+/** Writes `text` to `file` through a temporary name, so a failed write leaves no half file. */
+function writeOutput(ctx: Context, file: string, text: string, flag: string): string {
+  const abs = path.resolve(ctx.cwd, file);
+  const tmp = `${abs}.part-${process.pid}`;
+  try {
+    fs.mkdirSync(path.dirname(abs), { recursive: true });
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, abs);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw new FatalError(`${flag} ${file}: cannot write it (${describeError(err)})`);
+  }
+  return abs;
+}
+
+export async function reportCommand(opts: ReportOptions, ctx: Context): Promise<number> {
+  if (opts.local && (opts.stack !== undefined || opts.outputs !== undefined)) {
+    throw new BadInputError(
+      "--local reports runs on this machine; it takes no --stack or --outputs",
+    );
+  }
+  const report = await buildReport(opts, ctx);
+  const written: string[] = [];
+  if (opts.csv !== undefined) {
+    written.push(writeOutput(ctx, opts.csv, formatCsv(report), "--csv"));
+  }
+  if (opts.html !== undefined) {
+    written.push(writeOutput(ctx, opts.html, renderHtml(report), "--html"));
+  }
+  if (opts.json) {
+    ctx.io.stdout.write(`${JSON.stringify(reportDocument(report))}\n`);
+    return EXIT_OK;
+  }
+  report.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
+  if (report.rows.length === 0) {
+    ctx.io.stdout.write(
+      opts.local
+        ? `no local runs in ${report.source.replace(/^local runs in /, "")}; run some with npm run jobs:submit -- --local FILE\n`
+        : `no jobs in the ledger of ${report.source}; submit some with npm run jobs:submit\n`,
+    );
+  } else {
+    ctx.io.stdout.write(formatTable(report, opts.limit ?? DEFAULT_TABLE_ROWS));
+  }
+  for (const f of written) {
+    const kib = (fs.statSync(f).size / 1024).toFixed(0);
+    ctx.io.stderr.write(`wrote ${displayPath(ctx.cwd, f)} (${kib} KiB)\n`);
+  }
+  return EXIT_OK;
+}

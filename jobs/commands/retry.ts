@@ -1,0 +1,330 @@
+/**
+ * `jobs:submit --retry-failed <names...>`: resubmit only what failed. A sweep's failed sets
+ * go as one new array job `<sweep>-r<n>` (chunks `<sweep>-r<n>-c<k>` past 10,000) whose
+ * manifest lists their set numbers, so results land in results/<sweep>/<set>/ as the first
+ * run's did and `jobs:report` shows each set's latest run; one failed set goes as a plain
+ * job naming its set number (arrays need 2 children). A failed single job goes again as
+ * `<job>-r<n>`, filed under its own name. Refused while any run of the names is unfinished
+ * or unknown to Batch.
+ *
+ * The requests come from the original files, planned again: their hashes must match the
+ * ledger's, so a retry runs what failed, not an edited file. They go through the same
+ * exactly-once path as any submission (jobs/commands/submit.ts submitToBatch: lock, reconcile,
+ * intent, token tag). A retry interrupted part-way (an open intent of `<name>-r<n>...`) is
+ * planned again as of before it started, with the same names and hashes, so re-running
+ * the same command completes it instead of sending it twice.
+ */
+import { chunkJobName, chunkRanges } from "../input/chunks";
+import { openStack, type Context } from "../context";
+import { BadInputError, EXIT_OK, FatalError, type Problem } from "../errors";
+import type { IntentLine, LedgerEntry } from "../state/ledger";
+import { ARRAY_MIN_SIZE, type LoadedJob } from "../input/job-file";
+import { requireOutput, type LoadedOutputs } from "../input/outputs";
+import {
+  loneSetSubmission,
+  requestHash,
+  sweepArraySubmission,
+  type Submission,
+} from "../input/plan";
+import { latestRuns, type RunUnit } from "../report/rows";
+import { awsSource } from "../report/sources";
+import { TERMINAL, type Status } from "../output/status";
+import { prepare, submitToBatch, type SubmitOptions } from "./submit";
+import type { LoadedSweep, ParameterSet } from "../input/sweep";
+import { selectEntries } from "./watch";
+
+export interface RetrySelection {
+  readonly name: string;
+  /** Failed latest runs: a sweep's set numbers, or one unit without index for a job. */
+  readonly failed: readonly RunUnit[];
+  /** Latest runs not finished, or unknown to Batch. */
+  readonly unfinished: readonly RunUnit[];
+}
+
+/** What to retry per name, from every run of it (first run, chunks, earlier retries); pure. */
+export function selectRetry(names: readonly string[], units: readonly RunUnit[]): RetrySelection[] {
+  const latest = latestRuns(units).map((l) => l.unit);
+  return names.map((name) => {
+    const mine = latest.filter((u) => u.job === name);
+    return {
+      name,
+      failed: mine.filter((u) => u.status === "FAILED"),
+      unfinished: mine.filter((u) => !TERMINAL.has(u.status) || u.status === UNKNOWN),
+    };
+  });
+}
+
+const UNKNOWN: Status = "UNKNOWN";
+
+const RETRY_NAME = /-r(\d+)(?:-c\d+)?$/;
+
+/** `<name>-r<n>`, n one past the highest earlier retry of `name` among `entries`; pure. */
+export function retryJobName(name: string, entries: readonly LedgerEntry[]): string {
+  let n = 0;
+  for (const e of entries) {
+    if (e.of !== name || !e.jobName.startsWith(`${name}-r`)) {
+      continue;
+    }
+    const m = RETRY_NAME.exec(e.jobName.slice(name.length));
+    if (m !== null && m.index === 0) {
+      n = Math.max(n, Number(m[1]));
+    }
+  }
+  return `${name}-r${n + 1}`;
+}
+
+/**
+ * Submissions that rerun the sets `indexes` of `sweep` under `jobName`: one array job whose
+ * manifest keeps their numbers (chunks of 10,000 past that), a lone set as a plain job.
+ * Queue and definition as `template` resolved them. Pure.
+ */
+export function planSweepRetry(
+  sweep: LoadedSweep,
+  jobName: string,
+  indexes: readonly number[],
+  template: Submission,
+): Submission[] {
+  const sorted = [...indexes].sort((a, b) => a - b);
+  const resolved = {
+    jobQueue: template.request.jobQueue,
+    jobDefinition: template.request.jobDefinition,
+  };
+  const ranges = chunkRanges(sorted.length);
+  return ranges.map(({ first, count }, c): Submission => {
+    const name = ranges.length > 1 ? chunkJobName(jobName, c) : jobName;
+    const numbers = sorted.slice(first, first + count);
+    const sets = numbers.map((i) => sweep.sets[i] as ParameterSet);
+    if (count < ARRAY_MIN_SIZE) {
+      return loneSetSubmission(
+        sweep.file,
+        sweep.jobName,
+        name,
+        sweep.base,
+        sets[0],
+        numbers[0],
+        resolved,
+      );
+    }
+    return sweepArraySubmission(
+      sweep.file,
+      sweep.jobName,
+      name,
+      sweep.base,
+      sets,
+      numbers,
+      resolved,
+    );
+  });
+}
+
+/** A failed single job again, under `jobName`, still filed under its own name; pure. */
+export function planJobRetry(original: Submission, name: string, jobName: string): Submission {
+  const request = { ...original.request, jobName };
+  return {
+    ...original,
+    jobName,
+    request,
+    hash: requestHash(request, original.kind === "array" ? original.manifest.body : undefined),
+    sweep: name,
+  };
+}
+
+export interface RetryOptions extends Omit<SubmitOptions, "files"> {
+  readonly names: readonly string[];
+}
+
+function checkRetryOptions(opts: RetryOptions): void {
+  const bad = [
+    ...(opts.local ? ["--local"] : []),
+    ...(opts.force ? ["--force"] : []),
+    ...(!opts.array ? ["--no-array"] : []),
+  ];
+  if (bad.length > 0) {
+    throw new BadInputError(
+      `--retry-failed cannot be combined with ${bad.join(" or ")}: it resubmits the failed ` +
+        "runs recorded in the ledger as they were first submitted; leave those options out",
+    );
+  }
+  if (opts.names.length === 0) {
+    throw new BadInputError(
+      "--retry-failed needs the names of sweeps or jobs in the ledger (npm run jobs:status lists them)",
+    );
+  }
+}
+
+/**
+ * The runs of an earlier retry of these names that was interrupted (an open intent), so
+ * this one is planned as of before it started and completes it under the same names.
+ */
+function interruptedRuns(
+  openIntents: readonly IntentLine[],
+  names: readonly string[],
+): Set<string> {
+  return new Set(
+    openIntents.filter((i) => i.of !== undefined && names.includes(i.of)).map((i) => i.run),
+  );
+}
+
+/** The original submissions of `name`, planned again from its file and checked against the ledger. */
+async function originals(
+  name: string,
+  entries: readonly LedgerEntry[],
+  opts: RetryOptions,
+  ctx: Context,
+): Promise<{ mine: Submission[]; item: LoadedJob | LoadedSweep }> {
+  const firsts = entries.filter((e) => e.jobName === name || (e.of === name && !isRetry(e, name)));
+  const file = firsts.find((e) => e.file !== undefined)?.file;
+  if (file === undefined) {
+    throw new BadInputError(
+      `the ledger does not say which file ${name} came from, so its failed runs cannot be ` +
+        `planned again; submit the file again with --force`,
+    );
+  }
+  const { submissions, items } = await prepare({ ...opts, files: [file], force: false }, ctx);
+  const mine = submissions.filter((s) => s.jobName === name || s.sweep === name);
+  const item = items.find((i) => i.jobName === name || mine.some((s) => s.jobName === i.jobName));
+  const byName = new Map(firsts.map((e) => [e.jobName, e]));
+  const changed = mine.some((s) => byName.get(s.jobName)?.hash !== s.hash);
+  if (item === undefined || mine.length === 0 || changed) {
+    throw new BadInputError([
+      {
+        file,
+        message:
+          `changed since ${name} was submitted from it, so its failed runs cannot be told apart ` +
+          "from new ones; restore the file as it was, or submit it again with --force",
+      },
+    ]);
+  }
+  return { mine, item };
+}
+
+function isRetry(e: LedgerEntry, name: string): boolean {
+  return e.jobName.startsWith(`${name}-r`) && RETRY_NAME.test(e.jobName.slice(name.length));
+}
+
+/** The submissions that retry `sel`, checked against the original file. */
+async function planRetry(
+  sel: RetrySelection,
+  entries: readonly LedgerEntry[],
+  opts: RetryOptions,
+  ctx: Context,
+): Promise<Submission[]> {
+  const { mine, item } = await originals(sel.name, entries, opts, ctx);
+  const jobName = retryJobName(sel.name, entries);
+  const indexes = sel.failed.flatMap((u) => (u.index !== undefined ? [u.index] : []));
+  if (indexes.length === 0) {
+    return [planJobRetry(mine[0], sel.name, jobName)];
+  }
+  if (item.kind !== "sweep") {
+    throw new BadInputError([
+      {
+        file: item.doc.file,
+        message:
+          `${sel.name} is an array job of a job file (arrayProperties), whose children cannot be ` +
+          "rerun one by one; submit it again with --force, or make it a sweep",
+      },
+    ]);
+  }
+  const outOfRange = indexes.filter((i) => i >= item.sets.length);
+  if (outOfRange.length > 0) {
+    throw new BadInputError([
+      {
+        file: item.file,
+        message: `has ${item.sets.length} sets, but ${sel.name}'s failed set(s) ${outOfRange.join(", ")} lie beyond; submit it again with --force`,
+      },
+    ]);
+  }
+  return planSweepRetry(item, jobName, indexes, mine[0]);
+}
+
+async function readUnits(
+  entries: readonly LedgerEntry[],
+  outputs: LoadedOutputs,
+  ctx: Context,
+): Promise<RunUnit[]> {
+  const bucket = requireOutput(outputs, "bucketName", "to read what failed");
+  const clients = ctx.clients(outputs.outputs.region);
+  try {
+    const { units, warnings } = await awsSource(entries, clients, bucket).units();
+    warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
+    return units;
+  } finally {
+    clients.destroy();
+  }
+}
+
+function refuseUnfinished(selection: readonly RetrySelection[]): void {
+  const busy = selection.filter((s) => s.unfinished.length > 0);
+  if (busy.length === 0) {
+    return;
+  }
+  const what = busy.map((b) => {
+    const unknown = b.unfinished.filter((u) => u.status === "UNKNOWN").length;
+    return (
+      `${b.name} (${b.unfinished.length} not finished` +
+      (unknown > 0 ? `, ${unknown} unknown to Batch: check --stack/--outputs` : "") +
+      ")"
+    );
+  });
+  throw new FatalError(
+    `${what.join(", ")}: a retry waits until every run has finished; wait for them ` +
+      `(npm run jobs:watch -- ${busy.map((b) => b.name).join(" ")}), then retry; nothing was submitted`,
+  );
+}
+
+/** A chunk's or retry's own name stands for part of a sweep: the sweep's name is wanted. */
+function refuseParts(names: readonly string[], latest: ReadonlyMap<string, LedgerEntry>): void {
+  const parts = names.flatMap((n) => {
+    const of = latest.get(n)?.of;
+    return of !== undefined && of !== n ? [`${n} (part of ${of})`] : [];
+  });
+  if (parts.length > 0) {
+    throw new BadInputError(
+      `--retry-failed takes the names of sweeps and jobs as submitted, not of their chunks or ` +
+        `retries: ${parts.join(", ")}; name the sweep instead`,
+    );
+  }
+}
+
+export async function retryCommand(given: RetryOptions, ctx: Context): Promise<number> {
+  const opts = { ...given, names: [...new Set(given.names)] };
+  checkRetryOptions(opts);
+  const { outputs, ledger } = openStack(opts, ctx);
+  refuseParts(opts.names, ledger.latest());
+  ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
+  const resume = interruptedRuns(ledger.openIntents(), opts.names);
+  // As of before an interrupted retry of these names, so it is planned again the same way.
+  const before = ledger.entries.filter((e) => !resume.has(e.run));
+  const known = selectEntries(ledger, opts.names, false, outputs.stack).filter(
+    (e) => !resume.has(e.run),
+  );
+  const selection = selectRetry(opts.names, await readUnits(known, outputs, ctx));
+  refuseUnfinished(selection);
+  const todo: Submission[] = [];
+  const notes: Problem[] = [];
+  for (const sel of selection) {
+    if (sel.failed.length === 0) {
+      notes.push({ message: `nothing failed in ${sel.name}: nothing to retry there` });
+      continue;
+    }
+    todo.push(...(await planRetry(sel, before, opts, ctx)));
+  }
+  const taken = new Map(before.map((e) => [e.jobName, e]));
+  const clash = todo.filter((s) => taken.has(s.jobName));
+  if (clash.length > 0) {
+    throw new FatalError(
+      `the retry's job name(s) ${clash.map((s) => s.jobName).join(", ")} are already in the ledger ` +
+        `for other jobs (${clash.map((s) => taken.get(s.jobName)?.file ?? "no file").join(", ")}); ` +
+        "rename those jobs, or submit the sweep again under another jobName; nothing was submitted",
+    );
+  }
+  if (todo.length === 0) {
+    ctx.io.stdout.write(
+      opts.json
+        ? `${JSON.stringify({ stack: outputs.stack, submitted: [], retried: 0 })}\n`
+        : `nothing failed in ${opts.names.join(", ")}: nothing to retry\n`,
+    );
+    return EXIT_OK;
+  }
+  return submitToBatch({ ...opts, files: [] }, ctx, outputs, todo, notes);
+}

@@ -1,0 +1,178 @@
+/**
+ * What the policy pack refuses, `jobs:submit` refuses too: a job file's overrides of the
+ * attempt timeout, the retry strategy and the resources are held to the pack's bounds
+ * (policy/bounds.ts, overridden by the same `--policy-pack-config` file), and a job the
+ * stack's compute environment can never place (the `jobLimits` stack output) is refused
+ * instead of sitting in RUNNABLE until the queue cancels it.
+ */
+import {
+  BOUND_POLICIES,
+  retryRuleProblem,
+  type BoundName,
+  type PolicyBounds,
+} from "../../policy/bounds";
+import type { Problem } from "../errors";
+import type { JobFileFields, LoadedJob } from "./job-file";
+import { problemAt, type JsonDocument, type JsonPath } from "./json-source";
+import type { JobLimits } from "./outputs";
+import type { LoadedSweep } from "./sweep";
+
+export interface BoundsResult {
+  /** Refused (mandatory bounds, impossible placements). */
+  readonly problems: Problem[];
+  /** Advisory bounds exceeded, and the placement check skipped: said, not refused. */
+  readonly notes: Problem[];
+}
+
+/** The vCPUs, memory (MiB) and GPUs a job's containerOverrides ask for. */
+export function requestedResources(fields: JobFileFields): {
+  vcpus?: { value: number; at: JsonPath };
+  memoryMiB?: { value: number; at: JsonPath };
+  gpus?: { value: number; at: JsonPath };
+} {
+  const c = fields.containerOverrides;
+  const out: ReturnType<typeof requestedResources> = {};
+  if (c?.vcpus !== undefined) {
+    out.vcpus = { value: c.vcpus, at: ["containerOverrides", "vcpus"] };
+  }
+  if (c?.memory !== undefined) {
+    out.memoryMiB = { value: c.memory, at: ["containerOverrides", "memory"] };
+  }
+  c?.resourceRequirements?.forEach((r, i) => {
+    const value = Number(r.value);
+    const at = ["containerOverrides", "resourceRequirements", i, "value"];
+    if (!Number.isFinite(value)) {
+      return;
+    }
+    if (r.type === "VCPU") {
+      out.vcpus = { value, at };
+    } else if (r.type === "MEMORY") {
+      out.memoryMiB = { value, at };
+    } else {
+      out.gpus = { value, at };
+    }
+  });
+  return out;
+}
+
+function levelRule(bounds: PolicyBounds, name: BoundName): string {
+  return `policy ${BOUND_POLICIES[name]} (${bounds[name].level})`;
+}
+
+/** Problems and notes for one job's fields; `prefix` locates them in `doc`. */
+function checkFields(
+  doc: JsonDocument,
+  prefix: JsonPath,
+  fields: JobFileFields,
+  bounds: PolicyBounds,
+  limits: JobLimits | undefined,
+  out: { problems: Problem[]; notes: Problem[]; placementSkipped: boolean },
+): void {
+  const report = (name: BoundName | "placement", at: JsonPath, message: string): void => {
+    const level = name === "placement" ? "mandatory" : bounds[name].level;
+    if (level === "disabled") {
+      return;
+    }
+    const p = problemAt(doc, [...prefix, ...at], message);
+    (level === "advisory" ? out.notes : out.problems).push(p);
+  };
+  const timeout = fields.timeout?.attemptDurationSeconds;
+  const maxTimeout = bounds.maxAttemptDurationSeconds.value;
+  if (timeout !== undefined && timeout > maxTimeout) {
+    report(
+      "maxAttemptDurationSeconds",
+      ["timeout", "attemptDurationSeconds"],
+      `${timeout} seconds is above the ${maxTimeout} the ${levelRule(bounds, "maxAttemptDurationSeconds")} ` +
+        "allows: a stuck attempt bills that long before Batch stops it; lower it, or raise " +
+        "maxAttemptDurationSeconds in a --policy-pack-config file",
+    );
+  }
+  const attempts = fields.retryStrategy?.attempts;
+  const maxAttempts = bounds.maxAttempts.value;
+  if (attempts !== undefined && attempts > maxAttempts) {
+    report(
+      "maxAttempts",
+      ["retryStrategy", "attempts"],
+      `${attempts} attempts is above the ${maxAttempts} the ${levelRule(bounds, "maxAttempts")} allows: ` +
+        "a failing job is run, and billed, that many times; lower it, or raise maxAttempts in a " +
+        "--policy-pack-config file",
+    );
+  }
+  const retry = retryRuleProblem(attempts, fields.retryStrategy?.evaluateOnExit);
+  if (fields.retryStrategy !== undefined && retry !== undefined) {
+    report("maxAttempts", ["retryStrategy"], `${retry} (${levelRule(bounds, "maxAttempts")})`);
+  }
+
+  // Resources only bind jobs that run on the stack's own queue.
+  if (fields.jobQueue !== undefined) {
+    return;
+  }
+  const asked = requestedResources(fields);
+  if (asked.vcpus !== undefined && asked.vcpus.value > bounds.maxVcpus.value) {
+    report(
+      "maxVcpus",
+      asked.vcpus.at,
+      `${asked.vcpus.value} vCPUs is more than the ${bounds.maxVcpus.value} the ` +
+        `${levelRule(bounds, "maxVcpus")} lets a compute environment run at once, so no compliant ` +
+        "stack can run this job; ask for fewer",
+    );
+  }
+  if (asked.vcpus === undefined && asked.memoryMiB === undefined && asked.gpus === undefined) {
+    return;
+  }
+  if (limits === undefined) {
+    out.placementSkipped = true;
+    return;
+  }
+  const basis = limits.basis.join(", ");
+  const largest = limits.largestJob;
+  const checks: [keyof typeof asked, number, string][] = [
+    ["vcpus", largest.vcpus, "vCPUs"],
+    ["memoryMiB", largest.memoryMiB, "MiB of memory"],
+    ["gpus", largest.gpus, "GPUs"],
+  ];
+  for (const [key, limit, unit] of checks) {
+    const a = asked[key];
+    if (a !== undefined && a.value > limit) {
+      report(
+        "placement",
+        a.at,
+        `${a.value} ${unit} can never be placed: the largest job the stack's compute environment can ` +
+          `place (${basis}) has ${limit} ${unit}, so this job would sit in RUNNABLE until the queue ` +
+          "cancels it; ask for at most that, or allow a larger instance type in the stack",
+      );
+    }
+  }
+  if (asked.vcpus !== undefined && asked.vcpus.value > limits.maxVcpus) {
+    report(
+      "placement",
+      asked.vcpus.at,
+      `${asked.vcpus.value} vCPUs is more than the compute environment's maxVcpus of ${limits.maxVcpus}; ` +
+        "ask for fewer, or raise batchpy:maxVcpus",
+    );
+  }
+}
+
+/** Checks every job and sweep base against the bounds and the stack's limits. */
+export function boundsProblems(
+  items: readonly (LoadedJob | LoadedSweep)[],
+  bounds: PolicyBounds,
+  limits: JobLimits | undefined,
+): BoundsResult {
+  const out = { problems: [] as Problem[], notes: [] as Problem[], placementSkipped: false };
+  for (const item of items) {
+    if (item.kind === "job") {
+      checkFields(item.doc, [], item.fields, bounds, limits, out);
+    } else if (item.baseDoc !== undefined) {
+      checkFields(item.baseDoc, item.basePrefix, item.base, bounds, limits, out);
+    }
+  }
+  if (out.placementSkipped) {
+    out.notes.push({
+      message:
+        "the placement check (vCPUs, memory and GPUs against the largest job the compute environment " +
+        'can place) was skipped: the stack predates its "jobLimits" output; run `pulumi up` to add it',
+    });
+  }
+  return { problems: out.problems, notes: out.notes };
+}

@@ -1,0 +1,563 @@
+/**
+ * Job files: the AWS CLI `aws batch submit-job` JSON format (`--cli-input-json`), every
+ * SubmitJob field, checked strictly so an unknown or mistyped field is an error here and
+ * not a surprise after an instance was paid for. `jobQueue` and `jobDefinition` may be left
+ * out (they come from the stack outputs); `jobName` may be left out (the file name is used).
+ *
+ * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html
+ */
+import * as path from "path";
+import { z } from "zod";
+import { suggest } from "../../components/validation";
+import type { Problem } from "../errors";
+import { problemAt, type JsonDocument, type JsonPath } from "./json-source";
+import {
+  checkEnvName,
+  missingRequired,
+  optionFor,
+  valueProblems,
+  type ScriptDescription,
+} from "./script-options";
+import {
+  JOB_NAME_CHAR,
+  JOB_NAME_FIRST_CHAR,
+  JOB_NAME_MAX_LENGTH,
+  JOB_NAME_PATTERN as CONTRACT_JOB_NAME_PATTERN,
+} from "../../components/contract";
+import { variableNameProblem, variableValueProblem } from "./variables";
+
+/** SubmitJob's limit on the whole request body. */
+export const SUBMIT_JOB_MAX_BYTES = 30 * 1024;
+/** AWS Batch array jobs have 2 to 10,000 children. */
+export const ARRAY_MIN_SIZE = 2;
+export const ARRAY_MAX_SIZE = 10_000;
+
+/** 1-128 letters, digits, hyphens and underscores, starting with a letter or digit (the rule
+ * is AWS's, kept in container/contract.json for the entrypoint too). */
+export const JOB_NAME_PATTERN = CONTRACT_JOB_NAME_PATTERN;
+
+/** Why `name` is not a valid Batch job name, or undefined. */
+export function checkJobName(name: string): string | undefined {
+  if (JOB_NAME_PATTERN.test(name)) {
+    return undefined;
+  }
+  if (name.length === 0) {
+    return "job name is empty";
+  }
+  if (name.length > JOB_NAME_MAX_LENGTH) {
+    return `job name "${name.slice(0, 40)}..." is ${name.length} characters; the limit is ${JOB_NAME_MAX_LENGTH}`;
+  }
+  if (!JOB_NAME_FIRST_CHAR.test(name)) {
+    return `job name "${name}" must start with a letter or digit`;
+  }
+  const bad = [...new Set(name.replace(JOB_NAME_CHAR, ""))].map((c) => JSON.stringify(c));
+  return `job name "${name}" may contain only letters, digits, "-" and "_" (found ${bad.join(", ")})`;
+}
+
+const str = z.string();
+const nonEmpty = z.string().min(1);
+const stringMap = z.record(z.string(), z.string());
+
+const keyValue = z.strictObject({ name: nonEmpty, value: z.string() });
+const resourceRequirement = z.strictObject({
+  value: nonEmpty,
+  type: z.enum(["GPU", "MEMORY", "VCPU"]),
+});
+const containerOverrides = z.strictObject({
+  vcpus: z.int().positive().optional(),
+  memory: z.int().positive().optional(),
+  command: z.array(nonEmpty).optional(),
+  instanceType: str.optional(),
+  environment: z.array(keyValue).optional(),
+  resourceRequirements: z.array(resourceRequirement).optional(),
+});
+const ecsPropertiesOverride = z.strictObject({
+  taskProperties: z
+    .array(
+      z.strictObject({
+        containers: z
+          .array(
+            z.strictObject({
+              command: z.array(nonEmpty).optional(),
+              environment: z.array(keyValue).optional(),
+              name: str.optional(),
+              resourceRequirements: z.array(resourceRequirement).optional(),
+            }),
+          )
+          .optional(),
+      }),
+    )
+    .optional(),
+});
+const eksContainerOverride = z.strictObject({
+  name: str.optional(),
+  image: str.optional(),
+  command: z.array(str).optional(),
+  args: z.array(str).optional(),
+  env: z.array(z.strictObject({ name: nonEmpty, value: str.optional() })).optional(),
+  resources: z
+    .strictObject({ limits: stringMap.optional(), requests: stringMap.optional() })
+    .optional(),
+});
+const eksPropertiesOverride = z.strictObject({
+  podProperties: z
+    .strictObject({
+      containers: z.array(eksContainerOverride).optional(),
+      initContainers: z.array(eksContainerOverride).optional(),
+      metadata: z
+        .strictObject({
+          labels: stringMap.optional(),
+          annotations: stringMap.optional(),
+          namespace: str.optional(),
+        })
+        .optional(),
+    })
+    .optional(),
+});
+const consumableResources = z.strictObject({
+  consumableResourceList: z
+    .array(
+      z.strictObject({
+        consumableResource: str.optional(),
+        quantity: z.int().nonnegative().optional(),
+      }),
+    )
+    .optional(),
+});
+
+/** Every SubmitJob field, strictly typed. */
+export const submitJobSchema = z.strictObject({
+  jobName: str.optional(),
+  jobQueue: nonEmpty.optional(),
+  jobDefinition: nonEmpty.optional(),
+  shareIdentifier: str.optional(),
+  schedulingPriorityOverride: z.int().min(0).max(9999).optional(),
+  arrayProperties: z
+    .strictObject({ size: z.int().min(ARRAY_MIN_SIZE).max(ARRAY_MAX_SIZE).optional() })
+    .optional(),
+  dependsOn: z
+    .array(
+      z.strictObject({
+        jobId: nonEmpty.optional(),
+        type: z.enum(["N_TO_N", "SEQUENTIAL"]).optional(),
+      }),
+    )
+    .max(20)
+    .optional(),
+  parameters: stringMap.optional(),
+  containerOverrides: containerOverrides.optional(),
+  nodeOverrides: z
+    .strictObject({
+      numNodes: z.int().positive().optional(),
+      nodePropertyOverrides: z
+        .array(
+          z.strictObject({
+            targetNodes: nonEmpty,
+            containerOverrides: containerOverrides.optional(),
+            ecsPropertiesOverride: ecsPropertiesOverride.optional(),
+            instanceTypes: z.array(str).optional(),
+            eksPropertiesOverride: eksPropertiesOverride.optional(),
+            consumableResourcePropertiesOverride: consumableResources.optional(),
+          }),
+        )
+        .optional(),
+    })
+    .optional(),
+  retryStrategy: z
+    .strictObject({
+      attempts: z.int().min(1).max(10).optional(),
+      evaluateOnExit: z
+        .array(
+          z.strictObject({
+            onStatusReason: str.max(512).optional(),
+            onReason: str.max(512).optional(),
+            onExitCode: str.max(512).optional(),
+            // The API accepts either case ("values aren't case sensitive"); the SDK's type
+            // wants upper case.
+            action: z
+              .enum(["RETRY", "EXIT", "retry", "exit"])
+              .transform((v) => v.toUpperCase() as "RETRY" | "EXIT"),
+          }),
+        )
+        .max(5)
+        .optional(),
+    })
+    .optional(),
+  propagateTags: z.boolean().optional(),
+  timeout: z
+    .strictObject({
+      // Batch refuses timeouts under a minute.
+      attemptDurationSeconds: z.int().min(60).optional(),
+    })
+    .optional(),
+  tags: stringMap.optional(),
+  eksPropertiesOverride: eksPropertiesOverride.optional(),
+  ecsPropertiesOverride: ecsPropertiesOverride.optional(),
+  consumableResourcePropertiesOverride: consumableResources.optional(),
+});
+
+/** A job file's content after the schema check. */
+export type JobFileFields = z.infer<typeof submitJobSchema>;
+
+/** A SubmitJob request as sent: name, queue and definition resolved. */
+export type SubmitJobRequest = JobFileFields & {
+  jobName: string;
+  jobQueue: string;
+  jobDefinition: string;
+};
+
+export type EnvVar = z.infer<typeof keyValue>;
+
+/** The keys a strict object in `schema` allows at `path`, for "did you mean" hints. */
+export function keysAt(schema: z.ZodType, jsonPath: JsonPath): string[] {
+  let cur: z.ZodType | undefined = schema;
+  for (const seg of [...jsonPath, null]) {
+    // Unwrap optionals until we reach an object, array or record.
+    while (cur instanceof z.ZodOptional) {
+      cur = cur.unwrap() as z.ZodType;
+    }
+    if (seg === null) {
+      break;
+    }
+    if (cur instanceof z.ZodObject && typeof seg === "string") {
+      cur = (cur.shape as Record<string, z.ZodType>)[seg];
+    } else if (cur instanceof z.ZodArray && typeof seg === "number") {
+      cur = cur.element as z.ZodType;
+    } else {
+      return [];
+    }
+  }
+  return cur instanceof z.ZodObject ? Object.keys(cur.shape) : [];
+}
+
+function typeName(v: unknown): string {
+  if (v === null) {
+    return "null";
+  }
+  if (Array.isArray(v)) {
+    return "an array";
+  }
+  if (typeof v === "object") {
+    return "an object";
+  }
+  if (typeof v === "string") {
+    return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)}`;
+  }
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+function valueAt(root: unknown, jsonPath: JsonPath): unknown {
+  let cur: unknown = root;
+  for (const seg of jsonPath) {
+    if (cur === null || typeof cur !== "object") {
+      return undefined;
+    }
+    cur = (cur as Record<string | number, unknown>)[seg];
+  }
+  return cur;
+}
+
+/**
+ * Schema problems as located, actionable messages. `prefix` is where the checked object
+ * sits in the document (e.g. `["base"]` inside a sweep file).
+ */
+export function schemaProblems(
+  doc: JsonDocument,
+  schema: z.ZodType,
+  value: unknown,
+  prefix: JsonPath = [],
+): Problem[] {
+  const result = schema.safeParse(value);
+  if (result.success) {
+    return [];
+  }
+  const problems: Problem[] = [];
+  for (const issue of result.error.issues) {
+    const rel = issue.path.filter((p): p is string | number => typeof p !== "symbol");
+    const at = [...prefix, ...rel];
+    if (issue.code === "unrecognized_keys") {
+      const allowed = keysAt(schema, rel);
+      for (const key of issue.keys) {
+        const hint = suggest(key, allowed);
+        problems.push(
+          problemAt(
+            doc,
+            [...at, key],
+            `unknown field "${key}"` +
+              (hint !== undefined
+                ? `; did you mean "${hint}"?`
+                : `; allowed here: ${allowed.join(", ")}`),
+            { key: true },
+          ),
+        );
+      }
+      continue;
+    }
+    const actual = valueAt(value, rel);
+    let message: string;
+    if (issue.code === "invalid_type" && actual === undefined) {
+      message = `missing; it is required (${issue.expected})`;
+    } else if (issue.code === "invalid_type") {
+      const quoteHint =
+        issue.expected === "string" && (typeof actual === "number" || typeof actual === "boolean")
+          ? `; write it in quotes: "${String(actual)}"`
+          : (issue.expected === "number" || issue.expected === "int") &&
+              typeof actual === "string" &&
+              actual.trim() !== "" &&
+              Number.isFinite(Number(actual))
+            ? `; write it without quotes: ${actual.trim()}`
+            : "";
+      message = `expected ${issue.expected}, got ${typeName(actual)}${quoteHint}`;
+    } else if (issue.code === "invalid_value") {
+      message = `${typeName(actual)} is not allowed; use one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    } else if (issue.code === "too_small" || issue.code === "too_big") {
+      const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
+      const what =
+        issue.origin === "array"
+          ? `${(actual as unknown[]).length} items`
+          : issue.origin === "string"
+            ? `${(actual as string).length} characters`
+            : typeName(actual);
+      const rule = issue.code === "too_small" ? "at least" : "at most";
+      message = `${what} is out of range; must be ${rule} ${String(bound)}${issue.origin === "array" ? " items" : issue.origin === "string" ? " characters" : ""}`;
+    } else {
+      message = `${issue.message} (got ${typeName(actual)})`;
+    }
+    problems.push(problemAt(doc, at, message));
+  }
+  return problems;
+}
+
+/** The job name a file stands for: its `jobName`, else the file name without extension. */
+export function defaultJobName(file: string): string {
+  return path.basename(file).replace(/\.(json|csv|tsv)$/i, "");
+}
+
+export interface LoadedJob {
+  readonly kind: "job";
+  readonly doc: JsonDocument;
+  readonly jobName: string;
+  readonly fields: JobFileFields;
+}
+
+/** Schema and name checks for one parsed job file. */
+export function loadJob(doc: JsonDocument): { job?: LoadedJob; problems: Problem[] } {
+  const problems = schemaProblems(doc, submitJobSchema, doc.value);
+  if (problems.length > 0) {
+    // Still report a bad name, so one run shows everything wrong with the file.
+    const raw = (doc.value as { jobName?: unknown } | null)?.jobName;
+    const bad = typeof raw === "string" ? checkJobName(raw) : undefined;
+    if (bad !== undefined) {
+      problems.push(problemAt(doc, ["jobName"], bad));
+    }
+    return { problems };
+  }
+  const fields = submitJobSchema.parse(doc.value);
+  const jobName = fields.jobName ?? defaultJobName(doc.file);
+  const nameProblem = checkJobName(jobName);
+  if (nameProblem !== undefined) {
+    const hint = fields.jobName === undefined ? " (taken from the file name; set jobName)" : "";
+    return { problems: [problemAt(doc, ["jobName"], nameProblem + hint)] };
+  }
+  return { job: { kind: "job", doc, jobName, fields }, problems: [] };
+}
+
+/**
+ * Environment checks against the script's options: names, reserved names, duplicates and
+ * required options. `extraNames` are variables supplied elsewhere (a sweep's sets).
+ */
+export function environmentProblems(
+  doc: JsonDocument,
+  env: readonly EnvVar[] | undefined,
+  desc: ScriptDescription,
+  opts: { prefix?: JsonPath; extraNames?: ReadonlySet<string>; checkRequired?: boolean } = {},
+): Problem[] {
+  const prefix = opts.prefix ?? ["containerOverrides", "environment"];
+  const problems: Problem[] = [];
+  const seen = new Set<string>();
+  (env ?? []).forEach((v, i) => {
+    const unusable = variableNameProblem(v.name);
+    const reason = unusable ?? checkEnvName(v.name, desc);
+    if (reason !== undefined) {
+      problems.push(problemAt(doc, [...prefix, i, "name"], reason));
+    }
+    const bad = variableValueProblem(v.name, v.value, optionFor(v.name, desc)?.flag);
+    if (bad !== undefined) {
+      problems.push(problemAt(doc, [...prefix, i, "value"], bad));
+    }
+    if (seen.has(v.name)) {
+      problems.push(
+        problemAt(doc, [...prefix, i, "name"], `"${v.name}" is set twice; keep one of them`),
+      );
+    }
+    seen.add(v.name);
+  });
+  if (opts.checkRequired !== false) {
+    const names = new Set([...seen, ...(opts.extraNames ?? [])]);
+    for (const o of missingRequired(names, desc)) {
+      problems.push(
+        problemAt(
+          doc,
+          prefix,
+          `required option "${o.env}" (${o.flag}) is not set; add {"name": "${o.env}", "value": "..."}`,
+        ),
+      );
+    }
+  }
+  return problems;
+}
+
+/**
+ * Variables in places this tool cannot check (ECS/EKS overrides) still must not use the
+ * names AWS Batch reserves.
+ */
+export function reservedNameProblems(doc: JsonDocument, fields: JobFileFields): Problem[] {
+  const problems: Problem[] = [];
+  const check = (name: string, at: JsonPath): void => {
+    if (name.startsWith("AWS_BATCH")) {
+      problems.push(
+        problemAt(
+          doc,
+          at,
+          `"${name}" is reserved: names starting with AWS_BATCH are set by AWS Batch and SubmitJob rejects them; rename the variable`,
+        ),
+      );
+    }
+  };
+  fields.ecsPropertiesOverride?.taskProperties?.forEach((t, ti) =>
+    t.containers?.forEach((c, ci) =>
+      c.environment?.forEach((v, vi) =>
+        check(v.name, [
+          "ecsPropertiesOverride",
+          "taskProperties",
+          ti,
+          "containers",
+          ci,
+          "environment",
+          vi,
+          "name",
+        ]),
+      ),
+    ),
+  );
+  fields.eksPropertiesOverride?.podProperties?.containers?.forEach((c, ci) =>
+    c.env?.forEach((v, vi) =>
+      check(v.name, [
+        "eksPropertiesOverride",
+        "podProperties",
+        "containers",
+        ci,
+        "env",
+        vi,
+        "name",
+      ]),
+    ),
+  );
+  fields.nodeOverrides?.nodePropertyOverrides?.forEach((n, ni) =>
+    n.containerOverrides?.environment?.forEach((v, vi) =>
+      check(v.name, [
+        "nodeOverrides",
+        "nodePropertyOverrides",
+        ni,
+        "containerOverrides",
+        "environment",
+        vi,
+        "name",
+      ]),
+    ),
+  );
+  return problems;
+}
+
+/**
+ * Overrides for job definitions that are not container job definitions, and the kind of
+ * job definition each one is for. containerOverrides (where this tool passes
+ * BATCHPY_JOB_NAME and a sweep's variables) does not apply to those.
+ */
+export const NON_CONTAINER_OVERRIDES = {
+  ecsPropertiesOverride: "a job definition with ecsProperties",
+  eksPropertiesOverride: "an EKS job definition",
+  nodeOverrides: "a multi-node parallel job definition",
+} as const;
+
+export type NonContainerOverride = keyof typeof NON_CONTAINER_OVERRIDES;
+
+/** The non-container overrides `fields` sets, in a fixed order. */
+export function nonContainerOverrides(fields: JobFileFields): NonContainerOverride[] {
+  return (Object.keys(NON_CONTAINER_OVERRIDES) as NonContainerOverride[]).filter(
+    (k) => fields[k] !== undefined,
+  );
+}
+
+/**
+ * ECS/EKS/node overrides where they cannot work: with the stack's job definition (a
+ * container job definition, used when jobDefinition is left out), or in a sweep, whose
+ * sets travel in containerOverrides.environment. `prefix` locates `fields` in `doc`.
+ */
+export function overrideProblems(
+  doc: JsonDocument,
+  fields: JobFileFields,
+  opts: { prefix?: JsonPath; sweep?: boolean } = {},
+): Problem[] {
+  return nonContainerOverrides(fields).map((key) => {
+    const kind = NON_CONTAINER_OVERRIDES[key];
+    const message =
+      opts.sweep === true
+        ? `"${key}" cannot be used in a sweep: each set's variables and the array manifest reach the job ` +
+          `through containerOverrides.environment, which does not apply to ${kind}; remove it, or submit ` +
+          "one job file per set"
+        : `"${key}" does not apply here: without jobDefinition the job runs the stack's job definition ` +
+          `(output jobDefinitionArn), a container job definition, which takes containerOverrides; move the ` +
+          `settings into containerOverrides, or set jobDefinition to ${kind} of your own`;
+    return problemAt(doc, [...(opts.prefix ?? []), key], message, { key: true });
+  });
+}
+
+/**
+ * Name checks on a file that failed the schema, wherever the environment still has the
+ * right shape, so a type error does not hide a misspelt option.
+ */
+export function rawEnvironmentProblems(doc: JsonDocument, desc: ScriptDescription): Problem[] {
+  const env = (doc.value as { containerOverrides?: { environment?: unknown } } | null)
+    ?.containerOverrides?.environment;
+  if (!Array.isArray(env)) {
+    return [];
+  }
+  const problems: Problem[] = [];
+  env.forEach((v: unknown, i) => {
+    const name = (v as { name?: unknown } | null)?.name;
+    const reason = typeof name === "string" ? checkEnvName(name, desc) : undefined;
+    if (reason !== undefined) {
+      problems.push(problemAt(doc, ["containerOverrides", "environment", i, "name"], reason));
+    }
+  });
+  return problems;
+}
+
+/** All content checks for a single job file. */
+export function jobProblems(job: LoadedJob, desc: ScriptDescription): Problem[] {
+  const env = job.fields.containerOverrides?.environment ?? [];
+  const at = ["containerOverrides", "environment"];
+  // First index of each name, so locating a problem is not a search per problem.
+  const firstIndex = new Map<string, number>();
+  env.forEach((v, i) => {
+    if (!firstIndex.has(v.name)) {
+      firstIndex.set(v.name, i);
+    }
+  });
+  const values = valueProblems(new Map(env.map((v) => [v.name, v.value])), desc).map((p) => {
+    const i = p.name !== undefined ? firstIndex.get(p.name) : undefined;
+    return problemAt(job.doc, i !== undefined ? [...at, i, "value"] : at, p.message);
+  });
+  // With ECS/EKS/node overrides the variables travel in those, where this tool cannot tell
+  // which container runs the script: required options are not checked there.
+  const checkRequired = nonContainerOverrides(job.fields).length === 0;
+  return [
+    ...environmentProblems(job.doc, job.fields.containerOverrides?.environment, desc, {
+      checkRequired,
+    }),
+    ...values,
+    ...reservedNameProblems(job.doc, job.fields),
+    ...(job.fields.jobDefinition === undefined ? overrideProblems(job.doc, job.fields) : []),
+  ];
+}

@@ -1,0 +1,246 @@
+/**
+ * Strict JSON parsing that keeps positions, so every later error can point at a line and
+ * column. Job files must also be valid `aws batch submit-job --cli-input-json` input, so
+ * comments and trailing commas are errors here too.
+ */
+import {
+  findNodeAtLocation,
+  parseTree,
+  printParseErrorCode,
+  type Node,
+  type ParseError,
+} from "jsonc-parser";
+import type { Problem } from "../errors";
+
+export type JsonPath = readonly (string | number)[];
+
+export interface JsonDocument {
+  /** The file as shown to the user. */
+  readonly file: string;
+  readonly text: string;
+  readonly value: unknown;
+  readonly root: Node;
+}
+
+/** Human names for jsonc-parser's error codes. */
+const PARSE_ERROR_TEXT: Record<string, string> = {
+  InvalidSymbol: "invalid symbol",
+  InvalidNumberFormat: "invalid number",
+  PropertyNameExpected:
+    'expected a property name in double quotes (or a trailing comma before "}")',
+  ValueExpected: "expected a value (or a trailing comma before it)",
+  ColonExpected: 'expected ":"',
+  CommaExpected: 'expected ","',
+  CloseBraceExpected: 'expected "}"',
+  CloseBracketExpected: 'expected "]"',
+  EndOfFileExpected: "expected end of file (only one JSON value per file)",
+  InvalidCommentToken: "comments are not allowed in JSON",
+  UnexpectedEndOfComment: "unterminated comment",
+  UnexpectedEndOfString: "unterminated string",
+  UnexpectedEndOfNumber: "unterminated number",
+  InvalidUnicode: "invalid unicode escape",
+  InvalidEscapeCharacter: "invalid escape character",
+  InvalidCharacter: "invalid character in string (control characters must be escaped)",
+};
+
+/**
+ * Nesting deeper than this is refused before parsing. A job file nests at most 8 levels
+ * (nodeOverrides.nodePropertyOverrides[i].eksPropertiesOverride.podProperties.containers[j]
+ * .env[k]), a sweep one more; the parser and the checks after it recurse once per level, so
+ * 20,000 nested brackets would overflow the stack instead of naming the file.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** Offsets where each line starts, for the text last asked about (checks ask many times). */
+let indexedText: string | undefined;
+let indexedStarts: number[] = [];
+
+function lineStarts(text: string): number[] {
+  if (text !== indexedText) {
+    const starts = [0];
+    for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) {
+      starts.push(i + 1);
+    }
+    indexedText = text;
+    indexedStarts = starts;
+  }
+  return indexedStarts;
+}
+
+/** 1-based line and column of a 0-based character offset (a binary search per call). */
+export function lineColumnAt(text: string, offset: number): { line: number; column: number } {
+  const starts = lineStarts(text);
+  const end = Math.max(0, Math.min(offset, text.length));
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid] <= end) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return { line: lo + 1, column: end - starts[lo] + 1 };
+}
+
+/** The offset of the first `[` or `{` nested deeper than `max`, outside strings; or -1. */
+export function tooDeepAt(text: string, max: number = MAX_JSON_DEPTH): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) {
+        i++; // the escaped character
+      } else if (c === 0x22) {
+        inString = false;
+      }
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) {
+        return i;
+      }
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return -1;
+}
+
+/** `containerOverrides.environment[1].name` */
+export function formatPath(path: JsonPath): string {
+  let out = "";
+  for (const seg of path) {
+    if (typeof seg === "number") {
+      out += `[${seg}]`;
+    } else if (/^[A-Za-z_$][\w$]*$/.test(seg)) {
+      out += out.length > 0 ? `.${seg}` : seg;
+    } else {
+      out += `[${JSON.stringify(seg)}]`;
+    }
+  }
+  return out;
+}
+
+/**
+ * Parses `text`; on failure returns every syntax error with its line and column
+ * (jsonc-parser recovers and keeps going, so one run reports them all).
+ */
+export function parseJsonDocument(
+  file: string,
+  text: string,
+): { doc?: JsonDocument; problems: Problem[] } {
+  const errors: ParseError[] = [];
+  // A UTF-8 byte order mark is common from Windows editors; JSON.parse and the AWS CLI
+  // reject it, so say so instead of reporting an "invalid symbol" at 1:1.
+  if (text.charCodeAt(0) === 0xfeff) {
+    return {
+      problems: [{ file, line: 1, column: 1, message: "remove the UTF-8 byte order mark (BOM)" }],
+    };
+  }
+  const deep = tooDeepAt(text);
+  if (deep >= 0) {
+    return {
+      problems: [
+        {
+          file,
+          ...lineColumnAt(text, deep),
+          message:
+            `arrays and objects are nested more than ${MAX_JSON_DEPTH} levels deep here; a job or ` +
+            "sweep file needs fewer than 10: check for unbalanced brackets",
+        },
+      ],
+    };
+  }
+  const root = parseTree(text, errors, {
+    disallowComments: true,
+    allowTrailingComma: false,
+    allowEmptyContent: false,
+  });
+  // jsonc-parser often reports one mistake twice at the same offset; keep the first.
+  const offsets = new Set<number>();
+  const firstPerOffset = errors.filter((e) => !offsets.has(e.offset) && offsets.add(e.offset));
+  const problems: Problem[] = firstPerOffset.map((e) => ({
+    file,
+    ...lineColumnAt(text, e.offset),
+    message: `invalid JSON: ${PARSE_ERROR_TEXT[printParseErrorCode(e.error)] ?? printParseErrorCode(e.error)}`,
+  }));
+  if (root === undefined) {
+    if (problems.length === 0) {
+      problems.push({ file, line: 1, column: 1, message: "invalid JSON: the file is empty" });
+    }
+    return { problems };
+  }
+  problems.push(...duplicateKeys(file, text, root));
+  if (problems.length > 0) {
+    return { problems };
+  }
+  return { doc: { file, text, root, value: JSON.parse(text) as unknown }, problems };
+}
+
+/** JSON.parse silently keeps the last of two equal keys; a typo'd copy-paste hides that way. */
+function duplicateKeys(file: string, text: string, node: Node, path: JsonPath = []): Problem[] {
+  const problems: Problem[] = [];
+  if (node.type === "object") {
+    const seen = new Set<string>();
+    for (const prop of node.children ?? []) {
+      const keyNode = prop.children?.[0];
+      const valueNode = prop.children?.[1];
+      if (keyNode === undefined) {
+        continue;
+      }
+      const key = String(keyNode.value);
+      if (seen.has(key)) {
+        problems.push({
+          file,
+          ...lineColumnAt(text, keyNode.offset),
+          path: formatPath([...path, key]),
+          message: `duplicate key "${key}"; JSON keeps only the last one, so remove one of them`,
+        });
+      }
+      seen.add(key);
+      if (valueNode !== undefined) {
+        problems.push(...duplicateKeys(file, text, valueNode, [...path, key]));
+      }
+    }
+  } else if (node.type === "array") {
+    (node.children ?? []).forEach((child, i) => {
+      problems.push(...duplicateKeys(file, text, child, [...path, i]));
+    });
+  }
+  return problems;
+}
+
+/**
+ * Where `path` is in the document: the value's position, or for a key that does not
+ * exist the nearest existing parent. With `key: true`, the property's key position.
+ */
+export function locate(
+  doc: JsonDocument,
+  path: JsonPath,
+  opts: { key?: boolean } = {},
+): { line: number; column: number } {
+  for (let n = path.length; n >= 0; n--) {
+    const node = findNodeAtLocation(doc.root, path.slice(0, n) as (string | number)[]);
+    if (node !== undefined) {
+      const target =
+        opts.key === true && n === path.length && node.parent?.type === "property"
+          ? node.parent
+          : node;
+      return lineColumnAt(doc.text, target.offset);
+    }
+  }
+  return { line: 1, column: 1 };
+}
+
+/** A Problem located at `path` in `doc`. */
+export function problemAt(
+  doc: JsonDocument,
+  path: JsonPath,
+  message: string,
+  opts: { key?: boolean } = {},
+): Problem {
+  return { file: doc.file, ...locate(doc, path, opts), path: formatPath(path), message };
+}

@@ -1,0 +1,189 @@
+/**
+ * Command-line arguments to validated jobs and sweeps: files, directories (their *.json,
+ * *.csv and *.tsv files) and glob patterns; every problem in every file is collected before
+ * anything is submitted.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import fg from "fast-glob";
+import type { Problem } from "../errors";
+import { jobProblems, loadJob, rawEnvironmentProblems, type LoadedJob } from "./job-file";
+import { parseJsonDocument, type JsonDocument } from "./json-source";
+import type { ScriptDescription } from "./script-options";
+import { isSweepValue, loadRowsSweep, loadSweep, sweepProblems, type LoadedSweep } from "./sweep";
+
+export interface InputFile {
+  /** As shown in messages: relative to the working directory when inside it. */
+  readonly shown: string;
+  readonly absolute: string;
+}
+
+const EXTENSIONS = [".json", ".csv", ".tsv"];
+
+function shownPath(cwd: string, absolute: string): string {
+  const rel = path.relative(cwd, absolute);
+  return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : absolute;
+}
+
+/** Expands arguments to files, in argument order, each file once. */
+export function expandInputs(
+  args: readonly string[],
+  cwd: string,
+): { files: InputFile[]; problems: Problem[] } {
+  const files: InputFile[] = [];
+  const problems: Problem[] = [];
+  const seen = new Set<string>();
+  const push = (absolute: string): void => {
+    if (!seen.has(absolute)) {
+      seen.add(absolute);
+      files.push({ shown: shownPath(cwd, absolute), absolute });
+    }
+  };
+  for (const arg of args) {
+    const absolute = path.resolve(cwd, arg);
+    let stat: fs.Stats | undefined;
+    try {
+      stat = fs.statSync(absolute);
+    } catch {
+      stat = undefined;
+    }
+    if (stat?.isFile() === true) {
+      if (!EXTENSIONS.includes(path.extname(absolute).toLowerCase())) {
+        problems.push({
+          file: arg,
+          message: "not a job or sweep file: expected .json, .csv or .tsv",
+        });
+      } else {
+        push(absolute);
+      }
+    } else if (stat?.isDirectory() === true) {
+      const found = fg
+        .sync(["*.json", "*.csv", "*.tsv"], {
+          cwd: absolute,
+          onlyFiles: true,
+          caseSensitiveMatch: false,
+        })
+        .sort();
+      if (found.length === 0) {
+        problems.push({ file: arg, message: "the directory has no .json, .csv or .tsv files" });
+      }
+      found.forEach((f) => push(path.join(absolute, f)));
+    } else if (fg.isDynamicPattern(arg)) {
+      const found = fg
+        .sync(arg.split(path.sep).join("/"), { cwd, onlyFiles: true, absolute: true })
+        .filter((f) => EXTENSIONS.includes(path.extname(f).toLowerCase()))
+        .sort();
+      if (found.length === 0) {
+        problems.push({ file: arg, message: "the pattern matches no .json, .csv or .tsv files" });
+      }
+      found.forEach((f) => push(path.resolve(f)));
+    } else {
+      problems.push({ file: arg, message: "no such file or directory" });
+    }
+  }
+  if (args.length === 0) {
+    problems.push({ message: "no job files given; pass files, directories or glob patterns" });
+  }
+  return { files, problems };
+}
+
+export function readFileOrUndefined(absolute: string): string | undefined {
+  try {
+    return fs.readFileSync(absolute, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parses and schema-checks every file (no script options needed yet). */
+export function loadInputs(
+  files: readonly InputFile[],
+  readFile: (absolute: string) => string | undefined = readFileOrUndefined,
+): { items: (LoadedJob | LoadedSweep)[]; invalid: JsonDocument[]; problems: Problem[] } {
+  const items: (LoadedJob | LoadedSweep)[] = [];
+  const invalid: JsonDocument[] = [];
+  const problems: Problem[] = [];
+  const origin = new Map<LoadedJob | LoadedSweep, string>();
+  for (const f of files) {
+    const text = readFile(f.absolute);
+    if (text === undefined) {
+      problems.push({ file: f.shown, message: "cannot read the file" });
+      continue;
+    }
+    const ext = path.extname(f.absolute).toLowerCase();
+    if (ext === ".csv" || ext === ".tsv") {
+      const r = loadRowsSweep(f.shown, f.absolute, text);
+      problems.push(...r.problems);
+      if (r.sweep !== undefined) {
+        items.push(r.sweep);
+        origin.set(r.sweep, f.absolute);
+      }
+      continue;
+    }
+    const parsed = parseJsonDocument(f.shown, text);
+    problems.push(...parsed.problems);
+    if (parsed.doc === undefined) {
+      continue;
+    }
+    if (isSweepValue(parsed.doc.value)) {
+      const r = loadSweep(parsed.doc, f.absolute, readFile);
+      problems.push(...r.problems);
+      if (r.sweep !== undefined) {
+        items.push(r.sweep);
+        origin.set(r.sweep, f.absolute);
+      }
+    } else {
+      const r = loadJob(parsed.doc);
+      problems.push(...r.problems);
+      if (r.job !== undefined) {
+        items.push(r.job);
+        origin.set(r.job, f.absolute);
+      } else {
+        invalid.push(parsed.doc);
+      }
+    }
+  }
+  // A directory or glob that picks up a sweep's rows file must not also run it alone.
+  const isBareRows = (i: LoadedJob | LoadedSweep): boolean =>
+    /\.(csv|tsv)$/i.test(origin.get(i) ?? "");
+  const consumed = new Set(
+    items.flatMap((i) => (i.kind === "sweep" && !isBareRows(i) ? i.consumedFiles : [])),
+  );
+  const kept = items.filter((i) => !(isBareRows(i) && consumed.has(origin.get(i) ?? "")));
+  return { items: kept, invalid, problems };
+}
+
+/** Content checks that need the script's options; `invalid` failed the schema. */
+export function validateItems(
+  items: readonly (LoadedJob | LoadedSweep)[],
+  desc: ScriptDescription,
+  invalid: readonly JsonDocument[] = [],
+): Problem[] {
+  return [
+    ...items.flatMap((i) => (i.kind === "job" ? jobProblems(i, desc) : sweepProblems(i, desc))),
+    ...invalid.flatMap((d) => rawEnvironmentProblems(d, desc)),
+  ];
+}
+
+/**
+ * Problems grouped by file in the order the files were given, then by position, so the
+ * report reads top to bottom.
+ */
+export function sortProblems(problems: readonly Problem[]): Problem[] {
+  const fileOrder = new Map<string, number>();
+  problems.forEach((p) => {
+    if (!fileOrder.has(p.file ?? "")) {
+      fileOrder.set(p.file ?? "", fileOrder.size);
+    }
+  });
+  return problems
+    .map((p, i) => ({ p, i }))
+    .sort(
+      (a, b) =>
+        (fileOrder.get(a.p.file ?? "") ?? 0) - (fileOrder.get(b.p.file ?? "") ?? 0) ||
+        (a.p.line ?? 0) - (b.p.line ?? 0) ||
+        (a.p.column ?? 0) - (b.p.column ?? 0) ||
+        a.i - b.i,
+    )
+    .map((x) => x.p);
+}

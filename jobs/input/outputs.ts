@@ -1,0 +1,258 @@
+/**
+ * Stack outputs (as `index.ts` exports them): from `pulumi stack output --json --show-secrets`
+ * when the pulumi CLI is on PATH, or from a file saved from that command (`--outputs F`).
+ */
+import { spawnSync } from "child_process";
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { FatalError } from "../errors";
+
+export interface StackOutputs {
+  readonly bucketName?: string;
+  readonly jobQueueName?: string;
+  readonly jobQueueArn?: string;
+  readonly jobDefinitionName?: string;
+  readonly jobDefinitionArn?: string;
+  readonly imageUri?: string;
+  readonly logGroupName?: string;
+  readonly region?: string;
+  /** Optional: stacks deployed before it was exported lack it. */
+  readonly jobLimits?: JobLimits;
+}
+
+/** What the stack's compute environment can run (the `jobLimits` stack output). */
+export interface JobLimits {
+  /** The compute environment's maxVcpus. */
+  readonly maxVcpus: number;
+  /** GPUs the environment may run at once (0 on a non-GPU stack). */
+  readonly maxGpus: number;
+  /** The biggest single job container any allowed instance type (or Fargate) can place. */
+  readonly largestJob: {
+    readonly vcpus: number;
+    readonly memoryMiB: number;
+    readonly gpus: number;
+  };
+  /** What largestJob is computed from: instance types, or ["FARGATE"]. */
+  readonly basis: readonly string[];
+}
+
+/** The `jobLimits` output, checked; a FatalError naming the source when it is malformed. */
+export function parseJobLimits(value: unknown, source: string): JobLimits {
+  const bad = (what: string): FatalError =>
+    new FatalError(
+      `${source}: output "jobLimits" ${what}; expected {"maxVcpus": N, "maxGpus": N, "largestJob": ` +
+        `{"vcpus": N, "memoryMiB": N, "gpus": N}, "basis": [...]}: run \`pulumi up\` to refresh it`,
+    );
+  const num = (v: unknown, name: string): number => {
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
+      throw bad(`has ${name} = ${JSON.stringify(v)}, not a number of at least 0`);
+    }
+    return v;
+  };
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw bad("is not an object");
+  }
+  const v = value as Record<string, unknown>;
+  const largest = v.largestJob;
+  if (largest === null || typeof largest !== "object" || Array.isArray(largest)) {
+    throw bad("has no largestJob object");
+  }
+  const l = largest as Record<string, unknown>;
+  if (!Array.isArray(v.basis) || !v.basis.every((b) => typeof b === "string")) {
+    throw bad("has no basis list of strings");
+  }
+  return {
+    maxVcpus: num(v.maxVcpus, "maxVcpus"),
+    maxGpus: num(v.maxGpus, "maxGpus"),
+    largestJob: {
+      vcpus: num(l.vcpus, "largestJob.vcpus"),
+      memoryMiB: num(l.memoryMiB, "largestJob.memoryMiB"),
+      gpus: num(l.gpus, "largestJob.gpus"),
+    },
+    basis: v.basis as string[],
+  };
+}
+
+/** The string outputs. */
+export const OUTPUT_KEYS: readonly Exclude<keyof StackOutputs, "jobLimits">[] = [
+  "bucketName",
+  "jobQueueName",
+  "jobQueueArn",
+  "jobDefinitionName",
+  "jobDefinitionArn",
+  "imageUri",
+  "logGroupName",
+  "region",
+];
+
+export const MISSING_OUTPUTS_FIX = "run `pulumi up` first, or pass --outputs FILE";
+
+/** Keeps the known keys; a known key that is not a string is an error naming the source. */
+export function parseOutputs(text: string, source: string): StackOutputs {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new FatalError(
+      `${source} is not JSON (${(err as Error).message}); save it with ` +
+        "`pulumi stack output --json --show-secrets > outputs.json`",
+    );
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new FatalError(`${source} must be a JSON object of stack outputs`);
+  }
+  const out: Record<string, string | JobLimits> = {};
+  const limits = (value as Record<string, unknown>).jobLimits;
+  if (limits !== undefined && limits !== null) {
+    out.jobLimits = parseJobLimits(limits, source);
+  }
+  for (const key of OUTPUT_KEYS) {
+    const v = (value as Record<string, unknown>)[key];
+    if (v === undefined || v === null) {
+      continue;
+    }
+    if (typeof v !== "string") {
+      throw new FatalError(`${source}: output "${key}" must be a string, got ${JSON.stringify(v)}`);
+    }
+    out[key] = v;
+  }
+  return out;
+}
+
+/** Whether an executable named `name` is on PATH. */
+export function onPath(name: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  const dirs = (env.PATH ?? "").split(path.delimiter).filter((d) => d.length > 0);
+  const exts = process.platform === "win32" ? ["", ".exe", ".cmd"] : [""];
+  return dirs.some((d) =>
+    exts.some((ext) => {
+      try {
+        fs.accessSync(path.join(d, name + ext), fs.constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    }),
+  );
+}
+
+export interface CommandResult {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the pulumi CLI; injected in tests. */
+export type PulumiRunner = (args: readonly string[]) => CommandResult | undefined;
+
+export function defaultPulumiRunner(env: NodeJS.ProcessEnv, cwd: string): PulumiRunner {
+  return (args) => {
+    if (!onPath("pulumi", env)) {
+      return undefined;
+    }
+    const r = spawnSync("pulumi", [...args], { cwd, env, encoding: "utf8", timeout: 120_000 });
+    return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? r.error?.message ?? "" };
+  };
+}
+
+export interface LoadedOutputs {
+  readonly outputs: StackOutputs;
+  /**
+   * Names the ledger: `--stack`, else the pulumi stack (or "default" when pulumi names
+   * none); with `--outputs` and no `--stack`, a name derived from the outputs.
+   */
+  readonly stack: string;
+  readonly source: string;
+}
+
+/** `arn:aws:batch:<region>:...` -> region. */
+function arnRegion(arn: string | undefined): string | undefined {
+  const region = arn?.split(":")[3];
+  return region !== undefined && /^[a-z0-9-]+$/.test(region) ? region : undefined;
+}
+
+/**
+ * The ledger name of an outputs file given without `--stack`:
+ * `outputs-<region>-<first 8 hex of sha256(jobQueueArn)>`. Two stacks' outputs files then
+ * never share a ledger (sharing one would skip or cancel the other stack's jobs), and the
+ * same stack's file always maps to the same ledger. Without a queue ARN the bucket name
+ * identifies the stack, else the whole outputs; without a region the part is left out.
+ */
+export function outputsLedgerName(outputs: StackOutputs): string {
+  const identity = outputs.jobQueueArn ?? outputs.bucketName ?? JSON.stringify(outputs);
+  const digest = createHash("sha256").update(identity).digest("hex").slice(0, 8);
+  const region = outputs.region ?? arnRegion(outputs.jobQueueArn);
+  return region !== undefined ? `outputs-${region}-${digest}` : `outputs-${digest}`;
+}
+
+/**
+ * Resolves the outputs. `--outputs FILE` wins; otherwise the pulumi CLI. Throws FatalError
+ * with the fix when neither is available.
+ */
+export function loadOutputs(args: {
+  stack?: string;
+  outputsFile?: string;
+  cwd: string;
+  pulumi: PulumiRunner;
+}): LoadedOutputs {
+  if (args.outputsFile !== undefined) {
+    const file = path.resolve(args.cwd, args.outputsFile);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, "utf8");
+    } catch (err) {
+      throw new FatalError(`cannot read --outputs ${args.outputsFile}: ${(err as Error).message}`);
+    }
+    const outputs = parseOutputs(text, args.outputsFile);
+    return {
+      outputs,
+      stack: args.stack ?? outputsLedgerName(outputs),
+      source: args.outputsFile,
+    };
+  }
+  const stackArgs = args.stack !== undefined ? ["--stack", args.stack] : [];
+  const result = args.pulumi(["stack", "output", "--json", "--show-secrets", ...stackArgs]);
+  if (result === undefined) {
+    throw new FatalError(
+      `no stack outputs: the pulumi CLI is not on PATH and --outputs was not given; ${MISSING_OUTPUTS_FIX} ` +
+        "(saved with `pulumi stack output --json --show-secrets > outputs.json`)",
+    );
+  }
+  if (result.status !== 0) {
+    throw new FatalError(
+      `\`pulumi stack output\` failed (${result.stderr.trim() || `exit ${result.status}`}); ${MISSING_OUTPUTS_FIX}`,
+    );
+  }
+  const outputs = parseOutputs(result.stdout, "`pulumi stack output --json`");
+  if (Object.keys(outputs).length === 0) {
+    throw new FatalError(`the stack has no batchpy outputs; ${MISSING_OUTPUTS_FIX}`);
+  }
+  let stack = args.stack;
+  if (stack === undefined) {
+    const name = args.pulumi(["stack", "--show-name"]);
+    stack =
+      name !== undefined && name.status === 0 && name.stdout.trim()
+        ? name.stdout.trim()
+        : "default";
+  }
+  return {
+    outputs,
+    stack,
+    source: `pulumi stack ${stack}`,
+  };
+}
+
+/** The output `key`, or a FatalError naming what needs it and the fix. */
+export function requireOutput(
+  loaded: { outputs: StackOutputs; source: string },
+  key: Exclude<keyof StackOutputs, "jobLimits">,
+  purpose: string,
+): string {
+  const v = loaded.outputs[key];
+  if (v === undefined || v === "") {
+    throw new FatalError(
+      `stack output "${key}" (needed ${purpose}) is missing from ${loaded.source}; ${MISSING_OUTPUTS_FIX}`,
+    );
+  }
+  return v;
+}

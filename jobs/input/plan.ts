@@ -1,0 +1,455 @@
+/**
+ * From validated files to the exact SubmitJob requests, without side effects: queue and
+ * definition resolved from the stack outputs, BATCHPY_JOB_NAME appended, sweeps turned into
+ * one array job (or one job per set), sizes and name clashes checked.
+ */
+import { createHash } from "crypto";
+import {
+  BUCKET_PREFIXES,
+  JOB_NAME_MAX_LENGTH,
+  MANIFEST_PREFIX as CONTRACT_MANIFEST_PREFIX,
+  MANIFEST_VERSION,
+  VARS,
+} from "../../components/contract";
+import { chunkJobName, chunkRanges } from "./chunks";
+import type { Problem } from "../errors";
+import {
+  ARRAY_MAX_SIZE,
+  ARRAY_MIN_SIZE,
+  SUBMIT_JOB_MAX_BYTES,
+  checkJobName,
+  nonContainerOverrides,
+  type EnvVar,
+  type JobFileFields,
+  type LoadedJob,
+  type SubmitJobRequest,
+} from "./job-file";
+import { MISSING_OUTPUTS_FIX, type StackOutputs } from "./outputs";
+import type { LoadedSweep, ParameterSet } from "./sweep";
+import { setNameProblem } from "./variables";
+
+/** Where array sweep manifests go in the bucket (and in the local folder). */
+export const MANIFEST_PREFIX = CONTRACT_MANIFEST_PREFIX;
+
+/**
+ * `inputs/sweeps/<jobName>-<first 12 hex digits of sha256(body)>.json`. Named by content, so
+ * a `--force` resubmission with other sets writes a new object while the children of an
+ * earlier run may still be reading the old one; the same sets map to the same key.
+ */
+export function manifestKey(jobName: string, body: string): string {
+  const digest = createHash("sha256").update(body).digest("hex").slice(0, 12);
+  return `${MANIFEST_PREFIX}${jobName}-${digest}.json`;
+}
+
+/**
+ * The manifest the entrypoint reads ({"version":1,"sets":[...]}). A chunk of a sweep past
+ * 10,000 sets, or a retry of some of its sets, also lists each child's set number in
+ * `indexes` (container/contract.json), so results keep the sweep's numbering.
+ */
+export function manifestBody(sets: readonly ParameterSet[], indexes?: readonly number[]): string {
+  // Object.fromEntries defines own properties, so even "__proto__" is written as a name.
+  return JSON.stringify({
+    version: MANIFEST_VERSION,
+    sets: sets.map((set) => Object.fromEntries(set)),
+    ...(indexes !== undefined ? { indexes } : {}),
+  });
+}
+
+interface SubmissionBase {
+  /** The file the job came from, as the user named it. */
+  readonly file: string;
+  readonly jobName: string;
+  readonly request: SubmitJobRequest;
+  /** sha256 of the request (and manifest), first 16 hex digits. */
+  readonly hash: string;
+  /** Children of an array job (a sweep, or arrayProperties in a job file). */
+  readonly arraySize?: number;
+  /**
+   * The sweep this job is one part of (a chunk of a sweep past 10,000 sets, a retry of
+   * failed sets): watch, results, cancel and report take the sweep's name for all parts.
+   */
+  readonly sweep?: string;
+}
+
+export interface SingleSubmission extends SubmissionBase {
+  readonly kind: "single";
+}
+
+export interface ArraySubmission extends SubmissionBase {
+  readonly kind: "array";
+  readonly arraySize: number;
+  readonly manifest: { readonly key: string; readonly body: string; readonly sets: number };
+}
+
+export type Submission = SingleSubmission | ArraySubmission;
+
+/** A stack output the plan needs and the outputs lack, with the files that need it. */
+export interface MissingOutput {
+  readonly key: "jobQueueArn" | "jobDefinitionArn";
+  readonly field: "jobQueue" | "jobDefinition";
+  readonly files: readonly string[];
+}
+
+/** One message for every missing output: the outputs, the files and both fixes. */
+export function missingOutputsMessage(missing: readonly MissingOutput[], source: string): string {
+  const parts = missing.map((m) => {
+    const files = m.files.slice(0, 3).join(", ") + (m.files.length > 3 ? ", ..." : "");
+    return `"${m.key}" (needed by ${m.files.length} file(s) that leave out ${m.field}: ${files})`;
+  });
+  return `stack output ${parts.join(" and ")} missing from ${source}; ${MISSING_OUTPUTS_FIX}, or set ${missing.map((m) => m.field).join(" and ")} in the files`;
+}
+
+export interface PlanOptions {
+  /** Stack outputs; absent for --local, where queue and definition are not needed. */
+  readonly outputs?: { readonly outputs: StackOutputs; readonly source: string };
+  /** false with --no-array: one job per parameter set. */
+  readonly array: boolean;
+}
+
+/**
+ * `base` with `vars` set: same names replaced in place, new names appended in order. A Map:
+ * with an object, `"constructor" in vars` is true for any vars.
+ */
+export function mergeEnvironment(
+  base: readonly EnvVar[] | undefined,
+  vars: ReadonlyMap<string, string>,
+): EnvVar[] {
+  const out = (base ?? []).map((v) => {
+    const value = vars.get(v.name);
+    return value !== undefined ? { name: v.name, value } : v;
+  });
+  const present = new Set(out.map((v) => v.name));
+  for (const [name, value] of vars) {
+    if (!present.has(name)) {
+      out.push({ name, value });
+    }
+  }
+  return out;
+}
+
+export function requestHash(request: SubmitJobRequest, manifest?: string): string {
+  const h = createHash("sha256").update(JSON.stringify(request));
+  if (manifest !== undefined) {
+    h.update("\0").update(manifest);
+  }
+  return h.digest("hex").slice(0, 16);
+}
+
+/**
+ * Sets jobName/jobQueue/jobDefinition and the environment; field order as in the API docs.
+ * A job with ECS, EKS or node overrides runs a job definition that containerOverrides does
+ * not apply to, so nothing is injected there (the file's own fields go as written).
+ */
+export function buildRequest(
+  jobName: string,
+  fields: JobFileFields,
+  vars: ReadonlyMap<string, string>,
+  resolved: { jobQueue: string; jobDefinition: string },
+): SubmitJobRequest {
+  const { jobQueue, jobDefinition, containerOverrides, ...rest } = fields;
+  // The name comes from the caller (file name default, sweep child names).
+  delete rest.jobName;
+  const base = {
+    jobName,
+    jobQueue: jobQueue ?? resolved.jobQueue,
+    jobDefinition: jobDefinition ?? resolved.jobDefinition,
+    ...rest,
+  };
+  if (nonContainerOverrides(fields).length > 0) {
+    return containerOverrides !== undefined ? { ...base, containerOverrides } : base;
+  }
+  return {
+    ...base,
+    containerOverrides: {
+      ...containerOverrides,
+      environment: mergeEnvironment(containerOverrides?.environment, vars),
+    },
+  };
+}
+
+function sizeProblem(file: string, request: SubmitJobRequest): Problem | undefined {
+  const bytes = Buffer.byteLength(JSON.stringify(request), "utf8");
+  if (bytes <= SUBMIT_JOB_MAX_BYTES) {
+    return undefined;
+  }
+  return {
+    file,
+    message:
+      `the SubmitJob request for "${request.jobName}" is ${bytes.toLocaleString("en-US")} bytes, over the ` +
+      `${SUBMIT_JOB_MAX_BYTES.toLocaleString("en-US")}-byte (30 KiB) limit; move large values into a file under ` +
+      `${BUCKET_PREFIXES.inputs} (${VARS.inputs}) or into a sweep, whose sets travel in a manifest`,
+  };
+}
+
+/**
+ * An array job over `sets` of sweep `sweep`, named `jobName`; its manifest lists the sets'
+ * numbers when `indexes` is given (a chunk, a retry). Pure.
+ */
+export function sweepArraySubmission(
+  file: string,
+  sweep: string,
+  jobName: string,
+  base: JobFileFields,
+  sets: readonly ParameterSet[],
+  indexes: readonly number[] | undefined,
+  resolved: { jobQueue: string; jobDefinition: string },
+): ArraySubmission {
+  const body = manifestBody(sets, indexes);
+  const key = manifestKey(jobName, body);
+  const request = buildRequest(
+    jobName,
+    { ...base, arrayProperties: { size: sets.length } },
+    new Map([
+      [VARS.arrayManifest, key],
+      [VARS.jobName, sweep],
+    ]),
+    resolved,
+  );
+  return {
+    kind: "array",
+    file,
+    jobName,
+    request,
+    hash: requestHash(request, body),
+    arraySize: sets.length,
+    manifest: { key, body, sets: sets.length },
+    ...(jobName !== sweep ? { sweep } : {}),
+  };
+}
+
+/**
+ * A plain job that runs set number `index` of sweep `sweep` (arrays need 2 children): the
+ * set's variables, the set number and the sweep's name, so its files land where an array
+ * child's would. Pure.
+ */
+export function loneSetSubmission(
+  file: string,
+  sweep: string,
+  jobName: string,
+  base: JobFileFields,
+  set: ParameterSet,
+  index: number,
+  resolved: { jobQueue: string; jobDefinition: string },
+): SingleSubmission {
+  const request = buildRequest(
+    jobName,
+    base,
+    new Map([...set, [VARS.setIndex, String(index)], [VARS.jobName, sweep]]),
+    resolved,
+  );
+  return { kind: "single", file, jobName, request, hash: requestHash(request), sweep };
+}
+
+export interface Plan {
+  readonly submissions: Submission[];
+  /** Input to fix: sizes, array limits, duplicate names. */
+  readonly problems: Problem[];
+  /** Stack outputs the files rely on and the outputs lack (not the files' fault). */
+  readonly missingOutputs: MissingOutput[];
+  /** Worth knowing, not wrong: e.g. a job whose results are named after its ID. */
+  readonly notes: Problem[];
+}
+
+/**
+ * Builds every request. Problems cover what only shows once everything is put together:
+ * sizes, array limits and duplicate names; missing stack outputs are reported apart.
+ */
+export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: PlanOptions): Plan {
+  const problems: Problem[] = [];
+  const notes: Problem[] = [];
+  const missing = new Map<
+    MissingOutput["key"],
+    { field: MissingOutput["field"]; files: string[] }
+  >();
+  const submissions: Submission[] = [];
+  const outputs = opts.outputs?.outputs;
+  const fromOutputs = (
+    fields: JobFileFields,
+    file: string,
+  ): { jobQueue: string; jobDefinition: string } => {
+    const resolve = (
+      field: "jobQueue" | "jobDefinition",
+      key: "jobQueueArn" | "jobDefinitionArn",
+    ): string => {
+      if (fields[field] !== undefined) {
+        return fields[field];
+      }
+      const v = outputs?.[key];
+      if (v !== undefined && v !== "") {
+        return v;
+      }
+      if (opts.outputs === undefined) {
+        // --local: the queue and definition are not used.
+        return "local";
+      }
+      const m = missing.get(key) ?? { field, files: [] };
+      if (!m.files.includes(file)) {
+        m.files.push(file);
+      }
+      missing.set(key, m);
+      return "";
+    };
+    return {
+      jobQueue: resolve("jobQueue", "jobQueueArn"),
+      jobDefinition: resolve("jobDefinition", "jobDefinitionArn"),
+    };
+  };
+  const add = (s: Submission): void => {
+    const p = sizeProblem(s.file, s.request);
+    if (p !== undefined) {
+      problems.push(p);
+    }
+    submissions.push(s);
+  };
+  const single = (
+    file: string,
+    jobName: string,
+    fields: JobFileFields,
+    vars: ParameterSet,
+  ): void => {
+    const request = buildRequest(
+      jobName,
+      fields,
+      new Map([...vars, [VARS.jobName, jobName]]),
+      fromOutputs(fields, file),
+    );
+    const others = nonContainerOverrides(fields);
+    if (others.length > 0) {
+      notes.push({
+        file,
+        message:
+          `"${jobName}" uses ${others.join(" and ")}, where containerOverrides does not apply, so ` +
+          `${VARS.jobName} is not passed: its results and log are named after the job ID ` +
+          `(${BUCKET_PREFIXES.results}<jobId>/, ${BUCKET_PREFIXES.logs}<jobId>.log; an array child's under its parent's ID)`,
+      });
+    }
+    const size = request.arrayProperties?.size;
+    add({
+      kind: "single",
+      file,
+      jobName,
+      request,
+      hash: requestHash(request),
+      ...(size !== undefined ? { arraySize: size } : {}),
+    });
+  };
+
+  for (const item of items) {
+    if (item.kind === "job") {
+      single(item.doc.file, item.jobName, item.fields, new Map());
+      continue;
+    }
+    const n = item.sets.length;
+    if (n === 0) {
+      problems.push({
+        file: item.file,
+        message: "the sweep has no parameter sets: nothing to run",
+      });
+    } else if (n < ARRAY_MIN_SIZE) {
+      // AWS array jobs need at least 2 children; one set is an ordinary job.
+      single(item.file, item.jobName, item.base, item.sets[0]);
+    } else if (!opts.array) {
+      const width = item.jobName.length + 1 + String(n - 1).length;
+      if (width > 128) {
+        problems.push({
+          file: item.file,
+          message: `job names "${item.jobName}-<n>" would be ${width} characters; the limit is 128; shorten jobName`,
+        });
+        continue;
+      }
+      item.sets.forEach((set, i) => {
+        const name = `${item.jobName}-${i}`;
+        const bad = checkJobName(name);
+        if (bad !== undefined) {
+          problems.push({ file: item.file, message: bad });
+        }
+        single(item.file, name, item.base, set);
+      });
+    } else {
+      // The entrypoint takes its own settings from the job, never from a set.
+      const reserved = [...item.keySources].flatMap(([name, source]) => {
+        const why = setNameProblem(name);
+        return why !== undefined ? [source.problemAt(why)] : [];
+      });
+      if (reserved.length > 0) {
+        problems.push(...reserved);
+        continue;
+      }
+      const resolved = fromOutputs(item.base, item.file);
+      if (n <= ARRAY_MAX_SIZE) {
+        add(
+          sweepArraySubmission(
+            item.file,
+            item.jobName,
+            item.jobName,
+            item.base,
+            item.sets,
+            undefined,
+            resolved,
+          ),
+        );
+        continue;
+      }
+      // Past 10,000 sets: array jobs of at most 10,000 children, each with a manifest of
+      // its own sets and their numbers, so a child downloads its chunk, not the sweep.
+      const ranges = chunkRanges(n);
+      const longest = chunkJobName(item.jobName, ranges.length - 1);
+      if (checkJobName(longest) !== undefined) {
+        problems.push({
+          file: item.file,
+          path: "jobName",
+          message:
+            `the sweep has ${n.toLocaleString("en-US")} sets, so it goes as ${ranges.length} array jobs ` +
+            `"${item.jobName}-c0" to "${longest}" (${longest.length} characters), over AWS's ` +
+            `${JOB_NAME_MAX_LENGTH}-character limit for job names; shorten jobName`,
+        });
+        continue;
+      }
+      ranges.forEach(({ first, count }, c) => {
+        const name = chunkJobName(item.jobName, c);
+        if (count < ARRAY_MIN_SIZE) {
+          add(
+            loneSetSubmission(
+              item.file,
+              item.jobName,
+              name,
+              item.base,
+              item.sets[first],
+              first,
+              resolved,
+            ),
+          );
+          return;
+        }
+        const sets = item.sets.slice(first, first + count);
+        const indexes = sets.map((_, i) => first + i);
+        add(
+          sweepArraySubmission(item.file, item.jobName, name, item.base, sets, indexes, resolved),
+        );
+      });
+    }
+  }
+
+  // Names key the ledger, results/<jobName>/ and logs/<jobName>.log: they must be unique.
+  const byName = new Map<string, string>();
+  for (const s of submissions) {
+    const first = byName.get(s.jobName);
+    if (first !== undefined) {
+      const where = first === s.file ? `twice in ${s.file}` : `by ${first} and ${s.file}`;
+      problems.push({
+        file: s.file,
+        message:
+          `job name "${s.jobName}" is used ${where}; names must be unique in a run because the ledger, ` +
+          `${BUCKET_PREFIXES.results} and ${BUCKET_PREFIXES.logs} are keyed by name; rename one`,
+      });
+    } else {
+      byName.set(s.jobName, s.file);
+    }
+  }
+  return {
+    submissions,
+    problems,
+    missingOutputs: [...missing].map(([key, m]) => ({ key, field: m.field, files: m.files })),
+    notes,
+  };
+}

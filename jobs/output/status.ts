@@ -1,0 +1,248 @@
+/**
+ * Pure summaries of DescribeJobs results for `jobs:watch` and `jobs:status`. Array jobs
+ * count as their children, so "10,000 of 10,000 done" means every child finished.
+ */
+import type { JobDetail, JobSummary } from "../aws/api";
+import type { LedgerEntry } from "../state/ledger";
+import { definedOnly } from "../../components/defined";
+
+/** Batch's statuses in lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
+export const STATUSES = [
+  "SUBMITTED",
+  "PENDING",
+  "RUNNABLE",
+  "STARTING",
+  "RUNNING",
+  "SUCCEEDED",
+  "FAILED",
+  "UNKNOWN",
+] as const;
+export type Status = (typeof STATUSES)[number];
+
+/**
+ * The statuses a job ends in. UNKNOWN is not one of them: a job Batch does not return may
+ * have ended and been forgotten, or may be running in another region or account (a wrong
+ * `--stack` or `--outputs`), so nothing may say it finished.
+ */
+export const TERMINAL: ReadonlySet<Status> = new Set<Status>(["SUCCEEDED", "FAILED"]);
+
+/**
+ * Whether there is nothing left to wait for: the job ended, or Batch does not know it
+ * (waiting for a job it does not return would never end).
+ */
+export function isSettled(status: Status): boolean {
+  return TERMINAL.has(status) || status === "UNKNOWN";
+}
+
+export interface Failure {
+  readonly jobName: string;
+  readonly jobId: string;
+  readonly index?: number;
+  readonly statusReason?: string;
+  readonly exitCode?: number;
+  readonly reason?: string;
+  /**
+   * An array parent's own failure: this many of its failed children are not listed by
+   * Batch (stopped before they were created, or already forgotten).
+   */
+  readonly unlistedChildren?: number;
+}
+
+export interface JobRow {
+  readonly jobName: string;
+  readonly jobId: string;
+  readonly status: Status;
+  readonly statusReason?: string;
+  readonly exitCode?: number;
+  readonly arraySize?: number;
+  /** Children per status, for array jobs. */
+  readonly children?: Partial<Record<Status, number>>;
+}
+
+export interface Snapshot {
+  /** Counted in units: a job, or one array child. */
+  readonly counts: Record<Status, number>;
+  readonly total: number;
+  /** Units that ended: SUCCEEDED or FAILED (never UNKNOWN). */
+  readonly done: number;
+  readonly failed: number;
+  /** Units Batch does not return. */
+  readonly unknown: number;
+  /** Every unit and every parent ended. */
+  readonly allTerminal: boolean;
+  /** Every unit and every parent ended or is unknown to Batch: nothing left to wait for. */
+  readonly settled: boolean;
+  readonly jobs: JobRow[];
+}
+
+function asStatus(s: string | undefined): Status {
+  return (STATUSES as readonly string[]).includes(s ?? "") ? (s as Status) : "UNKNOWN";
+}
+
+/** The exit code of the job's last attempt (Batch reports it in two places). */
+export function exitCodeOf(d: JobDetail | JobSummary): number | undefined {
+  if (d.container?.exitCode !== undefined) {
+    return d.container.exitCode;
+  }
+  const attempts = (d as JobDetail).attempts;
+  return attempts?.[attempts.length - 1]?.container?.exitCode;
+}
+
+/** Counts of an array job's children; falls back to the parent's status before they exist. */
+function childCounts(
+  entry: LedgerEntry,
+  detail: JobDetail | undefined,
+  status: Status,
+): Partial<Record<Status, number>> {
+  const size = detail?.arrayProperties?.size ?? entry.arraySize ?? 1;
+  const summary = detail?.arrayProperties?.statusSummary ?? {};
+  const counts: Partial<Record<Status, number>> = {};
+  let sum = 0;
+  for (const [k, n] of Object.entries(summary)) {
+    if (n > 0) {
+      counts[asStatus(k)] = (counts[asStatus(k)] ?? 0) + n;
+      sum += n;
+    }
+  }
+  if (sum === size) {
+    return counts;
+  }
+  // Children are created when the parent leaves PENDING; until the summary adds up, count
+  // the missing ones under the parent's status.
+  counts[status] = (counts[status] ?? 0) + (size - sum);
+  return counts;
+}
+
+export function summarize(
+  entries: readonly LedgerEntry[],
+  details: ReadonlyMap<string, JobDetail>,
+): Snapshot {
+  const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
+  const jobs: JobRow[] = [];
+  for (const e of entries) {
+    const d = details.get(e.jobId);
+    const status = asStatus(d?.status);
+    const exitCode = d !== undefined ? exitCodeOf(d) : undefined;
+    const row: JobRow = {
+      jobName: e.jobName,
+      jobId: e.jobId,
+      status,
+      ...definedOnly({ statusReason: d?.statusReason, exitCode }),
+    };
+    if (e.kind === "array") {
+      const children = childCounts(e, d, status);
+      for (const [k, n] of Object.entries(children)) {
+        counts[k as Status] += n;
+      }
+      jobs.push({ ...row, arraySize: d?.arrayProperties?.size ?? e.arraySize, children });
+    } else {
+      counts[status] += 1;
+      jobs.push(row);
+    }
+  }
+  const total = STATUSES.reduce((n, s) => n + counts[s], 0);
+  const done = counts.SUCCEEDED + counts.FAILED;
+  return {
+    counts,
+    total,
+    done,
+    failed: counts.FAILED,
+    unknown: counts.UNKNOWN,
+    // The parents must be terminal too: an array parent finishes after its children.
+    allTerminal: jobs.every((j) => TERMINAL.has(j.status)) && done === total,
+    settled: jobs.every((j) => isSettled(j.status)) && done + counts.UNKNOWN === total,
+    jobs,
+  };
+}
+
+/** `SUCCEEDED 950 | RUNNING 40 | RUNNABLE 10` (zero counts left out). */
+export function formatCounts(counts: Readonly<Record<Status, number>>): string {
+  const parts = STATUSES.filter((s) => counts[s] > 0).map(
+    (s) => `${s} ${counts[s].toLocaleString("en-US")}`,
+  );
+  return parts.length > 0 ? parts.join(" | ") : "no jobs";
+}
+
+/** Failures of single jobs straight from the snapshot. */
+export function singleFailures(snapshot: Snapshot): Failure[] {
+  return snapshot.jobs
+    .filter((j) => j.status === "FAILED" && j.arraySize === undefined)
+    .map((j) => ({
+      jobName: j.jobName,
+      jobId: j.jobId,
+      ...definedOnly({ statusReason: j.statusReason, exitCode: j.exitCode }),
+    }));
+}
+
+/** Failed array children (from ListJobs) as failures. */
+export function childFailures(parent: JobRow, children: readonly JobSummary[]): Failure[] {
+  return children.map((c) => {
+    const exitCode = exitCodeOf(c);
+    return {
+      jobName: parent.jobName,
+      jobId: c.jobId ?? parent.jobId,
+      ...definedOnly({
+        index: c.arrayProperties?.index,
+        statusReason: c.statusReason,
+        exitCode,
+        reason: c.container?.reason,
+      }),
+    };
+  });
+}
+
+/**
+ * Failed children as failures, plus the parent's own reason when Batch lists fewer failed
+ * children than were counted (a sweep cancelled before its children existed has none to
+ * list, and only the parent says why).
+ */
+export function arrayFailures(parent: JobRow, failedChildren: readonly JobSummary[]): Failure[] {
+  const failures = childFailures(parent, failedChildren);
+  const unlisted = (parent.children?.FAILED ?? 0) - failedChildren.length;
+  if (parent.status === "FAILED" && unlisted > 0) {
+    failures.push({
+      jobName: parent.jobName,
+      jobId: parent.jobId,
+      ...definedOnly({ statusReason: parent.statusReason }),
+      unlistedChildren: unlisted,
+    });
+  }
+  return failures;
+}
+
+/**
+ * What `status`, `watch` and `cancel` say about jobs Batch does not return: never that they
+ * finished, since they may be running (and billing) in another region or account.
+ */
+export function unknownJobsWarning(
+  unknown: number,
+  all: boolean,
+  stack: string,
+  region: string | undefined,
+): string {
+  const where = `region ${region ?? "from the AWS SDK's settings"}`;
+  const head = all
+    ? `Batch knows none of the ${unknown} job(s) in the ledger of stack "${stack}" (${where})`
+    : `Batch does not know ${unknown} job(s) in the ledger of stack "${stack}" (${where}); their state is unknown, not finished`;
+  return (
+    `warning: ${head}; check --stack/--outputs and the AWS account and region; jobs submitted ` +
+    "seconds ago may not be listed yet (re-run), and Batch forgets jobs some days after they end\n"
+  );
+}
+
+/** Whether Batch knows none of the jobs: the wrong stack or region, rather than old jobs. */
+export function allUnknown(snapshot: Snapshot): boolean {
+  return snapshot.jobs.length > 0 && snapshot.jobs.every((j) => j.status === "UNKNOWN");
+}
+
+/** `lr-sweep[3] (id:3): Essential container in task exited, exit code 2` */
+export function formatFailure(f: Failure): string {
+  const name = f.index !== undefined ? `${f.jobName}[${f.index}]` : f.jobName;
+  const bits = [f.statusReason, f.reason].filter((s): s is string => s !== undefined && s !== "");
+  if (f.unlistedChildren !== undefined) {
+    const what = `${f.unlistedChildren} failed ${f.unlistedChildren === 1 ? "child" : "children"} not listed by Batch`;
+    return `${name} (${f.jobId}): ${[...(bits.length > 0 ? bits : ["no reason given"]), what].join(", ")}`;
+  }
+  const exit = f.exitCode !== undefined ? `exit code ${f.exitCode}` : "no exit code";
+  return `${name} (${f.jobId}): ${[...bits, exit].join(", ")}`;
+}

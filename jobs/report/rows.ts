@@ -1,0 +1,368 @@
+/**
+ * The rows of `jobs:report`, pure: one per job or sweep set, from what Batch (or a local
+ * run) says about each run, the result files listed under results/, and the metrics.json
+ * each run wrote. A set that ran more than once (a retry) shows its latest run.
+ */
+import type { JobDetail } from "../aws/api";
+import { estimateCost, type Prices } from "./prices";
+import { STATUSES, exitCodeOf, type Status } from "../output/status";
+import type { ParameterSet } from "../input/sweep";
+import { BUCKET_PREFIXES, RESERVED_PREFIX } from "../../components/contract";
+
+/** The file a script may write into its working folder; each key becomes a column. */
+export const METRICS_FILE = "metrics.json";
+
+export type MetricValue = number | string;
+
+/** One run of a job or a sweep set, whatever ran it (Batch or --local). */
+export interface RunUnit {
+  /** The name results are stored under (BATCHPY_JOB_NAME): the job, or the whole sweep. */
+  readonly job: string;
+  /** The set number within the sweep (global, whatever array job ran it). */
+  readonly index?: number;
+  readonly jobId: string;
+  readonly status: Status;
+  readonly reason?: string;
+  readonly exitCode?: number;
+  /** Start and stop of each attempt, epoch ms (Batch retries a job up to its attempts). */
+  readonly attempts: readonly { readonly startedAt?: number; readonly stoppedAt?: number }[];
+  readonly createdAt?: number;
+  readonly startedAt?: number;
+  readonly stoppedAt?: number;
+  readonly vcpus?: number;
+  readonly memoryMiB?: number;
+  readonly params: Readonly<Record<string, string>>;
+}
+
+export interface ResultFile {
+  readonly key: string;
+  readonly size: number;
+}
+
+export interface ReportRow extends RunUnit {
+  /** `job` or `job[index]`. */
+  readonly name: string;
+  readonly runSeconds?: number;
+  readonly queueSeconds?: number;
+  readonly vcpuHours: number;
+  readonly cost: number;
+  readonly files: readonly ResultFile[];
+  readonly metrics: Readonly<Record<string, MetricValue>>;
+  /** How many times this job or set was submitted (1 + retries). */
+  readonly runs: number;
+}
+
+/** Row key: `job` for a single job, `job:index` for a sweep set. */
+export function rowKey(job: string, index: number | undefined): string {
+  return index === undefined ? job : `${job}:${index}`;
+}
+
+export function rowName(job: string, index: number | undefined): string {
+  return index === undefined ? job : `${job}[${index}]`;
+}
+
+/** Job variables that are the tool's or Batch's own, not the script's parameters. */
+export function isOwnVariable(name: string): boolean {
+  return name.startsWith(RESERVED_PREFIX) || name.startsWith("AWS_");
+}
+
+/** A job's parameters: its environment without the tool's own variables, then the set. */
+export function parametersOf(
+  environment: readonly { name?: string; value?: string }[] | undefined,
+  set?: ParameterSet,
+): Record<string, string> {
+  // Built as entries, never by assignment: a parameter named __proto__ stays a parameter.
+  const own = (environment ?? []).flatMap((v) =>
+    v.name !== undefined && !isOwnVariable(v.name) ? [[v.name, v.value ?? ""] as const] : [],
+  );
+  return Object.fromEntries(new Map([...own, ...(set ?? [])]));
+}
+
+/** A variable's value from a job's environment. */
+export function variableOf(detail: JobDetail | undefined, name: string): string | undefined {
+  return detail?.container?.environment?.find((v) => v.name === name)?.value;
+}
+
+/** vCPUs and memory the job asked for (resourceRequirements, or the older vcpus/memory). */
+export function resourcesOf(detail: JobDetail): { vcpus?: number; memoryMiB?: number } {
+  const c = detail.container;
+  const req = (type: string): number | undefined => {
+    const v = c?.resourceRequirements?.find((r) => r.type === type)?.value;
+    return v !== undefined && Number.isFinite(Number(v)) ? Number(v) : undefined;
+  };
+  const vcpus = req("VCPU") ?? c?.vcpus;
+  const memoryMiB = req("MEMORY") ?? c?.memory;
+  return {
+    ...(vcpus !== undefined ? { vcpus } : {}),
+    ...(memoryMiB !== undefined ? { memoryMiB } : {}),
+  };
+}
+
+function asStatus(s: string | undefined): Status {
+  return (STATUSES as readonly string[]).includes(s ?? "") ? (s as Status) : "UNKNOWN";
+}
+
+/** Batch's status reason and the container's own reason (e.g. OutOfMemoryError), joined. */
+export function reasonOf(detail: JobDetail): string | undefined {
+  const last = detail.attempts?.[detail.attempts.length - 1];
+  const parts = [detail.statusReason, detail.container?.reason ?? last?.container?.reason].filter(
+    (s): s is string => s !== undefined && s !== "",
+  );
+  return parts.length > 0 ? [...new Set(parts)].join(": ") : undefined;
+}
+
+/** A run unit from DescribeJobs' detail of a single job or an array child. */
+export function unitFromDetail(
+  detail: JobDetail,
+  where: { job: string; index?: number; set?: ParameterSet },
+): RunUnit {
+  const exitCode = exitCodeOf(detail);
+  const reason = reasonOf(detail);
+  const attempts = (detail.attempts ?? []).map((a) => ({
+    ...(a.startedAt !== undefined ? { startedAt: a.startedAt } : {}),
+    ...(a.stoppedAt !== undefined ? { stoppedAt: a.stoppedAt } : {}),
+  }));
+  return {
+    job: where.job,
+    ...(where.index !== undefined ? { index: where.index } : {}),
+    jobId: detail.jobId ?? "",
+    status: asStatus(detail.status),
+    ...(reason !== undefined ? { reason } : {}),
+    ...(exitCode !== undefined ? { exitCode } : {}),
+    // A job that ran without attempt details (or before the first one ended) counts once.
+    attempts:
+      attempts.length > 0
+        ? attempts
+        : detail.startedAt !== undefined
+          ? [
+              {
+                startedAt: detail.startedAt,
+                ...(detail.stoppedAt !== undefined ? { stoppedAt: detail.stoppedAt } : {}),
+              },
+            ]
+          : [],
+    ...(detail.createdAt !== undefined ? { createdAt: detail.createdAt } : {}),
+    ...(detail.startedAt !== undefined ? { startedAt: detail.startedAt } : {}),
+    ...(detail.stoppedAt !== undefined ? { stoppedAt: detail.stoppedAt } : {}),
+    ...resourcesOf(detail),
+    params: parametersOf(detail.container?.environment, where.set),
+  };
+}
+
+/**
+ * The latest run of each job or set (by creation time; later in the input wins a tie), with
+ * how many runs it had. Order: first appearance.
+ */
+export function latestRuns(units: readonly RunUnit[]): { unit: RunUnit; runs: number }[] {
+  const byKey = new Map<string, { unit: RunUnit; runs: number }>();
+  for (const u of units) {
+    const key = rowKey(u.job, u.index);
+    const prior = byKey.get(key);
+    if (prior === undefined) {
+      byKey.set(key, { unit: u, runs: 1 });
+    } else {
+      const newer = (u.createdAt ?? -Infinity) >= (prior.unit.createdAt ?? -Infinity);
+      byKey.set(key, { unit: newer ? u : prior.unit, runs: prior.runs + 1 });
+    }
+  }
+  return [...byKey.values()];
+}
+
+/**
+ * Result files by row key: `results/<job>/<file>` belongs to a single job,
+ * `results/<job>/<index>/<file>` to a sweep's set (`isSweep(job)` tells which).
+ */
+export function groupResultFiles(
+  objects: readonly ResultFile[],
+  isSweep: (job: string) => boolean,
+  resultsPrefix = BUCKET_PREFIXES.results,
+): Map<string, ResultFile[]> {
+  const out = new Map<string, ResultFile[]>();
+  for (const o of objects) {
+    if (!o.key.startsWith(resultsPrefix)) {
+      continue;
+    }
+    const parts = o.key.slice(resultsPrefix.length).split("/");
+    const job = parts[0];
+    let key: string | undefined;
+    if (isSweep(job)) {
+      key = parts.length >= 3 && /^\d+$/.test(parts[1]) ? rowKey(job, Number(parts[1])) : undefined;
+    } else if (parts.length >= 2) {
+      key = job;
+    }
+    if (key !== undefined) {
+      const list = out.get(key) ?? [];
+      list.push({ key: o.key, size: o.size });
+      out.set(key, list);
+    }
+  }
+  return out;
+}
+
+/** The metrics.json among a row's files (at the top of its results folder). */
+export function metricsKeyOf(files: readonly ResultFile[]): string | undefined {
+  return files.find((f) => f.key.endsWith(`/${METRICS_FILE}`) && isTopLevel(f.key))?.key;
+}
+
+function isTopLevel(key: string): boolean {
+  // results/<job>/metrics.json or results/<job>/<index>/metrics.json
+  const parts = key.split("/");
+  return parts.length === 3 || (parts.length === 4 && /^\d+$/.test(parts[2]));
+}
+
+/**
+ * A flat JSON object of numbers and strings. Other values (nested objects, lists, null,
+ * booleans) are left out and named, so one odd key does not lose the rest.
+ */
+export function parseMetrics(text: string): {
+  metrics: Record<string, MetricValue>;
+  problem?: string;
+} {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { metrics: {}, problem: `not JSON (${(err as Error).message})` };
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return { metrics: {}, problem: "not a JSON object of numbers and strings" };
+  }
+  const metrics: Record<string, MetricValue> = {};
+  const skipped: string[] = [];
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if ((typeof v === "number" && Number.isFinite(v)) || typeof v === "string") {
+      metrics[k] = v;
+    } else {
+      skipped.push(k);
+    }
+  }
+  return skipped.length > 0
+    ? {
+        metrics,
+        problem: `left out ${skipped.join(", ")}: values must be numbers or strings`,
+      }
+    : { metrics };
+}
+
+function seconds(from: number | undefined, to: number | undefined): number | undefined {
+  return from !== undefined && to !== undefined && to >= from ? (to - from) / 1000 : undefined;
+}
+
+/** Every attempt's billed seconds (a running attempt counts up to `now`). */
+export function attemptSeconds(unit: RunUnit, now: number): number[] {
+  return unit.attempts.flatMap((a) =>
+    a.startedAt === undefined ? [] : [Math.max(0, ((a.stoppedAt ?? now) - a.startedAt) / 1000)],
+  );
+}
+
+/** Assumed when Batch does not say how many vCPUs a job had. */
+export const DEFAULT_VCPUS = 1;
+
+export function buildRow(
+  entry: { unit: RunUnit; runs: number },
+  files: readonly ResultFile[],
+  metrics: Readonly<Record<string, MetricValue>>,
+  prices: Prices,
+  now: number,
+): ReportRow {
+  const u = entry.unit;
+  const billed = attemptSeconds(u, now);
+  const vcpus = u.vcpus ?? DEFAULT_VCPUS;
+  const runSeconds = seconds(u.startedAt, u.stoppedAt);
+  const queueSeconds = seconds(u.createdAt, u.startedAt);
+  return {
+    ...u,
+    name: rowName(u.job, u.index),
+    ...(runSeconds !== undefined ? { runSeconds } : {}),
+    ...(queueSeconds !== undefined ? { queueSeconds } : {}),
+    vcpuHours: (billed.reduce((a, b) => a + b, 0) * vcpus) / 3600,
+    cost: estimateCost(billed, vcpus, u.memoryMiB, prices),
+    files,
+    metrics,
+    runs: entry.runs,
+  };
+}
+
+/** Failed first (they need attention), then unknown, running, done; by job and set number. */
+export function sortRows(rows: readonly ReportRow[]): ReportRow[] {
+  const rank = (s: Status): number => (s === "FAILED" ? 0 : s === "UNKNOWN" ? 1 : 2);
+  return [...rows].sort(
+    (a, b) =>
+      rank(a.status) - rank(b.status) ||
+      (a.job < b.job ? -1 : a.job > b.job ? 1 : 0) ||
+      (a.index ?? -1) - (b.index ?? -1),
+  );
+}
+
+export interface FailureGroup {
+  readonly reason: string;
+  readonly count: number;
+  /** Row names, in row order. */
+  readonly names: readonly string[];
+}
+
+export interface ReportSummary {
+  readonly total: number;
+  readonly counts: Partial<Record<Status, number>>;
+  readonly vcpuHours: number;
+  readonly cost: number;
+  readonly slowest: readonly { name: string; runSeconds: number }[];
+  readonly failures: readonly FailureGroup[];
+  /** Parameter names, those that vary across rows first. */
+  readonly params: readonly string[];
+  readonly varying: readonly string[];
+  readonly metrics: readonly string[];
+}
+
+/** The reason a failed row is grouped under. */
+export function failureReason(r: Pick<ReportRow, "reason" | "exitCode">): string {
+  const reason = r.reason ?? "no reason given";
+  return r.exitCode !== undefined ? `${reason} (exit code ${r.exitCode})` : reason;
+}
+
+function keysInOrder(records: readonly Readonly<Record<string, unknown>>[]): string[] {
+  const seen = new Set<string>();
+  for (const r of records) {
+    Object.keys(r).forEach((k) => seen.add(k));
+  }
+  return [...seen];
+}
+
+export function summarizeRows(rows: readonly ReportRow[], slowestShown = 5): ReportSummary {
+  const counts: Partial<Record<Status, number>> = {};
+  const groups = new Map<string, string[]>();
+  let vcpuHours = 0;
+  let cost = 0;
+  for (const r of rows) {
+    counts[r.status] = (counts[r.status] ?? 0) + 1;
+    vcpuHours += r.vcpuHours;
+    cost += r.cost;
+    if (r.status === "FAILED") {
+      const key = failureReason(r);
+      const names = groups.get(key) ?? [];
+      names.push(r.name);
+      groups.set(key, names);
+    }
+  }
+  const slowest = rows
+    .flatMap((r) =>
+      r.runSeconds !== undefined ? [{ name: r.name, runSeconds: r.runSeconds }] : [],
+    )
+    .sort((a, b) => b.runSeconds - a.runSeconds)
+    .slice(0, slowestShown);
+  const params = keysInOrder(rows.map((r) => r.params));
+  const varying = params.filter((p) => new Set(rows.map((r) => r.params[p])).size > 1);
+  return {
+    total: rows.length,
+    counts,
+    vcpuHours,
+    cost,
+    slowest,
+    failures: [...groups]
+      .map(([reason, names]) => ({ reason, count: names.length, names }))
+      .sort((a, b) => b.count - a.count),
+    params: [...varying, ...params.filter((p) => !varying.includes(p))],
+    varying,
+    metrics: keysInOrder(rows.map((r) => r.metrics)),
+  };
+}

@@ -1,0 +1,483 @@
+/**
+ * Where `jobs:report` reads runs from: Batch and S3 for the ledger's jobs, or the local
+ * folder for `--local` runs. Both give the same three things, so the rows are built once.
+ *
+ * Reading is shaped for big sweeps: DescribeJobs takes 100 IDs per call and the calls run
+ * in parallel (a 10,000-child sweep is 100 calls), results are listed with one
+ * ListObjectsV2 pass per job or sweep (1,000 keys a page), and metrics files are fetched in
+ * parallel.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import type { AwsClients, JobDetail } from "../aws/api";
+import { DESCRIBE_BATCH } from "../aws/api";
+import { FatalError, describeError } from "../errors";
+import type { LedgerEntry } from "../state/ledger";
+import { readLocalRuns } from "../state/local-runs";
+import { runPool, type PoolOutcome } from "../aws/pool";
+import { childrenCacheKey, folderCacheKey, type ReportCache } from "../state/report-cache";
+import {
+  buildRow,
+  groupResultFiles,
+  latestRuns,
+  metricsKeyOf,
+  parseMetrics,
+  rowKey,
+  unitFromDetail,
+  variableOf,
+  type MetricValue,
+  type ReportRow,
+  type ResultFile,
+  type RunUnit,
+} from "./rows";
+import type { Prices } from "./prices";
+import { listLocal } from "../commands/results";
+import { TERMINAL, type Status } from "../output/status";
+import type { ParameterSet } from "../input/sweep";
+import { BUCKET_PREFIXES, MANIFEST_VERSION, VARS } from "../../components/contract";
+
+export interface Units {
+  readonly units: RunUnit[];
+  /** Names (results folders) that are sweeps: their files sit under <name>/<index>/. */
+  readonly sweeps: ReadonlySet<string>;
+  readonly warnings: string[];
+}
+
+export interface ReportSource {
+  units(): Promise<Units>;
+  /** Every object under results/<job>/. */
+  listResults(job: string): Promise<ResultFile[]>;
+  readText(key: string): Promise<string>;
+}
+
+/** Calls in flight: DescribeJobs pages, listings, metrics files. */
+export const READ_CONCURRENCY = { describe: 10, list: 8, metrics: 32 } as const;
+
+/** A sweep manifest: `{"version": 1, "sets": [...], "indexes"?: [...]}` (indexes: set numbers). */
+export function parseManifest(
+  text: string,
+): { sets: ParameterSet[]; indexes?: number[] } | undefined {
+  try {
+    const v = JSON.parse(text) as { version?: unknown; sets?: unknown; indexes?: unknown };
+    if (v.version !== MANIFEST_VERSION || !Array.isArray(v.sets)) {
+      return undefined;
+    }
+    const indexes =
+      Array.isArray(v.indexes) && v.indexes.every((i) => Number.isInteger(i))
+        ? (v.indexes as number[])
+        : undefined;
+    // Maps, as the rest of the tool holds sets: a parameter named __proto__ stays a parameter.
+    const sets: ParameterSet[] = (v.sets as unknown[]).map(
+      (set) =>
+        new Map(
+          Object.entries(set !== null && typeof set === "object" ? set : {}).map(([k, x]) => [
+            k,
+            String(x),
+          ]),
+        ),
+    );
+    return { sets, ...(indexes !== undefined ? { indexes } : {}) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** DescribeJobs for any number of IDs: pages of 100, `concurrency` in flight. */
+export async function describeAll(
+  clients: AwsClients,
+  ids: readonly string[],
+  concurrency: number = READ_CONCURRENCY.describe,
+): Promise<Map<string, JobDetail>> {
+  const pages: string[][] = [];
+  for (let i = 0; i < ids.length; i += DESCRIBE_BATCH) {
+    pages.push(ids.slice(i, i + DESCRIBE_BATCH));
+  }
+  const outcomes = await runPool(pages, (p) => clients.batch.describeJobs(p), {
+    concurrency,
+    stopOnError: true,
+  });
+  const out = new Map<string, JobDetail>();
+  for (const o of outcomes) {
+    if (o.status === "rejected") {
+      throw new FatalError(`DescribeJobs failed: ${describeError(o.reason)}`);
+    }
+    if (o.status === "fulfilled") {
+      o.value.forEach((d) => d.jobId !== undefined && out.set(d.jobId, d));
+    }
+  }
+  return out;
+}
+
+/**
+ * A child Batch does not return: not created yet (its parent is still SUBMITTED), or
+ * forgotten. It takes the parent's status, and a failed parent's reason.
+ */
+function missingChild(
+  parent: JobDetail | undefined,
+  entry: LedgerEntry,
+  job: string,
+  index: number,
+  set: ParameterSet | undefined,
+): RunUnit {
+  const status = (parent?.status ?? "UNKNOWN") as Status;
+  return {
+    job,
+    index,
+    jobId: `${entry.jobId}:${index}`,
+    status,
+    ...(status === "FAILED" && parent?.statusReason !== undefined
+      ? { reason: parent.statusReason }
+      : {}),
+    attempts: [],
+    ...(parent?.createdAt !== undefined ? { createdAt: parent.createdAt } : {}),
+    params: Object.fromEntries(set ?? []),
+  };
+}
+
+function setIndexOf(value: string | undefined): number | undefined {
+  return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
+/**
+ * The children of array jobs that have ended, from the cache: a parent SUCCEEDED or FAILED
+ * once all its children completed (the CancelJob reference: "The array parent job is
+ * canceled when all child jobs are completed"), and an ended child's details never change.
+ */
+function cachedChildren(
+  entries: readonly LedgerEntry[],
+  parents: ReadonlyMap<string, JobDetail>,
+  cache: ReportCache | undefined,
+): { keys: Map<string, string>; hits: Map<string, RunUnit[]> } {
+  const keys = new Map<string, string>();
+  const hits = new Map<string, RunUnit[]>();
+  for (const e of cache !== undefined ? entries : []) {
+    const parent = parents.get(e.jobId);
+    const key =
+      e.kind === "array" && parent?.status !== undefined
+        ? childrenCacheKey(cache?.scope ?? "", e.jobId, parent.status)
+        : undefined;
+    if (key !== undefined) {
+      keys.set(e.jobId, key);
+      const hit = cache?.readChildren(e.jobId, key);
+      if (hit !== undefined && hit.length > 0) {
+        hits.set(e.jobId, hit);
+      }
+    }
+  }
+  return { keys, hits };
+}
+
+export function awsSource(
+  entries: readonly LedgerEntry[],
+  clients: AwsClients,
+  bucket: string,
+  cache?: ReportCache,
+): ReportSource {
+  return {
+    async units() {
+      const warnings: string[] = [];
+      const parents = await describeAll(
+        clients,
+        entries.map((e) => e.jobId),
+      );
+      const finished = cachedChildren(entries, parents, cache);
+      const arrays = entries.filter((e) => e.kind === "array" && !finished.hits.has(e.jobId));
+      const childIds = arrays.flatMap((e) => {
+        const size = parents.get(e.jobId)?.arrayProperties?.size ?? e.arraySize ?? 0;
+        return Array.from({ length: size }, (_, i) => `${e.jobId}:${i}`);
+      });
+      const children = await describeAll(clients, childIds);
+      const units: RunUnit[] = [];
+      const sweeps = new Set<string>();
+      // Manifests are read once per array job, in parallel.
+      const manifests = await runPool(
+        arrays,
+        async (e) => {
+          const first = children.get(`${e.jobId}:0`) ?? parents.get(e.jobId);
+          const key = variableOf(first, VARS.arrayManifest);
+          if (key === undefined) {
+            return undefined;
+          }
+          const parsed = parseManifest(await clients.storage.getText(bucket, key));
+          if (parsed === undefined) {
+            warnings.push(`s3://${bucket}/${key} is not a sweep manifest; parameters left out`);
+          }
+          return parsed;
+        },
+        { concurrency: READ_CONCURRENCY.list },
+      );
+      for (const e of entries) {
+        const parent = parents.get(e.jobId);
+        if (e.kind !== "array") {
+          const job = variableOf(parent, VARS.jobName) ?? e.jobName;
+          // A plain job that ran one set of a sweep (a last chunk of one set, a retry of one
+          // set) names its set number, so it is that set's row.
+          const index = setIndexOf(variableOf(parent, VARS.setIndex));
+          if (index !== undefined) {
+            sweeps.add(job);
+          }
+          units.push(
+            parent !== undefined
+              ? unitFromDetail(parent, { job, ...(index !== undefined ? { index } : {}) })
+              : { job, jobId: e.jobId, status: "UNKNOWN", attempts: [], params: {} },
+          );
+          continue;
+        }
+        const hit = finished.hits.get(e.jobId);
+        if (hit !== undefined) {
+          units.push(...hit);
+          sweeps.add(hit[0].job);
+          continue;
+        }
+        const m = manifests[arrays.indexOf(e)];
+        if (m.status === "rejected") {
+          warnings.push(
+            `${e.jobName}: could not read its manifest (${describeError(m.reason)}); parameters left out`,
+          );
+        }
+        const manifest = m.status === "fulfilled" ? m.value : undefined;
+        const size = parent?.arrayProperties?.size ?? e.arraySize ?? 0;
+        const job = variableOf(children.get(`${e.jobId}:0`) ?? parent, VARS.jobName) ?? e.jobName;
+        sweeps.add(job);
+        const own: RunUnit[] = [];
+        let whole = manifest !== undefined && size > 0;
+        for (let i = 0; i < size; i++) {
+          const set = manifest?.sets[i];
+          const index = manifest?.indexes?.[i] ?? i;
+          const child = children.get(`${e.jobId}:${i}`);
+          const unit =
+            child !== undefined
+              ? unitFromDetail(child, { job, index, ...(set !== undefined ? { set } : {}) })
+              : missingChild(parent, e, job, index, set);
+          // Stored only if Batch returned every child and each has ended, whatever the parent says.
+          whole &&= child !== undefined && TERMINAL.has(unit.status);
+          own.push(unit);
+        }
+        units.push(...own);
+        const key = finished.keys.get(e.jobId);
+        if (key !== undefined && whole) {
+          cache?.writeChildren(e.jobId, key, own);
+        }
+      }
+      return { units, sweeps, warnings };
+    },
+    listResults: (job) => clients.storage.listObjects(bucket, `${BUCKET_PREFIXES.results}${job}/`),
+    readText: (key) => clients.storage.getText(bucket, key),
+  };
+}
+
+/** `--local`: the runs recorded in the local folder, filtered like the ledger's jobs. */
+export function localSource(
+  root: string,
+  filter: { names: readonly string[]; last: boolean },
+): ReportSource {
+  return {
+    async units() {
+      const { records, skipped } = readLocalRuns(root);
+      const warnings =
+        skipped > 0 ? [`skipped ${skipped} unreadable line(s) in ${root}/.runs.jsonl`] : [];
+      let chosen = records;
+      if (filter.names.length > 0) {
+        const known = new Set(records.map((r) => r.job));
+        const missing = filter.names.filter((n) => !known.has(n));
+        if (missing.length > 0) {
+          throw new FatalError(
+            `no local runs of ${missing.join(", ")} in ${root}; run them with ` +
+              "npm run jobs:submit -- --local FILE, or pass --local-root",
+          );
+        }
+        chosen = chosen.filter((r) => filter.names.includes(r.job));
+      }
+      if (filter.last && chosen.length > 0) {
+        const run = chosen.reduce((m, r) => (r.run > m ? r.run : m), "");
+        chosen = chosen.filter((r) => r.run === run);
+      }
+      const sweeps = new Set(chosen.filter((r) => r.index !== undefined).map((r) => r.job));
+      const units = chosen.map((r): RunUnit => ({
+        job: r.job,
+        ...(r.index !== undefined ? { index: r.index } : {}),
+        jobId: `local:${r.run}`,
+        status: r.exitCode === 0 ? "SUCCEEDED" : "FAILED",
+        ...(r.reason !== undefined
+          ? { reason: r.reason }
+          : r.signal !== null
+            ? { reason: `stopped by ${r.signal}` }
+            : {}),
+        ...(r.exitCode !== null ? { exitCode: r.exitCode } : {}),
+        attempts: [{ startedAt: r.startedAt, stoppedAt: r.stoppedAt }],
+        createdAt: r.createdAt,
+        startedAt: r.startedAt,
+        stoppedAt: r.stoppedAt,
+        ...(r.vcpus !== undefined ? { vcpus: r.vcpus } : {}),
+        ...(r.memoryMiB !== undefined ? { memoryMiB: r.memoryMiB } : {}),
+        params: r.params,
+      }));
+      return { units, sweeps, warnings };
+    },
+    async listResults(job) {
+      return listLocal(root, [path.join("results", job)]);
+    },
+    readText: (key) => fs.promises.readFile(path.join(root, ...key.split("/")), "utf8"),
+  };
+}
+
+/** A results folder's files and the metrics texts read from it, fresh or from the cache. */
+interface FolderReads {
+  readonly objects: ResultFile[];
+  /** Metrics key to its text; a cached folder has every text it needs already. */
+  readonly texts: Map<string, string>;
+  /** The cache key to store the folder under once read (undefined: unfinished, or a hit). */
+  readonly storeKey?: string;
+  /** A listing or a metrics file could not be read: nothing of this folder is stored. */
+  failed: boolean;
+}
+
+/** Step 1: each folder from the cache when every run writing into it has finished, else listed. */
+async function listFolders(
+  source: ReportSource,
+  units: readonly RunUnit[],
+  jobs: readonly string[],
+  warnings: string[],
+  cache: ReportCache | undefined,
+): Promise<Map<string, FolderReads>> {
+  const runsOf = new Map<string, RunUnit[]>();
+  for (const u of units) {
+    const runs = runsOf.get(u.job) ?? [];
+    runs.push(u);
+    runsOf.set(u.job, runs);
+  }
+  const out = new Map<string, FolderReads>();
+  const toList: { job: string; key?: string }[] = [];
+  for (const job of jobs) {
+    const key =
+      cache !== undefined ? folderCacheKey(cache.scope, job, runsOf.get(job) ?? []) : undefined;
+    const hit = key !== undefined ? cache?.readFolder(job, key) : undefined;
+    if (hit !== undefined) {
+      out.set(job, {
+        objects: [...hit.objects],
+        texts: new Map(Object.entries(hit.metrics)),
+        failed: false,
+      });
+    } else {
+      toList.push({ job, ...(key !== undefined ? { key } : {}) });
+    }
+  }
+  const listed = await runPool(toList, (t) => source.listResults(t.job), {
+    concurrency: READ_CONCURRENCY.list,
+  });
+  listed.forEach((o, i) => {
+    const { job, key } = toList[i];
+    if (o.status === "rejected") {
+      warnings.push(`${job}: could not list its results (${describeError(o.reason)})`);
+    }
+    out.set(job, {
+      objects: o.status === "fulfilled" ? o.value : [],
+      texts: new Map(),
+      ...(key !== undefined ? { storeKey: key } : {}),
+      failed: o.status !== "fulfilled",
+    });
+  });
+  return out;
+}
+
+/** Step 2: the metrics.json texts not already known, `READ_CONCURRENCY.metrics` in flight. */
+async function readMetrics(
+  source: ReportSource,
+  keys: readonly (string | undefined)[],
+  folderOf: (i: number) => FolderReads,
+): Promise<Map<number, PoolOutcome<string>>> {
+  const wanted = keys.flatMap((k, i) => (k !== undefined ? [i] : []));
+  const missing = wanted.filter((i) => !folderOf(i).texts.has(keys[i] as string));
+  const read = await runPool(missing, (i) => source.readText(keys[i] as string), {
+    concurrency: READ_CONCURRENCY.metrics,
+  });
+  const out = new Map<number, PoolOutcome<string>>();
+  for (const i of wanted) {
+    const text = folderOf(i).texts.get(keys[i] as string);
+    if (text !== undefined) {
+      out.set(i, { status: "fulfilled", value: text });
+    }
+  }
+  read.forEach((o, n) => {
+    const i = missing[n];
+    out.set(i, o);
+    const folder = folderOf(i);
+    if (o.status === "fulfilled") {
+      folder.texts.set(keys[i] as string, o.value);
+    } else {
+      folder.failed = true;
+    }
+  });
+  return out;
+}
+
+/** Step 3: folders read whole, whose runs have all finished, go into the cache. */
+function storeFolders(folders: ReadonlyMap<string, FolderReads>, store: ReportCache): void {
+  for (const [job, f] of folders) {
+    if (f.storeKey !== undefined && !f.failed) {
+      store.writeFolder(job, f.storeKey, {
+        objects: f.objects,
+        metrics: Object.fromEntries(f.texts),
+      });
+    }
+  }
+}
+
+/**
+ * Units to rows: latest run per set, one listing per job or sweep, metrics in parallel.
+ * With a cache, finished folders are read from it and stored in it.
+ */
+export async function collectRows(
+  source: ReportSource,
+  prices: Prices,
+  now: number,
+  cache?: ReportCache,
+): Promise<{ rows: ReportRow[]; warnings: string[] }> {
+  const { units, sweeps, warnings } = await source.units();
+  const latest = latestRuns(units);
+  const jobs = [...new Set(latest.map((l) => l.unit.job))];
+  const folders = await listFolders(source, units, jobs, warnings, cache);
+  const objects = [...folders.values()].flatMap((f) => f.objects);
+  const files = groupResultFiles(objects, (j) => sweeps.has(j));
+  const filesOf = (u: RunUnit): ResultFile[] => files.get(rowKey(u.job, u.index)) ?? [];
+  const metricKeys = latest.map((l) => metricsKeyOf(filesOf(l.unit)));
+  const read = await readMetrics(
+    source,
+    metricKeys,
+    (i) => folders.get(latest[i].unit.job) as FolderReads,
+  );
+  const metrics = new Map<number, Record<string, MetricValue>>();
+  let badMetrics = 0;
+  let firstBad = "";
+  [...read.keys()]
+    .sort((a, b) => a - b)
+    .forEach((i) => {
+      const o = read.get(i) as PoolOutcome<string>;
+      const problem =
+        o.status === "fulfilled"
+          ? (() => {
+              const parsed = parseMetrics(o.value);
+              metrics.set(i, parsed.metrics);
+              return parsed.problem;
+            })()
+          : o.status === "rejected"
+            ? `could not be read (${describeError(o.reason)})`
+            : undefined;
+      if (problem !== undefined) {
+        badMetrics++;
+        firstBad ||= `${metricKeys[i]}: ${problem}`;
+      }
+    });
+  if (badMetrics > 0) {
+    warnings.push(
+      `${firstBad}` + (badMetrics > 1 ? ` (and ${badMetrics - 1} more metrics files)` : ""),
+    );
+  }
+  if (cache !== undefined) {
+    storeFolders(folders, cache);
+  }
+  const rows = latest.map((l, i) =>
+    buildRow(l, filesOf(l.unit), metrics.get(i) ?? {}, prices, now),
+  );
+  return { rows, warnings };
+}

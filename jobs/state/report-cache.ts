@@ -1,0 +1,201 @@
+/**
+ * What `jobs:report` keeps of finished runs: a results folder's listing and the metrics.json
+ * texts read from it, and a finished array job's children as report units, so a second
+ * report of a finished sweep makes one DescribeJobs call (the parent's status) and no S3
+ * request.
+ *
+ * A run that SUCCEEDED or FAILED writes nothing more (the entrypoint uploads before the job
+ * ends), so a folder's files are fixed once every run that writes into it has ended. A
+ * folder's entry is keyed by its content's inputs: the bucket, the folder and every run's
+ * job ID and status. A retry is a new job ID and a run still going has another status, so
+ * either makes a new key and the folder is read afresh; an entry is never read, nor written,
+ * while any of its runs is unfinished.
+ *
+ * An array job's children are keyed by its job ID and the parent's status: once the parent
+ * SUCCEEDED or FAILED every child has ended, and an ended child's details never change.
+ *
+ * One file per results folder or array job, `<stack state dir>/report-cache/<sha256>.json`,
+ * beside the ledger: a newer key replaces the older entry instead of piling up beside it. A
+ * file that cannot be read or parsed is a miss and is written again.
+ */
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import type { ResultFile, RunUnit } from "../report/rows";
+import { STATUSES, TERMINAL, type Status } from "../output/status";
+
+/** Bumped when an entry's shape or meaning changes: older entries are then misses. */
+export const CACHE_VERSION = 1;
+
+/** The folder under the stack's state directory that holds the entries. */
+export const CACHE_FOLDER = "report-cache";
+
+/** A finished results folder: every object in it, and the metrics.json texts read. */
+export interface CachedFolder {
+  readonly objects: readonly ResultFile[];
+  /** S3 key to the file's text, as read. */
+  readonly metrics: Readonly<Record<string, string>>;
+}
+
+export interface ReportCache {
+  /** What the entries are of (e.g. `s3://bucket`): part of every key. */
+  readonly scope: string;
+  /** The entry stored under `key` for `folder`, if any and whole. */
+  readFolder(folder: string, key: string): CachedFolder | undefined;
+  /** Stores an entry; a failure to write is only a lost speed-up. */
+  writeFolder(folder: string, key: string, entry: CachedFolder): void;
+  /** An array job's children as report units, if stored under `key`. */
+  readChildren(arrayJobId: string, key: string): RunUnit[] | undefined;
+  writeChildren(arrayJobId: string, key: string, units: readonly RunUnit[]): void;
+}
+
+function sha256(value: unknown): string {
+  return createHash("sha256").update(JSON.stringify(value)).digest("hex");
+}
+
+/**
+ * The content key of a results folder given every run whose results go there, or
+ * undefined while any of them is unfinished (its folder may still change).
+ */
+export function folderCacheKey(
+  scope: string,
+  folder: string,
+  runs: readonly Pick<RunUnit, "jobId" | "status">[],
+): string | undefined {
+  if (runs.length === 0 || runs.some((r) => !TERMINAL.has(r.status))) {
+    return undefined;
+  }
+  const ids = runs.map((r) => `${r.jobId} ${r.status}`).sort();
+  return sha256({ v: CACHE_VERSION, scope, folder, ids });
+}
+
+/** The key of an array job's children: undefined until the parent has ended. */
+export function childrenCacheKey(
+  scope: string,
+  arrayJobId: string,
+  parentStatus: string,
+): string | undefined {
+  return TERMINAL.has(parentStatus as Status)
+    ? sha256({ v: CACHE_VERSION, scope, arrayJobId, parentStatus })
+    : undefined;
+}
+
+export type EntryKind = "folder" | "children";
+
+/** The file holding one folder's or array job's entry, whatever its key. */
+export function cacheFile(dir: string, scope: string, kind: EntryKind, name: string): string {
+  return path.join(dir, `${sha256([scope, kind, name])}.json`);
+}
+
+function isRecordOf(v: unknown, type: "string" | "number"): v is Record<string, never> {
+  return (
+    v !== null &&
+    typeof v === "object" &&
+    !Array.isArray(v) &&
+    Object.values(v as object).every((x) => typeof x === type)
+  );
+}
+
+function optional(v: unknown, type: "string" | "number"): boolean {
+  return v === undefined || typeof v === type;
+}
+
+function isResultFile(v: unknown): v is ResultFile {
+  const o = v as { key?: unknown; size?: unknown } | null;
+  return (
+    typeof o === "object" && o !== null && typeof o.key === "string" && typeof o.size === "number"
+  );
+}
+
+/** Whether `v` has a run unit's shape (what formatCacheEntry wrote of one). */
+export function isRunUnit(v: unknown): v is RunUnit {
+  const u = v as Partial<Record<keyof RunUnit, unknown>> | null;
+  return (
+    u !== null &&
+    typeof u === "object" &&
+    typeof u.job === "string" &&
+    typeof u.jobId === "string" &&
+    (STATUSES as readonly unknown[]).includes(u.status) &&
+    optional(u.index, "number") &&
+    optional(u.reason, "string") &&
+    optional(u.exitCode, "number") &&
+    (["createdAt", "startedAt", "stoppedAt", "vcpus", "memoryMiB"] as const).every((k) =>
+      optional(u[k], "number"),
+    ) &&
+    Array.isArray(u.attempts) &&
+    u.attempts.every((a) => isRecordOf(a, "number")) &&
+    isRecordOf(u.params, "string")
+  );
+}
+
+/** An entry's body, if `text` is a whole entry of this version stored under `key`. */
+function entryBody(text: string, key: string): Record<string, unknown> | undefined {
+  let v: { v?: unknown; key?: unknown } | null;
+  try {
+    v = JSON.parse(text) as typeof v;
+  } catch {
+    return undefined;
+  }
+  return v !== null && typeof v === "object" && v.v === CACHE_VERSION && v.key === key
+    ? (v as Record<string, unknown>)
+    : undefined;
+}
+
+/** A folder entry's text back to the entry, if it is whole and stored under `key`. */
+export function parseCacheEntry(text: string, key: string): CachedFolder | undefined {
+  const v = entryBody(text, key);
+  if (v === undefined) {
+    return undefined;
+  }
+  const { objects, metrics } = v;
+  if (!Array.isArray(objects) || !objects.every(isResultFile) || !isRecordOf(metrics, "string")) {
+    return undefined;
+  }
+  return {
+    objects: objects.map((o) => ({ key: o.key, size: o.size })),
+    // Entries, not assignment: a key named __proto__ stays a key.
+    metrics: Object.fromEntries(Object.entries(metrics as Record<string, string>)),
+  };
+}
+
+/** A children entry's text back to the units, if whole and stored under `key`. */
+export function parseChildrenEntry(text: string, key: string): RunUnit[] | undefined {
+  const units = entryBody(text, key)?.units;
+  return Array.isArray(units) && units.length > 0 && units.every(isRunUnit) ? units : undefined;
+}
+
+export function formatCacheEntry(
+  key: string,
+  entry: CachedFolder | { readonly units: readonly RunUnit[] },
+): string {
+  return JSON.stringify({ v: CACHE_VERSION, key, ...entry });
+}
+
+/** Entries as files under `dir`; `scope` (e.g. the bucket) keeps stacks' entries apart. */
+export function fileCache(dir: string, scope: string): ReportCache {
+  const read = <T>(kind: EntryKind, name: string, parse: (text: string) => T): T | undefined => {
+    try {
+      return parse(fs.readFileSync(cacheFile(dir, scope, kind, name), "utf8"));
+    } catch {
+      return undefined;
+    }
+  };
+  const write = (kind: EntryKind, name: string, text: string): void => {
+    const file = cacheFile(dir, scope, kind, name);
+    const tmp = `${file}.part-${process.pid}`;
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(tmp, text);
+      fs.renameSync(tmp, file);
+    } catch {
+      fs.rmSync(tmp, { force: true });
+    }
+  };
+  return {
+    scope,
+    readFolder: (folder, key) => read("folder", folder, (t) => parseCacheEntry(t, key)),
+    writeFolder: (folder, key, entry) => write("folder", folder, formatCacheEntry(key, entry)),
+    readChildren: (id, key) => read("children", id, (t) => parseChildrenEntry(t, key)),
+    writeChildren: (id, key, units) => write("children", id, formatCacheEntry(key, { units })),
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * `aws s3 sync`-style decisions, pure: a file is fetched when it is missing locally, its
+ * size differs, or the source is newer than the local copy. After a download the local
+ * modification time is set to the source's, so the next run skips it.
+ */
+import * as path from "path";
+import { BUCKET_PREFIXES } from "../../components/contract";
+
+export interface SourceObject {
+  /** Key relative to the bucket (or the local folder), `/`-separated. */
+  readonly key: string;
+  readonly size: number;
+  readonly lastModified: Date;
+}
+
+export interface LocalInfo {
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+/** S3 times have one-second resolution; compare in whole seconds. */
+export function needsCopy(source: SourceObject, local: LocalInfo | undefined): boolean {
+  if (local === undefined) {
+    return true;
+  }
+  if (local.size !== source.size) {
+    return true;
+  }
+  return Math.floor(source.lastModified.getTime() / 1000) > Math.floor(local.mtimeMs / 1000);
+}
+
+/** The local path for `key` under `outDir`, or undefined for keys that would escape it. */
+export function localPathFor(outDir: string, key: string): string | undefined {
+  const parts = key.split("/");
+  if (
+    key.startsWith("/") ||
+    parts.some((p) => p === ".." || p === ".") ||
+    key.endsWith("/") ||
+    key === ""
+  ) {
+    return undefined;
+  }
+  const dest = path.join(outDir, ...parts);
+  const rel = path.relative(outDir, dest);
+  return rel.startsWith("..") || path.isAbsolute(rel) ? undefined : dest;
+}
+
+export interface SyncPlan {
+  readonly copy: { readonly source: SourceObject; readonly dest: string }[];
+  readonly unchanged: number;
+  /** Keys that cannot be written safely (e.g. containing `..`), skipped. */
+  readonly skipped: string[];
+}
+
+export function planSync(
+  sources: readonly SourceObject[],
+  outDir: string,
+  stat: (file: string) => LocalInfo | undefined,
+): SyncPlan {
+  const copy: { source: SourceObject; dest: string }[] = [];
+  const skipped: string[] = [];
+  let unchanged = 0;
+  for (const s of sources) {
+    const dest = localPathFor(outDir, s.key);
+    if (dest === undefined) {
+      skipped.push(s.key);
+    } else if (needsCopy(s, stat(dest))) {
+      copy.push({ source: s, dest });
+    } else {
+      unchanged++;
+    }
+  }
+  return { copy, unchanged, skipped };
+}
+
+/** The prefixes to fetch: everything, or only the named jobs' results and logs. */
+export function prefixesFor(names: readonly string[]): string[] {
+  if (names.length === 0) {
+    return [BUCKET_PREFIXES.results, BUCKET_PREFIXES.logs];
+  }
+  const { results, logs } = BUCKET_PREFIXES;
+  return names.flatMap((n) => [`${results}${n}/`, `${logs}${n}.log`, `${logs}${n}/`]);
+}
+
+/**
+ * Keeps objects that belong to the prefixes: a `logs/<name>.log` prefix must match the whole
+ * key, so `logs/a.log` does not also pull `logs/a.log2`.
+ */
+export function matchesPrefix(key: string, prefix: string): boolean {
+  return prefix.endsWith("/") ? key.startsWith(prefix) : key === prefix;
+}
