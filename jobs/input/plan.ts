@@ -140,7 +140,7 @@ export function requestHash(request: SubmitJobRequest, manifest?: string): strin
  * A job with ECS, EKS or node overrides runs a job definition that containerOverrides does
  * not apply to, so nothing is injected there (the file's own fields go as written).
  */
-export function buildRequest(
+function buildRequest(
   jobName: string,
   fields: JobFileFields,
   vars: ReadonlyMap<string, string>,
