@@ -16,11 +16,19 @@ import {
 import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
 import { runPool } from "../aws/pool";
 import {
+  attemptJobId,
+  isRetryEntry,
+  readCovers,
+  supersededAttempts,
+  type Known,
+} from "../state/attempts";
+import {
   TERMINAL,
   allUnknown,
   arrayFailures,
   formatCounts,
   formatFailure,
+  leaveOut,
   singleFailures,
   summarize,
   unknownJobsWarning,
@@ -121,6 +129,10 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
   let progress: ReturnType<typeof createProgress> | undefined;
   let lastLine = "";
   let snapshot: Snapshot;
+  const retried = entries.some(isRetryEntry);
+  const known = new Map<string, Known>();
+  /** Job IDs (`<id>:<child>` for children) of runs a retry replaced. */
+  let replaced = new Set<string>();
   try {
     for (;;) {
       // Terminal jobs do not change; only ask about the rest.
@@ -134,6 +146,17 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
         }
       }
       snapshot = summarize(entries, details);
+      if (retried) {
+        const latest = await latestOnly(
+          entries,
+          details,
+          known,
+          clients,
+          outputs.outputs.bucketName,
+        );
+        snapshot = latest.snapshot(snapshot);
+        replaced = latest.replaced;
+      }
       if (!opts.once && !opts.json) {
         progress ??= createProgress(ctx.io, {
           total: snapshot.total,
@@ -161,6 +184,9 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
         failures.push(...arrayFailures(row, children));
       }
     }
+    // A failure a retry replaced is history, not a failure of the sweep (report shows it).
+    const current = failures.filter((f) => !replaced.has(f.jobId));
+    failures.splice(0, failures.length, ...current);
     report(opts, ctx, outputs.stack, snapshot, failures);
     if (snapshot.unknown > 0) {
       // Not "no job failed": a job Batch does not return may be running elsewhere. All of
@@ -185,6 +211,39 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
   }
 }
 
+/**
+ * Each set once, by its latest run: reads which sets the retries ran (their manifests) and
+ * the status of each run they replaced (one DescribeJobs per 100, once: they had ended).
+ */
+async function latestOnly(
+  entries: readonly LedgerEntry[],
+  details: Map<string, JobDetail>,
+  known: Map<string, Known>,
+  clients: AwsClients,
+  bucket: string | undefined,
+): Promise<{ snapshot: (s: Snapshot) => Snapshot; replaced: Set<string> }> {
+  const covers = await readCovers(entries, details, clients, bucket, known);
+  const { attempts, sets } = supersededAttempts(entries, covers);
+  const ids = attempts.map(attemptJobId);
+  const unread = ids.filter(
+    (id) => !TERMINAL.has((details.get(id)?.status ?? "SUBMITTED") as Status),
+  );
+  for (const d of await describeMany(clients, unread)) {
+    if (d.jobId !== undefined) {
+      details.set(d.jobId, d);
+    }
+  }
+  return {
+    snapshot: (s) =>
+      leaveOut(
+        s,
+        ids.map((id) => ({ status: details.get(id)?.status })),
+        sets,
+      ),
+    replaced: new Set(ids),
+  };
+}
+
 function report(
   opts: WatchOptions,
   ctx: Context,
@@ -201,6 +260,7 @@ function report(
         total: s.total,
         done: s.done,
         allTerminal: s.allTerminal,
+        ...(s.retried !== undefined ? { retried: s.retried } : {}),
         jobs: s.jobs,
         failures,
       })}\n`,
@@ -217,6 +277,9 @@ function report(
   out.write(
     `${formatCounts(s.counts)} (${s.done.toLocaleString("en-US")}/${s.total.toLocaleString("en-US")} done)\n`,
   );
+  if (s.retried !== undefined) {
+    out.write(`${retriedLine(s.retried)}\n`);
+  }
   if (s.counts.UNKNOWN > 0) {
     out.write(
       `${s.counts.UNKNOWN} job(s) not known to Batch, so not counted as done: it forgets jobs ` +
@@ -241,6 +304,13 @@ function report(
     }
     out.write("logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)\n");
   }
+}
+
+/** `2 sets retried: each counted once, by its latest run (2 earlier runs left out)` */
+export function retriedLine(r: { readonly sets: number; readonly runs: number }): string {
+  const sets = `${r.sets.toLocaleString("en-US")} ${r.sets === 1 ? "set" : "sets"}`;
+  const runs = `${r.runs.toLocaleString("en-US")} earlier ${r.runs === 1 ? "run" : "runs"}`;
+  return `${sets} retried: each counted once, by its latest run (${runs} left out)`;
 }
 
 function zeroCounts(): Record<Status, number> {

@@ -73,6 +73,11 @@ export interface Snapshot {
   /** Every unit and every parent ended or is unknown to Batch: nothing left to wait for. */
   readonly settled: boolean;
   readonly jobs: JobRow[];
+  /**
+   * Sets (and jobs) that ran more than once (retries): counted once, by their latest run;
+   * `runs` earlier runs are left out of the counts. Absent when nothing was retried.
+   */
+  readonly retried?: { readonly sets: number; readonly runs: number };
 }
 
 function asStatus(s: string | undefined): Status {
@@ -152,6 +157,39 @@ export function summarize(
     allTerminal: jobs.every((j) => TERMINAL.has(j.status)) && done === total,
     settled: jobs.every((j) => isSettled(j.status)) && done + counts.UNKNOWN === total,
     jobs,
+  };
+}
+
+/**
+ * The snapshot with the runs a retry replaced left out of the counts, so each set counts
+ * once, by its latest run, as `jobs:report` shows it. The rows keep every run. Pure.
+ */
+export function leaveOut(
+  s: Snapshot,
+  replaced: readonly { readonly status: string | undefined }[],
+  sets: number,
+): Snapshot {
+  if (replaced.length === 0) {
+    return s;
+  }
+  const counts = { ...s.counts };
+  for (const r of replaced) {
+    // A run Batch no longer returns was FAILED when retried: --retry-failed runs only those.
+    const status = r.status !== undefined ? asStatus(r.status) : "FAILED";
+    counts[status] = Math.max(0, counts[status] - 1);
+  }
+  const total = STATUSES.reduce((n, st) => n + counts[st], 0);
+  const done = counts.SUCCEEDED + counts.FAILED;
+  return {
+    ...s,
+    counts,
+    total,
+    done,
+    failed: counts.FAILED,
+    unknown: counts.UNKNOWN,
+    allTerminal: s.jobs.every((j) => TERMINAL.has(j.status)) && done === total,
+    settled: s.jobs.every((j) => isSettled(j.status)) && done + counts.UNKNOWN === total,
+    retried: { sets, runs: replaced.length },
   };
 }
 

@@ -1,0 +1,217 @@
+/**
+ * Which run is each set's latest: a sweep's sets (and a job) may have run several times,
+ * as the first run or one of its chunks and then retries (`<name>-r<n>`, jobs/retry.ts).
+ * `jobs:watch`/`jobs:status` count each set once, by its latest run, and `jobs:logs
+ * <sweep>:<set>` shows that run's log, as `jobs:report` shows its row. Pure, apart from
+ * `readCovers`, which reads what the ledger does not say (a retry's set numbers).
+ */
+import type { AwsClients, JobDetail } from "../aws/api";
+import { CHUNK_SIZE } from "../input/chunks";
+import type { LedgerEntry } from "./ledger";
+import { runPool } from "../aws/pool";
+import { VARS } from "../../components/contract";
+
+/**
+ * The sets one run covers: child i of an array runs set `first + i` (the first run, a
+ * chunk) or `indexes[i]` (a retry); a plain job runs `indexes[0]` (a lone set) or, with
+ * neither, is a single job, not a set.
+ */
+export type Cover =
+  | { readonly kind: "job" }
+  | { readonly kind: "range"; readonly first: number; readonly count: number }
+  | { readonly kind: "list"; readonly indexes: readonly number[] };
+
+/** One run of a set (or job): the ledger entry, and the child that ran it in an array. */
+export interface Attempt {
+  readonly entry: LedgerEntry;
+  readonly child?: number;
+}
+
+/** A run of a set, as Batch knows it: `<jobId>:<child>` for an array child. */
+export function attemptJobId(a: Attempt): string {
+  return a.child !== undefined ? `${a.entry.jobId}:${a.child}` : a.entry.jobId;
+}
+
+const RETRY = /^-r\d+(?:-c\d+)?$/;
+const CHUNK = /^-c(\d+)$/;
+
+/** The sweep or job an entry is a run of (results name). */
+export function groupOf(e: LedgerEntry): string {
+  return e.of ?? e.jobName;
+}
+
+/** Whether `e` is a retry (`<of>-r<n>`, or a chunk of one). */
+export function isRetryEntry(e: LedgerEntry): boolean {
+  return (
+    e.of !== undefined && e.jobName.startsWith(e.of) && RETRY.test(e.jobName.slice(e.of.length))
+  );
+}
+
+/**
+ * What an entry covers, from the ledger alone where it can: the first run and its chunks
+ * by their numbers; a retry by its manifest's `indexes` (array) or BATCHPY_SET_INDEX (plain
+ * job), given in `known`. Undefined when that is not known (not described yet).
+ */
+export function coverOf(
+  e: LedgerEntry,
+  known: { readonly indexes?: readonly number[]; readonly setIndex?: number } | undefined,
+): Cover | undefined {
+  const chunk = e.of !== undefined ? CHUNK.exec(e.jobName.slice(e.of.length)) : null;
+  if (!isRetryEntry(e)) {
+    const first =
+      chunk !== null && e.jobName.startsWith(e.of ?? "") ? Number(chunk[1]) * CHUNK_SIZE : 0;
+    if (e.kind === "array") {
+      return { kind: "range", first, count: e.arraySize ?? 0 };
+    }
+    return chunk !== null ? { kind: "list", indexes: [first] } : setOrJob(known);
+  }
+  if (e.kind === "array") {
+    return known?.indexes !== undefined ? { kind: "list", indexes: known.indexes } : undefined;
+  }
+  return known !== undefined ? setOrJob(known) : undefined;
+}
+
+function setOrJob(known: { readonly setIndex?: number } | undefined): Cover {
+  return known?.setIndex !== undefined
+    ? { kind: "list", indexes: [known.setIndex] }
+    : { kind: "job" };
+}
+
+/** `""` for a job, the set number for a set. */
+type SetKey = number | "";
+
+/** The child of `cover` that runs `set`, if it does. */
+function childFor(cover: Cover, set: SetKey, array: boolean): { child?: number } | undefined {
+  if (cover.kind === "job") {
+    return set === "" ? {} : undefined;
+  }
+  if (set === "") {
+    return undefined;
+  }
+  const i = cover.kind === "range" ? set - cover.first : cover.indexes.indexOf(set);
+  const count = cover.kind === "range" ? cover.count : cover.indexes.length;
+  if (i < 0 || i >= count) {
+    return undefined;
+  }
+  return array ? { child: i } : {};
+}
+
+/** Entries in the order they were submitted (ledger order breaks ties). */
+function bySubmission(entries: readonly LedgerEntry[]): LedgerEntry[] {
+  return entries
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) =>
+      a.e.submittedAt < b.e.submittedAt ? -1 : a.e.submittedAt > b.e.submittedAt ? 1 : a.i - b.i,
+    )
+    .map((x) => x.e);
+}
+
+/**
+ * Every run of `set` ("" for a job) in group `group`, first to latest; runs whose cover is
+ * not known are left out.
+ */
+export function attemptsOf(
+  entries: readonly LedgerEntry[],
+  covers: ReadonlyMap<string, Cover>,
+  group: string,
+  set: SetKey,
+): Attempt[] {
+  const out: Attempt[] = [];
+  for (const e of bySubmission(entries.filter((x) => groupOf(x) === group))) {
+    const cover = covers.get(e.jobId);
+    const at = cover !== undefined ? childFor(cover, set, e.kind === "array") : undefined;
+    if (at !== undefined) {
+      out.push({ entry: e, ...at });
+    }
+  }
+  return out;
+}
+
+/**
+ * The runs a later run of the same set replaced, among `entries`: what watch and status
+ * leave out so each set counts once, by its latest run. Only the sets a retry covers are
+ * looked at, so a sweep of a million sets with a few retried costs a few lookups.
+ */
+export function supersededAttempts(
+  entries: readonly LedgerEntry[],
+  covers: ReadonlyMap<string, Cover>,
+): { attempts: Attempt[]; sets: number } {
+  const attempts: Attempt[] = [];
+  let sets = 0;
+  const groups = new Set(entries.filter(isRetryEntry).map(groupOf));
+  for (const group of groups) {
+    const keys = new Set<SetKey>();
+    for (const e of entries) {
+      const cover = covers.get(e.jobId);
+      if (isRetryEntry(e) && groupOf(e) === group && cover !== undefined) {
+        if (cover.kind === "job") {
+          keys.add("");
+        } else if (cover.kind === "list") {
+          cover.indexes.forEach((i) => keys.add(i));
+        }
+      }
+    }
+    for (const key of keys) {
+      const runs = attemptsOf(entries, covers, group, key);
+      if (runs.length > 1) {
+        sets++;
+        attempts.push(...runs.slice(0, -1));
+      }
+    }
+  }
+  return { attempts, sets };
+}
+
+/** What a retry's cover is read from: its manifest's indexes, or a lone set's number. */
+export interface Known {
+  readonly indexes?: readonly number[];
+  readonly setIndex?: number;
+}
+
+/**
+ * Covers of `entries`, reading what the ledger does not say: each retry array's manifest
+ * (its parent's BATCHPY_ARRAY_MANIFEST) and each plain retry's BATCHPY_SET_INDEX from
+ * `details`. `cache` keeps what was read across polls (a manifest does not change).
+ */
+export async function readCovers(
+  entries: readonly LedgerEntry[],
+  details: ReadonlyMap<string, JobDetail>,
+  clients: AwsClients,
+  bucket: string | undefined,
+  cache: Map<string, Known>,
+): Promise<Map<string, Cover>> {
+  const wanted = entries.filter(
+    (e) => !cache.has(e.jobId) && details.has(e.jobId) && (isRetryEntry(e) || e.kind !== "array"),
+  );
+  // Loaded only when a retry is in view: logs and watch of plain jobs need neither.
+  const { parseManifest } = await import("../report/sources");
+  const { variableOf } = await import("../report/rows");
+  await runPool(
+    wanted,
+    async (e) => {
+      const d = details.get(e.jobId);
+      if (e.kind !== "array") {
+        const v = variableOf(d, VARS.setIndex);
+        cache.set(e.jobId, v !== undefined && /^\d+$/.test(v) ? { setIndex: Number(v) } : {});
+        return;
+      }
+      const key = variableOf(d, VARS.arrayManifest);
+      if (key === undefined || bucket === undefined) {
+        return;
+      }
+      const m = parseManifest(await clients.storage.getText(bucket, key));
+      if (m?.indexes !== undefined) {
+        cache.set(e.jobId, { indexes: m.indexes });
+      }
+    },
+    { concurrency: 8 },
+  );
+  const covers = new Map<string, Cover>();
+  for (const e of entries) {
+    const cover = coverOf(e, cache.get(e.jobId));
+    if (cover !== undefined) {
+      covers.set(e.jobId, cover);
+    }
+  }
+  return covers;
+}
