@@ -315,18 +315,26 @@ export async function run(
       .description("Print a job's CloudWatch log (array child: <name>:<index>).")
       .argument("<job>", "job name from the ledger, or job ID; add :<index> for an array child")
       .option("-f, --follow", "keep printing new lines until the job ends")
-      .option("--interval <seconds>", "seconds between polls with --follow", positiveSeconds, 2),
+      .option("--interval <seconds>", "seconds between polls with --follow", positiveSeconds, 2)
+      .option(
+        "--run <n>",
+        "a retried set's or job's nth run (1: the first); default: latest",
+        positiveInt,
+      ),
   );
-  act(logs, async (o: StackFlags & { follow?: boolean; interval: number }, args, ctx) =>
-    (await import("./commands/logs")).logsCommand(
-      {
-        ...stackFlags(o),
-        target: args[0] as string,
-        follow: o.follow === true,
-        interval: o.interval,
-      },
-      ctx,
-    ),
+  act(
+    logs,
+    async (o: StackFlags & { follow?: boolean; interval: number; run?: number }, args, ctx) =>
+      (await import("./commands/logs")).logsCommand(
+        {
+          ...stackFlags(o),
+          target: args[0] as string,
+          follow: o.follow === true,
+          interval: o.interval,
+          ...(o.run !== undefined ? { run: o.run } : {}),
+        },
+        ctx,
+      ),
   );
 
   const results = stackOptions(

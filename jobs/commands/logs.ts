@@ -1,11 +1,12 @@
 /**
- * `jobs:logs <jobName|jobId>[:<index>] [--follow]`: the job's CloudWatch log stream, found
- * through DescribeJobs' logStreamName. Array children are `<name>:<index>`.
+ * `jobs:logs <jobName|jobId>[:<index>] [--follow] [--run <n>]`: the job's CloudWatch log
+ * stream, found through DescribeJobs' logStreamName. Array children are `<name>:<index>`;
+ * a sweep's set or a job that was retried shows its latest run, or its nth with --run.
  */
 import type { AwsClients, JobDetail, LogEvent, LogsApi } from "../aws/api";
 import { openStack, sleep, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, FatalError } from "../errors";
-import type { Ledger, LedgerEntry } from "../state/ledger";
+import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
 import { CHUNK_SIZE, chunkJobName } from "../input/chunks";
 import { TERMINAL, type Status } from "../output/status";
 
@@ -14,6 +15,8 @@ export interface LogsOptions extends StackOptions {
   readonly follow: boolean;
   /** Seconds between polls with --follow. */
   readonly interval: number;
+  /** Which run of a retried set or job (1: the first); default: the latest. */
+  readonly run?: number;
 }
 
 /** AWS Batch's default log group when the job definition sets none. */
@@ -143,12 +146,67 @@ export async function unknownJob(
   );
 }
 
+/**
+ * The job ID of run `run` (default: the latest) of a set or job that was retried, and a
+ * line saying which run it is; undefined when the target was never retried and no --run
+ * asks for one (the ledger alone then finds it).
+ */
+async function retriedRun(
+  opts: LogsOptions,
+  ledger: Ledger,
+  clients: AwsClients,
+  bucket: string | undefined,
+): Promise<{ jobId: string; note: string } | undefined> {
+  const { base, index } = parseTarget(opts.target);
+  const runs = entriesFor(ledger.latest(), base);
+  const { attemptJobId, attemptsOf, isRetryEntry, readCovers } = await import("../state/attempts");
+  if (!runs.some(isRetryEntry) && (opts.run ?? 1) === 1) {
+    return undefined;
+  }
+  const details = new Map<string, JobDetail>();
+  for (let i = 0; i < runs.length; i += 100) {
+    const seen = await clients.batch.describeJobs(runs.slice(i, i + 100).map((e) => e.jobId));
+    seen.forEach((d) => d.jobId !== undefined && details.set(d.jobId, d));
+  }
+  const covers = await readCovers(runs, details, clients, bucket, new Map());
+  const attempts = attemptsOf(runs, covers, base, index ?? "");
+  const what = index !== undefined ? `${base}[${index}]` : base;
+  if (attempts.length === 0) {
+    if (opts.run !== undefined && opts.run > 1) {
+      throw new BadInputError(`${what} has no run ${opts.run} in the ledger; leave out --run`);
+    }
+    return undefined;
+  }
+  const n = opts.run ?? attempts.length;
+  if (n > attempts.length) {
+    throw new BadInputError(
+      `${what} ran ${attempts.length} time(s); --run takes 1-${attempts.length}`,
+    );
+  }
+  const pick = attempts[n - 1];
+  const jobId = attemptJobId(pick);
+  const where =
+    pick.child !== undefined ? `${pick.entry.jobName}:${pick.child}` : pick.entry.jobName;
+  const other = n === attempts.length ? "--run 1 for the first" : "leave out --run for the latest";
+  return {
+    jobId,
+    note:
+      attempts.length > 1
+        ? `${what}: run ${n} of ${attempts.length}, ${where} (${jobId}); ${other}`
+        : `${what}: its only run, ${where} (${jobId})`,
+  };
+}
+
 export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<number> {
   const { outputs, ledger } = openStack(opts, ctx);
-  const jobId = resolveTarget(opts.target, ledger, outputs.stack);
   const clients = ctx.clients(outputs.outputs.region);
   const out = ctx.io.stdout;
   try {
+    const run = await retriedRun(opts, ledger, clients, outputs.outputs.bucketName);
+    const jobId = run?.jobId ?? resolveTarget(opts.target, ledger, outputs.stack);
+    if (run !== undefined) {
+      ctx.io.stderr.write(`${run.note}\n`);
+    }
     let detail: JobDetail | undefined;
     let stream: string | undefined;
     let waitingNoted = false;

@@ -33,6 +33,7 @@ import {
   summarize,
   unknownJobsWarning,
   type Failure,
+  type Retried,
   type Snapshot,
   type Status,
 } from "../output/status";
@@ -223,7 +224,7 @@ async function latestOnly(
   bucket: string | undefined,
 ): Promise<{ snapshot: (s: Snapshot) => Snapshot; replaced: Set<string> }> {
   const covers = await readCovers(entries, details, clients, bucket, known);
-  const { attempts, sets } = supersededAttempts(entries, covers);
+  const { attempts, sets, jobs } = supersededAttempts(entries, covers);
   const ids = attempts.map(attemptJobId);
   const unread = ids.filter(
     (id) => !TERMINAL.has((details.get(id)?.status ?? "SUBMITTED") as Status),
@@ -238,7 +239,7 @@ async function latestOnly(
       leaveOut(
         s,
         ids.map((id) => ({ status: details.get(id)?.status })),
-        sets,
+        { sets, jobs },
       ),
     replaced: new Set(ids),
   };
@@ -306,11 +307,18 @@ function report(
   }
 }
 
-/** `2 sets retried: each counted once, by its latest run (2 earlier runs left out)` */
-export function retriedLine(r: { readonly sets: number; readonly runs: number }): string {
-  const sets = `${r.sets.toLocaleString("en-US")} ${r.sets === 1 ? "set" : "sets"}`;
-  const runs = `${r.runs.toLocaleString("en-US")} earlier ${r.runs === 1 ? "run" : "runs"}`;
-  return `${sets} retried: each counted once, by its latest run (${runs} left out)`;
+/** `2 sets and 1 job retried: each counted once, by its latest run (3 earlier runs left out)` */
+export function retriedLine(r: Retried): string {
+  const n = (k: number, one: string, many: string): string =>
+    `${k.toLocaleString("en-US")} ${k === 1 ? one : many}`;
+  const what = [
+    ...(r.sets > 0 ? [n(r.sets, "set", "sets")] : []),
+    ...(r.jobs > 0 ? [n(r.jobs, "job", "jobs")] : []),
+  ].join(" and ");
+  return (
+    `${what} retried: each counted once, by its latest run ` +
+    `(${n(r.runs, "earlier run", "earlier runs")} left out)`
+  );
 }
 
 function zeroCounts(): Record<Status, number> {

@@ -59,6 +59,13 @@ export interface JobRow {
   readonly children?: Partial<Record<Status, number>>;
 }
 
+/** Sets and single jobs that ran more than once, and the earlier runs left out. */
+export interface Retried {
+  readonly sets: number;
+  readonly jobs: number;
+  readonly runs: number;
+}
+
 export interface Snapshot {
   /** Counted in units: a job, or one array child. */
   readonly counts: Record<Status, number>;
@@ -77,7 +84,7 @@ export interface Snapshot {
    * Sets (and jobs) that ran more than once (retries): counted once, by their latest run;
    * `runs` earlier runs are left out of the counts. Absent when nothing was retried.
    */
-  readonly retried?: { readonly sets: number; readonly runs: number };
+  readonly retried?: Retried;
 }
 
 function asStatus(s: string | undefined): Status {
@@ -167,7 +174,7 @@ export function summarize(
 export function leaveOut(
   s: Snapshot,
   replaced: readonly { readonly status: string | undefined }[],
-  sets: number,
+  retried: Omit<Retried, "runs">,
 ): Snapshot {
   if (replaced.length === 0) {
     return s;
@@ -189,7 +196,7 @@ export function leaveOut(
     unknown: counts.UNKNOWN,
     allTerminal: s.jobs.every((j) => TERMINAL.has(j.status)) && done === total,
     settled: s.jobs.every((j) => isSettled(j.status)) && done + counts.UNKNOWN === total,
-    retried: { sets, runs: replaced.length },
+    retried: { ...retried, runs: replaced.length },
   };
 }
 

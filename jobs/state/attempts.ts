@@ -135,9 +135,10 @@ export function attemptsOf(
 export function supersededAttempts(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
-): { attempts: Attempt[]; sets: number } {
+): { attempts: Attempt[]; sets: number; jobs: number } {
   const attempts: Attempt[] = [];
   let sets = 0;
+  let jobs = 0;
   const groups = new Set(entries.filter(isRetryEntry).map(groupOf));
   for (const group of groups) {
     const keys = new Set<SetKey>();
@@ -154,12 +155,16 @@ export function supersededAttempts(
     for (const key of keys) {
       const runs = attemptsOf(entries, covers, group, key);
       if (runs.length > 1) {
-        sets++;
+        if (key === "") {
+          jobs++;
+        } else {
+          sets++;
+        }
         attempts.push(...runs.slice(0, -1));
       }
     }
   }
-  return { attempts, sets };
+  return { attempts, sets, jobs };
 }
 
 /** What a retry's cover is read from: its manifest's indexes, or a lone set's number. */
@@ -186,15 +191,23 @@ export async function readCovers(
   // Loaded only when a retry is in view: logs and watch of plain jobs need neither.
   const { parseManifest } = await import("../report/sources");
   const { variableOf } = await import("../report/rows");
+  // A child carries the array's environment for sure (as jobs:report reads it).
+  const firstChildren = new Map<string, JobDetail>();
+  const arrays = wanted.filter((e) => e.kind === "array").map((e) => `${e.jobId}:0`);
+  for (let i = 0; i < arrays.length; i += 100) {
+    for (const d of await clients.batch.describeJobs(arrays.slice(i, i + 100))) {
+      firstChildren.set(d.jobId ?? "", d);
+    }
+  }
   await runPool(
     wanted,
     async (e) => {
-      const d = details.get(e.jobId);
       if (e.kind !== "array") {
-        const v = variableOf(d, VARS.setIndex);
+        const v = variableOf(details.get(e.jobId), VARS.setIndex);
         cache.set(e.jobId, v !== undefined && /^\d+$/.test(v) ? { setIndex: Number(v) } : {});
         return;
       }
+      const d = firstChildren.get(`${e.jobId}:0`) ?? details.get(e.jobId);
       const key = variableOf(d, VARS.arrayManifest);
       if (key === undefined || bucket === undefined) {
         return;
