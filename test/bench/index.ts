@@ -8,6 +8,7 @@ import { benchPolicy } from "./policy";
 import { benchProgram } from "./program";
 import { benchValidation } from "./validation";
 import { benchReport } from "./report";
+import { benchSweepSize } from "./sweep-size";
 import { BenchResult } from "./result";
 
 function format(result: BenchResult): string {
@@ -24,6 +25,7 @@ async function main(): Promise<void> {
     ["jobs", benchJobs],
     ["validation", benchValidation],
     ["report", benchReport],
+    ["sweep-size", benchSweepSize],
   ];
   const only = process.argv.slice(2);
   for (const [name, run] of suites) {

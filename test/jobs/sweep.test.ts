@@ -247,11 +247,11 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
   it("stops a grid that would expand absurdly before building it", function () {
     const big = Array.from({ length: 1000 }, (_, i) => i);
     const out = load(
-      JSON.stringify({ base: BASE, grid: { var_a: big, var_b: big } }),
+      JSON.stringify({ base: BASE, grid: { var_a: big, var_b: [...big, 1000] } }),
     ).problems.join("\n");
     assert.match(
       out,
-      /expands to 1,000,000 parameter sets; the limit per file is 100,000; split it/,
+      /expands to 1,001,000 parameter sets; the limit per file is 1,000,000; split it/,
     );
   });
 
