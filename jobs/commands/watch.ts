@@ -134,6 +134,8 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
   const known = new Map<string, Known>();
   /** Job IDs (`<id>:<child>` for children) of runs a retry replaced. */
   let replaced = new Set<string>();
+  /** A retry's set number per child, by the retry's job name. */
+  let setNumbers = new Map<string, readonly number[]>();
   try {
     for (;;) {
       // Terminal jobs do not change; only ask about the rest.
@@ -157,6 +159,7 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
         );
         snapshot = latest.snapshot(snapshot);
         replaced = latest.replaced;
+        setNumbers = latest.setNumbers;
       }
       if (!opts.once && !opts.json) {
         progress ??= createProgress(ctx.io, {
@@ -186,7 +189,12 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
       }
     }
     // A failure a retry replaced is history, not a failure of the sweep (report shows it).
-    const current = failures.filter((f) => !replaced.has(f.jobId));
+    const current = failures
+      .filter((f) => !replaced.has(f.jobId))
+      .map((f) => {
+        const set = f.index !== undefined ? setNumbers.get(f.jobName)?.[f.index] : undefined;
+        return set !== undefined ? { ...f, set } : f;
+      });
     failures.splice(0, failures.length, ...current);
     report(opts, ctx, outputs.stack, snapshot, failures);
     if (snapshot.unknown > 0) {
@@ -222,7 +230,11 @@ async function latestOnly(
   known: Map<string, Known>,
   clients: AwsClients,
   bucket: string | undefined,
-): Promise<{ snapshot: (s: Snapshot) => Snapshot; replaced: Set<string> }> {
+): Promise<{
+  snapshot: (s: Snapshot) => Snapshot;
+  replaced: Set<string>;
+  setNumbers: Map<string, readonly number[]>;
+}> {
   const covers = await readCovers(entries, details, clients, bucket, known);
   const { attempts, sets, jobs } = supersededAttempts(entries, covers);
   const ids = attempts.map(attemptJobId);
@@ -242,6 +254,14 @@ async function latestOnly(
         { sets, jobs },
       ),
     replaced: new Set(ids),
+    setNumbers: new Map(
+      entries.flatMap((e) => {
+        const cover = covers.get(e.jobId);
+        return e.kind === "array" && isRetryEntry(e) && cover?.kind === "list"
+          ? [[e.jobName, cover.indexes] as const]
+          : [];
+      }),
+    ),
   };
 }
 

@@ -38,6 +38,8 @@ export interface Failure {
   readonly jobName: string;
   readonly jobId: string;
   readonly index?: number;
+  /** The sweep's set number a retry's child ran, when it differs from the child index. */
+  readonly set?: number;
   readonly statusReason?: string;
   readonly exitCode?: number;
   readonly reason?: string;
@@ -282,7 +284,9 @@ export function allUnknown(snapshot: Snapshot): boolean {
 
 /** `lr-sweep[3] (id:3): Essential container in task exited, exit code 2` */
 export function formatFailure(f: Failure): string {
-  const name = f.index !== undefined ? `${f.jobName}[${f.index}]` : f.jobName;
+  const name =
+    (f.index !== undefined ? `${f.jobName}[${f.index}]` : f.jobName) +
+    (f.set !== undefined ? ` (set ${f.set})` : "");
   const bits = [f.statusReason, f.reason].filter((s): s is string => s !== undefined && s !== "");
   if (f.unlistedChildren !== undefined) {
     const what = `${f.unlistedChildren} failed ${f.unlistedChildren === 1 ? "child" : "children"} not listed by Batch`;

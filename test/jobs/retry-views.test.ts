@@ -26,7 +26,7 @@ interface StatusJson {
   total: number;
   done: number;
   retried?: { sets: number; jobs: number; runs: number };
-  failures: { jobName: string; index?: number }[];
+  failures: { jobName: string; index?: number; set?: number }[];
 }
 
 describe("a sweep with retries seen as one sweep (status, watch, logs, results)", function () {
@@ -144,13 +144,13 @@ describe("a sweep with retries seen as one sweep (status, watch, logs, results)"
     const json = JSON.parse(status.stdout) as StatusJson;
     assert.deepStrictEqual([json.counts, json.total], [{ SUCCEEDED: 3, FAILED: 1 }, 4]);
     assert.deepStrictEqual(
-      json.failures.map((f) => [f.jobName, f.index]),
-      [["mix-r1", 1]],
+      json.failures.map((f) => [f.jobName, f.index, f.set]),
+      [["mix-r1", 1, 2]],
     );
     const human = await jobs("status", "mix");
     assert.match(human.stdout, /^SUCCEEDED 3 \| FAILED 1 \(4\/4 done\)$/m);
     assert.match(human.stdout, /^2 sets retried: .*\(2 earlier runs left out\)$/m);
-    assert.match(human.stdout, /^ {2}mix-r1\[1\] /m);
+    assert.match(human.stdout, /^ {2}mix-r1\[1\] \(set 2\) \(/m);
     assert.doesNotMatch(human.stdout, /^ {2}mix\[/m);
   });
 
