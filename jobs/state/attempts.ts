@@ -80,6 +80,17 @@ function setOrJob(known: { readonly setIndex?: number } | undefined): Cover {
 /** `""` for a job, the set number for a set. */
 type SetKey = number | "";
 
+/** Child index by set number of a list cover, built once: a retry may rerun 100,000 sets. */
+const positionsOf = new WeakMap<Cover, Map<number, number>>();
+function positions(cover: Cover & { kind: "list" }): Map<number, number> {
+  let map = positionsOf.get(cover);
+  if (map === undefined) {
+    map = new Map(cover.indexes.map((set, i) => [set, i]));
+    positionsOf.set(cover, map);
+  }
+  return map;
+}
+
 /** The child of `cover` that runs `set`, if it does. */
 function childFor(cover: Cover, set: SetKey, array: boolean): { child?: number } | undefined {
   if (cover.kind === "job") {
@@ -88,7 +99,7 @@ function childFor(cover: Cover, set: SetKey, array: boolean): { child?: number }
   if (set === "") {
     return undefined;
   }
-  const i = cover.kind === "range" ? set - cover.first : cover.indexes.indexOf(set);
+  const i = cover.kind === "range" ? set - cover.first : (positions(cover).get(set) ?? -1);
   const count = cover.kind === "range" ? cover.count : cover.indexes.length;
   if (i < 0 || i >= count) {
     return undefined;
@@ -116,8 +127,17 @@ export function attemptsOf(
   group: string,
   set: SetKey,
 ): Attempt[] {
+  return runsIn(bySubmission(entries.filter((x) => groupOf(x) === group)), covers, set);
+}
+
+/** The runs of `set` among `ordered` (one group's entries in submission order). */
+function runsIn(
+  ordered: readonly LedgerEntry[],
+  covers: ReadonlyMap<string, Cover>,
+  set: SetKey,
+): Attempt[] {
   const out: Attempt[] = [];
-  for (const e of bySubmission(entries.filter((x) => groupOf(x) === group))) {
+  for (const e of ordered) {
     const cover = covers.get(e.jobId);
     const at = cover !== undefined ? childFor(cover, set, e.kind === "array") : undefined;
     if (at !== undefined) {
@@ -152,8 +172,9 @@ export function supersededAttempts(
         }
       }
     }
+    const ordered = bySubmission(entries.filter((x) => groupOf(x) === group));
     for (const key of keys) {
-      const runs = attemptsOf(entries, covers, group, key);
+      const runs = runsIn(ordered, covers, key);
       if (runs.length > 1) {
         if (key === "") {
           jobs++;
