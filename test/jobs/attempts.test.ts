@@ -6,11 +6,11 @@ import {
   isRetryEntry,
   supersededAttempts,
   type Cover,
-} from "../../jobs/attempts";
-import type { JobDetail } from "../../jobs/aws";
-import type { LedgerEntry } from "../../jobs/ledger";
-import { leaveOut, summarize, type Snapshot } from "../../jobs/status";
-import { retriedLine } from "../../jobs/watch";
+} from "../../jobs/state/attempts";
+import type { JobDetail } from "../../jobs/aws/api";
+import type { LedgerEntry } from "../../jobs/state/ledger";
+import { leaveOut, summarize, type Snapshot } from "../../jobs/output/status";
+import { retriedLine } from "../../jobs/commands/watch";
 
 const entry = (
   jobName: string,
