@@ -13,11 +13,11 @@ export const COMPUTE_TYPES: readonly ComputeType[] = ["EC2", "SPOT", "FARGATE", 
 
 export const DEFAULT_COMPUTE_TYPE: ComputeType = "EC2";
 /** Zero vCPUs when idle: instances exist only while jobs run. */
-export const DEFAULT_MIN_VCPUS = 0;
+const DEFAULT_MIN_VCPUS = 0;
 export const DEFAULT_MAX_VCPUS = 16;
 /** The tutorial's instance type: 2 vCPUs, 8 GiB, AMD. */
 export const DEFAULT_INSTANCE_TYPES: readonly string[] = ["m5a.large"];
-export const DEFAULT_ALLOCATION_STRATEGY: Record<"EC2" | "SPOT", string> = {
+const DEFAULT_ALLOCATION_STRATEGY: Record<"EC2" | "SPOT", string> = {
   EC2: "BEST_FIT_PROGRESSIVE",
   // Least likely to be interrupted at a low price; needs no spot fleet role.
   SPOT: "SPOT_PRICE_CAPACITY_OPTIMIZED",
@@ -32,9 +32,9 @@ const ALLOCATION_STRATEGIES: Record<"EC2" | "SPOT", readonly string[]> = {
   SPOT: ["SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED"],
 };
 /** Batch's own default for how long running jobs may go on during an infrastructure update. */
-export const DEFAULT_UPDATE_TIMEOUT_MINUTES = 30;
+const DEFAULT_UPDATE_TIMEOUT_MINUTES = 30;
 /** The range the AWS provider accepts for `updatePolicy.jobExecutionTimeoutMinutes`. */
-export const UPDATE_TIMEOUT_MINUTES_RANGE = { min: 1, max: 360 } as const;
+const UPDATE_TIMEOUT_MINUTES_RANGE = { min: 1, max: 360 } as const;
 
 /**
  * The environment's child resource name. It was `<name>-ce` while the environment used a
@@ -42,7 +42,7 @@ export const UPDATE_TIMEOUT_MINUTES_RANGE = { min: 1, max: 360 } as const;
  * (see {@link ComputeEnvironment}). Never rename it again: a new name replaces the
  * environment and kills running jobs.
  */
-export const COMPUTE_ENVIRONMENT_SUFFIX = "compute";
+const COMPUTE_ENVIRONMENT_SUFFIX = "compute";
 
 export interface ComputeEnvironmentArgs {
   /**

@@ -8,7 +8,7 @@ export interface DefaultNetwork {
 }
 
 /** The message for an account without a default VPC, naming the settings that fix it. */
-export function noDefaultVpcMessage(where: string, region: string): string {
+function noDefaultVpcMessage(where: string, region: string): string {
   return (
     `${where}: the account has no default VPC in ${region} (common under AWS Control Tower), ` +
     `and 'vpcId' and 'subnetIds' are not set. Name a VPC and subnets with a route to ECR, S3 ` +

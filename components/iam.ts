@@ -4,7 +4,7 @@ export interface PolicyDocument {
   readonly Statement: PolicyStatement[];
 }
 
-export interface PolicyStatement {
+interface PolicyStatement {
   readonly Sid?: string;
   readonly Effect: "Allow" | "Deny";
   readonly Principal?: "*" | { readonly Service: string };

@@ -6,9 +6,9 @@ import { hashBuildContext } from "./build-context";
 import { checkIntegerRange, ValidationError } from "./validation";
 
 /** How many images the repository keeps before older ones expire. */
-export const DEFAULT_KEEP_IMAGES = 10;
+const DEFAULT_KEEP_IMAGES = 10;
 /** AWS Batch on EC2 (m5a) and Fargate run x86_64 by default. */
-export const DEFAULT_PLATFORM = "linux/amd64";
+const DEFAULT_PLATFORM = "linux/amd64";
 
 export interface ImageArgs {
   /**

@@ -65,7 +65,7 @@ export const ECS_RESERVED_MEMORY_MIB = 32;
  * registers 7985 MiB ("Compute resource memory management").
  * @see https://docs.aws.amazon.com/batch/latest/userguide/memory-management.html
  */
-export const REGISTERED_MEMORY_RATIO = 7985 / 8192;
+const REGISTERED_MEMORY_RATIO = 7985 / 8192;
 
 /**
  * The most memory one job container can ask for and still be placed on an instance with

@@ -6,20 +6,20 @@ import { FARGATE_MEMORY_MIB } from "./instance-types";
 import { checkIntegerRange, isKnownNumber, ValidationError } from "./validation";
 
 /** The container's entrypoint (container/run_job.py), as the Dockerfile installs it. */
-export const JOB_COMMAND: readonly string[] = ["python3", "/app/run_job.py"];
+const JOB_COMMAND: readonly string[] = ["python3", "/app/run_job.py"];
 /** The tutorial's job: 1 vCPU, 1000 MiB. */
 export const DEFAULT_JOB_VCPUS = 1;
 export const DEFAULT_JOB_MEMORY_MIB = 1000;
-export const DEFAULT_TIMEOUT_SECONDS = 3600;
+const DEFAULT_TIMEOUT_SECONDS = 3600;
 /** AWS Batch rejects a shorter attempt timeout. */
-export const MIN_TIMEOUT_SECONDS = 60;
+const MIN_TIMEOUT_SECONDS = 60;
 /** Attempts in all, counting the first; only host failures are retried. */
-export const DEFAULT_RETRY_ATTEMPTS = 3;
-export const DEFAULT_LOG_RETENTION_DAYS = 30;
+const DEFAULT_RETRY_ATTEMPTS = 3;
+const DEFAULT_LOG_RETENTION_DAYS = 30;
 /** AWS Batch's limit on a registered job definition. */
-export const MAX_JOB_DEFINITION_BYTES = 24 * 1024;
+const MAX_JOB_DEFINITION_BYTES = 24 * 1024;
 /** The values CloudWatch Logs accepts for `retentionInDays`. */
-export const LOG_RETENTION_DAYS = [
+const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
   3653,
 ] as const;
@@ -169,7 +169,7 @@ export interface ContainerPropertiesValues {
  * The `containerProperties` document of the job definition. The environment tells the
  * entrypoint its bucket and prefixes, so no bucket name is ever edited by hand.
  */
-export function containerProperties(v: ContainerPropertiesValues): Record<string, unknown> {
+function containerProperties(v: ContainerPropertiesValues): Record<string, unknown> {
   const props: Record<string, unknown> = {
     image: v.image,
     command: [...v.command],

@@ -2,11 +2,11 @@ import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
 import { checkIntegerRange, ValidationError } from "./validation";
 
-export const DEFAULT_QUEUE_PRIORITY = 1;
+const DEFAULT_QUEUE_PRIORITY = 1;
 /** A job stuck in RUNNABLE this long is cancelled instead of waiting (and billing) forever. */
-export const DEFAULT_RUNNABLE_TIMEOUT_SECONDS = 3600;
+const DEFAULT_RUNNABLE_TIMEOUT_SECONDS = 3600;
 /** AWS's bounds for `jobStateTimeLimitActions[].maxTimeSeconds`. */
-export const RUNNABLE_TIMEOUT_BOUNDS = { min: 600, max: 86400 } as const;
+const RUNNABLE_TIMEOUT_BOUNDS = { min: 600, max: 86400 } as const;
 
 /**
  * The RUNNABLE reasons Batch can act on. The two MISCONFIGURATION ones never resolve by
@@ -14,7 +14,7 @@ export const RUNNABLE_TIMEOUT_BOUNDS = { min: 600, max: 86400 } as const;
  * capacity one may, so it gets the same grace period rather than an immediate cancel.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html
  */
-export const RUNNABLE_CANCEL_REASONS = [
+const RUNNABLE_CANCEL_REASONS = [
   "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
   "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
   "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY",

@@ -6,7 +6,7 @@
 import type * as aws from "./aws";
 
 /** The instance metadata service's address. */
-export const IMDS_ADDRESS = "169.254.169.254";
+const IMDS_ADDRESS = "169.254.169.254";
 
 /**
  * The rule that blocks the metadata service for every process not running as root.

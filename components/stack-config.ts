@@ -22,15 +22,13 @@ import { JobQueueArgs, validateJobQueueArgs } from "./job-queue";
 import { StorageArgs, validateStorageArgs } from "./storage";
 import { suggest, ValidationError } from "./validation";
 
-export { CONFIG_NAMESPACE };
-
 type Kind = "boolean" | "integer" | "number" | "string" | "string[]" | "tags";
 
 /**
  * Every `batchpy:` key the program reads: its type, and the component argument it sets
  * (so a component's validation error can name the key to change).
  */
-export const CONFIG_KEYS = {
+const CONFIG_KEYS = {
   // Also lets `pulumi destroy` delete the image repository while it still holds images.
   forceDestroy: { kind: "boolean", arg: "forceDestroy" },
   logExpirationDays: { kind: "integer", arg: "logExpirationDays" },
@@ -57,7 +55,7 @@ export const CONFIG_KEYS = {
   tags: { kind: "tags", arg: "tags" },
 } as const satisfies Record<string, { kind: Kind; arg: string }>;
 
-export type ConfigKey = keyof typeof CONFIG_KEYS;
+type ConfigKey = keyof typeof CONFIG_KEYS;
 
 /** The typed, validated settings of one stack, grouped by the component they configure. */
 export interface StackSettings {
@@ -284,7 +282,7 @@ export function parseStackConfig(
  * instance types when every one is in {@link KNOWN_INSTANCE_TYPES}; otherwise undefined,
  * and the deploy-time `jobLimits` output (from `aws.ec2.getInstanceType`) has the answer.
  */
-export function configJobLimits(compute: StackSettings["compute"]): JobLimits | undefined {
+function configJobLimits(compute: StackSettings["compute"]): JobLimits | undefined {
   const maxVcpus = compute.maxVcpus ?? DEFAULT_MAX_VCPUS;
   const type = compute.computeType ?? DEFAULT_COMPUTE_TYPE;
   if (isFargate(type)) {

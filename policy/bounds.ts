@@ -13,7 +13,7 @@ export const DEFAULT_MAX_ATTEMPT_DURATION_SECONDS = 24 * 60 * 60;
 /** A job and two retries: enough for a reclaimed spot instance, not for a broken script. */
 export const DEFAULT_MAX_ATTEMPTS = 3;
 /** AWS Batch accepts 1 to 10 attempts. */
-export const AWS_MAX_ATTEMPTS = 10;
+const AWS_MAX_ATTEMPTS = 10;
 /**
  * 64 vCPUs: four times the dev stack's 16, 32 `m5a.large` instances or about US$2.75 an hour
  * on demand — room to grow, but not the 256 the console offers by default.
@@ -28,10 +28,10 @@ export const BOUND_POLICIES = {
 } as const;
 
 export type BoundName = keyof typeof BOUND_POLICIES;
-export type BoundLevel = "advisory" | "mandatory" | "remediate" | "disabled";
+type BoundLevel = "advisory" | "mandatory" | "remediate" | "disabled";
 
 /** One bound: its value and how the pack enforces it. */
-export interface Bound {
+interface Bound {
   readonly value: number;
   readonly level: BoundLevel;
 }

@@ -7,7 +7,7 @@
  */
 
 /** vCPUs and GPUs of the NVIDIA GPU types, by instance type. */
-export const GPU_INSTANCE_TYPES: Readonly<Record<string, { vcpus: number; gpus: number }>> = {
+const GPU_INSTANCE_TYPES: Readonly<Record<string, { vcpus: number; gpus: number }>> = {
   "g4dn.xlarge": { vcpus: 4, gpus: 1 },
   "g4dn.2xlarge": { vcpus: 8, gpus: 1 },
   "g4dn.4xlarge": { vcpus: 16, gpus: 1 },

@@ -8,7 +8,7 @@ import { PolicyResource } from "@pulumi/policy";
 import { UNKNOWN, Unknown, at, isUnknown } from "./values";
 
 /** Every string in a property (nested lists and objects included); unknown parts as `UNKNOWN`. */
-export function leaves(value: unknown): (string | Unknown)[] {
+function leaves(value: unknown): (string | Unknown)[] {
   if (isUnknown(value)) {
     return [UNKNOWN];
   }
@@ -26,7 +26,7 @@ export function leaves(value: unknown): (string | Unknown)[] {
 }
 
 /** The names a resource can be referred to by: its ARN, physical name, bucket name, id. */
-export function identifiers(resource: PolicyResource): string[] {
+function identifiers(resource: PolicyResource): string[] {
   const ids: string[] = [];
   for (const key of ["arn", "name", "bucket", "id"]) {
     const value = at(resource.props, key);

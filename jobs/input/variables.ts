@@ -9,10 +9,10 @@
  * and environment": MAX_ARG_STRLEN, 32 pages = 131072 bytes per string, its NUL included)
  */
 
-import { BUCKET_PREFIXES, VARS } from "../../components/contract";
+import { BUCKET_PREFIXES, MAX_ARG_BYTES, VARS } from "../../components/contract";
 
 /** The kernel's limit on one argument or environment string, its terminating NUL included. */
-export const MAX_ARG_STRLEN = 131_072;
+export const MAX_ARG_STRLEN = MAX_ARG_BYTES;
 
 /** Names the entrypoint does not take from an array sweep's set (container/run_job.py). */
 export const SET_RESERVED_PREFIXES: readonly string[] = ["BATCHPY_", "AWS_BATCH"];

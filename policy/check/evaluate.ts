@@ -13,7 +13,7 @@ import { mockCall, MockCall } from "./mock-calls";
 import { DEFAULT_PROJECT_ROOT, listStacks } from "./stacks";
 
 /** The account the mocks pretend to deploy into. */
-export const MOCK_ACCOUNT_ID = "123456789012";
+const MOCK_ACCOUNT_ID = "123456789012";
 
 /** One resource the program registered, as the engine saw it. */
 export interface MockedResource {
@@ -179,7 +179,7 @@ const MOCK_STATES: Readonly<Record<string, (c: MockContext) => MockState>> = {
  * What the mocked provider returns for a new resource: its inputs plus the outputs AWS
  * would compute (ARNs, physical names, URLs), shaped like the real provider's.
  */
-export function mockResourceState(
+function mockResourceState(
   type: string,
   name: string,
   inputs: Record<string, unknown>,

@@ -44,7 +44,7 @@ export const MOCK_INSTANCE_TYPES: Readonly<
 };
 
 /** The default VPC and its default subnets the mocked account has. */
-export const MOCK_DEFAULT_VPC = {
+const MOCK_DEFAULT_VPC = {
   vpcId: "vpc-0defa017",
   subnetIds: ["subnet-0pub1a", "subnet-0pub1b"],
 } as const;

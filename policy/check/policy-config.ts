@@ -16,7 +16,7 @@ import {
 } from "../bounds";
 import { EnforcementLevel } from "./wire";
 
-export const ENFORCEMENT_LEVELS: readonly EnforcementLevel[] = [
+const ENFORCEMENT_LEVELS: readonly EnforcementLevel[] = [
   "advisory",
   "mandatory",
   "remediate",
@@ -24,7 +24,7 @@ export const ENFORCEMENT_LEVELS: readonly EnforcementLevel[] = [
 ];
 
 /** One policy's settings: a level (unset means "keep the current one") and properties. */
-export interface PolicyConfigEntry {
+interface PolicyConfigEntry {
   readonly enforcementLevel?: EnforcementLevel;
   readonly properties: Record<string, unknown>;
 }

@@ -74,7 +74,7 @@ export function formatJson(result: PolicyCheckResult, context: ReportContext): s
 }
 
 /** The JSON report as an object. */
-export function jsonReport(result: PolicyCheckResult, context: ReportContext): object {
+function jsonReport(result: PolicyCheckResult, context: ReportContext): object {
   const { mandatory, advisory } = countByLevel(result.diagnostics);
   return {
     stack: context.stack,

@@ -23,7 +23,7 @@ export interface AnalyzedResource {
 }
 
 export type EnforcementLevel = "advisory" | "mandatory" | "remediate" | "disabled";
-export type Severity = "low" | "medium" | "high" | "critical";
+type Severity = "low" | "medium" | "high" | "critical";
 
 /** One policy violation, as the pack reported it. */
 export interface Diagnostic {
@@ -80,7 +80,7 @@ function struct(properties: Record<string, unknown>, urn: string): Struct {
 }
 
 /** Resource options as the engine sends them; nothing the program sets is mocked beyond parent. */
-export function resourceOptions(resource: AnalyzedResource): analyzerPb.AnalyzerResourceOptions {
+function resourceOptions(resource: AnalyzedResource): analyzerPb.AnalyzerResourceOptions {
   const options = new analyzerPb.AnalyzerResourceOptions();
   options.setProtect(false);
   options.setIgnorechangesList([]);
