@@ -15,7 +15,7 @@ import { z } from "zod";
 // As with `pulumi config set`, a bare key belongs to the project's namespace.
 import { CONFIG_NAMESPACE } from "../../components/config-namespace";
 import { PolicyCheckResult, checkWithPack, countByLevel } from "./check";
-import { DEFAULT_PACK_DIR, PolicyPackProcess, startPolicyPack } from "./pack-process";
+import { DEFAULT_PACK_DIR, PolicyPackProcess, StartOptions, startPolicyPack } from "./pack-process";
 import { listStacks } from "./stacks";
 import {
   PolicyConfigError,
@@ -330,9 +330,10 @@ async function check(
   options: Options,
   packStarting: Promise<PolicyPackProcess>,
   packSpawned: Promise<void>,
-  progress: Progress,
+  output: { progress: Progress; stdout: (text: string) => void },
   interrupt: AbortSignal | undefined,
 ): Promise<number> {
+  const { progress } = output;
   try {
     const settings: CheckSettings = {
       options,
@@ -353,7 +354,7 @@ async function check(
         verdicts.push({ stack, error: err.message });
       }
     }
-    process.stdout.write(`${formatVerdicts(verdicts, options)}\n`);
+    output.stdout(`${formatVerdicts(verdicts, options)}\n`);
     return Math.max(...verdicts.map(exitCodeOf));
   } catch (err) {
     if (!interrupt?.aborted) {
@@ -368,12 +369,28 @@ async function check(
 }
 
 /**
+ * Where `main` prints and how it starts the pack: the process's stdout and stderr and a
+ * new pack process unless given (tests run many checks in one process against one pack).
+ */
+export interface MainIo {
+  readonly stdout?: (text: string) => void;
+  readonly stderr?: (text: string) => void;
+  readonly startPack?: (options: StartOptions) => Promise<PolicyPackProcess>;
+}
+
+/**
  * Runs the check and prints it; returns the exit code. When `interrupt` is aborted (with
  * the signal's name as its reason), the pack process, or its start, is stopped, the
  * Engine server with it, and the result is 128+N.
  */
-export async function main(argv: readonly string[], interrupt?: AbortSignal): Promise<number> {
-  const progress: Progress = (line) => process.stderr.write(`${line}\n`);
+export async function main(
+  argv: readonly string[],
+  interrupt?: AbortSignal,
+  io: MainIo = {},
+): Promise<number> {
+  const stderr = io.stderr ?? ((text: string) => process.stderr.write(text));
+  const stdout = io.stdout ?? ((text: string) => process.stdout.write(text));
+  const progress: Progress = (line) => stderr(`${line}\n`);
   let options: Options;
   try {
     options = parseOptions(argv);
@@ -391,7 +408,7 @@ export async function main(argv: readonly string[], interrupt?: AbortSignal): Pr
   // The pack starts while the program is evaluated.
   let onSpawn!: () => void;
   const packSpawned = new Promise<void>((resolve) => (onSpawn = resolve));
-  const packStarting = startPolicyPack({
+  const packStarting = (io.startPack ?? startPolicyPack)({
     packDir: DEFAULT_PACK_DIR,
     // With --all-stacks the pack learns each stack from ConfigureStack.
     stack: options.allStacks ? {} : { stack: options.stack },
@@ -418,7 +435,7 @@ export async function main(argv: readonly string[], interrupt?: AbortSignal): Pr
       ),
     ]);
     return await Promise.race([
-      check(options, packStarting, spawnedOrFailed, progress, interrupt),
+      check(options, packStarting, spawnedOrFailed, { progress, stdout }, interrupt),
       interrupted,
     ]);
   } finally {

@@ -4,13 +4,16 @@
  */
 import * as assert from "assert";
 import * as path from "path";
-import { FIXTURES, HarnessResult, harness } from "./harness";
+import { FIXTURES, HarnessResult, harness, stopHarness } from "./harness";
 
 const WORKER = path.join(FIXTURES, "worker.py");
 
 function messages(result: HarnessResult): string[] {
   return (result.messages as string[] | undefined) ?? [];
 }
+
+// Every harness() call of this file goes to one python3 process; it ends with the file.
+after(stopHarness);
 
 describe("container: run_job when an upload or an input fails", function () {
   it("counts a result that fails with any error as a failed upload, uploads the rest and the log, and exits 74", async function () {

@@ -5,7 +5,7 @@
 import * as assert from "assert";
 import fc from "fast-check";
 import * as path from "path";
-import { ECHO_ARGS, FIXTURES, errorLine, harness, mapEcho } from "./harness";
+import { ECHO_ARGS, FIXTURES, errorLine, harness, mapEcho, stopHarness } from "./harness";
 
 /** The values the tutorial's unquoted `${arg_list}` splits, globs or mangles. */
 const HARD_VALUES: Record<string, string> = {
@@ -22,6 +22,9 @@ const HARD_VALUES: Record<string, string> = {
   backslash: "C:\\temp\\",
   "shell syntax": "; rm -rf / && echo `x` | cat > y",
 };
+
+// Every harness() call of this file goes to one python3 process; it ends with the file.
+after(stopHarness);
 
 describe("container: environment variables to argv", function () {
   it("passes every hard value as one argv element, byte for byte", async function () {

@@ -1,7 +1,10 @@
 /**
  * `npm run policy:check` end to end: the real program under mocks with a stack's config,
- * the real policy pack as its own process, the verdict and the exit code. The runs start
- * together in `before` (each is a separate process) and each test reads one.
+ * the real policy pack as its own process, the verdict and the exit code. One run per exit
+ * path (0, 1, 2, 130, 143) is the whole command as its own process; the other cases run the
+ * command's `main` in this process against one shared pack process (each check configures
+ * the pack afresh, as the engine does), which costs a program evaluation instead of two
+ * node processes and a pack start each. The runs start in `before`; each test reads one.
  */
 import { strict as assert } from "assert";
 import { spawn, type ChildProcessByStdio } from "child_process";
@@ -9,6 +12,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import type { Readable } from "stream";
+import { main } from "../../policy/check/cli";
+import { PolicyPackProcess, StartOptions, startPolicyPack } from "../../policy/check/pack-process";
 import { TYPES } from "../../policy/resources";
 import { childPids, isRunning } from "../helpers/processes";
 
@@ -40,6 +45,40 @@ function policyCheck(args: readonly string[]): Promise<Run> {
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/**
+ * One pack process for many checks run in this process: `main` gets it in place of a new
+ * pack (and cannot stop it); `starts` counts the packs `main` asked for.
+ */
+class SharedPack {
+  starts = 0;
+  private constructor(private readonly pack: PolicyPackProcess) {}
+
+  static async start(): Promise<SharedPack> {
+    return new SharedPack(await startPolicyPack({}));
+  }
+
+  /** Runs `batchpy policy check <args>` as the CLI does, but in this process. */
+  async check(args: readonly string[]): Promise<Run> {
+    let stdout = "";
+    let stderr = "";
+    const startPack = async (options: StartOptions): Promise<PolicyPackProcess> => {
+      this.starts++;
+      options.onSpawn?.();
+      return { ...this.pack, stop: () => Promise.resolve() };
+    };
+    const code = await main(args, undefined, {
+      stdout: (text) => (stdout += text),
+      stderr: (text) => (stderr += text),
+      startPack,
+    });
+    return { code, stdout, stderr };
+  }
+
+  stop(): Promise<void> {
+    return this.pack.stop();
+  }
 }
 
 interface InterruptedRun extends Run {
@@ -105,250 +144,293 @@ function explain(run: Run): string {
   return `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
 }
 
-describe("npm run policy:check (end to end)", function () {
+describe("npm run policy:check, with one policy pack for the in-process checks", function () {
   this.timeout(300_000);
-  let dir: string;
-  const runs: Record<string, Run> = {};
+  let shared: SharedPack;
 
   before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "batchpy-policy-check-"));
-    const write = (name: string, content: unknown) => {
-      const file = path.join(dir, name);
-      fs.writeFileSync(file, JSON.stringify(content, null, 2));
-      return file;
-    };
-    const admin = write("admin.json", [
-      {
-        type: TYPES.iamUserPolicyAttachment,
-        name: "tutorial-user-admin",
-        inputs: {
-          user: "batch-tutorial",
-          policyArn: "arn:aws:iam::aws:policy/AdministratorAccess",
+    shared = await SharedPack.start();
+  });
+
+  after(async () => {
+    await shared?.stop();
+  });
+
+  describe("npm run policy:check (end to end)", function () {
+    this.timeout(300_000);
+    let dir: string;
+    const runs: Record<string, Run> = {};
+
+    before(async () => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), "batchpy-policy-check-"));
+      const write = (name: string, content: unknown) => {
+        const file = path.join(dir, name);
+        fs.writeFileSync(file, JSON.stringify(content, null, 2));
+        return file;
+      };
+      const admin = write("admin.json", [
+        {
+          type: TYPES.iamUserPolicyAttachment,
+          name: "tutorial-user-admin",
+          inputs: {
+            user: "batch-tutorial",
+            policyArn: "arn:aws:iam::aws:policy/AdministratorAccess",
+          },
         },
-      },
-    ]);
-    const untimed = write("untimed.json", [
-      {
-        type: TYPES.jobDefinition,
-        name: "untimed-def",
-        inputs: {
-          type: "container",
-          containerProperties: JSON.stringify({
-            image: "python:3.11",
-            jobRoleArn: "arn:aws:iam::1:role/j",
-          }),
+      ]);
+      const untimed = write("untimed.json", [
+        {
+          type: TYPES.jobDefinition,
+          name: "untimed-def",
+          inputs: {
+            type: "container",
+            containerProperties: JSON.stringify({
+              image: "python:3.11",
+              jobRoleArn: "arn:aws:iam::1:role/j",
+            }),
+          },
         },
-      },
-      {
-        type: TYPES.jobDefinition,
-        name: "hasty-def",
-        inputs: {
-          type: "container",
-          containerProperties: JSON.stringify({
-            image: "python:3.11",
-            jobRoleArn: "arn:aws:iam::1:role/j",
-          }),
-          timeout: { attemptDurationSeconds: 30 },
+        {
+          type: TYPES.jobDefinition,
+          name: "hasty-def",
+          inputs: {
+            type: "container",
+            containerProperties: JSON.stringify({
+              image: "python:3.11",
+              jobRoleArn: "arn:aws:iam::1:role/j",
+            }),
+            timeout: { attemptDurationSeconds: 30 },
+          },
         },
-      },
-    ]);
-    const advisory = write("advisory.json", { "batch-job-timeout-required": "advisory" });
-    const invalid = write("invalid.json", { "batch-compute-max-vcpus-cap": { maxVcpus: "lots" } });
+      ]);
+      const advisory = write("advisory.json", { "batch-job-timeout-required": "advisory" });
+      const invalid = write("invalid.json", {
+        "batch-compute-max-vcpus-cap": { maxVcpus: "lots" },
+      });
 
-    const cases: Record<string, string[]> = {
-      dev: ["--stack", "dev"],
-      minVcpus: ["--stack", "dev", "--config", "batchpy:minVcpus=2"],
-      longTimeout: ["--stack", "dev", "--config", "batchpy:timeoutSeconds=172800"],
-      untimed: ["--stack", "dev", "--extra-resources", untimed],
-      admin: ["--stack", "dev", "--extra-resources", admin, "--json"],
-      advisory: [
-        "--stack",
-        "dev",
-        "--config",
-        "batchpy:timeoutSeconds=172800",
-        "--policy-pack-config",
-        advisory,
-      ],
-      invalidConfig: ["--policy-pack-config", invalid],
-    };
-    const names = Object.keys(cases);
-    const results = await inPool(
-      names.map((name) => () => policyCheck(cases[name])),
-      3,
-    );
-    names.forEach((name, i) => (runs[name] = results[i]));
-  });
-
-  after(() => {
-    if (dir) {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
-  it("passes the dev stack with exit 0, printed like pulumi preview", () => {
-    const run = runs.dev;
-    assert.equal(run.code, 0, explain(run));
-    assert.match(
-      run.stdout,
-      /^Policies:\n {4}✅ batchpy@v0\.1\.0 \(local: policy\)\n/,
-      explain(run),
-    );
-    assert.match(run.stdout, /Stack dev: \d+ resources checked against 12 policies: passed\./);
-  });
-
-  it("fails a stack with minVcpus 2 on batch-compute-min-vcpus-zero, naming the resource and value", () => {
-    const run = runs.minVcpus;
-    assert.equal(run.code, 1, explain(run));
-    assert.ok(
-      run.stdout.includes(
-        "- [mandatory]  batch-compute-min-vcpus-zero  (aws:batch/computeEnvironment:ComputeEnvironment: batchpy-dev-compute)",
-      ),
-      explain(run),
-    );
-    assert.match(run.stdout, /computeResources\.minVcpus is 2/);
-    assert.match(run.stdout, /\[mandatory\] {2}batch-queue-compute-scales-to-zero/);
-    assert.match(run.stdout, /failed: 2 mandatory violations/);
-  });
-
-  it("fails a stack whose timeout is above the ceiling on batch-job-timeout-required", () => {
-    const run = runs.longTimeout;
-    assert.equal(run.code, 1, explain(run));
-    assert.match(
-      run.stdout,
-      /- \[mandatory\] {2}batch-job-timeout-required {2}\(aws:batch\/jobDefinition:JobDefinition: batchpy-dev-def\)/,
-    );
-    assert.match(run.stdout, /172800 \(48 h\), above the ceiling of 86400 \(24 h\)/);
-  });
-
-  it("fails job definitions with no timeout or one under 60 s on batch-job-timeout-required", () => {
-    const run = runs.untimed;
-    assert.equal(run.code, 1, explain(run));
-    assert.match(
-      run.stdout,
-      /JobDefinition: untimed-def\)\n.*\n.*has no timeout\.attemptDurationSeconds/,
-    );
-    assert.match(
-      run.stdout,
-      /JobDefinition: hasty-def\)\n.*\n.*below AWS Batch's minimum of 60 seconds/,
-    );
-  });
-
-  it("fails an added AdministratorAccess attachment on iam-no-admin-access (JSON output)", () => {
-    const run = runs.admin;
-    assert.equal(run.code, 1, explain(run));
-    const report = JSON.parse(run.stdout) as {
-      passed: boolean;
-      diagnostics: { policyName: string; enforcementLevel: string; urn: string; message: string }[];
-    };
-    assert.equal(report.passed, false);
-    assert.deepEqual(
-      report.diagnostics.map((d) => [d.policyName, d.enforcementLevel, d.urn]),
-      [
-        [
-          "iam-no-admin-access",
-          "mandatory",
-          `urn:pulumi:dev::batchpy::${TYPES.iamUserPolicyAttachment}::tutorial-user-admin`,
+      // Exit 0 and exit 1, each as the whole command in its own process.
+      const processCases: Record<string, string[]> = {
+        dev: ["--stack", "dev"],
+        minVcpus: ["--stack", "dev", "--config", "batchpy:minVcpus=2"],
+      };
+      const cases: Record<string, string[]> = {
+        longTimeout: ["--stack", "dev", "--config", "batchpy:timeoutSeconds=172800"],
+        untimed: ["--stack", "dev", "--extra-resources", untimed],
+        admin: ["--stack", "dev", "--extra-resources", admin, "--json"],
+        advisory: [
+          "--stack",
+          "dev",
+          "--config",
+          "batchpy:timeoutSeconds=172800",
+          "--policy-pack-config",
+          advisory,
         ],
-      ],
-    );
-    assert.match(report.diagnostics[0].message, /attaches AdministratorAccess/);
-  });
-
-  it("turns the failure into a warning with exit 0 when the policy config makes it advisory", () => {
-    const run = runs.advisory;
-    assert.equal(run.code, 0, explain(run));
-    assert.match(run.stdout, /⚠️ batchpy@v0\.1\.0/);
-    assert.match(run.stdout, /- \[advisory\] {2}batch-job-timeout-required/);
-    assert.match(run.stdout, /passed with 1 advisory warning\./);
-  });
-
-  it("refuses a policy config that breaks a policy's schema, with exit 2", () => {
-    const run = runs.invalidConfig;
-    assert.equal(run.code, 2, explain(run));
-    assert.match(run.stderr, /"batch-compute-max-vcpus-cap": maxVcpus must be integer, not "lots"/);
-    assert.equal(run.stdout, "");
-  });
-});
-
-/**
- * A copy of this project with its own stacks: `index.ts` and the stack files copied (the
- * evaluator re-runs the copied index.ts per stack), the rest linked.
- */
-function projectWithStacks(dir: string, stacks: Record<string, string>): string {
-  const project = path.join(dir, "project");
-  fs.mkdirSync(project);
-  for (const file of ["index.ts", "Pulumi.yaml"]) {
-    fs.copyFileSync(path.join(ROOT, file), path.join(project, file));
-  }
-  for (const link of ["components", "container", "node_modules"]) {
-    fs.symlinkSync(path.join(ROOT, link), path.join(project, link));
-  }
-  for (const [stack, yaml] of Object.entries(stacks)) {
-    fs.writeFileSync(path.join(project, `Pulumi.${stack}.yaml`), yaml);
-  }
-  return project;
-}
-
-describe("npm run policy:check -- --all-stacks", function () {
-  this.timeout(300_000);
-  let dir: string;
-  let markdown: Run;
-  let broken: Run;
-
-  before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "batchpy-policy-all-stacks-"));
-    const dev = fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8");
-    const twoStacks = projectWithStacks(fs.mkdtempSync(path.join(dir, "two-")), {
-      dev,
-      wasteful: dev.replace('batchpy:minVcpus: "0"', 'batchpy:minVcpus: "2"'),
+        invalidConfig: ["--policy-pack-config", invalid],
+      };
+      const inProcess = async () => {
+        // One after another: each evaluates the program under this process's mocks.
+        for (const [name, args] of Object.entries(cases)) {
+          runs[name] = await shared.check(args);
+        }
+      };
+      const names = Object.keys(processCases);
+      const [results] = await Promise.all([
+        inPool(
+          names.map((name) => () => policyCheck(processCases[name])),
+          2,
+        ),
+        inProcess(),
+      ]);
+      names.forEach((name, i) => (runs[name] = results[i]));
     });
-    const withBroken = projectWithStacks(fs.mkdtempSync(path.join(dir, "broken-")), {
-      dev,
-      broken: dev.replace('batchpy:timeoutSeconds: "60"', 'batchpy:timeoutSeconds: "30"'),
+
+    after(() => {
+      if (dir) {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
     });
-    [markdown, broken] = await inPool(
-      [
-        () => policyCheck(["--all-stacks", "--project-dir", twoStacks, "--format", "markdown"]),
-        () => policyCheck(["--all-stacks", "--project-dir", withBroken]),
-      ],
-      2,
-    );
+
+    it("passes the dev stack with exit 0, printed like pulumi preview", () => {
+      const run = runs.dev;
+      assert.equal(run.code, 0, explain(run));
+      assert.match(
+        run.stdout,
+        /^Policies:\n {4}✅ batchpy@v0\.1\.0 \(local: policy\)\n/,
+        explain(run),
+      );
+      assert.match(run.stdout, /Stack dev: \d+ resources checked against 12 policies: passed\./);
+    });
+
+    it("fails a stack with minVcpus 2 on batch-compute-min-vcpus-zero, naming the resource and value", () => {
+      const run = runs.minVcpus;
+      assert.equal(run.code, 1, explain(run));
+      assert.ok(
+        run.stdout.includes(
+          "- [mandatory]  batch-compute-min-vcpus-zero  (aws:batch/computeEnvironment:ComputeEnvironment: batchpy-dev-compute)",
+        ),
+        explain(run),
+      );
+      assert.match(run.stdout, /computeResources\.minVcpus is 2/);
+      assert.match(run.stdout, /\[mandatory\] {2}batch-queue-compute-scales-to-zero/);
+      assert.match(run.stdout, /failed: 2 mandatory violations/);
+    });
+
+    it("fails a stack whose timeout is above the ceiling on batch-job-timeout-required", () => {
+      const run = runs.longTimeout;
+      assert.equal(run.code, 1, explain(run));
+      assert.match(
+        run.stdout,
+        /- \[mandatory\] {2}batch-job-timeout-required {2}\(aws:batch\/jobDefinition:JobDefinition: batchpy-dev-def\)/,
+      );
+      assert.match(run.stdout, /172800 \(48 h\), above the ceiling of 86400 \(24 h\)/);
+    });
+
+    it("fails job definitions with no timeout or one under 60 s on batch-job-timeout-required", () => {
+      const run = runs.untimed;
+      assert.equal(run.code, 1, explain(run));
+      assert.match(
+        run.stdout,
+        /JobDefinition: untimed-def\)\n.*\n.*has no timeout\.attemptDurationSeconds/,
+      );
+      assert.match(
+        run.stdout,
+        /JobDefinition: hasty-def\)\n.*\n.*below AWS Batch's minimum of 60 seconds/,
+      );
+    });
+
+    it("fails an added AdministratorAccess attachment on iam-no-admin-access (JSON output)", () => {
+      const run = runs.admin;
+      assert.equal(run.code, 1, explain(run));
+      const report = JSON.parse(run.stdout) as {
+        passed: boolean;
+        diagnostics: {
+          policyName: string;
+          enforcementLevel: string;
+          urn: string;
+          message: string;
+        }[];
+      };
+      assert.equal(report.passed, false);
+      assert.deepEqual(
+        report.diagnostics.map((d) => [d.policyName, d.enforcementLevel, d.urn]),
+        [
+          [
+            "iam-no-admin-access",
+            "mandatory",
+            `urn:pulumi:dev::batchpy::${TYPES.iamUserPolicyAttachment}::tutorial-user-admin`,
+          ],
+        ],
+      );
+      assert.match(report.diagnostics[0].message, /attaches AdministratorAccess/);
+    });
+
+    it("turns the failure into a warning with exit 0 when the policy config makes it advisory", () => {
+      const run = runs.advisory;
+      assert.equal(run.code, 0, explain(run));
+      assert.match(run.stdout, /⚠️ batchpy@v0\.1\.0/);
+      assert.match(run.stdout, /- \[advisory\] {2}batch-job-timeout-required/);
+      assert.match(run.stdout, /passed with 1 advisory warning\./);
+    });
+
+    it("refuses a policy config that breaks a policy's schema, with exit 2", () => {
+      const run = runs.invalidConfig;
+      assert.equal(run.code, 2, explain(run));
+      assert.match(
+        run.stderr,
+        /"batch-compute-max-vcpus-cap": maxVcpus must be integer, not "lots"/,
+      );
+      assert.equal(run.stdout, "");
+    });
   });
 
-  after(() => {
-    if (dir) {
-      fs.rmSync(dir, { recursive: true, force: true });
+  /**
+   * A copy of this project with its own stacks: `index.ts` and the stack files copied (the
+   * evaluator re-runs the copied index.ts per stack), the rest linked.
+   */
+  function projectWithStacks(dir: string, stacks: Record<string, string>): string {
+    const project = path.join(dir, "project");
+    fs.mkdirSync(project);
+    for (const file of ["index.ts", "Pulumi.yaml"]) {
+      fs.copyFileSync(path.join(ROOT, file), path.join(project, file));
     }
-  });
+    for (const link of ["components", "container", "node_modules"]) {
+      fs.symlinkSync(path.join(ROOT, link), path.join(project, link));
+    }
+    for (const [stack, yaml] of Object.entries(stacks)) {
+      fs.writeFileSync(path.join(project, `Pulumi.${stack}.yaml`), yaml);
+    }
+    return project;
+  }
 
-  it("checks every Pulumi.<stack>.yaml with one pack, exit 1 when one stack fails", () => {
-    assert.equal(markdown.code, 1, explain(markdown));
-    assert.equal(
-      markdown.stderr.match(/Policy pack serving \(pid \d+\)/g)?.length,
-      1,
-      explain(markdown),
-    );
-    assert.match(
-      markdown.stderr,
-      /Evaluating stack dev under mocks[\s\S]*Evaluating stack wasteful/,
-    );
-    assert.match(markdown.stdout, /^## Policy check: ❌ failed\n/);
-    assert.match(markdown.stdout, /\n\| dev \| ✅ passed \| 0 \| 0 \| \d+ \|\n/);
-    assert.match(markdown.stdout, /\n\| wasteful \| ❌ failed \| 2 \| 0 \| \d+ \|\n/);
-    assert.match(
-      markdown.stdout,
-      /\n\| `batch-compute-min-vcpus-zero` \| mandatory \| batchpy-wasteful-\S+ \(aws:batch\/computeEnvironment:ComputeEnvironment\) \| .*minVcpus is 2/,
-    );
-  });
+  describe("npm run policy:check -- --all-stacks", function () {
+    this.timeout(300_000);
+    let dir: string;
+    let markdown: Run;
+    let broken: Run;
+    let packStarts: number;
 
-  it("reports a stack whose program fails and still checks the others, exit 2", () => {
-    assert.equal(broken.code, 2, explain(broken));
-    assert.match(
-      broken.stdout,
-      /Stack broken: could not be checked: the program failed for stack broken: Stack config 'batchpy:timeoutSeconds'/,
-    );
-    assert.match(broken.stdout, /Stack dev: \d+ resources checked against \d+ policies: passed\./);
-    assert.ok(!/exited \(SIGTERM\)|\n\s+at /.test(broken.stderr), explain(broken));
+    before(async () => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), "batchpy-policy-all-stacks-"));
+      const dev = fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8");
+      const twoStacks = projectWithStacks(fs.mkdtempSync(path.join(dir, "two-")), {
+        dev,
+        wasteful: dev.replace('batchpy:minVcpus: "0"', 'batchpy:minVcpus: "2"'),
+      });
+      const withBroken = projectWithStacks(fs.mkdtempSync(path.join(dir, "broken-")), {
+        dev,
+        broken: dev.replace('batchpy:timeoutSeconds: "60"', 'batchpy:timeoutSeconds: "30"'),
+      });
+      const startsBefore = shared.starts;
+      markdown = await shared.check([
+        "--all-stacks",
+        "--project-dir",
+        twoStacks,
+        "--format",
+        "markdown",
+      ]);
+      packStarts = shared.starts - startsBefore;
+      broken = await shared.check(["--all-stacks", "--project-dir", withBroken]);
+    });
+
+    after(() => {
+      if (dir) {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it("checks every Pulumi.<stack>.yaml with one pack, exit 1 when one stack fails", () => {
+      assert.equal(markdown.code, 1, explain(markdown));
+      assert.equal(packStarts, 1, "one pack for every stack");
+      assert.equal(
+        markdown.stderr.match(/Policy pack serving \(pid \d+\)/g)?.length,
+        1,
+        explain(markdown),
+      );
+      assert.match(
+        markdown.stderr,
+        /Evaluating stack dev under mocks[\s\S]*Evaluating stack wasteful/,
+      );
+      assert.match(markdown.stdout, /^## Policy check: ❌ failed\n/);
+      assert.match(markdown.stdout, /\n\| dev \| ✅ passed \| 0 \| 0 \| \d+ \|\n/);
+      assert.match(markdown.stdout, /\n\| wasteful \| ❌ failed \| 2 \| 0 \| \d+ \|\n/);
+      assert.match(
+        markdown.stdout,
+        /\n\| `batch-compute-min-vcpus-zero` \| mandatory \| batchpy-wasteful-\S+ \(aws:batch\/computeEnvironment:ComputeEnvironment\) \| .*minVcpus is 2/,
+      );
+    });
+
+    it("reports a stack whose program fails and still checks the others, exit 2", () => {
+      assert.equal(broken.code, 2, explain(broken));
+      assert.match(
+        broken.stdout,
+        /Stack broken: could not be checked: the program failed for stack broken: Stack config 'batchpy:timeoutSeconds'/,
+      );
+      assert.match(
+        broken.stdout,
+        /Stack dev: \d+ resources checked against \d+ policies: passed\./,
+      );
+      assert.ok(!/exited \(SIGTERM\)|\n\s+at /.test(broken.stderr), explain(broken));
+    });
   });
 });
 

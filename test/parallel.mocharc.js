@@ -1,0 +1,39 @@
+"use strict";
+/**
+ * The mocha config of `npm run test:unit` (and so `npm test`): .mocharc.json's settings,
+ * two parallel workers, and every test file, the slowest first. The workers take the files
+ * in this order, so a long file started last would run alone at the end while the other
+ * worker idles; started first, it overlaps the many short ones. The list comes from
+ * `npm run test:profile` (wall time); a file not in it runs after them, in name order.
+ */
+const path = require("path");
+const fg = require("fast-glob");
+const base = require("../.mocharc.json");
+
+const ROOT = path.resolve(__dirname, "..");
+
+/** Slowest first, by wall time as `npm run test:profile` measured them (under load). */
+const SLOWEST_FIRST = [
+  "test/container/s3.test.ts",
+  "test/container/entrypoint.test.ts",
+  "test/container/pytest.test.ts",
+  "test/jobs/cli-process.test.ts",
+  "test/policy/check-cli.test.ts",
+  "test/jobs/chunks-retry-cli.test.ts",
+  "test/jobs/cli-submit.test.ts",
+  "test/tooling/bin.test.ts",
+  "test/jobs/node-support.test.ts",
+  "test/jobs/npm-args.test.ts",
+  "test/container/mapping.test.ts",
+];
+
+const all = fg.sync("test/**/*.test.ts", { cwd: ROOT }).sort();
+const first = SLOWEST_FIRST.filter((file) => all.includes(file));
+const spec = [...first, ...all.filter((file) => !first.includes(file))];
+
+module.exports = {
+  ...base,
+  parallel: true,
+  jobs: 2,
+  spec: spec.map((file) => path.join(ROOT, file)),
+};
