@@ -33,7 +33,8 @@ import {
 import { DEFAULT_SUBMIT_CONCURRENCY } from "./aws/pool";
 import { BUCKET_PREFIXES, VARS } from "../components/contract";
 import { shellWord } from "./output/shell";
-import { startCheckValues, startDescribe, type StartedPython } from "./input/python-probe";
+import type { StartedPython } from "./input/python-probe";
+import { startProbes } from "./input/describe-cache";
 import type { ScriptDescription } from "./input/script-options";
 
 const REPO_ROOT = path.resolve(__dirname, "..");
@@ -579,13 +580,10 @@ export async function main(argv: readonly string[]): Promise<void> {
     npm: procNpmProcess(),
     startProbes: (script) => {
       const resolved = script !== undefined ? path.resolve(script) : undefined;
-      checker = startCheckValues(REPO_ROOT, resolved);
-      const d = startDescribe({ repoRoot: REPO_ROOT, ...(resolved ? { script: resolved } : {}) });
-      return d.run.then(async (r) =>
-        (await import("./input/script-options")).describedBy(r, d.shown),
-      );
+      return startProbes(REPO_ROOT, resolved, process.env, (c) => (checker = c));
     },
-    load: async () => (await import("./context")).defaultContext(io, controller.signal, checker),
+    load: async () =>
+      (await import("./context")).defaultContext(io, controller.signal, () => checker),
   });
 }
 

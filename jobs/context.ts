@@ -55,8 +55,15 @@ export interface Context {
 
 export const REPO_ROOT = path.resolve(__dirname, "..");
 
-/** `started`: a `--check-values` process the CLI started early, for the first check. */
-export function defaultContext(io: Io, signal: AbortSignal, started?: StartedPython): Context {
+/**
+ * `started`: the `--check-values` process the CLI started early (if it did by the time of the
+ * first check), for that check.
+ */
+export function defaultContext(
+  io: Io,
+  signal: AbortSignal,
+  started?: () => StartedPython | undefined,
+): Context {
   const env = process.env;
   let early = started;
   const cwd = process.cwd();
@@ -74,7 +81,7 @@ export function defaultContext(io: Io, signal: AbortSignal, started?: StartedPyt
       }),
     describe: (script) => describeScript({ repoRoot: REPO_ROOT, script }),
     checkValues: (script, pairs) => {
-      const warm = early;
+      const warm = early?.();
       early = undefined;
       return checkValuesWithPython(REPO_ROOT, script, pairs, warm);
     },

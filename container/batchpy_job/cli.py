@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import traceback
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from .contract import EXIT_INTERNAL
 from .errors import JobError, say
@@ -72,9 +73,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     script_path = os.path.abspath(args.script)
     try:
         if args.check_values:
-            request = json.load(sys.stdin)
-            pairs = [(str(n), str(v)) for n, v in request["values"]]
-            spec = probe_script(script_path, dict(os.environ), pairs)
+            # jobs:submit ends a check it turns out not to need with SIGTERM: clean up
+            # (the probe child, its temporary folder) on the way out.
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+            pairs: List[Tuple[str, str]] = []
+
+            def read_values() -> List[Tuple[str, str]]:
+                request = json.load(sys.stdin)
+                pairs.extend((str(n), str(v)) for n, v in request["values"])
+                return pairs
+
+            spec = probe_script(script_path, dict(os.environ), read_values)
             checks = spec.get("checks") or {"problems": [None] * len(pairs), "skipped": []}
             json.dump(checks, sys.stdout)
             sys.stdout.write("\n")

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .errors import JobError, config_error, quoted
 from .introspect import Json, capture_parser, describe_parser, parse_tree
@@ -116,37 +116,62 @@ def _read_script(script_path: str) -> bytes:
 
 
 def probe_script(
-    script_path: str, env: Dict[str, str], values: Optional[List[Tuple[str, str]]] = None
+    script_path: str,
+    env: Dict[str, str],
+    values: Optional[Callable[[], List[Tuple[str, str]]]] = None,
 ) -> Json:
     """The script's option description, read by running its top level in a child process
-    (its imports must not load into run_job) in a throwaway directory. With `values`
-    (variable, value) pairs, the child also checks them with the script's own types
-    (values.py) and the result has "checks"."""
+    (its imports must not load into run_job) in a throwaway directory. With `values`, the
+    child also checks the (variable, value) pairs it returns with the script's own types
+    (values.py) and the result has "checks". `values` is called once the child is running
+    (`--check-values` reads them from stdin, which jobs:submit writes only once it has loaded
+    the job files): the child imports the script and builds its parser meanwhile, and waits
+    for them on a pipe of its own (not stdin: the script's top level may read that)."""
     script_name = os.path.basename(script_path)
     if not may_use_argparse(script_path, _read_script(script_path)):
         # No parser to introspect; running it to find out would run its whole body twice.
+        if values is not None:
+            values()
         return {"options": [], "groups": [], "prefix_chars": "-", "parser": False}
     with tempfile.TemporaryDirectory(prefix="batchpy-probe-") as tmp:
         out_path = os.path.join(tmp, "probe.json")
         cwd = os.path.join(tmp, "cwd")
         os.mkdir(cwd)
-        extra = []
-        if values is not None:
-            extra = [os.path.join(tmp, "values.json")]
-            with open(extra[0], "w", encoding="utf-8") as f:
-                json.dump(values, f)
+        values_path = os.path.join(tmp, "values.json")
+        # The child's signal that the values file is complete.
+        ready_read, ready_write = os.pipe()
+        extra = [values_path, str(ready_read)] if values is not None else []
         try:
-            proc = subprocess.run(
+            proc = subprocess.Popen(
                 [sys.executable, RUN_JOB, PROBE_ARG, script_path, out_path, *extra],
                 **merged_output(cwd, env),
-                timeout=PROBE_TIMEOUT_SECONDS,
+                pass_fds=(ready_read,),
             )
+        finally:
+            os.close(ready_read)
+        try:
+            try:
+                if values is not None:
+                    with open(values_path, "w", encoding="utf-8") as f:
+                        json.dump(values(), f)
+                    try:
+                        os.write(ready_write, b"go")  # two bytes: never blocks
+                    except BrokenPipeError:
+                        pass  # the child stopped before its parser: its output says why
+            finally:
+                os.close(ready_write)
+            stdout, _ = proc.communicate(timeout=PROBE_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
             raise config_error(
                 f"{script_name} did not reach parse_args() within {PROBE_TIMEOUT_SECONDS} s "
                 "of starting: move slow work below the parse_args() call"
             ) from None
-        output = proc.stdout.decode("utf-8", "replace")
+        finally:
+            # Bad input on stdin, a timeout, SIGTERM (jobs:submit needed no check): no orphan.
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        output = stdout.decode("utf-8", "replace")
         if not os.path.exists(out_path):
             last = next((l for l in reversed(output.splitlines()) if l.strip()), "no output")
             raise config_error(
@@ -167,10 +192,22 @@ def probe_script(
     return result
 
 
+def _values_sent(ready_fd: int) -> bool:
+    """Waits until the parent has written the values file (b"go") or given up (EOF)."""
+    got = b""
+    with os.fdopen(ready_fd, "rb") as ready:
+        while True:
+            chunk = ready.read(2)
+            if not chunk:
+                return got == b"go"
+            got += chunk
+
+
 def probe_main(args: List[str]) -> int:
     """Child process: capture the script's parser, write its description to a file."""
     script_path, out_path = args[:2]
     values_path = args[2] if len(args) > 2 else None
+    ready_fd = int(args[3]) if len(args) > 3 else None
     result: Json
     try:
         parser = capture_parser(script_path)
@@ -187,7 +224,7 @@ def probe_main(args: List[str]) -> int:
         try:
             result = describe_parser(parser, os.path.basename(script_path))
             result["parser"] = True
-            if values_path is not None:
+            if values_path is not None and (ready_fd is None or _values_sent(ready_fd)):
                 with open(values_path, encoding="utf-8") as f:
                     pairs = [(str(n), str(v)) for n, v in json.load(f)]
                 result["checks"] = check_values(parser, result, pairs)

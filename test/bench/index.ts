@@ -4,6 +4,7 @@
  */
 import { benchCli } from "./cli";
 import { benchJobs } from "./jobs";
+import { benchFirstRequest } from "./first-request";
 import { benchPolicy } from "./policy";
 import { benchProgram } from "./program";
 import { benchValidation } from "./validation";
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
     ["program", benchProgram],
     ["policy", benchPolicy],
     ["jobs", benchJobs],
+    ["first-request", benchFirstRequest],
     ["validation", benchValidation],
     ["report", benchReport],
     ["sweep-size", benchSweepSize],

@@ -1,0 +1,232 @@
+/**
+ * `run_job.py --describe`'s answer, kept between runs: it costs two Python interpreters (the
+ * entrypoint and its probe child, which imports the user's script) and stood before the first
+ * SubmitJob of every submit. The answer depends only on
+ *
+ *  - the script's folder (container/job/, or the folder of `--script FILE`): the script and
+ *    the modules it imports from there; every file in it, by content;
+ *  - the entrypoint: container/run_job.py, container/contract.json and container/batchpy_job/,
+ *    by content;
+ *  - the Python interpreter `python3` on PATH: its real path, size and modification time,
+ *    and the PYTHON* environment variables (PYTHONPATH can change what the script imports);
+ *  - the script's path (the description names it);
+ *
+ * so the cache is keyed by a hash of all of them: an edited script (or helper module, or
+ * entrypoint) has a new key and can never use an old description. Not in the key: packages
+ * installed in site-packages (a parser built by a pip-installed library that changes its
+ * options between versions); delete the cache folder after such an upgrade. A folder too big to
+ * hash quickly is not cached (the describe step runs, as before). An entry that does not
+ * parse as a description is ignored (the caller validates it as it would the live answer).
+ */
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { startCheckValues, startDescribe, type StartedPython } from "./python-probe";
+import type { ScriptDescription } from "./script-options";
+
+/** Environment variable naming the folder of cached descriptions (tests, the bench). */
+export const DESCRIBE_CACHE_ENV = "BATCHPY_DESCRIBE_CACHE";
+
+/** Bump when the entry format or the key's inputs change. */
+const FORMAT = "batchpy-describe-1";
+/** Beyond these the script's folder is not hashed (each run would pay for it): no cache. */
+const MAX_FILES = 2000;
+const MAX_BYTES = 32 * 1024 * 1024;
+const MAX_DEPTH = 8;
+
+/** Folders that are Python's own byproducts or version control, never the script's code. */
+const SKIPPED_DIRS = new Set([
+  "__pycache__",
+  ".git",
+  ".hg",
+  ".svn",
+  ".mypy_cache",
+  ".pytest_cache",
+]);
+
+/** The cache folder: $BATCHPY_DESCRIBE_CACHE, else beside bin/register.js's transpile cache. */
+export function describeCacheDir(repoRoot: string, env: NodeJS.ProcessEnv): string {
+  return (
+    env[DESCRIBE_CACHE_ENV] ||
+    path.join(repoRoot, "node_modules", ".cache", "batchpy-ts", "describe")
+  );
+}
+
+/** `command`'s file as execvp would find it on PATH (real path), or undefined. */
+export function onPathReal(command: string, env: NodeJS.ProcessEnv): string | undefined {
+  const dirs = command.includes("/") ? [""] : (env.PATH ?? "").split(path.delimiter);
+  for (const dir of dirs) {
+    const candidate =
+      dir === "" && command.includes("/") ? command : path.join(dir || ".", command);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      if (fs.statSync(candidate).isFile()) {
+        return fs.realpathSync(candidate);
+      }
+    } catch {
+      // Not here: the next PATH entry.
+    }
+  }
+  return undefined;
+}
+
+/** Adds every file under `dir` (path relative to `root`, then content); false when too big. */
+function hashTree(
+  hash: crypto.Hash,
+  root: string,
+  dir: string,
+  budget: { files: number; bytes: number },
+  depth = 0,
+): boolean {
+  if (depth > MAX_DEPTH) {
+    return false;
+  }
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return false;
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name);
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(full); // follows symlinks: a linked helper module counts by content
+    } catch {
+      continue; // a dangling link imports nothing
+    }
+    if (stat.isDirectory()) {
+      if (!SKIPPED_DIRS.has(entry.name) && !hashTree(hash, root, full, budget, depth + 1)) {
+        return false;
+      }
+      continue;
+    }
+    if (!stat.isFile()) {
+      continue;
+    }
+    budget.files += 1;
+    budget.bytes += stat.size;
+    if (budget.files > MAX_FILES || budget.bytes > MAX_BYTES) {
+      return false;
+    }
+    hash.update(`${path.relative(root, full)}\0${stat.size}\0`);
+    hash.update(fs.readFileSync(full));
+  }
+  return true;
+}
+
+export interface DescribeKeyArgs {
+  readonly repoRoot: string;
+  /** The script, absolute; default container/job/script.py. */
+  readonly script?: string;
+  /** Default `python3`. */
+  readonly python?: string;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/** The cache key of `--describe` for these inputs, or undefined when it cannot be cached. */
+export function describeKey(args: DescribeKeyArgs): string | undefined {
+  const python = onPathReal(args.python ?? "python3", args.env);
+  if (python === undefined) {
+    return undefined; // the describe step says what is wrong
+  }
+  const container = path.join(args.repoRoot, "container");
+  const script = args.script ?? path.join(container, "job", "script.py");
+  const hash = crypto.createHash("sha256");
+  const interpreter = fs.statSync(python);
+  hash.update(`${FORMAT}\0${script}\0${python}\0${interpreter.size}\0${interpreter.mtimeMs}\0`);
+  const pythonEnv = Object.keys(args.env)
+    .filter((k) => k.startsWith("PYTHON"))
+    .sort()
+    .map((k) => `${k}=${args.env[k]}`);
+  hash.update(`${pythonEnv.join("\0")}\0`);
+  const budget = { files: 0, bytes: 0 };
+  for (const file of ["run_job.py", "contract.json"]) {
+    try {
+      hash.update(`${file}\0`).update(fs.readFileSync(path.join(container, file)));
+    } catch {
+      return undefined;
+    }
+  }
+  const entrypointPackage = path.join(container, "batchpy_job");
+  const scriptDir = path.dirname(script);
+  if (
+    !hashTree(hash, entrypointPackage, entrypointPackage, budget) ||
+    !(hash.update("\0script folder\0"), hashTree(hash, scriptDir, scriptDir, budget))
+  ) {
+    return undefined;
+  }
+  return hash.digest("hex");
+}
+
+/** The cached `--describe` output for `key`, if any. */
+export function readCachedDescribe(dir: string, key: string): string | undefined {
+  try {
+    return fs.readFileSync(path.join(dir, `${key}.json`), "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keeps `text` (a `--describe` output that parsed) for `key`; never fails the command. */
+export function writeCachedDescribe(dir: string, key: string, text: string): void {
+  const file = path.join(dir, `${key}.json`);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    // Written whole and renamed: a concurrent submit never reads half an entry.
+    const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString("hex")}`;
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  } catch {
+    // A read-only checkout still works, only without the cache.
+  }
+}
+
+/**
+ * Submit's Python probes, started before the rest of the tool loads. With a cached
+ * description no `--describe` runs, and `--check-values` starts (`onChecker`) only when the
+ * script has a typed option (value-types.ts isTyped): without one there is nothing for it to
+ * check. Without a cached description both start at once, side by side, and the answer is
+ * kept once it parsed.
+ */
+export function startProbes(
+  repoRoot: string,
+  script: string | undefined,
+  env: NodeJS.ProcessEnv,
+  onChecker: (checker: StartedPython) => void,
+): Promise<ScriptDescription> {
+  const dir = describeCacheDir(repoRoot, env);
+  const key = describeKey({ repoRoot, ...(script !== undefined ? { script } : {}), env });
+  const text = key !== undefined ? readCachedDescribe(dir, key) : undefined;
+  const startChecker = (): void => onChecker(startCheckValues(repoRoot, script));
+  const live = (): Promise<ScriptDescription> => {
+    const d = startDescribe({ repoRoot, ...(script !== undefined ? { script } : {}) });
+    return d.run.then(async (run) => {
+      const desc = (await import("./script-options")).describedBy(run, d.shown);
+      if (key !== undefined) {
+        writeCachedDescribe(dir, key, run.stdout);
+      }
+      return desc;
+    });
+  };
+  if (text === undefined) {
+    startChecker();
+    return live();
+  }
+  return Promise.all([import("./script-options"), import("./value-types")]).then(
+    ([options, types]) => {
+      let desc: ScriptDescription;
+      try {
+        desc = options.parseDescription(text, "the cached description");
+      } catch {
+        startChecker(); // a damaged entry: ask Python again, as without one
+        return live();
+      }
+      if (desc.options.some(types.isTyped)) {
+        startChecker();
+      }
+      return desc;
+    },
+  );
+}
