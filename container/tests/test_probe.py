@@ -4,6 +4,11 @@ import is not installed names the module and its requirements.txt."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 
 import pytest
 
@@ -44,3 +49,71 @@ def test_follows_local_imports_when_looking_for_argparse(tmp_path) -> None:
     write(tmp_path, "helper.py", "import argparse\n")
     s = write(tmp_path, "s.py", "import helper\n")
     assert may_use_argparse(s, b"import helper\n")
+
+
+def test_values_are_asked_for_while_the_child_builds_the_parser(tmp_path) -> None:
+    # The child writes a marker when the script's top level runs; `values` sees it there
+    # (the child started first), and waits for it so the test does not depend on timing.
+    marker = tmp_path / "imported"
+    s = write(
+        tmp_path,
+        "s.py",
+        f"import argparse, pathlib\npathlib.Path({str(marker)!r}).write_text('x')\n"
+        "p = argparse.ArgumentParser()\np.add_argument('--n', type=int)\np.parse_args()\n",
+    )
+
+    def values():
+        for _ in range(600):
+            if marker.exists():
+                return [("n", "3"), ("n", "three")]
+            time.sleep(0.05)
+        raise AssertionError("the probe child did not start before the values were asked for")
+
+    spec = probe_script(s, dict(os.environ), values)
+    assert spec["checks"]["problems"][0] is None
+    assert "three" in spec["checks"]["problems"][1]
+
+
+def test_no_values_no_checks_and_no_child_left_when_reading_them_fails(tmp_path) -> None:
+    s = write(tmp_path, "s.py", "import argparse\np = argparse.ArgumentParser()\np.parse_args()\n")
+
+    def broken():
+        raise ValueError("bad input on stdin")
+
+    before = set(os.listdir(tempfile.gettempdir()))
+    with pytest.raises(ValueError):
+        probe_script(s, dict(os.environ), broken)
+    left = {d for d in set(os.listdir(tempfile.gettempdir())) - before if d.startswith("batchpy-probe-")}
+    assert left == set()
+
+
+def test_sigterm_while_waiting_for_values_stops_the_child_and_removes_its_folder(tmp_path) -> None:
+    # jobs:submit ends a --check-values it did not need with SIGTERM.
+    marker = tmp_path / "child"
+    s = write(
+        tmp_path,
+        "s.py",
+        "import argparse, os, pathlib\n"
+        f"pathlib.Path({str(marker)!r}).write_text(f'{{os.getpid()}} {{os.getcwd()}}')\n"
+        "p = argparse.ArgumentParser()\np.add_argument('--n', type=int)\np.parse_args()\n",
+    )
+    run_job = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "run_job.py")
+    proc = subprocess.Popen(
+        [sys.executable, run_job, "--check-values", "--script", s], stdin=subprocess.PIPE
+    )
+    for _ in range(600):
+        if marker.exists() and " " in marker.read_text():
+            break
+        time.sleep(0.05)
+    pid, cwd = marker.read_text().split(" ", 1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert not os.path.exists(os.path.dirname(cwd)), "the probe's temporary folder is removed"
+    for _ in range(100):
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the probe child is still running")
