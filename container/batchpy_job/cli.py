@@ -14,7 +14,6 @@ from typing import Dict, List, Optional, Tuple
 from .contract import EXIT_INTERNAL
 from .errors import JobError, say
 from .introspect import LIST_SEPARATOR, Json
-from .job import run_job
 from .mapping import FLAG_FALSE, FLAG_TRUE
 from .probe import PROBE_ARG, probe_main, probe_script
 
@@ -32,6 +31,9 @@ def describe(script_path: str, env: Dict[str, str]) -> Json:
         "groups": spec["groups"],
         "flag_values": {"true": list(FLAG_TRUE), "false": list(FLAG_FALSE)},
         "list_separator": LIST_SEPARATOR,
+        # The interpreter that answered (behind a version manager's shim, the real one):
+        # jobs:submit starts the values check with it when it reuses this description.
+        "python": sys.executable,
     }
 
 
@@ -92,6 +94,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             json.dump(describe(script_path, dict(os.environ)), sys.stdout, indent=2)
             sys.stdout.write("\n")
             return 0
+        # Imported here: --describe and --check-values (a submit waits for them) need none of it.
+        from .job import run_job
+
         return run_job(script_path, dict(os.environ))
     except JobError as err:
         return _report(err)

@@ -9,6 +9,10 @@
  *    by content;
  *  - the Python interpreter `python3` on PATH: its real path, size and modification time,
  *    and the PYTHON* environment variables (PYTHONPATH can change what the script imports);
+ *    behind a version manager's shim (pyenv, asdf) also what picks the version (PYENV*
+ *    variables, `.python-version` / `.tool-versions` above the repository, pyenv's global
+ *    `version` file), and the entry holds the real interpreter that answered, by path,
+ *    size and modification time: it must still be the same file for the entry to count;
  *  - the script's path (the description names it);
  *
  * so the cache is keyed by a hash of all of them: an edited script (or helper module, or
@@ -116,6 +120,38 @@ function hashTree(
   return true;
 }
 
+/**
+ * What a version manager's shim reads to pick the interpreter (python3 runs in the repository
+ * root): the nearest `.python-version` and `.tool-versions` at or above it, and pyenv's
+ * global version file. Contents, joined; empty when there are none.
+ */
+function versionFiles(repoRoot: string, env: NodeJS.ProcessEnv): string {
+  const found: string[] = [];
+  for (const name of [".python-version", ".tool-versions"]) {
+    for (let dir = repoRoot; ; dir = path.dirname(dir)) {
+      const text = readOrUndefined(path.join(dir, name));
+      if (text !== undefined) {
+        found.push(`${dir}/${name}\0${text}`);
+        break;
+      }
+      if (path.dirname(dir) === dir) {
+        break;
+      }
+    }
+  }
+  const pyenvRoot = env.PYENV_ROOT || path.join(env.HOME ?? "/", ".pyenv");
+  found.push(readOrUndefined(path.join(pyenvRoot, "version")) ?? "");
+  return found.join("\0");
+}
+
+function readOrUndefined(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
 export interface DescribeKeyArgs {
   readonly repoRoot: string;
   /** The script, absolute; default container/job/script.py. */
@@ -137,10 +173,10 @@ export function describeKey(args: DescribeKeyArgs): string | undefined {
   const interpreter = fs.statSync(python);
   hash.update(`${FORMAT}\0${script}\0${python}\0${interpreter.size}\0${interpreter.mtimeMs}\0`);
   const pythonEnv = Object.keys(args.env)
-    .filter((k) => k.startsWith("PYTHON"))
+    .filter((k) => k.startsWith("PYTHON") || k.startsWith("PYENV") || k.startsWith("ASDF"))
     .sort()
     .map((k) => `${k}=${args.env[k]}`);
-  hash.update(`${pythonEnv.join("\0")}\0`);
+  hash.update(`${pythonEnv.join("\0")}\0${versionFiles(args.repoRoot, args.env)}\0`);
   const budget = { files: 0, bytes: 0 };
   for (const file of ["run_job.py", "contract.json"]) {
     try {
@@ -160,23 +196,66 @@ export function describeKey(args: DescribeKeyArgs): string | undefined {
   return hash.digest("hex");
 }
 
-/** The cached `--describe` output for `key`, if any. */
-export function readCachedDescribe(dir: string, key: string): string | undefined {
+/** A cached answer: `--describe`'s output, and the interpreter that printed it. */
+interface Entry {
+  readonly output: string;
+  readonly interpreter: { readonly path: string; readonly size: number; readonly mtimeMs: number };
+}
+
+/** The interpreter `output` names (its "python"), as it is on disk now; undefined if none. */
+function interpreterOf(output: string): Entry["interpreter"] | undefined {
   try {
-    return fs.readFileSync(path.join(dir, `${key}.json`), "utf8");
+    const named = (JSON.parse(output) as { python?: unknown }).python;
+    if (typeof named !== "string" || !path.isAbsolute(named)) {
+      return undefined;
+    }
+    const stat = fs.statSync(named);
+    return stat.isFile() ? { path: named, size: stat.size, mtimeMs: stat.mtimeMs } : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** Keeps `text` (a `--describe` output that parsed) for `key`; never fails the command. */
-export function writeCachedDescribe(dir: string, key: string, text: string): void {
+/**
+ * The cached entry for `key`, if there is one and the interpreter it names is still the same
+ * file; anything unreadable counts as none.
+ */
+export function readCachedDescribe(dir: string, key: string): Entry | undefined {
+  const text = readOrUndefined(path.join(dir, `${key}.json`));
+  if (text === undefined) {
+    return undefined;
+  }
+  try {
+    const entry = JSON.parse(text) as Partial<Entry>;
+    const now = typeof entry.output === "string" ? interpreterOf(entry.output) : undefined;
+    const then = entry.interpreter;
+    if (
+      now === undefined ||
+      then === undefined ||
+      now.path !== then.path ||
+      now.size !== then.size ||
+      now.mtimeMs !== then.mtimeMs
+    ) {
+      return undefined;
+    }
+    return { output: entry.output as string, interpreter: now };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keeps `output` (a `--describe` answer that parsed) for `key`; never fails the command. */
+export function writeCachedDescribe(dir: string, key: string, output: string): void {
+  const interpreter = interpreterOf(output);
+  if (interpreter === undefined) {
+    return; // an entrypoint that does not say which interpreter answered: nothing to check
+  }
   const file = path.join(dir, `${key}.json`);
   try {
     fs.mkdirSync(dir, { recursive: true });
     // Written whole and renamed: a concurrent submit never reads half an entry.
     const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString("hex")}`;
-    fs.writeFileSync(tmp, text);
+    fs.writeFileSync(tmp, JSON.stringify({ output, interpreter } satisfies Entry));
     fs.renameSync(tmp, file);
   } catch {
     // A read-only checkout still works, only without the cache.
@@ -198,8 +277,10 @@ export function startProbes(
 ): Promise<ScriptDescription> {
   const dir = describeCacheDir(repoRoot, env);
   const key = describeKey({ repoRoot, ...(script !== undefined ? { script } : {}), env });
-  const text = key !== undefined ? readCachedDescribe(dir, key) : undefined;
-  const startChecker = (): void => onChecker(startCheckValues(repoRoot, script));
+  const entry = key !== undefined ? readCachedDescribe(dir, key) : undefined;
+  // With an entry, the real interpreter: a shim costs a shell and more per start.
+  const startChecker = (python?: string): void =>
+    onChecker(startCheckValues(repoRoot, script, python));
   const live = (): Promise<ScriptDescription> => {
     const d = startDescribe({ repoRoot, ...(script !== undefined ? { script } : {}) });
     return d.run.then(async (run) => {
@@ -210,7 +291,7 @@ export function startProbes(
       return desc;
     });
   };
-  if (text === undefined) {
+  if (entry === undefined) {
     startChecker();
     return live();
   }
@@ -218,13 +299,13 @@ export function startProbes(
     ([options, types]) => {
       let desc: ScriptDescription;
       try {
-        desc = options.parseDescription(text, "the cached description");
+        desc = options.parseDescription(entry.output, "the cached description");
       } catch {
         startChecker(); // a damaged entry: ask Python again, as without one
         return live();
       }
       if (desc.options.some(types.isTyped)) {
-        startChecker();
+        startChecker(entry.interpreter.path);
       }
       return desc;
     },

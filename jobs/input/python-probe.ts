@@ -93,9 +93,16 @@ export function entrypointArgs(
   return [entrypoint, mode, ...(script !== undefined ? ["--script", script] : [])];
 }
 
-/** `python3 run_job.py --check-values [--script S]`, started; send the pairs with `finish`. */
-export function startCheckValues(repoRoot: string, script: string | undefined): StartedPython {
-  return startPython("python3", entrypointArgs(repoRoot, "--check-values", script), repoRoot);
+/**
+ * `python3 run_job.py --check-values [--script S]`, started; send the pairs with `finish`.
+ * `python`: the interpreter, when known to be the one `python3` stands for (describe-cache.ts).
+ */
+export function startCheckValues(
+  repoRoot: string,
+  script: string | undefined,
+  python = "python3",
+): StartedPython {
+  return startPython(python, entrypointArgs(repoRoot, "--check-values", script), repoRoot);
 }
 
 export interface DescribeArgs {

@@ -6,7 +6,12 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { DESCRIBE_CACHE_ENV, describeKey } from "../../jobs/input/describe-cache";
+import {
+  DESCRIBE_CACHE_ENV,
+  describeKey,
+  readCachedDescribe,
+  writeCachedDescribe,
+} from "../../jobs/input/describe-cache";
 import {
   REPO_ROOT,
   STACK_OUTPUTS,
@@ -88,6 +93,21 @@ describe("jobs: the cached script description", function () {
     assert.strictEqual(describeKey({ repoRoot, env: { PATH: process.env.PATH ?? "" } }), undefined);
   });
 
+  it("an entry counts only while the interpreter that answered is the same file", function () {
+    const python = path.join(dir, "python3.99");
+    fs.writeFileSync(python, "interpreter");
+    const output = JSON.stringify({ script: "script.py", options: [], python });
+    const cache = path.join(dir, "cache");
+    writeCachedDescribe(cache, "k", output);
+    assert.strictEqual(readCachedDescribe(cache, "k")?.output, output);
+    assert.strictEqual(readCachedDescribe(cache, "k")?.interpreter.path, python);
+    fs.appendFileSync(python, " upgraded");
+    assert.strictEqual(readCachedDescribe(cache, "k"), undefined);
+    // An answer that names no interpreter is not kept.
+    writeCachedDescribe(cache, "n", JSON.stringify({ script: "script.py", options: [] }));
+    assert.strictEqual(readCachedDescribe(cache, "n"), undefined);
+  });
+
   it("a submit right after the script's argparse was edited sees the new option; a damaged entry is ignored", async function () {
     this.timeout(120_000);
     const cache = path.join(dir, "cache");
@@ -151,8 +171,8 @@ describe("jobs: the cached script description", function () {
     assert.doesNotMatch(damaged.stderr, /cached/);
     const repaired = fs.readdirSync(cache).map((f) => fs.readFileSync(path.join(cache, f), "utf8"));
     assert.ok(
-      repaired.some((t) => t.includes('"var_c"') && JSON.parse(t) !== null),
-      "re-kept",
+      repaired.some((t) => t.startsWith('{"output"') && t.includes('\\"var_c\\"')),
+      "kept again",
     );
   });
 });
