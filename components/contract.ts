@@ -69,6 +69,7 @@ const KEYS = [
   "outputDir",
   "s3MaxAttempts",
   "stateDir",
+  "describeCache",
   "testHooks",
 ] as const;
 

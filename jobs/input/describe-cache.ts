@@ -25,11 +25,12 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { VARS } from "../../components/contract";
 import { startCheckValues, startDescribe, type StartedPython } from "./python-probe";
 import type { ScriptDescription } from "./script-options";
 
 /** Environment variable naming the folder of cached descriptions (tests, the bench). */
-export const DESCRIBE_CACHE_ENV = "BATCHPY_DESCRIBE_CACHE";
+export const DESCRIBE_CACHE_ENV = VARS.describeCache;
 
 /** Bump when the entry format or the key's inputs change. */
 const FORMAT = "batchpy-describe-1";
