@@ -34,6 +34,9 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
   before(async function () {
     s3 = await FakeS3.start(STACK_OUTPUTS.bucketName);
     logs = await FakeCloudWatchLogs.start(3);
+    // The tool loads this SDK package at its first CloudWatch call; loaded here once, so the
+    // first poll of a `logs --follow` below is not slowed by it inside the test's 100 ms wait.
+    await import("@aws-sdk/client-cloudwatch-logs");
   });
   after(async function () {
     await s3.close();
