@@ -17,7 +17,7 @@ import { submitFailure } from "./api";
 import { describeError } from "../errors";
 import type { IntentLine, Ledger, LedgerEntry } from "../state/ledger";
 import type { Submission } from "../input/plan";
-import { runPool } from "./pool";
+import { runPool, type PoolOutcome } from "./pool";
 import { reconcile, withToken, type ReconcileDeps } from "./reconcile";
 import type { TestHooks } from "./test-hooks";
 import { definedOnly } from "../../components/defined";
@@ -225,6 +225,14 @@ export interface SendAllResult {
   readonly lookupError?: unknown;
 }
 
+type MutableResult = { -readonly [K in keyof SendAllResult]: SendAllResult[K] };
+
+interface SendAllOptions {
+  readonly concurrency: number;
+  readonly signal: AbortSignal;
+  readonly reconcile: Omit<ReconcileDeps, "batch" | "known">;
+}
+
 /**
  * Sends `items` with bounded concurrency; then reconciles every lost answer by token and
  * resends (same token) the ones AWS never created, up to MAX_SEND_ROUNDS times.
@@ -232,21 +240,15 @@ export interface SendAllResult {
 export async function sendAll(
   items: readonly SendItem[],
   ctx: SendContext,
-  opts: {
-    concurrency: number;
-    signal: AbortSignal;
-    reconcile: Omit<ReconcileDeps, "batch" | "known">;
-  },
+  opts: SendAllOptions,
 ): Promise<SendAllResult> {
-  const result: {
-    -readonly [K in keyof SendAllResult]: SendAllResult[K];
-  } = {
-    accepted: [] as LedgerEntry[],
-    recovered: [] as LedgerEntry[],
-    open: [] as IntentLine[],
-    duplicates: [] as Duplicate[],
-    failures: [] as { item: SendItem; reason: unknown }[],
-    notSent: [] as SendItem[],
+  const result: MutableResult = {
+    accepted: [],
+    recovered: [],
+    open: [],
+    duplicates: [],
+    failures: [],
+    notSent: [],
   };
   let batch: readonly SendItem[] = items;
   for (let round = 0; batch.length > 0; round++) {
@@ -255,20 +257,7 @@ export async function sendAll(
       stopOnError: true,
       signal: opts.signal,
     });
-    const lost: IntentLine[] = [];
-    outcomes.forEach((o, i) => {
-      if (o.status === "fulfilled") {
-        if (o.value.status === "accepted") {
-          result.accepted.push(o.value.entry);
-        } else {
-          lost.push(o.value.intent);
-        }
-      } else if (o.status === "rejected") {
-        result.failures.push({ item: batch[i], reason: o.reason });
-      } else {
-        result.notSent.push(batch[i]);
-      }
-    });
+    const lost = collectRound(outcomes, batch, result);
     if (lost.length === 0) {
       break;
     }
@@ -276,25 +265,63 @@ export async function sendAll(
       result.open.push(...lost);
       break;
     }
-    let r: Reconciled;
-    try {
-      r = await reconcileAndAdopt(lost, ctx, opts.reconcile);
-    } catch (err) {
-      if (err instanceof UnrecordedError) {
-        throw err;
-      }
-      result.open.push(...lost);
-      result.lookupError = err;
-      break;
-    }
-    result.recovered.push(...r.recovered);
-    result.duplicates.push(...r.duplicates);
-    result.open.push(...r.undecided);
-    const byToken = new Map(batch.map((item) => [item.token, item]));
-    batch = r.absent.flatMap((intent) => {
-      const item = byToken.get(intent.token);
-      return item !== undefined ? [item] : [];
-    });
+    batch = await resendable(lost, batch, ctx, opts, result);
   }
   return result;
+}
+
+/** One round's outcomes into `result`; returns the intents whose answer was lost. */
+function collectRound(
+  outcomes: readonly PoolOutcome<SendOutcome>[],
+  batch: readonly SendItem[],
+  result: MutableResult,
+): IntentLine[] {
+  const lost: IntentLine[] = [];
+  outcomes.forEach((o, i) => {
+    if (o.status === "fulfilled") {
+      if (o.value.status === "accepted") {
+        result.accepted.push(o.value.entry);
+      } else {
+        lost.push(o.value.intent);
+      }
+    } else if (o.status === "rejected") {
+      result.failures.push({ item: batch[i], reason: o.reason });
+    } else {
+      result.notSent.push(batch[i]);
+    }
+  });
+  return lost;
+}
+
+/**
+ * The lost answers looked up by token: found jobs adopted into `result`, undecided ones left
+ * open; returns the items Batch never created, to send again with the same token (none when
+ * the lookup itself failed: then every lost intent stays open).
+ */
+async function resendable(
+  lost: readonly IntentLine[],
+  batch: readonly SendItem[],
+  ctx: SendContext,
+  opts: SendAllOptions,
+  result: MutableResult,
+): Promise<SendItem[]> {
+  let r: Reconciled;
+  try {
+    r = await reconcileAndAdopt(lost, ctx, opts.reconcile);
+  } catch (err) {
+    if (err instanceof UnrecordedError) {
+      throw err;
+    }
+    result.open.push(...lost);
+    result.lookupError = err;
+    return [];
+  }
+  result.recovered.push(...r.recovered);
+  result.duplicates.push(...r.duplicates);
+  result.open.push(...r.undecided);
+  const byToken = new Map(batch.map((item) => [item.token, item]));
+  return r.absent.flatMap((intent) => {
+    const item = byToken.get(intent.token);
+    return item !== undefined ? [item] : [];
+  });
 }

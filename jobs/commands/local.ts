@@ -51,46 +51,53 @@ export function planLocal(submissions: readonly Submission[], root: string): Loc
   const runs: LocalRun[] = [];
   const manifests: { file: string; body: string }[] = [];
   for (const s of submissions) {
-    const env = new Map(
-      (s.request.containerOverrides?.environment ?? []).map((v) => [v.name, v.value]),
-    );
-    let sets: readonly ParameterSet[] = [];
-    let indexes: readonly number[] | undefined;
     if (s.kind === "array") {
       manifests.push({
         file: path.join(root, ...s.manifest.key.split("/")),
         body: s.manifest.body,
       });
-      const m = JSON.parse(s.manifest.body) as { sets: ParameterSet[]; indexes?: number[] };
-      sets = m.sets;
-      indexes = m.indexes;
     }
-    const sweep = s.sweep;
-    const resources = requestedResources(s);
-    if (s.arraySize !== undefined) {
-      for (let i = 0; i < s.arraySize; i++) {
-        runs.push({
-          jobName: s.jobName,
-          index: i,
-          env,
-          ...definedOnly({ set: sets[i] }),
-          ...resources,
-          ...(sweep !== undefined ? { filedAs: { job: sweep, index: indexes?.[i] ?? i } } : {}),
-        });
-      }
-    } else {
-      const index = env.get(VARS.setIndex);
-      runs.push({
-        jobName: s.jobName,
-        env,
-        ...resources,
-        ...(sweep !== undefined && index !== undefined
-          ? { filedAs: { job: sweep, index: Number(index) } }
-          : {}),
-      });
-    }
+    runs.push(...localRuns(s));
   }
   return { runs, manifests };
+}
+
+/** The runs of one submission: itself, or each array child. */
+function localRuns(s: Submission): LocalRun[] {
+  const env = new Map(
+    (s.request.containerOverrides?.environment ?? []).map((v) => [v.name, v.value]),
+  );
+  const sweep = s.sweep;
+  const resources = requestedResources(s);
+  if (s.arraySize === undefined) {
+    const index = env.get(VARS.setIndex);
+    const filedAs =
+      sweep !== undefined && index !== undefined ? { job: sweep, index: Number(index) } : undefined;
+    return [{ jobName: s.jobName, env, ...resources, ...definedOnly({ filedAs }) }];
+  }
+  const { sets, indexes } = manifestSets(s);
+  return Array.from({ length: s.arraySize }, (_, i) => ({
+    jobName: s.jobName,
+    index: i,
+    env,
+    ...definedOnly({ set: sets[i] }),
+    ...resources,
+    ...definedOnly({
+      filedAs: sweep !== undefined ? { job: sweep, index: indexes?.[i] ?? i } : undefined,
+    }),
+  }));
+}
+
+/** An array sweep's sets and their global numbers, from its manifest (none for other arrays). */
+function manifestSets(s: Submission): {
+  sets: readonly ParameterSet[];
+  indexes: readonly number[] | undefined;
+} {
+  if (s.kind !== "array") {
+    return { sets: [], indexes: undefined };
+  }
+  const m = JSON.parse(s.manifest.body) as { sets: ParameterSet[]; indexes?: number[] };
+  return { sets: m.sets, indexes: m.indexes };
 }
 
 function requestedResources(s: Submission): { vcpus?: number; memoryMiB?: number } {
@@ -101,9 +108,7 @@ function requestedResources(s: Submission): { vcpus?: number; memoryMiB?: number
   };
   const vcpus = value("VCPU");
   const memoryMiB = value("MEMORY");
-  return {
-    ...definedOnly({ vcpus, memoryMiB }),
-  };
+  return definedOnly({ vcpus, memoryMiB });
 }
 
 /**

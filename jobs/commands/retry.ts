@@ -9,14 +9,14 @@
  *
  * The requests come from the original files, planned again: their hashes must match the
  * ledger's, so a retry runs what failed, not an edited file. They go through the same
- * exactly-once path as any submission (jobs/commands/submit.ts submitToBatch: lock, reconcile,
+ * exactly-once path as any submission (jobs/commands/submit-batch.ts submitToBatch: lock, reconcile,
  * intent, token tag). A retry interrupted part-way (an open intent of `<name>-r<n>...`) is
  * planned again as of before it started, with the same names and hashes, so re-running
  * the same command completes it instead of sending it twice.
  */
 import { chunkJobName, chunkRanges } from "../input/chunks";
 import { openStack, type Context } from "../context";
-import { BadInputError, EXIT_OK, FatalError, type Problem } from "../errors";
+import { BadInputError, FatalError, type Problem } from "../errors";
 import type { IntentLine, LedgerEntry } from "../state/ledger";
 import { ARRAY_MIN_SIZE, type LoadedJob } from "../input/job-file";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
@@ -29,7 +29,9 @@ import {
 import { latestRuns, type RunUnit } from "../report/rows";
 import { awsSource } from "../report/sources";
 import { TERMINAL, type Status } from "../output/status";
-import { prepare, submitToBatch, type SubmitOptions } from "./submit";
+import { prepare, submitExitCode, type SubmitOptions } from "./submit";
+import { submitToBatch } from "./submit-batch";
+import { printSubmitResult, type SubmitResult } from "../output/submit-print";
 import type { LoadedSweep, ParameterSet } from "../input/sweep";
 import { selectEntries } from "./watch";
 
@@ -288,6 +290,13 @@ function refuseParts(names: readonly string[], latest: ReadonlyMap<string, Ledge
 
 export async function retryCommand(given: RetryOptions, ctx: Context): Promise<number> {
   const opts = { ...given, names: [...new Set(given.names)] };
+  const result = await retry(opts, ctx);
+  printSubmitResult(result, ctx.io, { ...opts, cwd: ctx.cwd });
+  return submitExitCode(result);
+}
+
+/** Plans the retries of `opts.names` and submits them; returns what happened. */
+export async function retry(opts: RetryOptions, ctx: Context): Promise<SubmitResult> {
   checkRetryOptions(opts);
   const { outputs, ledger } = openStack(opts, ctx);
   refuseParts(opts.names, ledger.latest());
@@ -300,6 +309,21 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
   );
   const selection = selectRetry(opts.names, await readUnits(known, outputs, ctx));
   refuseUnfinished(selection);
+  const { todo, notes } = await planRetries(selection, before, opts, ctx);
+  refuseTakenNames(todo, before);
+  if (todo.length === 0) {
+    return { kind: "retry-nothing", stack: outputs.stack, names: opts.names };
+  }
+  return submitToBatch(opts, ctx, outputs, todo, notes);
+}
+
+/** The submissions of every selected name that has failed runs; a note for the others. */
+async function planRetries(
+  selection: readonly RetrySelection[],
+  before: readonly LedgerEntry[],
+  opts: RetryOptions,
+  ctx: Context,
+): Promise<{ todo: Submission[]; notes: Problem[] }> {
   const todo: Submission[] = [];
   const notes: Problem[] = [];
   for (const sel of selection) {
@@ -309,6 +333,11 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
     }
     todo.push(...(await planRetry(sel, before, opts, ctx)));
   }
+  return { todo, notes };
+}
+
+/** Retry names the ledger already holds for other jobs: refused before anything is sent. */
+function refuseTakenNames(todo: readonly Submission[], before: readonly LedgerEntry[]): void {
   const taken = new Map(before.map((e) => [e.jobName, e]));
   const clash = todo.filter((s) => taken.has(s.jobName));
   if (clash.length > 0) {
@@ -318,13 +347,4 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
         "rename those jobs, or submit the sweep again under another jobName; nothing was submitted",
     );
   }
-  if (todo.length === 0) {
-    ctx.io.stdout.write(
-      opts.json
-        ? `${JSON.stringify({ stack: outputs.stack, submitted: [], retried: 0 })}\n`
-        : `nothing failed in ${opts.names.join(", ")}: nothing to retry\n`,
-    );
-    return EXIT_OK;
-  }
-  return submitToBatch({ ...opts, files: [] }, ctx, outputs, todo, notes);
 }

@@ -161,19 +161,8 @@ export function supersededAttempts(
   let jobs = 0;
   const groups = new Set(entries.filter(isRetryEntry).map(groupOf));
   for (const group of groups) {
-    const keys = new Set<SetKey>();
-    for (const e of entries) {
-      const cover = covers.get(e.jobId);
-      if (isRetryEntry(e) && groupOf(e) === group && cover !== undefined) {
-        if (cover.kind === "job") {
-          keys.add("");
-        } else if (cover.kind === "list") {
-          cover.indexes.forEach((i) => keys.add(i));
-        }
-      }
-    }
     const ordered = bySubmission(entries.filter((x) => groupOf(x) === group));
-    for (const key of keys) {
+    for (const key of retriedSets(entries, covers, group)) {
       const runs = runsIn(ordered, covers, key);
       if (runs.length > 1) {
         if (key === "") {
@@ -186,6 +175,27 @@ export function supersededAttempts(
     }
   }
   return { attempts, sets, jobs };
+}
+
+/** The sets the retries in `group` cover ("" for a retried single job). */
+function retriedSets(
+  entries: readonly LedgerEntry[],
+  covers: ReadonlyMap<string, Cover>,
+  group: string,
+): Set<SetKey> {
+  const keys = new Set<SetKey>();
+  for (const e of entries) {
+    const cover = covers.get(e.jobId);
+    if (!isRetryEntry(e) || groupOf(e) !== group || cover === undefined) {
+      continue;
+    }
+    if (cover.kind === "job") {
+      keys.add("");
+    } else if (cover.kind === "list") {
+      cover.indexes.forEach((i) => keys.add(i));
+    }
+  }
+  return keys;
 }
 
 /** What a retry's cover is read from: its manifest's indexes, or a lone set's number. */

@@ -6,7 +6,7 @@ import * as assert from "assert";
 import { createAwsClients, submitFailure, submitRetryable } from "../../jobs/aws/api";
 import { STOPPING } from "../../jobs/cli";
 import { isRetryable } from "../../jobs/errors";
-import { remainingAdvice } from "../../jobs/commands/submit";
+import { remainingAdvice } from "../../jobs/output/submit-print";
 import { FakeBatch } from "../helpers/fake-batch";
 import { awsEnv, setProcessEnv } from "../helpers/jobs-harness";
 

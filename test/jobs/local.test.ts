@@ -14,7 +14,7 @@ import {
   type LocalResult,
 } from "../../jobs/commands/local";
 import { buildPlan, type Submission } from "../../jobs/input/plan";
-import { localResultsLine } from "../../jobs/commands/submit";
+import { localResultsLine } from "../../jobs/output/submit-print";
 import type { LoadedSweep } from "../../jobs/input/sweep";
 import { REPO_ROOT, STACK_OUTPUTS, runJobs, tempDir } from "../helpers/jobs-harness";
 

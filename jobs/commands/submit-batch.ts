@@ -1,0 +1,533 @@
+/**
+ * Planned submissions to AWS Batch, exactly once per job name: take the stack's submit lock,
+ * read the ledger and open it for appending; reconcile the submissions an earlier run left
+ * open; then upload sweep manifests and send with bounded concurrency
+ * (jobs/aws/exactly-once.ts: intent line, SubmitJob with a token tag, job ID). Returns what
+ * happened; jobs/output/submit-print.ts prints it. Notes, the progress bar and per-job lines
+ * are written as the run goes.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { createProgress, displayPath, sleep, stateDir, type Context } from "../context";
+import { FatalError, describeError, formatProblem, type Problem } from "../errors";
+import { SUBMIT_TIMEOUT_MS, type AwsClients } from "../aws/api";
+import {
+  UnrecordedError,
+  reconcileAndAdopt,
+  sendAll,
+  type Duplicate,
+  type Reconciled,
+  type SendAllResult,
+  type SendContext,
+  type SendItem,
+} from "../aws/exactly-once";
+import { DEFAULT_SUBMIT_CONCURRENCY, runPool } from "../aws/pool";
+import { LISTING_WAIT_MS, newToken } from "../aws/reconcile";
+import { Ledger, checkedLedgerPath, type IntentLine, type LedgerEntry } from "../state/ledger";
+import { acquireLock, lockPath, type Lock } from "../state/lock";
+import { requireOutput, type LoadedOutputs } from "../input/outputs";
+import type { Submission } from "../input/plan";
+import type { SentResult, SkippedJob, SubmitResult } from "../output/submit-print";
+import { VARS } from "../../components/contract";
+import { definedOnly } from "../../components/defined";
+import type { SubmitOptions } from "./submit";
+
+/** The options a Batch submission reads. */
+export type BatchOptions = Pick<
+  SubmitOptions,
+  "dryRun" | "force" | "json" | "concurrency" | "stateDir"
+>;
+
+/**
+ * Planned submissions to Batch (or, with --dry-run, the requests that would go): the lock,
+ * the ledger, reconciliation of what an earlier run left open, then exactly-once sends.
+ * Every check on the input is done by now. `jobs:submit --retry-failed` comes here too.
+ */
+export async function submitToBatch(
+  opts: BatchOptions,
+  ctx: Context,
+  outputs: LoadedOutputs,
+  submissions: readonly Submission[],
+  notes: readonly Problem[],
+): Promise<SubmitResult> {
+  const err = ctx.io.stderr;
+  const file = checkedLedgerPath(stateDir(ctx, opts.stateDir), outputs.stack);
+  if (!opts.json) {
+    notes.forEach((n) => err.write(`note: ${formatProblem(n)}\n`));
+  }
+  if (opts.dryRun) {
+    return dryRun(opts, ctx, outputs, submissions, file);
+  }
+  const { lock, ledger } = openLedgerForSubmit(file, ctx);
+  const clients = ctx.clients(outputs.outputs.region);
+  try {
+    ledger.warnings.forEach((w) => err.write(`warning: ${w}\n`));
+    return await submitWithLedger(opts, ctx, outputs, ledger, clients, submissions);
+  } finally {
+    clients.destroy();
+    ledger.close();
+    lock.release();
+  }
+}
+
+/**
+ * No lock and no folder: a dry run changes nothing, and a running submit may still add to
+ * the ledger, so the list is a preview.
+ */
+function dryRun(
+  opts: BatchOptions,
+  ctx: Context,
+  outputs: LoadedOutputs,
+  submissions: readonly Submission[],
+  file: string,
+): SubmitResult {
+  const ledger = Ledger.open(file);
+  ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
+  const { todo, skipped } = splitByLedger(submissions, ledger.latest(), opts.force);
+  reportSkipped(opts, ctx, submissions.length, skipped, file);
+  return {
+    kind: "dry-run",
+    stack: outputs.stack,
+    bucketName: outputs.outputs.bucketName,
+    todo,
+    skipped,
+  };
+}
+
+/** Which submissions the ledger already has (skipped unless --force); pure. */
+export function splitByLedger(
+  submissions: readonly Submission[],
+  known: ReadonlyMap<string, LedgerEntry>,
+  force: boolean,
+): { todo: Submission[]; skipped: SkippedJob[] } {
+  const todo: Submission[] = [];
+  const skipped: SkippedJob[] = [];
+  for (const s of submissions) {
+    const prior = known.get(s.jobName);
+    if (prior !== undefined && !force) {
+      skipped.push({ jobName: s.jobName, jobId: prior.jobId, changed: prior.hash !== s.hash });
+    } else {
+      todo.push(s);
+    }
+  }
+  return { todo, skipped };
+}
+
+/** Why the ledger (or its lock) cannot be written, and the fixes; nothing was submitted yet. */
+function unwritable(what: string, file: string, err: unknown): FatalError {
+  return new FatalError(
+    `cannot write ${what} ${file} (${describeError(err)}): make ${path.dirname(file)} writable, ` +
+      `or pass --state-dir DIR (or set ${VARS.stateDir}); nothing was submitted`,
+  );
+}
+
+/**
+ * The lock, then the ledger read (the skip decision must see every job a finished run
+ * recorded) and opened for appending, so a folder that cannot be written fails here,
+ * before anything is uploaded or submitted.
+ */
+function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: Ledger } {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+  } catch (err) {
+    throw unwritable("the ledger", file, err);
+  }
+  let lock: Lock;
+  try {
+    lock = acquireLock(lockPath(file), (w) => ctx.io.stderr.write(`warning: ${w}\n`));
+  } catch (err) {
+    throw err instanceof FatalError ? err : unwritable("the submit lock", lockPath(file), err);
+  }
+  try {
+    return { lock, ledger: openForAppend(file) };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+function openForAppend(file: string): Ledger {
+  const ledger = Ledger.open(file);
+  try {
+    ledger.openForAppend();
+  } catch (err) {
+    throw unwritable("the ledger", file, err);
+  }
+  return ledger;
+}
+
+/**
+ * The progress bar and, when wanted, one line per accepted job. One line per job is data
+ * when stdout is piped; on a terminal, past a handful of jobs, the progress bar and the
+ * summary say it better (the IDs are in the ledger).
+ */
+class SendProgress {
+  perJobLines: boolean;
+  private bar = { update: (_n: number): void => undefined, stop: (): void => undefined };
+  private accepted = 0;
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly json: boolean,
+  ) {
+    this.perJobLines = !json && ctx.io.stdout.isTTY !== true;
+  }
+
+  accept(entry: LedgerEntry, how: "submitted" | "recovered"): void {
+    this.bar.update(++this.accepted);
+    if (this.perJobLines) {
+      const what = entry.arraySize !== undefined ? ` (array of ${entry.arraySize})` : "";
+      const why = how === "recovered" ? " (found in Batch by its submission token)" : "";
+      this.ctx.io.stdout.write(`${how} ${entry.jobName} ${entry.jobId}${what}${why}\n`);
+    }
+  }
+
+  /** The bar, once the number of sends is known; counts what was accepted before. */
+  start(total: number): void {
+    this.bar = createProgress(this.ctx.io, { total, json: this.json, label: "submitting" });
+    this.bar.update(this.accepted);
+  }
+
+  stop(): void {
+    this.bar.stop();
+  }
+}
+
+function sendContext(
+  opts: BatchOptions,
+  ctx: Context,
+  clients: AwsClients,
+  ledger: Ledger,
+  progress: SendProgress,
+): SendContext {
+  return {
+    clients,
+    ledger,
+    run: new Date().toISOString(),
+    ...definedOnly({ hooks: ctx.hooks }),
+    onAccepted: (entry, how) => progress.accept(entry, how),
+    onLost: (intent, error) => {
+      if (!opts.json) {
+        ctx.io.stderr.write(
+          `note: ${intent.jobName}: SubmitJob's answer was lost (${describeError(error)}); ` +
+            "looking the job up by its token before sending it again\n",
+        );
+      }
+    },
+  };
+}
+
+/** Reconcile, split, upload, send: the run once the lock and ledger are held. */
+async function submitWithLedger(
+  opts: BatchOptions,
+  ctx: Context,
+  outputs: LoadedOutputs,
+  ledger: Ledger,
+  clients: AwsClients,
+  submissions: readonly Submission[],
+): Promise<SubmitResult> {
+  const progress = new SendProgress(ctx, opts.json);
+  const sendCtx = sendContext(opts, ctx, clients, ledger, progress);
+  const waits = reconcileTiming(ctx, opts);
+  const start = await recoverOpenIntents(opts, ctx, ledger, sendCtx, submissions, waits);
+  if (start.interrupted) {
+    return { kind: "stopped", undecided: start.undecided };
+  }
+  const { items, skipped } = whatToSend(opts, ctx, ledger, submissions, start);
+  if (items.length === 0) {
+    const recovered = start.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
+    const { duplicates } = start;
+    return {
+      kind: "nothing",
+      stack: outputs.stack,
+      total: submissions.length,
+      recovered,
+      skipped,
+      duplicates,
+    };
+  }
+  progress.perJobLines = !opts.json && (items.length <= 5 || ctx.io.stdout.isTTY !== true);
+  await uploadManifests(
+    clients,
+    outputs,
+    items.map((i) => i.submission),
+  );
+  progress.start(items.length + start.recovered.length);
+  let result: SendAllResult;
+  try {
+    result = await sendAll(items, sendCtx, {
+      concurrency: opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY,
+      signal: ctx.signal,
+      reconcile: waits,
+    });
+  } finally {
+    progress.stop();
+  }
+  return sentResult(outputs.stack, ledger.file, result, skipped, start, ctx.signal.aborted);
+}
+
+/**
+ * What this run sends: the resends of recovery, then what the ledger does not have yet
+ * (everything with --force); says on stderr what it skips.
+ */
+function whatToSend(
+  opts: BatchOptions,
+  ctx: Context,
+  ledger: Ledger,
+  submissions: readonly Submission[],
+  start: StartRecovery,
+): { items: SendItem[]; skipped: SkippedJob[] } {
+  const resolved = new Set([
+    ...start.recovered.map((e) => e.jobName),
+    ...start.resend.map((r) => r.submission.jobName),
+  ]);
+  const { todo, skipped } = splitByLedger(
+    submissions.filter((s) => !resolved.has(s.jobName)),
+    ledger.latest(),
+    opts.force,
+  );
+  reportSkipped(opts, ctx, submissions.length, skipped, ledger.file);
+  const items: SendItem[] = [
+    ...start.resend,
+    ...todo.map((s) => ({ submission: s, token: newToken() })),
+  ];
+  return { items, skipped };
+}
+
+/** The outcome of the sends, in the shape the printers take. */
+function sentResult(
+  stack: string,
+  ledger: string,
+  r: SendAllResult,
+  skipped: readonly SkippedJob[],
+  start: StartRecovery,
+  aborted: boolean,
+): SentResult {
+  const unrecorded = r.failures.flatMap((f) =>
+    f.reason instanceof UnrecordedError
+      ? [
+          {
+            jobName: f.reason.entry.jobName,
+            jobId: f.reason.entry.jobId,
+            file: f.reason.entry.file,
+            error: describeError(f.reason.failure),
+          },
+        ]
+      : [],
+  );
+  const failed = r.failures.flatMap((f) =>
+    f.reason instanceof UnrecordedError
+      ? []
+      : [
+          {
+            jobName: f.item.submission.jobName,
+            file: f.item.submission.file,
+            error: describeError(f.reason),
+          },
+        ],
+  );
+  return {
+    kind: "sent",
+    stack,
+    ledger,
+    submitted: r.accepted,
+    recovered: [...start.recovered, ...r.recovered],
+    skipped,
+    failed,
+    unrecorded,
+    open: r.open.map((i) => ({ jobName: i.jobName, token: i.token, file: i.file })),
+    duplicates: [...start.duplicates, ...r.duplicates],
+    notSubmitted: r.notSent.length + failed.length,
+    ...definedOnly({ lookupError: r.lookupError }),
+    failureReasons: r.failures.map((f) => f.reason),
+    aborted,
+  };
+}
+
+/** How long to wait for Batch's job list, and how to wait (Ctrl-C cuts it short). */
+function reconcileTiming(ctx: Context, opts: BatchOptions) {
+  const waitMs = ctx.hooks?.listingWaitMs ?? LISTING_WAIT_MS;
+  return {
+    waitMs,
+    timeoutMs: ctx.hooks?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
+    now: () => Date.now(),
+    sleep: (ms: number) => sleep(ms, ctx.signal),
+    signal: ctx.signal,
+    onWait: (count: number, ms: number) => {
+      if (!opts.json) {
+        ctx.io.stderr.write(
+          `waiting up to ${Math.ceil(ms / 1000)} s for Batch's job list to show ${count} job(s) ` +
+            `whose answer was lost before deciding to send them again (Batch's listing can lag; ` +
+            `the wait is ${Math.round(waitMs / 1000)} s from the send)\n`,
+        );
+      }
+    },
+  };
+}
+
+interface StartRecovery {
+  readonly recovered: LedgerEntry[];
+  readonly resend: SendItem[];
+  readonly duplicates: Duplicate[];
+  readonly interrupted: boolean;
+  readonly undecided: number;
+}
+
+/**
+ * Before anything new is sent: every intent an earlier run left open is looked up by token.
+ * Found: adopted. Absent after the listing wait: resent with the same token if this run has
+ * the same request, else closed (the name, if in this run, is then a new submission).
+ */
+async function recoverOpenIntents(
+  opts: BatchOptions,
+  ctx: Context,
+  ledger: Ledger,
+  sendCtx: SendContext,
+  submissions: readonly Submission[],
+  waits: ReturnType<typeof reconcileTiming>,
+): Promise<StartRecovery> {
+  const open = ledger.openIntents();
+  if (open.length === 0) {
+    return { recovered: [], resend: [], duplicates: [], interrupted: false, undecided: 0 };
+  }
+  if (!opts.json) {
+    ctx.io.stderr.write(
+      `${open.length} submission(s) from an earlier run have no job ID in the ledger (a crash ` +
+        "or a lost answer); looking them up in Batch by their submission token first\n",
+    );
+  }
+  const r = await lookUpOpen(open, ledger, sendCtx, waits);
+  return {
+    recovered: r.recovered,
+    resend: resendOrClose(r.absent, submissions, opts, ctx, ledger),
+    duplicates: r.duplicates,
+    interrupted: r.undecided.length > 0,
+    undecided: r.undecided.length,
+  };
+}
+
+/** The open intents looked up by token; a failure stops the run before anything new is sent. */
+async function lookUpOpen(
+  open: readonly IntentLine[],
+  ledger: Ledger,
+  sendCtx: SendContext,
+  waits: ReturnType<typeof reconcileTiming>,
+): Promise<Reconciled> {
+  try {
+    return await reconcileAndAdopt(open, sendCtx, waits);
+  } catch (err) {
+    throw err instanceof UnrecordedError
+      ? new FatalError(
+          `${err.entry.jobName} was found in Batch as ${err.entry.jobId} but could not be recorded in the ledger ${ledger.file} (${describeError(err.failure)}); make it writable and re-run; nothing new was sent`,
+        )
+      : new FatalError(
+          `looking up ${open.length} submission(s) an earlier run left open failed (${describeError(err)}); ` +
+            "nothing new was sent; jobs:submit needs batch:ListJobs and batch:DescribeJobs besides batch:SubmitJob",
+        );
+  }
+}
+
+/**
+ * Intents never seen in Batch: sent again with their token when this run has the same
+ * request; otherwise closed in the ledger.
+ */
+function resendOrClose(
+  absent: readonly IntentLine[],
+  submissions: readonly Submission[],
+  opts: BatchOptions,
+  ctx: Context,
+  ledger: Ledger,
+): SendItem[] {
+  const byName = new Map(submissions.map((s) => [s.jobName, s]));
+  const resend: SendItem[] = [];
+  for (const intent of absent) {
+    const s = byName.get(intent.jobName);
+    if (s !== undefined && s.hash === intent.hash) {
+      resend.push({ submission: s, token: intent.token });
+      if (!opts.json) {
+        ctx.io.stderr.write(
+          `note: ${intent.jobName}: not in Batch's job list ${describeAge(intent)} after it was sent; ` +
+            `sending it again with the same token (${intent.token})\n`,
+        );
+      }
+    } else {
+      closeAbsent(ledger, intent, s === undefined ? "not in this run" : "its file changed");
+      if (!opts.json) {
+        ctx.io.stderr.write(
+          `note: ${intent.jobName}: the earlier submission never reached Batch and ` +
+            `${s === undefined ? "is not in this run" : "its file changed since"}; ` +
+            `${s === undefined ? "not sent" : "sending the new version"}\n`,
+        );
+      }
+    }
+  }
+  return resend;
+}
+
+function describeAge(intent: IntentLine): string {
+  const ms = Date.now() - Date.parse(intent.at);
+  return Number.isNaN(ms) ? "long" : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+}
+
+function closeAbsent(ledger: Ledger, intent: IntentLine, why: string): void {
+  ledger.appendClosed({
+    v: 1,
+    type: "closed",
+    jobName: intent.jobName,
+    token: intent.token,
+    reason: `not in Batch after the listing wait; ${why}`,
+    at: new Date().toISOString(),
+  });
+}
+
+/** Manifests first: a child that starts before its manifest exists would fail. */
+async function uploadManifests(
+  clients: AwsClients,
+  outputs: LoadedOutputs,
+  submissions: readonly Submission[],
+): Promise<void> {
+  const arrays = submissions.filter(
+    (s): s is Extract<Submission, { kind: "array" }> => s.kind === "array",
+  );
+  if (arrays.length === 0) {
+    return;
+  }
+  const bucket = requireOutput(outputs, "bucketName", "to upload array sweep manifests");
+  const uploads = await runPool(
+    arrays,
+    (s) => clients.storage.putObject(bucket, s.manifest.key, s.manifest.body, "application/json"),
+    { concurrency: 4, stopOnError: true },
+  );
+  const failed = uploads.findIndex((u) => u.status === "rejected");
+  if (failed >= 0) {
+    const u = uploads[failed];
+    throw new FatalError(
+      `uploading s3://${bucket}/${arrays[failed].manifest.key} failed (${describeError(u.status === "rejected" ? u.reason : undefined)}); nothing was submitted`,
+    );
+  }
+}
+
+/** Says on stderr which jobs the ledger already has (a run's progress, not its outcome). */
+function reportSkipped(
+  opts: BatchOptions,
+  ctx: Context,
+  total: number,
+  skipped: readonly SkippedJob[],
+  file: string,
+): void {
+  if (opts.json) {
+    return;
+  }
+  const err = ctx.io.stderr;
+  if (skipped.length > 0) {
+    err.write(
+      `${skipped.length} of ${total} already submitted (ledger ${displayPath(ctx.cwd, file)}); ` +
+        `skipping them, --force resubmits\n`,
+    );
+  }
+  for (const c of skipped.filter((s) => s.changed).slice(0, 10)) {
+    err.write(
+      `  note: ${c.jobName} changed since it was submitted as ${c.jobId}; pass --force or rename the job\n`,
+    );
+  }
+}

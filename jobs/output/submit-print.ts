@@ -1,0 +1,399 @@
+/**
+ * `jobs:submit` (and `--retry-failed`, `--local`, `--dry-run`) outcome printers: what a run
+ * returns, written once for humans and once as `--json`. Progress during a run (notes, the
+ * progress bar, per-job lines) is written by the run itself, as it happens.
+ */
+import * as path from "path";
+import { displayPath, type Io } from "../context";
+import { describeError, isRetryable } from "../errors";
+import { UnrecordedError, type Duplicate } from "../aws/exactly-once";
+import type { PoolOutcome } from "../aws/pool";
+import { TOKEN_TAG } from "../aws/reconcile";
+import type { LedgerEntry } from "../state/ledger";
+import type { Submission } from "../input/plan";
+import type { LocalResult } from "../commands/local";
+import { localResultPaths } from "../commands/local";
+import { VARS } from "../../components/contract";
+import { definedOnly } from "../../components/defined";
+import { shellWord } from "./shell";
+
+/** A job the ledger already has, left out unless --force. */
+export interface SkippedJob {
+  readonly jobName: string;
+  readonly jobId: string;
+  /** Its file changed since it was submitted. */
+  readonly changed: boolean;
+}
+
+/** `--dry-run`: the requests a run would send. */
+export interface DryRunResult {
+  readonly kind: "dry-run";
+  readonly stack: string;
+  readonly bucketName: string | undefined;
+  readonly todo: readonly Submission[];
+  readonly skipped: readonly SkippedJob[];
+}
+
+/** Everything was in the ledger already (or found in Batch by token). */
+export interface NothingToSubmit {
+  readonly kind: "nothing";
+  readonly stack: string;
+  /** Planned submissions. */
+  readonly total: number;
+  readonly recovered: readonly { readonly jobName: string; readonly jobId: string }[];
+  readonly skipped: readonly SkippedJob[];
+  readonly duplicates: readonly Duplicate[];
+}
+
+/** A run that sent something. */
+export interface SentResult {
+  readonly kind: "sent";
+  readonly stack: string;
+  readonly ledger: string;
+  readonly submitted: readonly LedgerEntry[];
+  /** Found in Batch by token, before the sends or after a lost answer. */
+  readonly recovered: readonly LedgerEntry[];
+  readonly skipped: readonly SkippedJob[];
+  readonly failed: readonly { jobName: string; file: string; error: string }[];
+  /** Accepted by Batch but not written to the ledger. */
+  readonly unrecorded: readonly {
+    jobName: string;
+    jobId: string;
+    file: string | undefined;
+    error: string;
+  }[];
+  /** Answers lost and still undecided: their intents stay open. */
+  readonly open: readonly { jobName: string; token: string; file: string | undefined }[];
+  readonly duplicates: readonly Duplicate[];
+  readonly notSubmitted: number;
+  /** Looking lost answers up failed. */
+  readonly lookupError?: unknown;
+  /** Why each failed send failed, for the advice on re-running. */
+  readonly failureReasons: readonly unknown[];
+  /** Ctrl-C cut the run short. */
+  readonly aborted: boolean;
+}
+
+/** Stopped (Ctrl-C) while waiting for Batch's job list, before anything new was sent. */
+export interface StoppedResult {
+  readonly kind: "stopped";
+  /** Open intents left undecided. */
+  readonly undecided: number;
+}
+
+/** `--retry-failed` found nothing failed. */
+export interface NothingToRetry {
+  readonly kind: "retry-nothing";
+  readonly stack: string;
+  readonly names: readonly string[];
+}
+
+/** `--local`: what ran on this machine. */
+export interface LocalRunsResult {
+  readonly kind: "local";
+  readonly root: string;
+  readonly submissions: readonly Submission[];
+  /** Runs planned. */
+  readonly planned: number;
+  /** Runs that ended (the rest were not started). */
+  readonly results: readonly LocalResult[];
+  readonly aborted: boolean;
+}
+
+export type SubmitResult =
+  DryRunResult | NothingToSubmit | SentResult | StoppedResult | NothingToRetry | LocalRunsResult;
+
+/** What the printers need besides the result. */
+export interface PrintOptions {
+  readonly json: boolean;
+  readonly cwd: string;
+  /** The stack options of this run, repeated in the hint that follows it. */
+  readonly stack?: string;
+  readonly outputs?: string;
+  readonly stateDir?: string;
+}
+
+/** Writes `result` for humans, or as one JSON line with --json. */
+export function printSubmitResult(result: SubmitResult, io: Io, opts: PrintOptions): void {
+  if (result.kind === "stopped") {
+    // Said either way: nothing else is printed, and the exit code alone would not say why.
+    io.stderr.write(
+      `stopped while waiting for Batch's job list; ${result.undecided} submission(s) stay open in the ledger and are looked up again by the next run\n`,
+    );
+    return;
+  }
+  if (opts.json) {
+    io.stdout.write(`${JSON.stringify(submitJson(result))}\n`);
+    return;
+  }
+  switch (result.kind) {
+    case "dry-run":
+      return printDryRun(result, io);
+    case "nothing":
+      return printNothing(result, io);
+    case "sent":
+      return printSent(result, io, opts);
+    case "retry-nothing":
+      io.stdout.write(`nothing failed in ${result.names.join(", ")}: nothing to retry\n`);
+      return;
+    case "local":
+      return printLocal(result, io, opts.cwd);
+  }
+}
+
+/** The `--json` document of `result`. */
+export function submitJson(result: Exclude<SubmitResult, StoppedResult>): object {
+  switch (result.kind) {
+    case "dry-run":
+      return {
+        stack: result.stack,
+        requests: result.todo.map((s) => s.request),
+        manifests: result.todo.flatMap((s) =>
+          s.kind === "array"
+            ? [{ jobName: s.jobName, key: s.manifest.key, sets: s.manifest.sets }]
+            : [],
+        ),
+        skipped: result.skipped,
+      };
+    case "nothing":
+      return {
+        stack: result.stack,
+        submitted: [],
+        recovered: result.recovered,
+        skipped: result.skipped,
+        failed: [],
+        unrecorded: [],
+        open: [],
+        duplicates: result.duplicates,
+        notSubmitted: 0,
+      };
+    case "sent":
+      return sentJson(result);
+    case "retry-nothing":
+      return { stack: result.stack, submitted: [], retried: 0 };
+    case "local":
+      return localJson(result);
+  }
+}
+
+function sentJson(r: SentResult): object {
+  return {
+    stack: r.stack,
+    submitted: r.submitted.map((e) =>
+      definedOnly({ jobName: e.jobName, jobId: e.jobId, file: e.file, arraySize: e.arraySize }),
+    ),
+    recovered: r.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId, file: e.file })),
+    skipped: r.skipped,
+    failed: r.failed,
+    unrecorded: r.unrecorded,
+    open: r.open,
+    duplicates: r.duplicates,
+    notSubmitted: r.notSubmitted,
+    ledger: r.ledger,
+  };
+}
+
+function localJson(r: LocalRunsResult): object {
+  const rows = r.results.map((x) => ({
+    jobName: x.run.jobName,
+    ...definedOnly({ index: x.run.index }),
+    exitCode: x.exitCode,
+    ...localResultPaths(x.run, r.root),
+  }));
+  return {
+    localRoot: r.root,
+    runs: rows,
+    failed: r.results.filter((x) => x.exitCode !== 0).length,
+    notRun: r.planned - r.results.length,
+  };
+}
+
+function describeSubmission(s: Submission): string {
+  if (s.kind === "array") {
+    return `array job of ${s.arraySize.toLocaleString("en-US")} children (manifest ${s.manifest.key})`;
+  }
+  return s.arraySize !== undefined ? `array job of ${s.arraySize} children` : "job";
+}
+
+function printDryRun(r: DryRunResult, io: Io): void {
+  for (const s of r.todo) {
+    io.stderr.write(`# ${s.file}: ${s.jobName} (${describeSubmission(s)})\n`);
+    if (s.kind === "array") {
+      io.stderr.write(`#   would upload s3://${r.bucketName}/${s.manifest.key} first\n`);
+    }
+    io.stdout.write(`${JSON.stringify(s.request, null, 2)}\n`);
+  }
+  io.stderr.write(
+    `dry run: ${r.todo.length} request(s) shown, nothing submitted; each is sent with the tag ` +
+      `${TOKEN_TAG} set to a fresh submission token\n`,
+  );
+}
+
+function printNothing(r: NothingToSubmit, io: Io): void {
+  printDuplicates(io, r.duplicates);
+  io.stdout.write(
+    `nothing to submit: all ${r.total} job(s) are in the ledger` +
+      (r.recovered.length > 0 ? ` (${r.recovered.length} found in Batch by token)` : "") +
+      "; --force resubmits\n",
+  );
+}
+
+function printDuplicates(io: Io, duplicates: readonly Duplicate[]): void {
+  for (const d of duplicates) {
+    io.stderr.write(
+      `warning: ${d.jobName}: ${d.others.length + 1} jobs carry its token ${d.token} (${[d.recorded, ...d.others].join(", ")}): ` +
+        `Batch's job list showed the first one later than the listing wait; the ledger keeps ${d.recorded}; ` +
+        `stop the others with aws batch terminate-job if they are not wanted\n`,
+    );
+  }
+}
+
+function printSent(r: SentResult, io: Io, opts: PrintOptions): void {
+  printSendErrors(r, io);
+  printDuplicates(io, r.duplicates);
+  io.stdout.write(
+    `${r.submitted.length} submitted, ${r.skipped.length} already in the ledger` +
+      (r.recovered.length > 0 ? `, ${r.recovered.length} found in Batch by token` : "") +
+      (r.unrecorded.length > 0 ? `, ${r.unrecorded.length} submitted but not in the ledger` : "") +
+      (r.open.length > 0 ? `, ${r.open.length} unresolved (answer lost)` : "") +
+      (r.notSubmitted > 0 ? `, ${r.notSubmitted} not submitted` : "") +
+      "\n",
+  );
+  io.stderr.write(`${whatNext(r, opts)}\n`);
+}
+
+/** Jobs not recorded, sends refused (the first 20), a failed lookup. */
+function printSendErrors(r: SentResult, io: Io): void {
+  for (const u of r.unrecorded) {
+    io.stderr.write(
+      `error: ${u.file}: ${u.jobName} was submitted as ${u.jobId} but could not be recorded in ` +
+        `the ledger ${r.ledger} (${u.error})\n`,
+    );
+  }
+  for (const f of r.failed.slice(0, 20)) {
+    io.stderr.write(`error: ${f.file}: ${f.jobName}: ${f.error}\n`);
+  }
+  if (r.failed.length > 20) {
+    io.stderr.write(`... and ${r.failed.length - 20} more errors\n`);
+  }
+  if (r.lookupError !== undefined) {
+    io.stderr.write(
+      `error: looking up jobs whose answer was lost failed: ${describeError(r.lookupError)}\n`,
+    );
+  }
+}
+
+/** The one line of advice after a run: fix the ledger, re-run, or watch. */
+function whatNext(r: SentResult, opts: PrintOptions): string {
+  if (r.unrecorded.length > 0) {
+    return (
+      `make the ledger (${r.ledger}) writable and re-run: the re-run finds the ` +
+      `${r.unrecorded.length} job(s) above in Batch by their submission token instead of submitting them again`
+    );
+  }
+  if (r.open.length > 0) {
+    const names = r.open.slice(0, 5).map((x) => x.jobName);
+    return (
+      `re-run the same command: it looks the ${r.open.length} job(s) whose answer was lost up by token ` +
+      `(${names.join(", ")}${r.open.length > 5 ? ", ..." : ""}) and sends only what Batch never received`
+    );
+  }
+  if (r.notSubmitted > 0) {
+    const outcomes = r.failureReasons.map((reason) => ({
+      status: "rejected" as const,
+      reason,
+    }));
+    return remainingAdvice(outcomes, r.notSubmitted, r.aborted);
+  }
+  return `next: ${followUp("jobs:watch", opts)}`;
+}
+
+/**
+ * What to do about jobs a run did not submit. A re-run alone is advised only when every
+ * failure is one a later attempt may not meet (throttling, network, HTTP 5xx) or the run
+ * was interrupted; otherwise the cause must be fixed first.
+ */
+export function remainingAdvice(
+  outcomes: readonly PoolOutcome<unknown>[],
+  notSubmitted: number,
+  interrupted: boolean,
+): string {
+  const lasting = outcomes.flatMap((o) =>
+    o.status === "rejected" && !(o.reason instanceof UnrecordedError) && !isRetryable(o.reason)
+      ? [o.reason]
+      : [],
+  );
+  const rest = "accepted jobs are in the ledger and are skipped";
+  if (lasting.length === 0 || interrupted) {
+    return `re-run the same command to submit the remaining ${notSubmitted}: ${rest}`;
+  }
+  return (
+    `${describeError(lasting[0])} is not a failure a re-run fixes: fix its cause first (for example ` +
+    "the job queue or definition, in the files or in the stack's outputs), then re-run the same " +
+    `command to submit the remaining ${notSubmitted}: ${rest}`
+  );
+}
+
+/** `npm run <script>` with the stack options this run was given, so the hint works as is. */
+export function followUp(
+  script: string,
+  opts: { readonly stack?: string; readonly outputs?: string; readonly stateDir?: string },
+): string {
+  const args = [
+    ...(opts.stack !== undefined ? ["--stack", opts.stack] : []),
+    ...(opts.outputs !== undefined ? ["--outputs", opts.outputs] : []),
+    ...(opts.stateDir !== undefined ? ["--state-dir", opts.stateDir] : []),
+  ];
+  return `npm run ${script}${args.length > 0 ? ` -- ${args.map(shellWord).join(" ")}` : ""}`;
+}
+
+function printLocal(r: LocalRunsResult, io: Io, cwd: string): void {
+  const failed = r.results.filter((x) => x.exitCode !== 0);
+  const notRun = r.planned - r.results.length;
+  for (const f of failed.slice(0, 10)) {
+    const name = f.run.index !== undefined ? `${f.run.jobName}[${f.run.index}]` : f.run.jobName;
+    const tail = f.tail
+      .trimEnd()
+      .split("\n")
+      .slice(-15)
+      .map((l) => `  | ${l}`)
+      .join("\n");
+    io.stderr.write(`FAILED ${name}: exit ${f.exitCode ?? f.signal}\n${tail}\n`);
+  }
+  for (const s of r.submissions) {
+    io.stdout.write(`${localResultsLine(s, r.results, r.root, cwd)}\n`);
+  }
+  io.stdout.write(
+    `${r.results.length - failed.length} of ${r.planned} local run(s) succeeded` +
+      (notRun > 0 ? `, ${notRun} not started` : "") +
+      `; logs in ${displayPath(cwd, path.join(r.root, "logs"))}/; copy out with npm run jobs:results -- --local\n`,
+  );
+}
+
+/**
+ * Where a local job's results are, said only of runs that succeeded: a failed run uploads
+ * no results, so its folder does not exist.
+ */
+export function localResultsLine(
+  s: Submission,
+  results: readonly LocalResult[],
+  root: string,
+  cwd: string,
+): string {
+  const runs = results.filter((r) => r.run.jobName === s.jobName);
+  const ok = runs.filter((r) => r.exitCode === 0).length;
+  const total = s.arraySize ?? 1;
+  // A chunk's or lone set's files are filed under its sweep.
+  const rel = displayPath(cwd, path.join(root, "results", s.sweep ?? s.jobName));
+  if (ok === 0) {
+    return `${s.jobName}: no results (${runs.length === 0 ? "not run" : "failed"})`;
+  }
+  if (s.arraySize === undefined) {
+    const set = s.request?.containerOverrides?.environment?.find((v) => v.name === VARS.setIndex);
+    return `${s.jobName}: results in ${rel}/${set !== undefined ? `${set.value}/` : ""}`;
+  }
+  return (
+    `${s.jobName}: results in ${rel}/<index>/` +
+    (ok < total ? ` (${ok} of ${total} children succeeded)` : "")
+  );
+}
