@@ -251,7 +251,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     startProbes: (script) => {
       const resolved = script !== undefined ? path.resolve(script) : undefined;
       checker = startCheckValues(REPO_ROOT, resolved);
-      const d = startDescribe({ repoRoot: REPO_ROOT, ...(resolved ? { script: resolved } : {}) });
+      const d = startDescribe({ repoRoot: REPO_ROOT, script: resolved });
       return d.run.then(async (r) =>
         (await import("./input/script-options")).describedBy(r, d.shown),
       );
