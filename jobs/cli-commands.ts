@@ -18,7 +18,7 @@ import { definedOnly } from "../components/defined";
 import type { ScriptDescription } from "./input/script-options";
 
 /** One option as commander shows and parses it. */
-export interface OptionDef {
+interface OptionDef {
   /** Commander's flags, e.g. `--concurrency <n>` or `-f, --follow`. */
   readonly flags: string;
   readonly description: string;
@@ -28,7 +28,7 @@ export interface OptionDef {
 }
 
 /** Work a command starts before the context loads, so it overlaps Node's start-up. */
-export interface Prepared {
+interface Prepared {
   /** Submit's script description, its Python probes already running. */
   readonly describe?: Promise<ScriptDescription>;
 }

@@ -70,12 +70,11 @@ interface Outcome {
   command: string;
 }
 
+/** Runs the command commander chose, `cmd` being its parsed form. */
+type Action = (def: CommandDef, cmd: Command) => Promise<void>;
+
 /** Adds `def` to `program`: its arguments, options, help and the action that runs it. */
-function addCommand(
-  program: Command,
-  def: CommandDef,
-  action: (def: CommandDef, cmd: Command) => Promise<void>,
-): void {
+function addCommand(program: Command, def: CommandDef, action: Action): void {
   const cmd = program.command(def.name).description(def.description);
   for (const [name, description] of def.arguments) {
     cmd.argument(name, description);
@@ -94,11 +93,7 @@ function addCommand(
 }
 
 /** The commander program of `commands`, writing to `io`; `action` runs the one chosen. */
-function buildProgram(
-  io: Io,
-  commands: readonly CommandDef[],
-  action: (def: CommandDef, cmd: Command) => Promise<void>,
-): Command {
+function buildProgram(io: Io, commands: readonly CommandDef[], action: Action): Command {
   const program = new Command("batchpy jobs")
     .description("Submit, watch and collect AWS Batch jobs of the batchpy stack.")
     .exitOverride()

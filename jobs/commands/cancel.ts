@@ -30,7 +30,7 @@ export interface CancelOptions extends StackOptions {
 }
 
 export { DEFAULT_CANCEL_REASON } from "../defaults";
-export { describeStop, type CancelResult, type Stopped } from "../output/cancel-print";
+export { describeStop } from "../output/cancel-print";
 
 /** TerminateJob and CancelJob take a reason of at most 1,024 characters. */
 export const MAX_REASON_LENGTH = 1024;
@@ -142,7 +142,7 @@ async function stopAll(
 }
 
 /** Stops the jobs the options name; returns what happened, writing nothing. */
-export async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResult> {
+async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResult> {
   checkCancelOptions(opts);
   const { outputs, ledger } = openStack(opts, ctx);
   const entries = jobsToCancel(opts, ledger, outputs.stack);

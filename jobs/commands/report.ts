@@ -123,7 +123,7 @@ function writeOutput(ctx: Context, file: string, text: string, flag: string): st
 }
 
 /** Builds the report and writes the --csv and --html files; prints nothing. */
-export async function makeReport(opts: ReportOptions, ctx: Context): Promise<ReportResult> {
+async function makeReport(opts: ReportOptions, ctx: Context): Promise<ReportResult> {
   if (opts.local && (opts.stack !== undefined || opts.outputs !== undefined)) {
     throw new BadInputError(
       "--local reports runs on this machine; it takes no --stack or --outputs",
