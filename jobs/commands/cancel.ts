@@ -9,12 +9,18 @@
  * those (STARTING or RUNNING, listed after the parent is stopped, so none starts in between)
  * are terminated one by one as `<parentId>:<index>`.
  */
-import type { AwsClients, JobStatus } from "../aws/api";
+import type { AwsClients } from "../aws/api";
 import { openStack, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError, isRetryable } from "../errors";
-import { entriesFor, type LedgerEntry } from "../state/ledger";
+import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
 import { runPool } from "../aws/pool";
-import { isSettled, unknownJobsWarning, type Status } from "../output/status";
+import { isSettled, STARTED_STATUSES, type Status } from "../output/status";
+import {
+  printCancel,
+  printCancelJson,
+  type CancelResult,
+  type Stopped,
+} from "../output/cancel-print";
 import { describeMany } from "./watch";
 
 export interface CancelOptions extends StackOptions {
@@ -24,12 +30,10 @@ export interface CancelOptions extends StackOptions {
 }
 
 export { DEFAULT_CANCEL_REASON } from "../defaults";
+export { describeStop } from "../output/cancel-print";
 
 /** TerminateJob and CancelJob take a reason of at most 1,024 characters. */
 export const MAX_REASON_LENGTH = 1024;
-
-/** Children in these states are running and are not stopped with their parent. */
-export const STARTED_STATUSES: readonly JobStatus[] = ["STARTING", "RUNNING"];
 
 /** Calls in flight: well under Batch's per-account request rate. */
 const STOP_CONCURRENCY = 10;
@@ -37,29 +41,6 @@ const STOP_CONCURRENCY = 10;
 /** Whether a job in `status` still needs stopping (UNKNOWN jobs cannot be stopped). */
 export function needsStop(status: Status): boolean {
   return !isSettled(status);
-}
-
-export interface Stopped {
-  readonly entry: LedgerEntry;
-  readonly status: Status;
-  /** Array parents: running children terminated one by one. */
-  readonly childrenTerminated?: number;
-  /** Array parents: running children whose TerminateJob failed. */
-  readonly childErrors?: readonly string[];
-}
-
-/** What TerminateJob did, from the status the job had: the line `jobs:cancel` prints. */
-export function describeStop(s: Stopped): string {
-  const head = `${s.entry.jobName} ${s.entry.jobId}`;
-  if (s.entry.kind === "array") {
-    const n = s.childrenTerminated ?? 0;
-    return (
-      `stopped ${head} (array of ${s.entry.arraySize ?? "?"}, was ${s.status}): ` +
-      `children not started cancelled, ${n} running ${n === 1 ? "child" : "children"} terminated`
-    );
-  }
-  const started = (STARTED_STATUSES as readonly string[]).includes(s.status);
-  return `${started ? "terminated" : "cancelled"} ${head} (was ${s.status}${started ? "" : ", not started"})`;
 }
 
 /** Checks the options before anything is looked up or stopped. */
@@ -74,6 +55,22 @@ export function checkCancelOptions(opts: CancelOptions): void {
       `--reason is ${opts.reason.length} characters; Batch takes at most ${MAX_REASON_LENGTH}; shorten it`,
     );
   }
+}
+
+/** The ledger's jobs the names (or --all) stand for; refuses names it does not have. */
+function jobsToCancel(opts: CancelOptions, ledger: Ledger, stack: string): LedgerEntry[] {
+  const latest = ledger.latest();
+  // A sweep's name also stands for its parts (chunks past 10,000 sets, retries).
+  const parts = new Map(opts.names.map((n) => [n, entriesFor(latest, n)]));
+  const missing = opts.names.filter((n) => parts.get(n)?.length === 0);
+  if (missing.length > 0) {
+    throw new BadInputError(
+      `not in the ledger of stack "${stack}": ${missing.join(", ")}; nothing was cancelled`,
+    );
+  }
+  return opts.all
+    ? [...latest.values()]
+    : [...new Set(opts.names.flatMap((n) => parts.get(n) ?? []))];
 }
 
 /** Terminates the running children of a stopped array parent; returns how it went. */
@@ -95,33 +92,63 @@ async function terminateRunningChildren(
   return { terminated: ids.length - errors.length, errors };
 }
 
-export async function cancelCommand(opts: CancelOptions, ctx: Context): Promise<number> {
+/** Each job's status as Batch returns it; UNKNOWN for jobs it does not return. */
+async function statusesOf(
+  clients: AwsClients,
+  entries: readonly LedgerEntry[],
+): Promise<(e: LedgerEntry) => Status> {
+  const details = new Map(
+    (
+      await describeMany(
+        clients,
+        entries.map((e) => e.jobId),
+      )
+    ).map((d) => [d.jobId, d]),
+  );
+  return (e) => (details.get(e.jobId)?.status ?? "UNKNOWN") as Status;
+}
+
+/** Stops `work` with TerminateJob (an array's running children one by one too). */
+async function stopAll(
+  clients: AwsClients,
+  work: readonly Stopped[],
+  reason: string,
+): Promise<Pick<CancelResult, "stopped" | "failed" | "retryable">> {
+  const outcomes = await runPool(
+    work,
+    async (w): Promise<Stopped> => {
+      await clients.batch.terminateJob(w.entry.jobId, reason);
+      if (w.entry.kind !== "array") {
+        return w;
+      }
+      const children = await terminateRunningChildren(clients, w.entry.jobId, reason);
+      return { ...w, childrenTerminated: children.terminated, childErrors: children.errors };
+    },
+    { concurrency: STOP_CONCURRENCY },
+  );
+  const stopped = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+  const failed = [
+    ...outcomes.flatMap((o, i) =>
+      o.status === "rejected"
+        ? [{ jobName: work[i].entry.jobName, error: describeError(o.reason) }]
+        : [],
+    ),
+    ...stopped.flatMap((d) =>
+      (d.childErrors ?? []).map((error) => ({ jobName: d.entry.jobName, error })),
+    ),
+  ];
+  const retryable = outcomes.every((o) => o.status !== "rejected" || isRetryable(o.reason));
+  return { stopped, failed, retryable };
+}
+
+/** Stops the jobs the options name; returns what happened, writing nothing. */
+async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResult> {
   checkCancelOptions(opts);
   const { outputs, ledger } = openStack(opts, ctx);
-  const latest = ledger.latest();
-  // A sweep's name also stands for its parts (chunks past 10,000 sets, retries).
-  const parts = new Map(opts.names.map((n) => [n, entriesFor(latest, n)]));
-  const missing = opts.names.filter((n) => parts.get(n)?.length === 0);
-  if (missing.length > 0) {
-    throw new BadInputError(
-      `not in the ledger of stack "${outputs.stack}": ${missing.join(", ")}; nothing was cancelled`,
-    );
-  }
-  const entries: LedgerEntry[] = opts.all
-    ? [...latest.values()]
-    : [...new Set(opts.names.flatMap((n) => parts.get(n) ?? []))];
+  const entries = jobsToCancel(opts, ledger, outputs.stack);
   const clients = ctx.clients(outputs.outputs.region);
   try {
-    const details = new Map(
-      (
-        await describeMany(
-          clients,
-          entries.map((e) => e.jobId),
-        )
-      ).map((d) => [d.jobId, d]),
-    );
-    const statusOf = (e: LedgerEntry): Status =>
-      (details.get(e.jobId)?.status ?? "UNKNOWN") as Status;
+    const statusOf = await statusesOf(clients, entries);
     // Jobs Batch does not return cannot be stopped, and nothing says they finished: they
     // may be running in another region or account.
     const unknown = entries.filter((e) => statusOf(e) === "UNKNOWN");
@@ -129,75 +156,22 @@ export async function cancelCommand(opts: CancelOptions, ctx: Context): Promise<
       const status = statusOf(e);
       return needsStop(status) ? [{ entry: e, status }] : [];
     });
-    const outcomes = await runPool(
-      work,
-      async (w): Promise<Stopped> => {
-        await clients.batch.terminateJob(w.entry.jobId, opts.reason);
-        if (w.entry.kind !== "array") {
-          return w;
-        }
-        const children = await terminateRunningChildren(clients, w.entry.jobId, opts.reason);
-        return { ...w, childrenTerminated: children.terminated, childErrors: children.errors };
-      },
-      { concurrency: STOP_CONCURRENCY },
-    );
-    const done = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
-    const failed = [
-      ...outcomes.flatMap((o, i) =>
-        o.status === "rejected"
-          ? [{ jobName: work[i].entry.jobName, error: describeError(o.reason) }]
-          : [],
-      ),
-      ...done.flatMap((d) =>
-        (d.childErrors ?? []).map((error) => ({ jobName: d.entry.jobName, error })),
-      ),
-    ];
-    const finished = entries.length - work.length - unknown.length;
-    if (opts.json) {
-      ctx.io.stdout.write(
-        `${JSON.stringify({
-          stack: outputs.stack,
-          stopped: done.map((d) => ({
-            jobName: d.entry.jobName,
-            jobId: d.entry.jobId,
-            status: d.status,
-            ...(d.childrenTerminated !== undefined
-              ? { childrenTerminated: d.childrenTerminated }
-              : {}),
-          })),
-          alreadyFinished: finished,
-          unknown: unknown.map((e) => ({ jobName: e.jobName, jobId: e.jobId })),
-          failed,
-        })}\n`,
-      );
-    } else {
-      if (unknown.length > 0) {
-        ctx.io.stderr.write(
-          unknownJobsWarning(
-            unknown.length,
-            unknown.length === entries.length,
-            outputs.stack,
-            outputs.outputs.region,
-          ),
-        );
-      }
-      done.forEach((d) => ctx.io.stdout.write(`${describeStop(d)}\n`));
-      failed.forEach((f) => ctx.io.stderr.write(`error: ${f.jobName}: ${f.error}\n`));
-      ctx.io.stdout.write(
-        `${done.length} stopped, ${finished} already finished` +
-          (unknown.length > 0 ? `, ${unknown.length} not known to Batch (not stopped)` : "") +
-          (failed.length > 0
-            ? `, ${failed.length} failed (${
-                outcomes.every((o) => o.status !== "rejected" || isRetryable(o.reason))
-                  ? "re-run to retry them"
-                  : "fix the cause above, then re-run"
-              })`
-            : "") +
-          "\n",
-      );
-    }
-    return failed.length > 0 || unknown.length > 0 ? EXIT_FAILURE : EXIT_OK;
+    const done = await stopAll(clients, work, opts.reason);
+    return {
+      stack: outputs.stack,
+      region: outputs.outputs.region,
+      jobs: entries.length,
+      ...done,
+      alreadyFinished: entries.length - work.length - unknown.length,
+      unknown,
+    };
   } finally {
     clients.destroy();
   }
+}
+
+export async function cancelCommand(opts: CancelOptions, ctx: Context): Promise<number> {
+  const result = await cancelJobs(opts, ctx);
+  (opts.json ? printCancelJson : printCancel)(result, ctx.io);
+  return result.failed.length > 0 || result.unknown.length > 0 ? EXIT_FAILURE : EXIT_OK;
 }

@@ -13,14 +13,16 @@ import { CACHE_FOLDER, fileCache, type ReportCache } from "../state/report-cache
 import { renderHtml } from "../output/report-html";
 import {
   formatCsv,
-  formatTable,
-  reportDocument,
+  printReport,
+  printReportJson,
   DEFAULT_TABLE_ROWS,
   type Report,
+  type ReportResult,
 } from "../output/report-print";
 import { sortRows, summarizeRows } from "../report/rows";
 import { awsSource, collectRows, localSource, type ReportSource } from "../report/sources";
 import { selectEntries } from "./watch";
+import { definedOnly } from "../../components/defined";
 
 export interface ReportOptions extends StackOptions {
   readonly names: readonly string[];
@@ -55,10 +57,7 @@ export function pricingBasis(
 }
 
 function userPrices(opts: ReportOptions): { usdPerVcpuHour?: number; usdPerGbHour?: number } {
-  return {
-    ...(opts.priceVcpuHour !== undefined ? { usdPerVcpuHour: opts.priceVcpuHour } : {}),
-    ...(opts.priceGbHour !== undefined ? { usdPerGbHour: opts.priceGbHour } : {}),
-  };
+  return definedOnly({ usdPerVcpuHour: opts.priceVcpuHour, usdPerGbHour: opts.priceGbHour });
 }
 
 /** Builds the report from the ledger's jobs (or local runs); no output written. */
@@ -123,37 +122,31 @@ function writeOutput(ctx: Context, file: string, text: string, flag: string): st
   return abs;
 }
 
-export async function reportCommand(opts: ReportOptions, ctx: Context): Promise<number> {
+/** Builds the report and writes the --csv and --html files; prints nothing. */
+async function makeReport(opts: ReportOptions, ctx: Context): Promise<ReportResult> {
   if (opts.local && (opts.stack !== undefined || opts.outputs !== undefined)) {
     throw new BadInputError(
       "--local reports runs on this machine; it takes no --stack or --outputs",
     );
   }
   const report = await buildReport(opts, ctx);
-  const written: string[] = [];
+  const files: string[] = [];
   if (opts.csv !== undefined) {
-    written.push(writeOutput(ctx, opts.csv, formatCsv(report), "--csv"));
+    files.push(writeOutput(ctx, opts.csv, formatCsv(report), "--csv"));
   }
   if (opts.html !== undefined) {
-    written.push(writeOutput(ctx, opts.html, renderHtml(report), "--html"));
+    files.push(writeOutput(ctx, opts.html, renderHtml(report), "--html"));
   }
-  if (opts.json) {
-    ctx.io.stdout.write(`${JSON.stringify(reportDocument(report))}\n`);
-    return EXIT_OK;
-  }
-  report.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
-  if (report.rows.length === 0) {
-    ctx.io.stdout.write(
-      opts.local
-        ? `no local runs in ${report.source.replace(/^local runs in /, "")}; run some with npm run jobs:submit -- --local FILE\n`
-        : `no jobs in the ledger of ${report.source}; submit some with npm run jobs:submit\n`,
-    );
-  } else {
-    ctx.io.stdout.write(formatTable(report, opts.limit ?? DEFAULT_TABLE_ROWS));
-  }
-  for (const f of written) {
-    const kib = (fs.statSync(f).size / 1024).toFixed(0);
-    ctx.io.stderr.write(`wrote ${displayPath(ctx.cwd, f)} (${kib} KiB)\n`);
-  }
+  return {
+    report,
+    local: opts.local,
+    limit: opts.limit ?? DEFAULT_TABLE_ROWS,
+    written: files.map((f) => ({ file: displayPath(ctx.cwd, f), bytes: fs.statSync(f).size })),
+  };
+}
+
+export async function reportCommand(opts: ReportOptions, ctx: Context): Promise<number> {
+  const result = await makeReport(opts, ctx);
+  (opts.json ? printReportJson : printReport)(result, ctx.io);
   return EXIT_OK;
 }

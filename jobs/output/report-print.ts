@@ -1,7 +1,8 @@
 /**
- * `jobs:report` printers, pure: the terminal table, CSV and JSON. The HTML page is in
- * report-html.ts.
+ * `jobs:report` printers, pure: the terminal table, CSV and JSON, and the human and --json
+ * printers that write them. The HTML page is in report-html.ts.
  */
+import type { Io } from "../context";
 import type { Prices } from "../report/prices";
 import type { ReportRow, ReportSummary } from "../report/rows";
 import { failureReason } from "../report/rows";
@@ -196,4 +197,37 @@ export function reportDocument(report: Report): Record<string, unknown> {
     rows: report.rows,
     warnings: report.warnings,
   };
+}
+
+/** What `jobs:report` made: the report and the files written beside it. */
+export interface ReportResult {
+  readonly report: Report;
+  /** Local runs rather than a stack's jobs: what the empty-report hint suggests. */
+  readonly local: boolean;
+  /** Terminal rows shown (failed rows always are). */
+  readonly limit: number;
+  /** --csv and --html files, as the user would name them, with their sizes. */
+  readonly written: readonly { readonly file: string; readonly bytes: number }[];
+}
+
+/** The table on stdout; warnings and the files written on stderr. */
+export function printReport(r: ReportResult, io: Io): void {
+  r.report.warnings.forEach((w) => io.stderr.write(`warning: ${w}\n`));
+  if (r.report.rows.length === 0) {
+    io.stdout.write(
+      r.local
+        ? `no local runs in ${r.report.source.replace(/^local runs in /, "")}; run some with npm run jobs:submit -- --local FILE\n`
+        : `no jobs in the ledger of ${r.report.source}; submit some with npm run jobs:submit\n`,
+    );
+  } else {
+    io.stdout.write(formatTable(r.report, r.limit));
+  }
+  for (const w of r.written) {
+    io.stderr.write(`wrote ${w.file} (${(w.bytes / 1024).toFixed(0)} KiB)\n`);
+  }
+}
+
+/** The --json document on stdout, nothing else. */
+export function printReportJson(r: ReportResult, io: Io): void {
+  io.stdout.write(`${JSON.stringify(reportDocument(r.report))}\n`);
 }

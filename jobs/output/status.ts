@@ -26,6 +26,9 @@ export type Status = (typeof STATUSES)[number];
  */
 export const TERMINAL: ReadonlySet<Status> = new Set<Status>(["SUCCEEDED", "FAILED"]);
 
+/** The statuses of a job that has started: stopping it terminates it rather than cancels it. */
+export const STARTED_STATUSES: readonly ("STARTING" | "RUNNING")[] = ["STARTING", "RUNNING"];
+
 /**
  * Whether there is nothing left to wait for: the job ended, or Batch does not know it
  * (waiting for a job it does not return would never end).

@@ -7,6 +7,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { COMMANDS } from "../../jobs/cli-commands";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const BATCHPY = path.join(ROOT, "bin", "batchpy.js");
@@ -41,6 +42,15 @@ describe("batchpy (the package's bin)", function () {
       assert.match(r.stderr, /^batchpy: (a command is missing|unknown command ".*")\n\nUsage:/);
       assert.strictEqual(r.stdout, "");
     }
+  });
+
+  it("its usage lists every jobs command", function () {
+    const help = node([BATCHPY, "--help"]);
+    const listed = /batchpy jobs (\S+) …/.exec(help.stdout)?.[1].split("|");
+    assert.deepStrictEqual(
+      listed,
+      COMMANDS.map((c) => c.name),
+    );
   });
 
   it("runs the jobs tool and the policy check", function () {

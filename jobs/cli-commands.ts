@@ -1,0 +1,480 @@
+/**
+ * The jobs CLI's commands as a table: per command its name, description, arguments,
+ * options and the handler that runs it. cli.ts builds the commander program from it.
+ * Handlers import their command module only when they run, so `--help` and a bad option
+ * load nothing but commander and this table.
+ */
+import * as path from "path";
+import { InvalidArgumentError } from "commander";
+import type { Context, StackOptions } from "./context";
+import {
+  DEFAULT_CANCEL_REASON,
+  DEFAULT_DOWNLOAD_CONCURRENCY,
+  DEFAULT_WATCH_INTERVAL,
+} from "./defaults";
+import { DEFAULT_SUBMIT_CONCURRENCY } from "./aws/pool";
+import { BUCKET_PREFIXES, VARS } from "../components/contract";
+import { definedOnly } from "../components/defined";
+import type { ScriptDescription } from "./input/script-options";
+
+/** One option as commander shows and parses it. */
+interface OptionDef {
+  /** Commander's flags, e.g. `--concurrency <n>` or `-f, --follow`. */
+  readonly flags: string;
+  readonly description: string;
+  /** Turns the text given into the value (throwing InvalidArgumentError when it is bad). */
+  readonly parse?: (value: string, previous: unknown) => unknown;
+  readonly default?: unknown;
+}
+
+/** Work a command starts before the context loads, so it overlaps Node's start-up. */
+interface Prepared {
+  /** Submit's script description, its Python probes already running. */
+  readonly describe?: Promise<ScriptDescription>;
+}
+
+/** What `prepare` may use: the context before it loads (see cli.ts's DeferredContext). */
+export interface Unloaded {
+  /** Starts submit's Python probes for `--script` as given; absent once loaded. */
+  startProbes?(script: string | undefined): Promise<ScriptDescription>;
+}
+
+/** The stack options as commander parses them (`--json` absent is undefined). */
+export interface StackFlags {
+  stack?: string;
+  outputs?: string;
+  stateDir?: string;
+  json?: boolean;
+}
+
+/** One subcommand: how it shows in `--help`, what it takes, and what runs it. */
+export interface CommandDef<O extends StackFlags = StackFlags> {
+  readonly name: string;
+  readonly description: string;
+  /** `[name, description]`: `<x>` required, `[x]` optional, `x...` variadic. */
+  readonly arguments: readonly (readonly [string, string])[];
+  /** In the order `--help` lists them. */
+  readonly options: readonly OptionDef[];
+  /** Starts work that overlaps the context's loading; runs once the options are parsed. */
+  prepare?(o: O, context: Unloaded | undefined): Prepared;
+  /**
+   * Runs the command; returns the exit code. Method syntax on purpose: the table holds
+   * commands of differing option types, and commander hands each handler the options its
+   * own definition declares.
+   */
+  handler(o: O, args: readonly unknown[], ctx: Context, prepared: Prepared): Promise<number>;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new InvalidArgumentError(`expected a whole number of at least 1, got "${value}"`);
+  }
+  return n;
+}
+
+function positiveSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError(`expected a number of seconds above 0, got "${value}"`);
+  }
+  return n;
+}
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0) {
+    throw new InvalidArgumentError(`expected a price in USD of 0 or more, got "${value}"`);
+  }
+  return n;
+}
+
+/** A repeatable comma-separated list: `--plain-env A,B --plain-env C` gives [A, B, C]. */
+function commaList(value: string, previous: unknown): string[] {
+  return [
+    ...(Array.isArray(previous) ? (previous as string[]) : []),
+    ...value.split(",").filter((n) => n !== ""),
+  ];
+}
+
+/** The options every command takes, which say which stack and ledger it works on. */
+const STACK_OPTIONS: readonly OptionDef[] = [
+  {
+    flags: "--stack <name>",
+    description: "Pulumi stack to read outputs from; also names the ledger",
+  },
+  {
+    flags: "--outputs <file>",
+    description: "stack outputs saved with `pulumi stack output --json --show-secrets`",
+  },
+  {
+    flags: "--state-dir <dir>",
+    description: `where ledgers live (default: $${VARS.stateDir} or <repo>/.batchpy)`,
+  },
+  { flags: "--json", description: "machine-readable output on stdout, nothing else" },
+];
+
+const LAST: OptionDef = {
+  flags: "--last",
+  description: "only the jobs of the most recent jobs:submit",
+};
+const LOCAL_ROOT: OptionDef = {
+  flags: "--local-root <dir>",
+  description: "the --local bucket folder",
+};
+
+function stackFlags(o: StackFlags): StackOptions {
+  return definedOnly({
+    stack: o.stack,
+    outputs: o.outputs,
+    stateDir: o.stateDir,
+    json: o.json === true,
+  });
+}
+
+interface SubmitFlags extends StackFlags {
+  dryRun?: boolean;
+  local?: boolean;
+  force?: boolean;
+  retryFailed?: boolean;
+  array: boolean;
+  concurrency?: number;
+  script?: string;
+  scriptOptions?: string;
+  localRoot?: string;
+  plainEnv?: string[];
+  policyPackConfig?: string;
+  ignorePolicyBounds?: boolean;
+}
+
+/** Submit's and retry's options from the flags, the script resolved where the user is. */
+function submitOptions(o: SubmitFlags, ctx: Context, prepared: Prepared) {
+  // One script for both: the options are read from it and --local runs it. Relative to
+  // where the user is, not to the repository the entrypoint runs from.
+  const script = o.script !== undefined ? path.resolve(ctx.cwd, o.script) : undefined;
+  const described =
+    o.scriptOptions === undefined ? (prepared.describe ?? ctx.describe(script)) : undefined;
+  described?.catch(() => undefined);
+  return {
+    ...stackFlags(o),
+    dryRun: o.dryRun === true,
+    local: o.local === true,
+    force: o.force === true,
+    array: o.array,
+    ...definedOnly({
+      concurrency: o.concurrency,
+      script,
+      scriptOptions: o.scriptOptions,
+      localRoot: o.localRoot,
+      plainEnv: o.plainEnv,
+      policyPackConfig: o.policyPackConfig,
+    }),
+    ignorePolicyBounds: o.ignorePolicyBounds === true,
+    ...definedOnly({ described }),
+  };
+}
+
+const SUBMIT: CommandDef<SubmitFlags> = {
+  name: "submit",
+  description:
+    "Validate job files, sweep files (.json with grid/zip/rows, or .csv/.tsv) and submit them.\n" +
+    "Everything is checked before the first call; nothing is submitted if any file is bad.",
+  arguments: [
+    [
+      "<inputs...>",
+      "job/sweep files, directories or glob patterns (with --retry-failed: sweep or job names)",
+    ],
+  ],
+  options: [
+    {
+      flags: "--dry-run",
+      description:
+        "print the resolved SubmitJob requests (valid --cli-input-json) and submit nothing",
+    },
+    {
+      flags: "--local",
+      description: "run the jobs on this machine with python3 container/run_job.py instead",
+    },
+    { flags: "--force", description: "resubmit jobs the ledger says were already submitted" },
+    {
+      flags: "--retry-failed",
+      description:
+        "resubmit only the failed sets of the named sweeps (one array job keeping their set numbers) and the named failed jobs",
+    },
+    {
+      flags: "--no-array",
+      description: "submit a sweep as one job per parameter set instead of one array job",
+    },
+    {
+      flags: "--concurrency <n>",
+      description: `requests in flight (default ${DEFAULT_SUBMIT_CONCURRENCY}); with --local, processes (default: up to 4)`,
+      parse: positiveInt,
+    },
+    {
+      flags: "--script <path>",
+      description: "the script whose options job variables must match (default: the entrypoint's)",
+    },
+    {
+      flags: "--script-options <file>",
+      description: "saved `python3 container/run_job.py --describe` output, instead of running it",
+    },
+    LOCAL_ROOT,
+    {
+      flags: "--policy-pack-config <file>",
+      description:
+        "the policy pack's --policy-pack-config file, whose bounds (timeout, attempts, vCPUs) job files must keep",
+    },
+    {
+      flags: "--ignore-policy-bounds",
+      description:
+        "submit jobs that exceed the policy pack's bounds or cannot be placed, listing each on stderr",
+    },
+    {
+      flags: "--plain-env <names>",
+      description:
+        "pass these variables (comma-separated, no lower case) as plain environment even if they differ from an option only by case or -/_",
+      parse: commaList,
+    },
+    ...STACK_OPTIONS,
+  ],
+  // The script's options come from python processes: start them before the context and the
+  // submit code load, so they run meanwhile.
+  prepare(o, context) {
+    if (o.scriptOptions !== undefined || context === undefined) {
+      return {};
+    }
+    const describe = context.startProbes?.(o.script);
+    describe?.catch(() => undefined);
+    return definedOnly({ describe });
+  },
+  async handler(o, args, ctx, prepared) {
+    const common = submitOptions(o, ctx, prepared);
+    if (o.retryFailed === true) {
+      const { retryCommand } = await import("./commands/retry");
+      return retryCommand({ ...common, names: args[0] as string[] }, ctx);
+    }
+    const { submitCommand } = await import("./commands/submit");
+    return submitCommand({ ...common, files: args[0] as string[] }, ctx);
+  },
+};
+
+/** `watch` polls until every job has finished; `status` shows them once. */
+function watchOrStatus(
+  name: "watch" | "status",
+): CommandDef<StackFlags & { last?: boolean; interval?: number }> {
+  const once = name === "status";
+  const interval: OptionDef = {
+    flags: "--interval <seconds>",
+    description: "seconds between polls",
+    parse: positiveSeconds,
+    default: DEFAULT_WATCH_INTERVAL,
+  };
+  return {
+    name,
+    description: once
+      ? "Show the ledger's jobs by status once, with reasons and exit codes of failures."
+      : "Show the ledger's jobs by status until all have finished; exits 1 if any failed.",
+    arguments: [["[names...]", "only these jobs (default: every job in the ledger)"]],
+    options: [LAST, ...STACK_OPTIONS, ...(once ? [] : [interval])],
+    async handler(o, args, ctx) {
+      const { watchCommand } = await import("./commands/watch");
+      return watchCommand(
+        {
+          ...stackFlags(o),
+          names: args[0] as string[],
+          last: o.last === true,
+          interval: o.interval ?? DEFAULT_WATCH_INTERVAL,
+          once,
+        },
+        ctx,
+      );
+    },
+  };
+}
+
+const LOGS: CommandDef<StackFlags & { follow?: boolean; interval: number; run?: number }> = {
+  name: "logs",
+  description: "Print a job's CloudWatch log (array child: <name>:<index>).",
+  arguments: [["<job>", "job name from the ledger, or job ID; add :<index> for an array child"]],
+  options: [
+    { flags: "-f, --follow", description: "keep printing new lines until the job ends" },
+    {
+      flags: "--interval <seconds>",
+      description: "seconds between polls with --follow",
+      parse: positiveSeconds,
+      default: 2,
+    },
+    {
+      flags: "--run <n>",
+      description: "a retried set's or job's nth run (1: the first); default: latest",
+      parse: positiveInt,
+    },
+    ...STACK_OPTIONS,
+  ],
+  async handler(o, args, ctx) {
+    const { logsCommand } = await import("./commands/logs");
+    return logsCommand(
+      {
+        ...stackFlags(o),
+        target: args[0] as string,
+        follow: o.follow === true,
+        interval: o.interval,
+        ...definedOnly({ run: o.run }),
+      },
+      ctx,
+    );
+  },
+};
+
+const RESULTS: CommandDef<
+  StackFlags & { out?: string; local?: boolean; localRoot?: string; concurrency: number }
+> = {
+  name: "results",
+  description: `Download ${BUCKET_PREFIXES.results} and ${BUCKET_PREFIXES.logs} (only new or changed files), like \`aws s3 sync\`.`,
+  arguments: [["[names...]", "only these jobs (default: everything)"]],
+  options: [
+    {
+      flags: "--out <dir>",
+      description: "destination (default: batchpy-results/<stack>, or batchpy-results/local)",
+    },
+    { flags: "--local", description: "copy from the --local bucket folder instead of S3" },
+    LOCAL_ROOT,
+    {
+      flags: "--concurrency <n>",
+      description: "parallel downloads",
+      parse: positiveInt,
+      default: DEFAULT_DOWNLOAD_CONCURRENCY,
+    },
+    ...STACK_OPTIONS,
+  ],
+  async handler(o, args, ctx) {
+    const { resultsCommand } = await import("./commands/results");
+    return resultsCommand(
+      {
+        ...stackFlags(o),
+        names: args[0] as string[],
+        ...definedOnly({ out: o.out }),
+        local: o.local === true,
+        ...definedOnly({ localRoot: o.localRoot }),
+        concurrency: o.concurrency,
+      },
+      ctx,
+    );
+  },
+};
+
+interface ReportFlags extends StackFlags {
+  last?: boolean;
+  local?: boolean;
+  localRoot?: string;
+  csv?: string;
+  html?: string;
+  limit?: number;
+  pricing?: string;
+  priceVcpuHour?: number;
+  priceGbHour?: number;
+  cache?: boolean;
+}
+
+const REPORT: CommandDef<ReportFlags> = {
+  name: "report",
+  description:
+    "One row per job or sweep set: parameters, status, reason, exit code, attempts, times,\n" +
+    "vCPU-hours, estimated cost, result files and metrics.json values; failed rows first.",
+  arguments: [["[names...]", "only these jobs or sweeps (default: every job in the ledger)"]],
+  options: [
+    LAST,
+    { flags: "--local", description: "report the runs of jobs:submit --local instead of AWS" },
+    LOCAL_ROOT,
+    { flags: "--csv <file>", description: "also write every row as CSV" },
+    {
+      flags: "--html <file>",
+      description: "also write a self-contained page with a table and charts",
+    },
+    {
+      flags: "--limit <n>",
+      description: "terminal rows shown (failed rows always are)",
+      parse: positiveInt,
+    },
+    {
+      flags: "--no-cache",
+      description: "read finished runs' listings and metrics from S3, not the cache",
+    },
+    {
+      flags: "--pricing <types>",
+      description: "instance types (comma-separated) or FARGATE the default prices come from",
+    },
+    {
+      flags: "--price-vcpu-hour <usd>",
+      description: "your price per vCPU-hour",
+      parse: nonNegativeNumber,
+    },
+    {
+      flags: "--price-gb-hour <usd>",
+      description: "your price per GB-hour of memory (Fargate)",
+      parse: nonNegativeNumber,
+    },
+    ...STACK_OPTIONS,
+  ],
+  async handler(o, args, ctx) {
+    const { reportCommand } = await import("./commands/report");
+    const pricing = o.pricing
+      ?.split(",")
+      .map((t) => t.trim())
+      .filter((t) => t !== "");
+    return reportCommand(
+      {
+        ...stackFlags(o),
+        names: args[0] as string[],
+        last: o.last === true,
+        local: o.local === true,
+        ...definedOnly({
+          localRoot: o.localRoot,
+          csv: o.csv,
+          html: o.html,
+          limit: o.limit,
+          pricing,
+          priceVcpuHour: o.priceVcpuHour,
+          priceGbHour: o.priceGbHour,
+        }),
+        cache: o.cache !== false,
+      },
+      ctx,
+    );
+  },
+};
+
+const CANCEL: CommandDef<StackFlags & { all?: boolean; reason: string }> = {
+  name: "cancel",
+  description:
+    "Stop unfinished jobs from the ledger with TerminateJob: jobs not started are cancelled,\n" +
+    "running ones terminated; a sweep's running children are terminated one by one.",
+  arguments: [["[names...]", "jobs to stop"]],
+  options: [
+    { flags: "--all", description: "every unfinished job in the ledger" },
+    {
+      flags: "--reason <text>",
+      description: "reason recorded by Batch",
+      default: DEFAULT_CANCEL_REASON,
+    },
+    ...STACK_OPTIONS,
+  ],
+  async handler(o, args, ctx) {
+    const { cancelCommand } = await import("./commands/cancel");
+    return cancelCommand(
+      { ...stackFlags(o), names: args[0] as string[], all: o.all === true, reason: o.reason },
+      ctx,
+    );
+  },
+};
+
+/** Every command, in the order `--help` lists them. */
+export const COMMANDS: readonly CommandDef[] = [
+  SUBMIT,
+  watchOrStatus("watch"),
+  watchOrStatus("status"),
+  LOGS,
+  RESULTS,
+  REPORT,
+  CANCEL,
+];

@@ -1,0 +1,84 @@
+/**
+ * `jobs:cancel` printers: what the command did, for people (lines on stdout, problems on
+ * stderr) and as one JSON document on stdout (`--json`).
+ */
+import type { Io } from "../context";
+import type { LedgerEntry } from "../state/ledger";
+import { STARTED_STATUSES, unknownJobsWarning, type Status } from "./status";
+
+export interface Stopped {
+  readonly entry: LedgerEntry;
+  readonly status: Status;
+  /** Array parents: running children terminated one by one. */
+  readonly childrenTerminated?: number;
+  /** Array parents: running children whose TerminateJob failed. */
+  readonly childErrors?: readonly string[];
+}
+
+/** What `jobs:cancel` did. */
+export interface CancelResult {
+  readonly stack: string;
+  readonly region: string | undefined;
+  /** Jobs the names (or --all) stand for. */
+  readonly jobs: number;
+  readonly stopped: readonly Stopped[];
+  readonly alreadyFinished: number;
+  /** Jobs Batch does not return: not stopped, and not known to have finished. */
+  readonly unknown: readonly LedgerEntry[];
+  readonly failed: readonly { readonly jobName: string; readonly error: string }[];
+  /** Whether every failed TerminateJob may go through on a plain re-run (throttling, network). */
+  readonly retryable: boolean;
+}
+
+/** What TerminateJob did, from the status the job had: the line `jobs:cancel` prints. */
+export function describeStop(s: Stopped): string {
+  const head = `${s.entry.jobName} ${s.entry.jobId}`;
+  if (s.entry.kind === "array") {
+    const n = s.childrenTerminated ?? 0;
+    return (
+      `stopped ${head} (array of ${s.entry.arraySize ?? "?"}, was ${s.status}): ` +
+      `children not started cancelled, ${n} running ${n === 1 ? "child" : "children"} terminated`
+    );
+  }
+  const started = (STARTED_STATUSES as readonly string[]).includes(s.status);
+  return `${started ? "terminated" : "cancelled"} ${head} (was ${s.status}${started ? "" : ", not started"})`;
+}
+
+/** The last line: how many were stopped, finished, unknown and failed. */
+function cancelSummary(r: CancelResult): string {
+  const unknown =
+    r.unknown.length > 0 ? `, ${r.unknown.length} not known to Batch (not stopped)` : "";
+  const failed =
+    r.failed.length > 0
+      ? `, ${r.failed.length} failed (${r.retryable ? "re-run to retry them" : "fix the cause above, then re-run"})`
+      : "";
+  return `${r.stopped.length} stopped, ${r.alreadyFinished} already finished${unknown}${failed}\n`;
+}
+
+export function printCancel(r: CancelResult, io: Io): void {
+  if (r.unknown.length > 0) {
+    io.stderr.write(
+      unknownJobsWarning(r.unknown.length, r.unknown.length === r.jobs, r.stack, r.region),
+    );
+  }
+  r.stopped.forEach((d) => io.stdout.write(`${describeStop(d)}\n`));
+  r.failed.forEach((f) => io.stderr.write(`error: ${f.jobName}: ${f.error}\n`));
+  io.stdout.write(cancelSummary(r));
+}
+
+export function printCancelJson(r: CancelResult, io: Io): void {
+  io.stdout.write(
+    `${JSON.stringify({
+      stack: r.stack,
+      stopped: r.stopped.map((d) => ({
+        jobName: d.entry.jobName,
+        jobId: d.entry.jobId,
+        status: d.status,
+        childrenTerminated: d.childrenTerminated,
+      })),
+      alreadyFinished: r.alreadyFinished,
+      unknown: r.unknown.map((e) => ({ jobName: e.jobName, jobId: e.jobId })),
+      failed: r.failed,
+    })}\n`,
+  );
+}
