@@ -157,7 +157,7 @@ function buildRequest(
     ...rest,
   };
   if (nonContainerOverrides(fields).length > 0) {
-    return containerOverrides !== undefined ? { ...base, containerOverrides } : base;
+    return { ...base, ...definedOnly({ containerOverrides }) };
   }
   return {
     ...base,
