@@ -657,23 +657,31 @@ function setValueProblems(
 ): Problem[] {
   const baseVars = new Map(baseEnv.map((v) => [v.name, v.value]));
   const flags = new Map(desc.options.flatMap((o) => [o.env, ...o.aliases].map((n) => [n, o.flag])));
-  const found: { name?: string; message: string }[] = [];
+  const problems: Problem[] = [];
+  let more = 0;
+  // Past the first few only counted: a 1,000,000-set sweep may have a problem in every set.
+  const found = (name: string | undefined, message: () => string): void => {
+    if (problems.length >= SHOWN_VALUE_PROBLEMS) {
+      more++;
+      return;
+    }
+    const source = name !== undefined ? sweep.keySources.get(name) : undefined;
+    const text = message();
+    problems.push(
+      source !== undefined ? source.problemAt(text) : { file: sweep.file, message: text },
+    );
+  };
   sweep.sets.forEach((set, i) => {
     for (const [name, value] of set) {
       const bad = variableValueProblem(name, value, flags.get(name));
       if (bad !== undefined) {
-        found.push({ name, message: `set ${i}: ${bad}` });
+        found(name, () => `set ${i}: ${bad}`);
       }
     }
     for (const p of valueProblems(new Map([...baseVars, ...set]), desc)) {
-      found.push({ name: p.name, message: `set ${i}: ${p.message}` });
+      found(p.name, () => `set ${i}: ${p.message}`);
     }
   });
-  const problems = found.slice(0, SHOWN_VALUE_PROBLEMS).map(({ name, message }) => {
-    const source = name !== undefined ? sweep.keySources.get(name) : undefined;
-    return source !== undefined ? source.problemAt(message) : { file: sweep.file, message };
-  });
-  const more = found.length - problems.length;
   if (more > 0) {
     problems.push({ file: sweep.file, message: `... and ${more} more problems in other sets` });
   }
