@@ -15,6 +15,7 @@ import {
   BatchClient,
   DescribeJobsCommand,
   ListJobsCommand,
+  type ListJobsCommandInput,
   SubmitJobCommand,
   TerminateJobCommand,
   type JobDetail,
@@ -223,6 +224,41 @@ function unexpected(operation: string, response: unknown): Error {
   return new Error(`${operation} returned an unexpected response: ${JSON.stringify(shown)}`);
 }
 
+/** DescribeJobs, DESCRIBE_BATCH IDs a call, one call after another. */
+async function describeInPages(
+  client: () => BatchClient,
+  jobIds: readonly string[],
+): Promise<JobDetail[]> {
+  const details: JobDetail[] = [];
+  for (let i = 0; i < jobIds.length; i += DESCRIBE_BATCH) {
+    const out = await client().send(
+      new DescribeJobsCommand({ jobs: jobIds.slice(i, i + DESCRIBE_BATCH) as string[] }),
+    );
+    if (!Array.isArray(out.jobs)) {
+      throw unexpected("DescribeJobs", out);
+    }
+    details.push(...out.jobs);
+  }
+  return details;
+}
+
+/** Every page of one ListJobs query, following nextToken to the end. */
+async function listAllJobs(
+  client: () => BatchClient,
+  input: Omit<ListJobsCommandInput, "nextToken">,
+): Promise<JobSummary[]> {
+  const all: JobSummary[] = [];
+  let nextToken: string | undefined;
+  do {
+    const out = await client().send(
+      new ListJobsCommand({ ...input, ...definedOnly({ nextToken }) }),
+    );
+    all.push(...(out.jobSummaryList ?? []));
+    nextToken = out.nextToken;
+  } while (nextToken !== undefined && nextToken !== "");
+  return all;
+}
+
 /**
  * `client` is called on first use, so commands that never call Batch never build a client;
  * `submitClient` (default: `client`) is the one whose retries cannot duplicate a job.
@@ -239,54 +275,18 @@ export function createBatchApi(
       }
       return { jobId: out.jobId, ...definedOnly({ jobArn: out.jobArn }) };
     },
-    async describeJobs(jobIds) {
-      const details: JobDetail[] = [];
-      for (let i = 0; i < jobIds.length; i += DESCRIBE_BATCH) {
-        const out = await client().send(
-          new DescribeJobsCommand({ jobs: jobIds.slice(i, i + DESCRIBE_BATCH) as string[] }),
-        );
-        if (!Array.isArray(out.jobs)) {
-          throw unexpected("DescribeJobs", out);
-        }
-        details.push(...out.jobs);
-      }
-      return details;
-    },
-    async listJobsByName(jobQueue, jobName) {
-      const all: JobSummary[] = [];
-      let nextToken: string | undefined;
-      do {
-        const out = await client().send(
-          new ListJobsCommand({
-            jobQueue,
-            // With a filter, ListJobs ignores jobStatus and returns jobs of every status.
-            filters: [{ name: "JOB_NAME", values: [jobName] }],
-            maxResults: FILTERED_PAGE_SIZE,
-            ...definedOnly({ nextToken }),
-          }),
-        );
-        all.push(...(out.jobSummaryList ?? []).filter((j) => j.jobName === jobName));
-        nextToken = out.nextToken;
-      } while (nextToken !== undefined && nextToken !== "");
-      return all;
-    },
-    async listArrayChildren(arrayJobId, status) {
-      const all: JobSummary[] = [];
-      let nextToken: string | undefined;
-      do {
-        const out = await client().send(
-          new ListJobsCommand({
-            arrayJobId,
-            jobStatus: status,
-            maxResults: LIST_PAGE_SIZE,
-            ...definedOnly({ nextToken }),
-          }),
-        );
-        all.push(...(out.jobSummaryList ?? []));
-        nextToken = out.nextToken;
-      } while (nextToken !== undefined && nextToken !== "");
-      return all;
-    },
+    describeJobs: (jobIds) => describeInPages(client, jobIds),
+    listJobsByName: async (jobQueue, jobName) =>
+      (
+        await listAllJobs(client, {
+          jobQueue,
+          // With a filter, ListJobs ignores jobStatus and returns jobs of every status.
+          filters: [{ name: "JOB_NAME", values: [jobName] }],
+          maxResults: FILTERED_PAGE_SIZE,
+        })
+      ).filter((j) => j.jobName === jobName),
+    listArrayChildren: (arrayJobId, status) =>
+      listAllJobs(client, { arrayJobId, jobStatus: status, maxResults: LIST_PAGE_SIZE }),
     async terminateJob(jobId, reason) {
       await client().send(new TerminateJobCommand({ jobId, reason }));
     },

@@ -59,6 +59,17 @@ function levelRule(bounds: PolicyBounds, name: BoundName): string {
   return `policy ${BOUND_POLICIES[name]} (${bounds[name].level})`;
 }
 
+interface Found {
+  problems: Problem[];
+  notes: Problem[];
+  placementSkipped: boolean;
+}
+
+/** Files one finding by its policy's level: mandatory refuses, advisory notes, disabled drops. */
+type Report = (name: BoundName | "placement", at: JsonPath, message: string) => void;
+
+type Requested = ReturnType<typeof requestedResources>;
+
 /** Problems and notes for one job's fields; `prefix` locates them in `doc`. */
 function checkFields(
   doc: JsonDocument,
@@ -66,9 +77,9 @@ function checkFields(
   fields: JobFileFields,
   bounds: PolicyBounds,
   limits: JobLimits | undefined,
-  out: { problems: Problem[]; notes: Problem[]; placementSkipped: boolean },
+  out: Found,
 ): void {
-  const report = (name: BoundName | "placement", at: JsonPath, message: string): void => {
+  const report: Report = (name, at, message) => {
     const level = name === "placement" ? "mandatory" : bounds[name].level;
     if (level === "disabled") {
       return;
@@ -76,6 +87,33 @@ function checkFields(
     const p = problemAt(doc, [...prefix, ...at], message);
     (level === "advisory" ? out.notes : out.problems).push(p);
   };
+  checkTimeoutAndRetries(fields, bounds, report);
+  // Resources only bind jobs that run on the stack's own queue.
+  if (fields.jobQueue !== undefined) {
+    return;
+  }
+  const asked = requestedResources(fields);
+  if (asked.vcpus !== undefined && asked.vcpus.value > bounds.maxVcpus.value) {
+    report(
+      "maxVcpus",
+      asked.vcpus.at,
+      `${asked.vcpus.value} vCPUs is more than the ${bounds.maxVcpus.value} the ` +
+        `${levelRule(bounds, "maxVcpus")} lets a compute environment run at once, so no compliant ` +
+        "stack can run this job; ask for fewer",
+    );
+  }
+  if (asked.vcpus === undefined && asked.memoryMiB === undefined && asked.gpus === undefined) {
+    return;
+  }
+  if (limits === undefined) {
+    out.placementSkipped = true;
+    return;
+  }
+  checkPlacement(asked, limits, report);
+}
+
+/** The attempt timeout, the number of attempts and the retry rules against the bounds. */
+function checkTimeoutAndRetries(fields: JobFileFields, bounds: PolicyBounds, report: Report): void {
   const timeout = fields.timeout?.attemptDurationSeconds;
   const maxTimeout = bounds.maxAttemptDurationSeconds.value;
   if (timeout !== undefined && timeout > maxTimeout) {
@@ -102,31 +140,13 @@ function checkFields(
   if (fields.retryStrategy !== undefined && retry !== undefined) {
     report("maxAttempts", ["retryStrategy"], `${retry} (${levelRule(bounds, "maxAttempts")})`);
   }
+}
 
-  // Resources only bind jobs that run on the stack's own queue.
-  if (fields.jobQueue !== undefined) {
-    return;
-  }
-  const asked = requestedResources(fields);
-  if (asked.vcpus !== undefined && asked.vcpus.value > bounds.maxVcpus.value) {
-    report(
-      "maxVcpus",
-      asked.vcpus.at,
-      `${asked.vcpus.value} vCPUs is more than the ${bounds.maxVcpus.value} the ` +
-        `${levelRule(bounds, "maxVcpus")} lets a compute environment run at once, so no compliant ` +
-        "stack can run this job; ask for fewer",
-    );
-  }
-  if (asked.vcpus === undefined && asked.memoryMiB === undefined && asked.gpus === undefined) {
-    return;
-  }
-  if (limits === undefined) {
-    out.placementSkipped = true;
-    return;
-  }
+/** What the job asks for against the largest job the compute environment can place. */
+function checkPlacement(asked: Requested, limits: JobLimits, report: Report): void {
   const basis = limits.basis.join(", ");
   const largest = limits.largestJob;
-  const checks: [keyof typeof asked, number, string][] = [
+  const checks: [keyof Requested, number, string][] = [
     ["vcpus", largest.vcpus, "vCPUs"],
     ["memoryMiB", largest.memoryMiB, "MiB of memory"],
     ["gpus", largest.gpus, "GPUs"],
@@ -159,7 +179,7 @@ export function boundsProblems(
   bounds: PolicyBounds,
   limits: JobLimits | undefined,
 ): BoundsResult {
-  const out = { problems: [] as Problem[], notes: [] as Problem[], placementSkipped: false };
+  const out: Found = { problems: [], notes: [], placementSkipped: false };
   for (const item of items) {
     if (item.kind === "job") {
       checkFields(item.doc, [], item.fields, bounds, limits, out);

@@ -271,61 +271,76 @@ export function schemaProblems(
   if (result.success) {
     return [];
   }
-  const problems: Problem[] = [];
-  for (const issue of result.error.issues) {
+  return result.error.issues.flatMap((issue) => {
     const rel = issue.path.filter((p): p is string | number => typeof p !== "symbol");
     const at = [...prefix, ...rel];
     if (issue.code === "unrecognized_keys") {
-      const allowed = keysAt(schema, rel);
-      for (const key of issue.keys) {
-        const hint = suggest(key, allowed);
-        problems.push(
-          problemAt(
-            doc,
-            [...at, key],
-            `unknown field "${key}"` +
-              (hint !== undefined
-                ? `; did you mean "${hint}"?`
-                : `; allowed here: ${allowed.join(", ")}`),
-            { key: true },
-          ),
-        );
-      }
-      continue;
+      return unknownKeyProblems(doc, issue.keys, keysAt(schema, rel), at);
     }
-    const actual = valueAt(value, rel);
-    let message: string;
-    if (issue.code === "invalid_type" && actual === undefined) {
-      message = `missing; it is required (${issue.expected})`;
-    } else if (issue.code === "invalid_type") {
-      const quoteHint =
-        issue.expected === "string" && (typeof actual === "number" || typeof actual === "boolean")
-          ? `; write it in quotes: "${String(actual)}"`
-          : (issue.expected === "number" || issue.expected === "int") &&
-              typeof actual === "string" &&
-              actual.trim() !== "" &&
-              Number.isFinite(Number(actual))
-            ? `; write it without quotes: ${actual.trim()}`
-            : "";
-      message = `expected ${issue.expected}, got ${typeName(actual)}${quoteHint}`;
-    } else if (issue.code === "invalid_value") {
-      message = `${typeName(actual)} is not allowed; use one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
-    } else if (issue.code === "too_small" || issue.code === "too_big") {
-      const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
-      const what =
-        issue.origin === "array"
-          ? `${(actual as unknown[]).length} items`
-          : issue.origin === "string"
-            ? `${(actual as string).length} characters`
-            : typeName(actual);
-      const rule = issue.code === "too_small" ? "at least" : "at most";
-      message = `${what} is out of range; must be ${rule} ${String(bound)}${issue.origin === "array" ? " items" : issue.origin === "string" ? " characters" : ""}`;
-    } else {
-      message = `${issue.message} (got ${typeName(actual)})`;
-    }
-    problems.push(problemAt(doc, at, message));
+    return [problemAt(doc, at, issueMessage(issue, valueAt(value, rel)))];
+  });
+}
+
+/** One problem per unknown key, with the closest allowed key or the whole list. */
+function unknownKeyProblems(
+  doc: JsonDocument,
+  keys: readonly string[],
+  allowed: string[],
+  at: JsonPath,
+): Problem[] {
+  return keys.map((key) => {
+    const hint = suggest(key, allowed);
+    return problemAt(
+      doc,
+      [...at, key],
+      `unknown field "${key}"` +
+        (hint !== undefined
+          ? `; did you mean "${hint}"?`
+          : `; allowed here: ${allowed.join(", ")}`),
+      { key: true },
+    );
+  });
+}
+
+/** What is wrong with `actual`, the value at the issue's path, and how to write it instead. */
+function issueMessage(issue: z.core.$ZodIssue, actual: unknown): string {
+  if (issue.code === "invalid_type" && actual === undefined) {
+    return `missing; it is required (${issue.expected})`;
   }
-  return problems;
+  if (issue.code === "invalid_type") {
+    return `expected ${issue.expected}, got ${typeName(actual)}${quoteHint(issue.expected, actual)}`;
+  }
+  if (issue.code === "invalid_value") {
+    return `${typeName(actual)} is not allowed; use one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+  }
+  if (issue.code === "too_small" || issue.code === "too_big") {
+    const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
+    const what =
+      issue.origin === "array"
+        ? `${(actual as unknown[]).length} items`
+        : issue.origin === "string"
+          ? `${(actual as string).length} characters`
+          : typeName(actual);
+    const rule = issue.code === "too_small" ? "at least" : "at most";
+    return `${what} is out of range; must be ${rule} ${String(bound)}${issue.origin === "array" ? " items" : issue.origin === "string" ? " characters" : ""}`;
+  }
+  return `${issue.message} (got ${typeName(actual)})`;
+}
+
+/** A number or boolean where a string goes needs quotes; a numeric string where a number goes, none. */
+function quoteHint(expected: string, actual: unknown): string {
+  if (expected === "string" && (typeof actual === "number" || typeof actual === "boolean")) {
+    return `; write it in quotes: "${String(actual)}"`;
+  }
+  if (
+    (expected === "number" || expected === "int") &&
+    typeof actual === "string" &&
+    actual.trim() !== "" &&
+    Number.isFinite(Number(actual))
+  ) {
+    return `; write it without quotes: ${actual.trim()}`;
+  }
+  return "";
 }
 
 /** The job name a file stands for: its `jobName`, else the file name without extension. */

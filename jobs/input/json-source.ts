@@ -96,12 +96,12 @@ export function tooDeepAt(text: string, max: number = MAX_JSON_DEPTH): number {
       } else if (c === 0x22) {
         inString = false;
       }
-    } else if (c === 0x22) {
+      continue;
+    }
+    if (c === 0x22) {
       inString = true;
-    } else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) {
-        return i;
-      }
+    } else if ((c === 0x5b || c === 0x7b) && ++depth > max) {
+      return i;
     } else if (c === 0x5d || c === 0x7d) {
       depth--;
     }

@@ -33,58 +33,65 @@ export function expandInputs(
   const files: InputFile[] = [];
   const problems: Problem[] = [];
   const seen = new Set<string>();
-  const push = (absolute: string): void => {
-    if (!seen.has(absolute)) {
-      seen.add(absolute);
-      files.push({ shown: shownPath(cwd, absolute), absolute });
-    }
-  };
   for (const arg of args) {
-    const absolute = path.resolve(cwd, arg);
-    let stat: fs.Stats | undefined;
-    try {
-      stat = fs.statSync(absolute);
-    } catch {
-      stat = undefined;
+    const { found, problem } = filesOfArg(arg, cwd);
+    if (problem !== undefined) {
+      problems.push({ file: arg, message: problem });
     }
-    if (stat?.isFile() === true) {
-      if (!EXTENSIONS.includes(path.extname(absolute).toLowerCase())) {
-        problems.push({
-          file: arg,
-          message: "not a job or sweep file: expected .json, .csv or .tsv",
-        });
-      } else {
-        push(absolute);
+    for (const absolute of found) {
+      if (!seen.has(absolute)) {
+        seen.add(absolute);
+        files.push({ shown: shownPath(cwd, absolute), absolute });
       }
-    } else if (stat?.isDirectory() === true) {
-      const found = fg
-        .sync(["*.json", "*.csv", "*.tsv"], {
-          cwd: absolute,
-          onlyFiles: true,
-          caseSensitiveMatch: false,
-        })
-        .sort();
-      if (found.length === 0) {
-        problems.push({ file: arg, message: "the directory has no .json, .csv or .tsv files" });
-      }
-      found.forEach((f) => push(path.join(absolute, f)));
-    } else if (fg.isDynamicPattern(arg)) {
-      const found = fg
-        .sync(arg.split(path.sep).join("/"), { cwd, onlyFiles: true, absolute: true })
-        .filter((f) => EXTENSIONS.includes(path.extname(f).toLowerCase()))
-        .sort();
-      if (found.length === 0) {
-        problems.push({ file: arg, message: "the pattern matches no .json, .csv or .tsv files" });
-      }
-      found.forEach((f) => push(path.resolve(f)));
-    } else {
-      problems.push({ file: arg, message: "no such file or directory" });
     }
   }
   if (args.length === 0) {
     problems.push({ message: "no job files given; pass files, directories or glob patterns" });
   }
   return { files, problems };
+}
+
+function statOrUndefined(absolute: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(absolute);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The absolute paths one argument stands for (a file, a directory, a glob), or why none. */
+function filesOfArg(arg: string, cwd: string): { found: string[]; problem?: string } {
+  const absolute = path.resolve(cwd, arg);
+  const stat = statOrUndefined(absolute);
+  if (stat?.isFile() === true) {
+    return EXTENSIONS.includes(path.extname(absolute).toLowerCase())
+      ? { found: [absolute] }
+      : { found: [], problem: "not a job or sweep file: expected .json, .csv or .tsv" };
+  }
+  if (stat?.isDirectory() === true) {
+    const found = fg
+      .sync(["*.json", "*.csv", "*.tsv"], {
+        cwd: absolute,
+        onlyFiles: true,
+        caseSensitiveMatch: false,
+      })
+      .sort()
+      .map((f) => path.join(absolute, f));
+    return found.length > 0
+      ? { found }
+      : { found, problem: "the directory has no .json, .csv or .tsv files" };
+  }
+  if (fg.isDynamicPattern(arg)) {
+    const found = fg
+      .sync(arg.split(path.sep).join("/"), { cwd, onlyFiles: true, absolute: true })
+      .filter((f) => EXTENSIONS.includes(path.extname(f).toLowerCase()))
+      .sort()
+      .map((f) => path.resolve(f));
+    return found.length > 0
+      ? { found }
+      : { found, problem: "the pattern matches no .json, .csv or .tsv files" };
+  }
+  return { found: [], problem: "no such file or directory" };
 }
 
 export function readFileOrUndefined(absolute: string): string | undefined {

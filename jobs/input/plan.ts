@@ -11,6 +11,7 @@ import {
   MANIFEST_VERSION,
   VARS,
 } from "../../components/contract";
+import { definedOnly } from "../../components/defined";
 import { chunkJobName, chunkRanges } from "./chunks";
 import type { Problem } from "../errors";
 import {
@@ -51,7 +52,7 @@ export function manifestBody(sets: readonly ParameterSet[], indexes?: readonly n
   return JSON.stringify({
     version: MANIFEST_VERSION,
     sets: sets.map((set) => Object.fromEntries(set)),
-    ...(indexes !== undefined ? { indexes } : {}),
+    indexes,
   });
 }
 
@@ -156,7 +157,7 @@ function buildRequest(
     ...rest,
   };
   if (nonContainerOverrides(fields).length > 0) {
-    return containerOverrides !== undefined ? { ...base, containerOverrides } : base;
+    return { ...base, ...definedOnly({ containerOverrides }) };
   }
   return {
     ...base,
@@ -255,67 +256,83 @@ export interface Plan {
  * sizes, array limits and duplicate names; missing stack outputs are reported apart.
  */
 export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: PlanOptions): Plan {
-  const problems: Problem[] = [];
-  const notes: Problem[] = [];
-  const missing = new Map<
+  const plan = new PlanBuilder(opts);
+  for (const item of items) {
+    if (item.kind === "job") {
+      plan.single(item.doc.file, item.jobName, item.fields, new Map());
+    } else {
+      plan.sweep(item, opts.array);
+    }
+  }
+  return plan.finish();
+}
+
+type Resolved = { jobQueue: string; jobDefinition: string };
+
+/** The plan as it is built: submissions, problems, notes and the missing outputs, in order. */
+class PlanBuilder {
+  private readonly problems: Problem[] = [];
+  private readonly notes: Problem[] = [];
+  private readonly missing = new Map<
     MissingOutput["key"],
     { field: MissingOutput["field"]; files: string[] }
   >();
-  const submissions: Submission[] = [];
-  const outputs = opts.outputs?.outputs;
-  const fromOutputs = (
+  private readonly submissions: Submission[] = [];
+
+  constructor(private readonly opts: PlanOptions) {}
+
+  /** Queue and definition: the fields' own, else the stack's outputs (a missing one noted). */
+  private resolve(fields: JobFileFields, file: string): Resolved {
+    return {
+      jobQueue: this.resolveField(fields, file, "jobQueue", "jobQueueArn"),
+      jobDefinition: this.resolveField(fields, file, "jobDefinition", "jobDefinitionArn"),
+    };
+  }
+
+  private resolveField(
     fields: JobFileFields,
     file: string,
-  ): { jobQueue: string; jobDefinition: string } => {
-    const resolve = (
-      field: "jobQueue" | "jobDefinition",
-      key: "jobQueueArn" | "jobDefinitionArn",
-    ): string => {
-      if (fields[field] !== undefined) {
-        return fields[field];
-      }
-      const v = outputs?.[key];
-      if (v !== undefined && v !== "") {
-        return v;
-      }
-      if (opts.outputs === undefined) {
-        // --local: the queue and definition are not used.
-        return "local";
-      }
-      const m = missing.get(key) ?? { field, files: [] };
-      if (!m.files.includes(file)) {
-        m.files.push(file);
-      }
-      missing.set(key, m);
-      return "";
-    };
-    return {
-      jobQueue: resolve("jobQueue", "jobQueueArn"),
-      jobDefinition: resolve("jobDefinition", "jobDefinitionArn"),
-    };
-  };
-  const add = (s: Submission): void => {
+    field: "jobQueue" | "jobDefinition",
+    key: "jobQueueArn" | "jobDefinitionArn",
+  ): string {
+    if (fields[field] !== undefined) {
+      return fields[field];
+    }
+    const v = this.opts.outputs?.outputs[key];
+    if (v !== undefined && v !== "") {
+      return v;
+    }
+    if (this.opts.outputs === undefined) {
+      // --local: the queue and definition are not used.
+      return "local";
+    }
+    const m = this.missing.get(key) ?? { field, files: [] };
+    if (!m.files.includes(file)) {
+      m.files.push(file);
+    }
+    this.missing.set(key, m);
+    return "";
+  }
+
+  private add(s: Submission): void {
     const p = sizeProblem(s.file, s.request);
     if (p !== undefined) {
-      problems.push(p);
+      this.problems.push(p);
     }
-    submissions.push(s);
-  };
-  const single = (
-    file: string,
-    jobName: string,
-    fields: JobFileFields,
-    vars: ParameterSet,
-  ): void => {
+    this.submissions.push(s);
+  }
+
+  /** One plain job: a job file, a sweep of one set, or one set of a --no-array sweep. */
+  single(file: string, jobName: string, fields: JobFileFields, vars: ParameterSet): void {
     const request = buildRequest(
       jobName,
       fields,
       new Map([...vars, [VARS.jobName, jobName]]),
-      fromOutputs(fields, file),
+      this.resolve(fields, file),
     );
     const others = nonContainerOverrides(fields);
     if (others.length > 0) {
-      notes.push({
+      this.notes.push({
         file,
         message:
           `"${jobName}" uses ${others.join(" and ")}, where containerOverrides does not apply, so ` +
@@ -324,113 +341,142 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
       });
     }
     const size = request.arrayProperties?.size;
-    add({
+    this.add({
       kind: "single",
       file,
       jobName,
       request,
       hash: requestHash(request),
-      ...(size !== undefined ? { arraySize: size } : {}),
+      ...definedOnly({ arraySize: size }),
     });
-  };
+  }
 
-  for (const item of items) {
-    if (item.kind === "job") {
-      single(item.doc.file, item.jobName, item.fields, new Map());
-      continue;
-    }
+  sweep(item: LoadedSweep, array: boolean): void {
     const n = item.sets.length;
     if (n === 0) {
-      problems.push({
+      this.problems.push({
         file: item.file,
         message: "the sweep has no parameter sets: nothing to run",
       });
     } else if (n < ARRAY_MIN_SIZE) {
       // AWS array jobs need at least 2 children; one set is an ordinary job.
-      single(item.file, item.jobName, item.base, item.sets[0]);
-    } else if (!opts.array) {
-      const width = item.jobName.length + 1 + String(n - 1).length;
-      if (width > 128) {
-        problems.push({
-          file: item.file,
-          message: `job names "${item.jobName}-<n>" would be ${width} characters; the limit is 128; shorten jobName`,
-        });
-        continue;
-      }
-      item.sets.forEach((set, i) => {
-        const name = `${item.jobName}-${i}`;
-        const bad = checkJobName(name);
-        if (bad !== undefined) {
-          problems.push({ file: item.file, message: bad });
-        }
-        single(item.file, name, item.base, set);
-      });
+      this.single(item.file, item.jobName, item.base, item.sets[0]);
+    } else if (!array) {
+      this.jobPerSet(item);
     } else {
-      // The entrypoint takes its own settings from the job, never from a set.
-      const reserved = [...item.keySources].flatMap(([name, source]) => {
-        const why = setNameProblem(name);
-        return why !== undefined ? [source.problemAt(why)] : [];
-      });
-      if (reserved.length > 0) {
-        problems.push(...reserved);
-        continue;
-      }
-      const resolved = fromOutputs(item.base, item.file);
-      if (n <= ARRAY_MAX_SIZE) {
-        add(
-          sweepArraySubmission(
-            item.file,
-            item.jobName,
-            item.jobName,
-            item.base,
-            item.sets,
-            undefined,
-            resolved,
-          ),
-        );
-        continue;
-      }
-      // Past 10,000 sets: array jobs of at most 10,000 children, each with a manifest of
-      // its own sets and their numbers, so a child downloads its chunk, not the sweep.
-      const ranges = chunkRanges(n);
-      const longest = chunkJobName(item.jobName, ranges.length - 1);
-      if (checkJobName(longest) !== undefined) {
-        problems.push({
-          file: item.file,
-          path: "jobName",
-          message:
-            `the sweep has ${n.toLocaleString("en-US")} sets, so it goes as ${ranges.length} array jobs ` +
-            `"${item.jobName}-c0" to "${longest}" (${longest.length} characters), over AWS's ` +
-            `${JOB_NAME_MAX_LENGTH}-character limit for job names; shorten jobName`,
-        });
-        continue;
-      }
-      ranges.forEach(({ first, count }, c) => {
-        const name = chunkJobName(item.jobName, c);
-        if (count < ARRAY_MIN_SIZE) {
-          add(
-            loneSetSubmission(
-              item.file,
-              item.jobName,
-              name,
-              item.base,
-              item.sets[first],
-              first,
-              resolved,
-            ),
-          );
-          return;
-        }
-        const sets = item.sets.slice(first, first + count);
-        const indexes = sets.map((_, i) => first + i);
-        add(
-          sweepArraySubmission(item.file, item.jobName, name, item.base, sets, indexes, resolved),
-        );
-      });
+      this.arraySweep(item);
     }
   }
 
-  // Names key the ledger, results/<jobName>/ and logs/<jobName>.log: they must be unique.
+  /** --no-array: one job per set, named `<jobName>-<n>`. */
+  private jobPerSet(item: LoadedSweep): void {
+    const width = item.jobName.length + 1 + String(item.sets.length - 1).length;
+    if (width > 128) {
+      this.problems.push({
+        file: item.file,
+        message: `job names "${item.jobName}-<n>" would be ${width} characters; the limit is 128; shorten jobName`,
+      });
+      return;
+    }
+    item.sets.forEach((set, i) => {
+      const name = `${item.jobName}-${i}`;
+      const bad = checkJobName(name);
+      if (bad !== undefined) {
+        this.problems.push({ file: item.file, message: bad });
+      }
+      this.single(item.file, name, item.base, set);
+    });
+  }
+
+  /** One array job, or chunks of at most 10,000 children past that. */
+  private arraySweep(item: LoadedSweep): void {
+    // The entrypoint takes its own settings from the job, never from a set.
+    const reserved = [...item.keySources].flatMap(([name, source]) => {
+      const why = setNameProblem(name);
+      return why !== undefined ? [source.problemAt(why)] : [];
+    });
+    if (reserved.length > 0) {
+      this.problems.push(...reserved);
+      return;
+    }
+    const resolved = this.resolve(item.base, item.file);
+    if (item.sets.length <= ARRAY_MAX_SIZE) {
+      this.add(
+        sweepArraySubmission(
+          item.file,
+          item.jobName,
+          item.jobName,
+          item.base,
+          item.sets,
+          undefined,
+          resolved,
+        ),
+      );
+    } else {
+      this.chunkedSweep(item, resolved);
+    }
+  }
+
+  /**
+   * Past 10,000 sets: array jobs of at most 10,000 children, each with a manifest of its own
+   * sets and their numbers, so a child downloads its chunk, not the sweep.
+   */
+  private chunkedSweep(item: LoadedSweep, resolved: Resolved): void {
+    const n = item.sets.length;
+    const ranges = chunkRanges(n);
+    const longest = chunkJobName(item.jobName, ranges.length - 1);
+    if (checkJobName(longest) !== undefined) {
+      this.problems.push({
+        file: item.file,
+        path: "jobName",
+        message:
+          `the sweep has ${n.toLocaleString("en-US")} sets, so it goes as ${ranges.length} array jobs ` +
+          `"${item.jobName}-c0" to "${longest}" (${longest.length} characters), over AWS's ` +
+          `${JOB_NAME_MAX_LENGTH}-character limit for job names; shorten jobName`,
+      });
+      return;
+    }
+    ranges.forEach(({ first, count }, c) => {
+      const name = chunkJobName(item.jobName, c);
+      if (count < ARRAY_MIN_SIZE) {
+        this.add(
+          loneSetSubmission(
+            item.file,
+            item.jobName,
+            name,
+            item.base,
+            item.sets[first],
+            first,
+            resolved,
+          ),
+        );
+        return;
+      }
+      const sets = item.sets.slice(first, first + count);
+      const indexes = sets.map((_, i) => first + i);
+      this.add(
+        sweepArraySubmission(item.file, item.jobName, name, item.base, sets, indexes, resolved),
+      );
+    });
+  }
+
+  finish(): Plan {
+    return {
+      submissions: this.submissions,
+      problems: [...this.problems, ...duplicateNameProblems(this.submissions)],
+      missingOutputs: [...this.missing].map(([key, m]) => ({
+        key,
+        field: m.field,
+        files: m.files,
+      })),
+      notes: this.notes,
+    };
+  }
+}
+
+/** Names key the ledger, results/<jobName>/ and logs/<jobName>.log: they must be unique. */
+function duplicateNameProblems(submissions: readonly Submission[]): Problem[] {
+  const problems: Problem[] = [];
   const byName = new Map<string, string>();
   for (const s of submissions) {
     const first = byName.get(s.jobName);
@@ -446,10 +492,5 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
       byName.set(s.jobName, s.file);
     }
   }
-  return {
-    submissions,
-    problems,
-    missingOutputs: [...missing].map(([key, m]) => ({ key, field: m.field, files: m.files })),
-    notes,
-  };
+  return problems;
 }

@@ -35,6 +35,7 @@ import {
   reservedNameProblems,
   schemaProblems,
   submitJobSchema,
+  type EnvVar,
   type JobFileFields,
 } from "./job-file";
 import { parseJsonDocument, problemAt, type JsonDocument, type JsonPath } from "./json-source";
@@ -142,36 +143,20 @@ export function combineBlocks(blocks: readonly (readonly ParameterSet[])[]): Par
   return sets;
 }
 
+interface ParsedRows {
+  sets: ParameterSet[];
+  header: { name: string; column: number }[];
+  problems: Problem[];
+}
+
 /**
  * Parses CSV/TSV rows (header row first). Returns the sets and the header with each
  * column's 1-based column position on line 1.
  */
-export function parseRows(
-  file: string,
-  text: string,
-  delimiter: "," | "\t",
-): { sets: ParameterSet[]; header: { name: string; column: number }[]; problems: Problem[] } {
-  let records: string[][];
-  try {
-    records = parseCsv(text, {
-      delimiter,
-      bom: true,
-      skip_empty_lines: true,
-      relax_quotes: false,
-    }) as string[][];
-  } catch (err) {
-    const e = err as Error & { lines?: number };
-    return {
-      sets: [],
-      header: [],
-      problems: [
-        {
-          file,
-          line: e.lines,
-          message: `invalid ${delimiter === "," ? "CSV" : "TSV"}: ${e.message}`,
-        },
-      ],
-    };
+export function parseRows(file: string, text: string, delimiter: "," | "\t"): ParsedRows {
+  const records = readRecords(file, text, delimiter);
+  if (!Array.isArray(records)) {
+    return { sets: [], header: [], problems: [records] };
   }
   if (records.length === 0) {
     return {
@@ -184,33 +169,7 @@ export function parseRows(
   }
   const starts = fieldStarts(text.replace(/^\uFEFF/, ""), delimiter);
   const header = records[0].map((name, i) => ({ name, column: (starts[i] ?? 0) + 1 }));
-  const problems: Problem[] = [];
-  const seen = new Set<string>();
-  header.forEach((h, i) => {
-    if (h.name.trim() === "") {
-      problems.push({
-        file,
-        line: 1,
-        column: h.column,
-        message: `header column ${i + 1} is empty; name it`,
-      });
-    } else if (h.name !== h.name.trim()) {
-      problems.push({
-        file,
-        line: 1,
-        column: h.column,
-        message: `header "${h.name}" has surrounding spaces; remove them`,
-      });
-    } else if (seen.has(h.name)) {
-      problems.push({
-        file,
-        line: 1,
-        column: h.column,
-        message: `header "${h.name}" appears twice; rename one`,
-      });
-    }
-    seen.add(h.name);
-  });
+  const problems = headerProblems(file, header);
   if (records.length === 1 && problems.length === 0) {
     problems.push({ file, line: 2, message: "no rows under the header: nothing to run" });
   }
@@ -218,6 +177,43 @@ export function parseRows(
     .slice(1)
     .map((row) => new Map(header.map((h, i) => [h.name, row[i] ?? ""])));
   return { sets, header, problems };
+}
+
+/** The file's records, or the parser's complaint as a problem. */
+function readRecords(file: string, text: string, delimiter: "," | "\t"): string[][] | Problem {
+  try {
+    return parseCsv(text, {
+      delimiter,
+      bom: true,
+      skip_empty_lines: true,
+      relax_quotes: false,
+    }) as string[][];
+  } catch (err) {
+    const e = err as Error & { lines?: number };
+    return {
+      file,
+      line: e.lines,
+      message: `invalid ${delimiter === "," ? "CSV" : "TSV"}: ${e.message}`,
+    };
+  }
+}
+
+/** Header names must be non-empty, trimmed and unique. */
+function headerProblems(file: string, header: ParsedRows["header"]): Problem[] {
+  const problems: Problem[] = [];
+  const seen = new Set<string>();
+  header.forEach((h, i) => {
+    const at = { file, line: 1, column: h.column };
+    if (h.name.trim() === "") {
+      problems.push({ ...at, message: `header column ${i + 1} is empty; name it` });
+    } else if (h.name !== h.name.trim()) {
+      problems.push({ ...at, message: `header "${h.name}" has surrounding spaces; remove them` });
+    } else if (seen.has(h.name)) {
+      problems.push({ ...at, message: `header "${h.name}" appears twice; rename one` });
+    }
+    seen.add(h.name);
+  });
+  return problems;
 }
 
 /** 0-based start of each field on the first line, honouring quotes. */
@@ -289,6 +285,27 @@ export function loadRowsSweep(
   };
 }
 
+/** `base` resolved: its fields and where they live, to locate their problems. */
+interface SweepBase {
+  readonly base: JobFileFields;
+  readonly baseDoc: JsonDocument;
+  readonly basePrefix: JsonPath;
+}
+
+/**
+ * The blocks of a sweep as they are read: each block's sets, which block declared each key,
+ * the files read and how many sets the product will have. Problems go to `problems`.
+ */
+interface Expansion {
+  readonly doc: JsonDocument;
+  readonly dir: string;
+  readonly problems: Problem[];
+  readonly blocks: ParameterSet[][];
+  readonly keySources: Map<string, KeySource>;
+  readonly consumedFiles: string[];
+  expected: number;
+}
+
 /** Validates a sweep JSON document and expands it into parameter sets. */
 export function loadSweep(
   doc: JsonDocument,
@@ -301,187 +318,31 @@ export function loadSweep(
   }
   const spec = sweepSchema.parse(doc.value);
   const dir = path.dirname(absolutePath);
-  const keySources = new Map<string, KeySource>();
-  const consumedFiles: string[] = [];
-
   const jobName = spec.jobName ?? defaultJobName(doc.file);
-  const nameProblem = checkJobName(jobName);
-  if (nameProblem !== undefined) {
-    problems.push(
-      problemAt(
-        doc,
-        ["jobName"],
-        nameProblem +
-          (spec.jobName === undefined ? " (taken from the file name; set jobName)" : ""),
-      ),
-    );
-  }
-
-  // base: inline fields or another job file.
-  let base: JobFileFields = {};
-  let baseDoc: JsonDocument | undefined = doc;
-  let basePrefix: JsonPath = ["base"];
-  if (typeof spec.base === "string") {
-    const basePath = path.resolve(dir, spec.base);
-    const baseText = readFile(basePath);
-    if (baseText === undefined) {
-      problems.push(problemAt(doc, ["base"], `file "${spec.base}" not found (looked in ${dir})`));
-    } else {
-      const shown = path.join(path.dirname(doc.file), spec.base);
-      const parsed = parseJsonDocument(shown, baseText);
-      problems.push(...parsed.problems);
-      if (parsed.doc !== undefined) {
-        const baseProblems = schemaProblems(parsed.doc, submitJobSchema, parsed.doc.value);
-        problems.push(...baseProblems);
-        if (baseProblems.length === 0) {
-          // The sweep names its jobs; the base file's own name is not used.
-          const rest = submitJobSchema.parse(parsed.doc.value);
-          delete rest.jobName;
-          if (rest.arrayProperties !== undefined) {
-            problems.push(
-              problemAt(
-                parsed.doc,
-                ["arrayProperties"],
-                "a sweep sets arrayProperties itself; remove it from the base job",
-              ),
-            );
-          }
-          base = rest;
-          baseDoc = parsed.doc;
-          basePrefix = [];
-        }
-      }
-    }
-  } else if (spec.base !== undefined) {
-    const raw = spec.base;
-    if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
-      for (const [key, why] of [
-        ["jobName", "put jobName at the top level of the sweep file"],
-        ["arrayProperties", "a sweep sets arrayProperties itself; remove it"],
-      ] as const) {
-        if (key in raw) {
-          problems.push(problemAt(doc, ["base", key], why, { key: true }));
-        }
-      }
-    }
-    const rest =
-      raw !== null && typeof raw === "object" && !Array.isArray(raw)
-        ? Object.fromEntries(
-            Object.entries(raw).filter(([k]) => k !== "jobName" && k !== "arrayProperties"),
-          )
-        : raw;
-    const baseProblems = schemaProblems(doc, baseSchema, rest, ["base"]);
-    problems.push(...baseProblems);
-    if (baseProblems.length === 0) {
-      base = baseSchema.parse(rest);
-    }
-  }
-
-  const blocks: ParameterSet[][] = [];
-  const claim = (key: string, where: string, source: KeySource): void => {
-    const previous = keySources.get(key);
-    if (previous !== undefined) {
-      problems.push(
-        source.problemAt(
-          `"${key}" is also set by another block of this sweep (${where}); keep one`,
-        ),
-      );
-    } else {
-      keySources.set(key, source);
-    }
+  problems.push(...sweepJobNameProblems(doc, jobName, spec.jobName === undefined));
+  const base = sweepBase(doc, spec.base, dir, readFile, problems);
+  const x: Expansion = {
+    doc,
+    dir,
+    problems,
+    blocks: [],
+    keySources: new Map(),
+    consumedFiles: [],
+    expected: 1,
   };
-  let expected = 1;
-
-  if (spec.rows !== undefined) {
-    if (typeof spec.rows === "string") {
-      const rowsPath = path.resolve(dir, spec.rows);
-      const lower = rowsPath.toLowerCase();
-      const rowsText = readFile(rowsPath);
-      if (!lower.endsWith(".csv") && !lower.endsWith(".tsv")) {
-        problems.push(problemAt(doc, ["rows"], `"${spec.rows}" must be a .csv or .tsv file`));
-      } else if (rowsText === undefined) {
-        problems.push(problemAt(doc, ["rows"], `file "${spec.rows}" not found (looked in ${dir})`));
-      } else {
-        const shown = path.join(path.dirname(doc.file), spec.rows);
-        const parsed = parseRows(shown, rowsText, lower.endsWith(".tsv") ? "\t" : ",");
-        problems.push(...parsed.problems);
-        consumedFiles.push(rowsPath);
-        for (const h of parsed.header) {
-          claim(h.name, "rows", {
-            problemAt: (message) => ({ file: shown, line: 1, column: h.column, message }),
-          });
-        }
-        blocks.push(parsed.sets);
-        expected *= parsed.sets.length;
-      }
-    } else {
-      const rows = rawRows(doc, problems);
-      const sets: ParameterSet[] = rows.map(
-        (row) => new Map([...row].map(([k, v]) => [k, String(v)])),
-      );
-      rows.forEach((row, i) => {
-        for (const key of row.keys()) {
-          if (!keySources.has(key)) {
-            claim(key, "rows", {
-              problemAt: (message) => problemAt(doc, ["rows", i, key], message, { key: true }),
-            });
-          }
-        }
-      });
-      blocks.push(sets);
-      expected *= sets.length;
-    }
+  if (typeof spec.rows === "string") {
+    addFileRows(x, spec.rows, readFile);
+  } else if (spec.rows !== undefined) {
+    addInlineRows(x);
   }
   if (spec.zip !== undefined) {
-    const zip = rawBlock(doc, "zip", problems);
-    const lengths = [...zip].map(([k, v]) => [k, v.length] as const);
-    const distinct = new Set(lengths.map(([, n]) => n));
-    if (distinct.size > 1) {
-      problems.push(
-        problemAt(
-          doc,
-          ["zip"],
-          `zip lists must have the same length (${lengths.map(([k, n]) => `${k}: ${n}`).join(", ")}); ` +
-            `use "grid" for every combination`,
-        ),
-      );
-    }
-    for (const key of zip.keys()) {
-      claim(key, "zip", {
-        problemAt: (message) => problemAt(doc, ["zip", key], message, { key: true }),
-      });
-    }
-    if (zip.size === 0) {
-      problems.push(problemAt(doc, ["zip"], "zip is empty; add at least one variable"));
-    }
-    blocks.push(expandZipSafe(zip));
-    expected *= lengths.length > 0 ? Math.min(...lengths.map(([, n]) => n)) : 0;
+    addZip(x);
   }
   if (spec.grid !== undefined) {
-    const grid = rawBlock(doc, "grid", problems);
-    for (const key of grid.keys()) {
-      claim(key, "grid", {
-        problemAt: (message) => problemAt(doc, ["grid", key], message, { key: true }),
-      });
-    }
-    if (grid.size === 0) {
-      problems.push(problemAt(doc, ["grid"], "grid is empty; add at least one variable"));
-    }
-    const size = [...grid.values()].reduce((n, v) => n * v.length, 1);
-    expected *= size;
-    if (expected <= MAX_SWEEP_SETS) {
-      blocks.push(expandGrid(grid));
-    }
+    addGrid(x);
   }
-  if (expected > MAX_SWEEP_SETS) {
-    problems.push(
-      problemAt(
-        doc,
-        [],
-        `the sweep expands to ${expected.toLocaleString("en-US")} parameter sets; the limit per file is ` +
-          `${MAX_SWEEP_SETS.toLocaleString("en-US")}; split it into several sweep files`,
-      ),
-    );
+  if (x.expected > MAX_SWEEP_SETS) {
+    problems.push(tooManySetsProblem(doc, x.expected));
   }
   if (problems.length > 0) {
     return { problems };
@@ -492,14 +353,213 @@ export function loadSweep(
       kind: "sweep",
       file: doc.file,
       jobName,
-      base,
-      baseDoc,
-      basePrefix,
-      sets: combineBlocks(blocks),
-      consumedFiles,
-      keySources,
+      ...base,
+      sets: combineBlocks(x.blocks),
+      consumedFiles: x.consumedFiles,
+      keySources: x.keySources,
     },
   };
+}
+
+function sweepJobNameProblems(doc: JsonDocument, jobName: string, fromFile: boolean): Problem[] {
+  const nameProblem = checkJobName(jobName);
+  if (nameProblem === undefined) {
+    return [];
+  }
+  const why = nameProblem + (fromFile ? " (taken from the file name; set jobName)" : "");
+  return [problemAt(doc, ["jobName"], why)];
+}
+
+function tooManySetsProblem(doc: JsonDocument, expected: number): Problem {
+  return problemAt(
+    doc,
+    [],
+    `the sweep expands to ${expected.toLocaleString("en-US")} parameter sets; the limit per file is ` +
+      `${MAX_SWEEP_SETS.toLocaleString("en-US")}; split it into several sweep files`,
+  );
+}
+
+/** `base`: inline fields or another job file; none gives no fields. */
+function sweepBase(
+  doc: JsonDocument,
+  spec: unknown,
+  dir: string,
+  readFile: ReadFile,
+  problems: Problem[],
+): SweepBase {
+  const none: SweepBase = { base: {}, baseDoc: doc, basePrefix: ["base"] };
+  if (typeof spec === "string") {
+    return baseFromFile(doc, spec, dir, readFile, problems) ?? none;
+  }
+  if (spec === undefined) {
+    return none;
+  }
+  return { ...none, base: inlineBase(doc, spec, problems) ?? {} };
+}
+
+/** `base` naming a job file; undefined when it is missing or invalid (problems say why). */
+function baseFromFile(
+  doc: JsonDocument,
+  file: string,
+  dir: string,
+  readFile: ReadFile,
+  problems: Problem[],
+): SweepBase | undefined {
+  const baseText = readFile(path.resolve(dir, file));
+  if (baseText === undefined) {
+    problems.push(problemAt(doc, ["base"], `file "${file}" not found (looked in ${dir})`));
+    return undefined;
+  }
+  const parsed = parseJsonDocument(path.join(path.dirname(doc.file), file), baseText);
+  problems.push(...parsed.problems);
+  if (parsed.doc === undefined) {
+    return undefined;
+  }
+  const baseProblems = schemaProblems(parsed.doc, submitJobSchema, parsed.doc.value);
+  problems.push(...baseProblems);
+  if (baseProblems.length > 0) {
+    return undefined;
+  }
+  // The sweep names its jobs; the base file's own name is not used.
+  const rest = submitJobSchema.parse(parsed.doc.value);
+  delete rest.jobName;
+  if (rest.arrayProperties !== undefined) {
+    problems.push(
+      problemAt(
+        parsed.doc,
+        ["arrayProperties"],
+        "a sweep sets arrayProperties itself; remove it from the base job",
+      ),
+    );
+  }
+  return { base: rest, baseDoc: parsed.doc, basePrefix: [] };
+}
+
+/** Inline `base` fields; undefined when they are invalid (problems say why). */
+function inlineBase(
+  doc: JsonDocument,
+  raw: unknown,
+  problems: Problem[],
+): JobFileFields | undefined {
+  const isObject = raw !== null && typeof raw === "object" && !Array.isArray(raw);
+  if (isObject) {
+    for (const [key, why] of [
+      ["jobName", "put jobName at the top level of the sweep file"],
+      ["arrayProperties", "a sweep sets arrayProperties itself; remove it"],
+    ] as const) {
+      if (key in raw) {
+        problems.push(problemAt(doc, ["base", key], why, { key: true }));
+      }
+    }
+  }
+  const rest = isObject
+    ? Object.fromEntries(
+        Object.entries(raw).filter(([k]) => k !== "jobName" && k !== "arrayProperties"),
+      )
+    : raw;
+  const baseProblems = schemaProblems(doc, baseSchema, rest, ["base"]);
+  problems.push(...baseProblems);
+  return baseProblems.length === 0 ? baseSchema.parse(rest) : undefined;
+}
+
+/** Records which block declares `key`; a key declared by two blocks is a problem. */
+function claim(x: Expansion, key: string, where: string, source: KeySource): void {
+  if (x.keySources.has(key)) {
+    x.problems.push(
+      source.problemAt(`"${key}" is also set by another block of this sweep (${where}); keep one`),
+    );
+  } else {
+    x.keySources.set(key, source);
+  }
+}
+
+/** `rows` naming a CSV/TSV file next to the sweep file. */
+function addFileRows(x: Expansion, file: string, readFile: ReadFile): void {
+  const rowsPath = path.resolve(x.dir, file);
+  const lower = rowsPath.toLowerCase();
+  const rowsText = readFile(rowsPath);
+  if (!lower.endsWith(".csv") && !lower.endsWith(".tsv")) {
+    x.problems.push(problemAt(x.doc, ["rows"], `"${file}" must be a .csv or .tsv file`));
+    return;
+  }
+  if (rowsText === undefined) {
+    x.problems.push(problemAt(x.doc, ["rows"], `file "${file}" not found (looked in ${x.dir})`));
+    return;
+  }
+  const shown = path.join(path.dirname(x.doc.file), file);
+  const parsed = parseRows(shown, rowsText, lower.endsWith(".tsv") ? "\t" : ",");
+  x.problems.push(...parsed.problems);
+  x.consumedFiles.push(rowsPath);
+  for (const h of parsed.header) {
+    claim(x, h.name, "rows", {
+      problemAt: (message) => ({ file: shown, line: 1, column: h.column, message }),
+    });
+  }
+  x.blocks.push(parsed.sets);
+  x.expected *= parsed.sets.length;
+}
+
+/** `rows` written inline as objects; each key is located at the first row that has it. */
+function addInlineRows(x: Expansion): void {
+  const { doc } = x;
+  const rows = rawRows(doc, x.problems);
+  const sets: ParameterSet[] = rows.map((row) => new Map([...row].map(([k, v]) => [k, String(v)])));
+  rows.forEach((row, i) => {
+    for (const key of row.keys()) {
+      if (!x.keySources.has(key)) {
+        claim(x, key, "rows", {
+          problemAt: (message) => problemAt(doc, ["rows", i, key], message, { key: true }),
+        });
+      }
+    }
+  });
+  x.blocks.push(sets);
+  x.expected *= sets.length;
+}
+
+function addZip(x: Expansion): void {
+  const { doc } = x;
+  const zip = rawBlock(doc, "zip", x.problems);
+  const lengths = [...zip].map(([k, v]) => [k, v.length] as const);
+  const distinct = new Set(lengths.map(([, n]) => n));
+  if (distinct.size > 1) {
+    x.problems.push(
+      problemAt(
+        doc,
+        ["zip"],
+        `zip lists must have the same length (${lengths.map(([k, n]) => `${k}: ${n}`).join(", ")}); ` +
+          `use "grid" for every combination`,
+      ),
+    );
+  }
+  for (const key of zip.keys()) {
+    claim(x, key, "zip", {
+      problemAt: (message) => problemAt(doc, ["zip", key], message, { key: true }),
+    });
+  }
+  if (zip.size === 0) {
+    x.problems.push(problemAt(doc, ["zip"], "zip is empty; add at least one variable"));
+  }
+  x.blocks.push(expandZipSafe(zip));
+  x.expected *= lengths.length > 0 ? Math.min(...lengths.map(([, n]) => n)) : 0;
+}
+
+/** `grid`; expanded only when the whole sweep stays within MAX_SWEEP_SETS. */
+function addGrid(x: Expansion): void {
+  const { doc } = x;
+  const grid = rawBlock(doc, "grid", x.problems);
+  for (const key of grid.keys()) {
+    claim(x, key, "grid", {
+      problemAt: (message) => problemAt(doc, ["grid", key], message, { key: true }),
+    });
+  }
+  if (grid.size === 0) {
+    x.problems.push(problemAt(doc, ["grid"], "grid is empty; add at least one variable"));
+  }
+  x.expected *= [...grid.values()].reduce((n, v) => n * v.length, 1);
+  if (x.expected <= MAX_SWEEP_SETS) {
+    x.blocks.push(expandGrid(grid));
+  }
 }
 
 function expandZipSafe(zip: ReadonlyMap<string, readonly Scalar[]>): ParameterSet[] {
@@ -547,6 +607,17 @@ function rawRows(doc: JsonDocument, problems: Problem[]): ReadonlyMap<string, Sc
 
 /** Content checks: set keys and base environment against the script's options. */
 export function sweepProblems(sweep: LoadedSweep, desc: ScriptDescription): Problem[] {
+  const baseEnv = sweep.base.containerOverrides?.environment ?? [];
+  return [
+    ...keyNameProblems(sweep, desc),
+    ...baseProblems(sweep, desc),
+    ...setValueProblems(sweep, baseEnv, desc),
+    ...lackingRequiredProblems(sweep, baseEnv, desc),
+  ];
+}
+
+/** Each set key must be a variable name the script accepts. */
+function keyNameProblems(sweep: LoadedSweep, desc: ScriptDescription): Problem[] {
   const problems: Problem[] = [];
   for (const [key, source] of sweep.keySources) {
     const reason = variableNameProblem(key) ?? checkEnvName(key, desc);
@@ -554,19 +625,76 @@ export function sweepProblems(sweep: LoadedSweep, desc: ScriptDescription): Prob
       problems.push(source.problemAt(reason));
     }
   }
-  const baseEnv = sweep.base.containerOverrides?.environment;
-  if (sweep.baseDoc !== undefined) {
-    problems.push(
-      ...environmentProblems(sweep.baseDoc, baseEnv, desc, {
-        prefix: [...sweep.basePrefix, "containerOverrides", "environment"],
-        checkRequired: false,
-      }),
-      ...reservedNameProblems(sweep.baseDoc, sweep.base),
-      ...overrideProblems(sweep.baseDoc, sweep.base, { prefix: sweep.basePrefix, sweep: true }),
-    );
+  return problems;
+}
+
+/** The base's environment, reserved names and overrides, located in the base's document. */
+function baseProblems(sweep: LoadedSweep, desc: ScriptDescription): Problem[] {
+  if (sweep.baseDoc === undefined) {
+    return [];
   }
-  // Required options: the base environment plus each set must supply them.
-  const baseNames = new Set((baseEnv ?? []).map((v) => v.name));
+  return [
+    ...environmentProblems(sweep.baseDoc, sweep.base.containerOverrides?.environment, desc, {
+      prefix: [...sweep.basePrefix, "containerOverrides", "environment"],
+      checkRequired: false,
+    }),
+    ...reservedNameProblems(sweep.baseDoc, sweep.base),
+    ...overrideProblems(sweep.baseDoc, sweep.base, { prefix: sweep.basePrefix, sweep: true }),
+  ];
+}
+
+/** At most this many value problems are shown one by one; the rest are counted. */
+const SHOWN_VALUE_PROBLEMS = 10;
+
+/**
+ * Values, per set as the child will see them: the set over the base environment, with the
+ * same rules as a single job's variables (NUL bytes, the kernel's size limit, option types).
+ */
+function setValueProblems(
+  sweep: LoadedSweep,
+  baseEnv: readonly EnvVar[],
+  desc: ScriptDescription,
+): Problem[] {
+  const baseVars = new Map(baseEnv.map((v) => [v.name, v.value]));
+  const flags = new Map(desc.options.flatMap((o) => [o.env, ...o.aliases].map((n) => [n, o.flag])));
+  const problems: Problem[] = [];
+  let more = 0;
+  // Past the first few only counted: a 1,000,000-set sweep may have a problem in every set.
+  const found = (name: string | undefined, message: () => string): void => {
+    if (problems.length >= SHOWN_VALUE_PROBLEMS) {
+      more++;
+      return;
+    }
+    const source = name !== undefined ? sweep.keySources.get(name) : undefined;
+    const text = message();
+    problems.push(
+      source !== undefined ? source.problemAt(text) : { file: sweep.file, message: text },
+    );
+  };
+  sweep.sets.forEach((set, i) => {
+    for (const [name, value] of set) {
+      const bad = variableValueProblem(name, value, flags.get(name));
+      if (bad !== undefined) {
+        found(name, () => `set ${i}: ${bad}`);
+      }
+    }
+    for (const p of valueProblems(new Map([...baseVars, ...set]), desc)) {
+      found(p.name, () => `set ${i}: ${p.message}`);
+    }
+  });
+  if (more > 0) {
+    problems.push({ file: sweep.file, message: `... and ${more} more problems in other sets` });
+  }
+  return problems;
+}
+
+/** Required options: the base environment plus each set must supply them. */
+function lackingRequiredProblems(
+  sweep: LoadedSweep,
+  baseEnv: readonly EnvVar[],
+  desc: ScriptDescription,
+): Problem[] {
+  const baseNames = new Set(baseEnv.map((v) => v.name));
   const lacking = new Map<string, number[]>();
   sweep.sets.forEach((set, i) => {
     const names = new Set([...baseNames, ...set.keys()]);
@@ -576,55 +704,17 @@ export function sweepProblems(sweep: LoadedSweep, desc: ScriptDescription): Prob
       lacking.set(o.env, list);
     }
   });
-  // Values, per set as the child will see them: the set over the base environment.
-  const baseVars = new Map((baseEnv ?? []).map((v) => [v.name, v.value]));
-  let shown = 0;
-  let more = 0;
-  const flags = new Map(desc.options.flatMap((o) => [o.env, ...o.aliases].map((n) => [n, o.flag])));
-  sweep.sets.forEach((set, i) => {
-    // The same rules as a single job's variables: NUL bytes and the kernel's size limit.
-    for (const [name, value] of set) {
-      const bad = variableValueProblem(name, value, flags.get(name));
-      if (bad === undefined) {
-        continue;
-      }
-      if (shown >= 10) {
-        more++;
-        continue;
-      }
-      shown++;
-      const source = sweep.keySources.get(name);
-      const message = `set ${i}: ${bad}`;
-      problems.push(
-        source !== undefined ? source.problemAt(message) : { file: sweep.file, message },
-      );
-    }
-    const vars = new Map([...baseVars, ...set]);
-    for (const p of valueProblems(vars, desc)) {
-      if (shown >= 10) {
-        more++;
-        continue;
-      }
-      shown++;
-      const source = p.name !== undefined ? sweep.keySources.get(p.name) : undefined;
-      const message = `set ${i}: ${p.message}`;
-      problems.push(
-        source !== undefined ? source.problemAt(message) : { file: sweep.file, message },
-      );
-    }
-  });
-  if (more > 0) {
-    problems.push({ file: sweep.file, message: `... and ${more} more problems in other sets` });
+  return [...lacking].map(([name, indexes]) => ({
+    file: sweep.file,
+    message: `required option "${name}" is not set in ${whichSets(indexes, sweep.sets.length)}; add it to the sweep or to base.containerOverrides.environment`,
+  }));
+}
+
+/** "any set" when every set is listed, else the first five set numbers and how many more. */
+export function whichSets(indexes: readonly number[], total: number): string {
+  if (indexes.length === total) {
+    return "any set";
   }
-  for (const [name, indexes] of lacking) {
-    const which =
-      indexes.length === sweep.sets.length
-        ? "any set"
-        : `sets ${indexes.slice(0, 5).join(", ")}${indexes.length > 5 ? ` and ${indexes.length - 5} more` : ""}`;
-    problems.push({
-      file: sweep.file,
-      message: `required option "${name}" is not set in ${which}; add it to the sweep or to base.containerOverrides.environment`,
-    });
-  }
-  return problems;
+  const more = indexes.length > 5 ? ` and ${indexes.length - 5} more` : "";
+  return `sets ${indexes.slice(0, 5).join(", ")}${more}`;
 }

@@ -8,6 +8,7 @@ import { estimateCost, type Prices } from "./prices";
 import { STATUSES, exitCodeOf, type Status } from "../output/status";
 import type { ParameterSet } from "../input/sweep";
 import { BUCKET_PREFIXES, RESERVED_PREFIX } from "../../components/contract";
+import { definedOnly } from "../../components/defined";
 
 /** The file a script may write into its working folder; each key becomes a column. */
 export const METRICS_FILE = "metrics.json";
@@ -92,10 +93,7 @@ export function resourcesOf(detail: JobDetail): { vcpus?: number; memoryMiB?: nu
   };
   const vcpus = req("VCPU") ?? c?.vcpus;
   const memoryMiB = req("MEMORY") ?? c?.memory;
-  return {
-    ...(vcpus !== undefined ? { vcpus } : {}),
-    ...(memoryMiB !== undefined ? { memoryMiB } : {}),
-  };
+  return definedOnly({ vcpus, memoryMiB });
 }
 
 function asStatus(s: string | undefined): Status {
@@ -118,17 +116,15 @@ export function unitFromDetail(
 ): RunUnit {
   const exitCode = exitCodeOf(detail);
   const reason = reasonOf(detail);
-  const attempts = (detail.attempts ?? []).map((a) => ({
-    ...(a.startedAt !== undefined ? { startedAt: a.startedAt } : {}),
-    ...(a.stoppedAt !== undefined ? { stoppedAt: a.stoppedAt } : {}),
-  }));
+  const attempts = (detail.attempts ?? []).map((a) =>
+    definedOnly({ startedAt: a.startedAt, stoppedAt: a.stoppedAt }),
+  );
   return {
     job: where.job,
-    ...(where.index !== undefined ? { index: where.index } : {}),
+    ...definedOnly({ index: where.index }),
     jobId: detail.jobId ?? "",
     status: asStatus(detail.status),
-    ...(reason !== undefined ? { reason } : {}),
-    ...(exitCode !== undefined ? { exitCode } : {}),
+    ...definedOnly({ reason, exitCode }),
     // A job that ran without attempt details (or before the first one ended) counts once.
     attempts:
       attempts.length > 0
@@ -137,13 +133,15 @@ export function unitFromDetail(
           ? [
               {
                 startedAt: detail.startedAt,
-                ...(detail.stoppedAt !== undefined ? { stoppedAt: detail.stoppedAt } : {}),
+                ...definedOnly({ stoppedAt: detail.stoppedAt }),
               },
             ]
           : [],
-    ...(detail.createdAt !== undefined ? { createdAt: detail.createdAt } : {}),
-    ...(detail.startedAt !== undefined ? { startedAt: detail.startedAt } : {}),
-    ...(detail.stoppedAt !== undefined ? { stoppedAt: detail.stoppedAt } : {}),
+    ...definedOnly({
+      createdAt: detail.createdAt,
+      startedAt: detail.startedAt,
+      stoppedAt: detail.stoppedAt,
+    }),
     ...resourcesOf(detail),
     params: parametersOf(detail.container?.environment, where.set),
   };
@@ -273,8 +271,7 @@ export function buildRow(
   return {
     ...u,
     name: rowName(u.job, u.index),
-    ...(runSeconds !== undefined ? { runSeconds } : {}),
-    ...(queueSeconds !== undefined ? { queueSeconds } : {}),
+    ...definedOnly({ runSeconds, queueSeconds }),
     vcpuHours: (billed.reduce((a, b) => a + b, 0) * vcpus) / 3600,
     cost: estimateCost(billed, vcpus, u.memoryMiB, prices),
     files,

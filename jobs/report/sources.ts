@@ -35,6 +35,7 @@ import { listLocal } from "../commands/results";
 import { TERMINAL, type Status } from "../output/status";
 import type { ParameterSet } from "../input/sweep";
 import { BUCKET_PREFIXES, MANIFEST_VERSION, VARS } from "../../components/contract";
+import { definedOnly } from "../../components/defined";
 
 export interface Units {
   readonly units: RunUnit[];
@@ -76,7 +77,7 @@ export function parseManifest(
           ]),
         ),
     );
-    return { sets, ...(indexes !== undefined ? { indexes } : {}) };
+    return definedOnly({ sets, indexes });
   } catch {
     return undefined;
   }
@@ -129,7 +130,7 @@ function missingChild(
       ? { reason: parent.statusReason }
       : {}),
     attempts: [],
-    ...(parent?.createdAt !== undefined ? { createdAt: parent.createdAt } : {}),
+    ...definedOnly({ createdAt: parent?.createdAt }),
     params: Object.fromEntries(set ?? []),
   };
 }
@@ -174,96 +175,140 @@ export function awsSource(
   cache?: ReportCache,
 ): ReportSource {
   return {
-    async units() {
-      const warnings: string[] = [];
-      const parents = await describeAll(
-        clients,
-        entries.map((e) => e.jobId),
-      );
-      const finished = cachedChildren(entries, parents, cache);
-      const arrays = entries.filter((e) => e.kind === "array" && !finished.hits.has(e.jobId));
-      const childIds = arrays.flatMap((e) => {
-        const size = parents.get(e.jobId)?.arrayProperties?.size ?? e.arraySize ?? 0;
-        return Array.from({ length: size }, (_, i) => `${e.jobId}:${i}`);
-      });
-      const children = await describeAll(clients, childIds);
-      const units: RunUnit[] = [];
-      const sweeps = new Set<string>();
-      // Manifests are read once per array job, in parallel.
-      const manifests = await runPool(
-        arrays,
-        async (e) => {
-          const first = children.get(`${e.jobId}:0`) ?? parents.get(e.jobId);
-          const key = variableOf(first, VARS.arrayManifest);
-          if (key === undefined) {
-            return undefined;
-          }
-          const parsed = parseManifest(await clients.storage.getText(bucket, key));
-          if (parsed === undefined) {
-            warnings.push(`s3://${bucket}/${key} is not a sweep manifest; parameters left out`);
-          }
-          return parsed;
-        },
-        { concurrency: READ_CONCURRENCY.list },
-      );
-      for (const e of entries) {
-        const parent = parents.get(e.jobId);
-        if (e.kind !== "array") {
-          const job = variableOf(parent, VARS.jobName) ?? e.jobName;
-          // A plain job that ran one set of a sweep (a last chunk of one set, a retry of one
-          // set) names its set number, so it is that set's row.
-          const index = setIndexOf(variableOf(parent, VARS.setIndex));
-          if (index !== undefined) {
-            sweeps.add(job);
-          }
-          units.push(
-            parent !== undefined
-              ? unitFromDetail(parent, { job, ...(index !== undefined ? { index } : {}) })
-              : { job, jobId: e.jobId, status: "UNKNOWN", attempts: [], params: {} },
-          );
-          continue;
-        }
-        const hit = finished.hits.get(e.jobId);
-        if (hit !== undefined) {
-          units.push(...hit);
-          sweeps.add(hit[0].job);
-          continue;
-        }
-        const m = manifests[arrays.indexOf(e)];
-        if (m.status === "rejected") {
-          warnings.push(
-            `${e.jobName}: could not read its manifest (${describeError(m.reason)}); parameters left out`,
-          );
-        }
-        const manifest = m.status === "fulfilled" ? m.value : undefined;
-        const size = parent?.arrayProperties?.size ?? e.arraySize ?? 0;
-        const job = variableOf(children.get(`${e.jobId}:0`) ?? parent, VARS.jobName) ?? e.jobName;
-        sweeps.add(job);
-        const own: RunUnit[] = [];
-        let whole = manifest !== undefined && size > 0;
-        for (let i = 0; i < size; i++) {
-          const set = manifest?.sets[i];
-          const index = manifest?.indexes?.[i] ?? i;
-          const child = children.get(`${e.jobId}:${i}`);
-          const unit =
-            child !== undefined
-              ? unitFromDetail(child, { job, index, ...(set !== undefined ? { set } : {}) })
-              : missingChild(parent, e, job, index, set);
-          // Stored only if Batch returned every child and each has ended, whatever the parent says.
-          whole &&= child !== undefined && TERMINAL.has(unit.status);
-          own.push(unit);
-        }
-        units.push(...own);
-        const key = finished.keys.get(e.jobId);
-        if (key !== undefined && whole) {
-          cache?.writeChildren(e.jobId, key, own);
-        }
-      }
-      return { units, sweeps, warnings };
-    },
+    units: () => awsUnits(entries, clients, bucket, cache),
     listResults: (job) => clients.storage.listObjects(bucket, `${BUCKET_PREFIXES.results}${job}/`),
     readText: (key) => clients.storage.getText(bucket, key),
   };
+}
+
+type Manifest = ReturnType<typeof parseManifest>;
+
+/** The ledger's jobs as run units: parents, then children and manifests of unfinished arrays. */
+async function awsUnits(
+  entries: readonly LedgerEntry[],
+  clients: AwsClients,
+  bucket: string,
+  cache: ReportCache | undefined,
+): Promise<Units> {
+  const warnings: string[] = [];
+  const parents = await describeAll(
+    clients,
+    entries.map((e) => e.jobId),
+  );
+  const finished = cachedChildren(entries, parents, cache);
+  const arrays = entries.filter((e) => e.kind === "array" && !finished.hits.has(e.jobId));
+  const children = await describeAll(clients, childIds(arrays, parents));
+  const manifests = await readManifests(arrays, parents, children, clients, bucket, warnings);
+  const units: RunUnit[] = [];
+  const sweeps = new Set<string>();
+  for (const e of entries) {
+    const parent = parents.get(e.jobId);
+    const hit = finished.hits.get(e.jobId);
+    if (e.kind !== "array") {
+      const unit = plainUnit(e, parent);
+      if (unit.index !== undefined) {
+        sweeps.add(unit.job);
+      }
+      units.push(unit);
+    } else if (hit !== undefined) {
+      units.push(...hit);
+      sweeps.add(hit[0].job);
+    } else {
+      const m = manifests.get(e) as PoolOutcome<Manifest>;
+      if (m.status === "rejected") {
+        warnings.push(
+          `${e.jobName}: could not read its manifest (${describeError(m.reason)}); parameters left out`,
+        );
+      }
+      const own = arrayUnits(e, parent, children, m.status === "fulfilled" ? m.value : undefined);
+      units.push(...own.units);
+      sweeps.add(own.job);
+      const key = finished.keys.get(e.jobId);
+      if (key !== undefined && own.whole) {
+        cache?.writeChildren(e.jobId, key, own.units);
+      }
+    }
+  }
+  return { units, sweeps, warnings };
+}
+
+/** `<parent>:<i>` for every child of `arrays`, sized as Batch says, else as the ledger. */
+function childIds(
+  arrays: readonly LedgerEntry[],
+  parents: ReadonlyMap<string, JobDetail>,
+): string[] {
+  return arrays.flatMap((e) => {
+    const size = parents.get(e.jobId)?.arrayProperties?.size ?? e.arraySize ?? 0;
+    return Array.from({ length: size }, (_, i) => `${e.jobId}:${i}`);
+  });
+}
+
+/** Each array job's manifest, read once, in parallel; one that is not a manifest is warned of. */
+async function readManifests(
+  arrays: readonly LedgerEntry[],
+  parents: ReadonlyMap<string, JobDetail>,
+  children: ReadonlyMap<string, JobDetail>,
+  clients: AwsClients,
+  bucket: string,
+  warnings: string[],
+): Promise<Map<LedgerEntry, PoolOutcome<Manifest>>> {
+  const outcomes = await runPool(
+    arrays,
+    async (e) => {
+      const first = children.get(`${e.jobId}:0`) ?? parents.get(e.jobId);
+      const key = variableOf(first, VARS.arrayManifest);
+      if (key === undefined) {
+        return undefined;
+      }
+      const parsed = parseManifest(await clients.storage.getText(bucket, key));
+      if (parsed === undefined) {
+        warnings.push(`s3://${bucket}/${key} is not a sweep manifest; parameters left out`);
+      }
+      return parsed;
+    },
+    { concurrency: READ_CONCURRENCY.list },
+  );
+  return new Map(arrays.map((e, i) => [e, outcomes[i]]));
+}
+
+/**
+ * A plain job. One that ran one set of a sweep (a last chunk of one set, a retry of one set)
+ * names its set number, so it is that set's row.
+ */
+function plainUnit(e: LedgerEntry, parent: JobDetail | undefined): RunUnit {
+  const job = variableOf(parent, VARS.jobName) ?? e.jobName;
+  const index = setIndexOf(variableOf(parent, VARS.setIndex));
+  return parent !== undefined
+    ? unitFromDetail(parent, { job, index })
+    : { job, jobId: e.jobId, status: "UNKNOWN", attempts: [], params: {} };
+}
+
+/**
+ * An array job's children, numbered as in its sweep; `whole` when Batch returned every child
+ * and each has ended, whatever the parent says (only then are they cached).
+ */
+function arrayUnits(
+  e: LedgerEntry,
+  parent: JobDetail | undefined,
+  children: ReadonlyMap<string, JobDetail>,
+  manifest: Manifest,
+): { job: string; units: RunUnit[]; whole: boolean } {
+  const size = parent?.arrayProperties?.size ?? e.arraySize ?? 0;
+  const job = variableOf(children.get(`${e.jobId}:0`) ?? parent, VARS.jobName) ?? e.jobName;
+  const units: RunUnit[] = [];
+  let whole = manifest !== undefined && size > 0;
+  for (let i = 0; i < size; i++) {
+    const set = manifest?.sets[i];
+    const index = manifest?.indexes?.[i] ?? i;
+    const child = children.get(`${e.jobId}:${i}`);
+    const unit =
+      child !== undefined
+        ? unitFromDetail(child, { job, index, set })
+        : missingChild(parent, e, job, index, set);
+    whole &&= child !== undefined && TERMINAL.has(unit.status);
+    units.push(unit);
+  }
+  return { job, units, whole };
 }
 
 /** `--local`: the runs recorded in the local folder, filtered like the ledger's jobs. */
@@ -295,7 +340,7 @@ export function localSource(
       const sweeps = new Set(chosen.filter((r) => r.index !== undefined).map((r) => r.job));
       const units = chosen.map((r): RunUnit => ({
         job: r.job,
-        ...(r.index !== undefined ? { index: r.index } : {}),
+        ...definedOnly({ index: r.index }),
         jobId: `local:${r.run}`,
         status: r.exitCode === 0 ? "SUCCEEDED" : "FAILED",
         ...(r.reason !== undefined
@@ -308,8 +353,7 @@ export function localSource(
         createdAt: r.createdAt,
         startedAt: r.startedAt,
         stoppedAt: r.stoppedAt,
-        ...(r.vcpus !== undefined ? { vcpus: r.vcpus } : {}),
-        ...(r.memoryMiB !== undefined ? { memoryMiB: r.memoryMiB } : {}),
+        ...definedOnly({ vcpus: r.vcpus, memoryMiB: r.memoryMiB }),
         params: r.params,
       }));
       return { units, sweeps, warnings };
@@ -359,7 +403,7 @@ async function listFolders(
         failed: false,
       });
     } else {
-      toList.push({ job, ...(key !== undefined ? { key } : {}) });
+      toList.push({ job, key });
     }
   }
   const listed = await runPool(toList, (t) => source.listResults(t.job), {
@@ -373,7 +417,7 @@ async function listFolders(
     out.set(job, {
       objects: o.status === "fulfilled" ? o.value : [],
       texts: new Map(),
-      ...(key !== undefined ? { storeKey: key } : {}),
+      ...definedOnly({ storeKey: key }),
       failed: o.status !== "fulfilled",
     });
   });

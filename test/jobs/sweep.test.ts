@@ -12,6 +12,7 @@ import {
   loadSweep,
   parseRows,
   sweepProblems,
+  whichSets,
   type LoadedSweep,
   type ParameterSet,
 } from "../../jobs/input/sweep";
@@ -293,6 +294,22 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
       assert.deepStrictEqual(problems, [
         'p.tsv:1:11: "var_c" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
       ]);
+    });
+  });
+  describe("problems across many sets", function () {
+    it("shows the first 10 value problems and counts the rest", function () {
+      const rows = Array.from({ length: 12 }, (_, i) => `a\0${i},r`).join("\n");
+      const r = loadRowsSweep("p.csv", "/x/p.csv", `var_a,save_name\n${rows}\n`);
+      const problems = sweepProblems(r.sweep!, SCRIPT_DESCRIPTION).map(formatProblem);
+      assert.strictEqual(problems.length, 11);
+      assert.match(problems[0], /^p\.csv:1:1: set 0: the value of "var_a" contains a NUL byte/);
+      assert.match(problems[9], /^p\.csv:1:1: set 9: /);
+      assert.strictEqual(problems[10], "p.csv: ... and 2 more problems in other sets");
+    });
+    it("names the sets that lack a required option: all of them, or the first five", function () {
+      assert.strictEqual(whichSets([0, 1, 2], 3), "any set");
+      assert.strictEqual(whichSets([1, 2], 3), "sets 1, 2");
+      assert.strictEqual(whichSets([0, 2, 4, 6, 8, 10, 12], 20), "sets 0, 2, 4, 6, 8 and 2 more");
     });
   });
 });

@@ -1,0 +1,50 @@
+import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { expandInputs } from "../../jobs/input/load";
+
+describe("jobs/input/load: arguments to job files", function () {
+  let dir: string;
+  before(function () {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "batchpy-load-"));
+    fs.mkdirSync(path.join(dir, "jobs"));
+    fs.mkdirSync(path.join(dir, "empty"));
+    for (const f of ["jobs/b.json", "jobs/a.CSV", "jobs/c.tsv", "jobs/notes.txt", "x.yaml"]) {
+      fs.writeFileSync(path.join(dir, f), "");
+    }
+  });
+  after(function () {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("expands files, directories and globs in argument order, each file once", function () {
+    const r = expandInputs(["jobs/b.json", "jobs", "jobs/*.tsv"], dir);
+    assert.deepStrictEqual(
+      r.files.map((f) => f.shown),
+      [path.join("jobs", "b.json"), path.join("jobs", "a.CSV"), path.join("jobs", "c.tsv")],
+    );
+    assert.deepStrictEqual(r.problems, []);
+  });
+
+  it("says why an argument gives no files", function () {
+    const r = expandInputs(["x.yaml", "empty", "jobs/*.yaml", "missing.json"], dir);
+    assert.deepStrictEqual(r.files, []);
+    assert.deepStrictEqual(r.problems, [
+      { file: "x.yaml", message: "not a job or sweep file: expected .json, .csv or .tsv" },
+      { file: "empty", message: "the directory has no .json, .csv or .tsv files" },
+      { file: "jobs/*.yaml", message: "the pattern matches no .json, .csv or .tsv files" },
+      { file: "missing.json", message: "no such file or directory" },
+    ]);
+    assert.deepStrictEqual(expandInputs([], dir).problems, [
+      { message: "no job files given; pass files, directories or glob patterns" },
+    ]);
+  });
+
+  it("shows a file outside the working directory by its absolute path", function () {
+    const r = expandInputs([path.join(dir, "jobs", "b.json")], path.join(dir, "empty"));
+    assert.deepStrictEqual(r.files, [
+      { shown: path.join(dir, "jobs", "b.json"), absolute: path.join(dir, "jobs", "b.json") },
+    ]);
+  });
+});
