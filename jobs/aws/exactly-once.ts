@@ -23,7 +23,7 @@ import type { TestHooks } from "./test-hooks";
 import { definedOnly } from "../../components/defined";
 
 /** How many times one run resends a job whose answer was lost before leaving it open. */
-export const MAX_SEND_ROUNDS = 3;
+const MAX_SEND_ROUNDS = 3;
 
 /** A job AWS accepted whose ledger line could not be written. */
 export class UnrecordedError extends Error {
@@ -42,7 +42,7 @@ export interface SendItem {
   readonly token: string;
 }
 
-export type SendOutcome =
+type SendOutcome =
   | { readonly status: "accepted"; readonly entry: LedgerEntry; readonly resent: boolean }
   /** The answer was lost; the job may exist. Reconciled by token before any resend. */
   | { readonly status: "unknown"; readonly intent: IntentLine; readonly error: unknown };
@@ -79,7 +79,7 @@ function intentFor(item: SendItem, run: string): IntentLine {
  * Intent, SubmitJob, job ID. Throws when AWS refused the request (after closing the intent)
  * or the ledger cannot be written; returns "unknown" when the answer was lost.
  */
-export async function sendOne(
+async function sendOne(
   item: SendItem,
   ctx: SendContext,
   resent = false,
@@ -137,7 +137,7 @@ export async function sendOne(
 }
 
 /** The ledger entry for a job found by its intent's token. */
-export function adoptedEntry(intent: IntentLine, job: JobDetail): LedgerEntry {
+function adoptedEntry(intent: IntentLine, job: JobDetail): LedgerEntry {
   return {
     v: 1,
     jobName: intent.jobName,

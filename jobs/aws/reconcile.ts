@@ -27,7 +27,7 @@ import { runPool } from "./pool";
 export const TOKEN_TAG = "batchpy:submission-token";
 
 /** AWS allows at most 50 tags per resource; the token takes one. */
-export const MAX_JOB_TAGS = 50;
+const MAX_JOB_TAGS = 50;
 
 /**
  * How long a job missing from ListJobs may still turn up: 5 minutes. AWS Batch documents no
@@ -82,7 +82,7 @@ export function tokenTagProblems(submissions: readonly Submission[]): Problem[] 
  * The jobs carrying each intent's token, oldest first. `known` job IDs (already in the
  * ledger) are skipped: an entry closes its own token, so they cannot belong to an open one.
  */
-export async function findByToken(
+async function findByToken(
   batch: BatchApi,
   intents: readonly IntentLine[],
   known: ReadonlySet<string>,

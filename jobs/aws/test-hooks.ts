@@ -16,7 +16,7 @@ import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
 /** Where a crash can be injected, in the order a submission passes them. */
-export const CRASH_POINTS = ["intent-durable", "answer-received"] as const;
+const CRASH_POINTS = ["intent-durable", "answer-received"] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
 export interface TestHooks {

@@ -29,11 +29,10 @@ export interface CancelOptions extends StackOptions {
   readonly reason: string;
 }
 
-export { DEFAULT_CANCEL_REASON } from "../defaults";
 export { describeStop } from "../output/cancel-print";
 
 /** TerminateJob and CancelJob take a reason of at most 1,024 characters. */
-export const MAX_REASON_LENGTH = 1024;
+const MAX_REASON_LENGTH = 1024;
 
 /** Calls in flight: well under Batch's per-account request rate. */
 const STOP_CONCURRENCY = 10;

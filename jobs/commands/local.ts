@@ -40,7 +40,7 @@ export interface LocalPlan {
 }
 
 /** The bucket prefixes the job definition sets in the cloud (components/job-definition.ts). */
-export const PREFIX_VARIABLES: Readonly<Record<string, string>> = {
+const PREFIX_VARIABLES: Readonly<Record<string, string>> = {
   [VARS.inputsPrefix]: BUCKET_PREFIXES.inputs,
   [VARS.resultsPrefix]: BUCKET_PREFIXES.results,
   [VARS.logsPrefix]: BUCKET_PREFIXES.logs,

@@ -61,7 +61,7 @@ function userPrices(opts: ReportOptions): { usdPerVcpuHour?: number; usdPerGbHou
 }
 
 /** Builds the report from the ledger's jobs (or local runs); no output written. */
-export async function buildReport(opts: ReportOptions, ctx: Context): Promise<Report> {
+async function buildReport(opts: ReportOptions, ctx: Context): Promise<Report> {
   let source: ReportSource;
   let label: string;
   let prices: Prices;

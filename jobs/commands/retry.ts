@@ -296,7 +296,7 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
 }
 
 /** Plans the retries of `opts.names` and submits them; returns what happened. */
-export async function retry(opts: RetryOptions, ctx: Context): Promise<SubmitResult> {
+async function retry(opts: RetryOptions, ctx: Context): Promise<SubmitResult> {
   checkRetryOptions(opts);
   const { outputs, ledger } = openStack(opts, ctx);
   refuseParts(opts.names, ledger.latest());

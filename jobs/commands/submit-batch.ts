@@ -95,7 +95,7 @@ function dryRun(
 }
 
 /** Which submissions the ledger already has (skipped unless --force); pure. */
-export function splitByLedger(
+function splitByLedger(
   submissions: readonly Submission[],
   known: ReadonlyMap<string, LedgerEntry>,
   force: boolean,

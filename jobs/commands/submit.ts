@@ -230,7 +230,7 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
 }
 
 /** Checks, plans, then runs locally or submits to Batch; returns what happened. */
-export async function submit(opts: SubmitOptions, ctx: Context): Promise<SubmitResult> {
+async function submit(opts: SubmitOptions, ctx: Context): Promise<SubmitResult> {
   if (opts.dryRun && opts.local) {
     throw new BadInputError(
       "--dry-run and --local cannot be combined; --local already runs nothing on AWS",

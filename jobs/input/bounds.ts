@@ -25,7 +25,7 @@ export interface BoundsResult {
 }
 
 /** The vCPUs, memory (MiB) and GPUs a job's containerOverrides ask for. */
-export function requestedResources(fields: JobFileFields): {
+function requestedResources(fields: JobFileFields): {
   vcpus?: { value: number; at: JsonPath };
   memoryMiB?: { value: number; at: JsonPath };
   gpus?: { value: number; at: JsonPath };

@@ -50,7 +50,7 @@ const SKIPPED_DIRS = new Set([
 ]);
 
 /** The cache folder: $BATCHPY_DESCRIBE_CACHE, else beside bin/register.js's transpile cache. */
-export function describeCacheDir(repoRoot: string, env: NodeJS.ProcessEnv): string {
+function describeCacheDir(repoRoot: string, env: NodeJS.ProcessEnv): string {
   return (
     env[DESCRIBE_CACHE_ENV] ||
     path.join(repoRoot, "node_modules", ".cache", "batchpy-ts", "describe")
@@ -58,7 +58,7 @@ export function describeCacheDir(repoRoot: string, env: NodeJS.ProcessEnv): stri
 }
 
 /** `command`'s file as execvp would find it on PATH (real path), or undefined. */
-export function onPathReal(command: string, env: NodeJS.ProcessEnv): string | undefined {
+function onPathReal(command: string, env: NodeJS.ProcessEnv): string | undefined {
   const dirs = command.includes("/") ? [""] : (env.PATH ?? "").split(path.delimiter);
   for (const dir of dirs) {
     const candidate =

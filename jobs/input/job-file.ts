@@ -209,7 +209,7 @@ export type SubmitJobRequest = JobFileFields & {
 export type EnvVar = z.infer<typeof keyValue>;
 
 /** The keys a strict object in `schema` allows at `path`, for "did you mean" hints. */
-export function keysAt(schema: z.ZodType, jsonPath: JsonPath): string[] {
+function keysAt(schema: z.ZodType, jsonPath: JsonPath): string[] {
   let cur: z.ZodType | undefined = schema;
   for (const seg of [...jsonPath, null]) {
     // Unwrap optionals until we reach an object, array or record.
@@ -489,7 +489,7 @@ export function reservedNameProblems(doc: JsonDocument, fields: JobFileFields): 
  * job definition each one is for. containerOverrides (where this tool passes
  * BATCHPY_JOB_NAME and a sweep's variables) does not apply to those.
  */
-export const NON_CONTAINER_OVERRIDES = {
+const NON_CONTAINER_OVERRIDES = {
   ecsPropertiesOverride: "a job definition with ecsProperties",
   eksPropertiesOverride: "an EKS job definition",
   nodeOverrides: "a multi-node parallel job definition",

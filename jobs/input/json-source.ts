@@ -110,7 +110,7 @@ export function tooDeepAt(text: string, max: number = MAX_JSON_DEPTH): number {
 }
 
 /** `containerOverrides.environment[1].name` */
-export function formatPath(path: JsonPath): string {
+function formatPath(path: JsonPath): string {
   let out = "";
   for (const seg of path) {
     if (typeof seg === "number") {
@@ -217,7 +217,7 @@ function duplicateKeys(file: string, text: string, node: Node, path: JsonPath = 
  * Where `path` is in the document: the value's position, or for a key that does not
  * exist the nearest existing parent. With `key: true`, the property's key position.
  */
-export function locate(
+function locate(
   doc: JsonDocument,
   path: JsonPath,
   opts: { key?: boolean } = {},

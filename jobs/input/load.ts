@@ -94,7 +94,7 @@ function filesOfArg(arg: string, cwd: string): { found: string[]; problem?: stri
   return { found: [], problem: "no such file or directory" };
 }
 
-export function readFileOrUndefined(absolute: string): string | undefined {
+function readFileOrUndefined(absolute: string): string | undefined {
   try {
     return fs.readFileSync(absolute, "utf8");
   } catch {

@@ -50,7 +50,7 @@ export interface Swallowed {
 }
 
 /** `npm_config_dry_run` for `dry-run`. */
-export function npmVariable(name: string): string {
+function npmVariable(name: string): string {
   return `npm_config_${name.replace(/-/g, "_").toLowerCase()}`;
 }
 

@@ -38,7 +38,7 @@ export interface JobLimits {
 }
 
 /** The `jobLimits` output, checked; a FatalError naming the source when it is malformed. */
-export function parseJobLimits(value: unknown, source: string): JobLimits {
+function parseJobLimits(value: unknown, source: string): JobLimits {
   const bad = (what: string): FatalError =>
     new FatalError(
       `${source}: output "jobLimits" ${what}; expected {"maxVcpus": N, "maxGpus": N, "largestJob": ` +

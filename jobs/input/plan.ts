@@ -30,7 +30,7 @@ import type { LoadedSweep, ParameterSet } from "./sweep";
 import { setNameProblem } from "./variables";
 
 /** Where array sweep manifests go in the bucket (and in the local folder). */
-export const MANIFEST_PREFIX = CONTRACT_MANIFEST_PREFIX;
+const MANIFEST_PREFIX = CONTRACT_MANIFEST_PREFIX;
 
 /**
  * `inputs/sweeps/<jobName>-<first 12 hex digits of sha256(body)>.json`. Named by content, so

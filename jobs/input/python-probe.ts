@@ -33,7 +33,7 @@ export interface StartedPython {
  * alive: a run that fails validation (or has nothing to check) exits without waiting for it,
  * and the process is killed then.
  */
-export function startPython(
+function startPython(
   python: string,
   argv: readonly string[],
   cwd: string,

@@ -48,7 +48,7 @@ import {
 import { variableNameProblem, variableValueProblem } from "./variables";
 
 /** A sweep that would expand beyond this is almost certainly a mistake (and memory-hungry). */
-export const MAX_SWEEP_SETS = 1_000_000;
+const MAX_SWEEP_SETS = 1_000_000;
 
 /**
  * One set of variables. A Map, not an object: names are the user's (`constructor`,

@@ -15,7 +15,7 @@ import { BUCKET_PREFIXES, MAX_ARG_BYTES, VARS } from "../../components/contract"
 export const MAX_ARG_STRLEN = MAX_ARG_BYTES;
 
 /** Names the entrypoint does not take from an array sweep's set (container/run_job.py). */
-export const SET_RESERVED_PREFIXES: readonly string[] = ["BATCHPY_", "AWS_BATCH"];
+const SET_RESERVED_PREFIXES: readonly string[] = ["BATCHPY_", "AWS_BATCH"];
 
 function bytes(s: string): number {
   return Buffer.byteLength(s, "utf8");

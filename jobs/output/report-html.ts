@@ -8,7 +8,7 @@ import * as path from "path";
 import { reportDocument, type Report } from "./report-print";
 
 /** Chart.js's self-registering browser build, from the pinned package. */
-export function chartJsSource(): string {
+function chartJsSource(): string {
   const file = path.join(path.dirname(require.resolve("chart.js")), "chart.umd.min.js");
   // The source map comment would make developer tools fetch a file the page does not ship.
   return fs.readFileSync(file, "utf8").replace(/\n?\/\/# sourceMappingURL=\S+\s*$/, "\n");

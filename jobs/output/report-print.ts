@@ -20,7 +20,7 @@ export interface Report {
 }
 
 /** `s` cut to `n` characters, with an ellipsis when cut. */
-export function cut(s: string, n: number): string {
+function cut(s: string, n: number): string {
   return s.length <= n ? s : `${s.slice(0, Math.max(0, n - 1))}…`;
 }
 
@@ -40,7 +40,7 @@ export function formatDuration(seconds: number | undefined): string {
 }
 
 /** USD with enough digits for small jobs: $0.0012, $1.23. */
-export function formatUsd(usd: number): string {
+function formatUsd(usd: number): string {
   return usd === 0 ? "$0" : usd >= 1 ? `$${usd.toFixed(2)}` : `$${usd.toPrecision(2)}`;
 }
 
@@ -89,7 +89,7 @@ export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string 
   return `${out.join("\n")}\n`;
 }
 
-export function formatSummary(report: Report): string[] {
+function formatSummary(report: Report): string[] {
   const s = report.summary;
   const counts = Object.fromEntries(STATUSES.map((st) => [st, s.counts[st] ?? 0])) as Record<
     Status,

@@ -26,7 +26,7 @@ export interface SkippedJob {
 }
 
 /** `--dry-run`: the requests a run would send. */
-export interface DryRunResult {
+interface DryRunResult {
   readonly kind: "dry-run";
   readonly stack: string;
   readonly bucketName: string | undefined;
@@ -35,7 +35,7 @@ export interface DryRunResult {
 }
 
 /** Everything was in the ledger already (or found in Batch by token). */
-export interface NothingToSubmit {
+interface NothingToSubmit {
   readonly kind: "nothing";
   readonly stack: string;
   /** Planned submissions. */
@@ -75,14 +75,14 @@ export interface SentResult {
 }
 
 /** Stopped (Ctrl-C) while waiting for Batch's job list, before anything new was sent. */
-export interface StoppedResult {
+interface StoppedResult {
   readonly kind: "stopped";
   /** Open intents left undecided. */
   readonly undecided: number;
 }
 
 /** `--retry-failed` found nothing failed. */
-export interface NothingToRetry {
+interface NothingToRetry {
   readonly kind: "retry-nothing";
   readonly stack: string;
   readonly names: readonly string[];
@@ -142,7 +142,7 @@ export function printSubmitResult(result: SubmitResult, io: Io, opts: PrintOptio
 }
 
 /** The `--json` document of `result`. */
-export function submitJson(result: Exclude<SubmitResult, StoppedResult>): object {
+function submitJson(result: Exclude<SubmitResult, StoppedResult>): object {
   switch (result.kind) {
     case "dry-run":
       return {
@@ -335,7 +335,7 @@ export function remainingAdvice(
 }
 
 /** `npm run <script>` with the stack options this run was given, so the hint works as is. */
-export function followUp(
+function followUp(
   script: string,
   opts: { readonly stack?: string; readonly outputs?: string; readonly stateDir?: string },
 ): string {

@@ -7,11 +7,11 @@
  */
 
 /** When the prices below were read from the AWS pricing pages (us-east-1, Linux, on-demand). */
-export const PRICES_AS_OF = "2026-06";
-export const PRICES_REGION = "us-east-1";
+const PRICES_AS_OF = "2026-06";
+const PRICES_REGION = "us-east-1";
 
 /** On-demand price per instance-hour (USD) and vCPUs, for the types a stack typically uses. */
-export const INSTANCE_PRICES: Readonly<Record<string, { usdPerHour: number; vcpus: number }>> = {
+const INSTANCE_PRICES: Readonly<Record<string, { usdPerHour: number; vcpus: number }>> = {
   "m5a.large": { usdPerHour: 0.086, vcpus: 2 },
   "m5a.xlarge": { usdPerHour: 0.172, vcpus: 4 },
   "m5.large": { usdPerHour: 0.096, vcpus: 2 },
@@ -34,7 +34,7 @@ export const INSTANCE_PRICES: Readonly<Record<string, { usdPerHour: number; vcpu
  * minimum. Fargate Spot is priced by the market (often ~70% less); this is its upper bound.
  */
 export const FARGATE_PRICES = { usdPerVcpuHour: 0.04048, usdPerGbHour: 0.004445 } as const;
-export const FARGATE_MINIMUM_SECONDS = 60;
+const FARGATE_MINIMUM_SECONDS = 60;
 
 /** The stack's default instance type (components/compute-environment.ts). */
 export const DEFAULT_PRICING_BASIS = "m5a.large";

@@ -11,7 +11,7 @@ import { BUCKET_PREFIXES, RESERVED_PREFIX } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
 /** The file a script may write into its working folder; each key becomes a column. */
-export const METRICS_FILE = "metrics.json";
+const METRICS_FILE = "metrics.json";
 
 export type MetricValue = number | string;
 
@@ -58,12 +58,12 @@ export function rowKey(job: string, index: number | undefined): string {
   return index === undefined ? job : `${job}:${index}`;
 }
 
-export function rowName(job: string, index: number | undefined): string {
+function rowName(job: string, index: number | undefined): string {
   return index === undefined ? job : `${job}[${index}]`;
 }
 
 /** Job variables that are the tool's or Batch's own, not the script's parameters. */
-export function isOwnVariable(name: string): boolean {
+function isOwnVariable(name: string): boolean {
   return name.startsWith(RESERVED_PREFIX) || name.startsWith("AWS_");
 }
 
@@ -85,7 +85,7 @@ export function variableOf(detail: JobDetail | undefined, name: string): string 
 }
 
 /** vCPUs and memory the job asked for (resourceRequirements, or the older vcpus/memory). */
-export function resourcesOf(detail: JobDetail): { vcpus?: number; memoryMiB?: number } {
+function resourcesOf(detail: JobDetail): { vcpus?: number; memoryMiB?: number } {
   const c = detail.container;
   const req = (type: string): number | undefined => {
     const v = c?.resourceRequirements?.find((r) => r.type === type)?.value;
@@ -101,7 +101,7 @@ function asStatus(s: string | undefined): Status {
 }
 
 /** Batch's status reason and the container's own reason (e.g. OutOfMemoryError), joined. */
-export function reasonOf(detail: JobDetail): string | undefined {
+function reasonOf(detail: JobDetail): string | undefined {
   const last = detail.attempts?.[detail.attempts.length - 1];
   const parts = [detail.statusReason, detail.container?.reason ?? last?.container?.reason].filter(
     (s): s is string => s !== undefined && s !== "",
@@ -247,14 +247,14 @@ function seconds(from: number | undefined, to: number | undefined): number | und
 }
 
 /** Every attempt's billed seconds (a running attempt counts up to `now`). */
-export function attemptSeconds(unit: RunUnit, now: number): number[] {
+function attemptSeconds(unit: RunUnit, now: number): number[] {
   return unit.attempts.flatMap((a) =>
     a.startedAt === undefined ? [] : [Math.max(0, ((a.stoppedAt ?? now) - a.startedAt) / 1000)],
   );
 }
 
 /** Assumed when Batch does not say how many vCPUs a job had. */
-export const DEFAULT_VCPUS = 1;
+const DEFAULT_VCPUS = 1;
 
 export function buildRow(
   entry: { unit: RunUnit; runs: number },
@@ -291,7 +291,7 @@ export function sortRows(rows: readonly ReportRow[]): ReportRow[] {
   );
 }
 
-export interface FailureGroup {
+interface FailureGroup {
   readonly reason: string;
   readonly count: number;
   /** Row names, in row order. */

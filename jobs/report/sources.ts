@@ -37,7 +37,7 @@ import type { ParameterSet } from "../input/sweep";
 import { BUCKET_PREFIXES, MANIFEST_VERSION, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
-export interface Units {
+interface Units {
   readonly units: RunUnit[];
   /** Names (results folders) that are sweeps: their files sit under <name>/<index>/. */
   readonly sweeps: ReadonlySet<string>;
@@ -52,7 +52,7 @@ export interface ReportSource {
 }
 
 /** Calls in flight: DescribeJobs pages, listings, metrics files. */
-export const READ_CONCURRENCY = { describe: 10, list: 8, metrics: 32 } as const;
+const READ_CONCURRENCY = { describe: 10, list: 8, metrics: 32 } as const;
 
 /** A sweep manifest: `{"version": 1, "sets": [...], "indexes"?: [...]}` (indexes: set numbers). */
 export function parseManifest(
@@ -84,7 +84,7 @@ export function parseManifest(
 }
 
 /** DescribeJobs for any number of IDs: pages of 100, `concurrency` in flight. */
-export async function describeAll(
+async function describeAll(
   clients: AwsClients,
   ids: readonly string[],
   concurrency: number = READ_CONCURRENCY.describe,

@@ -36,7 +36,7 @@ const RETRY = /^-r\d+(?:-c\d+)?$/;
 const CHUNK = /^-c(\d+)$/;
 
 /** The sweep or job an entry is a run of (results name). */
-export function groupOf(e: LedgerEntry): string {
+function groupOf(e: LedgerEntry): string {
   return e.of ?? e.jobName;
 }
 

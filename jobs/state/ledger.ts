@@ -120,7 +120,7 @@ export function ledgerPath(stateDir: string, stack: string): string {
  * characters than letters, digits, `.`, `_` and `-` (`/` became `_`); undefined when that is
  * the same folder, or was not a folder of its own (`.`, `..`).
  */
-export function legacyLedgerPath(stateDir: string, stack: string): string | undefined {
+function legacyLedgerPath(stateDir: string, stack: string): string | undefined {
   const legacy = stack.replace(/[^A-Za-z0-9._-]/g, "_");
   if (legacy === stackFolderName(stack) || legacy === "." || legacy === ".." || legacy === "") {
     return undefined;

@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as path from "path";
 
-export const LOCAL_RUNS_FILE = ".runs.jsonl";
+const LOCAL_RUNS_FILE = ".runs.jsonl";
 
 export interface LocalRunRecord {
   readonly v: 1;
@@ -29,7 +29,7 @@ export interface LocalRunRecord {
   readonly memoryMiB?: number;
 }
 
-export function localRunsPath(root: string): string {
+function localRunsPath(root: string): string {
   return path.join(root, LOCAL_RUNS_FILE);
 }
 

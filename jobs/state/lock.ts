@@ -39,7 +39,7 @@ export function processIsAlive(pid: number): boolean {
   }
 }
 
-export const SYSTEM_LOCK_ENV: LockEnv = {
+const SYSTEM_LOCK_ENV: LockEnv = {
   pid: process.pid,
   host: os.hostname(),
   now: () => new Date(),
