@@ -51,6 +51,9 @@ export const VARIABLES: readonly VariableInfo[] = Object.entries(contract.variab
 /** The prefix only contract variables may use. */
 export const RESERVED_PREFIX: string = contract.reservedPrefix;
 
+/** Names AWS Batch sets in every container; SubmitJob rejects a job that sets one. */
+export const AWS_BATCH_PREFIX: string = contract.awsBatchPrefix.prefix;
+
 /** `JOB_NAME` -> `jobName`: how the code names each variable (see VARS). */
 function camel(suffix: string): string {
   return suffix.toLowerCase().replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());

@@ -47,6 +47,7 @@ PREFIXES: Dict[str, str] = {
 MANIFEST_PREFIX: str = _DATA["bucketPrefixes"]["manifests"]
 MANIFEST_VERSION: int = int(_DATA["manifest"]["version"])
 MAX_ARG_BYTES: int = int(_DATA["limits"]["maxArgBytes"])
+AWS_BATCH_PREFIX: str = _DATA["awsBatchPrefix"]["prefix"]
 
 EXIT_CONFIG: int = int(_DATA["exitCodes"]["config"]["code"])
 EXIT_INPUT: int = int(_DATA["exitCodes"]["input"]["code"])

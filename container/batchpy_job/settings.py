@@ -8,6 +8,7 @@ import os
 from typing import Dict, List, NamedTuple, Optional
 
 from .contract import (
+    AWS_BATCH_PREFIX,
     JOB_NAME_CHARS,
     JOB_NAME_FIRST,
     JOB_NAME_MAX,
@@ -204,7 +205,7 @@ def set_variable_problems(key: str, value: object, where: str) -> List[str]:
             f"{where} sets {key}: run_job reads its own settings from the "
             "job's environment before the set applies; move it to the job"
         )
-    elif key.startswith("AWS_BATCH") or not key or "=" in key or "\0" in key:
+    elif key.startswith(AWS_BATCH_PREFIX) or not key or "=" in key or "\0" in key:
         problems.append(
             f"{where} has the variable name {quoted(key)}, which a job cannot set"
         )

@@ -19,6 +19,7 @@ import {
   type ScriptDescription,
 } from "./script-options";
 import {
+  AWS_BATCH_PREFIX,
   JOB_NAME_CHAR,
   JOB_NAME_FIRST_CHAR,
   JOB_NAME_MAX_LENGTH,
@@ -429,12 +430,12 @@ export function environmentProblems(
 export function reservedNameProblems(doc: JsonDocument, fields: JobFileFields): Problem[] {
   const problems: Problem[] = [];
   const check = (name: string, at: JsonPath): void => {
-    if (name.startsWith("AWS_BATCH")) {
+    if (name.startsWith(AWS_BATCH_PREFIX)) {
       problems.push(
         problemAt(
           doc,
           at,
-          `"${name}" is reserved: names starting with AWS_BATCH are set by AWS Batch and SubmitJob rejects them; rename the variable`,
+          `"${name}" is reserved: names starting with ${AWS_BATCH_PREFIX} are set by AWS Batch and SubmitJob rejects them; rename the variable`,
         ),
       );
     }

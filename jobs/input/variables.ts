@@ -9,13 +9,19 @@
  * and environment": MAX_ARG_STRLEN, 32 pages = 131072 bytes per string, its NUL included)
  */
 
-import { BUCKET_PREFIXES, MAX_ARG_BYTES, VARS } from "../../components/contract";
+import {
+  AWS_BATCH_PREFIX,
+  BUCKET_PREFIXES,
+  MAX_ARG_BYTES,
+  RESERVED_PREFIX,
+  VARS,
+} from "../../components/contract";
 
 /** The kernel's limit on one argument or environment string, its terminating NUL included. */
 export const MAX_ARG_STRLEN = MAX_ARG_BYTES;
 
 /** Names the entrypoint does not take from an array sweep's set (container/run_job.py). */
-const SET_RESERVED_PREFIXES: readonly string[] = ["BATCHPY_", "AWS_BATCH"];
+const SET_RESERVED_PREFIXES: readonly string[] = [RESERVED_PREFIX, AWS_BATCH_PREFIX];
 
 function bytes(s: string): number {
   return Buffer.byteLength(s, "utf8");
