@@ -280,7 +280,7 @@ describe("jobs:submit against local AWS endpoints", function () {
     assert.strictEqual((JSON.parse(json.stdout) as { requests: unknown[] }).requests.length, 2);
   });
 
-  it("without stack aws.outputs it says how to get them and exits 1", async function () {
+  it("without stack outputs it says how to get them and exits 1", async function () {
     writeJobFiles(path.join(aws.dir, "jobs"), 1);
     const r = await runJobs(["submit", "jobs", "--state-dir", aws.state], { cwd: aws.dir });
     assert.strictEqual(r.code, 1);
@@ -309,7 +309,7 @@ describe("jobs:submit against local AWS endpoints", function () {
     assert.strictEqual(await sets(second), 3);
   });
 
-  it("a aws.state folder it cannot write stops the run before any upload or submission", async function () {
+  it("a state folder it cannot write stops the run before any upload or submission", async function () {
     writeJobFiles(path.join(aws.dir, "jobs"), 2);
     fs.writeFileSync(
       path.join(aws.dir, "jobs", "sw.json"),
@@ -334,7 +334,7 @@ describe("jobs:submit against local AWS endpoints", function () {
     assert.strictEqual(real.code, 1);
     assert.match(
       real.stderr,
-      /error: cannot write the ledger .*a-file\/aws.state\/outputs-us-east-1-[0-9a-f]{8}\/submissions\.jsonl \(.*ENOTDIR.*\): make .* writable, or pass --state-dir DIR \(or set BATCHPY_STATE_DIR\); nothing was submitted/,
+      /error: cannot write the ledger .*a-file\/state\/outputs-us-east-1-[0-9a-f]{8}\/submissions\.jsonl \(.*ENOTDIR.*\): make .* writable, or pass --state-dir DIR \(or set BATCHPY_STATE_DIR\); nothing was submitted/,
     );
     assert.strictEqual(aws.batch.requests.length, 0);
     const key = manifestKey(
@@ -439,7 +439,7 @@ describe("jobs:submit against local AWS endpoints", function () {
     assert.strictEqual(aws.batch.count("submitjob"), 1);
   });
 
-  it("missing queue or definition aws.outputs exit 1 with how to get them", async function () {
+  it("missing queue or definition outputs exit 1 with how to get them", async function () {
     writeJobFiles(path.join(aws.dir, "jobs"), 1);
     const partial = path.join(aws.dir, "partial.json");
     fs.writeFileSync(partial, JSON.stringify({ bucketName: "b", region: "us-east-1" }));
