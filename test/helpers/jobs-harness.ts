@@ -236,6 +236,18 @@ export function writeJobFiles(
   return names;
 }
 
+/** `singles` job files and `<sweep>.json`, a sweep of 4 sets (var_a 0..3), in `dir`/jobs. */
+export function writeJobsAndSweep(dir: string, singles: number, sweep: string): void {
+  writeJobFiles(path.join(dir, "jobs"), singles);
+  fs.writeFileSync(
+    path.join(dir, "jobs", `${sweep}.json`),
+    JSON.stringify({
+      grid: { var_a: [0, 1, 2, 3] },
+      base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+    }),
+  );
+}
+
 export interface LocalAwsOptions {
   /** An S3 server (s3rver) for the file, in the CLI's environment. @default true */
   readonly s3?: boolean;

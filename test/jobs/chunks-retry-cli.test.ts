@@ -12,7 +12,7 @@ import { lockPath } from "../../jobs/state/lock";
 import { resolveTarget } from "../../jobs/commands/logs";
 import type { CrashPoint, TestHooks } from "../../jobs/aws/test-hooks";
 import type { FakeBatch } from "../helpers/fake-batch";
-import { awsEnv, spawnJobs, useLocalAws, writeJobFiles } from "../helpers/jobs-harness";
+import { awsEnv, spawnJobs, useLocalAws, writeJobsAndSweep } from "../helpers/jobs-harness";
 
 const FAST: TestHooks = { listingWaitMs: 300, submitTimeoutMs: 300 };
 
@@ -148,14 +148,7 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
           ? { status: "FAILED", exitCode: 3 }
           : { status: "SUCCEEDED" },
     });
-    writeJobFiles(path.join(aws.dir, "jobs"), 2);
-    fs.writeFileSync(
-      path.join(aws.dir, "jobs", "mix.json"),
-      JSON.stringify({
-        grid: { var_a: [0, 1, 2, 3] },
-        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
-      }),
-    );
+    writeJobsAndSweep(aws.dir, 2, "mix");
     const r = await jobs(["submit", "jobs"]);
     assert.strictEqual(r.code, 0, r.stderr);
     fake.finishAll();

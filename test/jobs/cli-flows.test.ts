@@ -9,7 +9,13 @@ import { BatchClient, ListJobsCommand } from "@aws-sdk/client-batch";
 import { Ledger, ledgerPath } from "../../jobs/state/ledger";
 import { outputsLedgerName } from "../../jobs/input/outputs";
 import { LIFECYCLE, type FakeJob, type FakeUnit } from "../helpers/fake-batch";
-import { STACK_OUTPUTS, runJobs, useLocalAws, writeJobFiles } from "../helpers/jobs-harness";
+import {
+  STACK_OUTPUTS,
+  runJobs,
+  useLocalAws,
+  writeJobFiles,
+  writeJobsAndSweep,
+} from "../helpers/jobs-harness";
 
 describe("jobs: watch, status, logs, results and cancel against local AWS endpoints", function () {
   const aws = useLocalAws("flows", { logsPageSize: 3 });
@@ -22,14 +28,7 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
 
   /** Two single jobs (job-0001 fails with exit 3) and a sweep of 4 whose child 2 fails. */
   async function submitMix(): Promise<void> {
-    writeJobFiles(path.join(aws.dir, "jobs"), 2);
-    fs.writeFileSync(
-      path.join(aws.dir, "jobs", "sw.json"),
-      JSON.stringify({
-        grid: { var_a: [0, 1, 2, 3] },
-        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
-      }),
-    );
+    writeJobsAndSweep(aws.dir, 2, "sw");
     const r = await jobs("submit", "jobs");
     assert.strictEqual(r.code, 0, r.stderr);
   }

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { appendLocalRun } from "../../jobs/state/local-runs";
 import type { FakeBatch } from "../helpers/fake-batch";
-import { runJobs, useLocalAws, writeJobFiles } from "../helpers/jobs-harness";
+import { runJobs, useLocalAws, writeJobsAndSweep } from "../helpers/jobs-harness";
 
 interface JsonRow {
   name: string;
@@ -38,14 +38,7 @@ describe("jobs report against local AWS endpoints", function () {
           ? { status: "FAILED", exitCode: 3 }
           : { status: "SUCCEEDED", ...(index === 1 ? { attempts: 2 } : {}) },
     });
-    writeJobFiles(path.join(aws.dir, "jobs"), 1);
-    fs.writeFileSync(
-      path.join(aws.dir, "jobs", "mix.json"),
-      JSON.stringify({
-        grid: { var_a: [0, 1, 2, 3] },
-        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
-      }),
-    );
+    writeJobsAndSweep(aws.dir, 1, "mix");
     const r = await jobs("submit", "jobs");
     assert.strictEqual(r.code, 0, r.stderr);
     fake.finishAll();

@@ -8,7 +8,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import type { FakeBatch } from "../helpers/fake-batch";
-import { STACK_OUTPUTS, useLocalAws, writeJobFiles } from "../helpers/jobs-harness";
+import { STACK_OUTPUTS, useLocalAws, writeJobsAndSweep } from "../helpers/jobs-harness";
 
 interface StatusJson {
   counts: Record<string, number>;
@@ -36,14 +36,7 @@ describe("a sweep with retries seen as one sweep (status, watch, logs, results)"
           ? { status: "FAILED", exitCode: 3 }
           : { status: "SUCCEEDED" },
     });
-    writeJobFiles(path.join(aws.dir, "jobs"), 1);
-    fs.writeFileSync(
-      path.join(aws.dir, "jobs", "mix.json"),
-      JSON.stringify({
-        grid: { var_a: [0, 1, 2, 3] },
-        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
-      }),
-    );
+    writeJobsAndSweep(aws.dir, 1, "mix");
     const submitted = await jobs("submit", "jobs");
     assert.strictEqual(submitted.code, 0, submitted.stderr);
     fake.finishAll();
