@@ -12,7 +12,7 @@ import { run } from "../../jobs/cli";
 import { createAwsClients } from "../../jobs/aws/api";
 import type { Context } from "../../jobs/context";
 import type { CommandResult } from "../../jobs/input/outputs";
-import type { TestHooks } from "../../jobs/aws/test-hooks";
+import type { CrashPoint, TestHooks } from "../../jobs/aws/test-hooks";
 import {
   describeScript,
   parseDescription,
@@ -246,6 +246,37 @@ export function writeJobsAndSweep(dir: string, singles: number, sweep: string): 
       base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
     }),
   );
+}
+
+/**
+ * A run frozen at the `at`-th `point`: every lane stops at its next step, no new request
+ * starts (the signal aborts) and nothing more reaches the ledger, as after a SIGKILL.
+ */
+export function freezeAt(
+  point: CrashPoint,
+  at: number,
+  base: TestHooks,
+): { hooks: TestHooks; signal: AbortSignal; crashed: Promise<void> } {
+  const controller = new AbortController();
+  let seen = 0;
+  let frozen = false;
+  let onCrash = (): void => undefined;
+  const crashed = new Promise<void>((resolve) => (onCrash = resolve));
+  return {
+    signal: controller.signal,
+    crashed,
+    hooks: {
+      ...base,
+      checkpoint: (p) => {
+        if (!frozen && p === point && ++seen === at) {
+          frozen = true;
+          controller.abort();
+          onCrash();
+        }
+        return frozen ? new Promise<void>(() => undefined) : undefined;
+      },
+    },
+  };
 }
 
 export interface LocalAwsOptions {

@@ -10,9 +10,15 @@ import * as path from "path";
 import { Ledger, openIntents, parseLedger } from "../../jobs/state/ledger";
 import { lockPath } from "../../jobs/state/lock";
 import { resolveTarget } from "../../jobs/commands/logs";
-import type { CrashPoint, TestHooks } from "../../jobs/aws/test-hooks";
+import type { TestHooks } from "../../jobs/aws/test-hooks";
 import type { FakeBatch } from "../helpers/fake-batch";
-import { awsEnv, spawnJobs, useLocalAws, writeJobsAndSweep } from "../helpers/jobs-harness";
+import {
+  awsEnv,
+  spawnJobs,
+  useLocalAws,
+  writeJobsAndSweep,
+  freezeAt,
+} from "../helpers/jobs-harness";
 
 const FAST: TestHooks = { listingWaitMs: 300, submitTimeoutMs: 300 };
 
@@ -22,26 +28,6 @@ interface JsonRow {
   runs: number;
   params: Record<string, string>;
   metrics: Record<string, number | string>;
-}
-
-/** A run frozen at the `at`-th `point`, as after a SIGKILL there (see exactly-once.test.ts). */
-function freezeAt(point: CrashPoint, at: number): { hooks: TestHooks; signal: AbortSignal } {
-  const controller = new AbortController();
-  let seen = 0;
-  let frozen = false;
-  return {
-    signal: controller.signal,
-    hooks: {
-      ...FAST,
-      checkpoint: (p) => {
-        if (!frozen && p === point && ++seen === at) {
-          frozen = true;
-          controller.abort();
-        }
-        return frozen ? new Promise<void>(() => undefined) : undefined;
-      },
-    },
-  };
 }
 
 describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints", function () {
@@ -318,7 +304,7 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     it(`a retry frozen at ${point} and run again submits each retry job exactly once`, async function () {
       const fake = await submitMix();
       const args = ["submit", "--retry-failed", "mix", "job-0000", "--concurrency", "1"];
-      const f = freezeAt(point, 1);
+      const f = freezeAt(point, 1, FAST);
       const exitHandlers = new Set(process.listeners("exit"));
       const frozen = jobs(args, f.hooks, f.signal);
       frozen.catch(() => undefined);

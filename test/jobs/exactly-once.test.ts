@@ -13,42 +13,18 @@ import { lockPath } from "../../jobs/state/lock";
 import { TOKEN_TAG } from "../../jobs/aws/reconcile";
 import type { CrashPoint, TestHooks } from "../../jobs/aws/test-hooks";
 import type { SubmitFault } from "../helpers/fake-batch";
-import { STACK_OUTPUTS, useLocalAws, writeJobFiles, type CliResult } from "../helpers/jobs-harness";
+import {
+  STACK_OUTPUTS,
+  useLocalAws,
+  writeJobFiles,
+  type CliResult,
+  freezeAt,
+} from "../helpers/jobs-harness";
 
 /** Short stand-ins for the 5-minute listing wait and the 30-second request timeout. */
 const WAIT_MS = 300;
 const TIMEOUT_MS = 300;
 const FAST: TestHooks = { listingWaitMs: WAIT_MS, submitTimeoutMs: TIMEOUT_MS };
-
-/**
- * A run frozen at the `at`-th `point`: every lane stops at its next step, no new request
- * starts (the signal aborts) and nothing more reaches the ledger, as after a SIGKILL.
- */
-function freezeAt(
-  point: CrashPoint,
-  at: number,
-): { hooks: TestHooks; signal: AbortSignal; crashed: Promise<void> } {
-  const controller = new AbortController();
-  let seen = 0;
-  let frozen = false;
-  let onCrash = (): void => undefined;
-  const crashed = new Promise<void>((resolve) => (onCrash = resolve));
-  return {
-    signal: controller.signal,
-    crashed,
-    hooks: {
-      ...FAST,
-      checkpoint: (p) => {
-        if (!frozen && p === point && ++seen === at) {
-          frozen = true;
-          controller.abort();
-          onCrash();
-        }
-        return frozen ? new Promise<void>(() => undefined) : undefined;
-      },
-    },
-  };
-}
 
 describe("jobs:submit exactly once: lost answers, listing lag, crashes", function () {
   const aws = useLocalAws("once", { batch: { autoAdvance: false } });
@@ -77,7 +53,7 @@ describe("jobs:submit exactly once: lost answers, listing lag, crashes", functio
    * it crashed (a run with fewer steps than `at` ends normally).
    */
   async function crashedRun(args: string[], point: CrashPoint, at: number): Promise<boolean> {
-    const f = freezeAt(point, at);
+    const f = freezeAt(point, at, FAST);
     const exitHandlers = new Set(process.listeners("exit"));
     const run = submit(args, f.hooks, f.signal);
     let ended: CliResult | undefined;
