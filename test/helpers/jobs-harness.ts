@@ -7,17 +7,22 @@ import { spawn, type ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { run } from "../../jobs/cli";
 import { createAwsClients } from "../../jobs/aws/api";
 import type { Context } from "../../jobs/context";
 import type { CommandResult } from "../../jobs/input/outputs";
-import type { TestHooks } from "../../jobs/aws/test-hooks";
+import type { CrashPoint, TestHooks } from "../../jobs/aws/test-hooks";
 import {
   describeScript,
   parseDescription,
   type ScriptDescription,
 } from "../../jobs/input/script-options";
 import { checkValuesWithPython } from "../../jobs/input/value-types";
+import { outputsLedgerName } from "../../jobs/input/outputs";
+import { FakeBatch, type FakeBatchOptions } from "./fake-batch";
+import { FakeCloudWatchLogs } from "./fake-cloudwatch-logs";
+import { FakeS3, S3RVER_KEY } from "./fake-s3";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 /** The package's `bin` (bin/batchpy.js): the compiled fast path the npm scripts run. */
@@ -229,4 +234,206 @@ export function writeJobFiles(
     );
   }
   return names;
+}
+
+/** `singles` job files and `<sweep>.json`, a sweep of 4 sets (var_a 0..3), in `dir`/jobs. */
+export function writeJobsAndSweep(dir: string, singles: number, sweep: string): void {
+  writeJobFiles(path.join(dir, "jobs"), singles);
+  fs.writeFileSync(
+    path.join(dir, "jobs", `${sweep}.json`),
+    JSON.stringify({
+      grid: { var_a: [0, 1, 2, 3] },
+      base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+    }),
+  );
+}
+
+/**
+ * A run frozen at the `at`-th `point`: every lane stops at its next step, no new request
+ * starts (the signal aborts) and nothing more reaches the ledger, as after a SIGKILL.
+ */
+export function freezeAt(
+  point: CrashPoint,
+  at: number,
+  base: TestHooks,
+): { hooks: TestHooks; signal: AbortSignal; crashed: Promise<void> } {
+  const controller = new AbortController();
+  let seen = 0;
+  let frozen = false;
+  let onCrash = (): void => undefined;
+  const crashed = new Promise<void>((resolve) => (onCrash = resolve));
+  return {
+    signal: controller.signal,
+    crashed,
+    hooks: {
+      ...base,
+      checkpoint: (p) => {
+        if (!frozen && p === point && ++seen === at) {
+          frozen = true;
+          controller.abort();
+          onCrash();
+        }
+        return frozen ? new Promise<void>(() => undefined) : undefined;
+      },
+    },
+  };
+}
+
+export interface LocalAwsOptions {
+  /** An S3 server (s3rver) for the file, in the CLI's environment. @default true */
+  readonly s3?: boolean;
+  /** A CloudWatch Logs server for the file with this page size. @default - none */
+  readonly logsPageSize?: number;
+  /** Starts a FakeBatch before each test with these options. @default - on demand: startBatch() */
+  readonly batch?: FakeBatchOptions;
+  /** Fault injection and short waits for every `jobs` run. @default - none */
+  readonly hooks?: TestHooks;
+}
+
+export interface RunOptions {
+  readonly hooks?: TestHooks;
+  readonly signal?: AbortSignal;
+}
+
+/** The servers, folders and runner of one test; see useLocalAws. */
+export interface LocalAws {
+  readonly s3: FakeS3;
+  /** An S3 client on the fake bucket's server. */
+  readonly client: S3Client;
+  readonly logs: FakeCloudWatchLogs;
+  /** The test's FakeBatch; throws when none runs. */
+  readonly batch: FakeBatch;
+  /** The test's temp folder: the CLI's cwd; removed after the test. */
+  readonly dir: string;
+  /** The stack outputs file (STACK_OUTPUTS) in `dir`. */
+  readonly outputs: string;
+  /** `--state-dir`: `dir`/state; a test may point it elsewhere. */
+  state: string;
+  /** The ledger of --outputs without --stack: named after the outputs. */
+  ledgerFile(): string;
+  /** (Re)starts the test's FakeBatch and points the CLI's environment at it. */
+  startBatch(opts?: FakeBatchOptions): Promise<FakeBatch>;
+  /** Runs `jobs <args> --outputs <outputs> --state-dir <state>` in-process, in `dir`. */
+  jobs(args: readonly string[], opts?: RunOptions): Promise<CliResult>;
+  put(key: string, body: string): Promise<unknown>;
+  /** An object of the fake bucket as text, or undefined when it does not exist. */
+  getText(key: string): Promise<string | undefined>;
+}
+
+function required<T>(value: T | undefined, what: string): T {
+  if (value === undefined) {
+    throw new Error(`useLocalAws: no ${what} (see its options)`);
+  }
+  return value;
+}
+
+/**
+ * Registers mocha hooks for in-process CLI tests against local AWS servers: S3 (and a
+ * client) and CloudWatch Logs per file; per test a temp folder with stack outputs and a
+ * state folder, and a FakeBatch (before each test, or on demand) with the SDK's environment
+ * pointed at the servers. After each test the environment is restored, the FakeBatch
+ * closed and the folder removed; after the file, the servers stop.
+ */
+export function useLocalAws(label: string, options: LocalAwsOptions = {}): LocalAws {
+  let s3: FakeS3 | undefined;
+  let client: S3Client | undefined;
+  let logs: FakeCloudWatchLogs | undefined;
+  let batch: FakeBatch | undefined;
+  let restoreEnv: (() => void) | undefined;
+  let dir: string | undefined;
+  let outputs: string | undefined;
+
+  const stopBatch = async (): Promise<void> => {
+    restoreEnv?.();
+    restoreEnv = undefined;
+    await batch?.close();
+    batch = undefined;
+  };
+  const bucket = (key: string) => ({ Bucket: STACK_OUTPUTS.bucketName, Key: key });
+
+  const aws: LocalAws = {
+    get s3() {
+      return required(s3, "S3 server");
+    },
+    get client() {
+      return required(client, "S3 server");
+    },
+    get logs() {
+      return required(logs, "CloudWatch Logs server");
+    },
+    get batch() {
+      return required(batch, "FakeBatch running");
+    },
+    get dir() {
+      return required(dir, "test folder outside a test");
+    },
+    get outputs() {
+      return required(outputs, "test folder outside a test");
+    },
+    state: "",
+    ledgerFile: () => path.join(aws.state, outputsLedgerName(STACK_OUTPUTS), "submissions.jsonl"),
+    async startBatch(opts = {}) {
+      await stopBatch();
+      batch = await FakeBatch.start(opts);
+      restoreEnv = setProcessEnv(awsEnv({ batch: batch.url, s3: s3?.url, logs: logs?.url }));
+      return batch;
+    },
+    jobs: (args, opts = {}) => {
+      const hooks = opts.hooks ?? options.hooks;
+      return runJobs([...args, "--outputs", aws.outputs, "--state-dir", aws.state], {
+        cwd: aws.dir,
+        ...(hooks !== undefined ? { hooks } : {}),
+        ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+      });
+    },
+    put: (key, body) => aws.client.send(new PutObjectCommand({ ...bucket(key), Body: body })),
+    async getText(key) {
+      try {
+        const obj = await aws.client.send(new GetObjectCommand(bucket(key)));
+        return (await obj.Body?.transformToString()) ?? "";
+      } catch (err) {
+        if ((err as Error).name === "NoSuchKey") {
+          return undefined;
+        }
+        throw err;
+      }
+    },
+  };
+
+  before(async function () {
+    if (options.s3 ?? true) {
+      s3 = await FakeS3.start(STACK_OUTPUTS.bucketName);
+      client = new S3Client({
+        region: "us-east-1",
+        endpoint: s3.url,
+        forcePathStyle: true,
+        credentials: { accessKeyId: S3RVER_KEY, secretAccessKey: S3RVER_KEY },
+      });
+    }
+    if (options.logsPageSize !== undefined) {
+      logs = await FakeCloudWatchLogs.start(options.logsPageSize);
+    }
+  });
+  after(async function () {
+    client?.destroy();
+    await s3?.close();
+    await logs?.close();
+  });
+  beforeEach(async function () {
+    dir = tempDir(label);
+    outputs = writeOutputs(dir, STACK_OUTPUTS);
+    aws.state = path.join(dir, "state");
+    if (options.batch !== undefined) {
+      await aws.startBatch(options.batch);
+    }
+  });
+  afterEach(async function () {
+    await stopBatch();
+    if (dir !== undefined) {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    dir = undefined;
+    outputs = undefined;
+  });
+  return aws;
 }

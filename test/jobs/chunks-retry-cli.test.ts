@@ -7,23 +7,17 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Ledger, openIntents, parseLedger } from "../../jobs/state/ledger";
 import { lockPath } from "../../jobs/state/lock";
 import { resolveTarget } from "../../jobs/commands/logs";
-import { outputsLedgerName } from "../../jobs/input/outputs";
-import type { CrashPoint, TestHooks } from "../../jobs/aws/test-hooks";
-import { FakeBatch, type FakeBatchOptions } from "../helpers/fake-batch";
-import { FakeS3 } from "../helpers/fake-s3";
+import type { TestHooks } from "../../jobs/aws/test-hooks";
+import type { FakeBatch } from "../helpers/fake-batch";
 import {
-  STACK_OUTPUTS,
   awsEnv,
-  runJobs,
-  setProcessEnv,
   spawnJobs,
-  tempDir,
-  writeJobFiles,
-  writeOutputs,
+  useLocalAws,
+  writeJobsAndSweep,
+  freezeAt,
 } from "../helpers/jobs-harness";
 
 const FAST: TestHooks = { listingWaitMs: 300, submitTimeoutMs: 300 };
@@ -36,96 +30,27 @@ interface JsonRow {
   metrics: Record<string, number | string>;
 }
 
-/** A run frozen at the `at`-th `point`, as after a SIGKILL there (see exactly-once.test.ts). */
-function freezeAt(point: CrashPoint, at: number): { hooks: TestHooks; signal: AbortSignal } {
-  const controller = new AbortController();
-  let seen = 0;
-  let frozen = false;
-  return {
-    signal: controller.signal,
-    hooks: {
-      ...FAST,
-      checkpoint: (p) => {
-        if (!frozen && p === point && ++seen === at) {
-          frozen = true;
-          controller.abort();
-        }
-        return frozen ? new Promise<void>(() => undefined) : undefined;
-      },
-    },
-  };
-}
-
 describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints", function () {
   this.timeout(60_000);
-  let batch: FakeBatch | undefined;
-  let s3: FakeS3;
-  let client: S3Client;
-  let restoreEnv: (() => void) | undefined;
-  let dir: string;
-  let outputs: string;
-  let state: string;
-
-  before(async function () {
-    s3 = await FakeS3.start(STACK_OUTPUTS.bucketName);
-    client = new S3Client({
-      region: "us-east-1",
-      endpoint: s3.url,
-      forcePathStyle: true,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-    });
-  });
-  after(async function () {
-    client.destroy();
-    await s3.close();
-  });
-  beforeEach(function () {
-    dir = tempDir("retry");
-    outputs = writeOutputs(dir, STACK_OUTPUTS);
-    state = path.join(dir, "state");
-  });
-  afterEach(async function () {
-    restoreEnv?.();
-    restoreEnv = undefined;
-    await batch?.close();
-    batch = undefined;
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const aws = useLocalAws("retry");
 
   const jobs = (args: string[], hooks: TestHooks = FAST, signal?: AbortSignal) =>
-    runJobs([...args, "--outputs", outputs, "--state-dir", state], {
-      cwd: dir,
-      hooks,
-      ...(signal !== undefined ? { signal } : {}),
-    });
-  const ledgerFile = (): string =>
-    path.join(state, outputsLedgerName(STACK_OUTPUTS), "submissions.jsonl");
-  const put = (Key: string, Body: string) =>
-    client.send(new PutObjectCommand({ Bucket: STACK_OUTPUTS.bucketName, Key, Body }));
-  const getText = async (Key: string): Promise<string> => {
-    const r = await client.send(new GetObjectCommand({ Bucket: STACK_OUTPUTS.bucketName, Key }));
-    return (await r.Body?.transformToString()) ?? "";
-  };
-
-  async function start(opts: FakeBatchOptions = {}): Promise<FakeBatch> {
-    const fake = await FakeBatch.start(opts);
-    batch = fake;
-    restoreEnv = setProcessEnv(awsEnv({ batch: fake.url, s3: s3.url }));
-    return fake;
-  }
+    aws.jobs(args, { hooks, signal });
+  const getText = async (key: string): Promise<string> =>
+    (await aws.getText(key)) ?? assert.fail(`${key} is in the bucket`);
 
   const sorted = (xs: string[]) => [...xs].sort();
 
   it("a sweep of 10,001 sets goes as chunks; status, report, logs and a retry treat them as one sweep", async function () {
     // Set 5 (child 5 of big-c0) and set 10,000 (big-c1, a plain job) fail.
-    const fake = await start({
+    const fake = await aws.startBatch({
       outcome: ({ jobName, index }) =>
         (jobName === "big-c0" && index === 5) || jobName === "big-c1"
           ? { status: "FAILED", exitCode: 1 }
           : { status: "SUCCEEDED" },
     });
     fs.writeFileSync(
-      path.join(dir, "big.json"),
+      path.join(aws.dir, "big.json"),
       JSON.stringify({
         jobName: "big",
         grid: { var_a: Array.from({ length: 10_001 }, (_, i) => i) },
@@ -149,7 +74,7 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     assert.strictEqual(manifest.sets.length, 10_000);
     assert.deepStrictEqual(manifest.indexes.slice(-1), [9_999]);
     // The ledger records which sweep each chunk belongs to.
-    const entries = Ledger.open(ledgerFile()).entries;
+    const entries = Ledger.open(aws.ledgerFile()).entries;
     assert.deepStrictEqual(sorted(entries.map((e) => `${e.jobName} of ${e.of}`)), [
       "big-c0 of big",
       "big-c1 of big",
@@ -170,7 +95,7 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
       var_a: "9999",
     });
     // logs <sweep>:<set> finds the chunk and the child.
-    const ledger = Ledger.open(ledgerFile());
+    const ledger = Ledger.open(aws.ledgerFile());
     assert.strictEqual(resolveTarget("big:9999", ledger, "s"), `${c0.jobId}:9999`);
     assert.strictEqual(resolveTarget("big:10000", ledger, "s"), c1.jobId);
     // cancel takes the sweep's name for its chunks (all finished: nothing to stop).
@@ -202,21 +127,14 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
 
   /** "mix": 4 sets (`failing` fail the first time), job-0000 fails, job-0001 succeeds. */
   async function submitMix(failing: readonly number[] = [1, 2]): Promise<FakeBatch> {
-    const fake = await start({
+    const fake = await aws.startBatch({
       outcome: ({ jobName, index }) =>
         (jobName === "mix" && index !== undefined && failing.includes(index)) ||
         jobName === "job-0000"
           ? { status: "FAILED", exitCode: 3 }
           : { status: "SUCCEEDED" },
     });
-    writeJobFiles(path.join(dir, "jobs"), 2);
-    fs.writeFileSync(
-      path.join(dir, "jobs", "mix.json"),
-      JSON.stringify({
-        grid: { var_a: [0, 1, 2, 3] },
-        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
-      }),
-    );
+    writeJobsAndSweep(aws.dir, 2, "mix");
     const r = await jobs(["submit", "jobs"]);
     assert.strictEqual(r.code, 0, r.stderr);
     fake.finishAll();
@@ -242,12 +160,12 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     const soloR1 = fake.named("job-0000-r1")[0];
     assert.strictEqual(soloR1.env.BATCHPY_JOB_NAME, "job-0000");
     assert.strictEqual(soloR1.env.var_a, "0");
-    const ledger = Ledger.open(ledgerFile()).latest();
+    const ledger = Ledger.open(aws.ledgerFile()).latest();
     assert.strictEqual(ledger.get("mix-r1")?.of, "mix");
     assert.strictEqual(ledger.get("job-0000-r1")?.of, "job-0000");
 
     // While the retry runs, another retry is refused before any side effect.
-    const ledgerBefore = fs.readFileSync(ledgerFile(), "utf8");
+    const ledgerBefore = fs.readFileSync(aws.ledgerFile(), "utf8");
     const count = fake.count("submitjob");
     const again = await jobs(["submit", "--retry-failed", "mix"]);
     assert.strictEqual(again.code, 1);
@@ -256,10 +174,10 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
       /mix \(2 not finished\): a retry waits until every run has finished; .*jobs:watch -- mix.*nothing was submitted/,
     );
     assert.strictEqual(fake.count("submitjob"), count);
-    assert.strictEqual(fs.readFileSync(ledgerFile(), "utf8"), ledgerBefore);
+    assert.strictEqual(fs.readFileSync(aws.ledgerFile(), "utf8"), ledgerBefore);
 
     fake.finishAll();
-    await put("results/mix/2/metrics.json", JSON.stringify({ product: 4 }));
+    await aws.put("results/mix/2/metrics.json", JSON.stringify({ product: 4 }));
     const report = await jobs(["report", "mix", "job-0000", "--json"]);
     assert.strictEqual(report.code, 0, report.stderr);
     const rows = (JSON.parse(report.stdout) as { rows: JsonRow[] }).rows;
@@ -338,7 +256,7 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
   it("a file changed since the sweep was submitted is refused, naming it", async function () {
     await submitMix();
     fs.writeFileSync(
-      path.join(dir, "jobs", "mix.json"),
+      path.join(aws.dir, "jobs", "mix.json"),
       JSON.stringify({
         grid: { var_a: [0, 1, 2, 3, 4] },
         base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
@@ -351,34 +269,42 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
 
   it("a retry process killed (SIGKILL) after Batch accepted its job: the re-run adopts it", async function () {
     const fake = await submitMix();
-    const args = ["submit", "--retry-failed", "mix", "--outputs", outputs, "--state-dir", state];
+    const args = [
+      "submit",
+      "--retry-failed",
+      "mix",
+      "--outputs",
+      aws.outputs,
+      "--state-dir",
+      aws.state,
+    ];
     const { done } = spawnJobs(
       args,
       {
-        ...awsEnv({ batch: fake.url, s3: s3.url }),
+        ...awsEnv({ batch: fake.url, s3: aws.s3.url }),
         BATCHPY_TEST_HOOKS: JSON.stringify({
           ...FAST,
           crash: { point: "answer-received", at: 1 },
         }),
       },
-      dir,
+      aws.dir,
     );
     const killed = await done;
     assert.strictEqual(killed.code, 137, killed.stderr);
     assert.strictEqual(fake.named("mix-r1").length, 1, "Batch has the job");
-    assert.strictEqual(Ledger.open(ledgerFile()).latest().get("mix-r1"), undefined);
+    assert.strictEqual(Ledger.open(aws.ledgerFile()).latest().get("mix-r1"), undefined);
     const rerun = await jobs(["submit", "--retry-failed", "mix"]);
     assert.strictEqual(rerun.code, 0, rerun.stderr);
     assert.match(rerun.stdout, /found in Batch by token/);
     assert.strictEqual(fake.named("mix-r1").length, 1, "not sent again");
-    assert.strictEqual(Ledger.open(ledgerFile()).latest().get("mix-r1")?.of, "mix");
+    assert.strictEqual(Ledger.open(aws.ledgerFile()).latest().get("mix-r1")?.of, "mix");
   });
 
   for (const point of ["intent-durable", "answer-received"] as const) {
     it(`a retry frozen at ${point} and run again submits each retry job exactly once`, async function () {
       const fake = await submitMix();
       const args = ["submit", "--retry-failed", "mix", "job-0000", "--concurrency", "1"];
-      const f = freezeAt(point, 1);
+      const f = freezeAt(point, 1, FAST);
       const exitHandlers = new Set(process.listeners("exit"));
       const frozen = jobs(args, f.hooks, f.signal);
       frozen.catch(() => undefined);
@@ -397,8 +323,8 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
           process.removeListener("exit", handler);
         }
       }
-      fs.rmSync(lockPath(ledgerFile()), { force: true });
-      assert.ok(openIntents(parseLedger(fs.readFileSync(ledgerFile(), "utf8"))).length > 0);
+      fs.rmSync(lockPath(aws.ledgerFile()), { force: true });
+      assert.ok(openIntents(parseLedger(fs.readFileSync(aws.ledgerFile(), "utf8"))).length > 0);
 
       // After the listing wait, so an intent that never reached Batch is sent again.
       await new Promise((resolve) => setTimeout(resolve, 400));
@@ -414,7 +340,7 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
       assert.strictEqual(fake.named("mix-r1").length, 1, "mix-r1 once");
       assert.strictEqual(fake.named("job-0000-r1").length, 1, "job-0000-r1 once");
       assert.strictEqual(fake.named("mix-r2").length, 0);
-      const parsed = parseLedger(fs.readFileSync(ledgerFile(), "utf8"));
+      const parsed = parseLedger(fs.readFileSync(aws.ledgerFile(), "utf8"));
       assert.deepStrictEqual(openIntents(parsed), []);
       assert.deepStrictEqual(
         sorted(parsed.entries.filter((e) => e.of !== undefined).map((e) => e.jobName)),

@@ -6,78 +6,36 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { BatchClient, ListJobsCommand } from "@aws-sdk/client-batch";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Ledger, ledgerPath } from "../../jobs/state/ledger";
 import { outputsLedgerName } from "../../jobs/input/outputs";
-import { FakeBatch, LIFECYCLE, type FakeJob, type FakeUnit } from "../helpers/fake-batch";
-import { FakeCloudWatchLogs } from "../helpers/fake-cloudwatch-logs";
-import { FakeS3 } from "../helpers/fake-s3";
+import { LIFECYCLE, type FakeJob, type FakeUnit } from "../helpers/fake-batch";
 import {
   STACK_OUTPUTS,
-  awsEnv,
   runJobs,
-  setProcessEnv,
-  tempDir,
+  useLocalAws,
   writeJobFiles,
-  writeOutputs,
+  writeJobsAndSweep,
 } from "../helpers/jobs-harness";
 
 describe("jobs: watch, status, logs, results and cancel against local AWS endpoints", function () {
-  let batch: FakeBatch;
-  let logs: FakeCloudWatchLogs;
-  let s3: FakeS3;
-  let restoreEnv: () => void;
-  let dir: string;
-  let outputs: string;
-  let state: string;
-
+  const aws = useLocalAws("flows", { logsPageSize: 3 });
   before(async function () {
-    s3 = await FakeS3.start(STACK_OUTPUTS.bucketName);
-    logs = await FakeCloudWatchLogs.start(3);
     // The tool loads this SDK package at its first CloudWatch call; loaded here once, so the
     // first poll of a `logs --follow` below is not slowed by it inside the test's 100 ms wait.
     await import("@aws-sdk/client-cloudwatch-logs");
   });
-  after(async function () {
-    await s3.close();
-    await logs.close();
-  });
-  beforeEach(function () {
-    dir = tempDir("flows");
-    outputs = writeOutputs(dir, STACK_OUTPUTS);
-    state = path.join(dir, "state");
-  });
-  afterEach(async function () {
-    restoreEnv?.();
-    await batch?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function startBatch(opts: Parameters<typeof FakeBatch.start>[0]): Promise<void> {
-    batch = await FakeBatch.start(opts);
-    restoreEnv = setProcessEnv(awsEnv({ batch: batch.url, s3: s3.url, logs: logs.url }));
-  }
-
-  const jobs = (...args: string[]) =>
-    runJobs([...args, "--outputs", outputs, "--state-dir", state], { cwd: dir });
+  const jobs = (...args: string[]) => aws.jobs(args);
 
   /** Two single jobs (job-0001 fails with exit 3) and a sweep of 4 whose child 2 fails. */
   async function submitMix(): Promise<void> {
-    writeJobFiles(path.join(dir, "jobs"), 2);
-    fs.writeFileSync(
-      path.join(dir, "jobs", "sw.json"),
-      JSON.stringify({
-        grid: { var_a: [0, 1, 2, 3] },
-        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
-      }),
-    );
+    writeJobsAndSweep(aws.dir, 2, "sw");
     const r = await jobs("submit", "jobs");
     assert.strictEqual(r.code, 0, r.stderr);
   }
 
   /** Writes ledger entries as if these jobs had been submitted with this stack. */
   function record(jobs: Record<string, string>): void {
-    const ledger = Ledger.open(ledgerPath(state, outputsLedgerName(STACK_OUTPUTS)));
+    const ledger = Ledger.open(ledgerPath(aws.state, outputsLedgerName(STACK_OUTPUTS)));
     for (const [jobName, jobId] of Object.entries(jobs)) {
       ledger.append({
         v: 1,
@@ -93,13 +51,13 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
   }
 
   function findJob(name: string): FakeJob {
-    const job = batch.submitted().find((j) => j.jobName === name);
+    const job = aws.batch.submitted().find((j) => j.jobName === name);
     assert.ok(job, `job ${name} was submitted`);
     return job;
   }
 
   it("watch polls until every job has ended, then lists failures with reason and exit code", async function () {
-    await startBatch({
+    await aws.startBatch({
       outcome: ({ jobName, index }) =>
         jobName === "job-0001"
           ? { status: "FAILED", exitCode: 3, statusReason: "Essential container in task exited" }
@@ -116,7 +74,7 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     assert.strictEqual(early.code, 0, early.stderr);
     assert.match(early.stdout, /PENDING 6 \(0\/6 done\)/);
 
-    const before = batch.count("describejobs");
+    const before = aws.batch.count("describejobs");
     const r = await jobs("watch", "--interval", "0.01");
     assert.strictEqual(r.code, 1, "a failed job makes watch exit 1");
     assert.match(r.stdout, /SUCCEEDED 4 \| FAILED 2 \(6\/6 done\)/);
@@ -134,7 +92,7 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
       "progress lines on stderr when it is not a terminal",
     );
     // The fake moves jobs one step per DescribeJobs: watch had to poll until they ended.
-    const polls = batch.count("describejobs") - before;
+    const polls = aws.batch.count("describejobs") - before;
     assert.ok(polls >= 4, `polled ${polls} times`);
 
     const json = await jobs("status", "--json");
@@ -154,7 +112,7 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
   });
 
   it("status with names and --last; an unknown name is bad input", async function () {
-    await startBatch({});
+    await aws.startBatch({});
     await submitMix();
     const one = await jobs("status", "job-0000", "--json");
     assert.strictEqual((JSON.parse(one.stdout) as { jobs: unknown[] }).jobs.length, 1);
@@ -164,19 +122,19 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
   });
 
   it("logs prints a job's CloudWatch stream, following pages, for array children too", async function () {
-    await startBatch({});
+    await aws.startBatch({});
     await submitMix();
-    batch.finishAll();
+    aws.batch.finishAll();
     const job = findJob("job-0000");
     const lines = Array.from({ length: 7 }, (_, i) => `line ${i}`);
-    logs.put(STACK_OUTPUTS.logGroupName, job.logStreamName!, lines);
+    aws.logs.put(STACK_OUTPUTS.logGroupName, job.logStreamName!, lines);
     const r = await jobs("logs", "job-0000");
     assert.strictEqual(r.code, 0, r.stderr);
     assert.strictEqual(r.stdout, lines.map((l) => `${l}\n`).join(""));
-    assert.ok(logs.requests.length >= 3, "paged through the stream");
+    assert.ok(aws.logs.requests.length >= 3, "paged through the stream");
 
     const sw = findJob("sw");
-    logs.put(STACK_OUTPUTS.logGroupName, sw.children![2].logStreamName!, ["child two"]);
+    aws.logs.put(STACK_OUTPUTS.logGroupName, sw.children![2].logStreamName!, ["child two"]);
     assert.strictEqual((await jobs("logs", "sw:2")).stdout, "child two\n");
     assert.strictEqual((await jobs("logs", `${sw.jobId}[2]`)).stdout, "child two\n");
     const json = await jobs("logs", "sw:2", "--json");
@@ -193,8 +151,8 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
   });
 
   it("logs says when a job has not started, and --follow waits and streams until it ends", async function () {
-    await startBatch({ autoAdvance: false });
-    writeJobFiles(path.join(dir, "jobs"), 1);
+    await aws.startBatch({ autoAdvance: false });
+    writeJobFiles(path.join(aws.dir, "jobs"), 1);
     await jobs("submit", "jobs");
     const notYet = await jobs("logs", "job-0000");
     assert.strictEqual(notYet.code, 1);
@@ -203,12 +161,12 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     const following = jobs("logs", "job-0000", "--follow", "--interval", "0.02");
     const job = findJob("job-0000");
     await new Promise((r) => setTimeout(r, 100));
-    batch.advanceAll(LIFECYCLE.indexOf("RUNNING"));
-    logs.put(STACK_OUTPUTS.logGroupName, job.logStreamName!, ["one", "two"]);
+    aws.batch.advanceAll(LIFECYCLE.indexOf("RUNNING"));
+    aws.logs.put(STACK_OUTPUTS.logGroupName, job.logStreamName!, ["one", "two"]);
     await new Promise((r) => setTimeout(r, 150));
-    logs.put(STACK_OUTPUTS.logGroupName, job.logStreamName!, ["three", "four"]);
+    aws.logs.put(STACK_OUTPUTS.logGroupName, job.logStreamName!, ["three", "four"]);
     await new Promise((r) => setTimeout(r, 100));
-    batch.finishAll();
+    aws.batch.finishAll();
     const r = await following;
     assert.strictEqual(r.code, 0, r.stderr);
     assert.strictEqual(r.stdout, "one\ntwo\nthree\nfour\n");
@@ -216,84 +174,73 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
   });
 
   it("results downloads results/ and logs/ like aws s3 sync: only new or changed files", async function () {
-    await startBatch({});
-    const client = new S3Client({
-      region: "us-east-1",
-      endpoint: s3.url,
-      forcePathStyle: true,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-    });
-    const put = (Key: string, Body: string) =>
-      client.send(new PutObjectCommand({ Bucket: STACK_OUTPUTS.bucketName, Key, Body }));
-    try {
-      await put("results/a/out.p", "pickle-a");
-      await put("results/sw/0/out.p", "pickle-0");
-      await put("logs/a.log", "log a");
-      await put("logs/sw/0.log", "log 0");
-      await put("inputs/sweeps/sw.json", "{}");
-      const out = path.join(dir, "dl");
-      const first = await jobs("results", "--out", out);
-      assert.strictEqual(first.code, 0, first.stderr);
-      assert.match(first.stdout, /4 file\(s\) copied \(\d+ B\), 0 unchanged/);
-      assert.strictEqual(
-        fs.readFileSync(path.join(out, "results", "sw", "0", "out.p"), "utf8"),
-        "pickle-0",
-      );
-      assert.ok(!fs.existsSync(path.join(out, "inputs")), "only results/ and logs/");
+    await aws.startBatch({});
+    const put = (key: string, body: string) => aws.put(key, body);
+    await put("results/a/out.p", "pickle-a");
+    await put("results/sw/0/out.p", "pickle-0");
+    await put("logs/a.log", "log a");
+    await put("logs/sw/0.log", "log 0");
+    await put("inputs/sweeps/sw.json", "{}");
+    const out = path.join(aws.dir, "dl");
+    const first = await jobs("results", "--out", out);
+    assert.strictEqual(first.code, 0, first.stderr);
+    assert.match(first.stdout, /4 file\(s\) copied \(\d+ B\), 0 unchanged/);
+    assert.strictEqual(
+      fs.readFileSync(path.join(out, "results", "sw", "0", "out.p"), "utf8"),
+      "pickle-0",
+    );
+    assert.ok(!fs.existsSync(path.join(out, "inputs")), "only results/ and logs/");
 
-      const second = await jobs("results", "--out", out, "--json");
-      const parsed = JSON.parse(second.stdout) as { copied: string[]; unchanged: number };
-      assert.deepStrictEqual(parsed.copied, []);
-      assert.strictEqual(parsed.unchanged, 4);
+    const second = await jobs("results", "--out", out, "--json");
+    const parsed = JSON.parse(second.stdout) as { copied: string[]; unchanged: number };
+    assert.deepStrictEqual(parsed.copied, []);
+    assert.strictEqual(parsed.unchanged, 4);
 
-      await put("logs/a.log", "log a, longer now");
-      const third = await jobs("results", "--out", out, "--json");
-      assert.deepStrictEqual((JSON.parse(third.stdout) as { copied: string[] }).copied, [
-        "logs/a.log",
-      ]);
-      assert.strictEqual(
-        fs.readFileSync(path.join(out, "logs", "a.log"), "utf8"),
-        "log a, longer now",
-      );
+    await put("logs/a.log", "log a, longer now");
+    const third = await jobs("results", "--out", out, "--json");
+    assert.deepStrictEqual((JSON.parse(third.stdout) as { copied: string[] }).copied, [
+      "logs/a.log",
+    ]);
+    assert.strictEqual(
+      fs.readFileSync(path.join(out, "logs", "a.log"), "utf8"),
+      "log a, longer now",
+    );
 
-      record({ sw: "11111111-2222-3333-4444-555555555555" });
-      const only = await jobs("results", "sw", "--out", path.join(dir, "only-sw"), "--json");
-      assert.deepStrictEqual((JSON.parse(only.stdout) as { copied: string[] }).copied.sort(), [
-        "logs/sw/0.log",
-        "results/sw/0/out.p",
-      ]);
-      const leftovers = fs
-        .readdirSync(out, { recursive: true })
-        .map(String)
-        .filter((f) => f.includes(".part-"));
-      assert.deepStrictEqual(leftovers, []);
-    } finally {
-      client.destroy();
-    }
+    record({ sw: "11111111-2222-3333-4444-555555555555" });
+    const only = await jobs("results", "sw", "--out", path.join(aws.dir, "only-sw"), "--json");
+    assert.deepStrictEqual((JSON.parse(only.stdout) as { copied: string[] }).copied.sort(), [
+      "logs/sw/0.log",
+      "results/sw/0/out.p",
+    ]);
+    const leftovers = fs
+      .readdirSync(out, { recursive: true })
+      .map(String)
+      .filter((f) => f.includes(".part-"));
+    assert.deepStrictEqual(leftovers, []);
   });
 
   it("results --local copies from the local bucket folder", async function () {
-    await startBatch({});
-    const root = path.join(dir, "local-bucket");
+    await aws.startBatch({});
+    const root = path.join(aws.dir, "local-bucket");
     fs.mkdirSync(path.join(root, "results", "j"), { recursive: true });
     fs.mkdirSync(path.join(root, "logs"), { recursive: true });
     fs.writeFileSync(path.join(root, "results", "j", "r.p"), "r");
     fs.writeFileSync(path.join(root, "logs", "j.log"), "l");
-    const out = path.join(dir, "copy");
+    const out = path.join(aws.dir, "copy");
     const r = await runJobs(["results", "--local", "--local-root", root, "--out", out], {
-      cwd: dir,
+      cwd: aws.dir,
     });
     assert.strictEqual(r.code, 0, r.stderr);
     assert.strictEqual(fs.readFileSync(path.join(out, "results", "j", "r.p"), "utf8"), "r");
     const again = await runJobs(["results", "--local", "--local-root", root, "--out", out], {
-      cwd: dir,
+      cwd: aws.dir,
     });
     assert.match(again.stdout, /0 file\(s\) copied .*2 unchanged/);
   });
 
   it("cancel cancels waiting jobs, terminates running ones and leaves finished ones", async function () {
-    await startBatch({ autoAdvance: false });
-    writeJobFiles(path.join(dir, "jobs"), 3);
+    await aws.startBatch({ autoAdvance: false });
+    writeJobFiles(path.join(aws.dir, "jobs"), 3);
     await jobs("submit", "jobs");
     const set = (name: string, status: "RUNNABLE" | "RUNNING" | "SUCCEEDED"): void => {
       const job = findJob(name);
@@ -309,7 +256,7 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     const unknown = await jobs("cancel", "job-0000", "nope");
     assert.strictEqual(unknown.code, 2);
     assert.strictEqual(
-      batch.count("canceljob") + batch.count("terminatejob"),
+      aws.batch.count("canceljob") + aws.batch.count("terminatejob"),
       0,
       "nothing cancelled on bad input",
     );
@@ -322,7 +269,7 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     // TerminateJob for both: it cancels what has not started, and has no race with a job
     // that starts between DescribeJobs and the call (CancelJob would then do nothing).
     assert.deepStrictEqual(
-      batch.requests
+      aws.batch.requests
         .filter((q) => q.operation === "canceljob" || q.operation === "terminatejob")
         .map((q) => [q.operation, (q.body as { reason: string }).reason]),
       [
@@ -343,7 +290,7 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
   /** A sweep of 4 (child i gets var_a=i) submitted as one array job. */
   async function submitSweep(): Promise<FakeJob> {
     fs.writeFileSync(
-      path.join(dir, "sw.json"),
+      path.join(aws.dir, "sw.json"),
       JSON.stringify({
         grid: { var_a: [0, 1, 2, 3] },
         base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
@@ -355,9 +302,9 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
   }
 
   it("cancel terminates a sweep's running children, which stopping the parent leaves running", async function () {
-    await startBatch({ autoAdvance: false });
+    await aws.startBatch({ autoAdvance: false });
     const sw = await submitSweep();
-    batch.advanceAll(2);
+    aws.batch.advanceAll(2);
     const children = sw.children!;
     setStatus(children[0], "RUNNING");
     setStatus(children[1], "STARTING");
@@ -365,7 +312,7 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     assert.strictEqual(sw.status, "PENDING", "a parent is PENDING while its children run");
 
     // The fake answers ListJobs like the service: no jobStatus lists RUNNING jobs only.
-    const client = new BatchClient({ region: "us-east-1", endpoint: batch.url });
+    const client = new BatchClient({ region: "us-east-1", endpoint: aws.batch.url });
     try {
       const listed = await client.send(new ListJobsCommand({ arrayJobId: sw.jobId }));
       assert.deepStrictEqual(
@@ -388,18 +335,18 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     );
     assert.strictEqual(sw.status, "FAILED");
     assert.deepStrictEqual(
-      batch.requests
+      aws.batch.requests
         .filter((q) => q.operation === "terminatejob")
         .map((q) => (q.body as { jobId: string }).jobId)
         .sort(),
       [sw.jobId, `${sw.jobId}:0`, `${sw.jobId}:1`].sort(),
       "the parent first, then exactly the started children",
     );
-    assert.strictEqual(batch.count("canceljob"), 0);
+    assert.strictEqual(aws.batch.count("canceljob"), 0);
   });
 
   it("logs of an array index past the end says so; errors say what is true for the command", async function () {
-    await startBatch({ autoAdvance: false });
+    await aws.startBatch({ autoAdvance: false });
     await submitSweep();
     const r = await jobs("logs", "sw:9");
     assert.strictEqual(r.code, 2);
@@ -421,7 +368,7 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
   });
 
   it("status shows the reason of a sweep stopped before its children existed", async function () {
-    await startBatch({ autoAdvance: false });
+    await aws.startBatch({ autoAdvance: false });
     const sw = await submitSweep();
     const cancelled = await jobs("cancel", "sw", "--reason", "wrong grid");
     assert.strictEqual(cancelled.code, 0, cancelled.stderr);
@@ -436,7 +383,7 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
   });
 
   it("watch and status exit 1 when Batch knows none of the jobs (wrong stack or region)", async function () {
-    await startBatch({});
+    await aws.startBatch({});
     record({
       a: "11111111-2222-3333-4444-555555555555",
       b: "66666666-7777-8888-9999-000000000000",
@@ -452,8 +399,8 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
   });
 
   it("cancel, watch and status never count jobs Batch does not return as finished", async function () {
-    await startBatch({ autoAdvance: false });
-    writeJobFiles(path.join(dir, "jobs"), 1);
+    await aws.startBatch({ autoAdvance: false });
+    writeJobFiles(path.join(aws.dir, "jobs"), 1);
     await jobs("submit", "jobs");
     const job = findJob("job-0000");
     job.status = "SUCCEEDED";
@@ -485,11 +432,11 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
   });
 
   it("logs of a job with no output yet: a note and exit 0; --follow waits for the stream", async function () {
-    await startBatch({ autoAdvance: false });
-    writeJobFiles(path.join(dir, "jobs"), 1);
+    await aws.startBatch({ autoAdvance: false });
+    writeJobFiles(path.join(aws.dir, "jobs"), 1);
     await jobs("submit", "jobs");
     const job = findJob("job-0000");
-    batch.advanceAll(LIFECYCLE.indexOf("RUNNING"));
+    aws.batch.advanceAll(LIFECYCLE.indexOf("RUNNING"));
     job.logStreamName = `${job.logStreamName!}-quiet`;
     const quiet = await jobs("logs", "job-0000");
     assert.strictEqual(quiet.code, 0, quiet.stderr);
@@ -501,9 +448,9 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
 
     const following = jobs("logs", "job-0000", "--follow", "--interval", "0.02");
     await new Promise((r) => setTimeout(r, 100));
-    logs.put(STACK_OUTPUTS.logGroupName, job.logStreamName, ["at last"]);
+    aws.logs.put(STACK_OUTPUTS.logGroupName, job.logStreamName, ["at last"]);
     await new Promise((r) => setTimeout(r, 100));
-    batch.finishAll();
+    aws.batch.finishAll();
     const r = await following;
     assert.strictEqual(r.code, 0, r.stderr);
     assert.strictEqual(r.stdout, "at last\n");
@@ -511,22 +458,22 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
   });
 
   it("logs --follow switches to the new stream when a retry starts another attempt", async function () {
-    await startBatch({ autoAdvance: false });
-    writeJobFiles(path.join(dir, "jobs"), 1);
+    await aws.startBatch({ autoAdvance: false });
+    writeJobFiles(path.join(aws.dir, "jobs"), 1);
     await jobs("submit", "jobs");
     const job = findJob("job-0000");
-    batch.advanceAll(LIFECYCLE.indexOf("RUNNING"));
+    aws.batch.advanceAll(LIFECYCLE.indexOf("RUNNING"));
     const first = job.logStreamName!;
-    logs.put(STACK_OUTPUTS.logGroupName, first, ["attempt 1"]);
+    aws.logs.put(STACK_OUTPUTS.logGroupName, first, ["attempt 1"]);
     const following = jobs("logs", "job-0000", "--follow", "--interval", "0.02");
     await new Promise((r) => setTimeout(r, 100));
     // Attempt 1 ends with a line that arrives late; attempt 2 writes to its own stream.
     const second = `${first}-attempt2`;
-    logs.put(STACK_OUTPUTS.logGroupName, first, ["late line of attempt 1"]);
-    logs.put(STACK_OUTPUTS.logGroupName, second, ["attempt 2"]);
+    aws.logs.put(STACK_OUTPUTS.logGroupName, first, ["late line of attempt 1"]);
+    aws.logs.put(STACK_OUTPUTS.logGroupName, second, ["attempt 2"]);
     job.logStreamName = second;
     await new Promise((r) => setTimeout(r, 100));
-    batch.finishAll();
+    aws.batch.finishAll();
     const r = await following;
     assert.strictEqual(r.code, 0, r.stderr);
     assert.strictEqual(
@@ -536,26 +483,26 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
   });
 
   it("results refuses names the ledger (or the local folder) does not have, before copying", async function () {
-    await startBatch({});
-    writeJobFiles(path.join(dir, "jobs"), 1);
+    await aws.startBatch({});
+    writeJobFiles(path.join(aws.dir, "jobs"), 1);
     await jobs("submit", "jobs");
-    const r = await jobs("results", "job-0000", "nope", "other", "--out", path.join(dir, "dl"));
+    const r = await jobs("results", "job-0000", "nope", "other", "--out", path.join(aws.dir, "dl"));
     assert.strictEqual(r.code, 2);
     assert.match(
       r.stderr,
       /not in the ledger of stack "outputs-us-east-1-[0-9a-f]{8}" \(.*\): nope, other; check the names/,
     );
-    assert.strictEqual(fs.existsSync(path.join(dir, "dl")), false);
+    assert.strictEqual(fs.existsSync(path.join(aws.dir, "dl")), false);
 
-    const root = path.join(dir, "local-bucket");
+    const root = path.join(aws.dir, "local-bucket");
     fs.mkdirSync(path.join(root, "results", "j"), { recursive: true });
     fs.mkdirSync(path.join(root, "logs"), { recursive: true });
     fs.writeFileSync(path.join(root, "logs", "k.log"), "l");
     const local = (...names: string[]) =>
       runJobs(
-        ["results", ...names, "--local", "--local-root", root, "--out", path.join(dir, "o")],
+        ["results", ...names, "--local", "--local-root", root, "--out", path.join(aws.dir, "o")],
         {
-          cwd: dir,
+          cwd: aws.dir,
         },
       );
     assert.strictEqual((await local("j", "k")).code, 0);
@@ -565,16 +512,16 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
   });
 
   it("results --local writes through a temporary file and leaves none when a copy fails", async function () {
-    await startBatch({});
-    const root = path.join(dir, "local-bucket");
+    await aws.startBatch({});
+    const root = path.join(aws.dir, "local-bucket");
     fs.mkdirSync(path.join(root, "results", "j"), { recursive: true });
     fs.writeFileSync(path.join(root, "results", "j", "ok.p"), "ok");
     fs.writeFileSync(path.join(root, "results", "j", "blocked.p"), "b");
-    const out = path.join(dir, "copy");
+    const out = path.join(aws.dir, "copy");
     // A folder where the file should go: the copy succeeds, the rename into place fails.
     fs.mkdirSync(path.join(out, "results", "j", "blocked.p", "inside"), { recursive: true });
     const r = await runJobs(["results", "--local", "--local-root", root, "--out", out], {
-      cwd: dir,
+      cwd: aws.dir,
     });
     assert.strictEqual(r.code, 1);
     assert.match(r.stderr, /error: results\/j\/blocked\.p: /);

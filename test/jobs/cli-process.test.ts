@@ -9,17 +9,13 @@ import * as fs from "fs";
 import * as path from "path";
 import { openIntents, parseLedger } from "../../jobs/state/ledger";
 import { lockPath } from "../../jobs/state/lock";
-import { outputsLedgerName } from "../../jobs/input/outputs";
-import { FakeBatch } from "../helpers/fake-batch";
+import type { FakeBatch } from "../helpers/fake-batch";
 import {
-  STACK_OUTPUTS,
   awsEnv,
   runJobs,
-  setProcessEnv,
+  useLocalAws,
   spawnJobs,
-  tempDir,
   writeJobFiles,
-  writeOutputs,
   type CliResult,
 } from "../helpers/jobs-harness";
 
@@ -66,54 +62,41 @@ async function waitFor(
 }
 
 describe("jobs CLI as a process: interrupted submissions resume from the ledger", function () {
-  let batch: FakeBatch;
-  let dir: string;
-  let outputs: string;
-  let state: string;
-  let ledgerFile: string;
-  let restoreEnv: (() => void) | undefined;
-  let names: string[];
-
-  beforeEach(async function () {
-    // Slow answers, so the run is still going when it is interrupted.
-    batch = await FakeBatch.start({ submitDelayMs: 40, autoAdvance: false });
-    dir = tempDir("process");
-    outputs = writeOutputs(dir, STACK_OUTPUTS);
-    state = path.join(dir, "state");
-    ledgerFile = path.join(state, outputsLedgerName(STACK_OUTPUTS), "submissions.jsonl");
-    names = writeJobFiles(path.join(dir, "jobs"), JOBS);
+  // Slow answers, so the run is still going when it is interrupted.
+  const aws = useLocalAws("process", {
+    s3: false,
+    batch: { submitDelayMs: 40, autoAdvance: false },
   });
-  afterEach(async function () {
-    restoreEnv?.();
-    restoreEnv = undefined;
-    await batch.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+  let names: string[];
+  beforeEach(function () {
+    names = writeJobFiles(path.join(aws.dir, "jobs"), JOBS);
   });
 
   const ledgerLines = (): number =>
-    fs.existsSync(ledgerFile) ? parseLedger(fs.readFileSync(ledgerFile, "utf8")).entries.length : 0;
+    fs.existsSync(aws.ledgerFile())
+      ? parseLedger(fs.readFileSync(aws.ledgerFile(), "utf8")).entries.length
+      : 0;
   const argv = (): string[] => [
     "submit",
     "jobs",
     "--outputs",
-    outputs,
+    aws.outputs,
     "--state-dir",
-    state,
+    aws.state,
     "--concurrency",
     "2",
   ];
 
   /** Re-runs the same command in-process; returns how many jobs it submitted, and stderr. */
   async function rerun(): Promise<{ submitted: number; stderr: string }> {
-    restoreEnv = setProcessEnv(awsEnv({ batch: batch.url }));
-    const before = batch.submitted().length;
-    const r = await runJobs(argv(), { cwd: dir, hooks: FAST });
+    const before = aws.batch.submitted().length;
+    const r = await runJobs(argv(), { cwd: aws.dir, hooks: FAST });
     assert.strictEqual(r.code, 0, r.stderr);
-    return { submitted: batch.submitted().length - before, stderr: r.stderr };
+    return { submitted: aws.batch.submitted().length - before, stderr: r.stderr };
   }
 
   it("Ctrl-C finishes and records the requests in flight, exits 130; the re-run submits the rest", async function () {
-    const { child, done } = spawnJobs(argv(), awsEnv({ batch: batch.url }), dir);
+    const { child, done } = spawnJobs(argv(), awsEnv({ batch: aws.batch.url }), aws.dir);
     await waitFor(() => ledgerLines() >= 6, done);
     child.kill("SIGINT");
     const r = await done;
@@ -121,14 +104,18 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
     assert.match(r.stderr, /stopping: finishing the requests in flight/);
     const recorded = ledgerLines();
     assert.ok(recorded < JOBS, `stopped early (${recorded} recorded)`);
-    assert.strictEqual(batch.submitted().length, recorded, "every accepted job is in the ledger");
-    assert.strictEqual(fs.existsSync(lockPath(ledgerFile)), false, "the lock is released");
+    assert.strictEqual(
+      aws.batch.submitted().length,
+      recorded,
+      "every accepted job is in the ledger",
+    );
+    assert.strictEqual(fs.existsSync(lockPath(aws.ledgerFile())), false, "the lock is released");
 
     const { submitted: resubmitted, stderr } = await rerun();
     assert.strictEqual(resubmitted, JOBS - recorded);
     assert.doesNotMatch(stderr, /lock/);
     assert.deepStrictEqual(
-      batch
+      aws.batch
         .submitted()
         .map((j) => j.jobName)
         .sort(),
@@ -138,12 +125,12 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
   });
 
   it("after a hard kill at a random moment, the re-run leaves exactly one job per name", async function () {
-    const { child, done } = spawnJobs(argv(), awsEnv({ batch: batch.url }), dir);
+    const { child, done } = spawnJobs(argv(), awsEnv({ batch: aws.batch.url }), aws.dir);
     await waitFor(() => ledgerLines() >= 6, done);
     child.kill("SIGKILL");
     await done;
     const recorded = ledgerLines();
-    assert.ok(fs.existsSync(lockPath(ledgerFile)), "a killed run leaves its lock behind");
+    assert.ok(fs.existsSync(lockPath(aws.ledgerFile())), "a killed run leaves its lock behind");
     const { stderr } = await rerun();
     assert.match(
       stderr,
@@ -151,7 +138,7 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
     );
     assert.ok(recorded < JOBS);
     // Requests in flight at the kill are found by their token, not sent twice.
-    assertOnePerName(batch, names, ledgerFile);
+    assertOnePerName(aws.batch, names, aws.ledgerFile());
   });
 
   for (const [label, hooks] of [
@@ -161,43 +148,46 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
     it(`SIGKILL ${label}: the re-run leaves one job per name`, async function () {
       const { done } = spawnJobs(
         argv(),
-        { ...awsEnv({ batch: batch.url }), BATCHPY_TEST_HOOKS: JSON.stringify({ crash: hooks }) },
-        dir,
+        {
+          ...awsEnv({ batch: aws.batch.url }),
+          BATCHPY_TEST_HOOKS: JSON.stringify({ crash: hooks }),
+        },
+        aws.dir,
       );
       const r = await done;
       assert.strictEqual(r.code, 137, r.stderr);
-      assert.ok(openIntents(parseLedger(fs.readFileSync(ledgerFile, "utf8"))).length > 0);
+      assert.ok(openIntents(parseLedger(fs.readFileSync(aws.ledgerFile(), "utf8"))).length > 0);
       const again = await rerun();
       assert.match(again.stderr, /from an earlier run have no job ID in the ledger/);
-      assertOnePerName(batch, names, ledgerFile);
+      assertOnePerName(aws.batch, names, aws.ledgerFile());
     });
   }
 
   it("SIGKILL after the request was sent, before its answer: the re-run adopts the job", async function () {
-    const env = awsEnv({ batch: batch.url });
-    const { child, done } = spawnJobs(argv(), env, dir);
+    const env = awsEnv({ batch: aws.batch.url });
+    const { child, done } = spawnJobs(argv(), env, aws.dir);
     await waitFor(() => ledgerLines() >= 4, done);
     // The next request AWS accepts keeps its answer: kill the CLI while it waits for it.
-    batch.faultNextSubmits(1, "pause");
-    await waitFor(() => batch.pausedCount() === 1, done);
-    const held = batch.requests.filter((q) => q.fault === "pause").length;
+    aws.batch.faultNextSubmits(1, "pause");
+    await waitFor(() => aws.batch.pausedCount() === 1, done);
+    const held = aws.batch.requests.filter((q) => q.fault === "pause").length;
     assert.strictEqual(held, 1);
     child.kill("SIGKILL");
     await done;
-    const pausedJob = batch
+    const pausedJob = aws.batch
       .submitted()
       .find(
         (j) =>
-          !parseLedger(fs.readFileSync(ledgerFile, "utf8")).entries.some(
+          !parseLedger(fs.readFileSync(aws.ledgerFile(), "utf8")).entries.some(
             (e) => e.jobId === j.jobId,
           ),
       );
     assert.ok(pausedJob !== undefined, "accepted by Batch, unknown to the ledger");
     const again = await rerun();
     assert.match(again.stderr, /from an earlier run have no job ID in the ledger/);
-    assertOnePerName(batch, names, ledgerFile);
+    assertOnePerName(aws.batch, names, aws.ledgerFile());
     assert.ok(
-      parseLedger(fs.readFileSync(ledgerFile, "utf8")).entries.some(
+      parseLedger(fs.readFileSync(aws.ledgerFile(), "utf8")).entries.some(
         (e) => e.jobId === pausedJob.jobId,
       ),
       "adopted by its token",
@@ -205,7 +195,7 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
   });
 
   it("a second Ctrl-C quits at once and still removes the lock", async function () {
-    const { child, done } = spawnJobs(argv(), awsEnv({ batch: batch.url }), dir);
+    const { child, done } = spawnJobs(argv(), awsEnv({ batch: aws.batch.url }), aws.dir);
     let stderr = "";
     child.stderr?.on("data", (b: Buffer) => (stderr += b.toString()));
     await waitFor(() => ledgerLines() >= 2, done);
@@ -214,7 +204,7 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
     child.kill("SIGINT");
     const r = await done;
     assert.strictEqual(r.code, 130, r.stderr);
-    assert.strictEqual(fs.existsSync(lockPath(ledgerFile)), false);
+    assert.strictEqual(fs.existsSync(lockPath(aws.ledgerFile())), false);
   });
 
   it("--help works on every command and bad flags exit 2", async function () {

@@ -8,86 +8,24 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Ledger, parseLedger } from "../../jobs/state/ledger";
 import { lockPath } from "../../jobs/state/lock";
-import { outputsLedgerName } from "../../jobs/input/outputs";
 import { manifestBody, manifestKey } from "../../jobs/input/plan";
 import { TOKEN_TAG } from "../../jobs/aws/reconcile";
-import { FakeBatch } from "../helpers/fake-batch";
-import { FakeS3 } from "../helpers/fake-s3";
-import {
-  STACK_OUTPUTS,
-  awsEnv,
-  runJobs,
-  setProcessEnv,
-  tempDir,
-  writeJobFiles,
-  writeOutputs,
-} from "../helpers/jobs-harness";
+import { STACK_OUTPUTS, runJobs, useLocalAws, writeJobFiles } from "../helpers/jobs-harness";
 
 describe("jobs:submit against local AWS endpoints", function () {
-  let batch: FakeBatch;
-  let s3: FakeS3;
-  let restoreEnv: () => void;
-  let dir: string;
-  let outputs: string;
-  let state: string;
-
-  before(async function () {
-    s3 = await FakeS3.start(STACK_OUTPUTS.bucketName);
-  });
-  after(async function () {
-    await s3.close();
-  });
-  beforeEach(async function () {
-    batch = await FakeBatch.start({ autoAdvance: false });
-    restoreEnv = setProcessEnv(awsEnv({ batch: batch.url, s3: s3.url }));
-    dir = tempDir("submit");
-    outputs = writeOutputs(dir, STACK_OUTPUTS);
-    state = path.join(dir, "state");
-  });
-  afterEach(async function () {
-    restoreEnv();
-    await batch.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  const submit = (...args: string[]) =>
-    runJobs(["submit", ...args, "--outputs", outputs, "--state-dir", state], { cwd: dir });
-  /** The ledger of --outputs without --stack: named after the outputs. */
-  const ledgerFile = (): string =>
-    path.join(state, outputsLedgerName(STACK_OUTPUTS), "submissions.jsonl");
-
+  const aws = useLocalAws("submit", { batch: { autoAdvance: false } });
+  const submit = (...args: string[]) => aws.jobs(["submit", ...args]);
   /** Reads an object from the fake bucket, or undefined when it does not exist. */
-  async function readObject(key: string): Promise<string | undefined> {
-    const client = new S3Client({
-      region: "us-east-1",
-      endpoint: s3.url,
-      forcePathStyle: true,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-    });
-    try {
-      const obj = await client.send(
-        new GetObjectCommand({ Bucket: STACK_OUTPUTS.bucketName, Key: key }),
-      );
-      return await (obj.Body as { transformToString(): Promise<string> }).transformToString();
-    } catch (err) {
-      if ((err as Error).name === "NoSuchKey") {
-        return undefined;
-      }
-      throw err;
-    } finally {
-      client.destroy();
-    }
-  }
+  const readObject = (key: string) => aws.getText(key);
 
   it("submits every file once and records each job in the ledger", async function () {
-    const names = writeJobFiles(path.join(dir, "jobs"), 25);
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 25);
     const r = await submit("jobs");
     assert.strictEqual(r.code, 0, r.stderr);
-    assert.strictEqual(batch.count("submitjob"), 25);
-    const sent = batch.submitted();
+    assert.strictEqual(aws.batch.count("submitjob"), 25);
+    const sent = aws.batch.submitted();
     assert.deepStrictEqual(sent.map((j) => j.jobName).sort(), names);
     const first = sent.find((j) => j.jobName === "job-0003");
     const token = first?.tags?.[TOKEN_TAG] ?? "";
@@ -105,7 +43,7 @@ describe("jobs:submit against local AWS endpoints", function () {
       },
       tags: { [TOKEN_TAG]: token },
     });
-    const ledger = parseLedger(fs.readFileSync(ledgerFile(), "utf8"));
+    const ledger = parseLedger(fs.readFileSync(aws.ledgerFile(), "utf8"));
     assert.strictEqual(ledger.entries.length, 25);
     assert.deepStrictEqual(
       new Set(ledger.entries.map((e) => e.jobId)),
@@ -114,50 +52,53 @@ describe("jobs:submit against local AWS endpoints", function () {
   });
 
   it("the next: hint carries --stack, --outputs and --state-dir, so following it works", async function () {
-    writeJobFiles(path.join(dir, "jobs"), 1);
+    writeJobFiles(path.join(aws.dir, "jobs"), 1);
     const r = await submit("jobs", "--stack", "org/proj/dev");
     assert.strictEqual(r.code, 0, r.stderr);
     const hint = /^next: npm run jobs:watch -- (.*)$/m.exec(r.stderr);
     assert.ok(hint, r.stderr);
-    assert.strictEqual(hint[1], `--stack org/proj/dev --outputs ${outputs} --state-dir ${state}`);
-    const watch = await runJobs(["status", ...hint[1].split(" ")], { cwd: dir });
+    assert.strictEqual(
+      hint[1],
+      `--stack org/proj/dev --outputs ${aws.outputs} --state-dir ${aws.state}`,
+    );
+    const watch = await runJobs(["status", ...hint[1].split(" ")], { cwd: aws.dir });
     assert.match(watch.stdout, /SUBMITTED 1 \(0\/1 done\)/, watch.stderr);
   });
 
   it("re-running skips what the ledger has; --force resubmits", async function () {
-    writeJobFiles(path.join(dir, "jobs"), 3);
+    writeJobFiles(path.join(aws.dir, "jobs"), 3);
     assert.strictEqual((await submit("jobs")).code, 0);
     const again = await submit("jobs");
     assert.strictEqual(again.code, 0);
     assert.match(again.stdout, /nothing to submit: all 3 job\(s\) are in the ledger/);
-    assert.strictEqual(batch.count("submitjob"), 3);
+    assert.strictEqual(aws.batch.count("submitjob"), 3);
     const forced = await submit("jobs", "--force");
     assert.strictEqual(forced.code, 0, forced.stderr);
-    assert.strictEqual(batch.count("submitjob"), 6);
+    assert.strictEqual(aws.batch.count("submitjob"), 6);
   });
 
   it("notes a file that changed since it was submitted", async function () {
-    writeJobFiles(path.join(dir, "jobs"), 1);
+    writeJobFiles(path.join(aws.dir, "jobs"), 1);
     await submit("jobs");
-    writeJobFiles(path.join(dir, "jobs"), 1, { tags: { run: "2" } });
+    writeJobFiles(path.join(aws.dir, "jobs"), 1, { tags: { run: "2" } });
     const r = await submit("jobs");
     assert.match(
       r.stderr,
       /job-0000 changed since it was submitted as .*; pass --force or rename the job/,
     );
-    assert.strictEqual(batch.count("submitjob"), 1);
+    assert.strictEqual(aws.batch.count("submitjob"), 1);
   });
 
   it("submits nothing when any file is bad, and lists every problem", async function () {
-    writeJobFiles(path.join(dir, "jobs"), 5);
+    writeJobFiles(path.join(aws.dir, "jobs"), 5);
     fs.writeFileSync(
-      path.join(dir, "jobs", "zz-bad.json"),
+      path.join(aws.dir, "jobs", "zz-bad.json"),
       '{\n  "jobName": "zz-bad",\n  "containerOverrides": {"environment": [{"name": "var_c", "value": "1"}]}\n}\n',
     );
-    fs.writeFileSync(path.join(dir, "jobs", "zz-syntax.json"), '{\n  "jobName": "x",,\n}\n');
+    fs.writeFileSync(path.join(aws.dir, "jobs", "zz-syntax.json"), '{\n  "jobName": "x",,\n}\n');
     const r = await submit("jobs");
     assert.strictEqual(r.code, 2);
-    assert.strictEqual(batch.requests.length, 0, "no request reaches Batch");
+    assert.strictEqual(aws.batch.requests.length, 0, "no request reaches Batch");
     assert.match(
       r.stderr,
       /jobs\/zz-bad\.json:3:51: containerOverrides\.environment\[0\]\.name: "var_c" is not an option of container\/job\/script\.py \(declared: var_a, var_b, save_name\); fix the name or add the option to the script/,
@@ -171,20 +112,20 @@ describe("jobs:submit against local AWS endpoints", function () {
   });
 
   it("refuses duplicate job names in one run", async function () {
-    writeJobFiles(path.join(dir, "a"), 1);
-    writeJobFiles(path.join(dir, "b"), 1);
+    writeJobFiles(path.join(aws.dir, "a"), 1);
+    writeJobFiles(path.join(aws.dir, "b"), 1);
     const r = await submit("a", "b");
     assert.strictEqual(r.code, 2);
     assert.match(
       r.stderr,
       /job name "job-0000" is used by a\/job-0000\.json and b\/job-0000\.json/,
     );
-    assert.strictEqual(batch.requests.length, 0);
+    assert.strictEqual(aws.batch.requests.length, 0);
   });
 
   it("refuses a request over the 30 KiB SubmitJob limit before any call", async function () {
     fs.writeFileSync(
-      path.join(dir, "big.json"),
+      path.join(aws.dir, "big.json"),
       JSON.stringify({
         containerOverrides: {
           environment: [
@@ -200,22 +141,22 @@ describe("jobs:submit against local AWS endpoints", function () {
       r.stderr,
       /big\.json: the SubmitJob request for "big" is 3\d,\d{3} bytes, over the 30,720-byte \(30 KiB\) limit/,
     );
-    assert.strictEqual(batch.requests.length, 0);
+    assert.strictEqual(aws.batch.requests.length, 0);
   });
 
   it("retries throttled calls (HTTP 429 TooManyRequestsException) and submits everything", async function () {
-    writeJobFiles(path.join(dir, "jobs"), 20);
-    batch.throttleNext(4);
+    writeJobFiles(path.join(aws.dir, "jobs"), 20);
+    aws.batch.throttleNext(4);
     const r = await submit("jobs");
     assert.strictEqual(r.code, 0, r.stderr);
-    assert.strictEqual(batch.count("submitjob", 429), 4);
-    assert.strictEqual(batch.count("submitjob", 200), 20);
-    assert.strictEqual(new Set(batch.submitted().map((j) => j.jobName)).size, 20);
+    assert.strictEqual(aws.batch.count("submitjob", 429), 4);
+    assert.strictEqual(aws.batch.count("submitjob", 200), 20);
+    assert.strictEqual(new Set(aws.batch.submitted().map((j) => j.jobName)).size, 20);
   });
 
   it("after a failure half-way, a re-run submits only the jobs not yet accepted", async function () {
-    const names = writeJobFiles(path.join(dir, "jobs"), 40);
-    batch.failSubmitsAfter(15);
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 40);
+    aws.batch.failSubmitsAfter(15);
     const first = await submit("jobs", "--concurrency", "4");
     assert.strictEqual(first.code, 1);
     assert.match(first.stderr, /re-run the same command to submit the remaining \d+/);
@@ -224,13 +165,13 @@ describe("jobs:submit against local AWS endpoints", function () {
       first.stderr,
       /ClientException: .* is not a failure a re-run fixes: fix its cause first .*, then re-run the same command/,
     );
-    const recorded = parseLedger(fs.readFileSync(ledgerFile(), "utf8")).entries;
+    const recorded = parseLedger(fs.readFileSync(aws.ledgerFile(), "utf8")).entries;
     assert.strictEqual(recorded.length, 15);
 
-    batch.failSubmitsAfter(undefined);
+    aws.batch.failSubmitsAfter(undefined);
     const second = await submit("jobs");
     assert.strictEqual(second.code, 0, second.stderr);
-    const accepted = batch.submitted().map((j) => j.jobName);
+    const accepted = aws.batch.submitted().map((j) => j.jobName);
     assert.strictEqual(accepted.length, 40, "each job accepted exactly once over both runs");
     assert.deepStrictEqual([...accepted].sort(), names);
     assert.match(second.stdout, /25 submitted, 15 already in the ledger/);
@@ -238,7 +179,7 @@ describe("jobs:submit against local AWS endpoints", function () {
 
   it("submits a 10,000-set sweep as one array job after uploading its manifest", async function () {
     fs.writeFileSync(
-      path.join(dir, "big-sweep.json"),
+      path.join(aws.dir, "big-sweep.json"),
       JSON.stringify({
         jobName: "big-sweep",
         base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
@@ -250,8 +191,8 @@ describe("jobs:submit against local AWS endpoints", function () {
     );
     const r = await submit("big-sweep.json", "--json");
     assert.strictEqual(r.code, 0, r.stderr);
-    assert.strictEqual(batch.requests.length, 1, "one request to Batch");
-    const job = batch.submitted()[0];
+    assert.strictEqual(aws.batch.requests.length, 1, "one request to Batch");
+    const job = aws.batch.submitted()[0];
     assert.deepStrictEqual(job.request.arrayProperties, { size: 10_000 });
     const key = job.env.BATCHPY_ARRAY_MANIFEST;
     assert.match(key, /^inputs\/sweeps\/big-sweep-[0-9a-f]{12}\.json$/);
@@ -279,10 +220,10 @@ describe("jobs:submit against local AWS endpoints", function () {
   });
 
   it("--no-array submits one job per set, each with its own name and variables", async function () {
-    fs.writeFileSync(path.join(dir, "params.csv"), "var_a,save_name\n1,one\n2,two\n3,three\n");
+    fs.writeFileSync(path.join(aws.dir, "params.csv"), "var_a,save_name\n1,one\n2,two\n3,three\n");
     const r = await submit("params.csv", "--no-array");
     assert.strictEqual(r.code, 0, r.stderr);
-    const jobs = batch.submitted().sort((a, b) => a.jobName.localeCompare(b.jobName));
+    const jobs = aws.batch.submitted().sort((a, b) => a.jobName.localeCompare(b.jobName));
     assert.deepStrictEqual(
       jobs.map((j) => [j.jobName, j.env.var_a, j.env.save_name, j.env.BATCHPY_JOB_NAME]),
       [
@@ -295,7 +236,7 @@ describe("jobs:submit against local AWS endpoints", function () {
 
   it("a sweep of more than 10,000 sets goes as array jobs of at most 10,000, one manifest each", async function () {
     fs.writeFileSync(
-      path.join(dir, "huge.json"),
+      path.join(aws.dir, "huge.json"),
       JSON.stringify({
         base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
         grid: {
@@ -324,24 +265,24 @@ describe("jobs:submit against local AWS endpoints", function () {
         ["huge-c1", 100],
       ],
     );
-    assert.strictEqual(batch.requests.length, 0);
+    assert.strictEqual(aws.batch.requests.length, 0);
   });
 
   it("--dry-run prints requests that are valid --cli-input-json and calls nothing", async function () {
-    writeJobFiles(path.join(dir, "jobs"), 2);
+    writeJobFiles(path.join(aws.dir, "jobs"), 2);
     const r = await submit("jobs/job-0001.json", "--dry-run");
     assert.strictEqual(r.code, 0, r.stderr);
     const request = JSON.parse(r.stdout) as Record<string, unknown>;
     assert.strictEqual(request.jobQueue, STACK_OUTPUTS.jobQueueArn);
     assert.strictEqual(request.jobName, "job-0001");
-    assert.strictEqual(batch.requests.length, 0);
+    assert.strictEqual(aws.batch.requests.length, 0);
     const json = await submit("jobs", "--dry-run", "--json");
     assert.strictEqual((JSON.parse(json.stdout) as { requests: unknown[] }).requests.length, 2);
   });
 
   it("without stack outputs it says how to get them and exits 1", async function () {
-    writeJobFiles(path.join(dir, "jobs"), 1);
-    const r = await runJobs(["submit", "jobs", "--state-dir", state], { cwd: dir });
+    writeJobFiles(path.join(aws.dir, "jobs"), 1);
+    const r = await runJobs(["submit", "jobs", "--state-dir", aws.state], { cwd: aws.dir });
     assert.strictEqual(r.code, 1);
     assert.match(r.stderr, /run `pulumi up` first, or pass --outputs FILE/);
   });
@@ -349,7 +290,7 @@ describe("jobs:submit against local AWS endpoints", function () {
   it("--force with other sets writes a new manifest and leaves the earlier run's in place", async function () {
     const write = (values: number[]): void =>
       fs.writeFileSync(
-        path.join(dir, "sw.json"),
+        path.join(aws.dir, "sw.json"),
         JSON.stringify({
           base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
           grid: { var_a: values },
@@ -360,7 +301,7 @@ describe("jobs:submit against local AWS endpoints", function () {
     write([1, 2, 3]);
     const forced = await submit("sw.json", "--force");
     assert.strictEqual(forced.code, 0, forced.stderr);
-    const [first, second] = batch.submitted().map((j) => j.env.BATCHPY_ARRAY_MANIFEST);
+    const [first, second] = aws.batch.submitted().map((j) => j.env.BATCHPY_ARRAY_MANIFEST);
     assert.notStrictEqual(first, second);
     const sets = async (key: string): Promise<number> =>
       (JSON.parse((await readObject(key)) ?? "null") as { sets: unknown[] }).sets.length;
@@ -369,30 +310,33 @@ describe("jobs:submit against local AWS endpoints", function () {
   });
 
   it("a state folder it cannot write stops the run before any upload or submission", async function () {
-    writeJobFiles(path.join(dir, "jobs"), 2);
+    writeJobFiles(path.join(aws.dir, "jobs"), 2);
     fs.writeFileSync(
-      path.join(dir, "jobs", "sw.json"),
+      path.join(aws.dir, "jobs", "sw.json"),
       JSON.stringify({
         base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
         grid: { var_a: [7, 8] },
       }),
     );
-    fs.writeFileSync(path.join(dir, "a-file"), "");
-    const blocked = path.join(dir, "a-file", "state");
+    fs.writeFileSync(path.join(aws.dir, "a-file"), "");
+    const blocked = path.join(aws.dir, "a-file", "state");
     const r = await runJobs(
-      ["submit", "jobs", "--outputs", outputs, "--state-dir", blocked, "--dry-run"],
-      { cwd: dir },
+      ["submit", "jobs", "--outputs", aws.outputs, "--state-dir", blocked, "--dry-run"],
+      { cwd: aws.dir },
     );
     assert.strictEqual(r.code, 0, "a dry run writes nothing, so it does not need the folder");
-    const real = await runJobs(["submit", "jobs", "--outputs", outputs, "--state-dir", blocked], {
-      cwd: dir,
-    });
+    const real = await runJobs(
+      ["submit", "jobs", "--outputs", aws.outputs, "--state-dir", blocked],
+      {
+        cwd: aws.dir,
+      },
+    );
     assert.strictEqual(real.code, 1);
     assert.match(
       real.stderr,
       /error: cannot write the ledger .*a-file\/state\/outputs-us-east-1-[0-9a-f]{8}\/submissions\.jsonl \(.*ENOTDIR.*\): make .* writable, or pass --state-dir DIR \(or set BATCHPY_STATE_DIR\); nothing was submitted/,
     );
-    assert.strictEqual(batch.requests.length, 0);
+    assert.strictEqual(aws.batch.requests.length, 0);
     const key = manifestKey(
       "sw",
       manifestBody([new Map([["var_a", "7"]]), new Map([["var_a", "8"]])]),
@@ -402,7 +346,7 @@ describe("jobs:submit against local AWS endpoints", function () {
   });
 
   it("a ledger write that fails after AWS accepted a job names the job and its ID", async function () {
-    writeJobFiles(path.join(dir, "jobs"), 5);
+    writeJobFiles(path.join(aws.dir, "jobs"), 5);
     const append = Ledger.prototype.append;
     let calls = 0;
     Ledger.prototype.append = function (this: Ledger, entry) {
@@ -418,8 +362,8 @@ describe("jobs:submit against local AWS endpoints", function () {
       Ledger.prototype.append = append;
     }
     assert.strictEqual(r.code, 1);
-    const third = batch.submitted()[2];
-    assert.strictEqual(batch.submitted().length, 3, "stopped after the unrecorded job");
+    const third = aws.batch.submitted()[2];
+    assert.strictEqual(aws.batch.submitted().length, 3, "stopped after the unrecorded job");
     assert.match(
       r.stderr,
       new RegExp(
@@ -435,7 +379,7 @@ describe("jobs:submit against local AWS endpoints", function () {
       /make the ledger \(.*\) writable and re-run: the re-run finds the 1 job\(s\) above in Batch by their submission token instead of submitting them again/,
     );
     assert.doesNotMatch(r.stderr, /re-run the same command/);
-    assert.strictEqual(parseLedger(fs.readFileSync(ledgerFile(), "utf8")).entries.length, 2);
+    assert.strictEqual(parseLedger(fs.readFileSync(aws.ledgerFile(), "utf8")).entries.length, 2);
 
     // Its intent reached the ledger before the request left: the re-run finds it by token.
     const again = await submit("jobs");
@@ -443,7 +387,7 @@ describe("jobs:submit against local AWS endpoints", function () {
     assert.match(again.stdout, new RegExp(`recovered job-0002 ${third.jobId} \\(found in Batch`));
     assert.match(again.stdout, /2 submitted, 2 already in the ledger, 1 found in Batch by token/);
     assert.deepStrictEqual(
-      batch
+      aws.batch
         .submitted()
         .map((j) => j.jobName)
         .sort(),
@@ -453,14 +397,11 @@ describe("jobs:submit against local AWS endpoints", function () {
   });
 
   it("a second submit on the stack while one runs stops at the lock; each job goes once", async function () {
-    await batch.close();
-    batch = await FakeBatch.start({ autoAdvance: false, submitDelayMs: 30 });
-    restoreEnv();
-    restoreEnv = setProcessEnv(awsEnv({ batch: batch.url, s3: s3.url }));
-    const names = writeJobFiles(path.join(dir, "jobs"), 10);
-    const lock = lockPath(ledgerFile());
+    await aws.startBatch({ autoAdvance: false, submitDelayMs: 30 });
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 10);
+    const lock = lockPath(aws.ledgerFile());
     const first = submit("jobs", "--concurrency", "1");
-    for (let i = 0; i < 500 && batch.count("submitjob") === 0; i++) {
+    for (let i = 0; i < 500 && aws.batch.count("submitjob") === 0; i++) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     assert.ok(fs.existsSync(lock), "the running submit holds the lock");
@@ -475,7 +416,7 @@ describe("jobs:submit against local AWS endpoints", function () {
     const done = await first;
     assert.strictEqual(done.code, 0, done.stderr);
     assert.deepStrictEqual(
-      batch
+      aws.batch
         .submitted()
         .map((j) => j.jobName)
         .sort(),
@@ -485,55 +426,58 @@ describe("jobs:submit against local AWS endpoints", function () {
   });
 
   it("takes over the lock of a submit that was killed, with a warning", async function () {
-    writeJobFiles(path.join(dir, "jobs"), 1);
+    writeJobFiles(path.join(aws.dir, "jobs"), 1);
     const dead = spawnSync(process.execPath, ["-e", ""]).pid;
-    fs.mkdirSync(path.dirname(ledgerFile()), { recursive: true });
+    fs.mkdirSync(path.dirname(aws.ledgerFile()), { recursive: true });
     fs.writeFileSync(
-      lockPath(ledgerFile()),
+      lockPath(aws.ledgerFile()),
       JSON.stringify({ pid: dead, host: os.hostname(), time: "2026-01-01T00:00:00.000Z" }),
     );
     const r = await submit("jobs");
     assert.strictEqual(r.code, 0, r.stderr);
     assert.match(r.stderr, new RegExp(`warning: took over the lock .* left by pid ${dead}`));
-    assert.strictEqual(batch.count("submitjob"), 1);
+    assert.strictEqual(aws.batch.count("submitjob"), 1);
   });
 
   it("missing queue or definition outputs exit 1 with how to get them", async function () {
-    writeJobFiles(path.join(dir, "jobs"), 1);
-    const partial = path.join(dir, "partial.json");
+    writeJobFiles(path.join(aws.dir, "jobs"), 1);
+    const partial = path.join(aws.dir, "partial.json");
     fs.writeFileSync(partial, JSON.stringify({ bucketName: "b", region: "us-east-1" }));
     const r = await runJobs(
-      ["submit", "jobs", "--outputs", partial, "--stack", "p", "--state-dir", state],
-      { cwd: dir },
+      ["submit", "jobs", "--outputs", partial, "--stack", "p", "--state-dir", aws.state],
+      { cwd: aws.dir },
     );
     assert.strictEqual(r.code, 1);
     assert.match(
       r.stderr,
       /error: stack output "jobQueueArn" \(needed by 1 file\(s\) that leave out jobQueue: jobs\/job-0000\.json\) and "jobDefinitionArn" .* missing from .*partial\.json; run `pulumi up` first, or pass --outputs FILE/,
     );
-    assert.strictEqual(batch.requests.length, 0);
+    assert.strictEqual(aws.batch.requests.length, 0);
   });
 
   it("ECS overrides: refused with the stack's job definition, sent untouched with the file's own", async function () {
     const ecs = {
       taskProperties: [{ containers: [{ environment: [{ name: "save_name", value: "x" }] }] }],
     };
-    fs.writeFileSync(path.join(dir, "bad.json"), JSON.stringify({ ecsPropertiesOverride: ecs }));
+    fs.writeFileSync(
+      path.join(aws.dir, "bad.json"),
+      JSON.stringify({ ecsPropertiesOverride: ecs }),
+    );
     const bad = await submit("bad.json");
     assert.strictEqual(bad.code, 2);
     assert.match(bad.stderr, /"ecsPropertiesOverride" does not apply here: without jobDefinition/);
     fs.writeFileSync(
-      path.join(dir, "own.json"),
+      path.join(aws.dir, "own.json"),
       JSON.stringify({ jobDefinition: "my-ecs-def:4", ecsPropertiesOverride: ecs }),
     );
     const own = await submit("own.json");
     assert.strictEqual(own.code, 0, own.stderr);
-    assert.deepStrictEqual(batch.submitted()[0].request, {
+    assert.deepStrictEqual(aws.batch.submitted()[0].request, {
       jobName: "own",
       jobQueue: STACK_OUTPUTS.jobQueueArn,
       jobDefinition: "my-ecs-def:4",
       ecsPropertiesOverride: ecs,
-      tags: { [TOKEN_TAG]: batch.submitted()[0].tags?.[TOKEN_TAG] },
+      tags: { [TOKEN_TAG]: aws.batch.submitted()[0].tags?.[TOKEN_TAG] },
     });
     assert.match(
       own.stderr,
@@ -542,7 +486,7 @@ describe("jobs:submit against local AWS endpoints", function () {
   });
 
   it("--json prints only machine output", async function () {
-    writeJobFiles(path.join(dir, "jobs"), 2);
+    writeJobFiles(path.join(aws.dir, "jobs"), 2);
     const r = await submit("jobs", "--json");
     const out = JSON.parse(r.stdout) as {
       submitted: { jobName: string; jobId: string }[];

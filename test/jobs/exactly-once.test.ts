@@ -10,20 +10,15 @@ import * as path from "path";
 import fc from "fast-check";
 import { Ledger, openIntents, parseLedger } from "../../jobs/state/ledger";
 import { lockPath } from "../../jobs/state/lock";
-import { outputsLedgerName } from "../../jobs/input/outputs";
 import { TOKEN_TAG } from "../../jobs/aws/reconcile";
 import type { CrashPoint, TestHooks } from "../../jobs/aws/test-hooks";
-import { FakeBatch, type SubmitFault } from "../helpers/fake-batch";
-import { FakeS3 } from "../helpers/fake-s3";
+import type { SubmitFault } from "../helpers/fake-batch";
 import {
   STACK_OUTPUTS,
-  awsEnv,
-  runJobs,
-  setProcessEnv,
-  tempDir,
+  useLocalAws,
   writeJobFiles,
-  writeOutputs,
   type CliResult,
+  freezeAt,
 } from "../helpers/jobs-harness";
 
 /** Short stand-ins for the 5-minute listing wait and the 30-second request timeout. */
@@ -31,82 +26,21 @@ const WAIT_MS = 300;
 const TIMEOUT_MS = 300;
 const FAST: TestHooks = { listingWaitMs: WAIT_MS, submitTimeoutMs: TIMEOUT_MS };
 
-/**
- * A run frozen at the `at`-th `point`: every lane stops at its next step, no new request
- * starts (the signal aborts) and nothing more reaches the ledger, as after a SIGKILL.
- */
-function freezeAt(
-  point: CrashPoint,
-  at: number,
-): { hooks: TestHooks; signal: AbortSignal; crashed: Promise<void> } {
-  const controller = new AbortController();
-  let seen = 0;
-  let frozen = false;
-  let onCrash = (): void => undefined;
-  const crashed = new Promise<void>((resolve) => (onCrash = resolve));
-  return {
-    signal: controller.signal,
-    crashed,
-    hooks: {
-      ...FAST,
-      checkpoint: (p) => {
-        if (!frozen && p === point && ++seen === at) {
-          frozen = true;
-          controller.abort();
-          onCrash();
-        }
-        return frozen ? new Promise<void>(() => undefined) : undefined;
-      },
-    },
-  };
-}
-
 describe("jobs:submit exactly once: lost answers, listing lag, crashes", function () {
-  let batch: FakeBatch;
-  let s3: FakeS3;
-  let restoreEnv: () => void;
-  let dir: string;
-  let outputs: string;
-  let state: string;
-
-  before(async function () {
-    s3 = await FakeS3.start(STACK_OUTPUTS.bucketName);
-  });
-  after(async function () {
-    await s3.close();
-  });
-  beforeEach(async function () {
-    batch = await FakeBatch.start({ autoAdvance: false });
-    restoreEnv = setProcessEnv(awsEnv({ batch: batch.url, s3: s3.url }));
-    dir = tempDir("once");
-    outputs = writeOutputs(dir, STACK_OUTPUTS);
-    state = path.join(dir, "state");
-  });
-  afterEach(async function () {
-    restoreEnv();
-    await batch.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  const ledgerFile = (): string =>
-    path.join(state, outputsLedgerName(STACK_OUTPUTS), "submissions.jsonl");
-  const ledger = () => parseLedger(fs.readFileSync(ledgerFile(), "utf8"));
+  const aws = useLocalAws("once", { batch: { autoAdvance: false } });
+  const ledger = () => parseLedger(fs.readFileSync(aws.ledgerFile(), "utf8"));
   const submit = (args: string[], hooks: TestHooks = FAST, signal?: AbortSignal) =>
-    runJobs(["submit", ...args, "--outputs", outputs, "--state-dir", state], {
-      cwd: dir,
-      hooks,
-      ...(signal !== undefined ? { signal } : {}),
-    });
+    aws.jobs(["submit", ...args], { hooks, signal });
 
   /** Each name exactly once in Batch, and the ledger's entry for it is that job. */
   function assertOnePerName(names: readonly string[]): void {
-    const jobs = batch.submitted();
+    const jobs = aws.batch.submitted();
     assert.deepStrictEqual(
       jobs.map((j) => j.jobName).sort(),
       [...names].sort(),
       "one job per name",
     );
-    const latest = Ledger.open(ledgerFile()).latest();
+    const latest = Ledger.open(aws.ledgerFile()).latest();
     for (const j of jobs) {
       assert.strictEqual(latest.get(j.jobName)?.jobId, j.jobId, `${j.jobName} recorded`);
       assert.strictEqual(latest.get(j.jobName)?.token, j.tags?.[TOKEN_TAG], "with its token");
@@ -119,7 +53,7 @@ describe("jobs:submit exactly once: lost answers, listing lag, crashes", functio
    * it crashed (a run with fewer steps than `at` ends normally).
    */
   async function crashedRun(args: string[], point: CrashPoint, at: number): Promise<boolean> {
-    const f = freezeAt(point, at);
+    const f = freezeAt(point, at, FAST);
     const exitHandlers = new Set(process.listeners("exit"));
     const run = submit(args, f.hooks, f.signal);
     let ended: CliResult | undefined;
@@ -127,8 +61,8 @@ describe("jobs:submit exactly once: lost answers, listing lag, crashes", functio
     await Promise.race([f.crashed, run]);
     // Let requests already sent get their answers and their lanes stop at the next step.
     let seen = -1;
-    while (seen !== batch.requests.length) {
-      seen = batch.requests.length;
+    while (seen !== aws.batch.requests.length) {
+      seen = aws.batch.requests.length;
       await new Promise((r) => setTimeout(r, 60));
     }
     // A killed process runs no exit handler and leaves its lock file; the next run takes
@@ -138,14 +72,14 @@ describe("jobs:submit exactly once: lost answers, listing lag, crashes", functio
         process.removeListener("exit", handler);
       }
     }
-    fs.rmSync(lockPath(ledgerFile()), { force: true });
+    fs.rmSync(lockPath(aws.ledgerFile()), { force: true });
     return ended === undefined;
   }
 
   for (const fault of ["drop", "error500", "hang"] as const) {
     it(`an answer lost after AWS accepted the job (${fault}) is found by token, not resent`, async function () {
-      const names = writeJobFiles(path.join(dir, "jobs"), 6);
-      batch.faultNextSubmits(1, fault);
+      const names = writeJobFiles(path.join(aws.dir, "jobs"), 6);
+      aws.batch.faultNextSubmits(1, fault);
       const r = await submit(["jobs", "--concurrency", "2"]);
       assert.strictEqual(r.code, 0, r.stderr);
       const lost =
@@ -158,7 +92,7 @@ describe("jobs:submit exactly once: lost answers, listing lag, crashes", functio
         new RegExp(`recovered ${lost[1]} .* \\(found in Batch by its submission token\\)`),
       );
       assert.match(r.stdout, /5 submitted, 0 already in the ledger, 1 found in Batch by token/);
-      assert.strictEqual(batch.count("submitjob"), 6, "the SDK did not retry the lost one");
+      assert.strictEqual(aws.batch.count("submitjob"), 6, "the SDK did not retry the lost one");
       assertOnePerName(names);
       const again = await submit(["jobs"]);
       assert.match(again.stdout, /nothing to submit: all 6 job\(s\) are in the ledger/);
@@ -167,54 +101,54 @@ describe("jobs:submit exactly once: lost answers, listing lag, crashes", functio
   }
 
   it("a 5xx before anything was created is resent with the same token after the wait", async function () {
-    const names = writeJobFiles(path.join(dir, "jobs"), 3);
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 3);
     // Exactly one 503: a later job's request must not meet it, however slow the machine.
-    batch.failSubmitsAfter(0, 503, "ServerException", 1);
+    aws.batch.failSubmitsAfter(0, 503, "ServerException", 1);
     const r = await submit(["jobs", "--concurrency", "1"]);
     assert.strictEqual(r.code, 0, r.stderr);
-    assert.strictEqual(batch.count("submitjob", 503), 1, "not retried by the SDK");
+    assert.strictEqual(aws.batch.count("submitjob", 503), 1, "not retried by the SDK");
     assert.match(r.stderr, /waiting up to \d+ s for Batch's job list/);
     const intents = ledger().intents.filter((i) => i.jobName === "job-0000");
     assert.strictEqual(intents.length, 2, "a second intent line before the resend");
     assert.strictEqual(intents[0].token, intents[1].token, "the same token");
-    assert.ok(batch.count("listjobs") >= 1 && batch.count("describejobs") >= 0);
+    assert.ok(aws.batch.count("listjobs") >= 1 && aws.batch.count("describejobs") >= 0);
     assertOnePerName(names);
   });
 
   it("throttling (429) is retried by the SDK without any lookup", async function () {
-    const names = writeJobFiles(path.join(dir, "jobs"), 4);
-    batch.throttleNext(3);
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 4);
+    aws.batch.throttleNext(3);
     const r = await submit(["jobs"]);
     assert.strictEqual(r.code, 0, r.stderr);
-    assert.strictEqual(batch.count("submitjob", 429), 3);
-    assert.strictEqual(batch.count("listjobs"), 0);
+    assert.strictEqual(aws.batch.count("submitjob", 429), 3);
+    assert.strictEqual(aws.batch.count("listjobs"), 0);
     assertOnePerName(names);
   });
 
   it("a refusal (4xx) closes the intent: the re-run sends it fresh, with no lookup or wait", async function () {
-    const names = writeJobFiles(path.join(dir, "jobs"), 4);
-    batch.failSubmitsAfter(2);
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 4);
+    aws.batch.failSubmitsAfter(2);
     const first = await submit(["jobs", "--concurrency", "1"]);
     assert.strictEqual(first.code, 1);
     assert.deepStrictEqual(openIntents(ledger()), []);
     assert.strictEqual(ledger().closed.length, 1);
-    batch.failSubmitsAfter(undefined);
+    aws.batch.failSubmitsAfter(undefined);
     const second = await submit(["jobs"], {});
     assert.strictEqual(second.code, 0, second.stderr);
-    assert.strictEqual(batch.count("listjobs"), 0);
+    assert.strictEqual(aws.batch.count("listjobs"), 0);
     assertOnePerName(names);
   });
 
   for (const point of ["intent-durable", "answer-received"] as const) {
     it(`a run that crashed at ${point}: the re-run reconciles before sending anything new`, async function () {
-      const names = writeJobFiles(path.join(dir, "jobs"), 8);
+      const names = writeJobFiles(path.join(aws.dir, "jobs"), 8);
       assert.ok(await crashedRun(["jobs", "--concurrency", "3"], point, 4));
       assert.ok(openIntents(ledger()).length > 0, "the crash left intents open");
-      const before = batch.requests.length;
+      const before = aws.batch.requests.length;
       const r = await submit(["jobs"]);
       assert.strictEqual(r.code, 0, r.stderr);
       assert.match(r.stderr, /submission\(s\) from an earlier run have no job ID in the ledger/);
-      const ops = batch.requests.slice(before).map((q) => q.operation);
+      const ops = aws.batch.requests.slice(before).map((q) => q.operation);
       const firstSubmit = ops.indexOf("submitjob");
       assert.ok(ops.indexOf("listjobs") >= 0 && ops.indexOf("listjobs") < firstSubmit, ops.join());
       assertOnePerName(names);
@@ -222,8 +156,8 @@ describe("jobs:submit exactly once: lost answers, listing lag, crashes", functio
   }
 
   it("ListJobs lagging less than the wait: the job is found and adopted", async function () {
-    const names = writeJobFiles(path.join(dir, "jobs"), 3);
-    batch.listLagMs = WAIT_MS / 2;
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 3);
+    aws.batch.listLagMs = WAIT_MS / 2;
     assert.ok(await crashedRun(["jobs", "--concurrency", "1"], "answer-received", 2));
     const r = await submit(["jobs"]);
     assert.strictEqual(r.code, 0, r.stderr);
@@ -232,8 +166,8 @@ describe("jobs:submit exactly once: lost answers, listing lag, crashes", functio
   });
 
   it("ListJobs lagging more than the wait: sent again with the same token, as documented", async function () {
-    const names = writeJobFiles(path.join(dir, "jobs"), 3);
-    batch.listLagMs = 60_000;
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 3);
+    aws.batch.listLagMs = 60_000;
     assert.ok(await crashedRun(["jobs", "--concurrency", "1"], "answer-received", 2));
     const [lost] = openIntents(ledger());
     const r = await submit(["jobs"]);
@@ -245,21 +179,24 @@ describe("jobs:submit exactly once: lost answers, listing lag, crashes", functio
       ),
     );
     // The documented limit: two jobs with one token; the ledger keeps the one it sent.
-    const copies = batch.named("job-0001");
+    const copies = aws.batch.named("job-0001");
     assert.strictEqual(copies.length, 2);
     assert.deepStrictEqual(
       copies.map((j) => j.tags?.[TOKEN_TAG]),
       [lost.token, lost.token],
     );
-    assert.strictEqual(Ledger.open(ledgerFile()).latest().get("job-0001")?.jobId, copies[1].jobId);
-    assert.deepStrictEqual(new Set(batch.submitted().map((j) => j.jobName)), new Set(names));
+    assert.strictEqual(
+      Ledger.open(aws.ledgerFile()).latest().get("job-0001")?.jobId,
+      copies[1].jobId,
+    );
+    assert.deepStrictEqual(new Set(aws.batch.submitted().map((j) => j.jobName)), new Set(names));
     // Once the listing catches up, a re-run that looks the token up reports both.
-    batch.listLagMs = 0;
+    aws.batch.listLagMs = 0;
     assert.deepStrictEqual(openIntents(ledger()), []);
   });
 
   it("never adopts a same-named job that lacks the token (someone else's)", async function () {
-    const names = writeJobFiles(path.join(dir, "jobs"), 2);
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 2);
     assert.ok(await crashedRun(["jobs", "--concurrency", "1"], "intent-durable", 1));
     const clients = (await import("../../jobs/aws/api")).createAwsClients({ region: "us-east-1" });
     const foreign = await clients.batch.submitJob({
@@ -271,40 +208,40 @@ describe("jobs:submit exactly once: lost answers, listing lag, crashes", functio
     clients.destroy();
     const r = await submit(["jobs"]);
     assert.strictEqual(r.code, 0, r.stderr);
-    const mine = Ledger.open(ledgerFile()).latest().get("job-0000");
+    const mine = Ledger.open(aws.ledgerFile()).latest().get("job-0000");
     assert.notStrictEqual(mine?.jobId, foreign.jobId);
-    assert.strictEqual(batch.named("job-0000").length, 2, "the foreign job and ours");
-    assert.strictEqual(batch.named("job-0001").length, 1);
+    assert.strictEqual(aws.batch.named("job-0000").length, 2, "the foreign job and ours");
+    assert.strictEqual(aws.batch.named("job-0001").length, 1);
     assert.deepStrictEqual(openIntents(ledger()), []);
     void names;
   });
 
   it("--force is a new logical submission; a crashed --force run is completed, not repeated", async function () {
-    writeJobFiles(path.join(dir, "jobs"), 2);
+    writeJobFiles(path.join(aws.dir, "jobs"), 2);
     assert.strictEqual((await submit(["jobs"])).code, 0);
     assert.ok(await crashedRun(["jobs", "--force", "--concurrency", "1"], "answer-received", 1));
     const r = await submit(["jobs", "--force"]);
     assert.strictEqual(r.code, 0, r.stderr);
-    const tokens = batch.submitted().map((j) => j.tags?.[TOKEN_TAG]);
+    const tokens = aws.batch.submitted().map((j) => j.tags?.[TOKEN_TAG]);
     assert.strictEqual(new Set(tokens).size, 4, "every logical submission has its own token");
-    assert.strictEqual(batch.named("job-0000").length, 2, "first run + the forced one");
-    assert.strictEqual(batch.named("job-0001").length, 2);
+    assert.strictEqual(aws.batch.named("job-0000").length, 2, "first run + the forced one");
+    assert.strictEqual(aws.batch.named("job-0001").length, 2);
     assert.deepStrictEqual(openIntents(ledger()), []);
   });
 
   it("array sweeps and --no-array sweeps get the same guarantee", async function () {
     fs.writeFileSync(
-      path.join(dir, "sw.json"),
+      path.join(aws.dir, "sw.json"),
       JSON.stringify({
         jobName: "sw",
         base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
         grid: { var_a: [1, 2, 3, 4] },
       }),
     );
-    batch.faultNextSubmits(1, "drop");
+    aws.batch.faultNextSubmits(1, "drop");
     const arr = await submit(["sw.json"]);
     assert.strictEqual(arr.code, 0, arr.stderr);
-    assert.strictEqual(batch.named("sw").length, 1);
+    assert.strictEqual(aws.batch.named("sw").length, 1);
     assert.match(arr.stdout, /recovered sw .* \(array of 4\)/);
 
     assert.ok(
@@ -313,15 +250,15 @@ describe("jobs:submit exactly once: lost answers, listing lag, crashes", functio
     const r = await submit(["sw.json", "--no-array"]);
     assert.strictEqual(r.code, 0, r.stderr);
     for (const name of ["sw-0", "sw-1", "sw-2", "sw-3"]) {
-      assert.strictEqual(batch.named(name).length, 1, name);
+      assert.strictEqual(aws.batch.named(name).length, 1, name);
     }
     assert.deepStrictEqual(openIntents(ledger()), []);
   });
 
   it("refuses files that set the token tag or use all 50 tags, before any call", async function () {
-    writeJobFiles(path.join(dir, "a"), 1, { tags: { [TOKEN_TAG]: "x" } });
+    writeJobFiles(path.join(aws.dir, "a"), 1, { tags: { [TOKEN_TAG]: "x" } });
     const tags = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`t${i}`, "v"]));
-    writeJobFiles(path.join(dir, "b"), 1, { tags });
+    writeJobFiles(path.join(aws.dir, "b"), 1, { tags });
     const r = await submit(["a", "b/job-0000.json"]);
     assert.strictEqual(r.code, 2);
     assert.match(
@@ -332,13 +269,13 @@ describe("jobs:submit exactly once: lost answers, listing lag, crashes", functio
       r.stderr,
       /has 50 tags; jobs:submit adds "batchpy:submission-token" and AWS allows 50; remove at least 1/,
     );
-    assert.strictEqual(batch.requests.length, 0);
+    assert.strictEqual(aws.batch.requests.length, 0);
   });
 
   it("property: random crash points and lost answers, then a re-run: names map one-to-one to jobs", async function () {
     this.timeout(240_000);
     const N = 6;
-    const names = writeJobFiles(path.join(dir, "jobs"), N);
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), N);
     let round = 0;
     await fc.assert(
       fc.asyncProperty(
@@ -354,13 +291,10 @@ describe("jobs:submit exactly once: lost answers, listing lag, crashes", functio
         fc.integer({ min: 1, max: 3 }),
         async (crash, faults, lag, concurrency) => {
           // A fresh stack per case: its own ledger, its own queue in the same server.
-          state = path.join(dir, `state-${round++}`);
-          await batch.close();
-          batch = await FakeBatch.start({ autoAdvance: false });
-          restoreEnv();
-          restoreEnv = setProcessEnv(awsEnv({ batch: batch.url, s3: s3.url }));
-          batch.listLagMs = lag;
-          faults.forEach((f) => batch.faultNextSubmits(1, f));
+          aws.state = path.join(aws.dir, `state-${round++}`);
+          await aws.startBatch({ autoAdvance: false });
+          aws.batch.listLagMs = lag;
+          faults.forEach((f) => aws.batch.faultNextSubmits(1, f));
           const args = ["jobs", "--concurrency", String(concurrency)];
           if (crash !== undefined) {
             await crashedRun(args, crash.point, crash.at);

@@ -5,19 +5,9 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { appendLocalRun } from "../../jobs/state/local-runs";
-import { FakeBatch } from "../helpers/fake-batch";
-import { FakeS3 } from "../helpers/fake-s3";
-import {
-  STACK_OUTPUTS,
-  awsEnv,
-  runJobs,
-  setProcessEnv,
-  tempDir,
-  writeJobFiles,
-  writeOutputs,
-} from "../helpers/jobs-harness";
+import type { FakeBatch } from "../helpers/fake-batch";
+import { runJobs, useLocalAws, writeJobsAndSweep } from "../helpers/jobs-harness";
 
 interface JsonRow {
   name: string;
@@ -34,73 +24,32 @@ interface JsonRow {
 }
 
 describe("jobs report against local AWS endpoints", function () {
-  let batch: FakeBatch | undefined;
-  let s3: FakeS3;
-  let client: S3Client;
-  let restoreEnv: () => void;
-  let dir: string;
-  let outputs: string;
-  let state: string;
-
-  before(async function () {
-    s3 = await FakeS3.start(STACK_OUTPUTS.bucketName);
-    client = new S3Client({
-      region: "us-east-1",
-      endpoint: s3.url,
-      forcePathStyle: true,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-    });
-  });
-  after(async function () {
-    client.destroy();
-    await s3.close();
-  });
-  beforeEach(function () {
-    dir = tempDir("report");
-    outputs = writeOutputs(dir, STACK_OUTPUTS);
-    state = path.join(dir, "state");
-  });
-  afterEach(async function () {
-    restoreEnv?.();
-    await batch?.close();
-    batch = undefined;
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  const jobs = (...args: string[]) =>
-    runJobs([...args, "--outputs", outputs, "--state-dir", state], { cwd: dir });
-  const put = (Key: string, Body: string) =>
-    client.send(new PutObjectCommand({ Bucket: STACK_OUTPUTS.bucketName, Key, Body }));
+  const aws = useLocalAws("report");
+  const jobs = (...args: string[]) => aws.jobs(args);
 
   /**
    * A sweep "mix" of 4 sets (set 2 fails with exit 3, set 1 needs a second attempt after its
    * host went away) and a single job; each success wrote metrics.json and a pickle.
    */
   async function runMix(): Promise<FakeBatch> {
-    const fake = await FakeBatch.start({
+    const fake = await aws.startBatch({
       outcome: ({ jobName, index }) =>
         jobName === "mix" && index === 2
           ? { status: "FAILED", exitCode: 3 }
           : { status: "SUCCEEDED", ...(index === 1 ? { attempts: 2 } : {}) },
     });
-    batch = fake;
-    restoreEnv = setProcessEnv(awsEnv({ batch: fake.url, s3: s3.url }));
-    writeJobFiles(path.join(dir, "jobs"), 1);
-    fs.writeFileSync(
-      path.join(dir, "jobs", "mix.json"),
-      JSON.stringify({
-        grid: { var_a: [0, 1, 2, 3] },
-        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
-      }),
-    );
+    writeJobsAndSweep(aws.dir, 1, "mix");
     const r = await jobs("submit", "jobs");
     assert.strictEqual(r.code, 0, r.stderr);
     fake.finishAll();
     for (const i of [0, 1, 3]) {
-      await put(`results/mix/${i}/metrics.json`, JSON.stringify({ product: i * 2, tag: `t${i}` }));
-      await put(`results/mix/${i}/r.p`, "pickle");
+      await aws.put(
+        `results/mix/${i}/metrics.json`,
+        JSON.stringify({ product: i * 2, tag: `t${i}` }),
+      );
+      await aws.put(`results/mix/${i}/r.p`, "pickle");
     }
-    await put("results/job-0000/metrics.json", '{"product": 0, "bad": [1]}');
+    await aws.put("results/job-0000/metrics.json", '{"product": 0, "bad": [1]}');
     return fake;
   }
 
@@ -159,10 +108,10 @@ describe("jobs report against local AWS endpoints", function () {
     assert.match(r.stdout, /SUCCEEDED 4 \| FAILED 1/);
     assert.match(r.stdout, /vCPU-hours, estimated \$/);
     assert.match(r.stderr, /wrote out\/r\.csv/);
-    const csv = fs.readFileSync(path.join(dir, "out", "r.csv"), "utf8").split("\r\n");
+    const csv = fs.readFileSync(path.join(aws.dir, "out", "r.csv"), "utf8").split("\r\n");
     assert.strictEqual(csv.length, 7, "header, 5 rows, final line break");
     assert.ok(csv[0].endsWith("param:save_name,param:var_a,metric:product,metric:tag"));
-    const html = fs.readFileSync(path.join(dir, "out", "r.html"), "utf8");
+    const html = fs.readFileSync(path.join(aws.dir, "out", "r.html"), "utf8");
     assert.match(html, /^<!doctype html>/);
     assert.ok(html.includes("mix[2]"));
 
@@ -174,7 +123,7 @@ describe("jobs report against local AWS endpoints", function () {
   });
 
   it("--local reports the runs recorded in the local folder", async function () {
-    const root = path.join(dir, "lb");
+    const root = path.join(aws.dir, "lb");
     const t = Date.parse("2026-11-30T08:00:00Z");
     [0, 1].forEach((i) =>
       appendLocalRun(root, {
@@ -193,7 +142,9 @@ describe("jobs report against local AWS endpoints", function () {
     );
     fs.mkdirSync(path.join(root, "results", "g", "0"), { recursive: true });
     fs.writeFileSync(path.join(root, "results", "g", "0", "metrics.json"), '{"product": 2}');
-    const r = await runJobs(["report", "--local", "--local-root", root, "--json"], { cwd: dir });
+    const r = await runJobs(["report", "--local", "--local-root", root, "--json"], {
+      cwd: aws.dir,
+    });
     assert.strictEqual(r.code, 0, r.stderr);
     const rows = (JSON.parse(r.stdout) as { rows: JsonRow[] }).rows;
     assert.deepStrictEqual(
@@ -204,12 +155,12 @@ describe("jobs report against local AWS endpoints", function () {
       ],
     );
     assert.deepStrictEqual(rows[1].metrics, { product: 2 });
-    const none = await runJobs(["report", "--local", "--local-root", path.join(dir, "x")], {
-      cwd: dir,
+    const none = await runJobs(["report", "--local", "--local-root", path.join(aws.dir, "x")], {
+      cwd: aws.dir,
     });
     assert.strictEqual(none.code, 0);
     assert.match(none.stdout, /no local runs in/);
-    const bad = await runJobs(["report", "--local", "--stack", "dev"], { cwd: dir });
+    const bad = await runJobs(["report", "--local", "--stack", "dev"], { cwd: aws.dir });
     assert.strictEqual(bad.code, 2);
   });
 });

@@ -7,19 +7,8 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { FakeBatch } from "../helpers/fake-batch";
-import { FakeCloudWatchLogs } from "../helpers/fake-cloudwatch-logs";
-import { FakeS3 } from "../helpers/fake-s3";
-import {
-  STACK_OUTPUTS,
-  awsEnv,
-  runJobs,
-  setProcessEnv,
-  tempDir,
-  writeJobFiles,
-  writeOutputs,
-} from "../helpers/jobs-harness";
+import type { FakeBatch } from "../helpers/fake-batch";
+import { STACK_OUTPUTS, useLocalAws, writeJobsAndSweep } from "../helpers/jobs-harness";
 
 interface StatusJson {
   counts: Record<string, number>;
@@ -31,54 +20,15 @@ interface StatusJson {
 
 describe("a sweep with retries seen as one sweep (status, watch, logs, results)", function () {
   this.timeout(60_000);
-  let batch: FakeBatch | undefined;
-  let s3: FakeS3;
-  let logs: FakeCloudWatchLogs;
-  let client: S3Client;
-  let restoreEnv: (() => void) | undefined;
-  let dir: string;
-  let outputs: string;
-  let state: string;
-
-  before(async function () {
-    s3 = await FakeS3.start(STACK_OUTPUTS.bucketName);
-    logs = await FakeCloudWatchLogs.start(3);
-    client = new S3Client({
-      region: "us-east-1",
-      endpoint: s3.url,
-      forcePathStyle: true,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-    });
-  });
-  after(async function () {
-    client.destroy();
-    await s3.close();
-    await logs.close();
-  });
-  beforeEach(function () {
-    dir = tempDir("retry-views");
-    outputs = writeOutputs(dir, STACK_OUTPUTS);
-    state = path.join(dir, "state");
-  });
-  afterEach(async function () {
-    restoreEnv?.();
-    restoreEnv = undefined;
-    await batch?.close();
-    batch = undefined;
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  const jobs = (...args: string[]) =>
-    runJobs([...args, "--outputs", outputs, "--state-dir", state], { cwd: dir });
-  const put = (Key: string, Body: string) =>
-    client.send(new PutObjectCommand({ Bucket: STACK_OUTPUTS.bucketName, Key, Body }));
+  const aws = useLocalAws("retry-views", { logsPageSize: 3 });
+  const jobs = (...args: string[]) => aws.jobs(args);
 
   /**
    * "mix" (4 sets; 1 and 2 fail) and job-0000 (fails) submitted, finished, and retried;
    * `stillFailing` sets fail again in the retry (mix-r1's children run sets 1 and 2).
    */
   async function submitAndRetry(stillFailing: readonly number[]): Promise<FakeBatch> {
-    const fake = await FakeBatch.start({
+    const fake = await aws.startBatch({
       outcome: ({ jobName, index }) =>
         (jobName === "mix" && (index === 1 || index === 2)) ||
         (jobName === "mix-r1" && index !== undefined && stillFailing.includes(index + 1)) ||
@@ -86,16 +36,7 @@ describe("a sweep with retries seen as one sweep (status, watch, logs, results)"
           ? { status: "FAILED", exitCode: 3 }
           : { status: "SUCCEEDED" },
     });
-    batch = fake;
-    restoreEnv = setProcessEnv(awsEnv({ batch: fake.url, s3: s3.url, logs: logs.url }));
-    writeJobFiles(path.join(dir, "jobs"), 1);
-    fs.writeFileSync(
-      path.join(dir, "jobs", "mix.json"),
-      JSON.stringify({
-        grid: { var_a: [0, 1, 2, 3] },
-        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
-      }),
-    );
+    writeJobsAndSweep(aws.dir, 1, "mix");
     const submitted = await jobs("submit", "jobs");
     assert.strictEqual(submitted.code, 0, submitted.stderr);
     fake.finishAll();
@@ -161,11 +102,11 @@ describe("a sweep with retries seen as one sweep (status, watch, logs, results)"
     const [solo] = fake.named("job-0000");
     const [soloR1] = fake.named("job-0000-r1");
     const group = STACK_OUTPUTS.logGroupName;
-    logs.put(group, mix.children![2].logStreamName!, ["first run of set 2"]);
-    logs.put(group, mixR1.children![1].logStreamName!, ["retry of set 2"]);
-    logs.put(group, mix.children![0].logStreamName!, ["set 0"]);
-    logs.put(group, solo.logStreamName!, ["job first"]);
-    logs.put(group, soloR1.logStreamName!, ["job retried"]);
+    aws.logs.put(group, mix.children![2].logStreamName!, ["first run of set 2"]);
+    aws.logs.put(group, mixR1.children![1].logStreamName!, ["retry of set 2"]);
+    aws.logs.put(group, mix.children![0].logStreamName!, ["set 0"]);
+    aws.logs.put(group, solo.logStreamName!, ["job first"]);
+    aws.logs.put(group, soloR1.logStreamName!, ["job retried"]);
 
     const latest = await jobs("logs", "mix:2");
     assert.strictEqual(latest.code, 0, latest.stderr);
@@ -192,15 +133,15 @@ describe("a sweep with retries seen as one sweep (status, watch, logs, results)"
     await submitAndRetry([]);
     // As the entrypoint stores them: the failed first run uploads its log only (no
     // results), then the retry, which starts after it ended, its results and log.
-    await put("logs/mix/2.log", "first run failed\n");
-    const out = path.join(dir, "out");
+    await aws.put("logs/mix/2.log", "first run failed\n");
+    const out = path.join(aws.dir, "out");
     assert.strictEqual((await jobs("results", "mix", "--out", out)).code, 0);
     assert.strictEqual(
       fs.readFileSync(path.join(out, "logs/mix/2.log"), "utf8"),
       "first run failed\n",
     );
-    await put("logs/mix/2.log", "retry succeeded, results uploaded\n");
-    await put("results/mix/2/out.txt", "from the retry\n");
+    await aws.put("logs/mix/2.log", "retry succeeded, results uploaded\n");
+    await aws.put("results/mix/2/out.txt", "from the retry\n");
     const again = await jobs("results", "mix", "--out", out);
     assert.strictEqual(again.code, 0, again.stderr);
     assert.strictEqual(
