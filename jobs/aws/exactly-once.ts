@@ -79,11 +79,7 @@ function intentFor(item: SendItem, run: string): IntentLine {
  * Intent, SubmitJob, job ID. Throws when AWS refused the request (after closing the intent)
  * or the ledger cannot be written; returns "unknown" when the answer was lost.
  */
-async function sendOne(
-  item: SendItem,
-  ctx: SendContext,
-  resent = false,
-): Promise<SendOutcome> {
+async function sendOne(item: SendItem, ctx: SendContext, resent = false): Promise<SendOutcome> {
   const s = item.submission;
   const intent = intentFor(item, ctx.run);
   if (ctx.hooks?.noIntents !== true) {
