@@ -21,7 +21,7 @@ export interface LogsOptions extends StackOptions {
 }
 
 /** AWS Batch's default log group when the job definition sets none. */
-export const DEFAULT_LOG_GROUP = "/aws/batch/job";
+const DEFAULT_LOG_GROUP = "/aws/batch/job";
 
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -68,7 +68,7 @@ function chunkOf(
 }
 
 /** The log stream of the job's latest attempt, if it has started. */
-export function logStreamOf(d: JobDetail): string | undefined {
+function logStreamOf(d: JobDetail): string | undefined {
   const attempts = d.attempts ?? [];
   return d.container?.logStreamName ?? attempts[attempts.length - 1]?.container?.logStreamName;
 }
@@ -78,7 +78,7 @@ export function logStreamOf(d: JobDetail): string | undefined {
  * output, so a job that has printed nothing (yet) has none, and GetLogEvents says
  * ResourceNotFoundException.
  */
-export function noOutputNote(target: string, group: string, stream: string): string {
+function noOutputNote(target: string, group: string, stream: string): string {
   return (
     `no output from ${target} (yet): log stream ${stream} does not exist in ${group}; CloudWatch ` +
     "creates it on the job's first line of output, so a job that prints nothing never gets one"
@@ -89,7 +89,7 @@ export function noOutputNote(target: string, group: string, stream: string): str
  * Prints every event from `token` to the current end of the stream. GetLogEvents returns
  * the same forward token at the end; a missing stream reads as empty.
  */
-export async function readToEnd(
+async function readToEnd(
   logs: LogsApi,
   group: string,
   stream: string,
@@ -117,7 +117,7 @@ export async function readToEnd(
  * an index on a job that is not an array, or a job Batch does not know in this region and
  * account (a wrong --stack or --outputs, or a job forgotten some days after it ended).
  */
-export async function unknownJob(
+async function unknownJob(
   clients: AwsClients,
   target: string,
   jobId: string,

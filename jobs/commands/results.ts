@@ -27,9 +27,6 @@ export interface ResultsOptions extends StackOptions {
   readonly concurrency: number;
 }
 
-export { DEFAULT_DOWNLOAD_CONCURRENCY } from "../defaults";
-export { formatBytes } from "../output/results-print";
-
 function statOrUndefined(file: string): LocalInfo | undefined {
   try {
     const s = fs.statSync(file);
@@ -68,12 +65,12 @@ export function listLocal(root: string, dirs: readonly string[]): SourceObject[]
 }
 
 /** Names that are not among `known`, in the order given; pure. */
-export function unknownNames(names: readonly string[], known: ReadonlySet<string>): string[] {
+function unknownNames(names: readonly string[], known: ReadonlySet<string>): string[] {
   return names.filter((n) => !known.has(n));
 }
 
 /** Job names the local folder has results or logs of: results/<name>/, logs/<name>[.log]. */
-export function localJobNames(root: string): Set<string> {
+function localJobNames(root: string): Set<string> {
   const names = new Set<string>();
   const list = (dir: string): fs.Dirent[] => {
     try {
@@ -93,7 +90,7 @@ export function localJobNames(root: string): Set<string> {
 }
 
 /** `<dest>.part-<pid>`: the name a file is written under before it is renamed into place. */
-export function partPath(dest: string, pid = process.pid): string {
+function partPath(dest: string, pid = process.pid): string {
   return `${dest}.part-${pid}`;
 }
 
@@ -101,7 +98,7 @@ export function partPath(dest: string, pid = process.pid): string {
  * Temporary files being written, removed when a copy fails and when the process exits
  * through process.exit (a second Ctrl-C), where no `finally` runs.
  */
-export class PartialFiles {
+class PartialFiles {
   private readonly files = new Set<string>();
 
   add(file: string): void {
@@ -122,7 +119,7 @@ export class PartialFiles {
 }
 
 /** Writes `dest` through `partPath(dest)` and a rename, so `dest` is never half written. */
-export async function writeThroughPart(
+async function writeThroughPart(
   dest: string,
   partials: PartialFiles,
   write: (tmp: string) => Promise<void>,

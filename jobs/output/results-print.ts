@@ -24,7 +24,7 @@ export interface ResultsResult {
   readonly skipped: readonly string[];
 }
 
-export function formatBytes(n: number): string {
+function formatBytes(n: number): string {
   if (n < 1024) {
     return `${n} B`;
   }
