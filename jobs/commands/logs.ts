@@ -9,6 +9,7 @@ import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, FatalError } fr
 import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
 import { CHUNK_SIZE, chunkJobName } from "../input/chunks";
 import { TERMINAL, type Status } from "../output/status";
+import { definedOnly } from "../../components/defined";
 
 export interface LogsOptions extends StackOptions {
   readonly target: string;
@@ -20,7 +21,7 @@ export interface LogsOptions extends StackOptions {
 }
 
 /** AWS Batch's default log group when the job definition sets none. */
-export const DEFAULT_LOG_GROUP = "/aws/batch/job";
+const DEFAULT_LOG_GROUP = "/aws/batch/job";
 
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -67,7 +68,7 @@ function chunkOf(
 }
 
 /** The log stream of the job's latest attempt, if it has started. */
-export function logStreamOf(d: JobDetail): string | undefined {
+function logStreamOf(d: JobDetail): string | undefined {
   const attempts = d.attempts ?? [];
   return d.container?.logStreamName ?? attempts[attempts.length - 1]?.container?.logStreamName;
 }
@@ -77,7 +78,7 @@ export function logStreamOf(d: JobDetail): string | undefined {
  * output, so a job that has printed nothing (yet) has none, and GetLogEvents says
  * ResourceNotFoundException.
  */
-export function noOutputNote(target: string, group: string, stream: string): string {
+function noOutputNote(target: string, group: string, stream: string): string {
   return (
     `no output from ${target} (yet): log stream ${stream} does not exist in ${group}; CloudWatch ` +
     "creates it on the job's first line of output, so a job that prints nothing never gets one"
@@ -88,7 +89,7 @@ export function noOutputNote(target: string, group: string, stream: string): str
  * Prints every event from `token` to the current end of the stream. GetLogEvents returns
  * the same forward token at the end; a missing stream reads as empty.
  */
-export async function readToEnd(
+async function readToEnd(
   logs: LogsApi,
   group: string,
   stream: string,
@@ -96,11 +97,9 @@ export async function readToEnd(
   write: (e: LogEvent) => void,
 ): Promise<{ token: string | undefined; missing: boolean }> {
   for (;;) {
-    const page = await logs.getLogEvents({
-      logGroupName: group,
-      logStreamName: stream,
-      ...(token !== undefined ? { nextToken: token } : {}),
-    });
+    const page = await logs.getLogEvents(
+      definedOnly({ logGroupName: group, logStreamName: stream, nextToken: token }),
+    );
     if (page.missing === true) {
       return { token, missing: true };
     }
@@ -118,7 +117,7 @@ export async function readToEnd(
  * an index on a job that is not an array, or a job Batch does not know in this region and
  * account (a wrong --stack or --outputs, or a job forgotten some days after it ended).
  */
-export async function unknownJob(
+async function unknownJob(
   clients: AwsClients,
   target: string,
   jobId: string,
@@ -197,111 +196,164 @@ async function retriedRun(
   };
 }
 
+/** Whether a job in `status` has ended. */
+function ended(detail: JobDetail): boolean {
+  return TERMINAL.has(detail.status as Status);
+}
+
+/**
+ * The job's description and its log stream; with --follow, waits (noting it once on stderr)
+ * until the job has a stream, ends, or is interrupted.
+ */
+async function findStream(
+  opts: LogsOptions,
+  ctx: Context,
+  clients: AwsClients,
+  jobId: string,
+  region: string | undefined,
+): Promise<{ detail: JobDetail; stream: string | undefined }> {
+  let waitingNoted = false;
+  for (;;) {
+    const [detail] = await clients.batch.describeJobs([jobId]);
+    if (detail === undefined) {
+      throw await unknownJob(clients, opts.target, jobId, region);
+    }
+    const size = detail.arrayProperties?.size;
+    if (size !== undefined && detail.arrayProperties?.index === undefined) {
+      throw new BadInputError(
+        `${opts.target} is an array job of ${size} children, each with its own log; ` +
+          `pass ${parseTarget(opts.target).base}:<index> (0-${size - 1})`,
+      );
+    }
+    const stream = logStreamOf(detail);
+    if (stream !== undefined || !opts.follow || ended(detail) || ctx.signal.aborted) {
+      return { detail, stream };
+    }
+    if (!waitingNoted) {
+      ctx.io.stderr.write(`waiting for ${opts.target} to start (status ${detail.status})...\n`);
+      waitingNoted = true;
+    }
+    await sleep(opts.interval * 1000, ctx.signal);
+  }
+}
+
+/** Why a job has no log stream: not started yet, or ended without starting. */
+function noStreamNote(target: string, detail: JobDetail): string {
+  return (
+    `${target} has no log stream yet (status ${detail.status}); ` +
+    (ended(detail)
+      ? `it ended without starting: ${detail.statusReason ?? "no reason given"}\n`
+      : "use --follow to wait for it\n")
+  );
+}
+
+/** Where the stream being printed is, and what has been read of it. */
+interface Reading {
+  detail: JobDetail | undefined;
+  stream: string;
+  token: string | undefined;
+  exists: boolean;
+  outputNoted: boolean;
+}
+
+/**
+ * Prints the stream to its end; with --follow, keeps printing until the job ends (or Batch
+ * forgets it), moving on to each new attempt's stream. EXIT_INTERRUPTED on Ctrl-C.
+ */
+async function printStream(
+  opts: LogsOptions,
+  ctx: Context,
+  clients: AwsClients,
+  jobId: string,
+  group: string,
+  r: Reading,
+): Promise<number | undefined> {
+  const write = (e: LogEvent): void => {
+    ctx.io.stdout.write(
+      opts.json
+        ? `${JSON.stringify({ timestamp: e.timestamp, message: e.message })}\n`
+        : `${(e.message ?? "").replace(/\n$/, "")}\n`,
+    );
+  };
+  for (;;) {
+    const read = await readToEnd(clients.logs, group, r.stream, r.token, write);
+    r.token = read.token;
+    r.exists ||= !read.missing;
+    if (!opts.follow || (r.detail !== undefined && ended(r.detail))) {
+      return undefined;
+    }
+    if (!r.exists && !r.outputNoted) {
+      ctx.io.stderr.write(`${noOutputNote(opts.target, group, r.stream)}; waiting for it...\n`);
+      r.outputNoted = true;
+    }
+    if (ctx.signal.aborted) {
+      return EXIT_INTERRUPTED;
+    }
+    await sleep(opts.interval * 1000, ctx.signal);
+    [r.detail] = await clients.batch.describeJobs([jobId]);
+    if (r.detail === undefined) {
+      return undefined;
+    }
+    const next = logStreamOf(r.detail);
+    if (next !== undefined && next !== r.stream) {
+      await nextAttempt(opts, ctx, clients.logs, group, next, r, write);
+    }
+  }
+}
+
+/**
+ * A retry runs as a new attempt with its own stream: finishes the old one (lines can arrive
+ * late), marks the switch, then follows the new one from its start.
+ */
+async function nextAttempt(
+  opts: LogsOptions,
+  ctx: Context,
+  logs: LogsApi,
+  group: string,
+  next: string,
+  r: Reading,
+  write: (e: LogEvent) => void,
+): Promise<void> {
+  await readToEnd(logs, group, r.stream, r.token, write);
+  const line = `--- ${opts.target}: new attempt, log stream ${next} ---`;
+  if (opts.json) {
+    ctx.io.stderr.write(`${line}\n`);
+  } else {
+    ctx.io.stdout.write(`${line}\n`);
+  }
+  r.stream = next;
+  r.token = undefined;
+  r.exists = false;
+  r.outputNoted = false;
+}
+
 export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<number> {
   const { outputs, ledger } = openStack(opts, ctx);
   const clients = ctx.clients(outputs.outputs.region);
-  const out = ctx.io.stdout;
   try {
     const run = await retriedRun(opts, ledger, clients, outputs.outputs.bucketName);
     const jobId = run?.jobId ?? resolveTarget(opts.target, ledger, outputs.stack);
     if (run !== undefined) {
       ctx.io.stderr.write(`${run.note}\n`);
     }
-    let detail: JobDetail | undefined;
-    let stream: string | undefined;
-    let waitingNoted = false;
-    for (;;) {
-      [detail] = await clients.batch.describeJobs([jobId]);
-      if (detail === undefined) {
-        throw await unknownJob(clients, opts.target, jobId, outputs.outputs.region);
-      }
-      const size = detail.arrayProperties?.size;
-      if (size !== undefined && detail.arrayProperties?.index === undefined) {
-        throw new BadInputError(
-          `${opts.target} is an array job of ${size} children, each with its own log; ` +
-            `pass ${parseTarget(opts.target).base}:<index> (0-${size - 1})`,
-        );
-      }
-      stream = logStreamOf(detail);
-      if (
-        stream !== undefined ||
-        !opts.follow ||
-        TERMINAL.has(detail.status as Status) ||
-        ctx.signal.aborted
-      ) {
-        break;
-      }
-      if (!waitingNoted) {
-        ctx.io.stderr.write(`waiting for ${opts.target} to start (status ${detail.status})...\n`);
-        waitingNoted = true;
-      }
-      await sleep(opts.interval * 1000, ctx.signal);
-    }
+    const { detail, stream } = await findStream(opts, ctx, clients, jobId, outputs.outputs.region);
     if (stream === undefined) {
-      ctx.io.stderr.write(
-        `${opts.target} has no log stream yet (status ${detail.status}); ` +
-          (TERMINAL.has(detail.status as Status)
-            ? `it ended without starting: ${detail.statusReason ?? "no reason given"}\n`
-            : "use --follow to wait for it\n"),
-      );
+      ctx.io.stderr.write(noStreamNote(opts.target, detail));
       return EXIT_FAILURE;
     }
     const group =
       detail.container?.logConfiguration?.options?.["awslogs-group"] ??
       outputs.outputs.logGroupName ??
       DEFAULT_LOG_GROUP;
-    const write = (e: LogEvent): void => {
-      out.write(
-        opts.json
-          ? `${JSON.stringify({ timestamp: e.timestamp, message: e.message })}\n`
-          : `${(e.message ?? "").replace(/\n$/, "")}\n`,
-      );
-    };
-    let token: string | undefined;
-    let exists = false;
-    let outputNoted = false;
-    for (;;) {
-      const read = await readToEnd(clients.logs, group, stream, token, write);
-      token = read.token;
-      exists ||= !read.missing;
-      if (!opts.follow || TERMINAL.has(detail.status as Status)) {
-        break;
-      }
-      if (!exists && !outputNoted) {
-        ctx.io.stderr.write(`${noOutputNote(opts.target, group, stream)}; waiting for it...\n`);
-        outputNoted = true;
-      }
-      if (ctx.signal.aborted) {
-        return EXIT_INTERRUPTED;
-      }
-      await sleep(opts.interval * 1000, ctx.signal);
-      [detail] = await clients.batch.describeJobs([jobId]);
-      if (detail === undefined) {
-        break;
-      }
-      // A retry runs as a new attempt with its own stream: finish the old one (lines can
-      // arrive late), then follow the new one from its start.
-      const next = logStreamOf(detail);
-      if (next !== undefined && next !== stream) {
-        await readToEnd(clients.logs, group, stream, token, write);
-        const line = `--- ${opts.target}: new attempt, log stream ${next} ---`;
-        if (opts.json) {
-          ctx.io.stderr.write(`${line}\n`);
-        } else {
-          out.write(`${line}\n`);
-        }
-        stream = next;
-        token = undefined;
-        exists = false;
-        outputNoted = false;
-      }
+    const r: Reading = { detail, stream, token: undefined, exists: false, outputNoted: false };
+    const interrupted = await printStream(opts, ctx, clients, jobId, group, r);
+    if (interrupted !== undefined) {
+      return interrupted;
     }
-    if (!exists) {
+    if (!r.exists) {
       ctx.io.stderr.write(
-        `${noOutputNote(opts.target, group, stream)}` +
-          (detail !== undefined && !TERMINAL.has(detail.status as Status)
-            ? "; use --follow to wait for it\n"
-            : "\n"),
+        `${noOutputNote(opts.target, group, r.stream)}` +
+          (r.detail !== undefined && !ended(r.detail) ? "; use --follow to wait for it\n" : "\n"),
       );
     }
     return EXIT_OK;

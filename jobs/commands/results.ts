@@ -5,14 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import {
-  createProgress,
-  displayPath,
-  localRoot,
-  openStack,
-  type Context,
-  type StackOptions,
-} from "../context";
+import { createProgress, localRoot, openStack, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, describeError } from "../errors";
 import { requireOutput } from "../input/outputs";
 import { runPool } from "../aws/pool";
@@ -22,8 +15,9 @@ import {
   prefixesFor,
   type LocalInfo,
   type SourceObject,
+  type SyncPlan,
 } from "../state/sync";
-import { BUCKET_PREFIXES } from "../../components/contract";
+import { printResults, printResultsJson, type ResultsResult } from "../output/results-print";
 
 export interface ResultsOptions extends StackOptions {
   readonly names: readonly string[];
@@ -32,8 +26,6 @@ export interface ResultsOptions extends StackOptions {
   readonly localRoot?: string;
   readonly concurrency: number;
 }
-
-export { DEFAULT_DOWNLOAD_CONCURRENCY } from "../defaults";
 
 function statOrUndefined(file: string): LocalInfo | undefined {
   try {
@@ -73,12 +65,12 @@ export function listLocal(root: string, dirs: readonly string[]): SourceObject[]
 }
 
 /** Names that are not among `known`, in the order given; pure. */
-export function unknownNames(names: readonly string[], known: ReadonlySet<string>): string[] {
+function unknownNames(names: readonly string[], known: ReadonlySet<string>): string[] {
   return names.filter((n) => !known.has(n));
 }
 
 /** Job names the local folder has results or logs of: results/<name>/, logs/<name>[.log]. */
-export function localJobNames(root: string): Set<string> {
+function localJobNames(root: string): Set<string> {
   const names = new Set<string>();
   const list = (dir: string): fs.Dirent[] => {
     try {
@@ -98,7 +90,7 @@ export function localJobNames(root: string): Set<string> {
 }
 
 /** `<dest>.part-<pid>`: the name a file is written under before it is renamed into place. */
-export function partPath(dest: string, pid = process.pid): string {
+function partPath(dest: string, pid = process.pid): string {
   return `${dest}.part-${pid}`;
 }
 
@@ -106,7 +98,7 @@ export function partPath(dest: string, pid = process.pid): string {
  * Temporary files being written, removed when a copy fails and when the process exits
  * through process.exit (a second Ctrl-C), where no `finally` runs.
  */
-export class PartialFiles {
+class PartialFiles {
   private readonly files = new Set<string>();
 
   add(file: string): void {
@@ -127,7 +119,7 @@ export class PartialFiles {
 }
 
 /** Writes `dest` through `partPath(dest)` and a rename, so `dest` is never half written. */
-export async function writeThroughPart(
+async function writeThroughPart(
   dest: string,
   partials: PartialFiles,
   write: (tmp: string) => Promise<void>,
@@ -156,126 +148,154 @@ function checkNames(names: readonly string[], known: ReadonlySet<string>, where:
   }
 }
 
-export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promise<number> {
-  const prefixes = prefixesFor(opts.names);
-  const keep = (key: string): boolean => prefixes.some((p) => matchesPrefix(key, p));
+/** Where files come from: what is there under the names' prefixes, and how to fetch one. */
+interface Source {
+  readonly sources: SourceObject[];
+  readonly outDir: string;
+  /** `s3://<bucket>/` or the local runs' folder, for the summary line. */
+  readonly from: string;
+  readonly fetch: (source: SourceObject, tmp: string) => Promise<void>;
+  readonly cleanup: () => void;
+}
+
+/** The local runs' folder as the source (--local). */
+function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => boolean): Source {
+  const root = localRoot(ctx, opts.localRoot);
+  // --local runs are not in a ledger: a name is known when the folder has its files.
+  checkNames(opts.names, localJobNames(root), `jobs with results or logs in ${root}`);
+  return {
+    sources: listLocal(root, ["results", "logs"]).filter((s) => keep(s.key)),
+    outDir: path.resolve(ctx.cwd, opts.out ?? path.join("batchpy-results", "local")),
+    from: root,
+    fetch: (s, tmp) => fs.promises.copyFile(path.join(root, ...s.key.split("/")), tmp),
+    cleanup: () => undefined,
+  };
+}
+
+/** The stack's bucket as the source: its objects under `prefixes` that `keep` keeps. */
+async function bucketSource(
+  opts: ResultsOptions,
+  ctx: Context,
+  prefixes: readonly string[],
+  keep: (key: string) => boolean,
+): Promise<Source> {
+  const { outputs, ledger } = openStack(opts, ctx);
+  checkNames(
+    opts.names,
+    // A sweep's chunks and retries file their results under the sweep's name.
+    new Set([...ledger.latest().values()].flatMap((e) => [e.jobName, ...(e.of ?? [])])),
+    `in the ledger of stack "${outputs.stack}" (${ledger.file})`,
+  );
+  const bucket = requireOutput(outputs, "bucketName", "to download results");
+  const clients = ctx.clients(outputs.outputs.region);
+  const cleanup = (): void => clients.destroy();
+  const outDir = path.resolve(ctx.cwd, opts.out ?? path.join("batchpy-results", outputs.stack));
+  const from = `s3://${bucket}/`;
   let sources: SourceObject[];
-  let outDir: string;
-  let fetch: (source: SourceObject, tmp: string) => Promise<void>;
-  let from: string;
-  let cleanup = (): void => undefined;
-
-  if (opts.local) {
-    const root = localRoot(ctx, opts.localRoot);
-    // --local runs are not in a ledger: a name is known when the folder has its files.
-    checkNames(opts.names, localJobNames(root), `jobs with results or logs in ${root}`);
-    sources = listLocal(root, ["results", "logs"]).filter((s) => keep(s.key));
-    outDir = path.resolve(ctx.cwd, opts.out ?? path.join("batchpy-results", "local"));
-    from = root;
-    fetch = (s, tmp) => fs.promises.copyFile(path.join(root, ...s.key.split("/")), tmp);
-  } else {
-    const { outputs, ledger } = openStack(opts, ctx);
-    checkNames(
-      opts.names,
-      // A sweep's chunks and retries file their results under the sweep's name.
-      new Set([...ledger.latest().values()].flatMap((e) => [e.jobName, ...(e.of ?? [])])),
-      `in the ledger of stack "${outputs.stack}" (${ledger.file})`,
-    );
-    const bucket = requireOutput(outputs, "bucketName", "to download results");
-    const clients = ctx.clients(outputs.outputs.region);
-    cleanup = () => clients.destroy();
-    outDir = path.resolve(ctx.cwd, opts.out ?? path.join("batchpy-results", outputs.stack));
-    from = `s3://${bucket}/`;
-    try {
-      const listed = await Promise.all(prefixes.map((p) => clients.storage.listObjects(bucket, p)));
-      const byKey = new Map<string, SourceObject>();
-      for (const o of listed.flat()) {
-        if (keep(o.key)) {
-          byKey.set(o.key, o);
-        }
+  try {
+    const listed = await Promise.all(prefixes.map((p) => clients.storage.listObjects(bucket, p)));
+    const byKey = new Map<string, SourceObject>();
+    for (const o of listed.flat()) {
+      if (keep(o.key)) {
+        byKey.set(o.key, o);
       }
-      sources = [...byKey.values()];
-    } catch (err) {
-      cleanup();
-      throw err;
     }
-    fetch = (s, tmp) => clients.storage.download(bucket, s.key, tmp);
+    sources = [...byKey.values()];
+  } catch (err) {
+    cleanup();
+    throw err;
   }
+  const fetch = (s: SourceObject, tmp: string): Promise<void> =>
+    clients.storage.download(bucket, s.key, tmp);
+  return { sources, outDir, from, fetch, cleanup };
+}
 
+/** Copies `plan.copy` in parallel, showing progress; returns what was copied and what failed. */
+async function downloadAll(
+  plan: SyncPlan,
+  source: Source,
+  partials: PartialFiles,
+  opts: ResultsOptions,
+  ctx: Context,
+): Promise<Pick<ResultsResult, "copied" | "failed" | "bytes" | "notCopied">> {
+  const progress = createProgress(ctx.io, {
+    total: plan.copy.length,
+    json: opts.json,
+    label: "downloading",
+  });
+  let done = 0;
+  let bytes = 0;
+  const outcomes = await runPool(
+    plan.copy,
+    async ({ source: s, dest }) => {
+      await writeThroughPart(dest, partials, (tmp) => source.fetch(s, tmp));
+      // Same time as the source: the next sync sees the file as unchanged.
+      await fs.promises.utimes(dest, s.lastModified, s.lastModified);
+      bytes += s.size;
+      progress.update(++done);
+      return s.key;
+    },
+    { concurrency: opts.concurrency, signal: ctx.signal },
+  );
+  progress.stop();
+  const copied = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+  const failed = outcomes.flatMap((o, i) =>
+    o.status === "rejected"
+      ? [{ key: plan.copy[i].source.key, error: describeError(o.reason) }]
+      : [],
+  );
+  const notCopied = outcomes.filter((o) => o.status === "skipped").length;
+  return { copied, failed, bytes, notCopied };
+}
+
+/** Copies the new or changed files from `source` to its folder; returns what happened. */
+async function syncFrom(
+  source: Source,
+  opts: ResultsOptions,
+  ctx: Context,
+): Promise<ResultsResult> {
   const partials = new PartialFiles();
   const removePartials = (): void => partials.removeAll();
   process.on("exit", removePartials);
   try {
-    const plan = planSync(sources, outDir, statOrUndefined);
+    const plan = planSync(source.sources, source.outDir, statOrUndefined);
     plan.skipped.forEach((k) =>
       ctx.io.stderr.write(`warning: skipped "${k}": not a safe file path\n`),
     );
-    const progress = createProgress(ctx.io, {
-      total: plan.copy.length,
-      json: opts.json,
-      label: "downloading",
-    });
-    let done = 0;
-    let bytes = 0;
-    const outcomes = await runPool(
-      plan.copy,
-      async ({ source, dest }) => {
-        await writeThroughPart(dest, partials, (tmp) => fetch(source, tmp));
-        // Same time as the source: the next sync sees the file as unchanged.
-        await fs.promises.utimes(dest, source.lastModified, source.lastModified);
-        bytes += source.size;
-        progress.update(++done);
-        return source.key;
-      },
-      { concurrency: opts.concurrency, signal: ctx.signal },
-    );
-    progress.stop();
-    const copied = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
-    const failed = outcomes.flatMap((o, i) =>
-      o.status === "rejected"
-        ? [{ key: plan.copy[i].source.key, error: describeError(o.reason) }]
-        : [],
-    );
-    const notCopied = outcomes.filter((o) => o.status === "skipped").length;
-    if (opts.json) {
-      ctx.io.stdout.write(
-        `${JSON.stringify({ from, out: outDir, copied, unchanged: plan.unchanged, bytes, failed, notCopied, skipped: plan.skipped })}\n`,
-      );
-    } else {
-      failed.slice(0, 20).forEach((f) => ctx.io.stderr.write(`error: ${f.key}: ${f.error}\n`));
-      const rel = displayPath(ctx.cwd, outDir);
-      ctx.io.stdout.write(
-        `${copied.length} file(s) copied (${formatBytes(bytes)}), ${plan.unchanged} unchanged, from ${from} to ${rel}/` +
-          (failed.length > 0 ? `, ${failed.length} failed` : "") +
-          "\n",
-      );
-      if (sources.length === 0) {
-        ctx.io.stderr.write(
-          `nothing under ${BUCKET_PREFIXES.results} or ${BUCKET_PREFIXES.logs} in ${from} yet; jobs upload when they finish\n`,
-        );
-      }
-    }
-    if (ctx.signal.aborted && notCopied > 0) {
-      return EXIT_INTERRUPTED;
-    }
-    return failed.length > 0 ? EXIT_FAILURE : EXIT_OK;
+    const done = await downloadAll(plan, source, partials, opts, ctx);
+    return {
+      from: source.from,
+      outDir: source.outDir,
+      found: source.sources.length,
+      unchanged: plan.unchanged,
+      skipped: plan.skipped,
+      ...done,
+    };
   } finally {
     partials.removeAll();
     process.removeListener("exit", removePartials);
-    cleanup();
   }
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) {
-    return `${n} B`;
+export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promise<number> {
+  const prefixes = prefixesFor(opts.names);
+  const keep = (key: string): boolean => prefixes.some((p) => matchesPrefix(key, p));
+  const source = opts.local
+    ? localSource(opts, ctx, keep)
+    : await bucketSource(opts, ctx, prefixes, keep);
+  let result: ResultsResult;
+  try {
+    result = await syncFrom(source, opts, ctx);
+  } finally {
+    source.cleanup();
   }
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
+  if (opts.json) {
+    printResultsJson(result, ctx.io);
+  } else {
+    printResults(result, ctx.io, ctx.cwd);
   }
-  return `${v.toFixed(1)} ${units[u]}`;
+  if (ctx.signal.aborted && result.notCopied > 0) {
+    return EXIT_INTERRUPTED;
+  }
+  return result.failed.length > 0 ? EXIT_FAILURE : EXIT_OK;
 }

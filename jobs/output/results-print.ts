@@ -1,0 +1,60 @@
+/**
+ * `jobs:results` printers: what the download did, for people (a summary line on stdout,
+ * problems on stderr) and as one JSON document on stdout (`--json`). Progress streams
+ * while files download and is not theirs to print.
+ */
+import { displayPath, type Io } from "../context";
+import { BUCKET_PREFIXES } from "../../components/contract";
+
+/** What `jobs:results` did. */
+export interface ResultsResult {
+  /** `s3://<bucket>/` or the local runs' folder. */
+  readonly from: string;
+  /** The absolute folder files were copied to. */
+  readonly outDir: string;
+  /** Files found under the names' prefixes, copied or not. */
+  readonly found: number;
+  readonly copied: readonly string[];
+  readonly unchanged: number;
+  readonly bytes: number;
+  readonly failed: readonly { readonly key: string; readonly error: string }[];
+  /** Copies never started (interrupted). */
+  readonly notCopied: number;
+  /** Keys that are not safe file paths. */
+  readonly skipped: readonly string[];
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) {
+    return `${n} B`;
+  }
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(1)} ${units[u]}`;
+}
+
+export function printResults(r: ResultsResult, io: Io, cwd: string): void {
+  r.failed.slice(0, 20).forEach((f) => io.stderr.write(`error: ${f.key}: ${f.error}\n`));
+  const rel = displayPath(cwd, r.outDir);
+  io.stdout.write(
+    `${r.copied.length} file(s) copied (${formatBytes(r.bytes)}), ${r.unchanged} unchanged, from ${r.from} to ${rel}/` +
+      (r.failed.length > 0 ? `, ${r.failed.length} failed` : "") +
+      "\n",
+  );
+  if (r.found === 0) {
+    io.stderr.write(
+      `nothing under ${BUCKET_PREFIXES.results} or ${BUCKET_PREFIXES.logs} in ${r.from} yet; jobs upload when they finish\n`,
+    );
+  }
+}
+
+export function printResultsJson(r: ResultsResult, io: Io): void {
+  io.stdout.write(
+    `${JSON.stringify({ from: r.from, out: r.outDir, copied: r.copied, unchanged: r.unchanged, bytes: r.bytes, failed: r.failed, notCopied: r.notCopied, skipped: r.skipped })}\n`,
+  );
+}
