@@ -46,8 +46,6 @@ export interface WatchOptions extends StackOptions {
   readonly once: boolean;
 }
 
-export { DEFAULT_WATCH_INTERVAL } from "../defaults";
-
 /**
  * Latest ledger entry per name, filtered by names (all must exist) and --last. A sweep's
  * name also stands for the parts it became (chunks past 10,000 sets, retries).
@@ -104,7 +102,7 @@ export async function describeMany(
 }
 
 /** Watches (or, with `once`, looks at) the jobs the options name; returns what it saw. */
-export async function watch(opts: WatchOptions, ctx: Context): Promise<WatchResult> {
+async function watch(opts: WatchOptions, ctx: Context): Promise<WatchResult> {
   const { outputs, ledger } = openStack(opts, ctx);
   ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
   const entries = selectEntries(ledger, opts.names, opts.last, outputs.stack);
