@@ -279,10 +279,8 @@ export function missingRequired(
 export function valueProblems(
   vars: ReadonlyMap<string, string>,
   desc: ScriptDescription,
-): { name?: string; message: string }[] {
-  const problems: { name?: string; message: string }[] = [];
-  const isTrue = (v: string): boolean => desc.flagValues.true.includes(v.trim().toLowerCase());
-  const isFalse = (v: string): boolean => desc.flagValues.false.includes(v.trim().toLowerCase());
+): ValueProblem[] {
+  const problems: ValueProblem[] = [];
   const present = new Set<string>();
   for (const o of desc.options) {
     const found = [o.env, ...o.aliases].filter((n) => vars.has(n));
@@ -297,35 +295,58 @@ export function valueProblems(
       });
     }
     const name = found[0];
-    const value = vars.get(name) ?? "";
-    if (o.kind === "flag") {
-      if (!isTrue(value) && !isFalse(value)) {
-        problems.push({
-          name,
-          message:
-            `"${name}" = "${value}" is not a flag value; use ${desc.flagValues.true.join(", ")} (option on) ` +
-            `or ${desc.flagValues.false.join(", ")} (option off)`,
-        });
-      }
-      if (isTrue(value) || o.action === "boolean_optional") {
-        present.add(o.env);
-      }
-    } else if (o.action === "count") {
-      const word = value.trim().toLowerCase();
-      const ok = isTrue(word) || isFalse(word) || (/^\d+$/.test(word) && Number(word) <= 1000);
-      if (!ok) {
-        problems.push({
-          name,
-          message: `"${name}" = "${value}" must be a count from 0 to 1000, or true/false`,
-        });
-      }
-      if (ok && !isFalse(word) && word !== "0") {
-        present.add(o.env);
-      }
-    } else if (!(o.kind === "list" && value === "")) {
+    const checked = checkValue(o, name, vars.get(name) ?? "", desc);
+    problems.push(...checked.problems);
+    if (checked.present) {
       present.add(o.env);
     }
   }
+  problems.push(...groupProblems(desc, present));
+  return problems;
+}
+
+type ValueProblem = { name?: string; message: string };
+
+/**
+ * One option's value as the entrypoint reads it: its problems, and whether it puts the
+ * option on the command line (what the mutually exclusive groups count).
+ */
+function checkValue(
+  o: ScriptOption,
+  name: string,
+  value: string,
+  desc: ScriptDescription,
+): { problems: ValueProblem[]; present: boolean } {
+  const isTrue = (v: string): boolean => desc.flagValues.true.includes(v.trim().toLowerCase());
+  const isFalse = (v: string): boolean => desc.flagValues.false.includes(v.trim().toLowerCase());
+  if (o.kind === "flag") {
+    const problems: ValueProblem[] =
+      !isTrue(value) && !isFalse(value)
+        ? [
+            {
+              name,
+              message:
+                `"${name}" = "${value}" is not a flag value; use ${desc.flagValues.true.join(", ")} (option on) ` +
+                `or ${desc.flagValues.false.join(", ")} (option off)`,
+            },
+          ]
+        : [];
+    return { problems, present: isTrue(value) || o.action === "boolean_optional" };
+  }
+  if (o.action === "count") {
+    const word = value.trim().toLowerCase();
+    const ok = isTrue(word) || isFalse(word) || (/^\d+$/.test(word) && Number(word) <= 1000);
+    const problems: ValueProblem[] = ok
+      ? []
+      : [{ name, message: `"${name}" = "${value}" must be a count from 0 to 1000, or true/false` }];
+    return { problems, present: ok && !isFalse(word) && word !== "0" };
+  }
+  return { problems: [], present: !(o.kind === "list" && value === "") };
+}
+
+/** argparse's mutually exclusive groups: more than one chosen, or a required one left empty. */
+function groupProblems(desc: ScriptDescription, present: ReadonlySet<string>): ValueProblem[] {
+  const problems: ValueProblem[] = [];
   for (const g of desc.groups) {
     const chosen = g.options.filter((n) => present.has(n));
     if (chosen.length > 1) {

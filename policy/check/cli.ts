@@ -391,49 +391,22 @@ export async function main(
   const stderr = io.stderr ?? ((text: string) => process.stderr.write(text));
   const stdout = io.stdout ?? ((text: string) => process.stdout.write(text));
   const progress: Progress = (line) => stderr(`${line}\n`);
-  let options: Options;
-  try {
-    options = parseOptions(argv);
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      return err.exitCode === 0 ? EXIT_PASSED : EXIT_ERROR;
-    }
-    if (err instanceof UsageError) {
-      progress(`policy:check: ${err.message}`);
-      return EXIT_ERROR;
-    }
-    throw err;
+  const options = parseOrExitCode(argv, progress);
+  if (typeof options === "number") {
+    return options;
   }
   const startAbort = new AbortController();
-  // The pack starts while the program is evaluated.
-  let onSpawn!: () => void;
-  const packSpawned = new Promise<void>((resolve) => (onSpawn = resolve));
-  const packStarting = (io.startPack ?? startPolicyPack)({
-    packDir: DEFAULT_PACK_DIR,
-    // With --all-stacks the pack learns each stack from ConfigureStack.
-    stack: options.allStacks ? {} : { stack: options.stack },
-    onSpawn,
-    onOutput: (line) => progress(`[policy pack] ${line}`),
-    signal: startAbort.signal,
-  });
-  // Handled below (awaited, or stopped in `finally`); until then a failure must not crash.
-  packStarting.then(
-    (pack) => progress(`Policy pack serving (pid ${pack.pid}).`),
-    () => undefined,
+  const { packStarting, spawnedOrFailed } = startPack(
+    io.startPack ?? startPolicyPack,
+    options,
+    progress,
+    startAbort.signal,
   );
   const interrupted = whenInterrupted(interrupt).then((signal) => {
     progress(`policy:check: ${signal}: stopping the policy pack...`);
     return signalExitCode(signal);
   });
   try {
-    // A pack that never spawned fails its start; the check hears of it there.
-    const spawnedOrFailed = Promise.race([
-      packSpawned,
-      packStarting.then(
-        () => undefined,
-        () => undefined,
-      ),
-    ]);
     return await Promise.race([
       check(options, packStarting, spawnedOrFailed, { progress, stdout }, interrupt),
       interrupted,
@@ -447,6 +420,59 @@ export async function main(
       () => undefined,
     );
   }
+}
+
+/** The options, or the exit code when there are none to run (--help, a usage error). */
+function parseOrExitCode(argv: readonly string[], progress: Progress): Options | number {
+  try {
+    return parseOptions(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? EXIT_PASSED : EXIT_ERROR;
+    }
+    if (err instanceof UsageError) {
+      progress(`policy:check: ${err.message}`);
+      return EXIT_ERROR;
+    }
+    throw err;
+  }
+}
+
+/**
+ * Starts the pack, which runs while the program is evaluated. `spawnedOrFailed` settles
+ * once it spawned or its start failed: a pack that never spawned fails its start, and the
+ * check hears of it there.
+ */
+function startPack(
+  start: (options: StartOptions) => Promise<PolicyPackProcess>,
+  options: Options,
+  progress: Progress,
+  signal: AbortSignal,
+): { packStarting: Promise<PolicyPackProcess>; spawnedOrFailed: Promise<void> } {
+  let onSpawn!: () => void;
+  const packSpawned = new Promise<void>((resolve) => (onSpawn = resolve));
+  const packStarting = start({
+    packDir: DEFAULT_PACK_DIR,
+    // With --all-stacks the pack learns each stack from ConfigureStack.
+    stack: options.allStacks ? {} : { stack: options.stack },
+    onSpawn,
+    onOutput: (line) => progress(`[policy pack] ${line}`),
+    signal,
+  });
+  // Handled by the caller (awaited, or stopped in `finally`); until then a failure must
+  // not crash.
+  packStarting.then(
+    (pack) => progress(`Policy pack serving (pid ${pack.pid}).`),
+    () => undefined,
+  );
+  const spawnedOrFailed = Promise.race([
+    packSpawned,
+    packStarting.then(
+      () => undefined,
+      () => undefined,
+    ),
+  ]);
+  return { packStarting, spawnedOrFailed };
 }
 
 /**

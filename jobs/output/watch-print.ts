@@ -1,0 +1,156 @@
+/**
+ * `jobs:watch` and `jobs:status` printers: the jobs by status and each failure, for people
+ * (lines on stdout, the unknown-jobs warning on stderr) and as one JSON document on stdout
+ * (`--json`).
+ */
+import { definedOnly } from "../../components/defined";
+import type { Io } from "../context";
+import {
+  allUnknown,
+  formatCounts,
+  formatFailure,
+  unknownJobsWarning,
+  type Failure,
+  type Retried,
+  type Snapshot,
+  type Status,
+} from "./status";
+
+/** What `jobs:watch` / `jobs:status` saw. */
+export interface WatchResult {
+  readonly stack: string;
+  readonly region: string | undefined;
+  /** Undefined when the ledger holds none of the jobs asked for. */
+  readonly snapshot: Snapshot | undefined;
+  /** Failures of the latest runs (a failure a retry replaced is history, not listed). */
+  readonly failures: readonly Failure[];
+}
+
+/** Failed array children listed per array job; --json has them all. */
+const CHILD_FAILURES_SHOWN = 20;
+/** `jobs:status` lists each job up to this many. */
+const JOBS_LISTED = 30;
+
+/** The human report; `once` (`jobs:status`) also lists each job when there are few. */
+export function printWatch(r: WatchResult, io: Io, once: boolean): void {
+  const out = io.stdout;
+  const s = r.snapshot;
+  if (s === undefined) {
+    out.write(
+      `no jobs in the ledger of stack "${r.stack}"; submit some with npm run jobs:submit\n`,
+    );
+    return;
+  }
+  if (once && s.jobs.length <= JOBS_LISTED) {
+    for (const j of s.jobs) {
+      const extra =
+        j.children !== undefined ? `  [${formatCounts({ ...zeroCounts(), ...j.children })}]` : "";
+      out.write(`${j.status.padEnd(9)} ${j.jobName} ${j.jobId}${extra}\n`);
+    }
+  }
+  out.write(
+    `${formatCounts(s.counts)} (${s.done.toLocaleString("en-US")}/${s.total.toLocaleString("en-US")} done)\n`,
+  );
+  if (s.retried !== undefined) {
+    out.write(`${retriedLine(s.retried)}\n`);
+  }
+  if (s.counts.UNKNOWN > 0) {
+    out.write(
+      `${s.counts.UNKNOWN} job(s) not known to Batch, so not counted as done: it forgets jobs ` +
+        "some days after they end, or the ledger belongs to another account or region\n",
+    );
+  }
+  if (r.failures.length > 0) {
+    printFailures(r.failures, io);
+  }
+  warnUnknown(r, io);
+}
+
+export function printWatchJson(r: WatchResult, io: Io): void {
+  const s = r.snapshot;
+  if (s === undefined) {
+    io.stdout.write(
+      `${JSON.stringify({ stack: r.stack, counts: {}, total: 0, jobs: [], failures: [] })}\n`,
+    );
+    return;
+  }
+  io.stdout.write(
+    `${JSON.stringify({
+      stack: r.stack,
+      counts: Object.fromEntries(Object.entries(s.counts).filter(([, n]) => n > 0)),
+      total: s.total,
+      done: s.done,
+      allTerminal: s.allTerminal,
+      ...definedOnly({ retried: s.retried }),
+      jobs: s.jobs,
+      failures: r.failures,
+    })}\n`,
+  );
+  warnUnknown(r, io);
+}
+
+/** Each failure, up to CHILD_FAILURES_SHOWN children per array job, then how to see logs. */
+function printFailures(failures: readonly Failure[], io: Io): void {
+  const out = io.stdout;
+  out.write("failed:\n");
+  const perJob = new Map<string, number>();
+  let hidden = 0;
+  for (const f of failures) {
+    const n = (perJob.get(f.jobName) ?? 0) + 1;
+    perJob.set(f.jobName, n);
+    if (f.index !== undefined && n > CHILD_FAILURES_SHOWN) {
+      hidden++;
+      continue;
+    }
+    out.write(`  ${formatFailure(f)}\n`);
+  }
+  if (hidden > 0) {
+    out.write(`  ... and ${hidden} more failed children (--json lists them all)\n`);
+  }
+  out.write("logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)\n");
+}
+
+/**
+ * Not "no job failed": a job Batch does not return may be running elsewhere. All of them
+ * unknown is a wrong region or stack far more often than forgotten jobs.
+ */
+function warnUnknown(r: WatchResult, io: Io): void {
+  const s = r.snapshot;
+  if (s !== undefined && s.unknown > 0) {
+    io.stderr.write(
+      unknownJobsWarning(
+        allUnknown(s) ? s.jobs.length : s.unknown,
+        allUnknown(s),
+        r.stack,
+        r.region,
+      ),
+    );
+  }
+}
+
+/** `2 sets and 1 job retried: each counted once, by its latest run (3 earlier runs left out)` */
+export function retriedLine(r: Retried): string {
+  const n = (k: number, one: string, many: string): string =>
+    `${k.toLocaleString("en-US")} ${k === 1 ? one : many}`;
+  const what = [
+    ...(r.sets > 0 ? [n(r.sets, "set", "sets")] : []),
+    ...(r.jobs > 0 ? [n(r.jobs, "job", "jobs")] : []),
+  ].join(" and ");
+  return (
+    `${what} retried: each counted once, by its latest run ` +
+    `(${n(r.runs, "earlier run", "earlier runs")} left out)`
+  );
+}
+
+function zeroCounts(): Record<Status, number> {
+  return {
+    SUBMITTED: 0,
+    PENDING: 0,
+    RUNNABLE: 0,
+    STARTING: 0,
+    RUNNING: 0,
+    SUCCEEDED: 0,
+    FAILED: 0,
+    UNKNOWN: 0,
+  };
+}
