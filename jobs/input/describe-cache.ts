@@ -26,6 +26,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { VARS } from "../../components/contract";
+import { definedOnly } from "../../components/defined";
 import { startCheckValues, startDescribe, type StartedPython } from "./python-probe";
 import type { ScriptDescription } from "./script-options";
 
@@ -277,13 +278,13 @@ export function startProbes(
   onChecker: (checker: StartedPython) => void,
 ): Promise<ScriptDescription> {
   const dir = describeCacheDir(repoRoot, env);
-  const key = describeKey({ repoRoot, ...(script !== undefined ? { script } : {}), env });
+  const key = describeKey(definedOnly({ repoRoot, script, env }));
   const entry = key !== undefined ? readCachedDescribe(dir, key) : undefined;
   // With an entry, the real interpreter: a shim costs a shell and more per start.
   const startChecker = (python?: string): void =>
     onChecker(startCheckValues(repoRoot, script, python));
   const live = (): Promise<ScriptDescription> => {
-    const d = startDescribe({ repoRoot, ...(script !== undefined ? { script } : {}) });
+    const d = startDescribe(definedOnly({ repoRoot, script }));
     return d.run.then(async (run) => {
       const desc = (await import("./script-options")).describedBy(run, d.shown);
       if (key !== undefined) {

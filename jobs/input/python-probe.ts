@@ -42,7 +42,7 @@ function startPython(
   const child = spawn(python, [...argv], {
     cwd,
     stdio: ["pipe", "pipe", "pipe"],
-    ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}),
+    timeout: timeoutMs,
   });
   let stdout = "";
   let stderr = "";

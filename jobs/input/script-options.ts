@@ -17,7 +17,12 @@
  * an instance start.
  */
 import { z } from "zod";
-import { RESERVED_PREFIX, VARIABLES, variablesSetBy } from "../../components/contract";
+import {
+  AWS_BATCH_PREFIX,
+  RESERVED_PREFIX,
+  VARIABLES,
+  variablesSetBy,
+} from "../../components/contract";
 import { FatalError } from "../errors";
 import { startDescribe, type DescribeArgs, type PythonRun } from "./python-probe";
 import { definedOnly } from "../../components/defined";
@@ -174,9 +179,9 @@ export function optionFor(name: string, desc: ScriptDescription): ScriptOption |
  * Why `name` cannot be used as an environment variable in a job, or undefined when it can.
  */
 export function checkEnvName(name: string, desc: ScriptDescription): string | undefined {
-  if (name.startsWith("AWS_BATCH")) {
+  if (name.startsWith(AWS_BATCH_PREFIX)) {
     return (
-      `"${name}" is reserved: names starting with AWS_BATCH are set by AWS Batch and ` +
+      `"${name}" is reserved: names starting with ${AWS_BATCH_PREFIX} are set by AWS Batch and ` +
       `SubmitJob rejects them; rename the variable`
     );
   }
