@@ -262,27 +262,29 @@ export function loadRowsSweep(
       message: `${nameProblem} (taken from the file name); rename the file or use a sweep JSON file with "rows"`,
     });
   }
-  if (problems.length > 0) {
-    return { problems };
-  }
-  return {
-    problems: [],
-    sweep: {
-      kind: "sweep",
-      file,
-      jobName,
-      base: {},
-      basePrefix: [],
-      sets: rows.sets,
-      consumedFiles: [absolutePath],
-      keySources: new Map(
-        rows.header.map((h) => [
-          h.name,
-          { problemAt: (message: string) => ({ file, line: 1, column: h.column, message }) },
-        ]),
-      ),
-    },
-  };
+  return loaded(problems, () => ({
+    kind: "sweep",
+    file,
+    jobName,
+    base: {},
+    basePrefix: [],
+    sets: rows.sets,
+    consumedFiles: [absolutePath],
+    keySources: new Map(
+      rows.header.map((h) => [
+        h.name,
+        { problemAt: (message: string) => ({ file, line: 1, column: h.column, message }) },
+      ]),
+    ),
+  }));
+}
+
+/** The sweep when nothing is wrong, else only the problems: built only when it is valid. */
+function loaded(
+  problems: Problem[],
+  sweep: () => LoadedSweep,
+): { sweep?: LoadedSweep; problems: Problem[] } {
+  return problems.length > 0 ? { problems } : { problems: [], sweep: sweep() };
 }
 
 /** `base` resolved: its fields and where they live, to locate their problems. */
@@ -344,21 +346,15 @@ export function loadSweep(
   if (x.expected > MAX_SWEEP_SETS) {
     problems.push(tooManySetsProblem(doc, x.expected));
   }
-  if (problems.length > 0) {
-    return { problems };
-  }
-  return {
-    problems: [],
-    sweep: {
-      kind: "sweep",
-      file: doc.file,
-      jobName,
-      ...base,
-      sets: combineBlocks(x.blocks),
-      consumedFiles: x.consumedFiles,
-      keySources: x.keySources,
-    },
-  };
+  return loaded(problems, () => ({
+    kind: "sweep",
+    file: doc.file,
+    jobName,
+    ...base,
+    sets: combineBlocks(x.blocks),
+    consumedFiles: x.consumedFiles,
+    keySources: x.keySources,
+  }));
 }
 
 function sweepJobNameProblems(doc: JsonDocument, jobName: string, fromFile: boolean): Problem[] {
