@@ -135,47 +135,11 @@ def probe_script(
         return {"options": [], "groups": [], "prefix_chars": "-", "parser": False}
     with tempfile.TemporaryDirectory(prefix="batchpy-probe-") as tmp:
         out_path = os.path.join(tmp, "probe.json")
-        cwd = os.path.join(tmp, "cwd")
-        os.mkdir(cwd)
-        values_path = os.path.join(tmp, "values.json")
-        # The child's signal that the values file is complete.
-        ready_read, ready_write = os.pipe()
-        extra = [values_path, str(ready_read)] if values is not None else []
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, RUN_JOB, PROBE_ARG, script_path, out_path, *extra],
-                **merged_output(cwd, env),
-                pass_fds=(ready_read,),
-            )
-        finally:
-            os.close(ready_read)
-        try:
-            try:
-                if values is not None:
-                    with open(values_path, "w", encoding="utf-8") as f:
-                        json.dump(values(), f)
-                    try:
-                        os.write(ready_write, b"go")  # two bytes: never blocks
-                    except BrokenPipeError:
-                        pass  # the child stopped before its parser: its output says why
-            finally:
-                os.close(ready_write)
-            stdout, _ = proc.communicate(timeout=PROBE_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            raise config_error(
-                f"{script_name} did not reach parse_args() within {PROBE_TIMEOUT_SECONDS} s "
-                "of starting: move slow work below the parse_args() call"
-            ) from None
-        finally:
-            # Bad input on stdin, a timeout, SIGTERM (jobs:submit needed no check): no orphan.
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        output = stdout.decode("utf-8", "replace")
+        returncode, output = _run_probe_child(script_path, env, values, tmp, out_path)
         if not os.path.exists(out_path):
             last = next((l for l in reversed(output.splitlines()) if l.strip()), "no output")
             raise config_error(
-                f"{script_name} stopped (exit {proc.returncode}) before it parsed its "
+                f"{script_name} stopped (exit {returncode}) before it parsed its "
                 f"options: {last.strip()}",
                 detail=output,
             )
@@ -190,6 +154,54 @@ def probe_script(
             "parse_args() before the work starts"
         )
     return result
+
+
+def _run_probe_child(
+    script_path: str,
+    env: Dict[str, str],
+    values: Optional[Callable[[], List[Tuple[str, str]]]],
+    tmp: str,
+    out_path: str,
+) -> Tuple[int, str]:
+    """Runs the probe child in `tmp` (it writes `out_path`), hands it the values once they
+    are known, and returns its exit code and output; never leaves it running."""
+    cwd = os.path.join(tmp, "cwd")
+    os.mkdir(cwd)
+    values_path = os.path.join(tmp, "values.json")
+    # The child's signal that the values file is complete.
+    ready_read, ready_write = os.pipe()
+    extra = [values_path, str(ready_read)] if values is not None else []
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, RUN_JOB, PROBE_ARG, script_path, out_path, *extra],
+            **merged_output(cwd, env),
+            pass_fds=(ready_read,),
+        )
+    finally:
+        os.close(ready_read)
+    try:
+        try:
+            if values is not None:
+                with open(values_path, "w", encoding="utf-8") as f:
+                    json.dump(values(), f)
+                try:
+                    os.write(ready_write, b"go")  # two bytes: never blocks
+                except BrokenPipeError:
+                    pass  # the child stopped before its parser: its output says why
+        finally:
+            os.close(ready_write)
+        stdout, _ = proc.communicate(timeout=PROBE_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise config_error(
+            f"{os.path.basename(script_path)} did not reach parse_args() within "
+            f"{PROBE_TIMEOUT_SECONDS} s of starting: move slow work below the parse_args() call"
+        ) from None
+    finally:
+        # Bad input on stdin, a timeout, SIGTERM (jobs:submit needed no check): no orphan.
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, stdout.decode("utf-8", "replace")
 
 
 def _values_sent(ready_fd: int) -> bool:
