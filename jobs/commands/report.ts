@@ -10,6 +10,7 @@ import { BadInputError, EXIT_OK, FatalError, describeError } from "../errors";
 import { requireOutput } from "../input/outputs";
 import { DEFAULT_PRICING_BASIS, resolvePrices, type Prices } from "../report/prices";
 import { CACHE_FOLDER, fileCache, type ReportCache } from "../state/report-cache";
+import { writeWhole } from "../state/write-whole";
 import { renderHtml } from "../output/report-html";
 import {
   formatCsv,
@@ -110,13 +111,9 @@ async function buildReport(opts: ReportOptions, ctx: Context): Promise<Report> {
 /** Writes `text` to `file` through a temporary name, so a failed write leaves no half file. */
 function writeOutput(ctx: Context, file: string, text: string, flag: string): string {
   const abs = path.resolve(ctx.cwd, file);
-  const tmp = `${abs}.part-${process.pid}`;
   try {
-    fs.mkdirSync(path.dirname(abs), { recursive: true });
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, abs);
+    writeWhole(abs, text);
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
     throw new FatalError(`${flag} ${file}: cannot write it (${describeError(err)})`);
   }
   return abs;

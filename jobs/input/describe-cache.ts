@@ -29,6 +29,7 @@ import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 import { startCheckValues, startDescribe, type StartedPython } from "./python-probe";
 import type { ScriptDescription } from "./script-options";
+import { writeWhole } from "../state/write-whole";
 
 /** Environment variable naming the folder of cached descriptions (tests, the bench). */
 export const DESCRIBE_CACHE_ENV = VARS.describeCache;
@@ -254,11 +255,8 @@ export function writeCachedDescribe(dir: string, key: string, output: string): v
   }
   const file = path.join(dir, `${key}.json`);
   try {
-    fs.mkdirSync(dir, { recursive: true });
-    // Written whole and renamed: a concurrent submit never reads half an entry.
-    const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString("hex")}`;
-    fs.writeFileSync(tmp, JSON.stringify({ output, interpreter } satisfies Entry));
-    fs.renameSync(tmp, file);
+    // Written whole: a concurrent submit never reads half an entry.
+    writeWhole(file, JSON.stringify({ output, interpreter } satisfies Entry));
   } catch {
     // A read-only checkout still works, only without the cache.
   }

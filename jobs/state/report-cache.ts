@@ -23,6 +23,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { ResultFile, RunUnit } from "../report/rows";
 import { STATUSES, TERMINAL, type Status } from "../output/status";
+import { writeWhole } from "./write-whole";
 
 /** Bumped when an entry's shape or meaning changes: older entries are then misses. */
 export const CACHE_VERSION = 1;
@@ -181,14 +182,10 @@ export function fileCache(dir: string, scope: string): ReportCache {
     }
   };
   const write = (kind: EntryKind, name: string, text: string): void => {
-    const file = cacheFile(dir, scope, kind, name);
-    const tmp = `${file}.part-${process.pid}`;
     try {
-      fs.mkdirSync(dir, { recursive: true });
-      fs.writeFileSync(tmp, text);
-      fs.renameSync(tmp, file);
+      writeWhole(cacheFile(dir, scope, kind, name), text);
     } catch {
-      fs.rmSync(tmp, { force: true });
+      // No cache this time: the report itself is complete without it.
     }
   };
   return {
