@@ -3,10 +3,15 @@
  * and ListObjectsV2 (prefix, 1,000-key pages, continuation tokens) over path-style URLs,
  * answering with S3's XML. s3rver keeps every object as files with metadata beside them,
  * which costs it several milliseconds per request: a 10,000-object benchmark would measure
- * s3rver, not the tool. Signatures are not checked; tests that need S3's behaviour use s3rver.
+ * s3rver, not the tool. SigV4 signatures are checked against the secret the tests use
+ * (sigv4-check.ts), as S3 checks them; s3rver checks only the access key ID.
  */
 import * as http from "http";
 import { KEEP_ALIVE_TIMEOUT_MS, closeServer, listenOnLoopback } from "./http-server";
+import { sigV4Problem } from "./sigv4-check";
+
+/** The secret of the tests' key pair (awsEnv in jobs-harness.ts). */
+const SECRET = "S3RVER";
 
 const PAGE = 1000;
 
@@ -30,7 +35,9 @@ function firstAfter(sorted: readonly string[], from: string, exclusive: boolean)
 }
 
 export class MemoryS3 {
-  readonly objects = new Map<string, { body: Buffer; lastModified: Date }>();
+  readonly objects = new Map<string, { body: Buffer; lastModified: Date; crc32?: string }>();
+  /** Answers the next GetObject requests get instead of the object (see `failGets`). */
+  private readonly failures: { status: number; code: string }[] = [];
   /** The keys in S3's order (UTF-8 binary, which JavaScript's order matches for BMP keys). */
   private sorted: string[] | undefined;
   readonly requests = new Map<string, number>();
@@ -52,15 +59,26 @@ export class MemoryS3 {
     return closeServer(this.server);
   }
 
-  put(key: string, body: string): void {
-    this.store(key, Buffer.from(body));
+  /**
+   * `crc32`: the checksum S3 stored at upload (base64), sent back when a GetObject asks with
+   * `x-amz-checksum-mode: ENABLED`, as S3 does. A wrong one stands for a damaged object.
+   */
+  put(key: string, body: string, crc32?: string): void {
+    this.store(key, Buffer.from(body), crc32);
   }
 
-  private store(key: string, body: Buffer): void {
+  /** The next `count` GetObject requests are answered with S3's error `code` and `status`. */
+  failGets(count: number, status: number, code: string): void {
+    for (let i = 0; i < count; i++) {
+      this.failures.push({ status, code });
+    }
+  }
+
+  private store(key: string, body: Buffer, crc32?: string): void {
     if (!this.objects.has(key)) {
       this.sorted = undefined;
     }
-    this.objects.set(key, { body, lastModified: new Date() });
+    this.objects.set(key, { body, lastModified: new Date(), ...(crc32 ? { crc32 } : {}) });
   }
 
   private sortedKeys(): string[] {
@@ -78,6 +96,13 @@ export class MemoryS3 {
       const url = new URL(req.url ?? "/", "http://localhost");
       const [, bucket, ...rest] = url.pathname.split("/");
       const key = decodeURIComponent(rest.join("/"));
+      const problem = sigV4Problem(req.method ?? "", req.url ?? "/", req.headers, SECRET);
+      if (problem !== undefined) {
+        this.count("refused");
+        res.writeHead(403, { "content-type": "application/xml" });
+        res.end(`<Error><Code>SignatureDoesNotMatch</Code><Message>${problem}</Message></Error>`);
+        return;
+      }
       if (bucket !== this.bucket) {
         res.writeHead(404, { "content-type": "application/xml" });
         res.end("<Error><Code>NoSuchBucket</Code><Message>no such bucket</Message></Error>");
@@ -90,17 +115,7 @@ export class MemoryS3 {
         res.end();
       } else if (req.method === "GET" && key !== "") {
         this.count("GetObject");
-        const o = this.objects.get(key);
-        if (o === undefined) {
-          res.writeHead(404, { "content-type": "application/xml" });
-          res.end("<Error><Code>NoSuchKey</Code><Message>no such key</Message></Error>");
-          return;
-        }
-        res.writeHead(200, {
-          "content-length": String(o.body.length),
-          "last-modified": o.lastModified.toUTCString(),
-        });
-        res.end(o.body);
+        this.getObject(key, req, res);
       } else if (req.method === "GET" && url.searchParams.get("list-type") === "2") {
         this.count("ListObjectsV2");
         this.list(url.searchParams, res);
@@ -109,6 +124,27 @@ export class MemoryS3 {
         res.end("<Error><Code>MethodNotAllowed</Code><Message>not in the fake</Message></Error>");
       }
     });
+  }
+
+  private getObject(key: string, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const o = this.objects.get(key);
+    const failure = this.failures.shift();
+    if (failure !== undefined || o === undefined) {
+      const { status, code } = failure ?? { status: 404, code: "NoSuchKey" };
+      res.writeHead(status, { "content-type": "application/xml" });
+      res.end(`<Error><Code>${code}</Code><Message>${code}</Message></Error>`);
+      return;
+    }
+    const checksum =
+      o.crc32 !== undefined && req.headers["x-amz-checksum-mode"] === "ENABLED"
+        ? { "x-amz-checksum-crc32": o.crc32, "x-amz-checksum-type": "FULL_OBJECT" }
+        : {};
+    res.writeHead(200, {
+      "content-length": String(o.body.length),
+      "last-modified": o.lastModified.toUTCString(),
+      ...checksum,
+    });
+    res.end(o.body);
   }
 
   private list(q: URLSearchParams, res: http.ServerResponse): void {

@@ -1,6 +1,7 @@
 /**
- * S3 for tests: s3rver on 127.0.0.1 with a fresh data folder and one bucket. It checks
- * SigV4 signatures against the key pair S3RVER/S3RVER, so tests use those credentials.
+ * S3 for tests: s3rver on 127.0.0.1 with a fresh data folder and one bucket. It knows the
+ * key pair S3RVER/S3RVER, so tests use those credentials; it checks the access key ID of a
+ * SigV4 request but not its signature (MemoryS3 checks signatures).
  */
 import * as fs from "fs";
 import * as os from "os";
