@@ -31,6 +31,13 @@ export const MANIFEST_VERSION: number = contract.manifest.version;
 /** Linux's limit on one argument or environment string, in bytes (MAX_ARG_STRLEN). */
 export const MAX_ARG_BYTES: number = contract.limits.maxArgBytes;
 
+/** The metrics file a script may write, and the log line the entrypoint prints of it. */
+export const METRICS: {
+  readonly file: string;
+  readonly logLinePrefix: string;
+  readonly maxLogLineBytes: number;
+} = contract.metrics;
+
 /** Who sets a variable: the stack, the jobs tool, a job file, or the user's shell. */
 export type SetBy = "jobDefinition" | "jobsTool" | "user" | "host";
 

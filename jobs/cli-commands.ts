@@ -13,7 +13,7 @@ import {
   DEFAULT_WATCH_INTERVAL,
 } from "./defaults";
 import { DEFAULT_SUBMIT_CONCURRENCY } from "./aws/pool";
-import { BUCKET_PREFIXES, VARS } from "../components/contract";
+import { BUCKET_PREFIXES, METRICS, VARS } from "../components/contract";
 import { definedOnly } from "../components/defined";
 import type { ScriptDescription } from "./input/script-options";
 
@@ -380,7 +380,7 @@ const REPORT: CommandDef<ReportFlags> = {
   name: "report",
   description:
     "One row per job or sweep set: parameters, status, reason, exit code, attempts, times,\n" +
-    "vCPU-hours, estimated cost, result files and metrics.json values; failed rows first.",
+    `vCPU-hours, estimated cost, result files and ${METRICS.file} values; failed rows first.`,
   arguments: [["[names...]", "only these jobs or sweeps (default: every job in the ledger)"]],
   options: [
     LAST,

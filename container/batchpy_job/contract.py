@@ -47,6 +47,9 @@ PREFIXES: Dict[str, str] = {
 MANIFEST_PREFIX: str = _DATA["bucketPrefixes"]["manifests"]
 MANIFEST_VERSION: int = int(_DATA["manifest"]["version"])
 MAX_ARG_BYTES: int = int(_DATA["limits"]["maxArgBytes"])
+METRICS_FILE: str = _DATA["metrics"]["file"]
+METRICS_LOG_PREFIX: str = _DATA["metrics"]["logLinePrefix"]
+METRICS_LOG_MAX_BYTES: int = int(_DATA["metrics"]["maxLogLineBytes"])
 AWS_BATCH_PREFIX: str = _DATA["awsBatchPrefix"]["prefix"]
 
 EXIT_CONFIG: int = int(_DATA["exitCodes"]["config"]["code"])

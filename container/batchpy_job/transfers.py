@@ -8,10 +8,11 @@ import os
 import tempfile
 from typing import List
 
-from .contract import EXIT_INPUT, VARS
+from .contract import EXIT_INPUT, METRICS_FILE, VARS
 from .errors import JobError, StorageError, quoted, say
 from .files import Snapshot, result_files
 from .local_store import Store
+from .metrics import announce_metrics
 from .settings import JobConfig, safe_relative
 
 
@@ -100,11 +101,15 @@ def upload_results(store: Store, config: JobConfig, workdir: str, before: Snapsh
     failed = 0
     for rel in files:
         key = config.results_prefix() + rel
+        local = os.path.join(folder, *rel.split("/"))
         try:
-            store.put(os.path.join(folder, *rel.split("/")), key, _content_type(rel))
+            store.put(local, key, _content_type(rel))
         except (StorageError, ValueError, OSError) as err:
             say(f"error: could not upload result {rel} to {store.url(key)}: {_failure(err)}")
             failed += 1
+        else:
+            if rel == METRICS_FILE:
+                announce_metrics(local)
     results_url = store.url(config.results_prefix())
     if not files:
         where = f" in {config.output_dir}" if config.output_dir else ""

@@ -4,6 +4,7 @@ the rules (a documented exit code and a stored log, never a traceback)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -29,6 +30,12 @@ def test_the_sample_job_stores_its_pickle_and_log(s3_env, moto_url) -> None:
     s3, bucket = client(moto_url), s3_env["BATCHPY_BUCKET"]
     assert pickle.loads(body(s3, bucket, "results/sample_job_1/sample_job_1.p")) == 12
     assert b"6 * 2 = 12" in body(s3, bucket, "logs/sample_job_1.log")
+    # The metrics line is a copy of the uploaded file that jobs:report can check by ETag.
+    prefix = CONTRACT["metrics"]["logLinePrefix"]
+    lines = [l for l in run.stderr.splitlines() if l.startswith(prefix)]
+    assert lines == [prefix + '{"product": 12}'], run.stderr
+    etag = client(moto_url).head_object(Bucket=bucket, Key="results/sample_job_1/metrics.json")["ETag"]
+    assert etag.strip('"') == hashlib.md5(lines[0][len(prefix):].encode()).hexdigest()
 
 
 def test_a_20_mb_result_goes_up_in_parts(tmp_path, s3_env, moto_url) -> None:

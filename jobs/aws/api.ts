@@ -158,6 +158,8 @@ export interface RemoteObject {
   readonly key: string;
   readonly size: number;
   readonly lastModified: Date;
+  /** The ETag without its quotes: the MD5 of the bytes for a one-part, non-KMS upload. */
+  readonly etag?: string;
 }
 
 export interface StorageApi {
@@ -188,12 +190,26 @@ export interface LogPage {
   readonly missing?: true;
 }
 
+export interface FilteredPage {
+  readonly events: LogEvent[];
+  /** More to search: CloudWatch may return empty pages before the last one. */
+  readonly nextToken?: string;
+}
+
 export interface LogsApi {
   getLogEvents(args: {
     logGroupName: string;
     logStreamName: string;
     nextToken?: string;
   }): Promise<LogPage>;
+  /** One page of a group's events that match `filterPattern` within the time range. */
+  filterLogEvents(args: {
+    logGroupName: string;
+    filterPattern: string;
+    startTime: number;
+    endTime: number;
+    nextToken?: string;
+  }): Promise<FilteredPage>;
 }
 
 export interface AwsClients {
@@ -346,6 +362,7 @@ export function createStorageApi(client: () => Promise<S3Client>): StorageApi {
               key: o.Key,
               size: o.Size ?? 0,
               lastModified: o.LastModified ?? new Date(0),
+              ...definedOnly({ etag: o.ETag?.replace(/"/g, "") }),
             });
           }
         }
@@ -389,6 +406,24 @@ export function isResourceNotFound(err: unknown): boolean {
 
 export function createLogsApi(client: () => Promise<CloudWatchLogsClient>): LogsApi {
   return {
+    async filterLogEvents(args) {
+      const { FilterLogEventsCommand } = await logsSdk();
+      const out = await (
+        await client()
+      ).send(
+        new FilterLogEventsCommand({
+          logGroupName: args.logGroupName,
+          filterPattern: args.filterPattern,
+          startTime: args.startTime,
+          endTime: args.endTime,
+          ...definedOnly({ nextToken: args.nextToken }),
+        }),
+      );
+      return {
+        events: (out.events ?? []).map((e) => ({ timestamp: e.timestamp, message: e.message })),
+        ...definedOnly({ nextToken: out.nextToken }),
+      };
+    },
     async getLogEvents(args) {
       const { GetLogEventsCommand } = await logsSdk();
       let out: GetLogEventsCommandOutput;

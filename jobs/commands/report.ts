@@ -84,7 +84,7 @@ async function buildReport(opts: ReportOptions, ctx: Context): Promise<Report> {
     if (opts.cache !== false) {
       cache = fileCache(path.join(path.dirname(ledger.file), CACHE_FOLDER), `s3://${bucket}`);
     }
-    source = awsSource(entries, clients, bucket, cache);
+    source = awsSource(entries, clients, bucket, cache, outputs.outputs.logGroupName);
     label = `stack ${outputs.stack}`;
     prices = resolvePrices(
       pricingBasis(opts.pricing, outputs.outputs as Readonly<Record<string, unknown>>),

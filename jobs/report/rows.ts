@@ -7,11 +7,11 @@ import type { JobDetail } from "../aws/api";
 import { estimateCost, type Prices } from "./prices";
 import { STATUSES, exitCodeOf, type Status } from "../output/status";
 import type { ParameterSet } from "../input/sweep";
-import { BUCKET_PREFIXES, RESERVED_PREFIX } from "../../components/contract";
+import { BUCKET_PREFIXES, METRICS, RESERVED_PREFIX } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
 /** The file a script may write into its working folder; each key becomes a column. */
-const METRICS_FILE = "metrics.json";
+const METRICS_FILE = METRICS.file;
 
 export type MetricValue = number | string;
 
@@ -38,6 +38,8 @@ export interface RunUnit {
 export interface ResultFile {
   readonly key: string;
   readonly size: number;
+  /** S3's ETag, unquoted, when listed from S3 (never cached). */
+  readonly etag?: string;
 }
 
 export interface ReportRow extends RunUnit {

@@ -15,6 +15,7 @@ import { FatalError, describeError } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
 import { readLocalRuns } from "../state/local-runs";
 import { runPool, type PoolOutcome } from "../aws/pool";
+import { searchWindow, textsFromLogs } from "./metrics-log";
 import { childrenCacheKey, folderCacheKey, type ReportCache } from "../state/report-cache";
 import {
   buildRow,
@@ -49,6 +50,14 @@ export interface ReportSource {
   /** Every object under results/<job>/. */
   listResults(job: string): Promise<ResultFile[]>;
   readText(key: string): Promise<string>;
+  /**
+   * Many small files at once, by ETag, for the files of `runs` (the AWS source: the metrics
+   * lines of the job log, metrics-log.ts). What it does not return is read with readText.
+   */
+  textsByEtag?(
+    etags: ReadonlySet<string>,
+    runs: readonly RunUnit[],
+  ): Promise<{ texts: Map<string, string>; warning?: string }>;
 }
 
 /** Calls in flight: DescribeJobs pages, listings, metrics files. */
@@ -173,12 +182,36 @@ export function awsSource(
   clients: AwsClients,
   bucket: string,
   cache?: ReportCache,
+  logGroupName?: string,
 ): ReportSource {
   return {
     units: () => awsUnits(entries, clients, bucket, cache),
     listResults: (job) => clients.storage.listObjects(bucket, `${BUCKET_PREFIXES.results}${job}/`),
     readText: (key) => clients.storage.getText(bucket, key),
+    ...(logGroupName !== undefined
+      ? { textsByEtag: (etags, runs) => logTexts(clients, logGroupName, etags, runs) }
+      : {}),
   };
+}
+
+/** The metrics lines of the stack's log group; a failure only means reading S3 instead. */
+async function logTexts(
+  clients: AwsClients,
+  group: string,
+  etags: ReadonlySet<string>,
+  runs: readonly RunUnit[],
+): Promise<{ texts: Map<string, string>; warning?: string }> {
+  try {
+    const window = searchWindow(runs, Date.now());
+    return { texts: (await textsFromLogs(clients.logs, group, window, etags)).texts };
+  } catch (err) {
+    return {
+      texts: new Map(),
+      warning:
+        `metrics files read from S3 one at a time: FilterLogEvents on ${group} failed ` +
+        `(${describeError(err)})`,
+    };
+  }
 }
 
 type Manifest = ReturnType<typeof parseManifest>;
@@ -424,14 +457,58 @@ async function listFolders(
   return out;
 }
 
-/** Step 2: the metrics.json texts not already known, `READ_CONCURRENCY.metrics` in flight. */
+/** What step 2 reads: row i's metrics key, its run and its ETag, and where texts go. */
+interface MetricsWanted {
+  readonly keys: readonly (string | undefined)[];
+  readonly runs: readonly RunUnit[];
+  readonly etagOf: ReadonlyMap<string, string | undefined>;
+  readonly folderOf: (i: number) => FolderReads;
+}
+
+/**
+ * Step 2a: the texts the source has in bulk (the log's metrics lines), each checked by
+ * the listed ETag. Returns the rows still to read one by one.
+ */
+async function bulkMetrics(
+  source: ReportSource,
+  w: MetricsWanted,
+  missing: readonly number[],
+  warnings: string[],
+): Promise<number[]> {
+  const etags = new Set(missing.flatMap((i) => w.etagOf.get(w.keys[i] as string) ?? []));
+  if (source.textsByEtag === undefined || etags.size === 0) {
+    return [...missing];
+  }
+  const bulk = await source.textsByEtag(
+    etags,
+    missing.map((i) => w.runs[i]),
+  );
+  if (bulk.warning !== undefined) {
+    warnings.push(bulk.warning);
+  }
+  return missing.filter((i) => {
+    const key = w.keys[i] as string;
+    const text = bulk.texts.get(w.etagOf.get(key) ?? "");
+    if (text !== undefined) {
+      w.folderOf(i).texts.set(key, text);
+    }
+    return text === undefined;
+  });
+}
+
+/**
+ * Step 2: the metrics.json texts not already known: in bulk where the source can, the rest
+ * `READ_CONCURRENCY.metrics` in flight.
+ */
 async function readMetrics(
   source: ReportSource,
-  keys: readonly (string | undefined)[],
-  folderOf: (i: number) => FolderReads,
+  w: MetricsWanted,
+  warnings: string[],
 ): Promise<Map<number, PoolOutcome<string>>> {
+  const { keys, folderOf } = w;
   const wanted = keys.flatMap((k, i) => (k !== undefined ? [i] : []));
-  const missing = wanted.filter((i) => !folderOf(i).texts.has(keys[i] as string));
+  const unknown = wanted.filter((i) => !folderOf(i).texts.has(keys[i] as string));
+  const missing = await bulkMetrics(source, w, unknown, warnings);
   const read = await runPool(missing, (i) => source.readText(keys[i] as string), {
     concurrency: READ_CONCURRENCY.metrics,
   });
@@ -487,8 +564,13 @@ export async function collectRows(
   const metricKeys = latest.map((l) => metricsKeyOf(filesOf(l.unit)));
   const read = await readMetrics(
     source,
-    metricKeys,
-    (i) => folders.get(latest[i].unit.job) as FolderReads,
+    {
+      keys: metricKeys,
+      runs: latest.map((l) => l.unit),
+      etagOf: new Map(objects.map((o) => [o.key, o.etag])),
+      folderOf: (i) => folders.get(latest[i].unit.job) as FolderReads,
+    },
+    warnings,
   );
   const metrics = new Map<number, Record<string, MetricValue>>();
   let badMetrics = 0;

@@ -1,16 +1,21 @@
 /**
- * `jobs:report` over a 10,000-child sweep, against the local Batch fake and the in-memory S3:
- * every child finished and wrote metrics.json and a pickle. s3rver spends milliseconds per
+ * `jobs:report` over a 10,000-child sweep, against the local Batch fake, the in-memory S3
+ * and the local CloudWatch Logs: every child finished, wrote metrics.json and a pickle, and
+ * its log holds the metrics line the entrypoint prints. s3rver spends milliseconds per
  * request on its own files, which would swamp the tool's figure. The CLI runs as its own
- * process, as `npm run jobs:report` does, so its start-up is part of the figure. Twice: with
- * nothing cached (the first report of a sweep), and once the finished sweep's listing and
- * metrics, and its children's details, are in the cache beside the ledger (every later report).
+ * process, as `npm run jobs:report` does, so its start-up is part of the figure. Three
+ * times: with nothing cached (the first report of a sweep); the same once the log's lines
+ * are gone (retention), so every metrics file is a GetObject; and once the finished sweep's
+ * listing and metrics, and its children's details, are in the cache beside the ledger
+ * (every later report).
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { FakeBatch } from "../helpers/fake-batch";
 import { MemoryS3 } from "../helpers/fake-s3-memory";
+import { FakeCloudWatchLogs } from "../helpers/fake-cloudwatch-logs";
+import { METRICS } from "../../components/contract";
 import { STACK_OUTPUTS, awsEnv, spawnJobs, writeOutputs } from "../helpers/jobs-harness";
 import type { BenchResult } from "./result";
 
@@ -27,8 +32,10 @@ export async function benchReport(): Promise<BenchResult[]> {
         : { status: "SUCCEEDED" },
   });
   const s3 = await MemoryS3.start(STACK_OUTPUTS.bucketName);
+  const logs = await FakeCloudWatchLogs.start();
+  const expired = await FakeCloudWatchLogs.start();
   try {
-    const env = awsEnv({ batch: batch.url, s3: s3.url });
+    const env = awsEnv({ batch: batch.url, s3: s3.url, logs: logs.url });
     const common = [
       "--outputs",
       writeOutputs(dir, STACK_OUTPUTS),
@@ -54,20 +61,29 @@ export async function benchReport(): Promise<BenchResult[]> {
     }
     batch.finishAll();
     // What the children would have uploaded: metrics.json and a result file each.
+    // What the children would have uploaded (metrics.json and a result file each), and
+    // printed to their log streams.
     for (let i = 0; i < SETS; i++) {
       if (i % 100 !== 7) {
         const a = Math.floor(i / side);
-        s3.put(
-          `results/bench-report/${i}/metrics.json`,
-          JSON.stringify({ product: a * (i % side) }),
-        );
+        const metrics = JSON.stringify({ product: a * (i % side) });
+        s3.put(`results/bench-report/${i}/${METRICS.file}`, metrics);
         s3.put(`results/bench-report/${i}/r.p`, "pickle");
+        logs.put(STACK_OUTPUTS.logGroupName, `batchpy/default/${i}`, [
+          `${a} * ${i % side} = ${a * (i % side)}`,
+          METRICS.logLinePrefix + metrics,
+        ]);
       }
     }
+    // The same stack once its log's retention has passed: the group is there, the lines not.
+    expired.createLogGroup(STACK_OUTPUTS.logGroupName);
+    const expiredEnv = { ...env, ...awsEnv({ logs: expired.url }) };
 
-    // Cold: every listing and metrics file read from S3 (the first report of a sweep fills
-    // the cache; --no-cache reads afresh). Warm: the sweep has finished and was reported.
+    // Cold: every listing read from S3, metrics from the log (the first report of a sweep
+    // fills the cache; --no-cache reads afresh). Expired: the log has no lines any more.
+    // Warm: the sweep has finished and was reported.
     const cold = await timeReports(RUNS, (run) => (run === 0 ? [] : ["--no-cache"]));
+    const gone = await timeReports(RUNS, () => ["--no-cache"], expiredEnv);
     const warm = await timeReports(RUNS, () => []);
     const sets = SETS.toLocaleString("en-US");
     return [
@@ -76,6 +92,11 @@ export async function benchReport(): Promise<BenchResult[]> {
         value: cold.seconds,
         unit: "s",
         target: "<= 5 s",
+      },
+      {
+        name: `report: the same, the log's metrics lines expired: all from S3 (median of ${RUNS})`,
+        value: gone.seconds,
+        unit: "s",
       },
       {
         name: `report: jobs:report --json, ${sets}-child finished sweep, cached (median of ${RUNS})`,
@@ -92,8 +113,14 @@ export async function benchReport(): Promise<BenchResult[]> {
       {
         name: "report: S3 requests per report (list pages, manifest, metrics), nothing cached",
         value: cold.s3,
-        unit: "requests",
-        target: "20 + 1 + 9,900",
+        unit: `requests (${gone.s3} with the lines expired)`,
+        target: "20 + 1 (20 + 1 + 9,900)",
+      },
+      {
+        name: "report: FilterLogEvents calls per report, nothing cached / cached",
+        value: cold.logs,
+        unit: `/ ${warm.logs} calls`,
+        target: "1 / 0",
       },
       {
         name: "report: S3 requests per report, cached",
@@ -102,9 +129,9 @@ export async function benchReport(): Promise<BenchResult[]> {
         target: "0",
       },
       {
-        name: "report: rows with metrics merged in, nothing cached / cached",
+        name: "report: rows with metrics merged in, nothing cached / lines expired / cached",
         value: cold.rows,
-        unit: `/ ${warm.rows} rows`,
+        unit: `/ ${gone.rows} / ${warm.rows} rows`,
         target: `${SETS - SETS / 100}`,
       },
     ];
@@ -113,16 +140,20 @@ export async function benchReport(): Promise<BenchResult[]> {
     async function timeReports(
       runs: number,
       flags: (run: number) => string[],
-    ): Promise<{ seconds: number; describe: number; s3: number; rows: number }> {
+      runEnv = env,
+    ): Promise<{ seconds: number; describe: number; s3: number; rows: number; logs: number }> {
       const s3Reads = (): number =>
         (s3.requests.get("ListObjectsV2") ?? 0) + (s3.requests.get("GetObject") ?? 0);
+      const filterCalls = (): number =>
+        logs.requests.filter((r) => r.target.endsWith("FilterLogEvents")).length;
       const describeBefore = batch.count("describejobs");
       const s3Before = s3Reads();
+      const logsBefore = filterCalls();
       const times: number[] = [];
       let rows = 0;
       for (let run = 0; run < runs; run++) {
         const start = process.hrtime.bigint();
-        const r = await spawnJobs(["report", ...common, "--json", ...flags(run)], env, dir).done;
+        const r = await spawnJobs(["report", ...common, "--json", ...flags(run)], runEnv, dir).done;
         times.push(Number(process.hrtime.bigint() - start) / 1e9);
         if (r.code !== 0) {
           throw new Error(`report failed: ${r.stderr}`);
@@ -134,12 +165,15 @@ export async function benchReport(): Promise<BenchResult[]> {
         seconds: [...times].sort((a, b) => a - b)[Math.floor(runs / 2)],
         describe: (batch.count("describejobs") - describeBefore) / runs,
         s3: (s3Reads() - s3Before) / runs,
+        logs: (filterCalls() - logsBefore) / runs,
         rows,
       };
     }
   } finally {
     await batch.close();
     await s3.close();
+    await logs.close();
+    await expired.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,6 @@
 /**
- * One contract: the job-name rule, the bucket prefixes and the BATCHPY_* names live in
- * container/contract.json only. This fails when the code of components/, jobs/, policy/,
+ * One contract: the job-name rule, the bucket prefixes, the BATCHPY_* names and the metrics
+ * file and log line live in container/contract.json only. This fails when the code of components/, jobs/, policy/,
  * index.ts or the entrypoint writes one of them out again (comments, docstrings, tests and
  * docs aside), so the two languages cannot drift apart again.
  */
@@ -77,6 +77,8 @@ const FORBIDDEN: { what: string; re: RegExp }[] = [
   { what: "the job-name pattern", re: new RegExp(escape(pattern.slice(1, -1))) },
   { what: "a job-name character class", re: new RegExp(escape(`[${contract.jobName.chars}]`)) },
   { what: "the old job-name pattern", re: /\[A-Za-z0-9_-\]\{1,128\}/ },
+  { what: "the metrics file name", re: new RegExp(escape(contract.metrics.file)) },
+  { what: "the metrics log line", re: new RegExp(escape(contract.metrics.logLinePrefix.trim())) },
   ...Object.values(contract.bucketPrefixes).map((p) => ({
     what: `the bucket prefix ${p}`,
     // As a word: "inputs/" but not "my-inputs/" or a path such as "test/inputs/x".

@@ -1,7 +1,12 @@
 /**
  * A local CloudWatch Logs endpoint speaking the awsJson1_1 wire protocol (POST / with
- * `X-Amz-Target: Logs_20140328.<Operation>`), GetLogEvents only, with AWS's paging rule:
- * at the end of a stream the same forward token comes back.
+ * `X-Amz-Target: Logs_20140328.<Operation>`):
+ * - GetLogEvents, with AWS's paging rule: at the end of a stream the same forward token
+ *   comes back;
+ * - FilterLogEvents over a group's streams in timestamp order, within startTime..endTime,
+ *   with the filter patterns the tool sends (one term, bare or in double quotes: the events
+ *   that contain it) and pages of `filterPageSize` events. AWS may answer with empty pages
+ *   before the last one; `emptyFilterPages` makes the fake do so.
  */
 import { randomUUID } from "crypto";
 import * as http from "http";
@@ -14,7 +19,14 @@ export interface FakeLogEvent {
 
 export class FakeCloudWatchLogs {
   readonly requests: { target: string; body: Record<string, unknown> }[] = [];
+  /** Events per FilterLogEvents page (AWS: up to 10,000, or 1 MB). */
+  filterPageSize = 10_000;
+  /** Empty pages, each with a token, that FilterLogEvents gives before any event. */
+  emptyFilterPages = 0;
+  /** An error FilterLogEvents answers with instead (e.g. AccessDeniedException). */
+  filterError: string | undefined;
   private readonly streams = new Map<string, FakeLogEvent[]>();
+  private readonly groups = new Set<string>();
   private readonly server: http.Server;
   private readonly pageSize: number;
   url = "";
@@ -35,13 +47,53 @@ export class FakeCloudWatchLogs {
     return closeServer(this.server);
   }
 
-  /** Appends lines to a stream (created on first use). */
-  put(group: string, stream: string, messages: readonly string[]): void {
+  /** A group with no stream yet, as a stack's group is before its first job. */
+  createLogGroup(group: string): void {
+    this.groups.add(group);
+  }
+
+  /** Appends lines to a stream (created on first use), stamped `at` (default: now) onwards. */
+  put(group: string, stream: string, messages: readonly string[], at = Date.now()): void {
+    this.groups.add(group);
     const key = `${group}\0${stream}`;
     const events = this.streams.get(key) ?? [];
-    const now = Date.now();
-    messages.forEach((message, i) => events.push({ timestamp: now + i, message }));
+    messages.forEach((message, i) => events.push({ timestamp: at + i, message }));
     this.streams.set(key, events);
+  }
+
+  /** FilterLogEvents' answer: [status, payload, error type]. */
+  private filter(body: Record<string, unknown>): [number, unknown, string?] {
+    if (this.filterError !== undefined) {
+      return [400, { __type: this.filterError, message: "refused by the fake" }, this.filterError];
+    }
+    const pattern = typeof body.filterPattern === "string" ? body.filterPattern : "";
+    const term = /^"([^"]*)"$/.exec(pattern)?.[1] ?? pattern;
+    if (/[\s"{}[\]?]/.test(term) && !/^"[^"]*"$/.test(pattern)) {
+      return [400, { __type: "InvalidParameterException", message: "pattern not in the fake" }];
+    }
+    const prefix = `${String(body.logGroupName)}\0`;
+    const streams = [...this.streams].filter(([k]) => k.startsWith(prefix));
+    if (!this.groups.has(String(body.logGroupName))) {
+      const message = "The specified log group does not exist.";
+      return [400, { __type: "ResourceNotFoundException", message }, "ResourceNotFoundException"];
+    }
+    const from = typeof body.startTime === "number" ? body.startTime : -Infinity;
+    const to = typeof body.endTime === "number" ? body.endTime : Infinity;
+    const matched = streams
+      .flatMap(([k, events]) =>
+        events.map((e) => ({ ...e, logStreamName: k.slice(prefix.length) })),
+      )
+      .filter((e) => e.timestamp >= from && e.timestamp <= to && e.message.includes(term))
+      .sort((a, b) => a.timestamp - b.timestamp);
+    const token = typeof body.nextToken === "string" ? body.nextToken : "e/0";
+    const at = Number(token.slice(2));
+    if (token.startsWith("e/") && at < this.emptyFilterPages) {
+      return [200, { events: [], nextToken: `e/${at + 1}` }];
+    }
+    const start = token.startsWith("e/") ? 0 : at;
+    const page = matched.slice(start, start + this.filterPageSize);
+    const end = start + page.length;
+    return [200, { events: page, ...(end < matched.length ? { nextToken: `i/${end}` } : {}) }];
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -62,6 +114,10 @@ export class FakeCloudWatchLogs {
         });
         res.end(JSON.stringify(payload));
       };
+      if (target === "Logs_20140328.FilterLogEvents") {
+        reply(...this.filter(body));
+        return;
+      }
       if (target !== "Logs_20140328.GetLogEvents") {
         reply(
           400,

@@ -6,6 +6,7 @@
  * s3rver, not the tool. SigV4 signatures are checked against the secret the tests use
  * (sigv4-check.ts), as S3 checks them; s3rver checks only the access key ID.
  */
+import { createHash } from "crypto";
 import * as http from "http";
 import { KEEP_ALIVE_TIMEOUT_MS, closeServer, listenOnLoopback } from "./http-server";
 import { sigV4Problem } from "./sigv4-check";
@@ -165,6 +166,7 @@ export class MemoryS3 {
         const o = this.objects.get(k) as { body: Buffer; lastModified: Date };
         return (
           `<Contents><Key>${xmlEscape(k)}</Key><LastModified>${o.lastModified.toISOString()}</LastModified>` +
+          `<ETag>&quot;${createHash("md5").update(o.body).digest("hex")}&quot;</ETag>` +
           `<Size>${o.body.length}</Size><StorageClass>STANDARD</StorageClass></Contents>`
         );
       })

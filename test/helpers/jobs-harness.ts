@@ -63,6 +63,9 @@ export function awsEnv(endpoints: Endpoints): Record<string, string> {
     ...(endpoints.batch !== undefined ? { AWS_ENDPOINT_URL_BATCH: endpoints.batch } : {}),
     ...(endpoints.s3 !== undefined ? { AWS_ENDPOINT_URL_S3: endpoints.s3 } : {}),
     ...(endpoints.logs !== undefined ? { AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: endpoints.logs } : {}),
+    // Any service a test did not point anywhere goes to a closed port on this machine,
+    // never to AWS: the SDK takes AWS_ENDPOINT_URL when no service-specific one is set.
+    AWS_ENDPOINT_URL: "http://127.0.0.1:1",
     AWS_ACCESS_KEY_ID: "S3RVER",
     AWS_SECRET_ACCESS_KEY: "S3RVER",
     AWS_REGION: "us-east-1",
@@ -282,7 +285,10 @@ export function freezeAt(
 export interface LocalAwsOptions {
   /** An S3 server (s3rver) for the file, in the CLI's environment. @default true */
   readonly s3?: boolean;
-  /** A CloudWatch Logs server for the file with this page size. @default - none */
+  /**
+   * Events per GetLogEvents page of the file's CloudWatch Logs server (which always runs,
+   * with the stack's log group). @default 3
+   */
   readonly logsPageSize?: number;
   /** Starts a FakeBatch before each test with these options. @default - on demand: startBatch() */
   readonly batch?: FakeBatchOptions;
@@ -410,9 +416,8 @@ export function useLocalAws(label: string, options: LocalAwsOptions = {}): Local
         credentials: { accessKeyId: S3RVER_KEY, secretAccessKey: S3RVER_KEY },
       });
     }
-    if (options.logsPageSize !== undefined) {
-      logs = await FakeCloudWatchLogs.start(options.logsPageSize);
-    }
+    logs = await FakeCloudWatchLogs.start(options.logsPageSize);
+    logs.createLogGroup(STACK_OUTPUTS.logGroupName);
   });
   after(async function () {
     client?.destroy();

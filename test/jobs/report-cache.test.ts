@@ -2,7 +2,8 @@
  * The cache of finished runs' result listings and metrics (jobs/state/report-cache.ts): its keys
  * and entries, and `jobs:report` in-process against the local Batch fake and the in-memory
  * S3 (which counts requests): served for finished runs, never for running ones, rebuilt
- * when its file is damaged.
+ * when its file is damaged. And the metrics lines of the job log, which spare one GetObject
+ * per child when their text is what S3 holds.
  */
 import * as assert from "assert";
 import * as fs from "fs";
@@ -21,6 +22,8 @@ import {
 } from "../../jobs/state/report-cache";
 import { FakeBatch, LIFECYCLE } from "../helpers/fake-batch";
 import { MemoryS3 } from "../helpers/fake-s3-memory";
+import { FakeCloudWatchLogs } from "../helpers/fake-cloudwatch-logs";
+import { METRICS } from "../../components/contract";
 import {
   STACK_OUTPUTS,
   awsEnv,
@@ -180,6 +183,7 @@ interface Row {
 describe("jobs report with the cache of finished runs", function () {
   let batch: FakeBatch;
   let s3: MemoryS3;
+  let logs: FakeCloudWatchLogs;
   let restoreEnv: () => void;
   let dir: string;
   let outputs: string;
@@ -192,7 +196,9 @@ describe("jobs report with the cache of finished runs", function () {
         index === 2 ? { status: "FAILED", exitCode: 3 } : { status: "SUCCEEDED" },
     });
     s3 = await MemoryS3.start(STACK_OUTPUTS.bucketName);
-    restoreEnv = setProcessEnv(awsEnv({ batch: batch.url, s3: s3.url }));
+    logs = await FakeCloudWatchLogs.start();
+    logs.createLogGroup(STACK_OUTPUTS.logGroupName);
+    restoreEnv = setProcessEnv(awsEnv({ batch: batch.url, s3: s3.url, logs: logs.url }));
     dir = tempDir("report-cache");
     outputs = writeOutputs(dir, STACK_OUTPUTS);
     state = path.join(dir, "state");
@@ -211,6 +217,7 @@ describe("jobs report with the cache of finished runs", function () {
     restoreEnv();
     await batch.close();
     await s3.close();
+    await logs.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -334,6 +341,66 @@ describe("jobs report with the cache of finished runs", function () {
       assert.deepStrictEqual(again.rows, first.rows);
       assert.strictEqual((await report()).reads, 0, "rebuilt");
     }
+  });
+
+  /** What the entrypoint prints once child `i` has uploaded its metrics.json. */
+  const logMetrics = (i: number, text: string, line = METRICS.logLinePrefix + text): void =>
+    logs.put(STACK_OUTPUTS.logGroupName, `batchpy/default/child-${i}`, ["6 * 2 = 12", line]);
+  const gets = (): number => s3.requests.get("GetObject") ?? 0;
+  const filterCalls = (): number =>
+    logs.requests.filter((r) => r.target.endsWith("FilterLogEvents")).length;
+
+  it("takes metrics from the job log's lines, each only when S3's ETag says it is the file", async function () {
+    batch.finishAll();
+    writeMetrics(10);
+    logMetrics(0, JSON.stringify({ product: 10 }));
+    // A line whose text is not what S3 holds (a script printing it, say) is not believed.
+    logMetrics(1, JSON.stringify({ product: 999 }));
+    const r = await report("--no-cache");
+    assert.deepStrictEqual(
+      r.rows.map((x) => [x.name, x.metrics.product]),
+      [
+        ["sw[2]", undefined],
+        ["sw[0]", 10],
+        ["sw[1]", 11],
+      ],
+    );
+    // The manifest and sw[1]'s metrics.json: sw[0]'s came from the log.
+    assert.strictEqual(gets(), 2);
+    assert.strictEqual(filterCalls(), 1);
+  });
+
+  it("reads a JSON-quoted line back to the exact bytes, past empty pages", async function () {
+    batch.finishAll();
+    const texts = ['{\n  "product": 10\n}\n', '"odd"'];
+    texts.forEach((text, i) => {
+      s3.put(`results/sw/${i}/metrics.json`, text);
+      logMetrics(i, text, METRICS.logLinePrefix + JSON.stringify(text));
+    });
+    logs.emptyFilterPages = 2;
+    const r = await report("--no-cache");
+    assert.deepStrictEqual(
+      r.rows.map((x) => x.metrics.product),
+      [undefined, 10, undefined],
+    );
+    assert.strictEqual(gets(), 1, "only the manifest");
+    assert.strictEqual(filterCalls(), 3);
+  });
+
+  it("FilterLogEvents refused: it says so, and reads every metrics file from S3", async function () {
+    batch.finishAll();
+    writeMetrics(10);
+    logMetrics(0, JSON.stringify({ product: 10 }));
+    logs.filterError = "AccessDeniedException";
+    const r = await jobs("report", "--no-cache");
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `metrics files read from S3 one at a time: FilterLogEvents on ${STACK_OUTPUTS.logGroupName} failed \\(AccessDeniedException`,
+      ),
+    );
+    assert.strictEqual(gets(), 3, "the manifest and both metrics files");
   });
 
   it("reads the folder again once a new run writes into it", async function () {

@@ -1,0 +1,83 @@
+/**
+ * A sweep's metrics from the job log (container/contract.json, "metrics"). Once a child has
+ * uploaded metrics.json, the entrypoint prints its text as one line, so FilterLogEvents
+ * returns up to 10,000 of them per call ("Each page returned can contain up to 1 MB of log
+ * events or up to 10,000 log events", CloudWatch Logs API reference, FilterLogEvents) where
+ * S3 needs one GetObject per child. A line counts only when the MD5 of its text is the
+ * object's ETag, which S3 documents as the MD5 of the bytes for objects uploaded in one
+ * part, unencrypted or with SSE-S3 (the bucket's default): the log is a checked copy of the
+ * object, never a second truth. Whatever no line answers (a multipart or KMS-encrypted
+ * file, a line too long to print, logs expired or not readable) is read from S3.
+ */
+import { createHash } from "crypto";
+import type { LogsApi } from "../aws/api";
+import { METRICS } from "../../components/contract";
+
+/** FilterLogEvents pages read at most: past this, the rest of the files come from S3. */
+const MAX_PAGES = 100;
+/** Slack around the runs' times: a line's timestamp is when the container wrote it. */
+const SLACK_MS = 5 * 60 * 1000;
+
+export function md5Hex(text: string): string {
+  return createHash("md5").update(text, "utf8").digest("hex");
+}
+
+/** The metrics text a log message carries, or undefined for any other message. */
+export function metricsLineText(message: string): string | undefined {
+  if (!message.startsWith(METRICS.logLinePrefix)) {
+    return undefined;
+  }
+  const rest = message.slice(METRICS.logLinePrefix.length);
+  if (!rest.startsWith('"')) {
+    return rest;
+  }
+  try {
+    const text: unknown = JSON.parse(rest);
+    return typeof text === "string" ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The time range to search: from the runs' first creation to their last stop, with slack. */
+export function searchWindow(
+  runs: readonly { createdAt?: number; startedAt?: number; stoppedAt?: number }[],
+  now: number,
+): { startTime: number; endTime: number } {
+  const starts = runs.map((r) => r.createdAt ?? r.startedAt ?? now);
+  const stops = runs.map((r) => r.stoppedAt ?? now);
+  return {
+    startTime: Math.min(...starts) - SLACK_MS,
+    endTime: Math.min(Math.max(...stops) + SLACK_MS, now),
+  };
+}
+
+/**
+ * Texts of metrics lines whose MD5 is one of `etags`, by ETag. Reading stops as soon as
+ * every ETag has its text, when CloudWatch has no more pages, or after MAX_PAGES.
+ */
+export async function textsFromLogs(
+  logs: LogsApi,
+  logGroupName: string,
+  window: { startTime: number; endTime: number },
+  etags: ReadonlySet<string>,
+): Promise<{ texts: Map<string, string>; calls: number }> {
+  const texts = new Map<string, string>();
+  // A term in double quotes matches that exact phrase (CloudWatch Logs filter pattern syntax).
+  const filterPattern = `"${METRICS.logLinePrefix.trim()}"`;
+  let nextToken: string | undefined;
+  let calls = 0;
+  do {
+    const page = await logs.filterLogEvents({ logGroupName, filterPattern, ...window, nextToken });
+    calls++;
+    for (const e of page.events) {
+      const text = e.message !== undefined ? metricsLineText(e.message) : undefined;
+      const etag = text !== undefined ? md5Hex(text) : undefined;
+      if (etag !== undefined && etags.has(etag)) {
+        texts.set(etag, text as string);
+      }
+    }
+    nextToken = page.nextToken;
+  } while (nextToken !== undefined && texts.size < etags.size && calls < MAX_PAGES);
+  return { texts, calls };
+}
