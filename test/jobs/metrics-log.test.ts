@@ -31,7 +31,7 @@ describe("jobs/report/metrics-log: lines and time range", function () {
     assert.strictEqual(md5Hex("é"), "66ddcd97cfdeabb2f6fb8a999b4bc76f");
   });
 
-  it("searches from the first creation to the last stop, five minutes either side, never past now", function () {
+  it("searches from the first creation to the last stop, five minutes either side", function () {
     const now = 10_000_000;
     const w = searchWindow(
       [
@@ -41,7 +41,8 @@ describe("jobs/report/metrics-log: lines and time range", function () {
       now,
     );
     assert.deepStrictEqual(w, { startTime: 1_000_000 - 300_000, endTime: 4_000_000 + 300_000 });
-    assert.strictEqual(searchWindow([{ createdAt: 9_900_000 }], now).endTime, now);
+    // A run still going: up to now, with the same slack (the local clock may be behind).
+    assert.strictEqual(searchWindow([{ createdAt: 9_900_000 }], now).endTime, now + 300_000);
   });
 });
 
