@@ -1,11 +1,12 @@
 /**
- * Where `jobs:report` reads runs from: Batch and S3 for the ledger's jobs, or the local
- * folder for `--local` runs. Both give the same three things, so the rows are built once.
+ * Where `jobs:report` reads runs from: Batch, S3 and the job log for the ledger's jobs, or
+ * the local folder for `--local` runs. Both give the same things, so the rows are built once.
  *
  * Reading is shaped for big sweeps: DescribeJobs takes 100 IDs per call and the calls run
  * in parallel (a 10,000-child sweep is 100 calls), results are listed with one
- * ListObjectsV2 pass per job or sweep (1,000 keys a page), and metrics files are fetched in
- * parallel.
+ * ListObjectsV2 pass per job or sweep (1,000 keys a page), metrics come from the job log's
+ * lines where their MD5 is the listed ETag (metrics-log.ts: one call per 10,000), and the
+ * other metrics files are fetched in parallel.
  */
 import * as fs from "fs";
 import * as path from "path";
