@@ -209,7 +209,7 @@ async function logTexts(
     return {
       texts: new Map(),
       warning:
-        `metrics files read from S3 one at a time: FilterLogEvents on ${group} failed ` +
+        `metrics files read from S3, one request each: FilterLogEvents on ${group} failed ` +
         `(${describeError(err)})`,
     };
   }

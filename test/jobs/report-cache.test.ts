@@ -397,7 +397,7 @@ describe("jobs report with the cache of finished runs", function () {
     assert.match(
       r.stderr,
       new RegExp(
-        `metrics files read from S3 one at a time: FilterLogEvents on ${STACK_OUTPUTS.logGroupName} failed \\(AccessDeniedException`,
+        `metrics files read from S3, one request each: FilterLogEvents on ${STACK_OUTPUTS.logGroupName} failed \\(AccessDeniedException`,
       ),
     );
     assert.strictEqual(gets(), 3, "the manifest and both metrics files");
