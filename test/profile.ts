@@ -8,6 +8,8 @@
 import { spawn } from "child_process";
 import * as path from "path";
 import fg from "fast-glob";
+// Once here, not in each file's mocha process: they inherit the PATH it sets.
+import "./helpers/real-python";
 
 const ROOT = path.resolve(__dirname, "..");
 const MOCHA = require.resolve("mocha/bin/mocha.js", { paths: [ROOT] });
