@@ -3,7 +3,6 @@
  * in-process against local servers and the CLI wires in the real thing.
  */
 import * as path from "path";
-import { SingleBar } from "cli-progress";
 import { createAwsClients, type AwsClients } from "./aws/api";
 import { Ledger, checkedLedgerPath } from "./state/ledger";
 import { procNpmProcess, type NpmProcess } from "./input/npm-args";
@@ -124,6 +123,9 @@ export function createProgress(
   if (opts.json || io.stderr.isTTY !== true || opts.total <= 5) {
     return { update: () => undefined, stop: () => undefined };
   }
+  // Loaded only for a bar on a terminal: piped runs and --json never draw one.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { SingleBar } = require("cli-progress") as typeof import("cli-progress");
   const bar = new SingleBar({
     stream: io.stderr as unknown as NodeJS.WritableStream,
     format: `${opts.label} [{bar}] {value}/{total} {note}`,
