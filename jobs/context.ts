@@ -3,7 +3,7 @@
  * in-process against local servers and the CLI wires in the real thing.
  */
 import * as path from "path";
-import { createAwsClients, type AwsClients } from "./aws/api";
+import type { AwsClients } from "./aws/api";
 import { Ledger, checkedLedgerPath } from "./state/ledger";
 import { procNpmProcess, type NpmProcess } from "./input/npm-args";
 import {
@@ -73,7 +73,10 @@ export function defaultContext(
     env,
     repoRoot: REPO_ROOT,
     clients: (region) =>
-      createAwsClients({
+      // The AWS SDK loads with the first clients: a submit loads it while Python checks
+      // the values (commands/submit.ts), other commands when they first call AWS.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require("./aws/api") as typeof import("./aws/api")).createAwsClients({
         region,
         env,
         ...definedOnly({ submitTimeoutMs: hooks?.submitTimeoutMs }),
