@@ -10,8 +10,9 @@
  * compiler itself is loaded only when something must be transpiled. Types are checked by
  * `tsc --noEmit` (`npm test`), as with ts-node's transpile-only mode.
  *
- * It also defers two heavy modules @pulumi/pulumi loads at start-up but uses only to
- * serialize functions (closures), which nothing here does: see deferPulumiClosureDeps.
+ * It also defers modules that @pulumi/pulumi and zod load at start-up but use only in
+ * calls nothing here makes (closure serialization, non-English messages): see
+ * deferredImports.
  *
  * `node bin/register.js --warm` transpiles every project file into the cache (the
  * package's `prepare` script, so `npm ci` leaves a warm cache).
@@ -169,25 +170,48 @@ function deferred(loadReal) {
 }
 
 /**
- * @pulumi/pulumi requires the TypeScript compiler (from runtime/closure/parseFunction.js)
- * and @npmcli/arborist (from runtime/closure/codePaths.js) when it loads, about 0.9 s of a
- * 1.3 s import on a 2-core machine, though only `pulumi.runtime.serializeFunction` uses
- * them; Pulumi's other closure modules already require the compiler inside functions.
- * Those two imports get a stand-in that loads the real module on first use, so closure
- * serialization still works. Matched by exact request and importing file, so another
- * @pulumi/pulumi layout just loads them eagerly again.
+ * Imports that modules make at load time but use only in rare calls, each given a stand-in
+ * (see deferred) that loads the real module on its first use. Matched by exact request and
+ * importing file, so another layout of these packages just loads them eagerly again.
+ *
+ * - @pulumi/pulumi requires the TypeScript compiler (from runtime/closure/parseFunction.js)
+ *   and @npmcli/arborist (from runtime/closure/codePaths.js) when it loads, about 0.9 s of a
+ *   1.3 s import on a 2-core machine, though only `pulumi.runtime.serializeFunction` uses
+ *   them; Pulumi's other closure modules already require the compiler inside functions.
+ * - zod's entry points require all of its 60-odd message locales (`z.locales`, for
+ *   `z.config(z.locales.de())`), about a third of loading zod; the English messages zod uses
+ *   by default come from classic/schemas.cjs's own `require("../locales/en.cjs")`, not
+ *   from that list.
  */
-function deferPulumiClosureDeps() {
+function deferredImports() {
   const sep = path.sep;
   const closure = `${sep}@pulumi${sep}pulumi${sep}runtime${sep}closure${sep}`;
-  const deferredImports = {
-    "../../typescript-shim": `${closure}parseFunction.js`,
-    "@npmcli/arborist": `${closure}codePaths.js`,
-  };
+  const zod = `${sep}zod${sep}v4${sep}`;
+  return new Map([
+    ["../../typescript-shim", [`${closure}parseFunction.js`]],
+    ["@npmcli/arborist", [`${closure}codePaths.js`]],
+    [
+      "../locales/index.cjs",
+      [
+        `${zod}core${sep}index.cjs`,
+        `${zod}classic${sep}external.cjs`,
+        `${zod}mini${sep}external.cjs`,
+      ],
+    ],
+  ]);
+}
+
+function deferRarelyUsedImports() {
+  const deferredBy = deferredImports();
   const originalLoad = Module._load;
   Module._load = function (request, parent, isMain) {
-    const importer = deferredImports[request];
-    if (importer !== undefined && parent && parent.filename && parent.filename.endsWith(importer)) {
+    const importers = deferredBy.get(request);
+    if (
+      importers !== undefined &&
+      parent &&
+      parent.filename &&
+      importers.some((importer) => parent.filename.endsWith(importer))
+    ) {
       return deferred(() => originalLoad.call(this, request, parent, isMain));
     }
     return originalLoad.call(this, request, parent, isMain);
@@ -261,7 +285,7 @@ if (require.main === module) {
 } else {
   enableCompileCache();
   registerTypeScript();
-  deferPulumiClosureDeps();
+  deferRarelyUsedImports();
 }
 
 module.exports = { CACHE_DIR, javascriptFor, projectFiles };

@@ -28,9 +28,8 @@ import { parseDescription, plainEnvProblem, type ScriptDescription } from "../in
 import { collectPairs, typedProblems } from "../input/value-types";
 import { tokenTagProblems } from "../aws/reconcile";
 import type { LoadedSweep } from "../input/sweep";
-import { printSubmitResult, type LocalRunsResult, type SubmitResult } from "../output/submit-print";
+import type { LocalRunsResult, SubmitResult } from "../output/submit-print";
 import { definedOnly } from "../../components/defined";
-import { submitToBatch } from "./submit-batch";
 
 export interface SubmitOptions {
   readonly files: readonly string[];
@@ -59,21 +58,51 @@ export interface SubmitOptions {
   readonly ignorePolicyBounds?: boolean;
 }
 
+/**
+ * The Batch half of a submit: submit-batch.ts, and with it the AWS SDK (about 0.1 s of CPU
+ * on the 2-core machine), loaded once.
+ */
+let batchHalf: Promise<typeof import("./submit-batch")> | undefined;
+function loadBatchHalf(): Promise<typeof import("./submit-batch")> {
+  return (batchHalf ??= import("./submit-batch"));
+}
+
+/**
+ * Starts loading the Batch half while this submit waits for Python (describing the script,
+ * checking values), so that loading overlaps Python's work instead of following it. The load
+ * runs when the caller next awaits; a failure surfaces where the half is used.
+ */
+function loadBatchHalfMeanwhile(opts: SubmitOptions): void {
+  if (!opts.local) {
+    loadBatchHalf().catch(() => undefined);
+  }
+}
+
+const PENDING = Symbol("pending");
+
+/** Whether `p` is still pending: one that has settled answers before the marker. */
+export async function isPending(p: Promise<unknown>): Promise<boolean> {
+  try {
+    return (await Promise.race([p, PENDING])) === PENDING;
+  } catch {
+    return false;
+  }
+}
+
 /** Values of typed options checked with the script's own argparse types (value-types.ts). */
 async function typeProblems(
   items: Parameters<typeof validateItems>[0],
   desc: ScriptDescription,
-  script: string | undefined,
+  opts: SubmitOptions,
   ctx: Context,
 ): Promise<Problem[]> {
   const collected = collectPairs(items, desc);
   if (collected.pairs.length === 0 || ctx.checkValues === undefined) {
     return [];
   }
-  const { problems, notes } = typedProblems(
-    collected,
-    await ctx.checkValues(script, collected.pairs),
-  );
+  const checked = ctx.checkValues(opts.script, collected.pairs);
+  loadBatchHalfMeanwhile(opts);
+  const { problems, notes } = typedProblems(collected, await checked);
   for (const note of notes) {
     ctx.io.stderr.write(note + "\n");
   }
@@ -109,7 +138,11 @@ async function checkedInputs(
   const { items, invalid, problems: loadProblems } = loadInputs(files);
   problems.push(...loadProblems);
 
-  let desc = await scriptDescription(opts, ctx);
+  const described = scriptDescription(opts, ctx);
+  if (await isPending(described)) {
+    loadBatchHalfMeanwhile(opts);
+  }
+  let desc = await described;
   for (const name of opts.plainEnv ?? []) {
     const bad = plainEnvProblem(name);
     if (bad !== undefined) {
@@ -121,7 +154,7 @@ async function checkedInputs(
   }
   problems.push(...validateItems(items, desc, invalid));
   if (problems.length === 0 && ctx.checkValues !== undefined && opts.scriptOptions === undefined) {
-    problems.push(...(await typeProblems(items, desc, opts.script, ctx)));
+    problems.push(...(await typeProblems(items, desc, opts, ctx)));
   }
   if (problems.length > 0) {
     throw new BadInputError(sortProblems(dedupe(problems)));
@@ -129,19 +162,25 @@ async function checkedInputs(
   return items;
 }
 
-/** The script's options: from --script-options FILE, else from `run_job.py --describe`. */
-async function scriptDescription(opts: SubmitOptions, ctx: Context): Promise<ScriptDescription> {
-  if (opts.scriptOptions !== undefined) {
-    const file = path.resolve(ctx.cwd, opts.scriptOptions);
-    let text: string;
-    try {
-      text = fs.readFileSync(file, "utf8");
-    } catch (err) {
-      throw new BadInputError(`--script-options ${opts.scriptOptions}: ${(err as Error).message}`);
-    }
-    return parseDescription(text, opts.scriptOptions);
+/**
+ * The script's options: from --script-options FILE, else from `run_job.py --describe` (the
+ * very promise under way, so that whether it has settled can be told).
+ */
+function scriptDescription(opts: SubmitOptions, ctx: Context): Promise<ScriptDescription> {
+  return opts.scriptOptions !== undefined
+    ? savedDescription(opts.scriptOptions, ctx)
+    : (opts.described ?? ctx.describe(opts.script));
+}
+
+/** `--script-options FILE`: a `--describe` answer saved earlier. */
+async function savedDescription(scriptOptions: string, ctx: Context): Promise<ScriptDescription> {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.resolve(ctx.cwd, scriptOptions), "utf8");
+  } catch (err) {
+    throw new BadInputError(`--script-options ${scriptOptions}: ${(err as Error).message}`);
   }
-  return opts.described ?? ctx.describe(opts.script);
+  return parseDescription(text, scriptOptions);
 }
 
 /** The checked files planned against the stack's outputs (none with --local), and the bounds. */
@@ -225,6 +264,7 @@ function dedupe(problems: readonly Problem[]): Problem[] {
 
 export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<number> {
   const result = await submit(opts, ctx);
+  const { printSubmitResult } = await import("../output/submit-print");
   printSubmitResult(result, ctx.io, { ...opts, cwd: ctx.cwd });
   return submitExitCode(result);
 }
@@ -243,7 +283,7 @@ async function submit(opts: SubmitOptions, ctx: Context): Promise<SubmitResult> 
   if (outputs === undefined) {
     throw new FatalError("internal: outputs not loaded");
   }
-  return submitToBatch(opts, ctx, outputs, submissions, notes);
+  return (await loadBatchHalf()).submitToBatch(opts, ctx, outputs, submissions, notes);
 }
 
 /** The exit code of a submit, retry or local run (jobs/errors.ts). */

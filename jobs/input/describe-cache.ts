@@ -29,6 +29,7 @@ import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 import { startCheckValues, startDescribe, type StartedPython } from "./python-probe";
 import type { ScriptDescription } from "./script-options";
+import { isTyped } from "./typed-option";
 import { writeWhole } from "../state/write-whole";
 
 /** Environment variable naming the folder of cached descriptions (tests, the bench). */
@@ -263,11 +264,36 @@ export function writeCachedDescribe(dir: string, key: string, output: string): v
 }
 
 /**
+ * Whether a `--describe` answer declares an option whose values Python must check
+ * (typed-option.ts isTyped), read from the raw JSON without zod; false for text that is no
+ * such answer (parseDescription refuses it afterwards). For a valid answer it is exactly
+ * `parseDescription(output).options.some(isTyped)`: the description keeps `type` and
+ * `choices` as printed.
+ */
+export function declaresTypedOption(output: string): boolean {
+  let options: unknown;
+  try {
+    options = (JSON.parse(output) as { options?: unknown }).options;
+  } catch {
+    return false;
+  }
+  return (
+    Array.isArray(options) &&
+    options.some(
+      (o: unknown) =>
+        typeof o === "object" &&
+        o !== null &&
+        isTyped(o as Pick<ScriptDescription["options"][number], "type" | "choices">),
+    )
+  );
+}
+
+/**
  * Submit's Python probes, started before the rest of the tool loads. With a cached
- * description no `--describe` runs, and `--check-values` starts (`onChecker`) only when the
- * script has a typed option (value-types.ts isTyped): without one there is nothing for it to
- * check. Without a cached description both start at once, side by side, and the answer is
- * kept once it parsed.
+ * description no `--describe` runs, and `--check-values` starts (`onChecker`) at once, before
+ * zod and the rest of the tool load, only when the script has a typed option: without one
+ * there is nothing for it to check. Without a cached description both start at once, side by
+ * side, and the answer is kept once it parsed.
  */
 export function startProbes(
   repoRoot: string,
@@ -278,9 +304,11 @@ export function startProbes(
   const dir = describeCacheDir(repoRoot, env);
   const key = describeKey(definedOnly({ repoRoot, script, env }));
   const entry = key !== undefined ? readCachedDescribe(dir, key) : undefined;
-  // With an entry, the real interpreter: a shim costs a shell and more per start.
-  const startChecker = (python?: string): void =>
-    onChecker(startCheckValues(repoRoot, script, python));
+  const startChecker = (python?: string): StartedPython => {
+    const checker = startCheckValues(repoRoot, script, python);
+    onChecker(checker);
+    return checker;
+  };
   const live = (): Promise<ScriptDescription> => {
     const d = startDescribe(definedOnly({ repoRoot, script }));
     return d.run.then(async (run) => {
@@ -295,19 +323,18 @@ export function startProbes(
     startChecker();
     return live();
   }
-  return Promise.all([import("./script-options"), import("./value-types")]).then(
-    ([options, types]) => {
-      let desc: ScriptDescription;
-      try {
-        desc = options.parseDescription(entry.output, "the cached description");
-      } catch {
-        startChecker(); // a damaged entry: ask Python again, as without one
-        return live();
-      }
-      if (desc.options.some(types.isTyped)) {
-        startChecker(entry.interpreter.path);
-      }
-      return desc;
-    },
-  );
+  // With an entry, the real interpreter: a shim costs a shell and more per start.
+  const early = declaresTypedOption(entry.output)
+    ? startChecker(entry.interpreter.path)
+    : undefined;
+  return import("./script-options").then((options) => {
+    try {
+      return options.parseDescription(entry.output, "the cached description");
+    } catch {
+      // A damaged entry: ask Python again, as without one.
+      early?.cancel();
+      startChecker();
+      return live();
+    }
+  });
 }

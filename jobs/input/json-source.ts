@@ -154,11 +154,14 @@ export function parseJsonDocument(
       ],
     };
   }
-  const root = parseTree(text, errors, {
-    disallowComments: true,
-    allowTrailingComma: false,
-    allowEmptyContent: false,
-  });
+  // The common file: valid JSON (JSON.parse is native, jsonc-parser only accepts what it
+  // accepts, with the options below) without a repeated key. Its syntax tree, which only
+  // locates problems, is built when a problem is first located.
+  const valid = validJsonValue(text);
+  if (valid !== undefined && !hasDuplicateKey(text)) {
+    return { doc: documentOf(file, text, valid.value), problems: [] };
+  }
+  const root = parseTree(text, errors, TREE_OPTIONS);
   // jsonc-parser often reports one mistake twice at the same offset; keep the first.
   const offsets = new Set<number>();
   const firstPerOffset = errors.filter((e) => !offsets.has(e.offset) && offsets.add(e.offset));
@@ -177,7 +180,85 @@ export function parseJsonDocument(
   if (problems.length > 0) {
     return { problems };
   }
-  return { doc: { file, text, root, value: JSON.parse(text) as unknown }, problems };
+  return { doc: documentOf(file, text, JSON.parse(text) as unknown, root), problems };
+}
+
+/** Strict JSON, as jsonc-parser reads it: no comments, no trailing commas, no empty file. */
+const TREE_OPTIONS = {
+  disallowComments: true,
+  allowTrailingComma: false,
+  allowEmptyContent: false,
+} as const;
+
+/** `text`'s value when it is valid JSON, else undefined. */
+function validJsonValue(text: string): { value: unknown } | undefined {
+  try {
+    return { value: JSON.parse(text) as unknown };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A document whose syntax tree is parsed on first use, unless already at hand. */
+function documentOf(file: string, text: string, value: unknown, tree?: Node): JsonDocument {
+  let root = tree;
+  return {
+    file,
+    text,
+    value,
+    get root(): Node {
+      // Valid JSON always has a tree.
+      return (root ??= parseTree(text, [], TREE_OPTIONS) as Node);
+    },
+  };
+}
+
+/**
+ * Whether the valid JSON `text` has an object with two equal keys (compared unescaped, as
+ * JSON.parse compares them): one pass over the characters instead of a syntax tree, for
+ * the common file that has none. duplicateKeys says where they are.
+ */
+export function hasDuplicateKey(text: string): boolean {
+  // Per open object its keys so far; undefined for an open array.
+  const open: (Set<string> | undefined)[] = [];
+  // After `{` or an object's `,` the next string is a key.
+  let keyNext = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      let end = i + 1;
+      let escaped = false;
+      for (let d = text.charCodeAt(end); d !== 0x22; d = text.charCodeAt(end)) {
+        if (d === 0x5c) {
+          escaped = true;
+          end++; // the escaped character
+        }
+        end++;
+      }
+      const keys = open[open.length - 1];
+      if (keyNext && keys !== undefined) {
+        const key = escaped
+          ? (JSON.parse(text.slice(i, end + 1)) as string)
+          : text.slice(i + 1, end);
+        if (keys.has(key)) {
+          return true;
+        }
+        keys.add(key);
+        keyNext = false;
+      }
+      i = end;
+    } else if (c === 0x7b) {
+      open.push(new Set());
+      keyNext = true;
+    } else if (c === 0x5b) {
+      open.push(undefined);
+    } else if (c === 0x7d || c === 0x5d) {
+      open.pop();
+    } else if (c === 0x2c) {
+      keyNext = open[open.length - 1] !== undefined;
+    }
+  }
+  return false;
 }
 
 /** JSON.parse silently keeps the last of two equal keys; a typo'd copy-paste hides that way. */

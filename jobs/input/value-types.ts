@@ -12,7 +12,8 @@ import { FatalError } from "../errors";
 import { problemAt } from "./json-source";
 import { entrypointArgs, startCheckValues, type StartedPython } from "./python-probe";
 import type { LoadedJob } from "./job-file";
-import type { ScriptDescription, ScriptOption } from "./script-options";
+import type { ScriptDescription } from "./script-options";
+import { isTyped } from "./typed-option";
 import type { LoadedSweep } from "./sweep";
 
 /** What `run_job.py --check-values` answers: one problem (or null) per pair sent. */
@@ -25,11 +26,6 @@ export type CheckValues = (
   script: string | undefined,
   pairs: readonly (readonly [string, string])[],
 ) => Promise<ValueChecks>;
-
-/** Whether the option's values need Python to check them: a type other than str, or choices. */
-export function isTyped(o: ScriptOption): boolean {
-  return (o.type !== undefined && o.type !== null && o.type !== "str") || Boolean(o.choices);
-}
 
 /** Where one pair was written: enough to report it. */
 type Locate = (message: string) => Problem;

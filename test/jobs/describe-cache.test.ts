@@ -8,10 +8,13 @@ import * as fs from "fs";
 import * as path from "path";
 import {
   DESCRIBE_CACHE_ENV,
+  declaresTypedOption,
   describeKey,
   readCachedDescribe,
   writeCachedDescribe,
 } from "../../jobs/input/describe-cache";
+import { parseDescription } from "../../jobs/input/script-options";
+import { isTyped } from "../../jobs/input/typed-option";
 import {
   REPO_ROOT,
   STACK_OUTPUTS,
@@ -108,6 +111,33 @@ describe("jobs: the cached script description", function () {
     assert.strictEqual(readCachedDescribe(cache, "n"), undefined);
   });
 
+  it("tells from the raw answer whether the values check is needed, as the parsed description would", function () {
+    const option = (extra: Record<string, unknown>) => ({
+      env: "var_a",
+      flag: "--var_a",
+      kind: "value",
+      required: false,
+      ...extra,
+    });
+    const answer = (...options: Record<string, unknown>[]) =>
+      JSON.stringify({ script: "script.py", options, python: "/usr/bin/python3" });
+    const cases: [string, boolean][] = [
+      [answer(option({ type: "int" })), true],
+      [answer(option({ type: "str", choices: ["a", "b"] })), true],
+      [answer(option({ type: "str" }), option({ type: null }), option({})), false],
+      [answer(option({ type: null, choices: null })), false],
+      [answer(), false],
+    ];
+    for (const [output, typed] of cases) {
+      assert.strictEqual(declaresTypedOption(output), typed, output);
+      const parsed = parseDescription(output, "test");
+      assert.strictEqual(parsed.options.some(isTyped), typed, `parsed: ${output}`);
+    }
+    for (const notAnAnswer of ['{"script": "s', "null", "[]", '{"options": {"type": "int"}}']) {
+      assert.strictEqual(declaresTypedOption(notAnAnswer), false, notAnAnswer);
+    }
+  });
+
   it("a submit right after the script's argparse was edited sees the new option; a damaged entry is ignored", async function () {
     this.timeout(120_000);
     const cache = path.join(dir, "cache");
@@ -173,6 +203,27 @@ describe("jobs: the cached script description", function () {
     assert.ok(
       repaired.some((t) => t.startsWith('{"output"') && t.includes('\\"var_c\\"')),
       "kept again",
+    );
+
+    // An entry whose answer declares a typed option (so the values check starts at once) but
+    // is no valid description: that check is dropped and Python is asked again.
+    const current = fs
+      .readdirSync(cache)
+      .map((f) => path.join(cache, f))
+      .filter((f) => fs.readFileSync(f, "utf8").startsWith('{"output"'));
+    assert.strictEqual(current.length, 1, "the entry just kept");
+    const entry = JSON.parse(fs.readFileSync(current[0], "utf8")) as { output: string };
+    const output = JSON.parse(entry.output) as { options: { kind: string }[] };
+    output.options.forEach((o) => (o.kind = "bogus"));
+    fs.writeFileSync(current[0], JSON.stringify({ ...entry, output: JSON.stringify(output) }));
+    const invalid = await submit();
+    assert.strictEqual(invalid.code, 2, invalid.stderr);
+    assert.match(invalid.stderr, /"seven" is not a valid int for --var_c/);
+    assert.doesNotMatch(invalid.stderr, /cached|bogus/);
+    assert.doesNotMatch(
+      fs.readFileSync(current[0], "utf8"),
+      /bogus/,
+      "replaced by the live answer",
     );
   });
 });

@@ -9,8 +9,10 @@ import {
   type LoadedJob,
 } from "../../jobs/input/job-file";
 import { suggest } from "../../components/validation";
+import { parseTree, type Node, type ParseError } from "jsonc-parser";
 import {
   MAX_JSON_DEPTH,
+  hasDuplicateKey,
   lineColumnAt,
   parseJsonDocument,
   tooDeepAt,
@@ -42,6 +44,46 @@ function job(env: { name: string; value: string }[], extra: Record<string, unkno
 
 const SAVE = { name: "save_name", value: "out" };
 
+/** JSON text whose objects often repeat a key, written plainly or escaped ("\\u0061"). */
+function jsonText(): fc.Arbitrary<string> {
+  const key = fc.constantFrom('"a"', '"\\u0061"', '"b"', '"a\\""', '"\\"a"', '""');
+  const space = fc.constantFrom("", " ", "\n  ");
+  const { value } = fc.letrec<{ value: string }>((tie) => ({
+    value: fc.oneof(
+      { depthSize: "small", withCrossShrink: true },
+      fc.constantFrom("1", "null", '"a"', '"{\\"a\\": 1}"', "[]", "{}"),
+      fc
+        .array(fc.tuple(key, space, tie("value")), { maxLength: 4 })
+        .map((props) => `{${props.map(([k, sp, v]) => `${sp}${k}:${sp}${v}`).join(",")}}`),
+      fc.array(tie("value"), { maxLength: 4 }).map((items) => `[${items.join(", ")}]`),
+    ),
+  }));
+  return value;
+}
+
+/** A syntax tree as text, without its parent links (cycles). */
+function withoutParents(node: Node | undefined): string {
+  return JSON.stringify(node, (k, v: unknown) => (k === "parent" ? undefined : v));
+}
+
+/** Whether any object of `text` (valid JSON) repeats a key, read from jsonc-parser's tree. */
+function treeHasDuplicateKey(text: string): boolean {
+  const walk = (node: Node | undefined): boolean => {
+    if (node === undefined) {
+      return false;
+    }
+    if (node.type === "object") {
+      const keys = (node.children ?? []).map((p) => String(p.children?.[0]?.value));
+      if (new Set(keys).size !== keys.length) {
+        return true;
+      }
+      return (node.children ?? []).some((p) => walk(p.children?.[1]));
+    }
+    return (node.children ?? []).some(walk);
+  };
+  return walk(parseTree(text, [], { disallowComments: true }));
+}
+
 describe("jobs/input/job-file: submit-job JSON files", function () {
   describe("JSON errors carry file, line and column", function () {
     it("reports a missing comma where it is", function () {
@@ -69,6 +111,56 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
       assert.deepStrictEqual(check('{\n  "jobName": "a",\n  "jobName": "b"\n}'), [
         'jobs/x.json:3:3: jobName: duplicate key "jobName"; JSON keeps only the last one, so remove one of them',
       ]);
+    });
+    it("finds a repeated key as the syntax tree does, escaped or not, at any depth (property)", function () {
+      fc.assert(
+        fc.property(jsonText(), (text) => hasDuplicateKey(text) === treeHasDuplicateKey(text)),
+        { numRuns: 500 },
+      );
+      assert.strictEqual(hasDuplicateKey('{"a": 1, "\\u0061": 2}'), true);
+      assert.strictEqual(hasDuplicateKey('{"a": {"a": 1}, "b": ["a", "a"], "c": "a"}'), false);
+      assert.strictEqual(hasDuplicateKey('[{"a": 1}, {"a": 2}]'), false);
+      assert.strictEqual(hasDuplicateKey('{"x": [{}, {"k\\"": 1, "k\\"": 2}]}'), true);
+    });
+    it("whatever JSON.parse accepts, the located parser accepts with the same value (property)", function () {
+      const strictTree = (text: string) => {
+        const errors: ParseError[] = [];
+        const root = parseTree(text, errors, {
+          disallowComments: true,
+          allowTrailingComma: false,
+          allowEmptyContent: false,
+        });
+        return { root, errors };
+      };
+      const texts = fc.oneof(
+        jsonText(),
+        fc.json(),
+        fc.string({
+          unit: fc.constantFrom("{", "}", "[", "]", '"', ":", ",", " ", "1", "a", "\\"),
+        }),
+      );
+      fc.assert(
+        fc.property(texts, (text) => {
+          const parsed = parseJsonDocument("f.json", text);
+          let valid = true;
+          try {
+            JSON.parse(text);
+          } catch {
+            valid = false;
+          }
+          if (!valid || treeHasDuplicateKey(text)) {
+            return parsed.doc === undefined && parsed.problems.length > 0;
+          }
+          const tree = strictTree(text);
+          return (
+            parsed.problems.length === 0 &&
+            tree.errors.length === 0 &&
+            JSON.stringify(parsed.doc?.value) === JSON.stringify(JSON.parse(text)) &&
+            withoutParents(parsed.doc?.root) === withoutParents(tree.root)
+          );
+        }),
+        { numRuns: 500 },
+      );
     });
     it("lineColumnAt counts lines and columns from 1", function () {
       assert.deepStrictEqual(lineColumnAt("ab\ncd", 0), { line: 1, column: 1 });

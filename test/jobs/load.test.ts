@@ -2,7 +2,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { expandInputs } from "../../jobs/input/load";
+import fg from "fast-glob";
+import { expandInputs, jobFilesIn } from "../../jobs/input/load";
 
 describe("jobs/input/load: arguments to job files", function () {
   let dir: string;
@@ -45,6 +46,38 @@ describe("jobs/input/load: arguments to job files", function () {
     const r = expandInputs([path.join(dir, "jobs", "b.json")], path.join(dir, "empty"));
     assert.deepStrictEqual(r.files, [
       { shown: path.join(dir, "jobs", "b.json"), absolute: path.join(dir, "jobs", "b.json") },
+    ]);
+  });
+
+  it("lists a folder's job files as fast-glob's *.json, *.csv, *.tsv would", function () {
+    const folder = path.join(dir, "mixed");
+    fs.mkdirSync(folder);
+    const files = ["a.json", "B.JSON", "c.Csv", "d.tsv", "e.txt", "f g.json", "h[1].json"];
+    for (const f of [...files, ".hidden.json", ".json", "x.json.bak", "ü.json", "sub/s.json"]) {
+      fs.mkdirSync(path.dirname(path.join(folder, f)), { recursive: true });
+      fs.writeFileSync(path.join(folder, f), "{}");
+    }
+    fs.mkdirSync(path.join(folder, "dir.json"));
+    fs.symlinkSync("a.json", path.join(folder, "link.json"));
+    fs.symlinkSync("nowhere.json", path.join(folder, "broken.json"));
+    fs.symlinkSync("sub", path.join(folder, "linked-dir.json"));
+    const globbed = fg
+      .sync(["*.json", "*.csv", "*.tsv"], {
+        cwd: folder,
+        onlyFiles: true,
+        caseSensitiveMatch: false,
+      })
+      .sort();
+    assert.deepStrictEqual(jobFilesIn(folder), globbed);
+    assert.deepStrictEqual(globbed, [
+      "B.JSON",
+      "a.json",
+      "c.Csv",
+      "d.tsv",
+      "f g.json",
+      "h[1].json",
+      "link.json",
+      "ü.json",
     ]);
   });
 });
