@@ -326,13 +326,25 @@ const s3Sdk = (): Promise<typeof import("@aws-sdk/client-s3")> =>
 const logsSdk = (): Promise<typeof import("@aws-sdk/client-cloudwatch-logs")> =>
   (logsModule ??= import("@aws-sdk/client-cloudwatch-logs"));
 
-export function createStorageApi(client: () => Promise<S3Client>): StorageApi {
-  /** Per bucket: the lean reader of small objects (lean-get.ts), made on first read. */
-  const lean = new Map<string, Promise<LeanGet | undefined>>();
-  const leanFor = async (bucket: string): Promise<LeanGet | undefined> => {
-    const { leanGetter } = await import("./lean-get");
-    return leanGetter(await client(), bucket).catch(() => undefined);
+/** Per bucket, the lean reader of small objects (lean-get.ts), made on the first read. */
+function leanReaders(
+  client: () => Promise<S3Client>,
+): (bucket: string) => Promise<LeanGet | undefined> {
+  const made = new Map<string, Promise<LeanGet | undefined>>();
+  return (bucket) => {
+    let reader = made.get(bucket);
+    if (reader === undefined) {
+      reader = import("./lean-get")
+        .then(async ({ leanGetter }) => leanGetter(await client(), bucket))
+        .catch(() => undefined);
+      made.set(bucket, reader);
+    }
+    return reader;
   };
+}
+
+export function createStorageApi(client: () => Promise<S3Client>): StorageApi {
+  const leanFor = leanReaders(client);
   return {
     async putObject(bucket, key, body, contentType) {
       const { PutObjectCommand } = await s3Sdk();
@@ -380,12 +392,7 @@ export function createStorageApi(client: () => Promise<S3Client>): StorageApi {
       await pipeline(out.Body as Readable, fs.createWriteStream(file));
     },
     async getText(bucket, key) {
-      let reader = lean.get(bucket);
-      if (reader === undefined) {
-        reader = leanFor(bucket);
-        lean.set(bucket, reader);
-      }
-      const text = await (await reader)?.(key);
+      const text = await (await leanFor(bucket))?.(key);
       if (text !== undefined) {
         return text;
       }
