@@ -326,6 +326,24 @@ const s3Sdk = (): Promise<typeof import("@aws-sdk/client-s3")> =>
 const logsSdk = (): Promise<typeof import("@aws-sdk/client-cloudwatch-logs")> =>
   (logsModule ??= import("@aws-sdk/client-cloudwatch-logs"));
 
+/** A listing page's objects as the tool holds them (the ETag without its quotes). */
+function remoteObjects(
+  contents: readonly { Key?: string; Size?: number; LastModified?: Date; ETag?: string }[],
+): RemoteObject[] {
+  return contents.flatMap((o) =>
+    o.Key !== undefined
+      ? [
+          {
+            key: o.Key,
+            size: o.Size ?? 0,
+            lastModified: o.LastModified ?? new Date(0),
+            ...definedOnly({ etag: o.ETag?.replace(/"/g, "") }),
+          },
+        ]
+      : [],
+  );
+}
+
 /** Per bucket, the lean reader of small objects (lean-get.ts), made on the first read. */
 function leanReaders(
   client: () => Promise<S3Client>,
@@ -368,16 +386,7 @@ export function createStorageApi(client: () => Promise<S3Client>): StorageApi {
             ...definedOnly({ ContinuationToken: token }),
           }),
         );
-        for (const o of out.Contents ?? []) {
-          if (o.Key !== undefined) {
-            all.push({
-              key: o.Key,
-              size: o.Size ?? 0,
-              lastModified: o.LastModified ?? new Date(0),
-              ...definedOnly({ etag: o.ETag?.replace(/"/g, "") }),
-            });
-          }
-        }
+        all.push(...remoteObjects(out.Contents ?? []));
         token = out.IsTruncated === true ? out.NextContinuationToken : undefined;
       } while (token !== undefined);
       return all;
