@@ -22,7 +22,7 @@
 import * as zlib from "zlib";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { getEndpointFromInstructions } from "@smithy/core/endpoints";
-import { HttpRequest } from "@smithy/core/protocols";
+import { HttpRequest, escapeUriPath } from "@smithy/core/protocols";
 import { SignatureV4 } from "@smithy/signature-v4";
 import type { HttpResponse } from "@smithy/types";
 
@@ -49,8 +49,7 @@ export function checksumMatches(
   headers: Readonly<Record<string, string>>,
   body: Uint8Array,
 ): boolean | undefined {
-  const sent = CHECKSUM_HEADERS.filter((h) => headers[h] !== undefined);
-  if (sent.length === 0) {
+  if (!CHECKSUM_HEADERS.some((h) => headers[h] !== undefined)) {
     return true;
   }
   const value = headers["x-amz-checksum-crc32"];
@@ -63,27 +62,6 @@ export function checksumMatches(
   const expected = Buffer.alloc(4);
   expected.writeUInt32BE(crc32(body) >>> 0);
   return expected.toString("base64") === value;
-}
-
-/** The key as the path of a GetObject (`/{Key+}`): each segment escaped, slashes kept. */
-export function keyPath(key: string): string {
-  return key
-    .split("/")
-    .map((segment) =>
-      encodeURIComponent(segment).replace(
-        /[!'()*]/g,
-        (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-      ),
-    )
-    .join("/");
-}
-
-async function readBody(response: HttpResponse): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of response.body as AsyncIterable<Buffer>) {
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }
 
 /** Header names lower-cased, as S3's are case-insensitive. */
@@ -102,8 +80,10 @@ export async function leanGetter(client: S3Client, bucket: string): Promise<Lean
     GetObjectCommand,
     config,
   );
-  const scheme = (endpoint.properties?.authSchemes as { name?: string }[] | undefined)?.[0] as
-    { name?: string; signingName?: string; signingRegion?: string } | undefined;
+  const scheme = (
+    endpoint.properties?.authSchemes as
+      { name?: string; signingName?: string; signingRegion?: string }[] | undefined
+  )?.[0];
   if (scheme !== undefined && scheme.name !== "sigv4") {
     return undefined;
   }
@@ -123,7 +103,8 @@ export async function leanGetter(client: S3Client, bucket: string): Promise<Lean
       protocol: url.protocol,
       hostname: url.hostname,
       ...(url.port !== "" ? { port: Number(url.port) } : {}),
-      path: `${base}/${keyPath(key)}`,
+      // The key as GetObject's greedy label `/{Key+}`: each segment escaped, slashes kept.
+      path: `${base}/${escapeUriPath(key)}`,
       headers: {
         host: url.host,
         ...(crc32 !== undefined ? { "x-amz-checksum-mode": "ENABLED" } : {}),
@@ -136,7 +117,8 @@ export async function leanGetter(client: S3Client, bucket: string): Promise<Lean
       const { response } = (await config.requestHandler.handle(signed as HttpRequest)) as {
         response: HttpResponse;
       };
-      const body = await readBody(response);
+      const bytes = await config.streamCollector(response.body);
+      const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const headers = lowerHeaders(response.headers);
       const length = headers["content-length"];
       const whole = length === undefined || Number(length) === body.length;

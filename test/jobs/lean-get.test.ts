@@ -7,7 +7,8 @@ import * as assert from "assert";
 import * as zlib from "zlib";
 import { S3Client } from "@aws-sdk/client-s3";
 import { createAwsClients, type AwsClients } from "../../jobs/aws/api";
-import { checksumMatches, keyPath, leanGetter } from "../../jobs/aws/lean-get";
+import { escapeUriPath } from "@smithy/core/protocols";
+import { checksumMatches, leanGetter } from "../../jobs/aws/lean-get";
 import { FakeS3, S3RVER_KEY } from "../helpers/fake-s3";
 import { MemoryS3 } from "../helpers/fake-s3-memory";
 import { awsEnv, setProcessEnv } from "../helpers/jobs-harness";
@@ -31,8 +32,11 @@ function clientFor(url: string, region = "us-east-1"): S3Client {
 
 describe("jobs/aws/lean-get: pure parts", function () {
   it("escapes each key segment as GetObject's {Key+} path does, keeping slashes", function () {
-    assert.strictEqual(keyPath("results/sweep/12/metrics.json"), "results/sweep/12/metrics.json");
-    assert.strictEqual(keyPath("a b/c+d/(x)!*'/é"), "a%20b/c%2Bd/%28x%29%21%2A%27/%C3%A9");
+    assert.strictEqual(
+      escapeUriPath("results/sweep/12/metrics.json"),
+      "results/sweep/12/metrics.json",
+    );
+    assert.strictEqual(escapeUriPath("a b/c+d/(x)!*'/é"), "a%20b/c%2Bd/%28x%29%21%2A%27/%C3%A9");
   });
 
   it("accepts no checksum or a matching CRC32, refuses a wrong one, leaves others to the SDK", function () {
