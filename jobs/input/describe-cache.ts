@@ -61,7 +61,7 @@ function describeCacheDir(repoRoot: string, env: NodeJS.ProcessEnv): string {
 }
 
 /** `command`'s file as execvp would find it on PATH (real path), or undefined. */
-function onPathReal(command: string, env: NodeJS.ProcessEnv): string | undefined {
+export function onPathReal(command: string, env: NodeJS.ProcessEnv): string | undefined {
   const dirs = command.includes("/") ? [""] : (env.PATH ?? "").split(path.delimiter);
   for (const dir of dirs) {
     const candidate =

@@ -67,16 +67,17 @@ export class FakeCloudWatchLogs {
       return [400, { __type: this.filterError, message: "refused by the fake" }, this.filterError];
     }
     const pattern = typeof body.filterPattern === "string" ? body.filterPattern : "";
-    const term = /^"([^"]*)"$/.exec(pattern)?.[1] ?? pattern;
-    if (/[\s"{}[\]?]/.test(term) && !/^"[^"]*"$/.test(pattern)) {
+    const quoted = /^"([^"]*)"$/.exec(pattern);
+    const term = quoted?.[1] ?? pattern;
+    if (quoted === null && /[\s"{}[\]?]/.test(term)) {
       return [400, { __type: "InvalidParameterException", message: "pattern not in the fake" }];
     }
-    const prefix = `${String(body.logGroupName)}\0`;
-    const streams = [...this.streams].filter(([k]) => k.startsWith(prefix));
     if (!this.groups.has(String(body.logGroupName))) {
       const message = "The specified log group does not exist.";
       return [400, { __type: "ResourceNotFoundException", message }, "ResourceNotFoundException"];
     }
+    const prefix = `${String(body.logGroupName)}\0`;
+    const streams = [...this.streams].filter(([k]) => k.startsWith(prefix));
     const from = typeof body.startTime === "number" ? body.startTime : -Infinity;
     const to = typeof body.endTime === "number" ? body.endTime : Infinity;
     const matched = streams

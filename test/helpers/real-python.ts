@@ -13,28 +13,15 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { onPathReal } from "../../jobs/input/describe-cache";
 
 const REPO_ROOT = path.resolve(__dirname, "..", "..");
-
-/** The first `python3` on PATH, symlinks resolved; undefined when there is none. */
-function python3OnPath(): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    const candidate = path.join(dir || ".", "python3");
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return fs.realpathSync(candidate);
-    } catch {
-      // not in this folder
-    }
-  }
-  return undefined;
-}
 
 function skipShim(): void {
   if (process.env.PYTHON !== undefined) {
     return; // the tests run the interpreter named there
   }
-  const onPath = python3OnPath();
+  const onPath = onPathReal("python3", process.env);
   if (onPath === undefined || path.basename(path.dirname(onPath)) !== "shims") {
     return;
   }
