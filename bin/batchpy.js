@@ -27,7 +27,11 @@ function main(argv) {
     process.stdout.write(USAGE);
     return undefined;
   }
-  const what = group === undefined ? "a command is missing" : `unknown command "${argv.join(" ")}"`;
+  // The words typed are shown through the one gate for echoed text (jobs/output/visible.ts).
+  require("./register");
+  const { visible } = require("../jobs/output/visible.ts");
+  const what =
+    group === undefined ? "a command is missing" : `unknown command "${visible(argv.join(" "))}"`;
   process.stderr.write(`batchpy: ${what}\n\n${USAGE}`);
   process.exitCode = 2;
   return undefined;

@@ -29,6 +29,7 @@ import {
 import { VARS } from "../components/contract";
 import { COMMANDS, type CommandDef, type StackFlags, type Unloaded } from "./cli-commands";
 import { shellWord } from "./output/shell";
+import { visible, visibleIo } from "./output/visible";
 import type { StartedPython } from "./input/python-probe";
 import { startProbes } from "./input/describe-cache";
 
@@ -119,24 +120,28 @@ export async function run(
   let loading: Promise<Context> | undefined;
   const load = (): Promise<Context> =>
     "load" in context ? (loading ??= context.load()) : Promise.resolve(context);
-  const program = buildProgram(context.io, COMMANDS, async (def, cmd) => {
+  // Everything the commands print passes visibleIo's gate: text from a job, a file or AWS
+  // reaches the terminal with its control characters shown, never obeyed.
+  const io = (): Io => visibleIo(context.io, outcome.json);
+  const program = buildProgram(io(), COMMANDS, async (def, cmd) => {
     // The options arrive parsed and typed as the command's definition declares them.
     const o = cmd.opts<StackFlags>();
     outcome.json = o.json === true;
     outcome.command = def.name;
     const prepared = def.prepare?.(o, "load" in context ? context : undefined) ?? {};
-    outcome.code = await def.handler(o, cmd.processedArgs, await load(), prepared);
+    const ctx = { ...(await load()), io: io() };
+    outcome.code = await def.handler(o, cmd.processedArgs, ctx, prepared);
   });
   const refusal = npmRefusal(program, argv, context);
   if (refusal !== undefined) {
-    context.io.stderr.write(`error: ${refusal}\n`);
+    io().stderr.write(`error: ${refusal}\n`);
     return EXIT_BAD_INPUT;
   }
   try {
     await program.parseAsync([...argv], { from: "user" });
     return outcome.code;
   } catch (err) {
-    return reportError(err, context.io, outcome.json, outcome.command);
+    return reportError(err, io(), outcome.json, outcome.command);
   }
 }
 
@@ -202,7 +207,7 @@ export function reportError(err: unknown, io: Io, json: boolean, command = ""): 
   if (json) {
     io.stdout.write(`${JSON.stringify({ error: message })}\n`);
   } else {
-    io.stderr.write(`error: ${message}\n`);
+    io.stderr.write(`error: ${visible(message)}\n`);
   }
   return EXIT_FAILURE;
 }

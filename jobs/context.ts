@@ -22,6 +22,8 @@ import { definedOnly } from "../components/defined";
 export interface OutStream {
   write(chunk: string): unknown;
   readonly isTTY?: boolean;
+  /** The stream under visibleIo's gate: only a progress bar draws there (its own escapes). */
+  readonly raw?: OutStream;
 }
 
 export interface Io {
@@ -130,7 +132,7 @@ export function createProgress(
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { SingleBar } = require("cli-progress") as typeof import("cli-progress");
   const bar = new SingleBar({
-    stream: io.stderr as unknown as NodeJS.WritableStream,
+    stream: (io.stderr.raw ?? io.stderr) as unknown as NodeJS.WritableStream,
     format: `${opts.label} [{bar}] {value}/{total} {note}`,
     hideCursor: true,
     clearOnComplete: false,

@@ -9,6 +9,8 @@
  *   2   bad input: a job/sweep file is invalid, an unknown job name, a bad flag
  *   130 interrupted (Ctrl-C) after the in-flight requests were recorded
  */
+import { visible } from "./output/visible";
+
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_BAD_INPUT = 2;
@@ -26,7 +28,10 @@ export interface Problem {
   readonly message: string;
 }
 
-/** `jobs/x.json:7:17: containerOverrides.environment[1].name: "var_c" is not ...` */
+/**
+ * `jobs/x.json:7:17: containerOverrides.environment[1].name: "var_c" is not ...`, one line
+ * with the control characters of the file's text shown (jobs/output/visible.ts).
+ */
 export function formatProblem(p: Problem): string {
   let where = p.file ?? "";
   if (p.file !== undefined && p.line !== undefined) {
@@ -36,7 +41,7 @@ export function formatProblem(p: Problem): string {
     }
   }
   const parts = [where, p.path ?? ""].filter((s) => s.length > 0);
-  return parts.length > 0 ? `${parts.join(": ")}: ${p.message}` : p.message;
+  return visible(parts.length > 0 ? `${parts.join(": ")}: ${p.message}` : p.message);
 }
 
 /** Input the user must fix; exits 2 and submits nothing. */

@@ -18,6 +18,7 @@ import {
   type SyncPlan,
 } from "../state/sync";
 import { printResults, printResultsJson, type ResultsResult } from "../output/results-print";
+import { visible } from "../output/visible";
 
 export interface ResultsOptions extends StackOptions {
   readonly names: readonly string[];
@@ -260,7 +261,7 @@ async function syncFrom(
   try {
     const plan = planSync(source.sources, source.outDir, statOrUndefined);
     plan.skipped.forEach((k) =>
-      ctx.io.stderr.write(`warning: skipped "${k}": not a safe file path\n`),
+      ctx.io.stderr.write(`warning: skipped "${visible(k)}": not a safe file path\n`),
     );
     const done = await downloadAll(plan, source, partials, opts, ctx);
     return {

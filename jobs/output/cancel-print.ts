@@ -5,6 +5,7 @@
 import type { Io } from "../context";
 import type { LedgerEntry } from "../state/ledger";
 import { STARTED_STATUSES, unknownJobsWarning, type Status } from "./status";
+import { visible } from "./visible";
 
 export interface Stopped {
   readonly entry: LedgerEntry;
@@ -32,7 +33,7 @@ export interface CancelResult {
 
 /** What TerminateJob did, from the status the job had: the line `jobs:cancel` prints. */
 export function describeStop(s: Stopped): string {
-  const head = `${s.entry.jobName} ${s.entry.jobId}`;
+  const head = visible(`${s.entry.jobName} ${s.entry.jobId}`);
   if (s.entry.kind === "array") {
     const n = s.childrenTerminated ?? 0;
     return (
@@ -62,7 +63,7 @@ export function printCancel(r: CancelResult, io: Io): void {
     );
   }
   r.stopped.forEach((d) => io.stdout.write(`${describeStop(d)}\n`));
-  r.failed.forEach((f) => io.stderr.write(`error: ${f.jobName}: ${f.error}\n`));
+  r.failed.forEach((f) => io.stderr.write(`error: ${visible(`${f.jobName}: ${f.error}`)}\n`));
   io.stdout.write(cancelSummary(r));
 }
 

@@ -5,6 +5,7 @@
  */
 import { displayPath, type Io } from "../context";
 import { BUCKET_PREFIXES } from "../../components/contract";
+import { visible } from "./visible";
 
 /** What `jobs:results` did. */
 export interface ResultsResult {
@@ -39,7 +40,9 @@ function formatBytes(n: number): string {
 }
 
 export function printResults(r: ResultsResult, io: Io, cwd: string): void {
-  r.failed.slice(0, 20).forEach((f) => io.stderr.write(`error: ${f.key}: ${f.error}\n`));
+  r.failed
+    .slice(0, 20)
+    .forEach((f) => io.stderr.write(`error: ${visible(`${f.key}: ${f.error}`)}\n`));
   const rel = displayPath(cwd, r.outDir);
   io.stdout.write(
     `${r.copied.length} file(s) copied (${formatBytes(r.bytes)}), ${r.unchanged} unchanged, from ${r.from} to ${rel}/` +

@@ -5,6 +5,7 @@
 import type { JobDetail, JobSummary } from "../aws/api";
 import type { LedgerEntry } from "../state/ledger";
 import { definedOnly } from "../../components/defined";
+import { visible } from "./visible";
 
 /** Batch's statuses in lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
 export const STATUSES = [
@@ -285,8 +286,12 @@ export function allUnknown(snapshot: Snapshot): boolean {
   return snapshot.jobs.length > 0 && snapshot.jobs.every((j) => j.status === "UNKNOWN");
 }
 
-/** `lr-sweep[3] (id:3): Essential container in task exited, exit code 2` */
+/** `lr-sweep[3] (id:3): Essential container in task exited, exit code 2`, on one line. */
 export function formatFailure(f: Failure): string {
+  return visible(failureText(f));
+}
+
+function failureText(f: Failure): string {
   const name =
     (f.index !== undefined ? `${f.jobName}[${f.index}]` : f.jobName) +
     (f.set !== undefined ? ` (set ${f.set})` : "");

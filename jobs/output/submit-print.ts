@@ -16,6 +16,7 @@ import { localResultPaths } from "../commands/local";
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 import { shellWord } from "./shell";
+import { visible } from "./visible";
 
 /** A job the ledger already has, left out unless --force. */
 export interface SkippedJob {
@@ -217,7 +218,7 @@ function describeSubmission(s: Submission): string {
 
 function printDryRun(r: DryRunResult, io: Io): void {
   for (const s of r.todo) {
-    io.stderr.write(`# ${s.file}: ${s.jobName} (${describeSubmission(s)})\n`);
+    io.stderr.write(`# ${visible(`${s.file}: ${s.jobName}`)} (${describeSubmission(s)})\n`);
     if (s.kind === "array") {
       io.stderr.write(`#   would upload s3://${r.bucketName}/${s.manifest.key} first\n`);
     }
@@ -265,20 +266,20 @@ function printSent(r: SentResult, io: Io, opts: PrintOptions): void {
 /** Jobs not recorded, sends refused (the first 20), a failed lookup. */
 function printSendErrors(r: SentResult, io: Io): void {
   for (const u of r.unrecorded) {
+    const what = visible(`${u.file}: ${u.jobName} was submitted as ${u.jobId}`);
     io.stderr.write(
-      `error: ${u.file}: ${u.jobName} was submitted as ${u.jobId} but could not be recorded in ` +
-        `the ledger ${r.ledger} (${u.error})\n`,
+      `error: ${what} but could not be recorded in the ledger ${r.ledger} (${visible(u.error)})\n`,
     );
   }
   for (const f of r.failed.slice(0, 20)) {
-    io.stderr.write(`error: ${f.file}: ${f.jobName}: ${f.error}\n`);
+    io.stderr.write(`error: ${visible(`${f.file}: ${f.jobName}: ${f.error}`)}\n`);
   }
   if (r.failed.length > 20) {
     io.stderr.write(`... and ${r.failed.length - 20} more errors\n`);
   }
   if (r.lookupError !== undefined) {
     io.stderr.write(
-      `error: looking up jobs whose answer was lost failed: ${describeError(r.lookupError)}\n`,
+      `error: looking up jobs whose answer was lost failed: ${visible(describeError(r.lookupError))}\n`,
     );
   }
 }

@@ -4,6 +4,7 @@
  * written as escapes, so such text can neither move the cursor, retitle or recolour the
  * terminal, overwrite a line, nor reorder what is shown around it.
  */
+import type { Io, OutStream } from "../context";
 
 const NAMED: ReadonlyMap<string, string> = new Map([
   ["\n", "\\n"],
@@ -19,7 +20,26 @@ const UNSAFE =
 
 /** `text` with every unsafe character as a visible escape (`\x1b`, `\r`, `\u202e`). */
 export function visible(text: string): string {
-  return text.replace(UNSAFE, (c) => NAMED.get(c) ?? escapeCode(c.charCodeAt(0)));
+  return text.replace(UNSAFE, escaped);
+}
+
+/**
+ * `io` with every line written through `visible`, its line breaks kept (they are the
+ * printer's own): the gate between the commands and the terminal. `--json` keeps a raw
+ * stdout, whose JSON encoding escapes control characters already.
+ */
+export function visibleIo(io: Io, json: boolean): Io {
+  return { stdout: json ? io.stdout : visibleStream(io.stdout), stderr: visibleStream(io.stderr) };
+}
+
+function visibleStream(raw: OutStream): OutStream {
+  const lines = (text: string): string =>
+    text.replace(UNSAFE, (c) => (c === "\n" ? c : escaped(c)));
+  return { write: (chunk) => raw.write(lines(chunk)), isTTY: raw.isTTY, raw };
+}
+
+function escaped(c: string): string {
+  return NAMED.get(c) ?? escapeCode(c.charCodeAt(0));
 }
 
 function escapeCode(code: number): string {

@@ -15,6 +15,7 @@ import {
   type Snapshot,
   type Status,
 } from "./status";
+import { visible } from "./visible";
 
 /** What `jobs:watch` / `jobs:status` saw. */
 export interface WatchResult {
@@ -45,7 +46,7 @@ export function printWatch(r: WatchResult, io: Io, once: boolean): void {
     for (const j of s.jobs) {
       const extra =
         j.children !== undefined ? `  [${formatCounts({ ...zeroCounts(), ...j.children })}]` : "";
-      out.write(`${j.status.padEnd(9)} ${j.jobName} ${j.jobId}${extra}\n`);
+      out.write(`${j.status.padEnd(9)} ${visible(`${j.jobName} ${j.jobId}`)}${extra}\n`);
     }
   }
   out.write(

@@ -33,6 +33,7 @@ import {
 } from "./report";
 import { AnalyzedResource } from "./wire";
 import { definedOnly } from "../../components/defined";
+import { visibleIo } from "../../jobs/output/visible";
 
 export const EXIT_PASSED = 0;
 export const EXIT_VIOLATIONS = 1;
@@ -388,13 +389,20 @@ export async function main(
   interrupt?: AbortSignal,
   io: MainIo = {},
 ): Promise<number> {
-  const stderr = io.stderr ?? ((text: string) => process.stderr.write(text));
-  const stdout = io.stdout ?? ((text: string) => process.stdout.write(text));
-  const progress: Progress = (line) => stderr(`${line}\n`);
+  // Resource names, messages and the pack's output come from the program and its config:
+  // they pass the gate that shows control characters (JSON escapes its own).
+  const raw = {
+    stdout: { write: io.stdout ?? ((text: string) => process.stdout.write(text)) },
+    stderr: { write: io.stderr ?? ((text: string) => process.stderr.write(text)) },
+  };
+  const progress: Progress = (line) => visibleIo(raw, false).stderr.write(`${line}\n`);
   const options = parseOrExitCode(argv, progress);
   if (typeof options === "number") {
     return options;
   }
+  const stdout = (text: string): void => {
+    visibleIo(raw, options.format === "json").stdout.write(text);
+  };
   const startAbort = new AbortController();
   const { packStarting, spawnedOrFailed } = startPack(
     io.startPack ?? startPolicyPack,
@@ -495,7 +503,8 @@ export function cli(argv: readonly string[]): Promise<void> {
       process.exitCode = code;
     },
     (err: unknown) => {
-      console.error(err);
+      const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      visibleIo(process, false).stderr.write(`${text}\n`);
       process.exitCode = EXIT_ERROR;
     },
   );
