@@ -191,6 +191,19 @@ def _manifest_sets(text: str, source: str) -> list:
     return sets
 
 
+def _not_text_problem(what: str, s: str) -> Optional[str]:
+    """Why `s` is not text, or None: a character UTF-8 cannot encode (a lone surrogate, which
+    JSON can write as \\ud800) can reach no process argument, variable or log intact."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return (
+            f"{what} holds \\u{ord(s[err.start]):04x}, half of a UTF-16 surrogate pair, which "
+            "is not a character and cannot be encoded as UTF-8: remove it, or write the whole pair"
+        )
+    return None
+
+
 def set_variable_problems(key: str, value: object, where: str) -> List[str]:
     """Why one variable of an array set cannot reach the script: the same rules as a job's
     own environment, and what the kernel accepts for one string (limits.maxArgBytes)."""
@@ -200,7 +213,10 @@ def set_variable_problems(key: str, value: object, where: str) -> List[str]:
             f"{where}.{key} must be a string (got {json.dumps(value)}): "
             f"write {json.dumps(str(value))}"
         )
-    if key.startswith(VARS.reserved_prefix):
+    bad_key = _not_text_problem(f"{where} has the variable name {quoted(key)}: it", key)
+    if bad_key:
+        problems.append(bad_key)
+    elif key.startswith(VARS.reserved_prefix):
         problems.append(
             f"{where} sets {key}: run_job reads its own settings from the "
             "job's environment before the set applies; move it to the job"
@@ -209,15 +225,18 @@ def set_variable_problems(key: str, value: object, where: str) -> List[str]:
         problems.append(
             f"{where} has the variable name {quoted(key)}, which a job cannot set"
         )
-    if isinstance(value, str) and "\0" in value:
+    if not isinstance(value, str):
+        return problems
+    bad_value = _not_text_problem(f"{where}.{key}", value)
+    if bad_value:
+        problems.append(bad_value)
+    elif "\0" in value:
         problems.append(
             f"{where}.{key} holds a NUL byte (\\u0000), which no process argument or "
             "environment variable can carry: remove it"
         )
-    elif isinstance(value, str):
-        size = len(key.encode("utf-8", "surrogateescape")) + 1 + len(
-            value.encode("utf-8", "surrogateescape")
-        )
+    elif not bad_key:
+        size = len(key.encode("utf-8")) + 1 + len(value.encode("utf-8"))
         if size >= MAX_ARG_BYTES:
             problems.append(
                 f"{where}.{key} is {size} bytes as {key}=<value>; Linux takes at most "

@@ -75,6 +75,20 @@ def test_a_set_with_a_nul_byte_fails_with_the_config_code_and_a_log(s3_env, moto
     assert "holds a NUL byte" in log
 
 
+def test_a_set_with_a_lone_surrogate_fails_with_the_config_code_and_a_log(s3_env, moto_url) -> None:
+    """JSON can write half a surrogate pair ("a\\ud800b"); no variable or argument can carry
+    it, and printing it must not end in a traceback."""
+    run, log = run_child(s3_env, moto_url, [{"save_name": "a\ud800b", "var_\udfff": "1"}])
+    assert run.returncode == EXIT["config"], run.stderr
+    assert "Traceback" not in run.stderr
+    for needle in [
+        "sets[0].save_name holds \\ud800, half of a UTF-16 surrogate pair",
+        'the variable name "var_\\udfff": it holds \\udfff',
+    ]:
+        assert needle in run.stderr, run.stderr
+        assert needle in log, log
+
+
 def test_a_set_that_sets_a_reserved_variable_fails_with_a_log(s3_env, moto_url) -> None:
     run, log = run_child(s3_env, moto_url, [{"BATCHPY_OUTPUT_DIR": "out"}])
     assert run.returncode == EXIT["config"], run.stderr

@@ -52,6 +52,9 @@ def manifest(*sets: object) -> str:
         ({"a": "1\0"}, "holds a NUL byte"),
         ({"a": 5}, "must be a string"),
         ({"a": "x" * contract.MAX_ARG_BYTES}, "Linux takes at most"),
+        ({"a": "a\ud800b"}, "m.json sets[0].a holds \\ud800, half of a UTF-16 surrogate pair"),
+        ({"a": "\udfff" * contract.MAX_ARG_BYTES}, "holds \\udfff, half of a UTF-16"),
+        ({"a\udc80": "1"}, 'the variable name "a\udc80": it holds \\udc80, half of a UTF-16'),
     ],
 )
 def test_a_set_is_held_to_the_job_rules(variables: dict, needle: str) -> None:

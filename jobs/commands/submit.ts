@@ -89,14 +89,19 @@ export async function isPending(p: Promise<unknown>): Promise<boolean> {
   }
 }
 
-/** Values of typed options checked with the script's own argparse types (value-types.ts). */
+/**
+ * Values of typed options checked with the script's own argparse types (value-types.ts):
+ * every value written under a declared name, whatever else is wrong, so one run reports
+ * every problem.
+ */
 async function typeProblems(
   items: Parameters<typeof validateItems>[0],
+  invalid: Parameters<typeof validateItems>[2],
   desc: ScriptDescription,
   opts: SubmitOptions,
   ctx: Context,
 ): Promise<Problem[]> {
-  const collected = collectPairs(items, desc);
+  const collected = collectPairs(items, desc, invalid);
   if (collected.pairs.length === 0 || ctx.checkValues === undefined) {
     return [];
   }
@@ -153,11 +158,11 @@ async function checkedInputs(
     desc = { ...desc, plainEnv: new Set(opts.plainEnv) };
   }
   problems.push(...validateItems(items, desc, invalid));
-  if (problems.length === 0 && ctx.checkValues !== undefined && opts.scriptOptions === undefined) {
-    problems.push(...(await typeProblems(items, desc, opts, ctx)));
+  if (ctx.checkValues !== undefined && opts.scriptOptions === undefined) {
+    problems.push(...(await typeProblems(items, invalid, desc, opts, ctx)));
   }
   if (problems.length > 0) {
-    throw new BadInputError(sortProblems(dedupe(problems)));
+    throw new BadInputError(sortProblems(dedupe(problems), files));
   }
   return items;
 }

@@ -159,7 +159,8 @@ export function parseJsonDocument(
   // locates problems, is built when a problem is first located.
   const valid = validJsonValue(text);
   if (valid !== undefined && !hasDuplicateKey(text)) {
-    return { doc: documentOf(file, text, valid.value), problems: [] };
+    const doc = documentOf(file, text, valid.value);
+    return { doc, problems: notTextProblems(doc) };
   }
   const root = parseTree(text, errors, TREE_OPTIONS);
   // jsonc-parser often reports one mistake twice at the same offset; keep the first.
@@ -180,7 +181,55 @@ export function parseJsonDocument(
   if (problems.length > 0) {
     return { problems };
   }
-  return { doc: documentOf(file, text, JSON.parse(text) as unknown, root), problems };
+  const doc = documentOf(file, text, JSON.parse(text) as unknown, root);
+  return { doc, problems: notTextProblems(doc) };
+}
+
+/** An escape of half a UTF-16 pair (`\ud800`-`\udfff`): how JSON writes a lone surrogate. */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+/** In a `u` regular expression a pair is one character: this finds only lone halves. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/**
+ * Every key and string of the document that holds a lone surrogate: half of a UTF-16 pair,
+ * which is not a character, cannot be encoded as UTF-8, and so can reach neither a job's
+ * environment nor its log intact. Strings are walked only when the text escapes one.
+ */
+function notTextProblems(doc: JsonDocument): Problem[] {
+  if (!SURROGATE_ESCAPE.test(doc.text)) {
+    return [];
+  }
+  const problems: Problem[] = [];
+  const check = (s: string, at: JsonPath, what: "key" | "value"): void => {
+    const half = LONE_SURROGATE.exec(s)?.[0];
+    if (half !== undefined) {
+      const code = `\\u${half.charCodeAt(0).toString(16)}`;
+      problems.push(
+        problemAt(
+          doc,
+          at,
+          `the ${what} ${JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s)} holds ${code}, half of a UTF-16 surrogate pair, which is ` +
+            "not a character and cannot be encoded as UTF-8; remove it, or write the whole pair " +
+            "(such as \\ud83d\\ude00)",
+          { key: what === "key" },
+        ),
+      );
+    }
+  };
+  const visit = (v: unknown, at: JsonPath): void => {
+    if (typeof v === "string") {
+      check(v, at, "value");
+    } else if (Array.isArray(v)) {
+      v.forEach((item, i) => visit(item, [...at, i]));
+    } else if (v !== null && typeof v === "object") {
+      for (const [key, item] of Object.entries(v)) {
+        check(key, [...at, key], "key");
+        visit(item, [...at, key]);
+      }
+    }
+  };
+  visit(doc.value, []);
+  return problems;
 }
 
 /** Strict JSON, as jsonc-parser reads it: no comments, no trailing commas, no empty file. */

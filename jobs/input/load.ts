@@ -192,11 +192,15 @@ export function validateItems(
 }
 
 /**
- * Problems grouped by file in the order the files were given, then by position, so the
+ * Problems grouped by file in the order the files were given (`files`; a file read on the
+ * way, such as a sweep's rows, where its first problem came), then by position, so the
  * report reads top to bottom.
  */
-export function sortProblems(problems: readonly Problem[]): Problem[] {
-  const fileOrder = new Map<string, number>();
+export function sortProblems(
+  problems: readonly Problem[],
+  files: readonly InputFile[] = [],
+): Problem[] {
+  const fileOrder = new Map(files.map((f, i) => [f.shown, i]));
   problems.forEach((p) => {
     if (!fileOrder.has(p.file ?? "")) {
       fileOrder.set(p.file ?? "", fileOrder.size);

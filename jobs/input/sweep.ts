@@ -76,6 +76,8 @@ export interface LoadedSweep {
   /** Absolute paths of CSV/TSV files this sweep reads, so they are not also run alone. */
   readonly consumedFiles: readonly string[];
   readonly keySources: ReadonlyMap<string, KeySource>;
+  /** A problem of the whole sweep, located at the top of its file. */
+  readonly problemAt: (message: string) => Problem;
 }
 
 /** Reads a file relative to the sweep file; returns undefined when it does not exist. */
@@ -270,6 +272,7 @@ export function loadRowsSweep(
     basePrefix: [],
     sets: rows.sets,
     consumedFiles: [absolutePath],
+    problemAt: (message) => ({ file, line: 1, column: 1, message }),
     keySources: new Map(
       rows.header.map((h) => [
         h.name,
@@ -354,6 +357,7 @@ export function loadSweep(
     sets: combineBlocks(x.blocks),
     consumedFiles: x.consumedFiles,
     keySources: x.keySources,
+    problemAt: (message) => problemAt(doc, [], message),
   }));
 }
 
@@ -661,11 +665,8 @@ function setValueProblems(
       more++;
       return;
     }
-    const source = name !== undefined ? sweep.keySources.get(name) : undefined;
-    const text = message();
-    problems.push(
-      source !== undefined ? source.problemAt(text) : { file: sweep.file, message: text },
-    );
+    const source = (name !== undefined ? sweep.keySources.get(name) : undefined) ?? sweep;
+    problems.push(source.problemAt(message()));
   };
   sweep.sets.forEach((set, i) => {
     for (const [name, value] of set) {
@@ -679,7 +680,7 @@ function setValueProblems(
     }
   });
   if (more > 0) {
-    problems.push({ file: sweep.file, message: `... and ${more} more problems in other sets` });
+    problems.push(sweep.problemAt(`... and ${more} more problems in other sets`));
   }
   return problems;
 }
@@ -700,10 +701,11 @@ function lackingRequiredProblems(
       lacking.set(o.env, list);
     }
   });
-  return [...lacking].map(([name, indexes]) => ({
-    file: sweep.file,
-    message: `required option "${name}" is not set in ${whichSets(indexes, sweep.sets.length)}; add it to the sweep or to base.containerOverrides.environment`,
-  }));
+  return [...lacking].map(([name, indexes]) =>
+    sweep.problemAt(
+      `required option "${name}" is not set in ${whichSets(indexes, sweep.sets.length)}; add it to the sweep or to base.containerOverrides.environment`,
+    ),
+  );
 }
 
 /** "any set" when every set is listed, else the first five set numbers and how many more. */

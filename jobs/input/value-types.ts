@@ -9,7 +9,7 @@
  */
 import type { Problem } from "../errors";
 import { FatalError } from "../errors";
-import { problemAt } from "./json-source";
+import { problemAt, type JsonDocument } from "./json-source";
 import { entrypointArgs, startCheckValues, type StartedPython } from "./python-probe";
 import type { LoadedJob } from "./job-file";
 import type { ScriptDescription } from "./script-options";
@@ -35,60 +35,89 @@ interface Collected {
   readonly where: Locate[][];
 }
 
-/** Every distinct (variable, value) of a typed option, with where each was written. */
+/** One variable as a file writes it: its name, its value, and where to report the value. */
+interface WrittenVariable {
+  readonly name: string;
+  readonly value: string;
+  readonly at: Locate;
+}
+
+const ENVIRONMENT = ["containerOverrides", "environment"] as const;
+
+/**
+ * Every variable an item sets, with where its value was written: a job's environment, a
+ * sweep's base and each of its sets, and in a file that failed the schema every entry that
+ * still has a string name and value, so a schema error does not hide a bad value.
+ */
+function* variablesOf(item: LoadedJob | LoadedSweep | JsonDocument): Generator<WrittenVariable> {
+  if (!("kind" in item)) {
+    const env = (item.value as { containerOverrides?: { environment?: unknown } } | null)
+      ?.containerOverrides?.environment;
+    for (const [i, v] of (Array.isArray(env) ? env : []).entries()) {
+      const { name, value } = (v ?? {}) as { name?: unknown; value?: unknown };
+      if (typeof name === "string" && typeof value === "string") {
+        yield { name, value, at: (m) => problemAt(item, [...ENVIRONMENT, i, "value"], m) };
+      }
+    }
+    return;
+  }
+  if (item.kind === "job") {
+    for (const [i, { name, value }] of (
+      item.fields.containerOverrides?.environment ?? []
+    ).entries()) {
+      yield { name, value, at: (m) => problemAt(item.doc, [...ENVIRONMENT, i, "value"], m) };
+    }
+    return;
+  }
+  const base = item.base.containerOverrides?.environment ?? [];
+  const doc = item.baseDoc;
+  const prefix = [...item.basePrefix, ...ENVIRONMENT];
+  for (const [i, { name, value }] of base.entries()) {
+    yield {
+      name,
+      value,
+      at: (m) =>
+        doc !== undefined ? problemAt(doc, [...prefix, i, "value"], m) : item.problemAt(m),
+    };
+  }
+  for (const [i, set] of item.sets.entries()) {
+    for (const [name, value] of set) {
+      const source = item.keySources.get(name) ?? item;
+      yield { name, value, at: (m) => source.problemAt(`set ${i}: ${m}`) };
+    }
+  }
+}
+
+/**
+ * Every distinct (variable, value) of a typed option, with where each was written; `invalid`
+ * are the files that failed the schema.
+ */
 export function collectPairs(
   items: readonly (LoadedJob | LoadedSweep)[],
   desc: ScriptDescription,
+  invalid: readonly JsonDocument[] = [],
 ): Collected {
   const typed = new Set(desc.options.filter(isTyped).flatMap((o) => [o.env, ...o.aliases]));
   const index = new Map<string, number>();
   const pairs: [string, string][] = [];
   const where: Locate[][] = [];
-  const add = (name: string, value: string, at: Locate): void => {
-    if (!typed.has(name)) {
-      return;
-    }
-    const key = `${name}\u0000${value}`;
-    let i = index.get(key);
-    if (i === undefined) {
-      i = pairs.length;
-      index.set(key, i);
-      pairs.push([name, value]);
-      where.push([]);
-    }
-    if (where[i].length < 3) {
-      where[i].push(at);
-    }
-  };
-  for (const item of items) {
-    if (item.kind === "job") {
-      const env = item.fields.containerOverrides?.environment ?? [];
-      const at = ["containerOverrides", "environment"];
-      env.forEach((v, i) =>
-        add(v.name, v.value, (m) => problemAt(item.doc, [...at, i, "value"], m)),
-      );
-      continue;
-    }
-    const base = item.base.containerOverrides?.environment ?? [];
-    const doc = item.baseDoc;
-    const prefix = [...item.basePrefix, "containerOverrides", "environment"];
-    base.forEach((v, i) =>
-      add(v.name, v.value, (m) =>
-        doc !== undefined
-          ? problemAt(doc, [...prefix, i, "value"], m)
-          : { file: item.file, message: m },
-      ),
-    );
-    item.sets.forEach((set, i) => {
-      for (const [name, value] of set) {
-        const source = item.keySources.get(name);
-        add(name, value, (m) =>
-          source !== undefined
-            ? source.problemAt(`set ${i}: ${m}`)
-            : { file: item.file, message: `set ${i}: ${m}` },
-        );
+  for (const item of [...items, ...invalid]) {
+    for (const { name, value, at } of variablesOf(item)) {
+      if (!typed.has(name)) {
+        continue;
       }
-    });
+      const key = `${name}\u0000${value}`;
+      let i = index.get(key);
+      if (i === undefined) {
+        i = pairs.length;
+        index.set(key, i);
+        pairs.push([name, value]);
+        where.push([]);
+      }
+      if (where[i].length < 3) {
+        where[i].push(at);
+      }
+    }
   }
   return { pairs, where };
 }

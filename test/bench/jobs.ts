@@ -275,6 +275,7 @@ async function benchValueCheck(): Promise<BenchResult[]> {
     sets,
     consumedFiles: [],
     keySources: new Map(),
+    problemAt: (message) => ({ message }),
   };
   const desc = await describeScript({ repoRoot: REPO_ROOT });
   const times: number[] = [];

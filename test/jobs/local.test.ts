@@ -37,6 +37,7 @@ describe("jobs --local: the entrypoint on this machine", function () {
       sets: Array.from({ length: 10_001 }, (_, i) => new Map([["var_a", String(i)]])),
       consumedFiles: [],
       keySources: new Map(),
+      problemAt: (message) => ({ message }),
     };
     const { submissions } = buildPlan([sweep], { array: true });
     const plan = planLocal(submissions, "/lb");
@@ -75,6 +76,7 @@ describe("jobs --local: the entrypoint on this machine", function () {
       sets: [new Map([["var_a", "1"]]), new Map([["var_a", "2"]])],
       consumedFiles: [],
       keySources: new Map(),
+      problemAt: (message) => ({ message }),
     };
     const { submissions } = buildPlan([sweep], { array: true });
     const plan = planLocal(submissions, "/lb");

@@ -37,6 +37,7 @@ function sweepOf(jobName: string, sets: ParameterSet[]): LoadedSweep {
     sets,
     consumedFiles: [],
     keySources: new Map(),
+    problemAt: (message) => ({ message }),
   };
 }
 

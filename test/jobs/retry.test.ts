@@ -24,6 +24,7 @@ function sweep(n: number): LoadedSweep {
     sets: Array.from({ length: n }, (_, i): ParameterSet => new Map([["a", String(i)]])),
     consumedFiles: [],
     keySources: new Map(),
+    problemAt: (message) => ({ message }),
   };
 }
 

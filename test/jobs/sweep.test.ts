@@ -177,7 +177,7 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
     );
     assert.match(
       out,
-      /required option "save_name" is not set in any set; add it to the sweep or to base\.containerOverrides\.environment/,
+      /^jobs\/sweep\.json:1:1: required option "save_name" is not set in any set; add it to the sweep or to base\.containerOverrides\.environment$/m,
     );
     const rows = load(
       JSON.stringify({ rows: [{ var_a: 1, save_name: "a" }, { var_a: 2 }] }),
@@ -304,7 +304,7 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
       assert.strictEqual(problems.length, 11);
       assert.match(problems[0], /^p\.csv:1:1: set 0: the value of "var_a" contains a NUL byte/);
       assert.match(problems[9], /^p\.csv:1:1: set 9: /);
-      assert.strictEqual(problems[10], "p.csv: ... and 2 more problems in other sets");
+      assert.strictEqual(problems[10], "p.csv:1:1: ... and 2 more problems in other sets");
     });
     it("names the sets that lack a required option: all of them, or the first five", function () {
       assert.strictEqual(whichSets([0, 1, 2], 3), "any set");

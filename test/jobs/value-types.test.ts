@@ -97,6 +97,109 @@ describe("jobs: values checked with the script's argparse types", function () {
     assert.ok(!fs.existsSync(path.join(dir, "bucket")), "nothing ran");
   });
 
+  describe("one run reports every problem", function () {
+    const misspelt = {
+      jobName: "misspelt",
+      containerOverrides: {
+        environment: [
+          { name: "var_a", value: "six" },
+          { name: "save_nam", value: "x" },
+        ],
+      },
+    };
+
+    for (const mode of [["--local", "--local-root", "bucket"], ["--dry-run"], []]) {
+      it(`a misspelt name and var_a=six are both reported (${mode.join(" ") || "submit"})`, async function () {
+        write("misspelt.json", JSON.stringify(misspelt, null, 2));
+        const run = await runJobs(["submit", ...mode, "misspelt.json"], {
+          describe: "real",
+          cwd: dir,
+        });
+        assert.strictEqual(run.code, 2, run.stderr);
+        assert.deepStrictEqual(run.stderr.split("\n"), [
+          'error: misspelt.json:4:20: containerOverrides.environment: required option "save_name" (--save_name) is not set; add {"name": "save_name", "value": "..."}',
+          'error: misspelt.json:7:18: containerOverrides.environment[0].value: "six" is not a valid int for --var_a (type=int)',
+          'error: misspelt.json:10:17: containerOverrides.environment[1].name: "save_nam" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
+          "3 problem(s) found; nothing was submitted or changed",
+          "",
+        ]);
+        assert.deepStrictEqual(fs.readdirSync(dir), ["misspelt.json"], "nothing written");
+      });
+    }
+
+    it("prints what docs/jobs.md shows for a job file with a bad value and a misspelt name", async function () {
+      const docs = fs.readFileSync(path.join(REPO_ROOT, "docs", "jobs.md"), "utf8");
+      const shown = /One run reports every problem[^`]*```\n([^`]*)```/.exec(docs)?.[1];
+      fs.mkdirSync(path.join(dir, "jobs"));
+      write(
+        "jobs/typo.json",
+        [
+          "{",
+          '  "jobName": "typo",',
+          '  "containerOverrides": {',
+          '    "environment": [',
+          '      { "name": "var_a", "value": "six" },',
+          '      { "name": "var_c", "value": "7" },',
+          '      { "name": "save_name", "value": "typo" }',
+          "    ]",
+          "  }",
+          "}",
+          "",
+        ].join("\n"),
+      );
+      const run = await runJobs(["submit", "--dry-run", "jobs/typo.json"], {
+        describe: "real",
+        cwd: dir,
+      });
+      assert.strictEqual(run.code, 2, run.stderr);
+      assert.strictEqual(run.stderr, shown);
+    });
+
+    it("names, missing options and values of every file, a sweep and a file that fails the schema among them", async function () {
+      write("misspelt.json", JSON.stringify(misspelt, null, 2));
+      write(
+        "sweep.json",
+        JSON.stringify({ jobName: "sw", grid: { var_a: ["1", "two"], var_bb: ["x"] } }, null, 2),
+      );
+      write("rows.csv", "var_a,save_name\n1,a\nthree,b\n");
+      write(
+        "schema.json",
+        JSON.stringify(
+          {
+            containerOverrides: {
+              vcpus: "2",
+              environment: [
+                { name: "var_a", value: "4.5" },
+                { name: "save_name", value: "s" },
+              ],
+            },
+          },
+          null,
+          2,
+        ),
+      );
+      const run = await runJobs(["submit", "--local", "--local-root", "bucket", "."], {
+        describe: "real",
+        cwd: dir,
+      });
+      assert.strictEqual(run.code, 2, run.stderr);
+      assert.deepStrictEqual(run.stderr.split("\n"), [
+        'error: misspelt.json:4:20: containerOverrides.environment: required option "save_name" (--save_name) is not set; add {"name": "save_name", "value": "..."}',
+        'error: misspelt.json:7:18: containerOverrides.environment[0].value: "six" is not a valid int for --var_a (type=int)',
+        'error: misspelt.json:10:17: containerOverrides.environment[1].name: "save_nam" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
+        'error: rows.csv:1:1: set 1: "three" is not a valid int for --var_a (type=int)',
+        'error: schema.json:3:14: containerOverrides.vcpus: expected number, got the string "2"; write it without quotes: 2',
+        'error: schema.json:7:18: containerOverrides.environment[0].value: "4.5" is not a valid int for --var_a (type=int)',
+        'error: sweep.json:1:1: required option "save_name" is not set in any set; add it to the sweep or to base.containerOverrides.environment',
+        'error: sweep.json:4:5: grid.var_a: set 1: "two" is not a valid int for --var_a (type=int)',
+        'error: sweep.json:8:5: grid.var_bb: "var_bb" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
+        "9 problem(s) found; nothing was submitted or changed",
+        "",
+      ]);
+      assert.ok(!fs.existsSync(path.join(dir, "bucket")), "nothing ran");
+    });
+  });
+
   it("sends each distinct value once: 10,000 sets of one option are at most 10,000 pairs", async function () {
     const sets = Array.from({ length: 10_000 }, (_, i) => new Map([["var_a", String(i % 100)]]));
     const collected = collectPairs(
@@ -110,6 +213,7 @@ describe("jobs: values checked with the script's argparse types", function () {
           sets,
           consumedFiles: [],
           keySources: new Map(),
+          problemAt: (message) => ({ message }),
         },
       ],
       {
