@@ -9,7 +9,14 @@ import type { Problem } from "../errors";
 import { jobProblems, loadJob, rawEnvironmentProblems, type LoadedJob } from "./job-file";
 import { parseJsonDocument, type JsonDocument } from "./json-source";
 import type { ScriptDescription } from "./script-options";
-import { isSweepValue, loadRowsSweep, loadSweep, sweepProblems, type LoadedSweep } from "./sweep";
+import {
+  isSweepValue,
+  loadRowsSweep,
+  loadSweep,
+  sweepProblems,
+  type LoadedSweep,
+  type ReadFile,
+} from "./sweep";
 
 export interface InputFile {
   /** As shown in messages: relative to the working directory when inside it. */
@@ -113,22 +120,60 @@ function filesOfArg(arg: string, cwd: string): { found: string[]; problem?: stri
   return { found: [], problem: "no such file or directory" };
 }
 
-function readFileOrUndefined(absolute: string): string | undefined {
-  try {
-    return fs.readFileSync(absolute, "utf8");
-  } catch {
-    return undefined;
+/**
+ * Where `bytes` stop being UTF-8, as the line and column of the text Node decodes from them
+ * (each bad sequence becomes U+FFFD there), or undefined when they are UTF-8 throughout.
+ */
+export function notUtf8At(bytes: Buffer): { line: number; column: number } | undefined {
+  const text = bytes.toString("utf8");
+  let offset = 0;
+  let line = 1;
+  let column = 1;
+  for (const c of text) {
+    const encoded = Buffer.from(c, "utf8");
+    if (!encoded.equals(bytes.subarray(offset, offset + encoded.length))) {
+      return { line, column };
+    }
+    offset += encoded.length;
+    [line, column] = c === "\n" ? [line + 1, 1] : [line, column + c.length];
   }
+  return undefined;
+}
+
+/**
+ * Reads files as UTF-8, adding a located problem for one that is not (a Latin-1 CSV would
+ * otherwise reach Batch with U+FFFD in its values); undefined when a file cannot be read.
+ */
+function utf8Reader(files: readonly InputFile[], problems: Problem[]): ReadFile {
+  const shown = new Map(files.map((f) => [f.absolute, f.shown]));
+  return (absolute) => {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(absolute);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== undefined) {
+        return undefined;
+      }
+      throw err;
+    }
+    const at = notUtf8At(bytes);
+    if (at !== undefined) {
+      const message = "the file is not UTF-8 text from here on; save it with UTF-8 encoding";
+      problems.push({ file: shown.get(absolute) ?? absolute, ...at, message });
+    }
+    return bytes.toString("utf8");
+  };
 }
 
 /** Parses and schema-checks every file (no script options needed yet). */
 export function loadInputs(
   files: readonly InputFile[],
-  readFile: (absolute: string) => string | undefined = readFileOrUndefined,
+  read?: ReadFile,
 ): { items: (LoadedJob | LoadedSweep)[]; invalid: JsonDocument[]; problems: Problem[] } {
   const items: (LoadedJob | LoadedSweep)[] = [];
   const invalid: JsonDocument[] = [];
   const problems: Problem[] = [];
+  const readFile = read ?? utf8Reader(files, problems);
   const origin = new Map<LoadedJob | LoadedSweep, string>();
   for (const f of files) {
     const text = readFile(f.absolute);

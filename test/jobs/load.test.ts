@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import fg from "fast-glob";
-import { expandInputs, jobFilesIn } from "../../jobs/input/load";
+import { expandInputs, jobFilesIn, loadInputs, notUtf8At } from "../../jobs/input/load";
 
 describe("jobs/input/load: arguments to job files", function () {
   let dir: string;
@@ -79,5 +79,46 @@ describe("jobs/input/load: arguments to job files", function () {
       "link.json",
       "ü.json",
     ]);
+  });
+});
+
+describe("jobs/input/load: files that are not UTF-8", function () {
+  let dir: string;
+  before(function () {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "batchpy-utf8-"));
+  });
+  after(function () {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("locates the first byte that is not UTF-8, and passes UTF-8 (a real U+FFFD too)", function () {
+    assert.deepStrictEqual(notUtf8At(Buffer.from("var_a,var_b\n1,caf\xe9\n", "latin1")), {
+      line: 2,
+      column: 6,
+    });
+    assert.deepStrictEqual(notUtf8At(Buffer.from([0x61, 0xf0, 0x9f, 0x98])), {
+      line: 1,
+      column: 2,
+    });
+    assert.strictEqual(notUtf8At(Buffer.from("café 😀 \ufffd\n", "utf8")), undefined);
+  });
+
+  it("refuses a Latin-1 CSV sweep and a JSON job file at the byte, with the rest still checked", function () {
+    fs.writeFileSync(path.join(dir, "params.csv"), Buffer.from("var_a\ncaf\xe9\n", "latin1"));
+    fs.writeFileSync(
+      path.join(dir, "job.json"),
+      Buffer.from('{"jobName": "j\xe9", "containerOverrides": 3}', "latin1"),
+    );
+    const { files } = expandInputs(["params.csv", "job.json"], dir);
+    const { problems } = loadInputs(files);
+    const fix = "the file is not UTF-8 text from here on; save it with UTF-8 encoding";
+    assert.deepStrictEqual(
+      problems.filter((p) => p.message === fix),
+      [
+        { file: "params.csv", line: 2, column: 4, message: fix },
+        { file: "job.json", line: 1, column: 15, message: fix },
+      ],
+    );
+    assert.ok(problems.some((p) => p.file === "job.json" && p.message !== fix));
   });
 });
