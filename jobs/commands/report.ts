@@ -7,8 +7,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { displayPath, localRoot, openStack, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_OK, FatalError, describeError } from "../errors";
-import { requireOutput } from "../input/outputs";
-import { DEFAULT_PRICING_BASIS, resolvePrices, type Prices } from "../report/prices";
+import { requireOutput, type StackOutputs } from "../input/outputs";
+import { PRICE_TABLE, defaultPricing, type Pricing } from "../report/prices";
 import { CACHE_FOLDER, fileCache, type ReportCache } from "../state/report-cache";
 import { writeWhole } from "../state/write-whole";
 import { renderHtml } from "../output/report-html";
@@ -24,6 +24,7 @@ import { sortRows, summarizeRows } from "../report/rows";
 import { awsSource, collectRows, localSource, type ReportSource } from "../report/sources";
 import { selectEntries } from "./watch";
 import { definedOnly } from "../../components/defined";
+import { COMPUTE_TYPES, type ComputeType } from "../../components/instance-types";
 
 export interface ReportOptions extends StackOptions {
   readonly names: readonly string[];
@@ -34,7 +35,7 @@ export interface ReportOptions extends StackOptions {
   readonly html?: string;
   /** Terminal rows shown (failed rows always are). */
   readonly limit?: number;
-  /** Instance types or FARGATE the prices come from (default: the stack's default type). */
+  /** Instance types, FARGATE or FARGATE_SPOT to price as (default: the stack's own). */
   readonly pricing?: readonly string[];
   readonly priceVcpuHour?: number;
   readonly priceGbHour?: number;
@@ -42,30 +43,57 @@ export interface ReportOptions extends StackOptions {
   readonly cache?: boolean;
 }
 
-/** Where the default prices come from: --pricing, the stack's jobLimits.basis, the default type. */
-export function pricingBasis(
-  flag: readonly string[] | undefined,
-  outputs: Readonly<Record<string, unknown>> | undefined,
-): string[] {
-  if (flag !== undefined && flag.length > 0) {
-    return [...flag];
-  }
-  const basis = (outputs?.jobLimits as { basis?: unknown } | undefined)?.basis;
-  if (Array.isArray(basis) && basis.length > 0 && basis.every((b) => typeof b === "string")) {
-    return basis as string[];
-  }
-  return [DEFAULT_PRICING_BASIS];
+/** `FARGATE` or `FARGATE_SPOT` in --pricing (any case), if given. */
+function fargateIn(flag: readonly string[]): ComputeType | undefined {
+  const upper = flag.map((t) => t.toUpperCase());
+  return upper.includes("FARGATE_SPOT")
+    ? "FARGATE_SPOT"
+    : upper.includes("FARGATE")
+      ? "FARGATE"
+      : undefined;
 }
 
-function userPrices(opts: ReportOptions): { usdPerVcpuHour?: number; usdPerGbHour?: number } {
-  return definedOnly({ usdPerVcpuHour: opts.priceVcpuHour, usdPerGbHour: opts.priceGbHour });
+/**
+ * How runs are priced: the stack's compute type, instance types (its jobLimits.basis) and
+ * region; --pricing names other instance types or FARGATE / FARGATE_SPOT (Spot stays Spot);
+ * --price-vcpu-hour and --price-gb-hour set the user's own prices. Local runs are priced as
+ * if they had run in the table's region.
+ */
+export function pricingOf(
+  opts: Pick<ReportOptions, "pricing" | "priceVcpuHour" | "priceGbHour">,
+  outputs: StackOutputs | undefined,
+): Pricing {
+  const own = definedOnly({ usdPerVcpuHour: opts.priceVcpuHour, usdPerGbHour: opts.priceGbHour });
+  const stated = COMPUTE_TYPES.find((t) => t === outputs?.computeType);
+  const basis = outputs?.jobLimits?.basis ?? [];
+  const stack: Pricing =
+    outputs === undefined
+      ? defaultPricing()
+      : {
+          compute: stated ?? (basis.includes("FARGATE") ? "FARGATE" : "EC2"),
+          ...(stated === undefined ? { spotUnknown: true } : {}),
+          instanceTypes:
+            basis.length > 0 && !basis.includes("FARGATE") ? basis : defaultPricing().instanceTypes,
+          region: outputs.region ?? PRICE_TABLE.region,
+        };
+  const flag = opts.pricing ?? [];
+  if (flag.length === 0) {
+    return { ...stack, ...own };
+  }
+  const fargate = fargateIn(flag);
+  return {
+    region: stack.region,
+    compute: fargate ?? (stack.compute === "SPOT" ? "SPOT" : "EC2"),
+    instanceTypes: fargate === undefined ? flag : [],
+    ...own,
+  };
 }
 
 /** Builds the report from the ledger's jobs (or local runs); no output written. */
 async function buildReport(opts: ReportOptions, ctx: Context): Promise<Report> {
   let source: ReportSource;
   let label: string;
-  let prices: Prices;
+  let prices: Pricing;
   let cleanup = (): void => undefined;
   let cache: ReportCache | undefined;
   const warnings: string[] = [];
@@ -73,7 +101,7 @@ async function buildReport(opts: ReportOptions, ctx: Context): Promise<Report> {
     const root = localRoot(ctx, opts.localRoot);
     source = localSource(root, { names: opts.names, last: opts.last });
     label = `local runs in ${displayPath(ctx.cwd, root)}`;
-    prices = resolvePrices(pricingBasis(opts.pricing, undefined), userPrices(opts));
+    prices = pricingOf(opts, undefined);
   } else {
     const { outputs, ledger } = openStack(opts, ctx);
     warnings.push(...ledger.warnings);
@@ -86,10 +114,7 @@ async function buildReport(opts: ReportOptions, ctx: Context): Promise<Report> {
     }
     source = awsSource(entries, clients, bucket, cache, outputs.outputs.logGroupName);
     label = `stack ${outputs.stack}`;
-    prices = resolvePrices(
-      pricingBasis(opts.pricing, outputs.outputs as Readonly<Record<string, unknown>>),
-      userPrices(opts),
-    );
+    prices = pricingOf(opts, outputs.outputs);
   }
   try {
     const now = Date.now();
