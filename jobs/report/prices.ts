@@ -81,8 +81,9 @@ function isFargate(p: Pricing): boolean {
   return p.compute === "FARGATE" || p.compute === "FARGATE_SPOT";
 }
 
-function hasUserPrice(p: Pricing): boolean {
-  return p.usdPerVcpuHour !== undefined || p.usdPerGbHour !== undefined;
+/** Whether any price comes from the table: the user's vCPU price replaces it on EC2 and Spot. */
+function usesTable(p: Pricing): boolean {
+  return p.usdPerVcpuHour === undefined || (isFargate(p) && p.usdPerGbHour === undefined);
 }
 
 /** The price basis in words: what the figure is, from which prices. */
@@ -99,14 +100,15 @@ export function pricingBasis(p: Pricing): string {
     p.spotUnknown === true
       ? " (or Spot, which costs at most that: the stack's outputs predate computeType)"
       : "";
-  if (!hasUserPrice(p)) {
-    return `${machine}${unknown}, ${table}`;
-  }
-  const parts = [
+  const own = [
     p.usdPerVcpuHour !== undefined ? `$${p.usdPerVcpuHour} per vCPU-hour` : undefined,
     p.usdPerGbHour !== undefined ? `$${p.usdPerGbHour} per GB-hour` : undefined,
   ].filter((s) => s !== undefined);
-  return `your prices: ${parts.join(" + ")} (the rest: ${machine}${unknown}, ${table})`;
+  const tabled = `${machine}${unknown}, ${table}`;
+  if (own.length === 0) {
+    return tabled;
+  }
+  return `your prices: ${own.join(" + ")}` + (usesTable(p) ? ` (the rest: ${tabled})` : "");
 }
 
 type Rate = number | { readonly noPrice: string };
@@ -119,10 +121,9 @@ function regionCheck(p: Pricing): { noPrice: string } | undefined {
 
 /** Fargate: the task's vCPUs and memory at the per-vCPU-hour and per-GB-hour prices. */
 function fargateRate(job: JobResources, p: Pricing): Rate {
-  const table = p.usdPerVcpuHour === undefined || p.usdPerGbHour === undefined;
   const f = PRICE_TABLE.fargate;
   return (
-    (table ? regionCheck(p) : undefined) ??
+    (usesTable(p) ? regionCheck(p) : undefined) ??
     job.vcpus * (p.usdPerVcpuHour ?? f.usdPerVcpuHour) +
       ((job.memoryMiB ?? 0) / 1024) * (p.usdPerGbHour ?? f.usdPerGbHour)
   );

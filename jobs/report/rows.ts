@@ -274,7 +274,7 @@ export function buildRow(
   const job = { vcpus, ...definedOnly({ memoryMiB: u.memoryMiB, gpus: u.gpus }) };
   // Each attempt is billed on its own (Fargate's minute applies per attempt).
   const prices = billed.map((s) => priceRun(s, job, pricing));
-  const missing = prices.find((p) => "noPrice" in p);
+  const noPrice = prices.flatMap((p) => ("noPrice" in p ? [p.noPrice] : []))[0];
   const cost = prices.reduce((sum, p) => sum + ("usd" in p ? p.usd : 0), 0);
   const runSeconds = seconds(u.startedAt, u.stoppedAt);
   const queueSeconds = seconds(u.createdAt, u.startedAt);
@@ -283,7 +283,7 @@ export function buildRow(
     name: rowName(u.job, u.index),
     ...definedOnly({ runSeconds, queueSeconds }),
     vcpuHours: (billed.reduce((a, b) => a + b, 0) * vcpus) / 3600,
-    ...(missing !== undefined && "noPrice" in missing ? { noPrice: missing.noPrice } : { cost }),
+    ...(noPrice !== undefined ? { noPrice } : { cost }),
     files,
     metrics,
     runs: entry.runs,

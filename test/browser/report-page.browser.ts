@@ -166,4 +166,32 @@ describe("jobs:report --html in headless Chromium", function () {
     assert.deepStrictEqual(requests, [], "the page loads nothing from the network");
     await page.close();
   });
+
+  it("says what the cost is priced as, and shows a row it cannot price as no price", async function () {
+    const base = mixedReport();
+    // A GPU job cannot run on the m5a.large the default pricing uses.
+    const gpu: RunUnit = {
+      job: "gpu",
+      jobId: "g",
+      status: "SUCCEEDED",
+      attempts: [{ startedAt: 0, stoppedAt: 60_000 }],
+      vcpus: 1,
+      gpus: 1,
+      params: {},
+    };
+    const rows = [base.rows[0], buildRow({ unit: gpu, runs: 1 }, [], {}, base.prices, 0)];
+    const file = path.join(dir, "cost.html");
+    fs.writeFileSync(file, renderHtml({ ...base, rows, summary: summarizeRows(rows) }));
+    const page = await browser.newPage();
+    await page.goto(`file://${file}`);
+    await page.waitForSelector("body[data-ready=true]", { timeout: 30_000 });
+    const summary = (await page.locator("#summary").textContent()) ?? "";
+    assert.match(
+      summary,
+      /estimated <\$0\.01 for 1 of 2 rows \(m5a\.large on-demand, us-east-1 list prices of 2026-06; an estimate, not a bill\)/,
+    );
+    assert.match(summary, /No price for 1 row\(s\): the job does not fit on m5a\.large\./);
+    assert.deepStrictEqual((await columnValues(page, "cost")).sort(), ["<$0.01", "no price"]);
+    await page.close();
+  });
 });
