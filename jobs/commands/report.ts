@@ -7,8 +7,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { displayPath, localRoot, openStack, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_OK, FatalError, describeError } from "../errors";
-import { requireOutput, type StackOutputs } from "../input/outputs";
-import { PRICE_TABLE, defaultPricing, type Pricing } from "../report/prices";
+import { requireOutput } from "../input/outputs";
+import { pricingOf, type Pricing, type UserPricing } from "../report/prices";
 import { CACHE_FOLDER, fileCache, type ReportCache } from "../state/report-cache";
 import { writeWhole } from "../state/write-whole";
 import { renderHtml } from "../output/report-html";
@@ -24,7 +24,6 @@ import { sortRows, summarizeRows } from "../report/rows";
 import { awsSource, collectRows, localSource, type ReportSource } from "../report/sources";
 import { selectEntries } from "./watch";
 import { definedOnly } from "../../components/defined";
-import { COMPUTE_TYPES, type ComputeType } from "../../components/instance-types";
 
 export interface ReportOptions extends StackOptions {
   readonly names: readonly string[];
@@ -43,50 +42,12 @@ export interface ReportOptions extends StackOptions {
   readonly cache?: boolean;
 }
 
-/** `FARGATE` or `FARGATE_SPOT` in --pricing (any case), if given. */
-function fargateIn(flag: readonly string[]): ComputeType | undefined {
-  const upper = flag.map((t) => t.toUpperCase());
-  return upper.includes("FARGATE_SPOT")
-    ? "FARGATE_SPOT"
-    : upper.includes("FARGATE")
-      ? "FARGATE"
-      : undefined;
-}
-
-/**
- * How runs are priced: the stack's compute type, instance types (its jobLimits.basis) and
- * region; --pricing names other instance types or FARGATE / FARGATE_SPOT (Spot stays Spot);
- * --price-vcpu-hour and --price-gb-hour set the user's own prices. Local runs are priced as
- * if they had run in the table's region.
- */
-export function pricingOf(
-  opts: Pick<ReportOptions, "pricing" | "priceVcpuHour" | "priceGbHour">,
-  outputs: StackOutputs | undefined,
-): Pricing {
-  const own = definedOnly({ usdPerVcpuHour: opts.priceVcpuHour, usdPerGbHour: opts.priceGbHour });
-  const stated = COMPUTE_TYPES.find((t) => t === outputs?.computeType);
-  const basis = outputs?.jobLimits?.basis ?? [];
-  const stack: Pricing =
-    outputs === undefined
-      ? defaultPricing()
-      : {
-          compute: stated ?? (basis.includes("FARGATE") ? "FARGATE" : "EC2"),
-          ...(stated === undefined ? { spotUnknown: true } : {}),
-          instanceTypes:
-            basis.length > 0 && !basis.includes("FARGATE") ? basis : defaultPricing().instanceTypes,
-          region: outputs.region ?? PRICE_TABLE.region,
-        };
-  const flag = opts.pricing ?? [];
-  if (flag.length === 0) {
-    return { ...stack, ...own };
-  }
-  const fargate = fargateIn(flag);
-  return {
-    region: stack.region,
-    compute: fargate ?? (stack.compute === "SPOT" ? "SPOT" : "EC2"),
-    instanceTypes: fargate === undefined ? flag : [],
-    ...own,
-  };
+function userPricing(opts: ReportOptions): UserPricing {
+  return definedOnly({
+    types: opts.pricing,
+    usdPerVcpuHour: opts.priceVcpuHour,
+    usdPerGbHour: opts.priceGbHour,
+  });
 }
 
 /** Builds the report from the ledger's jobs (or local runs); no output written. */
@@ -101,7 +62,7 @@ async function buildReport(opts: ReportOptions, ctx: Context): Promise<Report> {
     const root = localRoot(ctx, opts.localRoot);
     source = localSource(root, { names: opts.names, last: opts.last });
     label = `local runs in ${displayPath(ctx.cwd, root)}`;
-    prices = pricingOf(opts, undefined);
+    prices = pricingOf(undefined, userPricing(opts));
   } else {
     const { outputs, ledger } = openStack(opts, ctx);
     warnings.push(...ledger.warnings);
@@ -114,7 +75,7 @@ async function buildReport(opts: ReportOptions, ctx: Context): Promise<Report> {
     }
     source = awsSource(entries, clients, bucket, cache, outputs.outputs.logGroupName);
     label = `stack ${outputs.stack}`;
-    prices = pricingOf(opts, outputs.outputs);
+    prices = pricingOf(outputs.outputs, userPricing(opts));
   }
   try {
     const now = Date.now();

@@ -6,11 +6,13 @@
  * than another's. Users set their own prices with `--price-vcpu-hour` and `--price-gb-hour`.
  */
 import {
+  COMPUTE_TYPES,
   DEFAULT_INSTANCE_TYPES,
   KNOWN_INSTANCE_TYPES,
   placeableMemoryMiB,
   type ComputeType,
 } from "../../components/instance-types";
+import type { StackOutputs } from "../input/outputs";
 
 /**
  * Linux on-demand list prices (USD), read from the AWS pricing pages for one region. The
@@ -75,6 +77,57 @@ export type Price = { readonly usd: number; readonly basis: string } | { readonl
 /** The default pricing: the stack's default instance type, on-demand, in the table's region. */
 export function defaultPricing(): Pricing {
   return { compute: "EC2", instanceTypes: DEFAULT_INSTANCE_TYPES, region: PRICE_TABLE.region };
+}
+
+/** `FARGATE` or `FARGATE_SPOT` among the names (any case), if there. */
+function fargateIn(names: readonly string[]): ComputeType | undefined {
+  const upper = names.map((t) => t.toUpperCase());
+  return upper.includes("FARGATE_SPOT")
+    ? "FARGATE_SPOT"
+    : upper.includes("FARGATE")
+      ? "FARGATE"
+      : undefined;
+}
+
+/** How the stack runs jobs: its computeType, instance types (jobLimits.basis) and region. */
+function stackPricing(outputs: StackOutputs): Pricing {
+  const stated = COMPUTE_TYPES.find((t) => t === outputs.computeType);
+  const basis = outputs.jobLimits?.basis ?? [];
+  const fargate = fargateIn(basis);
+  return {
+    compute: stated ?? fargate ?? "EC2",
+    ...(stated === undefined ? { spotUnknown: true } : {}),
+    instanceTypes: basis.length > 0 && fargate === undefined ? basis : DEFAULT_INSTANCE_TYPES,
+    region: outputs.region ?? PRICE_TABLE.region,
+  };
+}
+
+/** `--pricing`, `--price-vcpu-hour` and `--price-gb-hour`. */
+export interface UserPricing {
+  /** Instance types, FARGATE or FARGATE_SPOT to price as. */
+  readonly types?: readonly string[];
+  readonly usdPerVcpuHour?: number;
+  readonly usdPerGbHour?: number;
+}
+
+/**
+ * How runs are priced: as the stack runs them (without outputs, as the default pricing),
+ * unless the user names other instance types, or FARGATE or FARGATE_SPOT (Spot stays Spot),
+ * or gives prices of their own.
+ */
+export function pricingOf(outputs: StackOutputs | undefined, user: UserPricing = {}): Pricing {
+  const { types = [], ...own } = user;
+  const stack = outputs === undefined ? defaultPricing() : stackPricing(outputs);
+  if (types.length === 0) {
+    return { ...stack, ...own };
+  }
+  const fargate = fargateIn(types);
+  return {
+    compute: fargate ?? (stack.compute === "SPOT" ? "SPOT" : "EC2"),
+    instanceTypes: fargate === undefined ? types : [],
+    region: stack.region,
+    ...own,
+  };
 }
 
 function isFargate(p: Pricing): boolean {

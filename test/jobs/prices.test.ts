@@ -4,7 +4,6 @@
  */
 import * as assert from "assert";
 import type { JobDetail } from "../../jobs/aws/api";
-import { pricingOf } from "../../jobs/commands/report";
 import { parseOutputs } from "../../jobs/input/outputs";
 import {
   formatCsv,
@@ -18,6 +17,7 @@ import {
   defaultPricing,
   priceRun,
   pricingBasis,
+  pricingOf,
   type JobResources,
   type Price,
   type Pricing,
@@ -144,7 +144,7 @@ describe("jobs/report/prices: priceRun", function () {
   });
 });
 
-describe("jobs/commands/report: pricingOf", function () {
+describe("jobs/report/prices: pricingOf", function () {
   const outputs = (extra: Record<string, unknown>) =>
     parseOutputs(JSON.stringify({ region: "us-east-1", ...extra }), "outputs.json");
   const limits = (basis: string[]) => ({
@@ -157,14 +157,13 @@ describe("jobs/commands/report: pricingOf", function () {
   });
 
   it("prices as the stack runs: its compute type, instance types and region", function () {
-    const spot = pricingOf({}, outputs({ computeType: "SPOT", ...limits(["c5.large"]) }));
+    const spot = pricingOf(outputs({ computeType: "SPOT", ...limits(["c5.large"]) }));
     assert.deepStrictEqual(spot, {
       compute: "SPOT",
       instanceTypes: ["c5.large"],
       region: "us-east-1",
     });
     const fs = pricingOf(
-      {},
       outputs({ computeType: "FARGATE_SPOT", region: "eu-west-1", ...limits(["FARGATE"]) }),
     );
     assert.strictEqual(fs.compute, "FARGATE_SPOT");
@@ -172,24 +171,24 @@ describe("jobs/commands/report: pricingOf", function () {
   });
 
   it("says so when the stack's outputs do not tell on-demand from Spot", function () {
-    const old = pricingOf({}, outputs(limits(["m5a.large"])));
+    const old = pricingOf(outputs(limits(["m5a.large"])));
     assert.strictEqual(old.spotUnknown, true);
     assert.strictEqual(
       pricingBasis(old),
       "m5a.large on-demand (or Spot, which costs at most that: the stack's outputs predate computeType), us-east-1 list prices of 2026-06",
     );
-    assert.strictEqual(pricingOf({}, outputs(limits(["FARGATE"]))).compute, "FARGATE");
+    assert.strictEqual(pricingOf(outputs(limits(["FARGATE"]))).compute, "FARGATE");
   });
 
   it("takes --pricing's types (Spot stays Spot) or FARGATE / FARGATE_SPOT in any case", function () {
     const spot = outputs({ computeType: "SPOT", ...limits(["m5a.large"]) });
-    assert.deepStrictEqual(pricingOf({ pricing: ["C5.large"] }, spot), {
+    assert.deepStrictEqual(pricingOf(spot, { types: ["C5.large"] }), {
       compute: "SPOT",
       instanceTypes: ["C5.large"],
       region: "us-east-1",
     });
-    assert.strictEqual(pricingOf({ pricing: ["fargate_spot"] }, spot).compute, "FARGATE_SPOT");
-    assert.deepStrictEqual(pricingOf({ priceVcpuHour: 0.02 }, undefined), {
+    assert.strictEqual(pricingOf(spot, { types: ["fargate_spot"] }).compute, "FARGATE_SPOT");
+    assert.deepStrictEqual(pricingOf(undefined, { usdPerVcpuHour: 0.02 }), {
       ...defaultPricing(),
       usdPerVcpuHour: 0.02,
     });
