@@ -41,8 +41,8 @@ export function formatDuration(seconds: number | undefined): string {
 }
 
 /**
- * USD in cents, as a bill shows it: $0.00, <$0.01, $0.04, $1,234.50, or "no price". CSV and
- * --json keep the figure unrounded.
+ * USD in cents, as a bill shows it: $0.00, <$0.01, $0.04, $1,234.50, or "no price". CSV
+ * (six decimals) and --json keep more digits.
  */
 export function formatUsd(usd: number | undefined): string {
   if (usd === undefined) {
