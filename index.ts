@@ -57,5 +57,7 @@ export const jobDefinitionArn = job.jobDefinitionArn;
 export const imageUri = image.imageUri;
 export const logGroupName = job.logGroupName;
 export const region = settings.region;
+/** EC2, SPOT, FARGATE or FARGATE_SPOT: what the report's cost estimate is priced as. */
+export const computeType = compute.computeType;
 /** The largest job the compute environment can place, for the jobs tool's checks. */
 export const jobLimits = compute.jobLimits;

@@ -2,21 +2,24 @@ import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
 import { lookUpDefaultNetwork } from "./default-vpc";
 import { assumeRolePolicyFor } from "./iam";
-import { INSTANCE_TYPE_PATTERN, KNOWN_INSTANCE_TYPES, isGpuInstanceType } from "./instance-types";
+import {
+  COMPUTE_TYPES,
+  DEFAULT_INSTANCE_TYPES,
+  INSTANCE_TYPE_PATTERN,
+  KNOWN_INSTANCE_TYPES,
+  isGpuInstanceType,
+  type ComputeType,
+} from "./instance-types";
 import { ec2JobLimits, fargateJobLimits, JobLimits, NamedInstanceSize } from "./job-limits";
 import { EC2_CONFIGURATION, imdsBlockUserData, INSTANCE_METADATA_OPTIONS } from "./launch-template";
 import { checkIntegerRange, isKnownNumber, ValidationError } from "./validation";
 
-/** Where jobs run: EC2 on-demand or spot instances, or Fargate (on-demand or spot). */
-export type ComputeType = "EC2" | "SPOT" | "FARGATE" | "FARGATE_SPOT";
-export const COMPUTE_TYPES: readonly ComputeType[] = ["EC2", "SPOT", "FARGATE", "FARGATE_SPOT"];
+export { COMPUTE_TYPES, DEFAULT_INSTANCE_TYPES, type ComputeType } from "./instance-types";
 
 export const DEFAULT_COMPUTE_TYPE: ComputeType = "EC2";
 /** Zero vCPUs when idle: instances exist only while jobs run. */
 const DEFAULT_MIN_VCPUS = 0;
 export const DEFAULT_MAX_VCPUS = 16;
-/** The tutorial's instance type: 2 vCPUs, 8 GiB, AMD. */
-export const DEFAULT_INSTANCE_TYPES: readonly string[] = ["m5a.large"];
 const DEFAULT_ALLOCATION_STRATEGY: Record<"EC2" | "SPOT", string> = {
   EC2: "BEST_FIT_PROGRESSIVE",
   // Least likely to be interrupted at a low price; needs no spot fleet role.

@@ -5,6 +5,13 @@
  * No imports: stack config, the components and their tests all read these facts.
  */
 
+/** Where jobs run: EC2 on-demand or spot instances, or Fargate (on-demand or spot). */
+export type ComputeType = "EC2" | "SPOT" | "FARGATE" | "FARGATE_SPOT";
+export const COMPUTE_TYPES: readonly ComputeType[] = ["EC2", "SPOT", "FARGATE", "FARGATE_SPOT"];
+
+/** The tutorial's instance type: 2 vCPUs, 8 GiB, AMD. */
+export const DEFAULT_INSTANCE_TYPES: readonly string[] = ["m5a.large"];
+
 /** The size of an instance type, as EC2's DescribeInstanceTypes reports it. */
 export interface InstanceSize {
   readonly vcpus: number;
@@ -14,9 +21,11 @@ export interface InstanceSize {
 }
 
 /**
- * A few common types, from EC2's DescribeInstanceTypes (vCPUs, `SizeInMiB`, GPU count).
- * Only used to refuse an impossible job default at `pulumi preview`; any other type is
- * looked up at deploy time with `aws.ec2.getInstanceType` instead.
+ * A few common types, from EC2's DescribeInstanceTypes (vCPUs, `SizeInMiB`, GPU count),
+ * keyed in lower case as EC2 names them. Used to refuse an impossible job default at
+ * `pulumi preview` (any other type is looked up at deploy time with
+ * `aws.ec2.getInstanceType` instead) and, by `jobs:report`, to find a job's share of an
+ * instance: every type in its price table is here.
  * @see https://docs.aws.amazon.com/ec2/latest/instancetypes/gp.html
  * @see https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
  */
@@ -29,6 +38,11 @@ export const KNOWN_INSTANCE_TYPES: Readonly<Record<string, InstanceSize>> = {
   "m5.2xlarge": { vcpus: 8, memoryMiB: 32768, gpus: 0 },
   "c5.large": { vcpus: 2, memoryMiB: 4096, gpus: 0 },
   "c5.xlarge": { vcpus: 4, memoryMiB: 8192, gpus: 0 },
+  "c6i.large": { vcpus: 2, memoryMiB: 4096, gpus: 0 },
+  "c7i.large": { vcpus: 2, memoryMiB: 4096, gpus: 0 },
+  "m6i.large": { vcpus: 2, memoryMiB: 8192, gpus: 0 },
+  "m7i.large": { vcpus: 2, memoryMiB: 8192, gpus: 0 },
+  "t3.medium": { vcpus: 2, memoryMiB: 4096, gpus: 0 },
   "r5.large": { vcpus: 2, memoryMiB: 16384, gpus: 0 },
   "g4dn.xlarge": { vcpus: 4, memoryMiB: 16384, gpus: 1 },
   "g4dn.2xlarge": { vcpus: 8, memoryMiB: 32768, gpus: 1 },

@@ -402,16 +402,17 @@ const REPORT: CommandDef<ReportFlags> = {
     },
     {
       flags: "--pricing <types>",
-      description: "instance types (comma-separated) or FARGATE the default prices come from",
+      description:
+        "price as these instance types (comma-separated), FARGATE or FARGATE_SPOT (default: the stack's)",
     },
     {
       flags: "--price-vcpu-hour <usd>",
-      description: "your price per vCPU-hour",
+      description: "your price per vCPU-hour, in place of the price table",
       parse: nonNegativeNumber,
     },
     {
       flags: "--price-gb-hour <usd>",
-      description: "your price per GB-hour of memory (Fargate)",
+      description: "your price per GB-hour of memory, in place of the price table",
       parse: nonNegativeNumber,
     },
     ...STACK_OPTIONS,

@@ -23,9 +23,10 @@ export interface LocalRun {
   readonly env: ReadonlyMap<string, string>;
   /** An array sweep child's set (the entrypoint reads it from the manifest; kept for the record). */
   readonly set?: ParameterSet;
-  /** vCPUs and memory the job asks for, when its file says (for the report's estimates). */
+  /** vCPUs, memory and GPUs the job asks for, when its file says (for the report's estimates). */
   readonly vcpus?: number;
   readonly memoryMiB?: number;
+  readonly gpus?: number;
   /**
    * Where its files go when it is part of a sweep under another name (a chunk of a sweep
    * past 10,000 sets, a lone set): the sweep and the global set number.
@@ -100,7 +101,11 @@ function manifestSets(s: Submission): {
   return { sets: m.sets, indexes: m.indexes };
 }
 
-function requestedResources(s: Submission): { vcpus?: number; memoryMiB?: number } {
+function requestedResources(s: Submission): {
+  vcpus?: number;
+  memoryMiB?: number;
+  gpus?: number;
+} {
   const req = s.request.containerOverrides?.resourceRequirements ?? [];
   const value = (type: string): number | undefined => {
     const v = Number(req.find((r) => r.type === type)?.value);
@@ -108,7 +113,7 @@ function requestedResources(s: Submission): { vcpus?: number; memoryMiB?: number
   };
   const vcpus = value("VCPU");
   const memoryMiB = value("MEMORY");
-  return definedOnly({ vcpus, memoryMiB });
+  return definedOnly({ vcpus, memoryMiB, gpus: value("GPU") });
 }
 
 /**
@@ -285,7 +290,7 @@ function recordRun(
     stoppedAt: r.stoppedAt,
     exitCode: r.exitCode,
     signal: r.signal,
-    ...definedOnly({ reason, vcpus: run.vcpus, memoryMiB: run.memoryMiB }),
+    ...definedOnly({ reason, vcpus: run.vcpus, memoryMiB: run.memoryMiB, gpus: run.gpus }),
   });
 }
 

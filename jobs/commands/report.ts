@@ -8,7 +8,7 @@ import * as path from "path";
 import { displayPath, localRoot, openStack, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_OK, FatalError, describeError } from "../errors";
 import { requireOutput } from "../input/outputs";
-import { DEFAULT_PRICING_BASIS, resolvePrices, type Prices } from "../report/prices";
+import { pricingOf, type Pricing, type UserPricing } from "../report/prices";
 import { CACHE_FOLDER, fileCache, type ReportCache } from "../state/report-cache";
 import { writeWhole } from "../state/write-whole";
 import { renderHtml } from "../output/report-html";
@@ -34,7 +34,7 @@ export interface ReportOptions extends StackOptions {
   readonly html?: string;
   /** Terminal rows shown (failed rows always are). */
   readonly limit?: number;
-  /** Instance types or FARGATE the prices come from (default: the stack's default type). */
+  /** Instance types, FARGATE or FARGATE_SPOT to price as (default: the stack's own). */
   readonly pricing?: readonly string[];
   readonly priceVcpuHour?: number;
   readonly priceGbHour?: number;
@@ -42,30 +42,19 @@ export interface ReportOptions extends StackOptions {
   readonly cache?: boolean;
 }
 
-/** Where the default prices come from: --pricing, the stack's jobLimits.basis, the default type. */
-export function pricingBasis(
-  flag: readonly string[] | undefined,
-  outputs: Readonly<Record<string, unknown>> | undefined,
-): string[] {
-  if (flag !== undefined && flag.length > 0) {
-    return [...flag];
-  }
-  const basis = (outputs?.jobLimits as { basis?: unknown } | undefined)?.basis;
-  if (Array.isArray(basis) && basis.length > 0 && basis.every((b) => typeof b === "string")) {
-    return basis as string[];
-  }
-  return [DEFAULT_PRICING_BASIS];
-}
-
-function userPrices(opts: ReportOptions): { usdPerVcpuHour?: number; usdPerGbHour?: number } {
-  return definedOnly({ usdPerVcpuHour: opts.priceVcpuHour, usdPerGbHour: opts.priceGbHour });
+function userPricing(opts: ReportOptions): UserPricing {
+  return definedOnly({
+    types: opts.pricing,
+    usdPerVcpuHour: opts.priceVcpuHour,
+    usdPerGbHour: opts.priceGbHour,
+  });
 }
 
 /** Builds the report from the ledger's jobs (or local runs); no output written. */
 async function buildReport(opts: ReportOptions, ctx: Context): Promise<Report> {
   let source: ReportSource;
   let label: string;
-  let prices: Prices;
+  let prices: Pricing;
   let cleanup = (): void => undefined;
   let cache: ReportCache | undefined;
   const warnings: string[] = [];
@@ -73,7 +62,7 @@ async function buildReport(opts: ReportOptions, ctx: Context): Promise<Report> {
     const root = localRoot(ctx, opts.localRoot);
     source = localSource(root, { names: opts.names, last: opts.last });
     label = `local runs in ${displayPath(ctx.cwd, root)}`;
-    prices = resolvePrices(pricingBasis(opts.pricing, undefined), userPrices(opts));
+    prices = pricingOf(undefined, userPricing(opts));
   } else {
     const { outputs, ledger } = openStack(opts, ctx);
     warnings.push(...ledger.warnings);
@@ -86,10 +75,7 @@ async function buildReport(opts: ReportOptions, ctx: Context): Promise<Report> {
     }
     source = awsSource(entries, clients, bucket, cache, outputs.outputs.logGroupName);
     label = `stack ${outputs.stack}`;
-    prices = resolvePrices(
-      pricingBasis(opts.pricing, outputs.outputs as Readonly<Record<string, unknown>>),
-      userPrices(opts),
-    );
+    prices = pricingOf(outputs.outputs, userPricing(opts));
   }
   try {
     const now = Date.now();

@@ -17,6 +17,8 @@ export interface StackOutputs {
   readonly imageUri?: string;
   readonly logGroupName?: string;
   readonly region?: string;
+  /** EC2, SPOT, FARGATE or FARGATE_SPOT; stacks deployed before it was exported lack it. */
+  readonly computeType?: string;
   /** Optional: stacks deployed before it was exported lack it. */
   readonly jobLimits?: JobLimits;
 }
@@ -84,6 +86,7 @@ export const OUTPUT_KEYS: readonly Exclude<keyof StackOutputs, "jobLimits">[] = 
   "imageUri",
   "logGroupName",
   "region",
+  "computeType",
 ];
 
 export const MISSING_OUTPUTS_FIX = "run `pulumi up` first, or pass --outputs FILE";

@@ -54,8 +54,22 @@
     }
     return Math.floor(s / 3600) + "h" + String(Math.floor((s % 3600) / 60)).padStart(2, "0") + "m";
   }
+  // As formatUsd in report-print.ts: in cents, "<$0.01" below half a cent.
   function usd(v) {
-    return v === 0 ? "$0" : v >= 1 ? "$" + v.toFixed(2) : "$" + v.toPrecision(2);
+    if (v > 0 && v < 0.005) {
+      return "<$0.01";
+    }
+    return "$" + v.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  }
+  function costLine() {
+    var priced = summary.total - summary.unpriced;
+    var figure =
+      summary.unpriced === 0
+        ? "estimated " + usd(summary.cost)
+        : priced === 0
+          ? "no cost estimate"
+          : "estimated " + usd(summary.cost) + " for " + priced + " of " + summary.total + " rows";
+    return figure + " (" + data.prices.basis + "; an estimate, not a bill)";
   }
   function isNumeric(values) {
     return (
@@ -80,16 +94,18 @@
       el(
         "p",
         {},
-        summary.total +
-          " row(s) · " +
-          summary.vcpuHours.toFixed(3) +
-          " vCPU-hours · estimated " +
-          usd(summary.cost) +
-          " (" +
-          data.prices.basis +
-          "; an estimate, not a bill)",
+        summary.total + " row(s) · " + summary.vcpuHours.toFixed(3) + " vCPU-hours · " + costLine(),
       ),
     );
+    if (summary.unpriced > 0) {
+      box.appendChild(
+        el(
+          "p",
+          {},
+          "No price for " + summary.unpriced + " row(s): " + summary.noPrice.join("; ") + ".",
+        ),
+      );
+    }
     if (summary.slowest.length > 0) {
       box.appendChild(
         el(
@@ -201,6 +217,7 @@
         return r.cost;
       },
       show: usd,
+      missing: "no price",
     },
   ]
     .concat(
@@ -334,7 +351,7 @@
         var td = el(
           "td",
           c.num ? { class: "num" } : {},
-          v === undefined ? "" : c.show ? c.show(v) : String(v),
+          v === undefined ? c.missing || "" : c.show ? c.show(v) : String(v),
         );
         if (c.key === "files" && r.files.length > 0) {
           td.title = r.files

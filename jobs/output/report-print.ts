@@ -3,17 +3,18 @@
  * printers that write them. The HTML page is in report-html.ts.
  */
 import type { Io } from "../context";
-import type { Prices } from "../report/prices";
+import { PRICE_TABLE, pricingBasis, type Pricing } from "../report/prices";
 import type { ReportRow, ReportSummary } from "../report/rows";
 import { failureReason } from "../report/rows";
 import { formatCounts, STATUSES, type Status } from "./status";
+import { visible } from "./visible";
 
 /** Everything a printer needs. */
 export interface Report {
   /** `stack dev` or `local folder <path>`. */
   readonly source: string;
   readonly generatedAt: string;
-  readonly prices: Prices;
+  readonly prices: Pricing;
   readonly rows: readonly ReportRow[];
   readonly summary: ReportSummary;
   readonly warnings: readonly string[];
@@ -39,9 +40,18 @@ export function formatDuration(seconds: number | undefined): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
 }
 
-/** USD with enough digits for small jobs: $0.0012, $1.23. */
-function formatUsd(usd: number): string {
-  return usd === 0 ? "$0" : usd >= 1 ? `$${usd.toFixed(2)}` : `$${usd.toPrecision(2)}`;
+/**
+ * USD in cents, as a bill shows it: $0.00, <$0.01, $0.04, $1,234.50, or "no price". CSV
+ * (six decimals) and --json keep more digits.
+ */
+export function formatUsd(usd: number | undefined): string {
+  if (usd === undefined) {
+    return "no price";
+  }
+  if (usd > 0 && usd < 0.005) {
+    return "<$0.01";
+  }
+  return `$${usd.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 }
 
 function pairs(record: Readonly<Record<string, string | number>>, keys: readonly string[]): string {
@@ -97,9 +107,7 @@ function formatSummary(report: Report): string[] {
   >;
   const lines = [
     `${formatCounts(counts)} (${s.total.toLocaleString("en-US")} row(s), ${report.source})`,
-    `${s.vcpuHours.toFixed(3)} vCPU-hours, estimated ${formatUsd(s.cost)} at $${report.prices.usdPerVcpuHour}/vCPU-hour` +
-      (report.prices.usdPerGbHour > 0 ? ` + $${report.prices.usdPerGbHour}/GB-hour` : "") +
-      ` (${report.prices.basis}; an estimate, not a bill)`,
+    ...formatCost(report),
   ];
   if (s.slowest.length > 0) {
     lines.push(
@@ -113,6 +121,28 @@ function formatSummary(report: Report): string[] {
       lines.push(`  ${f.count} × ${f.reason}: ${names}`);
     }
     lines.push("logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)");
+  }
+  return lines;
+}
+
+/** The cost line: the figure and its basis, and which rows have no price and why. */
+function formatCost(report: Report): string[] {
+  const s = report.summary;
+  const priced = s.total - s.unpriced;
+  const figure =
+    s.unpriced === 0
+      ? `estimated ${formatUsd(s.cost)}`
+      : priced === 0
+        ? "no cost estimate"
+        : `estimated ${formatUsd(s.cost)} for ${priced.toLocaleString("en-US")} of ${s.total.toLocaleString("en-US")} rows`;
+  const lines = [
+    `${s.vcpuHours.toFixed(3)} vCPU-hours, ${figure} (${visible(pricingBasis(report.prices))}; an estimate, not a bill)`,
+  ];
+  if (s.unpriced > 0) {
+    lines.push(
+      `no price for ${s.unpriced.toLocaleString("en-US")} row(s): ${visible(s.noPrice.join("; "))}; ` +
+        "give your own with --price-vcpu-hour USD (and --price-gb-hour USD)",
+    );
   }
   return lines;
 }
@@ -150,10 +180,12 @@ export function formatCsv(report: Report): string {
     "memoryMiB",
     "vcpuHours",
     "costUsd",
+    "costBasis",
     "files",
     ...summary.params.map((p) => `param:${p}`),
     ...summary.metrics.map((m) => `metric:${m}`),
   ];
+  const basis = pricingBasis(report.prices);
   const lines = [header.map(csvField).join(",")];
   for (const r of rows) {
     lines.push(
@@ -175,7 +207,8 @@ export function formatCsv(report: Report): string {
         r.vcpus,
         r.memoryMiB,
         Number(r.vcpuHours.toFixed(6)),
-        Number(r.cost.toFixed(6)),
+        r.cost !== undefined ? Number(r.cost.toFixed(6)) : undefined,
+        r.noPrice !== undefined ? `no price: ${r.noPrice}` : basis,
         r.files.map((f) => `${f.key} (${f.size})`).join("; "),
         ...summary.params.map((p) => r.params[p]),
         ...summary.metrics.map((m) => r.metrics[m]),
@@ -192,7 +225,11 @@ export function reportDocument(report: Report): Record<string, unknown> {
   return {
     source: report.source,
     generatedAt: report.generatedAt,
-    prices: report.prices,
+    prices: {
+      ...report.prices,
+      basis: pricingBasis(report.prices),
+      table: { region: PRICE_TABLE.region, asOf: PRICE_TABLE.asOf },
+    },
     summary: report.summary,
     rows: report.rows,
     warnings: report.warnings,

@@ -1,104 +1,241 @@
 /**
- * Cost estimates for `jobs:report`: a small dated table of on-demand list prices, and the
- * arithmetic. An estimate, not a bill: it charges each job its share of an instance (its
- * vCPUs × run time at the instance's price per vCPU), ignores idle instance time, EBS,
- * requests and data transfer, and Spot discounts. Users set their own prices with
- * `--price-vcpu-hour` and `--price-gb-hour`.
+ * What a job's run time costs, from a small dated table of list prices: an estimate, not a
+ * bill. It charges a job its share of an instance (or its Fargate task size) for the time it
+ * ran, and leaves out idle instance time, EBS, requests and data transfer. Spot is priced
+ * at its ceiling, the on-demand price. A type or region the table lacks has no price rather
+ * than another's. Users set their own prices with `--price-vcpu-hour` and `--price-gb-hour`.
  */
-
-/** When the prices below were read from the AWS pricing pages (us-east-1, Linux, on-demand). */
-const PRICES_AS_OF = "2026-06";
-const PRICES_REGION = "us-east-1";
-
-/** On-demand price per instance-hour (USD) and vCPUs, for the types a stack typically uses. */
-const INSTANCE_PRICES: Readonly<Record<string, { usdPerHour: number; vcpus: number }>> = {
-  "m5a.large": { usdPerHour: 0.086, vcpus: 2 },
-  "m5a.xlarge": { usdPerHour: 0.172, vcpus: 4 },
-  "m5.large": { usdPerHour: 0.096, vcpus: 2 },
-  "m5.xlarge": { usdPerHour: 0.192, vcpus: 4 },
-  "m6i.large": { usdPerHour: 0.096, vcpus: 2 },
-  "m7i.large": { usdPerHour: 0.1008, vcpus: 2 },
-  "c5.large": { usdPerHour: 0.085, vcpus: 2 },
-  "c5.xlarge": { usdPerHour: 0.17, vcpus: 4 },
-  "c6i.large": { usdPerHour: 0.085, vcpus: 2 },
-  "c7i.large": { usdPerHour: 0.08925, vcpus: 2 },
-  "r5.large": { usdPerHour: 0.126, vcpus: 2 },
-  "t3.medium": { usdPerHour: 0.0416, vcpus: 2 },
-  "g4dn.xlarge": { usdPerHour: 0.526, vcpus: 4 },
-  "g5.xlarge": { usdPerHour: 1.006, vcpus: 4 },
-  "p3.2xlarge": { usdPerHour: 3.06, vcpus: 8 },
-};
+import {
+  COMPUTE_TYPES,
+  DEFAULT_INSTANCE_TYPES,
+  KNOWN_INSTANCE_TYPES,
+  placeableMemoryMiB,
+  type ComputeType,
+} from "../../components/instance-types";
+import type { StackOutputs } from "../input/outputs";
 
 /**
- * Fargate (Linux/x86), billed per second for the task's vCPUs and memory with a one-minute
- * minimum. Fargate Spot is priced by the market (often ~70% less); this is its upper bound.
+ * Linux on-demand list prices (USD), read from the AWS pricing pages for one region. The
+ * instance types' sizes are in {@link KNOWN_INSTANCE_TYPES}.
+ * @see https://aws.amazon.com/ec2/pricing/on-demand/
+ * @see https://aws.amazon.com/fargate/pricing/
  */
-export const FARGATE_PRICES = { usdPerVcpuHour: 0.04048, usdPerGbHour: 0.004445 } as const;
+export const PRICE_TABLE = {
+  region: "us-east-1",
+  asOf: "2026-06",
+  /** Per instance-hour, keyed in lower case. */
+  instances: new Map<string, number>([
+    ["m5a.large", 0.086],
+    ["m5a.xlarge", 0.172],
+    ["m5.large", 0.096],
+    ["m5.xlarge", 0.192],
+    ["m6i.large", 0.096],
+    ["m7i.large", 0.1008],
+    ["c5.large", 0.085],
+    ["c5.xlarge", 0.17],
+    ["c6i.large", 0.085],
+    ["c7i.large", 0.08925],
+    ["r5.large", 0.126],
+    ["t3.medium", 0.0416],
+    ["g4dn.xlarge", 0.526],
+    ["g5.xlarge", 1.006],
+    ["p3.2xlarge", 3.06],
+  ]),
+  /** Fargate Linux/x86, billed per second for the task's vCPUs and memory. */
+  fargate: { usdPerVcpuHour: 0.04048, usdPerGbHour: 0.004445 },
+} as const;
+
+/** Fargate bills at least a minute per task (per attempt). */
 const FARGATE_MINIMUM_SECONDS = 60;
 
-/** The stack's default instance type (components/compute-environment.ts). */
-export const DEFAULT_PRICING_BASIS = "m5a.large";
-
-export interface Prices {
-  readonly usdPerVcpuHour: number;
-  readonly usdPerGbHour: number;
-  /** Billing minimum per attempt (Fargate: 60 s). */
-  readonly minimumSeconds: number;
-  /** Where the prices come from, as shown in the report. */
-  readonly basis: string;
+/** What a job asked for (Batch's resourceRequirements). */
+export interface JobResources {
+  readonly vcpus: number;
+  readonly memoryMiB?: number;
+  readonly gpus?: number;
 }
 
-/**
- * Prices for a basis: "FARGATE"/"FARGATE_SPOT", or instance types (the dearest per vCPU is
- * used, so the estimate errs high); user prices override either part.
- */
-export function resolvePrices(
-  basis: readonly string[],
-  user: { usdPerVcpuHour?: number; usdPerGbHour?: number } = {},
-): Prices {
-  const fargate = basis.some((b) => b.toUpperCase().startsWith("FARGATE"));
-  let vcpu: number;
-  let gb = 0;
-  let minimumSeconds = 0;
-  let shown: string;
-  if (fargate) {
-    vcpu = FARGATE_PRICES.usdPerVcpuHour;
-    gb = FARGATE_PRICES.usdPerGbHour;
-    minimumSeconds = FARGATE_MINIMUM_SECONDS;
-    shown = `Fargate on-demand, ${PRICES_REGION}, ${PRICES_AS_OF}`;
-  } else {
-    const known = basis.filter((t) => INSTANCE_PRICES[t] !== undefined);
-    const types = known.length > 0 ? known : [DEFAULT_PRICING_BASIS];
-    const perVcpu = types.map((t) => INSTANCE_PRICES[t].usdPerHour / INSTANCE_PRICES[t].vcpus);
-    vcpu = Math.max(...perVcpu);
-    const unknown = basis.filter((t) => INSTANCE_PRICES[t] === undefined);
-    shown =
-      `${types.join(", ")} on-demand, ${PRICES_REGION}, ${PRICES_AS_OF}` +
-      (unknown.length > 0 ? ` (no price for ${unknown.join(", ")})` : "");
-  }
-  const custom = user.usdPerVcpuHour !== undefined || user.usdPerGbHour !== undefined;
+/** Where jobs ran, and any prices of the user's own. */
+export interface Pricing {
+  readonly compute: ComputeType;
+  /**
+   * The stack's outputs predate `computeType`, so whether it runs Spot is not known: priced
+   * on-demand, which bounds Spot too.
+   */
+  readonly spotUnknown?: boolean;
+  /** The instance types Batch may choose from (EC2 and SPOT). */
+  readonly instanceTypes: readonly string[];
+  readonly region: string;
+  /** `--price-vcpu-hour` and `--price-gb-hour`, which take the table's place. */
+  readonly usdPerVcpuHour?: number;
+  readonly usdPerGbHour?: number;
+}
+
+/** A figure and what it is, or why there is none. */
+export type Price = { readonly usd: number; readonly basis: string } | { readonly noPrice: string };
+
+/** The default pricing: the stack's default instance type, on-demand, in the table's region. */
+export function defaultPricing(): Pricing {
+  return { compute: "EC2", instanceTypes: DEFAULT_INSTANCE_TYPES, region: PRICE_TABLE.region };
+}
+
+/** `FARGATE` or `FARGATE_SPOT` among the names (any case), if there. */
+function fargateIn(names: readonly string[]): ComputeType | undefined {
+  const upper = names.map((t) => t.toUpperCase());
+  return upper.includes("FARGATE_SPOT")
+    ? "FARGATE_SPOT"
+    : upper.includes("FARGATE")
+      ? "FARGATE"
+      : undefined;
+}
+
+/** How the stack runs jobs: its computeType, instance types (jobLimits.basis) and region. */
+function stackPricing(outputs: StackOutputs): Pricing {
+  const stated = COMPUTE_TYPES.find((t) => t === outputs.computeType);
+  const basis = outputs.jobLimits?.basis ?? [];
+  const fargate = fargateIn(basis);
   return {
-    usdPerVcpuHour: user.usdPerVcpuHour ?? vcpu,
-    usdPerGbHour: user.usdPerGbHour ?? gb,
-    minimumSeconds,
-    basis: custom ? `your prices (others: ${shown})` : shown,
+    compute: stated ?? fargate ?? "EC2",
+    ...(stated === undefined ? { spotUnknown: true } : {}),
+    instanceTypes: basis.length > 0 && fargate === undefined ? basis : DEFAULT_INSTANCE_TYPES,
+    region: outputs.region ?? PRICE_TABLE.region,
   };
 }
 
-/** USD for `seconds` of `vcpus` and `memoryMiB`, per attempt (so minimums apply per attempt). */
-export function estimateCost(
-  attemptsSeconds: readonly number[],
-  vcpus: number,
-  memoryMiB: number | undefined,
-  prices: Prices,
-): number {
-  let usd = 0;
-  for (const s of attemptsSeconds) {
-    const hours = Math.max(s, prices.minimumSeconds) / 3600;
-    usd += hours * vcpus * prices.usdPerVcpuHour;
-    if (memoryMiB !== undefined) {
-      usd += hours * (memoryMiB / 1024) * prices.usdPerGbHour;
+/** `--pricing`, `--price-vcpu-hour` and `--price-gb-hour`. */
+export interface UserPricing {
+  /** Instance types, FARGATE or FARGATE_SPOT to price as. */
+  readonly types?: readonly string[];
+  readonly usdPerVcpuHour?: number;
+  readonly usdPerGbHour?: number;
+}
+
+/**
+ * How runs are priced: as the stack runs them (without outputs, as the default pricing),
+ * unless the user names other instance types, or FARGATE or FARGATE_SPOT (Spot stays Spot),
+ * or gives prices of their own.
+ */
+export function pricingOf(outputs: StackOutputs | undefined, user: UserPricing = {}): Pricing {
+  const { types = [], ...own } = user;
+  const stack = outputs === undefined ? defaultPricing() : stackPricing(outputs);
+  if (types.length === 0) {
+    return { ...stack, ...own };
+  }
+  const fargate = fargateIn(types);
+  return {
+    compute: fargate ?? (stack.compute === "SPOT" ? "SPOT" : "EC2"),
+    instanceTypes: fargate === undefined ? types : [],
+    region: stack.region,
+    ...own,
+  };
+}
+
+function isFargate(p: Pricing): boolean {
+  return p.compute === "FARGATE" || p.compute === "FARGATE_SPOT";
+}
+
+/** Whether any price comes from the table: the user's vCPU price replaces it on EC2 and Spot. */
+function usesTable(p: Pricing): boolean {
+  return p.usdPerVcpuHour === undefined || (isFargate(p) && p.usdPerGbHour === undefined);
+}
+
+/** The price basis in words: what the figure is, from which prices. */
+export function pricingBasis(p: Pricing): string {
+  const table = `${PRICE_TABLE.region} list prices of ${PRICE_TABLE.asOf}`;
+  const types = p.instanceTypes.join(", ");
+  const machine = {
+    EC2: `${types} on-demand`,
+    SPOT: `${types} Spot, priced at on-demand: the most Spot can cost`,
+    FARGATE: "Fargate on-demand",
+    FARGATE_SPOT: "Fargate Spot, priced at Fargate on-demand: the most it can cost",
+  }[p.compute];
+  const unknown =
+    p.spotUnknown === true
+      ? " (or Spot, which costs at most that: the stack's outputs predate computeType)"
+      : "";
+  const own = [
+    p.usdPerVcpuHour !== undefined ? `$${p.usdPerVcpuHour} per vCPU-hour` : undefined,
+    p.usdPerGbHour !== undefined ? `$${p.usdPerGbHour} per GB-hour` : undefined,
+  ].filter((s) => s !== undefined);
+  const tabled = `${machine}${unknown}, ${table}`;
+  if (own.length === 0) {
+    return tabled;
+  }
+  return `your prices: ${own.join(" + ")}` + (usesTable(p) ? ` (the rest: ${tabled})` : "");
+}
+
+type Rate = number | { readonly noPrice: string };
+
+function regionCheck(p: Pricing): { noPrice: string } | undefined {
+  return p.region === PRICE_TABLE.region
+    ? undefined
+    : { noPrice: `the price table has ${PRICE_TABLE.region} prices only, not ${p.region}` };
+}
+
+/** Fargate: the task's vCPUs and memory at the per-vCPU-hour and per-GB-hour prices. */
+function fargateRate(job: JobResources, p: Pricing): Rate {
+  const f = PRICE_TABLE.fargate;
+  return (
+    (usesTable(p) ? regionCheck(p) : undefined) ??
+    job.vcpus * (p.usdPerVcpuHour ?? f.usdPerVcpuHour) +
+      ((job.memoryMiB ?? 0) / 1024) * (p.usdPerGbHour ?? f.usdPerGbHour)
+  );
+}
+
+/**
+ * EC2 and Spot: the job's share of an instance times the instance's price, on the dearest
+ * type the job fits. The share is the largest of its vCPU, memory and GPU shares: what it
+ * takes of any one keeps other jobs off the rest of the instance.
+ */
+function instanceRate(job: JobResources, p: Pricing): Rate {
+  const outside = regionCheck(p);
+  if (outside !== undefined) {
+    return outside;
+  }
+  const rates: number[] = [];
+  for (const name of p.instanceTypes) {
+    const price = PRICE_TABLE.instances.get(name.toLowerCase());
+    const size = KNOWN_INSTANCE_TYPES[name.toLowerCase()];
+    if (price === undefined || size === undefined) {
+      return { noPrice: `the price table has no ${name}` };
+    }
+    const gpus = job.gpus ?? 0;
+    const share = Math.max(
+      job.vcpus / size.vcpus,
+      (job.memoryMiB ?? 0) / placeableMemoryMiB(size.memoryMiB),
+      gpus > 0 ? gpus / size.gpus : 0,
+    );
+    if (share <= 1) {
+      rates.push(share * price);
     }
   }
-  return usd;
+  return rates.length > 0
+    ? Math.max(...rates)
+    : { noPrice: `the job does not fit on ${p.instanceTypes.join(", ")}` };
+}
+
+/**
+ * The hourly rate of one job, or why there is none. The user's vCPU price replaces the
+ * instance share on EC2 and Spot; their memory price adds to it.
+ */
+function hourlyRate(job: JobResources, p: Pricing): Rate {
+  if (isFargate(p)) {
+    return fargateRate(job, p);
+  }
+  const memory = ((job.memoryMiB ?? 0) / 1024) * (p.usdPerGbHour ?? 0);
+  const rate = p.usdPerVcpuHour !== undefined ? job.vcpus * p.usdPerVcpuHour : instanceRate(job, p);
+  return typeof rate === "number" ? rate + memory : rate;
+}
+
+/**
+ * What `seconds` of one attempt of `job` costs under `pricing`, with the basis of the
+ * figure, or the reason there is no figure. Fargate bills at least a minute per attempt.
+ */
+export function priceRun(seconds: number, job: JobResources, pricing: Pricing): Price {
+  const rate = hourlyRate(job, pricing);
+  if (typeof rate !== "number") {
+    return rate;
+  }
+  const billed = isFargate(pricing) ? Math.max(seconds, FARGATE_MINIMUM_SECONDS) : seconds;
+  return { usd: (billed / 3600) * rate, basis: pricingBasis(pricing) };
 }

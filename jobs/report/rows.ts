@@ -4,7 +4,7 @@
  * each run wrote. A set that ran more than once (a retry) shows its latest run.
  */
 import type { JobDetail } from "../aws/api";
-import { estimateCost, type Prices } from "./prices";
+import { priceRun, type Pricing } from "./prices";
 import { STATUSES, exitCodeOf, type Status } from "../output/status";
 import type { ParameterSet } from "../input/sweep";
 import { BUCKET_PREFIXES, METRICS, RESERVED_PREFIX } from "../../components/contract";
@@ -32,6 +32,7 @@ export interface RunUnit {
   readonly stoppedAt?: number;
   readonly vcpus?: number;
   readonly memoryMiB?: number;
+  readonly gpus?: number;
   readonly params: Readonly<Record<string, string>>;
 }
 
@@ -48,7 +49,9 @@ export interface ReportRow extends RunUnit {
   readonly runSeconds?: number;
   readonly queueSeconds?: number;
   readonly vcpuHours: number;
-  readonly cost: number;
+  /** USD, on the report's price basis; undefined when there is no price (see `noPrice`). */
+  readonly cost?: number;
+  readonly noPrice?: string;
   readonly files: readonly ResultFile[];
   readonly metrics: Readonly<Record<string, MetricValue>>;
   /** How many times this job or set was submitted (1 + retries). */
@@ -86,8 +89,8 @@ export function variableOf(detail: JobDetail | undefined, name: string): string 
   return detail?.container?.environment?.find((v) => v.name === name)?.value;
 }
 
-/** vCPUs and memory the job asked for (resourceRequirements, or the older vcpus/memory). */
-function resourcesOf(detail: JobDetail): { vcpus?: number; memoryMiB?: number } {
+/** vCPUs, memory and GPUs the job asked for (resourceRequirements, or the older vcpus/memory). */
+function resourcesOf(detail: JobDetail): { vcpus?: number; memoryMiB?: number; gpus?: number } {
   const c = detail.container;
   const req = (type: string): number | undefined => {
     const v = c?.resourceRequirements?.find((r) => r.type === type)?.value;
@@ -95,7 +98,7 @@ function resourcesOf(detail: JobDetail): { vcpus?: number; memoryMiB?: number } 
   };
   const vcpus = req("VCPU") ?? c?.vcpus;
   const memoryMiB = req("MEMORY") ?? c?.memory;
-  return definedOnly({ vcpus, memoryMiB });
+  return definedOnly({ vcpus, memoryMiB, gpus: req("GPU") });
 }
 
 function asStatus(s: string | undefined): Status {
@@ -262,12 +265,17 @@ export function buildRow(
   entry: { unit: RunUnit; runs: number },
   files: readonly ResultFile[],
   metrics: Readonly<Record<string, MetricValue>>,
-  prices: Prices,
+  pricing: Pricing,
   now: number,
 ): ReportRow {
   const u = entry.unit;
   const billed = attemptSeconds(u, now);
   const vcpus = u.vcpus ?? DEFAULT_VCPUS;
+  const job = { vcpus, ...definedOnly({ memoryMiB: u.memoryMiB, gpus: u.gpus }) };
+  // Each attempt is billed on its own (Fargate's minute applies per attempt).
+  const prices = billed.map((s) => priceRun(s, job, pricing));
+  const noPrice = prices.flatMap((p) => ("noPrice" in p ? [p.noPrice] : []))[0];
+  const cost = prices.reduce((sum, p) => sum + ("usd" in p ? p.usd : 0), 0);
   const runSeconds = seconds(u.startedAt, u.stoppedAt);
   const queueSeconds = seconds(u.createdAt, u.startedAt);
   return {
@@ -275,7 +283,7 @@ export function buildRow(
     name: rowName(u.job, u.index),
     ...definedOnly({ runSeconds, queueSeconds }),
     vcpuHours: (billed.reduce((a, b) => a + b, 0) * vcpus) / 3600,
-    cost: estimateCost(billed, vcpus, u.memoryMiB, prices),
+    ...(noPrice !== undefined ? { noPrice } : { cost }),
     files,
     metrics,
     runs: entry.runs,
@@ -304,7 +312,11 @@ export interface ReportSummary {
   readonly total: number;
   readonly counts: Partial<Record<Status, number>>;
   readonly vcpuHours: number;
+  /** USD of the rows with a price. */
   readonly cost: number;
+  /** Rows with no price, and why (each reason once). */
+  readonly unpriced: number;
+  readonly noPrice: readonly string[];
   readonly slowest: readonly { name: string; runSeconds: number }[];
   readonly failures: readonly FailureGroup[];
   /** Parameter names, those that vary across rows first. */
@@ -332,10 +344,14 @@ export function summarizeRows(rows: readonly ReportRow[], slowestShown = 5): Rep
   const groups = new Map<string, string[]>();
   let vcpuHours = 0;
   let cost = 0;
+  const noPrice = new Set<string>();
   for (const r of rows) {
     counts[r.status] = (counts[r.status] ?? 0) + 1;
     vcpuHours += r.vcpuHours;
-    cost += r.cost;
+    cost += r.cost ?? 0;
+    if (r.noPrice !== undefined) {
+      noPrice.add(r.noPrice);
+    }
     if (r.status === "FAILED") {
       const key = failureReason(r);
       const names = groups.get(key) ?? [];
@@ -356,6 +372,8 @@ export function summarizeRows(rows: readonly ReportRow[], slowestShown = 5): Rep
     counts,
     vcpuHours,
     cost,
+    unpriced: rows.filter((r) => r.noPrice !== undefined).length,
+    noPrice: [...noPrice],
     slowest,
     failures: [...groups]
       .map(([reason, names]) => ({ reason, count: names.length, names }))

@@ -32,7 +32,7 @@ import {
   type ResultFile,
   type RunUnit,
 } from "./rows";
-import type { Prices } from "./prices";
+import type { Pricing } from "./prices";
 import { listLocal } from "../commands/results";
 import { TERMINAL, type Status } from "../output/status";
 import type { ParameterSet } from "../input/sweep";
@@ -387,7 +387,7 @@ export function localSource(
         createdAt: r.createdAt,
         startedAt: r.startedAt,
         stoppedAt: r.stoppedAt,
-        ...definedOnly({ vcpus: r.vcpus, memoryMiB: r.memoryMiB }),
+        ...definedOnly({ vcpus: r.vcpus, memoryMiB: r.memoryMiB, gpus: r.gpus }),
         params: r.params,
       }));
       return { units, sweeps, warnings };
@@ -551,7 +551,7 @@ function storeFolders(folders: ReadonlyMap<string, FolderReads>, store: ReportCa
  */
 export async function collectRows(
   source: ReportSource,
-  prices: Prices,
+  pricing: Pricing,
   now: number,
   cache?: ReportCache,
 ): Promise<{ rows: ReportRow[]; warnings: string[] }> {
@@ -604,7 +604,7 @@ export async function collectRows(
     storeFolders(folders, cache);
   }
   const rows = latest.map((l, i) =>
-    buildRow(l, filesOf(l.unit), metrics.get(i) ?? {}, prices, now),
+    buildRow(l, filesOf(l.unit), metrics.get(i) ?? {}, pricing, now),
   );
   return { rows, warnings };
 }

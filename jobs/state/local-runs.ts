@@ -27,6 +27,7 @@ export interface LocalRunRecord {
   readonly reason?: string;
   readonly vcpus?: number;
   readonly memoryMiB?: number;
+  readonly gpus?: number;
 }
 
 function localRunsPath(root: string): string {

@@ -26,7 +26,7 @@ import { STATUSES, TERMINAL, type Status } from "../output/status";
 import { writeWhole } from "./write-whole";
 
 /** Bumped when an entry's shape or meaning changes: older entries are then misses. */
-export const CACHE_VERSION = 1;
+export const CACHE_VERSION = 2;
 
 /** The folder under the stack's state directory that holds the entries. */
 export const CACHE_FOLDER = "report-cache";
@@ -120,7 +120,7 @@ export function isRunUnit(v: unknown): v is RunUnit {
     optional(u.index, "number") &&
     optional(u.reason, "string") &&
     optional(u.exitCode, "number") &&
-    (["createdAt", "startedAt", "stoppedAt", "vcpus", "memoryMiB"] as const).every((k) =>
+    (["createdAt", "startedAt", "stoppedAt", "vcpus", "memoryMiB", "gpus"] as const).every((k) =>
       optional(u[k], "number"),
     ) &&
     Array.isArray(u.attempts) &&

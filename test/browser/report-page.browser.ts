@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { resolvePrices } from "../../jobs/report/prices";
+import { defaultPricing } from "../../jobs/report/prices";
 import { renderHtml } from "../../jobs/output/report-html";
 import type { Report } from "../../jobs/output/report-print";
 import { buildRow, sortRows, summarizeRows, type RunUnit } from "../../jobs/report/rows";
@@ -19,7 +19,7 @@ const CHROMIUM = process.env.BATCHPY_CHROMIUM ?? "/usr/bin/chromium";
 
 /** A 3 × 4 grid sweep: 10 succeeded with metrics, 1 failed, 1 retried into success. */
 function mixedReport(): Report {
-  const prices = resolvePrices(["m5a.large"]);
+  const prices = defaultPricing();
   const t0 = Date.parse("2026-11-30T08:00:00Z");
   const units: RunUnit[] = [];
   let i = 0;
@@ -164,6 +164,34 @@ describe("jobs:report --html in headless Chromium", function () {
     await page.screenshot({ path: path.join(dir, "report.png"), fullPage: true });
     assert.ok(fs.statSync(path.join(dir, "report.png")).size > 10_000);
     assert.deepStrictEqual(requests, [], "the page loads nothing from the network");
+    await page.close();
+  });
+
+  it("says what the cost is priced as, and shows a row it cannot price as no price", async function () {
+    const base = mixedReport();
+    // A GPU job cannot run on the m5a.large the default pricing uses.
+    const gpu: RunUnit = {
+      job: "gpu",
+      jobId: "g",
+      status: "SUCCEEDED",
+      attempts: [{ startedAt: 0, stoppedAt: 60_000 }],
+      vcpus: 1,
+      gpus: 1,
+      params: {},
+    };
+    const rows = [base.rows[0], buildRow({ unit: gpu, runs: 1 }, [], {}, base.prices, 0)];
+    const file = path.join(dir, "cost.html");
+    fs.writeFileSync(file, renderHtml({ ...base, rows, summary: summarizeRows(rows) }));
+    const page = await browser.newPage();
+    await page.goto(`file://${file}`);
+    await page.waitForSelector("body[data-ready=true]", { timeout: 30_000 });
+    const summary = (await page.locator("#summary").textContent()) ?? "";
+    assert.match(
+      summary,
+      /estimated <\$0\.01 for 1 of 2 rows \(m5a\.large on-demand, us-east-1 list prices of 2026-06; an estimate, not a bill\)/,
+    );
+    assert.match(summary, /No price for 1 row\(s\): the job does not fit on m5a\.large\./);
+    assert.deepStrictEqual((await columnValues(page, "cost")).sort(), ["<$0.01", "no price"]);
     await page.close();
   });
 });

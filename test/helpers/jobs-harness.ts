@@ -122,6 +122,7 @@ export const STACK_OUTPUTS = {
   imageUri: "123456789012.dkr.ecr.us-east-1.amazonaws.com/batchpy:latest",
   logGroupName: "/aws/batch/batchpy",
   region: "us-east-1",
+  computeType: "SPOT",
 };
 
 export interface CliResult {

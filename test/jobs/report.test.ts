@@ -5,8 +5,7 @@
 import * as assert from "assert";
 import type { JobDetail } from "../../jobs/aws/api";
 import { entrypointError } from "../../jobs/state/local-runs";
-import { estimateCost, resolvePrices, FARGATE_PRICES } from "../../jobs/report/prices";
-import { pricingBasis } from "../../jobs/commands/report";
+import { defaultPricing } from "../../jobs/report/prices";
 import { renderHtml, jsonForScript, scriptSafe } from "../../jobs/output/report-html";
 import {
   csvField,
@@ -30,7 +29,7 @@ import {
 import { parseManifest } from "../../jobs/report/sources";
 
 const T0 = Date.parse("2026-11-30T08:00:00Z");
-const PRICES = resolvePrices(["m5a.large"]);
+const PRICES = defaultPricing();
 
 function unit(over: Partial<RunUnit> & { index?: number }): RunUnit {
   return {
@@ -107,7 +106,8 @@ describe("jobs/commands/report: rows", function () {
     assert.strictEqual(row.queueSeconds, 5);
     // Both attempts are billed: (2 s + 30 s) × 2 vCPUs.
     assert.ok(Math.abs(row.vcpuHours - (32 * 2) / 3600) < 1e-12);
-    assert.ok(Math.abs(row.cost - row.vcpuHours * PRICES.usdPerVcpuHour) < 1e-12);
+    // 2 of an m5a.large's 2 vCPUs: the whole instance, $0.086 an hour.
+    assert.ok(Math.abs((row.cost ?? NaN) - (32 / 3600) * 0.086) < 1e-12);
   });
 
   it("keeps the tool's own variables out of the parameters", function () {
@@ -215,43 +215,6 @@ describe("jobs/commands/report: result files and metrics", function () {
       "BATCHPY_BUCKET is not set",
     );
     assert.strictEqual(entrypointError("fine\n"), undefined);
-  });
-});
-
-describe("jobs/commands/report: cost", function () {
-  it("charges EC2 jobs their vCPUs at the instance's price per vCPU, the dearest type when several", function () {
-    const one = resolvePrices(["m5a.large"]);
-    assert.strictEqual(one.usdPerVcpuHour, 0.086 / 2);
-    const two = resolvePrices(["m5a.large", "c5.xlarge", "x9.mystery"]);
-    assert.strictEqual(two.usdPerVcpuHour, 0.086 / 2);
-    assert.match(two.basis, /no price for x9\.mystery/);
-    assert.strictEqual(estimateCost([3600], 2, 8192, one), 0.086);
-  });
-
-  it("charges Fargate per vCPU and GB with a one-minute minimum per attempt", function () {
-    const p = resolvePrices(["FARGATE"]);
-    const usd = estimateCost([10, 120], 1, 2048, p);
-    const expected =
-      (60 / 3600) * (FARGATE_PRICES.usdPerVcpuHour + 2 * FARGATE_PRICES.usdPerGbHour) +
-      (120 / 3600) * (FARGATE_PRICES.usdPerVcpuHour + 2 * FARGATE_PRICES.usdPerGbHour);
-    assert.ok(Math.abs(usd - expected) < 1e-12);
-  });
-
-  it("takes the user's prices over the table", function () {
-    const p = resolvePrices(["m5a.large"], { usdPerVcpuHour: 0.01 });
-    assert.strictEqual(p.usdPerVcpuHour, 0.01);
-    assert.match(p.basis, /^your prices/);
-    assert.strictEqual(estimateCost([7200], 3, undefined, p), 0.06);
-  });
-
-  it("prices from --pricing, else the stack's jobLimits.basis, else the default type", function () {
-    assert.deepStrictEqual(pricingBasis(["FARGATE"], { jobLimits: { basis: ["c5.large"] } }), [
-      "FARGATE",
-    ]);
-    assert.deepStrictEqual(pricingBasis(undefined, { jobLimits: { basis: ["c5.large"] } }), [
-      "c5.large",
-    ]);
-    assert.deepStrictEqual(pricingBasis(undefined, {}), ["m5a.large"]);
   });
 });
 
