@@ -351,6 +351,7 @@ async function runLocally(
   return {
     kind: "local",
     root,
+    ...definedOnly({ localRoot: opts.localRoot }),
     submissions,
     planned: plan.runs.length,
     results,

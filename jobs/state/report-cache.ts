@@ -108,8 +108,11 @@ function isResultFile(v: unknown): v is ResultFile {
   );
 }
 
-/** Whether `v` has a run unit's shape (what formatCacheEntry wrote of one). */
-export function isRunUnit(v: unknown): v is RunUnit {
+/** A run unit as stored: its parameters as a JSON object. */
+type StoredUnit = Omit<RunUnit, "params"> & { readonly params: Readonly<Record<string, string>> };
+
+/** Whether `v` has a stored run unit's shape (what formatCacheEntry wrote of one). */
+export function isRunUnit(v: unknown): v is StoredUnit {
   const u = v as Partial<Record<keyof RunUnit, unknown>> | null;
   return (
     u !== null &&
@@ -162,14 +165,20 @@ export function parseCacheEntry(text: string, key: string): CachedFolder | undef
 /** A children entry's text back to the units, if whole and stored under `key`. */
 export function parseChildrenEntry(text: string, key: string): RunUnit[] | undefined {
   const units = entryBody(text, key)?.units;
-  return Array.isArray(units) && units.length > 0 && units.every(isRunUnit) ? units : undefined;
+  return Array.isArray(units) && units.length > 0 && units.every(isRunUnit)
+    ? units.map((u) => ({ ...u, params: new Map(Object.entries(u.params)) }))
+    : undefined;
 }
 
 export function formatCacheEntry(
   key: string,
   entry: CachedFolder | { readonly units: readonly RunUnit[] },
 ): string {
-  return JSON.stringify({ v: CACHE_VERSION, key, ...entry });
+  const body =
+    "units" in entry
+      ? { units: entry.units.map((u) => ({ ...u, params: Object.fromEntries(u.params) })) }
+      : entry;
+  return JSON.stringify({ v: CACHE_VERSION, key, ...body });
 }
 
 /** Entries as files under `dir`; `scope` (e.g. the bucket) keeps stacks' entries apart. */

@@ -40,7 +40,10 @@ function mixedReport(): Report {
         startedAt: createdAt + 5000,
         stoppedAt: createdAt + 5000 + a * 1000,
         vcpus: 1,
-        params: { var_a: String(a), var_b: String(b) },
+        params: new Map([
+          ["var_a", String(a)],
+          ["var_b", String(b)],
+        ]),
       });
       i++;
     }
@@ -51,7 +54,11 @@ function mixedReport(): Report {
       buildRow(
         { unit: u, runs: u.index === 7 ? 2 : 1 },
         u.status === "FAILED" ? [] : [{ key: `results/grid/${u.index}/metrics.json`, size: 16 }],
-        u.status === "FAILED" ? {} : { product: Number(u.params.var_a) * Number(u.params.var_b) },
+        new Map(
+          u.status === "FAILED"
+            ? []
+            : [["product", Number(u.params.get("var_a")) * Number(u.params.get("var_b"))]],
+        ),
         prices,
         now,
       ),
