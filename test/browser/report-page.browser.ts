@@ -2,7 +2,8 @@
  * The `jobs:report --html` page in a real browser: Debian's chromium, driven by
  * playwright-core (no browser download). Run with `npm run test:browser`; `.ci/run` installs
  * chromium when it is missing. The page must draw its table and charts from the file alone:
- * any network request fails the test.
+ * any network request fails the test. docs/report-grid-sweep.png is the screenshot of the
+ * documented local grid sweep's page that the second test leaves.
  */
 import * as assert from "assert";
 import * as fs from "fs";
@@ -13,6 +14,7 @@ import { resolvePrices } from "../../jobs/report/prices";
 import { renderHtml } from "../../jobs/output/report-html";
 import type { Report } from "../../jobs/output/report-print";
 import { buildRow, sortRows, summarizeRows, type RunUnit } from "../../jobs/report/rows";
+import { REPO_ROOT, runJobs } from "../helpers/jobs-harness";
 
 /** Debian's chromium; BATCHPY_CHROMIUM points elsewhere. */
 const CHROMIUM = process.env.BATCHPY_CHROMIUM ?? "/usr/bin/chromium";
@@ -54,11 +56,15 @@ function mixedReport(): Report {
       buildRow(
         { unit: u, runs: u.index === 7 ? 2 : 1 },
         u.status === "FAILED" ? [] : [{ key: `results/grid/${u.index}/metrics.json`, size: 16 }],
-        new Map(
-          u.status === "FAILED"
+        new Map<string, number | string>([
+          ...(u.status === "FAILED"
             ? []
-            : [["product", Number(u.params.get("var_a")) * Number(u.params.get("var_b"))]],
-        ),
+            : [
+                ["product", Number(u.params.get("var_a")) * Number(u.params.get("var_b"))] as const,
+              ]),
+          // A metric named as a property of every object, in one row only.
+          ...(u.index === 0 ? [["toString", "own"] as const] : []),
+        ]),
         prices,
         now,
       ),
@@ -118,8 +124,8 @@ describe("jobs:report --html in headless Chromium", function () {
 
   after(async function () {
     await browser?.close();
-    // The screenshot stays for a look; the folder is in the system's temp area.
-    console.log(`    screenshot: ${path.join(dir, "report.png")}`);
+    // The screenshots stay for a look; the folder is in the system's temp area.
+    console.log(`    screenshots: ${dir}`);
   });
 
   it("draws the table and both charts, sorts by a column, and requests nothing", async function () {
@@ -152,6 +158,12 @@ describe("jobs:report --html in headless Chromium", function () {
       "window.batchpyReport.charts.metric.data.datasets.map((d) => d.label)",
     );
     assert.deepStrictEqual(series, ["var_b=10", "var_b=20", "var_b=30", "var_b=40"]);
+    const own = await columnValues(page, "metric:toString");
+    assert.deepStrictEqual(
+      own.filter((v) => v !== ""),
+      ["own"],
+      "a metric named toString stays in its row",
+    );
 
     // Sorting: numeric, ascending then descending; the filter narrows the rows.
     await page.click('#rows th[data-key="metric:product"]');
@@ -171,6 +183,33 @@ describe("jobs:report --html in headless Chromium", function () {
     await page.screenshot({ path: path.join(dir, "report.png"), fullPage: true });
     assert.ok(fs.statSync(path.join(dir, "report.png")).size > 10_000);
     assert.deepStrictEqual(requests, [], "the page loads nothing from the network");
+    await page.close();
+  });
+
+  it("shows the documented local grid sweep: 6 sets with var_a, var_b and product", async function () {
+    const sweep = path.join(REPO_ROOT, "jobs", "examples", "grid_sweep.json");
+    const root = path.join(".batchpy", "local-bucket");
+    const run = await runJobs(["submit", "--local", sweep, "--local-root", root], {
+      describe: "real",
+      cwd: dir,
+    });
+    assert.strictEqual(run.code, 0, run.stderr);
+    const report = await runJobs(["report", "--local", "--local-root", root, "--html"], {
+      cwd: dir,
+    });
+    assert.strictEqual(report.code, 0, report.stderr);
+    const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+    await page.goto(`file://${path.join(dir, "batchpy-results", "local", "report.html")}`);
+    await page.waitForSelector("body[data-ready=true]", { timeout: 30_000 });
+    const sets = [1, 2, 3].flatMap((a) => [10, 20].map((b) => [`${a}`, `${b}`, `${a * b}`]));
+    const columns = await Promise.all(
+      ["param:var_a", "param:var_b", "metric:product"].map((k) => columnValues(page, k)),
+    );
+    assert.deepStrictEqual(
+      columns[0].map((_, i) => columns.map((c) => c[i])),
+      sets,
+    );
+    await page.screenshot({ path: path.join(dir, "report-grid-sweep.png"), fullPage: true });
     await page.close();
   });
 });
