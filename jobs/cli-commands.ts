@@ -388,11 +388,11 @@ const REPORT: CommandDef<ReportFlags> = {
     LOCAL_ROOT,
     {
       flags: "--csv [file]",
-      description: "also write every row as CSV (default: report.csv in batchpy-results/<stack>)",
+      description: "also write every row as CSV (default: batchpy-results/<stack>/report.csv)",
     },
     {
       flags: "--html [file]",
-      description: "also write a page with a table and charts (default: report.html there)",
+      description: "also write a page with charts (default: batchpy-results/<stack>/report.html)",
     },
     {
       flags: "--limit <n>",

@@ -131,6 +131,19 @@ function writeOutput(ctx: Context, file: string, text: string, flag: string): st
   return abs;
 }
 
+/**
+ * A file named after --csv or --html ends in its type's extension: `--html grid_sweep` is
+ * a job name the option took as its value, not a file to write.
+ */
+function checkFileName(file: string | true | undefined, flag: string, ext: string): void {
+  if (typeof file === "string" && path.extname(file).toLowerCase() !== ext) {
+    throw new BadInputError(
+      `${flag} ${file}: a file name ending in ${ext}, or none for report${ext} in ` +
+        `batchpy-results/; to report ${file}, put it before ${flag}`,
+    );
+  }
+}
+
 /** Builds the report and writes the --csv and --html files; prints nothing. */
 async function makeReport(opts: ReportOptions, ctx: Context): Promise<ReportResult> {
   if (opts.local && (opts.stack !== undefined || opts.outputs !== undefined)) {
@@ -138,6 +151,8 @@ async function makeReport(opts: ReportOptions, ctx: Context): Promise<ReportResu
       "--local reports runs on this machine; it takes no --stack or --outputs",
     );
   }
+  checkFileName(opts.csv, "--csv", ".csv");
+  checkFileName(opts.html, "--html", ".html");
   const { report, folder } = await buildReport(opts, ctx);
   const files: string[] = [];
   const fileOf = (flag: string | true, name: string): string =>

@@ -229,5 +229,28 @@ describe("jobs report of the documented local grid sweep", function () {
       page.rows.map((row) => [row.name, row.params.var_a, row.params.var_b, row.metrics.product]),
       sets.map(({ a, b, product }, i) => [`grid_sweep[${i}]`, `${a}`, `${b}`, product]),
     );
+
+    // A name after --html is a name, not a file: refused before anything is read or written.
+    const misplaced = await runJobs(
+      ["report", "--local", "--local-root", "lb", "--html", "grid_sweep"],
+      {
+        cwd: dir,
+      },
+    );
+    assert.strictEqual(misplaced.code, 2);
+    assert.match(
+      misplaced.stderr,
+      /--html grid_sweep: a file name ending in \.html, or none for report\.html in batchpy-results\/; to report grid_sweep, put it before --html/,
+    );
+    assert.ok(!fs.existsSync(path.join(dir, "grid_sweep")));
+    const help = await runJobs(["report", "--help"]);
+    assert.match(
+      help.stdout,
+      /--csv \[file\] +also write every row as CSV \(default:\s+batchpy-results\/<stack>\/report\.csv\)/,
+    );
+    assert.match(
+      help.stdout,
+      /--html \[file\] +also write a page with charts \(default:\s+batchpy-results\/<stack>\/report\.html\)/,
+    );
   });
 });
