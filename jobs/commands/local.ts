@@ -14,6 +14,7 @@ import { VARS } from "../../components/contract";
 import { parametersOf, parseManifest } from "../report/rows";
 import type { ParameterSet } from "../input/sweep";
 import { definedOnly } from "../../components/defined";
+import { isFileSystemError } from "../errors";
 
 export interface LocalRun {
   readonly jobName: string;
@@ -250,7 +251,7 @@ export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<Loc
       try {
         recordRun(opts.root, runId, createdAt, run, r);
       } catch (err) {
-        if (typeof (err as NodeJS.ErrnoException).code !== "string") {
+        if (!isFileSystemError(err)) {
           throw err;
         }
       }

@@ -23,6 +23,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { ResultFile, RunUnit } from "../report/rows";
 import { STATUSES, TERMINAL, type Status } from "../output/status";
+import { isFileSystemError } from "../errors";
 import { writeWhole } from "./write-whole";
 
 /** Bumped when an entry's shape or meaning changes: older entries are then misses. */
@@ -137,8 +138,11 @@ function entryBody(text: string, key: string): Record<string, unknown> | undefin
   let v: { v?: unknown; key?: unknown } | null;
   try {
     v = JSON.parse(text) as typeof v;
-  } catch {
-    return undefined;
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      return undefined;
+    }
+    throw err;
   }
   return v !== null && typeof v === "object" && v.v === CACHE_VERSION && v.key === key
     ? (v as Record<string, unknown>)
@@ -186,15 +190,22 @@ export function fileCache(dir: string, scope: string): ReportCache {
   const read = <T>(kind: EntryKind, name: string, parse: (text: string) => T): T | undefined => {
     try {
       return parse(fs.readFileSync(cacheFile(dir, scope, kind, name), "utf8"));
-    } catch {
-      return undefined;
+    } catch (err) {
+      // Not there, or not readable: a miss, read from AWS and written again.
+      if (isFileSystemError(err)) {
+        return undefined;
+      }
+      throw err;
     }
   };
   const write = (kind: EntryKind, name: string, text: string): void => {
     try {
       writeWhole(cacheFile(dir, scope, kind, name), text);
-    } catch {
+    } catch (err) {
       // No cache this time: the report itself is complete without it.
+      if (!isFileSystemError(err)) {
+        throw err;
+      }
     }
   };
   return {
