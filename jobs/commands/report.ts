@@ -78,11 +78,13 @@ async function buildReport(
   let cleanup = (): void => undefined;
   let cache: ReportCache | undefined;
   let folder = defaultOutDir(undefined);
+  let localFolder: string | undefined;
   const warnings: string[] = [];
   if (opts.local) {
     const root = localRoot(ctx, opts.localRoot);
     source = localSource(root, { names: opts.names, last: opts.last });
-    label = `local runs in ${displayPath(ctx.cwd, root)}`;
+    localFolder = displayPath(ctx.cwd, root);
+    label = `local runs in ${localFolder}`;
     prices = resolvePrices(pricingBasis(opts.pricing, undefined), userPrices(opts));
   } else {
     const { outputs, ledger } = openStack(opts, ctx);
@@ -108,6 +110,7 @@ async function buildReport(
     const rows = sortRows(collected.rows);
     const report = {
       source: label,
+      ...definedOnly({ localFolder }),
       generatedAt: new Date(now).toISOString(),
       prices,
       rows,
@@ -165,7 +168,6 @@ async function makeReport(opts: ReportOptions, ctx: Context): Promise<ReportResu
   }
   return {
     report,
-    local: opts.local,
     ...definedOnly({ localRoot: opts.localRoot }),
     limit: opts.limit ?? DEFAULT_TABLE_ROWS,
     written: files.map((f) => ({ file: displayPath(ctx.cwd, f), bytes: fs.statSync(f).size })),

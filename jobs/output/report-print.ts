@@ -12,8 +12,10 @@ import { visible } from "./visible";
 
 /** Everything a printer needs. */
 export interface Report {
-  /** `stack dev` or `local folder <path>`. */
+  /** `stack dev` or `local runs in <path>`. */
   readonly source: string;
+  /** --local: the runs' folder, as shown (where their logs are). */
+  readonly localFolder?: string;
   readonly generatedAt: string;
   readonly prices: Prices;
   readonly rows: readonly ReportRow[];
@@ -125,7 +127,12 @@ function formatSummary(report: Report): string[] {
       const names = f.names.slice(0, 8).join(", ") + (f.names.length > 8 ? ", ..." : "");
       lines.push(`  ${f.count} × ${f.reason}: ${names}`);
     }
-    lines.push("logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)");
+    const local = report.localFolder;
+    lines.push(
+      local !== undefined
+        ? `logs: ${local}/logs/<job>/<index>.log  (a single job: ${local}/logs/<job>.log)`
+        : "logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)",
+    );
   }
   return lines;
 }
@@ -232,8 +239,6 @@ export function reportDocument(report: Report): Record<string, unknown> {
 /** What `jobs:report` made: the report and the files written beside it. */
 export interface ReportResult {
   readonly report: Report;
-  /** Local runs rather than a stack's jobs: what the empty-report hint suggests. */
-  readonly local: boolean;
   /** --local-root as given, for the hints. */
   readonly localRoot?: string;
   /** Terminal rows shown (failed rows always are). */
@@ -247,10 +252,11 @@ export function printReport(r: ReportResult, io: Io): void {
   r.report.warnings.forEach((w) => io.stderr.write(`warning: ${visible(w)}\n`));
   if (r.report.rows.length === 0) {
     const root = r.localRoot !== undefined ? ` --local-root ${shellWord(r.localRoot)}` : "";
+    const local = r.report.localFolder;
     io.stdout.write(
       visible(
-        r.local
-          ? `no local runs in ${r.report.source.replace(/^local runs in /, "")}; run some with npm run jobs:submit -- --local FILE${root}`
+        local !== undefined
+          ? `no local runs in ${local}; run some with npm run jobs:submit -- --local FILE${root}`
           : `no jobs in the ledger of ${r.report.source}; submit some with npm run jobs:submit`,
       ) + "\n",
     );

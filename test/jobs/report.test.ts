@@ -335,6 +335,15 @@ describe("jobs/commands/report: printers", function () {
       ["2", "1"],
     );
     assert.strictEqual(cell(retried, "REASON"), "");
+    assert.match(
+      formatTable(r),
+      /^logs: npm run jobs:logs -- <jobName> {2}\(array child: <jobName>:<index>\)$/m,
+    );
+    assert.match(
+      formatTable({ ...r, localFolder: "lb" }),
+      /^logs: lb\/logs\/<job>\/<index>\.log {2}\(a single job: lb\/logs\/<job>\.log\)$/m,
+      "local runs have no jobs:logs: their files are named",
+    );
     const fine = formatTable(report([unit({ index: 0 })])).split("\n")[0];
     assert.match(fine, /PARAMETERS +METRICS$/, "no REASON column without a failure");
   });
@@ -359,7 +368,7 @@ describe("jobs/commands/report: printers", function () {
     let out = "";
     const sink = { write: (t: string) => (out += t) };
     printReport(
-      { report: { ...r, warnings: [hostile] }, local: false, limit: 50, written: [] },
+      { report: { ...r, warnings: [hostile] }, limit: 50, written: [] },
       { stdout: sink, stderr: sink },
     );
     // Cells are cut after escaping, so the table's widths are what the terminal shows.
