@@ -367,8 +367,8 @@ interface ReportFlags extends StackFlags {
   last?: boolean;
   local?: boolean;
   localRoot?: string;
-  csv?: string;
-  html?: string;
+  csv?: string | true;
+  html?: string | true;
   limit?: number;
   pricing?: string;
   priceVcpuHour?: number;
@@ -386,10 +386,13 @@ const REPORT: CommandDef<ReportFlags> = {
     LAST,
     { flags: "--local", description: "report the runs of jobs:submit --local instead of AWS" },
     LOCAL_ROOT,
-    { flags: "--csv <file>", description: "also write every row as CSV" },
     {
-      flags: "--html <file>",
-      description: "also write a self-contained page with a table and charts",
+      flags: "--csv [file]",
+      description: "also write every row as CSV (default: batchpy-results/<stack>/report.csv)",
+    },
+    {
+      flags: "--html [file]",
+      description: "also write a page with charts (default: batchpy-results/<stack>/report.html)",
     },
     {
       flags: "--limit <n>",

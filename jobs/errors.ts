@@ -132,3 +132,8 @@ export function isRetryable(err: unknown): boolean {
     TRANSIENT_NETWORK.has(String(e.code))
   );
 }
+
+/** An error from the file system (ENOENT, EACCES, ENOSPC...), as opposed to a bug. */
+export function isFileSystemError(err: unknown): boolean {
+  return typeof (err as NodeJS.ErrnoException | null)?.code === "string";
+}

@@ -11,9 +11,10 @@ import { appendLocalRun, entrypointError } from "../state/local-runs";
 import type { Submission } from "../input/plan";
 import { runPool } from "../aws/pool";
 import { VARS } from "../../components/contract";
-import { parametersOf } from "../report/rows";
+import { parametersOf, parseManifest } from "../report/rows";
 import type { ParameterSet } from "../input/sweep";
 import { definedOnly } from "../../components/defined";
+import { isFileSystemError } from "../errors";
 
 export interface LocalRun {
   readonly jobName: string;
@@ -97,8 +98,8 @@ function manifestSets(s: Submission): {
   if (s.kind !== "array") {
     return { sets: [], indexes: undefined };
   }
-  const m = JSON.parse(s.manifest.body) as { sets: ParameterSet[]; indexes?: number[] };
-  return { sets: m.sets, indexes: m.indexes };
+  const m = parseManifest(s.manifest.body);
+  return { sets: m?.sets ?? [], indexes: m?.indexes };
 }
 
 function requestedResources(s: Submission): {
@@ -250,12 +251,14 @@ export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<Loc
     plan.runs,
     async (run) => {
       const r = await runOne(run, opts, live);
-      // The run's outcome matters more than its record: a record that cannot be written
-      // (the folder vanished) leaves the run out of jobs:report, nothing else.
+      // The run's outcome matters more than its record: a record the file system refuses
+      // (the folder vanished, the disk is full) leaves the run out of jobs:report only.
       try {
         recordRun(opts.root, runId, createdAt, run, r);
-      } catch {
-        // see above
+      } catch (err) {
+        if (!isFileSystemError(err)) {
+          throw err;
+        }
       }
       opts.onDone?.(r);
       return r;
@@ -265,6 +268,10 @@ export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<Loc
       ...definedOnly({ signal: opts.signal }),
     },
   );
+  const failed = outcomes.find((o) => o.status === "rejected");
+  if (failed !== undefined) {
+    throw failed.reason;
+  }
   return outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
 }
 
@@ -281,9 +288,11 @@ function recordRun(
     run: runId,
     job: run.filedAs?.job ?? run.jobName,
     ...definedOnly({ index: run.filedAs?.index ?? run.index }),
-    params: parametersOf(
-      [...run.env].map(([name, value]) => ({ name, value })),
-      run.set,
+    params: Object.fromEntries(
+      parametersOf(
+        [...run.env].map(([name, value]) => ({ name, value })),
+        run.set,
+      ),
     ),
     createdAt,
     startedAt: r.startedAt,

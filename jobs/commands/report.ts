@@ -1,7 +1,7 @@
 /**
  * `jobs:report [names...] [--last] [--local]`: one row per job or sweep set with its
  * parameters, outcome, times, cost estimate, result files and metrics; as a terminal
- * table, `--csv FILE`, `--json`, or `--html FILE` (a self-contained page with charts).
+ * table, `--csv [FILE]`, `--json`, or `--html [FILE]` (a self-contained page with charts).
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -22,6 +22,7 @@ import {
 } from "../output/report-print";
 import { sortRows, summarizeRows } from "../report/rows";
 import { awsSource, collectRows, localSource, type ReportSource } from "../report/sources";
+import { defaultOutDir } from "./results";
 import { selectEntries } from "./watch";
 import { definedOnly } from "../../components/defined";
 
@@ -30,8 +31,10 @@ export interface ReportOptions extends StackOptions {
   readonly last: boolean;
   readonly local: boolean;
   readonly localRoot?: string;
-  readonly csv?: string;
-  readonly html?: string;
+  /** The CSV file to write; `true`: report.csv in the default folder (defaultOutDir). */
+  readonly csv?: string | true;
+  /** The page to write; `true`: report.html in the default folder. */
+  readonly html?: string | true;
   /** Terminal rows shown (failed rows always are). */
   readonly limit?: number;
   /** Instance types, FARGATE or FARGATE_SPOT to price as (default: the stack's own). */
@@ -50,18 +53,27 @@ function userPricing(opts: ReportOptions): UserPricing {
   });
 }
 
-/** Builds the report from the ledger's jobs (or local runs); no output written. */
-async function buildReport(opts: ReportOptions, ctx: Context): Promise<Report> {
+/**
+ * Builds the report from the ledger's jobs (or local runs), and names the default folder
+ * for its files; no output written.
+ */
+async function buildReport(
+  opts: ReportOptions,
+  ctx: Context,
+): Promise<{ report: Report; folder: string }> {
   let source: ReportSource;
   let label: string;
   let prices: Pricing;
   let cleanup = (): void => undefined;
   let cache: ReportCache | undefined;
+  let folder = defaultOutDir(undefined);
+  let localFolder: string | undefined;
   const warnings: string[] = [];
   if (opts.local) {
     const root = localRoot(ctx, opts.localRoot);
     source = localSource(root, { names: opts.names, last: opts.last });
-    label = `local runs in ${displayPath(ctx.cwd, root)}`;
+    localFolder = displayPath(ctx.cwd, root);
+    label = `local runs in ${localFolder}`;
     prices = pricingOf(undefined, userPricing(opts));
   } else {
     const { outputs, ledger } = openStack(opts, ctx);
@@ -75,20 +87,23 @@ async function buildReport(opts: ReportOptions, ctx: Context): Promise<Report> {
     }
     source = awsSource(entries, clients, bucket, cache, outputs.outputs.logGroupName);
     label = `stack ${outputs.stack}`;
+    folder = defaultOutDir(outputs.stack);
     prices = pricingOf(outputs.outputs, userPricing(opts));
   }
   try {
     const now = Date.now();
     const collected = await collectRows(source, prices, now, cache);
     const rows = sortRows(collected.rows);
-    return {
+    const report = {
       source: label,
+      ...definedOnly({ localFolder }),
       generatedAt: new Date(now).toISOString(),
       prices,
       rows,
       summary: summarizeRows(rows),
       warnings: [...warnings, ...collected.warnings],
     };
+    return { report, folder };
   } finally {
     cleanup();
   }
@@ -105,6 +120,19 @@ function writeOutput(ctx: Context, file: string, text: string, flag: string): st
   return abs;
 }
 
+/**
+ * A file named after --csv or --html ends in its type's extension: `--html grid_sweep` is
+ * a job name the option took as its value, not a file to write.
+ */
+function checkFileName(file: string | true | undefined, flag: string, ext: string): void {
+  if (typeof file === "string" && path.extname(file).toLowerCase() !== ext) {
+    throw new BadInputError(
+      `${flag} ${file}: a file name ending in ${ext}, or none for report${ext} in ` +
+        `batchpy-results/; to report ${file}, put it before ${flag}`,
+    );
+  }
+}
+
 /** Builds the report and writes the --csv and --html files; prints nothing. */
 async function makeReport(opts: ReportOptions, ctx: Context): Promise<ReportResult> {
   if (opts.local && (opts.stack !== undefined || opts.outputs !== undefined)) {
@@ -112,17 +140,21 @@ async function makeReport(opts: ReportOptions, ctx: Context): Promise<ReportResu
       "--local reports runs on this machine; it takes no --stack or --outputs",
     );
   }
-  const report = await buildReport(opts, ctx);
+  checkFileName(opts.csv, "--csv", ".csv");
+  checkFileName(opts.html, "--html", ".html");
+  const { report, folder } = await buildReport(opts, ctx);
   const files: string[] = [];
+  const fileOf = (flag: string | true, name: string): string =>
+    flag === true ? path.join(folder, name) : flag;
   if (opts.csv !== undefined) {
-    files.push(writeOutput(ctx, opts.csv, formatCsv(report), "--csv"));
+    files.push(writeOutput(ctx, fileOf(opts.csv, "report.csv"), formatCsv(report), "--csv"));
   }
   if (opts.html !== undefined) {
-    files.push(writeOutput(ctx, opts.html, renderHtml(report), "--html"));
+    files.push(writeOutput(ctx, fileOf(opts.html, "report.html"), renderHtml(report), "--html"));
   }
   return {
     report,
-    local: opts.local,
+    ...definedOnly({ localRoot: opts.localRoot }),
     limit: opts.limit ?? DEFAULT_TABLE_ROWS,
     written: files.map((f) => ({ file: displayPath(ctx.cwd, f), bytes: fs.statSync(f).size })),
   };

@@ -159,6 +159,11 @@ interface Source {
   readonly cleanup: () => void;
 }
 
+/** Where files from a stack (or from --local runs) go by default; git ignores the folder. */
+export function defaultOutDir(stack: string | undefined): string {
+  return path.join("batchpy-results", stack ?? "local");
+}
+
 /** The local runs' folder as the source (--local). */
 function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => boolean): Source {
   const root = localRoot(ctx, opts.localRoot);
@@ -166,7 +171,7 @@ function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => 
   checkNames(opts.names, localJobNames(root), `jobs with results or logs in ${root}`);
   return {
     sources: listLocal(root, ["results", "logs"]).filter((s) => keep(s.key)),
-    outDir: path.resolve(ctx.cwd, opts.out ?? path.join("batchpy-results", "local")),
+    outDir: path.resolve(ctx.cwd, opts.out ?? defaultOutDir(undefined)),
     from: root,
     fetch: (s, tmp) => fs.promises.copyFile(path.join(root, ...s.key.split("/")), tmp),
     cleanup: () => undefined,
@@ -190,7 +195,7 @@ async function bucketSource(
   const bucket = requireOutput(outputs, "bucketName", "to download results");
   const clients = ctx.clients(outputs.outputs.region);
   const cleanup = (): void => clients.destroy();
-  const outDir = path.resolve(ctx.cwd, opts.out ?? path.join("batchpy-results", outputs.stack));
+  const outDir = path.resolve(ctx.cwd, opts.out ?? defaultOutDir(outputs.stack));
   const from = `s3://${bucket}/`;
   let sources: SourceObject[];
   try {

@@ -356,6 +356,7 @@ async function runLocally(
   return {
     kind: "local",
     root,
+    ...definedOnly({ localRoot: opts.localRoot }),
     submissions,
     planned: plan.runs.length,
     results,

@@ -6,7 +6,14 @@
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("report-data").textContent);
-  var rows = data.rows;
+  // Parameters and metrics are the user's names: as Maps, `constructor` or `__proto__` is a
+  // name like any other, never something every row inherits.
+  var rows = data.rows.map(function (r) {
+    return Object.assign({}, r, {
+      params: new Map(Object.entries(r.params)),
+      metrics: new Map(Object.entries(r.metrics)),
+    });
+  });
   var summary = data.summary;
   var STATUS_COLOURS = {
     SUCCEEDED: "#2e7d32",
@@ -166,7 +173,7 @@
     },
     {
       key: "attempts",
-      label: "tries",
+      label: "attempts",
       num: true,
       get: function (r) {
         return r.attempts.length;
@@ -182,7 +189,7 @@
     },
     {
       key: "runSeconds",
-      label: "run",
+      label: "time",
       num: true,
       get: function (r) {
         return r.runSeconds;
@@ -226,7 +233,7 @@
           key: "param:" + p,
           label: p,
           get: function (r) {
-            return r.params[p];
+            return r.params.get(p);
           },
         };
       }),
@@ -238,7 +245,7 @@
           label: m,
           metric: true,
           get: function (r) {
-            return r.metrics[m];
+            return r.metrics.get(m);
           },
         };
       }),
@@ -486,7 +493,7 @@
       return isNumeric(
         rows
           .map(function (r) {
-            return r.metrics[m];
+            return r.metrics.get(m);
           })
           .filter(function (v) {
             return v !== undefined;
@@ -511,44 +518,40 @@
     var x = document.getElementById("metric-x").value;
     var series = document.getElementById("metric-series").value;
     var points = rows.filter(function (r) {
-      return (
-        r.metrics[y] !== undefined && isFinite(Number(r.metrics[y])) && r.params[x] !== undefined
-      );
+      return r.metrics.has(y) && isFinite(Number(r.metrics.get(y))) && r.params.has(x);
     });
     var numericX = isNumeric(
       points.map(function (r) {
-        return r.params[x];
+        return r.params.get(x);
       }),
     );
     var categories = [];
     if (!numericX) {
       points.forEach(function (r) {
-        if (categories.indexOf(r.params[x]) < 0) {
-          categories.push(r.params[x]);
+        if (categories.indexOf(r.params.get(x)) < 0) {
+          categories.push(r.params.get(x));
         }
       });
     }
-    var groups = {};
-    var order = [];
+    var groups = new Map();
     points.forEach(function (r) {
       var g =
         series === "" || series === x
           ? "all"
-          : series + "=" + (r.params[series] === undefined ? "-" : r.params[series]);
-      if (!groups[g]) {
-        groups[g] = [];
-        order.push(g);
+          : series + "=" + (r.params.has(series) ? r.params.get(series) : "-");
+      if (!groups.has(g)) {
+        groups.set(g, []);
       }
-      groups[g].push({
-        x: numericX ? Number(r.params[x]) : categories.indexOf(r.params[x]),
-        y: Number(r.metrics[y]),
+      groups.get(g).push({
+        x: numericX ? Number(r.params.get(x)) : categories.indexOf(r.params.get(x)),
+        y: Number(r.metrics.get(y)),
         name: r.name,
       });
     });
-    var datasets = order.map(function (g, i) {
+    var datasets = Array.from(groups.keys()).map(function (g, i) {
       return {
         label: g,
-        data: groups[g].sort(function (a, b) {
+        data: groups.get(g).sort(function (a, b) {
           return a.x - b.x;
         }),
         showLine: true,

@@ -6,13 +6,16 @@ import type { Io } from "../context";
 import { PRICE_TABLE, pricingBasis, type Pricing } from "../report/prices";
 import type { ReportRow, ReportSummary } from "../report/rows";
 import { failureReason } from "../report/rows";
+import { shellWord } from "./shell";
 import { formatCounts, STATUSES, type Status } from "./status";
 import { visible } from "./visible";
 
 /** Everything a printer needs. */
 export interface Report {
-  /** `stack dev` or `local folder <path>`. */
+  /** `stack dev` or `local runs in <path>`. */
   readonly source: string;
+  /** --local: the runs' folder, as shown (where their logs are). */
+  readonly localFolder?: string;
   readonly generatedAt: string;
   readonly prices: Pricing;
   readonly rows: readonly ReportRow[];
@@ -54,34 +57,45 @@ export function formatUsd(usd: number | undefined): string {
   return `$${usd.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 }
 
-function pairs(record: Readonly<Record<string, string | number>>, keys: readonly string[]): string {
+/** `name=value` for each of `keys` the row has, made visible. */
+function pairs(values: ReadonlyMap<string, string | number>, keys: readonly string[]): string {
   return keys
-    .filter((k) => record[k] !== undefined)
-    .map((k) => `${k}=${record[k]}`)
+    .filter((k) => values.has(k))
+    .map((k) => visible(`${k}=${values.get(k)}`))
     .join(" ");
 }
 
 /** Rows shown in the terminal unless --limit says otherwise; failed rows always show. */
 export const DEFAULT_TABLE_ROWS = 50;
 
+/**
+ * The terminal table. RUNS counts a row's submissions (1 + retries), ATTEMPTS Batch's
+ * attempts of the latest run; REASON is there when a shown row failed. Text from jobs and
+ * files is made visible before it is cut and padded, so widths are what the terminal shows.
+ */
 export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string {
   const { rows, summary } = report;
   // Only the parameters that differ tell rows apart; the rest would repeat on every line.
   const shownParams = summary.varying.length > 0 ? summary.varying : summary.params;
   const failed = rows.filter((r) => r.status === "FAILED").length;
   const shown = rows.slice(0, Math.max(limit, failed));
-  const header = ["STATUS", "JOB", "EXIT", "TRIES", "RUN", "WAIT", "COST", "PARAMETERS", "METRICS"];
+  const reasons = shown.some((r) => r.status === "FAILED");
+  const header = [
+    ...["STATUS", "JOB", "EXIT", "RUNS", "ATTEMPTS", "TIME", "WAIT", "COST"],
+    ...["PARAMETERS", "METRICS", ...(reasons ? ["REASON"] : [])],
+  ];
   const table = shown.map((r) => [
     r.status,
-    cut(r.name, 32),
+    cut(visible(r.name), 32),
     r.exitCode !== undefined ? String(r.exitCode) : "-",
-    String(Math.max(r.attempts.length, 1)) + (r.runs > 1 ? `/${r.runs}` : ""),
+    String(r.runs),
+    r.attempts.length > 0 ? String(r.attempts.length) : "-",
     formatDuration(r.runSeconds),
     formatDuration(r.queueSeconds),
     formatUsd(r.cost),
     cut(pairs(r.params, shownParams), 40),
-    cut(pairs(r.metrics, summary.metrics), 40) +
-      (r.status === "FAILED" ? `  ${cut(failureReason(r), 70)}` : ""),
+    cut(pairs(r.metrics, summary.metrics), 40),
+    ...(reasons ? [r.status === "FAILED" ? cut(visible(failureReason(r)), 70) : ""] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
   const line = (cells: readonly string[]): string =>
@@ -95,7 +109,7 @@ export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string 
       `... ${(rows.length - shown.length).toLocaleString("en-US")} more rows (--limit N, or --csv/--html/--json for all)`,
     );
   }
-  out.push("", ...formatSummary(report));
+  out.push("", ...formatSummary(report).map(visible));
   return `${out.join("\n")}\n`;
 }
 
@@ -120,7 +134,12 @@ function formatSummary(report: Report): string[] {
       const names = f.names.slice(0, 8).join(", ") + (f.names.length > 8 ? ", ..." : "");
       lines.push(`  ${f.count} × ${f.reason}: ${names}`);
     }
-    lines.push("logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)");
+    const local = report.localFolder;
+    lines.push(
+      local !== undefined
+        ? `logs: ${local}/logs/<job>/<index>.log  (a single job: ${local}/logs/<job>.log)`
+        : "logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)",
+    );
   }
   return lines;
 }
@@ -147,13 +166,25 @@ function formatCost(report: Report): string[] {
   return lines;
 }
 
-/** RFC 4180: quote fields with a comma, quote or line break; double the quotes. */
+/** What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+/** A plain number, which a leading `-` or `+` leaves data: `-2`, `+0.5`, `1e-3`. */
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/**
+ * RFC 4180: quote fields with a comma, quote or line break; double the quotes. A cell that
+ * a spreadsheet would run as a formula gets a leading `'` and quotes, so it shows as text.
+ */
 export function csvField(v: string | number | undefined): string {
   if (v === undefined) {
     return "";
   }
   const s = String(v);
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  const quoted = (t: string): string => `"${t.replace(/"/g, '""')}"`;
+  if (FORMULA_START.test(s) && !NUMBER.test(s)) {
+    return quoted(`'${s}`);
+  }
+  return /[",\r\n]/.test(s) ? quoted(s) : s;
 }
 
 const iso = (ms: number | undefined): string | undefined =>
@@ -210,8 +241,8 @@ export function formatCsv(report: Report): string {
         r.cost !== undefined ? Number(r.cost.toFixed(6)) : undefined,
         r.noPrice !== undefined ? `no price: ${r.noPrice}` : basis,
         r.files.map((f) => `${f.key} (${f.size})`).join("; "),
-        ...summary.params.map((p) => r.params[p]),
-        ...summary.metrics.map((m) => r.metrics[m]),
+        ...summary.params.map((p) => r.params.get(p)),
+        ...summary.metrics.map((m) => r.metrics.get(m)),
       ]
         .map(csvField)
         .join(","),
@@ -231,7 +262,12 @@ export function reportDocument(report: Report): Record<string, unknown> {
       table: { region: PRICE_TABLE.region, asOf: PRICE_TABLE.asOf },
     },
     summary: report.summary,
-    rows: report.rows,
+    // Object.fromEntries defines own properties: `__proto__` is written as a name like any other.
+    rows: report.rows.map((r) => ({
+      ...r,
+      params: Object.fromEntries(r.params),
+      metrics: Object.fromEntries(r.metrics),
+    })),
     warnings: report.warnings,
   };
 }
@@ -239,8 +275,8 @@ export function reportDocument(report: Report): Record<string, unknown> {
 /** What `jobs:report` made: the report and the files written beside it. */
 export interface ReportResult {
   readonly report: Report;
-  /** Local runs rather than a stack's jobs: what the empty-report hint suggests. */
-  readonly local: boolean;
+  /** --local-root as given, for the hints. */
+  readonly localRoot?: string;
   /** Terminal rows shown (failed rows always are). */
   readonly limit: number;
   /** --csv and --html files, as the user would name them, with their sizes. */
@@ -249,18 +285,22 @@ export interface ReportResult {
 
 /** The table on stdout; warnings and the files written on stderr. */
 export function printReport(r: ReportResult, io: Io): void {
-  r.report.warnings.forEach((w) => io.stderr.write(`warning: ${w}\n`));
+  r.report.warnings.forEach((w) => io.stderr.write(`warning: ${visible(w)}\n`));
   if (r.report.rows.length === 0) {
+    const root = r.localRoot !== undefined ? ` --local-root ${shellWord(r.localRoot)}` : "";
+    const local = r.report.localFolder;
     io.stdout.write(
-      r.local
-        ? `no local runs in ${r.report.source.replace(/^local runs in /, "")}; run some with npm run jobs:submit -- --local FILE\n`
-        : `no jobs in the ledger of ${r.report.source}; submit some with npm run jobs:submit\n`,
+      visible(
+        local !== undefined
+          ? `no local runs in ${local}; run some with npm run jobs:submit -- --local FILE${root}`
+          : `no jobs in the ledger of ${r.report.source}; submit some with npm run jobs:submit`,
+      ) + "\n",
     );
   } else {
     io.stdout.write(formatTable(r.report, r.limit));
   }
   for (const w of r.written) {
-    io.stderr.write(`wrote ${w.file} (${(w.bytes / 1024).toFixed(0)} KiB)\n`);
+    io.stderr.write(`wrote ${visible(w.file)} (${(w.bytes / 1024).toFixed(0)} KiB)\n`);
   }
 }
 

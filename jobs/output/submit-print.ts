@@ -93,6 +93,8 @@ interface NothingToRetry {
 export interface LocalRunsResult {
   readonly kind: "local";
   readonly root: string;
+  /** --local-root as given, for the copy-out hint. */
+  readonly localRoot?: string;
   readonly submissions: readonly Submission[];
   /** Runs planned. */
   readonly planned: number;
@@ -367,7 +369,9 @@ function printLocal(r: LocalRunsResult, io: Io, cwd: string): void {
   io.stdout.write(
     `${r.results.length - failed.length} of ${r.planned} local run(s) succeeded` +
       (notRun > 0 ? `, ${notRun} not started` : "") +
-      `; logs in ${displayPath(cwd, path.join(r.root, "logs"))}/; copy out with npm run jobs:results -- --local\n`,
+      `; logs in ${displayPath(cwd, path.join(r.root, "logs"))}/; copy out with npm run jobs:results -- --local` +
+      (r.localRoot !== undefined ? ` --local-root ${shellWord(r.localRoot)}` : "") +
+      "\n",
   );
 }
 

@@ -34,8 +34,11 @@ export function metricsLineText(message: string): string | undefined {
   try {
     const text: unknown = JSON.parse(rest);
     return typeof text === "string" ? text : undefined;
-  } catch {
-    return undefined;
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      return undefined;
+    }
+    throw err;
   }
 }
 

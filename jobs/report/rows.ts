@@ -7,7 +7,12 @@ import type { JobDetail } from "../aws/api";
 import { priceRun, type Pricing } from "./prices";
 import { STATUSES, exitCodeOf, type Status } from "../output/status";
 import type { ParameterSet } from "../input/sweep";
-import { BUCKET_PREFIXES, METRICS, RESERVED_PREFIX } from "../../components/contract";
+import {
+  BUCKET_PREFIXES,
+  MANIFEST_VERSION,
+  METRICS,
+  RESERVED_PREFIX,
+} from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
 /** The file a script may write into its working folder; each key becomes a column. */
@@ -33,7 +38,8 @@ export interface RunUnit {
   readonly vcpus?: number;
   readonly memoryMiB?: number;
   readonly gpus?: number;
-  readonly params: Readonly<Record<string, string>>;
+  /** Parameter name to value; a Map, so any name (`constructor`, `__proto__`) is only a name. */
+  readonly params: ReadonlyMap<string, string>;
 }
 
 export interface ResultFile {
@@ -53,7 +59,8 @@ export interface ReportRow extends RunUnit {
   readonly cost?: number;
   readonly noPrice?: string;
   readonly files: readonly ResultFile[];
-  readonly metrics: Readonly<Record<string, MetricValue>>;
+  /** metrics.json's keys to values, in the file's order. */
+  readonly metrics: ReadonlyMap<string, MetricValue>;
   /** How many times this job or set was submitted (1 + retries). */
   readonly runs: number;
 }
@@ -76,12 +83,49 @@ function isOwnVariable(name: string): boolean {
 export function parametersOf(
   environment: readonly { name?: string; value?: string }[] | undefined,
   set?: ParameterSet,
-): Record<string, string> {
-  // Built as entries, never by assignment: a parameter named __proto__ stays a parameter.
+): Map<string, string> {
   const own = (environment ?? []).flatMap((v) =>
     v.name !== undefined && !isOwnVariable(v.name) ? [[v.name, v.value ?? ""] as const] : [],
   );
-  return Object.fromEntries(new Map([...own, ...(set ?? [])]));
+  return new Map([...own, ...(set ?? [])]);
+}
+
+/** A sweep manifest: `{"version": 1, "sets": [...], "indexes"?: [...]}` (indexes: set numbers). */
+export function parseManifest(
+  text: string,
+): { sets: ParameterSet[]; indexes?: number[] } | undefined {
+  let v: { version?: unknown; sets?: unknown; indexes?: unknown } | null;
+  try {
+    v = JSON.parse(text) as typeof v;
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      return undefined;
+    }
+    throw err;
+  }
+  if (
+    v === null ||
+    typeof v !== "object" ||
+    v.version !== MANIFEST_VERSION ||
+    !Array.isArray(v.sets)
+  ) {
+    return undefined;
+  }
+  const indexes =
+    Array.isArray(v.indexes) && v.indexes.every((i) => Number.isInteger(i))
+      ? (v.indexes as number[])
+      : undefined;
+  // Maps, as the rest of the tool holds sets: a parameter named __proto__ stays a parameter.
+  const sets: ParameterSet[] = (v.sets as unknown[]).map(
+    (set) =>
+      new Map(
+        Object.entries(set !== null && typeof set === "object" ? set : {}).map(([k, x]) => [
+          k,
+          String(x),
+        ]),
+      ),
+  );
+  return definedOnly({ sets, indexes });
 }
 
 /** A variable's value from a job's environment. */
@@ -218,23 +262,27 @@ function isTopLevel(key: string): boolean {
  * booleans) are left out and named, so one odd key does not lose the rest.
  */
 export function parseMetrics(text: string): {
-  metrics: Record<string, MetricValue>;
+  metrics: Map<string, MetricValue>;
   problem?: string;
 } {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    return { metrics: {}, problem: `not JSON (${(err as Error).message})` };
+    if (!(err instanceof SyntaxError)) {
+      throw err;
+    }
+    return { metrics: new Map(), problem: `not JSON (${err.message})` };
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    return { metrics: {}, problem: "not a JSON object of numbers and strings" };
+    return { metrics: new Map(), problem: "not a JSON object of numbers and strings" };
   }
-  const metrics: Record<string, MetricValue> = {};
+  // JSON.parse makes every key an own property (`__proto__` too); the Map keeps it a name.
+  const metrics = new Map<string, MetricValue>();
   const skipped: string[] = [];
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
     if ((typeof v === "number" && Number.isFinite(v)) || typeof v === "string") {
-      metrics[k] = v;
+      metrics.set(k, v);
     } else {
       skipped.push(k);
     }
@@ -264,7 +312,7 @@ const DEFAULT_VCPUS = 1;
 export function buildRow(
   entry: { unit: RunUnit; runs: number },
   files: readonly ResultFile[],
-  metrics: Readonly<Record<string, MetricValue>>,
+  metrics: ReadonlyMap<string, MetricValue>,
   pricing: Pricing,
   now: number,
 ): ReportRow {
@@ -331,10 +379,10 @@ export function failureReason(r: Pick<ReportRow, "reason" | "exitCode">): string
   return r.exitCode !== undefined ? `${reason} (exit code ${r.exitCode})` : reason;
 }
 
-function keysInOrder(records: readonly Readonly<Record<string, unknown>>[]): string[] {
+function keysInOrder(maps: readonly ReadonlyMap<string, unknown>[]): string[] {
   const seen = new Set<string>();
-  for (const r of records) {
-    Object.keys(r).forEach((k) => seen.add(k));
+  for (const m of maps) {
+    m.forEach((_, k) => seen.add(k));
   }
   return [...seen];
 }
@@ -366,7 +414,7 @@ export function summarizeRows(rows: readonly ReportRow[], slowestShown = 5): Rep
     .sort((a, b) => b.runSeconds - a.runSeconds)
     .slice(0, slowestShown);
   const params = keysInOrder(rows.map((r) => r.params));
-  const varying = params.filter((p) => new Set(rows.map((r) => r.params[p])).size > 1);
+  const varying = params.filter((p) => new Set(rows.map((r) => r.params.get(p))).size > 1);
   return {
     total: rows.length,
     counts,

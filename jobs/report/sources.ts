@@ -23,6 +23,7 @@ import {
   groupResultFiles,
   latestRuns,
   metricsKeyOf,
+  parseManifest,
   parseMetrics,
   rowKey,
   unitFromDetail,
@@ -36,7 +37,7 @@ import type { Pricing } from "./prices";
 import { listLocal } from "../commands/results";
 import { TERMINAL, type Status } from "../output/status";
 import type { ParameterSet } from "../input/sweep";
-import { BUCKET_PREFIXES, MANIFEST_VERSION, VARS } from "../../components/contract";
+import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
 interface Units {
@@ -63,35 +64,6 @@ export interface ReportSource {
 
 /** Calls in flight: DescribeJobs pages, listings, metrics files. */
 const READ_CONCURRENCY = { describe: 10, list: 8, metrics: 32 } as const;
-
-/** A sweep manifest: `{"version": 1, "sets": [...], "indexes"?: [...]}` (indexes: set numbers). */
-export function parseManifest(
-  text: string,
-): { sets: ParameterSet[]; indexes?: number[] } | undefined {
-  try {
-    const v = JSON.parse(text) as { version?: unknown; sets?: unknown; indexes?: unknown };
-    if (v.version !== MANIFEST_VERSION || !Array.isArray(v.sets)) {
-      return undefined;
-    }
-    const indexes =
-      Array.isArray(v.indexes) && v.indexes.every((i) => Number.isInteger(i))
-        ? (v.indexes as number[])
-        : undefined;
-    // Maps, as the rest of the tool holds sets: a parameter named __proto__ stays a parameter.
-    const sets: ParameterSet[] = (v.sets as unknown[]).map(
-      (set) =>
-        new Map(
-          Object.entries(set !== null && typeof set === "object" ? set : {}).map(([k, x]) => [
-            k,
-            String(x),
-          ]),
-        ),
-    );
-    return definedOnly({ sets, indexes });
-  } catch {
-    return undefined;
-  }
-}
 
 /** DescribeJobs for any number of IDs: pages of 100, `concurrency` in flight. */
 async function describeAll(
@@ -141,7 +113,7 @@ function missingChild(
       : {}),
     attempts: [],
     ...definedOnly({ createdAt: parent?.createdAt }),
-    params: Object.fromEntries(set ?? []),
+    params: new Map(set ?? []),
   };
 }
 
@@ -314,7 +286,7 @@ function plainUnit(e: LedgerEntry, parent: JobDetail | undefined): RunUnit {
   const index = setIndexOf(variableOf(parent, VARS.setIndex));
   return parent !== undefined
     ? unitFromDetail(parent, { job, index })
-    : { job, jobId: e.jobId, status: "UNKNOWN", attempts: [], params: {} };
+    : { job, jobId: e.jobId, status: "UNKNOWN", attempts: [], params: new Map() };
 }
 
 /**
@@ -388,7 +360,8 @@ export function localSource(
         startedAt: r.startedAt,
         stoppedAt: r.stoppedAt,
         ...definedOnly({ vcpus: r.vcpus, memoryMiB: r.memoryMiB, gpus: r.gpus }),
-        params: r.params,
+        // Own properties of the parsed line: a parameter named __proto__ stays a parameter.
+        params: new Map(Object.entries(r.params)),
       }));
       return { units, sweeps, warnings };
     },
@@ -573,7 +546,7 @@ export async function collectRows(
     },
     warnings,
   );
-  const metrics = new Map<number, Record<string, MetricValue>>();
+  const metrics = new Map<number, ReadonlyMap<string, MetricValue>>();
   let badMetrics = 0;
   let firstBad = "";
   [...read.keys()]
@@ -604,7 +577,7 @@ export async function collectRows(
     storeFolders(folders, cache);
   }
   const rows = latest.map((l, i) =>
-    buildRow(l, filesOf(l.unit), metrics.get(i) ?? {}, pricing, now),
+    buildRow(l, filesOf(l.unit), metrics.get(i) ?? new Map(), pricing, now),
   );
   return { rows, warnings };
 }

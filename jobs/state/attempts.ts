@@ -220,8 +220,7 @@ export async function readCovers(
     (e) => !cache.has(e.jobId) && details.has(e.jobId) && (isRetryEntry(e) || e.kind !== "array"),
   );
   // Loaded only when a retry is in view: logs and watch of plain jobs need neither.
-  const { parseManifest } = await import("../report/sources");
-  const { variableOf } = await import("../report/rows");
+  const { parseManifest, variableOf } = await import("../report/rows");
   // A child carries the array's environment for sure (as jobs:report reads it).
   const firstChildren = new Map<string, JobDetail>();
   const arrays = wanted.filter((e) => e.kind === "array").map((e) => `${e.jobId}:0`);

@@ -72,18 +72,26 @@ export function readLocalRuns(root: string): { records: LocalRunRecord[]; skippe
     if (line.trim() === "") {
       continue;
     }
-    try {
-      const v: unknown = JSON.parse(line);
-      if (isRecord(v)) {
-        records.push(v);
-        continue;
-      }
-    } catch {
-      // counted below
+    const v = parseLine(line);
+    if (isRecord(v)) {
+      records.push(v);
+    } else {
+      skipped++;
     }
-    skipped++;
   }
   return { records, skipped };
+}
+
+/** A line's JSON value; undefined for a line that is not JSON (torn by a killed run). */
+function parseLine(line: string): unknown {
+  try {
+    return JSON.parse(line) as unknown;
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      return undefined;
+    }
+    throw err;
+  }
 }
 
 /** The entrypoint's last `run_job: error: ...` line in a run's output, without the prefix. */

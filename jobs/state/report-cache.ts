@@ -23,6 +23,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { ResultFile, RunUnit } from "../report/rows";
 import { STATUSES, TERMINAL, type Status } from "../output/status";
+import { isFileSystemError } from "../errors";
 import { writeWhole } from "./write-whole";
 
 /** Bumped when an entry's shape or meaning changes: older entries are then misses. */
@@ -108,8 +109,11 @@ function isResultFile(v: unknown): v is ResultFile {
   );
 }
 
-/** Whether `v` has a run unit's shape (what formatCacheEntry wrote of one). */
-export function isRunUnit(v: unknown): v is RunUnit {
+/** A run unit as stored: its parameters as a JSON object. */
+type StoredUnit = Omit<RunUnit, "params"> & { readonly params: Readonly<Record<string, string>> };
+
+/** Whether `v` has a stored run unit's shape (what formatCacheEntry wrote of one). */
+export function isRunUnit(v: unknown): v is StoredUnit {
   const u = v as Partial<Record<keyof RunUnit, unknown>> | null;
   return (
     u !== null &&
@@ -134,8 +138,11 @@ function entryBody(text: string, key: string): Record<string, unknown> | undefin
   let v: { v?: unknown; key?: unknown } | null;
   try {
     v = JSON.parse(text) as typeof v;
-  } catch {
-    return undefined;
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      return undefined;
+    }
+    throw err;
   }
   return v !== null && typeof v === "object" && v.v === CACHE_VERSION && v.key === key
     ? (v as Record<string, unknown>)
@@ -162,14 +169,20 @@ export function parseCacheEntry(text: string, key: string): CachedFolder | undef
 /** A children entry's text back to the units, if whole and stored under `key`. */
 export function parseChildrenEntry(text: string, key: string): RunUnit[] | undefined {
   const units = entryBody(text, key)?.units;
-  return Array.isArray(units) && units.length > 0 && units.every(isRunUnit) ? units : undefined;
+  return Array.isArray(units) && units.length > 0 && units.every(isRunUnit)
+    ? units.map((u) => ({ ...u, params: new Map(Object.entries(u.params)) }))
+    : undefined;
 }
 
 export function formatCacheEntry(
   key: string,
   entry: CachedFolder | { readonly units: readonly RunUnit[] },
 ): string {
-  return JSON.stringify({ v: CACHE_VERSION, key, ...entry });
+  const body =
+    "units" in entry
+      ? { units: entry.units.map((u) => ({ ...u, params: Object.fromEntries(u.params) })) }
+      : entry;
+  return JSON.stringify({ v: CACHE_VERSION, key, ...body });
 }
 
 /** Entries as files under `dir`; `scope` (e.g. the bucket) keeps stacks' entries apart. */
@@ -177,15 +190,22 @@ export function fileCache(dir: string, scope: string): ReportCache {
   const read = <T>(kind: EntryKind, name: string, parse: (text: string) => T): T | undefined => {
     try {
       return parse(fs.readFileSync(cacheFile(dir, scope, kind, name), "utf8"));
-    } catch {
-      return undefined;
+    } catch (err) {
+      // Not there, or not readable: a miss, read from AWS and written again.
+      if (isFileSystemError(err)) {
+        return undefined;
+      }
+      throw err;
     }
   };
   const write = (kind: EntryKind, name: string, text: string): void => {
     try {
       writeWhole(cacheFile(dir, scope, kind, name), text);
-    } catch {
+    } catch (err) {
       // No cache this time: the report itself is complete without it.
+      if (!isFileSystemError(err)) {
+        throw err;
+      }
     }
   };
   return {

@@ -2,7 +2,8 @@
  * The `jobs:report --html` page in a real browser: Debian's chromium, driven by
  * playwright-core (no browser download). Run with `npm run test:browser`; `.ci/run` installs
  * chromium when it is missing. The page must draw its table and charts from the file alone:
- * any network request fails the test.
+ * any network request fails the test. docs/report-grid-sweep.png is the screenshot of the
+ * documented local grid sweep's page that the second test leaves.
  */
 import * as assert from "assert";
 import * as fs from "fs";
@@ -13,6 +14,7 @@ import { defaultPricing } from "../../jobs/report/prices";
 import { renderHtml } from "../../jobs/output/report-html";
 import type { Report } from "../../jobs/output/report-print";
 import { buildRow, sortRows, summarizeRows, type RunUnit } from "../../jobs/report/rows";
+import { REPO_ROOT, runJobs } from "../helpers/jobs-harness";
 
 /** Debian's chromium; BATCHPY_CHROMIUM points elsewhere. */
 const CHROMIUM = process.env.BATCHPY_CHROMIUM ?? "/usr/bin/chromium";
@@ -40,7 +42,10 @@ function mixedReport(): Report {
         startedAt: createdAt + 5000,
         stoppedAt: createdAt + 5000 + a * 1000,
         vcpus: 1,
-        params: { var_a: String(a), var_b: String(b) },
+        params: new Map([
+          ["var_a", String(a)],
+          ["var_b", String(b)],
+        ]),
       });
       i++;
     }
@@ -51,7 +56,15 @@ function mixedReport(): Report {
       buildRow(
         { unit: u, runs: u.index === 7 ? 2 : 1 },
         u.status === "FAILED" ? [] : [{ key: `results/grid/${u.index}/metrics.json`, size: 16 }],
-        u.status === "FAILED" ? {} : { product: Number(u.params.var_a) * Number(u.params.var_b) },
+        new Map<string, number | string>([
+          ...(u.status === "FAILED"
+            ? []
+            : [
+                ["product", Number(u.params.get("var_a")) * Number(u.params.get("var_b"))] as const,
+              ]),
+          // A metric named as a property of every object, in one row only.
+          ...(u.index === 0 ? [["toString", "own"] as const] : []),
+        ]),
         prices,
         now,
       ),
@@ -111,8 +124,8 @@ describe("jobs:report --html in headless Chromium", function () {
 
   after(async function () {
     await browser?.close();
-    // The screenshot stays for a look; the folder is in the system's temp area.
-    console.log(`    screenshot: ${path.join(dir, "report.png")}`);
+    // The screenshots stay for a look; the folder is in the system's temp area.
+    console.log(`    screenshots: ${dir}`);
   });
 
   it("draws the table and both charts, sorts by a column, and requests nothing", async function () {
@@ -145,6 +158,12 @@ describe("jobs:report --html in headless Chromium", function () {
       "window.batchpyReport.charts.metric.data.datasets.map((d) => d.label)",
     );
     assert.deepStrictEqual(series, ["var_b=10", "var_b=20", "var_b=30", "var_b=40"]);
+    const own = await columnValues(page, "metric:toString");
+    assert.deepStrictEqual(
+      own.filter((v) => v !== ""),
+      ["own"],
+      "a metric named toString stays in its row",
+    );
 
     // Sorting: numeric, ascending then descending; the filter narrows the rows.
     await page.click('#rows th[data-key="metric:product"]');
@@ -177,9 +196,9 @@ describe("jobs:report --html in headless Chromium", function () {
       attempts: [{ startedAt: 0, stoppedAt: 60_000 }],
       vcpus: 1,
       gpus: 1,
-      params: {},
+      params: new Map(),
     };
-    const rows = [base.rows[0], buildRow({ unit: gpu, runs: 1 }, [], {}, base.prices, 0)];
+    const rows = [base.rows[0], buildRow({ unit: gpu, runs: 1 }, [], new Map(), base.prices, 0)];
     const file = path.join(dir, "cost.html");
     fs.writeFileSync(file, renderHtml({ ...base, rows, summary: summarizeRows(rows) }));
     const page = await browser.newPage();
@@ -192,6 +211,33 @@ describe("jobs:report --html in headless Chromium", function () {
     );
     assert.match(summary, /No price for 1 row\(s\): the job does not fit on m5a\.large\./);
     assert.deepStrictEqual((await columnValues(page, "cost")).sort(), ["<$0.01", "no price"]);
+    await page.close();
+  });
+
+  it("shows the documented local grid sweep: 6 sets with var_a, var_b and product", async function () {
+    const sweep = path.join(REPO_ROOT, "jobs", "examples", "grid_sweep.json");
+    const root = path.join(".batchpy", "local-bucket");
+    const run = await runJobs(["submit", "--local", sweep, "--local-root", root], {
+      describe: "real",
+      cwd: dir,
+    });
+    assert.strictEqual(run.code, 0, run.stderr);
+    const report = await runJobs(["report", "--local", "--local-root", root, "--html"], {
+      cwd: dir,
+    });
+    assert.strictEqual(report.code, 0, report.stderr);
+    const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+    await page.goto(`file://${path.join(dir, "batchpy-results", "local", "report.html")}`);
+    await page.waitForSelector("body[data-ready=true]", { timeout: 30_000 });
+    const sets = [1, 2, 3].flatMap((a) => [10, 20].map((b) => [`${a}`, `${b}`, `${a * b}`]));
+    const columns = await Promise.all(
+      ["param:var_a", "param:var_b", "metric:product"].map((k) => columnValues(page, k)),
+    );
+    assert.deepStrictEqual(
+      columns[0].map((_, i) => columns.map((c) => c[i])),
+      sets,
+    );
+    await page.screenshot({ path: path.join(dir, "report-grid-sweep.png"), fullPage: true });
     await page.close();
   });
 });

@@ -211,13 +211,13 @@ describe("jobs:report: the cost it prints", function () {
       stoppedAt: T0 + 3_600_000,
       vcpus: 1,
       memoryMiB: 2048,
-      params: { a: String(index) },
+      params: new Map([["a", String(index)]]),
       ...over,
     };
   }
 
   function report(units: RunUnit[], prices: Pricing): Report {
-    const rows = units.map((u) => buildRow({ unit: u, runs: 1 }, [], {}, prices, T0));
+    const rows = units.map((u) => buildRow({ unit: u, runs: 1 }, [], new Map(), prices, T0));
     return {
       source: "stack dev",
       generatedAt: new Date(T0).toISOString(),
@@ -249,7 +249,7 @@ describe("jobs:report: the cost it prints", function () {
   it("shows a type the table lacks as no price, with the reason and the fix", function () {
     const r = report([unit(0)], { ...EC2, instanceTypes: ["p4d.24xlarge"] });
     const text = formatTable(r);
-    assert.match(text, /SUCCEEDED +sw\[0\] +0 +1 +1h00m +0s +no price/);
+    assert.match(text, /SUCCEEDED +sw\[0\] +0 +1 +1 +1h00m +0s +no price/);
     assert.ok(
       text.includes(
         "1.000 vCPU-hours, no cost estimate (p4d.24xlarge on-demand, us-east-1 list prices of 2026-06; an estimate, not a bill)",
@@ -310,7 +310,7 @@ describe("jobs:report: the cost it prints", function () {
     const row = buildRow(
       { unit: u, runs: 1 },
       [],
-      {},
+      new Map(),
       { ...EC2, instanceTypes: ["g4dn.xlarge"] },
       T0,
     );

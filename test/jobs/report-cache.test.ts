@@ -90,7 +90,10 @@ describe("jobs/state/report-cache: keys and entries", function () {
       stoppedAt: 2,
       vcpus: 1,
       memoryMiB: 1000,
-      params: { var_a: "3", ["__proto__"]: "x" },
+      params: new Map([
+        ["var_a", "3"],
+        ["__proto__", "x"],
+      ]),
     } as const;
     const parsed = parseChildrenEntry(formatCacheEntry("k", { units: [unit] }), "k");
     assert.deepStrictEqual(parsed, [unit]);

@@ -7,7 +7,14 @@ import * as fs from "fs";
 import * as path from "path";
 import { appendLocalRun } from "../../jobs/state/local-runs";
 import type { FakeBatch } from "../helpers/fake-batch";
-import { runJobs, useLocalAws, writeJobsAndSweep } from "../helpers/jobs-harness";
+import { parse as parseCsv } from "csv-parse/sync";
+import {
+  REPO_ROOT,
+  runJobs,
+  tempDir,
+  useLocalAws,
+  writeJobsAndSweep,
+} from "../helpers/jobs-harness";
 
 interface JsonRow {
   name: string;
@@ -162,8 +169,91 @@ describe("jobs report against local AWS endpoints", function () {
       cwd: aws.dir,
     });
     assert.strictEqual(none.code, 0);
-    assert.match(none.stdout, /no local runs in/);
+    assert.match(
+      none.stdout,
+      /^no local runs in x; run some with npm run jobs:submit -- --local FILE --local-root \/\S+\/x$/m,
+    );
     const bad = await runJobs(["report", "--local", "--stack", "dev"], { cwd: aws.dir });
     assert.strictEqual(bad.code, 2);
+  });
+});
+
+describe("jobs report of the documented local grid sweep", function () {
+  this.timeout(60_000);
+  let dir: string;
+  before(function () {
+    dir = tempDir("report-grid");
+  });
+  after(function () {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("shows its 6 sets with var_a, var_b and product in the table, the CSV and the page", async function () {
+    const file = path.join(REPO_ROOT, "jobs", "examples", "grid_sweep.json");
+    const run = await runJobs(["submit", "--local", file, "--local-root", "lb"], {
+      describe: "real",
+      cwd: dir,
+    });
+    assert.strictEqual(run.code, 0, run.stderr);
+    assert.match(run.stdout, /copy out with npm run jobs:results -- --local --local-root lb$/m);
+
+    const r = await runJobs(
+      ["report", "--local", "grid_sweep", "--local-root", "lb", "--csv", "--html"],
+      { cwd: dir },
+    );
+    assert.strictEqual(r.code, 0, r.stderr);
+    const sets = [1, 2, 3].flatMap((a) => [10, 20].map((b) => ({ a, b, product: a * b })));
+    const lines = r.stdout.split("\n");
+    sets.forEach(({ a, b, product }, i) =>
+      assert.match(
+        lines[i + 1],
+        new RegExp(
+          `^SUCCEEDED +grid_sweep\\[${i}\\] .* var_a=${a} var_b=${b} +product=${product}$`,
+        ),
+      ),
+    );
+    assert.match(r.stdout, /^SUCCEEDED 6 \(6 row\(s\), local runs in lb\)$/m);
+    assert.match(r.stderr, /^wrote batchpy-results\/local\/report\.csv/m);
+    assert.match(r.stderr, /^wrote batchpy-results\/local\/report\.html/m);
+
+    const csv = parseCsv(
+      fs.readFileSync(path.join(dir, "batchpy-results", "local", "report.csv"), "utf8"),
+      { columns: true },
+    ) as Record<string, string>[];
+    assert.deepStrictEqual(
+      csv.map((row) => [row.name, row["param:var_a"], row["param:var_b"], row["metric:product"]]),
+      sets.map(({ a, b, product }, i) => [`grid_sweep[${i}]`, `${a}`, `${b}`, `${product}`]),
+    );
+
+    const html = fs.readFileSync(path.join(dir, "batchpy-results", "local", "report.html"), "utf8");
+    const data = /<script id="report-data" type="application\/json">(.*?)<\/script>/s.exec(html);
+    const page = JSON.parse(data?.[1] ?? "{}") as { rows: JsonRow[] };
+    assert.deepStrictEqual(
+      page.rows.map((row) => [row.name, row.params.var_a, row.params.var_b, row.metrics.product]),
+      sets.map(({ a, b, product }, i) => [`grid_sweep[${i}]`, `${a}`, `${b}`, product]),
+    );
+
+    // A name after --html is a name, not a file: refused before anything is read or written.
+    const misplaced = await runJobs(
+      ["report", "--local", "--local-root", "lb", "--html", "grid_sweep"],
+      {
+        cwd: dir,
+      },
+    );
+    assert.strictEqual(misplaced.code, 2);
+    assert.match(
+      misplaced.stderr,
+      /--html grid_sweep: a file name ending in \.html, or none for report\.html in batchpy-results\/; to report grid_sweep, put it before --html/,
+    );
+    assert.ok(!fs.existsSync(path.join(dir, "grid_sweep")));
+    const help = await runJobs(["report", "--help"]);
+    assert.match(
+      help.stdout,
+      /--csv \[file\] +also write every row as CSV \(default:\s+batchpy-results\/<stack>\/report\.csv\)/,
+    );
+    assert.match(
+      help.stdout,
+      /--html \[file\] +also write a page with charts \(default:\s+batchpy-results\/<stack>\/report\.html\)/,
+    );
   });
 });

@@ -12,24 +12,31 @@ import {
   formatCsv,
   formatDuration,
   formatTable,
+  printReport,
   type Report,
 } from "../../jobs/output/report-print";
+import { parse as parseCsv } from "csv-parse/sync";
 import {
   buildRow,
   groupResultFiles,
   latestRuns,
   metricsKeyOf,
   parametersOf,
+  parseManifest,
   parseMetrics,
   sortRows,
   summarizeRows,
   unitFromDetail,
   type RunUnit,
 } from "../../jobs/report/rows";
-import { parseManifest } from "../../jobs/report/sources";
 
 const T0 = Date.parse("2026-11-30T08:00:00Z");
 const PRICES = defaultPricing();
+
+/** Parameters from an object literal (own keys only). */
+function params(o: Readonly<Record<string, string>>): Map<string, string> {
+  return new Map(Object.entries(o));
+}
 
 function unit(over: Partial<RunUnit> & { index?: number }): RunUnit {
   return {
@@ -42,14 +49,17 @@ function unit(over: Partial<RunUnit> & { index?: number }): RunUnit {
     startedAt: T0 + 10_000,
     stoppedAt: T0 + 70_000,
     vcpus: 2,
-    params: { var_a: "1" },
+    params: new Map([["var_a", "1"]]),
     ...over,
   };
 }
 
-function report(units: RunUnit[]): Report {
+function report(
+  units: RunUnit[],
+  metrics: ReadonlyMap<string, number | string> = new Map([["product", 3]]),
+): Report {
   const rows = sortRows(
-    latestRuns(units).map((l) => buildRow(l, [], { product: 3 }, PRICES, T0 + 100_000)),
+    latestRuns(units).map((l) => buildRow(l, [], metrics, PRICES, T0 + 100_000)),
   );
   return {
     source: "stack dev",
@@ -94,13 +104,19 @@ describe("jobs/commands/report: rows", function () {
       },
     };
     const u = unitFromDetail(detail, { job: "sw", index: 4, set: new Map([["var_a", "5"]]) });
-    assert.deepStrictEqual(u.params, { save_name: "r", var_a: "5" });
+    assert.deepStrictEqual(
+      u.params,
+      new Map([
+        ["save_name", "r"],
+        ["var_a", "5"],
+      ]),
+    );
     assert.strictEqual(u.exitCode, 3);
     assert.strictEqual(u.reason, "Essential container in task exited");
     assert.strictEqual(u.attempts.length, 2);
     assert.strictEqual(u.vcpus, 2);
     assert.strictEqual(u.memoryMiB, 4096);
-    const row = buildRow({ unit: u, runs: 1 }, [], {}, PRICES, T0);
+    const row = buildRow({ unit: u, runs: 1 }, [], new Map(), PRICES, T0);
     assert.strictEqual(row.name, "sw[4]");
     assert.strictEqual(row.runSeconds, 30);
     assert.strictEqual(row.queueSeconds, 5);
@@ -117,7 +133,7 @@ describe("jobs/commands/report: rows", function () {
         { name: "AWS_REGION", value: "r" },
         { name: "lr", value: "0.1" },
       ]),
-      { lr: "0.1" },
+      new Map([["lr", "0.1"]]),
     );
   });
 
@@ -156,8 +172,8 @@ describe("jobs/commands/report: rows", function () {
 
   it("names varying parameters first, and the slowest runs", function () {
     const r = report([
-      unit({ index: 0, params: { save_name: "r", var_a: "1" } }),
-      unit({ index: 1, params: { save_name: "r", var_a: "2" }, stoppedAt: T0 + 200_000 }),
+      unit({ index: 0, params: params({ save_name: "r", var_a: "1" }) }),
+      unit({ index: 1, params: params({ save_name: "r", var_a: "2" }), stoppedAt: T0 + 200_000 }),
     ]);
     assert.deepStrictEqual(r.summary.params, ["var_a", "save_name"]);
     assert.deepStrictEqual(r.summary.varying, ["var_a"]);
@@ -188,10 +204,13 @@ describe("jobs/commands/report: result files and metrics", function () {
 
   it("takes numbers and strings from metrics.json and names what it leaves out", function () {
     assert.deepStrictEqual(parseMetrics('{"loss": 0.25, "tag": "a"}'), {
-      metrics: { loss: 0.25, tag: "a" },
+      metrics: new Map<string, number | string>([
+        ["loss", 0.25],
+        ["tag", "a"],
+      ]),
     });
     const mixed = parseMetrics('{"loss": 1, "hist": [1, 2], "ok": true, "n": null}');
-    assert.deepStrictEqual(mixed.metrics, { loss: 1 });
+    assert.deepStrictEqual(mixed.metrics, new Map([["loss", 1]]));
     assert.match(mixed.problem ?? "", /left out hist, ok, n/);
     assert.match(parseMetrics("[1]").problem ?? "", /not a JSON object/);
     assert.match(parseMetrics("{").problem ?? "", /not JSON/);
@@ -221,7 +240,7 @@ describe("jobs/commands/report: result files and metrics", function () {
 describe("jobs/commands/report: printers", function () {
   it("prints failed rows first with their reason, and cuts long values", function () {
     const r = report([
-      unit({ index: 0, params: { var_a: "1", note: "x".repeat(80) } }),
+      unit({ index: 0, params: params({ var_a: "1", note: "x".repeat(80) }) }),
       unit({
         index: 1,
         status: "FAILED",
@@ -252,11 +271,109 @@ describe("jobs/commands/report: printers", function () {
   it("writes CSV with quoted fields and a column per parameter and metric", function () {
     assert.strictEqual(csvField('a,"b"'), '"a,""b"""');
     assert.strictEqual(csvField(undefined), "");
-    const csv = formatCsv(report([unit({ index: 0, params: { var_a: "1,5" } })]));
+    const csv = formatCsv(report([unit({ index: 0, params: params({ var_a: "1,5" }) })]));
     const [header, row] = csv.split("\r\n");
     assert.ok(header.endsWith(",param:var_a,metric:product"));
     assert.ok(row.startsWith("sw[0],sw,0,id:0,SUCCEEDED,"));
     assert.ok(row.endsWith(',"1,5",3'));
+  });
+
+  it("puts a failure's reason in its own column, and counts runs and attempts apart", function () {
+    const r = report([
+      unit({ index: 0, status: "FAILED", exitCode: 1 }),
+      unit({ index: 1, createdAt: T0 }),
+      unit({ index: 1, jobId: "r:0", createdAt: T0 + 1 }),
+    ]);
+    const [header, failed, retried] = formatTable(r).split("\n");
+    assert.match(
+      header,
+      /^STATUS +JOB +EXIT +RUNS +ATTEMPTS +TIME +WAIT +COST +PARAMETERS +METRICS +REASON$/,
+    );
+    const cell = (line: string, column: string): string =>
+      line.slice(header.indexOf(column)).split(/ {2,}/)[0];
+    assert.strictEqual(cell(failed, "REASON"), "no reason given (exit code 1)");
+    assert.strictEqual(cell(failed, "METRICS"), "product=3");
+    assert.deepStrictEqual(
+      ["RUNS", "ATTEMPTS"].map((c) => cell(retried, c)),
+      ["2", "1"],
+    );
+    assert.strictEqual(cell(retried, "REASON"), "");
+    assert.match(
+      formatTable(r),
+      /^logs: npm run jobs:logs -- <jobName> {2}\(array child: <jobName>:<index>\)$/m,
+    );
+    assert.match(
+      formatTable({ ...r, localFolder: "lb" }),
+      /^logs: lb\/logs\/<job>\/<index>\.log {2}\(a single job: lb\/logs\/<job>\.log\)$/m,
+      "local runs have no jobs:logs: their files are named",
+    );
+    const fine = formatTable(report([unit({ index: 0 })])).split("\n")[0];
+    assert.match(fine, /PARAMETERS +METRICS$/, "no REASON column without a failure");
+  });
+
+  it("prints names, parameters, metrics, reasons and warnings with control characters made visible", function () {
+    const hostile = "\x1b]0;owned\x07\x1b[31mred\rover\u202e";
+    const shown = "\\x1b]0;owned\\x07\\x1b[31mred\\rover\\u202e";
+    const r = report(
+      [
+        unit({
+          job: `j${hostile}`,
+          index: 0,
+          status: "FAILED",
+          exitCode: 1,
+          reason: hostile,
+          params: params({ [`p${hostile}`]: hostile, var_a: "1" }),
+        }),
+        unit({ job: `j${hostile}`, index: 1, params: params({ var_a: "2" }) }),
+      ],
+      new Map([[`m${hostile}`, hostile]]),
+    );
+    let out = "";
+    const sink = { write: (t: string) => (out += t) };
+    printReport(
+      { report: { ...r, warnings: [hostile] }, limit: 50, written: [] },
+      { stdout: sink, stderr: sink },
+    );
+    // Cells are cut after escaping, so the table's widths are what the terminal shows.
+    // eslint-disable-next-line no-control-regex -- what must not reach the terminal
+    assert.doesNotMatch(out, /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/);
+    assert.ok(out.includes(`warning: ${shown}`), out);
+    for (const text of [`j${shown}[0]`, `m${shown}`.slice(0, 30), `1 × ${shown} (exit code 1)`]) {
+      assert.ok(out.includes(text), `${text} in\n${out}`);
+    }
+  });
+
+  it("writes CSV cells a spreadsheet would run as formulas as text, and numbers as numbers", function () {
+    const formulas = [
+      '=HYPERLINK("http://evil.example","click")',
+      "=cmd|' /C calc'!A0",
+      "+1+1",
+      "-2+3",
+      "@SUM(1,2)",
+      "\t=1+1",
+      "\r=1+1",
+      "-",
+    ];
+    for (const f of formulas) {
+      assert.strictEqual(csvField(f), `"'${f.replace(/"/g, '""')}"`, JSON.stringify(f));
+    }
+    for (const data of ["-2", "+3", "1e-3", "-1.5E+3", "-.5", "a=b", "x-1"]) {
+      assert.strictEqual(csvField(data), data);
+    }
+    assert.strictEqual(csvField(-2), "-2");
+    assert.strictEqual(csvField(1e-7), "1e-7");
+    const csv = formatCsv(
+      report(
+        formulas.map((f, i) => unit({ index: i, params: params({ var_a: f }) })),
+        new Map([["m", "=1+1"]]),
+      ),
+    );
+    const table = parseCsv(csv, { columns: true }) as Record<string, string>[];
+    assert.deepStrictEqual(
+      table.map((row) => row["param:var_a"]),
+      formulas.map((f) => `'${f}`),
+    );
+    assert.ok(table.every((row) => row["metric:m"] === "'=1+1"));
   });
 
   it("formats durations", function () {
@@ -271,7 +388,7 @@ describe("jobs/commands/report: printers", function () {
   it("embeds data and scripts so that no value can end the script element", function () {
     assert.strictEqual(jsonForScript({ a: "</script><b>" }), '{"a":"\\u003c/script>\\u003cb>"}');
     assert.strictEqual(scriptSafe('x="</script>"'), 'x="<\\/script>"');
-    const html = renderHtml(report([unit({ index: 0, params: { var_a: "</script>" } })]));
+    const html = renderHtml(report([unit({ index: 0, params: params({ var_a: "</script>" }) })]));
     assert.strictEqual((html.match(/<\/script>/g) ?? []).length, 3);
     assert.ok(!/\b(src|href)=["']?https?:/i.test(html), "nothing from the network");
     assert.ok(!html.includes("sourceMappingURL"));

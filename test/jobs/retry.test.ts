@@ -8,7 +8,7 @@ import type { LoadedSweep, ParameterSet } from "../../jobs/input/sweep";
 import { STACK_OUTPUTS } from "../helpers/jobs-harness";
 
 function unit(over: Partial<RunUnit>): RunUnit {
-  return { job: "sw", jobId: "j", status: "SUCCEEDED", attempts: [], params: {}, ...over };
+  return { job: "sw", jobId: "j", status: "SUCCEEDED", attempts: [], params: new Map(), ...over };
 }
 
 function sweep(n: number): LoadedSweep {

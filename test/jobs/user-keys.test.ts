@@ -12,6 +12,17 @@ import { planLocal, runEnvironment } from "../../jobs/commands/local";
 import { buildPlan, mergeEnvironment } from "../../jobs/input/plan";
 import { loadSweep } from "../../jobs/input/sweep";
 import { STACK_OUTPUTS } from "../helpers/jobs-harness";
+import { parse as parseCsv } from "csv-parse/sync";
+import { pricingOf } from "../../jobs/report/prices";
+import {
+  buildRow,
+  parametersOf,
+  parseMetrics,
+  summarizeRows,
+  type RunUnit,
+} from "../../jobs/report/rows";
+import { formatCsv, formatTable, reportDocument } from "../../jobs/output/report-print";
+import { renderHtml } from "../../jobs/output/report-html";
 
 const PROTOTYPE_NAMES = [
   "constructor",
@@ -132,6 +143,105 @@ describe("jobs: user-keyed names never meet Object.prototype", function () {
           }
         },
       ),
+    );
+  });
+});
+
+describe("jobs:report: user-keyed names never meet Object.prototype", function () {
+  /** A row's parameters and metrics, as the job's environment and its metrics.json text. */
+  const row = fc.record({
+    params: fc.uniqueArray(fc.tuple(name, fc.stringMatching(/^[a-z0-9]{1,4}$/)), {
+      selector: ([n]) => n,
+      maxLength: 3,
+    }),
+    metrics: fc.uniqueArray(
+      fc.tuple(name, fc.oneof(fc.integer(), fc.stringMatching(/^[a-z]{1,4}$/))),
+      {
+        selector: ([n]) => n,
+        maxLength: 3,
+      },
+    ),
+  });
+
+  it("each row keeps its own parameters and metrics in --json, the page's data, CSV and the table (property)", function () {
+    fc.assert(
+      fc.property(fc.array(row, { minLength: 1, maxLength: 4 }), (specs) => {
+        const rows = specs.map((spec, i) => {
+          const unit: RunUnit = {
+            job: "sw",
+            index: i,
+            jobId: `p:${i}`,
+            status: "SUCCEEDED",
+            attempts: [],
+            params: parametersOf(spec.params.map(([n, v]) => ({ name: n, value: v }))),
+          };
+          // Written as JSON text, as a script writes metrics.json: `__proto__` is then a key.
+          const text = `{${spec.metrics.map(([n, v]) => `${JSON.stringify(n)}: ${JSON.stringify(v)}`).join(", ")}}`;
+          const { metrics, problem } = parseMetrics(text);
+          assert.strictEqual(problem, undefined);
+          return buildRow(
+            { unit, runs: 1 },
+            [],
+            metrics,
+            pricingOf(undefined, { types: ["m5a.large"] }),
+            0,
+          );
+        });
+        const report = {
+          source: "stack dev",
+          generatedAt: "2026-12-01T00:00:00.000Z",
+          prices: pricingOf(undefined, { types: ["m5a.large"] }),
+          rows,
+          summary: summarizeRows(rows),
+          warnings: [],
+        };
+        const expected = specs.map((spec) => ({
+          params: Object.fromEntries(spec.params),
+          metrics: Object.fromEntries(spec.metrics),
+        }));
+
+        const json = JSON.parse(JSON.stringify(reportDocument(report))) as {
+          rows: { params: object; metrics: object }[];
+        };
+        const html = renderHtml(report);
+        const data = /<script id="report-data" type="application\/json">(.*?)<\/script>/s.exec(
+          html,
+        );
+        const page = JSON.parse(data?.[1] ?? "{}") as typeof json;
+        for (const doc of [json, page]) {
+          // Own keys only, in the file's order: nothing inherited, nothing lost.
+          assert.deepStrictEqual(
+            doc.rows.map((r) => [Object.entries(r.params), Object.entries(r.metrics)]),
+            expected.map((e) => [Object.entries(e.params), Object.entries(e.metrics)]),
+          );
+        }
+
+        const csv = parseCsv(formatCsv(report), { columns: true }) as Record<string, string>[];
+        csv.forEach((cells, i) => {
+          for (const m of report.summary.metrics) {
+            const own = specs[i].metrics.find(([n]) => n === m);
+            assert.strictEqual(cells[`metric:${m}`], own !== undefined ? String(own[1]) : "", m);
+          }
+          for (const p of report.summary.params) {
+            const own = specs[i].params.find(([n]) => n === p);
+            assert.strictEqual(cells[`param:${p}`], own !== undefined ? own[1] : "", p);
+          }
+        });
+
+        const table = formatTable(report);
+        assert.ok(!table.includes("[native code]"), table);
+        const lines = table.split("\n");
+        const at = lines[0].indexOf("METRICS");
+        specs.forEach((spec, i) => {
+          const cell = lines[i + 1].slice(at);
+          const own = new Map(spec.metrics);
+          const pairs = report.summary.metrics
+            .filter((m) => own.has(m))
+            .map((m) => `${m}=${own.get(m)}`)
+            .join(" ");
+          assert.ok(cell.endsWith("…") || cell === pairs, `${cell} / ${pairs}`);
+        });
+      }),
     );
   });
 });
