@@ -35,8 +35,12 @@ export function attemptJobId(a: Attempt): string {
 const RETRY = /^-r\d+(?:-c\d+)?$/;
 const CHUNK = /^-c(\d+)$/;
 
-/** The sweep or job an entry is a run of (results name). */
-function groupOf(e: LedgerEntry): string {
+/**
+ * The sweep or job an entry is a run of (results name), as the ledger recorded it at
+ * submission: never what a job's environment says, which Batch may not show yet (an array
+ * parent still SUBMITTED).
+ */
+export function groupOf(e: LedgerEntry): string {
   return e.of ?? e.jobName;
 }
 
