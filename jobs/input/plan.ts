@@ -27,6 +27,7 @@ import {
 import { MISSING_OUTPUTS_FIX, type StackOutputs } from "./outputs";
 import type { LoadedSweep, ParameterSet } from "./sweep";
 import { setNameProblem } from "./variables";
+import { formatNumber } from "../output/numbers";
 
 /** Where array sweep manifests go in the bucket (and in the local folder). */
 const MANIFEST_PREFIX = CONTRACT_MANIFEST_PREFIX;
@@ -175,8 +176,8 @@ function sizeProblem(file: string, request: SubmitJobRequest): Problem | undefin
   return {
     file,
     message:
-      `the SubmitJob request for "${request.jobName}" is ${bytes.toLocaleString("en-US")} bytes, over the ` +
-      `${SUBMIT_JOB_MAX_BYTES.toLocaleString("en-US")}-byte (30 KiB) limit; move large values into a file under ` +
+      `the SubmitJob request for "${request.jobName}" is ${formatNumber(bytes)} bytes, over the ` +
+      `${formatNumber(SUBMIT_JOB_MAX_BYTES)}-byte (30 KiB) limit; move large values into a file under ` +
       `${BUCKET_PREFIXES.inputs} (${VARS.inputs}) or into a sweep, whose sets travel in a manifest`,
   };
 }

@@ -7,6 +7,7 @@ import type { Prices } from "../report/prices";
 import type { ReportRow, ReportSummary } from "../report/rows";
 import { failureReason } from "../report/rows";
 import { formatCounts, STATUSES, type Status } from "./status";
+import { formatNumber } from "./numbers";
 
 /** Everything a printer needs. */
 export interface Report {
@@ -82,7 +83,7 @@ export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string 
   const out = [line(header), ...table.map(line)];
   if (rows.length > shown.length) {
     out.push(
-      `... ${(rows.length - shown.length).toLocaleString("en-US")} more rows (--limit N, or --csv/--html/--json for all)`,
+      `... ${formatNumber(rows.length - shown.length)} more rows (--limit N, or --csv/--html/--json for all)`,
     );
   }
   out.push("", ...formatSummary(report));
@@ -96,7 +97,7 @@ function formatSummary(report: Report): string[] {
     number
   >;
   const lines = [
-    `${formatCounts(counts)} (${s.total.toLocaleString("en-US")} row(s), ${report.source})`,
+    `${formatCounts(counts)} (${formatNumber(s.total)} row(s), ${report.source})`,
     `${s.vcpuHours.toFixed(3)} vCPU-hours, estimated ${formatUsd(s.cost)} at $${report.prices.usdPerVcpuHour}/vCPU-hour` +
       (report.prices.usdPerGbHour > 0 ? ` + $${report.prices.usdPerGbHour}/GB-hour` : "") +
       ` (${report.prices.basis}; an estimate, not a bill)`,

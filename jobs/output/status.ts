@@ -5,6 +5,7 @@
 import type { JobDetail, JobSummary } from "../aws/api";
 import type { LedgerEntry } from "../state/ledger";
 import { definedOnly } from "../../components/defined";
+import { formatNumber } from "./numbers";
 
 /** Batch's statuses in lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
 export const STATUSES = [
@@ -207,9 +208,7 @@ export function leaveOut(
 
 /** `SUCCEEDED 950 | RUNNING 40 | RUNNABLE 10` (zero counts left out). */
 export function formatCounts(counts: Readonly<Record<Status, number>>): string {
-  const parts = STATUSES.filter((s) => counts[s] > 0).map(
-    (s) => `${s} ${counts[s].toLocaleString("en-US")}`,
-  );
+  const parts = STATUSES.filter((s) => counts[s] > 0).map((s) => `${s} ${formatNumber(counts[s])}`);
   return parts.length > 0 ? parts.join(" | ") : "no jobs";
 }
 

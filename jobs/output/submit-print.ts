@@ -16,6 +16,7 @@ import { localResultPaths } from "../commands/local";
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 import { shellWord } from "./shell";
+import { formatNumber } from "./numbers";
 
 /** A job the ledger already has, left out unless --force. */
 export interface SkippedJob {
@@ -210,7 +211,7 @@ function localJson(r: LocalRunsResult): object {
 
 function describeSubmission(s: Submission): string {
   if (s.kind === "array") {
-    return `array job of ${s.arraySize.toLocaleString("en-US")} children (manifest ${s.manifest.key})`;
+    return `array job of ${formatNumber(s.arraySize)} children (manifest ${s.manifest.key})`;
   }
   return s.arraySize !== undefined ? `array job of ${s.arraySize} children` : "job";
 }

@@ -15,6 +15,7 @@ import {
   type Snapshot,
   type Status,
 } from "./status";
+import { formatNumber } from "./numbers";
 
 /** What `jobs:watch` / `jobs:status` saw. */
 export interface WatchResult {
@@ -48,9 +49,7 @@ export function printWatch(r: WatchResult, io: Io, once: boolean): void {
       out.write(`${j.status.padEnd(9)} ${j.jobName} ${j.jobId}${extra}\n`);
     }
   }
-  out.write(
-    `${formatCounts(s.counts)} (${s.done.toLocaleString("en-US")}/${s.total.toLocaleString("en-US")} done)\n`,
-  );
+  out.write(`${countsLine(s)}\n`);
   if (s.retried !== undefined) {
     out.write(`${retriedLine(s.retried)}\n`);
   }
@@ -64,6 +63,11 @@ export function printWatch(r: WatchResult, io: Io, once: boolean): void {
     printFailures(r.failures, io);
   }
   warnUnknown(r, io);
+}
+
+/** `SUCCEEDED 3 | FAILED 1 (4/4 done)`: watch's line, live and at the end, and status's. */
+export function countsLine(s: Snapshot): string {
+  return `${formatCounts(s.counts)} (${formatNumber(s.done)}/${formatNumber(s.total)} done)`;
 }
 
 export function printWatchJson(r: WatchResult, io: Io): void {
@@ -131,7 +135,7 @@ function warnUnknown(r: WatchResult, io: Io): void {
 /** `2 sets and 1 job retried: each counted once, by its latest run (3 earlier runs left out)` */
 export function retriedLine(r: Retried): string {
   const n = (k: number, one: string, many: string): string =>
-    `${k.toLocaleString("en-US")} ${k === 1 ? one : many}`;
+    `${formatNumber(k)} ${k === 1 ? one : many}`;
   const what = [
     ...(r.sets > 0 ? [n(r.sets, "set", "sets")] : []),
     ...(r.jobs > 0 ? [n(r.jobs, "job", "jobs")] : []),

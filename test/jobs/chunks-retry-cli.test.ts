@@ -100,6 +100,11 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     const ledger = Ledger.open(aws.ledgerFile());
     assert.strictEqual(resolveTarget("big:9999", ledger, "s"), `${c0.jobId}:9999`);
     assert.strictEqual(resolveTarget("big:10000", ledger, "s"), c1.jobId);
+    assert.throws(() => resolveTarget("big:10001", ledger, "s"), {
+      message:
+        "big:10001: big is a sweep of 10,001 sets in 2 jobs (big-c0 to big-c1), numbered " +
+        "0-10,000; there is no set 10,001",
+    });
     // cancel takes the sweep's name for its chunks (all finished: nothing to stop).
     const cancel = await jobs(["cancel", "big", "--json"]);
     assert.strictEqual(cancel.code, 0, cancel.stderr);
@@ -125,6 +130,47 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
         ["big[10000]", "SUCCEEDED", 2],
       ],
     );
+  });
+
+  it("logs knows a chunked sweep's whole range and names it (25,001 sets in 3 chunks)", async function () {
+    const entry = (jobName: string, jobId: string, arraySize?: number) =>
+      JSON.stringify({
+        v: 1,
+        jobName,
+        jobId,
+        kind: arraySize !== undefined ? "array" : "single",
+        ...(arraySize !== undefined ? { arraySize } : {}),
+        hash: "h",
+        of: "big",
+        run: "r",
+        submittedAt: "2026-01-01T00:00:00Z",
+      });
+    fs.mkdirSync(path.dirname(aws.ledgerFile()), { recursive: true });
+    fs.writeFileSync(
+      aws.ledgerFile(),
+      [
+        entry("big-c0", "id-c0", 10_000),
+        entry("big-c1", "id-c1", 10_000),
+        entry("big-c2", "id-c2", 5_001),
+        "",
+      ].join("\n"),
+    );
+    const ledger = Ledger.open(aws.ledgerFile());
+    assert.strictEqual(resolveTarget("big:0", ledger, "s"), "id-c0:0");
+    assert.strictEqual(resolveTarget("big:19999", ledger, "s"), "id-c1:9999");
+    assert.strictEqual(resolveTarget("big[20000]", ledger, "s"), "id-c2:0");
+    assert.strictEqual(resolveTarget("big:25000", ledger, "s"), "id-c2:5000");
+    const range = "big is a sweep of 25,001 sets in 3 jobs (big-c0 to big-c2), numbered 0-25,000";
+    for (const [target, message] of [
+      ["big:25001", `big:25001: ${range}; there is no set 25,001`],
+      ["big:30000", `big:30000: ${range}; there is no set 30,000`],
+      ["big", `${range}, each with its own log; pass big:<set>`],
+    ]) {
+      assert.throws(() => resolveTarget(target, ledger, "s"), { message });
+      const r = await jobs(["logs", target]);
+      assert.strictEqual(r.code, 2, r.stderr);
+      assert.strictEqual(r.stderr, `error: ${message}\n1 problem(s) found\n`);
+    }
   });
 
   /** "mix": 4 sets (`failing` fail the first time), job-0000 fails, job-0001 succeeds. */
