@@ -271,8 +271,8 @@ export function unknownJobsWarning(
 ): string {
   const where = `region ${region ?? "from the AWS SDK's settings"}`;
   const head = all
-    ? `Batch knows none of the ${unknown} job(s) in the ledger of stack "${stack}" (${where})`
-    : `Batch does not know ${unknown} job(s) in the ledger of stack "${stack}" (${where}); their state is unknown, not finished`;
+    ? `Batch knows none of the ${formatNumber(unknown)} job(s) in the ledger of stack "${stack}" (${where})`
+    : `Batch does not know ${formatNumber(unknown)} job(s) in the ledger of stack "${stack}" (${where}); their state is unknown, not finished`;
   return (
     `warning: ${head}; check --stack/--outputs and the AWS account and region; jobs submitted ` +
     "seconds ago may not be listed yet (re-run), and Batch forgets jobs some days after they end\n"

@@ -55,7 +55,7 @@ export function printWatch(r: WatchResult, io: Io, once: boolean): void {
   }
   if (s.counts.UNKNOWN > 0) {
     out.write(
-      `${s.counts.UNKNOWN} job(s) not known to Batch, so not counted as done: it forgets jobs ` +
+      `${formatNumber(s.counts.UNKNOWN)} job(s) not known to Batch, so not counted as done: it forgets jobs ` +
         "some days after they end, or the ledger belongs to another account or region\n",
     );
   }
@@ -109,7 +109,7 @@ function printFailures(failures: readonly Failure[], io: Io): void {
     out.write(`  ${formatFailure(f)}\n`);
   }
   if (hidden > 0) {
-    out.write(`  ... and ${hidden} more failed children (--json lists them all)\n`);
+    out.write(`  ... and ${formatNumber(hidden)} more failed children (--json lists them all)\n`);
   }
   out.write("logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)\n");
 }
