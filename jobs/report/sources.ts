@@ -291,7 +291,7 @@ async function readManifests(
     arrays,
     async (e) => {
       const first = children.get(`${e.jobId}:0`) ?? parents.get(e.jobId);
-      const key = variableOf(first, VARS.arrayManifest);
+      const key = e.manifest ?? variableOf(first, VARS.arrayManifest);
       if (key === undefined) {
         return undefined;
       }

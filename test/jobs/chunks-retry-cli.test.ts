@@ -370,7 +370,7 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     const fake = await aws.startBatch({
       autoAdvance: false,
       outcome: ({ jobName, index }) =>
-        jobName === "rt" && index !== undefined && index < 3
+        jobName === "rt" && index !== undefined && index >= 3
           ? { status: "FAILED", exitCode: 3 }
           : { status: "SUCCEEDED" },
     });
@@ -400,6 +400,24 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     assert.strictEqual(fake.count("submitjob"), count);
     assert.deepStrictEqual(fake.named("rt-r2"), []);
     assert.strictEqual(fs.readFileSync(aws.ledgerFile(), "utf8"), ledgerBefore);
+    // The ledger knows the sets the retry runs before Batch shows them: each counted once.
+    const status = await jobs(["status", "rt", "--json"]);
+    assert.deepStrictEqual(
+      (JSON.parse(status.stdout) as { counts: Record<string, number>; total: number }).counts,
+      { SUBMITTED: 3, SUCCEEDED: 3 },
+    );
+    const report = await jobs(["report", "rt", "--json"]);
+    assert.deepStrictEqual(
+      (JSON.parse(report.stdout) as { rows: JsonRow[] }).rows.map((x) => [x.name, x.status]),
+      [
+        ["rt[0]", "SUCCEEDED"],
+        ["rt[1]", "SUCCEEDED"],
+        ["rt[2]", "SUCCEEDED"],
+        ["rt[3]", "SUBMITTED"],
+        ["rt[4]", "SUBMITTED"],
+        ["rt[5]", "SUBMITTED"],
+      ],
+    );
   });
 
   it("a file changed since the sweep was submitted is refused, naming it", async function () {
