@@ -8,6 +8,7 @@
  */
 import { JOB_NAME_MAX_LENGTH } from "../../components/contract";
 import { chunkJobName, chunkRanges } from "./chunks";
+import { ARRAY_MIN_SIZE } from "./job-file";
 
 /** Retries every name leaves room for (`-r1` to `-r999`); a later one checks its own name. */
 export const MAX_RETRIES = 999;
@@ -33,7 +34,9 @@ function derivedSuffixes({ sets, array }: FirstSubmission): string[] {
   const lastChunk = sets !== undefined && array ? chunkRanges(sets).length - 1 : 0;
   const chunk = lastChunk > 0 ? chunkJobName("", lastChunk) : "";
   const retry = retryJobName("", MAX_RETRIES);
-  const perSet = sets !== undefined && !array ? setJobName("", sets - 1) : "";
+  // One set goes as a plain job under the sweep's own name, with or without arrays.
+  const perSet =
+    sets !== undefined && sets >= ARRAY_MIN_SIZE && !array ? setJobName("", sets - 1) : "";
   return [
     chunk, // a sweep past 10,000 sets: chunks
     retry + chunk, // retries, chunked at most as the sweep was

@@ -261,8 +261,8 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
   for (const item of items) {
     const sets = item.kind === "sweep" ? item.sets.length : undefined;
     const bad = derivedNameProblem(item.jobName, { sets, array: opts.array });
-    const file = item.kind === "job" ? item.doc.file : item.file;
     if (bad !== undefined) {
+      const file = item.kind === "job" ? item.doc.file : item.file;
       plan.problem({ file, path: "jobName", message: bad });
     } else if (item.kind === "job") {
       plan.single(item.doc.file, item.jobName, item.fields, new Map());
