@@ -11,7 +11,7 @@ import { chunkJobName, chunkRanges } from "./chunks";
 import { ARRAY_MIN_SIZE } from "./job-file";
 
 /** Retries every name leaves room for (`-r1` to `-r999`); a later one checks its own name. */
-export const MAX_RETRIES = 999;
+const MAX_RETRIES = 999;
 
 /** `<name>-r<n>`: the n-th retry of a job or sweep. */
 export function retryJobName(name: string, n: number): string {
