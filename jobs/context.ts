@@ -18,6 +18,7 @@ import type { StartedPython } from "./input/python-probe";
 import { VARS } from "../components/contract";
 import { hooksFromEnv, type TestHooks } from "./aws/test-hooks";
 import { definedOnly } from "../components/defined";
+import { formatNumber } from "./output/numbers";
 
 export interface OutStream {
   write(chunk: string): unknown;
@@ -134,6 +135,8 @@ export function createProgress(
   const bar = new SingleBar({
     stream: (io.stderr.raw ?? io.stderr) as unknown as NodeJS.WritableStream,
     format: `${opts.label} [{bar}] {value}/{total} {note}`,
+    formatValue: (v, _o, type) =>
+      type === "value" || type === "total" ? formatNumber(v) : String(v),
     hideCursor: true,
     clearOnComplete: false,
     fps: 10,

@@ -8,6 +8,7 @@ import { openStack, sleep, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, FatalError } from "../errors";
 import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
 import { CHUNK_SIZE, chunkJobName } from "../input/chunks";
+import { formatNumber } from "../output/numbers";
 import { TERMINAL, type Status } from "../output/status";
 import { definedOnly } from "../../components/defined";
 
@@ -38,7 +39,11 @@ export function parseTarget(target: string): { base: string; index?: number } {
 export function resolveTarget(target: string, ledger: Ledger, stack: string): string {
   const { base, index } = parseTarget(target);
   const latest = ledger.latest();
-  const entry = latest.get(base) ?? chunkOf(latest, base, index);
+  const entry = latest.get(base);
+  const chunks = entry === undefined ? chunksOf(latest, base) : [];
+  if (chunks.length > 0) {
+    return chunkedSet(target, chunks, index);
+  }
   const id = entry?.jobId ?? (JOB_ID.test(base) ? base : undefined);
   if (id === undefined) {
     throw new BadInputError(
@@ -46,25 +51,40 @@ export function resolveTarget(target: string, ledger: Ledger, stack: string): st
         "check the name (npm run jobs:status lists them), or pass --stack or the job ID",
     );
   }
-  if (entry !== undefined && entry.jobName !== base && index !== undefined) {
-    // Set N of a sweep past 10,000 sets: child N mod 10,000 of chunk N / 10,000, or the
-    // plain job of a last chunk of one set.
-    return entry.kind === "array" ? `${id}:${index % CHUNK_SIZE}` : id;
-  }
   return index !== undefined ? `${id}:${index}` : id;
 }
 
-/** The chunk of sweep `base` that runs set `index`, if the sweep went as chunks. */
-function chunkOf(
-  latest: ReadonlyMap<string, LedgerEntry>,
-  base: string,
-  index: number | undefined,
-): LedgerEntry | undefined {
-  if (index === undefined) {
-    return undefined;
+/** The chunks `<base>-c0`, `<base>-c1`, ... the ledger records as parts of sweep `base`. */
+function chunksOf(latest: ReadonlyMap<string, LedgerEntry>, base: string): LedgerEntry[] {
+  const chunks: LedgerEntry[] = [];
+  for (let e = latest.get(chunkJobName(base, 0)); e?.of === base;) {
+    chunks.push(e);
+    e = latest.get(chunkJobName(base, chunks.length));
   }
-  const chunk = latest.get(chunkJobName(base, Math.floor(index / CHUNK_SIZE)));
-  return chunk?.of === base ? chunk : undefined;
+  return chunks;
+}
+
+/**
+ * Set `index` of a sweep past 10,000 sets: child `index` mod 10,000 of chunk `index` /
+ * 10,000, or the plain job of a last chunk of one set. The sweep's whole range is named when
+ * no set or one past its end is asked for.
+ */
+function chunkedSet(target: string, chunks: readonly LedgerEntry[], index?: number): string {
+  const last = chunks[chunks.length - 1];
+  const sets =
+    (chunks.length - 1) * CHUNK_SIZE + (last.kind === "array" ? (last.arraySize ?? 0) : 1);
+  const base = last.of as string;
+  const range =
+    `${base} is a sweep of ${formatNumber(sets)} sets in ${chunks.length} jobs ` +
+    `(${chunks[0].jobName} to ${last.jobName}), numbered 0-${formatNumber(sets - 1)}`;
+  if (index === undefined) {
+    throw new BadInputError(`${range}, each with its own log; pass ${base}:<set>`);
+  }
+  if (index >= sets) {
+    throw new BadInputError(`${target}: ${range}; there is no set ${formatNumber(index)}`);
+  }
+  const chunk = chunks[Math.floor(index / CHUNK_SIZE)];
+  return chunk.kind === "array" ? `${chunk.jobId}:${index % CHUNK_SIZE}` : chunk.jobId;
 }
 
 /** The log stream of the job's latest attempt, if it has started. */
@@ -135,7 +155,8 @@ async function unknownJob(
     }
     if (size !== undefined && index >= size) {
       return new BadInputError(
-        `${target}: ${base} is an array job of ${size} children, numbered 0-${size - 1}; there is no child ${index}`,
+        `${target}: ${base} is an array job of ${formatNumber(size)} children, numbered ` +
+          `0-${formatNumber(size - 1)}; there is no child ${formatNumber(index)}`,
       );
     }
   }
@@ -221,8 +242,8 @@ async function findStream(
     const size = detail.arrayProperties?.size;
     if (size !== undefined && detail.arrayProperties?.index === undefined) {
       throw new BadInputError(
-        `${opts.target} is an array job of ${size} children, each with its own log; ` +
-          `pass ${parseTarget(opts.target).base}:<index> (0-${size - 1})`,
+        `${opts.target} is an array job of ${formatNumber(size)} children, each with its own ` +
+          `log; pass ${parseTarget(opts.target).base}:<index> (0-${formatNumber(size - 1)})`,
       );
     }
     const stream = logStreamOf(detail);

@@ -18,7 +18,8 @@ import { chunkJobName, chunkRanges } from "../input/chunks";
 import { openStack, type Context } from "../context";
 import { BadInputError, FatalError, type Problem } from "../errors";
 import type { IntentLine, LedgerEntry } from "../state/ledger";
-import { ARRAY_MIN_SIZE, type LoadedJob } from "../input/job-file";
+import { retryJobName } from "../input/derived-names";
+import { ARRAY_MIN_SIZE, checkJobName, type LoadedJob } from "../input/job-file";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import {
   loneSetSubmission,
@@ -61,7 +62,7 @@ const UNKNOWN: Status = "UNKNOWN";
 const RETRY_NAME = /-r(\d+)(?:-c\d+)?$/;
 
 /** `<name>-r<n>`, n one past the highest earlier retry of `name` among `entries`; pure. */
-export function retryJobName(name: string, entries: readonly LedgerEntry[]): string {
+export function nextRetryName(name: string, entries: readonly LedgerEntry[]): string {
   let n = 0;
   for (const e of entries) {
     if (e.of !== name || !e.jobName.startsWith(`${name}-r`)) {
@@ -72,7 +73,7 @@ export function retryJobName(name: string, entries: readonly LedgerEntry[]): str
       n = Math.max(n, Number(m[1]));
     }
   }
-  return `${name}-r${n + 1}`;
+  return retryJobName(name, n + 1);
 }
 
 /**
@@ -212,7 +213,7 @@ async function planRetry(
   ctx: Context,
 ): Promise<Submission[]> {
   const { mine, item } = await originals(sel.name, entries, opts, ctx);
-  const jobName = retryJobName(sel.name, entries);
+  const jobName = nextRetryName(sel.name, entries);
   const indexes = sel.failed.flatMap((u) => (u.index !== undefined ? [u.index] : []));
   if (indexes.length === 0) {
     return [planJobRetry(mine[0], sel.name, jobName)];
@@ -310,6 +311,7 @@ async function retry(opts: RetryOptions, ctx: Context): Promise<SubmitResult> {
   const selection = selectRetry(opts.names, await readUnits(known, outputs, ctx));
   refuseUnfinished(selection);
   const { todo, notes } = await planRetries(selection, before, opts, ctx);
+  refuseBadNames(todo);
   refuseTakenNames(todo, before);
   if (todo.length === 0) {
     return { kind: "retry-nothing", stack: outputs.stack, names: opts.names };
@@ -334,6 +336,28 @@ async function planRetries(
     todo.push(...(await planRetry(sel, before, opts, ctx)));
   }
   return { todo, notes };
+}
+
+/**
+ * Retry names AWS would refuse: the first submission leaves room for MAX_RETRIES retries
+ * (derived-names.ts), a later one, or a sweep sent before that check, may not fit.
+ */
+function refuseBadNames(todo: readonly Submission[]): void {
+  const bad = todo.flatMap((s) => {
+    const why = checkJobName(s.jobName);
+    return why !== undefined
+      ? [
+          {
+            file: s.file,
+            path: "jobName",
+            message: `${why}: the retry of ${s.sweep ?? s.jobName} cannot be named; submit it again under a shorter jobName with --force; nothing was submitted`,
+          },
+        ]
+      : [];
+  });
+  if (bad.length > 0) {
+    throw new BadInputError(bad);
+  }
 }
 
 /** Retry names the ledger already holds for other jobs: refused before anything is sent. */

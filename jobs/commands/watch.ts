@@ -33,7 +33,7 @@ import {
   type Snapshot,
   type Status,
 } from "../output/status";
-import { printWatch, printWatchJson, type WatchResult } from "../output/watch-print";
+import { countsLine, printWatch, printWatchJson, type WatchResult } from "../output/watch-print";
 
 export interface WatchOptions extends StackOptions {
   /** Job names to show; default: every job in the ledger. */
@@ -202,7 +202,7 @@ function liveProgress(ctx: Context): { show: (s: Snapshot) => void; stop: () => 
     show: (snapshot) => {
       progress ??= createProgress(ctx.io, { total: snapshot.total, json: false, label: "jobs" });
       progress.update(snapshot.done, formatCounts(snapshot.counts));
-      const line = `${formatCounts(snapshot.counts)} (${snapshot.done}/${snapshot.total} done)`;
+      const line = countsLine(snapshot);
       if (ctx.io.stderr.isTTY !== true && line !== lastLine) {
         ctx.io.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
         lastLine = line;

@@ -6,19 +6,18 @@
 import { createHash } from "crypto";
 import {
   BUCKET_PREFIXES,
-  JOB_NAME_MAX_LENGTH,
   MANIFEST_PREFIX as CONTRACT_MANIFEST_PREFIX,
   MANIFEST_VERSION,
   VARS,
 } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 import { chunkJobName, chunkRanges } from "./chunks";
+import { derivedNameProblem, setJobName } from "./derived-names";
 import type { Problem } from "../errors";
 import {
   ARRAY_MAX_SIZE,
   ARRAY_MIN_SIZE,
   SUBMIT_JOB_MAX_BYTES,
-  checkJobName,
   nonContainerOverrides,
   type EnvVar,
   type JobFileFields,
@@ -28,6 +27,7 @@ import {
 import { MISSING_OUTPUTS_FIX, type StackOutputs } from "./outputs";
 import type { LoadedSweep, ParameterSet } from "./sweep";
 import { setNameProblem } from "./variables";
+import { formatNumber } from "../output/numbers";
 
 /** Where array sweep manifests go in the bucket (and in the local folder). */
 const MANIFEST_PREFIX = CONTRACT_MANIFEST_PREFIX;
@@ -176,8 +176,8 @@ function sizeProblem(file: string, request: SubmitJobRequest): Problem | undefin
   return {
     file,
     message:
-      `the SubmitJob request for "${request.jobName}" is ${bytes.toLocaleString("en-US")} bytes, over the ` +
-      `${SUBMIT_JOB_MAX_BYTES.toLocaleString("en-US")}-byte (30 KiB) limit; move large values into a file under ` +
+      `the SubmitJob request for "${request.jobName}" is ${formatNumber(bytes)} bytes, over the ` +
+      `${formatNumber(SUBMIT_JOB_MAX_BYTES)}-byte (30 KiB) limit; move large values into a file under ` +
       `${BUCKET_PREFIXES.inputs} (${VARS.inputs}) or into a sweep, whose sets travel in a manifest`,
   };
 }
@@ -253,12 +253,18 @@ export interface Plan {
 
 /**
  * Builds every request. Problems cover what only shows once everything is put together:
- * sizes, array limits and duplicate names; missing stack outputs are reported apart.
+ * sizes, array limits, the names derived from each job's name (jobs/input/derived-names.ts)
+ * and duplicate names; missing stack outputs are reported apart.
  */
 export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: PlanOptions): Plan {
   const plan = new PlanBuilder(opts);
   for (const item of items) {
-    if (item.kind === "job") {
+    const sets = item.kind === "sweep" ? item.sets.length : undefined;
+    const bad = derivedNameProblem(item.jobName, { sets, array: opts.array });
+    if (bad !== undefined) {
+      const file = item.kind === "job" ? item.doc.file : item.file;
+      plan.problem({ file, path: "jobName", message: bad });
+    } else if (item.kind === "job") {
       plan.single(item.doc.file, item.jobName, item.fields, new Map());
     } else {
       plan.sweep(item, opts.array);
@@ -312,6 +318,10 @@ class PlanBuilder {
     }
     this.missing.set(key, m);
     return "";
+  }
+
+  problem(p: Problem): void {
+    this.problems.push(p);
   }
 
   private add(s: Submission): void {
@@ -370,21 +380,8 @@ class PlanBuilder {
 
   /** --no-array: one job per set, named `<jobName>-<n>`. */
   private jobPerSet(item: LoadedSweep): void {
-    const width = item.jobName.length + 1 + String(item.sets.length - 1).length;
-    if (width > 128) {
-      this.problems.push({
-        file: item.file,
-        message: `job names "${item.jobName}-<n>" would be ${width} characters; the limit is 128; shorten jobName`,
-      });
-      return;
-    }
     item.sets.forEach((set, i) => {
-      const name = `${item.jobName}-${i}`;
-      const bad = checkJobName(name);
-      if (bad !== undefined) {
-        this.problems.push({ file: item.file, message: bad });
-      }
-      this.single(item.file, name, item.base, set);
+      this.single(item.file, setJobName(item.jobName, i), item.base, set);
     });
   }
 
@@ -422,21 +419,7 @@ class PlanBuilder {
    * sets and their numbers, so a child downloads its chunk, not the sweep.
    */
   private chunkedSweep(item: LoadedSweep, resolved: Resolved): void {
-    const n = item.sets.length;
-    const ranges = chunkRanges(n);
-    const longest = chunkJobName(item.jobName, ranges.length - 1);
-    if (checkJobName(longest) !== undefined) {
-      this.problems.push({
-        file: item.file,
-        path: "jobName",
-        message:
-          `the sweep has ${n.toLocaleString("en-US")} sets, so it goes as ${ranges.length} array jobs ` +
-          `"${item.jobName}-c0" to "${longest}" (${longest.length} characters), over AWS's ` +
-          `${JOB_NAME_MAX_LENGTH}-character limit for job names; shorten jobName`,
-      });
-      return;
-    }
-    ranges.forEach(({ first, count }, c) => {
+    chunkRanges(item.sets.length).forEach(({ first, count }, c) => {
       const name = chunkJobName(item.jobName, c);
       if (count < ARRAY_MIN_SIZE) {
         this.add(

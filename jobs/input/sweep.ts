@@ -46,6 +46,7 @@ import {
   type ScriptDescription,
 } from "./script-options";
 import { variableNameProblem, variableValueProblem } from "./variables";
+import { formatNumber } from "../output/numbers";
 
 /** A sweep that would expand beyond this is almost certainly a mistake (and memory-hungry). */
 const MAX_SWEEP_SETS = 1_000_000;
@@ -374,8 +375,8 @@ function tooManySetsProblem(doc: JsonDocument, expected: number): Problem {
   return problemAt(
     doc,
     [],
-    `the sweep expands to ${expected.toLocaleString("en-US")} parameter sets; the limit per file is ` +
-      `${MAX_SWEEP_SETS.toLocaleString("en-US")}; split it into several sweep files`,
+    `the sweep expands to ${formatNumber(expected)} parameter sets; the limit per file is ` +
+      `${formatNumber(MAX_SWEEP_SETS)}; split it into several sweep files`,
   );
 }
 

@@ -16,6 +16,7 @@ import {
   RESERVED_PREFIX,
   VARS,
 } from "../../components/contract";
+import { formatNumber } from "../output/numbers";
 
 /** The kernel's limit on one argument or environment string, its terminating NUL included. */
 export const MAX_ARG_STRLEN = MAX_ARG_BYTES;
@@ -64,8 +65,8 @@ export function variableValueProblem(
   );
   if (longest + 1 > MAX_ARG_STRLEN) {
     return (
-      `the value of "${name}" is ${bytes(value).toLocaleString("en-US")} bytes; Linux passes at most ` +
-      `${(MAX_ARG_STRLEN - 1).toLocaleString("en-US")} bytes per environment variable or argument ` +
+      `the value of "${name}" is ${formatNumber(bytes(value))} bytes; Linux passes at most ` +
+      `${formatNumber(MAX_ARG_STRLEN - 1)} bytes per environment variable or argument ` +
       `(${flag !== undefined ? `"${flag}=<value>"` : `"${name}=<value>"`} included): put the data in a ` +
       `file under ${BUCKET_PREFIXES.inputs} and pass its key in ${VARS.inputs}`
     );

@@ -6,6 +6,7 @@ import type { Io } from "../context";
 import type { LedgerEntry } from "../state/ledger";
 import { STARTED_STATUSES, unknownJobsWarning, type Status } from "./status";
 import { visible } from "./visible";
+import { formatNumber } from "./numbers";
 
 export interface Stopped {
   readonly entry: LedgerEntry;
@@ -38,7 +39,7 @@ export function describeStop(s: Stopped): string {
     const n = s.childrenTerminated ?? 0;
     return (
       `stopped ${head} (array of ${s.entry.arraySize ?? "?"}, was ${s.status}): ` +
-      `children not started cancelled, ${n} running ${n === 1 ? "child" : "children"} terminated`
+      `children not started cancelled, ${formatNumber(n)} running ${n === 1 ? "child" : "children"} terminated`
     );
   }
   const started = (STARTED_STATUSES as readonly string[]).includes(s.status);
@@ -48,12 +49,14 @@ export function describeStop(s: Stopped): string {
 /** The last line: how many were stopped, finished, unknown and failed. */
 function cancelSummary(r: CancelResult): string {
   const unknown =
-    r.unknown.length > 0 ? `, ${r.unknown.length} not known to Batch (not stopped)` : "";
+    r.unknown.length > 0
+      ? `, ${formatNumber(r.unknown.length)} not known to Batch (not stopped)`
+      : "";
   const failed =
     r.failed.length > 0
-      ? `, ${r.failed.length} failed (${r.retryable ? "re-run to retry them" : "fix the cause above, then re-run"})`
+      ? `, ${formatNumber(r.failed.length)} failed (${r.retryable ? "re-run to retry them" : "fix the cause above, then re-run"})`
       : "";
-  return `${r.stopped.length} stopped, ${r.alreadyFinished} already finished${unknown}${failed}\n`;
+  return `${formatNumber(r.stopped.length)} stopped, ${formatNumber(r.alreadyFinished)} already finished${unknown}${failed}\n`;
 }
 
 export function printCancel(r: CancelResult, io: Io): void {

@@ -9,6 +9,7 @@ import { failureReason } from "../report/rows";
 import { shellWord } from "./shell";
 import { formatCounts, STATUSES, type Status } from "./status";
 import { visible } from "./visible";
+import { formatNumber } from "./numbers";
 
 /** Everything a printer needs. */
 export interface Report {
@@ -106,7 +107,7 @@ export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string 
   const out = [line(header), ...table.map(line)];
   if (rows.length > shown.length) {
     out.push(
-      `... ${(rows.length - shown.length).toLocaleString("en-US")} more rows (--limit N, or --csv/--html/--json for all)`,
+      `... ${formatNumber(rows.length - shown.length)} more rows (--limit N, or --csv/--html/--json for all)`,
     );
   }
   out.push("", ...formatSummary(report).map(visible));
@@ -120,7 +121,7 @@ function formatSummary(report: Report): string[] {
     number
   >;
   const lines = [
-    `${formatCounts(counts)} (${s.total.toLocaleString("en-US")} row(s), ${report.source})`,
+    `${formatCounts(counts)} (${formatNumber(s.total)} row(s), ${report.source})`,
     ...formatCost(report),
   ];
   if (s.slowest.length > 0) {
@@ -153,13 +154,13 @@ function formatCost(report: Report): string[] {
       ? `estimated ${formatUsd(s.cost)}`
       : priced === 0
         ? "no cost estimate"
-        : `estimated ${formatUsd(s.cost)} for ${priced.toLocaleString("en-US")} of ${s.total.toLocaleString("en-US")} rows`;
+        : `estimated ${formatUsd(s.cost)} for ${formatNumber(priced)} of ${formatNumber(s.total)} rows`;
   const lines = [
     `${s.vcpuHours.toFixed(3)} vCPU-hours, ${figure} (${visible(pricingBasis(report.prices))}; an estimate, not a bill)`,
   ];
   if (s.unpriced > 0) {
     lines.push(
-      `no price for ${s.unpriced.toLocaleString("en-US")} row(s): ${visible(s.noPrice.join("; "))}; ` +
+      `no price for ${formatNumber(s.unpriced)} row(s): ${visible(s.noPrice.join("; "))}; ` +
         "give your own with --price-vcpu-hour USD (and --price-gb-hour USD)",
     );
   }

@@ -6,6 +6,7 @@
 import { displayPath, type Io } from "../context";
 import { BUCKET_PREFIXES } from "../../components/contract";
 import { visible } from "./visible";
+import { formatNumber } from "./numbers";
 
 /** What `jobs:results` did. */
 export interface ResultsResult {
@@ -45,8 +46,8 @@ export function printResults(r: ResultsResult, io: Io, cwd: string): void {
     .forEach((f) => io.stderr.write(`error: ${visible(`${f.key}: ${f.error}`)}\n`));
   const rel = displayPath(cwd, r.outDir);
   io.stdout.write(
-    `${r.copied.length} file(s) copied (${formatBytes(r.bytes)}), ${r.unchanged} unchanged, from ${r.from} to ${rel}/` +
-      (r.failed.length > 0 ? `, ${r.failed.length} failed` : "") +
+    `${formatNumber(r.copied.length)} file(s) copied (${formatBytes(r.bytes)}), ${formatNumber(r.unchanged)} unchanged, from ${r.from} to ${rel}/` +
+      (r.failed.length > 0 ? `, ${formatNumber(r.failed.length)} failed` : "") +
       "\n",
   );
   if (r.found === 0) {

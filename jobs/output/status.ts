@@ -6,6 +6,7 @@ import type { JobDetail, JobSummary } from "../aws/api";
 import type { LedgerEntry } from "../state/ledger";
 import { definedOnly } from "../../components/defined";
 import { visible } from "./visible";
+import { formatNumber } from "./numbers";
 
 /** Batch's statuses in lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
 export const STATUSES = [
@@ -208,9 +209,7 @@ export function leaveOut(
 
 /** `SUCCEEDED 950 | RUNNING 40 | RUNNABLE 10` (zero counts left out). */
 export function formatCounts(counts: Readonly<Record<Status, number>>): string {
-  const parts = STATUSES.filter((s) => counts[s] > 0).map(
-    (s) => `${s} ${counts[s].toLocaleString("en-US")}`,
-  );
+  const parts = STATUSES.filter((s) => counts[s] > 0).map((s) => `${s} ${formatNumber(counts[s])}`);
   return parts.length > 0 ? parts.join(" | ") : "no jobs";
 }
 
@@ -273,8 +272,8 @@ export function unknownJobsWarning(
 ): string {
   const where = `region ${region ?? "from the AWS SDK's settings"}`;
   const head = all
-    ? `Batch knows none of the ${unknown} job(s) in the ledger of stack "${stack}" (${where})`
-    : `Batch does not know ${unknown} job(s) in the ledger of stack "${stack}" (${where}); their state is unknown, not finished`;
+    ? `Batch knows none of the ${formatNumber(unknown)} job(s) in the ledger of stack "${stack}" (${where})`
+    : `Batch does not know ${formatNumber(unknown)} job(s) in the ledger of stack "${stack}" (${where}); their state is unknown, not finished`;
   return (
     `warning: ${head}; check --stack/--outputs and the AWS account and region; jobs submitted ` +
     "seconds ago may not be listed yet (re-run), and Batch forgets jobs some days after they end\n"

@@ -17,6 +17,7 @@ import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 import { shellWord } from "./shell";
 import { visible } from "./visible";
+import { formatNumber } from "./numbers";
 
 /** A job the ledger already has, left out unless --force. */
 export interface SkippedJob {
@@ -121,7 +122,7 @@ export function printSubmitResult(result: SubmitResult, io: Io, opts: PrintOptio
   if (result.kind === "stopped") {
     // Said either way: nothing else is printed, and the exit code alone would not say why.
     io.stderr.write(
-      `stopped while waiting for Batch's job list; ${result.undecided} submission(s) stay open in the ledger and are looked up again by the next run\n`,
+      `stopped while waiting for Batch's job list; ${formatNumber(result.undecided)} submission(s) stay open in the ledger and are looked up again by the next run\n`,
     );
     return;
   }
@@ -213,7 +214,7 @@ function localJson(r: LocalRunsResult): object {
 
 function describeSubmission(s: Submission): string {
   if (s.kind === "array") {
-    return `array job of ${s.arraySize.toLocaleString("en-US")} children (manifest ${s.manifest.key})`;
+    return `array job of ${formatNumber(s.arraySize)} children (manifest ${s.manifest.key})`;
   }
   return s.arraySize !== undefined ? `array job of ${s.arraySize} children` : "job";
 }
@@ -227,7 +228,7 @@ function printDryRun(r: DryRunResult, io: Io): void {
     io.stdout.write(`${JSON.stringify(s.request, null, 2)}\n`);
   }
   io.stderr.write(
-    `dry run: ${r.todo.length} request(s) shown, nothing submitted; each is sent with the tag ` +
+    `dry run: ${formatNumber(r.todo.length)} request(s) shown, nothing submitted; each is sent with the tag ` +
       `${TOKEN_TAG} set to a fresh submission token\n`,
   );
 }
@@ -235,8 +236,10 @@ function printDryRun(r: DryRunResult, io: Io): void {
 function printNothing(r: NothingToSubmit, io: Io): void {
   printDuplicates(io, r.duplicates);
   io.stdout.write(
-    `nothing to submit: all ${r.total} job(s) are in the ledger` +
-      (r.recovered.length > 0 ? ` (${r.recovered.length} found in Batch by token)` : "") +
+    `nothing to submit: all ${formatNumber(r.total)} job(s) are in the ledger` +
+      (r.recovered.length > 0
+        ? ` (${formatNumber(r.recovered.length)} found in Batch by token)`
+        : "") +
       "; --force resubmits\n",
   );
 }
@@ -255,11 +258,15 @@ function printSent(r: SentResult, io: Io, opts: PrintOptions): void {
   printSendErrors(r, io);
   printDuplicates(io, r.duplicates);
   io.stdout.write(
-    `${r.submitted.length} submitted, ${r.skipped.length} already in the ledger` +
-      (r.recovered.length > 0 ? `, ${r.recovered.length} found in Batch by token` : "") +
-      (r.unrecorded.length > 0 ? `, ${r.unrecorded.length} submitted but not in the ledger` : "") +
-      (r.open.length > 0 ? `, ${r.open.length} unresolved (answer lost)` : "") +
-      (r.notSubmitted > 0 ? `, ${r.notSubmitted} not submitted` : "") +
+    `${formatNumber(r.submitted.length)} submitted, ${formatNumber(r.skipped.length)} already in the ledger` +
+      (r.recovered.length > 0
+        ? `, ${formatNumber(r.recovered.length)} found in Batch by token`
+        : "") +
+      (r.unrecorded.length > 0
+        ? `, ${formatNumber(r.unrecorded.length)} submitted but not in the ledger`
+        : "") +
+      (r.open.length > 0 ? `, ${formatNumber(r.open.length)} unresolved (answer lost)` : "") +
+      (r.notSubmitted > 0 ? `, ${formatNumber(r.notSubmitted)} not submitted` : "") +
       "\n",
   );
   io.stderr.write(`${whatNext(r, opts)}\n`);
@@ -291,13 +298,13 @@ function whatNext(r: SentResult, opts: PrintOptions): string {
   if (r.unrecorded.length > 0) {
     return (
       `make the ledger (${r.ledger}) writable and re-run: the re-run finds the ` +
-      `${r.unrecorded.length} job(s) above in Batch by their submission token instead of submitting them again`
+      `${formatNumber(r.unrecorded.length)} job(s) above in Batch by their submission token instead of submitting them again`
     );
   }
   if (r.open.length > 0) {
     const names = r.open.slice(0, 5).map((x) => x.jobName);
     return (
-      `re-run the same command: it looks the ${r.open.length} job(s) whose answer was lost up by token ` +
+      `re-run the same command: it looks the ${formatNumber(r.open.length)} job(s) whose answer was lost up by token ` +
       `(${names.join(", ")}${r.open.length > 5 ? ", ..." : ""}) and sends only what Batch never received`
     );
   }
@@ -328,12 +335,12 @@ export function remainingAdvice(
   );
   const rest = "accepted jobs are in the ledger and are skipped";
   if (lasting.length === 0 || interrupted) {
-    return `re-run the same command to submit the remaining ${notSubmitted}: ${rest}`;
+    return `re-run the same command to submit the remaining ${formatNumber(notSubmitted)}: ${rest}`;
   }
   return (
     `${describeError(lasting[0])} is not a failure a re-run fixes: fix its cause first (for example ` +
     "the job queue or definition, in the files or in the stack's outputs), then re-run the same " +
-    `command to submit the remaining ${notSubmitted}: ${rest}`
+    `command to submit the remaining ${formatNumber(notSubmitted)}: ${rest}`
   );
 }
 
@@ -367,8 +374,8 @@ function printLocal(r: LocalRunsResult, io: Io, cwd: string): void {
     io.stdout.write(`${localResultsLine(s, r.results, r.root, cwd)}\n`);
   }
   io.stdout.write(
-    `${r.results.length - failed.length} of ${r.planned} local run(s) succeeded` +
-      (notRun > 0 ? `, ${notRun} not started` : "") +
+    `${formatNumber(r.results.length - failed.length)} of ${formatNumber(r.planned)} local run(s) succeeded` +
+      (notRun > 0 ? `, ${formatNumber(notRun)} not started` : "") +
       `; logs in ${displayPath(cwd, path.join(r.root, "logs"))}/; copy out with npm run jobs:results -- --local` +
       (r.localRoot !== undefined ? ` --local-root ${shellWord(r.localRoot)}` : "") +
       "\n",
@@ -399,6 +406,6 @@ export function localResultsLine(
   }
   return (
     `${s.jobName}: results in ${rel}/<index>/` +
-    (ok < total ? ` (${ok} of ${total} children succeeded)` : "")
+    (ok < total ? ` (${formatNumber(ok)} of ${formatNumber(total)} children succeeded)` : "")
   );
 }

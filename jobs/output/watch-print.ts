@@ -16,6 +16,7 @@ import {
   type Status,
 } from "./status";
 import { visible } from "./visible";
+import { formatNumber } from "./numbers";
 
 /** What `jobs:watch` / `jobs:status` saw. */
 export interface WatchResult {
@@ -49,15 +50,13 @@ export function printWatch(r: WatchResult, io: Io, once: boolean): void {
       out.write(`${j.status.padEnd(9)} ${visible(`${j.jobName} ${j.jobId}`)}${extra}\n`);
     }
   }
-  out.write(
-    `${formatCounts(s.counts)} (${s.done.toLocaleString("en-US")}/${s.total.toLocaleString("en-US")} done)\n`,
-  );
+  out.write(`${countsLine(s)}\n`);
   if (s.retried !== undefined) {
     out.write(`${retriedLine(s.retried)}\n`);
   }
   if (s.counts.UNKNOWN > 0) {
     out.write(
-      `${s.counts.UNKNOWN} job(s) not known to Batch, so not counted as done: it forgets jobs ` +
+      `${formatNumber(s.counts.UNKNOWN)} job(s) not known to Batch, so not counted as done: it forgets jobs ` +
         "some days after they end, or the ledger belongs to another account or region\n",
     );
   }
@@ -65,6 +64,11 @@ export function printWatch(r: WatchResult, io: Io, once: boolean): void {
     printFailures(r.failures, io);
   }
   warnUnknown(r, io);
+}
+
+/** `SUCCEEDED 3 | FAILED 1 (4/4 done)`: watch's line, live and at the end, and status's. */
+export function countsLine(s: Snapshot): string {
+  return `${formatCounts(s.counts)} (${formatNumber(s.done)}/${formatNumber(s.total)} done)`;
 }
 
 export function printWatchJson(r: WatchResult, io: Io): void {
@@ -106,7 +110,7 @@ function printFailures(failures: readonly Failure[], io: Io): void {
     out.write(`  ${formatFailure(f)}\n`);
   }
   if (hidden > 0) {
-    out.write(`  ... and ${hidden} more failed children (--json lists them all)\n`);
+    out.write(`  ... and ${formatNumber(hidden)} more failed children (--json lists them all)\n`);
   }
   out.write("logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)\n");
 }
@@ -132,7 +136,7 @@ function warnUnknown(r: WatchResult, io: Io): void {
 /** `2 sets and 1 job retried: each counted once, by its latest run (3 earlier runs left out)` */
 export function retriedLine(r: Retried): string {
   const n = (k: number, one: string, many: string): string =>
-    `${k.toLocaleString("en-US")} ${k === 1 ? one : many}`;
+    `${formatNumber(k)} ${k === 1 ? one : many}`;
   const what = [
     ...(r.sets > 0 ? [n(r.sets, "set", "sets")] : []),
     ...(r.jobs > 0 ? [n(r.jobs, "job", "jobs")] : []),

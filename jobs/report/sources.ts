@@ -14,6 +14,7 @@ import type { AwsClients, JobDetail } from "../aws/api";
 import { DESCRIBE_BATCH } from "../aws/api";
 import { FatalError, describeError } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
+import { groupOf } from "../state/attempts";
 import { readLocalRuns } from "../state/local-runs";
 import { runPool, type PoolOutcome } from "../aws/pool";
 import { searchWindow, textsFromLogs } from "./metrics-log";
@@ -262,7 +263,7 @@ async function readManifests(
     arrays,
     async (e) => {
       const first = children.get(`${e.jobId}:0`) ?? parents.get(e.jobId);
-      const key = variableOf(first, VARS.arrayManifest);
+      const key = e.manifest ?? variableOf(first, VARS.arrayManifest);
       if (key === undefined) {
         return undefined;
       }
@@ -282,7 +283,7 @@ async function readManifests(
  * names its set number, so it is that set's row.
  */
 function plainUnit(e: LedgerEntry, parent: JobDetail | undefined): RunUnit {
-  const job = variableOf(parent, VARS.jobName) ?? e.jobName;
+  const job = groupOf(e);
   const index = setIndexOf(variableOf(parent, VARS.setIndex));
   return parent !== undefined
     ? unitFromDetail(parent, { job, index })
@@ -300,7 +301,7 @@ function arrayUnits(
   manifest: Manifest,
 ): { job: string; units: RunUnit[]; whole: boolean } {
   const size = parent?.arrayProperties?.size ?? e.arraySize ?? 0;
-  const job = variableOf(children.get(`${e.jobId}:0`) ?? parent, VARS.jobName) ?? e.jobName;
+  const job = groupOf(e);
   const units: RunUnit[] = [];
   let whole = manifest !== undefined && size > 0;
   for (let i = 0; i < size; i++) {

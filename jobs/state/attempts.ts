@@ -35,8 +35,12 @@ export function attemptJobId(a: Attempt): string {
 const RETRY = /^-r\d+(?:-c\d+)?$/;
 const CHUNK = /^-c(\d+)$/;
 
-/** The sweep or job an entry is a run of (results name). */
-function groupOf(e: LedgerEntry): string {
+/**
+ * The sweep or job an entry is a run of (results name), as the ledger recorded it at
+ * submission: never what a job's environment says, which Batch may not show yet (an array
+ * parent still SUBMITTED).
+ */
+export function groupOf(e: LedgerEntry): string {
   return e.of ?? e.jobName;
 }
 
@@ -206,8 +210,8 @@ export interface Known {
 
 /**
  * Covers of `entries`, reading what the ledger does not say: each retry array's manifest
- * (its parent's BATCHPY_ARRAY_MANIFEST) and each plain retry's BATCHPY_SET_INDEX from
- * `details`. `cache` keeps what was read across polls (a manifest does not change).
+ * (at the key the ledger records, or its BATCHPY_ARRAY_MANIFEST) and each plain retry's
+ * BATCHPY_SET_INDEX from `details`. `cache` keeps what was read across polls (a manifest does not change).
  */
 export async function readCovers(
   entries: readonly LedgerEntry[],
@@ -221,9 +225,12 @@ export async function readCovers(
   );
   // Loaded only when a retry is in view: logs and watch of plain jobs need neither.
   const { parseManifest, variableOf } = await import("../report/rows");
-  // A child carries the array's environment for sure (as jobs:report reads it).
+  // The ledger names the manifest (since it records it); else a child carries the array's
+  // environment for sure (as jobs:report reads it).
   const firstChildren = new Map<string, JobDetail>();
-  const arrays = wanted.filter((e) => e.kind === "array").map((e) => `${e.jobId}:0`);
+  const arrays = wanted
+    .filter((e) => e.kind === "array" && e.manifest === undefined)
+    .map((e) => `${e.jobId}:0`);
   for (let i = 0; i < arrays.length; i += 100) {
     for (const d of await clients.batch.describeJobs(arrays.slice(i, i + 100))) {
       firstChildren.set(d.jobId ?? "", d);
@@ -238,7 +245,7 @@ export async function readCovers(
         return;
       }
       const d = firstChildren.get(`${e.jobId}:0`) ?? details.get(e.jobId);
-      const key = variableOf(d, VARS.arrayManifest);
+      const key = e.manifest ?? variableOf(d, VARS.arrayManifest);
       if (key === undefined || bucket === undefined) {
         return;
       }

@@ -45,6 +45,11 @@ export interface LedgerEntry {
    * sweep's name for every part.
    */
   readonly of?: string;
+  /**
+   * A sweep array's manifest key (its sets, and their numbers for a chunk or a retry), so
+   * the sets a run covers are known before Batch shows its environment.
+   */
+  readonly manifest?: string;
   /** One id per `jobs:submit` invocation, so `watch --last` can pick the latest run. */
   readonly run: string;
   readonly submittedAt: string;
@@ -67,6 +72,8 @@ export interface IntentLine {
   readonly file?: string;
   /** The sweep this job is one part of (see LedgerEntry.of), for the entry adopted later. */
   readonly of?: string;
+  /** See LedgerEntry.manifest. */
+  readonly manifest?: string;
   readonly run: string;
   /** ISO time the line was written, just before the request was sent. */
   readonly at: string;

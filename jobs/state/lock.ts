@@ -7,7 +7,13 @@
  * time. A lock whose pid no longer runs on this host (a hard kill, a crash) is taken over
  * with a warning; a lock held by a live process, or by another host whose processes cannot
  * be checked from here, stops the run with the file to delete if the owner is gone.
+ *
+ * Taking over is atomic: runs that find the same stale lock at once race for a marker named
+ * after its content, created with O_EXCL too, and only the one that creates it removes the
+ * lock (if still unchanged). Removing on sight would let a run that read the stale lock
+ * remove the fresh one another run had just written, and both would hold the lock.
  */
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -130,6 +136,53 @@ function createExclusive(file: string, owner: LockOwner): boolean {
 }
 
 /**
+ * Creates `file` holding `owner`, or takes it over from a stale owner (returned, to warn
+ * of); false when another run holds it or won the takeover.
+ */
+function createOrTakeOver(
+  file: string,
+  owner: LockOwner,
+  env: LockEnv,
+): { taken: false } | { taken: true; from?: LockOwner } {
+  if (createExclusive(file, owner)) {
+    return { taken: true };
+  }
+  const held = readOwner(file);
+  if (held === undefined) {
+    // Released between our attempt and the read: try once more.
+    return { taken: createExclusive(file, owner) };
+  }
+  if (held.owner === undefined || !isStale(held.owner, env)) {
+    return { taken: false };
+  }
+  const taken = removeIfUnchanged(file, held.text, owner, env) && createExclusive(file, owner);
+  return taken ? { taken, from: held.owner } : { taken };
+}
+
+/**
+ * Removes `file` if it still holds `text`, in one process at most: the one that creates the
+ * marker `<file>.takeover-<hash of text>`. The marker goes once the lock is removed; a run
+ * that creates it later finds other content and removes nothing. A marker whose taker died
+ * before removing it is stale in turn, and taken over the same way.
+ */
+function removeIfUnchanged(file: string, text: string, owner: LockOwner, env: LockEnv): boolean {
+  const hash = createHash("sha256").update(text).digest("hex").slice(0, 16);
+  const marker = `${file}.takeover-${hash}`;
+  if (!createOrTakeOver(marker, owner, env).taken) {
+    return false;
+  }
+  try {
+    if (readOwner(file)?.text !== text) {
+      return false;
+    }
+    fs.rmSync(file, { force: true });
+    return true;
+  } finally {
+    fs.rmSync(marker, { force: true });
+  }
+}
+
+/**
  * Takes the lock or throws FatalError naming the holder. The folder must exist. The file is
  * also removed when the process exits through process.exit (a second Ctrl-C), since
  * `finally` blocks do not run then.
@@ -140,29 +193,14 @@ export function acquireLock(
   env: LockEnv = SYSTEM_LOCK_ENV,
 ): Lock {
   const owner: LockOwner = { pid: env.pid, host: env.host, time: env.now().toISOString() };
-  let taken = createExclusive(file, owner);
-  if (!taken) {
-    const held = readOwner(file);
-    if (held === undefined) {
-      // Released between our attempt and the read: try once more.
-      taken = createExclusive(file, owner);
-    } else if (held.owner !== undefined && isStale(held.owner, env)) {
-      // Remove only the stale lock we inspected: a run that took it over in the meantime
-      // wrote a different one, and the exclusive create below then fails for us.
-      const again = readOwner(file);
-      if (again !== undefined && again.text === held.text) {
-        fs.rmSync(file, { force: true });
-      }
-      taken = createExclusive(file, owner);
-      if (taken) {
-        warn(
-          `took over the lock ${file} left by pid ${held.owner.pid} (started ${held.owner.time}), which is no longer running`,
-        );
-      }
-    }
-    if (!taken) {
-      throw new FatalError(heldMessage(file, readOwner(file)?.owner ?? held?.owner, env.host));
-    }
+  const got = createOrTakeOver(file, owner, env);
+  if (!got.taken) {
+    throw new FatalError(heldMessage(file, readOwner(file)?.owner, env.host));
+  }
+  if (got.from !== undefined) {
+    warn(
+      `took over the lock ${file} left by pid ${got.from.pid} (started ${got.from.time}), which is no longer running`,
+    );
   }
   let released = false;
   const release = (): void => {

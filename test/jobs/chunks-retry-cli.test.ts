@@ -9,10 +9,12 @@ import * as fs from "fs";
 import * as path from "path";
 import { Ledger, openIntents, parseLedger } from "../../jobs/state/ledger";
 import { lockPath } from "../../jobs/state/lock";
+import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { resolveTarget } from "../../jobs/commands/logs";
 import type { TestHooks } from "../../jobs/aws/test-hooks";
 import type { FakeBatch } from "../helpers/fake-batch";
 import {
+  STACK_OUTPUTS,
   awsEnv,
   spawnJobs,
   useLocalAws,
@@ -98,6 +100,11 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     const ledger = Ledger.open(aws.ledgerFile());
     assert.strictEqual(resolveTarget("big:9999", ledger, "s"), `${c0.jobId}:9999`);
     assert.strictEqual(resolveTarget("big:10000", ledger, "s"), c1.jobId);
+    assert.throws(() => resolveTarget("big:10001", ledger, "s"), {
+      message:
+        "big:10001: big is a sweep of 10,001 sets in 2 jobs (big-c0 to big-c1), numbered " +
+        "0-10,000; there is no set 10,001",
+    });
     // cancel takes the sweep's name for its chunks (all finished: nothing to stop).
     const cancel = await jobs(["cancel", "big", "--json"]);
     assert.strictEqual(cancel.code, 0, cancel.stderr);
@@ -123,6 +130,47 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
         ["big[10000]", "SUCCEEDED", 2],
       ],
     );
+  });
+
+  it("logs knows a chunked sweep's whole range and names it (25,001 sets in 3 chunks)", async function () {
+    const entry = (jobName: string, jobId: string, arraySize?: number) =>
+      JSON.stringify({
+        v: 1,
+        jobName,
+        jobId,
+        kind: arraySize !== undefined ? "array" : "single",
+        ...(arraySize !== undefined ? { arraySize } : {}),
+        hash: "h",
+        of: "big",
+        run: "r",
+        submittedAt: "2026-01-01T00:00:00Z",
+      });
+    fs.mkdirSync(path.dirname(aws.ledgerFile()), { recursive: true });
+    fs.writeFileSync(
+      aws.ledgerFile(),
+      [
+        entry("big-c0", "id-c0", 10_000),
+        entry("big-c1", "id-c1", 10_000),
+        entry("big-c2", "id-c2", 5_001),
+        "",
+      ].join("\n"),
+    );
+    const ledger = Ledger.open(aws.ledgerFile());
+    assert.strictEqual(resolveTarget("big:0", ledger, "s"), "id-c0:0");
+    assert.strictEqual(resolveTarget("big:19999", ledger, "s"), "id-c1:9999");
+    assert.strictEqual(resolveTarget("big[20000]", ledger, "s"), "id-c2:0");
+    assert.strictEqual(resolveTarget("big:25000", ledger, "s"), "id-c2:5000");
+    const range = "big is a sweep of 25,001 sets in 3 jobs (big-c0 to big-c2), numbered 0-25,000";
+    for (const [target, message] of [
+      ["big:25001", `big:25001: ${range}; there is no set 25,001`],
+      ["big:30000", `big:30000: ${range}; there is no set 30,000`],
+      ["big", `${range}, each with its own log; pass big:<set>`],
+    ]) {
+      assert.throws(() => resolveTarget(target, ledger, "s"), { message });
+      const r = await jobs(["logs", target]);
+      assert.strictEqual(r.code, 2, r.stderr);
+      assert.strictEqual(r.stderr, `error: ${message}\n1 problem(s) found\n`);
+    }
   });
 
   /** "mix": 4 sets (`failing` fail the first time), job-0000 fails, job-0001 succeeds. */
@@ -251,6 +299,125 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     const forced = await jobs(["submit", "--retry-failed", "--force", "mix"]);
     assert.strictEqual(forced.code, 2);
     assert.match(forced.stderr, /--retry-failed cannot be combined with --force/);
+  });
+
+  it("a name with no room for its retries is refused at submit; a retry checks its own names before any side effect", async function () {
+    const fake = await aws.startBatch({
+      outcome: ({ jobName }) =>
+        jobName.startsWith("m") ? { status: "FAILED", exitCode: 3 } : { status: "SUCCEEDED" },
+    });
+    const sweepFile = (name: string) => {
+      fs.mkdirSync(path.join(aws.dir, "jobs"), { recursive: true });
+      fs.writeFileSync(
+        path.join(aws.dir, "jobs", `${name}.json`),
+        JSON.stringify({
+          jobName: name,
+          grid: { var_a: [0, 1, 2, 3] },
+          base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+        }),
+      );
+      return `jobs/${name}.json`;
+    };
+    for (const n of [126, 127, 128]) {
+      const r = await jobs(["submit", sweepFile("m".repeat(n))]);
+      assert.strictEqual(r.code, 2, r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `jobs/m{${n}}\\.json: jobName: jobName has ${n} characters, .*"<jobName>-r999", 5 more, ` +
+            "and AWS allows 128: shorten jobName to at most 123 characters",
+        ),
+      );
+      fs.rmSync(path.join(aws.dir, "jobs"), { recursive: true });
+    }
+    assert.strictEqual(fake.count("submitjob"), 0);
+
+    // 123 characters leave room for 999 retries; past those the retry's own check refuses.
+    const name = "m".repeat(123);
+    const file = sweepFile(name);
+    assert.strictEqual((await jobs(["submit", file])).code, 0);
+    fake.finishAll();
+    assert.strictEqual((await jobs(["submit", "--retry-failed", name])).code, 0);
+    fake.finishAll();
+    const ledgerFile = aws.ledgerFile();
+    const r999 = fs
+      .readFileSync(ledgerFile, "utf8")
+      .replaceAll(`"jobName":"${name}-r1"`, `"jobName":"${name}-r999"`);
+    fs.writeFileSync(ledgerFile, r999);
+    const count = fake.count("submitjob");
+    const r = await jobs(["submit", "--retry-failed", name]);
+    assert.strictEqual(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `${file}: jobName: job name "m+\\.\\.\\." is 129 characters; the limit is 128: the retry of ` +
+          `${name} cannot be named; submit it again under a shorter jobName with --force; nothing was submitted`,
+      ),
+    );
+    assert.strictEqual(fake.count("submitjob"), count);
+    assert.strictEqual(fs.readFileSync(ledgerFile, "utf8"), r999, "no intent written");
+    const manifests = await aws.client.send(
+      new ListObjectsV2Command({
+        Bucket: STACK_OUTPUTS.bucketName,
+        Prefix: `inputs/sweeps/${name}-r1000`,
+      }),
+    );
+    assert.strictEqual(manifests.KeyCount, 0, "no manifest uploaded");
+  });
+
+  it("a second retry while the first is still SUBMITTED, without children, is refused", async function () {
+    // Jobs move only when the test says: the retry stays SUBMITTED, its children not created.
+    const fake = await aws.startBatch({
+      autoAdvance: false,
+      outcome: ({ jobName, index }) =>
+        jobName === "rt" && index !== undefined && index >= 3
+          ? { status: "FAILED", exitCode: 3 }
+          : { status: "SUCCEEDED" },
+    });
+    fs.mkdirSync(path.join(aws.dir, "jobs"));
+    fs.writeFileSync(
+      path.join(aws.dir, "jobs", "rt.json"),
+      JSON.stringify({
+        grid: { var_a: [0, 1, 2, 3, 4, 5] },
+        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+      }),
+    );
+    assert.strictEqual((await jobs(["submit", "jobs/rt.json"])).code, 0);
+    fake.finishAll();
+    const first = await jobs(["submit", "--retry-failed", "rt"]);
+    assert.strictEqual(first.code, 0, first.stderr);
+    const [r1] = fake.named("rt-r1");
+    assert.strictEqual(r1.status, "SUBMITTED");
+    assert.strictEqual(r1.childrenCreated, false);
+    const count = fake.count("submitjob");
+    const ledgerBefore = fs.readFileSync(aws.ledgerFile(), "utf8");
+    const second = await jobs(["submit", "--retry-failed", "rt"]);
+    assert.strictEqual(second.code, 1, second.stdout);
+    assert.match(
+      second.stderr,
+      /rt \(3 not finished\): a retry waits until every run has finished/,
+    );
+    assert.strictEqual(fake.count("submitjob"), count);
+    assert.deepStrictEqual(fake.named("rt-r2"), []);
+    assert.strictEqual(fs.readFileSync(aws.ledgerFile(), "utf8"), ledgerBefore);
+    // The ledger knows the sets the retry runs before Batch shows them: each counted once.
+    const status = await jobs(["status", "rt", "--json"]);
+    assert.deepStrictEqual(
+      (JSON.parse(status.stdout) as { counts: Record<string, number>; total: number }).counts,
+      { SUBMITTED: 3, SUCCEEDED: 3 },
+    );
+    const report = await jobs(["report", "rt", "--json"]);
+    assert.deepStrictEqual(
+      (JSON.parse(report.stdout) as { rows: JsonRow[] }).rows.map((x) => [x.name, x.status]),
+      [
+        ["rt[0]", "SUCCEEDED"],
+        ["rt[1]", "SUCCEEDED"],
+        ["rt[2]", "SUCCEEDED"],
+        ["rt[3]", "SUBMITTED"],
+        ["rt[4]", "SUBMITTED"],
+        ["rt[5]", "SUBMITTED"],
+      ],
+    );
   });
 
   it("a file changed since the sweep was submitted is refused, naming it", async function () {

@@ -1,7 +1,9 @@
 import * as assert from "assert";
-import { spawnSync } from "child_process";
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
+import * as readline from "readline";
 import { FatalError } from "../../jobs/errors";
 import {
   acquireLock,
@@ -12,7 +14,8 @@ import {
   processIsAlive,
   type LockEnv,
 } from "../../jobs/state/lock";
-import { tempDir } from "../helpers/jobs-harness";
+import { createHash } from "crypto";
+import { REPO_ROOT, tempDir } from "../helpers/jobs-harness";
 
 /** A pid that ran and has ended (the kernel does not reuse it within a test). */
 function deadPid(): number {
@@ -27,6 +30,52 @@ function env(pid: number, alive: readonly number[], host = "here"): LockEnv {
     host,
     now: () => new Date("2026-01-02T03:04:05.000Z"),
     isAlive: (p) => alive.includes(p),
+  };
+}
+
+/** A process racing for the lock (fixtures/lock-racer.ts), and its answers line by line. */
+interface Racer {
+  readonly child: ChildProcessWithoutNullStreams;
+  next(): Promise<string>;
+}
+
+function startRacer(file: string): Racer {
+  const child = spawn(
+    process.execPath,
+    [
+      "-r",
+      path.join(REPO_ROOT, "bin", "register.js"),
+      path.join(__dirname, "fixtures", "lock-racer.ts"),
+      file,
+    ],
+    { stdio: ["pipe", "pipe", "pipe"] },
+  );
+  const lines: string[] = [];
+  const waiting: ((line: string) => void)[] = [];
+  readline.createInterface({ input: child.stdout }).on("line", (line) => {
+    const wake = waiting.shift();
+    if (wake !== undefined) {
+      wake(line);
+    } else {
+      lines.push(line);
+    }
+  });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  child.on("exit", (code) => {
+    waiting.splice(0).forEach((wake) => wake(`exited ${code}: ${stderr}`));
+  });
+  return {
+    child,
+    next: () =>
+      new Promise((resolve) => {
+        const line = lines.shift();
+        if (line !== undefined) {
+          resolve(line);
+        } else {
+          waiting.push(resolve);
+        }
+      }),
   };
 }
 
@@ -106,6 +155,58 @@ describe("jobs/state/lock: one jobs:submit per stack at a time", function () {
       ),
     );
     assert.strictEqual(heldMessage("f", undefined, "h").includes("delete the file"), true);
+  });
+
+  it("runs that find the same stale lock at once: exactly one takes it over (real processes)", async function () {
+    const ROUNDS = 100;
+    const racers = Array.from({ length: 4 }, () => startRacer(file));
+    try {
+      assert.deepStrictEqual(
+        await Promise.all(racers.map((r) => r.next())),
+        racers.map(() => "ready"),
+      );
+      const pid = deadPid();
+      for (let round = 0; round < ROUNDS; round++) {
+        fs.writeFileSync(
+          file,
+          JSON.stringify({ pid, host: os.hostname(), time: `round ${round}` }),
+        );
+        racers.forEach((r) => r.child.stdin.write("go\n"));
+        const answers = await Promise.all(racers.map((r) => r.next()));
+        const winners = racers.filter((_, i) => answers[i] === "won");
+        assert.strictEqual(winners.length, 1, `round ${round}: ${answers.join(", ")}`);
+        assert.strictEqual(parseLock(fs.readFileSync(file, "utf8"))?.pid, winners[0].child.pid);
+        assert.deepStrictEqual(
+          fs.readdirSync(dir).filter((f) => f.includes("takeover")),
+          [],
+        );
+        winners[0].child.stdin.write("release\n");
+        assert.strictEqual(await winners[0].next(), "released");
+      }
+    } finally {
+      racers.forEach((r) => r.child.stdin.end());
+      await Promise.all(
+        racers.map((r) =>
+          r.child.exitCode !== null
+            ? undefined
+            : new Promise((resolve) => r.child.on("exit", resolve)),
+        ),
+      );
+    }
+  });
+
+  it("a takeover marker whose taker died is taken over too", function () {
+    const pid = deadPid();
+    const stale = JSON.stringify({ pid, host: "here", time: "2026-01-01T00:00:00Z" });
+    fs.writeFileSync(file, stale);
+    const live = { ...env(process.pid, []), isAlive: processIsAlive };
+    // A run that died between creating the marker and removing the lock.
+    const hash = createHash("sha256").update(stale).digest("hex").slice(0, 16);
+    fs.writeFileSync(`${file}.takeover-${hash}`, JSON.stringify({ pid, host: "here", time: "t" }));
+    const lock = acquireLock(file, warn, live);
+    assert.strictEqual(parseLock(fs.readFileSync(file, "utf8"))?.pid, process.pid);
+    assert.deepStrictEqual(fs.readdirSync(dir), ["submit.lock"]);
+    lock.release();
   });
 
   it("release leaves a lock that another run took over in the meantime", function () {

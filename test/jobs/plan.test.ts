@@ -282,15 +282,26 @@ describe("jobs/input/plan: from validated files to SubmitJob requests", function
       assert.deepStrictEqual(shape(20_002).slice(2), [["big-c2", "array", 2, "big"]]);
     });
 
-    it("chunk names past AWS's 128 characters: the sweep's jobName is named, nothing planned", function () {
-      const long = "x".repeat(125);
+    it("chunk and retry names past AWS's 128 characters: the sweep's jobName is named, nothing planned", function () {
+      const long = "x".repeat(120);
       const { problems } = buildPlan([sweepOf(long, sets(10_001))], { outputs, array: true });
-      assert.deepStrictEqual(problems, [], "x{125}-c1 is 128 characters: allowed");
-      const longer = "y".repeat(126);
+      assert.deepStrictEqual(problems, [], "x{120}-r999-c1 is 128 characters: allowed");
+      const longer = "y".repeat(121);
       const bad = buildPlan([sweepOf(longer, sets(10_001))], { outputs, array: true });
-      assert.match(
+      assert.deepStrictEqual(bad.submissions, []);
+      assert.strictEqual(
         formatProblem(bad.problems[0]),
-        /^y+\.json: jobName: the sweep has 10,001 sets, so it goes as 2 array jobs .*\(129 characters\), over AWS's 128-character limit for job names; shorten jobName$/,
+        `${longer}.json: jobName: jobName has 121 characters, but the names derived from it ` +
+          `(chunks, jobs per set, retries) reach "<jobName>-r999-c1", 8 more, and AWS allows 128: ` +
+          "shorten jobName to at most 120 characters",
+      );
+      const million = buildPlan([sweepOf("z".repeat(120), new Array<ParameterSet>(1_000_000))], {
+        outputs,
+        array: true,
+      });
+      assert.match(
+        formatProblem(million.problems[0]),
+        /"<jobName>-r999-c99", 9 more.* at most 119/,
       );
     });
 
@@ -312,12 +323,34 @@ describe("jobs/input/plan: from validated files to SubmitJob requests", function
     });
   });
 
-  it("--no-array names must stay within 128 characters", function () {
-    const { problems } = buildPlan([sweepOf("x".repeat(126), sets(20))], { outputs, array: false });
-    assert.match(
-      formatProblem(problems[0]),
-      /would be 129 characters; the limit is 128; shorten jobName/,
-    );
+  it("--no-array names and their retries must stay within 128 characters", function () {
+    const ok = buildPlan([sweepOf("x".repeat(120), sets(20))], { outputs, array: false });
+    assert.deepStrictEqual(ok.problems, [], "x{120}-19-r999 is 128 characters: allowed");
+    const { problems } = buildPlan([sweepOf("x".repeat(121), sets(20))], { outputs, array: false });
+    assert.match(formatProblem(problems[0]), /reach "<jobName>-19-r999", 8 more.* at most 120 /);
+  });
+
+  it("a name that could not be retried is refused when first submitted (126-128 characters)", function () {
+    for (const n of [126, 127, 128]) {
+      const name = "a".repeat(n);
+      const job = buildPlan([jobFrom(`${n}.json`, { jobName: name })], { outputs, array: true });
+      const sweep = buildPlan([sweepOf(name, sets(4))], { outputs, array: true });
+      for (const { problems, submissions } of [job, sweep]) {
+        assert.deepStrictEqual(submissions, []);
+        assert.match(
+          formatProblem(problems[0]),
+          new RegExp(
+            `^\\S+\\.json: jobName: jobName has ${n} characters, .*reach "<jobName>-r999", 5 more, ` +
+              "and AWS allows 128: shorten jobName to at most 123 characters$",
+          ),
+        );
+      }
+    }
+    const fits = buildPlan([jobFrom("a.json", { jobName: "a".repeat(123) })], {
+      outputs,
+      array: true,
+    });
+    assert.deepStrictEqual(fits.problems, []);
   });
 
   it("refuses names used twice in a run, including generated ones", function () {

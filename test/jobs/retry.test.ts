@@ -3,7 +3,12 @@ import * as assert from "assert";
 import type { LedgerEntry } from "../../jobs/state/ledger";
 import { buildPlan, type Submission } from "../../jobs/input/plan";
 import type { RunUnit } from "../../jobs/report/rows";
-import { planJobRetry, planSweepRetry, retryJobName, selectRetry } from "../../jobs/commands/retry";
+import {
+  nextRetryName,
+  planJobRetry,
+  planSweepRetry,
+  selectRetry,
+} from "../../jobs/commands/retry";
 import type { LoadedSweep, ParameterSet } from "../../jobs/input/sweep";
 import { STACK_OUTPUTS } from "../helpers/jobs-harness";
 
@@ -64,13 +69,13 @@ describe("jobs/commands/retry: selecting and planning what failed", function () 
   it("names a retry one past the ledger's earlier retries of the same sweep", function () {
     const e = (jobName: string, of?: string) =>
       ({ jobName, ...(of !== undefined ? { of } : {}) }) as LedgerEntry;
-    assert.strictEqual(retryJobName("sw", []), "sw-r1");
+    assert.strictEqual(nextRetryName("sw", []), "sw-r1");
     assert.strictEqual(
-      retryJobName("sw", [e("sw"), e("sw-r1", "sw"), e("sw-r3-c0", "sw"), e("sw-rx", "sw")]),
+      nextRetryName("sw", [e("sw"), e("sw-r1", "sw"), e("sw-r3-c0", "sw"), e("sw-rx", "sw")]),
       "sw-r4",
     );
     // Another job's retries, or a job merely named like one, do not count.
-    assert.strictEqual(retryJobName("sw", [e("sw2-r7", "sw2"), e("sw-r9")]), "sw-r1");
+    assert.strictEqual(nextRetryName("sw", [e("sw2-r7", "sw2"), e("sw-r9")]), "sw-r1");
   });
 
   it("failed sets go as one array job whose manifest keeps their set numbers", function () {

@@ -1,0 +1,62 @@
+/**
+ * Every job name the tool derives from a job's or sweep's name, in one list, so a name is
+ * checked once, when it is first submitted, for all the names it will ever lend: one that
+ * could not be retried is refused then, not when the retry reaches Batch. Each derivation
+ * only appends letters, digits and "-" (valid wherever the name is), so the check is on
+ * length: AWS allows 128 characters
+ * (https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html, jobName).
+ */
+import { JOB_NAME_MAX_LENGTH } from "../../components/contract";
+import { chunkJobName, chunkRanges } from "./chunks";
+import { ARRAY_MIN_SIZE } from "./job-file";
+
+/** Retries every name leaves room for (`-r1` to `-r999`); a later one checks its own name. */
+const MAX_RETRIES = 999;
+
+/** `<name>-r<n>`: the n-th retry of a job or sweep. */
+export function retryJobName(name: string, n: number): string {
+  return `${name}-r${n}`;
+}
+
+/** `<sweep>-<n>`: set n of a sweep sent as one job per set (--no-array). */
+export function setJobName(sweep: string, n: number): string {
+  return `${sweep}-${n}`;
+}
+
+/** How a name is first submitted: a job, or a sweep of `sets` as arrays or one job per set. */
+export interface FirstSubmission {
+  readonly sets?: number;
+  readonly array: boolean;
+}
+
+/** The longest suffix each derivation appends to the name (empty where none applies). */
+function derivedSuffixes({ sets, array }: FirstSubmission): string[] {
+  const lastChunk = sets !== undefined && array ? chunkRanges(sets).length - 1 : 0;
+  const chunk = lastChunk > 0 ? chunkJobName("", lastChunk) : "";
+  const retry = retryJobName("", MAX_RETRIES);
+  // One set goes as a plain job under the sweep's own name, with or without arrays.
+  const perSet =
+    sets !== undefined && sets >= ARRAY_MIN_SIZE && !array ? setJobName("", sets - 1) : "";
+  return [
+    chunk, // a sweep past 10,000 sets: chunks
+    retry + chunk, // retries, chunked at most as the sweep was
+    perSet + retry, // --no-array: a job per set, each retried on its own
+  ];
+}
+
+/**
+ * Why `name` is too long for a name derived from it, with the length allowed; undefined
+ * when every derived name fits.
+ */
+export function derivedNameProblem(name: string, first: FirstSubmission): string | undefined {
+  const suffix = derivedSuffixes(first).reduce((a, b) => (b.length > a.length ? b : a));
+  const allowed = JOB_NAME_MAX_LENGTH - suffix.length;
+  if (name.length <= allowed) {
+    return undefined;
+  }
+  return (
+    `jobName has ${name.length} characters, but the names derived from it (chunks, jobs per ` +
+    `set, retries) reach "<jobName>${suffix}", ${suffix.length} more, and AWS allows ` +
+    `${JOB_NAME_MAX_LENGTH}: shorten jobName to at most ${allowed} characters`
+  );
+}
