@@ -129,8 +129,9 @@ function readPolicyConfig(file: string | undefined): PolicyPackConfig {
   return parsePolicyPackConfig(fs.readFileSync(file, "utf8"), file);
 }
 
-function parseOptions(argv: readonly string[]): Options {
-  const program = new Command()
+/** The check's command line, its options as commander and npm see them. */
+export function checkProgram(): Command {
+  return new Command()
     .name("npm run policy:check --")
     .description(
       "Run the policy pack against a stack, offline: the program under mocks, the pack as " +
@@ -164,6 +165,10 @@ function parseOptions(argv: readonly string[]): Options {
     .option("--json", "the same as --format json", false)
     .showHelpAfterError()
     .exitOverride();
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const program = checkProgram();
   program.parse(argv, { from: "user" });
   const options = program.opts<Options>();
   if (options.allStacks && program.getOptionValueSource("stack") === "cli") {

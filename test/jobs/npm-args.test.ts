@@ -30,6 +30,7 @@ const RUN = {
   npm_command: "run",
   npm_config_local_prefix: "/repo",
   npm_config_userconfig: "/home/u/.npmrc",
+  npm_execpath: "/npm/bin/npm-cli.js",
 };
 const npm = (inherited: Record<string, string> = {}, files: Record<string, string> = {}) =>
   ({
@@ -72,7 +73,7 @@ describe("jobs: options npm run kept for itself", function () {
       swallowedOptions(OPTIONS, argv, env, npm({ npm_config_dry_run: "true" })),
       [],
     );
-    for (const file of ["/repo/.npmrc", "/home/u/.npmrc"]) {
+    for (const file of ["/repo/.npmrc", "/home/u/.npmrc", "/npm/npmrc"]) {
       assert.deepStrictEqual(
         swallowedOptions(OPTIONS, argv, env, npm({}, { [file]: "; mine\ndry_run = true\n" })),
         [],
@@ -80,6 +81,18 @@ describe("jobs: options npm run kept for itself", function () {
       );
     }
     assert.deepStrictEqual(swallowedOptions(OPTIONS, [...argv, "--dry-run"], env, npm()), []);
+    // A flag shows as true (its --no- form as empty): other values came from elsewhere.
+    for (const [name, value] of [
+      ["dry_run", ""],
+      ["dry_run", "false"],
+      ["array", "true"],
+    ]) {
+      assert.deepStrictEqual(
+        swallowedOptions(OPTIONS, argv, { ...RUN, [`npm_config_${name}`]: value }, npm()),
+        [],
+        `${name}=${value}`,
+      );
+    }
     assert.deepStrictEqual(
       swallowedOptions(OPTIONS, argv, { ...env, npm_command: "exec" }, npm()),
       [],
@@ -90,7 +103,7 @@ describe("jobs: options npm run kept for itself", function () {
         readFile: () => undefined,
       }),
       [],
-      "without npm's environment nothing is refused",
+      "without npm's environment (no /proc, as on macOS) nothing is refused",
     );
   });
 
