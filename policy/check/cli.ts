@@ -33,6 +33,13 @@ import {
 } from "./report";
 import { AnalyzedResource } from "./wire";
 import { definedOnly } from "../../components/defined";
+import {
+  procNpmProcess,
+  swallowedMessage,
+  swallowedOptions,
+  toolOptions,
+} from "../../jobs/input/npm-args";
+import { shellWord } from "../../jobs/output/shell";
 
 export const EXIT_PASSED = 0;
 export const EXIT_VIOLATIONS = 1;
@@ -487,6 +494,20 @@ function startPack(
  * action: exit at once.
  */
 export function cli(argv: readonly string[]): Promise<void> {
+  // `npm run policy:check --all-stacks` (no --): npm keeps the option (see npm-args.ts).
+  const swallowed = swallowedOptions(
+    toolOptions(checkProgram().options),
+    argv,
+    process.env,
+    procNpmProcess(),
+  );
+  if (swallowed.length > 0) {
+    process.stderr.write(
+      `policy:check: ${swallowedMessage(swallowed, argv, process.env, shellWord)}\n`,
+    );
+    process.exitCode = EXIT_ERROR;
+    return Promise.resolve();
+  }
   const interrupt = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => interrupt.abort(signal);
   process.once("SIGINT", onSignal);

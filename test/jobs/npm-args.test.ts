@@ -134,7 +134,11 @@ describe("jobs: options npm run kept for itself", function () {
           name: "npm-args-test",
           version: "1.0.0",
           private: true,
-          scripts: { "jobs:status": `${cli} status`, outer: "npm run jobs:status" },
+          scripts: {
+            "jobs:status": `${cli} status`,
+            outer: "npm run jobs:status",
+            "policy:check": `node ${path.join(REPO_ROOT, "bin", "batchpy.js")} policy check`,
+          },
         }),
       );
     });
@@ -173,6 +177,16 @@ describe("jobs: options npm run kept for itself", function () {
       assert.strictEqual(r.code, 2, r.stderr);
       assert.match(r.stderr, /error: npm took --json as its own option \(npm_config_json\)/);
       assert.match(r.stderr, /npm run jobs:status -- --json/);
+    });
+
+    it("refuses `npm run policy:check --all-stacks`, which would check dev alone", async function () {
+      fs.writeFileSync(path.join(dir, "npmrc"), "");
+      const r = await npmRun(["policy:check", "--all-stacks"]);
+      assert.strictEqual(r.code, 2, r.stderr);
+      assert.match(
+        r.stderr,
+        /^policy:check: npm took --all-stacks as its own option \(npm_config_all_stacks\), so the tool would have run without it; nothing was read or sent\. Put -- before the tool's arguments:\n {2}npm run policy:check -- --all-stacks\n/m,
+      );
     });
 
     it("runs when the same variable comes from an npmrc, an outer npm run, or after --", async function () {
