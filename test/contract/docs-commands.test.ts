@@ -82,14 +82,18 @@ function docsFiles(): string[] {
   return ["README.md", ...docs.sort()];
 }
 
+const SCRATCH = path.join(
+  os.tmpdir(),
+  `batchpy-docs-${createHash("sha256").update(REPO_ROOT).digest("hex").slice(0, 8)}`,
+);
+
 /**
  * A scratch copy of the repository's git files (as on disk), node_modules linked, staged.
  * Its path is the same at every run of this checkout, so the TypeScript cache
  * (bin/register.js, keyed by path and content) holds its files after the first run.
  */
 function scratchCopy(label: string): string {
-  const root = createHash("sha256").update(REPO_ROOT).digest("hex").slice(0, 8);
-  const dir = path.join(os.tmpdir(), `batchpy-docs-${root}`, label);
+  const dir = path.join(SCRATCH, label);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   const files = spawnSync("git", ["ls-files", "-z"], { cwd: REPO_ROOT, encoding: "utf8" })
@@ -194,7 +198,7 @@ function problem(c: DocCommand, r: Ran): string | undefined {
   if (r.code !== c.exit) {
     return `${c.where}: \`${c.command}\` exited ${r.code}, the docs say ${c.exit}${out}`;
   }
-  if (/^\s+at .+:\d+:\d+\)?$/m.test(r.stdout + r.stderr)) {
+  if (/^\s+at .+:\d+:\d+\)?$|^Traceback \(most recent call last\)/m.test(r.stdout + r.stderr)) {
     return `${c.where}: \`${c.command}\` printed a stack trace${out}`;
   }
   if (/--json\b/.test(c.command) && !/[|>]/.test(c.command)) {
@@ -323,7 +327,7 @@ describe("docs: every command README.md and docs/ show runs as shown, through np
       const problems = (await pool(2, [...files, ...help])).flat();
       assert.deepStrictEqual(problems, []);
     } finally {
-      fs.rmSync(helpCopy, { recursive: true, force: true });
+      fs.rmSync(SCRATCH, { recursive: true, force: true });
     }
   });
 });
