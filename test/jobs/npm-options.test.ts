@@ -90,6 +90,43 @@ async function npmRun(
   return { env, took, left: config.parsedArgv.remain.slice(2) };
 }
 
+/** Every option (of the jobs commands and policy:check) npm takes without a trace. */
+async function unseenOptions(
+  npmRoot: string,
+  home: string,
+): Promise<{ unseen: Map<string, string>; checked: number }> {
+  const jobs = buildProgram({ stdout: process.stdout, stderr: process.stderr }, COMMANDS, () =>
+    Promise.resolve(),
+  );
+  const commands: [string, readonly Option[]][] = [
+    ...jobs.commands.map((c): [string, readonly Option[]] => [c.name(), c.options]),
+    ["policy:check", checkProgram().options],
+  ];
+  const unseen = new Map<string, string>();
+  let checked = 0;
+  for (const [name, options] of commands) {
+    for (const option of toolOptions(options)) {
+      const forms = option.takesValue
+        ? [[`--${option.name}`, "v"], [`--${option.name}=v`]]
+        : [[`--${option.negate ? "no-" : ""}${option.name}`]];
+      for (const form of forms) {
+        const npm = await npmRun(npmRoot, home, form);
+        const env = { ...npm.env, npm_lifecycle_event: "x", npm_command: "run" };
+        const none = { initialEnv: () => new Map<string, string>(), readFile: () => undefined };
+        if (swallowedOptions([option], [name, ...npm.left], env, none).length !== 1) {
+          unseen.set(`${name} ${form[0].split("=")[0]}`, npm.took);
+        }
+        checked++;
+      }
+    }
+    // A short option is never a variable of its long name's.
+    for (const short of options.flatMap((o) => (o.short !== undefined ? [o.short] : []))) {
+      unseen.set(`${name} ${short}`, (await npmRun(npmRoot, home, [short, "v"])).took);
+    }
+  }
+  return { unseen, checked };
+}
+
 describe("npm options: every option of every command, as the installed npm reads it", function () {
   let home: string;
   before(function () {
@@ -100,36 +137,7 @@ describe("npm options: every option of every command, as the installed npm reads
   });
 
   it("leaves each option a trace the detector sees, but for the exact list of known ones", async function () {
-    const npmRoot = installedNpm();
-    const jobs = buildProgram({ stdout: process.stdout, stderr: process.stderr }, COMMANDS, () =>
-      Promise.resolve(),
-    );
-    const commands: [string, readonly Option[]][] = [
-      ...jobs.commands.map((c): [string, readonly Option[]] => [c.name(), c.options]),
-      ["policy:check", checkProgram().options],
-    ];
-    const unseen = new Map<string, string>();
-    let checked = 0;
-    for (const [name, options] of commands) {
-      for (const option of toolOptions(options)) {
-        const forms = option.takesValue
-          ? [[`--${option.name}`, "v"], [`--${option.name}=v`]]
-          : [[`--${option.negate ? "no-" : ""}${option.name}`]];
-        for (const form of forms) {
-          const npm = await npmRun(npmRoot, home, form);
-          const env = { ...npm.env, npm_lifecycle_event: "x", npm_command: "run" };
-          const none = { initialEnv: () => new Map<string, string>(), readFile: () => undefined };
-          if (swallowedOptions([option], [name, ...npm.left], env, none).length !== 1) {
-            unseen.set(`${name} ${form[0].split("=")[0]}`, npm.took);
-          }
-          checked++;
-        }
-      }
-      // A short option is never a variable of its long name's.
-      for (const short of options.flatMap((o) => (o.short !== undefined ? [o.short] : []))) {
-        unseen.set(`${name} ${short}`, (await npmRun(npmRoot, home, [short, "v"])).took);
-      }
-    }
+    const { unseen, checked } = await unseenOptions(installedNpm(), home);
     assert.ok(checked > 40, `only ${checked} options checked`);
     assert.deepStrictEqual(
       Object.fromEntries([...unseen].sort()),

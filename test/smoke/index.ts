@@ -136,11 +136,11 @@ function noSdkWarning(run: Run): string | undefined {
   return undefined;
 }
 
-/** The checks, `version` being what `node --version` of the Node under test prints. */
-function checks(batch: FakeBatch, version: string): Check[] {
+/** `batchpy --help`, `batchpy jobs --help` and every npm script's `-- --help`. */
+function helpChecks(): Check[] {
   const usage = (run: Run) =>
     exitsZero(run) ?? (/Usage:/.test(run.stdout) ? undefined : "no usage");
-  const helps: Check[] = [
+  return [
     ...[["--help"], ["jobs", "--help"]].map((args) => ({
       name: `batchpy ${args.join(" ")}`,
       run: (node: string) => batchpy(node, args),
@@ -152,6 +152,11 @@ function checks(batch: FakeBatch, version: string): Check[] {
       verify: usage,
     })),
   ];
+}
+
+/** The checks, `version` being what `node --version` of the Node under test prints. */
+function checks(batch: FakeBatch, version: string): Check[] {
+  const helps = helpChecks();
   const stack = (dir: string) => [
     "--outputs",
     path.join(dir, "outputs.json"),
