@@ -373,7 +373,7 @@ interface ReportFlags extends StackFlags {
   pricing?: string;
   priceVcpuHour?: number;
   priceGbHour?: number;
-  cache?: boolean;
+  refresh?: boolean;
 }
 
 const REPORT: CommandDef<ReportFlags> = {
@@ -400,7 +400,7 @@ const REPORT: CommandDef<ReportFlags> = {
       parse: positiveInt,
     },
     {
-      flags: "--no-cache",
+      flags: "--refresh",
       description: "read finished runs' listings and metrics from S3, not the cache",
     },
     {
@@ -441,7 +441,7 @@ const REPORT: CommandDef<ReportFlags> = {
           priceVcpuHour: o.priceVcpuHour,
           priceGbHour: o.priceGbHour,
         }),
-        cache: o.cache !== false,
+        cache: o.refresh !== true,
       },
       ctx,
     );

@@ -23,8 +23,8 @@ import {
   procNpmProcess,
   swallowedMessage,
   swallowedOptions,
+  toolOptions,
   type NpmProcess,
-  type ToolOption,
 } from "./input/npm-args";
 import { VARS } from "../components/contract";
 import { COMMANDS, type CommandDef, type StackFlags, type Unloaded } from "./cli-commands";
@@ -95,7 +95,7 @@ function addCommand(program: Command, def: CommandDef, action: Action): void {
 }
 
 /** The commander program of `commands`, writing to `io`; `action` runs the one chosen. */
-function buildProgram(io: Io, commands: readonly CommandDef[], action: Action): Command {
+export function buildProgram(io: Io, commands: readonly CommandDef[], action: Action): Command {
   const program = new Command("batchpy jobs")
     .description("Submit, watch and collect AWS Batch jobs of the batchpy stack.")
     .exitOverride()
@@ -158,14 +158,7 @@ function npmRefusal(
   if (sub === undefined) {
     return undefined;
   }
-  const options: ToolOption[] = sub.options
-    .filter((o) => o.long !== undefined && o.long !== "--help")
-    .map((o) => ({
-      name: (o.long ?? "").replace(/^--(no-)?/, ""),
-      negate: o.negate,
-      takesValue: o.required || o.optional,
-    }));
-  const swallowed = swallowedOptions(options, argv, ctx.env, ctx.npm);
+  const swallowed = swallowedOptions(toolOptions(sub.options), argv, ctx.env, ctx.npm);
   return swallowed.length > 0 ? swallowedMessage(swallowed, argv, ctx.env, shellWord) : undefined;
 }
 

@@ -20,6 +20,7 @@ const ROOT = path.resolve(__dirname, "..");
  * end while the other worker idled.
  */
 const SLOWEST_FIRST = [
+  "test/contract/docs-commands.test.ts",
   "test/container/pytest.test.ts",
   "test/container/entrypoint.test.ts",
   "test/container/s3.test.ts",

@@ -1,18 +1,23 @@
 /**
- * `npm run jobs:submit FILE --dry-run` (without `--`) runs a real submit: npm reads
- * `--dry-run`, `--json`, `--force`, `--outputs`... as its own config and never passes them
- * on. What stays observable (npm 7+, where npm_config_argv is gone):
+ * `npm run jobs:submit FILE --dry-run` (without `--`) runs a real submit: npm reads the
+ * options before `--` as its own config and never passes them on. What stays observable
+ * (npm 7+, where npm_config_argv is gone) is decided by the option's name:
  *
  *  - npm exports every config value that differs from its default as `npm_config_<name>`
- *    (@npmcli/config set-envs.js), an unknown `--outputs` as `npm_config_outputs=true`
- *    and `--no-array` as `npm_config_array=` (empty: false); the value left behind
- *    (`o.json`) reaches the tool as an argument;
- *  - the same variables also come from an `.npmrc` file or from the environment npm itself
- *    was started with (an outer `npm run x --json`), and those runs must go ahead. So an
- *    option counts as swallowed only when its variable is set, the tool's arguments lack
- *    it, no npmrc file sets it, and the npm process did not inherit it (its start-up
- *    environment, /proc/<pid>/environ: npm's title replaces its command line, so that
- *    cannot be read);
+ *    (@npmcli/config set-envs.js). A swallowed flag therefore shows as `true`, or empty
+ *    for its `--no-` form, both where npm defines the name as one of its own true/false
+ *    settings (`all`, `dry-run`, `force`, `json`) and where it does not (`--last`,
+ *    `--no-array`); an option with a value shows as set (for a name npm does not define,
+ *    `true`, the value left behind among the tool's arguments).
+ *  - A name npm reads as something else (a setting of another type such as `cache`, a
+ *    shorthand such as `--local` for `--no-global`, an abbreviation) leaves no such trace;
+ *    test/jobs/npm-options.test.ts checks every option against the installed npm.
+ *  - The same variables also come from an npmrc file or from the environment npm itself was
+ *    started with (an outer `npm run x --json`), and those runs must go ahead: a variable
+ *    counts only when no npmrc file sets it and npm's start-up environment lacks it. That
+ *    environment is read from /proc/<pid>/environ (npm's title replaces its command line).
+ *    Where /proc does not exist (macOS, the BSDs) it cannot be read, a swallowed option
+ *    cannot be told from an inherited one, and the detector never refuses.
  *  - `npm_lifecycle_event` names the script and `npm_lifecycle_script` its command, which
  *    tells the script's own words from the user's in the tool's arguments.
  *
@@ -24,6 +29,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import type { Option } from "commander";
 
 /** A long option of the command being run. */
 export interface ToolOption {
@@ -31,6 +37,17 @@ export interface ToolOption {
   readonly name: string;
   readonly negate: boolean;
   readonly takesValue: boolean;
+}
+
+/** A command's long options as the detector sees them (its `--help` is npm's too). */
+export function toolOptions(options: readonly Option[]): ToolOption[] {
+  return options
+    .filter((o) => o.long !== undefined && o.long !== "--help")
+    .map((o) => ({
+      name: (o.long ?? "").replace(/^--(no-)?/, ""),
+      negate: o.negate,
+      takesValue: o.required || o.optional,
+    }));
 }
 
 /** What can be learnt about the npm process that started this one. */
@@ -70,14 +87,15 @@ export function npmrcKeys(text: string): Set<string> {
   return keys;
 }
 
-/** The npmrc files npm read: project, user and global (npm exports where they are). */
+/** The npmrc files npm read: project, user, global and npm's own (npm exports where). */
 function npmrcFiles(env: NodeJS.ProcessEnv): string[] {
+  const under = (dir: string | undefined, ...rest: string[]) =>
+    dir === undefined ? undefined : path.join(dir, ...rest);
   return [
-    env.npm_config_local_prefix !== undefined
-      ? path.join(env.npm_config_local_prefix, ".npmrc")
-      : undefined,
+    under(env.npm_config_local_prefix, ".npmrc"),
     env.npm_config_userconfig ?? path.join(os.homedir(), ".npmrc"),
     env.npm_config_globalconfig,
+    under(env.npm_execpath, "..", "..", "npmrc"),
   ].filter((f): f is string => f !== undefined && f !== "");
 }
 
@@ -106,13 +124,14 @@ export function swallowedOptions(
   const candidates = options.flatMap((option) => {
     const variable = npmVariable(option.name);
     const value = env[variable];
-    return value !== undefined && !given(argv, option) ? [{ option, variable, value }] : [];
+    const shows = option.takesValue ? value !== undefined : value === (option.negate ? "" : "true");
+    return shows && !given(argv, option) ? [{ option, variable, value: value ?? "" }] : [];
   });
   if (candidates.length === 0) {
     return [];
   }
-  // Without npm's start-up environment an inherited value cannot be told from a swallowed
-  // one; refusing a run that may be fine is worse than the old behaviour, so say nothing.
+  // Without npm's start-up environment (no /proc) an inherited value cannot be told from a
+  // swallowed one, and a run that may be fine is never refused.
   const inherited = npm?.initialEnv();
   if (inherited === undefined) {
     return [];
@@ -122,7 +141,7 @@ export function swallowedOptions(
     .filter((c) => !inherited.has(c.variable) && !fromFiles.has(c.option.name))
     .map((c) => ({
       ...c,
-      flag: c.option.negate && c.value !== "true" ? `--no-${c.option.name}` : `--${c.option.name}`,
+      flag: `--${c.option.negate ? "no-" : ""}${c.option.name}`,
     }));
 }
 
@@ -166,6 +185,21 @@ export function swallowedMessage(
   );
 }
 
+/** Why a file cannot be read that means "not there": no /proc, the process gone, no file. */
+const MISSING = new Set(["ENOENT", "ENOTDIR", "EISDIR", "EACCES", "ESRCH"]);
+
+/** A file's text; undefined when it is not there. */
+function readIfThere(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (err) {
+    if (MISSING.has((err as NodeJS.ErrnoException).code ?? "")) {
+      return undefined;
+    }
+    throw err;
+  }
+}
+
 /** The npm process above this one: its start-up environment, from /proc (Linux). */
 export function procNpmProcess(): NpmProcess {
   return {
@@ -173,31 +207,25 @@ export function procNpmProcess(): NpmProcess {
       let pid = process.ppid;
       // sh -c between npm and node, or none when the shell execs the command.
       for (let depth = 0; depth < 4 && pid > 1; depth++) {
-        try {
-          const title = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0];
-          if (/^npm( |$)/.test(title) || /npm-cli\.js$/.test(title)) {
-            const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8");
-            return new Map(
-              environ
-                .split("\0")
-                .filter((e) => e.includes("="))
-                .map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
-            );
-          }
-          const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-          pid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-        } catch {
+        const title = readIfThere(`/proc/${pid}/cmdline`)?.split("\0")[0];
+        const stat = readIfThere(`/proc/${pid}/stat`);
+        if (title === undefined || stat === undefined) {
           return undefined;
         }
+        if (/^npm( |$)/.test(title) || /npm-cli\.js$/.test(title)) {
+          const environ = readIfThere(`/proc/${pid}/environ`)?.split("\0");
+          return environ === undefined
+            ? undefined
+            : new Map(
+                environ
+                  .filter((e) => e.includes("="))
+                  .map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
+              );
+        }
+        pid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       }
       return undefined;
     },
-    readFile: (file) => {
-      try {
-        return fs.readFileSync(file, "utf8");
-      } catch {
-        return undefined;
-      }
-    },
+    readFile: readIfThere,
   };
 }

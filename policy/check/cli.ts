@@ -34,6 +34,13 @@ import {
 import { AnalyzedResource } from "./wire";
 import { definedOnly } from "../../components/defined";
 import { visibleIo } from "../../jobs/output/visible";
+import {
+  procNpmProcess,
+  swallowedMessage,
+  swallowedOptions,
+  toolOptions,
+} from "../../jobs/input/npm-args";
+import { shellWord } from "../../jobs/output/shell";
 
 export const EXIT_PASSED = 0;
 export const EXIT_VIOLATIONS = 1;
@@ -130,8 +137,9 @@ function readPolicyConfig(file: string | undefined): PolicyPackConfig {
   return parsePolicyPackConfig(fs.readFileSync(file, "utf8"), file);
 }
 
-function parseOptions(argv: readonly string[]): Options {
-  const program = new Command()
+/** The check's command line, its options as commander and npm see them. */
+export function checkProgram(): Command {
+  return new Command()
     .name("npm run policy:check --")
     .description(
       "Run the policy pack against a stack, offline: the program under mocks, the pack as " +
@@ -165,6 +173,10 @@ function parseOptions(argv: readonly string[]): Options {
     .option("--json", "the same as --format json", false)
     .showHelpAfterError()
     .exitOverride();
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const program = checkProgram();
   program.parse(argv, { from: "user" });
   const options = program.opts<Options>();
   if (options.allStacks && program.getOptionValueSource("stack") === "cli") {
@@ -490,6 +502,20 @@ function startPack(
  * action: exit at once.
  */
 export function cli(argv: readonly string[]): Promise<void> {
+  // `npm run policy:check --all-stacks` (no --): npm keeps the option (see npm-args.ts).
+  const swallowed = swallowedOptions(
+    toolOptions(checkProgram().options),
+    argv,
+    process.env,
+    procNpmProcess(),
+  );
+  if (swallowed.length > 0) {
+    process.stderr.write(
+      `policy:check: ${swallowedMessage(swallowed, argv, process.env, shellWord)}\n`,
+    );
+    process.exitCode = EXIT_ERROR;
+    return Promise.resolve();
+  }
   const interrupt = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => interrupt.abort(signal);
   process.once("SIGINT", onSignal);

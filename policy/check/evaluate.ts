@@ -60,7 +60,7 @@ export function readStackConfig(projectRoot: string, stack: string): Record<stri
   const file = path.join(projectRoot, `Pulumi.${stack}.yaml`);
   if (!fs.existsSync(file)) {
     throw new Error(
-      `${file} does not exist; create the stack with \`pulumi stack init ${stack}\` or pick one of: ${listStacks(projectRoot).join(", ") || "(none)"}.`,
+      `${file} does not exist; create it with \`pulumi stack init ${stack}\` and \`pulumi config set\` (docs/settings.md, "A prod stack"), or pick one of: ${listStacks(projectRoot).join(", ") || "(none)"}.`,
     );
   }
   const doc = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as {

@@ -80,10 +80,10 @@ export async function benchReport(): Promise<BenchResult[]> {
     const expiredEnv = { ...env, ...awsEnv({ logs: expired.url }) };
 
     // Cold: every listing read from S3, metrics from the log (the first report of a sweep
-    // fills the cache; --no-cache reads afresh). Expired: the log has no lines any more.
+    // fills the cache; --refresh reads afresh). Expired: the log has no lines any more.
     // Warm: the sweep has finished and was reported.
-    const cold = await timeReports(RUNS, (run) => (run === 0 ? [] : ["--no-cache"]));
-    const gone = await timeReports(RUNS, () => ["--no-cache"], expiredEnv);
+    const cold = await timeReports(RUNS, (run) => (run === 0 ? [] : ["--refresh"]));
+    const gone = await timeReports(RUNS, () => ["--refresh"], expiredEnv);
     const warm = await timeReports(RUNS, () => []);
     const sets = SETS.toLocaleString("en-US");
     return [

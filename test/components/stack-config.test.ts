@@ -15,6 +15,16 @@ function parseWith(overrides: Record<string, string>, removals: string[] = []) {
 }
 
 describe("stack config", () => {
+  it("says how to make a stack file that does not exist (docs/policy.md's --stack prod)", () => {
+    assert.throws(
+      () => readStackConfig(ROOT, "prod"),
+      (err: Error) =>
+        err.message ===
+        `${path.join(ROOT, "Pulumi.prod.yaml")} does not exist; create it with \`pulumi stack init prod\` ` +
+          'and `pulumi config set` (docs/settings.md, "A prod stack"), or pick one of: dev.',
+    );
+  });
+
   it("reads the dev stack's tutorial settings", () => {
     const s = parseWith({});
     assert.strictEqual(s.region, "us-east-1");

@@ -30,6 +30,7 @@ const RUN = {
   npm_command: "run",
   npm_config_local_prefix: "/repo",
   npm_config_userconfig: "/home/u/.npmrc",
+  npm_execpath: "/npm/bin/npm-cli.js",
 };
 const npm = (inherited: Record<string, string> = {}, files: Record<string, string> = {}) =>
   ({
@@ -72,7 +73,7 @@ describe("jobs: options npm run kept for itself", function () {
       swallowedOptions(OPTIONS, argv, env, npm({ npm_config_dry_run: "true" })),
       [],
     );
-    for (const file of ["/repo/.npmrc", "/home/u/.npmrc"]) {
+    for (const file of ["/repo/.npmrc", "/home/u/.npmrc", "/npm/npmrc"]) {
       assert.deepStrictEqual(
         swallowedOptions(OPTIONS, argv, env, npm({}, { [file]: "; mine\ndry_run = true\n" })),
         [],
@@ -80,6 +81,18 @@ describe("jobs: options npm run kept for itself", function () {
       );
     }
     assert.deepStrictEqual(swallowedOptions(OPTIONS, [...argv, "--dry-run"], env, npm()), []);
+    // A flag shows as true (its --no- form as empty): other values came from elsewhere.
+    for (const [name, value] of [
+      ["dry_run", ""],
+      ["dry_run", "false"],
+      ["array", "true"],
+    ]) {
+      assert.deepStrictEqual(
+        swallowedOptions(OPTIONS, argv, { ...RUN, [`npm_config_${name}`]: value }, npm()),
+        [],
+        `${name}=${value}`,
+      );
+    }
     assert.deepStrictEqual(
       swallowedOptions(OPTIONS, argv, { ...env, npm_command: "exec" }, npm()),
       [],
@@ -90,7 +103,7 @@ describe("jobs: options npm run kept for itself", function () {
         readFile: () => undefined,
       }),
       [],
-      "without npm's environment nothing is refused",
+      "without npm's environment (no /proc, as on macOS) nothing is refused",
     );
   });
 
@@ -121,7 +134,11 @@ describe("jobs: options npm run kept for itself", function () {
           name: "npm-args-test",
           version: "1.0.0",
           private: true,
-          scripts: { "jobs:status": `${cli} status`, outer: "npm run jobs:status" },
+          scripts: {
+            "jobs:status": `${cli} status`,
+            outer: "npm run jobs:status",
+            "policy:check": `node ${path.join(REPO_ROOT, "bin", "batchpy.js")} policy check`,
+          },
         }),
       );
     });
@@ -160,6 +177,16 @@ describe("jobs: options npm run kept for itself", function () {
       assert.strictEqual(r.code, 2, r.stderr);
       assert.match(r.stderr, /error: npm took --json as its own option \(npm_config_json\)/);
       assert.match(r.stderr, /npm run jobs:status -- --json/);
+    });
+
+    it("refuses `npm run policy:check --all-stacks`, which would check dev alone", async function () {
+      fs.writeFileSync(path.join(dir, "npmrc"), "");
+      const r = await npmRun(["policy:check", "--all-stacks"]);
+      assert.strictEqual(r.code, 2, r.stderr);
+      assert.match(
+        r.stderr,
+        /^policy:check: npm took --all-stacks as its own option \(npm_config_all_stacks\), so the tool would have run without it; nothing was read or sent\. Put -- before the tool's arguments:\n {2}npm run policy:check -- --all-stacks\n/m,
+      );
     });
 
     it("runs when the same variable comes from an npmrc, an outer npm run, or after --", async function () {

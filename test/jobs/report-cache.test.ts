@@ -271,7 +271,7 @@ describe("jobs report with the cache of finished runs", function () {
     // Only the parent, whose status says its children have all ended.
     assert.strictEqual(batch.count("describejobs") - describes, 1);
     assert.deepStrictEqual(second.rows, first.rows);
-    const fresh = await report("--no-cache");
+    const fresh = await report("--refresh");
     assert.strictEqual(fresh.reads, 4);
     assert.strictEqual(batch.count("describejobs") - describes, 3);
     assert.deepStrictEqual(fresh.rows, first.rows);
@@ -359,7 +359,7 @@ describe("jobs report with the cache of finished runs", function () {
     logMetrics(0, JSON.stringify({ product: 10 }));
     // A line whose text is not what S3 holds (a script printing it, say) is not believed.
     logMetrics(1, JSON.stringify({ product: 999 }));
-    const r = await report("--no-cache");
+    const r = await report("--refresh");
     assert.deepStrictEqual(
       r.rows.map((x) => [x.name, x.metrics.product]),
       [
@@ -381,7 +381,7 @@ describe("jobs report with the cache of finished runs", function () {
       logMetrics(i, text, METRICS.logLinePrefix + JSON.stringify(text));
     });
     logs.emptyFilterPages = 2;
-    const r = await report("--no-cache");
+    const r = await report("--refresh");
     assert.deepStrictEqual(
       r.rows.map((x) => x.metrics.product),
       [undefined, 10, undefined],
@@ -395,7 +395,7 @@ describe("jobs report with the cache of finished runs", function () {
     writeMetrics(10);
     logMetrics(0, JSON.stringify({ product: 10 }));
     logs.filterError = "AccessDeniedException";
-    const r = await jobs("report", "--no-cache");
+    const r = await jobs("report", "--refresh");
     assert.strictEqual(r.code, 0, r.stderr);
     assert.match(
       r.stderr,

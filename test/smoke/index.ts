@@ -2,9 +2,10 @@
  * `npm run smoke -- [22 24 26 | current]`: the tool on other Node.js lines. Fetches the
  * official Node build for this platform from the npm registry (the `node-<os>-<arch>`
  * packages behind the `node` package, pinned below) into a cache folder, then runs the
- * smoke suite with it: the local run of `npm run local`, every command's --help, a submit
- * and a watch against the local fake Batch server, and `policy check` of dev. `.ci/run`
- * runs it on 22, 24 and 26 after the full suite on the machine's Node.
+ * smoke suite with it, through `npm run` as the docs show (the Node build first on PATH, so
+ * the scripts' `node` is it): `npm run local`, every command's --help, a submit and a watch
+ * against the local fake Batch server, and `policy:check` of dev. `.ci/run` runs it on 22,
+ * 24 and 26 after the full suite on the machine's Node.
  *
  * Cache: $BATCHPY_NODE_CACHE, else $XDG_CACHE_HOME/batchpy/node, else ~/.cache/batchpy/node.
  */
@@ -25,7 +26,7 @@ export const NODE_VERSIONS: Readonly<Record<string, string>> = {
   "26": "26.12.1",
 };
 
-const COMMANDS = ["submit", "watch", "status", "logs", "results", "cancel"] as const;
+const COMMANDS = ["submit", "watch", "status", "logs", "results", "report", "cancel"] as const;
 
 function cacheRoot(): string {
   const env = process.env;
@@ -78,16 +79,24 @@ interface Run {
   readonly seconds: number;
 }
 
-function batchpy(
+/** Runs `command args` in the repository with `node`'s folder first on PATH. */
+function spawnWith(
   node: string,
+  command: string,
   args: readonly string[],
   env: Record<string, string> = {},
 ): Promise<Run> {
   return new Promise((resolve, reject) => {
     const start = process.hrtime.bigint();
-    const child = spawn(node, [BATCHPY, ...args], {
+    const PATH = `${path.dirname(node)}${path.delimiter}${process.env.PATH ?? ""}`;
+    const child = spawn(command, args, {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? os.tmpdir(), ...env },
+      env: {
+        PATH,
+        HOME: process.env.HOME ?? os.tmpdir(),
+        npm_config_update_notifier: "false",
+        ...env,
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -100,6 +109,14 @@ function batchpy(
     );
   });
 }
+
+/** The bin itself, for what no npm script runs (`batchpy --help`). */
+const batchpy = (node: string, args: readonly string[]) =>
+  spawnWith(node, node, [BATCHPY, ...args]);
+
+/** `npm run -s script -- args`, as the docs show it. */
+const npmRun = (node: string, script: string, args: readonly string[], env = {}) =>
+  spawnWith(node, "npm", ["run", "-s", script, ...(args.length > 0 ? ["--", ...args] : [])], env);
 
 interface Check {
   readonly name: string;
@@ -119,17 +136,27 @@ function noSdkWarning(run: Run): string | undefined {
   return undefined;
 }
 
-function checks(batch: FakeBatch): Check[] {
-  const helps: Check[] = [
-    ["--help"],
-    ["jobs", "--help"],
-    ...COMMANDS.map((c) => ["jobs", c, "--help"]),
-    ["policy", "check", "--help"],
-  ].map((args) => ({
-    name: `batchpy ${args.join(" ")}`,
-    run: (node) => batchpy(node, args),
-    verify: (run) => exitsZero(run) ?? (/Usage:/.test(run.stdout) ? undefined : "no usage"),
-  }));
+/** `batchpy --help`, `batchpy jobs --help` and every npm script's `-- --help`. */
+function helpChecks(): Check[] {
+  const usage = (run: Run) =>
+    exitsZero(run) ?? (/Usage:/.test(run.stdout) ? undefined : "no usage");
+  return [
+    ...[["--help"], ["jobs", "--help"]].map((args) => ({
+      name: `batchpy ${args.join(" ")}`,
+      run: (node: string) => batchpy(node, args),
+      verify: usage,
+    })),
+    ...[...COMMANDS.map((c) => `jobs:${c}`), "policy:check"].map((script) => ({
+      name: `npm run ${script} -- --help`,
+      run: (node: string) => npmRun(node, script, ["--help"]),
+      verify: usage,
+    })),
+  ];
+}
+
+/** The checks, `version` being what `node --version` of the Node under test prints. */
+function checks(batch: FakeBatch, version: string): Check[] {
+  const helps = helpChecks();
   const stack = (dir: string) => [
     "--outputs",
     path.join(dir, "outputs.json"),
@@ -141,9 +168,16 @@ function checks(batch: FakeBatch): Check[] {
   delete aws.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
   return [
     {
-      name: "npm run local (jobs submit --local jobs/sample_job_1.json)",
+      name: "npm run's node is this one",
+      run: (node) => spawnWith(node, "npm", ["exec", "-c", "node --version"]),
+      verify: (run) =>
+        exitsZero(run) ??
+        (run.stdout.trim() === version ? undefined : `ran ${run.stdout.trim()}, not ${version}`),
+    },
+    {
+      name: "npm run local",
       run: (node, dir) =>
-        batchpy(node, ["jobs", "submit", "--local", "jobs/sample_job_1.json"], {
+        npmRun(node, "local", [], {
           BATCHPY_LOCAL_ROOT: path.join(dir, "local-bucket"),
           BATCHPY_STATE_DIR: path.join(dir, "state"),
         }),
@@ -155,22 +189,21 @@ function checks(batch: FakeBatch): Check[] {
     },
     ...helps,
     {
-      name: "jobs submit 3 job files (local Batch server)",
-      run: (node, dir) =>
-        batchpy(node, ["jobs", "submit", path.join(dir, "jobs"), ...stack(dir)], aws),
+      name: "npm run jobs:submit -- 3 job files (local Batch server)",
+      run: (node, dir) => npmRun(node, "jobs:submit", [path.join(dir, "jobs"), ...stack(dir)], aws),
       verify: (run) =>
         exitsZero(run) ??
         noSdkWarning(run) ??
         (/3 submitted/.test(run.stderr + run.stdout) ? undefined : "not 3 submitted"),
     },
     {
-      name: "jobs watch until all succeeded (local Batch server)",
-      run: (node, dir) => batchpy(node, ["jobs", "watch", "--interval", "0.2", ...stack(dir)], aws),
+      name: "npm run jobs:watch -- until all succeeded (local Batch server)",
+      run: (node, dir) => npmRun(node, "jobs:watch", ["--interval", "0.2", ...stack(dir)], aws),
       verify: (run) => exitsZero(run) ?? noSdkWarning(run),
     },
     {
-      name: "policy check --stack dev",
-      run: (node) => batchpy(node, ["policy", "check", "--stack", "dev"]),
+      name: "npm run policy:check -- --stack dev",
+      run: (node) => npmRun(node, "policy:check", ["--stack", "dev"]),
       verify: exitsZero,
     },
   ];
@@ -186,7 +219,7 @@ async function smoke(label: string, node: string): Promise<number> {
   try {
     writeOutputs(dir, STACK_OUTPUTS);
     writeJobFiles(path.join(dir, "jobs"), 3);
-    for (const check of checks(batch)) {
+    for (const check of checks(batch, version)) {
       const run = await check.run(node, dir);
       const problem = check.verify(run, dir);
       failed += problem === undefined ? 0 : 1;
