@@ -19,7 +19,7 @@ import type { ScriptDescription } from "./input/script-options";
 
 /** One option as commander shows and parses it. */
 interface OptionDef {
-  /** Commander's flags, e.g. `--concurrency <n>` or `-f, --follow`. */
+  /** Commander's flags, e.g. `--concurrency <n>` or `--follow`. */
   readonly flags: string;
   readonly description: string;
   /** Turns the text given into the value (throwing InvalidArgumentError when it is bad). */
@@ -35,7 +35,7 @@ interface Prepared {
 
 /** What `prepare` may use: the context before it loads (see cli.ts's DeferredContext). */
 export interface Unloaded {
-  /** Starts submit's Python probes for `--script` as given; absent once loaded. */
+  /** Starts submit's Python probes for `--script-file` as given; absent once loaded. */
   startProbes?(script: string | undefined): Promise<ScriptDescription>;
 }
 
@@ -120,7 +120,7 @@ const LAST: OptionDef = {
 };
 const LOCAL_ROOT: OptionDef = {
   flags: "--local-root <dir>",
-  description: "the --local bucket folder",
+  description: "the --locally bucket folder",
 };
 
 function stackFlags(o: StackFlags): StackOptions {
@@ -134,12 +134,12 @@ function stackFlags(o: StackFlags): StackOptions {
 
 interface SubmitFlags extends StackFlags {
   dryRun?: boolean;
-  local?: boolean;
+  locally?: boolean;
   force?: boolean;
   retryFailed?: boolean;
   array: boolean;
   concurrency?: number;
-  script?: string;
+  scriptFile?: string;
   scriptOptions?: string;
   localRoot?: string;
   plainEnv?: string[];
@@ -149,16 +149,16 @@ interface SubmitFlags extends StackFlags {
 
 /** Submit's and retry's options from the flags, the script resolved where the user is. */
 function submitOptions(o: SubmitFlags, ctx: Context, prepared: Prepared) {
-  // One script for both: the options are read from it and --local runs it. Relative to
+  // One script for both: the options are read from it and --locally runs it. Relative to
   // where the user is, not to the repository the entrypoint runs from.
-  const script = o.script !== undefined ? path.resolve(ctx.cwd, o.script) : undefined;
+  const script = o.scriptFile !== undefined ? path.resolve(ctx.cwd, o.scriptFile) : undefined;
   const described =
     o.scriptOptions === undefined ? (prepared.describe ?? ctx.describe(script)) : undefined;
   described?.catch(() => undefined);
   return {
     ...stackFlags(o),
     dryRun: o.dryRun === true,
-    local: o.local === true,
+    local: o.locally === true,
     force: o.force === true,
     array: o.array,
     ...definedOnly({
@@ -192,7 +192,7 @@ const SUBMIT: CommandDef<SubmitFlags> = {
         "print the resolved SubmitJob requests (valid --cli-input-json) and submit nothing",
     },
     {
-      flags: "--local",
+      flags: "--locally",
       description: "run the jobs on this machine with python3 container/run_job.py instead",
     },
     { flags: "--force", description: "resubmit jobs the ledger says were already submitted" },
@@ -207,11 +207,11 @@ const SUBMIT: CommandDef<SubmitFlags> = {
     },
     {
       flags: "--concurrency <n>",
-      description: `requests in flight (default ${DEFAULT_SUBMIT_CONCURRENCY}); with --local, processes (default: up to 4)`,
+      description: `requests in flight (default ${DEFAULT_SUBMIT_CONCURRENCY}); with --locally, processes (default: up to 4)`,
       parse: positiveInt,
     },
     {
-      flags: "--script <path>",
+      flags: "--script-file <path>",
       description: "the script whose options job variables must match (default: the entrypoint's)",
     },
     {
@@ -243,7 +243,7 @@ const SUBMIT: CommandDef<SubmitFlags> = {
     if (o.scriptOptions !== undefined || context === undefined) {
       return {};
     }
-    const describe = context.startProbes?.(o.script);
+    const describe = context.startProbes?.(o.scriptFile);
     describe?.catch(() => undefined);
     return definedOnly({ describe });
   },
@@ -297,7 +297,7 @@ const LOGS: CommandDef<StackFlags & { follow?: boolean; interval: number; run?: 
   description: "Print a job's CloudWatch log (array child: <name>:<index>).",
   arguments: [["<job>", "job name from the ledger, or job ID; add :<index> for an array child"]],
   options: [
-    { flags: "-f, --follow", description: "keep printing new lines until the job ends" },
+    { flags: "--follow", description: "keep printing new lines until the job ends" },
     {
       flags: "--interval <seconds>",
       description: "seconds between polls with --follow",
@@ -327,7 +327,7 @@ const LOGS: CommandDef<StackFlags & { follow?: boolean; interval: number; run?: 
 };
 
 const RESULTS: CommandDef<
-  StackFlags & { out?: string; local?: boolean; localRoot?: string; concurrency: number }
+  StackFlags & { out?: string; locally?: boolean; localRoot?: string; concurrency: number }
 > = {
   name: "results",
   description: `Download ${BUCKET_PREFIXES.results} and ${BUCKET_PREFIXES.logs} (only new or changed files), like \`aws s3 sync\`.`,
@@ -337,7 +337,7 @@ const RESULTS: CommandDef<
       flags: "--out <dir>",
       description: "destination (default: batchpy-results/<stack>, or batchpy-results/local)",
     },
-    { flags: "--local", description: "copy from the --local bucket folder instead of S3" },
+    { flags: "--locally", description: "copy from the --locally bucket folder instead of S3" },
     LOCAL_ROOT,
     {
       flags: "--concurrency <n>",
@@ -354,7 +354,7 @@ const RESULTS: CommandDef<
         ...stackFlags(o),
         names: args[0] as string[],
         ...definedOnly({ out: o.out }),
-        local: o.local === true,
+        local: o.locally === true,
         ...definedOnly({ localRoot: o.localRoot }),
         concurrency: o.concurrency,
       },
@@ -365,10 +365,10 @@ const RESULTS: CommandDef<
 
 interface ReportFlags extends StackFlags {
   last?: boolean;
-  local?: boolean;
+  locally?: boolean;
   localRoot?: string;
-  csv?: string | true;
-  html?: string | true;
+  writeCsv?: string | true;
+  writeHtml?: string | true;
   limit?: number;
   pricing?: string;
   priceVcpuHour?: number;
@@ -384,14 +384,14 @@ const REPORT: CommandDef<ReportFlags> = {
   arguments: [["[names...]", "only these jobs or sweeps (default: every job in the ledger)"]],
   options: [
     LAST,
-    { flags: "--local", description: "report the runs of jobs:submit --local instead of AWS" },
+    { flags: "--locally", description: "report the runs of jobs:submit --locally instead of AWS" },
     LOCAL_ROOT,
     {
-      flags: "--csv [file]",
+      flags: "--write-csv [file]",
       description: "also write every row as CSV (default: batchpy-results/<stack>/report.csv)",
     },
     {
-      flags: "--html [file]",
+      flags: "--write-html [file]",
       description: "also write a page with charts (default: batchpy-results/<stack>/report.html)",
     },
     {
@@ -431,11 +431,11 @@ const REPORT: CommandDef<ReportFlags> = {
         ...stackFlags(o),
         names: args[0] as string[],
         last: o.last === true,
-        local: o.local === true,
+        local: o.locally === true,
         ...definedOnly({
           localRoot: o.localRoot,
-          csv: o.csv,
-          html: o.html,
+          csv: o.writeCsv,
+          html: o.writeHtml,
           limit: o.limit,
           pricing,
           priceVcpuHour: o.priceVcpuHour,

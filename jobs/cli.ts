@@ -49,12 +49,12 @@ Environment:
   AWS_PROFILE, AWS_ACCESS_KEY_ID, ...   credentials (the AWS SDK's default chain)
   AWS_ENDPOINT_URL[_BATCH|_S3|_CLOUDWATCH_LOGS]   endpoint overrides (SDK convention)
   ${VARS.stateDir.padEnd(20)} where ledgers live (default <repo>/.batchpy)
-  ${VARS.localRoot.padEnd(20)} the --local bucket folder (default <repo>/.batchpy/local-bucket)`;
+  ${VARS.localRoot.padEnd(20)} the --locally bucket folder (default <repo>/.batchpy/local-bucket)`;
 
 /**
  * A context made only once a command runs: the real one loads the AWS SDK, zod and the
  * ledger, about half a second that `--help` and a bad option never need. `startProbes`
- * starts submit's Python probes (`--script` as given) before the context loads, so their
+ * starts submit's Python probes (`--script-file` as given) before the context loads, so their
  * start-up overlaps Node's; it returns the description under way.
  */
 export interface DeferredContext extends Unloaded {

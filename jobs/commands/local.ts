@@ -1,5 +1,5 @@
 /**
- * `--local`: run jobs on this machine with the same entrypoint and the same environment the
+ * `--locally`: run jobs on this machine with the same entrypoint and the same environment the
  * container gets, against a folder laid out like the bucket (inputs/, results/, logs/), so a
  * job file is proven before an instance is paid for.
  */
@@ -237,7 +237,7 @@ function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<Local
 
 /**
  * Writes manifests, then runs everything with bounded concurrency, recording each run for
- * `jobs:report --local` as it ends.
+ * `jobs:report --locally` as it ends.
  */
 export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<LocalResult[]> {
   const createdAt = Date.now();

@@ -1,7 +1,7 @@
 /**
- * `jobs:report [names...] [--last] [--local]`: one row per job or sweep set with its
+ * `jobs:report [names...] [--last] [--locally]`: one row per job or sweep set with its
  * parameters, outcome, times, cost estimate, result files and metrics; as a terminal
- * table, `--csv [FILE]`, `--json`, or `--html [FILE]` (a self-contained page with charts).
+ * table, `--write-csv [FILE]`, `--json`, or `--write-html [FILE]` (a self-contained page with charts).
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -121,7 +121,7 @@ function writeOutput(ctx: Context, file: string, text: string, flag: string): st
 }
 
 /**
- * A file named after --csv or --html ends in its type's extension: `--html grid_sweep` is
+ * A file named after --write-csv or --write-html ends in its type's extension: `--write-html grid_sweep` is
  * a job name the option took as its value, not a file to write.
  */
 function checkFileName(file: string | true | undefined, flag: string, ext: string): void {
@@ -133,24 +133,26 @@ function checkFileName(file: string | true | undefined, flag: string, ext: strin
   }
 }
 
-/** Builds the report and writes the --csv and --html files; prints nothing. */
+/** Builds the report and writes the --write-csv and --write-html files; prints nothing. */
 async function makeReport(opts: ReportOptions, ctx: Context): Promise<ReportResult> {
   if (opts.local && (opts.stack !== undefined || opts.outputs !== undefined)) {
     throw new BadInputError(
-      "--local reports runs on this machine; it takes no --stack or --outputs",
+      "--locally reports runs on this machine; it takes no --stack or --outputs",
     );
   }
-  checkFileName(opts.csv, "--csv", ".csv");
-  checkFileName(opts.html, "--html", ".html");
+  checkFileName(opts.csv, "--write-csv", ".csv");
+  checkFileName(opts.html, "--write-html", ".html");
   const { report, folder } = await buildReport(opts, ctx);
   const files: string[] = [];
   const fileOf = (flag: string | true, name: string): string =>
     flag === true ? path.join(folder, name) : flag;
   if (opts.csv !== undefined) {
-    files.push(writeOutput(ctx, fileOf(opts.csv, "report.csv"), formatCsv(report), "--csv"));
+    files.push(writeOutput(ctx, fileOf(opts.csv, "report.csv"), formatCsv(report), "--write-csv"));
   }
   if (opts.html !== undefined) {
-    files.push(writeOutput(ctx, fileOf(opts.html, "report.html"), renderHtml(report), "--html"));
+    files.push(
+      writeOutput(ctx, fileOf(opts.html, "report.html"), renderHtml(report), "--write-html"),
+    );
   }
   return {
     report,

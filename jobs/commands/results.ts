@@ -1,5 +1,5 @@
 /**
- * `jobs:results [names...] [--out DIR] [--local]`: copy results/ and logs/ from the bucket
+ * `jobs:results [names...] [--out DIR] [--locally]`: copy results/ and logs/ from the bucket
  * (or the local folder) like `aws s3 sync`: only new or changed files, in parallel, each
  * written to a temporary file first so an interrupted run leaves no half files.
  */
@@ -159,15 +159,15 @@ interface Source {
   readonly cleanup: () => void;
 }
 
-/** Where files from a stack (or from --local runs) go by default; git ignores the folder. */
+/** Where files from a stack (or from --locally runs) go by default; git ignores the folder. */
 export function defaultOutDir(stack: string | undefined): string {
   return path.join("batchpy-results", stack ?? "local");
 }
 
-/** The local runs' folder as the source (--local). */
+/** The local runs' folder as the source (--locally). */
 function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => boolean): Source {
   const root = localRoot(ctx, opts.localRoot);
-  // --local runs are not in a ledger: a name is known when the folder has its files.
+  // --locally runs are not in a ledger: a name is known when the folder has its files.
   checkNames(opts.names, localJobNames(root), `jobs with results or logs in ${root}`);
   return {
     sources: listLocal(root, ["results", "logs"]).filter((s) => keep(s.key)),

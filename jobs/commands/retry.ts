@@ -138,7 +138,7 @@ export interface RetryOptions extends Omit<SubmitOptions, "files"> {
 
 function checkRetryOptions(opts: RetryOptions): void {
   const bad = [
-    ...(opts.local ? ["--local"] : []),
+    ...(opts.local ? ["--locally"] : []),
     ...(opts.force ? ["--force"] : []),
     ...(!opts.array ? ["--no-array"] : []),
   ];

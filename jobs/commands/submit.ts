@@ -1,6 +1,6 @@
 /**
  * `jobs:submit`, a shell: validate everything before the first side effect and plan
- * (`prepare`), then run on this machine (`--local`) or submit to Batch exactly once per job
+ * (`prepare`), then run on this machine (`--locally`) or submit to Batch exactly once per job
  * name (./submit-batch.ts), and print what happened (jobs/output/submit-print.ts).
  */
 import * as fs from "fs";
@@ -188,7 +188,7 @@ async function savedDescription(scriptOptions: string, ctx: Context): Promise<Sc
   return parseDescription(text, scriptOptions);
 }
 
-/** The checked files planned against the stack's outputs (none with --local), and the bounds. */
+/** The checked files planned against the stack's outputs (none with --locally), and the bounds. */
 function planInputs(
   items: (LoadedJob | LoadedSweep)[],
   opts: SubmitOptions,
@@ -278,7 +278,7 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
 async function submit(opts: SubmitOptions, ctx: Context): Promise<SubmitResult> {
   if (opts.dryRun && opts.local) {
     throw new BadInputError(
-      "--dry-run and --local cannot be combined; --local already runs nothing on AWS",
+      "--dry-run and --locally cannot be combined; --locally already runs nothing on AWS",
     );
   }
   const { submissions, outputs, notes } = await prepare(opts, ctx);
@@ -318,7 +318,7 @@ export function submitExitCode(result: SubmitResult): number {
   }
 }
 
-/** `--local`: every run on this machine; notes on stderr and live output as they come. */
+/** `--locally`: every run on this machine; notes on stderr and live output as they come. */
 async function runLocally(
   submissions: readonly Submission[],
   opts: SubmitOptions,

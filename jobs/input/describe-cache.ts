@@ -3,7 +3,7 @@
  * entrypoint and its probe child, which imports the user's script) and stood before the first
  * SubmitJob of every submit. The answer depends only on
  *
- *  - the script's folder (container/job/, or the folder of `--script FILE`): the script and
+ *  - the script's folder (container/job/, or the folder of `--script-file FILE`): the script and
  *    the modules it imports from there; every file in it, by content;
  *  - the entrypoint: container/run_job.py, container/contract.json and container/batchpy_job/,
  *    by content;

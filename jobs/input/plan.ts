@@ -101,7 +101,7 @@ export function missingOutputsMessage(missing: readonly MissingOutput[], source:
 }
 
 export interface PlanOptions {
-  /** Stack outputs; absent for --local, where queue and definition are not needed. */
+  /** Stack outputs; absent for --locally, where queue and definition are not needed. */
   readonly outputs?: { readonly outputs: StackOutputs; readonly source: string };
   /** false with --no-array: one job per parameter set. */
   readonly array: boolean;
@@ -309,7 +309,7 @@ class PlanBuilder {
       return v;
     }
     if (this.opts.outputs === undefined) {
-      // --local: the queue and definition are not used.
+      // --locally: the queue and definition are not used.
       return "local";
     }
     const m = this.missing.get(key) ?? { field, files: [] };

@@ -1,5 +1,5 @@
 /**
- * `jobs:report --html FILE`: one self-contained page. Chart.js (MIT, ~205 KiB minified) and
+ * `jobs:report --write-html FILE`: one self-contained page. Chart.js (MIT, ~205 KiB minified) and
  * the page's own script (report-page.js) are inlined with the data, so the file opens from
  * disk, offline, and loads nothing from the network (no CDN, no fonts, no source maps).
  */

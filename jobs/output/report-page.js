@@ -1,5 +1,5 @@
 /*
- * The browser side of `jobs:report --html`, inlined into the page with Chart.js and the
+ * The browser side of `jobs:report --write-html`, inlined into the page with Chart.js and the
  * report's data (a <script type="application/json" id="report-data">). Plain ES2020 for any
  * current browser; it loads nothing from the network.
  */

@@ -15,7 +15,7 @@ import { formatNumber } from "./numbers";
 export interface Report {
   /** `stack dev` or `local runs in <path>`. */
   readonly source: string;
-  /** --local: the runs' folder, as shown (where their logs are). */
+  /** --locally: the runs' folder, as shown (where their logs are). */
   readonly localFolder?: string;
   readonly generatedAt: string;
   readonly prices: Pricing;
@@ -107,7 +107,7 @@ export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string 
   const out = [line(header), ...table.map(line)];
   if (rows.length > shown.length) {
     out.push(
-      `... ${formatNumber(rows.length - shown.length)} more rows (--limit N, or --csv/--html/--json for all)`,
+      `... ${formatNumber(rows.length - shown.length)} more rows (--limit N, or --write-csv/--write-html/--json for all)`,
     );
   }
   out.push("", ...formatSummary(report).map(visible));
@@ -280,7 +280,7 @@ export interface ReportResult {
   readonly localRoot?: string;
   /** Terminal rows shown (failed rows always are). */
   readonly limit: number;
-  /** --csv and --html files, as the user would name them, with their sizes. */
+  /** --write-csv and --write-html files, as the user would name them, with their sizes. */
   readonly written: readonly { readonly file: string; readonly bytes: number }[];
 }
 
@@ -293,7 +293,7 @@ export function printReport(r: ReportResult, io: Io): void {
     io.stdout.write(
       visible(
         local !== undefined
-          ? `no local runs in ${local}; run some with npm run jobs:submit -- --local FILE${root}`
+          ? `no local runs in ${local}; run some with npm run jobs:submit -- --locally FILE${root}`
           : `no jobs in the ledger of ${r.report.source}; submit some with npm run jobs:submit`,
       ) + "\n",
     );

@@ -1,5 +1,5 @@
 /**
- * `jobs:submit` (and `--retry-failed`, `--local`, `--dry-run`) outcome printers: what a run
+ * `jobs:submit` (and `--retry-failed`, `--locally`, `--dry-run`) outcome printers: what a run
  * returns, written once for humans and once as `--json`. Progress during a run (notes, the
  * progress bar, per-job lines) is written by the run itself, as it happens.
  */
@@ -90,7 +90,7 @@ interface NothingToRetry {
   readonly names: readonly string[];
 }
 
-/** `--local`: what ran on this machine. */
+/** `--locally`: what ran on this machine. */
 export interface LocalRunsResult {
   readonly kind: "local";
   readonly root: string;
@@ -376,7 +376,7 @@ function printLocal(r: LocalRunsResult, io: Io, cwd: string): void {
   io.stdout.write(
     `${formatNumber(r.results.length - failed.length)} of ${formatNumber(r.planned)} local run(s) succeeded` +
       (notRun > 0 ? `, ${formatNumber(notRun)} not started` : "") +
-      `; logs in ${displayPath(cwd, path.join(r.root, "logs"))}/; copy out with npm run jobs:results -- --local` +
+      `; logs in ${displayPath(cwd, path.join(r.root, "logs"))}/; copy out with npm run jobs:results -- --locally` +
       (r.localRoot !== undefined ? ` --local-root ${shellWord(r.localRoot)}` : "") +
       "\n",
   );

@@ -20,7 +20,7 @@ const METRICS_FILE = METRICS.file;
 
 export type MetricValue = number | string;
 
-/** One run of a job or a sweep set, whatever ran it (Batch or --local). */
+/** One run of a job or a sweep set, whatever ran it (Batch or --locally). */
 export interface RunUnit {
   /** The name results are stored under (BATCHPY_JOB_NAME): the job, or the whole sweep. */
   readonly job: string;

@@ -1,6 +1,6 @@
 /**
  * Where `jobs:report` reads runs from: Batch, S3 and the job log for the ledger's jobs, or
- * the local folder for `--local` runs. Both give the same things, so the rows are built once.
+ * the local folder for `--locally` runs. Both give the same things, so the rows are built once.
  *
  * Reading is shaped for big sweeps: DescribeJobs takes 100 IDs per call and the calls run
  * in parallel (a 10,000-child sweep is 100 calls), results are listed with one
@@ -318,7 +318,7 @@ function arrayUnits(
   return { job, units, whole };
 }
 
-/** `--local`: the runs recorded in the local folder, filtered like the ledger's jobs. */
+/** `--locally`: the runs recorded in the local folder, filtered like the ledger's jobs. */
 export function localSource(
   root: string,
   filter: { names: readonly string[]; last: boolean },
@@ -335,7 +335,7 @@ export function localSource(
         if (missing.length > 0) {
           throw new FatalError(
             `no local runs of ${missing.join(", ")} in ${root}; run them with ` +
-              "npm run jobs:submit -- --local FILE, or pass --local-root",
+              "npm run jobs:submit -- --locally FILE, or pass --local-root",
           );
         }
         chosen = chosen.filter((r) => filter.names.includes(r.job));

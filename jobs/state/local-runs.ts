@@ -1,7 +1,7 @@
 /**
- * What `jobs:submit --local` ran, for `jobs:report --local`: one JSON line per run in
+ * What `jobs:submit --locally` ran, for `jobs:report --locally`: one JSON line per run in
  * `<local root>/.runs.jsonl`, beside the folders that stand in for the bucket (results/ and
- * logs/, which is all `jobs:results --local` copies). Batch keeps this history for cloud
+ * logs/, which is all `jobs:results --locally` copies). Batch keeps this history for cloud
  * jobs; on this machine nothing else does.
  */
 import * as fs from "fs";
@@ -11,7 +11,7 @@ const LOCAL_RUNS_FILE = ".runs.jsonl";
 
 export interface LocalRunRecord {
   readonly v: 1;
-  /** One id per `jobs:submit --local`, so `--last` picks the latest. */
+  /** One id per `jobs:submit --locally`, so `--last` picks the latest. */
   readonly run: string;
   readonly job: string;
   readonly index?: number;

@@ -1,5 +1,5 @@
 /**
- * The `jobs:report --html` page in a real browser: Debian's chromium, driven by
+ * The `jobs:report --write-html` page in a real browser: Debian's chromium, driven by
  * playwright-core (no browser download). Run with `npm run test:browser`; `.ci/run` installs
  * chromium when it is missing. The page must draw its table and charts from the file alone:
  * any network request fails the test. docs/report-grid-sweep.png is the screenshot of the
@@ -104,7 +104,7 @@ async function columnValues(page: Page, key: string): Promise<string[]> {
   })()`);
 }
 
-describe("jobs:report --html in headless Chromium", function () {
+describe("jobs:report --write-html in headless Chromium", function () {
   this.timeout(120_000);
   let browser: Browser;
   let dir: string;
@@ -217,12 +217,12 @@ describe("jobs:report --html in headless Chromium", function () {
   it("shows the documented local grid sweep: 6 sets with var_a, var_b and product", async function () {
     const sweep = path.join(REPO_ROOT, "jobs", "examples", "grid_sweep.json");
     const root = path.join(".batchpy", "local-bucket");
-    const run = await runJobs(["submit", "--local", sweep, "--local-root", root], {
+    const run = await runJobs(["submit", "--locally", sweep, "--local-root", root], {
       describe: "real",
       cwd: dir,
     });
     assert.strictEqual(run.code, 0, run.stderr);
-    const report = await runJobs(["report", "--local", "--local-root", root, "--html"], {
+    const report = await runJobs(["report", "--locally", "--local-root", root, "--write-html"], {
       cwd: dir,
     });
     assert.strictEqual(report.code, 0, report.stderr);

@@ -219,7 +219,7 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     assert.deepStrictEqual(leftovers, []);
   });
 
-  it("results --local copies from the local bucket folder", async function () {
+  it("results --locally copies from the local bucket folder", async function () {
     await aws.startBatch({});
     const root = path.join(aws.dir, "local-bucket");
     fs.mkdirSync(path.join(root, "results", "j"), { recursive: true });
@@ -227,12 +227,12 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     fs.writeFileSync(path.join(root, "results", "j", "r.p"), "r");
     fs.writeFileSync(path.join(root, "logs", "j.log"), "l");
     const out = path.join(aws.dir, "copy");
-    const r = await runJobs(["results", "--local", "--local-root", root, "--out", out], {
+    const r = await runJobs(["results", "--locally", "--local-root", root, "--out", out], {
       cwd: aws.dir,
     });
     assert.strictEqual(r.code, 0, r.stderr);
     assert.strictEqual(fs.readFileSync(path.join(out, "results", "j", "r.p"), "utf8"), "r");
-    const again = await runJobs(["results", "--local", "--local-root", root, "--out", out], {
+    const again = await runJobs(["results", "--locally", "--local-root", root, "--out", out], {
       cwd: aws.dir,
     });
     assert.match(again.stdout, /0 file\(s\) copied .*2 unchanged/);
@@ -500,7 +500,7 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     fs.writeFileSync(path.join(root, "logs", "k.log"), "l");
     const local = (...names: string[]) =>
       runJobs(
-        ["results", ...names, "--local", "--local-root", root, "--out", path.join(aws.dir, "o")],
+        ["results", ...names, "--locally", "--local-root", root, "--out", path.join(aws.dir, "o")],
         {
           cwd: aws.dir,
         },
@@ -511,7 +511,7 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     assert.match(bad.stderr, /not jobs with results or logs in .*local-bucket: x;/);
   });
 
-  it("results --local writes through a temporary file and leaves none when a copy fails", async function () {
+  it("results --locally writes through a temporary file and leaves none when a copy fails", async function () {
     await aws.startBatch({});
     const root = path.join(aws.dir, "local-bucket");
     fs.mkdirSync(path.join(root, "results", "j"), { recursive: true });
@@ -520,7 +520,7 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     const out = path.join(aws.dir, "copy");
     // A folder where the file should go: the copy succeeds, the rename into place fails.
     fs.mkdirSync(path.join(out, "results", "j", "blocked.p", "inside"), { recursive: true });
-    const r = await runJobs(["results", "--local", "--local-root", root, "--out", out], {
+    const r = await runJobs(["results", "--locally", "--local-root", root, "--out", out], {
       cwd: aws.dir,
     });
     assert.strictEqual(r.code, 1);

@@ -161,7 +161,7 @@ describe("jobs: the cached script description", function () {
     );
     const submit = () =>
       spawnJobs(
-        ["submit", "job.json", "--dry-run", "--outputs", outputs, "--script", script],
+        ["submit", "job.json", "--dry-run", "--outputs", outputs, "--script-file", script],
         { [DESCRIBE_CACHE_ENV]: cache },
         dir,
       ).done;

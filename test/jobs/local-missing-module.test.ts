@@ -1,5 +1,5 @@
 /**
- * Bring your own script: a script whose import is not installed stops `submit --local`
+ * Bring your own script: a script whose import is not installed stops `submit --locally`
  * (what `npm run local` runs) before anything runs, with one line naming the module and the
  * requirements file to add it to.
  */
@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { runJobs, tempDir } from "../helpers/jobs-harness";
 
-describe("jobs --local: a script that imports a package that is not installed", function () {
+describe("jobs --locally: a script that imports a package that is not installed", function () {
   let dir: string;
   beforeEach(function () {
     dir = tempDir("byo");
@@ -34,7 +34,15 @@ describe("jobs --local: a script that imports a package that is not installed", 
     );
     const root = path.join(dir, "bucket");
     const run = await runJobs(
-      ["submit", "--local", "--local-root", root, "--script", script, "jobs/sample_job_1.json"],
+      [
+        "submit",
+        "--locally",
+        "--local-root",
+        root,
+        "--script-file",
+        script,
+        "jobs/sample_job_1.json",
+      ],
       { describe: "real" },
     );
     assert.notStrictEqual(run.code, 0, run.stderr);

@@ -1,6 +1,6 @@
 /**
- * `--local` runs the real entrypoint (container/run_job.py) with python3 against a folder
- * laid out like the bucket; `npm run local` is `submit --local jobs/sample_job_1.json`.
+ * `--locally` runs the real entrypoint (container/run_job.py) with python3 against a folder
+ * laid out like the bucket; `npm run local` is `submit --locally jobs/sample_job_1.json`.
  */
 import * as assert from "assert";
 import * as fs from "fs";
@@ -18,7 +18,7 @@ import { localResultsLine } from "../../jobs/output/submit-print";
 import type { LoadedSweep } from "../../jobs/input/sweep";
 import { REPO_ROOT, STACK_OUTPUTS, runJobs, tempDir } from "../helpers/jobs-harness";
 
-describe("jobs --local: the entrypoint on this machine", function () {
+describe("jobs --locally: the entrypoint on this machine", function () {
   let root: string;
   beforeEach(function () {
     root = tempDir("local");
@@ -108,9 +108,12 @@ describe("jobs --local: the entrypoint on this machine", function () {
   });
 
   it("runs jobs/sample_job_1.json and puts its result where the bucket layout says", async function () {
-    const r = await runJobs(["submit", "--local", "jobs/sample_job_1.json", "--local-root", root], {
-      describe: "real",
-    });
+    const r = await runJobs(
+      ["submit", "--locally", "jobs/sample_job_1.json", "--local-root", root],
+      {
+        describe: "real",
+      },
+    );
     assert.strictEqual(r.code, 0, r.stderr);
     assert.ok(fs.existsSync(path.join(root, "results", "sample_job_1", "sample_job_1.p")));
     assert.match(
@@ -131,7 +134,7 @@ describe("jobs --local: the entrypoint on this machine", function () {
     );
     const r = await runJobs([
       "submit",
-      "--local",
+      "--locally",
       file,
       "--local-root",
       path.join(root, "lb"),
@@ -169,7 +172,7 @@ describe("jobs --local: the entrypoint on this machine", function () {
         },
       }),
     );
-    const r = await runJobs(["submit", "--local", file, "--local-root", path.join(root, "lb")]);
+    const r = await runJobs(["submit", "--locally", file, "--local-root", path.join(root, "lb")]);
     assert.strictEqual(r.code, 1);
     assert.match(r.stderr, /FAILED bad: exit 2/);
     assert.match(r.stderr, /invalid int value/);
@@ -177,7 +180,7 @@ describe("jobs --local: the entrypoint on this machine", function () {
     assert.doesNotMatch(r.stdout, /results in/);
   });
 
-  it("--script X validates against X and runs X, not container/script.py", async function () {
+  it("--script-file X validates against X and runs X, not container/script.py", async function () {
     const dir = path.join(root, "mine");
     fs.mkdirSync(dir);
     fs.writeFileSync(
@@ -198,7 +201,7 @@ describe("jobs --local: the entrypoint on this machine", function () {
     );
     // Relative to the user's folder, as typed.
     const r = await runJobs(
-      ["submit", "--local", "hello.json", "--script", "greet.py", "--local-root", "lb"],
+      ["submit", "--locally", "hello.json", "--script-file", "greet.py", "--local-root", "lb"],
       { describe: "real", cwd: dir },
     );
     assert.strictEqual(r.code, 0, r.stdout + r.stderr);

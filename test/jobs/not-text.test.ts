@@ -70,7 +70,7 @@ describe("jobs:submit: a lone surrogate is refused before anything runs", functi
       path.join(dir, "sweep.json"),
       ["{", '  "grid": { "var_a": ["1", "x\\udc00"], "save_name": ["s"] }', "}", ""].join("\n"),
     );
-    const run = await runJobs(["submit", "--local", "--local-root", "bucket", "."], {
+    const run = await runJobs(["submit", "--locally", "--local-root", "bucket", "."], {
       describe: "real",
       cwd: dir,
     });

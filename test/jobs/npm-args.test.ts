@@ -114,8 +114,8 @@ describe("jobs: options npm run kept for itself", function () {
     );
     assert.deepStrictEqual(
       userArguments(
-        ["submit", "--local", "jobs/a.json", "x"],
-        "ts-node jobs/cli.ts submit --local jobs/a.json",
+        ["submit", "--locally", "jobs/a.json", "x"],
+        "ts-node jobs/cli.ts submit --locally jobs/a.json",
       ),
       ["x"],
     );

@@ -377,7 +377,7 @@ describe("jobs/input/plan: from validated files to SubmitJob requests", function
     assert.notStrictEqual(requestHash(r, "m1"), requestHash(r, "m2"));
   });
 
-  it("without outputs (--local) queue and definition are not needed", function () {
+  it("without outputs (--locally) queue and definition are not needed", function () {
     const { problems, missingOutputs } = buildPlan([jobFrom("a.json", { jobName: "a" })], {
       array: true,
     });

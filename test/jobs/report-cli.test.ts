@@ -1,6 +1,6 @@
 /**
  * `jobs:report` in-process against the local Batch and S3 endpoints (REST-JSON fake and
- * s3rver), and against a --local folder.
+ * s3rver), and against a --locally folder.
  */
 import * as assert from "assert";
 import * as fs from "fs";
@@ -105,9 +105,9 @@ describe("jobs report against local AWS endpoints", function () {
     );
   });
 
-  it("prints the table and writes --csv and --html; names and --last narrow it", async function () {
+  it("prints the table and writes --write-csv and --write-html; names and --last narrow it", async function () {
     await runMix();
-    const r = await jobs("report", "--csv", "out/r.csv", "--html", "out/r.html");
+    const r = await jobs("report", "--write-csv", "out/r.csv", "--write-html", "out/r.html");
     assert.strictEqual(r.code, 0, r.stderr);
     const lines = r.stdout.split("\n");
     assert.match(lines[0], /^STATUS\s+JOB/);
@@ -132,7 +132,7 @@ describe("jobs report against local AWS endpoints", function () {
     assert.match(unknown.stderr, /not in the ledger .*nope/);
   });
 
-  it("--local reports the runs recorded in the local folder", async function () {
+  it("--locally reports the runs recorded in the local folder", async function () {
     const root = path.join(aws.dir, "lb");
     const t = Date.parse("2026-11-30T08:00:00Z");
     [0, 1].forEach((i) =>
@@ -152,7 +152,7 @@ describe("jobs report against local AWS endpoints", function () {
     );
     fs.mkdirSync(path.join(root, "results", "g", "0"), { recursive: true });
     fs.writeFileSync(path.join(root, "results", "g", "0", "metrics.json"), '{"product": 2}');
-    const r = await runJobs(["report", "--local", "--local-root", root, "--json"], {
+    const r = await runJobs(["report", "--locally", "--local-root", root, "--json"], {
       cwd: aws.dir,
     });
     assert.strictEqual(r.code, 0, r.stderr);
@@ -165,15 +165,15 @@ describe("jobs report against local AWS endpoints", function () {
       ],
     );
     assert.deepStrictEqual(rows[1].metrics, { product: 2 });
-    const none = await runJobs(["report", "--local", "--local-root", path.join(aws.dir, "x")], {
+    const none = await runJobs(["report", "--locally", "--local-root", path.join(aws.dir, "x")], {
       cwd: aws.dir,
     });
     assert.strictEqual(none.code, 0);
     assert.match(
       none.stdout,
-      /^no local runs in x; run some with npm run jobs:submit -- --local FILE --local-root \/\S+\/x$/m,
+      /^no local runs in x; run some with npm run jobs:submit -- --locally FILE --local-root \/\S+\/x$/m,
     );
-    const bad = await runJobs(["report", "--local", "--stack", "dev"], { cwd: aws.dir });
+    const bad = await runJobs(["report", "--locally", "--stack", "dev"], { cwd: aws.dir });
     assert.strictEqual(bad.code, 2);
   });
 });
@@ -190,15 +190,15 @@ describe("jobs report of the documented local grid sweep", function () {
 
   it("shows its 6 sets with var_a, var_b and product in the table, the CSV and the page", async function () {
     const file = path.join(REPO_ROOT, "jobs", "examples", "grid_sweep.json");
-    const run = await runJobs(["submit", "--local", file, "--local-root", "lb"], {
+    const run = await runJobs(["submit", "--locally", file, "--local-root", "lb"], {
       describe: "real",
       cwd: dir,
     });
     assert.strictEqual(run.code, 0, run.stderr);
-    assert.match(run.stdout, /copy out with npm run jobs:results -- --local --local-root lb$/m);
+    assert.match(run.stdout, /copy out with npm run jobs:results -- --locally --local-root lb$/m);
 
     const r = await runJobs(
-      ["report", "--local", "grid_sweep", "--local-root", "lb", "--csv", "--html"],
+      ["report", "--locally", "grid_sweep", "--local-root", "lb", "--write-csv", "--write-html"],
       { cwd: dir },
     );
     assert.strictEqual(r.code, 0, r.stderr);
@@ -233,9 +233,9 @@ describe("jobs report of the documented local grid sweep", function () {
       sets.map(({ a, b, product }, i) => [`grid_sweep[${i}]`, `${a}`, `${b}`, product]),
     );
 
-    // A name after --html is a name, not a file: refused before anything is read or written.
+    // A name after --write-html is a name, not a file: refused before anything is read or written.
     const misplaced = await runJobs(
-      ["report", "--local", "--local-root", "lb", "--html", "grid_sweep"],
+      ["report", "--locally", "--local-root", "lb", "--write-html", "grid_sweep"],
       {
         cwd: dir,
       },
@@ -243,17 +243,17 @@ describe("jobs report of the documented local grid sweep", function () {
     assert.strictEqual(misplaced.code, 2);
     assert.match(
       misplaced.stderr,
-      /--html grid_sweep: a file name ending in \.html, or none for report\.html in batchpy-results\/; to report grid_sweep, put it before --html/,
+      /--write-html grid_sweep: a file name ending in \.html, or none for report\.html in batchpy-results\/; to report grid_sweep, put it before --write-html/,
     );
     assert.ok(!fs.existsSync(path.join(dir, "grid_sweep")));
     const help = await runJobs(["report", "--help"]);
     assert.match(
       help.stdout,
-      /--csv \[file\] +also write every row as CSV \(default:\s+batchpy-results\/<stack>\/report\.csv\)/,
+      /--write-csv \[file\] +also write every row as CSV \(default:\s+batchpy-results\/<stack>\/report\.csv\)/,
     );
     assert.match(
       help.stdout,
-      /--html \[file\] +also write a page with charts \(default:\s+batchpy-results\/<stack>\/report\.html\)/,
+      /--write-html \[file\] +also write a page with charts \(default:\s+batchpy-results\/<stack>\/report\.html\)/,
     );
   });
 });

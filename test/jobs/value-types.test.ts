@@ -43,7 +43,7 @@ describe("jobs: values checked with the script's argparse types", function () {
       ),
     );
     const root = path.join(dir, "bucket");
-    const run = await runJobs(["submit", "--local", "--local-root", root, job], {
+    const run = await runJobs(["submit", "--locally", "--local-root", root, job], {
       describe: "real",
     });
     assert.strictEqual(run.code, 2, run.stderr);
@@ -76,7 +76,15 @@ describe("jobs: values checked with the script's argparse types", function () {
       }),
     );
     const run = await runJobs(
-      ["submit", "--local", "--local-root", path.join(dir, "bucket"), "--script", script, sweep],
+      [
+        "submit",
+        "--locally",
+        "--local-root",
+        path.join(dir, "bucket"),
+        "--script-file",
+        script,
+        sweep,
+      ],
       {
         describe: "real",
       },
@@ -108,7 +116,7 @@ describe("jobs: values checked with the script's argparse types", function () {
       },
     };
 
-    for (const mode of [["--local", "--local-root", "bucket"], ["--dry-run"], []]) {
+    for (const mode of [["--locally", "--local-root", "bucket"], ["--dry-run"], []]) {
       it(`a misspelt name and var_a=six are both reported (${mode.join(" ") || "submit"})`, async function () {
         write("misspelt.json", JSON.stringify(misspelt, null, 2));
         const run = await runJobs(["submit", ...mode, "misspelt.json"], {
@@ -178,7 +186,7 @@ describe("jobs: values checked with the script's argparse types", function () {
           2,
         ),
       );
-      const run = await runJobs(["submit", "--local", "--local-root", "bucket", "."], {
+      const run = await runJobs(["submit", "--locally", "--local-root", "bucket", "."], {
         describe: "real",
         cwd: dir,
       });
