@@ -204,7 +204,7 @@ function sendContext(
     clients,
     ledger,
     run: new Date().toISOString(),
-    ...definedOnly({ hooks: ctx.hooks }),
+    ...definedOnly({ faults: ctx.faults }),
     onAccepted: (entry, how) => progress.accept(entry, how),
     onLost: (intent, error) => {
       if (!opts.json) {
@@ -346,10 +346,10 @@ function sentResult(
 
 /** How long to wait for Batch's job list, and how to wait (Ctrl-C cuts it short). */
 function reconcileTiming(ctx: Context, opts: BatchOptions) {
-  const waitMs = ctx.hooks?.listingWaitMs ?? LISTING_WAIT_MS;
+  const waitMs = ctx.faults?.listingWaitMs ?? LISTING_WAIT_MS;
   return {
     waitMs,
-    timeoutMs: ctx.hooks?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
+    timeoutMs: ctx.faults?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
     now: () => Date.now(),
     sleep: (ms: number) => sleep(ms, ctx.signal),
     signal: ctx.signal,
