@@ -6,10 +6,14 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { checkWithPack, runPolicyCheck } from "../../policy/check/check";
-import { PolicyPackProcess, startPolicyPack } from "../../policy/check/pack-process";
+import {
+  AnalyzedResource,
+  Diagnostic,
+  PolicyPackProcess,
+  checkWithPack,
+  startPolicyPack,
+} from "../../policy/check/pack";
 import { parsePolicyPackConfig, reconcilePolicyPackConfig } from "../../policy/check/policy-config";
-import { AnalyzedResource, Diagnostic } from "../../policy/check/wire";
 import { TYPES } from "../../policy/resources";
 import { UNKNOWN_SENTINELS } from "../../policy/values";
 import { computeEnvironment, jobDefinition, jobQueue } from "./fixtures";
@@ -182,12 +186,21 @@ describe("policy pack process (gRPC, as the engine runs it)", function () {
   });
 });
 
-describe("runPolicyCheck", function () {
+describe("a fresh pack, started with the stack in its environment", function () {
   this.timeout(120_000);
 
-  it("starts the pack, checks the resources and stops it", async () => {
-    const result = await runPolicyCheck({ stack: STACK, resources: [ce("ce", { minVcpus: 1 })] });
-    assert.deepEqual(names(result.diagnostics), ["batch-compute-min-vcpus-zero mandatory"]);
+  it("starts, checks the resources and stops", async () => {
+    const pack = await startPolicyPack({ stack: STACK });
+    try {
+      const result = await checkWithPack(pack, {
+        stack: STACK,
+        resources: [ce("ce", { minVcpus: 1 })],
+      });
+      assert.deepEqual(names(result.diagnostics), ["batch-compute-min-vcpus-zero mandatory"]);
+    } finally {
+      await pack.stop();
+    }
+    assert.throws(() => process.kill(pack.pid, 0), /ESRCH/);
   });
 });
 
@@ -234,9 +247,9 @@ describe("startPolicyPack when the pack cannot start", function () {
     assert.equal(await listeningSocketsSettled(sockets), sockets, "the Engine server was closed");
   });
 
-  it("starts no pack when aborted while its Engine server binds, and leaves no failure behind", async () => {
+  it("gives up at once when aborted right after the call, and leaves no failure behind", async () => {
     // What policy:check does when the program fails first: the program's evaluation blocks
-    // the event loop, so the abort lands before the Engine server's port is bound.
+    // the event loop, so the abort lands before the pack's start is awaited at all.
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on("unhandledRejection", onUnhandled);
@@ -248,7 +261,7 @@ describe("startPolicyPack when the pack cannot start", function () {
       abort.abort("no longer needed");
       await assert.rejects(starting, /Starting the policy pack was cancelled \(no longer needed\)/);
       await new Promise((resolve) => setTimeout(resolve, 500));
-      assert.deepEqual(childPids(), children, "no pack process was started");
+      assert.deepEqual(childPids(), children, "no pack process is left");
       assert.equal(await listeningSocketsSettled(sockets), sockets, "the Engine server was closed");
       assert.deepEqual(unhandled, [], "no rejection was left unhandled");
     } finally {
