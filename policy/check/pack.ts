@@ -59,8 +59,6 @@ export interface AnalyzedResource {
   readonly propertyDependencies?: Readonly<Record<string, readonly string[]>>;
 }
 
-type Severity = "low" | "medium" | "high" | "critical";
-
 /** One policy violation, as the pack reported it. */
 export interface Diagnostic {
   readonly policyName: string;
@@ -73,7 +71,8 @@ export interface Diagnostic {
   readonly enforcementLevel: EnforcementLevel;
   /** The resource the violation is about (the analyzed one if the policy named none). */
   readonly urn?: string;
-  readonly severity?: Severity;
+  /** low, medium, high or critical, when the policy says. */
+  readonly severity?: string;
 }
 
 export interface PackInfo {
@@ -189,38 +188,31 @@ export function analyzerResource(resource: AnalyzedResource): pb.AnalyzerResourc
   return message;
 }
 
-const LEVELS: readonly [pb.EnforcementLevel, EnforcementLevel][] = [
-  [pb.EnforcementLevel.ADVISORY, "advisory"],
-  [pb.EnforcementLevel.MANDATORY, "mandatory"],
-  [pb.EnforcementLevel.REMEDIATE, "remediate"],
-  [pb.EnforcementLevel.DISABLED, "disabled"],
-];
+/** An enum value's name as the proto spells it, lower-cased: MANDATORY → "mandatory". */
+function nameIn(values: object, value: number, prefix = ""): string | undefined {
+  const entry = Object.entries(values).find(([, v]) => v === value);
+  return entry?.[0].slice(prefix.length).toLowerCase();
+}
 
 export function enforcementLevelName(level: pb.EnforcementLevel): EnforcementLevel {
-  const entry = LEVELS.find(([value]) => value === level);
-  if (entry === undefined) {
+  const name = nameIn(pb.EnforcementLevel, level);
+  if (name === undefined) {
     throw new Error(`The policy pack sent an unknown enforcement level ${level}.`);
   }
-  return entry[1];
+  return name as EnforcementLevel;
 }
 
 export function enforcementLevelValue(level: EnforcementLevel): pb.EnforcementLevel {
-  const entry = LEVELS.find(([, name]) => name === level);
-  if (entry === undefined) {
+  const value = pb.EnforcementLevel[level.toUpperCase() as keyof typeof pb.EnforcementLevel];
+  if (value === undefined) {
     throw new Error(`Unknown enforcement level '${level}'.`);
   }
-  return entry[0];
+  return value;
 }
-
-const SEVERITIES: Record<number, Severity | undefined> = {
-  [pb.PolicySeverity.POLICY_SEVERITY_LOW]: "low",
-  [pb.PolicySeverity.POLICY_SEVERITY_MEDIUM]: "medium",
-  [pb.PolicySeverity.POLICY_SEVERITY_HIGH]: "high",
-  [pb.PolicySeverity.POLICY_SEVERITY_CRITICAL]: "critical",
-};
 
 /** A diagnostic; one that names no URN is about the analyzed resource, as the engine reads it. */
 export function fromDiagnostic(d: pb.AnalyzeDiagnostic, analyzedUrn?: string): Diagnostic {
+  const unspecified = d.getSeverity() === pb.PolicySeverity.POLICY_SEVERITY_UNSPECIFIED;
   return {
     policyName: d.getPolicyname(),
     policyPackName: d.getPolicypackname(),
@@ -230,23 +222,9 @@ export function fromDiagnostic(d: pb.AnalyzeDiagnostic, analyzedUrn?: string): D
     enforcementLevel: enforcementLevelName(d.getEnforcementlevel()),
     ...definedOnly({
       urn: d.getUrn() || analyzedUrn || undefined,
-      severity: SEVERITIES[d.getSeverity()],
-    }),
-  };
-}
-
-function toPolicySummary(info: pb.PolicyInfo): PolicySummary {
-  const schema = info.getConfigschema();
-  const required = schema?.getRequiredList() ?? [];
-  return {
-    name: info.getName(),
-    description: info.getDescription(),
-    enforcementLevel: enforcementLevelName(info.getEnforcementlevel()),
-    ...definedOnly({
-      configSchema: schema && {
-        properties: (schema.getProperties()?.toJavaScript() ?? {}) as Record<string, JsonSchema>,
-        ...definedOnly({ required: required.length > 0 ? required : undefined }),
-      },
+      severity: unspecified
+        ? undefined
+        : nameIn(pb.PolicySeverity, d.getSeverity(), "POLICY_SEVERITY_"),
     }),
   };
 }
@@ -270,7 +248,22 @@ async function readPackInfo(analyzer: analyzerGrpc.AnalyzerClient): Promise<Pack
     name: info.getName(),
     version: info.getVersion() || plugin.getVersion(),
     description: info.getDescription(),
-    policies: info.getPoliciesList().map(toPolicySummary),
+    policies: info.getPoliciesList().map((policy) => {
+      const schema = policy.getConfigschema();
+      const required = schema?.getRequiredList() ?? [];
+      const properties = schema?.getProperties()?.toJavaScript() ?? {};
+      return {
+        name: policy.getName(),
+        description: policy.getDescription(),
+        enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
+        ...definedOnly({
+          configSchema: schema && {
+            properties: properties as Record<string, JsonSchema>,
+            ...definedOnly({ required: required.length > 0 ? required : undefined }),
+          },
+        }),
+      };
+    }),
     initialConfig,
   };
 }
