@@ -75,7 +75,7 @@ export interface Diagnostic {
   readonly severity?: string;
 }
 
-export interface PackInfo {
+interface PackInfo {
   readonly name: string;
   readonly version: string;
   readonly description: string;

@@ -230,10 +230,10 @@ describe("startPolicyPack when the pack cannot start", function () {
       startPolicyPack({ packDir }),
       /^Error: Could not start the policy pack: the folder .*no-such-pack does not exist\. Pass the folder that holds the pack's PulumiPolicy\.yaml\.$/,
     );
-    assert.equal(await listeningSocketsSettled(sockets), sockets, "the Engine server was closed");
+    assert.equal(await listeningSocketsSettled(sockets), sockets, "no server is left listening");
   });
 
-  it("gives up a start that is aborted, stopping the pack process and the Engine server", async () => {
+  it("gives up a start that is aborted, stopping the pack process", async () => {
     const sockets = listeningSockets();
     const children = childPids();
     const abort = new AbortController();
@@ -244,7 +244,7 @@ describe("startPolicyPack when the pack cannot start", function () {
     abort.abort("SIGINT");
     await assert.rejects(starting, /Starting the policy pack was cancelled \(SIGINT\)/);
     assert.deepEqual(childPids(), children, "no pack process left");
-    assert.equal(await listeningSocketsSettled(sockets), sockets, "the Engine server was closed");
+    assert.equal(await listeningSocketsSettled(sockets), sockets, "no server is left listening");
   });
 
   it("gives up at once when aborted right after the call, and leaves no failure behind", async () => {
@@ -262,7 +262,7 @@ describe("startPolicyPack when the pack cannot start", function () {
       await assert.rejects(starting, /Starting the policy pack was cancelled \(no longer needed\)/);
       await new Promise((resolve) => setTimeout(resolve, 500));
       assert.deepEqual(childPids(), children, "no pack process is left");
-      assert.equal(await listeningSocketsSettled(sockets), sockets, "the Engine server was closed");
+      assert.equal(await listeningSocketsSettled(sockets), sockets, "no server is left listening");
       assert.deepEqual(unhandled, [], "no rejection was left unhandled");
     } finally {
       process.off("unhandledRejection", onUnhandled);
