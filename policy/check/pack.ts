@@ -388,7 +388,8 @@ function awaitPort(
         fail(`The policy pack in ${packDir} printed ${JSON.stringify(first)} instead of its port.`);
       }
     });
-    child.once("exit", (code, signal) =>
+    // After its output has all been read, so that the reason is in `stderr`.
+    child.once("close", (code, signal) =>
       fail(
         `The policy pack in ${packDir} exited (${signal ?? `code ${code}`}) before serving:\n` +
           `${stderr.join("\n").trim() || "(no output)"}\n` +

@@ -5,6 +5,7 @@
  */
 import { strict as assert } from "assert";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import {
   AnalyzedResource,
@@ -231,6 +232,27 @@ describe("startPolicyPack when the pack cannot start", function () {
       /^Error: Could not start the policy pack: the folder .*no-such-pack does not exist\. Pass the folder that holds the pack's PulumiPolicy\.yaml\.$/,
     );
     assert.equal(await listeningSocketsSettled(sockets), sockets, "no server is left listening");
+  });
+
+  it("rejects a pack that fails as it loads, with its error and how to see type errors", async () => {
+    const packDir = fs.mkdtempSync(path.join(os.tmpdir(), "batchpy-broken-pack-"));
+    try {
+      const root = path.join(__dirname, "..", "..");
+      fs.copyFileSync(
+        path.join(root, "policy", "PulumiPolicy.yaml"),
+        path.join(packDir, "PulumiPolicy.yaml"),
+      );
+      fs.symlinkSync(path.join(root, "node_modules"), path.join(packDir, "node_modules"));
+      fs.writeFileSync(path.join(packDir, "index.ts"), 'throw new Error("broken at load");\n');
+      const children = childPids();
+      await assert.rejects(
+        startPolicyPack({ packDir }),
+        /exited \(code 32\) before serving:\n[\s\S]*Error: broken at load[\s\S]*\nRun `npx tsc --noEmit -p .*` to see type errors\.$/,
+      );
+      assert.deepEqual(childPids(), children, "no pack process left");
+    } finally {
+      fs.rmSync(packDir, { recursive: true, force: true });
+    }
   });
 
   it("gives up a start that is aborted, stopping the pack process", async () => {
