@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { PolicyCheckResult } from "../../policy/check/check";
+import { PolicyCheckResult } from "../../policy/check/pack";
 import {
   formatJson,
   formatJsonStacks,
