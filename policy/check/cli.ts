@@ -1,5 +1,5 @@
 /**
- * `npm run policy:check [-- --stack dev | --all-stacks] [--format markdown]`: the policy
+ * `npm run policy:check [-- --stack dev | --all-stacks] [--markdown]`: the policy
  * pack's verdict on a stack (or on every `Pulumi.<stack>.yaml`), offline. Starts the real
  * pack process (one for every stack), evaluates the program under mocks with each stack's
  * config meanwhile, and talks to the pack as the Pulumi engine does. Exit code, the worst
@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { performance } from "perf_hooks";
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError } from "commander";
 // As with `pulumi config set`, a bare key belongs to the project's namespace.
 import { CONFIG_NAMESPACE } from "../../components/config-namespace";
 import { definedOnly } from "../../components/defined";
@@ -34,7 +34,6 @@ import { PolicyConfigError, PolicyPackConfig, parsePolicyPackConfig } from "./po
 import { CheckedStack, StackVerdict, countByLevel, formatVerdicts } from "./report";
 
 const EXIT_ERROR = 2;
-const FORMATS = ["text", "json", "markdown"] as const;
 const PACK_FOLDER = path.relative(process.cwd(), DEFAULT_PACK_DIR) || ".";
 
 interface Options {
@@ -45,7 +44,8 @@ interface Options {
   config: string[];
   extraResources?: string;
   json: boolean;
-  format: (typeof FORMATS)[number];
+  markdown: boolean;
+  format: "text" | "json" | "markdown";
 }
 
 /** A problem with the command line or its files; the message says what to fix. */
@@ -54,7 +54,7 @@ export class UsageError extends Error {}
 /** A program that failed for one stack: with --all-stacks the others are still checked. */
 class ProgramError extends UsageError {}
 
-/** `-c key=value` → { "namespace:key": value }. */
+/** `--config key=value` → { "namespace:key": value }. */
 export function parseConfigOverrides(pairs: readonly string[]): Record<string, string> {
   const overrides: Record<string, string> = {};
   for (const pair of pairs) {
@@ -131,13 +131,13 @@ export function checkProgram(): Command {
       "Run the policy pack against a stack, offline: the program under mocks, the pack as " +
         "`pulumi preview --policy-pack policy` runs it.",
     )
-    .option("-s, --stack <name>", "the stack whose Pulumi.<stack>.yaml to use", "dev")
+    .option("--stack <name>", "the stack whose Pulumi.<stack>.yaml to use", "dev")
     .option(
       "--policy-pack-config <file>",
       "policy levels and settings, as for `pulumi preview --policy-pack-config`",
     )
     .option(
-      "-c, --config <key=value>",
+      "--config <key=value>",
       "override a stack config value (repeatable), e.g. batchpy:minVcpus=2",
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
@@ -151,12 +151,8 @@ export function checkProgram(): Command {
       "--project-dir <dir>",
       "the Pulumi project (Pulumi.yaml, index.ts, Pulumi.<stack>.yaml files) to check; default: this repository",
     )
-    .addOption(
-      new Option("--format <format>", "text, json, or markdown (for a pull request)")
-        .choices(FORMATS)
-        .default("text"),
-    )
-    .option("--json", "the same as --format json", false)
+    .option("--json", "the verdict as JSON on stdout", false)
+    .option("--markdown", "the verdict as markdown, for a pull request", false)
     .showHelpAfterError()
     .exitOverride();
 }
@@ -168,12 +164,8 @@ function parseOptions(argv: readonly string[]): Options {
   if (options.allStacks && program.getOptionValueSource("stack") === "cli") {
     throw new UsageError("--stack and --all-stacks cannot be used together; pass one of them.");
   }
-  if (
-    options.json &&
-    program.getOptionValueSource("format") === "cli" &&
-    options.format !== "json"
-  ) {
-    throw new UsageError(`--json and --format ${options.format} disagree; pass one of them.`);
+  if (options.json && options.markdown) {
+    throw new UsageError("--json and --markdown disagree; pass one of them.");
   }
   if (options.projectDir !== undefined) {
     if (!fs.existsSync(path.join(options.projectDir, "Pulumi.yaml"))) {
@@ -183,7 +175,7 @@ function parseOptions(argv: readonly string[]): Options {
     }
     options.projectDir = path.resolve(options.projectDir);
   }
-  return { ...options, format: options.json ? "json" : options.format };
+  return { ...options, format: options.json ? "json" : options.markdown ? "markdown" : "text" };
 }
 
 /** The stacks to check: every `Pulumi.<stack>.yaml` with --all-stacks, else --stack. */

@@ -99,14 +99,14 @@ describe("policy:check options", () => {
       written.push(chunk) > 0) as typeof process.stderr.write;
     try {
       assert.equal(await main(["--stack", "prod", "--all-stacks"]), 2);
-      assert.equal(await main(["--json", "--format", "markdown"]), 2);
+      assert.equal(await main(["--json", "--markdown"]), 2);
       assert.equal(await main(["--project-dir", dir]), 2);
     } finally {
       process.stderr.write = write;
     }
     assert.deepEqual(written, [
       "policy:check: --stack and --all-stacks cannot be used together; pass one of them.\n",
-      "policy:check: --json and --format markdown disagree; pass one of them.\n",
+      "policy:check: --json and --markdown disagree; pass one of them.\n",
       `policy:check: --project-dir ${dir} has no Pulumi.yaml; pass the folder of a Pulumi project.\n`,
     ]);
   });

@@ -380,13 +380,7 @@ describe("npm run policy:check, with one policy pack for the in-process checks",
         broken: dev.replace('batchpy:timeoutSeconds: "60"', 'batchpy:timeoutSeconds: "30"'),
       });
       const startsBefore = shared.starts;
-      markdown = await shared.check([
-        "--all-stacks",
-        "--project-dir",
-        twoStacks,
-        "--format",
-        "markdown",
-      ]);
+      markdown = await shared.check(["--all-stacks", "--project-dir", twoStacks, "--markdown"]);
       packStarts = shared.starts - startsBefore;
       broken = await shared.check(["--all-stacks", "--project-dir", withBroken]);
     });

@@ -82,7 +82,7 @@ describe("policy:check report", () => {
     assert.equal(json.diagnostics.length, 2);
   });
 
-  describe("--format markdown", () => {
+  describe("--markdown", () => {
     const prodResult = (): PolicyCheckResult => {
       const base = result(["mandatory", "advisory"]);
       return {
