@@ -3,7 +3,7 @@ import * as aws from "./aws";
 import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
 import { hashBuildContext } from "./build-context";
-import { checkIntegerRange, ValidationError } from "./validation";
+import { checkRanges, ValidationError } from "./validation";
 
 /** How many images the repository keeps before older ones expire. */
 const DEFAULT_KEEP_IMAGES = 10;
@@ -75,14 +75,9 @@ export function validateImageArgs(name: string, args: ImageArgs): void {
       "imageUri",
     );
   }
-  checkIntegerRange(
-    `Image '${name}'`,
-    "keepImages",
-    args.keepImages,
-    1,
-    10000,
-    "an ECR lifecycle rule keeps at least one image",
-  );
+  checkRanges(`Image '${name}'`, args, {
+    keepImages: [1, 10000, "an ECR lifecycle rule keeps at least one image"],
+  });
 }
 
 /**
