@@ -12,8 +12,18 @@ import {
   readStatements,
 } from "./iam-documents";
 import { ACTION, covers, isWildcardResource } from "./iam-patterns";
-import { TYPES, typeName, validateTypes } from "./resources";
-import { InvalidJson, UNKNOWN, Unknown, at, elements, isUnknown, show, stringList } from "./values";
+import { TYPES, configOf, typeName, validateTypes } from "./resources";
+import {
+  InvalidJson,
+  UNKNOWN,
+  Unknown,
+  at,
+  elements,
+  given,
+  isUnknown,
+  show,
+  stringList,
+} from "./values";
 
 export interface IamNoAdminAccessArgs {
   /** Managed policies that may not be attached, by name (the last part of the ARN). */
@@ -377,7 +387,7 @@ function permissionDocuments(args: ResourceValidationArgs): { path: string; poli
       );
     }
   }
-  return documents.filter(({ policy }) => policy !== undefined && policy !== null && policy !== "");
+  return documents.filter(({ policy }) => given(policy) && policy !== "");
 }
 
 function notJson(what: string, path: string, grants: InvalidJson): string {
@@ -423,12 +433,7 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
     },
   },
   validateResource: validateTypes(IAM_TYPES, (args, reportViolation) => {
-    const config: IamNoAdminAccessArgs = {
-      deniedManagedPolicies: [...DEFAULT_DENIED_MANAGED_POLICIES],
-      deniedActions: [...DEFAULT_DENIED_ACTIONS],
-      escalationActions: [...DEFAULT_ESCALATION_ACTIONS],
-      ...args.getConfig<Partial<IamNoAdminAccessArgs>>(),
-    };
+    const config = configOf<IamNoAdminAccessArgs>(args, iamNoAdminAccess);
     const what = `${typeName(args.type)} '${args.name}'`;
     const deniedNames = config.deniedManagedPolicies.map((name) => name.toLowerCase());
 
@@ -459,7 +464,7 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
     }
 
     const trust = args.type === TYPES.iamRole ? at(args.props, "assumeRolePolicy") : undefined;
-    if (trust !== undefined && trust !== null && trust !== "") {
+    if (given(trust) && trust !== "") {
       const grants = publicTrustGrants(trust);
       if (grants instanceof InvalidJson) {
         reportViolation(notJson(what, "assumeRolePolicy", grants));

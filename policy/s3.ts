@@ -9,7 +9,7 @@ import { Statement, hasEffect, isEveryone, readStatements } from "./iam-document
 import { ACTION, RESOURCE, covers, matches } from "./iam-patterns";
 import { refersTo } from "./links";
 import { BUCKET_ACL_TYPES, BUCKET_TYPES, TYPES } from "./resources";
-import { InvalidJson, UNKNOWN, Unknown, at, elements, isUnknown, show } from "./values";
+import { InvalidJson, UNKNOWN, Unknown, at, elements, given, isUnknown, show } from "./values";
 
 /** The four Block Public Access settings; each must be true. */
 export const PUBLIC_ACCESS_SETTINGS = [
@@ -291,7 +291,7 @@ export const s3BucketTlsOnly: StackValidationPolicy = {
       // A bucket's own (deprecated) `policy` input counts as a bucket policy too.
       const documents: { owner: PolicyResource; policy: unknown }[] = [];
       const inline = at(bucket.props, "policy");
-      if (inline !== undefined && inline !== null && inline !== "") {
+      if (given(inline) && inline !== "") {
         documents.push({ owner: bucket, policy: inline });
       }
       let undecided = false;
