@@ -93,20 +93,12 @@ export class Image extends pulumi.ComponentResource {
   constructor(name: string, args: ImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("batchpy:image:Image", name, {}, opts);
     validateImageArgs(name, args);
-
     if (args.imageUri !== undefined) {
       this.imageUri = pulumi.output(args.imageUri);
-    } else {
-      const repository = this.repository(name, args);
-      const digest = this.buildAndPush(name, args, repository);
-      this.imageUri = pulumi.interpolate`${repository.repositoryUrl}@${digest}`;
-      this.repositoryUrl = repository.repositoryUrl;
+      this.registerOutputs({ imageUri: this.imageUri });
+      return;
     }
-    this.registerOutputs({ imageUri: this.imageUri, repositoryUrl: this.repositoryUrl });
-  }
 
-  /** The ECR repository: scans on push, keeps the last `keepImages` images. */
-  private repository(name: string, args: ImageArgs): aws.ecr.Repository {
     const repository = new aws.ecr.Repository(
       `${name}-repo`,
       {
@@ -125,15 +117,7 @@ export class Image extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    return repository;
-  }
 
-  /** Builds the context and pushes it to `repository`; the pushed image's digest. */
-  private buildAndPush(
-    name: string,
-    args: ImageArgs,
-    repository: aws.ecr.Repository,
-  ): pulumi.Output<string> {
     const context = args.context ?? "container";
     const contextHash = hashBuildContext(path.resolve(args.projectRoot ?? process.cwd(), context));
     const credentials = aws.ecr.getAuthorizationTokenOutput(
@@ -166,7 +150,10 @@ export class Image extends pulumi.ComponentResource {
       // the repository's lifecycle policy instead, and `forceDestroy` empties it.
       { parent: this, retainOnDelete: true },
     );
-    return image.digest;
+
+    this.imageUri = pulumi.interpolate`${repository.repositoryUrl}@${image.digest}`;
+    this.repositoryUrl = repository.repositoryUrl;
+    this.registerOutputs({ imageUri: this.imageUri, repositoryUrl: this.repositoryUrl });
   }
 }
 

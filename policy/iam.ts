@@ -129,8 +129,6 @@ export function managedPolicyName(arn: string): string {
   return slash >= 0 ? arn.slice(slash + 1) : arn;
 }
 
-export { isWildcardResource };
-
 /**
  * `"s3:get*" (which grants s3:GetObject)`, or just `"s3:*"` when the pattern is the entry;
  * `why` is added to the parenthesis (`, a privilege escalation`).

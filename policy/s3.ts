@@ -35,11 +35,6 @@ function publicAcl(props: unknown): string | undefined {
   return typeof acl === "string" && PUBLIC_ACLS.includes(acl) ? acl : undefined;
 }
 
-/** Whether `block` is attached to `bucket`, or cannot be told yet. */
-function attached(block: PolicyResource, bucket: PolicyResource): boolean | Unknown {
-  return refersTo(block, "bucket", bucket);
-}
-
 export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
   name: "s3-bucket-public-access-blocked",
   description:
@@ -85,7 +80,7 @@ export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
           bucket.urn,
         );
       }
-      const links = blocks.map((block) => attached(block, bucket));
+      const links = blocks.map((block) => refersTo(block, "bucket", bucket));
       if (!links.includes(true) && !links.includes(UNKNOWN)) {
         reportViolation(
           `S3 bucket '${bucket.name}' has no BucketPublicAccessBlock, so a bucket policy or ACL ` +
