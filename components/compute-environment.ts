@@ -306,7 +306,6 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
       const instanceTypes = args.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
       computeResources = {
         ...common,
-        // Passed through unchanged: the policy pack, not this component, rejects a floor.
         minVcpus: args.minVcpus ?? DEFAULT_MIN_VCPUS,
         instanceTypes: [...instanceTypes],
         allocationStrategy:
