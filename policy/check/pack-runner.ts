@@ -4,7 +4,7 @@
  * `@pulumi/pulumi/cmd/run-policy-pack` does for the Pulumi CLI — Pulumi's own `run()` loads
  * the pack, which serves the Analyzer and prints its port — with one difference: the pack's
  * TypeScript comes through bin/register.js (transpiled once, cached by content) instead of
- * ts-node type-checking the pack at every start, about 2 s of a 3 s start. `tsc --noEmit`
+ * ts-node type-checking the pack at every start. `tsc --noEmit`
  * (`npm test`) checks the same files with the same settings; `pulumi preview
  * --policy-pack policy` still runs the pack through ts-node.
  */
@@ -26,7 +26,7 @@ interface PulumiRun {
  */
 const EXIT_LOGGED = 32;
 
-function main(args: readonly string[]): void {
+async function main(args: readonly string[]): Promise<void> {
   if (args.length < 2) {
     console.error("usage: pack-runner <engine-address> <pack-dir>");
     process.exit(2);
@@ -52,20 +52,16 @@ function main(args: readonly string[]): void {
   const runModule = require.resolve("@pulumi/pulumi/cmd/run-policy-pack/run", {
     paths: [packDir],
   });
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const pulumiRun = require(runModule) as PulumiRun;
-  void pulumiRun
-    .run({
-      argv: { _: [packDir] },
-      programStarted: () => {
-        programRunning = true;
-      },
-      reportLoggedError: (err) => logged.add(err),
-      typeScript: false,
-    })
-    .then(() => {
-      programRunning = false;
-    });
+  const pulumiRun = (await import(runModule)) as PulumiRun;
+  await pulumiRun.run({
+    argv: { _: [packDir] },
+    programStarted: () => {
+      programRunning = true;
+    },
+    reportLoggedError: (err) => logged.add(err),
+    typeScript: false,
+  });
+  programRunning = false;
 }
 
-main(process.argv.slice(2));
+void main(process.argv.slice(2));

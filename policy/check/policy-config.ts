@@ -4,7 +4,7 @@
  * every policy's level; the result is validated against each policy's `configSchema`
  * before anything is sent to the pack.
  */
-import type { default as Ajv, ErrorObject, ValidateFunction } from "ajv";
+import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
 import { ParseError, parse, printParseErrorCode } from "jsonc-parser";
 import { definedOnly } from "../../components/defined";
 import {
@@ -126,25 +126,18 @@ export function parsePolicyPackConfig(text: string, file: string): PolicyPackCon
   return config;
 }
 
-/** One ajv instance and each schema compiled once, all loaded on first use. */
+/** One ajv instance and each schema compiled once, made on first use. */
 let schemaValidator: { ajv: Ajv; compiled: Map<string, ValidateFunction> } | undefined;
 
-/**
- * Loads ajv, the first time. `policy:check` calls it while the pack process starts, so that
- * loading it costs the check nothing when the program is evaluated first; anything else
- * loads it with its first validation.
- */
+/** The ajv instance, made the first time (`policy:check` makes it while the pack process starts). */
 export function loadSchemaValidator(): { ajv: Ajv; compiled: Map<string, ValidateFunction> } {
   if (schemaValidator === undefined) {
-    // Loaded here, not at the top, so that commands that read no policy config never load it.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { default: AjvClass } = require("ajv") as typeof import("ajv");
     schemaValidator = {
       // Every problem, not just the first; keywords ajv does not know are ignored, as the
       // engine's gojsonschema ignores them. The schemas themselves are not checked against
       // the draft-07 meta-schema (compiling it is most of ajv's start-up cost); the pack's
       // own schemas are, in test/policy/check-config.test.ts.
-      ajv: new AjvClass({ allErrors: true, strict: false, validateSchema: false, logger: false }),
+      ajv: new Ajv({ allErrors: true, strict: false, validateSchema: false, logger: false }),
       compiled: new Map(),
     };
   }
