@@ -106,8 +106,11 @@ function javascriptFor(filename, source) {
   const cached = cachePath(filename, source);
   try {
     return fs.readFileSync(cached, "utf8");
-  } catch {
+  } catch (err) {
     // Not transpiled yet (or the cache was removed): do it now and keep it.
+    if (err.code !== "ENOENT") {
+      throw err;
+    }
   }
   const { ts, options } = loadCompiler();
   const out = ts.transpileModule(source, {
@@ -132,8 +135,11 @@ function javascriptFor(filename, source) {
     const tmp = `${cached}.${process.pid}.${crypto.randomBytes(4).toString("hex")}`;
     fs.writeFileSync(tmp, js);
     fs.renameSync(tmp, cached);
-  } catch {
-    // A read-only checkout still runs, only without the cache.
+  } catch (err) {
+    // A read-only checkout (or a full disk) still runs, only without the cache.
+    if (!["EACCES", "EPERM", "EROFS", "ENOSPC"].includes(err.code)) {
+      throw err;
+    }
   }
   return js;
 }
