@@ -40,7 +40,7 @@ export type { JobDetail, JobSummary, JobStatus };
 const MAX_ATTEMPTS = 10;
 
 /** DescribeJobs takes at most 100 job IDs per call. */
-export const DESCRIBE_BATCH = 100;
+const DESCRIBE_BATCH = 100;
 
 /** DescribeJobs calls in flight for one describeJobs (a 10,000-child sweep is 100 calls). */
 const DESCRIBE_CONCURRENCY = 10;
