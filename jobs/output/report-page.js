@@ -180,20 +180,14 @@
   function visibleRows() {
     var text = document.getElementById("filter").value.trim().toLowerCase();
     var status = document.getElementById("status-filter").value;
-    var out = rows.filter(function (r) {
-      if (status !== "" && r.status !== status) {
-        return false;
-      }
-      if (text === "") {
-        return true;
-      }
-      return columns.some(function (c) {
-        var v = c.get(r);
-        return v !== undefined && String(v).toLowerCase().indexOf(text) >= 0;
-      });
-    });
+    var matches = (v) => v !== undefined && String(v).toLowerCase().includes(text);
+    var out = rows.filter(
+      (r) =>
+        (status === "" || r.status === status) &&
+        (text === "" || columns.some((c) => matches(c.get(r)))),
+    );
     if (sortState.key !== null) {
-      var col = columns.filter((c) => c.key === sortState.key)[0];
+      var col = columns.find((c) => c.key === sortState.key);
       out.sort((a, b) => compare(col, a, b));
     }
     return out;
@@ -269,10 +263,7 @@
         "Showing the first " + TIMELINE_MAX + " of " + timed.length + " runs by creation time.";
       timed = timed.slice(0, TIMELINE_MAX);
     }
-    var t0 = Math.min.apply(
-      null,
-      timed.map((r) => r.createdAt || r.startedAt),
-    );
+    var t0 = timed[0].createdAt || timed[0].startedAt; // the earliest: sorted by it
     var now = Date.parse(data.generatedAt);
     var sec = (ms) => (ms - t0) / 1000;
     var canvas = document.getElementById("timeline");
