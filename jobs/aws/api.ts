@@ -14,29 +14,21 @@ import type { Readable } from "stream";
 import {
   BatchClient,
   DescribeJobsCommand,
-  ListJobsCommand,
-  type ListJobsCommandInput,
   SubmitJobCommand,
   TerminateJobCommand,
+  paginateListJobs,
+  type ListJobsCommandInput,
   type JobDetail,
   type JobStatus,
   type JobSummary,
 } from "@aws-sdk/client-batch";
-import type { LeanGet } from "./lean-get";
 import type { S3Client } from "@aws-sdk/client-s3";
-import type {
-  CloudWatchLogsClient,
-  GetLogEventsCommandOutput,
-} from "@aws-sdk/client-cloudwatch-logs";
+import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { AdaptiveRetryStrategy } from "@smithy/core/retry";
-import type {
-  RetryErrorInfo,
-  RetryStrategyV2,
-  RetryToken,
-  StandardRetryToken,
-} from "@smithy/types";
+import type { RetryErrorInfo, RetryToken, StandardRetryToken } from "@smithy/types";
 import type { SubmitJobRequest } from "../input/job-file";
 import { definedOnly } from "../../components/defined";
+import { runPool } from "./pool";
 
 export type { JobDetail, JobSummary, JobStatus };
 
@@ -45,21 +37,22 @@ export type { JobDetail, JobSummary, JobStatus };
  * adaptive mode, which also slows the client down after a throttle; 10 attempts ride out a
  * burst of several seconds instead of failing a 1,000-job submission.
  */
-export const MAX_ATTEMPTS = 10;
+const MAX_ATTEMPTS = 10;
 
 /** DescribeJobs takes at most 100 job IDs per call. */
-export const DESCRIBE_BATCH = 100;
+const DESCRIBE_BATCH = 100;
 
-/** ListJobs returns at most 1,000 jobs per page when a status is given. */
-export const LIST_PAGE_SIZE = 1000;
-
-/** ...and at most 100 when a filter is given (ListJobs `maxResults`, API reference). */
-export const FILTERED_PAGE_SIZE = 100;
+/** DescribeJobs calls in flight for one describeJobs (a 10,000-child sweep is 100 calls). */
+const DESCRIBE_CONCURRENCY = 10;
 
 /**
- * How long a SubmitJob request may take before the tool stops waiting and reconciles by
- * token instead. A SubmitJob answer takes ~0.1-0.2 s; 30 s is far past any healthy one.
+ * ListJobs returns at most 1,000 jobs per page when a status is given, and at most 100 when
+ * a filter is given (ListJobs `maxResults`, API reference).
  */
+const LIST_PAGE_SIZE = 1000;
+const FILTERED_PAGE_SIZE = 100;
+
+/** How long a SubmitJob request may take before the tool stops waiting and reconciles by token. */
 export const SUBMIT_TIMEOUT_MS = 30_000;
 
 /** Connecting must be quick; nothing has been sent while it is under way. */
@@ -71,9 +64,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
  */
 const NOT_SENT_CODES = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"];
 
-function errorCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return typeof code === "string" ? code : undefined;
+function notSent(err: unknown): boolean {
+  return NOT_SENT_CODES.includes(String((err as { code?: unknown } | undefined)?.code));
 }
 
 /** Whether the SDK may retry a failed SubmitJob: only if AWS cannot have created the job. */
@@ -81,7 +73,7 @@ export function submitRetryable(info: {
   readonly errorType: RetryErrorInfo["errorType"];
   readonly error?: unknown;
 }): boolean {
-  return info.errorType === "THROTTLING" || NOT_SENT_CODES.includes(errorCode(info.error) ?? "");
+  return info.errorType === "THROTTLING" || notSent(info.error);
 }
 
 /**
@@ -91,23 +83,15 @@ export function submitRetryable(info: {
  * job. Those surface at once, and jobs:submit reconciles by token before sending again.
  * Throttling (429 TooManyRequestsException) is retried: AWS created nothing.
  */
-export class SubmitRetryStrategy implements RetryStrategyV2 {
-  private readonly inner: AdaptiveRetryStrategy;
-  constructor(maxAttempts: number) {
-    this.inner = new AdaptiveRetryStrategy(maxAttempts);
-  }
-  acquireInitialRetryToken(scope: string): Promise<RetryToken> {
-    return this.inner.acquireInitialRetryToken(scope);
-  }
-  refreshRetryTokenForRetry(token: StandardRetryToken, info: RetryErrorInfo): Promise<RetryToken> {
-    if (!submitRetryable(info)) {
-      // The SDK then throws the request's own error.
-      return Promise.reject(new Error("SubmitJob is not retried after this failure"));
-    }
-    return this.inner.refreshRetryTokenForRetry(token, info);
-  }
-  recordSuccess(token: StandardRetryToken): void {
-    this.inner.recordSuccess(token);
+class SubmitRetryStrategy extends AdaptiveRetryStrategy {
+  override refreshRetryTokenForRetry(
+    token: StandardRetryToken,
+    info: RetryErrorInfo,
+  ): Promise<RetryToken> {
+    return submitRetryable(info)
+      ? super.refreshRetryTokenForRetry(token, info)
+      : // The SDK then throws the request's own error.
+        Promise.reject(new Error("SubmitJob is not retried after this failure"));
   }
 }
 
@@ -119,17 +103,10 @@ export class SubmitRetryStrategy implements RetryStrategyV2 {
 export function submitFailure(err: unknown): "refused" | "unknown" {
   const status = (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
     ?.httpStatusCode;
-  if (status !== undefined && status >= 400 && status < 500) {
-    return "refused";
-  }
-  if (NOT_SENT_CODES.includes(errorCode(err) ?? "")) {
-    return "refused";
-  }
+  const answered4xx = status !== undefined && status >= 400 && status < 500;
   // Credentials that cannot be loaded fail before any request is built.
-  if (err instanceof Error && err.name === "CredentialsProviderError") {
-    return "refused";
-  }
-  return "unknown";
+  const noCredentials = err instanceof Error && err.name === "CredentialsProviderError";
+  return answered4xx || notSent(err) || noCredentials ? "refused" : "unknown";
 }
 
 export interface BatchApi {
@@ -140,7 +117,10 @@ export interface BatchApi {
    * JOB_NAME filter is case-insensitive, so other casings are dropped here.
    */
   listJobsByName(jobQueue: string, jobName: string): Promise<JobSummary[]>;
-  /** Any number of IDs; batched by 100. Unknown IDs are simply absent from the result. */
+  /**
+   * Any number of IDs: calls of 100, several in flight; the first failure is thrown. Unknown
+   * IDs are simply absent from the result.
+   */
   describeJobs(jobIds: readonly string[]): Promise<JobDetail[]>;
   /**
    * Children of an array job in `status` (all pages). The status is required: without one,
@@ -227,63 +207,33 @@ export interface ClientOptions {
   readonly submitTimeoutMs?: number;
 }
 
-function common(opts: ClientOptions): { region?: string; retryMode: string; maxAttempts: number } {
-  return {
-    ...definedOnly({ region: opts.region }),
-    retryMode: "adaptive",
-    maxAttempts: MAX_ATTEMPTS,
-  };
-}
-
 function unexpected(operation: string, response: unknown): Error {
   const shown = { ...((response ?? {}) as Record<string, unknown>) };
   delete shown.$metadata;
   return new Error(`${operation} returned an unexpected response: ${JSON.stringify(shown)}`);
 }
 
-/** DescribeJobs, DESCRIBE_BATCH IDs a call, one call after another. */
-async function describeInPages(
-  client: () => BatchClient,
-  jobIds: readonly string[],
-): Promise<JobDetail[]> {
-  const details: JobDetail[] = [];
-  for (let i = 0; i < jobIds.length; i += DESCRIBE_BATCH) {
-    const out = await client().send(
-      new DescribeJobsCommand({ jobs: jobIds.slice(i, i + DESCRIBE_BATCH) as string[] }),
-    );
-    if (!Array.isArray(out.jobs)) {
-      throw unexpected("DescribeJobs", out);
-    }
-    details.push(...out.jobs);
-  }
-  return details;
-}
-
-/** Every page of one ListJobs query, following nextToken to the end. */
+/** Every page of one ListJobs query. */
 async function listAllJobs(
-  client: () => BatchClient,
-  input: Omit<ListJobsCommandInput, "nextToken">,
+  client: BatchClient,
+  input: ListJobsCommandInput,
 ): Promise<JobSummary[]> {
   const all: JobSummary[] = [];
-  let nextToken: string | undefined;
-  do {
-    const out = await client().send(
-      new ListJobsCommand({ ...input, ...definedOnly({ nextToken }) }),
-    );
-    all.push(...(out.jobSummaryList ?? []));
-    nextToken = out.nextToken;
-  } while (nextToken !== undefined && nextToken !== "");
+  for await (const page of paginateListJobs({ client }, input)) {
+    all.push(...(page.jobSummaryList ?? []));
+  }
   return all;
 }
 
-/**
- * `client` is called on first use, so commands that never call Batch never build a client;
- * `submitClient` (default: `client`) is the one whose retries cannot duplicate a job.
- */
-export function createBatchApi(
-  client: () => BatchClient,
-  submitClient: () => BatchClient = client,
-): BatchApi {
+/** `submitClient` is the client whose retries cannot duplicate a job. */
+function batchApi(client: () => BatchClient, submitClient: () => BatchClient): BatchApi {
+  const describePage = async (jobs: string[]): Promise<JobDetail[]> => {
+    const out = await client().send(new DescribeJobsCommand({ jobs }));
+    if (!Array.isArray(out.jobs)) {
+      throw unexpected("DescribeJobs", out);
+    }
+    return out.jobs;
+  };
   return {
     async submitJob(request) {
       const out = await submitClient().send(new SubmitJobCommand(request));
@@ -292,10 +242,24 @@ export function createBatchApi(
       }
       return { jobId: out.jobId, ...definedOnly({ jobArn: out.jobArn }) };
     },
-    describeJobs: (jobIds) => describeInPages(client, jobIds),
+    async describeJobs(jobIds) {
+      const pages: string[][] = [];
+      for (let i = 0; i < jobIds.length; i += DESCRIBE_BATCH) {
+        pages.push(jobIds.slice(i, i + DESCRIBE_BATCH));
+      }
+      const outcomes = await runPool(pages, describePage, {
+        concurrency: DESCRIBE_CONCURRENCY,
+        stopOnError: true,
+      });
+      const failed = outcomes.find((o) => o.status === "rejected");
+      if (failed !== undefined) {
+        throw failed.reason;
+      }
+      return outcomes.flatMap((o) => (o.status === "fulfilled" ? o.value : []));
+    },
     listJobsByName: async (jobQueue, jobName) =>
       (
-        await listAllJobs(client, {
+        await listAllJobs(client(), {
           jobQueue,
           // With a filter, ListJobs ignores jobStatus and returns jobs of every status.
           filters: [{ name: "JOB_NAME", values: [jobName] }],
@@ -303,212 +267,150 @@ export function createBatchApi(
         })
       ).filter((j) => j.jobName === jobName),
     listArrayChildren: (arrayJobId, status) =>
-      listAllJobs(client, { arrayJobId, jobStatus: status, maxResults: LIST_PAGE_SIZE }),
+      listAllJobs(client(), { arrayJobId, jobStatus: status, maxResults: LIST_PAGE_SIZE }),
     async terminateJob(jobId, reason) {
       await client().send(new TerminateJobCommand({ jobId, reason }));
     },
   };
 }
 
-/**
- * The S3 and CloudWatch Logs packages load on first use: a submit of job files calls neither
- * before its first SubmitJob, and only `logs` and `watch --logs` read CloudWatch. Each is
- * imported once and kept: compiled to CommonJS, every `import()` copies the package's
- * thousand-odd exports into a new object, which a report's metrics reads would pay per call.
- */
-let s3Module: Promise<typeof import("@aws-sdk/client-s3")> | undefined;
-let logsModule: Promise<typeof import("@aws-sdk/client-cloudwatch-logs")> | undefined;
-const s3Sdk = (): Promise<typeof import("@aws-sdk/client-s3")> =>
-  (s3Module ??= import("@aws-sdk/client-s3"));
-const logsSdk = (): Promise<typeof import("@aws-sdk/client-cloudwatch-logs")> =>
-  (logsModule ??= import("@aws-sdk/client-cloudwatch-logs"));
+/** A client with its SDK module, both made on first use. */
+type Lazy<Sdk, Client> = () => Promise<{ readonly sdk: Sdk; readonly client: Client }>;
 
-/** A listing page's objects as the tool holds them (the ETag without its quotes). */
-function remoteObjects(
-  contents: readonly { Key?: string; Size?: number; LastModified?: Date; ETag?: string }[],
-): RemoteObject[] {
-  return contents.flatMap((o) =>
-    o.Key !== undefined
-      ? [
-          {
-            key: o.Key,
-            size: o.Size ?? 0,
-            lastModified: o.LastModified ?? new Date(0),
-            ...definedOnly({ etag: o.ETag?.replace(/"/g, "") }),
-          },
-        ]
-      : [],
-  );
-}
-
-/** Per bucket, the lean reader of small objects (lean-get.ts), made on the first read. */
-function leanReaders(
-  client: () => Promise<S3Client>,
-): (bucket: string) => Promise<LeanGet | undefined> {
-  const made = new Map<string, Promise<LeanGet | undefined>>();
-  return (bucket) => {
-    let reader = made.get(bucket);
-    if (reader === undefined) {
-      reader = import("./lean-get")
-        .then(async ({ leanGetter }) => leanGetter(await client(), bucket))
-        .catch(() => undefined);
-      made.set(bucket, reader);
+function storageApi(s3: Lazy<typeof import("@aws-sdk/client-s3"), S3Client>): StorageApi {
+  const body = async (bucket: string, key: string) => {
+    const { sdk, client } = await s3();
+    const out = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key }));
+    if (out.Body === undefined) {
+      throw unexpected("GetObject", out);
     }
-    return reader;
+    return out.Body;
   };
-}
-
-export function createStorageApi(client: () => Promise<S3Client>): StorageApi {
-  const leanFor = leanReaders(client);
   return {
-    async putObject(bucket, key, body, contentType) {
-      const { PutObjectCommand } = await s3Sdk();
-      await (
-        await client()
-      ).send(
-        new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }),
+    async putObject(bucket, key, text, contentType) {
+      const { sdk, client } = await s3();
+      await client.send(
+        new sdk.PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: text,
+          ContentType: contentType,
+        }),
       );
     },
     async listObjects(bucket, prefix) {
-      const { ListObjectsV2Command } = await s3Sdk();
+      const { sdk, client } = await s3();
       const all: RemoteObject[] = [];
-      let token: string | undefined;
-      do {
-        const out = await (
-          await client()
-        ).send(
-          new ListObjectsV2Command({
-            Bucket: bucket,
-            Prefix: prefix,
-            ...definedOnly({ ContinuationToken: token }),
-          }),
-        );
-        all.push(...remoteObjects(out.Contents ?? []));
-        token = out.IsTruncated === true ? out.NextContinuationToken : undefined;
-      } while (token !== undefined);
+      for await (const page of sdk.paginateListObjectsV2(
+        { client },
+        { Bucket: bucket, Prefix: prefix },
+      )) {
+        for (const o of page.Contents ?? []) {
+          if (o.Key !== undefined) {
+            all.push({
+              key: o.Key,
+              size: o.Size ?? 0,
+              lastModified: o.LastModified ?? new Date(0),
+              ...definedOnly({ etag: o.ETag?.replace(/"/g, "") }),
+            });
+          }
+        }
+      }
       return all;
     },
     async download(bucket, key, file) {
-      const { GetObjectCommand } = await s3Sdk();
-      const out = await (await client()).send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      if (out.Body === undefined) {
-        throw unexpected("GetObject", out);
-      }
+      const stream = await body(bucket, key);
       await fs.promises.mkdir(path.dirname(file), { recursive: true });
-      await pipeline(out.Body as Readable, fs.createWriteStream(file));
+      await pipeline(stream as Readable, fs.createWriteStream(file));
     },
-    async getText(bucket, key) {
-      const text = await (await leanFor(bucket))?.(key);
-      if (text !== undefined) {
-        return text;
-      }
-      const { GetObjectCommand } = await s3Sdk();
-      const out = await (await client()).send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      if (out.Body === undefined) {
-        throw unexpected("GetObject", out);
-      }
-      return out.Body.transformToString("utf-8");
-    },
+    getText: async (bucket, key) => (await body(bucket, key)).transformToString("utf-8"),
   };
 }
 
-/** Whether `err` is the service's "no such log group or stream" answer. */
-export function isResourceNotFound(err: unknown): boolean {
-  return err instanceof Error && err.name === "ResourceNotFoundException";
-}
+const eventsOf = (events: readonly LogEvent[] | undefined): LogEvent[] =>
+  (events ?? []).map((e) => ({ timestamp: e.timestamp, message: e.message }));
 
-export function createLogsApi(client: () => Promise<CloudWatchLogsClient>): LogsApi {
+function logsApi(
+  logs: Lazy<typeof import("@aws-sdk/client-cloudwatch-logs"), CloudWatchLogsClient>,
+): LogsApi {
   return {
     async filterLogEvents(args) {
-      const { FilterLogEventsCommand } = await logsSdk();
-      const out = await (
-        await client()
-      ).send(
-        new FilterLogEventsCommand({
-          logGroupName: args.logGroupName,
-          filterPattern: args.filterPattern,
-          startTime: args.startTime,
-          endTime: args.endTime,
-          ...definedOnly({ nextToken: args.nextToken }),
-        }),
-      );
-      return {
-        events: (out.events ?? []).map((e) => ({ timestamp: e.timestamp, message: e.message })),
-        ...definedOnly({ nextToken: out.nextToken }),
-      };
+      const { sdk, client } = await logs();
+      const out = await client.send(new sdk.FilterLogEventsCommand(args));
+      return { events: eventsOf(out.events), ...definedOnly({ nextToken: out.nextToken }) };
     },
     async getLogEvents(args) {
-      const { GetLogEventsCommand } = await logsSdk();
-      let out: GetLogEventsCommandOutput;
+      const { sdk, client } = await logs();
       try {
-        out = await (
-          await client()
-        ).send(
-          new GetLogEventsCommand({
-            logGroupName: args.logGroupName,
-            logStreamName: args.logStreamName,
-            startFromHead: true,
-            ...definedOnly({ nextToken: args.nextToken }),
-          }),
+        const out = await client.send(
+          new sdk.GetLogEventsCommand({ ...args, startFromHead: true }),
         );
+        return {
+          events: eventsOf(out.events),
+          ...definedOnly({ nextForwardToken: out.nextForwardToken }),
+        };
       } catch (err) {
-        if (isResourceNotFound(err)) {
+        if (err instanceof Error && err.name === "ResourceNotFoundException") {
           return { events: [], missing: true };
         }
         throw err;
       }
-      return {
-        events: (out.events ?? []).map((e) => ({ timestamp: e.timestamp, message: e.message })),
-        ...definedOnly({ nextForwardToken: out.nextForwardToken }),
-      };
     },
   };
 }
 
+/** `make()` once, on the first call. */
+function once<T>(make: () => T): () => T {
+  let made: { value: T } | undefined;
+  return () => (made ??= { value: make() }).value;
+}
+
 /**
  * Clients are created on first use, so `jobs:watch` never builds an S3 client and
- * `--dry-run` never touches the network.
+ * `--dry-run` never touches the network. The S3 and CloudWatch Logs packages load then too:
+ * a submit of job files calls neither before its first SubmitJob.
  */
 export function createAwsClients(opts: ClientOptions = {}): AwsClients {
   const env = opts.env ?? process.env;
-  let batch: BatchClient | undefined;
-  let submitter: BatchClient | undefined;
-  let s3: S3Client | undefined;
-  let logs: CloudWatchLogsClient | undefined;
-  let s3Made: Promise<S3Client> | undefined;
-  let logsMade: Promise<CloudWatchLogsClient> | undefined;
-  const batchClient = (): BatchClient => (batch ??= new BatchClient(common(opts)));
-  const submitClient = (): BatchClient =>
-    (submitter ??= new BatchClient({
-      ...common(opts),
-      retryStrategy: new SubmitRetryStrategy(MAX_ATTEMPTS),
-      requestHandler: {
-        requestTimeout: opts.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
-        throwOnRequestTimeout: true,
-        connectionTimeout: CONNECT_TIMEOUT_MS,
-      },
-    }));
-  const s3Client = (): Promise<S3Client> =>
-    (s3Made ??= s3Sdk().then(
-      (sdk) =>
-        (s3 = new sdk.S3Client({
-          ...common(opts),
-          // S3-compatible endpoints (MinIO, LocalStack, s3rver) serve buckets by path, not by
-          // virtual host; real S3 keeps the SDK's default.
-          forcePathStyle: Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL),
-        })),
-    ));
-  const logsClient = (): Promise<CloudWatchLogsClient> =>
-    (logsMade ??= logsSdk().then((sdk) => (logs = new sdk.CloudWatchLogsClient(common(opts)))));
+  const common = {
+    ...definedOnly({ region: opts.region }),
+    retryMode: "adaptive",
+    maxAttempts: MAX_ATTEMPTS,
+  };
+  const made: { destroy(): void }[] = [];
+  const kept = <C extends { destroy(): void }>(client: C): C => {
+    made.push(client);
+    return client;
+  };
+  const batch = once(() => kept(new BatchClient(common)));
+  const submitter = once(() =>
+    kept(
+      new BatchClient({
+        ...common,
+        retryStrategy: new SubmitRetryStrategy(MAX_ATTEMPTS),
+        requestHandler: {
+          requestTimeout: opts.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
+          throwOnRequestTimeout: true,
+          connectionTimeout: CONNECT_TIMEOUT_MS,
+        },
+      }),
+    ),
+  );
+  const s3 = once(async () => {
+    const sdk = await import("@aws-sdk/client-s3");
+    // S3-compatible endpoints (MinIO, LocalStack, s3rver) serve buckets by path, not by
+    // virtual host; real S3 keeps the SDK's default.
+    const forcePathStyle = Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
+    return { sdk, client: kept(new sdk.S3Client({ ...common, forcePathStyle })) };
+  });
+  const logs = once(async () => {
+    const sdk = await import("@aws-sdk/client-cloudwatch-logs");
+    return { sdk, client: kept(new sdk.CloudWatchLogsClient(common)) };
+  });
   return {
-    batch: createBatchApi(batchClient, submitClient),
-    storage: createStorageApi(s3Client),
-    logs: createLogsApi(logsClient),
-    destroy() {
-      batch?.destroy();
-      submitter?.destroy();
-      s3?.destroy();
-      logs?.destroy();
-    },
+    batch: batchApi(batch, submitter),
+    storage: storageApi(s3),
+    logs: logsApi(logs),
+    destroy: () => made.forEach((c) => c.destroy()),
   };
 }

@@ -3,7 +3,6 @@
  * jobs by status, with the reason and exit code of each failure.
  */
 import type { AwsClients, JobDetail } from "../aws/api";
-import { DESCRIBE_BATCH } from "../aws/api";
 import { createProgress, openStack, sleep, type Context, type StackOptions } from "../context";
 import {
   BadInputError,
@@ -14,7 +13,6 @@ import {
   describeError,
 } from "../errors";
 import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
-import { runPool } from "../aws/pool";
 import {
   attemptJobId,
   isRetryEntry,
@@ -76,29 +74,16 @@ export function selectEntries(
   return entries;
 }
 
-/** DescribeJobs for many IDs: batches of 100, a few in parallel. */
+/** DescribeJobs for many IDs; a failure ends the command. */
 export async function describeMany(
   clients: AwsClients,
   ids: readonly string[],
 ): Promise<JobDetail[]> {
-  const chunks: string[][] = [];
-  for (let i = 0; i < ids.length; i += DESCRIBE_BATCH) {
-    chunks.push(ids.slice(i, i + DESCRIBE_BATCH));
+  try {
+    return await clients.batch.describeJobs(ids);
+  } catch (err) {
+    throw new FatalError(`DescribeJobs failed: ${describeError(err)}`);
   }
-  const outcomes = await runPool(chunks, (c) => clients.batch.describeJobs(c), {
-    concurrency: 5,
-    stopOnError: true,
-  });
-  const details: JobDetail[] = [];
-  for (const o of outcomes) {
-    if (o.status === "rejected") {
-      throw new FatalError(`DescribeJobs failed: ${describeError(o.reason)}`);
-    }
-    if (o.status === "fulfilled") {
-      details.push(...o.value);
-    }
-  }
-  return details;
 }
 
 /** Watches (or, with `once`, looks at) the jobs the options name; returns what it saw. */

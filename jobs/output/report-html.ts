@@ -5,7 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { reportDocument, type Report } from "./report-print";
+import { costEstimate, reportDocument, type Report } from "./report-print";
 
 /** Chart.js's self-registering browser build, from the pinned package. */
 function chartJsSource(): string {
@@ -81,7 +81,7 @@ export function renderHtml(report: Report): string {
 <label>status <select id="status-filter"><option value="">all</option></select></label>
 <span id="shown" class="muted"></span></p>
 <div id="table-box"><table id="rows"></table></div></section>
-<script id="report-data" type="application/json">${jsonForScript(reportDocument(report))}</script>
+<script id="report-data" type="application/json">${jsonForScript({ ...reportDocument(report), costEstimate: costEstimate(report) })}</script>
 <script>${scriptSafe(chartJsSource())}</script>
 <script>${scriptSafe(pageScript())}</script>
 </body>

@@ -68,22 +68,9 @@
     }
     return "$" + v.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   }
-  function costLine() {
-    var priced = summary.total - summary.unpriced;
-    var figure =
-      summary.unpriced === 0
-        ? "estimated " + usd(summary.cost)
-        : priced === 0
-          ? "no cost estimate"
-          : "estimated " + usd(summary.cost) + " for " + priced + " of " + summary.total + " rows";
-    return figure + " (" + data.prices.basis + "; an estimate, not a bill)";
-  }
   function isNumeric(values) {
     return (
-      values.length > 0 &&
-      values.every(function (v) {
-        return v !== undefined && v !== "" && isFinite(Number(v));
-      })
+      values.length > 0 && values.every((v) => v !== undefined && v !== "" && isFinite(Number(v)))
     );
   }
 
@@ -101,7 +88,11 @@
       el(
         "p",
         {},
-        summary.total + " row(s) · " + summary.vcpuHours.toFixed(3) + " vCPU-hours · " + costLine(),
+        summary.total +
+          " row(s) · " +
+          summary.vcpuHours.toFixed(3) +
+          " vCPU-hours · " +
+          data.costEstimate,
       ),
     );
     if (summary.unpriced > 0) {
@@ -119,11 +110,7 @@
           "p",
           {},
           "Slowest: " +
-            summary.slowest
-              .map(function (x) {
-                return x.name + " " + duration(x.runSeconds);
-              })
-              .join(", "),
+            summary.slowest.map((x) => x.name + " " + duration(x.runSeconds)).join(", "),
         ),
       );
     }
@@ -148,137 +135,31 @@
   }
 
   // ---------------------------------------------------------------- table
+  /** A column of the row's own field `key`; `opts` may replace `get` and add `num`, `show`. */
+  function field(key, label, opts) {
+    return Object.assign({ key: key, label: label, get: (r) => r[key] }, opts);
+  }
+  /** A parameter or metric column: numeric (sorted as numbers) when every value is a number. */
+  function userColumn(key, name, map) {
+    var get = (r) => r[map].get(name);
+    var values = rows.map(get).filter((v) => v !== undefined);
+    return { key: key, label: name, get: get, num: isNumeric(values) };
+  }
   var columns = [
-    {
-      key: "name",
-      label: "job",
-      get: function (r) {
-        return r.name;
-      },
-    },
-    {
-      key: "status",
-      label: "status",
-      get: function (r) {
-        return r.status;
-      },
-    },
-    {
-      key: "exitCode",
-      label: "exit",
-      num: true,
-      get: function (r) {
-        return r.exitCode;
-      },
-    },
-    {
-      key: "attempts",
-      label: "attempts",
-      num: true,
-      get: function (r) {
-        return r.attempts.length;
-      },
-    },
-    {
-      key: "runs",
-      label: "runs",
-      num: true,
-      get: function (r) {
-        return r.runs;
-      },
-    },
-    {
-      key: "runSeconds",
-      label: "time",
-      num: true,
-      get: function (r) {
-        return r.runSeconds;
-      },
-      show: duration,
-    },
-    {
-      key: "queueSeconds",
-      label: "wait",
-      num: true,
-      get: function (r) {
-        return r.queueSeconds;
-      },
-      show: duration,
-    },
-    {
-      key: "vcpuHours",
-      label: "vCPU-h",
-      num: true,
-      get: function (r) {
-        return r.vcpuHours;
-      },
-      show: function (v) {
-        return v.toFixed(4);
-      },
-    },
-    {
-      key: "cost",
-      label: "cost",
-      num: true,
-      get: function (r) {
-        return r.cost;
-      },
-      show: usd,
-      missing: "no price",
-    },
-  ]
-    .concat(
-      summary.params.map(function (p) {
-        return {
-          key: "param:" + p,
-          label: p,
-          get: function (r) {
-            return r.params.get(p);
-          },
-        };
-      }),
-    )
-    .concat(
-      summary.metrics.map(function (m) {
-        return {
-          key: "metric:" + m,
-          label: m,
-          metric: true,
-          get: function (r) {
-            return r.metrics.get(m);
-          },
-        };
-      }),
-    )
-    .concat([
-      {
-        key: "reason",
-        label: "reason",
-        get: function (r) {
-          return r.reason;
-        },
-      },
-      {
-        key: "files",
-        label: "files",
-        num: true,
-        get: function (r) {
-          return r.files.length;
-        },
-      },
-    ]);
-  columns.forEach(function (c) {
-    if (!c.num && !c.metric && c.key.indexOf("param:") !== 0) {
-      return;
-    }
-    if (c.num === undefined) {
-      c.num = isNumeric(
-        rows.map(c.get).filter(function (v) {
-          return v !== undefined;
-        }),
-      );
-    }
-  });
+    field("name", "job"),
+    field("status", "status"),
+    field("exitCode", "exit", { num: true }),
+    field("attempts", "attempts", { num: true, get: (r) => r.attempts.length }),
+    field("runs", "runs", { num: true }),
+    field("runSeconds", "time", { num: true, show: duration }),
+    field("queueSeconds", "wait", { num: true, show: duration }),
+    field("vcpuHours", "vCPU-h", { num: true, show: (v) => v.toFixed(4) }),
+    field("cost", "cost", { num: true, show: usd, missing: "no price" }),
+  ].concat(
+    summary.params.map((p) => userColumn("param:" + p, p, "params")),
+    summary.metrics.map((m) => userColumn("metric:" + m, m, "metrics")),
+    [field("reason", "reason"), field("files", "files", { num: true, get: (r) => r.files.length })],
+  );
   var sortState = { key: null, dir: 1 };
 
   function compare(col, a, b) {
@@ -299,25 +180,15 @@
   function visibleRows() {
     var text = document.getElementById("filter").value.trim().toLowerCase();
     var status = document.getElementById("status-filter").value;
-    var out = rows.filter(function (r) {
-      if (status !== "" && r.status !== status) {
-        return false;
-      }
-      if (text === "") {
-        return true;
-      }
-      return columns.some(function (c) {
-        var v = c.get(r);
-        return v !== undefined && String(v).toLowerCase().indexOf(text) >= 0;
-      });
-    });
+    var matches = (v) => v !== undefined && String(v).toLowerCase().includes(text);
+    var out = rows.filter(
+      (r) =>
+        (status === "" || r.status === status) &&
+        (text === "" || columns.some((c) => matches(c.get(r)))),
+    );
     if (sortState.key !== null) {
-      var col = columns.filter(function (c) {
-        return c.key === sortState.key;
-      })[0];
-      out.sort(function (a, b) {
-        return compare(col, a, b);
-      });
+      var col = columns.find((c) => c.key === sortState.key);
+      out.sort((a, b) => compare(col, a, b));
     }
     return out;
   }
@@ -361,11 +232,7 @@
           v === undefined ? c.missing || "" : c.show ? c.show(v) : String(v),
         );
         if (c.key === "files" && r.files.length > 0) {
-          td.title = r.files
-            .map(function (f) {
-              return f.key + " (" + f.size + " B)";
-            })
-            .join("\n");
+          td.title = r.files.map((f) => f.key + " (" + f.size + " B)").join("\n");
         }
         tr.appendChild(td);
       });
@@ -384,12 +251,8 @@
 
   function renderTimeline() {
     var timed = rows
-      .filter(function (r) {
-        return r.startedAt !== undefined || r.createdAt !== undefined;
-      })
-      .sort(function (a, b) {
-        return (a.createdAt || a.startedAt) - (b.createdAt || b.startedAt);
-      });
+      .filter((r) => r.startedAt !== undefined || r.createdAt !== undefined)
+      .sort((a, b) => (a.createdAt || a.startedAt) - (b.createdAt || b.startedAt));
     var note = document.getElementById("timeline-note");
     if (timed.length === 0) {
       note.textContent = "No run has started yet.";
@@ -400,42 +263,31 @@
         "Showing the first " + TIMELINE_MAX + " of " + timed.length + " runs by creation time.";
       timed = timed.slice(0, TIMELINE_MAX);
     }
-    var t0 = Math.min.apply(
-      null,
-      timed.map(function (r) {
-        return r.createdAt || r.startedAt;
-      }),
-    );
+    var t0 = timed[0].createdAt || timed[0].startedAt; // the earliest: sorted by it
     var now = Date.parse(data.generatedAt);
-    var sec = function (ms) {
-      return (ms - t0) / 1000;
-    };
+    var sec = (ms) => (ms - t0) / 1000;
     var canvas = document.getElementById("timeline");
     canvas.parentNode.style.height = Math.max(160, 40 + timed.length * 18) + "px";
     charts.timeline = new Chart(canvas, {
       type: "bar",
       data: {
-        labels: timed.map(function (r) {
-          return r.name;
-        }),
+        labels: timed.map((r) => r.name),
         datasets: [
           {
             label: "queue wait",
-            data: timed.map(function (r) {
-              return r.createdAt !== undefined
+            data: timed.map((r) =>
+              r.createdAt !== undefined
                 ? [sec(r.createdAt), sec(r.startedAt || r.stoppedAt || now)]
-                : null;
-            }),
+                : null,
+            ),
             backgroundColor: "rgba(158,158,158,0.45)",
           },
           {
             label: "run (colour: status)",
-            data: timed.map(function (r) {
-              return r.startedAt !== undefined ? [sec(r.startedAt), sec(r.stoppedAt || now)] : null;
-            }),
-            backgroundColor: timed.map(function (r) {
-              return STATUS_COLOURS[r.status] || "#999";
-            }),
+            data: timed.map((r) =>
+              r.startedAt !== undefined ? [sec(r.startedAt), sec(r.stoppedAt || now)] : null,
+            ),
+            backgroundColor: timed.map((r) => STATUS_COLOURS[r.status] || "#999"),
           },
         ],
       },
@@ -490,15 +342,7 @@
       return;
     }
     var numericMetrics = summary.metrics.filter(function (m) {
-      return isNumeric(
-        rows
-          .map(function (r) {
-            return r.metrics.get(m);
-          })
-          .filter(function (v) {
-            return v !== undefined;
-          }),
-      );
+      return isNumeric(rows.map((r) => r.metrics.get(m)).filter((v) => v !== undefined));
     });
     var metrics = numericMetrics.length > 0 ? numericMetrics : summary.metrics;
     var params = summary.params;
@@ -517,14 +361,10 @@
     var y = document.getElementById("metric-y").value;
     var x = document.getElementById("metric-x").value;
     var series = document.getElementById("metric-series").value;
-    var points = rows.filter(function (r) {
-      return r.metrics.has(y) && isFinite(Number(r.metrics.get(y))) && r.params.has(x);
-    });
-    var numericX = isNumeric(
-      points.map(function (r) {
-        return r.params.get(x);
-      }),
+    var points = rows.filter(
+      (r) => r.metrics.has(y) && isFinite(Number(r.metrics.get(y))) && r.params.has(x),
     );
+    var numericX = isNumeric(points.map((r) => r.params.get(x)));
     var categories = [];
     if (!numericX) {
       points.forEach(function (r) {
@@ -551,9 +391,7 @@
     var datasets = Array.from(groups.keys()).map(function (g, i) {
       return {
         label: g,
-        data: groups.get(g).sort(function (a, b) {
-          return a.x - b.x;
-        }),
+        data: groups.get(g).sort((a, b) => a.x - b.x),
         showLine: true,
         borderColor: PALETTE[i % PALETTE.length],
         backgroundColor: PALETTE[i % PALETTE.length],
@@ -576,9 +414,7 @@
               ? {}
               : {
                   stepSize: 1,
-                  callback: function (v) {
-                    return categories[v];
-                  },
+                  callback: (v) => categories[v],
                 },
           },
           y: { title: { display: true, text: y } },
@@ -586,9 +422,7 @@
         plugins: {
           tooltip: {
             callbacks: {
-              label: function (ctx) {
-                return ctx.raw.name + ": " + y + " = " + ctx.raw.y;
-              },
+              label: (ctx) => ctx.raw.name + ": " + y + " = " + ctx.raw.y,
             },
           },
         },

@@ -145,8 +145,8 @@ function formatSummary(report: Report): string[] {
   return lines;
 }
 
-/** The cost line: the figure and its basis, and which rows have no price and why. */
-function formatCost(report: Report): string[] {
+/** The estimate and what it is priced as, for the terminal and the page alike. */
+export function costEstimate(report: Report): string {
   const s = report.summary;
   const priced = s.total - s.unpriced;
   const figure =
@@ -155,9 +155,13 @@ function formatCost(report: Report): string[] {
       : priced === 0
         ? "no cost estimate"
         : `estimated ${formatUsd(s.cost)} for ${formatNumber(priced)} of ${formatNumber(s.total)} rows`;
-  const lines = [
-    `${s.vcpuHours.toFixed(3)} vCPU-hours, ${figure} (${visible(pricingBasis(report.prices))}; an estimate, not a bill)`,
-  ];
+  return `${figure} (${pricingBasis(report.prices)}; an estimate, not a bill)`;
+}
+
+/** The cost line: the figure and its basis, and which rows have no price and why. */
+function formatCost(report: Report): string[] {
+  const s = report.summary;
+  const lines = [`${s.vcpuHours.toFixed(3)} vCPU-hours, ${visible(costEstimate(report))}`];
   if (s.unpriced > 0) {
     lines.push(
       `no price for ${formatNumber(s.unpriced)} row(s): ${visible(s.noPrice.join("; "))}; ` +

@@ -2,21 +2,19 @@
  * Where `jobs:report` reads runs from: Batch, S3 and the job log for the ledger's jobs, or
  * the local folder for `--locally` runs. Both give the same things, so the rows are built once.
  *
- * Reading is shaped for big sweeps: DescribeJobs takes 100 IDs per call and the calls run
- * in parallel (a 10,000-child sweep is 100 calls), results are listed with one
- * ListObjectsV2 pass per job or sweep (1,000 keys a page), metrics come from the job log's
- * lines where their MD5 is the listed ETag (metrics-log.ts: one call per 10,000), and the
- * other metrics files are fetched in parallel.
+ * Reading is shaped for big sweeps: DescribeJobs calls run in parallel (aws/api.ts), results
+ * are listed with one ListObjectsV2 pass per job or sweep, metrics come from the job log's
+ * lines where their MD5 is the listed ETag (metrics-log.ts), and the other metrics files are
+ * fetched in parallel. What has finished is read from the cache (state/report-cache.ts).
  */
 import * as fs from "fs";
 import * as path from "path";
 import type { AwsClients, JobDetail } from "../aws/api";
-import { DESCRIBE_BATCH } from "../aws/api";
 import { FatalError, describeError } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
 import { groupOf } from "../state/attempts";
 import { readLocalRuns } from "../state/local-runs";
-import { runPool, type PoolOutcome } from "../aws/pool";
+import { runPool } from "../aws/pool";
 import { searchWindow, textsFromLogs } from "./metrics-log";
 import { childrenCacheKey, folderCacheKey, type ReportCache } from "../state/report-cache";
 import {
@@ -29,7 +27,6 @@ import {
   rowKey,
   unitFromDetail,
   variableOf,
-  type MetricValue,
   type ReportRow,
   type ResultFile,
   type RunUnit,
@@ -43,8 +40,6 @@ import { definedOnly } from "../../components/defined";
 
 interface Units {
   readonly units: RunUnit[];
-  /** Names (results folders) that are sweeps: their files sit under <name>/<index>/. */
-  readonly sweeps: ReadonlySet<string>;
   readonly warnings: string[];
 }
 
@@ -63,33 +58,21 @@ export interface ReportSource {
   ): Promise<{ texts: Map<string, string>; warning?: string }>;
 }
 
-/** Calls in flight: DescribeJobs pages, listings, metrics files. */
-const READ_CONCURRENCY = { describe: 10, list: 8, metrics: 32 } as const;
+/** Calls in flight: listings and manifests, metrics files. */
+const READ_CONCURRENCY = { list: 8, metrics: 32 } as const;
 
-/** DescribeJobs for any number of IDs: pages of 100, `concurrency` in flight. */
+/** DescribeJobs for any number of IDs, by job ID. */
 async function describeAll(
   clients: AwsClients,
   ids: readonly string[],
-  concurrency: number = READ_CONCURRENCY.describe,
 ): Promise<Map<string, JobDetail>> {
-  const pages: string[][] = [];
-  for (let i = 0; i < ids.length; i += DESCRIBE_BATCH) {
-    pages.push(ids.slice(i, i + DESCRIBE_BATCH));
+  let details: JobDetail[];
+  try {
+    details = await clients.batch.describeJobs(ids);
+  } catch (err) {
+    throw new FatalError(`DescribeJobs failed: ${describeError(err)}`);
   }
-  const outcomes = await runPool(pages, (p) => clients.batch.describeJobs(p), {
-    concurrency,
-    stopOnError: true,
-  });
-  const out = new Map<string, JobDetail>();
-  for (const o of outcomes) {
-    if (o.status === "rejected") {
-      throw new FatalError(`DescribeJobs failed: ${describeError(o.reason)}`);
-    }
-    if (o.status === "fulfilled") {
-      o.value.forEach((d) => d.jobId !== undefined && out.set(d.jobId, d));
-    }
-  }
-  return out;
+  return new Map(details.flatMap((d) => (d.jobId !== undefined ? [[d.jobId, d] as const] : [])));
 }
 
 /**
@@ -123,32 +106,18 @@ function setIndexOf(value: string | undefined): number | undefined {
 }
 
 /**
- * The children of array jobs that have ended, from the cache: a parent SUCCEEDED or FAILED
- * once all its children completed (the CancelJob reference: "The array parent job is
- * canceled when all child jobs are completed"), and an ended child's details never change.
+ * The cache key of an array job's children: its children are fixed once the parent SUCCEEDED
+ * or FAILED (the CancelJob reference: "The array parent job is canceled when all child jobs
+ * are completed"), and an ended child's details never change.
  */
-function cachedChildren(
-  entries: readonly LedgerEntry[],
-  parents: ReadonlyMap<string, JobDetail>,
+function childrenKey(
+  e: LedgerEntry,
+  parent: JobDetail | undefined,
   cache: ReportCache | undefined,
-): { keys: Map<string, string>; hits: Map<string, RunUnit[]> } {
-  const keys = new Map<string, string>();
-  const hits = new Map<string, RunUnit[]>();
-  for (const e of cache !== undefined ? entries : []) {
-    const parent = parents.get(e.jobId);
-    const key =
-      e.kind === "array" && parent?.status !== undefined
-        ? childrenCacheKey(cache?.scope ?? "", e.jobId, parent.status)
-        : undefined;
-    if (key !== undefined) {
-      keys.set(e.jobId, key);
-      const hit = cache?.readChildren(e.jobId, key);
-      if (hit !== undefined && hit.length > 0) {
-        hits.set(e.jobId, hit);
-      }
-    }
-  }
-  return { keys, hits };
+): string | undefined {
+  return cache !== undefined && e.kind === "array" && parent?.status !== undefined
+    ? childrenCacheKey(cache.scope, e.jobId, parent.status)
+    : undefined;
 }
 
 export function awsSource(
@@ -202,41 +171,34 @@ async function awsUnits(
     clients,
     entries.map((e) => e.jobId),
   );
-  const finished = cachedChildren(entries, parents, cache);
-  const arrays = entries.filter((e) => e.kind === "array" && !finished.hits.has(e.jobId));
-  const children = await describeAll(clients, childIds(arrays, parents));
-  const manifests = await readManifests(arrays, parents, children, clients, bucket, warnings);
-  const units: RunUnit[] = [];
-  const sweeps = new Set<string>();
-  for (const e of entries) {
-    const parent = parents.get(e.jobId);
-    const hit = finished.hits.get(e.jobId);
-    if (e.kind !== "array") {
-      const unit = plainUnit(e, parent);
-      if (unit.index !== undefined) {
-        sweeps.add(unit.job);
-      }
-      units.push(unit);
-    } else if (hit !== undefined) {
-      units.push(...hit);
-      sweeps.add(hit[0].job);
-    } else {
-      const m = manifests.get(e) as PoolOutcome<Manifest>;
-      if (m.status === "rejected") {
-        warnings.push(
-          `${e.jobName}: could not read its manifest (${describeError(m.reason)}); parameters left out`,
-        );
-      }
-      const own = arrayUnits(e, parent, children, m.status === "fulfilled" ? m.value : undefined);
-      units.push(...own.units);
-      sweeps.add(own.job);
-      const key = finished.keys.get(e.jobId);
-      if (key !== undefined && own.whole) {
-        cache?.writeChildren(e.jobId, key, own.units);
-      }
+  const keys = new Map(entries.map((e) => [e, childrenKey(e, parents.get(e.jobId), cache)]));
+  const cached = new Map<LedgerEntry, RunUnit[]>();
+  for (const [e, key] of keys) {
+    const hit = key !== undefined ? cache?.readChildren(e.jobId, key) : undefined;
+    if (hit !== undefined) {
+      cached.set(e, hit);
     }
   }
-  return { units, sweeps, warnings };
+  const arrays = entries.filter((e) => e.kind === "array" && !cached.has(e));
+  const children = await describeAll(clients, childIds(arrays, parents));
+  const manifests = await readManifests(arrays, parents, children, clients, bucket, warnings);
+  const units = entries.flatMap((e): RunUnit[] => {
+    const parent = parents.get(e.jobId);
+    if (e.kind !== "array") {
+      return [plainUnit(e, parent)];
+    }
+    const hit = cached.get(e);
+    if (hit !== undefined) {
+      return hit;
+    }
+    const own = arrayUnits(e, parent, children, manifests.get(e));
+    const key = keys.get(e);
+    if (key !== undefined && own.whole) {
+      cache?.writeChildren(e.jobId, key, own.units);
+    }
+    return own.units;
+  });
+  return { units, warnings };
 }
 
 /** `<parent>:<i>` for every child of `arrays`, sized as Batch says, else as the ledger. */
@@ -250,7 +212,10 @@ function childIds(
   });
 }
 
-/** Each array job's manifest, read once, in parallel; one that is not a manifest is warned of. */
+/**
+ * Each array job's manifest, read once, in parallel; one that cannot be read or is not a
+ * manifest is warned of.
+ */
 async function readManifests(
   arrays: readonly LedgerEntry[],
   parents: ReadonlyMap<string, JobDetail>,
@@ -258,7 +223,7 @@ async function readManifests(
   clients: AwsClients,
   bucket: string,
   warnings: string[],
-): Promise<Map<LedgerEntry, PoolOutcome<Manifest>>> {
+): Promise<Map<LedgerEntry, Manifest>> {
   const outcomes = await runPool(
     arrays,
     async (e) => {
@@ -275,7 +240,17 @@ async function readManifests(
     },
     { concurrency: READ_CONCURRENCY.list },
   );
-  return new Map(arrays.map((e, i) => [e, outcomes[i]]));
+  return new Map(
+    arrays.map((e, i) => {
+      const o = outcomes[i];
+      if (o.status === "rejected") {
+        warnings.push(
+          `${e.jobName}: could not read its manifest (${describeError(o.reason)}); parameters left out`,
+        );
+      }
+      return [e, o.status === "fulfilled" ? o.value : undefined];
+    }),
+  );
 }
 
 /**
@@ -299,7 +274,7 @@ function arrayUnits(
   parent: JobDetail | undefined,
   children: ReadonlyMap<string, JobDetail>,
   manifest: Manifest,
-): { job: string; units: RunUnit[]; whole: boolean } {
+): { units: RunUnit[]; whole: boolean } {
   const size = parent?.arrayProperties?.size ?? e.arraySize ?? 0;
   const job = groupOf(e);
   const units: RunUnit[] = [];
@@ -315,7 +290,7 @@ function arrayUnits(
     whole &&= child !== undefined && TERMINAL.has(unit.status);
     units.push(unit);
   }
-  return { job, units, whole };
+  return { units, whole };
 }
 
 /** `--locally`: the runs recorded in the local folder, filtered like the ledger's jobs. */
@@ -344,7 +319,6 @@ export function localSource(
         const run = chosen.reduce((m, r) => (r.run > m ? r.run : m), "");
         chosen = chosen.filter((r) => r.run === run);
       }
-      const sweeps = new Set(chosen.filter((r) => r.index !== undefined).map((r) => r.job));
       const units = chosen.map((r): RunUnit => ({
         job: r.job,
         ...definedOnly({ index: r.index }),
@@ -364,7 +338,7 @@ export function localSource(
         // Own properties of the parsed line: a parameter named __proto__ stays a parameter.
         params: new Map(Object.entries(r.params)),
       }));
-      return { units, sweeps, warnings };
+      return { units, warnings };
     },
     async listResults(job) {
       return listLocal(root, [path.join("results", job)]);
@@ -373,43 +347,42 @@ export function localSource(
   };
 }
 
-/** A results folder's files and the metrics texts read from it, fresh or from the cache. */
-interface FolderReads {
-  readonly objects: ResultFile[];
-  /** Metrics key to its text; a cached folder has every text it needs already. */
-  readonly texts: Map<string, string>;
+/** A results folder's files: from the cache, or listed, with the key to store it under. */
+interface Folder {
+  readonly objects: readonly ResultFile[];
   /** The cache key to store the folder under once read (undefined: unfinished, or a hit). */
   readonly storeKey?: string;
-  /** A listing or a metrics file could not be read: nothing of this folder is stored. */
-  failed: boolean;
+  /** The listing could not be read: the folder is not stored. */
+  readonly failed: boolean;
 }
 
-/** Step 1: each folder from the cache when every run writing into it has finished, else listed. */
+/**
+ * Step 1: each folder from the cache when every run writing into it has finished, else listed.
+ * The metrics texts of cached folders go into `texts`.
+ */
 async function listFolders(
   source: ReportSource,
   units: readonly RunUnit[],
   jobs: readonly string[],
-  warnings: string[],
   cache: ReportCache | undefined,
-): Promise<Map<string, FolderReads>> {
+  texts: Map<string, string>,
+  warnings: string[],
+): Promise<Map<string, Folder>> {
   const runsOf = new Map<string, RunUnit[]>();
   for (const u of units) {
     const runs = runsOf.get(u.job) ?? [];
     runs.push(u);
     runsOf.set(u.job, runs);
   }
-  const out = new Map<string, FolderReads>();
+  const out = new Map<string, Folder>();
   const toList: { job: string; key?: string }[] = [];
   for (const job of jobs) {
-    const key =
-      cache !== undefined ? folderCacheKey(cache.scope, job, runsOf.get(job) ?? []) : undefined;
+    const runs = runsOf.get(job) ?? [];
+    const key = cache !== undefined ? folderCacheKey(cache.scope, job, runs) : undefined;
     const hit = key !== undefined ? cache?.readFolder(job, key) : undefined;
     if (hit !== undefined) {
-      out.set(job, {
-        objects: [...hit.objects],
-        texts: new Map(Object.entries(hit.metrics)),
-        failed: false,
-      });
+      out.set(job, { objects: hit.objects, failed: false });
+      Object.entries(hit.metrics).forEach(([k, text]) => texts.set(k, text));
     } else {
       toList.push({ job, key });
     }
@@ -424,7 +397,6 @@ async function listFolders(
     }
     out.set(job, {
       objects: o.status === "fulfilled" ? o.value : [],
-      texts: new Map(),
       ...definedOnly({ storeKey: key }),
       failed: o.status !== "fulfilled",
     });
@@ -432,88 +404,61 @@ async function listFolders(
   return out;
 }
 
-/** What step 2 reads: row i's metrics key, its run and its ETag, and where texts go. */
-interface MetricsWanted {
-  readonly keys: readonly (string | undefined)[];
-  readonly runs: readonly RunUnit[];
-  readonly etagOf: ReadonlyMap<string, string | undefined>;
-  readonly folderOf: (i: number) => FolderReads;
-}
-
 /**
- * Step 2a: the texts the source has in bulk (the log's metrics lines), each checked by
- * the listed ETag. Returns the rows still to read one by one.
- */
-async function bulkMetrics(
-  source: ReportSource,
-  w: MetricsWanted,
-  missing: readonly number[],
-  warnings: string[],
-): Promise<number[]> {
-  const etags = new Set(missing.flatMap((i) => w.etagOf.get(w.keys[i] as string) ?? []));
-  if (source.textsByEtag === undefined || etags.size === 0) {
-    return [...missing];
-  }
-  const bulk = await source.textsByEtag(
-    etags,
-    missing.map((i) => w.runs[i]),
-  );
-  if (bulk.warning !== undefined) {
-    warnings.push(bulk.warning);
-  }
-  return missing.filter((i) => {
-    const key = w.keys[i] as string;
-    const text = bulk.texts.get(w.etagOf.get(key) ?? "");
-    if (text !== undefined) {
-      w.folderOf(i).texts.set(key, text);
-    }
-    return text === undefined;
-  });
-}
-
-/**
- * Step 2: the metrics.json texts not already known: in bulk where the source can, the rest
- * `READ_CONCURRENCY.metrics` in flight.
+ * Step 2: the metrics.json texts of `wanted` (key to the run that wrote it) not in `texts`:
+ * in bulk where the source can, each checked by the listed ETag, the rest one by one.
+ * Texts go into `texts`; what could not be read is returned with its reason.
  */
 async function readMetrics(
   source: ReportSource,
-  w: MetricsWanted,
+  wanted: ReadonlyMap<string, RunUnit>,
+  etagOf: ReadonlyMap<string, string | undefined>,
+  texts: Map<string, string>,
   warnings: string[],
-): Promise<Map<number, PoolOutcome<string>>> {
-  const { keys, folderOf } = w;
-  const wanted = keys.flatMap((k, i) => (k !== undefined ? [i] : []));
-  const unknown = wanted.filter((i) => !folderOf(i).texts.has(keys[i] as string));
-  const missing = await bulkMetrics(source, w, unknown, warnings);
-  const read = await runPool(missing, (i) => source.readText(keys[i] as string), {
+): Promise<Map<string, unknown>> {
+  let missing = [...wanted.keys()].filter((k) => !texts.has(k));
+  const etags = new Set(missing.flatMap((k) => etagOf.get(k) ?? []));
+  if (source.textsByEtag !== undefined && etags.size > 0) {
+    const runs = missing.map((k) => wanted.get(k) as RunUnit);
+    const bulk = await source.textsByEtag(etags, runs);
+    if (bulk.warning !== undefined) {
+      warnings.push(bulk.warning);
+    }
+    missing = missing.filter((k) => {
+      const text = bulk.texts.get(etagOf.get(k) ?? "");
+      if (text !== undefined) {
+        texts.set(k, text);
+      }
+      return text === undefined;
+    });
+  }
+  const read = await runPool(missing, (k) => source.readText(k), {
     concurrency: READ_CONCURRENCY.metrics,
   });
-  const out = new Map<number, PoolOutcome<string>>();
-  for (const i of wanted) {
-    const text = folderOf(i).texts.get(keys[i] as string);
-    if (text !== undefined) {
-      out.set(i, { status: "fulfilled", value: text });
-    }
-  }
-  read.forEach((o, n) => {
-    const i = missing[n];
-    out.set(i, o);
-    const folder = folderOf(i);
+  const failures = new Map<string, unknown>();
+  read.forEach((o, i) => {
     if (o.status === "fulfilled") {
-      folder.texts.set(keys[i] as string, o.value);
-    } else {
-      folder.failed = true;
+      texts.set(missing[i], o.value);
+    } else if (o.status === "rejected") {
+      failures.set(missing[i], o.reason);
     }
   });
-  return out;
+  return failures;
 }
 
 /** Step 3: folders read whole, whose runs have all finished, go into the cache. */
-function storeFolders(folders: ReadonlyMap<string, FolderReads>, store: ReportCache): void {
+function storeFolders(
+  folders: ReadonlyMap<string, Folder>,
+  texts: ReadonlyMap<string, string>,
+  failures: ReadonlyMap<string, unknown>,
+  cache: ReportCache,
+): void {
   for (const [job, f] of folders) {
-    if (f.storeKey !== undefined && !f.failed) {
-      store.writeFolder(job, f.storeKey, {
-        objects: f.objects,
-        metrics: Object.fromEntries(f.texts),
+    if (f.storeKey !== undefined && !f.failed && !f.objects.some((o) => failures.has(o.key))) {
+      const read = f.objects.filter((o) => texts.has(o.key));
+      cache.writeFolder(job, f.storeKey, {
+        objects: f.objects.map((o) => ({ key: o.key, size: o.size })),
+        metrics: Object.fromEntries(read.map((o) => [o.key, texts.get(o.key) as string])),
       });
     }
   }
@@ -529,56 +474,44 @@ export async function collectRows(
   now: number,
   cache?: ReportCache,
 ): Promise<{ rows: ReportRow[]; warnings: string[] }> {
-  const { units, sweeps, warnings } = await source.units();
+  const { units, warnings } = await source.units();
   const latest = latestRuns(units);
+  // A sweep's results sit under <name>/<index>/: every run of it has a set number.
+  const sweeps = new Set(units.filter((u) => u.index !== undefined).map((u) => u.job));
   const jobs = [...new Set(latest.map((l) => l.unit.job))];
-  const folders = await listFolders(source, units, jobs, warnings, cache);
+  const texts = new Map<string, string>();
+  const folders = await listFolders(source, units, jobs, cache, texts, warnings);
   const objects = [...folders.values()].flatMap((f) => f.objects);
   const files = groupResultFiles(objects, (j) => sweeps.has(j));
   const filesOf = (u: RunUnit): ResultFile[] => files.get(rowKey(u.job, u.index)) ?? [];
   const metricKeys = latest.map((l) => metricsKeyOf(filesOf(l.unit)));
-  const read = await readMetrics(
-    source,
-    {
-      keys: metricKeys,
-      runs: latest.map((l) => l.unit),
-      etagOf: new Map(objects.map((o) => [o.key, o.etag])),
-      folderOf: (i) => folders.get(latest[i].unit.job) as FolderReads,
-    },
-    warnings,
-  );
-  const metrics = new Map<number, ReadonlyMap<string, MetricValue>>();
-  let badMetrics = 0;
-  let firstBad = "";
-  [...read.keys()]
-    .sort((a, b) => a - b)
-    .forEach((i) => {
-      const o = read.get(i) as PoolOutcome<string>;
-      const problem =
-        o.status === "fulfilled"
-          ? (() => {
-              const parsed = parseMetrics(o.value);
-              metrics.set(i, parsed.metrics);
-              return parsed.problem;
-            })()
-          : o.status === "rejected"
-            ? `could not be read (${describeError(o.reason)})`
-            : undefined;
-      if (problem !== undefined) {
-        badMetrics++;
-        firstBad ||= `${metricKeys[i]}: ${problem}`;
-      }
-    });
-  if (badMetrics > 0) {
-    warnings.push(
-      `${firstBad}` + (badMetrics > 1 ? ` (and ${badMetrics - 1} more metrics files)` : ""),
-    );
-  }
+  const wanted = new Map<string, RunUnit>();
+  latest.forEach((l, i) => {
+    if (metricKeys[i] !== undefined) {
+      wanted.set(metricKeys[i], l.unit);
+    }
+  });
+  const etagOf = new Map(objects.map((o) => [o.key, o.etag]));
+  const failures = await readMetrics(source, wanted, etagOf, texts, warnings);
   if (cache !== undefined) {
-    storeFolders(folders, cache);
+    storeFolders(folders, texts, failures, cache);
   }
-  const rows = latest.map((l, i) =>
-    buildRow(l, filesOf(l.unit), metrics.get(i) ?? new Map(), pricing, now),
-  );
+  const problems: string[] = [];
+  const rows = latest.map((l, i) => {
+    const key = metricKeys[i];
+    const text = key !== undefined ? texts.get(key) : undefined;
+    const parsed = text !== undefined ? parseMetrics(text) : undefined;
+    const problem = failures.has(key ?? "")
+      ? `could not be read (${describeError(failures.get(key ?? ""))})`
+      : parsed?.problem;
+    if (problem !== undefined) {
+      problems.push(`${key}: ${problem}`);
+    }
+    return buildRow(l, filesOf(l.unit), parsed?.metrics ?? new Map(), pricing, now);
+  });
+  if (problems.length > 0) {
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more metrics files)` : "";
+    warnings.push(problems[0] + more);
+  }
   return { rows, warnings };
 }

@@ -1,22 +1,15 @@
 /**
- * What `jobs:report` keeps of finished runs: a results folder's listing and the metrics.json
- * texts read from it, and a finished array job's children as report units, so a second
- * report of a finished sweep makes one DescribeJobs call (the parent's status) and no S3
- * request.
+ * What `jobs:report` keeps of finished runs, so a later report of a finished sweep makes one
+ * DescribeJobs call and no S3 request: a results folder's listing with the metrics.json texts
+ * read from it, and a finished array job's children as report units.
  *
  * A run that SUCCEEDED or FAILED writes nothing more (the entrypoint uploads before the job
- * ends), so a folder's files are fixed once every run that writes into it has ended. A
- * folder's entry is keyed by its content's inputs: the bucket, the folder and every run's
- * job ID and status. A retry is a new job ID and a run still going has another status, so
- * either makes a new key and the folder is read afresh; an entry is never read, nor written,
- * while any of its runs is unfinished.
+ * ends). A folder's entry is keyed by the bucket, the folder and every run's job ID and
+ * status, and only once all of them have ended: a retry (a new job ID) or a run still going
+ * makes another key. An array job's children are keyed by its ID and the parent's ended status.
  *
- * An array job's children are keyed by its job ID and the parent's status: once the parent
- * SUCCEEDED or FAILED every child has ended, and an ended child's details never change.
- *
- * One file per results folder or array job, `<stack state dir>/report-cache/<sha256>.json`,
- * beside the ledger: a newer key replaces the older entry instead of piling up beside it. A
- * file that cannot be read or parsed is a miss and is written again.
+ * One file per folder or array job, `<stack state dir>/report-cache/<sha256>.json`: a newer
+ * key replaces the older entry. A file that cannot be read or parsed is a miss, written again.
  */
 import { createHash } from "crypto";
 import * as fs from "fs";
@@ -82,7 +75,7 @@ export function childrenCacheKey(
     : undefined;
 }
 
-export type EntryKind = "folder" | "children";
+type EntryKind = "folder" | "children";
 
 /** The file holding one folder's or array job's entry, whatever its key. */
 export function cacheFile(dir: string, scope: string, kind: EntryKind, name: string): string {

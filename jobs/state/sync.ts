@@ -20,13 +20,11 @@ export interface LocalInfo {
 
 /** S3 times have one-second resolution; compare in whole seconds. */
 export function needsCopy(source: SourceObject, local: LocalInfo | undefined): boolean {
-  if (local === undefined) {
-    return true;
-  }
-  if (local.size !== source.size) {
-    return true;
-  }
-  return Math.floor(source.lastModified.getTime() / 1000) > Math.floor(local.mtimeMs / 1000);
+  return (
+    local === undefined ||
+    local.size !== source.size ||
+    Math.floor(source.lastModified.getTime() / 1000) > Math.floor(local.mtimeMs / 1000)
+  );
 }
 
 /** The local path for `key` under `outDir`, or undefined for keys that would escape it. */

@@ -179,6 +179,13 @@ describe("jobs:report --write-html in headless Chromium", function () {
     await page.selectOption("#status-filter", "FAILED");
     assert.strictEqual(await page.locator("#rows tbody tr").count(), 1);
     await page.selectOption("#status-filter", "");
+    // The text filter matches any cell, ignoring case.
+    await page.fill("#filter", "essential CONTAINER");
+    assert.deepStrictEqual(await columnValues(page, "status"), ["FAILED"]);
+    await page.fill("#filter", "no cell holds this");
+    assert.strictEqual(await page.locator("#rows tbody tr").count(), 0);
+    await page.fill("#filter", "");
+    assert.strictEqual(await page.locator("#rows tbody tr").count(), report.rows.length);
 
     await page.screenshot({ path: path.join(dir, "report.png"), fullPage: true });
     assert.ok(fs.statSync(path.join(dir, "report.png")).size > 10_000);

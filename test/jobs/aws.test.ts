@@ -3,11 +3,18 @@
  * (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>): nothing in jobs/ routes requests itself.
  */
 import * as assert from "assert";
-import { createAwsClients, submitFailure, submitRetryable } from "../../jobs/aws/api";
+import * as zlib from "zlib";
+import {
+  createAwsClients,
+  type AwsClients,
+  submitFailure,
+  submitRetryable,
+} from "../../jobs/aws/api";
 import { STOPPING } from "../../jobs/cli";
 import { isRetryable } from "../../jobs/errors";
 import { remainingAdvice } from "../../jobs/output/submit-print";
 import { FakeBatch } from "../helpers/fake-batch";
+import { MemoryS3 } from "../helpers/fake-s3-memory";
 import { awsEnv, setProcessEnv } from "../helpers/jobs-harness";
 
 describe("jobs/aws/api: SDK v3 clients", function () {
@@ -177,6 +184,64 @@ describe("jobs/aws/api: SDK v3 clients", function () {
     } finally {
       clients.destroy();
     }
+  });
+});
+
+describe("jobs/aws/api getText: the SDK's GetObject", function () {
+  const BUCKET = "text-bucket";
+  let s3: MemoryS3;
+  let clients: AwsClients;
+  let restore: () => void;
+  const gets = (): number => s3.requests.get("GetObject") ?? 0;
+  const crc32Of = (text: string): string => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE((zlib as unknown as { crc32(d: Buffer): number }).crc32(Buffer.from(text)));
+    return b.toString("base64");
+  };
+  beforeEach(async function () {
+    s3 = await MemoryS3.start(BUCKET);
+    restore = setProcessEnv(awsEnv({ s3: s3.url }));
+    clients = createAwsClients({ region: "us-east-1" });
+  });
+  afterEach(async function () {
+    clients.destroy();
+    restore();
+    await s3.close();
+  });
+
+  it("one request per object, odd keys included", async function () {
+    const keys = Array.from({ length: 20 }, (_, i) => `results/s/${i}/metrics.json`);
+    keys.push("results/odd name/é+1/(m)!*'.json");
+    keys.forEach((k, i) => s3.put(k, `{"i": ${i}}`, crc32Of(`{"i": ${i}}`)));
+    const texts = await Promise.all(keys.map((k) => clients.storage.getText(BUCKET, k)));
+    assert.deepStrictEqual(
+      texts,
+      keys.map((_, i) => `{"i": ${i}}`),
+    );
+    assert.strictEqual(gets(), keys.length);
+  });
+
+  it("a server error: the SDK's GetObject retries and reads the object", async function () {
+    s3.put("k.json", "{}");
+    s3.failGets(1, 500, "InternalError");
+    assert.strictEqual(await clients.storage.getText(BUCKET, "k.json"), "{}");
+    assert.strictEqual(gets(), 2, "500, then the retry's 200");
+  });
+
+  it("the wrong region: S3's redirect reaches the user as the SDK's error, not as empty metrics", async function () {
+    s3.put("k.json", "{}");
+    s3.failGets(5, 301, "PermanentRedirect");
+    await assert.rejects(clients.storage.getText(BUCKET, "k.json"), { name: "PermanentRedirect" });
+  });
+
+  it("a damaged object (checksum mismatch) is refused, by the SDK's own check", async function () {
+    s3.put("k.json", '{"product": 12}', crc32Of('{"product": 13}'));
+    await assert.rejects(clients.storage.getText(BUCKET, "k.json"), /checksum/i);
+    assert.strictEqual(gets(), 1);
+  });
+
+  it("a missing key is the SDK's NoSuchKey", async function () {
+    await assert.rejects(clients.storage.getText(BUCKET, "nope.json"), { name: "NoSuchKey" });
   });
 });
 
