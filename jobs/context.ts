@@ -74,8 +74,7 @@ export function defaultContext(
     cwd,
     env,
     repoRoot: REPO_ROOT,
-    clients: (region) =>
-      createAwsClients({ region, env }),
+    clients: (region) => createAwsClients({ region, env }),
     describe: (script) => describeScript({ repoRoot: REPO_ROOT, script }),
     checkValues: (script, pairs) => {
       const warm = early?.();

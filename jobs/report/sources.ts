@@ -81,7 +81,7 @@ async function describeAll(
  */
 function missingChild(
   parent: JobDetail | undefined,
-  entry: LedgerEntry,
+  jobId: string,
   job: string,
   index: number,
   set: ParameterSet | undefined,
@@ -90,7 +90,7 @@ function missingChild(
   return {
     job,
     index,
-    jobId: `${entry.jobId}:${index}`,
+    jobId,
     status,
     ...(status === "FAILED" && parent?.statusReason !== undefined
       ? { reason: parent.statusReason }
@@ -282,11 +282,12 @@ function arrayUnits(
   for (let i = 0; i < size; i++) {
     const set = manifest?.sets[i];
     const index = manifest?.indexes?.[i] ?? i;
-    const child = children.get(`${e.jobId}:${i}`);
+    const childId = `${e.jobId}:${i}`;
+    const child = children.get(childId);
     const unit =
       child !== undefined
         ? unitFromDetail(child, { job, index, set })
-        : missingChild(parent, e, job, index, set);
+        : missingChild(parent, childId, job, index, set);
     whole &&= child !== undefined && TERMINAL.has(unit.status);
     units.push(unit);
   }

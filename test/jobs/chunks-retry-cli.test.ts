@@ -27,6 +27,7 @@ const FAST: Faults = { listingWaitMs: 300, submitTimeoutMs: 300 };
 interface JsonRow {
   name: string;
   status: string;
+  jobId: string;
   runs: number;
   params: Record<string, string>;
   metrics: Record<string, number | string>;
@@ -407,6 +408,17 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
       { SUBMITTED: 3, SUCCEEDED: 3 },
     );
     const report = await jobs(["report", "rt", "--json"]);
+    // A child Batch has not shown yet is named by its place in the retry's array, not its set.
+    assert.deepStrictEqual(
+      (JSON.parse(report.stdout) as { rows: JsonRow[] }).rows
+        .slice(3)
+        .map((x) => [x.name, x.status, x.jobId]),
+      [
+        ["rt[3]", "SUBMITTED", `${r1.jobId}:0`],
+        ["rt[4]", "SUBMITTED", `${r1.jobId}:1`],
+        ["rt[5]", "SUBMITTED", `${r1.jobId}:2`],
+      ],
+    );
     assert.deepStrictEqual(
       (JSON.parse(report.stdout) as { rows: JsonRow[] }).rows.map((x) => [x.name, x.status]),
       [
