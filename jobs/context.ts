@@ -19,20 +19,9 @@ import { VARS } from "../components/contract";
 import { hooksFromEnv, type TestHooks } from "./aws/test-hooks";
 import { definedOnly } from "../components/defined";
 import { formatNumber } from "./output/numbers";
+import type { Io } from "./output/visible";
 
-export interface OutStream {
-  write(chunk: string): unknown;
-  readonly isTTY?: boolean;
-  /** The stream under visibleIo's gate: only a progress bar draws there (its own escapes). */
-  readonly raw?: OutStream;
-}
-
-export interface Io {
-  /** Data: job IDs, JSON, log lines. */
-  readonly stdout: OutStream;
-  /** Progress, notes and errors. */
-  readonly stderr: OutStream;
-}
+export type { Io, OutStream } from "./output/visible";
 
 export interface Context {
   readonly io: Io;

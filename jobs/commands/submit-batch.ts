@@ -30,13 +30,15 @@ import type { Submission } from "../input/plan";
 import type { SentResult, SkippedJob, SubmitResult } from "../output/submit-print";
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
-import type { SubmitOptions } from "./submit";
 
 /** The options a Batch submission reads. */
-export type BatchOptions = Pick<
-  SubmitOptions,
-  "dryRun" | "force" | "json" | "concurrency" | "stateDir"
->;
+export interface BatchOptions {
+  readonly dryRun: boolean;
+  readonly force: boolean;
+  readonly json: boolean;
+  readonly concurrency?: number;
+  readonly stateDir?: string;
+}
 
 /**
  * Planned submissions to Batch (or, with --dry-run, the requests that would go): the lock,

@@ -29,20 +29,16 @@ import { collectPairs, typedProblems } from "../input/value-types";
 import { tokenTagProblems } from "../aws/reconcile";
 import type { LoadedSweep } from "../input/sweep";
 import type { LocalRunsResult, SubmitResult } from "../output/submit-print";
+import type { BatchOptions } from "./submit-batch";
 import { definedOnly } from "../../components/defined";
 
-export interface SubmitOptions {
+export interface SubmitOptions extends BatchOptions {
   readonly files: readonly string[];
   readonly stack?: string;
   readonly outputs?: string;
-  readonly dryRun: boolean;
   readonly local: boolean;
-  readonly force: boolean;
   /** false with --no-array. */
   readonly array: boolean;
-  readonly json: boolean;
-  readonly concurrency?: number;
-  readonly stateDir?: string;
   readonly localRoot?: string;
   /** `--script PATH`, passed to `run_job.py --describe`. */
   readonly script?: string;
