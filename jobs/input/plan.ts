@@ -85,6 +85,34 @@ export interface ArraySubmission extends SubmissionBase {
 export type Submission = SingleSubmission | ArraySubmission;
 
 /** A stack output the plan needs and the outputs lack, with the files that need it. */
+/** The job tag that carries the submission token. */
+export const TOKEN_TAG = "batchpy:submission-token";
+
+/** AWS allows at most 50 tags per resource; the token takes one. */
+const MAX_JOB_TAGS = 50;
+
+/** A file may not set the token tag itself, nor use all 50 tags AWS allows. */
+export function tokenTagProblems(submissions: readonly Submission[]): Problem[] {
+  const problems: Problem[] = [];
+  for (const s of submissions) {
+    const tags = s.request.tags ?? {};
+    if (TOKEN_TAG in tags) {
+      problems.push({
+        file: s.file,
+        path: `tags.${TOKEN_TAG}`,
+        message: `"${TOKEN_TAG}" is set by jobs:submit to make submission exactly-once; remove it from the file`,
+      });
+    } else if (Object.keys(tags).length >= MAX_JOB_TAGS) {
+      problems.push({
+        file: s.file,
+        path: "tags",
+        message: `"${s.jobName}" has ${Object.keys(tags).length} tags; jobs:submit adds "${TOKEN_TAG}" and AWS allows ${MAX_JOB_TAGS}; remove at least ${Object.keys(tags).length - MAX_JOB_TAGS + 1}`,
+      });
+    }
+  }
+  return problems;
+}
+
 export interface MissingOutput {
   readonly key: "jobQueueArn" | "jobDefinitionArn";
   readonly field: "jobQueue" | "jobDefinition";

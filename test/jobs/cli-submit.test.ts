@@ -11,7 +11,7 @@ import * as path from "path";
 import { Ledger, parseLedger } from "../../jobs/state/ledger";
 import { lockPath } from "../../jobs/state/lock";
 import { manifestBody, manifestKey } from "../../jobs/input/plan";
-import { TOKEN_TAG } from "../../jobs/aws/reconcile";
+import { TOKEN_TAG } from "../../jobs/input/plan";
 import { STACK_OUTPUTS, runJobs, useLocalAws, writeJobFiles } from "../helpers/jobs-harness";
 
 describe("jobs:submit against local AWS endpoints", function () {
