@@ -1,19 +1,18 @@
 /**
- * `jobs:submit --retry-failed <names...>`: resubmit only what failed. A sweep's failed sets
- * go as one new array job `<sweep>-r<n>` (chunks `<sweep>-r<n>-c<k>` past 10,000) whose
- * manifest lists their set numbers, so results land in results/<sweep>/<set>/ as the first
- * run's did and `jobs:report` shows each set's latest run; one failed set goes as a plain
- * job naming its set number (arrays need 2 children). A failed single job goes again as
- * `<job>-r<n>`, filed under its own name. Refused while any run of the names is unfinished
- * or unknown to Batch.
+ * `jobs:retry <names...>` (and, for one release, `jobs:submit --retry-failed <names...>`):
+ * resubmit only what failed. A sweep's failed sets go as one new array job `<sweep>-r<n>`
+ * (chunks `<sweep>-r<n>-c<k>` past 10,000) whose manifest lists their set numbers, so
+ * results land in results/<sweep>/<set>/ as the first run's did and `jobs:report` shows each
+ * set's latest run; one failed set goes as a plain job naming its set number (arrays need 2
+ * children). A failed single job goes again as `<job>-r<n>`, filed under its own name.
+ * Refused while any run of the names is unfinished or unknown to Batch.
  *
  * The requests come from the original files, planned again: their hashes must match the
  * ledger's, so a retry runs what failed, not an edited file. They go through the same
- * exactly-once path as any submission (jobs/commands/submit-batch.ts submitToBatch: lock, reconcile,
- * intent, token tag). A retry interrupted part-way (an open intent of `<name>-r<n>...`) is
- * planned again as of before it started, with the same names and hashes, so re-running
- * the same command completes it instead of sending it twice.
- */
+ * exactly-once path as any submission (jobs/commands/submit-batch.ts submitToBatch: lock,
+ * recovery, intent, token tag). A retry interrupted part-way (an open intent of
+ * `<name>-r<n>...`) is planned again as of before it started, with the same names and
+ * hashes, so re-running the same command completes it instead of sending it twice. */
 import { chunkJobName, chunkRanges } from "../input/chunks";
 import { openStack, type Context } from "../context";
 import { BadInputError, FatalError, type Problem } from "../errors";
@@ -136,6 +135,7 @@ export interface RetryOptions extends Omit<SubmitOptions, "files"> {
   readonly names: readonly string[];
 }
 
+/** What `jobs:submit --retry-failed` may not be combined with (jobs:retry has no such options). */
 function checkRetryOptions(opts: RetryOptions): void {
   const bad = [
     ...(opts.local ? ["--locally"] : []),
@@ -146,11 +146,6 @@ function checkRetryOptions(opts: RetryOptions): void {
     throw new BadInputError(
       `--retry-failed cannot be combined with ${bad.join(" or ")}: it resubmits the failed ` +
         "runs recorded in the ledger as they were first submitted; leave those options out",
-    );
-  }
-  if (opts.names.length === 0) {
-    throw new BadInputError(
-      "--retry-failed needs the names of sweeps or jobs in the ledger (npm run jobs:status lists them)",
     );
   }
 }
@@ -283,7 +278,7 @@ function refuseParts(names: readonly string[], latest: ReadonlyMap<string, Ledge
   });
   if (parts.length > 0) {
     throw new BadInputError(
-      `--retry-failed takes the names of sweeps and jobs as submitted, not of their chunks or ` +
+      `jobs:retry takes the names of sweeps and jobs as submitted, not of their chunks or ` +
         `retries: ${parts.join(", ")}; name the sweep instead`,
     );
   }
