@@ -28,7 +28,7 @@ import {
 } from "../input/plan";
 import { latestRuns, type RunUnit } from "../report/rows";
 import { awsSource } from "../report/sources";
-import { TERMINAL, type Status } from "../output/status";
+import { TERMINAL, type Status } from "../status";
 import { prepare, submitExitCode, type SubmitOptions } from "./submit";
 import { submitToBatch } from "./submit-batch";
 import { printSubmitResult, type SubmitResult } from "../output/submit-print";

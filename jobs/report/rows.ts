@@ -5,7 +5,7 @@
  */
 import type { JobDetail } from "../aws/api";
 import { priceRun, type Pricing } from "./prices";
-import { STATUSES, exitCodeOf, type Status } from "../output/status";
+import { asStatus, exitCodeOf, type Status } from "../status";
 import type { ParameterSet } from "../input/sweep";
 import {
   BUCKET_PREFIXES,
@@ -143,10 +143,6 @@ function resourcesOf(detail: JobDetail): { vcpus?: number; memoryMiB?: number; g
   const vcpus = req("VCPU") ?? c?.vcpus;
   const memoryMiB = req("MEMORY") ?? c?.memory;
   return definedOnly({ vcpus, memoryMiB, gpus: req("GPU") });
-}
-
-function asStatus(s: string | undefined): Status {
-  return (STATUSES as readonly string[]).includes(s ?? "") ? (s as Status) : "UNKNOWN";
 }
 
 /** Batch's status reason and the container's own reason (e.g. OutOfMemoryError), joined. */

@@ -36,7 +36,7 @@ import {
 } from "./rows";
 import type { Pricing } from "./prices";
 import { listLocal } from "../commands/results";
-import { TERMINAL, type Status } from "../output/status";
+import { TERMINAL, type Status } from "../status";
 import type { ParameterSet } from "../input/sweep";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";

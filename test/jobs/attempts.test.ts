@@ -9,7 +9,7 @@ import {
 } from "../../jobs/state/attempts";
 import type { JobDetail } from "../../jobs/aws/api";
 import type { LedgerEntry } from "../../jobs/state/ledger";
-import { leaveOut, summarize, type Snapshot } from "../../jobs/output/status";
+import { leaveOut, summarize, type Snapshot } from "../../jobs/status";
 import { retriedLine } from "../../jobs/commands/watch";
 
 const entry = (

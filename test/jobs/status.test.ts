@@ -5,11 +5,10 @@ import {
   allUnknown,
   arrayFailures,
   childFailures,
-  formatCounts,
-  formatFailure,
   singleFailures,
   summarize,
-} from "../../jobs/output/status";
+} from "../../jobs/status";
+import { formatCounts, formatFailure } from "../../jobs/output/status-print";
 import { checkCancelOptions, describeStop, needsStop } from "../../jobs/commands/cancel";
 import { BadInputError } from "../../jobs/errors";
 import { parseTarget } from "../../jobs/commands/logs";
@@ -25,7 +24,7 @@ const e = (jobName: string, jobId: string, arraySize?: number): LedgerEntry => (
   submittedAt: "t",
 });
 
-describe("jobs/output/status: summaries for watch and status", function () {
+describe("jobs/status: summaries for watch and status", function () {
   it("counts array children individually and waits for the parents", function () {
     const details = new Map<string, JobDetail>([
       [

@@ -1,12 +1,12 @@
 /**
- * Pure summaries of DescribeJobs results for `jobs:watch` and `jobs:status`. Array jobs
+ * The status model: Batch's statuses and pure summaries of DescribeJobs results for
+ * `jobs:watch`, `jobs:status`, `jobs:cancel` and `jobs:retry` (printed by
+ * jobs/output/status-print.ts and the commands' printers). Array jobs
  * count as their children, so "10,000 of 10,000 done" means every child finished.
  */
-import type { JobDetail, JobSummary } from "../aws/api";
-import type { LedgerEntry } from "../state/ledger";
-import { definedOnly } from "../../components/defined";
-import { visible } from "./visible";
-import { formatNumber } from "./numbers";
+import type { JobDetail, JobSummary } from "./aws/api";
+import type { LedgerEntry } from "./state/ledger";
+import { definedOnly } from "../components/defined";
 
 /** Batch's statuses in lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
 export const STATUSES = [
@@ -94,7 +94,8 @@ export interface Snapshot {
   readonly retried?: Retried;
 }
 
-function asStatus(s: string | undefined): Status {
+/** Batch's status string as a Status: UNKNOWN for anything else. */
+export function asStatus(s: string | undefined): Status {
   return (STATUSES as readonly string[]).includes(s ?? "") ? (s as Status) : "UNKNOWN";
 }
 
@@ -207,12 +208,6 @@ export function leaveOut(
   };
 }
 
-/** `SUCCEEDED 950 | RUNNING 40 | RUNNABLE 10` (zero counts left out). */
-export function formatCounts(counts: Readonly<Record<Status, number>>): string {
-  const parts = STATUSES.filter((s) => counts[s] > 0).map((s) => `${s} ${formatNumber(counts[s])}`);
-  return parts.length > 0 ? parts.join(" | ") : "no jobs";
-}
-
 /** Failures of single jobs straight from the snapshot. */
 export function singleFailures(snapshot: Snapshot): Failure[] {
   return snapshot.jobs
@@ -260,45 +255,7 @@ export function arrayFailures(parent: JobRow, failedChildren: readonly JobSummar
   return failures;
 }
 
-/**
- * What `status`, `watch` and `cancel` say about jobs Batch does not return: never that they
- * finished, since they may be running (and billing) in another region or account.
- */
-export function unknownJobsWarning(
-  unknown: number,
-  all: boolean,
-  stack: string,
-  region: string | undefined,
-): string {
-  const where = `region ${region ?? "from the AWS SDK's settings"}`;
-  const head = all
-    ? `Batch knows none of the ${formatNumber(unknown)} job(s) in the ledger of stack "${stack}" (${where})`
-    : `Batch does not know ${formatNumber(unknown)} job(s) in the ledger of stack "${stack}" (${where}); their state is unknown, not finished`;
-  return (
-    `warning: ${head}; check --stack/--outputs and the AWS account and region; jobs submitted ` +
-    "seconds ago may not be listed yet (re-run), and Batch forgets jobs some days after they end\n"
-  );
-}
-
 /** Whether Batch knows none of the jobs: the wrong stack or region, rather than old jobs. */
 export function allUnknown(snapshot: Snapshot): boolean {
   return snapshot.jobs.length > 0 && snapshot.jobs.every((j) => j.status === "UNKNOWN");
-}
-
-/** `lr-sweep[3] (id:3): Essential container in task exited, exit code 2`, on one line. */
-export function formatFailure(f: Failure): string {
-  return visible(failureText(f));
-}
-
-function failureText(f: Failure): string {
-  const name =
-    (f.index !== undefined ? `${f.jobName}[${f.index}]` : f.jobName) +
-    (f.set !== undefined ? ` (set ${f.set})` : "");
-  const bits = [f.statusReason, f.reason].filter((s): s is string => s !== undefined && s !== "");
-  if (f.unlistedChildren !== undefined) {
-    const what = `${f.unlistedChildren} failed ${f.unlistedChildren === 1 ? "child" : "children"} not listed by Batch`;
-    return `${name} (${f.jobId}): ${[...(bits.length > 0 ? bits : ["no reason given"]), what].join(", ")}`;
-  }
-  const exit = f.exitCode !== undefined ? `exit code ${f.exitCode}` : "no exit code";
-  return `${name} (${f.jobId}): ${[...bits, exit].join(", ")}`;
 }
