@@ -4,12 +4,7 @@
  * one array job (or one job per set), sizes and name clashes checked.
  */
 import { createHash } from "crypto";
-import {
-  BUCKET_PREFIXES,
-  MANIFEST_PREFIX as CONTRACT_MANIFEST_PREFIX,
-  MANIFEST_VERSION,
-  VARS,
-} from "../../components/contract";
+import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 import { chunkJobName, chunkRanges } from "./chunks";
 import { derivedNameProblem, setJobName } from "./derived-names";
@@ -28,33 +23,7 @@ import { MISSING_OUTPUTS_FIX, type StackOutputs } from "./outputs";
 import type { LoadedSweep, ParameterSet } from "./sweep";
 import { setNameProblem } from "./variables";
 import { formatNumber } from "../output/numbers";
-
-/** Where array sweep manifests go in the bucket (and in the local folder). */
-const MANIFEST_PREFIX = CONTRACT_MANIFEST_PREFIX;
-
-/**
- * `inputs/sweeps/<jobName>-<first 12 hex digits of sha256(body)>.json`. Named by content, so
- * a `--force` resubmission with other sets writes a new object while the children of an
- * earlier run may still be reading the old one; the same sets map to the same key.
- */
-export function manifestKey(jobName: string, body: string): string {
-  const digest = createHash("sha256").update(body).digest("hex").slice(0, 12);
-  return `${MANIFEST_PREFIX}${jobName}-${digest}.json`;
-}
-
-/**
- * The manifest the entrypoint reads ({"version":1,"sets":[...]}). A chunk of a sweep past
- * 10,000 sets, or a retry of some of its sets, also lists each child's set number in
- * `indexes` (container/contract.json), so results keep the sweep's numbering.
- */
-export function manifestBody(sets: readonly ParameterSet[], indexes?: readonly number[]): string {
-  // Object.fromEntries defines own properties, so even "__proto__" is written as a name.
-  return JSON.stringify({
-    version: MANIFEST_VERSION,
-    sets: sets.map((set) => Object.fromEntries(set)),
-    indexes,
-  });
-}
+import { manifestBody, manifestKey } from "./manifest";
 
 interface SubmissionBase {
   /** The file the job came from, as the user named it. */

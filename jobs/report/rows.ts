@@ -7,12 +7,7 @@ import type { JobDetail } from "../aws/api";
 import { priceRun, type Pricing } from "./prices";
 import { asStatus, exitCodeOf, type Status } from "../status";
 import type { ParameterSet } from "../input/sweep";
-import {
-  BUCKET_PREFIXES,
-  MANIFEST_VERSION,
-  METRICS,
-  RESERVED_PREFIX,
-} from "../../components/contract";
+import { BUCKET_PREFIXES, METRICS, RESERVED_PREFIX } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
 /** The file a script may write into its working folder; each key becomes a column. */
@@ -88,44 +83,6 @@ export function parametersOf(
     v.name !== undefined && !isOwnVariable(v.name) ? [[v.name, v.value ?? ""] as const] : [],
   );
   return new Map([...own, ...(set ?? [])]);
-}
-
-/** A sweep manifest: `{"version": 1, "sets": [...], "indexes"?: [...]}` (indexes: set numbers). */
-export function parseManifest(
-  text: string,
-): { sets: ParameterSet[]; indexes?: number[] } | undefined {
-  let v: { version?: unknown; sets?: unknown; indexes?: unknown } | null;
-  try {
-    v = JSON.parse(text) as typeof v;
-  } catch (err) {
-    if (err instanceof SyntaxError) {
-      return undefined;
-    }
-    throw err;
-  }
-  if (
-    v === null ||
-    typeof v !== "object" ||
-    v.version !== MANIFEST_VERSION ||
-    !Array.isArray(v.sets)
-  ) {
-    return undefined;
-  }
-  const indexes =
-    Array.isArray(v.indexes) && v.indexes.every((i) => Number.isInteger(i))
-      ? (v.indexes as number[])
-      : undefined;
-  // Maps, as the rest of the tool holds sets: a parameter named __proto__ stays a parameter.
-  const sets: ParameterSet[] = (v.sets as unknown[]).map(
-    (set) =>
-      new Map(
-        Object.entries(set !== null && typeof set === "object" ? set : {}).map(([k, x]) => [
-          k,
-          String(x),
-        ]),
-      ),
-  );
-  return definedOnly({ sets, indexes });
 }
 
 /** A variable's value from a job's environment. */

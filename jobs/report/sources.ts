@@ -17,6 +17,7 @@ import type { LedgerEntry } from "../state/ledger";
 import { groupOf } from "../state/attempts";
 import { readLocalRuns } from "../state/local-runs";
 import { runPool, type PoolOutcome } from "../aws/pool";
+import { parseManifest } from "../input/manifest";
 import { searchWindow, textsFromLogs } from "./metrics-log";
 import { childrenCacheKey, folderCacheKey, type ReportCache } from "../state/report-cache";
 import {
@@ -24,7 +25,6 @@ import {
   groupResultFiles,
   latestRuns,
   metricsKeyOf,
-  parseManifest,
   parseMetrics,
   rowKey,
   unitFromDetail,

@@ -224,7 +224,8 @@ export async function readCovers(
     (e) => !cache.has(e.jobId) && details.has(e.jobId) && (isRetryEntry(e) || e.kind !== "array"),
   );
   // Loaded only when a retry is in view: logs and watch of plain jobs need neither.
-  const { parseManifest, variableOf } = await import("../report/rows");
+  const { variableOf } = await import("../report/rows");
+  const { parseManifest } = await import("../input/manifest");
   // The ledger names the manifest (since it records it); else a child carries the array's
   // environment for sure (as jobs:report reads it).
   const firstChildren = new Map<string, JobDetail>();
