@@ -99,6 +99,33 @@ export function asStatus(s: string | undefined): Status {
   return (STATUSES as readonly string[]).includes(s ?? "") ? (s as Status) : "UNKNOWN";
 }
 
+/**
+ * Each set's runs, first to latest, sets in order of first appearance: the one rule for
+ * which run of a set (or job) is its latest, in watch, status, logs, report and retry. Runs
+ * go by `at` (ms since the epoch, or ISO text); of two at the same time, the later in `runs`
+ * is the later run.
+ */
+export function runsPerSet<T>(
+  runs: readonly T[],
+  setOf: (run: T) => string,
+  at: (run: T) => number | string,
+): T[][] {
+  const sets = new Map<string, T[]>();
+  for (const r of runs) {
+    const key = setOf(r);
+    const list = sets.get(key);
+    if (list === undefined) {
+      sets.set(key, [r]);
+    } else {
+      list.push(r);
+    }
+  }
+  // Array.prototype.sort is stable: a tie keeps the order of `runs`.
+  return [...sets.values()].map((list) =>
+    list.length < 2 ? list : list.sort((a, b) => (at(a) < at(b) ? -1 : at(a) > at(b) ? 1 : 0)),
+  );
+}
+
 /** The exit code of the job's last attempt (Batch reports it in two places). */
 export function exitCodeOf(d: JobDetail | JobSummary): number | undefined {
   if (d.container?.exitCode !== undefined) {

@@ -5,7 +5,7 @@
  */
 import type { JobDetail } from "../aws/api";
 import { priceRun, type Pricing } from "./prices";
-import { asStatus, exitCodeOf, type Status } from "../status";
+import { asStatus, exitCodeOf, runsPerSet, type Status } from "../status";
 import type { ParameterSet } from "../input/sweep";
 import { BUCKET_PREFIXES, METRICS, RESERVED_PREFIX } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
@@ -154,18 +154,11 @@ export function unitFromDetail(
  * how many runs it had. Order: first appearance.
  */
 export function latestRuns(units: readonly RunUnit[]): { unit: RunUnit; runs: number }[] {
-  const byKey = new Map<string, { unit: RunUnit; runs: number }>();
-  for (const u of units) {
-    const key = rowKey(u.job, u.index);
-    const prior = byKey.get(key);
-    if (prior === undefined) {
-      byKey.set(key, { unit: u, runs: 1 });
-    } else {
-      const newer = (u.createdAt ?? -Infinity) >= (prior.unit.createdAt ?? -Infinity);
-      byKey.set(key, { unit: newer ? u : prior.unit, runs: prior.runs + 1 });
-    }
-  }
-  return [...byKey.values()];
+  return runsPerSet(
+    units,
+    (u) => rowKey(u.job, u.index),
+    (u) => u.createdAt ?? -Infinity,
+  ).map((runs) => ({ unit: runs[runs.length - 1], runs: runs.length }));
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   arrayFailures,
   childFailures,
   singleFailures,
+  runsPerSet,
   summarize,
 } from "../../jobs/status";
 import { formatCounts, formatFailure } from "../../jobs/output/status-print";
@@ -25,6 +26,25 @@ const e = (jobName: string, jobId: string, arraySize?: number): LedgerEntry => (
 });
 
 describe("jobs/status: summaries for watch and status", function () {
+  it("orders each set's runs first to latest, a tie going to the later given; sets as first seen", function () {
+    const runs = [
+      { set: "b", at: 5, id: 1 },
+      { set: "a", at: 9, id: 2 },
+      { set: "b", at: 2, id: 3 },
+      { set: "a", at: 9, id: 4 },
+      { set: "a", at: 1, id: 5 },
+    ];
+    const ids = runsPerSet(
+      runs,
+      (r) => r.set,
+      (r) => r.at,
+    ).map((list) => list.map((r) => r.id));
+    assert.deepStrictEqual(ids, [
+      [3, 1],
+      [5, 2, 4],
+    ]);
+  });
+
   it("counts array children individually and waits for the parents", function () {
     const details = new Map<string, JobDetail>([
       [
