@@ -131,7 +131,7 @@ export function verdict(
 }
 
 /** How long to wait for Batch's job list, and how (Ctrl-C cuts the wait short). */
-export interface LookupTiming {
+interface LookupTiming {
   readonly waitMs: number;
   /** The SubmitJob request timeout: a request may reach AWS that long after its intent. */
   readonly timeoutMs: number;
@@ -274,27 +274,41 @@ async function sendOne(item: SendItem, ctx: SendContext, resent = false): Promis
     throw err;
   }
   await ctx.hooks?.checkpoint?.("answer-received", s.jobName);
+  const entry = recordJob(ctx, intent, res, new Date().toISOString(), "submitted");
+  return { status: "accepted", entry, resent };
+}
+
+/**
+ * The entry that closes `intent` with the job Batch made (sent now, or found by the token),
+ * in the ledger; UnrecordedError when it cannot be written.
+ */
+function recordJob(
+  ctx: SendContext,
+  intent: IntentLine,
+  job: { readonly jobId: string; readonly jobArn?: string | undefined },
+  submittedAt: string,
+  how: "submitted" | "recovered",
+): LedgerEntry {
   const entry: LedgerEntry = {
     v: 1,
-    jobName: s.jobName,
-    jobId: res.jobId,
-    ...definedOnly({ jobArn: res.jobArn }),
+    jobName: intent.jobName,
+    jobId: job.jobId,
+    ...definedOnly({ jobArn: job.jobArn }),
     kind: intent.kind,
-    ...definedOnly({ arraySize: s.arraySize }),
-    file: s.file,
-    hash: s.hash,
-    ...definedOnly({ of: s.sweep, manifest: intent.manifest }),
-    run: ctx.run,
-    submittedAt: new Date().toISOString(),
-    token: item.token,
+    ...definedOnly({ arraySize: intent.arraySize, file: intent.file }),
+    hash: intent.hash,
+    ...definedOnly({ of: intent.of, manifest: intent.manifest }),
+    run: intent.run,
+    submittedAt,
+    token: intent.token,
   };
   try {
     ctx.ledger.append(entry);
   } catch (failure) {
     throw new UnrecordedError(entry, failure);
   }
-  ctx.onAccepted?.(entry, "submitted");
-  return { status: "accepted", entry, resent };
+  ctx.onAccepted?.(entry, how);
+  return entry;
 }
 
 /** The closing line of an intent that created no job. */
@@ -307,23 +321,6 @@ function closeIntent(ledger: Ledger, intent: IntentLine, reason: string): void {
     reason,
     at: new Date().toISOString(),
   });
-}
-
-/** The ledger entry for a job found by its intent's token. */
-function adoptedEntry(intent: IntentLine, job: JobDetail): LedgerEntry {
-  return {
-    v: 1,
-    jobName: intent.jobName,
-    jobId: job.jobId as string,
-    ...definedOnly({ jobArn: job.jobArn }),
-    kind: intent.kind,
-    ...definedOnly({ arraySize: intent.arraySize, file: intent.file }),
-    hash: intent.hash,
-    ...definedOnly({ of: intent.of, manifest: intent.manifest }),
-    run: intent.run,
-    submittedAt: job.createdAt !== undefined ? new Date(job.createdAt).toISOString() : intent.at,
-    token: intent.token,
-  };
 }
 
 /** Further jobs that carry one token: the listing lagged past the wait (README, limits). */
@@ -358,14 +355,10 @@ async function reconcileAndAdopt(
     } else if (v.kind === "absent") {
       out.absent.push(intent);
     } else {
-      const entry = adoptedEntry(intent, v.job);
-      try {
-        ctx.ledger.append(entry);
-      } catch (failure) {
-        throw new UnrecordedError(entry, failure);
-      }
+      const { jobId, jobArn, createdAt } = v.job;
+      const at = createdAt !== undefined ? new Date(createdAt).toISOString() : intent.at;
+      const entry = recordJob(ctx, intent, { jobId: jobId as string, jobArn }, at, "recovered");
       out.recovered.push(entry);
-      ctx.onAccepted?.(entry, "recovered");
       if (v.extra.length > 0) {
         out.duplicates.push({
           jobName: intent.jobName,
