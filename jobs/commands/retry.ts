@@ -34,6 +34,7 @@ import { submitToBatch } from "./submit-batch";
 import { printSubmitResult, type SubmitResult } from "../output/submit-print";
 import type { LoadedSweep, ParameterSet } from "../input/sweep";
 import { selectEntries } from "./watch";
+import { isRetryEntry, retryNumber } from "../state/attempts";
 
 export interface RetrySelection {
   readonly name: string;
@@ -58,20 +59,9 @@ export function selectRetry(names: readonly string[], units: readonly RunUnit[])
 
 const UNKNOWN: Status = "UNKNOWN";
 
-const RETRY_NAME = /-r(\d+)(?:-c\d+)?$/;
-
 /** `<name>-r<n>`, n one past the highest earlier retry of `name` among `entries`; pure. */
 export function nextRetryName(name: string, entries: readonly LedgerEntry[]): string {
-  let n = 0;
-  for (const e of entries) {
-    if (e.of !== name || !e.jobName.startsWith(`${name}-r`)) {
-      continue;
-    }
-    const m = RETRY_NAME.exec(e.jobName.slice(name.length));
-    if (m !== null && m.index === 0) {
-      n = Math.max(n, Number(m[1]));
-    }
-  }
+  const n = entries.reduce((max, e) => Math.max(max, e.of === name ? (retryNumber(e) ?? 0) : 0), 0);
   return retryJobName(name, n + 1);
 }
 
@@ -170,7 +160,7 @@ async function originals(
   opts: RetryOptions,
   ctx: Context,
 ): Promise<{ mine: Submission[]; item: LoadedJob | LoadedSweep }> {
-  const firsts = entries.filter((e) => e.jobName === name || (e.of === name && !isRetry(e, name)));
+  const firsts = entries.filter((e) => e.jobName === name || (e.of === name && !isRetryEntry(e)));
   const file = firsts.find((e) => e.file !== undefined)?.file;
   if (file === undefined) {
     throw new BadInputError(
@@ -194,10 +184,6 @@ async function originals(
     ]);
   }
   return { mine, item };
-}
-
-function isRetry(e: LedgerEntry, name: string): boolean {
-  return e.jobName.startsWith(`${name}-r`) && RETRY_NAME.test(e.jobName.slice(name.length));
 }
 
 /** The submissions that retry `sel`, checked against the original file. */

@@ -33,7 +33,7 @@ export function attemptJobId(a: Attempt): string {
   return a.child !== undefined ? `${a.entry.jobId}:${a.child}` : a.entry.jobId;
 }
 
-const RETRY = /^-r\d+(?:-c\d+)?$/;
+const RETRY = /^-r(\d+)(?:-c\d+)?$/;
 const CHUNK = /^-c(\d+)$/;
 
 /**
@@ -47,9 +47,16 @@ export function groupOf(e: LedgerEntry): string {
 
 /** Whether `e` is a retry (`<of>-r<n>`, or a chunk of one). */
 export function isRetryEntry(e: LedgerEntry): boolean {
-  return (
-    e.of !== undefined && e.jobName.startsWith(e.of) && RETRY.test(e.jobName.slice(e.of.length))
-  );
+  return retryNumber(e) !== undefined;
+}
+
+/** n of a retry `<of>-r<n>` (or of a chunk of one); undefined for any other entry. */
+export function retryNumber(e: LedgerEntry): number | undefined {
+  const m =
+    e.of !== undefined && e.jobName.startsWith(e.of)
+      ? RETRY.exec(e.jobName.slice(e.of.length))
+      : null;
+  return m !== null ? Number(m[1]) : undefined;
 }
 
 /**
