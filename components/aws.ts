@@ -1,9 +1,7 @@
 /**
- * The parts of `@pulumi/aws` the components use, imported by service. The package's root
- * re-exports every AWS service: importing it made `tsc` parse about 2,700 declaration
- * files (most of the type-check's time); these services need about 450. At run time the
- * root loads services lazily anyway, so this changes only what the compiler reads.
- * Components import this module `as aws` and keep writing `aws.batch.JobQueue`.
+ * The parts of `@pulumi/aws` the components use, imported by service: the package root
+ * re-exports every service, which `tsc` would then read (docs/development.md). Components
+ * import this module `as aws` and keep writing `aws.batch.JobQueue`.
  */
 export * as batch from "@pulumi/aws/batch";
 export * as cloudwatch from "@pulumi/aws/cloudwatch";

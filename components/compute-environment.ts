@@ -1,6 +1,5 @@
 import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
-import { lookUpDefaultNetwork } from "./default-vpc";
 import { assumeRolePolicyFor } from "./iam";
 import {
   COMPUTE_TYPES,
@@ -12,7 +11,7 @@ import {
 } from "./instance-types";
 import { ec2JobLimits, fargateJobLimits, JobLimits, NamedInstanceSize } from "./job-limits";
 import { EC2_CONFIGURATION, imdsBlockUserData, INSTANCE_METADATA_OPTIONS } from "./launch-template";
-import { checkIntegerRange, isKnownNumber, ValidationError } from "./validation";
+import { checkRanges, IntegerRanges, ValidationError } from "./validation";
 
 export { COMPUTE_TYPES, DEFAULT_INSTANCE_TYPES, type ComputeType } from "./instance-types";
 
@@ -36,8 +35,20 @@ const ALLOCATION_STRATEGIES: Record<"EC2" | "SPOT", readonly string[]> = {
 };
 /** Batch's own default for how long running jobs may go on during an infrastructure update. */
 const DEFAULT_UPDATE_TIMEOUT_MINUTES = 30;
-/** The range the AWS provider accepts for `updatePolicy.jobExecutionTimeoutMinutes`. */
-const UPDATE_TIMEOUT_MINUTES_RANGE = { min: 1, max: 360 } as const;
+const RANGES: IntegerRanges<ComputeEnvironmentArgs> = {
+  maxVcpus: [1, 100000, "Batch needs room for at least one job"],
+  minVcpus: [0, 100000, "vCPUs are whole and not negative"],
+  jobGpus: [0, 16, "GPUs are whole; EC2 has at most 16 per instance"],
+  // What the AWS provider accepts for `updatePolicy.jobExecutionTimeoutMinutes`.
+  updateTimeoutMinutes: [1, 360, "the range AWS Batch's update policy accepts"],
+};
+/** Arguments that only EC2 and SPOT environments take. */
+const EC2_ONLY = [
+  "instanceTypes",
+  "allocationStrategy",
+  "spotBidPercentage",
+  "updateTimeoutMinutes",
+] as const;
 
 /**
  * The environment's child resource name. It was `<name>-ce` while the environment used a
@@ -133,23 +144,14 @@ export function validateComputeEnvironmentArgs(name: string, args: ComputeEnviro
       "computeType",
     );
   }
-  checkCapacity(where, args);
-  checkIntegerRange(
-    where,
-    "jobGpus",
-    args.jobGpus,
-    0,
-    16,
-    "GPUs are whole; EC2 has at most 16 per instance",
-  );
-  checkIntegerRange(
-    where,
-    "updateTimeoutMinutes",
-    args.updateTimeoutMinutes,
-    UPDATE_TIMEOUT_MINUTES_RANGE.min,
-    UPDATE_TIMEOUT_MINUTES_RANGE.max,
-    "the range AWS Batch's update policy accepts",
-  );
+  checkRanges(where, args, RANGES);
+  const max = args.maxVcpus ?? DEFAULT_MAX_VCPUS;
+  if (typeof args.minVcpus === "number" && args.minVcpus > max) {
+    throw new ValidationError(
+      `${where} has 'minVcpus' = ${args.minVcpus} > 'maxVcpus' = ${max}; 'minVcpus' cannot be greater than 'maxVcpus'.`,
+      "minVcpus",
+    );
+  }
   if (isFargate(type)) {
     checkFargateArgs(where, type, args);
   } else {
@@ -163,25 +165,6 @@ export function validateComputeEnvironmentArgs(name: string, args: ComputeEnviro
   }
 }
 
-function checkCapacity(where: string, args: ComputeEnvironmentArgs): void {
-  const max = args.maxVcpus ?? DEFAULT_MAX_VCPUS;
-  checkIntegerRange(where, "maxVcpus", max, 1, 100000, "Batch needs room for at least one job");
-  checkIntegerRange(
-    where,
-    "minVcpus",
-    args.minVcpus,
-    0,
-    100000,
-    "vCPUs are whole and not negative",
-  );
-  if (isKnownNumber(args.minVcpus) && args.minVcpus > max) {
-    throw new ValidationError(
-      `${where} has 'minVcpus' = ${args.minVcpus} > 'maxVcpus' = ${max}; 'minVcpus' cannot be greater than 'maxVcpus'.`,
-      "minVcpus",
-    );
-  }
-}
-
 function checkFargateArgs(where: string, type: ComputeType, args: ComputeEnvironmentArgs): void {
   if (args.minVcpus !== undefined && args.minVcpus !== 0) {
     throw new ValidationError(
@@ -189,19 +172,12 @@ function checkFargateArgs(where: string, type: ComputeType, args: ComputeEnviron
       "minVcpus",
     );
   }
-  const ec2Only = [
-    "instanceTypes",
-    "allocationStrategy",
-    "spotBidPercentage",
-    "updateTimeoutMinutes",
-  ] as const;
-  for (const arg of ec2Only) {
-    if (args[arg] !== undefined) {
-      throw new ValidationError(
-        `${where} sets '${arg}' with 'computeType' = '${type}'; '${arg}' applies to EC2 and SPOT only.`,
-        arg,
-      );
-    }
+  const ec2Only = EC2_ONLY.find((arg) => args[arg] !== undefined);
+  if (ec2Only !== undefined) {
+    throw new ValidationError(
+      `${where} sets '${ec2Only}' with 'computeType' = '${type}'; '${ec2Only}' applies to EC2 and SPOT only.`,
+      ec2Only,
+    );
   }
   if ((args.jobGpus ?? 0) > 0) {
     throw new ValidationError(
@@ -226,21 +202,20 @@ function checkEc2Args(where: string, type: "EC2" | "SPOT", args: ComputeEnvironm
       "instanceTypes",
     );
   }
-  if ((args.jobGpus ?? 0) > 0) {
-    const plain = types.filter((t) => !isGpuInstanceType(t));
-    if (plain.length > 0) {
-      throw new ValidationError(
-        `${where} has 'jobGpus' = ${args.jobGpus} but 'instanceTypes' includes ${plain.join(", ")}, which have no GPU; a GPU job could never be placed there. Use GPU types only (e.g. g4dn.xlarge, g5.xlarge, g6.xlarge).`,
-        "instanceTypes",
-      );
-    }
-    const known = types.map((t) => KNOWN_INSTANCE_TYPES[t]).filter((s) => s !== undefined);
-    if (known.length === types.length && known.every((s) => s.gpus < (args.jobGpus ?? 0))) {
-      throw new ValidationError(
-        `${where} has 'jobGpus' = ${args.jobGpus}, more than any of ${types.join(", ")} has (at most ${Math.max(...known.map((s) => s.gpus))}).`,
-        "jobGpus",
-      );
-    }
+  const gpus = args.jobGpus ?? 0;
+  const plain = types.filter((t) => !isGpuInstanceType(t));
+  if (gpus > 0 && plain.length > 0) {
+    throw new ValidationError(
+      `${where} has 'jobGpus' = ${gpus} but 'instanceTypes' includes ${plain.join(", ")}, which have no GPU; a GPU job could never be placed there. Use GPU types only (e.g. g4dn.xlarge, g5.xlarge, g6.xlarge).`,
+      "instanceTypes",
+    );
+  }
+  const known = types.map((t) => KNOWN_INSTANCE_TYPES[t]).filter((s) => s !== undefined);
+  if (gpus > 0 && known.length === types.length && known.every((s) => s.gpus < gpus)) {
+    throw new ValidationError(
+      `${where} has 'jobGpus' = ${gpus}, more than any of ${types.join(", ")} has (at most ${Math.max(...known.map((s) => s.gpus))}).`,
+      "jobGpus",
+    );
   }
   const strategy = args.allocationStrategy;
   if (strategy !== undefined && !ALLOCATION_STRATEGIES[type].includes(strategy)) {
@@ -253,28 +228,15 @@ function checkEc2Args(where: string, type: "EC2" | "SPOT", args: ComputeEnvironm
       "allocationStrategy",
     );
   }
-  if (args.spotBidPercentage !== undefined) {
-    if (type !== "SPOT") {
-      throw new ValidationError(
-        `${where} sets 'spotBidPercentage' with 'computeType' = '${type}'; it applies to SPOT only.`,
-        "spotBidPercentage",
-      );
-    }
-    checkIntegerRange(
-      where,
+  if (args.spotBidPercentage !== undefined && type !== "SPOT") {
+    throw new ValidationError(
+      `${where} sets 'spotBidPercentage' with 'computeType' = '${type}'; it applies to SPOT only.`,
       "spotBidPercentage",
-      args.spotBidPercentage,
-      1,
-      100,
-      "a percentage of the on-demand price",
     );
   }
-}
-
-/** Where instances and Fargate tasks run: subnets, and the security group they get. */
-interface OutboundNetwork {
-  readonly subnets: pulumi.Input<pulumi.Input<string>[]>;
-  readonly securityGroupIds: pulumi.Output<string>[];
+  checkRanges(where, args, {
+    spotBidPercentage: [1, 100, "a percentage of the on-demand price"],
+  });
 }
 
 /**
@@ -304,58 +266,12 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
   ) {
     super("batchpy:compute:ComputeEnvironment", name, {}, opts);
     validateComputeEnvironmentArgs(name, args);
-    const type = args.computeType ?? DEFAULT_COMPUTE_TYPE;
-    this.computeType = type;
+    const type = (this.computeType = args.computeType ?? DEFAULT_COMPUTE_TYPE);
     const maxVcpus = args.maxVcpus ?? DEFAULT_MAX_VCPUS;
-
-    const network = this.outboundOnlyNetwork(name, args);
-    const common = { maxVcpus, ...network };
-    const placement = isFargate(type)
-      ? {
-          computeResources: { type, ...common },
-          dependsOn: [],
-          jobLimits: pulumi.output(fargateJobLimits(maxVcpus)),
-        }
-      : this.instancePlacement(name, type as "EC2" | "SPOT", args, common);
-    this.jobLimits = placement.jobLimits;
-
-    const computeEnvironment = new aws.batch.ComputeEnvironment(
-      `${name}-${COMPUTE_ENVIRONMENT_SUFFIX}`,
-      {
-        type: "MANAGED",
-        state: "ENABLED",
-        // No serviceRole: Batch uses AWSServiceRoleForBatch (see the class comment).
-        computeResources: placement.computeResources,
-        // Infrastructure updates, and so an update policy, exist for EC2 and SPOT only;
-        // Fargate updates subnets and security groups without stopping jobs.
-        updatePolicy: isFargate(type)
-          ? undefined
-          : {
-              jobExecutionTimeoutMinutes:
-                args.updateTimeoutMinutes ?? DEFAULT_UPDATE_TIMEOUT_MINUTES,
-              terminateJobsOnUpdate: false,
-            },
-        tags: args.tags,
-      },
-      // Deleted before the instance role loses its policy, or Batch cannot tear it down.
-      { parent: this, dependsOn: placement.dependsOn },
-    );
-
-    this.computeEnvironmentArn = computeEnvironment.arn;
-    this.computeEnvironmentName = computeEnvironment.name;
-    this.registerOutputs({
-      computeEnvironmentArn: this.computeEnvironmentArn,
-      computeEnvironmentName: this.computeEnvironmentName,
-      jobLimits: this.jobLimits,
-    });
-  }
-
-  /** The subnets (config's, or the default VPC's) and a security group allowing egress only. */
-  private outboundOnlyNetwork(name: string, args: ComputeEnvironmentArgs): OutboundNetwork {
     const network =
       args.vpcId !== undefined && args.subnetIds !== undefined
         ? { vpcId: args.vpcId, subnetIds: args.subnetIds }
-        : lookUpDefaultNetwork(`ComputeEnvironment '${name}'`, this);
+        : defaultNetwork(`ComputeEnvironment '${name}'`, this);
     const securityGroup = new aws.ec2.SecurityGroup(
       `${name}-sg`,
       {
@@ -374,47 +290,69 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    return { subnets: network.subnetIds, securityGroupIds: [securityGroup.id] };
-  }
-
-  /**
-   * EC2 and SPOT: the instance role, profile and launch template, the compute resources
-   * that launch instances from them, and the job limits of the instance types.
-   */
-  private instancePlacement(
-    name: string,
-    type: "EC2" | "SPOT",
-    args: ComputeEnvironmentArgs,
-    common: { maxVcpus: number } & OutboundNetwork,
-  ): {
-    computeResources: aws.types.input.batch.ComputeEnvironmentComputeResources;
-    dependsOn: pulumi.Resource[];
-    jobLimits: pulumi.Output<JobLimits>;
-  } {
-    const instances = this.instanceResources(name, args);
-    const computeResources = {
+    const common = {
       type,
-      ...common,
-      // Passed through unchanged: the policy pack, not this component, rejects a floor.
-      minVcpus: args.minVcpus ?? DEFAULT_MIN_VCPUS,
-      instanceTypes: [...(args.instanceTypes ?? DEFAULT_INSTANCE_TYPES)],
-      allocationStrategy: args.allocationStrategy ?? DEFAULT_ALLOCATION_STRATEGY[type],
-      bidPercentage: args.spotBidPercentage,
-      // Batch wants the instance profile here, not the role (despite the field name).
-      instanceRole: instances.profileArn,
-      // Both force a new environment in the provider, even with the service-linked role:
-      // they are fixed here, set once by the migration that introduced them.
-      launchTemplate: { launchTemplateId: instances.launchTemplateId, version: "$Latest" },
-      ec2Configurations: EC2_CONFIGURATION,
-      // Fixed: a change to computeResources.tags replaces the environment.
-      tags: args.instanceTags,
+      maxVcpus,
+      subnets: network.subnetIds,
+      securityGroupIds: [securityGroup.id],
     };
-    const jobLimits = instanceTypeLimits(
-      args.instanceTypes ?? DEFAULT_INSTANCE_TYPES,
-      common.maxVcpus,
-      this,
+
+    let computeResources: aws.types.input.batch.ComputeEnvironmentComputeResources = common;
+    let dependsOn: pulumi.Resource[] = [];
+    if (isFargate(type)) {
+      this.jobLimits = pulumi.output(fargateJobLimits(maxVcpus));
+    } else {
+      const instances = this.instanceResources(name, args);
+      const instanceTypes = args.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
+      computeResources = {
+        ...common,
+        minVcpus: args.minVcpus ?? DEFAULT_MIN_VCPUS,
+        instanceTypes: [...instanceTypes],
+        allocationStrategy:
+          args.allocationStrategy ?? DEFAULT_ALLOCATION_STRATEGY[type as "EC2" | "SPOT"],
+        bidPercentage: args.spotBidPercentage,
+        // Batch wants the instance profile here, not the role (despite the field name).
+        instanceRole: instances.profileArn,
+        // Both force a new environment in the provider, even with the service-linked role:
+        // they are fixed here, set once by the migration that introduced them.
+        launchTemplate: { launchTemplateId: instances.launchTemplateId, version: "$Latest" },
+        ec2Configurations: EC2_CONFIGURATION,
+        // Fixed: a change to computeResources.tags replaces the environment.
+        tags: args.instanceTags,
+      };
+      // Deleted before the instance role loses its policy, or Batch cannot tear it down.
+      dependsOn = [instances.roleAttachment];
+      this.jobLimits = instanceTypeLimits(instanceTypes, maxVcpus, this);
+    }
+
+    const computeEnvironment = new aws.batch.ComputeEnvironment(
+      `${name}-${COMPUTE_ENVIRONMENT_SUFFIX}`,
+      {
+        type: "MANAGED",
+        state: "ENABLED",
+        // No serviceRole: Batch uses AWSServiceRoleForBatch (see the class comment).
+        computeResources,
+        // Infrastructure updates, and so an update policy, exist for EC2 and SPOT only;
+        // Fargate updates subnets and security groups without stopping jobs.
+        updatePolicy: isFargate(type)
+          ? undefined
+          : {
+              jobExecutionTimeoutMinutes:
+                args.updateTimeoutMinutes ?? DEFAULT_UPDATE_TIMEOUT_MINUTES,
+              terminateJobsOnUpdate: false,
+            },
+        tags: args.tags,
+      },
+      { parent: this, dependsOn },
     );
-    return { computeResources, dependsOn: [instances.roleAttachment], jobLimits };
+
+    this.computeEnvironmentArn = computeEnvironment.arn;
+    this.computeEnvironmentName = computeEnvironment.name;
+    this.registerOutputs({
+      computeEnvironmentArn: this.computeEnvironmentArn,
+      computeEnvironmentName: this.computeEnvironmentName,
+      jobLimits: this.jobLimits,
+    });
   }
 
   /**
@@ -455,6 +393,34 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
     );
     return { roleAttachment, profileArn: profile.arn, launchTemplateId: launchTemplate.id };
   }
+}
+
+/**
+ * The account's default VPC and its default subnets (one public subnet per zone: instances
+ * reach ECR and S3 without a paid NAT gateway). `aws.ec2.getVpcs` returns an empty list
+ * rather than failing when there is none, so the error can say what to set instead of the
+ * provider's raw "no matching EC2 VPC found".
+ */
+function defaultNetwork(where: string, parent: pulumi.Resource) {
+  const opts = { parent };
+  const vpcs = aws.ec2.getVpcsOutput({ filters: [{ name: "is-default", values: ["true"] }] }, opts);
+  const region = aws.getRegionOutput({}, opts).region;
+  const vpcId = pulumi.all([vpcs.ids, region]).apply(([ids, r]) => {
+    if (ids.length === 0) {
+      throw new Error(
+        `${where}: the account has no default VPC in ${r} (common under AWS Control Tower), ` +
+          `and 'vpcId' and 'subnetIds' are not set. Name a VPC and subnets with a route to ECR, S3 ` +
+          `and CloudWatch Logs: in this project \`pulumi config set batchpy:vpcId vpc-0abc…\` and ` +
+          `\`pulumi config set --path 'batchpy:subnetIds[0]' subnet-0abc…\` (one line per subnet).`,
+      );
+    }
+    return ids[0];
+  });
+  const filters = [
+    { name: "vpc-id", values: [vpcId] },
+    { name: "default-for-az", values: ["true"] },
+  ];
+  return { vpcId, subnetIds: aws.ec2.getSubnetsOutput({ filters }, opts).ids };
 }
 
 /**

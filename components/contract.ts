@@ -80,7 +80,6 @@ const KEYS = [
   "s3MaxAttempts",
   "stateDir",
   "describeCache",
-  "testHooks",
 ] as const;
 
 /** The variable names by role, e.g. `VARS.jobName`; a missing one fails at load. */

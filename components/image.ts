@@ -3,7 +3,7 @@ import * as aws from "./aws";
 import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
 import { hashBuildContext } from "./build-context";
-import { checkIntegerRange, ValidationError } from "./validation";
+import { checkRanges, ValidationError } from "./validation";
 
 /** How many images the repository keeps before older ones expire. */
 const DEFAULT_KEEP_IMAGES = 10;
@@ -75,14 +75,9 @@ export function validateImageArgs(name: string, args: ImageArgs): void {
       "imageUri",
     );
   }
-  checkIntegerRange(
-    `Image '${name}'`,
-    "keepImages",
-    args.keepImages,
-    1,
-    10000,
-    "an ECR lifecycle rule keeps at least one image",
-  );
+  checkRanges(`Image '${name}'`, args, {
+    keepImages: [1, 10000, "an ECR lifecycle rule keeps at least one image"],
+  });
 }
 
 /**
@@ -98,20 +93,12 @@ export class Image extends pulumi.ComponentResource {
   constructor(name: string, args: ImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("batchpy:image:Image", name, {}, opts);
     validateImageArgs(name, args);
-
     if (args.imageUri !== undefined) {
       this.imageUri = pulumi.output(args.imageUri);
-    } else {
-      const repository = this.repository(name, args);
-      const digest = this.buildAndPush(name, args, repository);
-      this.imageUri = pulumi.interpolate`${repository.repositoryUrl}@${digest}`;
-      this.repositoryUrl = repository.repositoryUrl;
+      this.registerOutputs({ imageUri: this.imageUri });
+      return;
     }
-    this.registerOutputs({ imageUri: this.imageUri, repositoryUrl: this.repositoryUrl });
-  }
 
-  /** The ECR repository: scans on push, keeps the last `keepImages` images. */
-  private repository(name: string, args: ImageArgs): aws.ecr.Repository {
     const repository = new aws.ecr.Repository(
       `${name}-repo`,
       {
@@ -130,15 +117,7 @@ export class Image extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    return repository;
-  }
 
-  /** Builds the context and pushes it to `repository`; the pushed image's digest. */
-  private buildAndPush(
-    name: string,
-    args: ImageArgs,
-    repository: aws.ecr.Repository,
-  ): pulumi.Output<string> {
     const context = args.context ?? "container";
     const contextHash = hashBuildContext(path.resolve(args.projectRoot ?? process.cwd(), context));
     const credentials = aws.ecr.getAuthorizationTokenOutput(
@@ -171,7 +150,10 @@ export class Image extends pulumi.ComponentResource {
       // the repository's lifecycle policy instead, and `forceDestroy` empties it.
       { parent: this, retainOnDelete: true },
     );
-    return image.digest;
+
+    this.imageUri = pulumi.interpolate`${repository.repositoryUrl}@${image.digest}`;
+    this.repositoryUrl = repository.repositoryUrl;
+    this.registerOutputs({ imageUri: this.imageUri, repositoryUrl: this.repositoryUrl });
   }
 }
 

@@ -109,9 +109,5 @@ export const FARGATE_MEMORY_MIB: ReadonlyMap<number, readonly number[]> = new Ma
 export const LARGEST_FARGATE_SIZE: InstanceSize = { vcpus: 16, memoryMiB: 122880, gpus: 0 };
 
 function range(from: number, to: number, step: number): number[] {
-  const values: number[] = [];
-  for (let v = from; v <= to; v += step) {
-    values.push(v);
-  }
-  return values;
+  return Array.from({ length: (to - from) / step + 1 }, (_, i) => from + i * step);
 }

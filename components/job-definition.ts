@@ -1,9 +1,8 @@
 import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
-import { BUCKET_PREFIXES } from "./bucket-layout";
-import { VARS } from "./contract";
+import { BUCKET_PREFIXES, VARS } from "./contract";
 import { FARGATE_MEMORY_MIB } from "./instance-types";
-import { checkIntegerRange, isKnownNumber, ValidationError } from "./validation";
+import { checkRanges, IntegerRanges, ValidationError } from "./validation";
 
 /** The container's entrypoint (container/run_job.py), as the Dockerfile installs it. */
 const JOB_COMMAND: readonly string[] = ["python3", "/app/run_job.py"];
@@ -11,18 +10,22 @@ const JOB_COMMAND: readonly string[] = ["python3", "/app/run_job.py"];
 export const DEFAULT_JOB_VCPUS = 1;
 export const DEFAULT_JOB_MEMORY_MIB = 1000;
 const DEFAULT_TIMEOUT_SECONDS = 3600;
-/** AWS Batch rejects a shorter attempt timeout. */
-const MIN_TIMEOUT_SECONDS = 60;
 /** Attempts in all, counting the first; only host failures are retried. */
 const DEFAULT_RETRY_ATTEMPTS = 3;
 const DEFAULT_LOG_RETENTION_DAYS = 30;
+const RANGES: IntegerRanges<JobDefinitionArgs> = {
+  timeoutSeconds: [60, 14 * 86400, "AWS Batch's minimum attempt timeout is 60 seconds"],
+  retryAttempts: [1, 10, "AWS Batch retries 1 to 10 attempts"],
+  memoryMiB: [4, 10_000_000, "memory is whole MiB, at least 4"],
+  gpus: [0, 16, "GPUs are whole; EC2 has at most 16 per instance"],
+};
 /** AWS Batch's limit on a registered job definition. */
 const MAX_JOB_DEFINITION_BYTES = 24 * 1024;
 /** The values CloudWatch Logs accepts for `retentionInDays`. */
-const LOG_RETENTION_DAYS = [
+const LOG_RETENTION_DAYS: readonly number[] = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
   3653,
-] as const;
+];
 
 export interface JobDefinitionArgs {
   /** The image the job runs. */
@@ -85,56 +88,41 @@ export function validateJobDefinitionArgs(name: string, args: JobDefinitionArgs)
   const where = `JobDefinition '${name}'`;
   const vcpus = args.vcpus ?? DEFAULT_JOB_VCPUS;
   const memory = args.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB;
-  checkIntegerRange(
-    where,
-    "timeoutSeconds",
-    args.timeoutSeconds,
-    MIN_TIMEOUT_SECONDS,
-    14 * 86400,
-    "AWS Batch's minimum attempt timeout is 60 seconds",
-  );
-  checkIntegerRange(
-    where,
-    "retryAttempts",
-    args.retryAttempts,
-    1,
-    10,
-    "AWS Batch retries 1 to 10 attempts",
-  );
-  checkIntegerRange(where, "memoryMiB", memory, 4, 10_000_000, "memory is whole MiB, at least 4");
+  const gpus = args.gpus ?? 0;
+  checkRanges(where, args, RANGES);
   const retention = args.logRetentionDays;
-  if (retention !== undefined && !(LOG_RETENTION_DAYS as readonly number[]).includes(retention)) {
+  if (retention !== undefined && !LOG_RETENTION_DAYS.includes(retention)) {
     throw new ValidationError(
       `${where} has 'logRetentionDays' = ${retention}; CloudWatch Logs accepts only ${LOG_RETENTION_DAYS.join(", ")}.`,
       "logRetentionDays",
     );
   }
-  const gpus = args.gpus ?? 0;
-  checkIntegerRange(where, "gpus", gpus, 0, 16, "GPUs are whole; EC2 has at most 16 per instance");
-  if (args.platform === "FARGATE") {
-    if (gpus > 0) {
+  if (args.platform !== "FARGATE") {
+    if (typeof vcpus !== "number" || !Number.isInteger(vcpus) || vcpus < 1) {
       throw new ValidationError(
-        `${where} has 'gpus' = ${gpus} on Fargate; Fargate has no GPUs. Run GPU jobs on EC2 or SPOT.`,
-        "gpus",
-      );
-    }
-    const allowed = FARGATE_MEMORY_MIB.get(vcpus);
-    if (allowed === undefined) {
-      throw new ValidationError(
-        `${where} has 'vcpus' = ${vcpus} on Fargate; it must be one of ${[...FARGATE_MEMORY_MIB.keys()].join(", ")}.`,
+        `${where} has 'vcpus' = ${vcpus}; on EC2 it must be a whole number of at least 1.`,
         "vcpus",
       );
     }
-    if (!allowed.includes(memory)) {
-      throw new ValidationError(
-        `${where} has 'memoryMiB' = ${memory} with 'vcpus' = ${vcpus} on Fargate; Fargate allows only ${describeChoices(allowed)} MiB with ${vcpus} vCPU.`,
-        "memoryMiB",
-      );
-    }
-  } else if (!isKnownNumber(vcpus) || !Number.isInteger(vcpus) || vcpus < 1) {
+    return;
+  }
+  if (gpus > 0) {
     throw new ValidationError(
-      `${where} has 'vcpus' = ${vcpus}; on EC2 it must be a whole number of at least 1.`,
+      `${where} has 'gpus' = ${gpus} on Fargate; Fargate has no GPUs. Run GPU jobs on EC2 or SPOT.`,
+      "gpus",
+    );
+  }
+  const allowed = FARGATE_MEMORY_MIB.get(vcpus);
+  if (allowed === undefined) {
+    throw new ValidationError(
+      `${where} has 'vcpus' = ${vcpus} on Fargate; it must be one of ${[...FARGATE_MEMORY_MIB.keys()].join(", ")}.`,
       "vcpus",
+    );
+  }
+  if (!allowed.includes(memory)) {
+    throw new ValidationError(
+      `${where} has 'memoryMiB' = ${memory} with 'vcpus' = ${vcpus} on Fargate; Fargate allows only ${describeChoices(allowed)} MiB with ${vcpus} vCPU.`,
+      "memoryMiB",
     );
   }
 }
@@ -166,13 +154,21 @@ export interface ContainerPropertiesValues {
 }
 
 /**
- * The `containerProperties` document of the job definition. The environment tells the
- * entrypoint its bucket and prefixes, so no bucket name is ever edited by hand.
+ * The `containerProperties` JSON of the job definition. The environment tells the entrypoint
+ * its bucket and prefixes, so no bucket name is ever edited by hand. Checked against AWS
+ * Batch's size limit now rather than by a failed RegisterJobDefinition half-way through
+ * `pulumi up`.
  */
-function containerProperties(v: ContainerPropertiesValues): Record<string, unknown> {
-  const props: Record<string, unknown> = {
+export function containerPropertiesJson(name: string, v: ContainerPropertiesValues): string {
+  const fargate = {
+    // Default-VPC public subnets have no NAT: without a public IP the task cannot pull.
+    networkConfiguration: { assignPublicIp: "ENABLED" },
+    fargatePlatformConfiguration: { platformVersion: "LATEST" },
+    runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: "X86_64" },
+  };
+  const json = JSON.stringify({
     image: v.image,
-    command: [...v.command],
+    command: v.command,
     jobRoleArn: v.jobRoleArn,
     executionRoleArn: v.executionRoleArn,
     resourceRequirements: [
@@ -195,22 +191,8 @@ function containerProperties(v: ContainerPropertiesValues): Record<string, unkno
         "awslogs-stream-prefix": "batchpy",
       },
     },
-  };
-  if (v.platform === "FARGATE") {
-    // Default-VPC public subnets have no NAT: without a public IP the task cannot pull.
-    props.networkConfiguration = { assignPublicIp: "ENABLED" };
-    props.fargatePlatformConfiguration = { platformVersion: "LATEST" };
-    props.runtimePlatform = { operatingSystemFamily: "LINUX", cpuArchitecture: "X86_64" };
-  }
-  return props;
-}
-
-/**
- * The `containerProperties` JSON, checked against AWS Batch's size limit now rather than
- * by a failed RegisterJobDefinition call half-way through `pulumi up`.
- */
-export function containerPropertiesJson(name: string, values: ContainerPropertiesValues): string {
-  const json = JSON.stringify(containerProperties(values));
+    ...(v.platform === "FARGATE" ? fargate : {}),
+  });
   const bytes = Buffer.byteLength(json);
   if (bytes > MAX_JOB_DEFINITION_BYTES) {
     throw new ValidationError(
@@ -243,38 +225,6 @@ export const RETRY_ON_HOST_FAILURE: aws.types.input.batch.JobDefinitionRetryStra
     { onReason: "*", action: "EXIT" },
   ];
 
-/** The container properties JSON, once the image, roles, bucket and log group are known. */
-function resolvedContainerProperties(
-  name: string,
-  args: JobDefinitionArgs,
-  logGroupName: pulumi.Output<string>,
-): pulumi.Output<string> {
-  return pulumi
-    .all([
-      args.image,
-      args.jobRoleArn,
-      args.executionRoleArn,
-      args.bucketName,
-      args.region,
-      logGroupName,
-    ])
-    .apply(([image, jobRoleArn, executionRoleArn, bucketName, region, logGroupName]) =>
-      containerPropertiesJson(name, {
-        image,
-        command: args.command ?? JOB_COMMAND,
-        jobRoleArn,
-        executionRoleArn,
-        bucketName,
-        region,
-        logGroupName,
-        vcpus: args.vcpus ?? DEFAULT_JOB_VCPUS,
-        memoryMiB: args.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
-        gpus: args.gpus ?? 0,
-        platform: args.platform,
-      }),
-    );
-}
-
 /**
  * A container job definition for the batchpy entrypoint, with a timeout, host-failure
  * retries, and logs in a log group with a retention period.
@@ -293,8 +243,24 @@ export class JobDefinition extends pulumi.ComponentResource {
       { retentionInDays: args.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS, tags: args.tags },
       { parent: this },
     );
-
-    const properties = resolvedContainerProperties(name, args, logGroup.name);
+    const { image, jobRoleArn, executionRoleArn, bucketName, region } = args;
+    const properties = pulumi
+      .all([image, jobRoleArn, executionRoleArn, bucketName, region, logGroup.name])
+      .apply(([image, jobRoleArn, executionRoleArn, bucketName, region, logGroupName]) =>
+        containerPropertiesJson(name, {
+          image,
+          command: args.command ?? JOB_COMMAND,
+          jobRoleArn,
+          executionRoleArn,
+          bucketName,
+          region,
+          logGroupName,
+          vcpus: args.vcpus ?? DEFAULT_JOB_VCPUS,
+          memoryMiB: args.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
+          gpus: args.gpus ?? 0,
+          platform: args.platform,
+        }),
+      );
 
     const definition = new aws.batch.JobDefinition(
       `${name}-def`,

@@ -1,12 +1,18 @@
 import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
-import { checkIntegerRange, ValidationError } from "./validation";
+import { checkRanges, IntegerRanges, ValidationError } from "./validation";
 
 const DEFAULT_QUEUE_PRIORITY = 1;
 /** A job stuck in RUNNABLE this long is cancelled instead of waiting (and billing) forever. */
 const DEFAULT_RUNNABLE_TIMEOUT_SECONDS = 3600;
-/** AWS's bounds for `jobStateTimeLimitActions[].maxTimeSeconds`. */
-const RUNNABLE_TIMEOUT_BOUNDS = { min: 600, max: 86400 } as const;
+const RANGES: IntegerRanges<JobQueueArgs> = {
+  priority: [0, 1000, "AWS Batch queue priorities"],
+  runnableTimeoutSeconds: [
+    600,
+    86400,
+    "AWS's bounds for jobStateTimeLimitActions[].maxTimeSeconds",
+  ],
+};
 
 /**
  * The RUNNABLE reasons Batch can act on. The two MISCONFIGURATION ones never resolve by
@@ -53,15 +59,7 @@ export function validateJobQueueArgs(name: string, args: JobQueueArgs): void {
       "computeEnvironments",
     );
   }
-  checkIntegerRange(where, "priority", args.priority, 0, 1000, "AWS Batch queue priorities");
-  checkIntegerRange(
-    where,
-    "runnableTimeoutSeconds",
-    args.runnableTimeoutSeconds,
-    RUNNABLE_TIMEOUT_BOUNDS.min,
-    RUNNABLE_TIMEOUT_BOUNDS.max,
-    "AWS's bounds for jobStateTimeLimitActions[].maxTimeSeconds",
-  );
+  checkRanges(where, args, RANGES);
 }
 
 /** A job queue over ordered compute environments that cancels jobs stuck in RUNNABLE. */

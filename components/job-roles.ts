@@ -1,7 +1,7 @@
 import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
 import { assumeRolePolicyFor, PolicyDocument } from "./iam";
-import { BUCKET_PREFIXES } from "./bucket-layout";
+import { BUCKET_PREFIXES } from "./contract";
 
 export interface JobRolesArgs {
   /** ARN of the bucket the jobs read inputs from and write results and logs to. */

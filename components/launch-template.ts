@@ -11,17 +11,13 @@ const IMDS_ADDRESS = "169.254.169.254";
 /**
  * The rule that blocks the metadata service for every process not running as root.
  *
- * Batch runs ECS-EC2 container jobs in **host** network mode ("Networking modes for AWS
- * Batch jobs"), so a container shares the instance's network stack: an IMDS hop limit does
- * not stop it, and AWS notes that the ECS agent settings `ECS_AWSVPC_BLOCK_IMDS` (awsvpc)
- * and the `DOCKER-USER` rule (bridge) do not apply ("How can I prevent containers from
- * accessing Amazon EC2 instance metadata in Amazon ECS?": "It's not possible to prevent
- * access with the host networking mode, because the Amazon ECS agent runs on the host
- * networking namespace and requires access to it"). The agent and the instance's own
- * services run as root, the job image as uid 10001 (container/Dockerfile), so an `owner`
- * match on locally generated packets lets the agent through and drops the job's requests.
- * The job still gets its own role's credentials: those come from the agent's endpoint
- * 169.254.170.2, which this rule does not touch.
+ * Batch runs ECS-EC2 container jobs in **host** network mode, so a container shares the
+ * instance's network stack: an IMDS hop limit does not stop it, and neither do the ECS
+ * agent's `ECS_AWSVPC_BLOCK_IMDS` (awsvpc) or the `DOCKER-USER` rule (bridge), as AWS notes.
+ * The agent and the instance's own services run as root, the job image as uid 10001
+ * (container/Dockerfile), so an `owner` match on locally generated packets lets the agent
+ * through and drops the job's requests. The job still gets its own role's credentials from
+ * the agent's endpoint 169.254.170.2, which this rule does not touch.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/networking-modes-jobs.html
  * @see https://repost.aws/knowledge-center/ecs-container-ec2-metadata
  * @see https://docs.aws.amazon.com/AmazonECS/latest/developerguide/security-iam-roles.html

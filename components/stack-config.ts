@@ -17,45 +17,60 @@ import {
   JobDefinitionArgs,
   validateJobDefinitionArgs,
 } from "./job-definition";
-import { ec2JobLimits, fargateJobLimits, JobLimits, jobTooLarge } from "./job-limits";
+import { ec2JobLimits, fargateJobLimits, jobTooLarge } from "./job-limits";
 import { JobQueueArgs, validateJobQueueArgs } from "./job-queue";
 import { StorageArgs, validateStorageArgs } from "./storage";
 import { suggest, ValidationError } from "./validation";
 
-type Kind = "boolean" | "integer" | "number" | "string" | "string[]" | "tags";
+/** What each kind of config value parses to. */
+interface Kinds {
+  boolean: boolean;
+  integer: number;
+  number: number;
+  string: string;
+  "string[]": string[];
+  tags: Record<string, string>;
+}
 
-/**
- * Every `batchpy:` key the program reads: its type, and the component argument it sets
- * (so a component's validation error can name the key to change).
- */
+/** Every `batchpy:` key the program reads, and its kind. */
 const CONFIG_KEYS = {
-  // Also lets `pulumi destroy` delete the image repository while it still holds images.
-  forceDestroy: { kind: "boolean", arg: "forceDestroy" },
-  logExpirationDays: { kind: "integer", arg: "logExpirationDays" },
-  imageUri: { kind: "string", arg: "imageUri" },
-  buildOnPreview: { kind: "boolean", arg: "buildOnPreview" },
-  keepImages: { kind: "integer", arg: "keepImages" },
-  computeType: { kind: "string", arg: "computeType" },
-  minVcpus: { kind: "integer", arg: "minVcpus" },
-  maxVcpus: { kind: "integer", arg: "maxVcpus" },
-  instanceTypes: { kind: "string[]", arg: "instanceTypes" },
-  allocationStrategy: { kind: "string", arg: "allocationStrategy" },
-  spotBidPercentage: { kind: "integer", arg: "spotBidPercentage" },
-  updateTimeoutMinutes: { kind: "integer", arg: "updateTimeoutMinutes" },
-  vpcId: { kind: "string", arg: "vpcId" },
-  subnetIds: { kind: "string[]", arg: "subnetIds" },
-  queuePriority: { kind: "integer", arg: "priority" },
-  runnableTimeoutSeconds: { kind: "integer", arg: "runnableTimeoutSeconds" },
-  jobVcpus: { kind: "number", arg: "vcpus" },
-  jobMemoryMiB: { kind: "integer", arg: "memoryMiB" },
-  jobGpus: { kind: "integer", arg: "jobGpus" },
-  timeoutSeconds: { kind: "integer", arg: "timeoutSeconds" },
-  retryAttempts: { kind: "integer", arg: "retryAttempts" },
-  logRetentionDays: { kind: "integer", arg: "logRetentionDays" },
-  tags: { kind: "tags", arg: "tags" },
-} as const satisfies Record<string, { kind: Kind; arg: string }>;
+  forceDestroy: "boolean",
+  logExpirationDays: "integer",
+  imageUri: "string",
+  buildOnPreview: "boolean",
+  keepImages: "integer",
+  computeType: "string",
+  minVcpus: "integer",
+  maxVcpus: "integer",
+  instanceTypes: "string[]",
+  allocationStrategy: "string",
+  spotBidPercentage: "integer",
+  updateTimeoutMinutes: "integer",
+  vpcId: "string",
+  subnetIds: "string[]",
+  queuePriority: "integer",
+  runnableTimeoutSeconds: "integer",
+  jobVcpus: "number",
+  jobMemoryMiB: "integer",
+  jobGpus: "integer",
+  timeoutSeconds: "integer",
+  retryAttempts: "integer",
+  logRetentionDays: "integer",
+  tags: "tags",
+} as const satisfies Record<string, keyof Kinds>;
 
 type ConfigKey = keyof typeof CONFIG_KEYS;
+type ConfigValues = { -readonly [K in ConfigKey]?: Kinds[(typeof CONFIG_KEYS)[K]] };
+
+/** The keys whose component argument has another name, so an argument error names its key. */
+const ARGUMENT_OF: Partial<Record<ConfigKey, string>> = {
+  queuePriority: "priority",
+  jobVcpus: "vcpus",
+  jobMemoryMiB: "memoryMiB",
+};
+
+/** The key of each job size, as `jobTooLarge` names the field at fault. */
+const JOB_KEYS = { vcpus: "jobVcpus", memoryMiB: "jobMemoryMiB", gpus: "jobGpus" } as const;
 
 /** The typed, validated settings of one stack, grouped by the component they configure. */
 export interface StackSettings {
@@ -86,12 +101,13 @@ function fullKey(key: string): string {
   return `${CONFIG_NAMESPACE}:${key}`;
 }
 
-function parseValue(key: ConfigKey, kind: Kind, raw: string): unknown {
+function parseValue(key: ConfigKey, raw: string): unknown {
   const bad = (expected: string, example: string): StackConfigError =>
     new StackConfigError(
       fullKey(key),
       `Stack config '${fullKey(key)}' = ${JSON.stringify(raw)} is not ${expected}; set it with \`pulumi config set ${fullKey(key)} ${example}\`.`,
     );
+  const kind = CONFIG_KEYS[key];
   switch (kind) {
     case "boolean":
       if (raw === "true" || raw === "false") {
@@ -137,16 +153,17 @@ function parseValue(key: ConfigKey, kind: Kind, raw: string): unknown {
 function parseJson(raw: string): unknown {
   try {
     return JSON.parse(raw);
-  } catch {
-    return undefined;
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      return undefined;
+    }
+    throw err;
   }
 }
 
-type ConfigValues = Partial<Record<ConfigKey, unknown>>;
-
 /** The `batchpy:` keys of the raw config, each parsed by its kind; an unknown key throws. */
 function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
-  const values: ConfigValues = {};
+  const values: Record<string, unknown> = {};
   for (const [full, value] of Object.entries(raw)) {
     if (!full.startsWith(`${CONFIG_NAMESPACE}:`)) {
       continue;
@@ -159,10 +176,9 @@ function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
         `Stack config '${full}' is not a setting of this program${hint ? `; did you mean '${fullKey(hint)}'?` : "."} Remove it with \`pulumi config rm ${full}\`. Known keys: ${Object.keys(CONFIG_KEYS).join(", ")}.`,
       );
     }
-    const spec = CONFIG_KEYS[key as ConfigKey];
-    values[key as ConfigKey] = parseValue(key as ConfigKey, spec.kind, value);
+    values[key] = parseValue(key as ConfigKey, value);
   }
-  return values;
+  return values as ConfigValues;
 }
 
 /** `aws:region`, else the region the AWS SDK would use; none throws. */
@@ -181,54 +197,48 @@ function resolveRegion(
 }
 
 /** The parsed values grouped by the component they configure (not yet validated). */
-function groupSettings(values: ConfigValues, region: string): StackSettings {
-  const get = <T>(key: ConfigKey): T | undefined => values[key] as T | undefined;
+function groupSettings(v: ConfigValues, region: string): StackSettings {
   return {
     region,
-    tags: get<Record<string, string>>("tags") ?? {},
-    storage: {
-      forceDestroy: get<boolean>("forceDestroy"),
-      logExpirationDays: get<number>("logExpirationDays"),
-    },
+    tags: v.tags ?? {},
+    storage: { forceDestroy: v.forceDestroy, logExpirationDays: v.logExpirationDays },
     image: {
-      imageUri: get<string>("imageUri"),
-      buildOnPreview: get<boolean>("buildOnPreview"),
-      keepImages: get<number>("keepImages"),
-      forceDelete: get<boolean>("forceDestroy"),
+      imageUri: v.imageUri,
+      buildOnPreview: v.buildOnPreview,
+      keepImages: v.keepImages,
+      // Also lets `pulumi destroy` delete the image repository while it still holds images.
+      forceDelete: v.forceDestroy,
     },
     compute: {
-      computeType: (get<string>("computeType") ?? DEFAULT_COMPUTE_TYPE) as ComputeType,
-      minVcpus: get<number>("minVcpus"),
-      maxVcpus: get<number>("maxVcpus"),
-      instanceTypes: get<string[]>("instanceTypes"),
-      allocationStrategy: get<string>("allocationStrategy"),
-      spotBidPercentage: get<number>("spotBidPercentage"),
-      jobGpus: get<number>("jobGpus"),
-      updateTimeoutMinutes: get<number>("updateTimeoutMinutes"),
-      vpcId: get<string>("vpcId"),
-      subnetIds: get<string[]>("subnetIds"),
+      computeType: (v.computeType ?? DEFAULT_COMPUTE_TYPE) as ComputeType,
+      minVcpus: v.minVcpus,
+      maxVcpus: v.maxVcpus,
+      instanceTypes: v.instanceTypes,
+      allocationStrategy: v.allocationStrategy,
+      spotBidPercentage: v.spotBidPercentage,
+      jobGpus: v.jobGpus,
+      updateTimeoutMinutes: v.updateTimeoutMinutes,
+      vpcId: v.vpcId,
+      subnetIds: v.subnetIds,
     },
-    queue: {
-      priority: get<number>("queuePriority"),
-      runnableTimeoutSeconds: get<number>("runnableTimeoutSeconds"),
-    },
+    queue: { priority: v.queuePriority, runnableTimeoutSeconds: v.runnableTimeoutSeconds },
     job: {
-      vcpus: get<number>("jobVcpus"),
-      memoryMiB: get<number>("jobMemoryMiB"),
-      gpus: get<number>("jobGpus"),
-      timeoutSeconds: get<number>("timeoutSeconds"),
-      retryAttempts: get<number>("retryAttempts"),
-      logRetentionDays: get<number>("logRetentionDays"),
+      vcpus: v.jobVcpus,
+      memoryMiB: v.jobMemoryMiB,
+      gpus: v.jobGpus,
+      timeoutSeconds: v.timeoutSeconds,
+      retryAttempts: v.retryAttempts,
+      logRetentionDays: v.logRetentionDays,
     },
   };
 }
 
-/** The components' own checks, run now so that a bad value names its config key. */
+/** The components' own checks, run now; an error names the config key that set the argument. */
 function validateWithComponents(settings: StackSettings, componentName: string): void {
   const computeType = settings.compute.computeType as ComputeType;
   const platform =
     COMPUTE_TYPES.includes(computeType) && isFargate(computeType) ? "FARGATE" : "EC2";
-  withConfigKeys(() => {
+  try {
     validateStorageArgs(componentName, settings.storage);
     validateImageArgs(componentName, { ...settings.image, context: "container" });
     validateComputeEnvironmentArgs(componentName, settings.compute);
@@ -242,7 +252,14 @@ function validateWithComponents(settings: StackSettings, componentName: string):
       executionRoleArn: "",
       region: settings.region,
     });
-  });
+  } catch (err) {
+    if (!(err instanceof ValidationError)) {
+      throw err;
+    }
+    const keys = Object.keys(CONFIG_KEYS) as ConfigKey[];
+    const key = fullKey(keys.find((k) => (ARGUMENT_OF[k] ?? k) === err.arg) ?? err.arg ?? "?");
+    throw new StackConfigError(key, `Stack config '${key}': ${err.message}`);
+  }
 }
 
 /** A job asking for more vCPUs than the environment may ever run waits in RUNNABLE forever. */
@@ -258,6 +275,41 @@ function checkJobVcpusWithinMax(settings: StackSettings): void {
 }
 
 /**
+ * Refuses a job default that no instance (or Fargate size) the stack allows could place,
+ * when that is known from config alone: on Fargate, or when every instance type is in
+ * {@link KNOWN_INSTANCE_TYPES}. Otherwise the deploy-time `jobLimits` output (from
+ * `aws.ec2.getInstanceType`) has the answer.
+ */
+function checkJobFits({ compute, job }: StackSettings): void {
+  const maxVcpus = compute.maxVcpus ?? DEFAULT_MAX_VCPUS;
+  const names = compute.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
+  const sizes = names.map((name) => ({ name, ...KNOWN_INSTANCE_TYPES[name] }));
+  const limits = isFargate(compute.computeType ?? DEFAULT_COMPUTE_TYPE)
+    ? fargateJobLimits(maxVcpus)
+    : names.every((name) => name in KNOWN_INSTANCE_TYPES)
+      ? ec2JobLimits(sizes, maxVcpus)
+      : undefined;
+  const problem =
+    limits &&
+    jobTooLarge(
+      {
+        vcpus: job.vcpus ?? DEFAULT_JOB_VCPUS,
+        memoryMiB: job.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
+        gpus: job.gpus ?? 0,
+      },
+      limits,
+    );
+  if (problem === undefined) {
+    return;
+  }
+  const key = fullKey(JOB_KEYS[problem.field]);
+  throw new StackConfigError(
+    key,
+    `Stack config '${key}': ${problem.message}; the job would wait in RUNNABLE until the queue cancels it. Lower '${key}' or choose larger '${fullKey("instanceTypes")}'.`,
+  );
+}
+
+/**
  * Reads and validates a stack's settings from its raw config (as `pulumi.runtime.allConfig()`
  * returns it: `namespace:key` → string, lists and maps as JSON). Everything is checked before
  * any resource is created; the first problem throws a {@link StackConfigError} naming the key.
@@ -269,73 +321,9 @@ export function parseStackConfig(
   env: Readonly<Record<string, string | undefined>> = {},
   componentName = "batchpy",
 ): StackSettings {
-  const values = readConfigValues(raw);
-  const settings = groupSettings(values, resolveRegion(raw, env));
+  const settings = groupSettings(readConfigValues(raw), resolveRegion(raw, env));
   validateWithComponents(settings, componentName);
   checkJobVcpusWithinMax(settings);
   checkJobFits(settings);
   return settings;
-}
-
-/**
- * The job limits known from config alone: Fargate's largest size, or the sizes of the
- * instance types when every one is in {@link KNOWN_INSTANCE_TYPES}; otherwise undefined,
- * and the deploy-time `jobLimits` output (from `aws.ec2.getInstanceType`) has the answer.
- */
-function configJobLimits(compute: StackSettings["compute"]): JobLimits | undefined {
-  const maxVcpus = compute.maxVcpus ?? DEFAULT_MAX_VCPUS;
-  const type = compute.computeType ?? DEFAULT_COMPUTE_TYPE;
-  if (isFargate(type)) {
-    return fargateJobLimits(maxVcpus);
-  }
-  const names = compute.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
-  const sizes = names.map((name) => ({ name, size: KNOWN_INSTANCE_TYPES[name] }));
-  if (sizes.some((s) => s.size === undefined)) {
-    return undefined;
-  }
-  return ec2JobLimits(
-    sizes.map((s) => ({ name: s.name, ...s.size })),
-    maxVcpus,
-  );
-}
-
-/** Refuses a job default that no instance (or Fargate size) the stack allows could place. */
-function checkJobFits(settings: StackSettings): void {
-  const limits = configJobLimits(settings.compute);
-  if (limits === undefined) {
-    return;
-  }
-  const job = {
-    vcpus: settings.job.vcpus ?? DEFAULT_JOB_VCPUS,
-    memoryMiB: settings.job.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
-    gpus: settings.job.gpus ?? 0,
-  };
-  const problem = jobTooLarge(job, limits);
-  if (problem === undefined) {
-    return;
-  }
-  const key: ConfigKey =
-    problem.field === "memoryMiB"
-      ? "jobMemoryMiB"
-      : problem.field === "gpus"
-        ? "jobGpus"
-        : "jobVcpus";
-  throw new StackConfigError(
-    fullKey(key),
-    `Stack config '${fullKey(key)}': ${problem.message}; the job would wait in RUNNABLE until the queue cancels it. Lower '${fullKey(key)}' or choose larger '${fullKey("instanceTypes")}'.`,
-  );
-}
-
-/** Re-throws a component's ValidationError as a StackConfigError naming the config key. */
-function withConfigKeys(check: () => void): void {
-  try {
-    check();
-  } catch (err) {
-    if (err instanceof ValidationError) {
-      const entry = Object.entries(CONFIG_KEYS).find(([, spec]) => spec.arg === err.arg);
-      const key = entry ? fullKey(entry[0]) : `${CONFIG_NAMESPACE}:${err.arg ?? "?"}`;
-      throw new StackConfigError(key, `Stack config '${key}': ${err.message}`);
-    }
-    throw err;
-  }
 }

@@ -1,8 +1,8 @@
 import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
-import { BUCKET_PREFIXES } from "./bucket-layout";
+import { BUCKET_PREFIXES } from "./contract";
 import { PolicyDocument } from "./iam";
-import { checkIntegerRange } from "./validation";
+import { checkRanges } from "./validation";
 
 export interface StorageArgs {
   /**
@@ -22,21 +22,15 @@ export interface StorageArgs {
 
 /** Checks the plain arguments of a Storage component; throws naming the argument. */
 export function validateStorageArgs(name: string, args: StorageArgs): void {
-  if (args.logExpirationDays !== undefined) {
-    checkIntegerRange(
-      `Storage '${name}'`,
-      "logExpirationDays",
-      args.logExpirationDays,
-      1,
-      36500,
-      "S3 lifecycle expiration is a whole number of days",
-    );
-  }
+  checkRanges(`Storage '${name}'`, args, {
+    logExpirationDays: [1, 36500, "S3 lifecycle expiration is a whole number of days"],
+  });
 }
 
 /**
  * The S3 bucket that holds a stack's `inputs/`, `results/` and `logs/`: private (Block
- * Public Access, owner-enforced objects), encrypted at rest, reachable over TLS only.
+ * Public Access, owner-enforced objects, no ACLs), encrypted at rest (AES-256 by default),
+ * reachable over TLS only (a bucket policy denies every other request).
  */
 export class Storage extends pulumi.ComponentResource {
   /** The bucket's name, which the job definition passes to every job. */
@@ -54,23 +48,6 @@ export class Storage extends pulumi.ComponentResource {
       { forceDestroy: args.forceDestroy ?? false, tags: args.tags },
       parent,
     );
-
-    this.lockDown(name, bucket);
-    if (args.logExpirationDays !== undefined) {
-      this.expireLogs(name, bucket, args.logExpirationDays);
-    }
-
-    this.bucketName = bucket.bucket;
-    this.bucketArn = bucket.arn;
-    this.registerOutputs({ bucketName: this.bucketName, bucketArn: this.bucketArn });
-  }
-
-  /**
-   * Private, owner-enforced, encrypted and TLS-only: Block Public Access, no ACLs, AES-256
-   * by default, and a policy denying requests without TLS.
-   */
-  private lockDown(name: string, bucket: aws.s3.Bucket): void {
-    const parent = { parent: this };
     const publicAccessBlock = new aws.s3.BucketPublicAccessBlock(
       `${name}-public-access-block`,
       {
@@ -82,14 +59,12 @@ export class Storage extends pulumi.ComponentResource {
       },
       parent,
     );
-
     // ACLs off: every object belongs to the bucket owner, whoever wrote it.
     new aws.s3.BucketOwnershipControls(
       `${name}-ownership`,
       { bucket: bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } },
       parent,
     );
-
     new aws.s3.BucketServerSideEncryptionConfiguration(
       `${name}-encryption`,
       {
@@ -98,36 +73,33 @@ export class Storage extends pulumi.ComponentResource {
       },
       parent,
     );
-
     new aws.s3.BucketPolicy(
       `${name}-tls-only`,
-      {
-        bucket: bucket.id,
-        policy: bucket.arn.apply((arn) => JSON.stringify(tlsOnlyPolicy(arn))),
-      },
+      { bucket: bucket.id, policy: bucket.arn.apply((arn) => JSON.stringify(tlsOnlyPolicy(arn))) },
       // S3 rejects a bucket policy while Block Public Access is still being applied.
       { parent: this, dependsOn: [publicAccessBlock] },
     );
-  }
+    if (args.logExpirationDays !== undefined) {
+      new aws.s3.BucketLifecycleConfiguration(
+        `${name}-lifecycle`,
+        {
+          bucket: bucket.id,
+          rules: [
+            {
+              id: "expire-logs",
+              status: "Enabled",
+              filter: { prefix: BUCKET_PREFIXES.logs },
+              expiration: { days: args.logExpirationDays },
+            },
+          ],
+        },
+        parent,
+      );
+    }
 
-  /** Objects under `logs/` expire after `days`. */
-  private expireLogs(name: string, bucket: aws.s3.Bucket, days: number): void {
-    const parent = { parent: this };
-    new aws.s3.BucketLifecycleConfiguration(
-      `${name}-lifecycle`,
-      {
-        bucket: bucket.id,
-        rules: [
-          {
-            id: "expire-logs",
-            status: "Enabled",
-            filter: { prefix: BUCKET_PREFIXES.logs },
-            expiration: { days },
-          },
-        ],
-      },
-      parent,
-    );
+    this.bucketName = bucket.bucket;
+    this.bucketArn = bucket.arn;
+    this.registerOutputs({ bucketName: this.bucketName, bucketArn: this.bucketArn });
   }
 }
 

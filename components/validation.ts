@@ -1,15 +1,13 @@
 /**
- * Small helpers shared by the components' argument checks. Each component validates its
- * plain (already known) inputs before creating any child, so a bad value fails `pulumi
- * preview` with one clear message instead of a half-created stack.
+ * What the components' argument checks share. Each component checks its plain (already
+ * known) inputs before creating any child, so a bad value fails `pulumi preview` with one
+ * clear message instead of a half-created stack. Outputs and promises are not checked:
+ * Pulumi has no synth phase, so values known only at deploy time are the policy pack's job.
  */
 
 /** Thrown for an argument that AWS would reject or that would surprise the bill. */
 export class ValidationError extends Error {
-  /**
-   * @param arg the argument at fault, so a caller that built the arguments from stack config
-   *   can name the config key to change.
-   */
+  /** @param arg the argument at fault, so stack config can name the key to change. */
   constructor(
     message: string,
     readonly arg?: string,
@@ -19,31 +17,28 @@ export class ValidationError extends Error {
   }
 }
 
-/** True when `value` is a plain number we can check now (not an Output or a promise). */
-export function isKnownNumber(value: unknown): value is number {
-  return typeof value === "number";
-}
+/** Integer arguments' bounds, each with the reason shown when a value is out of them. */
+export type IntegerRanges<T> = {
+  readonly [K in keyof T]?: readonly [min: number, max: number, why: string];
+};
 
-/**
- * Checks that a known integer lies in [min, max]. Outputs and promises are skipped:
- * Pulumi has no synth phase, so values known only at deploy time are the policy pack's job.
- */
-export function checkIntegerRange(
+/** Checks that every known number among `args` is an integer within its range. */
+export function checkRanges<T extends object>(
   where: string,
-  arg: string,
-  value: unknown,
-  min: number,
-  max: number,
-  why: string,
+  args: T,
+  ranges: IntegerRanges<T>,
 ): void {
-  if (!isKnownNumber(value)) {
-    return;
-  }
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ValidationError(
-      `${where} has '${arg}' = ${value}; '${arg}' must be an integer from ${min} to ${max} (${why}).`,
-      arg,
-    );
+  for (const [arg, [min, max, why]] of Object.entries(ranges) as [
+    string,
+    [number, number, string],
+  ][]) {
+    const value: unknown = (args as Record<string, unknown>)[arg];
+    if (typeof value === "number" && (!Number.isInteger(value) || value < min || value > max)) {
+      throw new ValidationError(
+        `${where} has '${arg}' = ${value}; '${arg}' must be an integer from ${min} to ${max} (${why}).`,
+        arg,
+      );
+    }
   }
 }
 

@@ -215,8 +215,14 @@ export const STOPPING: Readonly<Record<string, string>> = {
   cancel: "not stopping: cancel goes on until every job it set out to stop is stopped",
 };
 
-/** The command line (`batchpy jobs …`, `npm run jobs:*`): runs `argv`, sets the exit code. */
-export async function main(argv: readonly string[]): Promise<void> {
+/**
+ * The command line (`batchpy jobs …`, `npm run jobs:*`): runs `argv`, sets the exit code.
+ * `adapt` changes the real context once loaded: how a test's entry injects faults.
+ */
+export async function main(
+  argv: readonly string[],
+  adapt: (ctx: Context) => Context = (ctx) => ctx,
+): Promise<void> {
   const controller = new AbortController();
   const io: Io = { stdout: process.stdout, stderr: process.stderr };
   replaceSdkNodeWarning(io.stderr);
@@ -247,7 +253,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       return startProbes(REPO_ROOT, resolved, process.env, (c) => (checker = c));
     },
     load: async () =>
-      (await import("./context")).defaultContext(io, controller.signal, () => checker),
+      adapt((await import("./context")).defaultContext(io, controller.signal, () => checker)),
   });
 }
 

@@ -16,10 +16,9 @@ import { describeScript, type ScriptDescription } from "./input/script-options";
 import { checkValuesWithPython, type CheckValues } from "./input/value-types";
 import type { StartedPython } from "./input/python-probe";
 import { VARS } from "../components/contract";
-import { hooksFromEnv, type TestHooks } from "./aws/test-hooks";
-import { definedOnly } from "../components/defined";
 import { formatNumber } from "./output/numbers";
 import type { Io } from "./output/visible";
+import type { Faults } from "./aws/exactly-once";
 
 export type { Io, OutStream } from "./output/visible";
 
@@ -38,8 +37,8 @@ export interface Context {
   readonly pulumi: PulumiRunner;
   /** Aborted on Ctrl-C: stop starting work, finish and record what is in flight. */
   readonly signal: AbortSignal;
-  /** Fault injection for the exactly-once tests (jobs/aws/test-hooks.ts); absent otherwise. */
-  readonly hooks?: TestHooks;
+  /** Crashes and short waits a test's own context injects (test/helpers/cli-with-faults.ts). */
+  readonly faults?: Faults;
   /** The npm process that ran this one, to tell options `npm run` kept for itself. */
   readonly npm?: NpmProcess;
 }
@@ -58,7 +57,6 @@ export function defaultContext(
   const env = process.env;
   let early = started;
   const cwd = process.cwd();
-  const hooks = hooksFromEnv(env);
   return {
     io,
     cwd,
@@ -68,11 +66,7 @@ export function defaultContext(
       // The AWS SDK loads with the first clients: a submit loads it while Python checks
       // the values (commands/submit.ts), other commands when they first call AWS.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      (require("./aws/api") as typeof import("./aws/api")).createAwsClients({
-        region,
-        env,
-        ...definedOnly({ submitTimeoutMs: hooks?.submitTimeoutMs }),
-      }),
+      (require("./aws/api") as typeof import("./aws/api")).createAwsClients({ region, env }),
     describe: (script) => describeScript({ repoRoot: REPO_ROOT, script }),
     checkValues: (script, pairs) => {
       const warm = early?.();
@@ -81,7 +75,6 @@ export function defaultContext(
     },
     pulumi: defaultPulumiRunner(env, REPO_ROOT),
     signal,
-    ...definedOnly({ hooks }),
     npm: procNpmProcess(),
   };
 }

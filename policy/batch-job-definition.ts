@@ -6,13 +6,13 @@
  * (`nodeProperties`).
  */
 import { ResourceValidationPolicy } from "@pulumi/policy";
-import { TYPES, validateTypes } from "./resources";
+import { TYPES, configOf, validateTypes } from "./resources";
 import {
   InvalidJson,
   UNKNOWN,
-  Unknown,
   at,
   elements,
+  given,
   isUnknown,
   jsonDocument,
   numberAt,
@@ -105,10 +105,10 @@ export const batchJobTimeoutRequired: ResourceValidationPolicy = {
     },
   },
   validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {
-    const { maxAttemptDurationSeconds } = {
-      maxAttemptDurationSeconds: DEFAULT_MAX_ATTEMPT_DURATION_SECONDS,
-      ...args.getConfig<Partial<BatchJobTimeoutRequiredArgs>>(),
-    };
+    const { maxAttemptDurationSeconds } = configOf<BatchJobTimeoutRequiredArgs>(
+      args,
+      batchJobTimeoutRequired,
+    );
     const problem = timeoutProblem(args.props, maxAttemptDurationSeconds);
     if (problem !== undefined) {
       // For a multi-node job the timeout covers the whole job, every node included.
@@ -129,81 +129,74 @@ function hasText(value: unknown): boolean {
   return isUnknown(value) || (typeof value === "string" && value.trim() !== "");
 }
 
-/** Gaps in a `containerProperties` document (also the `container` of a node range). */
-function containerGaps(container: unknown, path: string): RoleGap[] {
-  if (isUnknown(container) || container === undefined) {
-    return [];
-  }
-  return hasText(at(container, "jobRoleArn")) ? [] : [{ path: `${path}.jobRoleArn` }];
+/** A missing role at `path` if `value` has no text there (unknown counts as set). */
+function unset(value: unknown, path: string): RoleGap[] {
+  return hasText(value) ? [] : [{ path }];
 }
 
-/** Gaps in an `ecsProperties` document: each task needs a `taskRoleArn`. */
-function ecsGaps(ecs: unknown, path: string): RoleGap[] {
-  const tasks = elements(at(ecs, "taskProperties"));
-  if (tasks === UNKNOWN) {
-    return [];
-  }
-  if (tasks.length === 0) {
-    return [{ path: `${path}.taskProperties[].taskRoleArn` }];
-  }
-  return tasks.flatMap((task, i) =>
-    hasText(at(task, "taskRoleArn")) ? [] : [{ path: `${path}.taskProperties[${i}].taskRoleArn` }],
-  );
-}
+/** The parts of a job definition (or of a node range) that run containers, and their checks. */
+type Parts = Readonly<Record<string, (part: unknown, path: string) => RoleGap[]>>;
 
-/** Gaps in `eksProperties`: EKS jobs get AWS permissions through their service account. */
-function eksGaps(eks: unknown, path: string): RoleGap[] {
-  if (isUnknown(eks)) {
-    return [];
-  }
-  return hasText(at(eks, "podProperties", "serviceAccountName"))
-    ? []
-    : [{ path: `${path}.podProperties.serviceAccountName` }];
-}
+const CONTAINER_PARTS: Parts = {
+  // `containerProperties`, or the `container` of a node range.
+  container: (container, path) =>
+    isUnknown(container) ? [] : unset(at(container, "jobRoleArn"), `${path}.jobRoleArn`),
+  // Each ECS task needs a `taskRoleArn`.
+  ecsProperties: (ecs, path) => {
+    const tasks = elements(at(ecs, "taskProperties"));
+    if (tasks === UNKNOWN) {
+      return [];
+    }
+    if (tasks.length === 0) {
+      return [{ path: `${path}.taskProperties[].taskRoleArn` }];
+    }
+    return tasks.flatMap((task, i) =>
+      unset(at(task, "taskRoleArn"), `${path}.taskProperties[${i}].taskRoleArn`),
+    );
+  },
+  // EKS jobs get AWS permissions through their service account.
+  eksProperties: (eks, path) =>
+    isUnknown(eks)
+      ? []
+      : unset(
+          at(eks, "podProperties", "serviceAccountName"),
+          `${path}.podProperties.serviceAccountName`,
+        ),
+};
 
-/** A JSON-string property parsed, or the gap its invalid JSON makes. */
-function parsed(
-  props: unknown,
-  key: string,
-): { document: unknown | Unknown } | { gap: RoleGap } | undefined {
-  const raw = at(props, key);
-  if (raw === undefined || raw === null) {
+const JOB_DEFINITION_PARTS: Parts = {
+  containerProperties: CONTAINER_PARTS.container,
+  ecsProperties: CONTAINER_PARTS.ecsProperties,
+  eksProperties: CONTAINER_PARTS.eksProperties,
+  // Every node range of a multi-node job.
+  nodeProperties: (nodes, path) => {
+    const ranges = elements(at(nodes, "nodeRangeProperties"));
+    if (ranges === UNKNOWN) {
+      return [];
+    }
+    return ranges.flatMap((range, i) => {
+      const where = `${path}.nodeRangeProperties[${i}]`;
+      return partGaps(range, where, CONTAINER_PARTS) ?? [{ path: `${where}.container.jobRoleArn` }];
+    });
+  },
+};
+
+/**
+ * The gaps in the parts `props` has (a part given as a JSON string is parsed first), or
+ * undefined when it has none of them.
+ */
+function partGaps(props: unknown, path: string, parts: Parts): RoleGap[] | undefined {
+  const present = Object.entries(parts).filter(([key]) => given(at(props, key)));
+  if (present.length === 0) {
     return undefined;
   }
-  const document = jsonDocument(raw);
-  if (document instanceof InvalidJson) {
-    return { gap: { path: key, invalidJson: document.error } };
-  }
-  return { document };
-}
-
-/** Gaps in one node range of a multi-node job: its container, ECS or EKS part. */
-function nodeRangeGaps(range: unknown, path: string): RoleGap[] {
-  const gaps: RoleGap[] = [];
-  let hasContainers = false;
-  for (const [key, check] of [
-    ["container", containerGaps],
-    ["ecsProperties", ecsGaps],
-    ["eksProperties", eksGaps],
-  ] as const) {
-    const part = at(range, key);
-    if (part !== undefined && part !== null) {
-      hasContainers = true;
-      gaps.push(...check(part, `${path}.${key}`));
-    }
-  }
-  return hasContainers ? gaps : [{ path: `${path}.container.jobRoleArn` }];
-}
-
-/** Gaps in `nodeProperties`: every node range. */
-function nodeGaps(nodes: unknown): RoleGap[] {
-  const ranges = elements(at(nodes, "nodeRangeProperties"));
-  if (ranges === UNKNOWN) {
-    return [];
-  }
-  return ranges.flatMap((range, i) =>
-    nodeRangeGaps(range, `nodeProperties.nodeRangeProperties[${i}]`),
-  );
+  return present.flatMap(([key, check]) => {
+    const where = path === "" ? key : `${path}.${key}`;
+    const document = jsonDocument(at(props, key));
+    return document instanceof InvalidJson
+      ? [{ path: where, invalidJson: document.error }]
+      : check(document, where);
+  });
 }
 
 /**
@@ -211,37 +204,7 @@ function nodeGaps(nodes: unknown): RoleGap[] {
  * preview count as set.
  */
 export function roleGaps(props: unknown): RoleGap[] {
-  const gaps: RoleGap[] = [];
-  let described = false;
-
-  const container = parsed(props, "containerProperties");
-  if (container !== undefined) {
-    described = true;
-    gaps.push(
-      ...("gap" in container
-        ? [container.gap]
-        : containerGaps(container.document, "containerProperties")),
-    );
-  }
-  const ecs = parsed(props, "ecsProperties");
-  if (ecs !== undefined) {
-    described = true;
-    gaps.push(...("gap" in ecs ? [ecs.gap] : ecsGaps(ecs.document, "ecsProperties")));
-  }
-  const eks = at(props, "eksProperties");
-  if (eks !== undefined && eks !== null) {
-    described = true;
-    gaps.push(...eksGaps(eks, "eksProperties"));
-  }
-  const nodes = parsed(props, "nodeProperties");
-  if (nodes !== undefined) {
-    described = true;
-    gaps.push(...("gap" in nodes ? [nodes.gap] : nodeGaps(nodes.document)));
-  }
-  if (!described) {
-    gaps.push({ path: "containerProperties.jobRoleArn" });
-  }
-  return gaps;
+  return partGaps(props, "", JOB_DEFINITION_PARTS) ?? [{ path: "containerProperties.jobRoleArn" }];
 }
 
 export const batchJobRoleRequired: ResourceValidationPolicy = {

@@ -3,7 +3,7 @@
  * and how often a failing job is paid for again (retry attempts).
  */
 import { ResourceValidationPolicy } from "@pulumi/policy";
-import { TYPES, validateTypes } from "./resources";
+import { TYPES, configOf, validateTypes } from "./resources";
 import { maxGpusAtOnce } from "./gpu-instances";
 import { UNKNOWN, at, numberAt, stringAt, stringList } from "./values";
 import { BOUND_SETTING_SCHEMAS, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_VCPUS_CAP } from "./bounds";
@@ -30,10 +30,7 @@ export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
     },
   },
   validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
-    const { maxVcpus: cap } = {
-      maxVcpus: DEFAULT_MAX_VCPUS_CAP,
-      ...args.getConfig<Partial<BatchComputeMaxVcpusCapArgs>>(),
-    };
+    const { maxVcpus: cap } = configOf<BatchComputeMaxVcpusCapArgs>(args, batchComputeMaxVcpusCap);
     if (stringAt(args.props, "computeResources", "type") === undefined) {
       return; // An unmanaged environment: Batch launches nothing.
     }
@@ -80,10 +77,7 @@ export const batchComputeMaxGpusCap: ResourceValidationPolicy = {
     },
   },
   validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
-    const { maxGpus: cap } = {
-      maxGpus: DEFAULT_MAX_GPUS_CAP,
-      ...args.getConfig<Partial<BatchComputeMaxGpusCapArgs>>(),
-    };
+    const { maxGpus: cap } = configOf<BatchComputeMaxGpusCapArgs>(args, batchComputeMaxGpusCap);
     const maxVcpus = numberAt(args.props, "computeResources", "maxVcpus");
     const types = stringList(at(args.props, "computeResources", "instanceTypes"));
     if (maxVcpus === UNKNOWN || maxVcpus === undefined || types === UNKNOWN) {
@@ -122,10 +116,10 @@ export const batchJobRetryAttemptsBounded: ResourceValidationPolicy = {
     },
   },
   validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {
-    const { maxAttempts } = {
-      maxAttempts: DEFAULT_MAX_ATTEMPTS,
-      ...args.getConfig<Partial<BatchJobRetryAttemptsBoundedArgs>>(),
-    };
+    const { maxAttempts } = configOf<BatchJobRetryAttemptsBoundedArgs>(
+      args,
+      batchJobRetryAttemptsBounded,
+    );
     // No retry strategy means a single attempt.
     const attempts = numberAt(args.props, "retryStrategy", "attempts");
     if (attempts === UNKNOWN || attempts === undefined || attempts <= maxAttempts) {

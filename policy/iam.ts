@@ -12,8 +12,18 @@ import {
   readStatements,
 } from "./iam-documents";
 import { ACTION, covers, isWildcardResource } from "./iam-patterns";
-import { TYPES, typeName, validateTypes } from "./resources";
-import { InvalidJson, UNKNOWN, Unknown, at, elements, isUnknown, show, stringList } from "./values";
+import { TYPES, configOf, typeName, validateTypes } from "./resources";
+import {
+  InvalidJson,
+  UNKNOWN,
+  Unknown,
+  at,
+  elements,
+  given,
+  isUnknown,
+  show,
+  stringList,
+} from "./values";
 
 export interface IamNoAdminAccessArgs {
   /** Managed policies that may not be attached, by name (the last part of the ARN). */
@@ -85,41 +95,31 @@ export const DEFAULT_ESCALATION_ACTIONS: readonly string[] = [
   "iam:DeleteRolePermissionsBoundary",
 ];
 
-/** Resources with a `policyArn` (one managed policy attached). */
-const ATTACHMENT_TYPES: readonly string[] = [
-  TYPES.iamRolePolicyAttachment,
-  TYPES.iamUserPolicyAttachment,
-  TYPES.iamGroupPolicyAttachment,
-  TYPES.iamPolicyAttachment,
-];
-/** Resources with `policyArns` (the complete list of a principal's managed policies). */
-const EXCLUSIVE_ATTACHMENT_TYPES: readonly string[] = [
-  TYPES.iamRolePolicyAttachmentsExclusive,
-  TYPES.iamUserPolicyAttachmentsExclusive,
-  TYPES.iamGroupPolicyAttachmentsExclusive,
-];
-/** Resources with a `policy` document. */
-const DOCUMENT_TYPES: readonly string[] = [
-  TYPES.iamPolicy,
-  TYPES.iamRolePolicy,
-  TYPES.iamUserPolicy,
-  TYPES.iamGroupPolicy,
-];
-/** Every resource type the policy inspects; a role has managed and inline policies. */
-export const IAM_TYPES: readonly string[] = [
-  ...ATTACHMENT_TYPES,
-  ...EXCLUSIVE_ATTACHMENT_TYPES,
-  ...DOCUMENT_TYPES,
-  TYPES.iamRole,
-];
+/**
+ * Where each resource type the policy inspects keeps managed policy ARNs (`arn`: one,
+ * `arns`: a list) and permission documents (`policy`; `inlinePolicies` on a role).
+ */
+const HOLDERS: Readonly<Record<string, { arn?: string; arns?: string; documents?: string }>> = {
+  [TYPES.iamRolePolicyAttachment]: { arn: "policyArn" },
+  [TYPES.iamUserPolicyAttachment]: { arn: "policyArn" },
+  [TYPES.iamGroupPolicyAttachment]: { arn: "policyArn" },
+  [TYPES.iamPolicyAttachment]: { arn: "policyArn" },
+  // The complete list of a principal's managed policies.
+  [TYPES.iamRolePolicyAttachmentsExclusive]: { arns: "policyArns" },
+  [TYPES.iamUserPolicyAttachmentsExclusive]: { arns: "policyArns" },
+  [TYPES.iamGroupPolicyAttachmentsExclusive]: { arns: "policyArns" },
+  [TYPES.iamPolicy]: { documents: "policy" },
+  [TYPES.iamRolePolicy]: { documents: "policy" },
+  [TYPES.iamUserPolicy]: { documents: "policy" },
+  [TYPES.iamGroupPolicy]: { documents: "policy" },
+  [TYPES.iamRole]: { arns: "managedPolicyArns", documents: "inlinePolicies" },
+};
 
 /** The name of a managed policy from its ARN: `arn:aws:iam::aws:policy/AdministratorAccess`. */
 export function managedPolicyName(arn: string): string {
   const slash = arn.lastIndexOf("/");
   return slash >= 0 ? arn.slice(slash + 1) : arn;
 }
-
-export { isWildcardResource };
 
 /**
  * `"s3:get*" (which grants s3:GetObject)`, or just `"s3:*"` when the pattern is the entry;
@@ -349,35 +349,25 @@ export function publicTrustGrants(policy: unknown): string[] | InvalidJson {
 
 /** The managed policy ARNs a resource attaches, with the property each comes from. */
 function attachedArns(args: ResourceValidationArgs): { path: string; arn: unknown }[] {
-  const arns: { path: string; arn: unknown }[] = [];
-  if (ATTACHMENT_TYPES.includes(args.type)) {
-    arns.push({ path: "policyArn", arn: at(args.props, "policyArn") });
-  }
-  const listKey = args.type === TYPES.iamRole ? "managedPolicyArns" : "policyArns";
-  if (EXCLUSIVE_ATTACHMENT_TYPES.includes(args.type) || args.type === TYPES.iamRole) {
-    const list = elements(at(args.props, listKey));
-    if (list !== UNKNOWN) {
-      list.forEach((arn, i) => arns.push({ path: `${listKey}[${i}]`, arn }));
-    }
-  }
-  return arns;
+  const { arn, arns } = HOLDERS[args.type];
+  const list = arns === undefined ? [] : elements(at(args.props, arns));
+  return [
+    ...(arn === undefined ? [] : [{ path: arn, arn: at(args.props, arn) }]),
+    ...(list === UNKNOWN ? [] : list.map((value, i) => ({ path: `${arns}[${i}]`, arn: value }))),
+  ];
 }
 
 /** The permission documents a resource holds (not a role's trust policy). */
 function permissionDocuments(args: ResourceValidationArgs): { path: string; policy: unknown }[] {
-  const documents: { path: string; policy: unknown }[] = [];
-  if (DOCUMENT_TYPES.includes(args.type)) {
-    documents.push({ path: "policy", policy: at(args.props, "policy") });
-  }
-  if (args.type === TYPES.iamRole) {
-    const inline = elements(at(args.props, "inlinePolicies"));
-    if (inline !== UNKNOWN) {
-      inline.forEach((entry, i) =>
-        documents.push({ path: `inlinePolicies[${i}].policy`, policy: at(entry, "policy") }),
-      );
-    }
-  }
-  return documents.filter(({ policy }) => policy !== undefined && policy !== null && policy !== "");
+  const key = HOLDERS[args.type].documents;
+  const inline = key === "inlinePolicies" ? elements(at(args.props, key)) : [];
+  const documents = [
+    ...(key === "policy" ? [{ path: key, policy: at(args.props, key) }] : []),
+    ...(inline === UNKNOWN
+      ? []
+      : inline.map((entry, i) => ({ path: `${key}[${i}].policy`, policy: at(entry, "policy") }))),
+  ];
+  return documents.filter(({ policy }) => given(policy) && policy !== "");
 }
 
 function notJson(what: string, path: string, grants: InvalidJson): string {
@@ -422,13 +412,8 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
       },
     },
   },
-  validateResource: validateTypes(IAM_TYPES, (args, reportViolation) => {
-    const config: IamNoAdminAccessArgs = {
-      deniedManagedPolicies: [...DEFAULT_DENIED_MANAGED_POLICIES],
-      deniedActions: [...DEFAULT_DENIED_ACTIONS],
-      escalationActions: [...DEFAULT_ESCALATION_ACTIONS],
-      ...args.getConfig<Partial<IamNoAdminAccessArgs>>(),
-    };
+  validateResource: validateTypes(Object.keys(HOLDERS), (args, reportViolation) => {
+    const config = configOf<IamNoAdminAccessArgs>(args, iamNoAdminAccess);
     const what = `${typeName(args.type)} '${args.name}'`;
     const deniedNames = config.deniedManagedPolicies.map((name) => name.toLowerCase());
 
@@ -459,7 +444,7 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
     }
 
     const trust = args.type === TYPES.iamRole ? at(args.props, "assumeRolePolicy") : undefined;
-    if (trust !== undefined && trust !== null && trust !== "") {
+    if (given(trust) && trust !== "") {
       const grants = publicTrustGrants(trust);
       if (grants instanceof InvalidJson) {
         reportViolation(notJson(what, "assumeRolePolicy", grants));

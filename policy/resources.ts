@@ -5,7 +5,12 @@
  * are those of the `@pulumi/aws` 7.x inputs (the tests build their inputs from the SDK's
  * own `Args` types, so a renamed property fails `tsc`).
  */
-import { ReportViolation, ResourceValidation, ResourceValidationArgs } from "@pulumi/policy";
+import {
+  Policy,
+  ReportViolation,
+  ResourceValidation,
+  ResourceValidationArgs,
+} from "@pulumi/policy";
 
 export const TYPES = {
   computeEnvironment: "aws:batch/computeEnvironment:ComputeEnvironment",
@@ -60,4 +65,14 @@ export function validateTypes(
 export function typeName(type: string): string {
   const parts = type.split(":");
   return parts[parts.length - 1];
+}
+
+/**
+ * A policy's settings: those of `--policy-pack-config` over the defaults its `configSchema`
+ * declares, so each default is written once (the engine fills them in, a direct call may not).
+ */
+export function configOf<T>(args: ResourceValidationArgs, policy: Policy): T {
+  const properties = Object.entries(policy.configSchema?.properties ?? {});
+  const defaults = Object.fromEntries(properties.map(([key, schema]) => [key, schema.default]));
+  return { ...defaults, ...args.getConfig<Partial<T>>() } as T;
 }

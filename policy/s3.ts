@@ -9,7 +9,7 @@ import { Statement, hasEffect, isEveryone, readStatements } from "./iam-document
 import { ACTION, RESOURCE, covers, matches } from "./iam-patterns";
 import { refersTo } from "./links";
 import { BUCKET_ACL_TYPES, BUCKET_TYPES, TYPES } from "./resources";
-import { InvalidJson, UNKNOWN, Unknown, at, elements, isUnknown, show } from "./values";
+import { InvalidJson, UNKNOWN, Unknown, at, elements, given, isUnknown, show } from "./values";
 
 /** The four Block Public Access settings; each must be true. */
 export const PUBLIC_ACCESS_SETTINGS = [
@@ -33,11 +33,6 @@ export function settingsNotBlocking(props: unknown): { setting: string; value: u
 function publicAcl(props: unknown): string | undefined {
   const acl = at(props, "acl");
   return typeof acl === "string" && PUBLIC_ACLS.includes(acl) ? acl : undefined;
-}
-
-/** Whether `block` is attached to `bucket`, or cannot be told yet. */
-function attached(block: PolicyResource, bucket: PolicyResource): boolean | Unknown {
-  return refersTo(block, "bucket", bucket);
 }
 
 export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
@@ -85,7 +80,7 @@ export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
           bucket.urn,
         );
       }
-      const links = blocks.map((block) => attached(block, bucket));
+      const links = blocks.map((block) => refersTo(block, "bucket", bucket));
       if (!links.includes(true) && !links.includes(UNKNOWN)) {
         reportViolation(
           `S3 bucket '${bucket.name}' has no BucketPublicAccessBlock, so a bucket policy or ACL ` +
@@ -291,7 +286,7 @@ export const s3BucketTlsOnly: StackValidationPolicy = {
       // A bucket's own (deprecated) `policy` input counts as a bucket policy too.
       const documents: { owner: PolicyResource; policy: unknown }[] = [];
       const inline = at(bucket.props, "policy");
-      if (inline !== undefined && inline !== null && inline !== "") {
+      if (given(inline) && inline !== "") {
         documents.push({ owner: bucket, policy: inline });
       }
       let undecided = false;

@@ -60,6 +60,11 @@ export function at(value: unknown, ...path: (string | number)[]): unknown {
   return isUnknown(current) ? UNKNOWN : current;
 }
 
+/** Whether a property holds a value: neither absent nor null. */
+export function given(value: unknown): boolean {
+  return value !== undefined && value !== null;
+}
+
 /**
  * The elements of a list property, each read through {@link at}: `UNKNOWN` if the list
  * itself is unknown, `[]` if it is absent.
@@ -69,7 +74,7 @@ export function elements(value: unknown): unknown[] | Unknown {
     return UNKNOWN;
   }
   if (!Array.isArray(value)) {
-    return value === undefined || value === null ? [] : [value];
+    return given(value) ? [value] : [];
   }
   const result: unknown[] = [];
   for (let i = 0; i < value.length; i++) {

@@ -35,7 +35,6 @@ import type { SubmitJobRequest } from "../input/job-file";
 import type { IntentLine, Ledger, LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
 import { runPool, type PoolOutcome } from "./pool";
-import type { TestHooks } from "./test-hooks";
 import { definedOnly } from "../../components/defined";
 /**
  * How long a job missing from ListJobs may still turn up: 5 minutes. AWS Batch documents no
@@ -189,6 +188,18 @@ async function reconcile(
   return settled;
 }
 
+/** Where a crash can be injected, in the order a submission passes them. */
+export type CrashPoint = "intent-durable" | "answer-received";
+
+/** Crashes and shorter waits that tests inject through the context they build. */
+export interface Faults {
+  /** At each crash point; may never return (a killed process) or never resolve (a frozen run). */
+  readonly checkpoint?: (point: CrashPoint, jobName: string) => void | Promise<void>;
+  /** Instead of LISTING_WAIT_MS and SUBMIT_TIMEOUT_MS. */
+  readonly listingWaitMs?: number;
+  readonly submitTimeoutMs?: number;
+}
+
 /** How many times one run resends a job whose answer was lost before leaving it open. */
 const MAX_SEND_ROUNDS = 3;
 
@@ -219,7 +230,7 @@ export interface SendContext {
   readonly ledger: Ledger;
   readonly run: string;
   readonly timing: LookupTiming;
-  readonly hooks?: TestHooks;
+  readonly faults?: Faults;
   /** Called after each job is in the ledger (progress, per-job lines). */
   readonly onAccepted?: (entry: LedgerEntry, how: "submitted" | "recovered") => void;
   /** What the run does about a lost answer or an open intent, as it goes (one line each). */
@@ -251,10 +262,8 @@ function intentFor(item: SendItem, run: string): IntentLine {
 async function sendOne(item: SendItem, ctx: SendContext, resent = false): Promise<SendOutcome> {
   const s = item.submission;
   const intent = intentFor(item, ctx.run);
-  if (ctx.hooks?.noIntents !== true) {
-    await ctx.ledger.recordIntent(intent);
-  }
-  await ctx.hooks?.checkpoint?.("intent-durable", s.jobName);
+  await ctx.ledger.recordIntent(intent);
+  await ctx.faults?.checkpoint?.("intent-durable", s.jobName);
   let res: { jobId: string; jobArn?: string };
   try {
     res = await ctx.clients.batch.submitJob(withToken(s.request, item.token));
@@ -273,7 +282,7 @@ async function sendOne(item: SendItem, ctx: SendContext, resent = false): Promis
     }
     throw err;
   }
-  await ctx.hooks?.checkpoint?.("answer-received", s.jobName);
+  await ctx.faults?.checkpoint?.("answer-received", s.jobName);
   const entry = recordJob(ctx, intent, res, new Date().toISOString(), "submitted");
   return { status: "accepted", entry, resent };
 }

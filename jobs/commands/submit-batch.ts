@@ -206,13 +206,13 @@ function sendContext(
     ledger,
     run: new Date().toISOString(),
     timing: {
-      waitMs: ctx.hooks?.listingWaitMs ?? LISTING_WAIT_MS,
-      timeoutMs: ctx.hooks?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
+      waitMs: ctx.faults?.listingWaitMs ?? LISTING_WAIT_MS,
+      timeoutMs: ctx.faults?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
       now: () => Date.now(),
       sleep: (ms: number) => sleep(ms, ctx.signal),
       signal: ctx.signal,
     },
-    ...definedOnly({ hooks: ctx.hooks }),
+    ...definedOnly({ faults: ctx.faults }),
     onAccepted: (entry, how) => progress.accept(entry, how),
     ...definedOnly({
       note: opts.json ? undefined : (line: string) => ctx.io.stderr.write(`${line}\n`),

@@ -1,37 +1,18 @@
 /**
- * `npm run policy:check [-- --stack dev | --all-stacks] [--format markdown]`: the policy
- * pack's verdict on a stack (or on every `Pulumi.<stack>.yaml`), offline. Evaluates the
- * program under mocks with each stack's config, runs the real pack process (one for every
- * stack) and talks to it as the Pulumi engine does. Exit code, the worst over the stacks:
- * 0: no mandatory violation; 1: mandatory violations; 2: the check could not run; 128+N:
- * stopped by signal N (SIGINT, SIGTERM), after stopping the pack process.
+ * `npm run policy:check [-- --stack dev | --all-stacks] [--markdown]`: the policy
+ * pack's verdict on a stack (or on every `Pulumi.<stack>.yaml`), offline. Starts the real
+ * pack process (one for every stack), evaluates the program under mocks with each stack's
+ * config meanwhile, and talks to the pack as the Pulumi engine does. Exit code, the worst
+ * over the stacks: 0: no mandatory violation; 1: mandatory violations; 2: the check could
+ * not run; 128+N: stopped by signal N (SIGINT, SIGTERM), after stopping the pack process.
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { performance } from "perf_hooks";
-import { Command, CommanderError, Option } from "commander";
-import { z } from "zod";
+import { Command, CommanderError } from "commander";
 // As with `pulumi config set`, a bare key belongs to the project's namespace.
 import { CONFIG_NAMESPACE } from "../../components/config-namespace";
-import { PolicyCheckResult, checkWithPack, countByLevel } from "./check";
-import { DEFAULT_PACK_DIR, PolicyPackProcess, StartOptions, startPolicyPack } from "./pack-process";
-import { listStacks } from "./stacks";
-import {
-  PolicyConfigError,
-  PolicyPackConfig,
-  loadSchemaValidator,
-  parsePolicyPackConfig,
-} from "./policy-config";
-import {
-  CheckedStack,
-  StackVerdict,
-  formatJson,
-  formatJsonStacks,
-  formatMarkdown,
-  formatReport,
-} from "./report";
-import { AnalyzedResource } from "./wire";
 import { definedOnly } from "../../components/defined";
 import { visibleIo } from "../../jobs/output/visible";
 import {
@@ -41,13 +22,19 @@ import {
   toolOptions,
 } from "../../jobs/input/npm-args";
 import { shellWord } from "../../jobs/output/shell";
+import {
+  AnalyzedResource,
+  DEFAULT_PACK_DIR,
+  PolicyPackProcess,
+  StartOptions,
+  checkWithPack,
+  startPolicyPack,
+} from "./pack";
+import { PolicyConfigError, PolicyPackConfig, parsePolicyPackConfig } from "./policy-config";
+import { CheckedStack, StackVerdict, countByLevel, formatVerdicts } from "./report";
 
-export const EXIT_PASSED = 0;
-export const EXIT_VIOLATIONS = 1;
-export const EXIT_ERROR = 2;
-
-export const FORMATS = ["text", "json", "markdown"] as const;
-export type Format = (typeof FORMATS)[number];
+const EXIT_ERROR = 2;
+const PACK_FOLDER = path.relative(process.cwd(), DEFAULT_PACK_DIR) || ".";
 
 interface Options {
   stack: string;
@@ -57,17 +44,18 @@ interface Options {
   config: string[];
   extraResources?: string;
   json: boolean;
-  format: Format;
+  markdown: boolean;
+  format: "text" | "json" | "markdown";
 }
 
 /** A problem with the command line or its files; the message says what to fix. */
 export class UsageError extends Error {}
 
-/** `-c key=value` → { "namespace:key": value }. */
-export function parseConfigOverrides(
-  pairs: readonly string[],
-  namespace = CONFIG_NAMESPACE,
-): Record<string, string> {
+/** A program that failed for one stack: with --all-stacks the others are still checked. */
+class ProgramError extends UsageError {}
+
+/** `--config key=value` → { "namespace:key": value }. */
+export function parseConfigOverrides(pairs: readonly string[]): Record<string, string> {
   const overrides: Record<string, string> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf("=");
@@ -77,36 +65,34 @@ export function parseConfigOverrides(
       );
     }
     const key = pair.slice(0, eq);
-    overrides[key.includes(":") ? key : `${namespace}:${key}`] = pair.slice(eq + 1);
+    overrides[key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`] = pair.slice(eq + 1);
   }
   return overrides;
 }
-
-const extraResourcesSchema = z.array(
-  z.object({
-    type: z.string().regex(/^[^:]+:[^:]*:[^:]+$/, "a type token like aws:iam/role:Role"),
-    name: z.string().min(1),
-    inputs: z.record(z.string(), z.unknown()).default({}),
-    parent: z.string().optional(),
-  }),
-);
 
 /**
  * Resources to add to the evaluated program (a JSON list of `{type, name, inputs}`): to
  * rehearse how the pack treats a change before writing it.
  */
-export function readExtraResources(
+export async function readExtraResources(
   file: string,
   project: string,
   stack: string,
-): AnalyzedResource[] {
+): Promise<AnalyzedResource[]> {
+  const { z } = await import("zod");
   let parsed: unknown;
   try {
     parsed = JSON.parse(fs.readFileSync(file, "utf8"));
   } catch (err) {
     throw new UsageError(`--extra-resources ${file}: ${(err as Error).message}`);
   }
-  const result = extraResourcesSchema.safeParse(parsed);
+  const resource = z.object({
+    type: z.string().regex(/^[^:]+:[^:]*:[^:]+$/, "a type token like aws:iam/role:Role"),
+    name: z.string().min(1),
+    inputs: z.record(z.string(), z.unknown()).default({}),
+    parent: z.string().optional(),
+  });
+  const result = z.array(resource).safeParse(parsed);
   if (!result.success) {
     const issues = result.error.issues.map(
       (i) =>
@@ -145,13 +131,13 @@ export function checkProgram(): Command {
       "Run the policy pack against a stack, offline: the program under mocks, the pack as " +
         "`pulumi preview --policy-pack policy` runs it.",
     )
-    .option("-s, --stack <name>", "the stack whose Pulumi.<stack>.yaml to use", "dev")
+    .option("--stack <name>", "the stack whose Pulumi.<stack>.yaml to use", "dev")
     .option(
       "--policy-pack-config <file>",
       "policy levels and settings, as for `pulumi preview --policy-pack-config`",
     )
     .option(
-      "-c, --config <key=value>",
+      "--config <key=value>",
       "override a stack config value (repeatable), e.g. batchpy:minVcpus=2",
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
@@ -165,12 +151,8 @@ export function checkProgram(): Command {
       "--project-dir <dir>",
       "the Pulumi project (Pulumi.yaml, index.ts, Pulumi.<stack>.yaml files) to check; default: this repository",
     )
-    .addOption(
-      new Option("--format <format>", "text, json, or markdown (for a pull request)")
-        .choices(FORMATS)
-        .default("text"),
-    )
-    .option("--json", "the same as --format json", false)
+    .option("--json", "the verdict as JSON on stdout", false)
+    .option("--markdown", "the verdict as markdown, for a pull request", false)
     .showHelpAfterError()
     .exitOverride();
 }
@@ -182,12 +164,8 @@ function parseOptions(argv: readonly string[]): Options {
   if (options.allStacks && program.getOptionValueSource("stack") === "cli") {
     throw new UsageError("--stack and --all-stacks cannot be used together; pass one of them.");
   }
-  if (
-    options.json &&
-    program.getOptionValueSource("format") === "cli" &&
-    options.format !== "json"
-  ) {
-    throw new UsageError(`--json and --format ${options.format} disagree; pass one of them.`);
+  if (options.json && options.markdown) {
+    throw new UsageError("--json and --markdown disagree; pass one of them.");
   }
   if (options.projectDir !== undefined) {
     if (!fs.existsSync(path.join(options.projectDir, "Pulumi.yaml"))) {
@@ -197,18 +175,19 @@ function parseOptions(argv: readonly string[]): Options {
     }
     options.projectDir = path.resolve(options.projectDir);
   }
-  return { ...options, format: options.json ? "json" : options.format };
+  return { ...options, format: options.json ? "json" : options.markdown ? "markdown" : "text" };
 }
 
 /** The stacks to check: every `Pulumi.<stack>.yaml` with --all-stacks, else --stack. */
-export function stacksToCheck(options: {
+export async function stacksToCheck(options: {
   stack: string;
   allStacks: boolean;
   projectDir?: string;
-}): string[] {
+}): Promise<string[]> {
   if (!options.allStacks) {
     return [options.stack];
   }
+  const { listStacks } = await import("./evaluate");
   const stacks = listStacks(options.projectDir).sort();
   if (stacks.length === 0) {
     throw new UsageError(
@@ -218,31 +197,7 @@ export function stacksToCheck(options: {
   return stacks;
 }
 
-function seconds(since: number): number {
-  return Math.round((performance.now() - since) / 100) / 10;
-}
-
-/** The exit code of a run stopped by a signal: 128 + its number, as a shell reports it. */
-export function signalExitCode(signal: NodeJS.Signals): number {
-  return 128 + os.constants.signals[signal];
-}
-
-/** Resolves with the signal name `interrupt` is aborted with; never if there is none. */
-function whenInterrupted(interrupt: AbortSignal | undefined): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    if (interrupt?.aborted) {
-      resolve(interrupt.reason as NodeJS.Signals);
-    }
-    interrupt?.addEventListener("abort", () => resolve(interrupt.reason as NodeJS.Signals), {
-      once: true,
-    });
-  });
-}
-
 type Progress = (line: string) => void;
-
-/** A program that failed for one stack: the stack is not checked, the others are. */
-class ProgramError extends UsageError {}
 
 interface CheckSettings {
   readonly options: Options;
@@ -254,20 +209,18 @@ interface CheckSettings {
 /** Evaluates the program for one stack and checks it with the pack once it serves. */
 async function checkStack(
   stack: string,
-  settings: CheckSettings,
-  packStarting: Promise<PolicyPackProcess>,
-  packSpawned: Promise<void>,
+  { options, policyConfig, configOverrides, progress }: CheckSettings,
+  pack: Promise<PolicyPackProcess>,
 ): Promise<CheckedStack> {
-  const { options, progress } = settings;
   const started = performance.now();
+  const seconds = () => Math.round((performance.now() - started) / 100) / 10;
   progress(`Evaluating stack ${stack} under mocks...`);
-  // Loaded once the pack's process exists: @pulumi/pulumi and the program's modules
-  // then load while the pack starts, on the other core.
-  await packSpawned;
+  // Loaded now that the pack's process exists: @pulumi/pulumi and the program then load
+  // while the pack starts, on the other core.
   const { evaluateProgram } = await import("./evaluate");
   const evaluation = await evaluateProgram({
     stack,
-    configOverrides: settings.configOverrides,
+    configOverrides,
     projectRoot: options.projectDir,
   }).catch((err: unknown) => {
     // The program's own errors name the config key and the fix; its stack adds nothing.
@@ -275,59 +228,25 @@ async function checkStack(
       `the program failed for stack ${stack}: ${err instanceof Error ? err.message : String(err)}`,
     );
   });
-  const evaluated = seconds(started);
+  const evaluated = seconds();
   const extra = options.extraResources
-    ? readExtraResources(options.extraResources, evaluation.project, evaluation.stack)
+    ? await readExtraResources(options.extraResources, evaluation.project, stack)
     : [];
-  progress(
-    `Connecting to the policy pack in ${path.relative(process.cwd(), DEFAULT_PACK_DIR)}/...`,
-  );
-  // The pack usually serves a little after the program is evaluated: load the config's
-  // schema validator in that wait rather than after it.
-  loadSchemaValidator();
-  const pack = await packStarting;
-  const packReady = seconds(started);
-  const result: PolicyCheckResult = await checkWithPack(pack, {
-    stack: { project: evaluation.project, stack: evaluation.stack, config: evaluation.config },
+  progress(`Connecting to the policy pack in ${PACK_FOLDER}/...`);
+  const serving = await pack;
+  const packReady = seconds();
+  const result = await checkWithPack(serving, {
+    stack: { project: evaluation.project, stack, config: evaluation.config },
     resources: [...evaluation.resources, ...extra],
-    policyConfig: settings.policyConfig,
+    policyConfig,
     policyConfigSource: options.policyPackConfig,
   });
   for (const warning of result.warnings) {
     progress(`warning: ${warning}`);
   }
   // Seconds since this stack's start: the pack starts while the first program is evaluated.
-  const timings = {
-    "program evaluated": evaluated,
-    "pack serving": packReady,
-    verdict: seconds(started),
-  };
+  const timings = { "program evaluated": evaluated, "pack serving": packReady, verdict: seconds() };
   return { stack, result, timings };
-}
-
-const PACK_SOURCE = `local: ${path.relative(process.cwd(), DEFAULT_PACK_DIR) || "."}`;
-
-/** The verdicts in the format asked for. */
-function formatVerdicts(verdicts: readonly StackVerdict[], options: Options): string {
-  if (options.format === "markdown") {
-    return formatMarkdown(verdicts, PACK_SOURCE);
-  }
-  if (!options.allStacks) {
-    // One stack, checked (a failure to check it is reported as an error instead).
-    const [{ stack, result, timings }] = verdicts as CheckedStack[];
-    const context = { stack, packSource: PACK_SOURCE, timings };
-    return options.format === "json" ? formatJson(result, context) : formatReport(result, context);
-  }
-  if (options.format === "json") {
-    return formatJsonStacks(verdicts, PACK_SOURCE);
-  }
-  return verdicts
-    .map((v) =>
-      "result" in v
-        ? formatReport(v.result, { stack: v.stack, packSource: PACK_SOURCE, timings: v.timings })
-        : `Stack ${v.stack}: could not be checked: ${v.error}`,
-    )
-    .join("\n\n");
 }
 
 /** A stack's exit code: 0 passed, 1 mandatory violations, 2 not checked. */
@@ -335,14 +254,13 @@ function exitCodeOf(verdict: StackVerdict): number {
   if (!("result" in verdict)) {
     return EXIT_ERROR;
   }
-  return countByLevel(verdict.result.diagnostics).mandatory > 0 ? EXIT_VIOLATIONS : EXIT_PASSED;
+  return countByLevel(verdict.result.diagnostics).mandatory > 0 ? 1 : 0;
 }
 
 /** Checks every stack asked for, one after another, with one pack; prints the verdicts. */
 async function check(
   options: Options,
-  packStarting: Promise<PolicyPackProcess>,
-  packSpawned: Promise<void>,
+  pack: Promise<PolicyPackProcess>,
   output: { progress: Progress; stdout: (text: string) => void },
   interrupt: AbortSignal | undefined,
 ): Promise<number> {
@@ -355,27 +273,24 @@ async function check(
       progress,
     };
     const verdicts: StackVerdict[] = [];
-    for (const stack of stacksToCheck(options)) {
-      try {
-        verdicts.push(await checkStack(stack, settings, packStarting, packSpawned));
-      } catch (err) {
+    for (const stack of await stacksToCheck(options)) {
+      const verdict = await checkStack(stack, settings, pack).catch((err: unknown) => {
         if (!(err instanceof ProgramError) || !options.allStacks) {
           throw err;
         }
         // With --all-stacks, one stack's bad config must not hide the others' verdicts.
         progress(`policy:check: ${err.message}`);
-        verdicts.push({ stack, error: err.message });
-      }
+        return { stack, error: err.message };
+      });
+      verdicts.push(verdict);
     }
-    output.stdout(`${formatVerdicts(verdicts, options)}\n`);
+    output.stdout(`${formatVerdicts(verdicts, options, `local: ${PACK_FOLDER}`)}\n`);
     return Math.max(...verdicts.map(exitCodeOf));
   } catch (err) {
     if (!interrupt?.aborted) {
       // After an interrupt the pack is being stopped under the check: its errors are noise.
       const known = err instanceof UsageError || err instanceof PolicyConfigError;
-      progress(
-        `policy:check: ${known ? (err as Error).message : String((err as Error).stack ?? err)}`,
-      );
+      progress(`policy:check: ${known ? err.message : String((err as Error).stack ?? err)}`);
     }
     return EXIT_ERROR;
   }
@@ -393,8 +308,8 @@ export interface MainIo {
 
 /**
  * Runs the check and prints it; returns the exit code. When `interrupt` is aborted (with
- * the signal's name as its reason), the pack process, or its start, is stopped, the
- * Engine server with it, and the result is 128+N.
+ * the signal's name as its reason), the pack process, or its start, is stopped and the
+ * result is 128+N.
  */
 export async function main(
   argv: readonly string[],
@@ -408,47 +323,12 @@ export async function main(
     stderr: { write: io.stderr ?? ((text: string) => process.stderr.write(text)) },
   };
   const progress: Progress = (line) => visibleIo(raw, false).stderr.write(`${line}\n`);
-  const options = parseOrExitCode(argv, progress);
-  if (typeof options === "number") {
-    return options;
-  }
-  const stdout = (text: string): void => {
-    visibleIo(raw, options.format === "json").stdout.write(text);
-  };
-  const startAbort = new AbortController();
-  const { packStarting, spawnedOrFailed } = startPack(
-    io.startPack ?? startPolicyPack,
-    options,
-    progress,
-    startAbort.signal,
-  );
-  const interrupted = whenInterrupted(interrupt).then((signal) => {
-    progress(`policy:check: ${signal}: stopping the policy pack...`);
-    return signalExitCode(signal);
-  });
+  let options: Options;
   try {
-    return await Promise.race([
-      check(options, packStarting, spawnedOrFailed, { progress, stdout }, interrupt),
-      interrupted,
-    ]);
-  } finally {
-    // Stop the pack whether or not it started in time to be used; a start still under way
-    // gives up at once.
-    startAbort.abort("no longer needed");
-    await packStarting.then(
-      (pack) => pack.stop(),
-      () => undefined,
-    );
-  }
-}
-
-/** The options, or the exit code when there are none to run (--help, a usage error). */
-function parseOrExitCode(argv: readonly string[], progress: Progress): Options | number {
-  try {
-    return parseOptions(argv);
+    options = parseOptions(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      return err.exitCode === 0 ? EXIT_PASSED : EXIT_ERROR;
+      return err.exitCode === 0 ? 0 : EXIT_ERROR;
     }
     if (err instanceof UsageError) {
       progress(`policy:check: ${err.message}`);
@@ -456,43 +336,42 @@ function parseOrExitCode(argv: readonly string[], progress: Progress): Options |
     }
     throw err;
   }
-}
-
-/**
- * Starts the pack, which runs while the program is evaluated. `spawnedOrFailed` settles
- * once it spawned or its start failed: a pack that never spawned fails its start, and the
- * check hears of it there.
- */
-function startPack(
-  start: (options: StartOptions) => Promise<PolicyPackProcess>,
-  options: Options,
-  progress: Progress,
-  signal: AbortSignal,
-): { packStarting: Promise<PolicyPackProcess>; spawnedOrFailed: Promise<void> } {
-  let onSpawn!: () => void;
-  const packSpawned = new Promise<void>((resolve) => (onSpawn = resolve));
-  const packStarting = start({
+  const stdout = (text: string) => visibleIo(raw, options.format === "json").stdout.write(text);
+  const startAbort = new AbortController();
+  // Spawned now, so that the program is evaluated while the pack starts.
+  const pack = (io.startPack ?? startPolicyPack)({
     packDir: DEFAULT_PACK_DIR,
     // With --all-stacks the pack learns each stack from ConfigureStack.
     stack: options.allStacks ? {} : { stack: options.stack },
-    onSpawn,
     onOutput: (line) => progress(`[policy pack] ${line}`),
-    signal,
+    signal: startAbort.signal,
   });
-  // Handled by the caller (awaited, or stopped in `finally`); until then a failure must
-  // not crash.
-  packStarting.then(
-    (pack) => progress(`Policy pack serving (pid ${pack.pid}).`),
+  // Awaited by the check, or stopped below; a failed start must not go unhandled before.
+  pack.then(
+    (serving) => progress(`Policy pack serving (pid ${serving.pid}).`),
     () => undefined,
   );
-  const spawnedOrFailed = Promise.race([
-    packSpawned,
-    packStarting.then(
+  const interrupted = new Promise<number>((resolve) => {
+    const onAbort = () => {
+      progress(`policy:check: ${String(interrupt?.reason)}: stopping the policy pack...`);
+      resolve(128 + os.constants.signals[interrupt?.reason as NodeJS.Signals]);
+    };
+    if (interrupt?.aborted) {
+      onAbort();
+    }
+    interrupt?.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([check(options, pack, { progress, stdout }, interrupt), interrupted]);
+  } finally {
+    // Stop the pack whether or not it started in time to be used; a start still under way
+    // gives up at once.
+    startAbort.abort("no longer needed");
+    await pack.then(
+      (serving) => serving.stop(),
       () => undefined,
-      () => undefined,
-    ),
-  ]);
-  return { packStarting, spawnedOrFailed };
+    );
+  }
 }
 
 /**

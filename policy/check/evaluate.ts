@@ -10,7 +10,9 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
 import { mockCall, MockCall } from "./mock-calls";
-import { DEFAULT_PROJECT_ROOT, listStacks } from "./stacks";
+
+/** This repository's Pulumi project. */
+const DEFAULT_PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 
 /** The account the mocks pretend to deploy into. */
 const MOCK_ACCOUNT_ID = "123456789012";
@@ -78,7 +80,13 @@ export function readStackConfig(projectRoot: string, stack: string): Record<stri
   return config;
 }
 
-/** The stacks that have a `Pulumi.<stack>.yaml` in the project. */
+/** The stacks that have a `Pulumi.<stack>.yaml` in `projectRoot`. */
+export function listStacks(projectRoot = DEFAULT_PROJECT_ROOT): string[] {
+  return fs
+    .readdirSync(projectRoot)
+    .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+    .filter((s): s is string => s !== undefined);
+}
 
 function readProjectName(projectRoot: string): string {
   const doc = parseYaml(fs.readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8")) as {

@@ -2,7 +2,7 @@
  * Policy pack config, handled as the Pulumi engine handles `--policy-pack-config`: each
  * policy's schema defaults, then the pack's own initial config, then the file; "all" sets
  * every policy's level; the result is validated against each policy's `configSchema`
- * before anything is sent to the pack.
+ * before anything is sent to the pack. `jobs:submit` reads its bounds from the same file.
  */
 import type { default as Ajv, ErrorObject, ValidateFunction } from "ajv";
 import { ParseError, parse, printParseErrorCode } from "jsonc-parser";
@@ -14,14 +14,9 @@ import {
   DEFAULT_BOUNDS,
   PolicyBounds,
 } from "../bounds";
-import { EnforcementLevel } from "./wire";
 
-const ENFORCEMENT_LEVELS: readonly EnforcementLevel[] = [
-  "advisory",
-  "mandatory",
-  "remediate",
-  "disabled",
-];
+const ENFORCEMENT_LEVELS = ["advisory", "mandatory", "remediate", "disabled"] as const;
+export type EnforcementLevel = (typeof ENFORCEMENT_LEVELS)[number];
 
 /** One policy's settings: a level (unset means "keep the current one") and properties. */
 interface PolicyConfigEntry {
@@ -32,10 +27,10 @@ interface PolicyConfigEntry {
 /** Policy name (or "all") → settings. */
 export type PolicyPackConfig = Record<string, PolicyConfigEntry>;
 
-/**
- * A JSON schema (draft-07, as the engine's gojsonschema reads it): the pack sends each
- * policy's `configSchema` over gRPC, so nothing is known about its keywords here.
- */
+/** The config the pack gets: every policy with a level and its properties. */
+export type ReconciledConfig = Record<string, Required<PolicyConfigEntry>>;
+
+/** A JSON schema (draft-07, as the engine's gojsonschema reads it), as the pack sends it. */
 export type JsonSchema = Readonly<Record<string, unknown>>;
 
 /** What the pack says about a policy (from `GetAnalyzerInfo`). */
@@ -57,19 +52,36 @@ export class PolicyConfigError extends Error {
   }
 }
 
-function lineAndColumn(text: string, offset: number): string {
-  const before = text.slice(0, offset).split("\n");
-  return `${before.length}:${before[before.length - 1].length + 1}`;
-}
-
 function levelOf(value: unknown, where: string): EnforcementLevel {
-  if (typeof value !== "string" || !ENFORCEMENT_LEVELS.includes(value as EnforcementLevel)) {
+  if (!ENFORCEMENT_LEVELS.includes(value as EnforcementLevel)) {
     throw new PolicyConfigError([
       `${where}: ${JSON.stringify(value)} is not an enforcement level; use one of ` +
         `${ENFORCEMENT_LEVELS.join(", ")}.`,
     ]);
   }
   return value as EnforcementLevel;
+}
+
+function entryOf(value: unknown, where: string): PolicyConfigEntry {
+  if (typeof value === "string") {
+    return { enforcementLevel: levelOf(value, where), properties: {} };
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new PolicyConfigError([
+      `${where} is ${JSON.stringify(value)}; give an enforcement level ("advisory") or an ` +
+        `object of settings ({"enforcementLevel": "advisory", ...}).`,
+    ]);
+  }
+  const { enforcementLevel, ...properties } = value as Record<string, unknown>;
+  return {
+    ...definedOnly({
+      enforcementLevel:
+        enforcementLevel === undefined
+          ? undefined
+          : levelOf(enforcementLevel, `${where}.enforcementLevel`),
+    }),
+    properties,
+  };
 }
 
 /**
@@ -81,17 +93,17 @@ export function parsePolicyPackConfig(text: string, file: string): PolicyPackCon
     return {};
   }
   const errors: ParseError[] = [];
-  const document: unknown = parse(text, errors, {
-    allowTrailingComma: false,
-    disallowComments: true,
-  });
+  const document: unknown = parse(text, errors, { disallowComments: true });
   if (errors.length > 0) {
     throw new PolicyConfigError(
-      errors.map(
-        (e) =>
-          `${file}:${lineAndColumn(text, e.offset)}: ${printParseErrorCode(e.error)}; the ` +
-          `policy config must be JSON (no comments, no trailing commas).`,
-      ),
+      errors.map((e) => {
+        const before = text.slice(0, e.offset).split("\n");
+        return (
+          `${file}:${before.length}:${before[before.length - 1].length + 1}: ` +
+          `${printParseErrorCode(e.error)}; the policy config must be JSON (no comments, no ` +
+          `trailing commas).`
+        );
+      }),
     );
   }
   if (document === null || typeof document !== "object" || Array.isArray(document)) {
@@ -100,85 +112,53 @@ export function parsePolicyPackConfig(text: string, file: string): PolicyPackCon
         `e.g. {"ecr-scan-on-push": "mandatory"}.`,
     ]);
   }
-  const config: PolicyPackConfig = {};
-  for (const [policy, value] of Object.entries(document)) {
-    const where = `${file}: "${policy}"`;
-    if (typeof value === "string") {
-      config[policy] = { enforcementLevel: levelOf(value, where), properties: {} };
-    } else if (value !== null && typeof value === "object" && !Array.isArray(value)) {
-      const { enforcementLevel, ...properties } = value as Record<string, unknown>;
-      config[policy] = {
-        ...definedOnly({
-          enforcementLevel:
-            enforcementLevel === undefined
-              ? undefined
-              : levelOf(enforcementLevel, `${where}.enforcementLevel`),
-        }),
-        properties,
-      };
-    } else {
-      throw new PolicyConfigError([
-        `${where} is ${JSON.stringify(value)}; give an enforcement level ("advisory") or an ` +
-          `object of settings ({"enforcementLevel": "advisory", ...}).`,
-      ]);
-    }
-  }
-  return config;
+  return Object.fromEntries(
+    Object.entries(document).map(([policy, value]) => [
+      policy,
+      entryOf(value, `${file}: "${policy}"`),
+    ]),
+  );
 }
 
-/** One ajv instance and each schema compiled once, all loaded on first use. */
-let schemaValidator: { ajv: Ajv; compiled: Map<string, ValidateFunction> } | undefined;
+let ajv: Ajv | undefined;
+const compiled = new Map<string, ValidateFunction>();
 
-/**
- * Loads ajv, the first time. `policy:check` calls it while the pack process starts, so that
- * loading it costs the check nothing when the program is evaluated first; anything else
- * loads it with its first validation.
- */
-export function loadSchemaValidator(): { ajv: Ajv; compiled: Map<string, ValidateFunction> } {
-  if (schemaValidator === undefined) {
-    // Loaded here, not at the top, so that commands that read no policy config never load it.
+function validatorOf(schema: JsonSchema): ValidateFunction {
+  if (ajv === undefined) {
+    // Loaded on first use: jobs:submit imports this module and validates only when given a
+    // policy config. Every problem, not just the first; unknown keywords ignored, as the
+    // engine's gojsonschema ignores them; `verbose` gives each error its value (`data`). The
+    // schemas are not checked against the draft-07 meta-schema (most of ajv's start-up
+    // cost); test/policy/check-config.test.ts checks the pack's own.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { default: AjvClass } = require("ajv") as typeof import("ajv");
-    schemaValidator = {
-      // Every problem, not just the first; keywords ajv does not know are ignored, as the
-      // engine's gojsonschema ignores them. The schemas themselves are not checked against
-      // the draft-07 meta-schema (compiling it is most of ajv's start-up cost); the pack's
-      // own schemas are, in test/policy/check-config.test.ts.
-      ajv: new AjvClass({ allErrors: true, strict: false, validateSchema: false, logger: false }),
-      compiled: new Map(),
-    };
+    ajv = new AjvClass({
+      allErrors: true,
+      verbose: true,
+      strict: false,
+      validateSchema: false,
+      logger: false,
+    });
   }
-  return schemaValidator;
-}
-
-function compiled(schema: JsonSchema): ValidateFunction {
-  const { ajv, compiled: cache } = loadSchemaValidator();
   const key = JSON.stringify(schema);
-  let validate = cache.get(key);
-  if (validate === undefined) {
-    validate = ajv.compile(schema);
-    cache.set(key, validate);
-  }
+  const validate = compiled.get(key) ?? ajv.compile(schema);
+  compiled.set(key, validate);
   return validate;
 }
 
-/** `/a/0/b` (a JSON pointer) as `a[0].b`, under `path`. */
+/** `/a/0/b` (a JSON pointer), and a child key, as `a[0].b.child` under `path`. */
 function keyPath(path: string, pointer: string, child?: string): string {
   const parts = pointer === "" ? [] : pointer.slice(1).split("/");
-  if (child !== undefined) {
-    parts.push(child);
-  }
-  return parts.reduce((at, raw) => {
-    const part = raw.replace(/~1/g, "/").replace(/~0/g, "~");
-    if (/^\d+$/.test(part)) {
-      return `${at}[${part}]`;
-    }
-    return at === "" ? part : `${at}.${part}`;
-  }, path);
+  return [...parts, ...(child === undefined ? [] : [child])]
+    .map((raw) => raw.replace(/~1/g, "/").replace(/~0/g, "~"))
+    .reduce(
+      (at, part) => (/^\d+$/.test(part) ? `${at}[${part}]` : at ? `${at}.${part}` : part),
+      path,
+    );
 }
 
 /** One ajv error as a sentence naming the key, the rule and the value. */
-function describeError(error: ErrorObject, value: unknown, path: string): string {
+function describeError(error: ErrorObject, path: string): string {
   const params = error.params as Record<string, unknown>;
   if (error.keyword === "required") {
     return `${keyPath(path, error.instancePath, String(params.missingProperty))} is required`;
@@ -186,47 +166,21 @@ function describeError(error: ErrorObject, value: unknown, path: string): string
   if (error.keyword === "additionalProperties") {
     return `${keyPath(path, error.instancePath, String(params.additionalProperty))} is not a setting here`;
   }
-  const key = keyPath(path, error.instancePath) || "the settings";
   const allowed = Array.isArray(params.allowedValues)
     ? `: ${params.allowedValues.map((v) => JSON.stringify(v)).join(", ")}`
     : "";
+  const value: unknown = error.data;
   const shown = value !== null && typeof value === "object" ? "" : `, not ${JSON.stringify(value)}`;
-  return `${key} ${error.message ?? `breaks ${error.keyword}`}${allowed}${shown}`;
-}
-
-/** The value at a JSON pointer of `root`. */
-function valueAt(root: unknown, pointer: string): unknown {
-  if (pointer === "") {
-    return root;
-  }
-  return pointer
-    .slice(1)
-    .split("/")
-    .reduce<unknown>(
-      (at, raw) =>
-        at !== null && typeof at === "object"
-          ? (at as Record<string, unknown>)[raw.replace(/~1/g, "/").replace(/~0/g, "~")]
-          : undefined,
-      root,
-    );
+  return `${keyPath(path, error.instancePath) || "the settings"} ${error.message ?? `breaks ${error.keyword}`}${allowed}${shown}`;
 }
 
 /** Problems with `value` against `schema` (with ajv), each naming the key under `path`. */
 export function validateAgainstSchema(schema: JsonSchema, value: unknown, path: string): string[] {
-  const validate = compiled(schema);
-  if (validate(value)) {
-    return [];
-  }
-  return (validate.errors ?? []).map((error) =>
-    describeError(error, valueAt(value, error.instancePath), path),
-  );
+  const validate = validatorOf(schema);
+  return validate(value) ? [] : (validate.errors ?? []).map((error) => describeError(error, path));
 }
 
-/**
- * Problems with one policy's settings against its `configSchema`, as the engine checks them:
- * the schema as an object schema of those properties (and required keys), every problem
- * naming the source, the policy, the key and the rule.
- */
+/** Problems with one policy's settings against its `configSchema`, as the engine checks them. */
 function settingsProblems(
   policy: string,
   configSchema: NonNullable<PolicySummary["configSchema"]>,
@@ -238,23 +192,13 @@ function settingsProblems(
   );
 }
 
-/** The config the pack gets: every policy with a level and its properties. */
-export type ReconciledConfig = Record<
-  string,
-  { readonly enforcementLevel: EnforcementLevel; readonly properties: Record<string, unknown> }
->;
-
 function apply(result: ReconciledConfig, config: PolicyPackConfig): void {
-  const all = config.all?.enforcementLevel;
-  if (all !== undefined) {
-    for (const name of Object.keys(result)) {
-      result[name] = { ...result[name], enforcementLevel: all };
-    }
+  const { all, ...policies } = config;
+  const level = all?.enforcementLevel;
+  for (const name of level === undefined ? [] : Object.keys(result)) {
+    result[name] = { ...result[name], enforcementLevel: level! };
   }
-  for (const [name, given] of Object.entries(config)) {
-    if (name === "all") {
-      continue;
-    }
+  for (const [name, given] of Object.entries(policies)) {
     const current = result[name] ?? { enforcementLevel: "advisory", properties: {} };
     result[name] = {
       enforcementLevel: given.enforcementLevel ?? current.enforcementLevel,
@@ -276,28 +220,25 @@ export function reconcilePolicyPackConfig(
 ): { config: ReconciledConfig; warnings: string[] } {
   const result: ReconciledConfig = {};
   for (const policy of policies) {
-    const properties: Record<string, unknown> = {};
-    for (const [key, schema] of Object.entries(policy.configSchema?.properties ?? {})) {
-      if (schema.default !== undefined) {
-        properties[key] = schema.default;
-      }
-    }
-    result[policy.name] = { enforcementLevel: policy.enforcementLevel, properties };
+    const defaults = Object.entries(policy.configSchema?.properties ?? {})
+      .filter(([, schema]) => schema.default !== undefined)
+      .map(([key, schema]) => [key, schema.default]);
+    result[policy.name] = {
+      enforcementLevel: policy.enforcementLevel,
+      properties: Object.fromEntries(defaults),
+    };
   }
   apply(result, initialConfig);
   apply(result, config);
-
-  const warnings: string[] = [];
-  const known = new Set(policies.map((p) => p.name));
-  for (const name of Object.keys(config)) {
-    if (name !== "all" && !known.has(name)) {
-      delete result[name];
-      warnings.push(
-        `${source}: "${name}" is not a policy of this pack; the pack has ` +
-          `${[...known].join(", ")}; its settings are ignored.`,
-      );
-    }
-  }
+  const known = policies.map((p) => p.name);
+  const unknown = Object.keys(config).filter((name) => name !== "all" && !known.includes(name));
+  const warnings = unknown.map((name) => {
+    delete result[name];
+    return (
+      `${source}: "${name}" is not a policy of this pack; the pack has ` +
+      `${known.join(", ")}; its settings are ignored.`
+    );
+  });
   const problems = policies.flatMap((policy) =>
     policy.configSchema === undefined
       ? []
@@ -334,12 +275,8 @@ export function boundsFromPolicyConfig(
   for (const [name, policy] of Object.entries(BOUND_POLICIES) as [BoundName, string][]) {
     const given = config[policy];
     const properties = given?.properties ?? {};
-    const found = settingsProblems(
-      policy,
-      { properties: { [name]: BOUND_SETTING_SCHEMAS[name] } },
-      properties,
-      file,
-    );
+    const schema = { properties: { [name]: BOUND_SETTING_SCHEMAS[name] } };
+    const found = settingsProblems(policy, schema, properties, file);
     problems.push(...found);
     const value = properties[name];
     bounds[name] = {

@@ -1,10 +1,31 @@
 /**
  * Printing a policy check: a human report laid out like `pulumi preview`'s "Policies"
- * section, and JSON for other tools.
+ * section, JSON for other tools, and markdown for a pull request.
  */
-import { PolicyCheckResult, countByLevel } from "./check";
-import { Diagnostic } from "./wire";
+import type { Diagnostic, PolicyCheckResult } from "./pack";
 import { definedOnly } from "../../components/defined";
+
+/** Seconds from a stack's start to each event, printed last. */
+type Timings = Readonly<Record<string, number>>;
+
+/** A stack the pack checked. */
+export interface CheckedStack {
+  readonly stack: string;
+  readonly result: PolicyCheckResult;
+  readonly timings?: Timings;
+}
+
+/** One stack's outcome in a run over several: its result, or why it could not be checked. */
+export type StackVerdict = CheckedStack | { readonly stack: string; readonly error: string };
+
+/** The number of diagnostics at each level that blocks or warns. */
+export function countByLevel(diagnostics: readonly Diagnostic[]): {
+  mandatory: number;
+  advisory: number;
+} {
+  const count = (level: string) => diagnostics.filter((d) => d.enforcementLevel === level).length;
+  return { mandatory: count("mandatory"), advisory: count("advisory") };
+}
 
 /** `urn:pulumi:dev::batchpy::parent$aws:s3/bucket:Bucket::name` → type and name. */
 export function parseUrn(urn: string): { type: string; name: string } | undefined {
@@ -12,65 +33,57 @@ export function parseUrn(urn: string): { type: string; name: string } | undefine
   if (parts.length < 4 || !parts[0].startsWith("urn:pulumi:")) {
     return undefined;
   }
-  const qualifiedType = parts[2];
-  return {
-    type: qualifiedType.slice(qualifiedType.lastIndexOf("$") + 1),
-    name: parts.slice(3).join("::"),
-  };
+  return { type: parts[2].slice(parts[2].lastIndexOf("$") + 1), name: parts.slice(3).join("::") };
 }
 
-function formatDiagnostic(d: Diagnostic): string[] {
-  const resource = d.urn ? parseUrn(d.urn) : undefined;
-  const where = resource ? `  (${resource.type}: ${resource.name})` : "";
-  const lines = [`        - [${d.enforcementLevel}]  ${d.policyName}${where}`];
-  for (const line of d.message.split("\n")) {
-    lines.push(`          ${line}`);
+/** A verdict's icon and word: ✅ passed, ⚠️ passed (warnings), ❌ failed, ⛔ not checked. */
+function verdictOf(verdict: StackVerdict): { icon: string; word: string } {
+  if (!("result" in verdict)) {
+    return { icon: "⛔", word: "could not be checked" };
   }
-  return lines;
+  const { mandatory, advisory } = countByLevel(verdict.result.diagnostics);
+  if (mandatory > 0) {
+    return { icon: "❌", word: "failed" };
+  }
+  return { icon: advisory > 0 ? "⚠️" : "✅", word: "passed" };
 }
 
-export interface ReportContext {
-  readonly stack: string;
-  /** How the pack is named in the header, e.g. "local: policy". */
-  readonly packSource: string;
-  /** Seconds from the start to each event, printed last. */
-  readonly timings?: Readonly<Record<string, number>>;
-}
-
-/** The human report: the "Policies" block, then a one-line verdict. */
+/** The human report: the "Policies" block, then a one-line verdict and the timings. */
 export function formatReport(result: PolicyCheckResult, context: ReportContext): string {
   const { mandatory, advisory } = countByLevel(result.diagnostics);
-  const icon = mandatory > 0 ? "❌" : advisory > 0 ? "⚠️" : "✅";
+  const { icon } = verdictOf({ stack: context.stack, result });
   const lines = [
     "Policies:",
     `    ${icon} ${result.pack.name}@v${result.pack.version} (${context.packSource})`,
   ];
   for (const d of result.diagnostics) {
-    lines.push(...formatDiagnostic(d));
+    const resource = d.urn ? parseUrn(d.urn) : undefined;
+    const where = resource ? `  (${resource.type}: ${resource.name})` : "";
+    lines.push(`        - [${d.enforcementLevel}]  ${d.policyName}${where}`);
+    lines.push(...d.message.split("\n").map((line) => `          ${line}`));
   }
-  lines.push("");
   const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n === 1 ? word : words}`;
   const verdict =
     mandatory > 0
       ? `failed: ${plural(mandatory, "mandatory violation")}, ${plural(advisory, "advisory warning")}`
       : `passed${advisory > 0 ? ` with ${plural(advisory, "advisory warning")}` : ""}`;
   lines.push(
+    "",
     `Stack ${context.stack}: ${plural(result.resourcesAnalyzed, "resource")} checked against ` +
       `${plural(result.pack.policies.length, "policy", "policies")}: ${verdict}.`,
   );
   if (context.timings) {
-    lines.push(
-      `Time: ${Object.entries(context.timings)
-        .map(([event, seconds]) => `${event} at ${seconds.toFixed(1)} s`)
-        .join(", ")}.`,
-    );
+    const events = Object.entries(context.timings).map(([e, s]) => `${e} at ${s.toFixed(1)} s`);
+    lines.push(`Time: ${events.join(", ")}.`);
   }
   return lines.join("\n");
 }
 
-/** The JSON report. */
-export function formatJson(result: PolicyCheckResult, context: ReportContext): string {
-  return JSON.stringify(jsonReport(result, context), null, 2);
+export interface ReportContext {
+  readonly stack: string;
+  /** How the pack is named in the header, e.g. "local: policy". */
+  readonly packSource: string;
+  readonly timings?: Timings;
 }
 
 /** The JSON report as an object. */
@@ -90,36 +103,24 @@ function jsonReport(result: PolicyCheckResult, context: ReportContext): object {
     })),
     diagnostics: result.diagnostics,
     warnings: result.warnings,
-    ...definedOnly({ timings: context.timings || undefined }),
+    ...definedOnly({ timings: context.timings }),
   };
 }
 
-/** One stack's outcome in a run over several: its result, or why it could not be checked. */
-export type StackVerdict = CheckedStack | { readonly stack: string; readonly error: string };
-
-/** A stack the pack checked. */
-export interface CheckedStack {
-  readonly stack: string;
-  readonly result: PolicyCheckResult;
-  /** Seconds from the stack's start to each event. */
-  readonly timings?: Timings;
+/** The JSON report of one stack. */
+export function formatJson(result: PolicyCheckResult, context: ReportContext): string {
+  return JSON.stringify(jsonReport(result, context), null, 2);
 }
-
-type Timings = Readonly<Record<string, number>>;
 
 /** The JSON report of several stacks: `passed` only if every stack passed. */
 export function formatJsonStacks(verdicts: readonly StackVerdict[], packSource: string): string {
+  const stacks = verdicts.map((v) =>
+    "result" in v
+      ? jsonReport(v.result, { stack: v.stack, packSource, timings: v.timings })
+      : { stack: v.stack, passed: false, error: v.error },
+  );
   return JSON.stringify(
-    {
-      passed: verdicts.every(
-        (v) => "result" in v && countByLevel(v.result.diagnostics).mandatory === 0,
-      ),
-      stacks: verdicts.map((v) =>
-        "result" in v
-          ? jsonReport(v.result, { stack: v.stack, packSource, timings: v.timings })
-          : { stack: v.stack, passed: false, error: v.error },
-      ),
-    },
+    { passed: verdicts.every((v) => verdictOf(v).word === "passed"), stacks },
     null,
     2,
   );
@@ -139,53 +140,40 @@ export function markdownCell(text: string): string {
     .replace(/\r?\n/g, "<br>");
 }
 
-/** A verdict's icon and word: ✅ passed, ⚠️ passed (warnings), ❌ failed, ⛔ not checked. */
-function verdictOf(verdict: StackVerdict): { icon: string; word: string } {
-  if (!("result" in verdict)) {
-    return { icon: "⛔", word: "could not be checked" };
-  }
-  const { mandatory, advisory } = countByLevel(verdict.result.diagnostics);
-  if (mandatory > 0) {
-    return { icon: "❌", word: "failed" };
-  }
-  return { icon: advisory > 0 ? "⚠️" : "✅", word: "passed" };
-}
-
-/** The violation's own message: the diagnostic's without the policy description before it. */
-function ownMessage(d: Diagnostic): string {
-  const prefix = `${d.description}\n`;
-  return d.description && d.message.startsWith(prefix) ? d.message.slice(prefix.length) : d.message;
-}
-
+/** One stack's heading and its table of violations (policy, level, resource, message). */
 function markdownStack(verdict: StackVerdict): string[] {
   const { icon, word } = verdictOf(verdict);
-  const lines = [`### ${icon} Stack ${markdownCell(verdict.stack)}: ${word}`, ""];
+  const heading = [`### ${icon} Stack ${markdownCell(verdict.stack)}: ${word}`, ""];
   if (!("result" in verdict)) {
-    lines.push(markdownCell(verdict.error), "");
-    return lines;
+    return [...heading, markdownCell(verdict.error), ""];
   }
-  if (verdict.result.diagnostics.length === 0) {
-    lines.push(`No violations in ${verdict.result.resourcesAnalyzed} resources.`, "");
-    return lines;
+  const { diagnostics, resourcesAnalyzed } = verdict.result;
+  if (diagnostics.length === 0) {
+    return [...heading, `No violations in ${resourcesAnalyzed} resources.`, ""];
   }
-  lines.push("| Policy | Level | Resource | Message |", "| --- | --- | --- | --- |");
-  for (const d of verdict.result.diagnostics) {
+  const rows = diagnostics.map((d) => {
     const resource = d.urn ? parseUrn(d.urn) : undefined;
     const where = resource
       ? `${markdownCell(resource.name)} (${markdownCell(resource.type)})`
       : "the stack";
-    lines.push(
-      `| \`${d.policyName}\` | ${d.enforcementLevel} | ${where} | ${markdownCell(ownMessage(d))} |`,
-    );
-  }
-  lines.push("");
-  return lines;
+    // The violation's own message, without the policy's description before it.
+    const prefix = `${d.description}\n`;
+    const own =
+      d.description && d.message.startsWith(prefix) ? d.message.slice(prefix.length) : d.message;
+    return `| \`${d.policyName}\` | ${d.enforcementLevel} | ${where} | ${markdownCell(own)} |`;
+  });
+  return [
+    ...heading,
+    "| Policy | Level | Resource | Message |",
+    "| --- | --- | --- | --- |",
+    ...rows,
+    "",
+  ];
 }
 
 /**
  * The verdict as markdown for a pull request's job summary or a comment: a heading with the
- * overall verdict, one summary row per stack, then a table per stack of its violations
- * (policy, level, resource, message).
+ * overall verdict, one summary row per stack, then a table per stack of its violations.
  */
 export function formatMarkdown(verdicts: readonly StackVerdict[], packSource: string): string {
   const icons = verdicts.map((v) => verdictOf(v).icon);
@@ -196,9 +184,7 @@ export function formatMarkdown(verdicts: readonly StackVerdict[], packSource: st
       : icons.includes("⚠️")
         ? "⚠️ passed with warnings"
         : "✅ passed";
-  const pack = verdicts.find(
-    (v): v is Extract<StackVerdict, { result: PolicyCheckResult }> => "result" in v,
-  )?.result.pack;
+  const pack = verdicts.flatMap((v) => ("result" in v ? [v.result.pack] : []))[0];
   const lines = [
     `## Policy check: ${overall}`,
     "",
@@ -217,9 +203,34 @@ export function formatMarkdown(verdicts: readonly StackVerdict[], packSource: st
     }
     lines.push(`| ${markdownCell(verdict.stack)} | ${icon} ${word} | ${counts.join(" | ")} |`);
   }
-  lines.push("");
-  for (const verdict of verdicts) {
-    lines.push(...markdownStack(verdict));
-  }
+  lines.push("", ...verdicts.flatMap(markdownStack));
   return lines.join("\n").trimEnd() + "\n";
+}
+
+/**
+ * The verdicts in the format asked for. One stack without --all-stacks is always a checked
+ * one (a failure to check it is reported as an error instead).
+ */
+export function formatVerdicts(
+  verdicts: readonly StackVerdict[],
+  options: { readonly format: "text" | "json" | "markdown"; readonly allStacks: boolean },
+  packSource: string,
+): string {
+  if (options.format === "markdown") {
+    return formatMarkdown(verdicts, packSource);
+  }
+  if (options.format === "json") {
+    if (!options.allStacks) {
+      const [{ stack, result, timings }] = verdicts as CheckedStack[];
+      return formatJson(result, { stack, packSource, timings });
+    }
+    return formatJsonStacks(verdicts, packSource);
+  }
+  return verdicts
+    .map((v) =>
+      "result" in v
+        ? formatReport(v.result, { stack: v.stack, packSource, timings: v.timings })
+        : `Stack ${v.stack}: could not be checked: ${v.error}`,
+    )
+    .join("\n\n");
 }

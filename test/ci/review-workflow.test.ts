@@ -126,7 +126,7 @@ describe(".github/workflows/review.yml", () => {
       assert.ok(scripts[script], `package.json has no script ${script}`);
     }
     const policy = steps.find((s) => s.run?.includes("policy:check"));
-    assert.match(policy?.run ?? "", /--all-stacks --format markdown > policy-check\.md/);
+    assert.match(policy?.run ?? "", /--all-stacks --markdown > policy-check\.md/);
     assert.match(policy?.run ?? "", /cat policy-check\.md >> "\$GITHUB_STEP_SUMMARY"/);
     assert.match(policy?.run ?? "", /exit "\$status"/);
   });

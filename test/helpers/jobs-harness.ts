@@ -12,7 +12,8 @@ import { run } from "../../jobs/cli";
 import { createAwsClients } from "../../jobs/aws/api";
 import type { Context } from "../../jobs/context";
 import type { CommandResult } from "../../jobs/input/outputs";
-import type { CrashPoint, TestHooks } from "../../jobs/aws/test-hooks";
+import type { CrashPoint, Faults } from "../../jobs/aws/exactly-once";
+import type { FaultSpec } from "./cli-with-faults";
 import {
   describeScript,
   parseDescription,
@@ -27,6 +28,8 @@ import { FakeS3, S3RVER_KEY } from "./fake-s3";
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 /** The package's `bin` (bin/batchpy.js): the compiled fast path the npm scripts run. */
 export const BATCHPY_BIN = path.join(REPO_ROOT, "bin", "batchpy.js");
+/** The same CLI with faults injected through its context (see the file). */
+const CLI_WITH_FAULTS = path.join(__dirname, "cli-with-faults.ts");
 
 /** What `python3 container/run_job.py --describe` prints for container/job/script.py. */
 export const SCRIPT_DESCRIPTION_JSON = JSON.stringify({
@@ -139,8 +142,8 @@ export interface InProcessOptions {
   readonly signal?: AbortSignal;
   readonly env?: NodeJS.ProcessEnv;
   readonly stderrIsTTY?: boolean;
-  /** Fault injection and short waits (jobs/aws/test-hooks.ts). */
-  readonly hooks?: TestHooks;
+  /** Crashes and short waits, in this process's context. */
+  readonly faults?: Faults;
 }
 
 /** Runs `jobs <argv>` in this process with the real SDK clients. */
@@ -160,13 +163,7 @@ export async function runJobs(
     env: opts.env ?? process.env,
     repoRoot: REPO_ROOT,
     clients: (region) =>
-      createAwsClients({
-        region,
-        env: process.env,
-        ...(opts.hooks?.submitTimeoutMs !== undefined
-          ? { submitTimeoutMs: opts.hooks.submitTimeoutMs }
-          : {}),
-      }),
+      createAwsClients({ region, env: process.env, submitTimeoutMs: opts.faults?.submitTimeoutMs }),
     describe: async (script) =>
       describe === "real" ? describeScript({ repoRoot: REPO_ROOT, script }) : describe,
     ...(describe === "real"
@@ -179,19 +176,27 @@ export async function runJobs(
       : {}),
     pulumi: opts.pulumi ?? (() => undefined),
     signal: opts.signal ?? new AbortController().signal,
-    ...(opts.hooks !== undefined ? { hooks: opts.hooks } : {}),
+    ...(opts.faults !== undefined ? { faults: opts.faults } : {}),
   };
   const code = await run(argv, ctx);
   return { code, stdout, stderr };
 }
 
-/** Starts `batchpy jobs <argv>` as a child process, the package's bin as npm runs it. */
+/**
+ * Starts `batchpy jobs <argv>` as a child process: the package's bin as npm runs it, or with
+ * `faults` the same CLI through test/helpers/cli-with-faults.ts.
+ */
 export function spawnJobs(
   argv: readonly string[],
   env: Record<string, string>,
   cwd = REPO_ROOT,
+  faults?: FaultSpec,
 ): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [BATCHPY_BIN, "jobs", ...argv], {
+  const entry =
+    faults === undefined
+      ? [BATCHPY_BIN, "jobs"]
+      : ["-r", path.join(REPO_ROOT, "bin", "register.js"), CLI_WITH_FAULTS, JSON.stringify(faults)];
+  const child = spawn(process.execPath, [...entry, ...argv], {
     cwd,
     env: {
       PATH: process.env.PATH ?? "",
@@ -259,8 +264,8 @@ export function writeJobsAndSweep(dir: string, singles: number, sweep: string): 
 export function freezeAt(
   point: CrashPoint,
   at: number,
-  base: TestHooks,
-): { hooks: TestHooks; signal: AbortSignal; crashed: Promise<void> } {
+  base: Faults,
+): { faults: Faults; signal: AbortSignal; crashed: Promise<void> } {
   const controller = new AbortController();
   let seen = 0;
   let frozen = false;
@@ -269,7 +274,7 @@ export function freezeAt(
   return {
     signal: controller.signal,
     crashed,
-    hooks: {
+    faults: {
       ...base,
       checkpoint: (p) => {
         if (!frozen && p === point && ++seen === at) {
@@ -293,12 +298,12 @@ export interface LocalAwsOptions {
   readonly logsPageSize?: number;
   /** Starts a FakeBatch before each test with these options. @default - on demand: startBatch() */
   readonly batch?: FakeBatchOptions;
-  /** Fault injection and short waits for every `jobs` run. @default - none */
-  readonly hooks?: TestHooks;
+  /** Crashes and short waits for every `jobs` run. @default - none */
+  readonly faults?: Faults;
 }
 
 export interface RunOptions {
-  readonly hooks?: TestHooks;
+  readonly faults?: Faults;
   readonly signal?: AbortSignal;
 }
 
@@ -386,10 +391,10 @@ export function useLocalAws(label: string, options: LocalAwsOptions = {}): Local
       return batch;
     },
     jobs: (args, opts = {}) => {
-      const hooks = opts.hooks ?? options.hooks;
+      const faults = opts.faults ?? options.faults;
       return runJobs([...args, "--outputs", aws.outputs, "--state-dir", aws.state], {
         cwd: aws.dir,
-        ...(hooks !== undefined ? { hooks } : {}),
+        ...(faults !== undefined ? { faults } : {}),
         ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
       });
     },

@@ -11,7 +11,7 @@ import { Ledger, openIntents, parseLedger } from "../../jobs/state/ledger";
 import { lockPath } from "../../jobs/state/lock";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { resolveTarget } from "../../jobs/commands/logs";
-import type { TestHooks } from "../../jobs/aws/test-hooks";
+import type { Faults } from "../../jobs/aws/exactly-once";
 import type { FakeBatch } from "../helpers/fake-batch";
 import {
   STACK_OUTPUTS,
@@ -22,7 +22,7 @@ import {
   freezeAt,
 } from "../helpers/jobs-harness";
 
-const FAST: TestHooks = { listingWaitMs: 300, submitTimeoutMs: 300 };
+const FAST: Faults = { listingWaitMs: 300, submitTimeoutMs: 300 };
 
 interface JsonRow {
   name: string;
@@ -36,8 +36,8 @@ describe("sweeps past 10,000 sets and jobs:retry against local AWS endpoints", f
   this.timeout(60_000);
   const aws = useLocalAws("retry");
 
-  const jobs = (args: string[], hooks: TestHooks = FAST, signal?: AbortSignal) =>
-    aws.jobs(args, { hooks, signal });
+  const jobs = (args: string[], faults: Faults = FAST, signal?: AbortSignal) =>
+    aws.jobs(args, { faults, signal });
   const getText = async (key: string): Promise<string> =>
     (await aws.getText(key)) ?? assert.fail(`${key} is in the bucket`);
 
@@ -445,17 +445,10 @@ describe("sweeps past 10,000 sets and jobs:retry against local AWS endpoints", f
   it("a retry process killed (SIGKILL) after Batch accepted its job: the re-run adopts it", async function () {
     const fake = await submitMix();
     const args = ["retry", "mix", "--outputs", aws.outputs, "--state-dir", aws.state];
-    const { done } = spawnJobs(
-      args,
-      {
-        ...awsEnv({ batch: fake.url, s3: aws.s3.url }),
-        BATCHPY_TEST_HOOKS: JSON.stringify({
-          ...FAST,
-          crash: { point: "answer-received", at: 1 },
-        }),
-      },
-      aws.dir,
-    );
+    const { done } = spawnJobs(args, awsEnv({ batch: fake.url, s3: aws.s3.url }), aws.dir, {
+      ...FAST,
+      crash: { point: "answer-received", at: 1 },
+    });
     const killed = await done;
     assert.strictEqual(killed.code, 137, killed.stderr);
     assert.strictEqual(fake.named("mix-r1").length, 1, "Batch has the job");
@@ -473,7 +466,7 @@ describe("sweeps past 10,000 sets and jobs:retry against local AWS endpoints", f
       const args = ["retry", "mix", "job-0000", "--concurrency", "1"];
       const f = freezeAt(point, 1, FAST);
       const exitHandlers = new Set(process.listeners("exit"));
-      const frozen = jobs(args, f.hooks, f.signal);
+      const frozen = jobs(args, f.faults, f.signal);
       frozen.catch(() => undefined);
       await new Promise<void>((resolve) => {
         const poll = (): void => {

@@ -446,8 +446,13 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
       /no output from job-0000 \(yet\): log stream .*-quiet does not exist in \/aws\/batch\/batchpy; CloudWatch creates it on the job's first line of output, so a job that prints nothing never gets one; use --follow to wait for it/,
     );
 
+    // The stream appears only once --follow has asked for it and found none: on a loaded
+    // machine a fixed sleep can end before the first request.
+    const asked = aws.logs.requests.length;
     const following = jobs("logs", "job-0000", "--follow", "--interval", "0.02");
-    await new Promise((r) => setTimeout(r, 100));
+    while (aws.logs.requests.length === asked) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     aws.logs.put(STACK_OUTPUTS.logGroupName, job.logStreamName, ["at last"]);
     await new Promise((r) => setTimeout(r, 100));
     aws.batch.finishAll();

@@ -90,7 +90,7 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
   /** Re-runs the same command in-process; returns how many jobs it submitted, and stderr. */
   async function rerun(): Promise<{ submitted: number; stderr: string }> {
     const before = aws.batch.submitted().length;
-    const r = await runJobs(argv(), { cwd: aws.dir, hooks: FAST });
+    const r = await runJobs(argv(), { cwd: aws.dir, faults: FAST });
     assert.strictEqual(r.code, 0, r.stderr);
     return { submitted: aws.batch.submitted().length - before, stderr: r.stderr };
   }
@@ -141,19 +141,12 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
     assertOnePerName(aws.batch, names, aws.ledgerFile());
   });
 
-  for (const [label, hooks] of [
+  for (const [label, crash] of [
     ["after its intent is on disk, before the request", { point: "intent-durable", at: 5 }],
     ["after SubmitJob answered, before the job ID is written", { point: "answer-received", at: 5 }],
   ] as const) {
     it(`SIGKILL ${label}: the re-run leaves one job per name`, async function () {
-      const { done } = spawnJobs(
-        argv(),
-        {
-          ...awsEnv({ batch: aws.batch.url }),
-          BATCHPY_TEST_HOOKS: JSON.stringify({ crash: hooks }),
-        },
-        aws.dir,
-      );
+      const { done } = spawnJobs(argv(), awsEnv({ batch: aws.batch.url }), aws.dir, { crash });
       const r = await done;
       assert.strictEqual(r.code, 137, r.stderr);
       assert.ok(openIntents(parseLedger(fs.readFileSync(aws.ledgerFile(), "utf8"))).length > 0);

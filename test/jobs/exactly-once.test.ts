@@ -11,7 +11,7 @@ import fc from "fast-check";
 import { Ledger, openIntents, parseLedger } from "../../jobs/state/ledger";
 import { lockPath } from "../../jobs/state/lock";
 import { TOKEN_TAG } from "../../jobs/input/plan";
-import type { CrashPoint, TestHooks } from "../../jobs/aws/test-hooks";
+import type { CrashPoint, Faults } from "../../jobs/aws/exactly-once";
 import type { SubmitFault } from "../helpers/fake-batch";
 import {
   STACK_OUTPUTS,
@@ -24,13 +24,13 @@ import {
 /** Short stand-ins for the 5-minute listing wait and the 30-second request timeout. */
 const WAIT_MS = 300;
 const TIMEOUT_MS = 300;
-const FAST: TestHooks = { listingWaitMs: WAIT_MS, submitTimeoutMs: TIMEOUT_MS };
+const FAST: Faults = { listingWaitMs: WAIT_MS, submitTimeoutMs: TIMEOUT_MS };
 
 describe("jobs:submit exactly once: lost answers, listing lag, crashes", function () {
   const aws = useLocalAws("once", { batch: { autoAdvance: false } });
   const ledger = () => parseLedger(fs.readFileSync(aws.ledgerFile(), "utf8"));
-  const submit = (args: string[], hooks: TestHooks = FAST, signal?: AbortSignal) =>
-    aws.jobs(["submit", ...args], { hooks, signal });
+  const submit = (args: string[], faults: Faults = FAST, signal?: AbortSignal) =>
+    aws.jobs(["submit", ...args], { faults, signal });
 
   /** Each name exactly once in Batch, and the ledger's entry for it is that job. */
   function assertOnePerName(names: readonly string[]): void {
@@ -55,7 +55,7 @@ describe("jobs:submit exactly once: lost answers, listing lag, crashes", functio
   async function crashedRun(args: string[], point: CrashPoint, at: number): Promise<boolean> {
     const f = freezeAt(point, at, FAST);
     const exitHandlers = new Set(process.listeners("exit"));
-    const run = submit(args, f.hooks, f.signal);
+    const run = submit(args, f.faults, f.signal);
     let ended: CliResult | undefined;
     run.then((r) => (ended = r)).catch(() => undefined);
     await Promise.race([f.crashed, run]);

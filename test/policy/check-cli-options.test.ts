@@ -32,7 +32,7 @@ describe("policy:check options", () => {
     assert.throws(() => parseConfigOverrides(["minVcpus"]), UsageError);
   });
 
-  it("turns --extra-resources into resources with the stack's URNs", () => {
+  it("turns --extra-resources into resources with the stack's URNs", async () => {
     const file = path.join(dir, "extra.json");
     fs.writeFileSync(
       file,
@@ -44,7 +44,7 @@ describe("policy:check options", () => {
         },
       ]),
     );
-    assert.deepEqual(readExtraResources(file, "batchpy", "dev"), [
+    assert.deepEqual(await readExtraResources(file, "batchpy", "dev"), [
       {
         urn: "urn:pulumi:dev::batchpy::aws:iam/userPolicyAttachment:UserPolicyAttachment::admin",
         type: "aws:iam/userPolicyAttachment:UserPolicyAttachment",
@@ -54,38 +54,40 @@ describe("policy:check options", () => {
     ]);
   });
 
-  it("refuses an --extra-resources file that is not a list of typed resources", () => {
+  it("refuses an --extra-resources file that is not a list of typed resources", async () => {
     const file = path.join(dir, "bad.json");
     fs.writeFileSync(file, JSON.stringify([{ type: "Role", name: "" }]));
-    assert.throws(
-      () => readExtraResources(file, "batchpy", "dev"),
+    await assert.rejects(
+      readExtraResources(file, "batchpy", "dev"),
       (err: Error) =>
         err instanceof UsageError &&
         /\[0\]\.type: a type token/.test(err.message) &&
         /\[0\]\.name: /.test(err.message),
     );
     fs.writeFileSync(file, "[");
-    assert.throws(
-      () => readExtraResources(file, "batchpy", "dev"),
+    await assert.rejects(
+      readExtraResources(file, "batchpy", "dev"),
       /--extra-resources .*bad\.json/,
     );
   });
 
-  it("lists every Pulumi.<stack>.yaml for --all-stacks, sorted, and refuses a project with none", () => {
+  it("lists every Pulumi.<stack>.yaml for --all-stacks, sorted, and refuses a project with none", async () => {
     const project = path.join(dir, "stacks");
     fs.mkdirSync(project);
     for (const file of ["Pulumi.yaml", "Pulumi.prod.yaml", "Pulumi.dev.yaml", "Pulumi.yaml.bak"]) {
       fs.writeFileSync(path.join(project, file), "");
     }
-    assert.deepEqual(stacksToCheck({ stack: "x", allStacks: true, projectDir: project }), [
+    assert.deepEqual(await stacksToCheck({ stack: "x", allStacks: true, projectDir: project }), [
       "dev",
       "prod",
     ]);
-    assert.deepEqual(stacksToCheck({ stack: "x", allStacks: false, projectDir: project }), ["x"]);
+    assert.deepEqual(await stacksToCheck({ stack: "x", allStacks: false, projectDir: project }), [
+      "x",
+    ]);
     const empty = path.join(dir, "empty");
     fs.mkdirSync(empty);
-    assert.throws(
-      () => stacksToCheck({ stack: "dev", allStacks: true, projectDir: empty }),
+    await assert.rejects(
+      stacksToCheck({ stack: "dev", allStacks: true, projectDir: empty }),
       /--all-stacks found no Pulumi.<stack>.yaml/,
     );
   });
@@ -97,14 +99,14 @@ describe("policy:check options", () => {
       written.push(chunk) > 0) as typeof process.stderr.write;
     try {
       assert.equal(await main(["--stack", "prod", "--all-stacks"]), 2);
-      assert.equal(await main(["--json", "--format", "markdown"]), 2);
+      assert.equal(await main(["--json", "--markdown"]), 2);
       assert.equal(await main(["--project-dir", dir]), 2);
     } finally {
       process.stderr.write = write;
     }
     assert.deepEqual(written, [
       "policy:check: --stack and --all-stacks cannot be used together; pass one of them.\n",
-      "policy:check: --json and --format markdown disagree; pass one of them.\n",
+      "policy:check: --json and --markdown disagree; pass one of them.\n",
       `policy:check: --project-dir ${dir} has no Pulumi.yaml; pass the folder of a Pulumi project.\n`,
     ]);
   });

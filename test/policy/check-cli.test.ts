@@ -13,7 +13,7 @@ import * as os from "os";
 import * as path from "path";
 import type { Readable } from "stream";
 import { main } from "../../policy/check/cli";
-import { PolicyPackProcess, StartOptions, startPolicyPack } from "../../policy/check/pack-process";
+import { PolicyPackProcess, startPolicyPack } from "../../policy/check/pack";
 import { TYPES } from "../../policy/resources";
 import { childPids, isRunning } from "../helpers/processes";
 
@@ -63,9 +63,8 @@ class SharedPack {
   async check(args: readonly string[]): Promise<Run> {
     let stdout = "";
     let stderr = "";
-    const startPack = async (options: StartOptions): Promise<PolicyPackProcess> => {
+    const startPack = async (): Promise<PolicyPackProcess> => {
       this.starts++;
-      options.onSpawn?.();
       return { ...this.pack, stop: () => Promise.resolve() };
     };
     const code = await main(args, undefined, {
@@ -381,13 +380,7 @@ describe("npm run policy:check, with one policy pack for the in-process checks",
         broken: dev.replace('batchpy:timeoutSeconds: "60"', 'batchpy:timeoutSeconds: "30"'),
       });
       const startsBefore = shared.starts;
-      markdown = await shared.check([
-        "--all-stacks",
-        "--project-dir",
-        twoStacks,
-        "--format",
-        "markdown",
-      ]);
+      markdown = await shared.check(["--all-stacks", "--project-dir", twoStacks, "--markdown"]);
       packStarts = shared.starts - startsBefore;
       broken = await shared.check(["--all-stacks", "--project-dir", withBroken]);
     });

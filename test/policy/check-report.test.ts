@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { PolicyCheckResult } from "../../policy/check/check";
+import { PolicyCheckResult } from "../../policy/check/pack";
 import {
   formatJson,
   formatJsonStacks,
@@ -82,7 +82,7 @@ describe("policy:check report", () => {
     assert.equal(json.diagnostics.length, 2);
   });
 
-  describe("--format markdown", () => {
+  describe("--markdown", () => {
     const prodResult = (): PolicyCheckResult => {
       const base = result(["mandatory", "advisory"]);
       return {

@@ -9,7 +9,7 @@ import {
   enforcementLevelValue,
   fromDiagnostic,
   toJson,
-} from "../../policy/check/wire";
+} from "../../policy/check/pack";
 import { UNKNOWN_SENTINELS } from "../../policy/values";
 
 const queue: AnalyzedResource = {

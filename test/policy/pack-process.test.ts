@@ -5,11 +5,16 @@
  */
 import { strict as assert } from "assert";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
-import { checkWithPack, runPolicyCheck } from "../../policy/check/check";
-import { PolicyPackProcess, startPolicyPack } from "../../policy/check/pack-process";
+import {
+  AnalyzedResource,
+  Diagnostic,
+  PolicyPackProcess,
+  checkWithPack,
+  startPolicyPack,
+} from "../../policy/check/pack";
 import { parsePolicyPackConfig, reconcilePolicyPackConfig } from "../../policy/check/policy-config";
-import { AnalyzedResource, Diagnostic } from "../../policy/check/wire";
 import { TYPES } from "../../policy/resources";
 import { UNKNOWN_SENTINELS } from "../../policy/values";
 import { computeEnvironment, jobDefinition, jobQueue } from "./fixtures";
@@ -182,12 +187,21 @@ describe("policy pack process (gRPC, as the engine runs it)", function () {
   });
 });
 
-describe("runPolicyCheck", function () {
+describe("a fresh pack, started with the stack in its environment", function () {
   this.timeout(120_000);
 
-  it("starts the pack, checks the resources and stops it", async () => {
-    const result = await runPolicyCheck({ stack: STACK, resources: [ce("ce", { minVcpus: 1 })] });
-    assert.deepEqual(names(result.diagnostics), ["batch-compute-min-vcpus-zero mandatory"]);
+  it("starts, checks the resources and stops", async () => {
+    const pack = await startPolicyPack({ stack: STACK });
+    try {
+      const result = await checkWithPack(pack, {
+        stack: STACK,
+        resources: [ce("ce", { minVcpus: 1 })],
+      });
+      assert.deepEqual(names(result.diagnostics), ["batch-compute-min-vcpus-zero mandatory"]);
+    } finally {
+      await pack.stop();
+    }
+    assert.throws(() => process.kill(pack.pid, 0), /ESRCH/);
   });
 });
 
@@ -217,10 +231,31 @@ describe("startPolicyPack when the pack cannot start", function () {
       startPolicyPack({ packDir }),
       /^Error: Could not start the policy pack: the folder .*no-such-pack does not exist\. Pass the folder that holds the pack's PulumiPolicy\.yaml\.$/,
     );
-    assert.equal(await listeningSocketsSettled(sockets), sockets, "the Engine server was closed");
+    assert.equal(await listeningSocketsSettled(sockets), sockets, "no server is left listening");
   });
 
-  it("gives up a start that is aborted, stopping the pack process and the Engine server", async () => {
+  it("rejects a pack that fails as it loads, with its error and how to see type errors", async () => {
+    const packDir = fs.mkdtempSync(path.join(os.tmpdir(), "batchpy-broken-pack-"));
+    try {
+      const root = path.join(__dirname, "..", "..");
+      fs.copyFileSync(
+        path.join(root, "policy", "PulumiPolicy.yaml"),
+        path.join(packDir, "PulumiPolicy.yaml"),
+      );
+      fs.symlinkSync(path.join(root, "node_modules"), path.join(packDir, "node_modules"));
+      fs.writeFileSync(path.join(packDir, "index.ts"), 'throw new Error("broken at load");\n');
+      const children = childPids();
+      await assert.rejects(
+        startPolicyPack({ packDir }),
+        /exited \(code 32\) before serving:\n[\s\S]*Error: broken at load[\s\S]*\nRun `npx tsc --noEmit -p .*` to see type errors\.$/,
+      );
+      assert.deepEqual(childPids(), children, "no pack process left");
+    } finally {
+      fs.rmSync(packDir, { recursive: true, force: true });
+    }
+  });
+
+  it("gives up a start that is aborted, stopping the pack process", async () => {
     const sockets = listeningSockets();
     const children = childPids();
     const abort = new AbortController();
@@ -231,12 +266,12 @@ describe("startPolicyPack when the pack cannot start", function () {
     abort.abort("SIGINT");
     await assert.rejects(starting, /Starting the policy pack was cancelled \(SIGINT\)/);
     assert.deepEqual(childPids(), children, "no pack process left");
-    assert.equal(await listeningSocketsSettled(sockets), sockets, "the Engine server was closed");
+    assert.equal(await listeningSocketsSettled(sockets), sockets, "no server is left listening");
   });
 
-  it("starts no pack when aborted while its Engine server binds, and leaves no failure behind", async () => {
+  it("gives up at once when aborted right after the call, and leaves no failure behind", async () => {
     // What policy:check does when the program fails first: the program's evaluation blocks
-    // the event loop, so the abort lands before the Engine server's port is bound.
+    // the event loop, so the abort lands before the pack's start is awaited at all.
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on("unhandledRejection", onUnhandled);
@@ -248,8 +283,8 @@ describe("startPolicyPack when the pack cannot start", function () {
       abort.abort("no longer needed");
       await assert.rejects(starting, /Starting the policy pack was cancelled \(no longer needed\)/);
       await new Promise((resolve) => setTimeout(resolve, 500));
-      assert.deepEqual(childPids(), children, "no pack process was started");
-      assert.equal(await listeningSocketsSettled(sockets), sockets, "the Engine server was closed");
+      assert.deepEqual(childPids(), children, "no pack process is left");
+      assert.equal(await listeningSocketsSettled(sockets), sockets, "no server is left listening");
       assert.deepEqual(unhandled, [], "no rejection was left unhandled");
     } finally {
       process.off("unhandledRejection", onUnhandled);
