@@ -216,7 +216,7 @@ export function leaveOut(
   }
   const counts = { ...s.counts };
   for (const r of replaced) {
-    // A run Batch no longer returns was FAILED when retried: --retry-failed runs only those.
+    // A run Batch no longer returns was FAILED when retried: jobs:retry runs only those.
     const status = r.status !== undefined ? asStatus(r.status) : "FAILED";
     counts[status] = Math.max(0, counts[status] - 1);
   }

@@ -42,7 +42,7 @@ export interface BatchOptions {
 /**
  * Planned submissions to Batch (or, with --dry-run, the requests that would go): the lock,
  * the ledger, reconciliation of what an earlier run left open, then exactly-once sends.
- * Every check on the input is done by now. `jobs:submit --retry-failed` comes here too.
+ * Every check on the input is done by now. `jobs:retry` comes here too.
  */
 export async function submitToBatch(
   opts: BatchOptions,
@@ -301,29 +301,17 @@ function sentResult(
   start: Recovery,
   aborted: boolean,
 ): SentResult {
-  const unrecorded = r.failures.flatMap((f) =>
-    f.reason instanceof UnrecordedError
-      ? [
-          {
-            jobName: f.reason.entry.jobName,
-            jobId: f.reason.entry.jobId,
-            file: f.reason.entry.file,
-            error: describeError(f.reason.failure),
-          },
-        ]
-      : [],
-  );
-  const failed = r.failures.flatMap((f) =>
-    f.reason instanceof UnrecordedError
-      ? []
-      : [
-          {
-            jobName: f.item.submission.jobName,
-            file: f.item.submission.file,
-            error: describeError(f.reason),
-          },
-        ],
-  );
+  const failed: SentResult["failed"][number][] = [];
+  const unrecorded: SentResult["unrecorded"][number][] = [];
+  for (const { item, reason } of r.failures) {
+    if (reason instanceof UnrecordedError) {
+      const { jobName, jobId, file } = reason.entry;
+      unrecorded.push({ jobName, jobId, file, error: describeError(reason.failure) });
+    } else {
+      const { jobName, file } = item.submission;
+      failed.push({ jobName, file, error: describeError(reason) });
+    }
+  }
   return {
     kind: "sent",
     stack,

@@ -114,7 +114,7 @@ export interface Prepared {
   submissions: Submission[];
   outputs?: LoadedOutputs;
   notes: Problem[];
-  /** The loaded files, for --retry-failed's sets. */
+  /** The loaded files, for jobs:retry's sets. */
   items: (LoadedJob | LoadedSweep)[];
 }
 

@@ -1,5 +1,5 @@
 /**
- * `jobs:submit` (and `--retry-failed`, `--locally`, `--dry-run`) outcome printers: what a run
+ * `jobs:submit` (and `jobs:retry`, `--locally`, `--dry-run`) outcome printers: what a run
  * returns, written once for humans and once as `--json`. Progress during a run (notes, the
  * progress bar, per-job lines) is written by the run itself, as it happens.
  */
@@ -82,7 +82,7 @@ interface StoppedResult {
   readonly undecided: number;
 }
 
-/** `--retry-failed` found nothing failed. */
+/** `jobs:retry` found nothing failed. */
 interface NothingToRetry {
   readonly kind: "retry-nothing";
   readonly stack: string;
