@@ -10,10 +10,6 @@
  * compiler itself is loaded only when something must be transpiled. Types are checked by
  * `tsc --noEmit` (`npm test`), as with ts-node's transpile-only mode.
  *
- * It also defers modules that @pulumi/pulumi and zod load at start-up but use only in
- * calls nothing here makes (closure serialization, non-English messages): see
- * deferredImports.
- *
  * `node bin/register.js --warm` transpiles every project file into the cache (the
  * package's `prepare` script, so `npm ci` leaves a warm cache).
  */
@@ -110,8 +106,11 @@ function javascriptFor(filename, source) {
   const cached = cachePath(filename, source);
   try {
     return fs.readFileSync(cached, "utf8");
-  } catch {
+  } catch (err) {
     // Not transpiled yet (or the cache was removed): do it now and keep it.
+    if (err.code !== "ENOENT") {
+      throw err;
+    }
   }
   const { ts, options } = loadCompiler();
   const out = ts.transpileModule(source, {
@@ -136,8 +135,11 @@ function javascriptFor(filename, source) {
     const tmp = `${cached}.${process.pid}.${crypto.randomBytes(4).toString("hex")}`;
     fs.writeFileSync(tmp, js);
     fs.renameSync(tmp, cached);
-  } catch {
-    // A read-only checkout still runs, only without the cache.
+  } catch (err) {
+    // A read-only checkout (or a full disk) still runs, only without the cache.
+    if (!["EACCES", "EPERM", "EROFS", "ENOSPC"].includes(err.code)) {
+      throw err;
+    }
   }
   return js;
 }
@@ -151,71 +153,6 @@ function registerTypeScript() {
   };
   load.batchpy = true;
   Module._extensions[".ts"] = load;
-}
-
-/**
- * A stand-in for a module that loads it at its first use. `__esModule` reads true before
- * then, so TypeScript's `__importStar` keeps the stand-in instead of copying its keys.
- */
-function deferred(loadReal) {
-  let real;
-  const target = () => (real === undefined ? (real = loadReal()) : real);
-  return new Proxy(
-    {},
-    {
-      get: (_t, key) => (key === "__esModule" && real === undefined ? true : target()[key]),
-      has: (_t, key) => key in target(),
-    },
-  );
-}
-
-/**
- * Imports that modules make at load time but use only in rare calls, each given a stand-in
- * (see deferred) that loads the real module on its first use. Matched by exact request and
- * importing file, so another layout of these packages just loads them eagerly again.
- *
- * - @pulumi/pulumi requires the TypeScript compiler (from runtime/closure/parseFunction.js)
- *   and @npmcli/arborist (from runtime/closure/codePaths.js) when it loads, about 0.9 s of a
- *   1.3 s import on a 2-core machine, though only `pulumi.runtime.serializeFunction` uses
- *   them; Pulumi's other closure modules already require the compiler inside functions.
- * - zod's entry points require all of its 60-odd message locales (`z.locales`, for
- *   `z.config(z.locales.de())`), about a third of loading zod; the English messages zod uses
- *   by default come from classic/schemas.cjs's own `require("../locales/en.cjs")`, not
- *   from that list.
- */
-function deferredImports() {
-  const sep = path.sep;
-  const closure = `${sep}@pulumi${sep}pulumi${sep}runtime${sep}closure${sep}`;
-  const zod = `${sep}zod${sep}v4${sep}`;
-  return new Map([
-    ["../../typescript-shim", [`${closure}parseFunction.js`]],
-    ["@npmcli/arborist", [`${closure}codePaths.js`]],
-    [
-      "../locales/index.cjs",
-      [
-        `${zod}core${sep}index.cjs`,
-        `${zod}classic${sep}external.cjs`,
-        `${zod}mini${sep}external.cjs`,
-      ],
-    ],
-  ]);
-}
-
-function deferRarelyUsedImports() {
-  const deferredBy = deferredImports();
-  const originalLoad = Module._load;
-  Module._load = function (request, parent, isMain) {
-    const importers = deferredBy.get(request);
-    if (
-      importers !== undefined &&
-      parent &&
-      parent.filename &&
-      importers.some((importer) => parent.filename.endsWith(importer))
-    ) {
-      return deferred(() => originalLoad.call(this, request, parent, isMain));
-    }
-    return originalLoad.call(this, request, parent, isMain);
-  };
 }
 
 /** Every project `.ts` file (not declarations), for --warm. */
@@ -263,7 +200,7 @@ function warm() {
 
 /**
  * Node 22.1+ keeps V8's compiled code of every CommonJS module (the AWS SDK, Pulumi) in a
- * cache checked against each file's content: about a tenth less CPU at start-up on Node 24.
+ * cache checked against each file's content, so later starts compile less.
  */
 function enableCompileCache() {
   if (typeof Module.enableCompileCache === "function" && !process.env.NODE_COMPILE_CACHE) {
@@ -285,7 +222,6 @@ if (require.main === module) {
 } else {
   enableCompileCache();
   registerTypeScript();
-  deferRarelyUsedImports();
 }
 
 module.exports = { CACHE_DIR, javascriptFor, projectFiles };

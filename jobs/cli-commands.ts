@@ -16,6 +16,7 @@ import { DEFAULT_SUBMIT_CONCURRENCY } from "./aws/pool";
 import { BUCKET_PREFIXES, METRICS, VARS } from "../components/contract";
 import { definedOnly } from "../components/defined";
 import type { ScriptDescription } from "./input/script-options";
+import { awaitedLater } from "./errors";
 
 /** One option as commander shows and parses it. */
 interface OptionDef {
@@ -153,8 +154,9 @@ function submitOptions(o: SubmitFlags, ctx: Context, prepared: Prepared) {
   // where the user is, not to the repository the entrypoint runs from.
   const script = o.scriptFile !== undefined ? path.resolve(ctx.cwd, o.scriptFile) : undefined;
   const described =
-    o.scriptOptions === undefined ? (prepared.describe ?? ctx.describe(script)) : undefined;
-  described?.catch(() => undefined);
+    o.scriptOptions === undefined
+      ? awaitedLater(prepared.describe ?? ctx.describe(script))
+      : undefined;
   return {
     ...stackFlags(o),
     dryRun: o.dryRun === true,
@@ -216,8 +218,7 @@ function startProbes(o: SubmitFlags, context: Unloaded | undefined): Prepared {
     return {};
   }
   const describe = context.startProbes?.(o.scriptFile);
-  describe?.catch(() => undefined);
-  return definedOnly({ describe });
+  return definedOnly({ describe: describe && awaitedLater(describe) });
 }
 
 const SUBMIT: CommandDef<SubmitFlags> = {

@@ -53,7 +53,7 @@ Environment:
 
 /**
  * A context made only once a command runs: the real one loads the AWS SDK, zod and the
- * ledger, about half a second that `--help` and a bad option never need. `startProbes`
+ * ledger, which `--help` and a bad option never need. `startProbes`
  * starts submit's Python probes (`--script-file` as given) before the context loads, so their
  * start-up overlaps Node's; it returns the description under way.
  */

@@ -3,7 +3,8 @@
  * in-process against local servers and the CLI wires in the real thing.
  */
 import * as path from "path";
-import type { AwsClients } from "./aws/api";
+import { SingleBar } from "cli-progress";
+import { createAwsClients, type AwsClients } from "./aws/api";
 import { Ledger, checkedLedgerPath } from "./state/ledger";
 import { procNpmProcess, type NpmProcess } from "./input/npm-args";
 import {
@@ -63,10 +64,7 @@ export function defaultContext(
     env,
     repoRoot: REPO_ROOT,
     clients: (region) =>
-      // The AWS SDK loads with the first clients: a submit loads it while Python checks
-      // the values (commands/submit.ts), other commands when they first call AWS.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      (require("./aws/api") as typeof import("./aws/api")).createAwsClients({ region, env }),
+      createAwsClients({ region, env }),
     describe: (script) => describeScript({ repoRoot: REPO_ROOT, script }),
     checkValues: (script, pairs) => {
       const warm = early?.();
@@ -111,9 +109,6 @@ export function createProgress(
   if (opts.json || io.stderr.isTTY !== true || opts.total <= 5) {
     return { update: () => undefined, stop: () => undefined };
   }
-  // Loaded only for a bar on a terminal: piped runs and --json never draw one.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { SingleBar } = require("cli-progress") as typeof import("cli-progress");
   const bar = new SingleBar({
     stream: (io.stderr.raw ?? io.stderr) as unknown as NodeJS.WritableStream,
     format: `${opts.label} [{bar}] {value}/{total} {note}`,

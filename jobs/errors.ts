@@ -137,3 +137,18 @@ export function isRetryable(err: unknown): boolean {
 export function isFileSystemError(err: unknown): boolean {
   return typeof (err as NodeJS.ErrnoException | null)?.code === "string";
 }
+
+/** A path that does not exist (ENOENT), or runs through a file (ENOTDIR). */
+export function isMissingFile(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+/**
+ * `promise`, marked as handled because it is awaited later: a rejection before then would
+ * otherwise end the process as unhandled. The error still surfaces where it is awaited.
+ */
+export function awaitedLater<T>(promise: Promise<T>): Promise<T> {
+  promise.then(undefined, (err: unknown) => err);
+  return promise;
+}

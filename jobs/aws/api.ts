@@ -311,13 +311,10 @@ export function createBatchApi(
 }
 
 /**
- * The S3 and CloudWatch Logs packages load on first use (about 0.1 s and 0.05 s of CPU on the
- * 2-core machine, several times that when it is busy): a submit of job files calls neither
- * before its first SubmitJob, and only `logs` and `watch --logs` read CloudWatch.
- *
- * Each is imported once and kept: compiled to CommonJS, every `import()` copies the
- * package's thousand-odd exports into a new namespace object, which cost 0.35 ms of CPU per
- * call, 3.4 s of a 10,000-child report's metrics reads, before this was memoized.
+ * The S3 and CloudWatch Logs packages load on first use: a submit of job files calls neither
+ * before its first SubmitJob, and only `logs` and `watch --logs` read CloudWatch. Each is
+ * imported once and kept: compiled to CommonJS, every `import()` copies the package's
+ * thousand-odd exports into a new object, which a report's metrics reads would pay per call.
  */
 let s3Module: Promise<typeof import("@aws-sdk/client-s3")> | undefined;
 let logsModule: Promise<typeof import("@aws-sdk/client-cloudwatch-logs")> | undefined;

@@ -6,7 +6,14 @@
 import * as fs from "fs";
 import * as path from "path";
 import { createProgress, localRoot, openStack, type Context, type StackOptions } from "../context";
-import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, describeError } from "../errors";
+import {
+  BadInputError,
+  EXIT_FAILURE,
+  EXIT_INTERRUPTED,
+  EXIT_OK,
+  describeError,
+  isMissingFile,
+} from "../errors";
 import { requireOutput } from "../input/outputs";
 import { runPool } from "../aws/pool";
 import {
@@ -32,8 +39,11 @@ function statOrUndefined(file: string): LocalInfo | undefined {
   try {
     const s = fs.statSync(file);
     return s.isFile() ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
-  } catch {
-    return undefined;
+  } catch (err) {
+    if (isMissingFile(err)) {
+      return undefined;
+    }
+    throw err;
   }
 }
 
@@ -44,8 +54,11 @@ export function listLocal(root: string, dirs: readonly string[]): SourceObject[]
     let entries: fs.Dirent[];
     try {
       entries = fs.readdirSync(abs, { withFileTypes: true });
-    } catch {
-      return;
+    } catch (err) {
+      if (isMissingFile(err)) {
+        return;
+      }
+      throw err;
     }
     for (const e of entries) {
       const p = path.join(abs, e.name);
@@ -76,8 +89,11 @@ function localJobNames(root: string): Set<string> {
   const list = (dir: string): fs.Dirent[] => {
     try {
       return fs.readdirSync(path.join(root, dir), { withFileTypes: true });
-    } catch {
-      return [];
+    } catch (err) {
+      if (isMissingFile(err)) {
+        return [];
+      }
+      throw err;
     }
   };
   for (const e of [...list("results"), ...list("logs")]) {

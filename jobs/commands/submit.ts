@@ -53,10 +53,7 @@ export interface SubmitOptions extends BatchOptions {
   readonly ignorePolicyBounds?: boolean;
 }
 
-/**
- * The Batch half of a submit: submit-batch.ts, and with it the AWS SDK (about 0.1 s of CPU
- * on the 2-core machine), loaded once.
- */
+/** The Batch half of a submit: submit-batch.ts, and with it the AWS SDK, loaded once. */
 let batchHalf: Promise<typeof import("./submit-batch")> | undefined;
 function loadBatchHalf(): Promise<typeof import("./submit-batch")> {
   return (batchHalf ??= import("./submit-batch"));

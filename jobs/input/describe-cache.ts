@@ -1,26 +1,9 @@
 /**
- * `run_job.py --describe`'s answer, kept between runs: it costs two Python interpreters (the
- * entrypoint and its probe child, which imports the user's script) and stood before the first
- * SubmitJob of every submit. The answer depends only on
- *
- *  - the script's folder (container/job/, or the folder of `--script-file FILE`): the script and
- *    the modules it imports from there; every file in it, by content;
- *  - the entrypoint: container/run_job.py, container/contract.json and container/batchpy_job/,
- *    by content;
- *  - the Python interpreter `python3` on PATH: its real path, size and modification time,
- *    and the PYTHON* environment variables (PYTHONPATH can change what the script imports);
- *    behind a version manager's shim (pyenv, asdf) also what picks the version (PYENV*
- *    variables, `.python-version` / `.tool-versions` above the repository, pyenv's global
- *    `version` file), and the entry holds the real interpreter that answered, by path,
- *    size and modification time: it must still be the same file for the entry to count;
- *  - the script's path (the description names it);
- *
- * so the cache is keyed by a hash of all of them: an edited script (or helper module, or
- * entrypoint) has a new key and can never use an old description. Not in the key: packages
- * installed in site-packages (a parser built by a pip-installed library that changes its
- * options between versions); delete the cache folder after such an upgrade. A folder too big to
- * hash quickly is not cached (the describe step runs, as before). An entry that does not
- * parse as a description is ignored (the caller validates it as it would the live answer).
+ * `run_job.py --describe`'s answer, kept between runs: it costs two Python interpreters and
+ * stands before a submit's first SubmitJob. Entries are keyed by a hash of everything the
+ * answer depends on (the script's folder, the entrypoint, the interpreter and what picks it,
+ * the script's path: docs/development.md lists them), so an edited script never uses an old
+ * description; an entry that does not parse is ignored.
  */
 import * as crypto from "crypto";
 import * as fs from "fs";

@@ -5,6 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import fg from "fast-glob";
 import type { Problem } from "../errors";
 import { jobProblems, loadJob, rawEnvironmentProblems, type LoadedJob } from "./job-file";
 import { parseJsonDocument, type JsonDocument } from "./json-source";
@@ -66,29 +67,14 @@ function statOrUndefined(absolute: string): fs.Stats | undefined {
 }
 
 /**
- * The job and sweep files directly in `dir`, by name, sorted: what fast-glob's
- * `*.json`/`*.csv`/`*.tsv` with case-insensitive matching gives (its tests compare the two),
- * without loading fast-glob for the common argument, a folder. Names starting with "." are
- * left out (glob's `dot: false`); a symbolic link counts when it leads to a file.
+ * The job and sweep files directly in `dir`, by name, sorted. Relative to `dir`, so its
+ * own name is never read as a pattern; names starting with "." are left out, and a
+ * symbolic link counts when it leads to a file.
  */
 export function jobFilesIn(dir: string): string[] {
-  return fs
-    .readdirSync(dir, { withFileTypes: true })
-    .filter(
-      (e) =>
-        !e.name.startsWith(".") &&
-        EXTENSIONS.includes(path.extname(e.name).toLowerCase()) &&
-        (e.isFile() ||
-          (e.isSymbolicLink() && statOrUndefined(path.join(dir, e.name))?.isFile() === true)),
-    )
-    .map((e) => e.name)
+  return fg
+    .sync(["*.json", "*.csv", "*.tsv"], { cwd: dir, onlyFiles: true, caseSensitiveMatch: false })
     .sort();
-}
-
-/** fast-glob, loaded for the first glob pattern: most submits name files or folders. */
-function fastGlob(): typeof import("fast-glob") {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require("fast-glob") as typeof import("fast-glob");
 }
 
 /** The absolute paths one argument stands for (a file, a directory, a glob), or why none. */
@@ -106,7 +92,6 @@ function filesOfArg(arg: string, cwd: string): { found: string[]; problem?: stri
       ? { found }
       : { found, problem: "the directory has no .json, .csv or .tsv files" };
   }
-  const fg = fastGlob();
   if (fg.isDynamicPattern(arg)) {
     const found = fg
       .sync(arg.split(path.sep).join("/"), { cwd, onlyFiles: true, absolute: true })

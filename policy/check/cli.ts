@@ -14,6 +14,7 @@ import { Command, CommanderError } from "commander";
 // As with `pulumi config set`, a bare key belongs to the project's namespace.
 import { CONFIG_NAMESPACE } from "../../components/config-namespace";
 import { definedOnly } from "../../components/defined";
+import { awaitedLater } from "../../jobs/errors";
 import { visibleIo } from "../../jobs/output/visible";
 import {
   procNpmProcess,
@@ -346,11 +347,8 @@ export async function main(
     onOutput: (line) => progress(`[policy pack] ${line}`),
     signal: startAbort.signal,
   });
-  // Awaited by the check, or stopped below; a failed start must not go unhandled before.
-  pack.then(
-    (serving) => progress(`Policy pack serving (pid ${serving.pid}).`),
-    () => undefined,
-  );
+  // Awaited by the check, or stopped below.
+  awaitedLater(pack.then((serving) => progress(`Policy pack serving (pid ${serving.pid}).`)));
   const interrupted = new Promise<number>((resolve) => {
     const onAbort = () => {
       progress(`policy:check: ${String(interrupt?.reason)}: stopping the policy pack...`);
@@ -367,10 +365,10 @@ export async function main(
     // Stop the pack whether or not it started in time to be used; a start still under way
     // gives up at once.
     startAbort.abort("no longer needed");
-    await pack.then(
-      (serving) => serving.stop(),
-      () => undefined,
-    );
+    const [started] = await Promise.allSettled([pack]);
+    if (started.status === "fulfilled") {
+      await started.value.stop();
+    }
   }
 }
 

@@ -4,7 +4,7 @@
  * every policy's level; the result is validated against each policy's `configSchema`
  * before anything is sent to the pack. `jobs:submit` reads its bounds from the same file.
  */
-import type { default as Ajv, ErrorObject, ValidateFunction } from "ajv";
+import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
 import { ParseError, parse, printParseErrorCode } from "jsonc-parser";
 import { definedOnly } from "../../components/defined";
 import {
@@ -125,14 +125,11 @@ const compiled = new Map<string, ValidateFunction>();
 
 function validatorOf(schema: JsonSchema): ValidateFunction {
   if (ajv === undefined) {
-    // Loaded on first use: jobs:submit imports this module and validates only when given a
-    // policy config. Every problem, not just the first; unknown keywords ignored, as the
+    // Made on first use. Every problem, not just the first; unknown keywords ignored, as the
     // engine's gojsonschema ignores them; `verbose` gives each error its value (`data`). The
     // schemas are not checked against the draft-07 meta-schema (most of ajv's start-up
     // cost); test/policy/check-config.test.ts checks the pack's own.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { default: AjvClass } = require("ajv") as typeof import("ajv");
-    ajv = new AjvClass({
+    ajv = new Ajv({
       allErrors: true,
       verbose: true,
       strict: false,

@@ -115,23 +115,4 @@ describe("bin/register.js (the content-keyed transpile cache)", function () {
     );
     assert.strictEqual(entries().length, 1, "nothing cached for the broken file");
   });
-
-  it("loads zod without its message locales until one is used, in English by default", function () {
-    const script = [
-      'const { z } = require("zod");',
-      "const loaded = () => Object.keys(require.cache).filter((f) => /[\\/]locales[\\/]/.test(f)).length;",
-      "const before = loaded();",
-      'const english = z.object({ a: z.number() }).safeParse({ a: "x" }).error.issues[0].message;',
-      "z.config(z.locales.de());",
-      'const german = z.object({ a: z.number() }).safeParse({ a: "x" }).error.issues[0].message;',
-      "console.log(JSON.stringify({ before, english, german, after: loaded() }));",
-    ].join("\n");
-    const r = node(["-r", REGISTER, "-e", script], { BATCHPY_TS_CACHE: cache });
-    assert.strictEqual(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as Record<string, unknown>;
-    assert.strictEqual(out.before, 1, "only the English messages zod uses by default");
-    assert.strictEqual(out.english, "Invalid input: expected number, received string");
-    assert.match(String(out.german), /^Ungültige Eingabe/);
-    assert.ok(Number(out.after) > 60, "z.locales loads every locale on its first use");
-  });
 });
