@@ -270,8 +270,8 @@ const SUBMIT: CommandDef<SubmitFlags> = {
 const RETRY: CommandDef<SubmitFlags> = {
   name: "retry",
   description:
-    "Submit again only what failed: a sweep's failed sets as one array job keeping their set\n" +
-    "numbers, a failed job as <name>-r<n>; planned from the files the ledger recorded.",
+    "Submit again only what failed, planned from the files the ledger recorded:\n" +
+    "a sweep's failed sets go as one array job, a failed job as <job>-r<n>.",
   arguments: [["<names...>", "sweep or job names from the ledger"]],
   options: [
     DRY_RUN,
