@@ -18,21 +18,10 @@ import { checkValuesWithPython, type CheckValues } from "./input/value-types";
 import type { StartedPython } from "./input/python-probe";
 import { VARS } from "../components/contract";
 import { formatNumber } from "./output/numbers";
+import type { Io } from "./output/visible";
 import type { Faults } from "./aws/exactly-once";
 
-export interface OutStream {
-  write(chunk: string): unknown;
-  readonly isTTY?: boolean;
-  /** The stream under visibleIo's gate: only a progress bar draws there (its own escapes). */
-  readonly raw?: OutStream;
-}
-
-export interface Io {
-  /** Data: job IDs, JSON, log lines. */
-  readonly stdout: OutStream;
-  /** Progress, notes and errors. */
-  readonly stderr: OutStream;
-}
+export type { Io, OutStream } from "./output/visible";
 
 export interface Context {
   readonly io: Io;

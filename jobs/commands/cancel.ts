@@ -14,7 +14,7 @@ import { openStack, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError, isRetryable } from "../errors";
 import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
 import { runPool } from "../aws/pool";
-import { isSettled, STARTED_STATUSES, type Status } from "../output/status";
+import { isSettled, STARTED_STATUSES, type Status } from "../status";
 import {
   printCancel,
   printCancelJson,

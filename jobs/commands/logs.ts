@@ -9,7 +9,7 @@ import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, FatalError } fr
 import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
 import { CHUNK_SIZE, chunkJobName } from "../input/chunks";
 import { formatNumber } from "../output/numbers";
-import { TERMINAL, type Status } from "../output/status";
+import { TERMINAL, type Status } from "../status";
 import { definedOnly } from "../../components/defined";
 
 export interface LogsOptions extends StackOptions {

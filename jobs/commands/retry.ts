@@ -1,19 +1,18 @@
 /**
- * `jobs:submit --retry-failed <names...>`: resubmit only what failed. A sweep's failed sets
- * go as one new array job `<sweep>-r<n>` (chunks `<sweep>-r<n>-c<k>` past 10,000) whose
- * manifest lists their set numbers, so results land in results/<sweep>/<set>/ as the first
- * run's did and `jobs:report` shows each set's latest run; one failed set goes as a plain
- * job naming its set number (arrays need 2 children). A failed single job goes again as
- * `<job>-r<n>`, filed under its own name. Refused while any run of the names is unfinished
- * or unknown to Batch.
+ * `jobs:retry <names...>` (and, for one release, `jobs:submit --retry-failed <names...>`):
+ * resubmit only what failed. A sweep's failed sets go as one new array job `<sweep>-r<n>`
+ * (chunks `<sweep>-r<n>-c<k>` past 10,000) whose manifest lists their set numbers, so
+ * results land in results/<sweep>/<set>/ as the first run's did and `jobs:report` shows each
+ * set's latest run; one failed set goes as a plain job naming its set number (arrays need 2
+ * children). A failed single job goes again as `<job>-r<n>`, filed under its own name.
+ * Refused while any run of the names is unfinished or unknown to Batch.
  *
  * The requests come from the original files, planned again: their hashes must match the
  * ledger's, so a retry runs what failed, not an edited file. They go through the same
- * exactly-once path as any submission (jobs/commands/submit-batch.ts submitToBatch: lock, reconcile,
- * intent, token tag). A retry interrupted part-way (an open intent of `<name>-r<n>...`) is
- * planned again as of before it started, with the same names and hashes, so re-running
- * the same command completes it instead of sending it twice.
- */
+ * exactly-once path as any submission (jobs/commands/submit-batch.ts submitToBatch: lock,
+ * recovery, intent, token tag). A retry interrupted part-way (an open intent of
+ * `<name>-r<n>...`) is planned again as of before it started, with the same names and
+ * hashes, so re-running the same command completes it instead of sending it twice. */
 import { chunkJobName, chunkRanges } from "../input/chunks";
 import { openStack, type Context } from "../context";
 import { BadInputError, FatalError, type Problem } from "../errors";
@@ -29,12 +28,13 @@ import {
 } from "../input/plan";
 import { latestRuns, type RunUnit } from "../report/rows";
 import { awsSource } from "../report/sources";
-import { TERMINAL, type Status } from "../output/status";
+import { TERMINAL, type Status } from "../status";
 import { prepare, submitExitCode, type SubmitOptions } from "./submit";
 import { submitToBatch } from "./submit-batch";
 import { printSubmitResult, type SubmitResult } from "../output/submit-print";
 import type { LoadedSweep, ParameterSet } from "../input/sweep";
 import { selectEntries } from "./watch";
+import { isRetryEntry, retryNumber } from "../state/attempts";
 
 export interface RetrySelection {
   readonly name: string;
@@ -59,20 +59,9 @@ export function selectRetry(names: readonly string[], units: readonly RunUnit[])
 
 const UNKNOWN: Status = "UNKNOWN";
 
-const RETRY_NAME = /-r(\d+)(?:-c\d+)?$/;
-
 /** `<name>-r<n>`, n one past the highest earlier retry of `name` among `entries`; pure. */
 export function nextRetryName(name: string, entries: readonly LedgerEntry[]): string {
-  let n = 0;
-  for (const e of entries) {
-    if (e.of !== name || !e.jobName.startsWith(`${name}-r`)) {
-      continue;
-    }
-    const m = RETRY_NAME.exec(e.jobName.slice(name.length));
-    if (m !== null && m.index === 0) {
-      n = Math.max(n, Number(m[1]));
-    }
-  }
+  const n = entries.reduce((max, e) => Math.max(max, e.of === name ? (retryNumber(e) ?? 0) : 0), 0);
   return retryJobName(name, n + 1);
 }
 
@@ -136,6 +125,7 @@ export interface RetryOptions extends Omit<SubmitOptions, "files"> {
   readonly names: readonly string[];
 }
 
+/** What `jobs:submit --retry-failed` may not be combined with (jobs:retry has no such options). */
 function checkRetryOptions(opts: RetryOptions): void {
   const bad = [
     ...(opts.local ? ["--locally"] : []),
@@ -146,11 +136,6 @@ function checkRetryOptions(opts: RetryOptions): void {
     throw new BadInputError(
       `--retry-failed cannot be combined with ${bad.join(" or ")}: it resubmits the failed ` +
         "runs recorded in the ledger as they were first submitted; leave those options out",
-    );
-  }
-  if (opts.names.length === 0) {
-    throw new BadInputError(
-      "--retry-failed needs the names of sweeps or jobs in the ledger (npm run jobs:status lists them)",
     );
   }
 }
@@ -175,7 +160,7 @@ async function originals(
   opts: RetryOptions,
   ctx: Context,
 ): Promise<{ mine: Submission[]; item: LoadedJob | LoadedSweep }> {
-  const firsts = entries.filter((e) => e.jobName === name || (e.of === name && !isRetry(e, name)));
+  const firsts = entries.filter((e) => e.jobName === name || (e.of === name && !isRetryEntry(e)));
   const file = firsts.find((e) => e.file !== undefined)?.file;
   if (file === undefined) {
     throw new BadInputError(
@@ -199,10 +184,6 @@ async function originals(
     ]);
   }
   return { mine, item };
-}
-
-function isRetry(e: LedgerEntry, name: string): boolean {
-  return e.jobName.startsWith(`${name}-r`) && RETRY_NAME.test(e.jobName.slice(name.length));
 }
 
 /** The submissions that retry `sel`, checked against the original file. */
@@ -283,7 +264,7 @@ function refuseParts(names: readonly string[], latest: ReadonlyMap<string, Ledge
   });
   if (parts.length > 0) {
     throw new BadInputError(
-      `--retry-failed takes the names of sweeps and jobs as submitted, not of their chunks or ` +
+      `jobs:retry takes the names of sweeps and jobs as submitted, not of their chunks or ` +
         `retries: ${parts.join(", ")}; name the sweep instead`,
     );
   }

@@ -1,10 +1,9 @@
 /**
  * Planned submissions to AWS Batch, exactly once per job name: take the stack's submit lock,
- * read the ledger and open it for appending; reconcile the submissions an earlier run left
- * open; then upload sweep manifests and send with bounded concurrency
- * (jobs/aws/exactly-once.ts: intent line, SubmitJob with a token tag, job ID). Returns what
- * happened; jobs/output/submit-print.ts prints it. Notes, the progress bar and per-job lines
- * are written as the run goes.
+ * read the ledger and open it for appending; recover what an earlier run left open, upload
+ * sweep manifests and send with bounded concurrency (all of the protocol, recovery included,
+ * is jobs/aws/exactly-once.ts). Returns what happened; jobs/output/submit-print.ts prints it.
+ * Notes, the progress bar and per-job lines are written as the run goes.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -12,36 +11,38 @@ import { createProgress, displayPath, sleep, stateDir, type Context } from "../c
 import { FatalError, describeError, formatProblem, type Problem } from "../errors";
 import { SUBMIT_TIMEOUT_MS, type AwsClients } from "../aws/api";
 import {
+  LISTING_WAIT_MS,
   UnrecordedError,
-  reconcileAndAdopt,
+  newToken,
+  recoverOpenIntents,
   sendAll,
-  type Duplicate,
-  type Reconciled,
+  type Recovery,
   type SendAllResult,
   type SendContext,
   type SendItem,
 } from "../aws/exactly-once";
 import { DEFAULT_SUBMIT_CONCURRENCY, runPool } from "../aws/pool";
-import { LISTING_WAIT_MS, newToken } from "../aws/reconcile";
-import { Ledger, checkedLedgerPath, type IntentLine, type LedgerEntry } from "../state/ledger";
+import { Ledger, checkedLedgerPath, type LedgerEntry } from "../state/ledger";
 import { acquireLock, lockPath, type Lock } from "../state/lock";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import type { Submission } from "../input/plan";
 import type { SentResult, SkippedJob, SubmitResult } from "../output/submit-print";
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
-import type { SubmitOptions } from "./submit";
 
 /** The options a Batch submission reads. */
-export type BatchOptions = Pick<
-  SubmitOptions,
-  "dryRun" | "force" | "json" | "concurrency" | "stateDir"
->;
+export interface BatchOptions {
+  readonly dryRun: boolean;
+  readonly force: boolean;
+  readonly json: boolean;
+  readonly concurrency?: number;
+  readonly stateDir?: string;
+}
 
 /**
  * Planned submissions to Batch (or, with --dry-run, the requests that would go): the lock,
  * the ledger, reconciliation of what an earlier run left open, then exactly-once sends.
- * Every check on the input is done by now. `jobs:submit --retry-failed` comes here too.
+ * Every check on the input is done by now. `jobs:retry` comes here too.
  */
 export async function submitToBatch(
   opts: BatchOptions,
@@ -204,16 +205,18 @@ function sendContext(
     clients,
     ledger,
     run: new Date().toISOString(),
+    timing: {
+      waitMs: ctx.faults?.listingWaitMs ?? LISTING_WAIT_MS,
+      timeoutMs: ctx.faults?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
+      now: () => Date.now(),
+      sleep: (ms: number) => sleep(ms, ctx.signal),
+      signal: ctx.signal,
+    },
     ...definedOnly({ faults: ctx.faults }),
     onAccepted: (entry, how) => progress.accept(entry, how),
-    onLost: (intent, error) => {
-      if (!opts.json) {
-        ctx.io.stderr.write(
-          `note: ${intent.jobName}: SubmitJob's answer was lost (${describeError(error)}); ` +
-            "looking the job up by its token before sending it again\n",
-        );
-      }
-    },
+    ...definedOnly({
+      note: opts.json ? undefined : (line: string) => ctx.io.stderr.write(`${line}\n`),
+    }),
   };
 }
 
@@ -228,9 +231,8 @@ async function submitWithLedger(
 ): Promise<SubmitResult> {
   const progress = new SendProgress(ctx, opts.json);
   const sendCtx = sendContext(opts, ctx, clients, ledger, progress);
-  const waits = reconcileTiming(ctx, opts);
-  const start = await recoverOpenIntents(opts, ctx, ledger, sendCtx, submissions, waits);
-  if (start.interrupted) {
+  const start = await recoverOpenIntents(submissions, sendCtx);
+  if (start.undecided > 0) {
     return { kind: "stopped", undecided: start.undecided };
   }
   const { items, skipped } = whatToSend(opts, ctx, ledger, submissions, start);
@@ -255,11 +257,7 @@ async function submitWithLedger(
   progress.start(items.length + start.recovered.length);
   let result: SendAllResult;
   try {
-    result = await sendAll(items, sendCtx, {
-      concurrency: opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY,
-      signal: ctx.signal,
-      reconcile: waits,
-    });
+    result = await sendAll(items, sendCtx, opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY);
   } finally {
     progress.stop();
   }
@@ -275,7 +273,7 @@ function whatToSend(
   ctx: Context,
   ledger: Ledger,
   submissions: readonly Submission[],
-  start: StartRecovery,
+  start: Recovery,
 ): { items: SendItem[]; skipped: SkippedJob[] } {
   const resolved = new Set([
     ...start.recovered.map((e) => e.jobName),
@@ -300,32 +298,20 @@ function sentResult(
   ledger: string,
   r: SendAllResult,
   skipped: readonly SkippedJob[],
-  start: StartRecovery,
+  start: Recovery,
   aborted: boolean,
 ): SentResult {
-  const unrecorded = r.failures.flatMap((f) =>
-    f.reason instanceof UnrecordedError
-      ? [
-          {
-            jobName: f.reason.entry.jobName,
-            jobId: f.reason.entry.jobId,
-            file: f.reason.entry.file,
-            error: describeError(f.reason.failure),
-          },
-        ]
-      : [],
-  );
-  const failed = r.failures.flatMap((f) =>
-    f.reason instanceof UnrecordedError
-      ? []
-      : [
-          {
-            jobName: f.item.submission.jobName,
-            file: f.item.submission.file,
-            error: describeError(f.reason),
-          },
-        ],
-  );
+  const failed: SentResult["failed"][number][] = [];
+  const unrecorded: SentResult["unrecorded"][number][] = [];
+  for (const { item, reason } of r.failures) {
+    if (reason instanceof UnrecordedError) {
+      const { jobName, jobId, file } = reason.entry;
+      unrecorded.push({ jobName, jobId, file, error: describeError(reason.failure) });
+    } else {
+      const { jobName, file } = item.submission;
+      failed.push({ jobName, file, error: describeError(reason) });
+    }
+  }
   return {
     kind: "sent",
     stack,
@@ -342,142 +328,6 @@ function sentResult(
     failureReasons: r.failures.map((f) => f.reason),
     aborted,
   };
-}
-
-/** How long to wait for Batch's job list, and how to wait (Ctrl-C cuts it short). */
-function reconcileTiming(ctx: Context, opts: BatchOptions) {
-  const waitMs = ctx.faults?.listingWaitMs ?? LISTING_WAIT_MS;
-  return {
-    waitMs,
-    timeoutMs: ctx.faults?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
-    now: () => Date.now(),
-    sleep: (ms: number) => sleep(ms, ctx.signal),
-    signal: ctx.signal,
-    onWait: (count: number, ms: number) => {
-      if (!opts.json) {
-        ctx.io.stderr.write(
-          `waiting up to ${Math.ceil(ms / 1000)} s for Batch's job list to show ${count} job(s) ` +
-            `whose answer was lost before deciding to send them again (Batch's listing can lag; ` +
-            `the wait is ${Math.round(waitMs / 1000)} s from the send)\n`,
-        );
-      }
-    },
-  };
-}
-
-interface StartRecovery {
-  readonly recovered: LedgerEntry[];
-  readonly resend: SendItem[];
-  readonly duplicates: Duplicate[];
-  readonly interrupted: boolean;
-  readonly undecided: number;
-}
-
-/**
- * Before anything new is sent: every intent an earlier run left open is looked up by token.
- * Found: adopted. Absent after the listing wait: resent with the same token if this run has
- * the same request, else closed (the name, if in this run, is then a new submission).
- */
-async function recoverOpenIntents(
-  opts: BatchOptions,
-  ctx: Context,
-  ledger: Ledger,
-  sendCtx: SendContext,
-  submissions: readonly Submission[],
-  waits: ReturnType<typeof reconcileTiming>,
-): Promise<StartRecovery> {
-  const open = ledger.openIntents();
-  if (open.length === 0) {
-    return { recovered: [], resend: [], duplicates: [], interrupted: false, undecided: 0 };
-  }
-  if (!opts.json) {
-    ctx.io.stderr.write(
-      `${open.length} submission(s) from an earlier run have no job ID in the ledger (a crash ` +
-        "or a lost answer); looking them up in Batch by their submission token first\n",
-    );
-  }
-  const r = await lookUpOpen(open, ledger, sendCtx, waits);
-  return {
-    recovered: r.recovered,
-    resend: resendOrClose(r.absent, submissions, opts, ctx, ledger),
-    duplicates: r.duplicates,
-    interrupted: r.undecided.length > 0,
-    undecided: r.undecided.length,
-  };
-}
-
-/** The open intents looked up by token; a failure stops the run before anything new is sent. */
-async function lookUpOpen(
-  open: readonly IntentLine[],
-  ledger: Ledger,
-  sendCtx: SendContext,
-  waits: ReturnType<typeof reconcileTiming>,
-): Promise<Reconciled> {
-  try {
-    return await reconcileAndAdopt(open, sendCtx, waits);
-  } catch (err) {
-    throw err instanceof UnrecordedError
-      ? new FatalError(
-          `${err.entry.jobName} was found in Batch as ${err.entry.jobId} but could not be recorded in the ledger ${ledger.file} (${describeError(err.failure)}); make it writable and re-run; nothing new was sent`,
-        )
-      : new FatalError(
-          `looking up ${open.length} submission(s) an earlier run left open failed (${describeError(err)}); ` +
-            "nothing new was sent; jobs:submit needs batch:ListJobs and batch:DescribeJobs besides batch:SubmitJob",
-        );
-  }
-}
-
-/**
- * Intents never seen in Batch: sent again with their token when this run has the same
- * request; otherwise closed in the ledger.
- */
-function resendOrClose(
-  absent: readonly IntentLine[],
-  submissions: readonly Submission[],
-  opts: BatchOptions,
-  ctx: Context,
-  ledger: Ledger,
-): SendItem[] {
-  const byName = new Map(submissions.map((s) => [s.jobName, s]));
-  const resend: SendItem[] = [];
-  for (const intent of absent) {
-    const s = byName.get(intent.jobName);
-    if (s !== undefined && s.hash === intent.hash) {
-      resend.push({ submission: s, token: intent.token });
-      if (!opts.json) {
-        ctx.io.stderr.write(
-          `note: ${intent.jobName}: not in Batch's job list ${describeAge(intent)} after it was sent; ` +
-            `sending it again with the same token (${intent.token})\n`,
-        );
-      }
-    } else {
-      closeAbsent(ledger, intent, s === undefined ? "not in this run" : "its file changed");
-      if (!opts.json) {
-        ctx.io.stderr.write(
-          `note: ${intent.jobName}: the earlier submission never reached Batch and ` +
-            `${s === undefined ? "is not in this run" : "its file changed since"}; ` +
-            `${s === undefined ? "not sent" : "sending the new version"}\n`,
-        );
-      }
-    }
-  }
-  return resend;
-}
-
-function describeAge(intent: IntentLine): string {
-  const ms = Date.now() - Date.parse(intent.at);
-  return Number.isNaN(ms) ? "long" : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
-}
-
-function closeAbsent(ledger: Ledger, intent: IntentLine, why: string): void {
-  ledger.appendClosed({
-    v: 1,
-    type: "closed",
-    jobName: intent.jobName,
-    token: intent.token,
-    reason: `not in Batch after the listing wait; ${why}`,
-    at: new Date().toISOString(),
-  });
 }
 
 /** Manifests first: a child that starts before its manifest exists would fail. */

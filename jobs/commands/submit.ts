@@ -23,26 +23,21 @@ import type { LoadedJob } from "../input/job-file";
 import { expandInputs, loadInputs, sortProblems, validateItems } from "../input/load";
 import { planLocal, runLocal } from "./local";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
-import { buildPlan, missingOutputsMessage, type Submission } from "../input/plan";
+import { buildPlan, missingOutputsMessage, tokenTagProblems, type Submission } from "../input/plan";
 import { parseDescription, plainEnvProblem, type ScriptDescription } from "../input/script-options";
 import { collectPairs, typedProblems } from "../input/value-types";
-import { tokenTagProblems } from "../aws/reconcile";
 import type { LoadedSweep } from "../input/sweep";
 import type { LocalRunsResult, SubmitResult } from "../output/submit-print";
+import type { BatchOptions } from "./submit-batch";
 import { definedOnly } from "../../components/defined";
 
-export interface SubmitOptions {
+export interface SubmitOptions extends BatchOptions {
   readonly files: readonly string[];
   readonly stack?: string;
   readonly outputs?: string;
-  readonly dryRun: boolean;
   readonly local: boolean;
-  readonly force: boolean;
   /** false with --no-array. */
   readonly array: boolean;
-  readonly json: boolean;
-  readonly concurrency?: number;
-  readonly stateDir?: string;
   readonly localRoot?: string;
   /** `--script PATH`, passed to `run_job.py --describe`. */
   readonly script?: string;
@@ -116,7 +111,7 @@ export interface Prepared {
   submissions: Submission[];
   outputs?: LoadedOutputs;
   notes: Problem[];
-  /** The loaded files, for --retry-failed's sets. */
+  /** The loaded files, for jobs:retry's sets. */
   items: (LoadedJob | LoadedSweep)[];
 }
 

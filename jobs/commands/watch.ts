@@ -23,14 +23,14 @@ import {
 import {
   TERMINAL,
   arrayFailures,
-  formatCounts,
   leaveOut,
   singleFailures,
   summarize,
   type Failure,
   type Snapshot,
   type Status,
-} from "../output/status";
+} from "../status";
+import { formatCounts } from "../output/status-print";
 import { countsLine, printWatch, printWatchJson, type WatchResult } from "../output/watch-print";
 
 export interface WatchOptions extends StackOptions {

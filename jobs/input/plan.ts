@@ -4,12 +4,7 @@
  * one array job (or one job per set), sizes and name clashes checked.
  */
 import { createHash } from "crypto";
-import {
-  BUCKET_PREFIXES,
-  MANIFEST_PREFIX as CONTRACT_MANIFEST_PREFIX,
-  MANIFEST_VERSION,
-  VARS,
-} from "../../components/contract";
+import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 import { chunkJobName, chunkRanges } from "./chunks";
 import { derivedNameProblem, setJobName } from "./derived-names";
@@ -28,33 +23,7 @@ import { MISSING_OUTPUTS_FIX, type StackOutputs } from "./outputs";
 import type { LoadedSweep, ParameterSet } from "./sweep";
 import { setNameProblem } from "./variables";
 import { formatNumber } from "../output/numbers";
-
-/** Where array sweep manifests go in the bucket (and in the local folder). */
-const MANIFEST_PREFIX = CONTRACT_MANIFEST_PREFIX;
-
-/**
- * `inputs/sweeps/<jobName>-<first 12 hex digits of sha256(body)>.json`. Named by content, so
- * a `--force` resubmission with other sets writes a new object while the children of an
- * earlier run may still be reading the old one; the same sets map to the same key.
- */
-export function manifestKey(jobName: string, body: string): string {
-  const digest = createHash("sha256").update(body).digest("hex").slice(0, 12);
-  return `${MANIFEST_PREFIX}${jobName}-${digest}.json`;
-}
-
-/**
- * The manifest the entrypoint reads ({"version":1,"sets":[...]}). A chunk of a sweep past
- * 10,000 sets, or a retry of some of its sets, also lists each child's set number in
- * `indexes` (container/contract.json), so results keep the sweep's numbering.
- */
-export function manifestBody(sets: readonly ParameterSet[], indexes?: readonly number[]): string {
-  // Object.fromEntries defines own properties, so even "__proto__" is written as a name.
-  return JSON.stringify({
-    version: MANIFEST_VERSION,
-    sets: sets.map((set) => Object.fromEntries(set)),
-    indexes,
-  });
-}
+import { manifestBody, manifestKey } from "./manifest";
 
 interface SubmissionBase {
   /** The file the job came from, as the user named it. */
@@ -85,6 +54,34 @@ export interface ArraySubmission extends SubmissionBase {
 export type Submission = SingleSubmission | ArraySubmission;
 
 /** A stack output the plan needs and the outputs lack, with the files that need it. */
+/** The job tag that carries the submission token. */
+export const TOKEN_TAG = "batchpy:submission-token";
+
+/** AWS allows at most 50 tags per resource; the token takes one. */
+const MAX_JOB_TAGS = 50;
+
+/** A file may not set the token tag itself, nor use all 50 tags AWS allows. */
+export function tokenTagProblems(submissions: readonly Submission[]): Problem[] {
+  const problems: Problem[] = [];
+  for (const s of submissions) {
+    const tags = s.request.tags ?? {};
+    if (TOKEN_TAG in tags) {
+      problems.push({
+        file: s.file,
+        path: `tags.${TOKEN_TAG}`,
+        message: `"${TOKEN_TAG}" is set by jobs:submit to make submission exactly-once; remove it from the file`,
+      });
+    } else if (Object.keys(tags).length >= MAX_JOB_TAGS) {
+      problems.push({
+        file: s.file,
+        path: "tags",
+        message: `"${s.jobName}" has ${Object.keys(tags).length} tags; jobs:submit adds "${TOKEN_TAG}" and AWS allows ${MAX_JOB_TAGS}; remove at least ${Object.keys(tags).length - MAX_JOB_TAGS + 1}`,
+      });
+    }
+  }
+  return problems;
+}
+
 export interface MissingOutput {
   readonly key: "jobQueueArn" | "jobDefinitionArn";
   readonly field: "jobQueue" | "jobDefinition";

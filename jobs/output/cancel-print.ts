@@ -4,7 +4,8 @@
  */
 import type { Io } from "../context";
 import type { LedgerEntry } from "../state/ledger";
-import { STARTED_STATUSES, unknownJobsWarning, type Status } from "./status";
+import { STARTED_STATUSES, type Status } from "../status";
+import { unknownJobsWarning } from "./status-print";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 

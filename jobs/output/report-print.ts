@@ -7,7 +7,8 @@ import { PRICE_TABLE, pricingBasis, type Pricing } from "../report/prices";
 import type { ReportRow, ReportSummary } from "../report/rows";
 import { failureReason } from "../report/rows";
 import { shellWord } from "./shell";
-import { formatCounts, STATUSES, type Status } from "./status";
+import { STATUSES, type Status } from "../status";
+import { formatCounts } from "./status-print";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 

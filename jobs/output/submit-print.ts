@@ -1,5 +1,5 @@
 /**
- * `jobs:submit` (and `--retry-failed`, `--locally`, `--dry-run`) outcome printers: what a run
+ * `jobs:submit` (and `jobs:retry`, `--locally`, `--dry-run`) outcome printers: what a run
  * returns, written once for humans and once as `--json`. Progress during a run (notes, the
  * progress bar, per-job lines) is written by the run itself, as it happens.
  */
@@ -8,9 +8,8 @@ import { displayPath, type Io } from "../context";
 import { describeError, isRetryable } from "../errors";
 import { UnrecordedError, type Duplicate } from "../aws/exactly-once";
 import type { PoolOutcome } from "../aws/pool";
-import { TOKEN_TAG } from "../aws/reconcile";
 import type { LedgerEntry } from "../state/ledger";
-import type { Submission } from "../input/plan";
+import { TOKEN_TAG, type Submission } from "../input/plan";
 import type { LocalResult } from "../commands/local";
 import { localResultPaths } from "../commands/local";
 import { VARS } from "../../components/contract";
@@ -83,7 +82,7 @@ interface StoppedResult {
   readonly undecided: number;
 }
 
-/** `--retry-failed` found nothing failed. */
+/** `jobs:retry` found nothing failed. */
 interface NothingToRetry {
   readonly kind: "retry-nothing";
   readonly stack: string;

@@ -4,7 +4,19 @@
  * written as escapes, so such text can neither move the cursor, retitle or recolour the
  * terminal, overwrite a line, nor reorder what is shown around it.
  */
-import type { Io, OutStream } from "../context";
+export interface OutStream {
+  write(chunk: string): unknown;
+  readonly isTTY?: boolean;
+  /** The stream under visibleIo's gate: only a progress bar draws there (its own escapes). */
+  readonly raw?: OutStream;
+}
+
+export interface Io {
+  /** Data: job IDs, JSON, log lines. */
+  readonly stdout: OutStream;
+  /** Progress, notes and errors. */
+  readonly stderr: OutStream;
+}
 
 const NAMED: ReadonlyMap<string, string> = new Map([
   ["\n", "\\n"],

@@ -5,16 +5,8 @@
  */
 import { definedOnly } from "../../components/defined";
 import type { Io } from "../context";
-import {
-  allUnknown,
-  formatCounts,
-  formatFailure,
-  unknownJobsWarning,
-  type Failure,
-  type Retried,
-  type Snapshot,
-  type Status,
-} from "./status";
+import { allUnknown, type Failure, type Retried, type Snapshot, type Status } from "../status";
+import { formatCounts, formatFailure, unknownJobsWarning } from "./status-print";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 

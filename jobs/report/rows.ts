@@ -5,14 +5,9 @@
  */
 import type { JobDetail } from "../aws/api";
 import { priceRun, type Pricing } from "./prices";
-import { STATUSES, exitCodeOf, type Status } from "../output/status";
+import { asStatus, exitCodeOf, runsPerSet, type Status } from "../status";
 import type { ParameterSet } from "../input/sweep";
-import {
-  BUCKET_PREFIXES,
-  MANIFEST_VERSION,
-  METRICS,
-  RESERVED_PREFIX,
-} from "../../components/contract";
+import { BUCKET_PREFIXES, METRICS, RESERVED_PREFIX } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
 /** The file a script may write into its working folder; each key becomes a column. */
@@ -90,44 +85,6 @@ export function parametersOf(
   return new Map([...own, ...(set ?? [])]);
 }
 
-/** A sweep manifest: `{"version": 1, "sets": [...], "indexes"?: [...]}` (indexes: set numbers). */
-export function parseManifest(
-  text: string,
-): { sets: ParameterSet[]; indexes?: number[] } | undefined {
-  let v: { version?: unknown; sets?: unknown; indexes?: unknown } | null;
-  try {
-    v = JSON.parse(text) as typeof v;
-  } catch (err) {
-    if (err instanceof SyntaxError) {
-      return undefined;
-    }
-    throw err;
-  }
-  if (
-    v === null ||
-    typeof v !== "object" ||
-    v.version !== MANIFEST_VERSION ||
-    !Array.isArray(v.sets)
-  ) {
-    return undefined;
-  }
-  const indexes =
-    Array.isArray(v.indexes) && v.indexes.every((i) => Number.isInteger(i))
-      ? (v.indexes as number[])
-      : undefined;
-  // Maps, as the rest of the tool holds sets: a parameter named __proto__ stays a parameter.
-  const sets: ParameterSet[] = (v.sets as unknown[]).map(
-    (set) =>
-      new Map(
-        Object.entries(set !== null && typeof set === "object" ? set : {}).map(([k, x]) => [
-          k,
-          String(x),
-        ]),
-      ),
-  );
-  return definedOnly({ sets, indexes });
-}
-
 /** A variable's value from a job's environment. */
 export function variableOf(detail: JobDetail | undefined, name: string): string | undefined {
   return detail?.container?.environment?.find((v) => v.name === name)?.value;
@@ -143,10 +100,6 @@ function resourcesOf(detail: JobDetail): { vcpus?: number; memoryMiB?: number; g
   const vcpus = req("VCPU") ?? c?.vcpus;
   const memoryMiB = req("MEMORY") ?? c?.memory;
   return definedOnly({ vcpus, memoryMiB, gpus: req("GPU") });
-}
-
-function asStatus(s: string | undefined): Status {
-  return (STATUSES as readonly string[]).includes(s ?? "") ? (s as Status) : "UNKNOWN";
 }
 
 /** Batch's status reason and the container's own reason (e.g. OutOfMemoryError), joined. */
@@ -201,18 +154,11 @@ export function unitFromDetail(
  * how many runs it had. Order: first appearance.
  */
 export function latestRuns(units: readonly RunUnit[]): { unit: RunUnit; runs: number }[] {
-  const byKey = new Map<string, { unit: RunUnit; runs: number }>();
-  for (const u of units) {
-    const key = rowKey(u.job, u.index);
-    const prior = byKey.get(key);
-    if (prior === undefined) {
-      byKey.set(key, { unit: u, runs: 1 });
-    } else {
-      const newer = (u.createdAt ?? -Infinity) >= (prior.unit.createdAt ?? -Infinity);
-      byKey.set(key, { unit: newer ? u : prior.unit, runs: prior.runs + 1 });
-    }
-  }
-  return [...byKey.values()];
+  return runsPerSet(
+    units,
+    (u) => rowKey(u.job, u.index),
+    (u) => u.createdAt ?? -Infinity,
+  ).map((runs) => ({ unit: runs[runs.length - 1], runs: runs.length }));
 }
 
 /**

@@ -15,6 +15,7 @@ import type { LedgerEntry } from "../state/ledger";
 import { groupOf } from "../state/attempts";
 import { readLocalRuns } from "../state/local-runs";
 import { runPool } from "../aws/pool";
+import { parseManifest } from "../input/manifest";
 import { searchWindow, textsFromLogs } from "./metrics-log";
 import { childrenCacheKey, folderCacheKey, type ReportCache } from "../state/report-cache";
 import {
@@ -22,7 +23,6 @@ import {
   groupResultFiles,
   latestRuns,
   metricsKeyOf,
-  parseManifest,
   parseMetrics,
   rowKey,
   unitFromDetail,
@@ -33,7 +33,7 @@ import {
 } from "./rows";
 import type { Pricing } from "./prices";
 import { listLocal } from "../commands/results";
-import { TERMINAL, type Status } from "../output/status";
+import { TERMINAL, type Status } from "../status";
 import type { ParameterSet } from "../input/sweep";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";

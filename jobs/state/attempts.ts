@@ -10,6 +10,7 @@ import { CHUNK_SIZE } from "../input/chunks";
 import type { LedgerEntry } from "./ledger";
 import { runPool } from "../aws/pool";
 import { VARS } from "../../components/contract";
+import { runsPerSet } from "../status";
 
 /**
  * The sets one run covers: child i of an array runs set `first + i` (the first run, a
@@ -32,7 +33,7 @@ export function attemptJobId(a: Attempt): string {
   return a.child !== undefined ? `${a.entry.jobId}:${a.child}` : a.entry.jobId;
 }
 
-const RETRY = /^-r\d+(?:-c\d+)?$/;
+const RETRY = /^-r(\d+)(?:-c\d+)?$/;
 const CHUNK = /^-c(\d+)$/;
 
 /**
@@ -46,9 +47,16 @@ export function groupOf(e: LedgerEntry): string {
 
 /** Whether `e` is a retry (`<of>-r<n>`, or a chunk of one). */
 export function isRetryEntry(e: LedgerEntry): boolean {
-  return (
-    e.of !== undefined && e.jobName.startsWith(e.of) && RETRY.test(e.jobName.slice(e.of.length))
-  );
+  return retryNumber(e) !== undefined;
+}
+
+/** n of a retry `<of>-r<n>` (or of a chunk of one); undefined for any other entry. */
+export function retryNumber(e: LedgerEntry): number | undefined {
+  const m =
+    e.of !== undefined && e.jobName.startsWith(e.of)
+      ? RETRY.exec(e.jobName.slice(e.of.length))
+      : null;
+  return m !== null ? Number(m[1]) : undefined;
 }
 
 /**
@@ -111,16 +119,6 @@ function childFor(cover: Cover, set: SetKey, array: boolean): { child?: number }
   return array ? { child: i } : {};
 }
 
-/** Entries in the order they were submitted (ledger order breaks ties). */
-function bySubmission(entries: readonly LedgerEntry[]): LedgerEntry[] {
-  return entries
-    .map((e, i) => ({ e, i }))
-    .sort((a, b) =>
-      a.e.submittedAt < b.e.submittedAt ? -1 : a.e.submittedAt > b.e.submittedAt ? 1 : a.i - b.i,
-    )
-    .map((x) => x.e);
-}
-
 /**
  * Every run of `set` ("" for a job) in group `group`, first to latest; runs whose cover is
  * not known are left out.
@@ -131,17 +129,27 @@ export function attemptsOf(
   group: string,
   set: SetKey,
 ): Attempt[] {
-  return runsIn(bySubmission(entries.filter((x) => groupOf(x) === group)), covers, set);
+  const runs = runsIn(
+    entries.filter((x) => groupOf(x) === group),
+    covers,
+    set,
+  );
+  return runsPerSet(runs, () => "", submitted)[0] ?? [];
 }
 
-/** The runs of `set` among `ordered` (one group's entries in submission order). */
+/** When a run was submitted: the order of a set's runs (ledger order breaks ties). */
+function submitted(a: Attempt): string {
+  return a.entry.submittedAt;
+}
+
+/** The runs of `set` among `entries` (one group's), in ledger order. */
 function runsIn(
-  ordered: readonly LedgerEntry[],
+  entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
   set: SetKey,
 ): Attempt[] {
   const out: Attempt[] = [];
-  for (const e of ordered) {
+  for (const e of entries) {
     const cover = covers.get(e.jobId);
     const at = cover !== undefined ? childFor(cover, set, e.kind === "array") : undefined;
     if (at !== undefined) {
@@ -160,22 +168,30 @@ export function supersededAttempts(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
 ): { attempts: Attempt[]; sets: number; jobs: number } {
+  const runs: { attempt: Attempt; set: string; job: boolean }[] = [];
+  const groups = new Set(entries.filter(isRetryEntry).map(groupOf));
+  for (const group of groups) {
+    const mine = entries.filter((x) => groupOf(x) === group);
+    for (const key of retriedSets(entries, covers, group)) {
+      const set = `${group}\0${key}`;
+      runsIn(mine, covers, key).forEach((attempt) => runs.push({ attempt, set, job: key === "" }));
+    }
+  }
   const attempts: Attempt[] = [];
   let sets = 0;
   let jobs = 0;
-  const groups = new Set(entries.filter(isRetryEntry).map(groupOf));
-  for (const group of groups) {
-    const ordered = bySubmission(entries.filter((x) => groupOf(x) === group));
-    for (const key of retriedSets(entries, covers, group)) {
-      const runs = runsIn(ordered, covers, key);
-      if (runs.length > 1) {
-        if (key === "") {
-          jobs++;
-        } else {
-          sets++;
-        }
-        attempts.push(...runs.slice(0, -1));
+  for (const list of runsPerSet(
+    runs,
+    (r) => r.set,
+    (r) => submitted(r.attempt),
+  )) {
+    if (list.length > 1) {
+      if (list[0].job) {
+        jobs++;
+      } else {
+        sets++;
       }
+      attempts.push(...list.slice(0, -1).map((r) => r.attempt));
     }
   }
   return { attempts, sets, jobs };
@@ -224,7 +240,8 @@ export async function readCovers(
     (e) => !cache.has(e.jobId) && details.has(e.jobId) && (isRetryEntry(e) || e.kind !== "array"),
   );
   // Loaded only when a retry is in view: logs and watch of plain jobs need neither.
-  const { parseManifest, variableOf } = await import("../report/rows");
+  const { variableOf } = await import("../report/rows");
+  const { parseManifest } = await import("../input/manifest");
   // The ledger names the manifest (since it records it); else a child carries the array's
   // environment for sure (as jobs:report reads it).
   const firstChildren = new Map<string, JobDetail>();

@@ -1,7 +1,7 @@
 /**
  * The submissions ledger: `.batchpy/<stack>/submissions.jsonl`, append-only JSON lines.
  *
- * Three kinds of line make submission exactly-once (see jobs/aws/reconcile.ts):
+ * Three kinds of line make submission exactly-once (see jobs/aws/exactly-once.ts):
  *  - an intent `{"type":"intent", jobName, token, hash, at, ...}`, written and fsync'ed
  *    before the SubmitJob request leaves. The token is fresh per logical submission and
  *    travels as a tag on the job, so a job found in Batch matches exactly one intent;

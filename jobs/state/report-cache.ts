@@ -15,7 +15,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import type { ResultFile, RunUnit } from "../report/rows";
-import { STATUSES, TERMINAL, type Status } from "../output/status";
+import { STATUSES, TERMINAL, type Status } from "../status";
 import { isFileSystemError } from "../errors";
 import { writeWhole } from "./write-whole";
 

@@ -9,7 +9,7 @@ import {
 } from "../../jobs/state/attempts";
 import type { JobDetail } from "../../jobs/aws/api";
 import type { LedgerEntry } from "../../jobs/state/ledger";
-import { leaveOut, summarize, type Snapshot } from "../../jobs/output/status";
+import { leaveOut, summarize, type Snapshot } from "../../jobs/status";
 import { retriedLine } from "../../jobs/commands/watch";
 
 const entry = (
@@ -144,7 +144,7 @@ describe("jobs/status leaveOut and the retried line", function () {
     assert.strictEqual(folded.allTerminal, true);
     assert.deepStrictEqual(folded.retried, { sets: 2, jobs: 0, runs: 2 });
     assert.strictEqual(folded.jobs.length, 2);
-    // A replaced run Batch no longer returns was a failed one: --retry-failed reran only those.
+    // A replaced run Batch no longer returns was a failed one: jobs:retry reran only those.
     assert.strictEqual(leaveOut(s, [{ status: undefined }], { sets: 1, jobs: 0 }).failed, 1);
     assert.strictEqual(leaveOut(s, [], { sets: 0, jobs: 0 }), s, "nothing retried: unchanged");
   });

@@ -1,5 +1,5 @@
 /**
- * Sweeps past 10,000 sets and `jobs:submit --retry-failed`, in-process against the local
+ * Sweeps past 10,000 sets and `jobs:retry`, in-process against the local
  * Batch and S3 servers: a chunked sweep submitted, watched, reported and found by logs as
  * one sweep; a retry of failed sets whose report merges the attempts; a retry refused while
  * anything runs; a retry frozen at each crash point and re-run, never doubled.
@@ -33,7 +33,7 @@ interface JsonRow {
   metrics: Record<string, number | string>;
 }
 
-describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints", function () {
+describe("sweeps past 10,000 sets and jobs:retry against local AWS endpoints", function () {
   this.timeout(60_000);
   const aws = useLocalAws("retry");
 
@@ -111,7 +111,7 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     assert.strictEqual(cancel.code, 0, cancel.stderr);
 
     // The failed sets of both chunks go again as one array job keeping their numbers.
-    const retry = await jobs(["submit", "--retry-failed", "big"]);
+    const retry = await jobs(["retry", "big"]);
     assert.strictEqual(retry.code, 0, retry.stderr);
     const [r1] = fake.named("big-r1");
     assert.strictEqual(r1.children?.length, 2);
@@ -190,10 +190,10 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     return fake;
   }
 
-  it("--retry-failed reruns only the failed sets under their numbers; the report merges the attempts", async function () {
+  it("jobs:retry reruns only the failed sets under their numbers; the report merges the attempts", async function () {
     const fake = await submitMix();
     const before = fake.submitted().length;
-    const r = await jobs(["submit", "--retry-failed", "mix", "job-0000", "job-0001"]);
+    const r = await jobs(["retry", "mix", "job-0000", "job-0001"]);
     assert.strictEqual(r.code, 0, r.stderr);
     assert.match(r.stderr, /nothing failed in job-0001/);
     const retries = fake.submitted().slice(before);
@@ -216,7 +216,7 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     // While the retry runs, another retry is refused before any side effect.
     const ledgerBefore = fs.readFileSync(aws.ledgerFile(), "utf8");
     const count = fake.count("submitjob");
-    const again = await jobs(["submit", "--retry-failed", "mix"]);
+    const again = await jobs(["retry", "mix"]);
     assert.strictEqual(again.code, 1);
     assert.match(
       again.stderr,
@@ -247,14 +247,14 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     const status = await jobs(["status", "mix", "--json"]);
     assert.strictEqual((JSON.parse(status.stdout) as { total: number }).total, 4);
 
-    const nothing = await jobs(["submit", "--retry-failed", "mix"]);
+    const nothing = await jobs(["retry", "mix"]);
     assert.strictEqual(nothing.code, 0, nothing.stderr);
     assert.match(nothing.stdout, /nothing failed in mix: nothing to retry/);
   });
 
   it("a lone failed set is retried as a plain job under its set number; then nothing is left", async function () {
     const fake = await submitMix([3]);
-    const dry = await jobs(["submit", "--retry-failed", "mix", "--dry-run", "--json"]);
+    const dry = await jobs(["retry", "mix", "--dry-run", "--json"]);
     assert.strictEqual(dry.code, 0, dry.stderr);
     assert.deepStrictEqual(
       (JSON.parse(dry.stdout) as { requests: { jobName: string }[] }).requests.map(
@@ -263,7 +263,7 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
       ["mix-r1"],
     );
     assert.strictEqual(fake.named("mix-r1").length, 0, "a dry run sends nothing");
-    const r = await jobs(["submit", "--retry-failed", "mix"]);
+    const r = await jobs(["retry", "mix"]);
     assert.strictEqual(r.code, 0, r.stderr);
     const [lone] = fake.named("mix-r1");
     assert.strictEqual(lone.children, undefined, "a plain job: arrays need 2 children");
@@ -280,18 +280,23 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
       ["mix[2]", "SUCCEEDED", 1],
       ["mix[3]", "SUCCEEDED", 2],
     ]);
-    const none = await jobs(["submit", "--retry-failed", "mix", "--json"]);
+    const none = await jobs(["retry", "mix", "--json"]);
     assert.strictEqual(none.code, 0, none.stderr);
     assert.deepStrictEqual((JSON.parse(none.stdout) as { submitted: unknown[] }).submitted, []);
   });
 
   it("refuses unknown names and combinations before anything else", async function () {
     await submitMix();
-    const unknown = await jobs(["submit", "--retry-failed", "nope"]);
+    const unknown = await jobs(["retry", "nope"]);
     assert.strictEqual(unknown.code, 2);
     assert.match(unknown.stderr, /not in the ledger .*nope/);
-    assert.strictEqual((await jobs(["submit", "--retry-failed", "mix"])).code, 0);
-    const part = await jobs(["submit", "--retry-failed", "mix-r1"]);
+    const legacy = await jobs(["submit", "--retry-failed", "mix"]);
+    assert.strictEqual(legacy.code, 0, legacy.stderr);
+    assert.match(
+      legacy.stderr,
+      /^note: --retry-failed leaves jobs:submit in the next release; use npm run jobs:retry -- mix$/m,
+    );
+    const part = await jobs(["retry", "mix-r1"]);
     assert.strictEqual(part.code, 2);
     assert.match(
       part.stderr,
@@ -300,6 +305,9 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     const forced = await jobs(["submit", "--retry-failed", "--force", "mix"]);
     assert.strictEqual(forced.code, 2);
     assert.match(forced.stderr, /--retry-failed cannot be combined with --force/);
+    const retryForced = await jobs(["retry", "--force", "mix"]);
+    assert.strictEqual(retryForced.code, 2);
+    assert.match(retryForced.stderr, /unknown option '--force'/);
   });
 
   it("a name with no room for its retries is refused at submit; a retry checks its own names before any side effect", async function () {
@@ -338,7 +346,7 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     const file = sweepFile(name);
     assert.strictEqual((await jobs(["submit", file])).code, 0);
     fake.finishAll();
-    assert.strictEqual((await jobs(["submit", "--retry-failed", name])).code, 0);
+    assert.strictEqual((await jobs(["retry", name])).code, 0);
     fake.finishAll();
     const ledgerFile = aws.ledgerFile();
     const r999 = fs
@@ -346,7 +354,7 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
       .replaceAll(`"jobName":"${name}-r1"`, `"jobName":"${name}-r999"`);
     fs.writeFileSync(ledgerFile, r999);
     const count = fake.count("submitjob");
-    const r = await jobs(["submit", "--retry-failed", name]);
+    const r = await jobs(["retry", name]);
     assert.strictEqual(r.code, 2, r.stderr);
     assert.match(
       r.stderr,
@@ -385,14 +393,14 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     );
     assert.strictEqual((await jobs(["submit", "jobs/rt.json"])).code, 0);
     fake.finishAll();
-    const first = await jobs(["submit", "--retry-failed", "rt"]);
+    const first = await jobs(["retry", "rt"]);
     assert.strictEqual(first.code, 0, first.stderr);
     const [r1] = fake.named("rt-r1");
     assert.strictEqual(r1.status, "SUBMITTED");
     assert.strictEqual(r1.childrenCreated, false);
     const count = fake.count("submitjob");
     const ledgerBefore = fs.readFileSync(aws.ledgerFile(), "utf8");
-    const second = await jobs(["submit", "--retry-failed", "rt"]);
+    const second = await jobs(["retry", "rt"]);
     assert.strictEqual(second.code, 1, second.stdout);
     assert.match(
       second.stderr,
@@ -441,22 +449,14 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
         base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
       }),
     );
-    const r = await jobs(["submit", "--retry-failed", "mix"]);
+    const r = await jobs(["retry", "mix"]);
     assert.strictEqual(r.code, 2);
     assert.match(r.stderr, /jobs\/mix\.json: changed since mix was submitted from it/);
   });
 
   it("a retry process killed (SIGKILL) after Batch accepted its job: the re-run adopts it", async function () {
     const fake = await submitMix();
-    const args = [
-      "submit",
-      "--retry-failed",
-      "mix",
-      "--outputs",
-      aws.outputs,
-      "--state-dir",
-      aws.state,
-    ];
+    const args = ["retry", "mix", "--outputs", aws.outputs, "--state-dir", aws.state];
     const { done } = spawnJobs(args, awsEnv({ batch: fake.url, s3: aws.s3.url }), aws.dir, {
       ...FAST,
       crash: { point: "answer-received", at: 1 },
@@ -465,7 +465,7 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
     assert.strictEqual(killed.code, 137, killed.stderr);
     assert.strictEqual(fake.named("mix-r1").length, 1, "Batch has the job");
     assert.strictEqual(Ledger.open(aws.ledgerFile()).latest().get("mix-r1"), undefined);
-    const rerun = await jobs(["submit", "--retry-failed", "mix"]);
+    const rerun = await jobs(["retry", "mix"]);
     assert.strictEqual(rerun.code, 0, rerun.stderr);
     assert.match(rerun.stdout, /found in Batch by token/);
     assert.strictEqual(fake.named("mix-r1").length, 1, "not sent again");
@@ -475,7 +475,7 @@ describe("sweeps past 10,000 sets and --retry-failed against local AWS endpoints
   for (const point of ["intent-durable", "answer-received"] as const) {
     it(`a retry frozen at ${point} and run again submits each retry job exactly once`, async function () {
       const fake = await submitMix();
-      const args = ["submit", "--retry-failed", "mix", "job-0000", "--concurrency", "1"];
+      const args = ["retry", "mix", "job-0000", "--concurrency", "1"];
       const f = freezeAt(point, 1, FAST);
       const exitHandlers = new Set(process.listeners("exit"));
       const frozen = jobs(args, f.faults, f.signal);

@@ -10,8 +10,8 @@ import * as os from "os";
 import * as path from "path";
 import { Ledger, parseLedger } from "../../jobs/state/ledger";
 import { lockPath } from "../../jobs/state/lock";
-import { manifestBody, manifestKey } from "../../jobs/input/plan";
-import { TOKEN_TAG } from "../../jobs/aws/reconcile";
+import { manifestBody, manifestKey } from "../../jobs/input/manifest";
+import { TOKEN_TAG } from "../../jobs/input/plan";
 import { STACK_OUTPUTS, runJobs, useLocalAws, writeJobFiles } from "../helpers/jobs-harness";
 
 describe("jobs:submit against local AWS endpoints", function () {

@@ -10,7 +10,7 @@ import * as path from "path";
 import fc from "fast-check";
 import { Ledger, openIntents, parseLedger } from "../../jobs/state/ledger";
 import { lockPath } from "../../jobs/state/lock";
-import { TOKEN_TAG } from "../../jobs/aws/reconcile";
+import { TOKEN_TAG } from "../../jobs/input/plan";
 import type { CrashPoint, Faults } from "../../jobs/aws/exactly-once";
 import type { SubmitFault } from "../helpers/fake-batch";
 import {

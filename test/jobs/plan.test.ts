@@ -5,13 +5,12 @@ import { ARRAY_MAX_SIZE, loadJob, type LoadedJob } from "../../jobs/input/job-fi
 import { parseJsonDocument } from "../../jobs/input/json-source";
 import {
   buildPlan,
-  manifestBody,
-  manifestKey,
   mergeEnvironment,
   missingOutputsMessage,
   requestHash,
   type Submission,
 } from "../../jobs/input/plan";
+import { manifestBody, manifestKey } from "../../jobs/input/manifest";
 import type { LoadedSweep, ParameterSet } from "../../jobs/input/sweep";
 import { STACK_OUTPUTS } from "../helpers/jobs-harness";
 

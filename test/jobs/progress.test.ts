@@ -5,7 +5,7 @@
  */
 import * as assert from "assert";
 import { createProgress, type Io } from "../../jobs/context";
-import { STATUSES, type Snapshot } from "../../jobs/output/status";
+import { STATUSES, type Snapshot } from "../../jobs/status";
 import { countsLine } from "../../jobs/output/watch-print";
 
 function terminal(isTTY: boolean): { io: Io; written: () => string } {

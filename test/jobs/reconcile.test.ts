@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import type { IntentLine } from "../../jobs/state/ledger";
-import { TOKEN_TAG, absentAfter, verdict, withToken } from "../../jobs/aws/reconcile";
+import { absentAfter, verdict, withToken } from "../../jobs/aws/exactly-once";
+import { TOKEN_TAG } from "../../jobs/input/plan";
 
 const intent: IntentLine = {
   v: 1,
@@ -15,7 +16,7 @@ const intent: IntentLine = {
 };
 const at = Date.parse(intent.at);
 
-describe("jobs/aws/reconcile: deciding on a lost submission", function () {
+describe("jobs/aws/exactly-once: deciding on a lost submission", function () {
   it("adopts the oldest job with the token and reports the others", function () {
     const v = verdict(intent, [{ jobId: "1" }, { jobId: "2" }] as never, at, 1000, 100);
     assert.deepStrictEqual(v, { kind: "found", job: { jobId: "1" }, extra: [{ jobId: "2" }] });

@@ -22,13 +22,13 @@ import {
   latestRuns,
   metricsKeyOf,
   parametersOf,
-  parseManifest,
   parseMetrics,
   sortRows,
   summarizeRows,
   unitFromDetail,
   type RunUnit,
 } from "../../jobs/report/rows";
+import { parseManifest } from "../../jobs/input/manifest";
 
 const T0 = Date.parse("2026-11-30T08:00:00Z");
 const PRICES = defaultPricing();

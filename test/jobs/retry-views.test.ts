@@ -44,7 +44,7 @@ describe("a sweep with retries seen as one sweep (status, watch, logs, results)"
     assert.strictEqual(first.code, 1);
     assert.match(first.stdout, /^SUCCEEDED 2 \| FAILED 3 \(5\/5 done\)$/m);
     assert.doesNotMatch(first.stdout, /retried/, "nothing retried yet: output as before");
-    const retry = await jobs("submit", "--retry-failed", "mix", "job-0000");
+    const retry = await jobs("retry", "mix", "job-0000");
     assert.strictEqual(retry.code, 0, retry.stderr);
     fake.finishAll();
     return fake;

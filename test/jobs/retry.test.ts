@@ -1,4 +1,4 @@
-/** jobs:submit --retry-failed, pure parts: what to retry, the retry's name and requests. */
+/** jobs:retry, pure parts: what to retry, the retry's name and requests. */
 import * as assert from "assert";
 import type { LedgerEntry } from "../../jobs/state/ledger";
 import { buildPlan, type Submission } from "../../jobs/input/plan";

@@ -5,11 +5,11 @@ import {
   allUnknown,
   arrayFailures,
   childFailures,
-  formatCounts,
-  formatFailure,
   singleFailures,
+  runsPerSet,
   summarize,
-} from "../../jobs/output/status";
+} from "../../jobs/status";
+import { formatCounts, formatFailure } from "../../jobs/output/status-print";
 import { checkCancelOptions, describeStop, needsStop } from "../../jobs/commands/cancel";
 import { BadInputError } from "../../jobs/errors";
 import { parseTarget } from "../../jobs/commands/logs";
@@ -25,7 +25,26 @@ const e = (jobName: string, jobId: string, arraySize?: number): LedgerEntry => (
   submittedAt: "t",
 });
 
-describe("jobs/output/status: summaries for watch and status", function () {
+describe("jobs/status: summaries for watch and status", function () {
+  it("orders each set's runs first to latest, a tie going to the later given; sets as first seen", function () {
+    const runs = [
+      { set: "b", at: 5, id: 1 },
+      { set: "a", at: 9, id: 2 },
+      { set: "b", at: 2, id: 3 },
+      { set: "a", at: 9, id: 4 },
+      { set: "a", at: 1, id: 5 },
+    ];
+    const ids = runsPerSet(
+      runs,
+      (r) => r.set,
+      (r) => r.at,
+    ).map((list) => list.map((r) => r.id));
+    assert.deepStrictEqual(ids, [
+      [3, 1],
+      [5, 2, 4],
+    ]);
+  });
+
   it("counts array children individually and waits for the parents", function () {
     const details = new Map<string, JobDetail>([
       [

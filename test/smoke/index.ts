@@ -26,7 +26,16 @@ export const NODE_VERSIONS: Readonly<Record<string, string>> = {
   "26": "26.12.1",
 };
 
-const COMMANDS = ["submit", "watch", "status", "logs", "results", "report", "cancel"] as const;
+const COMMANDS = [
+  "submit",
+  "retry",
+  "watch",
+  "status",
+  "logs",
+  "results",
+  "report",
+  "cancel",
+] as const;
 
 function cacheRoot(): string {
   const env = process.env;

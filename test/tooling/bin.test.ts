@@ -53,6 +53,21 @@ describe("batchpy (the package's bin)", function () {
     );
   });
 
+  it("has retry as a command of its own; submit's --retry-failed says it is deprecated", function () {
+    const retry = node([BATCHPY, "jobs", "retry", "--help"]);
+    assert.strictEqual(retry.code, 0, retry.stderr);
+    assert.match(retry.stdout, /^Usage: batchpy jobs retry \[options\] <names\.\.\.>/);
+    assert.match(
+      retry.stdout,
+      /Submit again only what failed, planned from the files the ledger recorded:\na sweep's failed sets go as one array job, a failed job as <job>-r<n>\./,
+    );
+    const submit = node([BATCHPY, "jobs", "submit", "--help"]);
+    assert.match(
+      submit.stdout,
+      /--retry-failed +deprecated: the inputs are sweep or job names;\s+use jobs:retry instead/,
+    );
+  });
+
   it("runs the jobs tool and the policy check", function () {
     const status = node([BATCHPY, "jobs", "status", "--help"]);
     assert.strictEqual(status.code, 0, status.stderr);

@@ -1,12 +1,12 @@
 /**
- * Pure summaries of DescribeJobs results for `jobs:watch` and `jobs:status`. Array jobs
+ * The status model: Batch's statuses and pure summaries of DescribeJobs results for
+ * `jobs:watch`, `jobs:status`, `jobs:cancel` and `jobs:retry` (printed by
+ * jobs/output/status-print.ts and the commands' printers). Array jobs
  * count as their children, so "10,000 of 10,000 done" means every child finished.
  */
-import type { JobDetail, JobSummary } from "../aws/api";
-import type { LedgerEntry } from "../state/ledger";
-import { definedOnly } from "../../components/defined";
-import { visible } from "./visible";
-import { formatNumber } from "./numbers";
+import type { JobDetail, JobSummary } from "./aws/api";
+import type { LedgerEntry } from "./state/ledger";
+import { definedOnly } from "../components/defined";
 
 /** Batch's statuses in lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
 export const STATUSES = [
@@ -94,8 +94,36 @@ export interface Snapshot {
   readonly retried?: Retried;
 }
 
-function asStatus(s: string | undefined): Status {
+/** Batch's status string as a Status: UNKNOWN for anything else. */
+export function asStatus(s: string | undefined): Status {
   return (STATUSES as readonly string[]).includes(s ?? "") ? (s as Status) : "UNKNOWN";
+}
+
+/**
+ * Each set's runs, first to latest, sets in order of first appearance: the one rule for
+ * which run of a set (or job) is its latest, in watch, status, logs, report and retry. Runs
+ * go by `at` (ms since the epoch, or ISO text); of two at the same time, the later in `runs`
+ * is the later run.
+ */
+export function runsPerSet<T>(
+  runs: readonly T[],
+  setOf: (run: T) => string,
+  at: (run: T) => number | string,
+): T[][] {
+  const sets = new Map<string, T[]>();
+  for (const r of runs) {
+    const key = setOf(r);
+    const list = sets.get(key);
+    if (list === undefined) {
+      sets.set(key, [r]);
+    } else {
+      list.push(r);
+    }
+  }
+  // Array.prototype.sort is stable: a tie keeps the order of `runs`.
+  return [...sets.values()].map((list) =>
+    list.length < 2 ? list : list.sort((a, b) => (at(a) < at(b) ? -1 : at(a) > at(b) ? 1 : 0)),
+  );
 }
 
 /** The exit code of the job's last attempt (Batch reports it in two places). */
@@ -188,7 +216,7 @@ export function leaveOut(
   }
   const counts = { ...s.counts };
   for (const r of replaced) {
-    // A run Batch no longer returns was FAILED when retried: --retry-failed runs only those.
+    // A run Batch no longer returns was FAILED when retried: jobs:retry runs only those.
     const status = r.status !== undefined ? asStatus(r.status) : "FAILED";
     counts[status] = Math.max(0, counts[status] - 1);
   }
@@ -205,12 +233,6 @@ export function leaveOut(
     settled: s.jobs.every((j) => isSettled(j.status)) && done + counts.UNKNOWN === total,
     retried: { ...retried, runs: replaced.length },
   };
-}
-
-/** `SUCCEEDED 950 | RUNNING 40 | RUNNABLE 10` (zero counts left out). */
-export function formatCounts(counts: Readonly<Record<Status, number>>): string {
-  const parts = STATUSES.filter((s) => counts[s] > 0).map((s) => `${s} ${formatNumber(counts[s])}`);
-  return parts.length > 0 ? parts.join(" | ") : "no jobs";
 }
 
 /** Failures of single jobs straight from the snapshot. */
@@ -260,45 +282,7 @@ export function arrayFailures(parent: JobRow, failedChildren: readonly JobSummar
   return failures;
 }
 
-/**
- * What `status`, `watch` and `cancel` say about jobs Batch does not return: never that they
- * finished, since they may be running (and billing) in another region or account.
- */
-export function unknownJobsWarning(
-  unknown: number,
-  all: boolean,
-  stack: string,
-  region: string | undefined,
-): string {
-  const where = `region ${region ?? "from the AWS SDK's settings"}`;
-  const head = all
-    ? `Batch knows none of the ${formatNumber(unknown)} job(s) in the ledger of stack "${stack}" (${where})`
-    : `Batch does not know ${formatNumber(unknown)} job(s) in the ledger of stack "${stack}" (${where}); their state is unknown, not finished`;
-  return (
-    `warning: ${head}; check --stack/--outputs and the AWS account and region; jobs submitted ` +
-    "seconds ago may not be listed yet (re-run), and Batch forgets jobs some days after they end\n"
-  );
-}
-
 /** Whether Batch knows none of the jobs: the wrong stack or region, rather than old jobs. */
 export function allUnknown(snapshot: Snapshot): boolean {
   return snapshot.jobs.length > 0 && snapshot.jobs.every((j) => j.status === "UNKNOWN");
-}
-
-/** `lr-sweep[3] (id:3): Essential container in task exited, exit code 2`, on one line. */
-export function formatFailure(f: Failure): string {
-  return visible(failureText(f));
-}
-
-function failureText(f: Failure): string {
-  const name =
-    (f.index !== undefined ? `${f.jobName}[${f.index}]` : f.jobName) +
-    (f.set !== undefined ? ` (set ${f.set})` : "");
-  const bits = [f.statusReason, f.reason].filter((s): s is string => s !== undefined && s !== "");
-  if (f.unlistedChildren !== undefined) {
-    const what = `${f.unlistedChildren} failed ${f.unlistedChildren === 1 ? "child" : "children"} not listed by Batch`;
-    return `${name} (${f.jobId}): ${[...(bits.length > 0 ? bits : ["no reason given"]), what].join(", ")}`;
-  }
-  const exit = f.exitCode !== undefined ? `exit code ${f.exitCode}` : "no exit code";
-  return `${name} (${f.jobId}): ${[...bits, exit].join(", ")}`;
 }

@@ -1,0 +1,51 @@
+/**
+ * How the status model (jobs/status.ts) reads on a terminal: counts, failures, and the
+ * warning about jobs Batch does not return.
+ */
+import { STATUSES, type Failure, type Status } from "../status";
+import { visible } from "./visible";
+import { formatNumber } from "./numbers";
+
+/** `SUCCEEDED 950 | RUNNING 40 | RUNNABLE 10` (zero counts left out). */
+export function formatCounts(counts: Readonly<Record<Status, number>>): string {
+  const parts = STATUSES.filter((s) => counts[s] > 0).map((s) => `${s} ${formatNumber(counts[s])}`);
+  return parts.length > 0 ? parts.join(" | ") : "no jobs";
+}
+
+/**
+ * What `status`, `watch` and `cancel` say about jobs Batch does not return: never that they
+ * finished, since they may be running (and billing) in another region or account.
+ */
+export function unknownJobsWarning(
+  unknown: number,
+  all: boolean,
+  stack: string,
+  region: string | undefined,
+): string {
+  const where = `region ${region ?? "from the AWS SDK's settings"}`;
+  const head = all
+    ? `Batch knows none of the ${formatNumber(unknown)} job(s) in the ledger of stack "${stack}" (${where})`
+    : `Batch does not know ${formatNumber(unknown)} job(s) in the ledger of stack "${stack}" (${where}); their state is unknown, not finished`;
+  return (
+    `warning: ${head}; check --stack/--outputs and the AWS account and region; jobs submitted ` +
+    "seconds ago may not be listed yet (re-run), and Batch forgets jobs some days after they end\n"
+  );
+}
+
+/** `lr-sweep[3] (id:3): Essential container in task exited, exit code 2`, on one line. */
+export function formatFailure(f: Failure): string {
+  return visible(failureText(f));
+}
+
+function failureText(f: Failure): string {
+  const name =
+    (f.index !== undefined ? `${f.jobName}[${f.index}]` : f.jobName) +
+    (f.set !== undefined ? ` (set ${f.set})` : "");
+  const bits = [f.statusReason, f.reason].filter((s): s is string => s !== undefined && s !== "");
+  if (f.unlistedChildren !== undefined) {
+    const what = `${f.unlistedChildren} failed ${f.unlistedChildren === 1 ? "child" : "children"} not listed by Batch`;
+    return `${name} (${f.jobId}): ${[...(bits.length > 0 ? bits : ["no reason given"]), what].join(", ")}`;
+  }
+  const exit = f.exitCode !== undefined ? `exit code ${f.exitCode}` : "no exit code";
+  return `${name} (${f.jobId}): ${[...bits, exit].join(", ")}`;
+}
