@@ -277,8 +277,12 @@ async function sendOne(item: SendItem, ctx: SendContext, resent = false): Promis
     }
     try {
       closeIntent(ctx.ledger, intent, describeError(err));
-    } catch {
+    } catch (closeErr) {
       // Left open, the intent is looked up (and found absent) by the next run: still right.
+      ctx.note?.(
+        `note: ${s.jobName}: its intent stays open (${describeError(closeErr)}); ` +
+          "the next run looks it up before sending",
+      );
     }
     throw err;
   }

@@ -8,6 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { createProgress, localRoot, stackOutputs, type Context } from "../context";
 import {
+  awaitedLater,
   BadInputError,
   EXIT_FAILURE,
   EXIT_INTERRUPTED,
@@ -60,28 +61,6 @@ function loadBatchHalf(): Promise<typeof import("./submit-batch")> {
 }
 
 /**
- * Starts loading the Batch half while this submit waits for Python (describing the script,
- * checking values), so that loading overlaps Python's work instead of following it. The load
- * runs when the caller next awaits; a failure surfaces where the half is used.
- */
-function loadBatchHalfMeanwhile(opts: SubmitOptions): void {
-  if (!opts.local) {
-    loadBatchHalf().catch(() => undefined);
-  }
-}
-
-const PENDING = Symbol("pending");
-
-/** Whether `p` is still pending: one that has settled answers before the marker. */
-export async function isPending(p: Promise<unknown>): Promise<boolean> {
-  try {
-    return (await Promise.race([p, PENDING])) === PENDING;
-  } catch {
-    return false;
-  }
-}
-
-/**
  * Values of typed options checked with the script's own argparse types (value-types.ts):
  * every value written under a declared name, whatever else is wrong, so one run reports
  * every problem.
@@ -98,7 +77,6 @@ async function typeProblems(
     return [];
   }
   const checked = ctx.checkValues(opts.script, collected.pairs);
-  loadBatchHalfMeanwhile(opts);
   const { problems, notes } = typedProblems(collected, await checked);
   for (const note of notes) {
     ctx.io.stderr.write(note + "\n");
@@ -136,8 +114,10 @@ async function checkedInputs(
   problems.push(...loadProblems);
 
   const described = scriptDescription(opts, ctx);
-  if (await isPending(described)) {
-    loadBatchHalfMeanwhile(opts);
+  // The Batch half loads while Python describes the script and checks values; a failure
+  // surfaces where it is used.
+  if (!opts.local) {
+    awaitedLater(loadBatchHalf());
   }
   let desc = await described;
   for (const name of opts.plainEnv ?? []) {

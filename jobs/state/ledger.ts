@@ -24,7 +24,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { FatalError, describeError } from "../errors";
+import { FatalError, describeError, isMissingFile } from "../errors";
 import { VARS } from "../../components/contract";
 
 export interface LedgerEntry {
@@ -215,8 +215,11 @@ export function parseLedger(text: string, file = "ledger"): ParsedLedger {
           return;
         }
       }
-    } catch {
-      // fall through to the warning
+    } catch (err) {
+      // Not JSON: a torn or foreign line, warned about below.
+      if (!(err instanceof SyntaxError)) {
+        throw err;
+      }
     }
     const torn =
       i === lines.length - 1 || (i === lines.length - 2 && lines[lines.length - 1] === "");
@@ -340,7 +343,10 @@ export class Ledger {
           fs.closeSync(rfd);
           prefix = buf.toString() === "\n" ? "" : "\n";
         }
-      } catch {
+      } catch (err) {
+        if (!isMissingFile(err)) {
+          throw err;
+        }
         prefix = "";
       }
       this.fd = fs.openSync(this.file, "a");
@@ -429,8 +435,13 @@ function syncDirectory(dir: string): void {
   try {
     dfd = fs.openSync(dir, "r");
     fs.fsyncSync(dfd);
-  } catch {
-    // EISDIR/EPERM on platforms that cannot fsync a folder: nothing more to do there.
+  } catch (err) {
+    // Platforms that cannot open or fsync a folder (Windows): nothing more to do there.
+    if (
+      !["EISDIR", "EPERM", "EACCES", "EINVAL"].includes(String((err as NodeJS.ErrnoException).code))
+    ) {
+      throw err;
+    }
   } finally {
     if (dfd !== undefined) {
       fs.closeSync(dfd);

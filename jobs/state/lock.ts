@@ -72,8 +72,11 @@ export function parseLock(text: string): LockOwner | undefined {
     ) {
       return { pid: v.pid, host: v.host, time: v.time };
     }
-  } catch {
-    // not JSON: reported by the caller
+  } catch (err) {
+    // Not JSON: reported by the caller.
+    if (!(err instanceof SyntaxError)) {
+      throw err;
+    }
   }
   return undefined;
 }
