@@ -111,7 +111,8 @@ def _read_script(script_path: str) -> bytes:
             return f.read()
     except OSError as err:
         raise config_error(
-            f"cannot read the script {script_path}: {err.strerror}; pass --script PATH"
+            f"cannot read the script {script_path}: {err.strerror}; name one that exists "
+            "(run_job.py --script PATH, or jobs:submit --script-file PATH)"
         ) from None
 
 

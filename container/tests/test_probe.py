@@ -37,6 +37,16 @@ def test_a_missing_package_names_the_module_and_the_requirements_file(tmp_path) 
     assert str(tmp_path / "requirements.txt") in line
 
 
+def test_a_script_that_cannot_be_read_names_both_ways_to_choose_another(tmp_path) -> None:
+    missing = str(tmp_path / "absent.py")
+    with pytest.raises(JobError) as err:
+        probe_script(missing, dict(os.environ))
+    assert err.value.problems == [
+        f"cannot read the script {missing}: No such file or directory; name one that exists "
+        "(run_job.py --script PATH, or jobs:submit --script-file PATH)"
+    ]
+
+
 def test_a_missing_module_of_the_scripts_own_folder_keeps_pythons_message(tmp_path) -> None:
     os.mkdir(tmp_path / "mylib")
     s = write(tmp_path, "s.py", "import argparse\nimport mylib.absent\n")
