@@ -44,9 +44,8 @@ const PARSE_ERROR_TEXT: Record<string, string> = {
 };
 
 /**
- * Nesting deeper than this is refused before parsing. A job file nests at most 8 levels
- * (nodeOverrides.nodePropertyOverrides[i].eksPropertiesOverride.podProperties.containers[j]
- * .env[k]), a sweep one more; the parser and the checks after it recurse once per level, so
+ * Nesting deeper than this is refused before parsing. A job file nests a few levels
+ * (containerOverrides.environment[i].value), a sweep one more; the parser and the checks after it recurse once per level, so
  * 20,000 nested brackets would overflow the stack instead of naming the file.
  */
 export const MAX_JSON_DEPTH = 64;

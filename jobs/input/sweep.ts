@@ -31,8 +31,6 @@ import {
   checkJobName,
   defaultJobName,
   environmentProblems,
-  overrideProblems,
-  reservedNameProblems,
   schemaProblems,
   submitJobSchema,
   type EnvVar,
@@ -629,19 +627,15 @@ function keyNameProblems(sweep: LoadedSweep, desc: ScriptDescription): Problem[]
   return problems;
 }
 
-/** The base's environment, reserved names and overrides, located in the base's document. */
+/** The base's environment, located in the base's document. */
 function baseProblems(sweep: LoadedSweep, desc: ScriptDescription): Problem[] {
   if (sweep.baseDoc === undefined) {
     return [];
   }
-  return [
-    ...environmentProblems(sweep.baseDoc, sweep.base.containerOverrides?.environment, desc, {
-      prefix: [...sweep.basePrefix, "containerOverrides", "environment"],
-      checkRequired: false,
-    }),
-    ...reservedNameProblems(sweep.baseDoc, sweep.base),
-    ...overrideProblems(sweep.baseDoc, sweep.base, { prefix: sweep.basePrefix, sweep: true }),
-  ];
+  return environmentProblems(sweep.baseDoc, sweep.base.containerOverrides?.environment, desc, {
+    prefix: [...sweep.basePrefix, "containerOverrides", "environment"],
+    checkRequired: false,
+  });
 }
 
 /** At most this many value problems are shown one by one; the rest are counted. */

@@ -266,7 +266,6 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
       const full = {
         jobName: "full",
         jobQueue: "q",
-        jobDefinition: "d:1",
         shareIdentifier: "team-a",
         schedulingPriorityOverride: 10,
         arrayProperties: { size: 4 },
@@ -278,18 +277,10 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
           resourceRequirements: [{ type: "VCPU", value: "2" }],
           instanceType: "m5.large",
         },
-        nodeOverrides: {
-          numNodes: 2,
-          nodePropertyOverrides: [{ targetNodes: "0:", instanceTypes: ["m5.large"] }],
-        },
         retryStrategy: { attempts: 3, evaluateOnExit: [{ onExitCode: "137", action: "retry" }] },
         propagateTags: true,
         timeout: { attemptDurationSeconds: 3600 },
         tags: { project: "x" },
-        eksPropertiesOverride: { podProperties: { containers: [{ image: "i" }] } },
-        ecsPropertiesOverride: {
-          taskProperties: [{ containers: [{ name: "c", environment: [SAVE] }] }],
-        },
         consumableResourcePropertiesOverride: {
           consumableResourceList: [{ consumableResource: "r", quantity: 1 }],
         },
@@ -300,11 +291,12 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
       // The API takes either case; the request carries the SDK's upper case.
       assert.strictEqual(loaded.fields.retryStrategy?.evaluateOnExit?.[0].action, "RETRY");
     });
-    it("refuses ECS, EKS and node overrides with the stack's container job definition", function () {
+    it("refuses a job definition of the file's own and the overrides only such definitions take", function () {
       const problems = check(
         JSON.stringify(
           {
             jobName: "j",
+            jobDefinition: "d:1",
             containerOverrides: { environment: [SAVE] },
             ecsPropertiesOverride: { taskProperties: [] },
             eksPropertiesOverride: {},
@@ -314,19 +306,15 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
           2,
         ),
       );
-      assert.deepStrictEqual(
-        problems.map((p) => p.split(" does not apply")[0]),
-        [
-          'jobs/x.json:11:3: ecsPropertiesOverride: "ecsPropertiesOverride"',
-          'jobs/x.json:14:3: eksPropertiesOverride: "eksPropertiesOverride"',
-          'jobs/x.json:15:3: nodeOverrides: "nodeOverrides"',
-        ],
-      );
-      assert.match(
-        problems[0],
-        /"ecsPropertiesOverride" does not apply here: without jobDefinition the job runs the stack's job definition \(output jobDefinitionArn\), a container job definition, which takes containerOverrides; move the settings into containerOverrides, or set jobDefinition to a job definition with ecsProperties of your own/,
-      );
-      assert.match(problems[2], /or set jobDefinition to a multi-node parallel job definition/);
+      const rule =
+        ", but every job runs the stack's single-container job definition (stack output " +
+        "jobDefinitionArn); remove";
+      assert.deepStrictEqual(problems, [
+        `jobs/x.json:3:3: jobDefinition: "jobDefinition" names a job definition of the file's own${rule} "jobDefinition" and put the job's settings in containerOverrides`,
+        `jobs/x.json:12:3: ecsPropertiesOverride: "ecsPropertiesOverride" is for job definitions with ecsProperties${rule} "ecsPropertiesOverride" and put the job's settings in containerOverrides`,
+        `jobs/x.json:15:3: eksPropertiesOverride: "eksPropertiesOverride" is for EKS job definitions${rule} "eksPropertiesOverride" and put the job's settings in containerOverrides`,
+        `jobs/x.json:16:3: nodeOverrides: "nodeOverrides" is for multi-node parallel job definitions${rule} "nodeOverrides" and put the job's settings in containerOverrides`,
+      ]);
     });
   });
 

@@ -220,17 +220,19 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
     );
   });
 
-  it("refuses ECS, EKS and node overrides in a sweep, whose sets need containerOverrides", function () {
+  it("refuses a job definition and ECS, EKS or node overrides in a sweep's base", function () {
     const out = load(
       JSON.stringify({
         base: { ...BASE, jobDefinition: "ecs-def:1", ecsPropertiesOverride: {} },
         grid: { var_a: [1, 2] },
       }),
     ).problems;
+    const rule =
+      ", but every job runs the stack's single-container job definition (stack output " +
+      "jobDefinitionArn); remove";
     assert.deepStrictEqual(out, [
-      'jobs/sweep.json:1:110: base.ecsPropertiesOverride: "ecsPropertiesOverride" cannot be used in a sweep: ' +
-        "each set's variables and the array manifest reach the job through containerOverrides.environment, " +
-        "which does not apply to a job definition with ecsProperties; remove it, or submit one job file per set",
+      `jobs/sweep.json:1:82: base.jobDefinition: "jobDefinition" names a job definition of the file's own${rule} "jobDefinition" and put the job's settings in containerOverrides`,
+      `jobs/sweep.json:1:110: base.ecsPropertiesOverride: "ecsPropertiesOverride" is for job definitions with ecsProperties${rule} "ecsPropertiesOverride" and put the job's settings in containerOverrides`,
     ]);
   });
 
