@@ -310,7 +310,7 @@ function checkJobFits(settings: StackSettings): void {
     memoryMiB: settings.job.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
     gpus: settings.job.gpus ?? 0,
   };
-  const problem = jobTooLarge(job, limits);
+  const [problem] = jobTooLarge(job, limits);
   if (problem === undefined) {
     return;
   }

@@ -27,6 +27,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
+import { onPath } from "./outputs";
 import { startCheckValues, startDescribe, type StartedPython } from "./python-probe";
 import type { ScriptDescription } from "./script-options";
 import { isTyped } from "./typed-option";
@@ -58,24 +59,6 @@ function describeCacheDir(repoRoot: string, env: NodeJS.ProcessEnv): string {
     env[DESCRIBE_CACHE_ENV] ||
     path.join(repoRoot, "node_modules", ".cache", "batchpy-ts", "describe")
   );
-}
-
-/** `command`'s file as execvp would find it on PATH (real path), or undefined. */
-export function onPathReal(command: string, env: NodeJS.ProcessEnv): string | undefined {
-  const dirs = command.includes("/") ? [""] : (env.PATH ?? "").split(path.delimiter);
-  for (const dir of dirs) {
-    const candidate =
-      dir === "" && command.includes("/") ? command : path.join(dir || ".", command);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) {
-        return fs.realpathSync(candidate);
-      }
-    } catch {
-      // Not here: the next PATH entry.
-    }
-  }
-  return undefined;
 }
 
 /** Adds every file under `dir` (path relative to `root`, then content); false when too big. */
@@ -167,7 +150,7 @@ export interface DescribeKeyArgs {
 
 /** The cache key of `--describe` for these inputs, or undefined when it cannot be cached. */
 export function describeKey(args: DescribeKeyArgs): string | undefined {
-  const python = onPathReal(args.python ?? "python3", args.env);
+  const python = onPath(args.python ?? "python3", args.env);
   if (python === undefined) {
     return undefined; // the describe step says what is wrong
   }

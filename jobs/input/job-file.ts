@@ -12,7 +12,7 @@ import * as path from "path";
 import { z } from "zod";
 import { suggest } from "../../components/validation";
 import type { Problem } from "../errors";
-import { problemAt, type JsonDocument, type JsonPath } from "./json-source";
+import { problemAt, valueAt, type JsonDocument, type JsonPath } from "./json-source";
 import {
   checkEnvName,
   missingRequired,
@@ -26,13 +26,13 @@ import {
   JOB_NAME_MAX_LENGTH,
   JOB_NAME_PATTERN as CONTRACT_JOB_NAME_PATTERN,
 } from "../../components/contract";
+import { CHUNK_SIZE } from "./chunks";
 import { variableNameProblem, variableValueProblem } from "./variables";
 
 /** SubmitJob's limit on the whole request body. */
 export const SUBMIT_JOB_MAX_BYTES = 30 * 1024;
-/** AWS Batch array jobs have 2 to 10,000 children. */
+/** AWS Batch array jobs have 2 to CHUNK_SIZE (10,000) children. */
 export const ARRAY_MIN_SIZE = 2;
-export const ARRAY_MAX_SIZE = 10_000;
 
 /** 1-128 letters, digits, hyphens and underscores, starting with a letter or digit (the rule
  * is AWS's, kept in container/contract.json for the entrypoint too). */
@@ -91,7 +91,7 @@ export const submitJobSchema = z.strictObject({
   shareIdentifier: str.optional(),
   schedulingPriorityOverride: z.int().min(0).max(9999).optional(),
   arrayProperties: z
-    .strictObject({ size: z.int().min(ARRAY_MIN_SIZE).max(ARRAY_MAX_SIZE).optional() })
+    .strictObject({ size: z.int().min(ARRAY_MIN_SIZE).max(CHUNK_SIZE).optional() })
     .optional(),
   dependsOn: z
     .array(
@@ -183,17 +183,6 @@ function typeName(v: unknown): string {
     return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)}`;
   }
   return `${typeof v} ${JSON.stringify(v)}`;
-}
-
-function valueAt(root: unknown, jsonPath: JsonPath): unknown {
-  let cur: unknown = root;
-  for (const seg of jsonPath) {
-    if (cur === null || typeof cur !== "object") {
-      return undefined;
-    }
-    cur = (cur as Record<string | number, unknown>)[seg];
-  }
-  return cur;
 }
 
 /**

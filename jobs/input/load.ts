@@ -5,6 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { displayPath } from "../context";
 import type { Problem } from "../errors";
 import { jobProblems, loadJob, rawEnvironmentProblems, type LoadedJob } from "./job-file";
 import { parseJsonDocument, type JsonDocument } from "./json-source";
@@ -26,11 +27,6 @@ export interface InputFile {
 
 const EXTENSIONS = [".json", ".csv", ".tsv"];
 
-function shownPath(cwd: string, absolute: string): string {
-  const rel = path.relative(cwd, absolute);
-  return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : absolute;
-}
-
 /** Expands arguments to files, in argument order, each file once. */
 export function expandInputs(
   args: readonly string[],
@@ -47,7 +43,7 @@ export function expandInputs(
     for (const absolute of found) {
       if (!seen.has(absolute)) {
         seen.add(absolute);
-        files.push({ shown: shownPath(cwd, absolute), absolute });
+        files.push({ shown: displayPath(cwd, absolute), absolute });
       }
     }
   }

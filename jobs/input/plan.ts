@@ -11,11 +11,10 @@ import {
   VARS,
 } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
-import { chunkJobName, chunkRanges } from "./chunks";
+import { CHUNK_SIZE, chunkJobName, chunkRanges } from "./chunks";
 import { derivedNameProblem, setJobName } from "./derived-names";
 import type { Problem } from "../errors";
 import {
-  ARRAY_MAX_SIZE,
   ARRAY_MIN_SIZE,
   SUBMIT_JOB_MAX_BYTES,
   type EnvVar,
@@ -382,7 +381,7 @@ class PlanBuilder {
       return;
     }
     const resolved = this.resolve(item.base, item.file);
-    if (item.sets.length <= ARRAY_MAX_SIZE) {
+    if (item.sets.length <= CHUNK_SIZE) {
       this.add(
         sweepArraySubmission(
           item.file,

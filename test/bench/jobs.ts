@@ -174,7 +174,7 @@ export async function benchJobs(): Promise<BenchResult[]> {
       target: "<= 10%",
     });
 
-    if (onPath("aws")) {
+    if (onPath("aws") !== undefined) {
       const files = fs.readdirSync(jobsDir).sort().slice(0, CLI_SAMPLE);
       const start = process.hrtime.bigint();
       for (const f of files) {

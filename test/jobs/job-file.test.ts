@@ -12,7 +12,7 @@ import { suggest } from "../../components/validation";
 import { parseTree, type Node, type ParseError } from "jsonc-parser";
 import {
   MAX_JSON_DEPTH,
-  hasDuplicateKey,
+  duplicateKeys,
   lineColumnAt,
   parseJsonDocument,
   tooDeepAt,
@@ -111,8 +111,18 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
       assert.deepStrictEqual(check('{\n  "jobName": "a",\n  "jobName": "b"\n}'), [
         'jobs/x.json:3:3: jobName: duplicate key "jobName"; JSON keeps only the last one, so remove one of them',
       ]);
+      // Beside a syntax error, and never from the quotes of a comment.
+      assert.deepStrictEqual(
+        check('{\n  // "a": 1, "a": 2\n  "jobName": "a",\n  /* "b" "b" */ "jobName": "b"\n}'),
+        [
+          "jobs/x.json:2:3: invalid JSON: comments are not allowed in JSON",
+          "jobs/x.json:4:3: invalid JSON: comments are not allowed in JSON",
+          'jobs/x.json:4:17: jobName: duplicate key "jobName"; JSON keeps only the last one, so remove one of them',
+        ],
+      );
     });
     it("finds a repeated key as the syntax tree does, escaped or not, at any depth (property)", function () {
+      const hasDuplicateKey = (text: string): boolean => duplicateKeys("f.json", text).length > 0;
       fc.assert(
         fc.property(jsonText(), (text) => hasDuplicateKey(text) === treeHasDuplicateKey(text)),
         { numRuns: 500 },
