@@ -14,20 +14,12 @@ import { suggest } from "../../components/validation";
 import type { Problem } from "../errors";
 import { problemAt, valueAt, type JsonDocument, type JsonPath } from "./json-source";
 import {
-  checkEnvName,
-  missingRequired,
-  optionFor,
-  valueProblems,
-  type ScriptDescription,
-} from "./script-options";
-import {
   JOB_NAME_CHAR,
   JOB_NAME_FIRST_CHAR,
   JOB_NAME_MAX_LENGTH,
   JOB_NAME_PATTERN as CONTRACT_JOB_NAME_PATTERN,
 } from "../../components/contract";
 import { CHUNK_SIZE } from "./chunks";
-import { variableNameProblem, variableValueProblem } from "./variables";
 
 /** SubmitJob's limit on the whole request body. */
 export const SUBMIT_JOB_MAX_BYTES = 30 * 1024;
@@ -322,91 +314,4 @@ export function loadJob(doc: JsonDocument): { job?: LoadedJob; problems: Problem
     return { problems: [problemAt(doc, ["jobName"], nameProblem + hint)] };
   }
   return { job: { kind: "job", doc, jobName, fields }, problems: [] };
-}
-
-/**
- * Environment checks against the script's options: names, reserved names, duplicates and
- * required options. `extraNames` are variables supplied elsewhere (a sweep's sets).
- */
-export function environmentProblems(
-  doc: JsonDocument,
-  env: readonly EnvVar[] | undefined,
-  desc: ScriptDescription,
-  opts: { prefix?: JsonPath; extraNames?: ReadonlySet<string>; checkRequired?: boolean } = {},
-): Problem[] {
-  const prefix = opts.prefix ?? ["containerOverrides", "environment"];
-  const problems: Problem[] = [];
-  const seen = new Set<string>();
-  (env ?? []).forEach((v, i) => {
-    const unusable = variableNameProblem(v.name);
-    const reason = unusable ?? checkEnvName(v.name, desc);
-    if (reason !== undefined) {
-      problems.push(problemAt(doc, [...prefix, i, "name"], reason));
-    }
-    const bad = variableValueProblem(v.name, v.value, optionFor(v.name, desc)?.flag);
-    if (bad !== undefined) {
-      problems.push(problemAt(doc, [...prefix, i, "value"], bad));
-    }
-    if (seen.has(v.name)) {
-      problems.push(
-        problemAt(doc, [...prefix, i, "name"], `"${v.name}" is set twice; keep one of them`),
-      );
-    }
-    seen.add(v.name);
-  });
-  if (opts.checkRequired !== false) {
-    const names = new Set([...seen, ...(opts.extraNames ?? [])]);
-    for (const o of missingRequired(names, desc)) {
-      problems.push(
-        problemAt(
-          doc,
-          prefix,
-          `required option "${o.env}" (${o.flag}) is not set; add {"name": "${o.env}", "value": "..."}`,
-        ),
-      );
-    }
-  }
-  return problems;
-}
-
-/**
- * Name checks on a file that failed the schema, wherever the environment still has the
- * right shape, so a type error does not hide a misspelt option.
- */
-export function rawEnvironmentProblems(doc: JsonDocument, desc: ScriptDescription): Problem[] {
-  const env = (doc.value as { containerOverrides?: { environment?: unknown } } | null)
-    ?.containerOverrides?.environment;
-  if (!Array.isArray(env)) {
-    return [];
-  }
-  const problems: Problem[] = [];
-  env.forEach((v: unknown, i) => {
-    const name = (v as { name?: unknown } | null)?.name;
-    const reason = typeof name === "string" ? checkEnvName(name, desc) : undefined;
-    if (reason !== undefined) {
-      problems.push(problemAt(doc, ["containerOverrides", "environment", i, "name"], reason));
-    }
-  });
-  return problems;
-}
-
-/** All content checks for a single job file. */
-export function jobProblems(job: LoadedJob, desc: ScriptDescription): Problem[] {
-  const env = job.fields.containerOverrides?.environment ?? [];
-  const at = ["containerOverrides", "environment"];
-  // First index of each name, so locating a problem is not a search per problem.
-  const firstIndex = new Map<string, number>();
-  env.forEach((v, i) => {
-    if (!firstIndex.has(v.name)) {
-      firstIndex.set(v.name, i);
-    }
-  });
-  const values = valueProblems(new Map(env.map((v) => [v.name, v.value])), desc).map((p) => {
-    const i = p.name !== undefined ? firstIndex.get(p.name) : undefined;
-    return problemAt(job.doc, i !== undefined ? [...at, i, "value"] : at, p.message);
-  });
-  return [
-    ...environmentProblems(job.doc, job.fields.containerOverrides?.environment, desc),
-    ...values,
-  ];
 }

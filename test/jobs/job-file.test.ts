@@ -1,13 +1,7 @@
 import * as assert from "assert";
 import * as fc from "fast-check";
 import { formatProblem, type Problem } from "../../jobs/errors";
-import {
-  JOB_NAME_PATTERN,
-  checkJobName,
-  jobProblems,
-  loadJob,
-  type LoadedJob,
-} from "../../jobs/input/job-file";
+import { JOB_NAME_PATTERN, checkJobName, loadJob, type LoadedJob } from "../../jobs/input/job-file";
 import { suggest } from "../../components/validation";
 import { parseTree, type Node, type ParseError } from "jsonc-parser";
 import {
@@ -18,6 +12,7 @@ import {
   tooDeepAt,
 } from "../../jobs/input/json-source";
 import { parseDescription, plainEnvProblem } from "../../jobs/input/script-options";
+import { checkVariables } from "../../jobs/input/value-types";
 import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
 
 /** Parses and validates `text` as jobs/x.json; returns every problem as one string each. */
@@ -29,7 +24,7 @@ function check(text: string, file = "jobs/x.json"): string[] {
   const loaded = loadJob(parsed.doc);
   const problems: Problem[] = [...loaded.problems];
   if (loaded.job !== undefined) {
-    problems.push(...jobProblems(loaded.job, SCRIPT_DESCRIPTION));
+    problems.push(...checkVariables([loaded.job], SCRIPT_DESCRIPTION).problems);
   }
   return problems.map(formatProblem);
 }
@@ -422,7 +417,7 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
       // The documented way to mean plain environment.
       const plain = { ...SCRIPT_DESCRIPTION, plainEnv: new Set(["VAR_A"]) };
       const parsed = parseJsonDocument("jobs/x.json", job([SAVE, { name: "VAR_A", value: "6" }]));
-      assert.deepStrictEqual(jobProblems(loadJob(parsed.doc!).job!, plain), []);
+      assert.deepStrictEqual(checkVariables([loadJob(parsed.doc!).job!], plain).problems, []);
       assert.match(plainEnvProblem("var_a") ?? "", /only names without lower-case letters/);
     });
     it("refuses a variable set twice", function () {
@@ -476,7 +471,9 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
       );
       const run = (env: { name: string; value: string }[]): string => {
         const parsed = parseJsonDocument("t.json", job(env));
-        return jobProblems(loadJob(parsed.doc!).job!, desc).map(formatProblem).join("\n");
+        return checkVariables([loadJob(parsed.doc!).job!], desc)
+          .problems.map(formatProblem)
+          .join("\n");
       };
       // The alias (argparse dest) is accepted for a required option.
       assert.strictEqual(

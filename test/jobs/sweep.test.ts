@@ -11,12 +11,12 @@ import {
   loadRowsSweep,
   loadSweep,
   parseRows,
-  sweepProblems,
   whichSets,
   type LoadedSweep,
   type ParameterSet,
 } from "../../jobs/input/sweep";
 import { MAX_ARG_STRLEN } from "../../jobs/input/variables";
+import { checkVariables } from "../../jobs/input/value-types";
 import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
 
 const DIR = path.resolve("/virtual/jobs");
@@ -35,7 +35,7 @@ function load(
   );
   const problems = r.problems.map(formatProblem);
   if (r.sweep !== undefined) {
-    problems.push(...sweepProblems(r.sweep, SCRIPT_DESCRIPTION).map(formatProblem));
+    problems.push(...checkVariables([r.sweep], SCRIPT_DESCRIPTION).problems.map(formatProblem));
   }
   return { ...(r.sweep !== undefined ? { sweep: r.sweep } : {}), problems };
 }
@@ -292,7 +292,7 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
     });
     it("flags the header of a misspelt column", function () {
       const r = loadRowsSweep("p.tsv", "/x/p.tsv", "save_name\tvar_c\na\t1\n");
-      const problems = sweepProblems(r.sweep!, SCRIPT_DESCRIPTION).map(formatProblem);
+      const problems = checkVariables([r.sweep!], SCRIPT_DESCRIPTION).problems.map(formatProblem);
       assert.deepStrictEqual(problems, [
         'p.tsv:1:11: "var_c" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
       ]);
@@ -302,7 +302,7 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
     it("shows the first 10 value problems and counts the rest", function () {
       const rows = Array.from({ length: 12 }, (_, i) => `a\0${i},r`).join("\n");
       const r = loadRowsSweep("p.csv", "/x/p.csv", `var_a,save_name\n${rows}\n`);
-      const problems = sweepProblems(r.sweep!, SCRIPT_DESCRIPTION).map(formatProblem);
+      const problems = checkVariables([r.sweep!], SCRIPT_DESCRIPTION).problems.map(formatProblem);
       assert.strictEqual(problems.length, 11);
       assert.match(problems[0], /^p\.csv:1:1: set 0: the value of "var_a" contains a NUL byte/);
       assert.match(problems[9], /^p\.csv:1:1: set 9: /);
