@@ -1,30 +1,18 @@
 /**
- * `run_job.py --describe`'s answer, kept between runs: it costs two Python interpreters (the
- * entrypoint and its probe child, which imports the user's script) and stood before the first
- * SubmitJob of every submit. The answer depends only on
- *
- *  - the script's folder (container/job/, or the folder of `--script-file FILE`): the script and
- *    the modules it imports from there; every file in it, by content;
- *  - the entrypoint: container/run_job.py, container/contract.json and container/batchpy_job/,
- *    by content;
- *  - the Python interpreter `python3` on PATH: its real path, size and modification time,
- *    and the PYTHON* environment variables (PYTHONPATH can change what the script imports);
- *    behind a version manager's shim (pyenv, asdf) also what picks the version (PYENV*
- *    variables, `.python-version` / `.tool-versions` above the repository, pyenv's global
- *    `version` file), and the entry holds the real interpreter that answered, by path,
- *    size and modification time: it must still be the same file for the entry to count;
- *  - the script's path (the description names it);
- *
- * so the cache is keyed by a hash of all of them: an edited script (or helper module, or
- * entrypoint) has a new key and can never use an old description. Not in the key: packages
- * installed in site-packages (a parser built by a pip-installed library that changes its
- * options between versions); delete the cache folder after such an upgrade. A folder too big to
- * hash quickly is not cached (the describe step runs, as before). An entry that does not
- * parse as a description is ignored (the caller validates it as it would the live answer).
+ * `run_job.py --describe`'s answer, kept between runs: it costs two Python interpreters and
+ * stood before the first SubmitJob of every submit. It is kept under a hash of all it
+ * depends on: the image's build context (container/: the entrypoint, contract.json and the
+ * script's folder, as hashBuildContext sees them; a `--script-file` outside container/job/
+ * adds its folder, every file), the script's path, and the interpreter `python3` stands for (its real path, size
+ * and modification time, the PYTHON*, PYENV* and ASDF* variables, and the version files a
+ * version manager's shim reads). An edited script or helper module has a new key and can
+ * never use an old answer. Not in the key: packages in site-packages; delete the cache
+ * folder after upgrading one that builds the parser.
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { hashBuildContext } from "../../components/build-context";
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 import { onPath } from "./outputs";
@@ -37,21 +25,7 @@ import { writeWhole } from "../state/write-whole";
 export const DESCRIBE_CACHE_ENV = VARS.describeCache;
 
 /** Bump when the entry format or the key's inputs change. */
-const FORMAT = "batchpy-describe-1";
-/** Beyond these the script's folder is not hashed (each run would pay for it): no cache. */
-const MAX_FILES = 2000;
-const MAX_BYTES = 32 * 1024 * 1024;
-const MAX_DEPTH = 8;
-
-/** Folders that are Python's own byproducts or version control, never the script's code. */
-const SKIPPED_DIRS = new Set([
-  "__pycache__",
-  ".git",
-  ".hg",
-  ".svn",
-  ".mypy_cache",
-  ".pytest_cache",
-]);
+const FORMAT = "batchpy-describe-2";
 
 /** The cache folder: $BATCHPY_DESCRIBE_CACHE, else beside bin/register.js's transpile cache. */
 function describeCacheDir(repoRoot: string, env: NodeJS.ProcessEnv): string {
@@ -59,52 +33,6 @@ function describeCacheDir(repoRoot: string, env: NodeJS.ProcessEnv): string {
     env[DESCRIBE_CACHE_ENV] ||
     path.join(repoRoot, "node_modules", ".cache", "batchpy-ts", "describe")
   );
-}
-
-/** Adds every file under `dir` (path relative to `root`, then content); false when too big. */
-function hashTree(
-  hash: crypto.Hash,
-  root: string,
-  dir: string,
-  budget: { files: number; bytes: number },
-  depth = 0,
-): boolean {
-  if (depth > MAX_DEPTH) {
-    return false;
-  }
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return false;
-  }
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const entry of entries) {
-    const full = path.join(dir, entry.name);
-    let stat: fs.Stats;
-    try {
-      stat = fs.statSync(full); // follows symlinks: a linked helper module counts by content
-    } catch {
-      continue; // a dangling link imports nothing
-    }
-    if (stat.isDirectory()) {
-      if (!SKIPPED_DIRS.has(entry.name) && !hashTree(hash, root, full, budget, depth + 1)) {
-        return false;
-      }
-      continue;
-    }
-    if (!stat.isFile()) {
-      continue;
-    }
-    budget.files += 1;
-    budget.bytes += stat.size;
-    if (budget.files > MAX_FILES || budget.bytes > MAX_BYTES) {
-      return false;
-    }
-    hash.update(`${path.relative(root, full)}\0${stat.size}\0`);
-    hash.update(fs.readFileSync(full));
-  }
-  return true;
 }
 
 /**
@@ -164,21 +92,10 @@ export function describeKey(args: DescribeKeyArgs): string | undefined {
     .sort()
     .map((k) => `${k}=${args.env[k]}`);
   hash.update(`${pythonEnv.join("\0")}\0${versionFiles(args.repoRoot, args.env)}\0`);
-  const budget = { files: 0, bytes: 0 };
-  for (const file of ["run_job.py", "contract.json"]) {
-    try {
-      hash.update(`${file}\0`).update(fs.readFileSync(path.join(container, file)));
-    } catch {
-      return undefined;
-    }
-  }
-  const entrypointPackage = path.join(container, "batchpy_job");
+  hash.update(`${hashBuildContext(container)}\0`);
   const scriptDir = path.dirname(script);
-  if (
-    !hashTree(hash, entrypointPackage, entrypointPackage, budget) ||
-    !(hash.update("\0script folder\0"), hashTree(hash, scriptDir, scriptDir, budget))
-  ) {
-    return undefined;
+  if (path.relative(path.join(container, "job"), scriptDir).startsWith("..")) {
+    hash.update(`script folder\0${hashBuildContext(scriptDir)}`);
   }
   return hash.digest("hex");
 }
