@@ -15,7 +15,7 @@ import {
   type LoadedSweep,
   type ParameterSet,
 } from "../../jobs/input/sweep";
-import { MAX_ARG_STRLEN } from "../../jobs/input/variables";
+import { MAX_ARG_BYTES } from "../../components/contract";
 import { checkVariables } from "../../jobs/input/value-types";
 import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
 
@@ -205,7 +205,7 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
       ],
     );
     // Just under the limit with "--var_b=" counted: accepted.
-    const fits = "y".repeat(MAX_ARG_STRLEN - 1 - "--var_b=".length);
+    const fits = "y".repeat(MAX_ARG_BYTES - 1 - "--var_b=".length);
     assert.deepStrictEqual(
       load(JSON.stringify({ base: BASE, grid: { var_b: [fits, "1"] } })).problems,
       [],
