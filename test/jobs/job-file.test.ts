@@ -358,6 +358,32 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
   });
 
   describe("environment variables against the script's options", function () {
+    it("checks the variables of a file that failed the schema too: names, values, repeats", function () {
+      const text = JSON.stringify(
+        {
+          containerOverrides: {
+            vcpus: "2",
+            environment: [
+              { name: "var_c", value: "1" },
+              { name: "var_a", value: "a\u0000b" },
+              { name: "var_a", value: 3 },
+            ],
+          },
+        },
+        null,
+        2,
+      );
+      const doc = parseJsonDocument("jobs/x.json", text).doc!;
+      assert.strictEqual(loadJob(doc).job, undefined, "the schema refuses it");
+      assert.deepStrictEqual(
+        checkVariables([], SCRIPT_DESCRIPTION, [doc]).problems.map(formatProblem),
+        [
+          'jobs/x.json:6:17: containerOverrides.environment[0].name: "var_c" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
+          'jobs/x.json:11:18: containerOverrides.environment[1].value: the value of "var_a" contains a NUL byte (at character 2), which no environment variable or argument can hold; remove it',
+          'jobs/x.json:14:17: containerOverrides.environment[2].name: "var_a" is set twice; keep one of them',
+        ],
+      );
+    });
     it("catches a misspelt option with the script's declared options", function () {
       assert.deepStrictEqual(check(job([{ name: "var_c", value: "1" }, SAVE])), [
         'jobs/x.json:6:17: containerOverrides.environment[0].name: "var_c" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
