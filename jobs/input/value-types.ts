@@ -108,6 +108,36 @@ function* variablesOf(item: Item | JsonDocument): Generator<WrittenVariable> {
   }
 }
 
+/** The whole-set rules' answer for one set of variables. */
+interface SetRules {
+  readonly values: ReturnType<typeof valueProblems>;
+  readonly missing: ReturnType<typeof missingRequired>;
+}
+
+/** Beyond this many distinct sets of option names, answers are worked out but not kept. */
+const MAX_REMEMBERED_SETS = 10_000;
+
+/** What the checks look up per variable, built once per description. */
+interface OptionIndex {
+  /** Each option's variable names -> its flag (an option also travels as `--flag=value`). */
+  readonly flags: ReadonlyMap<string, string>;
+  /** Each option's variable names -> whether the whole-set rules read its value. */
+  readonly readsValue: ReadonlyMap<string, boolean>;
+  /** The whole-set rules' answers, by the set of option names (and values they read). */
+  readonly setRules: Map<string, SetRules>;
+}
+
+function optionIndex(desc: ScriptDescription): OptionIndex {
+  const names = desc.options.flatMap((o) => [o.env, ...o.aliases].map((n) => [n, o] as const));
+  const reads = (o: (typeof desc.options)[number]): boolean =>
+    o.kind !== "value" || o.action === "count" || o.aliases.length > 0;
+  return {
+    flags: new Map(names.map(([n, o]) => [n, o.flag])),
+    readsValue: new Map(names.map(([n, o]) => [n, reads(o)])),
+    setRules: new Map(),
+  };
+}
+
 /** At most this many problems of a sweep's sets are shown one by one; the rest are counted. */
 const SHOWN_SET_PROBLEMS = 10;
 
@@ -124,9 +154,9 @@ export function checkVariables(
   const index = new Map<string, number>();
   const collected: Collected = { pairs: [], where: [] };
   const problems: Problem[] = [];
-  const flags = new Map(desc.options.flatMap((o) => [o.env, ...o.aliases].map((n) => [n, o.flag])));
+  const options = optionIndex(desc);
   for (const item of [...items, ...invalid]) {
-    const walk = new ItemWalk(item, desc, flags, problems);
+    const walk = new ItemWalk(item, desc, options, problems);
     for (const v of variablesOf(item)) {
       walk.add(v);
       if (v.value !== undefined && typed.has(v.name)) {
@@ -175,8 +205,7 @@ class ItemWalk {
   constructor(
     private readonly item: Item | JsonDocument,
     private readonly desc: ScriptDescription,
-    /** Each option's variable names -> its flag (an option also travels as `--flag=value`). */
-    private readonly flags: ReadonlyMap<string, string>,
+    private readonly index: OptionIndex,
     private readonly problems: Problem[],
   ) {
     this.sweep = "kind" in item && item.kind === "sweep" ? item : undefined;
@@ -198,7 +227,7 @@ class ItemWalk {
         this.problems.push(v.at(reason, "name"));
       }
     }
-    const bad = variableValueProblem(v.name, v.value ?? "", this.flags.get(v.name));
+    const bad = variableValueProblem(v.name, v.value ?? "", this.index.flags.get(v.name));
     if (bad !== undefined) {
       this.setProblem(() => v.at(bad, "value"));
     }
@@ -212,7 +241,7 @@ class ItemWalk {
     }
     const bad =
       v.value !== undefined
-        ? variableValueProblem(v.name, v.value, this.flags.get(v.name))
+        ? variableValueProblem(v.name, v.value, this.index.flags.get(v.name))
         : undefined;
     if (bad !== undefined) {
       this.problems.push(v.at(bad, "value"));
@@ -249,15 +278,42 @@ class ItemWalk {
     this.baseValues ??= this.ownValues();
     const vars = this.baseValues.size > 0 ? new Map([...this.baseValues, ...set]) : set;
     const at = this.setIndex;
-    for (const p of valueProblems(vars, this.desc)) {
+    const rules = this.setRules(vars);
+    for (const p of rules.values) {
       const source = (p.name !== undefined ? sweep.keySources.get(p.name) : undefined) ?? sweep;
       this.setProblem(() => source.problemAt(`set ${at}: ${p.message}`));
     }
-    for (const o of missingRequired(new Set(vars.keys()), this.desc)) {
+    for (const o of rules.missing) {
       const list = this.lacking.get(o.env) ?? [];
       list.push(at);
       this.lacking.set(o.env, list);
     }
+  }
+
+  /**
+   * The whole-set rules' answer for one set, worked out once per distinct set of option
+   * names (with the values those rules read: flags, counts, lists, options with two names):
+   * the sets of a grid share one.
+   */
+  private setRules(vars: ReadonlyMap<string, string>): SetRules {
+    let key = "";
+    for (const [name, value] of vars) {
+      const reads = this.index.readsValue.get(name);
+      if (reads !== undefined) {
+        key += reads ? `${name}=${value}\u0000` : `${name}\u0000`;
+      }
+    }
+    let found = this.index.setRules.get(key);
+    if (found === undefined) {
+      found = {
+        values: valueProblems(vars, this.desc),
+        missing: missingRequired(new Set(vars.keys()), this.desc),
+      };
+      if (this.index.setRules.size < MAX_REMEMBERED_SETS) {
+        this.index.setRules.set(key, found);
+      }
+    }
+    return found;
   }
 
   /** After the last variable: the whole-set rules of a job, or of a sweep's last set. */
