@@ -27,7 +27,10 @@ export function parseDockerignore(text: string): IgnoreRule[] {
       continue;
     }
     const include = line.startsWith("!");
-    const glob = path.posix.normalize((include ? line.slice(1) : line).trim()).replace(/^\/+/, "");
+    // Docker cleans each pattern: "job/" names the folder job, and so everything under it.
+    const glob = path.posix
+      .normalize((include ? line.slice(1) : line).trim())
+      .replace(/^\/+|\/+$/g, "");
     rules.push({ pattern: globToRegExp(glob), include });
   }
   return rules;

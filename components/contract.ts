@@ -1,7 +1,8 @@
 /**
  * The facts the TypeScript side shares with the job entrypoint (Python), read from
  * `container/contract.json`: the job-name rule, the bucket prefixes, the `BATCHPY_*`
- * variable names and who may set them, the array manifest version, the entrypoint's exit
+ * variable names and who may set them, how a variable is read as an option, the array
+ * manifest version, the entrypoint's exit
  * codes. test/contract/ fails when either side writes one of these out again. No imports
  * besides the JSON: the jobs CLI loads this without Pulumi.
  */
@@ -27,6 +28,14 @@ export const BUCKET_PREFIXES: {
 /** Where array sweep manifests go (under the inputs prefix). */
 export const MANIFEST_PREFIX: string = contract.bucketPrefixes.manifests;
 export const MANIFEST_VERSION: number = contract.manifest.version;
+
+/** How the entrypoint reads a variable as a script option (flag words, counts, plain names). */
+export const OPTION_WORDS: {
+  readonly flagTrue: readonly string[];
+  readonly flagFalse: readonly string[];
+  readonly maxCount: number;
+  readonly plainLowercase: readonly string[];
+} = contract.options;
 
 /** Linux's limit on one argument or environment string, in bytes (MAX_ARG_STRLEN). */
 export const MAX_ARG_BYTES: number = contract.limits.maxArgBytes;

@@ -23,7 +23,7 @@ export interface JobLimits {
   readonly maxGpus: number;
   readonly largestJob: LargestJob;
   /** What `largestJob` is computed from: the instance types, or `["FARGATE"]`. */
-  readonly basis: string[];
+  readonly basis: readonly string[];
 }
 
 /** An instance type with its size, as `aws.ec2.getInstanceType` returns it. */
@@ -72,28 +72,35 @@ export function fargateJobLimits(maxVcpus: number): JobLimits {
   };
 }
 
-/** Why a job of this size can never be placed (the field at fault), or undefined if it fits. */
+/**
+ * Each reason a job of this size can never be placed (the field at fault and why); empty
+ * when it fits. Fields the job leaves out are not checked.
+ */
 export function jobTooLarge(
-  job: LargestJob,
+  job: Partial<LargestJob>,
   limits: JobLimits,
-): { field: keyof LargestJob; message: string } | undefined {
+): { field: keyof LargestJob; message: string }[] {
   const largest = limits.largestJob;
   const on = `the largest job ${limits.basis.join(", ")} can place has`;
-  if (job.vcpus > largest.vcpus) {
-    return { field: "vcpus", message: `${job.vcpus} vCPUs per job, but ${on} ${largest.vcpus}` };
+  const reserved =
+    limits.basis[0] === "FARGATE"
+      ? ""
+      : ` (the kernel and the ECS agent's ${ECS_RESERVED_MEMORY_MIB} MiB reservation take the rest)`;
+  const found: { field: keyof LargestJob; message: string }[] = [];
+  if (job.vcpus !== undefined && job.vcpus > largest.vcpus) {
+    found.push({
+      field: "vcpus",
+      message: `${job.vcpus} vCPUs per job, but ${on} ${largest.vcpus}`,
+    });
   }
-  if (job.memoryMiB > largest.memoryMiB) {
-    const reserved =
-      limits.basis[0] === "FARGATE"
-        ? ""
-        : ` (the kernel and the ECS agent's ${ECS_RESERVED_MEMORY_MIB} MiB reservation take the rest)`;
-    return {
+  if (job.memoryMiB !== undefined && job.memoryMiB > largest.memoryMiB) {
+    found.push({
       field: "memoryMiB",
       message: `${job.memoryMiB} MiB per job, but ${on} ${largest.memoryMiB} MiB${reserved}`,
-    };
+    });
   }
-  if (job.gpus > largest.gpus) {
-    return { field: "gpus", message: `${job.gpus} GPUs per job, but ${on} ${largest.gpus}` };
+  if (job.gpus !== undefined && job.gpus > largest.gpus) {
+    found.push({ field: "gpus", message: `${job.gpus} GPUs per job, but ${on} ${largest.gpus}` });
   }
-  return undefined;
+  return found;
 }

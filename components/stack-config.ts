@@ -289,16 +289,16 @@ function checkJobFits({ compute, job }: StackSettings): void {
     : names.every((name) => name in KNOWN_INSTANCE_TYPES)
       ? ec2JobLimits(sizes, maxVcpus)
       : undefined;
-  const problem =
-    limits &&
-    jobTooLarge(
-      {
-        vcpus: job.vcpus ?? DEFAULT_JOB_VCPUS,
-        memoryMiB: job.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
-        gpus: job.gpus ?? 0,
-      },
-      limits,
-    );
+  const [problem] = limits
+    ? jobTooLarge(
+        {
+          vcpus: job.vcpus ?? DEFAULT_JOB_VCPUS,
+          memoryMiB: job.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
+          gpus: job.gpus ?? 0,
+        },
+        limits,
+      )
+    : [];
   if (problem === undefined) {
     return;
   }

@@ -14,7 +14,6 @@ from typing import Dict, List, Optional, Tuple
 from .contract import EXIT_INTERNAL
 from .errors import JobError, say
 from .introspect import LIST_SEPARATOR, Json
-from .mapping import FLAG_FALSE, FLAG_TRUE
 from .probe import PROBE_ARG, probe_main, probe_script
 
 # The user's code: container/job/ in the repository, /app/job/ in the image.
@@ -29,7 +28,6 @@ def describe(script_path: str, env: Dict[str, str]) -> Json:
         "script": os.path.basename(script_path),
         "options": spec["options"],
         "groups": spec["groups"],
-        "flag_values": {"true": list(FLAG_TRUE), "false": list(FLAG_FALSE)},
         "list_separator": LIST_SEPARATOR,
         # The interpreter that answered (behind a version manager's shim, the real one):
         # jobs:submit starts the values check with it when it reuses this description.

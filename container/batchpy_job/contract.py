@@ -51,6 +51,10 @@ METRICS_FILE: str = _DATA["metrics"]["file"]
 METRICS_LOG_PREFIX: str = _DATA["metrics"]["logLinePrefix"]
 METRICS_LOG_MAX_BYTES: int = int(_DATA["metrics"]["maxLogLineBytes"])
 AWS_BATCH_PREFIX: str = _DATA["awsBatchPrefix"]["prefix"]
+FLAG_TRUE = tuple(_DATA["options"]["flagTrue"])
+FLAG_FALSE = tuple(_DATA["options"]["flagFalse"])
+MAX_COUNT: int = int(_DATA["options"]["maxCount"])
+PLAIN_LOWERCASE = frozenset(_DATA["options"]["plainLowercase"])
 
 EXIT_CONFIG: int = int(_DATA["exitCodes"]["config"]["code"])
 EXIT_INPUT: int = int(_DATA["exitCodes"]["input"]["code"])

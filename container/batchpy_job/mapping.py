@@ -9,20 +9,14 @@ import re
 import sys
 from typing import Dict, List, Optional, Tuple
 
+from .contract import FLAG_FALSE, FLAG_TRUE, MAX_COUNT, PLAIN_LOWERCASE
 from .errors import config_error, quoted
 from .introspect import LIST_SEPARATOR, Json
 
-FLAG_TRUE = ("true", "1", "yes")
-FLAG_FALSE = ("false", "0", "no")
 # argparse reads a list item that starts with "-" as an option unless it looks like a
 # negative number (and the parser has no option that does); the same pattern argparse uses.
 NEGATIVE_NUMBER_RE = re.compile(r"^-\d+$|^-\d*\.\d+$")
-# Lower-case variables that are plain environment by long convention, not script options.
-CONVENTIONAL_LOWERCASE = frozenset(
-    ("http_proxy", "https_proxy", "no_proxy", "all_proxy", "ftp_proxy")
-)
 DIGITS_RE = re.compile(r"^[0-9]+$")
-MAX_COUNT = 1000
 
 
 def parse_flag(name: str, value: str) -> bool:
@@ -237,5 +231,5 @@ def undeclared_names(spec: Json, env: Dict[str, str]) -> List[str]:
         for n in env
         if n not in known
         and any(c.islower() for c in n)
-        and n.lower() not in CONVENTIONAL_LOWERCASE
+        and n.lower() not in PLAIN_LOWERCASE
     )

@@ -21,12 +21,12 @@ import { DEFAULT_BOUNDS } from "../../policy/bounds";
 import { boundsFromPolicyConfig } from "../../policy/check/policy-config";
 import { boundsProblems } from "../input/bounds";
 import type { LoadedJob } from "../input/job-file";
-import { expandInputs, loadInputs, sortProblems, validateItems } from "../input/load";
+import { expandInputs, loadInputs, sortProblems } from "../input/load";
 import { planLocal, runLocal } from "./local";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { buildPlan, missingOutputsMessage, tokenTagProblems, type Submission } from "../input/plan";
 import { parseDescription, plainEnvProblem, type ScriptDescription } from "../input/script-options";
-import { collectPairs, typedProblems } from "../input/value-types";
+import { checkVariables, typedProblems } from "../input/value-types";
 import type { LoadedSweep } from "../input/sweep";
 import type { LocalRunsResult, SubmitResult } from "../output/submit-print";
 import type { BatchOptions } from "./submit-batch";
@@ -66,13 +66,10 @@ function loadBatchHalf(): Promise<typeof import("./submit-batch")> {
  * every problem.
  */
 async function typeProblems(
-  items: Parameters<typeof validateItems>[0],
-  invalid: Parameters<typeof validateItems>[2],
-  desc: ScriptDescription,
+  collected: ReturnType<typeof checkVariables>["collected"],
   opts: SubmitOptions,
   ctx: Context,
 ): Promise<Problem[]> {
-  const collected = collectPairs(items, desc, invalid);
   if (collected.pairs.length === 0 || ctx.checkValues === undefined) {
     return [];
   }
@@ -129,9 +126,10 @@ async function checkedInputs(
   if (opts.plainEnv !== undefined) {
     desc = { ...desc, plainEnv: new Set(opts.plainEnv) };
   }
-  problems.push(...validateItems(items, desc, invalid));
+  const checked = checkVariables(items, desc, invalid);
+  problems.push(...checked.problems);
   if (ctx.checkValues !== undefined && opts.scriptOptions === undefined) {
-    problems.push(...(await typeProblems(items, invalid, desc, opts, ctx)));
+    problems.push(...(await typeProblems(checked.collected, opts, ctx)));
   }
   if (problems.length > 0) {
     throw new BadInputError(sortProblems(dedupe(problems), files));

@@ -14,7 +14,7 @@ import {
 import type { Problem } from "../errors";
 import type { JobFileFields, LoadedJob } from "./job-file";
 import { problemAt, type JsonDocument, type JsonPath } from "./json-source";
-import type { JobLimits } from "./outputs";
+import { jobTooLarge, type JobLimits } from "../../components/job-limits";
 import type { LoadedSweep } from "./sweep";
 
 export interface BoundsResult {
@@ -144,31 +144,17 @@ function checkTimeoutAndRetries(fields: JobFileFields, bounds: PolicyBounds, rep
 
 /** What the job asks for against the largest job the compute environment can place. */
 function checkPlacement(asked: Requested, limits: JobLimits, report: Report): void {
-  const basis = limits.basis.join(", ");
-  const largest = limits.largestJob;
-  const checks: [keyof Requested, number, string][] = [
-    ["vcpus", largest.vcpus, "vCPUs"],
-    ["memoryMiB", largest.memoryMiB, "MiB of memory"],
-    ["gpus", largest.gpus, "GPUs"],
-  ];
-  for (const [key, limit, unit] of checks) {
-    const a = asked[key];
-    if (a !== undefined && a.value > limit) {
-      report(
-        "placement",
-        a.at,
-        `${a.value} ${unit} can never be placed: the largest job the stack's compute environment can ` +
-          `place (${basis}) has ${limit} ${unit}, so this job would sit in RUNNABLE until the queue ` +
-          "cancels it; ask for at most that, or allow a larger instance type in the stack",
-      );
-    }
-  }
-  if (asked.vcpus !== undefined && asked.vcpus.value > limits.maxVcpus) {
+  const size = {
+    vcpus: asked.vcpus?.value,
+    memoryMiB: asked.memoryMiB?.value,
+    gpus: asked.gpus?.value,
+  };
+  for (const { field, message } of jobTooLarge(size, limits)) {
     report(
       "placement",
-      asked.vcpus.at,
-      `${asked.vcpus.value} vCPUs is more than the compute environment's maxVcpus of ${limits.maxVcpus}; ` +
-        "ask for fewer, or raise batchpy:maxVcpus",
+      asked[field]?.at ?? [],
+      `can never be placed: ${message}, so this job would sit in RUNNABLE until the queue ` +
+        "cancels it; ask for at most that, or allow a larger instance type in the stack",
     );
   }
 }

@@ -1,15 +1,17 @@
 /**
  * `run_job.py --describe`'s answer, kept between runs: it costs two Python interpreters and
  * stands before a submit's first SubmitJob. Entries are keyed by a hash of everything the
- * answer depends on (the script's folder, the entrypoint, the interpreter and what picks it,
- * the script's path: docs/development.md lists them), so an edited script never uses an old
- * description; an entry that does not parse is ignored.
+ * answer depends on (the image's build context, any outside script folder, the script's
+ * path, the interpreter and what picks it: docs/development.md lists them), so an edited
+ * script never uses an old description. Not in the key: packages in site-packages.
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { hashBuildContext } from "../../components/build-context";
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
+import { onPath } from "./outputs";
 import { startCheckValues, startDescribe, type StartedPython } from "./python-probe";
 import type { ScriptDescription } from "./script-options";
 import { isTyped } from "./typed-option";
@@ -19,21 +21,7 @@ import { writeWhole } from "../state/write-whole";
 export const DESCRIBE_CACHE_ENV = VARS.describeCache;
 
 /** Bump when the entry format or the key's inputs change. */
-const FORMAT = "batchpy-describe-1";
-/** Beyond these the script's folder is not hashed (each run would pay for it): no cache. */
-const MAX_FILES = 2000;
-const MAX_BYTES = 32 * 1024 * 1024;
-const MAX_DEPTH = 8;
-
-/** Folders that are Python's own byproducts or version control, never the script's code. */
-const SKIPPED_DIRS = new Set([
-  "__pycache__",
-  ".git",
-  ".hg",
-  ".svn",
-  ".mypy_cache",
-  ".pytest_cache",
-]);
+const FORMAT = "batchpy-describe-2";
 
 /** The cache folder: $BATCHPY_DESCRIBE_CACHE, else beside bin/register.js's transpile cache. */
 function describeCacheDir(repoRoot: string, env: NodeJS.ProcessEnv): string {
@@ -41,70 +29,6 @@ function describeCacheDir(repoRoot: string, env: NodeJS.ProcessEnv): string {
     env[DESCRIBE_CACHE_ENV] ||
     path.join(repoRoot, "node_modules", ".cache", "batchpy-ts", "describe")
   );
-}
-
-/** `command`'s file as execvp would find it on PATH (real path), or undefined. */
-export function onPathReal(command: string, env: NodeJS.ProcessEnv): string | undefined {
-  const dirs = command.includes("/") ? [""] : (env.PATH ?? "").split(path.delimiter);
-  for (const dir of dirs) {
-    const candidate =
-      dir === "" && command.includes("/") ? command : path.join(dir || ".", command);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) {
-        return fs.realpathSync(candidate);
-      }
-    } catch {
-      // Not here: the next PATH entry.
-    }
-  }
-  return undefined;
-}
-
-/** Adds every file under `dir` (path relative to `root`, then content); false when too big. */
-function hashTree(
-  hash: crypto.Hash,
-  root: string,
-  dir: string,
-  budget: { files: number; bytes: number },
-  depth = 0,
-): boolean {
-  if (depth > MAX_DEPTH) {
-    return false;
-  }
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return false;
-  }
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const entry of entries) {
-    const full = path.join(dir, entry.name);
-    let stat: fs.Stats;
-    try {
-      stat = fs.statSync(full); // follows symlinks: a linked helper module counts by content
-    } catch {
-      continue; // a dangling link imports nothing
-    }
-    if (stat.isDirectory()) {
-      if (!SKIPPED_DIRS.has(entry.name) && !hashTree(hash, root, full, budget, depth + 1)) {
-        return false;
-      }
-      continue;
-    }
-    if (!stat.isFile()) {
-      continue;
-    }
-    budget.files += 1;
-    budget.bytes += stat.size;
-    if (budget.files > MAX_FILES || budget.bytes > MAX_BYTES) {
-      return false;
-    }
-    hash.update(`${path.relative(root, full)}\0${stat.size}\0`);
-    hash.update(fs.readFileSync(full));
-  }
-  return true;
 }
 
 /**
@@ -150,7 +74,7 @@ export interface DescribeKeyArgs {
 
 /** The cache key of `--describe` for these inputs, or undefined when it cannot be cached. */
 export function describeKey(args: DescribeKeyArgs): string | undefined {
-  const python = onPathReal(args.python ?? "python3", args.env);
+  const python = onPath(args.python ?? "python3", args.env);
   if (python === undefined) {
     return undefined; // the describe step says what is wrong
   }
@@ -164,21 +88,10 @@ export function describeKey(args: DescribeKeyArgs): string | undefined {
     .sort()
     .map((k) => `${k}=${args.env[k]}`);
   hash.update(`${pythonEnv.join("\0")}\0${versionFiles(args.repoRoot, args.env)}\0`);
-  const budget = { files: 0, bytes: 0 };
-  for (const file of ["run_job.py", "contract.json"]) {
-    try {
-      hash.update(`${file}\0`).update(fs.readFileSync(path.join(container, file)));
-    } catch {
-      return undefined;
-    }
-  }
-  const entrypointPackage = path.join(container, "batchpy_job");
+  hash.update(`${hashBuildContext(container)}\0`);
   const scriptDir = path.dirname(script);
-  if (
-    !hashTree(hash, entrypointPackage, entrypointPackage, budget) ||
-    !(hash.update("\0script folder\0"), hashTree(hash, scriptDir, scriptDir, budget))
-  ) {
-    return undefined;
+  if (path.relative(path.join(container, "job"), scriptDir).startsWith("..")) {
+    hash.update(`script folder\0${hashBuildContext(scriptDir)}`);
   }
   return hash.digest("hex");
 }

@@ -1,8 +1,10 @@
 /**
  * Job files: the AWS CLI `aws batch submit-job` JSON format (`--cli-input-json`), every
  * SubmitJob field, checked strictly so an unknown or mistyped field is an error here and
- * not a surprise after an instance was paid for. `jobQueue` and `jobDefinition` may be left
- * out (they come from the stack outputs); `jobName` may be left out (the file name is used).
+ * not a surprise after an instance was paid for. `jobQueue` may be left out (it comes from
+ * the stack outputs); `jobName` may be left out (the file name is used). A job always runs
+ * the stack's job definition, so `jobDefinition` and the overrides other definitions take
+ * are refused.
  *
  * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html
  */
@@ -10,28 +12,19 @@ import * as path from "path";
 import { z } from "zod";
 import { suggest } from "../../components/validation";
 import type { Problem } from "../errors";
-import { problemAt, type JsonDocument, type JsonPath } from "./json-source";
+import { problemAt, valueAt, type JsonDocument, type JsonPath } from "./json-source";
 import {
-  checkEnvName,
-  missingRequired,
-  optionFor,
-  valueProblems,
-  type ScriptDescription,
-} from "./script-options";
-import {
-  AWS_BATCH_PREFIX,
   JOB_NAME_CHAR,
   JOB_NAME_FIRST_CHAR,
   JOB_NAME_MAX_LENGTH,
   JOB_NAME_PATTERN as CONTRACT_JOB_NAME_PATTERN,
 } from "../../components/contract";
-import { variableNameProblem, variableValueProblem } from "./variables";
+import { CHUNK_SIZE } from "./chunks";
 
 /** SubmitJob's limit on the whole request body. */
 export const SUBMIT_JOB_MAX_BYTES = 30 * 1024;
-/** AWS Batch array jobs have 2 to 10,000 children. */
+/** AWS Batch array jobs have 2 to CHUNK_SIZE (10,000) children. */
 export const ARRAY_MIN_SIZE = 2;
-export const ARRAY_MAX_SIZE = 10_000;
 
 /** 1-128 letters, digits, hyphens and underscores, starting with a letter or digit (the rule
  * is AWS's, kept in container/contract.json for the entrypoint too). */
@@ -72,49 +65,6 @@ const containerOverrides = z.strictObject({
   environment: z.array(keyValue).optional(),
   resourceRequirements: z.array(resourceRequirement).optional(),
 });
-const ecsPropertiesOverride = z.strictObject({
-  taskProperties: z
-    .array(
-      z.strictObject({
-        containers: z
-          .array(
-            z.strictObject({
-              command: z.array(nonEmpty).optional(),
-              environment: z.array(keyValue).optional(),
-              name: str.optional(),
-              resourceRequirements: z.array(resourceRequirement).optional(),
-            }),
-          )
-          .optional(),
-      }),
-    )
-    .optional(),
-});
-const eksContainerOverride = z.strictObject({
-  name: str.optional(),
-  image: str.optional(),
-  command: z.array(str).optional(),
-  args: z.array(str).optional(),
-  env: z.array(z.strictObject({ name: nonEmpty, value: str.optional() })).optional(),
-  resources: z
-    .strictObject({ limits: stringMap.optional(), requests: stringMap.optional() })
-    .optional(),
-});
-const eksPropertiesOverride = z.strictObject({
-  podProperties: z
-    .strictObject({
-      containers: z.array(eksContainerOverride).optional(),
-      initContainers: z.array(eksContainerOverride).optional(),
-      metadata: z
-        .strictObject({
-          labels: stringMap.optional(),
-          annotations: stringMap.optional(),
-          namespace: str.optional(),
-        })
-        .optional(),
-    })
-    .optional(),
-});
 const consumableResources = z.strictObject({
   consumableResourceList: z
     .array(
@@ -130,11 +80,10 @@ const consumableResources = z.strictObject({
 export const submitJobSchema = z.strictObject({
   jobName: str.optional(),
   jobQueue: nonEmpty.optional(),
-  jobDefinition: nonEmpty.optional(),
   shareIdentifier: str.optional(),
   schedulingPriorityOverride: z.int().min(0).max(9999).optional(),
   arrayProperties: z
-    .strictObject({ size: z.int().min(ARRAY_MIN_SIZE).max(ARRAY_MAX_SIZE).optional() })
+    .strictObject({ size: z.int().min(ARRAY_MIN_SIZE).max(CHUNK_SIZE).optional() })
     .optional(),
   dependsOn: z
     .array(
@@ -147,23 +96,6 @@ export const submitJobSchema = z.strictObject({
     .optional(),
   parameters: stringMap.optional(),
   containerOverrides: containerOverrides.optional(),
-  nodeOverrides: z
-    .strictObject({
-      numNodes: z.int().positive().optional(),
-      nodePropertyOverrides: z
-        .array(
-          z.strictObject({
-            targetNodes: nonEmpty,
-            containerOverrides: containerOverrides.optional(),
-            ecsPropertiesOverride: ecsPropertiesOverride.optional(),
-            instanceTypes: z.array(str).optional(),
-            eksPropertiesOverride: eksPropertiesOverride.optional(),
-            consumableResourcePropertiesOverride: consumableResources.optional(),
-          }),
-        )
-        .optional(),
-    })
-    .optional(),
   retryStrategy: z
     .strictObject({
       attempts: z.int().min(1).max(10).optional(),
@@ -192,8 +124,6 @@ export const submitJobSchema = z.strictObject({
     })
     .optional(),
   tags: stringMap.optional(),
-  eksPropertiesOverride: eksPropertiesOverride.optional(),
-  ecsPropertiesOverride: ecsPropertiesOverride.optional(),
   consumableResourcePropertiesOverride: consumableResources.optional(),
 });
 
@@ -247,17 +177,6 @@ function typeName(v: unknown): string {
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
-function valueAt(root: unknown, jsonPath: JsonPath): unknown {
-  let cur: unknown = root;
-  for (const seg of jsonPath) {
-    if (cur === null || typeof cur !== "object") {
-      return undefined;
-    }
-    cur = (cur as Record<string | number, unknown>)[seg];
-  }
-  return cur;
-}
-
 /**
  * Schema problems as located, actionable messages. `prefix` is where the checked object
  * sits in the document (e.g. `["base"]` inside a sweep file).
@@ -282,6 +201,17 @@ export function schemaProblems(
   });
 }
 
+/**
+ * SubmitJob fields for job definitions other than the stack's, each with why: every job
+ * runs the stack's single-container job definition.
+ */
+const OTHER_DEFINITION_FIELDS = new Map([
+  ["jobDefinition", "names a job definition of the file's own"],
+  ["nodeOverrides", "is for multi-node parallel job definitions"],
+  ["ecsPropertiesOverride", "is for job definitions with ecsProperties"],
+  ["eksPropertiesOverride", "is for EKS job definitions"],
+]);
+
 /** One problem per unknown key, with the closest allowed key or the whole list. */
 function unknownKeyProblems(
   doc: JsonDocument,
@@ -290,6 +220,14 @@ function unknownKeyProblems(
   at: JsonPath,
 ): Problem[] {
   return keys.map((key) => {
+    const other = OTHER_DEFINITION_FIELDS.get(key);
+    if (other !== undefined) {
+      const message =
+        `"${key}" ${other}, but every job runs the stack's single-container job ` +
+        `definition (stack output jobDefinitionArn); remove "${key}" and put the job's settings ` +
+        "in containerOverrides";
+      return problemAt(doc, [...at, key], message, { key: true });
+    }
     const hint = suggest(key, allowed);
     return problemAt(
       doc,
@@ -376,204 +314,4 @@ export function loadJob(doc: JsonDocument): { job?: LoadedJob; problems: Problem
     return { problems: [problemAt(doc, ["jobName"], nameProblem + hint)] };
   }
   return { job: { kind: "job", doc, jobName, fields }, problems: [] };
-}
-
-/**
- * Environment checks against the script's options: names, reserved names, duplicates and
- * required options. `extraNames` are variables supplied elsewhere (a sweep's sets).
- */
-export function environmentProblems(
-  doc: JsonDocument,
-  env: readonly EnvVar[] | undefined,
-  desc: ScriptDescription,
-  opts: { prefix?: JsonPath; extraNames?: ReadonlySet<string>; checkRequired?: boolean } = {},
-): Problem[] {
-  const prefix = opts.prefix ?? ["containerOverrides", "environment"];
-  const problems: Problem[] = [];
-  const seen = new Set<string>();
-  (env ?? []).forEach((v, i) => {
-    const unusable = variableNameProblem(v.name);
-    const reason = unusable ?? checkEnvName(v.name, desc);
-    if (reason !== undefined) {
-      problems.push(problemAt(doc, [...prefix, i, "name"], reason));
-    }
-    const bad = variableValueProblem(v.name, v.value, optionFor(v.name, desc)?.flag);
-    if (bad !== undefined) {
-      problems.push(problemAt(doc, [...prefix, i, "value"], bad));
-    }
-    if (seen.has(v.name)) {
-      problems.push(
-        problemAt(doc, [...prefix, i, "name"], `"${v.name}" is set twice; keep one of them`),
-      );
-    }
-    seen.add(v.name);
-  });
-  if (opts.checkRequired !== false) {
-    const names = new Set([...seen, ...(opts.extraNames ?? [])]);
-    for (const o of missingRequired(names, desc)) {
-      problems.push(
-        problemAt(
-          doc,
-          prefix,
-          `required option "${o.env}" (${o.flag}) is not set; add {"name": "${o.env}", "value": "..."}`,
-        ),
-      );
-    }
-  }
-  return problems;
-}
-
-/**
- * Variables in places this tool cannot check (ECS/EKS overrides) still must not use the
- * names AWS Batch reserves.
- */
-export function reservedNameProblems(doc: JsonDocument, fields: JobFileFields): Problem[] {
-  const problems: Problem[] = [];
-  const check = (name: string, at: JsonPath): void => {
-    if (name.startsWith(AWS_BATCH_PREFIX)) {
-      problems.push(
-        problemAt(
-          doc,
-          at,
-          `"${name}" is reserved: names starting with ${AWS_BATCH_PREFIX} are set by AWS Batch and SubmitJob rejects them; rename the variable`,
-        ),
-      );
-    }
-  };
-  fields.ecsPropertiesOverride?.taskProperties?.forEach((t, ti) =>
-    t.containers?.forEach((c, ci) =>
-      c.environment?.forEach((v, vi) =>
-        check(v.name, [
-          "ecsPropertiesOverride",
-          "taskProperties",
-          ti,
-          "containers",
-          ci,
-          "environment",
-          vi,
-          "name",
-        ]),
-      ),
-    ),
-  );
-  fields.eksPropertiesOverride?.podProperties?.containers?.forEach((c, ci) =>
-    c.env?.forEach((v, vi) =>
-      check(v.name, [
-        "eksPropertiesOverride",
-        "podProperties",
-        "containers",
-        ci,
-        "env",
-        vi,
-        "name",
-      ]),
-    ),
-  );
-  fields.nodeOverrides?.nodePropertyOverrides?.forEach((n, ni) =>
-    n.containerOverrides?.environment?.forEach((v, vi) =>
-      check(v.name, [
-        "nodeOverrides",
-        "nodePropertyOverrides",
-        ni,
-        "containerOverrides",
-        "environment",
-        vi,
-        "name",
-      ]),
-    ),
-  );
-  return problems;
-}
-
-/**
- * Overrides for job definitions that are not container job definitions, and the kind of
- * job definition each one is for. containerOverrides (where this tool passes
- * BATCHPY_JOB_NAME and a sweep's variables) does not apply to those.
- */
-const NON_CONTAINER_OVERRIDES = {
-  ecsPropertiesOverride: "a job definition with ecsProperties",
-  eksPropertiesOverride: "an EKS job definition",
-  nodeOverrides: "a multi-node parallel job definition",
-} as const;
-
-export type NonContainerOverride = keyof typeof NON_CONTAINER_OVERRIDES;
-
-/** The non-container overrides `fields` sets, in a fixed order. */
-export function nonContainerOverrides(fields: JobFileFields): NonContainerOverride[] {
-  return (Object.keys(NON_CONTAINER_OVERRIDES) as NonContainerOverride[]).filter(
-    (k) => fields[k] !== undefined,
-  );
-}
-
-/**
- * ECS/EKS/node overrides where they cannot work: with the stack's job definition (a
- * container job definition, used when jobDefinition is left out), or in a sweep, whose
- * sets travel in containerOverrides.environment. `prefix` locates `fields` in `doc`.
- */
-export function overrideProblems(
-  doc: JsonDocument,
-  fields: JobFileFields,
-  opts: { prefix?: JsonPath; sweep?: boolean } = {},
-): Problem[] {
-  return nonContainerOverrides(fields).map((key) => {
-    const kind = NON_CONTAINER_OVERRIDES[key];
-    const message =
-      opts.sweep === true
-        ? `"${key}" cannot be used in a sweep: each set's variables and the array manifest reach the job ` +
-          `through containerOverrides.environment, which does not apply to ${kind}; remove it, or submit ` +
-          "one job file per set"
-        : `"${key}" does not apply here: without jobDefinition the job runs the stack's job definition ` +
-          `(output jobDefinitionArn), a container job definition, which takes containerOverrides; move the ` +
-          `settings into containerOverrides, or set jobDefinition to ${kind} of your own`;
-    return problemAt(doc, [...(opts.prefix ?? []), key], message, { key: true });
-  });
-}
-
-/**
- * Name checks on a file that failed the schema, wherever the environment still has the
- * right shape, so a type error does not hide a misspelt option.
- */
-export function rawEnvironmentProblems(doc: JsonDocument, desc: ScriptDescription): Problem[] {
-  const env = (doc.value as { containerOverrides?: { environment?: unknown } } | null)
-    ?.containerOverrides?.environment;
-  if (!Array.isArray(env)) {
-    return [];
-  }
-  const problems: Problem[] = [];
-  env.forEach((v: unknown, i) => {
-    const name = (v as { name?: unknown } | null)?.name;
-    const reason = typeof name === "string" ? checkEnvName(name, desc) : undefined;
-    if (reason !== undefined) {
-      problems.push(problemAt(doc, ["containerOverrides", "environment", i, "name"], reason));
-    }
-  });
-  return problems;
-}
-
-/** All content checks for a single job file. */
-export function jobProblems(job: LoadedJob, desc: ScriptDescription): Problem[] {
-  const env = job.fields.containerOverrides?.environment ?? [];
-  const at = ["containerOverrides", "environment"];
-  // First index of each name, so locating a problem is not a search per problem.
-  const firstIndex = new Map<string, number>();
-  env.forEach((v, i) => {
-    if (!firstIndex.has(v.name)) {
-      firstIndex.set(v.name, i);
-    }
-  });
-  const values = valueProblems(new Map(env.map((v) => [v.name, v.value])), desc).map((p) => {
-    const i = p.name !== undefined ? firstIndex.get(p.name) : undefined;
-    return problemAt(job.doc, i !== undefined ? [...at, i, "value"] : at, p.message);
-  });
-  // With ECS/EKS/node overrides the variables travel in those, where this tool cannot tell
-  // which container runs the script: required options are not checked there.
-  const checkRequired = nonContainerOverrides(job.fields).length === 0;
-  return [
-    ...environmentProblems(job.doc, job.fields.containerOverrides?.environment, desc, {
-      checkRequired,
-    }),
-    ...values,
-    ...reservedNameProblems(job.doc, job.fields),
-    ...(job.fields.jobDefinition === undefined ? overrideProblems(job.doc, job.fields) : []),
-  ];
 }

@@ -5,6 +5,7 @@
  */
 import {
   findNodeAtLocation,
+  getLocation,
   parseTree,
   printParseErrorCode,
   type Node,
@@ -44,9 +45,8 @@ const PARSE_ERROR_TEXT: Record<string, string> = {
 };
 
 /**
- * Nesting deeper than this is refused before parsing. A job file nests at most 8 levels
- * (nodeOverrides.nodePropertyOverrides[i].eksPropertiesOverride.podProperties.containers[j]
- * .env[k]), a sweep one more; the parser and the checks after it recurse once per level, so
+ * Nesting deeper than this is refused before parsing. A job file nests a few levels
+ * (containerOverrides.environment[i].value), a sweep one more; the parser and the checks after it recurse once per level, so
  * 20,000 nested brackets would overflow the stack instead of naming the file.
  */
 export const MAX_JSON_DEPTH = 64;
@@ -158,7 +158,8 @@ export function parseJsonDocument(
   // accepts, with the options below) without a repeated key. Its syntax tree, which only
   // locates problems, is built when a problem is first located.
   const valid = validJsonValue(text);
-  if (valid !== undefined && !hasDuplicateKey(text)) {
+  const duplicates = duplicateKeys(file, text);
+  if (valid !== undefined && duplicates.length === 0) {
     const doc = documentOf(file, text, valid.value);
     return { doc, problems: notTextProblems(doc) };
   }
@@ -177,7 +178,7 @@ export function parseJsonDocument(
     }
     return { problems };
   }
-  problems.push(...duplicateKeys(file, text, root));
+  problems.push(...duplicates);
   if (problems.length > 0) {
     return { problems };
   }
@@ -263,11 +264,13 @@ function documentOf(file: string, text: string, value: unknown, tree?: Node): Js
 }
 
 /**
- * Whether the valid JSON `text` has an object with two equal keys (compared unescaped, as
- * JSON.parse compares them): one pass over the characters instead of a syntax tree, for
- * the common file that has none. duplicateKeys says where they are.
+ * JSON.parse silently keeps the last of two equal keys, so a copy-pasted key hides that way:
+ * each repeated key (compared unescaped, as JSON.parse compares them), found in one pass
+ * over the characters, without a syntax tree. Comments, which only invalid files have, are
+ * skipped so their quotes are not read as strings.
  */
-export function hasDuplicateKey(text: string): boolean {
+export function duplicateKeys(file: string, text: string): Problem[] {
+  const problems: Problem[] = [];
   // Per open object its keys so far; undefined for an open array.
   const open: (Set<string> | undefined)[] = [];
   // After `{` or an object's `,` the next string is a key.
@@ -277,7 +280,11 @@ export function hasDuplicateKey(text: string): boolean {
     if (c === 0x22) {
       let end = i + 1;
       let escaped = false;
-      for (let d = text.charCodeAt(end); d !== 0x22; d = text.charCodeAt(end)) {
+      for (
+        let d = text.charCodeAt(end);
+        d !== 0x22 && end < text.length;
+        d = text.charCodeAt(end)
+      ) {
         if (d === 0x5c) {
           escaped = true;
           end++; // the escaped character
@@ -286,16 +293,22 @@ export function hasDuplicateKey(text: string): boolean {
       }
       const keys = open[open.length - 1];
       if (keyNext && keys !== undefined) {
-        const key = escaped
-          ? (JSON.parse(text.slice(i, end + 1)) as string)
-          : text.slice(i + 1, end);
+        const key = escaped ? unescaped(text.slice(i, end + 1)) : text.slice(i + 1, end);
         if (keys.has(key)) {
-          return true;
+          problems.push({
+            file,
+            ...lineColumnAt(text, i),
+            path: formatPath(getLocation(text, i).path),
+            message: `duplicate key "${key}"; JSON keeps only the last one, so remove one of them`,
+          });
         }
         keys.add(key);
         keyNext = false;
       }
       i = end;
+    } else if (c === 0x2f && (text[i + 1] === "/" || text[i + 1] === "*")) {
+      const close = text.indexOf(text[i + 1] === "/" ? "\n" : "*/", i + 2);
+      i = close < 0 ? text.length : close;
     } else if (c === 0x7b) {
       open.push(new Set());
       keyNext = true;
@@ -307,40 +320,19 @@ export function hasDuplicateKey(text: string): boolean {
       keyNext = open[open.length - 1] !== undefined;
     }
   }
-  return false;
+  return problems;
 }
 
-/** JSON.parse silently keeps the last of two equal keys; a typo'd copy-paste hides that way. */
-function duplicateKeys(file: string, text: string, node: Node, path: JsonPath = []): Problem[] {
-  const problems: Problem[] = [];
-  if (node.type === "object") {
-    const seen = new Set<string>();
-    for (const prop of node.children ?? []) {
-      const keyNode = prop.children?.[0];
-      const valueNode = prop.children?.[1];
-      if (keyNode === undefined) {
-        continue;
-      }
-      const key = String(keyNode.value);
-      if (seen.has(key)) {
-        problems.push({
-          file,
-          ...lineColumnAt(text, keyNode.offset),
-          path: formatPath([...path, key]),
-          message: `duplicate key "${key}"; JSON keeps only the last one, so remove one of them`,
-        });
-      }
-      seen.add(key);
-      if (valueNode !== undefined) {
-        problems.push(...duplicateKeys(file, text, valueNode, [...path, key]));
-      }
+/** A quoted key with escapes, as JSON.parse reads it (itself when the escape is invalid). */
+function unescaped(quoted: string): string {
+  try {
+    return JSON.parse(quoted) as string;
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      return quoted;
     }
-  } else if (node.type === "array") {
-    (node.children ?? []).forEach((child, i) => {
-      problems.push(...duplicateKeys(file, text, child, [...path, i]));
-    });
+    throw err;
   }
-  return problems;
 }
 
 /**
@@ -363,6 +355,18 @@ function locate(
     }
   }
   return { line: 1, column: 1 };
+}
+
+/** The value at `path` in a parsed JSON value, or undefined when there is none. */
+export function valueAt(root: unknown, path: JsonPath): unknown {
+  let cur: unknown = root;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== "object") {
+      return undefined;
+    }
+    cur = (cur as Record<string | number, unknown>)[seg];
+  }
+  return cur;
 }
 
 /** A Problem located at `path` in `doc`. */

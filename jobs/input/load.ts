@@ -6,18 +6,11 @@
 import * as fs from "fs";
 import * as path from "path";
 import fg from "fast-glob";
+import { displayPath } from "../context";
 import type { Problem } from "../errors";
-import { jobProblems, loadJob, rawEnvironmentProblems, type LoadedJob } from "./job-file";
+import { loadJob, type LoadedJob } from "./job-file";
 import { parseJsonDocument, type JsonDocument } from "./json-source";
-import type { ScriptDescription } from "./script-options";
-import {
-  isSweepValue,
-  loadRowsSweep,
-  loadSweep,
-  sweepProblems,
-  type LoadedSweep,
-  type ReadFile,
-} from "./sweep";
+import { isSweepValue, loadRowsSweep, loadSweep, type LoadedSweep, type ReadFile } from "./sweep";
 
 export interface InputFile {
   /** As shown in messages: relative to the working directory when inside it. */
@@ -26,11 +19,6 @@ export interface InputFile {
 }
 
 const EXTENSIONS = [".json", ".csv", ".tsv"];
-
-function shownPath(cwd: string, absolute: string): string {
-  const rel = path.relative(cwd, absolute);
-  return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : absolute;
-}
 
 /** Expands arguments to files, in argument order, each file once. */
 export function expandInputs(
@@ -48,7 +36,7 @@ export function expandInputs(
     for (const absolute of found) {
       if (!seen.has(absolute)) {
         seen.add(absolute);
-        files.push({ shown: shownPath(cwd, absolute), absolute });
+        files.push({ shown: displayPath(cwd, absolute), absolute });
       }
     }
   }
@@ -207,18 +195,6 @@ export function loadInputs(
   );
   const kept = items.filter((i) => !(isBareRows(i) && consumed.has(origin.get(i) ?? "")));
   return { items: kept, invalid, problems };
-}
-
-/** Content checks that need the script's options; `invalid` failed the schema. */
-export function validateItems(
-  items: readonly (LoadedJob | LoadedSweep)[],
-  desc: ScriptDescription,
-  invalid: readonly JsonDocument[] = [],
-): Problem[] {
-  return [
-    ...items.flatMap((i) => (i.kind === "job" ? jobProblems(i, desc) : sweepProblems(i, desc))),
-    ...invalid.flatMap((d) => rawEnvironmentProblems(d, desc)),
-  ];
 }
 
 /**

@@ -7,6 +7,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { FatalError } from "../errors";
+import type { JobLimits } from "../../components/job-limits";
 
 export interface StackOutputs {
   readonly bucketName?: string;
@@ -21,22 +22,6 @@ export interface StackOutputs {
   readonly computeType?: string;
   /** Optional: stacks deployed before it was exported lack it. */
   readonly jobLimits?: JobLimits;
-}
-
-/** What the stack's compute environment can run (the `jobLimits` stack output). */
-export interface JobLimits {
-  /** The compute environment's maxVcpus. */
-  readonly maxVcpus: number;
-  /** GPUs the environment may run at once (0 on a non-GPU stack). */
-  readonly maxGpus: number;
-  /** The biggest single job container any allowed instance type (or Fargate) can place. */
-  readonly largestJob: {
-    readonly vcpus: number;
-    readonly memoryMiB: number;
-    readonly gpus: number;
-  };
-  /** What largestJob is computed from: instance types, or ["FARGATE"]. */
-  readonly basis: readonly string[];
 }
 
 /** The `jobLimits` output, checked; a FatalError naming the source when it is malformed. */
@@ -123,20 +108,39 @@ export function parseOutputs(text: string, source: string): StackOutputs {
   return out;
 }
 
-/** Whether an executable named `name` is on PATH. */
-export function onPath(name: string, env: NodeJS.ProcessEnv = process.env): boolean {
-  const dirs = (env.PATH ?? "").split(path.delimiter).filter((d) => d.length > 0);
-  const exts = process.platform === "win32" ? ["", ".exe", ".cmd"] : [""];
-  return dirs.some((d) =>
-    exts.some((ext) => {
-      try {
-        fs.accessSync(path.join(d, name + ext), fs.constants.X_OK);
-        return true;
-      } catch {
-        return false;
+/**
+ * The real path of the file `command` runs, found as execvp finds it: a command with a "/"
+ * as it is, else the first PATH entry holding an executable file of that name (an empty
+ * entry is the working directory; a folder does not count). On Windows, where an empty
+ * entry is skipped, each PATHEXT extension is tried too. Undefined when there is none.
+ */
+export function onPath(
+  command: string,
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+): string | undefined {
+  const windows = platform === "win32";
+  const exts = windows ? ["", ...(env.PATHEXT ?? ".COM;.EXE;.BAT;.CMD").split(";")] : [""];
+  const dirs =
+    command.includes("/") || (windows && command.includes("\\"))
+      ? [""]
+      : (env.PATH ?? "")
+          .split(windows ? ";" : ":")
+          .filter((d) => !windows || d !== "")
+          .map((d) => d || ".");
+  for (const candidate of dirs.flatMap((d) => exts.map((e) => path.join(d, command + e)))) {
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      if (fs.statSync(candidate).isFile()) {
+        return fs.realpathSync(candidate);
       }
-    }),
-  );
+    } catch (err) {
+      if (!["ENOENT", "EACCES", "ENOTDIR"].includes((err as NodeJS.ErrnoException).code ?? "")) {
+        throw err;
+      }
+    }
+  }
+  return undefined;
 }
 
 export interface CommandResult {
@@ -150,7 +154,7 @@ export type PulumiRunner = (args: readonly string[]) => CommandResult | undefine
 
 export function defaultPulumiRunner(env: NodeJS.ProcessEnv, cwd: string): PulumiRunner {
   return (args) => {
-    if (!onPath("pulumi", env)) {
+    if (onPath("pulumi", env) === undefined) {
       return undefined;
     }
     const r = spawnSync("pulumi", [...args], { cwd, env, encoding: "utf8", timeout: 120_000 });

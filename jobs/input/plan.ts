@@ -6,14 +6,12 @@
 import { createHash } from "crypto";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
-import { chunkJobName, chunkRanges } from "./chunks";
+import { CHUNK_SIZE, chunkJobName, chunkRanges } from "./chunks";
 import { derivedNameProblem, setJobName } from "./derived-names";
 import type { Problem } from "../errors";
 import {
-  ARRAY_MAX_SIZE,
   ARRAY_MIN_SIZE,
   SUBMIT_JOB_MAX_BYTES,
-  nonContainerOverrides,
   type EnvVar,
   type JobFileFields,
   type LoadedJob,
@@ -92,9 +90,13 @@ export interface MissingOutput {
 export function missingOutputsMessage(missing: readonly MissingOutput[], source: string): string {
   const parts = missing.map((m) => {
     const files = m.files.slice(0, 3).join(", ") + (m.files.length > 3 ? ", ..." : "");
-    return `"${m.key}" (needed by ${m.files.length} file(s) that leave out ${m.field}: ${files})`;
+    const which = m.field === "jobQueue" ? " that leave out jobQueue" : "";
+    return `"${m.key}" (needed by ${m.files.length} file(s)${which}: ${files})`;
   });
-  return `stack output ${parts.join(" and ")} missing from ${source}; ${MISSING_OUTPUTS_FIX}, or set ${missing.map((m) => m.field).join(" and ")} in the files`;
+  const ownQueue = missing.some((m) => m.field === "jobQueue")
+    ? ", or set jobQueue in the files"
+    : "";
+  return `stack output ${parts.join(" and ")} missing from ${source}; ${MISSING_OUTPUTS_FIX}${ownQueue}`;
 }
 
 export interface PlanOptions {
@@ -135,8 +137,6 @@ export function requestHash(request: SubmitJobRequest, manifest?: string): strin
 
 /**
  * Sets jobName/jobQueue/jobDefinition and the environment; field order as in the API docs.
- * A job with ECS, EKS or node overrides runs a job definition that containerOverrides does
- * not apply to, so nothing is injected there (the file's own fields go as written).
  */
 function buildRequest(
   jobName: string,
@@ -144,20 +144,14 @@ function buildRequest(
   vars: ReadonlyMap<string, string>,
   resolved: { jobQueue: string; jobDefinition: string },
 ): SubmitJobRequest {
-  const { jobQueue, jobDefinition, containerOverrides, ...rest } = fields;
+  const { jobQueue, containerOverrides, ...rest } = fields;
   // The name comes from the caller (file name default, sweep child names).
   delete rest.jobName;
-  const base = {
+  return {
     jobName,
     jobQueue: jobQueue ?? resolved.jobQueue,
-    jobDefinition: jobDefinition ?? resolved.jobDefinition,
+    jobDefinition: resolved.jobDefinition,
     ...rest,
-  };
-  if (nonContainerOverrides(fields).length > 0) {
-    return { ...base, ...definedOnly({ containerOverrides }) };
-  }
-  return {
-    ...base,
     containerOverrides: {
       ...containerOverrides,
       environment: mergeEnvironment(containerOverrides?.environment, vars),
@@ -298,8 +292,8 @@ class PlanBuilder {
     field: "jobQueue" | "jobDefinition",
     key: "jobQueueArn" | "jobDefinitionArn",
   ): string {
-    if (fields[field] !== undefined) {
-      return fields[field];
+    if (field === "jobQueue" && fields.jobQueue !== undefined) {
+      return fields.jobQueue;
     }
     const v = this.opts.outputs?.outputs[key];
     if (v !== undefined && v !== "") {
@@ -337,16 +331,6 @@ class PlanBuilder {
       new Map([...vars, [VARS.jobName, jobName]]),
       this.resolve(fields, file),
     );
-    const others = nonContainerOverrides(fields);
-    if (others.length > 0) {
-      this.notes.push({
-        file,
-        message:
-          `"${jobName}" uses ${others.join(" and ")}, where containerOverrides does not apply, so ` +
-          `${VARS.jobName} is not passed: its results and log are named after the job ID ` +
-          `(${BUCKET_PREFIXES.results}<jobId>/, ${BUCKET_PREFIXES.logs}<jobId>.log; an array child's under its parent's ID)`,
-      });
-    }
     const size = request.arrayProperties?.size;
     this.add({
       kind: "single",
@@ -394,7 +378,7 @@ class PlanBuilder {
       return;
     }
     const resolved = this.resolve(item.base, item.file);
-    if (item.sets.length <= ARRAY_MAX_SIZE) {
+    if (item.sets.length <= CHUNK_SIZE) {
       this.add(
         sweepArraySubmission(
           item.file,

@@ -7,7 +7,7 @@
  *   BATCHPY_*        the tool's own (container/contract.json says which a job may set);
  *                    the rest are set by jobs/ or the job definition
  *   no lower case    plain environment (PATH, OMP_NUM_THREADS), passed through untouched
- *   http_proxy etc.  plain environment by convention
+ *   http_proxy etc.  plain environment by convention (contract.json options.plainLowercase)
  *   anything else    must be an option (or its argparse dest) the script declares
  *
  * These are the entrypoint's own rules (run_job.py `undeclared_names`), applied before
@@ -19,6 +19,7 @@
 import { z } from "zod";
 import {
   AWS_BATCH_PREFIX,
+  OPTION_WORDS,
   RESERVED_PREFIX,
   VARIABLES,
   variablesSetBy,
@@ -49,26 +50,12 @@ export interface ScriptDescription {
   readonly options: readonly ScriptOption[];
   /** Mutually exclusive groups, by option env name. */
   readonly groups: readonly { readonly required: boolean; readonly options: readonly string[] }[];
-  /** Values a "flag" option accepts (compared lower-cased and trimmed). */
-  readonly flagValues: { readonly true: readonly string[]; readonly false: readonly string[] };
   /**
    * Names the user declared plain environment (`jobs:submit --plain-env`), passed even when
    * they differ from an option only by case or `-`/`_`.
    */
   readonly plainEnv?: ReadonlySet<string>;
 }
-
-/** The entrypoint's defaults, for descriptions that leave them out. */
-const DEFAULT_FLAG_VALUES = { true: ["true", "1", "yes"], false: ["false", "0", "no"] };
-
-/** Lower-case names that are environment by long convention (as in run_job.py). */
-export const CONVENTIONAL_LOWERCASE: readonly string[] = [
-  "http_proxy",
-  "https_proxy",
-  "no_proxy",
-  "all_proxy",
-  "ftp_proxy",
-];
 
 const describeSchema = z.looseObject({
   script: z.string(),
@@ -87,7 +74,6 @@ const describeSchema = z.looseObject({
   groups: z
     .array(z.looseObject({ required: z.boolean(), options: z.array(z.string()) }))
     .optional(),
-  flag_values: z.looseObject({ true: z.array(z.string()), false: z.array(z.string()) }).optional(),
 });
 
 /** Validates the JSON printed by `run_job.py --describe`. */
@@ -120,7 +106,6 @@ export function parseDescription(text: string, source: string): ScriptDescriptio
       ...definedOnly({ action: o.action, type: o.type, choices: o.choices }),
     })),
     groups: (d.groups ?? []).map((g) => ({ required: g.required, options: g.options })),
-    flagValues: d.flag_values ?? DEFAULT_FLAG_VALUES,
   };
 }
 
@@ -221,7 +206,7 @@ export function checkEnvName(name: string, desc: ScriptDescription): string | un
     );
   }
   // Like the entrypoint: only names with a lower-case letter look like script options.
-  if (!lowerCase || CONVENTIONAL_LOWERCASE.includes(name.toLowerCase())) {
+  if (!lowerCase || OPTION_WORDS.plainLowercase.includes(name.toLowerCase())) {
     return undefined;
   }
   const declared = desc.options.map((o) => o.env).join(", ") || "none";
@@ -300,7 +285,7 @@ export function valueProblems(
       });
     }
     const name = found[0];
-    const checked = checkValue(o, name, vars.get(name) ?? "", desc);
+    const checked = checkValue(o, name, vars.get(name) ?? "");
     problems.push(...checked.problems);
     if (checked.present) {
       present.add(o.env);
@@ -320,10 +305,9 @@ function checkValue(
   o: ScriptOption,
   name: string,
   value: string,
-  desc: ScriptDescription,
 ): { problems: ValueProblem[]; present: boolean } {
-  const isTrue = (v: string): boolean => desc.flagValues.true.includes(v.trim().toLowerCase());
-  const isFalse = (v: string): boolean => desc.flagValues.false.includes(v.trim().toLowerCase());
+  const isTrue = (v: string): boolean => OPTION_WORDS.flagTrue.includes(v.trim().toLowerCase());
+  const isFalse = (v: string): boolean => OPTION_WORDS.flagFalse.includes(v.trim().toLowerCase());
   if (o.kind === "flag") {
     const problems: ValueProblem[] =
       !isTrue(value) && !isFalse(value)
@@ -331,8 +315,8 @@ function checkValue(
             {
               name,
               message:
-                `"${name}" = "${value}" is not a flag value; use ${desc.flagValues.true.join(", ")} (option on) ` +
-                `or ${desc.flagValues.false.join(", ")} (option off)`,
+                `"${name}" = "${value}" is not a flag value; use ${OPTION_WORDS.flagTrue.join(", ")} (option on) ` +
+                `or ${OPTION_WORDS.flagFalse.join(", ")} (option off)`,
             },
           ]
         : [];
@@ -340,10 +324,16 @@ function checkValue(
   }
   if (o.action === "count") {
     const word = value.trim().toLowerCase();
-    const ok = isTrue(word) || isFalse(word) || (/^\d+$/.test(word) && Number(word) <= 1000);
+    const max = OPTION_WORDS.maxCount;
+    const ok = isTrue(word) || isFalse(word) || (/^\d+$/.test(word) && Number(word) <= max);
     const problems: ValueProblem[] = ok
       ? []
-      : [{ name, message: `"${name}" = "${value}" must be a count from 0 to 1000, or true/false` }];
+      : [
+          {
+            name,
+            message: `"${name}" = "${value}" must be a count from 0 to ${max}, or true/false`,
+          },
+        ];
     return { problems, present: ok && !isFalse(word) && word !== "0" };
   }
   return { problems: [], present: !(o.kind === "list" && value === "") };

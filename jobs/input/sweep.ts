@@ -30,22 +30,11 @@ import type { Problem } from "../errors";
 import {
   checkJobName,
   defaultJobName,
-  environmentProblems,
-  overrideProblems,
-  reservedNameProblems,
   schemaProblems,
   submitJobSchema,
-  type EnvVar,
   type JobFileFields,
 } from "./job-file";
 import { parseJsonDocument, problemAt, type JsonDocument, type JsonPath } from "./json-source";
-import {
-  checkEnvName,
-  missingRequired,
-  valueProblems,
-  type ScriptDescription,
-} from "./script-options";
-import { variableNameProblem, variableValueProblem } from "./variables";
 import { formatNumber } from "../output/numbers";
 
 /** A sweep that would expand beyond this is almost certainly a mistake (and memory-hungry). */
@@ -604,109 +593,6 @@ function rawRows(doc: JsonDocument, problems: Problem[]): ReadonlyMap<string, Sc
     }
     return out;
   });
-}
-
-/** Content checks: set keys and base environment against the script's options. */
-export function sweepProblems(sweep: LoadedSweep, desc: ScriptDescription): Problem[] {
-  const baseEnv = sweep.base.containerOverrides?.environment ?? [];
-  return [
-    ...keyNameProblems(sweep, desc),
-    ...baseProblems(sweep, desc),
-    ...setValueProblems(sweep, baseEnv, desc),
-    ...lackingRequiredProblems(sweep, baseEnv, desc),
-  ];
-}
-
-/** Each set key must be a variable name the script accepts. */
-function keyNameProblems(sweep: LoadedSweep, desc: ScriptDescription): Problem[] {
-  const problems: Problem[] = [];
-  for (const [key, source] of sweep.keySources) {
-    const reason = variableNameProblem(key) ?? checkEnvName(key, desc);
-    if (reason !== undefined) {
-      problems.push(source.problemAt(reason));
-    }
-  }
-  return problems;
-}
-
-/** The base's environment, reserved names and overrides, located in the base's document. */
-function baseProblems(sweep: LoadedSweep, desc: ScriptDescription): Problem[] {
-  if (sweep.baseDoc === undefined) {
-    return [];
-  }
-  return [
-    ...environmentProblems(sweep.baseDoc, sweep.base.containerOverrides?.environment, desc, {
-      prefix: [...sweep.basePrefix, "containerOverrides", "environment"],
-      checkRequired: false,
-    }),
-    ...reservedNameProblems(sweep.baseDoc, sweep.base),
-    ...overrideProblems(sweep.baseDoc, sweep.base, { prefix: sweep.basePrefix, sweep: true }),
-  ];
-}
-
-/** At most this many value problems are shown one by one; the rest are counted. */
-const SHOWN_VALUE_PROBLEMS = 10;
-
-/**
- * Values, per set as the child will see them: the set over the base environment, with the
- * same rules as a single job's variables (NUL bytes, the kernel's size limit, option types).
- */
-function setValueProblems(
-  sweep: LoadedSweep,
-  baseEnv: readonly EnvVar[],
-  desc: ScriptDescription,
-): Problem[] {
-  const baseVars = new Map(baseEnv.map((v) => [v.name, v.value]));
-  const flags = new Map(desc.options.flatMap((o) => [o.env, ...o.aliases].map((n) => [n, o.flag])));
-  const problems: Problem[] = [];
-  let more = 0;
-  // Past the first few only counted: a 1,000,000-set sweep may have a problem in every set.
-  const found = (name: string | undefined, message: () => string): void => {
-    if (problems.length >= SHOWN_VALUE_PROBLEMS) {
-      more++;
-      return;
-    }
-    const source = (name !== undefined ? sweep.keySources.get(name) : undefined) ?? sweep;
-    problems.push(source.problemAt(message()));
-  };
-  sweep.sets.forEach((set, i) => {
-    for (const [name, value] of set) {
-      const bad = variableValueProblem(name, value, flags.get(name));
-      if (bad !== undefined) {
-        found(name, () => `set ${i}: ${bad}`);
-      }
-    }
-    for (const p of valueProblems(new Map([...baseVars, ...set]), desc)) {
-      found(p.name, () => `set ${i}: ${p.message}`);
-    }
-  });
-  if (more > 0) {
-    problems.push(sweep.problemAt(`... and ${more} more problems in other sets`));
-  }
-  return problems;
-}
-
-/** Required options: the base environment plus each set must supply them. */
-function lackingRequiredProblems(
-  sweep: LoadedSweep,
-  baseEnv: readonly EnvVar[],
-  desc: ScriptDescription,
-): Problem[] {
-  const baseNames = new Set(baseEnv.map((v) => v.name));
-  const lacking = new Map<string, number[]>();
-  sweep.sets.forEach((set, i) => {
-    const names = new Set([...baseNames, ...set.keys()]);
-    for (const o of missingRequired(names, desc)) {
-      const list = lacking.get(o.env) ?? [];
-      list.push(i);
-      lacking.set(o.env, list);
-    }
-  });
-  return [...lacking].map(([name, indexes]) =>
-    sweep.problemAt(
-      `required option "${name}" is not set in ${whichSets(indexes, sweep.sets.length)}; add it to the sweep or to base.containerOverrides.environment`,
-    ),
-  );
 }
 
 /** "any set" when every set is listed, else the first five set numbers and how many more. */

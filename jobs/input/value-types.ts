@@ -1,20 +1,27 @@
 /**
- * Values checked with the script's own argparse types and choices before anything is
- * submitted: `var_a=six` for an `int` option fails here, with its file, line and column,
- * instead of on Batch. The check runs in Python (`run_job.py --check-values`), one process
- * for the whole run, with every distinct (variable, value) pair sent once: a 10,000-set
- * sweep of one typed option is at most 10,000 pairs, checked in milliseconds there.
- * Only side-effect-free types are called (int, float, choices, ...); the entrypoint skips
- * others (argparse.FileType, unknown callables) and says so.
+ * Every variable of every job and sweep, checked where it was written: one walk
+ * (`variablesOf`) over each item's variables with their positions feeds the name rules, the
+ * value rules and the rules of a whole set of variables (script-options.ts, variables.ts),
+ * and collects the values of typed options for the script's own argparse types. Those run in
+ * Python (`run_job.py --check-values`), one process for the whole run, with every distinct
+ * (variable, value) pair sent once: a 10,000-set sweep of one typed option is at most 10,000
+ * pairs, checked in milliseconds there. Only side-effect-free types are called (int, float,
+ * choices, ...); the entrypoint skips others (argparse.FileType, unknown callables) and says so.
  */
 import type { Problem } from "../errors";
 import { FatalError } from "../errors";
 import { problemAt, type JsonDocument } from "./json-source";
 import { entrypointArgs, startCheckValues, type StartedPython } from "./python-probe";
 import type { LoadedJob } from "./job-file";
-import type { ScriptDescription } from "./script-options";
+import {
+  checkEnvName,
+  missingRequired,
+  valueProblems,
+  type ScriptDescription,
+} from "./script-options";
 import { isTyped } from "./typed-option";
-import type { LoadedSweep } from "./sweep";
+import { whichSets, type LoadedSweep } from "./sweep";
+import { variableNameProblem, variableValueProblem } from "./variables";
 
 /** What `run_job.py --check-values` answers: one problem (or null) per pair sent. */
 export interface ValueChecks {
@@ -27,99 +34,329 @@ export type CheckValues = (
   pairs: readonly (readonly [string, string])[],
 ) => Promise<ValueChecks>;
 
-/** Where one pair was written: enough to report it. */
-type Locate = (message: string) => Problem;
+/** Where a variable was written: its name or its value, reported with a message. */
+type Locate = (message: string, part: "name" | "value") => Problem;
 
 interface Collected {
   readonly pairs: [string, string][];
   readonly where: Locate[][];
 }
 
-/** One variable as a file writes it: its name, its value, and where to report the value. */
+/** One variable as a file writes it, and where to report its name or its value. */
 interface WrittenVariable {
   readonly name: string;
-  readonly value: string;
+  /** Undefined in a file that failed the schema, where the value is not a string. */
+  readonly value: string | undefined;
   readonly at: Locate;
+  /** The sweep set it belongs to; undefined in a job's (or a sweep base's) own environment. */
+  readonly set?: number;
 }
+
+type Item = LoadedJob | LoadedSweep;
 
 const ENVIRONMENT = ["containerOverrides", "environment"] as const;
 
+/** A file's environment entries as written, whatever shape the rest of the file has. */
+function rawEnvironment(value: unknown): { name?: unknown; value?: unknown }[] {
+  const env = (value as { containerOverrides?: { environment?: unknown } } | null)
+    ?.containerOverrides?.environment;
+  return (Array.isArray(env) ? env : []).map(
+    (v) => (v ?? {}) as { name?: unknown; value?: unknown },
+  );
+}
+
 /**
- * Every variable an item sets, with where its value was written: a job's environment, a
- * sweep's base and each of its sets, and in a file that failed the schema every entry that
- * still has a string name and value, so a schema error does not hide a bad value.
+ * Every variable an item sets, with where it was written: a job's environment, a sweep's
+ * base and each of its sets, and in a file that failed the schema every entry that still
+ * has a string name, so a schema error does not hide a bad name or value.
  */
-function* variablesOf(item: LoadedJob | LoadedSweep | JsonDocument): Generator<WrittenVariable> {
-  if (!("kind" in item)) {
-    const env = (item.value as { containerOverrides?: { environment?: unknown } } | null)
-      ?.containerOverrides?.environment;
-    for (const [i, v] of (Array.isArray(env) ? env : []).entries()) {
-      const { name, value } = (v ?? {}) as { name?: unknown; value?: unknown };
-      if (typeof name === "string" && typeof value === "string") {
-        yield { name, value, at: (m) => problemAt(item, [...ENVIRONMENT, i, "value"], m) };
+function* variablesOf(item: Item | JsonDocument): Generator<WrittenVariable> {
+  if (!("kind" in item) || item.kind === "job") {
+    const doc = "kind" in item ? item.doc : item;
+    const env =
+      "kind" in item
+        ? (item.fields.containerOverrides?.environment ?? [])
+        : rawEnvironment(item.value);
+    for (const [i, { name, value }] of env.entries()) {
+      if (typeof name === "string") {
+        const text = typeof value === "string" ? value : undefined;
+        yield { name, value: text, at: (m, part) => problemAt(doc, [...ENVIRONMENT, i, part], m) };
       }
     }
     return;
   }
-  if (item.kind === "job") {
-    for (const [i, { name, value }] of (
-      item.fields.containerOverrides?.environment ?? []
-    ).entries()) {
-      yield { name, value, at: (m) => problemAt(item.doc, [...ENVIRONMENT, i, "value"], m) };
-    }
-    return;
-  }
-  const base = item.base.containerOverrides?.environment ?? [];
   const doc = item.baseDoc;
   const prefix = [...item.basePrefix, ...ENVIRONMENT];
-  for (const [i, { name, value }] of base.entries()) {
+  for (const [i, { name, value }] of (item.base.containerOverrides?.environment ?? []).entries()) {
     yield {
       name,
       value,
-      at: (m) =>
-        doc !== undefined ? problemAt(doc, [...prefix, i, "value"], m) : item.problemAt(m),
+      at: (m, part) =>
+        doc !== undefined ? problemAt(doc, [...prefix, i, part], m) : item.problemAt(m),
     };
   }
   for (const [i, set] of item.sets.entries()) {
     for (const [name, value] of set) {
       const source = item.keySources.get(name) ?? item;
-      yield { name, value, at: (m) => source.problemAt(`set ${i}: ${m}`) };
+      yield {
+        name,
+        value,
+        set: i,
+        at: (m, part) => source.problemAt(part === "name" ? m : `set ${i}: ${m}`),
+      };
     }
   }
 }
 
+/** The whole-set rules' answer for one set of variables. */
+interface SetRules {
+  readonly values: ReturnType<typeof valueProblems>;
+  readonly missing: ReturnType<typeof missingRequired>;
+}
+
+/** Beyond this many distinct sets of option names, answers are worked out but not kept. */
+const MAX_REMEMBERED_SETS = 10_000;
+
+/** What the checks look up per variable, built once per description. */
+interface OptionIndex {
+  /** Each option's variable names -> its flag (an option also travels as `--flag=value`). */
+  readonly flags: ReadonlyMap<string, string>;
+  /** Each option's variable names -> whether the whole-set rules read its value. */
+  readonly readsValue: ReadonlyMap<string, boolean>;
+  /** The whole-set rules' answers, by the set of option names (and values they read). */
+  readonly setRules: Map<string, SetRules>;
+}
+
+function optionIndex(desc: ScriptDescription): OptionIndex {
+  const names = desc.options.flatMap((o) => [o.env, ...o.aliases].map((n) => [n, o] as const));
+  const reads = (o: (typeof desc.options)[number]): boolean =>
+    o.kind !== "value" || o.action === "count" || o.aliases.length > 0;
+  return {
+    flags: new Map(names.map(([n, o]) => [n, o.flag])),
+    readsValue: new Map(names.map(([n, o]) => [n, reads(o)])),
+    setRules: new Map(),
+  };
+}
+
+/** At most this many problems of a sweep's sets are shown one by one; the rest are counted. */
+const SHOWN_SET_PROBLEMS = 10;
+
 /**
- * Every distinct (variable, value) of a typed option, with where each was written; `invalid`
- * are the files that failed the schema.
+ * Every problem of the items' variables, located, and the typed pairs to check in Python.
+ * `invalid` are the files that failed the schema: their variables are checked one by one.
  */
+export function checkVariables(
+  items: readonly Item[],
+  desc: ScriptDescription,
+  invalid: readonly JsonDocument[] = [],
+): { problems: Problem[]; collected: Collected } {
+  const typed = new Set(desc.options.filter(isTyped).flatMap((o) => [o.env, ...o.aliases]));
+  const index = new Map<string, number>();
+  const collected: Collected = { pairs: [], where: [] };
+  const problems: Problem[] = [];
+  const options = optionIndex(desc);
+  for (const item of [...items, ...invalid]) {
+    const walk = new ItemWalk(item, desc, options, problems);
+    for (const v of variablesOf(item)) {
+      walk.add(v);
+      if (v.value !== undefined && typed.has(v.name)) {
+        const key = `${v.name}\u0000${v.value}`;
+        let i = index.get(key);
+        if (i === undefined) {
+          i = collected.pairs.length;
+          index.set(key, i);
+          collected.pairs.push([v.name, v.value]);
+          collected.where.push([]);
+        }
+        if (collected.where[i].length < 3) {
+          collected.where[i].push(v.at);
+        }
+      }
+    }
+    walk.end();
+  }
+  return { problems, collected };
+}
+
+/** Every distinct (variable, value) of a typed option, with where each was written. */
 export function collectPairs(
-  items: readonly (LoadedJob | LoadedSweep)[],
+  items: readonly Item[],
   desc: ScriptDescription,
   invalid: readonly JsonDocument[] = [],
 ): Collected {
-  const typed = new Set(desc.options.filter(isTyped).flatMap((o) => [o.env, ...o.aliases]));
-  const index = new Map<string, number>();
-  const pairs: [string, string][] = [];
-  const where: Locate[][] = [];
-  for (const item of [...items, ...invalid]) {
-    for (const { name, value, at } of variablesOf(item)) {
-      if (!typed.has(name)) {
-        continue;
-      }
-      const key = `${name}\u0000${value}`;
-      let i = index.get(key);
-      if (i === undefined) {
-        i = pairs.length;
-        index.set(key, i);
-        pairs.push([name, value]);
-        where.push([]);
-      }
-      if (where[i].length < 3) {
-        where[i].push(at);
+  return checkVariables(items, desc, invalid).collected;
+}
+
+/**
+ * The checks of one item's variables as the walk meets them: each name and value of its own
+ * environment, each set key's name once, and the rules of a whole set of variables (required
+ * options, flags, groups) for a job's environment or, in a sweep, for each set over the base.
+ */
+class ItemWalk {
+  private readonly own = new Map<string, WrittenVariable>();
+  private readonly checkedKeys = new Set<string>();
+  private setIndex = -1;
+  private readonly lacking = new Map<string, number[]>();
+  private readonly sweep: LoadedSweep | undefined;
+  private baseValues: Map<string, string> | undefined;
+  private shown = 0;
+  private more = 0;
+
+  constructor(
+    private readonly item: Item | JsonDocument,
+    private readonly desc: ScriptDescription,
+    private readonly index: OptionIndex,
+    private readonly problems: Problem[],
+  ) {
+    this.sweep = "kind" in item && item.kind === "sweep" ? item : undefined;
+  }
+
+  add(v: WrittenVariable): void {
+    if (v.set === undefined) {
+      this.ownVariable(v);
+      return;
+    }
+    if (v.set !== this.setIndex) {
+      this.endSet();
+      this.setIndex = v.set;
+    }
+    if (!this.checkedKeys.has(v.name)) {
+      this.checkedKeys.add(v.name);
+      const reason = variableNameProblem(v.name) ?? checkEnvName(v.name, this.desc);
+      if (reason !== undefined) {
+        this.problems.push(v.at(reason, "name"));
       }
     }
+    const bad = variableValueProblem(v.name, v.value ?? "", this.index.flags.get(v.name));
+    if (bad !== undefined) {
+      this.setProblem(() => v.at(bad, "value"));
+    }
   }
-  return { pairs, where };
+
+  /** A variable of a job's or a base's own environment: its name, its value, a repeat. */
+  private ownVariable(v: WrittenVariable): void {
+    const reason = variableNameProblem(v.name) ?? checkEnvName(v.name, this.desc);
+    if (reason !== undefined) {
+      this.problems.push(v.at(reason, "name"));
+    }
+    const bad =
+      v.value !== undefined
+        ? variableValueProblem(v.name, v.value, this.index.flags.get(v.name))
+        : undefined;
+    if (bad !== undefined) {
+      this.problems.push(v.at(bad, "value"));
+    }
+    if (this.own.has(v.name)) {
+      this.problems.push(v.at(`"${v.name}" is set twice; keep one of them`, "name"));
+    } else {
+      this.own.set(v.name, v);
+    }
+  }
+
+  private ownValues(): Map<string, string> {
+    return new Map([...this.own].map(([n, v]) => [n, v.value ?? ""]));
+  }
+
+  /** A problem of a sweep's sets: shown while there are few, past that only counted. */
+  private setProblem(problem: () => Problem): void {
+    if (this.shown < SHOWN_SET_PROBLEMS) {
+      this.shown++;
+      this.problems.push(problem());
+    } else {
+      this.more++;
+    }
+  }
+
+  /** The rules of one sweep set over the base: its values together, its required options. */
+  private endSet(): void {
+    const sweep = this.sweep;
+    const set = sweep?.sets[this.setIndex];
+    if (sweep === undefined || set === undefined) {
+      return;
+    }
+    // The base comes first in the walk, so it is complete by the first set.
+    this.baseValues ??= this.ownValues();
+    const vars = this.baseValues.size > 0 ? new Map([...this.baseValues, ...set]) : set;
+    const at = this.setIndex;
+    const rules = this.setRules(vars);
+    for (const p of rules.values) {
+      const source = (p.name !== undefined ? sweep.keySources.get(p.name) : undefined) ?? sweep;
+      this.setProblem(() => source.problemAt(`set ${at}: ${p.message}`));
+    }
+    for (const o of rules.missing) {
+      const list = this.lacking.get(o.env) ?? [];
+      list.push(at);
+      this.lacking.set(o.env, list);
+    }
+  }
+
+  /**
+   * The whole-set rules' answer for one set, worked out once per distinct set of option
+   * names (with the values those rules read: flags, counts, lists, options with two names):
+   * the sets of a grid share one.
+   */
+  private setRules(vars: ReadonlyMap<string, string>): SetRules {
+    let key = "";
+    for (const [name, value] of vars) {
+      const reads = this.index.readsValue.get(name);
+      if (reads !== undefined) {
+        key += reads ? `${name}=${value}\u0000` : `${name}\u0000`;
+      }
+    }
+    let found = this.index.setRules.get(key);
+    if (found === undefined) {
+      found = {
+        values: valueProblems(vars, this.desc),
+        missing: missingRequired(new Set(vars.keys()), this.desc),
+      };
+      if (this.index.setRules.size < MAX_REMEMBERED_SETS) {
+        this.index.setRules.set(key, found);
+      }
+    }
+    return found;
+  }
+
+  /** After the last variable: the whole-set rules of a job, or of a sweep's last set. */
+  end(): void {
+    const sweep = this.sweep;
+    if (!("kind" in this.item) || sweep === undefined) {
+      if ("kind" in this.item && this.item.kind === "job") {
+        this.jobEnvironment(this.item.doc);
+      }
+      return;
+    }
+    this.endSet();
+    if (this.more > 0) {
+      this.problems.push(sweep.problemAt(`... and ${this.more} more problems in other sets`));
+    }
+    for (const [name, indexes] of this.lacking) {
+      this.problems.push(
+        sweep.problemAt(
+          `required option "${name}" is not set in ${whichSets(indexes, sweep.sets.length)}; add it to the sweep or to base.containerOverrides.environment`,
+        ),
+      );
+    }
+  }
+
+  /** A job's environment as a whole: required options, flags, both names, groups. */
+  private jobEnvironment(doc: JsonDocument): void {
+    for (const o of missingRequired(new Set(this.own.keys()), this.desc)) {
+      this.problems.push(
+        problemAt(
+          doc,
+          ENVIRONMENT,
+          `required option "${o.env}" (${o.flag}) is not set; add {"name": "${o.env}", "value": "..."}`,
+        ),
+      );
+    }
+    const vars = this.ownValues();
+    for (const p of valueProblems(vars, this.desc)) {
+      const v = p.name !== undefined ? this.own.get(p.name) : undefined;
+      this.problems.push(
+        v !== undefined ? v.at(p.message, "value") : problemAt(doc, ENVIRONMENT, p.message),
+      );
+    }
+  }
 }
 
 /** The problems (located) and notes (skipped options) of a check. */
@@ -130,7 +367,7 @@ export function typedProblems(
   const problems: Problem[] = [];
   checks.problems.forEach((message, i) => {
     if (message !== null) {
-      problems.push(...collected.where[i].map((at) => at(message)));
+      problems.push(...collected.where[i].map((at) => at(message, "value")));
     }
   });
   const notes = checks.skipped.map(

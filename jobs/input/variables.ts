@@ -18,9 +18,6 @@ import {
 } from "../../components/contract";
 import { formatNumber } from "../output/numbers";
 
-/** The kernel's limit on one argument or environment string, its terminating NUL included. */
-export const MAX_ARG_STRLEN = MAX_ARG_BYTES;
-
 /** Names the entrypoint does not take from an array sweep's set (container/run_job.py). */
 const SET_RESERVED_PREFIXES: readonly string[] = [RESERVED_PREFIX, AWS_BATCH_PREFIX];
 
@@ -56,17 +53,17 @@ export function variableValueProblem(
     );
   }
   // A value this short cannot be too long; skip the byte count for the common case.
-  if (value.length * 3 + name.length + 64 < MAX_ARG_STRLEN) {
+  if (value.length * 3 + name.length + 64 < MAX_ARG_BYTES) {
     return undefined;
   }
   const longest = Math.max(
     bytes(`${name}=${value}`),
     flag !== undefined ? bytes(`${flag}=${value}`) : 0,
   );
-  if (longest + 1 > MAX_ARG_STRLEN) {
+  if (longest + 1 > MAX_ARG_BYTES) {
     return (
       `the value of "${name}" is ${formatNumber(bytes(value))} bytes; Linux passes at most ` +
-      `${formatNumber(MAX_ARG_STRLEN - 1)} bytes per environment variable or argument ` +
+      `${formatNumber(MAX_ARG_BYTES - 1)} bytes per environment variable or argument ` +
       `(${flag !== undefined ? `"${flag}=<value>"` : `"${name}=<value>"`} included): put the data in a ` +
       `file under ${BUCKET_PREFIXES.inputs} and pass its key in ${VARS.inputs}`
     );

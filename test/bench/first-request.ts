@@ -71,10 +71,7 @@ export async function benchFirstRequest(): Promise<BenchResult[]> {
     const env = { ...awsEnv({ batch: batch.url, s3: s3.url }), [DESCRIBE_CACHE_ENV]: cacheDir };
     const outputs = writeOutputs(dir, STACK_OUTPUTS);
     const jobsDir = path.join(dir, "jobs");
-    writeJobFiles(jobsDir, FILES, {
-      jobQueue: STACK_OUTPUTS.jobQueueArn,
-      jobDefinition: STACK_OUTPUTS.jobDefinitionArn,
-    });
+    writeJobFiles(jobsDir, FILES, { jobQueue: STACK_OUTPUTS.jobQueueArn });
     const argv = ["submit", jobsDir, "--outputs", outputs, "--state-dir", path.join(dir, "state")];
     const load = os.loadavg()[0];
     // Cold: no cached description, as after an edit of the script.

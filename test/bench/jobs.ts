@@ -111,12 +111,10 @@ export async function benchJobs(): Promise<BenchResult[]> {
   try {
     const env = awsEnv({ batch: batch.url, s3: s3.url });
     const outputs = writeOutputs(dir, STACK_OUTPUTS);
-    // Queue and definition written out, so the aws CLI can take the very same files.
+    // The queue written out, so the aws CLI can take the very same files (and the stack's
+    // job definition on its command line).
     const jobsDir = path.join(dir, "jobs");
-    writeJobFiles(jobsDir, FILES, {
-      jobQueue: STACK_OUTPUTS.jobQueueArn,
-      jobDefinition: STACK_OUTPUTS.jobDefinitionArn,
-    });
+    writeJobFiles(jobsDir, FILES, { jobQueue: STACK_OUTPUTS.jobQueueArn });
     const common = ["--outputs", outputs, "--state-dir", path.join(dir, "state")];
     const fewDir = path.join(dir, "jobs-few");
     fs.mkdirSync(fewDir);
@@ -170,7 +168,7 @@ export async function benchJobs(): Promise<BenchResult[]> {
       target: "<= 10%",
     });
 
-    if (onPath("aws")) {
+    if (onPath("aws") !== undefined) {
       const files = fs.readdirSync(jobsDir).sort().slice(0, CLI_SAMPLE);
       const start = process.hrtime.bigint();
       for (const f of files) {
@@ -181,6 +179,8 @@ export async function benchJobs(): Promise<BenchResult[]> {
             "submit-job",
             "--cli-input-json",
             `file://${path.join(jobsDir, f)}`,
+            "--job-definition",
+            STACK_OUTPUTS.jobDefinitionArn,
             "--endpoint-url",
             batch.url,
             "--region",

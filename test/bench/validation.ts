@@ -9,7 +9,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { formatProblem } from "../../jobs/errors";
-import { expandInputs, loadInputs, sortProblems, validateItems } from "../../jobs/input/load";
+import { expandInputs, loadInputs, sortProblems } from "../../jobs/input/load";
+import { checkVariables } from "../../jobs/input/value-types";
 import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
 import type { BenchResult } from "./result";
 
@@ -34,7 +35,7 @@ function timeValidation(file: string, cwd: string): { seconds: number; problems:
     const loaded = loadInputs(files);
     const all = sortProblems([
       ...loaded.problems,
-      ...validateItems(loaded.items, SCRIPT_DESCRIPTION, loaded.invalid),
+      ...checkVariables(loaded.items, SCRIPT_DESCRIPTION, loaded.invalid).problems,
     ]);
     all.map(formatProblem).join("\n");
     problems = all.length;

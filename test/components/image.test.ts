@@ -134,6 +134,12 @@ describe("build context hash", () => {
     assert.strictEqual(isIgnored("keep.py", rules), false);
     assert.strictEqual(isIgnored("cache/x", rules), true);
     assert.strictEqual(isIgnored("a/b/c.pyc", rules), true);
+    // A folder written with its trailing "/" (as container/.dockerignore does) is re-included.
+    const folders = parseDockerignore("*\n!job/\n**/__pycache__\n");
+    assert.strictEqual(isIgnored("job/script.py", folders), false);
+    assert.strictEqual(isIgnored("job/helpers/opts.py", folders), false);
+    assert.strictEqual(isIgnored("job/__pycache__/script.pyc", folders), true);
+    assert.strictEqual(isIgnored("tests/a.py", folders), true);
   });
 
   it("changes with a sent file or the Dockerfile, not with an ignored file", () => {

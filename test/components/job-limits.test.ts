@@ -41,13 +41,24 @@ describe("job limits", () => {
 
   it("names the field a job exceeds, at the boundary", () => {
     const limits = ec2JobLimits([{ name: "m5a.large", vcpus: 2, memoryMiB: 8192, gpus: 0 }], 16);
-    assert.strictEqual(jobTooLarge({ vcpus: 2, memoryMiB: 7953, gpus: 0 }, limits), undefined);
+    assert.deepStrictEqual(jobTooLarge({ vcpus: 2, memoryMiB: 7953, gpus: 0 }, limits), []);
     assert.strictEqual(
-      jobTooLarge({ vcpus: 2, memoryMiB: 7954, gpus: 0 }, limits)?.field,
+      jobTooLarge({ vcpus: 2, memoryMiB: 7954, gpus: 0 }, limits)[0]?.field,
       "memoryMiB",
     );
-    assert.strictEqual(jobTooLarge({ vcpus: 3, memoryMiB: 1000, gpus: 0 }, limits)?.field, "vcpus");
-    assert.strictEqual(jobTooLarge({ vcpus: 1, memoryMiB: 1000, gpus: 1 }, limits)?.field, "gpus");
+    assert.strictEqual(
+      jobTooLarge({ vcpus: 3, memoryMiB: 1000, gpus: 0 }, limits)[0]?.field,
+      "vcpus",
+    );
+    assert.strictEqual(
+      jobTooLarge({ vcpus: 1, memoryMiB: 1000, gpus: 1 }, limits)[0]?.field,
+      "gpus",
+    );
+    assert.deepStrictEqual(
+      jobTooLarge({ vcpus: 3, memoryMiB: 9000 }, limits).map((p) => p.field),
+      ["vcpus", "memoryMiB"],
+      "every field at fault; a field left out is not checked",
+    );
   });
 
   it("tells GPU families by their first letter (g4dn, g5, p3), not Graviton's trailing g", () => {

@@ -1,6 +1,6 @@
 /**
- * One contract: the job-name rule, the bucket prefixes, the BATCHPY_* names and the metrics
- * file and log line live in container/contract.json only. This fails when the code of components/, jobs/, policy/,
+ * One contract: the job-name rule, the bucket prefixes, the BATCHPY_* names, the names that
+ * are plain environment, and the metrics file and log line live in container/contract.json only. This fails when the code of components/, jobs/, policy/,
  * index.ts or the entrypoint writes one of them out again (comments, docstrings, tests and
  * docs aside), so the two languages cannot drift apart again.
  */
@@ -79,6 +79,10 @@ const FORBIDDEN: { what: string; re: RegExp }[] = [
   { what: "the old job-name pattern", re: /\[A-Za-z0-9_-\]\{1,128\}/ },
   { what: "the metrics file name", re: new RegExp(escape(contract.metrics.file)) },
   { what: "the metrics log line", re: new RegExp(escape(contract.metrics.logLinePrefix.trim())) },
+  ...contract.options.plainLowercase.map((name) => ({
+    what: "a plain-environment name",
+    re: new RegExp(`["'\`]${escape(name)}["'\`]`),
+  })),
   ...Object.values(contract.bucketPrefixes).map((p) => ({
     what: `the bucket prefix ${p}`,
     // As a word: "inputs/" but not "my-inputs/" or a path such as "test/inputs/x".
@@ -119,6 +123,7 @@ describe("contract: shared facts live only in container/contract.json", function
       "a.ts": `const x = "BATCHPY_JOB_NAME"; const r = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;`,
       "b.ts": "const k = `results/${name}/`; const m = 'inputs/sweeps/';",
       "c.ts": "// BATCHPY_JOB_NAME in a comment, and results/ too\nconst ok = `my-results/`;",
+      "d.ts": 'const plain = ["http_proxy", "no_proxy"];',
     };
     const found = offences(
       Object.fromEntries(Object.entries(samples).map(([f, text]) => [f, stripTs(text)])),
@@ -127,5 +132,6 @@ describe("contract: shared facts live only in container/contract.json", function
     assert.ok(found.some((f) => f.startsWith("b.ts") && f.includes("results/")));
     assert.ok(found.some((f) => f.startsWith("b.ts") && f.includes("inputs/sweeps/")));
     assert.ok(!found.some((f) => f.startsWith("c.ts")), found.join("\n"));
+    assert.strictEqual(found.filter((f) => f.startsWith("d.ts")).length, 2, found.join("\n"));
   });
 });

@@ -47,7 +47,6 @@ export const SCRIPT_DESCRIPTION_JSON = JSON.stringify({
     },
   ],
   groups: [],
-  flag_values: { true: ["true", "1", "yes"], false: ["false", "0", "no"] },
 });
 export const SCRIPT_DESCRIPTION: ScriptDescription = parseDescription(
   SCRIPT_DESCRIPTION_JSON,

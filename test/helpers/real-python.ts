@@ -13,7 +13,7 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { onPathReal } from "../../jobs/input/describe-cache";
+import { onPath } from "../../jobs/input/outputs";
 
 const REPO_ROOT = path.resolve(__dirname, "..", "..");
 
@@ -21,8 +21,8 @@ function skipShim(): void {
   if (process.env.PYTHON !== undefined) {
     return; // the tests run the interpreter named there
   }
-  const onPath = onPathReal("python3", process.env);
-  if (onPath === undefined || path.basename(path.dirname(onPath)) !== "shims") {
+  const found = onPath("python3", process.env);
+  if (found === undefined || path.basename(path.dirname(found)) !== "shims") {
     return;
   }
   const run = spawnSync("python3", ["-c", "import sys; print(sys.executable)"], {

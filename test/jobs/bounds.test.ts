@@ -176,11 +176,11 @@ describe("jobs:submit enforces the policy pack's bounds", function () {
     assert.strictEqual(r.code, 2);
     assert.match(
       r.stderr,
-      /big\.json:\d+:\d+: containerOverrides\.resourceRequirements\[0\]\.value: 4 vCPUs can never be placed: the largest job the stack's compute environment can place \(m5a\.large\) has 2 vCPUs/,
+      /big\.json:\d+:\d+: containerOverrides\.resourceRequirements\[0\]\.value: can never be placed: 4 vCPUs per job, but the largest job m5a\.large can place has 2, so this job would sit in RUNNABLE until the queue cancels it; ask for at most that, or allow a larger instance type in the stack/,
     );
     assert.match(
       r.stderr,
-      /big\.json.*16384 MiB of memory can never be placed.*\(m5a\.large\) has 7680 MiB/,
+      /big\.json:\d+:\d+: containerOverrides\.resourceRequirements\[1\]\.value: can never be placed: 16384 MiB per job, but the largest job m5a\.large can place has 7680 MiB/,
     );
     assert.match(
       r.stderr,

@@ -1,23 +1,18 @@
 import * as assert from "assert";
 import * as fc from "fast-check";
 import { formatProblem, type Problem } from "../../jobs/errors";
-import {
-  JOB_NAME_PATTERN,
-  checkJobName,
-  jobProblems,
-  loadJob,
-  type LoadedJob,
-} from "../../jobs/input/job-file";
+import { JOB_NAME_PATTERN, checkJobName, loadJob, type LoadedJob } from "../../jobs/input/job-file";
 import { suggest } from "../../components/validation";
 import { parseTree, type Node, type ParseError } from "jsonc-parser";
 import {
   MAX_JSON_DEPTH,
-  hasDuplicateKey,
+  duplicateKeys,
   lineColumnAt,
   parseJsonDocument,
   tooDeepAt,
 } from "../../jobs/input/json-source";
 import { parseDescription, plainEnvProblem } from "../../jobs/input/script-options";
+import { checkVariables } from "../../jobs/input/value-types";
 import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
 
 /** Parses and validates `text` as jobs/x.json; returns every problem as one string each. */
@@ -29,7 +24,7 @@ function check(text: string, file = "jobs/x.json"): string[] {
   const loaded = loadJob(parsed.doc);
   const problems: Problem[] = [...loaded.problems];
   if (loaded.job !== undefined) {
-    problems.push(...jobProblems(loaded.job, SCRIPT_DESCRIPTION));
+    problems.push(...checkVariables([loaded.job], SCRIPT_DESCRIPTION).problems);
   }
   return problems.map(formatProblem);
 }
@@ -111,8 +106,18 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
       assert.deepStrictEqual(check('{\n  "jobName": "a",\n  "jobName": "b"\n}'), [
         'jobs/x.json:3:3: jobName: duplicate key "jobName"; JSON keeps only the last one, so remove one of them',
       ]);
+      // Beside a syntax error, and never from the quotes of a comment.
+      assert.deepStrictEqual(
+        check('{\n  // "a": 1, "a": 2\n  "jobName": "a",\n  /* "b" "b" */ "jobName": "b"\n}'),
+        [
+          "jobs/x.json:2:3: invalid JSON: comments are not allowed in JSON",
+          "jobs/x.json:4:3: invalid JSON: comments are not allowed in JSON",
+          'jobs/x.json:4:17: jobName: duplicate key "jobName"; JSON keeps only the last one, so remove one of them',
+        ],
+      );
     });
     it("finds a repeated key as the syntax tree does, escaped or not, at any depth (property)", function () {
+      const hasDuplicateKey = (text: string): boolean => duplicateKeys("f.json", text).length > 0;
       fc.assert(
         fc.property(jsonText(), (text) => hasDuplicateKey(text) === treeHasDuplicateKey(text)),
         { numRuns: 500 },
@@ -266,7 +271,6 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
       const full = {
         jobName: "full",
         jobQueue: "q",
-        jobDefinition: "d:1",
         shareIdentifier: "team-a",
         schedulingPriorityOverride: 10,
         arrayProperties: { size: 4 },
@@ -278,18 +282,10 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
           resourceRequirements: [{ type: "VCPU", value: "2" }],
           instanceType: "m5.large",
         },
-        nodeOverrides: {
-          numNodes: 2,
-          nodePropertyOverrides: [{ targetNodes: "0:", instanceTypes: ["m5.large"] }],
-        },
         retryStrategy: { attempts: 3, evaluateOnExit: [{ onExitCode: "137", action: "retry" }] },
         propagateTags: true,
         timeout: { attemptDurationSeconds: 3600 },
         tags: { project: "x" },
-        eksPropertiesOverride: { podProperties: { containers: [{ image: "i" }] } },
-        ecsPropertiesOverride: {
-          taskProperties: [{ containers: [{ name: "c", environment: [SAVE] }] }],
-        },
         consumableResourcePropertiesOverride: {
           consumableResourceList: [{ consumableResource: "r", quantity: 1 }],
         },
@@ -300,11 +296,12 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
       // The API takes either case; the request carries the SDK's upper case.
       assert.strictEqual(loaded.fields.retryStrategy?.evaluateOnExit?.[0].action, "RETRY");
     });
-    it("refuses ECS, EKS and node overrides with the stack's container job definition", function () {
+    it("refuses a job definition of the file's own and the overrides only such definitions take", function () {
       const problems = check(
         JSON.stringify(
           {
             jobName: "j",
+            jobDefinition: "d:1",
             containerOverrides: { environment: [SAVE] },
             ecsPropertiesOverride: { taskProperties: [] },
             eksPropertiesOverride: {},
@@ -314,19 +311,15 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
           2,
         ),
       );
-      assert.deepStrictEqual(
-        problems.map((p) => p.split(" does not apply")[0]),
-        [
-          'jobs/x.json:11:3: ecsPropertiesOverride: "ecsPropertiesOverride"',
-          'jobs/x.json:14:3: eksPropertiesOverride: "eksPropertiesOverride"',
-          'jobs/x.json:15:3: nodeOverrides: "nodeOverrides"',
-        ],
-      );
-      assert.match(
-        problems[0],
-        /"ecsPropertiesOverride" does not apply here: without jobDefinition the job runs the stack's job definition \(output jobDefinitionArn\), a container job definition, which takes containerOverrides; move the settings into containerOverrides, or set jobDefinition to a job definition with ecsProperties of your own/,
-      );
-      assert.match(problems[2], /or set jobDefinition to a multi-node parallel job definition/);
+      const rule =
+        ", but every job runs the stack's single-container job definition (stack output " +
+        "jobDefinitionArn); remove";
+      assert.deepStrictEqual(problems, [
+        `jobs/x.json:3:3: jobDefinition: "jobDefinition" names a job definition of the file's own${rule} "jobDefinition" and put the job's settings in containerOverrides`,
+        `jobs/x.json:12:3: ecsPropertiesOverride: "ecsPropertiesOverride" is for job definitions with ecsProperties${rule} "ecsPropertiesOverride" and put the job's settings in containerOverrides`,
+        `jobs/x.json:15:3: eksPropertiesOverride: "eksPropertiesOverride" is for EKS job definitions${rule} "eksPropertiesOverride" and put the job's settings in containerOverrides`,
+        `jobs/x.json:16:3: nodeOverrides: "nodeOverrides" is for multi-node parallel job definitions${rule} "nodeOverrides" and put the job's settings in containerOverrides`,
+      ]);
     });
   });
 
@@ -365,6 +358,32 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
   });
 
   describe("environment variables against the script's options", function () {
+    it("checks the variables of a file that failed the schema too: names, values, repeats", function () {
+      const text = JSON.stringify(
+        {
+          containerOverrides: {
+            vcpus: "2",
+            environment: [
+              { name: "var_c", value: "1" },
+              { name: "var_a", value: "a\u0000b" },
+              { name: "var_a", value: 3 },
+            ],
+          },
+        },
+        null,
+        2,
+      );
+      const doc = parseJsonDocument("jobs/x.json", text).doc!;
+      assert.strictEqual(loadJob(doc).job, undefined, "the schema refuses it");
+      assert.deepStrictEqual(
+        checkVariables([], SCRIPT_DESCRIPTION, [doc]).problems.map(formatProblem),
+        [
+          'jobs/x.json:6:17: containerOverrides.environment[0].name: "var_c" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
+          'jobs/x.json:11:18: containerOverrides.environment[1].value: the value of "var_a" contains a NUL byte (at character 2), which no environment variable or argument can hold; remove it',
+          'jobs/x.json:14:17: containerOverrides.environment[2].name: "var_a" is set twice; keep one of them',
+        ],
+      );
+    });
     it("catches a misspelt option with the script's declared options", function () {
       assert.deepStrictEqual(check(job([{ name: "var_c", value: "1" }, SAVE])), [
         'jobs/x.json:6:17: containerOverrides.environment[0].name: "var_c" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
@@ -424,7 +443,7 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
       // The documented way to mean plain environment.
       const plain = { ...SCRIPT_DESCRIPTION, plainEnv: new Set(["VAR_A"]) };
       const parsed = parseJsonDocument("jobs/x.json", job([SAVE, { name: "VAR_A", value: "6" }]));
-      assert.deepStrictEqual(jobProblems(loadJob(parsed.doc!).job!, plain), []);
+      assert.deepStrictEqual(checkVariables([loadJob(parsed.doc!).job!], plain).problems, []);
       assert.match(plainEnvProblem("var_a") ?? "", /only names without lower-case letters/);
     });
     it("refuses a variable set twice", function () {
@@ -478,7 +497,9 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
       );
       const run = (env: { name: string; value: string }[]): string => {
         const parsed = parseJsonDocument("t.json", job(env));
-        return jobProblems(loadJob(parsed.doc!).job!, desc).map(formatProblem).join("\n");
+        return checkVariables([loadJob(parsed.doc!).job!], desc)
+          .problems.map(formatProblem)
+          .join("\n");
       };
       // The alias (argparse dest) is accepted for a required option.
       assert.strictEqual(

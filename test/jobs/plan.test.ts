@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { formatProblem } from "../../jobs/errors";
 import { CHUNK_SIZE, chunkRanges } from "../../jobs/input/chunks";
-import { ARRAY_MAX_SIZE, loadJob, type LoadedJob } from "../../jobs/input/job-file";
+import { loadJob, type LoadedJob } from "../../jobs/input/job-file";
 import { parseJsonDocument } from "../../jobs/input/json-source";
 import {
   buildPlan,
@@ -44,39 +44,38 @@ const sets = (n: number): ParameterSet[] =>
   Array.from({ length: n }, (_, i) => new Map([["var_a", String(i)]]));
 
 describe("jobs/input/plan: from validated files to SubmitJob requests", function () {
-  it("resolves queue and definition from the stack outputs unless the file sets them", function () {
+  it("resolves the queue from the stack outputs unless the file sets it, the definition always", function () {
     const { submissions, problems } = buildPlan(
-      [
-        jobFrom("a.json", { jobName: "a" }),
-        jobFrom("b.json", { jobName: "b", jobQueue: "other", jobDefinition: "def:3" }),
-      ],
+      [jobFrom("a.json", { jobName: "a" }), jobFrom("b.json", { jobName: "b", jobQueue: "other" })],
       { outputs, array: true },
     );
     assert.deepStrictEqual(problems, []);
     assert.strictEqual(submissions[0].request.jobQueue, STACK_OUTPUTS.jobQueueArn);
     assert.strictEqual(submissions[0].request.jobDefinition, STACK_OUTPUTS.jobDefinitionArn);
     assert.strictEqual(submissions[1].request.jobQueue, "other");
-    assert.strictEqual(submissions[1].request.jobDefinition, "def:3");
+    assert.strictEqual(submissions[1].request.jobDefinition, STACK_OUTPUTS.jobDefinitionArn);
   });
 
   it("reports missing outputs apart from input problems, with the files and the fixes", function () {
     const plan = buildPlan(
-      [
-        jobFrom("a.json", { jobName: "a" }),
-        jobFrom("b.json", { jobName: "b", jobDefinition: "def:3" }),
-      ],
+      [jobFrom("a.json", { jobName: "a" }), jobFrom("b.json", { jobName: "b", jobQueue: "q" })],
       { outputs: { outputs: { region: "us-east-1" }, source: "outputs.json" }, array: true },
     );
     assert.deepStrictEqual(plan.problems, []);
     assert.deepStrictEqual(plan.missingOutputs, [
-      { key: "jobQueueArn", field: "jobQueue", files: ["a.json", "b.json"] },
-      { key: "jobDefinitionArn", field: "jobDefinition", files: ["a.json"] },
+      { key: "jobQueueArn", field: "jobQueue", files: ["a.json"] },
+      { key: "jobDefinitionArn", field: "jobDefinition", files: ["a.json", "b.json"] },
     ]);
     assert.strictEqual(
       missingOutputsMessage(plan.missingOutputs, "outputs.json"),
-      'stack output "jobQueueArn" (needed by 2 file(s) that leave out jobQueue: a.json, b.json) and ' +
-        '"jobDefinitionArn" (needed by 1 file(s) that leave out jobDefinition: a.json) missing from ' +
-        "outputs.json; run `pulumi up` first, or pass --outputs FILE, or set jobQueue and jobDefinition in the files",
+      'stack output "jobQueueArn" (needed by 1 file(s) that leave out jobQueue: a.json) and ' +
+        '"jobDefinitionArn" (needed by 2 file(s): a.json, b.json) missing from ' +
+        "outputs.json; run `pulumi up` first, or pass --outputs FILE, or set jobQueue in the files",
+    );
+    assert.strictEqual(
+      missingOutputsMessage(plan.missingOutputs.slice(1), "outputs.json"),
+      'stack output "jobDefinitionArn" (needed by 2 file(s): a.json, b.json) missing from ' +
+        "outputs.json; run `pulumi up` first, or pass --outputs FILE",
     );
   });
 
@@ -92,36 +91,6 @@ describe("jobs/input/plan: from validated files to SubmitJob requests", function
       command: ["x"],
       environment: [{ name: "BATCHPY_JOB_NAME", value: "a" }],
     });
-  });
-
-  it("injects nothing into a job with ECS, EKS or node overrides, and notes the naming", function () {
-    const ecs = {
-      taskProperties: [{ containers: [{ environment: [{ name: "save_name", value: "x" }] }] }],
-    };
-    const { submissions, notes, problems } = buildPlan(
-      [
-        jobFrom("e.json", { jobName: "e", jobDefinition: "ecs-def:1", ecsPropertiesOverride: ecs }),
-        jobFrom("n.json", {
-          jobName: "n",
-          jobDefinition: "mnp-def:2",
-          nodeOverrides: { numNodes: 2 },
-          containerOverrides: { command: ["kept"] },
-        }),
-      ],
-      { outputs, array: true },
-    );
-    assert.deepStrictEqual(problems, []);
-    assert.strictEqual(submissions[0].request.containerOverrides, undefined);
-    assert.deepStrictEqual(submissions[0].request.ecsPropertiesOverride, ecs);
-    assert.deepStrictEqual(
-      submissions[1].request.containerOverrides,
-      { command: ["kept"] },
-      "the file's own containerOverrides go as written",
-    );
-    assert.deepStrictEqual(notes.map(formatProblem), [
-      "e.json: \"e\" uses ecsPropertiesOverride, where containerOverrides does not apply, so BATCHPY_JOB_NAME is not passed: its results and log are named after the job ID (results/<jobId>/, logs/<jobId>.log; an array child's under its parent's ID)",
-      "n.json: \"n\" uses nodeOverrides, where containerOverrides does not apply, so BATCHPY_JOB_NAME is not passed: its results and log are named after the job ID (results/<jobId>/, logs/<jobId>.log; an array child's under its parent's ID)",
-    ]);
   });
 
   it("names manifests by content: other sets get another key, the same sets the same", function () {
@@ -312,7 +281,7 @@ describe("jobs/input/plan: from validated files to SubmitJob requests", function
     });
 
     it("chunkRanges and CHUNK_SIZE follow AWS's array limit", function () {
-      assert.strictEqual(CHUNK_SIZE, ARRAY_MAX_SIZE);
+      assert.strictEqual(CHUNK_SIZE, 10_000, "AWS Batch array jobs have at most 10,000 children");
       assert.deepStrictEqual(chunkRanges(5, 2), [
         { first: 0, count: 2 },
         { first: 2, count: 2 },

@@ -11,12 +11,12 @@ import {
   loadRowsSweep,
   loadSweep,
   parseRows,
-  sweepProblems,
   whichSets,
   type LoadedSweep,
   type ParameterSet,
 } from "../../jobs/input/sweep";
-import { MAX_ARG_STRLEN } from "../../jobs/input/variables";
+import { MAX_ARG_BYTES } from "../../components/contract";
+import { checkVariables } from "../../jobs/input/value-types";
 import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
 
 const DIR = path.resolve("/virtual/jobs");
@@ -35,7 +35,7 @@ function load(
   );
   const problems = r.problems.map(formatProblem);
   if (r.sweep !== undefined) {
-    problems.push(...sweepProblems(r.sweep, SCRIPT_DESCRIPTION).map(formatProblem));
+    problems.push(...checkVariables([r.sweep], SCRIPT_DESCRIPTION).problems.map(formatProblem));
   }
   return { ...(r.sweep !== undefined ? { sweep: r.sweep } : {}), problems };
 }
@@ -205,7 +205,7 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
       ],
     );
     // Just under the limit with "--var_b=" counted: accepted.
-    const fits = "y".repeat(MAX_ARG_STRLEN - 1 - "--var_b=".length);
+    const fits = "y".repeat(MAX_ARG_BYTES - 1 - "--var_b=".length);
     assert.deepStrictEqual(
       load(JSON.stringify({ base: BASE, grid: { var_b: [fits, "1"] } })).problems,
       [],
@@ -220,17 +220,19 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
     );
   });
 
-  it("refuses ECS, EKS and node overrides in a sweep, whose sets need containerOverrides", function () {
+  it("refuses a job definition and ECS, EKS or node overrides in a sweep's base", function () {
     const out = load(
       JSON.stringify({
         base: { ...BASE, jobDefinition: "ecs-def:1", ecsPropertiesOverride: {} },
         grid: { var_a: [1, 2] },
       }),
     ).problems;
+    const rule =
+      ", but every job runs the stack's single-container job definition (stack output " +
+      "jobDefinitionArn); remove";
     assert.deepStrictEqual(out, [
-      'jobs/sweep.json:1:110: base.ecsPropertiesOverride: "ecsPropertiesOverride" cannot be used in a sweep: ' +
-        "each set's variables and the array manifest reach the job through containerOverrides.environment, " +
-        "which does not apply to a job definition with ecsProperties; remove it, or submit one job file per set",
+      `jobs/sweep.json:1:82: base.jobDefinition: "jobDefinition" names a job definition of the file's own${rule} "jobDefinition" and put the job's settings in containerOverrides`,
+      `jobs/sweep.json:1:110: base.ecsPropertiesOverride: "ecsPropertiesOverride" is for job definitions with ecsProperties${rule} "ecsPropertiesOverride" and put the job's settings in containerOverrides`,
     ]);
   });
 
@@ -290,7 +292,7 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
     });
     it("flags the header of a misspelt column", function () {
       const r = loadRowsSweep("p.tsv", "/x/p.tsv", "save_name\tvar_c\na\t1\n");
-      const problems = sweepProblems(r.sweep!, SCRIPT_DESCRIPTION).map(formatProblem);
+      const problems = checkVariables([r.sweep!], SCRIPT_DESCRIPTION).problems.map(formatProblem);
       assert.deepStrictEqual(problems, [
         'p.tsv:1:11: "var_c" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
       ]);
@@ -300,7 +302,7 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
     it("shows the first 10 value problems and counts the rest", function () {
       const rows = Array.from({ length: 12 }, (_, i) => `a\0${i},r`).join("\n");
       const r = loadRowsSweep("p.csv", "/x/p.csv", `var_a,save_name\n${rows}\n`);
-      const problems = sweepProblems(r.sweep!, SCRIPT_DESCRIPTION).map(formatProblem);
+      const problems = checkVariables([r.sweep!], SCRIPT_DESCRIPTION).problems.map(formatProblem);
       assert.strictEqual(problems.length, 11);
       assert.match(problems[0], /^p\.csv:1:1: set 0: the value of "var_a" contains a NUL byte/);
       assert.match(problems[9], /^p\.csv:1:1: set 9: /);

@@ -237,7 +237,6 @@ describe("jobs: values checked with the script's argparse types", function () {
           },
         ],
         groups: [],
-        flagValues: { true: ["true"], false: ["false"] },
       },
     );
     assert.strictEqual(collected.pairs.length, 100);
