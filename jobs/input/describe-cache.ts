@@ -16,6 +16,7 @@ import { startCheckValues, startDescribe, type StartedPython } from "./python-pr
 import type { ScriptDescription } from "./script-options";
 import { isTyped } from "./typed-option";
 import { writeWhole } from "../state/write-whole";
+import { FatalError, isFileSystemError, isMissingFile } from "../errors";
 
 /** Environment variable naming the folder of cached descriptions (tests, the bench). */
 export const DESCRIBE_CACHE_ENV = VARS.describeCache;
@@ -58,8 +59,11 @@ function versionFiles(repoRoot: string, env: NodeJS.ProcessEnv): string {
 function readOrUndefined(file: string): string | undefined {
   try {
     return fs.readFileSync(file, "utf8");
-  } catch {
-    return undefined;
+  } catch (err) {
+    if (isMissingFile(err)) {
+      return undefined;
+    }
+    throw err;
   }
 }
 
@@ -111,8 +115,8 @@ function interpreterOf(output: string): Entry["interpreter"] | undefined {
     }
     const stat = fs.statSync(named);
     return stat.isFile() ? { path: named, size: stat.size, mtimeMs: stat.mtimeMs } : undefined;
-  } catch {
-    return undefined;
+  } catch (err) {
+    return unreadable(err);
   }
 }
 
@@ -139,8 +143,8 @@ export function readCachedDescribe(dir: string, key: string): Entry | undefined 
       return undefined;
     }
     return { output: entry.output as string, interpreter: now };
-  } catch {
-    return undefined;
+  } catch (err) {
+    return unreadable(err);
   }
 }
 
@@ -154,8 +158,11 @@ export function writeCachedDescribe(dir: string, key: string, output: string): v
   try {
     // Written whole: a concurrent submit never reads half an entry.
     writeWhole(file, JSON.stringify({ output, interpreter } satisfies Entry));
-  } catch {
-    // A read-only checkout still works, only without the cache.
+  } catch (err) {
+    // A read-only checkout (or a full disk) still works, only without the cache.
+    if (!isFileSystemError(err)) {
+      throw err;
+    }
   }
 }
 
@@ -169,9 +176,13 @@ export function writeCachedDescribe(dir: string, key: string, output: string): v
 export function declaresTypedOption(output: string): boolean {
   let options: unknown;
   try {
-    options = (JSON.parse(output) as { options?: unknown }).options;
-  } catch {
-    return false;
+    const answer: unknown = JSON.parse(output);
+    options = typeof answer === "object" ? (answer as { options?: unknown } | null)?.options : [];
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      return false;
+    }
+    throw err;
   }
   return (
     Array.isArray(options) &&
@@ -226,11 +237,22 @@ export function startProbes(
   return import("./script-options").then((options) => {
     try {
       return options.parseDescription(entry.output, "the cached description");
-    } catch {
-      // A damaged entry: ask Python again, as without one.
+    } catch (err) {
+      // A damaged entry (parseDescription refuses it): ask Python again, as without one.
+      if (!(err instanceof FatalError)) {
+        throw err;
+      }
       early?.cancel();
       startChecker();
       return live();
     }
   });
+}
+
+/** A cache entry or file that is not there or not JSON counts as no entry; anything else throws. */
+function unreadable(err: unknown): undefined {
+  if (err instanceof SyntaxError || isFileSystemError(err)) {
+    return undefined;
+  }
+  throw err;
 }

@@ -244,8 +244,11 @@ const TREE_OPTIONS = {
 function validJsonValue(text: string): { value: unknown } | undefined {
   try {
     return { value: JSON.parse(text) as unknown };
-  } catch {
-    return undefined;
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      return undefined;
+    }
+    throw err;
   }
 }
 

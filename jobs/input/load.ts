@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import fg from "fast-glob";
 import { displayPath } from "../context";
-import type { Problem } from "../errors";
+import { isFileSystemError, type Problem } from "../errors";
 import { loadJob, type LoadedJob } from "./job-file";
 import { parseJsonDocument, type JsonDocument } from "./json-source";
 import { isSweepValue, loadRowsSweep, loadSweep, type LoadedSweep, type ReadFile } from "./sweep";
@@ -49,8 +49,11 @@ export function expandInputs(
 function statOrUndefined(absolute: string): fs.Stats | undefined {
   try {
     return fs.statSync(absolute);
-  } catch {
-    return undefined;
+  } catch (err) {
+    if (isFileSystemError(err)) {
+      return undefined;
+    }
+    throw err;
   }
 }
 
