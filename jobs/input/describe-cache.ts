@@ -17,6 +17,7 @@ import type { ScriptDescription } from "./script-options";
 import { isTyped } from "./typed-option";
 import { writeWhole } from "../state/write-whole";
 import { FatalError, isFileSystemError, isMissingFile } from "../errors";
+import { jsonValue } from "./json-source";
 
 /** Environment variable naming the folder of cached descriptions (tests, the bench). */
 export const DESCRIBE_CACHE_ENV = VARS.describeCache;
@@ -174,16 +175,9 @@ export function writeCachedDescribe(dir: string, key: string, output: string): v
  * `choices` as printed.
  */
 export function declaresTypedOption(output: string): boolean {
-  let options: unknown;
-  try {
-    const answer: unknown = JSON.parse(output);
-    options = typeof answer === "object" ? (answer as { options?: unknown } | null)?.options : [];
-  } catch (err) {
-    if (err instanceof SyntaxError) {
-      return false;
-    }
-    throw err;
-  }
+  const answer = jsonValue(output)?.value;
+  const options =
+    typeof answer === "object" ? (answer as { options?: unknown } | null)?.options : undefined;
   return (
     Array.isArray(options) &&
     options.some(

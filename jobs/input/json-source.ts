@@ -157,7 +157,7 @@ export function parseJsonDocument(
   // The common file: valid JSON (JSON.parse is native, jsonc-parser only accepts what it
   // accepts, with the options below) without a repeated key. Its syntax tree, which only
   // locates problems, is built when a problem is first located.
-  const valid = validJsonValue(text);
+  const valid = jsonValue(text);
   const duplicates = duplicateKeys(file, text);
   if (valid !== undefined && duplicates.length === 0) {
     const doc = documentOf(file, text, valid.value);
@@ -240,8 +240,8 @@ const TREE_OPTIONS = {
   allowEmptyContent: false,
 } as const;
 
-/** `text`'s value when it is valid JSON, else undefined. */
-function validJsonValue(text: string): { value: unknown } | undefined {
+/** `text`'s value when it is valid JSON, else undefined: the one place a SyntaxError is read. */
+export function jsonValue(text: string): { value: unknown } | undefined {
   try {
     return { value: JSON.parse(text) as unknown };
   } catch (err) {
@@ -328,14 +328,7 @@ export function duplicateKeys(file: string, text: string): Problem[] {
 
 /** A quoted key with escapes, as JSON.parse reads it (itself when the escape is invalid). */
 function unescaped(quoted: string): string {
-  try {
-    return JSON.parse(quoted) as string;
-  } catch (err) {
-    if (err instanceof SyntaxError) {
-      return quoted;
-    }
-    throw err;
-  }
+  return (jsonValue(quoted)?.value as string | undefined) ?? quoted;
 }
 
 /**

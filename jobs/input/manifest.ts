@@ -7,6 +7,7 @@ import { createHash } from "crypto";
 import { MANIFEST_PREFIX, MANIFEST_VERSION } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 import type { ParameterSet } from "./sweep";
+import { jsonValue } from "./json-source";
 
 /** A manifest as read: the sets, and their set numbers when they are not 0, 1, 2, … */
 export interface Manifest {
@@ -40,16 +41,10 @@ export function manifestBody(sets: readonly ParameterSet[], indexes?: readonly n
 
 /** A sweep manifest: `{"version": 1, "sets": [...], "indexes"?: [...]}` (indexes: set numbers). */
 export function parseManifest(text: string): Manifest | undefined {
-  let v: { version?: unknown; sets?: unknown; indexes?: unknown } | null;
-  try {
-    v = JSON.parse(text) as typeof v;
-  } catch (err) {
-    if (err instanceof SyntaxError) {
-      return undefined;
-    }
-    throw err;
-  }
+  const v = jsonValue(text)?.value as
+    { version?: unknown; sets?: unknown; indexes?: unknown } | null | undefined;
   if (
+    v === undefined ||
     v === null ||
     typeof v !== "object" ||
     v.version !== MANIFEST_VERSION ||

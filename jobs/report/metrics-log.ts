@@ -12,6 +12,7 @@
 import { createHash } from "crypto";
 import type { LogsApi } from "../aws/api";
 import { METRICS } from "../../components/contract";
+import { jsonValue } from "../input/json-source";
 
 /** FilterLogEvents pages read at most: past this, the rest of the files come from S3. */
 const MAX_PAGES = 100;
@@ -31,15 +32,8 @@ export function metricsLineText(message: string): string | undefined {
   if (!rest.startsWith('"')) {
     return rest;
   }
-  try {
-    const text: unknown = JSON.parse(rest);
-    return typeof text === "string" ? text : undefined;
-  } catch (err) {
-    if (err instanceof SyntaxError) {
-      return undefined;
-    }
-    throw err;
-  }
+  const text = jsonValue(rest)?.value;
+  return typeof text === "string" ? text : undefined;
 }
 
 /** The time range to search: from the runs' first creation to their last stop, with slack. */

@@ -25,6 +25,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { FatalError, describeError, isMissingFile } from "../errors";
+import { jsonValue } from "../input/json-source";
 import { VARS } from "../../components/contract";
 
 export interface LedgerEntry {
@@ -199,26 +200,20 @@ export function parseLedger(text: string, file = "ledger"): ParsedLedger {
     if (line.trim() === "") {
       return;
     }
-    try {
-      const value: unknown = JSON.parse(line);
-      if (value !== null && typeof value === "object") {
-        if (isEntry(value)) {
-          entries.push(value);
-          return;
-        }
-        if (isIntent(value)) {
-          intents.push(value);
-          return;
-        }
-        if (isClosed(value)) {
-          closed.push(value);
-          return;
-        }
+    // Not JSON, or not a line of ours: a torn or foreign line, warned about below.
+    const value = jsonValue(line)?.value;
+    if (typeof value === "object" && value !== null) {
+      if (isEntry(value)) {
+        entries.push(value);
+        return;
       }
-    } catch (err) {
-      // Not JSON: a torn or foreign line, warned about below.
-      if (!(err instanceof SyntaxError)) {
-        throw err;
+      if (isIntent(value)) {
+        intents.push(value);
+        return;
+      }
+      if (isClosed(value)) {
+        closed.push(value);
+        return;
       }
     }
     const torn =

@@ -6,6 +6,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { jsonValue } from "../input/json-source";
 
 const LOCAL_RUNS_FILE = ".runs.jsonl";
 
@@ -72,7 +73,7 @@ export function readLocalRuns(root: string): { records: LocalRunRecord[]; skippe
     if (line.trim() === "") {
       continue;
     }
-    const v = parseLine(line);
+    const v = jsonValue(line)?.value;
     if (isRecord(v)) {
       records.push(v);
     } else {
@@ -80,18 +81,6 @@ export function readLocalRuns(root: string): { records: LocalRunRecord[]; skippe
     }
   }
   return { records, skipped };
-}
-
-/** A line's JSON value; undefined for a line that is not JSON (torn by a killed run). */
-function parseLine(line: string): unknown {
-  try {
-    return JSON.parse(line) as unknown;
-  } catch (err) {
-    if (err instanceof SyntaxError) {
-      return undefined;
-    }
-    throw err;
-  }
 }
 
 /** The entrypoint's last `run_job: error: ...` line in a run's output, without the prefix. */

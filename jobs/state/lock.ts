@@ -18,6 +18,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { FatalError } from "../errors";
+import { jsonValue } from "../input/json-source";
 
 export interface LockOwner {
   readonly pid: number;
@@ -59,24 +60,17 @@ export function lockPath(ledgerFile: string): string {
 
 /** Parses a lock file; undefined when it is not one this tool wrote (or is half written). */
 export function parseLock(text: string): LockOwner | undefined {
-  try {
-    const v = JSON.parse(text) as Partial<LockOwner> | null;
-    if (
-      v !== null &&
-      typeof v === "object" &&
-      typeof v.pid === "number" &&
-      Number.isInteger(v.pid) &&
-      v.pid > 0 &&
-      typeof v.host === "string" &&
-      typeof v.time === "string"
-    ) {
-      return { pid: v.pid, host: v.host, time: v.time };
-    }
-  } catch (err) {
-    // Not JSON: reported by the caller.
-    if (!(err instanceof SyntaxError)) {
-      throw err;
-    }
+  const v = jsonValue(text)?.value as Partial<LockOwner> | null | undefined;
+  if (
+    typeof v === "object" &&
+    v !== null &&
+    typeof v.pid === "number" &&
+    Number.isInteger(v.pid) &&
+    v.pid > 0 &&
+    typeof v.host === "string" &&
+    typeof v.time === "string"
+  ) {
+    return { pid: v.pid, host: v.host, time: v.time };
   }
   return undefined;
 }

@@ -18,6 +18,7 @@ import type { ResultFile, RunUnit } from "../report/rows";
 import { STATUSES, TERMINAL, type Status } from "../status";
 import { isFileSystemError } from "../errors";
 import { writeWhole } from "./write-whole";
+import { jsonValue } from "../input/json-source";
 
 /** Bumped when an entry's shape or meaning changes: older entries are then misses. */
 export const CACHE_VERSION = 2;
@@ -128,16 +129,12 @@ export function isRunUnit(v: unknown): v is StoredUnit {
 
 /** An entry's body, if `text` is a whole entry of this version stored under `key`. */
 function entryBody(text: string, key: string): Record<string, unknown> | undefined {
-  let v: { v?: unknown; key?: unknown } | null;
-  try {
-    v = JSON.parse(text) as typeof v;
-  } catch (err) {
-    if (err instanceof SyntaxError) {
-      return undefined;
-    }
-    throw err;
-  }
-  return v !== null && typeof v === "object" && v.v === CACHE_VERSION && v.key === key
+  const v = jsonValue(text)?.value as { v?: unknown; key?: unknown } | null | undefined;
+  return v !== undefined &&
+    v !== null &&
+    typeof v === "object" &&
+    v.v === CACHE_VERSION &&
+    v.key === key
     ? (v as Record<string, unknown>)
     : undefined;
 }
