@@ -272,31 +272,12 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
       args.vpcId !== undefined && args.subnetIds !== undefined
         ? { vpcId: args.vpcId, subnetIds: args.subnetIds }
         : defaultNetwork(`ComputeEnvironment '${name}'`, this);
-    const securityGroup = new aws.ec2.SecurityGroup(
-      `${name}-sg`,
-      {
-        description: "batchpy jobs: outbound only (image pulls, S3, CloudWatch Logs)",
-        vpcId: network.vpcId,
-        egress: [
-          {
-            protocol: "-1",
-            fromPort: 0,
-            toPort: 0,
-            cidrBlocks: ["0.0.0.0/0"],
-            ipv6CidrBlocks: ["::/0"],
-          },
-        ],
-        tags: args.tags,
-      },
-      { parent: this },
-    );
     const common = {
       type,
       maxVcpus,
       subnets: network.subnetIds,
-      securityGroupIds: [securityGroup.id],
+      securityGroupIds: [this.outboundOnlySecurityGroup(name, network.vpcId, args.tags).id],
     };
-
     let computeResources: aws.types.input.batch.ComputeEnvironmentComputeResources = common;
     let dependsOn: pulumi.Resource[] = [];
     if (isFargate(type)) {
@@ -353,6 +334,32 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
       computeEnvironmentName: this.computeEnvironmentName,
       jobLimits: this.jobLimits,
     });
+  }
+
+  /** Jobs reach out (image pulls, S3, CloudWatch Logs); nothing reaches in. */
+  private outboundOnlySecurityGroup(
+    name: string,
+    vpcId: pulumi.Input<string>,
+    tags: ComputeEnvironmentArgs["tags"],
+  ): aws.ec2.SecurityGroup {
+    return new aws.ec2.SecurityGroup(
+      `${name}-sg`,
+      {
+        description: "batchpy jobs: outbound only (image pulls, S3, CloudWatch Logs)",
+        vpcId,
+        egress: [
+          {
+            protocol: "-1",
+            fromPort: 0,
+            toPort: 0,
+            cidrBlocks: ["0.0.0.0/0"],
+            ipv6CidrBlocks: ["::/0"],
+          },
+        ],
+        tags,
+      },
+      { parent: this },
+    );
   }
 
   /**
