@@ -10,7 +10,7 @@
  *    `--no-array`); an option with a value shows as set (for a name npm does not define,
  *    `true`, the value left behind among the tool's arguments).
  *  - A name npm reads as something else (a setting of another type such as `cache`, a
- *    shorthand such as `--locally` for `--no-global`, an abbreviation) leaves no such trace;
+ *    shorthand such as `--local` for `--no-global`, an abbreviation) leaves no such trace;
  *    test/jobs/npm-options.test.ts checks every option against the installed npm.
  *  - The same variables also come from an npmrc file or from the environment npm itself was
  *    started with (an outer `npm run x --json`), and those runs must go ahead: a variable
