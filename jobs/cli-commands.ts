@@ -224,7 +224,7 @@ function startProbes(o: SubmitFlags, context: Unloaded | undefined): Prepared {
 const SUBMIT: CommandDef<SubmitFlags> = {
   name: "submit",
   description:
-    "Validate job files, sweep files (.json with grid/zip/rows, or .csv/.tsv) and submit them.\n" +
+    "Validate job files, sweep files (.json with grid/zip/rows, or .csv/.tsv) and submit them. " +
     "Everything is checked before the first call; nothing is submitted if any file is bad.",
   arguments: [["<inputs...>", "job/sweep files, directories or glob patterns"]],
   options: [
@@ -270,7 +270,7 @@ const SUBMIT: CommandDef<SubmitFlags> = {
 const RETRY: CommandDef<SubmitFlags> = {
   name: "retry",
   description:
-    "Submit again only what failed, planned from the files the ledger recorded:\n" +
+    "Submit again only what failed, planned from the files the ledger recorded: " +
     "a sweep's failed sets go as one array job, a failed job as <job>-r<n>.",
   arguments: [["<names...>", "sweep or job names from the ledger"]],
   options: [
@@ -412,7 +412,7 @@ interface ReportFlags extends StackFlags {
 const REPORT: CommandDef<ReportFlags> = {
   name: "report",
   description:
-    "One row per job or sweep set: parameters, status, reason, exit code, attempts, times,\n" +
+    "One row per job or sweep set: parameters, status, reason, exit code, attempts, times, " +
     `vCPU-hours, estimated cost, result files and ${METRICS.file} values; failed rows first.`,
   arguments: [["[names...]", "only these jobs or sweeps (default: every job in the ledger)"]],
   options: [
@@ -484,7 +484,7 @@ const REPORT: CommandDef<ReportFlags> = {
 const CANCEL: CommandDef<StackFlags & { all?: boolean; reason: string }> = {
   name: "cancel",
   description:
-    "Stop unfinished jobs from the ledger with TerminateJob: jobs not started are cancelled,\n" +
+    "Stop unfinished jobs from the ledger with TerminateJob: jobs not started are cancelled, " +
     "running ones terminated; a sweep's running children are terminated one by one.",
   arguments: [["[names...]", "jobs to stop"]],
   options: [

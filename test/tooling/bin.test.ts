@@ -59,7 +59,7 @@ describe("batchpy (the package's bin)", function () {
     assert.match(retry.stdout, /^Usage: batchpy jobs retry \[options\] <names\.\.\.>/);
     assert.match(
       retry.stdout,
-      /Submit again only what failed, planned from the files the ledger recorded:\na sweep's failed sets go as one array job, a failed job as <job>-r<n>\./,
+      /Submit again only what failed, planned from the files the ledger recorded:\sa\ssweep's failed sets go as one array job, a failed job as <job>-r<n>\./,
     );
     const submit = node([BATCHPY, "jobs", "submit", "--help"]);
     assert.match(
