@@ -21,6 +21,7 @@ import {
 import { replaceSdkNodeWarning } from "./node-support";
 import {
   procNpmProcess,
+  renamedOptionMessage,
   swallowedMessage,
   swallowedOptions,
   toolOptions,
@@ -157,6 +158,10 @@ function npmRefusal(
   const sub = program.commands.find((c) => c.name() === argv[0]);
   if (sub === undefined) {
     return undefined;
+  }
+  const renamed = renamedOptionMessage(argv, toolOptions(sub.options));
+  if (renamed !== undefined) {
+    return `${renamed}; nothing was read or sent`;
   }
   const swallowed = swallowedOptions(toolOptions(sub.options), argv, ctx.env, ctx.npm);
   return swallowed.length > 0 ? swallowedMessage(swallowed, argv, ctx.env, shellWord) : undefined;

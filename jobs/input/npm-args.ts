@@ -50,6 +50,41 @@ export function toolOptions(options: readonly Option[]): ToolOption[] {
     }));
 }
 
+/**
+ * Options renamed because `npm run` reads the old names before `--` as its own settings
+ * without a trace (test/jobs/npm-options.test.ts): old name → what to use instead.
+ */
+const RENAMED: ReadonlyMap<string, readonly string[]> = new Map([
+  ["--local", ["--locally"]],
+  ["--script", ["--script-file"]],
+  ["--csv", ["--write-csv"]],
+  ["--html", ["--write-html"]],
+  ["--no-cache", ["--refresh"]],
+  ["-f", ["--follow"]],
+  ["--format", ["--markdown", "--json"]],
+  ["-s", ["--stack"]],
+  ["-c", ["--config"]],
+]);
+
+/**
+ * For an old option name in `argv` whose new name this command has, what to type instead;
+ * commander would only call it unknown.
+ */
+export function renamedOptionMessage(
+  argv: readonly string[],
+  options: readonly ToolOption[],
+): string | undefined {
+  const names = new Set(options.map((o) => `--${o.name}`));
+  for (const arg of argv) {
+    const old = arg.split("=")[0];
+    const now = RENAMED.get(old);
+    if (now !== undefined && names.has(now[0])) {
+      return `${old}: use ${now.join(" or ")} (npm run takes ${old} for a setting of its own when it comes before --)`;
+    }
+  }
+  return undefined;
+}
+
 /** What can be learnt about the npm process that started this one. */
 export interface NpmProcess {
   /** npm's environment at start-up; undefined when it cannot be read (no /proc). */

@@ -18,6 +18,7 @@ import { awaitedLater } from "../../jobs/errors";
 import { visibleIo } from "../../jobs/output/visible";
 import {
   procNpmProcess,
+  renamedOptionMessage,
   swallowedMessage,
   swallowedOptions,
   toolOptions,
@@ -379,6 +380,12 @@ export async function main(
  * action: exit at once.
  */
 export function cli(argv: readonly string[]): Promise<void> {
+  const renamed = renamedOptionMessage(argv, toolOptions(checkProgram().options));
+  if (renamed !== undefined) {
+    process.stderr.write(`policy:check: ${renamed}.\n`);
+    process.exitCode = EXIT_ERROR;
+    return Promise.resolve();
+  }
   // `npm run policy:check --all-stacks` (no --): npm keeps the option (see npm-args.ts).
   const swallowed = swallowedOptions(
     toolOptions(checkProgram().options),

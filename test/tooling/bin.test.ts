@@ -32,6 +32,28 @@ describe("batchpy (the package's bin)", function () {
     assert.ok((fs.statSync(BATCHPY).mode & 0o111) !== 0, "executable");
   });
 
+  it("names the new option for one renamed because npm run takes the old name (exit 2)", function () {
+    const cases: [string[], string][] = [
+      [["jobs", "report", "--csv"], "error: --csv: use --write-csv"],
+      [["jobs", "submit", "--local=1", "x.json"], "error: --local: use --locally"],
+      [["jobs", "logs", "-f", "x"], "error: -f: use --follow"],
+      [
+        ["policy", "check", "--format", "markdown"],
+        "policy:check: --format: use --markdown or --json",
+      ],
+      [["policy", "check", "-s", "dev"], "policy:check: -s: use --stack"],
+    ];
+    for (const [argv, start] of cases) {
+      const r = node([BATCHPY, ...argv]);
+      assert.strictEqual(r.code, 2, argv.join(" "));
+      assert.ok(r.stderr.startsWith(start), r.stderr);
+      assert.match(
+        r.stderr,
+        /\(npm run takes \S+ for a setting of its own when it comes before --\)/,
+      );
+    }
+  });
+
   it("prints its usage for --help, and for no or an unknown command with exit 2", function () {
     const help = node([BATCHPY, "--help"]);
     assert.strictEqual(help.code, 0);
