@@ -159,11 +159,12 @@ function npmRefusal(
   if (sub === undefined) {
     return undefined;
   }
-  const renamed = renamedOptionMessage(argv, toolOptions(sub.options));
+  const options = toolOptions(sub.options);
+  const renamed = renamedOptionMessage(argv, options);
   if (renamed !== undefined) {
     return `${renamed}; nothing was read or sent`;
   }
-  const swallowed = swallowedOptions(toolOptions(sub.options), argv, ctx.env, ctx.npm);
+  const swallowed = swallowedOptions(options, argv, ctx.env, ctx.npm);
   return swallowed.length > 0 ? swallowedMessage(swallowed, argv, ctx.env, shellWord) : undefined;
 }
 
