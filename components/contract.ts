@@ -88,7 +88,6 @@ const KEYS = [
   "outputDir",
   "s3MaxAttempts",
   "stateDir",
-  "describeCache",
 ] as const;
 
 /** The variable names by role, e.g. `VARS.jobName`; a missing one fails at load. */

@@ -15,8 +15,6 @@ import {
 import { DEFAULT_SUBMIT_CONCURRENCY } from "./aws/pool";
 import { BUCKET_PREFIXES, METRICS, VARS } from "../components/contract";
 import { definedOnly } from "../components/defined";
-import type { ScriptDescription } from "./input/script-options";
-import { awaitedLater } from "./errors";
 
 /** One option as commander shows and parses it. */
 interface OptionDef {
@@ -26,18 +24,6 @@ interface OptionDef {
   /** Turns the text given into the value (throwing InvalidArgumentError when it is bad). */
   readonly parse?: (value: string, previous: unknown) => unknown;
   readonly default?: unknown;
-}
-
-/** Work a command starts before the context loads, so it overlaps Node's start-up. */
-interface Prepared {
-  /** Submit's script description, its Python probes already running. */
-  readonly describe?: Promise<ScriptDescription>;
-}
-
-/** What `prepare` may use: the context before it loads (see cli.ts's DeferredContext). */
-export interface Unloaded {
-  /** Starts submit's Python probes for `--script-file` as given; absent once loaded. */
-  startProbes?(script: string | undefined): Promise<ScriptDescription>;
 }
 
 /** The stack options as commander parses them (`--json` absent is undefined). */
@@ -56,14 +42,12 @@ export interface CommandDef<O extends StackFlags = StackFlags> {
   readonly arguments: readonly (readonly [string, string])[];
   /** In the order `--help` lists them. */
   readonly options: readonly OptionDef[];
-  /** Starts work that overlaps the context's loading; runs once the options are parsed. */
-  prepare?(o: O, context: Unloaded | undefined): Prepared;
   /**
    * Runs the command; returns the exit code. Method syntax on purpose: the table holds
    * commands of differing option types, and commander hands each handler the options its
    * own definition declares.
    */
-  handler(o: O, args: readonly unknown[], ctx: Context, prepared: Prepared): Promise<number>;
+  handler(o: O, args: readonly unknown[], ctx: Context): Promise<number>;
 }
 
 function positiveInt(value: string): number {
@@ -149,14 +133,10 @@ interface SubmitFlags extends StackFlags {
 }
 
 /** Submit's and retry's options from the flags, the script resolved where the user is. */
-function submitOptions(o: SubmitFlags, ctx: Context, prepared: Prepared) {
+function submitOptions(o: SubmitFlags, ctx: Context) {
   // One script for both: the options are read from it and --locally runs it. Relative to
   // where the user is, not to the repository the entrypoint runs from.
   const script = o.scriptFile !== undefined ? path.resolve(ctx.cwd, o.scriptFile) : undefined;
-  const described =
-    o.scriptOptions === undefined
-      ? awaitedLater(prepared.describe ?? ctx.describe(script))
-      : undefined;
   return {
     ...stackFlags(o),
     dryRun: o.dryRun === true,
@@ -172,7 +152,6 @@ function submitOptions(o: SubmitFlags, ctx: Context, prepared: Prepared) {
       policyPackConfig: o.policyPackConfig,
     }),
     ignorePolicyBounds: o.ignorePolicyBounds === true,
-    ...definedOnly({ described }),
   };
 }
 
@@ -209,18 +188,6 @@ const CHECK_OPTIONS: readonly OptionDef[] = [
   },
 ];
 
-/**
- * The script's options come from python processes: start them before the context and the
- * submit code load, so they run meanwhile.
- */
-function startProbes(o: SubmitFlags, context: Unloaded | undefined): Prepared {
-  if (o.scriptOptions !== undefined || context === undefined) {
-    return {};
-  }
-  const describe = context.startProbes?.(o.scriptFile);
-  return definedOnly({ describe: describe && awaitedLater(describe) });
-}
-
 const SUBMIT: CommandDef<SubmitFlags> = {
   name: "submit",
   description:
@@ -251,9 +218,8 @@ const SUBMIT: CommandDef<SubmitFlags> = {
     ...CHECK_OPTIONS,
     ...STACK_OPTIONS,
   ],
-  prepare: startProbes,
-  async handler(o, args, ctx, prepared) {
-    const common = submitOptions(o, ctx, prepared);
+  async handler(o, args, ctx) {
+    const common = submitOptions(o, ctx);
     const inputs = args[0] as string[];
     if (o.retryFailed === true) {
       ctx.io.stderr.write(
@@ -283,10 +249,9 @@ const RETRY: CommandDef<SubmitFlags> = {
     ...CHECK_OPTIONS,
     ...STACK_OPTIONS,
   ],
-  prepare: startProbes,
-  async handler(o, args, ctx, prepared) {
+  async handler(o, args, ctx) {
     const { retryCommand } = await import("./commands/retry");
-    const opts = submitOptions({ ...o, array: true }, ctx, prepared);
+    const opts = submitOptions({ ...o, array: true }, ctx);
     return retryCommand({ ...opts, names: args[0] as string[] }, ctx);
   },
 };

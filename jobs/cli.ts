@@ -5,7 +5,6 @@
  * per npm script; the commands live in their own modules and take a Context, so tests drive
  * them in-process against local servers.
  */
-import * as path from "path";
 import { Command, CommanderError, Option } from "commander";
 import type { Context, Io } from "./context";
 import {
@@ -28,13 +27,9 @@ import {
   type NpmProcess,
 } from "./input/npm-args";
 import { VARS } from "../components/contract";
-import { COMMANDS, type CommandDef, type StackFlags, type Unloaded } from "./cli-commands";
+import { COMMANDS, type CommandDef, type StackFlags } from "./cli-commands";
 import { shellWord } from "./output/shell";
 import { visible, visibleIo } from "./output/visible";
-import type { StartedPython } from "./input/python-probe";
-import { startProbes } from "./input/describe-cache";
-
-const REPO_ROOT = path.resolve(__dirname, "..");
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -54,11 +49,9 @@ Environment:
 
 /**
  * A context made only once a command runs: the real one loads the AWS SDK, zod and the
- * ledger, which `--help` and a bad option never need. `startProbes`
- * starts submit's Python probes (`--script-file` as given) before the context loads, so their
- * start-up overlaps Node's; it returns the description under way.
+ * ledger, which `--help` and a bad option never need.
  */
-export interface DeferredContext extends Unloaded {
+export interface DeferredContext {
   readonly io: Io;
   /** Cheap facts the npm-options check needs before anything heavy loads. */
   readonly env: NodeJS.ProcessEnv;
@@ -129,9 +122,8 @@ export async function run(
     const o = cmd.opts<StackFlags>();
     outcome.json = o.json === true;
     outcome.command = def.name;
-    const prepared = def.prepare?.(o, "load" in context ? context : undefined) ?? {};
     const ctx = { ...(await load()), io: io() };
-    outcome.code = await def.handler(o, cmd.processedArgs, ctx, prepared);
+    outcome.code = await def.handler(o, cmd.processedArgs, ctx);
   });
   const refusal = npmRefusal(program, argv, context);
   if (refusal !== undefined) {
@@ -249,17 +241,11 @@ export async function main(
       process.exit(process.exitCode ?? EXIT_OK);
     }
   });
-  let checker: StartedPython | undefined;
   process.exitCode = await run(argv, {
     io,
     env: process.env,
     npm: procNpmProcess(),
-    startProbes: (script) => {
-      const resolved = script !== undefined ? path.resolve(script) : undefined;
-      return startProbes(REPO_ROOT, resolved, process.env, (c) => (checker = c));
-    },
-    load: async () =>
-      adapt((await import("./context")).defaultContext(io, controller.signal, () => checker)),
+    load: async () => adapt((await import("./context")).defaultContext(io, controller.signal)),
   });
 }
 

@@ -15,7 +15,7 @@ import {
 } from "./input/outputs";
 import { describeScript, type ScriptDescription } from "./input/script-options";
 import { checkValuesWithPython, type CheckValues } from "./input/value-types";
-import type { StartedPython } from "./input/python-probe";
+import { startCheckValues, type StartedPython } from "./input/python-probe";
 import { VARS } from "../components/contract";
 import { formatNumber } from "./output/numbers";
 import type { Io } from "./output/visible";
@@ -46,29 +46,27 @@ export interface Context {
 
 export const REPO_ROOT = path.resolve(__dirname, "..");
 
-/**
- * `started`: the `--check-values` process the CLI started early (if it did by the time of the
- * first check), for that check.
- */
-export function defaultContext(
-  io: Io,
-  signal: AbortSignal,
-  started?: () => StartedPython | undefined,
-): Context {
+export function defaultContext(io: Io, signal: AbortSignal): Context {
   const env = process.env;
-  let early = started;
   const cwd = process.cwd();
+  // The values check's Python starts beside the describe step's and waits on its stdin for
+  // the pairs, so the two start-ups overlap; unused, it ends with the command.
+  let early: StartedPython | undefined;
   return {
     io,
     cwd,
     env,
     repoRoot: REPO_ROOT,
     clients: (region) => createAwsClients({ region, env }),
-    describe: (script) => describeScript({ repoRoot: REPO_ROOT, script }),
+    describe: (script) => {
+      early?.cancel();
+      early = startCheckValues(REPO_ROOT, script);
+      return describeScript({ repoRoot: REPO_ROOT, script });
+    },
     checkValues: (script, pairs) => {
-      const warm = early?.();
+      const started = early;
       early = undefined;
-      return checkValuesWithPython(REPO_ROOT, script, pairs, warm);
+      return checkValuesWithPython(REPO_ROOT, script, pairs, started);
     },
     pulumi: defaultPulumiRunner(env, REPO_ROOT),
     signal,

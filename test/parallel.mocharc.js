@@ -26,7 +26,6 @@ const SLOWEST_FIRST = [
   "test/container/s3.test.ts",
   "test/jobs/cli-process.test.ts",
   "test/jobs/exactly-once.test.ts",
-  "test/jobs/describe-cache.test.ts",
   "test/policy/check-cli.test.ts",
   "test/jobs/cli-submit.test.ts",
   "test/jobs/local.test.ts",

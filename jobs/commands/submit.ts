@@ -44,8 +44,6 @@ export interface SubmitOptions extends BatchOptions {
   readonly script?: string;
   /** `--script-options FILE`: saved `--describe` output instead of running python. */
   readonly scriptOptions?: string;
-  /** `--describe` already under way (the CLI starts it before loading this module). */
-  readonly described?: Promise<ScriptDescription>;
   /** `--plain-env`: names meant as plain environment, not as a misspelt option. */
   readonly plainEnv?: readonly string[];
   /** `--policy-pack-config FILE`: the policy pack's settings, for its bounds. */
@@ -104,18 +102,16 @@ async function checkedInputs(
   opts: SubmitOptions,
   ctx: Context,
 ): Promise<(LoadedJob | LoadedSweep)[]> {
+  // Python describes the script while the files load; a failure surfaces where it is used.
+  const described = awaitedLater(scriptDescription(opts, ctx));
+  if (!opts.local) {
+    awaitedLater(loadBatchHalf());
+  }
   const problems: Problem[] = [];
   const { files, problems: argProblems } = expandInputs(opts.files, ctx.cwd);
   problems.push(...argProblems);
   const { items, invalid, problems: loadProblems } = loadInputs(files);
   problems.push(...loadProblems);
-
-  const described = scriptDescription(opts, ctx);
-  // The Batch half loads while Python describes the script and checks values; a failure
-  // surfaces where it is used.
-  if (!opts.local) {
-    awaitedLater(loadBatchHalf());
-  }
   let desc = await described;
   for (const name of opts.plainEnv ?? []) {
     const bad = plainEnvProblem(name);
@@ -137,14 +133,11 @@ async function checkedInputs(
   return items;
 }
 
-/**
- * The script's options: from --script-options FILE, else from `run_job.py --describe` (the
- * very promise under way, so that whether it has settled can be told).
- */
+/** The script's options: from --script-options FILE, else from `run_job.py --describe`. */
 function scriptDescription(opts: SubmitOptions, ctx: Context): Promise<ScriptDescription> {
   return opts.scriptOptions !== undefined
     ? savedDescription(opts.scriptOptions, ctx)
-    : (opts.described ?? ctx.describe(opts.script));
+    : ctx.describe(opts.script);
 }
 
 /** `--script-options FILE`: a `--describe` answer saved earlier. */

@@ -1,9 +1,9 @@
 /**
  * The entrypoint's two read-only probes (`run_job.py --describe` and `--check-values`) as
- * processes that can start before their answer is needed: a submit starts both before its
- * own code has loaded, so Python's start-up (two interpreters per probe: run_job.py and its
- * probe child) runs beside Node's instead of after it. Only child_process is loaded here;
- * parsing the answers is script-options.ts's and value-types.ts's job.
+ * processes that can start before their input is known: a submit starts the values check
+ * beside the describe step, so their start-ups (two interpreters per probe: run_job.py and
+ * its probe child) overlap instead of following each other. Parsing the answers is
+ * script-options.ts's and value-types.ts's job.
  */
 import { spawn } from "child_process";
 import * as path from "path";
@@ -93,16 +93,9 @@ export function entrypointArgs(
   return [entrypoint, mode, ...(script !== undefined ? ["--script", script] : [])];
 }
 
-/**
- * `python3 run_job.py --check-values [--script S]`, started; send the pairs with `finish`.
- * `python`: the interpreter, when known to be the one `python3` stands for (describe-cache.ts).
- */
-export function startCheckValues(
-  repoRoot: string,
-  script: string | undefined,
-  python = "python3",
-): StartedPython {
-  return startPython(python, entrypointArgs(repoRoot, "--check-values", script), repoRoot);
+/** `python3 run_job.py --check-values [--script S]`, started; send the pairs with `finish`. */
+export function startCheckValues(repoRoot: string, script: string | undefined): StartedPython {
+  return startPython("python3", entrypointArgs(repoRoot, "--check-values", script), repoRoot);
 }
 
 export interface DescribeArgs {

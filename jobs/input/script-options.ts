@@ -112,8 +112,8 @@ export function parseDescription(text: string, source: string): ScriptDescriptio
 export type { DescribeArgs };
 
 /**
- * Runs the entrypoint's `--describe` once, asynchronously, so the CLI can start it before it
- * loads the rest of its code. Rejects with a FatalError saying what to do on failure.
+ * Runs the entrypoint's `--describe` once, asynchronously, so the job files load meanwhile.
+ * Rejects with a FatalError saying what to do on failure.
  */
 export function describeScript(args: DescribeArgs): Promise<ScriptDescription> {
   const started = startDescribe(args);
@@ -121,7 +121,7 @@ export function describeScript(args: DescribeArgs): Promise<ScriptDescription> {
 }
 
 /** The description a finished `--describe` printed; a FatalError saying what to do if none. */
-export function describedBy(run: PythonRun, shown: string): ScriptDescription {
+function describedBy(run: PythonRun, shown: string): ScriptDescription {
   if (run.error !== undefined) {
     throw new FatalError(
       `could not run \`${shown}\` to read the script's options (${run.error.message}); ` +
@@ -137,26 +137,26 @@ export function describedBy(run: PythonRun, shown: string): ScriptDescription {
 }
 
 /** Where the user's script and its modules live (container/job/, /app/job/ in the image). */
-export const USER_CODE_DIR = "container/job";
+const USER_CODE_DIR = "container/job";
 
 /** How the script is named in messages: `container/job/script.py`. */
-export function scriptLabel(desc: ScriptDescription): string {
+function scriptLabel(desc: ScriptDescription): string {
   return desc.script.includes("/") ? desc.script : `${USER_CODE_DIR}/${desc.script}`;
 }
 
 /** Set by jobs/ itself on every job; a job file must not set them (name -> why). */
-export const TOOL_VARIABLES: Readonly<Record<string, string>> = Object.fromEntries(
+const TOOL_VARIABLES: Readonly<Record<string, string>> = Object.fromEntries(
   VARIABLES.filter((v) => v.setBy === "jobsTool").map((v) => [v.name, v.meaning]),
 );
 
 /** Set by the job definition (infrastructure); overriding them breaks the bucket layout. */
-export const JOB_DEFINITION_VARIABLES: readonly string[] = variablesSetBy("jobDefinition");
+const JOB_DEFINITION_VARIABLES: readonly string[] = variablesSetBy("jobDefinition");
 
 /** The reserved-prefix variables a job may set (container/contract.json, setBy "user"). */
-export const USER_VARIABLES: readonly string[] = variablesSetBy("user");
+const USER_VARIABLES: readonly string[] = variablesSetBy("user");
 
 /** The option `name` selects (by env name or alias), if any. */
-export function optionFor(name: string, desc: ScriptDescription): ScriptOption | undefined {
+function optionFor(name: string, desc: ScriptDescription): ScriptOption | undefined {
   return desc.options.find((o) => o.env === name || o.aliases.includes(name));
 }
 
@@ -217,7 +217,7 @@ export function checkEnvName(name: string, desc: ScriptDescription): string | un
 }
 
 /** `VAR-A` -> `var_a`: what names that differ only by case or -/_ have in common. */
-export function normalizedName(name: string): string {
+function normalizedName(name: string): string {
   return name.toLowerCase().replace(/-/g, "_");
 }
 

@@ -18,10 +18,15 @@ import {
   missingRequired,
   valueProblems,
   type ScriptDescription,
+  type ScriptOption,
 } from "./script-options";
-import { isTyped } from "./typed-option";
 import { whichSets, type LoadedSweep } from "./sweep";
 import { variableNameProblem, variableValueProblem } from "./variables";
+
+/** Whether the option's values need Python to check them: a type other than str, or choices. */
+export function isTyped(o: Pick<ScriptOption, "type" | "choices">): boolean {
+  return (o.type !== undefined && o.type !== null && o.type !== "str") || Boolean(o.choices);
+}
 
 /** What `run_job.py --check-values` answers: one problem (or null) per pair sent. */
 export interface ValueChecks {
@@ -378,8 +383,8 @@ export function typedProblems(
 
 /**
  * Runs `python3 container/run_job.py --check-values [--script S]` once: the process
- * `started` when it is that very command (the CLI starts it early, so Python's start-up
- * overlaps the describe step), else a new one.
+ * `started` when it is that very command (started beside the describe step, so the two
+ * Python start-ups overlap), else a new one.
  */
 export async function checkValuesWithPython(
   repoRoot: string,

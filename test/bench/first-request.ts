@@ -22,7 +22,6 @@ import {
 } from "../helpers/jobs-harness";
 import { median } from "./cli";
 import type { BenchResult } from "./result";
-import { DESCRIBE_CACHE_ENV } from "../../jobs/input/describe-cache";
 
 const FILES = 300;
 const RUNS = 7;
@@ -67,44 +66,31 @@ export async function benchFirstRequest(): Promise<BenchResult[]> {
   const batch = await FakeBatch.start({ autoAdvance: false });
   const s3 = await FakeS3.start(STACK_OUTPUTS.bucketName);
   try {
-    const cacheDir = path.join(dir, "describe-cache");
-    const env = { ...awsEnv({ batch: batch.url, s3: s3.url }), [DESCRIBE_CACHE_ENV]: cacheDir };
+    const env = awsEnv({ batch: batch.url, s3: s3.url });
     const outputs = writeOutputs(dir, STACK_OUTPUTS);
     const jobsDir = path.join(dir, "jobs");
     writeJobFiles(jobsDir, FILES, { jobQueue: STACK_OUTPUTS.jobQueueArn });
     const argv = ["submit", jobsDir, "--outputs", outputs, "--state-dir", path.join(dir, "state")];
     const load = os.loadavg()[0];
-    // Cold: no cached description, as after an edit of the script.
-    const cold: Run[] = [];
-    for (let i = 0; i < 3; i++) {
-      fs.rmSync(cacheDir, { recursive: true, force: true });
-      cold.push(await oneRun([...argv, "--stack", "first-cold"], env, dir, batch));
-    }
-    const warm: Run[] = [];
+    const runs: Run[] = [];
     for (let i = 0; i < RUNS; i++) {
-      warm.push(await oneRun([...argv, "--stack", "first"], env, dir, batch));
+      runs.push(await oneRun([...argv, "--stack", "first"], env, dir, batch));
     }
     const loadAfter = os.loadavg()[0];
-    const pick = (runs: Run[], k: keyof Run): number => median(runs.map((r) => r[k]));
+    const pick = (k: keyof Run): number => median(runs.map((r) => r[k]));
     return [
       {
-        name: `first-request: first SubmitJob accepted, s after start (${FILES} files, cached description, median of ${RUNS})`,
-        value: pick(warm, "first"),
+        name: `first-request: first SubmitJob accepted, s after start (${FILES} files, median of ${RUNS})`,
+        value: pick("first"),
         unit: "s",
         target: "<= 1 s",
       },
-      { name: "first-request: - whole submit, wall", value: pick(warm, "wall"), unit: "s" },
+      { name: "first-request: - whole submit, wall", value: pick("wall"), unit: "s" },
       {
         name: "first-request: - whole submit, CPU (user + system, Python children included)",
-        value: pick(warm, "cpu"),
+        value: pick("cpu"),
         unit: "s",
       },
-      {
-        name: "first-request: first SubmitJob, script just edited (no cached description, median of 3)",
-        value: pick(cold, "first"),
-        unit: "s",
-      },
-      { name: "first-request: - its CPU", value: pick(cold, "cpu"), unit: "s" },
       {
         name: "first-request: load average (1 min) before / after",
         value: Math.round(load * 100) / 100,

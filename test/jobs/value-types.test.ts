@@ -6,9 +6,21 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { collectPairs, typedProblems } from "../../jobs/input/value-types";
-import { checkValuesWithPython } from "../../jobs/input/value-types";
-import { REPO_ROOT, runJobs, tempDir } from "../helpers/jobs-harness";
+import { parseDescription } from "../../jobs/input/script-options";
+import {
+  checkValuesWithPython,
+  collectPairs,
+  isTyped,
+  typedProblems,
+} from "../../jobs/input/value-types";
+import {
+  REPO_ROOT,
+  STACK_OUTPUTS,
+  runJobs,
+  spawnJobs,
+  tempDir,
+  writeOutputs,
+} from "../helpers/jobs-harness";
 
 describe("jobs: values checked with the script's argparse types", function () {
   let dir: string;
@@ -242,5 +254,77 @@ describe("jobs: values checked with the script's argparse types", function () {
     assert.strictEqual(collected.pairs.length, 100);
     const checks = await checkValuesWithPython(REPO_ROOT, undefined, collected.pairs);
     assert.deepStrictEqual(typedProblems(collected, checks).problems, []);
+  });
+
+  it("checks the values of an option with a type other than str, or with choices, and no others", function () {
+    const option = (extra: Record<string, unknown>) => ({
+      env: "var_a",
+      flag: "--var_a",
+      kind: "value",
+      required: false,
+      ...extra,
+    });
+    const answer = (...options: Record<string, unknown>[]) =>
+      JSON.stringify({ script: "script.py", options, python: "/usr/bin/python3" });
+    const cases: [string, boolean][] = [
+      [answer(option({ type: "int" })), true],
+      [answer(option({ type: "str", choices: ["a", "b"] })), true],
+      [answer(option({ type: "str" }), option({ type: null }), option({})), false],
+      [answer(option({ type: null, choices: null })), false],
+      [answer(), false],
+    ];
+    for (const [output, typed] of cases) {
+      const parsed = parseDescription(output, "test");
+      assert.strictEqual(parsed.options.some(isTyped), typed, output);
+    }
+  });
+
+  it("a submit process checks against the --script-file as it is now: an option just added, its type", async function () {
+    this.timeout(120_000);
+    const scriptDir = path.join(dir, "script");
+    fs.mkdirSync(scriptDir);
+    const script = path.join(scriptDir, "script.py");
+    const original = fs.readFileSync(path.join(REPO_ROOT, "container/job/script.py"), "utf8");
+    fs.writeFileSync(script, original);
+    const outputs = writeOutputs(dir, STACK_OUTPUTS);
+    const job = (varC: string) =>
+      fs.writeFileSync(
+        path.join(dir, "job.json"),
+        JSON.stringify({
+          jobName: "edited",
+          containerOverrides: {
+            environment: [
+              { name: "save_name", value: "r" },
+              { name: "var_c", value: varC },
+            ],
+          },
+        }),
+      );
+    const submit = () =>
+      spawnJobs(
+        ["submit", "job.json", "--dry-run", "--outputs", outputs, "--script-file", script],
+        {},
+        dir,
+      ).done;
+
+    job("7");
+    const before = await submit();
+    assert.strictEqual(before.code, 2, before.stderr);
+    assert.match(before.stderr, /"var_c" is not an option of .*script\.py/);
+
+    fs.writeFileSync(
+      script,
+      original.replace(
+        '    parser.add_argument("--var_b"',
+        '    parser.add_argument("--var_c", type=int, default=0)\n    parser.add_argument("--var_b"',
+      ),
+    );
+    const after = await submit();
+    assert.strictEqual(after.code, 0, after.stderr);
+
+    job("seven");
+    const typed = await submit();
+    assert.strictEqual(typed.code, 2, typed.stderr);
+    assert.match(typed.stderr, /"seven" is not a valid int for --var_c/);
   });
 });
