@@ -3,6 +3,7 @@
  * a real `batchpy jobs` child process (for signals and crashes). AWS endpoints reach
  * the SDK the way users set them: AWS_ENDPOINT_URL_* environment variables.
  */
+import * as assert from "assert";
 import { spawn, type ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -21,7 +22,8 @@ import {
 } from "../../jobs/input/script-options";
 import { checkValuesWithPython } from "../../jobs/input/value-types";
 import { outputsLedgerName } from "../../jobs/input/outputs";
-import { FakeBatch, type FakeBatchOptions } from "./fake-batch";
+import { FakeBatch, type FakeBatchOptions, type FakeJob } from "./fake-batch";
+import { Ledger, ledgerPath } from "../../jobs/state/ledger";
 import { FakeCloudWatchLogs } from "./fake-cloudwatch-logs";
 import { FakeS3, S3RVER_KEY } from "./fake-s3";
 
@@ -329,6 +331,10 @@ export interface LocalAws {
   put(key: string, body: string): Promise<unknown>;
   /** An object of the fake bucket as text, or undefined when it does not exist. */
   getText(key: string): Promise<string | undefined>;
+  /** Writes ledger entries (name → job ID) as if these jobs had been submitted. */
+  record(entries: Record<string, string>): void;
+  /** The job the FakeBatch was sent under `name`; fails the test when there is none. */
+  findJob(name: string): FakeJob;
 }
 
 function required<T>(value: T | undefined, what: string): T {
@@ -408,6 +414,26 @@ export function useLocalAws(label: string, options: LocalAwsOptions = {}): Local
         }
         throw err;
       }
+    },
+    record(entries) {
+      const ledger = Ledger.open(ledgerPath(aws.state, outputsLedgerName(STACK_OUTPUTS)));
+      for (const [jobName, jobId] of Object.entries(entries)) {
+        ledger.append({
+          v: 1,
+          jobName,
+          jobId,
+          kind: "single",
+          hash: "h",
+          run: "r",
+          submittedAt: "t",
+        });
+      }
+      ledger.close();
+    },
+    findJob(name) {
+      const job = aws.batch.submitted().find((j) => j.jobName === name);
+      assert.ok(job, `job ${name} was submitted`);
+      return job;
     },
   };
 

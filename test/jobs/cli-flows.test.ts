@@ -6,8 +6,6 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { BatchClient, ListJobsCommand } from "@aws-sdk/client-batch";
-import { Ledger, ledgerPath } from "../../jobs/state/ledger";
-import { outputsLedgerName } from "../../jobs/input/outputs";
 import { LIFECYCLE, type FakeJob, type FakeUnit } from "../helpers/fake-batch";
 import {
   STACK_OUTPUTS,
@@ -33,28 +31,7 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     assert.strictEqual(r.code, 0, r.stderr);
   }
 
-  /** Writes ledger entries as if these jobs had been submitted with this stack. */
-  function record(jobs: Record<string, string>): void {
-    const ledger = Ledger.open(ledgerPath(aws.state, outputsLedgerName(STACK_OUTPUTS)));
-    for (const [jobName, jobId] of Object.entries(jobs)) {
-      ledger.append({
-        v: 1,
-        jobName,
-        jobId,
-        kind: "single",
-        hash: "h",
-        run: "r",
-        submittedAt: "t",
-      });
-    }
-    ledger.close();
-  }
-
-  function findJob(name: string): FakeJob {
-    const job = aws.batch.submitted().find((j) => j.jobName === name);
-    assert.ok(job, `job ${name} was submitted`);
-    return job;
-  }
+  const { record, findJob } = aws;
 
   it("watch polls until every job has ended, then lists failures with reason and exit code", async function () {
     await aws.startBatch({

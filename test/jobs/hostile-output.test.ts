@@ -7,10 +7,8 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { Ledger, ledgerPath } from "../../jobs/state/ledger";
-import { outputsLedgerName } from "../../jobs/input/outputs";
 import { main as policyCheck } from "../../policy/check/cli";
-import { LIFECYCLE, type FakeJob } from "../helpers/fake-batch";
+import { LIFECYCLE } from "../helpers/fake-batch";
 import {
   STACK_OUTPUTS,
   runJobs,
@@ -55,28 +53,7 @@ describe("jobs: hostile text from jobs, files and AWS is shown, never obeyed", f
   const aws = useLocalAws("hostile");
   const jobs = (...args: string[]) => aws.jobs(args);
 
-  /** Ledger entries as if these jobs had been submitted with this stack. */
-  function record(entries: Record<string, string>): void {
-    const ledger = Ledger.open(ledgerPath(aws.state, outputsLedgerName(STACK_OUTPUTS)));
-    for (const [jobName, jobId] of Object.entries(entries)) {
-      ledger.append({
-        v: 1,
-        jobName,
-        jobId,
-        kind: "single",
-        hash: "h",
-        run: "r",
-        submittedAt: "t",
-      });
-    }
-    ledger.close();
-  }
-
-  function findJob(name: string): FakeJob {
-    const job = aws.batch.submitted().find((j) => j.jobName === name);
-    assert.ok(job, `job ${name} was submitted`);
-    return job;
-  }
+  const { record, findJob } = aws;
 
   it("status, watch and cancel: names and IDs from the ledger, reasons from Batch", async function () {
     await aws.startBatch({
