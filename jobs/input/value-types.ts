@@ -183,15 +183,6 @@ export function checkVariables(
   return { problems, collected };
 }
 
-/** Every distinct (variable, value) of a typed option, with where each was written. */
-export function collectPairs(
-  items: readonly Item[],
-  desc: ScriptDescription,
-  invalid: readonly JsonDocument[] = [],
-): Collected {
-  return checkVariables(items, desc, invalid).collected;
-}
-
 /**
  * The checks of one item's variables as the walk meets them: each name and value of its own
  * environment, each set key's name once, and the rules of a whole set of variables (required

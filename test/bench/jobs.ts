@@ -31,7 +31,7 @@ import { median } from "./cli";
 import type { BenchResult } from "./result";
 import { describeScript } from "../../jobs/input/script-options";
 import type { LoadedSweep } from "../../jobs/input/sweep";
-import { checkValuesWithPython, collectPairs, typedProblems } from "../../jobs/input/value-types";
+import { checkValuesWithPython, checkVariables, typedProblems } from "../../jobs/input/value-types";
 import { REPO_ROOT } from "../helpers/jobs-harness";
 
 const FILES = 1000;
@@ -309,7 +309,7 @@ async function benchValueCheck(): Promise<BenchResult[]> {
   const times: number[] = [];
   for (let run = 0; run < RUNS; run++) {
     const start = process.hrtime.bigint();
-    const collected = collectPairs([sweep], desc);
+    const { collected } = checkVariables([sweep], desc);
     const checks = await checkValuesWithPython(REPO_ROOT, undefined, collected.pairs);
     if (typedProblems(collected, checks).problems.length !== 0) {
       throw new Error("the bench sweep's values should all be valid ints");

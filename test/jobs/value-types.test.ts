@@ -9,7 +9,7 @@ import * as path from "path";
 import { parseDescription } from "../../jobs/input/script-options";
 import {
   checkValuesWithPython,
-  collectPairs,
+  checkVariables,
   isTyped,
   typedProblems,
 } from "../../jobs/input/value-types";
@@ -222,7 +222,7 @@ describe("jobs: values checked with the script's argparse types", function () {
 
   it("sends each distinct value once: 10,000 sets of one option are at most 10,000 pairs", async function () {
     const sets = Array.from({ length: 10_000 }, (_, i) => new Map([["var_a", String(i % 100)]]));
-    const collected = collectPairs(
+    const { collected } = checkVariables(
       [
         {
           kind: "sweep",
