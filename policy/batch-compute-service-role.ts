@@ -1,7 +1,4 @@
-/**
- * Managed compute environments use Batch's service-linked role, so changing a setting
- * updates them in place instead of replacing them (and killing their running jobs).
- */
+/** On Batch's service-linked role, a changed compute environment is updated, not replaced. */
 import { ResourceValidationPolicy } from "@pulumi/policy";
 import { TYPES, validateTypes } from "./resources";
 import { UNKNOWN, stringAt } from "./values";
@@ -30,13 +27,8 @@ export const batchComputeNoCustomServiceRole: ResourceValidationPolicy = {
       return; // Unmanaged environments: Batch launches and updates nothing.
     }
     const role = stringAt(args.props, "serviceRole");
-    if (role === undefined || role === "") {
-      return;
-    }
-    if (role === UNKNOWN) {
-      return; // A role ARN not known yet (preview): decided during `pulumi up`.
-    }
-    if (SERVICE_LINKED_ROLE.test(role)) {
+    // An unknown role ARN is decided during `pulumi up`.
+    if (role === undefined || role === "" || role === UNKNOWN || SERVICE_LINKED_ROLE.test(role)) {
       return;
     }
     reportViolation(

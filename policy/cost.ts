@@ -1,20 +1,14 @@
-/**
- * Cost guards: how much a stack can spend at once (the compute environment's vCPU ceiling)
- * and how often a failing job is paid for again (retry attempts).
- */
+/** Cost guards: how much a stack can spend at once, and how often a failing job is paid for. */
 import { ResourceValidationPolicy } from "@pulumi/policy";
 import { TYPES, configOf, validateTypes } from "./resources";
 import { maxGpusAtOnce } from "./gpu-instances";
 import { UNKNOWN, at, numberAt, stringAt, stringList } from "./values";
-import { BOUND_SETTING_SCHEMAS, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_VCPUS_CAP } from "./bounds";
+import { BOUND_SETTING_SCHEMAS } from "./bounds";
 
 export interface BatchComputeMaxVcpusCapArgs {
   /** The most vCPUs a compute environment may run at once. */
   maxVcpus: number;
 }
-
-// The bounds live in ./bounds, which jobs:submit reads too.
-export { DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_VCPUS_CAP };
 
 export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
   name: "batch-compute-max-vcpus-cap",
@@ -35,7 +29,7 @@ export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
       return; // An unmanaged environment: Batch launches nothing.
     }
     const maxVcpus = numberAt(args.props, "computeResources", "maxVcpus");
-    if (maxVcpus === UNKNOWN || maxVcpus === undefined || maxVcpus <= cap) {
+    if (typeof maxVcpus !== "number" || maxVcpus <= cap) {
       return;
     }
     reportViolation(
@@ -53,7 +47,7 @@ export interface BatchComputeMaxGpusCapArgs {
   maxGpus: number;
 }
 
-/** 4 GPUs: four g5.xlarge or g4dn.xlarge instances, the g5.xlarge stack's 16 vCPUs. */
+/** Four g5.xlarge or g4dn.xlarge instances: the g5.xlarge stack's 16 vCPUs. */
 export const DEFAULT_MAX_GPUS_CAP = 4;
 
 export const batchComputeMaxGpusCap: ResourceValidationPolicy = {
@@ -80,7 +74,7 @@ export const batchComputeMaxGpusCap: ResourceValidationPolicy = {
     const { maxGpus: cap } = configOf<BatchComputeMaxGpusCapArgs>(args, batchComputeMaxGpusCap);
     const maxVcpus = numberAt(args.props, "computeResources", "maxVcpus");
     const types = stringList(at(args.props, "computeResources", "instanceTypes"));
-    if (maxVcpus === UNKNOWN || maxVcpus === undefined || types === UNKNOWN) {
+    if (typeof maxVcpus !== "number" || types === UNKNOWN) {
       return; // Fargate (no instance types) has no GPUs; unknowns are decided at `up`.
     }
     const gpus = maxGpusAtOnce(types, maxVcpus);
@@ -122,7 +116,7 @@ export const batchJobRetryAttemptsBounded: ResourceValidationPolicy = {
     );
     // No retry strategy means a single attempt.
     const attempts = numberAt(args.props, "retryStrategy", "attempts");
-    if (attempts === UNKNOWN || attempts === undefined || attempts <= maxAttempts) {
+    if (typeof attempts !== "number" || attempts <= maxAttempts) {
       return;
     }
     reportViolation(
