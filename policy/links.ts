@@ -4,18 +4,15 @@
  * depends on (`propertyDependencies`); once values are known they are compared too.
  */
 import { PolicyResource } from "@pulumi/policy";
-import { UNKNOWN, Unknown, at, isUnknown } from "./values";
+import { UNKNOWN, Unknown, at, isUnknown, keysOf } from "./values";
 
 /** Every string in a property, nested lists and objects included; unknown parts as `UNKNOWN`. */
 function leaves(value: unknown): (string | Unknown)[] {
   if (isUnknown(value) || typeof value === "string") {
     return [value];
   }
-  if (value === null || typeof value !== "object") {
-    return [];
-  }
-  // Keys, not `value.map`: the proxy throws on reading an unknown element. A list's are indexes.
-  return Object.keys(value).flatMap((key) => leaves(at(value, key)));
+  // Keys, not `value.map`: the proxy throws on reading an unknown element.
+  return keysOf(value).flatMap((key) => leaves(at(value, key)));
 }
 
 /** The names a resource can be referred to by: its ARN, physical name, bucket name, id. */

@@ -54,6 +54,11 @@ export function given(value: unknown): boolean {
   return value !== undefined && value !== null;
 }
 
+/** An object's keys, or a list's indexes; `[]` for anything else. */
+export function keysOf(value: unknown): string[] {
+  return value !== null && typeof value === "object" ? Object.keys(value) : [];
+}
+
 /** A list property's elements, each read through {@link at}; a single value is a list of one. */
 export function elements(value: unknown): unknown[] | Unknown {
   if (isUnknown(value)) {
