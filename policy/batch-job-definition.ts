@@ -17,11 +17,6 @@ import {
 } from "./values";
 import { AWS_MIN_ATTEMPT_DURATION_SECONDS, BOUND_SETTING_SCHEMAS } from "./bounds";
 
-export interface BatchJobTimeoutRequiredArgs {
-  /** The longest `timeout.attemptDurationSeconds` a job definition may set. */
-  maxAttemptDurationSeconds: number;
-}
-
 /** How a job definition describes its containers, for messages. */
 export function jobKind(props: unknown): string {
   const type = stringAt(props, "type");
@@ -91,7 +86,7 @@ export const batchJobTimeoutRequired: ResourceValidationPolicy = {
     },
   },
   validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {
-    const { maxAttemptDurationSeconds } = configOf<BatchJobTimeoutRequiredArgs>(
+    const { maxAttemptDurationSeconds } = configOf<{ maxAttemptDurationSeconds: number }>(
       args,
       batchJobTimeoutRequired,
     );

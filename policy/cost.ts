@@ -5,11 +5,6 @@ import { maxGpusAtOnce } from "./gpu-instances";
 import { UNKNOWN, at, numberAt, stringAt, stringList } from "./values";
 import { BOUND_SETTING_SCHEMAS } from "./bounds";
 
-export interface BatchComputeMaxVcpusCapArgs {
-  /** The most vCPUs a compute environment may run at once. */
-  maxVcpus: number;
-}
-
 export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
   name: "batch-compute-max-vcpus-cap",
   description:
@@ -24,7 +19,7 @@ export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
     },
   },
   validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
-    const { maxVcpus: cap } = configOf<BatchComputeMaxVcpusCapArgs>(args, batchComputeMaxVcpusCap);
+    const { maxVcpus: cap } = configOf<{ maxVcpus: number }>(args, batchComputeMaxVcpusCap);
     if (stringAt(args.props, "computeResources", "type") === undefined) {
       return; // An unmanaged environment: Batch launches nothing.
     }
@@ -41,11 +36,6 @@ export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
     );
   }),
 };
-
-export interface BatchComputeMaxGpusCapArgs {
-  /** The most GPUs a compute environment may run at once. */
-  maxGpus: number;
-}
 
 /** Four g5.xlarge or g4dn.xlarge instances: the g5.xlarge stack's 16 vCPUs. */
 export const DEFAULT_MAX_GPUS_CAP = 4;
@@ -71,7 +61,7 @@ export const batchComputeMaxGpusCap: ResourceValidationPolicy = {
     },
   },
   validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
-    const { maxGpus: cap } = configOf<BatchComputeMaxGpusCapArgs>(args, batchComputeMaxGpusCap);
+    const { maxGpus: cap } = configOf<{ maxGpus: number }>(args, batchComputeMaxGpusCap);
     const maxVcpus = numberAt(args.props, "computeResources", "maxVcpus");
     const types = stringList(at(args.props, "computeResources", "instanceTypes"));
     if (typeof maxVcpus !== "number" || types === UNKNOWN) {
@@ -91,11 +81,6 @@ export const batchComputeMaxGpusCap: ResourceValidationPolicy = {
   }),
 };
 
-export interface BatchJobRetryAttemptsBoundedArgs {
-  /** The most attempts a job definition's retry strategy may allow, the first included. */
-  maxAttempts: number;
-}
-
 export const batchJobRetryAttemptsBounded: ResourceValidationPolicy = {
   name: "batch-job-retry-attempts-bounded",
   description:
@@ -110,10 +95,7 @@ export const batchJobRetryAttemptsBounded: ResourceValidationPolicy = {
     },
   },
   validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {
-    const { maxAttempts } = configOf<BatchJobRetryAttemptsBoundedArgs>(
-      args,
-      batchJobRetryAttemptsBounded,
-    );
+    const { maxAttempts } = configOf<{ maxAttempts: number }>(args, batchJobRetryAttemptsBounded);
     // No retry strategy means a single attempt.
     const attempts = numberAt(args.props, "retryStrategy", "attempts");
     if (typeof attempts !== "number" || attempts <= maxAttempts) {

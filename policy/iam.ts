@@ -11,7 +11,7 @@ import {
   isEveryone,
 } from "./iam-documents";
 import { ACTION, covers, isWildcardResource } from "./iam-patterns";
-import { TYPES, configOf, typeName, validateTypes } from "./resources";
+import { TYPES, configOf, validateTypes } from "./resources";
 import { InvalidJson, UNKNOWN, Unknown, at, elements, given, show, stringList } from "./values";
 
 export interface IamNoAdminAccessArgs {
@@ -331,7 +331,8 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
   },
   validateResource: validateTypes(Object.keys(HOLDERS), (args, reportViolation) => {
     const config = configOf<IamNoAdminAccessArgs>(args, iamNoAdminAccess);
-    const what = `${typeName(args.type)} '${args.name}'`;
+    // `aws:iam/role:Role` → `Role`
+    const what = `${args.type.split(":").pop()} '${args.name}'`;
     const deniedNames = config.deniedManagedPolicies.map((name) => name.toLowerCase());
     for (const { path, arn } of attachedArns(args)) {
       const name = typeof arn === "string" ? managedPolicyName(arn) : undefined;

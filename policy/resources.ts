@@ -54,12 +54,6 @@ export function validateTypes(
   };
 }
 
-/** The short form of a type token for messages: `aws:batch/jobQueue:JobQueue` → `JobQueue`. */
-export function typeName(type: string): string {
-  const parts = type.split(":");
-  return parts[parts.length - 1];
-}
-
 /** A policy's settings over its `configSchema` defaults (a direct call gets no defaults). */
 export function configOf<T>(args: ResourceValidationArgs, policy: Policy): T {
   const properties = Object.entries(policy.configSchema?.properties ?? {});
