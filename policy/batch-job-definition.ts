@@ -81,9 +81,7 @@ export const batchJobTimeoutRequired: ResourceValidationPolicy = {
   url: "https://docs.aws.amazon.com/batch/latest/userguide/job_timeouts.html",
   severity: "high",
   configSchema: {
-    properties: {
-      maxAttemptDurationSeconds: BOUND_SETTING_SCHEMAS.maxAttemptDurationSeconds,
-    },
+    properties: { maxAttemptDurationSeconds: BOUND_SETTING_SCHEMAS.maxAttemptDurationSeconds },
   },
   validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {
     const { maxAttemptDurationSeconds } = configOf<{ maxAttemptDurationSeconds: number }>(

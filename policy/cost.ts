@@ -13,11 +13,7 @@ export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
   remediationSteps:
     "Lower `computeResources.maxVcpus`, or raise `maxVcpus` for this policy in the policy config.",
   severity: "medium",
-  configSchema: {
-    properties: {
-      maxVcpus: BOUND_SETTING_SCHEMAS.maxVcpus,
-    },
-  },
+  configSchema: { properties: { maxVcpus: BOUND_SETTING_SCHEMAS.maxVcpus } },
   validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
     const { maxVcpus: cap } = configOf<{ maxVcpus: number }>(args, batchComputeMaxVcpusCap);
     if (stringAt(args.props, "computeResources", "type") === undefined) {
@@ -89,11 +85,7 @@ export const batchJobRetryAttemptsBounded: ResourceValidationPolicy = {
   remediationSteps:
     "Lower `retryStrategy.attempts`, or raise `maxAttempts` for this policy in the policy config.",
   severity: "medium",
-  configSchema: {
-    properties: {
-      maxAttempts: BOUND_SETTING_SCHEMAS.maxAttempts,
-    },
-  },
+  configSchema: { properties: { maxAttempts: BOUND_SETTING_SCHEMAS.maxAttempts } },
   validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {
     const { maxAttempts } = configOf<{ maxAttempts: number }>(args, batchJobRetryAttemptsBounded);
     // No retry strategy means a single attempt.
