@@ -18,7 +18,7 @@ import {
 import { AWS_MIN_ATTEMPT_DURATION_SECONDS, BOUND_SETTING_SCHEMAS } from "./bounds";
 
 /** How a job definition describes its containers, for messages. */
-export function jobKind(props: unknown): string {
+function jobKind(props: unknown): string {
   const type = stringAt(props, "type");
   if (type !== UNKNOWN && type?.toLowerCase() === "multinode") {
     return "multi-node";

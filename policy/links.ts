@@ -1,7 +1,6 @@
 /**
- * Which resource a property refers to, for stack policies. During preview a reference to a
- * resource being created is unknown, but the engine still lists the resources each property
- * depends on (`propertyDependencies`); once values are known they are compared too.
+ * Which resource a property refers to: by `propertyDependencies`, which the engine gives
+ * even while the value is unknown (preview), or by the value once it is known.
  */
 import { PolicyResource } from "@pulumi/policy";
 import { UNKNOWN, Unknown, at, isUnknown, keysOf } from "./values";

@@ -1,7 +1,6 @@
 /**
  * S3: the bucket holding every job's data is neither public nor reachable over plain HTTP.
- * In `@pulumi/aws` 7.x both are resources of their own that point at the bucket, so both
- * rules look at the whole stack.
+ * Both settings are resources of their own that point at the bucket: stack policies.
  */
 import { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import { Statement, conditionValues, hasEffect, isEveryone, readStatements } from "./iam-documents";
@@ -11,7 +10,7 @@ import { BUCKET_ACL_TYPES, BUCKET_TYPES, TYPES } from "./resources";
 import { InvalidJson, UNKNOWN, Unknown, at, given, show } from "./values";
 
 /** The four Block Public Access settings; each must be true. */
-export const PUBLIC_ACCESS_SETTINGS = [
+const PUBLIC_ACCESS_SETTINGS = [
   "blockPublicAcls",
   "blockPublicPolicy",
   "ignorePublicAcls",
@@ -105,7 +104,7 @@ function requiresNoTls(condition: unknown): boolean | Unknown {
 }
 
 /** @see https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html */
-export function partitionOf(region: string | undefined): string {
+function partitionOf(region: string | undefined): string {
   const prefixes: [string, string][] = [
     ["cn-", "aws-cn"],
     ["us-gov-", "aws-us-gov"],
@@ -119,7 +118,7 @@ export function partitionOf(region: string | undefined): string {
 }
 
 /** The bucket's ARN: its `arn`, else built from its name and region, else `UNKNOWN`. */
-export function bucketArn(bucket: PolicyResource): string | Unknown {
+function bucketArn(bucket: PolicyResource): string | Unknown {
   const arn = at(bucket.props, "arn");
   if (typeof arn === "string" && arn !== "") {
     return arn;
@@ -171,10 +170,7 @@ function coverage(statement: Statement, arn: string): Coverage | Unknown {
   return { bucket, objects: patterns.some((p) => covers(p, `${arn}/*`, RESOURCE)) };
 }
 
-/**
- * What of the bucket with ARN `arn` a statement denies everyone, for every S3 action, unless
- * the request uses TLS: nothing (`false`), its coverage, or `UNKNOWN`.
- */
+/** What of the bucket (`arn`) a statement denies everyone, for all of S3, without TLS. */
 function deniesInsecureTransport(statement: Statement, arn: string): Coverage | false | Unknown {
   const checks: (boolean | Unknown)[] = [
     hasEffect(statement, "Deny"),

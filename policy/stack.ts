@@ -1,7 +1,6 @@
 /**
- * Every compute environment a job queue sends jobs to must scale to zero. This follows the
- * queue's `computeEnvironmentOrders` (by dependency while ARNs are unknown) and names the
- * queue, so an environment defined elsewhere in the program cannot slip through.
+ * Every compute environment a job queue sends jobs to must scale to zero, wherever in the
+ * program it is defined; the violation names the queue.
  */
 import { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import { idleCapacity, idleCapacityMessage } from "./batch-compute";

@@ -1,8 +1,7 @@
 /**
- * Reading resource properties as the engine hands them to a policy. During `pulumi preview`
- * a value computed by another resource is unknown: the engine sends a sentinel string, and
- * @pulumi/policy's proxy throws `UnknownValueError` when one is read. Both become `UNKNOWN`,
- * so a policy skips what it cannot decide yet (it runs again at `pulumi up`).
+ * Reading resource properties: during preview an unknown value arrives as a sentinel string,
+ * or the proxy throws `UnknownValueError`. Both become `UNKNOWN`, so a policy skips what it
+ * cannot decide yet (it runs again at `pulumi up`).
  */
 import { UnknownValueError } from "@pulumi/policy";
 
