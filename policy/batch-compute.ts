@@ -1,7 +1,7 @@
 /** AWS Batch compute environments must scale to zero, or idle instances are billed. */
 import { ResourceValidationPolicy } from "@pulumi/policy";
 import { TYPES, validateTypes } from "./resources";
-import { UNKNOWN, numberAt, stringAt } from "./values";
+import { at, numberAt } from "./values";
 
 /** Compute resource types whose instances AWS keeps running up to `minVcpus`. */
 const EC2_COMPUTE_TYPES: readonly string[] = ["EC2", "SPOT"];
@@ -18,11 +18,11 @@ export interface IdleCapacity {
  * unknown yet. Unmanaged and Fargate environments keep none; AWS defaults `minVcpus` to 0.
  */
 export function idleCapacity(props: unknown): IdleCapacity | undefined {
-  const environmentType = stringAt(props, "type");
-  if (environmentType !== UNKNOWN && environmentType?.toUpperCase() === "UNMANAGED") {
+  const environmentType = at(props, "type");
+  if (typeof environmentType === "string" && environmentType.toUpperCase() === "UNMANAGED") {
     return undefined;
   }
-  const computeType = stringAt(props, "computeResources", "type");
+  const computeType = at(props, "computeResources", "type");
   const upper = typeof computeType === "string" ? computeType.toUpperCase() : undefined;
   if (upper === undefined || !EC2_COMPUTE_TYPES.includes(upper)) {
     return undefined;

@@ -13,14 +13,13 @@ import {
   isUnknown,
   jsonDocument,
   numberAt,
-  stringAt,
 } from "./values";
 import { AWS_MIN_ATTEMPT_DURATION_SECONDS, BOUND_SETTING_SCHEMAS } from "./bounds";
 
 /** How a job definition describes its containers, for messages. */
 function jobKind(props: unknown): string {
-  const type = stringAt(props, "type");
-  if (type !== UNKNOWN && type?.toLowerCase() === "multinode") {
+  const type = at(props, "type");
+  if (typeof type === "string" && type.toLowerCase() === "multinode") {
     return "multi-node";
   }
   for (const key of ["ecsProperties", "eksProperties"]) {

@@ -2,7 +2,7 @@
 import { ResourceValidationPolicy } from "@pulumi/policy";
 import { TYPES, configOf, validateTypes } from "./resources";
 import { maxGpusAtOnce } from "./gpu-instances";
-import { UNKNOWN, at, numberAt, stringAt, stringList } from "./values";
+import { UNKNOWN, at, numberAt, stringList } from "./values";
 import { BOUND_SETTING_SCHEMAS } from "./bounds";
 
 export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
@@ -16,7 +16,8 @@ export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
   configSchema: { properties: { maxVcpus: BOUND_SETTING_SCHEMAS.maxVcpus } },
   validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
     const { maxVcpus: cap } = configOf<{ maxVcpus: number }>(args, batchComputeMaxVcpusCap);
-    if (stringAt(args.props, "computeResources", "type") === undefined) {
+    const computeType = at(args.props, "computeResources", "type");
+    if (computeType !== UNKNOWN && typeof computeType !== "string") {
       return; // An unmanaged environment: Batch launches nothing.
     }
     const maxVcpus = numberAt(args.props, "computeResources", "maxVcpus");

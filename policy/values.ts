@@ -114,15 +114,6 @@ export function numberAt(
   return undefined;
 }
 
-/** A string property: `undefined` if absent or not a string. */
-export function stringAt(
-  value: unknown,
-  ...path: (string | number)[]
-): string | undefined | Unknown {
-  const found = at(value, ...path);
-  return found === UNKNOWN || typeof found === "string" ? found : undefined;
-}
-
 /** A value for a message: strings quoted, everything else as JSON. */
 export function show(value: unknown): string {
   return value === undefined ? "(not set)" : JSON.stringify(value);
