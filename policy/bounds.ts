@@ -8,7 +8,7 @@ import type { EnforcementLevel } from "@pulumi/policy";
 /** AWS Batch rejects an attempt timeout shorter than a minute. */
 export const AWS_MIN_ATTEMPT_DURATION_SECONDS = 60;
 /** A day: the longest a single attempt of a tutorial-style script should take. */
-export const DEFAULT_MAX_ATTEMPT_DURATION_SECONDS = 24 * 60 * 60;
+const DEFAULT_MAX_ATTEMPT_DURATION_SECONDS = 24 * 60 * 60;
 /** A job and two retries: enough for a reclaimed spot instance, not for a broken script. */
 export const DEFAULT_MAX_ATTEMPTS = 3;
 /** AWS Batch accepts 1 to 10 attempts. */
