@@ -1,10 +1,7 @@
-/**
- * Managed compute environments use Batch's service-linked role, so changing a setting
- * updates them in place instead of replacing them (and killing their running jobs).
- */
+/** On Batch's service-linked role, a changed compute environment is updated, not replaced. */
 import { ResourceValidationPolicy } from "@pulumi/policy";
 import { TYPES, validateTypes } from "./resources";
-import { UNKNOWN, stringAt } from "./values";
+import { at } from "./values";
 
 /** The ARN path of Batch's service-linked role; any other role is a custom one. */
 const SERVICE_LINKED_ROLE =
@@ -25,18 +22,13 @@ export const batchComputeNoCustomServiceRole: ResourceValidationPolicy = {
   url: "https://docs.aws.amazon.com/batch/latest/userguide/infrastructure-updates.html",
   severity: "medium",
   validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
-    const environmentType = stringAt(args.props, "type");
-    if (environmentType === UNKNOWN || environmentType?.toUpperCase() !== "MANAGED") {
+    const environmentType = at(args.props, "type");
+    if (typeof environmentType !== "string" || environmentType.toUpperCase() !== "MANAGED") {
       return; // Unmanaged environments: Batch launches and updates nothing.
     }
-    const role = stringAt(args.props, "serviceRole");
-    if (role === undefined || role === "") {
-      return;
-    }
-    if (role === UNKNOWN) {
-      return; // A role ARN not known yet (preview): decided during `pulumi up`.
-    }
-    if (SERVICE_LINKED_ROLE.test(role)) {
+    // Unset, or not known yet (preview): decided during `pulumi up`.
+    const role = at(args.props, "serviceRole");
+    if (typeof role !== "string" || role === "" || SERVICE_LINKED_ROLE.test(role)) {
       return;
     }
     reportViolation(

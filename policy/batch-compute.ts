@@ -1,48 +1,40 @@
-/**
- * AWS Batch compute environments must scale to zero: the tutorial's bold warning ("set the
- * minimum vCPUs to 0, or you pay for idle instances") as a rule.
- */
+/** AWS Batch compute environments must scale to zero, or idle instances are billed. */
 import { ResourceValidationPolicy } from "@pulumi/policy";
 import { TYPES, validateTypes } from "./resources";
-import { UNKNOWN, numberAt, stringAt } from "./values";
+import { at, numberAt } from "./values";
 
 /** Compute resource types whose instances AWS keeps running up to `minVcpus`. */
 const EC2_COMPUTE_TYPES: readonly string[] = ["EC2", "SPOT"];
 
 /** A compute environment that keeps instances running with no job queued. */
 export interface IdleCapacity {
-  /** `computeResources.type`: EC2 or SPOT. */
+  /** EC2 or SPOT. */
   readonly computeType: string;
   readonly minVcpus: number;
 }
 
 /**
- * The idle capacity a compute environment keeps, from its `aws.batch.ComputeEnvironment`
- * properties; `undefined` if it scales to zero or cannot be decided yet (a value unknown
- * during preview). Unmanaged environments run on instances you manage yourself, and
- * Fargate environments have no minimum, so neither keeps capacity here. For EC2 and SPOT an
- * absent `minVcpus` is 0: AWS sets that default.
+ * The idle capacity a compute environment keeps; `undefined` if it scales to zero or is
+ * unknown yet. Unmanaged and Fargate environments keep none; AWS defaults `minVcpus` to 0.
  */
 export function idleCapacity(props: unknown): IdleCapacity | undefined {
-  const environmentType = stringAt(props, "type");
-  if (environmentType !== UNKNOWN && environmentType?.toUpperCase() === "UNMANAGED") {
+  const environmentType = at(props, "type");
+  if (typeof environmentType === "string" && environmentType.toUpperCase() === "UNMANAGED") {
     return undefined;
   }
-  const computeType = stringAt(props, "computeResources", "type");
-  if (computeType === UNKNOWN || computeType === undefined) {
-    return undefined;
-  }
-  if (!EC2_COMPUTE_TYPES.includes(computeType.toUpperCase())) {
+  const computeType = at(props, "computeResources", "type");
+  const upper = typeof computeType === "string" ? computeType.toUpperCase() : undefined;
+  if (upper === undefined || !EC2_COMPUTE_TYPES.includes(upper)) {
     return undefined;
   }
   const minVcpus = numberAt(props, "computeResources", "minVcpus");
-  if (minVcpus === UNKNOWN || minVcpus === undefined || minVcpus <= 0) {
+  if (typeof minVcpus !== "number" || minVcpus <= 0) {
     return undefined;
   }
-  return { computeType: computeType.toUpperCase(), minVcpus };
+  return { computeType: upper, minVcpus };
 }
 
-/** The shared part of every message about idle capacity: why it matters and the fix. */
+/** The message about idle capacity, shared with the stack policy. */
 export function idleCapacityMessage(environment: string, idle: IdleCapacity): string {
   return (
     `Compute environment '${environment}' must scale to zero, but computeResources.minVcpus is ` +

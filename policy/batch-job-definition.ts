@@ -1,9 +1,6 @@
 /**
- * AWS Batch job definitions: every attempt has a time limit, and every container runs with
- * a role of its own (so the script gets the job role's narrow permissions, never the
- * instance's). Both apply to every kind of job definition: single-container
- * (`containerProperties`), ECS (`ecsProperties`), EKS (`eksProperties`) and multi-node
- * (`nodeProperties`).
+ * AWS Batch job definitions of every kind (container, ECS, EKS, multi-node): each attempt has
+ * a time limit, and each container a role of its own, never the instance's.
  */
 import { ResourceValidationPolicy } from "@pulumi/policy";
 import { TYPES, configOf, validateTypes } from "./resources";
@@ -16,27 +13,13 @@ import {
   isUnknown,
   jsonDocument,
   numberAt,
-  stringAt,
 } from "./values";
-
-import {
-  AWS_MIN_ATTEMPT_DURATION_SECONDS,
-  BOUND_SETTING_SCHEMAS,
-  DEFAULT_MAX_ATTEMPT_DURATION_SECONDS,
-} from "./bounds";
-
-// The bounds live in ./bounds, which jobs:submit reads too.
-export { AWS_MIN_ATTEMPT_DURATION_SECONDS, DEFAULT_MAX_ATTEMPT_DURATION_SECONDS };
-
-export interface BatchJobTimeoutRequiredArgs {
-  /** The longest `timeout.attemptDurationSeconds` a job definition may set. */
-  maxAttemptDurationSeconds: number;
-}
+import { AWS_MIN_ATTEMPT_DURATION_SECONDS, BOUND_SETTING_SCHEMAS } from "./bounds";
 
 /** How a job definition describes its containers, for messages. */
-export function jobKind(props: unknown): string {
-  const type = stringAt(props, "type");
-  if (type !== UNKNOWN && type?.toLowerCase() === "multinode") {
+function jobKind(props: unknown): string {
+  const type = at(props, "type");
+  if (typeof type === "string" && type.toLowerCase() === "multinode") {
     return "multi-node";
   }
   for (const key of ["ecsProperties", "eksProperties"]) {
@@ -51,10 +34,7 @@ function hours(seconds: number): string {
   return `${Math.round((seconds / 3600) * 10) / 10} h`;
 }
 
-/**
- * What is wrong with a job definition's attempt timeout, or `undefined` if it is set within
- * bounds or cannot be known yet.
- */
+/** What is wrong with the attempt timeout; `undefined` if within bounds or unknown yet. */
 export function timeoutProblem(props: unknown, maxSeconds: number): string | undefined {
   const seconds = numberAt(props, "timeout", "attemptDurationSeconds");
   if (seconds === UNKNOWN) {
@@ -100,12 +80,10 @@ export const batchJobTimeoutRequired: ResourceValidationPolicy = {
   url: "https://docs.aws.amazon.com/batch/latest/userguide/job_timeouts.html",
   severity: "high",
   configSchema: {
-    properties: {
-      maxAttemptDurationSeconds: BOUND_SETTING_SCHEMAS.maxAttemptDurationSeconds,
-    },
+    properties: { maxAttemptDurationSeconds: BOUND_SETTING_SCHEMAS.maxAttemptDurationSeconds },
   },
   validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {
-    const { maxAttemptDurationSeconds } = configOf<BatchJobTimeoutRequiredArgs>(
+    const { maxAttemptDurationSeconds } = configOf<{ maxAttemptDurationSeconds: number }>(
       args,
       batchJobTimeoutRequired,
     );
@@ -117,21 +95,18 @@ export const batchJobTimeoutRequired: ResourceValidationPolicy = {
   }),
 };
 
-/** Where a job definition leaves a container without a role, and why. */
+/** Where a job definition leaves a container without a role; `invalidJson` if it did not parse. */
 export interface RoleGap {
   /** The property path, e.g. `nodeProperties.nodeRangeProperties[0].container.jobRoleArn`. */
   readonly path: string;
-  /** Set when the enclosing JSON document did not parse. */
   readonly invalidJson?: string;
 }
 
-function hasText(value: unknown): boolean {
-  return isUnknown(value) || (typeof value === "string" && value.trim() !== "");
-}
-
-/** A missing role at `path` if `value` has no text there (unknown counts as set). */
-function unset(value: unknown, path: string): RoleGap[] {
-  return hasText(value) ? [] : [{ path }];
+/** A gap at `path.keys…` unless the role there has text (an unknown one counts as set). */
+function roleAt(part: unknown, path: string, ...keys: string[]): RoleGap[] {
+  const role = at(part, ...keys);
+  const set = isUnknown(role) || (typeof role === "string" && role.trim() !== "");
+  return set ? [] : [{ path: `${path}.${keys.join(".")}` }];
 }
 
 /** The parts of a job definition (or of a node range) that run containers, and their checks. */
@@ -139,9 +114,7 @@ type Parts = Readonly<Record<string, (part: unknown, path: string) => RoleGap[]>
 
 const CONTAINER_PARTS: Parts = {
   // `containerProperties`, or the `container` of a node range.
-  container: (container, path) =>
-    isUnknown(container) ? [] : unset(at(container, "jobRoleArn"), `${path}.jobRoleArn`),
-  // Each ECS task needs a `taskRoleArn`.
+  container: (container, path) => roleAt(container, path, "jobRoleArn"),
   ecsProperties: (ecs, path) => {
     const tasks = elements(at(ecs, "taskProperties"));
     if (tasks === UNKNOWN) {
@@ -150,25 +123,16 @@ const CONTAINER_PARTS: Parts = {
     if (tasks.length === 0) {
       return [{ path: `${path}.taskProperties[].taskRoleArn` }];
     }
-    return tasks.flatMap((task, i) =>
-      unset(at(task, "taskRoleArn"), `${path}.taskProperties[${i}].taskRoleArn`),
-    );
+    return tasks.flatMap((task, i) => roleAt(task, `${path}.taskProperties[${i}]`, "taskRoleArn"));
   },
   // EKS jobs get AWS permissions through their service account.
-  eksProperties: (eks, path) =>
-    isUnknown(eks)
-      ? []
-      : unset(
-          at(eks, "podProperties", "serviceAccountName"),
-          `${path}.podProperties.serviceAccountName`,
-        ),
+  eksProperties: (eks, path) => roleAt(eks, path, "podProperties", "serviceAccountName"),
 };
 
 const JOB_DEFINITION_PARTS: Parts = {
   containerProperties: CONTAINER_PARTS.container,
   ecsProperties: CONTAINER_PARTS.ecsProperties,
   eksProperties: CONTAINER_PARTS.eksProperties,
-  // Every node range of a multi-node job.
   nodeProperties: (nodes, path) => {
     const ranges = elements(at(nodes, "nodeRangeProperties"));
     if (ranges === UNKNOWN) {
@@ -181,10 +145,7 @@ const JOB_DEFINITION_PARTS: Parts = {
   },
 };
 
-/**
- * The gaps in the parts `props` has (a part given as a JSON string is parsed first), or
- * undefined when it has none of them.
- */
+/** The gaps in the parts `props` has (JSON strings parsed first); undefined if it has none. */
 function partGaps(props: unknown, path: string, parts: Parts): RoleGap[] | undefined {
   const present = Object.entries(parts).filter(([key]) => given(at(props, key)));
   if (present.length === 0) {
@@ -199,10 +160,7 @@ function partGaps(props: unknown, path: string, parts: Parts): RoleGap[] | undef
   });
 }
 
-/**
- * Every place a job definition's containers run without a role. Parts unknown during
- * preview count as set.
- */
+/** Every place a job definition's containers run without a role. */
 export function roleGaps(props: unknown): RoleGap[] {
   return partGaps(props, "", JOB_DEFINITION_PARTS) ?? [{ path: "containerProperties.jobRoleArn" }];
 }
@@ -219,10 +177,12 @@ export const batchJobRoleRequired: ResourceValidationPolicy = {
   url: "https://docs.aws.amazon.com/batch/latest/userguide/job-definition-parameters.html",
   severity: "high",
   validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {
-    const gaps = roleGaps(args.props);
-    const invalid = gaps.filter((gap) => gap.invalidJson !== undefined);
-    const missing = gaps.filter((gap) => gap.invalidJson === undefined);
-    for (const gap of invalid) {
+    const missing: string[] = [];
+    for (const gap of roleGaps(args.props)) {
+      if (gap.invalidJson === undefined) {
+        missing.push(gap.path);
+        continue;
+      }
       reportViolation(
         `Job definition '${args.name}' has ${gap.path} that is not valid JSON ` +
           `(${gap.invalidJson}), so its role cannot be checked and AWS rejects it. ` +
@@ -232,10 +192,9 @@ export const batchJobRoleRequired: ResourceValidationPolicy = {
     if (missing.length > 0) {
       reportViolation(
         `Job definition '${args.name}' (${jobKind(args.props)}) runs containers without a ` +
-          `role of their own: ${missing.map((gap) => gap.path).join(", ")} not set. The ` +
-          `script would have no AWS permissions, or borrow the instance's. Fix: set ` +
-          `${missing.map((gap) => gap.path).join(", ")} to the job role's ARN (for EKS, a ` +
-          `service account bound to the role).`,
+          `role of their own: ${missing.join(", ")} not set. The script would have no AWS ` +
+          `permissions, or borrow the instance's. Fix: set ${missing.join(", ")} to the job ` +
+          `role's ARN (for EKS, a service account bound to the role).`,
       );
     }
   }),

@@ -1,23 +1,19 @@
 /**
- * The policy pack's bounds on what a job may cost, in one dependency-free module: the
- * policies in this folder check job definitions and compute environments against them at
- * deploy time, and `jobs:submit` checks the overrides of every job file against the very
- * same numbers at run time, so a job file cannot undo what the pack enforces. Both read a
- * `--policy-pack-config` file the same way (policy/check/policy-config.ts reads it for both).
+ * The pack's bounds on what a job may cost, in one module without runtime dependencies: the
+ * policies enforce them at deploy time, and `jobs:submit` holds job files' overrides to the
+ * same numbers, so a job file cannot undo what the pack enforces.
  */
+import type { EnforcementLevel } from "@pulumi/policy";
 
 /** AWS Batch rejects an attempt timeout shorter than a minute. */
 export const AWS_MIN_ATTEMPT_DURATION_SECONDS = 60;
 /** A day: the longest a single attempt of a tutorial-style script should take. */
-export const DEFAULT_MAX_ATTEMPT_DURATION_SECONDS = 24 * 60 * 60;
+const DEFAULT_MAX_ATTEMPT_DURATION_SECONDS = 24 * 60 * 60;
 /** A job and two retries: enough for a reclaimed spot instance, not for a broken script. */
 export const DEFAULT_MAX_ATTEMPTS = 3;
 /** AWS Batch accepts 1 to 10 attempts. */
 const AWS_MAX_ATTEMPTS = 10;
-/**
- * 64 vCPUs: four times the dev stack's 16, 32 `m5a.large` instances or about US$2.75 an hour
- * on demand — room to grow, but not the 256 the console offers by default.
- */
+/** Four times the dev stack's 16 vCPUs: room to grow, not the console's default of 256. */
 export const DEFAULT_MAX_VCPUS_CAP = 64;
 
 /** The policies whose settings bound a job, and the setting each one reads. */
@@ -28,15 +24,9 @@ export const BOUND_POLICIES = {
 } as const;
 
 export type BoundName = keyof typeof BOUND_POLICIES;
-type BoundLevel = "advisory" | "mandatory" | "remediate" | "disabled";
-
-/** One bound: its value and how the pack enforces it. */
-interface Bound {
-  readonly value: number;
-  readonly level: BoundLevel;
-}
-
-export type PolicyBounds = Readonly<Record<BoundName, Bound>>;
+export type PolicyBounds = Readonly<
+  Record<BoundName, { readonly value: number; readonly level: EnforcementLevel }>
+>;
 
 /** The pack's defaults: every bound mandatory, as the pack declares itself. */
 export const DEFAULT_BOUNDS: PolicyBounds = {
@@ -45,11 +35,7 @@ export const DEFAULT_BOUNDS: PolicyBounds = {
   maxVcpus: { value: DEFAULT_MAX_VCPUS_CAP, level: "mandatory" },
 };
 
-/**
- * Each bound's setting as its policy's `configSchema` declares it: the policies use these
- * objects, and `jobs:submit` validates a `--policy-pack-config` file against the same ones
- * (policy/check/policy-config.ts).
- */
+/** Each bound's setting in its policy's `configSchema`; `jobs:submit` validates with them too. */
 export const BOUND_SETTING_SCHEMAS = {
   maxAttemptDurationSeconds: {
     type: "integer",
@@ -85,12 +71,9 @@ function matchesAll(pattern: string | undefined): boolean {
 }
 
 /**
- * Why a retry strategy pays again for the script's own failures, or undefined. A job
- * definition of this project retries host failures (spot reclamation) only. Batch applies
- * the first rule that matches and retries when none does ("If none of the listed conditions
- * match, then the job is retried"), so a strategy with several attempts must end in a
- * catch-all EXIT and must not RETRY on an exit code.
- *
+ * Why a retry strategy pays again for the script's own failures, or undefined. Batch applies
+ * the first matching rule and retries when none matches, so several attempts need a final
+ * catch-all EXIT and no RETRY on an exit code.
  * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_RetryStrategy.html
  */
 export function retryRuleProblem(

@@ -1,20 +1,9 @@
-/**
- * Cost guards: how much a stack can spend at once (the compute environment's vCPU ceiling)
- * and how often a failing job is paid for again (retry attempts).
- */
+/** Cost guards: how much a stack can spend at once, and how often a failing job is paid for. */
 import { ResourceValidationPolicy } from "@pulumi/policy";
 import { TYPES, configOf, validateTypes } from "./resources";
 import { maxGpusAtOnce } from "./gpu-instances";
-import { UNKNOWN, at, numberAt, stringAt, stringList } from "./values";
-import { BOUND_SETTING_SCHEMAS, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_VCPUS_CAP } from "./bounds";
-
-export interface BatchComputeMaxVcpusCapArgs {
-  /** The most vCPUs a compute environment may run at once. */
-  maxVcpus: number;
-}
-
-// The bounds live in ./bounds, which jobs:submit reads too.
-export { DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_VCPUS_CAP };
+import { UNKNOWN, at, numberAt, stringList } from "./values";
+import { BOUND_SETTING_SCHEMAS } from "./bounds";
 
 export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
   name: "batch-compute-max-vcpus-cap",
@@ -24,18 +13,15 @@ export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
   remediationSteps:
     "Lower `computeResources.maxVcpus`, or raise `maxVcpus` for this policy in the policy config.",
   severity: "medium",
-  configSchema: {
-    properties: {
-      maxVcpus: BOUND_SETTING_SCHEMAS.maxVcpus,
-    },
-  },
+  configSchema: { properties: { maxVcpus: BOUND_SETTING_SCHEMAS.maxVcpus } },
   validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
-    const { maxVcpus: cap } = configOf<BatchComputeMaxVcpusCapArgs>(args, batchComputeMaxVcpusCap);
-    if (stringAt(args.props, "computeResources", "type") === undefined) {
+    const { maxVcpus: cap } = configOf<{ maxVcpus: number }>(args, batchComputeMaxVcpusCap);
+    const computeType = at(args.props, "computeResources", "type");
+    if (computeType !== UNKNOWN && typeof computeType !== "string") {
       return; // An unmanaged environment: Batch launches nothing.
     }
     const maxVcpus = numberAt(args.props, "computeResources", "maxVcpus");
-    if (maxVcpus === UNKNOWN || maxVcpus === undefined || maxVcpus <= cap) {
+    if (typeof maxVcpus !== "number" || maxVcpus <= cap) {
       return;
     }
     reportViolation(
@@ -48,12 +34,7 @@ export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
   }),
 };
 
-export interface BatchComputeMaxGpusCapArgs {
-  /** The most GPUs a compute environment may run at once. */
-  maxGpus: number;
-}
-
-/** 4 GPUs: four g5.xlarge or g4dn.xlarge instances, the g5.xlarge stack's 16 vCPUs. */
+/** Four g5.xlarge or g4dn.xlarge instances: the g5.xlarge stack's 16 vCPUs. */
 export const DEFAULT_MAX_GPUS_CAP = 4;
 
 export const batchComputeMaxGpusCap: ResourceValidationPolicy = {
@@ -77,10 +58,10 @@ export const batchComputeMaxGpusCap: ResourceValidationPolicy = {
     },
   },
   validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
-    const { maxGpus: cap } = configOf<BatchComputeMaxGpusCapArgs>(args, batchComputeMaxGpusCap);
+    const { maxGpus: cap } = configOf<{ maxGpus: number }>(args, batchComputeMaxGpusCap);
     const maxVcpus = numberAt(args.props, "computeResources", "maxVcpus");
     const types = stringList(at(args.props, "computeResources", "instanceTypes"));
-    if (maxVcpus === UNKNOWN || maxVcpus === undefined || types === UNKNOWN) {
+    if (typeof maxVcpus !== "number" || types === UNKNOWN) {
       return; // Fargate (no instance types) has no GPUs; unknowns are decided at `up`.
     }
     const gpus = maxGpusAtOnce(types, maxVcpus);
@@ -97,11 +78,6 @@ export const batchComputeMaxGpusCap: ResourceValidationPolicy = {
   }),
 };
 
-export interface BatchJobRetryAttemptsBoundedArgs {
-  /** The most attempts a job definition's retry strategy may allow, the first included. */
-  maxAttempts: number;
-}
-
 export const batchJobRetryAttemptsBounded: ResourceValidationPolicy = {
   name: "batch-job-retry-attempts-bounded",
   description:
@@ -110,19 +86,12 @@ export const batchJobRetryAttemptsBounded: ResourceValidationPolicy = {
   remediationSteps:
     "Lower `retryStrategy.attempts`, or raise `maxAttempts` for this policy in the policy config.",
   severity: "medium",
-  configSchema: {
-    properties: {
-      maxAttempts: BOUND_SETTING_SCHEMAS.maxAttempts,
-    },
-  },
+  configSchema: { properties: { maxAttempts: BOUND_SETTING_SCHEMAS.maxAttempts } },
   validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {
-    const { maxAttempts } = configOf<BatchJobRetryAttemptsBoundedArgs>(
-      args,
-      batchJobRetryAttemptsBounded,
-    );
+    const { maxAttempts } = configOf<{ maxAttempts: number }>(args, batchJobRetryAttemptsBounded);
     // No retry strategy means a single attempt.
     const attempts = numberAt(args.props, "retryStrategy", "attempts");
-    if (attempts === UNKNOWN || attempts === undefined || attempts <= maxAttempts) {
+    if (typeof attempts !== "number" || attempts <= maxAttempts) {
       return;
     }
     reportViolation(

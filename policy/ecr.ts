@@ -1,8 +1,4 @@
-/**
- * ECR: the job image is built from container/ and pulled by every job. Scanning it on push
- * shows known vulnerabilities in the base image before a job runs it. Advisory: a finding
- * needs a person to judge it, and the scan costs nothing to turn on.
- */
+/** ECR scans the job image on push. Advisory: a finding needs a person to judge it. */
 import { ResourceValidationPolicy } from "@pulumi/policy";
 import { TYPES, validateTypes } from "./resources";
 import { UNKNOWN, at, show } from "./values";

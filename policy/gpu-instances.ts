@@ -1,12 +1,8 @@
 /**
- * GPUs per EC2 instance type, for the max-GPU guard. The pack cannot ask EC2 (it sees only
- * the resource's properties), so it keeps the NVIDIA GPU types' counts from EC2's
- * "Accelerated computing" specifications; a GPU family it does not list is counted at the
- * densest ratio any listed type has (one GPU per 4 vCPUs), which never undercounts.
+ * vCPUs and GPUs of EC2's NVIDIA GPU types: a policy cannot ask EC2. An unlisted GPU type
+ * counts at the densest listed ratio, so it is never undercounted.
  * @see https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
  */
-
-/** vCPUs and GPUs of the NVIDIA GPU types, by instance type. */
 const GPU_INSTANCE_TYPES: Readonly<Record<string, { vcpus: number; gpus: number }>> = {
   "g4dn.xlarge": { vcpus: 4, gpus: 1 },
   "g4dn.2xlarge": { vcpus: 8, gpus: 1 },
@@ -38,25 +34,17 @@ const GPU_INSTANCE_TYPES: Readonly<Record<string, { vcpus: number; gpus: number 
   "p5.48xlarge": { vcpus: 192, gpus: 8 },
 };
 
-/** The fewest vCPUs per GPU of any listed type: the bound for an unlisted GPU type. */
+/** The fewest vCPUs per GPU of any listed type. */
 const DENSEST_VCPUS_PER_GPU = 4;
 
-/** True for EC2's GPU families (g…, p… by the first letter of the family). */
-function isGpuType(type: string): boolean {
-  return /^[gp]\d/.test(type);
-}
-
-/**
- * The most GPUs an environment with these instance types and `maxVcpus` can run at once:
- * Batch counts vCPUs only, so whole instances of the type that packs the most GPUs into
- * `maxVcpus`.
- */
+/** The most GPUs at once: whole instances of the type packing the most GPUs into `maxVcpus`. */
 export function maxGpusAtOnce(
   instanceTypes: readonly string[],
   maxVcpus: number,
 ): { count: number; why: string } {
   let best = { count: 0, why: "no GPU instance types" };
-  for (const type of instanceTypes.filter(isGpuType)) {
+  // EC2's GPU families are the g… and p… ones.
+  for (const type of instanceTypes.filter((name) => /^[gp]\d/.test(name))) {
     const known = GPU_INSTANCE_TYPES[type];
     const count = known
       ? Math.floor(maxVcpus / known.vcpus) * known.gpus

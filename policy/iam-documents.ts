@@ -1,7 +1,6 @@
 /**
- * IAM policy documents (identity policies and bucket policies) read statement by statement.
- * A document may be a JSON string or an object (`aws.iam.PolicyDocument`), and any part of
- * it may be unknown during preview.
+ * IAM policy documents (identity and bucket policies) read statement by statement: a JSON
+ * string or an object (`aws.iam.PolicyDocument`), any part of which may be unknown.
  */
 import {
   InvalidJson,
@@ -11,31 +10,37 @@ import {
   elements,
   isUnknown,
   jsonDocument,
+  keysOf,
   stringList,
 } from "./values";
 
-/** One statement of a policy document; a field is `UNKNOWN` while it cannot be known. */
-export interface Statement {
-  /** Its position in the document, for messages. */
-  readonly index: number;
-  readonly sid?: string;
-  /** "Allow" or "Deny" (as written). */
-  readonly effect: string | Unknown | undefined;
-  /** `Action`, lower-cased (IAM matches actions case-insensitively); absent → []. */
-  readonly actions: string[] | Unknown;
-  /** `NotAction`, lower-cased; absent → []. */
-  readonly notActions: string[] | Unknown;
-  /** `Resource`; absent → []. */
-  readonly resources: string[] | Unknown;
-  /** Whether the statement uses `NotResource` (everything except the listed resources). */
-  readonly notResource: boolean;
-  /** `NotResource`; absent → []. */
-  readonly notResources: string[] | Unknown;
-  readonly principal: unknown;
-  /** `NotPrincipal` as written (undefined when absent). */
-  readonly notPrincipal: unknown;
-  readonly condition: unknown;
+/** IAM matches actions case-insensitively. */
+function lower(list: string[] | Unknown): string[] | Unknown {
+  return list === UNKNOWN ? UNKNOWN : list.map((item) => item.toLowerCase());
 }
+
+/** One statement; a field is `UNKNOWN` while it cannot be known, an absent list `[]`. */
+function readStatement(statement: unknown, index: number) {
+  const effect = at(statement, "Effect");
+  const sid = at(statement, "Sid");
+  return {
+    /** Its position in the document, for messages. */
+    index,
+    sid: typeof sid === "string" ? sid : undefined,
+    effect: effect === UNKNOWN || typeof effect === "string" ? effect : undefined,
+    actions: lower(stringList(at(statement, "Action"))),
+    notActions: lower(stringList(at(statement, "NotAction"))),
+    resources: stringList(at(statement, "Resource")),
+    /** Whether it applies to everything except the `NotResource` list. */
+    notResource: at(statement, "NotResource") !== undefined,
+    notResources: stringList(at(statement, "NotResource")),
+    principal: at(statement, "Principal"),
+    notPrincipal: at(statement, "NotPrincipal"),
+    condition: at(statement, "Condition"),
+  } as const;
+}
+
+export type Statement = ReturnType<typeof readStatement>;
 
 /** The statements of a policy document, `UNKNOWN` while it is unknown. */
 export function readStatements(policy: unknown): Statement[] | Unknown | InvalidJson {
@@ -44,28 +49,50 @@ export function readStatements(policy: unknown): Statement[] | Unknown | Invalid
     return document;
   }
   const statements = elements(at(document, "Statement"));
+  return statements === UNKNOWN ? UNKNOWN : statements.map(readStatement);
+}
+
+/** What each Allow statement of a document grants (`grants`), none while it is unknown. */
+export function allowGrants(
+  policy: unknown,
+  grants: (statement: Statement) => string[],
+): string[] | InvalidJson {
+  const statements = readStatements(policy);
   if (statements === UNKNOWN) {
+    return [];
+  }
+  if (statements instanceof InvalidJson) {
+    return statements;
+  }
+  return statements.filter((statement) => hasEffect(statement, "Allow") === true).flatMap(grants);
+}
+
+/**
+ * The values a condition gives `key` (lower-case; keys match case-insensitively) under the
+ * operators `operator` accepts; `UNKNOWN` for a part that is unknown.
+ */
+export function conditionValues(
+  condition: unknown,
+  key: string,
+  operator: (name: string) => boolean,
+): unknown[] | Unknown {
+  if (isUnknown(condition)) {
     return UNKNOWN;
   }
-  const lower = (list: string[] | Unknown): string[] | Unknown =>
-    list === UNKNOWN ? UNKNOWN : list.map((item) => item.toLowerCase());
-  return statements.map((statement, index) => {
-    const effect = at(statement, "Effect");
-    const sid = at(statement, "Sid");
-    return {
-      index,
-      sid: typeof sid === "string" ? sid : undefined,
-      effect: effect === UNKNOWN || typeof effect === "string" ? effect : undefined,
-      actions: lower(stringList(at(statement, "Action"))),
-      notActions: lower(stringList(at(statement, "NotAction"))),
-      resources: stringList(at(statement, "Resource")),
-      notResource: at(statement, "NotResource") !== undefined,
-      notResources: stringList(at(statement, "NotResource")),
-      principal: at(statement, "Principal"),
-      notPrincipal: at(statement, "NotPrincipal"),
-      condition: at(statement, "Condition"),
-    };
-  });
+  const values: unknown[] = [];
+  for (const name of keysOf(condition).filter(operator)) {
+    const block = at(condition, name);
+    if (block === UNKNOWN) {
+      return UNKNOWN;
+    }
+    for (const field of keysOf(block)) {
+      if (field.toLowerCase() === key) {
+        const list = elements(at(block, field));
+        values.push(...(list === UNKNOWN ? [UNKNOWN] : list));
+      }
+    }
+  }
+  return values;
 }
 
 /** `statement 2 ("DenyInsecureTransport")`, for messages. */

@@ -1,14 +1,8 @@
 /**
- * IAM's wildcards, matched as IAM matches them: `*` is any run of characters, `?` exactly
- * one, in `Action`/`NotAction` (case-insensitively) and in `Resource` ARNs (case-sensitively;
- * a `*` stays within its colon-separated segment unless it ends the segment).
+ * IAM's wildcards: `*` is any run of characters, `?` one; actions match case-insensitively,
+ * ARNs case-sensitively, where a `*` stays within its segment unless it ends the segment.
+ * The policies ask whether one pattern grants all another stands for (`s3:**` grants `s3:*`).
  * @see https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html#reference_policies_elements_resource_wildcards
- * @see https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_action.html
- *
- * The question the policies ask is not "does this pattern match that name" but "does this
- * statement's pattern grant everything that pattern stands for": `s3:**` grants `s3:*`,
- * `s3:Get*` grants `s3:GetObject`, `arn:aws:s3:::?*` grants every bucket. {@link covers}
- * answers it exactly.
  */
 
 type Token =
@@ -28,35 +22,24 @@ export interface PatternKind {
 export const ACTION: PatternKind = { caseInsensitive: true, segmented: false };
 export const RESOURCE: PatternKind = { caseInsensitive: false, segmented: true };
 
-/**
- * A pattern as tokens, each run of wildcards in canonical form: its `?`s first, then one
- * `*` if it had any (`*?*` and `?*` both mean "at least one character").
- */
+/** A pattern as tokens, each run of wildcards as its `?`s then one `*` if it had any. */
 function tokenize(pattern: string, kind: PatternKind): Token[] {
   const text = kind.caseInsensitive ? pattern.toLowerCase() : pattern;
   const tokens: Token[] = [];
-  let i = 0;
-  while (i < text.length) {
-    if (text[i] !== "*" && text[i] !== "?") {
-      tokens.push({ kind: "char", char: text[i] });
-      i++;
-      continue;
+  let end = 0;
+  // The odd parts are the runs of wildcards, the even ones the text between them.
+  text.split(/([*?]+)/).forEach((part, i) => {
+    end += part.length;
+    if (i % 2 === 0) {
+      tokens.push(...Array.from(part, (char) => ({ kind: "char", char }) as const));
+      return;
     }
-    let ones = 0;
-    let star = false;
-    while (i < text.length && (text[i] === "*" || text[i] === "?")) {
-      star = star || text[i] === "*";
-      ones += text[i] === "?" ? 1 : 0;
-      i++;
-    }
-    for (let n = 0; n < ones; n++) {
-      tokens.push({ kind: "one" });
-    }
-    if (star) {
-      const endsSegment = i === text.length || text[i] === ":";
+    tokens.push(...Array.from(part.replace(/\*/g, ""), () => ({ kind: "one" }) as const));
+    if (part.includes("*")) {
+      const endsSegment = end === text.length || text[end] === ":";
       tokens.push({ kind: "star", colons: !kind.segmented || endsSegment });
     }
-  }
+  });
   return tokens;
 }
 
@@ -82,18 +65,11 @@ function step(
   const next: number[] = [];
   for (const position of positions) {
     const token = tokens[position];
-    if (token === undefined) {
-      continue;
-    }
-    if (token.kind === "star") {
-      if (token.colons || char !== ":") {
-        next.push(position);
-      }
-    } else if (token.kind === "one") {
-      if (!kind.segmented || char !== ":") {
-        next.push(position + 1);
-      }
-    } else if (token.char === char) {
+    if (token?.kind === "star" && (token.colons || char !== ":")) {
+      next.push(position);
+    } else if (token?.kind === "one" && (!kind.segmented || char !== ":")) {
+      next.push(position + 1);
+    } else if (token?.kind === "char" && token.char === char) {
       next.push(position + 1);
     }
   }
@@ -103,10 +79,8 @@ function step(
 const key = (positions: ReadonlySet<number>) => [...positions].sort((x, y) => x - y).join(",");
 
 /**
- * Whether `pattern` grants everything `granted` stands for: every name `granted` matches,
- * `pattern` matches too (a plain name is a pattern that matches only itself). Exact: both
- * patterns are read as automata, every way of reading `granted` is followed with the states
- * `pattern` can be in, over the characters either names plus one that neither does.
+ * Whether `pattern` matches every name `granted` matches. Exact: both are read as automata,
+ * over the characters either names plus one that neither does.
  */
 export function covers(pattern: string, granted: string, kind: PatternKind): boolean {
   const p = tokenize(pattern, kind);
@@ -150,25 +124,13 @@ export function matches(pattern: string, name: string, kind: PatternKind): boole
 const ANYTHING = /^[*?]*\*[*?]*$/;
 
 /** Whether an ARN part (region, account, resource piece) names nothing. */
-function unscopedPart(part: string, minimumLength = 0): boolean {
-  // Twelve `?` match every account ID as surely as `*` does.
-  return (
-    part === "" ||
-    ANYTHING.test(part) ||
-    (minimumLength > 0 && /^\?+$/.test(part) && part.length >= minimumLength)
-  );
+function unscopedPart(part: string): boolean {
+  return part === "" || ANYTHING.test(part);
 }
 
-/** AWS account IDs are 12 digits. */
-const ACCOUNT_ID_LENGTH = 12;
-
 /**
- * Whether a `Resource` pattern covers every resource of its service (or of every service),
- * with nothing scoping it: `*` (or `?*`, `**`); `arn:aws:s3:::*` (every bucket and object),
- * also with `/*` appended or as `?*`; `arn:aws:*:*:*:*`; `arn:*:*:*:*:*`; `arn:*`. The
- * partition and the service may be named; the region and the account must be empty or
- * wildcards, and the resource part only wildcards between its `/` and `:`. A pattern that
- * names a bucket, a prefix, a region or an account scopes the grant and is not reported.
+ * Whether a `Resource` pattern covers every resource of its service, or of all: `*`,
+ * `arn:aws:s3:::*`, `arn:*`, … A named bucket, prefix, region or account scopes it.
  */
 export function isWildcardResource(resource: string): boolean {
   if (ANYTHING.test(resource)) {
@@ -183,14 +145,15 @@ export function isWildcardResource(resource: string): boolean {
     return (
       parts.length > 1 &&
       ANYTHING.test(parts[parts.length - 1]) &&
-      parts.slice(3).every((part) => unscopedPart(part))
+      parts.slice(3).every(unscopedPart)
     );
   }
   const [region, account] = parts.slice(3, 5);
   const pieces = parts.slice(5).join(":").split(/[/:]/);
   return (
     unscopedPart(region) &&
-    unscopedPart(account, ACCOUNT_ID_LENGTH) &&
+    // Twelve `?` match every account ID (12 digits) as surely as `*` does.
+    (unscopedPart(account) || /^\?{12,}$/.test(account)) &&
     pieces.every((piece) => ANYTHING.test(piece))
   );
 }

@@ -1,44 +1,28 @@
 /**
- * IAM: the tutorial gives its user `AdministratorAccess` and its job role
- * `AmazonS3FullAccess` (`s3:*` on every bucket). Nothing in a batchpy stack may grant either;
- * the job role is scoped to the stack's bucket instead.
+ * IAM: the tutorial grants `AdministratorAccess` and `AmazonS3FullAccess`. Nothing in a
+ * batchpy stack may grant either, or the means to take them.
  */
 import { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import {
   Statement,
+  allowGrants,
+  conditionValues,
   describeStatement,
-  hasEffect,
   isEveryone,
-  readStatements,
 } from "./iam-documents";
 import { ACTION, covers, isWildcardResource } from "./iam-patterns";
-import { TYPES, configOf, typeName, validateTypes } from "./resources";
-import {
-  InvalidJson,
-  UNKNOWN,
-  Unknown,
-  at,
-  elements,
-  given,
-  isUnknown,
-  show,
-  stringList,
-} from "./values";
+import { TYPES, configOf, validateTypes } from "./resources";
+import { InvalidJson, UNKNOWN, Unknown, at, elements, given, show, stringList } from "./values";
 
 export interface IamNoAdminAccessArgs {
-  /** Managed policies that may not be attached, by name (the last part of the ARN). */
   deniedManagedPolicies: string[];
-  /** Actions (or patterns) that may not be allowed on every resource, e.g. "*" or "s3:*". */
   deniedActions: string[];
-  /** Actions that let a principal raise its own privileges: denied on any resource. */
   escalationActions: string[];
 }
 
 /**
  * AWS managed policies that grant administrator (or every-bucket) access, or the means to
- * take it: IAMFullAccess can attach AdministratorAccess to its own role; PowerUserAccess
- * is every action but IAM's on every resource; the Amplify and Elastic Beanstalk
- * "AdministratorAccess-" variants create roles, put role policies and pass roles.
+ * take it: IAMFullAccess can attach AdministratorAccess to its own role, and so on.
  */
 export const DEFAULT_DENIED_MANAGED_POLICIES: readonly string[] = [
   "AdministratorAccess",
@@ -49,9 +33,8 @@ export const DEFAULT_DENIED_MANAGED_POLICIES: readonly string[] = [
   "PowerUserAccess",
 ];
 /**
- * Denied on every resource. `*:*` is not valid IAM, but it is written, and reads as
- * "everything". Reading, writing or deleting every bucket's objects is AmazonS3FullAccess
- * in all but name; passing or assuming any role is as much as the most privileged role.
+ * Denied on every resource: every bucket's objects is AmazonS3FullAccess in all but name, any
+ * role is the most privileged one. `*:*` is not valid IAM, but it is written.
  */
 export const DEFAULT_DENIED_ACTIONS: readonly string[] = [
   "*",
@@ -69,11 +52,9 @@ export const DEFAULT_DENIED_ACTIONS: readonly string[] = [
   "lambda:UpdateFunctionCode",
 ];
 /**
- * Privilege escalation, denied on any resource: each lets a principal rewrite its own (or a
- * more privileged principal's) permissions or credentials. The IAM methods of Rhino Security
- * Labs' list (https://rhinosecuritylabs.com/aws/aws-privilege-escalation-methods-mitigation/,
- * as summarised in salesforce/cloudsplaining docs/glossary/privilege-escalation.md), plus the
- * permissions-boundary actions that remove a principal's ceiling.
+ * Privilege escalation, denied on any resource: a principal rewrites its own permissions or
+ * credentials. Rhino Security Labs' IAM methods, plus removing a permissions boundary.
+ * @see https://rhinosecuritylabs.com/aws/aws-privilege-escalation-methods-mitigation/
  */
 export const DEFAULT_ESCALATION_ACTIONS: readonly string[] = [
   "iam:CreatePolicyVersion",
@@ -95,10 +76,7 @@ export const DEFAULT_ESCALATION_ACTIONS: readonly string[] = [
   "iam:DeleteRolePermissionsBoundary",
 ];
 
-/**
- * Where each resource type the policy inspects keeps managed policy ARNs (`arn`: one,
- * `arns`: a list) and permission documents (`policy`; `inlinePolicies` on a role).
- */
+/** Where each type keeps managed policy ARNs (one or a list) and permission documents. */
 const HOLDERS: Readonly<Record<string, { arn?: string; arns?: string; documents?: string }>> = {
   [TYPES.iamRolePolicyAttachment]: { arn: "policyArn" },
   [TYPES.iamUserPolicyAttachment]: { arn: "policyArn" },
@@ -121,10 +99,7 @@ export function managedPolicyName(arn: string): string {
   return slash >= 0 ? arn.slice(slash + 1) : arn;
 }
 
-/**
- * `"s3:get*" (which grants s3:GetObject)`, or just `"s3:*"` when the pattern is the entry;
- * `why` is added to the parenthesis (`, a privilege escalation`).
- */
+/** `"s3:get*" (which grants s3:GetObject)`, or `"s3:*"` when the pattern is the entry. */
 function grantedAs(pattern: string, entry: string, why = ""): string {
   if (pattern.toLowerCase() === entry.toLowerCase()) {
     return `${show(pattern)}${why ? ` (${entry}${why})` : ""}`;
@@ -138,29 +113,12 @@ function grantsAction(pattern: string, entry: string): boolean {
 }
 
 /** The statement's `Action` patterns that grant one of `entries`, each with the first. */
-function grantedEntries(
-  statement: Statement,
-  entries: readonly string[],
-): { pattern: string; entry: string }[] {
-  if (statement.actions === UNKNOWN) {
-    return [];
-  }
-  return statement.actions.flatMap((pattern) => {
+function grantedEntries(statement: Statement, entries: readonly string[]) {
+  const actions = statement.actions === UNKNOWN ? [] : statement.actions;
+  return actions.flatMap((pattern) => {
     const entry = entries.find((e) => grantsAction(pattern, e));
     return entry === undefined ? [] : [{ pattern, entry }];
   });
-}
-
-/** `every action except "s3:*"` when a NotAction leaves one of `entries` granted. */
-function notActionLeaves(statement: Statement, entries: readonly string[]): string | undefined {
-  const notActions = statement.notActions;
-  if (notActions === UNKNOWN || notActions.length === 0) {
-    return undefined;
-  }
-  const left = entries.find((e) => !notActions.some((p) => grantsAction(p, e)));
-  return left === undefined
-    ? undefined
-    : `every action except ${notActions.map(show).join(", ")} (so ${left}`;
 }
 
 const ESCALATION = ", a privilege escalation";
@@ -175,6 +133,9 @@ function statementGrants(
   const wildcard = resources?.find(isWildcardResource);
   const everywhere = statement.notResource || wildcard !== undefined;
   const on = statement.notResource ? "every resource but a few" : show(wildcard);
+  // Allow + NotAction grants every action not listed: all but admin in disguise.
+  const notActions = statement.notActions === UNKNOWN ? [] : statement.notActions;
+  const allBut = `every action except ${notActions.map(show).join(", ")}`;
   const grants: string[] = [];
   const reported = new Set<string>();
   if (everywhere) {
@@ -182,9 +143,8 @@ function statementGrants(
       grants.push(`${grantedAs(pattern, entry)} on ${on}`);
       reported.add(pattern);
     }
-    if (statement.notActions !== UNKNOWN && statement.notActions.length > 0) {
-      // Allow + NotAction grants every action not listed: all but admin in disguise.
-      grants.push(`every action except ${statement.notActions.map(show).join(", ")} on ${on}`);
+    if (notActions.length > 0) {
+      grants.push(`${allBut} on ${on}`);
     }
   }
   // Escalation needs no wildcard resource: the principal's own role or policy is enough.
@@ -194,33 +154,24 @@ function statementGrants(
       grants.push(`${grantedAs(pattern, entry, ESCALATION)}${where}`);
     }
   }
-  const left = everywhere ? undefined : notActionLeaves(statement, escalationActions);
-  if (left !== undefined) {
-    grants.push(`${left}${ESCALATION})${where}`);
+  const left = escalationActions.find((e) => !notActions.some((p) => grantsAction(p, e)));
+  if (!everywhere && notActions.length > 0 && left !== undefined) {
+    grants.push(`${allBut} (so ${left}${ESCALATION})${where}`);
   }
   return grants.map((grant) => `${describeStatement(statement)} allows ${grant}`);
 }
 
 /**
- * The grants in a policy document that the rule forbids, described for a message:
- * `statement 0 allows "s3:*" on "arn:aws:s3:::*"`, naming the wildcard resource matched.
- * `deniedActions` count on every resource, `escalationActions` on any. Patterns are matched
- * as IAM matches them (`s3:**`, `s3:Get*`, `iam:Put*` grant what they cover). Statements,
- * or parts of them, unknown during preview are skipped.
+ * The grants in a policy document the rule forbids, e.g. `statement 0 allows "s3:*" on
+ * "arn:aws:s3:::*"`: `deniedActions` on every resource, `escalationActions` on any.
  */
 export function forbiddenGrants(
   policy: unknown,
   deniedActions: readonly string[],
   escalationActions: readonly string[] = [],
 ): string[] | InvalidJson {
-  const statements = readStatements(policy);
-  if (statements === UNKNOWN || statements instanceof InvalidJson) {
-    return statements === UNKNOWN ? [] : statements;
-  }
-  return statements.flatMap((statement) =>
-    hasEffect(statement, "Allow") === true
-      ? statementGrants(statement, deniedActions, escalationActions)
-      : [],
+  return allowGrants(policy, (statement) =>
+    statementGrants(statement, deniedActions, escalationActions),
   );
 }
 
@@ -247,47 +198,18 @@ const GITHUB_SUB = `${GITHUB_OIDC}:sub`;
 const TEXT = { caseInsensitive: false, segmented: false } as const;
 
 /**
- * The values a condition gives `key` under operators that must hold for the request to be
- * allowed (not `...IfExists`, `Null` or a negation, which hold when the key is absent or
- * different). `UNKNOWN` while a part is unknown.
+ * The strings a condition requires `key` to match for the request to be allowed: not under
+ * `...IfExists`, `Null` or a negation, which hold when the key is absent or different.
  */
-function conditionValues(condition: unknown, key: string): string[] | Unknown {
-  if (isUnknown(condition)) {
-    return UNKNOWN;
-  }
-  if (condition === null || typeof condition !== "object") {
-    return [];
-  }
-  const values: string[] = [];
-  for (const operator of Object.keys(condition)) {
-    if (/ifexists$|^null$|not/i.test(operator)) {
-      continue;
-    }
-    const block = at(condition, operator);
-    if (block === UNKNOWN) {
-      return UNKNOWN;
-    }
-    if (block === null || typeof block !== "object") {
-      continue;
-    }
-    for (const name of Object.keys(block)) {
-      if (name.toLowerCase() === key) {
-        const list = stringList(at(block, name));
-        if (list === UNKNOWN) {
-          return UNKNOWN;
-        }
-        values.push(...list);
-      }
-    }
-  }
-  return values;
+function requiredValues(condition: unknown, key: string): string[] | Unknown {
+  return stringList(conditionValues(condition, key, (op) => !/ifexists$|^null$|not/i.test(op)));
 }
 
 /** Whether some restricting key is required to equal something narrower than anything. */
 function restrictsCaller(condition: unknown): boolean | Unknown {
   let unknown = false;
   for (const key of RESTRICTING_KEYS) {
-    const values = conditionValues(condition, key);
+    const values = requiredValues(condition, key);
     if (values === UNKNOWN) {
       unknown = true;
     } else if (values.length > 0 && !values.some((v) => covers(v, "*", TEXT))) {
@@ -306,7 +228,7 @@ function trustsAnyGitHubRepository(statement: Statement): boolean | Unknown {
   if (!federated.some((f) => f === GITHUB_OIDC || f.endsWith(`/${GITHUB_OIDC}`))) {
     return false;
   }
-  const subjects = conditionValues(statement.condition, GITHUB_SUB);
+  const subjects = requiredValues(statement.condition, GITHUB_SUB);
   if (subjects === UNKNOWN) {
     return UNKNOWN;
   }
@@ -320,14 +242,7 @@ function trustsAnyGitHubRepository(statement: Statement): boolean | Unknown {
  * organization, account or ARN; GitHub's OIDC provider with no repository in `sub`.
  */
 export function publicTrustGrants(policy: unknown): string[] | InvalidJson {
-  const statements = readStatements(policy);
-  if (statements === UNKNOWN || statements instanceof InvalidJson) {
-    return statements === UNKNOWN ? [] : statements;
-  }
-  return statements.flatMap((statement) => {
-    if (hasEffect(statement, "Allow") !== true) {
-      return [];
-    }
+  return allowGrants(policy, (statement) => {
     const who =
       statement.notPrincipal !== undefined
         ? "every principal but those in NotPrincipal"
@@ -370,11 +285,19 @@ function permissionDocuments(args: ResourceValidationArgs): { path: string; poli
   return documents.filter(({ policy }) => given(policy) && policy !== "");
 }
 
-function notJson(what: string, path: string, grants: InvalidJson): string {
-  return (
-    `${what} has a ${path} that is not valid JSON (${grants.error}), so its grants ` +
-    `cannot be checked. Fix: pass JSON.stringify(...) of the policy document.`
-  );
+/** Why a forbidden grant matters, and the fix. */
+const ADMIN_CONSEQUENCE =
+  `That is administrator (or every-bucket) access, or the means to take it. Fix: list only ` +
+  `the actions needed, on the ARNs of the resources used (e.g. s3:GetObject on ` +
+  `arn:aws:s3:::<bucket>/inputs/*).`;
+const TRUST_CONSEQUENCE =
+  `Anyone it trusts gets its permissions. Fix: trust a named principal (a service such as ` +
+  `ecs-tasks.amazonaws.com, or an account or role ARN), add an aws:PrincipalOrgID or ` +
+  `aws:SourceAccount condition, and for GitHub a ${GITHUB_SUB} condition naming the repository.`;
+
+/** A config setting that lists strings. */
+function listSetting(defaults: readonly string[], description: string) {
+  return { type: "array", items: { type: "string" }, default: [...defaults], description } as const;
 }
 
 export const iamNoAdminAccess: ResourceValidationPolicy = {
@@ -392,71 +315,53 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
   severity: "critical",
   configSchema: {
     properties: {
-      deniedManagedPolicies: {
-        type: "array",
-        items: { type: "string" },
-        default: [...DEFAULT_DENIED_MANAGED_POLICIES],
-        description: "Managed policies that may not be attached, by name.",
-      },
-      deniedActions: {
-        type: "array",
-        items: { type: "string" },
-        default: [...DEFAULT_DENIED_ACTIONS],
-        description: 'Actions (IAM patterns) not allowed on every resource ("*", "s3:*", ...).',
-      },
-      escalationActions: {
-        type: "array",
-        items: { type: "string" },
-        default: [...DEFAULT_ESCALATION_ACTIONS],
-        description: "Privilege-escalation actions, not allowed on any resource.",
-      },
+      deniedManagedPolicies: listSetting(
+        DEFAULT_DENIED_MANAGED_POLICIES,
+        "Managed policies that may not be attached, by name.",
+      ),
+      deniedActions: listSetting(
+        DEFAULT_DENIED_ACTIONS,
+        'Actions (IAM patterns) not allowed on every resource ("*", "s3:*", ...).',
+      ),
+      escalationActions: listSetting(
+        DEFAULT_ESCALATION_ACTIONS,
+        "Privilege-escalation actions, not allowed on any resource.",
+      ),
     },
   },
   validateResource: validateTypes(Object.keys(HOLDERS), (args, reportViolation) => {
     const config = configOf<IamNoAdminAccessArgs>(args, iamNoAdminAccess);
-    const what = `${typeName(args.type)} '${args.name}'`;
+    // `aws:iam/role:Role` → `Role`
+    const what = `${args.type.split(":").pop()} '${args.name}'`;
     const deniedNames = config.deniedManagedPolicies.map((name) => name.toLowerCase());
-
     for (const { path, arn } of attachedArns(args)) {
-      if (typeof arn === "string" && !isUnknown(arn)) {
-        const name = managedPolicyName(arn);
-        if (deniedNames.includes(name.toLowerCase())) {
-          reportViolation(
-            `${what} attaches ${name} (${path} = ${show(arn)}), which grants far more than a ` +
-              `batchpy stack needs. Fix: remove the attachment and grant only the actions ` +
-              `needed on the resources used (see the job role's bucket-scoped policy).`,
-          );
-        }
+      const name = typeof arn === "string" ? managedPolicyName(arn) : undefined;
+      if (name !== undefined && deniedNames.includes(name.toLowerCase())) {
+        reportViolation(
+          `${what} attaches ${name} (${path} = ${show(arn)}), which grants far more than a ` +
+            `batchpy stack needs. Fix: remove the attachment and grant only the actions ` +
+            `needed on the resources used (see the job role's bucket-scoped policy).`,
+        );
       }
     }
 
+    const report = (path: string, grants: string[] | InvalidJson, consequence: string) => {
+      if (grants instanceof InvalidJson) {
+        reportViolation(
+          `${what} has a ${path} that is not valid JSON (${grants.error}), so its grants ` +
+            `cannot be checked. Fix: pass JSON.stringify(...) of the policy document.`,
+        );
+      } else if (grants.length > 0) {
+        reportViolation(`${what} ${path}: ${grants.join("; ")}. ${consequence}`);
+      }
+    };
     for (const { path, policy } of permissionDocuments(args)) {
       const grants = forbiddenGrants(policy, config.deniedActions, config.escalationActions);
-      if (grants instanceof InvalidJson) {
-        reportViolation(notJson(what, path, grants));
-      } else if (grants.length > 0) {
-        reportViolation(
-          `${what} ${path}: ${grants.join("; ")}. That is administrator (or every-bucket) ` +
-            `access, or the means to take it. Fix: list only the actions needed, on the ARNs of the resources used ` +
-            `(e.g. s3:GetObject on arn:aws:s3:::<bucket>/inputs/*).`,
-        );
-      }
+      report(path, grants, ADMIN_CONSEQUENCE);
     }
-
     const trust = args.type === TYPES.iamRole ? at(args.props, "assumeRolePolicy") : undefined;
     if (given(trust) && trust !== "") {
-      const grants = publicTrustGrants(trust);
-      if (grants instanceof InvalidJson) {
-        reportViolation(notJson(what, "assumeRolePolicy", grants));
-      } else if (grants.length > 0) {
-        reportViolation(
-          `${what} assumeRolePolicy: ${grants.join("; ")}. Anyone it trusts gets its ` +
-            `permissions. Fix: trust a named principal (a service such as ` +
-            `ecs-tasks.amazonaws.com, or an account or role ARN), add an aws:PrincipalOrgID or ` +
-            `aws:SourceAccount condition, and for GitHub a ${GITHUB_SUB} condition naming ` +
-            `the repository.`,
-        );
-      }
+      report("assumeRolePolicy", publicTrustGrants(trust), TRUST_CONSEQUENCE);
     }
   }),
 };

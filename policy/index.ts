@@ -1,8 +1,6 @@
 /**
- * The batchpy policy pack: run it with `pulumi preview --policy-pack policy`, or offline
- * with `npm run policy:check`. Every policy is mandatory (they guard the bill and the data)
- * unless it says otherwise; `--policy-pack-config` can change a level or a setting
- * (see policy-config.example.json).
+ * The batchpy policy pack (`pulumi preview --policy-pack policy`, or `npm run policy:check`).
+ * Mandatory unless a policy says otherwise; see policy-config.example.json for settings.
  */
 import { PolicyPack } from "@pulumi/policy";
 import { batchComputeMinVcpusZero } from "./batch-compute";

@@ -1,9 +1,6 @@
 /**
- * The resource types the pack inspects, by type token, and a typed filter for resource
- * policies. The pack matches type tokens instead of importing `@pulumi/aws`: the provider
- * SDK is large to load and to type-check, and a policy only needs the property names, which
- * are those of the `@pulumi/aws` 7.x inputs (the tests build their inputs from the SDK's
- * own `Args` types, so a renamed property fails `tsc`).
+ * The resource types the pack inspects, by type token: importing `@pulumi/aws` would be slow
+ * to load and type-check. The tests build inputs from its 7.x `Args` types instead.
  */
 import {
   Policy,
@@ -17,12 +14,11 @@ export const TYPES = {
   jobQueue: "aws:batch/jobQueue:JobQueue",
   jobDefinition: "aws:batch/jobDefinition:JobDefinition",
   bucket: "aws:s3/bucket:Bucket",
-  /** The v6 name of the same bucket resource; v7 keeps it as an alias. */
+  /** The `…V2` tokens are v6 names that v7 keeps as aliases. */
   bucketV2: "aws:s3/bucketV2:BucketV2",
   bucketPublicAccessBlock: "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
   bucketPolicy: "aws:s3/bucketPolicy:BucketPolicy",
   bucketAcl: "aws:s3/bucketAcl:BucketAcl",
-  /** The v6 name of the same ACL resource; v7 keeps it as an alias. */
   bucketAclV2: "aws:s3/bucketAclV2:BucketAclV2",
   ecrRepository: "aws:ecr/repository:Repository",
   iamRole: "aws:iam/role:Role",
@@ -45,10 +41,7 @@ export const TYPES = {
 export const BUCKET_TYPES: readonly string[] = [TYPES.bucket, TYPES.bucketV2];
 export const BUCKET_ACL_TYPES: readonly string[] = [TYPES.bucketAcl, TYPES.bucketAclV2];
 
-/**
- * A resource validation that runs only for the given type tokens and reports itself not
- * applicable to every other resource (as `validateResourceOfType` does for a class).
- */
+/** A resource validation for these type tokens only (`validateResourceOfType` by token). */
 export function validateTypes(
   types: readonly string[],
   validate: (args: ResourceValidationArgs, reportViolation: ReportViolation) => void,
@@ -61,16 +54,7 @@ export function validateTypes(
   };
 }
 
-/** The short form of a type token for messages: `aws:batch/jobQueue:JobQueue` → `JobQueue`. */
-export function typeName(type: string): string {
-  const parts = type.split(":");
-  return parts[parts.length - 1];
-}
-
-/**
- * A policy's settings: those of `--policy-pack-config` over the defaults its `configSchema`
- * declares, so each default is written once (the engine fills them in, a direct call may not).
- */
+/** A policy's settings over its `configSchema` defaults (a direct call gets no defaults). */
 export function configOf<T>(args: ResourceValidationArgs, policy: Policy): T {
   const properties = Object.entries(policy.configSchema?.properties ?? {});
   const defaults = Object.fromEntries(properties.map(([key, schema]) => [key, schema.default]));

@@ -1,18 +1,16 @@
 /**
- * S3: the stack's bucket holds every job's inputs, results and logs. It must not be
- * reachable publicly, and not over plain HTTP. In `@pulumi/aws` 7.x these settings are
- * resources of their own (`aws.s3.BucketPublicAccessBlock`, `aws.s3.BucketPolicy`) that
- * point at the bucket, so both rules look at the whole stack.
+ * S3: the bucket holding every job's data is neither public nor reachable over plain HTTP.
+ * Both settings are resources of their own that point at the bucket: stack policies.
  */
 import { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
-import { Statement, hasEffect, isEveryone, readStatements } from "./iam-documents";
+import { Statement, conditionValues, hasEffect, isEveryone, readStatements } from "./iam-documents";
 import { ACTION, RESOURCE, covers, matches } from "./iam-patterns";
-import { refersTo } from "./links";
+import { referrers } from "./links";
 import { BUCKET_ACL_TYPES, BUCKET_TYPES, TYPES } from "./resources";
-import { InvalidJson, UNKNOWN, Unknown, at, elements, given, isUnknown, show } from "./values";
+import { InvalidJson, UNKNOWN, Unknown, at, given, show } from "./values";
 
 /** The four Block Public Access settings; each must be true. */
-export const PUBLIC_ACCESS_SETTINGS = [
+const PUBLIC_ACCESS_SETTINGS = [
   "blockPublicAcls",
   "blockPublicPolicy",
   "ignorePublicAcls",
@@ -80,8 +78,8 @@ export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
           bucket.urn,
         );
       }
-      const links = blocks.map((block) => refersTo(block, "bucket", bucket));
-      if (!links.includes(true) && !links.includes(UNKNOWN)) {
+      const { found, undecided } = referrers(blocks, "bucket", bucket);
+      if (found.length === 0 && !undecided) {
         reportViolation(
           `S3 bucket '${bucket.name}' has no BucketPublicAccessBlock, so a bucket policy or ACL ` +
             `could make it public. Fix: add new aws.s3.BucketPublicAccessBlock(..., { bucket: ` +
@@ -93,49 +91,20 @@ export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
   },
 };
 
-/**
- * Whether a condition value (one value or a list) includes false: the condition then holds
- * for plain-HTTP requests. `UNKNOWN` if it does not, but an item is unknown.
- */
-function includesFalse(value: unknown): boolean | Unknown {
-  // Read item by item: during preview the list is a proxy that throws on an unknown item.
-  const items = elements(value);
-  if (items === UNKNOWN) {
+/** True for `{ Bool: { "aws:SecureTransport": "false" } }`: it holds for plain HTTP. */
+function requiresNoTls(condition: unknown): boolean | Unknown {
+  const values = conditionValues(condition, "aws:securetransport", (op) => op === "Bool");
+  if (values === UNKNOWN) {
     return UNKNOWN;
   }
-  const isFalse = (v: unknown) =>
-    v === false || (typeof v === "string" && v.toLowerCase() === "false");
-  if (items.some(isFalse)) {
+  if (values.some((v) => v === false || (typeof v === "string" && v.toLowerCase() === "false"))) {
     return true;
   }
-  return items.some(isUnknown) ? UNKNOWN : false;
+  return values.includes(UNKNOWN) ? UNKNOWN : false;
 }
 
-/** True for `{ Bool: { "aws:SecureTransport": "false" } }` (keys match case-insensitively). */
-function requiresNoTls(condition: unknown): boolean | Unknown {
-  if (isUnknown(condition)) {
-    return UNKNOWN;
-  }
-  const bool = at(condition, "Bool");
-  if (bool === UNKNOWN) {
-    return UNKNOWN;
-  }
-  if (bool === null || typeof bool !== "object") {
-    return false;
-  }
-  for (const key of Object.keys(bool as Record<string, unknown>)) {
-    if (key.toLowerCase() === "aws:securetransport") {
-      return includesFalse(at(bool, key));
-    }
-  }
-  return false;
-}
-
-/**
- * The partition of a region, for a bucket ARN built from the bucket's name and region.
- * @see https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html
- */
-export function partitionOf(region: string | undefined): string {
+/** @see https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html */
+function partitionOf(region: string | undefined): string {
   const prefixes: [string, string][] = [
     ["cn-", "aws-cn"],
     ["us-gov-", "aws-us-gov"],
@@ -148,11 +117,8 @@ export function partitionOf(region: string | undefined): string {
   return prefixes.find(([prefix]) => region?.startsWith(prefix))?.[1] ?? "aws";
 }
 
-/**
- * The bucket's ARN: its `arn` when known (after `pulumi up`, and under the offline check's
- * mocks); else built from its name and region; `UNKNOWN` while neither is known (preview).
- */
-export function bucketArn(bucket: PolicyResource): string | Unknown {
+/** The bucket's ARN: its `arn`, else built from its name and region, else `UNKNOWN`. */
+function bucketArn(bucket: PolicyResource): string | Unknown {
   const arn = at(bucket.props, "arn");
   if (typeof arn === "string" && arn !== "") {
     return arn;
@@ -165,16 +131,10 @@ export function bucketArn(bucket: PolicyResource): string | Unknown {
   return `arn:${partitionOf(typeof region === "string" ? region : undefined)}:s3:::${name}`;
 }
 
-/** The literal text of a pattern before its first wildcard. */
-function literalPrefix(pattern: string): string {
-  const wildcard = pattern.search(/[*?]/);
-  return wildcard < 0 ? pattern : pattern.slice(0, wildcard);
-}
-
-/** Whether a pattern might match a name starting with `prefix` (one is a prefix of the other). */
+/** Whether a pattern might match a name starting with `prefix`: its text before a wildcard. */
 function mayMatchUnder(pattern: string, prefix: string, caseInsensitive = false): boolean {
   const fold = (text: string) => (caseInsensitive ? text.toLowerCase() : text);
-  const literal = fold(literalPrefix(pattern));
+  const literal = fold(pattern.split(/[*?]/)[0]);
   return literal.startsWith(fold(prefix)) || fold(prefix).startsWith(literal);
 }
 
@@ -190,7 +150,7 @@ function coversEveryS3Action(statement: Statement): boolean | Unknown {
   return statement.actions.some((action) => covers(action, "s3:*", ACTION));
 }
 
-/** What of the bucket a statement's resources cover: the bucket itself, all its objects. */
+/** What of a bucket a statement applies to: the bucket itself, all its objects. */
 interface Coverage {
   readonly bucket: boolean;
   readonly objects: boolean;
@@ -198,37 +158,20 @@ interface Coverage {
 
 /** What a statement's `Resource` (or `NotResource`) covers of the bucket with ARN `arn`. */
 function coverage(statement: Statement, arn: string): Coverage | Unknown {
-  const objects = `${arn}/*`;
-  if (statement.notResource) {
-    if (statement.notResources === UNKNOWN) {
-      return UNKNOWN;
-    }
-    // Everything but the listed resources: this bucket unless a listed pattern reaches it.
-    const excluded = statement.notResources;
-    return {
-      bucket: !excluded.some((p) => matches(p, arn, RESOURCE)),
-      objects: !excluded.some((p) => mayMatchUnder(p, `${arn}/`)),
-    };
-  }
-  if (statement.resources === UNKNOWN) {
+  const patterns = statement.notResource ? statement.notResources : statement.resources;
+  if (patterns === UNKNOWN) {
     return UNKNOWN;
   }
-  const resources = statement.resources;
-  return {
-    bucket: resources.some((p) => matches(p, arn, RESOURCE)),
-    objects: resources.some((p) => covers(p, objects, RESOURCE)),
-  };
+  const bucket = patterns.some((p) => matches(p, arn, RESOURCE));
+  if (statement.notResource) {
+    // Everything but the listed resources: this bucket unless a listed pattern reaches it.
+    return { bucket: !bucket, objects: !patterns.some((p) => mayMatchUnder(p, `${arn}/`)) };
+  }
+  return { bucket, objects: patterns.some((p) => covers(p, `${arn}/*`, RESOURCE)) };
 }
 
-/**
- * What a statement denies everyone, for every S3 action, unless the request uses TLS, of the
- * bucket with ARN `arn`: nothing (`false`), or its coverage; `UNKNOWN` while a part that
- * decides it is unknown.
- */
-export function deniesInsecureTransport(
-  statement: Statement,
-  arn: string,
-): Coverage | false | Unknown {
+/** What of the bucket (`arn`) a statement denies everyone, for all of S3, without TLS. */
+function deniesInsecureTransport(statement: Statement, arn: string): Coverage | false | Unknown {
   const checks: (boolean | Unknown)[] = [
     hasEffect(statement, "Deny"),
     isEveryone(statement.principal),
@@ -246,9 +189,8 @@ export function deniesInsecureTransport(
 }
 
 /**
- * Whether a bucket policy document denies non-TLS requests to the bucket with ARN `arn` and
- * all its objects (the two may be covered by different statements); `UNKNOWN` while a
- * deciding part, or the bucket's ARN, is unknown.
+ * Whether a bucket policy denies non-TLS requests to the bucket with ARN `arn` and all its
+ * objects (perhaps in different statements); `UNKNOWN` while a deciding part is unknown.
  */
 export function policyDeniesInsecureTransport(
   policy: unknown,
@@ -259,9 +201,8 @@ export function policyDeniesInsecureTransport(
     return statements instanceof InvalidJson ? statements : UNKNOWN;
   }
   const verdicts = statements.map((statement) => deniesInsecureTransport(statement, arn));
-  const bucket = verdicts.some((v) => v !== false && v !== UNKNOWN && v.bucket);
-  const objects = verdicts.some((v) => v !== false && v !== UNKNOWN && v.objects);
-  if (bucket && objects) {
+  const covered = verdicts.filter((v): v is Coverage => v !== false && v !== UNKNOWN);
+  if (covered.some((v) => v.bucket) && covered.some((v) => v.objects)) {
     return true;
   }
   return verdicts.includes(UNKNOWN) ? UNKNOWN : false;
@@ -283,20 +224,11 @@ export const s3BucketTlsOnly: StackValidationPolicy = {
     const buckets = args.resources.filter((r) => BUCKET_TYPES.includes(r.type));
     const bucketPolicies = args.resources.filter((r) => r.type === TYPES.bucketPolicy);
     for (const bucket of buckets) {
+      const { found, undecided } = referrers(bucketPolicies, "bucket", bucket);
       // A bucket's own (deprecated) `policy` input counts as a bucket policy too.
-      const documents: { owner: PolicyResource; policy: unknown }[] = [];
       const inline = at(bucket.props, "policy");
-      if (given(inline) && inline !== "") {
-        documents.push({ owner: bucket, policy: inline });
-      }
-      let undecided = false;
-      for (const candidate of bucketPolicies) {
-        const link = refersTo(candidate, "bucket", bucket);
-        undecided = undecided || link === UNKNOWN;
-        if (link === true) {
-          documents.push({ owner: candidate, policy: at(candidate.props, "policy") });
-        }
-      }
+      const owners = given(inline) && inline !== "" ? [bucket, ...found] : found;
+      const documents = owners.map((owner) => ({ owner, policy: at(owner.props, "policy") }));
       if (documents.length === 0) {
         if (!undecided) {
           reportViolation(

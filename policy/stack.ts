@@ -1,9 +1,6 @@
 /**
- * The stack as a whole: a job queue sends jobs to its compute environments, so every one
- * of them must scale to zero. The resource rule checks each compute environment on its own;
- * this one follows the queue's `computeEnvironmentOrders` (by dependency during preview, when
- * the ARNs are unknown) and names the queue, so an environment defined elsewhere in the
- * program, or replaced, cannot slip through.
+ * Every compute environment a job queue sends jobs to must scale to zero, wherever in the
+ * program it is defined; the violation names the queue.
  */
 import { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import { idleCapacity, idleCapacityMessage } from "./batch-compute";

@@ -1,19 +1,11 @@
 /**
- * Reading resource properties the way the engine hands them to a policy: during
- * `pulumi preview` any value computed by another resource (an ARN, a generated name, a JSON
- * document built with `apply`) is not known yet. The engine sends such a value as a sentinel
- * string and @pulumi/policy wraps the properties in a proxy that throws
- * `UnknownValueError` when one is read. The helpers below turn both into `UNKNOWN`, so a
- * policy can skip a check it cannot decide instead of reporting a violation that is not
- * there (the same check runs again during `pulumi up`, when the value is known).
+ * Reading resource properties: during preview an unknown value arrives as a sentinel string,
+ * or the proxy throws `UnknownValueError`. Both become `UNKNOWN`, so a policy skips what it
+ * cannot decide yet (it runs again at `pulumi up`).
  */
 import { UnknownValueError } from "@pulumi/policy";
 
-/**
- * The engine's placeholders for unknown values, by the type the value will have. The same
- * strings as @pulumi/policy's `proxy.js` and the engine's `plugin/rpc.go`; most unknowns
- * arrive as the string one, whatever their eventual type.
- */
+/** The engine's unknown placeholders by type, as in @pulumi/policy's `proxy.js`. */
 export const UNKNOWN_SENTINELS = {
   boolean: "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
   number: "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
@@ -30,15 +22,11 @@ const SENTINEL_VALUES: readonly string[] = Object.values(UNKNOWN_SENTINELS);
 export const UNKNOWN: unique symbol = Symbol("unknown");
 export type Unknown = typeof UNKNOWN;
 
-/** True for the engine's unknown placeholders and for {@link UNKNOWN}. */
 export function isUnknown(value: unknown): value is Unknown {
   return value === UNKNOWN || (typeof value === "string" && SENTINEL_VALUES.includes(value));
 }
 
-/**
- * Reads `value[path[0]][path[1]]…`. Returns `UNKNOWN` if any step is unknown, `undefined`
- * if a step is missing (or not an object), and the value otherwise.
- */
+/** `value[path[0]][path[1]]…`: `UNKNOWN` if a step is unknown, `undefined` if one is missing. */
 export function at(value: unknown, ...path: (string | number)[]): unknown {
   let current = value;
   for (const key of path) {
@@ -65,10 +53,12 @@ export function given(value: unknown): boolean {
   return value !== undefined && value !== null;
 }
 
-/**
- * The elements of a list property, each read through {@link at}: `UNKNOWN` if the list
- * itself is unknown, `[]` if it is absent.
- */
+/** An object's keys, or a list's indexes; `[]` for anything else. */
+export function keysOf(value: unknown): string[] {
+  return value !== null && typeof value === "object" ? Object.keys(value) : [];
+}
+
+/** A list property's elements, each read through {@link at}; a single value is a list of one. */
 export function elements(value: unknown): unknown[] | Unknown {
   if (isUnknown(value)) {
     return UNKNOWN;
@@ -76,11 +66,8 @@ export function elements(value: unknown): unknown[] | Unknown {
   if (!Array.isArray(value)) {
     return given(value) ? [value] : [];
   }
-  const result: unknown[] = [];
-  for (let i = 0; i < value.length; i++) {
-    result.push(at(value, i));
-  }
-  return result;
+  // Indexes, not `value.map`: the proxy throws on reading an unknown element.
+  return Array.from({ length: value.length }, (_, i) => at(value, i));
 }
 
 /** A string, or a list of strings, as IAM documents allow; `UNKNOWN` if any part is. */
@@ -97,10 +84,7 @@ export class InvalidJson {
   constructor(readonly error: string) {}
 }
 
-/**
- * A property that holds a JSON document (`containerProperties`, an IAM `policy`): parsed if
- * it is a string, returned as is if the program passed an object, `UNKNOWN` while unknown.
- */
+/** A JSON document property: parsed if a string, as is if an object, `UNKNOWN` while unknown. */
 export function jsonDocument(value: unknown): unknown | Unknown | InvalidJson {
   if (isUnknown(value)) {
     return UNKNOWN;
@@ -115,41 +99,22 @@ export function jsonDocument(value: unknown): unknown | Unknown | InvalidJson {
   }
 }
 
-/** A number property as a number: `undefined` if absent, `UNKNOWN` while unknown. */
+/** A number property (a numeric string counts, as for AWS): `undefined` if absent. */
 export function numberAt(
   value: unknown,
   ...path: (string | number)[]
 ): number | undefined | Unknown {
   const found = at(value, ...path);
-  if (found === UNKNOWN) {
-    return UNKNOWN;
-  }
-  if (typeof found === "number") {
+  if (found === UNKNOWN || typeof found === "number") {
     return found;
   }
-  // The engine sends numbers as numbers; a numeric string still means the same to AWS.
   if (typeof found === "string" && found.trim() !== "" && Number.isFinite(Number(found))) {
     return Number(found);
   }
   return undefined;
 }
 
-/** A string property: `undefined` if absent or not a string, `UNKNOWN` while unknown. */
-export function stringAt(
-  value: unknown,
-  ...path: (string | number)[]
-): string | undefined | Unknown {
-  const found = at(value, ...path);
-  if (found === UNKNOWN) {
-    return UNKNOWN;
-  }
-  return typeof found === "string" ? found : undefined;
-}
-
 /** A value for a message: strings quoted, everything else as JSON. */
 export function show(value: unknown): string {
-  if (value === undefined) {
-    return "(not set)";
-  }
-  return JSON.stringify(value);
+  return value === undefined ? "(not set)" : JSON.stringify(value);
 }

@@ -1,8 +1,7 @@
 import { strict as assert } from "assert";
+import { DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_VCPUS_CAP } from "../../policy/bounds";
 import {
-  DEFAULT_MAX_ATTEMPTS,
   DEFAULT_MAX_GPUS_CAP,
-  DEFAULT_MAX_VCPUS_CAP,
   batchComputeMaxGpusCap,
   batchComputeMaxVcpusCap,
   batchJobRetryAttemptsBounded,
