@@ -120,10 +120,7 @@ interface LookupTiming {
   readonly signal: AbortSignal;
 }
 
-/**
- * Looks intents up until each is found or known absent. Intents still waiting when the
- * signal aborts are left out of the result (they stay open in the ledger).
- */
+/** Looks intents up until each is found or known absent; on Ctrl-C the rest are left out. */
 async function reconcile(
   intents: readonly IntentLine[],
   ctx: SendContext,
@@ -232,10 +229,7 @@ function intentFor(item: SendItem, run: string): IntentLine {
   };
 }
 
-/**
- * Intent, SubmitJob, job ID. Throws when AWS refused the request (after closing the intent)
- * or the ledger cannot be written; returns "unknown" when the answer was lost.
- */
+/** Intent, SubmitJob, job ID; throws when AWS refused the request or the ledger failed. */
 async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   const s = item.submission;
   const intent = intentFor(item, ctx.run);
@@ -268,10 +262,7 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   return { status: "accepted", entry };
 }
 
-/**
- * The entry that closes `intent` with the job Batch made (sent now, or found by the token),
- * in the ledger; UnrecordedError when it cannot be written.
- */
+/** The entry that closes `intent` with the job Batch made, in the ledger, or UnrecordedError. */
 function recordJob(
   ctx: SendContext,
   intent: IntentLine,
@@ -440,9 +431,8 @@ function collectRound(
 }
 
 /**
- * The lost answers looked up by token: found jobs adopted into `result`, undecided ones left
- * open; returns the items Batch never created, to send again with the same token (none when
- * the lookup itself failed: then every lost intent stays open).
+ * The lost answers looked up by token, found jobs adopted into `result`; returns the items
+ * Batch never created, to send again (none when the lookup failed: they all stay open).
  */
 async function resendable(
   lost: readonly IntentLine[],
@@ -478,11 +468,7 @@ export interface Recovery {
   readonly undecided: number;
 }
 
-/**
- * Before anything new is sent: every intent an earlier run left open is looked up by token.
- * Found: adopted. Absent after the listing wait: resent with the same token if this run has
- * the same request, else closed (the name, if in this run, is then a new submission).
- */
+/** Before anything new is sent: every intent an earlier run left open is looked up by token. */
 export async function recoverOpenIntents(
   submissions: readonly Submission[],
   ctx: SendContext,
@@ -519,7 +505,7 @@ export async function recoverOpenIntents(
 
 /**
  * Intents never seen in Batch: sent again with their token when this run has the same
- * request; otherwise closed in the ledger.
+ * request; otherwise closed (the name, if in this run, is then a new submission).
  */
 function resendOrClose(
   absent: readonly IntentLine[],

@@ -18,11 +18,10 @@ import { FatalError, describeError } from "../errors";
 import { jsonValue } from "../input/json-source";
 import { VARS } from "../../components/contract";
 
-export interface LedgerEntry {
+/** What an intent and the entry that closes it both say of a submission. */
+interface SubmissionLine {
   readonly v: 1;
   readonly jobName: string;
-  readonly jobId: string;
-  readonly jobArn?: string;
   /** "array" for an array sweep parent; its children are `<jobId>:<index>`. */
   readonly kind: "single" | "array";
   readonly arraySize?: number;
@@ -39,28 +38,23 @@ export interface LedgerEntry {
   readonly manifest?: string;
   /** One id per `jobs:submit` invocation, so `watch --last` can pick the latest run. */
   readonly run: string;
+}
+
+export interface LedgerEntry extends SubmissionLine {
+  readonly jobId: string;
+  readonly jobArn?: string;
   readonly submittedAt: string;
   /** The submission token the job carries as a tag (absent in ledgers from before tokens). */
   readonly token?: string;
 }
 
 /** Written (and flushed to disk) before a SubmitJob request leaves. */
-export interface IntentLine {
-  readonly v: 1;
+export interface IntentLine extends SubmissionLine {
   readonly type: "intent";
-  readonly jobName: string;
   /** Fresh per logical submission; a resend after reconciliation reuses it. */
   readonly token: string;
-  readonly hash: string;
   /** The queue the request goes to: where reconciliation lists the name. */
   readonly jobQueue: string;
-  readonly kind: "single" | "array";
-  readonly arraySize?: number;
-  readonly file?: string;
-  /** For the entry adopted later: see LedgerEntry. */
-  readonly of?: string;
-  readonly manifest?: string;
-  readonly run: string;
   /** ISO time the line was written, just before the request was sent. */
   readonly at: string;
 }
