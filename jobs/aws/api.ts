@@ -251,22 +251,14 @@ function storageApi(s3: Lazy<typeof import("@aws-sdk/client-s3"), S3Client>): St
   return {
     async putObject(bucket, key, text, contentType) {
       const { sdk, client } = await s3();
-      await client.send(
-        new sdk.PutObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          Body: text,
-          ContentType: contentType,
-        }),
-      );
+      const object = { Bucket: bucket, Key: key, Body: text, ContentType: contentType };
+      await client.send(new sdk.PutObjectCommand(object));
     },
     async listObjects(bucket, prefix) {
       const { sdk, client } = await s3();
       const all: RemoteObject[] = [];
-      for await (const page of sdk.paginateListObjectsV2(
-        { client },
-        { Bucket: bucket, Prefix: prefix },
-      )) {
+      const query = { Bucket: bucket, Prefix: prefix };
+      for await (const page of sdk.paginateListObjectsV2({ client }, query)) {
         for (const o of page.Contents ?? []) {
           if (o.Key !== undefined) {
             all.push({

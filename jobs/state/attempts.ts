@@ -163,7 +163,7 @@ export function supersededAttempts(
   const groups = new Set(entries.filter(isRetryEntry).map(groupOf));
   for (const group of groups) {
     const mine = entries.filter((x) => groupOf(x) === group);
-    for (const key of retriedSets(entries, covers, group)) {
+    for (const key of retriedSets(mine, covers)) {
       const set = `${group}\0${key}`;
       runsIn(mine, covers, key).forEach((attempt) => runs.push({ attempt, set, job: key === "" }));
     }
@@ -188,21 +188,17 @@ export function supersededAttempts(
   return { attempts, sets, jobs };
 }
 
-/** The sets the retries in `group` cover ("" for a retried single job). */
+/** The sets the retries among one group's entries cover ("" for a retried single job). */
 function retriedSets(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
-  group: string,
 ): Set<SetKey> {
   const keys = new Set<SetKey>();
-  for (const e of entries) {
+  for (const e of entries.filter(isRetryEntry)) {
     const cover = covers.get(e.jobId);
-    if (!isRetryEntry(e) || groupOf(e) !== group || cover === undefined) {
-      continue;
-    }
-    if (cover.kind === "job") {
+    if (cover?.kind === "job") {
       keys.add("");
-    } else if (cover.kind === "list") {
+    } else if (cover?.kind === "list") {
       cover.indexes.forEach((i) => keys.add(i));
     }
   }
