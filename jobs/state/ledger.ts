@@ -134,14 +134,12 @@ function lineKind(value: unknown): "entries" | "intents" | "closed" | undefined 
   const jobKind = e.kind === "single" || e.kind === "array";
   if (e.v !== 1) {
     return undefined;
-  } else if (e.type === undefined && jobKind && strings("jobName", "jobId", "hash")) {
-    return "entries";
-  } else if (
-    e.type === "intent" &&
-    jobKind &&
-    strings("jobName", "token", "hash", "jobQueue", "at")
-  ) {
-    return "intents";
+  }
+  if (e.type === undefined) {
+    return jobKind && strings("jobName", "jobId", "hash") ? "entries" : undefined;
+  }
+  if (e.type === "intent") {
+    return jobKind && strings("jobName", "token", "hash", "jobQueue", "at") ? "intents" : undefined;
   }
   return e.type === "closed" && strings("token") ? "closed" : undefined;
 }
