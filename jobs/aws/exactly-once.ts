@@ -33,6 +33,7 @@ import { definedOnly } from "../../components/defined";
  * DescribeJobs lags too: Netflix/metaflow#543, apache/airflow#38998); EC2's guide to eventual
  * consistency retries a Describe for up to five minutes. Only a lost answer, or a crash less
  * than this long ago, ever waits.
+ * @see https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
  */
 export const LISTING_WAIT_MS = 5 * 60_000;
 
