@@ -1,11 +1,7 @@
 /**
- * AWS SDK v3 clients behind the few calls the tool makes.
- *
- * Credentials come from the SDK's default provider chain (environment, shared config, SSO,
- * instance/container roles). Endpoints follow the SDK convention: AWS_ENDPOINT_URL, or the
- * per-service AWS_ENDPOINT_URL_BATCH / AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_CLOUDWATCH_LOGS
- * (resolved by @smithy/core's getEndpointUrlConfig, so nothing here reads them for routing).
- * The region is the stack's `region` output, else the SDK's own region chain.
+ * AWS SDK v3 clients behind the few calls the tool makes. Credentials, endpoints
+ * (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>) and, without the stack's `region` output,
+ * the region all come from the SDK's own chains: nothing here routes requests.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -28,27 +24,21 @@ import { AdaptiveRetryStrategy } from "@smithy/core/retry";
 import type { RetryErrorInfo, RetryToken, StandardRetryToken } from "@smithy/types";
 import type { SubmitJobRequest } from "../input/job-file";
 import { definedOnly } from "../../components/defined";
-import { runPool } from "./pool";
+import { runAll } from "./pool";
 
 export type { JobDetail, JobSummary, JobStatus };
 
 /**
- * Attempts per call. Throttling (HTTP 429 TooManyRequestsException) is retried with the SDK's
- * adaptive mode, which also slows the client down after a throttle; 10 attempts ride out a
- * burst of several seconds instead of failing a 1,000-job submission.
+ * Attempts per call, in the SDK's adaptive mode (which also slows down after a throttle):
+ * enough to ride out a burst of throttling instead of failing a 1,000-job submission.
  */
 const MAX_ATTEMPTS = 10;
 
-/** DescribeJobs takes at most 100 job IDs per call. */
+/** DescribeJobs takes at most 100 job IDs per call; 10 calls in flight for a large sweep. */
 const DESCRIBE_BATCH = 100;
-
-/** DescribeJobs calls in flight for one describeJobs (a 10,000-child sweep is 100 calls). */
 const DESCRIBE_CONCURRENCY = 10;
 
-/**
- * ListJobs returns at most 1,000 jobs per page when a status is given, and at most 100 when
- * a filter is given (ListJobs `maxResults`, API reference).
- */
+/** ListJobs' largest page: 1,000 jobs with a status, 100 with a filter (`maxResults`). */
 const LIST_PAGE_SIZE = 1000;
 const FILTERED_PAGE_SIZE = 100;
 
@@ -58,10 +48,7 @@ export const SUBMIT_TIMEOUT_MS = 30_000;
 /** Connecting must be quick; nothing has been sent while it is under way. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
-/**
- * Failures where the request never reached AWS (no connection was made): a retry cannot
- * create a second job. Anything after the connection (reset, timeout, 5xx) may have.
- */
+/** No connection was made, so AWS created nothing; after one (reset, timeout, 5xx) it may have. */
 const NOT_SENT_CODES = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"];
 
 function notSent(err: unknown): boolean {
@@ -77,11 +64,9 @@ export function submitRetryable(info: {
 }
 
 /**
- * The SDK's adaptive retry for SubmitJob, minus the retries that could create a job twice.
- * SubmitJob has no idempotency token, and the SDK's standard strategy retries timeouts,
- * connection resets and HTTP 500/502/503/504 — answers lost after AWS may have accepted the
- * job. Those surface at once, and jobs:submit reconciles by token before sending again.
- * Throttling (429 TooManyRequestsException) is retried: AWS created nothing.
+ * The SDK's adaptive retry for SubmitJob, minus what could create a job twice: SubmitJob has
+ * no idempotency token, and the SDK retries timeouts, resets and 5xx, whose job may exist.
+ * Those surface at once and jobs:submit reconciles by token; throttling is retried.
  */
 class SubmitRetryStrategy extends AdaptiveRetryStrategy {
   override refreshRetryTokenForRetry(
@@ -110,27 +95,18 @@ export function submitFailure(err: unknown): "refused" | "unknown" {
 }
 
 export interface BatchApi {
-  /** One SubmitJob; retried by the SDK only after throttling (see SubmitRetryStrategy). */
+  /** Retried by the SDK only after throttling (see SubmitRetryStrategy). */
   submitJob(request: SubmitJobRequest): Promise<{ jobId: string; jobArn?: string }>;
   /**
    * Every job in `jobQueue` named exactly `jobName`, of any status (all pages). ListJobs'
    * JOB_NAME filter is case-insensitive, so other casings are dropped here.
    */
   listJobsByName(jobQueue: string, jobName: string): Promise<JobSummary[]>;
-  /**
-   * Any number of IDs: calls of 100, several in flight; the first failure is thrown. Unknown
-   * IDs are simply absent from the result.
-   */
+  /** Any number of IDs (calls of 100); unknown IDs are absent from the result. */
   describeJobs(jobIds: readonly string[]): Promise<JobDetail[]>;
-  /**
-   * Children of an array job in `status` (all pages). The status is required: without one,
-   * ListJobs returns only RUNNING jobs, which reads like "all children" and is not.
-   */
+  /** Children of an array job in `status` (all pages): without one, ListJobs lists RUNNING only. */
   listArrayChildren(arrayJobId: string, status: JobStatus): Promise<JobSummary[]>;
-  /**
-   * Stops a job whatever its state: Batch cancels it before STARTING and terminates it
-   * after (CancelJob silently leaves started jobs running).
-   */
+  /** Stops a job in any state (CancelJob silently leaves started jobs running). */
   terminateJob(jobId: string, reason: string): Promise<void>;
 }
 
@@ -146,10 +122,7 @@ export interface StorageApi {
   putObject(bucket: string, key: string, body: string, contentType: string): Promise<void>;
   /** Every object under `prefix` (all pages). */
   listObjects(bucket: string, prefix: string): Promise<RemoteObject[]>;
-  /**
-   * Streams an object into `file` (created or truncated). The caller writes to a temporary
-   * name and renames, so it alone knows which partial files to clean up.
-   */
+  /** Streams an object into `file` (created or truncated); the caller renames it in place. */
   download(bucket: string, key: string, file: string): Promise<void>;
   /** A small object's body as UTF-8 text (a manifest, a metrics.json). */
   getText(bucket: string, key: string): Promise<string>;
@@ -163,10 +136,7 @@ export interface LogEvent {
 export interface LogPage {
   readonly events: LogEvent[];
   readonly nextForwardToken?: string;
-  /**
-   * The group or stream does not exist (ResourceNotFoundException). CloudWatch creates a
-   * job's stream on its first line of output, so this is "no output yet", not an error.
-   */
+  /** No such group or stream: CloudWatch makes a stream at its first line, so "no output yet". */
   readonly missing?: true;
 }
 
@@ -247,15 +217,7 @@ function batchApi(client: () => BatchClient, submitClient: () => BatchClient): B
       for (let i = 0; i < jobIds.length; i += DESCRIBE_BATCH) {
         pages.push(jobIds.slice(i, i + DESCRIBE_BATCH));
       }
-      const outcomes = await runPool(pages, describePage, {
-        concurrency: DESCRIBE_CONCURRENCY,
-        stopOnError: true,
-      });
-      const failed = outcomes.find((o) => o.status === "rejected");
-      if (failed !== undefined) {
-        throw failed.reason;
-      }
-      return outcomes.flatMap((o) => (o.status === "fulfilled" ? o.value : []));
+      return (await runAll(pages, describePage, DESCRIBE_CONCURRENCY)).flat();
     },
     listJobsByName: async (jobQueue, jobName) =>
       (
@@ -289,22 +251,14 @@ function storageApi(s3: Lazy<typeof import("@aws-sdk/client-s3"), S3Client>): St
   return {
     async putObject(bucket, key, text, contentType) {
       const { sdk, client } = await s3();
-      await client.send(
-        new sdk.PutObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          Body: text,
-          ContentType: contentType,
-        }),
-      );
+      const object = { Bucket: bucket, Key: key, Body: text, ContentType: contentType };
+      await client.send(new sdk.PutObjectCommand(object));
     },
     async listObjects(bucket, prefix) {
       const { sdk, client } = await s3();
       const all: RemoteObject[] = [];
-      for await (const page of sdk.paginateListObjectsV2(
-        { client },
-        { Bucket: bucket, Prefix: prefix },
-      )) {
+      const query = { Bucket: bucket, Prefix: prefix };
+      for await (const page of sdk.paginateListObjectsV2({ client }, query)) {
         for (const o of page.Contents ?? []) {
           if (o.Key !== undefined) {
             all.push({
@@ -366,9 +320,8 @@ function once<T>(make: () => T): () => T {
 }
 
 /**
- * Clients are created on first use, so `jobs:watch` never builds an S3 client and
- * `--dry-run` never touches the network. The S3 and CloudWatch Logs packages load then too:
- * a submit of job files calls neither before its first SubmitJob.
+ * Clients, and the S3 and CloudWatch Logs packages, are made on first use: `jobs:watch`
+ * builds no S3 client, `--dry-run` touches no network, a submit loads neither.
  */
 export function createAwsClients(opts: ClientOptions = {}): AwsClients {
   const env = opts.env ?? process.env;

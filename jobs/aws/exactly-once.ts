@@ -1,31 +1,22 @@
 /**
- * The submission protocol that makes every job name in the ledger map to exactly one Batch
- * job after a crash or a lost answer, and every ledger line it writes:
+ * Exactly one Batch job per logical submission, through a crash or a lost answer, and every
+ * ledger line that says so:
  *
- *   1. intent line (name, fresh token, request hash) durably in the ledger;
- *   2. SubmitJob with the token as a tag (the SDK retries only throttling);
- *   3. the job ID in the ledger (an entry), or a closing line when AWS refused the request.
+ *   1. an intent (name, fresh token, request hash), durably in the ledger;
+ *   2. SubmitJob with the token as the tag TOKEN_TAG (the SDK retries only throttling);
+ *   3. the job ID as a ledger entry, or a closing line when AWS refused the request.
  *
- * A crash between 1 and 3, or an answer lost to a timeout, a reset or a 5xx, leaves an open
- * intent. Open intents are looked up by token (`recoverOpenIntents`) before anything new is
- * sent: the job found is adopted; a job still absent after the listing wait is sent again
- * with the same token. A deliberate resubmission (`--force`) is a new logical submission: a
- * new intent with a new token, never confused with the first.
+ * SubmitJob has no idempotency token, so the tool brings its own (jobs/input/plan.ts refuses
+ * files that set the tag). An intent left open (a crash between 1 and 3, an answer lost to a
+ * timeout, a reset or a 5xx) is looked up by token before anything new is sent: the job
+ * carrying the token is adopted, so a same-named job of someone else or of an earlier
+ * `--force` (a new intent, a new token) is never mistaken for it; a job still absent after
+ * the listing wait is sent again with the same token.
  *
- * SubmitJob has no idempotency token, so the tool brings its own: each logical submission
- * gets a fresh random token, written in the intent line before the request leaves and sent
- * as the job tag TOKEN_TAG (jobs/input/plan.ts refuses files that set it). A job found in Batch is adopted only if its tag
- * equals the intent's token, so a job of the same name submitted by someone else (or by an
- * earlier `--force`) is never mistaken for it.
- *
- * Lookup: ListJobs on the intent's queue with a JOB_NAME filter (with a filter, ListJobs
- * returns jobs of every status; its summaries carry no tags), then DescribeJobs on the
- * candidates, 100 IDs per call, to read their tags.
- *
- * ListJobs is a read of an eventually consistent store and AWS Batch publishes no bound for
- * how long a new job can be missing from it. A job absent from the list is therefore only
- * taken as never created once LISTING_WAIT_MS (plus the request's own timeout) have passed
- * since its intent was written; until then the lookup is repeated with backoff.
+ * Lookup: ListJobs with a JOB_NAME filter (every status; summaries carry no tags), then
+ * DescribeJobs for the tags. ListJobs is eventually consistent with no published bound, so
+ * a job missing from it counts as never created only once LISTING_WAIT_MS (plus the
+ * request's own timeout) have passed since its intent; until then the lookup repeats.
  */
 import { randomUUID } from "crypto";
 import type { AwsClients, BatchApi, JobDetail } from "./api";
@@ -34,25 +25,27 @@ import { FatalError, describeError } from "../errors";
 import type { SubmitJobRequest } from "../input/job-file";
 import type { IntentLine, Ledger, LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
-import { runPool, type PoolOutcome } from "./pool";
+import { runAll, runPool, type PoolOutcome } from "./pool";
 import { definedOnly } from "../../components/defined";
+
 /**
- * How long a job missing from ListJobs may still turn up: 5 minutes. AWS Batch documents no
- * consistency window for ListJobs (DescribeJobs, too, can return nothing for a job just
- * submitted: Netflix/metaflow#543, apache/airflow#38998). The one bound AWS publishes for an
- * eventually consistent control-plane API is EC2's: retry a Describe "increasing gradually
- * up to five minutes of wait time" (docs.aws.amazon.com/ec2/latest/devguide/
- * eventual-consistency.html). Only a job whose answer was lost, or an intent left by a
- * crash less than this long ago, ever waits; a re-run later than that waits for nothing.
+ * How long a job missing from ListJobs may still turn up. Batch documents no window (its
+ * DescribeJobs lags too: Netflix/metaflow#543, apache/airflow#38998); EC2's guide to eventual
+ * consistency retries a Describe for up to five minutes. Only a lost answer, or a crash less
+ * than this long ago, ever waits.
+ * @see https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
  */
 export const LISTING_WAIT_MS = 5 * 60_000;
 
-/** First pause between lookups while waiting; doubles up to the cap. */
+/** Pauses between lookups while waiting: the first, doubling up to the cap. */
 const FIRST_POLL_MS = 2_000;
 const MAX_POLL_MS = 30_000;
 
 /** ListJobs calls in flight during a lookup (the account's ListJobs rate is shared). */
 const LOOKUP_CONCURRENCY = 4;
+
+/** How many times one run resends a job whose answer was lost before leaving it open. */
+const MAX_SEND_ROUNDS = 3;
 
 export function newToken(): string {
   return randomUUID();
@@ -72,19 +65,13 @@ async function findByToken(
   intents: readonly IntentLine[],
   known: ReadonlySet<string>,
 ): Promise<Map<string, JobDetail[]>> {
-  const listed = await runPool(intents, (i) => batch.listJobsByName(i.jobQueue, i.jobName), {
-    concurrency: LOOKUP_CONCURRENCY,
-    stopOnError: true,
-  });
+  const listed = await runAll(
+    intents,
+    (i) => batch.listJobsByName(i.jobQueue, i.jobName),
+    LOOKUP_CONCURRENCY,
+  );
   const ids = new Set<string>();
-  for (const o of listed) {
-    if (o.status === "rejected") {
-      throw o.reason;
-    }
-    if (o.status === "fulfilled") {
-      o.value.forEach((j) => j.jobId !== undefined && !known.has(j.jobId) && ids.add(j.jobId));
-    }
-  }
+  listed.flat().forEach((j) => j.jobId !== undefined && !known.has(j.jobId) && ids.add(j.jobId));
   const tokens = new Set(intents.map((i) => i.token));
   const found = new Map<string, JobDetail[]>();
   for (const d of await batch.describeJobs([...ids])) {
@@ -99,20 +86,13 @@ async function findByToken(
   return found;
 }
 
-export type Verdict =
+type Verdict =
   /** The job exists; `extra` are further jobs with the same token (see README's limits). */
   | { readonly kind: "found"; readonly job: JobDetail; readonly extra: readonly JobDetail[] }
   /** Not listed, and the listing had time to catch up: AWS never created it. */
   | { readonly kind: "absent" }
   /** Not listed yet, and it may still appear until `deadline` (ms since the epoch). */
   | { readonly kind: "wait"; readonly deadline: number };
-
-/** The moment a missing job counts as never created. */
-export function absentAfter(intent: IntentLine, waitMs: number, timeoutMs: number): number {
-  const at = Date.parse(intent.at);
-  // An unreadable time cannot start the wait: treat it as written now.
-  return (Number.isNaN(at) ? Date.now() : at) + waitMs + timeoutMs;
-}
 
 /** What one lookup, made at `listedAt`, says about an intent; pure. */
 export function verdict(
@@ -125,7 +105,9 @@ export function verdict(
   if (matches !== undefined && matches.length > 0) {
     return { kind: "found", job: matches[0], extra: matches.slice(1) };
   }
-  const deadline = absentAfter(intent, waitMs, timeoutMs);
+  const at = Date.parse(intent.at);
+  // An unreadable time cannot start the wait: treat it as written now.
+  const deadline = (Number.isNaN(at) ? Date.now() : at) + waitMs + timeoutMs;
   return listedAt >= deadline ? { kind: "absent" } : { kind: "wait", deadline };
 }
 
@@ -139,26 +121,23 @@ interface LookupTiming {
   readonly signal: AbortSignal;
 }
 
-/**
- * Looks intents up until each is found or known absent. Intents still waiting when the
- * signal aborts are left out of the result (they stay open in the ledger).
- */
+/** Looks intents up until each is found or known absent; on Ctrl-C the rest are left out. */
 async function reconcile(
   intents: readonly IntentLine[],
   ctx: SendContext,
 ): Promise<Map<string, Exclude<Verdict, { kind: "wait" }>>> {
-  const deps = ctx.timing;
+  const { waitMs, timeoutMs, now, sleep, signal } = ctx.timing;
   const known = new Set(ctx.ledger.entries.map((e) => e.jobId));
   const settled = new Map<string, Exclude<Verdict, { kind: "wait" }>>();
   let pending = [...intents];
-  let pause = Math.min(FIRST_POLL_MS, Math.max(1, Math.floor(deps.waitMs / 8)));
+  let pause = Math.min(FIRST_POLL_MS, Math.max(1, Math.floor(waitMs / 8)));
   let announced = false;
-  while (pending.length > 0 && !deps.signal.aborted) {
-    const listedAt = deps.now();
+  while (pending.length > 0 && !signal.aborted) {
+    const listedAt = now();
     const found = await findByToken(ctx.clients.batch, pending, known);
     const waiting: { intent: IntentLine; deadline: number }[] = [];
     for (const intent of pending) {
-      const v = verdict(intent, found.get(intent.token), listedAt, deps.waitMs, deps.timeoutMs);
+      const v = verdict(intent, found.get(intent.token), listedAt, waitMs, timeoutMs);
       if (v.kind === "wait") {
         waiting.push({ intent, deadline: v.deadline });
       } else {
@@ -168,20 +147,19 @@ async function reconcile(
     if (waiting.length === 0) {
       break;
     }
-    const now = deps.now();
+    const t = now();
     const latest = Math.max(...waiting.map((w) => w.deadline));
     if (!announced) {
       ctx.note?.(
-        `waiting up to ${Math.ceil(Math.max(0, latest - now) / 1000)} s for Batch's job list to ` +
+        `waiting up to ${Math.ceil(Math.max(0, latest - t) / 1000)} s for Batch's job list to ` +
           `show ${waiting.length} job(s) whose answer was lost before deciding to send them ` +
-          `again (Batch's listing can lag; the wait is ${Math.round(deps.waitMs / 1000)} s from the send)`,
+          `again (Batch's listing can lag; the wait is ${Math.round(waitMs / 1000)} s from the send)`,
       );
       announced = true;
     }
-    // Poll with backoff, but never sleep past the first deadline: the lookup just after it
-    // is the one that may decide.
+    // Backoff, but never past the first deadline: the lookup just after it may decide.
     const first = Math.min(...waiting.map((w) => w.deadline));
-    await deps.sleep(Math.max(1, Math.min(pause, first - now)));
+    await sleep(Math.max(1, Math.min(pause, first - t)));
     pause = Math.min(pause * 2, MAX_POLL_MS);
     pending = waiting.map((w) => w.intent);
   }
@@ -199,9 +177,6 @@ export interface Faults {
   readonly listingWaitMs?: number;
   readonly submitTimeoutMs?: number;
 }
-
-/** How many times one run resends a job whose answer was lost before leaving it open. */
-const MAX_SEND_ROUNDS = 3;
 
 /** A job AWS accepted whose ledger line could not be written. */
 export class UnrecordedError extends Error {
@@ -221,9 +196,9 @@ export interface SendItem {
 }
 
 type SendOutcome =
-  | { readonly status: "accepted"; readonly entry: LedgerEntry; readonly resent: boolean }
+  | { readonly status: "accepted"; readonly entry: LedgerEntry }
   /** The answer was lost; the job may exist. Reconciled by token before any resend. */
-  | { readonly status: "unknown"; readonly intent: IntentLine; readonly error: unknown };
+  | { readonly status: "unknown"; readonly intent: IntentLine };
 
 export interface SendContext {
   readonly clients: AwsClients;
@@ -255,11 +230,8 @@ function intentFor(item: SendItem, run: string): IntentLine {
   };
 }
 
-/**
- * Intent, SubmitJob, job ID. Throws when AWS refused the request (after closing the intent)
- * or the ledger cannot be written; returns "unknown" when the answer was lost.
- */
-async function sendOne(item: SendItem, ctx: SendContext, resent = false): Promise<SendOutcome> {
+/** Intent, SubmitJob, job ID; throws when AWS refused the request or the ledger failed. */
+async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   const s = item.submission;
   const intent = intentFor(item, ctx.run);
   await ctx.ledger.recordIntent(intent);
@@ -273,7 +245,7 @@ async function sendOne(item: SendItem, ctx: SendContext, resent = false): Promis
         `note: ${s.jobName}: SubmitJob's answer was lost (${describeError(err)}); ` +
           "looking the job up by its token before sending it again",
       );
-      return { status: "unknown", intent, error: err };
+      return { status: "unknown", intent };
     }
     try {
       closeIntent(ctx.ledger, intent, describeError(err));
@@ -288,13 +260,10 @@ async function sendOne(item: SendItem, ctx: SendContext, resent = false): Promis
   }
   await ctx.faults?.checkpoint?.("answer-received", s.jobName);
   const entry = recordJob(ctx, intent, res, new Date().toISOString(), "submitted");
-  return { status: "accepted", entry, resent };
+  return { status: "accepted", entry };
 }
 
-/**
- * The entry that closes `intent` with the job Batch made (sent now, or found by the token),
- * in the ledger; UnrecordedError when it cannot be written.
- */
+/** The entry that closes `intent` with the job Batch made, in the ledger, or UnrecordedError. */
 function recordJob(
   ctx: SendContext,
   intent: IntentLine,
@@ -326,7 +295,7 @@ function recordJob(
 
 /** The closing line of an intent that created no job. */
 function closeIntent(ledger: Ledger, intent: IntentLine, reason: string): void {
-  ledger.appendClosed({
+  ledger.append({
     v: 1,
     type: "closed",
     jobName: intent.jobName,
@@ -373,11 +342,12 @@ async function reconcileAndAdopt(
       const entry = recordJob(ctx, intent, { jobId: jobId as string, jobArn }, at, "recovered");
       out.recovered.push(entry);
       if (v.extra.length > 0) {
+        const others = v.extra.map((j) => j.jobId as string);
         out.duplicates.push({
           jobName: intent.jobName,
           token: intent.token,
-          recorded: entry.jobId,
-          others: v.extra.map((j) => j.jobId as string),
+          recorded: jobId as string,
+          others,
         });
       }
     }
@@ -419,8 +389,8 @@ export async function sendAll(
     notSent: [],
   };
   let batch: readonly SendItem[] = items;
-  for (let round = 0; batch.length > 0; round++) {
-    const outcomes = await runPool(batch, (item) => sendOne(item, ctx, round > 0), {
+  for (let round = 1; batch.length > 0; round++) {
+    const outcomes = await runPool(batch, (item) => sendOne(item, ctx), {
       concurrency,
       stopOnError: true,
       signal: ctx.timing.signal,
@@ -429,7 +399,7 @@ export async function sendAll(
     if (lost.length === 0) {
       break;
     }
-    if (round + 1 >= MAX_SEND_ROUNDS || result.failures.length > 0 || ctx.timing.signal.aborted) {
+    if (round >= MAX_SEND_ROUNDS || result.failures.length > 0 || ctx.timing.signal.aborted) {
       result.open.push(...lost);
       break;
     }
@@ -462,9 +432,8 @@ function collectRound(
 }
 
 /**
- * The lost answers looked up by token: found jobs adopted into `result`, undecided ones left
- * open; returns the items Batch never created, to send again with the same token (none when
- * the lookup itself failed: then every lost intent stays open).
+ * The lost answers looked up by token, found jobs adopted into `result`; returns the items
+ * Batch never created, to send again (none when the lookup failed: they all stay open).
  */
 async function resendable(
   lost: readonly IntentLine[],
@@ -486,11 +455,8 @@ async function resendable(
   result.recovered.push(...r.recovered);
   result.duplicates.push(...r.duplicates);
   result.open.push(...r.undecided);
-  const byToken = new Map(batch.map((item) => [item.token, item]));
-  return r.absent.flatMap((intent) => {
-    const item = byToken.get(intent.token);
-    return item !== undefined ? [item] : [];
-  });
+  const absent = new Set(r.absent.map((intent) => intent.token));
+  return batch.filter((item) => absent.has(item.token));
 }
 
 /** What recovery of an earlier run's open intents found, before anything new is sent. */
@@ -503,11 +469,7 @@ export interface Recovery {
   readonly undecided: number;
 }
 
-/**
- * Before anything new is sent: every intent an earlier run left open is looked up by token.
- * Found: adopted. Absent after the listing wait: resent with the same token if this run has
- * the same request, else closed (the name, if in this run, is then a new submission).
- */
+/** Before anything new is sent: every intent an earlier run left open is looked up by token. */
 export async function recoverOpenIntents(
   submissions: readonly Submission[],
   ctx: SendContext,
@@ -520,20 +482,11 @@ export async function recoverOpenIntents(
     `${open.length} submission(s) from an earlier run have no job ID in the ledger (a crash ` +
       "or a lost answer); looking them up in Batch by their submission token first",
   );
-  const r = await lookUpOpen(open, ctx);
-  return {
-    recovered: r.recovered,
-    resend: resendOrClose(r.absent, submissions, ctx),
-    duplicates: r.duplicates,
-    undecided: r.undecided.length,
-  };
-}
-
-/** The open intents looked up by token; a failure stops the run before anything new is sent. */
-async function lookUpOpen(open: readonly IntentLine[], ctx: SendContext): Promise<Reconciled> {
+  let r: Reconciled;
   try {
-    return await reconcileAndAdopt(open, ctx);
+    r = await reconcileAndAdopt(open, ctx);
   } catch (err) {
+    // Nothing new is sent after a failed lookup.
     throw err instanceof UnrecordedError
       ? new FatalError(
           `${err.entry.jobName} was found in Batch as ${err.entry.jobId} but could not be recorded in the ledger ${ctx.ledger.file} (${describeError(err.failure)}); make it writable and re-run; nothing new was sent`,
@@ -543,11 +496,17 @@ async function lookUpOpen(open: readonly IntentLine[], ctx: SendContext): Promis
             "nothing new was sent; jobs:submit needs batch:ListJobs and batch:DescribeJobs besides batch:SubmitJob",
         );
   }
+  return {
+    recovered: r.recovered,
+    resend: resendOrClose(r.absent, submissions, ctx),
+    duplicates: r.duplicates,
+    undecided: r.undecided.length,
+  };
 }
 
 /**
  * Intents never seen in Batch: sent again with their token when this run has the same
- * request; otherwise closed in the ledger.
+ * request; otherwise closed (the name, if in this run, is then a new submission).
  */
 function resendOrClose(
   absent: readonly IntentLine[],

@@ -1,13 +1,11 @@
 /**
- * Bounded concurrency. Submitting 1,000 jobs one await at a time takes 1,000 round trips;
+ * Bounded concurrency: 1,000 jobs one await at a time take 1,000 round trips, while an
  * unbounded Promise.all trips Batch's SubmitJob quota (50 calls/s per account) at once.
  */
 
 /**
- * Default in-flight SubmitJob calls. A SubmitJob round trip from a laptop is ~0.1-0.2 s,
- * so 10 in flight is ~50-100 calls/s: about the account quota of 50/s. Anything over it is
- * slowed by the SDK's adaptive retry (client-side rate limiting after a 429) rather than
- * failed.
+ * Default in-flight SubmitJob calls: at a round trip of 0.1-0.2 s, about the account quota;
+ * beyond it, the SDK's adaptive retry slows the client down rather than failing.
  */
 export const DEFAULT_SUBMIT_CONCURRENCY = 10;
 
@@ -52,4 +50,18 @@ export async function runPool<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency, items.length) }, lane));
   return outcomes;
+}
+
+/** Every item's result in input order, stopping at and throwing the first failure. */
+export async function runAll<T, R>(
+  items: readonly T[],
+  worker: (item: T) => Promise<R>,
+  concurrency: number,
+): Promise<R[]> {
+  const outcomes = await runPool(items, worker, { concurrency, stopOnError: true });
+  const failed = outcomes.find((o) => o.status === "rejected");
+  if (failed !== undefined) {
+    throw failed.reason;
+  }
+  return outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
 }

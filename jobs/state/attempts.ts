@@ -1,9 +1,7 @@
 /**
- * Which run is each set's latest: a sweep's sets (and a job) may have run several times,
- * as the first run or one of its chunks and then retries (`<name>-r<n>`, jobs/retry.ts).
- * `jobs:watch`/`jobs:status` count each set once, by its latest run, and `jobs:logs
- * <sweep>:<set>` shows that run's log, as `jobs:report` shows its row. Pure, apart from
- * `readCovers`, which reads what the ledger does not say (a retry's set numbers).
+ * Which run is each set's latest: a set (or a job) may have run in the first run or a chunk
+ * of it, then in retries (`<name>-r<n>`). Watch and status count each set once, by its latest
+ * run, and `jobs:logs <sweep>:<set>` shows that run's log. Pure, apart from `readCovers`.
  */
 import type { AwsClients, JobDetail } from "../aws/api";
 import { CHUNK_SIZE } from "../input/chunks";
@@ -13,9 +11,8 @@ import { VARS } from "../../components/contract";
 import { runsPerSet } from "../status";
 
 /**
- * The sets one run covers: child i of an array runs set `first + i` (the first run, a
- * chunk) or `indexes[i]` (a retry); a plain job runs `indexes[0]` (a lone set) or, with
- * neither, is a single job, not a set.
+ * The sets one run covers: child i of an array runs set `first + i` (the first run, a chunk)
+ * or `indexes[i]` (a retry); a plain job runs `indexes[0]`, or is a single job, not a set.
  */
 export type Cover =
   | { readonly kind: "job" }
@@ -36,11 +33,7 @@ export function attemptJobId(a: Attempt): string {
 const RETRY = /^-r(\d+)(?:-c\d+)?$/;
 const CHUNK = /^-c(\d+)$/;
 
-/**
- * The sweep or job an entry is a run of (results name), as the ledger recorded it at
- * submission: never what a job's environment says, which Batch may not show yet (an array
- * parent still SUBMITTED).
- */
+/** The sweep or job an entry is a run of, as the ledger says (Batch may not show it yet). */
 export function groupOf(e: LedgerEntry): string {
   return e.of ?? e.jobName;
 }
@@ -59,15 +52,17 @@ export function retryNumber(e: LedgerEntry): number | undefined {
   return m !== null ? Number(m[1]) : undefined;
 }
 
+/** What a retry's cover is read from: its manifest's indexes, or a lone set's number. */
+export interface Known {
+  readonly indexes?: readonly number[];
+  readonly setIndex?: number;
+}
+
 /**
- * What an entry covers, from the ledger alone where it can: the first run and its chunks
- * by their numbers; a retry by its manifest's `indexes` (array) or BATCHPY_SET_INDEX (plain
- * job), given in `known`. Undefined when that is not known (not described yet).
+ * What an entry covers: the first run and its chunks by their numbers; a retry by what
+ * `known` read. Undefined when that is not known (not described yet).
  */
-export function coverOf(
-  e: LedgerEntry,
-  known: { readonly indexes?: readonly number[]; readonly setIndex?: number } | undefined,
-): Cover | undefined {
+export function coverOf(e: LedgerEntry, known: Known | undefined): Cover | undefined {
   const chunk = e.of !== undefined ? CHUNK.exec(e.jobName.slice(e.of.length)) : null;
   if (!isRetryEntry(e)) {
     const first =
@@ -83,7 +78,7 @@ export function coverOf(
   return known !== undefined ? setOrJob(known) : undefined;
 }
 
-function setOrJob(known: { readonly setIndex?: number } | undefined): Cover {
+function setOrJob(known: Known | undefined): Cover {
   return known?.setIndex !== undefined
     ? { kind: "list", indexes: [known.setIndex] }
     : { kind: "job" };
@@ -119,10 +114,7 @@ function childFor(cover: Cover, set: SetKey, array: boolean): { child?: number }
   return array ? { child: i } : {};
 }
 
-/**
- * Every run of `set` ("" for a job) in group `group`, first to latest; runs whose cover is
- * not known are left out.
- */
+/** Every run of `set` ("" for a job) in `group`, first to latest, whose cover is known. */
 export function attemptsOf(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
@@ -160,9 +152,8 @@ function runsIn(
 }
 
 /**
- * The runs a later run of the same set replaced, among `entries`: what watch and status
- * leave out so each set counts once, by its latest run. Only the sets a retry covers are
- * looked at, so a sweep of a million sets with a few retried costs a few lookups.
+ * The runs a later run of the same set replaced: what watch and status leave out. Only the
+ * sets a retry covers are looked at, so a million sets with a few retried cost a few lookups.
  */
 export function supersededAttempts(
   entries: readonly LedgerEntry[],
@@ -172,7 +163,7 @@ export function supersededAttempts(
   const groups = new Set(entries.filter(isRetryEntry).map(groupOf));
   for (const group of groups) {
     const mine = entries.filter((x) => groupOf(x) === group);
-    for (const key of retriedSets(entries, covers, group)) {
+    for (const key of retriedSets(mine, covers)) {
       const set = `${group}\0${key}`;
       runsIn(mine, covers, key).forEach((attempt) => runs.push({ attempt, set, job: key === "" }));
     }
@@ -197,37 +188,27 @@ export function supersededAttempts(
   return { attempts, sets, jobs };
 }
 
-/** The sets the retries in `group` cover ("" for a retried single job). */
+/** The sets the retries among one group's entries cover ("" for a retried single job). */
 function retriedSets(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
-  group: string,
 ): Set<SetKey> {
   const keys = new Set<SetKey>();
-  for (const e of entries) {
+  for (const e of entries.filter(isRetryEntry)) {
     const cover = covers.get(e.jobId);
-    if (!isRetryEntry(e) || groupOf(e) !== group || cover === undefined) {
-      continue;
-    }
-    if (cover.kind === "job") {
+    if (cover?.kind === "job") {
       keys.add("");
-    } else if (cover.kind === "list") {
+    } else if (cover?.kind === "list") {
       cover.indexes.forEach((i) => keys.add(i));
     }
   }
   return keys;
 }
 
-/** What a retry's cover is read from: its manifest's indexes, or a lone set's number. */
-export interface Known {
-  readonly indexes?: readonly number[];
-  readonly setIndex?: number;
-}
-
 /**
  * Covers of `entries`, reading what the ledger does not say: each retry array's manifest
- * (at the key the ledger records, or its BATCHPY_ARRAY_MANIFEST) and each plain retry's
- * BATCHPY_SET_INDEX from `details`. `cache` keeps what was read across polls (a manifest does not change).
+ * (at the ledger's key, else its BATCHPY_ARRAY_MANIFEST) and each plain job's
+ * BATCHPY_SET_INDEX. `cache` keeps what was read across polls.
  */
 export async function readCovers(
   entries: readonly LedgerEntry[],
@@ -242,16 +223,11 @@ export async function readCovers(
   // Loaded only when a retry is in view: logs and watch of plain jobs need neither.
   const { variableOf } = await import("../report/rows");
   const { parseManifest } = await import("../input/manifest");
-  // The ledger names the manifest (since it records it); else a child carries the array's
-  // environment for sure (as jobs:report reads it).
+  // Older ledgers name no manifest: a child carries the array's environment for sure.
+  const arrays = wanted.filter((e) => e.kind === "array" && e.manifest === undefined);
   const firstChildren = new Map<string, JobDetail>();
-  const arrays = wanted
-    .filter((e) => e.kind === "array" && e.manifest === undefined)
-    .map((e) => `${e.jobId}:0`);
-  for (let i = 0; i < arrays.length; i += 100) {
-    for (const d of await clients.batch.describeJobs(arrays.slice(i, i + 100))) {
-      firstChildren.set(d.jobId ?? "", d);
-    }
+  for (const d of await clients.batch.describeJobs(arrays.map((e) => `${e.jobId}:0`))) {
+    firstChildren.set(d.jobId ?? "", d);
   }
   await runPool(
     wanted,

@@ -1,38 +1,27 @@
 /**
- * The submissions ledger: `.batchpy/<stack>/submissions.jsonl`, append-only JSON lines.
+ * The submissions ledger: `.batchpy/<stack>/submissions.jsonl`, append-only JSON lines of
+ * three kinds (the protocol is jobs/aws/exactly-once.ts):
+ *  - an intent `{"type":"intent", jobName, token, hash, at, ...}`, on disk before SubmitJob;
+ *  - an entry `{jobName, jobId, token, ...}` (no type): the job Batch made, as read by watch,
+ *    status, logs, results and cancel;
+ *  - a closing line `{"type":"closed", token, reason}`: the intent created no job.
+ * An intent with neither an entry nor a closing line for its token is open.
  *
- * Three kinds of line make submission exactly-once (see jobs/aws/exactly-once.ts):
- *  - an intent `{"type":"intent", jobName, token, hash, at, ...}`, written and fsync'ed
- *    before the SubmitJob request leaves. The token is fresh per logical submission and
- *    travels as a tag on the job, so a job found in Batch matches exactly one intent;
- *  - an entry `{jobName, jobId, token, ...}` (no type), written when AWS answers with the
- *    job's ID, or when reconciliation finds the job by its token. Entries are what watch,
- *    status, logs, results and cancel read;
- *  - a closing line `{"type":"closed", token, reason}`: AWS answered "no" (a 4xx), so the
- *    intent created nothing and needs no reconciliation.
- *
- * An intent without an entry or a closing line is open: the run that wrote it crashed or
- * lost SubmitJob's answer, and the next run reconciles it before sending anything new.
- * Only intents are fsync'ed, and in groups (one fdatasync covers every line written
- * before it), so concurrent submissions never wait on each other's disk flush. Entries and
- * closing lines need no fsync: a process crash cannot lose a completed write(2), and if
- * the machine loses power the intent, which is on disk, is reconciled by its token.
- *
- * `jobs:submit` opens the ledger for appending before its first side effect, so a folder it
- * cannot write stops the run before anything is submitted. A torn last line (a crash
- * mid-write) is skipped with a warning.
+ * Only intents are fsync'ed, in groups, so concurrent submissions never wait on each
+ * other's flush. Entries and closing lines need none: a crash cannot lose a completed
+ * write(2), and after a power cut the intent, which is on disk, is reconciled by its token.
+ * A torn last line (a crash mid-write) is skipped with a warning.
  */
 import * as fs from "fs";
 import * as path from "path";
-import { FatalError, describeError, isMissingFile } from "../errors";
+import { FatalError, describeError } from "../errors";
 import { jsonValue } from "../input/json-source";
 import { VARS } from "../../components/contract";
 
-export interface LedgerEntry {
+/** What an intent and the entry that closes it both say of a submission. */
+interface SubmissionLine {
   readonly v: 1;
   readonly jobName: string;
-  readonly jobId: string;
-  readonly jobArn?: string;
   /** "array" for an array sweep parent; its children are `<jobId>:<index>`. */
   readonly kind: "single" | "array";
   readonly arraySize?: number;
@@ -41,46 +30,36 @@ export interface LedgerEntry {
   /** Hash of the request (and manifest), to tell when a file changed after submission. */
   readonly hash: string;
   /**
-   * The sweep this job is one part of: a chunk of a sweep past 10,000 sets (`<sweep>-c<n>`)
-   * or a retry (`<name>-r<n>`). Watch, status, results, cancel, report and retry take the
-   * sweep's name for every part.
+   * The sweep this job is a part of: a chunk (`<sweep>-c<n>`) or a retry (`<name>-r<n>`).
+   * Watch, status, results, cancel, report and retry take the sweep's name for every part.
    */
   readonly of?: string;
-  /**
-   * A sweep array's manifest key (its sets, and their numbers for a chunk or a retry), so
-   * the sets a run covers are known before Batch shows its environment.
-   */
+  /** A sweep array's manifest key, so its sets are known before Batch shows its environment. */
   readonly manifest?: string;
   /** One id per `jobs:submit` invocation, so `watch --last` can pick the latest run. */
   readonly run: string;
+}
+
+export interface LedgerEntry extends SubmissionLine {
+  readonly jobId: string;
+  readonly jobArn?: string;
   readonly submittedAt: string;
   /** The submission token the job carries as a tag (absent in ledgers from before tokens). */
   readonly token?: string;
 }
 
 /** Written (and flushed to disk) before a SubmitJob request leaves. */
-export interface IntentLine {
-  readonly v: 1;
+export interface IntentLine extends SubmissionLine {
   readonly type: "intent";
-  readonly jobName: string;
   /** Fresh per logical submission; a resend after reconciliation reuses it. */
   readonly token: string;
-  readonly hash: string;
   /** The queue the request goes to: where reconciliation lists the name. */
   readonly jobQueue: string;
-  readonly kind: "single" | "array";
-  readonly arraySize?: number;
-  readonly file?: string;
-  /** The sweep this job is one part of (see LedgerEntry.of), for the entry adopted later. */
-  readonly of?: string;
-  /** See LedgerEntry.manifest. */
-  readonly manifest?: string;
-  readonly run: string;
   /** ISO time the line was written, just before the request was sent. */
   readonly at: string;
 }
 
-/** Closes an intent that created no job: AWS refused the request, or reconciliation gave up on it. */
+/** Closes an intent that created no job: AWS refused the request, or it never reached Batch. */
 export interface ClosedLine {
   readonly v: 1;
   readonly type: "closed";
@@ -98,11 +77,10 @@ export interface ParsedLedger {
 }
 
 /**
- * The one folder name of a stack reference inside the state folder: letters, digits, `_`,
- * `-` and `.` stay as they are (every plain Pulumi stack name keeps its folder); any other
- * byte, `%` included, becomes `%XX` (UTF-8), so `org/project/stack` is `org%2Fproject%2Fstack`
- * and never meets the stack `org_project_stack`. `.` and `..`, which Pulumi's stack-name rule
- * allows, would name the state folder itself or its parent: their dots are encoded too.
+ * The one folder name of a stack inside the state folder: letters, digits, `_`, `-` and `.`
+ * stay (every plain Pulumi stack name keeps its folder); any other byte, `%` included,
+ * becomes `%XX`, so `org/project/stack` never meets `org_project_stack`. The dots of `.` and
+ * `..`, which would name the state folder or its parent, are encoded too.
  */
 export function stackFolderName(stack: string): string {
   if (stack === "") {
@@ -124,30 +102,21 @@ export function ledgerPath(stateDir: string, stack: string): string {
 }
 
 /**
- * Where versions before `stackFolderName` kept the ledger of a stack whose name has other
- * characters than letters, digits, `.`, `_` and `-` (`/` became `_`); undefined when that is
- * the same folder, or was not a folder of its own (`.`, `..`).
- */
-function legacyLedgerPath(stateDir: string, stack: string): string | undefined {
-  const legacy = stack.replace(/[^A-Za-z0-9._-]/g, "_");
-  if (legacy === stackFolderName(stack) || legacy === "." || legacy === ".." || legacy === "") {
-    return undefined;
-  }
-  return path.join(stateDir, legacy, "submissions.jsonl");
-}
-
-/**
- * The ledger of `stack`, refusing to start a new, empty one while an older version's ledger
- * of the same name exists: its jobs would be submitted again. The older folder may belong to
- * another stack (the old names collided), so the user decides.
+ * The ledger of `stack`, refusing to start a new one while the folder older versions gave it
+ * (other characters became `_`) holds one: its jobs would be submitted again. That folder may
+ * belong to another stack (the old names collided), so the user decides.
  */
 export function checkedLedgerPath(stateDir: string, stack: string): string {
   const file = ledgerPath(stateDir, stack);
-  const legacy = legacyLedgerPath(stateDir, stack);
-  if (legacy !== undefined && !fs.existsSync(file) && fs.existsSync(legacy)) {
+  const old = stack.replace(/[^A-Za-z0-9._-]/g, "_");
+  if ([stackFolderName(stack), ".", "..", ""].includes(old) || fs.existsSync(file)) {
+    return file;
+  }
+  const legacy = path.join(stateDir, old, "submissions.jsonl");
+  if (fs.existsSync(legacy)) {
     throw new FatalError(
       `the ledger of stack "${stack}" is now ${file}, and ${legacy} exists, written by an older ` +
-        `version that gave "${stack}" and "${path.basename(path.dirname(legacy))}" the same folder; ` +
+        `version that gave "${stack}" and "${old}" the same folder; ` +
         `if it holds this stack's jobs, move it: mv '${path.dirname(legacy)}' '${path.dirname(file)}'; ` +
         `otherwise create the new folder: mkdir '${path.dirname(file)}'`,
     );
@@ -155,74 +124,48 @@ export function checkedLedgerPath(stateDir: string, stack: string): string {
   return file;
 }
 
-function isEntry(v: unknown): v is LedgerEntry {
-  if (v === null || typeof v !== "object") {
-    return false;
+/** Which list of a parsed ledger `value` belongs in, if it is a ledger line. */
+function lineKind(value: unknown): "entries" | "intents" | "closed" | undefined {
+  if (typeof value !== "object" || value === null) {
+    return undefined;
   }
-  const e = v as Record<string, unknown>;
-  return (
-    e.v === 1 &&
-    e.type === undefined &&
-    typeof e.jobName === "string" &&
-    typeof e.jobId === "string" &&
-    (e.kind === "single" || e.kind === "array") &&
-    typeof e.hash === "string"
-  );
-}
-
-function isIntent(v: unknown): v is IntentLine {
-  const e = v as Record<string, unknown>;
-  return (
-    e.v === 1 &&
-    e.type === "intent" &&
-    typeof e.jobName === "string" &&
-    typeof e.token === "string" &&
-    typeof e.hash === "string" &&
-    typeof e.jobQueue === "string" &&
-    (e.kind === "single" || e.kind === "array") &&
-    typeof e.at === "string"
-  );
-}
-
-function isClosed(v: unknown): v is ClosedLine {
-  const e = v as Record<string, unknown>;
-  return e.v === 1 && e.type === "closed" && typeof e.token === "string";
+  const e = value as Record<string, unknown>;
+  const strings = (...keys: string[]): boolean => keys.every((k) => typeof e[k] === "string");
+  const jobKind = e.kind === "single" || e.kind === "array";
+  if (e.v !== 1) {
+    return undefined;
+  }
+  if (e.type === undefined) {
+    return jobKind && strings("jobName", "jobId", "hash") ? "entries" : undefined;
+  }
+  if (e.type === "intent") {
+    return jobKind && strings("jobName", "token", "hash", "jobQueue", "at") ? "intents" : undefined;
+  }
+  return e.type === "closed" && strings("token") ? "closed" : undefined;
 }
 
 /** Parses ledger text; unreadable lines (a torn last line after a crash) become warnings. */
 export function parseLedger(text: string, file = "ledger"): ParsedLedger {
-  const entries: LedgerEntry[] = [];
-  const intents: IntentLine[] = [];
-  const closed: ClosedLine[] = [];
-  const warnings: string[] = [];
+  const parsed: ParsedLedger = { entries: [], intents: [], closed: [], warnings: [] };
   const lines = text.split("\n");
   lines.forEach((line, i) => {
     if (line.trim() === "") {
       return;
     }
-    // Not JSON, or not a line of ours: a torn or foreign line, warned about below.
     const value = jsonValue(line)?.value;
-    if (typeof value === "object" && value !== null) {
-      if (isEntry(value)) {
-        entries.push(value);
-        return;
-      }
-      if (isIntent(value)) {
-        intents.push(value);
-        return;
-      }
-      if (isClosed(value)) {
-        closed.push(value);
-        return;
-      }
+    const kind = lineKind(value);
+    if (kind !== undefined) {
+      (parsed[kind] as unknown[]).push(value);
+      return;
     }
+    // Not JSON, or not a line of ours: torn by a crash if it is the last.
     const torn =
       i === lines.length - 1 || (i === lines.length - 2 && lines[lines.length - 1] === "");
-    warnings.push(
+    parsed.warnings.push(
       `${file}:${i + 1}: skipped an unreadable line${torn ? " (cut short by an interrupted run)" : ""}`,
     );
   });
-  return { entries, intents, closed, warnings };
+  return parsed;
 }
 
 /**
@@ -232,21 +175,14 @@ export function parseLedger(text: string, file = "ledger"): ParsedLedger {
 export function openIntents(
   parsed: Pick<ParsedLedger, "entries" | "intents" | "closed">,
 ): IntentLine[] {
-  const done = new Set<string>();
-  for (const e of parsed.entries) {
-    if (e.token !== undefined) {
-      done.add(e.token);
-    }
-  }
-  for (const c of parsed.closed) {
-    done.add(c.token);
-  }
+  const done = new Set<string | undefined>([
+    ...parsed.entries.map((e) => e.token),
+    ...parsed.closed.map((c) => c.token),
+  ]);
   const latest = new Map<string, IntentLine>();
-  for (const i of parsed.intents) {
-    if (!done.has(i.token)) {
-      latest.delete(i.token);
-      latest.set(i.token, i);
-    }
+  for (const i of parsed.intents.filter((i) => !done.has(i.token))) {
+    latest.delete(i.token);
+    latest.set(i.token, i);
   }
   return [...latest.values()];
 }
@@ -261,15 +197,10 @@ export function entriesFor(latest: ReadonlyMap<string, LedgerEntry>, name: strin
 
 /** The latest entry per job name (a forced resubmission replaces the earlier one). */
 export function latestByName(entries: readonly LedgerEntry[]): Map<string, LedgerEntry> {
-  const map = new Map<string, LedgerEntry>();
-  for (const e of entries) {
-    map.set(e.jobName, e);
-  }
-  return map;
+  return new Map(entries.map((e) => [e.jobName, e]));
 }
 
 export class Ledger {
-  readonly file: string;
   readonly entries: LedgerEntry[];
   readonly intents: IntentLine[];
   readonly closed: ClosedLine[];
@@ -281,8 +212,12 @@ export class Ledger {
   /** Disk flushes (fdatasync) so far: fewer than intents when they arrive together. */
   diskFlushes = 0;
 
-  private constructor(file: string, parsed: ParsedLedger) {
-    this.file = file;
+  private constructor(
+    readonly file: string,
+    /** The file as read ends mid-line (a crash): the next line must start on a fresh one. */
+    private readonly torn: boolean,
+    parsed: ParsedLedger,
+  ) {
     this.entries = parsed.entries;
     this.intents = parsed.intents;
     this.closed = parsed.closed;
@@ -306,7 +241,7 @@ export class Ledger {
         );
       }
     }
-    return new Ledger(file, parseLedger(text, file));
+    return new Ledger(file, text !== "" && !text.endsWith("\n"), parseLedger(text, file));
   }
 
   latest(): Map<string, LedgerEntry> {
@@ -326,47 +261,28 @@ export class Ledger {
     if (this.fd === undefined) {
       const dir = path.dirname(this.file);
       fs.mkdirSync(dir, { recursive: true });
-      const existed = fs.existsSync(this.file);
-      // After a torn last line, start on a fresh line so the new entry stays readable.
-      let prefix = "";
-      try {
-        const size = fs.statSync(this.file).size;
-        if (size > 0) {
-          const buf = Buffer.alloc(1);
-          const rfd = fs.openSync(this.file, "r");
-          fs.readSync(rfd, buf, 0, 1, size - 1);
-          fs.closeSync(rfd);
-          prefix = buf.toString() === "\n" ? "" : "\n";
-        }
-      } catch (err) {
-        if (!isMissingFile(err)) {
-          throw err;
-        }
-        prefix = "";
-      }
+      const created = !fs.existsSync(this.file);
       this.fd = fs.openSync(this.file, "a");
-      if (!existed) {
+      if (created) {
         // A new file's name lives in its folder: flush the folder too, or a power cut can
         // lose the whole file with every intent fsync'ed into it.
         syncDirectory(dir);
       }
-      if (prefix !== "") {
-        fs.writeSync(this.fd, prefix);
+      if (this.torn) {
+        fs.writeSync(this.fd, "\n");
       }
     }
     return this.fd;
   }
 
-  /** Appends one entry as a single write, so concurrent appends never interleave. */
-  append(entry: LedgerEntry): void {
-    fs.writeSync(this.openForAppend(), `${JSON.stringify(entry)}\n`);
-    this.entries.push(entry);
-  }
-
-  /** Closes an intent that created no job. */
-  appendClosed(line: ClosedLine): void {
+  /** Appends an entry or a closing line as a single write, so appends never interleave. */
+  append(line: LedgerEntry | ClosedLine): void {
     fs.writeSync(this.openForAppend(), `${JSON.stringify(line)}\n`);
-    this.closed.push(line);
+    if ("type" in line) {
+      this.closed.push(line);
+    } else {
+      this.entries.push(line);
+    }
   }
 
   /**
@@ -397,11 +313,10 @@ export class Ledger {
   private flush(fd: number): void {
     const batch = this.pending;
     this.pending = [];
+    this.flushing = batch.length > 0;
     if (batch.length === 0) {
-      this.flushing = false;
       return;
     }
-    this.flushing = true;
     const finish = (err?: Error | null): void => {
       batch.forEach((b) => b.done(err ?? undefined));
       this.flush(fd);
@@ -433,7 +348,7 @@ function syncDirectory(dir: string): void {
   } catch (err) {
     // Platforms that cannot open or fsync a folder (Windows): nothing more to do there.
     if (
-      !["EISDIR", "EPERM", "EACCES", "EINVAL"].includes(String((err as NodeJS.ErrnoException).code))
+      !["EISDIR", "EPERM", "EACCES", "EINVAL"].includes(String((err as { code?: unknown }).code))
     ) {
       throw err;
     }

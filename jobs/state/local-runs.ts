@@ -1,8 +1,6 @@
 /**
- * What `jobs:submit --locally` ran, for `jobs:report --locally`: one JSON line per run in
- * `<local root>/.runs.jsonl`, beside the folders that stand in for the bucket (results/ and
- * logs/, which is all `jobs:results --locally` copies). Batch keeps this history for cloud
- * jobs; on this machine nothing else does.
+ * What `jobs:submit --locally` ran, for `jobs:report --locally` (Batch keeps this history for
+ * cloud jobs): one JSON line per run in `<local root>/.runs.jsonl`, beside results/ and logs/.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -31,14 +29,10 @@ export interface LocalRunRecord {
   readonly gpus?: number;
 }
 
-function localRunsPath(root: string): string {
-  return path.join(root, LOCAL_RUNS_FILE);
-}
-
 /** Appends one record as a single write (runs finish concurrently). */
 export function appendLocalRun(root: string, record: LocalRunRecord): void {
   fs.mkdirSync(root, { recursive: true });
-  fs.appendFileSync(localRunsPath(root), `${JSON.stringify(record)}\n`);
+  fs.appendFileSync(path.join(root, LOCAL_RUNS_FILE), `${JSON.stringify(record)}\n`);
 }
 
 function isRecord(v: unknown): v is LocalRunRecord {
@@ -61,7 +55,7 @@ function isRecord(v: unknown): v is LocalRunRecord {
 export function readLocalRuns(root: string): { records: LocalRunRecord[]; skipped: number } {
   let text = "";
   try {
-    text = fs.readFileSync(localRunsPath(root), "utf8");
+    text = fs.readFileSync(path.join(root, LOCAL_RUNS_FILE), "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
       throw err;

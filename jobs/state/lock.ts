@@ -1,17 +1,12 @@
 /**
- * One `jobs:submit` per ledger at a time. Two runs on the same stack would both read the
- * ledger, both find a job missing and both submit it; an exclusive lock file next to the
- * ledger, taken before the ledger is read, makes the second run stop instead.
+ * One `jobs:submit` per ledger at a time: two runs would both find a job missing and both
+ * submit it. The lock, taken before the ledger is read, is a file created with O_EXCL
+ * holding the owner's pid, host and start time. One whose pid no longer runs on this host
+ * is taken over with a warning; a live owner, or another host's, stops the run.
  *
- * The lock is a file created with O_EXCL ("wx") holding the owner's pid, host and start
- * time. A lock whose pid no longer runs on this host (a hard kill, a crash) is taken over
- * with a warning; a lock held by a live process, or by another host whose processes cannot
- * be checked from here, stops the run with the file to delete if the owner is gone.
- *
- * Taking over is atomic: runs that find the same stale lock at once race for a marker named
- * after its content, created with O_EXCL too, and only the one that creates it removes the
- * lock (if still unchanged). Removing on sight would let a run that read the stale lock
- * remove the fresh one another run had just written, and both would hold the lock.
+ * Taking over is atomic: runs that find the same stale lock race for a marker named after
+ * its content (O_EXCL too), and only the winner removes the lock, if still unchanged.
+ * Removing on sight could remove a fresh lock another run had just written.
  */
 import { createHash } from "crypto";
 import * as fs from "fs";
@@ -53,7 +48,7 @@ const SYSTEM_LOCK_ENV: LockEnv = {
   isAlive: processIsAlive,
 };
 
-/** The lock file of the ledger `ledgerFile`: in the same folder. */
+/** The lock file of the ledger `ledgerFile`, beside it. */
 export function lockPath(ledgerFile: string): string {
   return path.join(path.dirname(ledgerFile), "submit.lock");
 }
@@ -102,6 +97,7 @@ export interface Lock {
   release(): void;
 }
 
+/** The text of `file` and its owner; undefined when there is no such file. */
 function readOwner(file: string): { text: string; owner: LockOwner | undefined } | undefined {
   try {
     const text = fs.readFileSync(file, "utf8");
@@ -114,22 +110,22 @@ function readOwner(file: string): { text: string; owner: LockOwner | undefined }
   }
 }
 
+/** The text a lock file of `owner` holds. */
+function lockText(owner: LockOwner): string {
+  return `${JSON.stringify(owner)}\n`;
+}
+
+/** Creates `file` holding `owner`; false when it exists. */
 function createExclusive(file: string, owner: LockOwner): boolean {
-  let fd: number;
   try {
-    fd = fs.openSync(file, "wx");
+    fs.writeFileSync(file, lockText(owner), { flag: "wx" });
+    return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") {
       return false;
     }
     throw err;
   }
-  try {
-    fs.writeSync(fd, `${JSON.stringify(owner)}\n`);
-  } finally {
-    fs.closeSync(fd);
-  }
-  return true;
 }
 
 /**
@@ -201,19 +197,12 @@ export function acquireLock(
   }
   let released = false;
   const release = (): void => {
-    if (released) {
-      return;
-    }
-    released = true;
-    process.removeListener("exit", release);
-    const current = readOwner(file)?.owner;
-    if (
-      current !== undefined &&
-      current.pid === owner.pid &&
-      current.host === owner.host &&
-      current.time === owner.time
-    ) {
-      fs.rmSync(file, { force: true });
+    if (!released) {
+      released = true;
+      process.removeListener("exit", release);
+      if (readOwner(file)?.text === lockText(owner)) {
+        fs.rmSync(file, { force: true });
+      }
     }
   };
   process.on("exit", release);

@@ -1,12 +1,9 @@
 /**
  * What `jobs:report` keeps of finished runs, so a later report of a finished sweep makes one
- * DescribeJobs call and no S3 request: a results folder's listing with the metrics.json texts
- * read from it, and a finished array job's children as report units.
- *
- * A run that SUCCEEDED or FAILED writes nothing more (the entrypoint uploads before the job
- * ends). A folder's entry is keyed by the bucket, the folder and every run's job ID and
- * status, and only once all of them have ended: a retry (a new job ID) or a run still going
- * makes another key. An array job's children are keyed by its ID and the parent's ended status.
+ * DescribeJobs call and no S3 request: a results folder's listing with its metrics.json
+ * texts, and a finished array job's children as report units. A run that has ended writes
+ * nothing more (the entrypoint uploads first), so a key holds every run's job ID and ended
+ * status: a retry or a run still going makes another key.
  *
  * One file per folder or array job, `<stack state dir>/report-cache/<sha256>.json`: a newer
  * key replaces the older entry. A file that cannot be read or parsed is a miss, written again.
@@ -49,10 +46,7 @@ function sha256(value: unknown): string {
   return createHash("sha256").update(JSON.stringify(value)).digest("hex");
 }
 
-/**
- * The content key of a results folder given every run whose results go there, or
- * undefined while any of them is unfinished (its folder may still change).
- */
+/** The key of a results folder given every run writing there; undefined while one runs. */
 export function folderCacheKey(
   scope: string,
   folder: string,
@@ -97,10 +91,8 @@ function optional(v: unknown, type: "string" | "number"): boolean {
 }
 
 function isResultFile(v: unknown): v is ResultFile {
-  const o = v as { key?: unknown; size?: unknown } | null;
-  return (
-    typeof o === "object" && o !== null && typeof o.key === "string" && typeof o.size === "number"
-  );
+  const o = v as Partial<Record<keyof ResultFile, unknown>> | null;
+  return typeof o?.key === "string" && typeof o.size === "number";
 }
 
 /** A run unit as stored: its parameters as a JSON object. */
@@ -129,23 +121,13 @@ export function isRunUnit(v: unknown): v is StoredUnit {
 
 /** An entry's body, if `text` is a whole entry of this version stored under `key`. */
 function entryBody(text: string, key: string): Record<string, unknown> | undefined {
-  const v = jsonValue(text)?.value as { v?: unknown; key?: unknown } | null | undefined;
-  return v !== undefined &&
-    v !== null &&
-    typeof v === "object" &&
-    v.v === CACHE_VERSION &&
-    v.key === key
-    ? (v as Record<string, unknown>)
-    : undefined;
+  const v = jsonValue(text)?.value as Record<string, unknown> | null | undefined;
+  return v?.v === CACHE_VERSION && v.key === key ? v : undefined;
 }
 
 /** A folder entry's text back to the entry, if it is whole and stored under `key`. */
 export function parseCacheEntry(text: string, key: string): CachedFolder | undefined {
-  const v = entryBody(text, key);
-  if (v === undefined) {
-    return undefined;
-  }
-  const { objects, metrics } = v;
+  const { objects, metrics } = entryBody(text, key) ?? {};
   if (!Array.isArray(objects) || !objects.every(isResultFile) || !isRecordOf(metrics, "string")) {
     return undefined;
   }

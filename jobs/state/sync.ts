@@ -1,7 +1,6 @@
 /**
- * `aws s3 sync`-style decisions, pure: a file is fetched when it is missing locally, its
- * size differs, or the source is newer than the local copy. After a download the local
- * modification time is set to the source's, so the next run skips it.
+ * `aws s3 sync`-style decisions, pure: a file is fetched when it is missing locally, its size
+ * differs, or the source is newer (a download takes the source's time, so it is then skipped).
  */
 import * as path from "path";
 import { BUCKET_PREFIXES } from "../../components/contract";
