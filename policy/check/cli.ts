@@ -278,12 +278,7 @@ async function check(
       });
       verdicts.push(verdict);
     }
-    const format = options.json ? "json" : options.markdown ? "markdown" : "text";
-    const report = formatVerdicts(
-      verdicts,
-      { format, allStacks: options.allStacks },
-      `local: ${PACK_FOLDER}`,
-    );
+    const report = formatVerdicts(verdicts, options, `local: ${PACK_FOLDER}`);
     output.stdout(`${report}\n`);
     return Math.max(...verdicts.map(exitCodeOf));
   } catch (err) {
@@ -341,7 +336,7 @@ export async function main(
   const pack = (io.startPack ?? startPolicyPack)({
     packDir: DEFAULT_PACK_DIR,
     // With --all-stacks the pack learns each stack from ConfigureStack.
-    stack: options.allStacks ? {} : { stack: options.stack },
+    stack: options.allStacks ? undefined : options.stack,
     onOutput: (line) => progress(`[policy pack] ${line}`),
     signal: startAbort.signal,
   });

@@ -99,49 +99,45 @@ interface MockContext {
   readonly arn: (service: string, resource: string, regional?: boolean) => string;
 }
 
-type MockState = { id: string; state: Record<string, unknown> };
+/** A new resource's id and the outputs AWS computes for it. */
+type Computed = { readonly id: string } & Record<string, unknown>;
 
 /** A resource AWS knows by its name, with an ARN of `service` and `resource(physical)`. */
 function named(service: string, resource: (physical: string) => string, regional = true) {
-  return (c: MockContext): MockState => ({
+  return (c: MockContext): Computed => ({
     id: c.physical,
-    state: { ...c.inputs, name: c.physical, arn: c.arn(service, resource(c.physical), regional) },
+    name: c.physical,
+    arn: c.arn(service, resource(c.physical), regional),
   });
 }
 
-/** The outputs AWS computes, per resource type, shaped like the real provider's. */
-const MOCK_STATES: Readonly<Record<string, (c: MockContext) => MockState>> = {
-  "aws:s3/bucket:Bucket": (c) => {
-    const bucket = typeof c.inputs.bucket === "string" ? c.inputs.bucket : c.physical;
-    return { id: bucket, state: { ...c.inputs, bucket, arn: `arn:aws:s3:::${bucket}` } };
+/** What AWS computes, per resource type, shaped like the real provider's outputs. */
+const MOCK_OUTPUTS: Readonly<Record<string, (c: MockContext) => Computed>> = {
+  "aws:s3/bucket:Bucket": ({ inputs, physical }) => {
+    const bucket = typeof inputs.bucket === "string" ? inputs.bucket : physical;
+    return { id: bucket, bucket, arn: `arn:aws:s3:::${bucket}` };
   },
   "aws:iam/role:Role": named("iam", (p) => `role/${p}`, false),
   "aws:iam/instanceProfile:InstanceProfile": named("iam", (p) => `instance-profile/${p}`, false),
-  "aws:ecr/repository:Repository": (c) => {
-    const { id, state } = named("ecr", (p) => `repository/${p}`)(c);
-    const repositoryUrl = `${MOCK_ACCOUNT_ID}.dkr.ecr.${c.region}.amazonaws.com/${c.physical}`;
-    return { id, state: { ...state, registryId: MOCK_ACCOUNT_ID, repositoryUrl } };
-  },
-  "docker-build:index:Image": (c) => {
+  "aws:ecr/repository:Repository": (c) => ({
+    ...named("ecr", (p) => `repository/${p}`)(c),
+    registryId: MOCK_ACCOUNT_ID,
+    repositoryUrl: `${MOCK_ACCOUNT_ID}.dkr.ecr.${c.region}.amazonaws.com/${c.physical}`,
+  }),
+  "docker-build:index:Image": ({ inputs }) => {
     // The digest of what was built: the same inputs give the same digest.
-    const digest = `sha256:${crypto.createHash("sha256").update(JSON.stringify(c.inputs)).digest("hex")}`;
-    const tags = Array.isArray(c.inputs.tags) ? c.inputs.tags.map(String) : [];
-    return {
-      id: digest,
-      state: { ...c.inputs, digest, ref: tags.length > 0 ? `${tags[0]}@${digest}` : "" },
-    };
+    const digest = `sha256:${crypto.createHash("sha256").update(JSON.stringify(inputs)).digest("hex")}`;
+    const tags = Array.isArray(inputs.tags) ? inputs.tags.map(String) : [];
+    return { id: digest, digest, ref: tags.length > 0 ? `${tags[0]}@${digest}` : "" };
   },
   "aws:ec2/launchTemplate:LaunchTemplate": (c) => {
     const id = `lt-0${shortHash(c.name)}`;
     const arn = c.arn("ec2", `launch-template/${id}`);
-    return {
-      id,
-      state: { ...c.inputs, name: c.physical, arn, latestVersion: 1, defaultVersion: 1 },
-    };
+    return { id, name: c.physical, arn, latestVersion: 1, defaultVersion: 1 };
   },
   "aws:ec2/securityGroup:SecurityGroup": (c) => {
     const id = `sg-${shortHash(c.name)}`;
-    return { id, state: { ...c.inputs, arn: c.arn("ec2", `security-group/${id}`) } };
+    return { id, arn: c.arn("ec2", `security-group/${id}`) };
   },
   "aws:cloudwatch/logGroup:LogGroup": named("logs", (p) => `log-group:${p}`),
   "aws:batch/computeEnvironment:ComputeEnvironment": named(
@@ -151,23 +147,23 @@ const MOCK_STATES: Readonly<Record<string, (c: MockContext) => MockState>> = {
   "aws:batch/jobQueue:JobQueue": named("batch", (p) => `job-queue/${p}`),
   "aws:batch/jobDefinition:JobDefinition": (c) => {
     const arn = c.arn("batch", `job-definition/${c.physical}:1`);
-    return { id: arn, state: { ...c.inputs, name: c.physical, arn, revision: 1 } };
+    return { id: arn, name: c.physical, arn, revision: 1 };
   },
 };
 
+/** What the mocked provider returns for a new resource: its id, and its inputs plus outputs. */
 function mockResourceState(
   type: string,
   name: string,
   inputs: Record<string, unknown>,
   region: string,
-): MockState {
+): { id: string; state: Record<string, unknown> } {
   const physical = typeof inputs.name === "string" ? inputs.name : `${name}-${shortHash(name)}`;
   const arn = (service: string, resource: string, regional = true): string =>
     `arn:aws:${service}:${regional ? region : ""}:${MOCK_ACCOUNT_ID}:${resource}`;
-  const build = MOCK_STATES[type];
-  return build
-    ? build({ name, inputs, region, physical, arn })
-    : { id: `${name}-id`, state: { ...inputs, name: physical } };
+  const compute = MOCK_OUTPUTS[type] ?? (() => ({ id: `${name}-id`, name: physical }));
+  const { id, ...outputs } = compute({ name, inputs, region, physical, arn });
+  return { id, state: { ...inputs, ...outputs } };
 }
 
 /** A data-source call the program makes: its token and inputs. */

@@ -74,7 +74,6 @@ export interface Diagnostic {
 interface PackInfo {
   readonly name: string;
   readonly version: string;
-  readonly description: string;
   readonly policies: readonly PolicySummary[];
   /** The pack's own initial config (`new PolicyPack(name, args, initialConfig)`). */
   readonly initialConfig: PolicyPackConfig;
@@ -83,7 +82,6 @@ interface PackInfo {
 export interface StackIdentity {
   readonly project: string;
   readonly stack: string;
-  readonly organization?: string;
   /** The stack's config (`namespace:key` → string), as the engine passes it. */
   readonly config?: Readonly<Record<string, string>>;
 }
@@ -91,8 +89,8 @@ export interface StackIdentity {
 export interface StartOptions {
   /** The folder with PulumiPolicy.yaml. @default policy/ */
   readonly packDir?: string;
-  /** What the engine puts in the pack's environment; ConfigureStack tells it again. */
-  readonly stack?: Partial<StackIdentity>;
+  /** The stack, in the pack's environment as the engine puts it; ConfigureStack tells it again. */
+  readonly stack?: string;
   /** Lines the pack prints once it serves (warnings, console.log in policies). */
   readonly onOutput?: (line: string) => void;
   /** Gives up the start when aborted: the process is stopped and the start rejects. */
@@ -103,8 +101,8 @@ export interface StartOptions {
 export interface PolicyPackProcess {
   readonly info: PackInfo;
   readonly pid: number;
-  configureStack(stack: StackIdentity): Promise<void>;
-  configure(config: ReconciledConfig): Promise<void>;
+  /** ConfigureStack, then Configure: the stack, then every policy's level and settings. */
+  configure(stack: StackIdentity, config: ReconciledConfig): Promise<void>;
   analyze(resource: AnalyzedResource): Promise<Diagnostic[]>;
   analyzeStack(resources: readonly AnalyzedResource[]): Promise<Diagnostic[]>;
   stop(): Promise<void>;
@@ -141,34 +139,33 @@ function struct(properties: Record<string, unknown>, at: string): StructPb.Struc
   return Struct.fromJavaScript(toJson(properties, at) as { [key: string]: Json });
 }
 
-/** Resource options as the engine sends them; nothing the program sets but the parent. */
-function resourceOptions(resource: AnalyzedResource): pb.AnalyzerResourceOptions {
+/** What `Analyze` and `AnalyzeStack` both send of a resource; of its options, only the parent. */
+function describe<M extends pb.AnalyzeRequest | pb.AnalyzerResource>(
+  message: M,
+  resource: AnalyzedResource,
+  properties: Record<string, unknown>,
+): M {
+  message.setType(resource.type);
+  message.setUrn(resource.urn);
+  message.setName(resource.name);
+  message.setProperties(struct(properties, resource.urn));
   const options = new pb.AnalyzerResourceOptions();
   options.setProtect(false);
   options.setCustomtimeouts(new pb.AnalyzerResourceOptions.CustomTimeouts());
   options.setParent(resource.parent ?? "");
-  return options;
+  message.setOptions(options);
+  return message;
 }
 
 /** The `Analyze` request for one resource: its inputs. */
 export function analyzeRequest(resource: AnalyzedResource): pb.AnalyzeRequest {
-  const request = new pb.AnalyzeRequest();
-  request.setType(resource.type);
-  request.setUrn(resource.urn);
-  request.setName(resource.name);
-  request.setProperties(struct(resource.inputs, resource.urn));
-  request.setOptions(resourceOptions(resource));
-  return request;
+  return describe(new pb.AnalyzeRequest(), resource, resource.inputs);
 }
 
 /** One resource of an `AnalyzeStack` request: its outputs, parent and dependencies. */
 export function analyzerResource(resource: AnalyzedResource): pb.AnalyzerResource {
-  const message = new pb.AnalyzerResource();
-  message.setType(resource.type);
-  message.setUrn(resource.urn);
-  message.setName(resource.name);
-  message.setProperties(struct({ ...resource.inputs, ...resource.state }, resource.urn));
-  message.setOptions(resourceOptions(resource));
+  const outputs = { ...resource.inputs, ...resource.state };
+  const message = describe(new pb.AnalyzerResource(), resource, outputs);
   message.setParent(resource.parent ?? "");
   message.setDependenciesList([...(resource.dependencies ?? [])]);
   for (const [key, urns] of Object.entries(resource.propertyDependencies ?? {})) {
@@ -224,32 +221,33 @@ type Unary<Req, Res> = (
   callback: (error: GrpcJs.ServiceError | null, response: Res) => void,
 ) => GrpcJs.ClientUnaryCall;
 
-/** One call with a deadline; a failure names what the pack was asked to do. */
-function call<Req, Res>(what: string, method: Unary<Req, Res>, request: Req): Promise<Res> {
+/** One call of `analyzer` with a deadline; a failure names what the pack was asked to do. */
+function call<Req, Res>(
+  analyzer: AnalyzerClient,
+  method: Unary<Req, Res>,
+  request: Req,
+  what: string,
+): Promise<Res> {
+  const deadline = Date.now() + CALL_TIMEOUT_MS;
   return new Promise((resolve, reject) =>
-    method(
-      request,
-      new grpc.Metadata(),
-      { deadline: Date.now() + CALL_TIMEOUT_MS },
-      (error, res) =>
-        error
-          ? reject(new Error(`The policy pack failed ${what}: ${error.details || error.message}`))
-          : resolve(res),
+    method.call(analyzer, request, new grpc.Metadata(), { deadline }, (error, response) =>
+      error
+        ? reject(new Error(`The policy pack failed ${what}: ${error.details || error.message}`))
+        : resolve(response),
     ),
   );
 }
 
 /** What the pack declares: GetPluginInfo, then GetAnalyzerInfo. */
 async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
-  const plugin = await call(
-    "to describe itself (GetPluginInfo)",
-    analyzer.getPluginInfo.bind(analyzer),
-    new Empty(),
-  );
+  const empty = new Empty();
+  const what = "to describe itself (GetPluginInfo)";
+  const plugin = await call(analyzer, analyzer.getPluginInfo, empty, what);
   const info = await call(
+    analyzer,
+    analyzer.getAnalyzerInfo,
+    empty,
     "to list its policies (GetAnalyzerInfo)",
-    analyzer.getAnalyzerInfo.bind(analyzer),
-    new Empty(),
   );
   const initialConfig: PolicyPackConfig = {};
   info.getInitialconfigMap().forEach((value, key) => {
@@ -261,23 +259,25 @@ async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
   const policies = info.getPoliciesList().map((policy): PolicySummary => {
     const schema = policy.getConfigschema();
     const required = schema?.getRequiredList() ?? [];
+    const properties = (schema?.getProperties()?.toJavaScript() ?? {}) as Record<
+      string,
+      JsonSchema
+    >;
     return {
       name: policy.getName(),
       description: policy.getDescription(),
       enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
       ...definedOnly({
         configSchema: schema && {
-          properties: (schema.getProperties()?.toJavaScript() ?? {}) as Record<string, JsonSchema>,
+          properties,
           ...definedOnly({ required: required.length > 0 ? required : undefined }),
         },
       }),
     };
   });
-  const version = info.getVersion() || plugin.getVersion();
   return {
     name: info.getName(),
-    version,
-    description: info.getDescription(),
+    version: info.getVersion() || plugin.getVersion(),
     policies,
     initialConfig,
   };
@@ -286,23 +286,20 @@ async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
 /** The calls the engine makes on a serving pack. */
 function analyzerCalls(
   analyzer: AnalyzerClient,
-): Pick<PolicyPackProcess, "configureStack" | "configure" | "analyze" | "analyzeStack"> {
-  const toDiagnostics = (response: pb.AnalyzeResponse, urn?: string) =>
+): Pick<PolicyPackProcess, "configure" | "analyze" | "analyzeStack"> {
+  const diagnostics = (response: pb.AnalyzeResponse, urn?: string) =>
     response.getDiagnosticsList().map((d) => fromDiagnostic(d, urn));
   return {
-    configureStack: async (identity) => {
-      const request = new pb.AnalyzerStackConfigureRequest();
-      request.setProject(identity.project);
-      request.setStack(identity.stack);
-      request.setOrganization(identity.organization ?? "");
-      request.setDryRun(true);
-      for (const [key, value] of Object.entries(identity.config ?? {})) {
-        request.getConfigMap().set(key, value);
+    configure: async (stack, config) => {
+      const stackRequest = new pb.AnalyzerStackConfigureRequest();
+      stackRequest.setProject(stack.project);
+      stackRequest.setStack(stack.stack);
+      stackRequest.setDryRun(true);
+      for (const [key, value] of Object.entries(stack.config ?? {})) {
+        stackRequest.getConfigMap().set(key, value);
       }
       const what = "to take the stack's settings (ConfigureStack)";
-      await call(what, analyzer.configureStack.bind(analyzer), request);
-    },
-    configure: async (config) => {
+      await call(analyzer, analyzer.configureStack, stackRequest, what);
       const request = new pb.ConfigureAnalyzerRequest();
       for (const [name, entry] of Object.entries(config)) {
         const policyConfig = new pb.PolicyConfig();
@@ -311,52 +308,36 @@ function analyzerCalls(
         policyConfig.setProperties(struct(entry.properties, name));
         request.getPolicyconfigMap().set(name, policyConfig);
       }
-      await call(
-        "to take the policy config (Configure)",
-        analyzer.configure.bind(analyzer),
-        request,
-      );
+      await call(analyzer, analyzer.configure, request, "to take the policy config (Configure)");
     },
     analyze: async (resource) => {
       const what = `to analyze ${resource.urn} (Analyze)`;
-      const request = analyzeRequest(resource);
-      return toDiagnostics(
-        await call(what, analyzer.analyze.bind(analyzer), request),
-        resource.urn,
-      );
+      const response = await call(analyzer, analyzer.analyze, analyzeRequest(resource), what);
+      return diagnostics(response, resource.urn);
     },
     analyzeStack: async (resources) => {
       const request = new pb.AnalyzeStackRequest();
       request.setResourcesList(resources.map(analyzerResource));
       const what = "to analyze the stack (AnalyzeStack)";
-      return toDiagnostics(await call(what, analyzer.analyzeStack.bind(analyzer), request));
+      return diagnostics(await call(analyzer, analyzer.analyzeStack, request, what));
     },
   };
 }
 
 /** Why the pack cannot be started, naming the fix; undefined when it can. */
 function startProblem(packDir: string): string | undefined {
-  const fix = "Pass the folder that holds the pack's PulumiPolicy.yaml";
+  const fix = "Pass the folder that holds the pack's PulumiPolicy.yaml.";
   if (!fs.existsSync(packDir)) {
-    return `the folder ${packDir} does not exist. ${fix}.`;
+    return `the folder ${packDir} does not exist. ${fix}`;
   }
   if (!fs.existsSync(path.join(packDir, "PulumiPolicy.yaml"))) {
-    return `${packDir} has no PulumiPolicy.yaml. ${fix}.`;
-  }
-  try {
-    // The pack runs with the @pulumi/pulumi it depends on, as the language host resolves it.
-    require.resolve("@pulumi/pulumi/cmd/run-policy-pack", { paths: [packDir] });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") {
-      throw err;
-    }
-    return `@pulumi/pulumi is not installed for ${packDir}. ${fix}, and run \`npm ci\` at the repository root.`;
+    return `${packDir} has no PulumiPolicy.yaml. ${fix}`;
   }
   return undefined;
 }
 
 /** The pack's process, with the environment the engine gives an analyzer. */
-function spawnPack(packDir: string, stack: Partial<StackIdentity>): ChildProcess {
+function spawnPack(packDir: string, stack: string | undefined): ChildProcess {
   const runner = path.join(__dirname, "pack-runner.ts");
   const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
   return spawn(process.execPath, ["-r", register, runner, packDir], {
@@ -364,12 +345,7 @@ function spawnPack(packDir: string, stack: Partial<StackIdentity>): ChildProcess
     env: {
       ...process.env,
       PULUMI_NODEJS_DRY_RUN: "true",
-      ...definedOnly({
-        PULUMI_NODEJS_PROJECT: stack.project || undefined,
-        PULUMI_NODEJS_STACK: stack.stack || undefined,
-        PULUMI_NODEJS_ORGANIZATION: stack.organization || undefined,
-        PULUMI_CONFIG: stack.config && JSON.stringify(stack.config),
-      }),
+      ...definedOnly({ PULUMI_NODEJS_STACK: stack || undefined }),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -385,14 +361,8 @@ function awaitPort(
   let timer: NodeJS.Timeout | undefined;
   return new Promise<number>((resolve, reject) => {
     const fail = (message: string) => reject(new Error(message));
-    const seconds = START_TIMEOUT_MS / 1000;
-    timer = setTimeout(
-      () =>
-        fail(
-          `The policy pack in ${packDir} printed no port within ${seconds} s.\n${stderr.join("\n")}`,
-        ),
-      START_TIMEOUT_MS,
-    );
+    const stalled = `The policy pack in ${packDir} printed no port within ${START_TIMEOUT_MS / 1000} s.`;
+    timer = setTimeout(() => fail(`${stalled}\n${stderr.join("\n")}`), START_TIMEOUT_MS);
     stdout.once("line", (line) => {
       const first = line.trim();
       if (/^\d+$/.test(first)) {
@@ -446,7 +416,7 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
   if (signal?.aborted) {
     throw cancelled();
   }
-  const child = spawnPack(packDir, options.stack ?? {});
+  const child = spawnPack(packDir, options.stack);
   let client: AnalyzerClient | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (client?.close(), endProcess(child)));
@@ -519,8 +489,7 @@ export async function checkWithPack(
     options.policyConfig ?? {},
     options.policyConfigSource,
   );
-  await pack.configureStack(options.stack);
-  await pack.configure(config);
+  await pack.configure(options.stack, config);
   const perResource = await Promise.all(options.resources.map((r) => pack.analyze(r)));
   const stack = await pack.analyzeStack(options.resources);
   const diagnostics = [...perResource.flat(), ...stack];

@@ -178,13 +178,13 @@ function markdownReport(verdicts: readonly StackVerdict[], packSource: string): 
  */
 export function formatVerdicts(
   verdicts: readonly StackVerdict[],
-  options: { readonly format: "text" | "json" | "markdown"; readonly allStacks: boolean },
+  options: { readonly json: boolean; readonly markdown: boolean; readonly allStacks: boolean },
   packSource: string,
 ): string {
-  if (options.format === "markdown") {
+  if (options.markdown) {
     return markdownReport(verdicts, packSource);
   }
-  if (options.format === "text") {
+  if (!options.json) {
     return verdicts
       .map((v) =>
         "result" in v

@@ -12,7 +12,6 @@ function result(levels: ("mandatory" | "advisory")[]): PolicyCheckResult {
     pack: {
       name: "batchpy",
       version: "0.1.0",
-      description: "",
       initialConfig: {},
       policies: [
         { name: "batch-compute-min-vcpus-zero", description: "d", enforcementLevel: "mandatory" },
@@ -38,19 +37,19 @@ function result(levels: ("mandatory" | "advisory")[]): PolicyCheckResult {
 const formatReport = (r: PolicyCheckResult) =>
   formatVerdicts(
     [{ stack: "dev", result: r }],
-    { format: "text", allStacks: false },
+    { json: false, markdown: false, allStacks: false },
     "local: policy",
   );
 const formatJson = (r: PolicyCheckResult) =>
   formatVerdicts(
     [{ stack: "dev", result: r }],
-    { format: "json", allStacks: false },
+    { json: true, markdown: false, allStacks: false },
     "local: policy",
   );
 const formatMarkdown = (verdicts: StackVerdict[], source: string) =>
-  formatVerdicts(verdicts, { format: "markdown", allStacks: true }, source);
+  formatVerdicts(verdicts, { json: false, markdown: true, allStacks: true }, source);
 const formatJsonStacks = (verdicts: StackVerdict[], source: string) =>
-  formatVerdicts(verdicts, { format: "json", allStacks: true }, source);
+  formatVerdicts(verdicts, { json: true, markdown: false, allStacks: true }, source);
 
 describe("policy:check report", () => {
   it("lays violations out like pulumi preview: level, policy, (type: name), message", () => {
