@@ -334,7 +334,6 @@ export async function main(
   const startAbort = new AbortController();
   // Spawned now, so that the program is evaluated while the pack starts.
   const pack = (io.startPack ?? startPolicyPack)({
-    packDir: DEFAULT_PACK_DIR,
     // With --all-stacks the pack learns each stack from ConfigureStack.
     stack: options.allStacks ? undefined : options.stack,
     onOutput: (line) => progress(`[policy pack] ${line}`),

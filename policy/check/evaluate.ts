@@ -245,7 +245,8 @@ export interface MockSettings {
   readonly calls?: (call: MockCall) => Record<string, unknown> | undefined;
 }
 
-type PendingResource = Omit<MockedResource, "urn">;
+/** A resource as the mocks see it: without what only the monitor's request says. */
+type PendingResource = Pick<MockedResource, "type" | "name" | "id" | "inputs" | "state" | "custom">;
 
 /** Mocks answering every resource and call; each new resource is noted in `pending`. */
 async function installMocks(
@@ -258,12 +259,7 @@ async function installMocks(
     {
       newResource: ({ type, name, inputs, custom }) => {
         const { id, state } = mockResourceState(type, name, inputs, region);
-        const recorded = { type, name, id, inputs, state, custom: custom ?? true };
-        pending.set(`${type}::${name}`, {
-          ...recorded,
-          dependencies: [],
-          propertyDependencies: {},
-        });
+        pending.set(`${type}::${name}`, { type, name, id, inputs, state, custom: custom ?? true });
         return { id, state };
       },
       call: (args) => {
