@@ -1,10 +1,9 @@
 /**
- * `npm run policy:check [-- --stack dev | --all-stacks] [--markdown]`: the policy
- * pack's verdict on a stack (or on every `Pulumi.<stack>.yaml`), offline. Starts the real
- * pack process (one for every stack), evaluates the program under mocks with each stack's
- * config meanwhile, and talks to the pack as the Pulumi engine does. Exit code, the worst
- * over the stacks: 0: no mandatory violation; 1: mandatory violations; 2: the check could
- * not run; 128+N: stopped by signal N (SIGINT, SIGTERM), after stopping the pack process.
+ * `npm run policy:check [-- --stack dev | --all-stacks] [--markdown | --json]`: the policy
+ * pack's verdict on each stack, offline. Starts the real pack process once, evaluates the
+ * program under mocks with each stack's config meanwhile, and talks to the pack as the
+ * engine does. Exit code, the worst over the stacks: 0 no mandatory violation, 1 mandatory
+ * violations, 2 the check could not run, 128+N stopped by signal N (after stopping the pack).
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -47,7 +46,6 @@ interface Options {
   extraResources?: string;
   json: boolean;
   markdown: boolean;
-  format: "text" | "json" | "markdown";
 }
 
 /** A problem with the command line or its files; the message says what to fix. */
@@ -73,7 +71,7 @@ export function parseConfigOverrides(pairs: readonly string[]): Record<string, s
 }
 
 /**
- * Resources to add to the evaluated program (a JSON list of `{type, name, inputs}`): to
+ * Resources to add to the evaluated program (a JSON list of `{type, name, inputs}`), to
  * rehearse how the pack treats a change before writing it.
  */
 export async function readExtraResources(
@@ -104,25 +102,22 @@ export async function readExtraResources(
       `--extra-resources ${file} must be a JSON list of {"type", "name", "inputs"}: ${issues.join("; ")}.`,
     );
   }
-  return result.data.map((r) => ({
-    urn: `urn:pulumi:${stack}::${project}::${r.type}::${r.name}`,
-    type: r.type,
-    name: r.name,
-    inputs: r.inputs,
-    ...definedOnly({ parent: r.parent || undefined }),
+  return result.data.map(({ type, name, inputs, parent }) => ({
+    urn: `urn:pulumi:${stack}::${project}::${type}::${name}`,
+    type,
+    name,
+    inputs,
+    ...definedOnly({ parent: parent || undefined }),
   }));
 }
 
 function readPolicyConfig(file: string | undefined): PolicyPackConfig {
-  if (file === undefined) {
-    return {};
-  }
-  if (!fs.existsSync(file)) {
+  if (file !== undefined && !fs.existsSync(file)) {
     throw new UsageError(
       `--policy-pack-config ${file} does not exist; see policy/policy-config.example.json.`,
     );
   }
-  return parsePolicyPackConfig(fs.readFileSync(file, "utf8"), file);
+  return file === undefined ? {} : parsePolicyPackConfig(fs.readFileSync(file, "utf8"), file);
 }
 
 /** The check's command line, its options as commander and npm see them. */
@@ -169,23 +164,21 @@ function parseOptions(argv: readonly string[]): Options {
   if (options.json && options.markdown) {
     throw new UsageError("--json and --markdown disagree; pass one of them.");
   }
-  if (options.projectDir !== undefined) {
-    if (!fs.existsSync(path.join(options.projectDir, "Pulumi.yaml"))) {
-      throw new UsageError(
-        `--project-dir ${options.projectDir} has no Pulumi.yaml; pass the folder of a Pulumi project.`,
-      );
-    }
-    options.projectDir = path.resolve(options.projectDir);
+  if (options.projectDir === undefined) {
+    return options;
   }
-  return { ...options, format: options.json ? "json" : options.markdown ? "markdown" : "text" };
+  if (!fs.existsSync(path.join(options.projectDir, "Pulumi.yaml"))) {
+    throw new UsageError(
+      `--project-dir ${options.projectDir} has no Pulumi.yaml; pass the folder of a Pulumi project.`,
+    );
+  }
+  return { ...options, projectDir: path.resolve(options.projectDir) };
 }
 
 /** The stacks to check: every `Pulumi.<stack>.yaml` with --all-stacks, else --stack. */
-export async function stacksToCheck(options: {
-  stack: string;
-  allStacks: boolean;
-  projectDir?: string;
-}): Promise<string[]> {
+export async function stacksToCheck(
+  options: Pick<Options, "stack" | "allStacks" | "projectDir">,
+): Promise<string[]> {
   if (!options.allStacks) {
     return [options.stack];
   }
@@ -226,9 +219,8 @@ async function checkStack(
     projectRoot: options.projectDir,
   }).catch((err: unknown) => {
     // The program's own errors name the config key and the fix; its stack adds nothing.
-    throw new ProgramError(
-      `the program failed for stack ${stack}: ${err instanceof Error ? err.message : String(err)}`,
-    );
+    const message = err instanceof Error ? err.message : String(err);
+    throw new ProgramError(`the program failed for stack ${stack}: ${message}`);
   });
   const evaluated = seconds();
   const extra = options.extraResources
@@ -286,7 +278,8 @@ async function check(
       });
       verdicts.push(verdict);
     }
-    output.stdout(`${formatVerdicts(verdicts, options, `local: ${PACK_FOLDER}`)}\n`);
+    const report = formatVerdicts(verdicts, options, `local: ${PACK_FOLDER}`);
+    output.stdout(`${report}\n`);
     return Math.max(...verdicts.map(exitCodeOf));
   } catch (err) {
     if (!interrupt?.aborted) {
@@ -299,8 +292,8 @@ async function check(
 }
 
 /**
- * Where `main` prints and how it starts the pack: the process's stdout and stderr and a
- * new pack process unless given (tests run many checks in one process against one pack).
+ * Where `main` prints and how it starts the pack: by default the process's stdout and
+ * stderr and a new pack process (tests run many checks in one process against one pack).
  */
 export interface MainIo {
   readonly stdout?: (text: string) => void;
@@ -309,17 +302,16 @@ export interface MainIo {
 }
 
 /**
- * Runs the check and prints it; returns the exit code. When `interrupt` is aborted (with
- * the signal's name as its reason), the pack process, or its start, is stopped and the
- * result is 128+N.
+ * Runs the check and prints it; returns the exit code. When `interrupt` is aborted (with the
+ * signal's name as its reason), the pack process, or its start, is stopped: 128+N.
  */
 export async function main(
   argv: readonly string[],
   interrupt?: AbortSignal,
   io: MainIo = {},
 ): Promise<number> {
-  // Resource names, messages and the pack's output come from the program and its config:
-  // they pass the gate that shows control characters (JSON escapes its own).
+  // Names, messages and the pack's output come from the program and its config: they pass
+  // the gate that shows control characters (JSON escapes its own).
   const raw = {
     stdout: { write: io.stdout ?? ((text: string) => process.stdout.write(text)) },
     stderr: { write: io.stderr ?? ((text: string) => process.stderr.write(text)) },
@@ -338,17 +330,15 @@ export async function main(
     }
     throw err;
   }
-  const stdout = (text: string) => visibleIo(raw, options.format === "json").stdout.write(text);
+  const stdout = (text: string) => visibleIo(raw, options.json).stdout.write(text);
   const startAbort = new AbortController();
   // Spawned now, so that the program is evaluated while the pack starts.
   const pack = (io.startPack ?? startPolicyPack)({
-    packDir: DEFAULT_PACK_DIR,
     // With --all-stacks the pack learns each stack from ConfigureStack.
-    stack: options.allStacks ? {} : { stack: options.stack },
+    stack: options.allStacks ? undefined : options.stack,
     onOutput: (line) => progress(`[policy pack] ${line}`),
     signal: startAbort.signal,
   });
-  // Awaited by the check, or stopped below.
   awaitedLater(pack.then((serving) => progress(`Policy pack serving (pid ${serving.pid}).`)));
   const interrupted = new Promise<number>((resolve) => {
     const onAbort = () => {
@@ -363,8 +353,7 @@ export async function main(
   try {
     return await Promise.race([check(options, pack, { progress, stdout }, interrupt), interrupted]);
   } finally {
-    // Stop the pack whether or not it started in time to be used; a start still under way
-    // gives up at once.
+    // Stop the pack whether or not it served in time; a start still under way gives up.
     startAbort.abort("no longer needed");
     const [started] = await Promise.allSettled([pack]);
     if (started.status === "fulfilled") {
@@ -373,51 +362,48 @@ export async function main(
   }
 }
 
+/** Why npm must not run this command line: it renamed or kept options (see npm-args.ts). */
+function npmRefusal(argv: readonly string[]): string | undefined {
+  const options = toolOptions(checkProgram().options);
+  const renamed = renamedOptionMessage(argv, options);
+  if (renamed !== undefined) {
+    return `${renamed}.`;
+  }
+  // `npm run policy:check --all-stacks` (no --): npm keeps the option.
+  const swallowed = swallowedOptions(options, argv, process.env, procNpmProcess());
+  return swallowed.length > 0
+    ? swallowedMessage(swallowed, argv, process.env, shellWord)
+    : undefined;
+}
+
 /**
  * The command line (`batchpy policy check`, `npm run policy:check`): runs `argv`, sets the
- * exit code. Killed without its signal handlers, the CLI would leave the pack process
- * serving for ever (its parent gone, nothing stops it); a second signal gets the default
- * action: exit at once.
+ * exit code. Without its signal handlers a killed CLI would leave the pack serving for
+ * ever; a second signal gets the default action: exit at once.
  */
-export function cli(argv: readonly string[]): Promise<void> {
-  const renamed = renamedOptionMessage(argv, toolOptions(checkProgram().options));
-  if (renamed !== undefined) {
-    process.stderr.write(`policy:check: ${renamed}.\n`);
+export async function cli(argv: readonly string[]): Promise<void> {
+  const refusal = npmRefusal(argv);
+  if (refusal !== undefined) {
+    process.stderr.write(`policy:check: ${refusal}\n`);
     process.exitCode = EXIT_ERROR;
-    return Promise.resolve();
-  }
-  // `npm run policy:check --all-stacks` (no --): npm keeps the option (see npm-args.ts).
-  const swallowed = swallowedOptions(
-    toolOptions(checkProgram().options),
-    argv,
-    process.env,
-    procNpmProcess(),
-  );
-  if (swallowed.length > 0) {
-    process.stderr.write(
-      `policy:check: ${swallowedMessage(swallowed, argv, process.env, shellWord)}\n`,
-    );
-    process.exitCode = EXIT_ERROR;
-    return Promise.resolve();
+    return;
   }
   const interrupt = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => interrupt.abort(signal);
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  return main(argv, interrupt.signal).then(
-    (code) => {
-      if (interrupt.signal.aborted) {
-        // The program's evaluation may still be running; it has nothing left to say.
-        process.exit(code);
-      }
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
-      visibleIo(process, false).stderr.write(`${text}\n`);
-      process.exitCode = EXIT_ERROR;
-    },
-  );
+  try {
+    const code = await main(argv, interrupt.signal);
+    if (interrupt.signal.aborted) {
+      // The program's evaluation may still be running; it has nothing left to say.
+      process.exit(code);
+    }
+    process.exitCode = code;
+  } catch (err) {
+    const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    visibleIo(process, false).stderr.write(`${text}\n`);
+    process.exitCode = EXIT_ERROR;
+  }
 }
 
 if (require.main === module) {

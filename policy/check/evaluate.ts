@@ -1,20 +1,19 @@
 /**
- * Runs the real Pulumi program (`index.ts`) in this process under `pulumi.runtime.setMocks`,
- * with a stack's config from `Pulumi.<stack>.yaml`, and records every resource it registers
- * with the inputs the engine (and so the provider and the policy pack) would receive.
- * Used by `npm run policy:check`, the program's tests and the benchmark: no cloud, no CLI.
+ * Runs the real Pulumi program (`index.ts`) in this process under `pulumi.runtime.setMocks`
+ * with a stack's config, and records every resource it registers with the inputs the engine
+ * (and so the policy pack) would receive. Used by `policy:check`, the program's tests and
+ * the benchmark: no cloud, no CLI.
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
-import { mockCall, MockCall } from "./mock-calls";
 
 /** This repository's Pulumi project. */
 const DEFAULT_PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 
-/** The account the mocks pretend to deploy into. */
+/** The account the mocks deploy into. */
 const MOCK_ACCOUNT_ID = "123456789012";
 
 /** One resource the program registered, as the engine saw it. */
@@ -25,7 +24,7 @@ export interface MockedResource {
   readonly id: string;
   /** The inputs as the provider receives them (Outputs resolved). */
   readonly inputs: Record<string, unknown>;
-  /** The state the mocks returned: inputs plus computed outputs (ARNs, names). */
+  /** What the mocks returned: inputs plus computed outputs (ARNs, names). */
   readonly state: Record<string, unknown>;
   /** The parent's URN; the stack for top-level resources. */
   readonly parent?: string;
@@ -33,7 +32,7 @@ export interface MockedResource {
   readonly propertyDependencies: Record<string, string[]>;
   /** False for component resources. */
   readonly custom: boolean;
-  /** The `retainOnDelete` resource option: Pulumi never asks the provider to delete it. */
+  /** The `retainOnDelete` option: Pulumi never asks the provider to delete it. */
   readonly retainOnDelete?: boolean;
 }
 
@@ -57,7 +56,7 @@ export interface EvaluateOptions {
   readonly projectRoot?: string;
 }
 
-/** Reads a stack's config as the Pulumi CLI hands it to the program: every value a string. */
+/** A stack's config as the Pulumi CLI hands it to the program: every value a string. */
 export function readStackConfig(projectRoot: string, stack: string): Record<string, string> {
   const file = path.join(projectRoot, `Pulumi.${stack}.yaml`);
   if (!fs.existsSync(file)) {
@@ -70,12 +69,9 @@ export function readStackConfig(projectRoot: string, stack: string): Record<stri
   };
   const config: Record<string, string> = {};
   for (const [key, value] of Object.entries(doc.config ?? {})) {
-    if (value !== null && typeof value === "object" && "secure" in value) {
-      // Secrets cannot be decrypted without the CLI; the program only needs a placeholder.
-      config[key] = "[secret]";
-    } else {
-      config[key] = typeof value === "string" ? value : JSON.stringify(value);
-    }
+    // A secret cannot be decrypted without the CLI; the program only needs a placeholder.
+    const secret = value !== null && typeof value === "object" && "secure" in value;
+    config[key] = secret ? "[secret]" : typeof value === "string" ? value : JSON.stringify(value);
   }
   return config;
 }
@@ -86,13 +82,6 @@ export function listStacks(projectRoot = DEFAULT_PROJECT_ROOT): string[] {
     .readdirSync(projectRoot)
     .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
     .filter((s): s is string => s !== undefined);
-}
-
-function readProjectName(projectRoot: string): string {
-  const doc = parseYaml(fs.readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8")) as {
-    name: string;
-  };
-  return doc.name;
 }
 
 function shortHash(text: string): string {
@@ -110,64 +99,46 @@ interface MockContext {
   readonly arn: (service: string, resource: string, regional?: boolean) => string;
 }
 
-type MockState = { id: string; state: Record<string, unknown> };
+/** A new resource's id and the outputs AWS computes for it. */
+type Computed = { readonly id: string } & Record<string, unknown>;
 
 /** A resource AWS knows by its name, with an ARN of `service` and `resource(physical)`. */
-function named(
-  service: string,
-  resource: (physical: string) => string,
-  regional = true,
-): (c: MockContext) => MockState {
-  return (c) => ({
+function named(service: string, resource: (physical: string) => string, regional = true) {
+  return (c: MockContext): Computed => ({
     id: c.physical,
-    state: { ...c.inputs, name: c.physical, arn: c.arn(service, resource(c.physical), regional) },
+    name: c.physical,
+    arn: c.arn(service, resource(c.physical), regional),
   });
 }
 
-/** The outputs AWS computes, per resource type, shaped like the real provider's. */
-const MOCK_STATES: Readonly<Record<string, (c: MockContext) => MockState>> = {
-  "aws:s3/bucket:Bucket": (c) => {
-    const bucket = typeof c.inputs.bucket === "string" ? c.inputs.bucket : c.physical;
-    return { id: bucket, state: { ...c.inputs, bucket, arn: `arn:aws:s3:::${bucket}` } };
+/** What AWS computes, per resource type, shaped like the real provider's outputs. */
+const MOCK_OUTPUTS: Readonly<Record<string, (c: MockContext) => Computed>> = {
+  "aws:s3/bucket:Bucket": ({ inputs, physical }) => {
+    const bucket = typeof inputs.bucket === "string" ? inputs.bucket : physical;
+    return { id: bucket, bucket, arn: `arn:aws:s3:::${bucket}` };
   },
   "aws:iam/role:Role": named("iam", (p) => `role/${p}`, false),
   "aws:iam/instanceProfile:InstanceProfile": named("iam", (p) => `instance-profile/${p}`, false),
   "aws:ecr/repository:Repository": (c) => ({
-    id: c.physical,
-    state: {
-      ...c.inputs,
-      name: c.physical,
-      arn: c.arn("ecr", `repository/${c.physical}`),
-      registryId: MOCK_ACCOUNT_ID,
-      repositoryUrl: `${MOCK_ACCOUNT_ID}.dkr.ecr.${c.region}.amazonaws.com/${c.physical}`,
-    },
+    ...named("ecr", (p) => `repository/${p}`)(c),
+    registryId: MOCK_ACCOUNT_ID,
+    repositoryUrl: `${MOCK_ACCOUNT_ID}.dkr.ecr.${c.region}.amazonaws.com/${c.physical}`,
   }),
-  "docker-build:index:Image": (c) => {
+  "docker-build:index:Image": ({ inputs }) => {
     // The digest of what was built: the same inputs give the same digest.
-    const digest = `sha256:${crypto.createHash("sha256").update(JSON.stringify(c.inputs)).digest("hex")}`;
-    const tags = Array.isArray(c.inputs.tags) ? c.inputs.tags.map(String) : [];
-    return {
-      id: digest,
-      state: { ...c.inputs, digest, ref: tags.length > 0 ? `${tags[0]}@${digest}` : "" },
-    };
+    const digest = `sha256:${crypto.createHash("sha256").update(JSON.stringify(inputs)).digest("hex")}`;
+    const tags = Array.isArray(inputs.tags) ? inputs.tags.map(String) : [];
+    return { id: digest, digest, ref: tags.length > 0 ? `${tags[0]}@${digest}` : "" };
   },
   "aws:ec2/launchTemplate:LaunchTemplate": (c) => {
     const id = `lt-0${shortHash(c.name)}`;
-    return {
-      id,
-      state: {
-        ...c.inputs,
-        name: c.physical,
-        arn: c.arn("ec2", `launch-template/${id}`),
-        latestVersion: 1,
-        defaultVersion: 1,
-      },
-    };
+    const arn = c.arn("ec2", `launch-template/${id}`);
+    return { id, name: c.physical, arn, latestVersion: 1, defaultVersion: 1 };
   },
-  "aws:ec2/securityGroup:SecurityGroup": (c) => ({
-    id: `sg-${shortHash(c.name)}`,
-    state: { ...c.inputs, arn: c.arn("ec2", `security-group/sg-${shortHash(c.name)}`) },
-  }),
+  "aws:ec2/securityGroup:SecurityGroup": (c) => {
+    const id = `sg-${shortHash(c.name)}`;
+    return { id, arn: c.arn("ec2", `security-group/${id}`) };
+  },
   "aws:cloudwatch/logGroup:LogGroup": named("logs", (p) => `log-group:${p}`),
   "aws:batch/computeEnvironment:ComputeEnvironment": named(
     "batch",
@@ -175,59 +146,92 @@ const MOCK_STATES: Readonly<Record<string, (c: MockContext) => MockState>> = {
   ),
   "aws:batch/jobQueue:JobQueue": named("batch", (p) => `job-queue/${p}`),
   "aws:batch/jobDefinition:JobDefinition": (c) => {
-    const definitionArn = c.arn("batch", `job-definition/${c.physical}:1`);
-    return {
-      id: definitionArn,
-      state: { ...c.inputs, name: c.physical, arn: definitionArn, revision: 1 },
-    };
+    const arn = c.arn("batch", `job-definition/${c.physical}:1`);
+    return { id: arn, name: c.physical, arn, revision: 1 };
   },
 };
 
-/**
- * What the mocked provider returns for a new resource: its inputs plus the outputs AWS
- * would compute (ARNs, physical names, URLs), shaped like the real provider's.
- */
+/** What the mocked provider returns for a new resource: its id, and its inputs plus outputs. */
 function mockResourceState(
   type: string,
   name: string,
   inputs: Record<string, unknown>,
   region: string,
-): MockState {
+): { id: string; state: Record<string, unknown> } {
   const physical = typeof inputs.name === "string" ? inputs.name : `${name}-${shortHash(name)}`;
   const arn = (service: string, resource: string, regional = true): string =>
     `arn:aws:${service}:${regional ? region : ""}:${MOCK_ACCOUNT_ID}:${resource}`;
-  const build = MOCK_STATES[type];
-  if (build === undefined) {
-    return { id: `${name}-id`, state: { ...inputs, name: physical } };
-  }
-  return build({ name, inputs, region, physical, arn });
+  const compute = MOCK_OUTPUTS[type] ?? (() => ({ id: `${name}-id`, name: physical }));
+  const { id, ...outputs } = compute({ name, inputs, region, physical, arn });
+  return { id, state: { ...inputs, ...outputs } };
 }
 
-/** Resolves every exported Output of the program's module. */
-async function resolveOutputs(exports: Record<string, unknown>): Promise<Record<string, unknown>> {
-  const outputs: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(exports)) {
-    // `promise()` is the Output's own settled value, so a failure inside an `apply` (or a
-    // failed registration) rejects here instead of leaving the run waiting forever.
-    outputs[key] = pulumi.Output.isInstance(value)
-      ? await (value as unknown as { promise(): Promise<unknown> }).promise()
-      : value;
-  }
-  return outputs;
+/** A data-source call the program makes: its token and inputs. */
+export interface MockCall {
+  readonly token: string;
+  readonly inputs: Record<string, unknown>;
 }
+
+type Gpu = { count: number; manufacturer: string; memorySize: number; name: string };
+const A10G: Gpu = { count: 1, manufacturer: "NVIDIA", memorySize: 24576, name: "A10G" };
+const T4: Gpu = { count: 1, manufacturer: "NVIDIA", memorySize: 16384, name: "T4" };
+const L4: Gpu = { count: 1, manufacturer: "NVIDIA", memorySize: 23034, name: "L4" };
+const V100: Gpu = { count: 1, manufacturer: "NVIDIA", memorySize: 16384, name: "V100" };
 
 /**
- * Forgets the program's own modules (`index.ts` and `components/`) so it runs afresh with new
- * config. Only those: other project modules already imported elsewhere (the jobs tool, the
- * tests) must keep their identity, or `instanceof` checks against them would fail.
+ * EC2's DescribeInstanceTypes figures (default vCPUs, `MemoryInfo.SizeInMiB`, `GpuInfo.Gpus`),
+ * kept apart from the program's own table so that a test compares it against another source.
  */
-function clearProgramModules(projectRoot: string): void {
-  const program = path.join(projectRoot, "index.ts");
-  const components = path.join(projectRoot, "components") + path.sep;
-  for (const id of Object.keys(require.cache)) {
-    if (id === program || id.startsWith(components)) {
-      delete require.cache[id];
+export const MOCK_INSTANCE_TYPES: Readonly<
+  Record<string, { defaultVcpus: number; memorySize: number; gpuses: Gpu[] }>
+> = {
+  "m5a.large": { defaultVcpus: 2, memorySize: 8192, gpuses: [] },
+  "m5a.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: [] },
+  "m5a.2xlarge": { defaultVcpus: 8, memorySize: 32768, gpuses: [] },
+  "m5.large": { defaultVcpus: 2, memorySize: 8192, gpuses: [] },
+  "c5.large": { defaultVcpus: 2, memorySize: 4096, gpuses: [] },
+  "c6i.4xlarge": { defaultVcpus: 16, memorySize: 32768, gpuses: [] },
+  "r5.large": { defaultVcpus: 2, memorySize: 16384, gpuses: [] },
+  "g4dn.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: [T4] },
+  "g5.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: [A10G] },
+  "g5.2xlarge": { defaultVcpus: 8, memorySize: 32768, gpuses: [A10G] },
+  "g5.12xlarge": { defaultVcpus: 48, memorySize: 196608, gpuses: [{ ...A10G, count: 4 }] },
+  "g6.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: [L4] },
+  "p3.2xlarge": { defaultVcpus: 8, memorySize: 62464, gpuses: [V100] },
+};
+
+/** The mocked provider's answer to a data-source call, for an account with a default VPC. */
+function mockCall(call: MockCall, region: string): Record<string, unknown> {
+  const { inputs } = call;
+  switch (call.token) {
+    case "aws:index/getRegion:getRegion":
+      return { id: region, name: region, region, endpoint: `ec2.${region}.amazonaws.com` };
+    case "aws:ec2/getVpcs:getVpcs":
+      return { id: region, ids: ["vpc-0defa017"], filters: inputs.filters };
+    case "aws:ec2/getSubnets:getSubnets":
+      return { id: region, ids: ["subnet-0pub1a", "subnet-0pub1b"], filters: inputs.filters };
+    case "aws:ec2/getInstanceType:getInstanceType": {
+      const instanceType = String(inputs.instanceType);
+      const size = MOCK_INSTANCE_TYPES[instanceType];
+      if (size === undefined) {
+        throw new Error(
+          `reading EC2 Instance Type (${instanceType}): InvalidInstanceType: The following supplied instance types do not exist: [${instanceType}]`,
+        );
+      }
+      return { id: instanceType, instanceType, ...size };
     }
+    case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+      return {
+        id: region,
+        registryId: inputs.registryId ?? MOCK_ACCOUNT_ID,
+        userName: "AWS",
+        password: "mock-ecr-password",
+        authorizationToken: Buffer.from("AWS:mock-ecr-password").toString("base64"),
+        proxyEndpoint: `https://${MOCK_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com`,
+        expiresAt: "2099-01-01T00:00:00Z",
+      };
+    default:
+      throw new Error(`The program made an unexpected provider call: ${call.token}`);
   }
 }
 
@@ -237,14 +241,12 @@ export interface MockSettings {
   readonly stack: string;
   /** Config as `namespace:key` → string. */
   readonly config: Record<string, string>;
-  /**
-   * Answers data-source calls before the standard mocks do (return undefined to fall
-   * through), e.g. an account without a default VPC.
-   */
+  /** Answers data-source calls before the standard mocks (undefined falls through). */
   readonly calls?: (call: MockCall) => Record<string, unknown> | undefined;
 }
 
-type PendingResource = Omit<MockedResource, "urn">;
+/** A resource as the mocks see it: without what only the monitor's request says. */
+type PendingResource = Pick<MockedResource, "type" | "name" | "id" | "inputs" | "state" | "custom">;
 
 /** Mocks answering every resource and call; each new resource is noted in `pending`. */
 async function installMocks(
@@ -255,23 +257,14 @@ async function installMocks(
   pulumi.runtime.setAllConfig(settings.config);
   await pulumi.runtime.setMocks(
     {
-      newResource: (args) => {
-        const { id, state } = mockResourceState(args.type, args.name, args.inputs, region);
-        pending.set(`${args.type}::${args.name}`, {
-          type: args.type,
-          name: args.name,
-          id,
-          inputs: args.inputs,
-          state,
-          dependencies: [],
-          propertyDependencies: {},
-          custom: args.custom ?? true,
-        });
+      newResource: ({ type, name, inputs, custom }) => {
+        const { id, state } = mockResourceState(type, name, inputs, region);
+        pending.set(`${type}::${name}`, { type, name, id, inputs, state, custom: custom ?? true });
         return { id, state };
       },
       call: (args) => {
         const call = { token: args.token, inputs: args.inputs as Record<string, unknown> };
-        return settings.calls?.(call) ?? mockCall(call, region, MOCK_ACCOUNT_ID);
+        return settings.calls?.(call) ?? mockCall(call, region);
       },
     },
     settings.project,
@@ -280,7 +273,7 @@ async function installMocks(
   );
 }
 
-/** What the runtime's resource monitor is asked (the parts read here). */
+/** The parts of the runtime's resource monitor read here. */
 type RegisterRequest = {
   getType(): string;
   getName(): string;
@@ -291,16 +284,12 @@ type RegisterRequest = {
     forEach(fn: (value: { getUrnsList(): string[] }, key: string) => void): void;
   };
 };
-type Monitor = {
-  registerResource(
-    req: RegisterRequest,
-    cb: (err: unknown, resp?: { getUrn(): string }) => void,
-  ): void;
-};
+type RegisterCallback = (err: unknown, resp?: { getUrn(): string }) => void;
+type Monitor = { registerResource(req: RegisterRequest, cb: RegisterCallback): void };
 
 /**
  * The mocks are not told parents or dependencies; the monitor's requests carry them. Each
- * registered resource goes into `resources`, with its URN, parent and dependencies.
+ * registered resource goes into `resources` with its URN, parent and dependencies.
  */
 function recordRegistrations(
   pending: ReadonlyMap<string, PendingResource>,
@@ -330,9 +319,9 @@ function recordRegistrations(
 }
 
 /**
- * Runs the program and resolves its outputs, then waits for every registration. The Pulumi
- * CLI fails a program on an unhandled rejection (a throw inside an `apply` ends up as one);
- * so does this, rather than wait for outputs that will never resolve.
+ * Runs the program, resolves its outputs and waits for every registration. Like the Pulumi
+ * CLI, an unhandled rejection (a throw inside an `apply`) fails the run instead of leaving it
+ * waiting for outputs that never resolve.
  */
 async function runToCompletion(
   program: () => Record<string, unknown>,
@@ -341,7 +330,16 @@ async function runToCompletion(
   const failure = new Promise<never>((_, reject) => (onFailure = reject));
   process.on("unhandledRejection", onFailure);
   try {
-    const outputs = await Promise.race([resolveOutputs(program()), failure]);
+    const outputs: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(program())) {
+      // `promise()` settles with the Output, so a failed `apply` rejects here.
+      outputs[key] = pulumi.Output.isInstance(value)
+        ? await Promise.race([
+            (value as unknown as { promise(): Promise<unknown> }).promise(),
+            failure,
+          ])
+        : value;
+    }
     // Let every registration finish, so resources nothing exports are recorded too.
     await Promise.race([pulumi.runtime.disconnect(), failure]);
     return outputs;
@@ -351,9 +349,9 @@ async function runToCompletion(
 }
 
 /**
- * Runs `program` under mocks and records every resource it registers, with its parent and
- * dependencies. `program` returns the outputs to resolve (a module's exports, or a few
- * component properties). The runtime is shared process state: one run at a time.
+ * Runs `program` under mocks and records every resource it registers. `program` returns the
+ * outputs to resolve (a module's exports, or a few component properties). The runtime is
+ * shared process state: one run at a time.
  */
 export async function runUnderMocks(
   settings: MockSettings,
@@ -371,17 +369,26 @@ export async function runUnderMocks(
 /** Runs the program under mocks with a stack's config and returns what it registered. */
 export async function evaluateProgram(options: EvaluateOptions): Promise<Evaluation> {
   const projectRoot = path.resolve(options.projectRoot ?? DEFAULT_PROJECT_ROOT);
-  const project = readProjectName(projectRoot);
+  const projectFile = fs.readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8");
+  const project = (parseYaml(projectFile) as { name: string }).name;
   const config = { ...readStackConfig(projectRoot, options.stack), ...options.configOverrides };
   for (const key of options.configRemovals ?? []) {
     delete config[key];
   }
+  const program = path.join(projectRoot, "index.ts");
+  const components = path.join(projectRoot, "components") + path.sep;
   const { resources, outputs } = await runUnderMocks(
     { project, stack: options.stack, config },
     () => {
-      clearProgramModules(projectRoot);
+      // The program runs afresh with this config. Only its own modules are forgotten: others
+      // (the jobs tool, the tests) must keep their identity for `instanceof` checks.
+      for (const id of Object.keys(require.cache)) {
+        if (id === program || id.startsWith(components)) {
+          delete require.cache[id];
+        }
+      }
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      return require(path.join(projectRoot, "index.ts")) as Record<string, unknown>;
+      return require(program) as Record<string, unknown>;
     },
   );
   return { project, stack: options.stack, config, resources, outputs };

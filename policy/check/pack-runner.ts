@@ -1,22 +1,20 @@
 /**
- * The policy pack's process for `policy:check`: `node -r bin/register.js pack-runner.ts
- * <pack-dir>`. It does what `@pulumi/pulumi/cmd/run-policy-pack` does for the Pulumi CLI
- * (Pulumi's own `run()` loads the pack, which serves the Analyzer and prints its port; the
- * engine address Pulumi passes first is dropped before `run()`), except that the pack's
- * TypeScript comes through bin/register.js instead of ts-node type-checking it at every
- * start; `tsc --noEmit` (`npm test`) checks the same files.
+ * The pack's process (`node -r bin/register.js pack-runner.ts <pack-dir>`): what
+ * `@pulumi/pulumi/cmd/run-policy-pack` does for the Pulumi CLI, but with the pack's
+ * TypeScript loaded through bin/register.js instead of ts-node type-checking it at every
+ * start (`tsc --noEmit` checks the same files).
  */
 import * as path from "path";
 
-/** The part of run-policy-pack/run.js this uses (it is @internal in @pulumi/pulumi). */
-interface PulumiRun {
+/** The part of run-policy-pack/run.js this uses (@internal in @pulumi/pulumi). */
+type PulumiRun = {
   run(opts: {
     argv: { _: string[] };
     programStarted: () => void;
     reportLoggedError: (err: Error) => void;
     typeScript: boolean;
   }): Promise<unknown>;
-}
+};
 
 const packDir = path.resolve(process.argv[2] ?? ".");
 // As run-policy-pack does: an uncaught error (printed unless the pack was running, when

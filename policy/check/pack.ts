@@ -1,9 +1,9 @@
 /**
  * The policy pack as its own process, started and spoken to as the Pulumi CLI does for
- * `pulumi preview --policy-pack`: the pack runs Pulumi's run-policy-pack code (through
- * pack-runner.ts), serves the Analyzer gRPC service on 127.0.0.1 and prints its port; the
- * engine calls GetPluginInfo, GetAnalyzerInfo, ConfigureStack, Configure, Analyze per
- * resource (its inputs) and AnalyzeStack (every resource's outputs, parents, dependencies).
+ * `pulumi preview --policy-pack`: the pack (pack-runner.ts) serves the Analyzer gRPC service
+ * on 127.0.0.1 and prints its port; the engine calls GetPluginInfo, GetAnalyzerInfo,
+ * ConfigureStack, Configure, Analyze per resource (its inputs) and AnalyzeStack (every
+ * resource's outputs, parents and dependencies).
  */
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
@@ -13,9 +13,8 @@ import * as readline from "readline";
 import type * as GrpcJs from "@grpc/grpc-js";
 import type * as EmptyPb from "google-protobuf/google/protobuf/empty_pb";
 import type * as StructPb from "google-protobuf/google/protobuf/struct_pb";
-import * as analyzerGrpc from "@pulumi/pulumi/proto/analyzer_grpc_pb";
+import { AnalyzerClient } from "@pulumi/pulumi/proto/analyzer_grpc_pb";
 import * as pb from "@pulumi/pulumi/proto/analyzer_pb";
-import type { PluginInfo } from "@pulumi/pulumi/proto/plugin_pb";
 import { definedOnly } from "../../components/defined";
 import {
   EnforcementLevel,
@@ -26,8 +25,7 @@ import {
   reconcilePolicyPackConfig,
 } from "./policy-config";
 
-// The message classes in @pulumi/pulumi/proto check `instanceof` against the copies of
-// grpc-js and google-protobuf that @pulumi/pulumi loads, so these come from there too.
+// The message classes check `instanceof` against @pulumi/pulumi's own grpc-js and protobuf.
 const fromPulumi = createRequire(require.resolve("@pulumi/pulumi/package.json"));
 const grpc = fromPulumi("@grpc/grpc-js") as typeof GrpcJs;
 const { Struct } = fromPulumi("google-protobuf/google/protobuf/struct_pb") as typeof StructPb;
@@ -35,8 +33,6 @@ const { Empty } = fromPulumi("google-protobuf/google/protobuf/empty_pb") as type
 
 /** The policy pack folder of this repository. */
 export const DEFAULT_PACK_DIR = path.resolve(__dirname, "..");
-const PACK_RUNNER = path.join(__dirname, "pack-runner.ts");
-const REGISTER = path.resolve(__dirname, "..", "..", "bin", "register.js");
 
 /** A first start transpiles the pack; give it time on a slow CI machine. */
 const START_TIMEOUT_MS = 120_000;
@@ -45,7 +41,7 @@ const STOP_TIMEOUT_MS = 5_000;
 /** The engine raises gRPC's 4 MB message limit to 400 MB for analyzers; so do we. */
 const MAX_MESSAGE_BYTES = 400 * 1024 * 1024;
 
-/** One resource to analyze: what the program registered (see evaluate.ts). */
+/** One resource to analyze, as the program registered it (see evaluate.ts). */
 export interface AnalyzedResource {
   readonly urn: string;
   readonly type: string;
@@ -69,7 +65,7 @@ export interface Diagnostic {
   /** The description, a newline, and the violation's own message. */
   readonly message: string;
   readonly enforcementLevel: EnforcementLevel;
-  /** The resource the violation is about (the analyzed one if the policy named none). */
+  /** The resource it is about (the analyzed one if the policy named none). */
   readonly urn?: string;
   /** low, medium, high or critical, when the policy says. */
   readonly severity?: string;
@@ -78,7 +74,6 @@ export interface Diagnostic {
 interface PackInfo {
   readonly name: string;
   readonly version: string;
-  readonly description: string;
   readonly policies: readonly PolicySummary[];
   /** The pack's own initial config (`new PolicyPack(name, args, initialConfig)`). */
   readonly initialConfig: PolicyPackConfig;
@@ -87,16 +82,15 @@ interface PackInfo {
 export interface StackIdentity {
   readonly project: string;
   readonly stack: string;
-  readonly organization?: string;
   /** The stack's config (`namespace:key` → string), as the engine passes it. */
   readonly config?: Readonly<Record<string, string>>;
 }
 
 export interface StartOptions {
-  /** The policy pack folder (with PulumiPolicy.yaml). @default policy/ */
+  /** The folder with PulumiPolicy.yaml. @default policy/ */
   readonly packDir?: string;
-  /** What the engine puts in the pack's environment; ConfigureStack tells it again. */
-  readonly stack?: Partial<StackIdentity>;
+  /** The stack, in the pack's environment as the engine puts it; ConfigureStack tells it again. */
+  readonly stack?: string;
   /** Lines the pack prints once it serves (warnings, console.log in policies). */
   readonly onOutput?: (line: string) => void;
   /** Gives up the start when aborted: the process is stopped and the start rejects. */
@@ -107,8 +101,8 @@ export interface StartOptions {
 export interface PolicyPackProcess {
   readonly info: PackInfo;
   readonly pid: number;
-  configureStack(stack: StackIdentity): Promise<void>;
-  configure(config: ReconciledConfig): Promise<void>;
+  /** ConfigureStack, then Configure: the stack, then every policy's level and settings. */
+  configure(stack: StackIdentity, config: ReconciledConfig): Promise<void>;
   analyze(resource: AnalyzedResource): Promise<Diagnostic[]>;
   analyzeStack(resources: readonly AnalyzedResource[]): Promise<Diagnostic[]>;
   stop(): Promise<void>;
@@ -117,18 +111,19 @@ export interface PolicyPackProcess {
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /**
- * A value as protobuf's `Struct` can carry it: `undefined` properties dropped (the engine
- * has no such value), `undefined` list items as null, anything else not JSON refused.
+ * A value as protobuf's `Struct` carries it: undefined properties dropped (the engine has
+ * no such value), undefined list items as null, anything else not JSON refused.
  */
 export function toJson(value: unknown, at = "$"): Json | undefined {
-  if (value === undefined || value === null || ["boolean", "string"].includes(typeof value)) {
-    return value as Json | undefined;
-  }
   if (typeof value === "number" && !Number.isFinite(value)) {
     throw new Error(`${at} is ${value}, which a resource property cannot hold.`);
   }
-  if (typeof value === "number") {
-    return value;
+  if (
+    value === undefined ||
+    value === null ||
+    ["boolean", "number", "string"].includes(typeof value)
+  ) {
+    return value as Json | undefined;
   }
   if (Array.isArray(value)) {
     return value.map((item, i) => toJson(item, `${at}[${i}]`) ?? null);
@@ -136,48 +131,41 @@ export function toJson(value: unknown, at = "$"): Json | undefined {
   if (typeof value !== "object") {
     throw new Error(`${at} is a ${typeof value}, which a resource property cannot hold.`);
   }
-  const result: { [key: string]: Json } = {};
-  for (const [key, item] of Object.entries(value)) {
-    const converted = toJson(item, `${at}.${key}`);
-    if (converted !== undefined) {
-      result[key] = converted;
-    }
-  }
-  return result;
+  const entries = Object.entries(value).map(([key, item]) => [key, toJson(item, `${at}.${key}`)]);
+  return Object.fromEntries(entries.filter(([, item]) => item !== undefined)) as Json;
 }
 
-function struct(properties: Record<string, unknown>, urn: string): StructPb.Struct {
-  return Struct.fromJavaScript(toJson(properties, urn) as { [key: string]: Json });
+function struct(properties: Record<string, unknown>, at: string): StructPb.Struct {
+  return Struct.fromJavaScript(toJson(properties, at) as { [key: string]: Json });
 }
 
-/** Resource options as the engine sends them; nothing the program sets but the parent. */
-function resourceOptions(resource: AnalyzedResource): pb.AnalyzerResourceOptions {
+/** What `Analyze` and `AnalyzeStack` both send of a resource; of its options, only the parent. */
+function describe<M extends pb.AnalyzeRequest | pb.AnalyzerResource>(
+  message: M,
+  resource: AnalyzedResource,
+  properties: Record<string, unknown>,
+): M {
+  message.setType(resource.type);
+  message.setUrn(resource.urn);
+  message.setName(resource.name);
+  message.setProperties(struct(properties, resource.urn));
   const options = new pb.AnalyzerResourceOptions();
   options.setProtect(false);
   options.setCustomtimeouts(new pb.AnalyzerResourceOptions.CustomTimeouts());
   options.setParent(resource.parent ?? "");
-  return options;
+  message.setOptions(options);
+  return message;
 }
 
 /** The `Analyze` request for one resource: its inputs. */
 export function analyzeRequest(resource: AnalyzedResource): pb.AnalyzeRequest {
-  const request = new pb.AnalyzeRequest();
-  request.setType(resource.type);
-  request.setUrn(resource.urn);
-  request.setName(resource.name);
-  request.setProperties(struct(resource.inputs, resource.urn));
-  request.setOptions(resourceOptions(resource));
-  return request;
+  return describe(new pb.AnalyzeRequest(), resource, resource.inputs);
 }
 
 /** One resource of an `AnalyzeStack` request: its outputs, parent and dependencies. */
 export function analyzerResource(resource: AnalyzedResource): pb.AnalyzerResource {
-  const message = new pb.AnalyzerResource();
-  message.setType(resource.type);
-  message.setUrn(resource.urn);
-  message.setName(resource.name);
-  message.setProperties(struct({ ...resource.inputs, ...resource.state }, resource.urn));
-  message.setOptions(resourceOptions(resource));
+  const outputs = { ...resource.inputs, ...resource.state };
+  const message = describe(new pb.AnalyzerResource(), resource, outputs);
   message.setParent(resource.parent ?? "");
   message.setDependenciesList([...(resource.dependencies ?? [])]);
   for (const [key, urns] of Object.entries(resource.propertyDependencies ?? {})) {
@@ -203,16 +191,12 @@ export function enforcementLevelName(level: pb.EnforcementLevel): EnforcementLev
 }
 
 export function enforcementLevelValue(level: EnforcementLevel): pb.EnforcementLevel {
-  const value = pb.EnforcementLevel[level.toUpperCase() as keyof typeof pb.EnforcementLevel];
-  if (value === undefined) {
-    throw new Error(`Unknown enforcement level '${level}'.`);
-  }
-  return value;
+  return pb.EnforcementLevel[level.toUpperCase() as keyof typeof pb.EnforcementLevel];
 }
 
 /** A diagnostic; one that names no URN is about the analyzed resource, as the engine reads it. */
 export function fromDiagnostic(d: pb.AnalyzeDiagnostic, analyzedUrn?: string): Diagnostic {
-  const unspecified = d.getSeverity() === pb.PolicySeverity.POLICY_SEVERITY_UNSPECIFIED;
+  const severity = d.getSeverity();
   return {
     policyName: d.getPolicyname(),
     policyPackName: d.getPolicypackname(),
@@ -222,20 +206,48 @@ export function fromDiagnostic(d: pb.AnalyzeDiagnostic, analyzedUrn?: string): D
     enforcementLevel: enforcementLevelName(d.getEnforcementlevel()),
     ...definedOnly({
       urn: d.getUrn() || analyzedUrn || undefined,
-      severity: unspecified
-        ? undefined
-        : nameIn(pb.PolicySeverity, d.getSeverity(), "POLICY_SEVERITY_"),
+      severity:
+        severity === pb.PolicySeverity.POLICY_SEVERITY_UNSPECIFIED
+          ? undefined
+          : nameIn(pb.PolicySeverity, severity, "POLICY_SEVERITY_"),
     }),
   };
 }
 
-/** What the pack declares: GetPluginInfo, then GetAnalyzerInfo. */
-async function readPackInfo(analyzer: analyzerGrpc.AnalyzerClient): Promise<PackInfo> {
-  const plugin = await call<PluginInfo>("to describe itself (GetPluginInfo)", (...a) =>
-    analyzer.getPluginInfo(new Empty(), ...a),
+type Unary<Req, Res> = (
+  request: Req,
+  metadata: GrpcJs.Metadata,
+  options: Partial<GrpcJs.CallOptions>,
+  callback: (error: GrpcJs.ServiceError | null, response: Res) => void,
+) => GrpcJs.ClientUnaryCall;
+
+/** One call of `analyzer` with a deadline; a failure names what the pack was asked to do. */
+function call<Req, Res>(
+  analyzer: AnalyzerClient,
+  method: Unary<Req, Res>,
+  request: Req,
+  what: string,
+): Promise<Res> {
+  const deadline = Date.now() + CALL_TIMEOUT_MS;
+  return new Promise((resolve, reject) =>
+    method.call(analyzer, request, new grpc.Metadata(), { deadline }, (error, response) =>
+      error
+        ? reject(new Error(`The policy pack failed ${what}: ${error.details || error.message}`))
+        : resolve(response),
+    ),
   );
-  const info = await call<pb.AnalyzerInfo>("to list its policies (GetAnalyzerInfo)", (...a) =>
-    analyzer.getAnalyzerInfo(new Empty(), ...a),
+}
+
+/** What the pack declares: GetPluginInfo, then GetAnalyzerInfo. */
+async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
+  const empty = new Empty();
+  const what = "to describe itself (GetPluginInfo)";
+  const plugin = await call(analyzer, analyzer.getPluginInfo, empty, what);
+  const info = await call(
+    analyzer,
+    analyzer.getAnalyzerInfo,
+    empty,
+    "to list its policies (GetAnalyzerInfo)",
   );
   const initialConfig: PolicyPackConfig = {};
   info.getInitialconfigMap().forEach((value, key) => {
@@ -244,69 +256,50 @@ async function readPackInfo(analyzer: analyzerGrpc.AnalyzerClient): Promise<Pack
       properties: (value.getProperties()?.toJavaScript() ?? {}) as Record<string, unknown>,
     };
   });
+  const policies = info.getPoliciesList().map((policy): PolicySummary => {
+    const schema = policy.getConfigschema();
+    const required = schema?.getRequiredList() ?? [];
+    const properties = (schema?.getProperties()?.toJavaScript() ?? {}) as Record<
+      string,
+      JsonSchema
+    >;
+    return {
+      name: policy.getName(),
+      description: policy.getDescription(),
+      enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
+      ...definedOnly({
+        configSchema: schema && {
+          properties,
+          ...definedOnly({ required: required.length > 0 ? required : undefined }),
+        },
+      }),
+    };
+  });
   return {
     name: info.getName(),
     version: info.getVersion() || plugin.getVersion(),
-    description: info.getDescription(),
-    policies: info.getPoliciesList().map((policy) => {
-      const schema = policy.getConfigschema();
-      const required = schema?.getRequiredList() ?? [];
-      const properties = schema?.getProperties()?.toJavaScript() ?? {};
-      return {
-        name: policy.getName(),
-        description: policy.getDescription(),
-        enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
-        ...definedOnly({
-          configSchema: schema && {
-            properties: properties as Record<string, JsonSchema>,
-            ...definedOnly({ required: required.length > 0 ? required : undefined }),
-          },
-        }),
-      };
-    }),
+    policies,
     initialConfig,
   };
 }
 
-type Callback<Res> = (error: GrpcJs.ServiceError | null, response: Res) => void;
-
-/** One unary call with a deadline; a failure names what the pack was asked to do. */
-function call<Res>(
-  what: string,
-  send: (
-    metadata: GrpcJs.Metadata,
-    options: Partial<GrpcJs.CallOptions>,
-    cb: Callback<Res>,
-  ) => void,
-): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    send(new grpc.Metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS }, (error, response) =>
-      error
-        ? reject(new Error(`The policy pack failed ${what}: ${error.details || error.message}`))
-        : resolve(response),
-    ),
-  );
-}
-
 /** The calls the engine makes on a serving pack. */
 function analyzerCalls(
-  analyzer: analyzerGrpc.AnalyzerClient,
-): Pick<PolicyPackProcess, "configureStack" | "configure" | "analyze" | "analyzeStack"> {
+  analyzer: AnalyzerClient,
+): Pick<PolicyPackProcess, "configure" | "analyze" | "analyzeStack"> {
+  const diagnostics = (response: pb.AnalyzeResponse, urn?: string) =>
+    response.getDiagnosticsList().map((d) => fromDiagnostic(d, urn));
   return {
-    configureStack: async (identity) => {
-      const request = new pb.AnalyzerStackConfigureRequest();
-      request.setProject(identity.project);
-      request.setStack(identity.stack);
-      request.setOrganization(identity.organization ?? "");
-      request.setDryRun(true);
-      for (const [key, value] of Object.entries(identity.config ?? {})) {
-        request.getConfigMap().set(key, value);
+    configure: async (stack, config) => {
+      const stackRequest = new pb.AnalyzerStackConfigureRequest();
+      stackRequest.setProject(stack.project);
+      stackRequest.setStack(stack.stack);
+      stackRequest.setDryRun(true);
+      for (const [key, value] of Object.entries(stack.config ?? {})) {
+        stackRequest.getConfigMap().set(key, value);
       }
-      await call("to take the stack's settings (ConfigureStack)", (...a) =>
-        analyzer.configureStack(request, ...a),
-      );
-    },
-    configure: async (config) => {
+      const what = "to take the stack's settings (ConfigureStack)";
+      await call(analyzer, analyzer.configureStack, stackRequest, what);
       const request = new pb.ConfigureAnalyzerRequest();
       for (const [name, entry] of Object.entries(config)) {
         const policyConfig = new pb.PolicyConfig();
@@ -315,74 +308,64 @@ function analyzerCalls(
         policyConfig.setProperties(struct(entry.properties, name));
         request.getPolicyconfigMap().set(name, policyConfig);
       }
-      await call("to take the policy config (Configure)", (...a) =>
-        analyzer.configure(request, ...a),
-      );
+      await call(analyzer, analyzer.configure, request, "to take the policy config (Configure)");
     },
     analyze: async (resource) => {
-      const response = await call<pb.AnalyzeResponse>(
-        `to analyze ${resource.urn} (Analyze)`,
-        (...a) => analyzer.analyze(analyzeRequest(resource), ...a),
-      );
-      return response.getDiagnosticsList().map((d) => fromDiagnostic(d, resource.urn));
+      const what = `to analyze ${resource.urn} (Analyze)`;
+      const response = await call(analyzer, analyzer.analyze, analyzeRequest(resource), what);
+      return diagnostics(response, resource.urn);
     },
     analyzeStack: async (resources) => {
       const request = new pb.AnalyzeStackRequest();
       request.setResourcesList(resources.map(analyzerResource));
-      const response = await call<pb.AnalyzeResponse>(
-        "to analyze the stack (AnalyzeStack)",
-        (...a) => analyzer.analyzeStack(request, ...a),
-      );
-      return response.getDiagnosticsList().map((d) => fromDiagnostic(d));
+      const what = "to analyze the stack (AnalyzeStack)";
+      return diagnostics(await call(analyzer, analyzer.analyzeStack, request, what));
     },
   };
 }
 
 /** Why the pack cannot be started, naming the fix; undefined when it can. */
 function startProblem(packDir: string): string | undefined {
-  const fix = "Pass the folder that holds the pack's PulumiPolicy.yaml";
+  const fix = "Pass the folder that holds the pack's PulumiPolicy.yaml.";
   if (!fs.existsSync(packDir)) {
-    return `the folder ${packDir} does not exist. ${fix}.`;
+    return `the folder ${packDir} does not exist. ${fix}`;
   }
   if (!fs.existsSync(path.join(packDir, "PulumiPolicy.yaml"))) {
-    return `${packDir} has no PulumiPolicy.yaml. ${fix}.`;
-  }
-  try {
-    // The pack runs with the @pulumi/pulumi it depends on, as the language host resolves it.
-    require.resolve("@pulumi/pulumi/cmd/run-policy-pack", { paths: [packDir] });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") {
-      throw err;
-    }
-    return `@pulumi/pulumi is not installed for ${packDir}. ${fix}, and run \`npm ci\` at the repository root.`;
+    return `${packDir} has no PulumiPolicy.yaml. ${fix}`;
   }
   return undefined;
 }
 
-/** Resolves with the port the pack prints first; rejects when it exits, fails or stalls. */
+/** The pack's process, with the environment the engine gives an analyzer. */
+function spawnPack(packDir: string, stack: string | undefined): ChildProcess {
+  const runner = path.join(__dirname, "pack-runner.ts");
+  const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
+  return spawn(process.execPath, ["-r", register, runner, packDir], {
+    cwd: packDir,
+    env: {
+      ...process.env,
+      PULUMI_NODEJS_DRY_RUN: "true",
+      ...definedOnly({ PULUMI_NODEJS_STACK: stack || undefined }),
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+/** The port the pack prints first; rejects when it exits, fails or stalls before that. */
 function awaitPort(
   child: ChildProcess,
   stdout: readline.Interface,
   packDir: string,
-  stderr: string[],
+  stderr: readonly string[],
 ): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const fail = (message: string) => {
-      clearTimeout(timer);
-      reject(new Error(message));
-    };
-    const timer = setTimeout(
-      () =>
-        fail(
-          `The policy pack in ${packDir} printed no port within ${START_TIMEOUT_MS / 1000} s.\n` +
-            stderr.join("\n"),
-        ),
-      START_TIMEOUT_MS,
-    );
+  let timer: NodeJS.Timeout | undefined;
+  return new Promise<number>((resolve, reject) => {
+    const fail = (message: string) => reject(new Error(message));
+    const stalled = `The policy pack in ${packDir} printed no port within ${START_TIMEOUT_MS / 1000} s.`;
+    timer = setTimeout(() => fail(`${stalled}\n${stderr.join("\n")}`), START_TIMEOUT_MS);
     stdout.once("line", (line) => {
       const first = line.trim();
       if (/^\d+$/.test(first)) {
-        clearTimeout(timer);
         resolve(Number(first));
       } else {
         fail(`The policy pack in ${packDir} printed ${JSON.stringify(first)} instead of its port.`);
@@ -399,7 +382,7 @@ function awaitPort(
     child.once("error", (err) =>
       fail(`Could not start the policy pack in ${packDir}: ${err.message}`),
     );
-  });
+  }).finally(() => clearTimeout(timer));
 }
 
 /** SIGTERM, then SIGKILL after STOP_TIMEOUT_MS; resolves once the process is gone. */
@@ -423,7 +406,7 @@ function endProcess(child: ChildProcess): Promise<void> {
  */
 export async function startPolicyPack(options: StartOptions): Promise<PolicyPackProcess> {
   const packDir = path.resolve(options.packDir ?? DEFAULT_PACK_DIR);
-  const { signal, stack = {} } = options;
+  const { signal } = options;
   const problem = startProblem(packDir);
   if (problem !== undefined) {
     throw new Error(`Could not start the policy pack: ${problem}`);
@@ -433,22 +416,8 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
   if (signal?.aborted) {
     throw cancelled();
   }
-  const child = spawn(process.execPath, ["-r", REGISTER, PACK_RUNNER, packDir], {
-    cwd: packDir,
-    // What the engine puts in an analyzer's environment.
-    env: {
-      ...process.env,
-      PULUMI_NODEJS_DRY_RUN: "true",
-      ...definedOnly({
-        PULUMI_NODEJS_PROJECT: stack.project || undefined,
-        PULUMI_NODEJS_STACK: stack.stack || undefined,
-        PULUMI_NODEJS_ORGANIZATION: stack.organization || undefined,
-        PULUMI_CONFIG: stack.config && JSON.stringify(stack.config),
-      }),
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let client: analyzerGrpc.AnalyzerClient | undefined;
+  const child = spawnPack(packDir, options.stack);
+  let client: AnalyzerClient | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (client?.close(), endProcess(child)));
   // Before the pack serves, its stderr explains a failed start; after, every line is output.
@@ -471,14 +440,10 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
   try {
     const port = await awaitPort(child, stdout, packDir, stderr);
     serving = true;
-    client = new analyzerGrpc.AnalyzerClient(
-      `127.0.0.1:${port}`,
-      grpc.credentials.createInsecure(),
-      {
-        "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
-        "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
-      },
-    );
+    client = new AnalyzerClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+      "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+      "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+    });
     const info = await readPackInfo(client);
     if (signal?.aborted) {
       throw cancelled();
@@ -504,9 +469,8 @@ export interface PolicyCheckResult {
 }
 
 /**
- * What the engine does with a serving pack during `pulumi preview`: ConfigureStack,
- * Configure, Analyze for every resource (many at once, as the program registers them), then
- * AnalyzeStack.
+ * What the engine does with a serving pack during `pulumi preview`: ConfigureStack, Configure,
+ * Analyze for every resource (many at once, as the program registers them), AnalyzeStack.
  */
 export async function checkWithPack(
   pack: PolicyPackProcess,
@@ -525,15 +489,15 @@ export async function checkWithPack(
     options.policyConfig ?? {},
     options.policyConfigSource,
   );
-  await pack.configureStack(options.stack);
-  await pack.configure(config);
+  await pack.configure(options.stack, config);
   const perResource = await Promise.all(options.resources.map((r) => pack.analyze(r)));
   const stack = await pack.analyzeStack(options.resources);
+  const diagnostics = [...perResource.flat(), ...stack];
   return {
     pack: pack.info,
     config,
     warnings,
-    diagnostics: [...perResource.flat(), ...stack],
+    diagnostics,
     resourcesAnalyzed: options.resources.length,
   };
 }

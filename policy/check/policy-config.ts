@@ -1,8 +1,7 @@
 /**
- * Policy pack config, handled as the Pulumi engine handles `--policy-pack-config`: each
- * policy's schema defaults, then the pack's own initial config, then the file; "all" sets
- * every policy's level; the result is validated against each policy's `configSchema`
- * before anything is sent to the pack. `jobs:submit` reads its bounds from the same file.
+ * Policy pack config, handled as the engine handles `--policy-pack-config`: each policy's
+ * schema defaults, then the pack's initial config, then the file ("all" sets every level),
+ * validated against each policy's `configSchema`. `jobs:submit` reads its bounds from it too.
  */
 import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
 import { ParseError, parse, printParseErrorCode } from "jsonc-parser";
@@ -18,7 +17,7 @@ import {
 const ENFORCEMENT_LEVELS = ["advisory", "mandatory", "remediate", "disabled"] as const;
 export type EnforcementLevel = (typeof ENFORCEMENT_LEVELS)[number];
 
-/** One policy's settings: a level (unset means "keep the current one") and properties. */
+/** One policy's settings: a level (unset keeps the current one) and properties. */
 interface PolicyConfigEntry {
   readonly enforcementLevel?: EnforcementLevel;
   readonly properties: Record<string, unknown>;
@@ -30,7 +29,7 @@ export type PolicyPackConfig = Record<string, PolicyConfigEntry>;
 /** The config the pack gets: every policy with a level and its properties. */
 export type ReconciledConfig = Record<string, Required<PolicyConfigEntry>>;
 
-/** A JSON schema (draft-07, as the engine's gojsonschema reads it), as the pack sends it. */
+/** A JSON schema (draft-07, as the engine's gojsonschema reads it). */
 export type JsonSchema = Readonly<Record<string, unknown>>;
 
 /** What the pack says about a policy (from `GetAnalyzerInfo`). */
@@ -44,7 +43,7 @@ export interface PolicySummary {
   };
 }
 
-/** A config problem; the message names the file or policy, the key and the fix. */
+/** Config problems; each message names the file or policy, the key and the fix. */
 export class PolicyConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
     super(problems.join("\n"));
@@ -72,16 +71,10 @@ function entryOf(value: unknown, where: string): PolicyConfigEntry {
         `object of settings ({"enforcementLevel": "advisory", ...}).`,
     ]);
   }
-  const { enforcementLevel, ...properties } = value as Record<string, unknown>;
-  return {
-    ...definedOnly({
-      enforcementLevel:
-        enforcementLevel === undefined
-          ? undefined
-          : levelOf(enforcementLevel, `${where}.enforcementLevel`),
-    }),
-    properties,
-  };
+  const { enforcementLevel: level, ...properties } = value as Record<string, unknown>;
+  const enforcementLevel =
+    level === undefined ? undefined : levelOf(level, `${where}.enforcementLevel`);
+  return { ...definedOnly({ enforcementLevel }), properties };
 }
 
 /**
@@ -94,17 +87,16 @@ export function parsePolicyPackConfig(text: string, file: string): PolicyPackCon
   }
   const errors: ParseError[] = [];
   const document: unknown = parse(text, errors, { disallowComments: true });
-  if (errors.length > 0) {
-    throw new PolicyConfigError(
-      errors.map((e) => {
-        const before = text.slice(0, e.offset).split("\n");
-        return (
-          `${file}:${before.length}:${before[before.length - 1].length + 1}: ` +
-          `${printParseErrorCode(e.error)}; the policy config must be JSON (no comments, no ` +
-          `trailing commas).`
-        );
-      }),
+  const syntaxErrors = errors.map((e) => {
+    const before = text.slice(0, e.offset).split("\n");
+    return (
+      `${file}:${before.length}:${before[before.length - 1].length + 1}: ` +
+      `${printParseErrorCode(e.error)}; the policy config must be JSON (no comments, no ` +
+      `trailing commas).`
     );
+  });
+  if (syntaxErrors.length > 0) {
+    throw new PolicyConfigError(syntaxErrors);
   }
   if (document === null || typeof document !== "object" || Array.isArray(document)) {
     throw new PolicyConfigError([
@@ -112,41 +104,38 @@ export function parsePolicyPackConfig(text: string, file: string): PolicyPackCon
         `e.g. {"ecr-scan-on-push": "mandatory"}.`,
     ]);
   }
+  const entries = Object.entries(document);
   return Object.fromEntries(
-    Object.entries(document).map(([policy, value]) => [
-      policy,
-      entryOf(value, `${file}: "${policy}"`),
-    ]),
+    entries.map(([name, value]) => [name, entryOf(value, `${file}: "${name}"`)]),
   );
 }
 
 let ajv: Ajv | undefined;
 const compiled = new Map<string, ValidateFunction>();
 
+/**
+ * Every problem, not just the first; unknown keywords ignored, as gojsonschema ignores them;
+ * each error with its value (`verbose`). The schemas themselves are not validated (most of
+ * ajv's start-up cost); test/policy/check-config.test.ts checks the pack's own.
+ */
 function validatorOf(schema: JsonSchema): ValidateFunction {
-  if (ajv === undefined) {
-    // Made on first use. Every problem, not just the first; unknown keywords ignored, as the
-    // engine's gojsonschema ignores them; `verbose` gives each error its value (`data`). The
-    // schemas are not checked against the draft-07 meta-schema (most of ajv's start-up
-    // cost); test/policy/check-config.test.ts checks the pack's own.
-    ajv = new Ajv({
-      allErrors: true,
-      verbose: true,
-      strict: false,
-      validateSchema: false,
-      logger: false,
-    });
-  }
+  ajv ??= new Ajv({
+    allErrors: true,
+    verbose: true,
+    strict: false,
+    validateSchema: false,
+    logger: false,
+  });
   const key = JSON.stringify(schema);
   const validate = compiled.get(key) ?? ajv.compile(schema);
   compiled.set(key, validate);
   return validate;
 }
 
-/** `/a/0/b` (a JSON pointer), and a child key, as `a[0].b.child` under `path`. */
+/** A JSON pointer (`/a/0/b`) and a child key, as `a[0].b.child` under `path`. */
 function keyPath(path: string, pointer: string, child?: string): string {
-  const parts = pointer === "" ? [] : pointer.slice(1).split("/");
-  return [...parts, ...(child === undefined ? [] : [child])]
+  const parts = [...pointer.split("/").slice(1), ...(child === undefined ? [] : [child])];
+  return parts
     .map((raw) => raw.replace(/~1/g, "/").replace(/~0/g, "~"))
     .reduce(
       (at, part) => (/^\d+$/.test(part) ? `${at}[${part}]` : at ? `${at}.${part}` : part),
@@ -171,7 +160,7 @@ function describeError(error: ErrorObject, path: string): string {
   return `${keyPath(path, error.instancePath) || "the settings"} ${error.message ?? `breaks ${error.keyword}`}${allowed}${shown}`;
 }
 
-/** Problems with `value` against `schema` (with ajv), each naming the key under `path`. */
+/** Problems with `value` against `schema`, each naming the key under `path`. */
 export function validateAgainstSchema(schema: JsonSchema, value: unknown, path: string): string[] {
   const validate = validatorOf(schema);
   return validate(value) ? [] : (validate.errors ?? []).map((error) => describeError(error, path));
@@ -191,9 +180,10 @@ function settingsProblems(
 
 function apply(result: ReconciledConfig, config: PolicyPackConfig): void {
   const { all, ...policies } = config;
-  const level = all?.enforcementLevel;
-  for (const name of level === undefined ? [] : Object.keys(result)) {
-    result[name] = { ...result[name], enforcementLevel: level! };
+  if (all?.enforcementLevel !== undefined) {
+    for (const name of Object.keys(result)) {
+      result[name] = { ...result[name], enforcementLevel: all.enforcementLevel };
+    }
   }
   for (const [name, given] of Object.entries(policies)) {
     const current = result[name] ?? { enforcementLevel: "advisory", properties: {} };
@@ -205,9 +195,9 @@ function apply(result: ReconciledConfig, config: PolicyPackConfig): void {
 }
 
 /**
- * Schema defaults, then the pack's initial config, then the user's; every policy's result
- * checked against its schema. Throws a {@link PolicyConfigError} listing every problem.
- * A name the pack does not know is only a warning: the engine ignores it too.
+ * Schema defaults, then the pack's initial config, then the user's, each policy's result
+ * checked against its schema (a {@link PolicyConfigError} lists every problem). A name the
+ * pack does not know is only a warning: the engine ignores it too.
  */
 export function reconcilePolicyPackConfig(
   policies: readonly PolicySummary[],
@@ -231,10 +221,7 @@ export function reconcilePolicyPackConfig(
   const unknown = Object.keys(config).filter((name) => name !== "all" && !known.includes(name));
   const warnings = unknown.map((name) => {
     delete result[name];
-    return (
-      `${source}: "${name}" is not a policy of this pack; the pack has ` +
-      `${known.join(", ")}; its settings are ignored.`
-    );
+    return `${source}: "${name}" is not a policy of this pack; the pack has ${known.join(", ")}; its settings are ignored.`;
   });
   const problems = policies.flatMap((policy) =>
     policy.configSchema === undefined
@@ -248,11 +235,9 @@ export function reconcilePolicyPackConfig(
 }
 
 /**
- * The bounds a `--policy-pack-config` file sets for `jobs:submit` over the pack's defaults:
- * the file read as {@link parsePolicyPackConfig} reads it for `policy:check`, each bound
- * policy's settings checked against the schema that policy declares, "all" for every level.
- * Returns the problems instead of throwing, each naming the file, the policy, the key and
- * the rule.
+ * The bounds a `--policy-pack-config` file sets for `jobs:submit` over the pack's defaults,
+ * each bound policy's settings checked against its schema; returns the problems (naming the
+ * file, policy, key and rule) instead of throwing.
  */
 export function boundsFromPolicyConfig(
   text: string,

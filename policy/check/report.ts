@@ -5,24 +5,17 @@
 import type { Diagnostic, PolicyCheckResult } from "./pack";
 import { definedOnly } from "../../components/defined";
 
-/** Seconds from a stack's start to each event, printed last. */
-type Timings = Readonly<Record<string, number>>;
-
-/** A stack the pack checked. */
+/** A stack the pack checked; `timings` are seconds from its start to each event. */
 export interface CheckedStack {
   readonly stack: string;
   readonly result: PolicyCheckResult;
-  readonly timings?: Timings;
+  readonly timings?: Readonly<Record<string, number>>;
 }
 
-/** One stack's outcome in a run over several: its result, or why it could not be checked. */
+/** One stack's outcome: its result, or why it could not be checked. */
 export type StackVerdict = CheckedStack | { readonly stack: string; readonly error: string };
 
-/** The number of diagnostics at each level that blocks or warns. */
-export function countByLevel(diagnostics: readonly Diagnostic[]): {
-  mandatory: number;
-  advisory: number;
-} {
+export function countByLevel(diagnostics: readonly Diagnostic[]) {
   const count = (level: string) => diagnostics.filter((d) => d.enforcementLevel === level).length;
   return { mandatory: count("mandatory"), advisory: count("advisory") };
 }
@@ -36,7 +29,7 @@ export function parseUrn(urn: string): { type: string; name: string } | undefine
   return { type: parts[2].slice(parts[2].lastIndexOf("$") + 1), name: parts.slice(3).join("::") };
 }
 
-/** A verdict's icon and word: ✅ passed, ⚠️ passed (warnings), ❌ failed, ⛔ not checked. */
+/** ✅ passed, ⚠️ passed (warnings), ❌ failed, ⛔ could not be checked. */
 function verdictOf(verdict: StackVerdict): { icon: string; word: string } {
   if (!("result" in verdict)) {
     return { icon: "⛔", word: "could not be checked" };
@@ -48,13 +41,15 @@ function verdictOf(verdict: StackVerdict): { icon: string; word: string } {
   return { icon: advisory > 0 ? "⚠️" : "✅", word: "passed" };
 }
 
+const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n === 1 ? word : words}`;
+
 /** The human report: the "Policies" block, then a one-line verdict and the timings. */
-export function formatReport(result: PolicyCheckResult, context: ReportContext): string {
+function textReport(checked: CheckedStack, packSource: string): string {
+  const { result, stack, timings } = checked;
   const { mandatory, advisory } = countByLevel(result.diagnostics);
-  const { icon } = verdictOf({ stack: context.stack, result });
   const lines = [
     "Policies:",
-    `    ${icon} ${result.pack.name}@v${result.pack.version} (${context.packSource})`,
+    `    ${verdictOf(checked).icon} ${result.pack.name}@v${result.pack.version} (${packSource})`,
   ];
   for (const d of result.diagnostics) {
     const resource = d.urn ? parseUrn(d.urn) : undefined;
@@ -62,36 +57,27 @@ export function formatReport(result: PolicyCheckResult, context: ReportContext):
     lines.push(`        - [${d.enforcementLevel}]  ${d.policyName}${where}`);
     lines.push(...d.message.split("\n").map((line) => `          ${line}`));
   }
-  const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n === 1 ? word : words}`;
   const verdict =
     mandatory > 0
       ? `failed: ${plural(mandatory, "mandatory violation")}, ${plural(advisory, "advisory warning")}`
       : `passed${advisory > 0 ? ` with ${plural(advisory, "advisory warning")}` : ""}`;
   lines.push(
     "",
-    `Stack ${context.stack}: ${plural(result.resourcesAnalyzed, "resource")} checked against ` +
+    `Stack ${stack}: ${plural(result.resourcesAnalyzed, "resource")} checked against ` +
       `${plural(result.pack.policies.length, "policy", "policies")}: ${verdict}.`,
   );
-  if (context.timings) {
-    const events = Object.entries(context.timings).map(([e, s]) => `${e} at ${s.toFixed(1)} s`);
+  if (timings) {
+    const events = Object.entries(timings).map(([e, s]) => `${e} at ${s.toFixed(1)} s`);
     lines.push(`Time: ${events.join(", ")}.`);
   }
   return lines.join("\n");
 }
 
-export interface ReportContext {
-  readonly stack: string;
-  /** How the pack is named in the header, e.g. "local: policy". */
-  readonly packSource: string;
-  readonly timings?: Timings;
-}
-
-/** The JSON report as an object. */
-function jsonReport(result: PolicyCheckResult, context: ReportContext): object {
+function jsonReport({ stack, result, timings }: CheckedStack, source: string): object {
   const { mandatory, advisory } = countByLevel(result.diagnostics);
   return {
-    stack: context.stack,
-    pack: { name: result.pack.name, version: result.pack.version, source: context.packSource },
+    stack,
+    pack: { name: result.pack.name, version: result.pack.version, source },
     passed: mandatory === 0,
     mandatory,
     advisory,
@@ -103,33 +89,14 @@ function jsonReport(result: PolicyCheckResult, context: ReportContext): object {
     })),
     diagnostics: result.diagnostics,
     warnings: result.warnings,
-    ...definedOnly({ timings: context.timings }),
+    ...definedOnly({ timings }),
   };
-}
-
-/** The JSON report of one stack. */
-export function formatJson(result: PolicyCheckResult, context: ReportContext): string {
-  return JSON.stringify(jsonReport(result, context), null, 2);
-}
-
-/** The JSON report of several stacks: `passed` only if every stack passed. */
-export function formatJsonStacks(verdicts: readonly StackVerdict[], packSource: string): string {
-  const stacks = verdicts.map((v) =>
-    "result" in v
-      ? jsonReport(v.result, { stack: v.stack, packSource, timings: v.timings })
-      : { stack: v.stack, passed: false, error: v.error },
-  );
-  return JSON.stringify(
-    { passed: verdicts.every((v) => verdictOf(v).word === "passed"), stacks },
-    null,
-    2,
-  );
 }
 
 /**
  * Text for one markdown table cell, shown as written: no line breaks, no raw HTML (an
- * `<bucket>` placeholder would vanish as a tag), and `|`, `*`, `_`, `` ` ``, `[`, `]`, `~`
- * and `\\` escaped (`"s3:*" on "*"` would otherwise turn into emphasis).
+ * `<bucket>` placeholder would vanish as a tag), and markdown's punctuation escaped
+ * (`"s3:*" on "*"` would otherwise turn into emphasis).
  */
 export function markdownCell(text: string): string {
   return text
@@ -171,11 +138,8 @@ function markdownStack(verdict: StackVerdict): string[] {
   ];
 }
 
-/**
- * The verdict as markdown for a pull request's job summary or a comment: a heading with the
- * overall verdict, one summary row per stack, then a table per stack of its violations.
- */
-export function formatMarkdown(verdicts: readonly StackVerdict[], packSource: string): string {
+/** The overall verdict, a summary row per stack, then a table per stack of its violations. */
+function markdownReport(verdicts: readonly StackVerdict[], packSource: string): string {
   const icons = verdicts.map((v) => verdictOf(v).icon);
   const overall = icons.includes("⛔")
     ? "⛔ could not check every stack"
@@ -208,29 +172,33 @@ export function formatMarkdown(verdicts: readonly StackVerdict[], packSource: st
 }
 
 /**
- * The verdicts in the format asked for. One stack without --all-stacks is always a checked
- * one (a failure to check it is reported as an error instead).
+ * The verdicts in the format asked for. Without --all-stacks there is one stack and it was
+ * checked (a failure to check it is reported as an error instead); with it, JSON says
+ * `passed` only if every stack passed.
  */
 export function formatVerdicts(
   verdicts: readonly StackVerdict[],
-  options: { readonly format: "text" | "json" | "markdown"; readonly allStacks: boolean },
+  options: { readonly json: boolean; readonly markdown: boolean; readonly allStacks: boolean },
   packSource: string,
 ): string {
-  if (options.format === "markdown") {
-    return formatMarkdown(verdicts, packSource);
+  if (options.markdown) {
+    return markdownReport(verdicts, packSource);
   }
-  if (options.format === "json") {
-    if (!options.allStacks) {
-      const [{ stack, result, timings }] = verdicts as CheckedStack[];
-      return formatJson(result, { stack, packSource, timings });
-    }
-    return formatJsonStacks(verdicts, packSource);
+  if (!options.json) {
+    return verdicts
+      .map((v) =>
+        "result" in v
+          ? textReport(v, packSource)
+          : `Stack ${v.stack}: could not be checked: ${v.error}`,
+      )
+      .join("\n\n");
   }
-  return verdicts
-    .map((v) =>
-      "result" in v
-        ? formatReport(v.result, { stack: v.stack, packSource, timings: v.timings })
-        : `Stack ${v.stack}: could not be checked: ${v.error}`,
-    )
-    .join("\n\n");
+  if (!options.allStacks) {
+    return JSON.stringify(jsonReport(verdicts[0] as CheckedStack, packSource), null, 2);
+  }
+  const stacks = verdicts.map((v) =>
+    "result" in v ? jsonReport(v, packSource) : { stack: v.stack, passed: false, error: v.error },
+  );
+  const passed = verdicts.every((v) => verdictOf(v).word === "passed");
+  return JSON.stringify({ passed, stacks }, null, 2);
 }

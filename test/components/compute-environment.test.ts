@@ -9,7 +9,7 @@ import {
   IMDS_BLOCK_RULE,
   imdsBlockUserData,
 } from "../../components/launch-template";
-import { MockCall } from "../../policy/check/mock-calls";
+import { MockCall } from "../../policy/check/evaluate";
 import { mockRun, ofType, single } from "../helpers/pulumi";
 
 async function computeResources(

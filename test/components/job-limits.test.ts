@@ -6,7 +6,7 @@ import {
   placeableMemoryMiB,
 } from "../../components/instance-types";
 import { ec2JobLimits, fargateJobLimits, jobTooLarge } from "../../components/job-limits";
-import { MOCK_INSTANCE_TYPES } from "../../policy/check/mock-calls";
+import { MOCK_INSTANCE_TYPES } from "../../policy/check/evaluate";
 
 describe("job limits", () => {
   it("takes what the agent registers less its 32 MiB: AWS's m4.large registers 7985 of 8192 MiB", () => {

@@ -6,7 +6,7 @@ export type { MockedResource };
 
 /**
  * Runs `program` under mocks as stack `test` in us-east-1 and records what it registers.
- * `calls` answers data-source calls before the standard mocks (policy/check/mock-calls.ts).
+ * `calls` answers data-source calls before the standard mocks (policy/check/evaluate.ts).
  */
 export function mockRun(
   program: () => Record<string, unknown>,

@@ -2,13 +2,7 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { PolicyCheckResult } from "../../policy/check/pack";
-import {
-  formatJson,
-  formatJsonStacks,
-  formatMarkdown,
-  formatReport,
-  markdownCell,
-} from "../../policy/check/report";
+import { StackVerdict, formatVerdicts, markdownCell } from "../../policy/check/report";
 
 /** The markdown report the golden-file test expects; regenerate with UPDATE_GOLDEN=1. */
 const GOLDEN = path.join(__dirname, "golden", "check-report.md");
@@ -18,7 +12,6 @@ function result(levels: ("mandatory" | "advisory")[]): PolicyCheckResult {
     pack: {
       name: "batchpy",
       version: "0.1.0",
-      description: "",
       initialConfig: {},
       policies: [
         { name: "batch-compute-min-vcpus-zero", description: "d", enforcementLevel: "mandatory" },
@@ -41,11 +34,26 @@ function result(levels: ("mandatory" | "advisory")[]): PolicyCheckResult {
   };
 }
 
-describe("policy:check report", () => {
-  const context = { stack: "dev", packSource: "local: policy" };
+const formatReport = (r: PolicyCheckResult) =>
+  formatVerdicts(
+    [{ stack: "dev", result: r }],
+    { json: false, markdown: false, allStacks: false },
+    "local: policy",
+  );
+const formatJson = (r: PolicyCheckResult) =>
+  formatVerdicts(
+    [{ stack: "dev", result: r }],
+    { json: true, markdown: false, allStacks: false },
+    "local: policy",
+  );
+const formatMarkdown = (verdicts: StackVerdict[], source: string) =>
+  formatVerdicts(verdicts, { json: false, markdown: true, allStacks: true }, source);
+const formatJsonStacks = (verdicts: StackVerdict[], source: string) =>
+  formatVerdicts(verdicts, { json: true, markdown: false, allStacks: true }, source);
 
+describe("policy:check report", () => {
   it("lays violations out like pulumi preview: level, policy, (type: name), message", () => {
-    const text = formatReport(result(["mandatory"]), context);
+    const text = formatReport(result(["mandatory"]));
     assert.equal(
       text.split("\n").slice(0, 5).join("\n"),
       [
@@ -63,14 +71,14 @@ describe("policy:check report", () => {
   });
 
   it("passes with advisory warnings", () => {
-    const text = formatReport(result(["advisory", "advisory"]), context);
+    const text = formatReport(result(["advisory", "advisory"]));
     assert.match(text, /⚠️ batchpy@v0\.1\.0/);
     assert.match(text, /passed with 2 advisory warnings\./);
-    assert.match(formatReport(result([]), context), /✅ batchpy@v0\.1\.0[\s\S]*: passed\./);
+    assert.match(formatReport(result([])), /✅ batchpy@v0\.1\.0[\s\S]*: passed\./);
   });
 
   it("prints JSON with the verdict, counts and diagnostics", () => {
-    const json = JSON.parse(formatJson(result(["mandatory", "advisory"]), context)) as {
+    const json = JSON.parse(formatJson(result(["mandatory", "advisory"]))) as {
       passed: boolean;
       mandatory: number;
       advisory: number;
