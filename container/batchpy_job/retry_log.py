@@ -3,10 +3,9 @@
     run_job: PUT s3://bucket/results/job/r.txt: HTTP 503 SlowDown: ...; retrying in 1.31 s
     (attempt 2 of 8)
 
-botocore says that it retries (and the delay) only in a DEBUG record of
-botocore.retries.standard, and what failed only in the needs-retry event. Both come in the
-thread that made the request (s3transfer uploads parts in worker threads): a thread-local
-joins them."""
+botocore says that it retries (and after what delay) only in a DEBUG log record, and what
+failed only in the needs-retry event; a thread-local joins the two (s3transfer uploads parts
+in worker threads)."""
 
 from __future__ import annotations
 
@@ -20,17 +19,6 @@ _RETRY_LOGGER = "botocore.retries.standard"
 _RETRY_MESSAGE = "Retry needed"
 _WHAT = "batchpy_what"
 _current = threading.local()
-
-_VERBS = {
-    "PutObject": "PUT",
-    "UploadPart": "PUT",
-    "CreateMultipartUpload": "POST",
-    "CompleteMultipartUpload": "POST",
-    "GetObject": "GET",
-    "HeadObject": "HEAD",
-    "ListObjectsV2": "LIST",
-}
-
 
 def _failure(response: Any, caught: Optional[BaseException]) -> str:
     if caught is not None:
@@ -62,7 +50,7 @@ _handler = _RetryHandler(logging.DEBUG)
 
 
 def _name_request(params: Dict[str, Any], model: Any, context: Dict[str, Any], **_: Any) -> None:
-    verb = _VERBS.get(model.name, model.name)
+    verb = "LIST" if model.name.startswith("List") else model.http.get("method", model.name)
     target = params.get("Key", params.get("Prefix", ""))
     context[_WHAT] = f"{verb} s3://{params.get('Bucket', '')}/{target}"
 
