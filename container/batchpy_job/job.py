@@ -12,10 +12,10 @@ from .contract import EXIT_INPUT, EXIT_UPLOAD
 from .errors import JobError, StorageError, config_error, quoted, say
 from .files import snapshot
 from .introspect import Json
-from .store import Store, make_store
 from .mapping import build_argv, undeclared_names
 from .probe import probe_script
 from .settings import JobConfig, manifest_set_number, read_config, select_array_set
+from .store import Store, make_store
 from .supervise import run_script
 from .transfers import download_inputs, read_manifest, upload_log, upload_results
 

@@ -102,13 +102,10 @@ def read_s3_settings(env: Dict[str, str]) -> S3Settings:
     if endpoint and urllib.parse.urlsplit(endpoint).scheme not in ("http", "https"):
         problems.append(f"the S3 endpoint {quoted(endpoint)} must start with http:// or https://")
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
-    if not region:
-        if endpoint:
-            region = "us-east-1"  # what S3-compatible servers expect when none is given
-        else:
-            problems.append(
-                "AWS_REGION is not set: the job definition sets it to the stack's region"
-            )
+    if not region and endpoint:
+        region = "us-east-1"  # what S3-compatible servers expect when none is given
+    elif not region:
+        problems.append("AWS_REGION is not set: the job definition sets it to the stack's region")
     attempts = env.get(VARS.s3_max_attempts, str(DEFAULT_S3_MAX_ATTEMPTS))
     if not attempts.isdigit() or not 1 <= int(attempts) <= 20:
         problems.append(f"{VARS.s3_max_attempts} = {quoted(attempts)} must be from 1 to 20")
@@ -244,16 +241,13 @@ class S3Store:
             raise describe_failure(err, "put", self.attempts) from None
 
     def list(self, prefix: str) -> List[str]:
-        keys: List[str] = []
-        try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix
-            )
-            for page in pages:  # at most 1,000 keys a page
-                keys.extend(o["Key"] for o in page.get("Contents", []))
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        try:  # at most 1,000 keys a page
+            return [o["Key"] for page in pages for o in page.get("Contents", [])]
         except Exception as err:  # noqa: BLE001 - every SDK failure becomes one message
             raise describe_failure(err, "list", self.attempts) from None
-        return keys
 
 
 def make_store(env: Dict[str, str]) -> Store:

@@ -13,14 +13,13 @@ from typing import Any, BinaryIO, Dict, List, Optional
 
 from .errors import config_error, say
 
-# After the script exits, output still in the pipe is copied for at most this long: a process
-# the script left running keeps the pipe open, and must not hold up the uploads.
+# Output still in the pipe after the script exits is copied for at most this long: a process
+# it left running keeps the pipe open, and must not hold up the uploads.
 OUTPUT_DRAIN_SECONDS = 1.5
-# Processes the script left running get SIGTERM, then SIGKILL this long after. With the drain
-# this stays far inside the 30 s between AWS Batch's SIGTERM and its SIGKILL.
+# SIGTERM to leftover processes, then SIGKILL this long after: with the drain, far inside the
+# 30 s between AWS Batch's SIGTERM and its SIGKILL.
 LEFTOVER_GRACE_SECONDS = 2.0
-# How often the output loop checks whether the script has exited.
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.2  # how often the output loop checks whether the script has exited
 
 
 def _tee_until_exit(proc: "subprocess.Popen[bytes]", fd: int, log: BinaryIO) -> None:

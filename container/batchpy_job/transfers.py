@@ -85,10 +85,9 @@ def download_inputs(store: Store, config: JobConfig, workdir: str) -> List[str]:
 
 
 def metrics_log_line(data: bytes) -> Optional[str]:
-    """The line for a metrics file's bytes, or None when no line can carry them exactly:
-    text that is not UTF-8, or a line longer than the limit. The text goes as it is when it
-    is one line that does not start with a quote, else JSON-quoted, so the reader can always
-    tell the two apart and get back the very bytes S3 holds."""
+    """The line for a metrics file's bytes, or None when no line can carry them exactly (not
+    UTF-8, too long). One line not starting with a quote goes as it is, any other JSON-quoted,
+    so the reader gets back the very bytes S3 holds."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
