@@ -4,7 +4,7 @@ to the log file, signals passed on, leftover processes stopped."""
 from __future__ import annotations
 
 import os
-import selectors
+import select
 import signal
 import subprocess
 import sys
@@ -28,27 +28,25 @@ def _tee_until_exit(proc: "subprocess.Popen[bytes]", fd: int, log: BinaryIO) -> 
     exited."""
     console: Optional[BinaryIO] = sys.stdout.buffer
     drain_until: Optional[float] = None
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while True:
-            if drain_until is None and proc.poll() is not None:
-                drain_until = time.monotonic() + OUTPUT_DRAIN_SECONDS
-            wait = POLL_SECONDS if drain_until is None else drain_until - time.monotonic()
-            if wait <= 0:
-                return
-            if not selector.select(wait):
-                continue
-            block = os.read(fd, 65536)
-            if not block:
-                return
-            log.write(block)
-            log.flush()
-            if console is not None:
-                try:
-                    console.write(block)
-                    console.flush()
-                except (BrokenPipeError, ValueError):
-                    console = None  # nobody reads our stdout; the file still gets it
+    while True:
+        if drain_until is None and proc.poll() is not None:
+            drain_until = time.monotonic() + OUTPUT_DRAIN_SECONDS
+        wait = POLL_SECONDS if drain_until is None else drain_until - time.monotonic()
+        if wait <= 0:
+            return
+        if not select.select([fd], [], [], wait)[0]:
+            continue
+        block = os.read(fd, 65536)
+        if not block:
+            return
+        log.write(block)
+        log.flush()
+        if console is not None:
+            try:
+                console.write(block)
+                console.flush()
+            except (BrokenPipeError, ValueError):
+                console = None  # nobody reads our stdout; the file still gets it
 
 
 def signal_group(pgid: int, signum: int) -> bool:
@@ -67,13 +65,11 @@ def _reap_orphans() -> None:
     that ended, or they stay zombies, still members of their group (elsewhere init does)."""
     if os.getpid() != 1:
         return
-    while True:
-        try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] != 0:
+            continue  # collected one; look for the next
+    except ChildProcessError:
+        return  # no child left
 
 
 def _running_in_proc(pgid: int) -> Optional[bool]:
