@@ -155,7 +155,7 @@ class S3Store:
     """get, put and list on one bucket. Credentials come from the SDK's chain (environment,
     web identity, container endpoint, instance profile, profiles), refreshed by the SDK."""
 
-    def __init__(self, env: Dict[str, str], transfer: Optional[Dict[str, int]] = None) -> None:
+    def __init__(self, env: Dict[str, str]) -> None:
         settings = read_s3_settings(env)
         try:
             import boto3
@@ -184,8 +184,8 @@ class S3Store:
         self.client: Any = self.session.client("s3", endpoint_url=settings.endpoint, config=config)
         log_retries(self.client, settings.max_attempts)
         self.transfer = TransferConfig(
-            multipart_threshold=(transfer or {}).get("threshold", MULTIPART_THRESHOLD),
-            multipart_chunksize=(transfer or {}).get("chunksize", MULTIPART_CHUNKSIZE),
+            multipart_threshold=MULTIPART_THRESHOLD,
+            multipart_chunksize=MULTIPART_CHUNKSIZE,
             use_threads=True,
         )
 

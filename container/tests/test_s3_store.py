@@ -14,6 +14,7 @@ import pytest
 from conftest import client
 
 from batchpy_job.errors import StorageError
+from batchpy_job import store as store_module
 from batchpy_job.store import S3Store
 
 MiB = 1024 * 1024
@@ -25,9 +26,11 @@ def write(path: str, size: int) -> str:
     return path
 
 
-def test_uploads_above_the_threshold_in_parts(tmp_path, s3_env, moto_url) -> None:
+def test_uploads_above_the_threshold_in_parts(tmp_path, s3_env, moto_url, monkeypatch) -> None:
     # S3 (and moto) take parts of at least 5 MiB: threshold 6 MiB, 5 MiB parts, 11 MiB file.
-    store = S3Store(s3_env, {"threshold": 6 * MiB, "chunksize": 5 * MiB})
+    monkeypatch.setattr(store_module, "MULTIPART_THRESHOLD", 6 * MiB)
+    monkeypatch.setattr(store_module, "MULTIPART_CHUNKSIZE", 5 * MiB)
+    store = S3Store(s3_env)
     big = write(str(tmp_path / "big.bin"), 11 * MiB)
     small = write(str(tmp_path / "small.bin"), 1 * MiB)
     store.put(big, "results/j/big.bin", "application/octet-stream")
