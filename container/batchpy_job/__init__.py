@@ -1,25 +1,13 @@
-"""batchpy's job entrypoint, as a package: run_job.py (next to it) is the command.
-
-    probe.py, introspect.py   which options the script declares (its argparse parser)
-    mapping.py                job variables -> the script's command line
-    values.py                 values checked with the script's own argparse types
-    settings.py               run_job's own settings from the environment; array sets
-    contract.py               the facts shared with TypeScript (contract.json)
-    local_store.py, s3_store.py, retry_log.py   the bucket: a folder, or S3 via boto3
-    files.py, transfers.py    which files are results; moving them
-    supervise.py              running the script under a process group
-    job.py, cli.py            the main flow and the command line
-
-This file only states the Python it needs: it must import, and say so, on any Python 3
-(no f-strings or annotations here).
-"""
+"""batchpy's job entrypoint, as a package: run_job.py (next to it) is the command, cli.py
+its command line, job.py the main flow. This file only states the Python it needs: it must
+import, and say so, on any Python 3 (no f-strings or annotations here)."""
 
 MIN_PYTHON = (3, 10)
 
 
 def python_too_old(version_info, executable):
-    """The message for a Python older than MIN_PYTHON, or None. 3.10 is the oldest that
-    boto3 supports (Requires-Python >= 3.10) and the oldest this package is tested on."""
+    """The message for a Python older than MIN_PYTHON (boto3's oldest, and the oldest this
+    package is tested on), or None."""
     if tuple(version_info[:2]) >= MIN_PYTHON:
         return None
     return (
@@ -34,6 +22,6 @@ def exit_config():
     import json
     import os
 
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "contract.json")
-    with open(path) as f:
+    container = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(container, "contract.json")) as f:
         return int(json.load(f)["exitCodes"]["config"]["code"])

@@ -55,12 +55,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _report(err: JobError) -> int:
-    for problem in err.problems:
-        say("error: " + problem)
-    if err.detail:
-        sys.stderr.write(err.detail if err.detail.endswith("\n") else err.detail + "\n")
-    return err.code
+def _check_values(script_path: str) -> int:
+    """Prints one problem (or null) per [variable, value] pair read from stdin."""
+    # jobs:submit ends a check it turns out not to need with SIGTERM: clean up (the probe
+    # child, its temporary folder) on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    pairs: List[Tuple[str, str]] = []
+
+    def read_values() -> List[Tuple[str, str]]:
+        pairs.extend((str(n), str(v)) for n, v in json.load(sys.stdin)["values"])
+        return pairs
+
+    spec = probe_script(script_path, dict(os.environ), read_values)
+    print(json.dumps(spec.get("checks") or {"problems": [None] * len(pairs), "skipped": []}))
+    return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -73,31 +81,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     script_path = os.path.abspath(args.script)
     try:
         if args.check_values:
-            # jobs:submit ends a check it turns out not to need with SIGTERM: clean up
-            # (the probe child, its temporary folder) on the way out.
-            signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-            pairs: List[Tuple[str, str]] = []
-
-            def read_values() -> List[Tuple[str, str]]:
-                request = json.load(sys.stdin)
-                pairs.extend((str(n), str(v)) for n, v in request["values"])
-                return pairs
-
-            spec = probe_script(script_path, dict(os.environ), read_values)
-            checks = spec.get("checks") or {"problems": [None] * len(pairs), "skipped": []}
-            json.dump(checks, sys.stdout)
-            sys.stdout.write("\n")
-            return 0
+            return _check_values(script_path)
         if args.describe:
-            json.dump(describe(script_path, dict(os.environ)), sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            print(json.dumps(describe(script_path, dict(os.environ)), indent=2))
             return 0
         # Imported here: --describe and --check-values (a submit waits for them) need none of it.
         from .job import run_job
 
         return run_job(script_path, dict(os.environ))
     except JobError as err:
-        return _report(err)
+        for problem in err.problems:
+            say("error: " + problem)
+        if err.detail:
+            sys.stderr.write(err.detail if err.detail.endswith("\n") else err.detail + "\n")
+        return err.code
     except Exception:  # noqa: BLE001 - last resort: say it is a bug, keep the traceback
         traceback.print_exc()
         say("error: internal error in run_job (the traceback is above)")

@@ -10,8 +10,7 @@ from .contract import EXIT_CONFIG
 
 
 class JobError(Exception):
-    """A failure of run_job itself; `code` is the exit code, each line of `problems` is
-    printed as one "run_job: error:" line."""
+    """run_job cannot go on: `code` is the exit code, each of `problems` one error line."""
 
     def __init__(self, code: int, problems: Iterable[str], detail: str = "") -> None:
         self.problems = list(problems)
@@ -25,8 +24,7 @@ def config_error(*problems: str, detail: str = "") -> JobError:
 
 
 class StorageError(Exception):
-    """An S3 or local-folder operation failed for good (after retries if transient).
-    `status` is S3's HTTP status when S3 refused the request."""
+    """A bucket operation failed for good; `status` is S3's HTTP status if S3 refused it."""
 
     def __init__(self, message: str, status: Optional[int] = None) -> None:
         super().__init__(message)

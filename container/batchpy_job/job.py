@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from typing import Dict, List, Tuple
 
@@ -13,17 +12,19 @@ from .contract import EXIT_INPUT, EXIT_UPLOAD
 from .errors import JobError, StorageError, config_error, quoted, say
 from .files import snapshot
 from .introspect import Json
-from .local_store import Store, make_store
 from .mapping import build_argv, undeclared_names
 from .probe import probe_script
 from .settings import JobConfig, manifest_set_number, read_config, select_array_set
+from .store import Store, make_store
 from .supervise import run_script
 from .transfers import download_inputs, read_manifest, upload_log, upload_results
 
 
-def _job_variables(store: Store, config: JobConfig, env: Dict[str, str]) -> Tuple[JobConfig, Dict[str, str]]:
-    """The job's variables: its environment, with an array child's set over it; and the
-    config with the child's set number (a chunk's or retry's manifest lists them)."""
+def _job_variables(
+    store: Store, config: JobConfig, env: Dict[str, str]
+) -> Tuple[JobConfig, Dict[str, str]]:
+    """The environment with an array child's set over it, and the config with the child's
+    set number (a chunk's or retry's manifest lists them)."""
     job_env = dict(env)
     if config.manifest_key is not None:
         index = config.array_index if config.array_index is not None else 0
@@ -50,9 +51,8 @@ def _script_argv(spec: Json, job_env: Dict[str, str], script_name: str) -> List[
 
 
 def _store_failure_log(store: Store, config: JobConfig, err: JobError) -> None:
-    """A job that fails before its script runs, for a reason found only in the container (an
-    array child's bad set, a script that cannot be started), stores a log with the reason
-    like any failed job: nobody reads one child's container log among 10,000."""
+    """A job that fails before its script runs (an array child's bad set, a script that
+    cannot start) stores its log too: nobody reads one child's container log among 10,000."""
     with tempfile.TemporaryDirectory(prefix="batchpy-log-") as tmp:
         log_path = os.path.join(tmp, "job.log")
         with open(log_path, "w", encoding="utf-8", errors="backslashreplace") as f:
@@ -60,7 +60,9 @@ def _store_failure_log(store: Store, config: JobConfig, err: JobError) -> None:
         upload_log(store, config, log_path)
 
 
-def _prepare(script_path: str, env: Dict[str, str]) -> Tuple[JobConfig, Store, Dict[str, str], List[str]]:
+def _prepare(
+    script_path: str, env: Dict[str, str]
+) -> Tuple[JobConfig, Store, Dict[str, str], List[str]]:
     """Everything checked and decided before the first side effect in the working
     directory: settings, the store, the script's options, the variables, the argv."""
     config = read_config(env)
@@ -80,45 +82,36 @@ def _prepare(script_path: str, env: Dict[str, str]) -> Tuple[JobConfig, Store, D
     return config, store, job_env, argv
 
 
-def _run_in(base: str, script_path: str, config: JobConfig, store: Store, job_env: Dict[str, str], argv: List[str]) -> int:
-    script_name = os.path.basename(script_path)
-    workdir = os.path.join(base, "work")
-    os.mkdir(workdir)
-    log_path = os.path.join(base, "job.log")
-    try:
-        fetched = download_inputs(store, config, workdir)
-    except StorageError as err:
-        raise JobError(EXIT_INPUT, [str(err)]) from None
-    if fetched:
-        say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
-    before = snapshot(workdir)
-    say(f"running {script_name} {json.dumps(argv, ensure_ascii=False)}")
-    try:
-        code = run_script(script_path, argv, workdir, job_env, log_path)
-    except JobError as err:
-        _store_failure_log(store, config, err)
-        raise
-    say(f"{script_name} exited with code {code}")
-    results_ok = True
-    try:
-        if code == 0:
-            results_ok = upload_results(store, config, workdir, before)
-        else:
-            say("results not uploaded because the script failed")
-    finally:
-        # The log matters most when something went wrong: store it whatever happened.
-        log_ok = upload_log(store, config, log_path)
-    if code == 0 and not (results_ok and log_ok):
-        return EXIT_UPLOAD
-    return code
-
-
 def run_job(script_path: str, env: Dict[str, str]) -> int:
     """Runs the job the environment describes; returns the exit code. Raises JobError when
     run_job itself cannot go on (its code and problems say why)."""
     config, store, job_env, argv = _prepare(script_path, dict(env))
-    base = tempfile.mkdtemp(prefix="batchpy-job-")
-    try:
-        return _run_in(base, script_path, config, store, job_env, argv)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    script_name = os.path.basename(script_path)
+    with tempfile.TemporaryDirectory(prefix="batchpy-job-", ignore_cleanup_errors=True) as base:
+        workdir = os.path.join(base, "work")
+        os.mkdir(workdir)
+        log_path = os.path.join(base, "job.log")
+        try:
+            fetched = download_inputs(store, config, workdir)
+        except StorageError as err:
+            raise JobError(EXIT_INPUT, [str(err)]) from None
+        if fetched:
+            say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
+        before = snapshot(workdir)
+        say(f"running {script_name} {json.dumps(argv, ensure_ascii=False)}")
+        try:
+            code = run_script(script_path, argv, workdir, job_env, log_path)
+        except JobError as err:
+            _store_failure_log(store, config, err)
+            raise
+        say(f"{script_name} exited with code {code}")
+        results_ok = True
+        try:
+            if code == 0:
+                results_ok = upload_results(store, config, workdir, before)
+            else:
+                say("results not uploaded because the script failed")
+        finally:
+            # The log matters most when something went wrong: store it whatever happened.
+            log_ok = upload_log(store, config, log_path)
+        return EXIT_UPLOAD if code == 0 and not (results_ok and log_ok) else code

@@ -3,10 +3,9 @@
     run_job: PUT s3://bucket/results/job/r.txt: HTTP 503 SlowDown: ...; retrying in 1.31 s
     (attempt 2 of 8)
 
-botocore decides and waits (its standard or adaptive mode); it says when it retries only in a
-DEBUG log record of botocore.retries.standard, and what failed only in the needs-retry
-event. Both come in the thread that made the request (s3transfer uploads parts in worker
-threads), so a thread-local joins them."""
+botocore says that it retries (and after what delay) only in a DEBUG log record, and what
+failed only in the needs-retry event; a thread-local joins the two (s3transfer uploads parts
+in worker threads)."""
 
 from __future__ import annotations
 
@@ -20,17 +19,6 @@ _RETRY_LOGGER = "botocore.retries.standard"
 _RETRY_MESSAGE = "Retry needed"
 _WHAT = "batchpy_what"
 _current = threading.local()
-
-_VERBS = {
-    "PutObject": "PUT",
-    "UploadPart": "PUT",
-    "CreateMultipartUpload": "POST",
-    "CompleteMultipartUpload": "POST",
-    "GetObject": "GET",
-    "HeadObject": "HEAD",
-    "ListObjectsV2": "LIST",
-}
-
 
 def _failure(response: Any, caught: Optional[BaseException]) -> str:
     if caught is not None:
@@ -61,27 +49,16 @@ class _RetryHandler(logging.Handler):
 _handler = _RetryHandler(logging.DEBUG)
 
 
-class RetryLog:
+def _name_request(params: Dict[str, Any], model: Any, context: Dict[str, Any], **_: Any) -> None:
+    verb = "LIST" if model.name.startswith("List") else model.http.get("method", model.name)
+    target = params.get("Key", params.get("Prefix", ""))
+    context[_WHAT] = f"{verb} s3://{params.get('Bucket', '')}/{target}"
+
+
+def log_retries(client: Any, max_attempts: int) -> None:
     """Registers the hooks on one client."""
 
-    def __init__(self, client: Any, max_attempts: int) -> None:
-        self.max_attempts = max_attempts
-        client.meta.events.register("before-parameter-build.s3", self._name_request)
-        client.meta.events.register_first("needs-retry.s3", self._remember)
-        logger = logging.getLogger(_RETRY_LOGGER)
-        if _handler not in logger.handlers:
-            logger.addHandler(_handler)
-            logger.setLevel(logging.DEBUG)
-            logger.propagate = False  # botocore's other debug output stays silent
-
-    @staticmethod
-    def _name_request(params: Dict[str, Any], model: Any, context: Dict[str, Any], **_: Any) -> None:
-        verb = _VERBS.get(model.name, model.name)
-        target = params.get("Key", params.get("Prefix", ""))
-        context[_WHAT] = f"{verb} s3://{params.get('Bucket', '')}/{target}"
-
-    def _remember(
-        self,
+    def remember(
         request_dict: Dict[str, Any],
         attempts: int,
         response: Any = None,
@@ -89,4 +66,12 @@ class RetryLog:
         **_: Any,
     ) -> None:
         what = request_dict.get("context", {}).get(_WHAT, "S3 request")
-        _current.pending = (what, _failure(response, caught_exception), attempts, self.max_attempts)
+        _current.pending = (what, _failure(response, caught_exception), attempts, max_attempts)
+
+    client.meta.events.register("before-parameter-build.s3", _name_request)
+    client.meta.events.register_first("needs-retry.s3", remember)
+    logger = logging.getLogger(_RETRY_LOGGER)
+    if _handler not in logger.handlers:
+        logger.addHandler(_handler)
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False  # botocore's other debug output stays silent

@@ -4,68 +4,53 @@ to the log file, signals passed on, leftover processes stopped."""
 from __future__ import annotations
 
 import os
-import selectors
+import select
 import signal
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, BinaryIO, Dict, List, Optional
 
 from .errors import config_error, say
 
-# After the script exits, output still in the pipe is copied for at most this long: a process
-# the script left running keeps the pipe open, and must not hold up the uploads.
+# Output still in the pipe after the script exits is copied for at most this long: a process
+# it left running keeps the pipe open, and must not hold up the uploads.
 OUTPUT_DRAIN_SECONDS = 1.5
-# Processes the script left running get SIGTERM, then SIGKILL this long after. With the drain
-# this stays far inside the 30 s between AWS Batch's SIGTERM and its SIGKILL.
+# SIGTERM to leftover processes, then SIGKILL this long after: with the drain, far inside the
+# 30 s between AWS Batch's SIGTERM and its SIGKILL.
 LEFTOVER_GRACE_SECONDS = 2.0
-# How often the output loop checks whether the script has exited.
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.2  # how often the output loop checks whether the script has exited
 
 
-class _Tee:
-    """Writes the script's output to the log file and, while anyone reads it, to our stdout
-    (the container log)."""
-
-    def __init__(self, log: Any) -> None:
-        self.log = log
-        self.out = sys.stdout.buffer
-        self.console_ok = True
-
-    def write(self, block: bytes) -> None:
-        self.log.write(block)
-        self.log.flush()
-        if self.console_ok:
-            try:
-                self.out.write(block)
-                self.out.flush()
-            except (BrokenPipeError, ValueError):
-                self.console_ok = False  # nobody reads our stdout; the file still gets it
-
-
-def _tee_until_exit(proc: "subprocess.Popen[bytes]", fd: int, tee: _Tee) -> None:
-    """Copies the script's output until the pipe closes, or at most OUTPUT_DRAIN_SECONDS
-    after the script exited: a process it started and left running holds the pipe open,
-    possibly for ever, and must not keep the job (and its uploads) waiting."""
+def _tee_until_exit(proc: "subprocess.Popen[bytes]", fd: int, log: BinaryIO) -> None:
+    """Copies the script's output to the log file and, while anyone reads it, to our stdout
+    (the container log), until the pipe closes or OUTPUT_DRAIN_SECONDS after the script
+    exited."""
+    console: Optional[BinaryIO] = sys.stdout.buffer
     drain_until: Optional[float] = None
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while True:
-            if drain_until is None and proc.poll() is not None:
-                drain_until = time.monotonic() + OUTPUT_DRAIN_SECONDS
-            wait = POLL_SECONDS if drain_until is None else drain_until - time.monotonic()
-            if wait <= 0:
-                return
-            if selector.select(wait):
-                block = os.read(fd, 65536)
-                if not block:
-                    return
-                tee.write(block)
+    while True:
+        if drain_until is None and proc.poll() is not None:
+            drain_until = time.monotonic() + OUTPUT_DRAIN_SECONDS
+        wait = POLL_SECONDS if drain_until is None else drain_until - time.monotonic()
+        if wait <= 0:
+            return
+        if not select.select([fd], [], [], wait)[0]:
+            continue
+        block = os.read(fd, 65536)
+        if not block:
+            return
+        log.write(block)
+        log.flush()
+        if console is not None:
+            try:
+                console.write(block)
+                console.flush()
+            except (BrokenPipeError, ValueError):
+                console = None  # nobody reads our stdout; the file still gets it
 
 
 def signal_group(pgid: int, signum: int) -> bool:
-    """Sends `signum` to every process of a process group (0 only checks); False when the
-    group has no process left."""
+    """Sends `signum` to a process group (0 only checks); False when it has no process left."""
     try:
         os.killpg(pgid, signum)
     except ProcessLookupError:
@@ -76,22 +61,20 @@ def signal_group(pgid: int, signum: int) -> bool:
 
 
 def _reap_orphans() -> None:
-    """In the container run_job is PID 1, so the script's orphaned processes become our
-    children: collect those that ended, or they stay zombies, which still count as members
-    of their process group. Elsewhere the system's init does this."""
+    """As PID 1 in the container, the script's orphans become our children: collect those
+    that ended, or they stay zombies, still members of their group (elsewhere init does)."""
     if os.getpid() != 1:
         return
-    while True:
-        try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] != 0:
+            continue  # collected one; look for the next
+    except ChildProcessError:
+        return  # no child left
 
 
 def _running_in_proc(pgid: int) -> Optional[bool]:
-    """Whether /proc lists a process of the group that is not a zombie; None without /proc."""
+    """Whether /proc lists a process of the group that is not a zombie; None without /proc.
+    A zombie is still a member but holds no pipe and does nothing."""
     try:
         pids = [d for d in os.listdir("/proc") if d.isdigit()]
     except OSError:
@@ -108,21 +91,11 @@ def _running_in_proc(pgid: int) -> Optional[bool]:
     return False
 
 
-def group_running(pgid: int) -> bool:
-    """Whether a process of the group is still running. A zombie (ended, its status not yet
-    collected by its parent) is still a member but holds no pipe and does nothing; outside
-    the container the system's init collects it, sometimes late."""
-    _reap_orphans()
-    if not signal_group(pgid, 0):
-        return False
-    in_proc = _running_in_proc(pgid)
-    return True if in_proc is None else in_proc
-
-
 def _wait_group_gone(pgid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while True:
-        if not group_running(pgid):
+        _reap_orphans()
+        if not signal_group(pgid, 0) or _running_in_proc(pgid) is False:
             return True
         if time.monotonic() >= deadline:
             return False
@@ -130,9 +103,8 @@ def _wait_group_gone(pgid: int, seconds: float) -> bool:
 
 
 def stop_leftovers(pgid: int, script_name: str, grace: float = LEFTOVER_GRACE_SECONDS) -> None:
-    """Ends the processes the script started and left running (its process group): SIGTERM,
-    then SIGKILL `grace` seconds later. They would otherwise outlive the job's uploads, and
-    after a TerminateJob the SIGKILL of AWS Batch would come before the log is stored."""
+    """SIGTERM, then SIGKILL `grace` seconds later, to the processes the script left running:
+    after a TerminateJob, AWS Batch's SIGKILL would otherwise come before the log is stored."""
     if _wait_group_gone(pgid, 0):
         return
     say(
@@ -162,13 +134,11 @@ def merged_output(cwd: str, env: Dict[str, str]) -> Dict[str, Any]:
 def run_script(
     script_path: str, argv: List[str], workdir: str, env: Dict[str, str], log_path: str
 ) -> int:
-    """Runs the script, copying its stdout and stderr (merged, in order) to our stdout (the
-    container log) and to `log_path` as they arrive. Returns its exit code, 128+N for a
-    signal N, like a shell. Processes it leaves running are stopped before this returns."""
+    """Runs the script, its output copied to our stdout and to `log_path`; returns its exit
+    code, 128+N for a signal N like a shell, once the processes it left running are stopped."""
     script_name = os.path.basename(script_path)
-    child_env = dict(env)
     # Unbuffered, so a crash loses no output and the two streams interleave as written.
-    child_env.setdefault("PYTHONUNBUFFERED", "1")
+    child_env = {"PYTHONUNBUFFERED": "1", **env}
     # A session (so a process group) of its own: a signal reaches the script and everything
     # it started, and what it leaves behind can be stopped as one group. A terminal's Ctrl-C
     # then reaches the script once, through us, instead of twice.
@@ -193,7 +163,7 @@ def run_script(
     assert proc.stdout is not None
     try:
         with open(log_path, "wb") as log:
-            _tee_until_exit(proc, proc.stdout.fileno(), _Tee(log))
+            _tee_until_exit(proc, proc.stdout.fileno(), log)
         code = proc.wait()
         stop_leftovers(proc.pid, script_name)
     finally:

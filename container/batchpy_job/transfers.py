@@ -1,44 +1,44 @@
 """Moving files between the bucket and the working directory: inputs and the array
-manifest down, results and the log up."""
+manifest down, results and the log up. Once metrics.json is uploaded, its text goes to the
+job's log as one line too, so jobs:report can read a whole sweep's metrics with a few
+CloudWatch Logs calls and check each against the object's ETag (contract.json, "metrics")."""
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import os
+import sys
 import tempfile
-from typing import List
+from typing import List, Optional
 
-from .contract import EXIT_INPUT, METRICS_FILE, VARS
+from .contract import EXIT_INPUT, METRICS_FILE, METRICS_LOG_MAX_BYTES, METRICS_LOG_PREFIX, VARS
 from .errors import JobError, StorageError, quoted, say
 from .files import Snapshot, result_files
-from .local_store import Store
-from .metrics import announce_metrics
 from .settings import JobConfig, safe_relative
-
-
-def _absent_input(store: Store, key: str) -> bool:
-    """Whether listing `key` as a prefix shows that no such object exists. The job role may
-    list only under inputs/, and without s3:ListBucket on the whole bucket S3 answers a GET
-    of a missing key with 403, not 404, which reads as a permission problem."""
-    try:
-        return key not in store.list(key)
-    except StorageError:
-        return False  # cannot tell: keep the permission hint
+from .store import Store
 
 
 def fetch_input(store: Store, key: str, dest: str, inputs_prefix: str) -> None:
-    """Downloads one object under the inputs prefix, saying "no such object" for a missing
-    key where S3 says 403."""
+    """Downloads one object under the inputs prefix. Without s3:ListBucket on the whole
+    bucket, S3 answers a GET of a missing key with 403, which reads as a permission problem:
+    when a listing under the key (the job role may list inputs/) shows it absent, say so."""
     try:
         store.get(key, dest)
     except StorageError as err:
-        if err.status == 403 and key.startswith(inputs_prefix) and _absent_input(store, key):
-            raise StorageError(
-                f"no such object {key} (S3 answers 403 for a missing key when the job role "
-                "may not list the whole bucket): upload it first, or check the key",
-                404,
-            ) from None
-        raise
+        if err.status != 403 or not key.startswith(inputs_prefix):
+            raise
+        try:
+            absent = key not in store.list(key)
+        except StorageError:
+            absent = False  # cannot tell: keep the permission hint
+        if not absent:
+            raise
+        raise StorageError(
+            f"no such object {key} (S3 answers 403 for a missing key when the job role "
+            "may not list the whole bucket): upload it first, or check the key",
+            404,
+        ) from None
 
 
 def _save_error(store: Store, key: str, rel: str, err: OSError) -> StorageError:
@@ -84,14 +84,42 @@ def download_inputs(store: Store, config: JobConfig, workdir: str) -> List[str]:
     return fetched
 
 
-def _content_type(name: str) -> str:
-    guessed, _ = mimetypes.guess_type(name)
-    return guessed or "application/octet-stream"
+def metrics_log_line(data: bytes) -> Optional[str]:
+    """The line for a metrics file's bytes, or None when no line can carry them exactly (not
+    UTF-8, too long). One line not starting with a quote goes as it is, any other JSON-quoted,
+    so the reader gets back the very bytes S3 holds."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    plain = not any(c in text for c in "\r\n\u2028\u2029\x85") and not text.startswith('"')
+    line = METRICS_LOG_PREFIX + (text if plain else json.dumps(text))
+    return line if len(line.encode("utf-8")) <= METRICS_LOG_MAX_BYTES else None
 
 
-def _failure(err: Exception) -> str:
-    """Why an upload failed: our own messages as they are, anything else with its type."""
-    return str(err) if isinstance(err, StorageError) else f"{type(err).__name__}: {err}"
+def announce_metrics(path: str) -> None:
+    """Prints the metrics line of the file at `path`, when it has one."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(METRICS_LOG_MAX_BYTES + 1)
+    except OSError:
+        return
+    line = metrics_log_line(data)
+    if line is not None:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def _upload(store: Store, src: str, key: str, content_type: str, what: str) -> bool:
+    """Uploads one file; False, once said why, when it fails."""
+    try:
+        store.put(src, key, content_type)
+    except (StorageError, ValueError, OSError) as err:
+        # Our own messages as they are, anything else with its type.
+        why = str(err) if isinstance(err, StorageError) else f"{type(err).__name__}: {err}"
+        say(f"error: could not upload {what} to {store.url(key)}: {why}")
+        return False
+    return True
 
 
 def upload_results(store: Store, config: JobConfig, workdir: str, before: Snapshot) -> bool:
@@ -100,16 +128,12 @@ def upload_results(store: Store, config: JobConfig, workdir: str, before: Snapsh
     folder, files = result_files(config.output_dir, workdir, before)
     failed = 0
     for rel in files:
-        key = config.results_prefix() + rel
         local = os.path.join(folder, *rel.split("/"))
-        try:
-            store.put(local, key, _content_type(rel))
-        except (StorageError, ValueError, OSError) as err:
-            say(f"error: could not upload result {rel} to {store.url(key)}: {_failure(err)}")
+        content_type = mimetypes.guess_type(rel)[0] or "application/octet-stream"
+        if not _upload(store, local, config.results_prefix() + rel, content_type, f"result {rel}"):
             failed += 1
-        else:
-            if rel == METRICS_FILE:
-                announce_metrics(local)
+        elif rel == METRICS_FILE:
+            announce_metrics(local)
     results_url = store.url(config.results_prefix())
     if not files:
         where = f" in {config.output_dir}" if config.output_dir else ""
@@ -122,14 +146,10 @@ def upload_results(store: Store, config: JobConfig, workdir: str, before: Snapsh
 
 
 def upload_log(store: Store, config: JobConfig, log_path: str) -> bool:
-    log_url = store.url(config.log_key())
-    try:
-        store.put(log_path, config.log_key(), "text/plain; charset=utf-8")
-    except (StorageError, ValueError, OSError) as err:
-        say(f"error: could not upload the log to {log_url}: {_failure(err)}")
-        return False
-    say(f"log uploaded to {log_url}")
-    return True
+    uploaded = _upload(store, log_path, config.log_key(), "text/plain; charset=utf-8", "the log")
+    if uploaded:
+        say(f"log uploaded to {store.url(config.log_key())}")
+    return uploaded
 
 
 def read_manifest(store: Store, config: JobConfig) -> str:

@@ -1,11 +1,7 @@
-"""The AWS Batch Python tutorial's example job: multiplies two numbers and pickles the
-product into <save_name>.p in the working directory, which run_job.py uploads to
-results/<job name>/. It also writes metrics.json, which `npm run jobs:report` turns into
-columns and charts.
-
-Any argparse script works in its place: run_job.py maps each job environment variable
-named like an option (var_a -> --var_a) onto the command line.
-"""
+"""The AWS Batch Python tutorial's example job: multiplies two numbers, pickles the product
+into <save_name>.p (run_job.py uploads it to results/<job name>/) and writes metrics.json
+for `npm run jobs:report`. Any argparse script works in its place: run_job.py maps each job
+variable named like an option (var_a -> --var_a) onto the command line."""
 
 import argparse
 import json

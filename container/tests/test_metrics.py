@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from batchpy_job.contract import METRICS_LOG_MAX_BYTES, METRICS_LOG_PREFIX
-from batchpy_job.metrics import announce_metrics, metrics_log_line
+from batchpy_job.transfers import announce_metrics, metrics_log_line
 
 
 def read_back(line: str) -> bytes:

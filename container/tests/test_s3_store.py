@@ -14,7 +14,8 @@ import pytest
 from conftest import client
 
 from batchpy_job.errors import StorageError
-from batchpy_job.s3_store import make_s3_store
+from batchpy_job import store as store_module
+from batchpy_job.store import S3Store
 
 MiB = 1024 * 1024
 
@@ -25,9 +26,11 @@ def write(path: str, size: int) -> str:
     return path
 
 
-def test_uploads_above_the_threshold_in_parts(tmp_path, s3_env, moto_url) -> None:
+def test_uploads_above_the_threshold_in_parts(tmp_path, s3_env, moto_url, monkeypatch) -> None:
     # S3 (and moto) take parts of at least 5 MiB: threshold 6 MiB, 5 MiB parts, 11 MiB file.
-    store = make_s3_store(s3_env, {"threshold": 6 * MiB, "chunksize": 5 * MiB})
+    monkeypatch.setattr(store_module, "MULTIPART_THRESHOLD", 6 * MiB)
+    monkeypatch.setattr(store_module, "MULTIPART_CHUNKSIZE", 5 * MiB)
+    store = S3Store(s3_env)
     big = write(str(tmp_path / "big.bin"), 11 * MiB)
     small = write(str(tmp_path / "small.bin"), 1 * MiB)
     store.put(big, "results/j/big.bin", "application/octet-stream")
@@ -47,7 +50,7 @@ def test_uploads_above_the_threshold_in_parts(tmp_path, s3_env, moto_url) -> Non
 
 def test_sends_a_checksum_with_each_upload(tmp_path, s3_env, fault_proxy) -> None:
     url, recorder = fault_proxy
-    store = make_s3_store({**s3_env, "AWS_ENDPOINT_URL_S3": url})
+    store = S3Store({**s3_env, "AWS_ENDPOINT_URL_S3": url})
     os.environ["AWS_ENDPOINT_URL_S3"] = url
     store.put(write(str(tmp_path / "f"), 1000), "results/j/f", "text/plain")
     put = [r for r in recorder.requests if r["method"] == "PUT"]
@@ -60,7 +63,7 @@ def test_retries_a_throttled_request_and_says_so(tmp_path, s3_env, fault_proxy, 
     os.environ["AWS_ENDPOINT_URL_S3"] = url
     plan: List[int] = [503, 503]
     recorder.fault = lambda method, path: plan.pop(0) if method == "PUT" and plan else None
-    store = make_s3_store({**s3_env, "AWS_ENDPOINT_URL_S3": url})
+    store = S3Store({**s3_env, "AWS_ENDPOINT_URL_S3": url})
     store.put(write(str(tmp_path / "r.txt"), 10), "results/j/r.txt", "text/plain")
     assert len([r for r in recorder.requests if r["method"] == "PUT"]) == 3
     lines = [l for l in capsys.readouterr().err.splitlines() if "retrying in" in l]
@@ -74,7 +77,7 @@ def test_gives_up_after_the_attempts_allowed_with_one_line(tmp_path, s3_env, fau
     url, recorder = fault_proxy
     os.environ["AWS_ENDPOINT_URL_S3"] = url
     recorder.fault = lambda method, path: 503 if method == "PUT" else None
-    store = make_s3_store({**s3_env, "AWS_ENDPOINT_URL_S3": url, "BATCHPY_S3_MAX_ATTEMPTS": "2"})
+    store = S3Store({**s3_env, "AWS_ENDPOINT_URL_S3": url, "BATCHPY_S3_MAX_ATTEMPTS": "2"})
     with pytest.raises(StorageError) as err:
         store.put(write(str(tmp_path / "r.txt"), 10), "results/j/r.txt", "text/plain")
     assert str(err.value).startswith("HTTP 503 SlowDown: Please reduce your request rate.")
@@ -82,7 +85,7 @@ def test_gives_up_after_the_attempts_allowed_with_one_line(tmp_path, s3_env, fau
 
 
 def test_names_a_missing_key_and_refuses_bad_settings(tmp_path, s3_env) -> None:
-    store = make_s3_store(s3_env)
+    store = S3Store(s3_env)
     with pytest.raises(StorageError) as err:
         store.get("inputs/absent.csv", str(tmp_path / "x"))
     assert "HTTP 404 NoSuchKey" in str(err.value)
@@ -91,7 +94,7 @@ def test_names_a_missing_key_and_refuses_bad_settings(tmp_path, s3_env) -> None:
     from batchpy_job.errors import JobError
 
     with pytest.raises(JobError) as bad:
-        make_s3_store({**s3_env, "BATCHPY_BUCKET": "Bad_Bucket", "AWS_RETRY_MODE": "legacy"})
+        S3Store({**s3_env, "BATCHPY_BUCKET": "Bad_Bucket", "AWS_RETRY_MODE": "legacy"})
     assert len(bad.value.problems) == 2
 
 
@@ -150,7 +153,7 @@ def test_refreshes_role_credentials_before_they_expire(
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", credentials_url)
     monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "token-1")
-    store = make_s3_store({**s3_env, "AWS_ENDPOINT_URL_S3": url})
+    store = S3Store({**s3_env, "AWS_ENDPOINT_URL_S3": url})
     store.check_credentials()
     store.put(write(str(tmp_path / "r.txt"), 10), "results/j/r.txt", "text/plain")
     # The first key expires within the SDK's refresh window: it was replaced before use.
@@ -165,7 +168,7 @@ def test_says_how_to_get_credentials_when_there_are_none(s3_env, monkeypatch) ->
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    store = make_s3_store(s3_env)
+    store = S3Store(s3_env)
     with pytest.raises(StorageError) as err:
         store.check_credentials()
     assert "no AWS credentials: give the job definition a job role" in str(err.value)

@@ -1,28 +1,80 @@
-"""The bucket through boto3: s3transfer's managed transfers (multipart above a threshold,
-parallel parts, ranged downloads), the SDK's checksums, its standard or adaptive retry
-mode, and its full credential chain. Imported only when a job uses S3."""
+"""The bucket: the Store interface; LocalStore, a folder laid out like it (for `npm run
+local`); and S3Store through boto3: s3transfer's managed transfers (multipart above a
+threshold, parallel parts, ranged downloads), the SDK's checksums, its standard or adaptive
+retry mode and its full credential chain. boto3 is imported only when a job uses S3."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import urllib.parse
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Protocol
 
 from .contract import VARS
 from .errors import StorageError, config_error, quoted
-from .retry_log import RetryLog
 
 BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 DEFAULT_S3_MAX_ATTEMPTS = 8
 RETRY_MODES = ("standard", "adaptive")
 # s3transfer's own defaults, named so tests can lower them: files above 8 MiB go up in
-# 8 MiB parts, 10 at a time. S3 takes parts of 5 MiB to 5 GiB and up to 10,000 parts
-# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html), so 8 MiB parts
-# reach 78 GiB; bigger files get bigger parts (s3transfer adjusts the chunk size).
+# 8 MiB parts, 10 at a time (s3transfer grows the parts of a file over S3's 10,000 parts).
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 MULTIPART_CHUNKSIZE = 8 * 1024 * 1024
 HTTP_TIMEOUT_SECONDS = 60
+
+
+class Store(Protocol):
+    """What run_job needs of a bucket; S3Store and LocalStore provide it."""
+
+    def url(self, key: str) -> str: ...
+
+    def check_credentials(self) -> None: ...
+
+    def get(self, key: str, dest: str) -> None: ...
+
+    def put(self, src: str, key: str, content_type: str) -> None: ...
+
+    def list(self, prefix: str) -> List[str]: ...
+
+
+class LocalStore:
+    """A folder laid out like the bucket (inputs/, results/, logs/); a key's URL is its path."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+
+    def url(self, key: str) -> str:
+        return os.path.join(self.root, *key.split("/"))
+
+    def check_credentials(self) -> None:
+        return None
+
+    def get(self, key: str, dest: str) -> None:
+        src = self.url(key)
+        if not os.path.isfile(src):
+            raise StorageError(f"no file {src}: put it there first, or fix the key")
+        try:
+            shutil.copyfile(src, dest)
+        except OSError as err:
+            raise StorageError(f"cannot copy {src}: {err}") from None
+
+    def put(self, src: str, key: str, content_type: str) -> None:
+        dest = self.url(key)
+        try:
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            shutil.copyfile(src, dest + ".part")
+            os.replace(dest + ".part", dest)
+        except OSError as err:
+            raise StorageError(f"cannot write {dest}: {err}") from None
+
+    def list(self, prefix: str) -> List[str]:
+        keys = []
+        for folder, _dirs, files in os.walk(self.url(prefix.rstrip("/"))):
+            for name in files:
+                rel = os.path.relpath(os.path.join(folder, name), self.root)
+                keys.append(rel.replace(os.sep, "/"))
+        return sorted(keys)
 
 
 class S3Settings(NamedTuple):
@@ -50,15 +102,13 @@ def read_s3_settings(env: Dict[str, str]) -> S3Settings:
     if endpoint and urllib.parse.urlsplit(endpoint).scheme not in ("http", "https"):
         problems.append(f"the S3 endpoint {quoted(endpoint)} must start with http:// or https://")
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
-    if not region:
-        if endpoint:
-            region = "us-east-1"  # what S3-compatible servers expect when none is given
-        else:
-            problems.append("AWS_REGION is not set: the job definition sets it to the stack's region")
+    if not region and endpoint:
+        region = "us-east-1"  # what S3-compatible servers expect when none is given
+    elif not region:
+        problems.append("AWS_REGION is not set: the job definition sets it to the stack's region")
     attempts = env.get(VARS.s3_max_attempts, str(DEFAULT_S3_MAX_ATTEMPTS))
     if not attempts.isdigit() or not 1 <= int(attempts) <= 20:
         problems.append(f"{VARS.s3_max_attempts} = {quoted(attempts)} must be from 1 to 20")
-        attempts = str(DEFAULT_S3_MAX_ATTEMPTS)
     mode = env.get("AWS_RETRY_MODE", "standard")
     if mode not in RETRY_MODES:
         problems.append(f"AWS_RETRY_MODE = {quoted(mode)} must be standard or adaptive")
@@ -67,42 +117,23 @@ def read_s3_settings(env: Dict[str, str]) -> S3Settings:
     return S3Settings(bucket, region, endpoint, int(attempts), mode)
 
 
-def make_s3_store(env: Dict[str, str], transfer: Optional[Dict[str, int]] = None) -> "S3Store":
-    settings = read_s3_settings(env)
-    try:
-        import boto3  # noqa: F401 - only to say what is missing
-    except ImportError:
-        raise config_error(
-            "boto3 is not installed, and S3 needs it: pip install -r container/requirements.txt "
-            f"(the image has it), or set {VARS.local_root}=<folder> to use a local folder"
-        ) from None
-    return S3Store(settings, transfer or {})
-
-
-def _error_parts(err: BaseException) -> "tuple[Optional[int], str, str, bool]":
-    """(HTTP status, error code, message, whether retries ran out) of a boto3 failure."""
+def describe_failure(err: BaseException, action: str, attempts: int) -> StorageError:
+    """One line for a failed S3 call: the status and code S3 gave, and a hint."""
     from botocore.exceptions import ClientError
 
     # upload_file wraps the ClientError in S3UploadFailedError (raised while handling it).
     inner = err.__cause__ or err.__context__
     cause = inner if not isinstance(err, ClientError) and isinstance(inner, ClientError) else err
-    if isinstance(cause, ClientError):
-        meta = cause.response.get("ResponseMetadata", {})
-        status = meta.get("HTTPStatusCode")
-        error = cause.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        message = str(error.get("Message", "") or "")
-        return status, code, message, bool(meta.get("MaxAttemptsReached"))
-    return None, "", f"{type(err).__name__}: {err}", False
-
-
-def describe_failure(err: BaseException, action: str, attempts: int) -> StorageError:
-    """One line for a failed S3 call: the status and code S3 gave, and a hint."""
-    status, code, message, exhausted = _error_parts(err)
+    if not isinstance(cause, ClientError):
+        return StorageError(f"{type(err).__name__}: {err}")
+    meta = cause.response.get("ResponseMetadata", {})
+    status = meta.get("HTTPStatusCode")
+    error = cause.response.get("Error", {})
+    code, message = str(error.get("Code", "")), str(error.get("Message", "") or "")
     if status is None:
         return StorageError(message)
     text = f"HTTP {status} {code}: {message}".rstrip(": ")
-    if exhausted:
+    if meta.get("MaxAttemptsReached"):
         text += f" (gave up after {attempts} attempts)"
     return StorageError(text + _hint(status, code, action), status)
 
@@ -122,16 +153,25 @@ def _hint(status: int, code: str, action: str) -> str:
 
 class S3Store:
     """get, put and list on one bucket. Credentials come from the SDK's chain (environment,
-    web identity, ECS/EKS container endpoint, instance profile, profiles) and are refreshed
-    by the SDK before they expire."""
+    web identity, container endpoint, instance profile, profiles), refreshed by the SDK."""
 
-    def __init__(self, settings: S3Settings, transfer: Dict[str, int]) -> None:
-        import boto3
-        from boto3.s3.transfer import TransferConfig
-        from botocore.config import Config
+    def __init__(self, env: Dict[str, str]) -> None:
+        settings = read_s3_settings(env)
+        try:
+            import boto3
+            from boto3.s3.transfer import TransferConfig
+            from botocore.config import Config
+        except ImportError:
+            raise config_error(
+                "boto3 is not installed, and S3 needs it: pip install -r "
+                "container/requirements.txt (the image has it), or set "
+                f"{VARS.local_root}=<folder> to use a local folder"
+            ) from None
 
-        self.settings = settings
+        from .retry_log import log_retries
+
         self.bucket = settings.bucket
+        self.attempts = settings.max_attempts
         self.session = boto3.session.Session(region_name=settings.region)
         config = Config(
             retries={"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts},
@@ -142,10 +182,10 @@ class S3Store:
             user_agent_extra="batchpy",
         )
         self.client: Any = self.session.client("s3", endpoint_url=settings.endpoint, config=config)
-        self.retry_log = RetryLog(self.client, settings.max_attempts)
+        log_retries(self.client, settings.max_attempts)
         self.transfer = TransferConfig(
-            multipart_threshold=transfer.get("threshold", MULTIPART_THRESHOLD),
-            multipart_chunksize=transfer.get("chunksize", MULTIPART_CHUNKSIZE),
+            multipart_threshold=MULTIPART_THRESHOLD,
+            multipart_chunksize=MULTIPART_CHUNKSIZE,
             use_threads=True,
         )
 
@@ -175,14 +215,13 @@ class S3Store:
         except Exception as err:  # noqa: BLE001 - every SDK failure becomes one message
             if os.path.exists(part):
                 os.remove(part)
-            raise describe_failure(self._why_head_failed(err, key), "get", self.settings.max_attempts) from None
+            why = self._why_head_failed(err, key)
+            raise describe_failure(why, "get", self.attempts) from None
         os.replace(part, dest)
 
     def _why_head_failed(self, err: Exception, key: str) -> Exception:
-        """download_file starts with a HEAD, and a HEAD response has no body, so S3 cannot
-        say which error it is (NoSuchKey or NoSuchBucket, its message): ask again with a
-        one-byte GET, whose error has them
-        (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html)."""
+        """download_file starts with a HEAD, whose error has no body to say which it is
+        (NoSuchKey or NoSuchBucket): ask again with a one-byte GET, whose error says."""
         from botocore.exceptions import ClientError
 
         if not (isinstance(err, ClientError) and err.operation_name == "HeadObject"):
@@ -199,16 +238,19 @@ class S3Store:
                 src, self.bucket, key, ExtraArgs={"ContentType": content_type}, Config=self.transfer
             )
         except Exception as err:  # noqa: BLE001 - every SDK failure becomes one message
-            raise describe_failure(err, "put", self.settings.max_attempts) from None
+            raise describe_failure(err, "put", self.attempts) from None
 
     def list(self, prefix: str) -> List[str]:
-        keys: List[str] = []
-        try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix
-            )
-            for page in pages:  # at most 1,000 keys a page
-                keys.extend(o["Key"] for o in page.get("Contents", []))
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        try:  # at most 1,000 keys a page
+            return [o["Key"] for page in pages for o in page.get("Contents", [])]
         except Exception as err:  # noqa: BLE001 - every SDK failure becomes one message
-            raise describe_failure(err, "list", self.settings.max_attempts) from None
-        return keys
+            raise describe_failure(err, "list", self.attempts) from None
+
+
+def make_store(env: Dict[str, str]) -> Store:
+    """LocalStore when the local root variable is set, else S3."""
+    local_root = env.get(VARS.local_root)
+    return LocalStore(local_root) if local_root else S3Store(env)
