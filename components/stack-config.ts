@@ -1,16 +1,13 @@
 import {
-  COMPUTE_TYPES,
   ComputeEnvironmentArgs,
-  ComputeType,
   DEFAULT_COMPUTE_TYPE,
-  DEFAULT_INSTANCE_TYPES,
   DEFAULT_MAX_VCPUS,
   isFargate,
   validateComputeEnvironmentArgs,
 } from "./compute-environment";
 import { CONFIG_NAMESPACE } from "./config-namespace";
 import { ImageArgs, validateImageArgs } from "./image";
-import { KNOWN_INSTANCE_TYPES } from "./instance-types";
+import { DEFAULT_INSTANCE_TYPES, KNOWN_INSTANCE_TYPES, type ComputeType } from "./instance-types";
 import {
   DEFAULT_JOB_MEMORY_MIB,
   DEFAULT_JOB_VCPUS,
@@ -22,15 +19,46 @@ import { JobQueueArgs, validateJobQueueArgs } from "./job-queue";
 import { StorageArgs, validateStorageArgs } from "./storage";
 import { suggest, ValidationError } from "./validation";
 
-/** What each kind of config value parses to. */
-interface Kinds {
-  boolean: boolean;
-  integer: number;
-  number: number;
-  string: string;
-  "string[]": string[];
-  tags: Record<string, string>;
-}
+/** Each kind of config value: how an error describes it, an example value, and its parser. */
+const KINDS = {
+  boolean: [
+    "true or false",
+    "true",
+    (raw) => (raw === "true" || raw === "false" ? raw === "true" : undefined),
+  ],
+  integer: [
+    "a whole number",
+    "1",
+    (raw) => (Number.isInteger(toNumber(raw)) ? toNumber(raw) : undefined),
+  ],
+  number: ["a number", "1", toNumber],
+  string: ["a string", "value", (raw) => raw],
+  "string[]": [
+    "a list of strings",
+    "--path '[0]' value",
+    (raw) => {
+      const list = parseJson(raw);
+      return Array.isArray(list) && list.every((s) => typeof s === "string")
+        ? (list as string[])
+        : undefined;
+    },
+  ],
+  tags: [
+    "a map of tag names to strings",
+    "--path 'Owner' me",
+    (raw) => {
+      const tags = parseJson(raw);
+      const isMap = typeof tags === "object" && tags !== null && !Array.isArray(tags);
+      return isMap && Object.values(tags).every((v) => typeof v === "string")
+        ? (tags as Record<string, string>)
+        : undefined;
+    },
+  ],
+} as const satisfies Record<
+  string,
+  readonly [expected: string, example: string, parse: (raw: string) => unknown]
+>;
+type Kinds = { [K in keyof typeof KINDS]: Exclude<ReturnType<(typeof KINDS)[K][2]>, undefined> };
 
 /** Every `batchpy:` key the program reads, and its kind. */
 const CONFIG_KEYS = {
@@ -62,15 +90,13 @@ const CONFIG_KEYS = {
 type ConfigKey = keyof typeof CONFIG_KEYS;
 type ConfigValues = { -readonly [K in ConfigKey]?: Kinds[(typeof CONFIG_KEYS)[K]] };
 
-/** The keys whose component argument has another name, so an argument error names its key. */
-const ARGUMENT_OF: Partial<Record<ConfigKey, string>> = {
-  queuePriority: "priority",
-  jobVcpus: "vcpus",
-  jobMemoryMiB: "memoryMiB",
+/** The config key of each component argument named otherwise, so an error names its key. */
+const KEY_OF_ARGUMENT: Readonly<Record<string, ConfigKey>> = {
+  priority: "queuePriority",
+  vcpus: "jobVcpus",
+  memoryMiB: "jobMemoryMiB",
+  gpus: "jobGpus",
 };
-
-/** The key of each job size, as `jobTooLarge` names the field at fault. */
-const JOB_KEYS = { vcpus: "jobVcpus", memoryMiB: "jobMemoryMiB", gpus: "jobGpus" } as const;
 
 /** The typed, validated settings of one stack, grouped by the component they configure. */
 export interface StackSettings {
@@ -102,52 +128,21 @@ function fullKey(key: string): string {
 }
 
 function parseValue(key: ConfigKey, raw: string): unknown {
-  const bad = (expected: string, example: string): StackConfigError =>
-    new StackConfigError(
+  const [expected, example, parse] = KINDS[CONFIG_KEYS[key]];
+  const value = parse(raw);
+  if (value === undefined) {
+    throw new StackConfigError(
       fullKey(key),
       `Stack config '${fullKey(key)}' = ${JSON.stringify(raw)} is not ${expected}; set it with \`pulumi config set ${fullKey(key)} ${example}\`.`,
     );
-  const kind = CONFIG_KEYS[key];
-  switch (kind) {
-    case "boolean":
-      if (raw === "true" || raw === "false") {
-        return raw === "true";
-      }
-      throw bad("true or false", "true");
-    case "integer":
-    case "number": {
-      const n = Number(raw);
-      if (
-        raw.trim() === "" ||
-        !Number.isFinite(n) ||
-        (kind === "integer" && !Number.isInteger(n))
-      ) {
-        throw bad(kind === "integer" ? "a whole number" : "a number", "1");
-      }
-      return n;
-    }
-    case "string":
-      return raw;
-    case "string[]": {
-      const list = parseJson(raw);
-      if (!Array.isArray(list) || !list.every((s) => typeof s === "string")) {
-        throw bad("a list of strings", `--path '[0]' value`);
-      }
-      return list;
-    }
-    case "tags": {
-      const tags = parseJson(raw);
-      if (
-        tags === null ||
-        typeof tags !== "object" ||
-        Array.isArray(tags) ||
-        !Object.values(tags).every((v) => typeof v === "string")
-      ) {
-        throw bad("a map of tag names to strings", `--path 'Owner' me`);
-      }
-      return tags;
-    }
   }
+  return value;
+}
+
+/** A finite number, or undefined for anything else (`Number` reads "" as 0). */
+function toNumber(raw: string): number | undefined {
+  const n = Number(raw);
+  return raw.trim() === "" || !Number.isFinite(n) ? undefined : n;
 }
 
 function parseJson(raw: string): unknown {
@@ -235,9 +230,7 @@ function groupSettings(v: ConfigValues, region: string): StackSettings {
 
 /** The components' own checks, run now; an error names the config key that set the argument. */
 function validateWithComponents(settings: StackSettings, componentName: string): void {
-  const computeType = settings.compute.computeType as ComputeType;
-  const platform =
-    COMPUTE_TYPES.includes(computeType) && isFargate(computeType) ? "FARGATE" : "EC2";
+  const platform = isFargate(settings.compute.computeType as ComputeType) ? "FARGATE" : "EC2";
   try {
     validateStorageArgs(componentName, settings.storage);
     validateImageArgs(componentName, { ...settings.image, context: "container" });
@@ -256,8 +249,7 @@ function validateWithComponents(settings: StackSettings, componentName: string):
     if (!(err instanceof ValidationError)) {
       throw err;
     }
-    const keys = Object.keys(CONFIG_KEYS) as ConfigKey[];
-    const key = fullKey(keys.find((k) => (ARGUMENT_OF[k] ?? k) === err.arg) ?? err.arg ?? "?");
+    const key = fullKey((err.arg && KEY_OF_ARGUMENT[err.arg]) ?? err.arg ?? "?");
     throw new StackConfigError(key, `Stack config '${key}': ${err.message}`);
   }
 }
@@ -302,7 +294,7 @@ function checkJobFits({ compute, job }: StackSettings): void {
   if (problem === undefined) {
     return;
   }
-  const key = fullKey(JOB_KEYS[problem.field]);
+  const key = fullKey(KEY_OF_ARGUMENT[problem.field]);
   throw new StackConfigError(
     key,
     `Stack config '${key}': ${problem.message}; the job would wait in RUNNABLE until the queue cancels it. Lower '${key}' or choose larger '${fullKey("instanceTypes")}'.`,
