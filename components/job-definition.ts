@@ -10,7 +10,6 @@ const JOB_COMMAND: readonly string[] = ["python3", "/app/run_job.py"];
 export const DEFAULT_JOB_VCPUS = 1;
 export const DEFAULT_JOB_MEMORY_MIB = 1000;
 const DEFAULT_TIMEOUT_SECONDS = 3600;
-/** Attempts in all, counting the first; only host failures are retried. */
 const DEFAULT_RETRY_ATTEMPTS = 3;
 const DEFAULT_LOG_RETENTION_DAYS = 30;
 const RANGES: IntegerRanges<JobDefinitionArgs> = {
@@ -51,21 +50,18 @@ export interface JobDefinitionArgs {
    */
   readonly memoryMiB?: number;
   /**
-   * GPUs per job (EC2 and SPOT only; Fargate has none). Written to the job definition's
-   * `resourceRequirements`, so Batch places the job on an instance with that many GPUs.
+   * GPUs per job (EC2 and SPOT only): Batch places the job on an instance with that many.
    * @default 0
    */
   readonly gpus?: number;
   /**
-   * Seconds an attempt may run before Batch stops it. Without a timeout a hung script
-   * bills until someone notices.
+   * Seconds an attempt may run before Batch stops it, so a hung script stops billing.
    * @default 3600
    * @see https://docs.aws.amazon.com/batch/latest/userguide/job_timeouts.html
    */
   readonly timeoutSeconds?: number;
   /**
-   * Attempts per job (1–10). Only host failures such as a spot reclamation are retried;
-   * the script's own failure ends the job at once.
+   * Attempts per job (1–10); only host failures are retried, not the script's own.
    * @default 3
    */
   readonly retryAttempts?: number;
@@ -98,7 +94,7 @@ export function validateJobDefinitionArgs(name: string, args: JobDefinitionArgs)
     );
   }
   if (args.platform !== "FARGATE") {
-    if (typeof vcpus !== "number" || !Number.isInteger(vcpus) || vcpus < 1) {
+    if (!Number.isInteger(vcpus) || vcpus < 1) {
       throw new ValidationError(
         `${where} has 'vcpus' = ${vcpus}; on EC2 it must be a whole number of at least 1.`,
         "vcpus",
@@ -154,10 +150,8 @@ export interface ContainerPropertiesValues {
 }
 
 /**
- * The `containerProperties` JSON of the job definition. The environment tells the entrypoint
- * its bucket and prefixes, so no bucket name is ever edited by hand. Checked against AWS
- * Batch's size limit now rather than by a failed RegisterJobDefinition half-way through
- * `pulumi up`.
+ * The job definition's `containerProperties` JSON; the environment tells the entrypoint its
+ * bucket and prefixes. Checked against Batch's size limit now, not half-way through `pulumi up`.
  */
 export function containerPropertiesJson(name: string, v: ContainerPropertiesValues): string {
   const fargate = {
@@ -203,19 +197,16 @@ export function containerPropertiesJson(name: string, v: ContainerPropertiesValu
 }
 
 /**
- * The status reason of a job whose Fargate Spot task was reclaimed: ECS stops the task with
- * stop code `SpotInterruption` and reason "Your Spot Task was interrupted.", and Batch
- * reports that reason. A Batch pattern may hold letters, digits, periods, colons and
- * spaces and end in `*`; the trailing `*` also matches the period.
+ * The status reason Batch reports for a reclaimed Fargate Spot task ("Your Spot Task was
+ * interrupted."), as a Batch pattern; the trailing `*` also matches the period.
  * @see https://repost.aws/knowledge-center/fargate-spot-termination-notice
  * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_EvaluateOnExit.html
  */
 export const FARGATE_SPOT_INTERRUPTED = "Your Spot Task was interrupted*";
 
 /**
- * Retry only when the host went away (an EC2 spot reclamation or failed instance, a Fargate
- * Spot reclaim); a non-zero exit from the script is a real failure and retrying it would
- * bill the same error again. Rules are tried in order; at most five.
+ * Retry only when the host went away (spot reclaim, failed instance): retrying the script's
+ * own failure would bill the same error again. Tried in order; at most five rules.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html
  */
 export const RETRY_ON_HOST_FAILURE: aws.types.input.batch.JobDefinitionRetryStrategyEvaluateOnExit[] =
@@ -225,10 +216,7 @@ export const RETRY_ON_HOST_FAILURE: aws.types.input.batch.JobDefinitionRetryStra
     { onReason: "*", action: "EXIT" },
   ];
 
-/**
- * A container job definition for the batchpy entrypoint, with a timeout, host-failure
- * retries, and logs in a log group with a retention period.
- */
+/** A container job definition for the entrypoint: a timeout, host-failure retries, logs. */
 export class JobDefinition extends pulumi.ComponentResource {
   public readonly jobDefinitionArn: pulumi.Output<string>;
   public readonly jobDefinitionName: pulumi.Output<string>;
@@ -245,16 +233,18 @@ export class JobDefinition extends pulumi.ComponentResource {
     );
     const { image, jobRoleArn, executionRoleArn, bucketName, region } = args;
     const properties = pulumi
-      .all([image, jobRoleArn, executionRoleArn, bucketName, region, logGroup.name])
-      .apply(([image, jobRoleArn, executionRoleArn, bucketName, region, logGroupName]) =>
+      .output({
+        image,
+        jobRoleArn,
+        executionRoleArn,
+        bucketName,
+        region,
+        logGroupName: logGroup.name,
+      })
+      .apply((resolved) =>
         containerPropertiesJson(name, {
-          image,
+          ...resolved,
           command: args.command ?? JOB_COMMAND,
-          jobRoleArn,
-          executionRoleArn,
-          bucketName,
-          region,
-          logGroupName,
           vcpus: args.vcpus ?? DEFAULT_JOB_VCPUS,
           memoryMiB: args.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
           gpus: args.gpus ?? 0,

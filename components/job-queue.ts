@@ -15,9 +15,8 @@ const RANGES: IntegerRanges<JobQueueArgs> = {
 };
 
 /**
- * The RUNNABLE reasons Batch can act on. The two MISCONFIGURATION ones never resolve by
- * themselves (a job asks for more than any instance has, or more than `maxVcpus`); the
- * capacity one may, so it gets the same grace period rather than an immediate cancel.
+ * The RUNNABLE reasons Batch can act on: the MISCONFIGURATION ones never resolve by
+ * themselves; the capacity one may, so all get a grace period rather than an immediate cancel.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html
  */
 const RUNNABLE_CANCEL_REASONS = [
