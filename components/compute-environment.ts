@@ -55,10 +55,7 @@ const EC2_ONLY = [
 const COMPUTE_ENVIRONMENT_SUFFIX = "compute";
 
 export interface ComputeEnvironmentArgs {
-  /**
-   * What the environment launches.
-   * @default "EC2"
-   */
+  /** What the environment launches. @default "EC2" */
   readonly computeType?: ComputeType;
   /**
    * vCPUs kept running when no job is queued, billed around the clock; passed through
@@ -67,10 +64,7 @@ export interface ComputeEnvironmentArgs {
    * @see https://docs.aws.amazon.com/batch/latest/userguide/compute_environment_parameters.html
    */
   readonly minVcpus?: number;
-  /**
-   * Upper bound on vCPUs running at once: the most the environment can cost per hour.
-   * @default 16
-   */
+  /** vCPUs running at once at most: what bounds the hourly cost. @default 16 */
   readonly maxVcpus?: number;
   /**
    * Exact EC2 instance types (EC2 and SPOT only), e.g. `m5a.large` or `g5.xlarge`. Families
@@ -83,15 +77,9 @@ export interface ComputeEnvironmentArgs {
    * @default "BEST_FIT_PROGRESSIVE" for EC2, "SPOT_PRICE_CAPACITY_OPTIMIZED" for SPOT
    */
   readonly allocationStrategy?: string;
-  /**
-   * Highest spot price as a percentage of the on-demand price (SPOT only).
-   * @default - up to the on-demand price
-   */
+  /** Highest spot price, in % of on-demand (SPOT only). @default - the on-demand price */
   readonly spotBidPercentage?: number;
-  /**
-   * GPUs each job asks for; above 0 every instance type must be a GPU type, and not Fargate.
-   * @default 0
-   */
+  /** GPUs per job; above 0, every instance type must have GPUs (so not Fargate). @default 0 */
   readonly jobGpus?: number;
   /**
    * Minutes running jobs may go on during an infrastructure update before Batch stops them
@@ -100,22 +88,13 @@ export interface ComputeEnvironmentArgs {
    * @see https://docs.aws.amazon.com/batch/latest/userguide/updating-compute-environments.html
    */
   readonly updateTimeoutMinutes?: number;
-  /**
-   * VPC for the instances. Give `subnetIds` with it.
-   * @default - the account's default VPC
-   */
+  /** VPC for the instances. Give `subnetIds` with it. @default - the account's default VPC */
   readonly vpcId?: pulumi.Input<string>;
-  /**
-   * Subnets for the instances; they need a route to ECR, S3 and CloudWatch Logs.
-   * @default - the default VPC's default (public) subnets
-   */
+  /** Subnets with a route to ECR, S3 and CloudWatch Logs. @default - the default VPC's */
   readonly subnetIds?: pulumi.Input<pulumi.Input<string>[]>;
   /** Tags for every resource of the component (not for the instances: see `instanceTags`). */
   readonly tags?: Record<string, string>;
-  /**
-   * Tags for the instances Batch launches. Keep them fixed: a change replaces the environment.
-   * @default - none
-   */
+  /** Tags for the instances; keep them fixed: a change replaces the environment. @default - none */
   readonly instanceTags?: Record<string, string>;
 }
 

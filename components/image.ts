@@ -31,10 +31,7 @@ export interface ImageArgs {
    * @default - build `context` into a new ECR repository
    */
   readonly imageUri?: string;
-  /**
-   * Images the repository keeps; older ones expire to keep storage cheap.
-   * @default 10
-   */
+  /** Images the repository keeps; older ones expire to keep storage cheap. @default 10 */
   readonly keepImages?: number;
   /**
    * Delete the repository even when it still holds images, so `pulumi destroy` succeeds.

@@ -39,15 +39,9 @@ export interface JobDefinitionArgs {
   readonly executionRoleArn: pulumi.Input<string>;
   /** Region of the log group and bucket, passed to the container and the log driver. */
   readonly region: pulumi.Input<string>;
-  /**
-   * vCPUs per job (Fargate: 0.25, 0.5, 1, 2, 4, 8 or 16).
-   * @default 1
-   */
+  /** vCPUs per job (Fargate: 0.25, 0.5, 1, 2, 4, 8 or 16). @default 1 */
   readonly vcpus?: number;
-  /**
-   * Memory per job in MiB (Fargate allows only certain amounts per vCPU count).
-   * @default 1000
-   */
+  /** Memory per job in MiB (Fargate allows only certain amounts per vCPU count). @default 1000 */
   readonly memoryMiB?: number;
   /**
    * GPUs per job (EC2 and SPOT only): Batch places the job on an instance with that many.
@@ -60,20 +54,11 @@ export interface JobDefinitionArgs {
    * @see https://docs.aws.amazon.com/batch/latest/userguide/job_timeouts.html
    */
   readonly timeoutSeconds?: number;
-  /**
-   * Attempts per job (1–10); only host failures are retried, not the script's own.
-   * @default 3
-   */
+  /** Attempts per job (1–10); only host failures are retried, not the script's own. @default 3 */
   readonly retryAttempts?: number;
-  /**
-   * Days the job log group keeps container output.
-   * @default 30
-   */
+  /** Days the job log group keeps container output. @default 30 */
   readonly logRetentionDays?: number;
-  /**
-   * The container command.
-   * @default ["python3", "/app/run_job.py"]
-   */
+  /** The container command. @default ["python3", "/app/run_job.py"] */
   readonly command?: readonly string[];
   /** Tags for every resource of the component, propagated to the jobs' tasks. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;

@@ -28,10 +28,7 @@ const RUNNABLE_CANCEL_REASONS = [
 export interface JobQueueArgs {
   /** Compute environment ARNs, tried in this order. */
   readonly computeEnvironments: pulumi.Input<string>[];
-  /**
-   * Higher runs first when several queues share a compute environment.
-   * @default 1
-   */
+  /** Higher runs first when several queues share a compute environment. @default 1 */
   readonly priority?: number;
   /**
    * Seconds a job may sit in RUNNABLE for one of {@link RUNNABLE_CANCEL_REASONS} before
