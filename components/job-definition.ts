@@ -118,21 +118,10 @@ function describeChoices(values: readonly number[]): string {
   return `${values.slice(0, -1).join(", ")} or ${values[values.length - 1]}`;
 }
 
-/** The resolved values of a job definition's container properties. */
-export interface ContainerPropertiesValues {
-  readonly image: string;
-  readonly command: readonly string[];
-  readonly jobRoleArn: string;
-  readonly executionRoleArn: string;
-  readonly bucketName: string;
-  readonly region: string;
+/** A job definition's arguments, resolved, and its log group. */
+export type ContainerPropertiesValues = pulumi.Unwrap<JobDefinitionArgs> & {
   readonly logGroupName: string;
-  readonly vcpus: number;
-  readonly memoryMiB: number;
-  /** GPUs per job; 0 leaves the GPU requirement out. */
-  readonly gpus?: number;
-  readonly platform: "EC2" | "FARGATE";
-}
+};
 
 /**
  * The job definition's `containerProperties` JSON; the environment tells the entrypoint its
@@ -147,12 +136,12 @@ export function containerPropertiesJson(name: string, v: ContainerPropertiesValu
   };
   const json = JSON.stringify({
     image: v.image,
-    command: v.command,
+    command: v.command ?? JOB_COMMAND,
     jobRoleArn: v.jobRoleArn,
     executionRoleArn: v.executionRoleArn,
     resourceRequirements: [
-      { type: "VCPU", value: String(v.vcpus) },
-      { type: "MEMORY", value: String(v.memoryMiB) },
+      { type: "VCPU", value: String(v.vcpus ?? DEFAULT_JOB_VCPUS) },
+      { type: "MEMORY", value: String(v.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB) },
       ...((v.gpus ?? 0) > 0 ? [{ type: "GPU", value: String(v.gpus) }] : []),
     ],
     environment: [
@@ -216,26 +205,9 @@ export class JobDefinition extends pulumi.ComponentResource {
       { retentionInDays: args.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS, tags: args.tags },
       { parent: this },
     );
-    const { image, jobRoleArn, executionRoleArn, bucketName, region } = args;
     const properties = pulumi
-      .output({
-        image,
-        jobRoleArn,
-        executionRoleArn,
-        bucketName,
-        region,
-        logGroupName: logGroup.name,
-      })
-      .apply((resolved) =>
-        containerPropertiesJson(name, {
-          ...resolved,
-          command: args.command ?? JOB_COMMAND,
-          vcpus: args.vcpus ?? DEFAULT_JOB_VCPUS,
-          memoryMiB: args.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
-          gpus: args.gpus ?? 0,
-          platform: args.platform,
-        }),
-      );
+      .output({ ...args, logGroupName: logGroup.name })
+      .apply((values) => containerPropertiesJson(name, values));
 
     const definition = new aws.batch.JobDefinition(
       `${name}-def`,

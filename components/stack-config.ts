@@ -1,22 +1,20 @@
 import {
-  ComputeEnvironmentArgs,
   DEFAULT_COMPUTE_TYPE,
   DEFAULT_MAX_VCPUS,
   isFargate,
   validateComputeEnvironmentArgs,
 } from "./compute-environment";
 import { CONFIG_NAMESPACE } from "./config-namespace";
-import { ImageArgs, validateImageArgs } from "./image";
+import { validateImageArgs } from "./image";
 import { DEFAULT_INSTANCE_TYPES, KNOWN_INSTANCE_TYPES, type ComputeType } from "./instance-types";
 import {
   DEFAULT_JOB_MEMORY_MIB,
   DEFAULT_JOB_VCPUS,
-  JobDefinitionArgs,
   validateJobDefinitionArgs,
 } from "./job-definition";
 import { ec2JobLimits, fargateJobLimits, jobTooLarge } from "./job-limits";
-import { JobQueueArgs, validateJobQueueArgs } from "./job-queue";
-import { StorageArgs, validateStorageArgs } from "./storage";
+import { validateJobQueueArgs } from "./job-queue";
+import { validateStorageArgs } from "./storage";
 import { suggest, ValidationError } from "./validation";
 
 /** Each kind of config value: how an error describes it, an example value, and its parser. */
@@ -99,18 +97,7 @@ const KEY_OF_ARGUMENT: Readonly<Record<string, ConfigKey>> = {
 };
 
 /** The typed, validated settings of one stack, grouped by the component they configure. */
-export interface StackSettings {
-  readonly region: string;
-  readonly tags: Record<string, string>;
-  readonly storage: StorageArgs;
-  readonly image: Omit<ImageArgs, "context" | "projectRoot" | "tags">;
-  readonly compute: Omit<ComputeEnvironmentArgs, "tags" | "instanceTags">;
-  readonly queue: Omit<JobQueueArgs, "computeEnvironments" | "tags">;
-  readonly job: Pick<
-    JobDefinitionArgs,
-    "vcpus" | "memoryMiB" | "gpus" | "timeoutSeconds" | "retryAttempts" | "logRetentionDays"
-  >;
-}
+export type StackSettings = ReturnType<typeof groupSettings>;
 
 /** Thrown for a bad stack config value; the message names the key and how to fix it. */
 export class StackConfigError extends Error {
@@ -192,7 +179,7 @@ function resolveRegion(
 }
 
 /** The parsed values grouped by the component they configure (not yet validated). */
-function groupSettings(v: ConfigValues, region: string): StackSettings {
+function groupSettings(v: ConfigValues, region: string) {
   return {
     region,
     tags: v.tags ?? {},
