@@ -212,11 +212,9 @@ function checkGpuTypes(where: string, types: readonly string[], gpus: number): v
 }
 
 /**
- * A managed AWS Batch compute environment that scales to zero when idle, with an
- * outbound-only security group and, for EC2 and SPOT, the instance role, profile and launch
- * template. No service role: only with its service-linked role does Batch update instance
- * types, subnets, security groups, strategy, bid or instance role in place; with a custom one
- * each change replaces the environment and kills its running jobs.
+ * A managed Batch compute environment that scales to zero when idle. No service role: only
+ * with its service-linked role does Batch update instance types, subnets and the like in
+ * place; with a custom one each such change replaces the environment and kills its jobs.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/infrastructure-updates.html
  */
 export class ComputeEnvironment extends pulumi.ComponentResource {

@@ -15,10 +15,7 @@ export interface ImageArgs {
    * not depend on where the checkout lives. Ignored when `imageUri` is set.
    */
   readonly context?: string;
-  /**
-   * The project folder, to read the context's files for its content hash.
-   * @default process.cwd() (Pulumi runs the program from the project folder)
-   */
+  /** The project folder, to hash the context's files. @default process.cwd() (Pulumi's) */
   readonly projectRoot?: string;
   /**
    * Build during `pulumi preview` too, so a broken Dockerfile fails it (preview needs Docker).
@@ -33,10 +30,7 @@ export interface ImageArgs {
   readonly imageUri?: string;
   /** Images the repository keeps; older ones expire to keep storage cheap. @default 10 */
   readonly keepImages?: number;
-  /**
-   * Delete the repository even when it still holds images, so `pulumi destroy` succeeds.
-   * @default false
-   */
+  /** Delete the repository even while it holds images, for `pulumi destroy`. @default false */
   readonly forceDelete?: pulumi.Input<boolean>;
   /** Tags for every resource of the component. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;

@@ -43,10 +43,7 @@ export interface JobDefinitionArgs {
   readonly vcpus?: number;
   /** Memory per job in MiB (Fargate allows only certain amounts per vCPU count). @default 1000 */
   readonly memoryMiB?: number;
-  /**
-   * GPUs per job (EC2 and SPOT only): Batch places the job on an instance with that many.
-   * @default 0
-   */
+  /** GPUs per job (EC2 and SPOT only): Batch places the job where there are. @default 0 */
   readonly gpus?: number;
   /**
    * Seconds an attempt may run before Batch stops it, so a hung script stops billing.

@@ -30,11 +30,7 @@ export interface JobQueueArgs {
   readonly computeEnvironments: pulumi.Input<string>[];
   /** Higher runs first when several queues share a compute environment. @default 1 */
   readonly priority?: number;
-  /**
-   * Seconds a job may sit in RUNNABLE for one of {@link RUNNABLE_CANCEL_REASONS} before
-   * Batch cancels it; 600 to 86400.
-   * @default 3600
-   */
+  /** Seconds in RUNNABLE for a {@link RUNNABLE_CANCEL_REASONS} until cancelled. @default 3600 */
   readonly runnableTimeoutSeconds?: number;
   /** Tags for every resource of the component. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;

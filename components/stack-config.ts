@@ -19,44 +19,21 @@ import { suggest, ValidationError } from "./validation";
 
 /** Each kind of config value: how an error describes it, an example value, and its parser. */
 const KINDS = {
-  boolean: [
-    "true or false",
-    "true",
-    (raw) => (raw === "true" || raw === "false" ? raw === "true" : undefined),
-  ],
-  integer: [
-    "a whole number",
-    "1",
-    (raw) => (Number.isInteger(toNumber(raw)) ? toNumber(raw) : undefined),
-  ],
+  boolean: ["true or false", "true", (raw) => BOOLEANS.get(raw)],
+  integer: ["a whole number", "1", (raw) => wholeOnly(toNumber(raw))],
   number: ["a number", "1", toNumber],
   string: ["a string", "value", (raw) => raw],
-  "string[]": [
-    "a list of strings",
-    "--path '[0]' value",
-    (raw) => {
-      const list = parseJson(raw);
-      return Array.isArray(list) && list.every((s) => typeof s === "string")
-        ? (list as string[])
-        : undefined;
-    },
-  ],
-  tags: [
-    "a map of tag names to strings",
-    "--path 'Owner' me",
-    (raw) => {
-      const tags = parseJson(raw);
-      const isMap = typeof tags === "object" && tags !== null && !Array.isArray(tags);
-      return isMap && Object.values(tags).every((v) => typeof v === "string")
-        ? (tags as Record<string, string>)
-        : undefined;
-    },
-  ],
+  "string[]": ["a list of strings", "--path '[0]' value", (raw) => stringsOnly(parseJson(raw))],
+  tags: ["a map of tag names to strings", "--path 'Owner' me", (raw) => tagsOnly(parseJson(raw))],
 } as const satisfies Record<
   string,
   readonly [expected: string, example: string, parse: (raw: string) => unknown]
 >;
 type Kinds = { [K in keyof typeof KINDS]: Exclude<ReturnType<(typeof KINDS)[K][2]>, undefined> };
+const BOOLEANS = new Map([
+  ["true", true],
+  ["false", false],
+]);
 
 /** Every `batchpy:` key the program reads, and its kind. */
 const CONFIG_KEYS = {
@@ -130,6 +107,21 @@ function parseValue(key: ConfigKey, raw: string): unknown {
 function toNumber(raw: string): number | undefined {
   const n = Number(raw);
   return raw.trim() === "" || !Number.isFinite(n) ? undefined : n;
+}
+
+function wholeOnly(n: number | undefined): number | undefined {
+  return Number.isInteger(n) ? n : undefined;
+}
+
+function stringsOnly(value: unknown): string[] | undefined {
+  return Array.isArray(value) && value.every((s) => typeof s === "string") ? value : undefined;
+}
+
+function tagsOnly(value: unknown): Record<string, string> | undefined {
+  const isMap = typeof value === "object" && value !== null && !Array.isArray(value);
+  return isMap && Object.values(value).every((v) => typeof v === "string")
+    ? (value as Record<string, string>)
+    : undefined;
 }
 
 function parseJson(raw: string): unknown {
@@ -254,10 +246,8 @@ function checkJobVcpusWithinMax(settings: StackSettings): void {
 }
 
 /**
- * Refuses a job default that no instance (or Fargate size) the stack allows could place,
- * when that is known from config alone: on Fargate, or when every instance type is in
- * {@link KNOWN_INSTANCE_TYPES}. Otherwise the deploy-time `jobLimits` output (from
- * `aws.ec2.getInstanceType`) has the answer.
+ * Refuses a job default no instance could place, when config alone tells: on Fargate, or with
+ * only {@link KNOWN_INSTANCE_TYPES}; otherwise the deploy-time `jobLimits` output does.
  */
 function checkJobFits({ compute, job }: StackSettings): void {
   const maxVcpus = compute.maxVcpus ?? DEFAULT_MAX_VCPUS;
@@ -289,10 +279,8 @@ function checkJobFits({ compute, job }: StackSettings): void {
 }
 
 /**
- * Reads and validates a stack's settings from its raw config (as `pulumi.runtime.allConfig()`
- * returns it: `namespace:key` → string, lists and maps as JSON). Everything is checked before
- * any resource is created; the first problem throws a {@link StackConfigError} naming the key.
- *
+ * A stack's settings from its raw config (`pulumi.runtime.allConfig()`: lists and maps as
+ * JSON), checked before any resource exists; the first problem throws a {@link StackConfigError}.
  * @param componentName the name the program gives its components, used in messages
  */
 export function parseStackConfig(

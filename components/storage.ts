@@ -5,15 +5,9 @@ import { PolicyDocument } from "./iam";
 import { checkRanges } from "./validation";
 
 export interface StorageArgs {
-  /**
-   * Delete every object when the stack is destroyed; off for results that must outlive it.
-   * @default false
-   */
+  /** Delete every object on `pulumi destroy`; off for results that outlive it. @default false */
   readonly forceDestroy?: pulumi.Input<boolean>;
-  /**
-   * Days after which objects under `logs/` expire. Results and inputs are never expired.
-   * @default - logs are kept
-   */
+  /** Days until objects under `logs/` expire (never results or inputs). @default - kept */
   readonly logExpirationDays?: number;
   /** Tags for every resource of the component. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
