@@ -112,7 +112,7 @@ function javascriptFor(filename, source) {
   return out.outputText;
 }
 
-/** Transpiles every project file into the cache and removes every other entry; returns the count. */
+/** Transpiles every project file into the cache, removes every other entry; returns the count. */
 function warm() {
   const files = require("fast-glob").sync(
     ["index.ts", "{components,jobs,policy,test}/**/*.ts", "!**/*.d.ts", "!**/node_modules/**"],
@@ -147,7 +147,7 @@ if (require.main === module) {
       `in ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
 } else {
-  // Node 22.1+ also caches V8's compiled code of every CommonJS module, so later starts compile less.
+  // Node 22.1+ also caches V8's compiled code of every CommonJS module: later starts compile less.
   if (Module.enableCompileCache && !process.env.NODE_COMPILE_CACHE) {
     Module.enableCompileCache(path.join(path.dirname(CACHE_DIR), "batchpy-v8"));
   }
