@@ -90,7 +90,7 @@ export interface ComputeEnvironmentArgs {
   readonly updateTimeoutMinutes?: number;
   /** VPC for the instances. Give `subnetIds` with it. @default - the account's default VPC */
   readonly vpcId?: pulumi.Input<string>;
-  /** Subnets with a route to ECR, S3 and CloudWatch Logs. @default - the default VPC's */
+  /** Subnets routing to ECR, S3 and CloudWatch Logs. @default - the default VPC's public ones */
   readonly subnetIds?: pulumi.Input<pulumi.Input<string>[]>;
   /** Tags for every resource of the component (not for the instances: see `instanceTags`). */
   readonly tags?: Record<string, string>;

@@ -64,10 +64,7 @@ export class JobRoles extends pulumi.ComponentResource {
 
     this.jobRoleArn = jobRole.arn;
     this.executionRoleArn = executionRole.arn;
-    this.registerOutputs({
-      jobRoleArn: this.jobRoleArn,
-      executionRoleArn: this.executionRoleArn,
-    });
+    this.registerOutputs({ jobRoleArn: this.jobRoleArn, executionRoleArn: this.executionRoleArn });
   }
 }
 
