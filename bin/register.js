@@ -59,11 +59,12 @@ function loadCompiler() {
 }
 
 /**
- * Creates `dir` without touching node_modules' time: npm trusts its
- * node_modules/.package-lock.json only while no folder in node_modules is newer.
+ * Creates `dir`. npm trusts node_modules/.package-lock.json only while node_modules is no
+ * newer, so creating node_modules/.cache must leave node_modules' time as it was.
  */
 function makeCacheDir(dir) {
-  const before = fs.existsSync(NODE_MODULES) ? fs.statSync(NODE_MODULES) : undefined;
+  const creating = !fs.existsSync(path.join(NODE_MODULES, ".cache"));
+  const before = creating && fs.existsSync(NODE_MODULES) ? fs.statSync(NODE_MODULES) : undefined;
   fs.mkdirSync(dir, { recursive: true });
   if (before !== undefined) {
     fs.utimesSync(NODE_MODULES, before.atime, before.mtime);
