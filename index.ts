@@ -1,7 +1,6 @@
 /**
- * batchpy: everything the AWS Batch Python tutorial clicks together, per stack. Settings
- * come from `Pulumi.<stack>.yaml` (see `components/stack-config.ts` for every key); the
- * exports below are what `npm run jobs:*` reads.
+ * batchpy: everything the AWS Batch Python tutorial clicks together, per stack, from
+ * `Pulumi.<stack>.yaml` (components/stack-config.ts); the exports are what `jobs:*` reads.
  */
 import * as pulumi from "@pulumi/pulumi";
 import {
@@ -18,8 +17,8 @@ import { parseStackConfig } from "./components/stack-config";
 const stack = pulumi.getStack();
 const name = `batchpy-${stack}`;
 const settings = parseStackConfig(pulumi.runtime.allConfig(), process.env, name);
-// Fixed for the life of the stack: these alone go on the instances Batch launches, since a
-// change to the compute environment's instance tags replaces it (and kills running jobs).
+// Fixed for the life of the stack: the only instance tags, since changing those replaces the
+// compute environment (and kills running jobs).
 const baseTags = { Project: "batchpy", Stack: stack, ManagedBy: "pulumi" };
 const tags = { ...baseTags, ...settings.tags };
 

@@ -1,17 +1,11 @@
 "use strict";
 /**
- * Runs the repository's TypeScript without ts-node: `require("./bin/register")` (or
- * `node -r ./bin/register.js file.ts`) makes `.ts` files loadable. Each file is transpiled
- * once with the TypeScript compiler the project already has (`ts.transpileModule`, what
- * ts-node's transpile-only mode and Pulumi do) and kept in node_modules/.cache/batchpy-ts/
- * under a hash of everything the output depends on: the file's path and content, the
- * compiler options, the TypeScript version and this file. An edited `.ts` has a new key,
- * so it can never run as old code; an unchanged one costs a read and a hash, and the
- * compiler itself is loaded only when something must be transpiled. Types are checked by
- * `tsc --noEmit` (`npm test`), as with ts-node's transpile-only mode.
- *
- * `node bin/register.js --warm` transpiles every project file into the cache (the
- * package's `prepare` script, so `npm ci` leaves a warm cache).
+ * Makes `.ts` files loadable (`node -r ./bin/register.js file.ts`) without ts-node: each file
+ * is transpiled once with the project's TypeScript (`ts.transpileModule`, as ts-node's
+ * transpile-only mode does) and cached under a hash of its path and content, tsconfig.json,
+ * the TypeScript version and this file, so an edited file can never run as old code. Types
+ * are checked by `tsc --noEmit`. `node bin/register.js --warm` (the `prepare` script)
+ * transpiles every project file into the cache.
  */
 const crypto = require("crypto");
 const fs = require("fs");
@@ -20,51 +14,44 @@ const path = require("path");
 
 const ROOT = path.resolve(__dirname, "..");
 const TSCONFIG = path.join(ROOT, "tsconfig.json");
-/** Folders with project TypeScript (what `--warm` transpiles). */
-const SOURCE_DIRS = ["components", "jobs", "policy", "test"];
-const CACHE_DIR =
-  process.env.BATCHPY_TS_CACHE || path.join(ROOT, "node_modules", ".cache", "batchpy-ts");
+const NODE_MODULES = path.join(ROOT, "node_modules");
+const CACHE_DIR = process.env.BATCHPY_TS_CACHE || path.join(NODE_MODULES, ".cache", "batchpy-ts");
 
-/** @type {string | undefined} */
-let optionsKey;
-/** What every output depends on besides its own file: compiler, options, this loader. */
-function compilerKey() {
-  if (optionsKey === undefined) {
-    const hash = crypto.createHash("sha256");
-    hash.update(fs.readFileSync(__filename));
-    hash.update(fs.readFileSync(TSCONFIG));
-    hash.update(fs.readFileSync(require.resolve("typescript/package.json", { paths: [ROOT] })));
-    optionsKey = hash.digest("hex");
-  }
-  return optionsKey;
+function sha256(...parts) {
+  return crypto.createHash("sha256").update(parts.join("\0")).digest("hex");
 }
 
-/** @type {{ ts: typeof import("typescript"), options: import("typescript").CompilerOptions } | undefined} */
+/** What every output depends on besides its own file: this loader, the options, the compiler. */
+const COMPILER_KEY = sha256(
+  fs.readFileSync(__filename),
+  fs.readFileSync(TSCONFIG),
+  fs.readFileSync(require.resolve("typescript/package.json", { paths: [ROOT] })),
+);
+
+function cachePath(filename, source) {
+  const key = sha256(COMPILER_KEY, filename, source);
+  return path.join(CACHE_DIR, key.slice(0, 2), `${key}.js`);
+}
+
 let compiler;
+/** The compiler and tsconfig's options, loaded only when something must be transpiled. */
 function loadCompiler() {
   if (compiler === undefined) {
     const ts = require(require.resolve("typescript", { paths: [ROOT] }));
     const read = ts.readConfigFile(TSCONFIG, ts.sys.readFile);
-    const converted = read.error
-      ? { options: {}, errors: [read.error] }
+    const { options, errors } = read.error
+      ? { errors: [read.error] }
       : ts.convertCompilerOptionsFromJson(read.config.compilerOptions, ROOT, TSCONFIG);
-    if (converted.errors.length > 0) {
-      const message = converted.errors.map((d) =>
-        ts.flattenDiagnosticMessageText(d.messageText, "\n"),
-      );
-      throw new Error(`${TSCONFIG}: ${message.join("; ")}`);
+    if (errors.length > 0) {
+      const messages = errors.map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+      throw new Error(`${TSCONFIG}: ${messages.join("; ")}`);
     }
-    const options = {
-      ...converted.options,
-      // One self-contained file per module; stack traces map back with --enable-source-maps.
+    // One self-contained file per module; stack traces map back with --enable-source-maps.
+    Object.assign(options, {
       sourceMap: false,
       inlineSourceMap: true,
-      inlineSources: false,
-      noEmit: false,
-      declaration: false,
-      isolatedModules: true,
       module: ts.ModuleKind.CommonJS,
-    };
+    });
     delete options.outDir;
     compiler = { ts, options };
   }
@@ -72,36 +59,19 @@ function loadCompiler() {
 }
 
 /**
- * Creates `dir`. npm trusts its node_modules/.package-lock.json only while no folder in
- * node_modules is newer; creating node_modules/.cache would make it walk all of
- * node_modules on every `npx`, so node_modules keeps its time.
+ * Creates `dir`. npm trusts node_modules/.package-lock.json only while node_modules is no
+ * newer, so creating node_modules/.cache must leave node_modules' time as it was.
  */
 function makeCacheDir(dir) {
-  const nodeModules = path.join(ROOT, "node_modules");
-  let before;
-  if (!fs.existsSync(path.join(nodeModules, ".cache")) && fs.existsSync(nodeModules)) {
-    before = fs.statSync(nodeModules);
-  }
+  const creating = !fs.existsSync(path.join(NODE_MODULES, ".cache"));
+  const before = creating && fs.existsSync(NODE_MODULES) ? fs.statSync(NODE_MODULES) : undefined;
   fs.mkdirSync(dir, { recursive: true });
   if (before !== undefined) {
-    fs.utimesSync(nodeModules, before.atime, before.mtime);
+    fs.utimesSync(NODE_MODULES, before.atime, before.mtime);
   }
 }
 
-/** Where the output for `filename` with content `source` is kept. */
-function cachePath(filename, source) {
-  const key = crypto
-    .createHash("sha256")
-    .update(compilerKey())
-    .update("\0")
-    .update(filename)
-    .update("\0")
-    .update(source)
-    .digest("hex");
-  return path.join(CACHE_DIR, key.slice(0, 2), `${key}.js`);
-}
-
-/** The JavaScript for `filename` whose content is `source`: from the cache, or transpiled. */
+/** The JavaScript of `filename` whose content is `source`: from the cache, or transpiled. */
 function javascriptFor(filename, source) {
   const cached = cachePath(filename, source);
   try {
@@ -118,7 +88,7 @@ function javascriptFor(filename, source) {
     fileName: filename,
     reportDiagnostics: true,
   });
-  if (out.diagnostics && out.diagnostics.length > 0) {
+  if (out.diagnostics.length > 0) {
     // Syntax errors, as ts-node's transpile-only mode reports them; nothing is cached.
     throw new SyntaxError(
       ts.formatDiagnostics(out.diagnostics, {
@@ -128,12 +98,11 @@ function javascriptFor(filename, source) {
       }),
     );
   }
-  const js = out.outputText;
   try {
     makeCacheDir(path.dirname(cached));
     // Written whole and renamed, so a concurrent reader never sees half a file.
     const tmp = `${cached}.${process.pid}.${crypto.randomBytes(4).toString("hex")}`;
-    fs.writeFileSync(tmp, js);
+    fs.writeFileSync(tmp, out.outputText);
     fs.renameSync(tmp, cached);
   } catch (err) {
     // A read-only checkout (or a full disk) still runs, only without the cache.
@@ -141,53 +110,22 @@ function javascriptFor(filename, source) {
       throw err;
     }
   }
-  return js;
+  return out.outputText;
 }
 
-function registerTypeScript() {
-  if (Module._extensions[".ts"] && Module._extensions[".ts"].batchpy) {
-    return;
-  }
-  const load = function (module, filename) {
-    module._compile(javascriptFor(filename, fs.readFileSync(filename, "utf8")), filename);
-  };
-  load.batchpy = true;
-  Module._extensions[".ts"] = load;
-}
-
-/** Every project `.ts` file (not declarations), for --warm. */
-function projectFiles() {
-  const files = [path.join(ROOT, "index.ts")];
-  const walk = (dir) => {
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory() && entry.name !== "node_modules") {
-        walk(full);
-      } else if (entry.isFile() && entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts")) {
-        files.push(full);
-      }
-    }
-  };
-  for (const dir of SOURCE_DIRS) {
-    if (fs.existsSync(path.join(ROOT, dir))) {
-      walk(path.join(ROOT, dir));
-    }
-  }
-  return files;
-}
-
-/**
- * Transpiles every project file into the cache and removes every other entry (outputs of
- * older file versions); returns the file count. Entry by entry, so a process reading the
- * cache meanwhile at worst transpiles a file again.
- */
+/** Transpiles every project file into the cache, removes every other entry; returns the count. */
 function warm() {
+  const files = require("fast-glob").sync(
+    ["index.ts", "{components,jobs,policy,test}/**/*.ts", "!**/*.d.ts", "!**/node_modules/**"],
+    { cwd: ROOT, absolute: true },
+  );
   const keep = new Set();
-  const files = projectFiles();
   for (const file of files) {
-    keep.add(path.basename(cachePath(file, fs.readFileSync(file, "utf8"))));
-    javascriptFor(file, fs.readFileSync(file, "utf8"));
+    const source = fs.readFileSync(file, "utf8");
+    javascriptFor(file, source);
+    keep.add(path.basename(cachePath(file, source)));
   }
+  // Entry by entry, so a process reading the cache meanwhile at worst transpiles a file again.
   for (const dir of fs.existsSync(CACHE_DIR) ? fs.readdirSync(CACHE_DIR) : []) {
     for (const entry of fs.readdirSync(path.join(CACHE_DIR, dir))) {
       if (!keep.has(entry)) {
@@ -196,16 +134,6 @@ function warm() {
     }
   }
   return files.length;
-}
-
-/**
- * Node 22.1+ keeps V8's compiled code of every CommonJS module (the AWS SDK, Pulumi) in a
- * cache checked against each file's content, so later starts compile less.
- */
-function enableCompileCache() {
-  if (typeof Module.enableCompileCache === "function" && !process.env.NODE_COMPILE_CACHE) {
-    Module.enableCompileCache(path.join(path.dirname(CACHE_DIR), "batchpy-v8"));
-  }
 }
 
 if (require.main === module) {
@@ -220,8 +148,11 @@ if (require.main === module) {
       `in ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
 } else {
-  enableCompileCache();
-  registerTypeScript();
+  // Node 22.1+ also caches V8's compiled code of every CommonJS module: later starts compile less.
+  if (Module.enableCompileCache && !process.env.NODE_COMPILE_CACHE) {
+    Module.enableCompileCache(path.join(path.dirname(CACHE_DIR), "batchpy-v8"));
+  }
+  Module._extensions[".ts"] = (module, filename) => {
+    module._compile(javascriptFor(filename, fs.readFileSync(filename, "utf8")), filename);
+  };
 }
-
-module.exports = { CACHE_DIR, javascriptFor, projectFiles };

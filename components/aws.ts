@@ -1,7 +1,6 @@
 /**
- * The parts of `@pulumi/aws` the components use, imported by service: the package root
- * re-exports every service, which `tsc` would then read (docs/development.md). Components
- * import this module `as aws` and keep writing `aws.batch.JobQueue`.
+ * The parts of `@pulumi/aws` the components use, by service: the package root re-exports
+ * every service, which `tsc` would then read (docs/development.md).
  */
 export * as batch from "@pulumi/aws/batch";
 export * as cloudwatch from "@pulumi/aws/cloudwatch";

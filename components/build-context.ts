@@ -1,8 +1,7 @@
 /**
- * The content of a Docker build context, as a hash that depends only on the files Docker
- * would send (the `.dockerignore` rules applied) and their paths relative to the context:
- * the same checkout in two folders gives the same hash, so the image's tag and inputs do
- * not change when CI and a laptop deploy from different places.
+ * A Docker build context's content hash: only the files Docker would send (`.dockerignore`
+ * applied) and their relative paths, so CI and a laptop deploying from different folders
+ * build the same tag.
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
@@ -15,8 +14,8 @@ interface IgnoreRule {
 }
 
 /**
- * Parses `.dockerignore`: one pattern per line, `#` comments, `!` exceptions, `*` and `?`
- * within a path segment, `**` across segments; the last matching line wins.
+ * Parses `.dockerignore`: `#` comments, `!` exceptions, `*` and `?` within a path segment,
+ * `**` across segments; the last matching line wins.
  * @see https://docs.docker.com/build/concepts/context/#dockerignore-files
  */
 export function parseDockerignore(text: string): IgnoreRule[] {
@@ -36,25 +35,16 @@ export function parseDockerignore(text: string): IgnoreRule[] {
   return rules;
 }
 
+/** What each glob token matches; `**` and a slash after it match any number of folders. */
+const GLOB_TOKENS: Readonly<Record<string, string>> = {
+  "**/": ".*(?:/)?",
+  "**": ".*",
+  "*": "[^/]*",
+  "?": "[^/]",
+};
+
 function globToRegExp(glob: string): RegExp {
-  let source = "";
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i];
-    if (c === "*" && glob[i + 1] === "*") {
-      source += ".*";
-      i++;
-      if (glob[i + 1] === "/") {
-        i++;
-        source += "(?:/)?";
-      }
-    } else if (c === "*") {
-      source += "[^/]*";
-    } else if (c === "?") {
-      source += "[^/]";
-    } else {
-      source += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
-    }
-  }
+  const source = glob.replace(/\*\*\/?|[*?]|[.+^${}()|[\]\\]/g, (t) => GLOB_TOKENS[t] ?? `\\${t}`);
   // A pattern that names a folder also excludes everything under it.
   return new RegExp(`^${source}(?:/.*)?$`);
 }
@@ -84,10 +74,7 @@ function listFiles(dir: string, prefix = ""): string[] {
   return files.sort();
 }
 
-/**
- * SHA-256 over the context's files (relative path, then content, for each file Docker would
- * send) and the Dockerfile, which Docker always reads even when `.dockerignore` excludes it.
- */
+/** SHA-256 of each sent file's path and content; Docker always reads the Dockerfile. */
 export function hashBuildContext(dir: string): string {
   const ignoreFile = path.join(dir, ".dockerignore");
   const rules = fs.existsSync(ignoreFile)

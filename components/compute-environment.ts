@@ -13,23 +13,23 @@ import { ec2JobLimits, fargateJobLimits, JobLimits, NamedInstanceSize } from "./
 import { EC2_CONFIGURATION, imdsBlockUserData, INSTANCE_METADATA_OPTIONS } from "./launch-template";
 import { checkRanges, IntegerRanges, ValidationError } from "./validation";
 
-export { COMPUTE_TYPES, DEFAULT_INSTANCE_TYPES, type ComputeType } from "./instance-types";
+type Ec2Type = "EC2" | "SPOT";
+type FargateType = Exclude<ComputeType, Ec2Type>;
 
 export const DEFAULT_COMPUTE_TYPE: ComputeType = "EC2";
 /** Zero vCPUs when idle: instances exist only while jobs run. */
 const DEFAULT_MIN_VCPUS = 0;
 export const DEFAULT_MAX_VCPUS = 16;
-const DEFAULT_ALLOCATION_STRATEGY: Record<"EC2" | "SPOT", string> = {
+const DEFAULT_ALLOCATION_STRATEGY: Record<Ec2Type, string> = {
   EC2: "BEST_FIT_PROGRESSIVE",
   // Least likely to be interrupted at a low price; needs no spot fleet role.
   SPOT: "SPOT_PRICE_CAPACITY_OPTIMIZED",
 };
 /**
- * Only these strategies let Batch update an environment in place ("Perform infrastructure
- * updates"); `BEST_FIT` is refused, since changing almost anything would replace it.
- * @see https://docs.aws.amazon.com/batch/latest/userguide/infrastructure-updates.html
+ * Only these let Batch update an environment in place; with `BEST_FIT` almost any change
+ * replaces it. @see https://docs.aws.amazon.com/batch/latest/userguide/infrastructure-updates.html
  */
-const ALLOCATION_STRATEGIES: Record<"EC2" | "SPOT", readonly string[]> = {
+const ALLOCATION_STRATEGIES: Record<Ec2Type, readonly string[]> = {
   EC2: ["BEST_FIT_PROGRESSIVE"],
   SPOT: ["SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED"],
 };
@@ -39,10 +39,8 @@ const RANGES: IntegerRanges<ComputeEnvironmentArgs> = {
   maxVcpus: [1, 100000, "Batch needs room for at least one job"],
   minVcpus: [0, 100000, "vCPUs are whole and not negative"],
   jobGpus: [0, 16, "GPUs are whole; EC2 has at most 16 per instance"],
-  // What the AWS provider accepts for `updatePolicy.jobExecutionTimeoutMinutes`.
   updateTimeoutMinutes: [1, 360, "the range AWS Batch's update policy accepts"],
 };
-/** Arguments that only EC2 and SPOT environments take. */
 const EC2_ONLY = [
   "instanceTypes",
   "allocationStrategy",
@@ -51,86 +49,56 @@ const EC2_ONLY = [
 ] as const;
 
 /**
- * The environment's child resource name. It was `<name>-ce` while the environment used a
- * custom service role; the new name is the one-time migration to the service-linked role
- * (see {@link ComputeEnvironment}). Never rename it again: a new name replaces the
- * environment and kills running jobs.
+ * Was `-ce` while the environment used a custom service role; the rename migrated it to the
+ * service-linked role. Never rename it again: that replaces the environment and kills its jobs.
  */
 const COMPUTE_ENVIRONMENT_SUFFIX = "compute";
 
 export interface ComputeEnvironmentArgs {
-  /**
-   * What the environment launches.
-   * @default "EC2"
-   */
+  /** What the environment launches. @default "EC2" */
   readonly computeType?: ComputeType;
   /**
-   * vCPUs kept running when no job is queued. Anything above 0 is billed around the clock;
-   * this component passes the value through unchanged and the policy pack rejects it.
-   * Fargate environments have no minimum and must leave it unset or 0.
+   * vCPUs kept running when no job is queued, billed around the clock; passed through
+   * unchanged (the policy pack rejects above 0). Fargate has no minimum: leave it unset or 0.
    * @default 0
    * @see https://docs.aws.amazon.com/batch/latest/userguide/compute_environment_parameters.html
    */
   readonly minVcpus?: number;
-  /**
-   * Upper bound on vCPUs running at once: the most the environment can cost per hour.
-   * @default 16
-   */
+  /** vCPUs running at once at most: what bounds the hourly cost. @default 16 */
   readonly maxVcpus?: number;
   /**
-   * Exact EC2 instance types (EC2 and SPOT only), e.g. `m5a.large` or, for GPU jobs,
-   * `g5.xlarge`. Families (`m5a`) and `optimal` are refused: the job limits and the GPU
-   * checks need to know every size Batch may launch.
+   * Exact EC2 instance types (EC2 and SPOT only), e.g. `m5a.large` or `g5.xlarge`. Families
+   * and `optimal` are refused: the job limits and GPU checks need every size Batch may launch.
    * @default ["m5a.large"]
    */
   readonly instanceTypes?: readonly string[];
   /**
-   * How Batch picks instances (EC2 and SPOT only). `BEST_FIT` is refused: it rules out
-   * in-place updates.
+   * How Batch picks instances (EC2 and SPOT only); `BEST_FIT` is refused (no in-place updates).
    * @default "BEST_FIT_PROGRESSIVE" for EC2, "SPOT_PRICE_CAPACITY_OPTIMIZED" for SPOT
    */
   readonly allocationStrategy?: string;
-  /**
-   * Highest spot price as a percentage of the on-demand price (SPOT only).
-   * @default - up to the on-demand price
-   */
+  /** Highest spot price, in % of on-demand (SPOT only). @default - the on-demand price */
   readonly spotBidPercentage?: number;
-  /**
-   * GPUs each job asks for. Above 0, every instance type must be a GPU type, and Fargate is
-   * refused (it has no GPUs).
-   * @default 0
-   */
+  /** GPUs per job; above 0, every instance type must have GPUs (so not Fargate). @default 0 */
   readonly jobGpus?: number;
   /**
    * Minutes running jobs may go on during an infrastructure update before Batch stops them
-   * (`updatePolicy.jobExecutionTimeoutMinutes`, 1–360, what the AWS provider accepts).
-   * Jobs are never terminated at once (`terminateJobsOnUpdate` stays false). EC2 and SPOT
-   * only: Fargate environments have no infrastructure updates.
+   * (1–360; jobs are never terminated at once). EC2 and SPOT only.
    * @default 30
    * @see https://docs.aws.amazon.com/batch/latest/userguide/updating-compute-environments.html
    */
   readonly updateTimeoutMinutes?: number;
-  /**
-   * VPC for the instances. Give `subnetIds` with it.
-   * @default - the account's default VPC
-   */
+  /** VPC for the instances. Give `subnetIds` with it. @default - the account's default VPC */
   readonly vpcId?: pulumi.Input<string>;
-  /**
-   * Subnets for the instances; they need a route to ECR, S3 and CloudWatch Logs.
-   * @default - the default VPC's default (public) subnets
-   */
+  /** Subnets routing to ECR, S3 and CloudWatch Logs. @default - the default VPC's public ones */
   readonly subnetIds?: pulumi.Input<pulumi.Input<string>[]>;
   /** Tags for every resource of the component (not for the instances: see `instanceTags`). */
   readonly tags?: Record<string, string>;
-  /**
-   * Tags for the instances Batch launches (`computeResources.tags`). Keep them fixed: a
-   * change replaces the environment, so user tags do not belong here.
-   * @default - none
-   */
+  /** Tags for the instances; keep them fixed: a change replaces the environment. @default - none */
   readonly instanceTags?: Record<string, string>;
 }
 
-export function isFargate(type: ComputeType): boolean {
+export function isFargate(type: ComputeType): type is FargateType {
   return type === "FARGATE" || type === "FARGATE_SPOT";
 }
 
@@ -155,7 +123,7 @@ export function validateComputeEnvironmentArgs(name: string, args: ComputeEnviro
   if (isFargate(type)) {
     checkFargateArgs(where, type, args);
   } else {
-    checkEc2Args(where, type as "EC2" | "SPOT", args);
+    checkEc2Args(where, type, args);
   }
   if ((args.vpcId === undefined) !== (args.subnetIds === undefined)) {
     throw new ValidationError(
@@ -165,7 +133,7 @@ export function validateComputeEnvironmentArgs(name: string, args: ComputeEnviro
   }
 }
 
-function checkFargateArgs(where: string, type: ComputeType, args: ComputeEnvironmentArgs): void {
+function checkFargateArgs(where: string, type: FargateType, args: ComputeEnvironmentArgs): void {
   if (args.minVcpus !== undefined && args.minVcpus !== 0) {
     throw new ValidationError(
       `${where} has 'minVcpus' = ${args.minVcpus} with 'computeType' = '${type}'; Fargate has no minimum, leave 'minVcpus' unset.`,
@@ -187,7 +155,7 @@ function checkFargateArgs(where: string, type: ComputeType, args: ComputeEnviron
   }
 }
 
-function checkEc2Args(where: string, type: "EC2" | "SPOT", args: ComputeEnvironmentArgs): void {
+function checkEc2Args(where: string, type: Ec2Type, args: ComputeEnvironmentArgs): void {
   const types = args.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
   if (types.length === 0) {
     throw new ValidationError(
@@ -202,21 +170,7 @@ function checkEc2Args(where: string, type: "EC2" | "SPOT", args: ComputeEnvironm
       "instanceTypes",
     );
   }
-  const gpus = args.jobGpus ?? 0;
-  const plain = types.filter((t) => !isGpuInstanceType(t));
-  if (gpus > 0 && plain.length > 0) {
-    throw new ValidationError(
-      `${where} has 'jobGpus' = ${gpus} but 'instanceTypes' includes ${plain.join(", ")}, which have no GPU; a GPU job could never be placed there. Use GPU types only (e.g. g4dn.xlarge, g5.xlarge, g6.xlarge).`,
-      "instanceTypes",
-    );
-  }
-  const known = types.map((t) => KNOWN_INSTANCE_TYPES[t]).filter((s) => s !== undefined);
-  if (gpus > 0 && known.length === types.length && known.every((s) => s.gpus < gpus)) {
-    throw new ValidationError(
-      `${where} has 'jobGpus' = ${gpus}, more than any of ${types.join(", ")} has (at most ${Math.max(...known.map((s) => s.gpus))}).`,
-      "jobGpus",
-    );
-  }
+  checkGpuTypes(where, types, args.jobGpus ?? 0);
   const strategy = args.allocationStrategy;
   if (strategy !== undefined && !ALLOCATION_STRATEGIES[type].includes(strategy)) {
     const why =
@@ -239,16 +193,28 @@ function checkEc2Args(where: string, type: "EC2" | "SPOT", args: ComputeEnvironm
   });
 }
 
+/** A GPU job needs every instance type to have a GPU, and enough of them where known. */
+function checkGpuTypes(where: string, types: readonly string[], gpus: number): void {
+  const plain = types.filter((t) => !isGpuInstanceType(t));
+  if (gpus > 0 && plain.length > 0) {
+    throw new ValidationError(
+      `${where} has 'jobGpus' = ${gpus} but 'instanceTypes' includes ${plain.join(", ")}, which have no GPU; a GPU job could never be placed there. Use GPU types only (e.g. g4dn.xlarge, g5.xlarge, g6.xlarge).`,
+      "instanceTypes",
+    );
+  }
+  const known = types.map((t) => KNOWN_INSTANCE_TYPES[t]).filter((s) => s !== undefined);
+  if (gpus > 0 && known.length === types.length && known.every((s) => s.gpus < gpus)) {
+    throw new ValidationError(
+      `${where} has 'jobGpus' = ${gpus}, more than any of ${types.join(", ")} has (at most ${Math.max(...known.map((s) => s.gpus))}).`,
+      "jobGpus",
+    );
+  }
+}
+
 /**
- * A managed AWS Batch compute environment that scales to zero when idle, with what it needs:
- * for EC2 and SPOT the ECS instance role and profile and a launch template (IMDSv2 only,
- * metadata blocked for job containers), and a security group that allows outbound traffic
- * only.
- *
- * No service role: Batch then uses its service-linked role `AWSServiceRoleForBatch`, the
- * only way it updates instance types, subnets, security groups, the allocation strategy,
- * bid percentage or instance role in place ("Perform infrastructure updates"); with a
- * custom role each of those changes replaces the environment and kills its running jobs.
+ * A managed Batch compute environment that scales to zero when idle. No service role: only
+ * with its service-linked role does Batch update instance types, subnets and the like in
+ * place; with a custom one each such change replaces the environment and kills its jobs.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/infrastructure-updates.html
  */
 export class ComputeEnvironment extends pulumi.ComponentResource {
@@ -283,26 +249,11 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
     if (isFargate(type)) {
       this.jobLimits = pulumi.output(fargateJobLimits(maxVcpus));
     } else {
-      const instances = this.instanceResources(name, args);
-      const instanceTypes = args.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
-      computeResources = {
-        ...common,
-        minVcpus: args.minVcpus ?? DEFAULT_MIN_VCPUS,
-        instanceTypes: [...instanceTypes],
-        allocationStrategy:
-          args.allocationStrategy ?? DEFAULT_ALLOCATION_STRATEGY[type as "EC2" | "SPOT"],
-        bidPercentage: args.spotBidPercentage,
-        // Batch wants the instance profile here, not the role (despite the field name).
-        instanceRole: instances.profileArn,
-        // Both force a new environment in the provider, even with the service-linked role:
-        // they are fixed here, set once by the migration that introduced them.
-        launchTemplate: { launchTemplateId: instances.launchTemplateId, version: "$Latest" },
-        ec2Configurations: EC2_CONFIGURATION,
-        // Fixed: a change to computeResources.tags replaces the environment.
-        tags: args.instanceTags,
-      };
+      const instances = this.instanceResources(name, args.tags);
+      computeResources = { ...common, ...ec2ComputeResources(type, args, instances) };
       // Deleted before the instance role loses its policy, or Batch cannot tear it down.
       dependsOn = [instances.roleAttachment];
+      const instanceTypes = args.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
       this.jobLimits = instanceTypeLimits(instanceTypes, maxVcpus, this);
     }
 
@@ -313,8 +264,7 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
         state: "ENABLED",
         // No serviceRole: Batch uses AWSServiceRoleForBatch (see the class comment).
         computeResources,
-        // Infrastructure updates, and so an update policy, exist for EC2 and SPOT only;
-        // Fargate updates subnets and security groups without stopping jobs.
+        // Fargate has no infrastructure updates, so no update policy.
         updatePolicy: isFargate(type)
           ? undefined
           : {
@@ -342,20 +292,13 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
     vpcId: pulumi.Input<string>,
     tags: ComputeEnvironmentArgs["tags"],
   ): aws.ec2.SecurityGroup {
+    const anywhere = { cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"] };
     return new aws.ec2.SecurityGroup(
       `${name}-sg`,
       {
         description: "batchpy jobs: outbound only (image pulls, S3, CloudWatch Logs)",
         vpcId,
-        egress: [
-          {
-            protocol: "-1",
-            fromPort: 0,
-            toPort: 0,
-            cidrBlocks: ["0.0.0.0/0"],
-            ipv6CidrBlocks: ["::/0"],
-          },
-        ],
+        egress: [{ protocol: "-1", fromPort: 0, toPort: 0, ...anywhere }],
         tags,
       },
       { parent: this },
@@ -363,18 +306,17 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
   }
 
   /**
-   * The ECS instance role (only the managed policy the ECS agent needs: register, poll,
-   * pull from ECR, write logs), its instance profile, and the launch template.
-   * @see https://docs.aws.amazon.com/batch/latest/userguide/instance_IAM_role.html
+   * The ECS instance role (only the ECS agent's managed policy), its profile, and the
+   * launch template. @see https://docs.aws.amazon.com/batch/latest/userguide/instance_IAM_role.html
    */
-  private instanceResources(name: string, args: ComputeEnvironmentArgs) {
+  private instanceResources(name: string, tags: ComputeEnvironmentArgs["tags"]) {
     const parent = { parent: this };
     const role = new aws.iam.Role(
       `${name}-instance`,
       {
         description: "Lets the ECS agent on Batch instances register and pull images.",
         assumeRolePolicy: JSON.stringify(assumeRolePolicyFor("ec2.amazonaws.com")),
-        tags: args.tags,
+        tags,
       },
       parent,
     );
@@ -385,7 +327,7 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
     );
     const profile = new aws.iam.InstanceProfile(
       `${name}-instance-profile`,
-      { role: role.name, tags: args.tags },
+      { role: role.name, tags },
       parent,
     );
     const launchTemplate = new aws.ec2.LaunchTemplate(
@@ -394,7 +336,7 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
         description: "batchpy instances: IMDSv2 only, metadata blocked for job containers",
         userData: Buffer.from(imdsBlockUserData()).toString("base64"),
         metadataOptions: INSTANCE_METADATA_OPTIONS,
-        tags: args.tags,
+        tags,
       },
       parent,
     );
@@ -402,11 +344,31 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
   }
 }
 
+/** The `computeResources` fields only EC2 and SPOT environments have. */
+function ec2ComputeResources(
+  type: Ec2Type,
+  args: ComputeEnvironmentArgs,
+  instances: { profileArn: pulumi.Output<string>; launchTemplateId: pulumi.Output<string> },
+) {
+  return {
+    minVcpus: args.minVcpus ?? DEFAULT_MIN_VCPUS,
+    instanceTypes: [...(args.instanceTypes ?? DEFAULT_INSTANCE_TYPES)],
+    allocationStrategy: args.allocationStrategy ?? DEFAULT_ALLOCATION_STRATEGY[type],
+    bidPercentage: args.spotBidPercentage,
+    // Batch wants the instance profile here, not the role (despite the field name).
+    instanceRole: instances.profileArn,
+    // Both force a new environment, even with the service-linked role: keep them fixed.
+    launchTemplate: { launchTemplateId: instances.launchTemplateId, version: "$Latest" },
+    ec2Configurations: EC2_CONFIGURATION,
+    // Fixed: a change to computeResources.tags replaces the environment.
+    tags: args.instanceTags,
+  };
+}
+
 /**
- * The account's default VPC and its default subnets (one public subnet per zone: instances
- * reach ECR and S3 without a paid NAT gateway). `aws.ec2.getVpcs` returns an empty list
- * rather than failing when there is none, so the error can say what to set instead of the
- * provider's raw "no matching EC2 VPC found".
+ * The default VPC and its default subnets (public: instances reach ECR and S3 without a paid
+ * NAT gateway). `getVpcs` returns an empty list rather than failing, so the error can say
+ * what to set instead of the provider's "no matching EC2 VPC found".
  */
 function defaultNetwork(where: string, parent: pulumi.Resource) {
   const opts = { parent };
@@ -430,10 +392,7 @@ function defaultNetwork(where: string, parent: pulumi.Resource) {
   return { vpcId, subnetIds: aws.ec2.getSubnetsOutput({ filters }, opts).ids };
 }
 
-/**
- * The job limits of an EC2 or SPOT environment, from each instance type's size as EC2
- * reports it at deploy time (`aws.ec2.getInstanceType`).
- */
+/** An EC2 or SPOT environment's job limits, from each type's size as EC2 reports it. */
 function instanceTypeLimits(
   types: readonly string[],
   maxVcpus: number,

@@ -1,5 +1,2 @@
-/**
- * The config namespace of this project's keys in `Pulumi.<stack>.yaml`. Its own module,
- * free of imports, so `policy:check` can read it without loading @pulumi/aws first.
- */
+/** The namespace of this project's `Pulumi.<stack>.yaml` keys; no imports, for `policy:check`. */
 export const CONFIG_NAMESPACE = "batchpy";

@@ -1,10 +1,7 @@
 /**
  * The facts the TypeScript side shares with the job entrypoint (Python), read from
- * `container/contract.json`: the job-name rule, the bucket prefixes, the `BATCHPY_*`
- * variable names and who may set them, how a variable is read as an option, the array
- * manifest version, the entrypoint's exit
- * codes. test/contract/ fails when either side writes one of these out again. No imports
- * besides the JSON: the jobs CLI loads this without Pulumi.
+ * `container/contract.json`; test/contract/ fails when either side writes one out again.
+ * No imports besides the JSON: the jobs CLI loads this without Pulumi.
  */
 import contract from "../container/contract.json";
 
@@ -15,18 +12,15 @@ export const JOB_NAME_FIRST_CHAR = new RegExp(`^[${contract.jobName.firstChar}]`
 export const JOB_NAME_CHAR = new RegExp(`[${contract.jobName.chars}]`, "g");
 export const JOB_NAME_MAX_LENGTH: number = contract.jobName.maxLength;
 
+const { inputs, results, logs, manifests } = contract.bucketPrefixes;
 /** The bucket's areas, shared by the job definition, the job role and the jobs tool. */
 export const BUCKET_PREFIXES: {
   readonly inputs: string;
   readonly results: string;
   readonly logs: string;
-} = {
-  inputs: contract.bucketPrefixes.inputs,
-  results: contract.bucketPrefixes.results,
-  logs: contract.bucketPrefixes.logs,
-};
+} = { inputs, results, logs };
 /** Where array sweep manifests go (under the inputs prefix). */
-export const MANIFEST_PREFIX: string = contract.bucketPrefixes.manifests;
+export const MANIFEST_PREFIX: string = manifests;
 export const MANIFEST_VERSION: number = contract.manifest.version;
 
 /** How the entrypoint reads a variable as a script option (flag words, counts, plain names). */
@@ -47,6 +41,19 @@ export const METRICS: {
   readonly maxLogLineBytes: number;
 } = contract.metrics;
 
+/** The prefix only contract variables may use. */
+export const RESERVED_PREFIX: string = contract.reservedPrefix;
+
+/** Names AWS Batch sets in every container; SubmitJob rejects a job that sets one. */
+export const AWS_BATCH_PREFIX: string = contract.awsBatchPrefix.prefix;
+
+/** A table of the contract as a list of named entries, without its `$comment`. */
+function namedEntries<T>(table: object): (T & { readonly name: string })[] {
+  return Object.entries(table)
+    .filter(([name]) => !name.startsWith("$"))
+    .map(([name, entry]) => ({ name, ...(entry as T) }));
+}
+
 /** Who sets a variable: the stack, the jobs tool, a job file, or the user's shell. */
 export type SetBy = "jobDefinition" | "jobsTool" | "user" | "host";
 
@@ -57,22 +64,11 @@ export interface VariableInfo {
 }
 
 /** Every `BATCHPY_*` variable of the contract, in its order. */
-export const VARIABLES: readonly VariableInfo[] = Object.entries(contract.variables)
-  .filter(([name]) => !name.startsWith("$"))
-  .map(([name, v]) => {
-    const info = v as { setBy: SetBy; meaning: string };
-    return { name, setBy: info.setBy, meaning: info.meaning };
-  });
+export const VARIABLES: readonly VariableInfo[] = namedEntries<VariableInfo>(contract.variables);
 
-/** The prefix only contract variables may use. */
-export const RESERVED_PREFIX: string = contract.reservedPrefix;
-
-/** Names AWS Batch sets in every container; SubmitJob rejects a job that sets one. */
-export const AWS_BATCH_PREFIX: string = contract.awsBatchPrefix.prefix;
-
-/** `JOB_NAME` -> `jobName`: how the code names each variable (see VARS). */
-function camel(suffix: string): string {
-  return suffix.toLowerCase().replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+/** The variables whose `setBy` is one of `who`. */
+export function variablesSetBy(...who: SetBy[]): string[] {
+  return VARIABLES.filter((v) => who.includes(v.setBy)).map((v) => v.name);
 }
 
 const KEYS = [
@@ -90,23 +86,19 @@ const KEYS = [
   "stateDir",
 ] as const;
 
-/** The variable names by role, e.g. `VARS.jobName`; a missing one fails at load. */
-export const VARS: Readonly<Record<(typeof KEYS)[number], string>> = (() => {
-  const byKey = new Map(VARIABLES.map((v) => [camel(v.name.slice(RESERVED_PREFIX.length)), v]));
-  const out: Partial<Record<(typeof KEYS)[number], string>> = {};
-  for (const key of KEYS) {
-    const found = byKey.get(key);
+/** Each variable's name by role (`VARS.jobName`); a missing one fails at load. */
+export const VARS: Readonly<Record<(typeof KEYS)[number], string>> = Object.fromEntries(
+  KEYS.map((key) => {
+    const found = VARIABLES.find((v) => camelCase(v.name.slice(RESERVED_PREFIX.length)) === key);
     if (found === undefined) {
       throw new Error(`container/contract.json lacks the variable for "${key}"`);
     }
-    out[key] = found.name;
-  }
-  return out as Record<(typeof KEYS)[number], string>;
-})();
+    return [key, found.name];
+  }),
+) as Record<(typeof KEYS)[number], string>;
 
-/** The variables whose `setBy` is one of `who`. */
-export function variablesSetBy(...who: SetBy[]): string[] {
-  return VARIABLES.filter((v) => who.includes(v.setBy)).map((v) => v.name);
+function camelCase(suffix: string): string {
+  return suffix.toLowerCase().replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
 }
 
 export interface ExitCode {
@@ -116,9 +108,6 @@ export interface ExitCode {
 }
 
 /** The entrypoint's own exit codes; any other code is the script's. */
-export const ENTRYPOINT_EXIT_CODES: readonly ExitCode[] = Object.entries(contract.exitCodes)
-  .filter(([name]) => !name.startsWith("$"))
-  .map(([name, v]) => {
-    const info = v as { code: number; meaning: string };
-    return { name, code: info.code, meaning: info.meaning };
-  });
+export const ENTRYPOINT_EXIT_CODES: readonly ExitCode[] = namedEntries<ExitCode>(
+  contract.exitCodes,
+);

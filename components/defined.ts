@@ -1,8 +1,3 @@
-/**
- * Objects without their undefined properties, in one place instead of
- * `...(x !== undefined ? { x } : {})` at every optional field.
- */
-
 /** `T` with the keys whose value may be undefined made optional and never undefined. */
 export type DefinedOnly<T> = {
   [K in keyof T as undefined extends T[K] ? never : K]: T[K];
@@ -11,17 +6,10 @@ export type DefinedOnly<T> = {
 };
 
 /**
- * `values` without the keys whose value is undefined: `{ a: 1, b: undefined }` gives
- * `{ a: 1 }`. For objects whose shape shows (compared whole, listed with `Object.keys`,
- * spread over defaults, passed as a child's environment); JSON.stringify already leaves
- * undefined out.
+ * `values` without its undefined properties (`{ a: 1, b: undefined }` gives `{ a: 1 }`), in
+ * one place instead of `...(x !== undefined ? { x } : {})` at every optional field.
  */
 export function definedOnly<T extends object>(values: T): DefinedOnly<T> {
-  const defined: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(values)) {
-    if (value !== undefined) {
-      defined[key] = value;
-    }
-  }
-  return defined as DefinedOnly<T>;
+  const defined = Object.entries(values).filter(([, value]) => value !== undefined);
+  return Object.fromEntries(defined) as DefinedOnly<T>;
 }

@@ -5,52 +5,33 @@ import * as pulumi from "@pulumi/pulumi";
 import { hashBuildContext } from "./build-context";
 import { checkRanges, ValidationError } from "./validation";
 
-/** How many images the repository keeps before older ones expire. */
 const DEFAULT_KEEP_IMAGES = 10;
 /** AWS Batch on EC2 (m5a) and Fargate run x86_64 by default. */
-const DEFAULT_PLATFORM = "linux/amd64";
+const PLATFORM = "linux/amd64";
 
 export interface ImageArgs {
   /**
-   * Folder holding the Dockerfile, built and pushed during `pulumi up`, relative to the
-   * project folder (where Pulumi runs the program and the docker-build provider). Relative,
-   * so that the image's inputs are the same whichever folder the checkout lives in.
-   * Ignored when `imageUri` is set.
+   * Folder holding the Dockerfile, relative to the project folder so the image's inputs do
+   * not depend on where the checkout lives. Ignored when `imageUri` is set.
    */
   readonly context?: string;
-  /**
-   * The project folder, to read the context's files for its content hash.
-   * @default process.cwd() (Pulumi runs the program from the project folder)
-   */
+  /** The project folder, to hash the context's files. @default process.cwd() (Pulumi's) */
   readonly projectRoot?: string;
   /**
-   * Build the image during `pulumi preview` too (docker-build's default), so a broken
-   * Dockerfile fails the preview; then preview needs Docker. `false` previews without it.
+   * Build during `pulumi preview` too, so a broken Dockerfile fails it (preview needs Docker).
    * @default true
    * @see https://www.pulumi.com/registry/packages/docker-build/api-docs/image/
    */
   readonly buildOnPreview?: boolean;
   /**
-   * An image that already exists (for example one built by CI). When set, no repository
-   * is created and nothing is built.
+   * An existing image (e.g. built by CI); then no repository is created and nothing is built.
    * @default - build `context` into a new ECR repository
    */
   readonly imageUri?: string;
-  /**
-   * Number of images the repository keeps; older ones are expired to keep storage cheap.
-   * @default 10
-   */
+  /** Images the repository keeps; older ones expire to keep storage cheap. @default 10 */
   readonly keepImages?: number;
-  /**
-   * Delete the repository even when it still holds images, so `pulumi destroy` succeeds.
-   * @default false
-   */
+  /** Delete the repository even while it holds images, for `pulumi destroy`. @default false */
   readonly forceDelete?: pulumi.Input<boolean>;
-  /**
-   * Target platform of the build.
-   * @default "linux/amd64"
-   */
-  readonly platform?: string;
   /** Tags for every resource of the component. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
@@ -98,7 +79,15 @@ export class Image extends pulumi.ComponentResource {
       this.registerOutputs({ imageUri: this.imageUri });
       return;
     }
+    const repository = this.repository(name, args);
+    const image = this.build(name, args, repository);
+    this.imageUri = pulumi.interpolate`${repository.repositoryUrl}@${image.digest}`;
+    this.repositoryUrl = repository.repositoryUrl;
+    this.registerOutputs({ imageUri: this.imageUri, repositoryUrl: this.repositoryUrl });
+  }
 
+  /** The ECR repository, with a lifecycle policy that keeps the newest `keepImages`. */
+  private repository(name: string, args: ImageArgs): aws.ecr.Repository {
     const repository = new aws.ecr.Repository(
       `${name}-repo`,
       {
@@ -117,24 +106,27 @@ export class Image extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    return repository;
+  }
 
+  /** The image built from the context, tagged by its content, pushed to `repository`. */
+  private build(name: string, args: ImageArgs, repository: aws.ecr.Repository) {
     const context = args.context ?? "container";
     const contextHash = hashBuildContext(path.resolve(args.projectRoot ?? process.cwd(), context));
     const credentials = aws.ecr.getAuthorizationTokenOutput(
       { registryId: repository.registryId },
       { parent: this },
     );
-    const image = new dockerBuild.Image(
+    return new dockerBuild.Image(
       `${name}-build`,
       {
         context: { location: context },
-        platforms: [(args.platform ?? DEFAULT_PLATFORM) as dockerBuild.Platform],
+        platforms: [PLATFORM],
         push: true,
         // Content-derived: the same files give the same tag, wherever they are checked out.
         tags: [pulumi.interpolate`${repository.repositoryUrl}:${contextTag(contextHash)}`],
-        // Also makes this build's digest differ from the one awsx.ecr.Image pushed before
-        // the switch, so deleting awsx's old build (which deletes by digest) cannot take
-        // this image with it.
+        // Also keeps this digest apart from the one awsx.ecr.Image pushed before the switch,
+        // so deleting awsx's old build (by digest) cannot take this image with it.
         labels: { [CONTEXT_LABEL]: contextHash },
         buildOnPreview: args.buildOnPreview ?? true,
         registries: [
@@ -145,15 +137,10 @@ export class Image extends pulumi.ComponentResource {
           },
         ],
       },
-      // docker-build deletes the pushed manifest (by digest) when the resource is deleted
-      // or renamed; a job definition may still point at it. Old images expire through
-      // the repository's lifecycle policy instead, and `forceDestroy` empties it.
+      // docker-build deletes the pushed manifest when the resource goes, while a job
+      // definition may still use it; old images expire through the lifecycle policy instead.
       { parent: this, retainOnDelete: true },
     );
-
-    this.imageUri = pulumi.interpolate`${repository.repositoryUrl}@${image.digest}`;
-    this.repositoryUrl = repository.repositoryUrl;
-    this.registerOutputs({ imageUri: this.imageUri, repositoryUrl: this.repositoryUrl });
   }
 }
 

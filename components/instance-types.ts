@@ -1,8 +1,6 @@
 /**
- * What the program knows about EC2 instance types and Fargate sizes before anything is
- * deployed: how to tell a GPU type from its name, the sizes of a few common types (to refuse
- * an impossible job from config alone), and how much of an instance's memory a job can get.
- * No imports: stack config, the components and their tests all read these facts.
+ * What the program knows of EC2 instance types and Fargate sizes before anything is deployed,
+ * so stack config can refuse an impossible job from config alone. No imports.
  */
 
 /** Where jobs run: EC2 on-demand or spot instances, or Fargate (on-demand or spot). */
@@ -21,13 +19,9 @@ export interface InstanceSize {
 }
 
 /**
- * A few common types, from EC2's DescribeInstanceTypes (vCPUs, `SizeInMiB`, GPU count),
- * keyed in lower case as EC2 names them. Used to refuse an impossible job default at
- * `pulumi preview` (any other type is looked up at deploy time with
- * `aws.ec2.getInstanceType` instead) and, by `jobs:report`, to find a job's share of an
- * instance: every type in its price table is here.
- * @see https://docs.aws.amazon.com/ec2/latest/instancetypes/gp.html
- * @see https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
+ * A few common types as DescribeInstanceTypes reports them: enough to refuse an impossible
+ * job at `pulumi preview` (others are looked up at deploy time), and every type `jobs:report`
+ * prices. @see https://docs.aws.amazon.com/ec2/latest/instancetypes/gp.html
  */
 export const KNOWN_INSTANCE_TYPES: Readonly<Record<string, InstanceSize>> = {
   "m5a.large": { vcpus: 2, memoryMiB: 8192, gpus: 0 },
@@ -57,9 +51,7 @@ export const KNOWN_INSTANCE_TYPES: Readonly<Record<string, InstanceSize>> = {
 export const INSTANCE_TYPE_PATTERN = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
 
 /**
- * True for the NVIDIA GPU families: EC2 names them with a leading `g` (graphics) or `p`
- * (parallel compute), e.g. g4dn, g5, g6, p3, p4d, p5. Graviton types carry their `g` at
- * the end of the family (m6g), so the first letter decides.
+ * True for the NVIDIA GPU families (g4dn, g5, p3, …); Graviton's `g` ends the family (m6g).
  * @see https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html
  */
 export function isGpuInstanceType(type: string): boolean {
@@ -67,24 +59,20 @@ export function isGpuInstanceType(type: string): boolean {
 }
 
 /**
- * Memory the ECS agent reserves on Batch's default AMI for itself and critical system
- * processes (`ECS_RESERVED_MEMORY`).
+ * Memory the ECS agent reserves on Batch's default AMI (`ECS_RESERVED_MEMORY`).
  * @see https://docs.aws.amazon.com/batch/latest/userguide/ecs-reserved-memory.html
  */
 export const ECS_RESERVED_MEMORY_MIB = 32;
 
 /**
- * The share of installed memory the operating system reports (the agent registers that,
- * not the installed amount). AWS's example: an m4.large has 8192 MiB installed and
- * registers 7985 MiB ("Compute resource memory management").
- * @see https://docs.aws.amazon.com/batch/latest/userguide/memory-management.html
+ * The share of installed memory the agent registers: AWS's m4.large example registers
+ * 7985 of 8192 MiB. @see https://docs.aws.amazon.com/batch/latest/userguide/memory-management.html
  */
 const REGISTERED_MEMORY_RATIO = 7985 / 8192;
 
 /**
- * The most memory one job container can ask for and still be placed on an instance with
- * `installedMiB` of memory: what the agent registers, less its reservation. An estimate
- * from AWS's documented example; the exact figure depends on the AMI's kernel.
+ * The most memory one job can ask for on an instance with `installedMiB`: what the agent
+ * registers less its reservation (an estimate; the exact figure depends on the kernel).
  */
 export function placeableMemoryMiB(installedMiB: number): number {
   return Math.floor(installedMiB * REGISTERED_MEMORY_RATIO) - ECS_RESERVED_MEMORY_MIB;

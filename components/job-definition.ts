@@ -10,7 +10,6 @@ const JOB_COMMAND: readonly string[] = ["python3", "/app/run_job.py"];
 export const DEFAULT_JOB_VCPUS = 1;
 export const DEFAULT_JOB_MEMORY_MIB = 1000;
 const DEFAULT_TIMEOUT_SECONDS = 3600;
-/** Attempts in all, counting the first; only host failures are retried. */
 const DEFAULT_RETRY_ATTEMPTS = 3;
 const DEFAULT_LOG_RETENTION_DAYS = 30;
 const RANGES: IntegerRanges<JobDefinitionArgs> = {
@@ -40,44 +39,23 @@ export interface JobDefinitionArgs {
   readonly executionRoleArn: pulumi.Input<string>;
   /** Region of the log group and bucket, passed to the container and the log driver. */
   readonly region: pulumi.Input<string>;
-  /**
-   * vCPUs per job (Fargate: 0.25, 0.5, 1, 2, 4, 8 or 16).
-   * @default 1
-   */
+  /** vCPUs per job (Fargate: 0.25, 0.5, 1, 2, 4, 8 or 16). @default 1 */
   readonly vcpus?: number;
-  /**
-   * Memory per job in MiB (Fargate allows only certain amounts per vCPU count).
-   * @default 1000
-   */
+  /** Memory per job in MiB (Fargate allows only certain amounts per vCPU count). @default 1000 */
   readonly memoryMiB?: number;
-  /**
-   * GPUs per job (EC2 and SPOT only; Fargate has none). Written to the job definition's
-   * `resourceRequirements`, so Batch places the job on an instance with that many GPUs.
-   * @default 0
-   */
+  /** GPUs per job (EC2 and SPOT only): Batch places the job where there are. @default 0 */
   readonly gpus?: number;
   /**
-   * Seconds an attempt may run before Batch stops it. Without a timeout a hung script
-   * bills until someone notices.
+   * Seconds an attempt may run before Batch stops it, so a hung script stops billing.
    * @default 3600
    * @see https://docs.aws.amazon.com/batch/latest/userguide/job_timeouts.html
    */
   readonly timeoutSeconds?: number;
-  /**
-   * Attempts per job (1–10). Only host failures such as a spot reclamation are retried;
-   * the script's own failure ends the job at once.
-   * @default 3
-   */
+  /** Attempts per job (1–10); only host failures are retried, not the script's own. @default 3 */
   readonly retryAttempts?: number;
-  /**
-   * Days the job log group keeps container output.
-   * @default 30
-   */
+  /** Days the job log group keeps container output. @default 30 */
   readonly logRetentionDays?: number;
-  /**
-   * The container command.
-   * @default ["python3", "/app/run_job.py"]
-   */
+  /** The container command. @default ["python3", "/app/run_job.py"] */
   readonly command?: readonly string[];
   /** Tags for every resource of the component, propagated to the jobs' tasks. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
@@ -98,7 +76,7 @@ export function validateJobDefinitionArgs(name: string, args: JobDefinitionArgs)
     );
   }
   if (args.platform !== "FARGATE") {
-    if (typeof vcpus !== "number" || !Number.isInteger(vcpus) || vcpus < 1) {
+    if (!Number.isInteger(vcpus) || vcpus < 1) {
       throw new ValidationError(
         `${where} has 'vcpus' = ${vcpus}; on EC2 it must be a whole number of at least 1.`,
         "vcpus",
@@ -137,27 +115,14 @@ function describeChoices(values: readonly number[]): string {
   return `${values.slice(0, -1).join(", ")} or ${values[values.length - 1]}`;
 }
 
-/** The resolved values of a job definition's container properties. */
-export interface ContainerPropertiesValues {
-  readonly image: string;
-  readonly command: readonly string[];
-  readonly jobRoleArn: string;
-  readonly executionRoleArn: string;
-  readonly bucketName: string;
-  readonly region: string;
+/** A job definition's arguments, resolved, and its log group. */
+export type ContainerPropertiesValues = pulumi.Unwrap<JobDefinitionArgs> & {
   readonly logGroupName: string;
-  readonly vcpus: number;
-  readonly memoryMiB: number;
-  /** GPUs per job; 0 leaves the GPU requirement out. */
-  readonly gpus?: number;
-  readonly platform: "EC2" | "FARGATE";
-}
+};
 
 /**
- * The `containerProperties` JSON of the job definition. The environment tells the entrypoint
- * its bucket and prefixes, so no bucket name is ever edited by hand. Checked against AWS
- * Batch's size limit now rather than by a failed RegisterJobDefinition half-way through
- * `pulumi up`.
+ * The job definition's `containerProperties` JSON; the environment tells the entrypoint its
+ * bucket and prefixes. Checked against Batch's size limit now, not half-way through `pulumi up`.
  */
 export function containerPropertiesJson(name: string, v: ContainerPropertiesValues): string {
   const fargate = {
@@ -168,12 +133,12 @@ export function containerPropertiesJson(name: string, v: ContainerPropertiesValu
   };
   const json = JSON.stringify({
     image: v.image,
-    command: v.command,
+    command: v.command ?? JOB_COMMAND,
     jobRoleArn: v.jobRoleArn,
     executionRoleArn: v.executionRoleArn,
     resourceRequirements: [
-      { type: "VCPU", value: String(v.vcpus) },
-      { type: "MEMORY", value: String(v.memoryMiB) },
+      { type: "VCPU", value: String(v.vcpus ?? DEFAULT_JOB_VCPUS) },
+      { type: "MEMORY", value: String(v.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB) },
       ...((v.gpus ?? 0) > 0 ? [{ type: "GPU", value: String(v.gpus) }] : []),
     ],
     environment: [
@@ -203,19 +168,16 @@ export function containerPropertiesJson(name: string, v: ContainerPropertiesValu
 }
 
 /**
- * The status reason of a job whose Fargate Spot task was reclaimed: ECS stops the task with
- * stop code `SpotInterruption` and reason "Your Spot Task was interrupted.", and Batch
- * reports that reason. A Batch pattern may hold letters, digits, periods, colons and
- * spaces and end in `*`; the trailing `*` also matches the period.
+ * The status reason Batch reports for a reclaimed Fargate Spot task ("Your Spot Task was
+ * interrupted."), as a Batch pattern; the trailing `*` also matches the period.
  * @see https://repost.aws/knowledge-center/fargate-spot-termination-notice
  * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_EvaluateOnExit.html
  */
 export const FARGATE_SPOT_INTERRUPTED = "Your Spot Task was interrupted*";
 
 /**
- * Retry only when the host went away (an EC2 spot reclamation or failed instance, a Fargate
- * Spot reclaim); a non-zero exit from the script is a real failure and retrying it would
- * bill the same error again. Rules are tried in order; at most five.
+ * Retry only when the host went away (spot reclaim, failed instance): retrying the script's
+ * own failure would bill the same error again. Tried in order; at most five rules.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html
  */
 export const RETRY_ON_HOST_FAILURE: aws.types.input.batch.JobDefinitionRetryStrategyEvaluateOnExit[] =
@@ -225,10 +187,7 @@ export const RETRY_ON_HOST_FAILURE: aws.types.input.batch.JobDefinitionRetryStra
     { onReason: "*", action: "EXIT" },
   ];
 
-/**
- * A container job definition for the batchpy entrypoint, with a timeout, host-failure
- * retries, and logs in a log group with a retention period.
- */
+/** A container job definition for the entrypoint: a timeout, host-failure retries, logs. */
 export class JobDefinition extends pulumi.ComponentResource {
   public readonly jobDefinitionArn: pulumi.Output<string>;
   public readonly jobDefinitionName: pulumi.Output<string>;
@@ -243,24 +202,9 @@ export class JobDefinition extends pulumi.ComponentResource {
       { retentionInDays: args.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS, tags: args.tags },
       { parent: this },
     );
-    const { image, jobRoleArn, executionRoleArn, bucketName, region } = args;
     const properties = pulumi
-      .all([image, jobRoleArn, executionRoleArn, bucketName, region, logGroup.name])
-      .apply(([image, jobRoleArn, executionRoleArn, bucketName, region, logGroupName]) =>
-        containerPropertiesJson(name, {
-          image,
-          command: args.command ?? JOB_COMMAND,
-          jobRoleArn,
-          executionRoleArn,
-          bucketName,
-          region,
-          logGroupName,
-          vcpus: args.vcpus ?? DEFAULT_JOB_VCPUS,
-          memoryMiB: args.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
-          gpus: args.gpus ?? 0,
-          platform: args.platform,
-        }),
-      );
+      .output({ ...args, logGroupName: logGroup.name })
+      .apply((values) => containerPropertiesJson(name, values));
 
     const definition = new aws.batch.JobDefinition(
       `${name}-def`,

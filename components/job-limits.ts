@@ -32,11 +32,9 @@ export interface NamedInstanceSize extends InstanceSize {
 }
 
 /**
- * Limits of an EC2 or SPOT environment. A job must fit on one instance: its vCPUs and GPUs
- * at most the type's, its memory at most what the ECS agent registers less its reservation
- * ({@link placeableMemoryMiB}), and its vCPUs at most `maxVcpus`. With several types, each
- * field is the largest any one type allows. Batch counts only vCPUs against `maxVcpus`, so
- * the GPUs it may run at once are whole instances' worth: floor(maxVcpus / vCPUs) × GPUs.
+ * Limits of an EC2 or SPOT environment: a job fits on one instance ({@link placeableMemoryMiB})
+ * and within `maxVcpus`; with several types, each field is the largest any type allows. Batch
+ * counts only vCPUs against `maxVcpus`, so GPUs at once are floor(maxVcpus / vCPUs) × GPUs.
  */
 export function ec2JobLimits(types: readonly NamedInstanceSize[], maxVcpus: number): JobLimits {
   if (types.length === 0) {
@@ -55,10 +53,7 @@ export function ec2JobLimits(types: readonly NamedInstanceSize[], maxVcpus: numb
   };
 }
 
-/**
- * Limits of a Fargate environment: the largest Fargate size (16 vCPUs, 120 GiB), no GPUs,
- * and no agent reservation (Fargate gives the task the memory it asks for).
- */
+/** Limits of a Fargate environment: its largest size, no GPUs, no agent reservation. */
 export function fargateJobLimits(maxVcpus: number): JobLimits {
   return {
     maxVcpus,
@@ -72,10 +67,7 @@ export function fargateJobLimits(maxVcpus: number): JobLimits {
   };
 }
 
-/**
- * Each reason a job of this size can never be placed (the field at fault and why); empty
- * when it fits. Fields the job leaves out are not checked.
- */
+/** Each reason a job of this size can never be placed; empty when it fits or is unsized. */
 export function jobTooLarge(
   job: Partial<LargestJob>,
   limits: JobLimits,

@@ -15,9 +15,8 @@ const RANGES: IntegerRanges<JobQueueArgs> = {
 };
 
 /**
- * The RUNNABLE reasons Batch can act on. The two MISCONFIGURATION ones never resolve by
- * themselves (a job asks for more than any instance has, or more than `maxVcpus`); the
- * capacity one may, so it gets the same grace period rather than an immediate cancel.
+ * The RUNNABLE reasons Batch can act on: the MISCONFIGURATION ones never resolve by
+ * themselves; the capacity one may, so all get a grace period rather than an immediate cancel.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html
  */
 const RUNNABLE_CANCEL_REASONS = [
@@ -29,16 +28,9 @@ const RUNNABLE_CANCEL_REASONS = [
 export interface JobQueueArgs {
   /** Compute environment ARNs, tried in this order. */
   readonly computeEnvironments: pulumi.Input<string>[];
-  /**
-   * Higher runs first when several queues share a compute environment.
-   * @default 1
-   */
+  /** Higher runs first when several queues share a compute environment. @default 1 */
   readonly priority?: number;
-  /**
-   * Seconds a job may sit in RUNNABLE for one of {@link RUNNABLE_CANCEL_REASONS} before
-   * Batch cancels it; 600 to 86400.
-   * @default 3600
-   */
+  /** Seconds in RUNNABLE for a {@link RUNNABLE_CANCEL_REASONS} until cancelled. @default 3600 */
   readonly runnableTimeoutSeconds?: number;
   /** Tags for every resource of the component. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;

@@ -11,9 +11,8 @@ export interface JobRolesArgs {
 }
 
 /**
- * The two roles a job runs with. The job role is what the script's container may do:
- * read `inputs/`, write `results/` and `logs/` of one bucket, nothing else. The execution
- * role is what ECS needs to start the container: pull the image and write its log stream.
+ * The job role (what the script may do: read `inputs/`, write `results/` and `logs/` of one
+ * bucket) and the execution role (what ECS needs: pull the image, write the log stream).
  */
 export class JobRoles extends pulumi.ComponentResource {
   /** The role the job's container assumes (the job definition's `jobRoleArn`). */
@@ -25,11 +24,13 @@ export class JobRoles extends pulumi.ComponentResource {
     super("batchpy:iam:JobRoles", name, {}, opts);
     const parent = { parent: this };
 
+    const assumeRolePolicy = JSON.stringify(assumeRolePolicyFor("ecs-tasks.amazonaws.com"));
+
     const jobRole = new aws.iam.Role(
       `${name}-job`,
       {
         description: `Assumed by batchpy job containers: read ${BUCKET_PREFIXES.inputs}, write ${BUCKET_PREFIXES.results} and ${BUCKET_PREFIXES.logs}.`,
-        assumeRolePolicy: JSON.stringify(assumeRolePolicyFor("ecs-tasks.amazonaws.com")),
+        assumeRolePolicy,
         tags: args.tags,
       },
       parent,
@@ -47,7 +48,7 @@ export class JobRoles extends pulumi.ComponentResource {
       `${name}-execution`,
       {
         description: "Used by ECS to pull the batchpy image and write job logs.",
-        assumeRolePolicy: JSON.stringify(assumeRolePolicyFor("ecs-tasks.amazonaws.com")),
+        assumeRolePolicy,
         tags: args.tags,
       },
       parent,
@@ -63,17 +64,13 @@ export class JobRoles extends pulumi.ComponentResource {
 
     this.jobRoleArn = jobRole.arn;
     this.executionRoleArn = executionRole.arn;
-    this.registerOutputs({
-      jobRoleArn: this.jobRoleArn,
-      executionRoleArn: this.executionRoleArn,
-    });
+    this.registerOutputs({ jobRoleArn: this.jobRoleArn, executionRoleArn: this.executionRoleArn });
   }
 }
 
 /**
- * Exactly what a job needs of its bucket. Listing is limited to `inputs/` because the
- * entrypoint downloads an inputs prefix; results and logs are write-only so one job
- * cannot read or overwrite-by-reading another's history.
+ * Exactly what a job needs of its bucket: list and read `inputs/` (the entrypoint downloads a
+ * prefix); results and logs are write-only, so no job reads another's history.
  */
 export function jobBucketPolicy(bucketArn: string): PolicyDocument {
   return {

@@ -1,36 +1,39 @@
 import {
-  COMPUTE_TYPES,
-  ComputeEnvironmentArgs,
-  ComputeType,
   DEFAULT_COMPUTE_TYPE,
-  DEFAULT_INSTANCE_TYPES,
   DEFAULT_MAX_VCPUS,
   isFargate,
   validateComputeEnvironmentArgs,
 } from "./compute-environment";
 import { CONFIG_NAMESPACE } from "./config-namespace";
-import { ImageArgs, validateImageArgs } from "./image";
-import { KNOWN_INSTANCE_TYPES } from "./instance-types";
+import { validateImageArgs } from "./image";
+import { DEFAULT_INSTANCE_TYPES, KNOWN_INSTANCE_TYPES, type ComputeType } from "./instance-types";
 import {
   DEFAULT_JOB_MEMORY_MIB,
   DEFAULT_JOB_VCPUS,
-  JobDefinitionArgs,
   validateJobDefinitionArgs,
 } from "./job-definition";
 import { ec2JobLimits, fargateJobLimits, jobTooLarge } from "./job-limits";
-import { JobQueueArgs, validateJobQueueArgs } from "./job-queue";
-import { StorageArgs, validateStorageArgs } from "./storage";
+import { validateJobQueueArgs } from "./job-queue";
+import { validateStorageArgs } from "./storage";
 import { suggest, ValidationError } from "./validation";
 
-/** What each kind of config value parses to. */
-interface Kinds {
-  boolean: boolean;
-  integer: number;
-  number: number;
-  string: string;
-  "string[]": string[];
-  tags: Record<string, string>;
-}
+/** Each kind of config value: how an error describes it, an example value, and its parser. */
+const KINDS = {
+  boolean: ["true or false", "true", (raw) => BOOLEANS.get(raw)],
+  integer: ["a whole number", "1", (raw) => wholeOnly(toNumber(raw))],
+  number: ["a number", "1", toNumber],
+  string: ["a string", "value", (raw) => raw],
+  "string[]": ["a list of strings", "--path '[0]' value", (raw) => stringsOnly(parseJson(raw))],
+  tags: ["a map of tag names to strings", "--path 'Owner' me", (raw) => tagsOnly(parseJson(raw))],
+} as const satisfies Record<
+  string,
+  readonly [expected: string, example: string, parse: (raw: string) => unknown]
+>;
+type Kinds = { [K in keyof typeof KINDS]: Exclude<ReturnType<(typeof KINDS)[K][2]>, undefined> };
+const BOOLEANS = new Map([
+  ["true", true],
+  ["false", false],
+]);
 
 /** Every `batchpy:` key the program reads, and its kind. */
 const CONFIG_KEYS = {
@@ -62,29 +65,16 @@ const CONFIG_KEYS = {
 type ConfigKey = keyof typeof CONFIG_KEYS;
 type ConfigValues = { -readonly [K in ConfigKey]?: Kinds[(typeof CONFIG_KEYS)[K]] };
 
-/** The keys whose component argument has another name, so an argument error names its key. */
-const ARGUMENT_OF: Partial<Record<ConfigKey, string>> = {
-  queuePriority: "priority",
-  jobVcpus: "vcpus",
-  jobMemoryMiB: "memoryMiB",
+/** The config key of each component argument named otherwise, so an error names its key. */
+const KEY_OF_ARGUMENT: Readonly<Record<string, ConfigKey>> = {
+  priority: "queuePriority",
+  vcpus: "jobVcpus",
+  memoryMiB: "jobMemoryMiB",
+  gpus: "jobGpus",
 };
 
-/** The key of each job size, as `jobTooLarge` names the field at fault. */
-const JOB_KEYS = { vcpus: "jobVcpus", memoryMiB: "jobMemoryMiB", gpus: "jobGpus" } as const;
-
 /** The typed, validated settings of one stack, grouped by the component they configure. */
-export interface StackSettings {
-  readonly region: string;
-  readonly tags: Record<string, string>;
-  readonly storage: StorageArgs;
-  readonly image: Omit<ImageArgs, "context" | "projectRoot" | "tags">;
-  readonly compute: Omit<ComputeEnvironmentArgs, "tags" | "instanceTags">;
-  readonly queue: Omit<JobQueueArgs, "computeEnvironments" | "tags">;
-  readonly job: Pick<
-    JobDefinitionArgs,
-    "vcpus" | "memoryMiB" | "gpus" | "timeoutSeconds" | "retryAttempts" | "logRetentionDays"
-  >;
-}
+export type StackSettings = ReturnType<typeof groupSettings>;
 
 /** Thrown for a bad stack config value; the message names the key and how to fix it. */
 export class StackConfigError extends Error {
@@ -102,52 +92,36 @@ function fullKey(key: string): string {
 }
 
 function parseValue(key: ConfigKey, raw: string): unknown {
-  const bad = (expected: string, example: string): StackConfigError =>
-    new StackConfigError(
+  const [expected, example, parse] = KINDS[CONFIG_KEYS[key]];
+  const value = parse(raw);
+  if (value === undefined) {
+    throw new StackConfigError(
       fullKey(key),
       `Stack config '${fullKey(key)}' = ${JSON.stringify(raw)} is not ${expected}; set it with \`pulumi config set ${fullKey(key)} ${example}\`.`,
     );
-  const kind = CONFIG_KEYS[key];
-  switch (kind) {
-    case "boolean":
-      if (raw === "true" || raw === "false") {
-        return raw === "true";
-      }
-      throw bad("true or false", "true");
-    case "integer":
-    case "number": {
-      const n = Number(raw);
-      if (
-        raw.trim() === "" ||
-        !Number.isFinite(n) ||
-        (kind === "integer" && !Number.isInteger(n))
-      ) {
-        throw bad(kind === "integer" ? "a whole number" : "a number", "1");
-      }
-      return n;
-    }
-    case "string":
-      return raw;
-    case "string[]": {
-      const list = parseJson(raw);
-      if (!Array.isArray(list) || !list.every((s) => typeof s === "string")) {
-        throw bad("a list of strings", `--path '[0]' value`);
-      }
-      return list;
-    }
-    case "tags": {
-      const tags = parseJson(raw);
-      if (
-        tags === null ||
-        typeof tags !== "object" ||
-        Array.isArray(tags) ||
-        !Object.values(tags).every((v) => typeof v === "string")
-      ) {
-        throw bad("a map of tag names to strings", `--path 'Owner' me`);
-      }
-      return tags;
-    }
   }
+  return value;
+}
+
+/** A finite number, or undefined for anything else (`Number` reads "" as 0). */
+function toNumber(raw: string): number | undefined {
+  const n = Number(raw);
+  return raw.trim() === "" || !Number.isFinite(n) ? undefined : n;
+}
+
+function wholeOnly(n: number | undefined): number | undefined {
+  return Number.isInteger(n) ? n : undefined;
+}
+
+function stringsOnly(value: unknown): string[] | undefined {
+  return Array.isArray(value) && value.every((s) => typeof s === "string") ? value : undefined;
+}
+
+function tagsOnly(value: unknown): Record<string, string> | undefined {
+  const isMap = typeof value === "object" && value !== null && !Array.isArray(value);
+  return isMap && Object.values(value).every((v) => typeof v === "string")
+    ? (value as Record<string, string>)
+    : undefined;
 }
 
 function parseJson(raw: string): unknown {
@@ -197,7 +171,7 @@ function resolveRegion(
 }
 
 /** The parsed values grouped by the component they configure (not yet validated). */
-function groupSettings(v: ConfigValues, region: string): StackSettings {
+function groupSettings(v: ConfigValues, region: string) {
   return {
     region,
     tags: v.tags ?? {},
@@ -235,9 +209,7 @@ function groupSettings(v: ConfigValues, region: string): StackSettings {
 
 /** The components' own checks, run now; an error names the config key that set the argument. */
 function validateWithComponents(settings: StackSettings, componentName: string): void {
-  const computeType = settings.compute.computeType as ComputeType;
-  const platform =
-    COMPUTE_TYPES.includes(computeType) && isFargate(computeType) ? "FARGATE" : "EC2";
+  const platform = isFargate(settings.compute.computeType as ComputeType) ? "FARGATE" : "EC2";
   try {
     validateStorageArgs(componentName, settings.storage);
     validateImageArgs(componentName, { ...settings.image, context: "container" });
@@ -256,8 +228,7 @@ function validateWithComponents(settings: StackSettings, componentName: string):
     if (!(err instanceof ValidationError)) {
       throw err;
     }
-    const keys = Object.keys(CONFIG_KEYS) as ConfigKey[];
-    const key = fullKey(keys.find((k) => (ARGUMENT_OF[k] ?? k) === err.arg) ?? err.arg ?? "?");
+    const key = fullKey((err.arg && KEY_OF_ARGUMENT[err.arg]) ?? err.arg ?? "?");
     throw new StackConfigError(key, `Stack config '${key}': ${err.message}`);
   }
 }
@@ -275,10 +246,8 @@ function checkJobVcpusWithinMax(settings: StackSettings): void {
 }
 
 /**
- * Refuses a job default that no instance (or Fargate size) the stack allows could place,
- * when that is known from config alone: on Fargate, or when every instance type is in
- * {@link KNOWN_INSTANCE_TYPES}. Otherwise the deploy-time `jobLimits` output (from
- * `aws.ec2.getInstanceType`) has the answer.
+ * Refuses a job default no instance could place, when config alone tells: on Fargate, or with
+ * only {@link KNOWN_INSTANCE_TYPES}; otherwise the deploy-time `jobLimits` output does.
  */
 function checkJobFits({ compute, job }: StackSettings): void {
   const maxVcpus = compute.maxVcpus ?? DEFAULT_MAX_VCPUS;
@@ -302,7 +271,7 @@ function checkJobFits({ compute, job }: StackSettings): void {
   if (problem === undefined) {
     return;
   }
-  const key = fullKey(JOB_KEYS[problem.field]);
+  const key = fullKey(KEY_OF_ARGUMENT[problem.field]);
   throw new StackConfigError(
     key,
     `Stack config '${key}': ${problem.message}; the job would wait in RUNNABLE until the queue cancels it. Lower '${key}' or choose larger '${fullKey("instanceTypes")}'.`,
@@ -310,10 +279,8 @@ function checkJobFits({ compute, job }: StackSettings): void {
 }
 
 /**
- * Reads and validates a stack's settings from its raw config (as `pulumi.runtime.allConfig()`
- * returns it: `namespace:key` → string, lists and maps as JSON). Everything is checked before
- * any resource is created; the first problem throws a {@link StackConfigError} naming the key.
- *
+ * A stack's settings from its raw config (`pulumi.runtime.allConfig()`: lists and maps as
+ * JSON), checked before any resource exists; the first problem throws a {@link StackConfigError}.
  * @param componentName the name the program gives its components, used in messages
  */
 export function parseStackConfig(

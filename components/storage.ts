@@ -5,16 +5,9 @@ import { PolicyDocument } from "./iam";
 import { checkRanges } from "./validation";
 
 export interface StorageArgs {
-  /**
-   * Delete every object when the stack is destroyed, so `pulumi destroy` really cleans up.
-   * Leave it off for stacks whose results must outlive the infrastructure.
-   * @default false
-   */
+  /** Delete every object on `pulumi destroy`; off for results that outlive it. @default false */
   readonly forceDestroy?: pulumi.Input<boolean>;
-  /**
-   * Days after which objects under `logs/` expire. Results and inputs are never expired.
-   * @default - logs are kept
-   */
+  /** Days until objects under `logs/` expire (never results or inputs). @default - kept */
   readonly logExpirationDays?: number;
   /** Tags for every resource of the component. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
@@ -27,11 +20,7 @@ export function validateStorageArgs(name: string, args: StorageArgs): void {
   });
 }
 
-/**
- * The S3 bucket that holds a stack's `inputs/`, `results/` and `logs/`: private (Block
- * Public Access, owner-enforced objects, no ACLs), encrypted at rest (AES-256 by default),
- * reachable over TLS only (a bucket policy denies every other request).
- */
+/** The S3 bucket of a stack's `inputs/`, `results/` and `logs/`: private, encrypted, TLS only. */
 export class Storage extends pulumi.ComponentResource {
   /** The bucket's name, which the job definition passes to every job. */
   public readonly bucketName: pulumi.Output<string>;
@@ -41,13 +30,38 @@ export class Storage extends pulumi.ComponentResource {
   constructor(name: string, args: StorageArgs = {}, opts?: pulumi.ComponentResourceOptions) {
     super("batchpy:storage:Storage", name, {}, opts);
     validateStorageArgs(name, args);
-    const parent = { parent: this };
-
     const bucket = new aws.s3.Bucket(
       `${name}-bucket`,
       { forceDestroy: args.forceDestroy ?? false, tags: args.tags },
-      parent,
+      { parent: this },
     );
+    this.lockDown(name, bucket);
+    if (args.logExpirationDays !== undefined) {
+      new aws.s3.BucketLifecycleConfiguration(
+        `${name}-lifecycle`,
+        {
+          bucket: bucket.id,
+          rules: [
+            {
+              id: "expire-logs",
+              status: "Enabled",
+              filter: { prefix: BUCKET_PREFIXES.logs },
+              expiration: { days: args.logExpirationDays },
+            },
+          ],
+        },
+        { parent: this },
+      );
+    }
+
+    this.bucketName = bucket.bucket;
+    this.bucketArn = bucket.arn;
+    this.registerOutputs({ bucketName: this.bucketName, bucketArn: this.bucketArn });
+  }
+
+  /** Block Public Access, no ACLs, AES-256 at rest, TLS only. */
+  private lockDown(name: string, bucket: aws.s3.Bucket): void {
+    const parent = { parent: this };
     const publicAccessBlock = new aws.s3.BucketPublicAccessBlock(
       `${name}-public-access-block`,
       {
@@ -79,27 +93,6 @@ export class Storage extends pulumi.ComponentResource {
       // S3 rejects a bucket policy while Block Public Access is still being applied.
       { parent: this, dependsOn: [publicAccessBlock] },
     );
-    if (args.logExpirationDays !== undefined) {
-      new aws.s3.BucketLifecycleConfiguration(
-        `${name}-lifecycle`,
-        {
-          bucket: bucket.id,
-          rules: [
-            {
-              id: "expire-logs",
-              status: "Enabled",
-              filter: { prefix: BUCKET_PREFIXES.logs },
-              expiration: { days: args.logExpirationDays },
-            },
-          ],
-        },
-        parent,
-      );
-    }
-
-    this.bucketName = bucket.bucket;
-    this.bucketArn = bucket.arn;
-    this.registerOutputs({ bucketName: this.bucketName, bucketArn: this.bucketArn });
   }
 }
 

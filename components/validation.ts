@@ -1,8 +1,7 @@
 /**
- * What the components' argument checks share. Each component checks its plain (already
- * known) inputs before creating any child, so a bad value fails `pulumi preview` with one
- * clear message instead of a half-created stack. Outputs and promises are not checked:
- * Pulumi has no synth phase, so values known only at deploy time are the policy pack's job.
+ * What the components' argument checks share: each checks its plain inputs before creating
+ * any child, so a bad value fails `pulumi preview` with one clear message. Values known only
+ * at deploy time are the policy pack's job.
  */
 
 /** Thrown for an argument that AWS would reject or that would surprise the bill. */
@@ -28,11 +27,9 @@ export function checkRanges<T extends object>(
   args: T,
   ranges: IntegerRanges<T>,
 ): void {
-  for (const [arg, [min, max, why]] of Object.entries(ranges) as [
-    string,
-    [number, number, string],
-  ][]) {
-    const value: unknown = (args as Record<string, unknown>)[arg];
+  type Range = [arg: keyof T & string, bounds: [min: number, max: number, why: string]];
+  for (const [arg, [min, max, why]] of Object.entries(ranges) as Range[]) {
+    const value = args[arg];
     if (typeof value === "number" && (!Number.isInteger(value) || value < min || value > max)) {
       throw new ValidationError(
         `${where} has '${arg}' = ${value}; '${arg}' must be an integer from ${min} to ${max} (${why}).`,

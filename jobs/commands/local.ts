@@ -6,7 +6,7 @@
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { BUCKET_PREFIXES } from "../../components/bucket-layout";
+import { BUCKET_PREFIXES } from "../../components/contract";
 import { appendLocalRun, entrypointError } from "../state/local-runs";
 import type { Submission } from "../input/plan";
 import { runPool } from "../aws/pool";
