@@ -1,16 +1,14 @@
 /**
- * `jobs:report --write-html FILE`: one self-contained page. Chart.js (MIT, ~205 KiB minified) and
- * the page's own script (report-page.js) are inlined with the data, so the file opens from
- * disk, offline, and loads nothing from the network (no CDN, no fonts, no source maps).
+ * `jobs:report --write-html FILE`: one page with Chart.js, report-page.js and the data inlined,
+ * so it opens from disk, offline, and loads nothing from the network.
  */
 import * as fs from "fs";
 import * as path from "path";
 import { costEstimate, reportDocument, type Report } from "./report-print";
 
-/** Chart.js's self-registering browser build, from the pinned package. */
+/** Chart.js's browser build, without the source map comment developer tools would fetch. */
 function chartJsSource(): string {
   const file = path.join(path.dirname(require.resolve("chart.js")), "chart.umd.min.js");
-  // The source map comment would make developer tools fetch a file the page does not ship.
   return fs.readFileSync(file, "utf8").replace(/\n?\/\/# sourceMappingURL=\S+\s*$/, "\n");
 }
 
