@@ -12,13 +12,6 @@ function chartJsSource(): string {
   return fs.readFileSync(file, "utf8").replace(/\n?\/\/# sourceMappingURL=\S+\s*$/, "\n");
 }
 
-/** report-page.js sits beside this file; a compiled copy of this module finds it in the source tree. */
-function pageScript(): string {
-  const candidates = [__dirname, path.resolve(__dirname, "..", "..", "jobs", "output")];
-  const found = candidates.map((d) => path.join(d, "report-page.js")).find((f) => fs.existsSync(f));
-  return fs.readFileSync(found ?? path.join(__dirname, "report-page.js"), "utf8");
-}
-
 /** Text safe inside <script>: no `</script`, no `<!--` (JSON and JS keep their meaning). */
 export function scriptSafe(text: string): string {
   return text.replace(/<(\/script|!--)/gi, "<\\$1");
@@ -81,7 +74,7 @@ export function renderHtml(report: Report): string {
 <div id="table-box"><table id="rows"></table></div></section>
 <script id="report-data" type="application/json">${jsonForScript({ ...reportDocument(report), costEstimate: costEstimate(report) })}</script>
 <script>${scriptSafe(chartJsSource())}</script>
-<script>${scriptSafe(pageScript())}</script>
+<script>${scriptSafe(fs.readFileSync(path.join(__dirname, "report-page.js"), "utf8"))}</script>
 </body>
 </html>
 `;

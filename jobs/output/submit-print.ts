@@ -201,16 +201,15 @@ function localJson(r: LocalRunsResult): object {
   };
 }
 
-function describeSubmission(s: Submission): string {
-  if (s.kind === "array") {
-    return `array job of ${formatNumber(s.arraySize)} children (manifest ${s.manifest.key})`;
-  }
-  return s.arraySize !== undefined ? `array job of ${s.arraySize} children` : "job";
-}
-
 function printDryRun(r: DryRunResult, io: Io): void {
   for (const s of r.todo) {
-    io.stderr.write(`# ${visible(`${s.file}: ${s.jobName}`)} (${describeSubmission(s)})\n`);
+    const what =
+      s.kind === "array"
+        ? `array job of ${formatNumber(s.arraySize)} children (manifest ${s.manifest.key})`
+        : s.arraySize !== undefined
+          ? `array job of ${s.arraySize} children`
+          : "job";
+    io.stderr.write(`# ${visible(`${s.file}: ${s.jobName}`)} (${what})\n`);
     if (s.kind === "array") {
       io.stderr.write(`#   would upload s3://${r.bucketName}/${s.manifest.key} first\n`);
     }

@@ -33,10 +33,7 @@ import { TERMINAL, type Status } from "../status";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
-interface Units {
-  readonly units: RunUnit[];
-  readonly warnings: string[];
-}
+type Units = { readonly units: RunUnit[]; readonly warnings: string[] };
 
 export interface ReportSource {
   units(): Promise<Units>;
@@ -301,12 +298,10 @@ function localUnit(r: LocalRunRecord): RunUnit {
   };
 }
 
-/** A results folder's files, and the cache key to store it under once read (not a hit). */
+/** A results folder's files, and the cache key to store it under once listed whole. */
 interface Folder {
   readonly objects: readonly ResultFile[];
   readonly storeKey?: string;
-  /** The listing could not be read: the folder is not stored. */
-  readonly failed: boolean;
 }
 
 /**
@@ -334,7 +329,7 @@ async function listFolders(
     const key = cache !== undefined ? folderCacheKey(cache.scope, job, runs) : undefined;
     const hit = key !== undefined ? cache?.readFolder(job, key) : undefined;
     if (hit !== undefined) {
-      out.set(job, { objects: hit.objects, failed: false });
+      out.set(job, { objects: hit.objects });
       Object.entries(hit.metrics).forEach(([k, text]) => texts.set(k, text));
     } else {
       toList.push({ job, key });
@@ -348,11 +343,12 @@ async function listFolders(
     if (o.status === "rejected") {
       warnings.push(`${job}: could not list its results (${describeError(o.reason)})`);
     }
-    out.set(job, {
-      objects: o.status === "fulfilled" ? o.value : [],
-      ...definedOnly({ storeKey: key }),
-      failed: o.status !== "fulfilled",
-    });
+    out.set(
+      job,
+      o.status === "fulfilled"
+        ? { objects: o.value, ...definedOnly({ storeKey: key }) }
+        : { objects: [] },
+    );
   });
   return out;
 }
@@ -407,7 +403,7 @@ function storeFolders(
   cache: ReportCache,
 ): void {
   for (const [job, f] of folders) {
-    if (f.storeKey !== undefined && !f.failed && !f.objects.some((o) => failures.has(o.key))) {
+    if (f.storeKey !== undefined && !f.objects.some((o) => failures.has(o.key))) {
       const read = f.objects.filter((o) => texts.has(o.key));
       cache.writeFolder(job, f.storeKey, {
         objects: f.objects.map((o) => ({ key: o.key, size: o.size })),
