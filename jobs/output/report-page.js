@@ -4,12 +4,11 @@
   var data = JSON.parse(document.getElementById("report-data").textContent);
   // Parameters and metrics are the user's names: as Maps, `constructor` or `__proto__` is a
   // name like any other, never something every row inherits.
-  var rows = data.rows.map(function (r) {
-    return Object.assign({}, r, {
-      params: new Map(Object.entries(r.params)),
-      metrics: new Map(Object.entries(r.metrics)),
-    });
-  });
+  var rows = data.rows.map((r) => ({
+    ...r,
+    params: new Map(Object.entries(r.params)),
+    metrics: new Map(Object.entries(r.metrics)),
+  }));
   var summary = data.summary;
   var STATUS_COLOURS = {
     SUCCEEDED: "#2e7d32",
@@ -27,9 +26,7 @@
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      e.setAttribute(k, attrs[k]);
-    });
+    Object.entries(attrs || {}).forEach(([k, v]) => e.setAttribute(k, v));
     if (text !== undefined) {
       e.textContent = text;
     }

@@ -123,12 +123,19 @@ export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string 
   return `${out.join("\n")}\n`;
 }
 
+/** The lines under the table; the caller makes them visible. */
 function formatSummary(report: Report): string[] {
   const s = report.summary;
   const lines = [
     `${formatCounts(s.counts)} (${formatNumber(s.total)} row(s), ${report.source})`,
-    ...formatCost(report),
+    `${s.vcpuHours.toFixed(3)} vCPU-hours, ${costEstimate(report)}`,
   ];
+  if (s.unpriced > 0) {
+    lines.push(
+      `no price for ${formatNumber(s.unpriced)} row(s): ${s.noPrice.join("; ")}; ` +
+        "give your own with --price-vcpu-hour USD (and --price-gb-hour USD)",
+    );
+  }
   if (s.slowest.length > 0) {
     lines.push(
       `slowest: ${s.slowest.map((x) => `${x.name} ${formatDuration(x.runSeconds)}`).join(", ")}`,
@@ -161,19 +168,6 @@ export function costEstimate(report: Report): string {
         ? "no cost estimate"
         : `estimated ${formatUsd(s.cost)} for ${formatNumber(priced)} of ${formatNumber(s.total)} rows`;
   return `${figure} (${pricingBasis(report.prices)}; an estimate, not a bill)`;
-}
-
-/** The cost line: the figure and its basis, and which rows have no price and why. */
-function formatCost(report: Report): string[] {
-  const s = report.summary;
-  const lines = [`${s.vcpuHours.toFixed(3)} vCPU-hours, ${visible(costEstimate(report))}`];
-  if (s.unpriced > 0) {
-    lines.push(
-      `no price for ${formatNumber(s.unpriced)} row(s): ${visible(s.noPrice.join("; "))}; ` +
-        "give your own with --price-vcpu-hour USD (and --price-gb-hour USD)",
-    );
-  }
-  return lines;
 }
 
 /** What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"). */
