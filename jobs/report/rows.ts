@@ -267,29 +267,8 @@ export function sortRows(rows: readonly ReportRow[]): ReportRow[] {
   );
 }
 
-interface FailureGroup {
-  readonly reason: string;
-  readonly count: number;
-  /** Row names, in row order. */
-  readonly names: readonly string[];
-}
-
-export interface ReportSummary {
-  readonly total: number;
-  readonly counts: Partial<Record<Status, number>>;
-  readonly vcpuHours: number;
-  /** USD of the rows with a price. */
-  readonly cost: number;
-  /** Rows with no price, and why (each reason once). */
-  readonly unpriced: number;
-  readonly noPrice: readonly string[];
-  readonly slowest: readonly { name: string; runSeconds: number }[];
-  readonly failures: readonly FailureGroup[];
-  /** Parameter names, those that vary across rows first. */
-  readonly params: readonly string[];
-  readonly varying: readonly string[];
-  readonly metrics: readonly string[];
-}
+/** What the report says of all its rows (the page and --json show it as is). */
+export type ReportSummary = ReturnType<typeof summarizeRows>;
 
 /** The reason a failed row is grouped under. */
 export function failureReason(r: Pick<ReportRow, "reason" | "exitCode">): string {
@@ -297,11 +276,14 @@ export function failureReason(r: Pick<ReportRow, "reason" | "exitCode">): string
   return r.exitCode !== undefined ? `${reason} (exit code ${r.exitCode})` : reason;
 }
 
+/** Rows the summary names as the slowest. */
+const SLOWEST_SHOWN = 5;
+
 function keysInOrder(maps: readonly ReadonlyMap<string, unknown>[]): string[] {
   return [...new Set(maps.flatMap((m) => [...m.keys()]))];
 }
 
-export function summarizeRows(rows: readonly ReportRow[], slowestShown = 5): ReportSummary {
+export function summarizeRows(rows: readonly ReportRow[]) {
   const counts: Partial<Record<Status, number>> = {};
   const groups = new Map<string, string[]>();
   let vcpuHours = 0;
@@ -326,20 +308,24 @@ export function summarizeRows(rows: readonly ReportRow[], slowestShown = 5): Rep
       r.runSeconds !== undefined ? [{ name: r.name, runSeconds: r.runSeconds }] : [],
     )
     .sort((a, b) => b.runSeconds - a.runSeconds)
-    .slice(0, slowestShown);
+    .slice(0, SLOWEST_SHOWN);
   const params = keysInOrder(rows.map((r) => r.params));
   const varying = params.filter((p) => new Set(rows.map((r) => r.params.get(p))).size > 1);
   return {
     total: rows.length,
     counts,
     vcpuHours,
+    /** USD of the rows with a price. */
     cost,
     unpriced: rows.filter((r) => r.noPrice !== undefined).length,
+    /** Why rows have no price, each reason once. */
     noPrice: [...noPrice],
     slowest,
+    /** Failed rows by reason, names in row order. */
     failures: [...groups]
       .map(([reason, names]) => ({ reason, count: names.length, names }))
       .sort((a, b) => b.count - a.count),
+    /** Parameter names, those that vary across rows first. */
     params: [...varying, ...params.filter((p) => !varying.includes(p))],
     varying,
     metrics: keysInOrder(rows.map((r) => r.metrics)),
