@@ -133,12 +133,11 @@ function childCounts(
       sum += n;
     }
   }
-  if (sum === size) {
-    return counts;
-  }
   // Children are created when the parent leaves PENDING; until the summary adds up, count
   // the missing ones under the parent's status.
-  counts[status] = (counts[status] ?? 0) + (size - sum);
+  if (sum !== size) {
+    counts[status] = (counts[status] ?? 0) + (size - sum);
+  }
   return counts;
 }
 
