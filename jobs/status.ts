@@ -1,8 +1,6 @@
 /**
- * The status model: Batch's statuses and pure summaries of DescribeJobs results for
- * `jobs:watch`, `jobs:status`, `jobs:cancel` and `jobs:retry` (printed by
- * jobs/output/status-print.ts and the commands' printers). Array jobs
- * count as their children, so "10,000 of 10,000 done" means every child finished.
+ * Batch's statuses and pure summaries of DescribeJobs results for watch, status, cancel and
+ * retry. Array jobs count as their children: "10,000 of 10,000 done" means every child ended.
  */
 import type { JobDetail, JobSummary } from "./aws/api";
 import type { LedgerEntry } from "./state/ledger";
@@ -22,19 +20,15 @@ export const STATUSES = [
 export type Status = (typeof STATUSES)[number];
 
 /**
- * The statuses a job ends in. UNKNOWN is not one of them: a job Batch does not return may
- * have ended and been forgotten, or may be running in another region or account (a wrong
- * `--stack` or `--outputs`), so nothing may say it finished.
+ * The statuses a job ends in. Not UNKNOWN: a job Batch does not return may be running in
+ * another region or account (a wrong `--stack` or `--outputs`).
  */
 export const TERMINAL: ReadonlySet<Status> = new Set<Status>(["SUCCEEDED", "FAILED"]);
 
 /** The statuses of a job that has started: stopping it terminates it rather than cancels it. */
 export const STARTED_STATUSES: readonly ("STARTING" | "RUNNING")[] = ["STARTING", "RUNNING"];
 
-/**
- * Whether there is nothing left to wait for: the job ended, or Batch does not know it
- * (waiting for a job it does not return would never end).
- */
+/** Nothing left to wait for: the job ended, or Batch does not know it (waiting would never end). */
 export function isSettled(status: Status): boolean {
   return TERMINAL.has(status) || status === "UNKNOWN";
 }
@@ -48,10 +42,7 @@ export interface Failure {
   readonly statusReason?: string;
   readonly exitCode?: number;
   readonly reason?: string;
-  /**
-   * An array parent's own failure: this many of its failed children are not listed by
-   * Batch (stopped before they were created, or already forgotten).
-   */
+  /** An array parent's own failure: this many failed children Batch does not list. */
   readonly unlistedChildren?: number;
 }
 
@@ -87,10 +78,7 @@ export interface Snapshot {
   /** Every unit and every parent ended or is unknown to Batch: nothing left to wait for. */
   readonly settled: boolean;
   readonly jobs: JobRow[];
-  /**
-   * Sets (and jobs) that ran more than once (retries): counted once, by their latest run;
-   * `runs` earlier runs are left out of the counts. Absent when nothing was retried.
-   */
+  /** Absent when nothing was retried; else each set counts once, by its latest run. */
   readonly retried?: Retried;
 }
 
@@ -100,10 +88,8 @@ export function asStatus(s: string | undefined): Status {
 }
 
 /**
- * Each set's runs, first to latest, sets in order of first appearance: the one rule for
- * which run of a set (or job) is its latest, in watch, status, logs, report and retry. Runs
- * go by `at` (ms since the epoch, or ISO text); of two at the same time, the later in `runs`
- * is the later run.
+ * Each set's runs, first to latest by `at` (a tie keeps the order of `runs`), sets in order
+ * of first appearance: the one rule for a set's latest run in watch, status, logs, report, retry.
  */
 export function runsPerSet<T>(
   runs: readonly T[],
@@ -112,17 +98,13 @@ export function runsPerSet<T>(
 ): T[][] {
   const sets = new Map<string, T[]>();
   for (const r of runs) {
-    const key = setOf(r);
-    const list = sets.get(key);
-    if (list === undefined) {
-      sets.set(key, [r]);
-    } else {
-      list.push(r);
-    }
+    const list = sets.get(setOf(r)) ?? [];
+    list.push(r);
+    sets.set(setOf(r), list);
   }
-  // Array.prototype.sort is stable: a tie keeps the order of `runs`.
+  // Array.prototype.sort is stable.
   return [...sets.values()].map((list) =>
-    list.length < 2 ? list : list.sort((a, b) => (at(a) < at(b) ? -1 : at(a) > at(b) ? 1 : 0)),
+    list.sort((a, b) => (at(a) < at(b) ? -1 : at(a) > at(b) ? 1 : 0)),
   );
 }
 
@@ -151,13 +133,29 @@ function childCounts(
       sum += n;
     }
   }
-  if (sum === size) {
-    return counts;
-  }
   // Children are created when the parent leaves PENDING; until the summary adds up, count
   // the missing ones under the parent's status.
-  counts[status] = (counts[status] ?? 0) + (size - sum);
+  if (sum !== size) {
+    counts[status] = (counts[status] ?? 0) + (size - sum);
+  }
   return counts;
+}
+
+/** The snapshot of `counts` and `jobs`: what is done, and whether anything is left to wait for. */
+function tally(counts: Record<Status, number>, jobs: JobRow[]): Snapshot {
+  const total = STATUSES.reduce((n, s) => n + counts[s], 0);
+  const done = counts.SUCCEEDED + counts.FAILED;
+  return {
+    counts,
+    total,
+    done,
+    failed: counts.FAILED,
+    unknown: counts.UNKNOWN,
+    // The parents must be terminal too: an array parent finishes after its children.
+    allTerminal: jobs.every((j) => TERMINAL.has(j.status)) && done === total,
+    settled: jobs.every((j) => isSettled(j.status)) && done + counts.UNKNOWN === total,
+    jobs,
+  };
 }
 
 export function summarize(
@@ -187,24 +185,12 @@ export function summarize(
       jobs.push(row);
     }
   }
-  const total = STATUSES.reduce((n, s) => n + counts[s], 0);
-  const done = counts.SUCCEEDED + counts.FAILED;
-  return {
-    counts,
-    total,
-    done,
-    failed: counts.FAILED,
-    unknown: counts.UNKNOWN,
-    // The parents must be terminal too: an array parent finishes after its children.
-    allTerminal: jobs.every((j) => TERMINAL.has(j.status)) && done === total,
-    settled: jobs.every((j) => isSettled(j.status)) && done + counts.UNKNOWN === total,
-    jobs,
-  };
+  return tally(counts, jobs);
 }
 
 /**
  * The snapshot with the runs a retry replaced left out of the counts, so each set counts
- * once, by its latest run, as `jobs:report` shows it. The rows keep every run. Pure.
+ * once, by its latest run, as `jobs:report` shows it. The rows keep every run.
  */
 export function leaveOut(
   s: Snapshot,
@@ -220,19 +206,7 @@ export function leaveOut(
     const status = r.status !== undefined ? asStatus(r.status) : "FAILED";
     counts[status] = Math.max(0, counts[status] - 1);
   }
-  const total = STATUSES.reduce((n, st) => n + counts[st], 0);
-  const done = counts.SUCCEEDED + counts.FAILED;
-  return {
-    ...s,
-    counts,
-    total,
-    done,
-    failed: counts.FAILED,
-    unknown: counts.UNKNOWN,
-    allTerminal: s.jobs.every((j) => TERMINAL.has(j.status)) && done === total,
-    settled: s.jobs.every((j) => isSettled(j.status)) && done + counts.UNKNOWN === total,
-    retried: { ...retried, runs: replaced.length },
-  };
+  return { ...tally(counts, s.jobs), retried: { ...retried, runs: replaced.length } };
 }
 
 /** Failures of single jobs straight from the snapshot. */
@@ -248,25 +222,21 @@ export function singleFailures(snapshot: Snapshot): Failure[] {
 
 /** Failed array children (from ListJobs) as failures. */
 export function childFailures(parent: JobRow, children: readonly JobSummary[]): Failure[] {
-  return children.map((c) => {
-    const exitCode = exitCodeOf(c);
-    return {
-      jobName: parent.jobName,
-      jobId: c.jobId ?? parent.jobId,
-      ...definedOnly({
-        index: c.arrayProperties?.index,
-        statusReason: c.statusReason,
-        exitCode,
-        reason: c.container?.reason,
-      }),
-    };
-  });
+  return children.map((c) => ({
+    jobName: parent.jobName,
+    jobId: c.jobId ?? parent.jobId,
+    ...definedOnly({
+      index: c.arrayProperties?.index,
+      statusReason: c.statusReason,
+      exitCode: exitCodeOf(c),
+      reason: c.container?.reason,
+    }),
+  }));
 }
 
 /**
  * Failed children as failures, plus the parent's own reason when Batch lists fewer failed
- * children than were counted (a sweep cancelled before its children existed has none to
- * list, and only the parent says why).
+ * children than were counted (a sweep cancelled before its children existed lists none).
  */
 export function arrayFailures(parent: JobRow, failedChildren: readonly JobSummary[]): Failure[] {
   const failures = childFailures(parent, failedChildren);

@@ -1,7 +1,4 @@
-/**
- * `jobs:cancel` printers: what the command did, for people (lines on stdout, problems on
- * stderr) and as one JSON document on stdout (`--json`).
- */
+/** `jobs:cancel` printers: what the command did, for people or as --json. */
 import type { Io } from "../context";
 import type { LedgerEntry } from "../state/ledger";
 import { STARTED_STATUSES, type Status } from "../status";
@@ -47,19 +44,6 @@ export function describeStop(s: Stopped): string {
   return `${started ? "terminated" : "cancelled"} ${head} (was ${s.status}${started ? "" : ", not started"})`;
 }
 
-/** The last line: how many were stopped, finished, unknown and failed. */
-function cancelSummary(r: CancelResult): string {
-  const unknown =
-    r.unknown.length > 0
-      ? `, ${formatNumber(r.unknown.length)} not known to Batch (not stopped)`
-      : "";
-  const failed =
-    r.failed.length > 0
-      ? `, ${formatNumber(r.failed.length)} failed (${r.retryable ? "re-run to retry them" : "fix the cause above, then re-run"})`
-      : "";
-  return `${formatNumber(r.stopped.length)} stopped, ${formatNumber(r.alreadyFinished)} already finished${unknown}${failed}\n`;
-}
-
 export function printCancel(r: CancelResult, io: Io): void {
   if (r.unknown.length > 0) {
     io.stderr.write(
@@ -68,7 +52,17 @@ export function printCancel(r: CancelResult, io: Io): void {
   }
   r.stopped.forEach((d) => io.stdout.write(`${describeStop(d)}\n`));
   r.failed.forEach((f) => io.stderr.write(`error: ${visible(`${f.jobName}: ${f.error}`)}\n`));
-  io.stdout.write(cancelSummary(r));
+  const unknown =
+    r.unknown.length > 0
+      ? `, ${formatNumber(r.unknown.length)} not known to Batch (not stopped)`
+      : "";
+  const failed =
+    r.failed.length > 0
+      ? `, ${formatNumber(r.failed.length)} failed (${r.retryable ? "re-run to retry them" : "fix the cause above, then re-run"})`
+      : "";
+  io.stdout.write(
+    `${formatNumber(r.stopped.length)} stopped, ${formatNumber(r.alreadyFinished)} already finished${unknown}${failed}\n`,
+  );
 }
 
 export function printCancelJson(r: CancelResult, io: Io): void {

@@ -1,24 +1,15 @@
 /**
- * `jobs:report --write-html FILE`: one self-contained page. Chart.js (MIT, ~205 KiB minified) and
- * the page's own script (report-page.js) are inlined with the data, so the file opens from
- * disk, offline, and loads nothing from the network (no CDN, no fonts, no source maps).
+ * `jobs:report --write-html FILE`: one page with Chart.js, report-page.js and the data inlined,
+ * so it opens from disk, offline, and loads nothing from the network.
  */
 import * as fs from "fs";
 import * as path from "path";
 import { costEstimate, reportDocument, type Report } from "./report-print";
 
-/** Chart.js's self-registering browser build, from the pinned package. */
+/** Chart.js's browser build, without the source map comment developer tools would fetch. */
 function chartJsSource(): string {
   const file = path.join(path.dirname(require.resolve("chart.js")), "chart.umd.min.js");
-  // The source map comment would make developer tools fetch a file the page does not ship.
   return fs.readFileSync(file, "utf8").replace(/\n?\/\/# sourceMappingURL=\S+\s*$/, "\n");
-}
-
-/** report-page.js sits beside this file; a compiled copy of this module finds it in the source tree. */
-function pageScript(): string {
-  const candidates = [__dirname, path.resolve(__dirname, "..", "..", "jobs", "output")];
-  const found = candidates.map((d) => path.join(d, "report-page.js")).find((f) => fs.existsSync(f));
-  return fs.readFileSync(found ?? path.join(__dirname, "report-page.js"), "utf8");
 }
 
 /** Text safe inside <script>: no `</script`, no `<!--` (JSON and JS keep their meaning). */
@@ -83,7 +74,7 @@ export function renderHtml(report: Report): string {
 <div id="table-box"><table id="rows"></table></div></section>
 <script id="report-data" type="application/json">${jsonForScript({ ...reportDocument(report), costEstimate: costEstimate(report) })}</script>
 <script>${scriptSafe(chartJsSource())}</script>
-<script>${scriptSafe(pageScript())}</script>
+<script>${scriptSafe(fs.readFileSync(path.join(__dirname, "report-page.js"), "utf8"))}</script>
 </body>
 </html>
 `;

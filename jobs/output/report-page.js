@@ -1,19 +1,14 @@
-/*
- * The browser side of `jobs:report --write-html`, inlined into the page with Chart.js and the
- * report's data (a <script type="application/json" id="report-data">). Plain ES2020 for any
- * current browser; it loads nothing from the network.
- */
+/* The browser side of `jobs:report --write-html`: plain ES2020, inlined with Chart.js and data. */
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("report-data").textContent);
   // Parameters and metrics are the user's names: as Maps, `constructor` or `__proto__` is a
   // name like any other, never something every row inherits.
-  var rows = data.rows.map(function (r) {
-    return Object.assign({}, r, {
-      params: new Map(Object.entries(r.params)),
-      metrics: new Map(Object.entries(r.metrics)),
-    });
-  });
+  var rows = data.rows.map((r) => ({
+    ...r,
+    params: new Map(Object.entries(r.params)),
+    metrics: new Map(Object.entries(r.metrics)),
+  }));
   var summary = data.summary;
   var STATUS_COLOURS = {
     SUCCEEDED: "#2e7d32",
@@ -25,24 +20,13 @@
     SUBMITTED: "#bdbdbd",
     UNKNOWN: "#6d4c41",
   };
-  var PALETTE = [
-    "#1565c0",
-    "#c62828",
-    "#2e7d32",
-    "#ef6c00",
-    "#6a1b9a",
-    "#00838f",
-    "#ad1457",
-    "#5d4037",
-  ];
+  var PALETTE = "#1565c0 #c62828 #2e7d32 #ef6c00 #6a1b9a #00838f #ad1457 #5d4037".split(" ");
   /** The timeline draws at most this many runs (the earliest), to stay readable. */
   var TIMELINE_MAX = 400;
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      e.setAttribute(k, attrs[k]);
-    });
+    Object.entries(attrs || {}).forEach(([k, v]) => e.setAttribute(k, v));
     if (text !== undefined) {
       e.textContent = text;
     }
@@ -61,7 +45,7 @@
     }
     return Math.floor(s / 3600) + "h" + String(Math.floor((s % 3600) / 60)).padStart(2, "0") + "m";
   }
-  // As formatUsd in report-print.ts: in cents, "<$0.01" below half a cent.
+  // As formatDuration and formatUsd in report-print.ts.
   function usd(v) {
     if (v > 0 && v < 0.005) {
       return "<$0.01";
@@ -77,54 +61,30 @@
   // ---------------------------------------------------------------- summary
   function renderSummary() {
     var box = document.getElementById("summary");
+    var say = (text) => box.appendChild(el("p", {}, text));
     var counts = el("p", { class: "counts" });
     Object.keys(summary.counts).forEach(function (s) {
-      var b = el("span", { class: "badge", style: "background:" + (STATUS_COLOURS[s] || "#999") });
-      b.textContent = s + " " + summary.counts[s];
-      counts.appendChild(b);
+      var style = "background:" + (STATUS_COLOURS[s] || "#999");
+      counts.appendChild(el("span", { class: "badge", style: style }, s + " " + summary.counts[s]));
     });
     box.appendChild(counts);
-    box.appendChild(
-      el(
-        "p",
-        {},
-        summary.total +
-          " row(s) · " +
-          summary.vcpuHours.toFixed(3) +
-          " vCPU-hours · " +
-          data.costEstimate,
-      ),
+    say(
+      `${summary.total} row(s) · ${summary.vcpuHours.toFixed(3)} vCPU-hours · ${data.costEstimate}`,
     );
     if (summary.unpriced > 0) {
-      box.appendChild(
-        el(
-          "p",
-          {},
-          "No price for " + summary.unpriced + " row(s): " + summary.noPrice.join("; ") + ".",
-        ),
-      );
+      say(`No price for ${summary.unpriced} row(s): ${summary.noPrice.join("; ")}.`);
     }
     if (summary.slowest.length > 0) {
-      box.appendChild(
-        el(
-          "p",
-          {},
-          "Slowest: " +
-            summary.slowest.map((x) => x.name + " " + duration(x.runSeconds)).join(", "),
-        ),
+      say(
+        "Slowest: " + summary.slowest.map((x) => x.name + " " + duration(x.runSeconds)).join(", "),
       );
     }
     if (summary.failures.length > 0) {
       var list = el("ul", { id: "failures" });
       summary.failures.forEach(function (f) {
-        var li = el("li", {});
-        li.appendChild(el("strong", {}, f.count + " × " + f.reason));
-        li.appendChild(
-          document.createTextNode(
-            ": " + f.names.slice(0, 20).join(", ") + (f.names.length > 20 ? ", …" : ""),
-          ),
-        );
-        list.appendChild(li);
+        var names = f.names.slice(0, 20).join(", ") + (f.names.length > 20 ? ", …" : "");
+        var li = list.appendChild(el("li", {}));
+        li.append(el("strong", {}, f.count + " × " + f.reason), ": " + names);
       });
       box.appendChild(el("h3", {}, "Failures by reason"));
       box.appendChild(list);
@@ -162,14 +122,13 @@
   );
   var sortState = { key: null, dir: 1 };
 
+  /** Empty cells last, whichever the direction. */
   function compare(col, a, b) {
     var x = col.get(a);
     var y = col.get(b);
-    if (x === undefined || x === null || x === "") {
-      return y === undefined || y === null || y === "" ? 0 : 1;
-    }
-    if (y === undefined || y === null || y === "") {
-      return -1;
+    var empty = (v) => v === undefined || v === null || v === "";
+    if (empty(x) || empty(y)) {
+      return empty(x) - empty(y);
     }
     if (col.num) {
       return (Number(x) - Number(y)) * sortState.dir;
@@ -195,8 +154,7 @@
 
   function renderTable() {
     var table = document.getElementById("rows");
-    var thead = el("thead", {});
-    var tr = el("tr", {});
+    var tr = table.appendChild(el("thead", {})).appendChild(el("tr", {}));
     columns.forEach(function (c) {
       var th = el("th", { "data-key": c.key, title: "sort by " + c.label }, c.label);
       th.addEventListener("click", function () {
@@ -206,8 +164,6 @@
       });
       tr.appendChild(th);
     });
-    thead.appendChild(tr);
-    table.appendChild(thead);
     table.appendChild(el("tbody", {}));
     var select = document.getElementById("status-filter");
     Object.keys(summary.counts).forEach(function (s) {
@@ -307,10 +263,13 @@
           tooltip: {
             callbacks: {
               label: function (ctx) {
-                var r = timed[ctx.dataIndex];
-                var v = ctx.raw;
+                var what = ctx.dataset.label.split(" ")[0];
                 return (
-                  ctx.dataset.label.split(" ")[0] + " " + duration(v[1] - v[0]) + " · " + r.status
+                  what +
+                  " " +
+                  duration(ctx.raw[1] - ctx.raw[0]) +
+                  " · " +
+                  timed[ctx.dataIndex].status
                 );
               },
             },
@@ -323,21 +282,23 @@
   function selectOf(id, options, chosen) {
     var s = document.getElementById(id);
     options.forEach(function (o) {
-      var opt = el("option", { value: o }, o === "" ? "(none)" : o);
-      if (o === chosen) {
-        opt.selected = true;
-      }
-      s.appendChild(opt);
+      var opt = s.appendChild(el("option", { value: o }, o === "" ? "(none)" : o));
+      opt.selected = o === chosen;
     });
     s.addEventListener("change", drawMetric);
     return s;
   }
 
   function setupMetric() {
-    var note = document.getElementById("metric-note");
-    if (summary.metrics.length === 0) {
-      note.textContent =
-        "No run wrote metrics.json: write a flat JSON object of numbers and strings into the working folder to chart it here.";
+    var params = summary.params;
+    var why =
+      summary.metrics.length === 0
+        ? "No run wrote metrics.json: write a flat JSON object of numbers and strings into the working folder to chart it here."
+        : params.length === 0
+          ? "The runs have no parameters to chart the metrics against."
+          : "";
+    if (why !== "") {
+      document.getElementById("metric-note").textContent = why;
       document.getElementById("metric-controls").hidden = true;
       return;
     }
@@ -345,12 +306,6 @@
       return isNumeric(rows.map((r) => r.metrics.get(m)).filter((v) => v !== undefined));
     });
     var metrics = numericMetrics.length > 0 ? numericMetrics : summary.metrics;
-    var params = summary.params;
-    if (params.length === 0) {
-      note.textContent = "The runs have no parameters to chart the metrics against.";
-      document.getElementById("metric-controls").hidden = true;
-      return;
-    }
     selectOf("metric-y", metrics, metrics[0]);
     selectOf("metric-x", params, summary.varying[0] || params[0]);
     selectOf("metric-series", [""].concat(params), summary.varying[1] || "");
@@ -365,14 +320,7 @@
       (r) => r.metrics.has(y) && isFinite(Number(r.metrics.get(y))) && r.params.has(x),
     );
     var numericX = isNumeric(points.map((r) => r.params.get(x)));
-    var categories = [];
-    if (!numericX) {
-      points.forEach(function (r) {
-        if (categories.indexOf(r.params.get(x)) < 0) {
-          categories.push(r.params.get(x));
-        }
-      });
-    }
+    var categories = numericX ? [] : Array.from(new Set(points.map((r) => r.params.get(x))));
     var groups = new Map();
     points.forEach(function (r) {
       var g =
@@ -410,21 +358,12 @@
           x: {
             type: "linear",
             title: { display: true, text: x },
-            ticks: numericX
-              ? {}
-              : {
-                  stepSize: 1,
-                  callback: (v) => categories[v],
-                },
+            ticks: numericX ? {} : { stepSize: 1, callback: (v) => categories[v] },
           },
           y: { title: { display: true, text: y } },
         },
         plugins: {
-          tooltip: {
-            callbacks: {
-              label: (ctx) => ctx.raw.name + ": " + y + " = " + ctx.raw.y,
-            },
-          },
+          tooltip: { callbacks: { label: (ctx) => ctx.raw.name + ": " + y + " = " + ctx.raw.y } },
         },
       },
     });

@@ -7,7 +7,6 @@ import { PRICE_TABLE, pricingBasis, type Pricing } from "../report/prices";
 import type { ReportRow, ReportSummary } from "../report/rows";
 import { failureReason } from "../report/rows";
 import { shellWord } from "./shell";
-import { STATUSES, type Status } from "../status";
 import { formatCounts } from "./status-print";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
@@ -23,6 +22,13 @@ export interface Report {
   readonly rows: readonly ReportRow[];
   readonly summary: ReportSummary;
   readonly warnings: readonly string[];
+}
+
+/** A table or CSV column: its header and a row's cell. */
+type Column<T> = readonly [header: string, value: (r: ReportRow) => T];
+
+function column<T>(header: string, value: (r: ReportRow) => T): Column<T> {
+  return [header, value];
 }
 
 /** `s` cut to `n` characters, with an ellipsis when cut. */
@@ -81,24 +87,26 @@ export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string 
   const shownParams = summary.varying.length > 0 ? summary.varying : summary.params;
   const failed = rows.filter((r) => r.status === "FAILED").length;
   const shown = rows.slice(0, Math.max(limit, failed));
-  const reasons = shown.some((r) => r.status === "FAILED");
-  const header = [
-    ...["STATUS", "JOB", "EXIT", "RUNS", "ATTEMPTS", "TIME", "WAIT", "COST"],
-    ...["PARAMETERS", "METRICS", ...(reasons ? ["REASON"] : [])],
+  const columns: Column<string>[] = [
+    ["STATUS", (r) => r.status],
+    ["JOB", (r) => cut(visible(r.name), 32)],
+    ["EXIT", (r) => (r.exitCode !== undefined ? String(r.exitCode) : "-")],
+    ["RUNS", (r) => String(r.runs)],
+    ["ATTEMPTS", (r) => (r.attempts.length > 0 ? String(r.attempts.length) : "-")],
+    ["TIME", (r) => formatDuration(r.runSeconds)],
+    ["WAIT", (r) => formatDuration(r.queueSeconds)],
+    ["COST", (r) => formatUsd(r.cost)],
+    ["PARAMETERS", (r) => cut(pairs(r.params, shownParams), 40)],
+    ["METRICS", (r) => cut(pairs(r.metrics, summary.metrics), 40)],
   ];
-  const table = shown.map((r) => [
-    r.status,
-    cut(visible(r.name), 32),
-    r.exitCode !== undefined ? String(r.exitCode) : "-",
-    String(r.runs),
-    r.attempts.length > 0 ? String(r.attempts.length) : "-",
-    formatDuration(r.runSeconds),
-    formatDuration(r.queueSeconds),
-    formatUsd(r.cost),
-    cut(pairs(r.params, shownParams), 40),
-    cut(pairs(r.metrics, summary.metrics), 40),
-    ...(reasons ? [r.status === "FAILED" ? cut(visible(failureReason(r)), 70) : ""] : []),
-  ]);
+  if (shown.some((r) => r.status === "FAILED")) {
+    columns.push([
+      "REASON",
+      (r) => (r.status === "FAILED" ? cut(visible(failureReason(r)), 70) : ""),
+    ]);
+  }
+  const header = columns.map(([h]) => h);
+  const table = shown.map((r) => columns.map(([, value]) => value(r)));
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
   const line = (cells: readonly string[]): string =>
     cells
@@ -115,16 +123,19 @@ export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string 
   return `${out.join("\n")}\n`;
 }
 
+/** The lines under the table; the caller makes them visible. */
 function formatSummary(report: Report): string[] {
   const s = report.summary;
-  const counts = Object.fromEntries(STATUSES.map((st) => [st, s.counts[st] ?? 0])) as Record<
-    Status,
-    number
-  >;
   const lines = [
-    `${formatCounts(counts)} (${formatNumber(s.total)} row(s), ${report.source})`,
-    ...formatCost(report),
+    `${formatCounts(s.counts)} (${formatNumber(s.total)} row(s), ${report.source})`,
+    `${s.vcpuHours.toFixed(3)} vCPU-hours, ${costEstimate(report)}`,
   ];
+  if (s.unpriced > 0) {
+    lines.push(
+      `no price for ${formatNumber(s.unpriced)} row(s): ${s.noPrice.join("; ")}; ` +
+        "give your own with --price-vcpu-hour USD (and --price-gb-hour USD)",
+    );
+  }
   if (s.slowest.length > 0) {
     lines.push(
       `slowest: ${s.slowest.map((x) => `${x.name} ${formatDuration(x.runSeconds)}`).join(", ")}`,
@@ -159,19 +170,6 @@ export function costEstimate(report: Report): string {
   return `${figure} (${pricingBasis(report.prices)}; an estimate, not a bill)`;
 }
 
-/** The cost line: the figure and its basis, and which rows have no price and why. */
-function formatCost(report: Report): string[] {
-  const s = report.summary;
-  const lines = [`${s.vcpuHours.toFixed(3)} vCPU-hours, ${visible(costEstimate(report))}`];
-  if (s.unpriced > 0) {
-    lines.push(
-      `no price for ${formatNumber(s.unpriced)} row(s): ${visible(s.noPrice.join("; "))}; ` +
-        "give your own with --price-vcpu-hour USD (and --price-gb-hour USD)",
-    );
-  }
-  return lines;
-}
-
 /** What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"). */
 const FORMULA_START = /^[=+\-@\t\r]/;
 /** A plain number, which a leading `-` or `+` leaves data: `-2`, `+0.5`, `1e-3`. */
@@ -196,65 +194,43 @@ export function csvField(v: string | number | undefined): string {
 const iso = (ms: number | undefined): string | undefined =>
   ms !== undefined ? new Date(ms).toISOString() : undefined;
 
-export function formatCsv(report: Report): string {
-  const { rows, summary } = report;
-  const header = [
-    "name",
-    "job",
-    "index",
-    "jobId",
-    "status",
-    "reason",
-    "exitCode",
-    "attempts",
-    "runs",
-    "createdAt",
-    "startedAt",
-    "stoppedAt",
-    "runSeconds",
-    "queueSeconds",
-    "vcpus",
-    "memoryMiB",
-    "vcpuHours",
-    "costUsd",
-    "costBasis",
-    "files",
-    ...summary.params.map((p) => `param:${p}`),
-    ...summary.metrics.map((m) => `metric:${m}`),
-  ];
+/** The CSV's columns, then one per parameter and metric. */
+function csvColumns(report: Report): Column<string | number | undefined>[] {
   const basis = pricingBasis(report.prices);
-  const lines = [header.map(csvField).join(",")];
-  for (const r of rows) {
-    lines.push(
-      [
-        r.name,
-        r.job,
-        r.index,
-        r.jobId,
-        r.status,
-        r.reason,
-        r.exitCode,
-        r.attempts.length,
-        r.runs,
-        iso(r.createdAt),
-        iso(r.startedAt),
-        iso(r.stoppedAt),
-        r.runSeconds,
-        r.queueSeconds,
-        r.vcpus,
-        r.memoryMiB,
-        Number(r.vcpuHours.toFixed(6)),
-        r.cost !== undefined ? Number(r.cost.toFixed(6)) : undefined,
-        r.noPrice !== undefined ? `no price: ${r.noPrice}` : basis,
-        r.files.map((f) => `${f.key} (${f.size})`).join("; "),
-        ...summary.params.map((p) => r.params.get(p)),
-        ...summary.metrics.map((m) => r.metrics.get(m)),
-      ]
-        .map(csvField)
-        .join(","),
-    );
-  }
-  return `${lines.join("\r\n")}\r\n`;
+  const { params, metrics } = report.summary;
+  return [
+    ["name", (r) => r.name],
+    ["job", (r) => r.job],
+    ["index", (r) => r.index],
+    ["jobId", (r) => r.jobId],
+    ["status", (r) => r.status],
+    ["reason", (r) => r.reason],
+    ["exitCode", (r) => r.exitCode],
+    ["attempts", (r) => r.attempts.length],
+    ["runs", (r) => r.runs],
+    ["createdAt", (r) => iso(r.createdAt)],
+    ["startedAt", (r) => iso(r.startedAt)],
+    ["stoppedAt", (r) => iso(r.stoppedAt)],
+    ["runSeconds", (r) => r.runSeconds],
+    ["queueSeconds", (r) => r.queueSeconds],
+    ["vcpus", (r) => r.vcpus],
+    ["memoryMiB", (r) => r.memoryMiB],
+    ["vcpuHours", (r) => Number(r.vcpuHours.toFixed(6))],
+    ["costUsd", (r) => (r.cost !== undefined ? Number(r.cost.toFixed(6)) : undefined)],
+    ["costBasis", (r) => (r.noPrice !== undefined ? `no price: ${r.noPrice}` : basis)],
+    ["files", (r) => r.files.map((f) => `${f.key} (${f.size})`).join("; ")],
+    ...params.map((p) => column(`param:${p}`, (r) => r.params.get(p))),
+    ...metrics.map((m) => column(`metric:${m}`, (r) => r.metrics.get(m))),
+  ];
+}
+
+export function formatCsv(report: Report): string {
+  const columns = csvColumns(report);
+  const lines = [
+    columns.map(([header]) => header),
+    ...report.rows.map((r) => columns.map(([, value]) => value(r))),
+  ];
+  return lines.map((cells) => `${cells.map(csvField).join(",")}\r\n`).join("");
 }
 
 /** The --json document (also what the HTML page embeds). */

@@ -1,8 +1,4 @@
-/**
- * `jobs:results` printers: what the download did, for people (a summary line on stdout,
- * problems on stderr) and as one JSON document on stdout (`--json`). Progress streams
- * while files download and is not theirs to print.
- */
+/** `jobs:results` printers: what the download did, for people or as --json. */
 import { displayPath, type Io } from "../context";
 import { BUCKET_PREFIXES } from "../../components/contract";
 import { visible } from "./visible";
@@ -26,18 +22,11 @@ export interface ResultsResult {
   readonly skipped: readonly string[];
 }
 
+/** 512 B, 1.5 KiB, 3.0 GiB. */
 function formatBytes(n: number): string {
-  if (n < 1024) {
-    return `${n} B`;
-  }
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(1)} ${units[u]}`;
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  const u = n < 1024 ? 0 : Math.min(Math.floor(Math.log2(n) / 10), units.length - 1);
+  return u === 0 ? `${n} B` : `${(n / 1024 ** u).toFixed(1)} ${units[u]}`;
 }
 
 export function printResults(r: ResultsResult, io: Io, cwd: string): void {

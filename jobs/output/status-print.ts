@@ -1,21 +1,17 @@
-/**
- * How the status model (jobs/status.ts) reads on a terminal: counts, failures, and the
- * warning about jobs Batch does not return.
- */
+/** The status model (jobs/status.ts) on a terminal: counts, failures, unknown jobs. */
 import { STATUSES, type Failure, type Status } from "../status";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 
 /** `SUCCEEDED 950 | RUNNING 40 | RUNNABLE 10` (zero counts left out). */
-export function formatCounts(counts: Readonly<Record<Status, number>>): string {
-  const parts = STATUSES.filter((s) => counts[s] > 0).map((s) => `${s} ${formatNumber(counts[s])}`);
+export function formatCounts(counts: Readonly<Partial<Record<Status, number>>>): string {
+  const parts = STATUSES.filter((s) => (counts[s] ?? 0) > 0).map(
+    (s) => `${s} ${formatNumber(counts[s] ?? 0)}`,
+  );
   return parts.length > 0 ? parts.join(" | ") : "no jobs";
 }
 
-/**
- * What `status`, `watch` and `cancel` say about jobs Batch does not return: never that they
- * finished, since they may be running (and billing) in another region or account.
- */
+/** Jobs Batch does not return: never said to be finished, they may be running elsewhere. */
 export function unknownJobsWarning(
   unknown: number,
   all: boolean,
@@ -34,18 +30,17 @@ export function unknownJobsWarning(
 
 /** `lr-sweep[3] (id:3): Essential container in task exited, exit code 2`, on one line. */
 export function formatFailure(f: Failure): string {
-  return visible(failureText(f));
-}
-
-function failureText(f: Failure): string {
   const name =
     (f.index !== undefined ? `${f.jobName}[${f.index}]` : f.jobName) +
     (f.set !== undefined ? ` (set ${f.set})` : "");
   const bits = [f.statusReason, f.reason].filter((s): s is string => s !== undefined && s !== "");
-  if (f.unlistedChildren !== undefined) {
-    const what = `${f.unlistedChildren} failed ${f.unlistedChildren === 1 ? "child" : "children"} not listed by Batch`;
-    return `${name} (${f.jobId}): ${[...(bits.length > 0 ? bits : ["no reason given"]), what].join(", ")}`;
-  }
-  const exit = f.exitCode !== undefined ? `exit code ${f.exitCode}` : "no exit code";
-  return `${name} (${f.jobId}): ${[...bits, exit].join(", ")}`;
+  const n = f.unlistedChildren;
+  const parts =
+    n !== undefined
+      ? [
+          ...(bits.length > 0 ? bits : ["no reason given"]),
+          `${n} failed ${n === 1 ? "child" : "children"} not listed by Batch`,
+        ]
+      : [...bits, f.exitCode !== undefined ? `exit code ${f.exitCode}` : "no exit code"];
+  return visible(`${name} (${f.jobId}): ${parts.join(", ")}`);
 }

@@ -1,13 +1,8 @@
-/**
- * `jobs:submit` (and `jobs:retry`, `--locally`, `--dry-run`) outcome printers: what a run
- * returns, written once for humans and once as `--json`. Progress during a run (notes, the
- * progress bar, per-job lines) is written by the run itself, as it happens.
- */
+/** What `jobs:submit`, `jobs:retry`, `--locally` and `--dry-run` did, for humans or as --json. */
 import * as path from "path";
 import { displayPath, type Io } from "../context";
 import { describeError, isRetryable } from "../errors";
 import { UnrecordedError, type Duplicate } from "../aws/exactly-once";
-import type { PoolOutcome } from "../aws/pool";
 import type { LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
 import type { LocalResult } from "../commands/local";
@@ -57,14 +52,9 @@ export interface SentResult {
   readonly skipped: readonly SkippedJob[];
   readonly failed: readonly { jobName: string; file: string; error: string }[];
   /** Accepted by Batch but not written to the ledger. */
-  readonly unrecorded: readonly {
-    jobName: string;
-    jobId: string;
-    file: string | undefined;
-    error: string;
-  }[];
+  readonly unrecorded: readonly { jobName: string; jobId: string; file?: string; error: string }[];
   /** Answers lost and still undecided: their intents stay open. */
-  readonly open: readonly { jobName: string; token: string; file: string | undefined }[];
+  readonly open: readonly { jobName: string; token: string; file?: string }[];
   readonly duplicates: readonly Duplicate[];
   readonly notSubmitted: number;
   /** Looking lost answers up failed. */
@@ -211,16 +201,15 @@ function localJson(r: LocalRunsResult): object {
   };
 }
 
-function describeSubmission(s: Submission): string {
-  if (s.kind === "array") {
-    return `array job of ${formatNumber(s.arraySize)} children (manifest ${s.manifest.key})`;
-  }
-  return s.arraySize !== undefined ? `array job of ${s.arraySize} children` : "job";
-}
-
 function printDryRun(r: DryRunResult, io: Io): void {
   for (const s of r.todo) {
-    io.stderr.write(`# ${visible(`${s.file}: ${s.jobName}`)} (${describeSubmission(s)})\n`);
+    const what =
+      s.kind === "array"
+        ? `array job of ${formatNumber(s.arraySize)} children (manifest ${s.manifest.key})`
+        : s.arraySize !== undefined
+          ? `array job of ${s.arraySize} children`
+          : "job";
+    io.stderr.write(`# ${visible(`${s.file}: ${s.jobName}`)} (${what})\n`);
     if (s.kind === "array") {
       io.stderr.write(`#   would upload s3://${r.bucketName}/${s.manifest.key} first\n`);
     }
@@ -308,30 +297,27 @@ function whatNext(r: SentResult, opts: PrintOptions): string {
     );
   }
   if (r.notSubmitted > 0) {
-    const outcomes = r.failureReasons.map((reason) => ({
-      status: "rejected" as const,
-      reason,
-    }));
-    return remainingAdvice(outcomes, r.notSubmitted, r.aborted);
+    return remainingAdvice(r.failureReasons, r.notSubmitted, r.aborted);
   }
-  return `next: ${followUp("jobs:watch", opts)}`;
+  // The stack options this run was given, so the hint works as is.
+  const args = [
+    ...(opts.stack !== undefined ? ["--stack", opts.stack] : []),
+    ...(opts.outputs !== undefined ? ["--outputs", opts.outputs] : []),
+    ...(opts.stateDir !== undefined ? ["--state-dir", opts.stateDir] : []),
+  ];
+  return `next: npm run jobs:watch${args.length > 0 ? ` -- ${args.map(shellWord).join(" ")}` : ""}`;
 }
 
 /**
- * What to do about jobs a run did not submit. A re-run alone is advised only when every
- * failure is one a later attempt may not meet (throttling, network, HTTP 5xx) or the run
- * was interrupted; otherwise the cause must be fixed first.
+ * What to do about jobs a run did not submit, from why sends failed: a plain re-run only when
+ * every failure may pass on a later attempt (throttling, network, HTTP 5xx) or the run was cut.
  */
 export function remainingAdvice(
-  outcomes: readonly PoolOutcome<unknown>[],
+  reasons: readonly unknown[],
   notSubmitted: number,
   interrupted: boolean,
 ): string {
-  const lasting = outcomes.flatMap((o) =>
-    o.status === "rejected" && !(o.reason instanceof UnrecordedError) && !isRetryable(o.reason)
-      ? [o.reason]
-      : [],
-  );
+  const lasting = reasons.filter((e) => !(e instanceof UnrecordedError) && !isRetryable(e));
   const rest = "accepted jobs are in the ledger and are skipped";
   if (lasting.length === 0 || interrupted) {
     return `re-run the same command to submit the remaining ${formatNumber(notSubmitted)}: ${rest}`;
@@ -341,19 +327,6 @@ export function remainingAdvice(
     "the job queue or definition, in the files or in the stack's outputs), then re-run the same " +
     `command to submit the remaining ${formatNumber(notSubmitted)}: ${rest}`
   );
-}
-
-/** `npm run <script>` with the stack options this run was given, so the hint works as is. */
-function followUp(
-  script: string,
-  opts: { readonly stack?: string; readonly outputs?: string; readonly stateDir?: string },
-): string {
-  const args = [
-    ...(opts.stack !== undefined ? ["--stack", opts.stack] : []),
-    ...(opts.outputs !== undefined ? ["--outputs", opts.outputs] : []),
-    ...(opts.stateDir !== undefined ? ["--state-dir", opts.stateDir] : []),
-  ];
-  return `npm run ${script}${args.length > 0 ? ` -- ${args.map(shellWord).join(" ")}` : ""}`;
 }
 
 function printLocal(r: LocalRunsResult, io: Io, cwd: string): void {

@@ -1,8 +1,7 @@
 /**
- * The one gate for text that came from a job, a file or AWS on its way to a terminal or a
- * log: control characters (C0, DEL, C1), bidirectional overrides and lone surrogates are
- * written as escapes, so such text can neither move the cursor, retitle or recolour the
- * terminal, overwrite a line, nor reorder what is shown around it.
+ * The one gate for text from a job, a file or AWS on its way to a terminal or a log: control
+ * characters, bidi overrides and lone surrogates become escapes, so such text can neither move
+ * the cursor, restyle the terminal, overwrite a line, nor reorder what is shown around it.
  */
 export interface OutStream {
   write(chunk: string): unknown;
@@ -36,9 +35,8 @@ export function visible(text: string): string {
 }
 
 /**
- * `io` with every line written through `visible`, its line breaks kept (they are the
- * printer's own): the gate between the commands and the terminal. `--json` keeps a raw
- * stdout, whose JSON encoding escapes control characters already.
+ * `io` with every write made visible, its line breaks kept (they are the printer's own).
+ * `--json` keeps a raw stdout: JSON escapes control characters already.
  */
 export function visibleIo(io: Io, json: boolean): Io {
   return { stdout: json ? io.stdout : visibleStream(io.stdout), stderr: visibleStream(io.stderr) };
@@ -51,11 +49,7 @@ function visibleStream(raw: OutStream): OutStream {
 }
 
 function escaped(c: string): string {
-  return NAMED.get(c) ?? escapeCode(c.charCodeAt(0));
-}
-
-function escapeCode(code: number): string {
-  return code <= 0xff
-    ? `\\x${code.toString(16).padStart(2, "0")}`
-    : `\\u${code.toString(16).padStart(4, "0")}`;
+  const code = c.charCodeAt(0);
+  const [prefix, width] = code <= 0xff ? ["x", 2] : ["u", 4];
+  return NAMED.get(c) ?? `\\${prefix}${code.toString(16).padStart(width, "0")}`;
 }

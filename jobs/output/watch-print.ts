@@ -1,11 +1,7 @@
-/**
- * `jobs:watch` and `jobs:status` printers: the jobs by status and each failure, for people
- * (lines on stdout, the unknown-jobs warning on stderr) and as one JSON document on stdout
- * (`--json`).
- */
+/** `jobs:watch` and `jobs:status` printers: the jobs by status and each failure, or --json. */
 import { definedOnly } from "../../components/defined";
 import type { Io } from "../context";
-import { allUnknown, type Failure, type Retried, type Snapshot, type Status } from "../status";
+import { allUnknown, type Failure, type Retried, type Snapshot } from "../status";
 import { formatCounts, formatFailure, unknownJobsWarning } from "./status-print";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
@@ -37,8 +33,7 @@ export function printWatch(r: WatchResult, io: Io, once: boolean): void {
   }
   if (once && s.jobs.length <= JOBS_LISTED) {
     for (const j of s.jobs) {
-      const extra =
-        j.children !== undefined ? `  [${formatCounts({ ...zeroCounts(), ...j.children })}]` : "";
+      const extra = j.children !== undefined ? `  [${formatCounts(j.children)}]` : "";
       out.write(`${j.status.padEnd(9)} ${visible(`${j.jobName} ${j.jobId}`)}${extra}\n`);
     }
   }
@@ -107,21 +102,12 @@ function printFailures(failures: readonly Failure[], io: Io): void {
   out.write("logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)\n");
 }
 
-/**
- * Not "no job failed": a job Batch does not return may be running elsewhere. All of them
- * unknown is a wrong region or stack far more often than forgotten jobs.
- */
+/** Not "no job failed": a job Batch does not return may be running elsewhere. */
 function warnUnknown(r: WatchResult, io: Io): void {
   const s = r.snapshot;
   if (s !== undefined && s.unknown > 0) {
-    io.stderr.write(
-      unknownJobsWarning(
-        allUnknown(s) ? s.jobs.length : s.unknown,
-        allUnknown(s),
-        r.stack,
-        r.region,
-      ),
-    );
+    const all = allUnknown(s);
+    io.stderr.write(unknownJobsWarning(all ? s.jobs.length : s.unknown, all, r.stack, r.region));
   }
 }
 
@@ -137,17 +123,4 @@ export function retriedLine(r: Retried): string {
     `${what} retried: each counted once, by its latest run ` +
     `(${n(r.runs, "earlier run", "earlier runs")} left out)`
   );
-}
-
-function zeroCounts(): Record<Status, number> {
-  return {
-    SUBMITTED: 0,
-    PENDING: 0,
-    RUNNABLE: 0,
-    STARTING: 0,
-    RUNNING: 0,
-    SUCCEEDED: 0,
-    FAILED: 0,
-    UNKNOWN: 0,
-  };
 }

@@ -1,13 +1,8 @@
 /**
- * A sweep's metrics from the job log (container/contract.json, "metrics"). Once a child has
- * uploaded metrics.json, the entrypoint prints its text as one line, so FilterLogEvents
- * returns up to 10,000 of them per call ("Each page returned can contain up to 1 MB of log
- * events or up to 10,000 log events", CloudWatch Logs API reference, FilterLogEvents) where
- * S3 needs one GetObject per child. A line counts only when the MD5 of its text is the
- * object's ETag, which S3 documents as the MD5 of the bytes for objects uploaded in one
- * part, unencrypted or with SSE-S3 (the bucket's default): the log is a checked copy of the
- * object, never a second truth. Whatever no line answers (a multipart or KMS-encrypted
- * file, a line too long to print, logs expired or not readable) is read from S3.
+ * A sweep's metrics from the job log: the entrypoint prints each uploaded metrics.json as one
+ * line, and one FilterLogEvents page holds thousands where S3 needs a GetObject per child.
+ * A line counts only when its MD5 is the object's ETag (S3: the MD5 of a single-part upload,
+ * unencrypted or SSE-S3), so the log is a checked copy; whatever no line answers comes from S3.
  */
 import { createHash } from "crypto";
 import type { LogsApi } from "../aws/api";
@@ -50,10 +45,7 @@ export function searchWindow(
   };
 }
 
-/**
- * Texts of metrics lines whose MD5 is one of `etags`, by ETag. Reading stops as soon as
- * every ETag has its text, when CloudWatch has no more pages, or after MAX_PAGES.
- */
+/** Texts of metrics lines whose MD5 is one of `etags`, by ETag, until each has its text. */
 export async function textsFromLogs(
   logs: LogsApi,
   logGroupName: string,

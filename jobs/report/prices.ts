@@ -1,9 +1,8 @@
 /**
  * What a job's run time costs, from a small dated table of list prices: an estimate, not a
- * bill. It charges a job its share of an instance (or its Fargate task size) for the time it
- * ran, and leaves out idle instance time, EBS, requests and data transfer. Spot is priced
- * at its ceiling, the on-demand price. A type or region the table lacks has no price rather
- * than another's. Users set their own prices with `--price-vcpu-hour` and `--price-gb-hour`.
+ * bill. A job pays its share of an instance (or its Fargate task) while it runs; idle time,
+ * EBS and transfer are left out; Spot is priced at on-demand, its ceiling; a type or region
+ * the table lacks has no price rather than another's.
  */
 import {
   COMPUTE_TYPES,
@@ -15,8 +14,7 @@ import {
 import type { StackOutputs } from "../input/outputs";
 
 /**
- * Linux on-demand list prices (USD), read from the AWS pricing pages for one region. The
- * instance types' sizes are in {@link KNOWN_INSTANCE_TYPES}.
+ * Linux on-demand list prices (USD) of one region; sizes are in {@link KNOWN_INSTANCE_TYPES}.
  * @see https://aws.amazon.com/ec2/pricing/on-demand/
  * @see https://aws.amazon.com/fargate/pricing/
  */
@@ -58,10 +56,7 @@ export interface JobResources {
 /** Where jobs ran, and any prices of the user's own. */
 export interface Pricing {
   readonly compute: ComputeType;
-  /**
-   * The stack's outputs predate `computeType`, so whether it runs Spot is not known: priced
-   * on-demand, which bounds Spot too.
-   */
+  /** The stack's outputs predate `computeType`: priced on-demand, which bounds Spot too. */
   readonly spotUnknown?: boolean;
   /** The instance types Batch may choose from (EC2 and SPOT). */
   readonly instanceTypes: readonly string[];
@@ -82,11 +77,7 @@ export function defaultPricing(): Pricing {
 /** `FARGATE` or `FARGATE_SPOT` among the names (any case), if there. */
 function fargateIn(names: readonly string[]): ComputeType | undefined {
   const upper = names.map((t) => t.toUpperCase());
-  return upper.includes("FARGATE_SPOT")
-    ? "FARGATE_SPOT"
-    : upper.includes("FARGATE")
-      ? "FARGATE"
-      : undefined;
+  return (["FARGATE_SPOT", "FARGATE"] as const).find((t) => upper.includes(t));
 }
 
 /** How the stack runs jobs: its computeType, instance types (jobLimits.basis) and region. */
@@ -111,9 +102,8 @@ export interface UserPricing {
 }
 
 /**
- * How runs are priced: as the stack runs them (without outputs, as the default pricing),
- * unless the user names other instance types, or FARGATE or FARGATE_SPOT (Spot stays Spot),
- * or gives prices of their own.
+ * How runs are priced: as the stack runs them (else the default), unless the user names
+ * instance types or FARGATE or FARGATE_SPOT (Spot stays Spot), or gives prices of their own.
  */
 export function pricingOf(outputs: StackOutputs | undefined, user: UserPricing = {}): Pricing {
   const { types = [], ...own } = user;
@@ -166,32 +156,31 @@ export function pricingBasis(p: Pricing): string {
 
 type Rate = number | { readonly noPrice: string };
 
-function regionCheck(p: Pricing): { noPrice: string } | undefined {
-  return p.region === PRICE_TABLE.region
-    ? undefined
-    : { noPrice: `the price table has ${PRICE_TABLE.region} prices only, not ${p.region}` };
-}
-
-/** Fargate: the task's vCPUs and memory at the per-vCPU-hour and per-GB-hour prices. */
-function fargateRate(job: JobResources, p: Pricing): Rate {
-  const f = PRICE_TABLE.fargate;
-  return (
-    (usesTable(p) ? regionCheck(p) : undefined) ??
-    job.vcpus * (p.usdPerVcpuHour ?? f.usdPerVcpuHour) +
-      ((job.memoryMiB ?? 0) / 1024) * (p.usdPerGbHour ?? f.usdPerGbHour)
-  );
+/**
+ * The hourly rate of one job, or why there is none. Fargate: the task's vCPUs and memory.
+ * EC2 and Spot: the user's vCPU price, else the instance share; their memory price adds to it.
+ */
+function hourlyRate(job: JobResources, p: Pricing): Rate {
+  if (usesTable(p) && p.region !== PRICE_TABLE.region) {
+    return { noPrice: `the price table has ${PRICE_TABLE.region} prices only, not ${p.region}` };
+  }
+  const gb = (job.memoryMiB ?? 0) / 1024;
+  if (isFargate(p)) {
+    const f = PRICE_TABLE.fargate;
+    return (
+      job.vcpus * (p.usdPerVcpuHour ?? f.usdPerVcpuHour) + gb * (p.usdPerGbHour ?? f.usdPerGbHour)
+    );
+  }
+  const rate = p.usdPerVcpuHour !== undefined ? job.vcpus * p.usdPerVcpuHour : instanceRate(job, p);
+  return typeof rate === "number" ? rate + gb * (p.usdPerGbHour ?? 0) : rate;
 }
 
 /**
- * EC2 and Spot: the job's share of an instance times the instance's price, on the dearest
- * type the job fits. The share is the largest of its vCPU, memory and GPU shares: what it
- * takes of any one keeps other jobs off the rest of the instance.
+ * The job's share of an instance times the instance's price, on the dearest type the job
+ * fits. The share is the largest of its vCPU, memory and GPU shares: what it takes of any
+ * one keeps other jobs off the rest of the instance.
  */
 function instanceRate(job: JobResources, p: Pricing): Rate {
-  const outside = regionCheck(p);
-  if (outside !== undefined) {
-    return outside;
-  }
   const rates: number[] = [];
   for (const name of p.instanceTypes) {
     const price = PRICE_TABLE.instances.get(name.toLowerCase());
@@ -214,23 +203,7 @@ function instanceRate(job: JobResources, p: Pricing): Rate {
     : { noPrice: `the job does not fit on ${p.instanceTypes.join(", ")}` };
 }
 
-/**
- * The hourly rate of one job, or why there is none. The user's vCPU price replaces the
- * instance share on EC2 and Spot; their memory price adds to it.
- */
-function hourlyRate(job: JobResources, p: Pricing): Rate {
-  if (isFargate(p)) {
-    return fargateRate(job, p);
-  }
-  const memory = ((job.memoryMiB ?? 0) / 1024) * (p.usdPerGbHour ?? 0);
-  const rate = p.usdPerVcpuHour !== undefined ? job.vcpus * p.usdPerVcpuHour : instanceRate(job, p);
-  return typeof rate === "number" ? rate + memory : rate;
-}
-
-/**
- * What `seconds` of one attempt of `job` costs under `pricing`, with the basis of the
- * figure, or the reason there is no figure. Fargate bills at least a minute per attempt.
- */
+/** What `seconds` of one attempt of `job` costs, and on what basis, or why there is no figure. */
 export function priceRun(seconds: number, job: JobResources, pricing: Pricing): Price {
   const rate = hourlyRate(job, pricing);
   if (typeof rate !== "number") {

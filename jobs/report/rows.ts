@@ -1,7 +1,6 @@
 /**
- * The rows of `jobs:report`, pure: one per job or sweep set, from what Batch (or a local
- * run) says about each run, the result files listed under results/, and the metrics.json
- * each run wrote. A set that ran more than once (a retry) shows its latest run.
+ * The rows of `jobs:report`, pure: one per job or sweep set (its latest run), from what Batch
+ * or a local run says, the result files listed under results/, and the run's metrics.json.
  */
 import type { JobDetail } from "../aws/api";
 import { priceRun, type Pricing } from "./prices";
@@ -9,9 +8,6 @@ import { asStatus, exitCodeOf, runsPerSet, type Status } from "../status";
 import type { ParameterSet } from "../input/sweep";
 import { BUCKET_PREFIXES, METRICS, RESERVED_PREFIX } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
-
-/** The file a script may write into its working folder; each key becomes a column. */
-const METRICS_FILE = METRICS.file;
 
 export type MetricValue = number | string;
 
@@ -25,7 +21,7 @@ export interface RunUnit {
   readonly status: Status;
   readonly reason?: string;
   readonly exitCode?: number;
-  /** Start and stop of each attempt, epoch ms (Batch retries a job up to its attempts). */
+  /** Start and stop of each attempt, epoch ms. */
   readonly attempts: readonly { readonly startedAt?: number; readonly stoppedAt?: number }[];
   readonly createdAt?: number;
   readonly startedAt?: number;
@@ -65,22 +61,15 @@ export function rowKey(job: string, index: number | undefined): string {
   return index === undefined ? job : `${job}:${index}`;
 }
 
-function rowName(job: string, index: number | undefined): string {
-  return index === undefined ? job : `${job}[${index}]`;
-}
-
-/** Job variables that are the tool's or Batch's own, not the script's parameters. */
-function isOwnVariable(name: string): boolean {
-  return name.startsWith(RESERVED_PREFIX) || name.startsWith("AWS_");
-}
-
-/** A job's parameters: its environment without the tool's own variables, then the set. */
+/** A job's parameters: its environment without the tool's and AWS's variables, then the set. */
 export function parametersOf(
   environment: readonly { name?: string; value?: string }[] | undefined,
   set?: ParameterSet,
 ): Map<string, string> {
-  const own = (environment ?? []).flatMap((v) =>
-    v.name !== undefined && !isOwnVariable(v.name) ? [[v.name, v.value ?? ""] as const] : [],
+  const own = (environment ?? []).flatMap(({ name, value }) =>
+    name !== undefined && !name.startsWith(RESERVED_PREFIX) && !name.startsWith("AWS_")
+      ? [[name, value ?? ""] as const]
+      : [],
   );
   return new Map([...own, ...(set ?? [])]);
 }
@@ -121,24 +110,17 @@ export function unitFromDetail(
   const attempts = (detail.attempts ?? []).map((a) =>
     definedOnly({ startedAt: a.startedAt, stoppedAt: a.stoppedAt }),
   );
+  // A job that ran without attempt details (or before the first one ended) counts once.
+  if (attempts.length === 0 && detail.startedAt !== undefined) {
+    attempts.push(definedOnly({ startedAt: detail.startedAt, stoppedAt: detail.stoppedAt }));
+  }
   return {
     job: where.job,
     ...definedOnly({ index: where.index }),
     jobId: detail.jobId ?? "",
     status: asStatus(detail.status),
     ...definedOnly({ reason, exitCode }),
-    // A job that ran without attempt details (or before the first one ended) counts once.
-    attempts:
-      attempts.length > 0
-        ? attempts
-        : detail.startedAt !== undefined
-          ? [
-              {
-                startedAt: detail.startedAt,
-                ...definedOnly({ stoppedAt: detail.stoppedAt }),
-              },
-            ]
-          : [],
+    attempts,
     ...definedOnly({
       createdAt: detail.createdAt,
       startedAt: detail.startedAt,
@@ -149,10 +131,7 @@ export function unitFromDetail(
   };
 }
 
-/**
- * The latest run of each job or set (by creation time; later in the input wins a tie), with
- * how many runs it had. Order: first appearance.
- */
+/** The latest run of each job or set (by creation time), with its number of runs. */
 export function latestRuns(units: readonly RunUnit[]): { unit: RunUnit; runs: number }[] {
   return runsPerSet(
     units,
@@ -168,45 +147,38 @@ export function latestRuns(units: readonly RunUnit[]): { unit: RunUnit; runs: nu
 export function groupResultFiles(
   objects: readonly ResultFile[],
   isSweep: (job: string) => boolean,
-  resultsPrefix = BUCKET_PREFIXES.results,
 ): Map<string, ResultFile[]> {
   const out = new Map<string, ResultFile[]>();
-  for (const o of objects) {
-    if (!o.key.startsWith(resultsPrefix)) {
+  for (const { key, size } of objects) {
+    if (!key.startsWith(BUCKET_PREFIXES.results)) {
       continue;
     }
-    const parts = o.key.slice(resultsPrefix.length).split("/");
-    const job = parts[0];
-    let key: string | undefined;
-    if (isSweep(job)) {
-      key = parts.length >= 3 && /^\d+$/.test(parts[1]) ? rowKey(job, Number(parts[1])) : undefined;
-    } else if (parts.length >= 2) {
-      key = job;
+    const [job, set, ...rest] = key.slice(BUCKET_PREFIXES.results.length).split("/");
+    let row: string | undefined;
+    if (!isSweep(job)) {
+      row = set !== undefined ? job : undefined;
+    } else if (rest.length > 0 && /^\d+$/.test(set)) {
+      row = rowKey(job, Number(set));
     }
-    if (key !== undefined) {
-      const list = out.get(key) ?? [];
-      list.push({ key: o.key, size: o.size });
-      out.set(key, list);
+    if (row !== undefined) {
+      const list = out.get(row) ?? [];
+      list.push({ key, size });
+      out.set(row, list);
     }
   }
   return out;
 }
 
-/** The metrics.json among a row's files (at the top of its results folder). */
+/** The metrics.json at the top of a row's results folder: results/<job>[/<index>]/. */
 export function metricsKeyOf(files: readonly ResultFile[]): string | undefined {
-  return files.find((f) => f.key.endsWith(`/${METRICS_FILE}`) && isTopLevel(f.key))?.key;
+  return files.find((f) => {
+    const parts = f.key.split("/");
+    const top = parts.length === 3 || (parts.length === 4 && /^\d+$/.test(parts[2]));
+    return top && parts[parts.length - 1] === METRICS.file;
+  })?.key;
 }
 
-function isTopLevel(key: string): boolean {
-  // results/<job>/metrics.json or results/<job>/<index>/metrics.json
-  const parts = key.split("/");
-  return parts.length === 3 || (parts.length === 4 && /^\d+$/.test(parts[2]));
-}
-
-/**
- * A flat JSON object of numbers and strings. Other values (nested objects, lists, null,
- * booleans) are left out and named, so one odd key does not lose the rest.
- */
+/** A flat JSON object of numbers and strings; other values are left out and named. */
 export function parseMetrics(text: string): {
   metrics: Map<string, MetricValue>;
   problem?: string;
@@ -245,7 +217,7 @@ function seconds(from: number | undefined, to: number | undefined): number | und
   return from !== undefined && to !== undefined && to >= from ? (to - from) / 1000 : undefined;
 }
 
-/** Every attempt's billed seconds (a running attempt counts up to `now`). */
+/** Every attempt's billed seconds (a running attempt up to `now`). */
 function attemptSeconds(unit: RunUnit, now: number): number[] {
   return unit.attempts.flatMap((a) =>
     a.startedAt === undefined ? [] : [Math.max(0, ((a.stoppedAt ?? now) - a.startedAt) / 1000)],
@@ -274,7 +246,7 @@ export function buildRow(
   const queueSeconds = seconds(u.createdAt, u.startedAt);
   return {
     ...u,
-    name: rowName(u.job, u.index),
+    name: u.index === undefined ? u.job : `${u.job}[${u.index}]`,
     ...definedOnly({ runSeconds, queueSeconds }),
     vcpuHours: (billed.reduce((a, b) => a + b, 0) * vcpus) / 3600,
     ...(noPrice !== undefined ? { noPrice } : { cost }),
@@ -295,29 +267,8 @@ export function sortRows(rows: readonly ReportRow[]): ReportRow[] {
   );
 }
 
-interface FailureGroup {
-  readonly reason: string;
-  readonly count: number;
-  /** Row names, in row order. */
-  readonly names: readonly string[];
-}
-
-export interface ReportSummary {
-  readonly total: number;
-  readonly counts: Partial<Record<Status, number>>;
-  readonly vcpuHours: number;
-  /** USD of the rows with a price. */
-  readonly cost: number;
-  /** Rows with no price, and why (each reason once). */
-  readonly unpriced: number;
-  readonly noPrice: readonly string[];
-  readonly slowest: readonly { name: string; runSeconds: number }[];
-  readonly failures: readonly FailureGroup[];
-  /** Parameter names, those that vary across rows first. */
-  readonly params: readonly string[];
-  readonly varying: readonly string[];
-  readonly metrics: readonly string[];
-}
+/** What the report says of all its rows (the page and --json show it as is). */
+export type ReportSummary = ReturnType<typeof summarizeRows>;
 
 /** The reason a failed row is grouped under. */
 export function failureReason(r: Pick<ReportRow, "reason" | "exitCode">): string {
@@ -325,15 +276,14 @@ export function failureReason(r: Pick<ReportRow, "reason" | "exitCode">): string
   return r.exitCode !== undefined ? `${reason} (exit code ${r.exitCode})` : reason;
 }
 
+/** Rows the summary names as the slowest. */
+const SLOWEST_SHOWN = 5;
+
 function keysInOrder(maps: readonly ReadonlyMap<string, unknown>[]): string[] {
-  const seen = new Set<string>();
-  for (const m of maps) {
-    m.forEach((_, k) => seen.add(k));
-  }
-  return [...seen];
+  return [...new Set(maps.flatMap((m) => [...m.keys()]))];
 }
 
-export function summarizeRows(rows: readonly ReportRow[], slowestShown = 5): ReportSummary {
+export function summarizeRows(rows: readonly ReportRow[]) {
   const counts: Partial<Record<Status, number>> = {};
   const groups = new Map<string, string[]>();
   let vcpuHours = 0;
@@ -358,20 +308,24 @@ export function summarizeRows(rows: readonly ReportRow[], slowestShown = 5): Rep
       r.runSeconds !== undefined ? [{ name: r.name, runSeconds: r.runSeconds }] : [],
     )
     .sort((a, b) => b.runSeconds - a.runSeconds)
-    .slice(0, slowestShown);
+    .slice(0, SLOWEST_SHOWN);
   const params = keysInOrder(rows.map((r) => r.params));
   const varying = params.filter((p) => new Set(rows.map((r) => r.params.get(p))).size > 1);
   return {
     total: rows.length,
     counts,
     vcpuHours,
+    /** USD of the rows with a price. */
     cost,
     unpriced: rows.filter((r) => r.noPrice !== undefined).length,
+    /** Why rows have no price, each reason once. */
     noPrice: [...noPrice],
     slowest,
+    /** Failed rows by reason, names in row order. */
     failures: [...groups]
       .map(([reason, names]) => ({ reason, count: names.length, names }))
       .sort((a, b) => b.count - a.count),
+    /** Parameter names, those that vary across rows first. */
     params: [...varying, ...params.filter((p) => !varying.includes(p))],
     varying,
     metrics: keysInOrder(rows.map((r) => r.metrics)),

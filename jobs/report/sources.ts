@@ -1,11 +1,7 @@
 /**
- * Where `jobs:report` reads runs from: Batch, S3 and the job log for the ledger's jobs, or
- * the local folder for `--locally` runs. Both give the same things, so the rows are built once.
- *
- * Reading is shaped for big sweeps: DescribeJobs calls run in parallel (aws/api.ts), results
- * are listed with one ListObjectsV2 pass per job or sweep, metrics come from the job log's
- * lines where their MD5 is the listed ETag (metrics-log.ts), and the other metrics files are
- * fetched in parallel. What has finished is read from the cache (state/report-cache.ts).
+ * Where `jobs:report` reads runs from: Batch, S3 and the job log for the ledger's jobs, or the
+ * local folder for `--locally` runs. Reads run in parallel, metrics come from the job log where
+ * it holds a checked copy (metrics-log.ts), and what has finished comes from the cache.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -13,9 +9,9 @@ import type { AwsClients, JobDetail } from "../aws/api";
 import { FatalError, describeError } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
 import { groupOf } from "../state/attempts";
-import { readLocalRuns } from "../state/local-runs";
+import { readLocalRuns, type LocalRunRecord } from "../state/local-runs";
 import { runPool } from "../aws/pool";
-import { parseManifest } from "../input/manifest";
+import { parseManifest, type Manifest } from "../input/manifest";
 import { searchWindow, textsFromLogs } from "./metrics-log";
 import { childrenCacheKey, folderCacheKey, type ReportCache } from "../state/report-cache";
 import {
@@ -34,24 +30,17 @@ import {
 import type { Pricing } from "./prices";
 import { listLocal } from "../commands/results";
 import { TERMINAL, type Status } from "../status";
-import type { ParameterSet } from "../input/sweep";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
-interface Units {
-  readonly units: RunUnit[];
-  readonly warnings: string[];
-}
+type Units = { readonly units: RunUnit[]; readonly warnings: string[] };
 
 export interface ReportSource {
   units(): Promise<Units>;
   /** Every object under results/<job>/. */
   listResults(job: string): Promise<ResultFile[]>;
   readText(key: string): Promise<string>;
-  /**
-   * Many small files at once, by ETag, for the files of `runs` (the AWS source: the metrics
-   * lines of the job log, metrics-log.ts). What it does not return is read with readText.
-   */
+  /** Many small files at once, by ETag (the job log's metrics lines); the rest use readText. */
   textsByEtag?(
     etags: ReadonlySet<string>,
     runs: readonly RunUnit[],
@@ -73,51 +62,6 @@ async function describeAll(
     throw new FatalError(`DescribeJobs failed: ${describeError(err)}`);
   }
   return new Map(details.flatMap((d) => (d.jobId !== undefined ? [[d.jobId, d] as const] : [])));
-}
-
-/**
- * A child Batch does not return: not created yet (its parent is still SUBMITTED), or
- * forgotten. It takes the parent's status, and a failed parent's reason.
- */
-function missingChild(
-  parent: JobDetail | undefined,
-  jobId: string,
-  job: string,
-  index: number,
-  set: ParameterSet | undefined,
-): RunUnit {
-  const status = (parent?.status ?? "UNKNOWN") as Status;
-  return {
-    job,
-    index,
-    jobId,
-    status,
-    ...(status === "FAILED" && parent?.statusReason !== undefined
-      ? { reason: parent.statusReason }
-      : {}),
-    attempts: [],
-    ...definedOnly({ createdAt: parent?.createdAt }),
-    params: new Map(set ?? []),
-  };
-}
-
-function setIndexOf(value: string | undefined): number | undefined {
-  return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
-}
-
-/**
- * The cache key of an array job's children: its children are fixed once the parent SUCCEEDED
- * or FAILED (the CancelJob reference: "The array parent job is canceled when all child jobs
- * are completed"), and an ended child's details never change.
- */
-function childrenKey(
-  e: LedgerEntry,
-  parent: JobDetail | undefined,
-  cache: ReportCache | undefined,
-): string | undefined {
-  return cache !== undefined && e.kind === "array" && parent?.status !== undefined
-    ? childrenCacheKey(cache.scope, e.jobId, parent.status)
-    : undefined;
 }
 
 export function awsSource(
@@ -157,8 +101,6 @@ async function logTexts(
   }
 }
 
-type Manifest = ReturnType<typeof parseManifest>;
-
 /** The ledger's jobs as run units: parents, then children and manifests of unfinished arrays. */
 async function awsUnits(
   entries: readonly LedgerEntry[],
@@ -171,16 +113,26 @@ async function awsUnits(
     clients,
     entries.map((e) => e.jobId),
   );
-  const keys = new Map(entries.map((e) => [e, childrenKey(e, parents.get(e.jobId), cache)]));
+  // An array's children are fixed once the parent has ended; an ended child never changes.
+  const keys = new Map<LedgerEntry, string | undefined>();
   const cached = new Map<LedgerEntry, RunUnit[]>();
-  for (const [e, key] of keys) {
+  for (const e of entries) {
+    const status = parents.get(e.jobId)?.status;
+    const key =
+      cache !== undefined && e.kind === "array" && status !== undefined
+        ? childrenCacheKey(cache.scope, e.jobId, status)
+        : undefined;
     const hit = key !== undefined ? cache?.readChildren(e.jobId, key) : undefined;
+    keys.set(e, key);
     if (hit !== undefined) {
       cached.set(e, hit);
     }
   }
   const arrays = entries.filter((e) => e.kind === "array" && !cached.has(e));
-  const children = await describeAll(clients, childIds(arrays, parents));
+  const ids = arrays.flatMap((e) =>
+    Array.from({ length: arraySize(e, parents.get(e.jobId)) }, (_, i) => `${e.jobId}:${i}`),
+  );
+  const children = await describeAll(clients, ids);
   const manifests = await readManifests(arrays, parents, children, clients, bucket, warnings);
   const units = entries.flatMap((e): RunUnit[] => {
     const parent = parents.get(e.jobId);
@@ -201,21 +153,12 @@ async function awsUnits(
   return { units, warnings };
 }
 
-/** `<parent>:<i>` for every child of `arrays`, sized as Batch says, else as the ledger. */
-function childIds(
-  arrays: readonly LedgerEntry[],
-  parents: ReadonlyMap<string, JobDetail>,
-): string[] {
-  return arrays.flatMap((e) => {
-    const size = parents.get(e.jobId)?.arrayProperties?.size ?? e.arraySize ?? 0;
-    return Array.from({ length: size }, (_, i) => `${e.jobId}:${i}`);
-  });
+/** An array job's size as Batch says, else as the ledger. */
+function arraySize(e: LedgerEntry, parent: JobDetail | undefined): number {
+  return parent?.arrayProperties?.size ?? e.arraySize ?? 0;
 }
 
-/**
- * Each array job's manifest, read once, in parallel; one that cannot be read or is not a
- * manifest is warned of.
- */
+/** Each array job's manifest, read once, in parallel; one not read or not a manifest is warned of. */
 async function readManifests(
   arrays: readonly LedgerEntry[],
   parents: ReadonlyMap<string, JobDetail>,
@@ -223,7 +166,7 @@ async function readManifests(
   clients: AwsClients,
   bucket: string,
   warnings: string[],
-): Promise<Map<LedgerEntry, Manifest>> {
+): Promise<Map<LedgerEntry, Manifest | undefined>> {
   const outcomes = await runPool(
     arrays,
     async (e) => {
@@ -253,13 +196,11 @@ async function readManifests(
   );
 }
 
-/**
- * A plain job. One that ran one set of a sweep (a last chunk of one set, a retry of one set)
- * names its set number, so it is that set's row.
- */
+/** A plain job; one that ran one set of a sweep (a chunk, a retry) names it, so is its row. */
 function plainUnit(e: LedgerEntry, parent: JobDetail | undefined): RunUnit {
   const job = groupOf(e);
-  const index = setIndexOf(variableOf(parent, VARS.setIndex));
+  const set = variableOf(parent, VARS.setIndex);
+  const index = set !== undefined && /^\d+$/.test(set) ? Number(set) : undefined;
   return parent !== undefined
     ? unitFromDetail(parent, { job, index })
     : { job, jobId: e.jobId, status: "UNKNOWN", attempts: [], params: new Map() };
@@ -267,30 +208,40 @@ function plainUnit(e: LedgerEntry, parent: JobDetail | undefined): RunUnit {
 
 /**
  * An array job's children, numbered as in its sweep; `whole` when Batch returned every child
- * and each has ended, whatever the parent says (only then are they cached).
+ * and each has ended, whatever the parent says (only then are they cached). A child Batch does
+ * not return (not created yet, or forgotten) takes the parent's status and a failed one's reason.
  */
 function arrayUnits(
   e: LedgerEntry,
   parent: JobDetail | undefined,
   children: ReadonlyMap<string, JobDetail>,
-  manifest: Manifest,
+  manifest: Manifest | undefined,
 ): { units: RunUnit[]; whole: boolean } {
-  const size = parent?.arrayProperties?.size ?? e.arraySize ?? 0;
+  const size = arraySize(e, parent);
   const job = groupOf(e);
-  const units: RunUnit[] = [];
-  let whole = manifest !== undefined && size > 0;
-  for (let i = 0; i < size; i++) {
+  const status = (parent?.status ?? "UNKNOWN") as Status;
+  const units = Array.from({ length: size }, (_, i): RunUnit => {
     const set = manifest?.sets[i];
     const index = manifest?.indexes?.[i] ?? i;
-    const childId = `${e.jobId}:${i}`;
-    const child = children.get(childId);
-    const unit =
-      child !== undefined
-        ? unitFromDetail(child, { job, index, set })
-        : missingChild(parent, childId, job, index, set);
-    whole &&= child !== undefined && TERMINAL.has(unit.status);
-    units.push(unit);
-  }
+    const child = children.get(`${e.jobId}:${i}`);
+    if (child !== undefined) {
+      return unitFromDetail(child, { job, index, set });
+    }
+    return {
+      job,
+      index,
+      jobId: `${e.jobId}:${i}`,
+      status,
+      ...(status === "FAILED" ? definedOnly({ reason: parent?.statusReason }) : {}),
+      attempts: [],
+      ...definedOnly({ createdAt: parent?.createdAt }),
+      params: new Map(set ?? []),
+    };
+  });
+  const whole =
+    manifest !== undefined &&
+    size > 0 &&
+    units.every((u, i) => children.has(`${e.jobId}:${i}`) && TERMINAL.has(u.status));
   return { units, whole };
 }
 
@@ -320,26 +271,7 @@ export function localSource(
         const run = chosen.reduce((m, r) => (r.run > m ? r.run : m), "");
         chosen = chosen.filter((r) => r.run === run);
       }
-      const units = chosen.map((r): RunUnit => ({
-        job: r.job,
-        ...definedOnly({ index: r.index }),
-        jobId: `local:${r.run}`,
-        status: r.exitCode === 0 ? "SUCCEEDED" : "FAILED",
-        ...(r.reason !== undefined
-          ? { reason: r.reason }
-          : r.signal !== null
-            ? { reason: `stopped by ${r.signal}` }
-            : {}),
-        ...(r.exitCode !== null ? { exitCode: r.exitCode } : {}),
-        attempts: [{ startedAt: r.startedAt, stoppedAt: r.stoppedAt }],
-        createdAt: r.createdAt,
-        startedAt: r.startedAt,
-        stoppedAt: r.stoppedAt,
-        ...definedOnly({ vcpus: r.vcpus, memoryMiB: r.memoryMiB, gpus: r.gpus }),
-        // Own properties of the parsed line: a parameter named __proto__ stays a parameter.
-        params: new Map(Object.entries(r.params)),
-      }));
-      return { units, warnings };
+      return { units: chosen.map(localUnit), warnings };
     },
     async listResults(job) {
       return listLocal(root, [path.join("results", job)]);
@@ -348,18 +280,33 @@ export function localSource(
   };
 }
 
-/** A results folder's files: from the cache, or listed, with the key to store it under. */
+function localUnit(r: LocalRunRecord): RunUnit {
+  const reason = r.reason ?? (r.signal !== null ? `stopped by ${r.signal}` : undefined);
+  return {
+    job: r.job,
+    ...definedOnly({ index: r.index }),
+    jobId: `local:${r.run}`,
+    status: r.exitCode === 0 ? "SUCCEEDED" : "FAILED",
+    ...definedOnly({ reason, exitCode: r.exitCode ?? undefined }),
+    attempts: [{ startedAt: r.startedAt, stoppedAt: r.stoppedAt }],
+    createdAt: r.createdAt,
+    startedAt: r.startedAt,
+    stoppedAt: r.stoppedAt,
+    ...definedOnly({ vcpus: r.vcpus, memoryMiB: r.memoryMiB, gpus: r.gpus }),
+    // Own properties of the parsed line: a parameter named __proto__ stays a parameter.
+    params: new Map(Object.entries(r.params)),
+  };
+}
+
+/** A results folder's files, and the cache key to store it under once listed whole. */
 interface Folder {
   readonly objects: readonly ResultFile[];
-  /** The cache key to store the folder under once read (undefined: unfinished, or a hit). */
   readonly storeKey?: string;
-  /** The listing could not be read: the folder is not stored. */
-  readonly failed: boolean;
 }
 
 /**
- * Step 1: each folder from the cache when every run writing into it has finished, else listed.
- * The metrics texts of cached folders go into `texts`.
+ * Each folder from the cache when every run writing into it has finished, else listed. The
+ * metrics texts of cached folders go into `texts`.
  */
 async function listFolders(
   source: ReportSource,
@@ -382,7 +329,7 @@ async function listFolders(
     const key = cache !== undefined ? folderCacheKey(cache.scope, job, runs) : undefined;
     const hit = key !== undefined ? cache?.readFolder(job, key) : undefined;
     if (hit !== undefined) {
-      out.set(job, { objects: hit.objects, failed: false });
+      out.set(job, { objects: hit.objects });
       Object.entries(hit.metrics).forEach(([k, text]) => texts.set(k, text));
     } else {
       toList.push({ job, key });
@@ -396,19 +343,20 @@ async function listFolders(
     if (o.status === "rejected") {
       warnings.push(`${job}: could not list its results (${describeError(o.reason)})`);
     }
-    out.set(job, {
-      objects: o.status === "fulfilled" ? o.value : [],
-      ...definedOnly({ storeKey: key }),
-      failed: o.status !== "fulfilled",
-    });
+    out.set(
+      job,
+      o.status === "fulfilled"
+        ? { objects: o.value, ...definedOnly({ storeKey: key }) }
+        : { objects: [] },
+    );
   });
   return out;
 }
 
 /**
- * Step 2: the metrics.json texts of `wanted` (key to the run that wrote it) not in `texts`:
- * in bulk where the source can, each checked by the listed ETag, the rest one by one.
- * Texts go into `texts`; what could not be read is returned with its reason.
+ * The texts of the metrics files `wanted` (key to the run that wrote it) not in `texts`: in
+ * bulk where the source can, checked by the listed ETag, the rest one by one. Texts go into
+ * `texts`; what could not be read is returned with its reason.
  */
 async function readMetrics(
   source: ReportSource,
@@ -447,7 +395,7 @@ async function readMetrics(
   return failures;
 }
 
-/** Step 3: folders read whole, whose runs have all finished, go into the cache. */
+/** Folders read whole, whose runs have all finished, go into the cache. */
 function storeFolders(
   folders: ReadonlyMap<string, Folder>,
   texts: ReadonlyMap<string, string>,
@@ -455,7 +403,7 @@ function storeFolders(
   cache: ReportCache,
 ): void {
   for (const [job, f] of folders) {
-    if (f.storeKey !== undefined && !f.failed && !f.objects.some((o) => failures.has(o.key))) {
+    if (f.storeKey !== undefined && !f.objects.some((o) => failures.has(o.key))) {
       const read = f.objects.filter((o) => texts.has(o.key));
       cache.writeFolder(job, f.storeKey, {
         objects: f.objects.map((o) => ({ key: o.key, size: o.size })),
@@ -465,10 +413,7 @@ function storeFolders(
   }
 }
 
-/**
- * Units to rows: latest run per set, one listing per job or sweep, metrics in parallel.
- * With a cache, finished folders are read from it and stored in it.
- */
+/** Units to rows: latest run per set, one listing per job or sweep, metrics in parallel. */
 export async function collectRows(
   source: ReportSource,
   pricing: Pricing,
@@ -486,12 +431,11 @@ export async function collectRows(
   const files = groupResultFiles(objects, (j) => sweeps.has(j));
   const filesOf = (u: RunUnit): ResultFile[] => files.get(rowKey(u.job, u.index)) ?? [];
   const metricKeys = latest.map((l) => metricsKeyOf(filesOf(l.unit)));
-  const wanted = new Map<string, RunUnit>();
-  latest.forEach((l, i) => {
-    if (metricKeys[i] !== undefined) {
-      wanted.set(metricKeys[i], l.unit);
-    }
-  });
+  const wanted = new Map(
+    latest.flatMap((l, i) =>
+      metricKeys[i] !== undefined ? [[metricKeys[i], l.unit] as const] : [],
+    ),
+  );
   const etagOf = new Map(objects.map((o) => [o.key, o.etag]));
   const failures = await readMetrics(source, wanted, etagOf, texts, warnings);
   if (cache !== undefined) {
@@ -499,11 +443,11 @@ export async function collectRows(
   }
   const problems: string[] = [];
   const rows = latest.map((l, i) => {
-    const key = metricKeys[i];
-    const text = key !== undefined ? texts.get(key) : undefined;
+    const key = metricKeys[i] ?? "";
+    const text = texts.get(key);
     const parsed = text !== undefined ? parseMetrics(text) : undefined;
-    const problem = failures.has(key ?? "")
-      ? `could not be read (${describeError(failures.get(key ?? ""))})`
+    const problem = failures.has(key)
+      ? `could not be read (${describeError(failures.get(key))})`
       : parsed?.problem;
     if (problem !== undefined) {
       problems.push(`${key}: ${problem}`);

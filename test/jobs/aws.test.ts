@@ -263,13 +263,12 @@ describe("jobs/errors: which failures a re-run can fix", function () {
     assert.strictEqual(isRetryable(sdk("ClientException", 400)), false);
     assert.strictEqual(isRetryable(sdk("AccessDeniedException", 403)), false);
     assert.strictEqual(isRetryable(new Error("plain")), false);
-    const outcome = (reason: unknown) => ({ status: "rejected" as const, reason });
     assert.match(
-      remainingAdvice([outcome(sdk("ServerException", 500))], 3, false),
+      remainingAdvice([sdk("ServerException", 500)], 3, false),
       /^re-run the same command to submit the remaining 3: /,
     );
     assert.match(
-      remainingAdvice([outcome(sdk("ClientException", 400))], 3, false),
+      remainingAdvice([sdk("ClientException", 400)], 3, false),
       /^ClientException: ClientException \(HTTP 400\) is not a failure a re-run fixes/,
     );
   });
