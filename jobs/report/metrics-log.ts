@@ -36,13 +36,15 @@ export function searchWindow(
   runs: readonly { createdAt?: number; startedAt?: number; stoppedAt?: number }[],
   now: number,
 ): { startTime: number; endTime: number } {
-  const starts = runs.map((r) => r.createdAt ?? r.startedAt ?? now);
-  const stops = runs.map((r) => r.stoppedAt ?? now);
-  return {
-    startTime: Math.min(...starts) - SLACK_MS,
-    // Not capped at `now`: a local clock behind AWS's would then miss the last lines.
-    endTime: Math.max(...stops) + SLACK_MS,
-  };
+  // A loop, not Math.min(...runs): spreading a large sweep's runs overflows the call stack.
+  let first = Infinity;
+  let last = -Infinity;
+  for (const run of runs) {
+    first = Math.min(first, run.createdAt ?? run.startedAt ?? now);
+    last = Math.max(last, run.stoppedAt ?? now);
+  }
+  // The end is not capped at `now`: a local clock behind AWS's would then miss the last lines.
+  return { startTime: first - SLACK_MS, endTime: last + SLACK_MS };
 }
 
 /** Texts of metrics lines whose MD5 is one of `etags`, by ETag, until each has its text. */

@@ -44,6 +44,17 @@ describe("jobs/report/metrics-log: lines and time range", function () {
     // A run still going: up to now, with the same slack (the local clock may be behind).
     assert.strictEqual(searchWindow([{ createdAt: 9_900_000 }], now).endTime, now + 300_000);
   });
+
+  it("takes the window of a 1,000,000-set sweep (more runs than a call can take as arguments)", function () {
+    const runs = Array.from({ length: 1_000_000 }, (_, i) => ({
+      createdAt: 2_000_000 - i,
+      stoppedAt: 3_000_000 + i,
+    }));
+    assert.deepStrictEqual(searchWindow(runs, 10_000_000), {
+      startTime: 2_000_000 - 999_999 - 300_000,
+      endTime: 3_000_000 + 999_999 + 300_000,
+    });
+  });
 });
 
 describe("jobs/report/metrics-log: FilterLogEvents paging", function () {
