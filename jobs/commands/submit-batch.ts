@@ -1,13 +1,19 @@
 /**
- * Planned submissions to AWS Batch, exactly once per job name: take the stack's submit lock,
- * read the ledger and open it for appending; recover what an earlier run left open, upload
- * sweep manifests and send with bounded concurrency (all of the protocol, recovery included,
- * is jobs/aws/exactly-once.ts). Returns what happened; jobs/output/submit-print.ts prints it.
- * Notes, the progress bar and per-job lines are written as the run goes.
+ * Planned submissions sent to AWS Batch exactly once per job name: the stack's submit lock,
+ * the ledger, recovery of what an earlier run left open, sweep manifests, then bounded sends
+ * (the protocol is jobs/aws/exactly-once.ts). Returns what happened for the printers; notes,
+ * the progress bar and per-job lines are written as the run goes.
  */
 import * as fs from "fs";
 import * as path from "path";
-import { createProgress, displayPath, sleep, stateDir, type Context } from "../context";
+import {
+  createProgress,
+  displayPath,
+  sleep,
+  stateDir,
+  type Context,
+  type StackOptions,
+} from "../context";
 import { FatalError, describeError, formatProblem, type Problem } from "../errors";
 import { SUBMIT_TIMEOUT_MS, type AwsClients } from "../aws/api";
 import {
@@ -31,19 +37,13 @@ import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
 /** The options a Batch submission reads. */
-export interface BatchOptions {
-  readonly dryRun: boolean;
-  readonly force: boolean;
-  readonly json: boolean;
+export interface BatchOptions extends StackOptions {
+  readonly dryRun?: boolean;
+  readonly force?: boolean;
   readonly concurrency?: number;
-  readonly stateDir?: string;
 }
 
-/**
- * Planned submissions to Batch (or, with --dry-run, the requests that would go): the lock,
- * the ledger, reconciliation of what an earlier run left open, then exactly-once sends.
- * Every check on the input is done by now. `jobs:retry` comes here too.
- */
+/** Sends checked submissions (with --dry-run, returns what would go); jobs:retry's too. */
 export async function submitToBatch(
   opts: BatchOptions,
   ctx: Context,
@@ -56,7 +56,7 @@ export async function submitToBatch(
   if (!opts.json) {
     notes.forEach((n) => err.write(`note: ${formatProblem(n)}\n`));
   }
-  if (opts.dryRun) {
+  if (opts.dryRun === true) {
     return dryRun(opts, ctx, outputs, submissions, file);
   }
   const { lock, ledger } = openLedgerForSubmit(file, ctx);
@@ -71,10 +71,7 @@ export async function submitToBatch(
   }
 }
 
-/**
- * No lock and no folder: a dry run changes nothing, and a running submit may still add to
- * the ledger, so the list is a preview.
- */
+/** No lock and no folder: a dry run changes nothing, so its list is a preview. */
 function dryRun(
   opts: BatchOptions,
   ctx: Context,
@@ -99,7 +96,7 @@ function dryRun(
 function splitByLedger(
   submissions: readonly Submission[],
   known: ReadonlyMap<string, LedgerEntry>,
-  force: boolean,
+  force = false,
 ): { todo: Submission[]; skipped: SkippedJob[] } {
   const todo: Submission[] = [];
   const skipped: SkippedJob[] = [];
@@ -123,9 +120,8 @@ function unwritable(what: string, file: string, err: unknown): FatalError {
 }
 
 /**
- * The lock, then the ledger read (the skip decision must see every job a finished run
- * recorded) and opened for appending, so a folder that cannot be written fails here,
- * before anything is uploaded or submitted.
+ * The lock, then the ledger read (the skips must see every job a finished run recorded) and
+ * opened for appending: a folder that cannot be written fails before anything is sent.
  */
 function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: Ledger } {
   try {
@@ -140,27 +136,22 @@ function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: 
     throw err instanceof FatalError ? err : unwritable("the submit lock", lockPath(file), err);
   }
   try {
-    return { lock, ledger: openForAppend(file) };
+    const ledger = Ledger.open(file);
+    try {
+      ledger.openForAppend();
+    } catch (err) {
+      throw unwritable("the ledger", file, err);
+    }
+    return { lock, ledger };
   } catch (err) {
     lock.release();
     throw err;
   }
 }
 
-function openForAppend(file: string): Ledger {
-  const ledger = Ledger.open(file);
-  try {
-    ledger.openForAppend();
-  } catch (err) {
-    throw unwritable("the ledger", file, err);
-  }
-  return ledger;
-}
-
 /**
- * The progress bar and, when wanted, one line per accepted job. One line per job is data
- * when stdout is piped; on a terminal, past a handful of jobs, the progress bar and the
- * summary say it better (the IDs are in the ledger).
+ * The progress bar and one line per accepted job: data when stdout is piped; on a terminal
+ * past a handful of jobs, the bar and the summary say it better (the IDs are in the ledger).
  */
 class SendProgress {
   perJobLines: boolean;

@@ -37,7 +37,7 @@ export interface WatchOptions extends StackOptions {
   /** Job names to show; default: every job in the ledger. */
   readonly names: readonly string[];
   /** Only the jobs of the most recent `jobs:submit`. */
-  readonly last: boolean;
+  readonly last?: boolean;
   /** Seconds between polls. */
   readonly interval: number;
   /** `jobs:status`: one look, no waiting. */
@@ -90,7 +90,7 @@ export async function describeMany(
 async function watch(opts: WatchOptions, ctx: Context): Promise<WatchResult> {
   const { outputs, ledger } = openStack(opts, ctx);
   ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
-  const entries = selectEntries(ledger, opts.names, opts.last, outputs.stack);
+  const entries = selectEntries(ledger, opts.names, opts.last === true, outputs.stack);
   const seen = { stack: outputs.stack, region: outputs.outputs.region };
   if (entries.length === 0) {
     return { ...seen, snapshot: undefined, failures: [] };
@@ -112,12 +112,11 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
   } else {
     printWatch(result, ctx.io, opts.once);
   }
-  return watchExitCode(result, ctx.signal.aborted);
+  return watchExitCode(result.snapshot, ctx.signal.aborted);
 }
 
 /** Unknown jobs and failures fail; an interrupted watch of unfinished jobs is interrupted. */
-function watchExitCode(r: WatchResult, aborted: boolean): number {
-  const s = r.snapshot;
+function watchExitCode(s: Snapshot | undefined, aborted: boolean): number {
   if (s === undefined) {
     return EXIT_OK;
   }
@@ -139,10 +138,7 @@ interface Polled {
   readonly setNumbers: ReadonlyMap<string, readonly number[]>;
 }
 
-/**
- * Looks at the jobs until all have settled (once for `jobs:status`, or until interrupted),
- * showing progress on stderr as it goes.
- */
+/** Looks at the jobs until all have settled (once for `jobs:status`), progress on stderr. */
 async function pollJobs(
   entries: readonly LedgerEntry[],
   clients: AwsClients,
@@ -176,10 +172,7 @@ async function pollJobs(
   }
 }
 
-/**
- * The live progress of `jobs:watch` on stderr: a bar on a terminal, otherwise a timestamped
- * line each time the counts change.
- */
+/** `jobs:watch`'s progress: a bar on a terminal, else a timestamped line per change. */
 function liveProgress(ctx: Context): { show: (s: Snapshot) => void; stop: () => void } {
   let progress: ReturnType<typeof createProgress> | undefined;
   let lastLine = "";
@@ -211,9 +204,8 @@ async function describeInto(
 }
 
 /**
- * Failed single jobs and failed array children, without the ones a retry replaced (a
- * failure a retry replaced is history, not a failure of the sweep; report shows it), each
- * retried child with its set number.
+ * Failed jobs and array children, but those a retry replaced (history, which report shows),
+ * each retried child with its set number.
  */
 async function currentFailures(polled: Polled, clients: AwsClients): Promise<Failure[]> {
   const { snapshot, replaced, setNumbers } = polled;
@@ -232,10 +224,7 @@ async function currentFailures(polled: Polled, clients: AwsClients): Promise<Fai
     });
 }
 
-/**
- * Each set once, by its latest run: reads which sets the retries ran (their manifests) and
- * the status of each run they replaced (one DescribeJobs per 100, once: they had ended).
- */
+/** Each set once, by its latest run: which sets the retries ran, and what they replaced. */
 async function latestRunsOnly(
   snapshot: Snapshot,
   entries: readonly LedgerEntry[],
@@ -268,5 +257,3 @@ async function latestRunsOnly(
     ),
   };
 }
-
-export { retriedLine } from "../output/watch-print";
