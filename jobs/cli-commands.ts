@@ -6,11 +6,6 @@
 import * as path from "path";
 import { InvalidArgumentError } from "commander";
 import type { Context, StackOptions } from "./context";
-import {
-  DEFAULT_CANCEL_REASON,
-  DEFAULT_DOWNLOAD_CONCURRENCY,
-  DEFAULT_WATCH_INTERVAL,
-} from "./defaults";
 import { DEFAULT_SUBMIT_CONCURRENCY } from "./aws/pool";
 import { BUCKET_PREFIXES, METRICS, VARS } from "../components/contract";
 import type { SubmitOptions } from "./commands/submit";
@@ -19,6 +14,14 @@ import type { LogsOptions } from "./commands/logs";
 import type { ResultsOptions } from "./commands/results";
 import type { ReportOptions } from "./commands/report";
 import type { CancelOptions } from "./commands/cancel";
+
+/** Seconds between polls of jobs:watch: job states change on the scale of tens of seconds. */
+const DEFAULT_WATCH_INTERVAL = 10;
+
+/** Parallel downloads of jobs:results: S3 serves many connections well; 16 keeps a laptop link busy. */
+const DEFAULT_DOWNLOAD_CONCURRENCY = 16;
+
+const DEFAULT_CANCEL_REASON = "Cancelled with batchpy jobs:cancel";
 
 /** One option as commander's `.option()` takes it: flags, description, parser, default. */
 type OptionDef = readonly [
@@ -40,29 +43,26 @@ export interface CommandDef<O extends StackOptions = StackOptions> {
   handler(o: O, args: readonly unknown[], ctx: Context): Promise<number>;
 }
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new InvalidArgumentError(`expected a whole number of at least 1, got "${value}"`);
-  }
-  return n;
+/** A parser of the numbers `ok` accepts; anything else is commander's error naming `expected`. */
+function numberParser(ok: (n: number) => boolean, expected: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === "" || !ok(n)) {
+      throw new InvalidArgumentError(`expected ${expected}, got "${value}"`);
+    }
+    return n;
+  };
 }
 
-function positiveSeconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) {
-    throw new InvalidArgumentError(`expected a number of seconds above 0, got "${value}"`);
-  }
-  return n;
-}
-
-function nonNegativeNumber(value: string): number {
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < 0) {
-    throw new InvalidArgumentError(`expected a price in USD of 0 or more, got "${value}"`);
-  }
-  return n;
-}
+const positiveInt = numberParser(
+  (n) => Number.isInteger(n) && n >= 1,
+  "a whole number of at least 1",
+);
+const positiveSeconds = numberParser(
+  (n) => Number.isFinite(n) && n > 0,
+  "a number of seconds above 0",
+);
+const price = numberParser((n) => Number.isFinite(n) && n >= 0, "a price in USD of 0 or more");
 
 /** A repeatable comma-separated list: `--plain-env A,B --plain-env C` gives [A, B, C]. */
 function commaList(value: string, previous: unknown): string[] {
@@ -265,15 +265,11 @@ const REPORT: CommandDef<Omit<ReportOptions, "names">> = {
           .map((t) => t.trim())
           .filter((t) => t !== ""),
     ],
-    [
-      "--price-vcpu-hour <usd>",
-      "your price per vCPU-hour, in place of the price table",
-      nonNegativeNumber,
-    ],
+    ["--price-vcpu-hour <usd>", "your price per vCPU-hour, in place of the price table", price],
     [
       "--price-gb-hour <usd>",
       "your price per GB-hour of memory, in place of the price table",
-      nonNegativeNumber,
+      price,
     ],
     ...STACK_OPTIONS,
   ],

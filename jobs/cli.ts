@@ -88,16 +88,13 @@ export async function run(
 ): Promise<number> {
   // What the command commander chose needs to report its outcome.
   const outcome = { code: EXIT_OK, json: false, command: "" };
-  let loading: Promise<Context> | undefined;
-  const load = (): Promise<Context> =>
-    "load" in context ? (loading ??= context.load()) : Promise.resolve(context);
   // Everything the commands print passes visibleIo's gate: text from a job, a file or AWS
   // reaches the terminal with its control characters shown, never obeyed.
   const io = (): Io => visibleIo(context.io, outcome.json);
   const program = buildProgram(io(), COMMANDS, async (def, cmd) => {
     outcome.json = cmd.opts().json === true;
     outcome.command = def.name;
-    const ctx = { ...(await load()), io: io() };
+    const ctx = { ...("load" in context ? await context.load() : context), io: io() };
     const o = { ...cmd.opts(), json: outcome.json };
     outcome.code = await def.handler(o, cmd.processedArgs, ctx);
   });
@@ -118,7 +115,7 @@ export async function run(
 function npmRefusal(
   program: Command,
   argv: readonly string[],
-  ctx: Pick<Context, "env" | "npm">,
+  ctx: Pick<DeferredContext, "env" | "npm">,
 ): string | undefined {
   const sub = program.commands.find((c) => c.name() === argv[0]);
   if (sub === undefined) {

@@ -22,7 +22,7 @@ import {
 } from "../input/plan";
 import { latestRuns, type RunUnit } from "../report/rows";
 import { awsSource } from "../report/sources";
-import { TERMINAL, type Status } from "../status";
+import { TERMINAL } from "../status";
 import { prepare, submitExitCode, type SubmitOptions } from "./submit";
 import { submitToBatch } from "./submit-batch";
 import { printSubmitResult, type SubmitResult } from "../output/submit-print";
@@ -46,12 +46,10 @@ export function selectRetry(names: readonly string[], units: readonly RunUnit[])
     return {
       name,
       failed: mine.filter((u) => u.status === "FAILED"),
-      unfinished: mine.filter((u) => !TERMINAL.has(u.status) || u.status === UNKNOWN),
+      unfinished: mine.filter((u) => !TERMINAL.has(u.status) || u.status === "UNKNOWN"),
     };
   });
 }
-
-const UNKNOWN: Status = "UNKNOWN";
 
 /** `<name>-r<n>`, n one past the highest earlier retry of `name` among `entries`; pure. */
 export function nextRetryName(name: string, entries: readonly LedgerEntry[]): string {

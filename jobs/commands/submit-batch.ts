@@ -12,6 +12,7 @@ import {
   sleep,
   stateDir,
   type Context,
+  type Progress,
   type StackOptions,
 } from "../context";
 import { FatalError, describeError, formatProblem, type Problem } from "../errors";
@@ -51,18 +52,22 @@ export async function submitToBatch(
   submissions: readonly Submission[],
   notes: readonly Problem[],
 ): Promise<SubmitResult> {
-  const err = ctx.io.stderr;
   const file = checkedLedgerPath(stateDir(ctx, opts.stateDir), outputs.stack);
   if (!opts.json) {
-    notes.forEach((n) => err.write(`note: ${formatProblem(n)}\n`));
+    notes.forEach((n) => ctx.io.stderr.write(`note: ${formatProblem(n)}\n`));
   }
   if (opts.dryRun === true) {
-    return dryRun(opts, ctx, outputs, submissions, file);
+    // No lock and no folder: a dry run changes nothing, so its list is a preview.
+    const ledger = Ledger.open(file);
+    warnAbout(ledger, ctx);
+    const { todo, skipped } = skipKnown(submissions, submissions, ledger, opts, ctx);
+    const { stack, outputs: values } = outputs;
+    return { kind: "dry-run", stack, bucketName: values.bucketName, todo, skipped };
   }
   const { lock, ledger } = openLedgerForSubmit(file, ctx);
   const clients = ctx.clients(outputs.outputs.region);
   try {
-    ledger.warnings.forEach((w) => err.write(`warning: ${w}\n`));
+    warnAbout(ledger, ctx);
     return await submitWithLedger(opts, ctx, outputs, ledger, clients, submissions);
   } finally {
     clients.destroy();
@@ -71,42 +76,43 @@ export async function submitToBatch(
   }
 }
 
-/** No lock and no folder: a dry run changes nothing, so its list is a preview. */
-function dryRun(
-  opts: BatchOptions,
-  ctx: Context,
-  outputs: LoadedOutputs,
-  submissions: readonly Submission[],
-  file: string,
-): SubmitResult {
-  const ledger = Ledger.open(file);
+function warnAbout(ledger: Ledger, ctx: Context): void {
   ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
-  const { todo, skipped } = splitByLedger(submissions, ledger.latest(), opts.force);
-  reportSkipped(opts, ctx, submissions.length, skipped, file);
-  return {
-    kind: "dry-run",
-    stack: outputs.stack,
-    bucketName: outputs.outputs.bucketName,
-    todo,
-    skipped,
-  };
 }
 
-/** Which submissions the ledger already has (skipped unless --force); pure. */
-function splitByLedger(
+/**
+ * `these` but those the ledger already has (all with --force); says on stderr which it
+ * skips, of all the run's `submissions` (a run's progress, not its outcome).
+ */
+function skipKnown(
+  these: readonly Submission[],
   submissions: readonly Submission[],
-  known: ReadonlyMap<string, LedgerEntry>,
-  force = false,
+  ledger: Ledger,
+  opts: BatchOptions,
+  ctx: Context,
 ): { todo: Submission[]; skipped: SkippedJob[] } {
+  const known = ledger.latest();
   const todo: Submission[] = [];
   const skipped: SkippedJob[] = [];
-  for (const s of submissions) {
+  for (const s of these) {
     const prior = known.get(s.jobName);
-    if (prior !== undefined && !force) {
+    if (prior !== undefined && opts.force !== true) {
       skipped.push({ jobName: s.jobName, jobId: prior.jobId, changed: prior.hash !== s.hash });
     } else {
       todo.push(s);
     }
+  }
+  const err = ctx.io.stderr;
+  if (!opts.json && skipped.length > 0) {
+    err.write(
+      `${skipped.length} of ${submissions.length} already submitted (ledger ${displayPath(ctx.cwd, ledger.file)}); ` +
+        `skipping them, --force resubmits\n`,
+    );
+  }
+  for (const c of opts.json ? [] : skipped.filter((s) => s.changed).slice(0, 10)) {
+    err.write(
+      `  note: ${c.jobName} changed since it was submitted as ${c.jobId}; pass --force or rename the job\n`,
+    );
   }
   return { todo, skipped };
 }
@@ -155,7 +161,7 @@ function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: 
  */
 class SendProgress {
   perJobLines: boolean;
-  private bar = { update: (_n: number): void => undefined, stop: (): void => undefined };
+  private bar: Progress | undefined;
   private accepted = 0;
 
   constructor(
@@ -166,7 +172,8 @@ class SendProgress {
   }
 
   accept(entry: LedgerEntry, how: "submitted" | "recovered"): void {
-    this.bar.update(++this.accepted);
+    this.accepted++;
+    this.bar?.update(this.accepted);
     if (this.perJobLines) {
       const what = entry.arraySize !== undefined ? ` (array of ${entry.arraySize})` : "";
       const why = how === "recovered" ? " (found in Batch by its submission token)" : "";
@@ -175,24 +182,24 @@ class SendProgress {
   }
 
   /** The bar, once the number of sends is known; counts what was accepted before. */
-  start(total: number): void {
+  start(total: number): Progress {
     this.bar = createProgress(this.ctx.io, { total, json: this.json, label: "submitting" });
     this.bar.update(this.accepted);
-  }
-
-  stop(): void {
-    this.bar.stop();
+    return this.bar;
   }
 }
 
-function sendContext(
+/** Reconcile, skip, upload, send: the run once the lock and ledger are held. */
+async function submitWithLedger(
   opts: BatchOptions,
   ctx: Context,
-  clients: AwsClients,
+  outputs: LoadedOutputs,
   ledger: Ledger,
-  progress: SendProgress,
-): SendContext {
-  return {
+  clients: AwsClients,
+  submissions: readonly Submission[],
+): Promise<SubmitResult> {
+  const progress = new SendProgress(ctx, opts.json);
+  const sendCtx: SendContext = {
     clients,
     ledger,
     run: new Date().toISOString(),
@@ -209,78 +216,34 @@ function sendContext(
       note: opts.json ? undefined : (line: string) => ctx.io.stderr.write(`${line}\n`),
     }),
   };
-}
-
-/** Reconcile, split, upload, send: the run once the lock and ledger are held. */
-async function submitWithLedger(
-  opts: BatchOptions,
-  ctx: Context,
-  outputs: LoadedOutputs,
-  ledger: Ledger,
-  clients: AwsClients,
-  submissions: readonly Submission[],
-): Promise<SubmitResult> {
-  const progress = new SendProgress(ctx, opts.json);
-  const sendCtx = sendContext(opts, ctx, clients, ledger, progress);
   const start = await recoverOpenIntents(submissions, sendCtx);
   if (start.undecided > 0) {
     return { kind: "stopped", undecided: start.undecided };
   }
-  const { items, skipped } = whatToSend(opts, ctx, ledger, submissions, start);
-  if (items.length === 0) {
-    const recovered = start.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
-    const { duplicates } = start;
-    return {
-      kind: "nothing",
-      stack: outputs.stack,
-      total: submissions.length,
-      recovered,
-      skipped,
-      duplicates,
-    };
-  }
-  progress.perJobLines = !opts.json && (items.length <= 5 || ctx.io.stdout.isTTY !== true);
-  await uploadManifests(
-    clients,
-    outputs,
-    items.map((i) => i.submission),
-  );
-  progress.start(items.length + start.recovered.length);
-  let result: SendAllResult;
-  try {
-    result = await sendAll(items, sendCtx, opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY);
-  } finally {
-    progress.stop();
-  }
-  return sentResult(outputs.stack, ledger.file, result, skipped, start, ctx.signal.aborted);
-}
-
-/**
- * What this run sends: the resends of recovery, then what the ledger does not have yet
- * (everything with --force); says on stderr what it skips.
- */
-function whatToSend(
-  opts: BatchOptions,
-  ctx: Context,
-  ledger: Ledger,
-  submissions: readonly Submission[],
-  start: Recovery,
-): { items: SendItem[]; skipped: SkippedJob[] } {
+  // What recovery settled or resends is not looked up in the ledger again.
   const resolved = new Set([
     ...start.recovered.map((e) => e.jobName),
     ...start.resend.map((r) => r.submission.jobName),
   ]);
-  const { todo, skipped } = splitByLedger(
-    submissions.filter((s) => !resolved.has(s.jobName)),
-    ledger.latest(),
-    opts.force,
-  );
-  reportSkipped(opts, ctx, submissions.length, skipped, ledger.file);
-  const items: SendItem[] = [
-    ...start.resend,
-    ...todo.map((s) => ({ submission: s, token: newToken() })),
-  ];
-  return { items, skipped };
+  const rest = submissions.filter((s) => !resolved.has(s.jobName));
+  const { todo, skipped } = skipKnown(rest, submissions, ledger, opts, ctx);
+  const items = [...start.resend, ...todo.map((s) => ({ submission: s, token: newToken() }))];
+  if (items.length === 0) {
+    const recovered = start.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
+    const { stack } = outputs;
+    const { duplicates } = start;
+    return { kind: "nothing", stack, total: submissions.length, recovered, skipped, duplicates };
+  }
+  progress.perJobLines = !opts.json && (items.length <= 5 || ctx.io.stdout.isTTY !== true);
+  await uploadManifests(clients, outputs, items);
+  const bar = progress.start(items.length + start.recovered.length);
+  let result: SendAllResult;
+  try {
+    result = await sendAll(items, sendCtx, opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY);
+  } finally {
+    bar.stop();
+  }
+  return sentResult(outputs.stack, ledger.file, result, skipped, start, ctx.signal.aborted);
 }
 
 /** The outcome of the sends, in the shape the printers take. */
@@ -325,11 +288,9 @@ function sentResult(
 async function uploadManifests(
   clients: AwsClients,
   outputs: LoadedOutputs,
-  submissions: readonly Submission[],
+  items: readonly SendItem[],
 ): Promise<void> {
-  const arrays = submissions.filter(
-    (s): s is Extract<Submission, { kind: "array" }> => s.kind === "array",
-  );
+  const arrays = items.flatMap(({ submission: s }) => (s.kind === "array" ? [s] : []));
   if (arrays.length === 0) {
     return;
   }
@@ -340,35 +301,10 @@ async function uploadManifests(
     { concurrency: 4, stopOnError: true },
   );
   const failed = uploads.findIndex((u) => u.status === "rejected");
-  if (failed >= 0) {
-    const u = uploads[failed];
+  const upload = uploads[failed];
+  if (upload?.status === "rejected") {
     throw new FatalError(
-      `uploading s3://${bucket}/${arrays[failed].manifest.key} failed (${describeError(u.status === "rejected" ? u.reason : undefined)}); nothing was submitted`,
-    );
-  }
-}
-
-/** Says on stderr which jobs the ledger already has (a run's progress, not its outcome). */
-function reportSkipped(
-  opts: BatchOptions,
-  ctx: Context,
-  total: number,
-  skipped: readonly SkippedJob[],
-  file: string,
-): void {
-  if (opts.json) {
-    return;
-  }
-  const err = ctx.io.stderr;
-  if (skipped.length > 0) {
-    err.write(
-      `${skipped.length} of ${total} already submitted (ledger ${displayPath(ctx.cwd, file)}); ` +
-        `skipping them, --force resubmits\n`,
-    );
-  }
-  for (const c of skipped.filter((s) => s.changed).slice(0, 10)) {
-    err.write(
-      `  note: ${c.jobName} changed since it was submitted as ${c.jobId}; pass --force or rename the job\n`,
+      `uploading s3://${bucket}/${arrays[failed].manifest.key} failed (${describeError(upload.reason)}); nothing was submitted`,
     );
   }
 }
