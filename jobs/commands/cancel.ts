@@ -125,11 +125,8 @@ async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResu
   const entries = jobsToCancel(opts, ledger, outputs.stack);
   const clients = ctx.clients(outputs.outputs.region);
   try {
-    const details = await describeMany(
-      clients,
-      entries.map((e) => e.jobId),
-    );
-    const byId = new Map(details.map((d) => [d.jobId, d]));
+    const ids = entries.map((e) => e.jobId);
+    const byId = new Map((await describeMany(clients, ids)).map((d) => [d.jobId, d]));
     const statusOf = (e: LedgerEntry): Status => (byId.get(e.jobId)?.status ?? "UNKNOWN") as Status;
     // Jobs Batch does not return cannot be stopped, and nothing says they finished: they
     // may be running in another region or account.

@@ -75,36 +75,21 @@ function localRuns(s: Submission): LocalRun[] {
       sweep !== undefined && index !== undefined ? { job: sweep, index: Number(index) } : undefined;
     return [{ jobName: s.jobName, env, ...resources, ...definedOnly({ filedAs }) }];
   }
-  const { sets, indexes } = manifestSets(s);
+  // An array sweep's sets and their global numbers are in its manifest.
+  const manifest = s.kind === "array" ? parseManifest(s.manifest.body) : undefined;
   return Array.from({ length: s.arraySize }, (_, i) => ({
     jobName: s.jobName,
     index: i,
     env,
-    ...definedOnly({ set: sets[i] }),
+    ...definedOnly({ set: manifest?.sets[i] }),
     ...resources,
     ...definedOnly({
-      filedAs: sweep !== undefined ? { job: sweep, index: indexes?.[i] ?? i } : undefined,
+      filedAs: sweep !== undefined ? { job: sweep, index: manifest?.indexes?.[i] ?? i } : undefined,
     }),
   }));
 }
 
-/** An array sweep's sets and their global numbers, from its manifest (none for other arrays). */
-function manifestSets(s: Submission): {
-  sets: readonly ParameterSet[];
-  indexes: readonly number[] | undefined;
-} {
-  if (s.kind !== "array") {
-    return { sets: [], indexes: undefined };
-  }
-  const m = parseManifest(s.manifest.body);
-  return { sets: m?.sets ?? [], indexes: m?.indexes };
-}
-
-function requestedResources(s: Submission): {
-  vcpus?: number;
-  memoryMiB?: number;
-  gpus?: number;
-} {
+function requestedResources(s: Submission): Pick<LocalRun, "vcpus" | "memoryMiB" | "gpus"> {
   const req = s.request.containerOverrides?.resourceRequirements ?? [];
   const value = (type: string): number | undefined => {
     const v = Number(req.find((r) => r.type === type)?.value);

@@ -35,28 +35,25 @@ export interface ResultsOptions extends StackOptions {
   readonly concurrency: number;
 }
 
-function statOrUndefined(file: string): LocalInfo | undefined {
+/** `read()`, or `fallback` when the path it reads does not exist. */
+function unlessMissing<T>(read: () => T, fallback: T): T {
   try {
-    const s = fs.statSync(file);
-    return s.isFile() ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
+    return read();
   } catch (err) {
     if (isMissingFile(err)) {
-      return undefined;
+      return fallback;
     }
     throw err;
   }
 }
 
-/** The entries of `dir`; none when it does not exist. */
+function statOrUndefined(file: string): LocalInfo | undefined {
+  const s = unlessMissing(() => fs.statSync(file), undefined);
+  return s?.isFile() === true ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
+}
+
 function readDir(dir: string): fs.Dirent[] {
-  try {
-    return fs.readdirSync(dir, { withFileTypes: true });
-  } catch (err) {
-    if (isMissingFile(err)) {
-      return [];
-    }
-    throw err;
-  }
+  return unlessMissing(() => fs.readdirSync(dir, { withFileTypes: true }), []);
 }
 
 /** Every file under `root/<dir>` as a source object with a `/`-separated key. */

@@ -148,15 +148,12 @@ async function pollJobs(
 ): Promise<Polled> {
   const details = new Map<string, JobDetail>();
   const known = new Map<string, Known>();
+  const ids = entries.map((e) => e.jobId);
   const retried = entries.some(isRetryEntry);
   const live = opts.once || opts.json ? undefined : liveProgress(ctx);
   try {
     for (;;) {
-      // Terminal jobs do not change; only ask about the rest.
-      const pending = entries
-        .filter((e) => !TERMINAL.has((details.get(e.jobId)?.status ?? "SUBMITTED") as Status))
-        .map((e) => e.jobId);
-      await describeInto(details, clients, pending);
+      await describeUnfinished(details, clients, ids);
       const snapshot = summarize(entries, details);
       const polled: Polled = retried
         ? await latestRunsOnly(snapshot, entries, details, known, clients, bucket)
@@ -190,13 +187,16 @@ function liveProgress(ctx: Context): { show: (s: Snapshot) => void; stop: () => 
   };
 }
 
-/** DescribeJobs for `ids`, each answer stored in `details` by job ID. */
-async function describeInto(
+/** DescribeJobs for those of `ids` not known to be terminal (they do not change), into `details`. */
+async function describeUnfinished(
   details: Map<string, JobDetail>,
   clients: AwsClients,
   ids: readonly string[],
 ): Promise<void> {
-  for (const d of await describeMany(clients, ids)) {
+  const unfinished = ids.filter(
+    (id) => !TERMINAL.has((details.get(id)?.status ?? "SUBMITTED") as Status),
+  );
+  for (const d of await describeMany(clients, unfinished)) {
     if (d.jobId !== undefined) {
       details.set(d.jobId, d);
     }
@@ -236,10 +236,7 @@ async function latestRunsOnly(
   const covers = await readCovers(entries, details, clients, bucket, known);
   const { attempts, sets, jobs } = supersededAttempts(entries, covers);
   const ids = attempts.map(attemptJobId);
-  const unread = ids.filter(
-    (id) => !TERMINAL.has((details.get(id)?.status ?? "SUBMITTED") as Status),
-  );
-  await describeInto(details, clients, unread);
+  await describeUnfinished(details, clients, ids);
   return {
     snapshot: leaveOut(
       snapshot,
