@@ -1,7 +1,6 @@
 /**
- * `jobs:report [names...] [--last] [--locally]`: one row per job or sweep set with its
- * parameters, outcome, times, cost estimate, result files and metrics; as a terminal
- * table, `--write-csv [FILE]`, `--json`, or `--write-html [FILE]` (a self-contained page with charts).
+ * `jobs:report [names...] [--last] [--locally]`: one row per job or sweep set, as a terminal
+ * table, `--json`, `--write-csv [FILE]` or `--write-html [FILE]` (a page with charts).
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -53,10 +52,7 @@ function userPricing(opts: ReportOptions): UserPricing {
   });
 }
 
-/**
- * Builds the report from the ledger's jobs (or local runs), and names the default folder
- * for its files; no output written.
- */
+/** The report of the ledger's jobs (or local runs), and the default folder for its files. */
 async function buildReport(
   opts: ReportOptions,
   ctx: Context,
@@ -120,10 +116,7 @@ function writeOutput(ctx: Context, file: string, text: string, flag: string): st
   return abs;
 }
 
-/**
- * A file named after --write-csv or --write-html ends in its type's extension: `--write-html grid_sweep` is
- * a job name the option took as its value, not a file to write.
- */
+/** A file named after --write-csv/--write-html ends in its type's extension, or is a job name. */
 function checkFileName(file: string | true | undefined, flag: string, ext: string): void {
   if (typeof file === "string" && path.extname(file).toLowerCase() !== ext) {
     throw new BadInputError(

@@ -1,7 +1,6 @@
 /**
- * `jobs:results [names...] [--out DIR] [--locally]`: copy results/ and logs/ from the bucket
- * (or the local folder) like `aws s3 sync`: only new or changed files, in parallel, each
- * written to a temporary file first so an interrupted run leaves no half files.
+ * `jobs:results [names...] [--out DIR] [--locally]`: like `aws s3 sync`, only new or changed
+ * files of results/ and logs/, each through a temporary file so none is left half written.
  */
 import * as fs from "fs";
 import * as path from "path";

@@ -58,9 +58,8 @@ export function nextRetryName(name: string, entries: readonly LedgerEntry[]): st
 }
 
 /**
- * Submissions that rerun the sets `indexes` of `sweep` under `jobName`: one array job whose
- * manifest keeps their numbers (chunks of 10,000 past that), a lone set as a plain job.
- * Queue and definition as `template` resolved them. Pure.
+ * Submissions that rerun the sets `indexes` of `sweep` under `jobName` (chunked past 10,000;
+ * a lone set as a plain job), queue and definition as in `template`; pure.
  */
 export function planSweepRetry(
   sweep: LoadedSweep,

@@ -1,8 +1,6 @@
 /**
- * Planned submissions sent to AWS Batch exactly once per job name: the stack's submit lock,
- * the ledger, recovery of what an earlier run left open, sweep manifests, then bounded sends
- * (the protocol is jobs/aws/exactly-once.ts). Returns what happened for the printers; notes,
- * the progress bar and per-job lines are written as the run goes.
+ * Checked submissions sent to AWS Batch exactly once per job name (the protocol is
+ * jobs/aws/exactly-once.ts): lock, ledger, recovery, manifests, sends. Returns what happened.
  */
 import * as fs from "fs";
 import * as path from "path";
