@@ -235,16 +235,6 @@ async function findStream(
   }
 }
 
-/** Why a job has no log stream: not started yet, or ended without starting. */
-function noStreamNote(target: string, detail: JobDetail): string {
-  return (
-    `${target} has no log stream yet (status ${detail.status}); ` +
-    (ended(detail)
-      ? `it ended without starting: ${detail.statusReason ?? "no reason given"}\n`
-      : "use --follow to wait for it\n")
-  );
-}
-
 /** Where the stream being printed is, and what has been read of it. */
 interface Reading {
   detail: JobDetail | undefined;
@@ -294,28 +284,13 @@ async function printStream(
     }
     const next = logStreamOf(r.detail);
     if (next !== undefined && next !== r.stream) {
-      await nextAttempt(opts, ctx, clients.logs, group, next, r, write);
+      // A new attempt has its own stream: finish the old one (lines arrive late), mark the switch.
+      await readToEnd(clients.logs, group, r.stream, r.token, write);
+      const out = opts.json ? ctx.io.stderr : ctx.io.stdout;
+      out.write(`--- ${opts.target}: new attempt, log stream ${next} ---\n`);
+      Object.assign(r, { stream: next, token: undefined, exists: false, outputNoted: false });
     }
   }
-}
-
-/** A new attempt's stream: finishes the old one (lines arrive late), marks the switch. */
-async function nextAttempt(
-  opts: LogsOptions,
-  ctx: Context,
-  logs: LogsApi,
-  group: string,
-  next: string,
-  r: Reading,
-  write: (e: LogEvent) => void,
-): Promise<void> {
-  await readToEnd(logs, group, r.stream, r.token, write);
-  const out = opts.json ? ctx.io.stderr : ctx.io.stdout;
-  out.write(`--- ${opts.target}: new attempt, log stream ${next} ---\n`);
-  r.stream = next;
-  r.token = undefined;
-  r.exists = false;
-  r.outputNoted = false;
 }
 
 export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<number> {
@@ -329,7 +304,13 @@ export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<numb
     }
     const { detail, stream } = await findStream(opts, ctx, clients, jobId, outputs.outputs.region);
     if (stream === undefined) {
-      ctx.io.stderr.write(noStreamNote(opts.target, detail));
+      // Not started yet, or ended without starting.
+      ctx.io.stderr.write(
+        `${opts.target} has no log stream yet (status ${detail.status}); ` +
+          (ended(detail)
+            ? `it ended without starting: ${detail.statusReason ?? "no reason given"}\n`
+            : "use --follow to wait for it\n"),
+      );
       return EXIT_FAILURE;
     }
     const group =
