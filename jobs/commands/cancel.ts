@@ -8,7 +8,7 @@
 import type { AwsClients } from "../aws/api";
 import { openStack, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError, isRetryable } from "../errors";
-import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
+import type { LedgerEntry } from "../state/ledger";
 import { runPool } from "../aws/pool";
 import { isSettled, STARTED_STATUSES, type Status } from "../status";
 import {
@@ -17,7 +17,7 @@ import {
   type CancelResult,
   type Stopped,
 } from "../output/cancel-print";
-import { describeMany } from "./watch";
+import { describeMany, selectEntries } from "./watch";
 
 export interface CancelOptions extends StackOptions {
   readonly names: readonly string[];
@@ -48,22 +48,6 @@ export function checkCancelOptions(opts: CancelOptions): void {
       `--reason is ${opts.reason.length} characters; Batch takes at most ${MAX_REASON_LENGTH}; shorten it`,
     );
   }
-}
-
-/** The ledger's jobs the names (or --all) stand for; refuses names it does not have. */
-function jobsToCancel(opts: CancelOptions, ledger: Ledger, stack: string): LedgerEntry[] {
-  const latest = ledger.latest();
-  // A sweep's name also stands for its parts (chunks past 10,000 sets, retries).
-  const parts = new Map(opts.names.map((n) => [n, entriesFor(latest, n)]));
-  const missing = opts.names.filter((n) => parts.get(n)?.length === 0);
-  if (missing.length > 0) {
-    throw new BadInputError(
-      `not in the ledger of stack "${stack}": ${missing.join(", ")}; nothing was cancelled`,
-    );
-  }
-  return opts.all === true
-    ? [...latest.values()]
-    : [...new Set(opts.names.flatMap((n) => parts.get(n) ?? []))];
 }
 
 /** Terminates the running children of a stopped array parent; returns how it went. */
@@ -122,7 +106,13 @@ async function stopAll(
 async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResult> {
   checkCancelOptions(opts);
   const { outputs, ledger } = openStack(opts, ctx);
-  const entries = jobsToCancel(opts, ledger, outputs.stack);
+  const entries = selectEntries(
+    ledger,
+    opts.names,
+    false,
+    outputs.stack,
+    (list) => `not in the ledger of stack "${outputs.stack}": ${list}; nothing was cancelled`,
+  );
   const clients = ctx.clients(outputs.outputs.region);
   try {
     const ids = entries.map((e) => e.jobId);

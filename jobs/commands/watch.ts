@@ -45,25 +45,24 @@ export interface WatchOptions extends StackOptions {
 }
 
 /**
- * Latest ledger entry per name, filtered by names (all must exist) and --last. A sweep's
- * name also stands for the parts it became (chunks past 10,000 sets, retries).
+ * Latest ledger entry per name, filtered by names (all must exist, else `missing` says so)
+ * and --last. A sweep's name also stands for its parts (chunks past 10,000 sets, retries).
  */
 export function selectEntries(
   ledger: Ledger,
   names: readonly string[],
   last: boolean,
   stack: string,
+  missing = (list: string): string =>
+    `not in the ledger of stack "${stack}" (${ledger.file}): ${list}; check the names, or pass --stack`,
 ): LedgerEntry[] {
   const latest = ledger.latest();
   let entries = [...latest.values()];
   if (names.length > 0) {
     const parts = new Map(names.map((n) => [n, entriesFor(latest, n)]));
-    const missing = names.filter((n) => parts.get(n)?.length === 0);
-    if (missing.length > 0) {
-      throw new BadInputError(
-        `not in the ledger of stack "${stack}" (${ledger.file}): ${missing.join(", ")}; ` +
-          "check the names, or pass --stack",
-      );
+    const unknown = names.filter((n) => parts.get(n)?.length === 0);
+    if (unknown.length > 0) {
+      throw new BadInputError(missing(unknown.join(", ")));
     }
     entries = [...new Set(names.flatMap((n) => parts.get(n) ?? []))];
   }
