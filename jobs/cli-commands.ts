@@ -1,78 +1,68 @@
 /**
- * The jobs CLI's commands as a table: per command its name, description, arguments,
- * options and the handler that runs it. cli.ts builds the commander program from it.
- * Handlers import their command module only when they run, so `--help` and a bad option
- * load nothing but commander and this table.
+ * The jobs CLI's commands as a table, from which cli.ts builds the commander program. Each
+ * command's options reach its module as commander parsed them; a handler imports its module
+ * only when it runs, so `--help` and a bad option load nothing but commander and this table.
  */
 import * as path from "path";
 import { InvalidArgumentError } from "commander";
 import type { Context, StackOptions } from "./context";
-import {
-  DEFAULT_CANCEL_REASON,
-  DEFAULT_DOWNLOAD_CONCURRENCY,
-  DEFAULT_WATCH_INTERVAL,
-} from "./defaults";
 import { DEFAULT_SUBMIT_CONCURRENCY } from "./aws/pool";
 import { BUCKET_PREFIXES, METRICS, VARS } from "../components/contract";
-import { definedOnly } from "../components/defined";
+import type { SubmitOptions } from "./commands/submit";
+import type { WatchOptions } from "./commands/watch";
+import type { LogsOptions } from "./commands/logs";
+import type { ResultsOptions } from "./commands/results";
+import type { ReportOptions } from "./commands/report";
+import type { CancelOptions } from "./commands/cancel";
 
-/** One option as commander shows and parses it. */
-interface OptionDef {
-  /** Commander's flags, e.g. `--concurrency <n>` or `--follow`. */
-  readonly flags: string;
-  readonly description: string;
-  /** Turns the text given into the value (throwing InvalidArgumentError when it is bad). */
-  readonly parse?: (value: string, previous: unknown) => unknown;
-  readonly default?: unknown;
-}
+/** Seconds between polls of jobs:watch: job states change on the scale of tens of seconds. */
+const DEFAULT_WATCH_INTERVAL = 10;
 
-/** The stack options as commander parses them (`--json` absent is undefined). */
-export interface StackFlags {
-  stack?: string;
-  outputs?: string;
-  stateDir?: string;
-  json?: boolean;
-}
+/** Parallel downloads of jobs:results: S3 serves many connections well; 16 keeps a laptop link busy. */
+const DEFAULT_DOWNLOAD_CONCURRENCY = 16;
+
+const DEFAULT_CANCEL_REASON = "Cancelled with batchpy jobs:cancel";
+
+/** One option as commander's `.option()` takes it: flags, description, parser, default. */
+type OptionDef = readonly [
+  string,
+  string,
+  ((value: string, previous: unknown) => unknown)?,
+  unknown?,
+];
 
 /** One subcommand: how it shows in `--help`, what it takes, and what runs it. */
-export interface CommandDef<O extends StackFlags = StackFlags> {
+export interface CommandDef<O extends StackOptions = StackOptions> {
   readonly name: string;
   readonly description: string;
   /** `[name, description]`: `<x>` required, `[x]` optional, `x...` variadic. */
   readonly arguments: readonly (readonly [string, string])[];
   /** In the order `--help` lists them. */
   readonly options: readonly OptionDef[];
-  /**
-   * Runs the command; returns the exit code. Method syntax on purpose: the table holds
-   * commands of differing option types, and commander hands each handler the options its
-   * own definition declares.
-   */
+  /** Runs the command; returns the exit code. Method syntax: the table mixes option types. */
   handler(o: O, args: readonly unknown[], ctx: Context): Promise<number>;
 }
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new InvalidArgumentError(`expected a whole number of at least 1, got "${value}"`);
-  }
-  return n;
+/** A parser of the numbers `ok` accepts; anything else is commander's error naming `expected`. */
+function numberParser(ok: (n: number) => boolean, expected: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === "" || !ok(n)) {
+      throw new InvalidArgumentError(`expected ${expected}, got "${value}"`);
+    }
+    return n;
+  };
 }
 
-function positiveSeconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) {
-    throw new InvalidArgumentError(`expected a number of seconds above 0, got "${value}"`);
-  }
-  return n;
-}
-
-function nonNegativeNumber(value: string): number {
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < 0) {
-    throw new InvalidArgumentError(`expected a price in USD of 0 or more, got "${value}"`);
-  }
-  return n;
-}
+const positiveInt = numberParser(
+  (n) => Number.isInteger(n) && n >= 1,
+  "a whole number of at least 1",
+);
+const positiveSeconds = numberParser(
+  (n) => Number.isFinite(n) && n > 0,
+  "a number of seconds above 0",
+);
+const price = numberParser((n) => Number.isFinite(n) && n >= 0, "a price in USD of 0 or more");
 
 /** A repeatable comma-separated list: `--plain-env A,B --plain-env C` gives [A, B, C]. */
 function commaList(value: string, previous: unknown): string[] {
@@ -84,109 +74,50 @@ function commaList(value: string, previous: unknown): string[] {
 
 /** The options every command takes, which say which stack and ledger it works on. */
 const STACK_OPTIONS: readonly OptionDef[] = [
-  {
-    flags: "--stack <name>",
-    description: "Pulumi stack to read outputs from; also names the ledger",
-  },
-  {
-    flags: "--outputs <file>",
-    description: "stack outputs saved with `pulumi stack output --json --show-secrets`",
-  },
-  {
-    flags: "--state-dir <dir>",
-    description: `where ledgers live (default: $${VARS.stateDir} or <repo>/.batchpy)`,
-  },
-  { flags: "--json", description: "machine-readable output on stdout, nothing else" },
+  ["--stack <name>", "Pulumi stack to read outputs from; also names the ledger"],
+  ["--outputs <file>", "stack outputs saved with `pulumi stack output --json --show-secrets`"],
+  ["--state-dir <dir>", `where ledgers live (default: $${VARS.stateDir} or <repo>/.batchpy)`],
+  ["--json", "machine-readable output on stdout, nothing else"],
 ];
 
-const LAST: OptionDef = {
-  flags: "--last",
-  description: "only the jobs of the most recent jobs:submit",
-};
-const LOCAL_ROOT: OptionDef = {
-  flags: "--local-root <dir>",
-  description: "the --locally bucket folder",
-};
-
-function stackFlags(o: StackFlags): StackOptions {
-  return definedOnly({
-    stack: o.stack,
-    outputs: o.outputs,
-    stateDir: o.stateDir,
-    json: o.json === true,
-  });
-}
-
-interface SubmitFlags extends StackFlags {
-  dryRun?: boolean;
-  locally?: boolean;
-  force?: boolean;
-  retryFailed?: boolean;
-  array: boolean;
-  concurrency?: number;
-  scriptFile?: string;
-  scriptOptions?: string;
-  localRoot?: string;
-  plainEnv?: string[];
-  policyPackConfig?: string;
-  ignorePolicyBounds?: boolean;
-}
-
-/** Submit's and retry's options from the flags, the script resolved where the user is. */
-function submitOptions(o: SubmitFlags, ctx: Context) {
-  // One script for both: the options are read from it and --locally runs it. Relative to
-  // where the user is, not to the repository the entrypoint runs from.
-  const script = o.scriptFile !== undefined ? path.resolve(ctx.cwd, o.scriptFile) : undefined;
-  return {
-    ...stackFlags(o),
-    dryRun: o.dryRun === true,
-    local: o.locally === true,
-    force: o.force === true,
-    array: o.array,
-    ...definedOnly({
-      concurrency: o.concurrency,
-      script,
-      scriptOptions: o.scriptOptions,
-      localRoot: o.localRoot,
-      plainEnv: o.plainEnv,
-      policyPackConfig: o.policyPackConfig,
-    }),
-    ignorePolicyBounds: o.ignorePolicyBounds === true,
-  };
-}
-
-const DRY_RUN: OptionDef = {
-  flags: "--dry-run",
-  description: "print the resolved SubmitJob requests (valid --cli-input-json) and submit nothing",
-};
+const LAST: OptionDef = ["--last", "only the jobs of the most recent jobs:submit"];
+const LOCAL_ROOT: OptionDef = ["--local-root <dir>", "the --locally bucket folder"];
+const DRY_RUN: OptionDef = [
+  "--dry-run",
+  "print the resolved SubmitJob requests (valid --cli-input-json) and submit nothing",
+];
 
 /** How the job files are checked: against which script, and which policy bounds. */
 const CHECK_OPTIONS: readonly OptionDef[] = [
-  {
-    flags: "--script-file <path>",
-    description: "the script whose options job variables must match (default: the entrypoint's)",
-  },
-  {
-    flags: "--script-options <file>",
-    description: "saved `python3 container/run_job.py --describe` output, instead of running it",
-  },
-  {
-    flags: "--policy-pack-config <file>",
-    description:
-      "the policy pack's --policy-pack-config file, whose bounds (timeout, attempts, vCPUs) job files must keep",
-  },
-  {
-    flags: "--ignore-policy-bounds",
-    description:
-      "submit jobs that exceed the policy pack's bounds or cannot be placed, listing each on stderr",
-  },
-  {
-    flags: "--plain-env <names>",
-    description:
-      "pass these variables (comma-separated, no lower case) as plain environment even if they differ from an option only by case or -/_",
-    parse: commaList,
-  },
+  [
+    "--script-file <path>",
+    "the script whose options job variables must match (default: the entrypoint's)",
+  ],
+  [
+    "--script-options <file>",
+    "saved `python3 container/run_job.py --describe` output, instead of running it",
+  ],
+  [
+    "--policy-pack-config <file>",
+    "the policy pack's --policy-pack-config file, whose bounds (timeout, attempts, vCPUs) job files must keep",
+  ],
+  [
+    "--ignore-policy-bounds",
+    "submit jobs that exceed the policy pack's bounds or cannot be placed, listing each on stderr",
+  ],
+  [
+    "--plain-env <names>",
+    "pass these variables (comma-separated, no lower case) as plain environment even if they differ from an option only by case or -/_",
+    commaList,
+  ],
 ];
+
+type SubmitFlags = Omit<SubmitOptions, "files"> & { retryFailed?: boolean };
+
+/** Submit's and retry's options, the script resolved where the user is, not the repository. */
+function resolveScript(o: SubmitFlags, ctx: Context): SubmitFlags {
+  return o.scriptFile === undefined ? o : { ...o, scriptFile: path.resolve(ctx.cwd, o.scriptFile) };
+}
 
 const SUBMIT: CommandDef<SubmitFlags> = {
   name: "submit",
@@ -196,40 +127,30 @@ const SUBMIT: CommandDef<SubmitFlags> = {
   arguments: [["<inputs...>", "job/sweep files, directories or glob patterns"]],
   options: [
     DRY_RUN,
-    {
-      flags: "--locally",
-      description: "run the jobs on this machine with python3 container/run_job.py instead",
-    },
-    { flags: "--force", description: "resubmit jobs the ledger says were already submitted" },
-    {
-      flags: "--retry-failed",
-      description: "deprecated: the inputs are sweep or job names; use jobs:retry instead",
-    },
-    {
-      flags: "--no-array",
-      description: "submit a sweep as one job per parameter set instead of one array job",
-    },
-    {
-      flags: "--concurrency <n>",
-      description: `requests in flight (default ${DEFAULT_SUBMIT_CONCURRENCY}); with --locally, processes (default: up to 4)`,
-      parse: positiveInt,
-    },
+    ["--locally", "run the jobs on this machine with python3 container/run_job.py instead"],
+    ["--force", "resubmit jobs the ledger says were already submitted"],
+    ["--retry-failed", "deprecated: the inputs are sweep or job names; use jobs:retry instead"],
+    ["--no-array", "submit a sweep as one job per parameter set instead of one array job"],
+    [
+      "--concurrency <n>",
+      `requests in flight (default ${DEFAULT_SUBMIT_CONCURRENCY}); with --locally, processes (default: up to 4)`,
+      positiveInt,
+    ],
     LOCAL_ROOT,
     ...CHECK_OPTIONS,
     ...STACK_OPTIONS,
   ],
-  async handler(o, args, ctx) {
-    const common = submitOptions(o, ctx);
-    const inputs = args[0] as string[];
+  async handler(o, [inputs], ctx) {
+    const names = inputs as string[];
     if (o.retryFailed === true) {
       ctx.io.stderr.write(
-        `note: --retry-failed leaves jobs:submit in the next release; use npm run jobs:retry -- ${inputs.join(" ")}\n`,
+        `note: --retry-failed leaves jobs:submit in the next release; use npm run jobs:retry -- ${names.join(" ")}\n`,
       );
       const { retryCommand } = await import("./commands/retry");
-      return retryCommand({ ...common, names: inputs }, ctx);
+      return retryCommand({ ...resolveScript(o, ctx), names }, ctx);
     }
     const { submitCommand } = await import("./commands/submit");
-    return submitCommand({ ...common, files: inputs }, ctx);
+    return submitCommand({ ...resolveScript(o, ctx), files: names }, ctx);
   },
 };
 
@@ -241,32 +162,32 @@ const RETRY: CommandDef<SubmitFlags> = {
   arguments: [["<names...>", "sweep or job names from the ledger"]],
   options: [
     DRY_RUN,
-    {
-      flags: "--concurrency <n>",
-      description: `requests in flight (default ${DEFAULT_SUBMIT_CONCURRENCY})`,
-      parse: positiveInt,
-    },
+    [
+      "--concurrency <n>",
+      `requests in flight (default ${DEFAULT_SUBMIT_CONCURRENCY})`,
+      positiveInt,
+    ],
     ...CHECK_OPTIONS,
     ...STACK_OPTIONS,
   ],
-  async handler(o, args, ctx) {
+  async handler(o, [names], ctx) {
     const { retryCommand } = await import("./commands/retry");
-    const opts = submitOptions({ ...o, array: true }, ctx);
-    return retryCommand({ ...opts, names: args[0] as string[] }, ctx);
+    const opts = { ...resolveScript(o, ctx), array: true, names: names as string[] };
+    return retryCommand(opts, ctx);
   },
 };
 
+type WatchFlags = Omit<WatchOptions, "names" | "once" | "interval"> & { interval?: number };
+
 /** `watch` polls until every job has finished; `status` shows them once. */
-function watchOrStatus(
-  name: "watch" | "status",
-): CommandDef<StackFlags & { last?: boolean; interval?: number }> {
+function watchOrStatus(name: "watch" | "status"): CommandDef<WatchFlags> {
   const once = name === "status";
-  const interval: OptionDef = {
-    flags: "--interval <seconds>",
-    description: "seconds between polls",
-    parse: positiveSeconds,
-    default: DEFAULT_WATCH_INTERVAL,
-  };
+  const interval: OptionDef = [
+    "--interval <seconds>",
+    "seconds between polls",
+    positiveSeconds,
+    DEFAULT_WATCH_INTERVAL,
+  ];
   return {
     name,
     description: once
@@ -274,107 +195,48 @@ function watchOrStatus(
       : "Show the ledger's jobs by status until all have finished; exits 1 if any failed.",
     arguments: [["[names...]", "only these jobs (default: every job in the ledger)"]],
     options: [LAST, ...STACK_OPTIONS, ...(once ? [] : [interval])],
-    async handler(o, args, ctx) {
+    async handler(o, [names], ctx) {
       const { watchCommand } = await import("./commands/watch");
-      return watchCommand(
-        {
-          ...stackFlags(o),
-          names: args[0] as string[],
-          last: o.last === true,
-          interval: o.interval ?? DEFAULT_WATCH_INTERVAL,
-          once,
-        },
-        ctx,
-      );
+      const interval = o.interval ?? DEFAULT_WATCH_INTERVAL;
+      return watchCommand({ ...o, interval, names: names as string[], once }, ctx);
     },
   };
 }
 
-const LOGS: CommandDef<StackFlags & { follow?: boolean; interval: number; run?: number }> = {
+const LOGS: CommandDef<Omit<LogsOptions, "target">> = {
   name: "logs",
   description: "Print a job's CloudWatch log (array child: <name>:<index>).",
   arguments: [["<job>", "job name from the ledger, or job ID; add :<index> for an array child"]],
   options: [
-    { flags: "--follow", description: "keep printing new lines until the job ends" },
-    {
-      flags: "--interval <seconds>",
-      description: "seconds between polls with --follow",
-      parse: positiveSeconds,
-      default: 2,
-    },
-    {
-      flags: "--run <n>",
-      description: "a retried set's or job's nth run (1: the first); default: latest",
-      parse: positiveInt,
-    },
+    ["--follow", "keep printing new lines until the job ends"],
+    ["--interval <seconds>", "seconds between polls with --follow", positiveSeconds, 2],
+    ["--run <n>", "a retried set's or job's nth run (1: the first); default: latest", positiveInt],
     ...STACK_OPTIONS,
   ],
-  async handler(o, args, ctx) {
+  async handler(o, [target], ctx) {
     const { logsCommand } = await import("./commands/logs");
-    return logsCommand(
-      {
-        ...stackFlags(o),
-        target: args[0] as string,
-        follow: o.follow === true,
-        interval: o.interval,
-        ...definedOnly({ run: o.run }),
-      },
-      ctx,
-    );
+    return logsCommand({ ...o, target: target as string }, ctx);
   },
 };
 
-const RESULTS: CommandDef<
-  StackFlags & { out?: string; locally?: boolean; localRoot?: string; concurrency: number }
-> = {
+const RESULTS: CommandDef<Omit<ResultsOptions, "names">> = {
   name: "results",
   description: `Download ${BUCKET_PREFIXES.results} and ${BUCKET_PREFIXES.logs} (only new or changed files), like \`aws s3 sync\`.`,
   arguments: [["[names...]", "only these jobs (default: everything)"]],
   options: [
-    {
-      flags: "--out <dir>",
-      description: "destination (default: batchpy-results/<stack>, or batchpy-results/local)",
-    },
-    { flags: "--locally", description: "copy from the --locally bucket folder instead of S3" },
+    ["--out <dir>", "destination (default: batchpy-results/<stack>, or batchpy-results/local)"],
+    ["--locally", "copy from the --locally bucket folder instead of S3"],
     LOCAL_ROOT,
-    {
-      flags: "--concurrency <n>",
-      description: "parallel downloads",
-      parse: positiveInt,
-      default: DEFAULT_DOWNLOAD_CONCURRENCY,
-    },
+    ["--concurrency <n>", "parallel downloads", positiveInt, DEFAULT_DOWNLOAD_CONCURRENCY],
     ...STACK_OPTIONS,
   ],
-  async handler(o, args, ctx) {
+  async handler(o, [names], ctx) {
     const { resultsCommand } = await import("./commands/results");
-    return resultsCommand(
-      {
-        ...stackFlags(o),
-        names: args[0] as string[],
-        ...definedOnly({ out: o.out }),
-        local: o.locally === true,
-        ...definedOnly({ localRoot: o.localRoot }),
-        concurrency: o.concurrency,
-      },
-      ctx,
-    );
+    return resultsCommand({ ...o, names: names as string[] }, ctx);
   },
 };
 
-interface ReportFlags extends StackFlags {
-  last?: boolean;
-  locally?: boolean;
-  localRoot?: string;
-  writeCsv?: string | true;
-  writeHtml?: string | true;
-  limit?: number;
-  pricing?: string;
-  priceVcpuHour?: number;
-  priceGbHour?: number;
-  refresh?: boolean;
-}
-
-const REPORT: CommandDef<ReportFlags> = {
+const REPORT: CommandDef<Omit<ReportOptions, "names">> = {
   name: "report",
   description:
     "One row per job or sweep set: parameters, status, reason, exit code, attempts, times, " +
@@ -382,91 +244,55 @@ const REPORT: CommandDef<ReportFlags> = {
   arguments: [["[names...]", "only these jobs or sweeps (default: every job in the ledger)"]],
   options: [
     LAST,
-    { flags: "--locally", description: "report the runs of jobs:submit --locally instead of AWS" },
+    ["--locally", "report the runs of jobs:submit --locally instead of AWS"],
     LOCAL_ROOT,
-    {
-      flags: "--write-csv [file]",
-      description: "also write every row as CSV (default: batchpy-results/<stack>/report.csv)",
-    },
-    {
-      flags: "--write-html [file]",
-      description: "also write a page with charts (default: batchpy-results/<stack>/report.html)",
-    },
-    {
-      flags: "--limit <n>",
-      description: "terminal rows shown (failed rows always are)",
-      parse: positiveInt,
-    },
-    {
-      flags: "--refresh",
-      description: "read finished runs' listings and metrics from S3, not the cache",
-    },
-    {
-      flags: "--pricing <types>",
-      description:
-        "price as these instance types (comma-separated), FARGATE or FARGATE_SPOT (default: the stack's)",
-    },
-    {
-      flags: "--price-vcpu-hour <usd>",
-      description: "your price per vCPU-hour, in place of the price table",
-      parse: nonNegativeNumber,
-    },
-    {
-      flags: "--price-gb-hour <usd>",
-      description: "your price per GB-hour of memory, in place of the price table",
-      parse: nonNegativeNumber,
-    },
+    [
+      "--write-csv [file]",
+      "also write every row as CSV (default: batchpy-results/<stack>/report.csv)",
+    ],
+    [
+      "--write-html [file]",
+      "also write a page with charts (default: batchpy-results/<stack>/report.html)",
+    ],
+    ["--limit <n>", "terminal rows shown (failed rows always are)", positiveInt],
+    ["--refresh", "read finished runs' listings and metrics from S3, not the cache"],
+    [
+      "--pricing <types>",
+      "price as these instance types (comma-separated), FARGATE or FARGATE_SPOT (default: the stack's)",
+      (value: string) =>
+        value
+          .split(",")
+          .map((t) => t.trim())
+          .filter((t) => t !== ""),
+    ],
+    ["--price-vcpu-hour <usd>", "your price per vCPU-hour, in place of the price table", price],
+    [
+      "--price-gb-hour <usd>",
+      "your price per GB-hour of memory, in place of the price table",
+      price,
+    ],
     ...STACK_OPTIONS,
   ],
-  async handler(o, args, ctx) {
+  async handler(o, [names], ctx) {
     const { reportCommand } = await import("./commands/report");
-    const pricing = o.pricing
-      ?.split(",")
-      .map((t) => t.trim())
-      .filter((t) => t !== "");
-    return reportCommand(
-      {
-        ...stackFlags(o),
-        names: args[0] as string[],
-        last: o.last === true,
-        local: o.locally === true,
-        ...definedOnly({
-          localRoot: o.localRoot,
-          csv: o.writeCsv,
-          html: o.writeHtml,
-          limit: o.limit,
-          pricing,
-          priceVcpuHour: o.priceVcpuHour,
-          priceGbHour: o.priceGbHour,
-        }),
-        cache: o.refresh !== true,
-      },
-      ctx,
-    );
+    return reportCommand({ ...o, names: names as string[] }, ctx);
   },
 };
 
-const CANCEL: CommandDef<StackFlags & { all?: boolean; reason: string }> = {
+const CANCEL: CommandDef<Omit<CancelOptions, "names">> = {
   name: "cancel",
   description:
     "Stop unfinished jobs from the ledger with TerminateJob: jobs not started are cancelled, " +
     "running ones terminated; a sweep's running children are terminated one by one.",
   arguments: [["[names...]", "jobs to stop"]],
   options: [
-    { flags: "--all", description: "every unfinished job in the ledger" },
-    {
-      flags: "--reason <text>",
-      description: "reason recorded by Batch",
-      default: DEFAULT_CANCEL_REASON,
-    },
+    ["--all", "every unfinished job in the ledger"],
+    ["--reason <text>", "reason recorded by Batch", undefined, DEFAULT_CANCEL_REASON],
     ...STACK_OPTIONS,
   ],
-  async handler(o, args, ctx) {
+  async handler(o, [names], ctx) {
     const { cancelCommand } = await import("./commands/cancel");
-    return cancelCommand(
-      { ...stackFlags(o), names: args[0] as string[], all: o.all === true, reason: o.reason },
-      ctx,
-    );
+    return cancelCommand({ ...o, names: names as string[] }, ctx);
   },
 };
 

@@ -1,9 +1,6 @@
 /**
- * batchpy jobs: submit, watch, read logs of, download results of, report on and cancel AWS
- * Batch jobs.
- * One commander program built from the table of commands in cli-commands.ts, a subcommand
- * per npm script; the commands live in their own modules and take a Context, so tests drive
- * them in-process against local servers.
+ * batchpy jobs: one commander program built from the table in cli-commands.ts, a subcommand
+ * per npm script. Commands take a Context, so tests drive them in-process against local servers.
  */
 import { Command, CommanderError, Option } from "commander";
 import type { Context, Io } from "./context";
@@ -27,7 +24,7 @@ import {
   type NpmProcess,
 } from "./input/npm-args";
 import { VARS } from "../components/contract";
-import { COMMANDS, type CommandDef, type StackFlags } from "./cli-commands";
+import { COMMANDS, type CommandDef } from "./cli-commands";
 import { shellWord } from "./output/shell";
 import { visible, visibleIo } from "./output/visible";
 
@@ -49,44 +46,17 @@ Environment:
 
 /**
  * A context made only once a command runs: the real one loads the AWS SDK, zod and the
- * ledger, which `--help` and a bad option never need.
+ * ledger, which `--help` and a bad option never need; `env` and `npm` are for the npm check.
  */
-export interface DeferredContext {
+interface DeferredContext {
   readonly io: Io;
-  /** Cheap facts the npm-options check needs before anything heavy loads. */
   readonly env: NodeJS.ProcessEnv;
   readonly npm?: NpmProcess;
   load(): Promise<Context>;
 }
 
-/** The command a parse ran, set by its action: what `run` needs to report its outcome. */
-interface Outcome {
-  code: number;
-  json: boolean;
-  command: string;
-}
-
 /** Runs the command commander chose, `cmd` being its parsed form. */
 type Action = (def: CommandDef, cmd: Command) => Promise<void>;
-
-/** Adds `def` to `program`: its arguments, options, help and the action that runs it. */
-function addCommand(program: Command, def: CommandDef, action: Action): void {
-  const cmd = program.command(def.name).description(def.description);
-  for (const [name, description] of def.arguments) {
-    cmd.argument(name, description);
-  }
-  for (const o of def.options) {
-    const option = new Option(o.flags, o.description);
-    if (o.parse !== undefined) {
-      option.argParser(o.parse);
-    }
-    if (o.default !== undefined) {
-      option.default(o.default);
-    }
-    cmd.addOption(option);
-  }
-  cmd.addHelpText("after", EXIT_CODES_HELP).action(() => action(def, cmd));
-}
 
 /** The commander program of `commands`, writing to `io`; `action` runs the one chosen. */
 export function buildProgram(io: Io, commands: readonly CommandDef[], action: Action): Command {
@@ -100,7 +70,13 @@ export function buildProgram(io: Io, commands: readonly CommandDef[], action: Ac
     .showHelpAfterError("(add --help for usage)")
     .addHelpText("after", EXIT_CODES_HELP);
   for (const def of commands) {
-    addCommand(program, def, action);
+    const cmd = program.command(def.name).description(def.description);
+    def.arguments.forEach(([name, description]) => cmd.argument(name, description));
+    for (const [flags, description, parse, value] of def.options) {
+      const option = new Option(flags, description).default(value);
+      cmd.addOption(parse === undefined ? option : option.argParser(parse));
+    }
+    cmd.addHelpText("after", EXIT_CODES_HELP).action(() => action(def, cmd));
   }
   return program;
 }
@@ -110,19 +86,16 @@ export async function run(
   argv: readonly string[],
   context: Context | DeferredContext,
 ): Promise<number> {
-  const outcome: Outcome = { code: EXIT_OK, json: false, command: "" };
-  let loading: Promise<Context> | undefined;
-  const load = (): Promise<Context> =>
-    "load" in context ? (loading ??= context.load()) : Promise.resolve(context);
+  // What the command commander chose needs to report its outcome.
+  const outcome = { code: EXIT_OK, json: false, command: "" };
   // Everything the commands print passes visibleIo's gate: text from a job, a file or AWS
   // reaches the terminal with its control characters shown, never obeyed.
   const io = (): Io => visibleIo(context.io, outcome.json);
   const program = buildProgram(io(), COMMANDS, async (def, cmd) => {
-    // The options arrive parsed and typed as the command's definition declares them.
-    const o = cmd.opts<StackFlags>();
-    outcome.json = o.json === true;
+    outcome.json = cmd.opts().json === true;
     outcome.command = def.name;
-    const ctx = { ...(await load()), io: io() };
+    const ctx = { ...("load" in context ? await context.load() : context), io: io() };
+    const o = { ...cmd.opts(), json: outcome.json };
     outcome.code = await def.handler(o, cmd.processedArgs, ctx);
   });
   const refusal = npmRefusal(program, argv, context);
@@ -138,14 +111,11 @@ export async function run(
   }
 }
 
-/**
- * Why this run must not go ahead: `npm run` kept some of the command's options for itself
- * (see npm-args.ts). Checked before anything is read or sent.
- */
+/** Why this run must not go ahead: `npm run` kept some of its options (see npm-args.ts). */
 function npmRefusal(
   program: Command,
   argv: readonly string[],
-  ctx: Pick<Context, "env" | "npm">,
+  ctx: Pick<DeferredContext, "env" | "npm">,
 ): string | undefined {
   const sub = program.commands.find((c) => c.name() === argv[0]);
   if (sub === undefined) {
@@ -161,24 +131,19 @@ function npmRefusal(
 }
 
 /** What a command leaves undone when it refuses bad input: true for that command. */
-export const UNCHANGED: Readonly<Record<string, string>> = {
-  submit: "nothing was submitted or changed",
-  cancel: "nothing was cancelled",
-  results: "nothing was downloaded",
-};
+const UNCHANGED = new Map([
+  ["submit", "nothing was submitted or changed"],
+  ["cancel", "nothing was cancelled"],
+  ["results", "nothing was downloaded"],
+]);
+
+/** Commander's ways to end after printing help, which are not errors. */
+const HELP_CODES = new Set(["commander.helpDisplayed", "commander.version", "commander.help"]);
 
 /** Prints an error the way the user can act on it; returns the exit code. */
-export function reportError(err: unknown, io: Io, json: boolean, command = ""): number {
+function reportError(err: unknown, io: Io, json: boolean, command: string): number {
   if (err instanceof CommanderError) {
-    // Help and version "errors" are how commander ends after printing them.
-    if (
-      err.code === "commander.helpDisplayed" ||
-      err.code === "commander.version" ||
-      err.code === "commander.help"
-    ) {
-      return EXIT_OK;
-    }
-    return EXIT_BAD_INPUT;
+    return HELP_CODES.has(err.code) ? EXIT_OK : EXIT_BAD_INPUT;
   }
   if (err instanceof BadInputError) {
     if (json) {
@@ -187,7 +152,7 @@ export function reportError(err: unknown, io: Io, json: boolean, command = ""): 
       for (const p of err.problems) {
         io.stderr.write(`error: ${formatProblem(p)}\n`);
       }
-      const unchanged = new Map(Object.entries(UNCHANGED)).get(command);
+      const unchanged = UNCHANGED.get(command);
       io.stderr.write(
         `${err.problems.length} problem(s) found${unchanged !== undefined ? `; ${unchanged}` : ""}\n`,
       );

@@ -3,10 +3,10 @@
  * in-process against local servers and the CLI wires in the real thing.
  */
 import * as path from "path";
+import { setTimeout as delay } from "timers/promises";
 import { SingleBar } from "cli-progress";
 import { createAwsClients, type AwsClients } from "./aws/api";
 import { Ledger, checkedLedgerPath } from "./state/ledger";
-import { procNpmProcess, type NpmProcess } from "./input/npm-args";
 import {
   defaultPulumiRunner,
   loadOutputs,
@@ -17,6 +17,7 @@ import { describeScript, type ScriptDescription } from "./input/script-options";
 import { checkValuesWithPython, type CheckValues } from "./input/value-types";
 import { startCheckValues, type StartedPython } from "./input/python-probe";
 import { VARS } from "../components/contract";
+import { definedOnly } from "../components/defined";
 import { formatNumber } from "./output/numbers";
 import type { Io } from "./output/visible";
 import type { Faults } from "./aws/exactly-once";
@@ -40,8 +41,6 @@ export interface Context {
   readonly signal: AbortSignal;
   /** Crashes and short waits a test's own context injects (test/helpers/cli-with-faults.ts). */
   readonly faults?: Faults;
-  /** The npm process that ran this one, to tell options `npm run` kept for itself. */
-  readonly npm?: NpmProcess;
 }
 
 export const REPO_ROOT = path.resolve(__dirname, "..");
@@ -70,7 +69,6 @@ export function defaultContext(io: Io, signal: AbortSignal): Context {
     },
     pulumi: defaultPulumiRunner(env, REPO_ROOT),
     signal,
-    npm: procNpmProcess(),
   };
 }
 
@@ -82,12 +80,10 @@ export function stateDir(ctx: Context, flag: string | undefined): string {
   );
 }
 
-/** The local bucket folder: --local-root, else BATCHPY_LOCAL_ROOT, else <repo>/.batchpy/local-bucket. */
+/** The local bucket folder: --local-root, else BATCHPY_LOCAL_ROOT, else <state>/local-bucket. */
 export function localRoot(ctx: Context, flag: string | undefined): string {
-  return path.resolve(
-    ctx.cwd,
-    flag ?? ctx.env[VARS.localRoot] ?? path.join(ctx.repoRoot, ".batchpy", "local-bucket"),
-  );
+  const fallback = path.join(ctx.repoRoot, ".batchpy", "local-bucket");
+  return path.resolve(ctx.cwd, flag ?? ctx.env[VARS.localRoot] ?? fallback);
 }
 
 export interface Progress {
@@ -95,10 +91,7 @@ export interface Progress {
   stop(): void;
 }
 
-/**
- * A progress bar on stderr, only when stderr is a terminal, the output is for humans, and
- * there is enough work for it to help (more than 5 items).
- */
+/** A progress bar on stderr when it is a terminal, for humans, over more than 5 items. */
 export function createProgress(
   io: Io,
   opts: { total: number; json: boolean; label: string },
@@ -123,20 +116,14 @@ export function createProgress(
 }
 
 /** Resolves after `ms`, or early when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted === true) {
-      resolve();
-      return;
+export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, undefined, definedOnly({ signal }));
+  } catch (err) {
+    if ((err as Error).name !== "AbortError") {
+      throw err;
     }
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
+  }
 }
 
 /** `p` relative to `cwd` when inside it, else absolute: short and never `../../tmp/x`. */
@@ -163,7 +150,7 @@ export function stackOutputs(flags: StackOptions, ctx: Context): LoadedOutputs {
   });
 }
 
-/** The stack's outputs and its ledger of accepted jobs: where submit, watch, logs and cancel start. */
+/** The stack's outputs and its ledger of accepted jobs: where most commands start. */
 export function openStack(
   flags: StackOptions,
   ctx: Context,

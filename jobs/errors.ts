@@ -1,13 +1,6 @@
 /**
- * Exit codes, error types and the one problem format every validator reports in.
- *
- * Exit codes (documented in docs/jobs.md and in `--help`):
- *   0   everything worked (for watch/status: no job failed)
- *   1   a failure: an AWS call failed, a job FAILED, a local run exited non-zero,
- *       stack outputs are missing, another jobs:submit holds the lock, or (watch/status/
- *       cancel) Batch does not know some of the jobs
- *   2   bad input: a job/sweep file is invalid, an unknown job name, a bad flag
- *   130 interrupted (Ctrl-C) after the in-flight requests were recorded
+ * Exit codes (their meanings are in `--help`, jobs/cli.ts, and docs/jobs.md), error types
+ * and the one problem format every validator reports in.
  */
 import { visible } from "./output/visible";
 
@@ -28,10 +21,7 @@ export interface Problem {
   readonly message: string;
 }
 
-/**
- * `jobs/x.json:7:17: containerOverrides.environment[1].name: "var_c" is not ...`, one line
- * with the control characters of the file's text shown (jobs/output/visible.ts).
- */
+/** `jobs/x.json:7:17: containerOverrides.environment[1].name: "var_c" is not ...`, visibly. */
 export function formatProblem(p: Problem): string {
   let where = p.file ?? "";
   if (p.file !== undefined && p.line !== undefined) {
@@ -144,10 +134,7 @@ export function isMissingFile(err: unknown): boolean {
   return code === "ENOENT" || code === "ENOTDIR";
 }
 
-/**
- * `promise`, marked as handled because it is awaited later: a rejection before then would
- * otherwise end the process as unhandled. The error still surfaces where it is awaited.
- */
+/** `promise`, marked handled because it is awaited later, where a rejection surfaces. */
 export function awaitedLater<T>(promise: Promise<T>): Promise<T> {
   promise.then(undefined, (err: unknown) => err);
   return promise;

@@ -1,9 +1,7 @@
 /**
- * Which Node.js the tool runs on, and what it says about an old one. On Node 20 the AWS SDK
- * (@aws-sdk/core's emitWarningIfUnsupportedVersion, at the first client a process creates)
- * calls `process.emitWarning` with an 8-line `NodeVersionSupportWarning`; the jobs tool
- * says the same in one line of its own that names the Node to move to, once per command.
- * `AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true` (the SDK's switch) silences both.
+ * On an old Node the AWS SDK's first client emits an 8-line `NodeVersionSupportWarning`; the
+ * jobs tool says it in one line that names the Node to move to, once per command. The SDK's
+ * `AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true` silences both.
  */
 import type { OutStream } from "./context";
 
@@ -20,10 +18,7 @@ const END_OF_LIFE: Readonly<Record<number, string>> = {
 const SDK_WARNING = /^NodeVersionSupportWarning:/;
 const SDK_REQUIREMENT = /published (after [^\n]*?)\s+will require node >=(\d+)/;
 
-/**
- * The tool's one line for the SDK's warning `text` on Node `version` (e.g. "v20.20.2"), or
- * undefined when `text` is some other warning.
- */
+/** The tool's line for the SDK's warning `text` on Node `version`; undefined for others. */
 export function nodeSupportNotice(text: string, version: string): string | undefined {
   if (!SDK_WARNING.test(text)) {
     return undefined;
@@ -41,10 +36,7 @@ export function nodeSupportNotice(text: string, version: string): string | undef
   );
 }
 
-/**
- * Replaces the SDK's Node version warning with `nodeSupportNotice`'s line on `stderr`, at
- * most once; every other warning goes through unchanged. Returns the undo.
- */
+/** Replaces the SDK's Node warning by `nodeSupportNotice`'s line on `stderr`; returns the undo. */
 export function replaceSdkNodeWarning(
   stderr: OutStream,
   version: string = process.version,

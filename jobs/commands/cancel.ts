@@ -1,18 +1,14 @@
 /**
- * `jobs:cancel <names...|--all>`: stop jobs that have not finished.
- *
- * Every unfinished job gets TerminateJob, which cancels a job that has not started and
- * terminates one that has. CancelJob is never used: it silently leaves started jobs running,
- * and an array parent is never STARTING or RUNNING (it stays PENDING while its children run),
- * so choosing the call by the parent's status would leave a sweep's running children alone.
- * The API reference does not promise that stopping a parent stops its running children, so
- * those (STARTING or RUNNING, listed after the parent is stopped, so none starts in between)
- * are terminated one by one as `<parentId>:<index>`.
+ * `jobs:cancel <names...|--all>`: TerminateJob for every unfinished job, which cancels one
+ * not started and terminates one that has. Never CancelJob: it leaves started jobs running,
+ * and an array parent stays PENDING while its children run. Stopping a parent is not promised
+ * to stop its running children, so those (listed after the parent is stopped, so none starts
+ * in between) are terminated one by one as `<parentId>:<index>`.
  */
 import type { AwsClients } from "../aws/api";
 import { openStack, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError, isRetryable } from "../errors";
-import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
+import type { LedgerEntry } from "../state/ledger";
 import { runPool } from "../aws/pool";
 import { isSettled, STARTED_STATUSES, type Status } from "../status";
 import {
@@ -21,15 +17,13 @@ import {
   type CancelResult,
   type Stopped,
 } from "../output/cancel-print";
-import { describeMany } from "./watch";
+import { describeMany, selectEntries } from "./watch";
 
 export interface CancelOptions extends StackOptions {
   readonly names: readonly string[];
-  readonly all: boolean;
+  readonly all?: boolean;
   readonly reason: string;
 }
-
-export { describeStop } from "../output/cancel-print";
 
 /** TerminateJob and CancelJob take a reason of at most 1,024 characters. */
 const MAX_REASON_LENGTH = 1024;
@@ -44,7 +38,7 @@ export function needsStop(status: Status): boolean {
 
 /** Checks the options before anything is looked up or stopped. */
 export function checkCancelOptions(opts: CancelOptions): void {
-  if (opts.all === opts.names.length > 0) {
+  if ((opts.all === true) === opts.names.length > 0) {
     throw new BadInputError(
       "name the jobs to cancel, or pass --all for every unfinished job in the ledger (not both)",
     );
@@ -54,22 +48,6 @@ export function checkCancelOptions(opts: CancelOptions): void {
       `--reason is ${opts.reason.length} characters; Batch takes at most ${MAX_REASON_LENGTH}; shorten it`,
     );
   }
-}
-
-/** The ledger's jobs the names (or --all) stand for; refuses names it does not have. */
-function jobsToCancel(opts: CancelOptions, ledger: Ledger, stack: string): LedgerEntry[] {
-  const latest = ledger.latest();
-  // A sweep's name also stands for its parts (chunks past 10,000 sets, retries).
-  const parts = new Map(opts.names.map((n) => [n, entriesFor(latest, n)]));
-  const missing = opts.names.filter((n) => parts.get(n)?.length === 0);
-  if (missing.length > 0) {
-    throw new BadInputError(
-      `not in the ledger of stack "${stack}": ${missing.join(", ")}; nothing was cancelled`,
-    );
-  }
-  return opts.all
-    ? [...latest.values()]
-    : [...new Set(opts.names.flatMap((n) => parts.get(n) ?? []))];
 }
 
 /** Terminates the running children of a stopped array parent; returns how it went. */
@@ -89,22 +67,6 @@ async function terminateRunningChildren(
     o.status === "rejected" ? [`${ids[i]}: ${describeError(o.reason)}`] : [],
   );
   return { terminated: ids.length - errors.length, errors };
-}
-
-/** Each job's status as Batch returns it; UNKNOWN for jobs it does not return. */
-async function statusesOf(
-  clients: AwsClients,
-  entries: readonly LedgerEntry[],
-): Promise<(e: LedgerEntry) => Status> {
-  const details = new Map(
-    (
-      await describeMany(
-        clients,
-        entries.map((e) => e.jobId),
-      )
-    ).map((d) => [d.jobId, d]),
-  );
-  return (e) => (details.get(e.jobId)?.status ?? "UNKNOWN") as Status;
 }
 
 /** Stops `work` with TerminateJob (an array's running children one by one too). */
@@ -144,10 +106,18 @@ async function stopAll(
 async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResult> {
   checkCancelOptions(opts);
   const { outputs, ledger } = openStack(opts, ctx);
-  const entries = jobsToCancel(opts, ledger, outputs.stack);
+  const entries = selectEntries(
+    ledger,
+    opts.names,
+    false,
+    outputs.stack,
+    (list) => `not in the ledger of stack "${outputs.stack}": ${list}; nothing was cancelled`,
+  );
   const clients = ctx.clients(outputs.outputs.region);
   try {
-    const statusOf = await statusesOf(clients, entries);
+    const ids = entries.map((e) => e.jobId);
+    const byId = new Map((await describeMany(clients, ids)).map((d) => [d.jobId, d]));
+    const statusOf = (e: LedgerEntry): Status => (byId.get(e.jobId)?.status ?? "UNKNOWN") as Status;
     // Jobs Batch does not return cannot be stopped, and nothing says they finished: they
     // may be running in another region or account.
     const unknown = entries.filter((e) => statusOf(e) === "UNKNOWN");

@@ -23,16 +23,13 @@ export interface LocalRun {
   readonly index?: number;
   /** The job's own variables, as the container would get them from SubmitJob. */
   readonly env: ReadonlyMap<string, string>;
-  /** An array sweep child's set (the entrypoint reads it from the manifest; kept for the record). */
+  /** An array sweep child's set, for the record (the entrypoint reads the manifest). */
   readonly set?: ParameterSet;
-  /** vCPUs, memory and GPUs the job asks for, when its file says (for the report's estimates). */
+  /** What the job file asks for, for the report's estimates. */
   readonly vcpus?: number;
   readonly memoryMiB?: number;
   readonly gpus?: number;
-  /**
-   * Where its files go when it is part of a sweep under another name (a chunk of a sweep
-   * past 10,000 sets, a lone set): the sweep and the global set number.
-   */
+  /** The sweep and global set number of a part filed under the sweep (a chunk, a lone set). */
   readonly filedAs?: { readonly job: string; readonly index: number };
 }
 
@@ -78,44 +75,27 @@ function localRuns(s: Submission): LocalRun[] {
       sweep !== undefined && index !== undefined ? { job: sweep, index: Number(index) } : undefined;
     return [{ jobName: s.jobName, env, ...resources, ...definedOnly({ filedAs }) }];
   }
-  const { sets, indexes } = manifestSets(s);
+  // An array sweep's sets and their global numbers are in its manifest.
+  const manifest = s.kind === "array" ? parseManifest(s.manifest.body) : undefined;
   return Array.from({ length: s.arraySize }, (_, i) => ({
     jobName: s.jobName,
     index: i,
     env,
-    ...definedOnly({ set: sets[i] }),
+    ...definedOnly({ set: manifest?.sets[i] }),
     ...resources,
     ...definedOnly({
-      filedAs: sweep !== undefined ? { job: sweep, index: indexes?.[i] ?? i } : undefined,
+      filedAs: sweep !== undefined ? { job: sweep, index: manifest?.indexes?.[i] ?? i } : undefined,
     }),
   }));
 }
 
-/** An array sweep's sets and their global numbers, from its manifest (none for other arrays). */
-function manifestSets(s: Submission): {
-  sets: readonly ParameterSet[];
-  indexes: readonly number[] | undefined;
-} {
-  if (s.kind !== "array") {
-    return { sets: [], indexes: undefined };
-  }
-  const m = parseManifest(s.manifest.body);
-  return { sets: m?.sets ?? [], indexes: m?.indexes };
-}
-
-function requestedResources(s: Submission): {
-  vcpus?: number;
-  memoryMiB?: number;
-  gpus?: number;
-} {
+function requestedResources(s: Submission): Pick<LocalRun, "vcpus" | "memoryMiB" | "gpus"> {
   const req = s.request.containerOverrides?.resourceRequirements ?? [];
   const value = (type: string): number | undefined => {
     const v = Number(req.find((r) => r.type === type)?.value);
     return Number.isFinite(v) && v > 0 ? v : undefined;
   };
-  const vcpus = value("VCPU");
-  const memoryMiB = value("MEMORY");
-  return definedOnly({ vcpus, memoryMiB, gpus: value("GPU") });
+  return definedOnly({ vcpus: value("VCPU"), memoryMiB: value("MEMORY"), gpus: value("GPU") });
 }
 
 /**
@@ -170,9 +150,6 @@ export interface LocalResult {
 export interface LocalOptions {
   readonly repoRoot: string;
   readonly root: string;
-  readonly python?: string;
-  /** Default `<repoRoot>/container/run_job.py`. */
-  readonly entrypoint?: string;
   /** `--script PATH` for the entrypoint (absolute); default: the entrypoint's own script. */
   readonly script?: string;
   readonly concurrency: number;
@@ -186,13 +163,22 @@ export interface LocalOptions {
 const TAIL_BYTES = 4096;
 
 function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<LocalResult> {
-  const entrypoint = opts.entrypoint ?? path.join(opts.repoRoot, "container", "run_job.py");
+  const entrypoint = path.join(opts.repoRoot, "container", "run_job.py");
   const startedAt = Date.now();
   const scriptArgs = opts.script !== undefined ? ["--script", opts.script] : [];
   return new Promise((resolve) => {
+    const notStarted = (err: Error): void =>
+      resolve({
+        run,
+        exitCode: null,
+        signal: null,
+        tail: `could not start python3: ${err.message}`,
+        startedAt,
+        stoppedAt: Date.now(),
+      });
     let child: ReturnType<typeof spawn>;
     try {
-      child = spawn(opts.python ?? "python3", [entrypoint, ...scriptArgs], {
+      child = spawn("python3", [entrypoint, ...scriptArgs], {
         cwd: opts.repoRoot,
         env: runEnvironment(run, opts.root, opts.env),
         stdio: ["ignore", "pipe", "pipe"],
@@ -200,14 +186,7 @@ function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<Local
     } catch (err) {
       // spawn throws at once for what no process can be given (a NUL byte in a variable):
       // a failed run with the reason, never a run silently "not started".
-      resolve({
-        run,
-        exitCode: null,
-        signal: null,
-        tail: `could not start ${opts.python ?? "python3"}: ${(err as Error).message}`,
-        startedAt,
-        stoppedAt: Date.now(),
-      });
+      notStarted(err as Error);
       return;
     }
     let tail = "";
@@ -220,26 +199,14 @@ function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<Local
     };
     child.stdout?.on("data", onData);
     child.stderr?.on("data", onData);
-    child.on("error", (err) => {
-      resolve({
-        run,
-        exitCode: null,
-        signal: null,
-        tail: `could not start ${opts.python ?? "python3"}: ${err.message}`,
-        startedAt,
-        stoppedAt: Date.now(),
-      });
-    });
+    child.on("error", notStarted);
     child.on("close", (code, signal) => {
       resolve({ run, exitCode: code, signal, tail, startedAt, stoppedAt: Date.now() });
     });
   });
 }
 
-/**
- * Writes manifests, then runs everything with bounded concurrency, recording each run for
- * `jobs:report --locally` as it ends.
- */
+/** Writes manifests, then runs everything, recording each run for `jobs:report --locally`. */
 export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<LocalResult[]> {
   const createdAt = Date.now();
   const runId = new Date(createdAt).toISOString();
@@ -264,10 +231,7 @@ export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<Loc
       opts.onDone?.(r);
       return r;
     },
-    {
-      concurrency: opts.concurrency,
-      ...definedOnly({ signal: opts.signal }),
-    },
+    { concurrency: opts.concurrency, ...definedOnly({ signal: opts.signal }) },
   );
   const failed = outcomes.find((o) => o.status === "rejected");
   if (failed !== undefined) {
@@ -304,22 +268,14 @@ function recordRun(
   });
 }
 
-/** Where a run's results and log land in the local folder (the same layout as the bucket; see container/run_job.py). */
+/** Where a run's results and log land in the local folder (laid out as the bucket is). */
 export function localResultPaths(run: LocalRun, root: string): { results: string; log: string } {
-  if (run.filedAs !== undefined) {
-    const { job, index } = run.filedAs;
-    return {
-      results: path.join(root, "results", job, String(index)),
-      log: path.join(root, "logs", job, `${index}.log`),
-    };
-  }
-  return run.index === undefined
-    ? {
-        results: path.join(root, "results", run.jobName),
-        log: path.join(root, "logs", `${run.jobName}.log`),
-      }
+  const job = run.filedAs?.job ?? run.jobName;
+  const index = run.filedAs?.index ?? run.index;
+  return index === undefined
+    ? { results: path.join(root, "results", job), log: path.join(root, "logs", `${job}.log`) }
     : {
-        results: path.join(root, "results", run.jobName, String(run.index)),
-        log: path.join(root, "logs", run.jobName, `${run.index}.log`),
+        results: path.join(root, "results", job, String(index)),
+        log: path.join(root, "logs", job, `${index}.log`),
       };
 }

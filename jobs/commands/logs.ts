@@ -14,7 +14,7 @@ import { definedOnly } from "../../components/defined";
 
 export interface LogsOptions extends StackOptions {
   readonly target: string;
-  readonly follow: boolean;
+  readonly follow?: boolean;
   /** Seconds between polls with --follow. */
   readonly interval: number;
   /** Which run of a retried set or job (1: the first); default: the latest. */
@@ -64,11 +64,7 @@ function chunksOf(latest: ReadonlyMap<string, LedgerEntry>, base: string): Ledge
   return chunks;
 }
 
-/**
- * Set `index` of a sweep past 10,000 sets: child `index` mod 10,000 of chunk `index` /
- * 10,000, or the plain job of a last chunk of one set. The sweep's whole range is named when
- * no set or one past its end is asked for.
- */
+/** Set `index` of a sweep chunked past 10,000 sets: a child of its chunk, or a lone set's job. */
 function chunkedSet(target: string, chunks: readonly LedgerEntry[], index?: number): string {
   const last = chunks[chunks.length - 1];
   const sets =
@@ -93,11 +89,7 @@ function logStreamOf(d: JobDetail): string | undefined {
   return d.container?.logStreamName ?? attempts[attempts.length - 1]?.container?.logStreamName;
 }
 
-/**
- * Why a job has no log events: CloudWatch creates the stream on the job's first line of
- * output, so a job that has printed nothing (yet) has none, and GetLogEvents says
- * ResourceNotFoundException.
- */
+/** Why a job has no log events: CloudWatch creates the stream on its first line of output. */
 function noOutputNote(target: string, group: string, stream: string): string {
   return (
     `no output from ${target} (yet): log stream ${stream} does not exist in ${group}; CloudWatch ` +
@@ -105,10 +97,7 @@ function noOutputNote(target: string, group: string, stream: string): string {
   );
 }
 
-/**
- * Prints every event from `token` to the current end of the stream. GetLogEvents returns
- * the same forward token at the end; a missing stream reads as empty.
- */
+/** Prints every event from `token` to the end (GetLogEvents repeats its forward token there). */
 async function readToEnd(
   logs: LogsApi,
   group: string,
@@ -132,11 +121,7 @@ async function readToEnd(
   }
 }
 
-/**
- * Why Batch returned nothing for `jobId`: an array index past the end (asked of the parent),
- * an index on a job that is not an array, or a job Batch does not know in this region and
- * account (a wrong --stack or --outputs, or a job forgotten some days after it ended).
- */
+/** Why Batch returned nothing for `jobId`: a child index it lacks, or a job it does not know. */
 async function unknownJob(
   clients: AwsClients,
   target: string,
@@ -167,9 +152,8 @@ async function unknownJob(
 }
 
 /**
- * The job ID of run `run` (default: the latest) of a set or job that was retried, and a
- * line saying which run it is; undefined when the target was never retried and no --run
- * asks for one (the ledger alone then finds it).
+ * The job ID of run `--run` (default: the latest) of a retried set or job, and a line saying
+ * which; undefined when never retried and no --run asks (the ledger alone then finds it).
  */
 async function retriedRun(
   opts: LogsOptions,
@@ -183,11 +167,8 @@ async function retriedRun(
   if (!runs.some(isRetryEntry) && (opts.run ?? 1) === 1) {
     return undefined;
   }
-  const details = new Map<string, JobDetail>();
-  for (let i = 0; i < runs.length; i += 100) {
-    const seen = await clients.batch.describeJobs(runs.slice(i, i + 100).map((e) => e.jobId));
-    seen.forEach((d) => d.jobId !== undefined && details.set(d.jobId, d));
-  }
+  const seen = await clients.batch.describeJobs(runs.map((e) => e.jobId));
+  const details = new Map(seen.map((d) => [d.jobId ?? "", d]));
   const covers = await readCovers(runs, details, clients, bucket, new Map());
   const attempts = attemptsOf(runs, covers, base, index ?? "");
   const what = index !== undefined ? `${base}[${index}]` : base;
@@ -217,15 +198,11 @@ async function retriedRun(
   };
 }
 
-/** Whether a job in `status` has ended. */
 function ended(detail: JobDetail): boolean {
   return TERMINAL.has(detail.status as Status);
 }
 
-/**
- * The job's description and its log stream; with --follow, waits (noting it once on stderr)
- * until the job has a stream, ends, or is interrupted.
- */
+/** The job and its log stream; with --follow, waits until it has one, ends, or Ctrl-C. */
 async function findStream(
   opts: LogsOptions,
   ctx: Context,
@@ -258,16 +235,6 @@ async function findStream(
   }
 }
 
-/** Why a job has no log stream: not started yet, or ended without starting. */
-function noStreamNote(target: string, detail: JobDetail): string {
-  return (
-    `${target} has no log stream yet (status ${detail.status}); ` +
-    (ended(detail)
-      ? `it ended without starting: ${detail.statusReason ?? "no reason given"}\n`
-      : "use --follow to wait for it\n")
-  );
-}
-
 /** Where the stream being printed is, and what has been read of it. */
 interface Reading {
   detail: JobDetail | undefined;
@@ -278,8 +245,8 @@ interface Reading {
 }
 
 /**
- * Prints the stream to its end; with --follow, keeps printing until the job ends (or Batch
- * forgets it), moving on to each new attempt's stream. EXIT_INTERRUPTED on Ctrl-C.
+ * Prints the stream to its end; with --follow, until the job ends (or Batch forgets it),
+ * moving on to each new attempt's stream. EXIT_INTERRUPTED on Ctrl-C.
  */
 async function printStream(
   opts: LogsOptions,
@@ -317,35 +284,13 @@ async function printStream(
     }
     const next = logStreamOf(r.detail);
     if (next !== undefined && next !== r.stream) {
-      await nextAttempt(opts, ctx, clients.logs, group, next, r, write);
+      // A new attempt has its own stream: finish the old one (lines arrive late), mark the switch.
+      await readToEnd(clients.logs, group, r.stream, r.token, write);
+      const out = opts.json ? ctx.io.stderr : ctx.io.stdout;
+      out.write(`--- ${opts.target}: new attempt, log stream ${next} ---\n`);
+      Object.assign(r, { stream: next, token: undefined, exists: false, outputNoted: false });
     }
   }
-}
-
-/**
- * A retry runs as a new attempt with its own stream: finishes the old one (lines can arrive
- * late), marks the switch, then follows the new one from its start.
- */
-async function nextAttempt(
-  opts: LogsOptions,
-  ctx: Context,
-  logs: LogsApi,
-  group: string,
-  next: string,
-  r: Reading,
-  write: (e: LogEvent) => void,
-): Promise<void> {
-  await readToEnd(logs, group, r.stream, r.token, write);
-  const line = `--- ${opts.target}: new attempt, log stream ${next} ---`;
-  if (opts.json) {
-    ctx.io.stderr.write(`${line}\n`);
-  } else {
-    ctx.io.stdout.write(`${line}\n`);
-  }
-  r.stream = next;
-  r.token = undefined;
-  r.exists = false;
-  r.outputNoted = false;
 }
 
 export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<number> {
@@ -359,7 +304,13 @@ export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<numb
     }
     const { detail, stream } = await findStream(opts, ctx, clients, jobId, outputs.outputs.region);
     if (stream === undefined) {
-      ctx.io.stderr.write(noStreamNote(opts.target, detail));
+      // Not started yet, or ended without starting.
+      ctx.io.stderr.write(
+        `${opts.target} has no log stream yet (status ${detail.status}); ` +
+          (ended(detail)
+            ? `it ended without starting: ${detail.statusReason ?? "no reason given"}\n`
+            : "use --follow to wait for it\n"),
+      );
       return EXIT_FAILURE;
     }
     const group =

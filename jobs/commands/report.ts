@@ -1,7 +1,6 @@
 /**
- * `jobs:report [names...] [--last] [--locally]`: one row per job or sweep set with its
- * parameters, outcome, times, cost estimate, result files and metrics; as a terminal
- * table, `--write-csv [FILE]`, `--json`, or `--write-html [FILE]` (a self-contained page with charts).
+ * `jobs:report [names...] [--last] [--locally]`: one row per job or sweep set, as a terminal
+ * table, `--json`, `--write-csv [FILE]` or `--write-html [FILE]` (a page with charts).
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -28,21 +27,21 @@ import { definedOnly } from "../../components/defined";
 
 export interface ReportOptions extends StackOptions {
   readonly names: readonly string[];
-  readonly last: boolean;
-  readonly local: boolean;
+  readonly last?: boolean;
+  readonly locally?: boolean;
   readonly localRoot?: string;
   /** The CSV file to write; `true`: report.csv in the default folder (defaultOutDir). */
-  readonly csv?: string | true;
+  readonly writeCsv?: string | true;
   /** The page to write; `true`: report.html in the default folder. */
-  readonly html?: string | true;
+  readonly writeHtml?: string | true;
   /** Terminal rows shown (failed rows always are). */
   readonly limit?: number;
   /** Instance types, FARGATE or FARGATE_SPOT to price as (default: the stack's own). */
   readonly pricing?: readonly string[];
   readonly priceVcpuHour?: number;
   readonly priceGbHour?: number;
-  /** Use and fill the cache of finished runs' listings and metrics. @default true */
-  readonly cache?: boolean;
+  /** Read finished runs' listings and metrics from S3, not the cache. */
+  readonly refresh?: boolean;
 }
 
 function userPricing(opts: ReportOptions): UserPricing {
@@ -53,10 +52,7 @@ function userPricing(opts: ReportOptions): UserPricing {
   });
 }
 
-/**
- * Builds the report from the ledger's jobs (or local runs), and names the default folder
- * for its files; no output written.
- */
+/** The report of the ledger's jobs (or local runs), and the default folder for its files. */
 async function buildReport(
   opts: ReportOptions,
   ctx: Context,
@@ -69,20 +65,20 @@ async function buildReport(
   let folder = defaultOutDir(undefined);
   let localFolder: string | undefined;
   const warnings: string[] = [];
-  if (opts.local) {
+  if (opts.locally === true) {
     const root = localRoot(ctx, opts.localRoot);
-    source = localSource(root, { names: opts.names, last: opts.last });
+    source = localSource(root, { names: opts.names, last: opts.last === true });
     localFolder = displayPath(ctx.cwd, root);
     label = `local runs in ${localFolder}`;
     prices = pricingOf(undefined, userPricing(opts));
   } else {
     const { outputs, ledger } = openStack(opts, ctx);
     warnings.push(...ledger.warnings);
-    const entries = selectEntries(ledger, opts.names, opts.last, outputs.stack);
+    const entries = selectEntries(ledger, opts.names, opts.last === true, outputs.stack);
     const bucket = requireOutput(outputs, "bucketName", "to read results and metrics");
     const clients = ctx.clients(outputs.outputs.region);
     cleanup = () => clients.destroy();
-    if (opts.cache !== false) {
+    if (opts.refresh !== true) {
       cache = fileCache(path.join(path.dirname(ledger.file), CACHE_FOLDER), `s3://${bucket}`);
     }
     source = awsSource(entries, clients, bucket, cache, outputs.outputs.logGroupName);
@@ -120,10 +116,7 @@ function writeOutput(ctx: Context, file: string, text: string, flag: string): st
   return abs;
 }
 
-/**
- * A file named after --write-csv or --write-html ends in its type's extension: `--write-html grid_sweep` is
- * a job name the option took as its value, not a file to write.
- */
+/** A file named after --write-csv/--write-html ends in its type's extension, or is a job name. */
 function checkFileName(file: string | true | undefined, flag: string, ext: string): void {
   if (typeof file === "string" && path.extname(file).toLowerCase() !== ext) {
     throw new BadInputError(
@@ -135,24 +128,24 @@ function checkFileName(file: string | true | undefined, flag: string, ext: strin
 
 /** Builds the report and writes the --write-csv and --write-html files; prints nothing. */
 async function makeReport(opts: ReportOptions, ctx: Context): Promise<ReportResult> {
-  if (opts.local && (opts.stack !== undefined || opts.outputs !== undefined)) {
+  if (opts.locally === true && (opts.stack !== undefined || opts.outputs !== undefined)) {
     throw new BadInputError(
       "--locally reports runs on this machine; it takes no --stack or --outputs",
     );
   }
-  checkFileName(opts.csv, "--write-csv", ".csv");
-  checkFileName(opts.html, "--write-html", ".html");
+  checkFileName(opts.writeCsv, "--write-csv", ".csv");
+  checkFileName(opts.writeHtml, "--write-html", ".html");
   const { report, folder } = await buildReport(opts, ctx);
   const files: string[] = [];
   const fileOf = (flag: string | true, name: string): string =>
     flag === true ? path.join(folder, name) : flag;
-  if (opts.csv !== undefined) {
-    files.push(writeOutput(ctx, fileOf(opts.csv, "report.csv"), formatCsv(report), "--write-csv"));
+  if (opts.writeCsv !== undefined) {
+    const file = fileOf(opts.writeCsv, "report.csv");
+    files.push(writeOutput(ctx, file, formatCsv(report), "--write-csv"));
   }
-  if (opts.html !== undefined) {
-    files.push(
-      writeOutput(ctx, fileOf(opts.html, "report.html"), renderHtml(report), "--write-html"),
-    );
+  if (opts.writeHtml !== undefined) {
+    const file = fileOf(opts.writeHtml, "report.html");
+    files.push(writeOutput(ctx, file, renderHtml(report), "--write-html"));
   }
   return {
     report,

@@ -1,7 +1,6 @@
 /**
- * `jobs:results [names...] [--out DIR] [--locally]`: copy results/ and logs/ from the bucket
- * (or the local folder) like `aws s3 sync`: only new or changed files, in parallel, each
- * written to a temporary file first so an interrupted run leaves no half files.
+ * `jobs:results [names...] [--out DIR] [--locally]`: like `aws s3 sync`, only new or changed
+ * files of results/ and logs/, each through a temporary file so none is left half written.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -30,37 +29,37 @@ import { visible } from "../output/visible";
 export interface ResultsOptions extends StackOptions {
   readonly names: readonly string[];
   readonly out?: string;
-  readonly local: boolean;
+  readonly locally?: boolean;
   readonly localRoot?: string;
   readonly concurrency: number;
 }
 
-function statOrUndefined(file: string): LocalInfo | undefined {
+/** `read()`, or `fallback` when the path it reads does not exist. */
+function unlessMissing<T>(read: () => T, fallback: T): T {
   try {
-    const s = fs.statSync(file);
-    return s.isFile() ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
+    return read();
   } catch (err) {
     if (isMissingFile(err)) {
-      return undefined;
+      return fallback;
     }
     throw err;
   }
+}
+
+function statOrUndefined(file: string): LocalInfo | undefined {
+  const s = unlessMissing(() => fs.statSync(file), undefined);
+  return s?.isFile() === true ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
+}
+
+function readDir(dir: string): fs.Dirent[] {
+  return unlessMissing(() => fs.readdirSync(dir, { withFileTypes: true }), []);
 }
 
 /** Every file under `root/<dir>` as a source object with a `/`-separated key. */
 export function listLocal(root: string, dirs: readonly string[]): SourceObject[] {
   const out: SourceObject[] = [];
   const walk = (abs: string): void => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(abs, { withFileTypes: true });
-    } catch (err) {
-      if (isMissingFile(err)) {
-        return;
-      }
-      throw err;
-    }
-    for (const e of entries) {
+    for (const e of readDir(abs)) {
       const p = path.join(abs, e.name);
       if (e.isDirectory()) {
         walk(p);
@@ -78,25 +77,10 @@ export function listLocal(root: string, dirs: readonly string[]): SourceObject[]
   return out;
 }
 
-/** Names that are not among `known`, in the order given; pure. */
-function unknownNames(names: readonly string[], known: ReadonlySet<string>): string[] {
-  return names.filter((n) => !known.has(n));
-}
-
 /** Job names the local folder has results or logs of: results/<name>/, logs/<name>[.log]. */
 function localJobNames(root: string): Set<string> {
   const names = new Set<string>();
-  const list = (dir: string): fs.Dirent[] => {
-    try {
-      return fs.readdirSync(path.join(root, dir), { withFileTypes: true });
-    } catch (err) {
-      if (isMissingFile(err)) {
-        return [];
-      }
-      throw err;
-    }
-  };
-  for (const e of [...list("results"), ...list("logs")]) {
+  for (const e of [...readDir(path.join(root, "results")), ...readDir(path.join(root, "logs"))]) {
     if (e.isDirectory()) {
       names.add(e.name);
     } else if (e.isFile() && e.name.endsWith(".log")) {
@@ -106,43 +90,14 @@ function localJobNames(root: string): Set<string> {
   return names;
 }
 
-/** `<dest>.part-<pid>`: the name a file is written under before it is renamed into place. */
-function partPath(dest: string, pid = process.pid): string {
-  return `${dest}.part-${pid}`;
-}
-
-/**
- * Temporary files being written, removed when a copy fails and when the process exits
- * through process.exit (a second Ctrl-C), where no `finally` runs.
- */
-class PartialFiles {
-  private readonly files = new Set<string>();
-
-  add(file: string): void {
-    this.files.add(file);
-  }
-
-  delete(file: string): void {
-    this.files.delete(file);
-  }
-
-  /** Synchronous, so it also works in an "exit" handler. */
-  removeAll(): void {
-    for (const f of this.files) {
-      fs.rmSync(f, { force: true });
-    }
-    this.files.clear();
-  }
-}
-
-/** Writes `dest` through `partPath(dest)` and a rename, so `dest` is never half written. */
+/** Writes `dest` through `<dest>.part-<pid>` and a rename, so `dest` is never half written. */
 async function writeThroughPart(
   dest: string,
-  partials: PartialFiles,
+  partials: Set<string>,
   write: (tmp: string) => Promise<void>,
 ): Promise<void> {
   await fs.promises.mkdir(path.dirname(dest), { recursive: true });
-  const tmp = partPath(dest);
+  const tmp = `${dest}.part-${process.pid}`;
   partials.add(tmp);
   try {
     await write(tmp);
@@ -156,7 +111,7 @@ async function writeThroughPart(
 }
 
 function checkNames(names: readonly string[], known: ReadonlySet<string>, where: string): void {
-  const unknown = unknownNames(names, known);
+  const unknown = names.filter((n) => !known.has(n));
   if (unknown.length > 0) {
     throw new BadInputError(
       `not ${where}: ${unknown.join(", ")}; check the names (npm run jobs:status lists the ledger's), ` +
@@ -216,13 +171,8 @@ async function bucketSource(
   let sources: SourceObject[];
   try {
     const listed = await Promise.all(prefixes.map((p) => clients.storage.listObjects(bucket, p)));
-    const byKey = new Map<string, SourceObject>();
-    for (const o of listed.flat()) {
-      if (keep(o.key)) {
-        byKey.set(o.key, o);
-      }
-    }
-    sources = [...byKey.values()];
+    const kept = listed.flat().filter((o) => keep(o.key));
+    sources = [...new Map(kept.map((o) => [o.key, o])).values()];
   } catch (err) {
     cleanup();
     throw err;
@@ -236,7 +186,7 @@ async function bucketSource(
 async function downloadAll(
   plan: SyncPlan,
   source: Source,
-  partials: PartialFiles,
+  partials: Set<string>,
   opts: ResultsOptions,
   ctx: Context,
 ): Promise<Pick<ResultsResult, "copied" | "failed" | "bytes" | "notCopied">> {
@@ -276,8 +226,13 @@ async function syncFrom(
   opts: ResultsOptions,
   ctx: Context,
 ): Promise<ResultsResult> {
-  const partials = new PartialFiles();
-  const removePartials = (): void => partials.removeAll();
+  // Temporary files being written, removed also when process.exit (a second Ctrl-C) ends
+  // the process, where no `finally` runs: hence synchronous.
+  const partials = new Set<string>();
+  const removePartials = (): void => {
+    partials.forEach((f) => fs.rmSync(f, { force: true }));
+    partials.clear();
+  };
   process.on("exit", removePartials);
   try {
     const plan = planSync(source.sources, source.outDir, statOrUndefined);
@@ -294,7 +249,7 @@ async function syncFrom(
       ...done,
     };
   } finally {
-    partials.removeAll();
+    removePartials();
     process.removeListener("exit", removePartials);
   }
 }
@@ -302,7 +257,7 @@ async function syncFrom(
 export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promise<number> {
   const prefixes = prefixesFor(opts.names);
   const keep = (key: string): boolean => prefixes.some((p) => matchesPrefix(key, p));
-  const source = opts.local
+  const source = opts.locally
     ? localSource(opts, ctx, keep)
     : await bucketSource(opts, ctx, prefixes, keep);
   let result: ResultsResult;

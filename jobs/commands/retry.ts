@@ -1,22 +1,16 @@
 /**
- * `jobs:retry <names...>` (and, for one release, `jobs:submit --retry-failed <names...>`):
- * resubmit only what failed. A sweep's failed sets go as one new array job `<sweep>-r<n>`
- * (chunks `<sweep>-r<n>-c<k>` past 10,000) whose manifest lists their set numbers, so
- * results land in results/<sweep>/<set>/ as the first run's did and `jobs:report` shows each
- * set's latest run; one failed set goes as a plain job naming its set number (arrays need 2
- * children). A failed single job goes again as `<job>-r<n>`, filed under its own name.
- * Refused while any run of the names is unfinished or unknown to Batch.
- *
- * The requests come from the original files, planned again: their hashes must match the
- * ledger's, so a retry runs what failed, not an edited file. They go through the same
- * exactly-once path as any submission (jobs/commands/submit-batch.ts submitToBatch: lock,
- * recovery, intent, token tag). A retry interrupted part-way (an open intent of
- * `<name>-r<n>...`) is planned again as of before it started, with the same names and
- * hashes, so re-running the same command completes it instead of sending it twice. */
+ * `jobs:retry <names...>` (and, for one release, `jobs:submit --retry-failed`): resubmit only
+ * what failed. A sweep's failed sets go as one array job `<sweep>-r<n>` (chunked past 10,000)
+ * whose manifest keeps their set numbers, so results land where the first run's did; a lone
+ * set goes as a plain job. A failed job goes again as `<job>-r<n>`. The requests are planned
+ * again from the original files, whose hashes must match the ledger's, and sent through the
+ * same exactly-once path as any submission; an interrupted retry (an open intent) is planned
+ * as of before it started, so running the same command again completes it.
+ */
 import { chunkJobName, chunkRanges } from "../input/chunks";
 import { openStack, type Context } from "../context";
 import { BadInputError, FatalError, type Problem } from "../errors";
-import type { IntentLine, LedgerEntry } from "../state/ledger";
+import type { LedgerEntry } from "../state/ledger";
 import { retryJobName } from "../input/derived-names";
 import { ARRAY_MIN_SIZE, checkJobName, type LoadedJob } from "../input/job-file";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
@@ -28,7 +22,7 @@ import {
 } from "../input/plan";
 import { latestRuns, type RunUnit } from "../report/rows";
 import { awsSource } from "../report/sources";
-import { TERMINAL, type Status } from "../status";
+import { TERMINAL } from "../status";
 import { prepare, submitExitCode, type SubmitOptions } from "./submit";
 import { submitToBatch } from "./submit-batch";
 import { printSubmitResult, type SubmitResult } from "../output/submit-print";
@@ -52,12 +46,10 @@ export function selectRetry(names: readonly string[], units: readonly RunUnit[])
     return {
       name,
       failed: mine.filter((u) => u.status === "FAILED"),
-      unfinished: mine.filter((u) => !TERMINAL.has(u.status) || u.status === UNKNOWN),
+      unfinished: mine.filter((u) => !TERMINAL.has(u.status) || u.status === "UNKNOWN"),
     };
   });
 }
-
-const UNKNOWN: Status = "UNKNOWN";
 
 /** `<name>-r<n>`, n one past the highest earlier retry of `name` among `entries`; pure. */
 export function nextRetryName(name: string, entries: readonly LedgerEntry[]): string {
@@ -66,9 +58,8 @@ export function nextRetryName(name: string, entries: readonly LedgerEntry[]): st
 }
 
 /**
- * Submissions that rerun the sets `indexes` of `sweep` under `jobName`: one array job whose
- * manifest keeps their numbers (chunks of 10,000 past that), a lone set as a plain job.
- * Queue and definition as `template` resolved them. Pure.
+ * Submissions that rerun the sets `indexes` of `sweep` under `jobName` (chunked past 10,000;
+ * a lone set as a plain job), queue and definition as in `template`; pure.
  */
 export function planSweepRetry(
   sweep: LoadedSweep,
@@ -86,26 +77,10 @@ export function planSweepRetry(
     const name = ranges.length > 1 ? chunkJobName(jobName, c) : jobName;
     const numbers = sorted.slice(first, first + count);
     const sets = numbers.map((i) => sweep.sets[i] as ParameterSet);
-    if (count < ARRAY_MIN_SIZE) {
-      return loneSetSubmission(
-        sweep.file,
-        sweep.jobName,
-        name,
-        sweep.base,
-        sets[0],
-        numbers[0],
-        resolved,
-      );
-    }
-    return sweepArraySubmission(
-      sweep.file,
-      sweep.jobName,
-      name,
-      sweep.base,
-      sets,
-      numbers,
-      resolved,
-    );
+    const { file, jobName: of, base } = sweep;
+    return count < ARRAY_MIN_SIZE
+      ? loneSetSubmission(file, of, name, base, sets[0], numbers[0], resolved)
+      : sweepArraySubmission(file, of, name, base, sets, numbers, resolved);
   });
 }
 
@@ -128,8 +103,8 @@ export interface RetryOptions extends Omit<SubmitOptions, "files"> {
 /** What `jobs:submit --retry-failed` may not be combined with (jobs:retry has no such options). */
 function checkRetryOptions(opts: RetryOptions): void {
   const bad = [
-    ...(opts.local ? ["--locally"] : []),
-    ...(opts.force ? ["--force"] : []),
+    ...(opts.locally === true ? ["--locally"] : []),
+    ...(opts.force === true ? ["--force"] : []),
     ...(!opts.array ? ["--no-array"] : []),
   ];
   if (bad.length > 0) {
@@ -138,19 +113,6 @@ function checkRetryOptions(opts: RetryOptions): void {
         "runs recorded in the ledger as they were first submitted; leave those options out",
     );
   }
-}
-
-/**
- * The runs of an earlier retry of these names that was interrupted (an open intent), so
- * this one is planned as of before it started and completes it under the same names.
- */
-function interruptedRuns(
-  openIntents: readonly IntentLine[],
-  names: readonly string[],
-): Set<string> {
-  return new Set(
-    openIntents.filter((i) => i.of !== undefined && names.includes(i.of)).map((i) => i.run),
-  );
 }
 
 /** The original submissions of `name`, planned again from its file and checked against the ledger. */
@@ -277,14 +239,19 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
   return submitExitCode(result);
 }
 
-/** Plans the retries of `opts.names` and submits them; returns what happened. */
+/** Plans the retries of `opts.names` and sends them; returns what happened. */
 async function retry(opts: RetryOptions, ctx: Context): Promise<SubmitResult> {
   checkRetryOptions(opts);
   const { outputs, ledger } = openStack(opts, ctx);
   refuseParts(opts.names, ledger.latest());
   ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
-  const resume = interruptedRuns(ledger.openIntents(), opts.names);
   // As of before an interrupted retry of these names, so it is planned again the same way.
+  const resume = new Set(
+    ledger
+      .openIntents()
+      .filter((i) => i.of !== undefined && opts.names.includes(i.of))
+      .map((i) => i.run),
+  );
   const before = ledger.entries.filter((e) => !resume.has(e.run));
   const known = selectEntries(ledger, opts.names, false, outputs.stack).filter(
     (e) => !resume.has(e.run),

@@ -1,13 +1,18 @@
 /**
- * Planned submissions to AWS Batch, exactly once per job name: take the stack's submit lock,
- * read the ledger and open it for appending; recover what an earlier run left open, upload
- * sweep manifests and send with bounded concurrency (all of the protocol, recovery included,
- * is jobs/aws/exactly-once.ts). Returns what happened; jobs/output/submit-print.ts prints it.
- * Notes, the progress bar and per-job lines are written as the run goes.
+ * Checked submissions sent to AWS Batch exactly once per job name (the protocol is
+ * jobs/aws/exactly-once.ts): lock, ledger, recovery, manifests, sends. Returns what happened.
  */
 import * as fs from "fs";
 import * as path from "path";
-import { createProgress, displayPath, sleep, stateDir, type Context } from "../context";
+import {
+  createProgress,
+  displayPath,
+  sleep,
+  stateDir,
+  type Context,
+  type Progress,
+  type StackOptions,
+} from "../context";
 import { FatalError, describeError, formatProblem, type Problem } from "../errors";
 import { SUBMIT_TIMEOUT_MS, type AwsClients } from "../aws/api";
 import {
@@ -31,19 +36,13 @@ import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
 /** The options a Batch submission reads. */
-export interface BatchOptions {
-  readonly dryRun: boolean;
-  readonly force: boolean;
-  readonly json: boolean;
+export interface BatchOptions extends StackOptions {
+  readonly dryRun?: boolean;
+  readonly force?: boolean;
   readonly concurrency?: number;
-  readonly stateDir?: string;
 }
 
-/**
- * Planned submissions to Batch (or, with --dry-run, the requests that would go): the lock,
- * the ledger, reconciliation of what an earlier run left open, then exactly-once sends.
- * Every check on the input is done by now. `jobs:retry` comes here too.
- */
+/** Sends checked submissions (with --dry-run, returns what would go); jobs:retry's too. */
 export async function submitToBatch(
   opts: BatchOptions,
   ctx: Context,
@@ -51,18 +50,22 @@ export async function submitToBatch(
   submissions: readonly Submission[],
   notes: readonly Problem[],
 ): Promise<SubmitResult> {
-  const err = ctx.io.stderr;
   const file = checkedLedgerPath(stateDir(ctx, opts.stateDir), outputs.stack);
   if (!opts.json) {
-    notes.forEach((n) => err.write(`note: ${formatProblem(n)}\n`));
+    notes.forEach((n) => ctx.io.stderr.write(`note: ${formatProblem(n)}\n`));
   }
-  if (opts.dryRun) {
-    return dryRun(opts, ctx, outputs, submissions, file);
+  if (opts.dryRun === true) {
+    // No lock and no folder: a dry run changes nothing, so its list is a preview.
+    const ledger = Ledger.open(file);
+    warnAbout(ledger, ctx);
+    const { todo, skipped } = skipKnown(submissions, submissions, ledger, opts, ctx);
+    const { stack, outputs: values } = outputs;
+    return { kind: "dry-run", stack, bucketName: values.bucketName, todo, skipped };
   }
   const { lock, ledger } = openLedgerForSubmit(file, ctx);
   const clients = ctx.clients(outputs.outputs.region);
   try {
-    ledger.warnings.forEach((w) => err.write(`warning: ${w}\n`));
+    warnAbout(ledger, ctx);
     return await submitWithLedger(opts, ctx, outputs, ledger, clients, submissions);
   } finally {
     clients.destroy();
@@ -71,45 +74,43 @@ export async function submitToBatch(
   }
 }
 
-/**
- * No lock and no folder: a dry run changes nothing, and a running submit may still add to
- * the ledger, so the list is a preview.
- */
-function dryRun(
-  opts: BatchOptions,
-  ctx: Context,
-  outputs: LoadedOutputs,
-  submissions: readonly Submission[],
-  file: string,
-): SubmitResult {
-  const ledger = Ledger.open(file);
+function warnAbout(ledger: Ledger, ctx: Context): void {
   ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
-  const { todo, skipped } = splitByLedger(submissions, ledger.latest(), opts.force);
-  reportSkipped(opts, ctx, submissions.length, skipped, file);
-  return {
-    kind: "dry-run",
-    stack: outputs.stack,
-    bucketName: outputs.outputs.bucketName,
-    todo,
-    skipped,
-  };
 }
 
-/** Which submissions the ledger already has (skipped unless --force); pure. */
-function splitByLedger(
+/**
+ * `these` but those the ledger already has (all with --force); says on stderr which it
+ * skips, of all the run's `submissions` (a run's progress, not its outcome).
+ */
+function skipKnown(
+  these: readonly Submission[],
   submissions: readonly Submission[],
-  known: ReadonlyMap<string, LedgerEntry>,
-  force: boolean,
+  ledger: Ledger,
+  opts: BatchOptions,
+  ctx: Context,
 ): { todo: Submission[]; skipped: SkippedJob[] } {
+  const known = ledger.latest();
   const todo: Submission[] = [];
   const skipped: SkippedJob[] = [];
-  for (const s of submissions) {
+  for (const s of these) {
     const prior = known.get(s.jobName);
-    if (prior !== undefined && !force) {
+    if (prior !== undefined && opts.force !== true) {
       skipped.push({ jobName: s.jobName, jobId: prior.jobId, changed: prior.hash !== s.hash });
     } else {
       todo.push(s);
     }
+  }
+  const err = ctx.io.stderr;
+  if (!opts.json && skipped.length > 0) {
+    err.write(
+      `${skipped.length} of ${submissions.length} already submitted (ledger ${displayPath(ctx.cwd, ledger.file)}); ` +
+        `skipping them, --force resubmits\n`,
+    );
+  }
+  for (const c of opts.json ? [] : skipped.filter((s) => s.changed).slice(0, 10)) {
+    err.write(
+      `  note: ${c.jobName} changed since it was submitted as ${c.jobId}; pass --force or rename the job\n`,
+    );
   }
   return { todo, skipped };
 }
@@ -123,9 +124,8 @@ function unwritable(what: string, file: string, err: unknown): FatalError {
 }
 
 /**
- * The lock, then the ledger read (the skip decision must see every job a finished run
- * recorded) and opened for appending, so a folder that cannot be written fails here,
- * before anything is uploaded or submitted.
+ * The lock, then the ledger read (the skips must see every job a finished run recorded) and
+ * opened for appending: a folder that cannot be written fails before anything is sent.
  */
 function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: Ledger } {
   try {
@@ -140,31 +140,26 @@ function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: 
     throw err instanceof FatalError ? err : unwritable("the submit lock", lockPath(file), err);
   }
   try {
-    return { lock, ledger: openForAppend(file) };
+    const ledger = Ledger.open(file);
+    try {
+      ledger.openForAppend();
+    } catch (err) {
+      throw unwritable("the ledger", file, err);
+    }
+    return { lock, ledger };
   } catch (err) {
     lock.release();
     throw err;
   }
 }
 
-function openForAppend(file: string): Ledger {
-  const ledger = Ledger.open(file);
-  try {
-    ledger.openForAppend();
-  } catch (err) {
-    throw unwritable("the ledger", file, err);
-  }
-  return ledger;
-}
-
 /**
- * The progress bar and, when wanted, one line per accepted job. One line per job is data
- * when stdout is piped; on a terminal, past a handful of jobs, the progress bar and the
- * summary say it better (the IDs are in the ledger).
+ * The progress bar and one line per accepted job: data when stdout is piped; on a terminal
+ * past a handful of jobs, the bar and the summary say it better (the IDs are in the ledger).
  */
 class SendProgress {
   perJobLines: boolean;
-  private bar = { update: (_n: number): void => undefined, stop: (): void => undefined };
+  private bar: Progress | undefined;
   private accepted = 0;
 
   constructor(
@@ -175,7 +170,8 @@ class SendProgress {
   }
 
   accept(entry: LedgerEntry, how: "submitted" | "recovered"): void {
-    this.bar.update(++this.accepted);
+    this.accepted++;
+    this.bar?.update(this.accepted);
     if (this.perJobLines) {
       const what = entry.arraySize !== undefined ? ` (array of ${entry.arraySize})` : "";
       const why = how === "recovered" ? " (found in Batch by its submission token)" : "";
@@ -184,24 +180,24 @@ class SendProgress {
   }
 
   /** The bar, once the number of sends is known; counts what was accepted before. */
-  start(total: number): void {
+  start(total: number): Progress {
     this.bar = createProgress(this.ctx.io, { total, json: this.json, label: "submitting" });
     this.bar.update(this.accepted);
-  }
-
-  stop(): void {
-    this.bar.stop();
+    return this.bar;
   }
 }
 
-function sendContext(
+/** Reconcile, skip, upload, send: the run once the lock and ledger are held. */
+async function submitWithLedger(
   opts: BatchOptions,
   ctx: Context,
-  clients: AwsClients,
+  outputs: LoadedOutputs,
   ledger: Ledger,
-  progress: SendProgress,
-): SendContext {
-  return {
+  clients: AwsClients,
+  submissions: readonly Submission[],
+): Promise<SubmitResult> {
+  const progress = new SendProgress(ctx, opts.json);
+  const sendCtx: SendContext = {
     clients,
     ledger,
     run: new Date().toISOString(),
@@ -218,78 +214,34 @@ function sendContext(
       note: opts.json ? undefined : (line: string) => ctx.io.stderr.write(`${line}\n`),
     }),
   };
-}
-
-/** Reconcile, split, upload, send: the run once the lock and ledger are held. */
-async function submitWithLedger(
-  opts: BatchOptions,
-  ctx: Context,
-  outputs: LoadedOutputs,
-  ledger: Ledger,
-  clients: AwsClients,
-  submissions: readonly Submission[],
-): Promise<SubmitResult> {
-  const progress = new SendProgress(ctx, opts.json);
-  const sendCtx = sendContext(opts, ctx, clients, ledger, progress);
   const start = await recoverOpenIntents(submissions, sendCtx);
   if (start.undecided > 0) {
     return { kind: "stopped", undecided: start.undecided };
   }
-  const { items, skipped } = whatToSend(opts, ctx, ledger, submissions, start);
-  if (items.length === 0) {
-    const recovered = start.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
-    const { duplicates } = start;
-    return {
-      kind: "nothing",
-      stack: outputs.stack,
-      total: submissions.length,
-      recovered,
-      skipped,
-      duplicates,
-    };
-  }
-  progress.perJobLines = !opts.json && (items.length <= 5 || ctx.io.stdout.isTTY !== true);
-  await uploadManifests(
-    clients,
-    outputs,
-    items.map((i) => i.submission),
-  );
-  progress.start(items.length + start.recovered.length);
-  let result: SendAllResult;
-  try {
-    result = await sendAll(items, sendCtx, opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY);
-  } finally {
-    progress.stop();
-  }
-  return sentResult(outputs.stack, ledger.file, result, skipped, start, ctx.signal.aborted);
-}
-
-/**
- * What this run sends: the resends of recovery, then what the ledger does not have yet
- * (everything with --force); says on stderr what it skips.
- */
-function whatToSend(
-  opts: BatchOptions,
-  ctx: Context,
-  ledger: Ledger,
-  submissions: readonly Submission[],
-  start: Recovery,
-): { items: SendItem[]; skipped: SkippedJob[] } {
+  // What recovery settled or resends is not looked up in the ledger again.
   const resolved = new Set([
     ...start.recovered.map((e) => e.jobName),
     ...start.resend.map((r) => r.submission.jobName),
   ]);
-  const { todo, skipped } = splitByLedger(
-    submissions.filter((s) => !resolved.has(s.jobName)),
-    ledger.latest(),
-    opts.force,
-  );
-  reportSkipped(opts, ctx, submissions.length, skipped, ledger.file);
-  const items: SendItem[] = [
-    ...start.resend,
-    ...todo.map((s) => ({ submission: s, token: newToken() })),
-  ];
-  return { items, skipped };
+  const rest = submissions.filter((s) => !resolved.has(s.jobName));
+  const { todo, skipped } = skipKnown(rest, submissions, ledger, opts, ctx);
+  const items = [...start.resend, ...todo.map((s) => ({ submission: s, token: newToken() }))];
+  if (items.length === 0) {
+    const recovered = start.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
+    const { stack } = outputs;
+    const { duplicates } = start;
+    return { kind: "nothing", stack, total: submissions.length, recovered, skipped, duplicates };
+  }
+  progress.perJobLines = !opts.json && (items.length <= 5 || ctx.io.stdout.isTTY !== true);
+  await uploadManifests(clients, outputs, items);
+  const bar = progress.start(items.length + start.recovered.length);
+  let result: SendAllResult;
+  try {
+    result = await sendAll(items, sendCtx, opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY);
+  } finally {
+    bar.stop();
+  }
+  return sentResult(outputs.stack, ledger.file, result, skipped, start, ctx.signal.aborted);
 }
 
 /** The outcome of the sends, in the shape the printers take. */
@@ -334,11 +286,9 @@ function sentResult(
 async function uploadManifests(
   clients: AwsClients,
   outputs: LoadedOutputs,
-  submissions: readonly Submission[],
+  items: readonly SendItem[],
 ): Promise<void> {
-  const arrays = submissions.filter(
-    (s): s is Extract<Submission, { kind: "array" }> => s.kind === "array",
-  );
+  const arrays = items.flatMap(({ submission: s }) => (s.kind === "array" ? [s] : []));
   if (arrays.length === 0) {
     return;
   }
@@ -349,35 +299,10 @@ async function uploadManifests(
     { concurrency: 4, stopOnError: true },
   );
   const failed = uploads.findIndex((u) => u.status === "rejected");
-  if (failed >= 0) {
-    const u = uploads[failed];
+  const upload = uploads[failed];
+  if (upload?.status === "rejected") {
     throw new FatalError(
-      `uploading s3://${bucket}/${arrays[failed].manifest.key} failed (${describeError(u.status === "rejected" ? u.reason : undefined)}); nothing was submitted`,
-    );
-  }
-}
-
-/** Says on stderr which jobs the ledger already has (a run's progress, not its outcome). */
-function reportSkipped(
-  opts: BatchOptions,
-  ctx: Context,
-  total: number,
-  skipped: readonly SkippedJob[],
-  file: string,
-): void {
-  if (opts.json) {
-    return;
-  }
-  const err = ctx.io.stderr;
-  if (skipped.length > 0) {
-    err.write(
-      `${skipped.length} of ${total} already submitted (ledger ${displayPath(ctx.cwd, file)}); ` +
-        `skipping them, --force resubmits\n`,
-    );
-  }
-  for (const c of skipped.filter((s) => s.changed).slice(0, 10)) {
-    err.write(
-      `  note: ${c.jobName} changed since it was submitted as ${c.jobId}; pass --force or rename the job\n`,
+      `uploading s3://${bucket}/${arrays[failed].manifest.key} failed (${describeError(upload.reason)}); nothing was submitted`,
     );
   }
 }

@@ -1,14 +1,13 @@
 /**
- * `jobs:submit`, a shell: validate everything before the first side effect and plan
- * (`prepare`), then run on this machine (`--locally`) or submit to Batch exactly once per job
- * name (./submit-batch.ts), and print what happened (jobs/output/submit-print.ts).
+ * `jobs:submit`, straight through: check every input before the first side effect, plan,
+ * then run on this machine (`--locally`) or send to Batch exactly once per job name
+ * (./submit-batch.ts), and print what happened (jobs/output/submit-print.ts).
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { createProgress, localRoot, stackOutputs, type Context } from "../context";
 import {
-  awaitedLater,
   BadInputError,
   EXIT_FAILURE,
   EXIT_INTERRUPTED,
@@ -25,107 +24,116 @@ import { expandInputs, loadInputs, sortProblems } from "../input/load";
 import { planLocal, runLocal } from "./local";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { buildPlan, missingOutputsMessage, tokenTagProblems, type Submission } from "../input/plan";
-import { parseDescription, plainEnvProblem, type ScriptDescription } from "../input/script-options";
+import { parseDescription, plainEnvProblem } from "../input/script-options";
 import { checkVariables, typedProblems } from "../input/value-types";
 import type { LoadedSweep } from "../input/sweep";
-import type { LocalRunsResult, SubmitResult } from "../output/submit-print";
-import type { BatchOptions } from "./submit-batch";
+import { printSubmitResult, type LocalRunsResult, type SubmitResult } from "../output/submit-print";
+import { submitToBatch, type BatchOptions } from "./submit-batch";
 import { definedOnly } from "../../components/defined";
 
+/** jobs:submit's options as commander parsed them (and jobs:retry's, but `files`). */
 export interface SubmitOptions extends BatchOptions {
   readonly files: readonly string[];
-  readonly stack?: string;
-  readonly outputs?: string;
-  readonly local: boolean;
+  readonly locally?: boolean;
   /** false with --no-array. */
   readonly array: boolean;
-  readonly localRoot?: string;
-  /** `--script PATH`, passed to `run_job.py --describe`. */
-  readonly script?: string;
-  /** `--script-options FILE`: saved `--describe` output instead of running python. */
+  /** The script whose options the variables must match (absolute); default: the entrypoint's. */
+  readonly scriptFile?: string;
+  /** Saved `run_job.py --describe` output instead of running python. */
   readonly scriptOptions?: string;
-  /** `--plain-env`: names meant as plain environment, not as a misspelt option. */
+  readonly localRoot?: string;
+  /** Names meant as plain environment, not as a misspelt option. */
   readonly plainEnv?: readonly string[];
-  /** `--policy-pack-config FILE`: the policy pack's settings, for its bounds. */
+  /** The policy pack's settings, for its bounds. */
   readonly policyPackConfig?: string;
-  /** `--ignore-policy-bounds`: submit what exceeds them, saying so on stderr. */
+  /** Submit what exceeds the bounds, saying so on stderr. */
   readonly ignorePolicyBounds?: boolean;
 }
 
-/** The Batch half of a submit: submit-batch.ts, and with it the AWS SDK, loaded once. */
-let batchHalf: Promise<typeof import("./submit-batch")> | undefined;
-function loadBatchHalf(): Promise<typeof import("./submit-batch")> {
-  return (batchHalf ??= import("./submit-batch"));
+type Item = LoadedJob | LoadedSweep;
+
+export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<number> {
+  if (opts.dryRun === true && opts.locally === true) {
+    throw new BadInputError(
+      "--dry-run and --locally cannot be combined; --locally already runs nothing on AWS",
+    );
+  }
+  const { submissions, outputs, notes } = await prepare(opts, ctx);
+  const result =
+    outputs === undefined
+      ? await runLocally(submissions, opts, ctx)
+      : await submitToBatch(opts, ctx, outputs, submissions, notes);
+  printSubmitResult(result, ctx.io, { ...opts, cwd: ctx.cwd });
+  return submitExitCode(result);
 }
 
 /**
- * Values of typed options checked with the script's own argparse types (value-types.ts):
- * every value written under a declared name, whatever else is wrong, so one run reports
- * every problem.
+ * Checks and plans (against the stack's outputs, but with --locally); throws BadInputError
+ * with every problem found, or FatalError when the outputs lack what the files rely on.
  */
-async function typeProblems(
-  collected: ReturnType<typeof checkVariables>["collected"],
+export async function prepare(
   opts: SubmitOptions,
   ctx: Context,
-): Promise<Problem[]> {
-  if (collected.pairs.length === 0 || ctx.checkValues === undefined) {
-    return [];
-  }
-  const checked = ctx.checkValues(opts.script, collected.pairs);
-  const { problems, notes } = typedProblems(collected, await checked);
-  for (const note of notes) {
-    ctx.io.stderr.write(note + "\n");
-  }
-  return problems;
-}
-
-/** What `prepare` found: the submissions planned, and what they came from. */
-export interface Prepared {
+): Promise<{
   submissions: Submission[];
   outputs?: LoadedOutputs;
   notes: Problem[];
-  /** The loaded files, for jobs:retry's sets. */
-  items: (LoadedJob | LoadedSweep)[];
-}
-
-/**
- * Parses, validates and plans; throws BadInputError with every problem found, or
- * FatalError when the stack outputs lack what the files rely on.
- */
-export async function prepare(opts: SubmitOptions, ctx: Context): Promise<Prepared> {
+  items: Item[];
+}> {
   const items = await checkedInputs(opts, ctx);
-  return planInputs(items, opts, ctx);
+  const outputs = opts.locally === true ? undefined : stackOutputs(opts, ctx);
+  const plan = buildPlan(items, { array: opts.array, ...definedOnly({ outputs }) });
+  const problems = [...plan.problems, ...(outputs ? tokenTagProblems(plan.submissions) : [])];
+  if (problems.length > 0) {
+    throw new BadInputError(sortProblems(dedupe(problems)));
+  }
+  if (outputs === undefined) {
+    return { submissions: plan.submissions, notes: plan.notes, items };
+  }
+  if (plan.missingOutputs.length > 0) {
+    throw new FatalError(missingOutputsMessage(plan.missingOutputs, outputs.source));
+  }
+  if (plan.submissions.some((s) => s.kind === "array")) {
+    requireOutput(outputs, "bucketName", "to upload array sweep manifests");
+  }
+  const notes = [...plan.notes, ...policyBoundsNotes(items, opts, ctx, outputs)];
+  return { submissions: plan.submissions, outputs, notes, items };
 }
 
 /** The files loaded and checked against the script's options; every problem at once. */
-async function checkedInputs(
-  opts: SubmitOptions,
-  ctx: Context,
-): Promise<(LoadedJob | LoadedSweep)[]> {
-  // Python describes the script while the files load; a failure surfaces where it is used.
-  const described = awaitedLater(scriptDescription(opts, ctx));
-  if (!opts.local) {
-    awaitedLater(loadBatchHalf());
-  }
-  const problems: Problem[] = [];
-  const { files, problems: argProblems } = expandInputs(opts.files, ctx.cwd);
-  problems.push(...argProblems);
+async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]> {
+  // The script is described (by python, or from --script-options) while the files load.
+  const described =
+    opts.scriptOptions === undefined
+      ? ctx.describe(opts.scriptFile)
+      : parseDescription(
+          readOptionFile("--script-options", opts.scriptOptions, ctx),
+          opts.scriptOptions,
+        );
+  const { files, problems } = expandInputs(opts.files, ctx.cwd);
   const { items, invalid, problems: loadProblems } = loadInputs(files);
   problems.push(...loadProblems);
   let desc = await described;
-  for (const name of opts.plainEnv ?? []) {
-    const bad = plainEnvProblem(name);
-    if (bad !== undefined) {
-      problems.push({ message: bad });
-    }
-  }
   if (opts.plainEnv !== undefined) {
+    opts.plainEnv.forEach((name) => {
+      const bad = plainEnvProblem(name);
+      if (bad !== undefined) {
+        problems.push({ message: bad });
+      }
+    });
     desc = { ...desc, plainEnv: new Set(opts.plainEnv) };
   }
-  const checked = checkVariables(items, desc, invalid);
-  problems.push(...checked.problems);
-  if (ctx.checkValues !== undefined && opts.scriptOptions === undefined) {
-    problems.push(...(await typeProblems(checked.collected, opts, ctx)));
+  const { problems: variableProblems, collected } = checkVariables(items, desc, invalid);
+  problems.push(...variableProblems);
+  // Values of typed options, checked with the script's own argparse types.
+  if (
+    ctx.checkValues !== undefined &&
+    opts.scriptOptions === undefined &&
+    collected.pairs.length > 0
+  ) {
+    const typed = typedProblems(collected, await ctx.checkValues(opts.scriptFile, collected.pairs));
+    typed.notes.forEach((note) => ctx.io.stderr.write(`${note}\n`));
+    problems.push(...typed.problems);
   }
   if (problems.length > 0) {
     throw new BadInputError(sortProblems(dedupe(problems), files));
@@ -133,73 +141,29 @@ async function checkedInputs(
   return items;
 }
 
-/** The script's options: from --script-options FILE, else from `run_job.py --describe`. */
-function scriptDescription(opts: SubmitOptions, ctx: Context): Promise<ScriptDescription> {
-  return opts.scriptOptions !== undefined
-    ? savedDescription(opts.scriptOptions, ctx)
-    : ctx.describe(opts.script);
-}
-
-/** `--script-options FILE`: a `--describe` answer saved earlier. */
-async function savedDescription(scriptOptions: string, ctx: Context): Promise<ScriptDescription> {
-  let text: string;
+/** The text of a file an option names, relative to where the user is. */
+function readOptionFile(flag: string, file: string, ctx: Context): string {
   try {
-    text = fs.readFileSync(path.resolve(ctx.cwd, scriptOptions), "utf8");
+    return fs.readFileSync(path.resolve(ctx.cwd, file), "utf8");
   } catch (err) {
-    throw new BadInputError(`--script-options ${scriptOptions}: ${(err as Error).message}`);
+    throw new BadInputError(`${flag} ${file}: ${(err as Error).message}`);
   }
-  return parseDescription(text, scriptOptions);
-}
-
-/** The checked files planned against the stack's outputs (none with --locally), and the bounds. */
-function planInputs(
-  items: (LoadedJob | LoadedSweep)[],
-  opts: SubmitOptions,
-  ctx: Context,
-): Prepared {
-  const outputs = opts.local ? undefined : stackOutputs(opts, ctx);
-  const plan = buildPlan(items, { array: opts.array, ...definedOnly({ outputs }) });
-  const planProblems = [
-    ...plan.problems,
-    ...(opts.local ? [] : tokenTagProblems(plan.submissions)),
-  ];
-  if (planProblems.length > 0) {
-    throw new BadInputError(sortProblems(dedupe(planProblems)));
-  }
-  if (outputs !== undefined && plan.missingOutputs.length > 0) {
-    throw new FatalError(missingOutputsMessage(plan.missingOutputs, outputs.source));
-  }
-  if (outputs !== undefined && plan.submissions.some((s) => s.kind === "array")) {
-    requireOutput(outputs, "bucketName", "to upload array sweep manifests");
-  }
-  const notes = [...plan.notes];
-  if (outputs !== undefined) {
-    notes.push(...policyBoundsNotes(items, opts, ctx, outputs));
-  }
-  return { submissions: plan.submissions, ...definedOnly({ outputs }), notes, items };
 }
 
 /**
  * The policy pack's bounds (and the stack's jobLimits) over every job: refuses what exceeds
- * a mandatory bound; returns the notes (advisory bounds, a skipped placement check). With
- * --ignore-policy-bounds, says on stderr what it lets through instead.
+ * a mandatory bound, or with --ignore-policy-bounds says on stderr what it lets through;
+ * returns the notes (advisory bounds, a skipped placement check).
  */
 function policyBoundsNotes(
-  items: readonly (LoadedJob | LoadedSweep)[],
+  items: readonly Item[],
   opts: SubmitOptions,
   ctx: Context,
   outputs: LoadedOutputs,
 ): Problem[] {
   let bounds = DEFAULT_BOUNDS;
   if (opts.policyPackConfig !== undefined) {
-    let text: string;
-    try {
-      text = fs.readFileSync(path.resolve(ctx.cwd, opts.policyPackConfig), "utf8");
-    } catch (err) {
-      throw new BadInputError(
-        `--policy-pack-config ${opts.policyPackConfig}: ${(err as Error).message}`,
-      );
-    }
+    const text = readOptionFile("--policy-pack-config", opts.policyPackConfig, ctx);
     const parsed = boundsFromPolicyConfig(text, opts.policyPackConfig);
     if (parsed.problems.length > 0) {
       throw new BadInputError(parsed.problems.map((message) => ({ message })));
@@ -228,30 +192,6 @@ function dedupe(problems: readonly Problem[]): Problem[] {
     seen.add(k);
     return true;
   });
-}
-
-export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<number> {
-  const result = await submit(opts, ctx);
-  const { printSubmitResult } = await import("../output/submit-print");
-  printSubmitResult(result, ctx.io, { ...opts, cwd: ctx.cwd });
-  return submitExitCode(result);
-}
-
-/** Checks, plans, then runs locally or submits to Batch; returns what happened. */
-async function submit(opts: SubmitOptions, ctx: Context): Promise<SubmitResult> {
-  if (opts.dryRun && opts.local) {
-    throw new BadInputError(
-      "--dry-run and --locally cannot be combined; --locally already runs nothing on AWS",
-    );
-  }
-  const { submissions, outputs, notes } = await prepare(opts, ctx);
-  if (opts.local) {
-    return runLocally(submissions, opts, ctx);
-  }
-  if (outputs === undefined) {
-    throw new FatalError("internal: outputs not loaded");
-  }
-  return (await loadBatchHalf()).submitToBatch(opts, ctx, outputs, submissions, notes);
 }
 
 /** The exit code of a submit, retry or local run (jobs/errors.ts). */
@@ -306,9 +246,7 @@ async function runLocally(
   const results = await runLocal(plan, {
     repoRoot: ctx.repoRoot,
     root,
-    ...definedOnly({
-      script: opts.script === undefined ? undefined : path.resolve(ctx.cwd, opts.script),
-    }),
+    ...definedOnly({ script: opts.scriptFile }),
     concurrency: opts.concurrency ?? Math.max(1, Math.min(4, os.cpus().length)),
     env: ctx.env,
     signal: ctx.signal,

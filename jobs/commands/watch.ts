@@ -37,7 +37,7 @@ export interface WatchOptions extends StackOptions {
   /** Job names to show; default: every job in the ledger. */
   readonly names: readonly string[];
   /** Only the jobs of the most recent `jobs:submit`. */
-  readonly last: boolean;
+  readonly last?: boolean;
   /** Seconds between polls. */
   readonly interval: number;
   /** `jobs:status`: one look, no waiting. */
@@ -45,25 +45,24 @@ export interface WatchOptions extends StackOptions {
 }
 
 /**
- * Latest ledger entry per name, filtered by names (all must exist) and --last. A sweep's
- * name also stands for the parts it became (chunks past 10,000 sets, retries).
+ * Latest ledger entry per name, filtered by names (all must exist, else `missing` says so)
+ * and --last. A sweep's name also stands for its parts (chunks past 10,000 sets, retries).
  */
 export function selectEntries(
   ledger: Ledger,
   names: readonly string[],
   last: boolean,
   stack: string,
+  missing = (list: string): string =>
+    `not in the ledger of stack "${stack}" (${ledger.file}): ${list}; check the names, or pass --stack`,
 ): LedgerEntry[] {
   const latest = ledger.latest();
   let entries = [...latest.values()];
   if (names.length > 0) {
     const parts = new Map(names.map((n) => [n, entriesFor(latest, n)]));
-    const missing = names.filter((n) => parts.get(n)?.length === 0);
-    if (missing.length > 0) {
-      throw new BadInputError(
-        `not in the ledger of stack "${stack}" (${ledger.file}): ${missing.join(", ")}; ` +
-          "check the names, or pass --stack",
-      );
+    const unknown = names.filter((n) => parts.get(n)?.length === 0);
+    if (unknown.length > 0) {
+      throw new BadInputError(missing(unknown.join(", ")));
     }
     entries = [...new Set(names.flatMap((n) => parts.get(n) ?? []))];
   }
@@ -90,7 +89,7 @@ export async function describeMany(
 async function watch(opts: WatchOptions, ctx: Context): Promise<WatchResult> {
   const { outputs, ledger } = openStack(opts, ctx);
   ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
-  const entries = selectEntries(ledger, opts.names, opts.last, outputs.stack);
+  const entries = selectEntries(ledger, opts.names, opts.last === true, outputs.stack);
   const seen = { stack: outputs.stack, region: outputs.outputs.region };
   if (entries.length === 0) {
     return { ...seen, snapshot: undefined, failures: [] };
@@ -112,12 +111,11 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
   } else {
     printWatch(result, ctx.io, opts.once);
   }
-  return watchExitCode(result, ctx.signal.aborted);
+  return watchExitCode(result.snapshot, ctx.signal.aborted);
 }
 
 /** Unknown jobs and failures fail; an interrupted watch of unfinished jobs is interrupted. */
-function watchExitCode(r: WatchResult, aborted: boolean): number {
-  const s = r.snapshot;
+function watchExitCode(s: Snapshot | undefined, aborted: boolean): number {
   if (s === undefined) {
     return EXIT_OK;
   }
@@ -139,10 +137,7 @@ interface Polled {
   readonly setNumbers: ReadonlyMap<string, readonly number[]>;
 }
 
-/**
- * Looks at the jobs until all have settled (once for `jobs:status`, or until interrupted),
- * showing progress on stderr as it goes.
- */
+/** Looks at the jobs until all have settled (once for `jobs:status`), progress on stderr. */
 async function pollJobs(
   entries: readonly LedgerEntry[],
   clients: AwsClients,
@@ -152,15 +147,12 @@ async function pollJobs(
 ): Promise<Polled> {
   const details = new Map<string, JobDetail>();
   const known = new Map<string, Known>();
+  const ids = entries.map((e) => e.jobId);
   const retried = entries.some(isRetryEntry);
   const live = opts.once || opts.json ? undefined : liveProgress(ctx);
   try {
     for (;;) {
-      // Terminal jobs do not change; only ask about the rest.
-      const pending = entries
-        .filter((e) => !TERMINAL.has((details.get(e.jobId)?.status ?? "SUBMITTED") as Status))
-        .map((e) => e.jobId);
-      await describeInto(details, clients, pending);
+      await describeUnfinished(details, clients, ids);
       const snapshot = summarize(entries, details);
       const polled: Polled = retried
         ? await latestRunsOnly(snapshot, entries, details, known, clients, bucket)
@@ -176,10 +168,7 @@ async function pollJobs(
   }
 }
 
-/**
- * The live progress of `jobs:watch` on stderr: a bar on a terminal, otherwise a timestamped
- * line each time the counts change.
- */
+/** `jobs:watch`'s progress: a bar on a terminal, else a timestamped line per change. */
 function liveProgress(ctx: Context): { show: (s: Snapshot) => void; stop: () => void } {
   let progress: ReturnType<typeof createProgress> | undefined;
   let lastLine = "";
@@ -197,13 +186,16 @@ function liveProgress(ctx: Context): { show: (s: Snapshot) => void; stop: () => 
   };
 }
 
-/** DescribeJobs for `ids`, each answer stored in `details` by job ID. */
-async function describeInto(
+/** DescribeJobs for those of `ids` not known to be terminal (they do not change), into `details`. */
+async function describeUnfinished(
   details: Map<string, JobDetail>,
   clients: AwsClients,
   ids: readonly string[],
 ): Promise<void> {
-  for (const d of await describeMany(clients, ids)) {
+  const unfinished = ids.filter(
+    (id) => !TERMINAL.has((details.get(id)?.status ?? "SUBMITTED") as Status),
+  );
+  for (const d of await describeMany(clients, unfinished)) {
     if (d.jobId !== undefined) {
       details.set(d.jobId, d);
     }
@@ -211,9 +203,8 @@ async function describeInto(
 }
 
 /**
- * Failed single jobs and failed array children, without the ones a retry replaced (a
- * failure a retry replaced is history, not a failure of the sweep; report shows it), each
- * retried child with its set number.
+ * Failed jobs and array children, but those a retry replaced (history, which report shows),
+ * each retried child with its set number.
  */
 async function currentFailures(polled: Polled, clients: AwsClients): Promise<Failure[]> {
   const { snapshot, replaced, setNumbers } = polled;
@@ -232,10 +223,7 @@ async function currentFailures(polled: Polled, clients: AwsClients): Promise<Fai
     });
 }
 
-/**
- * Each set once, by its latest run: reads which sets the retries ran (their manifests) and
- * the status of each run they replaced (one DescribeJobs per 100, once: they had ended).
- */
+/** Each set once, by its latest run: which sets the retries ran, and what they replaced. */
 async function latestRunsOnly(
   snapshot: Snapshot,
   entries: readonly LedgerEntry[],
@@ -247,10 +235,7 @@ async function latestRunsOnly(
   const covers = await readCovers(entries, details, clients, bucket, known);
   const { attempts, sets, jobs } = supersededAttempts(entries, covers);
   const ids = attempts.map(attemptJobId);
-  const unread = ids.filter(
-    (id) => !TERMINAL.has((details.get(id)?.status ?? "SUBMITTED") as Status),
-  );
-  await describeInto(details, clients, unread);
+  await describeUnfinished(details, clients, ids);
   return {
     snapshot: leaveOut(
       snapshot,
@@ -268,5 +253,3 @@ async function latestRunsOnly(
     ),
   };
 }
-
-export { retriedLine } from "../output/watch-print";

@@ -10,7 +10,7 @@ import {
 import type { JobDetail } from "../../jobs/aws/api";
 import type { LedgerEntry } from "../../jobs/state/ledger";
 import { leaveOut, summarize, type Snapshot } from "../../jobs/status";
-import { retriedLine } from "../../jobs/commands/watch";
+import { retriedLine } from "../../jobs/output/watch-print";
 
 const entry = (
   jobName: string,

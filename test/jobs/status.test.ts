@@ -10,7 +10,8 @@ import {
   summarize,
 } from "../../jobs/status";
 import { formatCounts, formatFailure } from "../../jobs/output/status-print";
-import { checkCancelOptions, describeStop, needsStop } from "../../jobs/commands/cancel";
+import { checkCancelOptions, needsStop } from "../../jobs/commands/cancel";
+import { describeStop } from "../../jobs/output/cancel-print";
 import { BadInputError } from "../../jobs/errors";
 import { parseTarget } from "../../jobs/commands/logs";
 
