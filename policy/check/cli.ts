@@ -32,7 +32,7 @@ import {
   startPolicyPack,
 } from "./pack";
 import { PolicyConfigError, PolicyPackConfig, parsePolicyPackConfig } from "./policy-config";
-import { CheckedStack, StackVerdict, countByLevel, formatVerdicts } from "./report";
+import { CheckedStack, StackVerdict, formatVerdicts, summarize } from "./report";
 
 const EXIT_ERROR = 2;
 const PACK_FOLDER = path.relative(process.cwd(), DEFAULT_PACK_DIR) || ".";
@@ -245,10 +245,8 @@ async function checkStack(
 
 /** A stack's exit code: 0 passed, 1 mandatory violations, 2 not checked. */
 function exitCodeOf(verdict: StackVerdict): number {
-  if (!("result" in verdict)) {
-    return EXIT_ERROR;
-  }
-  return countByLevel(verdict.result.diagnostics).mandatory > 0 ? 1 : 0;
+  const { word } = summarize(verdict);
+  return word === "passed" ? 0 : word === "failed" ? 1 : EXIT_ERROR;
 }
 
 /** Checks every stack asked for, one after another, with one pack; prints the verdicts. */

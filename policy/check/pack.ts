@@ -238,49 +238,38 @@ function call<Req, Res>(
   );
 }
 
+/** A `Struct` the pack sent, as a plain object. */
+function plain<T>(struct: StructPb.Struct | undefined): Record<string, T> {
+  return (struct?.toJavaScript() ?? {}) as Record<string, T>;
+}
+
 /** What the pack declares: GetPluginInfo, then GetAnalyzerInfo. */
 async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
-  const empty = new Empty();
-  const what = "to describe itself (GetPluginInfo)";
-  const plugin = await call(analyzer, analyzer.getPluginInfo, empty, what);
-  const info = await call(
-    analyzer,
-    analyzer.getAnalyzerInfo,
-    empty,
-    "to list its policies (GetAnalyzerInfo)",
-  );
+  const describing = "to describe itself (GetPluginInfo)";
+  const plugin = await call(analyzer, analyzer.getPluginInfo, new Empty(), describing);
+  const listing = "to list its policies (GetAnalyzerInfo)";
+  const info = await call(analyzer, analyzer.getAnalyzerInfo, new Empty(), listing);
   const initialConfig: PolicyPackConfig = {};
   info.getInitialconfigMap().forEach((value, key) => {
-    initialConfig[key] = {
-      enforcementLevel: enforcementLevelName(value.getEnforcementlevel()),
-      properties: (value.getProperties()?.toJavaScript() ?? {}) as Record<string, unknown>,
-    };
+    const enforcementLevel = enforcementLevelName(value.getEnforcementlevel());
+    initialConfig[key] = { enforcementLevel, properties: plain(value.getProperties()) };
   });
   const policies = info.getPoliciesList().map((policy): PolicySummary => {
     const schema = policy.getConfigschema();
-    const required = schema?.getRequiredList() ?? [];
-    const properties = (schema?.getProperties()?.toJavaScript() ?? {}) as Record<
-      string,
-      JsonSchema
-    >;
     return {
       name: policy.getName(),
       description: policy.getDescription(),
       enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
       ...definedOnly({
         configSchema: schema && {
-          properties,
-          ...definedOnly({ required: required.length > 0 ? required : undefined }),
+          properties: plain<JsonSchema>(schema.getProperties()),
+          required: schema.getRequiredList(),
         },
       }),
     };
   });
-  return {
-    name: info.getName(),
-    version: info.getVersion() || plugin.getVersion(),
-    policies,
-    initialConfig,
-  };
+  const version = info.getVersion() || plugin.getVersion();
+  return { name: info.getName(), version, policies, initialConfig };
 }
 
 /** The calls the engine makes on a serving pack. */
@@ -322,18 +311,6 @@ function analyzerCalls(
       return diagnostics(await call(analyzer, analyzer.analyzeStack, request, what));
     },
   };
-}
-
-/** Why the pack cannot be started, naming the fix; undefined when it can. */
-function startProblem(packDir: string): string | undefined {
-  const fix = "Pass the folder that holds the pack's PulumiPolicy.yaml.";
-  if (!fs.existsSync(packDir)) {
-    return `the folder ${packDir} does not exist. ${fix}`;
-  }
-  if (!fs.existsSync(path.join(packDir, "PulumiPolicy.yaml"))) {
-    return `${packDir} has no PulumiPolicy.yaml. ${fix}`;
-  }
-  return undefined;
 }
 
 /** The pack's process, with the environment the engine gives an analyzer. */
@@ -407,9 +384,14 @@ function endProcess(child: ChildProcess): Promise<void> {
 export async function startPolicyPack(options: StartOptions): Promise<PolicyPackProcess> {
   const packDir = path.resolve(options.packDir ?? DEFAULT_PACK_DIR);
   const { signal } = options;
-  const problem = startProblem(packDir);
-  if (problem !== undefined) {
-    throw new Error(`Could not start the policy pack: ${problem}`);
+  const fix = "Pass the folder that holds the pack's PulumiPolicy.yaml.";
+  if (!fs.existsSync(packDir)) {
+    throw new Error(
+      `Could not start the policy pack: the folder ${packDir} does not exist. ${fix}`,
+    );
+  }
+  if (!fs.existsSync(path.join(packDir, "PulumiPolicy.yaml"))) {
+    throw new Error(`Could not start the policy pack: ${packDir} has no PulumiPolicy.yaml. ${fix}`);
   }
   const cancelled = () =>
     new Error(`Starting the policy pack was cancelled (${String(signal?.reason)}).`);
