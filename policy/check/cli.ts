@@ -32,7 +32,7 @@ import {
   startPolicyPack,
 } from "./pack";
 import { PolicyConfigError, PolicyPackConfig, parsePolicyPackConfig } from "./policy-config";
-import { CheckedStack, StackVerdict, formatVerdicts, summarize } from "./report";
+import { StackVerdict, formatVerdicts, summarize } from "./report";
 
 const EXIT_ERROR = 2;
 const PACK_FOLDER = path.relative(process.cwd(), DEFAULT_PACK_DIR) || ".";
@@ -50,9 +50,6 @@ interface Options {
 
 /** A problem with the command line or its files; the message says what to fix. */
 export class UsageError extends Error {}
-
-/** A program that failed for one stack: with --all-stacks the others are still checked. */
-class ProgramError extends UsageError {}
 
 /** `--config key=value` → { "namespace:key": value }. */
 export function parseConfigOverrides(pairs: readonly string[]): Record<string, string> {
@@ -164,15 +161,13 @@ function parseOptions(argv: readonly string[]): Options {
   if (options.json && options.markdown) {
     throw new UsageError("--json and --markdown disagree; pass one of them.");
   }
-  if (options.projectDir === undefined) {
-    return options;
-  }
-  if (!fs.existsSync(path.join(options.projectDir, "Pulumi.yaml"))) {
+  const { projectDir } = options;
+  if (projectDir !== undefined && !fs.existsSync(path.join(projectDir, "Pulumi.yaml"))) {
     throw new UsageError(
-      `--project-dir ${options.projectDir} has no Pulumi.yaml; pass the folder of a Pulumi project.`,
+      `--project-dir ${projectDir} has no Pulumi.yaml; pass the folder of a Pulumi project.`,
     );
   }
-  return { ...options, projectDir: path.resolve(options.projectDir) };
+  return { ...options, projectDir: projectDir && path.resolve(projectDir) };
 }
 
 /** The stacks to check: every `Pulumi.<stack>.yaml` with --all-stacks, else --stack. */
@@ -201,12 +196,15 @@ interface CheckSettings {
   readonly progress: Progress;
 }
 
-/** Evaluates the program for one stack and checks it with the pack once it serves. */
+/**
+ * Evaluates the program for one stack and checks it with the pack once it serves. A program
+ * that fails is an error, but with --all-stacks only its stack's verdict.
+ */
 async function checkStack(
   stack: string,
   { options, policyConfig, configOverrides, progress }: CheckSettings,
   pack: Promise<PolicyPackProcess>,
-): Promise<CheckedStack> {
+): Promise<StackVerdict> {
   const started = performance.now();
   const seconds = () => Math.round((performance.now() - started) / 100) / 10;
   progress(`Evaluating stack ${stack} under mocks...`);
@@ -220,8 +218,16 @@ async function checkStack(
   }).catch((err: unknown) => {
     // The program's own errors name the config key and the fix; its stack adds nothing.
     const message = err instanceof Error ? err.message : String(err);
-    throw new ProgramError(`the program failed for stack ${stack}: ${message}`);
+    return new UsageError(`the program failed for stack ${stack}: ${message}`);
   });
+  if (evaluation instanceof UsageError) {
+    if (!options.allStacks) {
+      throw evaluation;
+    }
+    // One stack's bad config must not hide the others' verdicts.
+    progress(`policy:check: ${evaluation.message}`);
+    return { stack, error: evaluation.message };
+  }
   const evaluated = seconds();
   const extra = options.extraResources
     ? await readExtraResources(options.extraResources, evaluation.project, stack)
@@ -266,15 +272,7 @@ async function check(
     };
     const verdicts: StackVerdict[] = [];
     for (const stack of await stacksToCheck(options)) {
-      const verdict = await checkStack(stack, settings, pack).catch((err: unknown) => {
-        if (!(err instanceof ProgramError) || !options.allStacks) {
-          throw err;
-        }
-        // With --all-stacks, one stack's bad config must not hide the others' verdicts.
-        progress(`policy:check: ${err.message}`);
-        return { stack, error: err.message };
-      });
-      verdicts.push(verdict);
+      verdicts.push(await checkStack(stack, settings, pack));
     }
     const report = formatVerdicts(verdicts, options, `local: ${PACK_FOLDER}`);
     output.stdout(`${report}\n`);

@@ -6,7 +6,7 @@ import type { PolicyCheckResult } from "./pack";
 import { definedOnly } from "../../components/defined";
 
 /** A stack the pack checked; `timings` are seconds from its start to each event. */
-export interface CheckedStack {
+interface CheckedStack {
   readonly stack: string;
   readonly result: PolicyCheckResult;
   readonly timings?: Readonly<Record<string, number>>;
