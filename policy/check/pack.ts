@@ -315,6 +315,15 @@ function analyzerCalls(
 
 /** The pack's process, with the environment the engine gives an analyzer. */
 function spawnPack(packDir: string, stack: string | undefined): ChildProcess {
+  const fix = "Pass the folder that holds the pack's PulumiPolicy.yaml.";
+  if (!fs.existsSync(packDir)) {
+    throw new Error(
+      `Could not start the policy pack: the folder ${packDir} does not exist. ${fix}`,
+    );
+  }
+  if (!fs.existsSync(path.join(packDir, "PulumiPolicy.yaml"))) {
+    throw new Error(`Could not start the policy pack: ${packDir} has no PulumiPolicy.yaml. ${fix}`);
+  }
   const runner = path.join(__dirname, "pack-runner.ts");
   const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
   return spawn(process.execPath, ["-r", register, runner, packDir], {
@@ -328,13 +337,29 @@ function spawnPack(packDir: string, stack: string | undefined): ChildProcess {
   });
 }
 
-/** The port the pack prints first; rejects when it exits, fails or stalls before that. */
+/**
+ * The port the pack prints first; rejects when it exits, fails or stalls before that, with
+ * its stderr, which explains a failed start. Once it serves, every line it prints is output.
+ */
 function awaitPort(
   child: ChildProcess,
-  stdout: readline.Interface,
   packDir: string,
-  stderr: readonly string[],
+  onOutput: ((line: string) => void) | undefined,
 ): Promise<number> {
+  let serving = false;
+  const stderr: string[] = [];
+  const output = (line: string) => {
+    if (serving && line.trim() !== "") {
+      onOutput?.(line);
+    }
+  };
+  const stdout = readline.createInterface({ input: child.stdout! }).on("line", output);
+  readline.createInterface({ input: child.stderr! }).on("line", (line) => {
+    output(line);
+    if (!serving) {
+      stderr.push(line);
+    }
+  });
   let timer: NodeJS.Timeout | undefined;
   return new Promise<number>((resolve, reject) => {
     const fail = (message: string) => reject(new Error(message));
@@ -343,6 +368,7 @@ function awaitPort(
     stdout.once("line", (line) => {
       const first = line.trim();
       if (/^\d+$/.test(first)) {
+        serving = true;
         resolve(Number(first));
       } else {
         fail(`The policy pack in ${packDir} printed ${JSON.stringify(first)} instead of its port.`);
@@ -384,15 +410,6 @@ function endProcess(child: ChildProcess): Promise<void> {
 export async function startPolicyPack(options: StartOptions): Promise<PolicyPackProcess> {
   const packDir = path.resolve(options.packDir ?? DEFAULT_PACK_DIR);
   const { signal } = options;
-  const fix = "Pass the folder that holds the pack's PulumiPolicy.yaml.";
-  if (!fs.existsSync(packDir)) {
-    throw new Error(
-      `Could not start the policy pack: the folder ${packDir} does not exist. ${fix}`,
-    );
-  }
-  if (!fs.existsSync(path.join(packDir, "PulumiPolicy.yaml"))) {
-    throw new Error(`Could not start the policy pack: ${packDir} has no PulumiPolicy.yaml. ${fix}`);
-  }
   const cancelled = () =>
     new Error(`Starting the policy pack was cancelled (${String(signal?.reason)}).`);
   if (signal?.aborted) {
@@ -402,26 +419,10 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
   let client: AnalyzerClient | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (client?.close(), endProcess(child)));
-  // Before the pack serves, its stderr explains a failed start; after, every line is output.
-  let serving = false;
-  const stderr: string[] = [];
-  const output = (line: string) => {
-    if (serving && line.trim() !== "") {
-      options.onOutput?.(line);
-    }
-  };
-  const stdout = readline.createInterface({ input: child.stdout! }).on("line", output);
-  readline.createInterface({ input: child.stderr! }).on("line", (line) => {
-    output(line);
-    if (!serving) {
-      stderr.push(line);
-    }
-  });
   const onAbort = () => void stop();
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    const port = await awaitPort(child, stdout, packDir, stderr);
-    serving = true;
+    const port = await awaitPort(child, packDir, options.onOutput);
     client = new AnalyzerClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
       "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
       "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
