@@ -32,7 +32,7 @@ import {
   startPolicyPack,
 } from "./pack";
 import { PolicyConfigError, PolicyPackConfig, parsePolicyPackConfig } from "./policy-config";
-import { CheckedStack, StackVerdict, countByLevel, formatVerdicts } from "./report";
+import { StackVerdict, formatVerdicts, summarize } from "./report";
 
 const EXIT_ERROR = 2;
 const PACK_FOLDER = path.relative(process.cwd(), DEFAULT_PACK_DIR) || ".";
@@ -48,11 +48,14 @@ interface Options {
   markdown: boolean;
 }
 
+/** The options with the files and values they name read: every problem before the pack starts. */
+interface Settings extends Options {
+  readonly policyConfig: PolicyPackConfig;
+  readonly configOverrides: Record<string, string>;
+}
+
 /** A problem with the command line or its files; the message says what to fix. */
 export class UsageError extends Error {}
-
-/** A program that failed for one stack: with --all-stacks the others are still checked. */
-class ProgramError extends UsageError {}
 
 /** `--config key=value` → { "namespace:key": value }. */
 export function parseConfigOverrides(pairs: readonly string[]): Record<string, string> {
@@ -154,7 +157,7 @@ export function checkProgram(): Command {
     .exitOverride();
 }
 
-function parseOptions(argv: readonly string[]): Options {
+function parseOptions(argv: readonly string[]): Settings {
   const program = checkProgram();
   program.parse(argv, { from: "user" });
   const options = program.opts<Options>();
@@ -164,15 +167,18 @@ function parseOptions(argv: readonly string[]): Options {
   if (options.json && options.markdown) {
     throw new UsageError("--json and --markdown disagree; pass one of them.");
   }
-  if (options.projectDir === undefined) {
-    return options;
-  }
-  if (!fs.existsSync(path.join(options.projectDir, "Pulumi.yaml"))) {
+  const { projectDir } = options;
+  if (projectDir !== undefined && !fs.existsSync(path.join(projectDir, "Pulumi.yaml"))) {
     throw new UsageError(
-      `--project-dir ${options.projectDir} has no Pulumi.yaml; pass the folder of a Pulumi project.`,
+      `--project-dir ${projectDir} has no Pulumi.yaml; pass the folder of a Pulumi project.`,
     );
   }
-  return { ...options, projectDir: path.resolve(options.projectDir) };
+  return {
+    ...options,
+    projectDir: projectDir && path.resolve(projectDir),
+    policyConfig: readPolicyConfig(options.policyPackConfig),
+    configOverrides: parseConfigOverrides(options.config),
+  };
 }
 
 /** The stacks to check: every `Pulumi.<stack>.yaml` with --all-stacks, else --stack. */
@@ -194,19 +200,16 @@ export async function stacksToCheck(
 
 type Progress = (line: string) => void;
 
-interface CheckSettings {
-  readonly options: Options;
-  readonly policyConfig: PolicyPackConfig;
-  readonly configOverrides: Record<string, string>;
-  readonly progress: Progress;
-}
-
-/** Evaluates the program for one stack and checks it with the pack once it serves. */
+/**
+ * Evaluates the program for one stack and checks it with the pack once it serves. A program
+ * that fails is an error, but with --all-stacks only its stack's verdict.
+ */
 async function checkStack(
   stack: string,
-  { options, policyConfig, configOverrides, progress }: CheckSettings,
+  settings: Settings,
   pack: Promise<PolicyPackProcess>,
-): Promise<CheckedStack> {
+  progress: Progress,
+): Promise<StackVerdict> {
   const started = performance.now();
   const seconds = () => Math.round((performance.now() - started) / 100) / 10;
   progress(`Evaluating stack ${stack} under mocks...`);
@@ -215,16 +218,24 @@ async function checkStack(
   const { evaluateProgram } = await import("./evaluate");
   const evaluation = await evaluateProgram({
     stack,
-    configOverrides,
-    projectRoot: options.projectDir,
+    configOverrides: settings.configOverrides,
+    projectRoot: settings.projectDir,
   }).catch((err: unknown) => {
     // The program's own errors name the config key and the fix; its stack adds nothing.
     const message = err instanceof Error ? err.message : String(err);
-    throw new ProgramError(`the program failed for stack ${stack}: ${message}`);
+    return new UsageError(`the program failed for stack ${stack}: ${message}`);
   });
+  if (evaluation instanceof UsageError) {
+    if (!settings.allStacks) {
+      throw evaluation;
+    }
+    // One stack's bad config must not hide the others' verdicts.
+    progress(`policy:check: ${evaluation.message}`);
+    return { stack, error: evaluation.message };
+  }
   const evaluated = seconds();
-  const extra = options.extraResources
-    ? await readExtraResources(options.extraResources, evaluation.project, stack)
+  const extra = settings.extraResources
+    ? await readExtraResources(settings.extraResources, evaluation.project, stack)
     : [];
   progress(`Connecting to the policy pack in ${PACK_FOLDER}/...`);
   const serving = await pack;
@@ -232,8 +243,8 @@ async function checkStack(
   const result = await checkWithPack(serving, {
     stack: { project: evaluation.project, stack, config: evaluation.config },
     resources: [...evaluation.resources, ...extra],
-    policyConfig,
-    policyConfigSource: options.policyPackConfig,
+    policyConfig: settings.policyConfig,
+    policyConfigSource: settings.policyPackConfig,
   });
   for (const warning of result.warnings) {
     progress(`warning: ${warning}`);
@@ -245,40 +256,24 @@ async function checkStack(
 
 /** A stack's exit code: 0 passed, 1 mandatory violations, 2 not checked. */
 function exitCodeOf(verdict: StackVerdict): number {
-  if (!("result" in verdict)) {
-    return EXIT_ERROR;
-  }
-  return countByLevel(verdict.result.diagnostics).mandatory > 0 ? 1 : 0;
+  const { word } = summarize(verdict);
+  return word === "passed" ? 0 : word === "failed" ? 1 : EXIT_ERROR;
 }
 
 /** Checks every stack asked for, one after another, with one pack; prints the verdicts. */
 async function check(
-  options: Options,
+  settings: Settings,
   pack: Promise<PolicyPackProcess>,
   output: { progress: Progress; stdout: (text: string) => void },
   interrupt: AbortSignal | undefined,
 ): Promise<number> {
   const { progress } = output;
   try {
-    const settings: CheckSettings = {
-      options,
-      policyConfig: readPolicyConfig(options.policyPackConfig),
-      configOverrides: parseConfigOverrides(options.config),
-      progress,
-    };
     const verdicts: StackVerdict[] = [];
-    for (const stack of await stacksToCheck(options)) {
-      const verdict = await checkStack(stack, settings, pack).catch((err: unknown) => {
-        if (!(err instanceof ProgramError) || !options.allStacks) {
-          throw err;
-        }
-        // With --all-stacks, one stack's bad config must not hide the others' verdicts.
-        progress(`policy:check: ${err.message}`);
-        return { stack, error: err.message };
-      });
-      verdicts.push(verdict);
+    for (const stack of await stacksToCheck(settings)) {
+      verdicts.push(await checkStack(stack, settings, pack, progress));
     }
-    const report = formatVerdicts(verdicts, options, `local: ${PACK_FOLDER}`);
+    const report = formatVerdicts(verdicts, settings, `local: ${PACK_FOLDER}`);
     output.stdout(`${report}\n`);
     return Math.max(...verdicts.map(exitCodeOf));
   } catch (err) {
@@ -317,25 +312,25 @@ export async function main(
     stderr: { write: io.stderr ?? ((text: string) => process.stderr.write(text)) },
   };
   const progress: Progress = (line) => visibleIo(raw, false).stderr.write(`${line}\n`);
-  let options: Options;
+  let settings: Settings;
   try {
-    options = parseOptions(argv);
+    settings = parseOptions(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? 0 : EXIT_ERROR;
     }
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof PolicyConfigError) {
       progress(`policy:check: ${err.message}`);
       return EXIT_ERROR;
     }
     throw err;
   }
-  const stdout = (text: string) => visibleIo(raw, options.json).stdout.write(text);
+  const stdout = (text: string) => visibleIo(raw, settings.json).stdout.write(text);
   const startAbort = new AbortController();
   // Spawned now, so that the program is evaluated while the pack starts.
   const pack = (io.startPack ?? startPolicyPack)({
     // With --all-stacks the pack learns each stack from ConfigureStack.
-    stack: options.allStacks ? undefined : options.stack,
+    stack: settings.allStacks ? undefined : settings.stack,
     onOutput: (line) => progress(`[policy pack] ${line}`),
     signal: startAbort.signal,
   });
@@ -351,7 +346,10 @@ export async function main(
     interrupt?.addEventListener("abort", onAbort, { once: true });
   });
   try {
-    return await Promise.race([check(options, pack, { progress, stdout }, interrupt), interrupted]);
+    return await Promise.race([
+      check(settings, pack, { progress, stdout }, interrupt),
+      interrupted,
+    ]);
   } finally {
     // Stop the pack whether or not it served in time; a start still under way gives up.
     startAbort.abort("no longer needed");

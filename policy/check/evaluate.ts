@@ -8,7 +8,12 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import type {
+  RegisterResourceRequest,
+  RegisterResourceResponse,
+} from "@pulumi/pulumi/proto/resource_pb";
 import { parse as parseYaml } from "yaml";
+import type { AnalyzedResource } from "./pack";
 
 /** This repository's Pulumi project. */
 const DEFAULT_PROJECT_ROOT = path.resolve(__dirname, "..", "..");
@@ -17,17 +22,10 @@ const DEFAULT_PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 const MOCK_ACCOUNT_ID = "123456789012";
 
 /** One resource the program registered, as the engine saw it. */
-export interface MockedResource {
-  readonly urn: string;
-  readonly type: string;
-  readonly name: string;
+export interface MockedResource extends AnalyzedResource {
   readonly id: string;
-  /** The inputs as the provider receives them (Outputs resolved). */
-  readonly inputs: Record<string, unknown>;
   /** What the mocks returned: inputs plus computed outputs (ARNs, names). */
   readonly state: Record<string, unknown>;
-  /** The parent's URN; the stack for top-level resources. */
-  readonly parent?: string;
   readonly dependencies: string[];
   readonly propertyDependencies: Record<string, string[]>;
   /** False for component resources. */
@@ -245,23 +243,12 @@ export interface MockSettings {
   readonly calls?: (call: MockCall) => Record<string, unknown> | undefined;
 }
 
-/** A resource as the mocks see it: without what only the monitor's request says. */
-type PendingResource = Pick<MockedResource, "type" | "name" | "id" | "inputs" | "state" | "custom">;
-
-/** Mocks answering every resource and call; each new resource is noted in `pending`. */
-async function installMocks(
-  settings: MockSettings,
-  region: string,
-  pending: Map<string, PendingResource>,
-): Promise<void> {
+/** Mocks answering every resource and call. */
+async function installMocks(settings: MockSettings, region: string): Promise<void> {
   pulumi.runtime.setAllConfig(settings.config);
   await pulumi.runtime.setMocks(
     {
-      newResource: ({ type, name, inputs, custom }) => {
-        const { id, state } = mockResourceState(type, name, inputs, region);
-        pending.set(`${type}::${name}`, { type, name, id, inputs, state, custom: custom ?? true });
-        return { id, state };
-      },
+      newResource: ({ type, name, inputs }) => mockResourceState(type, name, inputs, region),
       call: (args) => {
         const call = { token: args.token, inputs: args.inputs as Record<string, unknown> };
         return settings.calls?.(call) ?? mockCall(call, region);
@@ -273,48 +260,48 @@ async function installMocks(
   );
 }
 
-/** The parts of the runtime's resource monitor read here. */
-type RegisterRequest = {
-  getType(): string;
-  getName(): string;
-  getParent(): string;
-  getDependenciesList(): string[];
-  getRetainondelete?(): boolean | undefined;
-  getPropertydependenciesMap(): {
-    forEach(fn: (value: { getUrnsList(): string[] }, key: string) => void): void;
+/** A registered resource: what the mocks were given and answered, and the request's options. */
+function registered(
+  request: RegisterResourceRequest,
+  response: RegisterResourceResponse,
+): MockedResource {
+  const propertyDependencies: Record<string, string[]> = {};
+  request.getPropertydependenciesMap().forEach((value, key) => {
+    propertyDependencies[key] = value.getUrnsList();
+  });
+  return {
+    urn: response.getUrn(),
+    type: request.getType(),
+    name: request.getName(),
+    id: response.getId(),
+    // As the mock monitor deserializes them for the mocks, and serialized their answer.
+    inputs: pulumi.runtime.deserializeProperties(request.getObject()!),
+    state: pulumi.runtime.deserializeProperties(response.getObject()!),
+    custom: request.getCustom(),
+    parent: request.getParent() || undefined,
+    dependencies: request.getDependenciesList(),
+    propertyDependencies,
+    retainOnDelete: request.getRetainondelete() ?? false,
   };
-};
-type RegisterCallback = (err: unknown, resp?: { getUrn(): string }) => void;
-type Monitor = { registerResource(req: RegisterRequest, cb: RegisterCallback): void };
+}
 
-/**
- * The mocks are not told parents or dependencies; the monitor's requests carry them. Each
- * registered resource goes into `resources` with its URN, parent and dependencies.
- */
-function recordRegistrations(
-  pending: ReadonlyMap<string, PendingResource>,
-  resources: MockedResource[],
-): void {
+type Monitor = {
+  registerResource(
+    request: RegisterResourceRequest,
+    callback: (err: unknown, response?: RegisterResourceResponse) => void,
+  ): void;
+};
+
+/** The mocks are not told parents or dependencies; the monitor's requests carry them. */
+function recordRegistrations(resources: MockedResource[]): void {
   const monitor = pulumi.runtime.getMonitor() as unknown as Monitor;
   const register = monitor.registerResource.bind(monitor);
-  monitor.registerResource = (req, cb) =>
-    register(req, (err, resp) => {
-      const entry = pending.get(`${req.getType()}::${req.getName()}`);
-      if (!err && resp && entry) {
-        const propertyDependencies: Record<string, string[]> = {};
-        req.getPropertydependenciesMap().forEach((value, key) => {
-          propertyDependencies[key] = value.getUrnsList();
-        });
-        resources.push({
-          ...entry,
-          urn: resp.getUrn(),
-          parent: req.getParent() || undefined,
-          dependencies: req.getDependenciesList(),
-          propertyDependencies,
-          retainOnDelete: req.getRetainondelete?.() ?? false,
-        });
+  monitor.registerResource = (request, callback) =>
+    register(request, (err, response) => {
+      if (!err && response) {
+        resources.push(registered(request, response));
       }
-      cb(err, resp);
+      callback(err, response);
     });
 }
 
@@ -359,9 +346,8 @@ export async function runUnderMocks(
 ): Promise<{ resources: MockedResource[]; outputs: Record<string, unknown> }> {
   const region = settings.config["aws:region"] ?? "us-east-1";
   const resources: MockedResource[] = [];
-  const pending = new Map<string, PendingResource>();
-  await installMocks(settings, region, pending);
-  recordRegistrations(pending, resources);
+  await installMocks(settings, region);
+  recordRegistrations(resources);
   const outputs = await runToCompletion(program);
   return { resources, outputs };
 }

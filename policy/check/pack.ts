@@ -238,49 +238,38 @@ function call<Req, Res>(
   );
 }
 
+/** A `Struct` the pack sent, as a plain object. */
+function plain<T>(struct: StructPb.Struct | undefined): Record<string, T> {
+  return (struct?.toJavaScript() ?? {}) as Record<string, T>;
+}
+
 /** What the pack declares: GetPluginInfo, then GetAnalyzerInfo. */
 async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
-  const empty = new Empty();
-  const what = "to describe itself (GetPluginInfo)";
-  const plugin = await call(analyzer, analyzer.getPluginInfo, empty, what);
-  const info = await call(
-    analyzer,
-    analyzer.getAnalyzerInfo,
-    empty,
-    "to list its policies (GetAnalyzerInfo)",
-  );
+  const describing = "to describe itself (GetPluginInfo)";
+  const plugin = await call(analyzer, analyzer.getPluginInfo, new Empty(), describing);
+  const listing = "to list its policies (GetAnalyzerInfo)";
+  const info = await call(analyzer, analyzer.getAnalyzerInfo, new Empty(), listing);
   const initialConfig: PolicyPackConfig = {};
   info.getInitialconfigMap().forEach((value, key) => {
-    initialConfig[key] = {
-      enforcementLevel: enforcementLevelName(value.getEnforcementlevel()),
-      properties: (value.getProperties()?.toJavaScript() ?? {}) as Record<string, unknown>,
-    };
+    const enforcementLevel = enforcementLevelName(value.getEnforcementlevel());
+    initialConfig[key] = { enforcementLevel, properties: plain(value.getProperties()) };
   });
   const policies = info.getPoliciesList().map((policy): PolicySummary => {
     const schema = policy.getConfigschema();
-    const required = schema?.getRequiredList() ?? [];
-    const properties = (schema?.getProperties()?.toJavaScript() ?? {}) as Record<
-      string,
-      JsonSchema
-    >;
     return {
       name: policy.getName(),
       description: policy.getDescription(),
       enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
       ...definedOnly({
         configSchema: schema && {
-          properties,
-          ...definedOnly({ required: required.length > 0 ? required : undefined }),
+          properties: plain<JsonSchema>(schema.getProperties()),
+          required: schema.getRequiredList(),
         },
       }),
     };
   });
-  return {
-    name: info.getName(),
-    version: info.getVersion() || plugin.getVersion(),
-    policies,
-    initialConfig,
-  };
+  const version = info.getVersion() || plugin.getVersion();
+  return { name: info.getName(), version, policies, initialConfig };
 }
 
 /** The calls the engine makes on a serving pack. */
@@ -324,20 +313,17 @@ function analyzerCalls(
   };
 }
 
-/** Why the pack cannot be started, naming the fix; undefined when it can. */
-function startProblem(packDir: string): string | undefined {
-  const fix = "Pass the folder that holds the pack's PulumiPolicy.yaml.";
-  if (!fs.existsSync(packDir)) {
-    return `the folder ${packDir} does not exist. ${fix}`;
-  }
-  if (!fs.existsSync(path.join(packDir, "PulumiPolicy.yaml"))) {
-    return `${packDir} has no PulumiPolicy.yaml. ${fix}`;
-  }
-  return undefined;
-}
-
 /** The pack's process, with the environment the engine gives an analyzer. */
 function spawnPack(packDir: string, stack: string | undefined): ChildProcess {
+  const fix = "Pass the folder that holds the pack's PulumiPolicy.yaml.";
+  if (!fs.existsSync(packDir)) {
+    throw new Error(
+      `Could not start the policy pack: the folder ${packDir} does not exist. ${fix}`,
+    );
+  }
+  if (!fs.existsSync(path.join(packDir, "PulumiPolicy.yaml"))) {
+    throw new Error(`Could not start the policy pack: ${packDir} has no PulumiPolicy.yaml. ${fix}`);
+  }
   const runner = path.join(__dirname, "pack-runner.ts");
   const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
   return spawn(process.execPath, ["-r", register, runner, packDir], {
@@ -351,13 +337,29 @@ function spawnPack(packDir: string, stack: string | undefined): ChildProcess {
   });
 }
 
-/** The port the pack prints first; rejects when it exits, fails or stalls before that. */
+/**
+ * The port the pack prints first; rejects when it exits, fails or stalls before that, with
+ * its stderr, which explains a failed start. Once it serves, every line it prints is output.
+ */
 function awaitPort(
   child: ChildProcess,
-  stdout: readline.Interface,
   packDir: string,
-  stderr: readonly string[],
+  onOutput: ((line: string) => void) | undefined,
 ): Promise<number> {
+  let serving = false;
+  const stderr: string[] = [];
+  const output = (line: string) => {
+    if (serving && line.trim() !== "") {
+      onOutput?.(line);
+    }
+  };
+  const stdout = readline.createInterface({ input: child.stdout! }).on("line", output);
+  readline.createInterface({ input: child.stderr! }).on("line", (line) => {
+    output(line);
+    if (!serving) {
+      stderr.push(line);
+    }
+  });
   let timer: NodeJS.Timeout | undefined;
   return new Promise<number>((resolve, reject) => {
     const fail = (message: string) => reject(new Error(message));
@@ -366,6 +368,7 @@ function awaitPort(
     stdout.once("line", (line) => {
       const first = line.trim();
       if (/^\d+$/.test(first)) {
+        serving = true;
         resolve(Number(first));
       } else {
         fail(`The policy pack in ${packDir} printed ${JSON.stringify(first)} instead of its port.`);
@@ -407,10 +410,6 @@ function endProcess(child: ChildProcess): Promise<void> {
 export async function startPolicyPack(options: StartOptions): Promise<PolicyPackProcess> {
   const packDir = path.resolve(options.packDir ?? DEFAULT_PACK_DIR);
   const { signal } = options;
-  const problem = startProblem(packDir);
-  if (problem !== undefined) {
-    throw new Error(`Could not start the policy pack: ${problem}`);
-  }
   const cancelled = () =>
     new Error(`Starting the policy pack was cancelled (${String(signal?.reason)}).`);
   if (signal?.aborted) {
@@ -420,26 +419,10 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
   let client: AnalyzerClient | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (client?.close(), endProcess(child)));
-  // Before the pack serves, its stderr explains a failed start; after, every line is output.
-  let serving = false;
-  const stderr: string[] = [];
-  const output = (line: string) => {
-    if (serving && line.trim() !== "") {
-      options.onOutput?.(line);
-    }
-  };
-  const stdout = readline.createInterface({ input: child.stdout! }).on("line", output);
-  readline.createInterface({ input: child.stderr! }).on("line", (line) => {
-    output(line);
-    if (!serving) {
-      stderr.push(line);
-    }
-  });
   const onAbort = () => void stop();
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    const port = await awaitPort(child, stdout, packDir, stderr);
-    serving = true;
+    const port = await awaitPort(child, packDir, options.onOutput);
     client = new AnalyzerClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
       "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
       "grpc.max_send_message_length": MAX_MESSAGE_BYTES,

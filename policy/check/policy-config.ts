@@ -166,18 +166,6 @@ export function validateAgainstSchema(schema: JsonSchema, value: unknown, path: 
   return validate(value) ? [] : (validate.errors ?? []).map((error) => describeError(error, path));
 }
 
-/** Problems with one policy's settings against its `configSchema`, as the engine checks them. */
-function settingsProblems(
-  policy: string,
-  configSchema: NonNullable<PolicySummary["configSchema"]>,
-  properties: Record<string, unknown>,
-  source: string,
-): string[] {
-  return validateAgainstSchema({ type: "object", ...configSchema }, properties, "").map(
-    (problem) => `${source}: "${policy}": ${problem}.`,
-  );
-}
-
 function apply(result: ReconciledConfig, config: PolicyPackConfig): void {
   const { all, ...policies } = config;
   if (all?.enforcementLevel !== undefined) {
@@ -223,10 +211,13 @@ export function reconcilePolicyPackConfig(
     delete result[name];
     return `${source}: "${name}" is not a policy of this pack; the pack has ${known.join(", ")}; its settings are ignored.`;
   });
-  const problems = policies.flatMap((policy) =>
-    policy.configSchema === undefined
+  // As the engine checks them: each policy's settings against its `configSchema`.
+  const problems = policies.flatMap(({ name, configSchema }) =>
+    configSchema === undefined
       ? []
-      : settingsProblems(policy.name, policy.configSchema, result[policy.name].properties, source),
+      : validateAgainstSchema({ type: "object", ...configSchema }, result[name].properties, "").map(
+          (problem) => `${source}: "${name}": ${problem}.`,
+        ),
   );
   if (problems.length > 0) {
     throw new PolicyConfigError(problems);
@@ -234,37 +225,37 @@ export function reconcilePolicyPackConfig(
   return { config: result, warnings };
 }
 
+/** The policies that bound a job, as the pack declares them, with only their bound setting. */
+const BOUND_POLICY_SUMMARIES: readonly PolicySummary[] = (
+  Object.entries(BOUND_POLICIES) as [BoundName, string][]
+).map(([setting, name]) => ({
+  name,
+  description: "",
+  enforcementLevel: DEFAULT_BOUNDS[setting].level,
+  configSchema: { properties: { [setting]: BOUND_SETTING_SCHEMAS[setting] } },
+}));
+
 /**
  * The bounds a `--policy-pack-config` file sets for `jobs:submit` over the pack's defaults,
- * each bound policy's settings checked against its schema; returns the problems (naming the
- * file, policy, key and rule) instead of throwing.
+ * reconciled as for the pack; returns the problems (naming the file, policy, key and rule)
+ * instead of throwing.
  */
 export function boundsFromPolicyConfig(
   text: string,
   file: string,
 ): { bounds: PolicyBounds; problems: string[] } {
-  let config: PolicyPackConfig;
   try {
-    config = parsePolicyPackConfig(text, file);
+    const given = parsePolicyPackConfig(text, file);
+    const { config } = reconcilePolicyPackConfig(BOUND_POLICY_SUMMARIES, {}, given, file);
+    const bounds = Object.entries(BOUND_POLICIES).map(([setting, name]) => {
+      const { enforcementLevel: level, properties } = config[name];
+      return [setting, { value: properties[setting] as number, level }];
+    });
+    return { bounds: Object.fromEntries(bounds) as PolicyBounds, problems: [] };
   } catch (err) {
     if (err instanceof PolicyConfigError) {
       return { bounds: DEFAULT_BOUNDS, problems: [...err.problems] };
     }
     throw err;
   }
-  const problems: string[] = [];
-  const bounds = { ...DEFAULT_BOUNDS };
-  for (const [name, policy] of Object.entries(BOUND_POLICIES) as [BoundName, string][]) {
-    const given = config[policy];
-    const properties = given?.properties ?? {};
-    const schema = { properties: { [name]: BOUND_SETTING_SCHEMAS[name] } };
-    const found = settingsProblems(policy, schema, properties, file);
-    problems.push(...found);
-    const value = properties[name];
-    bounds[name] = {
-      value: found.length === 0 && typeof value === "number" ? value : DEFAULT_BOUNDS[name].value,
-      level: given?.enforcementLevel ?? config.all?.enforcementLevel ?? DEFAULT_BOUNDS[name].level,
-    };
-  }
-  return { bounds, problems };
 }

@@ -2,11 +2,11 @@
  * Printing a policy check: a human report laid out like `pulumi preview`'s "Policies"
  * section, JSON for other tools, and markdown for a pull request.
  */
-import type { Diagnostic, PolicyCheckResult } from "./pack";
+import type { PolicyCheckResult } from "./pack";
 import { definedOnly } from "../../components/defined";
 
 /** A stack the pack checked; `timings` are seconds from its start to each event. */
-export interface CheckedStack {
+interface CheckedStack {
   readonly stack: string;
   readonly result: PolicyCheckResult;
   readonly timings?: Readonly<Record<string, number>>;
@@ -14,11 +14,6 @@ export interface CheckedStack {
 
 /** One stack's outcome: its result, or why it could not be checked. */
 export type StackVerdict = CheckedStack | { readonly stack: string; readonly error: string };
-
-export function countByLevel(diagnostics: readonly Diagnostic[]) {
-  const count = (level: string) => diagnostics.filter((d) => d.enforcementLevel === level).length;
-  return { mandatory: count("mandatory"), advisory: count("advisory") };
-}
 
 /** `urn:pulumi:dev::batchpy::parent$aws:s3/bucket:Bucket::name` → type and name. */
 export function parseUrn(urn: string): { type: string; name: string } | undefined {
@@ -29,16 +24,19 @@ export function parseUrn(urn: string): { type: string; name: string } | undefine
   return { type: parts[2].slice(parts[2].lastIndexOf("$") + 1), name: parts.slice(3).join("::") };
 }
 
-/** ✅ passed, ⚠️ passed (warnings), ❌ failed, ⛔ could not be checked. */
-function verdictOf(verdict: StackVerdict): { icon: string; word: string } {
+/** What every format says of a stack: its icon and verdict, and its violations by level. */
+export function summarize(verdict: StackVerdict) {
   if (!("result" in verdict)) {
-    return { icon: "⛔", word: "could not be checked" };
+    return { icon: "⛔", word: "could not be checked", mandatory: 0, advisory: 0 };
   }
-  const { mandatory, advisory } = countByLevel(verdict.result.diagnostics);
+  const { diagnostics } = verdict.result;
+  const count = (level: string) => diagnostics.filter((d) => d.enforcementLevel === level).length;
+  const mandatory = count("mandatory");
+  const advisory = count("advisory");
   if (mandatory > 0) {
-    return { icon: "❌", word: "failed" };
+    return { icon: "❌", word: "failed", mandatory, advisory };
   }
-  return { icon: advisory > 0 ? "⚠️" : "✅", word: "passed" };
+  return { icon: advisory > 0 ? "⚠️" : "✅", word: "passed", mandatory, advisory };
 }
 
 const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n === 1 ? word : words}`;
@@ -46,10 +44,10 @@ const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n === 1 
 /** The human report: the "Policies" block, then a one-line verdict and the timings. */
 function textReport(checked: CheckedStack, packSource: string): string {
   const { result, stack, timings } = checked;
-  const { mandatory, advisory } = countByLevel(result.diagnostics);
+  const { icon, mandatory, advisory } = summarize(checked);
   const lines = [
     "Policies:",
-    `    ${verdictOf(checked).icon} ${result.pack.name}@v${result.pack.version} (${packSource})`,
+    `    ${icon} ${result.pack.name}@v${result.pack.version} (${packSource})`,
   ];
   for (const d of result.diagnostics) {
     const resource = d.urn ? parseUrn(d.urn) : undefined;
@@ -73,8 +71,9 @@ function textReport(checked: CheckedStack, packSource: string): string {
   return lines.join("\n");
 }
 
-function jsonReport({ stack, result, timings }: CheckedStack, source: string): object {
-  const { mandatory, advisory } = countByLevel(result.diagnostics);
+function jsonReport(checked: CheckedStack, source: string): object {
+  const { stack, result, timings } = checked;
+  const { mandatory, advisory } = summarize(checked);
   return {
     stack,
     pack: { name: result.pack.name, version: result.pack.version, source },
@@ -109,7 +108,7 @@ export function markdownCell(text: string): string {
 
 /** One stack's heading and its table of violations (policy, level, resource, message). */
 function markdownStack(verdict: StackVerdict): string[] {
-  const { icon, word } = verdictOf(verdict);
+  const { icon, word } = summarize(verdict);
   const heading = [`### ${icon} Stack ${markdownCell(verdict.stack)}: ${word}`, ""];
   if (!("result" in verdict)) {
     return [...heading, markdownCell(verdict.error), ""];
@@ -140,7 +139,7 @@ function markdownStack(verdict: StackVerdict): string[] {
 
 /** The overall verdict, a summary row per stack, then a table per stack of its violations. */
 function markdownReport(verdicts: readonly StackVerdict[], packSource: string): string {
-  const icons = verdicts.map((v) => verdictOf(v).icon);
+  const icons = verdicts.map((v) => summarize(v).icon);
   const overall = icons.includes("⛔")
     ? "⛔ could not check every stack"
     : icons.includes("❌")
@@ -159,12 +158,11 @@ function markdownReport(verdicts: readonly StackVerdict[], packSource: string): 
     "| --- | --- | ---: | ---: | ---: |",
   ];
   for (const verdict of verdicts) {
-    const { icon, word } = verdictOf(verdict);
-    const counts: (number | string)[] = ["–", "–", "–"];
-    if ("result" in verdict) {
-      const { mandatory, advisory } = countByLevel(verdict.result.diagnostics);
-      counts.splice(0, 3, mandatory, advisory, verdict.result.resourcesAnalyzed);
-    }
+    const { icon, word, mandatory, advisory } = summarize(verdict);
+    const counts =
+      "result" in verdict
+        ? [mandatory, advisory, verdict.result.resourcesAnalyzed]
+        : ["–", "–", "–"];
     lines.push(`| ${markdownCell(verdict.stack)} | ${icon} ${word} | ${counts.join(" | ")} |`);
   }
   lines.push("", ...verdicts.flatMap(markdownStack));
@@ -199,6 +197,6 @@ export function formatVerdicts(
   const stacks = verdicts.map((v) =>
     "result" in v ? jsonReport(v, packSource) : { stack: v.stack, passed: false, error: v.error },
   );
-  const passed = verdicts.every((v) => verdictOf(v).word === "passed");
+  const passed = verdicts.every((v) => summarize(v).word === "passed");
   return JSON.stringify({ passed, stacks }, null, 2);
 }
