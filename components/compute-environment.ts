@@ -238,24 +238,11 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
       args.vpcId !== undefined && args.subnetIds !== undefined
         ? { vpcId: args.vpcId, subnetIds: args.subnetIds }
         : defaultNetwork(`ComputeEnvironment '${name}'`, this);
-    const common = {
-      type,
-      maxVcpus,
-      subnets: network.subnetIds,
-      securityGroupIds: [this.outboundOnlySecurityGroup(name, network.vpcId, args.tags).id],
-    };
-    let computeResources: aws.types.input.batch.ComputeEnvironmentComputeResources = common;
-    let dependsOn: pulumi.Resource[] = [];
-    if (isFargate(type)) {
-      this.jobLimits = pulumi.output(fargateJobLimits(maxVcpus));
-    } else {
-      const instances = this.instanceResources(name, args.tags);
-      computeResources = { ...common, ...ec2ComputeResources(type, args, instances) };
-      // Deleted before the instance role loses its policy, or Batch cannot tear it down.
-      dependsOn = [instances.roleAttachment];
-      const instanceTypes = args.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
-      this.jobLimits = instanceTypeLimits(instanceTypes, maxVcpus, this);
-    }
+    const ec2 = isFargate(type) ? undefined : { type, ...this.instanceResources(name, args.tags) };
+    this.jobLimits =
+      ec2 === undefined
+        ? pulumi.output(fargateJobLimits(maxVcpus))
+        : instanceTypeLimits(args.instanceTypes ?? DEFAULT_INSTANCE_TYPES, maxVcpus, this);
 
     const computeEnvironment = new aws.batch.ComputeEnvironment(
       `${name}-${COMPUTE_ENVIRONMENT_SUFFIX}`,
@@ -263,18 +250,22 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
         type: "MANAGED",
         state: "ENABLED",
         // No serviceRole: Batch uses AWSServiceRoleForBatch (see the class comment).
-        computeResources,
+        computeResources: {
+          type,
+          maxVcpus,
+          subnets: network.subnetIds,
+          securityGroupIds: [this.outboundOnlySecurityGroup(name, network.vpcId, args.tags).id],
+          ...(ec2 && ec2ComputeResources(ec2, args)),
+        },
         // Fargate has no infrastructure updates, so no update policy.
-        updatePolicy: isFargate(type)
-          ? undefined
-          : {
-              jobExecutionTimeoutMinutes:
-                args.updateTimeoutMinutes ?? DEFAULT_UPDATE_TIMEOUT_MINUTES,
-              terminateJobsOnUpdate: false,
-            },
+        updatePolicy: ec2 && {
+          jobExecutionTimeoutMinutes: args.updateTimeoutMinutes ?? DEFAULT_UPDATE_TIMEOUT_MINUTES,
+          terminateJobsOnUpdate: false,
+        },
         tags: args.tags,
       },
-      { parent: this, dependsOn },
+      // Deleted before the instance role loses its policy, or Batch cannot tear it down.
+      { parent: this, dependsOn: ec2 ? [ec2.roleAttachment] : [] },
     );
 
     this.computeEnvironmentArn = computeEnvironment.arn;
@@ -346,14 +337,17 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
 
 /** The `computeResources` fields only EC2 and SPOT environments have. */
 function ec2ComputeResources(
-  type: Ec2Type,
+  instances: {
+    type: Ec2Type;
+    profileArn: pulumi.Output<string>;
+    launchTemplateId: pulumi.Output<string>;
+  },
   args: ComputeEnvironmentArgs,
-  instances: { profileArn: pulumi.Output<string>; launchTemplateId: pulumi.Output<string> },
 ) {
   return {
     minVcpus: args.minVcpus ?? DEFAULT_MIN_VCPUS,
     instanceTypes: [...(args.instanceTypes ?? DEFAULT_INSTANCE_TYPES)],
-    allocationStrategy: args.allocationStrategy ?? DEFAULT_ALLOCATION_STRATEGY[type],
+    allocationStrategy: args.allocationStrategy ?? DEFAULT_ALLOCATION_STRATEGY[instances.type],
     bidPercentage: args.spotBidPercentage,
     // Batch wants the instance profile here, not the role (despite the field name).
     instanceRole: instances.profileArn,

@@ -14,32 +14,23 @@ export const JOB_NAME_MAX_LENGTH: number = contract.jobName.maxLength;
 
 const { inputs, results, logs, manifests } = contract.bucketPrefixes;
 /** The bucket's areas, shared by the job definition, the job role and the jobs tool. */
-export const BUCKET_PREFIXES: {
-  readonly inputs: string;
-  readonly results: string;
-  readonly logs: string;
-} = { inputs, results, logs };
+export const BUCKET_PREFIXES: Readonly<Record<"inputs" | "results" | "logs", string>> = {
+  inputs,
+  results,
+  logs,
+};
 /** Where array sweep manifests go (under the inputs prefix). */
 export const MANIFEST_PREFIX: string = manifests;
 export const MANIFEST_VERSION: number = contract.manifest.version;
 
 /** How the entrypoint reads a variable as a script option (flag words, counts, plain names). */
-export const OPTION_WORDS: {
-  readonly flagTrue: readonly string[];
-  readonly flagFalse: readonly string[];
-  readonly maxCount: number;
-  readonly plainLowercase: readonly string[];
-} = contract.options;
+export const OPTION_WORDS: Readonly<typeof contract.options> = contract.options;
 
 /** Linux's limit on one argument or environment string, in bytes (MAX_ARG_STRLEN). */
 export const MAX_ARG_BYTES: number = contract.limits.maxArgBytes;
 
 /** The metrics file a script may write, and the log line the entrypoint prints of it. */
-export const METRICS: {
-  readonly file: string;
-  readonly logLinePrefix: string;
-  readonly maxLogLineBytes: number;
-} = contract.metrics;
+export const METRICS: Readonly<typeof contract.metrics> = contract.metrics;
 
 /** The prefix only contract variables may use. */
 export const RESERVED_PREFIX: string = contract.reservedPrefix;

@@ -16,24 +16,30 @@ import { ec2JobLimits, fargateJobLimits, jobTooLarge } from "./job-limits";
 import { validateJobQueueArgs } from "./job-queue";
 import { validateStorageArgs } from "./storage";
 import { suggest, ValidationError } from "./validation";
+import { z } from "zod";
 
-/** Each kind of config value: how an error describes it, an example value, and its parser. */
+/** A finite number; `Number` alone would read "" as 0. */
+const number = z.string().trim().min(1).pipe(z.coerce.number());
+/** A list or map: Pulumi gives them as JSON. */
+const fromJson = z.string().transform(parseJson);
+
+/** Each kind of config value: how an error describes it, an example value, and its schema. */
 const KINDS = {
-  boolean: ["true or false", "true", (raw) => BOOLEANS.get(raw)],
-  integer: ["a whole number", "1", (raw) => wholeOnly(toNumber(raw))],
-  number: ["a number", "1", toNumber],
-  string: ["a string", "value", (raw) => raw],
-  "string[]": ["a list of strings", "--path '[0]' value", (raw) => stringsOnly(parseJson(raw))],
-  tags: ["a map of tag names to strings", "--path 'Owner' me", (raw) => tagsOnly(parseJson(raw))],
+  boolean: ["true or false", "true", z.enum(["true", "false"]).transform((v) => v === "true")],
+  integer: ["a whole number", "1", number.refine(Number.isInteger)],
+  number: ["a number", "1", number],
+  string: ["a string", "value", z.string()],
+  "string[]": ["a list of strings", "--path '[0]' value", fromJson.pipe(z.array(z.string()))],
+  tags: [
+    "a map of tag names to strings",
+    "--path 'Owner' me",
+    fromJson.pipe(z.record(z.string(), z.string())),
+  ],
 } as const satisfies Record<
   string,
-  readonly [expected: string, example: string, parse: (raw: string) => unknown]
+  readonly [expected: string, example: string, schema: z.ZodType<unknown, string>]
 >;
-type Kinds = { [K in keyof typeof KINDS]: Exclude<ReturnType<(typeof KINDS)[K][2]>, undefined> };
-const BOOLEANS = new Map([
-  ["true", true],
-  ["false", false],
-]);
+type Kinds = { [K in keyof typeof KINDS]: z.output<(typeof KINDS)[K][2]> };
 
 /** Every `batchpy:` key the program reads, and its kind. */
 const CONFIG_KEYS = {
@@ -92,36 +98,15 @@ function fullKey(key: string): string {
 }
 
 function parseValue(key: ConfigKey, raw: string): unknown {
-  const [expected, example, parse] = KINDS[CONFIG_KEYS[key]];
-  const value = parse(raw);
-  if (value === undefined) {
+  const [expected, example, schema] = KINDS[CONFIG_KEYS[key]];
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
     throw new StackConfigError(
       fullKey(key),
       `Stack config '${fullKey(key)}' = ${JSON.stringify(raw)} is not ${expected}; set it with \`pulumi config set ${fullKey(key)} ${example}\`.`,
     );
   }
-  return value;
-}
-
-/** A finite number, or undefined for anything else (`Number` reads "" as 0). */
-function toNumber(raw: string): number | undefined {
-  const n = Number(raw);
-  return raw.trim() === "" || !Number.isFinite(n) ? undefined : n;
-}
-
-function wholeOnly(n: number | undefined): number | undefined {
-  return Number.isInteger(n) ? n : undefined;
-}
-
-function stringsOnly(value: unknown): string[] | undefined {
-  return Array.isArray(value) && value.every((s) => typeof s === "string") ? value : undefined;
-}
-
-function tagsOnly(value: unknown): Record<string, string> | undefined {
-  const isMap = typeof value === "object" && value !== null && !Array.isArray(value);
-  return isMap && Object.values(value).every((v) => typeof v === "string")
-    ? (value as Record<string, string>)
-    : undefined;
+  return parsed.data;
 }
 
 function parseJson(raw: string): unknown {

@@ -281,9 +281,6 @@ function storageApi(s3: Lazy<typeof import("@aws-sdk/client-s3"), S3Client>): St
   };
 }
 
-const eventsOf = (events: readonly LogEvent[] | undefined): LogEvent[] =>
-  (events ?? []).map((e) => ({ timestamp: e.timestamp, message: e.message }));
-
 function logsApi(
   logs: Lazy<typeof import("@aws-sdk/client-cloudwatch-logs"), CloudWatchLogsClient>,
 ): LogsApi {
@@ -291,7 +288,7 @@ function logsApi(
     async filterLogEvents(args) {
       const { sdk, client } = await logs();
       const out = await client.send(new sdk.FilterLogEventsCommand(args));
-      return { events: eventsOf(out.events), ...definedOnly({ nextToken: out.nextToken }) };
+      return { events: out.events ?? [], ...definedOnly({ nextToken: out.nextToken }) };
     },
     async getLogEvents(args) {
       const { sdk, client } = await logs();
@@ -300,7 +297,7 @@ function logsApi(
           new sdk.GetLogEventsCommand({ ...args, startFromHead: true }),
         );
         return {
-          events: eventsOf(out.events),
+          events: out.events ?? [],
           ...definedOnly({ nextForwardToken: out.nextForwardToken }),
         };
       } catch (err) {

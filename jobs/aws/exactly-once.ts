@@ -25,7 +25,7 @@ import { FatalError, describeError } from "../errors";
 import type { SubmitJobRequest } from "../input/job-file";
 import type { IntentLine, Ledger, LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
-import { runAll, runPool, type PoolOutcome } from "./pool";
+import { runAll, runPool } from "./pool";
 import { definedOnly } from "../../components/defined";
 
 /**
@@ -395,7 +395,18 @@ export async function sendAll(
       stopOnError: true,
       signal: ctx.timing.signal,
     });
-    const lost = collectRound(outcomes, batch, result);
+    const lost: IntentLine[] = [];
+    outcomes.forEach((o, i) => {
+      if (o.status === "skipped") {
+        result.notSent.push(batch[i]);
+      } else if (o.status === "rejected") {
+        result.failures.push({ item: batch[i], reason: o.reason });
+      } else if (o.value.status === "accepted") {
+        result.accepted.push(o.value.entry);
+      } else {
+        lost.push(o.value.intent);
+      }
+    });
     if (lost.length === 0) {
       break;
     }
@@ -406,29 +417,6 @@ export async function sendAll(
     batch = await resendable(lost, batch, ctx, result);
   }
   return result;
-}
-
-/** One round's outcomes into `result`; returns the intents whose answer was lost. */
-function collectRound(
-  outcomes: readonly PoolOutcome<SendOutcome>[],
-  batch: readonly SendItem[],
-  result: MutableResult,
-): IntentLine[] {
-  const lost: IntentLine[] = [];
-  outcomes.forEach((o, i) => {
-    if (o.status === "fulfilled") {
-      if (o.value.status === "accepted") {
-        result.accepted.push(o.value.entry);
-      } else {
-        lost.push(o.value.intent);
-      }
-    } else if (o.status === "rejected") {
-      result.failures.push({ item: batch[i], reason: o.reason });
-    } else {
-      result.notSent.push(batch[i]);
-    }
-  });
-  return lost;
 }
 
 /**

@@ -14,7 +14,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { FatalError, describeError } from "../errors";
+import { FatalError, describeError, isMissingFile } from "../errors";
 import { jsonValue } from "../input/json-source";
 import { VARS } from "../../components/contract";
 
@@ -225,16 +225,15 @@ export class Ledger {
   }
 
   /**
-   * Reads the ledger. A file that does not exist (ENOENT, or ENOTDIR under a path that is
-   * a file) is an empty ledger; whether it can be created is openForAppend's question.
+   * Reads the ledger. A file that does not exist (or a path through a file) is an empty
+   * ledger; whether it can be created is openForAppend's question.
    */
   static open(file: string): Ledger {
     let text = "";
     try {
       text = fs.readFileSync(file, "utf8");
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" && code !== "ENOTDIR") {
+      if (!isMissingFile(err)) {
         throw new FatalError(
           `cannot read the ledger ${file} (${describeError(err)}); fix the file or its ` +
             `permissions, or pass --state-dir DIR (or set ${VARS.stateDir})`,

@@ -5,6 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { jsonValue } from "../input/json-source";
+import { z } from "zod";
 
 const LOCAL_RUNS_FILE = ".runs.jsonl";
 
@@ -35,21 +36,16 @@ export function appendLocalRun(root: string, record: LocalRunRecord): void {
   fs.appendFileSync(path.join(root, LOCAL_RUNS_FILE), `${JSON.stringify(record)}\n`);
 }
 
-function isRecord(v: unknown): v is LocalRunRecord {
-  const r = v as Record<string, unknown> | null;
-  return (
-    r !== null &&
-    typeof r === "object" &&
-    r.v === 1 &&
-    typeof r.job === "string" &&
-    typeof r.run === "string" &&
-    typeof r.startedAt === "number" &&
-    typeof r.stoppedAt === "number" &&
-    typeof r.createdAt === "number" &&
-    r.params !== null &&
-    typeof r.params === "object"
-  );
-}
+/** The fields a record must have to be read back. */
+const readable = z.object({
+  v: z.literal(1),
+  job: z.string(),
+  run: z.string(),
+  startedAt: z.number(),
+  stoppedAt: z.number(),
+  createdAt: z.number(),
+  params: z.object({}),
+});
 
 /** Every readable record; a line torn by a killed run is skipped and counted. */
 export function readLocalRuns(root: string): { records: LocalRunRecord[]; skipped: number } {
@@ -68,8 +64,8 @@ export function readLocalRuns(root: string): { records: LocalRunRecord[]; skippe
       continue;
     }
     const v = jsonValue(line)?.value;
-    if (isRecord(v)) {
-      records.push(v);
+    if (readable.safeParse(v).success) {
+      records.push(v as LocalRunRecord);
     } else {
       skipped++;
     }

@@ -14,6 +14,7 @@ import * as os from "os";
 import * as path from "path";
 import { FatalError } from "../errors";
 import { jsonValue } from "../input/json-source";
+import { z } from "zod";
 
 export interface LockOwner {
   readonly pid: number;
@@ -53,21 +54,12 @@ export function lockPath(ledgerFile: string): string {
   return path.join(path.dirname(ledgerFile), "submit.lock");
 }
 
+const lockOwner = z.object({ pid: z.int().positive(), host: z.string(), time: z.string() });
+
 /** Parses a lock file; undefined when it is not one this tool wrote (or is half written). */
 export function parseLock(text: string): LockOwner | undefined {
-  const v = jsonValue(text)?.value as Partial<LockOwner> | null | undefined;
-  if (
-    typeof v === "object" &&
-    v !== null &&
-    typeof v.pid === "number" &&
-    Number.isInteger(v.pid) &&
-    v.pid > 0 &&
-    typeof v.host === "string" &&
-    typeof v.time === "string"
-  ) {
-    return { pid: v.pid, host: v.host, time: v.time };
-  }
-  return undefined;
+  const parsed = lockOwner.safeParse(jsonValue(text)?.value);
+  return parsed.success ? parsed.data : undefined;
 }
 
 /** Pure: whether a lock held by `owner` may be taken over by a process on `env.host`. */

@@ -16,6 +16,7 @@ import { STATUSES, TERMINAL, type Status } from "../status";
 import { isFileSystemError } from "../errors";
 import { writeWhole } from "./write-whole";
 import { jsonValue } from "../input/json-source";
+import { z } from "zod";
 
 /** Bumped when an entry's shape or meaning changes: older entries are then misses. */
 export const CACHE_VERSION = 2;
@@ -77,46 +78,36 @@ export function cacheFile(dir: string, scope: string, kind: EntryKind, name: str
   return path.join(dir, `${sha256([scope, kind, name])}.json`);
 }
 
-function isRecordOf(v: unknown, type: "string" | "number"): v is Record<string, never> {
-  return (
-    v !== null &&
-    typeof v === "object" &&
-    !Array.isArray(v) &&
-    Object.values(v as object).every((x) => typeof x === type)
-  );
-}
-
-function optional(v: unknown, type: "string" | "number"): boolean {
-  return v === undefined || typeof v === type;
-}
-
-function isResultFile(v: unknown): v is ResultFile {
-  const o = v as Partial<Record<keyof ResultFile, unknown>> | null;
-  return typeof o?.key === "string" && typeof o.size === "number";
-}
+const numbers = z.record(z.string(), z.number());
+const strings = z.record(z.string(), z.string());
+const optionalNumber = z.number().optional();
+const folderEntry = z.object({
+  objects: z.array(z.object({ key: z.string(), size: z.number() })),
+  metrics: strings,
+});
+const storedUnit = z.object({
+  job: z.string(),
+  jobId: z.string(),
+  status: z.enum(STATUSES),
+  index: optionalNumber,
+  reason: z.string().optional(),
+  exitCode: optionalNumber,
+  createdAt: optionalNumber,
+  startedAt: optionalNumber,
+  stoppedAt: optionalNumber,
+  vcpus: optionalNumber,
+  memoryMiB: optionalNumber,
+  gpus: optionalNumber,
+  attempts: z.array(numbers),
+  params: strings,
+});
 
 /** A run unit as stored: its parameters as a JSON object. */
 type StoredUnit = Omit<RunUnit, "params"> & { readonly params: Readonly<Record<string, string>> };
 
 /** Whether `v` has a stored run unit's shape (what formatCacheEntry wrote of one). */
 export function isRunUnit(v: unknown): v is StoredUnit {
-  const u = v as Partial<Record<keyof RunUnit, unknown>> | null;
-  return (
-    u !== null &&
-    typeof u === "object" &&
-    typeof u.job === "string" &&
-    typeof u.jobId === "string" &&
-    (STATUSES as readonly unknown[]).includes(u.status) &&
-    optional(u.index, "number") &&
-    optional(u.reason, "string") &&
-    optional(u.exitCode, "number") &&
-    (["createdAt", "startedAt", "stoppedAt", "vcpus", "memoryMiB", "gpus"] as const).every((k) =>
-      optional(u[k], "number"),
-    ) &&
-    Array.isArray(u.attempts) &&
-    u.attempts.every((a) => isRecordOf(a, "number")) &&
-    isRecordOf(u.params, "string")
-  );
+  return storedUnit.safeParse(v).success;
 }
 
 /** An entry's body, if `text` is a whole entry of this version stored under `key`. */
@@ -127,15 +118,11 @@ function entryBody(text: string, key: string): Record<string, unknown> | undefin
 
 /** A folder entry's text back to the entry, if it is whole and stored under `key`. */
 export function parseCacheEntry(text: string, key: string): CachedFolder | undefined {
-  const { objects, metrics } = entryBody(text, key) ?? {};
-  if (!Array.isArray(objects) || !objects.every(isResultFile) || !isRecordOf(metrics, "string")) {
-    return undefined;
-  }
-  return {
-    objects: objects.map((o) => ({ key: o.key, size: o.size })),
-    // Entries, not assignment: a key named __proto__ stays a key.
-    metrics: Object.fromEntries(Object.entries(metrics as Record<string, string>)),
-  };
+  const body = entryBody(text, key);
+  const parsed = folderEntry.safeParse(body);
+  // The text's own metrics, not zod's copy: a key named __proto__ stays a key.
+  const metrics = Object.fromEntries(Object.entries(body?.metrics ?? {}));
+  return parsed.success ? { objects: parsed.data.objects, metrics } : undefined;
 }
 
 /** A children entry's text back to the units, if whole and stored under `key`. */
