@@ -17,7 +17,7 @@ import {
   type CancelResult,
   type Stopped,
 } from "../output/cancel-print";
-import { describeMany, selectEntries } from "./watch";
+import { describeById, selectEntries } from "./watch";
 
 export interface CancelOptions extends StackOptions {
   readonly names: readonly string[];
@@ -115,8 +115,10 @@ async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResu
   );
   const clients = ctx.clients(outputs.outputs.region);
   try {
-    const ids = entries.map((e) => e.jobId);
-    const byId = new Map((await describeMany(clients, ids)).map((d) => [d.jobId, d]));
+    const byId = await describeById(
+      clients,
+      entries.map((e) => e.jobId),
+    );
     const statusOf = (e: LedgerEntry): Status => (byId.get(e.jobId)?.status ?? "UNKNOWN") as Status;
     // Jobs Batch does not return cannot be stopped, and nothing says they finished: they
     // may be running in another region or account.

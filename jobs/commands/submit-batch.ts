@@ -26,7 +26,7 @@ import {
   type SendContext,
   type SendItem,
 } from "../aws/exactly-once";
-import { DEFAULT_SUBMIT_CONCURRENCY, runPool } from "../aws/pool";
+import { DEFAULT_SUBMIT_CONCURRENCY, runAll } from "../aws/pool";
 import { Ledger, checkedLedgerPath, type LedgerEntry } from "../state/ledger";
 import { acquireLock, lockPath, type Lock } from "../state/lock";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
@@ -293,16 +293,14 @@ async function uploadManifests(
     return;
   }
   const bucket = requireOutput(outputs, "bucketName", "to upload array sweep manifests");
-  const uploads = await runPool(
-    arrays,
-    (s) => clients.storage.putObject(bucket, s.manifest.key, s.manifest.body, "application/json"),
-    { concurrency: 4, stopOnError: true },
-  );
-  const failed = uploads.findIndex((u) => u.status === "rejected");
-  const upload = uploads[failed];
-  if (upload?.status === "rejected") {
-    throw new FatalError(
-      `uploading s3://${bucket}/${arrays[failed].manifest.key} failed (${describeError(upload.reason)}); nothing was submitted`,
-    );
-  }
+  const upload = async (s: (typeof arrays)[number]): Promise<void> => {
+    try {
+      await clients.storage.putObject(bucket, s.manifest.key, s.manifest.body, "application/json");
+    } catch (err) {
+      throw new FatalError(
+        `uploading s3://${bucket}/${s.manifest.key} failed (${describeError(err)}); nothing was submitted`,
+      );
+    }
+  };
+  await runAll(arrays, upload, 4);
 }
