@@ -96,16 +96,24 @@ export function runsPerSet<T>(
   setOf: (run: T) => string,
   at: (run: T) => number | string,
 ): T[][] {
-  const sets = new Map<string, T[]>();
-  for (const r of runs) {
-    const list = sets.get(setOf(r)) ?? [];
-    list.push(r);
-    sets.set(setOf(r), list);
-  }
   // Array.prototype.sort is stable.
-  return [...sets.values()].map((list) =>
+  return [...groupBy(runs, setOf).values()].map((list) =>
     list.sort((a, b) => (at(a) < at(b) ? -1 : at(a) > at(b) ? 1 : 0)),
   );
+}
+
+/** `items` by `keyOf`, each group in input order, groups in order of first appearance. */
+export function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = groups.get(keyOf(item));
+    if (group !== undefined) {
+      group.push(item);
+    } else {
+      groups.set(keyOf(item), [item]);
+    }
+  }
+  return groups;
 }
 
 /** The exit code of the job's last attempt (Batch reports it in two places). */

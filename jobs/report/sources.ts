@@ -30,7 +30,7 @@ import {
 import type { Pricing } from "./prices";
 import { listLocal } from "../commands/results";
 import { describeById, ofLastRun } from "../commands/watch";
-import { TERMINAL, type Status } from "../status";
+import { TERMINAL, groupBy, type Status } from "../status";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
@@ -295,12 +295,7 @@ async function listFolders(
   texts: Map<string, string>,
   warnings: string[],
 ): Promise<Map<string, Folder>> {
-  const runsOf = new Map<string, RunUnit[]>();
-  for (const u of units) {
-    const runs = runsOf.get(u.job) ?? [];
-    runs.push(u);
-    runsOf.set(u.job, runs);
-  }
+  const runsOf = groupBy(units, (u) => u.job);
   const out = new Map<string, Folder>();
   const toList: { job: string; key?: string }[] = [];
   for (const job of jobs) {
