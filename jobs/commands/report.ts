@@ -116,15 +116,11 @@ function writeOutput(ctx: Context, file: string, text: string, flag: string): st
   return abs;
 }
 
-/** A file named after --write-csv/--write-html ends in its type's extension, or is a job name. */
-function checkFileName(file: string | true | undefined, flag: string, ext: string): void {
-  if (typeof file === "string" && path.extname(file).toLowerCase() !== ext) {
-    throw new BadInputError(
-      `${flag} ${file}: a file name ending in ${ext}, or none for report${ext} in ` +
-        `batchpy-results/; to report ${file}, put it before ${flag}`,
-    );
-  }
-}
+/** The files --write-csv and --write-html write: report.csv and report.html by default. */
+const FILES = [
+  { flag: "--write-csv", option: "writeCsv", ext: ".csv", format: formatCsv },
+  { flag: "--write-html", option: "writeHtml", ext: ".html", format: renderHtml },
+] as const;
 
 /** Builds the report and writes the --write-csv and --write-html files; prints nothing. */
 async function makeReport(opts: ReportOptions, ctx: Context): Promise<ReportResult> {
@@ -133,20 +129,22 @@ async function makeReport(opts: ReportOptions, ctx: Context): Promise<ReportResu
       "--locally reports runs on this machine; it takes no --stack or --outputs",
     );
   }
-  checkFileName(opts.writeCsv, "--write-csv", ".csv");
-  checkFileName(opts.writeHtml, "--write-html", ".html");
+  // A file named after the flag ends in its type's extension, or is a job name.
+  for (const { flag, option, ext } of FILES) {
+    const file = opts[option];
+    if (typeof file === "string" && path.extname(file).toLowerCase() !== ext) {
+      throw new BadInputError(
+        `${flag} ${file}: a file name ending in ${ext}, or none for report${ext} in ` +
+          `batchpy-results/; to report ${file}, put it before ${flag}`,
+      );
+    }
+  }
   const { report, folder } = await buildReport(opts, ctx);
-  const files: string[] = [];
-  const fileOf = (flag: string | true, name: string): string =>
-    flag === true ? path.join(folder, name) : flag;
-  if (opts.writeCsv !== undefined) {
-    const file = fileOf(opts.writeCsv, "report.csv");
-    files.push(writeOutput(ctx, file, formatCsv(report), "--write-csv"));
-  }
-  if (opts.writeHtml !== undefined) {
-    const file = fileOf(opts.writeHtml, "report.html");
-    files.push(writeOutput(ctx, file, renderHtml(report), "--write-html"));
-  }
+  const files = FILES.flatMap(({ flag, option, ext, format }) => {
+    const given = opts[option];
+    const file = given === true ? path.join(folder, `report${ext}`) : given;
+    return file !== undefined ? [writeOutput(ctx, file, format(report), flag)] : [];
+  });
   return {
     report,
     ...definedOnly({ localRoot: opts.localRoot }),

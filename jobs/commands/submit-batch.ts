@@ -157,34 +157,28 @@ function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: 
  * The progress bar and one line per accepted job: data when stdout is piped; on a terminal
  * past a handful of jobs, the bar and the summary say it better (the IDs are in the ledger).
  */
-class SendProgress {
-  perJobLines: boolean;
-  private bar: Progress | undefined;
-  private accepted = 0;
-
-  constructor(
-    private readonly ctx: Context,
-    private readonly json: boolean,
-  ) {
-    this.perJobLines = !json && ctx.io.stdout.isTTY !== true;
-  }
-
-  accept(entry: LedgerEntry, how: "submitted" | "recovered"): void {
-    this.accepted++;
-    this.bar?.update(this.accepted);
-    if (this.perJobLines) {
-      const what = entry.arraySize !== undefined ? ` (array of ${entry.arraySize})` : "";
-      const why = how === "recovered" ? " (found in Batch by its submission token)" : "";
-      this.ctx.io.stdout.write(`${how} ${entry.jobName} ${entry.jobId}${what}${why}\n`);
-    }
-  }
-
-  /** The bar, once the number of sends is known; counts what was accepted before. */
-  start(total: number): Progress {
-    this.bar = createProgress(this.ctx.io, { total, json: this.json, label: "submitting" });
-    this.bar.update(this.accepted);
-    return this.bar;
-  }
+function sendProgress(ctx: Context, json: boolean) {
+  let perJobLines = !json && ctx.io.stdout.isTTY !== true;
+  let bar: Progress | undefined;
+  let accepted = 0;
+  return {
+    accept(entry: LedgerEntry, how: "submitted" | "recovered"): void {
+      accepted++;
+      bar?.update(accepted);
+      if (perJobLines) {
+        const what = entry.arraySize !== undefined ? ` (array of ${entry.arraySize})` : "";
+        const why = how === "recovered" ? " (found in Batch by its submission token)" : "";
+        ctx.io.stdout.write(`${how} ${entry.jobName} ${entry.jobId}${what}${why}\n`);
+      }
+    },
+    /** The bar, once the `sends` are known, counting what recovery accepted before. */
+    start(sends: number, total: number): Progress {
+      perJobLines ||= !json && sends <= 5;
+      bar = createProgress(ctx.io, { total, json, label: "submitting" });
+      bar.update(accepted);
+      return bar;
+    },
+  };
 }
 
 /** Reconcile, skip, upload, send: the run once the lock and ledger are held. */
@@ -196,7 +190,7 @@ async function submitWithLedger(
   clients: AwsClients,
   submissions: readonly Submission[],
 ): Promise<SubmitResult> {
-  const progress = new SendProgress(ctx, opts.json);
+  const progress = sendProgress(ctx, opts.json);
   const sendCtx: SendContext = {
     clients,
     ledger,
@@ -232,9 +226,8 @@ async function submitWithLedger(
     const { duplicates } = start;
     return { kind: "nothing", stack, total: submissions.length, recovered, skipped, duplicates };
   }
-  progress.perJobLines = !opts.json && (items.length <= 5 || ctx.io.stdout.isTTY !== true);
   await uploadManifests(clients, outputs, items);
-  const bar = progress.start(items.length + start.recovered.length);
+  const bar = progress.start(items.length, items.length + start.recovered.length);
   let result: SendAllResult;
   try {
     result = await sendAll(items, sendCtx, opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY);
