@@ -7,7 +7,8 @@
  */
 import type { AwsClients } from "../aws/api";
 import { openStack, type Context, type StackOptions } from "../context";
-import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError, isRetryable } from "../errors";
+import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError } from "../errors";
+import { isRetryable } from "../output/submit-print";
 import type { LedgerEntry } from "../state/ledger";
 import { runPool } from "../aws/pool";
 import { isSettled, STARTED_STATUSES, type Status } from "../status";
