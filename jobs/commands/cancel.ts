@@ -32,11 +32,6 @@ const MAX_REASON_LENGTH = 1024;
 /** Calls in flight: well under Batch's per-account request rate. */
 const STOP_CONCURRENCY = 10;
 
-/** Whether a job in `status` still needs stopping (UNKNOWN jobs cannot be stopped). */
-export function needsStop(status: Status): boolean {
-  return !isSettled(status);
-}
-
 /** Checks the options before anything is looked up or stopped. */
 export function checkCancelOptions(opts: CancelOptions): void {
   if ((opts.all === true) === opts.names.length > 0) {
@@ -126,7 +121,7 @@ async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResu
     const unknown = entries.filter((e) => statusOf(e) === "UNKNOWN");
     const work = entries.flatMap((e) => {
       const status = statusOf(e);
-      return needsStop(status) ? [{ entry: e, status }] : [];
+      return isSettled(status) ? [] : [{ entry: e, status }];
     });
     const done = await stopAll(clients, work, opts.reason);
     return {
