@@ -228,9 +228,12 @@ export function singleFailures(snapshot: Snapshot): Failure[] {
     }));
 }
 
-/** Failed array children (from ListJobs) as failures. */
-export function childFailures(parent: JobRow, children: readonly JobSummary[]): Failure[] {
-  return children.map((c) => ({
+/**
+ * Failed children (from ListJobs) as failures, plus the parent's own reason when Batch lists
+ * fewer failed children than were counted (a sweep cancelled before its children existed lists none).
+ */
+export function arrayFailures(parent: JobRow, failedChildren: readonly JobSummary[]): Failure[] {
+  const failures: Failure[] = failedChildren.map((c) => ({
     jobName: parent.jobName,
     jobId: c.jobId ?? parent.jobId,
     ...definedOnly({
@@ -240,14 +243,6 @@ export function childFailures(parent: JobRow, children: readonly JobSummary[]): 
       reason: c.container?.reason,
     }),
   }));
-}
-
-/**
- * Failed children as failures, plus the parent's own reason when Batch lists fewer failed
- * children than were counted (a sweep cancelled before its children existed lists none).
- */
-export function arrayFailures(parent: JobRow, failedChildren: readonly JobSummary[]): Failure[] {
-  const failures = childFailures(parent, failedChildren);
   const unlisted = (parent.children?.FAILED ?? 0) - failedChildren.length;
   if (parent.status === "FAILED" && unlisted > 0) {
     failures.push({

@@ -4,7 +4,6 @@ import type { LedgerEntry } from "../../jobs/state/ledger";
 import {
   allUnknown,
   arrayFailures,
-  childFailures,
   isSettled,
   singleFailures,
   runsPerSet,
@@ -118,7 +117,7 @@ describe("jobs/status: summaries for watch and status", function () {
     assert.deepStrictEqual(failures.map(formatFailure), [
       "a (1): Essential container in task exited, exit code 2",
     ]);
-    const children = childFailures({ jobName: "sw", jobId: "2", status: "FAILED", arraySize: 3 }, [
+    const children = arrayFailures({ jobName: "sw", jobId: "2", status: "FAILED", arraySize: 3 }, [
       {
         jobId: "2:1",
         jobName: "sw",
