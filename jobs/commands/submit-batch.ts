@@ -89,17 +89,14 @@ function skipKnown(
   opts: BatchOptions,
   ctx: Context,
 ): { todo: Submission[]; skipped: SkippedJob[] } {
-  const known = ledger.latest();
-  const todo: Submission[] = [];
-  const skipped: SkippedJob[] = [];
-  for (const s of these) {
+  const known = opts.force === true ? new Map<string, LedgerEntry>() : ledger.latest();
+  const todo = these.filter((s) => !known.has(s.jobName));
+  const skipped = these.flatMap((s): SkippedJob[] => {
     const prior = known.get(s.jobName);
-    if (prior !== undefined && opts.force !== true) {
-      skipped.push({ jobName: s.jobName, jobId: prior.jobId, changed: prior.hash !== s.hash });
-    } else {
-      todo.push(s);
-    }
-  }
+    return prior !== undefined
+      ? [{ jobName: s.jobName, jobId: prior.jobId, changed: prior.hash !== s.hash }]
+      : [];
+  });
   const err = ctx.io.stderr;
   if (!opts.json && skipped.length > 0) {
     err.write(
