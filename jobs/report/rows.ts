@@ -148,25 +148,23 @@ export function groupResultFiles(
   objects: readonly ResultFile[],
   isSweep: (job: string) => boolean,
 ): Map<string, ResultFile[]> {
-  const out = new Map<string, ResultFile[]>();
-  for (const { key, size } of objects) {
-    if (!key.startsWith(BUCKET_PREFIXES.results)) {
-      continue;
-    }
+  // "": the object is no row's (not under results/, or not in a set's folder).
+  const rowOf = ({ key }: ResultFile): string => {
     const [job, set, ...rest] = key.slice(BUCKET_PREFIXES.results.length).split("/");
-    let row: string | undefined;
+    if (!key.startsWith(BUCKET_PREFIXES.results) || set === undefined) {
+      return "";
+    }
     if (!isSweep(job)) {
-      row = set !== undefined ? job : undefined;
-    } else if (rest.length > 0 && /^\d+$/.test(set)) {
-      row = rowKey(job, Number(set));
+      return job;
     }
-    if (row !== undefined) {
-      const list = out.get(row) ?? [];
-      list.push({ key, size });
-      out.set(row, list);
-    }
-  }
-  return out;
+    return rest.length > 0 && /^\d+$/.test(set) ? rowKey(job, Number(set)) : "";
+  };
+  const rows = groupBy(
+    objects.map(({ key, size }) => ({ key, size })),
+    rowOf,
+  );
+  rows.delete("");
+  return rows;
 }
 
 /** The metrics.json at the top of a row's results folder: results/<job>[/<index>]/. */
