@@ -96,10 +96,8 @@ async function awsUnits(
   cache: ReportCache | undefined,
 ): Promise<Units> {
   const warnings: string[] = [];
-  const parents = await describeById(
-    clients,
-    entries.map((e) => e.jobId),
-  );
+  const ids = entries.map((e) => e.jobId);
+  const parents = await describeById(clients, ids);
   // An array's children are fixed once the parent has ended; an ended child never changes.
   const keys = new Map<LedgerEntry, string | undefined>();
   const cached = new Map<LedgerEntry, RunUnit[]>();
@@ -116,10 +114,10 @@ async function awsUnits(
     }
   }
   const arrays = entries.filter((e) => e.kind === "array" && !cached.has(e));
-  const ids = arrays.flatMap((e) =>
+  const childIds = arrays.flatMap((e) =>
     Array.from({ length: arraySize(e, parents.get(e.jobId)) }, (_, i) => `${e.jobId}:${i}`),
   );
-  const children = await describeById(clients, ids);
+  const children = await describeById(clients, childIds);
   const manifests = await readManifests(arrays, parents, children, clients, bucket, warnings);
   const units = entries.flatMap((e): RunUnit[] => {
     const parent = parents.get(e.jobId);
