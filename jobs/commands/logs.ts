@@ -7,6 +7,7 @@ import type { AwsClients, JobDetail, LogEvent, LogsApi } from "../aws/api";
 import { openStack, sleep, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, FatalError } from "../errors";
 import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
+import { attemptJobId, attemptsOf, isRetryEntry, readCovers } from "../state/attempts";
 import { CHUNK_SIZE, chunkJobName } from "../input/chunks";
 import { formatNumber } from "../output/numbers";
 import { TERMINAL, type Status } from "../status";
@@ -163,7 +164,6 @@ async function retriedRun(
 ): Promise<{ jobId: string; note: string } | undefined> {
   const { base, index } = parseTarget(opts.target);
   const runs = entriesFor(ledger.latest(), base);
-  const { attemptJobId, attemptsOf, isRetryEntry, readCovers } = await import("../state/attempts");
   if (!runs.some(isRetryEntry) && (opts.run ?? 1) === 1) {
     return undefined;
   }
