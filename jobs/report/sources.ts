@@ -294,20 +294,14 @@ async function listFolders(
   warnings: string[],
 ): Promise<Map<string, Folder>> {
   const runsOf = groupBy(units, (u) => u.job);
-  const out = new Map<string, Folder>();
-  const toList: { job: string; key?: string }[] = [];
-  for (const job of jobs) {
+  const folder = async (job: string): Promise<Folder> => {
     const runs = runsOf.get(job) ?? [];
     const key = cache !== undefined ? folderCacheKey(cache.scope, job, runs) : undefined;
     const hit = key !== undefined ? cache?.readFolder(job, key) : undefined;
     if (hit !== undefined) {
-      out.set(job, { objects: hit.objects });
       Object.entries(hit.metrics).forEach(([k, text]) => texts.set(k, text));
-    } else {
-      toList.push({ job, key });
+      return { objects: hit.objects };
     }
-  }
-  const list = async ({ job, key }: { job: string; key?: string }): Promise<Folder> => {
     try {
       return { objects: await source.listResults(job), ...definedOnly({ storeKey: key }) };
     } catch (err) {
@@ -315,9 +309,8 @@ async function listFolders(
       return { objects: [] };
     }
   };
-  const listed = await runAll(toList, list, READ_CONCURRENCY.list);
-  toList.forEach(({ job }, i) => out.set(job, listed[i]));
-  return out;
+  const folders = await runAll(jobs, folder, READ_CONCURRENCY.list);
+  return new Map(jobs.map((job, i) => [job, folders[i]]));
 }
 
 /**
