@@ -2,7 +2,6 @@
  * `jobs:report [names...] [--last] [--locally]`: one row per job or sweep set, as a terminal
  * table, `--json`, `--write-csv [FILE]` or `--write-html [FILE]` (a page with charts).
  */
-import * as fs from "fs";
 import * as path from "path";
 import { displayPath, localRoot, openStack, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_OK, FatalError, describeError } from "../errors";
@@ -106,14 +105,19 @@ async function buildReport(
 }
 
 /** Writes `text` to `file` through a temporary name, so a failed write leaves no half file. */
-function writeOutput(ctx: Context, file: string, text: string, flag: string): string {
+function writeOutput(
+  ctx: Context,
+  file: string,
+  text: string,
+  flag: string,
+): ReportResult["written"][number] {
   const abs = path.resolve(ctx.cwd, file);
   try {
     writeWhole(abs, text);
   } catch (err) {
     throw new FatalError(`${flag} ${file}: cannot write it (${describeError(err)})`);
   }
-  return abs;
+  return { file: displayPath(ctx.cwd, abs), bytes: Buffer.byteLength(text) };
 }
 
 /** The files --write-csv and --write-html write: report.csv and report.html by default. */
@@ -122,8 +126,7 @@ const FILES = [
   { flag: "--write-html", option: "writeHtml", ext: ".html", format: renderHtml },
 ] as const;
 
-/** Builds the report and writes the --write-csv and --write-html files; prints nothing. */
-async function makeReport(opts: ReportOptions, ctx: Context): Promise<ReportResult> {
+export async function reportCommand(opts: ReportOptions, ctx: Context): Promise<number> {
   if (opts.locally === true && (opts.stack !== undefined || opts.outputs !== undefined)) {
     throw new BadInputError(
       "--locally reports runs on this machine; it takes no --stack or --outputs",
@@ -140,21 +143,17 @@ async function makeReport(opts: ReportOptions, ctx: Context): Promise<ReportResu
     }
   }
   const { report, folder } = await buildReport(opts, ctx);
-  const files = FILES.flatMap(({ flag, option, ext, format }) => {
+  const written = FILES.flatMap(({ flag, option, ext, format }) => {
     const given = opts[option];
     const file = given === true ? path.join(folder, `report${ext}`) : given;
     return file !== undefined ? [writeOutput(ctx, file, format(report), flag)] : [];
   });
-  return {
+  const result: ReportResult = {
     report,
     ...definedOnly({ localRoot: opts.localRoot }),
     limit: opts.limit ?? DEFAULT_TABLE_ROWS,
-    written: files.map((f) => ({ file: displayPath(ctx.cwd, f), bytes: fs.statSync(f).size })),
+    written,
   };
-}
-
-export async function reportCommand(opts: ReportOptions, ctx: Context): Promise<number> {
-  const result = await makeReport(opts, ctx);
   (opts.json ? printReportJson : printReport)(result, ctx.io);
   return EXIT_OK;
 }
