@@ -51,7 +51,7 @@ async function terminateRunningChildren(
   clients: AwsClients,
   parentId: string,
   reason: string,
-): Promise<{ terminated: number; errors: string[] }> {
+): Promise<Pick<Stopped, "childrenTerminated" | "childErrors">> {
   const running = (
     await Promise.all(STARTED_STATUSES.map((s) => clients.batch.listArrayChildren(parentId, s)))
   ).flat();
@@ -62,7 +62,7 @@ async function terminateRunningChildren(
   const errors = outcomes.flatMap((o, i) =>
     o.status === "rejected" ? [`${ids[i]}: ${describeError(o.reason)}`] : [],
   );
-  return { terminated: ids.length - errors.length, errors };
+  return { childrenTerminated: ids.length - errors.length, childErrors: errors };
 }
 
 /** Stops `work` with TerminateJob (an array's running children one by one too). */
@@ -78,8 +78,7 @@ async function stopAll(
       if (w.entry.kind !== "array") {
         return w;
       }
-      const children = await terminateRunningChildren(clients, w.entry.jobId, reason);
-      return { ...w, childrenTerminated: children.terminated, childErrors: children.errors };
+      return { ...w, ...(await terminateRunningChildren(clients, w.entry.jobId, reason)) };
     },
     { concurrency: STOP_CONCURRENCY },
   );
