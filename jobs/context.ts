@@ -117,13 +117,11 @@ export function createProgress(
 
 /** Resolves after `ms`, or early when `signal` aborts. */
 export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  try {
-    await delay(ms, undefined, definedOnly({ signal }));
-  } catch (err) {
-    if ((err as Error).name !== "AbortError") {
+  await delay(ms, undefined, definedOnly({ signal })).catch((err: Error) => {
+    if (err.name !== "AbortError") {
       throw err;
     }
-  }
+  });
 }
 
 /** `p` relative to `cwd` when inside it, else absolute: short and never `../../tmp/x`. */

@@ -64,65 +64,6 @@ export function describeError(err: unknown): string {
   return String(err);
 }
 
-/** Error names AWS uses for throttling (SDK v3 `isThrottlingError` lists the same family). */
-const THROTTLING = new Set([
-  "ThrottlingException",
-  "Throttling",
-  "ThrottledException",
-  "TooManyRequestsException",
-  "RequestLimitExceeded",
-  "RequestThrottled",
-  "RequestThrottledException",
-  "SlowDown",
-  "ProvisionedThroughputExceededException",
-  "BandwidthLimitExceeded",
-  "LimitExceededException",
-  "EC2ThrottledException",
-  "PriorLimitExceeded",
-]);
-
-/** Node socket errors a later attempt may not meet. */
-const TRANSIENT_NETWORK = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EAI_AGAIN",
-  "ENETUNREACH",
-  "EHOSTUNREACH",
-  "TimeoutError",
-  "RequestTimeout",
-  "RequestTimeoutException",
-]);
-
-/**
- * Whether the same call could succeed if made again: throttling, a network failure or a
- * server error (HTTP 5xx, 429). A ClientException (a wrong queue, a bad field) fails again
- * until its cause is fixed, so no message may advise a plain re-run for it.
- */
-export function isRetryable(err: unknown): boolean {
-  if (err === null || typeof err !== "object") {
-    return false;
-  }
-  const e = err as {
-    name?: unknown;
-    code?: unknown;
-    $retryable?: unknown;
-    $metadata?: { httpStatusCode?: number };
-  };
-  const status = e.$metadata?.httpStatusCode;
-  if (status !== undefined) {
-    return status >= 500 || status === 429 || THROTTLING.has(String(e.name));
-  }
-  return (
-    e.$retryable !== undefined ||
-    THROTTLING.has(String(e.name)) ||
-    TRANSIENT_NETWORK.has(String(e.name)) ||
-    TRANSIENT_NETWORK.has(String(e.code))
-  );
-}
-
 /** An error from the file system (ENOENT, EACCES, ENOSPC...), as opposed to a bug. */
 export function isFileSystemError(err: unknown): boolean {
   return typeof (err as NodeJS.ErrnoException | null)?.code === "string";

@@ -96,16 +96,24 @@ export function runsPerSet<T>(
   setOf: (run: T) => string,
   at: (run: T) => number | string,
 ): T[][] {
-  const sets = new Map<string, T[]>();
-  for (const r of runs) {
-    const list = sets.get(setOf(r)) ?? [];
-    list.push(r);
-    sets.set(setOf(r), list);
-  }
   // Array.prototype.sort is stable.
-  return [...sets.values()].map((list) =>
+  return [...groupBy(runs, setOf).values()].map((list) =>
     list.sort((a, b) => (at(a) < at(b) ? -1 : at(a) > at(b) ? 1 : 0)),
   );
+}
+
+/** `items` by `keyOf`, each group in input order, groups in order of first appearance. */
+export function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = groups.get(keyOf(item));
+    if (group !== undefined) {
+      group.push(item);
+    } else {
+      groups.set(keyOf(item), [item]);
+    }
+  }
+  return groups;
 }
 
 /** The exit code of the job's last attempt (Batch reports it in two places). */
@@ -220,9 +228,12 @@ export function singleFailures(snapshot: Snapshot): Failure[] {
     }));
 }
 
-/** Failed array children (from ListJobs) as failures. */
-export function childFailures(parent: JobRow, children: readonly JobSummary[]): Failure[] {
-  return children.map((c) => ({
+/**
+ * Failed children (from ListJobs) as failures, plus the parent's own reason when Batch lists
+ * fewer failed children than were counted (a sweep cancelled before its children existed lists none).
+ */
+export function arrayFailures(parent: JobRow, failedChildren: readonly JobSummary[]): Failure[] {
+  const failures: Failure[] = failedChildren.map((c) => ({
     jobName: parent.jobName,
     jobId: c.jobId ?? parent.jobId,
     ...definedOnly({
@@ -232,14 +243,6 @@ export function childFailures(parent: JobRow, children: readonly JobSummary[]): 
       reason: c.container?.reason,
     }),
   }));
-}
-
-/**
- * Failed children as failures, plus the parent's own reason when Batch lists fewer failed
- * children than were counted (a sweep cancelled before its children existed lists none).
- */
-export function arrayFailures(parent: JobRow, failedChildren: readonly JobSummary[]): Failure[] {
-  const failures = childFailures(parent, failedChildren);
   const unlisted = (parent.children?.FAILED ?? 0) - failedChildren.length;
   if (parent.status === "FAILED" && unlisted > 0) {
     failures.push({

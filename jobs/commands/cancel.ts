@@ -7,7 +7,8 @@
  */
 import type { AwsClients } from "../aws/api";
 import { openStack, type Context, type StackOptions } from "../context";
-import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError, isRetryable } from "../errors";
+import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError } from "../errors";
+import { isRetryable } from "../output/submit-print";
 import type { LedgerEntry } from "../state/ledger";
 import { runPool } from "../aws/pool";
 import { isSettled, STARTED_STATUSES, type Status } from "../status";
@@ -17,7 +18,7 @@ import {
   type CancelResult,
   type Stopped,
 } from "../output/cancel-print";
-import { describeMany, selectEntries } from "./watch";
+import { describeById, selectEntries } from "./watch";
 
 export interface CancelOptions extends StackOptions {
   readonly names: readonly string[];
@@ -30,11 +31,6 @@ const MAX_REASON_LENGTH = 1024;
 
 /** Calls in flight: well under Batch's per-account request rate. */
 const STOP_CONCURRENCY = 10;
-
-/** Whether a job in `status` still needs stopping (UNKNOWN jobs cannot be stopped). */
-export function needsStop(status: Status): boolean {
-  return !isSettled(status);
-}
 
 /** Checks the options before anything is looked up or stopped. */
 export function checkCancelOptions(opts: CancelOptions): void {
@@ -55,7 +51,7 @@ async function terminateRunningChildren(
   clients: AwsClients,
   parentId: string,
   reason: string,
-): Promise<{ terminated: number; errors: string[] }> {
+): Promise<Pick<Stopped, "childrenTerminated" | "childErrors">> {
   const running = (
     await Promise.all(STARTED_STATUSES.map((s) => clients.batch.listArrayChildren(parentId, s)))
   ).flat();
@@ -66,7 +62,7 @@ async function terminateRunningChildren(
   const errors = outcomes.flatMap((o, i) =>
     o.status === "rejected" ? [`${ids[i]}: ${describeError(o.reason)}`] : [],
   );
-  return { terminated: ids.length - errors.length, errors };
+  return { childrenTerminated: ids.length - errors.length, childErrors: errors };
 }
 
 /** Stops `work` with TerminateJob (an array's running children one by one too). */
@@ -82,8 +78,7 @@ async function stopAll(
       if (w.entry.kind !== "array") {
         return w;
       }
-      const children = await terminateRunningChildren(clients, w.entry.jobId, reason);
-      return { ...w, childrenTerminated: children.terminated, childErrors: children.errors };
+      return { ...w, ...(await terminateRunningChildren(clients, w.entry.jobId, reason)) };
     },
     { concurrency: STOP_CONCURRENCY },
   );
@@ -116,14 +111,14 @@ async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResu
   const clients = ctx.clients(outputs.outputs.region);
   try {
     const ids = entries.map((e) => e.jobId);
-    const byId = new Map((await describeMany(clients, ids)).map((d) => [d.jobId, d]));
+    const byId = await describeById(clients, ids);
     const statusOf = (e: LedgerEntry): Status => (byId.get(e.jobId)?.status ?? "UNKNOWN") as Status;
     // Jobs Batch does not return cannot be stopped, and nothing says they finished: they
     // may be running in another region or account.
     const unknown = entries.filter((e) => statusOf(e) === "UNKNOWN");
     const work = entries.flatMap((e) => {
       const status = statusOf(e);
-      return needsStop(status) ? [{ entry: e, status }] : [];
+      return isSettled(status) ? [] : [{ entry: e, status }];
     });
     const done = await stopAll(clients, work, opts.reason);
     return {

@@ -48,18 +48,14 @@ const PREFIX_VARIABLES: Readonly<Record<string, string>> = {
 
 /** One run per single job, one per array child; pure. */
 export function planLocal(submissions: readonly Submission[], root: string): LocalPlan {
-  const runs: LocalRun[] = [];
-  const manifests: { file: string; body: string }[] = [];
-  for (const s of submissions) {
-    if (s.kind === "array") {
-      manifests.push({
-        file: path.join(root, ...s.manifest.key.split("/")),
-        body: s.manifest.body,
-      });
-    }
-    runs.push(...localRuns(s));
-  }
-  return { runs, manifests };
+  return {
+    runs: submissions.flatMap(localRuns),
+    manifests: submissions.flatMap((s) =>
+      s.kind === "array"
+        ? [{ file: path.join(root, ...s.manifest.key.split("/")), body: s.manifest.body }]
+        : [],
+    ),
+  };
 }
 
 /** The runs of one submission: itself, or each array child. */

@@ -7,6 +7,7 @@ import type { AwsClients, JobDetail, LogEvent, LogsApi } from "../aws/api";
 import { openStack, sleep, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, FatalError } from "../errors";
 import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
+import { attemptJobId, attemptsOf, isRetryEntry, readCovers } from "../state/attempts";
 import { CHUNK_SIZE, chunkJobName } from "../input/chunks";
 import { formatNumber } from "../output/numbers";
 import { TERMINAL, type Status } from "../status";
@@ -163,7 +164,6 @@ async function retriedRun(
 ): Promise<{ jobId: string; note: string } | undefined> {
   const { base, index } = parseTarget(opts.target);
   const runs = entriesFor(ledger.latest(), base);
-  const { attemptJobId, attemptsOf, isRetryEntry, readCovers } = await import("../state/attempts");
   if (!runs.some(isRetryEntry) && (opts.run ?? 1) === 1) {
     return undefined;
   }
@@ -235,18 +235,9 @@ async function findStream(
   }
 }
 
-/** Where the stream being printed is, and what has been read of it. */
-interface Reading {
-  detail: JobDetail | undefined;
-  stream: string;
-  token: string | undefined;
-  exists: boolean;
-  outputNoted: boolean;
-}
-
 /**
  * Prints the stream to its end; with --follow, until the job ends (or Batch forgets it),
- * moving on to each new attempt's stream. EXIT_INTERRUPTED on Ctrl-C.
+ * moving on to each new attempt's stream; then says so if the stream had no output.
  */
 async function printStream(
   opts: LogsOptions,
@@ -254,8 +245,8 @@ async function printStream(
   clients: AwsClients,
   jobId: string,
   group: string,
-  r: Reading,
-): Promise<number | undefined> {
+  start: { detail: JobDetail; stream: string },
+): Promise<number> {
   const write = (e: LogEvent): void => {
     ctx.io.stdout.write(
       opts.json
@@ -263,34 +254,46 @@ async function printStream(
         : `${(e.message ?? "").replace(/\n$/, "")}\n`,
     );
   };
+  let detail: JobDetail | undefined = start.detail;
+  let stream = start.stream;
+  let token: string | undefined;
+  let exists = false;
+  let outputNoted = false;
   for (;;) {
-    const read = await readToEnd(clients.logs, group, r.stream, r.token, write);
-    r.token = read.token;
-    r.exists ||= !read.missing;
-    if (!opts.follow || (r.detail !== undefined && ended(r.detail))) {
-      return undefined;
+    const read = await readToEnd(clients.logs, group, stream, token, write);
+    token = read.token;
+    exists ||= !read.missing;
+    if (!opts.follow || (detail !== undefined && ended(detail))) {
+      break;
     }
-    if (!r.exists && !r.outputNoted) {
-      ctx.io.stderr.write(`${noOutputNote(opts.target, group, r.stream)}; waiting for it...\n`);
-      r.outputNoted = true;
+    if (!exists && !outputNoted) {
+      ctx.io.stderr.write(`${noOutputNote(opts.target, group, stream)}; waiting for it...\n`);
+      outputNoted = true;
     }
     if (ctx.signal.aborted) {
       return EXIT_INTERRUPTED;
     }
     await sleep(opts.interval * 1000, ctx.signal);
-    [r.detail] = await clients.batch.describeJobs([jobId]);
-    if (r.detail === undefined) {
-      return undefined;
+    [detail] = await clients.batch.describeJobs([jobId]);
+    if (detail === undefined) {
+      break;
     }
-    const next = logStreamOf(r.detail);
-    if (next !== undefined && next !== r.stream) {
+    const next = logStreamOf(detail);
+    if (next !== undefined && next !== stream) {
       // A new attempt has its own stream: finish the old one (lines arrive late), mark the switch.
-      await readToEnd(clients.logs, group, r.stream, r.token, write);
+      await readToEnd(clients.logs, group, stream, token, write);
       const out = opts.json ? ctx.io.stderr : ctx.io.stdout;
       out.write(`--- ${opts.target}: new attempt, log stream ${next} ---\n`);
-      Object.assign(r, { stream: next, token: undefined, exists: false, outputNoted: false });
+      [stream, token, exists, outputNoted] = [next, undefined, false, false];
     }
   }
+  if (!exists) {
+    const waiting = detail !== undefined && !ended(detail);
+    ctx.io.stderr.write(
+      `${noOutputNote(opts.target, group, stream)}${waiting ? "; use --follow to wait for it" : ""}\n`,
+    );
+  }
+  return EXIT_OK;
 }
 
 export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<number> {
@@ -317,18 +320,7 @@ export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<numb
       detail.container?.logConfiguration?.options?.["awslogs-group"] ??
       outputs.outputs.logGroupName ??
       DEFAULT_LOG_GROUP;
-    const r: Reading = { detail, stream, token: undefined, exists: false, outputNoted: false };
-    const interrupted = await printStream(opts, ctx, clients, jobId, group, r);
-    if (interrupted !== undefined) {
-      return interrupted;
-    }
-    if (!r.exists) {
-      ctx.io.stderr.write(
-        `${noOutputNote(opts.target, group, r.stream)}` +
-          (r.detail !== undefined && !ended(r.detail) ? "; use --follow to wait for it\n" : "\n"),
-      );
-    }
-    return EXIT_OK;
+    return await printStream(opts, ctx, clients, jobId, group, { detail, stream });
   } finally {
     clients.destroy();
   }

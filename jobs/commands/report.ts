@@ -2,7 +2,6 @@
  * `jobs:report [names...] [--last] [--locally]`: one row per job or sweep set, as a terminal
  * table, `--json`, `--write-csv [FILE]` or `--write-html [FILE]` (a page with charts).
  */
-import * as fs from "fs";
 import * as path from "path";
 import { displayPath, localRoot, openStack, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_OK, FatalError, describeError } from "../errors";
@@ -106,57 +105,55 @@ async function buildReport(
 }
 
 /** Writes `text` to `file` through a temporary name, so a failed write leaves no half file. */
-function writeOutput(ctx: Context, file: string, text: string, flag: string): string {
+function writeOutput(
+  ctx: Context,
+  file: string,
+  text: string,
+  flag: string,
+): ReportResult["written"][number] {
   const abs = path.resolve(ctx.cwd, file);
   try {
     writeWhole(abs, text);
   } catch (err) {
     throw new FatalError(`${flag} ${file}: cannot write it (${describeError(err)})`);
   }
-  return abs;
+  return { file: displayPath(ctx.cwd, abs), bytes: Buffer.byteLength(text) };
 }
 
-/** A file named after --write-csv/--write-html ends in its type's extension, or is a job name. */
-function checkFileName(file: string | true | undefined, flag: string, ext: string): void {
-  if (typeof file === "string" && path.extname(file).toLowerCase() !== ext) {
-    throw new BadInputError(
-      `${flag} ${file}: a file name ending in ${ext}, or none for report${ext} in ` +
-        `batchpy-results/; to report ${file}, put it before ${flag}`,
-    );
-  }
-}
+/** The files --write-csv and --write-html write: report.csv and report.html by default. */
+const FILES = [
+  { flag: "--write-csv", option: "writeCsv", ext: ".csv", format: formatCsv },
+  { flag: "--write-html", option: "writeHtml", ext: ".html", format: renderHtml },
+] as const;
 
-/** Builds the report and writes the --write-csv and --write-html files; prints nothing. */
-async function makeReport(opts: ReportOptions, ctx: Context): Promise<ReportResult> {
+export async function reportCommand(opts: ReportOptions, ctx: Context): Promise<number> {
   if (opts.locally === true && (opts.stack !== undefined || opts.outputs !== undefined)) {
     throw new BadInputError(
       "--locally reports runs on this machine; it takes no --stack or --outputs",
     );
   }
-  checkFileName(opts.writeCsv, "--write-csv", ".csv");
-  checkFileName(opts.writeHtml, "--write-html", ".html");
+  // A file named after the flag ends in its type's extension, or is a job name.
+  for (const { flag, option, ext } of FILES) {
+    const file = opts[option];
+    if (typeof file === "string" && path.extname(file).toLowerCase() !== ext) {
+      throw new BadInputError(
+        `${flag} ${file}: a file name ending in ${ext}, or none for report${ext} in ` +
+          `batchpy-results/; to report ${file}, put it before ${flag}`,
+      );
+    }
+  }
   const { report, folder } = await buildReport(opts, ctx);
-  const files: string[] = [];
-  const fileOf = (flag: string | true, name: string): string =>
-    flag === true ? path.join(folder, name) : flag;
-  if (opts.writeCsv !== undefined) {
-    const file = fileOf(opts.writeCsv, "report.csv");
-    files.push(writeOutput(ctx, file, formatCsv(report), "--write-csv"));
-  }
-  if (opts.writeHtml !== undefined) {
-    const file = fileOf(opts.writeHtml, "report.html");
-    files.push(writeOutput(ctx, file, renderHtml(report), "--write-html"));
-  }
-  return {
+  const written = FILES.flatMap(({ flag, option, ext, format }) => {
+    const given = opts[option];
+    const file = given === true ? path.join(folder, `report${ext}`) : given;
+    return file !== undefined ? [writeOutput(ctx, file, format(report), flag)] : [];
+  });
+  const result: ReportResult = {
     report,
     ...definedOnly({ localRoot: opts.localRoot }),
     limit: opts.limit ?? DEFAULT_TABLE_ROWS,
-    written: files.map((f) => ({ file: displayPath(ctx.cwd, f), bytes: fs.statSync(f).size })),
+    written,
   };
-}
-
-export async function reportCommand(opts: ReportOptions, ctx: Context): Promise<number> {
-  const result = await makeReport(opts, ctx);
   (opts.json ? printReportJson : printReport)(result, ctx.io);
   return EXIT_OK;
 }

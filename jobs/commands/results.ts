@@ -122,7 +122,7 @@ function checkNames(names: readonly string[], known: ReadonlySet<string>, where:
 
 /** Where files come from: what is there under the names' prefixes, and how to fetch one. */
 interface Source {
-  readonly sources: SourceObject[];
+  readonly list: () => Promise<SourceObject[]>;
   readonly outDir: string;
   /** `s3://<bucket>/` or the local runs' folder, for the summary line. */
   readonly from: string;
@@ -141,7 +141,7 @@ function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => 
   // --locally runs are not in a ledger: a name is known when the folder has its files.
   checkNames(opts.names, localJobNames(root), `jobs with results or logs in ${root}`);
   return {
-    sources: listLocal(root, ["results", "logs"]).filter((s) => keep(s.key)),
+    list: async () => listLocal(root, ["results", "logs"]).filter((s) => keep(s.key)),
     outDir: path.resolve(ctx.cwd, opts.out ?? defaultOutDir(undefined)),
     from: root,
     fetch: (s, tmp) => fs.promises.copyFile(path.join(root, ...s.key.split("/")), tmp),
@@ -150,12 +150,12 @@ function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => 
 }
 
 /** The stack's bucket as the source: its objects under `prefixes` that `keep` keeps. */
-async function bucketSource(
+function bucketSource(
   opts: ResultsOptions,
   ctx: Context,
   prefixes: readonly string[],
   keep: (key: string) => boolean,
-): Promise<Source> {
+): Source {
   const { outputs, ledger } = openStack(opts, ctx);
   checkNames(
     opts.names,
@@ -165,21 +165,17 @@ async function bucketSource(
   );
   const bucket = requireOutput(outputs, "bucketName", "to download results");
   const clients = ctx.clients(outputs.outputs.region);
-  const cleanup = (): void => clients.destroy();
-  const outDir = path.resolve(ctx.cwd, opts.out ?? defaultOutDir(outputs.stack));
-  const from = `s3://${bucket}/`;
-  let sources: SourceObject[];
-  try {
-    const listed = await Promise.all(prefixes.map((p) => clients.storage.listObjects(bucket, p)));
-    const kept = listed.flat().filter((o) => keep(o.key));
-    sources = [...new Map(kept.map((o) => [o.key, o])).values()];
-  } catch (err) {
-    cleanup();
-    throw err;
-  }
-  const fetch = (s: SourceObject, tmp: string): Promise<void> =>
-    clients.storage.download(bucket, s.key, tmp);
-  return { sources, outDir, from, fetch, cleanup };
+  return {
+    async list() {
+      const listed = await Promise.all(prefixes.map((p) => clients.storage.listObjects(bucket, p)));
+      const kept = listed.flat().filter((o) => keep(o.key));
+      return [...new Map(kept.map((o) => [o.key, o])).values()];
+    },
+    outDir: path.resolve(ctx.cwd, opts.out ?? defaultOutDir(outputs.stack)),
+    from: `s3://${bucket}/`,
+    fetch: (s, tmp) => clients.storage.download(bucket, s.key, tmp),
+    cleanup: () => clients.destroy(),
+  };
 }
 
 /** Copies `plan.copy` in parallel, showing progress; returns what was copied and what failed. */
@@ -235,7 +231,8 @@ async function syncFrom(
   };
   process.on("exit", removePartials);
   try {
-    const plan = planSync(source.sources, source.outDir, statOrUndefined);
+    const sources = await source.list();
+    const plan = planSync(sources, source.outDir, statOrUndefined);
     plan.skipped.forEach((k) =>
       ctx.io.stderr.write(`warning: skipped "${visible(k)}": not a safe file path\n`),
     );
@@ -243,7 +240,7 @@ async function syncFrom(
     return {
       from: source.from,
       outDir: source.outDir,
-      found: source.sources.length,
+      found: sources.length,
       unchanged: plan.unchanged,
       skipped: plan.skipped,
       ...done,
@@ -259,7 +256,7 @@ export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promis
   const keep = (key: string): boolean => prefixes.some((p) => matchesPrefix(key, p));
   const source = opts.locally
     ? localSource(opts, ctx, keep)
-    : await bucketSource(opts, ctx, prefixes, keep);
+    : bucketSource(opts, ctx, prefixes, keep);
   let result: ResultsResult;
   try {
     result = await syncFrom(source, opts, ctx);

@@ -258,32 +258,22 @@ async function retry(opts: RetryOptions, ctx: Context): Promise<SubmitResult> {
   );
   const selection = selectRetry(opts.names, await readUnits(known, outputs, ctx));
   refuseUnfinished(selection);
-  const { todo, notes } = await planRetries(selection, before, opts, ctx);
+  // Every selected name that has failed runs; a note for the others.
+  const todo: Submission[] = [];
+  const notes: Problem[] = [];
+  for (const sel of selection) {
+    if (sel.failed.length === 0) {
+      notes.push({ message: `nothing failed in ${sel.name}: nothing to retry there` });
+    } else {
+      todo.push(...(await planRetry(sel, before, opts, ctx)));
+    }
+  }
   refuseBadNames(todo);
   refuseTakenNames(todo, before);
   if (todo.length === 0) {
     return { kind: "retry-nothing", stack: outputs.stack, names: opts.names };
   }
   return submitToBatch(opts, ctx, outputs, todo, notes);
-}
-
-/** The submissions of every selected name that has failed runs; a note for the others. */
-async function planRetries(
-  selection: readonly RetrySelection[],
-  before: readonly LedgerEntry[],
-  opts: RetryOptions,
-  ctx: Context,
-): Promise<{ todo: Submission[]; notes: Problem[] }> {
-  const todo: Submission[] = [];
-  const notes: Problem[] = [];
-  for (const sel of selection) {
-    if (sel.failed.length === 0) {
-      notes.push({ message: `nothing failed in ${sel.name}: nothing to retry there` });
-      continue;
-    }
-    todo.push(...(await planRetry(sel, before, opts, ctx)));
-  }
-  return { todo, notes };
 }
 
 /**

@@ -26,7 +26,7 @@ import {
   type SendContext,
   type SendItem,
 } from "../aws/exactly-once";
-import { DEFAULT_SUBMIT_CONCURRENCY, runPool } from "../aws/pool";
+import { DEFAULT_SUBMIT_CONCURRENCY, runAll } from "../aws/pool";
 import { Ledger, checkedLedgerPath, type LedgerEntry } from "../state/ledger";
 import { acquireLock, lockPath, type Lock } from "../state/lock";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
@@ -89,17 +89,14 @@ function skipKnown(
   opts: BatchOptions,
   ctx: Context,
 ): { todo: Submission[]; skipped: SkippedJob[] } {
-  const known = ledger.latest();
-  const todo: Submission[] = [];
-  const skipped: SkippedJob[] = [];
-  for (const s of these) {
+  const known = opts.force === true ? new Map<string, LedgerEntry>() : ledger.latest();
+  const todo = these.filter((s) => !known.has(s.jobName));
+  const skipped = these.flatMap((s): SkippedJob[] => {
     const prior = known.get(s.jobName);
-    if (prior !== undefined && opts.force !== true) {
-      skipped.push({ jobName: s.jobName, jobId: prior.jobId, changed: prior.hash !== s.hash });
-    } else {
-      todo.push(s);
-    }
-  }
+    return prior !== undefined
+      ? [{ jobName: s.jobName, jobId: prior.jobId, changed: prior.hash !== s.hash }]
+      : [];
+  });
   const err = ctx.io.stderr;
   if (!opts.json && skipped.length > 0) {
     err.write(
@@ -157,34 +154,28 @@ function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: 
  * The progress bar and one line per accepted job: data when stdout is piped; on a terminal
  * past a handful of jobs, the bar and the summary say it better (the IDs are in the ledger).
  */
-class SendProgress {
-  perJobLines: boolean;
-  private bar: Progress | undefined;
-  private accepted = 0;
-
-  constructor(
-    private readonly ctx: Context,
-    private readonly json: boolean,
-  ) {
-    this.perJobLines = !json && ctx.io.stdout.isTTY !== true;
-  }
-
-  accept(entry: LedgerEntry, how: "submitted" | "recovered"): void {
-    this.accepted++;
-    this.bar?.update(this.accepted);
-    if (this.perJobLines) {
-      const what = entry.arraySize !== undefined ? ` (array of ${entry.arraySize})` : "";
-      const why = how === "recovered" ? " (found in Batch by its submission token)" : "";
-      this.ctx.io.stdout.write(`${how} ${entry.jobName} ${entry.jobId}${what}${why}\n`);
-    }
-  }
-
-  /** The bar, once the number of sends is known; counts what was accepted before. */
-  start(total: number): Progress {
-    this.bar = createProgress(this.ctx.io, { total, json: this.json, label: "submitting" });
-    this.bar.update(this.accepted);
-    return this.bar;
-  }
+function sendProgress(ctx: Context, json: boolean) {
+  let perJobLines = !json && ctx.io.stdout.isTTY !== true;
+  let bar: Progress | undefined;
+  let accepted = 0;
+  return {
+    accept(entry: LedgerEntry, how: "submitted" | "recovered"): void {
+      accepted++;
+      bar?.update(accepted);
+      if (perJobLines) {
+        const what = entry.arraySize !== undefined ? ` (array of ${entry.arraySize})` : "";
+        const why = how === "recovered" ? " (found in Batch by its submission token)" : "";
+        ctx.io.stdout.write(`${how} ${entry.jobName} ${entry.jobId}${what}${why}\n`);
+      }
+    },
+    /** The bar, once the `sends` are known, counting what recovery accepted before. */
+    start(sends: number, total: number): Progress {
+      perJobLines ||= !json && sends <= 5;
+      bar = createProgress(ctx.io, { total, json, label: "submitting" });
+      bar.update(accepted);
+      return bar;
+    },
+  };
 }
 
 /** Reconcile, skip, upload, send: the run once the lock and ledger are held. */
@@ -196,7 +187,7 @@ async function submitWithLedger(
   clients: AwsClients,
   submissions: readonly Submission[],
 ): Promise<SubmitResult> {
-  const progress = new SendProgress(ctx, opts.json);
+  const progress = sendProgress(ctx, opts.json);
   const sendCtx: SendContext = {
     clients,
     ledger,
@@ -232,9 +223,8 @@ async function submitWithLedger(
     const { duplicates } = start;
     return { kind: "nothing", stack, total: submissions.length, recovered, skipped, duplicates };
   }
-  progress.perJobLines = !opts.json && (items.length <= 5 || ctx.io.stdout.isTTY !== true);
   await uploadManifests(clients, outputs, items);
-  const bar = progress.start(items.length + start.recovered.length);
+  const bar = progress.start(items.length, items.length + start.recovered.length);
   let result: SendAllResult;
   try {
     result = await sendAll(items, sendCtx, opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY);
@@ -293,16 +283,14 @@ async function uploadManifests(
     return;
   }
   const bucket = requireOutput(outputs, "bucketName", "to upload array sweep manifests");
-  const uploads = await runPool(
-    arrays,
-    (s) => clients.storage.putObject(bucket, s.manifest.key, s.manifest.body, "application/json"),
-    { concurrency: 4, stopOnError: true },
-  );
-  const failed = uploads.findIndex((u) => u.status === "rejected");
-  const upload = uploads[failed];
-  if (upload?.status === "rejected") {
-    throw new FatalError(
-      `uploading s3://${bucket}/${arrays[failed].manifest.key} failed (${describeError(upload.reason)}); nothing was submitted`,
-    );
-  }
+  const upload = async (s: (typeof arrays)[number]): Promise<void> => {
+    try {
+      await clients.storage.putObject(bucket, s.manifest.key, s.manifest.body, "application/json");
+    } catch (err) {
+      throw new FatalError(
+        `uploading s3://${bucket}/${s.manifest.key} failed (${describeError(err)}); nothing was submitted`,
+      );
+    }
+  };
+  await runAll(arrays, upload, 4);
 }

@@ -115,12 +115,8 @@ async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]>
   problems.push(...loadProblems);
   let desc = await described;
   if (opts.plainEnv !== undefined) {
-    opts.plainEnv.forEach((name) => {
-      const bad = plainEnvProblem(name);
-      if (bad !== undefined) {
-        problems.push({ message: bad });
-      }
-    });
+    const bad = opts.plainEnv.flatMap((name) => plainEnvProblem(name) ?? []);
+    problems.push(...bad.map((message) => ({ message })));
     desc = { ...desc, plainEnv: new Set(opts.plainEnv) };
   }
   const { problems: variableProblems, collected } = checkVariables(items, desc, invalid);
@@ -182,16 +178,9 @@ function policyBoundsNotes(
   return notes;
 }
 
+/** Each problem once: the same text says the same thing. */
 function dedupe(problems: readonly Problem[]): Problem[] {
-  const seen = new Set<string>();
-  return problems.filter((p) => {
-    const k = formatProblem(p);
-    if (seen.has(k)) {
-      return false;
-    }
-    seen.add(k);
-    return true;
-  });
+  return [...new Map(problems.map((p) => [formatProblem(p), p])).values()];
 }
 
 /** The exit code of a submit, retry or local run (jobs/errors.ts). */

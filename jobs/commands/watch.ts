@@ -66,23 +66,27 @@ export function selectEntries(
     }
     entries = [...new Set(names.flatMap((n) => parts.get(n) ?? []))];
   }
-  if (last && entries.length > 0) {
-    const run = entries.reduce((m, e) => (e.run > m ? e.run : m), "");
-    entries = entries.filter((e) => e.run === run);
-  }
-  return entries;
+  return last ? ofLastRun(entries) : entries;
 }
 
-/** DescribeJobs for many IDs; a failure ends the command. */
-export async function describeMany(
+/** Those of `items` from the most recent run (its ISO start time sorts last). */
+export function ofLastRun<T extends { readonly run: string }>(items: readonly T[]): T[] {
+  const run = items.reduce((m, e) => (e.run > m ? e.run : m), "");
+  return items.filter((e) => e.run === run);
+}
+
+/** DescribeJobs for any number of IDs, by job ID; a failure ends the command. */
+export async function describeById(
   clients: AwsClients,
   ids: readonly string[],
-): Promise<JobDetail[]> {
+): Promise<Map<string, JobDetail>> {
+  let details: JobDetail[];
   try {
-    return await clients.batch.describeJobs(ids);
+    details = await clients.batch.describeJobs(ids);
   } catch (err) {
     throw new FatalError(`DescribeJobs failed: ${describeError(err)}`);
   }
+  return new Map(details.flatMap((d) => (d.jobId !== undefined ? [[d.jobId, d] as const] : [])));
 }
 
 /** Watches (or, with `once`, looks at) the jobs the options name; returns what it saw. */
@@ -195,11 +199,7 @@ async function describeUnfinished(
   const unfinished = ids.filter(
     (id) => !TERMINAL.has((details.get(id)?.status ?? "SUBMITTED") as Status),
   );
-  for (const d of await describeMany(clients, unfinished)) {
-    if (d.jobId !== undefined) {
-      details.set(d.jobId, d);
-    }
-  }
+  (await describeById(clients, unfinished)).forEach((d, id) => details.set(id, d));
 }
 
 /**

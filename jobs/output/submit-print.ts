@@ -1,7 +1,8 @@
 /** What `jobs:submit`, `jobs:retry`, `--locally` and `--dry-run` did, for humans or as --json. */
 import * as path from "path";
 import { displayPath, type Io } from "../context";
-import { describeError, isRetryable } from "../errors";
+import { isServerError, isThrottlingError, isTransientError } from "@smithy/core/retry";
+import { describeError } from "../errors";
 import { UnrecordedError, type Duplicate } from "../aws/exactly-once";
 import type { LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
@@ -306,6 +307,19 @@ function whatNext(r: SentResult, opts: PrintOptions): string {
     ...(opts.stateDir !== undefined ? ["--state-dir", opts.stateDir] : []),
   ];
   return `next: npm run jobs:watch${args.length > 0 ? ` -- ${args.map(shellWord).join(" ")}` : ""}`;
+}
+
+/**
+ * Whether the same call could succeed if made again, by the SDK's own classification:
+ * throttling, a network failure or a server error. A ClientException (a wrong queue, a bad
+ * field) fails again until its cause is fixed, so no message may advise a plain re-run for it.
+ */
+export function isRetryable(err: unknown): boolean {
+  if (err === null || typeof err !== "object") {
+    return false;
+  }
+  const e = err as Parameters<typeof isTransientError>[0];
+  return isThrottlingError(e) || isTransientError(e) || isServerError(e);
 }
 
 /**

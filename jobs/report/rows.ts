@@ -4,7 +4,7 @@
  */
 import type { JobDetail } from "../aws/api";
 import { priceRun, type Pricing } from "./prices";
-import { asStatus, exitCodeOf, runsPerSet, type Status } from "../status";
+import { asStatus, exitCodeOf, groupBy, runsPerSet, type Status } from "../status";
 import type { ParameterSet } from "../input/sweep";
 import { BUCKET_PREFIXES, METRICS, RESERVED_PREFIX } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
@@ -148,25 +148,23 @@ export function groupResultFiles(
   objects: readonly ResultFile[],
   isSweep: (job: string) => boolean,
 ): Map<string, ResultFile[]> {
-  const out = new Map<string, ResultFile[]>();
-  for (const { key, size } of objects) {
-    if (!key.startsWith(BUCKET_PREFIXES.results)) {
-      continue;
-    }
+  // "": the object is no row's (not under results/, or not in a set's folder).
+  const rowOf = ({ key }: ResultFile): string => {
     const [job, set, ...rest] = key.slice(BUCKET_PREFIXES.results.length).split("/");
-    let row: string | undefined;
+    if (!key.startsWith(BUCKET_PREFIXES.results) || set === undefined) {
+      return "";
+    }
     if (!isSweep(job)) {
-      row = set !== undefined ? job : undefined;
-    } else if (rest.length > 0 && /^\d+$/.test(set)) {
-      row = rowKey(job, Number(set));
+      return job;
     }
-    if (row !== undefined) {
-      const list = out.get(row) ?? [];
-      list.push({ key, size });
-      out.set(row, list);
-    }
-  }
-  return out;
+    return rest.length > 0 && /^\d+$/.test(set) ? rowKey(job, Number(set)) : "";
+  };
+  const rows = groupBy(
+    objects.map(({ key, size }) => ({ key, size })),
+    rowOf,
+  );
+  rows.delete("");
+  return rows;
 }
 
 /** The metrics.json at the top of a row's results folder: results/<job>[/<index>]/. */
@@ -285,7 +283,6 @@ function keysInOrder(maps: readonly ReadonlyMap<string, unknown>[]): string[] {
 
 export function summarizeRows(rows: readonly ReportRow[]) {
   const counts: Partial<Record<Status, number>> = {};
-  const groups = new Map<string, string[]>();
   let vcpuHours = 0;
   let cost = 0;
   const noPrice = new Set<string>();
@@ -296,13 +293,11 @@ export function summarizeRows(rows: readonly ReportRow[]) {
     if (r.noPrice !== undefined) {
       noPrice.add(r.noPrice);
     }
-    if (r.status === "FAILED") {
-      const key = failureReason(r);
-      const names = groups.get(key) ?? [];
-      names.push(r.name);
-      groups.set(key, names);
-    }
   }
+  const failed = groupBy(
+    rows.filter((r) => r.status === "FAILED"),
+    failureReason,
+  );
   const slowest = rows
     .flatMap((r) =>
       r.runSeconds !== undefined ? [{ name: r.name, runSeconds: r.runSeconds }] : [],
@@ -322,8 +317,8 @@ export function summarizeRows(rows: readonly ReportRow[]) {
     noPrice: [...noPrice],
     slowest,
     /** Failed rows by reason, names in row order. */
-    failures: [...groups]
-      .map(([reason, names]) => ({ reason, count: names.length, names }))
+    failures: [...failed]
+      .map(([reason, list]) => ({ reason, count: list.length, names: list.map((r) => r.name) }))
       .sort((a, b) => b.count - a.count),
     /** Parameter names, those that vary across rows first. */
     params: [...varying, ...params.filter((p) => !varying.includes(p))],

@@ -10,7 +10,7 @@ import { FatalError, describeError } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
 import { groupOf } from "../state/attempts";
 import { readLocalRuns, type LocalRunRecord } from "../state/local-runs";
-import { runPool } from "../aws/pool";
+import { runAll } from "../aws/pool";
 import { parseManifest, type Manifest } from "../input/manifest";
 import { searchWindow, textsFromLogs } from "./metrics-log";
 import { childrenCacheKey, folderCacheKey, type ReportCache } from "../state/report-cache";
@@ -29,7 +29,8 @@ import {
 } from "./rows";
 import type { Pricing } from "./prices";
 import { listLocal } from "../commands/results";
-import { TERMINAL, type Status } from "../status";
+import { describeById, ofLastRun } from "../commands/watch";
+import { TERMINAL, groupBy, type Status } from "../status";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
@@ -49,20 +50,6 @@ export interface ReportSource {
 
 /** Calls in flight: listings and manifests, metrics files. */
 const READ_CONCURRENCY = { list: 8, metrics: 32 } as const;
-
-/** DescribeJobs for any number of IDs, by job ID. */
-async function describeAll(
-  clients: AwsClients,
-  ids: readonly string[],
-): Promise<Map<string, JobDetail>> {
-  let details: JobDetail[];
-  try {
-    details = await clients.batch.describeJobs(ids);
-  } catch (err) {
-    throw new FatalError(`DescribeJobs failed: ${describeError(err)}`);
-  }
-  return new Map(details.flatMap((d) => (d.jobId !== undefined ? [[d.jobId, d] as const] : [])));
-}
 
 export function awsSource(
   entries: readonly LedgerEntry[],
@@ -109,10 +96,8 @@ async function awsUnits(
   cache: ReportCache | undefined,
 ): Promise<Units> {
   const warnings: string[] = [];
-  const parents = await describeAll(
-    clients,
-    entries.map((e) => e.jobId),
-  );
+  const ids = entries.map((e) => e.jobId);
+  const parents = await describeById(clients, ids);
   // An array's children are fixed once the parent has ended; an ended child never changes.
   const keys = new Map<LedgerEntry, string | undefined>();
   const cached = new Map<LedgerEntry, RunUnit[]>();
@@ -129,10 +114,10 @@ async function awsUnits(
     }
   }
   const arrays = entries.filter((e) => e.kind === "array" && !cached.has(e));
-  const ids = arrays.flatMap((e) =>
+  const childIds = arrays.flatMap((e) =>
     Array.from({ length: arraySize(e, parents.get(e.jobId)) }, (_, i) => `${e.jobId}:${i}`),
   );
-  const children = await describeAll(clients, ids);
+  const children = await describeById(clients, childIds);
   const manifests = await readManifests(arrays, parents, children, clients, bucket, warnings);
   const units = entries.flatMap((e): RunUnit[] => {
     const parent = parents.get(e.jobId);
@@ -167,33 +152,29 @@ async function readManifests(
   bucket: string,
   warnings: string[],
 ): Promise<Map<LedgerEntry, Manifest | undefined>> {
-  const outcomes = await runPool(
-    arrays,
-    async (e) => {
-      const first = children.get(`${e.jobId}:0`) ?? parents.get(e.jobId);
-      const key = e.manifest ?? variableOf(first, VARS.arrayManifest);
-      if (key === undefined) {
-        return undefined;
-      }
-      const parsed = parseManifest(await clients.storage.getText(bucket, key));
-      if (parsed === undefined) {
-        warnings.push(`s3://${bucket}/${key} is not a sweep manifest; parameters left out`);
-      }
-      return parsed;
-    },
-    { concurrency: READ_CONCURRENCY.list },
-  );
-  return new Map(
-    arrays.map((e, i) => {
-      const o = outcomes[i];
-      if (o.status === "rejected") {
-        warnings.push(
-          `${e.jobName}: could not read its manifest (${describeError(o.reason)}); parameters left out`,
-        );
-      }
-      return [e, o.status === "fulfilled" ? o.value : undefined];
-    }),
-  );
+  const read = async (e: LedgerEntry): Promise<Manifest | undefined> => {
+    const first = children.get(`${e.jobId}:0`) ?? parents.get(e.jobId);
+    const key = e.manifest ?? variableOf(first, VARS.arrayManifest);
+    if (key === undefined) {
+      return undefined;
+    }
+    let text: string;
+    try {
+      text = await clients.storage.getText(bucket, key);
+    } catch (err) {
+      warnings.push(
+        `${e.jobName}: could not read its manifest (${describeError(err)}); parameters left out`,
+      );
+      return undefined;
+    }
+    const parsed = parseManifest(text);
+    if (parsed === undefined) {
+      warnings.push(`s3://${bucket}/${key} is not a sweep manifest; parameters left out`);
+    }
+    return parsed;
+  };
+  const manifests = await runAll(arrays, read, READ_CONCURRENCY.list);
+  return new Map(arrays.map((e, i) => [e, manifests[i]]));
 }
 
 /** A plain job; one that ran one set of a sweep (a chunk, a retry) names it, so is its row. */
@@ -267,11 +248,7 @@ export function localSource(
         }
         chosen = chosen.filter((r) => filter.names.includes(r.job));
       }
-      if (filter.last && chosen.length > 0) {
-        const run = chosen.reduce((m, r) => (r.run > m ? r.run : m), "");
-        chosen = chosen.filter((r) => r.run === run);
-      }
-      return { units: chosen.map(localUnit), warnings };
+      return { units: (filter.last ? ofLastRun(chosen) : chosen).map(localUnit), warnings };
     },
     async listResults(job) {
       return listLocal(root, [path.join("results", job)]);
@@ -316,41 +293,24 @@ async function listFolders(
   texts: Map<string, string>,
   warnings: string[],
 ): Promise<Map<string, Folder>> {
-  const runsOf = new Map<string, RunUnit[]>();
-  for (const u of units) {
-    const runs = runsOf.get(u.job) ?? [];
-    runs.push(u);
-    runsOf.set(u.job, runs);
-  }
-  const out = new Map<string, Folder>();
-  const toList: { job: string; key?: string }[] = [];
-  for (const job of jobs) {
+  const runsOf = groupBy(units, (u) => u.job);
+  const folder = async (job: string): Promise<Folder> => {
     const runs = runsOf.get(job) ?? [];
     const key = cache !== undefined ? folderCacheKey(cache.scope, job, runs) : undefined;
     const hit = key !== undefined ? cache?.readFolder(job, key) : undefined;
     if (hit !== undefined) {
-      out.set(job, { objects: hit.objects });
       Object.entries(hit.metrics).forEach(([k, text]) => texts.set(k, text));
-    } else {
-      toList.push({ job, key });
+      return { objects: hit.objects };
     }
-  }
-  const listed = await runPool(toList, (t) => source.listResults(t.job), {
-    concurrency: READ_CONCURRENCY.list,
-  });
-  listed.forEach((o, i) => {
-    const { job, key } = toList[i];
-    if (o.status === "rejected") {
-      warnings.push(`${job}: could not list its results (${describeError(o.reason)})`);
+    try {
+      return { objects: await source.listResults(job), ...definedOnly({ storeKey: key }) };
+    } catch (err) {
+      warnings.push(`${job}: could not list its results (${describeError(err)})`);
+      return { objects: [] };
     }
-    out.set(
-      job,
-      o.status === "fulfilled"
-        ? { objects: o.value, ...definedOnly({ storeKey: key }) }
-        : { objects: [] },
-    );
-  });
-  return out;
+  };
+  const folders = await runAll(jobs, folder, READ_CONCURRENCY.list);
+  return new Map(jobs.map((job, i) => [job, folders[i]]));
 }
 
 /**
@@ -381,17 +341,15 @@ async function readMetrics(
       return text === undefined;
     });
   }
-  const read = await runPool(missing, (k) => source.readText(k), {
-    concurrency: READ_CONCURRENCY.metrics,
-  });
   const failures = new Map<string, unknown>();
-  read.forEach((o, i) => {
-    if (o.status === "fulfilled") {
-      texts.set(missing[i], o.value);
-    } else if (o.status === "rejected") {
-      failures.set(missing[i], o.reason);
+  const read = async (key: string): Promise<void> => {
+    try {
+      texts.set(key, await source.readText(key));
+    } catch (err) {
+      failures.set(key, err);
     }
-  });
+  };
+  await runAll(missing, read, READ_CONCURRENCY.metrics);
   return failures;
 }
 

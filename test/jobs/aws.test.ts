@@ -11,8 +11,7 @@ import {
   submitRetryable,
 } from "../../jobs/aws/api";
 import { STOPPING } from "../../jobs/cli";
-import { isRetryable } from "../../jobs/errors";
-import { remainingAdvice } from "../../jobs/output/submit-print";
+import { isRetryable, remainingAdvice } from "../../jobs/output/submit-print";
 import { FakeBatch } from "../helpers/fake-batch";
 import { MemoryS3 } from "../helpers/fake-s3-memory";
 import { awsEnv, setProcessEnv } from "../helpers/jobs-harness";

@@ -4,13 +4,13 @@ import type { LedgerEntry } from "../../jobs/state/ledger";
 import {
   allUnknown,
   arrayFailures,
-  childFailures,
+  isSettled,
   singleFailures,
   runsPerSet,
   summarize,
 } from "../../jobs/status";
 import { formatCounts, formatFailure } from "../../jobs/output/status-print";
-import { checkCancelOptions, needsStop } from "../../jobs/commands/cancel";
+import { checkCancelOptions } from "../../jobs/commands/cancel";
 import { describeStop } from "../../jobs/output/cancel-print";
 import { BadInputError } from "../../jobs/errors";
 import { parseTarget } from "../../jobs/commands/logs";
@@ -117,7 +117,7 @@ describe("jobs/status: summaries for watch and status", function () {
     assert.deepStrictEqual(failures.map(formatFailure), [
       "a (1): Essential container in task exited, exit code 2",
     ]);
-    const children = childFailures({ jobName: "sw", jobId: "2", status: "FAILED", arraySize: 3 }, [
+    const children = arrayFailures({ jobName: "sw", jobId: "2", status: "FAILED", arraySize: 3 }, [
       {
         jobId: "2:1",
         jobName: "sw",
@@ -163,14 +163,15 @@ describe("jobs/status: summaries for watch and status", function () {
 
   it("cancel stops every unfinished job and says what TerminateJob did", function () {
     assert.deepStrictEqual(
-      (["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"] as const).map(needsStop),
+      (["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"] as const).map(
+        (s) => !isSettled(s),
+      ),
       [true, true, true, true, true],
     );
-    assert.deepStrictEqual((["SUCCEEDED", "FAILED", "UNKNOWN"] as const).map(needsStop), [
-      false,
-      false,
-      false,
-    ]);
+    assert.deepStrictEqual(
+      (["SUCCEEDED", "FAILED", "UNKNOWN"] as const).map((s) => !isSettled(s)),
+      [false, false, false],
+    );
     assert.strictEqual(
       describeStop({ entry: e("a", "1"), status: "RUNNABLE" }),
       "cancelled a 1 (was RUNNABLE, not started)",
