@@ -143,7 +143,10 @@ function arraySize(e: LedgerEntry, parent: JobDetail | undefined): number {
   return parent?.arrayProperties?.size ?? e.arraySize ?? 0;
 }
 
-/** Each array job's manifest, read once, in parallel; one not read or not a manifest is warned of. */
+/**
+ * Each array job's manifest, read once, in parallel; one not read or not a manifest is warned
+ * of, in the order of `arrays` whatever order the reads end in.
+ */
 async function readManifests(
   arrays: readonly LedgerEntry[],
   parents: ReadonlyMap<string, JobDetail>,
@@ -152,29 +155,27 @@ async function readManifests(
   bucket: string,
   warnings: string[],
 ): Promise<Map<LedgerEntry, Manifest | undefined>> {
-  const read = async (e: LedgerEntry): Promise<Manifest | undefined> => {
+  const read = async (e: LedgerEntry): Promise<{ manifest?: Manifest; warning?: string }> => {
     const first = children.get(`${e.jobId}:0`) ?? parents.get(e.jobId);
     const key = e.manifest ?? variableOf(first, VARS.arrayManifest);
     if (key === undefined) {
-      return undefined;
+      return {};
     }
     let text: string;
     try {
       text = await clients.storage.getText(bucket, key);
     } catch (err) {
-      warnings.push(
-        `${e.jobName}: could not read its manifest (${describeError(err)}); parameters left out`,
-      );
-      return undefined;
+      const why = describeError(err);
+      return { warning: `${e.jobName}: could not read its manifest (${why}); parameters left out` };
     }
-    const parsed = parseManifest(text);
-    if (parsed === undefined) {
-      warnings.push(`s3://${bucket}/${key} is not a sweep manifest; parameters left out`);
-    }
-    return parsed;
+    const manifest = parseManifest(text);
+    return manifest !== undefined
+      ? { manifest }
+      : { warning: `s3://${bucket}/${key} is not a sweep manifest; parameters left out` };
   };
-  const manifests = await runAll(arrays, read, READ_CONCURRENCY.list);
-  return new Map(arrays.map((e, i) => [e, manifests[i]]));
+  const reads = await runAll(arrays, read, READ_CONCURRENCY.list);
+  warnings.push(...reads.flatMap((r) => (r.warning !== undefined ? [r.warning] : [])));
+  return new Map(arrays.map((e, i) => [e, reads[i].manifest]));
 }
 
 /** A plain job; one that ran one set of a sweep (a chunk, a retry) names it, so is its row. */
