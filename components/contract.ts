@@ -1,10 +1,9 @@
 /**
  * The facts the TypeScript side shares with the job entrypoint (Python), read from
  * `container/contract.json`: the job-name rule, the bucket prefixes, the `BATCHPY_*`
- * variable names and who may set them, how a variable is read as an option, the array
- * manifest version, the entrypoint's exit
- * codes. test/contract/ fails when either side writes one of these out again. No imports
- * besides the JSON: the jobs CLI loads this without Pulumi.
+ * variable names, the array manifest version, the entrypoint's exit codes. test/contract/
+ * fails when either side writes one of these out again. No imports besides the JSON: the
+ * jobs CLI loads this without Pulumi.
  */
 import contract from "../container/contract.json";
 
@@ -29,14 +28,6 @@ export const BUCKET_PREFIXES: {
 export const MANIFEST_PREFIX: string = contract.bucketPrefixes.manifests;
 export const MANIFEST_VERSION: number = contract.manifest.version;
 
-/** How the entrypoint reads a variable as a script option (flag words, counts, plain names). */
-export const OPTION_WORDS: {
-  readonly flagTrue: readonly string[];
-  readonly flagFalse: readonly string[];
-  readonly maxCount: number;
-  readonly plainLowercase: readonly string[];
-} = contract.options;
-
 /** Linux's limit on one argument or environment string, in bytes (MAX_ARG_STRLEN). */
 export const MAX_ARG_BYTES: number = contract.limits.maxArgBytes;
 
@@ -48,16 +39,16 @@ export const METRICS: {
 } = contract.metrics;
 
 /** Who sets a variable: the stack, the jobs tool, a job file, or the user's shell. */
-export type SetBy = "jobDefinition" | "jobsTool" | "user" | "host";
+type SetBy = "jobDefinition" | "jobsTool" | "user" | "host";
 
-export interface VariableInfo {
+interface VariableInfo {
   readonly name: string;
   readonly setBy: SetBy;
   readonly meaning: string;
 }
 
 /** Every `BATCHPY_*` variable of the contract, in its order. */
-export const VARIABLES: readonly VariableInfo[] = Object.entries(contract.variables)
+const VARIABLES: readonly VariableInfo[] = Object.entries(contract.variables)
   .filter(([name]) => !name.startsWith("$"))
   .map(([name, v]) => {
     const info = v as { setBy: SetBy; meaning: string };
@@ -103,11 +94,6 @@ export const VARS: Readonly<Record<(typeof KEYS)[number], string>> = (() => {
   }
   return out as Record<(typeof KEYS)[number], string>;
 })();
-
-/** The variables whose `setBy` is one of `who`. */
-export function variablesSetBy(...who: SetBy[]): string[] {
-  return VARIABLES.filter((v) => who.includes(v.setBy)).map((v) => v.name);
-}
 
 export interface ExitCode {
   readonly name: string;

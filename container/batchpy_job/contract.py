@@ -56,6 +56,11 @@ FLAG_FALSE = tuple(_DATA["options"]["flagFalse"])
 MAX_COUNT: int = int(_DATA["options"]["maxCount"])
 PLAIN_LOWERCASE = frozenset(_DATA["options"]["plainLowercase"])
 
+# Every BATCHPY_* name -> {"setBy", "meaning"}, in the contract's order.
+VARIABLE_TABLE: Dict[str, Dict[str, str]] = {
+    k: v for k, v in _DATA["variables"].items() if not k.startswith("$")
+}
+
 EXIT_CONFIG: int = int(_DATA["exitCodes"]["config"]["code"])
 EXIT_INPUT: int = int(_DATA["exitCodes"]["input"]["code"])
 EXIT_INTERNAL: int = int(_DATA["exitCodes"]["internal"]["code"])
@@ -63,7 +68,7 @@ EXIT_UPLOAD: int = int(_DATA["exitCodes"]["upload"]["code"])
 
 
 def _variables(data: Dict[str, Any]) -> Variables:
-    names = {k: v for k, v in data["variables"].items() if not k.startswith("$")}
+    names = VARIABLE_TABLE
     by_suffix = {name.split("_", 1)[1].lower(): name for name in names}
     reserved = data["reservedPrefix"]
     return Variables(

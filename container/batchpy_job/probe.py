@@ -9,12 +9,12 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import IO, Callable, Dict, List, Optional, Tuple
 
 from .errors import JobError, config_error, quoted
 from .introspect import Json, capture_parser, describe_parser, parse_tree
 from .supervise import merged_output
-from .values import check_values
+from .values import Rules, check_values
 
 PROBE_ARG = "--run-job-internal-probe"
 PROBE_TIMEOUT_SECONDS = 300
@@ -155,6 +155,35 @@ def probe_script(
             "parse_args() before the work starts"
         )
     return result
+
+
+def check_request(
+    script_path: str, env: Dict[str, str], stdin: IO[str], description: Optional[str]
+) -> Json:
+    """`--check-values`: the request on stdin answered by the script's rules (values.Rules)
+    and its own argparse types. With `description` (a saved --describe answer) the script
+    is not run, so its types are not called."""
+    request: Json = {}
+
+    def read_values() -> List[Tuple[str, str]]:
+        request.update(json.load(stdin))
+        return [(str(n), str(v)) for n, v in request.get("values", [])]
+
+    if description is None:
+        spec = probe_script(script_path, env, read_values)
+        script = os.path.basename(script_path)
+    else:
+        try:
+            with open(description, encoding="utf-8") as f:
+                spec = json.load(f)
+        except (OSError, ValueError) as err:
+            raise config_error(f"--script-options {description}: {err}") from None
+        script = str(spec["script"])
+        read_values()
+    pairs = request.get("values", [])
+    checks = spec.get("checks") or {"problems": [None] * len(pairs), "skipped": []}
+    rules = Rules(spec, script, request.get("plainEnv", []))
+    return rules.answer(request, checks["problems"], checks["skipped"])
 
 
 def _run_probe_child(

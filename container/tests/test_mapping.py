@@ -55,3 +55,14 @@ def test_checks_values_with_the_scripts_types_and_skips_unsafe_ones(tmp_path) ->
         {"option": "out", "reason": "type=FileType('w') is not known to be free of side effects"}
     ]
     assert target.read_text(encoding="utf-8") == "keep", "FileType('w') was never called"
+
+
+def test_calls_only_options_with_a_type_or_choices() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--names", nargs="+")
+    p.add_argument("--plain", type=str)
+    p.add_argument("--ns", type=int, nargs="+")
+    spec = describe_parser(p, "s.py")
+    checks = check_values(p, spec, [("names", "[bad"), ("plain", "x"), ("ns", "[bad")])
+    assert checks["problems"][:2] == [None, None]
+    assert "not a JSON array" in checks["problems"][2]

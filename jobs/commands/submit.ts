@@ -26,7 +26,7 @@ import { planLocal, runLocal } from "./local";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { buildPlan, missingOutputsMessage, tokenTagProblems, type Submission } from "../input/plan";
 import { parseDescription, plainEnvProblem, type ScriptDescription } from "../input/script-options";
-import { checkVariables, typedProblems } from "../input/value-types";
+import { checkVariables, type CheckRequest } from "../input/value-types";
 import type { LoadedSweep } from "../input/sweep";
 import type { LocalRunsResult, SubmitResult } from "../output/submit-print";
 import type { BatchOptions } from "./submit-batch";
@@ -56,27 +56,6 @@ export interface SubmitOptions extends BatchOptions {
 let batchHalf: Promise<typeof import("./submit-batch")> | undefined;
 function loadBatchHalf(): Promise<typeof import("./submit-batch")> {
   return (batchHalf ??= import("./submit-batch"));
-}
-
-/**
- * Values of typed options checked with the script's own argparse types (value-types.ts):
- * every value written under a declared name, whatever else is wrong, so one run reports
- * every problem.
- */
-async function typeProblems(
-  collected: ReturnType<typeof checkVariables>["collected"],
-  opts: SubmitOptions,
-  ctx: Context,
-): Promise<Problem[]> {
-  if (collected.pairs.length === 0 || ctx.checkValues === undefined) {
-    return [];
-  }
-  const checked = ctx.checkValues(opts.script, collected.pairs);
-  const { problems, notes } = typedProblems(collected, await checked);
-  for (const note of notes) {
-    ctx.io.stderr.write(note + "\n");
-  }
-  return problems;
 }
 
 /** What `prepare` found: the submissions planned, and what they came from. */
@@ -122,10 +101,13 @@ async function checkedInputs(
   if (opts.plainEnv !== undefined) {
     desc = { ...desc, plainEnv: new Set(opts.plainEnv) };
   }
-  const checked = checkVariables(items, desc, invalid);
+  const saved =
+    opts.scriptOptions !== undefined ? path.resolve(ctx.cwd, opts.scriptOptions) : undefined;
+  const ask = (request: CheckRequest) => ctx.checkValues(opts.script, request, saved);
+  const checked = await checkVariables(items, desc, ask, invalid);
   problems.push(...checked.problems);
-  if (ctx.checkValues !== undefined && opts.scriptOptions === undefined) {
-    problems.push(...(await typeProblems(checked.collected, opts, ctx)));
+  for (const note of checked.notes) {
+    ctx.io.stderr.write(note + "\n");
   }
   if (problems.length > 0) {
     throw new BadInputError(sortProblems(dedupe(problems), files));

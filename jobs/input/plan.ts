@@ -4,7 +4,12 @@
  * one array job (or one job per set), sizes and name clashes checked.
  */
 import { createHash } from "crypto";
-import { BUCKET_PREFIXES, VARS } from "../../components/contract";
+import {
+  AWS_BATCH_PREFIX,
+  BUCKET_PREFIXES,
+  RESERVED_PREFIX,
+  VARS,
+} from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 import { CHUNK_SIZE, chunkJobName, chunkRanges } from "./chunks";
 import { derivedNameProblem, setJobName } from "./derived-names";
@@ -19,7 +24,6 @@ import {
 } from "./job-file";
 import { MISSING_OUTPUTS_FIX, type StackOutputs } from "./outputs";
 import type { LoadedSweep, ParameterSet } from "./sweep";
-import { setNameProblem } from "./variables";
 import { formatNumber } from "../output/numbers";
 import { manifestBody, manifestKey } from "./manifest";
 
@@ -366,12 +370,15 @@ class PlanBuilder {
     });
   }
 
-  /** One array job, or chunks of at most 10,000 children past that. */
+  /**
+   * One array job, or chunks of at most 10,000 children past that. The entrypoint reads
+   * its own settings from the job's environment, before a set applies, and refuses them
+   * in the manifest: a set may not vary them.
+   */
   private arraySweep(item: LoadedSweep): void {
-    // The entrypoint takes its own settings from the job, never from a set.
     const reserved = [...item.keySources].flatMap(([name, source]) => {
-      const why = setNameProblem(name);
-      return why !== undefined ? [source.problemAt(why)] : [];
+      const prefix = [RESERVED_PREFIX, AWS_BATCH_PREFIX].find((p) => name.startsWith(p));
+      return prefix !== undefined ? [source.problemAt(setNameProblem(name, prefix))] : [];
     });
     if (reserved.length > 0) {
       this.problems.push(...reserved);
@@ -457,4 +464,12 @@ function duplicateNameProblems(submissions: readonly Submission[]): Problem[] {
     }
   }
   return problems;
+}
+
+function setNameProblem(name: string, prefix: string): string {
+  return (
+    `"${name}" cannot vary per set of an array job: the entrypoint reads ${prefix}* variables ` +
+    "from the job's own environment, before a set applies, and refuses them in the manifest; " +
+    "set it once in base.containerOverrides.environment, or pass --no-array to submit one job per set"
+  );
 }

@@ -83,19 +83,30 @@ function startPython(
   };
 }
 
-/** `run_job.py [--script S]` arguments of one of the entrypoint's modes. */
+/** `run_job.py [--script S] [--script-options FILE]` arguments of one of its modes. */
 export function entrypointArgs(
   repoRoot: string,
   mode: "--describe" | "--check-values",
   script: string | undefined,
   entrypoint = path.join(repoRoot, "container", "run_job.py"),
+  scriptOptions?: string,
 ): string[] {
-  return [entrypoint, mode, ...(script !== undefined ? ["--script", script] : [])];
+  return [
+    entrypoint,
+    mode,
+    ...(script !== undefined ? ["--script", script] : []),
+    ...(scriptOptions !== undefined ? ["--script-options", scriptOptions] : []),
+  ];
 }
 
-/** `python3 run_job.py --check-values [--script S]`, started; send the pairs with `finish`. */
-export function startCheckValues(repoRoot: string, script: string | undefined): StartedPython {
-  return startPython("python3", entrypointArgs(repoRoot, "--check-values", script), repoRoot);
+/** `python3 run_job.py --check-values ...`, started; send the question with `finish`. */
+export function startCheckValues(
+  repoRoot: string,
+  script: string | undefined,
+  scriptOptions?: string,
+): StartedPython {
+  const argv = entrypointArgs(repoRoot, "--check-values", script, undefined, scriptOptions);
+  return startPython("python3", argv, repoRoot);
 }
 
 export interface DescribeArgs {

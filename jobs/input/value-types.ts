@@ -1,51 +1,50 @@
 /**
- * Every variable of every job and sweep, checked where it was written: one walk
- * (`variablesOf`) over each item's variables with their positions feeds the name rules, the
- * value rules and the rules of a whole set of variables (script-options.ts, variables.ts),
- * and collects the values of typed options for the script's own argparse types. Those run in
- * Python (`run_job.py --check-values`), one process for the whole run, with every distinct
- * (variable, value) pair sent once: a 10,000-set sweep of one typed option is at most 10,000
- * pairs, checked in milliseconds there. Only side-effect-free types are called (int, float,
- * choices, ...); the entrypoint skips others (argparse.FileType, unknown callables) and says so.
+ * Every variable of every job and sweep, checked by the entrypoint and located here. What a
+ * variable means is the entrypoint's (container/batchpy_job/values.py): one `run_job.py
+ * --check-values` process is asked about each distinct name, each distinct (name, value)
+ * pair and each distinct set of option names, never about every set of a sweep. One walk
+ * over an item's variables with their positions (`variablesOf`) builds that question and,
+ * walked again, puts each answer at its file, line and column.
  */
 import type { Problem } from "../errors";
 import { FatalError } from "../errors";
 import { problemAt, type JsonDocument } from "./json-source";
 import { entrypointArgs, startCheckValues, type StartedPython } from "./python-probe";
 import type { LoadedJob } from "./job-file";
-import {
-  checkEnvName,
-  missingRequired,
-  valueProblems,
-  type ScriptDescription,
-  type ScriptOption,
-} from "./script-options";
+import type { ScriptDescription } from "./script-options";
 import { whichSets, type LoadedSweep } from "./sweep";
-import { variableNameProblem, variableValueProblem } from "./variables";
 
-/** Whether the option's values need Python to check them: a type other than str, or choices. */
-export function isTyped(o: Pick<ScriptOption, "type" | "choices">): boolean {
-  return (o.type !== undefined && o.type !== null && o.type !== "str") || Boolean(o.choices);
+/** What `run_job.py --check-values` is asked. */
+export interface CheckRequest {
+  readonly names: readonly string[];
+  readonly values: readonly (readonly [string, string])[];
+  /** Each distinct set of option variables, as indexes into `values`. */
+  readonly sets: readonly (readonly number[])[];
+  readonly plainEnv: readonly string[];
 }
 
-/** What `run_job.py --check-values` answers: one problem (or null) per pair sent. */
-export interface ValueChecks {
-  readonly problems: readonly (string | null)[];
+/** Its answer, in the request's order: a name's problem, a pair's, a set's. */
+export interface CheckAnswer {
+  readonly names: readonly (string | null)[];
+  readonly values: readonly (readonly string[])[];
+  readonly sets: readonly {
+    readonly problems: readonly { readonly name?: string; readonly message: string }[];
+    /** The variable of each required option the set lacks. */
+    readonly missing: readonly string[];
+  }[];
+  /** Options whose values the script's own types did not check, and why. */
   readonly skipped: readonly { readonly option: string; readonly reason: string }[];
 }
 
+/** Asks the entrypoint; `scriptOptions` is a saved description to check against instead. */
 export type CheckValues = (
   script: string | undefined,
-  pairs: readonly (readonly [string, string])[],
-) => Promise<ValueChecks>;
+  request: CheckRequest,
+  scriptOptions?: string,
+) => Promise<CheckAnswer>;
 
 /** Where a variable was written: its name or its value, reported with a message. */
 type Locate = (message: string, part: "name" | "value") => Problem;
-
-interface Collected {
-  readonly pairs: [string, string][];
-  readonly where: Locate[][];
-}
 
 /** One variable as a file writes it, and where to report its name or its value. */
 interface WrittenVariable {
@@ -60,6 +59,9 @@ interface WrittenVariable {
 type Item = LoadedJob | LoadedSweep;
 
 const ENVIRONMENT = ["containerOverrides", "environment"] as const;
+
+/** At most this many problems of a sweep's sets are shown one by one; the rest are counted. */
+const SHOWN_SET_PROBLEMS = 10;
 
 /** A file's environment entries as written, whatever shape the rest of the file has. */
 function rawEnvironment(value: unknown): { name?: unknown; value?: unknown }[] {
@@ -113,285 +115,243 @@ function* variablesOf(item: Item | JsonDocument): Generator<WrittenVariable> {
   }
 }
 
-/** The whole-set rules' answer for one set of variables. */
-interface SetRules {
-  readonly values: ReturnType<typeof valueProblems>;
-  readonly missing: ReturnType<typeof missingRequired>;
-}
-
-/** Beyond this many distinct sets of option names, answers are worked out but not kept. */
-const MAX_REMEMBERED_SETS = 10_000;
-
-/** What the checks look up per variable, built once per description. */
-interface OptionIndex {
-  /** Each option's variable names -> its flag (an option also travels as `--flag=value`). */
-  readonly flags: ReadonlyMap<string, string>;
-  /** Each option's variable names -> whether the whole-set rules read its value. */
-  readonly readsValue: ReadonlyMap<string, boolean>;
-  /** The whole-set rules' answers, by the set of option names (and values they read). */
-  readonly setRules: Map<string, SetRules>;
-}
-
-function optionIndex(desc: ScriptDescription): OptionIndex {
-  const names = desc.options.flatMap((o) => [o.env, ...o.aliases].map((n) => [n, o] as const));
-  const reads = (o: (typeof desc.options)[number]): boolean =>
-    o.kind !== "value" || o.action === "count" || o.aliases.length > 0;
-  return {
-    flags: new Map(names.map(([n, o]) => [n, o.flag])),
-    readsValue: new Map(names.map(([n, o]) => [n, reads(o)])),
-    setRules: new Map(),
+/** The question for the entrypoint, each name, pair and set of option variables once. */
+class Question {
+  readonly request = {
+    names: [] as string[],
+    values: [] as [string, string][],
+    sets: [] as number[][],
+    plainEnv: [] as string[],
   };
-}
+  private readonly nameIndexes = new Map<string, number>();
+  private readonly pairIndexes = new Map<string, number>();
+  private readonly setIndexes = new Map<string, number>();
+  /** Each option's variable names -> whether the set rules read its value, not only its name. */
+  private readonly options: ReadonlyMap<string, boolean>;
 
-/** At most this many problems of a sweep's sets are shown one by one; the rest are counted. */
-const SHOWN_SET_PROBLEMS = 10;
-
-/**
- * Every problem of the items' variables, located, and the typed pairs to check in Python.
- * `invalid` are the files that failed the schema: their variables are checked one by one.
- */
-export function checkVariables(
-  items: readonly Item[],
-  desc: ScriptDescription,
-  invalid: readonly JsonDocument[] = [],
-): { problems: Problem[]; collected: Collected } {
-  const typed = new Set(desc.options.filter(isTyped).flatMap((o) => [o.env, ...o.aliases]));
-  const index = new Map<string, number>();
-  const collected: Collected = { pairs: [], where: [] };
-  const problems: Problem[] = [];
-  const options = optionIndex(desc);
-  for (const item of [...items, ...invalid]) {
-    const walk = new ItemWalk(item, desc, options, problems);
-    for (const v of variablesOf(item)) {
-      walk.add(v);
-      if (v.value !== undefined && typed.has(v.name)) {
-        const key = `${v.name}\u0000${v.value}`;
-        let i = index.get(key);
-        if (i === undefined) {
-          i = collected.pairs.length;
-          index.set(key, i);
-          collected.pairs.push([v.name, v.value]);
-          collected.where.push([]);
-        }
-        if (collected.where[i].length < 3) {
-          collected.where[i].push(v.at);
-        }
-      }
-    }
-    walk.end();
-  }
-  return { problems, collected };
-}
-
-/**
- * The checks of one item's variables as the walk meets them: each name and value of its own
- * environment, each set key's name once, and the rules of a whole set of variables (required
- * options, flags, groups) for a job's environment or, in a sweep, for each set over the base.
- */
-class ItemWalk {
-  private readonly own = new Map<string, WrittenVariable>();
-  private readonly checkedKeys = new Set<string>();
-  private setIndex = -1;
-  private readonly lacking = new Map<string, number[]>();
-  private readonly sweep: LoadedSweep | undefined;
-  private baseValues: Map<string, string> | undefined;
-  private shown = 0;
-  private more = 0;
-
-  constructor(
-    private readonly item: Item | JsonDocument,
-    private readonly desc: ScriptDescription,
-    private readonly index: OptionIndex,
-    private readonly problems: Problem[],
-  ) {
-    this.sweep = "kind" in item && item.kind === "sweep" ? item : undefined;
+  constructor(desc: ScriptDescription) {
+    this.request.plainEnv.push(...(desc.plainEnv ?? []));
+    this.options = new Map(
+      desc.options.flatMap((o) => {
+        // Flags, counts and lists can leave an option off; two names can disagree.
+        const readsValue = o.kind !== "value" || o.action === "count" || o.aliases.length > 0;
+        return [o.env, ...o.aliases].map((n) => [n, readsValue] as const);
+      }),
+    );
   }
 
-  add(v: WrittenVariable): void {
-    if (v.set === undefined) {
-      this.ownVariable(v);
-      return;
+  name(name: string): number {
+    let i = this.nameIndexes.get(name);
+    if (i === undefined) {
+      i = this.request.names.push(name) - 1;
+      this.nameIndexes.set(name, i);
     }
-    if (v.set !== this.setIndex) {
-      this.endSet();
-      this.setIndex = v.set;
-    }
-    if (!this.checkedKeys.has(v.name)) {
-      this.checkedKeys.add(v.name);
-      const reason = variableNameProblem(v.name) ?? checkEnvName(v.name, this.desc);
-      if (reason !== undefined) {
-        this.problems.push(v.at(reason, "name"));
-      }
-    }
-    const bad = variableValueProblem(v.name, v.value ?? "", this.index.flags.get(v.name));
-    if (bad !== undefined) {
-      this.setProblem(() => v.at(bad, "value"));
-    }
+    return i;
   }
 
-  /** A variable of a job's or a base's own environment: its name, its value, a repeat. */
-  private ownVariable(v: WrittenVariable): void {
-    const reason = variableNameProblem(v.name) ?? checkEnvName(v.name, this.desc);
-    if (reason !== undefined) {
-      this.problems.push(v.at(reason, "name"));
+  pair(name: string, value: string): number {
+    const key = `${name}\u0000${value}`;
+    let i = this.pairIndexes.get(key);
+    if (i === undefined) {
+      i = this.request.values.push([name, value]) - 1;
+      this.pairIndexes.set(key, i);
     }
-    const bad =
-      v.value !== undefined
-        ? variableValueProblem(v.name, v.value, this.index.flags.get(v.name))
-        : undefined;
-    if (bad !== undefined) {
-      this.problems.push(v.at(bad, "value"));
-    }
-    if (this.own.has(v.name)) {
-      this.problems.push(v.at(`"${v.name}" is set twice; keep one of them`, "name"));
-    } else {
-      this.own.set(v.name, v);
-    }
-  }
-
-  private ownValues(): Map<string, string> {
-    return new Map([...this.own].map(([n, v]) => [n, v.value ?? ""]));
-  }
-
-  /** A problem of a sweep's sets: shown while there are few, past that only counted. */
-  private setProblem(problem: () => Problem): void {
-    if (this.shown < SHOWN_SET_PROBLEMS) {
-      this.shown++;
-      this.problems.push(problem());
-    } else {
-      this.more++;
-    }
-  }
-
-  /** The rules of one sweep set over the base: its values together, its required options. */
-  private endSet(): void {
-    const sweep = this.sweep;
-    const set = sweep?.sets[this.setIndex];
-    if (sweep === undefined || set === undefined) {
-      return;
-    }
-    // The base comes first in the walk, so it is complete by the first set.
-    this.baseValues ??= this.ownValues();
-    const vars = this.baseValues.size > 0 ? new Map([...this.baseValues, ...set]) : set;
-    const at = this.setIndex;
-    const rules = this.setRules(vars);
-    for (const p of rules.values) {
-      const source = (p.name !== undefined ? sweep.keySources.get(p.name) : undefined) ?? sweep;
-      this.setProblem(() => source.problemAt(`set ${at}: ${p.message}`));
-    }
-    for (const o of rules.missing) {
-      const list = this.lacking.get(o.env) ?? [];
-      list.push(at);
-      this.lacking.set(o.env, list);
-    }
+    return i;
   }
 
   /**
-   * The whole-set rules' answer for one set, worked out once per distinct set of option
-   * names (with the values those rules read: flags, counts, lists, options with two names):
-   * the sets of a grid share one.
+   * The set of `vars` (name -> pair index): the sets of a grid that differ only in values
+   * the set rules do not read are one set.
    */
-  private setRules(vars: ReadonlyMap<string, string>): SetRules {
+  private set(vars: ReadonlyMap<string, number>): number {
     let key = "";
-    for (const [name, value] of vars) {
-      const reads = this.index.readsValue.get(name);
-      if (reads !== undefined) {
-        key += reads ? `${name}=${value}\u0000` : `${name}\u0000`;
+    const pairs: number[] = [];
+    for (const [name, pair] of vars) {
+      const readsValue = this.options.get(name);
+      if (readsValue !== undefined && pair >= 0) {
+        key += readsValue ? `${pair}\u0000` : `${name}\u0001`;
+        pairs.push(pair);
       }
     }
-    let found = this.index.setRules.get(key);
-    if (found === undefined) {
-      found = {
-        values: valueProblems(vars, this.desc),
-        missing: missingRequired(new Set(vars.keys()), this.desc),
-      };
-      if (this.index.setRules.size < MAX_REMEMBERED_SETS) {
-        this.index.setRules.set(key, found);
-      }
+    let i = this.setIndexes.get(key);
+    if (i === undefined) {
+      i = this.request.sets.push(pairs) - 1;
+      this.setIndexes.set(key, i);
     }
-    return found;
+    return i;
   }
 
-  /** After the last variable: the whole-set rules of a job, or of a sweep's last set. */
-  end(): void {
-    const sweep = this.sweep;
-    if (!("kind" in this.item) || sweep === undefined) {
-      if ("kind" in this.item && this.item.kind === "job") {
-        this.jobEnvironment(this.item.doc);
+  /**
+   * Asks about every variable of `item`; returns the index of each set of it (by sweep set
+   * number, or the job's environment first), none for a file that failed the schema.
+   */
+  add(item: Item | JsonDocument): number[] {
+    const own = new Map<string, number>();
+    const sets: number[] = [];
+    let vars: Map<string, number> | undefined;
+    let current = -1;
+    for (const v of variablesOf(item)) {
+      this.name(v.name);
+      const pair = v.value === undefined ? -1 : this.pair(v.name, v.value);
+      if (v.set === undefined) {
+        if (!own.has(v.name)) {
+          own.set(v.name, pair);
+        }
+        continue;
       }
-      return;
+      if (v.set !== current) {
+        if (vars !== undefined) {
+          sets[current] = this.set(vars);
+        }
+        current = v.set;
+        // The base comes first in the walk, so it is complete by the first set.
+        vars = new Map(own);
+      }
+      vars?.set(v.name, pair);
     }
-    this.endSet();
-    if (this.more > 0) {
-      this.problems.push(sweep.problemAt(`... and ${this.more} more problems in other sets`));
+    if (vars !== undefined) {
+      sets[current] = this.set(vars);
     }
-    for (const [name, indexes] of this.lacking) {
-      this.problems.push(
-        sweep.problemAt(
-          `required option "${name}" is not set in ${whichSets(indexes, sweep.sets.length)}; add it to the sweep or to base.containerOverrides.environment`,
-        ),
-      );
+    if ("kind" in item && item.kind === "job") {
+      sets.push(this.set(own));
     }
-  }
-
-  /** A job's environment as a whole: required options, flags, both names, groups. */
-  private jobEnvironment(doc: JsonDocument): void {
-    for (const o of missingRequired(new Set(this.own.keys()), this.desc)) {
-      this.problems.push(
-        problemAt(
-          doc,
-          ENVIRONMENT,
-          `required option "${o.env}" (${o.flag}) is not set; add {"name": "${o.env}", "value": "..."}`,
-        ),
-      );
-    }
-    const vars = this.ownValues();
-    for (const p of valueProblems(vars, this.desc)) {
-      const v = p.name !== undefined ? this.own.get(p.name) : undefined;
-      this.problems.push(
-        v !== undefined ? v.at(p.message, "value") : problemAt(doc, ENVIRONMENT, p.message),
-      );
-    }
+    return sets;
   }
 }
 
-/** The problems (located) and notes (skipped options) of a check. */
-export function typedProblems(
-  collected: Collected,
-  checks: ValueChecks,
-): { problems: Problem[]; notes: string[] } {
+/** The answers about one item, put where its variables were written. */
+function locate(
+  item: Item | JsonDocument,
+  sets: readonly number[],
+  question: Question,
+  answer: CheckAnswer,
+  desc: ScriptDescription,
+): Problem[] {
   const problems: Problem[] = [];
-  checks.problems.forEach((message, i) => {
-    if (message !== null) {
-      problems.push(...collected.where[i].map((at) => at(message, "value")));
+  const own = new Map<string, WrittenVariable>();
+  const namedKeys = new Set<string>();
+  let shown = 0;
+  let more = 0;
+  const setProblem = (problem: () => Problem): void => {
+    if (shown++ < SHOWN_SET_PROBLEMS) {
+      problems.push(problem());
+    } else {
+      more++;
+    }
+  };
+  for (const v of variablesOf(item)) {
+    const nameProblem = answer.names[question.name(v.name)];
+    const valueProblems =
+      v.value === undefined ? [] : answer.values[question.pair(v.name, v.value)];
+    if (v.set !== undefined) {
+      if (nameProblem !== null && !namedKeys.has(v.name)) {
+        namedKeys.add(v.name);
+        problems.push(v.at(nameProblem, "name"));
+      }
+      valueProblems.forEach((m) => setProblem(() => v.at(m, "value")));
+      continue;
+    }
+    if (nameProblem !== null) {
+      problems.push(v.at(nameProblem, "name"));
+    }
+    problems.push(...valueProblems.map((m) => v.at(m, "value")));
+    if (own.has(v.name)) {
+      problems.push(v.at(`"${v.name}" is set twice; keep one of them`, "name"));
+    } else {
+      own.set(v.name, v);
+    }
+  }
+  if (!("kind" in item)) {
+    return problems;
+  }
+  if (item.kind === "job") {
+    const { missing, problems: found } = answer.sets[sets[0]];
+    for (const env of missing) {
+      const flag = desc.options.find((o) => o.env === env)?.flag;
+      problems.push(
+        problemAt(
+          item.doc,
+          ENVIRONMENT,
+          `required option "${env}" (${flag}) is not set; add {"name": "${env}", "value": "..."}`,
+        ),
+      );
+    }
+    for (const p of found) {
+      const v = p.name !== undefined ? own.get(p.name) : undefined;
+      problems.push(v?.at(p.message, "value") ?? problemAt(item.doc, ENVIRONMENT, p.message));
+    }
+    return problems;
+  }
+  const lacking = new Map<string, number[]>();
+  sets.forEach((s, setNumber) => {
+    for (const p of answer.sets[s].problems) {
+      const source = (p.name !== undefined ? item.keySources.get(p.name) : undefined) ?? item;
+      setProblem(() => source.problemAt(`set ${setNumber}: ${p.message}`));
+    }
+    for (const env of answer.sets[s].missing) {
+      lacking.set(env, [...(lacking.get(env) ?? []), setNumber]);
     }
   });
-  const notes = checks.skipped.map(
-    (s) => `note: values of "${s.option}" were not checked before submission: ${s.reason}`,
-  );
-  return { problems, notes };
+  if (more > 0) {
+    problems.push(item.problemAt(`... and ${more} more problems in other sets`));
+  }
+  for (const [name, indexes] of lacking) {
+    problems.push(
+      item.problemAt(
+        `required option "${name}" is not set in ${whichSets(indexes, item.sets.length)}; add it to the sweep or to base.containerOverrides.environment`,
+      ),
+    );
+  }
+  return problems;
 }
 
 /**
- * Runs `python3 container/run_job.py --check-values [--script S]` once: the process
- * `started` when it is that very command (started beside the describe step, so the two
- * Python start-ups overlap), else a new one.
+ * Every problem of the items' variables, located, and a note for each option whose values
+ * were not checked. `invalid` are the files that failed the schema: their names and values
+ * are checked one by one.
+ */
+export async function checkVariables(
+  items: readonly Item[],
+  desc: ScriptDescription,
+  ask: (request: CheckRequest) => Promise<CheckAnswer>,
+  invalid: readonly JsonDocument[] = [],
+): Promise<{ problems: Problem[]; notes: string[] }> {
+  const question = new Question(desc);
+  const all = [...items, ...invalid];
+  const sets = all.map((item) => question.add(item));
+  const answer = await ask(question.request);
+  return {
+    problems: all.flatMap((item, i) => locate(item, sets[i], question, answer, desc)),
+    notes: answer.skipped.map(
+      (s) => `note: values of "${s.option}" were not checked before submission: ${s.reason}`,
+    ),
+  };
+}
+
+/**
+ * Runs `python3 container/run_job.py --check-values [--script S] [--script-options FILE]`
+ * once: the process `started` when it is that very command (started beside the describe
+ * step, so the two Python start-ups overlap), else a new one.
  */
 export async function checkValuesWithPython(
   repoRoot: string,
   script: string | undefined,
-  pairs: readonly (readonly [string, string])[],
+  request: CheckRequest,
   started?: StartedPython,
-): Promise<ValueChecks> {
-  const argv = entrypointArgs(repoRoot, "--check-values", script);
+  scriptOptions?: string,
+): Promise<CheckAnswer> {
+  const argv = entrypointArgs(repoRoot, "--check-values", script, undefined, scriptOptions);
   const reuse = started !== undefined && started.argv.join("\0") === argv.join("\0");
   if (!reuse) {
     started?.cancel();
   }
-  const child = reuse ? started : startCheckValues(repoRoot, script);
-  const run = await child.finish(JSON.stringify({ values: pairs }));
+  const child = reuse ? started : startCheckValues(repoRoot, script, scriptOptions);
+  const run = await child.finish(JSON.stringify(request));
   if (run.error !== undefined) {
-    throw new FatalError(`could not run python3 (${run.error.message})`);
+    throw new FatalError(
+      `could not run python3 to check the job files' variables (${run.error.message}); ` +
+        "install python3: the entrypoint checks every name and value before a submit",
+    );
   }
   if (run.code !== 0) {
     throw new FatalError(
@@ -399,7 +359,7 @@ export async function checkValuesWithPython(
     );
   }
   try {
-    return JSON.parse(run.stdout) as ValueChecks;
+    return JSON.parse(run.stdout) as CheckAnswer;
   } catch (err) {
     throw new FatalError(`--check-values printed no JSON (${(err as Error).message})`);
   }
