@@ -145,10 +145,6 @@ def _normalized(name: str) -> str:
     return name.lower().replace("-", "_")
 
 
-def _byte_length(s: str) -> int:
-    return len(s.encode("utf-8", "surrogatepass"))
-
-
 class Rules:
     """The entrypoint's rules for a job's variables, applied before submission: each name,
     each value, and each whole set of variables (required options, two names for one
@@ -187,16 +183,15 @@ class Rules:
             return _reserved_name_problem(name)
         if name in self.options or (name in self.plain_env and is_plain_environment(name)):
             return None
-        lower_case = any(c.islower() for c in name)
         near = self.near.get(_normalized(name))
         if near is not None:
             # The entrypoint would pass VAR_A as plain environment and the script would
             # silently use var_a's default.
-            plain = f" To pass \"{name}\" to the script as plain environment, add --plain-env {name}"
+            plain = f' To pass "{name}" to the script as plain environment, add --plain-env {name}'
             return (
                 f'"{name}" is not an option of {self.label}, but differs from "{near}" only by '
                 f"case or -/_ (names are case-sensitive): did you mean {near}?"
-                + ("" if lower_case else plain)
+                + ("" if any(c.islower() for c in name) else plain)
             )
         if is_plain_environment(name):
             return None
@@ -285,16 +280,13 @@ def _reserved_name_problem(name: str) -> Optional[str]:
 def _size_problem(name: str, value: str, option: Optional[Json]) -> List[str]:
     """A variable travels as name=value and, for an option, as --flag=value: the kernel
     refuses a string longer than MAX_ARG_STRLEN (limits.maxArgBytes, its NUL included)."""
-    shown = f"{option['flag']}=<value>" if option is not None else f"{name}=<value>"
-    longest = max(
-        _byte_length(f"{name}={value}"),
-        _byte_length(f"{option['flag']}={value}") if option is not None else 0,
-    )
-    if longest + 1 <= MAX_ARG_BYTES:
+    size, name_size = (len(s.encode("utf-8", "surrogatepass")) for s in (value, name))
+    shown = option["flag"] if option is not None else name
+    if max(name_size, len(shown)) + 2 + size <= MAX_ARG_BYTES:
         return []
     return [
-        f'the value of "{name}" is {_byte_length(value):,} bytes; Linux passes at most '
-        f"{MAX_ARG_BYTES - 1:,} bytes per environment variable or argument (\"{shown}\" "
+        f'the value of "{name}" is {size:,} bytes; Linux passes at most '
+        f"{MAX_ARG_BYTES - 1:,} bytes per environment variable or argument (\"{shown}=<value>\" "
         f"included): put the data in a file under {PREFIXES['inputs']} and pass its key in "
         f"{VARS.inputs}"
     ]
