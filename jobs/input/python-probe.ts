@@ -2,11 +2,12 @@
  * The entrypoint's two read-only probes (`run_job.py --describe` and `--check-values`) as
  * processes that can start before their input is known: a submit starts the values check
  * beside the describe step, so their start-ups (two interpreters per probe: run_job.py and
- * its probe child) overlap instead of following each other. Parsing the answers is
+ * its probe child) overlap instead of following each other. Reading the answers is
  * script-options.ts's and value-types.ts's job.
  */
 import { spawn } from "child_process";
 import * as path from "path";
+import { FatalError } from "../errors";
 
 /** How a probe process ended. */
 export interface PythonRun {
@@ -33,7 +34,7 @@ export interface StartedPython {
  * alive: a run that fails validation (or has nothing to check) exits without waiting for it,
  * and the process is killed then.
  */
-function startPython(
+export function startPython(
   python: string,
   argv: readonly string[],
   cwd: string,
@@ -88,11 +89,10 @@ export function entrypointArgs(
   repoRoot: string,
   mode: "--describe" | "--check-values",
   script: string | undefined,
-  entrypoint = path.join(repoRoot, "container", "run_job.py"),
   scriptOptions?: string,
 ): string[] {
   return [
-    entrypoint,
+    path.join(repoRoot, "container", "run_job.py"),
     mode,
     ...(script !== undefined ? ["--script", script] : []),
     ...(scriptOptions !== undefined ? ["--script-options", scriptOptions] : []),
@@ -105,27 +105,21 @@ export function startCheckValues(
   script: string | undefined,
   scriptOptions?: string,
 ): StartedPython {
-  const argv = entrypointArgs(repoRoot, "--check-values", script, undefined, scriptOptions);
+  const argv = entrypointArgs(repoRoot, "--check-values", script, scriptOptions);
   return startPython("python3", argv, repoRoot);
 }
 
-export interface DescribeArgs {
-  readonly repoRoot: string;
-  /** Default `python3`. */
-  readonly python?: string;
-  /** Default `<repoRoot>/container/run_job.py`. */
-  readonly entrypoint?: string;
-  /** `--script PATH` for the entrypoint; default: the entrypoint's own default. */
-  readonly script?: string;
-}
-
-/**
- * `python3 run_job.py --describe [--script S]`, started; `shown` names it in messages.
- * script-options.ts's describedBy reads the answer.
- */
-export function startDescribe(args: DescribeArgs): { run: Promise<PythonRun>; shown: string } {
-  const python = args.python ?? "python3";
-  const argv = entrypointArgs(args.repoRoot, "--describe", args.script, args.entrypoint);
-  const shown = `${python} ${path.relative(args.repoRoot, argv[0]) || argv[0]} --describe`;
-  return { run: startPython(python, argv, args.repoRoot, 30_000).finish(), shown };
+/** What a finished probe printed on stdout; a FatalError saying what to do when it failed. */
+export function probeOutput(run: PythonRun, shown: string, purpose: string): string {
+  if (run.error !== undefined) {
+    throw new FatalError(
+      `could not run \`${shown}\` ${purpose} (${run.error.message}); install python3`,
+    );
+  }
+  if (run.code !== 0) {
+    throw new FatalError(
+      `\`${shown}\` exited ${run.code}: ${run.stderr.trim() || run.stdout.trim()}`,
+    );
+  }
+  return run.stdout;
 }

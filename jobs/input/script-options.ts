@@ -5,7 +5,8 @@
  */
 import { z } from "zod";
 import { FatalError } from "../errors";
-import { startDescribe, type DescribeArgs, type PythonRun } from "./python-probe";
+import * as path from "path";
+import { entrypointArgs, probeOutput, startPython } from "./python-probe";
 import { definedOnly } from "../../components/defined";
 
 interface ScriptOption {
@@ -89,31 +90,18 @@ export function parseDescription(text: string, source: string): ScriptDescriptio
   };
 }
 
-export type { DescribeArgs };
-
 /**
- * Runs the entrypoint's `--describe` once, asynchronously, so the job files load meanwhile.
- * Rejects with a FatalError saying what to do on failure.
+ * Runs the entrypoint's `--describe` once (`script`: its `--script`), asynchronously, so
+ * the job files load meanwhile. Rejects with a FatalError saying what to do on failure.
  */
-export function describeScript(args: DescribeArgs): Promise<ScriptDescription> {
-  const started = startDescribe(args);
-  return started.run.then((run) => describedBy(run, started.shown));
-}
-
-/** The description a finished `--describe` printed; a FatalError saying what to do if none. */
-function describedBy(run: PythonRun, shown: string): ScriptDescription {
-  if (run.error !== undefined) {
-    throw new FatalError(
-      `could not run \`${shown}\` to read the script's options (${run.error.message}); ` +
-        "install python3: the entrypoint also checks every variable of the job files",
-    );
-  }
-  if (run.code !== 0) {
-    throw new FatalError(
-      `\`${shown}\` exited ${run.code}: ${run.stderr.trim() || run.stdout.trim()}`,
-    );
-  }
-  return parseDescription(run.stdout, `\`${shown}\``);
+export async function describeScript(args: {
+  readonly repoRoot: string;
+  readonly script?: string;
+}): Promise<ScriptDescription> {
+  const argv = entrypointArgs(args.repoRoot, "--describe", args.script);
+  const shown = `python3 ${path.relative(args.repoRoot, argv[0])} --describe`;
+  const run = await startPython("python3", argv, args.repoRoot, 30_000).finish();
+  return parseDescription(probeOutput(run, shown, "to read the script's options"), `\`${shown}\``);
 }
 
 /** Why `--plain-env NAME` cannot be honoured, or undefined. */

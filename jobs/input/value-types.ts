@@ -8,8 +8,8 @@
  */
 import type { Problem } from "../errors";
 import { FatalError } from "../errors";
-import { problemAt, type JsonDocument } from "./json-source";
-import { entrypointArgs, startCheckValues, type StartedPython } from "./python-probe";
+import { jsonValue, problemAt, type JsonDocument } from "./json-source";
+import { entrypointArgs, probeOutput, startCheckValues, type StartedPython } from "./python-probe";
 import type { LoadedJob } from "./job-file";
 import type { ScriptDescription } from "./script-options";
 import { whichSets, type LoadedSweep } from "./sweep";
@@ -340,27 +340,18 @@ export async function checkValuesWithPython(
   started?: StartedPython,
   scriptOptions?: string,
 ): Promise<CheckAnswer> {
-  const argv = entrypointArgs(repoRoot, "--check-values", script, undefined, scriptOptions);
+  const argv = entrypointArgs(repoRoot, "--check-values", script, scriptOptions);
   const reuse = started !== undefined && started.argv.join("\0") === argv.join("\0");
   if (!reuse) {
     started?.cancel();
   }
   const child = reuse ? started : startCheckValues(repoRoot, script, scriptOptions);
   const run = await child.finish(JSON.stringify(request));
-  if (run.error !== undefined) {
-    throw new FatalError(
-      `could not run python3 to check the job files' variables (${run.error.message}); ` +
-        "install python3: the entrypoint checks every name and value before a submit",
-    );
+  const shown = "python3 container/run_job.py --check-values";
+  const text = probeOutput(run, shown, "to check the job files' variables");
+  const answer = jsonValue(text);
+  if (answer === undefined) {
+    throw new FatalError(`\`${shown}\` printed no JSON: ${text.slice(0, 200)}`);
   }
-  if (run.code !== 0) {
-    throw new FatalError(
-      `\`python3 container/run_job.py --check-values\` exited ${run.code}: ${run.stderr.trim()}`,
-    );
-  }
-  try {
-    return JSON.parse(run.stdout) as CheckAnswer;
-  } catch (err) {
-    throw new FatalError(`--check-values printed no JSON (${(err as Error).message})`);
-  }
+  return answer.value as CheckAnswer;
 }
