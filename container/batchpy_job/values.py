@@ -154,7 +154,7 @@ class Rules:
     def __init__(self, spec: Json, script: str, plain_env: Iterable[str] = ()) -> None:
         self.spec = spec
         self.label = script if "/" in script else f"{USER_CODE_DIR}/{script}"
-        self.plain_env = set(plain_env)
+        self.plain_env = list(plain_env)
         self.options: Dict[str, Json] = {}
         self.near: Dict[str, str] = {}
         for option in spec["options"]:
@@ -249,6 +249,13 @@ class Rules:
         indexes) its set_problems; and the options whose types were not called."""
         pairs = [(str(n), str(v)) for n, v in request.get("values", [])]
         return {
+            "plainEnv": [
+                f"--plain-env {n}: the entrypoint passes only names without lower-case letters "
+                "to the script as environment (it reads the others as options); rename the "
+                "variable"
+                for n in self.plain_env
+                if not is_plain_environment(n)
+            ],
             "names": [self.name_problem(str(n)) for n in request.get("names", [])],
             "values": [
                 self.value_problems(n, v) + ([t] if t else []) for (n, v), t in zip(pairs, typed)

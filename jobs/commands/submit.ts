@@ -25,7 +25,7 @@ import { expandInputs, loadInputs, sortProblems } from "../input/load";
 import { planLocal, runLocal } from "./local";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { buildPlan, missingOutputsMessage, tokenTagProblems, type Submission } from "../input/plan";
-import { parseDescription, plainEnvProblem, type ScriptDescription } from "../input/script-options";
+import { parseDescription, type ScriptDescription } from "../input/script-options";
 import { checkVariables, type CheckRequest } from "../input/value-types";
 import type { LoadedSweep } from "../input/sweep";
 import type { LocalRunsResult, SubmitResult } from "../output/submit-print";
@@ -92,12 +92,6 @@ async function checkedInputs(
   const { items, invalid, problems: loadProblems } = loadInputs(files);
   problems.push(...loadProblems);
   let desc = await described;
-  for (const name of opts.plainEnv ?? []) {
-    const bad = plainEnvProblem(name);
-    if (bad !== undefined) {
-      problems.push({ message: bad });
-    }
-  }
   if (opts.plainEnv !== undefined) {
     desc = { ...desc, plainEnv: new Set(opts.plainEnv) };
   }

@@ -103,14 +103,3 @@ export async function describeScript(args: {
   const run = await startPython("python3", argv, args.repoRoot, 30_000).finish();
   return parseDescription(probeOutput(run, shown, "to read the script's options"), `\`${shown}\``);
 }
-
-/** Why `--plain-env NAME` cannot be honoured, or undefined. */
-export function plainEnvProblem(name: string): string | undefined {
-  if (/[a-z]/.test(name)) {
-    return (
-      `--plain-env ${name}: the entrypoint passes only names without lower-case letters to the ` +
-      "script as environment (it reads the others as options); rename the variable"
-    );
-  }
-  return undefined;
-}

@@ -25,6 +25,8 @@ export interface CheckRequest {
 
 /** Its answer, in the request's order: a name's problem, a pair's, a set's. */
 export interface CheckAnswer {
+  /** Why a `--plain-env` name cannot be plain environment. */
+  readonly plainEnv: readonly string[];
   readonly names: readonly (string | null)[];
   readonly values: readonly (readonly string[])[];
   readonly sets: readonly {
@@ -321,7 +323,10 @@ export async function checkVariables(
   const sets = all.map((item) => question.add(item));
   const answer = await ask(question.request);
   return {
-    problems: all.flatMap((item, i) => locate(item, sets[i], question, answer, desc)),
+    problems: [
+      ...answer.plainEnv.map((message) => ({ message })),
+      ...all.flatMap((item, i) => locate(item, sets[i], question, answer, desc)),
+    ],
     notes: answer.skipped.map(
       (s) => `note: values of "${s.option}" were not checked before submission: ${s.reason}`,
     ),

@@ -11,7 +11,7 @@ import {
   parseJsonDocument,
   tooDeepAt,
 } from "../../jobs/input/json-source";
-import { parseDescription, plainEnvProblem } from "../../jobs/input/script-options";
+import { parseDescription } from "../../jobs/input/script-options";
 import { checkVariables } from "../../jobs/input/value-types";
 import { SCRIPT_DESCRIPTION, checkAgainst } from "../helpers/jobs-harness";
 
@@ -461,7 +461,9 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
       const parsed = parseJsonDocument("jobs/x.json", job([SAVE, { name: "VAR_A", value: "6" }]));
       const checked = await checkVariables([loadJob(parsed.doc!).job!], plain, CHECK);
       assert.deepStrictEqual(checked.problems, []);
-      assert.match(plainEnvProblem("var_a") ?? "", /only names without lower-case letters/);
+      const lower = { ...SCRIPT_DESCRIPTION, plainEnv: new Set(["var_a"]) };
+      const refused = await checkVariables([], lower, CHECK);
+      assert.match(refused.problems[0].message, /only names without lower-case letters/);
     });
     it("refuses a variable set twice", async function () {
       assert.match(
