@@ -148,10 +148,7 @@ function planInputs(
   if (outputs !== undefined && plan.submissions.some((s) => s.kind === "array")) {
     requireOutput(outputs, "bucketName", "to upload array sweep manifests");
   }
-  const notes = [...plan.notes];
-  if (outputs !== undefined) {
-    notes.push(...policyBoundsNotes(items, opts, ctx, outputs));
-  }
+  const notes = outputs !== undefined ? policyBoundsNotes(items, opts, ctx, outputs) : [];
   return { submissions: plan.submissions, ...definedOnly({ outputs }), notes, items };
 }
 

@@ -55,7 +55,6 @@ export interface ArraySubmission extends SubmissionBase {
 
 export type Submission = SingleSubmission | ArraySubmission;
 
-/** A stack output the plan needs and the outputs lack, with the files that need it. */
 /** The job tag that carries the submission token. */
 export const TOKEN_TAG = "batchpy:submission-token";
 
@@ -84,6 +83,7 @@ export function tokenTagProblems(submissions: readonly Submission[]): Problem[] 
   return problems;
 }
 
+/** A stack output the plan needs and the outputs lack, with the files that need it. */
 export interface MissingOutput {
   readonly key: "jobQueueArn" | "jobDefinitionArn";
   readonly field: "jobQueue" | "jobDefinition";
@@ -242,8 +242,6 @@ export interface Plan {
   readonly problems: Problem[];
   /** Stack outputs the files rely on and the outputs lack (not the files' fault). */
   readonly missingOutputs: MissingOutput[];
-  /** Worth knowing, not wrong: e.g. a job whose results are named after its ID. */
-  readonly notes: Problem[];
 }
 
 /**
@@ -270,10 +268,9 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
 
 type Resolved = { jobQueue: string; jobDefinition: string };
 
-/** The plan as it is built: submissions, problems, notes and the missing outputs, in order. */
+/** The plan as it is built: submissions, problems and the missing outputs, in order. */
 class PlanBuilder {
   private readonly problems: Problem[] = [];
-  private readonly notes: Problem[] = [];
   private readonly missing = new Map<
     MissingOutput["key"],
     { field: MissingOutput["field"]; files: string[] }
@@ -440,7 +437,6 @@ class PlanBuilder {
         field: m.field,
         files: m.files,
       })),
-      notes: this.notes,
     };
   }
 }
