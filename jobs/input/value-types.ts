@@ -222,89 +222,92 @@ class Question {
 }
 
 /** The answers about one item, put where its variables were written. */
-function locate(
-  item: Item | JsonDocument,
-  sets: readonly number[],
-  question: Question,
-  answer: CheckAnswer,
-  desc: ScriptDescription,
-): Problem[] {
-  const problems: Problem[] = [];
-  const own = new Map<string, WrittenVariable>();
-  const namedKeys = new Set<string>();
-  let shown = 0;
-  let more = 0;
-  const setProblem = (problem: () => Problem): void => {
-    if (shown++ < SHOWN_SET_PROBLEMS) {
-      problems.push(problem());
+class Located {
+  readonly problems: Problem[] = [];
+  private readonly own = new Map<string, WrittenVariable>();
+  private shown = 0;
+  private more = 0;
+
+  constructor(
+    private readonly question: Question,
+    private readonly answer: CheckAnswer,
+  ) {}
+
+  /** A problem of a sweep's sets: shown while there are few, past that only counted. */
+  private setProblem(problem: () => Problem): void {
+    if (this.shown++ < SHOWN_SET_PROBLEMS) {
+      this.problems.push(problem());
     } else {
-      more++;
+      this.more++;
     }
-  };
-  for (const v of variablesOf(item)) {
-    const nameProblem = answer.names[question.name(v.name)];
-    const valueProblems =
-      v.value === undefined ? [] : answer.values[question.pair(v.name, v.value)];
-    if (v.set !== undefined) {
-      if (nameProblem !== null && !namedKeys.has(v.name)) {
-        namedKeys.add(v.name);
-        problems.push(v.at(nameProblem, "name"));
+  }
+
+  /** Each variable's name and value, and a name set twice in one environment. */
+  variables(item: Item | JsonDocument): void {
+    const namedKeys = new Set<string>();
+    for (const v of variablesOf(item)) {
+      const nameProblem = this.answer.names[this.question.name(v.name)];
+      const valueProblems =
+        v.value === undefined ? [] : this.answer.values[this.question.pair(v.name, v.value)];
+      if (v.set !== undefined) {
+        if (nameProblem !== null && !namedKeys.has(v.name)) {
+          namedKeys.add(v.name);
+          this.problems.push(v.at(nameProblem, "name"));
+        }
+        valueProblems.forEach((m) => this.setProblem(() => v.at(m, "value")));
+        continue;
       }
-      valueProblems.forEach((m) => setProblem(() => v.at(m, "value")));
-      continue;
-    }
-    if (nameProblem !== null) {
-      problems.push(v.at(nameProblem, "name"));
-    }
-    problems.push(...valueProblems.map((m) => v.at(m, "value")));
-    if (own.has(v.name)) {
-      problems.push(v.at(`"${v.name}" is set twice; keep one of them`, "name"));
-    } else {
-      own.set(v.name, v);
+      if (nameProblem !== null) {
+        this.problems.push(v.at(nameProblem, "name"));
+      }
+      this.problems.push(...valueProblems.map((m) => v.at(m, "value")));
+      if (this.own.has(v.name)) {
+        this.problems.push(v.at(`"${v.name}" is set twice; keep one of them`, "name"));
+      } else {
+        this.own.set(v.name, v);
+      }
     }
   }
-  if (!("kind" in item)) {
-    return problems;
-  }
-  if (item.kind === "job") {
-    const { missing, problems: found } = answer.sets[sets[0]];
+
+  /** A job's environment as a whole: required options, two names for one option, groups. */
+  job(job: LoadedJob, set: number, desc: ScriptDescription): void {
+    const { missing, problems } = this.answer.sets[set];
     for (const env of missing) {
       const flag = desc.options.find((o) => o.env === env)?.flag;
-      problems.push(
-        problemAt(
-          item.doc,
-          ENVIRONMENT,
-          `required option "${env}" (${flag}) is not set; add {"name": "${env}", "value": "..."}`,
+      const message = `required option "${env}" (${flag}) is not set; add {"name": "${env}", "value": "..."}`;
+      this.problems.push(problemAt(job.doc, ENVIRONMENT, message));
+    }
+    for (const p of problems) {
+      const v = p.name !== undefined ? this.own.get(p.name) : undefined;
+      this.problems.push(v?.at(p.message, "value") ?? problemAt(job.doc, ENVIRONMENT, p.message));
+    }
+  }
+
+  /** Each set of a sweep over its base; a required option some sets lack, once. */
+  sweep(sweep: LoadedSweep, sets: readonly number[]): void {
+    const lacking = new Map<string, number[]>();
+    sets.forEach((s, setNumber) => {
+      for (const p of this.answer.sets[s].problems) {
+        const source = (p.name !== undefined ? sweep.keySources.get(p.name) : undefined) ?? sweep;
+        this.setProblem(() => source.problemAt(`set ${setNumber}: ${p.message}`));
+      }
+      for (const env of this.answer.sets[s].missing) {
+        const list = lacking.get(env) ?? [];
+        list.push(setNumber);
+        lacking.set(env, list);
+      }
+    });
+    if (this.more > 0) {
+      this.problems.push(sweep.problemAt(`... and ${this.more} more problems in other sets`));
+    }
+    for (const [name, indexes] of lacking) {
+      this.problems.push(
+        sweep.problemAt(
+          `required option "${name}" is not set in ${whichSets(indexes, sweep.sets.length)}; add it to the sweep or to base.containerOverrides.environment`,
         ),
       );
     }
-    for (const p of found) {
-      const v = p.name !== undefined ? own.get(p.name) : undefined;
-      problems.push(v?.at(p.message, "value") ?? problemAt(item.doc, ENVIRONMENT, p.message));
-    }
-    return problems;
   }
-  const lacking = new Map<string, number[]>();
-  sets.forEach((s, setNumber) => {
-    for (const p of answer.sets[s].problems) {
-      const source = (p.name !== undefined ? item.keySources.get(p.name) : undefined) ?? item;
-      setProblem(() => source.problemAt(`set ${setNumber}: ${p.message}`));
-    }
-    for (const env of answer.sets[s].missing) {
-      lacking.set(env, [...(lacking.get(env) ?? []), setNumber]);
-    }
-  });
-  if (more > 0) {
-    problems.push(item.problemAt(`... and ${more} more problems in other sets`));
-  }
-  for (const [name, indexes] of lacking) {
-    problems.push(
-      item.problemAt(
-        `required option "${name}" is not set in ${whichSets(indexes, item.sets.length)}; add it to the sweep or to base.containerOverrides.environment`,
-      ),
-    );
-  }
-  return problems;
 }
 
 /**
@@ -325,7 +328,16 @@ export async function checkVariables(
   return {
     problems: [
       ...answer.plainEnv.map((message) => ({ message })),
-      ...all.flatMap((item, i) => locate(item, sets[i], question, answer, desc)),
+      ...all.flatMap((item, i) => {
+        const located = new Located(question, answer);
+        located.variables(item);
+        if ("kind" in item && item.kind === "job") {
+          located.job(item, sets[i][0], desc);
+        } else if ("kind" in item) {
+          located.sweep(item, sets[i]);
+        }
+        return located.problems;
+      }),
     ],
     notes: answer.skipped.map(
       (s) => `note: values of "${s.option}" were not checked before submission: ${s.reason}`,
