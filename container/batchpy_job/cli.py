@@ -83,8 +83,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             # (the probe child, its temporary folder) on the way out.
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
             checks = check_request(script_path, dict(os.environ), sys.stdin, args.script_options)
-            json.dump(checks, sys.stdout)
-            sys.stdout.write("\n")
+            sys.stdout.write(json.dumps(checks) + "\n")
             return 0
         if args.describe:
             json.dump(describe(script_path, dict(os.environ)), sys.stdout, indent=2)

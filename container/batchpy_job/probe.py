@@ -213,7 +213,7 @@ def _run_probe_child(
         try:
             if values is not None:
                 with open(values_path, "w", encoding="utf-8") as f:
-                    json.dump(values(), f)
+                    f.write(json.dumps(values()))  # json.dump encodes in Python, 5x slower
                 try:
                     os.write(ready_write, b"go")  # two bytes: never blocks
                 except BrokenPipeError:
@@ -273,7 +273,7 @@ def probe_main(args: List[str]) -> int:
         except JobError as err:
             result = {"error": err.problems}
     with open(out_path, "w", encoding="utf-8") as f:
-        json.dump(result, f)
+        f.write(json.dumps(result))
     return 0
 
 

@@ -287,8 +287,10 @@ def _reserved_name_problem(name: str) -> Optional[str]:
 def _size_problem(name: str, value: str, option: Optional[Json]) -> List[str]:
     """A variable travels as name=value and, for an option, as --flag=value: the kernel
     refuses a string longer than MAX_ARG_STRLEN (limits.maxArgBytes, its NUL included)."""
-    size, name_size = (len(s.encode("utf-8", "surrogatepass")) for s in (value, name))
     shown = option["flag"] if option is not None else name
+    if 4 * (len(name) + len(shown) + len(value)) < MAX_ARG_BYTES:
+        return []  # too short to be too long, whatever its characters
+    size, name_size = (len(s.encode("utf-8", "surrogatepass")) for s in (value, name))
     if max(name_size, len(shown)) + 2 + size <= MAX_ARG_BYTES:
         return []
     return [
