@@ -1,7 +1,8 @@
 import * as assert from "assert";
 import * as fc from "fast-check";
 import { formatProblem, type Problem } from "../../jobs/errors";
-import { JOB_NAME_PATTERN, checkJobName, loadJob, type LoadedJob } from "../../jobs/input/job-file";
+import { JOB_NAME_PATTERN } from "../../components/contract";
+import { checkJobName, loadJob, type LoadedJob } from "../../jobs/input/job-file";
 import { suggest } from "../../components/validation";
 import { parseTree, type Node, type ParseError } from "jsonc-parser";
 import {
