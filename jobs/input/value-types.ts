@@ -117,6 +117,16 @@ function* variablesOf(item: Item | JsonDocument): Generator<WrittenVariable> {
   }
 }
 
+/** The index of `key` in `list`, adding `item()` to it the first time. */
+function indexOf<T>(indexes: Map<string, number>, key: string, list: T[], item: () => T): number {
+  let i = indexes.get(key);
+  if (i === undefined) {
+    i = list.push(item()) - 1;
+    indexes.set(key, i);
+  }
+  return i;
+}
+
 /** The question for the entrypoint, each name, pair and set of option variables once. */
 class Question {
   readonly request = {
@@ -143,22 +153,12 @@ class Question {
   }
 
   name(name: string): number {
-    let i = this.nameIndexes.get(name);
-    if (i === undefined) {
-      i = this.request.names.push(name) - 1;
-      this.nameIndexes.set(name, i);
-    }
-    return i;
+    return indexOf(this.nameIndexes, name, this.request.names, () => name);
   }
 
   pair(name: string, value: string): number {
     const key = `${name}\u0000${value}`;
-    let i = this.pairIndexes.get(key);
-    if (i === undefined) {
-      i = this.request.values.push([name, value]) - 1;
-      this.pairIndexes.set(key, i);
-    }
-    return i;
+    return indexOf(this.pairIndexes, key, this.request.values, () => [name, value]);
   }
 
   /**
@@ -175,12 +175,7 @@ class Question {
         pairs.push(pair);
       }
     }
-    let i = this.setIndexes.get(key);
-    if (i === undefined) {
-      i = this.request.sets.push(pairs) - 1;
-      this.setIndexes.set(key, i);
-    }
-    return i;
+    return indexOf(this.setIndexes, key, this.request.sets, () => pairs);
   }
 
   /**
