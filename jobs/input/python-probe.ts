@@ -30,17 +30,16 @@ export interface StartedPython {
 }
 
 /**
- * Starts `python argv` in `cwd`. Until `finish` is called the process does not keep Node
+ * Starts `python3 argv` in `cwd`. Until `finish` is called the process does not keep Node
  * alive: a run that fails validation (or has nothing to check) exits without waiting for it,
  * and the process is killed then.
  */
 export function startPython(
-  python: string,
   argv: readonly string[],
   cwd: string,
   timeoutMs?: number,
 ): StartedPython {
-  const child = spawn(python, [...argv], {
+  const child = spawn("python3", [...argv], {
     cwd,
     stdio: ["pipe", "pipe", "pipe"],
     timeout: timeoutMs,
@@ -106,7 +105,7 @@ export function startCheckValues(
   scriptOptions?: string,
 ): StartedPython {
   const argv = entrypointArgs(repoRoot, "--check-values", script, scriptOptions);
-  return startPython("python3", argv, repoRoot);
+  return startPython(argv, repoRoot);
 }
 
 /** What a finished probe printed on stdout; a FatalError saying what to do when it failed. */

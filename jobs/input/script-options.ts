@@ -100,6 +100,6 @@ export async function describeScript(args: {
 }): Promise<ScriptDescription> {
   const argv = entrypointArgs(args.repoRoot, "--describe", args.script);
   const shown = `python3 ${path.relative(args.repoRoot, argv[0])} --describe`;
-  const run = await startPython("python3", argv, args.repoRoot, 30_000).finish();
+  const run = await startPython(argv, args.repoRoot, 30_000).finish();
   return parseDescription(probeOutput(run, shown, "to read the script's options"), `\`${shown}\``);
 }
