@@ -63,18 +63,12 @@ export function isSweepValue(value: unknown): boolean {
   );
 }
 
-/** A sweep block: variable name -> its values, as a Map or as the object JSON gave. */
-export type Block =
-  ReadonlyMap<string, readonly Scalar[]> | Readonly<Record<string, readonly Scalar[]>>;
-
-function blockEntries(block: Block): [string, readonly Scalar[]][] {
-  // Object.entries reads own properties only, so "__proto__" from JSON.parse is kept as a name.
-  return block instanceof Map ? [...block] : Object.entries(block);
-}
+/** A sweep block: variable name -> its values. */
+type Block = ReadonlyMap<string, readonly Scalar[]>;
 
 /** Every combination; the last key varies fastest (like itertools.product). */
 export function expandGrid(grid: Block): ParameterSet[] {
-  const entries = blockEntries(grid).map(([k, values]) => [k, values.map(String)] as const);
+  const entries = [...grid].map(([k, values]) => [k, values.map(String)] as const);
   const total = entries.reduce((n, [, v]) => n * v.length, 1);
   const sets: ParameterSet[] = [];
   for (let n = 0; n < total; n++) {
@@ -92,7 +86,7 @@ export function expandGrid(grid: Block): ParameterSet[] {
 
 /** Paired by position, as many sets as the shortest list has values. */
 export function expandZip(zip: Block): ParameterSet[] {
-  const entries = blockEntries(zip);
+  const entries = [...zip];
   const n = entries.length > 0 ? Math.min(...entries.map(([, v]) => v.length)) : 0;
   return Array.from({ length: n }, (_, i) => new Map(entries.map(([k, v]) => [k, String(v[i])])));
 }

@@ -48,6 +48,9 @@ async function load(
   return { ...(r.sweep !== undefined ? { sweep: r.sweep } : {}), problems };
 }
 
+/** A grid or zip block from an object literal. */
+const block = (o: Record<string, (string | number)[]>) => new Map(Object.entries(o));
+
 /** Sets as plain objects, to compare with literals. */
 const plain = (sets: readonly ParameterSet[]): Record<string, string>[] =>
   sets.map((s) => Object.fromEntries(s));
@@ -57,7 +60,7 @@ const BASE = { containerOverrides: { environment: [{ name: "save_name", value: "
 
 describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", function () {
   it("a grid is every combination, the last key varying fastest", function () {
-    assert.deepStrictEqual(plain(expandGrid({ a: [1, 2], b: ["x", "y", "z"] })), [
+    assert.deepStrictEqual(plain(expandGrid(block({ a: [1, 2], b: ["x", "y", "z"] }))), [
       { a: "1", b: "x" },
       { a: "1", b: "y" },
       { a: "1", b: "z" },
@@ -79,7 +82,7 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
           },
         ),
         (grid) => {
-          const sets = expandGrid(grid);
+          const sets = expandGrid(block(grid));
           const product = Object.values(grid).reduce((n, v) => n * v.length, 1);
           assert.strictEqual(sets.length, product);
           assert.strictEqual(new Set(sets.map((s) => JSON.stringify([...s]))).size, product);
@@ -89,7 +92,7 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
   });
 
   it("zip pairs by position; blocks combine as a product", function () {
-    assert.deepStrictEqual(plain(expandZip({ seed: [1, 2], tag: ["a", "b"] })), [
+    assert.deepStrictEqual(plain(expandZip(block({ seed: [1, 2], tag: ["a", "b"] }))), [
       { seed: "1", tag: "a" },
       { seed: "2", tag: "b" },
     ]);
