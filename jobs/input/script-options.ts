@@ -3,59 +3,37 @@
  * --describe` (the entrypoint introspects argparse; see its module docstring). What a job's
  * variables may be is the entrypoint's to say (value-types.ts asks it).
  */
+import * as path from "path";
 import { z } from "zod";
 import { FatalError } from "../errors";
-import * as path from "path";
 import { entrypointArgs, probeOutput, startPython } from "./python-probe";
-import { definedOnly } from "../../components/defined";
 
-interface ScriptOption {
+const optionSchema = z.looseObject({
   /** The environment variable that carries the option, e.g. `var_a`. */
-  readonly env: string;
+  env: z.string().min(1),
   /** Other names that select the same option (its argparse dest). */
-  readonly aliases: readonly string[];
-  readonly flag: string;
-  readonly kind: "value" | "flag" | "list";
-  readonly required: boolean;
+  aliases: z.array(z.string()).default([]),
+  flag: z.string(),
+  kind: z.enum(["value", "flag", "list"]),
+  required: z.boolean(),
   /** argparse action name, e.g. "store", "count", "boolean_optional". */
-  readonly action?: string;
-  /** The option's type= as the entrypoint names it (`int`, `FileType('w')`); null: str. */
-  readonly type?: string | null;
-  /** Its choices (as strings), when it has at most 100. */
-  readonly choices?: readonly string[] | null;
-}
-
-export interface ScriptDescription {
-  /** The script the options belong to, as the entrypoint names it. */
-  readonly script: string;
-  readonly options: readonly ScriptOption[];
-  /** Mutually exclusive groups, by option env name. */
-  readonly groups: readonly { readonly required: boolean; readonly options: readonly string[] }[];
-  /**
-   * Names the user declared plain environment (`jobs:submit --plain-env`), passed even when
-   * they differ from an option only by case or `-`/`_`.
-   */
-  readonly plainEnv?: ReadonlySet<string>;
-}
+  action: z.string().optional(),
+});
 
 const describeSchema = z.looseObject({
   script: z.string(),
-  options: z.array(
-    z.looseObject({
-      env: z.string().min(1),
-      aliases: z.array(z.string()).optional(),
-      flag: z.string(),
-      kind: z.enum(["value", "flag", "list"]),
-      required: z.boolean(),
-      action: z.string().optional(),
-      type: z.string().nullable().optional(),
-      choices: z.array(z.string()).nullable().optional(),
-    }),
-  ),
+  options: z.array(optionSchema),
+  /** Mutually exclusive groups, by option env name. */
   groups: z
     .array(z.looseObject({ required: z.boolean(), options: z.array(z.string()) }))
-    .optional(),
+    .default([]),
 });
+
+/** The script's options, as `run_job.py --describe` prints them. */
+export type ScriptDescription = z.infer<typeof describeSchema> & {
+  /** Names the user declared plain environment (`jobs:submit --plain-env`). */
+  readonly plainEnv?: ReadonlySet<string>;
+};
 
 /** Validates the JSON printed by `run_job.py --describe`. */
 export function parseDescription(text: string, source: string): ScriptDescription {
@@ -75,19 +53,7 @@ export function parseDescription(text: string, source: string): ScriptDescriptio
         `expected {"script": ..., "options": [{"env", "flag", "kind", "required"}]}`,
     );
   }
-  const d = parsed.data;
-  return {
-    script: d.script,
-    options: d.options.map((o) => ({
-      env: o.env,
-      aliases: o.aliases ?? [],
-      flag: o.flag,
-      kind: o.kind,
-      required: o.required,
-      ...definedOnly({ action: o.action, type: o.type, choices: o.choices }),
-    })),
-    groups: (d.groups ?? []).map((g) => ({ required: g.required, options: g.options })),
-  };
+  return parsed.data;
 }
 
 /**
