@@ -17,7 +17,13 @@ import {
   submitJobSchema,
   type JobFileFields,
 } from "./job-file";
-import { parseJsonDocument, problemAt, type JsonDocument, type JsonPath } from "./json-source";
+import {
+  parseJsonDocument,
+  problemAt,
+  valueAt,
+  type JsonDocument,
+  type JsonPath,
+} from "./json-source";
 import { formatNumber } from "../output/numbers";
 
 /** A sweep that would expand beyond this is almost certainly a mistake. */
@@ -457,7 +463,10 @@ function addFileRows(x: Expansion, file: string, readFile: ReadFile): void {
 /** `rows` written inline as objects; each key is located at the first row that has it. */
 function addInlineRows(x: Expansion): void {
   const { doc } = x;
-  const rows = rawRows(doc, x.problems);
+  const count = (doc.value as { rows: unknown[] }).rows.length;
+  const rows = Array.from({ length: count }, (_, i) =>
+    rawEntries<Scalar>(doc, ["rows", i], scalar, x.problems),
+  );
   const sets: ParameterSet[] = rows.map((row) => new Map([...row].map(([k, v]) => [k, String(v)])));
   rows.forEach((row, i) => {
     for (const key of row.keys()) {
@@ -474,7 +483,7 @@ function addInlineRows(x: Expansion): void {
 
 function addZip(x: Expansion): void {
   const { doc } = x;
-  const zip = rawBlock(doc, "zip", x.problems);
+  const zip = rawEntries<readonly Scalar[]>(doc, ["zip"], blockValues, x.problems);
   const lengths = [...zip].map(([k, v]) => [k, v.length] as const);
   const distinct = new Set(lengths.map(([, n]) => n));
   if (distinct.size > 1) {
@@ -502,7 +511,7 @@ function addZip(x: Expansion): void {
 /** `grid`; expanded only when the whole sweep stays within MAX_SWEEP_SETS. */
 function addGrid(x: Expansion): void {
   const { doc } = x;
-  const grid = rawBlock(doc, "grid", x.problems);
+  const grid = rawEntries<readonly Scalar[]>(doc, ["grid"], blockValues, x.problems);
   for (const key of grid.keys()) {
     claim(x, key, "grid", {
       problemAt: (message) => problemAt(doc, ["grid", key], message, { key: true }),
@@ -518,40 +527,25 @@ function addGrid(x: Expansion): void {
 }
 
 /**
- * A `grid` or `zip` block as a Map, read from the parsed JSON itself: zod's record output
- * leaves out a key named `__proto__`, which a script may still declare.
+ * An object of the parsed JSON (`grid`, `zip`, a row) as a Map, each value checked with
+ * `schema`: zod's record output leaves out a key named `__proto__`, which a script may
+ * still declare.
  */
-function rawBlock(
+function rawEntries<T>(
   doc: JsonDocument,
-  name: "grid" | "zip",
+  at: JsonPath,
+  schema: z.ZodType,
   problems: Problem[],
-): Map<string, readonly Scalar[]> {
-  const raw = (doc.value as Record<string, unknown>)[name] as Record<string, unknown>;
-  const out = new Map<string, readonly Scalar[]>();
-  for (const [key, values] of Object.entries(raw)) {
-    const found = schemaProblems(doc, blockValues, values, [name, key]);
+): Map<string, T> {
+  const out = new Map<string, T>();
+  for (const [key, value] of Object.entries(valueAt(doc.value, at) as Record<string, unknown>)) {
+    const found = schemaProblems(doc, schema, value, [...at, key]);
     problems.push(...found);
     if (found.length === 0) {
-      out.set(key, values as Scalar[]);
+      out.set(key, value as T);
     }
   }
   return out;
-}
-
-/** Inline `rows` as Maps, from the parsed JSON itself (see rawBlock). */
-function rawRows(doc: JsonDocument, problems: Problem[]): ReadonlyMap<string, Scalar>[] {
-  const raw = (doc.value as { rows: Record<string, unknown>[] }).rows;
-  return raw.map((row, i) => {
-    const out = new Map<string, Scalar>();
-    for (const [key, value] of Object.entries(row)) {
-      const found = schemaProblems(doc, scalar, value, ["rows", i, key]);
-      problems.push(...found);
-      if (found.length === 0) {
-        out.set(key, value as Scalar);
-      }
-    }
-    return out;
-  });
 }
 
 /** "any set" when every set is listed, else the first five set numbers and how many more. */
