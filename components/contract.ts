@@ -23,9 +23,6 @@ export const BUCKET_PREFIXES: Readonly<Record<"inputs" | "results" | "logs", str
 export const MANIFEST_PREFIX: string = manifests;
 export const MANIFEST_VERSION: number = contract.manifest.version;
 
-/** How the entrypoint reads a variable as a script option (flag words, counts, plain names). */
-export const OPTION_WORDS: Readonly<typeof contract.options> = contract.options;
-
 /** Linux's limit on one argument or environment string, in bytes (MAX_ARG_STRLEN). */
 export const MAX_ARG_BYTES: number = contract.limits.maxArgBytes;
 
@@ -46,21 +43,16 @@ function namedEntries<T>(table: object): (T & { readonly name: string })[] {
 }
 
 /** Who sets a variable: the stack, the jobs tool, a job file, or the user's shell. */
-export type SetBy = "jobDefinition" | "jobsTool" | "user" | "host";
+type SetBy = "jobDefinition" | "jobsTool" | "user" | "host";
 
-export interface VariableInfo {
+interface VariableInfo {
   readonly name: string;
   readonly setBy: SetBy;
   readonly meaning: string;
 }
 
 /** Every `BATCHPY_*` variable of the contract, in its order. */
-export const VARIABLES: readonly VariableInfo[] = namedEntries<VariableInfo>(contract.variables);
-
-/** The variables whose `setBy` is one of `who`. */
-export function variablesSetBy(...who: SetBy[]): string[] {
-  return VARIABLES.filter((v) => who.includes(v.setBy)).map((v) => v.name);
-}
+const VARIABLES: readonly VariableInfo[] = namedEntries<VariableInfo>(contract.variables);
 
 const KEYS = [
   "bucket",

@@ -4,6 +4,8 @@ definition, old and new. The code is the batchpy_job package next to this file.
 
     python3 run_job.py [--script PATH]             run the job described by the environment
     python3 run_job.py --describe [--script PATH]  print the script's options as JSON
+    python3 run_job.py --check-values [--script PATH] [--script-options FILE]
+                                                   check a submit's variables (stdin, JSON)
 
 Exit codes are listed in contract.json (exitCodes) and the README.
 """

@@ -34,8 +34,8 @@ export interface Context {
   clients(region: string | undefined): AwsClients;
   /** `python3 container/run_job.py --describe [--script S]`. */
   describe(script: string | undefined): Promise<ScriptDescription>;
-  /** `python3 container/run_job.py --check-values`: values against the script's types. */
-  readonly checkValues?: CheckValues;
+  /** `python3 container/run_job.py --check-values`: the job files' variables checked. */
+  readonly checkValues: CheckValues;
   readonly pulumi: PulumiRunner;
   /** Aborted on Ctrl-C: stop starting work, finish and record what is in flight. */
   readonly signal: AbortSignal;
@@ -62,10 +62,10 @@ export function defaultContext(io: Io, signal: AbortSignal): Context {
       early = startCheckValues(REPO_ROOT, script);
       return describeScript({ repoRoot: REPO_ROOT, script });
     },
-    checkValues: (script, pairs) => {
+    checkValues: (script, request, scriptOptions) => {
       const started = early;
       early = undefined;
-      return checkValuesWithPython(REPO_ROOT, script, pairs, started);
+      return checkValuesWithPython(REPO_ROOT, script, request, started, scriptOptions);
     },
     pulumi: defaultPulumiRunner(env, REPO_ROOT),
     signal,

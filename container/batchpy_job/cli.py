@@ -9,12 +9,12 @@ import os
 import signal
 import sys
 import traceback
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 from .contract import EXIT_INTERNAL
 from .errors import JobError, say
 from .introspect import LIST_SEPARATOR, Json
-from .probe import PROBE_ARG, probe_main, probe_script
+from .probe import PROBE_ARG, check_request, probe_main, probe_script
 
 # The user's code: container/job/ in the repository, /app/job/ in the image.
 DEFAULT_SCRIPT = os.path.join(
@@ -46,8 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--check-values",
         action="store_true",
-        help='check {"values": [[variable, value], ...]} from stdin with the script\'s own '
-        "argparse types and choices; print one problem (or null) per pair as JSON",
+        help='check {"names": [...], "values": [[variable, value], ...], "sets": [[pair '
+        'index, ...], ...]} from stdin with the script\'s rules and its own argparse types; '
+        "print the problems of each as JSON",
+    )
+    parser.add_argument(
+        "--script-options",
+        metavar="FILE",
+        help="with --check-values: a saved --describe answer, instead of running the script",
     )
     parser.add_argument(
         "--script", default=DEFAULT_SCRIPT, help="the script to run (default: %(default)s)"
@@ -55,19 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_values(script_path: str) -> int:
-    """Prints one problem (or null) per [variable, value] pair read from stdin."""
+def _check_values(script_path: str, script_options: Optional[str]) -> int:
+    """Answers the check jobs:submit sends on stdin: every name, value and set of names."""
     # jobs:submit ends a check it turns out not to need with SIGTERM: clean up (the probe
     # child, its temporary folder) on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    pairs: List[Tuple[str, str]] = []
-
-    def read_values() -> List[Tuple[str, str]]:
-        pairs.extend((str(n), str(v)) for n, v in json.load(sys.stdin)["values"])
-        return pairs
-
-    spec = probe_script(script_path, dict(os.environ), read_values)
-    print(json.dumps(spec.get("checks") or {"problems": [None] * len(pairs), "skipped": []}))
+    checks = check_request(script_path, dict(os.environ), sys.stdin, script_options)
+    print(json.dumps(checks))
     return 0
 
 
@@ -81,7 +81,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     script_path = os.path.abspath(args.script)
     try:
         if args.check_values:
-            return _check_values(script_path)
+            return _check_values(script_path, args.script_options)
         if args.describe:
             print(json.dumps(describe(script_path, dict(os.environ)), indent=2))
             return 0

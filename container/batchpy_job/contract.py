@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Dict, FrozenSet, NamedTuple
+from typing import Any, Dict, NamedTuple
 
 CONTRACT_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "contract.json")
 
@@ -31,8 +31,6 @@ class Variables(NamedTuple):
     output_dir: str
     s3_max_attempts: str
     reserved_prefix: str
-    user_settable: FrozenSet[str]
-    all: FrozenSet[str]
 
 
 _DATA = _load(CONTRACT_PATH)
@@ -56,6 +54,11 @@ FLAG_FALSE = tuple(_DATA["options"]["flagFalse"])
 MAX_COUNT: int = int(_DATA["options"]["maxCount"])
 PLAIN_LOWERCASE = frozenset(_DATA["options"]["plainLowercase"])
 
+# Every BATCHPY_* name -> {"setBy", "meaning"}, in the contract's order.
+VARIABLE_TABLE: Dict[str, Dict[str, str]] = {
+    k: v for k, v in _DATA["variables"].items() if not k.startswith("$")
+}
+
 EXIT_CONFIG: int = int(_DATA["exitCodes"]["config"]["code"])
 EXIT_INPUT: int = int(_DATA["exitCodes"]["input"]["code"])
 EXIT_INTERNAL: int = int(_DATA["exitCodes"]["internal"]["code"])
@@ -63,25 +66,10 @@ EXIT_UPLOAD: int = int(_DATA["exitCodes"]["upload"]["code"])
 
 
 def _variables(data: Dict[str, Any]) -> Variables:
-    names = {k: v for k, v in data["variables"].items() if not k.startswith("$")}
-    by_suffix = {name.split("_", 1)[1].lower(): name for name in names}
-    reserved = data["reservedPrefix"]
-    return Variables(
-        bucket=by_suffix["bucket"],
-        inputs_prefix=by_suffix["inputs_prefix"],
-        results_prefix=by_suffix["results_prefix"],
-        logs_prefix=by_suffix["logs_prefix"],
-        job_name=by_suffix["job_name"],
-        array_manifest=by_suffix["array_manifest"],
-        set_index=by_suffix["set_index"],
-        local_root=by_suffix["local_root"],
-        inputs=by_suffix["inputs"],
-        output_dir=by_suffix["output_dir"],
-        s3_max_attempts=by_suffix["s3_max_attempts"],
-        reserved_prefix=reserved,
-        user_settable=frozenset(n for n, v in names.items() if v["setBy"] == "user"),
-        all=frozenset(names),
-    )
+    """Each name by its suffix: BATCHPY_JOB_NAME is `job_name`; a missing one fails here."""
+    by_suffix = {name.split("_", 1)[1].lower(): name for name in VARIABLE_TABLE}
+    names = {field: by_suffix[field] for field in Variables._fields[:-1]}
+    return Variables(**names, reserved_prefix=data["reservedPrefix"])
 
 
 VARS = _variables(_DATA)

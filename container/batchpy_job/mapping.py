@@ -19,17 +19,31 @@ NEGATIVE_NUMBER_RE = re.compile(r"^-\d+$|^-\d*\.\d+$")
 DIGITS_RE = re.compile(r"^[0-9]+$")
 
 
+def flag_word(value: str) -> Optional[bool]:
+    """True for a flagTrue word, False for a flagFalse word (any case, blanks ignored), else
+    None."""
+    word = value.strip().lower()
+    return True if word in FLAG_TRUE else False if word in FLAG_FALSE else None
+
+
 def parse_flag(name: str, value: str) -> bool:
     """true/1/yes -> True, false/0/no -> False (any case, surrounding blanks ignored)."""
+    on = flag_word(value)
+    if on is None:
+        raise ValueError(
+            f"variable {quoted(name)} = {quoted(value)} is not a flag value: use one of "
+            f"{', '.join(FLAG_TRUE)} (option present) or {', '.join(FLAG_FALSE)} (option absent)"
+        )
+    return on
+
+
+def count_of(value: str) -> Optional[int]:
+    """How many times a count option is repeated: a flag word, or 0 to MAX_COUNT; else None."""
     word = value.strip().lower()
-    if word in FLAG_TRUE:
-        return True
-    if word in FLAG_FALSE:
-        return False
-    raise ValueError(
-        f"variable {quoted(name)} = {quoted(value)} is not a flag value: use one of "
-        f"{', '.join(FLAG_TRUE)} (option present) or {', '.join(FLAG_FALSE)} (option absent)"
-    )
+    on = flag_word(word)
+    if on is not None:
+        return int(on)
+    return int(word) if DIGITS_RE.match(word) and int(word) <= MAX_COUNT else None
 
 
 def split_list(name: str, value: str) -> List[str]:
@@ -60,14 +74,18 @@ def split_list(name: str, value: str) -> List[str]:
 def _lookup(
     option: Json, env: Dict[str, str], problems: List[str]
 ) -> Tuple[Optional[str], Optional[str]]:
-    names = [str(option["env"])] + [str(a) for a in option["aliases"]]
-    found = [(n, env[n]) for n in names if n in env]
-    if len({v for _, v in found}) > 1:
-        problems.append(
-            f"variables {' and '.join(quoted(n) for n, _ in found)} both set {option['flag']} "
-            "with different values: keep one"
-        )
-    return found[0] if found else (None, None)
+    found = [n for n in [str(option["env"]), *option["aliases"]] if n in env]
+    if len({env[n] for n in found}) > 1:
+        problems.append(both_set_problem(option, found))
+    return (found[0], env[found[0]]) if found else (None, None)
+
+
+def both_set_problem(option: Json, found: List[str]) -> str:
+    """Two names of one option (its flag name and its argparse dest) set different values."""
+    return (
+        f"variables {' and '.join(quoted(n) for n in found)} both set {option['flag']} "
+        "with different values; keep one"
+    )
 
 
 class _Mapping:
@@ -110,7 +128,8 @@ def _option_args(option: Json, name: str, value: str, m: _Mapping) -> List[str]:
     return [flag, *items]
 
 
-def _group_problems(spec: Json, present: Dict[str, bool], script_name: str) -> List[str]:
+def group_problems(spec: Json, present: Dict[str, bool], script_name: str) -> List[str]:
+    """argparse's mutually exclusive groups: more than one chosen, or a required one empty."""
     problems = []
     for group in spec.get("groups", []):
         members = group["options"]
@@ -118,11 +137,11 @@ def _group_problems(spec: Json, present: Dict[str, bool], script_name: str) -> L
         if len(chosen) > 1:
             problems.append(
                 f"{script_name} accepts only one of {', '.join(members)}, but "
-                f"{' and '.join(chosen)} are set: keep one"
+                f"{' and '.join(chosen)} are set; keep one"
             )
         elif group["required"] and not chosen:
             problems.append(
-                f"{script_name} requires one of {', '.join(members)}: set one of these variables"
+                f"{script_name} requires one of {', '.join(members)}; set one of these variables"
             )
     return problems
 
@@ -156,7 +175,7 @@ def build_argv(spec: Json, env: Dict[str, str], script_name: str) -> List[str]:
             argv.extend(args)
         except ValueError as err:
             problems.append(str(err))
-    problems.extend(_group_problems(spec, present, script_name))
+    problems.extend(group_problems(spec, present, script_name))
     if problems:
         raise config_error(*problems)
     return argv
@@ -172,17 +191,13 @@ def _check_dashdash(name: str, values: List[str], dashdash_ok: bool) -> None:
 
 
 def _parse_count(name: str, value: str) -> int:
-    word = value.strip().lower()
-    if word in FLAG_TRUE:
-        return 1
-    if word in FLAG_FALSE:
-        return 0
-    if DIGITS_RE.match(word) and int(word) <= MAX_COUNT:
-        return int(word)
-    raise ValueError(
-        f"variable {quoted(name)} = {quoted(value)} must be a count from 0 to {MAX_COUNT} "
-        "(how many times the option is repeated), or true/false"
-    )
+    count = count_of(value)
+    if count is None:
+        raise ValueError(
+            f"variable {quoted(name)} = {quoted(value)} must be a count from 0 to {MAX_COUNT} "
+            "(how many times the option is repeated), or true/false"
+        )
+    return count
 
 
 def _check_items(
@@ -219,17 +234,14 @@ def _check_items(
             )
 
 
+def is_plain_environment(name: str) -> bool:
+    """Names without a lower-case letter, and the proxies, are plain environment: never
+    read as an option."""
+    return not any(c.islower() for c in name) or name.lower() in PLAIN_LOWERCASE
+
+
 def undeclared_names(spec: Json, env: Dict[str, str]) -> List[str]:
-    """Variables that look like script options (they have a lower-case letter) but match
-    none: likely typos, ignored with a warning. Upper-case names are plain environment."""
-    known = set()
-    for option in spec["options"]:
-        known.add(option["env"])
-        known.update(option["aliases"])
-    return sorted(
-        n
-        for n in env
-        if n not in known
-        and any(c.islower() for c in n)
-        and n.lower() not in PLAIN_LOWERCASE
-    )
+    """Variables that look like script options but match none: likely typos, ignored with a
+    warning."""
+    known = {str(n) for option in spec["options"] for n in [option["env"], *option["aliases"]]}
+    return sorted(n for n in env if n not in known and not is_plain_environment(n))

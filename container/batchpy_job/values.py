@@ -1,5 +1,7 @@
-"""Values checked with the script's own argparse types and choices before any job is
-submitted (`run_job.py --check-values`), in the probe child that holds the parser.
+"""What a job's variables mean, checked before any job is submitted (`run_job.py
+--check-values`): names, values, and the rules of a whole set of variables (Rules), and
+values against the script's own argparse types and choices (check_values, in the probe
+child that holds the parser). jobs:submit only locates the answers in the files.
 
 Only types known to be free of side effects are called: a type such as
 argparse.FileType('w') opens (and truncates) the file it is given, and an unknown callable
@@ -12,13 +14,34 @@ import datetime
 import decimal
 import fractions
 import ipaddress
+import json
 import pathlib
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
+from .contract import (
+    AWS_BATCH_PREFIX,
+    FLAG_FALSE,
+    FLAG_TRUE,
+    MAX_ARG_BYTES,
+    MAX_COUNT,
+    PREFIXES,
+    VARIABLE_TABLE,
+    VARS,
+)
 from .errors import quoted
 from .introspect import Json, mapped_actions, type_name
-from .mapping import split_list
+from .mapping import (
+    both_set_problem,
+    count_of,
+    flag_word,
+    group_problems,
+    is_plain_environment,
+    split_list,
+)
+
+# Where the user's script and its modules live (container/job/, /app/job/ in the image).
+USER_CODE_DIR = "container/job"
 
 SAFE_TYPES: Set[Callable[..., Any]] = {
     int, float, complex, str, bool,
@@ -86,6 +109,8 @@ def checkers(parser: argparse.ArgumentParser, spec: Json) -> Dict[str, _Checker]
         option = next((by_flag[s] for s in action.option_strings if s in by_flag), None)
         if option is None or option["kind"] == "flag" or option["action"] == "count":
             continue
+        if option.get("type") in (None, "str") and option.get("choices") is None:
+            continue  # any string will do
         checker = _Checker(str(option["env"]), action, str(option["kind"]))
         for name in [option["env"], *option["aliases"]]:
             found[str(name)] = checker
@@ -113,3 +138,173 @@ def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: List[Tuple[
         "problems": problems,
         "skipped": [{"option": k, "reason": v} for k, v in sorted(skipped.items())],
     }
+
+
+def _normalized(name: str) -> str:
+    """`VAR-A` -> `var_a`: what names that differ only by case or -/_ have in common."""
+    return name.lower().replace("-", "_")
+
+
+class Rules:
+    """The entrypoint's rules for a job's variables, applied before submission: each name,
+    each value, and each whole set of variables (required options, two names for one
+    option, mutually exclusive groups). `plain_env`: names the user declared plain
+    environment (jobs:submit --plain-env)."""
+
+    def __init__(self, spec: Json, script: str, plain_env: Iterable[str] = ()) -> None:
+        self.spec = spec
+        self.label = script if "/" in script else f"{USER_CODE_DIR}/{script}"
+        self.plain_env = list(plain_env)
+        self.options: Dict[str, Json] = {}
+        self.near: Dict[str, str] = {}
+        for option in spec["options"]:
+            for name in [str(option["env"]), *option.get("aliases", [])]:
+                self.options.setdefault(name, option)
+                self.near.setdefault(_normalized(name), str(option["env"]))
+
+    def name_problem(self, name: str) -> Optional[str]:
+        """Why `name` cannot be a variable of a job, or None."""
+        if "\0" in name:
+            return (
+                f"the name {json.dumps(name)} contains a NUL byte, which no environment "
+                "variable can hold; remove it"
+            )
+        if "=" in name:
+            return (
+                f"the name {json.dumps(name)} contains \"=\", which ends a variable's name in "
+                "the environment; rename it"
+            )
+        if name.startswith(AWS_BATCH_PREFIX):
+            return (
+                f'"{name}" is reserved: names starting with {AWS_BATCH_PREFIX} are set by AWS '
+                "Batch and SubmitJob rejects them; rename the variable"
+            )
+        if name.startswith(VARS.reserved_prefix):
+            return _reserved_name_problem(name)
+        if name in self.options or (name in self.plain_env and is_plain_environment(name)):
+            return None
+        near = self.near.get(_normalized(name))
+        if near is not None:
+            # The entrypoint would pass VAR_A as plain environment and the script would
+            # silently use var_a's default.
+            plain = f' To pass "{name}" to the script as plain environment, add --plain-env {name}'
+            return (
+                f'"{name}" is not an option of {self.label}, but differs from "{near}" only by '
+                f"case or -/_ (names are case-sensitive): did you mean {near}?"
+                + ("" if any(c.islower() for c in name) else plain)
+            )
+        if is_plain_environment(name):
+            return None
+        declared = ", ".join(str(o["env"]) for o in self.spec["options"]) or "none"
+        return (
+            f'"{name}" is not an option of {self.label} (declared: {declared}); fix the name '
+            "or add the option to the script"
+        )
+
+    def value_problems(self, name: str, value: str) -> List[str]:
+        """Why `value` cannot reach the script as `name`: what the kernel takes, and a flag's
+        or a count's words."""
+        option = self.options.get(name)
+        problems = []
+        if "\0" in value:
+            problems.append(
+                f'the value of "{name}" contains a NUL byte (at character '
+                f"{value.index(chr(0)) + 1}), which no environment variable or argument can "
+                "hold; remove it"
+            )
+        else:
+            problems.extend(_size_problem(name, value, option))
+        if option is not None and option["kind"] == "flag" and flag_word(value) is None:
+            problems.append(
+                f'"{name}" = "{value}" is not a flag value; use {", ".join(FLAG_TRUE)} '
+                f"(option on) or {', '.join(FLAG_FALSE)} (option off)"
+            )
+        elif option is not None and option.get("action") == "count" and count_of(value) is None:
+            problems.append(
+                f'"{name}" = "{value}" must be a count from 0 to {MAX_COUNT}, or true/false'
+            )
+        return problems
+
+    def set_problems(self, env: Dict[str, str]) -> Json:
+        """The rules of one whole set of variables: {"problems": [{"name"?, "message"}],
+        "missing": [the variable of each required option not set]}."""
+        problems: List[Json] = []
+        missing: List[str] = []
+        present: Dict[str, bool] = {}
+        for option in self.spec["options"]:
+            found = [n for n in [str(option["env"]), *option.get("aliases", [])] if n in env]
+            if not found:
+                if option["required"]:
+                    missing.append(str(option["env"]))
+                continue
+            if len({env[n] for n in found}) > 1:
+                problems.append({"name": found[1], "message": both_set_problem(option, found)})
+            present[str(option["env"])] = _puts_on_command_line(option, env[found[0]])
+        problems.extend({"message": m} for m in group_problems(self.spec, present, self.label))
+        return {"problems": problems, "missing": missing}
+
+    def answer(self, request: Json, typed: List[Optional[str]], skipped: List[Json]) -> Json:
+        """The answer to a --check-values request {"names", "values", "sets"}: per name its
+        problem or null, per (name, value) pair its problems, per set (a list of pair
+        indexes) its set_problems; and the options whose types were not called."""
+        pairs = [(str(n), str(v)) for n, v in request.get("values", [])]
+        return {
+            "plainEnv": [
+                f"--plain-env {n}: the entrypoint passes only names without lower-case letters "
+                "to the script as environment (it reads the others as options); rename the "
+                "variable"
+                for n in self.plain_env
+                if not is_plain_environment(n)
+            ],
+            "names": [self.name_problem(str(n)) for n in request.get("names", [])],
+            "values": [
+                self.value_problems(n, v) + ([t] if t else []) for (n, v), t in zip(pairs, typed)
+            ],
+            "sets": [
+                self.set_problems(dict(pairs[i] for i in indexes))
+                for indexes in request.get("sets", [])
+            ],
+            "skipped": skipped,
+        }
+
+
+def _reserved_name_problem(name: str) -> Optional[str]:
+    """A BATCHPY_* name: the tool's own, the job definition's, a typo, or one a job may set."""
+    row = VARIABLE_TABLE.get(name, {"setBy": None})
+    if row["setBy"] == "jobsTool":
+        return f'"{name}" is {row["meaning"]}; remove it from the file'
+    if row["setBy"] == "jobDefinition":
+        return f'"{name}" is set by the job definition (stack); remove it from the file'
+    if row["setBy"] != "user":
+        settable = [n for n, r in VARIABLE_TABLE.items() if r["setBy"] == "user"]
+        return (
+            f'"{name}" is not a batchpy variable (a job may set {", ".join(settable)}); '
+            "fix the name"
+        )
+    return None
+
+
+def _size_problem(name: str, value: str, option: Optional[Json]) -> List[str]:
+    """A variable travels as name=value and, for an option, as --flag=value: the kernel
+    refuses a string longer than MAX_ARG_STRLEN (limits.maxArgBytes, its NUL included)."""
+    shown = option["flag"] if option is not None else name
+    if 4 * (len(name) + len(shown) + len(value)) < MAX_ARG_BYTES:
+        return []  # too short to be too long, whatever its characters
+    size, name_size = (len(s.encode("utf-8", "surrogatepass")) for s in (value, name))
+    if max(name_size, len(shown)) + 2 + size <= MAX_ARG_BYTES:
+        return []
+    return [
+        f'the value of "{name}" is {size:,} bytes; Linux passes at most '
+        f"{MAX_ARG_BYTES - 1:,} bytes per environment variable or argument (\"{shown}=<value>\" "
+        f"included): put the data in a file under {PREFIXES['inputs']} and pass its key in "
+        f"{VARS.inputs}"
+    ]
+
+
+def _puts_on_command_line(option: Json, value: str) -> bool:
+    """Whether the value puts the option on the command line (what the groups count)."""
+    if option["kind"] == "flag":
+        return flag_word(value) is True or option.get("action") == "boolean_optional"
+    if option.get("action") == "count":
+        return bool(count_of(value))
+    return not (option["kind"] == "list" and value == "")

@@ -9,7 +9,7 @@ import pytest
 from batchpy_job.errors import JobError
 from batchpy_job.introspect import describe_parser
 from batchpy_job.mapping import build_argv, split_list
-from batchpy_job.values import check_values
+from batchpy_job.values import Rules, check_values
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,3 +55,45 @@ def test_checks_values_with_the_scripts_types_and_skips_unsafe_ones(tmp_path) ->
         {"option": "out", "reason": "type=FileType('w') is not known to be free of side effects"}
     ]
     assert target.read_text(encoding="utf-8") == "keep", "FileType('w') was never called"
+
+
+def test_calls_only_options_with_a_type_or_choices() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--names", nargs="+")
+    p.add_argument("--plain", type=str)
+    p.add_argument("--ns", type=int, nargs="+")
+    spec = describe_parser(p, "s.py")
+    checks = check_values(p, spec, [("names", "[bad"), ("plain", "x"), ("ns", "[bad")])
+    assert checks["problems"][:2] == [None, None]
+    assert "not a JSON array" in checks["problems"][2]
+
+
+def test_rules_answer_names_values_and_whole_sets_before_submission() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--out-dir", dest="out_dir", required=True)
+    p.add_argument("--v", action="count")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--gpu", action="store_true")
+    group.add_argument("--cpu", action="store_true")
+    rules = Rules(describe_parser(p, "train.py"), "train.py", ["VAR_B", "var_c"])
+    assert rules.name_problem("out_dir") is None and rules.name_problem("OMP_NUM_THREADS") is None
+    assert "did you mean out-dir?" in (rules.name_problem("OUT_DIR") or "")
+    assert "is reserved" in (rules.name_problem("AWS_BATCH_JOB_ID") or "")
+    assert "is not a batchpy variable" in (rules.name_problem("BATCHPY_INPUT") or "")
+    assert "container/job/train.py (declared: out-dir, v, gpu, cpu)" in (
+        rules.name_problem("typo") or ""
+    )
+    assert rules.value_problems("v", "lots") == [
+        '"v" = "lots" must be a count from 0 to 1000, or true/false'
+    ]
+    assert rules.value_problems("gpu", "maybe")[0].startswith('"gpu" = "maybe" is not a flag')
+    both = rules.set_problems({"out-dir": "a", "out_dir": "b", "gpu": "1", "cpu": "yes"})
+    assert [p.get("name") for p in both["problems"]] == ["out_dir", None]
+    assert "accepts only one of gpu, cpu" in both["problems"][1]["message"]
+    assert rules.set_problems({"gpu": "false"}) == {
+        "problems": [{"message": "container/job/train.py requires one of gpu, cpu; set one of these variables"}],
+        "missing": ["out-dir"],
+    }
+    answer = rules.answer({"names": ["typo"], "values": [["v", "2"]], "sets": [[0]]}, [None], [])
+    assert answer["values"] == [[]] and answer["sets"][0]["missing"] == ["out-dir"]
+    assert answer["plainEnv"] == [answer["plainEnv"][0]] and "--plain-env var_c" in answer["plainEnv"][0]

@@ -24,8 +24,8 @@ import { expandInputs, loadInputs, sortProblems } from "../input/load";
 import { planLocal, runLocal } from "./local";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { buildPlan, missingOutputsMessage, tokenTagProblems, type Submission } from "../input/plan";
-import { parseDescription, plainEnvProblem } from "../input/script-options";
-import { checkVariables, typedProblems } from "../input/value-types";
+import { parseDescription } from "../input/script-options";
+import { checkVariables, type CheckRequest } from "../input/value-types";
 import type { LoadedSweep } from "../input/sweep";
 import { printSubmitResult, type LocalRunsResult, type SubmitResult } from "../output/submit-print";
 import { submitToBatch, type BatchOptions } from "./submit-batch";
@@ -88,7 +88,7 @@ export async function prepare(
     throw new BadInputError(sortProblems(dedupe(problems)));
   }
   if (outputs === undefined) {
-    return { submissions: plan.submissions, notes: plan.notes, items };
+    return { submissions: plan.submissions, notes: [], items };
   }
   if (plan.missingOutputs.length > 0) {
     throw new FatalError(missingOutputsMessage(plan.missingOutputs, outputs.source));
@@ -96,7 +96,7 @@ export async function prepare(
   if (plan.submissions.some((s) => s.kind === "array")) {
     requireOutput(outputs, "bucketName", "to upload array sweep manifests");
   }
-  const notes = [...plan.notes, ...policyBoundsNotes(items, opts, ctx, outputs)];
+  const notes = policyBoundsNotes(items, opts, ctx, outputs);
   return { submissions: plan.submissions, outputs, notes, items };
 }
 
@@ -115,22 +115,15 @@ async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]>
   problems.push(...loadProblems);
   let desc = await described;
   if (opts.plainEnv !== undefined) {
-    const bad = opts.plainEnv.flatMap((name) => plainEnvProblem(name) ?? []);
-    problems.push(...bad.map((message) => ({ message })));
     desc = { ...desc, plainEnv: new Set(opts.plainEnv) };
   }
-  const { problems: variableProblems, collected } = checkVariables(items, desc, invalid);
-  problems.push(...variableProblems);
-  // Values of typed options, checked with the script's own argparse types.
-  if (
-    ctx.checkValues !== undefined &&
-    opts.scriptOptions === undefined &&
-    collected.pairs.length > 0
-  ) {
-    const typed = typedProblems(collected, await ctx.checkValues(opts.scriptFile, collected.pairs));
-    typed.notes.forEach((note) => ctx.io.stderr.write(`${note}\n`));
-    problems.push(...typed.problems);
-  }
+  // Names, values and sets of names, answered by the entrypoint (value-types.ts).
+  const saved =
+    opts.scriptOptions !== undefined ? path.resolve(ctx.cwd, opts.scriptOptions) : undefined;
+  const ask = (request: CheckRequest) => ctx.checkValues(opts.scriptFile, request, saved);
+  const checked = await checkVariables(items, desc, ask, invalid);
+  problems.push(...checked.problems);
+  checked.notes.forEach((note) => ctx.io.stderr.write(`${note}\n`));
   if (problems.length > 0) {
     throw new BadInputError(sortProblems(dedupe(problems), files));
   }

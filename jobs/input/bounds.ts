@@ -24,14 +24,15 @@ export interface BoundsResult {
   readonly notes: Problem[];
 }
 
-/** The vCPUs, memory (MiB) and GPUs a job's containerOverrides ask for. */
-function requestedResources(fields: JobFileFields): {
-  vcpus?: { value: number; at: JsonPath };
-  memoryMiB?: { value: number; at: JsonPath };
-  gpus?: { value: number; at: JsonPath };
-} {
+type Requested = Partial<Record<"vcpus" | "memoryMiB" | "gpus", { value: number; at: JsonPath }>>;
+
+/** Which request each resourceRequirements type is. */
+const RESOURCE_KEYS = { VCPU: "vcpus", MEMORY: "memoryMiB", GPU: "gpus" } as const;
+
+/** The vCPUs, memory (MiB) and GPUs a job's containerOverrides ask for; the last one wins. */
+function requestedResources(fields: JobFileFields): Requested {
   const c = fields.containerOverrides;
-  const out: ReturnType<typeof requestedResources> = {};
+  const out: Requested = {};
   if (c?.vcpus !== undefined) {
     out.vcpus = { value: c.vcpus, at: ["containerOverrides", "vcpus"] };
   }
@@ -40,16 +41,9 @@ function requestedResources(fields: JobFileFields): {
   }
   c?.resourceRequirements?.forEach((r, i) => {
     const value = Number(r.value);
-    const at = ["containerOverrides", "resourceRequirements", i, "value"];
-    if (!Number.isFinite(value)) {
-      return;
-    }
-    if (r.type === "VCPU") {
-      out.vcpus = { value, at };
-    } else if (r.type === "MEMORY") {
-      out.memoryMiB = { value, at };
-    } else {
-      out.gpus = { value, at };
+    if (Number.isFinite(value)) {
+      const at = ["containerOverrides", "resourceRequirements", i, "value"];
+      out[RESOURCE_KEYS[r.type]] = { value, at };
     }
   });
   return out;
@@ -67,8 +61,6 @@ interface Found {
 
 /** Files one finding by its policy's level: mandatory refuses, advisory notes, disabled drops. */
 type Report = (name: BoundName | "placement", at: JsonPath, message: string) => void;
-
-type Requested = ReturnType<typeof requestedResources>;
 
 /** Problems and notes for one job's fields; `prefix` locates them in `doc`. */
 function checkFields(

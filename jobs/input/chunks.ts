@@ -6,7 +6,7 @@
  * imports, so the commands that only read the ledger (logs) load nothing more.
  */
 
-/** Children per chunk: AWS Batch's array size limit (job-file.ts ARRAY_MAX_SIZE). */
+/** Children per chunk: AWS Batch's array size limit, which job files are held to too. */
 export const CHUNK_SIZE = 10_000;
 
 /**

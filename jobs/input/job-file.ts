@@ -17,7 +17,7 @@ import {
   JOB_NAME_CHAR,
   JOB_NAME_FIRST_CHAR,
   JOB_NAME_MAX_LENGTH,
-  JOB_NAME_PATTERN as CONTRACT_JOB_NAME_PATTERN,
+  JOB_NAME_PATTERN,
 } from "../../components/contract";
 import { CHUNK_SIZE } from "./chunks";
 
@@ -25,10 +25,6 @@ import { CHUNK_SIZE } from "./chunks";
 export const SUBMIT_JOB_MAX_BYTES = 30 * 1024;
 /** AWS Batch array jobs have 2 to CHUNK_SIZE (10,000) children. */
 export const ARRAY_MIN_SIZE = 2;
-
-/** 1-128 letters, digits, hyphens and underscores, starting with a letter or digit (the rule
- * is AWS's, kept in container/contract.json for the entrypoint too). */
-export const JOB_NAME_PATTERN = CONTRACT_JOB_NAME_PATTERN;
 
 /** Why `name` is not a valid Batch job name, or undefined. */
 export function checkJobName(name: string): string | undefined {

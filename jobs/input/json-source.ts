@@ -5,9 +5,9 @@
  */
 import {
   findNodeAtLocation,
-  getLocation,
   parseTree,
   printParseErrorCode,
+  visit,
   type Node,
   type ParseError,
 } from "jsonc-parser";
@@ -269,66 +269,29 @@ function documentOf(file: string, text: string, value: unknown, tree?: Node): Js
 /**
  * JSON.parse silently keeps the last of two equal keys, so a copy-pasted key hides that way:
  * each repeated key (compared unescaped, as JSON.parse compares them), found in one pass
- * over the characters, without a syntax tree. Comments, which only invalid files have, are
- * skipped so their quotes are not read as strings.
+ * of jsonc-parser's scanner, without a syntax tree.
  */
 export function duplicateKeys(file: string, text: string): Problem[] {
   const problems: Problem[] = [];
-  // Per open object its keys so far; undefined for an open array.
-  const open: (Set<string> | undefined)[] = [];
-  // After `{` or an object's `,` the next string is a key.
-  let keyNext = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x22) {
-      let end = i + 1;
-      let escaped = false;
-      for (
-        let d = text.charCodeAt(end);
-        d !== 0x22 && end < text.length;
-        d = text.charCodeAt(end)
-      ) {
-        if (d === 0x5c) {
-          escaped = true;
-          end++; // the escaped character
-        }
-        end++;
-      }
+  // Per open object its keys so far.
+  const open: Set<string>[] = [];
+  visit(text, {
+    onObjectBegin: () => void open.push(new Set()),
+    onObjectEnd: () => void open.pop(),
+    onObjectProperty: (key, offset, _length, _line, _column, pathSupplier) => {
       const keys = open[open.length - 1];
-      if (keyNext && keys !== undefined) {
-        const key = escaped ? unescaped(text.slice(i, end + 1)) : text.slice(i + 1, end);
-        if (keys.has(key)) {
-          problems.push({
-            file,
-            ...lineColumnAt(text, i),
-            path: formatPath(getLocation(text, i).path),
-            message: `duplicate key "${key}"; JSON keeps only the last one, so remove one of them`,
-          });
-        }
-        keys.add(key);
-        keyNext = false;
+      if (keys.has(key)) {
+        problems.push({
+          file,
+          ...lineColumnAt(text, offset),
+          path: formatPath([...pathSupplier(), key]),
+          message: `duplicate key "${key}"; JSON keeps only the last one, so remove one of them`,
+        });
       }
-      i = end;
-    } else if (c === 0x2f && (text[i + 1] === "/" || text[i + 1] === "*")) {
-      const close = text.indexOf(text[i + 1] === "/" ? "\n" : "*/", i + 2);
-      i = close < 0 ? text.length : close;
-    } else if (c === 0x7b) {
-      open.push(new Set());
-      keyNext = true;
-    } else if (c === 0x5b) {
-      open.push(undefined);
-    } else if (c === 0x7d || c === 0x5d) {
-      open.pop();
-    } else if (c === 0x2c) {
-      keyNext = open[open.length - 1] !== undefined;
-    }
-  }
+      keys.add(key);
+    },
+  });
   return problems;
-}
-
-/** A quoted key with escapes, as JSON.parse reads it (itself when the escape is invalid). */
-function unescaped(quoted: string): string {
-  return (jsonValue(quoted)?.value as string | undefined) ?? quoted;
 }
 
 /**

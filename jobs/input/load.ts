@@ -150,7 +150,6 @@ export function loadInputs(
   const invalid: JsonDocument[] = [];
   const problems: Problem[] = [];
   const readFile = read ?? utf8Reader(files, problems);
-  const origin = new Map<LoadedJob | LoadedSweep, string>();
   for (const f of files) {
     const text = readFile(f.absolute);
     if (text === undefined) {
@@ -161,10 +160,7 @@ export function loadInputs(
     if (ext === ".csv" || ext === ".tsv") {
       const r = loadRowsSweep(f.shown, f.absolute, text);
       problems.push(...r.problems);
-      if (r.sweep !== undefined) {
-        items.push(r.sweep);
-        origin.set(r.sweep, f.absolute);
-      }
+      items.push(...(r.sweep !== undefined ? [r.sweep] : []));
       continue;
     }
     const parsed = parseJsonDocument(f.shown, text);
@@ -175,28 +171,25 @@ export function loadInputs(
     if (isSweepValue(parsed.doc.value)) {
       const r = loadSweep(parsed.doc, f.absolute, readFile);
       problems.push(...r.problems);
-      if (r.sweep !== undefined) {
-        items.push(r.sweep);
-        origin.set(r.sweep, f.absolute);
-      }
+      items.push(...(r.sweep !== undefined ? [r.sweep] : []));
     } else {
       const r = loadJob(parsed.doc);
       problems.push(...r.problems);
       if (r.job !== undefined) {
         items.push(r.job);
-        origin.set(r.job, f.absolute);
       } else {
         invalid.push(parsed.doc);
       }
     }
   }
-  // A directory or glob that picks up a sweep's rows file must not also run it alone.
-  const isBareRows = (i: LoadedJob | LoadedSweep): boolean =>
-    /\.(csv|tsv)$/i.test(origin.get(i) ?? "");
+  // A directory or glob that picks up a sweep's rows file must not also run it alone. A bare
+  // CSV/TSV sweep consumes only its own file.
+  const bareRows = (i: LoadedJob | LoadedSweep): string | undefined =>
+    i.kind === "sweep" && /\.(csv|tsv)$/i.test(i.file) ? i.consumedFiles[0] : undefined;
   const consumed = new Set(
-    items.flatMap((i) => (i.kind === "sweep" && !isBareRows(i) ? i.consumedFiles : [])),
+    items.flatMap((i) => (i.kind === "sweep" && bareRows(i) === undefined ? i.consumedFiles : [])),
   );
-  const kept = items.filter((i) => !(isBareRows(i) && consumed.has(origin.get(i) ?? "")));
+  const kept = items.filter((i) => !consumed.has(bareRows(i) ?? ""));
   return { items: kept, invalid, problems };
 }
 

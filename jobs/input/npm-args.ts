@@ -1,27 +1,13 @@
 /**
- * `npm run jobs:submit FILE --dry-run` (without `--`) runs a real submit: npm reads the
- * options before `--` as its own config and never passes them on. What stays observable
- * (npm 7+, where npm_config_argv is gone) is decided by the option's name:
- *
- *  - npm exports every config value that differs from its default as `npm_config_<name>`
- *    (@npmcli/config set-envs.js). A swallowed flag therefore shows as `true`, or empty
- *    for its `--no-` form, both where npm defines the name as one of its own true/false
- *    settings (`all`, `dry-run`, `force`, `json`) and where it does not (`--last`,
- *    `--no-array`); an option with a value shows as set (for a name npm does not define,
- *    `true`, the value left behind among the tool's arguments).
- *  - A name npm reads as something else (a setting of another type such as `cache`, a
- *    shorthand such as `--local` for `--no-global`, an abbreviation) leaves no such trace;
- *    test/jobs/npm-options.test.ts checks every option against the installed npm.
- *  - The same variables also come from an npmrc file or from the environment npm itself was
- *    started with (an outer `npm run x --json`), and those runs must go ahead: a variable
- *    counts only when no npmrc file sets it and npm's start-up environment lacks it. That
- *    environment is read from /proc/<pid>/environ (npm's title replaces its command line).
- *    Where /proc does not exist (macOS, the BSDs) it cannot be read, a swallowed option
- *    cannot be told from an inherited one, and the detector never refuses.
- *  - `npm_lifecycle_event` names the script and `npm_lifecycle_script` its command, which
- *    tells the script's own words from the user's in the tool's arguments.
- *
- * Only `npm run` swallows: `npx`/`npm exec` pass everything after the command name on.
+ * `npm run jobs:submit FILE --dry-run` (without `--`) runs a real submit: npm takes the
+ * options before `--` as its own config and never passes them on. npm 7+ still exports
+ * each config value that differs from its default as `npm_config_<name>`
+ * (@npmcli/config set-envs.js), so a swallowed option shows there, unless an npmrc file or
+ * npm's own start-up environment (read from /proc/<pid>/environ; where there is no /proc
+ * the detector never refuses) set it. A name npm reads as something else (a shorthand such
+ * as `--local`, an abbreviation) leaves no trace: test/jobs/npm-options.test.ts checks every
+ * option against the installed npm. `npm_lifecycle_script` tells the script's own words
+ * from the user's. Only `npm run` swallows; `npx`/`npm exec` pass everything on.
  *
  * @see https://docs.npmjs.com/cli/v11/using-npm/scripts#environment
  * @see https://docs.npmjs.com/cli/v11/commands/npm-run-script ("use -- to pass --prefixed flags")

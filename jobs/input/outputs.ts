@@ -6,7 +6,9 @@ import { spawnSync } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { z } from "zod";
 import { FatalError } from "../errors";
+import { valueAt } from "./json-source";
 import type { JobLimits } from "../../components/job-limits";
 
 export interface StackOutputs {
@@ -24,41 +26,27 @@ export interface StackOutputs {
   readonly jobLimits?: JobLimits;
 }
 
+const count = z.number().nonnegative();
+const jobLimitsSchema = z.object({
+  maxVcpus: count,
+  maxGpus: count,
+  largestJob: z.object({ vcpus: count, memoryMiB: count, gpus: count }),
+  basis: z.array(z.string()),
+});
+
 /** The `jobLimits` output, checked; a FatalError naming the source when it is malformed. */
 function parseJobLimits(value: unknown, source: string): JobLimits {
-  const bad = (what: string): FatalError =>
-    new FatalError(
-      `${source}: output "jobLimits" ${what}; expected {"maxVcpus": N, "maxGpus": N, "largestJob": ` +
-        `{"vcpus": N, "memoryMiB": N, "gpus": N}, "basis": [...]}: run \`pulumi up\` to refresh it`,
-    );
-  const num = (v: unknown, name: string): number => {
-    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
-      throw bad(`has ${name} = ${JSON.stringify(v)}, not a number of at least 0`);
-    }
-    return v;
-  };
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw bad("is not an object");
+  const parsed = jobLimitsSchema.safeParse(value);
+  if (parsed.success) {
+    return parsed.data;
   }
-  const v = value as Record<string, unknown>;
-  const largest = v.largestJob;
-  if (largest === null || typeof largest !== "object" || Array.isArray(largest)) {
-    throw bad("has no largestJob object");
-  }
-  const l = largest as Record<string, unknown>;
-  if (!Array.isArray(v.basis) || !v.basis.every((b) => typeof b === "string")) {
-    throw bad("has no basis list of strings");
-  }
-  return {
-    maxVcpus: num(v.maxVcpus, "maxVcpus"),
-    maxGpus: num(v.maxGpus, "maxGpus"),
-    largestJob: {
-      vcpus: num(l.vcpus, "largestJob.vcpus"),
-      memoryMiB: num(l.memoryMiB, "largestJob.memoryMiB"),
-      gpus: num(l.gpus, "largestJob.gpus"),
-    },
-    basis: v.basis as string[],
-  };
+  const at = (parsed.error.issues[0]?.path ?? []).filter((p) => typeof p !== "symbol");
+  const actual = JSON.stringify(valueAt(value, at)) ?? "nothing";
+  throw new FatalError(
+    `${source}: output "jobLimits" ${at.length === 0 ? "is not an object" : `has ${at.join(".")} = ${actual}`}; ` +
+      `expected {"maxVcpus": N, "maxGpus": N, "largestJob": {"vcpus": N, "memoryMiB": N, ` +
+      `"gpus": N}, "basis": [...]}: run \`pulumi up\` to refresh it`,
+  );
 }
 
 /** The string outputs. */

@@ -4,7 +4,12 @@
  * one array job (or one job per set), sizes and name clashes checked.
  */
 import { createHash } from "crypto";
-import { BUCKET_PREFIXES, VARS } from "../../components/contract";
+import {
+  AWS_BATCH_PREFIX,
+  BUCKET_PREFIXES,
+  RESERVED_PREFIX,
+  VARS,
+} from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 import { CHUNK_SIZE, chunkJobName, chunkRanges } from "./chunks";
 import { derivedNameProblem, setJobName } from "./derived-names";
@@ -19,7 +24,6 @@ import {
 } from "./job-file";
 import { MISSING_OUTPUTS_FIX, type StackOutputs } from "./outputs";
 import type { LoadedSweep, ParameterSet } from "./sweep";
-import { setNameProblem } from "./variables";
 import { formatNumber } from "../output/numbers";
 import { manifestBody, manifestKey } from "./manifest";
 
@@ -51,7 +55,6 @@ export interface ArraySubmission extends SubmissionBase {
 
 export type Submission = SingleSubmission | ArraySubmission;
 
-/** A stack output the plan needs and the outputs lack, with the files that need it. */
 /** The job tag that carries the submission token. */
 export const TOKEN_TAG = "batchpy:submission-token";
 
@@ -80,6 +83,7 @@ export function tokenTagProblems(submissions: readonly Submission[]): Problem[] 
   return problems;
 }
 
+/** A stack output the plan needs and the outputs lack, with the files that need it. */
 export interface MissingOutput {
   readonly key: "jobQueueArn" | "jobDefinitionArn";
   readonly field: "jobQueue" | "jobDefinition";
@@ -238,8 +242,6 @@ export interface Plan {
   readonly problems: Problem[];
   /** Stack outputs the files rely on and the outputs lack (not the files' fault). */
   readonly missingOutputs: MissingOutput[];
-  /** Worth knowing, not wrong: e.g. a job whose results are named after its ID. */
-  readonly notes: Problem[];
 }
 
 /**
@@ -266,10 +268,9 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
 
 type Resolved = { jobQueue: string; jobDefinition: string };
 
-/** The plan as it is built: submissions, problems, notes and the missing outputs, in order. */
+/** The plan as it is built: submissions, problems and the missing outputs, in order. */
 class PlanBuilder {
   private readonly problems: Problem[] = [];
-  private readonly notes: Problem[] = [];
   private readonly missing = new Map<
     MissingOutput["key"],
     { field: MissingOutput["field"]; files: string[] }
@@ -366,12 +367,15 @@ class PlanBuilder {
     });
   }
 
-  /** One array job, or chunks of at most 10,000 children past that. */
+  /**
+   * One array job, or chunks of at most 10,000 children past that. The entrypoint reads
+   * its own settings from the job's environment, before a set applies, and refuses them
+   * in the manifest: a set may not vary them.
+   */
   private arraySweep(item: LoadedSweep): void {
-    // The entrypoint takes its own settings from the job, never from a set.
     const reserved = [...item.keySources].flatMap(([name, source]) => {
-      const why = setNameProblem(name);
-      return why !== undefined ? [source.problemAt(why)] : [];
+      const prefix = [RESERVED_PREFIX, AWS_BATCH_PREFIX].find((p) => name.startsWith(p));
+      return prefix !== undefined ? [source.problemAt(setNameProblem(name, prefix))] : [];
     });
     if (reserved.length > 0) {
       this.problems.push(...reserved);
@@ -433,7 +437,6 @@ class PlanBuilder {
         field: m.field,
         files: m.files,
       })),
-      notes: this.notes,
     };
   }
 }
@@ -457,4 +460,12 @@ function duplicateNameProblems(submissions: readonly Submission[]): Problem[] {
     }
   }
   return problems;
+}
+
+function setNameProblem(name: string, prefix: string): string {
+  return (
+    `"${name}" cannot vary per set of an array job: the entrypoint reads ${prefix}* variables ` +
+    "from the job's own environment, before a set applies, and refuses them in the manifest; " +
+    "set it once in base.containerOverrides.environment, or pass --no-array to submit one job per set"
+  );
 }

@@ -2,11 +2,12 @@
  * The entrypoint's two read-only probes (`run_job.py --describe` and `--check-values`) as
  * processes that can start before their input is known: a submit starts the values check
  * beside the describe step, so their start-ups (two interpreters per probe: run_job.py and
- * its probe child) overlap instead of following each other. Parsing the answers is
+ * its probe child) overlap instead of following each other. Reading the answers is
  * script-options.ts's and value-types.ts's job.
  */
 import { spawn } from "child_process";
 import * as path from "path";
+import { FatalError } from "../errors";
 
 /** How a probe process ended. */
 export interface PythonRun {
@@ -29,17 +30,16 @@ export interface StartedPython {
 }
 
 /**
- * Starts `python argv` in `cwd`. Until `finish` is called the process does not keep Node
+ * Starts `python3 argv` in `cwd`. Until `finish` is called the process does not keep Node
  * alive: a run that fails validation (or has nothing to check) exits without waiting for it,
  * and the process is killed then.
  */
-function startPython(
-  python: string,
+export function startPython(
   argv: readonly string[],
   cwd: string,
   timeoutMs?: number,
 ): StartedPython {
-  const child = spawn(python, [...argv], {
+  const child = spawn("python3", [...argv], {
     cwd,
     stdio: ["pipe", "pipe", "pipe"],
     timeout: timeoutMs,
@@ -83,38 +83,42 @@ function startPython(
   };
 }
 
-/** `run_job.py [--script S]` arguments of one of the entrypoint's modes. */
+/** `run_job.py [--script S] [--script-options FILE]` arguments of one of its modes. */
 export function entrypointArgs(
   repoRoot: string,
   mode: "--describe" | "--check-values",
   script: string | undefined,
-  entrypoint = path.join(repoRoot, "container", "run_job.py"),
+  scriptOptions?: string,
 ): string[] {
-  return [entrypoint, mode, ...(script !== undefined ? ["--script", script] : [])];
+  return [
+    path.join(repoRoot, "container", "run_job.py"),
+    mode,
+    ...(script !== undefined ? ["--script", script] : []),
+    ...(scriptOptions !== undefined ? ["--script-options", scriptOptions] : []),
+  ];
 }
 
-/** `python3 run_job.py --check-values [--script S]`, started; send the pairs with `finish`. */
-export function startCheckValues(repoRoot: string, script: string | undefined): StartedPython {
-  return startPython("python3", entrypointArgs(repoRoot, "--check-values", script), repoRoot);
+/** `python3 run_job.py --check-values ...`, started; send the question with `finish`. */
+export function startCheckValues(
+  repoRoot: string,
+  script: string | undefined,
+  scriptOptions?: string,
+): StartedPython {
+  const argv = entrypointArgs(repoRoot, "--check-values", script, scriptOptions);
+  return startPython(argv, repoRoot);
 }
 
-export interface DescribeArgs {
-  readonly repoRoot: string;
-  /** Default `python3`. */
-  readonly python?: string;
-  /** Default `<repoRoot>/container/run_job.py`. */
-  readonly entrypoint?: string;
-  /** `--script PATH` for the entrypoint; default: the entrypoint's own default. */
-  readonly script?: string;
-}
-
-/**
- * `python3 run_job.py --describe [--script S]`, started; `shown` names it in messages.
- * script-options.ts's describedBy reads the answer.
- */
-export function startDescribe(args: DescribeArgs): { run: Promise<PythonRun>; shown: string } {
-  const python = args.python ?? "python3";
-  const argv = entrypointArgs(args.repoRoot, "--describe", args.script, args.entrypoint);
-  const shown = `${python} ${path.relative(args.repoRoot, argv[0]) || argv[0]} --describe`;
-  return { run: startPython(python, argv, args.repoRoot, 30_000).finish(), shown };
+/** What a finished probe printed on stdout; a FatalError saying what to do when it failed. */
+export function probeOutput(run: PythonRun, shown: string, purpose: string): string {
+  if (run.error !== undefined) {
+    throw new FatalError(
+      `could not run \`${shown}\` ${purpose} (${run.error.message}); install python3`,
+    );
+  }
+  if (run.code !== 0) {
+    throw new FatalError(
+      `\`${shown}\` exited ${run.code}: ${run.stderr.trim() || run.stdout.trim()}`,
+    );
+  }
+  return run.stdout;
 }

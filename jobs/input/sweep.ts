@@ -1,27 +1,10 @@
 /**
- * Sweeps: one script, many parameter sets.
- *
- * A sweep is either a CSV/TSV file with a header row (one parameter set per row, like
- * dsub's `--tasks`), or a JSON file (strict JSON, no comments) with at least one of
- * `grid`, `zip` or `rows`:
- *
- *   {
- *     "jobName": "lr-sweep",
- *     "base": "sample_job_1.json",
- *     "grid": { "var_a": [1, 2, 3], "var_b": ["x", "y"] },
- *     "zip": { "seed": [1, 2], "tag": ["a", "b"] },
- *     "rows": "params.csv"
- *   }
- *
- * - `jobName`: optional; default: the file name.
- * - `base`: optional; a job file, or inline submit-job fields.
- * - `grid`: every combination (6 sets here); `zip`: paired by position (2 sets).
- * - `rows`: a CSV/TSV file (by extension), or inline `[{"var_a": "1"}, ...]`.
- *
- * Blocks combine as a product, rows outermost and grid innermost (the last grid key varies
- * fastest), so set numbers are stable for a given file. Keys are environment variable names
- * and follow the same rules as `containerOverrides.environment` names. Values may be
- * strings, numbers or booleans and are passed as strings.
+ * Sweeps: one script, many parameter sets (docs/jobs.md). A CSV/TSV file with a header row
+ * (one set per row), or a JSON file with `jobName` and `base` (a job file, or inline fields),
+ * both optional, and at least one of `grid` (every combination), `zip` (paired by position)
+ * and `rows` (a CSV/TSV file, or inline objects). Blocks combine as a product, rows
+ * outermost and the last grid key fastest, so set numbers are stable for a given file.
+ * Keys are variable names; values may be strings, numbers or booleans, passed as strings.
  */
 import * as path from "path";
 import { parse as parseCsv } from "csv-parse/sync";
@@ -34,16 +17,19 @@ import {
   submitJobSchema,
   type JobFileFields,
 } from "./job-file";
-import { parseJsonDocument, problemAt, type JsonDocument, type JsonPath } from "./json-source";
+import {
+  parseJsonDocument,
+  problemAt,
+  valueAt,
+  type JsonDocument,
+  type JsonPath,
+} from "./json-source";
 import { formatNumber } from "../output/numbers";
 
-/** A sweep that would expand beyond this is almost certainly a mistake (and memory-hungry). */
+/** A sweep that would expand beyond this is almost certainly a mistake. */
 const MAX_SWEEP_SETS = 1_000_000;
 
-/**
- * One set of variables. A Map, not an object: names are the user's (`constructor`,
- * `toString`, `__proto__` are fine option names) and must never meet Object.prototype.
- */
+/** One set of variables: a Map, since `__proto__` or `constructor` are fine option names. */
 export type ParameterSet = ReadonlyMap<string, string>;
 type Scalar = string | number | boolean;
 
@@ -83,21 +69,12 @@ export function isSweepValue(value: unknown): boolean {
   );
 }
 
-/** A sweep block: variable name -> its values, as a Map or as the object JSON gave. */
-export type Block =
-  ReadonlyMap<string, readonly Scalar[]> | Readonly<Record<string, readonly Scalar[]>>;
+/** A sweep block: variable name -> its values. */
+type Block = ReadonlyMap<string, readonly Scalar[]>;
 
-function blockEntries(block: Block): [string, readonly Scalar[]][] {
-  // Object.entries reads own properties only, so "__proto__" from JSON.parse is kept as a name.
-  return block instanceof Map ? [...block] : Object.entries(block);
-}
-
-/**
- * Every combination; the last key varies fastest (like itertools.product). Each set is
- * built once from its entries: O(sets x keys), however many keys there are.
- */
+/** Every combination; the last key varies fastest (like itertools.product). */
 export function expandGrid(grid: Block): ParameterSet[] {
-  const entries = blockEntries(grid).map(([k, values]) => [k, values.map(String)] as const);
+  const entries = [...grid].map(([k, values]) => [k, values.map(String)] as const);
   const total = entries.reduce((n, [, v]) => n * v.length, 1);
   const sets: ParameterSet[] = [];
   for (let n = 0; n < total; n++) {
@@ -113,10 +90,10 @@ export function expandGrid(grid: Block): ParameterSet[] {
   return sets;
 }
 
-/** Paired by position; all lists must have the same length (checked by the caller). */
+/** Paired by position, as many sets as the shortest list has values. */
 export function expandZip(zip: Block): ParameterSet[] {
-  const entries = blockEntries(zip);
-  const n = entries.length > 0 ? entries[0][1].length : 0;
+  const entries = [...zip];
+  const n = entries.length > 0 ? Math.min(...entries.map(([, v]) => v.length)) : 0;
   return Array.from({ length: n }, (_, i) => new Map(entries.map(([k, v]) => [k, String(v[i])])));
 }
 
@@ -141,10 +118,7 @@ interface ParsedRows {
   problems: Problem[];
 }
 
-/**
- * Parses CSV/TSV rows (header row first). Returns the sets and the header with each
- * column's 1-based column position on line 1.
- */
+/** CSV/TSV rows (header row first): the sets, and each header's 1-based column on line 1. */
 export function parseRows(file: string, text: string, delimiter: "," | "\t"): ParsedRows {
   const records = readRecords(file, text, delimiter);
   if (!Array.isArray(records)) {
@@ -287,10 +261,7 @@ interface SweepBase {
   readonly basePrefix: JsonPath;
 }
 
-/**
- * The blocks of a sweep as they are read: each block's sets, which block declared each key,
- * the files read and how many sets the product will have. Problems go to `problems`.
- */
+/** A sweep's blocks as they are read: their sets, who declared each key, files read. */
 interface Expansion {
   readonly doc: JsonDocument;
   readonly dir: string;
@@ -492,7 +463,10 @@ function addFileRows(x: Expansion, file: string, readFile: ReadFile): void {
 /** `rows` written inline as objects; each key is located at the first row that has it. */
 function addInlineRows(x: Expansion): void {
   const { doc } = x;
-  const rows = rawRows(doc, x.problems);
+  const count = (doc.value as { rows: unknown[] }).rows.length;
+  const rows = Array.from({ length: count }, (_, i) =>
+    rawEntries<Scalar>(doc, ["rows", i], scalar, x.problems),
+  );
   const sets: ParameterSet[] = rows.map((row) => new Map([...row].map(([k, v]) => [k, String(v)])));
   rows.forEach((row, i) => {
     for (const key of row.keys()) {
@@ -509,7 +483,7 @@ function addInlineRows(x: Expansion): void {
 
 function addZip(x: Expansion): void {
   const { doc } = x;
-  const zip = rawBlock(doc, "zip", x.problems);
+  const zip = rawEntries<readonly Scalar[]>(doc, ["zip"], blockValues, x.problems);
   const lengths = [...zip].map(([k, v]) => [k, v.length] as const);
   const distinct = new Set(lengths.map(([, n]) => n));
   if (distinct.size > 1) {
@@ -530,14 +504,14 @@ function addZip(x: Expansion): void {
   if (zip.size === 0) {
     x.problems.push(problemAt(doc, ["zip"], "zip is empty; add at least one variable"));
   }
-  x.blocks.push(expandZipSafe(zip));
+  x.blocks.push(expandZip(zip));
   x.expected *= lengths.length > 0 ? Math.min(...lengths.map(([, n]) => n)) : 0;
 }
 
 /** `grid`; expanded only when the whole sweep stays within MAX_SWEEP_SETS. */
 function addGrid(x: Expansion): void {
   const { doc } = x;
-  const grid = rawBlock(doc, "grid", x.problems);
+  const grid = rawEntries<readonly Scalar[]>(doc, ["grid"], blockValues, x.problems);
   for (const key of grid.keys()) {
     claim(x, key, "grid", {
       problemAt: (message) => problemAt(doc, ["grid", key], message, { key: true }),
@@ -552,47 +526,26 @@ function addGrid(x: Expansion): void {
   }
 }
 
-function expandZipSafe(zip: ReadonlyMap<string, readonly Scalar[]>): ParameterSet[] {
-  const n = Math.min(...[...zip.values()].map((v) => v.length));
-  return expandZip(new Map([...zip].map(([k, v]) => [k, v.slice(0, n)])));
-}
-
 /**
- * A `grid` or `zip` block as a Map, read from the parsed JSON itself: zod's record output
- * leaves out a key named `__proto__`, which is still a name a script may declare. Keys zod
- * did not see are checked here with the same rule.
+ * An object of the parsed JSON (`grid`, `zip`, a row) as a Map, each value checked with
+ * `schema`: zod's record output leaves out a key named `__proto__`, which a script may
+ * still declare.
  */
-function rawBlock(
+function rawEntries<T>(
   doc: JsonDocument,
-  name: "grid" | "zip",
+  at: JsonPath,
+  schema: z.ZodType,
   problems: Problem[],
-): Map<string, readonly Scalar[]> {
-  const raw = (doc.value as Record<string, unknown>)[name] as Record<string, unknown>;
-  const out = new Map<string, readonly Scalar[]>();
-  for (const [key, values] of Object.entries(raw)) {
-    const found = schemaProblems(doc, blockValues, values, [name, key]);
+): Map<string, T> {
+  const out = new Map<string, T>();
+  for (const [key, value] of Object.entries(valueAt(doc.value, at) as Record<string, unknown>)) {
+    const found = schemaProblems(doc, schema, value, [...at, key]);
     problems.push(...found);
     if (found.length === 0) {
-      out.set(key, values as Scalar[]);
+      out.set(key, value as T);
     }
   }
   return out;
-}
-
-/** Inline `rows` as Maps, from the parsed JSON itself (see rawBlock). */
-function rawRows(doc: JsonDocument, problems: Problem[]): ReadonlyMap<string, Scalar>[] {
-  const raw = (doc.value as { rows: Record<string, unknown>[] }).rows;
-  return raw.map((row, i) => {
-    const out = new Map<string, Scalar>();
-    for (const [key, value] of Object.entries(row)) {
-      const found = schemaProblems(doc, scalar, value, ["rows", i, key]);
-      problems.push(...found);
-      if (found.length === 0) {
-        out.set(key, value as Scalar);
-      }
-    }
-    return out;
-  });
 }
 
 /** "any set" when every set is listed, else the first five set numbers and how many more. */

@@ -1,51 +1,52 @@
 /**
- * Every variable of every job and sweep, checked where it was written: one walk
- * (`variablesOf`) over each item's variables with their positions feeds the name rules, the
- * value rules and the rules of a whole set of variables (script-options.ts, variables.ts),
- * and collects the values of typed options for the script's own argparse types. Those run in
- * Python (`run_job.py --check-values`), one process for the whole run, with every distinct
- * (variable, value) pair sent once: a 10,000-set sweep of one typed option is at most 10,000
- * pairs, checked in milliseconds there. Only side-effect-free types are called (int, float,
- * choices, ...); the entrypoint skips others (argparse.FileType, unknown callables) and says so.
+ * Every variable of every job and sweep, checked by the entrypoint and located here. What a
+ * variable means is the entrypoint's (container/batchpy_job/values.py): one `run_job.py
+ * --check-values` process is asked about each distinct name, each distinct (name, value)
+ * pair and each distinct set of option names, never about every set of a sweep. One walk
+ * over an item's variables with their positions (`variablesOf`) builds that question and,
+ * walked again, puts each answer at its file, line and column.
  */
 import type { Problem } from "../errors";
 import { FatalError } from "../errors";
-import { problemAt, type JsonDocument } from "./json-source";
-import { entrypointArgs, startCheckValues, type StartedPython } from "./python-probe";
+import { jsonValue, problemAt, type JsonDocument } from "./json-source";
+import { entrypointArgs, probeOutput, startCheckValues, type StartedPython } from "./python-probe";
 import type { LoadedJob } from "./job-file";
-import {
-  checkEnvName,
-  missingRequired,
-  valueProblems,
-  type ScriptDescription,
-  type ScriptOption,
-} from "./script-options";
+import type { ScriptDescription } from "./script-options";
 import { whichSets, type LoadedSweep } from "./sweep";
-import { variableNameProblem, variableValueProblem } from "./variables";
 
-/** Whether the option's values need Python to check them: a type other than str, or choices. */
-export function isTyped(o: Pick<ScriptOption, "type" | "choices">): boolean {
-  return (o.type !== undefined && o.type !== null && o.type !== "str") || Boolean(o.choices);
+/** What `run_job.py --check-values` is asked. */
+export interface CheckRequest {
+  readonly names: readonly string[];
+  readonly values: readonly (readonly [string, string])[];
+  /** Each distinct set of option variables, as indexes into `values`. */
+  readonly sets: readonly (readonly number[])[];
+  readonly plainEnv: readonly string[];
 }
 
-/** What `run_job.py --check-values` answers: one problem (or null) per pair sent. */
-export interface ValueChecks {
-  readonly problems: readonly (string | null)[];
+/** Its answer, in the request's order: a name's problem, a pair's, a set's. */
+export interface CheckAnswer {
+  /** Why a `--plain-env` name cannot be plain environment. */
+  readonly plainEnv: readonly string[];
+  readonly names: readonly (string | null)[];
+  readonly values: readonly (readonly string[])[];
+  readonly sets: readonly {
+    readonly problems: readonly { readonly name?: string; readonly message: string }[];
+    /** The variable of each required option the set lacks. */
+    readonly missing: readonly string[];
+  }[];
+  /** Options whose values the script's own types did not check, and why. */
   readonly skipped: readonly { readonly option: string; readonly reason: string }[];
 }
 
+/** Asks the entrypoint; `scriptOptions` is a saved description to check against instead. */
 export type CheckValues = (
   script: string | undefined,
-  pairs: readonly (readonly [string, string])[],
-) => Promise<ValueChecks>;
+  request: CheckRequest,
+  scriptOptions?: string,
+) => Promise<CheckAnswer>;
 
 /** Where a variable was written: its name or its value, reported with a message. */
 type Locate = (message: string, part: "name" | "value") => Problem;
-
-interface Collected {
-  readonly pairs: [string, string][];
-  readonly where: Locate[][];
-}
 
 /** One variable as a file writes it, and where to report its name or its value. */
 interface WrittenVariable {
@@ -60,6 +61,9 @@ interface WrittenVariable {
 type Item = LoadedJob | LoadedSweep;
 
 const ENVIRONMENT = ["containerOverrides", "environment"] as const;
+
+/** At most this many problems of a sweep's sets are shown one by one; the rest are counted. */
+const SHOWN_SET_PROBLEMS = 10;
 
 /** A file's environment entries as written, whatever shape the rest of the file has. */
 function rawEnvironment(value: unknown): { name?: unknown; value?: unknown }[] {
@@ -113,219 +117,185 @@ function* variablesOf(item: Item | JsonDocument): Generator<WrittenVariable> {
   }
 }
 
-/** The whole-set rules' answer for one set of variables. */
-interface SetRules {
-  readonly values: ReturnType<typeof valueProblems>;
-  readonly missing: ReturnType<typeof missingRequired>;
+/** The index of `key` in `list`, adding `item()` to it the first time. */
+function indexOf<T>(indexes: Map<string, number>, key: string, list: T[], item: () => T): number {
+  let i = indexes.get(key);
+  if (i === undefined) {
+    i = list.push(item()) - 1;
+    indexes.set(key, i);
+  }
+  return i;
 }
 
-/** Beyond this many distinct sets of option names, answers are worked out but not kept. */
-const MAX_REMEMBERED_SETS = 10_000;
-
-/** What the checks look up per variable, built once per description. */
-interface OptionIndex {
-  /** Each option's variable names -> its flag (an option also travels as `--flag=value`). */
-  readonly flags: ReadonlyMap<string, string>;
-  /** Each option's variable names -> whether the whole-set rules read its value. */
-  readonly readsValue: ReadonlyMap<string, boolean>;
-  /** The whole-set rules' answers, by the set of option names (and values they read). */
-  readonly setRules: Map<string, SetRules>;
-}
-
-function optionIndex(desc: ScriptDescription): OptionIndex {
-  const names = desc.options.flatMap((o) => [o.env, ...o.aliases].map((n) => [n, o] as const));
-  const reads = (o: (typeof desc.options)[number]): boolean =>
-    o.kind !== "value" || o.action === "count" || o.aliases.length > 0;
-  return {
-    flags: new Map(names.map(([n, o]) => [n, o.flag])),
-    readsValue: new Map(names.map(([n, o]) => [n, reads(o)])),
-    setRules: new Map(),
+/** The question for the entrypoint, each name, pair and set of option variables once. */
+class Question {
+  readonly request = {
+    names: [] as string[],
+    values: [] as [string, string][],
+    sets: [] as number[][],
+    plainEnv: [] as string[],
   };
-}
+  private readonly nameIndexes = new Map<string, number>();
+  private readonly pairIndexes = new Map<string, number>();
+  private readonly setIndexes = new Map<string, number>();
+  /** Each option's variable names -> whether the set rules read its value, not only its name. */
+  private readonly options: ReadonlyMap<string, boolean>;
 
-/** At most this many problems of a sweep's sets are shown one by one; the rest are counted. */
-const SHOWN_SET_PROBLEMS = 10;
+  constructor(desc: ScriptDescription) {
+    this.request.plainEnv.push(...(desc.plainEnv ?? []));
+    this.options = new Map(
+      desc.options.flatMap((o) => {
+        // Flags, counts and lists can leave an option off; two names can disagree.
+        const readsValue = o.kind !== "value" || o.action === "count" || o.aliases.length > 0;
+        return [o.env, ...o.aliases].map((n) => [n, readsValue] as const);
+      }),
+    );
+  }
 
-/**
- * Every problem of the items' variables, located, and the typed pairs to check in Python.
- * `invalid` are the files that failed the schema: their variables are checked one by one.
- */
-export function checkVariables(
-  items: readonly Item[],
-  desc: ScriptDescription,
-  invalid: readonly JsonDocument[] = [],
-): { problems: Problem[]; collected: Collected } {
-  const typed = new Set(desc.options.filter(isTyped).flatMap((o) => [o.env, ...o.aliases]));
-  const index = new Map<string, number>();
-  const collected: Collected = { pairs: [], where: [] };
-  const problems: Problem[] = [];
-  const options = optionIndex(desc);
-  for (const item of [...items, ...invalid]) {
-    const walk = new ItemWalk(item, desc, options, problems);
-    for (const v of variablesOf(item)) {
-      walk.add(v);
-      if (v.value !== undefined && typed.has(v.name)) {
-        const key = `${v.name}\u0000${v.value}`;
-        let i = index.get(key);
-        if (i === undefined) {
-          i = collected.pairs.length;
-          index.set(key, i);
-          collected.pairs.push([v.name, v.value]);
-          collected.where.push([]);
-        }
-        if (collected.where[i].length < 3) {
-          collected.where[i].push(v.at);
-        }
+  name(name: string): number {
+    return indexOf(this.nameIndexes, name, this.request.names, () => name);
+  }
+
+  pair(name: string, value: string): number {
+    const key = `${name}\u0000${value}`;
+    return indexOf(this.pairIndexes, key, this.request.values, () => [name, value]);
+  }
+
+  /**
+   * The set of `vars` (name -> pair index): the sets of a grid that differ only in values
+   * the set rules do not read are one set.
+   */
+  private set(vars: ReadonlyMap<string, number>): number {
+    let key = "";
+    const pairs: number[] = [];
+    for (const [name, pair] of vars) {
+      const readsValue = this.options.get(name);
+      if (readsValue !== undefined && pair >= 0) {
+        key += readsValue ? `${pair}\u0000` : `${name}\u0001`;
+        pairs.push(pair);
       }
     }
-    walk.end();
+    return indexOf(this.setIndexes, key, this.request.sets, () => pairs);
   }
-  return { problems, collected };
+
+  /**
+   * Asks about every variable of `item`; returns the index of each set of it (by sweep set
+   * number, or the job's environment first), none for a file that failed the schema.
+   */
+  add(item: Item | JsonDocument): number[] {
+    const own = new Map<string, number>();
+    const sets: number[] = [];
+    let vars: Map<string, number> | undefined;
+    let current = -1;
+    for (const v of variablesOf(item)) {
+      this.name(v.name);
+      const pair = v.value === undefined ? -1 : this.pair(v.name, v.value);
+      if (v.set === undefined) {
+        if (!own.has(v.name)) {
+          own.set(v.name, pair);
+        }
+        continue;
+      }
+      if (v.set !== current) {
+        if (vars !== undefined) {
+          sets[current] = this.set(vars);
+        }
+        current = v.set;
+        // The base comes first in the walk, so it is complete by the first set.
+        vars = new Map(own);
+      }
+      vars?.set(v.name, pair);
+    }
+    if (vars !== undefined) {
+      sets[current] = this.set(vars);
+    }
+    if ("kind" in item && item.kind === "job") {
+      sets.push(this.set(own));
+    }
+    return sets;
+  }
 }
 
-/**
- * The checks of one item's variables as the walk meets them: each name and value of its own
- * environment, each set key's name once, and the rules of a whole set of variables (required
- * options, flags, groups) for a job's environment or, in a sweep, for each set over the base.
- */
-class ItemWalk {
+/** The answers about one item, put where its variables were written. */
+class Located {
+  readonly problems: Problem[] = [];
   private readonly own = new Map<string, WrittenVariable>();
-  private readonly checkedKeys = new Set<string>();
-  private setIndex = -1;
-  private readonly lacking = new Map<string, number[]>();
-  private readonly sweep: LoadedSweep | undefined;
-  private baseValues: Map<string, string> | undefined;
   private shown = 0;
   private more = 0;
 
   constructor(
-    private readonly item: Item | JsonDocument,
-    private readonly desc: ScriptDescription,
-    private readonly index: OptionIndex,
-    private readonly problems: Problem[],
-  ) {
-    this.sweep = "kind" in item && item.kind === "sweep" ? item : undefined;
-  }
-
-  add(v: WrittenVariable): void {
-    if (v.set === undefined) {
-      this.ownVariable(v);
-      return;
-    }
-    if (v.set !== this.setIndex) {
-      this.endSet();
-      this.setIndex = v.set;
-    }
-    if (!this.checkedKeys.has(v.name)) {
-      this.checkedKeys.add(v.name);
-      const reason = variableNameProblem(v.name) ?? checkEnvName(v.name, this.desc);
-      if (reason !== undefined) {
-        this.problems.push(v.at(reason, "name"));
-      }
-    }
-    const bad = variableValueProblem(v.name, v.value ?? "", this.index.flags.get(v.name));
-    if (bad !== undefined) {
-      this.setProblem(() => v.at(bad, "value"));
-    }
-  }
-
-  /** A variable of a job's or a base's own environment: its name, its value, a repeat. */
-  private ownVariable(v: WrittenVariable): void {
-    const reason = variableNameProblem(v.name) ?? checkEnvName(v.name, this.desc);
-    if (reason !== undefined) {
-      this.problems.push(v.at(reason, "name"));
-    }
-    const bad =
-      v.value !== undefined
-        ? variableValueProblem(v.name, v.value, this.index.flags.get(v.name))
-        : undefined;
-    if (bad !== undefined) {
-      this.problems.push(v.at(bad, "value"));
-    }
-    if (this.own.has(v.name)) {
-      this.problems.push(v.at(`"${v.name}" is set twice; keep one of them`, "name"));
-    } else {
-      this.own.set(v.name, v);
-    }
-  }
-
-  private ownValues(): Map<string, string> {
-    return new Map([...this.own].map(([n, v]) => [n, v.value ?? ""]));
-  }
+    private readonly question: Question,
+    private readonly answer: CheckAnswer,
+  ) {}
 
   /** A problem of a sweep's sets: shown while there are few, past that only counted. */
   private setProblem(problem: () => Problem): void {
-    if (this.shown < SHOWN_SET_PROBLEMS) {
-      this.shown++;
+    if (this.shown++ < SHOWN_SET_PROBLEMS) {
       this.problems.push(problem());
     } else {
       this.more++;
     }
   }
 
-  /** The rules of one sweep set over the base: its values together, its required options. */
-  private endSet(): void {
-    const sweep = this.sweep;
-    const set = sweep?.sets[this.setIndex];
-    if (sweep === undefined || set === undefined) {
-      return;
-    }
-    // The base comes first in the walk, so it is complete by the first set.
-    this.baseValues ??= this.ownValues();
-    const vars = this.baseValues.size > 0 ? new Map([...this.baseValues, ...set]) : set;
-    const at = this.setIndex;
-    const rules = this.setRules(vars);
-    for (const p of rules.values) {
-      const source = (p.name !== undefined ? sweep.keySources.get(p.name) : undefined) ?? sweep;
-      this.setProblem(() => source.problemAt(`set ${at}: ${p.message}`));
-    }
-    for (const o of rules.missing) {
-      const list = this.lacking.get(o.env) ?? [];
-      list.push(at);
-      this.lacking.set(o.env, list);
+  /** Each variable's name and value, and a name set twice in one environment. */
+  variables(item: Item | JsonDocument): void {
+    const namedKeys = new Set<string>();
+    for (const v of variablesOf(item)) {
+      const nameProblem = this.answer.names[this.question.name(v.name)];
+      const valueProblems =
+        v.value === undefined ? [] : this.answer.values[this.question.pair(v.name, v.value)];
+      if (v.set !== undefined) {
+        if (nameProblem !== null && !namedKeys.has(v.name)) {
+          namedKeys.add(v.name);
+          this.problems.push(v.at(nameProblem, "name"));
+        }
+        valueProblems.forEach((m) => this.setProblem(() => v.at(m, "value")));
+        continue;
+      }
+      if (nameProblem !== null) {
+        this.problems.push(v.at(nameProblem, "name"));
+      }
+      this.problems.push(...valueProblems.map((m) => v.at(m, "value")));
+      if (this.own.has(v.name)) {
+        this.problems.push(v.at(`"${v.name}" is set twice; keep one of them`, "name"));
+      } else {
+        this.own.set(v.name, v);
+      }
     }
   }
 
-  /**
-   * The whole-set rules' answer for one set, worked out once per distinct set of option
-   * names (with the values those rules read: flags, counts, lists, options with two names):
-   * the sets of a grid share one.
-   */
-  private setRules(vars: ReadonlyMap<string, string>): SetRules {
-    let key = "";
-    for (const [name, value] of vars) {
-      const reads = this.index.readsValue.get(name);
-      if (reads !== undefined) {
-        key += reads ? `${name}=${value}\u0000` : `${name}\u0000`;
-      }
+  /** A job's environment as a whole: required options, two names for one option, groups. */
+  job(job: LoadedJob, set: number, desc: ScriptDescription): void {
+    const { missing, problems } = this.answer.sets[set];
+    for (const env of missing) {
+      const flag = desc.options.find((o) => o.env === env)?.flag;
+      const message = `required option "${env}" (${flag}) is not set; add {"name": "${env}", "value": "..."}`;
+      this.problems.push(problemAt(job.doc, ENVIRONMENT, message));
     }
-    let found = this.index.setRules.get(key);
-    if (found === undefined) {
-      found = {
-        values: valueProblems(vars, this.desc),
-        missing: missingRequired(new Set(vars.keys()), this.desc),
-      };
-      if (this.index.setRules.size < MAX_REMEMBERED_SETS) {
-        this.index.setRules.set(key, found);
-      }
+    for (const p of problems) {
+      const v = p.name !== undefined ? this.own.get(p.name) : undefined;
+      this.problems.push(v?.at(p.message, "value") ?? problemAt(job.doc, ENVIRONMENT, p.message));
     }
-    return found;
   }
 
-  /** After the last variable: the whole-set rules of a job, or of a sweep's last set. */
-  end(): void {
-    const sweep = this.sweep;
-    if (!("kind" in this.item) || sweep === undefined) {
-      if ("kind" in this.item && this.item.kind === "job") {
-        this.jobEnvironment(this.item.doc);
+  /** Each set of a sweep over its base; a required option some sets lack, once. */
+  sweep(sweep: LoadedSweep, sets: readonly number[]): void {
+    const lacking = new Map<string, number[]>();
+    sets.forEach((s, setNumber) => {
+      for (const p of this.answer.sets[s].problems) {
+        const source = (p.name !== undefined ? sweep.keySources.get(p.name) : undefined) ?? sweep;
+        this.setProblem(() => source.problemAt(`set ${setNumber}: ${p.message}`));
       }
-      return;
-    }
-    this.endSet();
+      for (const env of this.answer.sets[s].missing) {
+        const list = lacking.get(env) ?? [];
+        list.push(setNumber);
+        lacking.set(env, list);
+      }
+    });
     if (this.more > 0) {
       this.problems.push(sweep.problemAt(`... and ${this.more} more problems in other sets`));
     }
-    for (const [name, indexes] of this.lacking) {
+    for (const [name, indexes] of lacking) {
       this.problems.push(
         sweep.problemAt(
           `required option "${name}" is not set in ${whichSets(indexes, sweep.sets.length)}; add it to the sweep or to base.containerOverrides.environment`,
@@ -333,74 +303,67 @@ class ItemWalk {
       );
     }
   }
-
-  /** A job's environment as a whole: required options, flags, both names, groups. */
-  private jobEnvironment(doc: JsonDocument): void {
-    for (const o of missingRequired(new Set(this.own.keys()), this.desc)) {
-      this.problems.push(
-        problemAt(
-          doc,
-          ENVIRONMENT,
-          `required option "${o.env}" (${o.flag}) is not set; add {"name": "${o.env}", "value": "..."}`,
-        ),
-      );
-    }
-    const vars = this.ownValues();
-    for (const p of valueProblems(vars, this.desc)) {
-      const v = p.name !== undefined ? this.own.get(p.name) : undefined;
-      this.problems.push(
-        v !== undefined ? v.at(p.message, "value") : problemAt(doc, ENVIRONMENT, p.message),
-      );
-    }
-  }
-}
-
-/** The problems (located) and notes (skipped options) of a check. */
-export function typedProblems(
-  collected: Collected,
-  checks: ValueChecks,
-): { problems: Problem[]; notes: string[] } {
-  const problems: Problem[] = [];
-  checks.problems.forEach((message, i) => {
-    if (message !== null) {
-      problems.push(...collected.where[i].map((at) => at(message, "value")));
-    }
-  });
-  const notes = checks.skipped.map(
-    (s) => `note: values of "${s.option}" were not checked before submission: ${s.reason}`,
-  );
-  return { problems, notes };
 }
 
 /**
- * Runs `python3 container/run_job.py --check-values [--script S]` once: the process
- * `started` when it is that very command (started beside the describe step, so the two
- * Python start-ups overlap), else a new one.
+ * Every problem of the items' variables, located, and a note for each option whose values
+ * were not checked. `invalid` are the files that failed the schema: their names and values
+ * are checked one by one.
+ */
+export async function checkVariables(
+  items: readonly Item[],
+  desc: ScriptDescription,
+  ask: (request: CheckRequest) => Promise<CheckAnswer>,
+  invalid: readonly JsonDocument[] = [],
+): Promise<{ problems: Problem[]; notes: string[] }> {
+  const question = new Question(desc);
+  const all = [...items, ...invalid];
+  const sets = all.map((item) => question.add(item));
+  const answer = await ask(question.request);
+  return {
+    problems: [
+      ...answer.plainEnv.map((message) => ({ message })),
+      ...all.flatMap((item, i) => {
+        const located = new Located(question, answer);
+        located.variables(item);
+        if ("kind" in item && item.kind === "job") {
+          located.job(item, sets[i][0], desc);
+        } else if ("kind" in item) {
+          located.sweep(item, sets[i]);
+        }
+        return located.problems;
+      }),
+    ],
+    notes: answer.skipped.map(
+      (s) => `note: values of "${s.option}" were not checked before submission: ${s.reason}`,
+    ),
+  };
+}
+
+/**
+ * Runs `python3 container/run_job.py --check-values [--script S] [--script-options FILE]`
+ * once: the process `started` when it is that very command (started beside the describe
+ * step, so the two Python start-ups overlap), else a new one.
  */
 export async function checkValuesWithPython(
   repoRoot: string,
   script: string | undefined,
-  pairs: readonly (readonly [string, string])[],
+  request: CheckRequest,
   started?: StartedPython,
-): Promise<ValueChecks> {
-  const argv = entrypointArgs(repoRoot, "--check-values", script);
+  scriptOptions?: string,
+): Promise<CheckAnswer> {
+  const argv = entrypointArgs(repoRoot, "--check-values", script, scriptOptions);
   const reuse = started !== undefined && started.argv.join("\0") === argv.join("\0");
   if (!reuse) {
     started?.cancel();
   }
-  const child = reuse ? started : startCheckValues(repoRoot, script);
-  const run = await child.finish(JSON.stringify({ values: pairs }));
-  if (run.error !== undefined) {
-    throw new FatalError(`could not run python3 (${run.error.message})`);
+  const child = reuse ? started : startCheckValues(repoRoot, script, scriptOptions);
+  const run = await child.finish(JSON.stringify(request));
+  const shown = "python3 container/run_job.py --check-values";
+  const text = probeOutput(run, shown, "to check the job files' variables");
+  const answer = jsonValue(text);
+  if (answer === undefined) {
+    throw new FatalError(`\`${shown}\` printed no JSON: ${text.slice(0, 200)}`);
   }
-  if (run.code !== 0) {
-    throw new FatalError(
-      `\`python3 container/run_job.py --check-values\` exited ${run.code}: ${run.stderr.trim()}`,
-    );
-  }
-  try {
-    return JSON.parse(run.stdout) as ValueChecks;
-  } catch (err) {
-    throw new FatalError(`--check-values printed no JSON (${(err as Error).message})`);
-  }
+  return answer.value as CheckAnswer;
 }

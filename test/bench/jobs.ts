@@ -31,7 +31,7 @@ import { median } from "./cli";
 import type { BenchResult } from "./result";
 import { describeScript } from "../../jobs/input/script-options";
 import type { LoadedSweep } from "../../jobs/input/sweep";
-import { checkValuesWithPython, checkVariables, typedProblems } from "../../jobs/input/value-types";
+import { checkValuesWithPython, checkVariables } from "../../jobs/input/value-types";
 import { REPO_ROOT } from "../helpers/jobs-harness";
 
 const FILES = 1000;
@@ -293,7 +293,14 @@ async function intentSeconds(dir: string): Promise<number> {
  * process, problems mapped back). Median of RUNS.
  */
 async function benchValueCheck(): Promise<BenchResult[]> {
-  const sets = Array.from({ length: SWEEP_SETS }, (_, i) => new Map([["var_a", String(i)]]));
+  const sets = Array.from(
+    { length: SWEEP_SETS },
+    (_, i) =>
+      new Map([
+        ["var_a", String(i)],
+        ["save_name", "s"],
+      ]),
+  );
   const sweep: LoadedSweep = {
     kind: "sweep",
     file: "bench.json",
@@ -309,9 +316,10 @@ async function benchValueCheck(): Promise<BenchResult[]> {
   const times: number[] = [];
   for (let run = 0; run < RUNS; run++) {
     const start = process.hrtime.bigint();
-    const { collected } = checkVariables([sweep], desc);
-    const checks = await checkValuesWithPython(REPO_ROOT, undefined, collected.pairs);
-    if (typedProblems(collected, checks).problems.length !== 0) {
+    const checked = await checkVariables([sweep], desc, (request) =>
+      checkValuesWithPython(REPO_ROOT, undefined, request),
+    );
+    if (checked.problems.length !== 0) {
       throw new Error("the bench sweep's values should all be valid ints");
     }
     times.push(Number(process.hrtime.bigint() - start) / 1e9);

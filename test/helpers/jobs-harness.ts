@@ -20,7 +20,11 @@ import {
   parseDescription,
   type ScriptDescription,
 } from "../../jobs/input/script-options";
-import { checkValuesWithPython } from "../../jobs/input/value-types";
+import {
+  checkValuesWithPython,
+  type CheckAnswer,
+  type CheckRequest,
+} from "../../jobs/input/value-types";
 import { outputsLedgerName } from "../../jobs/input/outputs";
 import { FakeBatch, type FakeBatchOptions, type FakeJob } from "./fake-batch";
 import { Ledger, ledgerPath } from "../../jobs/state/ledger";
@@ -54,6 +58,26 @@ export const SCRIPT_DESCRIPTION: ScriptDescription = parseDescription(
   SCRIPT_DESCRIPTION_JSON,
   "fixture",
 );
+
+/** A description as a `--script-options` file, written once per description. */
+const descriptionFiles = new WeakMap<ScriptDescription, string>();
+function descriptionFile(desc: ScriptDescription): string {
+  let file = descriptionFiles.get(desc);
+  if (file === undefined) {
+    file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "jobs-desc-")), "script-options.json");
+    fs.writeFileSync(file, JSON.stringify(desc));
+    descriptionFiles.set(desc, file);
+  }
+  return file;
+}
+
+/** The entrypoint's check of a job's variables against `desc`, as a submit asks it. */
+export function checkAgainst(
+  desc: ScriptDescription,
+): (request: CheckRequest) => Promise<CheckAnswer> {
+  return (request) =>
+    checkValuesWithPython(REPO_ROOT, undefined, request, undefined, descriptionFile(desc));
+}
 
 export interface Endpoints {
   readonly batch?: string;
@@ -167,14 +191,15 @@ export async function runJobs(
       createAwsClients({ region, env: process.env, submitTimeoutMs: opts.faults?.submitTimeoutMs }),
     describe: async (script) =>
       describe === "real" ? describeScript({ repoRoot: REPO_ROOT, script }) : describe,
-    ...(describe === "real"
-      ? {
-          checkValues: (
-            script: string | undefined,
-            pairs: readonly (readonly [string, string])[],
-          ) => checkValuesWithPython(REPO_ROOT, script, pairs),
-        }
-      : {}),
+    // A made-up description is checked by the real entrypoint as a saved one.
+    checkValues: (script, request, scriptOptions) =>
+      checkValuesWithPython(
+        REPO_ROOT,
+        script,
+        request,
+        undefined,
+        scriptOptions ?? (describe === "real" ? undefined : descriptionFile(describe)),
+      ),
     pulumi: opts.pulumi ?? (() => undefined),
     signal: opts.signal ?? new AbortController().signal,
     ...(opts.faults !== undefined ? { faults: opts.faults } : {}),

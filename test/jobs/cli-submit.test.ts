@@ -397,7 +397,7 @@ describe("jobs:submit against local AWS endpoints", function () {
   });
 
   it("a second submit on the stack while one runs stops at the lock; each job goes once", async function () {
-    await aws.startBatch({ autoAdvance: false, submitDelayMs: 30 });
+    await aws.startBatch({ autoAdvance: false, submitDelayMs: 200 });
     const names = writeJobFiles(path.join(aws.dir, "jobs"), 10);
     const lock = lockPath(aws.ledgerFile());
     const first = submit("jobs", "--concurrency", "1");

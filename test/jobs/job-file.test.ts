@@ -1,7 +1,8 @@
 import * as assert from "assert";
 import * as fc from "fast-check";
 import { formatProblem, type Problem } from "../../jobs/errors";
-import { JOB_NAME_PATTERN, checkJobName, loadJob, type LoadedJob } from "../../jobs/input/job-file";
+import { JOB_NAME_PATTERN } from "../../components/contract";
+import { checkJobName, loadJob, type LoadedJob } from "../../jobs/input/job-file";
 import { suggest } from "../../components/validation";
 import { parseTree, type Node, type ParseError } from "jsonc-parser";
 import {
@@ -11,12 +12,14 @@ import {
   parseJsonDocument,
   tooDeepAt,
 } from "../../jobs/input/json-source";
-import { parseDescription, plainEnvProblem } from "../../jobs/input/script-options";
+import { parseDescription } from "../../jobs/input/script-options";
 import { checkVariables } from "../../jobs/input/value-types";
-import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
+import { SCRIPT_DESCRIPTION, checkAgainst } from "../helpers/jobs-harness";
+
+const CHECK = checkAgainst(SCRIPT_DESCRIPTION);
 
 /** Parses and validates `text` as jobs/x.json; returns every problem as one string each. */
-function check(text: string, file = "jobs/x.json"): string[] {
+async function check(text: string, file = "jobs/x.json"): Promise<string[]> {
   const parsed = parseJsonDocument(file, text);
   if (parsed.doc === undefined) {
     return parsed.problems.map(formatProblem);
@@ -24,7 +27,7 @@ function check(text: string, file = "jobs/x.json"): string[] {
   const loaded = loadJob(parsed.doc);
   const problems: Problem[] = [...loaded.problems];
   if (loaded.job !== undefined) {
-    problems.push(...checkVariables([loaded.job], SCRIPT_DESCRIPTION).problems);
+    problems.push(...(await checkVariables([loaded.job], SCRIPT_DESCRIPTION, CHECK)).problems);
   }
   return problems.map(formatProblem);
 }
@@ -81,34 +84,34 @@ function treeHasDuplicateKey(text: string): boolean {
 
 describe("jobs/input/job-file: submit-job JSON files", function () {
   describe("JSON errors carry file, line and column", function () {
-    it("reports a missing comma where it is", function () {
-      assert.deepStrictEqual(check('{\n  "jobName": "a"\n  "jobQueue": "q"\n}'), [
+    it("reports a missing comma where it is", async function () {
+      assert.deepStrictEqual(await check('{\n  "jobName": "a"\n  "jobQueue": "q"\n}'), [
         'jobs/x.json:3:3: invalid JSON: expected ","',
       ]);
     });
-    it("refuses comments and trailing commas, which the AWS CLI also refuses", function () {
+    it("refuses comments and trailing commas, which the AWS CLI also refuses", async function () {
       assert.match(
-        check('{\n  // note\n  "jobName": "a"\n}')[0],
+        (await check('{\n  // note\n  "jobName": "a"\n}'))[0],
         /^jobs\/x\.json:2:3: invalid JSON: comments are not allowed/,
       );
       assert.match(
-        check('{\n  "jobName": "a",\n}')[0],
+        (await check('{\n  "jobName": "a",\n}'))[0],
         /^jobs\/x\.json:3:1: invalid JSON: expected a property name/,
       );
     });
-    it("names a byte order mark and an empty file", function () {
-      assert.deepStrictEqual(check('\uFEFF{"jobName": "a"}'), [
+    it("names a byte order mark and an empty file", async function () {
+      assert.deepStrictEqual(await check('\uFEFF{"jobName": "a"}'), [
         "jobs/x.json:1:1: remove the UTF-8 byte order mark (BOM)",
       ]);
-      assert.match(check("")[0], /jobs\/x\.json:1:1: invalid JSON/);
+      assert.match((await check(""))[0], /jobs\/x\.json:1:1: invalid JSON/);
     });
-    it("reports duplicate keys, which JSON.parse would silently merge", function () {
-      assert.deepStrictEqual(check('{\n  "jobName": "a",\n  "jobName": "b"\n}'), [
+    it("reports duplicate keys, which JSON.parse would silently merge", async function () {
+      assert.deepStrictEqual(await check('{\n  "jobName": "a",\n  "jobName": "b"\n}'), [
         'jobs/x.json:3:3: jobName: duplicate key "jobName"; JSON keeps only the last one, so remove one of them',
       ]);
       // Beside a syntax error, and never from the quotes of a comment.
       assert.deepStrictEqual(
-        check('{\n  // "a": 1, "a": 2\n  "jobName": "a",\n  /* "b" "b" */ "jobName": "b"\n}'),
+        await check('{\n  // "a": 1, "a": 2\n  "jobName": "a",\n  /* "b" "b" */ "jobName": "b"\n}'),
         [
           "jobs/x.json:2:3: invalid JSON: comments are not allowed in JSON",
           "jobs/x.json:4:3: invalid JSON: comments are not allowed in JSON",
@@ -187,9 +190,9 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
         ),
       );
     });
-    it("names the file and the place when arrays nest too deep, instead of overflowing the stack", function () {
+    it("names the file and the place when arrays nest too deep, instead of overflowing the stack", async function () {
       const deep = `{"containerOverrides": ${"[".repeat(20_000)}${"]".repeat(20_000)}}`;
-      assert.deepStrictEqual(check(deep), [
+      assert.deepStrictEqual(await check(deep), [
         `jobs/x.json:1:${23 + MAX_JSON_DEPTH}: arrays and objects are nested more than ${MAX_JSON_DEPTH} levels deep here; a job or sweep file needs fewer than 10: check for unbalanced brackets`,
       ]);
       // Brackets inside strings do not count; 64 levels still parse.
@@ -197,46 +200,52 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
       assert.strictEqual(parseJsonDocument("f.json", fine).problems.length, 0);
       assert.strictEqual(tooDeepAt(fine), -1);
     });
-    it("refuses a NUL byte in a variable, which no process can be given", function () {
-      assert.deepStrictEqual(check(job([SAVE, { name: "var_a", value: "1\u00002" }])), [
+    it("refuses a NUL byte in a variable, which no process can be given", async function () {
+      assert.deepStrictEqual(await check(job([SAVE, { name: "var_a", value: "1\u00002" }])), [
         'jobs/x.json:11:18: containerOverrides.environment[1].value: the value of "var_a" contains a NUL byte (at character 2), which no environment variable or argument can hold; remove it',
       ]);
       assert.match(
-        check(job([SAVE, { name: "VAR\u0000", value: "1" }]))[0],
+        (await check(job([SAVE, { name: "VAR\u0000", value: "1" }])))[0],
         /environment\[1\]\.name: the name "VAR\\u0000" contains a NUL byte/,
       );
     });
   });
 
   describe("unknown and mistyped fields", function () {
-    it("names an unknown field and suggests the real one", function () {
+    it("names an unknown field and suggests the real one", async function () {
       assert.deepStrictEqual(
-        check(JSON.stringify({ jobName: "j", containerOverides: {} }, null, 2)),
+        await check(JSON.stringify({ jobName: "j", containerOverides: {} }, null, 2)),
         [
           'jobs/x.json:3:3: containerOverides: unknown field "containerOverides"; did you mean "containerOverrides"?',
         ],
       );
-      const nested = check(job([SAVE], { retryStrategy: { attemps: 2 } }));
+      const nested = await check(job([SAVE], { retryStrategy: { attemps: 2 } }));
       assert.deepStrictEqual(nested, [
         'jobs/x.json:12:5: retryStrategy.attemps: unknown field "attemps"; did you mean "attempts"?',
       ]);
     });
-    it("lists the allowed fields when nothing is close", function () {
+    it("lists the allowed fields when nothing is close", async function () {
       assert.match(
-        check('{"jobName": "j", "timeout": {"zzz": 1}}')[0],
+        (await check('{"jobName": "j", "timeout": {"zzz": 1}}'))[0],
         /unknown field "zzz"; allowed here: attemptDurationSeconds/,
       );
     });
-    it("says how to fix a number where a string belongs, and the reverse", function () {
-      assert.deepStrictEqual(check(job([{ name: "var_a", value: 3 as unknown as string }, SAVE])), [
-        'jobs/x.json:7:18: containerOverrides.environment[0].value: expected string, got number 3; write it in quotes: "3"',
-      ]);
-      assert.deepStrictEqual(check('{"jobName": "j", "containerOverrides": {"vcpus": "2"}}'), [
-        'jobs/x.json:1:50: containerOverrides.vcpus: expected number, got the string "2"; write it without quotes: 2',
-      ]);
+    it("says how to fix a number where a string belongs, and the reverse", async function () {
+      assert.deepStrictEqual(
+        await check(job([{ name: "var_a", value: 3 as unknown as string }, SAVE])),
+        [
+          'jobs/x.json:7:18: containerOverrides.environment[0].value: expected string, got number 3; write it in quotes: "3"',
+        ],
+      );
+      assert.deepStrictEqual(
+        await check('{"jobName": "j", "containerOverrides": {"vcpus": "2"}}'),
+        [
+          'jobs/x.json:1:50: containerOverrides.vcpus: expected number, got the string "2"; write it without quotes: 2',
+        ],
+      );
     });
-    it("checks enums and ranges of SubmitJob fields", function () {
-      const problems = check(
+    it("checks enums and ranges of SubmitJob fields", async function () {
+      const problems = await check(
         JSON.stringify({
           jobName: "j",
           dependsOn: [{ jobId: "x", type: "ALL" }],
@@ -267,7 +276,7 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
         /resourceRequirements\[0\]\.type: the string "CPU" is not allowed; use one of "GPU", "MEMORY", "VCPU"/,
       );
     });
-    it("accepts every SubmitJob field", function () {
+    it("accepts every SubmitJob field", async function () {
       const full = {
         jobName: "full",
         jobQueue: "q",
@@ -290,14 +299,14 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
           consumableResourceList: [{ consumableResource: "r", quantity: 1 }],
         },
       };
-      assert.deepStrictEqual(check(JSON.stringify(full)), []);
+      assert.deepStrictEqual(await check(JSON.stringify(full)), []);
       const parsed = parseJsonDocument("f.json", JSON.stringify(full));
       const loaded = loadJob(parsed.doc!).job as LoadedJob;
       // The API takes either case; the request carries the SDK's upper case.
       assert.strictEqual(loaded.fields.retryStrategy?.evaluateOnExit?.[0].action, "RETRY");
     });
-    it("refuses a job definition of the file's own and the overrides only such definitions take", function () {
-      const problems = check(
+    it("refuses a job definition of the file's own and the overrides only such definitions take", async function () {
+      const problems = await check(
         JSON.stringify(
           {
             jobName: "j",
@@ -324,25 +333,25 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
   });
 
   describe("job names", function () {
-    it("takes the file name when jobName is left out", function () {
+    it("takes the file name when jobName is left out", async function () {
       const parsed = parseJsonDocument(
         "jobs/sample_job_1.json",
         '{"containerOverrides": {"environment": [{"name": "save_name", "value": "a"}]}}',
       );
       assert.strictEqual(loadJob(parsed.doc!).job?.jobName, "sample_job_1");
       assert.match(
-        check("{}", "jobs/my job.json")[0],
+        (await check("{}", "jobs/my job.json"))[0],
         /jobName: job name "my job" .* \(taken from the file name; set jobName\)/,
       );
     });
-    it("enforces the API's rule: 1-128 letters, digits, - and _, starting alphanumeric", function () {
+    it("enforces the API's rule: 1-128 letters, digits, - and _, starting alphanumeric", async function () {
       assert.strictEqual(checkJobName("run_1-a"), undefined);
       assert.match(checkJobName("-x") ?? "", /must start with a letter or digit/);
       assert.match(checkJobName("a.b/c") ?? "", /found "\.", "\/"/);
       assert.match(checkJobName("a".repeat(129)) ?? "", /129 characters; the limit is 128/);
       assert.match(checkJobName("") ?? "", /empty/);
       assert.match(
-        check('{"jobName": "bad name"}')[0],
+        (await check('{"jobName": "bad name"}'))[0],
         /^jobs\/x\.json:1:13: jobName: job name "bad name"/,
       );
     });
@@ -358,7 +367,7 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
   });
 
   describe("environment variables against the script's options", function () {
-    it("checks the variables of a file that failed the schema too: names, values, repeats", function () {
+    it("checks the variables of a file that failed the schema too: names, values, repeats", async function () {
       const text = JSON.stringify(
         {
           containerOverrides: {
@@ -376,7 +385,7 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
       const doc = parseJsonDocument("jobs/x.json", text).doc!;
       assert.strictEqual(loadJob(doc).job, undefined, "the schema refuses it");
       assert.deepStrictEqual(
-        checkVariables([], SCRIPT_DESCRIPTION, [doc]).problems.map(formatProblem),
+        (await checkVariables([], SCRIPT_DESCRIPTION, CHECK, [doc])).problems.map(formatProblem),
         [
           'jobs/x.json:6:17: containerOverrides.environment[0].name: "var_c" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
           'jobs/x.json:11:18: containerOverrides.environment[1].value: the value of "var_a" contains a NUL byte (at character 2), which no environment variable or argument can hold; remove it',
@@ -384,30 +393,32 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
         ],
       );
     });
-    it("catches a misspelt option with the script's declared options", function () {
-      assert.deepStrictEqual(check(job([{ name: "var_c", value: "1" }, SAVE])), [
+    it("catches a misspelt option with the script's declared options", async function () {
+      assert.deepStrictEqual(await check(job([{ name: "var_c", value: "1" }, SAVE])), [
         'jobs/x.json:6:17: containerOverrides.environment[0].name: "var_c" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
       ]);
     });
-    it("requires the required options", function () {
-      assert.deepStrictEqual(check(job([{ name: "var_a", value: "1" }])), [
+    it("requires the required options", async function () {
+      assert.deepStrictEqual(await check(job([{ name: "var_a", value: "1" }])), [
         'jobs/x.json:4:20: containerOverrides.environment: required option "save_name" (--save_name) is not set; add {"name": "save_name", "value": "..."}',
       ]);
     });
-    it("refuses AWS_BATCH_* names, which AWS Batch reserves", function () {
+    it("refuses AWS_BATCH_* names, which AWS Batch reserves", async function () {
       assert.match(
-        check(job([SAVE, { name: "AWS_BATCH_JOB_ID", value: "x" }]))[0],
+        (await check(job([SAVE, { name: "AWS_BATCH_JOB_ID", value: "x" }])))[0],
         /environment\[1\]\.name: "AWS_BATCH_JOB_ID" is reserved: names starting with AWS_BATCH are set by AWS Batch/,
       );
     });
-    it("refuses the tool's own and the job definition's BATCHPY_ variables, and typos of them", function () {
-      const text = check(
-        job([
-          SAVE,
-          { name: "BATCHPY_JOB_NAME", value: "x" },
-          { name: "BATCHPY_BUCKET", value: "b" },
-          { name: "BATCHPY_INPUT", value: "a" },
-        ]),
+    it("refuses the tool's own and the job definition's BATCHPY_ variables, and typos of them", async function () {
+      const text = (
+        await check(
+          job([
+            SAVE,
+            { name: "BATCHPY_JOB_NAME", value: "x" },
+            { name: "BATCHPY_BUCKET", value: "b" },
+            { name: "BATCHPY_INPUT", value: "a" },
+          ]),
+        )
       ).join("\n");
       assert.match(text, /"BATCHPY_JOB_NAME" is set by jobs\/ to the job name; remove it/);
       assert.match(text, /"BATCHPY_BUCKET" is set by the job definition/);
@@ -415,11 +426,14 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
         text,
         /"BATCHPY_INPUT" is not a batchpy variable \(a job may set BATCHPY_INPUTS, BATCHPY_OUTPUT_DIR, BATCHPY_S3_MAX_ATTEMPTS\)/,
       );
-      assert.deepStrictEqual(check(job([SAVE, { name: "BATCHPY_INPUTS", value: "data.csv" }])), []);
-    });
-    it("passes plain environment through: names without lower case, and proxies", function () {
       assert.deepStrictEqual(
-        check(
+        await check(job([SAVE, { name: "BATCHPY_INPUTS", value: "data.csv" }])),
+        [],
+      );
+    });
+    it("passes plain environment through: names without lower case, and proxies", async function () {
+      assert.deepStrictEqual(
+        await check(
           job([
             SAVE,
             { name: "OMP_NUM_THREADS", value: "4" },
@@ -429,30 +443,36 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
         [],
       );
     });
-    it("refuses a name that differs from an option only by case or -/_, with the option", function () {
-      assert.deepStrictEqual(check(job([SAVE, { name: "VAR_A", value: "6" }])), [
+    it("refuses a name that differs from an option only by case or -/_, with the option", async function () {
+      assert.deepStrictEqual(await check(job([SAVE, { name: "VAR_A", value: "6" }])), [
         'jobs/x.json:10:17: containerOverrides.environment[1].name: "VAR_A" is not an option of container/job/script.py, ' +
           'but differs from "var_a" only by case or -/_ (names are case-sensitive): did you mean var_a? ' +
           'To pass "VAR_A" to the script as plain environment, add --plain-env VAR_A',
       ]);
       assert.match(
-        check(job([SAVE, { name: "Save-Name", value: "x" }]))[0],
+        (await check(job([SAVE, { name: "Save-Name", value: "x" }])))[0],
         /did you mean save_name\?$/,
       );
-      assert.match(check(job([SAVE, { name: "VAR-B", value: "6" }]))[0], /did you mean var_b\?/);
+      assert.match(
+        (await check(job([SAVE, { name: "VAR-B", value: "6" }])))[0],
+        /did you mean var_b\?/,
+      );
       // The documented way to mean plain environment.
       const plain = { ...SCRIPT_DESCRIPTION, plainEnv: new Set(["VAR_A"]) };
       const parsed = parseJsonDocument("jobs/x.json", job([SAVE, { name: "VAR_A", value: "6" }]));
-      assert.deepStrictEqual(checkVariables([loadJob(parsed.doc!).job!], plain).problems, []);
-      assert.match(plainEnvProblem("var_a") ?? "", /only names without lower-case letters/);
+      const checked = await checkVariables([loadJob(parsed.doc!).job!], plain, CHECK);
+      assert.deepStrictEqual(checked.problems, []);
+      const lower = { ...SCRIPT_DESCRIPTION, plainEnv: new Set(["var_a"]) };
+      const refused = await checkVariables([], lower, CHECK);
+      assert.match(refused.problems[0].message, /only names without lower-case letters/);
     });
-    it("refuses a variable set twice", function () {
+    it("refuses a variable set twice", async function () {
       assert.match(
-        check(job([SAVE, { name: "save_name", value: "b" }]))[0],
+        (await check(job([SAVE, { name: "save_name", value: "b" }])))[0],
         /environment\[1\]\.name: "save_name" is set twice; keep one of them/,
       );
     });
-    it("checks values the entrypoint would refuse: flags, counts, aliases, exclusive groups", function () {
+    it("checks values the entrypoint would refuse: flags, counts, aliases, exclusive groups", async function () {
       const desc = parseDescription(
         JSON.stringify({
           script: "train.py",
@@ -495,21 +515,20 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
         }),
         "fixture",
       );
-      const run = (env: { name: string; value: string }[]): string => {
+      const run = async (env: { name: string; value: string }[]): Promise<string> => {
         const parsed = parseJsonDocument("t.json", job(env));
-        return checkVariables([loadJob(parsed.doc!).job!], desc)
-          .problems.map(formatProblem)
-          .join("\n");
+        const checked = await checkVariables([loadJob(parsed.doc!).job!], desc, checkAgainst(desc));
+        return checked.problems.map(formatProblem).join("\n");
       };
       // The alias (argparse dest) is accepted for a required option.
       assert.strictEqual(
-        run([
+        await run([
           { name: "out_dir", value: "o" },
           { name: "gpu", value: "yes" },
         ]),
         "",
       );
-      const bad = run([
+      const bad = await run([
         { name: "out_dir", value: "o" },
         { name: "out-dir", value: "p" },
         { name: "verbose", value: "maybe" },
@@ -530,7 +549,7 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
         bad,
         /container\/job\/train\.py accepts only one of gpu, cpu, but gpu and cpu are set/,
       );
-      assert.match(run([{ name: "out_dir", value: "o" }]), /requires one of gpu, cpu/);
+      assert.match(await run([{ name: "out_dir", value: "o" }]), /requires one of gpu, cpu/);
     });
   });
 

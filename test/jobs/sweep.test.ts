@@ -17,15 +17,22 @@ import {
 } from "../../jobs/input/sweep";
 import { MAX_ARG_BYTES } from "../../components/contract";
 import { checkVariables } from "../../jobs/input/value-types";
-import { SCRIPT_DESCRIPTION } from "../helpers/jobs-harness";
+import { SCRIPT_DESCRIPTION, checkAgainst } from "../helpers/jobs-harness";
+
+const CHECK = checkAgainst(SCRIPT_DESCRIPTION);
+
+/** The problems of a sweep's variables, as formatted lines. */
+async function variableProblems(sweep: LoadedSweep): Promise<string[]> {
+  return (await checkVariables([sweep], SCRIPT_DESCRIPTION, CHECK)).problems.map(formatProblem);
+}
 
 const DIR = path.resolve("/virtual/jobs");
 
 /** Loads a sweep from in-memory files (`files` maps names relative to DIR to text). */
-function load(
+async function load(
   text: string,
   files: Record<string, string> = {},
-): { sweep?: LoadedSweep; problems: string[] } {
+): Promise<{ sweep?: LoadedSweep; problems: string[] }> {
   const parsed = parseJsonDocument("jobs/sweep.json", text);
   assert.ok(parsed.doc, parsed.problems.map(formatProblem).join("\n"));
   const r = loadSweep(
@@ -35,10 +42,14 @@ function load(
   );
   const problems = r.problems.map(formatProblem);
   if (r.sweep !== undefined) {
-    problems.push(...checkVariables([r.sweep], SCRIPT_DESCRIPTION).problems.map(formatProblem));
+    const checked = await checkVariables([r.sweep], SCRIPT_DESCRIPTION, CHECK);
+    problems.push(...checked.problems.map(formatProblem));
   }
   return { ...(r.sweep !== undefined ? { sweep: r.sweep } : {}), problems };
 }
+
+/** A grid or zip block from an object literal. */
+const block = (o: Record<string, (string | number)[]>) => new Map(Object.entries(o));
 
 /** Sets as plain objects, to compare with literals. */
 const plain = (sets: readonly ParameterSet[]): Record<string, string>[] =>
@@ -49,7 +60,7 @@ const BASE = { containerOverrides: { environment: [{ name: "save_name", value: "
 
 describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", function () {
   it("a grid is every combination, the last key varying fastest", function () {
-    assert.deepStrictEqual(plain(expandGrid({ a: [1, 2], b: ["x", "y", "z"] })), [
+    assert.deepStrictEqual(plain(expandGrid(block({ a: [1, 2], b: ["x", "y", "z"] }))), [
       { a: "1", b: "x" },
       { a: "1", b: "y" },
       { a: "1", b: "z" },
@@ -71,7 +82,7 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
           },
         ),
         (grid) => {
-          const sets = expandGrid(grid);
+          const sets = expandGrid(block(grid));
           const product = Object.values(grid).reduce((n, v) => n * v.length, 1);
           assert.strictEqual(sets.length, product);
           assert.strictEqual(new Set(sets.map((s) => JSON.stringify([...s]))).size, product);
@@ -81,7 +92,7 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
   });
 
   it("zip pairs by position; blocks combine as a product", function () {
-    assert.deepStrictEqual(plain(expandZip({ seed: [1, 2], tag: ["a", "b"] })), [
+    assert.deepStrictEqual(plain(expandZip(block({ seed: [1, 2], tag: ["a", "b"] }))), [
       { seed: "1", tag: "a" },
       { seed: "2", tag: "b" },
     ]);
@@ -101,8 +112,8 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
     assert.ok(!isSweepValue([]));
   });
 
-  it("loads a full sweep: base, rows file, zip and grid", function () {
-    const { sweep, problems } = load(
+  it("loads a full sweep: base, rows file, zip and grid", async function () {
+    const { sweep, problems } = await load(
       JSON.stringify({
         jobName: "lr",
         base: BASE,
@@ -130,8 +141,8 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
     assert.deepStrictEqual(sweep?.consumedFiles, [path.join(DIR, "params.tsv")]);
   });
 
-  it("takes the base from another job file", function () {
-    const { sweep, problems } = load(
+  it("takes the base from another job file", async function () {
+    const { sweep, problems } = await load(
       JSON.stringify({ base: "sample_job_1.json", grid: { var_a: [1, 2] } }),
       {
         "sample_job_1.json": JSON.stringify({ jobName: "sample_job_1", ...BASE, tags: { t: "1" } }),
@@ -142,7 +153,7 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
     assert.deepStrictEqual(sweep?.base.tags, { t: "1" });
   });
 
-  it("reports sweep mistakes with their place", function () {
+  it("reports sweep mistakes with their place", async function () {
     const text = JSON.stringify(
       {
         base: { jobName: "x", arrayProperties: { size: 3 }, containerOverides: {} },
@@ -152,7 +163,7 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
       null,
       2,
     );
-    const out = load(text).problems.join("\n");
+    const out = (await load(text)).problems.join("\n");
     assert.match(
       out,
       /jobs\/sweep\.json:3:5: base\.jobName: put jobName at the top level of the sweep file/,
@@ -169,8 +180,8 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
     assert.match(out, /grid\.var_a: "var_a" is also set by another block of this sweep/);
   });
 
-  it("checks set keys against the script's options and required options across sets", function () {
-    const out = load(JSON.stringify({ grid: { var_c: [1, 2] } }), {}).problems.join("\n");
+  it("checks set keys against the script's options and required options across sets", async function () {
+    const out = (await load(JSON.stringify({ grid: { var_c: [1, 2] } }), {})).problems.join("\n");
     assert.match(
       out,
       /jobs\/sweep\.json:1:10: grid\.var_c: "var_c" is not an option of container\/job\/script\.py/,
@@ -179,21 +190,23 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
       out,
       /^jobs\/sweep\.json:1:1: required option "save_name" is not set in any set; add it to the sweep or to base\.containerOverrides\.environment$/m,
     );
-    const rows = load(
-      JSON.stringify({ rows: [{ var_a: 1, save_name: "a" }, { var_a: 2 }] }),
+    const rows = (
+      await load(JSON.stringify({ rows: [{ var_a: 1, save_name: "a" }, { var_a: 2 }] }))
     ).problems.join("\n");
     assert.match(rows, /required option "save_name" is not set in sets 1;/);
-    const reserved = load(
-      JSON.stringify({ base: BASE, grid: { AWS_BATCH_JOB_ID: [1, 2] } }),
+    const reserved = (
+      await load(JSON.stringify({ base: BASE, grid: { AWS_BATCH_JOB_ID: [1, 2] } }))
     ).problems.join("\n");
     assert.match(reserved, /"AWS_BATCH_JOB_ID" is reserved/);
   });
 
-  it("holds every set to a single job's rules: NUL bytes, the kernel's size per argument, names", function () {
+  it("holds every set to a single job's rules: NUL bytes, the kernel's size per argument, names", async function () {
     const big = "x".repeat(200_000);
-    const out = load(JSON.stringify({ base: BASE, rows: "p.csv" }), {
-      "p.csv": `var_a,var_b\n1,2\n"a\u0000b",${big}\n`,
-    }).problems;
+    const out = (
+      await load(JSON.stringify({ base: BASE, rows: "p.csv" }), {
+        "p.csv": `var_a,var_b\n1,2\n"a\u0000b",${big}\n`,
+      })
+    ).problems;
     assert.deepStrictEqual(
       out.map((p) => p.slice(0, 150)),
       [
@@ -207,25 +220,29 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
     // Just under the limit with "--var_b=" counted: accepted.
     const fits = "y".repeat(MAX_ARG_BYTES - 1 - "--var_b=".length);
     assert.deepStrictEqual(
-      load(JSON.stringify({ base: BASE, grid: { var_b: [fits, "1"] } })).problems,
+      (await load(JSON.stringify({ base: BASE, grid: { var_b: [fits, "1"] } }))).problems,
       [],
     );
     assert.match(
-      load(JSON.stringify({ base: BASE, grid: { var_b: [`${fits}y`, "1"] } })).problems.join("\n"),
+      (
+        await load(JSON.stringify({ base: BASE, grid: { var_b: [`${fits}y`, "1"] } }))
+      ).problems.join("\n"),
       /set 0: the value of "var_b" is 131,064 bytes/,
     );
     assert.match(
-      load(JSON.stringify({ base: BASE, grid: { "a=b": [1, 2] } })).problems.join("\n"),
+      (await load(JSON.stringify({ base: BASE, grid: { "a=b": [1, 2] } }))).problems.join("\n"),
       /grid\["a=b"\]: the name "a=b" contains "=", which ends a variable's name/,
     );
   });
 
-  it("refuses a job definition and ECS, EKS or node overrides in a sweep's base", function () {
-    const out = load(
-      JSON.stringify({
-        base: { ...BASE, jobDefinition: "ecs-def:1", ecsPropertiesOverride: {} },
-        grid: { var_a: [1, 2] },
-      }),
+  it("refuses a job definition and ECS, EKS or node overrides in a sweep's base", async function () {
+    const out = (
+      await load(
+        JSON.stringify({
+          base: { ...BASE, jobDefinition: "ecs-def:1", ecsPropertiesOverride: {} },
+          grid: { var_a: [1, 2] },
+        }),
+      )
     ).problems;
     const rule =
       ", but every job runs the stack's single-container job definition (stack output " +
@@ -236,21 +253,21 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
     ]);
   });
 
-  it("refuses a missing rows file and a rows file that is not CSV/TSV", function () {
+  it("refuses a missing rows file and a rows file that is not CSV/TSV", async function () {
     assert.match(
-      load(JSON.stringify({ base: BASE, rows: "nope.csv" })).problems[0],
+      (await load(JSON.stringify({ base: BASE, rows: "nope.csv" }))).problems[0],
       /rows: file "nope\.csv" not found/,
     );
     assert.match(
-      load(JSON.stringify({ base: BASE, rows: "x.txt" }), { "x.txt": "a" }).problems[0],
+      (await load(JSON.stringify({ base: BASE, rows: "x.txt" }), { "x.txt": "a" })).problems[0],
       /must be a \.csv or \.tsv file/,
     );
   });
 
-  it("stops a grid that would expand absurdly before building it", function () {
+  it("stops a grid that would expand absurdly before building it", async function () {
     const big = Array.from({ length: 1000 }, (_, i) => i);
-    const out = load(
-      JSON.stringify({ base: BASE, grid: { var_a: big, var_b: [...big, 1000] } }),
+    const out = (
+      await load(JSON.stringify({ base: BASE, grid: { var_a: big, var_b: [...big, 1000] } }))
     ).problems.join("\n");
     assert.match(
       out,
@@ -290,19 +307,19 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
       const bad = loadRowsSweep("jobs/lr grid.csv", "/x/jobs/lr grid.csv", "var_a\n1\n");
       assert.match(formatProblem(bad.problems[0]), /\(taken from the file name\); rename the file/);
     });
-    it("flags the header of a misspelt column", function () {
+    it("flags the header of a misspelt column", async function () {
       const r = loadRowsSweep("p.tsv", "/x/p.tsv", "save_name\tvar_c\na\t1\n");
-      const problems = checkVariables([r.sweep!], SCRIPT_DESCRIPTION).problems.map(formatProblem);
+      const problems = await variableProblems(r.sweep!);
       assert.deepStrictEqual(problems, [
         'p.tsv:1:11: "var_c" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
       ]);
     });
   });
   describe("problems across many sets", function () {
-    it("shows the first 10 value problems and counts the rest", function () {
+    it("shows the first 10 value problems and counts the rest", async function () {
       const rows = Array.from({ length: 12 }, (_, i) => `a\0${i},r`).join("\n");
       const r = loadRowsSweep("p.csv", "/x/p.csv", `var_a,save_name\n${rows}\n`);
-      const problems = checkVariables([r.sweep!], SCRIPT_DESCRIPTION).problems.map(formatProblem);
+      const problems = await variableProblems(r.sweep!);
       assert.strictEqual(problems.length, 11);
       assert.match(problems[0], /^p\.csv:1:1: set 0: the value of "var_a" contains a NUL byte/);
       assert.match(problems[9], /^p\.csv:1:1: set 9: /);

@@ -6,12 +6,10 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { parseDescription } from "../../jobs/input/script-options";
 import {
   checkValuesWithPython,
   checkVariables,
-  isTyped,
-  typedProblems,
+  type CheckRequest,
 } from "../../jobs/input/value-types";
 import {
   REPO_ROOT,
@@ -220,9 +218,17 @@ describe("jobs: values checked with the script's argparse types", function () {
     });
   });
 
-  it("sends each distinct value once: 10,000 sets of one option are at most 10,000 pairs", async function () {
-    const sets = Array.from({ length: 10_000 }, (_, i) => new Map([["var_a", String(i % 100)]]));
-    const { collected } = checkVariables(
+  it("asks once per distinct value and once per distinct set of option names: 10,000 sets, 101 pairs, 1 set", async function () {
+    const sets = Array.from(
+      { length: 10_000 },
+      (_, i) =>
+        new Map([
+          ["var_a", String(i % 100)],
+          ["save_name", "s"],
+        ]),
+    );
+    let asked: CheckRequest | undefined;
+    const checked = await checkVariables(
       [
         {
           kind: "sweep",
@@ -247,36 +253,18 @@ describe("jobs: values checked with the script's argparse types", function () {
             required: false,
             type: "int",
           },
+          { env: "save_name", aliases: [], flag: "--save_name", kind: "value", required: true },
         ],
         groups: [],
       },
+      (request) => {
+        asked = request;
+        return checkValuesWithPython(REPO_ROOT, undefined, request);
+      },
     );
-    assert.strictEqual(collected.pairs.length, 100);
-    const checks = await checkValuesWithPython(REPO_ROOT, undefined, collected.pairs);
-    assert.deepStrictEqual(typedProblems(collected, checks).problems, []);
-  });
-
-  it("checks the values of an option with a type other than str, or with choices, and no others", function () {
-    const option = (extra: Record<string, unknown>) => ({
-      env: "var_a",
-      flag: "--var_a",
-      kind: "value",
-      required: false,
-      ...extra,
-    });
-    const answer = (...options: Record<string, unknown>[]) =>
-      JSON.stringify({ script: "script.py", options, python: "/usr/bin/python3" });
-    const cases: [string, boolean][] = [
-      [answer(option({ type: "int" })), true],
-      [answer(option({ type: "str", choices: ["a", "b"] })), true],
-      [answer(option({ type: "str" }), option({ type: null }), option({})), false],
-      [answer(option({ type: null, choices: null })), false],
-      [answer(), false],
-    ];
-    for (const [output, typed] of cases) {
-      const parsed = parseDescription(output, "test");
-      assert.strictEqual(parsed.options.some(isTyped), typed, output);
-    }
+    assert.strictEqual(asked?.values.length, 101);
+    assert.strictEqual(asked?.sets.length, 1);
+    assert.deepStrictEqual(checked.problems, []);
   });
 
   it("a submit process checks against the --script-file as it is now: an option just added, its type", async function () {
