@@ -36,6 +36,8 @@ const SLOWEST_FIRST = [
   "test/components/program.test.ts",
   "test/jobs/ledger.test.ts",
   "test/policy/pack-process.test.ts",
+  "test/jobs/report-cli.test.ts",
+  "test/jobs/lock.test.ts",
   "test/jobs/value-types.test.ts",
   "test/jobs/npm-args.test.ts",
   "test/jobs/cli-flows.test.ts",
