@@ -10,7 +10,7 @@ import * as path from "path";
 import fg from "fast-glob";
 // Once here, not in each file's mocha process: they inherit the PATH it sets.
 import "./helpers/real-python";
-import { compileContainerPython } from "./helpers/python-bytecode";
+import { mochaGlobalSetup as compileContainerPython } from "./helpers/python-bytecode";
 
 const ROOT = path.resolve(__dirname, "..");
 const MOCHA = require.resolve("mocha/bin/mocha.js", { paths: [ROOT] });
