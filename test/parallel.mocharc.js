@@ -1,6 +1,7 @@
 "use strict";
 /**
  * The mocha config of `npm run test:unit` (and so `npm test`): .mocharc.json's settings,
+ * the container's Python compiled once before the tests (test/helpers/python-bytecode.ts),
  * two parallel workers, and every test file, the slowest first. The workers take the files
  * in this order, so a long file started last would run alone at the end while the other
  * worker idles; started first, it overlaps the many short ones. The list comes from
@@ -35,6 +36,8 @@ const SLOWEST_FIRST = [
   "test/components/program.test.ts",
   "test/jobs/ledger.test.ts",
   "test/policy/pack-process.test.ts",
+  "test/jobs/report-cli.test.ts",
+  "test/jobs/lock.test.ts",
   "test/jobs/value-types.test.ts",
   "test/jobs/npm-args.test.ts",
   "test/jobs/cli-flows.test.ts",
@@ -51,6 +54,7 @@ const spec = [...first, ...all.filter((file) => !first.includes(file))];
 
 module.exports = {
   ...base,
+  require: [...base.require, "./test/helpers/python-bytecode.ts"],
   parallel: true,
   jobs: 2,
   spec: spec.map((file) => path.join(ROOT, file)),

@@ -10,6 +10,7 @@ import * as path from "path";
 import fg from "fast-glob";
 // Once here, not in each file's mocha process: they inherit the PATH it sets.
 import "./helpers/real-python";
+import { mochaGlobalSetup as compileContainerPython } from "./helpers/python-bytecode";
 
 const ROOT = path.resolve(__dirname, "..");
 const MOCHA = require.resolve("mocha/bin/mocha.js", { paths: [ROOT] });
@@ -39,6 +40,8 @@ function profileFile(file: string): Promise<FileProfile> {
 }
 
 async function main(): Promise<void> {
+  // As `npm run test:unit` does before its workers start.
+  compileContainerPython();
   const patterns = process.argv.slice(2);
   const files = (
     await fg(patterns.length > 0 ? patterns : ["test/**/*.test.ts"], { cwd: ROOT })
