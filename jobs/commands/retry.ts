@@ -122,22 +122,6 @@ interface Original {
   readonly item: LoadedJob | LoadedSweep;
 }
 
-/** The ledger entries of the first submission of `name`, and the file it came from. */
-function firstSubmission(
-  name: string,
-  entries: readonly LedgerEntry[],
-): { firsts: LedgerEntry[]; file: string } {
-  const firsts = entries.filter((e) => e.jobName === name || (e.of === name && !isRetryEntry(e)));
-  const file = firsts.find((e) => e.file !== undefined)?.file;
-  if (file === undefined) {
-    throw new BadInputError(
-      `the ledger does not say which file ${name} came from, so its failed runs cannot be ` +
-        `planned again; submit the file again with --force`,
-    );
-  }
-  return { firsts, file };
-}
-
 /**
  * The original submissions of each of `selection`, planned again from their files in one
  * pass (one describe, one check) and checked against the ledger.
@@ -148,7 +132,18 @@ async function originals(
   opts: RetryOptions,
   ctx: Context,
 ): Promise<Original[]> {
-  const found = selection.map((sel) => ({ sel, ...firstSubmission(sel.name, entries) }));
+  const found = selection.map((sel) => {
+    const name = sel.name;
+    const firsts = entries.filter((e) => e.jobName === name || (e.of === name && !isRetryEntry(e)));
+    const file = firsts.find((e) => e.file !== undefined)?.file;
+    if (file === undefined) {
+      throw new BadInputError(
+        `the ledger does not say which file ${name} came from, so its failed runs cannot be ` +
+          `planned again; submit the file again with --force`,
+      );
+    }
+    return { sel, firsts, file };
+  });
   if (found.length === 0) {
     return [];
   }
