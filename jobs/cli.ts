@@ -15,17 +15,9 @@ import {
   formatProblem,
 } from "./errors";
 import { replaceSdkNodeWarning } from "./node-support";
-import {
-  procNpmProcess,
-  renamedOptionMessage,
-  swallowedMessage,
-  swallowedOptions,
-  toolOptions,
-  type NpmProcess,
-} from "./input/npm-args";
+import { npmRefusal, procNpmProcess, type NpmProcess } from "./input/npm-args";
 import { VARS } from "../components/contract";
 import { COMMANDS, type CommandDef } from "./cli-commands";
-import { shellWord } from "./output/shell";
 import { visible, visibleIo } from "./output/visible";
 
 const EXIT_CODES_HELP = `
@@ -98,7 +90,10 @@ export async function run(
     const o = { ...cmd.opts(), json: outcome.json };
     outcome.code = await def.handler(o, cmd.processedArgs, ctx);
   });
-  const refusal = npmRefusal(program, argv, context);
+  // Why this run must not go ahead: `npm run` kept some of its options (see npm-args.ts).
+  const sub = program.commands.find((c) => c.name() === argv[0]);
+  const { env, npm }: Pick<DeferredContext, "env" | "npm"> = context;
+  const refusal = sub && npmRefusal(sub.options, argv, env, npm, "; nothing was read or sent");
   if (refusal !== undefined) {
     io().stderr.write(`error: ${refusal}\n`);
     return EXIT_BAD_INPUT;
@@ -109,25 +104,6 @@ export async function run(
   } catch (err) {
     return reportError(err, io(), outcome.json, outcome.command);
   }
-}
-
-/** Why this run must not go ahead: `npm run` kept some of its options (see npm-args.ts). */
-function npmRefusal(
-  program: Command,
-  argv: readonly string[],
-  ctx: Pick<DeferredContext, "env" | "npm">,
-): string | undefined {
-  const sub = program.commands.find((c) => c.name() === argv[0]);
-  if (sub === undefined) {
-    return undefined;
-  }
-  const options = toolOptions(sub.options);
-  const renamed = renamedOptionMessage(argv, options);
-  if (renamed !== undefined) {
-    return `${renamed}; nothing was read or sent`;
-  }
-  const swallowed = swallowedOptions(options, argv, ctx.env, ctx.npm);
-  return swallowed.length > 0 ? swallowedMessage(swallowed, argv, ctx.env, shellWord) : undefined;
 }
 
 /** What a command leaves undone when it refuses bad input: true for that command. */

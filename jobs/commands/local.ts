@@ -29,8 +29,11 @@ export interface LocalRun {
   readonly vcpus?: number;
   readonly memoryMiB?: number;
   readonly gpus?: number;
-  /** The sweep and global set number of a part filed under the sweep (a chunk, a lone set). */
-  readonly filedAs?: { readonly job: string; readonly index: number };
+  /**
+   * Where results, log and record are filed: a sweep's part (a chunk, a lone set) under the
+   * sweep and its global set number, any other run under its own name and index.
+   */
+  readonly filedAs: { readonly job: string; readonly index?: number };
 }
 
 export interface LocalPlan {
@@ -68,8 +71,10 @@ function localRuns(s: Submission): LocalRun[] {
   if (s.arraySize === undefined) {
     const index = env.get(VARS.setIndex);
     const filedAs =
-      sweep !== undefined && index !== undefined ? { job: sweep, index: Number(index) } : undefined;
-    return [{ jobName: s.jobName, env, ...resources, ...definedOnly({ filedAs }) }];
+      sweep !== undefined && index !== undefined
+        ? { job: sweep, index: Number(index) }
+        : { job: s.jobName };
+    return [{ jobName: s.jobName, env, ...resources, filedAs }];
   }
   // An array sweep's sets and their global numbers are in its manifest.
   const manifest = s.kind === "array" ? parseManifest(s.manifest.body) : undefined;
@@ -79,9 +84,7 @@ function localRuns(s: Submission): LocalRun[] {
     env,
     ...definedOnly({ set: manifest?.sets[i] }),
     ...resources,
-    ...definedOnly({
-      filedAs: sweep !== undefined ? { job: sweep, index: manifest?.indexes?.[i] ?? i } : undefined,
-    }),
+    filedAs: { job: sweep ?? s.jobName, index: manifest?.indexes?.[i] ?? i },
   }));
 }
 
@@ -127,7 +130,7 @@ export function runEnvironment(
     // Own properties only (Object.fromEntries), so any variable name is kept as it is.
     ...Object.fromEntries(run.env),
     [VARS.localRoot]: root,
-    [VARS.jobName]: run.filedAs?.job ?? run.jobName,
+    [VARS.jobName]: run.filedAs.job,
     PYTHONUNBUFFERED: "1",
     ...definedOnly({ AWS_BATCH_JOB_ARRAY_INDEX: run.index?.toString() }),
   };
@@ -247,8 +250,8 @@ function recordRun(
   appendLocalRun(root, {
     v: 1,
     run: runId,
-    job: run.filedAs?.job ?? run.jobName,
-    ...definedOnly({ index: run.filedAs?.index ?? run.index }),
+    job: run.filedAs.job,
+    ...definedOnly({ index: run.filedAs.index }),
     params: Object.fromEntries(
       parametersOf(
         [...run.env].map(([name, value]) => ({ name, value })),
@@ -266,8 +269,7 @@ function recordRun(
 
 /** Where a run's results and log land in the local folder (laid out as the bucket is). */
 export function localResultPaths(run: LocalRun, root: string): { results: string; log: string } {
-  const job = run.filedAs?.job ?? run.jobName;
-  const index = run.filedAs?.index ?? run.index;
+  const { job, index } = run.filedAs;
   return index === undefined
     ? { results: path.join(root, "results", job), log: path.join(root, "logs", `${job}.log`) }
     : {

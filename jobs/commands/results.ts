@@ -15,6 +15,7 @@ import {
 } from "../errors";
 import { requireOutput } from "../input/outputs";
 import { runPool } from "../aws/pool";
+import { entriesFor } from "../state/ledger";
 import {
   matchesPrefix,
   planSync,
@@ -110,8 +111,8 @@ async function writeThroughPart(
   }
 }
 
-function checkNames(names: readonly string[], known: ReadonlySet<string>, where: string): void {
-  const unknown = names.filter((n) => !known.has(n));
+function checkNames(names: readonly string[], known: (name: string) => boolean, where: string) {
+  const unknown = names.filter((n) => !known(n));
   if (unknown.length > 0) {
     throw new BadInputError(
       `not ${where}: ${unknown.join(", ")}; check the names (npm run jobs:status lists the ledger's), ` +
@@ -139,7 +140,8 @@ export function defaultOutDir(stack: string | undefined): string {
 function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => boolean): Source {
   const root = localRoot(ctx, opts.localRoot);
   // --locally runs are not in a ledger: a name is known when the folder has its files.
-  checkNames(opts.names, localJobNames(root), `jobs with results or logs in ${root}`);
+  const local = localJobNames(root);
+  checkNames(opts.names, (n) => local.has(n), `jobs with results or logs in ${root}`);
   return {
     list: async () => listLocal(root, ["results", "logs"]).filter((s) => keep(s.key)),
     outDir: path.resolve(ctx.cwd, opts.out ?? defaultOutDir(undefined)),
@@ -157,10 +159,11 @@ function bucketSource(
   keep: (key: string) => boolean,
 ): Source {
   const { outputs, ledger } = openStack(opts, ctx);
+  const latest = ledger.latest();
   checkNames(
     opts.names,
     // A sweep's chunks and retries file their results under the sweep's name.
-    new Set([...ledger.latest().values()].flatMap((e) => [e.jobName, ...(e.of ?? [])])),
+    (n) => entriesFor(latest, n).length > 0,
     `in the ledger of stack "${outputs.stack}" (${ledger.file})`,
   );
   const bucket = requireOutput(outputs, "bucketName", "to download results");

@@ -115,47 +115,62 @@ function checkRetryOptions(opts: RetryOptions): void {
   }
 }
 
-/** The original submissions of `name`, planned again from its file and checked against the ledger. */
-async function originals(
-  name: string,
-  entries: readonly LedgerEntry[],
-  opts: RetryOptions,
-  ctx: Context,
-): Promise<{ mine: Submission[]; item: LoadedJob | LoadedSweep }> {
-  const firsts = entries.filter((e) => e.jobName === name || (e.of === name && !isRetryEntry(e)));
-  const file = firsts.find((e) => e.file !== undefined)?.file;
-  if (file === undefined) {
-    throw new BadInputError(
-      `the ledger does not say which file ${name} came from, so its failed runs cannot be ` +
-        `planned again; submit the file again with --force`,
-    );
-  }
-  const { submissions, items } = await prepare({ ...opts, files: [file], force: false }, ctx);
-  const mine = submissions.filter((s) => s.jobName === name || s.sweep === name);
-  const item = items.find((i) => i.jobName === name || mine.some((s) => s.jobName === i.jobName));
-  const byName = new Map(firsts.map((e) => [e.jobName, e]));
-  const changed = mine.some((s) => byName.get(s.jobName)?.hash !== s.hash);
-  if (item === undefined || mine.length === 0 || changed) {
-    throw new BadInputError([
-      {
-        file,
-        message:
-          `changed since ${name} was submitted from it, so its failed runs cannot be told apart ` +
-          "from new ones; restore the file as it was, or submit it again with --force",
-      },
-    ]);
-  }
-  return { mine, item };
+/** What failed of a name, its original submissions planned again, and their job or sweep. */
+interface Original {
+  readonly sel: RetrySelection;
+  readonly mine: Submission[];
+  readonly item: LoadedJob | LoadedSweep;
 }
 
-/** The submissions that retry `sel`, checked against the original file. */
-async function planRetry(
-  sel: RetrySelection,
+/**
+ * The original submissions of each of `selection`, planned again from their files in one
+ * pass (one describe, one check) and checked against the ledger.
+ */
+async function originals(
+  selection: readonly RetrySelection[],
   entries: readonly LedgerEntry[],
   opts: RetryOptions,
   ctx: Context,
-): Promise<Submission[]> {
-  const { mine, item } = await originals(sel.name, entries, opts, ctx);
+): Promise<Original[]> {
+  const found = selection.map((sel) => {
+    const name = sel.name;
+    const firsts = entries.filter((e) => e.jobName === name || (e.of === name && !isRetryEntry(e)));
+    const file = firsts.find((e) => e.file !== undefined)?.file;
+    if (file === undefined) {
+      throw new BadInputError(
+        `the ledger does not say which file ${name} came from, so its failed runs cannot be ` +
+          `planned again; submit the file again with --force`,
+      );
+    }
+    return { sel, firsts, file };
+  });
+  if (found.length === 0) {
+    return [];
+  }
+  const files = [...new Set(found.map((f) => f.file))];
+  const { submissions, items } = await prepare({ ...opts, files, force: false }, ctx);
+  return found.map(({ sel, firsts, file }) => {
+    const name = sel.name;
+    const mine = submissions.filter((s) => s.jobName === name || s.sweep === name);
+    const item = items.find((i) => i.jobName === name || mine.some((s) => s.jobName === i.jobName));
+    const byName = new Map(firsts.map((e) => [e.jobName, e]));
+    const changed = mine.some((s) => byName.get(s.jobName)?.hash !== s.hash);
+    if (item === undefined || mine.length === 0 || changed) {
+      throw new BadInputError([
+        {
+          file,
+          message:
+            `changed since ${name} was submitted from it, so its failed runs cannot be told ` +
+            "apart from new ones; restore the file as it was, or submit it again with --force",
+        },
+      ]);
+    }
+    return { sel, mine, item };
+  });
+}
+
+/** The submissions that retry what failed of a name, from its original submissions. */
+function planRetry({ sel, mine, item }: Original, entries: readonly LedgerEntry[]): Submission[] {
   const jobName = nextRetryName(sel.name, entries);
   const indexes = sel.failed.flatMap((u) => (u.index !== undefined ? [u.index] : []));
   if (indexes.length === 0) {
@@ -259,15 +274,12 @@ async function retry(opts: RetryOptions, ctx: Context): Promise<SubmitResult> {
   const selection = selectRetry(opts.names, await readUnits(known, outputs, ctx));
   refuseUnfinished(selection);
   // Every selected name that has failed runs; a note for the others.
-  const todo: Submission[] = [];
-  const notes: Problem[] = [];
-  for (const sel of selection) {
-    if (sel.failed.length === 0) {
-      notes.push({ message: `nothing failed in ${sel.name}: nothing to retry there` });
-    } else {
-      todo.push(...(await planRetry(sel, before, opts, ctx)));
-    }
-  }
+  const failed = selection.filter((sel) => sel.failed.length > 0);
+  const planned = await originals(failed, before, opts, ctx);
+  const todo = planned.flatMap((original) => planRetry(original, before));
+  const notes: Problem[] = selection
+    .filter((sel) => sel.failed.length === 0)
+    .map((sel) => ({ message: `nothing failed in ${sel.name}: nothing to retry there` }));
   refuseBadNames(todo);
   refuseTakenNames(todo, before);
   if (todo.length === 0) {

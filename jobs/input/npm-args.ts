@@ -16,6 +16,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import type { Option } from "commander";
+import { shellWord } from "../output/shell";
 
 /** A long option of the command being run. */
 export interface ToolOption {
@@ -56,7 +57,7 @@ const RENAMED: ReadonlyMap<string, readonly string[]> = new Map([
  * For an old option name in `argv` whose new name this command has, what to type instead;
  * commander would only call it unknown.
  */
-export function renamedOptionMessage(
+function renamedOptionMessage(
   argv: readonly string[],
   options: readonly ToolOption[],
 ): string | undefined {
@@ -204,6 +205,26 @@ export function swallowedMessage(
       ? "\n(npm also left the value of each such option among the other arguments: move it back after its option)"
       : "")
   );
+}
+
+/**
+ * Why `npm run` must not run this command line with `options`: an old option name (its
+ * message ended by `renamedEnd`), or options npm kept for itself.
+ */
+export function npmRefusal(
+  options: readonly Option[],
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  npm: NpmProcess | undefined,
+  renamedEnd: string,
+): string | undefined {
+  const tool = toolOptions(options);
+  const renamed = renamedOptionMessage(argv, tool);
+  if (renamed !== undefined) {
+    return `${renamed}${renamedEnd}`;
+  }
+  const swallowed = swallowedOptions(tool, argv, env, npm);
+  return swallowed.length > 0 ? swallowedMessage(swallowed, argv, env, shellWord) : undefined;
 }
 
 /** Why a file cannot be read that means "not there": no /proc, the process gone, no file. */

@@ -15,14 +15,7 @@ import { CONFIG_NAMESPACE } from "../../components/config-namespace";
 import { definedOnly } from "../../components/defined";
 import { awaitedLater } from "../../jobs/errors";
 import { visibleIo } from "../../jobs/output/visible";
-import {
-  procNpmProcess,
-  renamedOptionMessage,
-  swallowedMessage,
-  swallowedOptions,
-  toolOptions,
-} from "../../jobs/input/npm-args";
-import { shellWord } from "../../jobs/output/shell";
+import { npmRefusal, procNpmProcess } from "../../jobs/input/npm-args";
 import {
   AnalyzedResource,
   DEFAULT_PACK_DIR,
@@ -360,27 +353,14 @@ export async function main(
   }
 }
 
-/** Why npm must not run this command line: it renamed or kept options (see npm-args.ts). */
-function npmRefusal(argv: readonly string[]): string | undefined {
-  const options = toolOptions(checkProgram().options);
-  const renamed = renamedOptionMessage(argv, options);
-  if (renamed !== undefined) {
-    return `${renamed}.`;
-  }
-  // `npm run policy:check --all-stacks` (no --): npm keeps the option.
-  const swallowed = swallowedOptions(options, argv, process.env, procNpmProcess());
-  return swallowed.length > 0
-    ? swallowedMessage(swallowed, argv, process.env, shellWord)
-    : undefined;
-}
-
 /**
  * The command line (`batchpy policy check`, `npm run policy:check`): runs `argv`, sets the
  * exit code. Without its signal handlers a killed CLI would leave the pack serving for
  * ever; a second signal gets the default action: exit at once.
  */
 export async function cli(argv: readonly string[]): Promise<void> {
-  const refusal = npmRefusal(argv);
+  // `npm run policy:check --all-stacks` (no --): npm keeps the option (see npm-args.ts).
+  const refusal = npmRefusal(checkProgram().options, argv, process.env, procNpmProcess(), ".");
   if (refusal !== undefined) {
     process.stderr.write(`policy:check: ${refusal}\n`);
     process.exitCode = EXIT_ERROR;

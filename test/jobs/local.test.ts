@@ -221,15 +221,25 @@ describe("jobs --locally: the entrypoint on this machine", function () {
       arraySize: 3,
     } as unknown as Submission;
     const results: LocalResult[] = [
-      { run: { jobName: "a", env: new Map() }, ...fail, startedAt: 0, stoppedAt: 0 },
       {
-        run: { jobName: "s", index: 0, env: new Map() },
+        run: { jobName: "a", env: new Map(), filedAs: { job: "a" } },
+        ...fail,
+        startedAt: 0,
+        stoppedAt: 0,
+      },
+      {
+        run: { jobName: "s", index: 0, env: new Map(), filedAs: { job: "s", index: 0 } },
         ...fail,
         exitCode: 0,
         startedAt: 0,
         stoppedAt: 0,
       },
-      { run: { jobName: "s", index: 1, env: new Map() }, ...fail, startedAt: 0, stoppedAt: 0 },
+      {
+        run: { jobName: "s", index: 1, env: new Map(), filedAs: { job: "s", index: 1 } },
+        ...fail,
+        startedAt: 0,
+        stoppedAt: 0,
+      },
     ];
     assert.strictEqual(localResultsLine(single, results, "/lb", "/"), "a: no results (failed)");
     assert.strictEqual(
@@ -243,7 +253,7 @@ describe("jobs --locally: the entrypoint on this machine", function () {
   });
 
   it("a run that cannot be started is a failure with its reason, not silently 'not started'", async function () {
-    const run = { jobName: "nul", env: new Map([["var_a", "a\0b"]]) };
+    const run = { jobName: "nul", env: new Map([["var_a", "a\0b"]]), filedAs: { job: "nul" } };
     const results = await runLocal(
       { runs: [run], manifests: [] },
       { repoRoot: REPO_ROOT, root, concurrency: 1, env: {} },
