@@ -205,48 +205,59 @@
   // ---------------------------------------------------------------- charts
   var charts = {};
 
-  function renderTimeline() {
+  /** The runs the timeline shows, in creation order; says on the page what it leaves out. */
+  function timelineRows() {
     var timed = rows
       .filter((r) => r.startedAt !== undefined || r.createdAt !== undefined)
       .sort((a, b) => (a.createdAt || a.startedAt) - (b.createdAt || b.startedAt));
     var note = document.getElementById("timeline-note");
     if (timed.length === 0) {
       note.textContent = "No run has started yet.";
-      return;
-    }
-    if (timed.length > TIMELINE_MAX) {
+    } else if (timed.length > TIMELINE_MAX) {
       note.textContent =
         "Showing the first " + TIMELINE_MAX + " of " + timed.length + " runs by creation time.";
-      timed = timed.slice(0, TIMELINE_MAX);
     }
+    return timed.slice(0, TIMELINE_MAX);
+  }
+
+  /** Each run's queue wait and run time as bars, in seconds since the first creation. */
+  function timelineData(timed) {
     var t0 = timed[0].createdAt || timed[0].startedAt; // the earliest: sorted by it
     var now = Date.parse(data.generatedAt);
     var sec = (ms) => (ms - t0) / 1000;
+    return {
+      labels: timed.map((r) => r.name),
+      datasets: [
+        {
+          label: "queue wait",
+          data: timed.map((r) =>
+            r.createdAt !== undefined
+              ? [sec(r.createdAt), sec(r.startedAt || r.stoppedAt || now)]
+              : null,
+          ),
+          backgroundColor: "rgba(158,158,158,0.45)",
+        },
+        {
+          label: "run (colour: status)",
+          data: timed.map((r) =>
+            r.startedAt !== undefined ? [sec(r.startedAt), sec(r.stoppedAt || now)] : null,
+          ),
+          backgroundColor: timed.map((r) => STATUS_COLOURS[r.status] || "#999"),
+        },
+      ],
+    };
+  }
+
+  function renderTimeline() {
+    var timed = timelineRows();
+    if (timed.length === 0) {
+      return;
+    }
     var canvas = document.getElementById("timeline");
     canvas.parentNode.style.height = Math.max(160, 40 + timed.length * 18) + "px";
     charts.timeline = new Chart(canvas, {
       type: "bar",
-      data: {
-        labels: timed.map((r) => r.name),
-        datasets: [
-          {
-            label: "queue wait",
-            data: timed.map((r) =>
-              r.createdAt !== undefined
-                ? [sec(r.createdAt), sec(r.startedAt || r.stoppedAt || now)]
-                : null,
-            ),
-            backgroundColor: "rgba(158,158,158,0.45)",
-          },
-          {
-            label: "run (colour: status)",
-            data: timed.map((r) =>
-              r.startedAt !== undefined ? [sec(r.startedAt), sec(r.stoppedAt || now)] : null,
-            ),
-            backgroundColor: timed.map((r) => STATUS_COLOURS[r.status] || "#999"),
-          },
-        ],
-      },
+      data: timelineData(timed),
       options: {
         indexAxis: "y",
         animation: false,
