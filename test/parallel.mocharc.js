@@ -35,7 +35,7 @@ const SLOWEST_FIRST = [
   "test/components/program.test.ts",
   "test/jobs/ledger.test.ts",
   "test/policy/pack-process.test.ts",
-  "test/jobs/value-types.test.ts",
+  "test/jobs/variables.test.ts",
   "test/jobs/npm-args.test.ts",
   "test/jobs/cli-flows.test.ts",
   "test/jobs/node-support.test.ts",

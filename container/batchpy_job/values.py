@@ -21,10 +21,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from .contract import (
     AWS_BATCH_PREFIX,
-    FLAG_FALSE,
-    FLAG_TRUE,
     MAX_ARG_BYTES,
-    MAX_COUNT,
     PREFIXES,
     VARIABLE_TABLE,
     VARS,
@@ -33,11 +30,14 @@ from .errors import quoted
 from .introspect import Json, mapped_actions, type_name
 from .mapping import (
     both_set_problem,
-    count_of,
-    flag_word,
+    count_problem,
+    flag_problem,
     group_problems,
     is_plain_environment,
+    missing_problem,
+    puts_on_command_line,
     split_list,
+    undeclared_problem,
 )
 
 # Where the user's script and its modules live (container/job/, /app/job/ in the image).
@@ -164,23 +164,9 @@ class Rules:
 
     def name_problem(self, name: str) -> Optional[str]:
         """Why `name` cannot be a variable of a job, or None."""
-        if "\0" in name:
-            return (
-                f"the name {json.dumps(name)} contains a NUL byte, which no environment "
-                "variable can hold; remove it"
-            )
-        if "=" in name:
-            return (
-                f"the name {json.dumps(name)} contains \"=\", which ends a variable's name in "
-                "the environment; rename it"
-            )
-        if name.startswith(AWS_BATCH_PREFIX):
-            return (
-                f'"{name}" is reserved: names starting with {AWS_BATCH_PREFIX} are set by AWS '
-                "Batch and SubmitJob rejects them; rename the variable"
-            )
-        if name.startswith(VARS.reserved_prefix):
-            return _reserved_name_problem(name)
+        problem = env_name_problem(name)
+        if problem or name.startswith(VARS.reserved_prefix):
+            return problem or _reserved_name_problem(name)
         if name in self.options or (name in self.plain_env and is_plain_environment(name)):
             return None
         near = self.near.get(_normalized(name))
@@ -195,39 +181,25 @@ class Rules:
             )
         if is_plain_environment(name):
             return None
-        declared = ", ".join(str(o["env"]) for o in self.spec["options"]) or "none"
         return (
-            f'"{name}" is not an option of {self.label} (declared: {declared}); fix the name '
-            "or add the option to the script"
+            undeclared_problem(self.spec, name, self.label)
+            + "; fix the name or add the option to the script"
         )
 
     def value_problems(self, name: str, value: str) -> List[str]:
         """Why `value` cannot reach the script as `name`: what the kernel takes, and a flag's
         or a count's words."""
         option = self.options.get(name)
-        problems = []
-        if "\0" in value:
-            problems.append(
-                f'the value of "{name}" contains a NUL byte (at character '
-                f"{value.index(chr(0)) + 1}), which no environment variable or argument can "
-                "hold; remove it"
-            )
-        else:
-            problems.extend(_size_problem(name, value, option))
-        if option is not None and option["kind"] == "flag" and flag_word(value) is None:
-            problems.append(
-                f'"{name}" = "{value}" is not a flag value; use {", ".join(FLAG_TRUE)} '
-                f"(option on) or {', '.join(FLAG_FALSE)} (option off)"
-            )
-        elif option is not None and option.get("action") == "count" and count_of(value) is None:
-            problems.append(
-                f'"{name}" = "{value}" must be a count from 0 to {MAX_COUNT}, or true/false'
-            )
+        problems = [p for p in [value_problem(name, value, option)] if p]
+        if option is not None and option["kind"] == "flag":
+            problems.extend(p for p in [flag_problem(name, value)] if p)
+        elif option is not None and option.get("action") == "count":
+            problems.extend(p for p in [count_problem(name, value)] if p)
         return problems
 
     def set_problems(self, env: Dict[str, str]) -> Json:
         """The rules of one whole set of variables: {"problems": [{"name"?, "message"}],
-        "missing": [the variable of each required option not set]}."""
+        "missing": [a problem per required option not set]}."""
         problems: List[Json] = []
         missing: List[str] = []
         present: Dict[str, bool] = {}
@@ -235,11 +207,11 @@ class Rules:
             found = [n for n in [str(option["env"]), *option.get("aliases", [])] if n in env]
             if not found:
                 if option["required"]:
-                    missing.append(str(option["env"]))
+                    missing.append(missing_problem(option, self.label))
                 continue
             if len({env[n] for n in found}) > 1:
                 problems.append({"name": found[1], "message": both_set_problem(option, found)})
-            present[str(option["env"])] = _puts_on_command_line(option, env[found[0]])
+            present[str(option["env"])] = puts_on_command_line(option, env[found[0]])
         problems.extend({"message": m} for m in group_problems(self.spec, present, self.label))
         return {"problems": problems, "missing": missing}
 
@@ -284,27 +256,48 @@ def _reserved_name_problem(name: str) -> Optional[str]:
     return None
 
 
-def _size_problem(name: str, value: str, option: Optional[Json]) -> List[str]:
-    """A variable travels as name=value and, for an option, as --flag=value: the kernel
-    refuses a string longer than MAX_ARG_STRLEN (limits.maxArgBytes, its NUL included)."""
+def env_name_problem(name: str) -> Optional[str]:
+    """Why no job can have a variable called `name` (what the environment and AWS Batch
+    refuse), or None."""
+    if "\0" in name:
+        return (
+            f"the name {json.dumps(name)} contains a NUL byte, which no environment "
+            "variable can hold; remove it"
+        )
+    if "=" in name:
+        return (
+            f"the name {json.dumps(name)} contains \"=\", which ends a variable's name in "
+            "the environment; rename it"
+        )
+    if not name:
+        return "a variable's name cannot be empty; name it"
+    if name.startswith(AWS_BATCH_PREFIX):
+        return (
+            f'"{name}" is reserved: names starting with {AWS_BATCH_PREFIX} are set by AWS '
+            "Batch and SubmitJob rejects them; rename the variable"
+        )
+    return None
+
+
+def value_problem(name: str, value: str, option: Optional[Json] = None) -> Optional[str]:
+    """Why `value` cannot reach a process as `name`: a NUL byte, or a string longer than
+    the kernel's MAX_ARG_STRLEN (limits.maxArgBytes, its NUL included) as name=value and,
+    for an option, as --flag=value."""
+    if "\0" in value:
+        return (
+            f'the value of "{name}" contains a NUL byte (at character '
+            f"{value.index(chr(0)) + 1}), which no environment variable or argument can "
+            "hold; remove it"
+        )
     shown = option["flag"] if option is not None else name
     if 4 * (len(name) + len(shown) + len(value)) < MAX_ARG_BYTES:
-        return []  # too short to be too long, whatever its characters
+        return None  # too short to be too long, whatever its characters
     size, name_size = (len(s.encode("utf-8", "surrogatepass")) for s in (value, name))
     if max(name_size, len(shown)) + 2 + size <= MAX_ARG_BYTES:
-        return []
-    return [
+        return None
+    return (
         f'the value of "{name}" is {size:,} bytes; Linux passes at most '
         f"{MAX_ARG_BYTES - 1:,} bytes per environment variable or argument (\"{shown}=<value>\" "
         f"included): put the data in a file under {PREFIXES['inputs']} and pass its key in "
         f"{VARS.inputs}"
-    ]
-
-
-def _puts_on_command_line(option: Json, value: str) -> bool:
-    """Whether the value puts the option on the command line (what the groups count)."""
-    if option["kind"] == "flag":
-        return flag_word(value) is True or option.get("action") == "boolean_optional"
-    if option.get("action") == "count":
-        return bool(count_of(value))
-    return not (option["kind"] == "list" and value == "")
+    )

@@ -3,7 +3,7 @@
  * processes that can start before their input is known: a submit starts the values check
  * beside the describe step, so their start-ups (two interpreters per probe: run_job.py and
  * its probe child) overlap instead of following each other. Reading the answers is
- * script-options.ts's and value-types.ts's job.
+ * script-options.ts's and variables.ts's job.
  */
 import { spawn } from "child_process";
 import * as path from "path";

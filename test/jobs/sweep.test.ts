@@ -16,7 +16,7 @@ import {
   type ParameterSet,
 } from "../../jobs/input/sweep";
 import { MAX_ARG_BYTES } from "../../components/contract";
-import { checkVariables } from "../../jobs/input/value-types";
+import { checkVariables } from "../../jobs/input/variables";
 import { SCRIPT_DESCRIPTION, checkAgainst } from "../helpers/jobs-harness";
 
 const CHECK = checkAgainst(SCRIPT_DESCRIPTION);
@@ -188,12 +188,15 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
     );
     assert.match(
       out,
-      /^jobs\/sweep\.json:1:1: required option "save_name" is not set in any set; add it to the sweep or to base\.containerOverrides\.environment$/m,
+      /^jobs\/sweep\.json:1:1: container\/job\/script\.py requires --save_name: set the variable "save_name" in the sweep or in base\.containerOverrides\.environment \(not set in any set\)$/m,
     );
     const rows = (
       await load(JSON.stringify({ rows: [{ var_a: 1, save_name: "a" }, { var_a: 2 }] }))
     ).problems.join("\n");
-    assert.match(rows, /required option "save_name" is not set in sets 1;/);
+    assert.match(
+      rows,
+      /"save_name" in the sweep or in base\.containerOverrides\.environment \(not set in sets 1\)$/m,
+    );
     const reserved = (
       await load(JSON.stringify({ base: BASE, grid: { AWS_BATCH_JOB_ID: [1, 2] } }))
     ).problems.join("\n");

@@ -31,7 +31,7 @@ export interface CheckAnswer {
   readonly values: readonly (readonly string[])[];
   readonly sets: readonly {
     readonly problems: readonly { readonly name?: string; readonly message: string }[];
-    /** The variable of each required option the set lacks. */
+    /** A problem for each required option the set lacks. */
     readonly missing: readonly string[];
   }[];
   /** Options whose values the script's own types did not check, and why. */
@@ -265,11 +265,9 @@ class Located {
   }
 
   /** A job's environment as a whole: required options, two names for one option, groups. */
-  job(job: LoadedJob, set: number, desc: ScriptDescription): void {
+  job(job: LoadedJob, set: number): void {
     const { missing, problems } = this.answer.sets[set];
-    for (const env of missing) {
-      const flag = desc.options.find((o) => o.env === env)?.flag;
-      const message = `required option "${env}" (${flag}) is not set; add {"name": "${env}", "value": "..."}`;
+    for (const message of missing) {
       this.problems.push(problemAt(job.doc, ENVIRONMENT, message));
     }
     for (const p of problems) {
@@ -286,21 +284,19 @@ class Located {
         const source = (p.name !== undefined ? sweep.keySources.get(p.name) : undefined) ?? sweep;
         this.setProblem(() => source.problemAt(`set ${setNumber}: ${p.message}`));
       }
-      for (const env of this.answer.sets[s].missing) {
-        const list = lacking.get(env) ?? [];
+      for (const message of this.answer.sets[s].missing) {
+        const list = lacking.get(message) ?? [];
         list.push(setNumber);
-        lacking.set(env, list);
+        lacking.set(message, list);
       }
     });
     if (this.more > 0) {
       this.problems.push(sweep.problemAt(`... and ${this.more} more problems in other sets`));
     }
-    for (const [name, indexes] of lacking) {
-      this.problems.push(
-        sweep.problemAt(
-          `required option "${name}" is not set in ${whichSets(indexes, sweep.sets.length)}; add it to the sweep or to base.containerOverrides.environment`,
-        ),
-      );
+    for (const [message, indexes] of lacking) {
+      const where = whichSets(indexes, sweep.sets.length);
+      const fix = `in the sweep or in base.containerOverrides.environment (not set in ${where})`;
+      this.problems.push(sweep.problemAt(`${message} ${fix}`));
     }
   }
 }
@@ -327,7 +323,7 @@ export async function checkVariables(
         const located = new Located(question, answer);
         located.variables(item);
         if ("kind" in item && item.kind === "job") {
-          located.job(item, sets[i][0], desc);
+          located.job(item, sets[i][0]);
         } else if ("kind" in item) {
           located.sweep(item, sets[i]);
         }
