@@ -20,7 +20,7 @@ from .contract import (
 )
 from .errors import config_error, quoted
 from .mapping import DIGITS_RE
-from .values import env_name_problem, value_problem
+from .values import array_set_problem, env_name_problem, value_problem
 
 
 class JobConfig(NamedTuple):
@@ -204,13 +204,8 @@ def _not_text_problem(what: str, s: str) -> Optional[str]:
 
 def _set_name_problem(key: str, where: str) -> Optional[str]:
     not_text = _not_text_problem(f"{where} has the variable name {quoted(key)}: it", key)
-    if not_text or not key.startswith(VARS.reserved_prefix):
-        problem = env_name_problem(key)
-        return not_text or (f"{where}: {problem}" if problem else None)
-    return (
-        f"{where} sets {key}: run_job reads its own settings from the "
-        "job's environment before the set applies; move it to the job"
-    )
+    problem = array_set_problem(key) or env_name_problem(key)
+    return not_text or (f"{where}: {problem}" if problem else None)
 
 
 def set_variable_problems(key: str, value: object, where: str) -> List[str]:

@@ -216,9 +216,10 @@ class Rules:
         return {"problems": problems, "missing": missing}
 
     def answer(self, request: Json, typed: List[Optional[str]], skipped: List[Json]) -> Json:
-        """The answer to a --check-values request {"names", "values", "sets"}: per name its
-        problem or null, per (name, value) pair its problems, per set (a list of pair
-        indexes) its set_problems; and the options whose types were not called."""
+        """The answer to a --check-values request {"names", "values", "sets", "setNames"}: per
+        name its problem or null, per (name, value) pair its problems, per set (a list of pair
+        indexes) its set_problems, per name an array job's sets vary its array_set_problem;
+        and the options whose types were not called."""
         pairs = [(str(n), str(v)) for n, v in request.get("values", [])]
         return {
             "plainEnv": [
@@ -236,6 +237,7 @@ class Rules:
                 self.set_problems(dict(pairs[i] for i in indexes))
                 for indexes in request.get("sets", [])
             ],
+            "setNames": [array_set_problem(str(n)) for n in request.get("setNames", [])],
             "skipped": skipped,
         }
 
@@ -277,6 +279,18 @@ def env_name_problem(name: str) -> Optional[str]:
             "Batch and SubmitJob rejects them; rename the variable"
         )
     return None
+
+
+def array_set_problem(name: str) -> Optional[str]:
+    """Why the sets of an array job cannot vary `name`, or None."""
+    if not name.startswith(VARS.reserved_prefix):
+        return None
+    return (
+        f'"{name}" cannot vary per set of an array job: the entrypoint reads '
+        f"{VARS.reserved_prefix}* variables from the job's own environment, before a set "
+        "applies, and refuses them in the manifest; set it once in "
+        "base.containerOverrides.environment, or pass --no-array to submit one job per set"
+    )
 
 
 def value_problem(name: str, value: str, option: Optional[Json] = None) -> Optional[str]:

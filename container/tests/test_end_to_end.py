@@ -92,7 +92,7 @@ def test_a_set_with_a_lone_surrogate_fails_with_the_config_code_and_a_log(s3_env
 def test_a_set_that_sets_a_reserved_variable_fails_with_a_log(s3_env, moto_url) -> None:
     run, log = run_child(s3_env, moto_url, [{"BATCHPY_OUTPUT_DIR": "out"}])
     assert run.returncode == EXIT["config"], run.stderr
-    assert "sets BATCHPY_OUTPUT_DIR" in log
+    assert '"BATCHPY_OUTPUT_DIR" cannot vary per set of an array job' in log
 
 
 def test_an_oversized_value_fails_with_the_limit_named_and_a_log(s3_env, moto_url) -> None:

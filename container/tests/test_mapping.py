@@ -95,7 +95,10 @@ def test_rules_answer_names_values_and_whole_sets_before_submission() -> None:
         "problems": [{"message": "container/job/train.py requires one of gpu, cpu; set one of these variables"}],
         "missing": ['container/job/train.py requires --out-dir: set the variable "out-dir"'],
     }
-    answer = rules.answer({"names": ["typo"], "values": [["v", "2"]], "sets": [[0]]}, [None], [])
+    request = {"names": ["typo"], "values": [["v", "2"]], "sets": [[0]], "setNames": ["BATCHPY_INPUTS", "v"]}
+    answer = rules.answer(request, [None], [])
+    assert answer["setNames"][1] is None
+    assert answer["setNames"][0].startswith('"BATCHPY_INPUTS" cannot vary per set of an array job')
     assert answer["values"] == [[]] and answer["sets"][0]["missing"] == [
         'container/job/train.py requires --out-dir: set the variable "out-dir"'
     ]

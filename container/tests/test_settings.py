@@ -46,7 +46,7 @@ def manifest(*sets: object) -> str:
 @pytest.mark.parametrize(
     "variables, needle",
     [
-        ({"BATCHPY_INPUTS": "x"}, "sets BATCHPY_INPUTS"),
+        ({"BATCHPY_INPUTS": "x"}, 'm.json sets[0]: "BATCHPY_INPUTS" cannot vary per set'),
         ({"AWS_BATCH_JOB_ID": "x"}, 'm.json sets[0]: "AWS_BATCH_JOB_ID" is reserved'),
         ({"a": "1\0"}, 'm.json sets[0]: the value of "a" contains a NUL byte'),
         ({"a": 5}, "must be a string"),

@@ -121,7 +121,7 @@ async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]>
   const saved =
     opts.scriptOptions !== undefined ? path.resolve(ctx.cwd, opts.scriptOptions) : undefined;
   const ask = (request: CheckRequest) => ctx.checkValues(opts.scriptFile, request, saved);
-  const checked = await checkVariables(items, desc, ask, invalid);
+  const checked = await checkVariables(items, desc, ask, invalid, opts.array);
   problems.push(...checked.problems);
   checked.notes.forEach((note) => ctx.io.stderr.write(`${note}\n`));
   if (problems.length > 0) {

@@ -10,7 +10,7 @@ import type { Problem } from "../errors";
 import { FatalError } from "../errors";
 import { jsonValue, problemAt, type JsonDocument } from "./json-source";
 import { entrypointArgs, probeOutput, startCheckValues, type StartedPython } from "./python-probe";
-import type { LoadedJob } from "./job-file";
+import { ARRAY_MIN_SIZE, type LoadedJob } from "./job-file";
 import type { ScriptDescription } from "./script-options";
 import { whichSets, type LoadedSweep } from "./sweep";
 
@@ -20,6 +20,8 @@ export interface CheckRequest {
   readonly values: readonly (readonly [string, string])[];
   /** Each distinct set of option variables, as indexes into `values`. */
   readonly sets: readonly (readonly number[])[];
+  /** The names the sets of sweeps vary. */
+  readonly setNames: readonly string[];
   readonly plainEnv: readonly string[];
 }
 
@@ -34,6 +36,8 @@ export interface CheckAnswer {
     /** A problem for each required option the set lacks. */
     readonly missing: readonly string[];
   }[];
+  /** Why an array job's sets cannot vary a name of `setNames`. */
+  readonly setNames: readonly (string | null)[];
   /** Options whose values the script's own types did not check, and why. */
   readonly skipped: readonly { readonly option: string; readonly reason: string }[];
 }
@@ -133,9 +137,11 @@ class Question {
     names: [] as string[],
     values: [] as [string, string][],
     sets: [] as number[][],
+    setNames: [] as string[],
     plainEnv: [] as string[],
   };
   private readonly nameIndexes = new Map<string, number>();
+  private readonly setNameIndexes = new Map<string, number>();
   private readonly pairIndexes = new Map<string, number>();
   private readonly setIndexes = new Map<string, number>();
   /** Each option's variable names -> whether the set rules read its value, not only its name. */
@@ -154,6 +160,10 @@ class Question {
 
   name(name: string): number {
     return indexOf(this.nameIndexes, name, this.request.names, () => name);
+  }
+
+  setName(name: string): number {
+    return indexOf(this.setNameIndexes, name, this.request.setNames, () => name);
   }
 
   pair(name: string, value: string): number {
@@ -187,6 +197,11 @@ class Question {
     const sets: number[] = [];
     let vars: Map<string, number> | undefined;
     let current = -1;
+    if ("kind" in item && item.kind === "sweep") {
+      for (const name of item.keySources.keys()) {
+        this.setName(name);
+      }
+    }
     for (const v of variablesOf(item)) {
       this.name(v.name);
       const pair = v.value === undefined ? -1 : this.pair(v.name, v.value);
@@ -277,7 +292,15 @@ class Located {
   }
 
   /** Each set of a sweep over its base; a required option some sets lack, once. */
-  sweep(sweep: LoadedSweep, sets: readonly number[]): void {
+  sweep(sweep: LoadedSweep, sets: readonly number[], array: boolean): void {
+    if (array && sweep.sets.length >= ARRAY_MIN_SIZE) {
+      for (const [name, source] of sweep.keySources) {
+        const problem = this.answer.setNames[this.question.setName(name)];
+        if (problem !== null) {
+          this.problems.push(source.problemAt(problem));
+        }
+      }
+    }
     const lacking = new Map<string, number[]>();
     sets.forEach((s, setNumber) => {
       for (const p of this.answer.sets[s].problems) {
@@ -304,13 +327,14 @@ class Located {
 /**
  * Every problem of the items' variables, located, and a note for each option whose values
  * were not checked. `invalid` are the files that failed the schema: their names and values
- * are checked one by one.
+ * are checked one by one. `array`: false with --no-array (one job per set of a sweep).
  */
 export async function checkVariables(
   items: readonly Item[],
   desc: ScriptDescription,
   ask: (request: CheckRequest) => Promise<CheckAnswer>,
   invalid: readonly JsonDocument[] = [],
+  array = true,
 ): Promise<{ problems: Problem[]; notes: string[] }> {
   const question = new Question(desc);
   const all = [...items, ...invalid];
@@ -325,7 +349,7 @@ export async function checkVariables(
         if ("kind" in item && item.kind === "job") {
           located.job(item, sets[i][0]);
         } else if ("kind" in item) {
-          located.sweep(item, sets[i]);
+          located.sweep(item, sets[i], array);
         }
         return located.problems;
       }),
