@@ -7,7 +7,7 @@ import argparse
 import json
 import re
 import sys
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from .contract import FLAG_FALSE, FLAG_TRUE, MAX_COUNT, PLAIN_LOWERCASE
 from .errors import config_error, quoted
@@ -83,15 +83,6 @@ def split_list(name: str, value: str) -> List[str]:
     if value == "":
         return []
     return value.split(LIST_SEPARATOR)
-
-
-def _lookup(
-    option: Json, env: Dict[str, str], problems: List[str]
-) -> Tuple[Optional[str], Optional[str]]:
-    found = [n for n in [str(option["env"]), *option["aliases"]] if n in env]
-    if len({env[n] for n in found}) > 1:
-        problems.append(both_set_problem(option, found))
-    return (found[0], env[found[0]]) if found else (None, None)
 
 
 def both_set_problem(option: Json, found: List[str]) -> str:
@@ -181,34 +172,53 @@ def group_problems(spec: Json, present: Dict[str, bool], script_name: str) -> Li
     return problems
 
 
+class WholeSet(NamedTuple):
+    """One whole set of variables read against the script's options."""
+
+    # Each option a variable sets, in declaration order: (option, variable, value).
+    chosen: List[Tuple[Json, str, str]]
+    # {"name"?, "message"}: two names of one option that disagree, then the groups.
+    problems: List[Json]
+    # A problem per required option that no variable sets.
+    missing: List[str]
+
+
+def read_set(spec: Json, env: Dict[str, str], script_name: str) -> WholeSet:
+    """The rules of a whole set of variables, the same before submission and in the job."""
+    whole = WholeSet([], [], [])
+    present: Dict[str, bool] = {}
+    for option in spec["options"]:
+        found = [n for n in [str(option["env"]), *option.get("aliases", [])] if n in env]
+        if not found:
+            if option["required"]:
+                whole.missing.append(missing_problem(option, script_name))
+            continue
+        if len({env[n] for n in found}) > 1:
+            whole.problems.append({"name": found[1], "message": both_set_problem(option, found)})
+        whole.chosen.append((option, found[0], env[found[0]]))
+        present[str(option["env"])] = puts_on_command_line(option, env[found[0]])
+    whole.problems.extend({"message": m} for m in group_problems(spec, present, script_name))
+    return whole
+
+
 def build_argv(spec: Json, env: Dict[str, str], script_name: str) -> List[str]:
     """The script's command-line arguments for `env`, in declaration order. Each value is
     one argv element attached to its flag (`--name=value`) so values that begin with "-"
     are not read as options. Raises JobError (exit 2) listing every problem found."""
     m = _Mapping(spec, script_name)
+    whole = read_set(spec, env, script_name)
+    where = " (containerOverrides.environment in the job file)"
+    problems = [p + where for p in whole.missing]
     argv: List[str] = []
-    problems: List[str] = []
-    present: Dict[str, bool] = {}
-    for option in spec["options"]:
-        env_name = str(option["env"])
-        name, value = _lookup(option, env, problems)
-        present[env_name] = False
-        if name is None or value is None:
-            if option["required"]:
-                problems.append(
-                    missing_problem(option, script_name)
-                    + " (containerOverrides.environment in the job file)"
-                )
-            continue
+    for option, name, value in whole.chosen:
         try:
             if option["kind"] == "flag":
                 argv.extend(_flag_args(option, name, value, m, problems))
             else:
                 argv.extend(_option_args(option, name, value, m))
-            present[env_name] = puts_on_command_line(option, value)
         except ValueError as err:
             problems.append(str(err))
-    problems.extend(group_problems(spec, present, script_name))
+    problems.extend(p["message"] for p in whole.problems)
     if problems:
         raise config_error(*problems)
     return argv

@@ -29,13 +29,10 @@ from .contract import (
 from .errors import quoted
 from .introspect import Json, mapped_actions, type_name
 from .mapping import (
-    both_set_problem,
     count_problem,
     flag_problem,
-    group_problems,
     is_plain_environment,
-    missing_problem,
-    puts_on_command_line,
+    read_set,
     split_list,
     undeclared_problem,
 )
@@ -190,30 +187,18 @@ class Rules:
         """Why `value` cannot reach the script as `name`: what the kernel takes, and a flag's
         or a count's words."""
         option = self.options.get(name)
-        problems = [p for p in [value_problem(name, value, option)] if p]
+        words = None
         if option is not None and option["kind"] == "flag":
-            problems.extend(p for p in [flag_problem(name, value)] if p)
+            words = flag_problem(name, value)
         elif option is not None and option.get("action") == "count":
-            problems.extend(p for p in [count_problem(name, value)] if p)
-        return problems
+            words = count_problem(name, value)
+        return [p for p in (value_problem(name, value, option), words) if p]
 
     def set_problems(self, env: Dict[str, str]) -> Json:
         """The rules of one whole set of variables: {"problems": [{"name"?, "message"}],
         "missing": [a problem per required option not set]}."""
-        problems: List[Json] = []
-        missing: List[str] = []
-        present: Dict[str, bool] = {}
-        for option in self.spec["options"]:
-            found = [n for n in [str(option["env"]), *option.get("aliases", [])] if n in env]
-            if not found:
-                if option["required"]:
-                    missing.append(missing_problem(option, self.label))
-                continue
-            if len({env[n] for n in found}) > 1:
-                problems.append({"name": found[1], "message": both_set_problem(option, found)})
-            present[str(option["env"])] = puts_on_command_line(option, env[found[0]])
-        problems.extend({"message": m} for m in group_problems(self.spec, present, self.label))
-        return {"problems": problems, "missing": missing}
+        whole = read_set(self.spec, env, self.label)
+        return {"problems": whole.problems, "missing": whole.missing}
 
     def answer(self, request: Json, typed: List[Optional[str]], skipped: List[Json]) -> Json:
         """The answer to a --check-values request {"names", "values", "sets", "setNames"}: per
