@@ -208,7 +208,7 @@ def _set_name_problem(key: str, where: str) -> Optional[str]:
     return not_text or (f"{where}: {problem}" if problem else None)
 
 
-def set_variable_problems(key: str, value: object, where: str) -> List[str]:
+def _set_variable_problems(key: str, value: object, where: str) -> List[str]:
     """Why one variable of an array set cannot reach the script: the same rules as a job's
     own environment (values.py), and a set may not vary run_job's own settings."""
     if not isinstance(value, str):
@@ -247,7 +247,7 @@ def select_array_set(text: str, index: int, source: str) -> Tuple[Dict[str, str]
         raise config_error(f"{source} sets[{index}] must be an object of variables")
     problems = []
     for key, value in chosen.items():
-        problems.extend(set_variable_problems(key, value, f"{source} sets[{index}]"))
+        problems.extend(_set_variable_problems(key, value, f"{source} sets[{index}]"))
     if problems:
         raise config_error(*problems)
     return chosen, index if indexes is None else indexes[index]

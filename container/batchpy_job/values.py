@@ -78,11 +78,7 @@ class _Checker:
 
     def problem(self, value: str) -> Optional[str]:
         items = split_list(self.env, value) if self.kind == "list" else [value]
-        for item in items:
-            why = self._item_problem(item)
-            if why:
-                return why
-        return None
+        return next((why for why in map(self._item_problem, items) if why), None)
 
     def _item_problem(self, item: str) -> Optional[str]:
         flag = self.action.option_strings[0] if self.action.option_strings else self.env
