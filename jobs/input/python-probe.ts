@@ -99,13 +99,8 @@ export function entrypointArgs(
 }
 
 /** `python3 run_job.py --check-values ...`, started; send the question with `finish`. */
-export function startCheckValues(
-  repoRoot: string,
-  script: string | undefined,
-  scriptOptions?: string,
-): StartedPython {
-  const argv = entrypointArgs(repoRoot, "--check-values", script, scriptOptions);
-  return startPython(argv, repoRoot);
+export function startCheckValues(repoRoot: string, script: string | undefined): StartedPython {
+  return startPython(entrypointArgs(repoRoot, "--check-values", script), repoRoot);
 }
 
 /** What a finished probe printed on stdout; a FatalError saying what to do when it failed. */

@@ -9,7 +9,7 @@
 import type { Problem } from "../errors";
 import { FatalError } from "../errors";
 import { jsonValue, problemAt, type JsonDocument } from "./json-source";
-import { entrypointArgs, probeOutput, startCheckValues, type StartedPython } from "./python-probe";
+import { entrypointArgs, probeOutput, startPython, type StartedPython } from "./python-probe";
 import { ARRAY_MIN_SIZE, type LoadedJob } from "./job-file";
 import type { ScriptDescription } from "./script-options";
 import { whichSets, type LoadedSweep } from "./sweep";
@@ -377,7 +377,7 @@ export async function checkValuesWithPython(
   if (!reuse) {
     started?.cancel();
   }
-  const child = reuse ? started : startCheckValues(repoRoot, script, scriptOptions);
+  const child = reuse ? started : startPython(argv, repoRoot);
   const run = await child.finish(JSON.stringify(request));
   const shown = "python3 container/run_job.py --check-values";
   const text = probeOutput(run, shown, "to check the job files' variables");
