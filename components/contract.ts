@@ -32,9 +32,6 @@ export const METRICS: Readonly<typeof contract.metrics> = contract.metrics;
 /** The prefix only contract variables may use. */
 export const RESERVED_PREFIX: string = contract.reservedPrefix;
 
-/** Names AWS Batch sets in every container; SubmitJob rejects a job that sets one. */
-export const AWS_BATCH_PREFIX: string = contract.awsBatchPrefix.prefix;
-
 /** A table of the contract as a list of named entries, without its `$comment`. */
 function namedEntries<T>(table: object): (T & { readonly name: string })[] {
   return Object.entries(table)

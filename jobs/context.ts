@@ -14,7 +14,7 @@ import {
   type PulumiRunner,
 } from "./input/outputs";
 import { describeScript, type ScriptDescription } from "./input/script-options";
-import { checkValuesWithPython, type CheckValues } from "./input/value-types";
+import { checkValuesWithPython, type CheckValues } from "./input/variables";
 import { startCheckValues, type StartedPython } from "./input/python-probe";
 import { VARS } from "../components/contract";
 import { definedOnly } from "../components/defined";

@@ -38,7 +38,7 @@ const SLOWEST_FIRST = [
   "test/policy/pack-process.test.ts",
   "test/jobs/report-cli.test.ts",
   "test/jobs/lock.test.ts",
-  "test/jobs/value-types.test.ts",
+  "test/jobs/variables.test.ts",
   "test/jobs/npm-args.test.ts",
   "test/jobs/cli-flows.test.ts",
   "test/jobs/node-support.test.ts",

@@ -29,9 +29,6 @@ def describe(script_path: str, env: Dict[str, str]) -> Json:
         "options": spec["options"],
         "groups": spec["groups"],
         "list_separator": LIST_SEPARATOR,
-        # The interpreter that answered (behind a version manager's shim, the real one):
-        # jobs:submit starts the values check with it when it reuses this description.
-        "python": sys.executable,
     }
 
 

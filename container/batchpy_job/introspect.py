@@ -10,6 +10,7 @@ import itertools
 import os
 import runpy
 import sys
+from collections import Counter
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import config_error, quoted
@@ -192,7 +193,7 @@ def _long_flag(action: argparse.Action, prefix_chars: str) -> str:
 
 def _kind(name: str, nargs: Any) -> str:
     """value, flag or list: how one variable fills the option."""
-    if name in ("boolean_optional",) or (nargs == 0 and name != "count"):
+    if name == "boolean_optional" or (nargs == 0 and name != "count"):
         return "flag"
     if name == "count":
         return "value"
@@ -297,10 +298,7 @@ def _settle_env_names(options: List[Json], script_name: str) -> None:
                 f"{quoted(env)}: give one of them a different long option name"
             )
         primary[env] = flag
-    alias_count: Dict[str, int] = {}
-    for option in options:
-        for alias in option["aliases"]:
-            alias_count[alias] = alias_count.get(alias, 0) + 1
+    alias_count = Counter(alias for option in options for alias in option["aliases"])
     for option in options:
         option["aliases"] = [
             a

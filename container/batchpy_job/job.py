@@ -9,12 +9,12 @@ import tempfile
 from typing import Dict, List, Tuple
 
 from .contract import EXIT_INPUT, EXIT_UPLOAD
-from .errors import JobError, StorageError, config_error, quoted, say
+from .errors import JobError, StorageError, config_error, say
 from .files import snapshot
 from .introspect import Json
-from .mapping import build_argv, undeclared_names
+from .mapping import build_argv, undeclared_names, undeclared_problem
 from .probe import probe_script
-from .settings import JobConfig, manifest_set_number, read_config, select_array_set
+from .settings import JobConfig, read_config, select_array_set
 from .store import Store, make_store
 from .supervise import run_script
 from .transfers import download_inputs, read_manifest, upload_log, upload_results
@@ -30,8 +30,7 @@ def _job_variables(
         index = config.array_index if config.array_index is not None else 0
         text = read_manifest(store, config)
         source = store.url(config.manifest_key)
-        chosen = select_array_set(text, index, source)
-        number = manifest_set_number(text, index, source)
+        chosen, number = select_array_set(text, index, source)
         job_env.update(chosen)
         where = f"array child {index}" + (f" (set {number})" if number != index else "")
         say(f"{where}: {json.dumps(chosen, ensure_ascii=False)}")
@@ -41,12 +40,8 @@ def _job_variables(
 
 def _script_argv(spec: Json, job_env: Dict[str, str], script_name: str) -> List[str]:
     argv = build_argv(spec, job_env, script_name)
-    declared = ", ".join(str(o["env"]) for o in spec["options"]) or "none"
     for name in undeclared_names(spec, job_env):
-        say(
-            f"warning: variable {quoted(name)} is not an option of {script_name} "
-            f"(options: {declared}); ignored"
-        )
+        say(f"warning: {undeclared_problem(spec, name, script_name)}; ignored")
     return argv
 
 

@@ -7,7 +7,7 @@ import argparse
 import json
 import re
 import sys
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from .contract import FLAG_FALSE, FLAG_TRUE, MAX_COUNT, PLAIN_LOWERCASE
 from .errors import config_error, quoted
@@ -26,15 +26,14 @@ def flag_word(value: str) -> Optional[bool]:
     return True if word in FLAG_TRUE else False if word in FLAG_FALSE else None
 
 
-def parse_flag(name: str, value: str) -> bool:
-    """true/1/yes -> True, false/0/no -> False (any case, surrounding blanks ignored)."""
-    on = flag_word(value)
-    if on is None:
-        raise ValueError(
-            f"variable {quoted(name)} = {quoted(value)} is not a flag value: use one of "
-            f"{', '.join(FLAG_TRUE)} (option present) or {', '.join(FLAG_FALSE)} (option absent)"
-        )
-    return on
+def flag_problem(name: str, value: str) -> Optional[str]:
+    """Why `value` cannot switch a flag option, or None."""
+    if flag_word(value) is not None:
+        return None
+    return (
+        f"{quoted(name)} = {quoted(value)} is not a flag value: use one of "
+        f"{', '.join(FLAG_TRUE)} (option on) or {', '.join(FLAG_FALSE)} (option off)"
+    )
 
 
 def count_of(value: str) -> Optional[int]:
@@ -44,6 +43,21 @@ def count_of(value: str) -> Optional[int]:
     if on is not None:
         return int(on)
     return int(word) if DIGITS_RE.match(word) and int(word) <= MAX_COUNT else None
+
+
+def count_problem(name: str, value: str) -> Optional[str]:
+    """Why `value` cannot say how many times a count option is repeated, or None."""
+    if count_of(value) is not None:
+        return None
+    return (
+        f"{quoted(name)} = {quoted(value)} must be a count from 0 to {MAX_COUNT} "
+        "(how many times the option is repeated), or true/false"
+    )
+
+
+def missing_problem(option: Json, script_name: str) -> str:
+    """A required option that no variable sets."""
+    return f"{script_name} requires {option['flag']}: set the variable {quoted(str(option['env']))}"
 
 
 def split_list(name: str, value: str) -> List[str]:
@@ -71,15 +85,6 @@ def split_list(name: str, value: str) -> List[str]:
     return value.split(LIST_SEPARATOR)
 
 
-def _lookup(
-    option: Json, env: Dict[str, str], problems: List[str]
-) -> Tuple[Optional[str], Optional[str]]:
-    found = [n for n in [str(option["env"]), *option["aliases"]] if n in env]
-    if len({env[n] for n in found}) > 1:
-        problems.append(both_set_problem(option, found))
-    return (found[0], env[found[0]]) if found else (None, None)
-
-
 def both_set_problem(option: Json, found: List[str]) -> str:
     """Two names of one option (its flag name and its argparse dest) set different values."""
     return (
@@ -101,7 +106,10 @@ class _Mapping:
 
 def _flag_args(option: Json, name: str, value: str, m: _Mapping, problems: List[str]) -> List[str]:
     flag = str(option["flag"])
-    on = parse_flag(name, value)
+    problem = flag_problem(name, value)
+    if problem:
+        raise ValueError(problem)
+    on = flag_word(value)
     if option["action"] == "boolean_optional":
         return [flag if on else str(option["negative_flag"])]
     if not on and option["required"]:
@@ -116,7 +124,10 @@ def _option_args(option: Json, name: str, value: str, m: _Mapping) -> List[str]:
     """The argv elements for a value or list option. Raises ValueError for a bad value."""
     flag = str(option["flag"])
     if option["kind"] == "value" and option["action"] == "count":
-        return [flag] * _parse_count(name, value)
+        problem = count_problem(name, value)
+        if problem:
+            raise ValueError(problem)
+        return [flag] * (count_of(value) or 0)
     if option["kind"] == "value":
         _check_dashdash(name, [value], m.dashdash_ok)
         return [f"{flag}={value}"]
@@ -126,6 +137,21 @@ def _option_args(option: Json, name: str, value: str, m: _Mapping) -> List[str]:
         _check_dashdash(name, items, m.dashdash_ok)
         return [f"{flag}={item}" for item in items]
     return [flag, *items]
+
+
+def puts_on_command_line(option: Json, value: str) -> bool:
+    """Whether the value puts the option on the command line (what the groups count): a list
+    with nargs puts `--items` there even when empty."""
+    if option["kind"] == "flag":
+        return option.get("action") == "boolean_optional" or flag_word(value) is True
+    if option.get("action") == "count":
+        return bool(count_of(value))
+    if option["kind"] == "list" and option.get("nargs") is None:
+        try:
+            return bool(split_list(str(option["env"]), value))
+        except ValueError:
+            return True  # a problem of the value itself, reported with it
+    return True
 
 
 def group_problems(spec: Json, present: Dict[str, bool], script_name: str) -> List[str]:
@@ -146,36 +172,53 @@ def group_problems(spec: Json, present: Dict[str, bool], script_name: str) -> Li
     return problems
 
 
+class WholeSet(NamedTuple):
+    """One whole set of variables read against the script's options."""
+
+    # Each option a variable sets, in declaration order: (option, variable, value).
+    chosen: List[Tuple[Json, str, str]]
+    # {"name"?, "message"}: two names of one option that disagree, then the groups.
+    problems: List[Json]
+    # A problem per required option that no variable sets.
+    missing: List[str]
+
+
+def read_set(spec: Json, env: Dict[str, str], script_name: str) -> WholeSet:
+    """The rules of a whole set of variables, the same before submission and in the job."""
+    whole = WholeSet([], [], [])
+    present: Dict[str, bool] = {}
+    for option in spec["options"]:
+        found = [n for n in [str(option["env"]), *option.get("aliases", [])] if n in env]
+        if not found:
+            if option["required"]:
+                whole.missing.append(missing_problem(option, script_name))
+            continue
+        if len({env[n] for n in found}) > 1:
+            whole.problems.append({"name": found[1], "message": both_set_problem(option, found)})
+        whole.chosen.append((option, found[0], env[found[0]]))
+        present[str(option["env"])] = puts_on_command_line(option, env[found[0]])
+    whole.problems.extend({"message": m} for m in group_problems(spec, present, script_name))
+    return whole
+
+
 def build_argv(spec: Json, env: Dict[str, str], script_name: str) -> List[str]:
     """The script's command-line arguments for `env`, in declaration order. Each value is
     one argv element attached to its flag (`--name=value`) so values that begin with "-"
     are not read as options. Raises JobError (exit 2) listing every problem found."""
     m = _Mapping(spec, script_name)
+    whole = read_set(spec, env, script_name)
+    where = " (containerOverrides.environment in the job file)"
+    problems = [p + where for p in whole.missing]
     argv: List[str] = []
-    problems: List[str] = []
-    present: Dict[str, bool] = {}
-    for option in spec["options"]:
-        env_name = str(option["env"])
-        name, value = _lookup(option, env, problems)
-        present[env_name] = False
-        if name is None or value is None:
-            if option["required"]:
-                problems.append(
-                    f"{script_name} requires {option['flag']}: set the variable "
-                    f"{quoted(env_name)} (containerOverrides.environment in the job file)"
-                )
-            continue
+    for option, name, value in whole.chosen:
         try:
             if option["kind"] == "flag":
-                args = _flag_args(option, name, value, m, problems)
-                present[env_name] = bool(args)
+                argv.extend(_flag_args(option, name, value, m, problems))
             else:
-                args = _option_args(option, name, value, m)
-                present[env_name] = bool(args)  # `--items` with nargs counts even when empty
-            argv.extend(args)
+                argv.extend(_option_args(option, name, value, m))
         except ValueError as err:
             problems.append(str(err))
-    problems.extend(group_problems(spec, present, script_name))
+    problems.extend(p["message"] for p in whole.problems)
     if problems:
         raise config_error(*problems)
     return argv
@@ -188,16 +231,6 @@ def _check_dashdash(name: str, values: List[str], dashdash_ok: bool) -> None:
             f"{sys.version_info.major}.{sys.version_info.minor} drops from an option (the "
             "script would get []): use another value"
         )
-
-
-def _parse_count(name: str, value: str) -> int:
-    count = count_of(value)
-    if count is None:
-        raise ValueError(
-            f"variable {quoted(name)} = {quoted(value)} must be a count from 0 to {MAX_COUNT} "
-            "(how many times the option is repeated), or true/false"
-        )
-    return count
 
 
 def _check_items(
@@ -245,3 +278,9 @@ def undeclared_names(spec: Json, env: Dict[str, str]) -> List[str]:
     warning."""
     known = {str(n) for option in spec["options"] for n in [option["env"], *option["aliases"]]}
     return sorted(n for n in env if n not in known and not is_plain_environment(n))
+
+
+def undeclared_problem(spec: Json, name: str, script_name: str) -> str:
+    """A variable read as an option that the script does not declare."""
+    declared = ", ".join(str(o["env"]) for o in spec["options"]) or "none"
+    return f"{quoted(name)} is not an option of {script_name} (declared: {declared})"

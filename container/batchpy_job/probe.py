@@ -24,22 +24,6 @@ MAX_HELPER_MODULES = 200
 RUN_JOB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "run_job.py")
 
 
-def imports_argparse(source: bytes) -> bool:
-    """Whether the source has an `import argparse` or `from argparse import ...` anywhere.
-    A syntax error counts as yes: the probe then reports it with Python's own message."""
-    tree = parse_tree(source)
-    if tree is None:
-        return True
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            if any(alias.name.split(".")[0] == "argparse" for alias in node.names):
-                return True
-        elif isinstance(node, ast.ImportFrom):
-            if node.level == 0 and (node.module or "").split(".")[0] == "argparse":
-                return True
-    return False
-
-
 def _module_files(root: str, dotted: str) -> List[str]:
     """The files under `root` that importing `dotted` runs: each package's __init__.py on the
     way, then the module (a .py file or a package). Empty if it is not there."""
@@ -57,19 +41,23 @@ def _module_files(root: str, dotted: str) -> List[str]:
     return files
 
 
-def local_imports(path: str, source: bytes, script_dir: str) -> List[str]:
-    """The files of the script's own folder that `path` imports: absolute imports resolve
-    from the script's folder (sys.path[0] when it runs), relative ones from `path`'s
-    package. Installed packages are not followed."""
+def _imports(path: str, source: bytes, script_dir: str) -> Tuple[bool, List[str]]:
+    """Whether the source imports argparse anywhere (a syntax error counts as yes: the probe
+    then reports it with Python's own message), and the files of the script's own folder it
+    imports: absolute imports resolve from the script's folder (sys.path[0] when it runs),
+    relative ones from `path`'s package. Installed packages are not followed."""
     tree = parse_tree(source)
     if tree is None:
-        return []
+        return True, []
+    uses_argparse = False
     files: List[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
+                uses_argparse |= alias.name.split(".")[0] == "argparse"
                 files.extend(_module_files(script_dir, alias.name))
         elif isinstance(node, ast.ImportFrom):
+            uses_argparse |= node.level == 0 and (node.module or "").split(".")[0] == "argparse"
             root = script_dir
             if node.level:
                 root = os.path.dirname(path)
@@ -79,7 +67,7 @@ def local_imports(path: str, source: bytes, script_dir: str) -> List[str]:
             files.extend(_module_files(root, module))
             for alias in node.names:  # `from pkg import helper` may name a module
                 files.extend(_module_files(root, f"{module}.{alias.name}"))
-    return files
+    return uses_argparse, files
 
 
 def may_use_argparse(script_path: str, source: bytes) -> bool:
@@ -90,9 +78,10 @@ def may_use_argparse(script_path: str, source: bytes) -> bool:
     pending = [(os.path.abspath(script_path), source)]
     while pending and len(seen) <= MAX_HELPER_MODULES:
         path, text = pending.pop()
-        if imports_argparse(text):
+        uses_argparse, modules = _imports(path, text, script_dir)
+        if uses_argparse:
             return True
-        for module in local_imports(path, text, script_dir):
+        for module in modules:
             module = os.path.abspath(module)
             if module in seen:
                 continue

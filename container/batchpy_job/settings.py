@@ -5,23 +5,22 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from .contract import (
-    AWS_BATCH_PREFIX,
     JOB_NAME_CHARS,
     JOB_NAME_FIRST,
     JOB_NAME_MAX,
     JOB_NAME_RE,
     MANIFEST_PREFIX,
     MANIFEST_VERSION,
-    MAX_ARG_BYTES,
     PREFIXES,
     VARS,
     prefix_variable,
 )
 from .errors import config_error, quoted
 from .mapping import DIGITS_RE
+from .values import array_set_problem, env_name_problem, value_problem
 
 
 class JobConfig(NamedTuple):
@@ -176,7 +175,7 @@ def read_config(env: Dict[str, str]) -> JobConfig:
     return JobConfig(job_name, index, inputs, output_dir, manifest_key, prefixes)
 
 
-def _manifest_sets(text: str, source: str) -> list:
+def _parse_manifest(text: str, source: str) -> Dict[str, Any]:
     try:
         manifest = json.loads(text)
     except json.JSONDecodeError as err:
@@ -185,10 +184,9 @@ def _manifest_sets(text: str, source: str) -> list:
         raise config_error(
             f'{source} must be an object with "version": {MANIFEST_VERSION} and "sets"'
         )
-    sets = manifest.get("sets")
-    if not isinstance(sets, list):
+    if not isinstance(manifest.get("sets"), list):
         raise config_error(f'{source} must have "sets": a list of objects')
-    return sets
+    return manifest
 
 
 def _not_text_problem(what: str, s: str) -> Optional[str]:
@@ -204,57 +202,38 @@ def _not_text_problem(what: str, s: str) -> Optional[str]:
     return None
 
 
-def set_variable_problems(key: str, value: object, where: str) -> List[str]:
+def _set_name_problem(key: str, where: str) -> Optional[str]:
+    not_text = _not_text_problem(f"{where} has the variable name {quoted(key)}: it", key)
+    problem = array_set_problem(key) or env_name_problem(key)
+    return not_text or (f"{where}: {problem}" if problem else None)
+
+
+def _set_variable_problems(key: str, value: object, where: str) -> List[str]:
     """Why one variable of an array set cannot reach the script: the same rules as a job's
-    own environment, and what the kernel accepts for one string (limits.maxArgBytes)."""
-    problems = []
+    own environment (values.py), and a set may not vary run_job's own settings."""
     if not isinstance(value, str):
-        problems.append(
+        type_problem = (
             f"{where}.{key} must be a string (got {json.dumps(value)}): "
             f"write {json.dumps(str(value))}"
         )
-    bad_key = _not_text_problem(f"{where} has the variable name {quoted(key)}: it", key)
-    if bad_key:
-        problems.append(bad_key)
-    elif key.startswith(VARS.reserved_prefix):
-        problems.append(
-            f"{where} sets {key}: run_job reads its own settings from the "
-            "job's environment before the set applies; move it to the job"
-        )
-    elif key.startswith(AWS_BATCH_PREFIX) or not key or "=" in key or "\0" in key:
-        problems.append(
-            f"{where} has the variable name {quoted(key)}, which a job cannot set"
-        )
-    if not isinstance(value, str):
-        return problems
-    bad_value = _not_text_problem(f"{where}.{key}", value)
-    if bad_value:
-        problems.append(bad_value)
-    elif "\0" in value:
-        problems.append(
-            f"{where}.{key} holds a NUL byte (\\u0000), which no process argument or "
-            "environment variable can carry: remove it"
-        )
-    elif not bad_key:
-        size = len(key.encode("utf-8")) + 1 + len(value.encode("utf-8"))
-        if size >= MAX_ARG_BYTES:
-            problems.append(
-                f"{where}.{key} is {size} bytes as {key}=<value>; Linux takes at most "
-                f"{MAX_ARG_BYTES - 1} bytes in one argument or variable: put the data in a "
-                f"file under {PREFIXES['inputs']} and pass its name ({VARS.inputs})"
-            )
-    return problems
+        return [p for p in (type_problem, _set_name_problem(key, where)) if p]
+    rule = value_problem(key, value)
+    bad_value = _not_text_problem(f"{where}.{key}", value) or (rule and f"{where}: {rule}")
+    return [p for p in (_set_name_problem(key, where), bad_value) if p]
 
 
-def manifest_set_number(text: str, index: int, source: str) -> int:
-    """The sweep's set number of child `index`: `indexes[index]` when the manifest lists them
-    (a chunk of a sweep past 10,000 sets, a retry of some sets), else `index` itself."""
-    manifest = json.loads(text)
-    indexes = manifest.get("indexes") if isinstance(manifest, dict) else None
-    if indexes is None:
-        return index
-    sets = _manifest_sets(text, source)
-    if (
+def select_array_set(text: str, index: int, source: str) -> Tuple[Dict[str, str], int]:
+    """The variables of sets[index] in an array manifest {"version":1,"sets":[{...}]}, and
+    their set number in the sweep: `indexes[index]` when the manifest lists them (a chunk of
+    a sweep past 10,000 sets, a retry of some sets), else `index` itself."""
+    manifest = _parse_manifest(text, source)
+    sets, indexes = manifest["sets"], manifest.get("indexes")
+    if index >= len(sets):
+        raise config_error(
+            f"{source} has {len(sets)} set(s) but this is array child {index}: submit with "
+            f"arrayProperties.size = {len(sets)}"
+        )
+    if indexes is not None and (
         not isinstance(indexes, list)
         or len(indexes) != len(sets)
         or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in indexes)
@@ -263,23 +242,12 @@ def manifest_set_number(text: str, index: int, source: str) -> int:
             f'{source} has "indexes" that are not one set number (0, 1, ...) per set: '
             "submit the sweep again with jobs:submit"
         )
-    return indexes[index]
-
-
-def select_array_set(text: str, index: int, source: str) -> Dict[str, str]:
-    """The variables of sets[index] in an array manifest {"version":1,"sets":[{...}]}."""
-    sets = _manifest_sets(text, source)
-    if index >= len(sets):
-        raise config_error(
-            f"{source} has {len(sets)} set(s) but this is array child {index}: submit with "
-            f"arrayProperties.size = {len(sets)}"
-        )
     chosen = sets[index]
     if not isinstance(chosen, dict):
         raise config_error(f"{source} sets[{index}] must be an object of variables")
     problems = []
     for key, value in chosen.items():
-        problems.extend(set_variable_problems(key, value, f"{source} sets[{index}]"))
+        problems.extend(_set_variable_problems(key, value, f"{source} sets[{index}]"))
     if problems:
         raise config_error(*problems)
-    return chosen
+    return chosen, index if indexes is None else indexes[index]

@@ -21,10 +21,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from .contract import (
     AWS_BATCH_PREFIX,
-    FLAG_FALSE,
-    FLAG_TRUE,
     MAX_ARG_BYTES,
-    MAX_COUNT,
     PREFIXES,
     VARIABLE_TABLE,
     VARS,
@@ -32,12 +29,12 @@ from .contract import (
 from .errors import quoted
 from .introspect import Json, mapped_actions, type_name
 from .mapping import (
-    both_set_problem,
-    count_of,
-    flag_word,
-    group_problems,
+    count_problem,
+    flag_problem,
     is_plain_environment,
+    read_set,
     split_list,
+    undeclared_problem,
 )
 
 # Where the user's script and its modules live (container/job/, /app/job/ in the image).
@@ -81,11 +78,7 @@ class _Checker:
 
     def problem(self, value: str) -> Optional[str]:
         items = split_list(self.env, value) if self.kind == "list" else [value]
-        for item in items:
-            why = self._item_problem(item)
-            if why:
-                return why
-        return None
+        return next((why for why in map(self._item_problem, items) if why), None)
 
     def _item_problem(self, item: str) -> Optional[str]:
         flag = self.action.option_strings[0] if self.action.option_strings else self.env
@@ -164,23 +157,9 @@ class Rules:
 
     def name_problem(self, name: str) -> Optional[str]:
         """Why `name` cannot be a variable of a job, or None."""
-        if "\0" in name:
-            return (
-                f"the name {json.dumps(name)} contains a NUL byte, which no environment "
-                "variable can hold; remove it"
-            )
-        if "=" in name:
-            return (
-                f"the name {json.dumps(name)} contains \"=\", which ends a variable's name in "
-                "the environment; rename it"
-            )
-        if name.startswith(AWS_BATCH_PREFIX):
-            return (
-                f'"{name}" is reserved: names starting with {AWS_BATCH_PREFIX} are set by AWS '
-                "Batch and SubmitJob rejects them; rename the variable"
-            )
-        if name.startswith(VARS.reserved_prefix):
-            return _reserved_name_problem(name)
+        problem = env_name_problem(name)
+        if problem or name.startswith(VARS.reserved_prefix):
+            return problem or _reserved_name_problem(name)
         if name in self.options or (name in self.plain_env and is_plain_environment(name)):
             return None
         near = self.near.get(_normalized(name))
@@ -195,58 +174,33 @@ class Rules:
             )
         if is_plain_environment(name):
             return None
-        declared = ", ".join(str(o["env"]) for o in self.spec["options"]) or "none"
         return (
-            f'"{name}" is not an option of {self.label} (declared: {declared}); fix the name '
-            "or add the option to the script"
+            undeclared_problem(self.spec, name, self.label)
+            + "; fix the name or add the option to the script"
         )
 
     def value_problems(self, name: str, value: str) -> List[str]:
         """Why `value` cannot reach the script as `name`: what the kernel takes, and a flag's
         or a count's words."""
         option = self.options.get(name)
-        problems = []
-        if "\0" in value:
-            problems.append(
-                f'the value of "{name}" contains a NUL byte (at character '
-                f"{value.index(chr(0)) + 1}), which no environment variable or argument can "
-                "hold; remove it"
-            )
-        else:
-            problems.extend(_size_problem(name, value, option))
-        if option is not None and option["kind"] == "flag" and flag_word(value) is None:
-            problems.append(
-                f'"{name}" = "{value}" is not a flag value; use {", ".join(FLAG_TRUE)} '
-                f"(option on) or {', '.join(FLAG_FALSE)} (option off)"
-            )
-        elif option is not None and option.get("action") == "count" and count_of(value) is None:
-            problems.append(
-                f'"{name}" = "{value}" must be a count from 0 to {MAX_COUNT}, or true/false'
-            )
-        return problems
+        words = None
+        if option is not None and option["kind"] == "flag":
+            words = flag_problem(name, value)
+        elif option is not None and option.get("action") == "count":
+            words = count_problem(name, value)
+        return [p for p in (value_problem(name, value, option), words) if p]
 
     def set_problems(self, env: Dict[str, str]) -> Json:
         """The rules of one whole set of variables: {"problems": [{"name"?, "message"}],
-        "missing": [the variable of each required option not set]}."""
-        problems: List[Json] = []
-        missing: List[str] = []
-        present: Dict[str, bool] = {}
-        for option in self.spec["options"]:
-            found = [n for n in [str(option["env"]), *option.get("aliases", [])] if n in env]
-            if not found:
-                if option["required"]:
-                    missing.append(str(option["env"]))
-                continue
-            if len({env[n] for n in found}) > 1:
-                problems.append({"name": found[1], "message": both_set_problem(option, found)})
-            present[str(option["env"])] = _puts_on_command_line(option, env[found[0]])
-        problems.extend({"message": m} for m in group_problems(self.spec, present, self.label))
-        return {"problems": problems, "missing": missing}
+        "missing": [a problem per required option not set]}."""
+        whole = read_set(self.spec, env, self.label)
+        return {"problems": whole.problems, "missing": whole.missing}
 
     def answer(self, request: Json, typed: List[Optional[str]], skipped: List[Json]) -> Json:
-        """The answer to a --check-values request {"names", "values", "sets"}: per name its
-        problem or null, per (name, value) pair its problems, per set (a list of pair
-        indexes) its set_problems; and the options whose types were not called."""
+        """The answer to a --check-values request {"names", "values", "sets", "setNames"}: per
+        name its problem or null, per (name, value) pair its problems, per set (a list of pair
+        indexes) its set_problems, per name an array job's sets vary its array_set_problem;
+        and the options whose types were not called."""
         pairs = [(str(n), str(v)) for n, v in request.get("values", [])]
         return {
             "plainEnv": [
@@ -264,6 +218,7 @@ class Rules:
                 self.set_problems(dict(pairs[i] for i in indexes))
                 for indexes in request.get("sets", [])
             ],
+            "setNames": [array_set_problem(str(n)) for n in request.get("setNames", [])],
             "skipped": skipped,
         }
 
@@ -284,27 +239,60 @@ def _reserved_name_problem(name: str) -> Optional[str]:
     return None
 
 
-def _size_problem(name: str, value: str, option: Optional[Json]) -> List[str]:
-    """A variable travels as name=value and, for an option, as --flag=value: the kernel
-    refuses a string longer than MAX_ARG_STRLEN (limits.maxArgBytes, its NUL included)."""
+def env_name_problem(name: str) -> Optional[str]:
+    """Why no job can have a variable called `name` (what the environment and AWS Batch
+    refuse), or None."""
+    if "\0" in name:
+        return (
+            f"the name {json.dumps(name)} contains a NUL byte, which no environment "
+            "variable can hold; remove it"
+        )
+    if "=" in name:
+        return (
+            f"the name {json.dumps(name)} contains \"=\", which ends a variable's name in "
+            "the environment; rename it"
+        )
+    if not name:
+        return "a variable's name cannot be empty; name it"
+    if name.startswith(AWS_BATCH_PREFIX):
+        return (
+            f'"{name}" is reserved: names starting with {AWS_BATCH_PREFIX} are set by AWS '
+            "Batch and SubmitJob rejects them; rename the variable"
+        )
+    return None
+
+
+def array_set_problem(name: str) -> Optional[str]:
+    """Why the sets of an array job cannot vary `name`, or None."""
+    if not name.startswith(VARS.reserved_prefix):
+        return None
+    return (
+        f'"{name}" cannot vary per set of an array job: the entrypoint reads '
+        f"{VARS.reserved_prefix}* variables from the job's own environment, before a set "
+        "applies, and refuses them in the manifest; set it once in "
+        "base.containerOverrides.environment, or pass --no-array to submit one job per set"
+    )
+
+
+def value_problem(name: str, value: str, option: Optional[Json] = None) -> Optional[str]:
+    """Why `value` cannot reach a process as `name`: a NUL byte, or a string longer than
+    the kernel's MAX_ARG_STRLEN (limits.maxArgBytes, its NUL included) as name=value and,
+    for an option, as --flag=value."""
+    if "\0" in value:
+        return (
+            f'the value of "{name}" contains a NUL byte (at character '
+            f"{value.index(chr(0)) + 1}), which no environment variable or argument can "
+            "hold; remove it"
+        )
     shown = option["flag"] if option is not None else name
     if 4 * (len(name) + len(shown) + len(value)) < MAX_ARG_BYTES:
-        return []  # too short to be too long, whatever its characters
+        return None  # too short to be too long, whatever its characters
     size, name_size = (len(s.encode("utf-8", "surrogatepass")) for s in (value, name))
     if max(name_size, len(shown)) + 2 + size <= MAX_ARG_BYTES:
-        return []
-    return [
+        return None
+    return (
         f'the value of "{name}" is {size:,} bytes; Linux passes at most '
         f"{MAX_ARG_BYTES - 1:,} bytes per environment variable or argument (\"{shown}=<value>\" "
         f"included): put the data in a file under {PREFIXES['inputs']} and pass its key in "
         f"{VARS.inputs}"
-    ]
-
-
-def _puts_on_command_line(option: Json, value: str) -> bool:
-    """Whether the value puts the option on the command line (what the groups count)."""
-    if option["kind"] == "flag":
-        return flag_word(value) is True or option.get("action") == "boolean_optional"
-    if option.get("action") == "count":
-        return bool(count_of(value))
-    return not (option["kind"] == "list" and value == "")
+    )

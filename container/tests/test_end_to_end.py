@@ -71,8 +71,8 @@ def test_a_set_with_a_nul_byte_fails_with_the_config_code_and_a_log(s3_env, moto
     run, log = run_child(s3_env, moto_url, [{"var_a": "1\u00002"}])
     assert run.returncode == EXIT["config"], run.stderr
     assert "Traceback" not in run.stderr
-    assert "holds a NUL byte" in run.stderr
-    assert "holds a NUL byte" in log
+    assert 'sets[0]: the value of "var_a" contains a NUL byte' in run.stderr
+    assert 'sets[0]: the value of "var_a" contains a NUL byte' in log
 
 
 def test_a_set_with_a_lone_surrogate_fails_with_the_config_code_and_a_log(s3_env, moto_url) -> None:
@@ -92,14 +92,14 @@ def test_a_set_with_a_lone_surrogate_fails_with_the_config_code_and_a_log(s3_env
 def test_a_set_that_sets_a_reserved_variable_fails_with_a_log(s3_env, moto_url) -> None:
     run, log = run_child(s3_env, moto_url, [{"BATCHPY_OUTPUT_DIR": "out"}])
     assert run.returncode == EXIT["config"], run.stderr
-    assert "sets BATCHPY_OUTPUT_DIR" in log
+    assert '"BATCHPY_OUTPUT_DIR" cannot vary per set of an array job' in log
 
 
 def test_an_oversized_value_fails_with_the_limit_named_and_a_log(s3_env, moto_url) -> None:
     run, log = run_child(s3_env, moto_url, [{"var_a": "1" * 200_000}])
     assert run.returncode == EXIT["config"], run.stderr
     assert "Traceback" not in run.stderr
-    assert f"at most {CONTRACT['limits']['maxArgBytes'] - 1} bytes" in log
+    assert f"at most {CONTRACT['limits']['maxArgBytes'] - 1:,} bytes" in log
 
 
 def test_a_bad_value_in_a_set_fails_in_the_scripts_parser_with_a_log(s3_env, moto_url) -> None:

@@ -84,7 +84,8 @@ def test_rules_answer_names_values_and_whole_sets_before_submission() -> None:
         rules.name_problem("typo") or ""
     )
     assert rules.value_problems("v", "lots") == [
-        '"v" = "lots" must be a count from 0 to 1000, or true/false'
+        '"v" = "lots" must be a count from 0 to 1000 (how many times the option is repeated), '
+        "or true/false"
     ]
     assert rules.value_problems("gpu", "maybe")[0].startswith('"gpu" = "maybe" is not a flag')
     both = rules.set_problems({"out-dir": "a", "out_dir": "b", "gpu": "1", "cpu": "yes"})
@@ -92,8 +93,13 @@ def test_rules_answer_names_values_and_whole_sets_before_submission() -> None:
     assert "accepts only one of gpu, cpu" in both["problems"][1]["message"]
     assert rules.set_problems({"gpu": "false"}) == {
         "problems": [{"message": "container/job/train.py requires one of gpu, cpu; set one of these variables"}],
-        "missing": ["out-dir"],
+        "missing": ['container/job/train.py requires --out-dir: set the variable "out-dir"'],
     }
-    answer = rules.answer({"names": ["typo"], "values": [["v", "2"]], "sets": [[0]]}, [None], [])
-    assert answer["values"] == [[]] and answer["sets"][0]["missing"] == ["out-dir"]
+    request = {"names": ["typo"], "values": [["v", "2"]], "sets": [[0]], "setNames": ["BATCHPY_INPUTS", "v"]}
+    answer = rules.answer(request, [None], [])
+    assert answer["setNames"][1] is None
+    assert answer["setNames"][0].startswith('"BATCHPY_INPUTS" cannot vary per set of an array job')
+    assert answer["values"] == [[]] and answer["sets"][0]["missing"] == [
+        'container/job/train.py requires --out-dir: set the variable "out-dir"'
+    ]
     assert answer["plainEnv"] == [answer["plainEnv"][0]] and "--plain-env var_c" in answer["plainEnv"][0]

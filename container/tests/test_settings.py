@@ -10,7 +10,6 @@ from batchpy_job import contract
 from batchpy_job.errors import JobError
 from batchpy_job.settings import (
     job_name_problem,
-    manifest_set_number,
     read_config,
     select_array_set,
 )
@@ -47,11 +46,11 @@ def manifest(*sets: object) -> str:
 @pytest.mark.parametrize(
     "variables, needle",
     [
-        ({"BATCHPY_INPUTS": "x"}, "sets BATCHPY_INPUTS"),
-        ({"AWS_BATCH_JOB_ID": "x"}, "which a job cannot set"),
-        ({"a": "1\0"}, "holds a NUL byte"),
+        ({"BATCHPY_INPUTS": "x"}, 'm.json sets[0]: "BATCHPY_INPUTS" cannot vary per set'),
+        ({"AWS_BATCH_JOB_ID": "x"}, 'm.json sets[0]: "AWS_BATCH_JOB_ID" is reserved'),
+        ({"a": "1\0"}, 'm.json sets[0]: the value of "a" contains a NUL byte'),
         ({"a": 5}, "must be a string"),
-        ({"a": "x" * contract.MAX_ARG_BYTES}, "Linux takes at most"),
+        ({"a": "x" * contract.MAX_ARG_BYTES}, "Linux passes at most"),
         ({"a": "a\ud800b"}, "m.json sets[0].a holds \\ud800, half of a UTF-16 surrogate pair"),
         ({"a": "\udfff" * contract.MAX_ARG_BYTES}, "holds \\udfff, half of a UTF-16"),
         ({"a\udc80": "1"}, 'the variable name "a\udc80": it holds \\udc80, half of a UTF-16'),
@@ -65,7 +64,7 @@ def test_a_set_is_held_to_the_job_rules(variables: dict, needle: str) -> None:
 
 def test_a_value_just_under_the_kernel_limit_passes() -> None:
     value = "x" * (contract.MAX_ARG_BYTES - len("a=") - 1)
-    assert select_array_set(manifest({"a": value}), 0, "m.json") == {"a": value}
+    assert select_array_set(manifest({"a": value}), 0, "m.json") == ({"a": value}, 0)
 
 
 def test_refuses_another_manifest_version() -> None:
@@ -96,13 +95,13 @@ def test_a_bad_set_index_is_a_config_error(env: dict, needle: str) -> None:
 
 def test_manifest_indexes_map_children_to_set_numbers() -> None:
     text = json.dumps({"version": 1, "sets": [{"a": "1"}, {"a": "2"}], "indexes": [7, 12]})
-    assert manifest_set_number(text, 1, "m.json") == 12
-    assert manifest_set_number(manifest({"a": "1"}), 0, "m.json") == 0
+    assert select_array_set(text, 1, "m.json") == ({"a": "2"}, 12)
+    assert select_array_set(manifest({"a": "1"}), 0, "m.json") == ({"a": "1"}, 0)
 
 
 @pytest.mark.parametrize("indexes", [[7], [7, "12"], [7, -1], [7, True], "7,12"])
 def test_manifest_indexes_must_be_one_set_number_per_set(indexes: object) -> None:
     text = json.dumps({"version": 1, "sets": [{"a": "1"}, {"a": "2"}], "indexes": indexes})
     with pytest.raises(JobError) as err:
-        manifest_set_number(text, 0, "m.json")
+        select_array_set(text, 0, "m.json")
     assert 'm.json has "indexes" that are not one set number' in "\n".join(err.value.problems)

@@ -25,7 +25,7 @@ import { planLocal, runLocal } from "./local";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { buildPlan, missingOutputsMessage, tokenTagProblems, type Submission } from "../input/plan";
 import { parseDescription } from "../input/script-options";
-import { checkVariables, type CheckRequest } from "../input/value-types";
+import { checkVariables, type CheckRequest } from "../input/variables";
 import type { LoadedSweep } from "../input/sweep";
 import { printSubmitResult, type LocalRunsResult, type SubmitResult } from "../output/submit-print";
 import { submitToBatch, type BatchOptions } from "./submit-batch";
@@ -117,11 +117,11 @@ async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]>
   if (opts.plainEnv !== undefined) {
     desc = { ...desc, plainEnv: new Set(opts.plainEnv) };
   }
-  // Names, values and sets of names, answered by the entrypoint (value-types.ts).
+  // Names, values and sets of names, answered by the entrypoint (variables.ts).
   const saved =
     opts.scriptOptions !== undefined ? path.resolve(ctx.cwd, opts.scriptOptions) : undefined;
   const ask = (request: CheckRequest) => ctx.checkValues(opts.scriptFile, request, saved);
-  const checked = await checkVariables(items, desc, ask, invalid);
+  const checked = await checkVariables(items, desc, ask, invalid, opts.array);
   problems.push(...checked.problems);
   checked.notes.forEach((note) => ctx.io.stderr.write(`${note}\n`));
   if (problems.length > 0) {

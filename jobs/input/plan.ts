@@ -4,12 +4,7 @@
  * one array job (or one job per set), sizes and name clashes checked.
  */
 import { createHash } from "crypto";
-import {
-  AWS_BATCH_PREFIX,
-  BUCKET_PREFIXES,
-  RESERVED_PREFIX,
-  VARS,
-} from "../../components/contract";
+import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 import { CHUNK_SIZE, chunkJobName, chunkRanges } from "./chunks";
 import { derivedNameProblem, setJobName } from "./derived-names";
@@ -367,20 +362,8 @@ class PlanBuilder {
     });
   }
 
-  /**
-   * One array job, or chunks of at most 10,000 children past that. The entrypoint reads
-   * its own settings from the job's environment, before a set applies, and refuses them
-   * in the manifest: a set may not vary them.
-   */
+  /** One array job, or chunks of at most 10,000 children past that. */
   private arraySweep(item: LoadedSweep): void {
-    const reserved = [...item.keySources].flatMap(([name, source]) => {
-      const prefix = [RESERVED_PREFIX, AWS_BATCH_PREFIX].find((p) => name.startsWith(p));
-      return prefix !== undefined ? [source.problemAt(setNameProblem(name, prefix))] : [];
-    });
-    if (reserved.length > 0) {
-      this.problems.push(...reserved);
-      return;
-    }
     const resolved = this.resolve(item.base, item.file);
     if (item.sets.length <= CHUNK_SIZE) {
       this.add(
@@ -460,12 +443,4 @@ function duplicateNameProblems(submissions: readonly Submission[]): Problem[] {
     }
   }
   return problems;
-}
-
-function setNameProblem(name: string, prefix: string): string {
-  return (
-    `"${name}" cannot vary per set of an array job: the entrypoint reads ${prefix}* variables ` +
-    "from the job's own environment, before a set applies, and refuses them in the manifest; " +
-    "set it once in base.containerOverrides.environment, or pass --no-array to submit one job per set"
-  );
 }

@@ -3,7 +3,7 @@
  * processes that can start before their input is known: a submit starts the values check
  * beside the describe step, so their start-ups (two interpreters per probe: run_job.py and
  * its probe child) overlap instead of following each other. Reading the answers is
- * script-options.ts's and value-types.ts's job.
+ * script-options.ts's and variables.ts's job.
  */
 import { spawn } from "child_process";
 import * as path from "path";
@@ -99,13 +99,8 @@ export function entrypointArgs(
 }
 
 /** `python3 run_job.py --check-values ...`, started; send the question with `finish`. */
-export function startCheckValues(
-  repoRoot: string,
-  script: string | undefined,
-  scriptOptions?: string,
-): StartedPython {
-  const argv = entrypointArgs(repoRoot, "--check-values", script, scriptOptions);
-  return startPython(argv, repoRoot);
+export function startCheckValues(repoRoot: string, script: string | undefined): StartedPython {
+  return startPython(entrypointArgs(repoRoot, "--check-values", script), repoRoot);
 }
 
 /** What a finished probe printed on stdout; a FatalError saying what to do when it failed. */

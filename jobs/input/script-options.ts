@@ -1,7 +1,7 @@
 /**
  * The options `container/job/script.py` declares, read from `python3 container/run_job.py
  * --describe` (the entrypoint introspects argparse; see its module docstring). What a job's
- * variables may be is the entrypoint's to say (value-types.ts asks it).
+ * variables may be is the entrypoint's to say (variables.ts asks it).
  */
 import * as path from "path";
 import { z } from "zod";

@@ -31,7 +31,7 @@ import { median } from "./cli";
 import type { BenchResult } from "./result";
 import { describeScript } from "../../jobs/input/script-options";
 import type { LoadedSweep } from "../../jobs/input/sweep";
-import { checkValuesWithPython, checkVariables } from "../../jobs/input/value-types";
+import { checkValuesWithPython, checkVariables } from "../../jobs/input/variables";
 import { REPO_ROOT } from "../helpers/jobs-harness";
 
 const FILES = 1000;

@@ -10,7 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import { formatProblem } from "../../jobs/errors";
 import { expandInputs, loadInputs, sortProblems } from "../../jobs/input/load";
-import { checkVariables } from "../../jobs/input/value-types";
+import { checkVariables } from "../../jobs/input/variables";
 import { SCRIPT_DESCRIPTION, checkAgainst } from "../helpers/jobs-harness";
 import type { BenchResult } from "./result";
 

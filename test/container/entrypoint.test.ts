@@ -163,7 +163,7 @@ describe("container: run_job.py end to end (local folder)", function () {
     );
     assert.strictEqual(run.code, 0, explain(run));
     assert.deepStrictEqual((JSON.parse(run.stdout) as { argv: string[] }).argv, ["--must=m"]);
-    runJobLine(run, `warning: variable "var_zzz" is not an option of echo_args.py`);
+    runJobLine(run, `warning: "var_zzz" is not an option of echo_args.py (declared: `);
     assert.ok(!run.stderr.includes('"OTHER"'), "upper-case names are plain environment");
   });
 

@@ -102,7 +102,10 @@ describe("container: environment variables to argv", function () {
   it("refuses any other flag value, naming the variable and the accepted words", async function () {
     const [result] = await mapEcho([{ verbose: "on" }]);
     const line = errorLine(result, '"verbose"');
-    assert.match(line, /"on" is not a flag value: use one of true, 1, yes .* false, 0, no/);
+    assert.match(
+      line,
+      /"on" is not a flag value: use one of true, 1, yes \(option on\) or false, 0, no \(option off\)/,
+    );
     assert.strictEqual(result.code, 2);
   });
 

@@ -24,7 +24,7 @@ import {
   checkValuesWithPython,
   type CheckAnswer,
   type CheckRequest,
-} from "../../jobs/input/value-types";
+} from "../../jobs/input/variables";
 import { outputsLedgerName } from "../../jobs/input/outputs";
 import { FakeBatch, type FakeBatchOptions, type FakeJob } from "./fake-batch";
 import { Ledger, ledgerPath } from "../../jobs/state/ledger";

@@ -105,7 +105,7 @@ describe("jobs:submit against local AWS endpoints", function () {
     );
     assert.match(
       r.stderr,
-      /jobs\/zz-bad\.json:3:41: containerOverrides\.environment: required option "save_name" \(--save_name\) is not set/,
+      /jobs\/zz-bad\.json:3:41: containerOverrides\.environment: container\/job\/script\.py requires --save_name: set the variable "save_name"$/m,
     );
     assert.match(r.stderr, /jobs\/zz-syntax\.json:2:18: invalid JSON/);
     assert.match(r.stderr, /nothing was submitted/);

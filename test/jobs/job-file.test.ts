@@ -13,7 +13,7 @@ import {
   tooDeepAt,
 } from "../../jobs/input/json-source";
 import { parseDescription } from "../../jobs/input/script-options";
-import { checkVariables } from "../../jobs/input/value-types";
+import { checkVariables } from "../../jobs/input/variables";
 import { SCRIPT_DESCRIPTION, checkAgainst } from "../helpers/jobs-harness";
 
 const CHECK = checkAgainst(SCRIPT_DESCRIPTION);
@@ -400,7 +400,7 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
     });
     it("requires the required options", async function () {
       assert.deepStrictEqual(await check(job([{ name: "var_a", value: "1" }])), [
-        'jobs/x.json:4:20: containerOverrides.environment: required option "save_name" (--save_name) is not set; add {"name": "save_name", "value": "..."}',
+        'jobs/x.json:4:20: containerOverrides.environment: container/job/script.py requires --save_name: set the variable "save_name"',
       ]);
     });
     it("refuses AWS_BATCH_* names, which AWS Batch reserves", async function () {
@@ -542,7 +542,7 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
       );
       assert.match(
         bad,
-        /"verbose" = "maybe" is not a flag value; use true, 1, yes \(option on\) or false, 0, no/,
+        /"verbose" = "maybe" is not a flag value: use one of true, 1, yes \(option on\) or false, 0, no/,
       );
       assert.match(bad, /"v" = "lots" must be a count from 0 to 1000/);
       assert.match(

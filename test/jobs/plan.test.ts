@@ -144,7 +144,7 @@ describe("jobs/input/plan: from validated files to SubmitJob requests", function
     }
   });
 
-  it("an array sweep's sets cannot carry BATCHPY_* settings; one job per set can", function () {
+  it("one job per set carries each set's BATCHPY_* settings", function () {
     const withInputs = {
       ...sweepOf("sw", [
         new Map([["BATCHPY_INPUTS", "a.csv"]]),
@@ -157,12 +157,6 @@ describe("jobs/input/plan: from validated files to SubmitJob requests", function
         ],
       ]),
     };
-    const array = buildPlan([withInputs], { outputs, array: true });
-    assert.deepStrictEqual(array.problems.map(formatProblem), [
-      'p.csv:1:3: "BATCHPY_INPUTS" cannot vary per set of an array job: the entrypoint reads BATCHPY_* ' +
-        "variables from the job's own environment, before a set applies, and refuses them in the manifest; " +
-        "set it once in base.containerOverrides.environment, or pass --no-array to submit one job per set",
-    ]);
     const perSet = buildPlan([withInputs], { outputs, array: false });
     assert.deepStrictEqual(perSet.problems, []);
     assert.deepStrictEqual(

@@ -16,7 +16,7 @@ import {
   type ParameterSet,
 } from "../../jobs/input/sweep";
 import { MAX_ARG_BYTES } from "../../components/contract";
-import { checkVariables } from "../../jobs/input/value-types";
+import { checkVariables } from "../../jobs/input/variables";
 import { SCRIPT_DESCRIPTION, checkAgainst } from "../helpers/jobs-harness";
 
 const CHECK = checkAgainst(SCRIPT_DESCRIPTION);
@@ -28,10 +28,14 @@ async function variableProblems(sweep: LoadedSweep): Promise<string[]> {
 
 const DIR = path.resolve("/virtual/jobs");
 
-/** Loads a sweep from in-memory files (`files` maps names relative to DIR to text). */
+/**
+ * Loads a sweep from in-memory files (`files` maps names relative to DIR to text) and checks
+ * its variables as an array job, or with `array` false as one job per set.
+ */
 async function load(
   text: string,
   files: Record<string, string> = {},
+  array = true,
 ): Promise<{ sweep?: LoadedSweep; problems: string[] }> {
   const parsed = parseJsonDocument("jobs/sweep.json", text);
   assert.ok(parsed.doc, parsed.problems.map(formatProblem).join("\n"));
@@ -42,7 +46,7 @@ async function load(
   );
   const problems = r.problems.map(formatProblem);
   if (r.sweep !== undefined) {
-    const checked = await checkVariables([r.sweep], SCRIPT_DESCRIPTION, CHECK);
+    const checked = await checkVariables([r.sweep], SCRIPT_DESCRIPTION, CHECK, [], array);
     problems.push(...checked.problems.map(formatProblem));
   }
   return { ...(r.sweep !== undefined ? { sweep: r.sweep } : {}), problems };
@@ -122,6 +126,7 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
         grid: { OMP_NUM_THREADS: [1, 4] },
       }),
       { "params.tsv": "var_a\tBATCHPY_INPUTS\n0.1\tdata/a.csv\n0.2\tdata/b.csv\n" },
+      false,
     );
     assert.deepStrictEqual(problems, []);
     assert.strictEqual(sweep?.jobName, "lr");
@@ -188,16 +193,29 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
     );
     assert.match(
       out,
-      /^jobs\/sweep\.json:1:1: required option "save_name" is not set in any set; add it to the sweep or to base\.containerOverrides\.environment$/m,
+      /^jobs\/sweep\.json:1:1: container\/job\/script\.py requires --save_name: set the variable "save_name" in the sweep or in base\.containerOverrides\.environment \(not set in any set\)$/m,
     );
     const rows = (
       await load(JSON.stringify({ rows: [{ var_a: 1, save_name: "a" }, { var_a: 2 }] }))
     ).problems.join("\n");
-    assert.match(rows, /required option "save_name" is not set in sets 1;/);
+    assert.match(
+      rows,
+      /"save_name" in the sweep or in base\.containerOverrides\.environment \(not set in sets 1\)$/m,
+    );
     const reserved = (
       await load(JSON.stringify({ base: BASE, grid: { AWS_BATCH_JOB_ID: [1, 2] } }))
     ).problems.join("\n");
     assert.match(reserved, /"AWS_BATCH_JOB_ID" is reserved/);
+  });
+
+  it("an array sweep's sets cannot carry BATCHPY_* settings; one job per set can", async function () {
+    const text = JSON.stringify({ base: BASE, grid: { BATCHPY_INPUTS: ["a.csv", "b.csv"] } });
+    assert.deepStrictEqual((await load(text)).problems, [
+      'jobs/sweep.json:1:91: grid.BATCHPY_INPUTS: "BATCHPY_INPUTS" cannot vary per set of an array job: the entrypoint reads BATCHPY_* ' +
+        "variables from the job's own environment, before a set applies, and refuses them in the manifest; " +
+        "set it once in base.containerOverrides.environment, or pass --no-array to submit one job per set",
+    ]);
+    assert.deepStrictEqual((await load(text, {}, false)).problems, []);
   });
 
   it("holds every set to a single job's rules: NUL bytes, the kernel's size per argument, names", async function () {

@@ -10,7 +10,7 @@ import {
   checkValuesWithPython,
   checkVariables,
   type CheckRequest,
-} from "../../jobs/input/value-types";
+} from "../../jobs/input/variables";
 import {
   REPO_ROOT,
   STACK_OUTPUTS,
@@ -135,7 +135,7 @@ describe("jobs: values checked with the script's argparse types", function () {
         });
         assert.strictEqual(run.code, 2, run.stderr);
         assert.deepStrictEqual(run.stderr.split("\n"), [
-          'error: misspelt.json:4:20: containerOverrides.environment: required option "save_name" (--save_name) is not set; add {"name": "save_name", "value": "..."}',
+          'error: misspelt.json:4:20: containerOverrides.environment: container/job/script.py requires --save_name: set the variable "save_name"',
           'error: misspelt.json:7:18: containerOverrides.environment[0].value: "six" is not a valid int for --var_a (type=int)',
           'error: misspelt.json:10:17: containerOverrides.environment[1].name: "save_nam" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
           "3 problem(s) found; nothing was submitted or changed",
@@ -202,13 +202,13 @@ describe("jobs: values checked with the script's argparse types", function () {
       });
       assert.strictEqual(run.code, 2, run.stderr);
       assert.deepStrictEqual(run.stderr.split("\n"), [
-        'error: misspelt.json:4:20: containerOverrides.environment: required option "save_name" (--save_name) is not set; add {"name": "save_name", "value": "..."}',
+        'error: misspelt.json:4:20: containerOverrides.environment: container/job/script.py requires --save_name: set the variable "save_name"',
         'error: misspelt.json:7:18: containerOverrides.environment[0].value: "six" is not a valid int for --var_a (type=int)',
         'error: misspelt.json:10:17: containerOverrides.environment[1].name: "save_nam" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
         'error: rows.csv:1:1: set 1: "three" is not a valid int for --var_a (type=int)',
         'error: schema.json:3:14: containerOverrides.vcpus: expected number, got the string "2"; write it without quotes: 2',
         'error: schema.json:7:18: containerOverrides.environment[0].value: "4.5" is not a valid int for --var_a (type=int)',
-        'error: sweep.json:1:1: required option "save_name" is not set in any set; add it to the sweep or to base.containerOverrides.environment',
+        'error: sweep.json:1:1: container/job/script.py requires --save_name: set the variable "save_name" in the sweep or in base.containerOverrides.environment (not set in any set)',
         'error: sweep.json:4:5: grid.var_a: set 1: "two" is not a valid int for --var_a (type=int)',
         'error: sweep.json:8:5: grid.var_bb: "var_bb" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
         "9 problem(s) found; nothing was submitted or changed",

@@ -9,8 +9,8 @@
 import type { Problem } from "../errors";
 import { FatalError } from "../errors";
 import { jsonValue, problemAt, type JsonDocument } from "./json-source";
-import { entrypointArgs, probeOutput, startCheckValues, type StartedPython } from "./python-probe";
-import type { LoadedJob } from "./job-file";
+import { entrypointArgs, probeOutput, startPython, type StartedPython } from "./python-probe";
+import { ARRAY_MIN_SIZE, type LoadedJob } from "./job-file";
 import type { ScriptDescription } from "./script-options";
 import { whichSets, type LoadedSweep } from "./sweep";
 
@@ -20,6 +20,8 @@ export interface CheckRequest {
   readonly values: readonly (readonly [string, string])[];
   /** Each distinct set of option variables, as indexes into `values`. */
   readonly sets: readonly (readonly number[])[];
+  /** The names the sets of sweeps vary. */
+  readonly setNames: readonly string[];
   readonly plainEnv: readonly string[];
 }
 
@@ -31,9 +33,11 @@ export interface CheckAnswer {
   readonly values: readonly (readonly string[])[];
   readonly sets: readonly {
     readonly problems: readonly { readonly name?: string; readonly message: string }[];
-    /** The variable of each required option the set lacks. */
+    /** A problem for each required option the set lacks. */
     readonly missing: readonly string[];
   }[];
+  /** Why an array job's sets cannot vary a name of `setNames`. */
+  readonly setNames: readonly (string | null)[];
   /** Options whose values the script's own types did not check, and why. */
   readonly skipped: readonly { readonly option: string; readonly reason: string }[];
 }
@@ -133,9 +137,11 @@ class Question {
     names: [] as string[],
     values: [] as [string, string][],
     sets: [] as number[][],
+    setNames: [] as string[],
     plainEnv: [] as string[],
   };
   private readonly nameIndexes = new Map<string, number>();
+  private readonly setNameIndexes = new Map<string, number>();
   private readonly pairIndexes = new Map<string, number>();
   private readonly setIndexes = new Map<string, number>();
   /** Each option's variable names -> whether the set rules read its value, not only its name. */
@@ -154,6 +160,10 @@ class Question {
 
   name(name: string): number {
     return indexOf(this.nameIndexes, name, this.request.names, () => name);
+  }
+
+  setName(name: string): number {
+    return indexOf(this.setNameIndexes, name, this.request.setNames, () => name);
   }
 
   pair(name: string, value: string): number {
@@ -187,6 +197,11 @@ class Question {
     const sets: number[] = [];
     let vars: Map<string, number> | undefined;
     let current = -1;
+    if ("kind" in item && item.kind === "sweep") {
+      for (const name of item.keySources.keys()) {
+        this.setName(name);
+      }
+    }
     for (const v of variablesOf(item)) {
       this.name(v.name);
       const pair = v.value === undefined ? -1 : this.pair(v.name, v.value);
@@ -265,11 +280,9 @@ class Located {
   }
 
   /** A job's environment as a whole: required options, two names for one option, groups. */
-  job(job: LoadedJob, set: number, desc: ScriptDescription): void {
+  job(job: LoadedJob, set: number): void {
     const { missing, problems } = this.answer.sets[set];
-    for (const env of missing) {
-      const flag = desc.options.find((o) => o.env === env)?.flag;
-      const message = `required option "${env}" (${flag}) is not set; add {"name": "${env}", "value": "..."}`;
+    for (const message of missing) {
       this.problems.push(problemAt(job.doc, ENVIRONMENT, message));
     }
     for (const p of problems) {
@@ -279,28 +292,34 @@ class Located {
   }
 
   /** Each set of a sweep over its base; a required option some sets lack, once. */
-  sweep(sweep: LoadedSweep, sets: readonly number[]): void {
+  sweep(sweep: LoadedSweep, sets: readonly number[], array: boolean): void {
+    if (array && sweep.sets.length >= ARRAY_MIN_SIZE) {
+      for (const [name, source] of sweep.keySources) {
+        const problem = this.answer.setNames[this.question.setName(name)];
+        if (problem !== null) {
+          this.problems.push(source.problemAt(problem));
+        }
+      }
+    }
     const lacking = new Map<string, number[]>();
     sets.forEach((s, setNumber) => {
       for (const p of this.answer.sets[s].problems) {
         const source = (p.name !== undefined ? sweep.keySources.get(p.name) : undefined) ?? sweep;
         this.setProblem(() => source.problemAt(`set ${setNumber}: ${p.message}`));
       }
-      for (const env of this.answer.sets[s].missing) {
-        const list = lacking.get(env) ?? [];
+      for (const message of this.answer.sets[s].missing) {
+        const list = lacking.get(message) ?? [];
         list.push(setNumber);
-        lacking.set(env, list);
+        lacking.set(message, list);
       }
     });
     if (this.more > 0) {
       this.problems.push(sweep.problemAt(`... and ${this.more} more problems in other sets`));
     }
-    for (const [name, indexes] of lacking) {
-      this.problems.push(
-        sweep.problemAt(
-          `required option "${name}" is not set in ${whichSets(indexes, sweep.sets.length)}; add it to the sweep or to base.containerOverrides.environment`,
-        ),
-      );
+    for (const [message, indexes] of lacking) {
+      const where = whichSets(indexes, sweep.sets.length);
+      const fix = `in the sweep or in base.containerOverrides.environment (not set in ${where})`;
+      this.problems.push(sweep.problemAt(`${message} ${fix}`));
     }
   }
 }
@@ -308,13 +327,14 @@ class Located {
 /**
  * Every problem of the items' variables, located, and a note for each option whose values
  * were not checked. `invalid` are the files that failed the schema: their names and values
- * are checked one by one.
+ * are checked one by one. `array`: false with --no-array (one job per set of a sweep).
  */
 export async function checkVariables(
   items: readonly Item[],
   desc: ScriptDescription,
   ask: (request: CheckRequest) => Promise<CheckAnswer>,
   invalid: readonly JsonDocument[] = [],
+  array = true,
 ): Promise<{ problems: Problem[]; notes: string[] }> {
   const question = new Question(desc);
   const all = [...items, ...invalid];
@@ -327,9 +347,9 @@ export async function checkVariables(
         const located = new Located(question, answer);
         located.variables(item);
         if ("kind" in item && item.kind === "job") {
-          located.job(item, sets[i][0], desc);
+          located.job(item, sets[i][0]);
         } else if ("kind" in item) {
-          located.sweep(item, sets[i]);
+          located.sweep(item, sets[i], array);
         }
         return located.problems;
       }),
@@ -357,7 +377,7 @@ export async function checkValuesWithPython(
   if (!reuse) {
     started?.cancel();
   }
-  const child = reuse ? started : startCheckValues(repoRoot, script, scriptOptions);
+  const child = reuse ? started : startPython(argv, repoRoot);
   const run = await child.finish(JSON.stringify(request));
   const shown = "python3 container/run_job.py --check-values";
   const text = probeOutput(run, shown, "to check the job files' variables");
