@@ -1,7 +1,7 @@
 /** The cost bound of a submit or dry run, for humans (stderr) or as --json numbers. */
 import type { CostBound, SubmissionBound } from "../report/cost-bound";
 import { formatNumber } from "./numbers";
-import { formatDuration, formatUsd } from "./report-print";
+import { formatDuration } from "./report-print";
 import type { Io } from "./visible";
 import { visible } from "./visible";
 
@@ -10,6 +10,12 @@ export const LEFT_OUT =
   "time before RUNNING (Batch's attempt timeout counts from RUNNING, so instance start and " +
   "image pull are not bounded by it), instances left idle, EBS volumes, S3 requests and " +
   "storage, CloudWatch Logs and data transfer";
+
+/** A bound in dollars and cents, rounded up: a figure shown as "at most" must not undercut. */
+export function formatBoundUsd(usd: number): string {
+  const cents = Math.ceil(usd * 100 - 1e-6) / 100;
+  return `$${cents.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+}
 
 /** The `cost` member of a submit's --json document. */
 export function costJson(cost: CostBound): object {
@@ -21,7 +27,7 @@ export function printCostBound(cost: CostBound, io: Io): void {
   const lines = [
     `cost bound: the most the jobs' run time can cost (${cost.basis})`,
     ...cost.submissions.map((b) => `  ${submissionLine(b)}`),
-    `  total: at most ${formatUsd(cost.usd)}` +
+    `  total: at most ${formatBoundUsd(cost.usd)}` +
       (cost.unpriced > 0
         ? ` for the priced submission(s); ${formatNumber(cost.unpriced)} without a bound (above)`
         : ` for ${formatNumber(cost.submissions.length)} submission(s)`),
@@ -46,7 +52,7 @@ function submissionLine(b: SubmissionBound): string {
   return (
     `${name}: ${formatNumber(b.children)} × ${b.attempts} attempt(s) × ` +
     `${formatDuration(b.timeoutSeconds)} × $${perHour.toFixed(4)}/h (${size}${on}) ` +
-    `= at most ${formatUsd(b.usd)}`
+    `= at most ${formatBoundUsd(b.usd)}`
   );
 }
 

@@ -6,6 +6,7 @@
 import { requestedResources } from "../input/bounds";
 import type { StackOutputs } from "../input/outputs";
 import type { Submission } from "../input/plan";
+import { formatBoundUsd } from "../output/cost-print";
 import { PRICE_TABLE, priceRun, pricingBasis, pricingOf, type UserPricing } from "./prices";
 
 /** One submission's bound, or why it has none. */
@@ -139,7 +140,7 @@ export interface CostCap {
 
 /** Why `bound` breaks `cap`, or undefined: a submission without a figure cannot be held to it. */
 export function costCapProblem(bound: CostBound, cap: CostCap): string | undefined {
-  const limit = `$${cap.usd}`;
+  const limit = `$${cap.usd.toLocaleString("en-US")}`;
   if (bound.unpriced > 0) {
     const first = bound.submissions.find((b) => b.noPrice !== undefined);
     return (
@@ -152,7 +153,7 @@ export function costCapProblem(bound: CostBound, cap: CostCap): string | undefin
     return undefined;
   }
   return (
-    `the run time of this submit can cost up to $${bound.usd.toFixed(2)}, above the ${limit} of ` +
+    `the run time of this submit can cost up to ${formatBoundUsd(bound.usd)}, above the ${limit} of ` +
     `${cap.source}: lower the array size, retryStrategy.attempts or timeout.attemptDurationSeconds ` +
     `in the files, or ${cap.fix}`
   );

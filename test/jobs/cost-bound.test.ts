@@ -6,6 +6,7 @@
  */
 import * as assert from "assert";
 import { costBound, costCapProblem } from "../../jobs/report/cost-bound";
+import { formatBoundUsd } from "../../jobs/output/cost-print";
 import type { StackOutputs } from "../../jobs/input/outputs";
 import type { Submission } from "../../jobs/input/plan";
 import type { SubmitJobRequest } from "../../jobs/input/job-file";
@@ -176,10 +177,18 @@ describe("the cost bound of a submit", () => {
     const cap = { usd: 1000, source: "--max-cost", fix: "raise --max-cost" };
     assert.match(
       costCapProblem(bound, cap) ?? "",
-      /can cost up to \$1290\.00, above the \$1000 of --max-cost: lower .* or raise --max-cost/,
+      /can cost up to \$1,290\.00, above the \$1,000 of --max-cost: lower .* or raise --max-cost/,
     );
     assert.strictEqual(costCapProblem(bound, { ...cap, usd: 1290 }), undefined);
     const unpriced = costBound([job()], { ...STACK, region: "eu-west-1" });
     assert.match(costCapProblem(unpriced, cap) ?? "", /no cost bound .* --price-vcpu-hour/);
+  });
+
+  it("shows a bound rounded up to the cent: 'at most' never undercuts", () => {
+    // grid_sweep on the dev stack: 6 × 3 × 60 s × $0.043/h = $0.0129.
+    assert.strictEqual(formatBoundUsd(0.0129), "$0.02");
+    assert.strictEqual(formatBoundUsd(0.129), "$0.13");
+    assert.strictEqual(formatBoundUsd(1290), "$1,290.00");
+    assert.strictEqual(formatBoundUsd(0), "$0.00");
   });
 });
