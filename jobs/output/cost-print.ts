@@ -6,7 +6,7 @@ import type { Io } from "./visible";
 import { visible } from "./visible";
 
 /** What the bound does not cover, said with every bound. */
-export const LEFT_OUT =
+const LEFT_OUT =
   "time before RUNNING (Batch's attempt timeout counts from RUNNING, so instance start and " +
   "image pull are not bounded by it), instances left idle, EBS volumes, S3 requests and " +
   "storage, CloudWatch Logs and data transfer";
