@@ -135,6 +135,22 @@ describe("jobs:submit's cost bound against local AWS endpoints", function () {
     assert.doesNotMatch(again.stderr, /cost bound/);
   });
 
+  it("--locally says nothing about AWS cost, and no --max-cost holds it", async function () {
+    const small = path.join(aws.dir, "small.json");
+    fs.writeFileSync(
+      small,
+      JSON.stringify({
+        jobName: "small",
+        base: { containerOverrides: { environment: [{ name: "save_name", value: "r" }] } },
+        grid: { var_a: [1] },
+      }),
+    );
+    const root = path.join(aws.dir, "bucket");
+    const r = await submit("small.json", "--locally", "--local-root", root, "--max-cost", "0");
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr + r.stdout, /cost bound|\$\d/);
+  });
+
   it("says so when the stack's outputs predate jobDefaults and jobLimits", async function () {
     fs.writeFileSync(aws.outputs, JSON.stringify(STACK_OUTPUTS));
     const r = await submit("sweep.json", "--dry-run");
