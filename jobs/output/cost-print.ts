@@ -11,6 +11,9 @@ const LEFT_OUT =
   "image pull are not bounded by it), instances left idle, EBS volumes, S3 requests and " +
   "storage, CloudWatch Logs and data transfer";
 
+/** Submissions given a line each; the total covers all. */
+const SHOWN = 20;
+
 /** A bound in dollars and cents, rounded up: a figure shown as "at most" must not undercut. */
 export function formatBoundUsd(usd: number): string {
   const cents = Math.max(0, Math.ceil(usd * 100 - 1e-6)) / 100;
@@ -26,7 +29,10 @@ export function costJson(cost: CostBound): object {
 export function printCostBound(cost: CostBound, io: Io): void {
   const lines = [
     `cost bound: the most the jobs' run time can cost (${cost.basis})`,
-    ...cost.submissions.map((b) => `  ${submissionLine(b)}`),
+    ...cost.submissions.slice(0, SHOWN).map((b) => `  ${submissionLine(b)}`),
+    ...(cost.submissions.length > SHOWN
+      ? [`  ... and ${formatNumber(cost.submissions.length - SHOWN)} more (--json lists all)`]
+      : []),
     `  total: at most ${formatBoundUsd(cost.usd)}` +
       (cost.unpriced > 0
         ? ` for the priced submission(s); ${formatNumber(cost.unpriced)} without a bound (above)`

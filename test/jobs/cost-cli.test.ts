@@ -151,6 +151,15 @@ describe("jobs:submit's cost bound against local AWS endpoints", function () {
     assert.doesNotMatch(r.stderr + r.stdout, /cost bound|\$\d/);
   });
 
+  it("gives the first 20 submissions a line each, and the total all of them", async function () {
+    const r = await submit("sweep.json", "--no-array", "--dry-run");
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.strictEqual(r.stderr.match(/^ {2}sweep-\d+ \(sweep\.json\): 1 × 3/gm)?.length, 20);
+    assert.match(r.stderr, /^ {2}\.\.\. and 80 more \(--json lists all\)$/m);
+    // 100 × $0.129 = $12.90, as the array job.
+    assert.match(r.stderr, /^ {2}total: at most \$12\.90 for 100 submission\(s\)$/m);
+  });
+
   it("says so when the stack's outputs predate jobDefaults and jobLimits", async function () {
     fs.writeFileSync(aws.outputs, JSON.stringify(STACK_OUTPUTS));
     const r = await submit("sweep.json", "--dry-run");
