@@ -60,3 +60,5 @@ export const region = settings.region;
 export const computeType = compute.computeType;
 /** The largest job the compute environment can place, for the jobs tool's checks. */
 export const jobLimits = compute.jobLimits;
+/** What a request leaves to the job definition (resources, timeout, attempts): the cost bound. */
+export const jobDefaults = job.jobDefaults;

@@ -187,11 +187,22 @@ export const RETRY_ON_HOST_FAILURE: aws.types.input.batch.JobDefinitionRetryStra
     { onReason: "*", action: "EXIT" },
   ];
 
+/** What a job gets when its SubmitJob request does not say: the `jobDefaults` stack output. */
+export interface JobDefaults {
+  readonly vcpus: number;
+  readonly memoryMiB: number;
+  readonly gpus: number;
+  readonly timeoutSeconds: number;
+  readonly attempts: number;
+}
+
 /** A container job definition for the entrypoint: a timeout, host-failure retries, logs. */
 export class JobDefinition extends pulumi.ComponentResource {
   public readonly jobDefinitionArn: pulumi.Output<string>;
   public readonly jobDefinitionName: pulumi.Output<string>;
   public readonly logGroupName: pulumi.Output<string>;
+  /** For the jobs tool's cost bound, which must know what a request leaves to the definition. */
+  public readonly jobDefaults: JobDefaults;
 
   constructor(name: string, args: JobDefinitionArgs, opts?: pulumi.ComponentResourceOptions) {
     super("batchpy:job:JobDefinition", name, {}, opts);
@@ -226,10 +237,18 @@ export class JobDefinition extends pulumi.ComponentResource {
     this.jobDefinitionArn = definition.arn;
     this.jobDefinitionName = definition.name;
     this.logGroupName = logGroup.name;
+    this.jobDefaults = {
+      vcpus: args.vcpus ?? DEFAULT_JOB_VCPUS,
+      memoryMiB: args.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
+      gpus: args.gpus ?? 0,
+      timeoutSeconds: args.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS,
+      attempts: args.retryAttempts ?? DEFAULT_RETRY_ATTEMPTS,
+    };
     this.registerOutputs({
       jobDefinitionArn: this.jobDefinitionArn,
       jobDefinitionName: this.jobDefinitionName,
       logGroupName: this.logGroupName,
+      jobDefaults: this.jobDefaults,
     });
   }
 }

@@ -80,6 +80,12 @@ const STACK_OPTIONS: readonly OptionDef[] = [
   ["--json", "machine-readable output on stdout, nothing else"],
 ];
 
+/** jobs:report's and jobs:submit's own prices, in place of the price table. */
+const PRICE_OPTIONS: readonly OptionDef[] = [
+  ["--price-vcpu-hour <usd>", "your price per vCPU-hour, in place of the price table", price],
+  ["--price-gb-hour <usd>", "your price per GB-hour of memory, in place of the price table", price],
+];
+
 const LAST: OptionDef = ["--last", "only the jobs of the most recent jobs:submit"];
 const LOCAL_ROOT: OptionDef = ["--local-root <dir>", "the --locally bucket folder"];
 const DRY_RUN: OptionDef = [
@@ -138,6 +144,12 @@ const SUBMIT: CommandDef<SubmitFlags> = {
     ],
     LOCAL_ROOT,
     ...CHECK_OPTIONS,
+    [
+      "--max-cost <usd>",
+      "refuse (exit 2, nothing sent) if the cost bound of the run time is above this",
+      price,
+    ],
+    ...PRICE_OPTIONS,
     ...STACK_OPTIONS,
   ],
   async handler(o, [inputs], ctx) {
@@ -265,12 +277,7 @@ const REPORT: CommandDef<Omit<ReportOptions, "names">> = {
           .map((t) => t.trim())
           .filter((t) => t !== ""),
     ],
-    ["--price-vcpu-hour <usd>", "your price per vCPU-hour, in place of the price table", price],
-    [
-      "--price-gb-hour <usd>",
-      "your price per GB-hour of memory, in place of the price table",
-      price,
-    ],
+    ...PRICE_OPTIONS,
     ...STACK_OPTIONS,
   ],
   async handler(o, [names], ctx) {

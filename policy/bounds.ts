@@ -58,6 +58,18 @@ export const BOUND_SETTING_SCHEMAS = {
   },
 } as const;
 
+/** The policy whose setting caps what one `jobs:submit` may cost; no cap unless it is set. */
+export const COST_CAP_POLICY = "batch-submit-cost-cap";
+
+/** Its setting, which `jobs:submit` reads from the same `--policy-pack-config` file. */
+export const COST_CAP_SETTING_SCHEMA = {
+  type: "number",
+  minimum: 0,
+  description:
+    "The most, in USD, the run time of one jobs:submit may cost by its bound (children × " +
+    "attempts × attempt timeout × the job's share of an instance); no cap unless set.",
+} as const;
+
 /** A retry rule as SubmitJob and job definitions take it. */
 export interface RetryRule {
   readonly onStatusReason?: string;

@@ -3,7 +3,7 @@ import { ResourceValidationPolicy } from "@pulumi/policy";
 import { TYPES, configOf, validateTypes } from "./resources";
 import { maxGpusAtOnce } from "./gpu-instances";
 import { UNKNOWN, at, numberAt, stringList } from "./values";
-import { BOUND_SETTING_SCHEMAS } from "./bounds";
+import { BOUND_SETTING_SCHEMAS, COST_CAP_POLICY, COST_CAP_SETTING_SCHEMA } from "./bounds";
 
 export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
   name: "batch-compute-max-vcpus-cap",
@@ -102,4 +102,18 @@ export const batchJobRetryAttemptsBounded: ResourceValidationPolicy = {
         `policy's maxAttempts in the policy config.`,
     );
   }),
+};
+
+export const batchSubmitCostCap: ResourceValidationPolicy = {
+  name: COST_CAP_POLICY,
+  description:
+    "Caps what one `jobs:submit` may cost: the tool refuses a submit whose cost bound is above " +
+    "`maxCostUsd` (no cap unless set). The cost is the jobs', known only at submit, so a " +
+    "deployment has nothing to check.",
+  remediationSteps:
+    "Submit fewer or shorter jobs (array size, retryStrategy.attempts, timeout), or raise " +
+    "`maxCostUsd` for this policy in the policy config.",
+  severity: "medium",
+  configSchema: { properties: { maxCostUsd: COST_CAP_SETTING_SCHEMA } },
+  validateResource: () => undefined,
 };

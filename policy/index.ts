@@ -10,6 +10,7 @@ import {
   batchComputeMaxGpusCap,
   batchComputeMaxVcpusCap,
   batchJobRetryAttemptsBounded,
+  batchSubmitCostCap,
 } from "./cost";
 import { ecrScanOnPush } from "./ecr";
 import { iamNoAdminAccess } from "./iam";
@@ -29,6 +30,7 @@ new PolicyPack("batchpy", {
     batchComputeMaxVcpusCap,
     batchComputeMaxGpusCap,
     batchJobRetryAttemptsBounded,
+    batchSubmitCostCap, // read by jobs:submit
     batchComputeNoCustomServiceRole, // in-place updates: running jobs survive a change
     // Security
     s3BucketPublicAccessBlocked,

@@ -29,10 +29,12 @@ import { checkVariables, type CheckRequest } from "../input/variables";
 import type { LoadedSweep } from "../input/sweep";
 import { printSubmitResult, type LocalRunsResult, type SubmitResult } from "../output/submit-print";
 import { submitToBatch, type BatchOptions } from "./submit-batch";
+import { submitCostBound, type CostOptions } from "./submit-cost";
+import type { PolicyCostCap } from "../../policy/check/policy-config";
 import { definedOnly } from "../../components/defined";
 
 /** jobs:submit's options as commander parsed them (and jobs:retry's, but `files`). */
-export interface SubmitOptions extends BatchOptions {
+export interface SubmitOptions extends BatchOptions, Omit<CostOptions, "json"> {
   readonly files: readonly string[];
   readonly locally?: boolean;
   /** false with --no-array. */
@@ -58,12 +60,16 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
       "--dry-run and --locally cannot be combined; --locally already runs nothing on AWS",
     );
   }
-  const { submissions, outputs, notes } = await prepare(opts, ctx);
-  const result =
-    outputs === undefined
-      ? await runLocally(submissions, opts, ctx)
-      : await submitToBatch(opts, ctx, outputs, submissions, notes);
-  printSubmitResult(result, ctx.io, { ...opts, cwd: ctx.cwd });
+  const { submissions, outputs, notes, costCap } = await prepare(opts, ctx);
+  if (outputs === undefined) {
+    const result = await runLocally(submissions, opts, ctx);
+    printSubmitResult(result, ctx.io, { ...opts, cwd: ctx.cwd });
+    return submitExitCode(result);
+  }
+  const cost = submitCostBound(submissions, outputs, opts, ctx, costCap);
+  const result = await submitToBatch(opts, ctx, outputs, submissions, notes);
+  const shown = result.kind === "dry-run" || result.kind === "sent" ? { ...result, cost } : result;
+  printSubmitResult(shown, ctx.io, { ...opts, cwd: ctx.cwd });
   return submitExitCode(result);
 }
 
@@ -79,6 +85,7 @@ export async function prepare(
   outputs?: LoadedOutputs;
   notes: Problem[];
   items: Item[];
+  costCap?: PolicyCostCap;
 }> {
   const items = await checkedInputs(opts, ctx);
   const outputs = opts.locally === true ? undefined : stackOutputs(opts, ctx);
@@ -96,8 +103,8 @@ export async function prepare(
   if (plan.submissions.some((s) => s.kind === "array")) {
     requireOutput(outputs, "bucketName", "to upload array sweep manifests");
   }
-  const notes = policyBoundsNotes(items, opts, ctx, outputs);
-  return { submissions: plan.submissions, outputs, notes, items };
+  const { notes, costCap } = policyBoundsNotes(items, opts, ctx, outputs);
+  return { submissions: plan.submissions, outputs, notes, items, ...definedOnly({ costCap }) };
 }
 
 /** The files loaded and checked against the script's options; every problem at once. */
@@ -142,15 +149,16 @@ function readOptionFile(flag: string, file: string, ctx: Context): string {
 /**
  * The policy pack's bounds (and the stack's jobLimits) over every job: refuses what exceeds
  * a mandatory bound, or with --ignore-policy-bounds says on stderr what it lets through;
- * returns the notes (advisory bounds, a skipped placement check).
+ * returns the notes (advisory bounds, a skipped placement check) and the pack's cost cap.
  */
 function policyBoundsNotes(
   items: readonly Item[],
   opts: SubmitOptions,
   ctx: Context,
   outputs: LoadedOutputs,
-): Problem[] {
+): { notes: Problem[]; costCap?: PolicyCostCap } {
   let bounds = DEFAULT_BOUNDS;
+  let costCap: PolicyCostCap | undefined;
   if (opts.policyPackConfig !== undefined) {
     const text = readOptionFile("--policy-pack-config", opts.policyPackConfig, ctx);
     const parsed = boundsFromPolicyConfig(text, opts.policyPackConfig);
@@ -158,6 +166,7 @@ function policyBoundsNotes(
       throw new BadInputError(parsed.problems.map((message) => ({ message })));
     }
     bounds = parsed.bounds;
+    costCap = parsed.costCap;
   }
   const { problems, notes } = boundsProblems(items, bounds, outputs.outputs.jobLimits);
   if (problems.length > 0 && opts.ignorePolicyBounds !== true) {
@@ -168,7 +177,7 @@ function policyBoundsNotes(
       `warning: --ignore-policy-bounds: submitting anyway: ${formatProblem(p)}\n`,
     );
   }
-  return notes;
+  return { notes, ...definedOnly({ costCap }) };
 }
 
 /** Each problem once: the same text says the same thing. */

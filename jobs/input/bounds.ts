@@ -30,7 +30,7 @@ type Requested = Partial<Record<"vcpus" | "memoryMiB" | "gpus", { value: number;
 const RESOURCE_KEYS = { VCPU: "vcpus", MEMORY: "memoryMiB", GPU: "gpus" } as const;
 
 /** The vCPUs, memory (MiB) and GPUs a job's containerOverrides ask for; the last one wins. */
-function requestedResources(fields: JobFileFields): Requested {
+export function requestedResources(fields: JobFileFields): Requested {
   const c = fields.containerOverrides;
   const out: Requested = {};
   if (c?.vcpus !== undefined) {

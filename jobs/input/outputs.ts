@@ -10,6 +10,7 @@ import { z } from "zod";
 import { FatalError } from "../errors";
 import { valueAt } from "./json-source";
 import type { JobLimits } from "../../components/job-limits";
+import type { JobDefaults } from "../../components/job-definition";
 
 export interface StackOutputs {
   readonly bucketName?: string;
@@ -24,6 +25,8 @@ export interface StackOutputs {
   readonly computeType?: string;
   /** Optional: stacks deployed before it was exported lack it. */
   readonly jobLimits?: JobLimits;
+  /** Optional: stacks deployed before it was exported lack it. */
+  readonly jobDefaults?: JobDefaults;
 }
 
 const count = z.number().nonnegative();
@@ -34,23 +37,43 @@ const jobLimitsSchema = z.object({
   basis: z.array(z.string()),
 });
 
-/** The `jobLimits` output, checked; a FatalError naming the source when it is malformed. */
-function parseJobLimits(value: unknown, source: string): JobLimits {
-  const parsed = jobLimitsSchema.safeParse(value);
-  if (parsed.success) {
-    return parsed.data;
-  }
-  const at = (parsed.error.issues[0]?.path ?? []).filter((p) => typeof p !== "symbol");
-  const actual = JSON.stringify(valueAt(value, at)) ?? "nothing";
-  throw new FatalError(
-    `${source}: output "jobLimits" ${at.length === 0 ? "is not an object" : `has ${at.join(".")} = ${actual}`}; ` +
-      `expected {"maxVcpus": N, "maxGpus": N, "largestJob": {"vcpus": N, "memoryMiB": N, ` +
-      `"gpus": N}, "basis": [...]}: run \`pulumi up\` to refresh it`,
-  );
+const jobDefaultsSchema = z.object({
+  vcpus: count,
+  memoryMiB: count,
+  gpus: count,
+  timeoutSeconds: count,
+  attempts: count,
+});
+
+/** An object output, checked; a FatalError naming the source, the field and the shape. */
+function parseObject<T>(key: string, schema: z.ZodType<T>, shape: string) {
+  return (value: unknown, source: string): T => {
+    const parsed = schema.safeParse(value);
+    if (parsed.success) {
+      return parsed.data;
+    }
+    const at = (parsed.error.issues[0]?.path ?? []).filter((p) => typeof p !== "symbol");
+    const actual = JSON.stringify(valueAt(value, at)) ?? "nothing";
+    throw new FatalError(
+      `${source}: output "${key}" ${at.length === 0 ? "is not an object" : `has ${at.join(".")} = ${actual}`}; ` +
+        `expected ${shape}: run \`pulumi up\` to refresh it`,
+    );
+  };
 }
 
+const parseJobLimits = parseObject(
+  "jobLimits",
+  jobLimitsSchema,
+  `{"maxVcpus": N, "maxGpus": N, "largestJob": {"vcpus": N, "memoryMiB": N, "gpus": N}, "basis": [...]}`,
+);
+const parseJobDefaults = parseObject(
+  "jobDefaults",
+  jobDefaultsSchema,
+  `{"vcpus": N, "memoryMiB": N, "gpus": N, "timeoutSeconds": N, "attempts": N}`,
+);
+
 /** The string outputs. */
-export const OUTPUT_KEYS: readonly Exclude<keyof StackOutputs, "jobLimits">[] = [
+export const OUTPUT_KEYS: readonly Exclude<keyof StackOutputs, "jobLimits" | "jobDefaults">[] = [
   "bucketName",
   "jobQueueName",
   "jobQueueArn",
@@ -78,10 +101,13 @@ export function parseOutputs(text: string, source: string): StackOutputs {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new FatalError(`${source} must be a JSON object of stack outputs`);
   }
-  const out: Record<string, string | JobLimits> = {};
-  const limits = (value as Record<string, unknown>).jobLimits;
-  if (limits !== undefined && limits !== null) {
-    out.jobLimits = parseJobLimits(limits, source);
+  const out: Record<string, string | JobLimits | JobDefaults> = {};
+  const { jobLimits, jobDefaults } = value as Record<string, unknown>;
+  if (jobLimits !== undefined && jobLimits !== null) {
+    out.jobLimits = parseJobLimits(jobLimits, source);
+  }
+  if (jobDefaults !== undefined && jobDefaults !== null) {
+    out.jobDefaults = parseJobDefaults(jobDefaults, source);
   }
   for (const key of OUTPUT_KEYS) {
     const v = (value as Record<string, unknown>)[key];
@@ -240,7 +266,7 @@ export function loadOutputs(args: {
 /** The output `key`, or a FatalError naming what needs it and the fix. */
 export function requireOutput(
   loaded: { outputs: StackOutputs; source: string },
-  key: Exclude<keyof StackOutputs, "jobLimits">,
+  key: (typeof OUTPUT_KEYS)[number],
   purpose: string,
 ): string {
   const v = loaded.outputs[key];

@@ -13,6 +13,8 @@ import { definedOnly } from "../../components/defined";
 import { shellWord } from "./shell";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
+import type { CostBound } from "../report/cost-bound";
+import { costJson } from "./cost-print";
 
 /** A job the ledger already has, left out unless --force. */
 export interface SkippedJob {
@@ -29,6 +31,8 @@ interface DryRunResult {
   readonly bucketName: string | undefined;
   readonly todo: readonly Submission[];
   readonly skipped: readonly SkippedJob[];
+  /** jobs:submit's cost bound of `todo` (jobs:retry has none). */
+  readonly cost?: CostBound;
 }
 
 /** Everything was in the ledger already (or found in Batch by token). */
@@ -64,6 +68,8 @@ export interface SentResult {
   readonly failureReasons: readonly unknown[];
   /** Ctrl-C cut the run short. */
   readonly aborted: boolean;
+  /** jobs:submit's cost bound of what it set out to send (jobs:retry has none). */
+  readonly cost?: CostBound;
 }
 
 /** Stopped (Ctrl-C) while waiting for Batch's job list, before anything new was sent. */
@@ -148,6 +154,7 @@ function submitJson(result: Exclude<SubmitResult, StoppedResult>): object {
             : [],
         ),
         skipped: result.skipped,
+        ...(result.cost !== undefined ? { cost: costJson(result.cost) } : {}),
       };
     case "nothing":
       return {
@@ -184,6 +191,7 @@ function sentJson(r: SentResult): object {
     duplicates: r.duplicates,
     notSubmitted: r.notSubmitted,
     ledger: r.ledger,
+    ...(r.cost !== undefined ? { cost: costJson(r.cost) } : {}),
   };
 }
 

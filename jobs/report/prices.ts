@@ -66,8 +66,10 @@ export interface Pricing {
   readonly usdPerGbHour?: number;
 }
 
-/** A figure and what it is, or why there is none. */
-export type Price = { readonly usd: number; readonly basis: string } | { readonly noPrice: string };
+/** A figure and what it is (and the instance type priced, on EC2 and Spot), or why there is none. */
+export type Price =
+  | { readonly usd: number; readonly basis: string; readonly on?: string }
+  | { readonly noPrice: string };
 
 /** The default pricing: the stack's default instance type, on-demand, in the table's region. */
 export function defaultPricing(): Pricing {
@@ -154,7 +156,8 @@ export function pricingBasis(p: Pricing): string {
   return `your prices: ${own.join(" + ")}` + (usesTable(p) ? ` (the rest: ${tabled})` : "");
 }
 
-type Rate = number | { readonly noPrice: string };
+/** USD per hour, and the instance type whose share it is. */
+type Rate = { readonly perHour: number; readonly on?: string } | { readonly noPrice: string };
 
 /**
  * The hourly rate of one job, or why there is none. Fargate: the task's vCPUs and memory.
@@ -167,12 +170,14 @@ function hourlyRate(job: JobResources, p: Pricing): Rate {
   const gb = (job.memoryMiB ?? 0) / 1024;
   if (isFargate(p)) {
     const f = PRICE_TABLE.fargate;
-    return (
-      job.vcpus * (p.usdPerVcpuHour ?? f.usdPerVcpuHour) + gb * (p.usdPerGbHour ?? f.usdPerGbHour)
-    );
+    const vcpu = p.usdPerVcpuHour ?? f.usdPerVcpuHour;
+    return { perHour: job.vcpus * vcpu + gb * (p.usdPerGbHour ?? f.usdPerGbHour) };
   }
-  const rate = p.usdPerVcpuHour !== undefined ? job.vcpus * p.usdPerVcpuHour : instanceRate(job, p);
-  return typeof rate === "number" ? rate + gb * (p.usdPerGbHour ?? 0) : rate;
+  const rate =
+    p.usdPerVcpuHour !== undefined
+      ? { perHour: job.vcpus * p.usdPerVcpuHour }
+      : instanceRate(job, p);
+  return "perHour" in rate ? { ...rate, perHour: rate.perHour + gb * (p.usdPerGbHour ?? 0) } : rate;
 }
 
 /**
@@ -181,7 +186,7 @@ function hourlyRate(job: JobResources, p: Pricing): Rate {
  * one keeps other jobs off the rest of the instance.
  */
 function instanceRate(job: JobResources, p: Pricing): Rate {
-  const rates: number[] = [];
+  let dearest: { perHour: number; on: string } | undefined;
   for (const name of p.instanceTypes) {
     const price = PRICE_TABLE.instances.get(name.toLowerCase());
     const size = KNOWN_INSTANCE_TYPES[name.toLowerCase()];
@@ -194,21 +199,20 @@ function instanceRate(job: JobResources, p: Pricing): Rate {
       (job.memoryMiB ?? 0) / placeableMemoryMiB(size.memoryMiB),
       gpus > 0 ? gpus / size.gpus : 0,
     );
-    if (share <= 1) {
-      rates.push(share * price);
+    if (share <= 1 && (dearest === undefined || share * price > dearest.perHour)) {
+      dearest = { perHour: share * price, on: name };
     }
   }
-  return rates.length > 0
-    ? Math.max(...rates)
-    : { noPrice: `the job does not fit on ${p.instanceTypes.join(", ")}` };
+  return dearest ?? { noPrice: `the job does not fit on ${p.instanceTypes.join(", ")}` };
 }
 
 /** What `seconds` of one attempt of `job` costs, and on what basis, or why there is no figure. */
 export function priceRun(seconds: number, job: JobResources, pricing: Pricing): Price {
   const rate = hourlyRate(job, pricing);
-  if (typeof rate !== "number") {
+  if (!("perHour" in rate)) {
     return rate;
   }
   const billed = isFargate(pricing) ? Math.max(seconds, FARGATE_MINIMUM_SECONDS) : seconds;
-  return { usd: (billed / 3600) * rate, basis: pricingBasis(pricing) };
+  const usd = (billed / 3600) * rate.perHour;
+  return { usd, basis: pricingBasis(pricing), ...(rate.on !== undefined ? { on: rate.on } : {}) };
 }

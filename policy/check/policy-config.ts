@@ -10,6 +10,8 @@ import {
   BOUND_POLICIES,
   BOUND_SETTING_SCHEMAS,
   BoundName,
+  COST_CAP_POLICY,
+  COST_CAP_SETTING_SCHEMA,
   DEFAULT_BOUNDS,
   PolicyBounds,
 } from "../bounds";
@@ -226,14 +228,26 @@ export function reconcilePolicyPackConfig(
 }
 
 /** The policies that bound a job, as the pack declares them, with only their bound setting. */
-const BOUND_POLICY_SUMMARIES: readonly PolicySummary[] = (
-  Object.entries(BOUND_POLICIES) as [BoundName, string][]
-).map(([setting, name]) => ({
-  name,
-  description: "",
-  enforcementLevel: DEFAULT_BOUNDS[setting].level,
-  configSchema: { properties: { [setting]: BOUND_SETTING_SCHEMAS[setting] } },
-}));
+const BOUND_POLICY_SUMMARIES: readonly PolicySummary[] = [
+  ...(Object.entries(BOUND_POLICIES) as [BoundName, string][]).map(([setting, name]) => ({
+    name,
+    description: "",
+    enforcementLevel: DEFAULT_BOUNDS[setting].level,
+    configSchema: { properties: { [setting]: BOUND_SETTING_SCHEMAS[setting] } },
+  })),
+  {
+    name: COST_CAP_POLICY,
+    description: "",
+    enforcementLevel: "mandatory",
+    configSchema: { properties: { maxCostUsd: COST_CAP_SETTING_SCHEMA } },
+  },
+];
+
+/** The pack's cap on one submit's cost bound, when its config sets one. */
+export interface PolicyCostCap {
+  readonly value: number;
+  readonly level: EnforcementLevel;
+}
 
 /**
  * The bounds a `--policy-pack-config` file sets for `jobs:submit` over the pack's defaults,
@@ -243,7 +257,7 @@ const BOUND_POLICY_SUMMARIES: readonly PolicySummary[] = (
 export function boundsFromPolicyConfig(
   text: string,
   file: string,
-): { bounds: PolicyBounds; problems: string[] } {
+): { bounds: PolicyBounds; costCap?: PolicyCostCap; problems: string[] } {
   try {
     const given = parsePolicyPackConfig(text, file);
     const { config } = reconcilePolicyPackConfig(BOUND_POLICY_SUMMARIES, {}, given, file);
@@ -251,7 +265,15 @@ export function boundsFromPolicyConfig(
       const { enforcementLevel: level, properties } = config[name];
       return [setting, { value: properties[setting] as number, level }];
     });
-    return { bounds: Object.fromEntries(bounds) as PolicyBounds, problems: [] };
+    const cap = config[COST_CAP_POLICY];
+    const maxCostUsd = cap.properties.maxCostUsd as number | undefined;
+    return {
+      bounds: Object.fromEntries(bounds) as PolicyBounds,
+      ...(maxCostUsd !== undefined
+        ? { costCap: { value: maxCostUsd, level: cap.enforcementLevel } }
+        : {}),
+      problems: [],
+    };
   } catch (err) {
     if (err instanceof PolicyConfigError) {
       return { bounds: DEFAULT_BOUNDS, problems: [...err.problems] };

@@ -184,6 +184,26 @@ describe("JobDefinition", () => {
     });
   });
 
+  it("states the defaults a request may leave out, for the jobs tool's cost bound", async () => {
+    const defaults = async (args: Partial<JobDefinitionArgs>) => {
+      const run = await mockRun(() => ({
+        defaults: new JobDefinition("d", { ...BASE, ...args }).jobDefaults,
+      }));
+      return run.outputs.defaults;
+    };
+    assert.deepStrictEqual(await defaults({}), {
+      vcpus: 1,
+      memoryMiB: 1000,
+      gpus: 0,
+      timeoutSeconds: 3600,
+      attempts: 3,
+    });
+    assert.deepStrictEqual(
+      await defaults({ vcpus: 4, memoryMiB: 8192, gpus: 1, timeoutSeconds: 600, retryAttempts: 1 }),
+      { vcpus: 4, memoryMiB: 8192, gpus: 1, timeoutSeconds: 600, attempts: 1 },
+    );
+  });
+
   it("has a one-hour timeout when none is given", async () => {
     const { definition } = await define();
     assert.deepStrictEqual(definition.inputs.timeout, { attemptDurationSeconds: 3600 });

@@ -40,10 +40,10 @@ describe("the program under the dev stack", () => {
   });
 
   it("exports exactly what the jobs tools read", () => {
-    // jobLimits is read as optional by the jobs tool (older stacks lack it).
+    // jobLimits and jobDefaults are read as optional by the jobs tool (older stacks lack them).
     assert.deepStrictEqual(
       Object.keys(dev.outputs).sort(),
-      [...new Set<string>([...OUTPUT_KEYS, "jobLimits"])].sort(),
+      [...new Set<string>([...OUTPUT_KEYS, "jobLimits", "jobDefaults"])].sort(),
     );
     const bucket = single(dev.resources, "aws:s3/bucket:Bucket");
     const queue = single(dev.resources, "aws:batch/jobQueue:JobQueue");
@@ -177,6 +177,16 @@ describe("the program under the dev stack", () => {
       maxGpus: 0,
       largestJob: { vcpus: 2, memoryMiB: 7953, gpus: 0 },
       basis: ["m5a.large"],
+    });
+  });
+
+  it("exports jobDefaults: what a request leaves to the job definition", () => {
+    assert.deepStrictEqual(dev.outputs.jobDefaults, {
+      vcpus: 1,
+      memoryMiB: 1000,
+      gpus: 0,
+      timeoutSeconds: 60,
+      attempts: 3,
     });
   });
 

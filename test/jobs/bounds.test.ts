@@ -209,6 +209,15 @@ describe("jobs:submit enforces the policy pack's bounds", function () {
     );
     assert.match(retryRuleProblem(2, [HOST_ONLY[0]])!, /no catch-all EXIT rule/);
     assert.strictEqual(boundsFromPolicyConfig("", "p.json").problems.length, 0);
+    assert.strictEqual(boundsFromPolicyConfig("", "p.json").costCap, undefined);
+    assert.deepStrictEqual(
+      boundsFromPolicyConfig('{"batch-submit-cost-cap": {"maxCostUsd": 25}}', "p.json").costCap,
+      { value: 25, level: "mandatory" },
+    );
+    assert.match(
+      boundsFromPolicyConfig('{"batch-submit-cost-cap": {"maxCostUsd": -1}}', "p.json").problems[0],
+      /batch-submit-cost-cap.*maxCostUsd/,
+    );
     assert.match(
       boundsFromPolicyConfig("[", "p.json").problems[0],
       /^p\.json:1:2: .*the policy config must be JSON/,

@@ -145,6 +145,20 @@ describe("jobs/input/outputs: stack outputs", function () {
     assert.throws(() => parseOutputs("{", "o.json"), /o\.json is not JSON/);
   });
 
+  it("reads jobDefaults as optional, and refuses a malformed one naming the field", function () {
+    const jobDefaults = { vcpus: 1, memoryMiB: 1000, gpus: 0, timeoutSeconds: 60, attempts: 3 };
+    assert.deepStrictEqual(
+      parseOutputs(JSON.stringify({ jobDefaults }), "o.json").jobDefaults,
+      jobDefaults,
+    );
+    assert.strictEqual(parseOutputs("{}", "o.json").jobDefaults, undefined);
+    assert.throws(
+      () =>
+        parseOutputs(JSON.stringify({ jobDefaults: { ...jobDefaults, attempts: -1 } }), "o.json"),
+      /o\.json: output "jobDefaults" has attempts = -1; expected \{"vcpus": N, .*run `pulumi up` to refresh it/,
+    );
+  });
+
   it("requireOutput names the missing output and why it is needed", function () {
     assert.throws(
       () => requireOutput({ outputs: {}, source: "o.json" }, "bucketName", "to download results"),

@@ -175,7 +175,7 @@ describe("policy:check policy config", () => {
         (v): v is { name: string; configSchema: object } =>
           v !== null && typeof v === "object" && "configSchema" in v,
       );
-    assert.equal(schemas.length, 5);
+    assert.equal(schemas.length, 6);
     for (const { name, configSchema } of schemas) {
       assert.ok(
         ajv.validateSchema({ type: "object", ...configSchema }),

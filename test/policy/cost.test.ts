@@ -5,6 +5,7 @@ import {
   batchComputeMaxGpusCap,
   batchComputeMaxVcpusCap,
   batchJobRetryAttemptsBounded,
+  batchSubmitCostCap,
 } from "../../policy/cost";
 import { maxGpusAtOnce } from "../../policy/gpu-instances";
 import { TYPES } from "../../policy/resources";
@@ -190,5 +191,19 @@ describe("batch-compute-max-gpus-cap", () => {
     const base = gpuStack(["g5.xlarge"]);
     base.computeResources = { ...base.computeResources!, maxVcpus: unknown<number>() };
     await assertNoResourceViolations(policy, resourceArgs(TYPES.computeEnvironment, base));
+  });
+});
+
+describe("batch-submit-cost-cap", () => {
+  it("checks nothing at deploy time: the cap is held by jobs:submit", async () => {
+    const cap = { maxCostUsd: 0 };
+    await assertNoResourceViolations(
+      batchSubmitCostCap,
+      resourceArgs(TYPES.jobDefinition, jobDefinition(), { config: cap }),
+    );
+    await assertNoResourceViolations(
+      batchSubmitCostCap,
+      resourceArgs(TYPES.computeEnvironment, computeEnvironment(), { config: cap }),
+    );
   });
 });

@@ -82,6 +82,7 @@ describe("policy pack process (gRPC, as the engine runs it)", function () {
       "batch-compute-max-vcpus-cap": "mandatory",
       "batch-compute-max-gpus-cap": "mandatory",
       "batch-job-retry-attempts-bounded": "mandatory",
+      "batch-submit-cost-cap": "mandatory",
       "batch-compute-no-custom-service-role": "mandatory",
       "s3-bucket-public-access-blocked": "mandatory",
       "s3-bucket-tls-only": "mandatory",

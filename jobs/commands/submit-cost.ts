@@ -1,0 +1,83 @@
+/**
+ * jobs:submit's cost bound, before anything is sent: of the submissions the ledger does not
+ * have yet (all with --force), held to --max-cost and the pack's `batch-submit-cost-cap`.
+ */
+import { stateDir, type Context } from "../context";
+import { BadInputError } from "../errors";
+import type { LoadedOutputs } from "../input/outputs";
+import type { Submission } from "../input/plan";
+import { costBound, costCapProblem, type CostBound } from "../report/cost-bound";
+import { Ledger, checkedLedgerPath } from "../state/ledger";
+import { printCostBound } from "../output/cost-print";
+import { COST_CAP_POLICY } from "../../policy/bounds";
+import type { PolicyCostCap } from "../../policy/check/policy-config";
+import { definedOnly } from "../../components/defined";
+
+/** The options the bound reads. */
+export interface CostOptions {
+  readonly maxCost?: number;
+  readonly priceVcpuHour?: number;
+  readonly priceGbHour?: number;
+  readonly force?: boolean;
+  readonly json: boolean;
+  readonly stateDir?: string;
+  readonly ignorePolicyBounds?: boolean;
+}
+
+/** The bound, said on stderr (but with --json); a BadInputError when a cap refuses it. */
+export function submitCostBound(
+  submissions: readonly Submission[],
+  outputs: LoadedOutputs,
+  opts: CostOptions,
+  ctx: Context,
+  policyCap: PolicyCostCap | undefined,
+): CostBound {
+  const user = definedOnly({ usdPerVcpuHour: opts.priceVcpuHour, usdPerGbHour: opts.priceGbHour });
+  const cost = costBound(notInLedger(submissions, outputs, opts, ctx), outputs.outputs, user);
+  if (!opts.json && cost.submissions.length > 0) {
+    printCostBound(cost, ctx.io);
+  }
+  const problems = [];
+  if (opts.maxCost !== undefined) {
+    const fix = "raise --max-cost";
+    problems.push(costCapProblem(cost, { usd: opts.maxCost, source: "--max-cost", fix }));
+  }
+  if (policyCap !== undefined && policyCap.level !== "disabled") {
+    const source = `policy ${COST_CAP_POLICY} (${policyCap.level})`;
+    const fix = "raise maxCostUsd in the --policy-pack-config file";
+    const problem = costCapProblem(cost, { usd: policyCap.value, source, fix });
+    if (policyCap.level === "advisory" || opts.ignorePolicyBounds === true) {
+      if (problem !== undefined) {
+        ctx.io.stderr.write(`warning: submitting anyway: ${problem}\n`);
+      }
+    } else {
+      problems.push(problem);
+    }
+  }
+  const refused = problems.filter((p) => p !== undefined);
+  if (refused.length > 0) {
+    throw new BadInputError(
+      refused.map((message) => ({ message: `${message}; nothing was sent` })),
+    );
+  }
+  return cost;
+}
+
+/** What a run would send: the submissions the ledger lacks, read without a lock. */
+function notInLedger(
+  submissions: readonly Submission[],
+  outputs: LoadedOutputs,
+  opts: CostOptions,
+  ctx: Context,
+): readonly Submission[] {
+  if (opts.force === true) {
+    return submissions;
+  }
+  const ledger = Ledger.open(checkedLedgerPath(stateDir(ctx, opts.stateDir), outputs.stack));
+  try {
+    const known = ledger.latest();
+    return submissions.filter((s) => !known.has(s.jobName));
+  } finally {
+    ledger.close();
+  }
+}

@@ -1,0 +1,77 @@
+/** The cost bound of a submit or dry run, for humans (stderr) or as --json numbers. */
+import type { CostBound, SubmissionBound } from "../report/cost-bound";
+import { formatNumber } from "./numbers";
+import { formatDuration } from "./report-print";
+import type { Io } from "./visible";
+import { visible } from "./visible";
+
+/** What the bound does not cover, said with every bound. */
+const LEFT_OUT =
+  "time before RUNNING (Batch's attempt timeout counts from RUNNING, so instance start and " +
+  "image pull are not bounded by it), instances left idle, EBS volumes, S3 requests and " +
+  "storage, CloudWatch Logs and data transfer";
+
+/** Submissions given a line each; the total covers all. */
+const SHOWN = 20;
+
+/** A bound in dollars and cents, rounded up: a figure shown as "at most" must not undercut. */
+export function formatBoundUsd(usd: number): string {
+  const cents = Math.max(0, Math.ceil(usd * 100 - 1e-6)) / 100;
+  return `$${cents.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+}
+
+/** The `cost` member of a submit's --json document. */
+export function costJson(cost: CostBound): object {
+  return { ...cost, leftOut: LEFT_OUT };
+}
+
+/** The bound's lines on stderr, one per submission, then the total, what it leaves out, time. */
+export function printCostBound(cost: CostBound, io: Io): void {
+  const lines = [
+    `cost bound: the most the jobs' run time can cost (${cost.basis})`,
+    ...cost.submissions.slice(0, SHOWN).map((b) => `  ${submissionLine(b)}`),
+    ...(cost.submissions.length > SHOWN
+      ? [`  ... and ${formatNumber(cost.submissions.length - SHOWN)} more (--json lists all)`]
+      : []),
+    `  total: at most ${formatBoundUsd(cost.usd)}` +
+      (cost.unpriced > 0
+        ? ` for the priced submission(s); ${formatNumber(cost.unpriced)} without a bound (above)`
+        : ` for ${formatNumber(cost.submissions.length)} submission(s)`),
+    `  left out: ${LEFT_OUT}`,
+    `  time: ${timeLine(cost)}`,
+  ];
+  io.stderr.write(lines.map((l) => `${visible(l)}\n`).join(""));
+}
+
+function submissionLine(b: SubmissionBound): string {
+  const name = `${b.jobName} (${b.file})`;
+  if (b.usd === undefined || b.attempts === undefined || b.timeoutSeconds === undefined) {
+    return `${name}: no bound: ${b.noPrice ?? "unknown"}`;
+  }
+  const runs = b.children * b.attempts;
+  const perHour = runs > 0 ? b.usd / ((runs * b.timeoutSeconds) / 3600) : 0;
+  const size = `${b.vcpus} vCPU, ${formatNumber(b.memoryMiB ?? 0)} MiB`;
+  const on =
+    b.instanceType !== undefined
+      ? `: the larger of its vCPU and memory shares of ${b.instanceType}, the dearest type that holds it`
+      : "";
+  return (
+    `${name}: ${formatNumber(b.children)} × ${b.attempts} attempt(s) × ` +
+    `${formatDuration(b.timeoutSeconds)} × $${perHour.toFixed(4)}/h (${size}${on}) ` +
+    `= at most ${formatBoundUsd(b.usd)}`
+  );
+}
+
+function timeLine(cost: CostBound): string {
+  const longest = "the longest job's attempts one after another";
+  const width =
+    cost.maxVcpus !== undefined
+      ? `${cost.vcpuHours.toFixed(1)} vCPU-hours over the compute environment's maxVcpus ` +
+        `${formatNumber(cost.maxVcpus)}, or ${longest}`
+      : `${longest}; the stack predates its "jobLimits" output, so its maxVcpus is not ` +
+        "known: run `pulumi up` to add it";
+  return (
+    `if every attempt runs to its timeout, the whole takes at least ` +
+    `${formatDuration(cost.minHours * 3600)} at full width (${width})`
+  );
+}

@@ -1,0 +1,160 @@
+/**
+ * The most a submit's run time can cost, worked out before anything is sent: children ×
+ * attempts × the attempt timeout × the job's hourly share (./prices.ts), and the shortest
+ * time the whole can take if every attempt runs to its timeout.
+ */
+import { requestedResources } from "../input/bounds";
+import type { StackOutputs } from "../input/outputs";
+import type { Submission } from "../input/plan";
+import { formatBoundUsd } from "../output/cost-print";
+import { PRICE_TABLE, priceRun, pricingBasis, pricingOf, type UserPricing } from "./prices";
+
+/** One submission's bound, or why it has none. */
+export interface SubmissionBound {
+  readonly jobName: string;
+  readonly file: string;
+  /** 1 for a single job. */
+  readonly children: number;
+  readonly attempts?: number;
+  readonly timeoutSeconds?: number;
+  readonly vcpus?: number;
+  readonly memoryMiB?: number;
+  readonly usd?: number;
+  /** The instance type whose share is priced (EC2 and Spot): the dearest that holds the job. */
+  readonly instanceType?: string;
+  readonly noPrice?: string;
+}
+
+export interface CostBound {
+  readonly submissions: readonly SubmissionBound[];
+  /** The sum of the submissions that have a figure. */
+  readonly usd: number;
+  /** Submissions without a figure, which `usd` leaves out. */
+  readonly unpriced: number;
+  /** What the prices are: machine, on-demand or Spot, table or the user's own. */
+  readonly basis: string;
+  readonly priceTable: { readonly region: string; readonly asOf: string };
+  /** vCPU-hours if every attempt of every child runs to its timeout. */
+  readonly vcpuHours: number;
+  /** The compute environment's maxVcpus; absent when the stack predates `jobLimits`. */
+  readonly maxVcpus?: number;
+  /** The shortest the whole can take at full width, if every attempt runs to its timeout. */
+  readonly minHours: number;
+}
+
+/** What Batch uses for a request: the request's own values, else the job definition's. */
+interface Facts {
+  readonly vcpus: number;
+  readonly memoryMiB: number;
+  readonly gpus: number;
+  readonly timeoutSeconds: number;
+  readonly attempts: number;
+}
+
+/** The request's facts, or why they are not known here. */
+function factsOf(s: Submission, outputs: StackOutputs): Facts | { noPrice: string } {
+  const r = s.request;
+  if (r.jobQueue !== outputs.jobQueueArn && r.jobQueue !== outputs.jobQueueName) {
+    return {
+      noPrice: `runs on job queue ${r.jobQueue}, not the stack's: its instance types are not known here`,
+    };
+  }
+  const asked = requestedResources(r);
+  const given: Partial<Facts> = {
+    vcpus: asked.vcpus?.value,
+    memoryMiB: asked.memoryMiB?.value,
+    gpus: asked.gpus?.value,
+    timeoutSeconds: r.timeout?.attemptDurationSeconds,
+    attempts: r.retryStrategy?.attempts,
+  };
+  const ownDefinition =
+    r.jobDefinition === outputs.jobDefinitionArn || r.jobDefinition === outputs.jobDefinitionName;
+  const defaults = ownDefinition ? outputs.jobDefaults : undefined;
+  const facts = { ...defaults, ...definedValues(given) };
+  const missing = (["vcpus", "memoryMiB", "timeoutSeconds", "attempts"] as const).filter(
+    (k) => facts[k] === undefined,
+  );
+  if (missing.length === 0) {
+    return { gpus: 0, ...facts } as Facts;
+  }
+  const fields = missing.join(", ");
+  return {
+    noPrice: ownDefinition
+      ? `the stack's outputs predate "jobDefaults", which gives the ${fields} the file leaves out: run \`pulumi up\``
+      : `job definition ${r.jobDefinition} is not the stack's: its ${fields} are not known here; set them in the file`,
+  };
+}
+
+function definedValues<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The bound of `submissions` on the stack of `outputs`, priced as `user` says. */
+export function costBound(
+  submissions: readonly Submission[],
+  outputs: StackOutputs,
+  user: UserPricing = {},
+): CostBound {
+  const pricing = pricingOf(outputs, user);
+  let vcpuHours = 0;
+  let longestSeconds = 0;
+  const bounds = submissions.map((s): SubmissionBound => {
+    const base = { jobName: s.jobName, file: s.file, children: s.arraySize ?? 1 };
+    const facts = factsOf(s, outputs);
+    if ("noPrice" in facts) {
+      return { ...base, noPrice: facts.noPrice };
+    }
+    const { vcpus, memoryMiB, gpus, timeoutSeconds, attempts } = facts;
+    const runs = base.children * attempts;
+    vcpuHours += (runs * timeoutSeconds * vcpus) / 3600;
+    longestSeconds = Math.max(longestSeconds, attempts * timeoutSeconds);
+    const shown = { ...base, attempts, timeoutSeconds, vcpus, memoryMiB };
+    const price = priceRun(timeoutSeconds, { vcpus, memoryMiB, gpus }, pricing);
+    if ("noPrice" in price) {
+      return { ...shown, noPrice: price.noPrice };
+    }
+    return { ...shown, usd: runs * price.usd, ...definedValues({ instanceType: price.on }) };
+  });
+  const maxVcpus = outputs.jobLimits?.maxVcpus;
+  const fullWidthHours = maxVcpus !== undefined && maxVcpus > 0 ? vcpuHours / maxVcpus : 0;
+  return {
+    submissions: bounds,
+    usd: bounds.reduce((sum, b) => sum + (b.usd ?? 0), 0),
+    unpriced: bounds.filter((b) => b.usd === undefined).length,
+    basis: pricingBasis(pricing),
+    priceTable: { region: PRICE_TABLE.region, asOf: PRICE_TABLE.asOf },
+    vcpuHours,
+    ...definedValues({ maxVcpus }),
+    minHours: Math.max(fullWidthHours, longestSeconds / 3600),
+  };
+}
+
+/** A cap on the bound, and where it comes from (the option, or the pack's policy). */
+export interface CostCap {
+  readonly usd: number;
+  /** How the message names it, e.g. "--max-cost" or "policy batch-submit-cost-cap (mandatory)". */
+  readonly source: string;
+  /** How to raise it. */
+  readonly fix: string;
+}
+
+/** Why `bound` breaks `cap`, or undefined: a submission without a figure cannot be held to it. */
+export function costCapProblem(bound: CostBound, cap: CostCap): string | undefined {
+  const limit = `$${cap.usd.toLocaleString("en-US")}`;
+  if (bound.unpriced > 0) {
+    const first = bound.submissions.find((b) => b.noPrice !== undefined);
+    return (
+      `${bound.unpriced} submission(s) have no cost bound (${first?.jobName}: ${first?.noPrice}), ` +
+      `so they cannot be held to the ${limit} of ${cap.source}: give your prices with ` +
+      `--price-vcpu-hour USD (and --price-gb-hour USD), or ${cap.fix}`
+    );
+  }
+  if (bound.usd <= cap.usd) {
+    return undefined;
+  }
+  return (
+    `the run time of this submit can cost up to ${formatBoundUsd(bound.usd)}, above the ${limit} of ` +
+    `${cap.source}: lower the array size, retryStrategy.attempts or timeout.attemptDurationSeconds ` +
+    `in the files, or ${cap.fix}`
+  );
+}
