@@ -1,6 +1,6 @@
 /** The cost bound of a submit or dry run, for humans (stderr) or as --json numbers. */
 import type { CostBound, SubmissionBound } from "../report/cost-bound";
-import { formatNumber } from "./numbers";
+import { formatBoundUsd, formatNumber } from "./numbers";
 import { formatDuration } from "./report-print";
 import type { Io } from "./visible";
 import { visible } from "./visible";
@@ -13,12 +13,6 @@ const LEFT_OUT =
 
 /** Submissions given a line each; the total covers all. */
 const SHOWN = 20;
-
-/** A bound in dollars and cents, rounded up: a figure shown as "at most" must not undercut. */
-export function formatBoundUsd(usd: number): string {
-  const cents = Math.max(0, Math.ceil(usd * 100 - 1e-6)) / 100;
-  return `$${cents.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
-}
 
 /** The `cost` member of a submit's --json document. */
 export function costJson(cost: CostBound): object {

@@ -6,7 +6,7 @@
 import { requestedResources } from "../input/bounds";
 import type { StackOutputs } from "../input/outputs";
 import type { Submission } from "../input/plan";
-import { formatBoundUsd } from "../output/cost-print";
+import { formatBoundUsd } from "../output/numbers";
 import { PRICE_TABLE, priceRun, pricingBasis, pricingOf, type UserPricing } from "./prices";
 
 /** One submission's bound, or why it has none. */

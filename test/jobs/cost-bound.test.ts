@@ -6,7 +6,7 @@
  */
 import * as assert from "assert";
 import { costBound, costCapProblem } from "../../jobs/report/cost-bound";
-import { formatBoundUsd } from "../../jobs/output/cost-print";
+import { formatBoundUsd } from "../../jobs/output/numbers";
 import type { StackOutputs } from "../../jobs/input/outputs";
 import type { Submission } from "../../jobs/input/plan";
 import type { SubmitJobRequest } from "../../jobs/input/job-file";
