@@ -7,6 +7,7 @@ import { requestedResources } from "../input/bounds";
 import type { StackOutputs } from "../input/outputs";
 import type { Submission } from "../input/plan";
 import { formatBoundUsd } from "../output/numbers";
+import { definedOnly } from "../../components/defined";
 import { PRICE_TABLE, priceRun, pricingBasis, pricingOf, type UserPricing } from "./prices";
 
 /** One submission's bound, or why it has none. */
@@ -70,7 +71,7 @@ function factsOf(s: Submission, outputs: StackOutputs): Facts | { noPrice: strin
   const ownDefinition =
     r.jobDefinition === outputs.jobDefinitionArn || r.jobDefinition === outputs.jobDefinitionName;
   const defaults = ownDefinition ? outputs.jobDefaults : undefined;
-  const facts = { ...defaults, ...definedValues(given) };
+  const facts = { ...defaults, ...definedOnly(given) };
   const missing = (["vcpus", "memoryMiB", "timeoutSeconds", "attempts"] as const).filter(
     (k) => facts[k] === undefined,
   );
@@ -83,10 +84,6 @@ function factsOf(s: Submission, outputs: StackOutputs): Facts | { noPrice: strin
       ? `the stack's outputs predate "jobDefaults", which gives the ${fields} the file leaves out: run \`pulumi up\``
       : `job definition ${r.jobDefinition} is not the stack's: its ${fields} are not known here; set them in the file`,
   };
-}
-
-function definedValues<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** The bound of `submissions` on the stack of `outputs`, priced as `user` says. */
@@ -113,7 +110,7 @@ export function costBound(
     if ("noPrice" in price) {
       return { ...shown, noPrice: price.noPrice };
     }
-    return { ...shown, usd: runs * price.usd, ...definedValues({ instanceType: price.on }) };
+    return { ...shown, usd: runs * price.usd, ...definedOnly({ instanceType: price.on }) };
   });
   const maxVcpus = outputs.jobLimits?.maxVcpus;
   const fullWidthHours = maxVcpus !== undefined && maxVcpus > 0 ? vcpuHours / maxVcpus : 0;
@@ -124,7 +121,7 @@ export function costBound(
     basis: pricingBasis(pricing),
     priceTable: { region: PRICE_TABLE.region, asOf: PRICE_TABLE.asOf },
     vcpuHours,
-    ...definedValues({ maxVcpus }),
+    ...definedOnly({ maxVcpus }),
     minHours: Math.max(fullWidthHours, longestSeconds / 3600),
   };
 }
