@@ -80,10 +80,20 @@ const STACK_OPTIONS: readonly OptionDef[] = [
   ["--json", "machine-readable output on stdout, nothing else"],
 ];
 
-/** jobs:report's and jobs:submit's own prices, in place of the price table. */
+/** jobs:report's, jobs:submit's and jobs:retry's own prices, in place of the price table. */
 const PRICE_OPTIONS: readonly OptionDef[] = [
   ["--price-vcpu-hour <usd>", "your price per vCPU-hour, in place of the price table", price],
   ["--price-gb-hour <usd>", "your price per GB-hour of memory, in place of the price table", price],
+];
+
+/** jobs:submit's and jobs:retry's cap on their cost bound, and the prices it is figured at. */
+const COST_OPTIONS: readonly OptionDef[] = [
+  [
+    "--max-cost <usd>",
+    "refuse (exit 2, nothing sent) if the cost bound of the run time is above this",
+    price,
+  ],
+  ...PRICE_OPTIONS,
 ];
 
 const LAST: OptionDef = ["--last", "only the jobs of the most recent jobs:submit"];
@@ -144,12 +154,7 @@ const SUBMIT: CommandDef<SubmitFlags> = {
     ],
     LOCAL_ROOT,
     ...CHECK_OPTIONS,
-    [
-      "--max-cost <usd>",
-      "refuse (exit 2, nothing sent) if the cost bound of the run time is above this",
-      price,
-    ],
-    ...PRICE_OPTIONS,
+    ...COST_OPTIONS,
     ...STACK_OPTIONS,
   ],
   async handler(o, [inputs], ctx) {
@@ -180,6 +185,7 @@ const RETRY: CommandDef<SubmitFlags> = {
       positiveInt,
     ],
     ...CHECK_OPTIONS,
+    ...COST_OPTIONS,
     ...STACK_OPTIONS,
   ],
   async handler(o, [names], ctx) {

@@ -4,7 +4,7 @@
  * whose manifest keeps their set numbers, so results land where the first run's did; a lone
  * set goes as a plain job. A failed job goes again as `<job>-r<n>`. The requests are planned
  * again from the original files, whose hashes must match the ledger's, and sent through the
- * same exactly-once path as any submission; an interrupted retry (an open intent) is planned
+ * same cost bound and exactly-once path as any submission; an interrupted retry (an open intent) is planned
  * as of before it started, so running the same command again completes it.
  */
 import { chunkJobName, chunkRanges } from "../input/chunks";
@@ -24,7 +24,8 @@ import { latestRuns, type RunUnit } from "../report/rows";
 import { awsSource } from "../report/sources";
 import { TERMINAL } from "../status";
 import { prepare, submitExitCode, type SubmitOptions } from "./submit";
-import { submitToBatch } from "./submit-batch";
+import { submitWithinCost } from "./submit-cost";
+import type { PolicyCostCap } from "../../policy/check/policy-config";
 import { printSubmitResult, type SubmitResult } from "../output/submit-print";
 import type { LoadedSweep, ParameterSet } from "../input/sweep";
 import { selectEntries } from "./watch";
@@ -124,14 +125,14 @@ interface Original {
 
 /**
  * The original submissions of each of `selection`, planned again from their files in one
- * pass (one describe, one check) and checked against the ledger.
+ * pass (one describe, one check) and checked against the ledger; and the pack's cost cap.
  */
 async function originals(
   selection: readonly RetrySelection[],
   entries: readonly LedgerEntry[],
   opts: RetryOptions,
   ctx: Context,
-): Promise<Original[]> {
+): Promise<{ planned: Original[]; costCap: PolicyCostCap | undefined }> {
   const found = selection.map((sel) => {
     const name = sel.name;
     const firsts = entries.filter((e) => e.jobName === name || (e.of === name && !isRetryEntry(e)));
@@ -145,11 +146,11 @@ async function originals(
     return { sel, firsts, file };
   });
   if (found.length === 0) {
-    return [];
+    return { planned: [], costCap: undefined };
   }
   const files = [...new Set(found.map((f) => f.file))];
-  const { submissions, items } = await prepare({ ...opts, files, force: false }, ctx);
-  return found.map(({ sel, firsts, file }) => {
+  const { submissions, items, costCap } = await prepare({ ...opts, files, force: false }, ctx);
+  const planned = found.map(({ sel, firsts, file }) => {
     const name = sel.name;
     const mine = submissions.filter((s) => s.jobName === name || s.sweep === name);
     const item = items.find((i) => i.jobName === name || mine.some((s) => s.jobName === i.jobName));
@@ -167,6 +168,7 @@ async function originals(
     }
     return { sel, mine, item };
   });
+  return { planned, costCap };
 }
 
 /** The submissions that retry what failed of a name, from its original submissions. */
@@ -275,7 +277,7 @@ async function retry(opts: RetryOptions, ctx: Context): Promise<SubmitResult> {
   refuseUnfinished(selection);
   // Every selected name that has failed runs; a note for the others.
   const failed = selection.filter((sel) => sel.failed.length > 0);
-  const planned = await originals(failed, before, opts, ctx);
+  const { planned, costCap } = await originals(failed, before, opts, ctx);
   const todo = planned.flatMap((original) => planRetry(original, before));
   const notes: Problem[] = selection
     .filter((sel) => sel.failed.length === 0)
@@ -285,7 +287,8 @@ async function retry(opts: RetryOptions, ctx: Context): Promise<SubmitResult> {
   if (todo.length === 0) {
     return { kind: "retry-nothing", stack: outputs.stack, names: opts.names };
   }
-  return submitToBatch(opts, ctx, outputs, todo, notes);
+  // Not --force: the ledger lacks the retry's names, but those an interrupted retry already sent.
+  return submitWithinCost(todo, notes, outputs, opts, ctx, costCap);
 }
 
 /**

@@ -1,14 +1,17 @@
 /**
- * jobs:submit's cost bound, before anything is sent: of the submissions the ledger does not
- * have yet (all with --force), held to --max-cost and the pack's `batch-submit-cost-cap`.
+ * jobs:submit's and jobs:retry's cost bound, before anything is sent: of the submissions the
+ * ledger does not have yet (all with --force), held to --max-cost and the pack's
+ * `batch-submit-cost-cap`.
  */
 import { stateDir, type Context } from "../context";
-import { BadInputError } from "../errors";
+import { BadInputError, type Problem } from "../errors";
 import type { LoadedOutputs } from "../input/outputs";
 import type { Submission } from "../input/plan";
 import { costBound, costCapProblem, type CostBound } from "../report/cost-bound";
 import { Ledger, checkedLedgerPath } from "../state/ledger";
 import { printCostBound } from "../output/cost-print";
+import type { SubmitResult } from "../output/submit-print";
+import { submitToBatch, type BatchOptions } from "./submit-batch";
 import { COST_CAP_POLICY } from "../../policy/bounds";
 import type { PolicyCostCap } from "../../policy/check/policy-config";
 import { definedOnly } from "../../components/defined";
@@ -24,8 +27,22 @@ export interface CostOptions {
   readonly ignorePolicyBounds?: boolean;
 }
 
+/** Sends `submissions` if their bound passes the caps; a dry run's or a send's result carries it. */
+export async function submitWithinCost(
+  submissions: readonly Submission[],
+  notes: readonly Problem[],
+  outputs: LoadedOutputs,
+  opts: CostOptions & BatchOptions,
+  ctx: Context,
+  policyCap: PolicyCostCap | undefined,
+): Promise<SubmitResult> {
+  const cost = submitCostBound(submissions, outputs, opts, ctx, policyCap);
+  const result = await submitToBatch(opts, ctx, outputs, submissions, notes);
+  return result.kind === "dry-run" || result.kind === "sent" ? { ...result, cost } : result;
+}
+
 /** The bound, said on stderr (but with --json); a BadInputError when a cap refuses it. */
-export function submitCostBound(
+function submitCostBound(
   submissions: readonly Submission[],
   outputs: LoadedOutputs,
   opts: CostOptions,

@@ -28,8 +28,8 @@ import { parseDescription } from "../input/script-options";
 import { checkVariables, type CheckRequest } from "../input/variables";
 import type { LoadedSweep } from "../input/sweep";
 import { printSubmitResult, type LocalRunsResult, type SubmitResult } from "../output/submit-print";
-import { submitToBatch, type BatchOptions } from "./submit-batch";
-import { submitCostBound, type CostOptions } from "./submit-cost";
+import type { BatchOptions } from "./submit-batch";
+import { submitWithinCost, type CostOptions } from "./submit-cost";
 import type { PolicyCostCap } from "../../policy/check/policy-config";
 import { definedOnly } from "../../components/defined";
 
@@ -66,10 +66,8 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
     printSubmitResult(result, ctx.io, { ...opts, cwd: ctx.cwd });
     return submitExitCode(result);
   }
-  const cost = submitCostBound(submissions, outputs, opts, ctx, costCap);
-  const result = await submitToBatch(opts, ctx, outputs, submissions, notes);
-  const shown = result.kind === "dry-run" || result.kind === "sent" ? { ...result, cost } : result;
-  printSubmitResult(shown, ctx.io, { ...opts, cwd: ctx.cwd });
+  const result = await submitWithinCost(submissions, notes, outputs, opts, ctx, costCap);
+  printSubmitResult(result, ctx.io, { ...opts, cwd: ctx.cwd });
   return submitExitCode(result);
 }
 

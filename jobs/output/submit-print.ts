@@ -31,7 +31,7 @@ interface DryRunResult {
   readonly bucketName: string | undefined;
   readonly todo: readonly Submission[];
   readonly skipped: readonly SkippedJob[];
-  /** jobs:submit's cost bound of `todo` (jobs:retry has none). */
+  /** The cost bound of `todo`. */
   readonly cost?: CostBound;
 }
 
@@ -68,7 +68,7 @@ export interface SentResult {
   readonly failureReasons: readonly unknown[];
   /** Ctrl-C cut the run short. */
   readonly aborted: boolean;
-  /** jobs:submit's cost bound of what it set out to send (jobs:retry has none). */
+  /** The cost bound of what the run set out to send. */
   readonly cost?: CostBound;
 }
 

@@ -1,7 +1,7 @@
 /**
- * jobs:submit's cost bound end to end against the local AWS servers: said before anything is
- * sent, carried by --json as numbers, and a --max-cost or the pack's cap refuses before the
- * first request.
+ * jobs:submit's and jobs:retry's cost bound end to end against the local AWS servers: said
+ * before anything is sent, carried by --json as numbers, and a --max-cost or the pack's cap
+ * refuses before the first request.
  */
 import * as assert from "assert";
 import * as fs from "fs";
@@ -21,7 +21,7 @@ const CURRENT_OUTPUTS = {
   jobDefaults: { vcpus: 1, memoryMiB: 1000, gpus: 0, timeoutSeconds: 3600, attempts: 3 },
 };
 
-describe("jobs:submit's cost bound against local AWS endpoints", function () {
+describe("jobs:submit's and jobs:retry's cost bound against local AWS endpoints", function () {
   const aws = useLocalAws("cost", { batch: { autoAdvance: false } });
   const submit = (...args: string[]) => aws.jobs(["submit", ...args]);
 
@@ -133,6 +133,50 @@ describe("jobs:submit's cost bound against local AWS endpoints", function () {
     const again = await submit("sweep.json", "--max-cost", "1");
     assert.strictEqual(again.code, 0, again.stderr);
     assert.doesNotMatch(again.stderr, /cost bound/);
+  });
+
+  it("jobs:retry says the bound of what it sends again; a cap above it refuses before any request", async function () {
+    // 60 of the 100 sets fail: their retry, sweep-r1, is 60 × 3 × 1 h × $0.043 = $7.74 at most.
+    const fake = await aws.startBatch({
+      autoAdvance: false,
+      outcome: ({ index }) =>
+        index !== undefined && index < 60
+          ? { status: "FAILED", exitCode: 3 }
+          : { status: "SUCCEEDED" },
+    });
+    assert.strictEqual((await submit("sweep.json")).code, 0);
+    fake.finishAll();
+    const retry = (...args: string[]) => aws.jobs(["retry", "sweep", ...args]);
+    const ledger = fs.readFileSync(aws.ledgerFile(), "utf8");
+    const keys = await bucketKeys();
+    const over = await retry("--max-cost", "7");
+    assert.strictEqual(over.code, 2, over.stderr);
+    assert.match(
+      over.stderr,
+      /^ {2}sweep-r1 \(sweep\.json\): 60 × 3 attempt\(s\) × 1h00m × \$0\.0430\/h .* = at most \$7\.74$/m,
+    );
+    assert.match(over.stderr, /up to \$7\.74, above the \$7 of --max-cost: .*; nothing was sent/);
+    const config = path.join(aws.dir, "policy.json");
+    fs.writeFileSync(config, JSON.stringify({ "batch-submit-cost-cap": { maxCostUsd: 5 } }));
+    const policy = await retry("--policy-pack-config", config);
+    assert.strictEqual(policy.code, 2, policy.stderr);
+    assert.match(policy.stderr, /above the \$5 of policy batch-submit-cost-cap \(mandatory\)/);
+    assert.strictEqual(fake.count("submitjob"), 1, "only the first submit was sent");
+    assert.strictEqual(fs.readFileSync(aws.ledgerFile(), "utf8"), ledger);
+    assert.deepStrictEqual(await bucketKeys(), keys, "no manifest uploaded");
+
+    const json = await retry("--dry-run", "--json", "--price-vcpu-hour", "0.05");
+    assert.strictEqual(json.code, 0, json.stderr);
+    // Your own $0.05 per vCPU-hour: 180 vCPU-hours = $9.
+    const { cost } = JSON.parse(json.stdout) as { cost: { usd: number } };
+    assert.ok(Math.abs(cost.usd - 9) < 1e-9, String(cost.usd));
+    const fits = await retry("--max-cost", "8");
+    assert.strictEqual(fits.code, 0, fits.stderr);
+    assert.match(fits.stderr, /^ {2}total: at most \$7\.74 for 1 submission\(s\)$/m);
+    assert.deepStrictEqual(
+      fake.submitted().map((j) => j.jobName),
+      ["sweep", "sweep-r1"],
+    );
   });
 
   it("--locally says nothing about AWS cost, and no --max-cost holds it", async function () {
