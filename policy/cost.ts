@@ -107,9 +107,9 @@ export const batchJobRetryAttemptsBounded: ResourceValidationPolicy = {
 export const batchSubmitCostCap: ResourceValidationPolicy = {
   name: COST_CAP_POLICY,
   description:
-    "Caps what one `jobs:submit` may cost: the tool refuses a submit whose cost bound is above " +
-    "`maxCostUsd` (no cap unless set). The cost is the jobs', known only at submit, so a " +
-    "deployment has nothing to check.",
+    "Caps what one `jobs:submit` or `jobs:retry` may cost: the tool refuses one whose cost " +
+    "bound is above `maxCostUsd` (no cap unless set). The cost is the jobs', known only at " +
+    "submit, so a deployment has nothing to check.",
   remediationSteps:
     "Submit fewer or shorter jobs (array size, retryStrategy.attempts, timeout), or raise " +
     "`maxCostUsd` for this policy in the policy config.",

@@ -150,7 +150,7 @@ export function costCapProblem(bound: CostBound, cap: CostCap): string | undefin
     return undefined;
   }
   return (
-    `the run time of this submit can cost up to ${formatBoundUsd(bound.usd)}, above the ${limit} of ` +
+    `the run time of these jobs can cost up to ${formatBoundUsd(bound.usd)}, above the ${limit} of ` +
     `${cap.source}: lower the array size, retryStrategy.attempts or timeout.attemptDurationSeconds ` +
     `in the files, or ${cap.fix}`
   );

@@ -99,7 +99,7 @@ describe("jobs:submit's and jobs:retry's cost bound against local AWS endpoints"
   it("--max-cost refuses a submit above it before any request: exit 2, nothing written", async function () {
     assert.match(
       await refused("sweep.json", "--max-cost", "10"),
-      /the run time of this submit can cost up to \$12\.90, above the \$10 of --max-cost: lower the array size, retryStrategy\.attempts or timeout\.attemptDurationSeconds in the files, or raise --max-cost; nothing was sent/,
+      /the run time of these jobs can cost up to \$12\.90, above the \$10 of --max-cost: lower the array size, retryStrategy\.attempts or timeout\.attemptDurationSeconds in the files, or raise --max-cost; nothing was sent/,
     );
     await refused("sweep.json", "--max-cost", "10", "--dry-run");
     const fits = await submit("sweep.json", "--max-cost", "13");
