@@ -1,8 +1,9 @@
 /**
  * `npm run policy:check` end to end: the real program under mocks with a stack's config,
- * the real policy pack as its own process, the verdict and the exit code. One run per exit
- * path (0, 1, 2, 130, 143) is the whole command as its own process; the other cases run the
- * command's `main` in this process against one shared pack process (each check configures
+ * the real policy pack as its own process, the verdict and the exit code. Exit paths 2, 130
+ * and 143 each run the whole command as its own process (0 and 1 do in the docs test, through
+ * npm: test/contract/docs-commands.test.ts); the other cases run the command's `main` in
+ * this process against one shared pack process (each check configures
  * the pack afresh, as the engine does), which costs a program evaluation instead of two
  * node processes and a pack start each. The runs start in `before`; each test reads one.
  */
@@ -125,20 +126,6 @@ function interruptedPolicyCheck(
   });
 }
 
-/** Runs the jobs two or three at a time: each run is two node processes. */
-async function inPool<T>(jobs: (() => Promise<T>)[], size: number): Promise<T[]> {
-  const results: T[] = new Array(jobs.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < jobs.length) {
-      const i = next++;
-      results[i] = await jobs[i]();
-    }
-  };
-  await Promise.all(Array.from({ length: size }, worker));
-  return results;
-}
-
 function explain(run: Run): string {
   return `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
 }
@@ -207,12 +194,11 @@ describe("npm run policy:check, with one policy pack for the in-process checks",
         "batch-compute-max-vcpus-cap": { maxVcpus: "lots" },
       });
 
-      // Exit 0 and exit 1, each as the whole command in its own process.
-      const processCases: Record<string, string[]> = {
+      // Exit 0 and exit 1 also run as whole processes, through npm, in the docs test
+      // (docs/policy.md's `npm run policy:check` lines).
+      const cases: Record<string, string[]> = {
         dev: ["--stack", "dev"],
         minVcpus: ["--stack", "dev", "--config", "batchpy:minVcpus=2"],
-      };
-      const cases: Record<string, string[]> = {
         longTimeout: ["--stack", "dev", "--config", "batchpy:timeoutSeconds=172800"],
         untimed: ["--stack", "dev", "--extra-resources", untimed],
         admin: ["--stack", "dev", "--extra-resources", admin, "--json"],
@@ -226,21 +212,10 @@ describe("npm run policy:check, with one policy pack for the in-process checks",
         ],
         invalidConfig: ["--policy-pack-config", invalid],
       };
-      const inProcess = async () => {
-        // One after another: each evaluates the program under this process's mocks.
-        for (const [name, args] of Object.entries(cases)) {
-          runs[name] = await shared.check(args);
-        }
-      };
-      const names = Object.keys(processCases);
-      const [results] = await Promise.all([
-        inPool(
-          names.map((name) => () => policyCheck(processCases[name])),
-          2,
-        ),
-        inProcess(),
-      ]);
-      names.forEach((name, i) => (runs[name] = results[i]));
+      // One after another: each evaluates the program under this process's mocks.
+      for (const [name, args] of Object.entries(cases)) {
+        runs[name] = await shared.check(args);
+      }
     });
 
     after(() => {
