@@ -33,7 +33,7 @@ export interface Unavailable {
 }
 
 /** The job at the head of the queue, when it is not the one asked about. */
-export interface HeadJob {
+interface HeadJob {
   readonly jobArn: string;
   readonly jobName?: string;
   readonly statusReason?: string;
@@ -91,7 +91,7 @@ export interface WhyResult {
 }
 
 /** The RUNNABLE time limits of a queue (the stack sets them: components/job-queue.ts). */
-export function timeLimits(queue: JobQueueDetail): TimeLimit[] {
+function timeLimits(queue: JobQueueDetail): TimeLimit[] {
   return (queue.jobStateTimeLimitActions ?? []).flatMap(
     ({ state, reason, maxTimeSeconds, action }) =>
       state === "RUNNABLE" && reason !== undefined && maxTimeSeconds !== undefined

@@ -1,10 +1,12 @@
 /** jobs:why against the local Batch fake (120 ms per answer), and its pure steps. */
 import * as assert from "assert";
 import * as fs from "fs";
-import { cancelledAt, jobSize, placeOf } from "../../jobs/commands/why";
+import { cancelledAt, explainJob, jobSize, placeOf } from "../../jobs/commands/why";
 import { when } from "../../jobs/output/why-print";
 import { STACK_OUTPUTS, useLocalAws, writeJobFiles } from "../helpers/jobs-harness";
 import type { WhyResult } from "../../jobs/commands/why";
+import type { JobDetail } from "../../jobs/aws/api";
+import { waitReason } from "../../jobs/wait-reason";
 
 const CAPACITY =
   "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested for instance type [m5a.large]";
@@ -116,6 +118,28 @@ describe("jobs:why: why a job waits", function () {
     assert.deepStrictEqual(placeOf("arn:job/b", front), { place: 2, since: 2 });
     assert.strictEqual(placeOf("arn:job/c", front), undefined);
     assert.strictEqual(placeOf("arn:job/b:3", { jobs: [] }), undefined);
+  });
+
+  it("explains a sweep by its child at the head, which carries the reason its parent lacks", function () {
+    const front = { jobs: [{ jobArn: "arn:job/p:0", earliestTimeAtPosition: 1000 }] };
+    const head = { jobArn: "arn:job/p:0", statusReason: CAPACITY, reason: waitReason(CAPACITY) };
+    const row = {
+      jobName: "sw",
+      jobId: "p",
+      status: "PENDING" as const,
+      children: { RUNNABLE: 4 },
+    };
+    const seen = { front, head, timeLimits: LIMITS };
+    const job = explainJob(row, { jobArn: "arn:job/p" } as JobDetail, seen);
+    assert.strictEqual(job.place, 1);
+    assert.strictEqual(job.reason?.code, "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY");
+    assert.strictEqual(job.behind, undefined);
+    assert.strictEqual(job.headCancelledAt, 601_000);
+    assert.strictEqual(job.tooLarge, undefined);
+    const other = explainJob({ ...row, jobId: "q" }, { jobArn: "arn:job/q" } as JobDetail, seen);
+    assert.strictEqual(other.place, undefined);
+    assert.strictEqual(other.behind?.jobArn, "arn:job/p:0");
+    assert.strictEqual(other.reason, undefined);
   });
 
   it("cancels the head only for a reason the queue has a limit for", function () {
