@@ -187,13 +187,14 @@ function queueState(q: JobQueueDetail): QueueState {
   };
 }
 
-/** The queue, its compute environments and its front, each call optional. */
+/** The queue and its compute environments, each call optional. */
 async function readQueue(clients: AwsClients, queueName: string, unavailable: Unavailable[]) {
   const batch = clients.batch;
-  const [queue, front] = await Promise.all([
-    optional("batch:DescribeJobQueues", () => batch.describeJobQueue(queueName), unavailable),
-    optional("batch:GetJobQueueSnapshot", () => batch.getJobQueueSnapshot(queueName), unavailable),
-  ]);
+  const queue = await optional(
+    "batch:DescribeJobQueues",
+    () => batch.describeJobQueue(queueName),
+    unavailable,
+  );
   const names = (queue?.computeEnvironmentOrder ?? []).flatMap((c) => c.computeEnvironment ?? []);
   const environments =
     names.length === 0
@@ -203,10 +204,20 @@ async function readQueue(clients: AwsClients, queueName: string, unavailable: Un
           () => batch.describeComputeEnvironments(names),
           unavailable,
         )) ?? []);
-  return { queue, front, environments };
+  return { queue, environments };
 }
 
-/** The head job, described when it is not one of `ours`. */
+/** The queue's first 100 RUNNABLE jobs and its head job, each call optional. */
+async function readFront(clients: AwsClients, queueName: string, unavailable: Unavailable[]) {
+  const front = await optional(
+    "batch:GetJobQueueSnapshot",
+    () => clients.batch.getJobQueueSnapshot(queueName),
+    unavailable,
+  );
+  return { front, head: await readHead(clients, front, unavailable) };
+}
+
+/** The job at the head of the queue, with the reason Batch holds it for. */
 async function readHead(
   clients: AwsClients,
   front: FrontOfQueueDetail | undefined,
@@ -280,12 +291,16 @@ async function why(opts: WhyOptions, ctx: Context): Promise<WhyResult> {
     const queueName =
       first?.jobQueue ?? outputs.outputs.jobQueueArn ?? outputs.outputs.jobQueueName;
     const unavailable: Unavailable[] = [];
-    const read =
-      queueName !== undefined ? await readQueue(clients, queueName, unavailable) : undefined;
-    const head = await readHead(clients, read?.front, unavailable);
+    const [read, { front, head }] =
+      queueName !== undefined
+        ? await Promise.all([
+            readQueue(clients, queueName, unavailable),
+            readFront(clients, queueName, unavailable),
+          ])
+        : [undefined, { front: undefined, head: undefined }];
     const queue = read?.queue !== undefined ? queueState(read.queue) : undefined;
     const seen = {
-      ...definedOnly({ front: read?.front, head, limits: outputs.outputs.jobLimits }),
+      ...definedOnly({ front, head, limits: outputs.outputs.jobLimits }),
       timeLimits: queue?.timeLimits ?? [],
     };
     const rows = summarize(entries, details).jobs;
@@ -295,7 +310,7 @@ async function why(opts: WhyOptions, ctx: Context): Promise<WhyResult> {
       jobs: rows.map((row) => explainJob(row, details.get(row.jobId), seen)),
       environments: (read?.environments ?? []).map(environmentState),
       unavailable,
-      ...definedOnly({ queue, runnableListed: read?.front?.jobs?.length }),
+      ...definedOnly({ queue, runnableListed: front?.jobs?.length }),
     };
   } finally {
     clients.destroy();
