@@ -1,5 +1,7 @@
 import * as assert from "assert";
 import { waitReason } from "../../jobs/wait-reason";
+import { longWaits, type JobRow } from "../../jobs/status";
+import type { JobDetail } from "../../jobs/aws/api";
 
 describe("jobs/wait-reason: why Batch holds a RUNNABLE job", function () {
   const cases: readonly [string, RegExp, RegExp][] = [
@@ -63,6 +65,29 @@ describe("jobs/wait-reason: why Batch holds a RUNNABLE job", function () {
     assert.strictEqual(
       waitReason("Canceled by JobStateTimeLimit action due to reason: X"),
       undefined,
+    );
+  });
+});
+
+describe("jobs/status longWaits: jobs RUNNABLE 5 min after their submit", function () {
+  const now = 10 * 60_000;
+  const details = new Map(
+    ["a", "b", "c", "d"].map((id, i) => [id, { createdAt: now - (i + 4) * 60_000 } as JobDetail]),
+  );
+  it("lists RUNNABLE jobs and arrays with RUNNABLE children from 5 min on, with their reason", function () {
+    const rows: JobRow[] = [
+      { jobName: "a", jobId: "a", status: "RUNNABLE" },
+      { jobName: "b", jobId: "b", status: "RUNNABLE", statusReason: "UNDETERMINED" },
+      { jobName: "c", jobId: "c", status: "PENDING", children: { RUNNABLE: 2, RUNNING: 1 } },
+      { jobName: "d", jobId: "d", status: "RUNNING" },
+    ];
+    const waits = longWaits(rows, details, now);
+    assert.deepStrictEqual(
+      waits.map((w) => [w.jobName, w.minutes, w.reason?.code]),
+      [
+        ["b", 5, "UNDETERMINED"],
+        ["c", 6, undefined],
+      ],
     );
   });
 });

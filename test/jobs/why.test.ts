@@ -107,6 +107,54 @@ describe("jobs:why: why a job waits", function () {
     assert.deepStrictEqual(out.unavailable, []);
   });
 
+  /** Makes `name` look submitted `minutes` ago. */
+  const submittedAgo = (name: string, minutes: number): void => {
+    const job = aws.findJob(name) as { createdAt: number };
+    job.createdAt -= minutes * 60_000;
+  };
+
+  it("jobs:status gives each job RUNNABLE 5 min after its submit a line of reason and fix", async function () {
+    await twoRunnable(CAPACITY);
+    submittedAgo("job-0000", 12);
+    submittedAgo("job-0001", 12);
+    const r = await aws.jobs(["status"]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /waiting 5 min or more since submit:\n {2}job-0000 \([0-9a-f-]+\), submitted 12 min ago: EC2 has no spare instances .*; fix: wait .*\n {2}job-0001 \([0-9a-f-]+\), submitted 12 min ago: Batch gives a reason only to the job at the head of the queue; see npm run jobs:why -- job-0001\n/,
+    );
+    const json = await aws.jobs(["status", "--json"]);
+    const waiting = (JSON.parse(json.stdout) as { waiting: { jobName: string }[] }).waiting;
+    assert.deepStrictEqual(
+      waiting.map((w) => w.jobName),
+      ["job-0000", "job-0001"],
+    );
+  });
+
+  it("jobs:status is silent about a job RUNNABLE for less than 5 min", async function () {
+    await twoRunnable(CAPACITY);
+    submittedAgo("job-0000", 4);
+    const r = await aws.jobs(["status"]);
+    assert.doesNotMatch(r.stdout, /waiting/);
+  });
+
+  it("jobs:watch says once on stderr why a job waits long", async function () {
+    await aws.startBatch({ latencyMs: 0 });
+    writeJobFiles(`${aws.dir}/jobs`, 1);
+    assert.strictEqual((await aws.jobs(["submit", "jobs"])).code, 0);
+    submittedAgo("job-0000", 9);
+    aws.batch.advanceAll(1);
+    aws.findJob("job-0000").statusReason = "UNDETERMINED";
+    const r = await aws.jobs(["watch", "--interval", "0.01"]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const lines = r.stderr.split("\n").filter((l) => l.includes("submitted 9 min ago"));
+    assert.strictEqual(lines.length, 1, r.stderr);
+    assert.match(
+      lines[0],
+      /Batch cannot place the job and cannot tell why; fix: npm run jobs:why -- job-0000 shows/,
+    );
+  });
+
   it("places a job, or an array's first child, by ARN among the RUNNABLE ones", function () {
     const front = {
       jobs: [
