@@ -29,7 +29,7 @@ function jobLines(j: WhyJob, r: WhyResult, now: number): string[] {
   if (j.place !== undefined) {
     const since = j.since !== undefined ? `, there since ${when(j.since, now)}` : "";
     lines.push(`  place ${j.place} of the ${r.runnableListed ?? "?"} RUNNABLE jobs listed${since}`);
-  } else if (r.runnableListed !== undefined && (j.status === "RUNNABLE" || j.children?.RUNNABLE)) {
+  } else if ((r.runnableListed ?? 0) > 0 && (j.status === "RUNNABLE" || j.children?.RUNNABLE)) {
     lines.push(`  not among the first ${r.runnableListed} RUNNABLE jobs of the queue`);
   }
   if (j.behind !== undefined && j.behind.reason !== undefined) {

@@ -107,6 +107,15 @@ describe("jobs:why: why a job waits", function () {
     assert.deepStrictEqual(out.unavailable, []);
   });
 
+  it("refuses a name the ledger does not hold, with exit 2 and no call", async function () {
+    await twoRunnable(CAPACITY);
+    const before = aws.batch.requests.length;
+    const r = await aws.jobs(["why", "nope"]);
+    assert.strictEqual(r.code, 2);
+    assert.match(r.stderr, /not in the ledger of stack .*: nope; check the names, or pass --stack/);
+    assert.strictEqual(aws.batch.requests.length, before);
+  });
+
   /** Makes `name` look submitted `minutes` ago. */
   const submittedAgo = (name: string, minutes: number): void => {
     const job = aws.findJob(name) as { createdAt: number };
