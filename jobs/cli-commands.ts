@@ -14,6 +14,7 @@ import type { LogsOptions } from "./commands/logs";
 import type { ResultsOptions } from "./commands/results";
 import type { ReportOptions } from "./commands/report";
 import type { CancelOptions } from "./commands/cancel";
+import type { WhyOptions } from "./commands/why";
 
 /** Seconds between polls of jobs:watch: job states change on the scale of tens of seconds. */
 const DEFAULT_WATCH_INTERVAL = 10;
@@ -309,12 +310,26 @@ const CANCEL: CommandDef<Omit<CancelOptions, "names">> = {
   },
 };
 
+const WHY: CommandDef<Omit<WhyOptions, "name">> = {
+  name: "why",
+  description:
+    "Explain why a job or sweep waits: its reason and fix, the job Batch holds at the head of " +
+    "the queue, the queue and its compute environments, its place, and when the queue cancels it.",
+  arguments: [["<name>", "job or sweep name from the ledger"]],
+  options: [...STACK_OPTIONS],
+  async handler(o, [name], ctx) {
+    const { whyCommand } = await import("./commands/why");
+    return whyCommand({ ...o, name: name as string }, ctx);
+  },
+};
+
 /** Every command, in the order `--help` lists them. */
 export const COMMANDS: readonly CommandDef[] = [
   SUBMIT,
   RETRY,
   watchOrStatus("watch"),
   watchOrStatus("status"),
+  WHY,
   LOGS,
   RESULTS,
   REPORT,

@@ -5,6 +5,7 @@
 import type { JobDetail, JobSummary } from "./aws/api";
 import type { LedgerEntry } from "./state/ledger";
 import { definedOnly } from "../components/defined";
+import { waitReason, type WaitReason } from "./wait-reason";
 
 /** Batch's statuses in lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
 export const STATUSES = [
@@ -258,4 +259,38 @@ export function arrayFailures(parent: JobRow, failedChildren: readonly JobSummar
 /** Whether Batch knows none of the jobs: the wrong stack or region, rather than old jobs. */
 export function allUnknown(snapshot: Snapshot): boolean {
   return snapshot.jobs.length > 0 && snapshot.jobs.every((j) => j.status === "UNKNOWN");
+}
+
+/** A job RUNNABLE this long after its submit gets a line of reason in watch and status. */
+export const LONG_WAIT_MS = 5 * 60_000;
+
+/** A job or sweep with jobs RUNNABLE since at least LONG_WAIT_MS after its submit. */
+export interface LongWait {
+  readonly jobName: string;
+  readonly jobId: string;
+  /** Whole minutes since it was submitted. */
+  readonly minutes: number;
+  /** Batch's blocking reason: it gives one only to the job at the head of the queue. */
+  readonly reason?: WaitReason;
+}
+
+/**
+ * Rows still RUNNABLE (an array: some children) LONG_WAIT_MS after their submit. Batch
+ * records no time a job became RUNNABLE; the submit, seconds before it, stands in.
+ */
+export function longWaits(
+  rows: readonly JobRow[],
+  details: ReadonlyMap<string, JobDetail>,
+  now: number,
+): LongWait[] {
+  return rows.flatMap((row) => {
+    const createdAt = details.get(row.jobId)?.createdAt;
+    const runnable = row.status === "RUNNABLE" || (row.children?.RUNNABLE ?? 0) > 0;
+    if (!runnable || createdAt === undefined || now - createdAt < LONG_WAIT_MS) {
+      return [];
+    }
+    const minutes = Math.floor((now - createdAt) / 60_000);
+    const { jobName, jobId } = row;
+    return [{ jobName, jobId, minutes, ...definedOnly({ reason: waitReason(row.statusReason) }) }];
+  });
 }

@@ -9,12 +9,18 @@ import { pipeline } from "stream/promises";
 import type { Readable } from "stream";
 import {
   BatchClient,
+  DescribeComputeEnvironmentsCommand,
+  DescribeJobQueuesCommand,
   DescribeJobsCommand,
+  GetJobQueueSnapshotCommand,
   SubmitJobCommand,
   TerminateJobCommand,
   paginateListJobs,
   type ListJobsCommandInput,
+  type ComputeEnvironmentDetail,
+  type FrontOfQueueDetail,
   type JobDetail,
+  type JobQueueDetail,
   type JobStatus,
   type JobSummary,
 } from "@aws-sdk/client-batch";
@@ -26,7 +32,14 @@ import type { SubmitJobRequest } from "../input/job-file";
 import { definedOnly } from "../../components/defined";
 import { runAll } from "./pool";
 
-export type { JobDetail, JobSummary, JobStatus };
+export type {
+  ComputeEnvironmentDetail,
+  FrontOfQueueDetail,
+  JobDetail,
+  JobQueueDetail,
+  JobSummary,
+  JobStatus,
+};
 
 /**
  * Attempts per call, in the SDK's adaptive mode (which also slows down after a throttle):
@@ -108,6 +121,12 @@ export interface BatchApi {
   listArrayChildren(arrayJobId: string, status: JobStatus): Promise<JobSummary[]>;
   /** Stops a job in any state (CancelJob silently leaves started jobs running). */
   terminateJob(jobId: string, reason: string): Promise<void>;
+  /** One queue by name or ARN; undefined if Batch does not know it. */
+  describeJobQueue(queue: string): Promise<JobQueueDetail | undefined>;
+  /** Compute environments by name or ARN (at most 100; unknown ones are absent). */
+  describeComputeEnvironments(names: readonly string[]): Promise<ComputeEnvironmentDetail[]>;
+  /** The first 100 RUNNABLE jobs of a queue, and since when each holds its place. */
+  getJobQueueSnapshot(queue: string): Promise<FrontOfQueueDetail>;
 }
 
 export interface RemoteObject {
@@ -232,6 +251,21 @@ function batchApi(client: () => BatchClient, submitClient: () => BatchClient): B
       listAllJobs(client(), { arrayJobId, jobStatus: status, maxResults: LIST_PAGE_SIZE }),
     async terminateJob(jobId, reason) {
       await client().send(new TerminateJobCommand({ jobId, reason }));
+    },
+    async describeJobQueue(queue) {
+      const out = await client().send(new DescribeJobQueuesCommand({ jobQueues: [queue] }));
+      return out.jobQueues?.[0];
+    },
+    async describeComputeEnvironments(names) {
+      const computeEnvironments = [...names];
+      const out = await client().send(
+        new DescribeComputeEnvironmentsCommand({ computeEnvironments }),
+      );
+      return out.computeEnvironments ?? [];
+    },
+    async getJobQueueSnapshot(jobQueue) {
+      const out = await client().send(new GetJobQueueSnapshotCommand({ jobQueue }));
+      return out.frontOfQueue ?? {};
     },
   };
 }

@@ -24,13 +24,15 @@ import {
   TERMINAL,
   arrayFailures,
   leaveOut,
+  longWaits,
   singleFailures,
   summarize,
   type Failure,
+  type LongWait,
   type Snapshot,
   type Status,
 } from "../status";
-import { formatCounts } from "../output/status-print";
+import { LONG_WAITS_HEADING, formatCounts, formatLongWait } from "../output/status-print";
 import { countsLine, printWatch, printWatchJson, type WatchResult } from "../output/watch-print";
 
 export interface WatchOptions extends StackOptions {
@@ -96,13 +98,13 @@ async function watch(opts: WatchOptions, ctx: Context): Promise<WatchResult> {
   const entries = selectEntries(ledger, opts.names, opts.last === true, outputs.stack);
   const seen = { stack: outputs.stack, region: outputs.outputs.region };
   if (entries.length === 0) {
-    return { ...seen, snapshot: undefined, failures: [] };
+    return { ...seen, snapshot: undefined, failures: [], waiting: [] };
   }
   const clients = ctx.clients(outputs.outputs.region);
   try {
     const polled = await pollJobs(entries, clients, outputs.outputs.bucketName, opts, ctx);
     const failures = await currentFailures(polled, clients);
-    return { ...seen, snapshot: polled.snapshot, failures };
+    return { ...seen, snapshot: polled.snapshot, failures, waiting: polled.waiting };
   } finally {
     clients.destroy();
   }
@@ -139,6 +141,8 @@ interface Polled {
   readonly replaced: ReadonlySet<string>;
   /** A retry's set number per child, by the retry's job name. */
   readonly setNumbers: ReadonlyMap<string, readonly number[]>;
+  /** Jobs RUNNABLE long after their submit. */
+  readonly waiting: readonly LongWait[];
 }
 
 /** Looks at the jobs until all have settled (once for `jobs:status`), progress on stderr. */
@@ -158,10 +162,12 @@ async function pollJobs(
     for (;;) {
       await describeUnfinished(details, clients, ids);
       const snapshot = summarize(entries, details);
-      const polled: Polled = retried
+      const latest = retried
         ? await latestRunsOnly(snapshot, entries, details, known, clients, bucket)
-        : { snapshot, replaced: new Set(), setNumbers: new Map() };
-      live?.show(polled.snapshot);
+        : { snapshot, replaced: new Set<string>(), setNumbers: new Map() };
+      const waiting = longWaits(latest.snapshot.jobs, details, Date.now());
+      const polled: Polled = { ...latest, waiting };
+      live?.show(polled.snapshot, waiting);
       if (opts.once || polled.snapshot.settled || ctx.signal.aborted) {
         return polled;
       }
@@ -172,12 +178,30 @@ async function pollJobs(
   }
 }
 
-/** `jobs:watch`'s progress: a bar on a terminal, else a timestamped line per change. */
-function liveProgress(ctx: Context): { show: (s: Snapshot) => void; stop: () => void } {
+/**
+ * `jobs:watch`'s progress: a bar on a terminal, else a timestamped line per change; a job
+ * that waits long, or for a new reason, gets a line (the bar restarts below it).
+ */
+function liveProgress(ctx: Context): {
+  show: (s: Snapshot, waiting: readonly LongWait[]) => void;
+  stop: () => void;
+} {
   let progress: ReturnType<typeof createProgress> | undefined;
   let lastLine = "";
+  const told = new Map<string, string | undefined>();
   return {
-    show: (snapshot) => {
+    show: (snapshot, waiting) => {
+      const news = waiting.filter(
+        (w) => !told.has(w.jobId) || told.get(w.jobId) !== w.reason?.code,
+      );
+      if (news.length > 0) {
+        progress?.stop();
+        progress = undefined;
+        news.forEach((w) => told.set(w.jobId, w.reason?.code));
+        ctx.io.stderr.write(
+          `${LONG_WAITS_HEADING}\n${news.map((w) => `  ${formatLongWait(w)}\n`).join("")}`,
+        );
+      }
       progress ??= createProgress(ctx.io, { total: snapshot.total, json: false, label: "jobs" });
       progress.update(snapshot.done, formatCounts(snapshot.counts));
       const line = countsLine(snapshot);
@@ -231,7 +255,7 @@ async function latestRunsOnly(
   known: Map<string, Known>,
   clients: AwsClients,
   bucket: string | undefined,
-): Promise<Polled> {
+): Promise<Omit<Polled, "waiting">> {
   const covers = await readCovers(entries, details, clients, bucket, known);
   const { attempts, sets, jobs } = supersededAttempts(entries, covers);
   const ids = attempts.map(attemptJobId);

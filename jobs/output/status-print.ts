@@ -1,5 +1,5 @@
 /** The status model (jobs/status.ts) on a terminal: counts, failures, unknown jobs. */
-import { STATUSES, type Failure, type Status } from "../status";
+import { LONG_WAIT_MS, STATUSES, type Failure, type LongWait, type Status } from "../status";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 
@@ -43,4 +43,17 @@ export function formatFailure(f: Failure): string {
         ]
       : [...bits, f.exitCode !== undefined ? `exit code ${f.exitCode}` : "no exit code"];
   return visible(`${name} (${f.jobId}): ${parts.join(", ")}`);
+}
+
+/** The heading over long waits: `waiting 5 min or more since submit:`. */
+export const LONG_WAITS_HEADING = `waiting ${LONG_WAIT_MS / 60_000} min or more since submit:`;
+
+/** `job-0001 (id), submitted 12 min ago: <reason>; fix: <fix>`, on one line. */
+export function formatLongWait(w: LongWait): string {
+  const why =
+    w.reason !== undefined
+      ? `${w.reason.words}; fix: ${w.reason.fix.replace("<name>", w.jobName)}`
+      : "Batch gives a reason only to the job at the head of the queue; " +
+        `see npm run jobs:why -- ${w.jobName}`;
+  return visible(`${w.jobName} (${w.jobId}), submitted ${w.minutes} min ago: ${why}`);
 }

@@ -1,8 +1,14 @@
 /** `jobs:watch` and `jobs:status` printers: the jobs by status and each failure, or --json. */
 import { definedOnly } from "../../components/defined";
 import type { Io } from "../context";
-import { allUnknown, type Failure, type Retried, type Snapshot } from "../status";
-import { formatCounts, formatFailure, unknownJobsWarning } from "./status-print";
+import { allUnknown, type Failure, type LongWait, type Retried, type Snapshot } from "../status";
+import {
+  LONG_WAITS_HEADING,
+  formatCounts,
+  formatFailure,
+  formatLongWait,
+  unknownJobsWarning,
+} from "./status-print";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 
@@ -14,6 +20,8 @@ export interface WatchResult {
   readonly snapshot: Snapshot | undefined;
   /** Failures of the latest runs (a failure a retry replaced is history, not listed). */
   readonly failures: readonly Failure[];
+  /** Jobs RUNNABLE long after their submit, with Batch's reason where it gives one. */
+  readonly waiting: readonly LongWait[];
 }
 
 /** Failed array children listed per array job; --json has them all. */
@@ -41,6 +49,7 @@ export function printWatch(r: WatchResult, io: Io, once: boolean): void {
   if (s.retried !== undefined) {
     out.write(`${retriedLine(s.retried)}\n`);
   }
+  printLongWaits(r.waiting, io);
   if (s.counts.UNKNOWN > 0) {
     out.write(
       `${formatNumber(s.counts.UNKNOWN)} job(s) not known to Batch, so not counted as done: it forgets jobs ` +
@@ -76,9 +85,23 @@ export function printWatchJson(r: WatchResult, io: Io): void {
       ...definedOnly({ retried: s.retried }),
       jobs: s.jobs,
       failures: r.failures,
+      ...(r.waiting.length > 0 ? { waiting: r.waiting } : {}),
     })}\n`,
   );
   warnUnknown(r, io);
+}
+
+/** Each long wait, up to JOBS_LISTED, with its reason and fix. */
+function printLongWaits(waits: readonly LongWait[], io: Io): void {
+  if (waits.length === 0) {
+    return;
+  }
+  const shown = waits.slice(0, JOBS_LISTED).map((w) => `  ${formatLongWait(w)}\n`);
+  const more = waits.length - shown.length;
+  io.stdout.write(
+    `${LONG_WAITS_HEADING}\n${shown.join("")}` +
+      (more > 0 ? `  ... and ${formatNumber(more)} more (--json lists them all)\n` : ""),
+  );
 }
 
 /** Each failure, up to CHILD_FAILURES_SHOWN children per array job, then how to see logs. */

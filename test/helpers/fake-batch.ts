@@ -92,7 +92,28 @@ export interface FakeBatchOptions {
   readonly pageSize?: number;
   /** ListJobs leaves out jobs submitted less than this long ago. @default 0 */
   readonly listLagMs?: number;
+  /** Delay before every answer, as a distant region would have. @default 0 */
+  readonly latencyMs?: number;
 }
+
+/** A compute environment as DescribeComputeEnvironments shows it (INVALID ones with a reason). */
+export interface FakeEnvironment {
+  readonly name: string;
+  readonly state: "ENABLED" | "DISABLED";
+  readonly status: "VALID" | "INVALID" | "UPDATING" | "CREATING" | "DELETING";
+  readonly statusReason?: string;
+  readonly minvCpus: number;
+  readonly maxvCpus: number;
+  readonly desiredvCpus: number;
+  readonly instanceTypes: readonly string[];
+}
+
+/** The stack's queue action: cancel a job held this long for these reasons (job-queue.ts). */
+const TIME_LIMIT_REASONS = [
+  "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+  "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+  "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY",
+];
 
 const REGION = "us-east-1";
 const STATUSES = [...LIFECYCLE, "SUCCEEDED", "FAILED"];
@@ -123,6 +144,22 @@ export class FakeBatch {
   private readonly hung: http.ServerResponse[] = [];
   /** How long ListJobs hides a new job (starts as the `listLagMs` option). */
   listLagMs: number;
+  /** The queue's compute environments, in order; every queue name is answered with them. */
+  environments: FakeEnvironment[] = [
+    {
+      name: "batchpy-ce",
+      state: "ENABLED",
+      status: "VALID",
+      minvCpus: 0,
+      maxvCpus: 16,
+      desiredvCpus: 0,
+      instanceTypes: ["m5a.large"],
+    },
+  ];
+  /** The queue's RUNNABLE time limit, as `batchpy:runnableTimeoutSeconds` sets it. */
+  runnableTimeoutSeconds = 3600;
+  /** Operations (e.g. "getjobqueuesnapshot") answered 403 AccessDeniedException. */
+  readonly denied = new Set<string>();
   url = "";
 
   private constructor(opts: FakeBatchOptions) {
@@ -388,6 +425,12 @@ export class FakeBatch {
       }
       case "listjobs":
         return this.listJobs(body);
+      case "describejobqueues":
+        return this.describeJobQueues(body);
+      case "describecomputeenvironments":
+        return this.describeComputeEnvironments(body);
+      case "getjobqueuesnapshot":
+        return this.jobQueueSnapshot(body);
       case "canceljob":
       case "terminatejob": {
         const found = typeof body.jobId === "string" ? this.find(body.jobId) : undefined;
@@ -431,6 +474,85 @@ export class FakeBatch {
           `operation ${op} is not supported by the fake`,
         );
     }
+  }
+
+  private describeJobQueues(body: Record<string, unknown>): unknown {
+    const queues = body.jobQueues;
+    if (!Array.isArray(queues) || queues.length > 100) {
+      throw new ServiceError(400, "ClientException", "jobQueues must list at most 100 queues");
+    }
+    return {
+      jobQueues: queues.map((q: string) => ({
+        jobQueueName: q.replace(/^.*\//, ""),
+        jobQueueArn: q.startsWith("arn:") ? q : `arn:aws:batch:${REGION}:${ACCOUNT}:job-queue/${q}`,
+        state: "ENABLED",
+        status: "VALID",
+        priority: 1,
+        computeEnvironmentOrder: this.environments.map((e, order) => ({
+          order,
+          computeEnvironment: this.environmentArn(e.name),
+        })),
+        jobStateTimeLimitActions: TIME_LIMIT_REASONS.map((reason) => ({
+          reason,
+          state: "RUNNABLE",
+          maxTimeSeconds: this.runnableTimeoutSeconds,
+          action: "CANCEL",
+        })),
+      })),
+    };
+  }
+
+  private environmentArn(name: string): string {
+    return `arn:aws:batch:${REGION}:${ACCOUNT}:compute-environment/${name}`;
+  }
+
+  private describeComputeEnvironments(body: Record<string, unknown>): unknown {
+    const wanted = body.computeEnvironments;
+    if (!Array.isArray(wanted) || wanted.length > 100) {
+      throw new ServiceError(400, "ClientException", "computeEnvironments: at most 100");
+    }
+    const named = (e: FakeEnvironment): boolean =>
+      wanted.includes(e.name) || wanted.includes(this.environmentArn(e.name));
+    return {
+      computeEnvironments: this.environments.filter(named).map((e) => ({
+        computeEnvironmentName: e.name,
+        computeEnvironmentArn: this.environmentArn(e.name),
+        type: "MANAGED",
+        state: e.state,
+        status: e.status,
+        ...(e.statusReason !== undefined ? { statusReason: e.statusReason } : {}),
+        computeResources: {
+          type: "EC2",
+          minvCpus: e.minvCpus,
+          maxvCpus: e.maxvCpus,
+          desiredvCpus: e.desiredvCpus,
+          instanceTypes: e.instanceTypes,
+        },
+      })),
+    };
+  }
+
+  /** The first 100 RUNNABLE jobs and children of a queue, oldest first (a FIFO queue). */
+  private jobQueueSnapshot(body: Record<string, unknown>): unknown {
+    if (typeof body.jobQueue !== "string" || body.jobQueue === "") {
+      throw new ServiceError(400, "ClientException", "jobQueue is required");
+    }
+    const queue = body.jobQueue;
+    const front = this.submitted()
+      .filter(
+        (j) => j.request.jobQueue === queue || String(j.request.jobQueue).endsWith(`/${queue}`),
+      )
+      .sort((a, b) => a.createdAt - b.createdAt)
+      .flatMap((j) =>
+        (j.childrenCreated ? (j.children ?? []) : [j])
+          .filter((u) => u.status === "RUNNABLE")
+          .map((u) => ({
+            jobArn: u === j ? j.jobArn : `${j.jobArn}:${u.index}`,
+            earliestTimeAtPosition: j.createdAt,
+          })),
+      )
+      .slice(0, 100);
+    return { frontOfQueue: { jobs: front, lastUpdatedAt: Date.now() } };
   }
 
   private listJobs(body: Record<string, unknown>): unknown {
@@ -631,6 +753,13 @@ export class FakeBatch {
         if (req.method !== "POST") {
           throw new ServiceError(405, "ClientException", "POST only");
         }
+        if (this.denied.has(op)) {
+          throw new ServiceError(
+            403,
+            "AccessDeniedException",
+            `User is not authorized to perform: batch:${op}`,
+          );
+        }
         const throttled = this.throttles.get(op) ?? 0;
         if (throttled > 0) {
           this.throttles.set(op, throttled - 1);
@@ -673,7 +802,8 @@ export class FakeBatch {
         this.paused.push(send);
         return;
       }
-      const delay = op === "submitjob" ? (this.opts.submitDelayMs ?? 0) : 0;
+      const delay =
+        (op === "submitjob" ? (this.opts.submitDelayMs ?? 0) : 0) + (this.opts.latencyMs ?? 0);
       if (delay > 0) {
         setTimeout(send, delay);
       } else {
