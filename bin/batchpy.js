@@ -7,8 +7,8 @@
  */
 const USAGE = `Usage: batchpy <group> <command> [options]
 
-  batchpy jobs submit|retry|watch|status|logs|results|report|cancel …   AWS Batch jobs of a stack
-  batchpy policy check …                                                 the policy pack's verdict, offline
+  batchpy jobs submit|retry|watch|status|why|logs|results|report|cancel …   AWS Batch jobs of a stack
+  batchpy policy check …                                                     the policy pack's verdict, offline
 
 Add --help to any command for its options, e.g. \`batchpy jobs submit --help\`.
 `;

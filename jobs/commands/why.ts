@@ -15,79 +15,24 @@ import type {
 import { openStack, type Context, type StackOptions } from "../context";
 import { EXIT_OK, describeError } from "../errors";
 import { summarize, type JobRow } from "../status";
-import { waitReason, type WaitReason } from "../wait-reason";
+import { waitReason } from "../wait-reason";
 import { jobTooLarge, type JobLimits, type LargestJob } from "../../components/job-limits";
 import { definedOnly } from "../../components/defined";
 import { describeById, selectEntries } from "./watch";
-import { printWhy, printWhyJson } from "../output/why-print";
+import {
+  printWhy,
+  printWhyJson,
+  type EnvironmentState,
+  type HeadJob,
+  type QueueState,
+  type TimeLimit,
+  type Unavailable,
+  type WhyJob,
+  type WhyResult,
+} from "../output/why-print";
 
 export interface WhyOptions extends StackOptions {
   readonly name: string;
-}
-
-/** A call that failed; `denied`: the credentials may not make it. */
-export interface Unavailable {
-  readonly call: string;
-  readonly error: string;
-  readonly denied: boolean;
-}
-
-/** The job at the head of the queue, when it is not the one asked about. */
-interface HeadJob {
-  readonly jobArn: string;
-  readonly jobName?: string;
-  readonly statusReason?: string;
-  readonly reason?: WaitReason;
-}
-
-export interface WhyJob extends JobRow {
-  readonly reason?: WaitReason;
-  /** 1 is the head; absent: not among the first 100 RUNNABLE jobs (or not known). */
-  readonly place?: number;
-  /** Epoch ms since it holds that place. */
-  readonly since?: number;
-  /** Batch holds this job at the head, so this one waits behind it. */
-  readonly behind?: HeadJob;
-  /** Why none of the stack's instance types can hold it; absent without the jobLimits output. */
-  readonly tooLarge?: readonly string[];
-  /** Epoch ms when the queue's time limit cancels the head job (this one or `behind`). */
-  readonly headCancelledAt?: number;
-}
-
-export interface TimeLimit {
-  readonly reason: string;
-  readonly maxTimeSeconds: number;
-  readonly action: string;
-}
-
-export interface QueueState {
-  readonly name: string;
-  readonly state?: string;
-  readonly status?: string;
-  readonly statusReason?: string;
-  readonly timeLimits: readonly TimeLimit[];
-}
-
-export interface EnvironmentState {
-  readonly name: string;
-  readonly state?: string;
-  readonly status?: string;
-  readonly statusReason?: string;
-  readonly desiredvCpus?: number;
-  readonly minvCpus?: number;
-  readonly maxvCpus?: number;
-  readonly instanceTypes?: readonly string[];
-}
-
-export interface WhyResult {
-  readonly stack: string;
-  readonly name: string;
-  readonly jobs: readonly WhyJob[];
-  readonly queue?: QueueState;
-  readonly environments: readonly EnvironmentState[];
-  /** RUNNABLE jobs GetJobQueueSnapshot listed (at most 100). */
-  readonly runnableListed?: number;
-  readonly unavailable: readonly Unavailable[];
 }
 
 /** The RUNNABLE time limits of a queue (the stack sets them: components/job-queue.ts). */

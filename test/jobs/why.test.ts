@@ -4,7 +4,7 @@ import * as fs from "fs";
 import { cancelledAt, explainJob, jobSize, placeOf } from "../../jobs/commands/why";
 import { when } from "../../jobs/output/why-print";
 import { STACK_OUTPUTS, useLocalAws, writeJobFiles } from "../helpers/jobs-harness";
-import type { WhyResult } from "../../jobs/commands/why";
+import type { WhyResult } from "../../jobs/output/why-print";
 import type { JobDetail } from "../../jobs/aws/api";
 import { waitReason } from "../../jobs/wait-reason";
 
