@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { STACK_OUTPUTS, useLocalAws } from "../helpers/jobs-harness";
+import { REPO_ROOT } from "../helpers/python";
 
 /** The dev stack's outputs of today: m5a.large (Spot, as STACK_OUTPUTS), 16 vCPUs. */
 const CURRENT_OUTPUTS = {
@@ -79,6 +80,23 @@ describe("jobs:submit's and jobs:retry's cost bound against local AWS endpoints"
       /time: if every attempt runs to its timeout, the whole takes at least 18h45m at full width \(300\.0 vCPU-hours over the compute environment's maxVcpus 16/,
     );
     assert.strictEqual(aws.batch.requests.length, 0);
+  });
+
+  it("prints what docs/jobs.md shows for grid_sweep on the dev stack", async function () {
+    const docs = fs.readFileSync(path.join(REPO_ROOT, "docs", "jobs.md"), "utf8");
+    const shown = /\n```\n(cost bound:[^`]*)```/.exec(docs)?.[1];
+    // The dev stack (Pulumi.dev.yaml): on-demand EC2, the tutorial's 60-second timeout.
+    const dev = { ...CURRENT_OUTPUTS, computeType: "EC2" };
+    dev.jobDefaults = { ...dev.jobDefaults, timeoutSeconds: 60 };
+    fs.writeFileSync(aws.outputs, JSON.stringify(dev));
+    // The sweep and the job file it takes its base from, as the repository has them.
+    for (const file of ["examples/grid_sweep.json", "sample_job_1.json"]) {
+      fs.cpSync(path.join(REPO_ROOT, "jobs", file), path.join(aws.dir, "jobs", file));
+    }
+    const r = await submit("jobs/examples/grid_sweep.json", "--force", "--dry-run");
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.ok(shown !== undefined, "docs/jobs.md shows a cost bound");
+    assert.ok(r.stderr.includes(shown), `${r.stderr}\n--- docs/jobs.md shows:\n${shown}`);
   });
 
   it("--json carries the bound as numbers", async function () {
