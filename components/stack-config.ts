@@ -229,6 +229,17 @@ function validateWithComponents(settings: StackSettings, componentName: string):
   }
 }
 
+/** Messages go to one place; the component's own check would name its arguments, not the keys. */
+function checkOneNotificationDestination({ notifications }: StackSettings): void {
+  if (notifications.email !== undefined && notifications.topicArn !== undefined) {
+    const [email, topic] = [fullKey("notifyEmail"), fullKey("notifyTopicArn")];
+    throw new StackConfigError(
+      email,
+      `Stack config sets both '${email}' and '${topic}'; notifications go to one of them. Remove one, e.g. \`pulumi config rm ${topic}\`.`,
+    );
+  }
+}
+
 /** A job asking for more vCPUs than the environment may ever run waits in RUNNABLE forever. */
 function checkJobVcpusWithinMax(settings: StackSettings): void {
   const maxVcpus = settings.compute.maxVcpus ?? DEFAULT_MAX_VCPUS;
@@ -285,6 +296,7 @@ export function parseStackConfig(
   componentName = "batchpy",
 ): StackSettings {
   const settings = groupSettings(readConfigValues(raw), resolveRegion(raw, env));
+  checkOneNotificationDestination(settings);
   validateWithComponents(settings, componentName);
   checkJobVcpusWithinMax(settings);
   checkJobFits(settings);

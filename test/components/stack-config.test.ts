@@ -260,7 +260,7 @@ describe("stack config", () => {
       },
       [],
       "batchpy:notifyEmail",
-      /needs exactly one of 'email' and 'topicArn'/,
+      /sets both 'batchpy:notifyEmail' and 'batchpy:notifyTopicArn'.*`pulumi config rm batchpy:notifyTopicArn`/,
     ],
     [
       "a topic that is not an SNS ARN",
