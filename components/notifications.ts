@@ -5,7 +5,7 @@ import { ValidationError } from "./validation";
 /** An EventBridge event pattern: nested objects, each leaf a list of alternatives. */
 export type EventPattern = { [field: string]: EventPattern | readonly unknown[] };
 
-/** A state change event of one job of this queue; array children never match (see below). */
+/** Batch's job state change events (each rule adds which jobs of which queue). */
 const JOB_STATE_CHANGE = { source: ["aws.batch"], "detail-type": ["Batch Job State Change"] };
 
 /**
