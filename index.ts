@@ -9,6 +9,7 @@ import {
   JobDefinition,
   JobQueue,
   JobRoles,
+  Notifications,
   Storage,
   isFargate,
 } from "./components";
@@ -47,6 +48,9 @@ const job = new JobDefinition(name, {
   region: settings.region,
   tags,
 });
+if (settings.notifications.email !== undefined || settings.notifications.topicArn !== undefined) {
+  new Notifications(name, { ...settings.notifications, jobQueueArn: queue.jobQueueArn, tags });
+}
 
 export const bucketName = storage.bucketName;
 export const jobQueueName = queue.jobQueueName;

@@ -3,4 +3,5 @@ export * from "./image";
 export * from "./job-definition";
 export * from "./job-queue";
 export * from "./job-roles";
+export * from "./notifications";
 export * from "./storage";

@@ -14,6 +14,7 @@ import {
 } from "./job-definition";
 import { ec2JobLimits, fargateJobLimits, jobTooLarge } from "./job-limits";
 import { validateJobQueueArgs } from "./job-queue";
+import { validateNotificationsArgs } from "./notifications";
 import { validateStorageArgs } from "./storage";
 import { suggest, ValidationError } from "./validation";
 import { z } from "zod";
@@ -66,6 +67,8 @@ const CONFIG_KEYS = {
   retryAttempts: "integer",
   logRetentionDays: "integer",
   tags: "tags",
+  notifyEmail: "string",
+  notifyTopicArn: "string",
 } as const satisfies Record<string, keyof Kinds>;
 
 type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -77,6 +80,8 @@ const KEY_OF_ARGUMENT: Readonly<Record<string, ConfigKey>> = {
   vcpus: "jobVcpus",
   memoryMiB: "jobMemoryMiB",
   gpus: "jobGpus",
+  email: "notifyEmail",
+  topicArn: "notifyTopicArn",
 };
 
 /** The typed, validated settings of one stack, grouped by the component they configure. */
@@ -189,6 +194,8 @@ function groupSettings(v: ConfigValues, region: string) {
       retryAttempts: v.retryAttempts,
       logRetentionDays: v.logRetentionDays,
     },
+    /** Where messages go; neither set, no notifications. */
+    notifications: { email: v.notifyEmail, topicArn: v.notifyTopicArn },
   };
 }
 
@@ -209,12 +216,27 @@ function validateWithComponents(settings: StackSettings, componentName: string):
       executionRoleArn: "",
       region: settings.region,
     });
+    const { email, topicArn } = settings.notifications;
+    if (email !== undefined || topicArn !== undefined) {
+      validateNotificationsArgs(componentName, { email, topicArn, jobQueueArn: "" });
+    }
   } catch (err) {
     if (!(err instanceof ValidationError)) {
       throw err;
     }
     const key = fullKey((err.arg && KEY_OF_ARGUMENT[err.arg]) ?? err.arg ?? "?");
     throw new StackConfigError(key, `Stack config '${key}': ${err.message}`);
+  }
+}
+
+/** Messages go to one place; the component's own check would name its arguments, not the keys. */
+function checkOneNotificationDestination({ notifications }: StackSettings): void {
+  if (notifications.email !== undefined && notifications.topicArn !== undefined) {
+    const [email, topic] = [fullKey("notifyEmail"), fullKey("notifyTopicArn")];
+    throw new StackConfigError(
+      email,
+      `Stack config sets both '${email}' and '${topic}'; notifications go to one of them. Remove one, e.g. \`pulumi config rm ${topic}\`.`,
+    );
   }
 }
 
@@ -274,6 +296,7 @@ export function parseStackConfig(
   componentName = "batchpy",
 ): StackSettings {
   const settings = groupSettings(readConfigValues(raw), resolveRegion(raw, env));
+  checkOneNotificationDestination(settings);
   validateWithComponents(settings, componentName);
   checkJobVcpusWithinMax(settings);
   checkJobFits(settings);

@@ -143,6 +143,8 @@ const MOCK_OUTPUTS: Readonly<Record<string, (c: MockContext) => Computed>> = {
     (p) => `compute-environment/${p}`,
   ),
   "aws:batch/jobQueue:JobQueue": named("batch", (p) => `job-queue/${p}`),
+  "aws:cloudwatch/eventRule:EventRule": named("events", (p) => `rule/${p}`),
+  "aws:sns/topic:Topic": (c) => ({ ...named("sns", (p) => p)(c), id: c.arn("sns", c.physical) }),
   "aws:batch/jobDefinition:JobDefinition": (c) => {
     const arn = c.arn("batch", `job-definition/${c.physical}:1`);
     return { id: arn, name: c.physical, arn, revision: 1 };

@@ -153,6 +153,26 @@ describe("the program under the dev stack", () => {
     assert.strictEqual(cr.type, "FARGATE");
   });
 
+  it("adds notifications on the stack's queue only when a stack names where they go", async () => {
+    const run = await evaluateProgram({
+      stack: "dev",
+      configOverrides: { "batchpy:notifyEmail": "me@example.com" },
+    });
+    const component = single(run.resources, "batchpy:notify:Notifications");
+    assert.strictEqual(component.name, "batchpy-dev");
+    assert.deepStrictEqual(Object.keys(run.outputs).sort(), Object.keys(dev.outputs).sort());
+    const rules = ofType(run.resources, "aws:cloudwatch/eventRule:EventRule");
+    assert.strictEqual(rules.length, 3);
+    for (const rule of rules) {
+      assert.strictEqual(rule.parent, component.urn);
+      assert.deepStrictEqual(
+        json<{ detail: { jobQueue: unknown } }>(rule.inputs.eventPattern).detail.jobQueue,
+        [run.outputs.jobQueueArn],
+      );
+    }
+    assert.strictEqual(ofType(dev.resources, "batchpy:notify:Notifications").length, 0);
+  });
+
   it("skips the build when the stack names an existing image", async () => {
     const uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tools:2.0";
     const run = await evaluateProgram({

@@ -83,6 +83,12 @@ describe("stack config", () => {
     assert.strictEqual(s.image.buildOnPreview, false);
   });
 
+  it("reads where notifications go, none by default", () => {
+    assert.deepStrictEqual(parseWith({}).notifications, { email: undefined, topicArn: undefined });
+    const s = parseWith({ "batchpy:notifyEmail": "me@example.com" });
+    assert.deepStrictEqual(s.notifications, { email: "me@example.com", topicArn: undefined });
+  });
+
   it("leaves the job check to deploy time for instance types it does not know", () => {
     const s = parseWith({
       "batchpy:instanceTypes": '["c6i.4xlarge"]',
@@ -238,6 +244,30 @@ describe("stack config", () => {
       [],
       "batchpy:tags",
       /is not a map of tag names to strings/,
+    ],
+    [
+      "an e-mail address without a domain",
+      { "batchpy:notifyEmail": "me" },
+      [],
+      "batchpy:notifyEmail",
+      /'email' = "me"; give an address such as me@example.com/,
+    ],
+    [
+      "both an address and a topic",
+      {
+        "batchpy:notifyEmail": "me@example.com",
+        "batchpy:notifyTopicArn": "arn:aws:sns:us-east-1:123456789012:alerts",
+      },
+      [],
+      "batchpy:notifyEmail",
+      /sets both 'batchpy:notifyEmail' and 'batchpy:notifyTopicArn'.*`pulumi config rm batchpy:notifyTopicArn`/,
+    ],
+    [
+      "a topic that is not an SNS ARN",
+      { "batchpy:notifyTopicArn": "alerts" },
+      [],
+      "batchpy:notifyTopicArn",
+      /give an SNS topic ARN/,
     ],
   ];
   for (const [what, overrides, removals, key, message] of bad) {

@@ -1,0 +1,186 @@
+import * as aws from "./aws";
+import * as pulumi from "@pulumi/pulumi";
+import { ValidationError } from "./validation";
+
+/** An EventBridge event pattern: nested objects, each leaf a list of alternatives. */
+export type EventPattern = { [field: string]: EventPattern | readonly unknown[] };
+
+/** Batch's job state change events (each rule adds which jobs of which queue). */
+const JOB_STATE_CHANGE = { source: ["aws.batch"], "detail-type": ["Batch Job State Change"] };
+
+/**
+ * What each rule matches, on the queue `jobQueueArn` only. A single job has no
+ * `arrayProperties`; an array parent has `arrayProperties.size`, a child `arrayProperties.index`,
+ * so a sweep sends one message when its parent ends, never one per child. FAILED and SUCCEEDED
+ * come once per job, after Batch's own retries.
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/batch_job_events.html
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/batch-job-queue-blocked-events.html
+ */
+export function notificationPatterns(jobQueueArn: string): Record<string, EventPattern> {
+  return {
+    "job-failed": {
+      ...JOB_STATE_CHANGE,
+      detail: {
+        jobQueue: [jobQueueArn],
+        status: ["FAILED"],
+        arrayProperties: { size: [{ exists: false }], index: [{ exists: false }] },
+      },
+    },
+    "sweep-ended": {
+      ...JOB_STATE_CHANGE,
+      detail: {
+        jobQueue: [jobQueueArn],
+        status: ["SUCCEEDED", "FAILED"],
+        arrayProperties: { size: [{ exists: true }] },
+      },
+    },
+    "queue-blocked": {
+      source: ["aws.batch"],
+      "detail-type": ["Batch Job Queue Blocked"],
+      detail: { jobQueue: [jobQueueArn] },
+    },
+  };
+}
+
+/** The message each rule sends: the job, its status (or reason) and the command to look at it. */
+const MESSAGES: Record<string, string> = {
+  "job-failed":
+    '"batchpy job <jobName> (<jobId>) is <status>: <statusReason>. Look: npm run jobs:status -- <jobName>"',
+  "sweep-ended":
+    '"batchpy sweep <jobName> (<jobId>) is <status>. Look: npm run jobs:status -- <jobName>"',
+  "queue-blocked":
+    '"batchpy queue blocked by job <jobName> (<jobId>): <statusReason>. Look: npm run jobs:why -- <jobName>"',
+};
+
+/** The event fields the messages name. */
+const INPUT_PATHS = {
+  jobName: "$.detail.jobName",
+  jobId: "$.detail.jobId",
+  status: "$.detail.status",
+  statusReason: "$.detail.statusReason",
+};
+
+export interface NotificationsArgs {
+  /** The queue whose jobs notify; other queues' events never match. */
+  readonly jobQueueArn: pulumi.Input<string>;
+  /** Sends to this address through a new topic; the recipient must confirm the subscription. */
+  readonly email?: string;
+  /** Sends to this existing topic, whose policy must let EventBridge publish (docs/settings.md). */
+  readonly topicArn?: pulumi.Input<string>;
+  /** Tags for every resource of the component. */
+  readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}
+
+/** Checks the plain arguments of Notifications; throws naming the argument. */
+export function validateNotificationsArgs(name: string, args: NotificationsArgs): void {
+  const where = `Notifications '${name}'`;
+  if ((args.email === undefined) === (args.topicArn === undefined)) {
+    throw new ValidationError(`${where} needs exactly one of 'email' and 'topicArn'.`, "email");
+  }
+  if (args.email !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(args.email)) {
+    throw new ValidationError(
+      `${where} has 'email' = ${JSON.stringify(args.email)}; give an address such as me@example.com.`,
+      "email",
+    );
+  }
+  if (typeof args.topicArn === "string" && !/^arn:aws[a-z-]*:sns:/.test(args.topicArn)) {
+    throw new ValidationError(
+      `${where} has 'topicArn' = ${JSON.stringify(args.topicArn)}; give an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:alerts.`,
+      "topicArn",
+    );
+  }
+}
+
+/**
+ * EventBridge rules on one queue (a job failed, a sweep ended, the queue is blocked) sending to
+ * an SNS topic: an existing one, or a new one with an e-mail subscription. EventBridge delivers
+ * at least once, so a message may come twice.
+ */
+export class Notifications extends pulumi.ComponentResource {
+  public readonly topicArn: pulumi.Output<string>;
+
+  constructor(name: string, args: NotificationsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("batchpy:notify:Notifications", name, {}, opts);
+    validateNotificationsArgs(name, args);
+
+    const rules = Object.keys(MESSAGES).map(
+      (kind) =>
+        new aws.cloudwatch.EventRule(
+          `${name}-${kind}`,
+          {
+            description: `batchpy: ${kind} on this stack's queue`,
+            eventPattern: pulumi
+              .output(args.jobQueueArn)
+              .apply((arn) => JSON.stringify(notificationPatterns(arn)[kind])),
+            tags: args.tags,
+          },
+          { parent: this },
+        ),
+    );
+    const topicArn =
+      args.email === undefined
+        ? pulumi.output(args.topicArn as pulumi.Input<string>)
+        : this.createTopic(name, args.email, rules, args.tags);
+
+    Object.keys(MESSAGES).forEach((kind, i) => {
+      new aws.cloudwatch.EventTarget(
+        `${name}-${kind}`,
+        {
+          rule: rules[i].name,
+          arn: topicArn,
+          inputTransformer: { inputPaths: INPUT_PATHS, inputTemplate: MESSAGES[kind] },
+        },
+        { parent: this },
+      );
+    });
+
+    this.topicArn = topicArn;
+    this.registerOutputs({ topicArn: this.topicArn });
+  }
+
+  /**
+   * A topic only these rules may publish to, and the address's subscription. Unencrypted: the
+   * AWS-managed SNS key does not let EventBridge publish, and a customer-managed key costs about
+   * $1 a month even idle, for messages that carry only a job's name and status.
+   */
+  private createTopic(
+    name: string,
+    email: string,
+    rules: aws.cloudwatch.EventRule[],
+    tags: NotificationsArgs["tags"],
+  ): pulumi.Output<string> {
+    const topic = new aws.sns.Topic(`${name}-topic`, { tags }, { parent: this });
+    new aws.sns.TopicPolicy(
+      `${name}-topic-policy`,
+      {
+        arn: topic.arn,
+        policy: pulumi.all([topic.arn, ...rules.map((r) => r.arn)]).apply(([arn, ...ruleArns]) =>
+          JSON.stringify({
+            Version: "2012-10-17",
+            Statement: [
+              {
+                Sid: "ThisStacksRulesPublish",
+                Effect: "Allow",
+                Principal: { Service: "events.amazonaws.com" },
+                Action: "sns:Publish",
+                Resource: arn,
+                Condition: { ArnEquals: { "aws:SourceArn": ruleArns } },
+              },
+            ],
+          }),
+        ),
+      },
+      { parent: this },
+    );
+    new aws.sns.TopicSubscription(
+      `${name}-email`,
+      { topic: topic.arn, protocol: "email", endpoint: email },
+      { parent: this },
+    );
+    pulumi.log.info(
+      `Notifications go to ${email} once its recipient confirms the e-mail AWS sends ("AWS Notification - Subscription Confirmation").`,
+      this,
+    );
+    return topic.arn;
+  }
+}
