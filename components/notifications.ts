@@ -117,10 +117,10 @@ export class Notifications extends pulumi.ComponentResource {
           { parent: this },
         ),
     );
-    const topicArn =
-      args.email === undefined
-        ? pulumi.output(args.topicArn as pulumi.Input<string>)
-        : this.createTopic(name, args.email, rules, args.tags);
+    // A topic of our own is sent to only once its policy lets the rules publish.
+    const own =
+      args.email !== undefined ? this.createTopic(name, args.email, rules, args.tags) : undefined;
+    const topicArn = own?.arn ?? pulumi.output(args.topicArn as pulumi.Input<string>);
 
     Object.keys(MESSAGES).forEach((kind, i) => {
       new aws.cloudwatch.EventTarget(
@@ -130,7 +130,7 @@ export class Notifications extends pulumi.ComponentResource {
           arn: topicArn,
           inputTransformer: { inputPaths: INPUT_PATHS, inputTemplate: MESSAGES[kind] },
         },
-        { parent: this },
+        { parent: this, dependsOn: own !== undefined ? [own.policy] : [] },
       );
     });
 
@@ -148,9 +148,9 @@ export class Notifications extends pulumi.ComponentResource {
     email: string,
     rules: aws.cloudwatch.EventRule[],
     tags: NotificationsArgs["tags"],
-  ): pulumi.Output<string> {
+  ): { arn: pulumi.Output<string>; policy: aws.sns.TopicPolicy } {
     const topic = new aws.sns.Topic(`${name}-topic`, { tags }, { parent: this });
-    new aws.sns.TopicPolicy(
+    const policy = new aws.sns.TopicPolicy(
       `${name}-topic-policy`,
       {
         arn: topic.arn,
@@ -181,6 +181,6 @@ export class Notifications extends pulumi.ComponentResource {
       `Notifications go to ${email} once its recipient confirms the e-mail AWS sends ("AWS Notification - Subscription Confirmation").`,
       this,
     );
-    return topic.arn;
+    return { arn: topic.arn, policy };
   }
 }

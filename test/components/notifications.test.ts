@@ -144,9 +144,12 @@ describe("Notifications", () => {
     assert.strictEqual(subscription.inputs.protocol, "email");
     assert.strictEqual(subscription.inputs.endpoint, "me@example.com");
 
-    const policy = json<{ Statement: Record<string, unknown>[] }>(
-      single(resources, "aws:sns/topicPolicy:TopicPolicy").inputs.policy,
-    );
+    const topicPolicy = single(resources, "aws:sns/topicPolicy:TopicPolicy");
+    for (const target of targets) {
+      // Sent to only once the policy lets the rules publish: none is lost at the first up.
+      assert.ok(target.dependencies.includes(topicPolicy.urn), target.urn);
+    }
+    const policy = json<{ Statement: Record<string, unknown>[] }>(topicPolicy.inputs.policy);
     assert.deepStrictEqual(policy.Statement, [
       {
         Sid: "ThisStacksRulesPublish",
