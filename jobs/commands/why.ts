@@ -101,8 +101,13 @@ async function optional<T>(
   try {
     return await run();
   } catch (err) {
-    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    const denied = status === 403 || /AccessDenied|UnauthorizedOperation/.test(String(err));
+    // The SDK marks what AWS answered or it gave up on; anything else is a bug, not a gap.
+    const metadata = (err as { $metadata?: { httpStatusCode?: number } }).$metadata;
+    if (metadata === undefined) {
+      throw err;
+    }
+    const denied =
+      metadata.httpStatusCode === 403 || /AccessDenied|UnauthorizedOperation/.test(String(err));
     unavailable.push({ call, error: describeError(err), denied });
     return undefined;
   }
