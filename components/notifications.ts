@@ -12,7 +12,8 @@ const JOB_STATE_CHANGE = { source: ["aws.batch"], "detail-type": ["Batch Job Sta
  * What each rule matches, on the queue `jobQueueArn` only. A single job has no
  * `arrayProperties`; an array parent has `arrayProperties.size`, a child `arrayProperties.index`,
  * so a sweep sends one message when its parent ends, never one per child. FAILED and SUCCEEDED
- * come once per job, after Batch's own retries.
+ * come once per job, after Batch's own retries. Only children are ever RUNNABLE, and a blocked
+ * queue may hold each child of a sweep at its head in turn: the first child alone speaks for it.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/batch_job_events.html
  * @see https://docs.aws.amazon.com/batch/latest/userguide/batch-job-queue-blocked-events.html
  */
@@ -37,7 +38,7 @@ export function notificationPatterns(jobQueueArn: string): Record<string, EventP
     "queue-blocked": {
       source: ["aws.batch"],
       "detail-type": ["Batch Job Queue Blocked"],
-      detail: { jobQueue: [jobQueueArn] },
+      detail: { jobQueue: [jobQueueArn], arrayProperties: { index: [{ exists: false }, 0] } },
     },
   };
 }

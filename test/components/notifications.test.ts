@@ -96,8 +96,14 @@ describe("notification event patterns", () => {
     assert.deepStrictEqual(matched(jobEvent("SUCCEEDED", CHILD)), []);
   });
 
-  it("send one when Batch reports the queue blocked", () => {
+  it("send one when Batch reports the queue blocked, for a sweep only by its first child", () => {
+    const blockedChild = (index: number) => ({
+      ...BLOCKED,
+      detail: { ...BLOCKED.detail, jobId: `4c7599ae:${index}`, arrayProperties: { index } },
+    });
     assert.deepStrictEqual(matched(BLOCKED), ["queue-blocked"]);
+    assert.deepStrictEqual(matched(blockedChild(0)), ["queue-blocked"]);
+    assert.deepStrictEqual(matched(blockedChild(1)), []);
   });
 
   it("ignore another queue's jobs", () => {
