@@ -93,7 +93,7 @@ function jobIdOf(arn: string): string {
 }
 
 /** Runs one optional call; a failure is recorded in `unavailable` and gives undefined. */
-async function optional<T>(
+export async function optional<T>(
   call: string,
   run: () => Promise<T>,
   unavailable: Unavailable[],
