@@ -98,7 +98,9 @@ async function readTaskTimes(
     }
   }
   if (kept.size > before) {
-    writeWhole(file, `${JSON.stringify({ tasks: Object.fromEntries(kept) })}\n`);
+    // Another report may have kept tasks meanwhile: keep theirs too.
+    const all = new Map([...loadTasks(file), ...kept]);
+    writeWhole(file, `${JSON.stringify({ tasks: Object.fromEntries(all) })}\n`);
   }
   return read;
 }

@@ -1,7 +1,7 @@
 /**
  * Where the time went: the pure split of an attempt's wait (hand-worked), ECS's DescribeTasks
  * in calls of 100, and jobs:report / jobs:status --json against the local Batch and ECS
- * fakes, with what was read kept beside the ledger.
+ * fakes, with what was read kept beside the ledger, as docs/jobs.md shows it.
  */
 import * as assert from "assert";
 import * as fs from "fs";
@@ -16,7 +16,13 @@ import {
   type AttemptTime,
 } from "../../jobs/report/time-split";
 import { FakeEcs } from "../helpers/fake-ecs";
-import { awsEnv, setProcessEnv, useLocalAws, writeJobFiles } from "../helpers/jobs-harness";
+import {
+  REPO_ROOT,
+  awsEnv,
+  setProcessEnv,
+  useLocalAws,
+  writeJobFiles,
+} from "../helpers/jobs-harness";
 
 const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
 const at = (s: number): number => T0 + s * 1000;
@@ -165,13 +171,26 @@ describe("jobs:report and jobs:status --json: where the time went", function () 
     startSeconds: 30,
   };
 
-  function timesOf(rows: TimedRow[], name: string): Record<string, unknown> {
-    const a = rows.find((r) => r.name === name)?.attempts[0];
-    assert.ok(a, `${name} has an attempt`);
-    // The figures only: times and ARNs are the fake's.
+  /** The figures only: times and ARNs are the fake's. */
+  function figures(a: object): Record<string, unknown> {
     return Object.fromEntries(
       Object.entries(a).filter(([k]) => !["startedAt", "stoppedAt", "taskArn"].includes(k)),
     );
+  }
+
+  function timesOf(rows: TimedRow[], name: string): Record<string, unknown> {
+    const a = rows.find((r) => r.name === name)?.attempts[0];
+    assert.ok(a, `${name} has an attempt`);
+    return figures(a);
+  }
+
+  /** docs/jobs.md's "Where the time went": its table and its attempt. */
+  function documented(): { table: string; attempt: object } {
+    const text = fs.readFileSync(path.join(REPO_ROOT, "docs", "jobs.md"), "utf8");
+    const section = text.slice(text.indexOf("### Where the time went"));
+    const table = /\n```\n(STATUS [^`]*)```/.exec(section)?.[1] ?? "";
+    const json = /```json\n([^`]*)```/.exec(section)?.[1] ?? "{}";
+    return { table, attempt: JSON.parse(json) as object };
   }
 
   it("shows each attempt's split in --json, the CSV and the table, and keeps it once read", async function () {
@@ -193,15 +212,22 @@ describe("jobs:report and jobs:status --json: where the time went", function () 
     const again = await aws.jobs(["report", "--write-csv", "r.csv"]);
     assert.strictEqual(again.code, 0, again.stderr);
     assert.strictEqual(aws.ecs.requests.length, 1);
-    assert.match(again.stdout, /WAIT +PLACE +PULL +START +COST/);
-    assert.match(again.stdout, /job-0000 .* 3m20s +1m50s +1m00s +30s /);
+    // The docs show these figures, as this report prints them.
+    const docs = documented();
+    assert.deepStrictEqual(figures(docs.attempt), EXPECTED);
+    const words = (line: string | undefined): string[] => (line ?? "").trim().split(/\s+/);
+    const [docsHeader, docsRow] = docs.table.split("\n");
+    assert.deepStrictEqual(words(docsHeader), words(again.stdout.split("\n")[0]));
+    const row = again.stdout.split("\n").find((l) => l.includes("job-0000"));
+    assert.deepStrictEqual(words(row).slice(5, 10), words(docsRow).slice(5, 10));
+    assert.deepStrictEqual(words(row).slice(5, 10), ["5m00s", "3m20s", "1m50s", "1m00s", "30s"]);
     const csv = parseCsv(fs.readFileSync(path.join(aws.dir, "r.csv")), { columns: true }) as Record<
       string,
       string
     >[];
-    const row = csv.find((r) => r.name === "job-0000");
+    const line = csv.find((r) => r.name === "job-0000");
     assert.deepStrictEqual(
-      [row?.placementSeconds, row?.pullSeconds, row?.startSeconds],
+      [line?.placementSeconds, line?.pullSeconds, line?.startSeconds],
       ["110", "60", "30"],
     );
     assert.strictEqual(csv.find((r) => r.name === "job-0001")?.pullSeconds, "");
