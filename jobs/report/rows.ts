@@ -105,20 +105,18 @@ function reasonOf(detail: JobDetail): string | undefined {
 
 /** Batch's attempts of a job, each with its ECS task's ARN. */
 export function batchAttempts(detail: JobDetail): UnitAttempt[] {
-  const attempts: UnitAttempt[] = (detail.attempts ?? []).map((a) =>
-    definedOnly({ startedAt: a.startedAt, stoppedAt: a.stoppedAt, taskArn: a.container?.taskArn }),
-  );
+  const attempt = (a: {
+    startedAt?: number;
+    stoppedAt?: number;
+    container?: { taskArn?: string };
+  }): UnitAttempt =>
+    definedOnly({ startedAt: a.startedAt, stoppedAt: a.stoppedAt, taskArn: a.container?.taskArn });
+  const attempts = detail.attempts ?? [];
   // A job that ran without attempt details (or before the first one ended) counts once.
-  if (attempts.length === 0 && detail.startedAt !== undefined) {
-    attempts.push(
-      definedOnly({
-        startedAt: detail.startedAt,
-        stoppedAt: detail.stoppedAt,
-        taskArn: detail.container?.taskArn,
-      }),
-    );
+  if (attempts.length === 0) {
+    return detail.startedAt !== undefined ? [attempt(detail)] : [];
   }
-  return attempts;
+  return attempts.map(attempt);
 }
 
 /** A run unit from DescribeJobs' detail of a single job or an array child. */
