@@ -233,6 +233,20 @@ describe("jobs:report and jobs:status --json: where the time went", function () 
     assert.strictEqual(csv.find((r) => r.name === "job-0001")?.pullSeconds, "");
   });
 
+  it("a damaged store only costs asking ECS again", async function () {
+    await twoJobs();
+    const store = path.join(path.dirname(aws.ledgerFile()), "ecs-tasks.json");
+    fs.mkdirSync(path.dirname(store), { recursive: true });
+    fs.writeFileSync(store, '{"tasks": {"x": ');
+    const r = await aws.jobs(["report", "--json"]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const rows = (JSON.parse(r.stdout) as { rows: TimedRow[] }).rows;
+    assert.deepStrictEqual(timesOf(rows, "job-0000"), EXPECTED);
+    assert.strictEqual(aws.ecs.requests.length, 1);
+    const kept = JSON.parse(fs.readFileSync(store, "utf8")) as { tasks: object };
+    assert.strictEqual(Object.keys(kept.tasks).length, 2);
+  });
+
   it("jobs:status --json gives a single job's attempts, split where ECS knows the task", async function () {
     await twoJobs();
     const r = await aws.jobs(["status", "--json"]);
