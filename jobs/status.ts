@@ -6,6 +6,7 @@ import type { JobDetail, JobSummary } from "./aws/api";
 import type { LedgerEntry } from "./state/ledger";
 import { definedOnly } from "../components/defined";
 import { waitReason, type WaitReason } from "./wait-reason";
+import type { AttemptTime } from "./report/time-split";
 
 /** Batch's statuses in lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
 export const STATUSES = [
@@ -56,6 +57,8 @@ export interface JobRow {
   readonly arraySize?: number;
   /** Children per status, for array jobs. */
   readonly children?: Partial<Record<Status, number>>;
+  /** A single job's attempts and where their time went (--json; a sweep's are in jobs:report). */
+  readonly attempts?: readonly AttemptTime[];
 }
 
 /** Sets and single jobs that ran more than once, and the earlier runs left out. */

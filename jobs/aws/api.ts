@@ -26,6 +26,7 @@ import {
 } from "@aws-sdk/client-batch";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
+import type { ECSClient, Task } from "@aws-sdk/client-ecs";
 import { AdaptiveRetryStrategy } from "@smithy/core/retry";
 import type { RetryErrorInfo, RetryToken, StandardRetryToken } from "@smithy/types";
 import type { SubmitJobRequest } from "../input/job-file";
@@ -181,10 +182,27 @@ export interface LogsApi {
   }): Promise<FilteredPage>;
 }
 
+/** What DescribeTasks said of some tasks: those it knows, and those it does not (MISSING). */
+export interface TasksRead {
+  readonly tasks: Task[];
+  readonly missing: string[];
+}
+
+export interface EcsApi {
+  /**
+   * Tasks of one cluster, any number (calls of 100). ECS forgets a task about an hour after
+   * it stopped and then lists it under `failures` with reason MISSING.
+   * @see https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html
+   * @see https://docs.aws.amazon.com/AmazonECS/latest/developerguide/api_failures_messages.html
+   */
+  describeTasks(cluster: string, taskArns: readonly string[]): Promise<TasksRead>;
+}
+
 export interface AwsClients {
   readonly batch: BatchApi;
   readonly storage: StorageApi;
   readonly logs: LogsApi;
+  readonly ecs: EcsApi;
   /** Closes sockets so the process can exit. */
   destroy(): void;
 }
@@ -344,6 +362,31 @@ function logsApi(
   };
 }
 
+/** DescribeTasks takes at most 100 tasks per call; a few calls in flight keep ECS's rate low. */
+const TASKS_PER_CALL = 100;
+const TASK_CALLS_IN_FLIGHT = 4;
+
+function ecsApi(ecs: Lazy<typeof import("@aws-sdk/client-ecs"), ECSClient>): EcsApi {
+  return {
+    async describeTasks(cluster, taskArns) {
+      const { sdk, client } = await ecs();
+      const pages: string[][] = [];
+      for (let i = 0; i < taskArns.length; i += TASKS_PER_CALL) {
+        pages.push(taskArns.slice(i, i + TASKS_PER_CALL));
+      }
+      const page = async (tasks: string[]): Promise<TasksRead> => {
+        const out = await client.send(new sdk.DescribeTasksCommand({ cluster, tasks }));
+        const missing = (out.failures ?? []).flatMap((f) =>
+          f.reason === "MISSING" && f.arn !== undefined ? [f.arn] : [],
+        );
+        return { tasks: out.tasks ?? [], missing };
+      };
+      const read = await runAll(pages, page, TASK_CALLS_IN_FLIGHT);
+      return { tasks: read.flatMap((r) => r.tasks), missing: read.flatMap((r) => r.missing) };
+    },
+  };
+}
+
 /** `make()` once, on the first call. */
 function once<T>(make: () => T): () => T {
   let made: { value: T } | undefined;
@@ -351,7 +394,7 @@ function once<T>(make: () => T): () => T {
 }
 
 /**
- * Clients, and the S3 and CloudWatch Logs packages, are made on first use: `jobs:watch`
+ * Clients, and the S3, CloudWatch Logs and ECS packages, are made on first use: `jobs:watch`
  * builds no S3 client, `--dry-run` touches no network, a submit loads neither.
  */
 export function createAwsClients(opts: ClientOptions = {}): AwsClients {
@@ -391,10 +434,15 @@ export function createAwsClients(opts: ClientOptions = {}): AwsClients {
     const sdk = await import("@aws-sdk/client-cloudwatch-logs");
     return { sdk, client: kept(new sdk.CloudWatchLogsClient(common)) };
   });
+  const ecs = once(async () => {
+    const sdk = await import("@aws-sdk/client-ecs");
+    return { sdk, client: kept(new sdk.ECSClient(common)) };
+  });
   return {
     batch: batchApi(batch, submitter),
     storage: storageApi(s3),
     logs: logsApi(logs),
+    ecs: ecsApi(ecs),
     destroy: () => made.forEach((c) => c.destroy()),
   };
 }

@@ -23,6 +23,9 @@ import { awsSource, collectRows, localSource, type ReportSource } from "../repor
 import { defaultOutDir } from "./results";
 import { selectEntries } from "./watch";
 import { definedOnly } from "../../components/defined";
+import type { AwsClients } from "../aws/api";
+import { taskStoreFile, withTaskTimes } from "../state/ecs-tasks";
+import { unavailableLine, type Unavailable } from "../output/why-print";
 
 export interface ReportOptions extends StackOptions {
   readonly names: readonly string[];
@@ -49,6 +52,25 @@ function userPricing(opts: ReportOptions): UserPricing {
     usdPerVcpuHour: opts.priceVcpuHour,
     usdPerGbHour: opts.priceGbHour,
   });
+}
+
+/** `source` whose units' attempts carry their ECS task's times; a refused call is a warning. */
+function withEcs(source: ReportSource, clients: AwsClients, store: string): ReportSource {
+  return {
+    ...source,
+    async units() {
+      const read = await source.units();
+      const unavailable: Unavailable[] = [];
+      const units = await withTaskTimes(read.units, clients.ecs, store, unavailable);
+      return {
+        units,
+        warnings: [
+          ...read.warnings,
+          ...unavailable.map((u) => `placement, image pull and start ${unavailableLine(u)}`),
+        ],
+      };
+    },
+  };
 }
 
 /** The report of the ledger's jobs (or local runs), and the default folder for its files. */
@@ -80,7 +102,11 @@ async function buildReport(
     if (opts.refresh !== true) {
       cache = fileCache(path.join(path.dirname(ledger.file), CACHE_FOLDER), `s3://${bucket}`);
     }
-    source = awsSource(entries, clients, bucket, cache, outputs.outputs.logGroupName);
+    source = withEcs(
+      awsSource(entries, clients, bucket, cache, outputs.outputs.logGroupName),
+      clients,
+      taskStoreFile(ledger.file),
+    );
     label = `stack ${outputs.stack}`;
     folder = defaultOutDir(outputs.stack);
     prices = pricingOf(outputs.outputs, userPricing(opts));

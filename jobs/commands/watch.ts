@@ -34,6 +34,7 @@ import {
 } from "../status";
 import { LONG_WAITS_HEADING, formatCounts, formatLongWait } from "../output/status-print";
 import { countsLine, printWatch, printWatchJson, type WatchResult } from "../output/watch-print";
+import type { Unavailable } from "../output/why-print";
 
 export interface WatchOptions extends StackOptions {
   /** Job names to show; default: every job in the ledger. */
@@ -91,6 +92,32 @@ export async function describeById(
   return new Map(details.flatMap((d) => (d.jobId !== undefined ? [[d.jobId, d] as const] : [])));
 }
 
+/** Each single job's attempts and where their time went, ECS read where it still can be. */
+async function withAttempts(
+  polled: Polled,
+  clients: AwsClients,
+  ledgerFile: string,
+  unavailable: Unavailable[],
+): Promise<Snapshot> {
+  // Loaded only for --json: the human view shows no attempts.
+  const { batchAttempts } = await import("../report/rows");
+  const { attemptTimes } = await import("../report/time-split");
+  const { taskStoreFile, withTaskTimes } = await import("../state/ecs-tasks");
+  const single = polled.snapshot.jobs.flatMap((row) => {
+    const d = polled.details.get(row.jobId);
+    return row.arraySize === undefined && d !== undefined
+      ? [{ row, createdAt: d.createdAt, attempts: batchAttempts(d) }]
+      : [];
+  });
+  const read = await withTaskTimes(single, clients.ecs, taskStoreFile(ledgerFile), unavailable);
+  const timed = new Map(read.map((s) => [s.row, attemptTimes(s.createdAt, s.attempts)]));
+  const jobs = polled.snapshot.jobs.map((j) => {
+    const attempts = timed.get(j);
+    return attempts !== undefined ? { ...j, attempts } : j;
+  });
+  return { ...polled.snapshot, jobs };
+}
+
 /** Watches (or, with `once`, looks at) the jobs the options name; returns what it saw. */
 async function watch(opts: WatchOptions, ctx: Context): Promise<WatchResult> {
   const { outputs, ledger } = openStack(opts, ctx);
@@ -98,13 +125,17 @@ async function watch(opts: WatchOptions, ctx: Context): Promise<WatchResult> {
   const entries = selectEntries(ledger, opts.names, opts.last === true, outputs.stack);
   const seen = { stack: outputs.stack, region: outputs.outputs.region };
   if (entries.length === 0) {
-    return { ...seen, snapshot: undefined, failures: [], waiting: [] };
+    return { ...seen, snapshot: undefined, failures: [], waiting: [], unavailable: [] };
   }
   const clients = ctx.clients(outputs.outputs.region);
   try {
     const polled = await pollJobs(entries, clients, outputs.outputs.bucketName, opts, ctx);
     const failures = await currentFailures(polled, clients);
-    return { ...seen, snapshot: polled.snapshot, failures, waiting: polled.waiting };
+    const unavailable: Unavailable[] = [];
+    const snapshot = opts.json
+      ? await withAttempts(polled, clients, ledger.file, unavailable)
+      : polled.snapshot;
+    return { ...seen, snapshot, failures, waiting: polled.waiting, unavailable };
   } finally {
     clients.destroy();
   }
@@ -137,6 +168,8 @@ function watchExitCode(s: Snapshot | undefined, aborted: boolean): number {
 /** The last look at the jobs, and which runs a retry replaced. */
 interface Polled {
   readonly snapshot: Snapshot;
+  /** DescribeJobs' answers by job ID. */
+  readonly details: ReadonlyMap<string, JobDetail>;
   /** Job IDs (`<id>:<child>` for children) of runs a retry replaced. */
   readonly replaced: ReadonlySet<string>;
   /** A retry's set number per child, by the retry's job name. */
@@ -166,7 +199,7 @@ async function pollJobs(
         ? await latestRunsOnly(snapshot, entries, details, known, clients, bucket)
         : { snapshot, replaced: new Set<string>(), setNumbers: new Map() };
       const waiting = longWaits(latest.snapshot.jobs, details, Date.now());
-      const polled: Polled = { ...latest, waiting };
+      const polled: Polled = { ...latest, details, waiting };
       live?.show(polled.snapshot, waiting);
       if (opts.once || polled.snapshot.settled || ctx.signal.aborted) {
         return polled;
@@ -255,7 +288,7 @@ async function latestRunsOnly(
   known: Map<string, Known>,
   clients: AwsClients,
   bucket: string | undefined,
-): Promise<Omit<Polled, "waiting">> {
+): Promise<Omit<Polled, "waiting" | "details">> {
   const covers = await readCovers(entries, details, clients, bucket, known);
   const { attempts, sets, jobs } = supersededAttempts(entries, covers);
   const ids = attempts.map(attemptJobId);

@@ -13,7 +13,8 @@ import type {
   JobQueueDetail,
 } from "../aws/api";
 import { openStack, type Context, type StackOptions } from "../context";
-import { EXIT_OK, describeError } from "../errors";
+import { EXIT_OK } from "../errors";
+import { optional } from "../aws/optional";
 import { summarize, type JobRow } from "../status";
 import { waitReason } from "../wait-reason";
 import { jobTooLarge, type JobLimits, type LargestJob } from "../../components/job-limits";
@@ -90,27 +91,6 @@ export function jobSize(detail: Pick<JobDetail, "container"> | undefined): Parti
 /** The ARN's job ID (`…:job/<id>`, an array child's `<id>:<index>`). */
 function jobIdOf(arn: string): string {
   return arn.replace(/^.*:job\//, "");
-}
-
-/** Runs one optional call; a failure is recorded in `unavailable` and gives undefined. */
-async function optional<T>(
-  call: string,
-  run: () => Promise<T>,
-  unavailable: Unavailable[],
-): Promise<T | undefined> {
-  try {
-    return await run();
-  } catch (err) {
-    // The SDK marks what AWS answered or it gave up on; anything else is a bug, not a gap.
-    const metadata = (err as { $metadata?: { httpStatusCode?: number } }).$metadata;
-    if (metadata === undefined) {
-      throw err;
-    }
-    const denied =
-      metadata.httpStatusCode === 403 || /AccessDenied|UnauthorizedOperation/.test(String(err));
-    unavailable.push({ call, error: describeError(err), denied });
-    return undefined;
-  }
 }
 
 function environmentState(e: ComputeEnvironmentDetail): EnvironmentState {

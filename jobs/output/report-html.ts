@@ -65,7 +65,7 @@ export function renderHtml(report: Report): string {
 <p id="metric-note" class="muted"></p>
 <div class="chart"><canvas id="metric"></canvas></div></section>
 <section><h2>Timeline</h2>
-<p class="muted">Grey: waiting in the queue; coloured: running (green succeeded, red failed, blue running). <span id="timeline-note"></span></p>
+<p class="muted">Grey: waiting for RUNNING (queue, capacity, placement); purple: image pull and orange: start, where ECS still knew the task; coloured: running (green succeeded, red failed, blue running). <span id="timeline-note"></span></p>
 <div id="timeline-box"><div style="position:relative"><canvas id="timeline"></canvas></div></div></section>
 <section><h2>Runs</h2>
 <p><label>filter <input id="filter" type="search" placeholder="any text"></label>

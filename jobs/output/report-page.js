@@ -105,6 +105,20 @@
     var values = rows.map(get).filter((v) => v !== undefined);
     return { key: key, label: name, get: get, num: isNumeric(values) };
   }
+  /** The row's last attempt (its wait split, where ECS was read), or an empty one. */
+  function last(r) {
+    return r.attempts[r.attempts.length - 1] || {};
+  }
+  /** The last attempt's wait split, as the terminal: only when ECS was read for a row. */
+  var split = rows.some((r) => last(r).placementSeconds !== undefined)
+    ? [
+        ["placementSeconds", "place"],
+        ["pullSeconds", "pull"],
+        ["startSeconds", "start"],
+      ].map(([key, label]) =>
+        field(key, label, { num: true, show: duration, get: (r) => last(r)[key] }),
+      )
+    : [];
   var columns = [
     field("name", "job"),
     field("status", "status"),
@@ -113,9 +127,12 @@
     field("runs", "runs", { num: true }),
     field("runSeconds", "time", { num: true, show: duration }),
     field("queueSeconds", "wait", { num: true, show: duration }),
-    field("vcpuHours", "vCPU-h", { num: true, show: (v) => v.toFixed(4) }),
-    field("cost", "cost", { num: true, show: usd, missing: "no price" }),
   ].concat(
+    split,
+    [
+      field("vcpuHours", "vCPU-h", { num: true, show: (v) => v.toFixed(4) }),
+      field("cost", "cost", { num: true, show: usd, missing: "no price" }),
+    ],
     summary.params.map((p) => userColumn("param:" + p, p, "params")),
     summary.metrics.map((m) => userColumn("metric:" + m, m, "metrics")),
     [field("reason", "reason"), field("files", "files", { num: true, get: (r) => r.files.length })],
@@ -220,11 +237,31 @@
     return timed.slice(0, TIMELINE_MAX);
   }
 
+  /** The last attempt's image pull or start as a bar over the wait, where ECS was read. */
+  function splitBar(r, part, sec) {
+    var a = last(r);
+    if (a.startedAt === undefined || a.startSeconds === undefined) {
+      return null;
+    }
+    var startFrom = a.startedAt - a.startSeconds * 1000;
+    if (part === "start") {
+      return [sec(startFrom), sec(a.startedAt)];
+    }
+    return a.pullSeconds === undefined
+      ? null
+      : [sec(startFrom - a.pullSeconds * 1000), sec(startFrom)];
+  }
+
   /** Each run's queue wait and run time as bars, in seconds since the first creation. */
   function timelineData(timed) {
     var t0 = timed[0].createdAt || timed[0].startedAt; // the earliest: sorted by it
     var now = Date.parse(data.generatedAt);
     var sec = (ms) => (ms - t0) / 1000;
+    var splitSet = (part, label, colour) => ({
+      label: label,
+      data: timed.map((r) => splitBar(r, part, sec)),
+      backgroundColor: colour,
+    });
     return {
       labels: timed.map((r) => r.name),
       datasets: [
@@ -244,7 +281,14 @@
           ),
           backgroundColor: timed.map((r) => STATUS_COLOURS[r.status] || "#999"),
         },
-      ],
+      ].concat(
+        split.length > 0
+          ? [
+              splitSet("pull", "image pull", "rgba(106,27,154,0.7)"),
+              splitSet("start", "start", "rgba(239,108,0,0.7)"),
+            ]
+          : [],
+      ),
     };
   }
 
@@ -274,7 +318,7 @@
           tooltip: {
             callbacks: {
               label: function (ctx) {
-                var what = ctx.dataset.label.split(" ")[0];
+                var what = ctx.dataset.label.replace(/ \(.*\)$/, "");
                 return (
                   what +
                   " " +

@@ -6,6 +6,7 @@ import type { Io } from "../context";
 import { PRICE_TABLE, pricingBasis, type Pricing } from "../report/prices";
 import type { ReportRow, ReportSummary } from "../report/rows";
 import { failureReason } from "../report/rows";
+import type { AttemptTime } from "../report/time-split";
 import { shellWord } from "./shell";
 import { formatCounts } from "./status-print";
 import { visible } from "./visible";
@@ -73,12 +74,25 @@ function pairs(values: ReadonlyMap<string, string | number>, keys: readonly stri
     .join(" ");
 }
 
+/** The last attempt: the run whose result the row shows. */
+function lastAttempt(r: ReportRow): AttemptTime | undefined {
+  return r.attempts[r.attempts.length - 1];
+}
+
+/** The wait split's columns: seconds of the last attempt (--json has every attempt's). */
+const SPLIT = [
+  ["PLACE", "placementSeconds"],
+  ["PULL", "pullSeconds"],
+  ["START", "startSeconds"],
+] as const;
+
 /** Rows shown in the terminal unless --limit says otherwise; failed rows always show. */
 export const DEFAULT_TABLE_ROWS = 50;
 
 /**
  * The terminal table. RUNS counts a row's submissions (1 + retries), ATTEMPTS Batch's
- * attempts of the latest run; REASON is there when a shown row failed. Text from jobs and
+ * attempts of the latest run; PLACE, PULL and START split the last attempt's wait where ECS
+ * was read; REASON is there when a shown row failed. Text from jobs and
  * files is made visible before it is cut and padded, so widths are what the terminal shows.
  */
 export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string {
@@ -95,6 +109,10 @@ export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string 
     ["ATTEMPTS", (r) => (r.attempts.length > 0 ? String(r.attempts.length) : "-")],
     ["TIME", (r) => formatDuration(r.runSeconds)],
     ["WAIT", (r) => formatDuration(r.queueSeconds)],
+    // Only when ECS was read for a shown row: local runs and old jobs have no split.
+    ...(shown.some((r) => lastAttempt(r)?.placementSeconds !== undefined)
+      ? SPLIT.map(([h, k]): Column<string> => [h, (r) => formatDuration(lastAttempt(r)?.[k])])
+      : []),
     ["COST", (r) => formatUsd(r.cost)],
     ["PARAMETERS", (r) => cut(pairs(r.params, shownParams), 40)],
     ["METRICS", (r) => cut(pairs(r.metrics, summary.metrics), 40)],
@@ -213,6 +231,7 @@ function csvColumns(report: Report): Column<string | number | undefined>[] {
     ["stoppedAt", (r) => iso(r.stoppedAt)],
     ["runSeconds", (r) => r.runSeconds],
     ["queueSeconds", (r) => r.queueSeconds],
+    ...SPLIT.map(([, k]) => column(k, (r) => lastAttempt(r)?.[k])),
     ["vcpus", (r) => r.vcpus],
     ["memoryMiB", (r) => r.memoryMiB],
     ["vcpuHours", (r) => Number(r.vcpuHours.toFixed(6))],

@@ -10,6 +10,7 @@ import {
   unknownJobsWarning,
 } from "./status-print";
 import { visible } from "./visible";
+import type { Unavailable } from "./why-print";
 import { formatNumber } from "./numbers";
 
 /** What `jobs:watch` / `jobs:status` saw. */
@@ -22,6 +23,8 @@ export interface WatchResult {
   readonly failures: readonly Failure[];
   /** Jobs RUNNABLE long after their submit, with Batch's reason where it gives one. */
   readonly waiting: readonly LongWait[];
+  /** Calls the credentials may not make (--json reads ECS for the attempts' split). */
+  readonly unavailable: readonly Unavailable[];
 }
 
 /** Failed array children listed per array job; --json has them all. */
@@ -86,6 +89,7 @@ export function printWatchJson(r: WatchResult, io: Io): void {
       jobs: s.jobs,
       failures: r.failures,
       ...(r.waiting.length > 0 ? { waiting: r.waiting } : {}),
+      ...(r.unavailable.length > 0 ? { unavailable: r.unavailable } : {}),
     })}\n`,
   );
   warnUnknown(r, io);

@@ -136,7 +136,7 @@ function environmentLine(e: EnvironmentState): string {
   );
 }
 
-function unavailableLine(u: Unavailable): string {
+export function unavailableLine(u: Unavailable): string {
   return u.denied
     ? `not shown: these credentials may not call ${u.call} (${visible(u.error)}); docs/jobs.md lists the permissions`
     : `not shown: ${u.call} failed: ${visible(u.error)}`;

@@ -8,6 +8,7 @@ import { asStatus, exitCodeOf, groupBy, runsPerSet, type Status } from "../statu
 import type { ParameterSet } from "../input/sweep";
 import { BUCKET_PREFIXES, METRICS, RESERVED_PREFIX } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
+import { attemptTimes, seconds, type AttemptTime, type UnitAttempt } from "./time-split";
 
 export type MetricValue = number | string;
 
@@ -21,8 +22,8 @@ export interface RunUnit {
   readonly status: Status;
   readonly reason?: string;
   readonly exitCode?: number;
-  /** Start and stop of each attempt, epoch ms. */
-  readonly attempts: readonly { readonly startedAt?: number; readonly stoppedAt?: number }[];
+  /** Each attempt: start and stop, epoch ms, and its ECS task. */
+  readonly attempts: readonly UnitAttempt[];
   readonly createdAt?: number;
   readonly startedAt?: number;
   readonly stoppedAt?: number;
@@ -40,7 +41,9 @@ export interface ResultFile {
   readonly etag?: string;
 }
 
-export interface ReportRow extends RunUnit {
+export interface ReportRow extends Omit<RunUnit, "attempts"> {
+  /** Each attempt's times, and where ECS was read, its wait split (time-split.ts). */
+  readonly attempts: readonly AttemptTime[];
   /** `job` or `job[index]`. */
   readonly name: string;
   readonly runSeconds?: number;
@@ -100,6 +103,22 @@ function reasonOf(detail: JobDetail): string | undefined {
   return parts.length > 0 ? [...new Set(parts)].join(": ") : undefined;
 }
 
+/** Batch's attempts of a job, each with its ECS task's ARN. */
+export function batchAttempts(detail: JobDetail): UnitAttempt[] {
+  const attempt = (a: {
+    startedAt?: number;
+    stoppedAt?: number;
+    container?: { taskArn?: string };
+  }): UnitAttempt =>
+    definedOnly({ startedAt: a.startedAt, stoppedAt: a.stoppedAt, taskArn: a.container?.taskArn });
+  const attempts = detail.attempts ?? [];
+  // A job that ran without attempt details (or before the first one ended) counts once.
+  if (attempts.length === 0) {
+    return detail.startedAt !== undefined ? [attempt(detail)] : [];
+  }
+  return attempts.map(attempt);
+}
+
 /** A run unit from DescribeJobs' detail of a single job or an array child. */
 export function unitFromDetail(
   detail: JobDetail,
@@ -107,13 +126,7 @@ export function unitFromDetail(
 ): RunUnit {
   const exitCode = exitCodeOf(detail);
   const reason = reasonOf(detail);
-  const attempts = (detail.attempts ?? []).map((a) =>
-    definedOnly({ startedAt: a.startedAt, stoppedAt: a.stoppedAt }),
-  );
-  // A job that ran without attempt details (or before the first one ended) counts once.
-  if (attempts.length === 0 && detail.startedAt !== undefined) {
-    attempts.push(definedOnly({ startedAt: detail.startedAt, stoppedAt: detail.stoppedAt }));
-  }
+  const attempts = batchAttempts(detail);
   return {
     job: where.job,
     ...definedOnly({ index: where.index }),
@@ -211,10 +224,6 @@ export function parseMetrics(text: string): {
     : { metrics };
 }
 
-function seconds(from: number | undefined, to: number | undefined): number | undefined {
-  return from !== undefined && to !== undefined && to >= from ? (to - from) / 1000 : undefined;
-}
-
 /** Every attempt's billed seconds (a running attempt up to `now`). */
 function attemptSeconds(unit: RunUnit, now: number): number[] {
   return unit.attempts.flatMap((a) =>
@@ -246,6 +255,7 @@ export function buildRow(
     ...u,
     name: u.index === undefined ? u.job : `${u.job}[${u.index}]`,
     ...definedOnly({ runSeconds, queueSeconds }),
+    attempts: attemptTimes(u.createdAt, u.attempts),
     vcpuHours: (billed.reduce((a, b) => a + b, 0) * vcpus) / 3600,
     ...(noPrice !== undefined ? { noPrice } : { cost }),
     files,

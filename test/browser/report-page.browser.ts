@@ -37,7 +37,22 @@ function mixedReport(): Report {
         ...(failed
           ? { reason: "Essential container in task exited", exitCode: 1 }
           : { exitCode: 0 }),
-        attempts: [{ startedAt: createdAt + 5000, stoppedAt: createdAt + 5000 + a * 1000 }],
+        attempts: [
+          {
+            startedAt: createdAt + 5000,
+            stoppedAt: createdAt + 5000 + a * 1000,
+            // ECS still knew the first set's task: placed 2 s, pulled 2 s, started in 1 s.
+            ...(i === 0
+              ? {
+                  task: {
+                    createdAt: createdAt + 1000,
+                    pullStartedAt: createdAt + 2000,
+                    pullStoppedAt: createdAt + 4000,
+                  },
+                }
+              : {}),
+          },
+        ],
         createdAt,
         startedAt: createdAt + 5000,
         stoppedAt: createdAt + 5000 + a * 1000,
@@ -154,6 +169,19 @@ describe("jobs:report --write-html in headless Chromium", function () {
     // Charts: Chart.js drew points and bars onto the canvases.
     assert.ok((await canvasInk(page, "metric")) > 500, "the metric chart drew");
     assert.ok((await canvasInk(page, "timeline")) > 500, "the timeline drew");
+    const timeline = await page.evaluate<{ label: string; bars: number }[]>(
+      "window.batchpyReport.charts.timeline.data.datasets.map((d) => ({ label: d.label, bars: d.data.filter((x) => x !== null).length }))",
+    );
+    assert.deepStrictEqual(timeline, [
+      { label: "queue wait", bars: 12 },
+      { label: "run (colour: status)", bars: 12 },
+      { label: "image pull", bars: 1 },
+      { label: "start", bars: 1 },
+    ]);
+    assert.deepStrictEqual(
+      (await columnValues(page, "pullSeconds")).filter((v) => v !== ""),
+      ["2s"],
+    );
     const series = await page.evaluate<string[]>(
       "window.batchpyReport.charts.metric.data.datasets.map((d) => d.label)",
     );

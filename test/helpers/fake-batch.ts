@@ -158,6 +158,8 @@ export class FakeBatch {
   ];
   /** The queue's RUNNABLE time limit, as `batchpy:runnableTimeoutSeconds` sets it. */
   runnableTimeoutSeconds = 3600;
+  /** When set, each attempt names an ECS task of this cluster (see taskArnOf). */
+  ecsCluster: string | undefined;
   /** Operations (e.g. "getjobqueuesnapshot") answered 403 AccessDeniedException. */
   readonly denied = new Set<string>();
   url = "";
@@ -335,6 +337,11 @@ export class FakeBatch {
     return unit === undefined ? undefined : { job, unit };
   }
 
+  /** The ECS task of attempt `attempt` of job (or child) `jobId`, in ECS's long ARN format. */
+  taskArnOf(jobId: string, attempt: number): string {
+    return `arn:aws:ecs:${REGION}:${ACCOUNT}:task/${this.ecsCluster}/${jobId.replace(":", "-")}-${attempt}`;
+  }
+
   /** Attempts as DescribeJobs shows them once a unit has ended: earlier ones lost to the host. */
   private attempts(unit: FakeUnit): Record<string, unknown>[] {
     if (unit.stoppedAt === undefined || unit.startedAt === undefined) {
@@ -345,6 +352,7 @@ export class FakeBatch {
       startedAt: unit.startedAt,
       stoppedAt: unit.stoppedAt,
       container: {
+        ...(this.ecsCluster !== undefined ? { taskArn: this.taskArnOf(unit.jobId, i) } : {}),
         exitCode: i === n - 1 ? unit.exitCode : undefined,
         ...(i < n - 1 ? { reason: "Host EC2 (instance i-0abc) terminated." } : {}),
       },

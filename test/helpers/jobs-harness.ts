@@ -29,6 +29,7 @@ import { outputsLedgerName } from "../../jobs/input/outputs";
 import { FakeBatch, type FakeBatchOptions, type FakeJob } from "./fake-batch";
 import { Ledger, ledgerPath } from "../../jobs/state/ledger";
 import { FakeCloudWatchLogs } from "./fake-cloudwatch-logs";
+import { FakeEcs } from "./fake-ecs";
 import { FakeS3, S3RVER_KEY } from "./fake-s3";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
@@ -83,6 +84,7 @@ export interface Endpoints {
   readonly batch?: string;
   readonly s3?: string;
   readonly logs?: string;
+  readonly ecs?: string;
 }
 
 /** Environment for the SDK: endpoints, dummy credentials (s3rver's), no instance metadata. */
@@ -91,6 +93,7 @@ export function awsEnv(endpoints: Endpoints): Record<string, string> {
     ...(endpoints.batch !== undefined ? { AWS_ENDPOINT_URL_BATCH: endpoints.batch } : {}),
     ...(endpoints.s3 !== undefined ? { AWS_ENDPOINT_URL_S3: endpoints.s3 } : {}),
     ...(endpoints.logs !== undefined ? { AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: endpoints.logs } : {}),
+    ...(endpoints.ecs !== undefined ? { AWS_ENDPOINT_URL_ECS: endpoints.ecs } : {}),
     // Any service a test did not point anywhere goes to a closed port on this machine,
     // never to AWS: the SDK takes AWS_ENDPOINT_URL when no service-specific one is set.
     AWS_ENDPOINT_URL: "http://127.0.0.1:1",
@@ -107,6 +110,7 @@ const AWS_VARS = [
   "AWS_ENDPOINT_URL_BATCH",
   "AWS_ENDPOINT_URL_S3",
   "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS",
+  "AWS_ENDPOINT_URL_ECS",
   "AWS_PROFILE",
   "AWS_SESSION_TOKEN",
 ];
@@ -339,6 +343,8 @@ export interface LocalAws {
   /** An S3 client on the fake bucket's server. */
   readonly client: S3Client;
   readonly logs: FakeCloudWatchLogs;
+  /** ECS's DescribeTasks, emptied before each test. */
+  readonly ecs: FakeEcs;
   /** The test's FakeBatch; throws when none runs. */
   readonly batch: FakeBatch;
   /** The test's temp folder: the CLI's cwd; removed after the test. */
@@ -371,7 +377,7 @@ function required<T>(value: T | undefined, what: string): T {
 
 /**
  * Registers mocha hooks for in-process CLI tests against local AWS servers: S3 (and a
- * client) and CloudWatch Logs per file; per test a temp folder with stack outputs and a
+ * client), CloudWatch Logs and ECS per file; per test a temp folder with stack outputs and a
  * state folder, and a FakeBatch (before each test, or on demand) with the SDK's environment
  * pointed at the servers. After each test the environment is restored, the FakeBatch
  * closed and the folder removed; after the file, the servers stop.
@@ -380,6 +386,7 @@ export function useLocalAws(label: string, options: LocalAwsOptions = {}): Local
   let s3: FakeS3 | undefined;
   let client: S3Client | undefined;
   let logs: FakeCloudWatchLogs | undefined;
+  let ecs: FakeEcs | undefined;
   let batch: FakeBatch | undefined;
   let restoreEnv: (() => void) | undefined;
   let dir: string | undefined;
@@ -403,6 +410,9 @@ export function useLocalAws(label: string, options: LocalAwsOptions = {}): Local
     get logs() {
       return required(logs, "CloudWatch Logs server");
     },
+    get ecs() {
+      return required(ecs, "ECS server");
+    },
     get batch() {
       return required(batch, "FakeBatch running");
     },
@@ -417,7 +427,9 @@ export function useLocalAws(label: string, options: LocalAwsOptions = {}): Local
     async startBatch(opts = {}) {
       await stopBatch();
       batch = await FakeBatch.start(opts);
-      restoreEnv = setProcessEnv(awsEnv({ batch: batch.url, s3: s3?.url, logs: logs?.url }));
+      restoreEnv = setProcessEnv(
+        awsEnv({ batch: batch.url, s3: s3?.url, logs: logs?.url, ecs: ecs?.url }),
+      );
       return batch;
     },
     jobs: (args, opts = {}) => {
@@ -474,13 +486,16 @@ export function useLocalAws(label: string, options: LocalAwsOptions = {}): Local
     }
     logs = await FakeCloudWatchLogs.start(options.logsPageSize);
     logs.createLogGroup(STACK_OUTPUTS.logGroupName);
+    ecs = await FakeEcs.start();
   });
   after(async function () {
     client?.destroy();
     await s3?.close();
     await logs?.close();
+    await ecs?.close();
   });
   beforeEach(async function () {
+    ecs?.reset();
     dir = tempDir(label);
     outputs = writeOutputs(dir, STACK_OUTPUTS);
     aws.state = path.join(dir, "state");

@@ -1,0 +1,117 @@
+/**
+ * Where an attempt's time went, pure: from submit to RUNNING and RUNNING to its end (what
+ * Batch records), and, where ECS still knew the task when it was read, the first part split
+ * into placement, image pull and start.
+ * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_AttemptDetail.html
+ * @see https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html
+ */
+import { definedOnly } from "../../components/defined";
+
+/** What ECS recorded of a task, epoch ms; `missing`: ECS no longer knows it (MISSING). */
+export type KeptTask =
+  | {
+      /** The task entered PENDING: ECS placed it (on EC2: the instance was up). */
+      readonly createdAt?: number;
+      readonly pullStartedAt?: number;
+      readonly pullStoppedAt?: number;
+      /** PENDING to RUNNING. */
+      readonly startedAt?: number;
+    }
+  | { readonly missing: true };
+
+/** One Batch attempt, and what ECS said of its task when it was read. */
+export interface UnitAttempt {
+  readonly startedAt?: number;
+  readonly stoppedAt?: number;
+  readonly taskArn?: string;
+  readonly task?: KeptTask;
+}
+
+/** The wait before RUNNING, split; the parts add up to it. */
+export interface WaitSplit {
+  /** Queue, capacity (an instance launching, Fargate provisioning) and placement. */
+  readonly placementSeconds?: number;
+  readonly pullSeconds?: number;
+  /** Image pulled (or task placed, when ECS recorded no pull) to RUNNING. */
+  readonly startSeconds?: number;
+}
+
+export interface AttemptTime extends WaitSplit {
+  readonly startedAt?: number;
+  readonly stoppedAt?: number;
+  readonly taskArn?: string;
+  /** Submit (a later attempt: the previous attempt's end) to RUNNING. */
+  readonly toRunningSeconds?: number;
+  readonly runningSeconds?: number;
+  /** Set when ECS no longer knew the task when it was first asked. */
+  readonly noSplit?: string;
+}
+
+/** Said of an attempt whose task ECS had forgotten before it was read. */
+export const FORGOTTEN = "ECS no longer knows the task (it keeps a stopped task about an hour)";
+
+export function seconds(from: number | undefined, to: number | undefined): number | undefined {
+  return from !== undefined && to !== undefined && to >= from ? (to - from) / 1000 : undefined;
+}
+
+/**
+ * The wait from `from` to Batch's RUNNING `running`, split at the image pull: placement until
+ * the pull starts (until ECS created the task, when it recorded no pull), the pull, then
+ * start. Clocks differ a little, so a negative part is 0 and start takes the remainder.
+ */
+export function splitWait(
+  from: number | undefined,
+  running: number | undefined,
+  task: KeptTask | undefined,
+): WaitSplit {
+  if (from === undefined || running === undefined || task === undefined || "missing" in task) {
+    return {};
+  }
+  const pull =
+    task.pullStartedAt !== undefined && task.pullStoppedAt !== undefined
+      ? { from: task.pullStartedAt, to: task.pullStoppedAt }
+      : undefined;
+  const placed = pull?.from ?? task.createdAt;
+  if (placed === undefined) {
+    return {};
+  }
+  const wait = Math.max(0, running - from) / 1000;
+  const placementSeconds = Math.min(wait, Math.max(0, placed - from) / 1000);
+  const pullSeconds =
+    pull !== undefined
+      ? Math.min(wait - placementSeconds, Math.max(0, pull.to - pull.from) / 1000)
+      : undefined;
+  const startSeconds = wait - placementSeconds - (pullSeconds ?? 0);
+  return definedOnly({ placementSeconds, pullSeconds, startSeconds });
+}
+
+/** Each attempt's times; a later attempt waits from the end of the one before. */
+export function attemptTimes(
+  createdAt: number | undefined,
+  attempts: readonly UnitAttempt[],
+): AttemptTime[] {
+  return attempts.map((a, i) => {
+    const from = i === 0 ? createdAt : attempts[i - 1].stoppedAt;
+    const forgotten = a.task !== undefined && "missing" in a.task;
+    return {
+      ...definedOnly({
+        startedAt: a.startedAt,
+        stoppedAt: a.stoppedAt,
+        taskArn: a.taskArn,
+        toRunningSeconds: seconds(from, a.startedAt),
+        runningSeconds: seconds(a.startedAt, a.stoppedAt),
+      }),
+      ...splitWait(from, a.startedAt, a.task),
+      ...(forgotten ? { noSplit: FORGOTTEN } : {}),
+    };
+  });
+}
+
+/**
+ * The cluster a task ARN names: Batch's tasks carry ECS's long ARN format
+ * `arn:aws:ecs:<region>:<account>:task/<cluster>/<id>`; the short format names none.
+ * @see https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-account-settings.html#ecs-resource-ids
+ */
+export function clusterOf(taskArn: string): string | undefined {
+  return /^arn:[^:]+:ecs:[^:]*:[^:]*:task\/([^/]+)\/[^/]+$/.exec(taskArn)?.[1];
+}

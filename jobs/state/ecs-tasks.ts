@@ -1,0 +1,125 @@
+/**
+ * ECS task times, kept once read: ECS answers DescribeTasks for a stopped task for about an
+ * hour, so what it said is kept in `ecs-tasks.json` beside the stack's ledger, and a later
+ * report still splits the wait. A task ECS no longer knows is kept as such: it never returns.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import type { Task } from "@aws-sdk/client-ecs";
+import type { EcsApi } from "../aws/api";
+import { optional } from "../aws/optional";
+import type { Unavailable } from "../output/why-print";
+import { clusterOf, type KeptTask, type UnitAttempt } from "../report/time-split";
+import { groupBy } from "../status";
+import { writeWhole } from "./write-whole";
+import { definedOnly } from "../../components/defined";
+
+const FILE = "ecs-tasks.json";
+const TIMES = ["createdAt", "pullStartedAt", "pullStoppedAt", "startedAt"] as const;
+
+/** The store of the stack whose ledger is `ledgerFile`. */
+export function taskStoreFile(ledgerFile: string): string {
+  return path.join(path.dirname(ledgerFile), FILE);
+}
+
+function isKept(v: unknown): v is KeptTask {
+  if (v === null || typeof v !== "object") {
+    return false;
+  }
+  const o = v as Record<string, unknown>;
+  return o.missing === true || TIMES.every((k) => o[k] === undefined || typeof o[k] === "number");
+}
+
+/** The kept tasks; a file that is not the store's JSON only costs reading ECS again. */
+function loadTasks(file: string): Map<string, KeptTask> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" || err instanceof SyntaxError) {
+      return new Map();
+    }
+    throw err;
+  }
+  const tasks = (parsed as { tasks?: unknown } | null)?.tasks;
+  // Own properties of parsed JSON: an ARN is only ever a key of the Map.
+  return new Map(
+    tasks !== null && typeof tasks === "object"
+      ? Object.entries(tasks).filter((e): e is [string, KeptTask] => isKept(e[1]))
+      : [],
+  );
+}
+
+function timesOf(t: Task): KeptTask {
+  const ms = (d: Date | undefined): number | undefined => d?.getTime();
+  return definedOnly({
+    createdAt: ms(t.createdAt),
+    pullStartedAt: ms(t.pullStartedAt),
+    pullStoppedAt: ms(t.pullStoppedAt),
+    startedAt: ms(t.startedAt),
+  });
+}
+
+/**
+ * What ECS recorded of each task: kept ones from the store, the rest with DescribeTasks per
+ * cluster. A task that has started is kept (its times no longer change); a refused call is
+ * added to `unavailable` once and no further cluster is asked.
+ */
+async function readTaskTimes(
+  taskArns: Iterable<string>,
+  ecs: EcsApi,
+  file: string,
+  unavailable: Unavailable[],
+): Promise<Map<string, KeptTask>> {
+  const kept = loadTasks(file);
+  const wanted = [...new Set(taskArns)].filter((a) => !kept.has(a) && clusterOf(a) !== undefined);
+  const read = new Map(kept);
+  const before = kept.size;
+  for (const [cluster, arns] of groupBy(wanted, (a) => clusterOf(a) ?? "")) {
+    const out = await optional(
+      "ecs:DescribeTasks",
+      () => ecs.describeTasks(cluster, arns),
+      unavailable,
+    );
+    if (out === undefined) {
+      break;
+    }
+    for (const t of out.tasks) {
+      if (t.taskArn !== undefined) {
+        read.set(t.taskArn, timesOf(t));
+        if (t.startedAt !== undefined) {
+          kept.set(t.taskArn, timesOf(t));
+        }
+      }
+    }
+    for (const arn of out.missing) {
+      read.set(arn, { missing: true });
+      kept.set(arn, { missing: true });
+    }
+  }
+  if (kept.size > before) {
+    // Another report may have kept tasks meanwhile: keep theirs too.
+    const all = new Map([...loadTasks(file), ...kept]);
+    writeWhole(file, `${JSON.stringify({ tasks: Object.fromEntries(all) })}\n`);
+  }
+  return read;
+}
+
+/** `items` whose attempts carry what ECS recorded of their tasks. */
+export async function withTaskTimes<T extends { readonly attempts: readonly UnitAttempt[] }>(
+  items: readonly T[],
+  ecs: EcsApi,
+  file: string,
+  unavailable: Unavailable[],
+): Promise<T[]> {
+  const arns = items.flatMap((u) => u.attempts.flatMap((a) => a.taskArn ?? []));
+  if (arns.length === 0) {
+    return [...items];
+  }
+  const tasks = await readTaskTimes(arns, ecs, file, unavailable);
+  const withTask = (a: UnitAttempt): UnitAttempt => {
+    const task = a.taskArn !== undefined ? tasks.get(a.taskArn) : undefined;
+    return task !== undefined ? { ...a, task } : a;
+  };
+  return items.map((u) => ({ ...u, attempts: u.attempts.map(withTask) }));
+}
