@@ -41,21 +41,20 @@ const STOP_TIMEOUT_MS = 5_000;
 // The engine lifts gRPC's message limit for analyzers; so do we.
 const MAX_MESSAGE_BYTES = 400 * 1024 * 1024;
 
-/** One resource to analyze, as the program registered it (see evaluate.ts). */
+/** One resource as the program registered it (see evaluate.ts). */
 export interface AnalyzedResource {
   readonly urn: string;
   readonly type: string;
   readonly name: string;
-  /** The inputs the provider receives; unknown values as the engine's sentinel strings. */
+  /** Unknown values as the engine's sentinel strings. */
   readonly inputs: Record<string, unknown>;
-  /** Inputs plus computed outputs, as `AnalyzeStack` sees them. @default inputs */
+  /** Inputs plus computed outputs, for `AnalyzeStack`. @default inputs */
   readonly state?: Record<string, unknown>;
   readonly parent?: string;
   readonly dependencies?: readonly string[];
   readonly propertyDependencies?: Readonly<Record<string, readonly string[]>>;
 }
 
-/** One policy violation, as the pack reported it. */
 export interface Diagnostic {
   readonly policyName: string;
   readonly policyPackName: string;
@@ -73,25 +72,23 @@ interface PackInfo {
   readonly name: string;
   readonly version: string;
   readonly policies: readonly PolicySummary[];
-  /** The pack's own config (`new PolicyPack(name, args, initialConfig)`). */
   readonly initialConfig: PolicyPackConfig;
 }
 
 export interface StackIdentity {
   readonly project: string;
   readonly stack: string;
-  /** `namespace:key` → string, as the engine passes it. */
   readonly config?: Readonly<Record<string, string>>;
 }
 
 export interface StartOptions {
   /** The folder with PulumiPolicy.yaml. @default policy/ */
   readonly packDir?: string;
-  /** Put in the pack's environment as the engine does; ConfigureStack tells it again. */
+  /** In the pack's environment as the engine puts it; ConfigureStack tells it again. */
   readonly stack?: string;
-  /** Lines the pack prints once it serves (warnings, console.log in policies). */
+  /** Lines the pack prints once it serves. */
   readonly onOutput?: (line: string) => void;
-  /** Aborting it stops the process and rejects the start. */
+  /** Stops the process and rejects the start. */
   readonly signal?: AbortSignal;
 }
 
@@ -151,12 +148,11 @@ function describe<M extends pb.AnalyzeRequest | pb.AnalyzerResource>(
   return message;
 }
 
-/** The `Analyze` request for one resource: its inputs. */
 export function analyzeRequest(resource: AnalyzedResource): pb.AnalyzeRequest {
   return describe(new pb.AnalyzeRequest(), resource, resource.inputs);
 }
 
-/** One resource of an `AnalyzeStack` request: its outputs, parent and dependencies. */
+/** One resource of an `AnalyzeStack` request: outputs, parent and dependencies. */
 export function analyzerResource(resource: AnalyzedResource): pb.AnalyzerResource {
   const message = describe(new pb.AnalyzerResource(), resource, {
     ...resource.inputs,
@@ -172,7 +168,7 @@ export function analyzerResource(resource: AnalyzedResource): pb.AnalyzerResourc
   return message;
 }
 
-/** An enum value's name as the proto spells it, lower-cased: MANDATORY → "mandatory". */
+/** An enum value's name, lower-cased: MANDATORY → "mandatory". */
 function nameIn(values: object, value: number, prefix = ""): string | undefined {
   const entry = Object.entries(values).find(([, v]) => v === value);
   return entry?.[0].slice(prefix.length).toLowerCase();
@@ -231,10 +227,6 @@ function call<Req, Res>(
   );
 }
 
-function plain<T>(struct: StructPb.Struct | undefined): Record<string, T> {
-  return (struct?.toJavaScript() ?? {}) as Record<string, T>;
-}
-
 /** What the pack declares: GetPluginInfo, then GetAnalyzerInfo. */
 async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
   const describing = "to describe itself (GetPluginInfo)";
@@ -244,7 +236,10 @@ async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
   const initialConfig: PolicyPackConfig = {};
   info.getInitialconfigMap().forEach((value, key) => {
     const enforcementLevel = enforcementLevelName(value.getEnforcementlevel());
-    initialConfig[key] = { enforcementLevel, properties: plain(value.getProperties()) };
+    initialConfig[key] = {
+      enforcementLevel,
+      properties: value.getProperties()?.toJavaScript() ?? {},
+    };
   });
   const policies = info.getPoliciesList().map((policy): PolicySummary => {
     const schema = policy.getConfigschema();
@@ -254,7 +249,7 @@ async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
       enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
       ...definedOnly({
         configSchema: schema && {
-          properties: plain<JsonSchema>(schema.getProperties()),
+          properties: (schema.getProperties()?.toJavaScript() ?? {}) as Record<string, JsonSchema>,
           required: schema.getRequiredList(),
         },
       }),
@@ -428,11 +423,10 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
 
 export interface PolicyCheckResult {
   readonly pack: PackInfo;
-  /** Every policy's level and settings, as the pack ran with them. */
   readonly config: ReconciledConfig;
   /** Config problems the engine ignores too (an unknown policy name). */
   readonly warnings: readonly string[];
-  /** Resource diagnostics in resource order, then the stack's. */
+  /** In resource order, then the stack's. */
   readonly diagnostics: readonly Diagnostic[];
   readonly resourcesAnalyzed: number;
 }

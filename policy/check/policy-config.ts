@@ -3,7 +3,7 @@
  * schema defaults, then the pack's initial config, then the file ("all" sets every level),
  * validated against each policy's `configSchema`. `jobs:submit` reads its bounds from it too.
  */
-import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
+import Ajv, { type ErrorObject } from "ajv";
 import { ParseError, parse, printParseErrorCode } from "jsonc-parser";
 import { definedOnly } from "../../components/defined";
 import {
@@ -106,25 +106,6 @@ export function parsePolicyPackConfig(text: string, file: string): PolicyPackCon
 }
 
 let ajv: Ajv | undefined;
-const compiled = new Map<string, ValidateFunction>();
-
-/**
- * Every problem, with its value; unknown keywords ignored, as gojsonschema ignores them. The
- * schemas themselves are not validated (most of ajv's start-up cost): a test checks the pack's.
- */
-function validatorOf(schema: JsonSchema): ValidateFunction {
-  ajv ??= new Ajv({
-    allErrors: true,
-    verbose: true,
-    strict: false,
-    validateSchema: false,
-    logger: false,
-  });
-  const key = JSON.stringify(schema);
-  const validate = compiled.get(key) ?? ajv.compile(schema);
-  compiled.set(key, validate);
-  return validate;
-}
 
 /** The key of an ajv error (`a[0].b`, plus the missing or extra property) under `path`. */
 function keyPath(path: string, error: ErrorObject): string {
@@ -144,7 +125,16 @@ function keyPath(path: string, error: ErrorObject): string {
 
 /** Problems with `value` against `schema`, each naming the key, the rule and the value. */
 export function validateAgainstSchema(schema: JsonSchema, value: unknown, path: string): string[] {
-  const validate = validatorOf(schema);
+  // Every problem, with its value; unknown keywords ignored, as gojsonschema ignores them. The
+  // schemas are not validated themselves (most of ajv's start-up cost): a test checks the pack's.
+  ajv ??= new Ajv({
+    allErrors: true,
+    verbose: true,
+    strict: false,
+    validateSchema: false,
+    logger: false,
+  });
+  const validate = ajv.compile(schema);
   return validate(value)
     ? []
     : (validate.errors ?? []).map((error) => {
