@@ -40,7 +40,7 @@ interface Options {
   markdown: boolean;
 }
 
-/** The options with the files and values they name read: every problem before the pack starts. */
+/** The options with the files they name read: every problem before the pack starts. */
 type Settings = Options & {
   readonly policyConfig: PolicyPackConfig;
   readonly configOverrides: Record<string, string>;
@@ -256,10 +256,7 @@ async function check(
   return Math.max(...exitCodes);
 }
 
-/**
- * Where `main` prints and how it starts the pack: by default the process's stdout and
- * stderr and a new pack process (tests run many checks against one pack).
- */
+/** Where `main` prints and how it starts the pack (tests run many checks against one pack). */
 export interface MainIo {
   readonly stdout?: (text: string) => void;
   readonly stderr?: (text: string) => void;
