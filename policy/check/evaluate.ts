@@ -15,22 +15,19 @@ import type {
 import { parse as parseYaml } from "yaml";
 import type { AnalyzedResource } from "./pack";
 
-/** This repository's Pulumi project. */
 const DEFAULT_PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 
-/** The account the mocks deploy into. */
 const MOCK_ACCOUNT_ID = "123456789012";
 
 /** One resource the program registered, as the engine saw it. */
 export interface MockedResource extends AnalyzedResource {
   readonly id: string;
-  /** What the mocks returned: inputs plus computed outputs (ARNs, names). */
+  /** Inputs plus what the mocks computed (ARNs, names). */
   readonly state: Record<string, unknown>;
   readonly dependencies: string[];
   readonly propertyDependencies: Record<string, string[]>;
   /** False for component resources. */
   readonly custom: boolean;
-  /** The `retainOnDelete` option: Pulumi never asks the provider to delete it. */
   readonly retainOnDelete?: boolean;
 }
 
@@ -44,11 +41,9 @@ export interface Evaluation {
 }
 
 export interface EvaluateOptions {
-  /** The stack whose `Pulumi.<stack>.yaml` supplies the config. */
   readonly stack: string;
   /** Config to set or replace, as `namespace:key` → string (lists and maps as JSON). */
   readonly configOverrides?: Record<string, string>;
-  /** Config keys to remove after loading the stack file. */
   readonly configRemovals?: readonly string[];
   /** The folder with `Pulumi.yaml` and `index.ts`. @default the repository root */
   readonly projectRoot?: string;
