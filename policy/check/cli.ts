@@ -256,6 +256,20 @@ async function check(
   return Math.max(...exitCodes);
 }
 
+/** 128+N once `interrupt` is aborted with the name of signal N as its reason. */
+function interruption(interrupt: AbortSignal | undefined, progress: Progress): Promise<number> {
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      progress(`policy:check: ${String(interrupt?.reason)}: stopping the policy pack...`);
+      resolve(128 + os.constants.signals[interrupt?.reason as NodeJS.Signals]);
+    };
+    if (interrupt?.aborted) {
+      onAbort();
+    }
+    interrupt?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
 /** Where `main` prints and how it starts the pack (tests run many checks against one pack). */
 export interface MainIo {
   readonly stdout?: (text: string) => void;
@@ -300,22 +314,12 @@ export async function main(
     signal: startAbort.signal,
   });
   awaitedLater(pack.then((serving) => progress(`Policy pack serving (pid ${serving.pid}).`)));
-  const interrupted = new Promise<number>((resolve) => {
-    const onAbort = () => {
-      progress(`policy:check: ${String(interrupt?.reason)}: stopping the policy pack...`);
-      resolve(128 + os.constants.signals[interrupt?.reason as NodeJS.Signals]);
-    };
-    if (interrupt?.aborted) {
-      onAbort();
-    }
-    interrupt?.addEventListener("abort", onAbort, { once: true });
-  });
   // After an interrupt the pack is stopped under the check: its errors are noise then.
   const checked = check(settings, pack, progress, stdout).catch((err: unknown) =>
     interrupt?.aborted ? EXIT_ERROR : fail(err),
   );
   try {
-    return await Promise.race([checked, interrupted]);
+    return await Promise.race([checked, interruption(interrupt, progress)]);
   } finally {
     // Stop the pack whether or not it served in time; a start still under way gives up.
     startAbort.abort("no longer needed");
