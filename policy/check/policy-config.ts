@@ -3,7 +3,7 @@
  * schema defaults, then the pack's initial config, then the file ("all" sets every level),
  * validated against each policy's `configSchema`. `jobs:submit` reads its bounds from it too.
  */
-import Ajv, { type ErrorObject } from "ajv";
+import Ajv from "ajv";
 import { ParseError, parse, printParseErrorCode } from "jsonc-parser";
 import { definedOnly } from "../../components/defined";
 import {
@@ -107,16 +107,11 @@ export function parsePolicyPackConfig(text: string, file: string): PolicyPackCon
 
 let ajv: Ajv | undefined;
 
-/** The key of an ajv error (`a[0].b`, plus the missing or extra property) under `path`. */
-function keyPath(path: string, error: ErrorObject): string {
-  const { missingProperty, additionalProperty } = error.params as Record<string, unknown>;
-  const child = missingProperty ?? additionalProperty;
-  const parts = [
-    ...error.instancePath.split("/").slice(1),
-    ...(child === undefined ? [] : [child]),
-  ];
+/** A JSON pointer (`/a/0/b`) and a child key, as `a[0].b.child` under `path`. */
+function keyPath(path: string, pointer: string, child?: unknown): string {
+  const parts = [...pointer.split("/").slice(1), ...(child === undefined ? [] : [String(child)])];
   return parts
-    .map((raw) => String(raw).replace(/~1/g, "/").replace(/~0/g, "~"))
+    .map((raw) => raw.replace(/~1/g, "/").replace(/~0/g, "~"))
     .reduce(
       (at, part) => (/^\d+$/.test(part) ? `${at}[${part}]` : at ? `${at}.${part}` : part),
       path,
@@ -138,21 +133,22 @@ export function validateAgainstSchema(schema: JsonSchema, value: unknown, path: 
   return validate(value)
     ? []
     : (validate.errors ?? []).map((error) => {
-        const key = keyPath(path, error);
+        const params = error.params as Record<string, unknown>;
         if (error.keyword === "required") {
-          return `${key} is required`;
+          return `${keyPath(path, error.instancePath, params.missingProperty)} is required`;
         }
         if (error.keyword === "additionalProperties") {
-          return `${key} is not a setting here`;
+          return `${keyPath(path, error.instancePath, params.additionalProperty)} is not a setting here`;
         }
-        const { allowedValues } = error.params as { allowedValues?: unknown[] };
+        const { allowedValues } = params as { allowedValues?: unknown[] };
         const allowed = allowedValues
           ? `: ${allowedValues.map((v) => JSON.stringify(v)).join(", ")}`
           : "";
         const data: unknown = error.data;
         const shown =
           data !== null && typeof data === "object" ? "" : `, not ${JSON.stringify(data)}`;
-        return `${key || "the settings"} ${error.message ?? `breaks ${error.keyword}`}${allowed}${shown}`;
+        const key = keyPath(path, error.instancePath) || "the settings";
+        return `${key} ${error.message ?? `breaks ${error.keyword}`}${allowed}${shown}`;
       });
 }
 
