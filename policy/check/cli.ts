@@ -23,6 +23,7 @@ import {
   checkWithPack,
   startPolicyPack,
 } from "./pack";
+import type { Evaluation } from "./evaluate";
 import { PolicyConfigError, PolicyPackConfig, parsePolicyPackConfig } from "./policy-config";
 import { StackVerdict, formatVerdicts, summarize } from "./report";
 
@@ -203,20 +204,18 @@ async function checkStack(
   // Loaded once the pack's process exists, so that the two load side by side.
   const { evaluateProgram } = await import("./evaluate");
   const { configOverrides, projectDir: projectRoot } = settings;
-  const evaluation = await evaluateProgram({ stack, configOverrides, projectRoot }).catch(
+  let evaluation: Evaluation;
+  try {
+    evaluation = await evaluateProgram({ stack, configOverrides, projectRoot });
+  } catch (err) {
     // The program's own errors name the config key and the fix; its stack adds nothing.
-    (err: unknown) => {
-      const message = err instanceof Error ? err.message : String(err);
-      return new UsageError(`the program failed for stack ${stack}: ${message}`);
-    },
-  );
-  if (evaluation instanceof UsageError) {
+    const error = `the program failed for stack ${stack}: ${err instanceof Error ? err.message : String(err)}`;
     if (!settings.allStacks) {
-      throw evaluation;
+      throw new UsageError(error);
     }
     // One stack's bad config must not hide the others' verdicts.
-    progress(`policy:check: ${evaluation.message}`);
-    return { stack, error: evaluation.message };
+    progress(`policy:check: ${error}`);
+    return { stack, error };
   }
   const evaluated = seconds();
   const { project, config, resources } = evaluation;
