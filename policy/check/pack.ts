@@ -210,7 +210,7 @@ type Unary<Req, Res> = (
   callback: (error: GrpcJs.ServiceError | null, response: Res) => void,
 ) => GrpcJs.ClientUnaryCall;
 
-/** One call with a deadline; a failure names what the pack was asked (`what`, `Method`). */
+/** One call with a deadline; a failure says what the pack was asked to do. */
 function call<Req, Res>(
   analyzer: AnalyzerClient,
   method: Unary<Req, Res>,
