@@ -1,9 +1,8 @@
 /**
- * `npm run policy:check [-- --stack dev | --all-stacks] [--markdown | --json]`: the policy
- * pack's verdict on each stack, offline. Starts the real pack process once, evaluates the
- * program under mocks with each stack's config meanwhile, and talks to the pack as the
- * engine does. Exit code, the worst over the stacks: 0 no mandatory violation, 1 mandatory
- * violations, 2 the check could not run, 128+N stopped by signal N (after stopping the pack).
+ * `npm run policy:check`: the policy pack's verdict on each stack, offline. Starts the real
+ * pack process once, evaluates the program under mocks with each stack's config meanwhile,
+ * and talks to the pack as the engine does. Exit code, the worst over the stacks: 0 passed,
+ * 1 mandatory violations, 2 not checked, 128+N stopped by signal N (after stopping the pack).
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -24,6 +23,7 @@ import {
   checkWithPack,
   startPolicyPack,
 } from "./pack";
+import type { Evaluation } from "./evaluate";
 import { PolicyConfigError, PolicyPackConfig, parsePolicyPackConfig } from "./policy-config";
 import { StackVerdict, formatVerdicts, summarize } from "./report";
 
@@ -41,11 +41,11 @@ interface Options {
   markdown: boolean;
 }
 
-/** The options with the files and values they name read: every problem before the pack starts. */
-interface Settings extends Options {
+/** The options with the files they name read: every problem before the pack starts. */
+type Settings = Options & {
   readonly policyConfig: PolicyPackConfig;
   readonly configOverrides: Record<string, string>;
-}
+};
 
 /** A problem with the command line or its files; the message says what to fix. */
 export class UsageError extends Error {}
@@ -66,10 +66,7 @@ export function parseConfigOverrides(pairs: readonly string[]): Record<string, s
   return overrides;
 }
 
-/**
- * Resources to add to the evaluated program (a JSON list of `{type, name, inputs}`), to
- * rehearse how the pack treats a change before writing it.
- */
+/** Resources added to the program, to see the pack's verdict on a change before writing it. */
 export async function readExtraResources(
   file: string,
   project: string,
@@ -105,15 +102,6 @@ export async function readExtraResources(
     inputs,
     ...definedOnly({ parent: parent || undefined }),
   }));
-}
-
-function readPolicyConfig(file: string | undefined): PolicyPackConfig {
-  if (file !== undefined && !fs.existsSync(file)) {
-    throw new UsageError(
-      `--policy-pack-config ${file} does not exist; see policy/policy-config.example.json.`,
-    );
-  }
-  return file === undefined ? {} : parsePolicyPackConfig(fs.readFileSync(file, "utf8"), file);
 }
 
 /** The check's command line, its options as commander and npm see them. */
@@ -154,22 +142,29 @@ function parseOptions(argv: readonly string[]): Settings {
   const program = checkProgram();
   program.parse(argv, { from: "user" });
   const options = program.opts<Options>();
+  const { projectDir, policyPackConfig: configFile } = options;
   if (options.allStacks && program.getOptionValueSource("stack") === "cli") {
     throw new UsageError("--stack and --all-stacks cannot be used together; pass one of them.");
   }
   if (options.json && options.markdown) {
     throw new UsageError("--json and --markdown disagree; pass one of them.");
   }
-  const { projectDir } = options;
   if (projectDir !== undefined && !fs.existsSync(path.join(projectDir, "Pulumi.yaml"))) {
     throw new UsageError(
       `--project-dir ${projectDir} has no Pulumi.yaml; pass the folder of a Pulumi project.`,
     );
   }
+  if (configFile !== undefined && !fs.existsSync(configFile)) {
+    throw new UsageError(
+      `--policy-pack-config ${configFile} does not exist; see policy/policy-config.example.json.`,
+    );
+  }
   return {
     ...options,
     projectDir: projectDir && path.resolve(projectDir),
-    policyConfig: readPolicyConfig(options.policyPackConfig),
+    policyConfig: configFile
+      ? parsePolicyPackConfig(fs.readFileSync(configFile, "utf8"), configFile)
+      : {},
     configOverrides: parseConfigOverrides(options.config),
   };
 }
@@ -206,83 +201,75 @@ async function checkStack(
   const started = performance.now();
   const seconds = () => Math.round((performance.now() - started) / 100) / 10;
   progress(`Evaluating stack ${stack} under mocks...`);
-  // Loaded now that the pack's process exists: @pulumi/pulumi and the program then load
-  // while the pack starts, on the other core.
+  // Loaded once the pack's process exists, so that the two load side by side.
   const { evaluateProgram } = await import("./evaluate");
-  const evaluation = await evaluateProgram({
-    stack,
-    configOverrides: settings.configOverrides,
-    projectRoot: settings.projectDir,
-  }).catch((err: unknown) => {
+  const { configOverrides, projectDir: projectRoot } = settings;
+  let evaluation: Evaluation;
+  try {
+    evaluation = await evaluateProgram({ stack, configOverrides, projectRoot });
+  } catch (err) {
     // The program's own errors name the config key and the fix; its stack adds nothing.
-    const message = err instanceof Error ? err.message : String(err);
-    return new UsageError(`the program failed for stack ${stack}: ${message}`);
-  });
-  if (evaluation instanceof UsageError) {
+    const error = `the program failed for stack ${stack}: ${err instanceof Error ? err.message : String(err)}`;
     if (!settings.allStacks) {
-      throw evaluation;
+      throw new UsageError(error);
     }
     // One stack's bad config must not hide the others' verdicts.
-    progress(`policy:check: ${evaluation.message}`);
-    return { stack, error: evaluation.message };
+    progress(`policy:check: ${error}`);
+    return { stack, error };
   }
   const evaluated = seconds();
+  const { project, config, resources } = evaluation;
   const extra = settings.extraResources
-    ? await readExtraResources(settings.extraResources, evaluation.project, stack)
+    ? await readExtraResources(settings.extraResources, project, stack)
     : [];
   progress(`Connecting to the policy pack in ${PACK_FOLDER}/...`);
   const serving = await pack;
   const packReady = seconds();
   const result = await checkWithPack(serving, {
-    stack: { project: evaluation.project, stack, config: evaluation.config },
-    resources: [...evaluation.resources, ...extra],
+    stack: { project, stack, config },
+    resources: [...resources, ...extra],
     policyConfig: settings.policyConfig,
     policyConfigSource: settings.policyPackConfig,
   });
-  for (const warning of result.warnings) {
-    progress(`warning: ${warning}`);
-  }
-  // Seconds since this stack's start: the pack starts while the first program is evaluated.
+  result.warnings.forEach((warning) => progress(`warning: ${warning}`));
   const timings = { "program evaluated": evaluated, "pack serving": packReady, verdict: seconds() };
   return { stack, result, timings };
-}
-
-/** A stack's exit code: 0 passed, 1 mandatory violations, 2 not checked. */
-function exitCodeOf(verdict: StackVerdict): number {
-  const { word } = summarize(verdict);
-  return word === "passed" ? 0 : word === "failed" ? 1 : EXIT_ERROR;
 }
 
 /** Checks every stack asked for, one after another, with one pack; prints the verdicts. */
 async function check(
   settings: Settings,
   pack: Promise<PolicyPackProcess>,
-  output: { progress: Progress; stdout: (text: string) => void },
-  interrupt: AbortSignal | undefined,
+  progress: Progress,
+  stdout: (text: string) => void,
 ): Promise<number> {
-  const { progress } = output;
-  try {
-    const verdicts: StackVerdict[] = [];
-    for (const stack of await stacksToCheck(settings)) {
-      verdicts.push(await checkStack(stack, settings, pack, progress));
-    }
-    const report = formatVerdicts(verdicts, settings, `local: ${PACK_FOLDER}`);
-    output.stdout(`${report}\n`);
-    return Math.max(...verdicts.map(exitCodeOf));
-  } catch (err) {
-    if (!interrupt?.aborted) {
-      // After an interrupt the pack is being stopped under the check: its errors are noise.
-      const known = err instanceof UsageError || err instanceof PolicyConfigError;
-      progress(`policy:check: ${known ? err.message : String((err as Error).stack ?? err)}`);
-    }
-    return EXIT_ERROR;
+  const verdicts: StackVerdict[] = [];
+  for (const stack of await stacksToCheck(settings)) {
+    verdicts.push(await checkStack(stack, settings, pack, progress));
   }
+  stdout(`${formatVerdicts(verdicts, settings, `local: ${PACK_FOLDER}`)}\n`);
+  const exitCodes = verdicts.map((verdict) => {
+    const { word } = summarize(verdict);
+    return word === "passed" ? 0 : word === "failed" ? 1 : EXIT_ERROR;
+  });
+  return Math.max(...exitCodes);
 }
 
-/**
- * Where `main` prints and how it starts the pack: by default the process's stdout and
- * stderr and a new pack process (tests run many checks in one process against one pack).
- */
+/** 128+N once `interrupt` is aborted with the name of signal N as its reason. */
+function interruption(interrupt: AbortSignal | undefined, progress: Progress): Promise<number> {
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      progress(`policy:check: ${String(interrupt?.reason)}: stopping the policy pack...`);
+      resolve(128 + os.constants.signals[interrupt?.reason as NodeJS.Signals]);
+    };
+    if (interrupt?.aborted) {
+      onAbort();
+    }
+    interrupt?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Where `main` prints and how it starts the pack (tests run many checks against one pack). */
 export interface MainIo {
   readonly stdout?: (text: string) => void;
   readonly stderr?: (text: string) => void;
@@ -298,29 +285,27 @@ export async function main(
   interrupt?: AbortSignal,
   io: MainIo = {},
 ): Promise<number> {
-  // Names, messages and the pack's output come from the program and its config: they pass
-  // the gate that shows control characters (JSON escapes its own).
+  // What is printed comes from the program, its config and the pack: through the one gate
+  // for shown text (JSON escapes its own).
   const raw = {
     stdout: { write: io.stdout ?? ((text: string) => process.stdout.write(text)) },
     stderr: { write: io.stderr ?? ((text: string) => process.stderr.write(text)) },
   };
   const progress: Progress = (line) => visibleIo(raw, false).stderr.write(`${line}\n`);
+  const fail = (err: unknown) => {
+    const known = err instanceof UsageError || err instanceof PolicyConfigError;
+    progress(`policy:check: ${known ? err.message : String((err as Error).stack ?? err)}`);
+    return EXIT_ERROR;
+  };
   let settings: Settings;
   try {
     settings = parseOptions(argv);
   } catch (err) {
-    if (err instanceof CommanderError) {
-      return err.exitCode === 0 ? 0 : EXIT_ERROR;
-    }
-    if (err instanceof UsageError || err instanceof PolicyConfigError) {
-      progress(`policy:check: ${err.message}`);
-      return EXIT_ERROR;
-    }
-    throw err;
+    return err instanceof CommanderError ? (err.exitCode === 0 ? 0 : EXIT_ERROR) : fail(err);
   }
   const stdout = (text: string) => visibleIo(raw, settings.json).stdout.write(text);
   const startAbort = new AbortController();
-  // Spawned now, so that the program is evaluated while the pack starts.
+  // Started first, so that the program is evaluated while the pack starts.
   const pack = (io.startPack ?? startPolicyPack)({
     // With --all-stacks the pack learns each stack from ConfigureStack.
     stack: settings.allStacks ? undefined : settings.stack,
@@ -328,21 +313,12 @@ export async function main(
     signal: startAbort.signal,
   });
   awaitedLater(pack.then((serving) => progress(`Policy pack serving (pid ${serving.pid}).`)));
-  const interrupted = new Promise<number>((resolve) => {
-    const onAbort = () => {
-      progress(`policy:check: ${String(interrupt?.reason)}: stopping the policy pack...`);
-      resolve(128 + os.constants.signals[interrupt?.reason as NodeJS.Signals]);
-    };
-    if (interrupt?.aborted) {
-      onAbort();
-    }
-    interrupt?.addEventListener("abort", onAbort, { once: true });
-  });
+  // After an interrupt the pack is stopped under the check: its errors are noise then.
+  const checked = check(settings, pack, progress, stdout).catch((err: unknown) =>
+    interrupt?.aborted ? EXIT_ERROR : fail(err),
+  );
   try {
-    return await Promise.race([
-      check(settings, pack, { progress, stdout }, interrupt),
-      interrupted,
-    ]);
+    return await Promise.race([checked, interruption(interrupt, progress)]);
   } finally {
     // Stop the pack whether or not it served in time; a start still under way gives up.
     startAbort.abort("no longer needed");
@@ -354,15 +330,14 @@ export async function main(
 }
 
 /**
- * The command line (`batchpy policy check`, `npm run policy:check`): runs `argv`, sets the
- * exit code. Without its signal handlers a killed CLI would leave the pack serving for
- * ever; a second signal gets the default action: exit at once.
+ * `batchpy policy check`: runs `argv` and sets the exit code. Without its signal handlers a
+ * killed check would leave the pack serving; a second signal ends it at once.
  */
 export async function cli(argv: readonly string[]): Promise<void> {
   // `npm run policy:check --all-stacks` (no --): npm keeps the option (see npm-args.ts).
   const refusal = npmRefusal(checkProgram().options, argv, process.env, procNpmProcess(), ".");
   if (refusal !== undefined) {
-    process.stderr.write(`policy:check: ${refusal}\n`);
+    visibleIo(process, false).stderr.write(`policy:check: ${refusal}\n`);
     process.exitCode = EXIT_ERROR;
     return;
   }
@@ -370,20 +345,10 @@ export async function cli(argv: readonly string[]): Promise<void> {
   const onSignal = (signal: NodeJS.Signals) => interrupt.abort(signal);
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  try {
-    const code = await main(argv, interrupt.signal);
-    if (interrupt.signal.aborted) {
-      // The program's evaluation may still be running; it has nothing left to say.
-      process.exit(code);
-    }
-    process.exitCode = code;
-  } catch (err) {
-    const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
-    visibleIo(process, false).stderr.write(`${text}\n`);
-    process.exitCode = EXIT_ERROR;
+  const code = await main(argv, interrupt.signal);
+  // After a signal the program's evaluation may still be running, with nothing left to say.
+  if (interrupt.signal.aborted) {
+    process.exit(code);
   }
-}
-
-if (require.main === module) {
-  void cli(process.argv.slice(2));
+  process.exitCode = code;
 }

@@ -15,22 +15,19 @@ import type {
 import { parse as parseYaml } from "yaml";
 import type { AnalyzedResource } from "./pack";
 
-/** This repository's Pulumi project. */
 const DEFAULT_PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 
-/** The account the mocks deploy into. */
 const MOCK_ACCOUNT_ID = "123456789012";
 
 /** One resource the program registered, as the engine saw it. */
 export interface MockedResource extends AnalyzedResource {
   readonly id: string;
-  /** What the mocks returned: inputs plus computed outputs (ARNs, names). */
+  /** Inputs plus what the mocks computed (ARNs, names). */
   readonly state: Record<string, unknown>;
   readonly dependencies: string[];
   readonly propertyDependencies: Record<string, string[]>;
   /** False for component resources. */
   readonly custom: boolean;
-  /** The `retainOnDelete` option: Pulumi never asks the provider to delete it. */
   readonly retainOnDelete?: boolean;
 }
 
@@ -44,11 +41,9 @@ export interface Evaluation {
 }
 
 export interface EvaluateOptions {
-  /** The stack whose `Pulumi.<stack>.yaml` supplies the config. */
   readonly stack: string;
   /** Config to set or replace, as `namespace:key` → string (lists and maps as JSON). */
   readonly configOverrides?: Record<string, string>;
-  /** Config keys to remove after loading the stack file. */
   readonly configRemovals?: readonly string[];
   /** The folder with `Pulumi.yaml` and `index.ts`. @default the repository root */
   readonly projectRoot?: string;
@@ -86,84 +81,65 @@ function shortHash(text: string): string {
   return crypto.createHash("sha256").update(text).digest("hex").slice(0, 7);
 }
 
-/** What a mocked resource's state is built from. */
-interface MockContext {
-  readonly name: string;
-  readonly inputs: Record<string, unknown>;
-  readonly region: string;
-  /** Its physical name: the `name` input, else the logical name with a suffix. */
-  readonly physical: string;
-  /** An ARN in the mock account (and region, unless `regional` is false). */
-  readonly arn: (service: string, resource: string, regional?: boolean) => string;
-}
-
-/** A new resource's id and the outputs AWS computes for it. */
-type Computed = { readonly id: string } & Record<string, unknown>;
-
-/** A resource AWS knows by its name, with an ARN of `service` and `resource(physical)`. */
-function named(service: string, resource: (physical: string) => string, regional = true) {
-  return (c: MockContext): Computed => ({
-    id: c.physical,
-    name: c.physical,
-    arn: c.arn(service, resource(c.physical), regional),
-  });
-}
-
-/** What AWS computes, per resource type, shaped like the real provider's outputs. */
-const MOCK_OUTPUTS: Readonly<Record<string, (c: MockContext) => Computed>> = {
-  "aws:s3/bucket:Bucket": ({ inputs, physical }) => {
-    const bucket = typeof inputs.bucket === "string" ? inputs.bucket : physical;
-    return { id: bucket, bucket, arn: `arn:aws:s3:::${bucket}` };
-  },
-  "aws:iam/role:Role": named("iam", (p) => `role/${p}`, false),
-  "aws:iam/instanceProfile:InstanceProfile": named("iam", (p) => `instance-profile/${p}`, false),
-  "aws:ecr/repository:Repository": (c) => ({
-    ...named("ecr", (p) => `repository/${p}`)(c),
-    registryId: MOCK_ACCOUNT_ID,
-    repositoryUrl: `${MOCK_ACCOUNT_ID}.dkr.ecr.${c.region}.amazonaws.com/${c.physical}`,
-  }),
-  "docker-build:index:Image": ({ inputs }) => {
-    // The digest of what was built: the same inputs give the same digest.
-    const digest = `sha256:${crypto.createHash("sha256").update(JSON.stringify(inputs)).digest("hex")}`;
-    const tags = Array.isArray(inputs.tags) ? inputs.tags.map(String) : [];
-    return { id: digest, digest, ref: tags.length > 0 ? `${tags[0]}@${digest}` : "" };
-  },
-  "aws:ec2/launchTemplate:LaunchTemplate": (c) => {
-    const id = `lt-0${shortHash(c.name)}`;
-    const arn = c.arn("ec2", `launch-template/${id}`);
-    return { id, name: c.physical, arn, latestVersion: 1, defaultVersion: 1 };
-  },
-  "aws:ec2/securityGroup:SecurityGroup": (c) => {
-    const id = `sg-${shortHash(c.name)}`;
-    return { id, arn: c.arn("ec2", `security-group/${id}`) };
-  },
-  "aws:cloudwatch/logGroup:LogGroup": named("logs", (p) => `log-group:${p}`),
-  "aws:batch/computeEnvironment:ComputeEnvironment": named(
-    "batch",
-    (p) => `compute-environment/${p}`,
-  ),
-  "aws:batch/jobQueue:JobQueue": named("batch", (p) => `job-queue/${p}`),
-  "aws:cloudwatch/eventRule:EventRule": named("events", (p) => `rule/${p}`),
-  "aws:sns/topic:Topic": (c) => ({ ...named("sns", (p) => p)(c), id: c.arn("sns", c.physical) }),
-  "aws:batch/jobDefinition:JobDefinition": (c) => {
-    const arn = c.arn("batch", `job-definition/${c.physical}:1`);
-    return { id: arn, name: c.physical, arn, revision: 1 };
-  },
-};
-
-/** What the mocked provider returns for a new resource: its id, and its inputs plus outputs. */
-function mockResourceState(
+/** A new resource's id and what AWS computes for it, shaped like the real provider's outputs. */
+function computedOutputs(
   type: string,
   name: string,
   inputs: Record<string, unknown>,
   region: string,
-): { id: string; state: Record<string, unknown> } {
+): { id: string } & Record<string, unknown> {
+  // Its physical name: the `name` input, else the logical name with a suffix.
   const physical = typeof inputs.name === "string" ? inputs.name : `${name}-${shortHash(name)}`;
-  const arn = (service: string, resource: string, regional = true): string =>
+  const arn = (service: string, resource: string, regional = true) =>
     `arn:aws:${service}:${regional ? region : ""}:${MOCK_ACCOUNT_ID}:${resource}`;
-  const compute = MOCK_OUTPUTS[type] ?? (() => ({ id: `${name}-id`, name: physical }));
-  const { id, ...outputs } = compute({ name, inputs, region, physical, arn });
-  return { id, state: { ...inputs, ...outputs } };
+  const named = (arnOfIt: string) => ({ id: physical, name: physical, arn: arnOfIt });
+  switch (type) {
+    case "aws:s3/bucket:Bucket": {
+      const bucket = typeof inputs.bucket === "string" ? inputs.bucket : physical;
+      return { id: bucket, bucket, arn: `arn:aws:s3:::${bucket}` };
+    }
+    case "aws:iam/role:Role":
+      return named(arn("iam", `role/${physical}`, false));
+    case "aws:iam/instanceProfile:InstanceProfile":
+      return named(arn("iam", `instance-profile/${physical}`, false));
+    case "aws:ecr/repository:Repository":
+      return {
+        ...named(arn("ecr", `repository/${physical}`)),
+        registryId: MOCK_ACCOUNT_ID,
+        repositoryUrl: `${MOCK_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com/${physical}`,
+      };
+    case "docker-build:index:Image": {
+      // The same inputs build the same digest.
+      const digest = `sha256:${crypto.createHash("sha256").update(JSON.stringify(inputs)).digest("hex")}`;
+      const tags = Array.isArray(inputs.tags) ? inputs.tags.map(String) : [];
+      return { id: digest, digest, ref: tags.length > 0 ? `${tags[0]}@${digest}` : "" };
+    }
+    case "aws:ec2/launchTemplate:LaunchTemplate": {
+      const id = `lt-0${shortHash(name)}`;
+      const versions = { latestVersion: 1, defaultVersion: 1 };
+      return { ...named(arn("ec2", `launch-template/${id}`)), id, ...versions };
+    }
+    case "aws:ec2/securityGroup:SecurityGroup": {
+      const id = `sg-${shortHash(name)}`;
+      return { id, arn: arn("ec2", `security-group/${id}`) };
+    }
+    case "aws:cloudwatch/logGroup:LogGroup":
+      return named(arn("logs", `log-group:${physical}`));
+    case "aws:batch/computeEnvironment:ComputeEnvironment":
+      return named(arn("batch", `compute-environment/${physical}`));
+    case "aws:batch/jobQueue:JobQueue":
+      return named(arn("batch", `job-queue/${physical}`));
+    case "aws:cloudwatch/eventRule:EventRule":
+      return named(arn("events", `rule/${physical}`));
+    case "aws:sns/topic:Topic":
+      return { ...named(arn("sns", physical)), id: arn("sns", physical) };
+    case "aws:batch/jobDefinition:JobDefinition": {
+      const definition = arn("batch", `job-definition/${physical}:1`);
+      return { ...named(definition), id: definition, revision: 1 };
+    }
+    default:
+      return { id: `${name}-id`, name: physical };
+  }
 }
 
 /** A data-source call the program makes: its token and inputs. */
@@ -201,9 +177,12 @@ export const MOCK_INSTANCE_TYPES: Readonly<
 };
 
 /** The mocked provider's answer to a data-source call, for an account with a default VPC. */
-function mockCall(call: MockCall, region: string): Record<string, unknown> {
-  const { inputs } = call;
-  switch (call.token) {
+function mockCall(
+  token: string,
+  inputs: Record<string, unknown>,
+  region: string,
+): Record<string, unknown> {
+  switch (token) {
     case "aws:index/getRegion:getRegion":
       return { id: region, name: region, region, endpoint: `ec2.${region}.amazonaws.com` };
     case "aws:ec2/getVpcs:getVpcs":
@@ -231,7 +210,7 @@ function mockCall(call: MockCall, region: string): Record<string, unknown> {
         expiresAt: "2099-01-01T00:00:00Z",
       };
     default:
-      throw new Error(`The program made an unexpected provider call: ${call.token}`);
+      throw new Error(`The program made an unexpected provider call: ${token}`);
   }
 }
 
@@ -243,23 +222,6 @@ export interface MockSettings {
   readonly config: Record<string, string>;
   /** Answers data-source calls before the standard mocks (undefined falls through). */
   readonly calls?: (call: MockCall) => Record<string, unknown> | undefined;
-}
-
-/** Mocks answering every resource and call. */
-async function installMocks(settings: MockSettings, region: string): Promise<void> {
-  pulumi.runtime.setAllConfig(settings.config);
-  await pulumi.runtime.setMocks(
-    {
-      newResource: ({ type, name, inputs }) => mockResourceState(type, name, inputs, region),
-      call: (args) => {
-        const call = { token: args.token, inputs: args.inputs as Record<string, unknown> };
-        return settings.calls?.(call) ?? mockCall(call, region);
-      },
-    },
-    settings.project,
-    settings.stack,
-    false,
-  );
 }
 
 /** A registered resource: what the mocks were given and answered, and the request's options. */
@@ -308,9 +270,8 @@ function recordRegistrations(resources: MockedResource[]): void {
 }
 
 /**
- * Runs the program, resolves its outputs and waits for every registration. Like the Pulumi
- * CLI, an unhandled rejection (a throw inside an `apply`) fails the run instead of leaving it
- * waiting for outputs that never resolve.
+ * Runs the program, resolves its outputs and waits for every registration. As with the
+ * Pulumi CLI, an unhandled rejection (a throw inside an `apply`) fails the run.
  */
 async function runToCompletion(
   program: () => Record<string, unknown>,
@@ -329,7 +290,7 @@ async function runToCompletion(
           ])
         : value;
     }
-    // Let every registration finish, so resources nothing exports are recorded too.
+    // Every registration finishes, so resources nothing exports are recorded too.
     await Promise.race([pulumi.runtime.disconnect(), failure]);
     return outputs;
   } finally {
@@ -339,19 +300,26 @@ async function runToCompletion(
 
 /**
  * Runs `program` under mocks and records every resource it registers. `program` returns the
- * outputs to resolve (a module's exports, or a few component properties). The runtime is
- * shared process state: one run at a time.
+ * outputs to resolve. The runtime is shared process state: one run at a time.
  */
 export async function runUnderMocks(
   settings: MockSettings,
   program: () => Record<string, unknown>,
 ): Promise<{ resources: MockedResource[]; outputs: Record<string, unknown> }> {
   const region = settings.config["aws:region"] ?? "us-east-1";
+  pulumi.runtime.setAllConfig(settings.config);
+  const mocks: pulumi.runtime.Mocks = {
+    newResource: ({ type, name, inputs }) => {
+      const { id, ...outputs } = computedOutputs(type, name, inputs, region);
+      return { id, state: { ...inputs, ...outputs } };
+    },
+    call: ({ token, inputs }) =>
+      settings.calls?.({ token, inputs }) ?? mockCall(token, inputs, region),
+  };
+  await pulumi.runtime.setMocks(mocks, settings.project, settings.stack, false);
   const resources: MockedResource[] = [];
-  await installMocks(settings, region);
   recordRegistrations(resources);
-  const outputs = await runToCompletion(program);
-  return { resources, outputs };
+  return { resources, outputs: await runToCompletion(program) };
 }
 
 /** Runs the program under mocks with a stack's config and returns what it registered. */

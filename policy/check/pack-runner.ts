@@ -1,8 +1,7 @@
 /**
- * The pack's process (`node -r bin/register.js pack-runner.ts <pack-dir>`): what
- * `@pulumi/pulumi/cmd/run-policy-pack` does for the Pulumi CLI, but with the pack's
- * TypeScript loaded through bin/register.js instead of ts-node type-checking it at every
- * start (`tsc --noEmit` checks the same files).
+ * The pack's process: what `@pulumi/pulumi/cmd/run-policy-pack` does for the Pulumi CLI, but
+ * with the pack's TypeScript from bin/register.js's cache instead of ts-node type-checking it
+ * at every start (`tsc --noEmit` checks the same files).
  */
 import * as path from "path";
 
@@ -17,8 +16,8 @@ type PulumiRun = {
 };
 
 const packDir = path.resolve(process.argv[2] ?? ".");
-// As run-policy-pack does: an uncaught error (printed unless the pack was running, when
-// Pulumi reports it) fails the process, with 32 when Pulumi logged every one for the user.
+// As run-policy-pack does: an uncaught error fails the process, with 32 when Pulumi has
+// shown every one to the user already.
 const uncaught = new Set<unknown>();
 const logged = new Set<unknown>();
 let programRunning = false;

@@ -34,40 +34,37 @@ const { Empty } = fromPulumi("google-protobuf/google/protobuf/empty_pb") as type
 /** The policy pack folder of this repository. */
 export const DEFAULT_PACK_DIR = path.resolve(__dirname, "..");
 
-/** A first start transpiles the pack; give it time on a slow CI machine. */
+// A first start transpiles the pack: room for a slow CI machine.
 const START_TIMEOUT_MS = 120_000;
 const CALL_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 5_000;
-/** The engine raises gRPC's 4 MB message limit to 400 MB for analyzers; so do we. */
+// The engine lifts gRPC's message limit for analyzers; so do we.
 const MAX_MESSAGE_BYTES = 400 * 1024 * 1024;
 
-/** One resource to analyze, as the program registered it (see evaluate.ts). */
+/** One resource as the program registered it (see evaluate.ts). */
 export interface AnalyzedResource {
   readonly urn: string;
   readonly type: string;
   readonly name: string;
-  /** The inputs the provider receives; unknown values as the engine's sentinel strings. */
+  /** Unknown values as the engine's sentinel strings. */
   readonly inputs: Record<string, unknown>;
-  /** Inputs plus computed outputs, as `AnalyzeStack` sees them. @default inputs */
+  /** Inputs plus computed outputs, for `AnalyzeStack`. @default inputs */
   readonly state?: Record<string, unknown>;
   readonly parent?: string;
   readonly dependencies?: readonly string[];
   readonly propertyDependencies?: Readonly<Record<string, readonly string[]>>;
 }
 
-/** One policy violation, as the pack reported it. */
 export interface Diagnostic {
   readonly policyName: string;
   readonly policyPackName: string;
   readonly policyPackVersion: string;
-  /** The policy's description. */
   readonly description: string;
   /** The description, a newline, and the violation's own message. */
   readonly message: string;
   readonly enforcementLevel: EnforcementLevel;
   /** The resource it is about (the analyzed one if the policy named none). */
   readonly urn?: string;
-  /** low, medium, high or critical, when the policy says. */
   readonly severity?: string;
 }
 
@@ -75,25 +72,23 @@ interface PackInfo {
   readonly name: string;
   readonly version: string;
   readonly policies: readonly PolicySummary[];
-  /** The pack's own initial config (`new PolicyPack(name, args, initialConfig)`). */
   readonly initialConfig: PolicyPackConfig;
 }
 
 export interface StackIdentity {
   readonly project: string;
   readonly stack: string;
-  /** The stack's config (`namespace:key` → string), as the engine passes it. */
   readonly config?: Readonly<Record<string, string>>;
 }
 
 export interface StartOptions {
   /** The folder with PulumiPolicy.yaml. @default policy/ */
   readonly packDir?: string;
-  /** The stack, in the pack's environment as the engine puts it; ConfigureStack tells it again. */
+  /** In the pack's environment as the engine puts it; ConfigureStack tells it again. */
   readonly stack?: string;
-  /** Lines the pack prints once it serves (warnings, console.log in policies). */
+  /** Lines the pack prints once it serves. */
   readonly onOutput?: (line: string) => void;
-  /** Gives up the start when aborted: the process is stopped and the start rejects. */
+  /** Stops the process and rejects the start. */
   readonly signal?: AbortSignal;
 }
 
@@ -101,7 +96,7 @@ export interface StartOptions {
 export interface PolicyPackProcess {
   readonly info: PackInfo;
   readonly pid: number;
-  /** ConfigureStack, then Configure: the stack, then every policy's level and settings. */
+  /** ConfigureStack, then Configure with every policy's level and settings. */
   configure(stack: StackIdentity, config: ReconciledConfig): Promise<void>;
   analyze(resource: AnalyzedResource): Promise<Diagnostic[]>;
   analyzeStack(resources: readonly AnalyzedResource[]): Promise<Diagnostic[]>;
@@ -118,18 +113,14 @@ export function toJson(value: unknown, at = "$"): Json | undefined {
   if (typeof value === "number" && !Number.isFinite(value)) {
     throw new Error(`${at} is ${value}, which a resource property cannot hold.`);
   }
-  if (
-    value === undefined ||
-    value === null ||
-    ["boolean", "number", "string"].includes(typeof value)
-  ) {
+  if (value === null || ["undefined", "boolean", "number", "string"].includes(typeof value)) {
     return value as Json | undefined;
-  }
-  if (Array.isArray(value)) {
-    return value.map((item, i) => toJson(item, `${at}[${i}]`) ?? null);
   }
   if (typeof value !== "object") {
     throw new Error(`${at} is a ${typeof value}, which a resource property cannot hold.`);
+  }
+  if (Array.isArray(value)) {
+    return value.map((item, i) => toJson(item, `${at}[${i}]`) ?? null);
   }
   const entries = Object.entries(value).map(([key, item]) => [key, toJson(item, `${at}.${key}`)]);
   return Object.fromEntries(entries.filter(([, item]) => item !== undefined)) as Json;
@@ -139,7 +130,7 @@ function struct(properties: Record<string, unknown>, at: string): StructPb.Struc
   return Struct.fromJavaScript(toJson(properties, at) as { [key: string]: Json });
 }
 
-/** What `Analyze` and `AnalyzeStack` both send of a resource; of its options, only the parent. */
+/** What `Analyze` and `AnalyzeStack` both send of a resource; of its options, the parent. */
 function describe<M extends pb.AnalyzeRequest | pb.AnalyzerResource>(
   message: M,
   resource: AnalyzedResource,
@@ -157,15 +148,16 @@ function describe<M extends pb.AnalyzeRequest | pb.AnalyzerResource>(
   return message;
 }
 
-/** The `Analyze` request for one resource: its inputs. */
 export function analyzeRequest(resource: AnalyzedResource): pb.AnalyzeRequest {
   return describe(new pb.AnalyzeRequest(), resource, resource.inputs);
 }
 
-/** One resource of an `AnalyzeStack` request: its outputs, parent and dependencies. */
+/** One resource of an `AnalyzeStack` request: outputs, parent and dependencies. */
 export function analyzerResource(resource: AnalyzedResource): pb.AnalyzerResource {
-  const outputs = { ...resource.inputs, ...resource.state };
-  const message = describe(new pb.AnalyzerResource(), resource, outputs);
+  const message = describe(new pb.AnalyzerResource(), resource, {
+    ...resource.inputs,
+    ...resource.state,
+  });
   message.setParent(resource.parent ?? "");
   message.setDependenciesList([...(resource.dependencies ?? [])]);
   for (const [key, urns] of Object.entries(resource.propertyDependencies ?? {})) {
@@ -176,7 +168,7 @@ export function analyzerResource(resource: AnalyzedResource): pb.AnalyzerResourc
   return message;
 }
 
-/** An enum value's name as the proto spells it, lower-cased: MANDATORY → "mandatory". */
+/** An enum value's name, lower-cased: MANDATORY → "mandatory". */
 function nameIn(values: object, value: number, prefix = ""): string | undefined {
   const entry = Object.entries(values).find(([, v]) => v === value);
   return entry?.[0].slice(prefix.length).toLowerCase();
@@ -196,7 +188,7 @@ export function enforcementLevelValue(level: EnforcementLevel): pb.EnforcementLe
 
 /** A diagnostic; one that names no URN is about the analyzed resource, as the engine reads it. */
 export function fromDiagnostic(d: pb.AnalyzeDiagnostic, analyzedUrn?: string): Diagnostic {
-  const severity = d.getSeverity();
+  const severity = nameIn(pb.PolicySeverity, d.getSeverity(), "POLICY_SEVERITY_");
   return {
     policyName: d.getPolicyname(),
     policyPackName: d.getPolicypackname(),
@@ -206,10 +198,7 @@ export function fromDiagnostic(d: pb.AnalyzeDiagnostic, analyzedUrn?: string): D
     enforcementLevel: enforcementLevelName(d.getEnforcementlevel()),
     ...definedOnly({
       urn: d.getUrn() || analyzedUrn || undefined,
-      severity:
-        severity === pb.PolicySeverity.POLICY_SEVERITY_UNSPECIFIED
-          ? undefined
-          : nameIn(pb.PolicySeverity, severity, "POLICY_SEVERITY_"),
+      severity: severity === "unspecified" ? undefined : severity,
     }),
   };
 }
@@ -221,7 +210,7 @@ type Unary<Req, Res> = (
   callback: (error: GrpcJs.ServiceError | null, response: Res) => void,
 ) => GrpcJs.ClientUnaryCall;
 
-/** One call of `analyzer` with a deadline; a failure names what the pack was asked to do. */
+/** One call with a deadline; a failure says what the pack was asked to do. */
 function call<Req, Res>(
   analyzer: AnalyzerClient,
   method: Unary<Req, Res>,
@@ -238,11 +227,6 @@ function call<Req, Res>(
   );
 }
 
-/** A `Struct` the pack sent, as a plain object. */
-function plain<T>(struct: StructPb.Struct | undefined): Record<string, T> {
-  return (struct?.toJavaScript() ?? {}) as Record<string, T>;
-}
-
 /** What the pack declares: GetPluginInfo, then GetAnalyzerInfo. */
 async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
   const describing = "to describe itself (GetPluginInfo)";
@@ -252,7 +236,10 @@ async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
   const initialConfig: PolicyPackConfig = {};
   info.getInitialconfigMap().forEach((value, key) => {
     const enforcementLevel = enforcementLevelName(value.getEnforcementlevel());
-    initialConfig[key] = { enforcementLevel, properties: plain(value.getProperties()) };
+    initialConfig[key] = {
+      enforcementLevel,
+      properties: value.getProperties()?.toJavaScript() ?? {},
+    };
   });
   const policies = info.getPoliciesList().map((policy): PolicySummary => {
     const schema = policy.getConfigschema();
@@ -262,7 +249,7 @@ async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
       enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
       ...definedOnly({
         configSchema: schema && {
-          properties: plain<JsonSchema>(schema.getProperties()),
+          properties: (schema.getProperties()?.toJavaScript() ?? {}) as Record<string, JsonSchema>,
           required: schema.getRequiredList(),
         },
       }),
@@ -315,14 +302,15 @@ function analyzerCalls(
 
 /** The pack's process, with the environment the engine gives an analyzer. */
 function spawnPack(packDir: string, stack: string | undefined): ChildProcess {
-  const fix = "Pass the folder that holds the pack's PulumiPolicy.yaml.";
-  if (!fs.existsSync(packDir)) {
+  const missing = !fs.existsSync(packDir)
+    ? `the folder ${packDir} does not exist`
+    : !fs.existsSync(path.join(packDir, "PulumiPolicy.yaml"))
+      ? `${packDir} has no PulumiPolicy.yaml`
+      : undefined;
+  if (missing !== undefined) {
     throw new Error(
-      `Could not start the policy pack: the folder ${packDir} does not exist. ${fix}`,
+      `Could not start the policy pack: ${missing}. Pass the folder that holds the pack's PulumiPolicy.yaml.`,
     );
-  }
-  if (!fs.existsSync(path.join(packDir, "PulumiPolicy.yaml"))) {
-    throw new Error(`Could not start the policy pack: ${packDir} has no PulumiPolicy.yaml. ${fix}`);
   }
   const runner = path.join(__dirname, "pack-runner.ts");
   const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
@@ -348,36 +336,29 @@ function awaitPort(
 ): Promise<number> {
   let serving = false;
   const stderr: string[] = [];
-  const output = (line: string) => {
-    if (serving && line.trim() !== "") {
-      onOutput?.(line);
-    }
-  };
-  const stdout = readline.createInterface({ input: child.stdout! }).on("line", output);
-  readline.createInterface({ input: child.stderr! }).on("line", (line) => {
-    output(line);
-    if (!serving) {
-      stderr.push(line);
-    }
-  });
+  const relay = (line: string) => serving && line.trim() !== "" && onOutput?.(line);
+  const stdout = readline.createInterface({ input: child.stdout! }).on("line", relay);
+  readline
+    .createInterface({ input: child.stderr! })
+    .on("line", (line) => (serving ? relay(line) : stderr.push(line)));
+  const pack = `The policy pack in ${packDir}`;
   let timer: NodeJS.Timeout | undefined;
   return new Promise<number>((resolve, reject) => {
     const fail = (message: string) => reject(new Error(message));
-    const stalled = `The policy pack in ${packDir} printed no port within ${START_TIMEOUT_MS / 1000} s.`;
+    const stalled = `${pack} printed no port within ${START_TIMEOUT_MS / 1000} s.`;
     timer = setTimeout(() => fail(`${stalled}\n${stderr.join("\n")}`), START_TIMEOUT_MS);
     stdout.once("line", (line) => {
-      const first = line.trim();
-      if (/^\d+$/.test(first)) {
-        serving = true;
-        resolve(Number(first));
+      serving = /^\d+$/.test(line.trim());
+      if (serving) {
+        resolve(Number(line));
       } else {
-        fail(`The policy pack in ${packDir} printed ${JSON.stringify(first)} instead of its port.`);
+        fail(`${pack} printed ${JSON.stringify(line.trim())} instead of its port.`);
       }
     });
-    // After its output has all been read, so that the reason is in `stderr`.
+    // On close, once its output is all read, so that the reason is in `stderr`.
     child.once("close", (code, signal) =>
       fail(
-        `The policy pack in ${packDir} exited (${signal ?? `code ${code}`}) before serving:\n` +
+        `${pack} exited (${signal ?? `code ${code}`}) before serving:\n` +
           `${stderr.join("\n").trim() || "(no output)"}\n` +
           `Run \`npx tsc --noEmit -p ${path.relative(process.cwd(), packDir) || "."}\` to see type errors.`,
       ),
@@ -442,11 +423,10 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
 
 export interface PolicyCheckResult {
   readonly pack: PackInfo;
-  /** The config the pack ran with: every policy's level and settings. */
   readonly config: ReconciledConfig;
-  /** Config problems the engine would ignore too (e.g. an unknown policy name). */
+  /** Config problems the engine ignores too (an unknown policy name). */
   readonly warnings: readonly string[];
-  /** Resource diagnostics in resource order, then the stack's. */
+  /** In resource order, then the stack's. */
   readonly diagnostics: readonly Diagnostic[];
   readonly resourcesAnalyzed: number;
 }
@@ -459,10 +439,10 @@ export async function checkWithPack(
   pack: PolicyPackProcess,
   options: {
     readonly stack: StackIdentity;
-    /** Every resource the program registered, components included, in registration order. */
+    /** In registration order, components included. */
     readonly resources: readonly AnalyzedResource[];
-    /** The `--policy-pack-config` settings and where they came from, for messages. */
     readonly policyConfig?: PolicyPackConfig;
+    /** Where `policyConfig` came from, for messages. */
     readonly policyConfigSource?: string;
   },
 ): Promise<PolicyCheckResult> {
@@ -474,13 +454,6 @@ export async function checkWithPack(
   );
   await pack.configure(options.stack, config);
   const perResource = await Promise.all(options.resources.map((r) => pack.analyze(r)));
-  const stack = await pack.analyzeStack(options.resources);
-  const diagnostics = [...perResource.flat(), ...stack];
-  return {
-    pack: pack.info,
-    config,
-    warnings,
-    diagnostics,
-    resourcesAnalyzed: options.resources.length,
-  };
+  const diagnostics = [...perResource.flat(), ...(await pack.analyzeStack(options.resources))];
+  return { pack: pack.info, config, warnings, diagnostics, resourcesAnalyzed: perResource.length };
 }

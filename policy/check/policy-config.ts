@@ -3,7 +3,7 @@
  * schema defaults, then the pack's initial config, then the file ("all" sets every level),
  * validated against each policy's `configSchema`. `jobs:submit` reads its bounds from it too.
  */
-import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
+import Ajv from "ajv";
 import { ParseError, parse, printParseErrorCode } from "jsonc-parser";
 import { definedOnly } from "../../components/defined";
 import {
@@ -63,6 +63,7 @@ function levelOf(value: unknown, where: string): EnforcementLevel {
   return value as EnforcementLevel;
 }
 
+/** `"advisory"` or `{ "enforcementLevel": "advisory", ...settings }`. */
 function entryOf(value: unknown, where: string): PolicyConfigEntry {
   if (typeof value === "string") {
     return { enforcementLevel: levelOf(value, where), properties: {} };
@@ -79,26 +80,19 @@ function entryOf(value: unknown, where: string): PolicyConfigEntry {
   return { ...definedOnly({ enforcementLevel }), properties };
 }
 
-/**
- * Parses a `--policy-pack-config` file: `{ "policy": "advisory" }` or
- * `{ "policy": { "enforcementLevel": "advisory", "setting": 1 } }` per policy.
- */
+/** Parses a `--policy-pack-config` file: policy name → level or settings. */
 export function parsePolicyPackConfig(text: string, file: string): PolicyPackConfig {
-  if (text.trim() === "") {
-    return {};
-  }
   const errors: ParseError[] = [];
-  const document: unknown = parse(text, errors, { disallowComments: true });
-  const syntaxErrors = errors.map((e) => {
-    const before = text.slice(0, e.offset).split("\n");
-    return (
-      `${file}:${before.length}:${before[before.length - 1].length + 1}: ` +
-      `${printParseErrorCode(e.error)}; the policy config must be JSON (no comments, no ` +
-      `trailing commas).`
+  const document: unknown =
+    text.trim() === "" ? {} : parse(text, errors, { disallowComments: true });
+  if (errors.length > 0) {
+    throw new PolicyConfigError(
+      errors.map((e) => {
+        const before = text.slice(0, e.offset).split("\n");
+        const at = `${file}:${before.length}:${before[before.length - 1].length + 1}`;
+        return `${at}: ${printParseErrorCode(e.error)}; the policy config must be JSON (no comments, no trailing commas).`;
+      }),
     );
-  });
-  if (syntaxErrors.length > 0) {
-    throw new PolicyConfigError(syntaxErrors);
   }
   if (document === null || typeof document !== "object" || Array.isArray(document)) {
     throw new PolicyConfigError([
@@ -106,37 +100,16 @@ export function parsePolicyPackConfig(text: string, file: string): PolicyPackCon
         `e.g. {"ecr-scan-on-push": "mandatory"}.`,
     ]);
   }
-  const entries = Object.entries(document);
   return Object.fromEntries(
-    entries.map(([name, value]) => [name, entryOf(value, `${file}: "${name}"`)]),
+    Object.entries(document).map(([name, value]) => [name, entryOf(value, `${file}: "${name}"`)]),
   );
 }
 
 let ajv: Ajv | undefined;
-const compiled = new Map<string, ValidateFunction>();
-
-/**
- * Every problem, not just the first; unknown keywords ignored, as gojsonschema ignores them;
- * each error with its value (`verbose`). The schemas themselves are not validated (most of
- * ajv's start-up cost); test/policy/check-config.test.ts checks the pack's own.
- */
-function validatorOf(schema: JsonSchema): ValidateFunction {
-  ajv ??= new Ajv({
-    allErrors: true,
-    verbose: true,
-    strict: false,
-    validateSchema: false,
-    logger: false,
-  });
-  const key = JSON.stringify(schema);
-  const validate = compiled.get(key) ?? ajv.compile(schema);
-  compiled.set(key, validate);
-  return validate;
-}
 
 /** A JSON pointer (`/a/0/b`) and a child key, as `a[0].b.child` under `path`. */
-function keyPath(path: string, pointer: string, child?: string): string {
-  const parts = [...pointer.split("/").slice(1), ...(child === undefined ? [] : [child])];
+function keyPath(path: string, pointer: string, child?: unknown): string {
+  const parts = [...pointer.split("/").slice(1), ...(child === undefined ? [] : [String(child)])];
   return parts
     .map((raw) => raw.replace(/~1/g, "/").replace(/~0/g, "~"))
     .reduce(
@@ -145,27 +118,38 @@ function keyPath(path: string, pointer: string, child?: string): string {
     );
 }
 
-/** One ajv error as a sentence naming the key, the rule and the value. */
-function describeError(error: ErrorObject, path: string): string {
-  const params = error.params as Record<string, unknown>;
-  if (error.keyword === "required") {
-    return `${keyPath(path, error.instancePath, String(params.missingProperty))} is required`;
-  }
-  if (error.keyword === "additionalProperties") {
-    return `${keyPath(path, error.instancePath, String(params.additionalProperty))} is not a setting here`;
-  }
-  const allowed = Array.isArray(params.allowedValues)
-    ? `: ${params.allowedValues.map((v) => JSON.stringify(v)).join(", ")}`
-    : "";
-  const value: unknown = error.data;
-  const shown = value !== null && typeof value === "object" ? "" : `, not ${JSON.stringify(value)}`;
-  return `${keyPath(path, error.instancePath) || "the settings"} ${error.message ?? `breaks ${error.keyword}`}${allowed}${shown}`;
-}
-
-/** Problems with `value` against `schema`, each naming the key under `path`. */
+/** Problems with `value` against `schema`, each naming the key, the rule and the value. */
 export function validateAgainstSchema(schema: JsonSchema, value: unknown, path: string): string[] {
-  const validate = validatorOf(schema);
-  return validate(value) ? [] : (validate.errors ?? []).map((error) => describeError(error, path));
+  // Every problem, with its value; unknown keywords ignored, as gojsonschema ignores them. The
+  // schemas are not validated themselves (most of ajv's start-up cost): a test checks the pack's.
+  ajv ??= new Ajv({
+    allErrors: true,
+    verbose: true,
+    strict: false,
+    validateSchema: false,
+    logger: false,
+  });
+  const validate = ajv.compile(schema);
+  return validate(value)
+    ? []
+    : (validate.errors ?? []).map((error) => {
+        const params = error.params as Record<string, unknown>;
+        if (error.keyword === "required") {
+          return `${keyPath(path, error.instancePath, params.missingProperty)} is required`;
+        }
+        if (error.keyword === "additionalProperties") {
+          return `${keyPath(path, error.instancePath, params.additionalProperty)} is not a setting here`;
+        }
+        const { allowedValues } = params as { allowedValues?: unknown[] };
+        const allowed = allowedValues
+          ? `: ${allowedValues.map((v) => JSON.stringify(v)).join(", ")}`
+          : "";
+        const data: unknown = error.data;
+        const shown =
+          data !== null && typeof data === "object" ? "" : `, not ${JSON.stringify(data)}`;
+        const key = keyPath(path, error.instancePath) || "the settings";
+        return `${key} ${error.message ?? `breaks ${error.keyword}`}${allowed}${shown}`;
+      });
 }
 
 function apply(result: ReconciledConfig, config: PolicyPackConfig): void {
@@ -196,14 +180,11 @@ export function reconcilePolicyPackConfig(
   source = "the policy config",
 ): { config: ReconciledConfig; warnings: string[] } {
   const result: ReconciledConfig = {};
-  for (const policy of policies) {
-    const defaults = Object.entries(policy.configSchema?.properties ?? {})
+  for (const { name, enforcementLevel, configSchema } of policies) {
+    const defaults = Object.entries(configSchema?.properties ?? {})
       .filter(([, schema]) => schema.default !== undefined)
       .map(([key, schema]) => [key, schema.default]);
-    result[policy.name] = {
-      enforcementLevel: policy.enforcementLevel,
-      properties: Object.fromEntries(defaults),
-    };
+    result[name] = { enforcementLevel, properties: Object.fromEntries(defaults) };
   }
   apply(result, initialConfig);
   apply(result, config);
@@ -213,7 +194,6 @@ export function reconcilePolicyPackConfig(
     delete result[name];
     return `${source}: "${name}" is not a policy of this pack; the pack has ${known.join(", ")}; its settings are ignored.`;
   });
-  // As the engine checks them: each policy's settings against its `configSchema`.
   const problems = policies.flatMap(({ name, configSchema }) =>
     configSchema === undefined
       ? []

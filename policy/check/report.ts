@@ -1,6 +1,6 @@
 /**
- * Printing a policy check: a human report laid out like `pulumi preview`'s "Policies"
- * section, JSON for other tools, and markdown for a pull request.
+ * Printing a policy check: text laid out like `pulumi preview`'s "Policies" section, JSON
+ * for other tools, and markdown for a pull request.
  */
 import type { PolicyCheckResult } from "./pack";
 import { definedOnly } from "../../components/defined";
@@ -31,8 +31,7 @@ export function summarize(verdict: StackVerdict) {
   }
   const { diagnostics } = verdict.result;
   const count = (level: string) => diagnostics.filter((d) => d.enforcementLevel === level).length;
-  const mandatory = count("mandatory");
-  const advisory = count("advisory");
+  const [mandatory, advisory] = [count("mandatory"), count("advisory")];
   if (mandatory > 0) {
     return { icon: "❌", word: "failed", mandatory, advisory };
   }
@@ -41,7 +40,7 @@ export function summarize(verdict: StackVerdict) {
 
 const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n === 1 ? word : words}`;
 
-/** The human report: the "Policies" block, then a one-line verdict and the timings. */
+/** The "Policies" block, then a one-line verdict and the timings. */
 function textReport(checked: CheckedStack, packSource: string): string {
   const { result, stack, timings } = checked;
   const { icon, mandatory, advisory } = summarize(checked);
@@ -59,10 +58,10 @@ function textReport(checked: CheckedStack, packSource: string): string {
     mandatory > 0
       ? `failed: ${plural(mandatory, "mandatory violation")}, ${plural(advisory, "advisory warning")}`
       : `passed${advisory > 0 ? ` with ${plural(advisory, "advisory warning")}` : ""}`;
+  const policies = plural(result.pack.policies.length, "policy", "policies");
   lines.push(
     "",
-    `Stack ${stack}: ${plural(result.resourcesAnalyzed, "resource")} checked against ` +
-      `${plural(result.pack.policies.length, "policy", "policies")}: ${verdict}.`,
+    `Stack ${stack}: ${plural(result.resourcesAnalyzed, "resource")} checked against ${policies}: ${verdict}.`,
   );
   if (timings) {
     const events = Object.entries(timings).map(([e, s]) => `${e} at ${s.toFixed(1)} s`);
@@ -93,9 +92,8 @@ function jsonReport(checked: CheckedStack, source: string): object {
 }
 
 /**
- * Text for one markdown table cell, shown as written: no line breaks, no raw HTML (an
- * `<bucket>` placeholder would vanish as a tag), and markdown's punctuation escaped
- * (`"s3:*" on "*"` would otherwise turn into emphasis).
+ * Text for one markdown table cell, shown as written: no line breaks, no raw HTML (a
+ * `<bucket>` placeholder would vanish as a tag), markdown's punctuation escaped.
  */
 export function markdownCell(text: string): string {
   return text
@@ -128,13 +126,8 @@ function markdownStack(verdict: StackVerdict): string[] {
       d.description && d.message.startsWith(prefix) ? d.message.slice(prefix.length) : d.message;
     return `| \`${d.policyName}\` | ${d.enforcementLevel} | ${where} | ${markdownCell(own)} |`;
   });
-  return [
-    ...heading,
-    "| Policy | Level | Resource | Message |",
-    "| --- | --- | --- | --- |",
-    ...rows,
-    "",
-  ];
+  const header = ["| Policy | Level | Resource | Message |", "| --- | --- | --- | --- |"];
+  return [...heading, ...header, ...rows, ""];
 }
 
 /** The overall verdict, a summary row per stack, then a table per stack of its violations. */
@@ -148,11 +141,13 @@ function markdownReport(verdicts: readonly StackVerdict[], packSource: string): 
         ? "⚠️ passed with warnings"
         : "✅ passed";
   const pack = verdicts.flatMap((v) => ("result" in v ? [v.result.pack] : []))[0];
+  const about = pack
+    ? `\`${pack.name}@v${pack.version}\` (${markdownCell(packSource)}), ${pack.policies.length} policies, `
+    : "";
   const lines = [
     `## Policy check: ${overall}`,
     "",
-    `${pack ? `\`${pack.name}@v${pack.version}\` (${markdownCell(packSource)}), ${pack.policies.length} policies, ` : ""}` +
-      `run offline against each stack's config. Mandatory violations fail the check.`,
+    `${about}run offline against each stack's config. Mandatory violations fail the check.`,
     "",
     "| Stack | Verdict | Mandatory | Advisory | Resources |",
     "| --- | --- | ---: | ---: | ---: |",
@@ -170,9 +165,8 @@ function markdownReport(verdicts: readonly StackVerdict[], packSource: string): 
 }
 
 /**
- * The verdicts in the format asked for. Without --all-stacks there is one stack and it was
- * checked (a failure to check it is reported as an error instead); with it, JSON says
- * `passed` only if every stack passed.
+ * The verdicts in the format asked for. Without --all-stacks the one stack was checked (a
+ * failure to check it is an error instead); with it, JSON passes only if every stack did.
  */
 export function formatVerdicts(
   verdicts: readonly StackVerdict[],
@@ -183,13 +177,11 @@ export function formatVerdicts(
     return markdownReport(verdicts, packSource);
   }
   if (!options.json) {
-    return verdicts
-      .map((v) =>
-        "result" in v
-          ? textReport(v, packSource)
-          : `Stack ${v.stack}: could not be checked: ${v.error}`,
-      )
-      .join("\n\n");
+    const text = (v: StackVerdict) =>
+      "result" in v
+        ? textReport(v, packSource)
+        : `Stack ${v.stack}: could not be checked: ${v.error}`;
+    return verdicts.map(text).join("\n\n");
   }
   if (!options.allStacks) {
     return JSON.stringify(jsonReport(verdicts[0] as CheckedStack, packSource), null, 2);
