@@ -7,7 +7,6 @@ import { displayPath, localRoot, openStack, type Context, type StackOptions } fr
 import { BadInputError, EXIT_OK, FatalError, describeError } from "../errors";
 import { requireOutput } from "../input/outputs";
 import { pricingOf, type Pricing, type UserPricing } from "../report/prices";
-import { CACHE_FOLDER, fileCache, type ReportCache } from "../state/report-cache";
 import { writeWhole } from "../state/write-whole";
 import { renderHtml } from "../output/report-html";
 import {
@@ -39,8 +38,6 @@ export interface ReportOptions extends StackOptions {
   readonly pricing?: readonly string[];
   readonly priceVcpuHour?: number;
   readonly priceGbHour?: number;
-  /** Read finished runs' listings and metrics from S3, not the cache. */
-  readonly refresh?: boolean;
 }
 
 function userPricing(opts: ReportOptions): UserPricing {
@@ -60,7 +57,6 @@ async function buildReport(
   let label: string;
   let prices: Pricing;
   let cleanup = (): void => undefined;
-  let cache: ReportCache | undefined;
   let folder = defaultOutDir(undefined);
   let localFolder: string | undefined;
   const warnings: string[] = [];
@@ -77,17 +73,14 @@ async function buildReport(
     const bucket = requireOutput(outputs, "bucketName", "to read results and metrics");
     const clients = ctx.clients(outputs.outputs.region);
     cleanup = () => clients.destroy();
-    if (opts.refresh !== true) {
-      cache = fileCache(path.join(path.dirname(ledger.file), CACHE_FOLDER), `s3://${bucket}`);
-    }
-    source = awsSource(entries, clients, bucket, cache, outputs.outputs.logGroupName);
+    source = awsSource(entries, clients, bucket, outputs.outputs.logGroupName);
     label = `stack ${outputs.stack}`;
     folder = defaultOutDir(outputs.stack);
     prices = pricingOf(outputs.outputs, userPricing(opts));
   }
   try {
     const now = Date.now();
-    const collected = await collectRows(source, prices, now, cache);
+    const collected = await collectRows(source, prices, now);
     const rows = sortRows(collected.rows);
     const report = {
       source: label,
