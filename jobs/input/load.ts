@@ -127,7 +127,7 @@ function utf8Reader(files: readonly InputFile[], problems: Problem[]): ReadFile 
     try {
       bytes = fs.readFileSync(absolute);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== undefined) {
+      if (isFileSystemError(err)) {
         return undefined;
       }
       throw err;
