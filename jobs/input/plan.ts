@@ -267,10 +267,7 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
 /** The plan as it is built: submissions, problems and the missing outputs, in order. */
 class PlanBuilder {
   private readonly problems: Problem[] = [];
-  private readonly missing = new Map<
-    MissingOutput["key"],
-    { field: MissingOutput["field"]; files: string[] }
-  >();
+  private readonly missing = new Map<MissingOutput["key"], MissingOutput & { files: string[] }>();
   private readonly submissions: Submission[] = [];
 
   constructor(private readonly opts: PlanOptions) {}
@@ -300,7 +297,7 @@ class PlanBuilder {
       // --locally: the queue and definition are not used.
       return "local";
     }
-    const m = this.missing.get(key) ?? { field, files: [] };
+    const m = this.missing.get(key) ?? { key, field, files: [] };
     if (!m.files.includes(file)) {
       m.files.push(file);
     }
@@ -386,11 +383,7 @@ class PlanBuilder {
     return {
       submissions: this.submissions,
       problems: [...this.problems, ...duplicateNameProblems(this.submissions)],
-      missingOutputs: [...this.missing].map(([key, m]) => ({
-        key,
-        field: m.field,
-        files: m.files,
-      })),
+      missingOutputs: [...this.missing.values()],
     };
   }
 }
