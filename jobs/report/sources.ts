@@ -93,10 +93,8 @@ async function awsUnits(
   bucket: string,
 ): Promise<Units> {
   const warnings: string[] = [];
-  const parents = await describeById(
-    clients,
-    entries.map((e) => e.jobId),
-  );
+  const ids = entries.map((e) => e.jobId);
+  const parents = await describeById(clients, ids);
   const arrays = entries.filter((e) => e.kind === "array");
   const childIds = arrays.flatMap((e) =>
     Array.from({ length: arraySize(e, parents.get(e.jobId)) }, (_, i) => `${e.jobId}:${i}`),
@@ -243,12 +241,12 @@ function localUnit(r: LocalRunRecord): RunUnit {
   };
 }
 
-/** Each job's or sweep's results folder, listed; one that cannot be is warned of, as empty. */
+/** Every job's or sweep's results, listed; a folder that cannot be is warned of, as empty. */
 async function listFolders(
   source: ReportSource,
   jobs: readonly string[],
   warnings: string[],
-): Promise<Map<string, readonly ResultFile[]>> {
+): Promise<ResultFile[]> {
   const list = async (job: string): Promise<ResultFile[]> => {
     try {
       return await source.listResults(job);
@@ -257,8 +255,7 @@ async function listFolders(
       return [];
     }
   };
-  const folders = await runAll(jobs, list, READ_CONCURRENCY.list);
-  return new Map(jobs.map((job, i) => [job, folders[i]]));
+  return (await runAll(jobs, list, READ_CONCURRENCY.list)).flat();
 }
 
 /**
@@ -312,8 +309,7 @@ export async function collectRows(
   // A sweep's results sit under <name>/<index>/: every run of it has a set number.
   const sweeps = new Set(units.filter((u) => u.index !== undefined).map((u) => u.job));
   const jobs = [...new Set(latest.map((l) => l.unit.job))];
-  const folders = await listFolders(source, jobs, warnings);
-  const objects = [...folders.values()].flat();
+  const objects = await listFolders(source, jobs, warnings);
   const files = groupResultFiles(objects, (j) => sweeps.has(j));
   const filesOf = (u: RunUnit): ResultFile[] => files.get(rowKey(u.job, u.index)) ?? [];
   const metricKeys = latest.map((l) => metricsKeyOf(filesOf(l.unit)));
