@@ -274,7 +274,7 @@ const REPORT: CommandDef<Omit<ReportOptions, "names">> = {
       "also write a page with charts (default: batchpy-results/<stack>/report.html)",
     ],
     ["--limit <n>", "terminal rows shown (failed rows always are)", positiveInt],
-    ["--refresh", "read finished runs' listings and metrics from S3, not the cache"],
+    ["--refresh", "no effect, kept for scripts: every report reads AWS afresh"],
     [
       "--pricing <types>",
       "price as these instance types (comma-separated), FARGATE or FARGATE_SPOT (default: the stack's)",

@@ -7,7 +7,6 @@ import { displayPath, localRoot, openStack, type Context, type StackOptions } fr
 import { BadInputError, EXIT_OK, FatalError, describeError } from "../errors";
 import { requireOutput } from "../input/outputs";
 import { pricingOf, type Pricing, type UserPricing } from "../report/prices";
-import { CACHE_FOLDER, fileCache, type ReportCache } from "../state/report-cache";
 import { writeWhole } from "../state/write-whole";
 import { renderHtml } from "../output/report-html";
 import {
@@ -42,8 +41,6 @@ export interface ReportOptions extends StackOptions {
   readonly pricing?: readonly string[];
   readonly priceVcpuHour?: number;
   readonly priceGbHour?: number;
-  /** Read finished runs' listings and metrics from S3, not the cache. */
-  readonly refresh?: boolean;
 }
 
 function userPricing(opts: ReportOptions): UserPricing {
@@ -82,7 +79,6 @@ async function buildReport(
   let label: string;
   let prices: Pricing;
   let cleanup = (): void => undefined;
-  let cache: ReportCache | undefined;
   let folder = defaultOutDir(undefined);
   let localFolder: string | undefined;
   const warnings: string[] = [];
@@ -99,11 +95,8 @@ async function buildReport(
     const bucket = requireOutput(outputs, "bucketName", "to read results and metrics");
     const clients = ctx.clients(outputs.outputs.region);
     cleanup = () => clients.destroy();
-    if (opts.refresh !== true) {
-      cache = fileCache(path.join(path.dirname(ledger.file), CACHE_FOLDER), `s3://${bucket}`);
-    }
     source = withEcs(
-      awsSource(entries, clients, bucket, cache, outputs.outputs.logGroupName),
+      awsSource(entries, clients, bucket, outputs.outputs.logGroupName),
       clients,
       taskStoreFile(ledger.file),
     );
@@ -113,7 +106,7 @@ async function buildReport(
   }
   try {
     const now = Date.now();
-    const collected = await collectRows(source, prices, now, cache);
+    const collected = await collectRows(source, prices, now);
     const rows = sortRows(collected.rows);
     const report = {
       source: label,

@@ -290,6 +290,20 @@ export interface LoadedJob {
   readonly fields: JobFileFields;
 }
 
+/** The name a job or sweep file's jobs take, and why it is not a valid job name, if it is not. */
+export function fileJobName(
+  doc: JsonDocument,
+  given: string | undefined,
+): { jobName: string; problem?: Problem } {
+  const jobName = given ?? defaultJobName(doc.file);
+  const bad = checkJobName(jobName);
+  if (bad === undefined) {
+    return { jobName };
+  }
+  const hint = given === undefined ? " (taken from the file name; set jobName)" : "";
+  return { jobName, problem: problemAt(doc, ["jobName"], bad + hint) };
+}
+
 /** Schema and name checks for one parsed job file. */
 export function loadJob(doc: JsonDocument): { job?: LoadedJob; problems: Problem[] } {
   const problems = schemaProblems(doc, submitJobSchema, doc.value);
@@ -303,11 +317,9 @@ export function loadJob(doc: JsonDocument): { job?: LoadedJob; problems: Problem
     return { problems };
   }
   const fields = submitJobSchema.parse(doc.value);
-  const jobName = fields.jobName ?? defaultJobName(doc.file);
-  const nameProblem = checkJobName(jobName);
-  if (nameProblem !== undefined) {
-    const hint = fields.jobName === undefined ? " (taken from the file name; set jobName)" : "";
-    return { problems: [problemAt(doc, ["jobName"], nameProblem + hint)] };
+  const { jobName, problem } = fileJobName(doc, fields.jobName);
+  if (problem !== undefined) {
+    return { problems: [problem] };
   }
   return { job: { kind: "job", doc, jobName, fields }, problems: [] };
 }

@@ -46,8 +46,9 @@ const PARSE_ERROR_TEXT: Record<string, string> = {
 
 /**
  * Nesting deeper than this is refused before parsing. A job file nests a few levels
- * (containerOverrides.environment[i].value), a sweep one more; the parser and the checks after it recurse once per level, so
- * 20,000 nested brackets would overflow the stack instead of naming the file.
+ * (containerOverrides.environment[i].value), a sweep one more; the parser and the checks
+ * after it recurse once per level, so 20,000 nested brackets would overflow the stack
+ * instead of naming the file.
  */
 export const MAX_JSON_DEPTH = 64;
 
@@ -294,28 +295,6 @@ export function duplicateKeys(file: string, text: string): Problem[] {
   return problems;
 }
 
-/**
- * Where `path` is in the document: the value's position, or for a key that does not
- * exist the nearest existing parent. With `key: true`, the property's key position.
- */
-function locate(
-  doc: JsonDocument,
-  path: JsonPath,
-  opts: { key?: boolean } = {},
-): { line: number; column: number } {
-  for (let n = path.length; n >= 0; n--) {
-    const node = findNodeAtLocation(doc.root, path.slice(0, n) as (string | number)[]);
-    if (node !== undefined) {
-      const target =
-        opts.key === true && n === path.length && node.parent?.type === "property"
-          ? node.parent
-          : node;
-      return lineColumnAt(doc.text, target.offset);
-    }
-  }
-  return { line: 1, column: 1 };
-}
-
 /** The value at `path` in a parsed JSON value, or undefined when there is none. */
 export function valueAt(root: unknown, path: JsonPath): unknown {
   let cur: unknown = root;
@@ -328,12 +307,24 @@ export function valueAt(root: unknown, path: JsonPath): unknown {
   return cur;
 }
 
-/** A Problem located at `path` in `doc`. */
+/**
+ * A Problem located at `path` in `doc`: at the value, or for a key that does not exist at the
+ * nearest existing parent; with `key: true`, at the property's key.
+ */
 export function problemAt(
   doc: JsonDocument,
   path: JsonPath,
   message: string,
   opts: { key?: boolean } = {},
 ): Problem {
-  return { file: doc.file, ...locate(doc, path, opts), path: formatPath(path), message };
+  let at = { line: 1, column: 1 };
+  for (let n = path.length; n >= 0; n--) {
+    const node = findNodeAtLocation(doc.root, path.slice(0, n) as (string | number)[]);
+    if (node !== undefined) {
+      const key = opts.key === true && n === path.length && node.parent?.type === "property";
+      at = lineColumnAt(doc.text, (key ? (node.parent as Node) : node).offset);
+      break;
+    }
+  }
+  return { file: doc.file, ...at, path: formatPath(path), message };
 }

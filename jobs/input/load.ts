@@ -127,7 +127,7 @@ function utf8Reader(files: readonly InputFile[], problems: Problem[]): ReadFile 
     try {
       bytes = fs.readFileSync(absolute);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== undefined) {
+      if (isFileSystemError(err)) {
         return undefined;
       }
       throw err;
@@ -142,14 +142,15 @@ function utf8Reader(files: readonly InputFile[], problems: Problem[]): ReadFile 
 }
 
 /** Parses and schema-checks every file (no script options needed yet). */
-export function loadInputs(
-  files: readonly InputFile[],
-  read?: ReadFile,
-): { items: (LoadedJob | LoadedSweep)[]; invalid: JsonDocument[]; problems: Problem[] } {
+export function loadInputs(files: readonly InputFile[]): {
+  items: (LoadedJob | LoadedSweep)[];
+  invalid: JsonDocument[];
+  problems: Problem[];
+} {
   const items: (LoadedJob | LoadedSweep)[] = [];
   const invalid: JsonDocument[] = [];
   const problems: Problem[] = [];
-  const readFile = read ?? utf8Reader(files, problems);
+  const readFile = utf8Reader(files, problems);
   for (const f of files) {
     const text = readFile(f.absolute);
     if (text === undefined) {

@@ -46,7 +46,6 @@ const RENAMED: ReadonlyMap<string, readonly string[]> = new Map([
   ["--script", ["--script-file"]],
   ["--csv", ["--write-csv"]],
   ["--html", ["--write-html"]],
-  ["--no-cache", ["--refresh"]],
   ["-f", ["--follow"]],
   ["--format", ["--markdown", "--json"]],
   ["-s", ["--stack"]],

@@ -30,47 +30,6 @@ export interface StackOutputs {
 }
 
 const count = z.number().nonnegative();
-const jobLimitsSchema = z.object({
-  maxVcpus: count,
-  maxGpus: count,
-  largestJob: z.object({ vcpus: count, memoryMiB: count, gpus: count }),
-  basis: z.array(z.string()),
-});
-
-const jobDefaultsSchema = z.object({
-  vcpus: count,
-  memoryMiB: count,
-  gpus: count,
-  timeoutSeconds: count,
-  attempts: count,
-});
-
-/** An object output, checked; a FatalError naming the source, the field and the shape. */
-function parseObject<T>(key: string, schema: z.ZodType<T>, shape: string) {
-  return (value: unknown, source: string): T => {
-    const parsed = schema.safeParse(value);
-    if (parsed.success) {
-      return parsed.data;
-    }
-    const at = (parsed.error.issues[0]?.path ?? []).filter((p) => typeof p !== "symbol");
-    const actual = JSON.stringify(valueAt(value, at)) ?? "nothing";
-    throw new FatalError(
-      `${source}: output "${key}" ${at.length === 0 ? "is not an object" : `has ${at.join(".")} = ${actual}`}; ` +
-        `expected ${shape}: run \`pulumi up\` to refresh it`,
-    );
-  };
-}
-
-const parseJobLimits = parseObject(
-  "jobLimits",
-  jobLimitsSchema,
-  `{"maxVcpus": N, "maxGpus": N, "largestJob": {"vcpus": N, "memoryMiB": N, "gpus": N}, "basis": [...]}`,
-);
-const parseJobDefaults = parseObject(
-  "jobDefaults",
-  jobDefaultsSchema,
-  `{"vcpus": N, "memoryMiB": N, "gpus": N, "timeoutSeconds": N, "attempts": N}`,
-);
 
 /** The string outputs. */
 export const OUTPUT_KEYS: readonly Exclude<keyof StackOutputs, "jobLimits" | "jobDefaults">[] = [
@@ -85,9 +44,37 @@ export const OUTPUT_KEYS: readonly Exclude<keyof StackOutputs, "jobLimits" | "jo
   "computeType",
 ];
 
+/** The object outputs, and their shapes as an error shows them. */
+const OBJECT_SHAPES: Readonly<Record<string, string>> = {
+  jobLimits: `{"maxVcpus": N, "maxGpus": N, "largestJob": {"vcpus": N, "memoryMiB": N, "gpus": N}, "basis": [...]}`,
+  jobDefaults: `{"vcpus": N, "memoryMiB": N, "gpus": N, "timeoutSeconds": N, "attempts": N}`,
+};
+
+/** Unknown keys are dropped; a known one may be null (not set). */
+const outputsSchema = z.object({
+  jobLimits: z
+    .object({
+      maxVcpus: count,
+      maxGpus: count,
+      largestJob: z.object({ vcpus: count, memoryMiB: count, gpus: count }),
+      basis: z.array(z.string()),
+    })
+    .nullish(),
+  jobDefaults: z
+    .object({
+      vcpus: count,
+      memoryMiB: count,
+      gpus: count,
+      timeoutSeconds: count,
+      attempts: count,
+    })
+    .nullish(),
+  ...Object.fromEntries(OUTPUT_KEYS.map((k) => [k, z.string().nullish()])),
+});
+
 export const MISSING_OUTPUTS_FIX = "run `pulumi up` first, or pass --outputs FILE";
 
-/** Keeps the known keys; a known key that is not a string is an error naming the source. */
+/** Keeps the known keys; a known key of the wrong shape is an error naming the source. */
 export function parseOutputs(text: string, source: string): StackOutputs {
   let value: unknown;
   try {
@@ -98,28 +85,26 @@ export function parseOutputs(text: string, source: string): StackOutputs {
         "`pulumi stack output --json --show-secrets > outputs.json`",
     );
   }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+  const parsed = outputsSchema.safeParse(value);
+  if (parsed.success) {
+    return Object.fromEntries(
+      Object.entries(parsed.data).filter(([, v]) => v !== null && v !== undefined),
+    );
+  }
+  const [key, ...at] = (parsed.error.issues[0]?.path ?? []).filter((p) => typeof p !== "symbol");
+  if (key === undefined) {
     throw new FatalError(`${source} must be a JSON object of stack outputs`);
   }
-  const out: Record<string, string | JobLimits | JobDefaults> = {};
-  const { jobLimits, jobDefaults } = value as Record<string, unknown>;
-  if (jobLimits !== undefined && jobLimits !== null) {
-    out.jobLimits = parseJobLimits(jobLimits, source);
+  const v = (value as Record<string, unknown>)[key];
+  const shape = OBJECT_SHAPES[key];
+  if (shape === undefined) {
+    throw new FatalError(`${source}: output "${key}" must be a string, got ${JSON.stringify(v)}`);
   }
-  if (jobDefaults !== undefined && jobDefaults !== null) {
-    out.jobDefaults = parseJobDefaults(jobDefaults, source);
-  }
-  for (const key of OUTPUT_KEYS) {
-    const v = (value as Record<string, unknown>)[key];
-    if (v === undefined || v === null) {
-      continue;
-    }
-    if (typeof v !== "string") {
-      throw new FatalError(`${source}: output "${key}" must be a string, got ${JSON.stringify(v)}`);
-    }
-    out[key] = v;
-  }
-  return out;
+  const actual = JSON.stringify(valueAt(v, at)) ?? "nothing";
+  throw new FatalError(
+    `${source}: output "${key}" ${at.length === 0 ? "is not an object" : `has ${at.join(".")} = ${actual}`}; ` +
+      `expected ${shape}: run \`pulumi up\` to refresh it`,
+  );
 }
 
 /**

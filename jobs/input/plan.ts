@@ -126,6 +126,9 @@ export function mergeEnvironment(
   return out;
 }
 
+/** The queue and job definition a request names. */
+type Resolved = { readonly jobQueue: string; readonly jobDefinition: string };
+
 export function requestHash(request: SubmitJobRequest, manifest?: string): string {
   const h = createHash("sha256").update(JSON.stringify(request));
   if (manifest !== undefined) {
@@ -141,7 +144,7 @@ function buildRequest(
   jobName: string,
   fields: JobFileFields,
   vars: ReadonlyMap<string, string>,
-  resolved: { jobQueue: string; jobDefinition: string },
+  resolved: Resolved,
 ): SubmitJobRequest {
   const { jobQueue, containerOverrides, ...rest } = fields;
   // The name comes from the caller (file name default, sweep child names).
@@ -183,7 +186,7 @@ export function sweepArraySubmission(
   base: JobFileFields,
   sets: readonly ParameterSet[],
   indexes: readonly number[] | undefined,
-  resolved: { jobQueue: string; jobDefinition: string },
+  resolved: Resolved,
 ): ArraySubmission {
   const body = manifestBody(sets, indexes);
   const key = manifestKey(jobName, body);
@@ -220,7 +223,7 @@ export function loneSetSubmission(
   base: JobFileFields,
   set: ParameterSet,
   index: number,
-  resolved: { jobQueue: string; jobDefinition: string },
+  resolved: Resolved,
 ): SingleSubmission {
   const request = buildRequest(
     jobName,
@@ -261,15 +264,10 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
   return plan.finish();
 }
 
-type Resolved = { jobQueue: string; jobDefinition: string };
-
 /** The plan as it is built: submissions, problems and the missing outputs, in order. */
 class PlanBuilder {
   private readonly problems: Problem[] = [];
-  private readonly missing = new Map<
-    MissingOutput["key"],
-    { field: MissingOutput["field"]; files: string[] }
-  >();
+  private readonly missing = new Map<MissingOutput["key"], MissingOutput & { files: string[] }>();
   private readonly submissions: Submission[] = [];
 
   constructor(private readonly opts: PlanOptions) {}
@@ -299,7 +297,7 @@ class PlanBuilder {
       // --locally: the queue and definition are not used.
       return "local";
     }
-    const m = this.missing.get(key) ?? { field, files: [] };
+    const m = this.missing.get(key) ?? { key, field, files: [] };
     if (!m.files.includes(file)) {
       m.files.push(file);
     }
@@ -349,36 +347,16 @@ class PlanBuilder {
       // AWS array jobs need at least 2 children; one set is an ordinary job.
       this.single(item.file, item.jobName, item.base, item.sets[0]);
     } else if (!array) {
-      this.jobPerSet(item);
+      // --no-array: one job per set, named `<jobName>-<n>`.
+      item.sets.forEach((set, i) => {
+        this.single(item.file, setJobName(item.jobName, i), item.base, set);
+      });
+    } else if (n <= CHUNK_SIZE) {
+      const { file, jobName, base, sets } = item;
+      const resolved = this.resolve(base, file);
+      this.add(sweepArraySubmission(file, jobName, jobName, base, sets, undefined, resolved));
     } else {
-      this.arraySweep(item);
-    }
-  }
-
-  /** --no-array: one job per set, named `<jobName>-<n>`. */
-  private jobPerSet(item: LoadedSweep): void {
-    item.sets.forEach((set, i) => {
-      this.single(item.file, setJobName(item.jobName, i), item.base, set);
-    });
-  }
-
-  /** One array job, or chunks of at most 10,000 children past that. */
-  private arraySweep(item: LoadedSweep): void {
-    const resolved = this.resolve(item.base, item.file);
-    if (item.sets.length <= CHUNK_SIZE) {
-      this.add(
-        sweepArraySubmission(
-          item.file,
-          item.jobName,
-          item.jobName,
-          item.base,
-          item.sets,
-          undefined,
-          resolved,
-        ),
-      );
-    } else {
-      this.chunkedSweep(item, resolved);
+      this.chunkedSweep(item);
     }
   }
 
@@ -386,27 +364,17 @@ class PlanBuilder {
    * Past 10,000 sets: array jobs of at most 10,000 children, each with a manifest of its own
    * sets and their numbers, so a child downloads its chunk, not the sweep.
    */
-  private chunkedSweep(item: LoadedSweep, resolved: Resolved): void {
+  private chunkedSweep(item: LoadedSweep): void {
+    const { file, jobName, base } = item;
+    const resolved = this.resolve(base, file);
     chunkRanges(item.sets.length).forEach(({ first, count }, c) => {
-      const name = chunkJobName(item.jobName, c);
-      if (count < ARRAY_MIN_SIZE) {
-        this.add(
-          loneSetSubmission(
-            item.file,
-            item.jobName,
-            name,
-            item.base,
-            item.sets[first],
-            first,
-            resolved,
-          ),
-        );
-        return;
-      }
+      const name = chunkJobName(jobName, c);
       const sets = item.sets.slice(first, first + count);
       const indexes = sets.map((_, i) => first + i);
       this.add(
-        sweepArraySubmission(item.file, item.jobName, name, item.base, sets, indexes, resolved),
+        count < ARRAY_MIN_SIZE
+          ? loneSetSubmission(file, jobName, name, base, sets[0], first, resolved)
+          : sweepArraySubmission(file, jobName, name, base, sets, indexes, resolved),
       );
     });
   }
@@ -415,11 +383,7 @@ class PlanBuilder {
     return {
       submissions: this.submissions,
       problems: [...this.problems, ...duplicateNameProblems(this.submissions)],
-      missingOutputs: [...this.missing].map(([key, m]) => ({
-        key,
-        field: m.field,
-        files: m.files,
-      })),
+      missingOutputs: [...this.missing.values()],
     };
   }
 }

@@ -13,6 +13,7 @@ import type { Problem } from "../errors";
 import {
   checkJobName,
   defaultJobName,
+  fileJobName,
   schemaProblems,
   submitJobSchema,
   type JobFileFields,
@@ -217,8 +218,7 @@ export function loadRowsSweep(
   absolutePath: string,
   text: string,
 ): { sweep?: LoadedSweep; problems: Problem[] } {
-  const delimiter = absolutePath.toLowerCase().endsWith(".tsv") ? "\t" : ",";
-  const rows = parseRows(file, text, delimiter);
+  const rows = rowsFile(file, absolutePath, text);
   const jobName = defaultJobName(file);
   const problems = [...rows.problems];
   const nameProblem = checkJobName(jobName);
@@ -237,13 +237,18 @@ export function loadRowsSweep(
     sets: rows.sets,
     consumedFiles: [absolutePath],
     problemAt: (message) => ({ file, line: 1, column: 1, message }),
-    keySources: new Map(
-      rows.header.map((h) => [
-        h.name,
-        { problemAt: (message: string) => ({ file, line: 1, column: h.column, message }) },
-      ]),
-    ),
+    keySources: new Map(rows.sources),
   }));
+}
+
+/** A CSV/TSV file's rows (`parseRows`), and where each header is, to locate its problems. */
+function rowsFile(shown: string, absolutePath: string, text: string) {
+  const rows = parseRows(shown, text, absolutePath.toLowerCase().endsWith(".tsv") ? "\t" : ",");
+  const sources = rows.header.map((h): [string, KeySource] => [
+    h.name,
+    { problemAt: (message) => ({ file: shown, line: 1, column: h.column, message }) },
+  ]);
+  return { ...rows, sources };
 }
 
 /** The sweep when nothing is wrong, else only the problems: built only when it is valid. */
@@ -284,8 +289,8 @@ export function loadSweep(
   }
   const spec = sweepSchema.parse(doc.value);
   const dir = path.dirname(absolutePath);
-  const jobName = spec.jobName ?? defaultJobName(doc.file);
-  problems.push(...sweepJobNameProblems(doc, jobName, spec.jobName === undefined));
+  const { jobName, problem } = fileJobName(doc, spec.jobName);
+  problems.push(...(problem !== undefined ? [problem] : []));
   const base = sweepBase(doc, spec.base, dir, readFile, problems);
   const x: Expansion = {
     doc,
@@ -308,7 +313,10 @@ export function loadSweep(
     addGrid(x);
   }
   if (x.expected > MAX_SWEEP_SETS) {
-    problems.push(tooManySetsProblem(doc, x.expected));
+    const sets = formatNumber(x.expected);
+    const limit = formatNumber(MAX_SWEEP_SETS);
+    const message = `the sweep expands to ${sets} parameter sets; the limit per file is ${limit}`;
+    problems.push(problemAt(doc, [], `${message}; split it into several sweep files`));
   }
   return loaded(problems, () => ({
     kind: "sweep",
@@ -320,24 +328,6 @@ export function loadSweep(
     keySources: x.keySources,
     problemAt: (message) => problemAt(doc, [], message),
   }));
-}
-
-function sweepJobNameProblems(doc: JsonDocument, jobName: string, fromFile: boolean): Problem[] {
-  const nameProblem = checkJobName(jobName);
-  if (nameProblem === undefined) {
-    return [];
-  }
-  const why = nameProblem + (fromFile ? " (taken from the file name; set jobName)" : "");
-  return [problemAt(doc, ["jobName"], why)];
-}
-
-function tooManySetsProblem(doc: JsonDocument, expected: number): Problem {
-  return problemAt(
-    doc,
-    [],
-    `the sweep expands to ${formatNumber(expected)} parameter sets; the limit per file is ` +
-      `${formatNumber(MAX_SWEEP_SETS)}; split it into several sweep files`,
-  );
 }
 
 /** `base`: inline fields or another job file; none gives no fields. */
@@ -437,9 +427,8 @@ function claim(x: Expansion, key: string, where: string, source: KeySource): voi
 /** `rows` naming a CSV/TSV file next to the sweep file. */
 function addFileRows(x: Expansion, file: string, readFile: ReadFile): void {
   const rowsPath = path.resolve(x.dir, file);
-  const lower = rowsPath.toLowerCase();
   const rowsText = readFile(rowsPath);
-  if (!lower.endsWith(".csv") && !lower.endsWith(".tsv")) {
+  if (!/\.(csv|tsv)$/i.test(rowsPath)) {
     x.problems.push(problemAt(x.doc, ["rows"], `"${file}" must be a .csv or .tsv file`));
     return;
   }
@@ -447,15 +436,10 @@ function addFileRows(x: Expansion, file: string, readFile: ReadFile): void {
     x.problems.push(problemAt(x.doc, ["rows"], `file "${file}" not found (looked in ${x.dir})`));
     return;
   }
-  const shown = path.join(path.dirname(x.doc.file), file);
-  const parsed = parseRows(shown, rowsText, lower.endsWith(".tsv") ? "\t" : ",");
+  const parsed = rowsFile(path.join(path.dirname(x.doc.file), file), rowsPath, rowsText);
   x.problems.push(...parsed.problems);
   x.consumedFiles.push(rowsPath);
-  for (const h of parsed.header) {
-    claim(x, h.name, "rows", {
-      problemAt: (message) => ({ file: shown, line: 1, column: h.column, message }),
-    });
-  }
+  parsed.sources.forEach(([name, source]) => claim(x, name, "rows", source));
   x.blocks.push(parsed.sets);
   x.expected *= parsed.sets.length;
 }
@@ -481,28 +465,34 @@ function addInlineRows(x: Expansion): void {
   x.expected *= sets.length;
 }
 
-function addZip(x: Expansion): void {
+/** A `grid` or `zip` block's lists, each key claimed; an empty block is a problem. */
+function readBlock(x: Expansion, name: "grid" | "zip"): Block {
   const { doc } = x;
-  const zip = rawEntries<readonly Scalar[]>(doc, ["zip"], blockValues, x.problems);
+  const block = rawEntries<readonly Scalar[]>(doc, [name], blockValues, x.problems);
+  for (const key of block.keys()) {
+    claim(x, key, name, {
+      problemAt: (message) => problemAt(doc, [name, key], message, { key: true }),
+    });
+  }
+  if (block.size === 0) {
+    x.problems.push(problemAt(doc, [name], `${name} is empty; add at least one variable`));
+  }
+  return block;
+}
+
+function addZip(x: Expansion): void {
+  const zip = readBlock(x, "zip");
   const lengths = [...zip].map(([k, v]) => [k, v.length] as const);
   const distinct = new Set(lengths.map(([, n]) => n));
   if (distinct.size > 1) {
     x.problems.push(
       problemAt(
-        doc,
+        x.doc,
         ["zip"],
         `zip lists must have the same length (${lengths.map(([k, n]) => `${k}: ${n}`).join(", ")}); ` +
           `use "grid" for every combination`,
       ),
     );
-  }
-  for (const key of zip.keys()) {
-    claim(x, key, "zip", {
-      problemAt: (message) => problemAt(doc, ["zip", key], message, { key: true }),
-    });
-  }
-  if (zip.size === 0) {
-    x.problems.push(problemAt(doc, ["zip"], "zip is empty; add at least one variable"));
   }
   x.blocks.push(expandZip(zip));
   x.expected *= lengths.length > 0 ? Math.min(...lengths.map(([, n]) => n)) : 0;
@@ -510,16 +500,7 @@ function addZip(x: Expansion): void {
 
 /** `grid`; expanded only when the whole sweep stays within MAX_SWEEP_SETS. */
 function addGrid(x: Expansion): void {
-  const { doc } = x;
-  const grid = rawEntries<readonly Scalar[]>(doc, ["grid"], blockValues, x.problems);
-  for (const key of grid.keys()) {
-    claim(x, key, "grid", {
-      problemAt: (message) => problemAt(doc, ["grid", key], message, { key: true }),
-    });
-  }
-  if (grid.size === 0) {
-    x.problems.push(problemAt(doc, ["grid"], "grid is empty; add at least one variable"));
-  }
+  const grid = readBlock(x, "grid");
   x.expected *= [...grid.values()].reduce((n, v) => n * v.length, 1);
   if (x.expected <= MAX_SWEEP_SETS) {
     x.blocks.push(expandGrid(grid));

@@ -169,45 +169,36 @@ function submitJson(result: Exclude<SubmitResult, StoppedResult>): object {
         notSubmitted: 0,
       };
     case "sent":
-      return sentJson(result);
+      return {
+        stack: result.stack,
+        submitted: result.submitted.map((e) =>
+          definedOnly({ jobName: e.jobName, jobId: e.jobId, file: e.file, arraySize: e.arraySize }),
+        ),
+        recovered: result.recovered.map(({ jobName, jobId, file }) => ({ jobName, jobId, file })),
+        skipped: result.skipped,
+        failed: result.failed,
+        unrecorded: result.unrecorded,
+        open: result.open,
+        duplicates: result.duplicates,
+        notSubmitted: result.notSubmitted,
+        ledger: result.ledger,
+        ...(result.cost !== undefined ? { cost: costJson(result.cost) } : {}),
+      };
     case "retry-nothing":
       return { stack: result.stack, submitted: [], retried: 0 };
     case "local":
-      return localJson(result);
+      return {
+        localRoot: result.root,
+        runs: result.results.map((x) => ({
+          jobName: x.run.jobName,
+          ...definedOnly({ index: x.run.index }),
+          exitCode: x.exitCode,
+          ...localResultPaths(x.run, result.root),
+        })),
+        failed: result.results.filter((x) => x.exitCode !== 0).length,
+        notRun: result.planned - result.results.length,
+      };
   }
-}
-
-function sentJson(r: SentResult): object {
-  return {
-    stack: r.stack,
-    submitted: r.submitted.map((e) =>
-      definedOnly({ jobName: e.jobName, jobId: e.jobId, file: e.file, arraySize: e.arraySize }),
-    ),
-    recovered: r.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId, file: e.file })),
-    skipped: r.skipped,
-    failed: r.failed,
-    unrecorded: r.unrecorded,
-    open: r.open,
-    duplicates: r.duplicates,
-    notSubmitted: r.notSubmitted,
-    ledger: r.ledger,
-    ...(r.cost !== undefined ? { cost: costJson(r.cost) } : {}),
-  };
-}
-
-function localJson(r: LocalRunsResult): object {
-  const rows = r.results.map((x) => ({
-    jobName: x.run.jobName,
-    ...definedOnly({ index: x.run.index }),
-    exitCode: x.exitCode,
-    ...localResultPaths(x.run, r.root),
-  }));
-  return {
-    localRoot: r.root,
-    runs: rows,
-    failed: r.results.filter((x) => x.exitCode !== 0).length,
-    notRun: r.planned - r.results.length,
-  };
 }
 
 function printDryRun(r: DryRunResult, io: Io): void {

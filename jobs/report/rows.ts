@@ -37,7 +37,7 @@ export interface RunUnit {
 export interface ResultFile {
   readonly key: string;
   readonly size: number;
-  /** S3's ETag, unquoted, when listed from S3 (never cached). */
+  /** S3's ETag, unquoted, when listed from S3. */
   readonly etag?: string;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Where `jobs:report` reads runs from: Batch, S3 and the job log for the ledger's jobs, or the
  * local folder for `--locally` runs. Reads run in parallel, metrics come from the job log where
- * it holds a checked copy (metrics-log.ts), and what has finished comes from the cache.
+ * it holds a checked copy (metrics-log.ts).
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -13,7 +13,6 @@ import { readLocalRuns, type LocalRunRecord } from "../state/local-runs";
 import { runAll } from "../aws/pool";
 import { parseManifest, type Manifest } from "../input/manifest";
 import { searchWindow, textsFromLogs } from "./metrics-log";
-import { childrenCacheKey, folderCacheKey, type ReportCache } from "../state/report-cache";
 import {
   buildRow,
   groupResultFiles,
@@ -30,7 +29,7 @@ import {
 import type { Pricing } from "./prices";
 import { listLocal } from "../commands/results";
 import { describeById, ofLastRun } from "../commands/watch";
-import { TERMINAL, groupBy, type Status } from "../status";
+import type { Status } from "../status";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
@@ -55,11 +54,10 @@ export function awsSource(
   entries: readonly LedgerEntry[],
   clients: AwsClients,
   bucket: string,
-  cache?: ReportCache,
   logGroupName?: string,
 ): ReportSource {
   return {
-    units: () => awsUnits(entries, clients, bucket, cache),
+    units: () => awsUnits(entries, clients, bucket),
     listResults: (job) => clients.storage.listObjects(bucket, `${BUCKET_PREFIXES.results}${job}/`),
     readText: (key) => clients.storage.getText(bucket, key),
     ...(logGroupName !== undefined
@@ -88,32 +86,16 @@ async function logTexts(
   }
 }
 
-/** The ledger's jobs as run units: parents, then children and manifests of unfinished arrays. */
+/** The ledger's jobs as run units: parents, then array jobs' children and manifests. */
 async function awsUnits(
   entries: readonly LedgerEntry[],
   clients: AwsClients,
   bucket: string,
-  cache: ReportCache | undefined,
 ): Promise<Units> {
   const warnings: string[] = [];
   const ids = entries.map((e) => e.jobId);
   const parents = await describeById(clients, ids);
-  // An array's children are fixed once the parent has ended; an ended child never changes.
-  const keys = new Map<LedgerEntry, string | undefined>();
-  const cached = new Map<LedgerEntry, RunUnit[]>();
-  for (const e of entries) {
-    const status = parents.get(e.jobId)?.status;
-    const key =
-      cache !== undefined && e.kind === "array" && status !== undefined
-        ? childrenCacheKey(cache.scope, e.jobId, status)
-        : undefined;
-    const hit = key !== undefined ? cache?.readChildren(e.jobId, key) : undefined;
-    keys.set(e, key);
-    if (hit !== undefined) {
-      cached.set(e, hit);
-    }
-  }
-  const arrays = entries.filter((e) => e.kind === "array" && !cached.has(e));
+  const arrays = entries.filter((e) => e.kind === "array");
   const childIds = arrays.flatMap((e) =>
     Array.from({ length: arraySize(e, parents.get(e.jobId)) }, (_, i) => `${e.jobId}:${i}`),
   );
@@ -121,19 +103,9 @@ async function awsUnits(
   const manifests = await readManifests(arrays, parents, children, clients, bucket, warnings);
   const units = entries.flatMap((e): RunUnit[] => {
     const parent = parents.get(e.jobId);
-    if (e.kind !== "array") {
-      return [plainUnit(e, parent)];
-    }
-    const hit = cached.get(e);
-    if (hit !== undefined) {
-      return hit;
-    }
-    const own = arrayUnits(e, parent, children, manifests.get(e));
-    const key = keys.get(e);
-    if (key !== undefined && own.whole) {
-      cache?.writeChildren(e.jobId, key, own.units);
-    }
-    return own.units;
+    return e.kind === "array"
+      ? arrayUnits(e, parent, children, manifests.get(e))
+      : [plainUnit(e, parent)];
   });
   return { units, warnings };
 }
@@ -189,20 +161,18 @@ function plainUnit(e: LedgerEntry, parent: JobDetail | undefined): RunUnit {
 }
 
 /**
- * An array job's children, numbered as in its sweep; `whole` when Batch returned every child
- * and each has ended, whatever the parent says (only then are they cached). A child Batch does
- * not return (not created yet, or forgotten) takes the parent's status and a failed one's reason.
+ * An array job's children, numbered as in its sweep. A child Batch does not return (not
+ * created yet, or forgotten) takes the parent's status and a failed one's reason.
  */
 function arrayUnits(
   e: LedgerEntry,
   parent: JobDetail | undefined,
   children: ReadonlyMap<string, JobDetail>,
   manifest: Manifest | undefined,
-): { units: RunUnit[]; whole: boolean } {
-  const size = arraySize(e, parent);
+): RunUnit[] {
   const job = groupOf(e);
   const status = (parent?.status ?? "UNKNOWN") as Status;
-  const units = Array.from({ length: size }, (_, i): RunUnit => {
+  return Array.from({ length: arraySize(e, parent) }, (_, i): RunUnit => {
     const set = manifest?.sets[i];
     const index = manifest?.indexes?.[i] ?? i;
     const child = children.get(`${e.jobId}:${i}`);
@@ -220,11 +190,6 @@ function arrayUnits(
       params: new Map(set ?? []),
     };
   });
-  const whole =
-    manifest !== undefined &&
-    size > 0 &&
-    units.every((u, i) => children.has(`${e.jobId}:${i}`) && TERMINAL.has(u.status));
-  return { units, whole };
 }
 
 /** `--locally`: the runs recorded in the local folder, filtered like the ledger's jobs. */
@@ -276,57 +241,36 @@ function localUnit(r: LocalRunRecord): RunUnit {
   };
 }
 
-/** A results folder's files, and the cache key to store it under once listed whole. */
-interface Folder {
-  readonly objects: readonly ResultFile[];
-  readonly storeKey?: string;
-}
-
-/**
- * Each folder from the cache when every run writing into it has finished, else listed. The
- * metrics texts of cached folders go into `texts`.
- */
+/** Every job's or sweep's results, listed; a folder that cannot be is warned of, as empty. */
 async function listFolders(
   source: ReportSource,
-  units: readonly RunUnit[],
   jobs: readonly string[],
-  cache: ReportCache | undefined,
-  texts: Map<string, string>,
   warnings: string[],
-): Promise<Map<string, Folder>> {
-  const runsOf = groupBy(units, (u) => u.job);
-  const folder = async (job: string): Promise<Folder> => {
-    const runs = runsOf.get(job) ?? [];
-    const key = cache !== undefined ? folderCacheKey(cache.scope, job, runs) : undefined;
-    const hit = key !== undefined ? cache?.readFolder(job, key) : undefined;
-    if (hit !== undefined) {
-      Object.entries(hit.metrics).forEach(([k, text]) => texts.set(k, text));
-      return { objects: hit.objects };
-    }
+): Promise<ResultFile[]> {
+  const list = async (job: string): Promise<ResultFile[]> => {
     try {
-      return { objects: await source.listResults(job), ...definedOnly({ storeKey: key }) };
+      return await source.listResults(job);
     } catch (err) {
       warnings.push(`${job}: could not list its results (${describeError(err)})`);
-      return { objects: [] };
+      return [];
     }
   };
-  const folders = await runAll(jobs, folder, READ_CONCURRENCY.list);
-  return new Map(jobs.map((job, i) => [job, folders[i]]));
+  return (await runAll(jobs, list, READ_CONCURRENCY.list)).flat();
 }
 
 /**
- * The texts of the metrics files `wanted` (key to the run that wrote it) not in `texts`: in
- * bulk where the source can, checked by the listed ETag, the rest one by one. Texts go into
- * `texts`; what could not be read is returned with its reason.
+ * The texts of the metrics files `wanted` (key to the run that wrote it): in bulk where the
+ * source can, checked by the listed ETag, the rest one by one; and what could not be read,
+ * with its reason.
  */
 async function readMetrics(
   source: ReportSource,
   wanted: ReadonlyMap<string, RunUnit>,
   etagOf: ReadonlyMap<string, string | undefined>,
-  texts: Map<string, string>,
   warnings: string[],
-): Promise<Map<string, unknown>> {
-  let missing = [...wanted.keys()].filter((k) => !texts.has(k));
+): Promise<{ texts: Map<string, string>; failures: Map<string, unknown> }> {
+  const texts = new Map<string, string>();
+  let missing = [...wanted.keys()];
   const etags = new Set(missing.flatMap((k) => etagOf.get(k) ?? []));
   if (source.textsByEtag !== undefined && etags.size > 0) {
     const runs = missing.map((k) => wanted.get(k) as RunUnit);
@@ -351,25 +295,7 @@ async function readMetrics(
     }
   };
   await runAll(missing, read, READ_CONCURRENCY.metrics);
-  return failures;
-}
-
-/** Folders read whole, whose runs have all finished, go into the cache. */
-function storeFolders(
-  folders: ReadonlyMap<string, Folder>,
-  texts: ReadonlyMap<string, string>,
-  failures: ReadonlyMap<string, unknown>,
-  cache: ReportCache,
-): void {
-  for (const [job, f] of folders) {
-    if (f.storeKey !== undefined && !f.objects.some((o) => failures.has(o.key))) {
-      const read = f.objects.filter((o) => texts.has(o.key));
-      cache.writeFolder(job, f.storeKey, {
-        objects: f.objects.map((o) => ({ key: o.key, size: o.size })),
-        metrics: Object.fromEntries(read.map((o) => [o.key, texts.get(o.key) as string])),
-      });
-    }
-  }
+  return { texts, failures };
 }
 
 /** Units to rows: latest run per set, one listing per job or sweep, metrics in parallel. */
@@ -377,16 +303,13 @@ export async function collectRows(
   source: ReportSource,
   pricing: Pricing,
   now: number,
-  cache?: ReportCache,
 ): Promise<{ rows: ReportRow[]; warnings: string[] }> {
   const { units, warnings } = await source.units();
   const latest = latestRuns(units);
   // A sweep's results sit under <name>/<index>/: every run of it has a set number.
   const sweeps = new Set(units.filter((u) => u.index !== undefined).map((u) => u.job));
   const jobs = [...new Set(latest.map((l) => l.unit.job))];
-  const texts = new Map<string, string>();
-  const folders = await listFolders(source, units, jobs, cache, texts, warnings);
-  const objects = [...folders.values()].flatMap((f) => f.objects);
+  const objects = await listFolders(source, jobs, warnings);
   const files = groupResultFiles(objects, (j) => sweeps.has(j));
   const filesOf = (u: RunUnit): ResultFile[] => files.get(rowKey(u.job, u.index)) ?? [];
   const metricKeys = latest.map((l) => metricsKeyOf(filesOf(l.unit)));
@@ -396,10 +319,7 @@ export async function collectRows(
     ),
   );
   const etagOf = new Map(objects.map((o) => [o.key, o.etag]));
-  const failures = await readMetrics(source, wanted, etagOf, texts, warnings);
-  if (cache !== undefined) {
-    storeFolders(folders, texts, failures, cache);
-  }
+  const { texts, failures } = await readMetrics(source, wanted, etagOf, warnings);
   const problems: string[] = [];
   const rows = latest.map((l, i) => {
     const key = metricKeys[i] ?? "";

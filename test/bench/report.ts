@@ -3,11 +3,9 @@
  * and the local CloudWatch Logs: every child finished, wrote metrics.json and a pickle, and
  * its log holds the metrics line the entrypoint prints. s3rver spends milliseconds per
  * request on its own files, which would swamp the tool's figure. The CLI runs as its own
- * process, as `npm run jobs:report` does, so its start-up is part of the figure. Three
- * times: with nothing cached (the first report of a sweep); the same once the log's lines
- * are gone (retention), so every metrics file is a GetObject; and once the finished sweep's
- * listing and metrics, and its children's details, are in the cache beside the ledger
- * (every later report).
+ * process, as `npm run jobs:report` does, so its start-up is part of the figure. Twice: as
+ * the stack is, and once the log's lines are gone (retention), so every metrics file is a
+ * GetObject.
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -60,7 +58,6 @@ export async function benchReport(): Promise<BenchResult[]> {
       throw new Error(`submit failed: ${submitted.stderr}`);
     }
     batch.finishAll();
-    // What the children would have uploaded: metrics.json and a result file each.
     // What the children would have uploaded (metrics.json and a result file each), and
     // printed to their log streams.
     for (let i = 0; i < SETS; i++) {
@@ -79,16 +76,12 @@ export async function benchReport(): Promise<BenchResult[]> {
     expired.createLogGroup(STACK_OUTPUTS.logGroupName);
     const expiredEnv = { ...env, ...awsEnv({ logs: expired.url }) };
 
-    // Cold: every listing read from S3, metrics from the log (the first report of a sweep
-    // fills the cache; --refresh reads afresh). Expired: the log has no lines any more.
-    // Warm: the sweep has finished and was reported.
-    const cold = await timeReports(RUNS, (run) => (run === 0 ? [] : ["--refresh"]));
-    const gone = await timeReports(RUNS, () => ["--refresh"], expiredEnv);
-    const warm = await timeReports(RUNS, () => []);
+    const cold = await timeReports(RUNS);
+    const gone = await timeReports(RUNS, expiredEnv);
     const sets = SETS.toLocaleString("en-US");
     return [
       {
-        name: `report: jobs:report --json, ${sets}-child sweep, nothing cached (median of ${RUNS})`,
+        name: `report: jobs:report --json, ${sets}-child finished sweep (median of ${RUNS})`,
         value: cold.seconds,
         unit: "s",
         target: "<= 5 s",
@@ -99,39 +92,27 @@ export async function benchReport(): Promise<BenchResult[]> {
         unit: "s",
       },
       {
-        name: `report: jobs:report --json, ${sets}-child finished sweep, cached (median of ${RUNS})`,
-        value: warm.seconds,
-        unit: "s",
-        target: "<= 5 s",
-      },
-      {
-        name: "report: DescribeJobs calls per report (100 IDs each), nothing cached / cached",
+        name: "report: DescribeJobs calls per report (100 IDs each)",
         value: cold.describe,
-        unit: `/ ${warm.describe} calls`,
-        target: "101 / 1",
+        unit: "calls",
+        target: "101",
       },
       {
-        name: "report: S3 requests per report (list pages, manifest, metrics), nothing cached",
+        name: "report: S3 requests per report (list pages, manifest, metrics)",
         value: cold.s3,
         unit: `requests (${gone.s3} with the lines expired)`,
         target: "20 + 1 (20 + 1 + 9,900)",
       },
       {
-        name: "report: FilterLogEvents calls per report, nothing cached / cached",
+        name: "report: FilterLogEvents calls per report",
         value: cold.logs,
-        unit: `/ ${warm.logs} calls`,
-        target: "1 / 0",
+        unit: "calls",
+        target: "1",
       },
       {
-        name: "report: S3 requests per report, cached",
-        value: warm.s3,
-        unit: "requests",
-        target: "0",
-      },
-      {
-        name: "report: rows with metrics merged in, nothing cached / lines expired / cached",
+        name: "report: rows with metrics merged in / with the lines expired",
         value: cold.rows,
-        unit: `/ ${gone.rows} / ${warm.rows} rows`,
+        unit: `/ ${gone.rows} rows`,
         target: `${SETS - SETS / 100}`,
       },
     ];
@@ -139,7 +120,6 @@ export async function benchReport(): Promise<BenchResult[]> {
     /** `runs` reports: median seconds, requests per report, rows with metrics in the last. */
     async function timeReports(
       runs: number,
-      flags: (run: number) => string[],
       runEnv = env,
     ): Promise<{ seconds: number; describe: number; s3: number; rows: number; logs: number }> {
       const s3Reads = (): number =>
@@ -153,7 +133,7 @@ export async function benchReport(): Promise<BenchResult[]> {
       let rows = 0;
       for (let run = 0; run < runs; run++) {
         const start = process.hrtime.bigint();
-        const r = await spawnJobs(["report", ...common, "--json", ...flags(run)], runEnv, dir).done;
+        const r = await spawnJobs(["report", ...common, "--json"], runEnv, dir).done;
         times.push(Number(process.hrtime.bigint() - start) / 1e9);
         if (r.code !== 0) {
           throw new Error(`report failed: ${r.stderr}`);
