@@ -10,6 +10,7 @@ import { benchProgram } from "./program";
 import { benchValidation } from "./validation";
 import { benchReport } from "./report";
 import { benchSweepSize } from "./sweep-size";
+import { benchWhy } from "./why";
 import { BenchResult } from "./result";
 
 function format(result: BenchResult): string {
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
     ["validation", benchValidation],
     ["report", benchReport],
     ["sweep-size", benchSweepSize],
+    ["why", benchWhy],
   ];
   const only = process.argv.slice(2);
   for (const [name, run] of suites) {

@@ -26,11 +26,9 @@ describe("jobs:why: why a job waits", function () {
     aws.findJob("job-0000").statusReason = reason;
   }
 
-  it("explains a job behind a blocked head, the queue and its environment, within 1.5 s", async function () {
+  it("explains a job behind a blocked head, the queue and its environment", async function () {
     await twoRunnable(CAPACITY);
-    const started = Date.now();
     const r = await aws.jobs(["why", "job-0001"]);
-    assert.ok(Date.now() - started < 1500, `answered in ${Date.now() - started} ms`);
     assert.strictEqual(r.code, 0, r.stderr);
     assert.match(r.stdout, /job-0001 [0-9a-f-]+: RUNNABLE/);
     assert.match(r.stdout, /place 2 of the 2 RUNNABLE jobs listed, there since /);
