@@ -13,39 +13,41 @@ import { clusterOf, type KeptTask, type UnitAttempt } from "../report/time-split
 import { groupBy } from "../status";
 import { writeWhole } from "./write-whole";
 import { definedOnly } from "../../components/defined";
+import { jsonValue } from "../input/json-source";
+import { z } from "zod";
 
 const FILE = "ecs-tasks.json";
-const TIMES = ["createdAt", "pullStartedAt", "pullStoppedAt", "startedAt"] as const;
 
 /** The store of the stack whose ledger is `ledgerFile`. */
 export function taskStoreFile(ledgerFile: string): string {
   return path.join(path.dirname(ledgerFile), FILE);
 }
 
-function isKept(v: unknown): v is KeptTask {
-  if (v === null || typeof v !== "object") {
-    return false;
-  }
-  const o = v as Record<string, unknown>;
-  return o.missing === true || TIMES.every((k) => o[k] === undefined || typeof o[k] === "number");
-}
+const time = z.number().optional();
+const keptTask = z.union([
+  z.object({ missing: z.literal(true) }),
+  z.object({ createdAt: time, pullStartedAt: time, pullStoppedAt: time, startedAt: time }),
+]);
 
 /** The kept tasks; a file that is not the store's JSON only costs reading ECS again. */
 function loadTasks(file: string): Map<string, KeptTask> {
-  let parsed: unknown;
+  let text: string;
   try {
-    parsed = JSON.parse(fs.readFileSync(file, "utf8"));
+    text = fs.readFileSync(file, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT" || err instanceof SyntaxError) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
       return new Map();
     }
     throw err;
   }
-  const tasks = (parsed as { tasks?: unknown } | null)?.tasks;
+  const tasks = (jsonValue(text)?.value as { tasks?: unknown } | null | undefined)?.tasks;
   // Own properties of parsed JSON: an ARN is only ever a key of the Map.
   return new Map(
     tasks !== null && typeof tasks === "object"
-      ? Object.entries(tasks).filter((e): e is [string, KeptTask] => isKept(e[1]))
+      ? Object.entries(tasks).flatMap(([arn, kept]) => {
+          const read = keptTask.safeParse(kept);
+          return read.success ? [[arn, read.data as KeptTask] as const] : [];
+        })
       : [],
   );
 }
