@@ -48,7 +48,8 @@ const str = z.string();
 const nonEmpty = z.string().min(1);
 const stringMap = z.record(z.string(), z.string());
 
-const keyValue = z.strictObject({ name: nonEmpty, value: z.string() });
+// A variable's name is the entrypoint's to judge (run_job.py --check-values), once.
+const keyValue = z.strictObject({ name: str, value: str });
 const resourceRequirement = z.strictObject({
   value: nonEmpty,
   type: z.enum(["GPU", "MEMORY", "VCPU"]),
