@@ -64,6 +64,26 @@ describe("jobs: values checked with the script's argparse types", function () {
     assert.ok(!fs.existsSync(root), "nothing ran");
   });
 
+  it("refuses an empty variable name once, in the entrypoint's words", async function () {
+    const job = write(
+      "empty.json",
+      JSON.stringify({
+        jobName: "empty",
+        containerOverrides: {
+          environment: [
+            { name: "", value: "1" },
+            { name: "save_name", value: "s" },
+          ],
+        },
+      }),
+    );
+    const run = await runJobs(["submit", "--dry-run", job], { describe: "real" });
+    assert.strictEqual(run.code, 2, run.stderr);
+    const errors = run.stderr.split("\n").filter((line) => line.startsWith("error:"));
+    assert.deepStrictEqual(errors.length, 1, run.stderr);
+    assert.match(errors[0], /environment\[0\]\.name: a variable's name cannot be empty; name it/);
+  });
+
   it("checks every set of a sweep, and skips a FileType option with a note", async function () {
     const script = write(
       "typed.py",
