@@ -17,7 +17,7 @@ import { latestByName, type IntentLine, type LedgerEntry } from "../state/ledger
 import { isRetryEntry, retryNumber } from "../state/attempts";
 
 /** AWS Batch's limit on a job's dependsOn. */
-export const MAX_DEPENDENCIES = 20;
+const MAX_DEPENDENCIES = 20;
 
 /** Memory of a barrier on EC2: enough for a container that runs `true`. */
 const EC2_BARRIER_MEMORY_MIB = 128;
@@ -38,7 +38,7 @@ function namedDependencies(s: Submission): NamedDependency[] {
 }
 
 /** The name a submission answers to: its sweep's for a chunk or a retry. */
-export function ownerOf(s: Submission): string {
+function ownerOf(s: Submission): string {
   return s.sweep ?? s.jobName;
 }
 

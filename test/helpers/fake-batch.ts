@@ -11,7 +11,8 @@
  * first, at most 100 per page); `listLagMs` hides jobs from ListJobs for that long after
  * SubmitJob, as an eventually consistent listing would; `faultNextSubmits` makes the server
  * accept a job and then lose the answer (drop the connection, never answer, answer 500) or
- * hold the answer until `releasePaused()`.
+ * hold the answer until `releasePaused()`. SubmitJob keeps `dependsOn` (at most 20; N_TO_N
+ * only between array jobs of one size) and DescribeJobs returns it; jobs do not wait on it.
  *
  * Array jobs behave as the API reference describes them: the parent is only ever SUBMITTED,
  * PENDING, SUCCEEDED or FAILED (PENDING while any child runs); its children exist once it
