@@ -155,7 +155,7 @@ describe("dependencies by name against the local Batch server", function () {
     assert.deepStrictEqual(step.request.dependsOn, [{ jobId: b0.jobId }, { jobId: b1.jobId }]);
   });
 
-  it("refuses a cycle, an unknown name, an open submission and a failed parent, sending nothing", async function () {
+  it("refuses a cycle, an unknown name, jobId with jobName, SEQUENTIAL, an open submission and a failed parent, sending nothing", async function () {
     const refused = async (files: Record<string, unknown>, what: RegExp) => {
       fs.rmSync(path.join(aws.dir, "pipe"), { recursive: true, force: true });
       write(files);
@@ -172,6 +172,15 @@ describe("dependencies by name against the local Batch server", function () {
     await refused(
       { "s.json": stepFile("s", [{ jobName: "nope" }]) },
       /s\.json: dependsOn\[0\]: no job or sweep "nope"/,
+    );
+    await refused(
+      {
+        "s.json": stepFile("s", [
+          { jobName: "x", jobId: "1" },
+          { jobName: "x", type: "SEQUENTIAL" },
+        ]),
+      },
+      /dependsOn\[0\]: names both jobId and jobName[^]*dependsOn\[1\]: "SEQUENTIAL" takes no job/,
     );
     fs.mkdirSync(path.dirname(aws.ledgerFile()), { recursive: true });
     const intent = {
