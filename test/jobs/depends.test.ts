@@ -7,6 +7,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { barrierSpec, resolveDependencies, standingRuns } from "../../jobs/input/depends";
+import { derivedNameProblem } from "../../jobs/input/derived-names";
 import type { Submission } from "../../jobs/input/plan";
 import { Ledger, type LedgerEntry } from "../../jobs/state/ledger";
 import { useLocalAws } from "../helpers/jobs-harness";
@@ -44,6 +45,12 @@ describe("dependencies by name: the rules", function () {
     assert.deepStrictEqual(names(retried), ["id-g-r2"]);
     const forced = [...retried, entry("g-c0", "g", "new0"), entry("g-c1", "g", "new1")];
     assert.deepStrictEqual(names(forced), ["new0", "new1"], "--force: the new submission");
+  });
+
+  it("a job that waits by name leaves room for its barriers' names", function () {
+    const waits = { array: true, waits: true };
+    assert.strictEqual(derivedNameProblem("j".repeat(118), waits), undefined);
+    assert.match(derivedNameProblem("j".repeat(119), waits) ?? "", /at most 118 characters/);
   });
 
   it("past 20 parents: barriers of 20, a tree past 400, each tier once the last is recorded", function () {
