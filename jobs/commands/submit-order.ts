@@ -67,7 +67,7 @@ export async function refuseFailedParents(
             path: `dependsOn[${at}]`,
             message:
               `"${name}" failed (${job.jobName} ${job.jobId}) and was not retried since, so ` +
-              `Batch would fail this job at once; run npm run jobs:retry -- ${name} first, or with this job's name`,
+              `Batch would fail this job at once; run npm run jobs:retry -- ${name} first`,
           },
         ];
   });
