@@ -8,7 +8,7 @@
  * resolves to follow from the ledger alone, so a resend resolves them the same way.
  */
 import { FARGATE_MEMORY_MIB } from "../../components/instance-types";
-import { CHUNK_SIZE } from "./chunks";
+import { CHUNK_SIZE, chunkRanges } from "./chunks";
 import { barrierJobName } from "./derived-names";
 import type { Problem } from "../errors";
 import type { SubmitJobRequest } from "./job-file";
@@ -210,8 +210,7 @@ export function resolveDependencies(
   entries: readonly LedgerEntry[],
   barrier: BarrierSpec,
 ): Resolution {
-  const named = namedDependencies(s);
-  if (named.length === 0) {
+  if (namedDependencies(s).length === 0) {
     return { kind: "ready", submission: s };
   }
   const typed: Dependency[] = [];
@@ -228,9 +227,10 @@ export function resolveDependencies(
   const latest = latestByName(entries);
   let next = 0;
   while (typed.length + plain.length > MAX_DEPENDENCIES) {
-    const tier = groups(plain, MAX_DEPENDENCIES).map((deps) =>
-      barrierSubmission(s, barrierJobName(s.jobName, next++), deps, barrier),
-    );
+    const tier = chunkRanges(plain.length, MAX_DEPENDENCIES).map(({ first, count }) => {
+      const deps = plain.slice(first, first + count);
+      return barrierSubmission(s, barrierJobName(s.jobName, next++), deps, barrier);
+    });
     const missing = tier.filter((b) => latest.get(b.jobName)?.hash !== b.hash);
     if (missing.length > 0) {
       return { kind: "barriers", barriers: missing };
@@ -239,14 +239,6 @@ export function resolveDependencies(
   }
   const request = { ...s.request, dependsOn: [...typed, ...plain] };
   return { kind: "ready", submission: { ...s, request } };
-}
-
-function groups<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) {
-    out.push(items.slice(i, i + size));
-  }
-  return out;
 }
 
 /** A barrier of `step`: its queue and definition, a no-op command, the least resources. */
