@@ -116,9 +116,10 @@ async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResu
     // Jobs Batch does not return cannot be stopped, and nothing says they finished: they
     // may be running in another region or account.
     const unknown = entries.filter((e) => statusOf(e) === "UNKNOWN");
-    const work = entries.flatMap((e) => {
+    const work = entries.flatMap((e): Stopped[] => {
       const status = statusOf(e);
-      return isSettled(status) ? [] : [{ entry: e, status }];
+      const waits = status === "PENDING" && (byId.get(e.jobId)?.dependsOn ?? []).length > 0;
+      return isSettled(status) ? [] : [{ entry: e, status, ...(waits ? { waits } : {}) }];
     });
     const done = await stopAll(clients, work, opts.reason);
     return {

@@ -20,13 +20,14 @@ import {
   UnrecordedError,
   newToken,
   recoverOpenIntents,
-  sendAll,
   type Recovery,
   type SendAllResult,
   type SendContext,
   type SendItem,
 } from "../aws/exactly-once";
 import { DEFAULT_SUBMIT_CONCURRENCY, runAll } from "../aws/pool";
+import { barrierSpec } from "../input/depends";
+import { checkDependencies, refuseFailedParents, sendInOrder } from "./submit-order";
 import { Ledger, checkedLedgerPath, type LedgerEntry } from "../state/ledger";
 import { acquireLock, lockPath, type Lock } from "../state/lock";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
@@ -58,6 +59,7 @@ export async function submitToBatch(
     // No lock and no folder: a dry run changes nothing, so its list is a preview.
     const ledger = Ledger.open(file);
     warnAbout(ledger, ctx);
+    checkDependencies(submissions, ledger);
     const { todo, skipped } = skipKnown(submissions, submissions, ledger, opts, ctx);
     const { stack, outputs: values } = outputs;
     return { kind: "dry-run", stack, bucketName: values.bucketName, todo, skipped };
@@ -66,7 +68,9 @@ export async function submitToBatch(
   const clients = ctx.clients(outputs.outputs.region);
   try {
     warnAbout(ledger, ctx);
-    return await submitWithLedger(opts, ctx, outputs, ledger, clients, submissions);
+    const levels = checkDependencies(submissions, ledger);
+    await refuseFailedParents(submissions, ledger, clients.batch, opts.force === true);
+    return await submitWithLedger(opts, ctx, outputs, { ledger, clients, levels }, submissions);
   } finally {
     clients.destroy();
     ledger.close();
@@ -183,10 +187,10 @@ async function submitWithLedger(
   opts: BatchOptions,
   ctx: Context,
   outputs: LoadedOutputs,
-  ledger: Ledger,
-  clients: AwsClients,
+  held: { ledger: Ledger; clients: AwsClients; levels: ReadonlyMap<string, number> },
   submissions: readonly Submission[],
 ): Promise<SubmitResult> {
+  const { ledger, clients, levels } = held;
   const progress = sendProgress(ctx, opts.json);
   const sendCtx: SendContext = {
     clients,
@@ -227,7 +231,9 @@ async function submitWithLedger(
   const bar = progress.start(items.length, items.length + start.recovered.length);
   let result: SendAllResult;
   try {
-    result = await sendAll(items, sendCtx, opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY);
+    const concurrency = opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY;
+    const barrier = barrierSpec(outputs.outputs.computeType);
+    result = await sendInOrder(items, levels, sendCtx, concurrency, barrier);
   } finally {
     bar.stop();
   }

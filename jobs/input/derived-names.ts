@@ -23,17 +23,28 @@ export function setJobName(sweep: string, n: number): string {
   return `${sweep}-${n}`;
 }
 
+/** Barriers a step waiting for more than 20 jobs leaves room for (`-b0` to `-b999`). */
+const MAX_BARRIERS = 999;
+
+/** `<job>-b<n>`: the n-th barrier of a job that waits for more jobs than Batch allows. */
+export function barrierJobName(job: string, n: number): string {
+  return `${job}-b${n}`;
+}
+
 /** How a name is first submitted: a job, or a sweep of `sets` as arrays or one job per set. */
 export interface FirstSubmission {
   readonly sets?: number;
   readonly array: boolean;
+  /** It waits for jobs by name, so it may need barriers. */
+  readonly waits?: boolean;
 }
 
 /** The longest suffix each derivation appends to the name (empty where none applies). */
-function derivedSuffixes({ sets, array }: FirstSubmission): string[] {
+function derivedSuffixes({ sets, array, waits }: FirstSubmission): string[] {
   const lastChunk = sets !== undefined && array ? chunkRanges(sets).length - 1 : 0;
   const chunk = lastChunk > 0 ? chunkJobName("", lastChunk) : "";
-  const retry = retryJobName("", MAX_RETRIES);
+  const retry =
+    retryJobName("", MAX_RETRIES) + (waits === true ? barrierJobName("", MAX_BARRIERS) : "");
   // One set goes as a plain job under the sweep's own name, with or without arrays.
   const perSet =
     sets !== undefined && sets >= ARRAY_MIN_SIZE && !array ? setJobName("", sets - 1) : "";

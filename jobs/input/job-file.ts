@@ -86,6 +86,8 @@ export const submitJobSchema = z.strictObject({
     .array(
       z.strictObject({
         jobId: nonEmpty.optional(),
+        // A job or sweep of the stack by name instead (jobs/input/depends.ts).
+        jobName: nonEmpty.optional(),
         type: z.enum(["N_TO_N", "SEQUENTIAL"]).optional(),
       }),
     )

@@ -251,7 +251,9 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
   const plan = new PlanBuilder(opts);
   for (const item of items) {
     const sets = item.kind === "sweep" ? item.sets.length : undefined;
-    const bad = derivedNameProblem(item.jobName, { sets, array: opts.array });
+    const fields = item.kind === "job" ? item.fields : item.base;
+    const waits = fields.dependsOn?.some((d) => d.jobName !== undefined);
+    const bad = derivedNameProblem(item.jobName, { sets, array: opts.array, waits });
     if (bad !== undefined) {
       const file = item.kind === "job" ? item.doc.file : item.file;
       plan.problem({ file, path: "jobName", message: bad });

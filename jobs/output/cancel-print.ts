@@ -13,6 +13,8 @@ export interface Stopped {
   readonly childrenTerminated?: number;
   /** Array parents: running children whose TerminateJob failed. */
   readonly childErrors?: readonly string[];
+  /** PENDING with dependencies: Batch cancels it only once they have finished. */
+  readonly waits?: boolean;
 }
 
 /** What `jobs:cancel` did. */
@@ -41,7 +43,12 @@ export function describeStop(s: Stopped): string {
     );
   }
   const started = (STARTED_STATUSES as readonly string[]).includes(s.status);
-  return `${started ? "terminated" : "cancelled"} ${head} (was ${s.status}${started ? "" : ", not started"})`;
+  // https://docs.aws.amazon.com/batch/latest/APIReference/API_CancelJob.html
+  const waits =
+    s.waits === true
+      ? "; Batch cancels a PENDING job only once its dependencies have finished"
+      : "";
+  return `${started ? "terminated" : "cancelled"} ${head} (was ${s.status}${started ? "" : ", not started"}${waits})`;
 }
 
 export function printCancel(r: CancelResult, io: Io): void {

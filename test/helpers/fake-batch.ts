@@ -11,7 +11,8 @@
  * first, at most 100 per page); `listLagMs` hides jobs from ListJobs for that long after
  * SubmitJob, as an eventually consistent listing would; `faultNextSubmits` makes the server
  * accept a job and then lose the answer (drop the connection, never answer, answer 500) or
- * hold the answer until `releasePaused()`.
+ * hold the answer until `releasePaused()`. SubmitJob keeps `dependsOn` (at most 20; N_TO_N
+ * only between array jobs of one size) and DescribeJobs returns it; jobs do not wait on it.
  *
  * Array jobs behave as the API reference describes them: the parent is only ever SUBMITTED,
  * PENDING, SUCCEEDED or FAILED (PENDING while any child runs); its children exist once it
@@ -381,6 +382,7 @@ export class FakeBatch {
       ...(unit.statusReason !== undefined ? { statusReason: unit.statusReason } : {}),
       createdAt: job.createdAt,
       ...(job.tags !== undefined && !isChild ? { tags: job.tags } : {}),
+      ...(job.request.dependsOn !== undefined ? { dependsOn: job.request.dependsOn } : {}),
       ...(unit.startedAt !== undefined ? { startedAt: unit.startedAt } : {}),
       ...(unit.stoppedAt !== undefined ? { stoppedAt: unit.stoppedAt } : {}),
       ...(job.children === undefined || isChild ? { attempts: this.attempts(unit) } : {}),
@@ -687,6 +689,23 @@ export class FakeBatch {
     return tags as Record<string, string>;
   }
 
+  /**
+   * At most 20 dependencies; N_TO_N only from an array job on an array job of its size.
+   * @see https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html
+   */
+  private checkDependsOn(value: unknown, size: number | undefined): void {
+    const deps = (value ?? []) as { jobId?: string; type?: string }[];
+    if (!Array.isArray(deps) || deps.length > 20) {
+      throw new ServiceError(400, "ClientException", "a job can depend on at most 20 jobs");
+    }
+    for (const d of deps.filter((x) => x.type === "N_TO_N")) {
+      const parent = this.jobs.get(d.jobId ?? "");
+      if (size === undefined || parent?.children?.length !== size) {
+        throw new ServiceError(400, "ClientException", "N_TO_N needs two array jobs of one size");
+      }
+    }
+  }
+
   private submitJob(body: Record<string, unknown>): unknown {
     for (const field of ["jobName", "jobQueue", "jobDefinition"]) {
       if (typeof body[field] !== "string" || body[field] === "") {
@@ -713,6 +732,7 @@ export class FakeBatch {
       throw new ServiceError(400, "ClientException", "Array size must be between 2 and 10000");
     }
     const tags = this.checkTags(body.tags);
+    this.checkDependsOn(body.dependsOn, size);
     if (this.failAfter !== undefined && this.accepted >= this.failAfter.count) {
       const { status, type, times } = this.failAfter;
       if (times !== undefined) {

@@ -155,6 +155,29 @@ describe("jobs:submit exactly once: lost answers, listing lag, crashes", functio
     });
   }
 
+  for (const [point, at] of [
+    ["answer-received", 1],
+    ["intent-durable", 2],
+  ] as const) {
+    it(`a sweep and its step, crashed at ${point} of the ${at === 1 ? "sweep" : "step"}: one of each after the re-run`, async function () {
+      const dir = path.join(aws.dir, "pipe");
+      fs.mkdirSync(dir);
+      const env = { environment: [{ name: "save_name", value: "s" }] };
+      const grid = { grid: { var_a: [0, 1] }, base: { containerOverrides: env } };
+      const step = { dependsOn: [{ jobName: "grid" }], containerOverrides: env };
+      fs.writeFileSync(path.join(dir, "grid.json"), JSON.stringify(grid));
+      fs.writeFileSync(path.join(dir, "step.json"), JSON.stringify(step));
+      assert.ok(await crashedRun(["pipe"], point, at));
+      const r = await submit(["pipe"]);
+      assert.strictEqual(r.code, 0, r.stderr);
+      assertOnePerName(["grid", "step"]);
+      const [parent] = aws.batch.named("grid");
+      assert.deepStrictEqual(aws.batch.named("step")[0].request.dependsOn, [
+        { jobId: parent.jobId },
+      ]);
+    });
+  }
+
   it("ListJobs lagging less than the wait: the job is found and adopted", async function () {
     const names = writeJobFiles(path.join(aws.dir, "jobs"), 3);
     aws.batch.listLagMs = WAIT_MS / 2;

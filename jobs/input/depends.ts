@@ -1,0 +1,262 @@
+/**
+ * Dependencies by name: `{"jobName": "grid_sweep"}` in `dependsOn` waits for the job or
+ * sweep of that name, from this submit or from the ledger, where AWS Batch takes only job
+ * IDs, at most 20 (https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html).
+ * Pure: the order of a run, its refusals, and the request each name resolves to once its
+ * parents are in the ledger. A submission's hash stays the file's request (with names), so a
+ * re-run, a lost answer and jobs:retry compare what the file asked for; the IDs a name
+ * resolves to follow from the ledger alone, so a resend resolves them the same way.
+ */
+import { FARGATE_MEMORY_MIB } from "../../components/instance-types";
+import { CHUNK_SIZE, chunkRanges } from "./chunks";
+import { barrierJobName } from "./derived-names";
+import type { Problem } from "../errors";
+import type { SubmitJobRequest } from "./job-file";
+import { requestHash, type Submission } from "./plan";
+import { latestByName, type IntentLine, type LedgerEntry } from "../state/ledger";
+import { isRetryEntry, retryNumber } from "../state/attempts";
+
+/** AWS Batch's limit on a job's dependsOn. */
+const MAX_DEPENDENCIES = 20;
+
+/** Memory of a barrier on EC2: enough for a container that runs `true`. */
+const EC2_BARRIER_MEMORY_MIB = 128;
+
+type Dependency = NonNullable<SubmitJobRequest["dependsOn"]>[number];
+
+/** A dependency by name: the name, N_TO_N or not, and its place in dependsOn. */
+interface NamedDependency {
+  readonly name: string;
+  readonly nToN: boolean;
+  readonly at: number;
+}
+
+function namedDependencies(s: Submission): NamedDependency[] {
+  return (s.request.dependsOn ?? []).flatMap((d, at) =>
+    d.jobName !== undefined ? [{ name: d.jobName, nToN: d.type === "N_TO_N", at }] : [],
+  );
+}
+
+/** The name a submission answers to: its sweep's for a chunk or a retry. */
+function ownerOf(s: Submission): string {
+  return s.sweep ?? s.jobName;
+}
+
+/**
+ * The jobs that stand for `name` now, from the ledger's entries in order: the parts of its
+ * latest submission (each chunk's latest), or, when it was retried since, the parts of its
+ * latest retry. jobs:retry waits until every run has finished and reruns every failed set,
+ * so once a retry is sent the earlier runs have all finished and what failed among them is
+ * the retry's to run.
+ */
+export function standingRuns(entries: readonly LedgerEntry[], name: string): LedgerEntry[] {
+  const mine = entries.filter((e) => e.jobName === name || e.of === name);
+  const firsts = mine.filter((e) => !isRetryEntry(e));
+  const since = mine.slice(mine.lastIndexOf(firsts[firsts.length - 1]) + 1);
+  const last = Math.max(0, ...since.map((e) => retryNumber(e) ?? 0));
+  const parts = last > 0 ? since.filter((e) => retryNumber(e) === last) : firsts;
+  return [...latestByName(parts).values()];
+}
+
+/** What the ledger says of the names a run depends on. */
+export interface LedgerView {
+  readonly entries: readonly LedgerEntry[];
+  readonly open: readonly IntentLine[];
+}
+
+/**
+ * The run's submissions in the order they go, parents first (submissions of one level may
+ * go together), or every problem: a name neither in the run nor in the ledger, one whose
+ * submission is still open, a cycle, N_TO_N between anything but two arrays of one size.
+ */
+export function dependencyOrder(
+  submissions: readonly Submission[],
+  ledger: LedgerView,
+): { levels: Submission[][]; problems: Problem[] } {
+  const owners = new Map<string, Submission[]>();
+  submissions.forEach((s) => owners.set(ownerOf(s), [...(owners.get(ownerOf(s)) ?? []), s]));
+  const parents = new Map<string, Set<string>>();
+  const problems: Problem[] = [];
+  for (const s of submissions) {
+    for (const d of namedDependencies(s)) {
+      const bad = dependencyProblem(s, d, owners, ledger);
+      if (bad !== undefined) {
+        problems.push({ file: s.file, path: `dependsOn[${d.at}]`, message: bad });
+      } else if (owners.has(d.name)) {
+        parents.set(ownerOf(s), (parents.get(ownerOf(s)) ?? new Set()).add(d.name));
+      }
+    }
+  }
+  const level = new Map<string, number>();
+  const levelOf = (name: string, path: readonly string[]): number => {
+    const known = level.get(name);
+    if (known !== undefined) {
+      return known;
+    }
+    if (path.includes(name)) {
+      const cycle = [...path.slice(path.indexOf(name)), name].join(" → ");
+      const s = (owners.get(name) ?? [])[0];
+      problems.push({ file: s.file, path: "dependsOn", message: `a cycle: ${cycle}; remove one` });
+      level.set(name, 0);
+      return 0;
+    }
+    const mine = [...(parents.get(name) ?? [])].map((p) => levelOf(p, [...path, name]) + 1);
+    const n = level.get(name) ?? Math.max(0, ...mine);
+    level.set(name, n);
+    return n;
+  };
+  const levels: Submission[][] = [];
+  for (const s of submissions) {
+    const n = levelOf(ownerOf(s), []);
+    levels[n] = [...(levels[n] ?? []), s];
+  }
+  return { levels: levels.filter((l) => l !== undefined), problems };
+}
+
+/** Why one dependency by name cannot be sent, or undefined. */
+function dependencyProblem(
+  s: Submission,
+  d: NamedDependency,
+  owners: ReadonlyMap<string, readonly Submission[]>,
+  ledger: LedgerView,
+): string | undefined {
+  const given = (s.request.dependsOn ?? [])[d.at];
+  if (given.jobId !== undefined) {
+    return `names both jobId and jobName; keep one`;
+  }
+  if (given.type === "SEQUENTIAL") {
+    return `"SEQUENTIAL" takes no job (an array's children one after another); with jobName use "N_TO_N" or no type`;
+  }
+  const inRun = owners.get(d.name);
+  const entries = inRun === undefined ? standingRuns(ledger.entries, d.name) : [];
+  if (inRun === undefined && ledger.open.some((i) => i.jobName === d.name || i.of === d.name)) {
+    return (
+      `"${d.name}" has a submission whose outcome is not yet known (an interrupted run); ` +
+      `submit its file again to settle it, then this one`
+    );
+  }
+  if (inRun === undefined && entries.length === 0) {
+    return `no job or sweep "${d.name}" in this submit or in the stack's ledger; submit it first, or in the same command`;
+  }
+  if (!d.nToN) {
+    return undefined;
+  }
+  // One array job each: a chunked sweep has several, a retried one its retry's sets only.
+  const size = (parts: readonly (Submission | LedgerEntry)[]): number | undefined =>
+    parts.length === 1 && parts[0].kind === "array" ? parts[0].arraySize : undefined;
+  const parent = inRun ?? (entries.some(isRetryEntry) ? [] : entries);
+  const mine = size(owners.get(ownerOf(s)) ?? []);
+  return mine !== undefined && mine === size(parent)
+    ? undefined
+    : `N_TO_N (child i waits for child i) needs this and "${d.name}" to be sweeps of one array ` +
+        `job each, of the same size (at most ${CHUNK_SIZE} sets), not retried; ` +
+        `leave "type" out to wait for all of "${d.name}"`;
+}
+
+/**
+ * Each dependency whose parent this run sends nothing of (not in it, or all in the ledger
+ * already without --force), with the jobs it stands for: checked for failures before
+ * anything goes. A retry's parts are new names, so a sweep retried with its step is sent.
+ */
+export function parentsInLedger(
+  submissions: readonly Submission[],
+  entries: readonly LedgerEntry[],
+  force: boolean,
+): { submission: Submission; at: number; name: string; runs: LedgerEntry[] }[] {
+  const latest = latestByName(entries);
+  const sent = new Set(submissions.filter((s) => force || !latest.has(s.jobName)).map(ownerOf));
+  return submissions.flatMap((submission) =>
+    namedDependencies(submission).flatMap(({ name, at }) =>
+      sent.has(name) ? [] : [{ submission, at, name, runs: standingRuns(entries, name) }],
+    ),
+  );
+}
+
+/** A barrier: a job of the stack that waits for up to 20 jobs and does nothing. */
+export interface BarrierSpec {
+  readonly command: readonly string[];
+  readonly resources: readonly { readonly type: "VCPU" | "MEMORY"; readonly value: string }[];
+}
+
+/**
+ * A barrier on `computeType`: it runs `true` and ends; it asks for the least a job may (on
+ * Fargate, the smallest size components/instance-types.ts lists).
+ */
+export function barrierSpec(computeType: string | undefined): BarrierSpec {
+  const [vcpus, [memory]] = [...FARGATE_MEMORY_MIB][0];
+  const fargate = computeType?.startsWith("FARGATE") === true;
+  return {
+    command: ["true"],
+    resources: [
+      { type: "VCPU", value: String(fargate ? vcpus : 1) },
+      { type: "MEMORY", value: String(fargate ? memory : EC2_BARRIER_MEMORY_MIB) },
+    ],
+  };
+}
+
+/** `s` as sent: names resolved, or the barriers to send first; pure. */
+export type Resolution =
+  | { readonly kind: "ready"; readonly submission: Submission }
+  | { readonly kind: "barriers"; readonly barriers: Submission[] };
+
+/**
+ * `s` with each name replaced by the jobs that stand for it (the ledger's `entries` must
+ * hold every parent). Past 20 dependencies, the plain ones go through barrier jobs
+ * `<job>-b<n>`, 20 each, a tree when there are more than 20 of those: the barriers the
+ * ledger lacks (by name and request hash) are returned to be sent first.
+ */
+export function resolveDependencies(
+  s: Submission,
+  entries: readonly LedgerEntry[],
+  barrier: BarrierSpec,
+): Resolution {
+  if (namedDependencies(s).length === 0) {
+    return { kind: "ready", submission: s };
+  }
+  const typed: Dependency[] = [];
+  let plain: Dependency[] = [];
+  for (const d of s.request.dependsOn ?? []) {
+    if (d.jobName === undefined) {
+      (d.type === undefined ? plain : typed).push(d);
+    } else if (d.type === "N_TO_N") {
+      typed.push({ jobId: standingRuns(entries, d.jobName)[0].jobId, type: "N_TO_N" });
+    } else {
+      plain.push(...standingRuns(entries, d.jobName).map((e) => ({ jobId: e.jobId })));
+    }
+  }
+  const latest = latestByName(entries);
+  let next = 0;
+  while (typed.length + plain.length > MAX_DEPENDENCIES) {
+    const tier = chunkRanges(plain.length, MAX_DEPENDENCIES).map(({ first, count }) => {
+      const deps = plain.slice(first, first + count);
+      return barrierSubmission(s, barrierJobName(s.jobName, next++), deps, barrier);
+    });
+    const missing = tier.filter((b) => latest.get(b.jobName)?.hash !== b.hash);
+    if (missing.length > 0) {
+      return { kind: "barriers", barriers: missing };
+    }
+    plain = tier.map((b) => ({ jobId: (latest.get(b.jobName) as LedgerEntry).jobId }));
+  }
+  const request = { ...s.request, dependsOn: [...typed, ...plain] };
+  return { kind: "ready", submission: { ...s, request } };
+}
+
+/** A barrier of `step`: its queue and definition, a no-op command, the least resources. */
+function barrierSubmission(
+  step: Submission,
+  jobName: string,
+  dependsOn: Dependency[],
+  spec: BarrierSpec,
+): Submission {
+  const request: SubmitJobRequest = {
+    jobName,
+    jobQueue: step.request.jobQueue,
+    jobDefinition: step.request.jobDefinition,
+    dependsOn,
+    containerOverrides: {
+      command: [...spec.command],
+      resourceRequirements: spec.resources.map((r) => ({ ...r })),
+    },
+  };
+  return { kind: "single", file: step.file, jobName, request, hash: requestHash(request) };
+}

@@ -1,0 +1,257 @@
+/**
+ * Dependencies by name: the pure rules (which jobs stand for a name, barrier trees), then
+ * submissions against the local Batch server: parents first with their IDs, N_TO_N, barriers
+ * for a chunked sweep, each refusal before anything is sent, and cancel of a waiting step.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { barrierSpec, resolveDependencies, standingRuns } from "../../jobs/input/depends";
+import { derivedNameProblem } from "../../jobs/input/derived-names";
+import type { Submission } from "../../jobs/input/plan";
+import { Ledger, type LedgerEntry } from "../../jobs/state/ledger";
+import { useLocalAws } from "../helpers/jobs-harness";
+
+const entry = (jobName: string, of?: string, jobId = `id-${jobName}`): LedgerEntry => ({
+  v: 1,
+  jobName,
+  jobId,
+  kind: "array",
+  arraySize: 2,
+  hash: "h",
+  run: "r",
+  submittedAt: "t",
+  ...(of !== undefined ? { of } : {}),
+});
+
+const env = [{ name: "save_name", value: "s" }];
+const stepFile = (jobName: string, dependsOn: unknown[]) => ({
+  jobName,
+  dependsOn,
+  containerOverrides: { environment: env },
+});
+const sweepFile = (jobName: string, sets: number, dependsOn?: unknown[]) => ({
+  jobName,
+  grid: { var_a: Array.from({ length: sets }, (_, i) => i) },
+  base: { containerOverrides: { environment: env }, ...(dependsOn ? { dependsOn } : {}) },
+});
+
+describe("dependencies by name: the rules", function () {
+  it("a name stands for its latest submission's parts, or its latest retry's", function () {
+    const names = (es: LedgerEntry[]) => standingRuns(es, "g").map((e) => e.jobId);
+    const first = [entry("g-c0", "g"), entry("g-c1", "g")];
+    assert.deepStrictEqual(names(first), ["id-g-c0", "id-g-c1"]);
+    const retried = [...first, entry("g-r1", "g"), entry("g-r2", "g")];
+    assert.deepStrictEqual(names(retried), ["id-g-r2"]);
+    const forced = [...retried, entry("g-c0", "g", "new0"), entry("g-c1", "g", "new1")];
+    assert.deepStrictEqual(names(forced), ["new0", "new1"], "--force: the new submission");
+  });
+
+  it("a job that waits by name leaves room for its barriers' names", function () {
+    const waits = { array: true, waits: true };
+    assert.strictEqual(derivedNameProblem("j".repeat(118), waits), undefined);
+    assert.match(derivedNameProblem("j".repeat(119), waits) ?? "", /at most 118 characters/);
+  });
+
+  it("past 20 parents: barriers of 20, a tree past 400, each tier once the last is recorded", function () {
+    const parts = Array.from({ length: 401 }, (_, i) => entry(`big-c${i}`, "big"));
+    const step: Submission = {
+      kind: "single",
+      file: "step.json",
+      jobName: "step",
+      hash: "s",
+      request: {
+        jobName: "step",
+        jobQueue: "q",
+        jobDefinition: "d",
+        dependsOn: [{ jobName: "big" }],
+      },
+    };
+    const spec = barrierSpec("SPOT");
+    const ledger = [...parts];
+    const tiers: number[] = [];
+    for (;;) {
+      const r = resolveDependencies(step, ledger, spec);
+      if (r.kind === "ready") {
+        assert.deepStrictEqual(r.submission.request.dependsOn, [
+          { jobId: "id-step-b21" },
+          { jobId: "id-step-b22" },
+        ]);
+        assert.strictEqual(r.submission.hash, "s", "the hash stays the file's");
+        break;
+      }
+      tiers.push(r.barriers.length);
+      assert.ok(r.barriers.every((b) => (b.request.dependsOn ?? []).length <= 20));
+      ledger.push(
+        ...r.barriers.map((b) => ({ ...entry(b.jobName), kind: "single" as const, hash: b.hash })),
+      );
+    }
+    assert.deepStrictEqual(tiers, [21, 2]);
+  });
+});
+
+describe("dependencies by name against the local Batch server", function () {
+  const aws = useLocalAws("deps", { batch: { autoAdvance: false } });
+  const write = (files: Record<string, unknown>) => {
+    fs.mkdirSync(path.join(aws.dir, "pipe"), { recursive: true });
+    for (const [name, value] of Object.entries(files)) {
+      fs.writeFileSync(path.join(aws.dir, "pipe", name), JSON.stringify(value));
+    }
+  };
+  const submit = (...args: string[]) => aws.jobs(["submit", ...args]);
+
+  it("sends a folder parents first, the step depending on the sweep's job ID", async function () {
+    // "a_step" sorts before "grid": the order comes from dependsOn, not the file names.
+    write({
+      "a_step.json": stepFile("a_step", [{ jobName: "grid" }]),
+      "grid.json": sweepFile("grid", 4),
+    });
+    const r = await submit("pipe");
+    assert.strictEqual(r.code, 0, r.stderr);
+    const [grid, step] = aws.batch.submitted();
+    assert.deepStrictEqual([grid.jobName, step.jobName], ["grid", "a_step"]);
+    assert.deepStrictEqual(step.request.dependsOn, [{ jobId: grid.jobId }]);
+    const again = await submit("pipe");
+    assert.match(again.stdout, /nothing to submit/, "the step's hash is the file's");
+    // A later step resolves the name from the ledger.
+    write({ "z.json": stepFile("z", [{ jobName: "a_step" }, { jobId: grid.jobId }]) });
+    assert.strictEqual((await submit("pipe/z.json")).code, 0);
+    assert.deepStrictEqual(aws.batch.named("z")[0].request.dependsOn, [
+      { jobId: step.jobId },
+      { jobId: grid.jobId },
+    ]);
+  });
+
+  it("N_TO_N between sweeps of one size; refused between sizes, before anything is sent", async function () {
+    write({
+      "grid.json": sweepFile("grid", 4),
+      "next.json": sweepFile("next", 4, [{ jobName: "grid", type: "N_TO_N" }]),
+    });
+    assert.strictEqual((await submit("pipe")).code, 0);
+    const grid = aws.findJob("grid");
+    assert.deepStrictEqual(aws.findJob("next").request.dependsOn, [
+      { jobId: grid.jobId, type: "N_TO_N" },
+    ]);
+    write({ "odd.json": sweepFile("odd", 3, [{ jobName: "grid", type: "N_TO_N" }]) });
+    const r = await submit("pipe/odd.json");
+    assert.strictEqual(r.code, 2);
+    assert.match(r.stderr, /pipe\/odd\.json: dependsOn\[0\]: N_TO_N .* same size/);
+    assert.strictEqual(aws.batch.submitted().length, 2);
+  });
+
+  it("waits for a chunked sweep's 25 parts through two barriers", async function () {
+    const ledger = Ledger.open(aws.ledgerFile());
+    Array.from({ length: 25 }, (_, i) => ledger.append(entry(`big-c${i}`, "big")));
+    ledger.close();
+    write({ "step.json": stepFile("step", [{ jobName: "big" }]) });
+    const r = await submit("pipe");
+    assert.strictEqual(r.code, 0, r.stderr);
+    const [b0, b1, step] = aws.batch.submitted();
+    assert.deepStrictEqual([b0.jobName, b1.jobName, step.jobName], ["step-b0", "step-b1", "step"]);
+    assert.deepStrictEqual(
+      [b0, b1].map((b) => (b.request.dependsOn as unknown[]).length),
+      [20, 5],
+    );
+    assert.deepStrictEqual(b0.request.containerOverrides, {
+      command: ["true"],
+      resourceRequirements: [
+        { type: "VCPU", value: "1" },
+        { type: "MEMORY", value: "128" },
+      ],
+    });
+    assert.deepStrictEqual(step.request.dependsOn, [{ jobId: b0.jobId }, { jobId: b1.jobId }]);
+  });
+
+  it("refuses a cycle, an unknown name, jobId with jobName, SEQUENTIAL, an open submission and a failed parent, sending nothing", async function () {
+    const refused = async (files: Record<string, unknown>, what: RegExp) => {
+      fs.rmSync(path.join(aws.dir, "pipe"), { recursive: true, force: true });
+      write(files);
+      const sent = aws.batch.count("submitjob");
+      const r = await submit("pipe");
+      assert.strictEqual(r.code, 2, r.stderr);
+      assert.match(r.stderr, what);
+      assert.strictEqual(aws.batch.count("submitjob"), sent, "nothing sent");
+    };
+    await refused(
+      { "a.json": stepFile("a", [{ jobName: "b" }]), "b.json": stepFile("b", [{ jobName: "a" }]) },
+      /pipe\/a\.json: dependsOn: a cycle: a → b → a/,
+    );
+    await refused(
+      { "s.json": stepFile("s", [{ jobName: "nope" }]) },
+      /s\.json: dependsOn\[0\]: no job or sweep "nope"/,
+    );
+    await refused(
+      {
+        "s.json": stepFile("s", [
+          { jobName: "x", jobId: "1" },
+          { jobName: "x", type: "SEQUENTIAL" },
+        ]),
+      },
+      /dependsOn\[0\]: names both jobId and jobName[^]*dependsOn\[1\]: "SEQUENTIAL" takes no job/,
+    );
+    fs.mkdirSync(path.dirname(aws.ledgerFile()), { recursive: true });
+    const intent = {
+      v: 1,
+      type: "intent",
+      jobName: "open",
+      token: "t",
+      hash: "h",
+      jobQueue: "q",
+      kind: "single",
+      run: "r",
+      at: new Date().toISOString(),
+    };
+    fs.writeFileSync(aws.ledgerFile(), `${JSON.stringify(intent)}\n`);
+    await refused(
+      { "s.json": stepFile("s", [{ jobName: "open" }]) },
+      /"open" has a submission whose outcome is not yet known/,
+    );
+    fs.rmSync(aws.ledgerFile());
+    const fake = await aws.startBatch({
+      autoAdvance: false,
+      outcome: () => ({ status: "FAILED" }),
+    });
+    write({ "grid.json": sweepFile("grid", 2) });
+    assert.strictEqual((await submit("pipe/grid.json")).code, 0);
+    fake.finishAll();
+    await refused(
+      { "grid.json": sweepFile("grid", 2), "s.json": stepFile("s", [{ jobName: "grid" }]) },
+      /s\.json: dependsOn\[0\]: "grid" failed .* npm run jobs:retry -- grid/,
+    );
+  });
+
+  it("after a failed set: jobs:retry of the sweep and its step, the step's retry after the sweep's", async function () {
+    await aws.startBatch({
+      autoAdvance: false,
+      outcome: ({ jobName, index }) =>
+        (jobName === "grid" && index === 1) || jobName === "step"
+          ? { status: "FAILED", exitCode: 1 }
+          : { status: "SUCCEEDED" },
+    });
+    write({
+      "grid.json": sweepFile("grid", 2),
+      "step.json": stepFile("step", [{ jobName: "grid" }]),
+    });
+    assert.strictEqual((await submit("pipe")).code, 0);
+    aws.batch.finishAll();
+    const r = await aws.jobs(["retry", "grid", "step"]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const retried = aws.findJob("grid-r1");
+    assert.deepStrictEqual(aws.findJob("step-r1").request.dependsOn, [{ jobId: retried.jobId }]);
+  });
+
+  it("cancel of a step waiting for its parents says when Batch cancels it", async function () {
+    write({
+      "grid.json": sweepFile("grid", 2),
+      "step.json": stepFile("step", [{ jobName: "grid" }]),
+    });
+    assert.strictEqual((await submit("pipe")).code, 0);
+    aws.batch.advanceAll(1);
+    const r = await aws.jobs(["cancel", "step"]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /cancelled step \S+ \(was PENDING, not started; Batch cancels a PENDING job only once its dependencies have finished\)/,
+    );
+  });
+});
