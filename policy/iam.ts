@@ -80,6 +80,7 @@ export const DEFAULT_ESCALATION_ACTIONS: readonly string[] = [
 /**
  * The key prefixes under which a bucket's objects may be read: a job reads inputs/ and the
  * results/ of the jobs it follows; logs/ and anything else stay unread (docs/settings.md).
+ * The contract's prefixes, copied: the pack is published on its own (tests hold the copy).
  */
 export const DEFAULT_READABLE_PREFIXES: readonly string[] = ["inputs/", "results/"];
 
@@ -336,7 +337,7 @@ const ADMIN_CONSEQUENCE =
 /** Why reading outside the readable prefixes matters, and the fix. */
 function readConsequence(prefixes: readonly string[]): string {
   return (
-    `A job that reads them reads what no job needs (logs/, the ledgers). Fix: grant ` +
+    `A job that reads them reads what no job needs (other jobs' logs, the ledgers). Fix: grant ` +
     `s3:GetObject only on ${prefixes.map((p) => `arn:aws:s3:::<bucket>/${p}*`).join(" and ")}.`
   );
 }

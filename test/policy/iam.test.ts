@@ -12,6 +12,7 @@ import {
   managedPolicyName,
   publicTrustGrants,
 } from "../../policy/iam";
+import { BUCKET_PREFIXES } from "../../components/contract";
 import { TYPES } from "../../policy/resources";
 import { InvalidJson } from "../../policy/values";
 import { jobBucketDocument, role, rolePolicy, rolePolicyAttachment } from "./fixtures";
@@ -231,6 +232,10 @@ describe("iam-no-admin-access", () => {
   });
 
   describe("object reads: inputs/ and results/ of a named bucket, nothing wider", () => {
+    it("reads the contract's prefixes by default", () => {
+      const { inputs, results } = BUCKET_PREFIXES;
+      assert.deepEqual(DEFAULT_READABLE_PREFIXES, [inputs, results]);
+    });
     const bucket = "arn:aws:s3:::batchpy-dev-bucket";
     const reads = (Action: string, ...Resource: string[]) =>
       JSON.stringify({ Statement: [{ Effect: "Allow", Action, Resource }] });
