@@ -202,7 +202,7 @@ function readsOutside(resource: string, prefixes: readonly string[]): boolean {
  * `prefixes`, e.g. `statement 0 allows "s3:GetObject" on "arn:aws:s3:::b/*"`. Reads on every
  * resource are forbiddenGrants' to report.
  */
-export function readsOutsidePrefixes(
+function readsOutsidePrefixes(
   policy: unknown,
   prefixes: readonly string[],
 ): string[] | InvalidJson {
