@@ -12,7 +12,8 @@ export interface JobRolesArgs {
 
 /**
  * The job role (what the script may do: read `inputs/` and `results/`, write `results/` and
- * `logs/` of one bucket) and the execution role (what ECS needs: pull the image, write the log stream).
+ * `logs/` of one bucket) and the execution role (what ECS needs: pull the image, write the
+ * log stream).
  */
 export class JobRoles extends pulumi.ComponentResource {
   /** The role the job's container assumes (the job definition's `jobRoleArn`). */
@@ -99,7 +100,7 @@ export function jobBucketPolicy(bucketArn: string): PolicyDocument {
         ],
       },
       // A step reads what the jobs before it wrote ("resultsOf"): every job may read and list
-      // results/, nothing else of the bucket (docs/settings.md, "The job role").
+      // results/, nothing else of the bucket (docs/settings.md, "What a job may read").
       {
         Sid: "ReadResults",
         Effect: "Allow",

@@ -28,14 +28,13 @@ def chosen_script(flag: Optional[str], env: Dict[str, str]) -> str:
     if name is None:
         return os.path.abspath(flag) if flag else DEFAULT_SCRIPT
     path = os.path.join(JOB_DIR, name)
-    if os.path.basename(name) == name and name not in ("", ".", "..") and os.path.isfile(path):
+    if os.path.basename(name) == name and os.path.isfile(path):
         return path
     scripts = sorted(f for f in os.listdir(JOB_DIR) if f.endswith(".py"))
     raise config_error(
         f"{VARS.script} = {quoted(name)} is not a file directly under {JOB_DIR}; its scripts "
         f"are {', '.join(scripts) or 'none'}: fix the job's \"script\", or add the file"
     )
-
 
 
 def describe(script_path: str, env: Dict[str, str]) -> Json:
