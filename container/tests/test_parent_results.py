@@ -14,6 +14,7 @@ from conftest import CONTAINER, client, run_entrypoint
 from batchpy_job.errors import StorageError
 from batchpy_job.settings import read_config
 from batchpy_job.transfers import download_parent_results
+from batchpy_job.values import Rules
 
 CONTRACT = json.load(open(os.path.join(CONTAINER, "contract.json")))
 EXIT = {k: v["code"] for k, v in CONTRACT["exitCodes"].items() if not k.startswith("$")}
@@ -113,3 +114,10 @@ def test_a_job_runs_the_script_it_names_and_an_unknown_one_is_refused(tmp_path) 
         assert run.returncode == EXIT["config"], run.stderr
         assert f'BATCHPY_SCRIPT = "{name}" is not a file directly under' in run.stderr
         assert "its scripts are " in run.stderr and "script.py" in run.stderr
+
+
+def test_a_job_file_may_not_set_what_the_tool_or_run_job_sets() -> None:
+    rules = Rules({"options": [], "groups": []}, "script.py")
+    for name, field in (("BATCHPY_SCRIPT", '"script"'), ("BATCHPY_RESULTS_OF", '"resultsOf"')):
+        assert f"from a job file's {field} (write that instead)" in str(rules.name_problem(name))
+    assert "set by run_job for the script" in str(rules.name_problem("BATCHPY_PARENT_RESULTS"))
