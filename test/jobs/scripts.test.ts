@@ -40,7 +40,8 @@ describe("jobs: a job names its script and reads its parents' results", function
       Object.entries(vars).map(([name, value]) => ({ name, value }));
     const files: Record<string, unknown> = {
       "grid.json": {
-        base: { containerOverrides: { environment: env({ save_name: "g" }) } },
+        // A sweep names its script in base; script.py is also the default.
+        base: { script: "script.py", containerOverrides: { environment: env({ save_name: "g" }) } },
         grid: { var_a: [1, 3], var_b: [20] },
       },
       "step.json": {
