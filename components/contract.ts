@@ -39,8 +39,8 @@ function namedEntries<T>(table: object): (T & { readonly name: string })[] {
     .map(([name, entry]) => ({ name, ...(entry as T) }));
 }
 
-/** Who sets a variable: the stack, the jobs tool, a job file, or the user's shell. */
-type SetBy = "jobDefinition" | "jobsTool" | "user" | "host";
+/** Who sets a variable: the stack, the jobs tool, run_job, a job file, or the user's shell. */
+type SetBy = "jobDefinition" | "jobsTool" | "entrypoint" | "user" | "host";
 
 interface VariableInfo {
   readonly name: string;
@@ -64,6 +64,8 @@ const KEYS = [
   "outputDir",
   "s3MaxAttempts",
   "stateDir",
+  "script",
+  "resultsOf",
 ] as const;
 
 /** Each variable's name by role (`VARS.jobName`); a missing one fails at load. */

@@ -11,8 +11,9 @@ export interface JobRolesArgs {
 }
 
 /**
- * The job role (what the script may do: read `inputs/`, write `results/` and `logs/` of one
- * bucket) and the execution role (what ECS needs: pull the image, write the log stream).
+ * The job role (what the script may do: read `inputs/` and `results/`, write `results/` and
+ * `logs/` of one bucket) and the execution role (what ECS needs: pull the image, write the
+ * log stream).
  */
 export class JobRoles extends pulumi.ComponentResource {
   /** The role the job's container assumes (the job definition's `jobRoleArn`). */
@@ -29,7 +30,7 @@ export class JobRoles extends pulumi.ComponentResource {
     const jobRole = new aws.iam.Role(
       `${name}-job`,
       {
-        description: `Assumed by batchpy job containers: read ${BUCKET_PREFIXES.inputs}, write ${BUCKET_PREFIXES.results} and ${BUCKET_PREFIXES.logs}.`,
+        description: `Assumed by batchpy job containers: read ${BUCKET_PREFIXES.inputs} and ${BUCKET_PREFIXES.results}, write ${BUCKET_PREFIXES.results} and ${BUCKET_PREFIXES.logs}.`,
         assumeRolePolicy,
         tags: args.tags,
       },
@@ -70,7 +71,7 @@ export class JobRoles extends pulumi.ComponentResource {
 
 /**
  * Exactly what a job needs of its bucket: list and read `inputs/` (the entrypoint downloads a
- * prefix); results and logs are write-only, so no job reads another's history.
+ * prefix) and `results/` (a step reads its parents'); logs are write-only.
  */
 export function jobBucketPolicy(bucketArn: string): PolicyDocument {
   return {
@@ -97,6 +98,21 @@ export function jobBucketPolicy(bucketArn: string): PolicyDocument {
           `${bucketArn}/${BUCKET_PREFIXES.results}*`,
           `${bucketArn}/${BUCKET_PREFIXES.logs}*`,
         ],
+      },
+      // A step reads what the jobs before it wrote ("resultsOf"): every job may read and list
+      // results/, nothing else of the bucket (docs/settings.md, "What a job may read").
+      {
+        Sid: "ReadResults",
+        Effect: "Allow",
+        Action: ["s3:GetObject"],
+        Resource: [`${bucketArn}/${BUCKET_PREFIXES.results}*`],
+      },
+      {
+        Sid: "ListResults",
+        Effect: "Allow",
+        Action: ["s3:ListBucket"],
+        Resource: [bucketArn],
+        Condition: { StringLike: { "s3:prefix": [`${BUCKET_PREFIXES.results}*`] } },
       },
     ],
   };

@@ -30,6 +30,7 @@ const SLOWEST_FIRST = [
   "test/policy/check-cli.test.ts",
   "test/jobs/cli-submit.test.ts",
   "test/jobs/local.test.ts",
+  "test/jobs/scripts.test.ts",
   "test/tooling/bin.test.ts",
   "test/jobs/chunks-retry-cli.test.ts",
   "test/jobs/aws.test.ts",

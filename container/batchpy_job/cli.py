@@ -11,15 +11,30 @@ import sys
 import traceback
 from typing import Dict, List, Optional
 
-from .contract import EXIT_INTERNAL
-from .errors import JobError, say
+from .contract import EXIT_INTERNAL, VARS
+from .errors import JobError, config_error, quoted, say
 from .introspect import LIST_SEPARATOR, Json
 from .probe import PROBE_ARG, check_request, probe_main, probe_script
 
 # The user's code: container/job/ in the repository, /app/job/ in the image.
-DEFAULT_SCRIPT = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "job", "script.py"
-)
+JOB_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "job")
+DEFAULT_SCRIPT = os.path.join(JOB_DIR, "script.py")
+
+
+def chosen_script(flag: Optional[str], env: Dict[str, str]) -> str:
+    """The script to run: the one a job names (its file under JOB_DIR, nothing deeper),
+    else --script, else script.py."""
+    name = env.get(VARS.script)
+    if name is None:
+        return os.path.abspath(flag) if flag else DEFAULT_SCRIPT
+    path = os.path.join(JOB_DIR, name)
+    if os.path.basename(name) == name and os.path.isfile(path):
+        return path
+    scripts = sorted(f for f in os.listdir(JOB_DIR) if f.endswith(".py"))
+    raise config_error(
+        f"{VARS.script} = {quoted(name)} is not a file directly under {JOB_DIR}; its scripts "
+        f"are {', '.join(scripts) or 'none'}: fix the job's \"script\", or add the file"
+    )
 
 
 def describe(script_path: str, env: Dict[str, str]) -> Json:
@@ -53,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
         help="with --check-values: a saved --describe answer, instead of running the script",
     )
     parser.add_argument(
-        "--script", default=DEFAULT_SCRIPT, help="the script to run (default: %(default)s)"
+        "--script",
+        help=f"the script to run (default: {DEFAULT_SCRIPT}; {VARS.script}, set from a job "
+        "file's \"script\", names one of its folder instead)",
     )
     return parser
 
@@ -75,8 +92,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     # Values can hold any bytes (surrogate-escaped): never let a message fail to print.
     sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     args = _parser().parse_args(args_in)
-    script_path = os.path.abspath(args.script)
     try:
+        script_path = chosen_script(args.script, dict(os.environ))
         if args.check_values:
             return _check_values(script_path, args.script_options)
         if args.describe:

@@ -30,6 +30,9 @@ class Variables(NamedTuple):
     inputs: str
     output_dir: str
     s3_max_attempts: str
+    script: str
+    results_of: str
+    parent_results: str
     reserved_prefix: str
 
 

@@ -8,7 +8,7 @@ import os
 import tempfile
 from typing import Dict, List, Tuple
 
-from .contract import EXIT_INPUT, EXIT_UPLOAD
+from .contract import EXIT_INPUT, EXIT_UPLOAD, VARS
 from .errors import JobError, StorageError, config_error, say
 from .files import snapshot
 from .introspect import Json
@@ -17,7 +17,13 @@ from .probe import probe_script
 from .settings import JobConfig, read_config, select_array_set
 from .store import Store, make_store
 from .supervise import run_script
-from .transfers import download_inputs, read_manifest, upload_log, upload_results
+from .transfers import (
+    download_inputs,
+    download_parent_results,
+    read_manifest,
+    upload_log,
+    upload_results,
+)
 
 
 def _job_variables(
@@ -77,6 +83,21 @@ def _prepare(
     return config, store, job_env, argv
 
 
+def _parent_results(store: Store, config: JobConfig, base: str) -> str:
+    """The folder, outside the working directory (they are not this job's results), that
+    holds the results of the jobs the script reads."""
+    folder = os.path.join(base, "parents")
+    os.mkdir(folder)
+    try:
+        count = download_parent_results(store, config, folder)
+    except StorageError as storage_err:
+        err = JobError(EXIT_INPUT, [str(storage_err)])
+        _store_failure_log(store, config, err)
+        raise err from None
+    say(f"downloaded {count} result file(s) of {', '.join(config.results_of)} to {folder}")
+    return folder
+
+
 def run_job(script_path: str, env: Dict[str, str]) -> int:
     """Runs the job the environment describes; returns the exit code. Raises JobError when
     run_job itself cannot go on (its code and problems say why)."""
@@ -92,6 +113,8 @@ def run_job(script_path: str, env: Dict[str, str]) -> int:
             raise JobError(EXIT_INPUT, [str(err)]) from None
         if fetched:
             say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
+        if config.results_of:
+            job_env[VARS.parent_results] = _parent_results(store, config, base)
         before = snapshot(workdir)
         say(f"running {script_name} {json.dumps(argv, ensure_ascii=False)}")
         try:

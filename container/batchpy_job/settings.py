@@ -30,6 +30,7 @@ class JobConfig(NamedTuple):
     output_dir: Optional[str]
     manifest_key: Optional[str]
     prefixes: Dict[str, str]
+    results_of: List[str]
 
     def results_prefix(self) -> str:
         base = f"{self.prefixes['results']}{self.job_name}/"
@@ -157,6 +158,18 @@ def _manifest_key(env: Dict[str, str], has_index: bool, problems: List[str]) -> 
     return manifest_key
 
 
+def _results_of(env: Dict[str, str], problems: List[str]) -> List[str]:
+    """The jobs whose results/<name>/ the script reads: each a job name, so a key prefix."""
+    names = [n.strip() for n in env.get(VARS.results_of, "").split(",") if n.strip()]
+    for name in names:
+        if not JOB_NAME_RE.fullmatch(name):
+            problems.append(
+                f"{VARS.results_of} has {quoted(name)}, which is not a job name: list the jobs "
+                "or sweeps whose results the script reads, such as grid_sweep"
+            )
+    return names
+
+
 def read_config(env: Dict[str, str]) -> JobConfig:
     """Everything run_job reads from the environment, checked before any side effect."""
     problems: List[str] = []
@@ -170,9 +183,10 @@ def read_config(env: Dict[str, str]) -> JobConfig:
     inputs = _inputs(env, prefixes["inputs"], problems)
     output_dir = _output_dir(env, problems)
     manifest_key = _manifest_key(env, has_index, problems)
+    results_of = _results_of(env, problems)
     if problems:
         raise config_error(*problems)
-    return JobConfig(job_name, index, inputs, output_dir, manifest_key, prefixes)
+    return JobConfig(job_name, index, inputs, output_dir, manifest_key, prefixes, results_of)
 
 
 def _parse_manifest(text: str, source: str) -> Dict[str, Any]:

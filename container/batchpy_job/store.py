@@ -37,6 +37,8 @@ class Store(Protocol):
 
     def list(self, prefix: str) -> List[str]: ...
 
+    def sizes(self, prefix: str) -> Dict[str, int]: ...
+
 
 class LocalStore:
     """A folder laid out like the bucket (inputs/, results/, logs/); a key's URL is its path."""
@@ -69,12 +71,16 @@ class LocalStore:
             raise StorageError(f"cannot write {dest}: {err}") from None
 
     def list(self, prefix: str) -> List[str]:
-        keys = []
+        return list(self.sizes(prefix))
+
+    def sizes(self, prefix: str) -> Dict[str, int]:
+        """Each key under `prefix` with its size in bytes, in key order."""
+        found = {}
         for folder, _dirs, files in os.walk(self.url(prefix.rstrip("/"))):
             for name in files:
-                rel = os.path.relpath(os.path.join(folder, name), self.root)
-                keys.append(rel.replace(os.sep, "/"))
-        return sorted(keys)
+                path = os.path.join(folder, name)
+                found[os.path.relpath(path, self.root).replace(os.sep, "/")] = os.path.getsize(path)
+        return dict(sorted(found.items()))
 
 
 class S3Settings(NamedTuple):
@@ -241,11 +247,14 @@ class S3Store:
             raise describe_failure(err, "put", self.attempts) from None
 
     def list(self, prefix: str) -> List[str]:
+        return list(self.sizes(prefix))
+
+    def sizes(self, prefix: str) -> Dict[str, int]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix
         )
         try:  # at most 1,000 keys a page
-            return [o["Key"] for page in pages for o in page.get("Contents", [])]
+            return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
         except Exception as err:  # noqa: BLE001 - every SDK failure becomes one message
             raise describe_failure(err, "list", self.attempts) from None
 

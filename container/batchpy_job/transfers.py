@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import os
+import shutil
 import sys
 import tempfile
 from typing import List, Optional
@@ -54,6 +55,23 @@ def _save_error(store: Store, key: str, rel: str, err: OSError) -> StorageError:
     )
 
 
+def _download(store: Store, key: str, prefix: str, folder: str, what: str) -> str:
+    """Saves the object `key` (an input or a result) in `folder` under its path after
+    `prefix`; returns that path."""
+    rel = key[len(prefix):]
+    if not safe_relative(rel):
+        raise StorageError(f"the key {quoted(key)} cannot be a file name in {folder}")
+    dest = os.path.join(folder, *rel.split("/"))
+    try:
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        fetch_input(store, key, dest, prefix)
+    except StorageError as err:
+        raise StorageError(f"could not download {what} {store.url(key)}: {err}") from None
+    except OSError as err:
+        raise _save_error(store, key, rel, err) from None
+    return rel
+
+
 def download_inputs(store: Store, config: JobConfig, workdir: str) -> List[str]:
     prefix = config.prefixes["inputs"]
     fetched = []
@@ -66,22 +84,38 @@ def download_inputs(store: Store, config: JobConfig, workdir: str) -> List[str]:
                     f"{VARS.inputs} has {quoted(item)} but there are no objects under "
                     f"{store.url(prefix + item)}: upload them first, or fix the name"
                 )
-        for key in keys:
-            rel = key[len(prefix):]
-            if not safe_relative(rel):
-                raise StorageError(
-                    f"input key {quoted(key)} cannot be a file name in the working directory"
-                )
-            dest = os.path.join(workdir, *rel.split("/"))
-            try:
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                fetch_input(store, key, dest, prefix)
-            except StorageError as err:
-                raise StorageError(f"could not download input {store.url(key)}: {err}") from None
-            except OSError as err:
-                raise _save_error(store, key, rel, err) from None
-            fetched.append(rel)
+        fetched.extend(_download(store, key, prefix, workdir, "input") for key in keys)
     return fetched
+
+
+def download_parent_results(store: Store, config: JobConfig, folder: str) -> int:
+    """Downloads results/<name>/ of each job the script reads into folder/<name>/, once all
+    of it is listed and known to fit in the free space of `folder`'s file system (the job's
+    disk): a step after a large sweep fails at once, not when the disk is full. Returns the
+    number of files."""
+    prefix = config.prefixes["results"]
+    keys: List[str] = []
+    total = 0
+    for name in config.results_of:
+        sizes = store.sizes(f"{prefix}{name}/")
+        if not sizes:
+            raise StorageError(
+                f"{VARS.results_of} names {quoted(name)} but there are no objects under "
+                f"{store.url(f'{prefix}{name}/')}: that job has not run yet or wrote no "
+                "results, or the name is misspelt"
+            )
+        keys.extend(k for k in sizes if not k.endswith("/"))
+        total += sum(sizes.values())
+    free = shutil.disk_usage(folder).free
+    if total > free:
+        raise StorageError(
+            f"the results of {', '.join(config.results_of)} are {total:,} bytes in "
+            f"{len(keys):,} files, more than the {free:,} bytes free in {folder}: nothing was "
+            "downloaded; read fewer jobs' results, or give the job a larger disk"
+        )
+    for key in keys:
+        _download(store, key, prefix, folder, "result")
+    return len(keys)
 
 
 def metrics_log_line(data: bytes) -> Optional[str]:

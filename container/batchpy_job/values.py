@@ -226,7 +226,7 @@ class Rules:
 def _reserved_name_problem(name: str) -> Optional[str]:
     """A BATCHPY_* name: the tool's own, the job definition's, a typo, or one a job may set."""
     row = VARIABLE_TABLE.get(name, {"setBy": None})
-    if row["setBy"] == "jobsTool":
+    if row["setBy"] in ("jobsTool", "entrypoint"):
         return f'"{name}" is {row["meaning"]}; remove it from the file'
     if row["setBy"] == "jobDefinition":
         return f'"{name}" is set by the job definition (stack); remove it from the file'

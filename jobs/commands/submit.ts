@@ -20,7 +20,9 @@ import { DEFAULT_BOUNDS } from "../../policy/bounds";
 import { boundsFromPolicyConfig } from "../../policy/check/policy-config";
 import { boundsProblems } from "../input/bounds";
 import type { LoadedJob } from "../input/job-file";
+import type { JsonDocument } from "../input/json-source";
 import { expandInputs, loadInputs, sortProblems } from "../input/load";
+import { byScript } from "../input/scripts";
 import { planLocal, runLocal } from "./local";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { buildPlan, missingOutputsMessage, tokenTagProblems, type Submission } from "../input/plan";
@@ -118,17 +120,27 @@ async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]>
   const { files, problems } = expandInputs(opts.files, ctx.cwd);
   const { items, invalid, problems: loadProblems } = loadInputs(files);
   problems.push(...loadProblems);
-  let desc = await described;
-  if (opts.plainEnv !== undefined) {
-    desc = { ...desc, plainEnv: new Set(opts.plainEnv) };
-  }
-  // Names, values and sets of names, answered by the entrypoint (variables.ts).
+  const scripts = byScript([...items, ...invalid], ctx.repoRoot);
+  problems.push(...scripts.problems);
   const saved =
     opts.scriptOptions !== undefined ? path.resolve(ctx.cwd, opts.scriptOptions) : undefined;
-  const ask = (request: CheckRequest) => ctx.checkValues(opts.scriptFile, request, saved);
-  const checked = await checkVariables(items, desc, ask, invalid, opts.array);
-  problems.push(...checked.problems);
-  checked.notes.forEach((note) => ctx.io.stderr.write(`${note}\n`));
+  // The default script's jobs first, then each script a job names: names, values and sets
+  // of names, answered by the entrypoint (variables.ts).
+  for (const [script, group] of scripts.groups) {
+    let desc = script === undefined ? await described : await ctx.describe(script);
+    if (opts.plainEnv !== undefined) {
+      desc = { ...desc, plainEnv: new Set(opts.plainEnv) };
+    }
+    const ask = (request: CheckRequest) =>
+      script === undefined
+        ? ctx.checkValues(opts.scriptFile, request, saved)
+        : ctx.checkValues(script, request);
+    const loaded = group.filter((item): item is Item => "kind" in item);
+    const failed = group.filter((item): item is JsonDocument => !("kind" in item));
+    const checked = await checkVariables(loaded, desc, ask, failed, opts.array);
+    problems.push(...checked.problems);
+    checked.notes.forEach((note) => ctx.io.stderr.write(`${note}\n`));
+  }
   if (problems.length > 0) {
     throw new BadInputError(sortProblems(dedupe(problems), files));
   }

@@ -45,6 +45,13 @@ export function checkJobName(name: string): string | undefined {
 }
 
 const str = z.string();
+/** A job name, refused with checkJobName's reason. */
+const jobNameString = str.superRefine((name, ctx) => {
+  const bad = checkJobName(name);
+  if (bad !== undefined) {
+    ctx.addIssue({ code: "custom", message: bad, input: name });
+  }
+});
 const nonEmpty = z.string().min(1);
 const stringMap = z.record(z.string(), z.string());
 
@@ -124,13 +131,18 @@ export const submitJobSchema = z.strictObject({
     .optional(),
   tags: stringMap.optional(),
   consumableResourcePropertiesOverride: consumableResources.optional(),
+  // batchpy's own fields, sent as variables (BATCHPY_SCRIPT, BATCHPY_RESULTS_OF; plan.ts).
+  /** The file directly under container/job/ the job runs; default: script.py. */
+  script: nonEmpty.optional(),
+  /** Jobs or sweeps of the stack whose results/<name>/ the script reads. */
+  resultsOf: z.array(jobNameString).min(1).optional(),
 });
 
 /** A job file's content after the schema check. */
 export type JobFileFields = z.infer<typeof submitJobSchema>;
 
 /** A SubmitJob request as sent: name, queue and definition resolved. */
-export type SubmitJobRequest = JobFileFields & {
+export type SubmitJobRequest = Omit<JobFileFields, "script" | "resultsOf"> & {
   jobName: string;
   jobQueue: string;
   jobDefinition: string;

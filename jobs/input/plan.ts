@@ -146,9 +146,11 @@ function buildRequest(
   vars: ReadonlyMap<string, string>,
   resolved: Resolved,
 ): SubmitJobRequest {
-  const { jobQueue, containerOverrides, ...rest } = fields;
+  const { jobQueue, containerOverrides, script, resultsOf, ...rest } = fields;
   // The name comes from the caller (file name default, sweep child names).
   delete rest.jobName;
+  // batchpy's own fields reach the entrypoint as variables; Batch never sees them.
+  const own = Object.entries({ [VARS.script]: script, [VARS.resultsOf]: resultsOf?.join(",") });
   return {
     jobName,
     jobQueue: jobQueue ?? resolved.jobQueue,
@@ -156,7 +158,10 @@ function buildRequest(
     ...rest,
     containerOverrides: {
       ...containerOverrides,
-      environment: mergeEnvironment(containerOverrides?.environment, vars),
+      environment: mergeEnvironment(
+        containerOverrides?.environment,
+        new Map([...own.filter((e): e is [string, string] => e[1] !== undefined), ...vars]),
+      ),
     },
   };
 }

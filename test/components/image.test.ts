@@ -137,6 +137,8 @@ describe("build context hash", () => {
     // A folder written with its trailing "/" (as container/.dockerignore does) is re-included.
     const folders = parseDockerignore("*\n!job/\n**/__pycache__\n");
     assert.strictEqual(isIgnored("job/script.py", folders), false);
+    // Every script of job/ goes, not only script.py: a job names the one it runs.
+    assert.strictEqual(isIgnored("job/gather.py", folders), false);
     assert.strictEqual(isIgnored("job/helpers/opts.py", folders), false);
     assert.strictEqual(isIgnored("job/__pycache__/script.pyc", folders), true);
     assert.strictEqual(isIgnored("tests/a.py", folders), true);

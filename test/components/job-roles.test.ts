@@ -5,7 +5,7 @@ import { json, mockRun, ofType, single } from "../helpers/pulumi";
 const BUCKET = "arn:aws:s3:::data";
 
 describe("JobRoles", () => {
-  it("lets the job read inputs/ and write results/ and logs/ of its bucket, nothing more", async () => {
+  it("lets the job read inputs/ and results/ and write results/ and logs/ of its bucket, nothing more", async () => {
     const { resources, outputs } = await mockRun(() => {
       const roles = new JobRoles("r", { bucketArn: BUCKET });
       return { jobRoleArn: roles.jobRoleArn, executionRoleArn: roles.executionRoleArn };
@@ -37,6 +37,8 @@ describe("JobRoles", () => {
         [["s3:GetObject"], [`${BUCKET}/inputs/*`]],
         [["s3:ListBucket"], [BUCKET]],
         [["s3:PutObject"], [`${BUCKET}/results/*`, `${BUCKET}/logs/*`]],
+        [["s3:GetObject"], [`${BUCKET}/results/*`]],
+        [["s3:ListBucket"], [BUCKET]],
       ],
     );
     assert.ok(
@@ -58,12 +60,13 @@ describe("JobRoles", () => {
     assert.match(String(outputs.jobRoleArn), /^arn:aws:iam::123456789012:role\/r-job/);
   });
 
-  it("limits listing to the inputs/ prefix", () => {
-    const list = jobBucketPolicy(BUCKET).Statement.find(
-      (s) => typeof s !== "string" && s.Sid === "ListInputs",
+  it("limits listing to the inputs/ and results/ prefixes", () => {
+    const conditions = jobBucketPolicy(BUCKET).Statement.flatMap((s) =>
+      typeof s !== "string" && s.Sid?.startsWith("List") ? [s.Condition] : [],
     );
-    assert.deepStrictEqual(list && typeof list !== "string" ? list.Condition : undefined, {
-      StringLike: { "s3:prefix": ["inputs/*"] },
-    });
+    assert.deepStrictEqual(conditions, [
+      { StringLike: { "s3:prefix": ["inputs/*"] } },
+      { StringLike: { "s3:prefix": ["results/*"] } },
+    ]);
   });
 });

@@ -90,6 +90,15 @@ const FORBIDDEN: { what: string; re: RegExp }[] = [
   })),
 ];
 
+/**
+ * The policy pack is published on its own and imports nothing outside policy/: its default
+ * readable prefixes are a copy, which test/policy/iam.test.ts holds to the contract.
+ */
+const PACK_COPIES = [
+  "policy/iam.ts: the bucket prefix inputs/",
+  "policy/iam.ts: the bucket prefix results/",
+];
+
 function offences(code: Record<string, string>): string[] {
   const found: string[] = [];
   for (const [file, text] of Object.entries(code)) {
@@ -111,7 +120,10 @@ describe("contract: shared facts live only in container/contract.json", function
       ...["components", "jobs", "policy"].flatMap((d) => tsFiles(path.join(REPO_ROOT, d))),
     ];
     const code = Object.fromEntries(files.map((f) => [f, tsCode(f)]));
-    assert.deepStrictEqual(offences(code), []);
+    assert.deepStrictEqual(
+      offences(code).filter((o) => !PACK_COPIES.some((copy) => o.startsWith(copy))),
+      [],
+    );
   });
 
   it("no Python of the entrypoint writes one out", async function () {

@@ -173,6 +173,8 @@ export interface InProcessOptions {
   readonly stderrIsTTY?: boolean;
   /** Crashes and short waits, in this process's context. */
   readonly faults?: Faults;
+  /** The project root the command sees (its container/job/ and run_job.py). */
+  readonly repoRoot?: string;
 }
 
 /** Runs `jobs <argv>` in this process with the real SDK clients. */
@@ -190,7 +192,7 @@ export async function runJobs(
     },
     cwd: opts.cwd ?? REPO_ROOT,
     env: opts.env ?? process.env,
-    repoRoot: REPO_ROOT,
+    repoRoot: opts.repoRoot ?? REPO_ROOT,
     clients: (region) =>
       createAwsClients({ region, env: process.env, submitTimeoutMs: opts.faults?.submitTimeoutMs }),
     describe: async (script) =>

@@ -210,6 +210,13 @@ export function jobBucketDocument(bucketArn: string = BUCKET_ARN): aws.iam.Polic
         Action: ["s3:PutObject"],
         Resource: [`${bucketArn}/results/*`, `${bucketArn}/logs/*`],
       },
+      { Effect: "Allow", Action: ["s3:GetObject"], Resource: [`${bucketArn}/results/*`] },
+      {
+        Effect: "Allow",
+        Action: ["s3:ListBucket"],
+        Resource: [bucketArn],
+        Condition: { StringLike: { "s3:prefix": ["results/*"] } },
+      },
     ],
   };
 }
