@@ -75,12 +75,13 @@ export function planLocal(
   earlier: ReadonlyMap<string, LocalParent> = new Map(),
 ): LocalPlan {
   const all = levels.flat();
-  const manifestsOf = (name: string): string[] => {
-    const mine = all.filter((s) => (s.sweep ?? s.jobName) === name);
-    return mine.length > 0
-      ? mine.flatMap((s) => (s.kind === "array" ? [s.manifest.key] : []))
+  const owners = new Set(all.map((s) => s.sweep ?? s.jobName));
+  const manifestsOf = (name: string): string[] =>
+    owners.has(name)
+      ? all.flatMap((s) =>
+          s.kind === "array" && (s.sweep ?? s.jobName) === name ? [s.manifest.key] : [],
+        )
       : [...(earlier.get(name)?.manifests ?? [])];
-  };
   return {
     levels: levels.map((level) =>
       level.flatMap((s) => localRuns(withParentManifests(s, manifestsOf))),
@@ -90,7 +91,10 @@ export function planLocal(
         ? [{ file: path.join(root, ...s.manifest.key.split("/")), body: s.manifest.body }]
         : [],
     ),
-    failedBefore: new Map([...earlier].map(([name, p]) => [name, p.failed])),
+    // What this submit runs again starts afresh.
+    failedBefore: new Map(
+      [...earlier].flatMap(([name, p]) => (owners.has(name) ? [] : [[name, p.failed]])),
+    ),
   };
 }
 

@@ -102,6 +102,16 @@ describe("jobs --locally: the entrypoint on this machine", function () {
     });
     assert.strictEqual(env.AWS_BATCH_JOB_ARRAY_INDEX, "1");
     assert.strictEqual(env.BATCHPY_ARRAY_MANIFEST, key);
+    const failed = { run: "r", failed: new Set([1]), manifests: [] };
+    const earlier = new Map([
+      ["sw", failed],
+      ["other", failed],
+    ]);
+    assert.deepStrictEqual(
+      [...planLocal([submissions], "/lb", earlier).failedBefore.keys()],
+      ["other"],
+      "a job this submit runs again starts afresh",
+    );
     assert.strictEqual(env.BATCHPY_LOCAL_ROOT, "/lb");
     assert.strictEqual(env.BATCHPY_JOB_NAME, "sw");
     assert.strictEqual(
