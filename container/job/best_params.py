@@ -6,9 +6,10 @@ import argparse
 import json
 import os
 import sys
+from typing import Any, Dict, Iterator, Tuple
 
 
-def read_sets(root: str):
+def read_sets(root: str) -> Iterator[Tuple[str, int, Dict[str, Any], Dict[str, Any]]]:
     """(sweep, set number, metrics, parameters) of each set that wrote metrics.json."""
     for sweep in sorted(os.listdir(root)):
         for name in sorted(os.listdir(os.path.join(root, sweep))):
@@ -17,7 +18,7 @@ def read_sets(root: str):
                 continue
             with open(os.path.join(folder, "metrics.json"), encoding="utf-8") as f:
                 metrics = json.load(f)
-            parameters = {}
+            parameters: Dict[str, Any] = {}
             # A set that ran as a job of its own has no manifest, so no parameters.json.
             if os.path.isfile(os.path.join(folder, "parameters.json")):
                 with open(os.path.join(folder, "parameters.json"), encoding="utf-8") as f:
