@@ -66,6 +66,7 @@ const KEYS = [
   "stateDir",
   "script",
   "resultsOf",
+  "parentManifests",
 ] as const;
 
 /** Each variable's name by role (`VARS.jobName`); a missing one fails at load. */

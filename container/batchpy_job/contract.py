@@ -32,6 +32,7 @@ class Variables(NamedTuple):
     s3_max_attempts: str
     script: str
     results_of: str
+    parent_manifests: str
     parent_results: str
     reserved_prefix: str
 

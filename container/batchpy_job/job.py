@@ -23,6 +23,7 @@ from .transfers import (
     read_manifest,
     upload_log,
     upload_results,
+    write_parent_parameters,
 )
 
 
@@ -34,7 +35,9 @@ def _job_variables(
     job_env = dict(env)
     if config.manifest_key is not None:
         index = config.array_index if config.array_index is not None else 0
-        text = read_manifest(store, config)
+        text = read_manifest(
+            store, config.manifest_key, config.prefixes["inputs"], "the array manifest"
+        )
         source = store.url(config.manifest_key)
         chosen, number = select_array_set(text, index, source)
         job_env.update(chosen)
@@ -90,11 +93,17 @@ def _parent_results(store: Store, config: JobConfig, base: str) -> str:
     os.mkdir(folder)
     try:
         count = download_parent_results(store, config, folder)
+        sets = write_parent_parameters(store, config, folder)
     except StorageError as storage_err:
         err = JobError(EXIT_INPUT, [str(storage_err)])
         _store_failure_log(store, config, err)
         raise err from None
+    except JobError as err:
+        _store_failure_log(store, config, err)
+        raise
     say(f"downloaded {count} result file(s) of {', '.join(config.results_of)} to {folder}")
+    if sets:
+        say(f"wrote the parameters of {sets} set(s) beside their results")
     return folder
 
 

@@ -31,6 +31,8 @@ class JobConfig(NamedTuple):
     manifest_key: Optional[str]
     prefixes: Dict[str, str]
     results_of: List[str]
+    # (sweep name, manifest key), oldest first: each set's parameters for the step.
+    parent_manifests: List[Tuple[str, str]]
 
     def results_prefix(self) -> str:
         base = f"{self.prefixes['results']}{self.job_name}/"
@@ -170,6 +172,26 @@ def _results_of(env: Dict[str, str], problems: List[str]) -> List[str]:
     return names
 
 
+def _parent_manifests(
+    env: Dict[str, str], results_of: List[str], problems: List[str]
+) -> List[Tuple[str, str]]:
+    """The manifests of the sweeps the script reads, as `<name>:<key>` items: a name that
+    BATCHPY_RESULTS_OF lists, a key such as inputs/sweeps/grid_sweep-0123456789ab.json."""
+    pairs = []
+    for item in env.get(VARS.parent_manifests, "").split(","):
+        name, _, key = item.strip().partition(":")
+        if not name and not key:
+            continue
+        if name not in results_of or not safe_relative(key):
+            problems.append(
+                f"{VARS.parent_manifests} has {quoted(item)}: each item is <name>:<manifest "
+                f"key>, the name one of {VARS.results_of}; leave the variable to jobs:submit"
+            )
+            continue
+        pairs.append((name, key))
+    return pairs
+
+
 def read_config(env: Dict[str, str]) -> JobConfig:
     """Everything run_job reads from the environment, checked before any side effect."""
     problems: List[str] = []
@@ -184,9 +206,12 @@ def read_config(env: Dict[str, str]) -> JobConfig:
     output_dir = _output_dir(env, problems)
     manifest_key = _manifest_key(env, has_index, problems)
     results_of = _results_of(env, problems)
+    parent_manifests = _parent_manifests(env, results_of, problems)
     if problems:
         raise config_error(*problems)
-    return JobConfig(job_name, index, inputs, output_dir, manifest_key, prefixes, results_of)
+    return JobConfig(
+        job_name, index, inputs, output_dir, manifest_key, prefixes, results_of, parent_manifests
+    )
 
 
 def _parse_manifest(text: str, source: str) -> Dict[str, Any]:
@@ -236,17 +261,11 @@ def _set_variable_problems(key: str, value: object, where: str) -> List[str]:
     return [p for p in (_set_name_problem(key, where), bad_value) if p]
 
 
-def select_array_set(text: str, index: int, source: str) -> Tuple[Dict[str, str], int]:
-    """The variables of sets[index] in an array manifest {"version":1,"sets":[{...}]}, and
-    their set number in the sweep: `indexes[index]` when the manifest lists them (a chunk of
-    a sweep past 10,000 sets, a retry of some sets), else `index` itself."""
+def _sets_and_numbers(text: str, source: str) -> Tuple[List[Any], List[int]]:
+    """A manifest's sets and the set number of each in the sweep: `indexes` when the manifest
+    lists them (a chunk of a sweep past 10,000 sets, a retry of some sets), else 0, 1, ..."""
     manifest = _parse_manifest(text, source)
     sets, indexes = manifest["sets"], manifest.get("indexes")
-    if index >= len(sets):
-        raise config_error(
-            f"{source} has {len(sets)} set(s) but this is array child {index}: submit with "
-            f"arrayProperties.size = {len(sets)}"
-        )
     if indexes is not None and (
         not isinstance(indexes, list)
         or len(indexes) != len(sets)
@@ -256,6 +275,18 @@ def select_array_set(text: str, index: int, source: str) -> Tuple[Dict[str, str]
             f'{source} has "indexes" that are not one set number (0, 1, ...) per set: '
             "submit the sweep again with jobs:submit"
         )
+    return sets, list(range(len(sets))) if indexes is None else indexes
+
+
+def select_array_set(text: str, index: int, source: str) -> Tuple[Dict[str, str], int]:
+    """The variables of sets[index] in an array manifest {"version":1,"sets":[{...}]}, and
+    their set number in the sweep."""
+    sets, numbers = _sets_and_numbers(text, source)
+    if index >= len(sets):
+        raise config_error(
+            f"{source} has {len(sets)} set(s) but this is array child {index}: submit with "
+            f"arrayProperties.size = {len(sets)}"
+        )
     chosen = sets[index]
     if not isinstance(chosen, dict):
         raise config_error(f"{source} sets[{index}] must be an object of variables")
@@ -264,4 +295,10 @@ def select_array_set(text: str, index: int, source: str) -> Tuple[Dict[str, str]
         problems.extend(_set_variable_problems(key, value, f"{source} sets[{index}]"))
     if problems:
         raise config_error(*problems)
-    return chosen, index if indexes is None else indexes[index]
+    return chosen, numbers[index]
+
+
+def manifest_sets(text: str, source: str) -> List[Tuple[int, Any]]:
+    """Each set of a manifest with its set number in the sweep."""
+    sets, numbers = _sets_and_numbers(text, source)
+    return list(zip(numbers, sets))

@@ -16,8 +16,11 @@ from typing import List, Optional
 from .contract import EXIT_INPUT, METRICS_FILE, METRICS_LOG_MAX_BYTES, METRICS_LOG_PREFIX, VARS
 from .errors import JobError, StorageError, quoted, say
 from .files import Snapshot, result_files
-from .settings import JobConfig, safe_relative
+from .settings import JobConfig, manifest_sets, safe_relative
 from .store import Store
+
+# Beside each set's results in BATCHPY_PARENT_RESULTS: the set's variables.
+PARAMETERS_FILE = "parameters.json"
 
 
 def fetch_input(store: Store, key: str, dest: str, inputs_prefix: str) -> None:
@@ -186,16 +189,33 @@ def upload_log(store: Store, config: JobConfig, log_path: str) -> bool:
     return uploaded
 
 
-def read_manifest(store: Store, config: JobConfig) -> str:
-    assert config.manifest_key is not None
+def read_manifest(store: Store, key: str, inputs_prefix: str, what: str) -> str:
+    """The text of the manifest `key` (`what`: which one, for the error)."""
     with tempfile.TemporaryDirectory(prefix="batchpy-manifest-") as tmp:
         local = os.path.join(tmp, "manifest.json")
         try:
-            fetch_input(store, config.manifest_key, local, config.prefixes["inputs"])
+            fetch_input(store, key, local, inputs_prefix)
         except StorageError as err:
-            where = store.url(config.manifest_key)
             raise JobError(
-                EXIT_INPUT, [f"could not download the array manifest {where}: {err}"]
+                EXIT_INPUT, [f"could not download {what} {store.url(key)}: {err}"]
             ) from None
         with open(local, encoding="utf-8") as f:
             return f.read()
+
+
+def write_parent_parameters(store: Store, config: JobConfig, folder: str) -> int:
+    """Writes <name>/<set>/parameters.json in `folder`, each set's variables from the
+    manifests of the sweeps the script reads, so it finds a set's parameters beside its
+    results (a sweep's base variables are the same for every set and are left out). The
+    manifests come oldest first: a set a later one lists again takes its values. Returns the
+    number of sets."""
+    count = 0
+    for name, key in config.parent_manifests:
+        text = read_manifest(store, key, config.prefixes["inputs"], f"the manifest of {name}")
+        for number, values in manifest_sets(text, store.url(key)):
+            dest = os.path.join(folder, name, str(number), PARAMETERS_FILE)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with open(dest, "w", encoding="utf-8") as f:
+                json.dump(values, f, ensure_ascii=False)
+            count += 1
+    return count

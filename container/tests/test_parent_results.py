@@ -71,6 +71,35 @@ def test_a_local_step_reads_the_local_bucket_and_names_a_missing_parent(tmp_path
     assert "gird" in (root / "logs" / "step.log").read_text(encoding="utf-8")
 
 
+def test_a_step_gets_each_sets_parameters_from_its_sweeps_manifests(tmp_path) -> None:
+    root = tmp_path / "bucket"
+    for key, text in PARENTS.items():
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / key).write_text(text, encoding="utf-8")
+    sweeps = root / "inputs" / "sweeps"
+    sweeps.mkdir(parents=True)
+    # The whole sweep, then a chunk-like manifest numbering its one set 1: it wins for set 1.
+    (sweeps / "grid-a.json").write_text('{"version":1,"sets":[{"var_a":"1"},{"var_a":"2"}]}')
+    (sweeps / "grid-b.json").write_text('{"version":1,"sets":[{"var_a":"3"}],"indexes":[1]}')
+    script = tmp_path / "step.py"
+    script.write_text(STEP, encoding="utf-8")
+    manifests = "grid:inputs/sweeps/grid-a.json,grid:inputs/sweeps/grid-b.json"
+    env = {
+        "BATCHPY_LOCAL_ROOT": str(root),
+        "BATCHPY_JOB_NAME": "step",
+        "BATCHPY_RESULTS_OF": "grid",
+        "BATCHPY_PARENT_MANIFESTS": manifests,
+    }
+    run = run_entrypoint(env, "--script", str(script))
+    assert run.returncode == 0, run.stderr
+    seen = json.loads((root / "results" / "step" / "seen.json").read_text(encoding="utf-8"))
+    assert seen["grid/0/parameters.json"] == '{"var_a": "1"}'
+    assert seen["grid/1/parameters.json"] == '{"var_a": "3"}'
+    with pytest.raises(Exception) as caught:
+        read_config({**env, "BATCHPY_PARENT_MANIFESTS": "other:inputs/sweeps/x.json"})
+    assert 'BATCHPY_PARENT_MANIFESTS has "other:inputs/sweeps/x.json"' in str(caught.value)
+
+
 class HugeStore:
     """A bucket whose listing says each parent file is an exbibyte; nothing may be fetched."""
 

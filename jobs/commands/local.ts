@@ -7,8 +7,14 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { BUCKET_PREFIXES } from "../../components/contract";
-import { appendLocalRun, entrypointError } from "../state/local-runs";
+import { appendLocalRun, entrypointError, type LocalParent } from "../state/local-runs";
 import type { Submission } from "../input/plan";
+import {
+  namedDependencies,
+  withParentManifests,
+  type LedgerView,
+  type NamedDependency,
+} from "../input/depends";
 import { runPool } from "../aws/pool";
 import { VARS } from "../../components/contract";
 import { parametersOf } from "../report/rows";
@@ -34,12 +40,22 @@ export interface LocalRun {
    * sweep and its global set number, any other run under its own name and index.
    */
   readonly filedAs: { readonly job: string; readonly index?: number };
+  /** The jobs and sweeps it waits for, by name. */
+  readonly after: readonly NamedDependency[];
+  /** An array sweep child's manifest key, for the record. */
+  readonly manifest?: string;
 }
 
+/** Set numbers that failed (undefined: a job that is not a set), by job or sweep name. */
+type Failures = ReadonlyMap<string, ReadonlySet<number | undefined>>;
+
 export interface LocalPlan {
-  readonly runs: LocalRun[];
+  /** The runs level by level, parents first (jobs/input/depends.ts's order). */
+  readonly levels: LocalRun[][];
   /** Array sweep manifests, written into the local folder before any run. */
   readonly manifests: { readonly file: string; readonly body: string }[];
+  /** What failed in earlier local runs of the parents outside this submit. */
+  readonly failedBefore: Failures;
 }
 
 /** The bucket prefixes the job definition sets in the cloud (components/job-definition.ts). */
@@ -49,16 +65,59 @@ const PREFIX_VARIABLES: Readonly<Record<string, string>> = {
   [VARS.logsPrefix]: BUCKET_PREFIXES.logs,
 };
 
-/** One run per single job, one per array child; pure. */
-export function planLocal(submissions: readonly Submission[], root: string): LocalPlan {
+/**
+ * One run per single job, one per array child, by dependency level; a step that reads
+ * sweeps' results gets their manifests from this submit, or else from `earlier`. Pure.
+ */
+export function planLocal(
+  levels: readonly (readonly Submission[])[],
+  root: string,
+  earlier: ReadonlyMap<string, LocalParent> = new Map(),
+): LocalPlan {
+  const all = levels.flat();
+  const owners = new Set(all.map((s) => s.sweep ?? s.jobName));
+  const manifestsOf = (name: string): string[] =>
+    owners.has(name)
+      ? all.flatMap((s) =>
+          s.kind === "array" && (s.sweep ?? s.jobName) === name ? [s.manifest.key] : [],
+        )
+      : [...(earlier.get(name)?.manifests ?? [])];
   return {
-    runs: submissions.flatMap(localRuns),
-    manifests: submissions.flatMap((s) =>
+    levels: levels.map((level) =>
+      level.flatMap((s) => localRuns(withParentManifests(s, manifestsOf))),
+    ),
+    manifests: all.flatMap((s) =>
       s.kind === "array"
         ? [{ file: path.join(root, ...s.manifest.key.split("/")), body: s.manifest.body }]
         : [],
     ),
+    // What this submit runs again starts afresh.
+    failedBefore: new Map(
+      [...earlier].flatMap(([name, p]) => (owners.has(name) ? [] : [[name, p.failed]])),
+    ),
   };
+}
+
+/**
+ * The earlier local runs as a ledger for the dependency check: each job or sweep as one
+ * job, a sweep as one array job of its sets (what N_TO_N asks of a parent).
+ */
+export function localLedgerView(
+  earlier: ReadonlyMap<string, LocalParent>,
+  where: string,
+): LedgerView {
+  const entries = [...earlier].map(([jobName, p]) => ({
+    v: 1 as const,
+    jobName,
+    jobId: `local:${p.run}`,
+    run: p.run,
+    submittedAt: p.run,
+    hash: "",
+    ...(p.sets !== undefined
+      ? { kind: "array" as const, arraySize: p.sets }
+      : { kind: "single" as const }),
+  }));
+  return { entries, open: [], where };
 }
 
 /** The runs of one submission: itself, or each array child. */
@@ -68,23 +127,26 @@ function localRuns(s: Submission): LocalRun[] {
   );
   const sweep = s.sweep;
   const resources = requestedResources(s);
+  const after = namedDependencies(s);
   if (s.arraySize === undefined) {
     const index = env.get(VARS.setIndex);
     const filedAs =
       sweep !== undefined && index !== undefined
         ? { job: sweep, index: Number(index) }
         : { job: s.jobName };
-    return [{ jobName: s.jobName, env, ...resources, filedAs }];
+    return [{ jobName: s.jobName, env, ...resources, filedAs, after }];
   }
   // An array sweep's sets and their global numbers are in its manifest.
+  const key = s.kind === "array" ? s.manifest.key : undefined;
   const manifest = s.kind === "array" ? parseManifest(s.manifest.body) : undefined;
   return Array.from({ length: s.arraySize }, (_, i) => ({
     jobName: s.jobName,
     index: i,
     env,
-    ...definedOnly({ set: manifest?.sets[i] }),
+    ...definedOnly({ set: manifest?.sets[i], manifest: key }),
     ...resources,
     filedAs: { job: sweep ?? s.jobName, index: manifest?.indexes?.[i] ?? i },
+    after,
   }));
 }
 
@@ -142,6 +204,8 @@ export interface LocalResult {
   readonly signal: string | null;
   /** The last lines of the run's output, for failure reports. */
   readonly tail: string;
+  /** Why it did not run: a job or set it waits for failed. */
+  readonly notRun?: string;
   readonly startedAt: number;
   readonly stoppedAt: number;
 }
@@ -205,7 +269,13 @@ function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<Local
   });
 }
 
-/** Writes manifests, then runs everything, recording each run for `jobs:report --locally`. */
+/**
+ * Writes manifests, then runs level by level (a level's runs side by side), recording each
+ * run for `jobs:report --locally`. A run whose parent failed does not run and fails, as on
+ * Batch: a job fails when a job it depends on fails, an array job when any child fails, and
+ * with N_TO_N child i when child i of the parent failed
+ * (https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html).
+ */
 export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<LocalResult[]> {
   const createdAt = Date.now();
   const runId = new Date(createdAt).toISOString();
@@ -213,30 +283,68 @@ export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<Loc
     fs.mkdirSync(path.dirname(m.file), { recursive: true });
     fs.writeFileSync(m.file, m.body);
   }
-  const live = plan.runs.length === 1;
-  const outcomes = await runPool(
-    plan.runs,
-    async (run) => {
-      const r = await runOne(run, opts, live);
-      // The run's outcome matters more than its record: a record the file system refuses
-      // (the folder vanished, the disk is full) leaves the run out of jobs:report only.
-      try {
-        recordRun(opts.root, runId, createdAt, run, r);
-      } catch (err) {
-        if (!isFileSystemError(err)) {
-          throw err;
+  const live = plan.levels.flat().length === 1;
+  const failed = new Map([...plan.failedBefore].map(([name, sets]) => [name, new Set(sets)]));
+  const results: LocalResult[] = [];
+  for (const level of plan.levels) {
+    const outcomes = await runPool(
+      level,
+      async (run) => {
+        const blocked = failedParent(run, failed);
+        const r =
+          blocked === undefined ? await runOne(run, opts, live) : notRunResult(run, blocked);
+        if (r.exitCode !== 0) {
+          const { job, index } = run.filedAs;
+          failed.set(job, (failed.get(job) ?? new Set()).add(index));
         }
-      }
-      opts.onDone?.(r);
-      return r;
-    },
-    { concurrency: opts.concurrency, ...definedOnly({ signal: opts.signal }) },
-  );
-  const failed = outcomes.find((o) => o.status === "rejected");
-  if (failed !== undefined) {
-    throw failed.reason;
+        // The run's outcome matters more than its record: a record the file system refuses
+        // (the folder vanished, the disk is full) leaves the run out of jobs:report only.
+        try {
+          recordRun(opts.root, runId, createdAt, run, r);
+        } catch (err) {
+          if (!isFileSystemError(err)) {
+            throw err;
+          }
+        }
+        opts.onDone?.(r);
+        return r;
+      },
+      { concurrency: opts.concurrency, ...definedOnly({ signal: opts.signal }) },
+    );
+    const rejected = outcomes.find((o) => o.status === "rejected");
+    if (rejected !== undefined) {
+      throw rejected.reason;
+    }
+    results.push(...outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : [])));
+    if (opts.signal?.aborted === true) {
+      break;
+    }
   }
-  return outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+  return results;
+}
+
+/** The parent (a job, or a sweep's set) whose failure fails `run`, as shown; or undefined. */
+function failedParent(run: LocalRun, failed: Failures): string | undefined {
+  for (const d of run.after) {
+    const sets = [...(failed.get(d.name) ?? [])].filter((i) => !d.nToN || i === run.index);
+    if (sets.length > 0) {
+      return sets[0] === undefined ? d.name : `${d.name}[${sets[0]}]`;
+    }
+  }
+  return undefined;
+}
+
+function notRunResult(run: LocalRun, parent: string): LocalResult {
+  const now = Date.now();
+  return {
+    run,
+    exitCode: null,
+    signal: null,
+    tail: "",
+    notRun: `not run: ${parent} failed, and a job fails when a job it depends on fails`,
+    startedAt: now,
+    stoppedAt: now,
+  };
 }
 
 function recordRun(
@@ -246,7 +354,7 @@ function recordRun(
   run: LocalRun,
   r: LocalResult,
 ): void {
-  const reason = entrypointError(r.tail);
+  const reason = r.notRun ?? entrypointError(r.tail);
   appendLocalRun(root, {
     v: 1,
     run: runId,
@@ -263,7 +371,13 @@ function recordRun(
     stoppedAt: r.stoppedAt,
     exitCode: r.exitCode,
     signal: r.signal,
-    ...definedOnly({ reason, vcpus: run.vcpus, memoryMiB: run.memoryMiB, gpus: run.gpus }),
+    ...definedOnly({
+      reason,
+      manifest: run.manifest,
+      vcpus: run.vcpus,
+      memoryMiB: run.memoryMiB,
+      gpus: run.gpus,
+    }),
   });
 }
 

@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { createProgress, localRoot, stackOutputs, type Context } from "../context";
+import { createProgress, displayPath, localRoot, stackOutputs, type Context } from "../context";
 import {
   BadInputError,
   EXIT_FAILURE,
@@ -23,7 +23,9 @@ import type { LoadedJob } from "../input/job-file";
 import type { JsonDocument } from "../input/json-source";
 import { expandInputs, loadInputs, sortProblems } from "../input/load";
 import { byScript } from "../input/scripts";
-import { planLocal, runLocal } from "./local";
+import { localLedgerView, planLocal, runLocal } from "./local";
+import { dependencyOrder } from "../input/depends";
+import { latestLocalRuns, readLocalRuns } from "../state/local-runs";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { buildPlan, missingOutputsMessage, tokenTagProblems, type Submission } from "../input/plan";
 import { parseDescription } from "../input/script-options";
@@ -229,7 +231,14 @@ async function runLocally(
   ctx: Context,
 ): Promise<LocalRunsResult> {
   const root = localRoot(ctx, opts.localRoot);
-  const plan = planLocal(submissions, root);
+  // Names resolve against this submit, then the latest local run of each job or sweep.
+  const earlier = latestLocalRuns(readLocalRuns(root).records);
+  const where = `the local runs of ${displayPath(ctx.cwd, root)}`;
+  const { levels, problems } = dependencyOrder(submissions, localLedgerView(earlier, where));
+  if (problems.length > 0) {
+    throw new BadInputError(sortProblems(problems));
+  }
+  const plan = planLocal(levels, root, earlier);
   const err = ctx.io.stderr;
   for (const s of submissions) {
     if (s.request.containerOverrides?.command !== undefined) {
@@ -239,7 +248,7 @@ async function runLocally(
     }
   }
   const progress = createProgress(ctx.io, {
-    total: plan.runs.length,
+    total: plan.levels.flat().length,
     json: opts.json,
     label: "running",
   });
@@ -260,7 +269,7 @@ async function runLocally(
     root,
     ...definedOnly({ localRoot: opts.localRoot }),
     submissions,
-    planned: plan.runs.length,
+    planned: plan.levels.flat().length,
     results,
     aborted: ctx.signal.aborted,
   };

@@ -15,6 +15,7 @@ import type { SubmitJobRequest } from "./job-file";
 import { requestHash, type Submission } from "./plan";
 import { latestByName, type IntentLine, type LedgerEntry } from "../state/ledger";
 import { isRetryEntry, retryNumber } from "../state/attempts";
+import { VARS } from "../../components/contract";
 
 /** AWS Batch's limit on a job's dependsOn. */
 const MAX_DEPENDENCIES = 20;
@@ -25,13 +26,13 @@ const EC2_BARRIER_MEMORY_MIB = 128;
 type Dependency = NonNullable<SubmitJobRequest["dependsOn"]>[number];
 
 /** A dependency by name: the name, N_TO_N or not, and its place in dependsOn. */
-interface NamedDependency {
+export interface NamedDependency {
   readonly name: string;
   readonly nToN: boolean;
   readonly at: number;
 }
 
-function namedDependencies(s: Submission): NamedDependency[] {
+export function namedDependencies(s: Submission): NamedDependency[] {
   return (s.request.dependsOn ?? []).flatMap((d, at) =>
     d.jobName !== undefined ? [{ name: d.jobName, nToN: d.type === "N_TO_N", at }] : [],
   );
@@ -58,10 +59,12 @@ export function standingRuns(entries: readonly LedgerEntry[], name: string): Led
   return [...latestByName(parts).values()];
 }
 
-/** What the ledger says of the names a run depends on. */
+/** What the ledger (or the local runs) says of the names a run depends on. */
 export interface LedgerView {
   readonly entries: readonly LedgerEntry[];
   readonly open: readonly IntentLine[];
+  /** Where names not in the run are looked up, as the refusal names it. */
+  readonly where?: string;
 }
 
 /**
@@ -136,7 +139,8 @@ function dependencyProblem(
     );
   }
   if (inRun === undefined && entries.length === 0) {
-    return `no job or sweep "${d.name}" in this submit or in the stack's ledger; submit it first, or in the same command`;
+    const where = ledger.where ?? "the stack's ledger";
+    return `no job or sweep "${d.name}" in this submit or in ${where}; submit it first, or in the same command`;
   }
   if (!d.nToN) {
     return undefined;
@@ -170,6 +174,38 @@ export function parentsInLedger(
       sent.has(name) ? [] : [{ submission, at, name, runs: standingRuns(entries, name) }],
     ),
   );
+}
+
+/**
+ * The manifests of the latest submission of sweep `name` in the ledger: its chunks hold
+ * every set (a retry reruns some of them with the same values, so it adds none).
+ */
+function ledgerManifests(entries: readonly LedgerEntry[], name: string): string[] {
+  const firsts = entries.filter((e) => (e.jobName === name || e.of === name) && !isRetryEntry(e));
+  return [...latestByName(firsts).values()].flatMap((e) => e.manifest ?? []);
+}
+
+/**
+ * `s` with BATCHPY_PARENT_MANIFESTS, `<name>:<key>` for each manifest `manifestsOf` gives
+ * of the sweeps its "resultsOf" names, so the entrypoint writes each set's parameters
+ * beside its results. Keys, not the manifests: one holds up to 10,000 sets, far more than
+ * SubmitJob's 30 KiB carries. Pure; the hash stays the file's request, like dependsOn's.
+ */
+export function withParentManifests(
+  s: Submission,
+  manifestsOf: (name: string) => readonly string[],
+): Submission {
+  const environment = s.request.containerOverrides?.environment ?? [];
+  const names = environment.find((v) => v.name === VARS.resultsOf)?.value.split(",") ?? [];
+  const value = names.flatMap((n) => manifestsOf(n).map((key) => `${n}:${key}`)).join(",");
+  if (value === "") {
+    return s;
+  }
+  const containerOverrides = {
+    ...s.request.containerOverrides,
+    environment: [...environment, { name: VARS.parentManifests, value }],
+  };
+  return { ...s, request: { ...s.request, containerOverrides } };
 }
 
 /** A barrier: a job of the stack that waits for up to 20 jobs and does nothing. */
@@ -206,10 +242,11 @@ export type Resolution =
  * ledger lacks (by name and request hash) are returned to be sent first.
  */
 export function resolveDependencies(
-  s: Submission,
+  given: Submission,
   entries: readonly LedgerEntry[],
   barrier: BarrierSpec,
 ): Resolution {
+  const s = withParentManifests(given, (name) => ledgerManifests(entries, name));
   if (namedDependencies(s).length === 0) {
     return { kind: "ready", submission: s };
   }

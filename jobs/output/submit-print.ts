@@ -193,6 +193,7 @@ function submitJson(result: Exclude<SubmitResult, StoppedResult>): object {
           jobName: x.run.jobName,
           ...definedOnly({ index: x.run.index }),
           exitCode: x.exitCode,
+          ...definedOnly({ reason: x.notRun }),
           ...localResultPaths(x.run, result.root),
         })),
         failed: result.results.filter((x) => x.exitCode !== 0).length,
@@ -353,7 +354,8 @@ function printLocal(r: LocalRunsResult, io: Io, cwd: string): void {
       .slice(-15)
       .map((l) => `  | ${l}`)
       .join("\n");
-    io.stderr.write(`FAILED ${name}: exit ${f.exitCode ?? f.signal}\n${tail}\n`);
+    const why = f.notRun ?? `exit ${f.exitCode ?? f.signal}`;
+    io.stderr.write(`FAILED ${name}: ${why}\n${f.tail.trim() === "" ? "" : `${tail}\n`}`);
   }
   for (const s of r.submissions) {
     io.stdout.write(`${localResultsLine(s, r.results, r.root, cwd)}\n`);

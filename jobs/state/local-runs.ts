@@ -23,8 +23,10 @@ export interface LocalRunRecord {
   readonly stoppedAt: number;
   readonly exitCode: number | null;
   readonly signal: string | null;
-  /** The last `run_job: error:` line, when the entrypoint said why it failed. */
+  /** The last `run_job: error:` line, or why a step did not run (a parent failed). */
   readonly reason?: string;
+  /** An array sweep child's manifest key, for a step that reads the sweep's results later. */
+  readonly manifest?: string;
   readonly vcpus?: number;
   readonly memoryMiB?: number;
   readonly gpus?: number;
@@ -71,6 +73,41 @@ export function readLocalRuns(root: string): { records: LocalRunRecord[]; skippe
     }
   }
   return { records, skipped };
+}
+
+/** What the latest local run of a job or sweep left, for a step a later run depends on. */
+export interface LocalParent {
+  /** The submit that ran it last (its id). */
+  readonly run: string;
+  /** A sweep's number of sets run (undefined: a job). */
+  readonly sets?: number;
+  /** The set numbers that failed (undefined: a job that is not a set). */
+  readonly failed: ReadonlySet<number | undefined>;
+  readonly manifests: readonly string[];
+}
+
+/** By job or sweep name, what the latest submit that ran it left (records are in order). */
+export function latestLocalRuns(records: readonly LocalRunRecord[]): Map<string, LocalParent> {
+  const byJob = new Map<string, LocalRunRecord[]>();
+  for (const r of records) {
+    const mine = byJob.get(r.job);
+    if (mine !== undefined && mine[0].run === r.run) {
+      mine.push(r);
+    } else {
+      byJob.set(r.job, [r]);
+    }
+  }
+  return new Map(
+    [...byJob].map(([job, mine]) => [
+      job,
+      {
+        run: mine[0].run,
+        ...(mine[0].index !== undefined ? { sets: mine.length } : {}),
+        failed: new Set(mine.filter((r) => r.exitCode !== 0).map((r) => r.index)),
+        manifests: [...new Set(mine.flatMap((r) => r.manifest ?? []))],
+      },
+    ]),
+  );
 }
 
 /** The entrypoint's last `run_job: error: ...` line in a run's output, without the prefix. */

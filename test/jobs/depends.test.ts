@@ -47,6 +47,39 @@ describe("dependencies by name: the rules", function () {
     assert.deepStrictEqual(names(forced), ["new0", "new1"], "--force: the new submission");
   });
 
+  it("a step that reads a sweep's results gets the keys of its latest submission's manifests", function () {
+    const part = (jobName: string, manifest: string, id: string) => ({
+      ...entry(jobName, "g", id),
+      manifest,
+    });
+    const entries = [
+      part("g-c0", "inputs/sweeps/old.json", "o"),
+      part("g-c0", "inputs/sweeps/c0.json", "a"),
+      part("g-c1", "inputs/sweeps/c1.json", "b"),
+      part("g-r1", "inputs/sweeps/r1.json", "c"),
+    ];
+    const request = {
+      jobName: "step",
+      jobQueue: "q",
+      jobDefinition: "d",
+      containerOverrides: { environment: [{ name: "BATCHPY_RESULTS_OF", value: "g,other" }] },
+    };
+    const step: Submission = {
+      kind: "single",
+      file: "s.json",
+      jobName: "step",
+      request,
+      hash: "h",
+    };
+    const r = resolveDependencies(step, entries, barrierSpec("EC2"));
+    assert.ok(r.kind === "ready");
+    assert.deepStrictEqual(r.submission.request.containerOverrides?.environment?.[1], {
+      name: "BATCHPY_PARENT_MANIFESTS",
+      value: "g:inputs/sweeps/c0.json,g:inputs/sweeps/c1.json",
+    });
+    assert.strictEqual(r.submission.hash, "h", "the hash stays the file's request");
+  });
+
   it("a job that waits by name leaves room for its barriers' names", function () {
     const waits = { array: true, waits: true };
     assert.strictEqual(derivedNameProblem("j".repeat(118), waits), undefined);

@@ -12,11 +12,15 @@ import {
   runEnvironment,
   runLocal,
   type LocalResult,
+  type LocalRun,
 } from "../../jobs/commands/local";
+import { readLocalRuns } from "../../jobs/state/local-runs";
 import { buildPlan, type Submission } from "../../jobs/input/plan";
 import { localResultsLine } from "../../jobs/output/submit-print";
 import type { LoadedSweep } from "../../jobs/input/sweep";
 import { REPO_ROOT, STACK_OUTPUTS, runJobs, tempDir } from "../helpers/jobs-harness";
+
+const SAVE_NAME = { containerOverrides: { environment: [{ name: "save_name", value: "s" }] } };
 
 describe("jobs --locally: the entrypoint on this machine", function () {
   let root: string;
@@ -40,9 +44,10 @@ describe("jobs --locally: the entrypoint on this machine", function () {
       problemAt: (message) => ({ message }),
     };
     const { submissions } = buildPlan([sweep], { array: true });
-    const plan = planLocal(submissions, "/lb");
-    assert.strictEqual(plan.runs.length, 10_001);
-    const [child, lone] = [plan.runs[9_999], plan.runs[10_000]];
+    const plan = planLocal([submissions], "/lb");
+    const runs = plan.levels.flat();
+    assert.strictEqual(runs.length, 10_001);
+    const [child, lone] = [runs[9_999], runs[10_000]];
     assert.deepStrictEqual(
       [child.jobName, child.index, child.filedAs],
       ["big-c0", 9_999, { job: "big", index: 9_999 }],
@@ -79,9 +84,9 @@ describe("jobs --locally: the entrypoint on this machine", function () {
       problemAt: (message) => ({ message }),
     };
     const { submissions } = buildPlan([sweep], { array: true });
-    const plan = planLocal(submissions, "/lb");
+    const plan = planLocal([submissions], "/lb");
     assert.deepStrictEqual(
-      plan.runs.map((r) => r.index),
+      plan.levels[0].map((r) => r.index),
       [0, 1],
     );
     const key = submissions[0].kind === "array" ? submissions[0].manifest.key : "";
@@ -90,13 +95,23 @@ describe("jobs --locally: the entrypoint on this machine", function () {
       plan.manifests.map((m) => m.file),
       [path.join("/lb", ...key.split("/"))],
     );
-    const env = runEnvironment(plan.runs[1], "/lb", {
+    const env = runEnvironment(plan.levels[0][1], "/lb", {
       PATH: "/bin",
       npm_config_cache: "x",
       HOME: "/h",
     });
     assert.strictEqual(env.AWS_BATCH_JOB_ARRAY_INDEX, "1");
     assert.strictEqual(env.BATCHPY_ARRAY_MANIFEST, key);
+    const failed = { run: "r", failed: new Set([1]), manifests: [] };
+    const earlier = new Map([
+      ["sw", failed],
+      ["other", failed],
+    ]);
+    assert.deepStrictEqual(
+      [...planLocal([submissions], "/lb", earlier).failedBefore.keys()],
+      ["other"],
+      "a job this submit runs again starts afresh",
+    );
     assert.strictEqual(env.BATCHPY_LOCAL_ROOT, "/lb");
     assert.strictEqual(env.BATCHPY_JOB_NAME, "sw");
     assert.strictEqual(
@@ -156,6 +171,84 @@ describe("jobs --locally: the entrypoint on this machine", function () {
         `child ${i}`,
       );
     }
+  });
+
+  it("runs the example pipeline's step after its sweep, on the parameters and results it left", async function () {
+    const pipeline = path.join("jobs", "examples", "pipeline");
+    const submit = (file: string) =>
+      runJobs(["submit", "--locally", path.join(pipeline, file), "--local-root", root], {
+        describe: "real",
+      });
+    // A later submit's names resolve against the earlier local runs (the same submit's are
+    // ordered by jobs/input/depends.ts, which the docs' `--locally jobs/examples/pipeline` runs).
+    for (const file of ["pipeline_grid.json", "pipeline_step.json"]) {
+      const r = await submit(file);
+      assert.strictEqual(r.code, 0, r.stderr);
+    }
+    const best = path.join(root, "results", "pipeline_step", "best.json");
+    assert.deepStrictEqual(JSON.parse(fs.readFileSync(best, "utf8")), {
+      sweep: "pipeline_grid",
+      set: 5,
+      var_a: "3",
+      var_b: "20",
+      product: 60,
+    });
+    assert.match(
+      fs.readFileSync(path.join(root, "logs", "pipeline_step.log"), "utf8"),
+      /best of 6 sets: var_a=3, var_b=20, product=60/,
+    );
+    const orphan = path.join(root, "orphan.json");
+    fs.writeFileSync(orphan, JSON.stringify({ dependsOn: [{ jobName: "nope" }], ...SAVE_NAME }));
+    const r = await runJobs(["submit", "--locally", orphan, "--local-root", root]);
+    assert.strictEqual(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /dependsOn\[0\]: no job or sweep "nope" in this submit or in the local runs of/,
+    );
+  });
+
+  it("fails a dependent whose parent failed without running it, as Batch does (N_TO_N: child i only)", async function () {
+    // Runs that cannot start (a NUL byte) fail without python; blocked ones never try.
+    const env = new Map([["var_a", "a\0b"]]);
+    const run = (jobName: string, after: LocalRun["after"], index?: number): LocalRun => ({
+      jobName,
+      env,
+      filedAs: { job: jobName, ...(index !== undefined ? { index } : {}) },
+      after,
+      ...(index !== undefined ? { index } : {}),
+    });
+    const grid = [{ name: "grid", nToN: false, at: 0 }];
+    const results = await runLocal(
+      {
+        levels: [
+          [
+            run("pair", [{ ...grid[0], nToN: true }], 0),
+            run("pair", [{ ...grid[0], nToN: true }], 1),
+            run("step", grid),
+          ],
+          [run("last", [{ name: "pair", nToN: false, at: 0 }])],
+        ],
+        manifests: [],
+        failedBefore: new Map([["grid", new Set([1])]]),
+      },
+      { repoRoot: REPO_ROOT, root, concurrency: 1, env: {} },
+    );
+    const name = (r: LocalResult) =>
+      r.run.index === undefined ? r.run.jobName : `${r.run.jobName}[${r.run.index}]`;
+    assert.deepStrictEqual(
+      results.map((r) => [name(r), r.exitCode, r.notRun?.split(" failed")[0]]),
+      [
+        ["pair[0]", null, undefined],
+        ["pair[1]", null, "not run: grid[1]"],
+        ["step", null, "not run: grid[1]"],
+        ["last", null, "not run: pair[0]"],
+      ],
+    );
+    const records = readLocalRuns(root).records;
+    assert.strictEqual(
+      records.find((x) => x.job === "last")?.reason,
+      "not run: pair[0] failed, and a job fails when a job it depends on fails",
+    );
   });
 
   it("exits 1 and shows the end of the output when a run fails", async function () {
@@ -222,20 +315,20 @@ describe("jobs --locally: the entrypoint on this machine", function () {
     } as unknown as Submission;
     const results: LocalResult[] = [
       {
-        run: { jobName: "a", env: new Map(), filedAs: { job: "a" } },
+        run: { jobName: "a", env: new Map(), filedAs: { job: "a" }, after: [] },
         ...fail,
         startedAt: 0,
         stoppedAt: 0,
       },
       {
-        run: { jobName: "s", index: 0, env: new Map(), filedAs: { job: "s", index: 0 } },
+        run: { jobName: "s", index: 0, env: new Map(), filedAs: { job: "s", index: 0 }, after: [] },
         ...fail,
         exitCode: 0,
         startedAt: 0,
         stoppedAt: 0,
       },
       {
-        run: { jobName: "s", index: 1, env: new Map(), filedAs: { job: "s", index: 1 } },
+        run: { jobName: "s", index: 1, env: new Map(), filedAs: { job: "s", index: 1 }, after: [] },
         ...fail,
         startedAt: 0,
         stoppedAt: 0,
@@ -253,9 +346,14 @@ describe("jobs --locally: the entrypoint on this machine", function () {
   });
 
   it("a run that cannot be started is a failure with its reason, not silently 'not started'", async function () {
-    const run = { jobName: "nul", env: new Map([["var_a", "a\0b"]]), filedAs: { job: "nul" } };
+    const run = {
+      jobName: "nul",
+      env: new Map([["var_a", "a\0b"]]),
+      filedAs: { job: "nul" },
+      after: [],
+    };
     const results = await runLocal(
-      { runs: [run], manifests: [] },
+      { levels: [[run]], manifests: [], failedBefore: new Map() },
       { repoRoot: REPO_ROOT, root, concurrency: 1, env: {} },
     );
     assert.strictEqual(results.length, 1);

@@ -87,7 +87,11 @@ describe("jobs: user-keyed names never meet Object.prototype", function () {
           for (const [n, v] of vars) {
             assert.strictEqual(env.get(n), v, n);
           }
-          const local = runEnvironment(planLocal(plan.submissions, "/lb").runs[0], "/lb", {});
+          const local = runEnvironment(
+            planLocal([plan.submissions], "/lb").levels[0][0],
+            "/lb",
+            {},
+          );
           for (const [n, v] of vars) {
             assert.ok(Object.prototype.hasOwnProperty.call(local, n), n);
             assert.strictEqual(local[n], v, n);
