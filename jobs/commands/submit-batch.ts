@@ -18,7 +18,7 @@ import { SUBMIT_TIMEOUT_MS, type AwsClients } from "../aws/api";
 import {
   LISTING_WAIT_MS,
   UnrecordedError,
-  newToken,
+  newItems,
   recoverOpenIntents,
   sendAll,
   type Recovery,
@@ -27,6 +27,7 @@ import {
   type SendItem,
 } from "../aws/exactly-once";
 import { DEFAULT_SUBMIT_CONCURRENCY, runAll } from "../aws/pool";
+import { Claims, whoAmI } from "../aws/claims";
 import { Ledger, checkedLedgerPath, type LedgerEntry } from "../state/ledger";
 import { acquireLock, lockPath, type Lock } from "../state/lock";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
@@ -159,13 +160,14 @@ function sendProgress(ctx: Context, json: boolean) {
   let bar: Progress | undefined;
   let accepted = 0;
   return {
-    accept(entry: LedgerEntry, how: "submitted" | "recovered"): void {
+    accept(entry: LedgerEntry, how: "submitted" | "recovered" | "adopted"): void {
       accepted++;
       bar?.update(accepted);
       if (perJobLines) {
         const what = entry.arraySize !== undefined ? ` (array of ${entry.arraySize})` : "";
         const why = how === "recovered" ? " (found in Batch by its submission token)" : "";
-        ctx.io.stdout.write(`${how} ${entry.jobName} ${entry.jobId}${what}${why}\n`);
+        const verb = how === "adopted" ? "sent elsewhere" : how;
+        ctx.io.stdout.write(`${verb} ${entry.jobName} ${entry.jobId}${what}${why}\n`);
       }
     },
     /** The bar, once the `sends` are known, counting what recovery accepted before. */
@@ -178,7 +180,11 @@ function sendProgress(ctx: Context, json: boolean) {
   };
 }
 
-/** Reconcile, skip, upload, send: the run once the lock and ledger are held. */
+/**
+ * Claims listed (and the right to write them checked), then two streams at once: the names
+ * an earlier run left open are looked up by token (and resent if Batch never made them),
+ * while every other name is sent at once.
+ */
 async function submitWithLedger(
   opts: BatchOptions,
   ctx: Context,
@@ -187,10 +193,54 @@ async function submitWithLedger(
   clients: AwsClients,
   submissions: readonly Submission[],
 ): Promise<SubmitResult> {
+  const bucket = requireOutput(outputs, "bucketName", "to keep the stack's submission claims");
+  const claims = await Claims.open(clients.storage, bucket, whoAmI(ctx.env));
   const progress = sendProgress(ctx, opts.json);
-  const sendCtx: SendContext = {
-    clients,
-    ledger,
+  const sendCtx = sendContext(opts, ctx, { clients, ledger, claims }, progress);
+  const open = new Set(ledger.openIntents().map((i) => i.jobName));
+  const rest = submissions.filter((s) => !open.has(s.jobName));
+  const { todo, skipped } = skipKnown(rest, submissions, ledger, opts, ctx);
+  const items = await newItems(todo, sendCtx);
+  await uploadManifests(clients, outputs, [
+    ...items.map((i) => i.submission),
+    ...submissions.filter((s) => open.has(s.jobName)),
+  ]);
+  const concurrency = opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY;
+  const bar = progress.start(items.length + open.size, items.length + open.size);
+  try {
+    const [start, first] = await settleBoth(
+      recoverOpenIntents(submissions, sendCtx),
+      sendAll(items, sendCtx, concurrency),
+    );
+    if (start.undecided > 0 && first.accepted.length + first.adopted.length === 0) {
+      return { kind: "stopped", undecided: start.undecided };
+    }
+    const later = await laterItems(start, open, submissions, ledger, opts, ctx, sendCtx);
+    const second = await sendAll(later.items, sendCtx, concurrency);
+    const all = [...skipped, ...later.skipped];
+    const sent = merge(first, second);
+    if (nothingHappened(sent)) {
+      const recovered = start.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
+      const { duplicates } = start;
+      const total = submissions.length;
+      return { kind: "nothing", stack: outputs.stack, total, recovered, skipped: all, duplicates };
+    }
+    return sentResult(outputs.stack, ledger.file, sent, all, start, ctx.signal.aborted);
+  } finally {
+    bar.stop();
+  }
+}
+
+/** What the exactly-once protocol needs from this run. */
+function sendContext(
+  opts: BatchOptions,
+  ctx: Context,
+  held: Pick<SendContext, "clients" | "ledger" | "claims">,
+  progress: ReturnType<typeof sendProgress>,
+): SendContext {
+  return {
+    ...held,
+    force: opts.force === true,
     run: new Date().toISOString(),
     timing: {
       waitMs: ctx.faults?.listingWaitMs ?? LISTING_WAIT_MS,
@@ -205,33 +255,59 @@ async function submitWithLedger(
       note: opts.json ? undefined : (line: string) => ctx.io.stderr.write(`${line}\n`),
     }),
   };
-  const start = await recoverOpenIntents(submissions, sendCtx);
-  if (start.undecided > 0) {
-    return { kind: "stopped", undecided: start.undecided };
+}
+
+/** Both results; when either fails, its error once both have ended (no lane left running). */
+async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === "rejected") {
+    throw ra.reason;
   }
-  // What recovery settled or resends is not looked up in the ledger again.
-  const resolved = new Set([
+  if (rb.status === "rejected") {
+    throw rb.reason;
+  }
+  return [ra.value, rb.value];
+}
+
+/**
+ * What recovery leaves to send: the intents Batch never saw (same token), and the names it
+ * closed (their file changed), as new submissions unless the ledger has them.
+ */
+async function laterItems(
+  start: Recovery,
+  open: ReadonlySet<string>,
+  submissions: readonly Submission[],
+  ledger: Ledger,
+  opts: BatchOptions,
+  ctx: Context,
+  sendCtx: SendContext,
+): Promise<{ items: SendItem[]; skipped: SkippedJob[] }> {
+  const settled = new Set([
     ...start.recovered.map((e) => e.jobName),
     ...start.resend.map((r) => r.submission.jobName),
   ]);
-  const rest = submissions.filter((s) => !resolved.has(s.jobName));
-  const { todo, skipped } = skipKnown(rest, submissions, ledger, opts, ctx);
-  const items = [...start.resend, ...todo.map((s) => ({ submission: s, token: newToken() }))];
-  if (items.length === 0) {
-    const recovered = start.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
-    const { stack } = outputs;
-    const { duplicates } = start;
-    return { kind: "nothing", stack, total: submissions.length, recovered, skipped, duplicates };
-  }
-  await uploadManifests(clients, outputs, items);
-  const bar = progress.start(items.length, items.length + start.recovered.length);
-  let result: SendAllResult;
-  try {
-    result = await sendAll(items, sendCtx, opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY);
-  } finally {
-    bar.stop();
-  }
-  return sentResult(outputs.stack, ledger.file, result, skipped, start, ctx.signal.aborted);
+  const closed = submissions.filter((s) => open.has(s.jobName) && !settled.has(s.jobName));
+  const { todo, skipped } = skipKnown(closed, submissions, ledger, opts, ctx);
+  return { items: [...start.resend, ...(await newItems(todo, sendCtx))], skipped };
+}
+
+function nothingHappened(r: SendAllResult): boolean {
+  return Object.values(r).every((v) => v === undefined || (Array.isArray(v) && v.length === 0));
+}
+
+function merge(a: SendAllResult, b: SendAllResult): SendAllResult {
+  const both = <K extends keyof SendAllResult>(k: K) =>
+    [...(a[k] as unknown[]), ...(b[k] as unknown[])] as never;
+  return {
+    accepted: both("accepted"),
+    adopted: both("adopted"),
+    recovered: both("recovered"),
+    open: both("open"),
+    duplicates: both("duplicates"),
+    failures: both("failures"),
+    notSent: both("notSent"),
+    ...definedOnly({ lookupError: a.lookupError ?? b.lookupError }),
+  };
 }
 
 /** The outcome of the sends, in the shape the printers take. */
@@ -260,6 +336,7 @@ function sentResult(
     ledger,
     submitted: r.accepted,
     recovered: [...start.recovered, ...r.recovered],
+    adopted: r.adopted,
     skipped,
     failed,
     unrecorded,
@@ -276,9 +353,9 @@ function sentResult(
 async function uploadManifests(
   clients: AwsClients,
   outputs: LoadedOutputs,
-  items: readonly SendItem[],
+  submissions: readonly Submission[],
 ): Promise<void> {
-  const arrays = items.flatMap(({ submission: s }) => (s.kind === "array" ? [s] : []));
+  const arrays = submissions.flatMap((s) => (s.kind === "array" ? [s] : []));
   if (arrays.length === 0) {
     return;
   }

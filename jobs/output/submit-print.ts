@@ -54,6 +54,8 @@ export interface SentResult {
   readonly submitted: readonly LedgerEntry[];
   /** Found in Batch by token, before the sends or after a lost answer. */
   readonly recovered: readonly LedgerEntry[];
+  /** Sent by another machine, as the stack's claims say: recorded here, not sent. */
+  readonly adopted: readonly LedgerEntry[];
   readonly skipped: readonly SkippedJob[];
   readonly failed: readonly { jobName: string; file: string; error: string }[];
   /** Accepted by Batch but not written to the ledger. */
@@ -184,6 +186,7 @@ function sentJson(r: SentResult): object {
       definedOnly({ jobName: e.jobName, jobId: e.jobId, file: e.file, arraySize: e.arraySize }),
     ),
     recovered: r.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId, file: e.file })),
+    adopted: r.adopted.map((e) => ({ jobName: e.jobName, jobId: e.jobId, file: e.file })),
     skipped: r.skipped,
     failed: r.failed,
     unrecorded: r.unrecorded,
@@ -258,6 +261,9 @@ function printSent(r: SentResult, io: Io, opts: PrintOptions): void {
     `${formatNumber(r.submitted.length)} submitted, ${formatNumber(r.skipped.length)} already in the ledger` +
       (r.recovered.length > 0
         ? `, ${formatNumber(r.recovered.length)} found in Batch by token`
+        : "") +
+      (r.adopted.length > 0
+        ? `, ${formatNumber(r.adopted.length)} sent from another machine`
         : "") +
       (r.unrecorded.length > 0
         ? `, ${formatNumber(r.unrecorded.length)} submitted but not in the ledger`

@@ -38,6 +38,8 @@ interface SubmissionLine {
   readonly manifest?: string;
   /** One id per `jobs:submit` invocation, so `watch --last` can pick the latest run. */
   readonly run: string;
+  /** The generation of the name's claim in the stack's bucket (jobs/aws/claims.ts). */
+  readonly generation?: number;
 }
 
 export interface LedgerEntry extends SubmissionLine {

@@ -1,0 +1,130 @@
+/**
+ * Exactly once across machines: two state folders (two machines' ledgers) submitting to one
+ * stack, whose claims live in its bucket, against the project's S3 with atomic conditional
+ * writes (MemoryS3): simultaneous runs, a lost PUT answer, a 409, a refused write to the
+ * state prefix, a claim whose sender died, the same name with another request.
+ */
+import * as assert from "assert";
+import * as path from "path";
+import { Ledger, ledgerPath } from "../../jobs/state/ledger";
+import { outputsLedgerName } from "../../jobs/input/outputs";
+import { TOKEN_TAG } from "../../jobs/input/plan";
+import type { Faults } from "../../jobs/aws/exactly-once";
+import {
+  STACK_OUTPUTS,
+  freezeAt,
+  runJobs,
+  useLocalAws,
+  writeJobFiles,
+} from "../helpers/jobs-harness";
+
+const FAST: Faults = { listingWaitMs: 300, submitTimeoutMs: 300 };
+
+describe("jobs:submit claims: one job per name across machines", function () {
+  const aws = useLocalAws("claims", { s3: "memory", batch: { autoAdvance: false } });
+
+  /** `jobs submit <args>` with the ledger in `machine`'s own state folder. */
+  const submitFrom = (machine: string, args: string[], faults = FAST, signal?: AbortSignal) =>
+    runJobs(
+      ["submit", ...args, "--outputs", aws.outputs, "--state-dir", path.join(aws.dir, machine)],
+      { cwd: aws.dir, faults, ...(signal !== undefined ? { signal } : {}) },
+    );
+  const ledgerOf = (machine: string) =>
+    Ledger.open(ledgerPath(path.join(aws.dir, machine), outputsLedgerName(STACK_OUTPUTS)));
+
+  /** One Batch job per name, and every machine's ledger records that job. */
+  function assertOneJobPerName(names: readonly string[], machines: readonly string[]): void {
+    const jobs = aws.batch.submitted();
+    assert.deepStrictEqual(jobs.map((j) => j.jobName).sort(), [...names].sort());
+    for (const machine of machines) {
+      const latest = ledgerOf(machine).latest();
+      for (const j of jobs) {
+        assert.strictEqual(latest.get(j.jobName)?.jobId, j.jobId, `${machine}: ${j.jobName}`);
+        assert.strictEqual(latest.get(j.jobName)?.token, j.tags?.[TOKEN_TAG]);
+      }
+    }
+  }
+
+  it("two machines sending the same 50 files at the same moment make 50 jobs, both ledgers hold them", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 50);
+    const [a, b] = await Promise.all([submitFrom("a", ["jobs"]), submitFrom("b", ["jobs"])]);
+    assert.strictEqual(a.code, 0, a.stderr);
+    assert.strictEqual(b.code, 0, b.stderr);
+    assertOneJobPerName(names, ["a", "b"]);
+    assert.match(
+      a.stderr + b.stderr,
+      /note: job-\d{4}: already sent as \S+ by \S+@\S+ at \S+ \(claim s3:\/\/batchpy-test-bucket\/state\/claims\/job-\d{4}\/0\.json\); recorded in this ledger, not sent again/,
+    );
+    const claim = JSON.parse(
+      aws.memoryS3.objects.get("state/claims/job-0007/0.json")!.body.toString(),
+    );
+    assert.strictEqual(
+      claim.job.jobId,
+      aws.findJob("job-0007").jobId,
+      "the claim holds the job ID",
+    );
+  });
+
+  it("a lost PUT answer and a 409 are settled by reading the claim", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 4);
+    aws.memoryS3.dropNextPuts(2);
+    aws.memoryS3.conflictNextPuts(2);
+    const r = await submitFrom("a", ["jobs", "--concurrency", "1"]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    assertOneJobPerName(names, ["a"]);
+  });
+
+  it("credentials that may not use the state prefix stop the run before anything is sent", async function () {
+    writeJobFiles(path.join(aws.dir, "jobs"), 2);
+    aws.memoryS3.denyPrefix("state/");
+    try {
+      const r = await submitFrom("a", ["jobs"]);
+      assert.strictEqual(r.code, 1);
+      assert.match(
+        r.stderr,
+        /s3:(ListBucket|PutObject|GetObject) on arn:aws:s3:::batchpy-test-bucket\S* .*was refused .*grant s3:\w+ on arn:aws:s3:::batchpy-test-bucket.*; nothing was submitted/,
+      );
+      assert.strictEqual(aws.batch.requests.length, 0);
+    } finally {
+      aws.memoryS3.denyPrefix(undefined);
+    }
+  });
+
+  it("a claim whose sender died is taken over after the wait and sent with its token", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 3);
+    const f = freezeAt("intent-durable", 1, FAST);
+    void submitFrom("a", ["jobs", "--concurrency", "1"], f.faults, f.signal);
+    await f.crashed;
+    const [dead] = ledgerOf("a").openIntents();
+    const r = await submitFrom("b", ["jobs"]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`note: ${dead.jobName}: \\S+ claimed it at .* and has no job ID yet`),
+    );
+    assertOneJobPerName(names, ["b"]);
+    assert.strictEqual(
+      aws.findJob(dead.jobName).tags?.[TOKEN_TAG],
+      dead.token,
+      "the claim's token",
+    );
+  });
+
+  it("the same name with another request is refused, naming who and when, unless --force", async function () {
+    writeJobFiles(path.join(aws.dir, "jobs"), 2);
+    assert.strictEqual((await submitFrom("a", ["jobs"])).code, 0);
+    writeJobFiles(path.join(aws.dir, "other"), 2, { tags: { team: "b" } });
+    const sent = aws.batch.count("submitjob");
+    const r = await submitFrom("b", ["other"]);
+    assert.strictEqual(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /other\/job-0000\.json: job-0000 was already submitted with another request by \S+@\S+ at \S+ \(s3:\/\/batchpy-test-bucket\/state\/claims\/job-0000\/0\.json\); pass --force/,
+    );
+    assert.strictEqual(aws.batch.count("submitjob"), sent, "nothing sent");
+    const forced = await submitFrom("b", ["other", "--force"]);
+    assert.strictEqual(forced.code, 0, forced.stderr);
+    assert.strictEqual(aws.batch.named("job-0000").length, 2);
+    assert.ok(aws.memoryS3.objects.has("state/claims/job-0000/1.json"), "the next generation");
+  });
+});
