@@ -6,10 +6,12 @@ import * as path from "path";
 import { setTimeout as delay } from "timers/promises";
 import { SingleBar } from "cli-progress";
 import { createAwsClients, type AwsClients } from "./aws/api";
-import { Ledger, checkedLedgerPath } from "./state/ledger";
+import * as fs from "fs";
+import { Ledger, checkedLedgerPath, ledgerPath, mergeLedger } from "./state/ledger";
 import {
   defaultPulumiRunner,
   loadOutputs,
+  stackStateName,
   type LoadedOutputs,
   type PulumiRunner,
 } from "./input/outputs";
@@ -148,14 +150,30 @@ export function stackOutputs(flags: StackOptions, ctx: Context): LoadedOutputs {
   });
 }
 
+/**
+ * The stack's ledger, one per stack whatever label was typed (stackStateName). A ledger an
+ * older version kept under the label is moved into it first, and the move said on stderr.
+ */
+export function stackLedgerPath(flags: StackOptions, ctx: Context, loaded: LoadedOutputs): string {
+  const dir = stateDir(ctx, flags.stateDir);
+  const file = ledgerPath(dir, stackStateName(loaded.outputs));
+  const byLabel = checkedLedgerPath(dir, loaded.stack);
+  if (byLabel !== file && fs.existsSync(byLabel)) {
+    const lines = mergeLedger(byLabel, file);
+    ctx.io.stderr.write(
+      `note: moved ${lines} line(s) of the ledger ${displayPath(ctx.cwd, byLabel)} (kept under the ` +
+        `stack's label "${loaded.stack}") into ${displayPath(ctx.cwd, file)}, the one ledger of ` +
+        `this stack under every label\n`,
+    );
+  }
+  return file;
+}
+
 /** The stack's outputs and its ledger of accepted jobs: where most commands start. */
 export function openStack(
   flags: StackOptions,
   ctx: Context,
 ): { outputs: LoadedOutputs; ledger: Ledger } {
   const outputs = stackOutputs(flags, ctx);
-  return {
-    outputs,
-    ledger: Ledger.open(checkedLedgerPath(stateDir(ctx, flags.stateDir), outputs.stack)),
-  };
+  return { outputs, ledger: Ledger.open(stackLedgerPath(flags, ctx, outputs)) };
 }

@@ -8,7 +8,7 @@ import {
   createProgress,
   displayPath,
   sleep,
-  stateDir,
+  stackLedgerPath,
   type Context,
   type Progress,
   type StackOptions,
@@ -28,7 +28,7 @@ import {
 } from "../aws/exactly-once";
 import { DEFAULT_SUBMIT_CONCURRENCY, runAll } from "../aws/pool";
 import { Claims, whoAmI } from "../aws/claims";
-import { Ledger, checkedLedgerPath, type LedgerEntry } from "../state/ledger";
+import { Ledger, type LedgerEntry } from "../state/ledger";
 import { acquireLock, lockPath, type Lock } from "../state/lock";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import type { Submission } from "../input/plan";
@@ -51,7 +51,7 @@ export async function submitToBatch(
   submissions: readonly Submission[],
   notes: readonly Problem[],
 ): Promise<SubmitResult> {
-  const file = checkedLedgerPath(stateDir(ctx, opts.stateDir), outputs.stack);
+  const file = stackLedgerPath(opts, ctx, outputs);
   if (!opts.json) {
     notes.forEach((n) => ctx.io.stderr.write(`note: ${formatProblem(n)}\n`));
   }

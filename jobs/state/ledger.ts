@@ -126,6 +126,25 @@ export function checkedLedgerPath(stateDir: string, stack: string): string {
   return file;
 }
 
+/**
+ * Moves the ledger `from` (one an older version kept under the label typed) to the end of
+ * `into`, flushed before `from` goes; returns its number of lines. Run twice after a crash
+ * in between, its lines appear twice, which reads the same: the latest line per name wins.
+ */
+export function mergeLedger(from: string, into: string): number {
+  const text = fs.readFileSync(from, "utf8");
+  fs.mkdirSync(path.dirname(into), { recursive: true });
+  const fd = fs.openSync(into, "a");
+  try {
+    fs.writeSync(fd, text.endsWith("\n") || text === "" ? text : `${text}\n`);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.rmSync(from);
+  return text.split("\n").filter((l) => l.trim() !== "").length;
+}
+
 /** Which list of a parsed ledger `value` belongs in, if it is a ledger line. */
 function lineKind(value: unknown): "entries" | "intents" | "closed" | undefined {
   if (typeof value !== "object" || value === null) {

@@ -31,7 +31,7 @@ import {
   type CheckAnswer,
   type CheckRequest,
 } from "../../jobs/input/variables";
-import { outputsLedgerName } from "../../jobs/input/outputs";
+import { stackStateName } from "../../jobs/input/outputs";
 import { FakeBatch, type FakeBatchOptions, type FakeJob } from "./fake-batch";
 import { Ledger, ledgerPath } from "../../jobs/state/ledger";
 import { FakeCloudWatchLogs } from "./fake-cloudwatch-logs";
@@ -360,7 +360,7 @@ export interface LocalAws {
   readonly outputs: string;
   /** `--state-dir`: `dir`/state; a test may point it elsewhere. */
   state: string;
-  /** The ledger of --outputs without --stack: named after the outputs. */
+  /** The stack's ledger (under every label). */
   ledgerFile(): string;
   /** (Re)starts the test's FakeBatch and points the CLI's environment at it. */
   startBatch(opts?: FakeBatchOptions): Promise<FakeBatch>;
@@ -442,7 +442,7 @@ export function useLocalAws(label: string, options: LocalAwsOptions = {}): Local
       return required(outputs, "test folder outside a test");
     },
     state: "",
-    ledgerFile: () => path.join(aws.state, outputsLedgerName(STACK_OUTPUTS), "submissions.jsonl"),
+    ledgerFile: () => ledgerPath(aws.state, stackStateName(STACK_OUTPUTS)),
     async startBatch(opts = {}) {
       await stopBatch();
       await clearState();
@@ -471,7 +471,7 @@ export function useLocalAws(label: string, options: LocalAwsOptions = {}): Local
       }
     },
     record(entries) {
-      const ledger = Ledger.open(ledgerPath(aws.state, outputsLedgerName(STACK_OUTPUTS)));
+      const ledger = Ledger.open(aws.ledgerFile());
       for (const [jobName, jobId] of Object.entries(entries)) {
         ledger.append({
           v: 1,

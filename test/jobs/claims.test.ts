@@ -5,9 +5,11 @@
  * state prefix, a claim whose sender died, the same name with another request.
  */
 import * as assert from "assert";
+import * as fs from "fs";
 import * as path from "path";
 import { Ledger, ledgerPath } from "../../jobs/state/ledger";
-import { outputsLedgerName } from "../../jobs/input/outputs";
+import { lockPath } from "../../jobs/state/lock";
+import { stackStateName } from "../../jobs/input/outputs";
 import { TOKEN_TAG } from "../../jobs/input/plan";
 import type { Faults } from "../../jobs/aws/exactly-once";
 import {
@@ -30,7 +32,24 @@ describe("jobs:submit claims: one job per name across machines", function () {
       { cwd: aws.dir, faults, ...(signal !== undefined ? { signal } : {}) },
     );
   const ledgerOf = (machine: string) =>
-    Ledger.open(ledgerPath(path.join(aws.dir, machine), outputsLedgerName(STACK_OUTPUTS)));
+    Ledger.open(ledgerPath(path.join(aws.dir, machine), stackStateName(STACK_OUTPUTS)));
+
+  /**
+   * A run of `machine` frozen once its first intent is on disk, as after a SIGKILL: its
+   * claim is made, nothing is sent, and its lock goes as a killed process's is taken over.
+   */
+  async function crash(machine: string): Promise<void> {
+    const exitHandlers = new Set(process.listeners("exit"));
+    const f = freezeAt("intent-durable", 1, FAST);
+    void submitFrom(machine, ["jobs", "--concurrency", "1"], f.faults, f.signal);
+    await f.crashed;
+    for (const handler of process.listeners("exit")) {
+      if (!exitHandlers.has(handler)) {
+        process.removeListener("exit", handler);
+      }
+    }
+    fs.rmSync(lockPath(ledgerOf(machine).file), { force: true });
+  }
 
   /** One Batch job per name, and every machine's ledger records that job. */
   function assertOneJobPerName(names: readonly string[], machines: readonly string[]): void {
@@ -92,9 +111,7 @@ describe("jobs:submit claims: one job per name across machines", function () {
 
   it("a claim whose sender died is taken over after the wait and sent with its token", async function () {
     const names = writeJobFiles(path.join(aws.dir, "jobs"), 3);
-    const f = freezeAt("intent-durable", 1, FAST);
-    void submitFrom("a", ["jobs", "--concurrency", "1"], f.faults, f.signal);
-    await f.crashed;
+    await crash("a");
     const [dead] = ledgerOf("a").openIntents();
     const r = await submitFrom("b", ["jobs"]);
     assert.strictEqual(r.code, 0, r.stderr);
@@ -126,5 +143,35 @@ describe("jobs:submit claims: one job per name across machines", function () {
     assert.strictEqual(forced.code, 0, forced.stderr);
     assert.strictEqual(aws.batch.named("job-0000").length, 2);
     assert.ok(aws.memoryS3.objects.has("state/claims/job-0000/1.json"), "the next generation");
+  });
+
+  it("three labels of one stack share one ledger and one lock: one job per name", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 3);
+    // An older version's ledger under the label "dev": moved into the stack's one ledger.
+    const byLabel = ledgerPath(path.join(aws.dir, "a"), "dev");
+    fs.mkdirSync(path.dirname(byLabel), { recursive: true });
+    fs.writeFileSync(byLabel, "");
+    for (const label of [["--stack", "dev"], ["--stack", "org/p/dev"], []]) {
+      const r = await submitFrom("a", ["jobs", ...label]);
+      assert.strictEqual(r.code, 0, r.stderr);
+    }
+    assertOneJobPerName(names, ["a"]);
+    assert.strictEqual(fs.existsSync(byLabel), false, "moved");
+  });
+
+  it("after a crash, names never tried are sent without waiting for the open ones", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 6);
+    await crash("a");
+    const [open] = ledgerOf("a").openIntents();
+    const before = aws.batch.requests.length;
+    const r = await submitFrom("a", ["jobs"], { ...FAST, listingWaitMs: 1500 });
+    assert.strictEqual(r.code, 0, r.stderr);
+    assertOneJobPerName(names, ["a"]);
+    const sends = aws.batch.requests
+      .slice(before)
+      .filter((q) => q.operation === "submitjob")
+      .map((q) => (q.body as { jobName: string }).jobName);
+    assert.notStrictEqual(sends[0], open.jobName, `untried names first: ${sends.join()}`);
+    assert.strictEqual(sends[sends.length - 1], open.jobName);
   });
 });
