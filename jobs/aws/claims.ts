@@ -21,6 +21,9 @@ import { STATE_PREFIX } from "../../components/contract";
 
 const CLAIMS = `${STATE_PREFIX}claims/`;
 
+/** Conflicts (409) or vanishings in a row before a claim's creation gives up. */
+const MAX_CREATE_ATTEMPTS = 5;
+
 /** Written and read once per run, before anything is sent: proves both permissions. */
 const PROBE_KEY = `${STATE_PREFIX}access-check.json`;
 
@@ -161,7 +164,7 @@ export class Claims {
    * `claim`'s token is this call's own.
    */
   async create(key: string, claim: Claim): Promise<{ created: true } | ReadClaim> {
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
       const put = await this.write(key, claim, { absent: true });
       if (typeof put === "object") {
         return { created: true };
@@ -172,7 +175,13 @@ export class Claims {
           ? { created: true }
           : existing;
       }
-      // Gone between the write and the read (deleted by hand): create it again.
+      // Gone between the write and the read (deleted by hand): create it again, a few times.
+      if (attempt >= MAX_CREATE_ATTEMPTS) {
+        throw new FatalError(
+          `s3://${this.bucket}/${key} kept changing while jobs:submit created it ` +
+            `(${attempt} attempts); re-run, the claims already made are kept`,
+        );
+      }
     }
   }
 

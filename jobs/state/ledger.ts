@@ -1,6 +1,7 @@
 /**
- * The submissions ledger: `.batchpy/<stack>/submissions.jsonl`, append-only JSON lines of
- * three kinds (the protocol is jobs/aws/exactly-once.ts):
+ * The submissions ledger: `.batchpy/<stack folder>/submissions.jsonl` (stackStateName in
+ * jobs/input/outputs.ts), append-only JSON lines of three kinds (the protocol is
+ * jobs/aws/exactly-once.ts):
  *  - an intent `{"type":"intent", jobName, token, hash, at, ...}`, on disk before SubmitJob;
  *  - an entry `{jobName, jobId, token, ...}` (no type): the job Batch made, as read by watch,
  *    status, logs, results and cancel;
