@@ -143,7 +143,7 @@ export interface RemoteObject {
 }
 
 /** What a conditional PutObject must find: no object, or the object with this ETag. */
-export type PutCondition = { readonly absent: true } | { readonly etag: string };
+type PutCondition = { readonly absent: true } | { readonly etag: string };
 
 /**
  * A conditional PutObject's answer: the new ETag; "failed" when the condition does not hold
@@ -151,7 +151,7 @@ export type PutCondition = { readonly absent: true } | { readonly etag: string }
  * key won (409 ConditionalRequestConflict: re-read, then retry).
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
  */
-export type PutOutcome = { readonly etag: string } | "failed" | "conflict";
+type PutOutcome = { readonly etag: string } | "failed" | "conflict";
 
 export interface StorageApi {
   putObject(bucket: string, key: string, body: string, contentType: string): Promise<void>;

@@ -106,6 +106,8 @@ function permission(bucket: string, action: string): (err: unknown) => never {
 export class Claims {
   /** The last ETag this run saw of each claim it wrote or read. */
   private readonly seen = new Map<string, ReadClaim>();
+  /** Writes no send waits for (job IDs into claims); the run awaits them before it ends. */
+  private readonly pending = new Set<Promise<void>>();
 
   private constructor(
     private readonly storage: StorageApi,
@@ -136,6 +138,16 @@ export class Claims {
       }
     }
     return new Claims(storage, bucket, who, generations);
+  }
+
+  /** Runs `write` beside the sends; `flush` waits for it. It must not reject. */
+  later(write: Promise<void>): void {
+    this.pending.add(write);
+    void write.then(() => this.pending.delete(write));
+  }
+
+  async flush(): Promise<void> {
+    await Promise.all(this.pending);
   }
 
   /** The latest generation of `jobName`'s claims when the run started, if any. */

@@ -8,7 +8,7 @@
  *
  * SubmitJob has no idempotency token, so the tool brings its own (jobs/input/plan.ts refuses
  * files that set the tag). An intent left open (a crash between 1 and 3, an answer lost to a
- * timeout, a reset or a 5xx) is looked up by token before anything new is sent: the job
+ * timeout, a reset or a 5xx) is looked up by token before its name is sent again: the job
  * carrying the token is adopted, so a same-named job of someone else or of an earlier
  * `--force` (a new intent, a new token) is never mistaken for it; a job still absent after
  * the listing wait is sent again with the same token.
@@ -211,7 +211,7 @@ type SendOutcome =
   | { readonly status: "interrupted" };
 
 /** Another request already holds the name's claim; exits 2 unless `--force`. */
-export class ClaimRefusedError extends Error {
+class ClaimRefusedError extends Error {
   constructor(
     readonly jobName: string,
     readonly claim: Claim,
@@ -300,7 +300,8 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   }
   await ctx.faults?.checkpoint?.("answer-received", s.jobName);
   const entry = recordJob(ctx, intent, res, new Date().toISOString(), "submitted");
-  await answerClaim(ctx, entry);
+  // Only other machines wait for the job ID in the claim: the lane goes on to its next job.
+  ctx.claims.later(answerClaim(ctx, entry));
   return { status: "accepted", entry };
 }
 
@@ -708,7 +709,7 @@ export async function newItems(
   return items;
 }
 
-/** What recovery of an earlier run's open intents found, before anything new is sent. */
+/** What recovery of an earlier run's open intents found, before their names are sent again. */
 export interface Recovery {
   readonly recovered: LedgerEntry[];
   /** Intents never seen in Batch whose request this run has again: sent with their token. */
@@ -738,7 +739,7 @@ export async function recoverOpenIntents(
     // Nothing new is sent after a failed lookup.
     throw err instanceof UnrecordedError
       ? new FatalError(
-          `${err.entry.jobName} was found in Batch as ${err.entry.jobId} but could not be recorded in the ledger ${ctx.ledger.file} (${describeError(err.failure)}); make it writable and re-run; nothing new was sent`,
+          `${err.entry.jobName} was found in Batch as ${err.entry.jobId} but could not be recorded in the ledger ${ctx.ledger.file} (${describeError(err.failure)}); make it writable and re-run; the names left open were not sent again`,
         )
       : new FatalError(
           `looking up ${open.length} submission(s) an earlier run left open failed (${describeError(err)}); ` +

@@ -228,6 +228,7 @@ async function submitWithLedger(
     return sentResult(outputs.stack, ledger.file, sent, all, start, ctx.signal.aborted);
   } finally {
     bar.stop();
+    await claims.flush();
   }
 }
 

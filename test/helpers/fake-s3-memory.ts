@@ -60,6 +60,8 @@ export class MemoryS3 {
   private drops = 0;
   /** Keys (and list prefixes) under this prefix are answered 403 AccessDenied. */
   private denied: string | undefined;
+  /** Delay before every answer, as a distant region would have. */
+  latencyMs = 0;
   private readonly server: http.Server;
   url = "";
 
@@ -138,39 +140,47 @@ export class MemoryS3 {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      const url = new URL(req.url ?? "/", "http://localhost");
-      const [, bucket, ...rest] = url.pathname.split("/");
-      const key = decodeURIComponent(rest.join("/"));
-      const problem = sigV4Problem(req.method ?? "", req.url ?? "/", req.headers, SECRET);
-      if (problem !== undefined) {
-        this.count("refused");
-        res.writeHead(403, { "content-type": "application/xml" });
-        res.end(`<Error><Code>SignatureDoesNotMatch</Code><Message>${problem}</Message></Error>`);
-        return;
-      }
-      if (bucket !== this.bucket) {
-        res.writeHead(404, { "content-type": "application/xml" });
-        res.end("<Error><Code>NoSuchBucket</Code><Message>no such bucket</Message></Error>");
-        return;
-      }
-      const scope = key !== "" ? key : (url.searchParams.get("prefix") ?? "");
-      if (this.denied !== undefined && scope.startsWith(this.denied)) {
-        this.count("denied");
-        error(res, 403, "AccessDenied");
-      } else if (req.method === "PUT" && key !== "") {
-        this.count("PutObject");
-        this.putObject(key, Buffer.concat(chunks), req, res);
-      } else if (req.method === "GET" && key !== "") {
-        this.count("GetObject");
-        this.getObject(key, req, res);
-      } else if (req.method === "GET" && url.searchParams.get("list-type") === "2") {
-        this.count("ListObjectsV2");
-        this.list(url.searchParams, res);
+      if (this.latencyMs > 0) {
+        setTimeout(() => this.answer(req, res, chunks), this.latencyMs);
       } else {
-        res.writeHead(405, { "content-type": "application/xml" });
-        res.end("<Error><Code>MethodNotAllowed</Code><Message>not in the fake</Message></Error>");
+        this.answer(req, res, chunks);
       }
     });
+  }
+
+  private answer(req: http.IncomingMessage, res: http.ServerResponse, chunks: Buffer[]): void {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const [, bucket, ...rest] = url.pathname.split("/");
+    const key = decodeURIComponent(rest.join("/"));
+    const problem = sigV4Problem(req.method ?? "", req.url ?? "/", req.headers, SECRET);
+    if (problem !== undefined) {
+      this.count("refused");
+      res.writeHead(403, { "content-type": "application/xml" });
+      res.end(`<Error><Code>SignatureDoesNotMatch</Code><Message>${problem}</Message></Error>`);
+      return;
+    }
+    if (bucket !== this.bucket) {
+      res.writeHead(404, { "content-type": "application/xml" });
+      res.end("<Error><Code>NoSuchBucket</Code><Message>no such bucket</Message></Error>");
+      return;
+    }
+    const scope = key !== "" ? key : (url.searchParams.get("prefix") ?? "");
+    if (this.denied !== undefined && scope.startsWith(this.denied)) {
+      this.count("denied");
+      error(res, 403, "AccessDenied");
+    } else if (req.method === "PUT" && key !== "") {
+      this.count("PutObject");
+      this.putObject(key, Buffer.concat(chunks), req, res);
+    } else if (req.method === "GET" && key !== "") {
+      this.count("GetObject");
+      this.getObject(key, req, res);
+    } else if (req.method === "GET" && url.searchParams.get("list-type") === "2") {
+      this.count("ListObjectsV2");
+      this.list(url.searchParams, res);
+    } else {
+      res.writeHead(405, { "content-type": "application/xml" });
+      res.end("<Error><Code>MethodNotAllowed</Code><Message>not in the fake</Message></Error>");
+    }
   }
 
   /** Checks the condition and writes in one step: nothing else runs in between. */
