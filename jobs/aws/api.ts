@@ -26,8 +26,8 @@ import {
 } from "@aws-sdk/client-batch";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
-import { AdaptiveRetryStrategy } from "@smithy/core/retry";
-import type { RetryErrorInfo, RetryToken, StandardRetryToken } from "@smithy/types";
+import { StandardRetryStrategy } from "@smithy/core/retry";
+import type { RetryErrorInfo, StandardRetryToken } from "@smithy/types";
 import type { SubmitJobRequest } from "../input/job-file";
 import { definedOnly } from "../../components/defined";
 import { runAll } from "./pool";
@@ -77,15 +77,18 @@ export function submitRetryable(info: {
 }
 
 /**
- * The SDK's adaptive retry for SubmitJob, minus what could create a job twice: SubmitJob has
+ * The SDK's standard retry for SubmitJob, minus what could create a job twice: SubmitJob has
  * no idempotency token, and the SDK retries timeouts, resets and 5xx, whose job may exist.
- * Those surface at once and jobs:submit reconciles by token; throttling is retried.
+ * Those surface at once and jobs:submit reconciles by token; throttling is retried, each
+ * request after its own jittered back-off. Not the adaptive mode: its client-side limiter,
+ * cut at every 429, held a large submit well below Batch's rate (`npm run bench -- aws-pace`;
+ * figures in docs/development.md).
  */
-class SubmitRetryStrategy extends AdaptiveRetryStrategy {
+class SubmitRetryStrategy extends StandardRetryStrategy {
   override refreshRetryTokenForRetry(
     token: StandardRetryToken,
     info: RetryErrorInfo,
-  ): Promise<RetryToken> {
+  ): Promise<StandardRetryToken> {
     return submitRetryable(info)
       ? super.refreshRetryTokenForRetry(token, info)
       : // The SDK then throws the request's own error.
