@@ -54,7 +54,7 @@ const LOOKUP_CONCURRENCY = 4;
 /** How many times one run resends a job whose answer was lost before leaving it open. */
 const MAX_SEND_ROUNDS = 3;
 
-export function newToken(): string {
+function newToken(): string {
   return randomUUID();
 }
 
