@@ -14,8 +14,10 @@ import { TOKEN_TAG } from "../../jobs/input/plan";
 import type { Faults } from "../../jobs/aws/exactly-once";
 import {
   STACK_OUTPUTS,
+  awsEnv,
   freezeAt,
   runJobs,
+  spawnJobs,
   useLocalAws,
   writeJobFiles,
 } from "../helpers/jobs-harness";
@@ -82,6 +84,33 @@ describe("jobs:submit claims: one job per name across machines", function () {
       aws.findJob("job-0007").jobId,
       "the claim holds the job ID",
     );
+  });
+
+  it("two processes, one SIGKILLed mid-way: one job per name, in both ledgers after its re-run", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 50);
+    const env = awsEnv({ batch: aws.batch.url, s3: aws.s3.url });
+    const argv = (machine: string) => [
+      "submit",
+      "jobs",
+      ...["--outputs", aws.outputs, "--state-dir", path.join(aws.dir, machine)],
+    ];
+    const killed = spawnJobs(argv("a"), env, aws.dir, {
+      ...FAST,
+      crash: { point: "intent-durable", at: 10 },
+    });
+    // B starts once A sends: A then reaches its tenth intent before B can claim every name.
+    let exited = false;
+    void killed.done.then(() => (exited = true));
+    while (!exited && ledgerOf("a").intents.length === 0) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const other = spawnJobs(argv("b"), env, aws.dir, FAST);
+    const [a, b] = await Promise.all([killed.done, other.done]);
+    assert.strictEqual(a.code, 137, a.stderr);
+    assert.strictEqual(b.code, 0, b.stderr);
+    const again = await submitFrom("a", ["jobs"]);
+    assert.strictEqual(again.code, 0, again.stderr);
+    assertOneJobPerName(names, ["a", "b"]);
   });
 
   it("a lost PUT answer and a 409 are settled by reading the claim", async function () {
