@@ -13,13 +13,17 @@
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
  */
 import * as os from "os";
-import { httpStatus, submitFailure, type StorageApi } from "./api";
+import { httpStatus, submitFailure, type RemoteObject, type StorageApi } from "./api";
+import { runAll } from "./pool";
 import { FatalError, describeError } from "../errors";
 import { jsonValue } from "../input/json-source";
-import type { IntentLine } from "../state/ledger";
+import { entryOf, type IntentLine, type Ledger } from "../state/ledger";
 import { STATE_PREFIX } from "../../components/contract";
 
 const CLAIMS = `${STATE_PREFIX}claims/`;
+
+/** Claims read at once when a ledger catches up with the stack's. */
+const READ_CONCURRENCY = 8;
 
 /** Conflicts (409) or vanishings in a row before a claim's creation gives up. */
 const MAX_CREATE_ATTEMPTS = 5;
@@ -82,6 +86,45 @@ function parseClaim(text: string): Claim | undefined {
   return ok ? (value as Claim) : undefined;
 }
 
+/** The claims among listed objects, by job name and generation. */
+function claimKeys(
+  listed: readonly RemoteObject[],
+): { key: string; jobName: string; generation: number }[] {
+  return listed.flatMap(({ key }) => {
+    const m = /^([^/]+)\/(\d+)\.json$/.exec(key.slice(CLAIMS.length));
+    return m === null ? [] : [{ key, jobName: m[1], generation: Number(m[2]) }];
+  });
+}
+
+/**
+ * Adds to `ledger` the jobs the stack's claims name and it lacks (sent from other machines),
+ * oldest generation first, so each name's latest stays latest; returns how many. Only the
+ * claims of generations the ledger has no entry for are read.
+ */
+export async function recordClaimedJobs(
+  ledger: Ledger,
+  storage: StorageApi,
+  bucket: string,
+): Promise<number> {
+  const known = new Set(ledger.entries.map((e) => `${e.jobName}/${e.generation}`));
+  const tokens = new Set(ledger.entries.map((e) => e.token));
+  const keys = claimKeys(await storage.listObjects(bucket, CLAIMS)).filter(
+    (k) => !known.has(`${k.jobName}/${k.generation}`),
+  );
+  const read = await runAll(keys, (k) => storage.getWithEtag(bucket, k.key), READ_CONCURRENCY);
+  const found = keys
+    .flatMap((k, i) => {
+      const claim = read[i] && parseClaim(read[i].text);
+      return claim?.job !== undefined && !tokens.has(claim.intent.token) ? [{ k, claim }] : [];
+    })
+    .sort((a, b) => a.k.generation - b.k.generation);
+  for (const { claim } of found) {
+    const job = claim.job as ClaimedJob;
+    ledger.append(entryOf(claim.intent, job, job.submittedAt));
+  }
+  return found.length;
+}
+
 /** The fix for a refused request on the state prefix, naming the permission. */
 function denied(bucket: string, action: string, err: unknown): FatalError {
   const resource =
@@ -131,11 +174,8 @@ export class Claims {
         .then(() => storage.getText(bucket, PROBE_KEY).catch(permission(bucket, "s3:GetObject"))),
     ]);
     const generations = new Map<string, number[]>();
-    for (const { key } of listed) {
-      const m = /^([^/]+)\/(\d+)\.json$/.exec(key.slice(CLAIMS.length));
-      if (m !== null) {
-        generations.set(m[1], [...(generations.get(m[1]) ?? []), Number(m[2])]);
-      }
+    for (const { jobName, generation } of claimKeys(listed)) {
+      generations.set(jobName, [...(generations.get(jobName) ?? []), generation]);
     }
     return new Claims(storage, bucket, who, generations);
   }

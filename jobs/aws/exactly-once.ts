@@ -29,7 +29,7 @@ import type { AwsClients, BatchApi, JobDetail } from "./api";
 import { submitFailure } from "./api";
 import { BadInputError, FatalError, describeError } from "../errors";
 import type { SubmitJobRequest } from "../input/job-file";
-import type { IntentLine, Ledger, LedgerEntry } from "../state/ledger";
+import { entryOf, type IntentLine, type Ledger, type LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
 import { runAll, runPool } from "./pool";
 import { claimKey, type Claim, type ClaimedJob, type Claims, type ReadClaim } from "./claims";
@@ -483,20 +483,7 @@ function recordJob(
   submittedAt: string,
   how: "submitted" | "recovered" | "adopted",
 ): LedgerEntry {
-  const entry: LedgerEntry = {
-    v: 1,
-    jobName: intent.jobName,
-    jobId: job.jobId,
-    ...definedOnly({ jobArn: job.jobArn }),
-    kind: intent.kind,
-    ...definedOnly({ arraySize: intent.arraySize, file: intent.file }),
-    hash: intent.hash,
-    ...definedOnly({ of: intent.of, manifest: intent.manifest }),
-    run: intent.run,
-    submittedAt,
-    token: intent.token,
-    ...definedOnly({ generation: intent.generation }),
-  };
+  const entry = entryOf(intent, job, submittedAt);
   try {
     ctx.ledger.append(entry);
   } catch (failure) {

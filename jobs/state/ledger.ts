@@ -18,6 +18,7 @@ import * as path from "path";
 import { FatalError, describeError, isMissingFile } from "../errors";
 import { jsonValue } from "../input/json-source";
 import { VARS } from "../../components/contract";
+import { definedOnly } from "../../components/defined";
 
 /** What an intent and the entry that closes it both say of a submission. */
 interface SubmissionLine {
@@ -60,6 +61,28 @@ export interface IntentLine extends SubmissionLine {
   readonly jobQueue: string;
   /** ISO time the line was written, just before the request was sent. */
   readonly at: string;
+}
+
+/** The entry that closes `intent` with the job Batch made for it. */
+export function entryOf(
+  intent: IntentLine,
+  job: { readonly jobId: string; readonly jobArn?: string | undefined },
+  submittedAt: string,
+): LedgerEntry {
+  return {
+    v: 1,
+    jobName: intent.jobName,
+    jobId: job.jobId,
+    ...definedOnly({ jobArn: job.jobArn }),
+    kind: intent.kind,
+    ...definedOnly({ arraySize: intent.arraySize, file: intent.file }),
+    hash: intent.hash,
+    ...definedOnly({ of: intent.of, manifest: intent.manifest }),
+    run: intent.run,
+    submittedAt,
+    token: intent.token,
+    ...definedOnly({ generation: intent.generation }),
+  };
 }
 
 /** Closes an intent that created no job: AWS refused the request, or it never reached Batch. */

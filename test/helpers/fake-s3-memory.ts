@@ -54,6 +54,8 @@ export class MemoryS3 {
   /** The keys in S3's order (UTF-8 binary, which JavaScript's order matches for BMP keys). */
   private sorted: string[] | undefined;
   readonly requests = new Map<string, number>();
+  /** Every request's operation and key (or list prefix), in order. */
+  readonly log: { readonly op: string; readonly scope: string }[] = [];
   /** Conditional PutObject requests answered 409 ConditionalRequestConflict. */
   private conflicts = 0;
   /** PutObject requests written and then left unanswered (the connection is destroyed). */
@@ -132,8 +134,9 @@ export class MemoryS3 {
     return (this.sorted ??= [...this.objects.keys()].sort());
   }
 
-  private count(op: string): void {
+  private count(op: string, scope = ""): void {
     this.requests.set(op, (this.requests.get(op) ?? 0) + 1);
+    this.log.push({ op, scope });
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -169,13 +172,13 @@ export class MemoryS3 {
       this.count("denied");
       error(res, 403, "AccessDenied");
     } else if (req.method === "PUT" && key !== "") {
-      this.count("PutObject");
+      this.count("PutObject", scope);
       this.putObject(key, Buffer.concat(chunks), req, res);
     } else if (req.method === "GET" && key !== "") {
-      this.count("GetObject");
+      this.count("GetObject", scope);
       this.getObject(key, req, res);
     } else if (req.method === "GET" && url.searchParams.get("list-type") === "2") {
-      this.count("ListObjectsV2");
+      this.count("ListObjectsV2", scope);
       this.list(url.searchParams, res);
     } else {
       res.writeHead(405, { "content-type": "application/xml" });

@@ -203,4 +203,31 @@ describe("jobs:submit claims: one job per name across machines", function () {
     assert.notStrictEqual(sends[0], open.jobName, `untried names first: ${sends.join()}`);
     assert.strictEqual(sends[sends.length - 1], open.jobName);
   });
+
+  it("a third machine's status and results show and fetch the jobs the others sent", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 3);
+    assert.strictEqual((await submitFrom("a", ["jobs"])).code, 0);
+    aws.batch.finishAll();
+    aws.memoryS3.put("results/job-0001/out.txt", "from a");
+    const stack = ["--outputs", aws.outputs, "--state-dir", path.join(aws.dir, "c")];
+    const status = await runJobs(["status", ...stack], { cwd: aws.dir });
+    assert.strictEqual(status.code, 0, status.stderr);
+    assert.match(
+      status.stderr,
+      /note: 3 job\(s\) sent from other machines added to the ledger from the stack's claims/,
+    );
+    names.forEach((name) => assert.match(status.stdout, new RegExp(`${name}\\b`)));
+    assertOneJobPerName(names, ["a", "c"]);
+    const out = path.join(aws.dir, "fetched");
+    const results = await runJobs(["results", "job-0001", "--out", out, ...stack], {
+      cwd: aws.dir,
+    });
+    assert.strictEqual(results.code, 0, results.stderr);
+    assert.strictEqual(
+      fs.readFileSync(path.join(out, "results", "job-0001", "out.txt"), "utf8"),
+      "from a",
+    );
+    const again = await runJobs(["status", ...stack], { cwd: aws.dir });
+    assert.doesNotMatch(again.stderr, /added to the ledger/, "the ledger is the cache now");
+  });
 });
