@@ -17,8 +17,9 @@ import { httpStatus, submitFailure, type RemoteObject, type StorageApi } from ".
 import { runAll } from "./pool";
 import { FatalError, describeError } from "../errors";
 import { jsonValue } from "../input/json-source";
-import { entryOf, type IntentLine, type Ledger } from "../state/ledger";
-import { STATE_PREFIX } from "../../components/contract";
+import { entryOf, type IntentLine, type Ledger, type LedgerEntry } from "../state/ledger";
+import { definedOnly } from "../../components/defined";
+import { JOB_NAME_PATTERN, STATE_PREFIX } from "../../components/contract";
 
 const CLAIMS = `${STATE_PREFIX}claims/`;
 
@@ -188,6 +189,52 @@ export class Claims {
 
   async flush(): Promise<void> {
     await Promise.all(this.pending);
+  }
+
+  /**
+   * Uploads, once, the jobs a ledger from before claims recorded: each latest entry with no
+   * generation becomes its name's generation-0 claim, and the ledger notes the generation.
+   * Where the stack has that claim already (another machine's upload came first), it stands
+   * and the ledger follows it; a different job there is returned as a conflict.
+   */
+  async uploadLedger(
+    ledger: Ledger,
+    jobQueue: string,
+  ): Promise<{ uploaded: number; conflicts: string[] }> {
+    // A name Batch would refuse (a ledger edited by hand) names no job: nothing to share.
+    const legacy = [...ledger.latest().values()].filter(
+      (e) => e.generation === undefined && JOB_NAME_PATTERN.test(e.jobName),
+    );
+    const out = { uploaded: 0, conflicts: [] as string[] };
+    const upload = async (entry: LedgerEntry): Promise<void> => {
+      const token = entry.token ?? entry.jobId;
+      const { v, jobName, kind, hash, run, submittedAt } = entry;
+      const intent: IntentLine = {
+        ...{ v, jobName, kind, hash, run, token, jobQueue, at: submittedAt, generation: 0 },
+        ...definedOnly({ arraySize: entry.arraySize, file: entry.file, of: entry.of }),
+        ...definedOnly({ manifest: entry.manifest }),
+        type: "intent",
+      };
+      const job = definedOnly({ jobId: entry.jobId, jobArn: entry.jobArn, submittedAt });
+      const claim: Claim = { v: 1, intent, who: this.who, at: submittedAt, job };
+      const key = claimKey(jobName, 0);
+      const got =
+        (this.generations.has(jobName) ? await this.read(key) : undefined) ??
+        (await this.create(key, claim));
+      const stands = "created" in got ? claim : got.claim;
+      if (stands.job?.jobId !== entry.jobId) {
+        out.conflicts.push(
+          `${jobName}: this ledger has ${entry.jobId}, the stack's claim (${stands.who}, ` +
+            `${stands.at}) has ${stands.job?.jobId ?? "no job"}; the claim stands`,
+        );
+      }
+      out.uploaded += "created" in got ? 1 : 0;
+      if (stands.job !== undefined) {
+        ledger.append(entryOf(stands.intent, stands.job, stands.job.submittedAt));
+      }
+    };
+    await runAll(legacy, upload, READ_CONCURRENCY);
+    return out;
   }
 
   /** The latest generation of `jobName`'s claims when the run started, if any. */

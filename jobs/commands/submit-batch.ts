@@ -195,6 +195,7 @@ async function submitWithLedger(
 ): Promise<SubmitResult> {
   const bucket = requireOutput(outputs, "bucketName", "to keep the stack's submission claims");
   const claims = await Claims.open(clients.storage, bucket, whoAmI(ctx.env));
+  await uploadLedger(claims, ledger, outputs, opts, ctx);
   const progress = sendProgress(ctx, opts.json);
   const sendCtx = sendContext(opts, ctx, { clients, ledger, claims }, progress);
   const open = new Set(ledger.openIntents().map((i) => i.jobName));
@@ -230,6 +231,28 @@ async function submitWithLedger(
     bar.stop();
     await claims.flush();
   }
+}
+
+/** A ledger from before claims, uploaded as the stack's claims once, and said so. */
+async function uploadLedger(
+  claims: Claims,
+  ledger: Ledger,
+  outputs: LoadedOutputs,
+  opts: BatchOptions,
+  ctx: Context,
+): Promise<void> {
+  const queue = outputs.outputs.jobQueueArn ?? outputs.outputs.jobQueueName ?? "";
+  const { uploaded, conflicts } = await claims.uploadLedger(ledger, queue);
+  if (opts.json) {
+    return;
+  }
+  if (uploaded > 0) {
+    ctx.io.stderr.write(
+      `note: uploaded ${uploaded} job(s) this ledger recorded before claims as the stack's ` +
+        `claims, so that other machines know them (once)\n`,
+    );
+  }
+  conflicts.forEach((c) => ctx.io.stderr.write(`note: ${c}\n`));
 }
 
 /** What the exactly-once protocol needs from this run. */

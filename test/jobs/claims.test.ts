@@ -230,4 +230,31 @@ describe("jobs:submit claims: one job per name across machines", function () {
     const again = await runJobs(["status", ...stack], { cwd: aws.dir });
     assert.doesNotMatch(again.stderr, /added to the ledger/, "the ledger is the cache now");
   });
+
+  it("a ledger from before claims is uploaded once; where two disagree, the first stands", async function () {
+    writeJobFiles(path.join(aws.dir, "jobs"), 1);
+    const legacy = (machine: string, jobId: string): void => {
+      const file = ledgerOf(machine).file;
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      const line = { v: 1, jobName: "old", jobId, kind: "single", hash: "h", run: "r" };
+      fs.writeFileSync(
+        file,
+        `${JSON.stringify({ ...line, submittedAt: "2026-01-01T00:00:00Z" })}\n`,
+      );
+    };
+    legacy("a", "id-a");
+    legacy("b", "id-b");
+    const a = await submitFrom("a", ["jobs"]);
+    assert.strictEqual(a.code, 0, a.stderr);
+    assert.match(a.stderr, /note: uploaded 1 job\(s\) this ledger recorded before claims/);
+    const b = await submitFrom("b", ["jobs"]);
+    assert.strictEqual(b.code, 0, b.stderr);
+    assert.match(
+      b.stderr,
+      /note: old: this ledger has id-b, the stack's claim \(\S+@\S+, 2026-01-01T00:00:00Z\) has id-a; the claim stands/,
+    );
+    assert.strictEqual(ledgerOf("b").latest().get("old")?.jobId, "id-a");
+    const again = await submitFrom("a", ["jobs"]);
+    assert.doesNotMatch(again.stderr, /uploaded|the claim stands/, "once");
+  });
 });
