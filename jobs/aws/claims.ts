@@ -158,7 +158,7 @@ export class Claims {
     readonly bucket: string,
     readonly who: string,
     /** The generations of each job name's claims, from the listing at the start. */
-    private readonly generations: ReadonlyMap<string, readonly number[]>,
+    private readonly generations: Map<string, readonly number[]>,
   ) {}
 
   /**
@@ -229,6 +229,8 @@ export class Claims {
         );
       }
       out.uploaded += "created" in got ? 1 : 0;
+      // A `--force` of the name in this run takes the generation after it.
+      this.generations.set(jobName, [...(this.generations.get(jobName) ?? []), 0]);
       if (stands.job !== undefined) {
         ledger.append(entryOf(stands.intent, stands.job, stands.job.submittedAt));
       }

@@ -256,5 +256,18 @@ describe("jobs:submit claims: one job per name across machines", function () {
     assert.strictEqual(ledgerOf("b").latest().get("old")?.jobId, "id-a");
     const again = await submitFrom("a", ["jobs"]);
     assert.doesNotMatch(again.stderr, /uploaded|the claim stands/, "once");
+    // A legacy name forced in the run that uploads it goes out as its next generation.
+    legacy("c", "id-c");
+    fs.writeFileSync(
+      path.join(aws.dir, "jobs", "old.json"),
+      JSON.stringify({
+        jobName: "old",
+        containerOverrides: { environment: [{ name: "save_name", value: "o" }] },
+      }),
+    );
+    const forced = await submitFrom("c", ["jobs/old.json", "--force"]);
+    assert.strictEqual(forced.code, 0, forced.stderr);
+    assert.strictEqual(aws.batch.named("old").length, 1, "sent, not adopted");
+    assert.ok(aws.memoryS3.objects.has("state/claims/old/1.json"));
   });
 });
