@@ -12,7 +12,7 @@ export const JOB_NAME_FIRST_CHAR = new RegExp(`^[${contract.jobName.firstChar}]`
 export const JOB_NAME_CHAR = new RegExp(`[${contract.jobName.chars}]`, "g");
 export const JOB_NAME_MAX_LENGTH: number = contract.jobName.maxLength;
 
-const { inputs, results, logs, manifests } = contract.bucketPrefixes;
+const { inputs, results, logs, manifests, state } = contract.bucketPrefixes;
 /** The bucket's areas, shared by the job definition, the job role and the jobs tool. */
 export const BUCKET_PREFIXES: Readonly<Record<"inputs" | "results" | "logs", string>> = {
   inputs,
@@ -21,6 +21,11 @@ export const BUCKET_PREFIXES: Readonly<Record<"inputs" | "results" | "logs", str
 };
 /** Where array sweep manifests go (under the inputs prefix). */
 export const MANIFEST_PREFIX: string = manifests;
+/**
+ * Where the jobs tool keeps the stack's shared state (its submission claims): written and
+ * read by the people who submit, never by a job (components/job-roles.ts, policy/iam.ts).
+ */
+export const STATE_PREFIX: string = state;
 export const MANIFEST_VERSION: number = contract.manifest.version;
 
 /** Linux's limit on one argument or environment string, in bytes (MAX_ARG_STRLEN). */

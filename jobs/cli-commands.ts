@@ -75,7 +75,7 @@ function commaList(value: string, previous: unknown): string[] {
 
 /** The options every command takes, which say which stack and ledger it works on. */
 const STACK_OPTIONS: readonly OptionDef[] = [
-  ["--stack <name>", "Pulumi stack to read outputs from; also names the ledger"],
+  ["--stack <name>", "Pulumi stack to read outputs from"],
   ["--outputs <file>", "stack outputs saved with `pulumi stack output --json --show-secrets`"],
   ["--state-dir <dir>", `where ledgers live (default: $${VARS.stateDir} or <repo>/.batchpy)`],
   ["--json", "machine-readable output on stdout, nothing else"],

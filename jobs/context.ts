@@ -5,11 +5,15 @@
 import * as path from "path";
 import { setTimeout as delay } from "timers/promises";
 import { SingleBar } from "cli-progress";
-import { createAwsClients, type AwsClients } from "./aws/api";
-import { Ledger, checkedLedgerPath } from "./state/ledger";
+import { createAwsClients, httpStatus, type AwsClients } from "./aws/api";
+import { recordClaimedJobs } from "./aws/claims";
+import { describeError } from "./errors";
+import * as fs from "fs";
+import { Ledger, checkedLedgerPath, ledgerPath, mergeLedger } from "./state/ledger";
 import {
   defaultPulumiRunner,
   loadOutputs,
+  stackStateName,
   type LoadedOutputs,
   type PulumiRunner,
 } from "./input/outputs";
@@ -148,14 +152,71 @@ export function stackOutputs(flags: StackOptions, ctx: Context): LoadedOutputs {
   });
 }
 
-/** The stack's outputs and its ledger of accepted jobs: where most commands start. */
-export function openStack(
+/**
+ * The stack's ledger, one per stack whatever label was typed (stackStateName). A ledger an
+ * older version kept under the label is moved into it first, and the move said on stderr.
+ */
+export function stackLedgerPath(flags: StackOptions, ctx: Context, loaded: LoadedOutputs): string {
+  const dir = stateDir(ctx, flags.stateDir);
+  const file = ledgerPath(dir, stackStateName(loaded.outputs));
+  const byLabel = checkedLedgerPath(dir, loaded.stack);
+  if (byLabel !== file && fs.existsSync(byLabel)) {
+    const lines = mergeLedger(byLabel, file);
+    ctx.io.stderr.write(
+      `note: moved ${lines} line(s) of the ledger ${displayPath(ctx.cwd, byLabel)} (kept under the ` +
+        `stack's label "${loaded.stack}") into ${displayPath(ctx.cwd, file)}, the one ledger of ` +
+        `this stack under every label\n`,
+    );
+  }
+  return file;
+}
+
+/**
+ * The stack's outputs and its ledger of accepted jobs, caught up with the jobs other
+ * machines sent (the stack's claims): where most commands start.
+ */
+export async function openStack(
   flags: StackOptions,
   ctx: Context,
-): { outputs: LoadedOutputs; ledger: Ledger } {
+): Promise<{ outputs: LoadedOutputs; ledger: Ledger }> {
   const outputs = stackOutputs(flags, ctx);
-  return {
-    outputs,
-    ledger: Ledger.open(checkedLedgerPath(stateDir(ctx, flags.stateDir), outputs.stack)),
-  };
+  const ledger = Ledger.open(stackLedgerPath(flags, ctx, outputs));
+  await addClaimedJobs(ledger, outputs, ctx);
+  return { outputs, ledger };
+}
+
+/**
+ * Adds the jobs the stack's claims name to the ledger, which is this machine's cache of
+ * them. Claims that cannot be read (no permission, no network, a folder that cannot be
+ * written) leave the ledger as it is, with a warning: it still knows this machine's jobs.
+ */
+async function addClaimedJobs(ledger: Ledger, loaded: LoadedOutputs, ctx: Context): Promise<void> {
+  const bucket = loaded.outputs.bucketName;
+  if (bucket === undefined || bucket === "") {
+    return;
+  }
+  const clients = ctx.clients(loaded.outputs.region);
+  try {
+    const added = await recordClaimedJobs(ledger, clients.storage, bucket);
+    if (added > 0) {
+      ctx.io.stderr.write(
+        `note: ${added} job(s) sent from other machines added to the ledger from the stack's claims\n`,
+      );
+    }
+  } catch (err) {
+    const expected =
+      httpStatus(err) !== undefined ||
+      typeof (err as { code?: unknown }).code === "string" ||
+      (err instanceof Error && err.name === "CredentialsProviderError");
+    if (!expected) {
+      throw err;
+    }
+    ctx.io.stderr.write(
+      `warning: the stack's claims in s3://${bucket} could not be read or recorded ` +
+        `(${describeError(err)}); showing the jobs this machine's ledger knows\n`,
+    );
+  } finally {
+    clients.destroy();
+    ledger.close();
+  }
 }

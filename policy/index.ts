@@ -14,6 +14,7 @@ import {
 } from "./cost";
 import { ecrScanOnPush } from "./ecr";
 import { iamNoAdminAccess } from "./iam";
+import { iamJobRoleNoStateAccess } from "./iam-job-role";
 import { s3BucketPublicAccessBlocked, s3BucketTlsOnly } from "./s3";
 import { batchQueueComputeScalesToZero } from "./stack";
 
@@ -36,6 +37,7 @@ new PolicyPack("batchpy", {
     s3BucketPublicAccessBlocked,
     s3BucketTlsOnly,
     iamNoAdminAccess,
+    iamJobRoleNoStateAccess,
     batchJobRoleRequired,
     ecrScanOnPush, // advisory
   ],

@@ -29,6 +29,7 @@ const SLOWEST_FIRST = [
   "test/jobs/exactly-once.test.ts",
   "test/policy/check-cli.test.ts",
   "test/jobs/cli-submit.test.ts",
+  "test/jobs/claims.test.ts",
   "test/jobs/local.test.ts",
   "test/jobs/scripts.test.ts",
   "test/tooling/bin.test.ts",

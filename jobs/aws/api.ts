@@ -27,8 +27,8 @@ import {
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import type { ECSClient, Task } from "@aws-sdk/client-ecs";
-import { AdaptiveRetryStrategy } from "@smithy/core/retry";
-import type { RetryErrorInfo, RetryToken, StandardRetryToken } from "@smithy/types";
+import { StandardRetryStrategy } from "@smithy/core/retry";
+import type { RetryErrorInfo, StandardRetryToken } from "@smithy/types";
 import type { SubmitJobRequest } from "../input/job-file";
 import { definedOnly } from "../../components/defined";
 import { runAll } from "./pool";
@@ -78,20 +78,29 @@ export function submitRetryable(info: {
 }
 
 /**
- * The SDK's adaptive retry for SubmitJob, minus what could create a job twice: SubmitJob has
+ * The SDK's standard retry for SubmitJob, minus what could create a job twice: SubmitJob has
  * no idempotency token, and the SDK retries timeouts, resets and 5xx, whose job may exist.
- * Those surface at once and jobs:submit reconciles by token; throttling is retried.
+ * Those surface at once and jobs:submit reconciles by token; throttling is retried, each
+ * request after its own jittered back-off. Not the adaptive mode: its client-side limiter,
+ * cut at every 429, held a large submit well below Batch's rate (`npm run bench -- aws-pace`;
+ * figures in docs/development.md).
  */
-class SubmitRetryStrategy extends AdaptiveRetryStrategy {
+class SubmitRetryStrategy extends StandardRetryStrategy {
   override refreshRetryTokenForRetry(
     token: StandardRetryToken,
     info: RetryErrorInfo,
-  ): Promise<RetryToken> {
+  ): Promise<StandardRetryToken> {
     return submitRetryable(info)
       ? super.refreshRetryTokenForRetry(token, info)
       : // The SDK then throws the request's own error.
         Promise.reject(new Error("SubmitJob is not retried after this failure"));
   }
+}
+
+/** The HTTP status of an AWS answer carried by an SDK error, if any came. */
+export function httpStatus(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
+    ?.httpStatusCode;
 }
 
 /**
@@ -100,8 +109,7 @@ class SubmitRetryStrategy extends AdaptiveRetryStrategy {
  * answer was lost (timeout, reset, 5xx, an unreadable answer) and the job may exist.
  */
 export function submitFailure(err: unknown): "refused" | "unknown" {
-  const status = (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
-    ?.httpStatusCode;
+  const status = httpStatus(err);
   const answered4xx = status !== undefined && status >= 400 && status < 500;
   // Credentials that cannot be loaded fail before any request is built.
   const noCredentials = err instanceof Error && err.name === "CredentialsProviderError";
@@ -138,8 +146,23 @@ export interface RemoteObject {
   readonly etag?: string;
 }
 
+/** What a conditional PutObject must find: no object, or the object with this ETag. */
+type PutCondition = { readonly absent: true } | { readonly etag: string };
+
+/**
+ * A conditional PutObject's answer: the new ETag; "failed" when the condition does not hold
+ * (412, or 404 for an ETag whose object is gone); "conflict" when a concurrent write to the
+ * key won (409 ConditionalRequestConflict: re-read, then retry).
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
+ */
+type PutOutcome = { readonly etag: string } | "failed" | "conflict";
+
 export interface StorageApi {
   putObject(bucket: string, key: string, body: string, contentType: string): Promise<void>;
+  /** PutObject with If-None-Match: * or If-Match, atomic in S3. */
+  putIf(bucket: string, key: string, body: string, condition: PutCondition): Promise<PutOutcome>;
+  /** A small object's text and ETag; undefined when there is no such key. */
+  getWithEtag(bucket: string, key: string): Promise<{ text: string; etag: string } | undefined>;
   /** Every object under `prefix` (all pages). */
   listObjects(bucket: string, prefix: string): Promise<RemoteObject[]>;
   /** Streams an object into `file` (created or truncated); the caller renames it in place. */
@@ -292,19 +315,49 @@ function batchApi(client: () => BatchClient, submitClient: () => BatchClient): B
 type Lazy<Sdk, Client> = () => Promise<{ readonly sdk: Sdk; readonly client: Client }>;
 
 function storageApi(s3: Lazy<typeof import("@aws-sdk/client-s3"), S3Client>): StorageApi {
-  const body = async (bucket: string, key: string) => {
+  const get = async (bucket: string, key: string) => {
     const { sdk, client } = await s3();
     const out = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key }));
     if (out.Body === undefined) {
       throw unexpected("GetObject", out);
     }
-    return out.Body;
+    return { body: out.Body, etag: out.ETag ?? "" };
   };
+  const body = async (bucket: string, key: string) => (await get(bucket, key)).body;
   return {
     async putObject(bucket, key, text, contentType) {
       const { sdk, client } = await s3();
       const object = { Bucket: bucket, Key: key, Body: text, ContentType: contentType };
       await client.send(new sdk.PutObjectCommand(object));
+    },
+    async putIf(bucket, key, text, condition) {
+      const { sdk, client } = await s3();
+      const object = { Bucket: bucket, Key: key, Body: text, ContentType: "application/json" };
+      const when = "absent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.etag };
+      try {
+        const out = await client.send(new sdk.PutObjectCommand({ ...object, ...when }));
+        return { etag: out.ETag ?? "" };
+      } catch (err) {
+        const status = httpStatus(err);
+        if (status === 412 || (status === 404 && !("absent" in condition))) {
+          return "failed";
+        }
+        if (status === 409) {
+          return "conflict";
+        }
+        throw err;
+      }
+    },
+    async getWithEtag(bucket, key) {
+      try {
+        const { body: b, etag } = await get(bucket, key);
+        return { text: await b.transformToString("utf-8"), etag };
+      } catch (err) {
+        if (err instanceof Error && err.name === "NoSuchKey") {
+          return undefined;
+        }
+        throw err;
+      }
     },
     async listObjects(bucket, prefix) {
       const { sdk, client } = await s3();

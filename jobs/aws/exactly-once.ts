@@ -8,10 +8,16 @@
  *
  * SubmitJob has no idempotency token, so the tool brings its own (jobs/input/plan.ts refuses
  * files that set the tag). An intent left open (a crash between 1 and 3, an answer lost to a
- * timeout, a reset or a 5xx) is looked up by token before anything new is sent: the job
+ * timeout, a reset or a 5xx) is looked up by token before its name is sent again: the job
  * carrying the token is adopted, so a same-named job of someone else or of an earlier
  * `--force` (a new intent, a new token) is never mistaken for it; a job still absent after
  * the listing wait is sent again with the same token.
+ *
+ * Across machines, each logical submission first claims its name in the stack's bucket
+ * (jobs/aws/claims.ts) with a conditional write: a claim made elsewhere for the same request
+ * is adopted once answered, waited for while open, and taken over (same token) once it has
+ * been open past the listing wait with no job carrying its token; another request under the
+ * same name is refused unless `--force`.
  *
  * Lookup: ListJobs with a JOB_NAME filter (every status; summaries carry no tags), then
  * DescribeJobs for the tags. ListJobs is eventually consistent with no published bound, so
@@ -21,11 +27,12 @@
 import { randomUUID } from "crypto";
 import type { AwsClients, BatchApi, JobDetail } from "./api";
 import { submitFailure } from "./api";
-import { FatalError, describeError } from "../errors";
+import { BadInputError, FatalError, describeError } from "../errors";
 import type { SubmitJobRequest } from "../input/job-file";
-import type { IntentLine, Ledger, LedgerEntry } from "../state/ledger";
+import { entryOf, type IntentLine, type Ledger, type LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
 import { runAll, runPool } from "./pool";
+import { claimKey, type Claim, type ClaimedJob, type Claims, type ReadClaim } from "./claims";
 import { definedOnly } from "../../components/defined";
 
 /**
@@ -47,7 +54,7 @@ const LOOKUP_CONCURRENCY = 4;
 /** How many times one run resends a job whose answer was lost before leaving it open. */
 const MAX_SEND_ROUNDS = 3;
 
-export function newToken(): string {
+function newToken(): string {
   return randomUUID();
 }
 
@@ -189,25 +196,46 @@ export class UnrecordedError extends Error {
   }
 }
 
-/** One send: a submission and the token of its logical submission. */
+/** One send: a submission, the token of its logical submission and its claim's generation. */
 export interface SendItem {
   readonly submission: Submission;
   readonly token: string;
+  readonly generation: number;
 }
 
 type SendOutcome =
-  | { readonly status: "accepted"; readonly entry: LedgerEntry }
+  | { readonly status: "accepted" | "adopted"; readonly entry: LedgerEntry }
   /** The answer was lost; the job may exist. Reconciled by token before any resend. */
-  | { readonly status: "unknown"; readonly intent: IntentLine };
+  | { readonly status: "unknown"; readonly intent: IntentLine }
+  /** Ctrl-C while waiting for another machine's claim: nothing was sent. */
+  | { readonly status: "interrupted" };
+
+/** Another request already holds the name's claim; exits 2 unless `--force`. */
+class ClaimRefusedError extends Error {
+  constructor(
+    readonly jobName: string,
+    readonly claim: Claim,
+    readonly where: string,
+  ) {
+    super(
+      `${jobName} was already submitted with another request by ${claim.who} at ${claim.at} ` +
+        `(${where}); pass --force to submit this one as well, or rename the job`,
+    );
+    this.name = "ClaimRefusedError";
+  }
+}
 
 export interface SendContext {
   readonly clients: AwsClients;
   readonly ledger: Ledger;
+  readonly claims: Claims;
+  /** `--force`: a name claimed with another request takes its next generation. */
+  readonly force: boolean;
   readonly run: string;
   readonly timing: LookupTiming;
   readonly faults?: Faults;
   /** Called after each job is in the ledger (progress, per-job lines). */
-  readonly onAccepted?: (entry: LedgerEntry, how: "submitted" | "recovered") => void;
+  readonly onAccepted?: (entry: LedgerEntry, how: "submitted" | "recovered" | "adopted") => void;
   /** What the run does about a lost answer or an open intent, as it goes (one line each). */
   readonly note?: (line: string) => void;
 }
@@ -215,6 +243,7 @@ export interface SendContext {
 function intentFor(item: SendItem, run: string): IntentLine {
   const s = item.submission;
   return {
+    generation: item.generation,
     v: 1,
     type: "intent",
     jobName: s.jobName,
@@ -230,15 +259,25 @@ function intentFor(item: SendItem, run: string): IntentLine {
   };
 }
 
-/** Intent, SubmitJob, job ID; throws when AWS refused the request or the ledger failed. */
+/**
+ * Claim, intent, SubmitJob, job ID (in the ledger, then the claim); throws when AWS refused
+ * the request, the name is claimed with another request, or the ledger failed.
+ */
 async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   const s = item.submission;
-  const intent = intentFor(item, ctx.run);
+  const claimed = await acquireClaim(item, ctx);
+  if (claimed.kind === "adopted") {
+    return { status: "adopted", entry: claimed.entry };
+  }
+  if (claimed.kind === "interrupted") {
+    return { status: "interrupted" };
+  }
+  const intent = intentFor(claimed.item, ctx.run);
   await ctx.ledger.recordIntent(intent);
   await ctx.faults?.checkpoint?.("intent-durable", s.jobName);
   let res: { jobId: string; jobArn?: string };
   try {
-    res = await ctx.clients.batch.submitJob(withToken(s.request, item.token));
+    res = await ctx.clients.batch.submitJob(withToken(s.request, intent.token));
   } catch (err) {
     if (submitFailure(err) === "unknown") {
       ctx.note?.(
@@ -249,6 +288,7 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
     }
     try {
       closeIntent(ctx.ledger, intent, describeError(err));
+      await updateClaim(ctx, intent, { closed: describeError(err) });
     } catch (closeErr) {
       // Left open, the intent is looked up (and found absent) by the next run: still right.
       ctx.note?.(
@@ -260,7 +300,179 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   }
   await ctx.faults?.checkpoint?.("answer-received", s.jobName);
   const entry = recordJob(ctx, intent, res, new Date().toISOString(), "submitted");
+  // Only other machines wait for the job ID in the claim: the lane goes on to its next job.
+  ctx.claims.later(answerClaim(ctx, entry));
   return { status: "accepted", entry };
+}
+
+type Acquired =
+  /** The claim is this run's: send `item` (whose token may be a taken-over claim's). */
+  | { readonly kind: "send"; readonly item: SendItem }
+  /** The job exists (sent elsewhere, or found by the claim's token): recorded, not sent. */
+  | { readonly kind: "adopted"; readonly entry: LedgerEntry }
+  | { readonly kind: "interrupted" };
+
+/** Creates the item's claim, or settles the one that exists (see the file's comment). */
+async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Acquired> {
+  let generation = item.generation;
+  for (;;) {
+    const at = { ...item, generation };
+    const key = claimKey(item.submission.jobName, generation);
+    const got = await ctx.claims.create(key, claimOf(intentFor(at, ctx.run), ctx.claims.who));
+    const step =
+      "created" in got ? { kind: "send" as const, item: at } : await settle(at, key, got, ctx);
+    if (step === "next") {
+      generation++;
+    } else if (step !== "again") {
+      return step;
+    }
+  }
+}
+
+function claimOf(intent: IntentLine, who: string): Claim {
+  return { v: 1, intent, who, at: intent.at };
+}
+
+/**
+ * What to do about a claim that exists: "again" when it changed under us (read and decide
+ * once more), "next" to try the name's next generation (`--force`).
+ */
+async function settle(
+  item: SendItem,
+  key: string,
+  { claim, etag }: ReadClaim,
+  ctx: SendContext,
+): Promise<Acquired | "again" | "next"> {
+  const s = item.submission;
+  const theirs = { ...item, token: claim.intent.token };
+  if (claim.intent.hash !== s.hash && claim.closed === undefined) {
+    if (ctx.force) {
+      return "next";
+    }
+    throw new ClaimRefusedError(s.jobName, claim, `s3://${ctx.claims.bucket}/${key}`);
+  }
+  if (claim.job !== undefined) {
+    return adopt(theirs, claim, claim.job, key, ctx);
+  }
+  if (claim.intent.token === item.token) {
+    return { kind: "send", item };
+  }
+  // Closed: it made no job, so this submission takes its place with its own token.
+  let send = item;
+  if (claim.closed === undefined) {
+    const waited = await waitForClaim(item, key, { claim, etag }, ctx);
+    if (waited !== "expired") {
+      return waited === "changed" ? "again" : { kind: "interrupted" };
+    }
+    const found = await lookUpClaim(theirs, claim, ctx);
+    if (found !== undefined) {
+      return found;
+    }
+    // Open past the wait and no job carries its token: sent again with that token.
+    send = theirs;
+  }
+  const taken = claimOf(intentFor(send, ctx.run), ctx.claims.who);
+  return (await ctx.claims.replace(key, taken)) ? { kind: "send", item: send } : "again";
+}
+
+/** Records a job another machine's claim names, and says who sent it and when. */
+function adopt(
+  item: SendItem,
+  claim: Claim,
+  job: ClaimedJob,
+  key: string,
+  ctx: SendContext,
+): Acquired {
+  ctx.note?.(
+    `note: ${item.submission.jobName}: already sent as ${job.jobId} by ${claim.who} at ` +
+      `${job.submittedAt} (claim s3://${ctx.claims.bucket}/${key}); recorded in this ledger, not sent again`,
+  );
+  const entry = recordJob(ctx, intentFor(item, ctx.run), job, job.submittedAt, "adopted");
+  return { kind: "adopted", entry };
+}
+
+/**
+ * Polls another machine's open claim until it changes or the listing wait since it was
+ * made has passed ("expired"); "interrupted" on Ctrl-C.
+ */
+async function waitForClaim(
+  item: SendItem,
+  key: string,
+  seen: ReadClaim,
+  ctx: SendContext,
+): Promise<"changed" | "expired" | "interrupted"> {
+  const { waitMs, timeoutMs, now, sleep, signal } = ctx.timing;
+  const made = Date.parse(seen.claim.at);
+  const deadline = (Number.isNaN(made) ? now() : made) + waitMs + timeoutMs;
+  ctx.note?.(
+    `note: ${item.submission.jobName}: ${seen.claim.who} claimed it at ${seen.claim.at} and has ` +
+      `no job ID yet; waiting up to ${Math.ceil(Math.max(0, deadline - now()) / 1000)} s for it`,
+  );
+  let pause = Math.min(FIRST_POLL_MS, Math.max(1, Math.floor(waitMs / 8)));
+  while (!signal.aborted) {
+    const left = deadline - now();
+    if (left <= 0) {
+      return "expired";
+    }
+    await sleep(Math.max(1, Math.min(pause, left)));
+    pause = Math.min(pause * 2, MAX_POLL_MS);
+    const current = await ctx.claims.read(key);
+    if (current?.etag !== seen.etag) {
+      return "changed";
+    }
+  }
+  return "interrupted";
+}
+
+/** An expired claim's token looked up in Batch: the job adopted if found, else undefined. */
+async function lookUpClaim(
+  item: SendItem,
+  claim: Claim,
+  ctx: SendContext,
+): Promise<Acquired | undefined> {
+  // The claim's own time starts the wait, which has passed: one lookup decides.
+  const r = await reconcileAndAdopt([{ ...intentFor(item, ctx.run), at: claim.at }], ctx);
+  if (r.recovered.length > 0) {
+    return { kind: "adopted", entry: r.recovered[0] };
+  }
+  return r.undecided.length > 0 ? { kind: "interrupted" } : undefined;
+}
+
+/** Writes the job ID into the entry's claim; a failure only delays other machines. */
+async function answerClaim(ctx: SendContext, entry: LedgerEntry): Promise<void> {
+  const job = definedOnly({
+    jobId: entry.jobId,
+    jobArn: entry.jobArn,
+    submittedAt: entry.submittedAt,
+  }) as ClaimedJob;
+  await updateClaim(ctx, entry, { job });
+}
+
+/**
+ * Sets `change` on the line's claim while it still holds the line's token. When that fails,
+ * other machines find the job by its token after the listing wait, so it is only a note.
+ */
+async function updateClaim(
+  ctx: SendContext,
+  line: { readonly jobName: string; readonly token?: string; readonly generation?: number },
+  change: Pick<Claim, "job"> | Pick<Claim, "closed">,
+): Promise<void> {
+  if (line.generation === undefined || line.token === undefined) {
+    return; // Sent before claims existed.
+  }
+  const key = claimKey(line.jobName, line.generation);
+  try {
+    if (!(await ctx.claims.update(key, line.token, change))) {
+      ctx.note?.(
+        `note: ${line.jobName}: its claim s3://${ctx.claims.bucket}/${key} is no longer this run's; left as it is`,
+      );
+    }
+  } catch (err) {
+    ctx.note?.(
+      `note: ${line.jobName}: could not update its claim s3://${ctx.claims.bucket}/${key} ` +
+        `(${describeError(err)}); other machines find its job by token after the listing wait`,
+    );
+  }
 }
 
 /** The entry that closes `intent` with the job Batch made, in the ledger, or UnrecordedError. */
@@ -269,21 +481,9 @@ function recordJob(
   intent: IntentLine,
   job: { readonly jobId: string; readonly jobArn?: string | undefined },
   submittedAt: string,
-  how: "submitted" | "recovered",
+  how: "submitted" | "recovered" | "adopted",
 ): LedgerEntry {
-  const entry: LedgerEntry = {
-    v: 1,
-    jobName: intent.jobName,
-    jobId: job.jobId,
-    ...definedOnly({ jobArn: job.jobArn }),
-    kind: intent.kind,
-    ...definedOnly({ arraySize: intent.arraySize, file: intent.file }),
-    hash: intent.hash,
-    ...definedOnly({ of: intent.of, manifest: intent.manifest }),
-    run: intent.run,
-    submittedAt,
-    token: intent.token,
-  };
+  const entry = entryOf(intent, job, submittedAt);
   try {
     ctx.ledger.append(entry);
   } catch (failure) {
@@ -340,6 +540,7 @@ async function reconcileAndAdopt(
       const { jobId, jobArn, createdAt } = v.job;
       const at = createdAt !== undefined ? new Date(createdAt).toISOString() : intent.at;
       const entry = recordJob(ctx, intent, { jobId: jobId as string, jobArn }, at, "recovered");
+      await answerClaim(ctx, entry);
       out.recovered.push(entry);
       if (v.extra.length > 0) {
         const others = v.extra.map((j) => j.jobId as string);
@@ -357,6 +558,8 @@ async function reconcileAndAdopt(
 
 export interface SendAllResult {
   readonly accepted: LedgerEntry[];
+  /** Sent by another machine (its claim names the job): recorded here, not sent. */
+  readonly adopted: LedgerEntry[];
   readonly recovered: LedgerEntry[];
   /** Answers lost and still not found or resent after MAX_SEND_ROUNDS, or interrupted. */
   readonly open: IntentLine[];
@@ -371,6 +574,27 @@ export interface SendAllResult {
 
 type MutableResult = { -readonly [K in keyof SendAllResult]: SendAllResult[K] };
 
+/** Nothing of `r` left open, failed or unsent: the jobs that wait for it may go. */
+export function complete(r: SendAllResult): boolean {
+  return r.open.length + r.failures.length + r.notSent.length === 0 && r.lookupError === undefined;
+}
+
+/** Several sends' results as one; of none, an empty result. */
+export function mergeResults(...results: readonly SendAllResult[]): MutableResult {
+  const all = <K extends keyof SendAllResult>(k: K) =>
+    results.flatMap((r) => r[k] as readonly unknown[]) as never;
+  return {
+    accepted: all("accepted"),
+    adopted: all("adopted"),
+    recovered: all("recovered"),
+    open: all("open"),
+    duplicates: all("duplicates"),
+    failures: all("failures"),
+    notSent: all("notSent"),
+    ...definedOnly({ lookupError: results.find((r) => r.lookupError !== undefined)?.lookupError }),
+  };
+}
+
 /**
  * Sends `items` with bounded concurrency; then reconciles every lost answer by token and
  * resends (same token) the ones AWS never created, up to MAX_SEND_ROUNDS times.
@@ -380,14 +604,7 @@ export async function sendAll(
   ctx: SendContext,
   concurrency: number,
 ): Promise<SendAllResult> {
-  const result: MutableResult = {
-    accepted: [],
-    recovered: [],
-    open: [],
-    duplicates: [],
-    failures: [],
-    notSent: [],
-  };
+  const result: MutableResult = mergeResults();
   let batch: readonly SendItem[] = items;
   for (let round = 1; batch.length > 0; round++) {
     const outcomes = await runPool(batch, (item) => sendOne(item, ctx), {
@@ -401,10 +618,12 @@ export async function sendAll(
         result.notSent.push(batch[i]);
       } else if (o.status === "rejected") {
         result.failures.push({ item: batch[i], reason: o.reason });
-      } else if (o.value.status === "accepted") {
-        result.accepted.push(o.value.entry);
-      } else {
+      } else if (o.value.status === "unknown") {
         lost.push(o.value.intent);
+      } else if (o.value.status === "interrupted") {
+        result.notSent.push(batch[i]);
+      } else {
+        result[o.value.status].push(o.value.entry);
       }
     });
     if (lost.length === 0) {
@@ -443,11 +662,54 @@ async function resendable(
   result.recovered.push(...r.recovered);
   result.duplicates.push(...r.duplicates);
   result.open.push(...r.undecided);
-  const absent = new Set(r.absent.map((intent) => intent.token));
-  return batch.filter((item) => absent.has(item.token));
+  // By name: a taken-over claim's intent carries that claim's token, not the item's.
+  const absent = new Map(r.absent.map((intent) => [intent.jobName, intent]));
+  return batch.flatMap((item) => {
+    const intent = absent.get(item.submission.jobName);
+    return intent === undefined
+      ? []
+      : [{ ...item, token: intent.token, generation: intent.generation ?? item.generation }];
+  });
 }
 
-/** What recovery of an earlier run's open intents found, before anything new is sent. */
+/**
+ * The sends of new logical submissions, each at its claim's generation: the next one with
+ * `--force`, else the latest (a claim there is settled as it is sent). A name whose latest
+ * claim holds another request is refused here, before anything is sent, unless `--force`.
+ */
+export async function newItems(
+  submissions: readonly Submission[],
+  ctx: SendContext,
+): Promise<SendItem[]> {
+  const items = submissions.map((submission): SendItem => {
+    const latest = ctx.claims.latestGeneration(submission.jobName);
+    const generation = ctx.force ? (latest ?? -1) + 1 : (latest ?? 0);
+    return { submission, token: newToken(), generation };
+  });
+  const claimed = ctx.force
+    ? []
+    : items.filter((i) => ctx.claims.latestGeneration(i.submission.jobName) !== undefined);
+  const keys = claimed.map((i) => claimKey(i.submission.jobName, i.generation));
+  const read = await runAll(keys, (key) => ctx.claims.read(key), LOOKUP_CONCURRENCY);
+  const problems = claimed.flatMap(({ submission: s }, n) => {
+    const claim = read[n]?.claim;
+    return claim !== undefined && claim.intent.hash !== s.hash && claim.closed === undefined
+      ? [
+          {
+            file: s.file,
+            message: new ClaimRefusedError(s.jobName, claim, `s3://${ctx.claims.bucket}/${keys[n]}`)
+              .message,
+          },
+        ]
+      : [];
+  });
+  if (problems.length > 0) {
+    throw new BadInputError(problems);
+  }
+  return items;
+}
+
+/** What recovery of an earlier run's open intents found, before their names are sent again. */
 export interface Recovery {
   readonly recovered: LedgerEntry[];
   /** Intents never seen in Batch whose request this run has again: sent with their token. */
@@ -477,11 +739,11 @@ export async function recoverOpenIntents(
     // Nothing new is sent after a failed lookup.
     throw err instanceof UnrecordedError
       ? new FatalError(
-          `${err.entry.jobName} was found in Batch as ${err.entry.jobId} but could not be recorded in the ledger ${ctx.ledger.file} (${describeError(err.failure)}); make it writable and re-run; nothing new was sent`,
+          `${err.entry.jobName} was found in Batch as ${err.entry.jobId} but could not be recorded in the ledger ${ctx.ledger.file} (${describeError(err.failure)}); make it writable and re-run; the names left open were not sent again`,
         )
       : new FatalError(
           `looking up ${open.length} submission(s) an earlier run left open failed (${describeError(err)}); ` +
-            "nothing new was sent; jobs:submit needs batch:ListJobs and batch:DescribeJobs besides batch:SubmitJob",
+            "those names were not sent again; jobs:submit needs batch:ListJobs and batch:DescribeJobs besides batch:SubmitJob",
         );
   }
   return {
@@ -506,7 +768,8 @@ function resendOrClose(
   for (const intent of absent) {
     const s = byName.get(intent.jobName);
     if (s !== undefined && s.hash === intent.hash) {
-      resend.push({ submission: s, token: intent.token });
+      const generation = intent.generation ?? ctx.claims.latestGeneration(s.jobName) ?? 0;
+      resend.push({ submission: s, token: intent.token, generation });
       ctx.note?.(
         `note: ${intent.jobName}: not in Batch's job list ${describeAge(intent)} after it was sent; ` +
           `sending it again with the same token (${intent.token})`,

@@ -100,7 +100,7 @@ async function stopAll(
 /** Stops the jobs the options name; returns what happened, writing nothing. */
 async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResult> {
   checkCancelOptions(opts);
-  const { outputs, ledger } = openStack(opts, ctx);
+  const { outputs, ledger } = await openStack(opts, ctx);
   const entries = selectEntries(
     ledger,
     opts.names,

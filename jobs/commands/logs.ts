@@ -297,7 +297,7 @@ async function printStream(
 }
 
 export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<number> {
-  const { outputs, ledger } = openStack(opts, ctx);
+  const { outputs, ledger } = await openStack(opts, ctx);
   const clients = ctx.clients(outputs.outputs.region);
   try {
     const run = await retriedRun(opts, ledger, clients, outputs.outputs.bucketName);

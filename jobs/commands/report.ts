@@ -89,7 +89,7 @@ async function buildReport(
     label = `local runs in ${localFolder}`;
     prices = pricingOf(undefined, userPricing(opts));
   } else {
-    const { outputs, ledger } = openStack(opts, ctx);
+    const { outputs, ledger } = await openStack(opts, ctx);
     warnings.push(...ledger.warnings);
     const entries = selectEntries(ledger, opts.names, opts.last === true, outputs.stack);
     const bucket = requireOutput(outputs, "bucketName", "to read results and metrics");

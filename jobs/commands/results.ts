@@ -152,13 +152,13 @@ function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => 
 }
 
 /** The stack's bucket as the source: its objects under `prefixes` that `keep` keeps. */
-function bucketSource(
+async function bucketSource(
   opts: ResultsOptions,
   ctx: Context,
   prefixes: readonly string[],
   keep: (key: string) => boolean,
-): Source {
-  const { outputs, ledger } = openStack(opts, ctx);
+): Promise<Source> {
+  const { outputs, ledger } = await openStack(opts, ctx);
   const latest = ledger.latest();
   checkNames(
     opts.names,
@@ -259,7 +259,7 @@ export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promis
   const keep = (key: string): boolean => prefixes.some((p) => matchesPrefix(key, p));
   const source = opts.locally
     ? localSource(opts, ctx, keep)
-    : bucketSource(opts, ctx, prefixes, keep);
+    : await bucketSource(opts, ctx, prefixes, keep);
   let result: ResultsResult;
   try {
     result = await syncFrom(source, opts, ctx);

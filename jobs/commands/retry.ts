@@ -259,7 +259,7 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
 /** Plans the retries of `opts.names` and sends them; returns what happened. */
 async function retry(opts: RetryOptions, ctx: Context): Promise<SubmitResult> {
   checkRetryOptions(opts);
-  const { outputs, ledger } = openStack(opts, ctx);
+  const { outputs, ledger } = await openStack(opts, ctx);
   refuseParts(opts.names, ledger.latest());
   ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
   // As of before an interrupted retry of these names, so it is planned again the same way.

@@ -8,7 +8,7 @@ import {
   createProgress,
   displayPath,
   sleep,
-  stateDir,
+  stackLedgerPath,
   type Context,
   type Progress,
   type StackOptions,
@@ -18,17 +18,21 @@ import { SUBMIT_TIMEOUT_MS, type AwsClients } from "../aws/api";
 import {
   LISTING_WAIT_MS,
   UnrecordedError,
-  newToken,
+  newItems,
+  complete,
   recoverOpenIntents,
+  mergeResults,
+  sendAll,
   type Recovery,
   type SendAllResult,
   type SendContext,
   type SendItem,
 } from "../aws/exactly-once";
 import { DEFAULT_SUBMIT_CONCURRENCY, runAll } from "../aws/pool";
-import { barrierSpec } from "../input/depends";
+import { Claims, whoAmI } from "../aws/claims";
+import { barrierSpec, namedDependencies } from "../input/depends";
 import { checkDependencies, refuseFailedParents, sendInOrder } from "./submit-order";
-import { Ledger, checkedLedgerPath, type LedgerEntry } from "../state/ledger";
+import { Ledger, type LedgerEntry } from "../state/ledger";
 import { acquireLock, lockPath, type Lock } from "../state/lock";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import type { Submission } from "../input/plan";
@@ -51,7 +55,7 @@ export async function submitToBatch(
   submissions: readonly Submission[],
   notes: readonly Problem[],
 ): Promise<SubmitResult> {
-  const file = checkedLedgerPath(stateDir(ctx, opts.stateDir), outputs.stack);
+  const file = stackLedgerPath(opts, ctx, outputs);
   if (!opts.json) {
     notes.forEach((n) => ctx.io.stderr.write(`note: ${formatProblem(n)}\n`));
   }
@@ -163,13 +167,14 @@ function sendProgress(ctx: Context, json: boolean) {
   let bar: Progress | undefined;
   let accepted = 0;
   return {
-    accept(entry: LedgerEntry, how: "submitted" | "recovered"): void {
+    accept(entry: LedgerEntry, how: "submitted" | "recovered" | "adopted"): void {
       accepted++;
       bar?.update(accepted);
       if (perJobLines) {
         const what = entry.arraySize !== undefined ? ` (array of ${entry.arraySize})` : "";
         const why = how === "recovered" ? " (found in Batch by its submission token)" : "";
-        ctx.io.stdout.write(`${how} ${entry.jobName} ${entry.jobId}${what}${why}\n`);
+        const verb = how === "adopted" ? "sent elsewhere" : how;
+        ctx.io.stdout.write(`${verb} ${entry.jobName} ${entry.jobId}${what}${why}\n`);
       }
     },
     /** The bar, once the `sends` are known, counting what recovery accepted before. */
@@ -182,7 +187,12 @@ function sendProgress(ctx: Context, json: boolean) {
   };
 }
 
-/** Reconcile, skip, upload, send: the run once the lock and ledger are held. */
+/**
+ * Claims listed (and the right to write them checked), then two streams at once: the names
+ * an earlier run left open are looked up by token (and resent if Batch never made them),
+ * while every other name that waits for none is sent at once. Then what recovery left, and
+ * the jobs that wait for others by name, parents first.
+ */
 async function submitWithLedger(
   opts: BatchOptions,
   ctx: Context,
@@ -191,10 +201,83 @@ async function submitWithLedger(
   submissions: readonly Submission[],
 ): Promise<SubmitResult> {
   const { ledger, clients, levels } = held;
+  const bucket = requireOutput(outputs, "bucketName", "to keep the stack's submission claims");
+  const claims = await Claims.open(clients.storage, bucket, whoAmI(ctx.env));
+  await uploadLedger(claims, ledger, outputs, opts, ctx);
   const progress = sendProgress(ctx, opts.json);
-  const sendCtx: SendContext = {
-    clients,
-    ledger,
+  const sendCtx = sendContext(opts, ctx, { clients, ledger, claims }, progress);
+  const open = new Set(ledger.openIntents().map((i) => i.jobName));
+  const rest = submissions.filter((s) => !open.has(s.jobName));
+  const { todo, skipped } = skipKnown(rest, submissions, ledger, opts, ctx);
+  const items = await newItems(todo, sendCtx);
+  await uploadManifests(clients, outputs, [
+    ...items.map((i) => i.submission),
+    ...submissions.filter((s) => open.has(s.jobName)),
+  ]);
+  const concurrency = opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY;
+  const waitsForNone = (i: SendItem): boolean => namedDependencies(i.submission).length === 0;
+  const bar = progress.start(items.length + open.size, items.length + open.size);
+  try {
+    const [start, first] = await settleBoth(
+      recoverOpenIntents(submissions, sendCtx),
+      sendAll(items.filter(waitsForNone), sendCtx, concurrency),
+    );
+    if (start.undecided > 0 && first.accepted.length + first.adopted.length === 0) {
+      return { kind: "stopped", undecided: start.undecided };
+    }
+    const later = await laterItems(start, open, submissions, ledger, opts, ctx, sendCtx);
+    const rest = [...later.items, ...items.filter((i) => !waitsForNone(i))];
+    const barrier = barrierSpec(outputs.outputs.computeType);
+    const second = complete(first)
+      ? await sendInOrder(rest, levels, sendCtx, concurrency, barrier)
+      : { ...mergeResults(), notSent: rest };
+    const all = [...skipped, ...later.skipped];
+    const sent = mergeResults(first, second);
+    if (nothingHappened(sent)) {
+      const recovered = start.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
+      const { duplicates } = start;
+      const total = submissions.length;
+      return { kind: "nothing", stack: outputs.stack, total, recovered, skipped: all, duplicates };
+    }
+    return sentResult(outputs.stack, ledger.file, sent, all, start, ctx.signal.aborted);
+  } finally {
+    bar.stop();
+    await claims.flush();
+  }
+}
+
+/** A ledger from before claims, uploaded as the stack's claims once, and said so. */
+async function uploadLedger(
+  claims: Claims,
+  ledger: Ledger,
+  outputs: LoadedOutputs,
+  opts: BatchOptions,
+  ctx: Context,
+): Promise<void> {
+  const queue = outputs.outputs.jobQueueArn ?? outputs.outputs.jobQueueName ?? "";
+  const { uploaded, conflicts } = await claims.uploadLedger(ledger, queue);
+  if (opts.json) {
+    return;
+  }
+  if (uploaded > 0) {
+    ctx.io.stderr.write(
+      `note: uploaded ${uploaded} job(s) this ledger recorded before claims as the stack's ` +
+        `claims, so that other machines know them (once)\n`,
+    );
+  }
+  conflicts.forEach((c) => ctx.io.stderr.write(`note: ${c}\n`));
+}
+
+/** What the exactly-once protocol needs from this run. */
+function sendContext(
+  opts: BatchOptions,
+  ctx: Context,
+  held: Pick<SendContext, "clients" | "ledger" | "claims">,
+  progress: ReturnType<typeof sendProgress>,
+): SendContext {
+  return {
+    ...held,
+    force: opts.force === true,
     run: new Date().toISOString(),
     timing: {
       waitMs: ctx.faults?.listingWaitMs ?? LISTING_WAIT_MS,
@@ -209,35 +292,44 @@ async function submitWithLedger(
       note: opts.json ? undefined : (line: string) => ctx.io.stderr.write(`${line}\n`),
     }),
   };
-  const start = await recoverOpenIntents(submissions, sendCtx);
-  if (start.undecided > 0) {
-    return { kind: "stopped", undecided: start.undecided };
+}
+
+/** Both results; when either fails, its error once both have ended (no lane left running). */
+async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === "rejected") {
+    throw ra.reason;
   }
-  // What recovery settled or resends is not looked up in the ledger again.
-  const resolved = new Set([
+  if (rb.status === "rejected") {
+    throw rb.reason;
+  }
+  return [ra.value, rb.value];
+}
+
+/**
+ * What recovery leaves to send: the intents Batch never saw (same token), and the names it
+ * closed (their file changed), as new submissions unless the ledger has them.
+ */
+async function laterItems(
+  start: Recovery,
+  open: ReadonlySet<string>,
+  submissions: readonly Submission[],
+  ledger: Ledger,
+  opts: BatchOptions,
+  ctx: Context,
+  sendCtx: SendContext,
+): Promise<{ items: SendItem[]; skipped: SkippedJob[] }> {
+  const settled = new Set([
     ...start.recovered.map((e) => e.jobName),
     ...start.resend.map((r) => r.submission.jobName),
   ]);
-  const rest = submissions.filter((s) => !resolved.has(s.jobName));
-  const { todo, skipped } = skipKnown(rest, submissions, ledger, opts, ctx);
-  const items = [...start.resend, ...todo.map((s) => ({ submission: s, token: newToken() }))];
-  if (items.length === 0) {
-    const recovered = start.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
-    const { stack } = outputs;
-    const { duplicates } = start;
-    return { kind: "nothing", stack, total: submissions.length, recovered, skipped, duplicates };
-  }
-  await uploadManifests(clients, outputs, items);
-  const bar = progress.start(items.length, items.length + start.recovered.length);
-  let result: SendAllResult;
-  try {
-    const concurrency = opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY;
-    const barrier = barrierSpec(outputs.outputs.computeType);
-    result = await sendInOrder(items, levels, sendCtx, concurrency, barrier);
-  } finally {
-    bar.stop();
-  }
-  return sentResult(outputs.stack, ledger.file, result, skipped, start, ctx.signal.aborted);
+  const closed = submissions.filter((s) => open.has(s.jobName) && !settled.has(s.jobName));
+  const { todo, skipped } = skipKnown(closed, submissions, ledger, opts, ctx);
+  return { items: [...start.resend, ...(await newItems(todo, sendCtx))], skipped };
+}
+
+function nothingHappened(r: SendAllResult): boolean {
+  return Object.values(r).every((v) => v === undefined || (Array.isArray(v) && v.length === 0));
 }
 
 /** The outcome of the sends, in the shape the printers take. */
@@ -266,6 +358,7 @@ function sentResult(
     ledger,
     submitted: r.accepted,
     recovered: [...start.recovered, ...r.recovered],
+    adopted: r.adopted,
     skipped,
     failed,
     unrecorded,
@@ -282,9 +375,9 @@ function sentResult(
 async function uploadManifests(
   clients: AwsClients,
   outputs: LoadedOutputs,
-  items: readonly SendItem[],
+  submissions: readonly Submission[],
 ): Promise<void> {
-  const arrays = items.flatMap(({ submission: s }) => (s.kind === "array" ? [s] : []));
+  const arrays = submissions.flatMap((s) => (s.kind === "array" ? [s] : []));
   if (arrays.length === 0) {
     return;
   }

@@ -9,7 +9,9 @@
 import { BadInputError, type Problem } from "../errors";
 import type { BatchApi } from "../aws/api";
 import {
-  newToken,
+  complete,
+  mergeResults,
+  newItems,
   sendAll,
   type SendAllResult,
   type SendContext,
@@ -76,8 +78,6 @@ export async function refuseFailedParents(
   }
 }
 
-type MutableResult = { -readonly [K in keyof SendAllResult]: SendAllResult[K] };
-
 /**
  * Sends `items` level by level (`levels` by job name); a level's barriers go in a round of
  * their own before its steps. Stops at the first round that leaves anything unsent.
@@ -95,40 +95,24 @@ export async function sendInOrder(
     byLevel[n] = [...(byLevel[n] ?? []), item];
   }
   const queue = byLevel.filter((l) => l !== undefined);
-  const total: MutableResult = {
-    accepted: [],
-    recovered: [],
-    open: [],
-    duplicates: [],
-    failures: [],
-    notSent: [],
-  };
+  let total = mergeResults();
   for (let pending = queue.shift(); pending !== undefined;) {
     const send: SendItem[] = [];
     const waiting: SendItem[] = [];
+    const barriers: Submission[] = [];
     for (const item of pending) {
       const r = resolveDependencies(item.submission, ctx.ledger.entries, barrier);
       if (r.kind === "ready") {
         send.push({ ...item, submission: r.submission });
       } else {
         waiting.push(item);
-        send.push(...r.barriers.map((submission) => ({ submission, token: newToken() })));
+        barriers.push(...r.barriers);
       }
     }
-    const r = await sendAll(send, ctx, concurrency);
-    total.accepted.push(...r.accepted);
-    total.recovered.push(...r.recovered);
-    total.open.push(...r.open);
-    total.duplicates.push(...r.duplicates);
-    total.failures.push(...r.failures);
-    total.notSent.push(...r.notSent);
-    if (r.lookupError !== undefined) {
-      total.lookupError = r.lookupError;
-    }
-    const clean = r.open.length + r.failures.length + r.notSent.length === 0;
-    if (!clean || r.lookupError !== undefined || ctx.timing.signal.aborted) {
-      total.notSent.push(...waiting, ...queue.flat());
-      return total;
+    const r = await sendAll([...send, ...(await newItems(barriers, ctx))], ctx, concurrency);
+    total = mergeResults(total, r);
+    if (!complete(r) || ctx.timing.signal.aborted) {
+      return { ...total, notSent: [...total.notSent, ...waiting, ...queue.flat()] };
     }
     pending = waiting.length > 0 ? waiting : queue.shift();
   }

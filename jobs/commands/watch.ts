@@ -120,7 +120,7 @@ async function withAttempts(
 
 /** Watches (or, with `once`, looks at) the jobs the options name; returns what it saw. */
 async function watch(opts: WatchOptions, ctx: Context): Promise<WatchResult> {
-  const { outputs, ledger } = openStack(opts, ctx);
+  const { outputs, ledger } = await openStack(opts, ctx);
   ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
   const entries = selectEntries(ledger, opts.names, opts.last === true, outputs.stack);
   const seen = { stack: outputs.stack, region: outputs.outputs.region };

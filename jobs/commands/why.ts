@@ -208,7 +208,7 @@ export function explainJob(
 }
 
 async function why(opts: WhyOptions, ctx: Context): Promise<WhyResult> {
-  const { outputs, ledger } = openStack(opts, ctx);
+  const { outputs, ledger } = await openStack(opts, ctx);
   ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
   const entries = selectEntries(ledger, [opts.name], false, outputs.stack);
   const clients = ctx.clients(outputs.outputs.region);

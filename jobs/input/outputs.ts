@@ -192,6 +192,19 @@ export function outputsLedgerName(outputs: StackOutputs): string {
 }
 
 /**
+ * The folder of a stack's ledger and submit lock: `stack-<region>-<first 12 hex of sha256 of
+ * its queue ARN and bucket>`, from what the stack is, not the label typed, so `dev`,
+ * `org/p/dev` and an outputs file of one stack share one ledger and one lock.
+ */
+export function stackStateName(outputs: StackOutputs): string {
+  const parts = [outputs.jobQueueArn ?? outputs.jobQueueName, outputs.bucketName];
+  const identity = parts.some((p) => p !== undefined) ? parts.join("\n") : JSON.stringify(outputs);
+  const digest = createHash("sha256").update(identity).digest("hex").slice(0, 12);
+  const region = outputs.region ?? arnRegion(outputs.jobQueueArn);
+  return region !== undefined ? `stack-${region}-${digest}` : `stack-${digest}`;
+}
+
+/**
  * Resolves the outputs. `--outputs FILE` wins; otherwise the pulumi CLI. Throws FatalError
  * with the fix when neither is available.
  */

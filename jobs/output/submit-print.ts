@@ -54,6 +54,8 @@ export interface SentResult {
   readonly submitted: readonly LedgerEntry[];
   /** Found in Batch by token, before the sends or after a lost answer. */
   readonly recovered: readonly LedgerEntry[];
+  /** Sent by another machine, as the stack's claims say: recorded here, not sent. */
+  readonly adopted: readonly LedgerEntry[];
   readonly skipped: readonly SkippedJob[];
   readonly failed: readonly { jobName: string; file: string; error: string }[];
   /** Accepted by Batch but not written to the ledger. */
@@ -175,6 +177,7 @@ function submitJson(result: Exclude<SubmitResult, StoppedResult>): object {
           definedOnly({ jobName: e.jobName, jobId: e.jobId, file: e.file, arraySize: e.arraySize }),
         ),
         recovered: result.recovered.map(({ jobName, jobId, file }) => ({ jobName, jobId, file })),
+        adopted: result.adopted.map(({ jobName, jobId, file }) => ({ jobName, jobId, file })),
         skipped: result.skipped,
         failed: result.failed,
         unrecorded: result.unrecorded,
@@ -250,6 +253,9 @@ function printSent(r: SentResult, io: Io, opts: PrintOptions): void {
     `${formatNumber(r.submitted.length)} submitted, ${formatNumber(r.skipped.length)} already in the ledger` +
       (r.recovered.length > 0
         ? `, ${formatNumber(r.recovered.length)} found in Batch by token`
+        : "") +
+      (r.adopted.length > 0
+        ? `, ${formatNumber(r.adopted.length)} sent from another machine`
         : "") +
       (r.unrecorded.length > 0
         ? `, ${formatNumber(r.unrecorded.length)} submitted but not in the ledger`

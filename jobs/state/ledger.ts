@@ -1,6 +1,7 @@
 /**
- * The submissions ledger: `.batchpy/<stack>/submissions.jsonl`, append-only JSON lines of
- * three kinds (the protocol is jobs/aws/exactly-once.ts):
+ * The submissions ledger: `.batchpy/<stack folder>/submissions.jsonl` (stackStateName in
+ * jobs/input/outputs.ts), append-only JSON lines of three kinds (the protocol is
+ * jobs/aws/exactly-once.ts):
  *  - an intent `{"type":"intent", jobName, token, hash, at, ...}`, on disk before SubmitJob;
  *  - an entry `{jobName, jobId, token, ...}` (no type): the job Batch made, as read by watch,
  *    status, logs, results and cancel;
@@ -17,6 +18,7 @@ import * as path from "path";
 import { FatalError, describeError, isMissingFile } from "../errors";
 import { jsonValue } from "../input/json-source";
 import { VARS } from "../../components/contract";
+import { definedOnly } from "../../components/defined";
 
 /** What an intent and the entry that closes it both say of a submission. */
 interface SubmissionLine {
@@ -38,6 +40,8 @@ interface SubmissionLine {
   readonly manifest?: string;
   /** One id per `jobs:submit` invocation, so `watch --last` can pick the latest run. */
   readonly run: string;
+  /** The generation of the name's claim in the stack's bucket (jobs/aws/claims.ts). */
+  readonly generation?: number;
 }
 
 export interface LedgerEntry extends SubmissionLine {
@@ -57,6 +61,28 @@ export interface IntentLine extends SubmissionLine {
   readonly jobQueue: string;
   /** ISO time the line was written, just before the request was sent. */
   readonly at: string;
+}
+
+/** The entry that closes `intent` with the job Batch made for it. */
+export function entryOf(
+  intent: IntentLine,
+  job: { readonly jobId: string; readonly jobArn?: string | undefined },
+  submittedAt: string,
+): LedgerEntry {
+  return {
+    v: 1,
+    jobName: intent.jobName,
+    jobId: job.jobId,
+    ...definedOnly({ jobArn: job.jobArn }),
+    kind: intent.kind,
+    ...definedOnly({ arraySize: intent.arraySize, file: intent.file }),
+    hash: intent.hash,
+    ...definedOnly({ of: intent.of, manifest: intent.manifest }),
+    run: intent.run,
+    submittedAt,
+    token: intent.token,
+    ...definedOnly({ generation: intent.generation }),
+  };
 }
 
 /** Closes an intent that created no job: AWS refused the request, or it never reached Batch. */
@@ -122,6 +148,25 @@ export function checkedLedgerPath(stateDir: string, stack: string): string {
     );
   }
   return file;
+}
+
+/**
+ * Moves the ledger `from` (one an older version kept under the label typed) to the end of
+ * `into`, flushed before `from` goes; returns its number of lines. Run twice after a crash
+ * in between, its lines appear twice, which reads the same: the latest line per name wins.
+ */
+export function mergeLedger(from: string, into: string): number {
+  const text = fs.readFileSync(from, "utf8");
+  fs.mkdirSync(path.dirname(into), { recursive: true });
+  const fd = fs.openSync(into, "a");
+  try {
+    fs.writeSync(fd, text.endsWith("\n") || text === "" ? text : `${text}\n`);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.rmSync(from);
+  return text.split("\n").filter((l) => l.trim() !== "").length;
 }
 
 /** Which list of a parsed ledger `value` belongs in, if it is a ledger line. */

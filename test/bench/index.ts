@@ -3,7 +3,7 @@
  * figures, never asserted: timings belong here, not in the tests.
  */
 import { benchCli } from "./cli";
-import { benchJobs } from "./jobs";
+import { benchAwsPace, benchJobs } from "./jobs";
 import { benchFirstRequest } from "./first-request";
 import { benchPolicy } from "./policy";
 import { benchProgram } from "./program";
@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     ["program", benchProgram],
     ["policy", benchPolicy],
     ["jobs", benchJobs],
+    ["aws-pace", benchAwsPace],
     ["first-request", benchFirstRequest],
     ["validation", benchValidation],
     ["report", benchReport],

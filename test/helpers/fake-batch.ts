@@ -95,6 +95,11 @@ export interface FakeBatchOptions {
   readonly listLagMs?: number;
   /** Delay before every answer, as a distant region would have. @default 0 */
   readonly latencyMs?: number;
+  /**
+   * Calls of any operation answered per rolling second; the rest get 429
+   * TooManyRequestsException, as the account's Batch API rate does. @default - no limit
+   */
+  readonly callsPerSecond?: number;
 }
 
 /** A compute environment as DescribeComputeEnvironments shows it (INVALID ones with a reason). */
@@ -137,6 +142,8 @@ export class FakeBatch {
   private readonly server: http.Server;
   private readonly opts: FakeBatchOptions;
   private throttles = new Map<string, number>();
+  /** When the calls of the last second were answered (callsPerSecond). */
+  private recentCalls: number[] = [];
   private failAfter:
     { count: number; status: number; type: string; times: number | undefined } | undefined;
   private accepted = 0;
@@ -185,6 +192,21 @@ export class FakeBatch {
   }
 
   /** The next `n` calls of `operation` (e.g. "submitjob") answer 429 TooManyRequestsException. */
+  /** Whether this call is past callsPerSecond; counts it when it is not. */
+  private overRate(): boolean {
+    const limit = this.opts.callsPerSecond;
+    if (limit === undefined) {
+      return false;
+    }
+    const now = Date.now();
+    this.recentCalls = this.recentCalls.filter((t) => t > now - 1000);
+    if (this.recentCalls.length >= limit) {
+      return true;
+    }
+    this.recentCalls.push(now);
+    return false;
+  }
+
   throttleNext(n: number, operation = "submitjob"): void {
     this.throttles.set(operation, (this.throttles.get(operation) ?? 0) + n);
   }
@@ -789,7 +811,7 @@ export class FakeBatch {
           );
         }
         const throttled = this.throttles.get(op) ?? 0;
-        if (throttled > 0) {
+        if (throttled > 0 || this.overRate()) {
           this.throttles.set(op, throttled - 1);
           throw new ServiceError(429, "TooManyRequestsException", "Too Many Requests");
         }

@@ -5,6 +5,13 @@
  * which costs it several milliseconds per request: a 10,000-object benchmark would measure
  * s3rver, not the tool. SigV4 signatures are checked against the secret the tests use
  * (sigv4-check.ts), as S3 checks them; s3rver checks only the access key ID.
+ *
+ * PutObject's conditional writes are atomic here, as in S3 (s3rver ignores them, moto checks
+ * and writes in two steps): `If-None-Match: *` answers 412 when the key exists, `If-Match`
+ * 412 when the ETag differs and 404 when there is no object. Tests inject what S3 can also
+ * answer: 409 ConditionalRequestConflict (`conflictNextPuts`), an answer lost after the write
+ * (`dropNextPuts`) and 403 on a prefix the caller may not use (`denyPrefix`).
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
  */
 import { createHash } from "crypto";
 import * as http from "http";
@@ -35,6 +42,11 @@ function firstAfter(sorted: readonly string[], from: string, exclusive: boolean)
   return lo;
 }
 
+function error(res: http.ServerResponse, status: number, code: string): void {
+  res.writeHead(status, { "content-type": "application/xml" });
+  res.end(`<Error><Code>${code}</Code><Message>${code}</Message></Error>`);
+}
+
 export class MemoryS3 {
   readonly objects = new Map<string, { body: Buffer; lastModified: Date; crc32?: string }>();
   /** Answers the next GetObject requests get instead of the object (see `failGets`). */
@@ -42,6 +54,16 @@ export class MemoryS3 {
   /** The keys in S3's order (UTF-8 binary, which JavaScript's order matches for BMP keys). */
   private sorted: string[] | undefined;
   readonly requests = new Map<string, number>();
+  /** Every request's operation and key (or list prefix), in order. */
+  readonly log: { readonly op: string; readonly scope: string }[] = [];
+  /** Conditional PutObject requests answered 409 ConditionalRequestConflict. */
+  private conflicts = 0;
+  /** PutObject requests written and then left unanswered (the connection is destroyed). */
+  private drops = 0;
+  /** Keys (and list prefixes) under this prefix are answered 403 AccessDenied. */
+  private denied: string | undefined;
+  /** Delay before every answer, as a distant region would have. */
+  latencyMs = 0;
   private readonly server: http.Server;
   url = "";
 
@@ -75,6 +97,32 @@ export class MemoryS3 {
     }
   }
 
+  conflictNextPuts(count: number): void {
+    this.conflicts += count;
+  }
+
+  dropNextPuts(count: number): void {
+    this.drops += count;
+  }
+
+  denyPrefix(prefix: string | undefined): void {
+    this.denied = prefix;
+  }
+
+  /** Removes every object under `prefix`. */
+  clear(prefix: string): void {
+    for (const key of [...this.objects.keys()].filter((k) => k.startsWith(prefix))) {
+      this.objects.delete(key);
+    }
+    this.sorted = undefined;
+  }
+
+  /** The quoted ETag S3 gives a one-part upload: the MD5 of the bytes. */
+  etag(key: string): string | undefined {
+    const o = this.objects.get(key);
+    return o && `"${createHash("md5").update(o.body).digest("hex")}"`;
+  }
+
   private store(key: string, body: Buffer, crc32?: string): void {
     if (!this.objects.has(key)) {
       this.sorted = undefined;
@@ -86,45 +134,86 @@ export class MemoryS3 {
     return (this.sorted ??= [...this.objects.keys()].sort());
   }
 
-  private count(op: string): void {
+  private count(op: string, scope = ""): void {
     this.requests.set(op, (this.requests.get(op) ?? 0) + 1);
+    this.log.push({ op, scope });
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      const url = new URL(req.url ?? "/", "http://localhost");
-      const [, bucket, ...rest] = url.pathname.split("/");
-      const key = decodeURIComponent(rest.join("/"));
-      const problem = sigV4Problem(req.method ?? "", req.url ?? "/", req.headers, SECRET);
-      if (problem !== undefined) {
-        this.count("refused");
-        res.writeHead(403, { "content-type": "application/xml" });
-        res.end(`<Error><Code>SignatureDoesNotMatch</Code><Message>${problem}</Message></Error>`);
-        return;
-      }
-      if (bucket !== this.bucket) {
-        res.writeHead(404, { "content-type": "application/xml" });
-        res.end("<Error><Code>NoSuchBucket</Code><Message>no such bucket</Message></Error>");
-        return;
-      }
-      if (req.method === "PUT" && key !== "") {
-        this.count("PutObject");
-        this.store(key, Buffer.concat(chunks));
-        res.writeHead(200, { etag: '"0"' });
-        res.end();
-      } else if (req.method === "GET" && key !== "") {
-        this.count("GetObject");
-        this.getObject(key, req, res);
-      } else if (req.method === "GET" && url.searchParams.get("list-type") === "2") {
-        this.count("ListObjectsV2");
-        this.list(url.searchParams, res);
+      if (this.latencyMs > 0) {
+        setTimeout(() => this.answer(req, res, chunks), this.latencyMs);
       } else {
-        res.writeHead(405, { "content-type": "application/xml" });
-        res.end("<Error><Code>MethodNotAllowed</Code><Message>not in the fake</Message></Error>");
+        this.answer(req, res, chunks);
       }
     });
+  }
+
+  private answer(req: http.IncomingMessage, res: http.ServerResponse, chunks: Buffer[]): void {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const [, bucket, ...rest] = url.pathname.split("/");
+    const key = decodeURIComponent(rest.join("/"));
+    const problem = sigV4Problem(req.method ?? "", req.url ?? "/", req.headers, SECRET);
+    if (problem !== undefined) {
+      this.count("refused");
+      res.writeHead(403, { "content-type": "application/xml" });
+      res.end(`<Error><Code>SignatureDoesNotMatch</Code><Message>${problem}</Message></Error>`);
+      return;
+    }
+    if (bucket !== this.bucket) {
+      res.writeHead(404, { "content-type": "application/xml" });
+      res.end("<Error><Code>NoSuchBucket</Code><Message>no such bucket</Message></Error>");
+      return;
+    }
+    const scope = key !== "" ? key : (url.searchParams.get("prefix") ?? "");
+    if (this.denied !== undefined && scope.startsWith(this.denied)) {
+      this.count("denied");
+      error(res, 403, "AccessDenied");
+    } else if (req.method === "PUT" && key !== "") {
+      this.count("PutObject", scope);
+      this.putObject(key, Buffer.concat(chunks), req, res);
+    } else if (req.method === "GET" && key !== "") {
+      this.count("GetObject", scope);
+      this.getObject(key, req, res);
+    } else if (req.method === "GET" && url.searchParams.get("list-type") === "2") {
+      this.count("ListObjectsV2", scope);
+      this.list(url.searchParams, res);
+    } else {
+      res.writeHead(405, { "content-type": "application/xml" });
+      res.end("<Error><Code>MethodNotAllowed</Code><Message>not in the fake</Message></Error>");
+    }
+  }
+
+  /** Checks the condition and writes in one step: nothing else runs in between. */
+  private putObject(
+    key: string,
+    body: Buffer,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ): void {
+    const ifNoneMatch = req.headers["if-none-match"];
+    const ifMatch = req.headers["if-match"];
+    if (this.conflicts > 0 && (ifNoneMatch !== undefined || ifMatch !== undefined)) {
+      this.conflicts--;
+      error(res, 409, "ConditionalRequestConflict");
+    } else if (ifNoneMatch === "*" && this.objects.has(key)) {
+      error(res, 412, "PreconditionFailed");
+    } else if (ifMatch !== undefined && !this.objects.has(key)) {
+      error(res, 404, "NoSuchKey");
+    } else if (ifMatch !== undefined && ifMatch !== this.etag(key)) {
+      error(res, 412, "PreconditionFailed");
+    } else {
+      this.store(key, body);
+      if (this.drops > 0) {
+        this.drops--;
+        res.destroy();
+        return;
+      }
+      res.writeHead(200, { etag: this.etag(key) });
+      res.end();
+    }
   }
 
   private getObject(key: string, req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -142,6 +231,7 @@ export class MemoryS3 {
         : {};
     res.writeHead(200, {
       "content-length": String(o.body.length),
+      etag: this.etag(key),
       "last-modified": o.lastModified.toUTCString(),
       ...checksum,
     });

@@ -8,7 +8,13 @@ import { spawn, type ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { run } from "../../jobs/cli";
 import { createAwsClients } from "../../jobs/aws/api";
 import type { Context } from "../../jobs/context";
@@ -25,12 +31,14 @@ import {
   type CheckAnswer,
   type CheckRequest,
 } from "../../jobs/input/variables";
-import { outputsLedgerName } from "../../jobs/input/outputs";
+import { stackStateName } from "../../jobs/input/outputs";
 import { FakeBatch, type FakeBatchOptions, type FakeJob } from "./fake-batch";
 import { Ledger, ledgerPath } from "../../jobs/state/ledger";
 import { FakeCloudWatchLogs } from "./fake-cloudwatch-logs";
 import { FakeEcs } from "./fake-ecs";
 import { FakeS3, S3RVER_KEY } from "./fake-s3";
+import { MemoryS3 } from "./fake-s3-memory";
+import { STATE_PREFIX } from "../../components/contract";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 /** The package's `bin` (bin/batchpy.js): the compiled fast path the npm scripts run. */
@@ -321,8 +329,11 @@ export function freezeAt(
 }
 
 export interface LocalAwsOptions {
-  /** An S3 server (s3rver) for the file, in the CLI's environment. @default true */
-  readonly s3?: boolean;
+  /**
+   * An S3 server for the file, in the CLI's environment: s3rver, or "memory" for MemoryS3,
+   * whose conditional writes are atomic (s3rver ignores them). @default true
+   */
+  readonly s3?: boolean | "memory";
   /**
    * Events per GetLogEvents page of the file's CloudWatch Logs server (which always runs,
    * with the stack's log group). @default 3
@@ -341,7 +352,9 @@ export interface RunOptions {
 
 /** The servers, folders and runner of one test; see useLocalAws. */
 export interface LocalAws {
-  readonly s3: FakeS3;
+  readonly s3: { readonly url: string };
+  /** The file's MemoryS3 (option `s3: "memory"`). */
+  readonly memoryS3: MemoryS3;
   /** An S3 client on the fake bucket's server. */
   readonly client: S3Client;
   readonly logs: FakeCloudWatchLogs;
@@ -355,7 +368,7 @@ export interface LocalAws {
   readonly outputs: string;
   /** `--state-dir`: `dir`/state; a test may point it elsewhere. */
   state: string;
-  /** The ledger of --outputs without --stack: named after the outputs. */
+  /** The stack's ledger (under every label). */
   ledgerFile(): string;
   /** (Re)starts the test's FakeBatch and points the CLI's environment at it. */
   startBatch(opts?: FakeBatchOptions): Promise<FakeBatch>;
@@ -385,7 +398,7 @@ function required<T>(value: T | undefined, what: string): T {
  * closed and the folder removed; after the file, the servers stop.
  */
 export function useLocalAws(label: string, options: LocalAwsOptions = {}): LocalAws {
-  let s3: FakeS3 | undefined;
+  let s3: FakeS3 | MemoryS3 | undefined;
   let client: S3Client | undefined;
   let logs: FakeCloudWatchLogs | undefined;
   let ecs: FakeEcs | undefined;
@@ -401,10 +414,26 @@ export function useLocalAws(label: string, options: LocalAwsOptions = {}): Local
     batch = undefined;
   };
   const bucket = (key: string) => ({ Bucket: STACK_OUTPUTS.bucketName, Key: key });
+  /** A fresh Batch stands for a fresh stack: the claims of the one before go. */
+  const clearState = async (): Promise<void> => {
+    if (s3 instanceof MemoryS3) {
+      s3.clear(STATE_PREFIX);
+    } else if (client !== undefined) {
+      const Bucket = STACK_OUTPUTS.bucketName;
+      const listed = await client.send(new ListObjectsV2Command({ Bucket, Prefix: STATE_PREFIX }));
+      const Objects = (listed.Contents ?? []).map((o) => ({ Key: o.Key }));
+      if (Objects.length > 0) {
+        await client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects } }));
+      }
+    }
+  };
 
   const aws: LocalAws = {
     get s3() {
       return required(s3, "S3 server");
+    },
+    get memoryS3() {
+      return required(s3 instanceof MemoryS3 ? s3 : undefined, 'MemoryS3 (option s3: "memory")');
     },
     get client() {
       return required(client, "S3 server");
@@ -425,9 +454,10 @@ export function useLocalAws(label: string, options: LocalAwsOptions = {}): Local
       return required(outputs, "test folder outside a test");
     },
     state: "",
-    ledgerFile: () => path.join(aws.state, outputsLedgerName(STACK_OUTPUTS), "submissions.jsonl"),
+    ledgerFile: () => ledgerPath(aws.state, stackStateName(STACK_OUTPUTS)),
     async startBatch(opts = {}) {
       await stopBatch();
+      await clearState();
       batch = await FakeBatch.start(opts);
       restoreEnv = setProcessEnv(
         awsEnv({ batch: batch.url, s3: s3?.url, logs: logs?.url, ecs: ecs?.url }),
@@ -455,7 +485,7 @@ export function useLocalAws(label: string, options: LocalAwsOptions = {}): Local
       }
     },
     record(entries) {
-      const ledger = Ledger.open(ledgerPath(aws.state, outputsLedgerName(STACK_OUTPUTS)));
+      const ledger = Ledger.open(aws.ledgerFile());
       for (const [jobName, jobId] of Object.entries(entries)) {
         ledger.append({
           v: 1,
@@ -478,7 +508,10 @@ export function useLocalAws(label: string, options: LocalAwsOptions = {}): Local
 
   before(async function () {
     if (options.s3 ?? true) {
-      s3 = await FakeS3.start(STACK_OUTPUTS.bucketName);
+      s3 =
+        options.s3 === "memory"
+          ? await MemoryS3.start(STACK_OUTPUTS.bucketName)
+          : await FakeS3.start(STACK_OUTPUTS.bucketName);
       client = new S3Client({
         region: "us-east-1",
         endpoint: s3.url,

@@ -134,6 +134,8 @@ describe("sweeps past 10,000 sets and jobs:retry against local AWS endpoints", f
   });
 
   it("logs knows a chunked sweep's whole range and names it (25,001 sets in 3 chunks)", async function () {
+    // The stack's endpoints: logs reads its claims before it looks at the target.
+    await aws.startBatch();
     const entry = (jobName: string, jobId: string, arraySize?: number) =>
       JSON.stringify({
         v: 1,

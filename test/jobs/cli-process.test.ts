@@ -64,7 +64,7 @@ async function waitFor(
 describe("jobs CLI as a process: interrupted submissions resume from the ledger", function () {
   // Slow answers, so the run is still going when it is interrupted.
   const aws = useLocalAws("process", {
-    s3: false,
+    s3: "memory",
     batch: { submitDelayMs: 40, autoAdvance: false },
   });
   let names: string[];
@@ -96,7 +96,11 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
   }
 
   it("Ctrl-C finishes and records the requests in flight, exits 130; the re-run submits the rest", async function () {
-    const { child, done } = spawnJobs(argv(), awsEnv({ batch: aws.batch.url }), aws.dir);
+    const { child, done } = spawnJobs(
+      argv(),
+      awsEnv({ batch: aws.batch.url, s3: aws.s3.url }),
+      aws.dir,
+    );
     await waitFor(() => ledgerLines() >= 6, done);
     child.kill("SIGINT");
     const r = await done;
@@ -125,7 +129,11 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
   });
 
   it("after a hard kill at a random moment, the re-run leaves exactly one job per name", async function () {
-    const { child, done } = spawnJobs(argv(), awsEnv({ batch: aws.batch.url }), aws.dir);
+    const { child, done } = spawnJobs(
+      argv(),
+      awsEnv({ batch: aws.batch.url, s3: aws.s3.url }),
+      aws.dir,
+    );
     await waitFor(() => ledgerLines() >= 6, done);
     child.kill("SIGKILL");
     await done;
@@ -146,7 +154,12 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
     ["after SubmitJob answered, before the job ID is written", { point: "answer-received", at: 5 }],
   ] as const) {
     it(`SIGKILL ${label}: the re-run leaves one job per name`, async function () {
-      const { done } = spawnJobs(argv(), awsEnv({ batch: aws.batch.url }), aws.dir, { crash });
+      const { done } = spawnJobs(
+        argv(),
+        awsEnv({ batch: aws.batch.url, s3: aws.s3.url }),
+        aws.dir,
+        { crash },
+      );
       const r = await done;
       assert.strictEqual(r.code, 137, r.stderr);
       assert.ok(openIntents(parseLedger(fs.readFileSync(aws.ledgerFile(), "utf8"))).length > 0);
@@ -157,7 +170,7 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
   }
 
   it("SIGKILL after the request was sent, before its answer: the re-run adopts the job", async function () {
-    const env = awsEnv({ batch: aws.batch.url });
+    const env = awsEnv({ batch: aws.batch.url, s3: aws.s3.url });
     const { child, done } = spawnJobs(argv(), env, aws.dir);
     await waitFor(() => ledgerLines() >= 4, done);
     // The next request AWS accepts keeps its answer: kill the CLI while it waits for it.
@@ -188,7 +201,11 @@ describe("jobs CLI as a process: interrupted submissions resume from the ledger"
   });
 
   it("a second Ctrl-C quits at once and still removes the lock", async function () {
-    const { child, done } = spawnJobs(argv(), awsEnv({ batch: aws.batch.url }), aws.dir);
+    const { child, done } = spawnJobs(
+      argv(),
+      awsEnv({ batch: aws.batch.url, s3: aws.s3.url }),
+      aws.dir,
+    );
     let stderr = "";
     child.stderr?.on("data", (b: Buffer) => (stderr += b.toString()));
     await waitFor(() => ledgerLines() >= 2, done);

@@ -334,7 +334,7 @@ describe("jobs:submit against local AWS endpoints", function () {
     assert.strictEqual(real.code, 1);
     assert.match(
       real.stderr,
-      /error: cannot write the ledger .*a-file\/state\/outputs-us-east-1-[0-9a-f]{8}\/submissions\.jsonl \(.*ENOTDIR.*\): make .* writable, or pass --state-dir DIR \(or set BATCHPY_STATE_DIR\); nothing was submitted/,
+      /error: cannot write the ledger .*a-file\/state\/stack-us-east-1-[0-9a-f]{12}\/submissions\.jsonl \(.*ENOTDIR.*\): make .* writable, or pass --state-dir DIR \(or set BATCHPY_STATE_DIR\); nothing was submitted/,
     );
     assert.strictEqual(aws.batch.requests.length, 0);
     const key = manifestKey(

@@ -27,7 +27,7 @@ const TIMEOUT_MS = 300;
 const FAST: Faults = { listingWaitMs: WAIT_MS, submitTimeoutMs: TIMEOUT_MS };
 
 describe("jobs:submit exactly once: lost answers, listing lag, crashes", function () {
-  const aws = useLocalAws("once", { batch: { autoAdvance: false } });
+  const aws = useLocalAws("once", { s3: "memory", batch: { autoAdvance: false } });
   const ledger = () => parseLedger(fs.readFileSync(aws.ledgerFile(), "utf8"));
   const submit = (args: string[], faults: Faults = FAST, signal?: AbortSignal) =>
     aws.jobs(["submit", ...args], { faults, signal });

@@ -11,6 +11,7 @@ import {
   replaceSdkNodeWarning,
 } from "../../jobs/node-support";
 import { FakeBatch } from "../helpers/fake-batch";
+import { MemoryS3 } from "../helpers/fake-s3-memory";
 import {
   BATCHPY_BIN,
   STACK_OUTPUTS,
@@ -81,10 +82,12 @@ describe("Node version notice", function () {
 
 describe("Node version notice in a real batchpy jobs submit", function () {
   let batch: FakeBatch;
+  let s3: MemoryS3;
   let dir: string;
 
   before(async function () {
     batch = await FakeBatch.start({ autoAdvance: false });
+    s3 = await MemoryS3.start(STACK_OUTPUTS.bucketName);
     dir = tempDir("node-notice");
     writeOutputs(dir, STACK_OUTPUTS);
     writeJobFiles(path.join(dir, "jobs"), 2);
@@ -92,11 +95,12 @@ describe("Node version notice in a real batchpy jobs submit", function () {
 
   after(async function () {
     await batch.close();
+    await s3.close();
   });
 
   /** `batchpy jobs submit`, its SDK warning not switched off, Node's version as `preload` says. */
   function submit(preload: string[], stack: string): Promise<CliResult> {
-    const env: Record<string, string> = awsEnv({ batch: batch.url });
+    const env: Record<string, string> = awsEnv({ batch: batch.url, s3: s3.url });
     delete env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
     const argv = [BATCHPY_BIN, "jobs", "submit", "jobs", "--outputs", "outputs.json"];
     const child = spawn(process.execPath, [...preload, ...argv, "--state-dir", stack], {

@@ -39,6 +39,7 @@ const SENT: SentResult = {
     },
   ],
   recovered: [],
+  adopted: [],
   skipped: [{ jobName: "b", jobId: "id-b", changed: false }],
   failed: [],
   unrecorded: [],

@@ -15,7 +15,7 @@ const LIMITS = [
 ];
 
 describe("jobs:why: why a job waits", function () {
-  const aws = useLocalAws("why", { s3: false, batch: { autoAdvance: false, latencyMs: 120 } });
+  const aws = useLocalAws("why", { s3: "memory", batch: { autoAdvance: false, latencyMs: 120 } });
 
   /** job-0000 and job-0001 RUNNABLE, job-0000 at the head held for `reason`. */
   async function twoRunnable(reason: string, extra: Record<string, unknown> = {}) {

@@ -232,7 +232,7 @@ describe("npm run policy:check, with one policy pack for the in-process checks",
         /^Policies:\n {4}✅ batchpy@v0\.1\.0 \(local: policy\)\n/,
         explain(run),
       );
-      assert.match(run.stdout, /Stack dev: \d+ resources checked against 13 policies: passed\./);
+      assert.match(run.stdout, /Stack dev: \d+ resources checked against 14 policies: passed\./);
     });
 
     it("fails a stack with minVcpus 2 on batch-compute-min-vcpus-zero, naming the resource and value", () => {

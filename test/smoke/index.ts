@@ -14,6 +14,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { FakeBatch } from "../helpers/fake-batch";
+import { MemoryS3 } from "../helpers/fake-s3-memory";
 import { STACK_OUTPUTS, awsEnv, writeJobFiles, writeOutputs } from "../helpers/jobs-harness";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -164,7 +165,7 @@ function helpChecks(): Check[] {
 }
 
 /** The checks, `version` being what `node --version` of the Node under test prints. */
-function checks(batch: FakeBatch, version: string): Check[] {
+function checks(batch: FakeBatch, s3: MemoryS3, version: string): Check[] {
   const helps = helpChecks();
   const stack = (dir: string) => [
     "--outputs",
@@ -172,7 +173,7 @@ function checks(batch: FakeBatch, version: string): Check[] {
     "--state-dir",
     path.join(dir, "state"),
   ];
-  const aws: Record<string, string> = awsEnv({ batch: batch.url });
+  const aws: Record<string, string> = awsEnv({ batch: batch.url, s3: s3.url });
   // Without the SDK's own switch: this suite checks how the tool handles the warning.
   delete aws.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
   return [
@@ -224,11 +225,12 @@ async function smoke(label: string, node: string): Promise<number> {
   console.log(`\nNode ${version} (${label}): ${node}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "batchpy-smoke-"));
   const batch = await FakeBatch.start();
+  const s3 = await MemoryS3.start(STACK_OUTPUTS.bucketName);
   let failed = 0;
   try {
     writeOutputs(dir, STACK_OUTPUTS);
     writeJobFiles(path.join(dir, "jobs"), 3);
-    for (const check of checks(batch, version)) {
+    for (const check of checks(batch, s3, version)) {
       const run = await check.run(node, dir);
       const problem = check.verify(run, dir);
       failed += problem === undefined ? 0 : 1;
@@ -241,6 +243,7 @@ async function smoke(label: string, node: string): Promise<number> {
     }
   } finally {
     await batch.close();
+    await s3.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
   return failed;

@@ -1,0 +1,353 @@
+/**
+ * Claims: one object per logical submission in the stack's bucket, under the state prefix
+ * (STATE_PREFIX; jobs can neither read nor write it), shared by every machine that submits
+ * to the stack. A submission creates its claim with `If-None-Match: *` before SubmitJob, so
+ * of two machines sending one name at once, one sends and the other adopts its job. A claim
+ * holds the intent (name, token, request hash), who made it and when, and, once Batch has
+ * answered, the job ID, written with `If-Match` on the claim's ETag. Keys are
+ * `claims/<job name>/<generation>.json`: a sweep's chunk and a retry have names of their
+ * own, and each `--force` is the next generation of its name.
+ *
+ * Conditional writes are atomic in S3: 412 when the condition fails, 409 when a concurrent
+ * write won (re-read, then retry).
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
+ */
+import * as os from "os";
+import { httpStatus, submitFailure, type RemoteObject, type StorageApi } from "./api";
+import { runAll } from "./pool";
+import { FatalError, describeError } from "../errors";
+import { jsonValue } from "../input/json-source";
+import { entryOf, type IntentLine, type Ledger, type LedgerEntry } from "../state/ledger";
+import { definedOnly } from "../../components/defined";
+import { JOB_NAME_PATTERN, STATE_PREFIX } from "../../components/contract";
+
+const CLAIMS = `${STATE_PREFIX}claims/`;
+
+/** Claims read at once when a ledger catches up with the stack's. */
+const READ_CONCURRENCY = 8;
+
+/** Conflicts (409) or vanishings in a row before a claim's creation gives up. */
+const MAX_CREATE_ATTEMPTS = 5;
+
+/** Written and read once per run, before anything is sent: proves both permissions. */
+const PROBE_KEY = `${STATE_PREFIX}access-check.json`;
+
+/** A job Batch made for a claim. */
+export interface ClaimedJob {
+  readonly jobId: string;
+  readonly jobArn?: string;
+  readonly submittedAt: string;
+}
+
+export interface Claim {
+  readonly v: 1;
+  readonly intent: IntentLine;
+  /** `user@host` of the machine that made the claim (or took it over). */
+  readonly who: string;
+  /** ISO time it was made or taken over: the listing wait runs from here. */
+  readonly at: string;
+  readonly job?: ClaimedJob;
+  /** Why the submission created no job (AWS refused it): anyone may take the claim over. */
+  readonly closed?: string;
+}
+
+/** A claim as read, with the ETag a conditional write on it needs. */
+export interface ReadClaim {
+  readonly claim: Claim;
+  readonly etag: string;
+}
+
+/** The key of generation `generation` of `jobName`'s claim. */
+export function claimKey(jobName: string, generation: number): string {
+  return `${CLAIMS}${jobName}/${generation}.json`;
+}
+
+/** `user@host`, as a claim names its maker. */
+export function whoAmI(env: NodeJS.ProcessEnv): string {
+  let user = env.USER ?? env.USERNAME ?? "unknown";
+  try {
+    user = os.userInfo().username;
+  } catch (err) {
+    // A uid with no passwd entry (some containers): the environment's name stands.
+    if (!(err instanceof Error && "code" in err)) {
+      throw err;
+    }
+  }
+  return `${user}@${os.hostname()}`;
+}
+
+function parseClaim(text: string): Claim | undefined {
+  const value = jsonValue(text)?.value as Partial<Claim> | undefined;
+  const ok =
+    value?.v === 1 &&
+    typeof value.who === "string" &&
+    typeof value.at === "string" &&
+    typeof value.intent?.token === "string" &&
+    typeof value.intent.hash === "string";
+  return ok ? (value as Claim) : undefined;
+}
+
+/** The claims among listed objects, by job name and generation. */
+function claimKeys(
+  listed: readonly RemoteObject[],
+): { key: string; jobName: string; generation: number }[] {
+  return listed.flatMap(({ key }) => {
+    const m = /^([^/]+)\/(\d+)\.json$/.exec(key.slice(CLAIMS.length));
+    return m === null ? [] : [{ key, jobName: m[1], generation: Number(m[2]) }];
+  });
+}
+
+/**
+ * Adds to `ledger` the jobs the stack's claims name and it lacks (sent from other machines),
+ * oldest generation first, so each name's latest stays latest; returns how many. Only the
+ * claims of generations the ledger has no entry for are read.
+ */
+export async function recordClaimedJobs(
+  ledger: Ledger,
+  storage: StorageApi,
+  bucket: string,
+): Promise<number> {
+  const known = new Set(ledger.entries.map((e) => `${e.jobName}/${e.generation}`));
+  const tokens = new Set(ledger.entries.map((e) => e.token));
+  const keys = claimKeys(await storage.listObjects(bucket, CLAIMS)).filter(
+    (k) => !known.has(`${k.jobName}/${k.generation}`),
+  );
+  const read = await runAll(keys, (k) => storage.getWithEtag(bucket, k.key), READ_CONCURRENCY);
+  const found = keys
+    .flatMap((k, i) => {
+      const claim = read[i] && parseClaim(read[i].text);
+      return claim?.job !== undefined && !tokens.has(claim.intent.token) ? [{ k, claim }] : [];
+    })
+    .sort((a, b) => a.k.generation - b.k.generation);
+  for (const { claim } of found) {
+    const job = claim.job as ClaimedJob;
+    ledger.append(entryOf(claim.intent, job, job.submittedAt));
+  }
+  return found.length;
+}
+
+/** The fix for a refused request on the state prefix, naming the permission. */
+function denied(bucket: string, action: string, err: unknown): FatalError {
+  const resource =
+    action === "s3:ListBucket"
+      ? `arn:aws:s3:::${bucket} (prefix ${STATE_PREFIX})`
+      : `arn:aws:s3:::${bucket}/${STATE_PREFIX}*`;
+  return new FatalError(
+    `${action} on ${resource} was refused (${describeError(err)}): jobs:submit keeps the ` +
+      `stack's submission claims there so that every machine sends each job once; grant ` +
+      `${action} on ${resource} (docs/jobs.md, "Permissions to submit"); nothing was submitted`,
+  );
+}
+
+/** Rethrows a 403 as the permission to grant, anything else as it is. */
+function permission(bucket: string, action: string): (err: unknown) => never {
+  return (err) => {
+    throw httpStatus(err) === 403 ? denied(bucket, action, err) : err;
+  };
+}
+
+/** The stack's claims, as one run reads and writes them. */
+export class Claims {
+  /** The last ETag this run saw of each claim it wrote or read. */
+  private readonly seen = new Map<string, ReadClaim>();
+  /** Writes no send waits for (job IDs into claims); the run awaits them before it ends. */
+  private readonly pending = new Set<Promise<void>>();
+
+  private constructor(
+    private readonly storage: StorageApi,
+    readonly bucket: string,
+    readonly who: string,
+    /** The generations of each job name's claims, from the listing at the start. */
+    private readonly generations: Map<string, readonly number[]>,
+  ) {}
+
+  /**
+   * Lists the claims and checks, once, that this caller may write and read them: a refusal
+   * (403) stops the run, naming the permission, before anything is sent.
+   */
+  static async open(storage: StorageApi, bucket: string, who: string): Promise<Claims> {
+    const probe = JSON.stringify({ who, at: new Date().toISOString() });
+    const [listed] = await Promise.all([
+      storage.listObjects(bucket, CLAIMS).catch(permission(bucket, "s3:ListBucket")),
+      storage
+        .putObject(bucket, PROBE_KEY, probe, "application/json")
+        .catch(permission(bucket, "s3:PutObject"))
+        .then(() => storage.getText(bucket, PROBE_KEY).catch(permission(bucket, "s3:GetObject"))),
+    ]);
+    const generations = new Map<string, number[]>();
+    for (const { jobName, generation } of claimKeys(listed)) {
+      generations.set(jobName, [...(generations.get(jobName) ?? []), generation]);
+    }
+    return new Claims(storage, bucket, who, generations);
+  }
+
+  /** Runs `write` beside the sends; `flush` waits for it. It must not reject. */
+  later(write: Promise<void>): void {
+    this.pending.add(write);
+    void write.then(() => this.pending.delete(write));
+  }
+
+  async flush(): Promise<void> {
+    await Promise.all(this.pending);
+  }
+
+  /**
+   * Uploads, once, the jobs a ledger from before claims recorded: each latest entry with no
+   * generation becomes its name's generation-0 claim, and the ledger notes the generation.
+   * Where the stack has that claim already (another machine's upload came first), it stands
+   * and the ledger follows it; a different job there is returned as a conflict.
+   */
+  async uploadLedger(
+    ledger: Ledger,
+    jobQueue: string,
+  ): Promise<{ uploaded: number; conflicts: string[] }> {
+    // A name Batch would refuse (a ledger edited by hand) names no job: nothing to share.
+    const legacy = [...ledger.latest().values()].filter(
+      (e) => e.generation === undefined && JOB_NAME_PATTERN.test(e.jobName),
+    );
+    const out = { uploaded: 0, conflicts: [] as string[] };
+    const upload = async (entry: LedgerEntry): Promise<void> => {
+      const token = entry.token ?? entry.jobId;
+      const { v, jobName, kind, hash, run, submittedAt } = entry;
+      const intent: IntentLine = {
+        ...{ v, jobName, kind, hash, run, token, jobQueue, at: submittedAt, generation: 0 },
+        ...definedOnly({ arraySize: entry.arraySize, file: entry.file, of: entry.of }),
+        ...definedOnly({ manifest: entry.manifest }),
+        type: "intent",
+      };
+      const job = definedOnly({ jobId: entry.jobId, jobArn: entry.jobArn, submittedAt });
+      const claim: Claim = { v: 1, intent, who: this.who, at: submittedAt, job };
+      const key = claimKey(jobName, 0);
+      const got =
+        (this.generations.has(jobName) ? await this.read(key) : undefined) ??
+        (await this.create(key, claim));
+      const stands = "created" in got ? claim : got.claim;
+      if (stands.job?.jobId !== entry.jobId) {
+        out.conflicts.push(
+          `${jobName}: this ledger has ${entry.jobId}, the stack's claim (${stands.who}, ` +
+            `${stands.at}) has ${stands.job?.jobId ?? "no job"}; the claim stands`,
+        );
+      }
+      out.uploaded += "created" in got ? 1 : 0;
+      // A `--force` of the name in this run takes the generation after it.
+      this.generations.set(jobName, [...(this.generations.get(jobName) ?? []), 0]);
+      if (stands.job !== undefined) {
+        ledger.append(entryOf(stands.intent, stands.job, stands.job.submittedAt));
+      }
+    };
+    await runAll(legacy, upload, READ_CONCURRENCY);
+    return out;
+  }
+
+  /** The latest generation of `jobName`'s claims when the run started, if any. */
+  latestGeneration(jobName: string): number | undefined {
+    const gens = this.generations.get(jobName);
+    return gens === undefined ? undefined : Math.max(...gens);
+  }
+
+  /** The claim at `key`, undefined when there is none (or it is not one of ours). */
+  async read(key: string): Promise<ReadClaim | undefined> {
+    const got = await this.storage
+      .getWithEtag(this.bucket, key)
+      .catch(permission(this.bucket, "s3:GetObject"));
+    const claim = got && parseClaim(got.text);
+    if (got === undefined || claim === undefined) {
+      return undefined;
+    }
+    const read = { claim, etag: got.etag };
+    this.seen.set(key, read);
+    return read;
+  }
+
+  /**
+   * Creates the claim at `key` unless one exists; returns the existing one otherwise. A
+   * concurrent write (409) and a lost answer are settled by reading the key: a claim holding
+   * `claim`'s token is this call's own.
+   */
+  async create(key: string, claim: Claim): Promise<{ created: true } | ReadClaim> {
+    for (let attempt = 1; ; attempt++) {
+      const put = await this.write(key, claim, { absent: true });
+      if (typeof put === "object") {
+        return { created: true };
+      }
+      const existing = await this.read(key);
+      if (existing !== undefined) {
+        return existing.claim.intent.token === claim.intent.token && existing.claim.at === claim.at
+          ? { created: true }
+          : existing;
+      }
+      // Gone between the write and the read (deleted by hand): create it again, a few times.
+      if (attempt >= MAX_CREATE_ATTEMPTS) {
+        throw new FatalError(
+          `s3://${this.bucket}/${key} kept changing while jobs:submit created it ` +
+            `(${attempt} attempts); re-run, the claims already made are kept`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Replaces the claim at `key` if it is still the one this run last saw; false when it
+   * changed (someone else wrote it first: read it again).
+   */
+  async replace(key: string, claim: Claim): Promise<boolean> {
+    const seen = this.seen.get(key);
+    if (seen === undefined) {
+      return false;
+    }
+    const put = await this.write(key, claim, { etag: seen.etag });
+    if (typeof put === "object") {
+      return true;
+    }
+    const now = await this.read(key);
+    return now?.claim.intent.token === claim.intent.token && now.claim.at === claim.at;
+  }
+
+  /**
+   * Sets `change` on the claim at `key` while it holds `token` (re-read once if it changed
+   * since this run saw it); false when it is gone or another submission's.
+   */
+  async update(
+    key: string,
+    token: string,
+    change: Pick<Claim, "job"> | Pick<Claim, "closed">,
+  ): Promise<boolean> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const seen =
+        attempt === 0 ? (this.seen.get(key) ?? (await this.read(key))) : await this.read(key);
+      if (seen === undefined || seen.claim.intent.token !== token) {
+        return false;
+      }
+      if (await this.replace(key, { ...seen.claim, ...change })) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * One conditional write; "lost" when the answer was lost (the write may have happened)
+   * and "failed" or "conflict" as S3 said: the caller reads the key to find out.
+   */
+  private async write(
+    key: string,
+    claim: Claim,
+    condition: { absent: true } | { etag: string },
+  ): Promise<{ etag: string } | "failed" | "conflict" | "lost"> {
+    try {
+      const put = await this.storage.putIf(this.bucket, key, JSON.stringify(claim), condition);
+      if (typeof put === "object") {
+        this.seen.set(key, { claim, etag: put.etag });
+      }
+      return put;
+    } catch (err) {
+      if (httpStatus(err) === 403) {
+        throw denied(this.bucket, "s3:PutObject", err);
+      }
+      if (submitFailure(err) === "refused") {
+        throw err;
+      }
+      return "lost";
+    }
+  }
+}

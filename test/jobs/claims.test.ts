@@ -1,0 +1,273 @@
+/**
+ * Exactly once across machines: two state folders (two machines' ledgers) submitting to one
+ * stack, whose claims live in its bucket, against the project's S3 with atomic conditional
+ * writes (MemoryS3): simultaneous runs, a lost PUT answer, a 409, a refused write to the
+ * state prefix, a claim whose sender died, the same name with another request.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { Ledger, ledgerPath } from "../../jobs/state/ledger";
+import { lockPath } from "../../jobs/state/lock";
+import { stackStateName } from "../../jobs/input/outputs";
+import { TOKEN_TAG } from "../../jobs/input/plan";
+import type { Faults } from "../../jobs/aws/exactly-once";
+import {
+  STACK_OUTPUTS,
+  awsEnv,
+  freezeAt,
+  runJobs,
+  spawnJobs,
+  useLocalAws,
+  writeJobFiles,
+} from "../helpers/jobs-harness";
+
+const FAST: Faults = { listingWaitMs: 300, submitTimeoutMs: 300 };
+
+describe("jobs:submit claims: one job per name across machines", function () {
+  const aws = useLocalAws("claims", { s3: "memory", batch: { autoAdvance: false } });
+
+  /** `jobs submit <args>` with the ledger in `machine`'s own state folder. */
+  const submitFrom = (machine: string, args: string[], faults = FAST, signal?: AbortSignal) =>
+    runJobs(
+      ["submit", ...args, "--outputs", aws.outputs, "--state-dir", path.join(aws.dir, machine)],
+      { cwd: aws.dir, faults, ...(signal !== undefined ? { signal } : {}) },
+    );
+  const ledgerOf = (machine: string) =>
+    Ledger.open(ledgerPath(path.join(aws.dir, machine), stackStateName(STACK_OUTPUTS)));
+
+  /**
+   * A run of `machine` frozen once its first intent is on disk, as after a SIGKILL: its
+   * claim is made, nothing is sent, and its lock goes as a killed process's is taken over.
+   */
+  async function crash(machine: string): Promise<void> {
+    const exitHandlers = new Set(process.listeners("exit"));
+    const f = freezeAt("intent-durable", 1, FAST);
+    void submitFrom(machine, ["jobs", "--concurrency", "1"], f.faults, f.signal);
+    await f.crashed;
+    for (const handler of process.listeners("exit")) {
+      if (!exitHandlers.has(handler)) {
+        process.removeListener("exit", handler);
+      }
+    }
+    fs.rmSync(lockPath(ledgerOf(machine).file), { force: true });
+  }
+
+  /** One Batch job per name, and every machine's ledger records that job. */
+  function assertOneJobPerName(names: readonly string[], machines: readonly string[]): void {
+    const jobs = aws.batch.submitted();
+    assert.deepStrictEqual(jobs.map((j) => j.jobName).sort(), [...names].sort());
+    for (const machine of machines) {
+      const latest = ledgerOf(machine).latest();
+      for (const j of jobs) {
+        assert.strictEqual(latest.get(j.jobName)?.jobId, j.jobId, `${machine}: ${j.jobName}`);
+        assert.strictEqual(latest.get(j.jobName)?.token, j.tags?.[TOKEN_TAG]);
+      }
+    }
+  }
+
+  it("two machines sending the same 50 files at the same moment make 50 jobs, both ledgers hold them", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 50);
+    const [a, b] = await Promise.all([submitFrom("a", ["jobs"]), submitFrom("b", ["jobs"])]);
+    assert.strictEqual(a.code, 0, a.stderr);
+    assert.strictEqual(b.code, 0, b.stderr);
+    assertOneJobPerName(names, ["a", "b"]);
+    assert.match(
+      a.stderr + b.stderr,
+      /note: job-\d{4}: already sent as \S+ by \S+@\S+ at \S+ \(claim s3:\/\/batchpy-test-bucket\/state\/claims\/job-\d{4}\/0\.json\); recorded in this ledger, not sent again/,
+    );
+    const claim = JSON.parse(
+      aws.memoryS3.objects.get("state/claims/job-0007/0.json")!.body.toString(),
+    );
+    assert.strictEqual(
+      claim.job.jobId,
+      aws.findJob("job-0007").jobId,
+      "the claim holds the job ID",
+    );
+  });
+
+  it("two processes, one SIGKILLed mid-way: one job per name, in both ledgers after its re-run", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 50);
+    const env = awsEnv({ batch: aws.batch.url, s3: aws.s3.url });
+    const argv = (machine: string) => [
+      "submit",
+      "jobs",
+      ...["--outputs", aws.outputs, "--state-dir", path.join(aws.dir, machine)],
+    ];
+    const killed = spawnJobs(argv("a"), env, aws.dir, {
+      ...FAST,
+      crash: { point: "intent-durable", at: 10 },
+    });
+    // B starts once A sends: A then reaches its tenth intent before B can claim every name.
+    let exited = false;
+    void killed.done.then(() => (exited = true));
+    while (!exited && ledgerOf("a").intents.length === 0) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const other = spawnJobs(argv("b"), env, aws.dir, FAST);
+    const [a, b] = await Promise.all([killed.done, other.done]);
+    assert.strictEqual(a.code, 137, a.stderr);
+    assert.strictEqual(b.code, 0, b.stderr);
+    const again = await submitFrom("a", ["jobs"]);
+    assert.strictEqual(again.code, 0, again.stderr);
+    assertOneJobPerName(names, ["a", "b"]);
+  });
+
+  it("a lost PUT answer and a 409 are settled by reading the claim", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 4);
+    aws.memoryS3.dropNextPuts(2);
+    aws.memoryS3.conflictNextPuts(2);
+    const r = await submitFrom("a", ["jobs", "--concurrency", "1"]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    assertOneJobPerName(names, ["a"]);
+  });
+
+  it("credentials that may not use the state prefix stop the run before anything is sent", async function () {
+    writeJobFiles(path.join(aws.dir, "jobs"), 2);
+    aws.memoryS3.denyPrefix("state/");
+    try {
+      const r = await submitFrom("a", ["jobs"]);
+      assert.strictEqual(r.code, 1);
+      assert.match(
+        r.stderr,
+        /s3:(ListBucket|PutObject|GetObject) on arn:aws:s3:::batchpy-test-bucket\S* .*was refused .*grant s3:\w+ on arn:aws:s3:::batchpy-test-bucket.*; nothing was submitted/,
+      );
+      assert.strictEqual(aws.batch.requests.length, 0);
+    } finally {
+      aws.memoryS3.denyPrefix(undefined);
+    }
+  });
+
+  it("a claim whose sender died is taken over after the wait and sent with its token", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 3);
+    await crash("a");
+    const [dead] = ledgerOf("a").openIntents();
+    const r = await submitFrom("b", ["jobs"]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`note: ${dead.jobName}: \\S+ claimed it at .* and has no job ID yet`),
+    );
+    assertOneJobPerName(names, ["b"]);
+    assert.strictEqual(
+      aws.findJob(dead.jobName).tags?.[TOKEN_TAG],
+      dead.token,
+      "the claim's token",
+    );
+  });
+
+  it("the same name with another request is refused, naming who and when, unless --force", async function () {
+    writeJobFiles(path.join(aws.dir, "jobs"), 2);
+    assert.strictEqual((await submitFrom("a", ["jobs"])).code, 0);
+    writeJobFiles(path.join(aws.dir, "other"), 2, { tags: { team: "b" } });
+    const sent = aws.batch.count("submitjob");
+    const r = await submitFrom("b", ["other"]);
+    assert.strictEqual(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /other\/job-0000\.json: job-0000 was already submitted with another request by \S+@\S+ at \S+ \(s3:\/\/batchpy-test-bucket\/state\/claims\/job-0000\/0\.json\); pass --force/,
+    );
+    assert.strictEqual(aws.batch.count("submitjob"), sent, "nothing sent");
+    const forced = await submitFrom("b", ["other", "--force"]);
+    assert.strictEqual(forced.code, 0, forced.stderr);
+    assert.strictEqual(aws.batch.named("job-0000").length, 2);
+    assert.ok(aws.memoryS3.objects.has("state/claims/job-0000/1.json"), "the next generation");
+  });
+
+  it("three labels of one stack share one ledger and one lock: one job per name", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 3);
+    // An older version's ledger under the label "dev": moved into the stack's one ledger.
+    const byLabel = ledgerPath(path.join(aws.dir, "a"), "dev");
+    fs.mkdirSync(path.dirname(byLabel), { recursive: true });
+    fs.writeFileSync(byLabel, "");
+    for (const label of [["--stack", "dev"], ["--stack", "org/p/dev"], []]) {
+      const r = await submitFrom("a", ["jobs", ...label]);
+      assert.strictEqual(r.code, 0, r.stderr);
+    }
+    assertOneJobPerName(names, ["a"]);
+    assert.strictEqual(fs.existsSync(byLabel), false, "moved");
+  });
+
+  it("after a crash, names never tried are sent without waiting for the open ones", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 6);
+    await crash("a");
+    const [open] = ledgerOf("a").openIntents();
+    const before = aws.batch.requests.length;
+    const r = await submitFrom("a", ["jobs"], { ...FAST, listingWaitMs: 1500 });
+    assert.strictEqual(r.code, 0, r.stderr);
+    assertOneJobPerName(names, ["a"]);
+    const sends = aws.batch.requests
+      .slice(before)
+      .filter((q) => q.operation === "submitjob")
+      .map((q) => (q.body as { jobName: string }).jobName);
+    assert.notStrictEqual(sends[0], open.jobName, `untried names first: ${sends.join()}`);
+    assert.strictEqual(sends[sends.length - 1], open.jobName);
+  });
+
+  it("a third machine's status and results show and fetch the jobs the others sent", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 3);
+    assert.strictEqual((await submitFrom("a", ["jobs"])).code, 0);
+    aws.batch.finishAll();
+    aws.memoryS3.put("results/job-0001/out.txt", "from a");
+    const stack = ["--outputs", aws.outputs, "--state-dir", path.join(aws.dir, "c")];
+    const status = await runJobs(["status", ...stack], { cwd: aws.dir });
+    assert.strictEqual(status.code, 0, status.stderr);
+    assert.match(
+      status.stderr,
+      /note: 3 job\(s\) sent from other machines added to the ledger from the stack's claims/,
+    );
+    names.forEach((name) => assert.match(status.stdout, new RegExp(`${name}\\b`)));
+    assertOneJobPerName(names, ["a", "c"]);
+    const out = path.join(aws.dir, "fetched");
+    const results = await runJobs(["results", "job-0001", "--out", out, ...stack], {
+      cwd: aws.dir,
+    });
+    assert.strictEqual(results.code, 0, results.stderr);
+    assert.strictEqual(
+      fs.readFileSync(path.join(out, "results", "job-0001", "out.txt"), "utf8"),
+      "from a",
+    );
+    const again = await runJobs(["status", ...stack], { cwd: aws.dir });
+    assert.doesNotMatch(again.stderr, /added to the ledger/, "the ledger is the cache now");
+  });
+
+  it("a ledger from before claims is uploaded once; where two disagree, the first stands", async function () {
+    writeJobFiles(path.join(aws.dir, "jobs"), 1);
+    const legacy = (machine: string, jobId: string): void => {
+      const file = ledgerOf(machine).file;
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      const line = { v: 1, jobName: "old", jobId, kind: "single", hash: "h", run: "r" };
+      fs.writeFileSync(
+        file,
+        `${JSON.stringify({ ...line, submittedAt: "2026-01-01T00:00:00Z" })}\n`,
+      );
+    };
+    legacy("a", "id-a");
+    legacy("b", "id-b");
+    const a = await submitFrom("a", ["jobs"]);
+    assert.strictEqual(a.code, 0, a.stderr);
+    assert.match(a.stderr, /note: uploaded 1 job\(s\) this ledger recorded before claims/);
+    const b = await submitFrom("b", ["jobs"]);
+    assert.strictEqual(b.code, 0, b.stderr);
+    assert.match(
+      b.stderr,
+      /note: old: this ledger has id-b, the stack's claim \(\S+@\S+, 2026-01-01T00:00:00Z\) has id-a; the claim stands/,
+    );
+    assert.strictEqual(ledgerOf("b").latest().get("old")?.jobId, "id-a");
+    const again = await submitFrom("a", ["jobs"]);
+    assert.doesNotMatch(again.stderr, /uploaded|the claim stands/, "once");
+    // A legacy name forced in the run that uploads it goes out as its next generation.
+    legacy("c", "id-c");
+    fs.writeFileSync(
+      path.join(aws.dir, "jobs", "old.json"),
+      JSON.stringify({
+        jobName: "old",
+        containerOverrides: { environment: [{ name: "save_name", value: "o" }] },
+      }),
+    );
+    const forced = await submitFrom("c", ["jobs/old.json", "--force"]);
+    assert.strictEqual(forced.code, 0, forced.stderr);
+    assert.strictEqual(aws.batch.named("old").length, 1, "sent, not adopted");
+    assert.ok(aws.memoryS3.objects.has("state/claims/old/1.json"));
+  });
+});
