@@ -7,6 +7,7 @@ import type { LedgerEntry } from "./state/ledger";
 import { definedOnly } from "../components/defined";
 import { waitReason, type WaitReason } from "./wait-reason";
 import type { AttemptTime } from "./report/time-split";
+import type { Pipeline } from "./pipeline";
 
 /** Batch's statuses in lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
 export const STATUSES = [
@@ -59,6 +60,12 @@ export interface JobRow {
   readonly children?: Partial<Record<Status, number>>;
   /** A single job's attempts and where their time went (--json; a sweep's are in jobs:report). */
   readonly attempts?: readonly AttemptTime[];
+  /** The jobs and sweeps this one waits for (Batch's dependsOn), by name. */
+  readonly after?: readonly string[];
+  /** With `after`: 1 after a job that waits for nothing listed, 2 after one of depth 1... */
+  readonly depth?: number;
+  /** With `after`: the barriers it waits through (not rows of their own). */
+  readonly barriers?: number;
 }
 
 /** Sets and single jobs that ran more than once, and the earlier runs left out. */
@@ -170,21 +177,30 @@ function tally(counts: Record<Status, number>, jobs: JobRow[]): Snapshot {
   };
 }
 
+/**
+ * The snapshot of `entries`, or of their `pipeline`'s order: each step after what it waits
+ * for, barriers left out (a step waits for them, so they count in its status).
+ */
 export function summarize(
   entries: readonly LedgerEntry[],
   details: ReadonlyMap<string, JobDetail>,
+  pipeline?: Pipeline,
 ): Snapshot {
   const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
   const jobs: JobRow[] = [];
-  for (const e of entries) {
+  for (const { item: e, depth } of pipeline?.order ?? entries.map((item) => ({ item, depth: 0 }))) {
     const d = details.get(e.jobId);
     const status = asStatus(d?.status);
     const exitCode = d !== undefined ? exitCodeOf(d) : undefined;
+    const after = pipeline?.after.get(e.jobId);
     const row: JobRow = {
       jobName: e.jobName,
       jobId: e.jobId,
       status,
       ...definedOnly({ statusReason: d?.statusReason, exitCode }),
+      ...(after !== undefined
+        ? { after, depth, ...definedOnly({ barriers: pipeline?.barriers.get(e.jobId) }) }
+        : {}),
     };
     if (e.kind === "array") {
       const children = childCounts(e, d, status);
