@@ -8,16 +8,11 @@ import type { JobDetail } from "./aws/api";
 import { isBarrierName } from "./input/derived-names";
 import { groupOf } from "./state/attempts";
 import type { LedgerEntry } from "./state/ledger";
+import { pipelineOrder, type PipelineView } from "./status";
 
-export interface Pipeline {
-  /** The names each job waits for, by job ID: only jobs that wait for one of the ledger's. */
-  readonly after: ReadonlyMap<string, readonly string[]>;
-  /** How many barriers each step waits through, by job ID. */
-  readonly barriers: ReadonlyMap<string, number>;
+export interface Pipeline extends PipelineView {
   /** Job IDs of barriers. */
   readonly barrierIds: ReadonlySet<string>;
-  /** The entries but barriers, each step after what it waits for, with its depth. */
-  readonly order: readonly { readonly item: LedgerEntry; readonly depth: number }[];
 }
 
 /**
@@ -60,39 +55,6 @@ export function pipelineOf(
     (e) => after.get(e.jobId) ?? [],
   );
   return { after, barriers, barrierIds, order };
-}
-
-/**
- * `items` with each job or sweep (by `nameOf`) right after the last of those it waits for
- * (`afterOf`), so a chain reads top to bottom, and its depth: 0 when it waits for none of
- * `items`, else one more than the deepest it waits for. Otherwise `items` keep their order.
- */
-export function pipelineOrder<T>(
-  items: readonly T[],
-  nameOf: (item: T) => string,
-  afterOf: (item: T) => readonly string[],
-): { item: T; depth: number }[] {
-  const groups = new Map<string, T[]>();
-  items.forEach((i) => groups.set(nameOf(i), [...(groups.get(nameOf(i)) ?? []), i]));
-  const parents = new Map(
-    [...groups].map(([name, list]) => [
-      name,
-      new Set(list.flatMap(afterOf).filter((p) => p !== name && groups.has(p))),
-    ]),
-  );
-  const depth = new Map<string, number>();
-  const out: { item: T; depth: number }[] = [];
-  const visit = (name: string): void => {
-    const mine = [...(parents.get(name) ?? [])];
-    if (depth.has(name) || !mine.every((p) => depth.has(p))) {
-      return;
-    }
-    depth.set(name, Math.max(-1, ...mine.map((p) => depth.get(p) ?? 0)) + 1);
-    (groups.get(name) ?? []).forEach((item) => out.push({ item, depth: depth.get(name) ?? 0 }));
-    [...parents].filter(([, of]) => of.has(name)).forEach(([child]) => visit(child));
-  };
-  [...groups.keys()].forEach(visit);
-  return out;
 }
 
 /**

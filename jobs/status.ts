@@ -7,7 +7,6 @@ import type { LedgerEntry } from "./state/ledger";
 import { definedOnly } from "../components/defined";
 import { waitReason, type WaitReason } from "./wait-reason";
 import type { AttemptTime } from "./report/time-split";
-import type { Pipeline } from "./pipeline";
 
 /** Batch's statuses in lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
 export const STATUSES = [
@@ -127,6 +126,43 @@ export function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<
   return groups;
 }
 
+/**
+ * `items` with each job or sweep (by `nameOf`) right after the last of those it waits for
+ * (`afterOf`), so a chain reads top to bottom, and its depth: 0 when it waits for none of
+ * `items`, else one more than the deepest it waits for. Otherwise `items` keep their order.
+ */
+export function pipelineOrder<T>(
+  items: readonly T[],
+  nameOf: (item: T) => string,
+  afterOf: (item: T) => readonly string[],
+): { item: T; depth: number }[] {
+  const groups = groupBy(items, nameOf);
+  const parents = new Map(
+    [...groups].map(([name, list]) => [
+      name,
+      new Set(list.flatMap(afterOf).filter((p) => p !== name && groups.has(p))),
+    ]),
+  );
+  const depth = new Map<string, number>();
+  const out: { item: T; depth: number }[] = [];
+  const visit = (name: string): void => {
+    const mine = [...(parents.get(name) ?? [])];
+    if (depth.has(name) || !mine.every((p) => depth.has(p))) {
+      return;
+    }
+    depth.set(name, Math.max(-1, ...mine.map((p) => depth.get(p) ?? 0)) + 1);
+    (groups.get(name) ?? []).forEach((item) => out.push({ item, depth: depth.get(name) ?? 0 }));
+    [...parents].filter(([, of]) => of.has(name)).forEach(([child]) => visit(child));
+  };
+  [...groups.keys()].forEach(visit);
+  // Names can wait for each other where job IDs cannot (a job sent again, with --force, after
+  // a step of it): those come last, as given.
+  for (const [name, list] of groups) {
+    list.forEach((item) => (depth.has(name) ? undefined : out.push({ item, depth: 0 })));
+  }
+  return out;
+}
+
 /** The exit code of the job's last attempt (Batch reports it in two places). */
 export function exitCodeOf(d: JobDetail | JobSummary): number | undefined {
   if (d.container?.exitCode !== undefined) {
@@ -177,6 +213,16 @@ function tally(counts: Record<Status, number>, jobs: JobRow[]): Snapshot {
   };
 }
 
+/** What the rows show of a pipeline (jobs/pipeline.ts builds it). */
+export interface PipelineView {
+  /** The entries but barriers, each step after what it waits for, with its depth. */
+  readonly order: readonly { readonly item: LedgerEntry; readonly depth: number }[];
+  /** The names each job waits for, by job ID: only jobs that wait for one of the ledger's. */
+  readonly after: ReadonlyMap<string, readonly string[]>;
+  /** How many barriers each step waits through, by job ID. */
+  readonly barriers: ReadonlyMap<string, number>;
+}
+
 /**
  * The snapshot of `entries`, or of their `pipeline`'s order: each step after what it waits
  * for, barriers left out (a step waits for them, so they count in its status).
@@ -184,7 +230,7 @@ function tally(counts: Record<Status, number>, jobs: JobRow[]): Snapshot {
 export function summarize(
   entries: readonly LedgerEntry[],
   details: ReadonlyMap<string, JobDetail>,
-  pipeline?: Pipeline,
+  pipeline?: PipelineView,
 ): Snapshot {
   const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
   const jobs: JobRow[] = [];

@@ -4,8 +4,7 @@
  */
 import type { JobDetail } from "../aws/api";
 import { priceRun, type Pricing } from "./prices";
-import { asStatus, exitCodeOf, groupBy, runsPerSet, type Status } from "../status";
-import { pipelineOrder } from "../pipeline";
+import { asStatus, exitCodeOf, groupBy, pipelineOrder, runsPerSet, type Status } from "../status";
 import type { ParameterSet } from "../input/sweep";
 import { BUCKET_PREFIXES, METRICS, RESERVED_PREFIX } from "../../components/contract";
 import { definedOnly } from "../../components/defined";

@@ -14,7 +14,7 @@
  * hold the answer until `releasePaused()`. SubmitJob keeps `dependsOn` (at most 20; N_TO_N
  * only between array jobs of one size) and DescribeJobs returns it; a job waits in PENDING
  * until the jobs it depends on (N_TO_N aside) have SUCCEEDED, and goes to FAILED with
- * Batch's reason `DEPENDENT_JOB_FAILED` when one fails.
+ * Batch's reason (DEPENDENT_JOB_FAILED) when one fails.
  *
  * Array jobs behave as the API reference describes them: the parent is only ever SUBMITTED,
  * PENDING, SUCCEEDED or FAILED (PENDING while any child runs); its children exist once it
@@ -31,7 +31,7 @@ export const LIFECYCLE = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNI
 export type FakeStatus = (typeof LIFECYCLE)[number] | "SUCCEEDED" | "FAILED";
 
 /** The statusReason Batch gives a job it failed because a job it depends on failed. */
-export const DEPENDENT_JOB_FAILED = "Dependent Job failed";
+const DEPENDENT_JOB_FAILED = "Dependent Job failed";
 
 const ended = (u: FakeUnit): boolean => u.status === "SUCCEEDED" || u.status === "FAILED";
 

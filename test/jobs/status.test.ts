@@ -2,6 +2,7 @@ import * as assert from "assert";
 import type { JobDetail } from "../../jobs/aws/api";
 import type { LedgerEntry } from "../../jobs/state/ledger";
 import {
+  pipelineOrder,
   allUnknown,
   arrayFailures,
   isSettled,
@@ -27,6 +28,25 @@ const e = (jobName: string, jobId: string, arraySize?: number): LedgerEntry => (
 });
 
 describe("jobs/status: summaries for watch and status", function () {
+  it("orders a pipeline parents first, a step after the last it waits for, with its depth", function () {
+    const after = new Map([
+      ["plot", ["step", "grid"]],
+      ["step", ["grid"]],
+      ["x", ["y"]],
+      ["y", ["x"]],
+    ]);
+    const order = pipelineOrder(
+      ["plot", "step", "lone", "grid", "grid", "x", "y"],
+      (n) => n,
+      (n) => after.get(n) ?? [],
+    );
+    assert.deepStrictEqual(
+      order.map((o) => `${o.item}:${o.depth}`),
+      ["lone:0", "grid:0", "grid:0", "step:1", "plot:2", "x:0", "y:0"],
+      "names waiting for each other (never IDs) come last, as given",
+    );
+  });
+
   it("orders each set's runs first to latest, a tie going to the later given; sets as first seen", function () {
     const runs = [
       { set: "b", at: 5, id: 1 },
