@@ -17,6 +17,7 @@ import {
   unknownJobsWarning,
 } from "./status-print";
 import { visible } from "./visible";
+import { failedByDependency } from "../pipeline";
 import type { Unavailable } from "./why-print";
 import { formatNumber } from "./numbers";
 
@@ -149,6 +150,12 @@ function printFailures(failures: readonly Failure[], io: Io): void {
   }
   if (hidden > 0) {
     out.write(`  ... and ${formatNumber(hidden)} more failed children (--json lists them all)\n`);
+  }
+  if (failures.some((f) => failedByDependency({ status: "FAILED", ...f }))) {
+    out.write(
+      "Dependent Job failed: Batch did not run it, so it has no log; npm run jobs:retry -- <name> " +
+        "of what it waits for retries it too, after\n",
+    );
   }
   out.write("logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)\n");
 }

@@ -10,7 +10,8 @@ import { barrierSpec, resolveDependencies, standingRuns } from "../../jobs/input
 import { derivedNameProblem } from "../../jobs/input/derived-names";
 import type { Submission } from "../../jobs/input/plan";
 import { Ledger, type LedgerEntry } from "../../jobs/state/ledger";
-import { useLocalAws } from "../helpers/jobs-harness";
+import { freezeAt, useLocalAws } from "../helpers/jobs-harness";
+import { lockPath } from "../../jobs/state/lock";
 
 const entry = (jobName: string, of?: string, jobId = `id-${jobName}`): LedgerEntry => ({
   v: 1,
@@ -269,6 +270,7 @@ describe("dependencies by name against the local Batch server", function () {
       /^FAILED {4}grid \S+ {2}\[SUCCEEDED 1 \| FAILED 1\]\nFAILED {6}step \S+ {2}after grid\nFAILED {8}plot \S+ {2}after step\n/,
     );
     assert.match(status.stdout, /step \(\S+\): Dependent Job failed, no exit code/);
+    assert.match(status.stdout, /\nDependent Job failed: Batch did not run it, so it has no log/);
     assert.match((await aws.jobs(["watch"])).stdout, /\nFAILED {6}step \S+ {2}after grid\n/);
     const json = JSON.parse((await aws.jobs(["status", "--json"])).stdout) as {
       jobs: { jobName: string; after?: string[]; depth?: number }[];
@@ -306,6 +308,41 @@ describe("dependencies by name against the local Batch server", function () {
         ["plot", ["step"]],
       ],
     );
+  });
+
+  it("a retry that brought a step along, frozen before the step's request and run again, sends each retry once", async function () {
+    await aws.startBatch({
+      autoAdvance: false,
+      outcome: ({ jobName, index }) =>
+        jobName === "grid" && index === 1 ? { status: "FAILED" } : { status: "SUCCEEDED" },
+    });
+    write({
+      "grid.json": sweepFile("grid", 2),
+      "step.json": stepFile("step", [{ jobName: "grid" }]),
+    });
+    assert.strictEqual((await submit("pipe")).code, 0);
+    aws.batch.finishAll();
+    const fast = { listingWaitMs: 300, submitTimeoutMs: 300 };
+    // The second intent is the step's: the sweep's retry has gone, the step's has not.
+    const f = freezeAt("intent-durable", 2, fast);
+    const exitHandlers = new Set(process.listeners("exit"));
+    aws.jobs(["retry", "grid"], f).catch(() => undefined);
+    await f.crashed;
+    process
+      .listeners("exit")
+      .filter((h) => !exitHandlers.has(h))
+      .forEach((h) => process.removeListener("exit", h));
+    fs.rmSync(lockPath(aws.ledgerFile()), { force: true });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const rerun = await aws.jobs(["retry", "grid"], { faults: fast });
+    assert.strictEqual(rerun.code, 0, rerun.stderr);
+    assert.deepStrictEqual(
+      ["grid-r1", "step-r1"].map((n) => aws.batch.named(n).length),
+      [1, 1],
+    );
+    assert.deepStrictEqual(aws.findJob("step-r1").request.dependsOn, [
+      { jobId: aws.findJob("grid-r1").jobId },
+    ]);
   });
 
   it("cancel of a step waiting for its parents says when Batch cancels it", async function () {
