@@ -316,15 +316,8 @@ async function failedSteps(
     .filter((g) => !names.includes(g))
     .flatMap((g) => standingRuns(entries, g));
   const clients = ctx.clients(outputs.outputs.region);
-  let details;
-  try {
-    details = await describeById(
-      clients,
-      runs.map((e) => e.jobId),
-    );
-  } finally {
-    clients.destroy();
-  }
+  const ids = runs.map((e) => e.jobId);
+  const details = await describeById(clients, ids).finally(() => clients.destroy());
   const { after } = pipelineOf(runs, details, entries);
   const failed = runs.filter((e) => {
     const d = details.get(e.jobId);

@@ -153,8 +153,8 @@ function printFailures(failures: readonly Failure[], io: Io): void {
   }
   if (failures.some((f) => failedByDependency({ status: "FAILED", ...f }))) {
     out.write(
-      "Dependent Job failed: Batch did not run it, so it has no log; npm run jobs:retry -- <name> " +
-        "of what it waits for retries it too, after\n",
+      "Dependent Job failed: Batch failed it without running it (no log); retrying the job it " +
+        "waits for retries it too: npm run jobs:retry -- <name>\n",
     );
   }
   out.write("logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)\n");

@@ -270,7 +270,10 @@ describe("dependencies by name against the local Batch server", function () {
       /^FAILED {4}grid \S+ {2}\[SUCCEEDED 1 \| FAILED 1\]\nFAILED {6}step \S+ {2}after grid\nFAILED {8}plot \S+ {2}after step\n/,
     );
     assert.match(status.stdout, /step \(\S+\): Dependent Job failed, no exit code/);
-    assert.match(status.stdout, /\nDependent Job failed: Batch did not run it, so it has no log/);
+    assert.match(
+      status.stdout,
+      /\nDependent Job failed: Batch failed it without running it \(no log\)/,
+    );
     assert.match((await aws.jobs(["watch"])).stdout, /\nFAILED {6}step \S+ {2}after grid\n/);
     const json = JSON.parse((await aws.jobs(["status", "--json"])).stdout) as {
       jobs: { jobName: string; after?: string[]; depth?: number }[];
@@ -307,6 +310,11 @@ describe("dependencies by name against the local Batch server", function () {
         ["step", ["grid"]],
         ["plot", ["step"]],
       ],
+    );
+    const table = (await aws.jobs(["report", "--limit", "3"])).stdout;
+    assert.match(
+      table,
+      /\nSUCCEEDED +grid\[0\] .*\nFAILED +step .*\nFAILED +plot .*\n\.\.\. 1 more rows/,
     );
   });
 
