@@ -1,5 +1,6 @@
 /**
- * A pipeline as Batch holds it: each job's `dependsOn` (job IDs, which DescribeJobs returns)
+ * A pipeline as Batch holds it: each job's `dependsOn` (job IDs, which DescribeJobs returns:
+ * https://docs.aws.amazon.com/batch/latest/APIReference/API_JobDetail.html)
  * read back as the names of the ledger's jobs and sweeps, for status, watch, report and
  * retry. A step's barriers (`<step>-b<n>`, jobs/input/depends.ts) are seen through: the step
  * is after what its barriers wait for, and the barriers are not jobs of their own. Pure.
@@ -61,8 +62,9 @@ export function pipelineOf(
  * Whether Batch failed a job because a job it depends on failed: it then moves the job from
  * PENDING to FAILED without running it
  * (https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html), with the
- * status reason "Dependent Job failed"; matched loosely, as Batch does not document the text.
+ * status reason "Dependent Job failed". Batch does not document that text, so any reason that
+ * speaks of a failed dependent job or dependency matches.
  */
 export function failedByDependency(d: Pick<JobDetail, "status" | "statusReason">): boolean {
-  return d.status === "FAILED" && /dependen\w*\s+job\s+fail/i.test(d.statusReason ?? "");
+  return d.status === "FAILED" && /\bdependen(?:t|cy|cies)\b.*\bfail/i.test(d.statusReason ?? "");
 }

@@ -11,6 +11,7 @@ import {
   summarize,
 } from "../../jobs/status";
 import { formatCounts, formatFailure } from "../../jobs/output/status-print";
+import { failedByDependency } from "../../jobs/pipeline";
 import { checkCancelOptions } from "../../jobs/commands/cancel";
 import { describeStop } from "../../jobs/output/cancel-print";
 import { BadInputError } from "../../jobs/errors";
@@ -28,6 +29,13 @@ const e = (jobName: string, jobId: string, arraySize?: number): LedgerEntry => (
 });
 
 describe("jobs/status: summaries for watch and status", function () {
+  it("tells a job Batch failed because a job it waits for failed from one that failed itself", function () {
+    const failed = (statusReason: string) => failedByDependency({ status: "FAILED", statusReason });
+    assert.ok(failed("Dependent Job failed") && failed("dependency failed"));
+    assert.ok(!failed("Essential container in task exited"));
+    assert.ok(!failedByDependency({ status: "SUCCEEDED", statusReason: "Dependent Job failed" }));
+  });
+
   it("orders a pipeline parents first, a step after the last it waits for, with its depth", function () {
     const after = new Map([
       ["plot", ["step", "grid"]],
