@@ -59,6 +59,12 @@ export interface JobRow {
   readonly children?: Partial<Record<Status, number>>;
   /** A single job's attempts and where their time went (--json; a sweep's are in jobs:report). */
   readonly attempts?: readonly AttemptTime[];
+  /** The jobs and sweeps this one waits for (Batch's dependsOn), by name. */
+  readonly after?: readonly string[];
+  /** With `after`: 1 after a job that waits for nothing listed, 2 after one of depth 1... */
+  readonly depth?: number;
+  /** With `after`: the barriers it waits through (not rows of their own). */
+  readonly barriers?: number;
 }
 
 /** Sets and single jobs that ran more than once, and the earlier runs left out. */
@@ -120,6 +126,43 @@ export function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<
   return groups;
 }
 
+/**
+ * `items` with each job or sweep (by `nameOf`) right after the last of those it waits for
+ * (`afterOf`), so a chain reads top to bottom, and its depth: 0 when it waits for none of
+ * `items`, else one more than the deepest it waits for. Otherwise `items` keep their order.
+ */
+export function pipelineOrder<T>(
+  items: readonly T[],
+  nameOf: (item: T) => string,
+  afterOf: (item: T) => readonly string[],
+): { item: T; depth: number }[] {
+  const groups = groupBy(items, nameOf);
+  const parents = new Map(
+    [...groups].map(([name, list]) => [
+      name,
+      new Set(list.flatMap(afterOf).filter((p) => p !== name && groups.has(p))),
+    ]),
+  );
+  const depth = new Map<string, number>();
+  const out: { item: T; depth: number }[] = [];
+  const visit = (name: string): void => {
+    const mine = [...(parents.get(name) ?? [])];
+    if (depth.has(name) || !mine.every((p) => depth.has(p))) {
+      return;
+    }
+    depth.set(name, Math.max(-1, ...mine.map((p) => depth.get(p) ?? 0)) + 1);
+    (groups.get(name) ?? []).forEach((item) => out.push({ item, depth: depth.get(name) ?? 0 }));
+    [...parents].filter(([, of]) => of.has(name)).forEach(([child]) => visit(child));
+  };
+  [...groups.keys()].forEach(visit);
+  // Names can wait for each other where job IDs cannot (a job sent again, with --force, after
+  // a step of it): those come last, as given.
+  for (const [name, list] of groups) {
+    list.forEach((item) => (depth.has(name) ? undefined : out.push({ item, depth: 0 })));
+  }
+  return out;
+}
+
 /** The exit code of the job's last attempt (Batch reports it in two places). */
 export function exitCodeOf(d: JobDetail | JobSummary): number | undefined {
   if (d.container?.exitCode !== undefined) {
@@ -170,21 +213,40 @@ function tally(counts: Record<Status, number>, jobs: JobRow[]): Snapshot {
   };
 }
 
+/** What the rows show of a pipeline (jobs/pipeline.ts builds it). */
+export interface PipelineView {
+  /** The entries but barriers, each step after what it waits for, with its depth. */
+  readonly order: readonly { readonly item: LedgerEntry; readonly depth: number }[];
+  /** The names each job waits for, by job ID: only jobs that wait for one of the ledger's. */
+  readonly after: ReadonlyMap<string, readonly string[]>;
+  /** How many barriers each step waits through, by job ID. */
+  readonly barriers: ReadonlyMap<string, number>;
+}
+
+/**
+ * The snapshot of `entries`, or of their `pipeline`'s order: each step after what it waits
+ * for, barriers left out (a step waits for them, so they count in its status).
+ */
 export function summarize(
   entries: readonly LedgerEntry[],
   details: ReadonlyMap<string, JobDetail>,
+  pipeline?: PipelineView,
 ): Snapshot {
   const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
   const jobs: JobRow[] = [];
-  for (const e of entries) {
+  for (const { item: e, depth } of pipeline?.order ?? entries.map((item) => ({ item, depth: 0 }))) {
     const d = details.get(e.jobId);
     const status = asStatus(d?.status);
     const exitCode = d !== undefined ? exitCodeOf(d) : undefined;
+    const after = pipeline?.after.get(e.jobId);
     const row: JobRow = {
       jobName: e.jobName,
       jobId: e.jobId,
       status,
       ...definedOnly({ statusReason: d?.statusReason, exitCode }),
+      ...(after !== undefined
+        ? { after, depth, ...definedOnly({ barriers: pipeline?.barriers.get(e.jobId) }) }
+        : {}),
     };
     if (e.kind === "array") {
       const children = childCounts(e, d, status);

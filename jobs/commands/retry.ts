@@ -28,8 +28,10 @@ import { submitWithinCost } from "./submit-cost";
 import type { PolicyCostCap } from "../../policy/check/policy-config";
 import { printSubmitResult, type SubmitResult } from "../output/submit-print";
 import type { LoadedSweep, ParameterSet } from "../input/sweep";
-import { selectEntries } from "./watch";
-import { isRetryEntry, retryNumber } from "../state/attempts";
+import { describeById, selectEntries } from "./watch";
+import { groupOf, isRetryEntry, retryNumber } from "../state/attempts";
+import { standingRuns } from "../input/depends";
+import { failedByDependency, pipelineOf } from "../pipeline";
 
 export interface RetrySelection {
   readonly name: string;
@@ -257,11 +259,13 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
 }
 
 /** Plans the retries of `opts.names` and sends them; returns what happened. */
-async function retry(opts: RetryOptions, ctx: Context): Promise<SubmitResult> {
-  checkRetryOptions(opts);
-  const { outputs, ledger } = await openStack(opts, ctx);
-  refuseParts(opts.names, ledger.latest());
+async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
+  checkRetryOptions(given);
+  const { outputs, ledger } = await openStack(given, ctx);
+  refuseParts(given.names, ledger.latest());
   ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
+  const steps = await failedSteps(given.names, ledger.entries, outputs, ctx);
+  const opts = { ...given, names: [...given.names, ...steps.map((s) => s.name)] };
   // As of before an interrupted retry of these names, so it is planned again the same way.
   const resume = new Set(
     ledger
@@ -279,9 +283,14 @@ async function retry(opts: RetryOptions, ctx: Context): Promise<SubmitResult> {
   const failed = selection.filter((sel) => sel.failed.length > 0);
   const { planned, costCap } = await originals(failed, before, opts, ctx);
   const todo = planned.flatMap((original) => planRetry(original, before));
-  const notes: Problem[] = selection
-    .filter((sel) => sel.failed.length === 0)
-    .map((sel) => ({ message: `nothing failed in ${sel.name}: nothing to retry there` }));
+  const notes: Problem[] = [
+    ...selection
+      .filter((sel) => sel.failed.length === 0)
+      .map((sel) => ({ message: `nothing failed in ${sel.name}: nothing to retry there` })),
+    ...steps.map(({ name, after }) => ({
+      message: `${name} failed because ${after.join(", ")} failed (Batch failed it without running it): retried after ${after.length === 1 ? "its retry" : "their retries"}`,
+    })),
+  ];
   refuseBadNames(todo);
   refuseTakenNames(todo, before);
   if (todo.length === 0) {
@@ -289,6 +298,45 @@ async function retry(opts: RetryOptions, ctx: Context): Promise<SubmitResult> {
   }
   // Not --force: the ledger lacks the retry's names, but those an interrupted retry already sent.
   return submitWithinCost(todo, notes, outputs, opts, ctx, costCap);
+}
+
+/**
+ * The steps to retry with `names`, parents first: each job or sweep that waits for one of
+ * them (or of these steps) and whose current run Batch failed because a job it waited for
+ * failed, with the names it waits for among them. A step that failed on its own is retried
+ * only when named.
+ */
+async function failedSteps(
+  names: readonly string[],
+  entries: readonly LedgerEntry[],
+  outputs: LoadedOutputs,
+  ctx: Context,
+): Promise<{ name: string; after: string[] }[]> {
+  const runs = [...new Set(entries.map(groupOf))]
+    .filter((g) => !names.includes(g))
+    .flatMap((g) => standingRuns(entries, g));
+  const clients = ctx.clients(outputs.outputs.region);
+  const ids = runs.map((e) => e.jobId);
+  const details = await describeById(clients, ids).finally(() => clients.destroy());
+  const { after } = pipelineOf(runs, details, entries);
+  const failed = runs.filter((e) => {
+    const d = details.get(e.jobId);
+    return d !== undefined && failedByDependency(d);
+  });
+  const retried = new Set(names);
+  const steps: { name: string; after: string[] }[] = [];
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const e of failed) {
+      const mine = (after.get(e.jobId) ?? []).filter((p) => retried.has(p));
+      if (!retried.has(groupOf(e)) && mine.length > 0) {
+        retried.add(groupOf(e));
+        steps.push({ name: groupOf(e), after: mine });
+        grew = true;
+      }
+    }
+  }
+  return steps;
 }
 
 /**

@@ -35,6 +35,7 @@ import {
 import { LONG_WAITS_HEADING, formatCounts, formatLongWait } from "../output/status-print";
 import { countsLine, printWatch, printWatchJson, type WatchResult } from "../output/watch-print";
 import type { Unavailable } from "../output/why-print";
+import { pipelineOf } from "../pipeline";
 
 export interface WatchOptions extends StackOptions {
   /** Job names to show; default: every job in the ledger. */
@@ -129,7 +130,14 @@ async function watch(opts: WatchOptions, ctx: Context): Promise<WatchResult> {
   }
   const clients = ctx.clients(outputs.outputs.region);
   try {
-    const polled = await pollJobs(entries, clients, outputs.outputs.bucketName, opts, ctx);
+    const polled = await pollJobs(
+      entries,
+      ledger.entries,
+      clients,
+      outputs.outputs.bucketName,
+      opts,
+      ctx,
+    );
     const failures = await currentFailures(polled, clients);
     const unavailable: Unavailable[] = [];
     const snapshot = opts.json
@@ -178,9 +186,13 @@ interface Polled {
   readonly waiting: readonly LongWait[];
 }
 
-/** Looks at the jobs until all have settled (once for `jobs:status`), progress on stderr. */
+/**
+ * Looks at the jobs until all have settled (once for `jobs:status`), progress on stderr;
+ * `all` (the ledger) names the jobs they wait for.
+ */
 async function pollJobs(
   entries: readonly LedgerEntry[],
+  all: readonly LedgerEntry[],
   clients: AwsClients,
   bucket: string | undefined,
   opts: WatchOptions,
@@ -194,7 +206,7 @@ async function pollJobs(
   try {
     for (;;) {
       await describeUnfinished(details, clients, ids);
-      const snapshot = summarize(entries, details);
+      const snapshot = summarize(entries, details, pipelineOf(entries, details, all));
       const latest = retried
         ? await latestRunsOnly(snapshot, entries, details, known, clients, bucket)
         : { snapshot, replaced: new Set<string>(), setNumbers: new Map() };

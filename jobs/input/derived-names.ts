@@ -31,6 +31,11 @@ export function barrierJobName(job: string, n: number): string {
   return `${job}-b${n}`;
 }
 
+/** Whether `name` is one of `job`'s barrier names. */
+export function isBarrierName(name: string, job: string): boolean {
+  return name.startsWith(job) && /^-b\d+$/.test(name.slice(job.length));
+}
+
 /** How a name is first submitted: a job, or a sweep of `sets` as arrays or one job per set. */
 export interface FirstSubmission {
   readonly sets?: number;

@@ -100,7 +100,9 @@ export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string 
   // Only the parameters that differ tell rows apart; the rest would repeat on every line.
   const shownParams = summary.varying.length > 0 ? summary.varying : summary.params;
   const failed = rows.filter((r) => r.status === "FAILED").length;
-  const shown = rows.slice(0, Math.max(limit, failed));
+  // Failed rows show wherever they are (a pipeline's order puts a step after its sweep).
+  let room = Math.max(limit - failed, 0);
+  const shown = rows.filter((r) => r.status === "FAILED" || room-- > 0);
   const columns: Column<string>[] = [
     ["STATUS", (r) => r.status],
     ["JOB", (r) => cut(visible(r.name), 32)],

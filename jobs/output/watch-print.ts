@@ -1,7 +1,14 @@
 /** `jobs:watch` and `jobs:status` printers: the jobs by status and each failure, or --json. */
 import { definedOnly } from "../../components/defined";
 import type { Io } from "../context";
-import { allUnknown, type Failure, type LongWait, type Retried, type Snapshot } from "../status";
+import {
+  allUnknown,
+  type Failure,
+  type JobRow,
+  type LongWait,
+  type Retried,
+  type Snapshot,
+} from "../status";
 import {
   LONG_WAITS_HEADING,
   formatCounts,
@@ -10,6 +17,7 @@ import {
   unknownJobsWarning,
 } from "./status-print";
 import { visible } from "./visible";
+import { failedByDependency } from "../pipeline";
 import type { Unavailable } from "./why-print";
 import { formatNumber } from "./numbers";
 
@@ -32,7 +40,10 @@ const CHILD_FAILURES_SHOWN = 20;
 /** `jobs:status` lists each job up to this many. */
 const JOBS_LISTED = 30;
 
-/** The human report; `once` (`jobs:status`) also lists each job when there are few. */
+/**
+ * The human report; `once` (`jobs:status`), or a pipeline, also lists each job when there
+ * are few, each step under what it waits for.
+ */
 export function printWatch(r: WatchResult, io: Io, once: boolean): void {
   const out = io.stdout;
   const s = r.snapshot;
@@ -42,11 +53,9 @@ export function printWatch(r: WatchResult, io: Io, once: boolean): void {
     );
     return;
   }
-  if (once && s.jobs.length <= JOBS_LISTED) {
-    for (const j of s.jobs) {
-      const extra = j.children !== undefined ? `  [${formatCounts(j.children)}]` : "";
-      out.write(`${j.status.padEnd(9)} ${visible(`${j.jobName} ${j.jobId}`)}${extra}\n`);
-    }
+  const pipeline = s.jobs.some((j) => j.after !== undefined);
+  if ((once || pipeline) && s.jobs.length <= JOBS_LISTED) {
+    s.jobs.forEach((j) => out.write(`${jobLine(j)}\n`));
   }
   out.write(`${countsLine(s)}\n`);
   if (s.retried !== undefined) {
@@ -63,6 +72,22 @@ export function printWatch(r: WatchResult, io: Io, once: boolean): void {
     printFailures(r.failures, io);
   }
   warnUnknown(r, io);
+}
+
+/**
+ * `PENDING     step 7c2d  after grid (through 2 barriers)`: a step indented under what it
+ * waits for, which the rows list before it.
+ */
+function jobLine(j: JobRow): string {
+  const counts = j.children !== undefined ? `  [${formatCounts(j.children)}]` : "";
+  const n = j.barriers ?? 0;
+  const after =
+    j.after !== undefined
+      ? `  after ${j.after.join(", ")}` +
+        (n > 0 ? ` (through ${n} barrier${n === 1 ? "" : "s"})` : "")
+      : "";
+  const indent = "  ".repeat(j.depth ?? 0);
+  return `${j.status.padEnd(9)} ${indent}${visible(`${j.jobName} ${j.jobId}${after}`)}${counts}`;
 }
 
 /** `SUCCEEDED 3 | FAILED 1 (4/4 done)`: watch's line, live and at the end, and status's. */
@@ -125,6 +150,12 @@ function printFailures(failures: readonly Failure[], io: Io): void {
   }
   if (hidden > 0) {
     out.write(`  ... and ${formatNumber(hidden)} more failed children (--json lists them all)\n`);
+  }
+  if (failures.some((f) => failedByDependency({ status: "FAILED", ...f }))) {
+    out.write(
+      "Dependent Job failed: Batch failed it without running it (no log); retrying the job it " +
+        "waits for retries it too: npm run jobs:retry -- <name>\n",
+    );
   }
   out.write("logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)\n");
 }

@@ -4,7 +4,7 @@
  */
 import type { JobDetail } from "../aws/api";
 import { priceRun, type Pricing } from "./prices";
-import { asStatus, exitCodeOf, groupBy, runsPerSet, type Status } from "../status";
+import { asStatus, exitCodeOf, groupBy, pipelineOrder, runsPerSet, type Status } from "../status";
 import type { ParameterSet } from "../input/sweep";
 import { BUCKET_PREFIXES, METRICS, RESERVED_PREFIX } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
@@ -32,6 +32,8 @@ export interface RunUnit {
   readonly gpus?: number;
   /** Parameter name to value; a Map, so any name (`constructor`, `__proto__`) is only a name. */
   readonly params: ReadonlyMap<string, string>;
+  /** The jobs and sweeps it waits for (Batch's dependsOn), by name. */
+  readonly after?: readonly string[];
 }
 
 export interface ResultFile {
@@ -264,15 +266,25 @@ export function buildRow(
   };
 }
 
-/** Failed first (they need attention), then unknown, running, done; by job and set number. */
+/**
+ * Failed first (they need attention), then unknown, running, done; by job and set number. In
+ * a pipeline, each job's rows together, and a step's after those of the jobs it waits for.
+ */
 export function sortRows(rows: readonly ReportRow[]): ReportRow[] {
   const rank = (s: Status): number => (s === "FAILED" ? 0 : s === "UNKNOWN" ? 1 : 2);
-  return [...rows].sort(
+  const sorted = [...rows].sort(
     (a, b) =>
       rank(a.status) - rank(b.status) ||
       (a.job < b.job ? -1 : a.job > b.job ? 1 : 0) ||
       (a.index ?? -1) - (b.index ?? -1),
   );
+  return rows.some((r) => r.after !== undefined)
+    ? pipelineOrder(
+        sorted,
+        (r) => r.job,
+        (r) => r.after ?? [],
+      ).map((o) => o.item)
+    : sorted;
 }
 
 /** What the report says of all its rows (the page and --json show it as is). */

@@ -9,6 +9,7 @@ import type { AwsClients, JobDetail } from "../aws/api";
 import { FatalError, describeError } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
 import { groupOf } from "../state/attempts";
+import { pipelineOf } from "../pipeline";
 import { readLocalRuns, type LocalRunRecord } from "../state/local-runs";
 import { runAll } from "../aws/pool";
 import { parseManifest, type Manifest } from "../input/manifest";
@@ -101,11 +102,15 @@ async function awsUnits(
   );
   const children = await describeById(clients, childIds);
   const manifests = await readManifests(arrays, parents, children, clients, bucket, warnings);
-  const units = entries.flatMap((e): RunUnit[] => {
+  const { order, after } = pipelineOf(entries, parents);
+  const units = order.flatMap(({ item: e }): RunUnit[] => {
     const parent = parents.get(e.jobId);
-    return e.kind === "array"
-      ? arrayUnits(e, parent, children, manifests.get(e))
-      : [plainUnit(e, parent)];
+    const units =
+      e.kind === "array"
+        ? arrayUnits(e, parent, children, manifests.get(e))
+        : [plainUnit(e, parent)];
+    const names = after.get(e.jobId);
+    return names !== undefined ? units.map((u) => ({ ...u, after: names })) : units;
   });
   return { units, warnings };
 }

@@ -11,6 +11,7 @@ import { benchValidation } from "./validation";
 import { benchReport } from "./report";
 import { benchSweepSize } from "./sweep-size";
 import { benchWhy } from "./why";
+import { benchPipeline } from "./pipeline";
 import { BenchResult } from "./result";
 
 function format(result: BenchResult): string {
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
     ["report", benchReport],
     ["sweep-size", benchSweepSize],
     ["why", benchWhy],
+    ["pipeline", benchPipeline],
   ];
   const only = process.argv.slice(2);
   for (const [name, run] of suites) {

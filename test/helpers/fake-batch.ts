@@ -12,7 +12,9 @@
  * SubmitJob, as an eventually consistent listing would; `faultNextSubmits` makes the server
  * accept a job and then lose the answer (drop the connection, never answer, answer 500) or
  * hold the answer until `releasePaused()`. SubmitJob keeps `dependsOn` (at most 20; N_TO_N
- * only between array jobs of one size) and DescribeJobs returns it; jobs do not wait on it.
+ * only between array jobs of one size) and DescribeJobs returns it; a job waits in PENDING
+ * until the jobs it depends on (N_TO_N aside) have SUCCEEDED, and goes to FAILED with
+ * Batch's reason (DEPENDENT_JOB_FAILED) when one fails.
  *
  * Array jobs behave as the API reference describes them: the parent is only ever SUBMITTED,
  * PENDING, SUCCEEDED or FAILED (PENDING while any child runs); its children exist once it
@@ -27,6 +29,11 @@ import { KEEP_ALIVE_TIMEOUT_MS, closeServer, listenOnLoopback } from "./http-ser
 
 export const LIFECYCLE = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"] as const;
 export type FakeStatus = (typeof LIFECYCLE)[number] | "SUCCEEDED" | "FAILED";
+
+/** The statusReason Batch gives a job it failed because a job it depends on failed. */
+const DEPENDENT_JOB_FAILED = "Dependent Job failed";
+
+const ended = (u: FakeUnit): boolean => u.status === "SUCCEEDED" || u.status === "FAILED";
 
 export interface Outcome {
   readonly status: "SUCCEEDED" | "FAILED";
@@ -266,13 +273,40 @@ export class FakeBatch {
     }
   }
 
-  /** Finishes every job now, with its outcome. */
+  /** Finishes every job now, with its outcome, each after the jobs it depends on. */
   finishAll(): void {
-    this.advanceAll(LIFECYCLE.length + 1);
+    do {
+      this.advanceAll(LIFECYCLE.length + 1);
+    } while (this.submitted().some((j) => !ended(j) && !this.held(j)));
+  }
+
+  /**
+   * Whether `job` waits for a job it depends on (N_TO_N aside), in PENDING; once one of them
+   * has failed, `job` fails as Batch fails it.
+   */
+  private held(job: FakeJob): boolean {
+    const deps = ((job.request.dependsOn ?? []) as { jobId?: string; type?: string }[])
+      .filter((d) => d.type === undefined)
+      .flatMap((d) => this.jobs.get(d.jobId ?? "") ?? []);
+    if (ended(job) || deps.length === 0) {
+      return false;
+    }
+    if (deps.some((d) => d.status === "FAILED")) {
+      Object.assign(job, { status: "FAILED", statusReason: DEPENDENT_JOB_FAILED });
+      job.step = LIFECYCLE.length;
+      return true;
+    }
+    if (deps.every((d) => d.status === "SUCCEEDED")) {
+      return false;
+    }
+    if (job.status === "SUBMITTED") {
+      Object.assign(job, { status: "PENDING", step: LIFECYCLE.indexOf("PENDING") });
+    }
+    return true;
   }
 
   private advanceUnit(u: FakeUnit): void {
-    if (u.status === "SUCCEEDED" || u.status === "FAILED") {
+    if (ended(u)) {
       return;
     }
     u.step++;
@@ -295,6 +329,9 @@ export class FakeBatch {
   }
 
   private advance(job: FakeJob): void {
+    if (this.held(job)) {
+      return;
+    }
     if (job.children === undefined) {
       this.advanceUnit(job);
       return;
@@ -476,7 +513,6 @@ export class FakeBatch {
           u.statusReason = reason;
         };
         const started = (u: FakeUnit): boolean => u.status === "STARTING" || u.status === "RUNNING";
-        const ended = (u: FakeUnit): boolean => u.status === "SUCCEEDED" || u.status === "FAILED";
         const { job, unit } = found;
         if (unit === job && job.children !== undefined) {
           if (!ended(job)) {

@@ -10,7 +10,8 @@ import { barrierSpec, resolveDependencies, standingRuns } from "../../jobs/input
 import { derivedNameProblem } from "../../jobs/input/derived-names";
 import type { Submission } from "../../jobs/input/plan";
 import { Ledger, type LedgerEntry } from "../../jobs/state/ledger";
-import { useLocalAws } from "../helpers/jobs-harness";
+import { freezeAt, useLocalAws } from "../helpers/jobs-harness";
+import { lockPath } from "../../jobs/state/lock";
 
 const entry = (jobName: string, of?: string, jobId = `id-${jobName}`): LedgerEntry => ({
   v: 1,
@@ -196,6 +197,13 @@ describe("dependencies by name against the local Batch server", function () {
       ],
     });
     assert.deepStrictEqual(step.request.dependsOn, [{ jobId: b0.jobId }, { jobId: b1.jobId }]);
+    // Status folds the barriers into their step.
+    const json = JSON.parse((await aws.jobs(["status", "--json"])).stdout) as {
+      jobs: { jobName: string; after?: string[]; barriers?: number }[];
+    };
+    assert.ok(!json.jobs.some((j) => j.jobName.startsWith("step-b")));
+    const row = json.jobs.find((j) => j.jobName === "step");
+    assert.deepStrictEqual([row?.after, row?.barriers], [["big"], 2]);
   });
 
   it("refuses a cycle, an unknown name, jobId with jobName, SEQUENTIAL, an open submission and a failed parent, sending nothing", async function () {
@@ -274,6 +282,111 @@ describe("dependencies by name against the local Batch server", function () {
     assert.strictEqual(r.code, 0, r.stderr);
     const retried = aws.findJob("grid-r1");
     assert.deepStrictEqual(aws.findJob("step-r1").request.dependsOn, [{ jobId: retried.jobId }]);
+  });
+
+  it("a pipeline as one thing: status under its parents, retry of the sweep retries the steps it failed, the report in order", async function () {
+    await aws.startBatch({
+      autoAdvance: false,
+      // Set 1 fails once; then the step's retry fails on its own.
+      outcome: ({ jobName, index }) =>
+        (jobName === "grid" && index === 1) || jobName === "step-r1"
+          ? { status: "FAILED", exitCode: 3 }
+          : { status: "SUCCEEDED" },
+    });
+    write({
+      "grid.json": sweepFile("grid", 2),
+      "step.json": stepFile("step", [{ jobName: "grid" }]),
+      "plot.json": stepFile("plot", [{ jobName: "step" }]),
+    });
+    assert.strictEqual((await submit("pipe")).code, 0);
+    aws.batch.finishAll();
+    const status = await aws.jobs(["status"]);
+    assert.match(
+      status.stdout,
+      /^FAILED {4}grid \S+ {2}\[SUCCEEDED 1 \| FAILED 1\]\nFAILED {6}step \S+ {2}after grid\nFAILED {8}plot \S+ {2}after step\n/,
+    );
+    assert.match(status.stdout, /step \(\S+\): Dependent Job failed, no exit code/);
+    assert.match(
+      status.stdout,
+      /\nDependent Job failed: Batch failed it without running it \(no log\)/,
+    );
+    assert.match((await aws.jobs(["watch"])).stdout, /\nFAILED {6}step \S+ {2}after grid\n/);
+    const json = JSON.parse((await aws.jobs(["status", "--json"])).stdout) as {
+      jobs: { jobName: string; after?: string[]; depth?: number }[];
+    };
+    assert.deepStrictEqual(
+      json.jobs.map((j) => [j.jobName, j.after, j.depth]),
+      [
+        ["grid", undefined, undefined],
+        ["step", ["grid"], 1],
+        ["plot", ["step"], 2],
+      ],
+    );
+
+    const retry = await aws.jobs(["retry", "grid"]);
+    assert.strictEqual(retry.code, 0, retry.stderr);
+    assert.match(retry.stderr, /note: step failed because grid failed .* retried after its retry/);
+    assert.match(retry.stderr, /note: plot failed because step failed/);
+    const [grid, step] = [aws.findJob("grid-r1"), aws.findJob("step-r1")];
+    assert.deepStrictEqual(step.request.dependsOn, [{ jobId: grid.jobId }]);
+    assert.deepStrictEqual(aws.findJob("plot-r1").request.dependsOn, [{ jobId: step.jobId }]);
+
+    // The step's retry fails on its own and plot's because of it: neither is the sweep's to retry.
+    aws.batch.finishAll();
+    const again = await aws.jobs(["retry", "grid"]);
+    assert.match(again.stdout, /nothing failed in grid: nothing to retry/);
+    const report = JSON.parse((await aws.jobs(["report", "--json"])).stdout) as {
+      rows: { name: string; after?: string[] }[];
+    };
+    assert.deepStrictEqual(
+      report.rows.map((r) => [r.name, r.after]),
+      [
+        ["grid[0]", undefined],
+        ["grid[1]", undefined],
+        ["step", ["grid"]],
+        ["plot", ["step"]],
+      ],
+    );
+    const table = (await aws.jobs(["report", "--limit", "3"])).stdout;
+    assert.match(
+      table,
+      /\nSUCCEEDED +grid\[0\] .*\nFAILED +step .*\nFAILED +plot .*\n\.\.\. 1 more rows/,
+    );
+  });
+
+  it("a retry that brought a step along, frozen before the step's request and run again, sends each retry once", async function () {
+    await aws.startBatch({
+      autoAdvance: false,
+      outcome: ({ jobName, index }) =>
+        jobName === "grid" && index === 1 ? { status: "FAILED" } : { status: "SUCCEEDED" },
+    });
+    write({
+      "grid.json": sweepFile("grid", 2),
+      "step.json": stepFile("step", [{ jobName: "grid" }]),
+    });
+    assert.strictEqual((await submit("pipe")).code, 0);
+    aws.batch.finishAll();
+    const fast = { listingWaitMs: 300, submitTimeoutMs: 300 };
+    // The second intent is the step's: the sweep's retry has gone, the step's has not.
+    const f = freezeAt("intent-durable", 2, fast);
+    const exitHandlers = new Set(process.listeners("exit"));
+    aws.jobs(["retry", "grid"], f).catch(() => undefined);
+    await f.crashed;
+    process
+      .listeners("exit")
+      .filter((h) => !exitHandlers.has(h))
+      .forEach((h) => process.removeListener("exit", h));
+    fs.rmSync(lockPath(aws.ledgerFile()), { force: true });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const rerun = await aws.jobs(["retry", "grid"], { faults: fast });
+    assert.strictEqual(rerun.code, 0, rerun.stderr);
+    assert.deepStrictEqual(
+      ["grid-r1", "step-r1"].map((n) => aws.batch.named(n).length),
+      [1, 1],
+    );
+    assert.deepStrictEqual(aws.findJob("step-r1").request.dependsOn, [
+      { jobId: aws.findJob("grid-r1").jobId },
+    ]);
   });
 
   it("cancel of a step waiting for its parents says when Batch cancels it", async function () {

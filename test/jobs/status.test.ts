@@ -2,6 +2,7 @@ import * as assert from "assert";
 import type { JobDetail } from "../../jobs/aws/api";
 import type { LedgerEntry } from "../../jobs/state/ledger";
 import {
+  pipelineOrder,
   allUnknown,
   arrayFailures,
   isSettled,
@@ -10,6 +11,7 @@ import {
   summarize,
 } from "../../jobs/status";
 import { formatCounts, formatFailure } from "../../jobs/output/status-print";
+import { failedByDependency } from "../../jobs/pipeline";
 import { checkCancelOptions } from "../../jobs/commands/cancel";
 import { describeStop } from "../../jobs/output/cancel-print";
 import { BadInputError } from "../../jobs/errors";
@@ -27,6 +29,32 @@ const e = (jobName: string, jobId: string, arraySize?: number): LedgerEntry => (
 });
 
 describe("jobs/status: summaries for watch and status", function () {
+  it("tells a job Batch failed because a job it waits for failed from one that failed itself", function () {
+    const failed = (statusReason: string) => failedByDependency({ status: "FAILED", statusReason });
+    assert.ok(failed("Dependent Job failed") && failed("dependency failed"));
+    assert.ok(!failed("Essential container in task exited"));
+    assert.ok(!failedByDependency({ status: "SUCCEEDED", statusReason: "Dependent Job failed" }));
+  });
+
+  it("orders a pipeline parents first, a step after the last it waits for, with its depth", function () {
+    const after = new Map([
+      ["plot", ["step", "grid"]],
+      ["step", ["grid"]],
+      ["x", ["y"]],
+      ["y", ["x"]],
+    ]);
+    const order = pipelineOrder(
+      ["plot", "step", "lone", "grid", "grid", "x", "y"],
+      (n) => n,
+      (n) => after.get(n) ?? [],
+    );
+    assert.deepStrictEqual(
+      order.map((o) => `${o.item}:${o.depth}`),
+      ["lone:0", "grid:0", "grid:0", "step:1", "plot:2", "x:0", "y:0"],
+      "names waiting for each other (never IDs) come last, as given",
+    );
+  });
+
   it("orders each set's runs first to latest, a tie going to the later given; sets as first seen", function () {
     const runs = [
       { set: "b", at: 5, id: 1 },

@@ -1,0 +1,70 @@
+/**
+ * A pipeline as Batch holds it: each job's `dependsOn` (job IDs, which DescribeJobs returns:
+ * https://docs.aws.amazon.com/batch/latest/APIReference/API_JobDetail.html)
+ * read back as the names of the ledger's jobs and sweeps, for status, watch, report and
+ * retry. A step's barriers (`<step>-b<n>`, jobs/input/depends.ts) are seen through: the step
+ * is after what its barriers wait for, and the barriers are not jobs of their own. Pure.
+ */
+import type { JobDetail } from "./aws/api";
+import { isBarrierName } from "./input/derived-names";
+import { groupOf } from "./state/attempts";
+import type { LedgerEntry } from "./state/ledger";
+import { pipelineOrder, type PipelineView } from "./status";
+
+export interface Pipeline extends PipelineView {
+  /** Job IDs of barriers. */
+  readonly barrierIds: ReadonlySet<string>;
+}
+
+/**
+ * What each of `entries` waits for, by name, from Batch's `details` of them (by job ID);
+ * `all` (the whole ledger) names jobs that are not among them.
+ */
+export function pipelineOf(
+  entries: readonly LedgerEntry[],
+  details: ReadonlyMap<string, JobDetail>,
+  all: readonly LedgerEntry[] = entries,
+): Pipeline {
+  const byId = new Map(all.map((e) => [e.jobId, e]));
+  const barrierIds = new Set<string>();
+  const barriers = new Map<string, number>();
+  // Batch takes IDs of jobs that exist, so the dependencies cannot form a cycle.
+  const parents = (id: string, step: LedgerEntry): string[] =>
+    (details.get(id)?.dependsOn ?? []).flatMap(({ jobId }) => {
+      const e = byId.get(jobId ?? "");
+      if (e === undefined) {
+        return [];
+      }
+      if (e.kind === "single" && isBarrierName(e.jobName, step.jobName)) {
+        barrierIds.add(e.jobId);
+        barriers.set(step.jobId, (barriers.get(step.jobId) ?? 0) + 1);
+        return parents(e.jobId, step);
+      }
+      return [groupOf(e)];
+    });
+  const after = new Map<string, string[]>();
+  for (const e of entries) {
+    const names = [...new Set(parents(e.jobId, e))];
+    if (names.length > 0) {
+      after.set(e.jobId, names);
+    }
+  }
+  barrierIds.forEach((id) => after.delete(id));
+  const order = pipelineOrder(
+    entries.filter((e) => !barrierIds.has(e.jobId)),
+    groupOf,
+    (e) => after.get(e.jobId) ?? [],
+  );
+  return { after, barriers, barrierIds, order };
+}
+
+/**
+ * Whether Batch failed a job because a job it depends on failed: it then moves the job from
+ * PENDING to FAILED without running it
+ * (https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html), with the
+ * status reason "Dependent Job failed". Batch does not document that text, so any reason that
+ * speaks of a failed dependent job or dependency matches.
+ */
+export function failedByDependency(d: Pick<JobDetail, "status" | "statusReason">): boolean {
+  return d.status === "FAILED" && /\bdependen(?:t|cy|cies)\b.*\bfail/i.test(d.statusReason ?? "");
+}
