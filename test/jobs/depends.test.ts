@@ -352,6 +352,14 @@ describe("dependencies by name against the local Batch server", function () {
       table,
       /\nSUCCEEDED +grid\[0\] .*\nFAILED +step .*\nFAILED +plot .*\n\.\.\. 1 more rows/,
     );
+
+    // The middle failed on its own: retrying it brings the step after it along, on its new run.
+    const middle = await aws.jobs(["retry", "step"]);
+    assert.strictEqual(middle.code, 0, middle.stderr);
+    assert.match(middle.stderr, /note: plot failed because step failed/);
+    assert.deepStrictEqual(aws.findJob("plot-r2").request.dependsOn, [
+      { jobId: aws.findJob("step-r2").jobId },
+    ]);
   });
 
   it("a retry that brought a step along, frozen before the step's request and run again, sends each retry once", async function () {
