@@ -26,6 +26,10 @@ def read_sets(root: str) -> Iterator[Tuple[str, int, Dict[str, Any], Dict[str, A
             yield sweep, int(name), metrics, parameters
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description="Write the parameters of the sweep set with the highest metric to best.json."
@@ -35,14 +39,15 @@ def main() -> None:
     root = os.environ.get("BATCHPY_PARENT_RESULTS")
     if root is None:
         parser.error('BATCHPY_PARENT_RESULTS is not set: name the sweep in the job\'s "resultsOf"')
-    found = [s for s in read_sets(root) if isinstance(s[2].get(args.metric), (int, float))]
+    found = [s for s in read_sets(root) if _is_number(s[2].get(args.metric))]
     if not found:
         sys.exit(f"no set under {root} has a number {args.metric} in its metrics.json")
     sweep, number, metrics, parameters = max(found, key=lambda s: s[2][args.metric])
     best = {**parameters, args.metric: metrics[args.metric]}
     with open("best.json", "w", encoding="utf-8") as f:
         json.dump({"sweep": sweep, "set": number, **best}, f, indent=2)
-    print(f"best of {len(found)} sets: " + ", ".join(f"{k}={v}" for k, v in best.items()))
+    # As JSON: values from the parents' files print escaped, so none can forge a log line.
+    print(f"best of {len(found)} sets: {json.dumps(best)}")
 
 
 if __name__ == "__main__":
