@@ -14,9 +14,11 @@ def read_sets(root: str) -> Iterator[Tuple[str, int, Dict[str, Any], Dict[str, A
     for sweep in sorted(os.listdir(root)):
         for name in sorted(os.listdir(os.path.join(root, sweep))):
             folder = os.path.join(root, sweep, name)
-            if not name.isdigit() or not os.path.isfile(os.path.join(folder, "metrics.json")):
+            metrics_file = os.path.join(folder, "metrics.json")
+            # ASCII digits: int() refuses some that str.isdigit() accepts ("²").
+            if not (name.isascii() and name.isdigit()) or not os.path.isfile(metrics_file):
                 continue
-            with open(os.path.join(folder, "metrics.json"), encoding="utf-8") as f:
+            with open(metrics_file, encoding="utf-8") as f:
                 metrics = json.load(f)
             parameters: Dict[str, Any] = {}
             # A set that ran as a job of its own has no manifest, so no parameters.json.
