@@ -295,7 +295,7 @@ describe("iam-no-admin-access", () => {
     assert.ok(forbiddenGrants("nope", ["*"]) instanceof InvalidJson);
   });
 
-  describe("evasions (issue 9, item 8, and more)", () => {
+  describe("evasions: other spellings of a denied grant", () => {
     const doc = (...Statement: object[]) => JSON.stringify({ Version: "2012-10-17", Statement });
     const allow = (Action: unknown, Resource: unknown = "*") => ({
       Effect: "Allow",
