@@ -274,6 +274,31 @@ describe("iam-no-admin-access", () => {
         );
       });
     }
+    it("passes docs/jobs.md's submitter policy once readablePrefixes adds state/ and logs/", async () => {
+      const submitter = JSON.stringify({
+        Statement: [
+          {
+            Effect: "Allow",
+            Action: ["s3:GetObject", "s3:PutObject"],
+            Resource: [`${bucket}/state/*`, `${bucket}/inputs/*`],
+          },
+          {
+            Effect: "Allow",
+            Action: "s3:GetObject",
+            Resource: [`${bucket}/results/*`, `${bucket}/logs/*`],
+          },
+        ],
+      });
+      const args = (config?: object) =>
+        resourceArgs(
+          TYPES.iamPolicy,
+          { policy: submitter },
+          { name: "ci", ...(config ? { config } : {}) },
+        );
+      await assertHasResourceViolation(policy, args(), `on "${bucket}/state/*"`);
+      const config = { readablePrefixes: ["inputs/", "results/", "state/", "logs/"] };
+      await assertNoResourceViolations(policy, args(config));
+    });
     it("takes the readable prefixes from the policy config", async () => {
       const config = { readablePrefixes: ["inputs/"] };
       await assertHasResourceViolation(
