@@ -289,15 +289,11 @@ describe("iam-no-admin-access", () => {
           },
         ],
       });
-      const args = (config?: object) =>
-        resourceArgs(
-          TYPES.iamPolicy,
-          { policy: submitter },
-          { name: "ci", ...(config ? { config } : {}) },
-        );
+      const args = (config: Record<string, unknown> = {}) =>
+        resourceArgs(TYPES.iamPolicy, { policy: submitter }, { name: "ci", config });
       await assertHasResourceViolation(policy, args(), `on "${bucket}/state/*"`);
-      const config = { readablePrefixes: ["inputs/", "results/", "state/", "logs/"] };
-      await assertNoResourceViolations(policy, args(config));
+      const readablePrefixes = ["inputs/", "results/", "state/", "logs/"];
+      await assertNoResourceViolations(policy, args({ readablePrefixes }));
     });
     it("takes the readable prefixes from the policy config", async () => {
       const config = { readablePrefixes: ["inputs/"] };
