@@ -23,7 +23,8 @@ export const BUCKET_PREFIXES: Readonly<Record<"inputs" | "results" | "logs", str
 export const MANIFEST_PREFIX: string = manifests;
 /**
  * Where the jobs tool keeps the stack's shared state (its submission claims): written and
- * read by the people who submit, never by a job (components/job-roles.ts, policy/iam.ts).
+ * read by the people who submit, never by a job (components/job-roles.ts,
+ * policy/iam-job-role.ts).
  */
 export const STATE_PREFIX: string = state;
 export const MANIFEST_VERSION: number = contract.manifest.version;

@@ -77,18 +77,27 @@ export function jobBucketPolicy(bucketArn: string): PolicyDocument {
   return {
     Version: "2012-10-17",
     Statement: [
+      // A step reads what the jobs before it wrote ("resultsOf"): every job may read and list
+      // results/, nothing else of the bucket (docs/settings.md, "What a job may read").
       {
-        Sid: "ReadInputs",
+        Sid: "ReadInputsAndResults",
         Effect: "Allow",
         Action: ["s3:GetObject"],
-        Resource: [`${bucketArn}/${BUCKET_PREFIXES.inputs}*`],
+        Resource: [
+          `${bucketArn}/${BUCKET_PREFIXES.inputs}*`,
+          `${bucketArn}/${BUCKET_PREFIXES.results}*`,
+        ],
       },
       {
-        Sid: "ListInputs",
+        Sid: "ListInputsAndResults",
         Effect: "Allow",
         Action: ["s3:ListBucket"],
         Resource: [bucketArn],
-        Condition: { StringLike: { "s3:prefix": [`${BUCKET_PREFIXES.inputs}*`] } },
+        Condition: {
+          StringLike: {
+            "s3:prefix": [`${BUCKET_PREFIXES.inputs}*`, `${BUCKET_PREFIXES.results}*`],
+          },
+        },
       },
       {
         Sid: "WriteResultsAndLogs",
@@ -98,21 +107,6 @@ export function jobBucketPolicy(bucketArn: string): PolicyDocument {
           `${bucketArn}/${BUCKET_PREFIXES.results}*`,
           `${bucketArn}/${BUCKET_PREFIXES.logs}*`,
         ],
-      },
-      // A step reads what the jobs before it wrote ("resultsOf"): every job may read and list
-      // results/, nothing else of the bucket (docs/settings.md, "What a job may read").
-      {
-        Sid: "ReadResults",
-        Effect: "Allow",
-        Action: ["s3:GetObject"],
-        Resource: [`${bucketArn}/${BUCKET_PREFIXES.results}*`],
-      },
-      {
-        Sid: "ListResults",
-        Effect: "Allow",
-        Action: ["s3:ListBucket"],
-        Resource: [bucketArn],
-        Condition: { StringLike: { "s3:prefix": [`${BUCKET_PREFIXES.results}*`] } },
       },
     ],
   };

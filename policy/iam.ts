@@ -337,8 +337,8 @@ const ADMIN_CONSEQUENCE =
 /** Why reading outside the readable prefixes matters, and the fix. */
 function readConsequence(prefixes: readonly string[]): string {
   return (
-    `A job that reads them reads what no job needs (other jobs' logs, the ledgers). Fix: grant ` +
-    `s3:GetObject only on ${prefixes.map((p) => `arn:aws:s3:::<bucket>/${p}*`).join(" and ")}.`
+    `A job that reads them reads what no job needs (other jobs' logs, the submission ` +
+    `claims). Fix: grant s3:GetObject only on ${prefixes.map((p) => `arn:aws:s3:::<bucket>/${p}*`).join(" and ")}.`
   );
 }
 const TRUST_CONSEQUENCE =

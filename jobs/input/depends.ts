@@ -15,6 +15,7 @@ import type { SubmitJobRequest } from "./job-file";
 import { requestHash, type Submission } from "./plan";
 import { latestByName, type IntentLine, type LedgerEntry } from "../state/ledger";
 import { isRetryEntry, retryNumber } from "../state/attempts";
+import { groupBy } from "../status";
 import { VARS } from "../../components/contract";
 
 /** AWS Batch's limit on a job's dependsOn. */
@@ -76,8 +77,7 @@ export function dependencyOrder(
   submissions: readonly Submission[],
   ledger: LedgerView,
 ): { levels: Submission[][]; problems: Problem[] } {
-  const owners = new Map<string, Submission[]>();
-  submissions.forEach((s) => owners.set(ownerOf(s), [...(owners.get(ownerOf(s)) ?? []), s]));
+  const owners = groupBy(submissions, ownerOf);
   const parents = new Map<string, Set<string>>();
   const problems: Problem[] = [];
   for (const s of submissions) {

@@ -94,7 +94,7 @@ export const submitJobSchema = z.strictObject({
       z.strictObject({
         jobId: nonEmpty.optional(),
         // A job or sweep of the stack by name instead (jobs/input/depends.ts).
-        jobName: nonEmpty.optional(),
+        jobName: jobNameString.optional(),
         type: z.enum(["N_TO_N", "SEQUENTIAL"]).optional(),
       }),
     )

@@ -13,6 +13,7 @@ import { clusterOf, type KeptTask, type UnitAttempt } from "../report/time-split
 import { groupBy } from "../status";
 import { writeWhole } from "./write-whole";
 import { definedOnly } from "../../components/defined";
+import { isMissingFile } from "../errors";
 import { jsonValue } from "../input/json-source";
 import { z } from "zod";
 
@@ -35,7 +36,7 @@ function loadTasks(file: string): Map<string, KeptTask> {
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+    if (isMissingFile(err)) {
       return new Map();
     }
     throw err;

@@ -4,6 +4,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { isMissingFile } from "../errors";
 import { jsonValue } from "../input/json-source";
 import { z } from "zod";
 
@@ -55,7 +56,7 @@ export function readLocalRuns(root: string): { records: LocalRunRecord[]; skippe
   try {
     text = fs.readFileSync(path.join(root, LOCAL_RUNS_FILE), "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+    if (!isMissingFile(err)) {
       throw err;
     }
   }

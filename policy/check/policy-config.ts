@@ -152,19 +152,17 @@ export function validateAgainstSchema(schema: JsonSchema, value: unknown, path: 
       });
 }
 
-function apply(result: ReconciledConfig, config: PolicyPackConfig): void {
-  const { all, ...policies } = config;
-  if (all?.enforcementLevel !== undefined) {
-    for (const name of Object.keys(result)) {
-      result[name] = { ...result[name], enforcementLevel: all.enforcementLevel };
-    }
-  }
-  for (const [name, given] of Object.entries(policies)) {
-    const current = result[name] ?? { enforcementLevel: "advisory", properties: {} };
-    result[name] = {
-      enforcementLevel: given.enforcementLevel ?? current.enforcementLevel,
-      properties: { ...current.properties, ...given.properties },
-    };
+/** `config` over `result`: "all" sets every level, a policy's own entry wins over it. */
+function apply(result: Map<string, Required<PolicyConfigEntry>>, config: PolicyPackConfig): void {
+  // Names are the user's: read through a Map, never as keys of a plain object.
+  const given = new Map(Object.entries(config));
+  const all = given.get("all")?.enforcementLevel;
+  for (const [name, current] of result) {
+    const mine = given.get(name);
+    result.set(name, {
+      enforcementLevel: mine?.enforcementLevel ?? all ?? current.enforcementLevel,
+      properties: { ...current.properties, ...mine?.properties },
+    });
   }
 }
 
@@ -179,32 +177,36 @@ export function reconcilePolicyPackConfig(
   config: PolicyPackConfig,
   source = "the policy config",
 ): { config: ReconciledConfig; warnings: string[] } {
-  const result: ReconciledConfig = {};
-  for (const { name, enforcementLevel, configSchema } of policies) {
-    const defaults = Object.entries(configSchema?.properties ?? {})
-      .filter(([, schema]) => schema.default !== undefined)
-      .map(([key, schema]) => [key, schema.default]);
-    result[name] = { enforcementLevel, properties: Object.fromEntries(defaults) };
-  }
+  const result = new Map(
+    policies.map(({ name, enforcementLevel, configSchema }) => {
+      const defaults = Object.entries(configSchema?.properties ?? {})
+        .filter(([, schema]) => schema.default !== undefined)
+        .map(([key, schema]) => [key, schema.default]);
+      return [name, { enforcementLevel, properties: Object.fromEntries(defaults) }];
+    }),
+  );
   apply(result, initialConfig);
   apply(result, config);
   const known = policies.map((p) => p.name);
-  const unknown = Object.keys(config).filter((name) => name !== "all" && !known.includes(name));
-  const warnings = unknown.map((name) => {
-    delete result[name];
-    return `${source}: "${name}" is not a policy of this pack; the pack has ${known.join(", ")}; its settings are ignored.`;
-  });
+  const warnings = Object.keys(config)
+    .filter((name) => name !== "all" && !result.has(name))
+    .map(
+      (name) =>
+        `${source}: "${name}" is not a policy of this pack; the pack has ${known.join(", ")}; its settings are ignored.`,
+    );
   const problems = policies.flatMap(({ name, configSchema }) =>
     configSchema === undefined
       ? []
-      : validateAgainstSchema({ type: "object", ...configSchema }, result[name].properties, "").map(
-          (problem) => `${source}: "${name}": ${problem}.`,
-        ),
+      : validateAgainstSchema(
+          { type: "object", ...configSchema },
+          result.get(name)?.properties,
+          "",
+        ).map((problem) => `${source}: "${name}": ${problem}.`),
   );
   if (problems.length > 0) {
     throw new PolicyConfigError(problems);
   }
-  return { config: result, warnings };
+  return { config: Object.fromEntries(result), warnings };
 }
 
 /** The policies that bound a job, as the pack declares them, with only their bound setting. */

@@ -34,11 +34,9 @@ describe("JobRoles", () => {
     assert.deepStrictEqual(
       statements.map((s) => [s.Action, s.Resource]),
       [
-        [["s3:GetObject"], [`${BUCKET}/inputs/*`]],
+        [["s3:GetObject"], [`${BUCKET}/inputs/*`, `${BUCKET}/results/*`]],
         [["s3:ListBucket"], [BUCKET]],
         [["s3:PutObject"], [`${BUCKET}/results/*`, `${BUCKET}/logs/*`]],
-        [["s3:GetObject"], [`${BUCKET}/results/*`]],
-        [["s3:ListBucket"], [BUCKET]],
       ],
     );
     assert.ok(
@@ -65,8 +63,7 @@ describe("JobRoles", () => {
       typeof s !== "string" && s.Sid?.startsWith("List") ? [s.Condition] : [],
     );
     assert.deepStrictEqual(conditions, [
-      { StringLike: { "s3:prefix": ["inputs/*"] } },
-      { StringLike: { "s3:prefix": ["results/*"] } },
+      { StringLike: { "s3:prefix": ["inputs/*", "results/*"] } },
     ]);
   });
 });

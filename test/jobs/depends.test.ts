@@ -206,7 +206,7 @@ describe("dependencies by name against the local Batch server", function () {
     assert.deepStrictEqual([row?.after, row?.barriers], [["big"], 2]);
   });
 
-  it("refuses a cycle, an unknown name, jobId with jobName, SEQUENTIAL, an open submission and a failed parent, sending nothing", async function () {
+  it("refuses a cycle, an unknown or invalid name, jobId with jobName, SEQUENTIAL, an open submission and a failed parent, sending nothing", async function () {
     const refused = async (files: Record<string, unknown>, what: RegExp) => {
       fs.rmSync(path.join(aws.dir, "pipe"), { recursive: true, force: true });
       write(files);
@@ -223,6 +223,10 @@ describe("dependencies by name against the local Batch server", function () {
     await refused(
       { "s.json": stepFile("s", [{ jobName: "nope" }]) },
       /s\.json: dependsOn\[0\]: no job or sweep "nope"/,
+    );
+    await refused(
+      { "s.json": stepFile("s", [{ jobName: "grid\nsweep" }]) },
+      /s\.json:\d+:\d+: dependsOn\[0\]\.jobName: job name "grid\\nsweep" may contain only/,
     );
     await refused(
       {

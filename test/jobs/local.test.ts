@@ -195,7 +195,7 @@ describe("jobs --locally: the entrypoint on this machine", function () {
     });
     assert.match(
       fs.readFileSync(path.join(root, "logs", "pipeline_step.log"), "utf8"),
-      /best of 6 sets: var_a=3, var_b=20, product=60/,
+      /best of 6 sets: {"var_a": "3", "var_b": "20", "product": 60}/,
     );
     const orphan = path.join(root, "orphan.json");
     fs.writeFileSync(orphan, JSON.stringify({ dependsOn: [{ jobName: "nope" }], ...SAVE_NAME }));

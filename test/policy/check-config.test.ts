@@ -1,6 +1,7 @@
 import { strict as assert } from "assert";
 import {
   PolicyConfigError,
+  PolicyPackConfig,
   PolicySummary,
   parsePolicyPackConfig,
   reconcilePolicyPackConfig,
@@ -125,6 +126,21 @@ describe("policy:check policy config", () => {
     );
     assert.equal(config["ecr-scan-on-pull"], undefined);
     assert.match(warnings[0], /"ecr-scan-on-pull" is not a policy of this pack/);
+  });
+
+  it("keeps a file's names as data: __proto__ and constructor are unknown policies", () => {
+    // JSON.parse, unlike an assignment, makes __proto__ an own key.
+    const file = JSON.parse(
+      '{"__proto__": {"enforcementLevel": "mandatory", "properties": {}},' +
+        ' "constructor": {"enforcementLevel": "disabled", "properties": {}}}',
+    ) as PolicyPackConfig;
+    const { config, warnings } = reconcilePolicyPackConfig(policies, {}, file);
+    assert.strictEqual(Object.getPrototypeOf(config), Object.prototype);
+    assert.deepEqual(Object.keys(config).sort(), [
+      "batch-compute-max-vcpus-cap",
+      "ecr-scan-on-push",
+    ]);
+    assert.strictEqual(warnings.length, 2);
   });
 
   it("validates the JSON schema keywords policies use", () => {

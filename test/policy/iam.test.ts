@@ -274,6 +274,27 @@ describe("iam-no-admin-access", () => {
         );
       });
     }
+    it("passes docs/jobs.md's submitter policy once readablePrefixes adds state/ and logs/", async () => {
+      const submitter = JSON.stringify({
+        Statement: [
+          {
+            Effect: "Allow",
+            Action: ["s3:GetObject", "s3:PutObject"],
+            Resource: [`${bucket}/state/*`, `${bucket}/inputs/*`],
+          },
+          {
+            Effect: "Allow",
+            Action: "s3:GetObject",
+            Resource: [`${bucket}/results/*`, `${bucket}/logs/*`],
+          },
+        ],
+      });
+      const args = (config: Record<string, unknown> = {}) =>
+        resourceArgs(TYPES.iamPolicy, { policy: submitter }, { name: "ci", config });
+      await assertHasResourceViolation(policy, args(), `on "${bucket}/state/*"`);
+      const readablePrefixes = ["inputs/", "results/", "state/", "logs/"];
+      await assertNoResourceViolations(policy, args({ readablePrefixes }));
+    });
     it("takes the readable prefixes from the policy config", async () => {
       const config = { readablePrefixes: ["inputs/"] };
       await assertHasResourceViolation(
@@ -295,7 +316,7 @@ describe("iam-no-admin-access", () => {
     assert.ok(forbiddenGrants("nope", ["*"]) instanceof InvalidJson);
   });
 
-  describe("evasions (issue 9, item 8, and more)", () => {
+  describe("evasions: other spellings of a denied grant", () => {
     const doc = (...Statement: object[]) => JSON.stringify({ Version: "2012-10-17", Statement });
     const allow = (Action: unknown, Resource: unknown = "*") => ({
       Effect: "Allow",
