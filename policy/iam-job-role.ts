@@ -1,46 +1,67 @@
 /**
- * Roles that job containers assume may neither read nor write the bucket's state prefix: it
- * holds the submission claims that keep `jobs:submit` exactly once across machines, and a
- * job that could rewrite a claim could have its submission sent twice, or never.
+ * What a role that job containers assume may do to the bucket's objects: read only under
+ * `inputs/` and `results/` (a step reads its parents'), write only under `results/` and
+ * `logs/`. Not other jobs' logs, and never the submission claims (`state/`), which keep
+ * `jobs:submit` exactly once across machines: a job that could rewrite a claim could have its
+ * submission sent twice, or never. Other roles (a submitter's) are `iam-no-admin-access`'s.
  */
 import { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import { allowGrants, describeStatement, type Statement } from "./iam-documents";
-import { ACTION, RESOURCE, covers, matches } from "./iam-patterns";
+import { ACTION, covers, isWildcardResource } from "./iam-patterns";
 import { refersTo } from "./links";
-import { TYPES } from "./resources";
+import { TYPES, configOf } from "./resources";
 import { UNKNOWN, at, elements, given } from "./values";
 
 /**
- * The bucket prefix of the claims: container/contract.json's `bucketPrefixes.state`, copied
- * because the pack ships without the project (test/policy/iam-job-role.test.ts holds the two
- * equal).
+ * The prefixes a job reads and writes: container/contract.json's `bucketPrefixes`, copied
+ * because the pack ships without the project (test/policy/iam-job-role.test.ts holds them
+ * to the contract).
  */
-export const STATE_PREFIX = "state/";
+export const DEFAULT_READABLE_PREFIXES: readonly string[] = ["inputs/", "results/"];
+export const DEFAULT_WRITABLE_PREFIXES: readonly string[] = ["results/", "logs/"];
 
-/** What a claim needs: reading it and writing it. */
-const STATE_ACTIONS = ["s3:GetObject", "s3:PutObject"];
+interface BucketScope {
+  readablePrefixes: string[];
+  writablePrefixes: string[];
+}
+
+/** An S3 ARN: its bucket part, and its key part after the first `/`. */
+const S3_ARN = /^arn:[^:]*:s3:::([^/]*)(?:\/(.*))?$/s;
+
+/** Whether a `Resource` pattern covers an object outside `prefixes` (of some bucket). */
+function outside(resource: string, prefixes: readonly string[]): boolean {
+  if (isWildcardResource(resource)) {
+    return true;
+  }
+  const match = S3_ARN.exec(resource);
+  if (match === null) {
+    return false;
+  }
+  const [, bucket, key] = match;
+  // A wildcard in the bucket part spans buckets, and at its end every key as well.
+  return /[*?]/.test(bucket) || (key !== undefined && !prefixes.some((p) => key.startsWith(p)));
+}
+
+/** What an Allow statement grants beyond the scope, in words; empty when nothing. */
+function grantsBeyond(statement: Statement, scope: BucketScope): string[] {
+  const actions = statement.actions === UNKNOWN ? [] : statement.actions;
+  const resources = statement.resources === UNKNOWN ? [] : statement.resources;
+  const scoped: [string, readonly string[]][] = [
+    ["s3:GetObject", scope.readablePrefixes],
+    ["s3:PutObject", scope.writablePrefixes],
+  ];
+  return scoped.flatMap(([action, prefixes]) => {
+    const where = statement.notResource
+      ? ["every resource but NotResource"]
+      : resources.filter((r) => outside(r, prefixes));
+    return actions.some((p) => covers(p, action, ACTION)) && where.length > 0
+      ? [`${describeStatement(statement)} allows ${action} on ${where.join(", ")}`]
+      : [];
+  });
+}
 
 /** The principal the Batch job's container (an ECS task) assumes its role as. */
 const TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com";
-
-/** Whether a `Resource` pattern matches the state prefix of the bucket it names (or any). */
-function coversState(resource: string): boolean {
-  const bucket = resource.split("/")[0].replace(/[*?]/g, "b");
-  return matches(resource, `${bucket}/${STATE_PREFIX}claims/job/0.json`, RESOURCE);
-}
-
-/** What an Allow statement grants on the state prefix, in words; empty when nothing. */
-function stateGrants(statement: Statement): string[] {
-  const actions = statement.actions === UNKNOWN ? [] : statement.actions;
-  const granted = STATE_ACTIONS.filter((a) => actions.some((p) => covers(p, a, ACTION)));
-  const resources = statement.resources === UNKNOWN ? [] : statement.resources;
-  const where = statement.notResource
-    ? ["every resource but NotResource"]
-    : resources.filter(coversState);
-  return granted.length > 0 && where.length > 0
-    ? [`${describeStatement(statement)} allows ${granted.join(" and ")} on ${where.join(", ")}`]
-    : [];
-}
 
 /** Roles whose trust policy names the ECS tasks service: what job containers assume. */
 function taskRoles(resources: readonly PolicyResource[]): PolicyResource[] {
@@ -74,26 +95,46 @@ function documentsOf(
   ].filter(({ policy }) => given(policy) && policy !== "");
 }
 
-export const iamJobRoleNoStateAccess: StackValidationPolicy = {
-  name: "iam-job-role-no-state-access",
+/** A config setting that lists key prefixes. */
+function prefixSetting(defaults: readonly string[], description: string) {
+  return { type: "array", items: { type: "string" }, default: [...defaults], description } as const;
+}
+
+export const iamJobRoleBucketScope: StackValidationPolicy = {
+  name: "iam-job-role-bucket-scope",
   description:
     `Checks whether a role that job containers assume (trusted by ${TASKS_PRINCIPAL}) may read ` +
-    `or write the bucket's ${STATE_PREFIX} prefix, where jobs:submit keeps the submission ` +
-    "claims that make it send each job once.",
+    "a bucket's objects outside inputs/ and results/, or write them outside results/ and " +
+    "logs/: other jobs' logs, or the submission claims that make jobs:submit send each job once.",
   remediationSteps:
-    `Scope the role's S3 grants to the prefixes jobs use (inputs, results, logs), never ` +
-    `${STATE_PREFIX} or the whole bucket (see components/job-roles.ts).`,
+    "Scope the role's S3 grants to the prefixes jobs use: s3:GetObject on inputs/* and " +
+    "results/*, s3:PutObject on results/* and logs/* (see components/job-roles.ts).",
   url: "https://docs.aws.amazon.com/IAM/latest/UserGuide/best-practices.html#grant-least-privilege",
   severity: "high",
+  configSchema: {
+    properties: {
+      readablePrefixes: prefixSetting(
+        DEFAULT_READABLE_PREFIXES,
+        "Key prefixes under which a job may read a bucket's objects (s3:GetObject).",
+      ),
+      writablePrefixes: prefixSetting(
+        DEFAULT_WRITABLE_PREFIXES,
+        "Key prefixes under which a job may write a bucket's objects (s3:PutObject).",
+      ),
+    },
+  },
   validateStack: (args, reportViolation) => {
+    const scope = configOf<BucketScope>(args, iamJobRoleBucketScope);
+    const fix =
+      `Fix: grant s3:GetObject only on ${scope.readablePrefixes.map(prefixArn).join(" and ")}, ` +
+      `s3:PutObject only on ${scope.writablePrefixes.map(prefixArn).join(" and ")}.`;
     for (const role of taskRoles(args.resources)) {
       for (const { where, policy } of documentsOf(role, args.resources)) {
-        const grants = allowGrants(policy, stateGrants);
+        const grants = allowGrants(policy, (statement) => grantsBeyond(statement, scope));
         if (Array.isArray(grants) && grants.length > 0) {
           reportViolation(
             `Role '${role.name}' (assumed by job containers) ${where}: ${grants.join("; ")}. ` +
-              `A job could rewrite the submission claims under ${STATE_PREFIX}. Fix: grant ` +
-              `s3:GetObject and s3:PutObject only on the inputs, results and logs prefixes.`,
+              `A job could read other jobs' logs, or rewrite the submission claims. ${fix}`,
             role.urn,
           );
         }
@@ -101,3 +142,7 @@ export const iamJobRoleNoStateAccess: StackValidationPolicy = {
     }
   },
 };
+
+function prefixArn(prefix: string): string {
+  return `arn:aws:s3:::<bucket>/${prefix}*`;
+}

@@ -18,7 +18,6 @@ export interface IamNoAdminAccessArgs {
   deniedManagedPolicies: string[];
   deniedActions: string[];
   escalationActions: string[];
-  readablePrefixes: string[];
 }
 
 /**
@@ -76,13 +75,6 @@ export const DEFAULT_ESCALATION_ACTIONS: readonly string[] = [
   "iam:DeleteUserPermissionsBoundary",
   "iam:DeleteRolePermissionsBoundary",
 ];
-
-/**
- * The key prefixes under which a bucket's objects may be read: a job reads inputs/ and the
- * results/ of the jobs it follows; logs/ and anything else stay unread (docs/settings.md).
- * The contract's prefixes, copied: the pack is published on its own (tests hold the copy).
- */
-export const DEFAULT_READABLE_PREFIXES: readonly string[] = ["inputs/", "results/"];
 
 /** Where each type keeps managed policy ARNs (one or a list) and permission documents. */
 const HOLDERS: Readonly<Record<string, { arn?: string; arns?: string; documents?: string }>> = {
@@ -181,42 +173,6 @@ export function forbiddenGrants(
   return allowGrants(policy, (statement) =>
     statementGrants(statement, deniedActions, escalationActions),
   );
-}
-
-/** An S3 ARN: its bucket part, and its key part after the first `/`. */
-const S3_ARN = /^arn:[^:]*:s3:::([^/]*)(?:\/(.*))?$/s;
-
-/** Whether a `Resource` pattern covers an object of some bucket outside `prefixes`. */
-function readsOutside(resource: string, prefixes: readonly string[]): boolean {
-  const match = S3_ARN.exec(resource);
-  if (match === null) {
-    return false;
-  }
-  const [, bucket, key] = match;
-  // A wildcard in the bucket part spans buckets, and at its end every key as well.
-  return /[*?]/.test(bucket) || (key !== undefined && !prefixes.some((p) => key.startsWith(p)));
-}
-
-/**
- * The grants of object reads (s3:GetObject) on a named bucket's objects outside
- * `prefixes`, e.g. `statement 0 allows "s3:GetObject" on "arn:aws:s3:::b/*"`. Reads on every
- * resource are forbiddenGrants' to report.
- */
-function readsOutsidePrefixes(
-  policy: unknown,
-  prefixes: readonly string[],
-): string[] | InvalidJson {
-  return allowGrants(policy, (statement) => {
-    const resources = statement.resources === UNKNOWN ? [] : statement.resources;
-    const outside = resources.filter((r) => !isWildcardResource(r) && readsOutside(r, prefixes));
-    const read = grantedEntries(statement, ["s3:GetObject"])[0];
-    return read === undefined || outside.length === 0 || statement.notResource
-      ? []
-      : [
-          `${describeStatement(statement)} allows ${grantedAs(read.pattern, read.entry)} on ` +
-            `${outside.map(show).join(", ")}`,
-        ];
-  });
 }
 
 /**
@@ -334,13 +290,6 @@ const ADMIN_CONSEQUENCE =
   `That is administrator (or every-bucket) access, or the means to take it. Fix: list only ` +
   `the actions needed, on the ARNs of the resources used (e.g. s3:GetObject on ` +
   `arn:aws:s3:::<bucket>/inputs/*).`;
-/** Why reading outside the readable prefixes matters, and the fix. */
-function readConsequence(prefixes: readonly string[]): string {
-  return (
-    `A job that reads them reads what no job needs (other jobs' logs, the submission ` +
-    `claims). Fix: grant s3:GetObject only on ${prefixes.map((p) => `arn:aws:s3:::<bucket>/${p}*`).join(" and ")}.`
-  );
-}
 const TRUST_CONSEQUENCE =
   `Anyone it trusts gets its permissions. Fix: trust a named principal (a service such as ` +
   `ecs-tasks.amazonaws.com, or an account or role ARN), add an aws:PrincipalOrgID or ` +
@@ -357,8 +306,7 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
     "Checks whether any IAM policy, inline policy or attachment grants AdministratorAccess " +
     "or an equivalent (IAMFullAccess, PowerUserAccess, AmazonS3FullAccess, ...), allows *, " +
     "s3:*, iam:*, object reads/writes or PassRole/AssumeRole on every resource, allows a " +
-    "privilege escalation, reads a bucket's objects outside inputs/ and results/, or whether " +
-    "a role's trust policy lets anyone assume it.",
+    "privilege escalation, or whether a role's trust policy lets anyone assume it.",
   remediationSteps:
     "Replace the grant with a policy that lists the actions the principal needs on the " +
     "resources it uses (for the job role: s3:GetObject/PutObject on the stack's bucket), and " +
@@ -378,10 +326,6 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
       escalationActions: listSetting(
         DEFAULT_ESCALATION_ACTIONS,
         "Privilege-escalation actions, not allowed on any resource.",
-      ),
-      readablePrefixes: listSetting(
-        DEFAULT_READABLE_PREFIXES,
-        "Key prefixes under which a bucket's objects may be read (s3:GetObject).",
       ),
     },
   },
@@ -414,12 +358,6 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
     for (const { path, policy } of permissionDocuments(args)) {
       const grants = forbiddenGrants(policy, config.deniedActions, config.escalationActions);
       report(path, grants, ADMIN_CONSEQUENCE);
-      const reads = readsOutsidePrefixes(policy, config.readablePrefixes);
-      report(
-        path,
-        reads instanceof InvalidJson ? [] : reads,
-        readConsequence(config.readablePrefixes),
-      );
     }
     const trust = args.type === TYPES.iamRole ? at(args.props, "assumeRolePolicy") : undefined;
     if (given(trust) && trust !== "") {

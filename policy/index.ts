@@ -14,7 +14,7 @@ import {
 } from "./cost";
 import { ecrScanOnPush } from "./ecr";
 import { iamNoAdminAccess } from "./iam";
-import { iamJobRoleNoStateAccess } from "./iam-job-role";
+import { iamJobRoleBucketScope } from "./iam-job-role";
 import { s3BucketPublicAccessBlocked, s3BucketTlsOnly } from "./s3";
 import { batchQueueComputeScalesToZero } from "./stack";
 
@@ -37,7 +37,7 @@ new PolicyPack("batchpy", {
     s3BucketPublicAccessBlocked,
     s3BucketTlsOnly,
     iamNoAdminAccess,
-    iamJobRoleNoStateAccess,
+    iamJobRoleBucketScope,
     batchJobRoleRequired,
     ecrScanOnPush, // advisory
   ],

@@ -55,7 +55,7 @@ export function validateTypes(
 }
 
 /** A policy's settings over its `configSchema` defaults (a direct call gets no defaults). */
-export function configOf<T>(args: ResourceValidationArgs, policy: Policy): T {
+export function configOf<T>(args: Pick<ResourceValidationArgs, "getConfig">, policy: Policy): T {
   const properties = Object.entries(policy.configSchema?.properties ?? {});
   const defaults = Object.fromEntries(properties.map(([key, schema]) => [key, schema.default]));
   return { ...defaults, ...args.getConfig<Partial<T>>() } as T;

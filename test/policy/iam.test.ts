@@ -6,13 +6,11 @@ import {
   DEFAULT_DENIED_ACTIONS,
   DEFAULT_DENIED_MANAGED_POLICIES,
   DEFAULT_ESCALATION_ACTIONS,
-  DEFAULT_READABLE_PREFIXES,
   forbiddenGrants,
   iamNoAdminAccess,
   managedPolicyName,
   publicTrustGrants,
 } from "../../policy/iam";
-import { BUCKET_PREFIXES } from "../../components/contract";
 import { TYPES } from "../../policy/resources";
 import { InvalidJson } from "../../policy/values";
 import { jobBucketDocument, role, rolePolicy, rolePolicyAttachment } from "./fixtures";
@@ -227,81 +225,6 @@ describe("iam-no-admin-access", () => {
       deniedManagedPolicies: DEFAULT_DENIED_MANAGED_POLICIES,
       deniedActions: DEFAULT_DENIED_ACTIONS,
       escalationActions: DEFAULT_ESCALATION_ACTIONS,
-      readablePrefixes: DEFAULT_READABLE_PREFIXES,
-    });
-  });
-
-  describe("object reads: inputs/ and results/ of a named bucket, nothing wider", () => {
-    it("reads the contract's prefixes by default", () => {
-      const { inputs, results } = BUCKET_PREFIXES;
-      assert.deepEqual(DEFAULT_READABLE_PREFIXES, [inputs, results]);
-    });
-    const bucket = "arn:aws:s3:::batchpy-dev-bucket";
-    const reads = (Action: string, ...Resource: string[]) =>
-      JSON.stringify({ Statement: [{ Effect: "Allow", Action, Resource }] });
-    it("passes reads of inputs/ and results/ (and their sub-folders)", async () => {
-      for (const key of ["inputs/*", "results/*", "results/grid_sweep/*", "inputs/data.csv"]) {
-        const document = reads("s3:GetObject", `${bucket}/${key}`);
-        await assertNoResourceViolations(
-          policy,
-          resourceArgs(TYPES.iamPolicy, { policy: document }),
-        );
-      }
-      // Writes and listings are not reads of an object.
-      const writes = reads("s3:PutObject", `${bucket}/logs/*`, bucket);
-      await assertNoResourceViolations(policy, resourceArgs(TYPES.iamPolicy, { policy: writes }));
-    });
-    const wider: [string, string, string][] = [
-      ["the whole bucket", reads("s3:GetObject", `${bucket}/*`), `"${bucket}/*"`],
-      ["logs/", reads("s3:GetObject", `${bucket}/inputs/*`, `${bucket}/logs/*`), "logs/*"],
-      ["a prefix of results", reads("s3:GetObject", `${bucket}/res*`), "res*"],
-      ["every bucket's results/", reads("s3:GetObject", "arn:aws:s3:::*/results/*"), "*/results"],
-      ["buckets by a wildcard", reads("s3:GetObject", "arn:aws:s3:::batchpy-*"), "batchpy-*"],
-      [
-        "a wildcard action",
-        reads("s3:Get*", `${bucket}/state/*`),
-        '"s3:get*" (which grants s3:GetObject)',
-      ],
-    ];
-    for (const [name, document, fragment] of wider) {
-      it(`reports reading ${name}`, async () => {
-        await assertHasResourceViolation(
-          policy,
-          resourceArgs(TYPES.iamPolicy, { policy: document }, { name: "reader" }),
-          "Policy 'reader' policy: statement 0 allows",
-          fragment,
-          "Fix: grant s3:GetObject only on arn:aws:s3:::<bucket>/inputs/* and arn:aws:s3:::<bucket>/results/*",
-        );
-      });
-    }
-    it("passes docs/jobs.md's submitter policy once readablePrefixes adds state/ and logs/", async () => {
-      const submitter = JSON.stringify({
-        Statement: [
-          {
-            Effect: "Allow",
-            Action: ["s3:GetObject", "s3:PutObject"],
-            Resource: [`${bucket}/state/*`, `${bucket}/inputs/*`],
-          },
-          {
-            Effect: "Allow",
-            Action: "s3:GetObject",
-            Resource: [`${bucket}/results/*`, `${bucket}/logs/*`],
-          },
-        ],
-      });
-      const args = (config: Record<string, unknown> = {}) =>
-        resourceArgs(TYPES.iamPolicy, { policy: submitter }, { name: "ci", config });
-      await assertHasResourceViolation(policy, args(), `on "${bucket}/state/*"`);
-      const readablePrefixes = ["inputs/", "results/", "state/", "logs/"];
-      await assertNoResourceViolations(policy, args({ readablePrefixes }));
-    });
-    it("takes the readable prefixes from the policy config", async () => {
-      const config = { readablePrefixes: ["inputs/"] };
-      await assertHasResourceViolation(
-        policy,
-        resourceArgs(TYPES.iamRolePolicy, rolePolicy(), { config }),
-        `statement 3 allows "s3:getobject" on "arn:aws:s3:::batchpy-dev-bucket-9f8e7d6/results/*"`,
-      );
     });
   });
 

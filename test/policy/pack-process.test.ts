@@ -87,7 +87,7 @@ describe("policy pack process (gRPC, as the engine runs it)", function () {
       "s3-bucket-public-access-blocked": "mandatory",
       "s3-bucket-tls-only": "mandatory",
       "iam-no-admin-access": "mandatory",
-      "iam-job-role-no-state-access": "mandatory",
+      "iam-job-role-bucket-scope": "mandatory",
       "batch-job-role-required": "mandatory",
       "ecr-scan-on-push": "advisory",
     });
