@@ -296,8 +296,10 @@ export class Claims {
       return false;
     }
     const put = await this.write(key, claim, { etag: seen.etag });
-    if (typeof put === "object") {
-      return true;
+    if (put !== "lost") {
+      // 412 and 409 say the write did not happen: a claim read back with the same token
+      // and time may be another taker's (two runs resending one token in one millisecond).
+      return typeof put === "object";
     }
     const now = await this.read(key);
     return now?.claim.intent.token === claim.intent.token && now.claim.at === claim.at;

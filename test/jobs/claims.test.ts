@@ -11,7 +11,8 @@ import { Ledger, ledgerPath } from "../../jobs/state/ledger";
 import { lockPath } from "../../jobs/state/lock";
 import { stackStateName } from "../../jobs/input/outputs";
 import { TOKEN_TAG } from "../../jobs/input/plan";
-import type { Faults } from "../../jobs/aws/exactly-once";
+import type { CrashPoint, Faults } from "../../jobs/aws/exactly-once";
+import type { FaultSpec } from "../helpers/cli-with-faults";
 import {
   STACK_OUTPUTS,
   awsEnv,
@@ -23,6 +24,12 @@ import {
 } from "../helpers/jobs-harness";
 
 const FAST: Faults = { listingWaitMs: 300, submitTimeoutMs: 300 };
+/**
+ * For real processes racing on a loaded machine: a claim stays open past FAST's wait before
+ * its SubmitJob goes out, and another process would take a live claim over (the wait in use
+ * is minutes). Only a dead process's claims make anyone wait this long.
+ */
+const SPAWNED: FaultSpec = { listingWaitMs: 2000, submitTimeoutMs: 1000 };
 
 describe("jobs:submit claims: one job per name across machines", function () {
   const aws = useLocalAws("claims", { s3: "memory", batch: { autoAdvance: false } });
@@ -32,6 +39,14 @@ describe("jobs:submit claims: one job per name across machines", function () {
     runJobs(
       ["submit", ...args, "--outputs", aws.outputs, "--state-dir", path.join(aws.dir, machine)],
       { cwd: aws.dir, faults, ...(signal !== undefined ? { signal } : {}) },
+    );
+  /** The same as a real process, with `spec`'s faults (a SIGKILL at a crash point). */
+  const spawnFrom = (machine: string, folder: string, spec: FaultSpec) =>
+    spawnJobs(
+      ["submit", folder, "--outputs", aws.outputs, "--state-dir", path.join(aws.dir, machine)],
+      awsEnv({ batch: aws.batch.url, s3: aws.s3.url }),
+      aws.dir,
+      spec,
     );
   const ledgerOf = (machine: string) =>
     Ledger.open(ledgerPath(path.join(aws.dir, machine), stackStateName(STACK_OUTPUTS)));
@@ -53,9 +68,10 @@ describe("jobs:submit claims: one job per name across machines", function () {
     fs.rmSync(lockPath(ledgerOf(machine).file), { force: true });
   }
 
-  /** One Batch job per name, and every machine's ledger records that job. */
+  /** One Batch job per name of `names`, and every machine's ledger records that job. */
   function assertOneJobPerName(names: readonly string[], machines: readonly string[]): void {
-    const jobs = aws.batch.submitted();
+    const wanted = new Set(names);
+    const jobs = aws.batch.submitted().filter((j) => wanted.has(j.jobName));
     assert.deepStrictEqual(jobs.map((j) => j.jobName).sort(), [...names].sort());
     for (const machine of machines) {
       const latest = ledgerOf(machine).latest();
@@ -66,9 +82,9 @@ describe("jobs:submit claims: one job per name across machines", function () {
     }
   }
 
-  it("two machines sending the same 50 files at the same moment make 50 jobs, both ledgers hold them", async function () {
-    const names = writeJobFiles(path.join(aws.dir, "jobs"), 50);
-    const [a, b] = await Promise.all([submitFrom("a", ["jobs"]), submitFrom("b", ["jobs"])]);
+  it("two processes with two state folders sending the same 300 files at the same moment make 300 jobs, both ledgers hold them", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 300);
+    const [a, b] = await Promise.all(["a", "b"].map((m) => spawnFrom(m, "jobs", SPAWNED).done));
     assert.strictEqual(a.code, 0, a.stderr);
     assert.strictEqual(b.code, 0, b.stderr);
     assertOneJobPerName(names, ["a", "b"]);
@@ -86,25 +102,43 @@ describe("jobs:submit claims: one job per name across machines", function () {
     );
   });
 
+  // Each case has job names of its own, so the cases share the servers and run at once; 30
+  // files a case keep the matrix quick (the 300-file race above is the same path, unkilled).
+  it("both processes SIGKILLed at each step of a submission, then re-run: one job per name, in both ledgers", async function () {
+    const points: readonly CrashPoint[] = [
+      "claim-created",
+      "intent-durable",
+      "answer-received",
+      "claim-answered",
+    ];
+    await Promise.all(
+      points.map(async (point) => {
+        const names = writeJobFiles(path.join(aws.dir, point), 30, {}, point);
+        const machines = [`${point}-a`, `${point}-b`];
+        // Killed at different counts: one runs on alone for a while beside the other's wreck.
+        const killed = await Promise.all(
+          machines.map(
+            (m, i) => spawnFrom(m, point, { ...SPAWNED, crash: { point, at: 2 + 3 * i } }).done,
+          ),
+        );
+        killed.forEach((r) => assert.strictEqual(r.code, 137, `${point}: ${r.stderr}`));
+        const again = await Promise.all(machines.map((m) => submitFrom(m, [point], SPAWNED)));
+        again.forEach((r) => assert.strictEqual(r.code, 0, `${point}: ${r.stderr}`));
+        assertOneJobPerName(names, machines);
+      }),
+    );
+  });
+
   it("two processes, one SIGKILLed mid-way: one job per name, in both ledgers after its re-run", async function () {
     const names = writeJobFiles(path.join(aws.dir, "jobs"), 50);
-    const env = awsEnv({ batch: aws.batch.url, s3: aws.s3.url });
-    const argv = (machine: string) => [
-      "submit",
-      "jobs",
-      ...["--outputs", aws.outputs, "--state-dir", path.join(aws.dir, machine)],
-    ];
-    const killed = spawnJobs(argv("a"), env, aws.dir, {
-      ...FAST,
-      crash: { point: "intent-durable", at: 10 },
-    });
+    const killed = spawnFrom("a", "jobs", { ...FAST, crash: { point: "intent-durable", at: 10 } });
     // B starts once A sends: A then reaches its tenth intent before B can claim every name.
     let exited = false;
     void killed.done.then(() => (exited = true));
     while (!exited && ledgerOf("a").intents.length === 0) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    const other = spawnJobs(argv("b"), env, aws.dir, FAST);
+    const other = spawnFrom("b", "jobs", FAST);
     const [a, b] = await Promise.all([killed.done, other.done]);
     assert.strictEqual(a.code, 137, a.stderr);
     assert.strictEqual(b.code, 0, b.stderr);
