@@ -208,6 +208,28 @@ describe("jobs:submit claims: one job per name across machines", function () {
     assert.ok(aws.memoryS3.objects.has("state/claims/job-0000/1.json"), "the next generation");
   });
 
+  it("a claim whose text could forge a line is refused, naming its key and field, and nothing is sent under its name", async function () {
+    writeJobFiles(path.join(aws.dir, "jobs"), 1);
+    assert.strictEqual((await submitFrom("a", ["jobs"])).code, 0);
+    const key = "state/claims/job-0000/0.json";
+    const claim = JSON.parse(aws.memoryS3.objects.get(key)!.body.toString());
+    aws.memoryS3.put(key, JSON.stringify({ ...claim, who: "x\nnote: forged \u001b[2K" }));
+    const sent = aws.batch.count("submitjob");
+    const r = await submitFrom("b", ["jobs"]);
+    assert.strictEqual(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /s3:\/\/batchpy-test-bucket\/state\/claims\/job-0000\/0\.json is not a claim jobs:submit can read \(who: holds control characters\)/,
+    );
+    assert.doesNotMatch(r.stderr, /^note: forged/m);
+    assert.strictEqual(aws.batch.count("submitjob"), sent, "nothing sent");
+    const status = await runJobs(
+      ["status", "--outputs", aws.outputs, "--state-dir", path.join(aws.dir, "c")],
+      { cwd: aws.dir },
+    );
+    assert.doesNotMatch(status.stdout + status.stderr, /forged/, "not added from the stack");
+  });
+
   it("three labels of one stack share one ledger and one lock: one job per name", async function () {
     const names = writeJobFiles(path.join(aws.dir, "jobs"), 3);
     // An older version's ledger under the label "dev": moved into the stack's one ledger.
