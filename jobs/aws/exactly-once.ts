@@ -754,7 +754,7 @@ export async function recoverOpenIntents(
   }
   return {
     recovered: r.recovered,
-    resend: resendOrClose(r.absent, submissions, ctx),
+    resend: await resendOrClose(r.absent, submissions, ctx),
     duplicates: r.duplicates,
     undecided: r.undecided.length,
   };
@@ -762,15 +762,17 @@ export async function recoverOpenIntents(
 
 /**
  * Intents never seen in Batch: sent again with their token when this run has the same
- * request; otherwise closed (the name, if in this run, is then a new submission).
+ * request; otherwise closed, in the ledger and in the claim (so that neither this run's new
+ * version of the file nor another machine waits for it or is refused by it).
  */
-function resendOrClose(
+async function resendOrClose(
   absent: readonly IntentLine[],
   submissions: readonly Submission[],
   ctx: SendContext,
-): SendItem[] {
+): Promise<SendItem[]> {
   const byName = new Map(submissions.map((s) => [s.jobName, s]));
   const resend: SendItem[] = [];
+  const closing: Promise<void>[] = [];
   for (const intent of absent) {
     const s = byName.get(intent.jobName);
     if (s !== undefined && s.hash === intent.hash) {
@@ -782,11 +784,9 @@ function resendOrClose(
       );
     } else {
       const gone = s === undefined;
-      closeIntent(
-        ctx.ledger,
-        intent,
-        `not in Batch after the listing wait; ${gone ? "not in this run" : "its file changed"}`,
-      );
+      const reason = `not in Batch after the listing wait; ${gone ? "not in this run" : "its file changed"}`;
+      closeIntent(ctx.ledger, intent, reason);
+      closing.push(updateClaim(ctx, intent, { closed: reason }));
       ctx.note?.(
         `note: ${intent.jobName}: the earlier submission never reached Batch and ` +
           `${gone ? "is not in this run" : "its file changed since"}; ` +
@@ -794,6 +794,7 @@ function resendOrClose(
       );
     }
   }
+  await Promise.all(closing);
   return resend;
 }
 

@@ -68,6 +68,9 @@ describe("jobs:submit claims: one job per name across machines", function () {
     fs.rmSync(lockPath(ledgerOf(machine).file), { force: true });
   }
 
+  /** job-0000 … job-0002 but `name`. */
+  const names3 = (name: string) => ["job-0000", "job-0001", "job-0002"].filter((n) => n !== name);
+
   /** One Batch job per name of `names`, and every machine's ledger records that job. */
   function assertOneJobPerName(names: readonly string[], machines: readonly string[]): void {
     const wanted = new Set(names);
@@ -188,6 +191,36 @@ describe("jobs:submit claims: one job per name across machines", function () {
       dead.token,
       "the claim's token",
     );
+  });
+
+  it("recovery that closes an intent closes its claim: no other machine waits for it, a changed file goes as it is", async function () {
+    writeJobFiles(path.join(aws.dir, "jobs"), 3);
+    await crash("a");
+    const [open] = ledgerOf("a").openIntents();
+    const key = `state/claims/${open.jobName}/0.json`;
+    const others = names3(open.jobName).map((n) => `jobs/${n}.json`);
+    const r = await submitFrom("a", others);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const claim = JSON.parse(aws.memoryS3.objects.get(key)!.body.toString());
+    assert.match(claim.closed, /not in this run/);
+    const changed = { save_name: "changed" };
+    writeJobFiles(path.join(aws.dir, "jobs"), 3, { parameters: changed });
+    const b = await submitFrom("b", [`jobs/${open.jobName}.json`]);
+    assert.strictEqual(b.code, 0, b.stderr);
+    assert.doesNotMatch(b.stderr, /waiting/, "closed: nothing to wait for");
+    assert.deepStrictEqual(aws.findJob(open.jobName).request.parameters, changed);
+  });
+
+  it("a re-run after a crash sends an open name's changed file, closing the earlier claim", async function () {
+    writeJobFiles(path.join(aws.dir, "jobs"), 2);
+    await crash("a");
+    const [open] = ledgerOf("a").openIntents();
+    const changed = { save_name: "changed" };
+    writeJobFiles(path.join(aws.dir, "jobs"), 2, { parameters: changed });
+    const r = await submitFrom("a", ["jobs"]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.strictEqual(aws.batch.named(open.jobName).length, 1);
+    assert.deepStrictEqual(aws.findJob(open.jobName).request.parameters, changed);
   });
 
   it("the same name with another request is refused, naming who and when, unless --force", async function () {
