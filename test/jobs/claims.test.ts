@@ -277,6 +277,27 @@ describe("jobs:submit claims: one job per name across machines", function () {
     assert.strictEqual(fs.existsSync(byLabel), false, "moved");
   });
 
+  it("a dry run reads a ledger still under a label without moving it", async function () {
+    writeJobFiles(path.join(aws.dir, "jobs"), 2);
+    const byLabel = ledgerPath(path.join(aws.dir, "a"), "dev");
+    fs.mkdirSync(path.dirname(byLabel), { recursive: true });
+    const line = { v: 1, jobName: "job-0000", jobId: "id-0", kind: "single", hash: "h", run: "r" };
+    fs.writeFileSync(
+      byLabel,
+      `${JSON.stringify({ ...line, submittedAt: "2026-01-01T00:00:00Z" })}\n`,
+    );
+    const r = await submitFrom("a", ["jobs", "--stack", "dev", "--dry-run", "--json"]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const preview = JSON.parse(r.stdout);
+    assert.deepStrictEqual(
+      preview.skipped.map((j: { jobId: string }) => j.jobId),
+      ["id-0"],
+      "read",
+    );
+    assert.ok(fs.existsSync(byLabel), "not moved");
+    assert.strictEqual(fs.existsSync(ledgerOf("a").file), false, "nothing written");
+  });
+
   it("after a crash, names never tried are sent without waiting for the open ones", async function () {
     const names = writeJobFiles(path.join(aws.dir, "jobs"), 6);
     await crash("a");
