@@ -107,7 +107,7 @@ describe("jobs:submit claims: one job per name across machines", function () {
 
   // Each case has job names of its own, so the cases share the servers and run at once; 30
   // files a case keep the matrix quick (the 300-file race above is the same path, unkilled).
-  it("both processes SIGKILLed at each step of a submission, then re-run: one job per name, in both ledgers", async function () {
+  it("both processes SIGKILLed, each at every step of a submission, then re-run: one job per name, in both ledgers", async function () {
     const points: readonly CrashPoint[] = [
       "claim-created",
       "intent-durable",
@@ -115,14 +115,16 @@ describe("jobs:submit claims: one job per name across machines", function () {
       "claim-answered",
     ];
     await Promise.all(
-      points.map(async (point) => {
+      points.map(async (point, n) => {
         const names = writeJobFiles(path.join(aws.dir, point), 30, {}, point);
         const machines = [`${point}-a`, `${point}-b`];
-        // Killed at different counts: one runs on alone for a while beside the other's wreck.
+        // A dies at this step, B at the next one, later: B runs on beside A's wreck a while.
+        const crashes = [
+          { point, at: 2 },
+          { point: points[(n + 1) % points.length], at: 5 },
+        ];
         const killed = await Promise.all(
-          machines.map(
-            (m, i) => spawnFrom(m, point, { ...SPAWNED, crash: { point, at: 2 + 3 * i } }).done,
-          ),
+          machines.map((m, i) => spawnFrom(m, point, { ...SPAWNED, crash: crashes[i] }).done),
         );
         killed.forEach((r) => assert.strictEqual(r.code, 137, `${point}: ${r.stderr}`));
         const again = await Promise.all(machines.map((m) => submitFrom(m, [point], SPAWNED)));
@@ -134,18 +136,21 @@ describe("jobs:submit claims: one job per name across machines", function () {
 
   it("two processes, one SIGKILLed mid-way: one job per name, in both ledgers after its re-run", async function () {
     const names = writeJobFiles(path.join(aws.dir, "jobs"), 50);
-    const killed = spawnFrom("a", "jobs", { ...FAST, crash: { point: "intent-durable", at: 10 } });
+    const killed = spawnFrom("a", "jobs", {
+      ...SPAWNED,
+      crash: { point: "intent-durable", at: 10 },
+    });
     // B starts once A sends: A then reaches its tenth intent before B can claim every name.
     let exited = false;
     void killed.done.then(() => (exited = true));
     while (!exited && ledgerOf("a").intents.length === 0) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    const other = spawnFrom("b", "jobs", FAST);
+    const other = spawnFrom("b", "jobs", SPAWNED);
     const [a, b] = await Promise.all([killed.done, other.done]);
     assert.strictEqual(a.code, 137, a.stderr);
     assert.strictEqual(b.code, 0, b.stderr);
-    const again = await submitFrom("a", ["jobs"]);
+    const again = await submitFrom("a", ["jobs"], SPAWNED);
     assert.strictEqual(again.code, 0, again.stderr);
     assertOneJobPerName(names, ["a", "b"]);
   });
