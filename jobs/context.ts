@@ -219,7 +219,12 @@ async function addClaimedJobs(ledger: Ledger, loaded: LoadedOutputs, ctx: Contex
   }
   const clients = ctx.clients(loaded.outputs.region);
   try {
-    const added = await recordClaimedJobs(ledger, clients.storage, bucket);
+    const { added, unreadable } = await recordClaimedJobs(ledger, clients.storage, bucket);
+    unreadable.forEach((u) =>
+      ctx.io.stderr.write(
+        `warning: left out ${u}: not a claim this tool can read; jobs:submit stops at it\n`,
+      ),
+    );
     if (added > 0) {
       ctx.io.stderr.write(
         `note: ${added} job(s) sent from other machines added to the ledger from the stack's claims\n`,

@@ -135,24 +135,28 @@ function claimKeys(
 
 /**
  * Adds to `ledger` the jobs the stack's claims name and it lacks (sent from other machines),
- * oldest generation first, so each name's latest stays latest; returns how many. Only the
- * claims of generations the ledger has no entry for are read.
+ * oldest generation first, so each name's latest stays latest; returns how many, and the
+ * claims that could not be read (`s3://…` and why). Only the claims of generations the
+ * ledger has no entry for are read.
  */
 export async function recordClaimedJobs(
   ledger: Ledger,
   storage: StorageApi,
   bucket: string,
-): Promise<number> {
+): Promise<{ added: number; unreadable: string[] }> {
   const known = new Set(ledger.entries.map((e) => `${e.jobName}/${e.generation}`));
   const tokens = new Set(ledger.entries.map((e) => e.token));
   const keys = claimKeys(await storage.listObjects(bucket, CLAIMS)).filter(
     (k) => !known.has(`${k.jobName}/${k.generation}`),
   );
   const read = await runAll(keys, (k) => storage.getWithEtag(bucket, k.key), READ_CONCURRENCY);
+  const unreadable: string[] = [];
   const found = keys
     .flatMap((k, i) => {
-      // An unreadable claim is refused where a name is sent (Claims.read); here it adds nothing.
       const claim = read[i] && parseClaim(read[i].text, k.jobName);
+      if (typeof claim === "string") {
+        unreadable.push(`s3://${bucket}/${k.key} (${claim})`);
+      }
       return typeof claim === "object" && claim.job !== undefined && !tokens.has(claim.intent.token)
         ? [{ k, claim }]
         : [];
@@ -162,7 +166,7 @@ export async function recordClaimedJobs(
     const job = claim.job as ClaimedJob;
     ledger.append(entryOf(claim.intent, job, job.submittedAt));
   }
-  return found.length;
+  return { added: found.length, unreadable };
 }
 
 /** The fix for a refused request on the state prefix, naming the permission. */

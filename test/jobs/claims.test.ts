@@ -265,6 +265,10 @@ describe("jobs:submit claims: one job per name across machines", function () {
       ["status", "--outputs", aws.outputs, "--state-dir", path.join(aws.dir, "c")],
       { cwd: aws.dir },
     );
+    assert.match(
+      status.stderr,
+      /warning: left out s3:\/\/batchpy-test-bucket\/state\/claims\/job-0000\/0\.json \(who: holds control characters\)/,
+    );
     assert.doesNotMatch(status.stdout + status.stderr, /forged/, "not added from the stack");
   });
 
