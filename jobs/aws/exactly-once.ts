@@ -362,9 +362,9 @@ async function settle(
     if (waited !== "expired") {
       return waited === "changed" ? "again" : { kind: "interrupted" };
     }
-    // Our own token (a resend the lookup found absent) needs no second lookup.
-    const found =
-      claim.intent.token === item.token ? undefined : await lookUpClaim(theirs, claim, ctx);
+    // Even for our own token (a resend the lookup found absent): another run may have taken
+    // the claim over and sent it since.
+    const found = await lookUpClaim(theirs, claim, ctx);
     if (found !== undefined) {
       return found;
     }
