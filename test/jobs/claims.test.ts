@@ -12,6 +12,8 @@ import { lockPath } from "../../jobs/state/lock";
 import { stackStateName } from "../../jobs/input/outputs";
 import { TOKEN_TAG } from "../../jobs/input/plan";
 import type { CrashPoint, Faults } from "../../jobs/aws/exactly-once";
+import { Claims, claimKey, type Claim } from "../../jobs/aws/claims";
+import { createAwsClients } from "../../jobs/aws/api";
 import type { FaultSpec } from "../helpers/cli-with-faults";
 import {
   STACK_OUTPUTS,
@@ -162,6 +164,26 @@ describe("jobs:submit claims: one job per name across machines", function () {
     const r = await submitFrom("a", ["jobs", "--concurrency", "1"]);
     assert.strictEqual(r.code, 0, r.stderr);
     assertOneJobPerName(names, ["a"]);
+  });
+
+  it("of two runs taking one claim over with the same token and time, one wins", async function () {
+    const clients = [0, 1].map(() => createAwsClients({ env: process.env }));
+    try {
+      const bucket = STACK_OUTPUTS.bucketName;
+      const [a, b] = await Promise.all(clients.map((c) => Claims.open(c.storage, bucket, "u@h")));
+      const key = claimKey("job-0000", 0);
+      const at = "2026-01-01T00:00:00.000Z";
+      const intent = { v: 1, type: "intent", jobName: "job-0000", kind: "single" } as const;
+      const line = { ...intent, hash: "h", run: at, token: "t", jobQueue: "q", at };
+      const claim: Claim = { v: 1, intent: line, who: "u@h", at };
+      assert.deepStrictEqual(await a.create(key, claim), { created: true });
+      await Promise.all([a.read(key), b.read(key)]);
+      const taken = { ...claim, at: "2026-01-01T00:10:00.000Z" };
+      const won = await Promise.all([a.replace(key, taken), b.replace(key, taken)]);
+      assert.deepStrictEqual(won.sort(), [false, true]);
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
   });
 
   it("credentials that may not use the state prefix stop the run before anything is sent", async function () {
