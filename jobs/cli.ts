@@ -26,7 +26,8 @@ Exit codes:
   1    failure: an AWS call failed, a job FAILED, a local run failed, stack outputs missing,
        another jobs:submit holds the stack's lock, watch/status/cancel: Batch does not
        know some of the jobs (never counted as finished: check --stack/--outputs)
-  2    bad input: invalid job/sweep file, unknown job name, bad option, options npm run
+  2    bad input: invalid job/sweep file, unknown job name, a name the stack's claims hold
+       for another request (jobs:submit without --force), bad option, options npm run
        kept for itself (put -- before the tool's arguments)
   130  interrupted with Ctrl-C (accepted jobs are in the ledger; re-run to continue)
 

@@ -153,14 +153,27 @@ export function stackOutputs(flags: StackOptions, ctx: Context): LoadedOutputs {
 }
 
 /**
- * The stack's ledger, one per stack whatever label was typed (stackStateName). A ledger an
- * older version kept under the label is moved into it first, and the move said on stderr.
+ * The stack's ledger, one per stack whatever label was typed (stackStateName), and the one
+ * an older version kept under the label, when there is one.
  */
-export function stackLedgerPath(flags: StackOptions, ctx: Context, loaded: LoadedOutputs): string {
+function ledgerFiles(
+  flags: StackOptions,
+  ctx: Context,
+  loaded: LoadedOutputs,
+): { file: string; byLabel?: string } {
   const dir = stateDir(ctx, flags.stateDir);
   const file = ledgerPath(dir, stackStateName(loaded.outputs));
   const byLabel = checkedLedgerPath(dir, loaded.stack);
-  if (byLabel !== file && fs.existsSync(byLabel)) {
+  return byLabel !== file && fs.existsSync(byLabel) ? { file, byLabel } : { file };
+}
+
+/**
+ * The stack's ledger (ledgerFiles). A ledger an older version kept under the label is moved
+ * into it first, and the move said on stderr.
+ */
+export function stackLedgerPath(flags: StackOptions, ctx: Context, loaded: LoadedOutputs): string {
+  const { file, byLabel } = ledgerFiles(flags, ctx, loaded);
+  if (byLabel !== undefined) {
     const lines = mergeLedger(byLabel, file);
     ctx.io.stderr.write(
       `note: moved ${lines} line(s) of the ledger ${displayPath(ctx.cwd, byLabel)} (kept under the ` +
@@ -169,6 +182,15 @@ export function stackLedgerPath(flags: StackOptions, ctx: Context, loaded: Loade
     );
   }
   return file;
+}
+
+/**
+ * The stack's ledger as a run that changes nothing reads it (a dry run, a cost estimate): a
+ * ledger still under the label is read with it, not moved.
+ */
+export function readStackLedger(flags: StackOptions, ctx: Context, loaded: LoadedOutputs): Ledger {
+  const { file, byLabel } = ledgerFiles(flags, ctx, loaded);
+  return Ledger.open(file, byLabel);
 }
 
 /**
@@ -197,7 +219,12 @@ async function addClaimedJobs(ledger: Ledger, loaded: LoadedOutputs, ctx: Contex
   }
   const clients = ctx.clients(loaded.outputs.region);
   try {
-    const added = await recordClaimedJobs(ledger, clients.storage, bucket);
+    const { added, unreadable } = await recordClaimedJobs(ledger, clients.storage, bucket);
+    unreadable.forEach((u) =>
+      ctx.io.stderr.write(
+        `warning: left out ${u}: not a claim this tool can read; jobs:submit stops at it\n`,
+      ),
+    );
     if (added > 0) {
       ctx.io.stderr.write(
         `note: ${added} job(s) sent from other machines added to the ledger from the stack's claims\n`,

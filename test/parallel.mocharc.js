@@ -22,6 +22,7 @@ const ROOT = path.resolve(__dirname, "..");
  */
 const SLOWEST_FIRST = [
   "test/contract/docs-commands.test.ts",
+  "test/jobs/claims.test.ts",
   "test/container/pytest.test.ts",
   "test/container/entrypoint.test.ts",
   "test/container/s3.test.ts",
@@ -29,7 +30,6 @@ const SLOWEST_FIRST = [
   "test/jobs/exactly-once.test.ts",
   "test/policy/check-cli.test.ts",
   "test/jobs/cli-submit.test.ts",
-  "test/jobs/claims.test.ts",
   "test/jobs/local.test.ts",
   "test/jobs/scripts.test.ts",
   "test/tooling/bin.test.ts",

@@ -48,6 +48,16 @@ export type {
  */
 const MAX_ATTEMPTS = 10;
 
+/**
+ * Batch's API rate per account and Region, every Batch call counted, a fixed limit. A run
+ * paces its own Batch calls to it (every attempt, retries included), so a large submission
+ * is rarely throttled instead of waiting out back-offs; the SDK still retries the throttles
+ * other callers of the account cause.
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/service_limits.html
+ * @see https://repost.aws/knowledge-center/aws-batch-requests-error
+ */
+const BATCH_CALLS_PER_SECOND = 50;
+
 /** DescribeJobs takes at most 100 job IDs per call; 10 calls in flight for a large sweep. */
 const DESCRIBE_BATCH = 100;
 const DESCRIBE_CONCURRENCY = 10;
@@ -235,6 +245,34 @@ export interface ClientOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** @default SUBMIT_TIMEOUT_MS */
   readonly submitTimeoutMs?: number;
+}
+
+/**
+ * Adds to `client` a wait before each attempt, so that the attempts of every client given
+ * the same `slot` go out one per slot, in the order they were asked for.
+ */
+function paced(client: BatchClient, slot: () => Promise<void>): BatchClient {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      await slot();
+      return next(args);
+    },
+    // After the retry middleware (priority high): every attempt waits for its slot.
+    { step: "finalizeRequest", priority: "low", name: "batchpyPace" },
+  );
+  return client;
+}
+
+/** Slots `1 / callsPerSecond` apart: each caller waits for the next free one. */
+function pace(callsPerSecond: number): () => Promise<void> {
+  const gapMs = 1000 / callsPerSecond;
+  let free = 0;
+  return () => {
+    const now = Date.now();
+    const at = Math.max(now, free);
+    free = at + gapMs;
+    return at > now ? new Promise((resolve) => setTimeout(resolve, at - now)) : Promise.resolve();
+  };
 }
 
 function unexpected(operation: string, response: unknown): Error {
@@ -462,18 +500,22 @@ export function createAwsClients(opts: ClientOptions = {}): AwsClients {
     made.push(client);
     return client;
   };
-  const batch = once(() => kept(new BatchClient(common)));
+  const slot = pace(BATCH_CALLS_PER_SECOND);
+  const batch = once(() => kept(paced(new BatchClient(common), slot)));
   const submitter = once(() =>
     kept(
-      new BatchClient({
-        ...common,
-        retryStrategy: new SubmitRetryStrategy(MAX_ATTEMPTS),
-        requestHandler: {
-          requestTimeout: opts.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
-          throwOnRequestTimeout: true,
-          connectionTimeout: CONNECT_TIMEOUT_MS,
-        },
-      }),
+      paced(
+        new BatchClient({
+          ...common,
+          retryStrategy: new SubmitRetryStrategy(MAX_ATTEMPTS),
+          requestHandler: {
+            requestTimeout: opts.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
+            throwOnRequestTimeout: true,
+            connectionTimeout: CONNECT_TIMEOUT_MS,
+          },
+        }),
+        slot,
+      ),
     ),
   );
   const s3 = once(async () => {

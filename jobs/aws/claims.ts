@@ -13,11 +13,13 @@
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
  */
 import * as os from "os";
+import { z } from "zod";
 import { httpStatus, submitFailure, type RemoteObject, type StorageApi } from "./api";
 import { runAll } from "./pool";
 import { FatalError, describeError } from "../errors";
 import { jsonValue } from "../input/json-source";
 import { entryOf, type IntentLine, type Ledger, type LedgerEntry } from "../state/ledger";
+import { visible } from "../output/visible";
 import { definedOnly } from "../../components/defined";
 import { JOB_NAME_PATTERN, STATE_PREFIX } from "../../components/contract";
 
@@ -76,15 +78,49 @@ export function whoAmI(env: NodeJS.ProcessEnv): string {
   return `${user}@${os.hostname()}`;
 }
 
-function parseClaim(text: string): Claim | undefined {
-  const value = jsonValue(text)?.value as Partial<Claim> | undefined;
-  const ok =
-    value?.v === 1 &&
-    typeof value.who === "string" &&
-    typeof value.at === "string" &&
-    typeof value.intent?.token === "string" &&
-    typeof value.intent.hash === "string";
-  return ok ? (value as Claim) : undefined;
+/** Text another machine wrote that is printed: refused when the sanitiser would change it. */
+const plain = z.string().refine((t) => visible(t) === t, "holds control characters");
+const jobName = plain.refine((t) => JOB_NAME_PATTERN.test(t), "is not a job name");
+const count = z.int().nonnegative();
+
+/** A claim as another machine (or a hand) may have written it: every field checked. */
+const claimSchema = z.object({
+  v: z.literal(1),
+  intent: z.object({
+    v: z.literal(1),
+    type: z.literal("intent"),
+    jobName,
+    kind: z.enum(["single", "array"]),
+    arraySize: count.optional(),
+    file: plain.optional(),
+    hash: plain,
+    of: plain.optional(),
+    manifest: plain.optional(),
+    run: plain,
+    generation: count.optional(),
+    token: plain,
+    jobQueue: plain,
+    at: plain,
+  }),
+  who: plain,
+  at: plain,
+  job: z.object({ jobId: plain, jobArn: plain.optional(), submittedAt: plain }).optional(),
+  closed: plain.optional(),
+});
+
+/**
+ * The claim in `text`, stored under `name`'s key, or a message naming the first field that
+ * is wrong (values are not repeated: they may be hostile).
+ */
+function parseClaim(text: string, name: string): Claim | string {
+  const parsed = claimSchema.safeParse(jsonValue(text)?.value);
+  if (!parsed.success) {
+    const [issue] = parsed.error.issues;
+    return `${issue.path.join(".") || "the object"}: ${issue.message}`;
+  }
+  return parsed.data.intent.jobName === name
+    ? (parsed.data as Claim)
+    : "intent.jobName: is not the job name of its key";
 }
 
 /** The claims among listed objects, by job name and generation. */
@@ -99,31 +135,38 @@ function claimKeys(
 
 /**
  * Adds to `ledger` the jobs the stack's claims name and it lacks (sent from other machines),
- * oldest generation first, so each name's latest stays latest; returns how many. Only the
- * claims of generations the ledger has no entry for are read.
+ * oldest generation first, so each name's latest stays latest; returns how many, and the
+ * claims that could not be read (`s3://…` and why). Only the claims of generations the
+ * ledger has no entry for are read.
  */
 export async function recordClaimedJobs(
   ledger: Ledger,
   storage: StorageApi,
   bucket: string,
-): Promise<number> {
+): Promise<{ added: number; unreadable: string[] }> {
   const known = new Set(ledger.entries.map((e) => `${e.jobName}/${e.generation}`));
   const tokens = new Set(ledger.entries.map((e) => e.token));
   const keys = claimKeys(await storage.listObjects(bucket, CLAIMS)).filter(
     (k) => !known.has(`${k.jobName}/${k.generation}`),
   );
   const read = await runAll(keys, (k) => storage.getWithEtag(bucket, k.key), READ_CONCURRENCY);
+  const unreadable: string[] = [];
   const found = keys
     .flatMap((k, i) => {
-      const claim = read[i] && parseClaim(read[i].text);
-      return claim?.job !== undefined && !tokens.has(claim.intent.token) ? [{ k, claim }] : [];
+      const claim = read[i] && parseClaim(read[i].text, k.jobName);
+      if (typeof claim === "string") {
+        unreadable.push(`s3://${bucket}/${k.key} (${claim})`);
+      }
+      return typeof claim === "object" && claim.job !== undefined && !tokens.has(claim.intent.token)
+        ? [{ k, claim }]
+        : [];
     })
     .sort((a, b) => a.k.generation - b.k.generation);
   for (const { claim } of found) {
     const job = claim.job as ClaimedJob;
     ledger.append(entryOf(claim.intent, job, job.submittedAt));
   }
-  return found.length;
+  return { added: found.length, unreadable };
 }
 
 /** The fix for a refused request on the state prefix, naming the permission. */
@@ -245,14 +288,24 @@ export class Claims {
     return gens === undefined ? undefined : Math.max(...gens);
   }
 
-  /** The claim at `key`, undefined when there is none (or it is not one of ours). */
+  /**
+   * The claim at `key`, undefined when there is none. One that cannot be read stops the run:
+   * its name may have been sent, so it is not sent again until the object is fixed.
+   */
   async read(key: string): Promise<ReadClaim | undefined> {
     const got = await this.storage
       .getWithEtag(this.bucket, key)
       .catch(permission(this.bucket, "s3:GetObject"));
-    const claim = got && parseClaim(got.text);
-    if (got === undefined || claim === undefined) {
+    if (got === undefined) {
       return undefined;
+    }
+    const claim = parseClaim(got.text, key.slice(CLAIMS.length).split("/")[0]);
+    if (typeof claim === "string") {
+      throw new FatalError(
+        `s3://${this.bucket}/${key} is not a claim jobs:submit can read (${claim}); it was ` +
+          "not written by this tool as it is now: check who changed it, then delete it (its " +
+          "name may then be sent again) or restore it; nothing was sent under its name",
+      );
     }
     const read = { claim, etag: got.etag };
     this.seen.set(key, read);
@@ -296,8 +349,10 @@ export class Claims {
       return false;
     }
     const put = await this.write(key, claim, { etag: seen.etag });
-    if (typeof put === "object") {
-      return true;
+    if (put !== "lost") {
+      // 412 and 409 say the write did not happen: a claim read back with the same token
+      // and time may be another taker's (two runs resending one token in one millisecond).
+      return typeof put === "object";
     }
     const now = await this.read(key);
     return now?.claim.intent.token === claim.intent.token && now.claim.at === claim.at;

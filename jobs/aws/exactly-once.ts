@@ -174,7 +174,7 @@ async function reconcile(
 }
 
 /** Where a crash can be injected, in the order a submission passes them. */
-export type CrashPoint = "intent-durable" | "answer-received";
+export type CrashPoint = "claim-created" | "intent-durable" | "answer-received" | "claim-answered";
 
 /** Crashes and shorter waits that tests inject through the context they build. */
 export interface Faults {
@@ -272,6 +272,7 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   if (claimed.kind === "interrupted") {
     return { status: "interrupted" };
   }
+  await ctx.faults?.checkpoint?.("claim-created", s.jobName);
   const intent = intentFor(claimed.item, ctx.run);
   await ctx.ledger.recordIntent(intent);
   await ctx.faults?.checkpoint?.("intent-durable", s.jobName);
@@ -354,9 +355,6 @@ async function settle(
   if (claim.job !== undefined) {
     return adopt(theirs, claim, claim.job, key, ctx);
   }
-  if (claim.intent.token === item.token) {
-    return { kind: "send", item };
-  }
   // Closed: it made no job, so this submission takes its place with its own token.
   let send = item;
   if (claim.closed === undefined) {
@@ -364,6 +362,8 @@ async function settle(
     if (waited !== "expired") {
       return waited === "changed" ? "again" : { kind: "interrupted" };
     }
+    // Even for our own token (a resend the lookup found absent): another run may have taken
+    // the claim over and sent it since.
     const found = await lookUpClaim(theirs, claim, ctx);
     if (found !== undefined) {
       return found;
@@ -371,6 +371,8 @@ async function settle(
     // Open past the wait and no job carries its token: sent again with that token.
     send = theirs;
   }
+  // Taken with If-Match even when the token is ours: of two runs resending one token (two
+  // re-runs after crashes), one sends; the other finds the claim fresh and waits for it.
   const taken = claimOf(intentFor(send, ctx.run), ctx.claims.who);
   return (await ctx.claims.replace(key, taken)) ? { kind: "send", item: send } : "again";
 }
@@ -404,6 +406,9 @@ async function waitForClaim(
   const { waitMs, timeoutMs, now, sleep, signal } = ctx.timing;
   const made = Date.parse(seen.claim.at);
   const deadline = (Number.isNaN(made) ? now() : made) + waitMs + timeoutMs;
+  if (deadline <= now()) {
+    return "expired";
+  }
   ctx.note?.(
     `note: ${item.submission.jobName}: ${seen.claim.who} claimed it at ${seen.claim.at} and has ` +
       `no job ID yet; waiting up to ${Math.ceil(Math.max(0, deadline - now()) / 1000)} s for it`,
@@ -446,6 +451,7 @@ async function answerClaim(ctx: SendContext, entry: LedgerEntry): Promise<void> 
     submittedAt: entry.submittedAt,
   }) as ClaimedJob;
   await updateClaim(ctx, entry, { job });
+  await ctx.faults?.checkpoint?.("claim-answered", entry.jobName);
 }
 
 /**
@@ -748,7 +754,7 @@ export async function recoverOpenIntents(
   }
   return {
     recovered: r.recovered,
-    resend: resendOrClose(r.absent, submissions, ctx),
+    resend: await resendOrClose(r.absent, submissions, ctx),
     duplicates: r.duplicates,
     undecided: r.undecided.length,
   };
@@ -756,15 +762,17 @@ export async function recoverOpenIntents(
 
 /**
  * Intents never seen in Batch: sent again with their token when this run has the same
- * request; otherwise closed (the name, if in this run, is then a new submission).
+ * request; otherwise closed, in the ledger and in the claim (so that neither this run's new
+ * version of the file nor another machine waits for it or is refused by it).
  */
-function resendOrClose(
+async function resendOrClose(
   absent: readonly IntentLine[],
   submissions: readonly Submission[],
   ctx: SendContext,
-): SendItem[] {
+): Promise<SendItem[]> {
   const byName = new Map(submissions.map((s) => [s.jobName, s]));
   const resend: SendItem[] = [];
+  const closing: Promise<void>[] = [];
   for (const intent of absent) {
     const s = byName.get(intent.jobName);
     if (s !== undefined && s.hash === intent.hash) {
@@ -776,11 +784,9 @@ function resendOrClose(
       );
     } else {
       const gone = s === undefined;
-      closeIntent(
-        ctx.ledger,
-        intent,
-        `not in Batch after the listing wait; ${gone ? "not in this run" : "its file changed"}`,
-      );
+      const reason = `not in Batch after the listing wait; ${gone ? "not in this run" : "its file changed"}`;
+      closeIntent(ctx.ledger, intent, reason);
+      closing.push(updateClaim(ctx, intent, { closed: reason }));
       ctx.note?.(
         `note: ${intent.jobName}: the earlier submission never reached Batch and ` +
           `${gone ? "is not in this run" : "its file changed since"}; ` +
@@ -788,6 +794,7 @@ function resendOrClose(
       );
     }
   }
+  await Promise.all(closing);
   return resend;
 }
 

@@ -4,8 +4,8 @@
  */
 
 /**
- * Default in-flight SubmitJob calls: at a round trip of 0.1-0.2 s, about the account quota;
- * beyond it, the SDK's adaptive retry slows the client down rather than failing.
+ * Default in-flight SubmitJob calls: at a round trip of 0.1-0.2 s, about the account quota,
+ * to which the run paces its Batch calls (jobs/aws/api.ts).
  */
 export const DEFAULT_SUBMIT_CONCURRENCY = 10;
 

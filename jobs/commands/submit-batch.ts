@@ -8,6 +8,7 @@ import {
   createProgress,
   displayPath,
   sleep,
+  readStackLedger,
   stackLedgerPath,
   type Context,
   type Progress,
@@ -55,20 +56,19 @@ export async function submitToBatch(
   submissions: readonly Submission[],
   notes: readonly Problem[],
 ): Promise<SubmitResult> {
-  const file = stackLedgerPath(opts, ctx, outputs);
   if (!opts.json) {
     notes.forEach((n) => ctx.io.stderr.write(`note: ${formatProblem(n)}\n`));
   }
   if (opts.dryRun === true) {
-    // No lock and no folder: a dry run changes nothing, so its list is a preview.
-    const ledger = Ledger.open(file);
+    // No lock, no folder and no move: a dry run changes nothing, so its list is a preview.
+    const ledger = readStackLedger(opts, ctx, outputs);
     warnAbout(ledger, ctx);
     checkDependencies(submissions, ledger);
     const { todo, skipped } = skipKnown(submissions, submissions, ledger, opts, ctx);
     const { stack, outputs: values } = outputs;
     return { kind: "dry-run", stack, bucketName: values.bucketName, todo, skipped };
   }
-  const { lock, ledger } = openLedgerForSubmit(file, ctx);
+  const { lock, ledger } = openLedgerForSubmit(stackLedgerPath(opts, ctx, outputs), ctx);
   const clients = ctx.clients(outputs.outputs.region);
   try {
     warnAbout(ledger, ctx);

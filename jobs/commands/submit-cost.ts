@@ -3,12 +3,11 @@
  * ledger does not have yet (all with --force), held to --max-cost and the pack's
  * `batch-submit-cost-cap`.
  */
-import { stackLedgerPath, type Context } from "../context";
+import { readStackLedger, type Context } from "../context";
 import { BadInputError, type Problem } from "../errors";
 import type { LoadedOutputs } from "../input/outputs";
 import type { Submission } from "../input/plan";
 import { costBound, costCapProblem, type CostBound } from "../report/cost-bound";
-import { Ledger } from "../state/ledger";
 import { printCostBound } from "../output/cost-print";
 import type { SubmitResult } from "../output/submit-print";
 import { submitToBatch, type BatchOptions } from "./submit-batch";
@@ -90,7 +89,7 @@ function notInLedger(
   if (opts.force === true) {
     return submissions;
   }
-  const ledger = Ledger.open(stackLedgerPath(opts, ctx, outputs));
+  const ledger = readStackLedger(opts, ctx, outputs);
   try {
     const known = ledger.latest();
     return submissions.filter((s) => !known.has(s.jobName));

@@ -245,6 +245,21 @@ export function latestByName(entries: readonly LedgerEntry[]): Map<string, Ledge
   return new Map(entries.map((e) => [e.jobName, e]));
 }
 
+/** A ledger file's text; empty when there is none. */
+function readLedgerText(file: string): string {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (err) {
+    if (!isMissingFile(err)) {
+      throw new FatalError(
+        `cannot read the ledger ${file} (${describeError(err)}); fix the file or its ` +
+          `permissions, or pass --state-dir DIR (or set ${VARS.stateDir})`,
+      );
+    }
+    return "";
+  }
+}
+
 export class Ledger {
   readonly entries: LedgerEntry[];
   readonly intents: IntentLine[];
@@ -273,19 +288,20 @@ export class Ledger {
    * Reads the ledger. A file that does not exist (or a path through a file) is an empty
    * ledger; whether it can be created is openForAppend's question.
    */
-  static open(file: string): Ledger {
-    let text = "";
-    try {
-      text = fs.readFileSync(file, "utf8");
-    } catch (err) {
-      if (!isMissingFile(err)) {
-        throw new FatalError(
-          `cannot read the ledger ${file} (${describeError(err)}); fix the file or its ` +
-            `permissions, or pass --state-dir DIR (or set ${VARS.stateDir})`,
-        );
-      }
+  /**
+   * The ledger in `file`; with `after`, read as if that ledger's lines followed (as a run
+   * would move them in: mergeLedger), neither file changed.
+   */
+  static open(file: string, after?: string): Ledger {
+    const text = readLedgerText(file);
+    const parsed = parseLedger(text, file);
+    if (after !== undefined) {
+      const more = parseLedger(readLedgerText(after), after);
+      (Object.keys(parsed) as (keyof ParsedLedger)[]).forEach((k) =>
+        (parsed[k] as unknown[]).push(...more[k]),
+      );
     }
-    return new Ledger(file, text !== "" && !text.endsWith("\n"), parseLedger(text, file));
+    return new Ledger(file, text !== "" && !text.endsWith("\n"), parsed);
   }
 
   latest(): Map<string, LedgerEntry> {

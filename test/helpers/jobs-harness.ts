@@ -257,16 +257,17 @@ export function spawnJobs(
   return { child, done };
 }
 
-/** Writes `n` job files named job-0000.json ... into `dir`; returns their names. */
+/** Writes `n` job files named job-0000.json ... (or `<prefix>-0000.json` ...) into `dir`; returns their names. */
 export function writeJobFiles(
   dir: string,
   n: number,
   extra: Record<string, unknown> = {},
+  prefix = "job",
 ): string[] {
   fs.mkdirSync(dir, { recursive: true });
   const names: string[] = [];
   for (let i = 0; i < n; i++) {
-    const jobName = `job-${String(i).padStart(4, "0")}`;
+    const jobName = `${prefix}-${String(i).padStart(4, "0")}`;
     names.push(jobName);
     fs.writeFileSync(
       path.join(dir, `${jobName}.json`),

@@ -11,7 +11,10 @@ import { Ledger, ledgerPath } from "../../jobs/state/ledger";
 import { lockPath } from "../../jobs/state/lock";
 import { stackStateName } from "../../jobs/input/outputs";
 import { TOKEN_TAG } from "../../jobs/input/plan";
-import type { Faults } from "../../jobs/aws/exactly-once";
+import type { CrashPoint, Faults } from "../../jobs/aws/exactly-once";
+import { Claims, claimKey, type Claim } from "../../jobs/aws/claims";
+import { createAwsClients } from "../../jobs/aws/api";
+import type { FaultSpec } from "../helpers/cli-with-faults";
 import {
   STACK_OUTPUTS,
   awsEnv,
@@ -23,6 +26,12 @@ import {
 } from "../helpers/jobs-harness";
 
 const FAST: Faults = { listingWaitMs: 300, submitTimeoutMs: 300 };
+/**
+ * For real processes racing on a loaded machine: a claim stays open past FAST's wait before
+ * its SubmitJob goes out, and another process would take a live claim over (the wait in use
+ * is minutes). Only a dead process's claims make anyone wait this long.
+ */
+const SPAWNED: FaultSpec = { listingWaitMs: 2000, submitTimeoutMs: 1000 };
 
 describe("jobs:submit claims: one job per name across machines", function () {
   const aws = useLocalAws("claims", { s3: "memory", batch: { autoAdvance: false } });
@@ -32,6 +41,14 @@ describe("jobs:submit claims: one job per name across machines", function () {
     runJobs(
       ["submit", ...args, "--outputs", aws.outputs, "--state-dir", path.join(aws.dir, machine)],
       { cwd: aws.dir, faults, ...(signal !== undefined ? { signal } : {}) },
+    );
+  /** The same as a real process, with `spec`'s faults (a SIGKILL at a crash point). */
+  const spawnFrom = (machine: string, folder: string, spec: FaultSpec) =>
+    spawnJobs(
+      ["submit", folder, "--outputs", aws.outputs, "--state-dir", path.join(aws.dir, machine)],
+      awsEnv({ batch: aws.batch.url, s3: aws.s3.url }),
+      aws.dir,
+      spec,
     );
   const ledgerOf = (machine: string) =>
     Ledger.open(ledgerPath(path.join(aws.dir, machine), stackStateName(STACK_OUTPUTS)));
@@ -53,9 +70,13 @@ describe("jobs:submit claims: one job per name across machines", function () {
     fs.rmSync(lockPath(ledgerOf(machine).file), { force: true });
   }
 
-  /** One Batch job per name, and every machine's ledger records that job. */
+  /** job-0000 … job-0002 but `name`. */
+  const names3 = (name: string) => ["job-0000", "job-0001", "job-0002"].filter((n) => n !== name);
+
+  /** One Batch job per name of `names`, and every machine's ledger records that job. */
   function assertOneJobPerName(names: readonly string[], machines: readonly string[]): void {
-    const jobs = aws.batch.submitted();
+    const wanted = new Set(names);
+    const jobs = aws.batch.submitted().filter((j) => wanted.has(j.jobName));
     assert.deepStrictEqual(jobs.map((j) => j.jobName).sort(), [...names].sort());
     for (const machine of machines) {
       const latest = ledgerOf(machine).latest();
@@ -66,9 +87,9 @@ describe("jobs:submit claims: one job per name across machines", function () {
     }
   }
 
-  it("two machines sending the same 50 files at the same moment make 50 jobs, both ledgers hold them", async function () {
-    const names = writeJobFiles(path.join(aws.dir, "jobs"), 50);
-    const [a, b] = await Promise.all([submitFrom("a", ["jobs"]), submitFrom("b", ["jobs"])]);
+  it("two processes with two state folders sending the same 300 files at the same moment make 300 jobs, both ledgers hold them", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 300);
+    const [a, b] = await Promise.all(["a", "b"].map((m) => spawnFrom(m, "jobs", SPAWNED).done));
     assert.strictEqual(a.code, 0, a.stderr);
     assert.strictEqual(b.code, 0, b.stderr);
     assertOneJobPerName(names, ["a", "b"]);
@@ -86,16 +107,39 @@ describe("jobs:submit claims: one job per name across machines", function () {
     );
   });
 
+  // Each case has job names of its own, so the cases share the servers and run at once; 30
+  // files a case keep the matrix quick (the 300-file race above is the same path, unkilled).
+  it("both processes SIGKILLed, each at every step of a submission, then re-run: one job per name, in both ledgers", async function () {
+    const points: readonly CrashPoint[] = [
+      "claim-created",
+      "intent-durable",
+      "answer-received",
+      "claim-answered",
+    ];
+    await Promise.all(
+      points.map(async (point, n) => {
+        const names = writeJobFiles(path.join(aws.dir, point), 30, {}, point);
+        const machines = [`${point}-a`, `${point}-b`];
+        // A dies at this step, B at the next one, later: B runs on beside A's wreck a while.
+        const crashes = [
+          { point, at: 2 },
+          { point: points[(n + 1) % points.length], at: 5 },
+        ];
+        const killed = await Promise.all(
+          machines.map((m, i) => spawnFrom(m, point, { ...SPAWNED, crash: crashes[i] }).done),
+        );
+        killed.forEach((r) => assert.strictEqual(r.code, 137, `${point}: ${r.stderr}`));
+        const again = await Promise.all(machines.map((m) => submitFrom(m, [point], SPAWNED)));
+        again.forEach((r) => assert.strictEqual(r.code, 0, `${point}: ${r.stderr}`));
+        assertOneJobPerName(names, machines);
+      }),
+    );
+  });
+
   it("two processes, one SIGKILLed mid-way: one job per name, in both ledgers after its re-run", async function () {
     const names = writeJobFiles(path.join(aws.dir, "jobs"), 50);
-    const env = awsEnv({ batch: aws.batch.url, s3: aws.s3.url });
-    const argv = (machine: string) => [
-      "submit",
-      "jobs",
-      ...["--outputs", aws.outputs, "--state-dir", path.join(aws.dir, machine)],
-    ];
-    const killed = spawnJobs(argv("a"), env, aws.dir, {
-      ...FAST,
+    const killed = spawnFrom("a", "jobs", {
+      ...SPAWNED,
       crash: { point: "intent-durable", at: 10 },
     });
     // B starts once A sends: A then reaches its tenth intent before B can claim every name.
@@ -104,11 +148,11 @@ describe("jobs:submit claims: one job per name across machines", function () {
     while (!exited && ledgerOf("a").intents.length === 0) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    const other = spawnJobs(argv("b"), env, aws.dir, FAST);
+    const other = spawnFrom("b", "jobs", SPAWNED);
     const [a, b] = await Promise.all([killed.done, other.done]);
     assert.strictEqual(a.code, 137, a.stderr);
     assert.strictEqual(b.code, 0, b.stderr);
-    const again = await submitFrom("a", ["jobs"]);
+    const again = await submitFrom("a", ["jobs"], SPAWNED);
     assert.strictEqual(again.code, 0, again.stderr);
     assertOneJobPerName(names, ["a", "b"]);
   });
@@ -120,6 +164,26 @@ describe("jobs:submit claims: one job per name across machines", function () {
     const r = await submitFrom("a", ["jobs", "--concurrency", "1"]);
     assert.strictEqual(r.code, 0, r.stderr);
     assertOneJobPerName(names, ["a"]);
+  });
+
+  it("of two runs taking one claim over with the same token and time, one wins", async function () {
+    const clients = [0, 1].map(() => createAwsClients({ env: process.env }));
+    try {
+      const bucket = STACK_OUTPUTS.bucketName;
+      const [a, b] = await Promise.all(clients.map((c) => Claims.open(c.storage, bucket, "u@h")));
+      const key = claimKey("job-0000", 0);
+      const at = "2026-01-01T00:00:00.000Z";
+      const intent = { v: 1, type: "intent", jobName: "job-0000", kind: "single" } as const;
+      const line = { ...intent, hash: "h", run: at, token: "t", jobQueue: "q", at };
+      const claim: Claim = { v: 1, intent: line, who: "u@h", at };
+      assert.deepStrictEqual(await a.create(key, claim), { created: true });
+      await Promise.all([a.read(key), b.read(key)]);
+      const taken = { ...claim, at: "2026-01-01T00:10:00.000Z" };
+      const won = await Promise.all([a.replace(key, taken), b.replace(key, taken)]);
+      assert.deepStrictEqual(won.sort(), [false, true]);
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
   });
 
   it("credentials that may not use the state prefix stop the run before anything is sent", async function () {
@@ -156,6 +220,36 @@ describe("jobs:submit claims: one job per name across machines", function () {
     );
   });
 
+  it("recovery that closes an intent closes its claim: no other machine waits for it, a changed file goes as it is", async function () {
+    writeJobFiles(path.join(aws.dir, "jobs"), 3);
+    await crash("a");
+    const [open] = ledgerOf("a").openIntents();
+    const key = `state/claims/${open.jobName}/0.json`;
+    const others = names3(open.jobName).map((n) => `jobs/${n}.json`);
+    const r = await submitFrom("a", others);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const claim = JSON.parse(aws.memoryS3.objects.get(key)!.body.toString());
+    assert.match(claim.closed, /not in this run/);
+    const changed = { save_name: "changed" };
+    writeJobFiles(path.join(aws.dir, "jobs"), 3, { parameters: changed });
+    const b = await submitFrom("b", [`jobs/${open.jobName}.json`]);
+    assert.strictEqual(b.code, 0, b.stderr);
+    assert.doesNotMatch(b.stderr, /waiting/, "closed: nothing to wait for");
+    assert.deepStrictEqual(aws.findJob(open.jobName).request.parameters, changed);
+  });
+
+  it("a re-run after a crash sends an open name's changed file, closing the earlier claim", async function () {
+    writeJobFiles(path.join(aws.dir, "jobs"), 2);
+    await crash("a");
+    const [open] = ledgerOf("a").openIntents();
+    const changed = { save_name: "changed" };
+    writeJobFiles(path.join(aws.dir, "jobs"), 2, { parameters: changed });
+    const r = await submitFrom("a", ["jobs"]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.strictEqual(aws.batch.named(open.jobName).length, 1);
+    assert.deepStrictEqual(aws.findJob(open.jobName).request.parameters, changed);
+  });
+
   it("the same name with another request is refused, naming who and when, unless --force", async function () {
     writeJobFiles(path.join(aws.dir, "jobs"), 2);
     assert.strictEqual((await submitFrom("a", ["jobs"])).code, 0);
@@ -174,6 +268,32 @@ describe("jobs:submit claims: one job per name across machines", function () {
     assert.ok(aws.memoryS3.objects.has("state/claims/job-0000/1.json"), "the next generation");
   });
 
+  it("a claim whose text could forge a line is refused, naming its key and field, and nothing is sent under its name", async function () {
+    writeJobFiles(path.join(aws.dir, "jobs"), 1);
+    assert.strictEqual((await submitFrom("a", ["jobs"])).code, 0);
+    const key = "state/claims/job-0000/0.json";
+    const claim = JSON.parse(aws.memoryS3.objects.get(key)!.body.toString());
+    aws.memoryS3.put(key, JSON.stringify({ ...claim, who: "x\nnote: forged \u001b[2K" }));
+    const sent = aws.batch.count("submitjob");
+    const r = await submitFrom("b", ["jobs"]);
+    assert.strictEqual(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /s3:\/\/batchpy-test-bucket\/state\/claims\/job-0000\/0\.json is not a claim jobs:submit can read \(who: holds control characters\)/,
+    );
+    assert.doesNotMatch(r.stderr, /^note: forged/m);
+    assert.strictEqual(aws.batch.count("submitjob"), sent, "nothing sent");
+    const status = await runJobs(
+      ["status", "--outputs", aws.outputs, "--state-dir", path.join(aws.dir, "c")],
+      { cwd: aws.dir },
+    );
+    assert.match(
+      status.stderr,
+      /warning: left out s3:\/\/batchpy-test-bucket\/state\/claims\/job-0000\/0\.json \(who: holds control characters\)/,
+    );
+    assert.doesNotMatch(status.stdout + status.stderr, /forged/, "not added from the stack");
+  });
+
   it("three labels of one stack share one ledger and one lock: one job per name", async function () {
     const names = writeJobFiles(path.join(aws.dir, "jobs"), 3);
     // An older version's ledger under the label "dev": moved into the stack's one ledger.
@@ -186,6 +306,27 @@ describe("jobs:submit claims: one job per name across machines", function () {
     }
     assertOneJobPerName(names, ["a"]);
     assert.strictEqual(fs.existsSync(byLabel), false, "moved");
+  });
+
+  it("a dry run reads a ledger still under a label without moving it", async function () {
+    writeJobFiles(path.join(aws.dir, "jobs"), 2);
+    const byLabel = ledgerPath(path.join(aws.dir, "a"), "dev");
+    fs.mkdirSync(path.dirname(byLabel), { recursive: true });
+    const line = { v: 1, jobName: "job-0000", jobId: "id-0", kind: "single", hash: "h", run: "r" };
+    fs.writeFileSync(
+      byLabel,
+      `${JSON.stringify({ ...line, submittedAt: "2026-01-01T00:00:00Z" })}\n`,
+    );
+    const r = await submitFrom("a", ["jobs", "--stack", "dev", "--dry-run", "--json"]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const preview = JSON.parse(r.stdout);
+    assert.deepStrictEqual(
+      preview.skipped.map((j: { jobId: string }) => j.jobId),
+      ["id-0"],
+      "read",
+    );
+    assert.ok(fs.existsSync(byLabel), "not moved");
+    assert.strictEqual(fs.existsSync(ledgerOf("a").file), false, "nothing written");
   });
 
   it("after a crash, names never tried are sent without waiting for the open ones", async function () {
