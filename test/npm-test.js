@@ -33,8 +33,11 @@ function run(script, opts) {
       try {
         // npm has not started its own child yet; that one inherits the priority.
         os.setPriority(child.pid, opts.niceness);
-      } catch {
-        // Not permitted here: the checks then run at normal priority, as before.
+      } catch (err) {
+        // The OS refused (a SystemError, e.g. EACCES): the checks run at normal priority.
+        if (err.code !== "ERR_SYSTEM_ERROR") {
+          throw err;
+        }
       }
     }
     const chunks = [];

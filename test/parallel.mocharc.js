@@ -2,9 +2,10 @@
 /**
  * The mocha config of `npm run test:unit` (and so `npm test`): .mocharc.json's settings,
  * the container's Python compiled once before the tests (test/helpers/python-bytecode.ts),
- * two parallel workers, and every test file, the slowest first. The workers take the files
- * in this order, so a long file started last would run alone at the end while the other
- * worker idles; started first, it overlaps the many short ones. The list comes from
+ * three parallel workers (on two cores: the tests often wait), and every test file, the
+ * slowest first. The workers take the files in this order, so a long file started last
+ * would run alone at the end while the others idle; started first, it overlaps the many
+ * short ones. The list comes from
  * `npm run test:profile` (wall time); a file not in it runs after them, in name order.
  */
 const path = require("path");
@@ -23,31 +24,29 @@ const ROOT = path.resolve(__dirname, "..");
 const SLOWEST_FIRST = [
   "test/contract/docs-commands.test.ts",
   "test/jobs/claims.test.ts",
-  "test/container/pytest.test.ts",
-  "test/container/entrypoint.test.ts",
-  "test/container/s3.test.ts",
-  "test/jobs/cli-process.test.ts",
   "test/jobs/exactly-once.test.ts",
-  "test/policy/check-cli.test.ts",
-  "test/jobs/cli-submit.test.ts",
-  "test/jobs/local.test.ts",
-  "test/jobs/scripts.test.ts",
-  "test/tooling/bin.test.ts",
+  "test/container/pytest.test.ts",
+  "test/jobs/cli-process.test.ts",
+  "test/container/entrypoint.test.ts",
   "test/jobs/chunks-retry-cli.test.ts",
+  "test/container/s3.test.ts",
   "test/jobs/aws.test.ts",
-  "test/components/program.test.ts",
-  "test/jobs/ledger.test.ts",
-  "test/policy/pack-process.test.ts",
-  "test/jobs/report-cli.test.ts",
-  "test/jobs/lock.test.ts",
+  "test/jobs/cli-submit.test.ts",
+  "test/policy/check-cli.test.ts",
+  "test/jobs/local.test.ts",
+  "test/jobs/why.test.ts",
+  "test/jobs/depends.test.ts",
   "test/jobs/variables.test.ts",
-  "test/jobs/npm-args.test.ts",
+  "test/components/program.test.ts",
+  "test/policy/pack-process.test.ts",
   "test/jobs/cli-flows.test.ts",
-  "test/jobs/node-support.test.ts",
-  "test/container/mapping.test.ts",
-  "test/contract/literals.test.ts",
-  "test/ci/review-workflow.test.ts",
-  "test/components/compute-environment.test.ts",
+  "test/jobs/scripts.test.ts",
+  "test/jobs/cost-cli.test.ts",
+  "test/jobs/job-file.test.ts",
+  "test/jobs/retry-views.test.ts",
+  "test/tooling/bin.test.ts",
+  "test/jobs/report-cli.test.ts",
+  "test/jobs/npm-args.test.ts",
 ];
 
 const all = fg.sync("test/**/*.test.ts", { cwd: ROOT }).sort();
@@ -58,6 +57,6 @@ module.exports = {
   ...base,
   require: [...base.require, "./test/helpers/python-bytecode.ts"],
   parallel: true,
-  jobs: 2,
+  jobs: 3,
   spec: spec.map((file) => path.join(ROOT, file)),
 };

@@ -245,6 +245,8 @@ export interface ClientOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** @default SUBMIT_TIMEOUT_MS */
   readonly submitTimeoutMs?: number;
+  /** The pace of this run's Batch calls. @default BATCH_CALLS_PER_SECOND */
+  readonly batchCallsPerSecond?: number;
 }
 
 /**
@@ -500,7 +502,7 @@ export function createAwsClients(opts: ClientOptions = {}): AwsClients {
     made.push(client);
     return client;
   };
-  const slot = pace(BATCH_CALLS_PER_SECOND);
+  const slot = pace(opts.batchCallsPerSecond ?? BATCH_CALLS_PER_SECOND);
   const batch = once(() => kept(paced(new BatchClient(common), slot)));
   const submitter = once(() =>
     kept(

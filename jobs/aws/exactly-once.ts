@@ -276,6 +276,13 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   const intent = intentFor(claimed.item, ctx.run);
   await ctx.ledger.recordIntent(intent);
   await ctx.faults?.checkpoint?.("intent-durable", s.jobName);
+  if (await claimTakenOver(claimed, ctx)) {
+    ctx.note?.(
+      `note: ${s.jobName}: its claim was taken over while this run was slow to send; ` +
+        "looking the job up by its token instead of sending it",
+    );
+    return { status: "unknown", intent };
+  }
   let res: { jobId: string; jobArn?: string };
   try {
     res = await ctx.clients.batch.submitJob(withToken(s.request, intent.token));
@@ -306,9 +313,30 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   return { status: "accepted", entry };
 }
 
+/**
+ * Whether another run took this run's claim over before its send went out: a run stalled
+ * past the wait (a machine asleep, a starved process) whose claim another machine then
+ * took, with the same token. The job is then looked up by token, not sent twice. Read only
+ * for a claim older than half the wait, so a prompt send costs no request.
+ */
+async function claimTakenOver(
+  sending: { readonly key: string; readonly claim: Claim },
+  ctx: SendContext,
+): Promise<boolean> {
+  const age = ctx.timing.now() - Date.parse(sending.claim.at);
+  if (!(age > ctx.timing.waitMs / 2)) {
+    return false;
+  }
+  const current = (await ctx.claims.read(sending.key))?.claim;
+  return current?.at !== sending.claim.at || current.intent.run !== sending.claim.intent.run;
+}
+
 type Acquired =
-  /** The claim is this run's: send `item` (whose token may be a taken-over claim's). */
-  | { readonly kind: "send"; readonly item: SendItem }
+  /**
+   * The claim is this run's: send `item` (whose token may be a taken-over claim's). `claim`
+   * is what this run wrote under `key`.
+   */
+  | { readonly kind: "send"; readonly item: SendItem; readonly key: string; readonly claim: Claim }
   /** The job exists (sent elsewhere, or found by the claim's token): recorded, not sent. */
   | { readonly kind: "adopted"; readonly entry: LedgerEntry }
   | { readonly kind: "interrupted" };
@@ -319,9 +347,12 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Acquired>
   for (;;) {
     const at = { ...item, generation };
     const key = claimKey(item.submission.jobName, generation);
-    const got = await ctx.claims.create(key, claimOf(intentFor(at, ctx.run), ctx.claims.who));
+    const mine = claimOf(intentFor(at, ctx.run), ctx.claims.who);
+    const got = await ctx.claims.create(key, mine);
     const step =
-      "created" in got ? { kind: "send" as const, item: at } : await settle(at, key, got, ctx);
+      "created" in got
+        ? { kind: "send" as const, item: at, key, claim: mine }
+        : await settle(at, key, got, ctx);
     if (step === "next") {
       generation++;
     } else if (step !== "again") {
@@ -374,7 +405,9 @@ async function settle(
   // Taken with If-Match even when the token is ours: of two runs resending one token (two
   // re-runs after crashes), one sends; the other finds the claim fresh and waits for it.
   const taken = claimOf(intentFor(send, ctx.run), ctx.claims.who);
-  return (await ctx.claims.replace(key, taken)) ? { kind: "send", item: send } : "again";
+  return (await ctx.claims.replace(key, taken))
+    ? { kind: "send", item: send, key, claim: taken }
+    : "again";
 }
 
 /** Records a job another machine's claim names, and says who sent it and when. */

@@ -34,6 +34,12 @@ const faults = faultsOf(JSON.parse(spec) as FaultSpec);
 void main(argv, (ctx) => ({
   ...ctx,
   faults,
+  // Unpaced: the local servers throttle nothing unless a test asks them to.
   clients: (region) =>
-    createAwsClients({ region, env: ctx.env, submitTimeoutMs: faults.submitTimeoutMs }),
+    createAwsClients({
+      region,
+      env: ctx.env,
+      submitTimeoutMs: faults.submitTimeoutMs,
+      batchCallsPerSecond: Infinity,
+    }),
 }));

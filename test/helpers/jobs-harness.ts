@@ -201,8 +201,14 @@ export async function runJobs(
     cwd: opts.cwd ?? REPO_ROOT,
     env: opts.env ?? process.env,
     repoRoot: opts.repoRoot ?? REPO_ROOT,
+    // Unpaced: the local servers throttle nothing unless a test asks them to.
     clients: (region) =>
-      createAwsClients({ region, env: process.env, submitTimeoutMs: opts.faults?.submitTimeoutMs }),
+      createAwsClients({
+        region,
+        env: process.env,
+        submitTimeoutMs: opts.faults?.submitTimeoutMs,
+        batchCallsPerSecond: Infinity,
+      }),
     describe: async (script) =>
       describe === "real" ? describeScript({ repoRoot: REPO_ROOT, script }) : describe,
     // A made-up description is checked by the real entrypoint as a saved one.

@@ -8,8 +8,14 @@ function procStat(pid: number | string): { state: string; ppid: number } | undef
     // The command name in parentheses may hold spaces: read the fields after its ")".
     const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return { state, ppid: Number(ppid) };
-  } catch {
-    return undefined; // it ended while we looked
+  } catch (err) {
+    if (
+      (err as NodeJS.ErrnoException).code === "ENOENT" ||
+      (err as NodeJS.ErrnoException).code === "ESRCH"
+    ) {
+      return undefined; // it ended while we looked
+    }
+    throw err;
   }
 }
 
@@ -22,8 +28,11 @@ export function isRunning(pid: number): boolean {
     try {
       process.kill(pid, 0);
       return true;
-    } catch {
-      return false;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ESRCH") {
+        return false;
+      }
+      throw err;
     }
   }
   const stat = procStat(pid);

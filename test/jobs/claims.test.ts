@@ -220,6 +220,26 @@ describe("jobs:submit claims: one job per name across machines", function () {
     );
   });
 
+  it("a run stalled past the wait, whose claim another run took over and sent, adopts that job", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 1);
+    let stalled = false;
+    const stall: Faults = {
+      ...FAST,
+      // A stalls after its intent, long enough for B to wait its claim out and take it over.
+      checkpoint: async (point) => {
+        if (point === "intent-durable" && !stalled) {
+          stalled = true;
+          const b = await submitFrom("b", ["jobs"]);
+          assert.strictEqual(b.code, 0, b.stderr);
+        }
+      },
+    };
+    const a = await submitFrom("a", ["jobs"], stall);
+    assert.strictEqual(a.code, 0, a.stderr);
+    assert.match(a.stderr, /job-0000: its claim was taken over while this run was slow to send/);
+    assertOneJobPerName(names, ["a", "b"]);
+  });
+
   it("recovery that closes an intent closes its claim: no other machine waits for it, a changed file goes as it is", async function () {
     writeJobFiles(path.join(aws.dir, "jobs"), 3);
     await crash("a");

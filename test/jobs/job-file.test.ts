@@ -153,7 +153,10 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
           let valid = true;
           try {
             JSON.parse(text);
-          } catch {
+          } catch (err) {
+            if (!(err instanceof SyntaxError)) {
+              throw err;
+            }
             valid = false;
           }
           if (!valid || treeHasDuplicateKey(text)) {
