@@ -12,7 +12,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { FakeBatch } from "../helpers/fake-batch";
-import { FakeS3 } from "../helpers/fake-s3";
+import { MemoryS3 } from "../helpers/fake-s3-memory";
 import {
   STACK_OUTPUTS,
   awsEnv,
@@ -64,7 +64,7 @@ async function oneRun(
 export async function benchFirstRequest(): Promise<BenchResult[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-first-"));
   const batch = await FakeBatch.start({ autoAdvance: false });
-  const s3 = await FakeS3.start(STACK_OUTPUTS.bucketName);
+  const s3 = await MemoryS3.start(STACK_OUTPUTS.bucketName);
   try {
     const env = awsEnv({ batch: batch.url, s3: s3.url });
     const outputs = writeOutputs(dir, STACK_OUTPUTS);

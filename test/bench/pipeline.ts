@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { FakeBatch } from "../helpers/fake-batch";
-import { FakeS3 } from "../helpers/fake-s3";
+import { MemoryS3 } from "../helpers/fake-s3-memory";
 import { STACK_OUTPUTS, awsEnv, spawnJobs, writeOutputs } from "../helpers/jobs-harness";
 import { median } from "./cli";
 import type { BenchResult } from "./result";
@@ -53,7 +53,7 @@ async function seconds(
 export async function benchPipeline(): Promise<BenchResult[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-pipeline-"));
   const batch = await FakeBatch.start({ autoAdvance: false, submitDelayMs: SUBMIT_DELAY_MS });
-  const s3 = await FakeS3.start(STACK_OUTPUTS.bucketName);
+  const s3 = await MemoryS3.start(STACK_OUTPUTS.bucketName);
   try {
     const vars = awsEnv({ batch: batch.url, s3: s3.url });
     const common = [

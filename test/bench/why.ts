@@ -6,6 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { FakeBatch } from "../helpers/fake-batch";
+import { MemoryS3 } from "../helpers/fake-s3-memory";
 import {
   STACK_OUTPUTS,
   awsEnv,
@@ -22,8 +23,10 @@ const LATENCY_MS = 120;
 export async function benchWhy(): Promise<BenchResult[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-why-"));
   const batch = await FakeBatch.start({ autoAdvance: false, latencyMs: LATENCY_MS });
+  // The stack's bucket holds the submit's claims.
+  const s3 = await MemoryS3.start(STACK_OUTPUTS.bucketName);
   try {
-    const env = awsEnv({ batch: batch.url });
+    const env = awsEnv({ batch: batch.url, s3: s3.url });
     const stack = ["--outputs", writeOutputs(dir, STACK_OUTPUTS), "--stack", "why"];
     const state = ["--state-dir", path.join(dir, "state")];
     writeJobFiles(path.join(dir, "jobs"), 2);
@@ -56,6 +59,7 @@ export async function benchWhy(): Promise<BenchResult[]> {
     ];
   } finally {
     await batch.close();
+    await s3.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
