@@ -8,9 +8,14 @@
  *   that contain it) and pages of `filterPageSize` events. AWS may answer with empty pages
  *   before the last one; `emptyFilterPages` makes the fake do so.
  */
-import { randomUUID } from "crypto";
 import * as http from "http";
-import { closeServer, listenOnLoopback } from "./http-server";
+import {
+  closeServer,
+  listenOnLoopback,
+  jsonProtocol,
+  unknownOperation,
+  type JsonReply,
+} from "./http-server";
 
 export interface FakeLogEvent {
   readonly timestamp: number;
@@ -33,7 +38,7 @@ export class FakeCloudWatchLogs {
 
   private constructor(pageSize: number) {
     this.pageSize = pageSize;
-    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server = http.createServer(jsonProtocol((target, body) => this.answer(target, body)));
   }
 
   /** `pageSize` small in tests, to prove the client follows tokens. */
@@ -62,7 +67,7 @@ export class FakeCloudWatchLogs {
   }
 
   /** FilterLogEvents' answer: [status, payload, error type]. */
-  private filter(body: Record<string, unknown>): [number, unknown, string?] {
+  private filter(body: Record<string, unknown>): JsonReply {
     if (this.filterError !== undefined) {
       return [400, { __type: this.filterError, message: "refused by the fake" }, this.filterError];
     }
@@ -97,58 +102,29 @@ export class FakeCloudWatchLogs {
     return [200, { events: page, ...(end < matched.length ? { nextToken: `i/${end}` } : {}) }];
   }
 
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const target = String(req.headers["x-amz-target"] ?? "");
-      const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Record<
-        string,
-        unknown
-      >;
-      this.requests.push({ target, body });
-      const reply = (status: number, payload: unknown, errorType?: string): void => {
-        res.writeHead(status, {
-          "content-type": "application/x-amz-json-1.1",
-          "x-amzn-requestid": randomUUID(),
-          ...(errorType !== undefined ? { "x-amzn-errortype": errorType } : {}),
-        });
-        res.end(JSON.stringify(payload));
-      };
-      if (target === "Logs_20140328.FilterLogEvents") {
-        reply(...this.filter(body));
-        return;
-      }
-      if (target !== "Logs_20140328.GetLogEvents") {
-        reply(
-          400,
-          { __type: "UnknownOperationException", message: `${target} is not supported` },
-          "UnknownOperationException",
-        );
-        return;
-      }
-      const events = this.streams.get(
-        `${String(body.logGroupName)}\0${String(body.logStreamName)}`,
-      );
-      if (events === undefined) {
-        reply(
-          400,
-          {
-            __type: "ResourceNotFoundException",
-            message: "The specified log stream does not exist.",
-          },
-          "ResourceNotFoundException",
-        );
-        return;
-      }
-      const token = typeof body.nextToken === "string" ? body.nextToken : "f/0";
-      const start = Number(token.slice(2));
-      const page = events.slice(start, start + this.pageSize);
-      reply(200, {
+  private answer(target: string, body: Record<string, unknown>): JsonReply {
+    this.requests.push({ target, body });
+    if (target === "Logs_20140328.FilterLogEvents") {
+      return this.filter(body);
+    }
+    if (target !== "Logs_20140328.GetLogEvents") {
+      return unknownOperation(target);
+    }
+    const events = this.streams.get(`${String(body.logGroupName)}\0${String(body.logStreamName)}`);
+    if (events === undefined) {
+      const type = "ResourceNotFoundException";
+      return [400, { __type: type, message: "The specified log stream does not exist." }, type];
+    }
+    const token = typeof body.nextToken === "string" ? body.nextToken : "f/0";
+    const start = Number(token.slice(2));
+    const page = events.slice(start, start + this.pageSize);
+    return [
+      200,
+      {
         events: page.map((e) => ({ ...e, ingestionTime: e.timestamp })),
         nextForwardToken: `f/${start + page.length}`,
         nextBackwardToken: `b/${start}`,
-      });
-    });
+      },
+    ];
   }
 }

@@ -4,9 +4,15 @@
  * most 100 tasks per call, a task unknown to the cluster named listed under `failures` with
  * reason MISSING, as ECS does for a task stopped more than about an hour ago.
  */
-import { randomUUID } from "crypto";
 import * as http from "http";
-import { KEEP_ALIVE_TIMEOUT_MS, closeServer, listenOnLoopback } from "./http-server";
+import {
+  KEEP_ALIVE_TIMEOUT_MS,
+  closeServer,
+  listenOnLoopback,
+  jsonProtocol,
+  unknownOperation,
+  type JsonReply,
+} from "./http-server";
 
 /** A task's times, epoch ms (the wire carries epoch seconds). */
 export interface FakeTask {
@@ -31,7 +37,7 @@ export class FakeEcs {
   url = "";
 
   private constructor() {
-    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server = http.createServer(jsonProtocol((target, body) => this.answer(target, body)));
     this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   }
 
@@ -52,7 +58,7 @@ export class FakeEcs {
     return closeServer(this.server);
   }
 
-  private describeTasks(body: Record<string, unknown>): [number, unknown, string?] {
+  private describeTasks(body: Record<string, unknown>): JsonReply {
     const cluster = typeof body.cluster === "string" ? body.cluster : "default";
     const arns = Array.isArray(body.tasks) ? body.tasks.map(String) : [];
     this.requests.push({ cluster, tasks: arns });
@@ -88,29 +94,9 @@ export class FakeEcs {
     ];
   }
 
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const target = String(req.headers["x-amz-target"] ?? "");
-      const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Record<
-        string,
-        unknown
-      >;
-      const [status, payload, errorType] =
-        target === `${TARGET}DescribeTasks`
-          ? this.describeTasks(body)
-          : [
-              400,
-              { __type: "UnknownOperationException", message: `${target} is not supported` },
-              "UnknownOperationException",
-            ];
-      res.writeHead(status, {
-        "content-type": "application/x-amz-json-1.1",
-        "x-amzn-requestid": randomUUID(),
-        ...(errorType !== undefined ? { "x-amzn-errortype": errorType } : {}),
-      });
-      res.end(JSON.stringify(payload));
-    });
+  private answer(target: string, body: Record<string, unknown>): JsonReply {
+    return target === `${TARGET}DescribeTasks`
+      ? this.describeTasks(body)
+      : unknownOperation(target);
   }
 }

@@ -1,4 +1,5 @@
 /** Starting and stopping the tests' local HTTP servers, on loopback only. */
+import { randomUUID } from "crypto";
 import type * as http from "http";
 import type { AddressInfo } from "net";
 
@@ -23,4 +24,37 @@ export function listenOnLoopback(server: http.Server): Promise<string> {
 export function closeServer(server: http.Server): Promise<void> {
   server.closeAllConnections();
   return new Promise((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
+}
+
+/** An AWS JSON 1.1 answer: HTTP status, body, and for an error its type. */
+export type JsonReply = readonly [status: number, payload: unknown, errorType?: string];
+
+/**
+ * A request listener for an AWS JSON 1.1 service (`X-Amz-Target` names the operation): reads
+ * the body, asks `answer`, and writes the reply with the headers the SDK reads.
+ */
+export function jsonProtocol(
+  answer: (target: string, body: Record<string, unknown>) => JsonReply,
+): http.RequestListener {
+  return (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const target = String(req.headers["x-amz-target"] ?? "");
+      const text = Buffer.concat(chunks).toString("utf8") || "{}";
+      const [status, payload, errorType] = answer(target, JSON.parse(text));
+      res.writeHead(status, {
+        "content-type": "application/x-amz-json-1.1",
+        "x-amzn-requestid": randomUUID(),
+        ...(errorType !== undefined ? { "x-amzn-errortype": errorType } : {}),
+      });
+      res.end(JSON.stringify(payload));
+    });
+  };
+}
+
+/** The answer to an operation a fake does not speak. */
+export function unknownOperation(target: string): JsonReply {
+  const type = "UnknownOperationException";
+  return [400, { __type: type, message: `${target} is not supported` }, type];
 }
