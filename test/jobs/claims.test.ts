@@ -366,7 +366,7 @@ describe("jobs:submit claims: one job per name across machines", function () {
     assert.strictEqual(sends[sends.length - 1], open.jobName);
   });
 
-  it("a third machine's status and results show and fetch the jobs the others sent", async function () {
+  it("a third machine's status, results and report show and fetch the jobs the others sent", async function () {
     const names = writeJobFiles(path.join(aws.dir, "jobs"), 3);
     assert.strictEqual((await submitFrom("a", ["jobs"])).code, 0);
     aws.batch.finishAll();
@@ -391,6 +391,11 @@ describe("jobs:submit claims: one job per name across machines", function () {
     );
     const again = await runJobs(["status", ...stack], { cwd: aws.dir });
     assert.doesNotMatch(again.stderr, /added to the ledger/, "the ledger is the cache now");
+    const fourth = ["--outputs", aws.outputs, "--state-dir", path.join(aws.dir, "d")];
+    const report = await runJobs(["report", "--json", ...fourth], { cwd: aws.dir });
+    assert.strictEqual(report.code, 0, report.stderr);
+    const rows = (JSON.parse(report.stdout) as { rows: { name: string }[] }).rows;
+    assert.deepStrictEqual(rows.map((r) => r.name).sort(), names);
   });
 
   it("a ledger from before claims is uploaded once; where two disagree, the first stands", async function () {
