@@ -354,6 +354,32 @@ function batchApi(client: () => BatchClient, submitClient: () => BatchClient): B
 /** A client with its SDK module, both made on first use. */
 type Lazy<Sdk, Client> = () => Promise<{ readonly sdk: Sdk; readonly client: Client }>;
 
+/** PutObject on a condition; a condition that fails, or a concurrent winner, is an answer. */
+async function conditionalPut(
+  s3: Lazy<typeof import("@aws-sdk/client-s3"), S3Client>,
+  bucket: string,
+  key: string,
+  text: string,
+  condition: PutCondition,
+): Promise<PutOutcome> {
+  const { sdk, client } = await s3();
+  const object = { Bucket: bucket, Key: key, Body: text, ContentType: "application/json" };
+  const when = "absent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.etag };
+  try {
+    const out = await client.send(new sdk.PutObjectCommand({ ...object, ...when }));
+    return { etag: out.ETag ?? "" };
+  } catch (err) {
+    const status = httpStatus(err);
+    if (status === 412 || (status === 404 && !("absent" in condition))) {
+      return "failed";
+    }
+    if (status === 409) {
+      return "conflict";
+    }
+    throw err;
+  }
+}
+
 function storageApi(s3: Lazy<typeof import("@aws-sdk/client-s3"), S3Client>): StorageApi {
   const get = async (bucket: string, key: string) => {
     const { sdk, client } = await s3();
@@ -370,24 +396,7 @@ function storageApi(s3: Lazy<typeof import("@aws-sdk/client-s3"), S3Client>): St
       const object = { Bucket: bucket, Key: key, Body: text, ContentType: contentType };
       await client.send(new sdk.PutObjectCommand(object));
     },
-    async putIf(bucket, key, text, condition) {
-      const { sdk, client } = await s3();
-      const object = { Bucket: bucket, Key: key, Body: text, ContentType: "application/json" };
-      const when = "absent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.etag };
-      try {
-        const out = await client.send(new sdk.PutObjectCommand({ ...object, ...when }));
-        return { etag: out.ETag ?? "" };
-      } catch (err) {
-        const status = httpStatus(err);
-        if (status === 412 || (status === 404 && !("absent" in condition))) {
-          return "failed";
-        }
-        if (status === 409) {
-          return "conflict";
-        }
-        throw err;
-      }
-    },
+    putIf: (bucket, key, text, condition) => conditionalPut(s3, bucket, key, text, condition),
     async getWithEtag(bucket, key) {
       try {
         const { body: b, etag } = await get(bucket, key);

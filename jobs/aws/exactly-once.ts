@@ -32,6 +32,7 @@ import type { SubmitJobRequest } from "../input/job-file";
 import { entryOf, type IntentLine, type Ledger, type LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
 import { runAll, runPool } from "./pool";
+import { groupBy } from "../status";
 import { claimKey, type Claim, type ClaimedJob, type Claims, type ReadClaim } from "./claims";
 import { definedOnly } from "../../components/defined";
 
@@ -80,17 +81,10 @@ async function findByToken(
   const ids = new Set<string>();
   listed.flat().forEach((j) => j.jobId !== undefined && !known.has(j.jobId) && ids.add(j.jobId));
   const tokens = new Set(intents.map((i) => i.token));
-  const found = new Map<string, JobDetail[]>();
-  for (const d of await batch.describeJobs([...ids])) {
-    const token = d.tags?.[TOKEN_TAG];
-    if (token !== undefined && tokens.has(token)) {
-      found.set(token, [...(found.get(token) ?? []), d]);
-    }
-  }
-  for (const jobs of found.values()) {
-    jobs.sort((a, b) => (a.createdAt ?? 0) - (b.createdAt ?? 0));
-  }
-  return found;
+  const carrying = (await batch.describeJobs([...ids]))
+    .filter((d) => tokens.has(d.tags?.[TOKEN_TAG] ?? ""))
+    .sort((a, b) => (a.createdAt ?? 0) - (b.createdAt ?? 0));
+  return groupBy(carrying, (d) => d.tags?.[TOKEN_TAG] ?? "");
 }
 
 type Verdict =
