@@ -135,9 +135,13 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     assert.strictEqual(notYet.code, 1);
     assert.match(notYet.stderr, /has no log stream yet \(status SUBMITTED\); use --follow/);
 
+    const described = aws.batch.count("describejobs");
     const following = jobs("logs", "job-0000", "--follow", "--interval", "0.02");
     const job = findJob("job-0000");
-    await new Promise((r) => setTimeout(r, 100));
+    // Started only once the follower has seen the job waiting, however slow the machine.
+    while (aws.batch.count("describejobs") === described) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     aws.batch.advanceAll(LIFECYCLE.indexOf("RUNNING"));
     aws.logs.put(STACK_OUTPUTS.logGroupName, job.logStreamName!, ["one", "two"]);
     await new Promise((r) => setTimeout(r, 150));
