@@ -246,7 +246,6 @@ async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
     const schema = policy.getConfigschema();
     return {
       name: policy.getName(),
-      description: policy.getDescription(),
       enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
       ...definedOnly({
         configSchema: schema && {

@@ -22,13 +22,12 @@ import * as stack from "../../policy/stack";
 const policies: PolicySummary[] = [
   {
     name: "batch-compute-max-vcpus-cap",
-    description: "cap",
     enforcementLevel: "mandatory",
     configSchema: {
       properties: { maxVcpus: { type: "integer", minimum: 1, default: 64 } },
     },
   },
-  { name: "ecr-scan-on-push", description: "scan", enforcementLevel: "advisory" },
+  { name: "ecr-scan-on-push", enforcementLevel: "advisory" },
 ];
 
 describe("policy:check policy config", () => {
