@@ -1,8 +1,7 @@
 /**
  * Runs the real Pulumi program (`index.ts`) in this process under `pulumi.runtime.setMocks`
  * with a stack's config, and records every resource it registers with the inputs the engine
- * (and so the policy pack) would receive. Used by `policy:check`, the program's tests and
- * the benchmark: no cloud, no CLI.
+ * (and so the policy pack) would receive: no cloud, no CLI.
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
@@ -33,7 +32,6 @@ export interface MockedResource extends AnalyzedResource {
 
 export interface Evaluation {
   readonly project: string;
-  readonly stack: string;
   readonly config: Record<string, string>;
   readonly resources: MockedResource[];
   /** The stack outputs, resolved. */
@@ -347,5 +345,5 @@ export async function evaluateProgram(options: EvaluateOptions): Promise<Evaluat
       return require(program) as Record<string, unknown>;
     },
   );
-  return { project, stack: options.stack, config, resources, outputs };
+  return { project, config, resources, outputs };
 }
