@@ -6,8 +6,8 @@ import {
   batchComputeMaxVcpusCap,
   batchJobRetryAttemptsBounded,
   batchSubmitCostCap,
+  maxGpusAtOnce,
 } from "../../policy/cost";
-import { maxGpusAtOnce } from "../../policy/gpu-instances";
 import { TYPES } from "../../policy/resources";
 import { computeEnvironment, fargateComputeEnvironment, jobDefinition } from "./fixtures";
 import {
