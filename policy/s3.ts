@@ -94,10 +94,9 @@ export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
 /** True for `{ Bool: { "aws:SecureTransport": "false" } }`: it holds for plain HTTP. */
 function requiresNoTls(condition: unknown): boolean | Unknown {
   const values = conditionValues(condition, "aws:securetransport", (op) => op === "Bool");
-  if (
-    values !== UNKNOWN &&
-    values.some((v) => v === false || (typeof v === "string" && v.toLowerCase() === "false"))
-  ) {
+  const plain = (v: unknown) =>
+    v === false || (typeof v === "string" && v.toLowerCase() === "false");
+  if (values !== UNKNOWN && values.some(plain)) {
     return true;
   }
   return values === UNKNOWN || values.includes(UNKNOWN) ? UNKNOWN : false;
