@@ -7,6 +7,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import type {
   RegisterResourceRequest,
   RegisterResourceResponse,
@@ -247,24 +248,21 @@ function registered(
   };
 }
 
-type Monitor = {
-  registerResource(
+/** Pulumi's mock monitor, recording each registration: the mocks see no parents or dependencies. */
+class RecordingMonitor extends MockMonitor {
+  readonly registered: MockedResource[] = [];
+
+  async registerResource(
     request: RegisterResourceRequest,
     callback: (err: unknown, response?: RegisterResourceResponse) => void,
-  ): void;
-};
-
-/** The mocks are not told parents or dependencies; the monitor's requests carry them. */
-function recordRegistrations(resources: MockedResource[]): void {
-  const monitor = pulumi.runtime.getMonitor() as unknown as Monitor;
-  const register = monitor.registerResource.bind(monitor);
-  monitor.registerResource = (request, callback) =>
-    register(request, (err, response) => {
+  ): Promise<void> {
+    await super.registerResource(request, (err: unknown, response?: RegisterResourceResponse) => {
       if (!err && response) {
-        resources.push(registered(request, response));
+        this.registered.push(registered(request, response));
       }
       callback(err, response);
     });
+  }
 }
 
 /**
@@ -315,9 +313,9 @@ export async function runUnderMocks(
       settings.calls?.({ token, inputs }) ?? mockCall(token, inputs, region),
   };
   await pulumi.runtime.setMocks(mocks, settings.project, settings.stack, false);
-  const resources: MockedResource[] = [];
-  recordRegistrations(resources);
-  return { resources, outputs: await runToCompletion(program) };
+  const monitor = new RecordingMonitor(mocks);
+  pulumi.runtime.setMockOptions(monitor, settings.project, settings.stack, false);
+  return { outputs: await runToCompletion(program), resources: monitor.registered };
 }
 
 /** Runs the program under mocks with a stack's config and returns what it registered. */
