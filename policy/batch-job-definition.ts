@@ -96,7 +96,7 @@ export const batchJobTimeoutRequired: ResourceValidationPolicy = {
 };
 
 /** Where a job definition leaves a container without a role; `invalidJson` if it did not parse. */
-export interface RoleGap {
+interface RoleGap {
   /** The property path, e.g. `nodeProperties.nodeRangeProperties[0].container.jobRoleArn`. */
   readonly path: string;
   readonly invalidJson?: string;
@@ -109,45 +109,34 @@ function roleAt(part: unknown, path: string, ...keys: string[]): RoleGap[] {
   return set ? [] : [{ path: `${path}.${keys.join(".")}` }];
 }
 
-/** The parts of a job definition (or of a node range) that run containers, and their checks. */
-type Parts = Readonly<Record<string, (part: unknown, path: string) => RoleGap[]>>;
-
-const CONTAINER_PARTS: Parts = {
-  // `containerProperties`, or the `container` of a node range.
+/**
+ * The parts of a job definition, or of a node range (`container`), that run containers, and
+ * their checks.
+ */
+const PARTS: Readonly<Record<string, (part: unknown, path: string) => RoleGap[]>> = {
+  containerProperties: (container, path) => roleAt(container, path, "jobRoleArn"),
   container: (container, path) => roleAt(container, path, "jobRoleArn"),
   ecsProperties: (ecs, path) => {
     const tasks = elements(at(ecs, "taskProperties"));
-    if (tasks === UNKNOWN) {
-      return [];
-    }
-    if (tasks.length === 0) {
-      return [{ path: `${path}.taskProperties[].taskRoleArn` }];
+    if (tasks === UNKNOWN || tasks.length === 0) {
+      return tasks === UNKNOWN ? [] : [{ path: `${path}.taskProperties[].taskRoleArn` }];
     }
     return tasks.flatMap((task, i) => roleAt(task, `${path}.taskProperties[${i}]`, "taskRoleArn"));
   },
   // EKS jobs get AWS permissions through their service account.
   eksProperties: (eks, path) => roleAt(eks, path, "podProperties", "serviceAccountName"),
-};
-
-const JOB_DEFINITION_PARTS: Parts = {
-  containerProperties: CONTAINER_PARTS.container,
-  ecsProperties: CONTAINER_PARTS.ecsProperties,
-  eksProperties: CONTAINER_PARTS.eksProperties,
   nodeProperties: (nodes, path) => {
     const ranges = elements(at(nodes, "nodeRangeProperties"));
-    if (ranges === UNKNOWN) {
-      return [];
-    }
-    return ranges.flatMap((range, i) => {
+    return (ranges === UNKNOWN ? [] : ranges).flatMap((range, i) => {
       const where = `${path}.nodeRangeProperties[${i}]`;
-      return partGaps(range, where, CONTAINER_PARTS) ?? [{ path: `${where}.container.jobRoleArn` }];
+      return partGaps(range, where) ?? [{ path: `${where}.container.jobRoleArn` }];
     });
   },
 };
 
 /** The gaps in the parts `props` has (JSON strings parsed first); undefined if it has none. */
-function partGaps(props: unknown, path: string, parts: Parts): RoleGap[] | undefined {
-  const present = Object.entries(parts).filter(([key]) => given(at(props, key)));
+function partGaps(props: unknown, path: string): RoleGap[] | undefined {
+  const present = Object.entries(PARTS).filter(([key]) => given(at(props, key)));
   if (present.length === 0) {
     return undefined;
   }
@@ -162,7 +151,7 @@ function partGaps(props: unknown, path: string, parts: Parts): RoleGap[] | undef
 
 /** Every place a job definition's containers run without a role. */
 export function roleGaps(props: unknown): RoleGap[] {
-  return partGaps(props, "", JOB_DEFINITION_PARTS) ?? [{ path: "containerProperties.jobRoleArn" }];
+  return partGaps(props, "") ?? [{ path: "containerProperties.jobRoleArn" }];
 }
 
 export const batchJobRoleRequired: ResourceValidationPolicy = {

@@ -7,14 +7,6 @@ import type { EnforcementLevel } from "@pulumi/policy";
 
 /** AWS Batch rejects an attempt timeout shorter than a minute. */
 export const AWS_MIN_ATTEMPT_DURATION_SECONDS = 60;
-/** A day: the longest a single attempt of a tutorial-style script should take. */
-const DEFAULT_MAX_ATTEMPT_DURATION_SECONDS = 24 * 60 * 60;
-/** A job and two retries: enough for a reclaimed spot instance, not for a broken script. */
-export const DEFAULT_MAX_ATTEMPTS = 3;
-/** AWS Batch accepts 1 to 10 attempts. */
-const AWS_MAX_ATTEMPTS = 10;
-/** Four times the dev stack's 16 vCPUs: room to grow, not the console's default of 256. */
-export const DEFAULT_MAX_VCPUS_CAP = 64;
 
 /** The policies whose settings bound a job, and the setting each one reads. */
 export const BOUND_POLICIES = {
@@ -28,35 +20,39 @@ export type PolicyBounds = Readonly<
   Record<BoundName, { readonly value: number; readonly level: EnforcementLevel }>
 >;
 
-/** The pack's defaults: every bound mandatory, as the pack declares itself. */
-export const DEFAULT_BOUNDS: PolicyBounds = {
-  maxAttemptDurationSeconds: { value: DEFAULT_MAX_ATTEMPT_DURATION_SECONDS, level: "mandatory" },
-  maxAttempts: { value: DEFAULT_MAX_ATTEMPTS, level: "mandatory" },
-  maxVcpus: { value: DEFAULT_MAX_VCPUS_CAP, level: "mandatory" },
-};
-
 /** Each bound's setting in its policy's `configSchema`; `jobs:submit` validates with them too. */
 export const BOUND_SETTING_SCHEMAS = {
   maxAttemptDurationSeconds: {
     type: "integer",
     minimum: AWS_MIN_ATTEMPT_DURATION_SECONDS,
-    default: DEFAULT_MAX_ATTEMPT_DURATION_SECONDS,
+    // A day: the longest a single attempt of a tutorial-style script should take.
+    default: 24 * 60 * 60,
     description: "The longest attempt timeout a job definition may set, in seconds.",
   },
   maxAttempts: {
     type: "integer",
     minimum: 1,
-    maximum: AWS_MAX_ATTEMPTS,
-    default: DEFAULT_MAX_ATTEMPTS,
+    maximum: 10, // what AWS Batch accepts
+    // A job and two retries: enough for a reclaimed spot instance, not for a broken script.
+    default: 3,
     description: "The most attempts a job may make, the first included (AWS allows 1-10).",
   },
   maxVcpus: {
     type: "integer",
     minimum: 1,
-    default: DEFAULT_MAX_VCPUS_CAP,
+    // Four times the dev stack's vCPUs: room to grow, not the console's default.
+    default: 64,
     description: "The most vCPUs a compute environment may run at once.",
   },
 } as const;
+
+/** The pack's defaults: every bound mandatory, as the pack declares itself. */
+export const DEFAULT_BOUNDS = Object.fromEntries(
+  Object.entries(BOUND_SETTING_SCHEMAS).map(([name, { default: value }]) => [
+    name,
+    { value, level: "mandatory" },
+  ]),
+) as PolicyBounds;
 
 /** The policy whose setting caps what one `jobs:submit` may cost; no cap unless it is set. */
 export const COST_CAP_POLICY = "batch-submit-cost-cap";

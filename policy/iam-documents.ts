@@ -8,6 +8,7 @@ import {
   Unknown,
   at,
   elements,
+  given,
   isUnknown,
   jsonDocument,
   keysOf,
@@ -24,7 +25,6 @@ function readStatement(statement: unknown, index: number) {
   const effect = at(statement, "Effect");
   const sid = at(statement, "Sid");
   return {
-    /** Its position in the document, for messages. */
     index,
     sid: typeof sid === "string" ? sid : undefined,
     effect: effect === UNKNOWN || typeof effect === "string" ? effect : undefined,
@@ -58,13 +58,24 @@ export function allowGrants(
   grants: (statement: Statement) => string[],
 ): string[] | InvalidJson {
   const statements = readStatements(policy);
-  if (statements === UNKNOWN) {
-    return [];
-  }
-  if (statements instanceof InvalidJson) {
-    return statements;
+  if (statements === UNKNOWN || statements instanceof InvalidJson) {
+    return statements === UNKNOWN ? [] : statements;
   }
   return statements.filter((statement) => hasEffect(statement, "Allow") === true).flatMap(grants);
+}
+
+/** A role's `inlinePolicies` documents and where each is, e.g. `inlinePolicies[0]`. */
+export function inlinePolicies(role: unknown): { path: string; policy: unknown }[] {
+  const inline = elements(at(role, "inlinePolicies"));
+  return (inline === UNKNOWN ? [] : inline).map((entry, i) => ({
+    path: `inlinePolicies[${i}]`,
+    policy: at(entry, "policy"),
+  }));
+}
+
+/** Whether a document property holds something to read: neither absent nor empty. */
+export function hasDocument({ policy }: { policy: unknown }): boolean {
+  return given(policy) && policy !== "";
 }
 
 /**
@@ -76,46 +87,34 @@ export function conditionValues(
   key: string,
   operator: (name: string) => boolean,
 ): unknown[] | Unknown {
-  if (isUnknown(condition)) {
+  const blocks = keysOf(condition)
+    .filter(operator)
+    .map((name) => at(condition, name));
+  if (isUnknown(condition) || blocks.includes(UNKNOWN)) {
     return UNKNOWN;
   }
-  const values: unknown[] = [];
-  for (const name of keysOf(condition).filter(operator)) {
-    const block = at(condition, name);
-    if (block === UNKNOWN) {
-      return UNKNOWN;
-    }
-    for (const field of keysOf(block)) {
-      if (field.toLowerCase() === key) {
+  return blocks.flatMap((block) =>
+    keysOf(block)
+      .filter((field) => field.toLowerCase() === key)
+      .flatMap((field) => {
         const list = elements(at(block, field));
-        values.push(...(list === UNKNOWN ? [UNKNOWN] : list));
-      }
-    }
-  }
-  return values;
+        return list === UNKNOWN ? [UNKNOWN] : list;
+      }),
+  );
 }
 
 /** `statement 2 ("DenyInsecureTransport")`, for messages. */
-export function describeStatement(statement: Statement): string {
-  return `statement ${statement.index}${statement.sid ? ` (${JSON.stringify(statement.sid)})` : ""}`;
+export function describeStatement({ index, sid }: Statement): string {
+  return `statement ${index}${sid ? ` (${JSON.stringify(sid)})` : ""}`;
 }
 
 /** True if `Effect` is the given one; `UNKNOWN` while unknown. */
-export function hasEffect(statement: Statement, effect: "Allow" | "Deny"): boolean | Unknown {
-  if (statement.effect === UNKNOWN) {
-    return UNKNOWN;
-  }
-  return statement.effect?.toLowerCase() === effect.toLowerCase();
+export function hasEffect({ effect }: Statement, wanted: "Allow" | "Deny"): boolean | Unknown {
+  return effect === UNKNOWN ? UNKNOWN : effect?.toLowerCase() === wanted.toLowerCase();
 }
 
 /** True for `Principal: "*"` and `Principal: { AWS: "*" }`: everyone. */
 export function isEveryone(principal: unknown): boolean | Unknown {
-  if (isUnknown(principal)) {
-    return UNKNOWN;
-  }
-  if (principal === "*") {
-    return true;
-  }
-  const aws = stringList(at(principal, "AWS"));
-  return aws === UNKNOWN ? UNKNOWN : aws.includes("*");
+  const aws = principal === "*" ? ["*"] : stringList(at(principal, "AWS"));
+  return isUnknown(principal) || aws === UNKNOWN ? UNKNOWN : aws.includes("*");
 }

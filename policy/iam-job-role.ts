@@ -6,11 +6,17 @@
  * submission sent twice, or never. Other roles (a submitter's) are `iam-no-admin-access`'s.
  */
 import { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
-import { allowGrants, describeStatement, type Statement } from "./iam-documents";
+import {
+  allowGrants,
+  describeStatement,
+  hasDocument,
+  inlinePolicies,
+  type Statement,
+} from "./iam-documents";
 import { ACTION, covers, isWildcardResource } from "./iam-patterns";
 import { refersTo } from "./links";
-import { TYPES, configOf } from "./resources";
-import { UNKNOWN, at, elements, given } from "./values";
+import { TYPES, configOf, stringListSetting } from "./resources";
+import { UNKNOWN, at } from "./values";
 
 /**
  * The prefixes a job reads and writes: container/contract.json's `bucketPrefixes`, copied
@@ -63,41 +69,21 @@ function grantsBeyond(statement: Statement, scope: BucketScope): string[] {
 /** The principal the Batch job's container (an ECS task) assumes its role as. */
 const TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com";
 
-/** Roles whose trust policy names the ECS tasks service: what job containers assume. */
-function taskRoles(resources: readonly PolicyResource[]): PolicyResource[] {
-  return resources.filter((r) => {
-    const trust = at(r.props, "assumeRolePolicy");
-    return r.type === TYPES.iamRole && typeof trust === "string" && trust.includes(TASKS_PRINCIPAL);
-  });
-}
-
 /** The permission documents a role holds: inline, role policies, attached stack policies. */
-function documentsOf(
-  role: PolicyResource,
-  resources: readonly PolicyResource[],
-): { where: string; policy: unknown }[] {
-  const inline = elements(at(role.props, "inlinePolicies"));
-  const linked = (type: string) =>
-    resources.filter((r) => r.type === type && refersTo(r, "role", role) === true);
-  const attached = linked(TYPES.iamRolePolicyAttachment).flatMap((a) =>
+function documentsOf(role: PolicyResource, resources: readonly PolicyResource[]) {
+  const linked = (type: string, key: string, to: PolicyResource) =>
+    resources.filter((r) => r.type === type && refersTo(r, key, to) === true);
+  const attached = linked(TYPES.iamRolePolicyAttachment, "role", role).flatMap((a) =>
     resources.filter((p) => p.type === TYPES.iamPolicy && refersTo(a, "policyArn", p) === true),
   );
   return [
-    ...(inline === UNKNOWN ? [] : inline).map((e, i) => ({
-      where: `inlinePolicies[${i}]`,
-      policy: at(e, "policy"),
-    })),
-    ...linked(TYPES.iamRolePolicy).map((r) => ({
-      where: `RolePolicy '${r.name}'`,
+    ...inlinePolicies(role.props),
+    ...linked(TYPES.iamRolePolicy, "role", role).map((r) => ({
+      path: `RolePolicy '${r.name}'`,
       policy: at(r.props, "policy"),
     })),
-    ...attached.map((p) => ({ where: `Policy '${p.name}'`, policy: at(p.props, "policy") })),
-  ].filter(({ policy }) => given(policy) && policy !== "");
-}
-
-/** A config setting that lists key prefixes. */
-function prefixSetting(defaults: readonly string[], description: string) {
-  return { type: "array", items: { type: "string" }, default: [...defaults], description } as const;
+    ...attached.map((p) => ({ path: `Policy '${p.name}'`, policy: at(p.props, "policy") })),
+  ].filter(hasDocument);
 }
 
 export const iamJobRoleBucketScope: StackValidationPolicy = {
@@ -113,11 +99,11 @@ export const iamJobRoleBucketScope: StackValidationPolicy = {
   severity: "high",
   configSchema: {
     properties: {
-      readablePrefixes: prefixSetting(
+      readablePrefixes: stringListSetting(
         DEFAULT_READABLE_PREFIXES,
         "Key prefixes under which a job may read a bucket's objects (s3:GetObject).",
       ),
-      writablePrefixes: prefixSetting(
+      writablePrefixes: stringListSetting(
         DEFAULT_WRITABLE_PREFIXES,
         "Key prefixes under which a job may write a bucket's objects (s3:PutObject).",
       ),
@@ -128,12 +114,19 @@ export const iamJobRoleBucketScope: StackValidationPolicy = {
     const fix =
       `Fix: grant s3:GetObject only on ${scope.readablePrefixes.map(prefixArn).join(" and ")}, ` +
       `s3:PutObject only on ${scope.writablePrefixes.map(prefixArn).join(" and ")}.`;
-    for (const role of taskRoles(args.resources)) {
-      for (const { where, policy } of documentsOf(role, args.resources)) {
+    // Roles whose trust policy names the ECS tasks service: what job containers assume.
+    const roles = args.resources.filter((r) => {
+      const trust = at(r.props, "assumeRolePolicy");
+      return (
+        r.type === TYPES.iamRole && typeof trust === "string" && trust.includes(TASKS_PRINCIPAL)
+      );
+    });
+    for (const role of roles) {
+      for (const { path, policy } of documentsOf(role, args.resources)) {
         const grants = allowGrants(policy, (statement) => grantsBeyond(statement, scope));
         if (Array.isArray(grants) && grants.length > 0) {
           reportViolation(
-            `Role '${role.name}' (assumed by job containers) ${where}: ${grants.join("; ")}. ` +
+            `Role '${role.name}' (assumed by job containers) ${path}: ${grants.join("; ")}. ` +
               `A job could read other jobs' logs, or rewrite the submission claims. ${fix}`,
             role.urn,
           );

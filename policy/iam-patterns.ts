@@ -5,19 +5,14 @@
  * @see https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html#reference_policies_elements_resource_wildcards
  */
 
+/** `*` (`colons`: whether it may also match `:`, as a resource `*` ending its segment), `?`. */
 type Token =
-  /** `*`; `colons`: whether it may also match `:` (a resource `*` that ends its segment). */
   | { readonly kind: "star"; readonly colons: boolean }
-  /** `?`: any one character. */
   | { readonly kind: "one" }
   | { readonly kind: "char"; readonly char: string };
 
-export interface PatternKind {
-  /** Actions match case-insensitively, ARNs case-sensitively. */
-  readonly caseInsensitive: boolean;
-  /** ARN rule: a `*` matches a `:` only when it is the last character of its segment. */
-  readonly segmented: boolean;
-}
+/** `segmented`, the ARN rule: a `*` matches a `:` only as the last character of its segment. */
+type PatternKind = { readonly caseInsensitive: boolean; readonly segmented: boolean };
 
 export const ACTION: PatternKind = { caseInsensitive: true, segmented: false };
 export const RESOURCE: PatternKind = { caseInsensitive: false, segmented: true };
@@ -122,11 +117,8 @@ export function matches(pattern: string, name: string, kind: PatternKind): boole
 
 /** A pattern part made only of wildcards, with a `*`: it matches any non-empty text. */
 const ANYTHING = /^[*?]*\*[*?]*$/;
-
-/** Whether an ARN part (region, account, resource piece) names nothing. */
-function unscopedPart(part: string): boolean {
-  return part === "" || ANYTHING.test(part);
-}
+/** An ARN part (region, account, resource piece) that names nothing. */
+const unscopedPart = (part: string) => part === "" || ANYTHING.test(part);
 
 /**
  * Whether a `Resource` pattern covers every resource of its service, or of all: `*`,

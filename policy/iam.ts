@@ -8,11 +8,13 @@ import {
   allowGrants,
   conditionValues,
   describeStatement,
+  hasDocument,
+  inlinePolicies,
   isEveryone,
 } from "./iam-documents";
 import { ACTION, covers, isWildcardResource } from "./iam-patterns";
-import { TYPES, configOf, validateTypes } from "./resources";
-import { InvalidJson, UNKNOWN, Unknown, at, elements, given, show, stringList } from "./values";
+import { TYPES, configOf, stringListSetting, validateTypes } from "./resources";
+import { InvalidJson, UNKNOWN, Unknown, at, elements, show, stringList } from "./values";
 
 export interface IamNoAdminAccessArgs {
   deniedManagedPolicies: string[];
@@ -82,7 +84,6 @@ const HOLDERS: Readonly<Record<string, { arn?: string; arns?: string; documents?
   [TYPES.iamUserPolicyAttachment]: { arn: "policyArn" },
   [TYPES.iamGroupPolicyAttachment]: { arn: "policyArn" },
   [TYPES.iamPolicyAttachment]: { arn: "policyArn" },
-  // The complete list of a principal's managed policies.
   [TYPES.iamRolePolicyAttachmentsExclusive]: { arns: "policyArns" },
   [TYPES.iamUserPolicyAttachmentsExclusive]: { arns: "policyArns" },
   [TYPES.iamGroupPolicyAttachmentsExclusive]: { arns: "policyArns" },
@@ -93,10 +94,9 @@ const HOLDERS: Readonly<Record<string, { arn?: string; arns?: string; documents?
   [TYPES.iamRole]: { arns: "managedPolicyArns", documents: "inlinePolicies" },
 };
 
-/** The name of a managed policy from its ARN: `arn:aws:iam::aws:policy/AdministratorAccess`. */
+/** `arn:aws:iam::aws:policy/AdministratorAccess` → `AdministratorAccess`. */
 export function managedPolicyName(arn: string): string {
-  const slash = arn.lastIndexOf("/");
-  return slash >= 0 ? arn.slice(slash + 1) : arn;
+  return arn.slice(arn.lastIndexOf("/") + 1);
 }
 
 /** `"s3:get*" (which grants s3:GetObject)`, or `"s3:*"` when the pattern is the entry. */
@@ -112,23 +112,14 @@ function grantsAction(pattern: string, entry: string): boolean {
   return covers(pattern, entry.replace(/^\*/, "?*"), ACTION);
 }
 
-/** The statement's `Action` patterns that grant one of `entries`, each with the first. */
-function grantedEntries(statement: Statement, entries: readonly string[]) {
-  const actions = statement.actions === UNKNOWN ? [] : statement.actions;
-  return actions.flatMap((pattern) => {
-    const entry = entries.find((e) => grantsAction(pattern, e));
-    return entry === undefined ? [] : [{ pattern, entry }];
-  });
-}
-
 const ESCALATION = ", a privilege escalation";
 
 /** What one Allow statement grants that the rule forbids. */
 function statementGrants(
   statement: Statement,
-  deniedActions: readonly string[],
-  escalationActions: readonly string[],
-): string[] {
+  denied: readonly string[],
+  escalation: readonly string[],
+) {
   const resources = statement.resources === UNKNOWN ? undefined : statement.resources;
   const wildcard = resources?.find(isWildcardResource);
   const everywhere = statement.notResource || wildcard !== undefined;
@@ -136,10 +127,16 @@ function statementGrants(
   // Allow + NotAction grants every action not listed: all but admin in disguise.
   const notActions = statement.notActions === UNKNOWN ? [] : statement.notActions;
   const allBut = `every action except ${notActions.map(show).join(", ")}`;
+  const actions = statement.actions === UNKNOWN ? [] : statement.actions;
+  const granted = (entries: readonly string[]) =>
+    actions.flatMap((pattern) => {
+      const entry = entries.find((e) => grantsAction(pattern, e));
+      return entry === undefined ? [] : [{ pattern, entry }];
+    });
   const grants: string[] = [];
   const reported = new Set<string>();
   if (everywhere) {
-    for (const { pattern, entry } of grantedEntries(statement, deniedActions)) {
+    for (const { pattern, entry } of granted(denied)) {
       grants.push(`${grantedAs(pattern, entry)} on ${on}`);
       reported.add(pattern);
     }
@@ -149,12 +146,12 @@ function statementGrants(
   }
   // Escalation needs no wildcard resource: the principal's own role or policy is enough.
   const where = everywhere ? ` on ${on}` : resources?.length ? ` on ${show(resources[0])}` : "";
-  for (const { pattern, entry } of grantedEntries(statement, escalationActions)) {
+  for (const { pattern, entry } of granted(escalation)) {
     if (!reported.has(pattern)) {
       grants.push(`${grantedAs(pattern, entry, ESCALATION)}${where}`);
     }
   }
-  const left = escalationActions.find((e) => !notActions.some((p) => grantsAction(p, e)));
+  const left = escalation.find((e) => !notActions.some((p) => grantsAction(p, e)));
   if (!everywhere && notActions.length > 0 && left !== undefined) {
     grants.push(`${allBut} (so ${left}${ESCALATION})${where}`);
   }
@@ -170,9 +167,7 @@ export function forbiddenGrants(
   deniedActions: readonly string[],
   escalationActions: readonly string[] = [],
 ): string[] | InvalidJson {
-  return allowGrants(policy, (statement) =>
-    statementGrants(statement, deniedActions, escalationActions),
-  );
+  return allowGrants(policy, (s) => statementGrants(s, deniedActions, escalationActions));
 }
 
 /**
@@ -207,33 +202,28 @@ function requiredValues(condition: unknown, key: string): string[] | Unknown {
 
 /** Whether some restricting key is required to equal something narrower than anything. */
 function restrictsCaller(condition: unknown): boolean | Unknown {
-  let unknown = false;
-  for (const key of RESTRICTING_KEYS) {
-    const values = requiredValues(condition, key);
-    if (values === UNKNOWN) {
-      unknown = true;
-    } else if (values.length > 0 && !values.some((v) => covers(v, "*", TEXT))) {
-      return true;
-    }
+  const required = RESTRICTING_KEYS.map((key) => requiredValues(condition, key));
+  if (required.some((v) => v !== UNKNOWN && v.length > 0 && !v.some((x) => covers(x, "*", TEXT)))) {
+    return true;
   }
-  return unknown ? UNKNOWN : false;
+  return required.includes(UNKNOWN) ? UNKNOWN : false;
 }
 
 /** Whether a statement trusts GitHub's OIDC issuer without naming the repositories. */
-function trustsAnyGitHubRepository(statement: Statement): boolean | Unknown {
+function trustsAnyGitHubRepository(statement: Statement): boolean {
   const federated = stringList(at(statement.principal, "Federated"));
-  if (federated === UNKNOWN) {
-    return UNKNOWN;
-  }
-  if (!federated.some((f) => f === GITHUB_OIDC || f.endsWith(`/${GITHUB_OIDC}`))) {
+  if (
+    federated === UNKNOWN ||
+    !federated.some((f) => f === GITHUB_OIDC || f.endsWith(`/${GITHUB_OIDC}`))
+  ) {
     return false;
   }
   const subjects = requiredValues(statement.condition, GITHUB_SUB);
-  if (subjects === UNKNOWN) {
-    return UNKNOWN;
-  }
   // `repo:*` (or `*`) is every repository on GitHub; `repo:org/*` is one organization's.
-  return subjects.length === 0 || subjects.some((s) => covers(s, "repo:*", TEXT));
+  return (
+    subjects !== UNKNOWN &&
+    (subjects.length === 0 || subjects.some((s) => covers(s, "repo:*", TEXT)))
+  );
 }
 
 /**
@@ -252,7 +242,7 @@ export function publicTrustGrants(policy: unknown): string[] | InvalidJson {
     if (who !== undefined && restrictsCaller(statement.condition) === false) {
       return [`${describeStatement(statement)} lets ${who} assume the role`];
     }
-    if (trustsAnyGitHubRepository(statement) === true) {
+    if (trustsAnyGitHubRepository(statement)) {
       return [
         `${describeStatement(statement)} lets a workflow of any GitHub repository assume the ` +
           `role (no ${GITHUB_SUB} condition naming yours)`,
@@ -263,29 +253,27 @@ export function publicTrustGrants(policy: unknown): string[] | InvalidJson {
 }
 
 /** The managed policy ARNs a resource attaches, with the property each comes from. */
-function attachedArns(args: ResourceValidationArgs): { path: string; arn: unknown }[] {
-  const { arn, arns } = HOLDERS[args.type];
-  const list = arns === undefined ? [] : elements(at(args.props, arns));
+function attachedArns({ type, props }: ResourceValidationArgs): { path: string; arn: unknown }[] {
+  const { arn, arns } = HOLDERS[type];
+  const list = arns === undefined ? [] : elements(at(props, arns));
   return [
-    ...(arn === undefined ? [] : [{ path: arn, arn: at(args.props, arn) }]),
+    ...(arn === undefined ? [] : [{ path: arn, arn: at(props, arn) }]),
     ...(list === UNKNOWN ? [] : list.map((value, i) => ({ path: `${arns}[${i}]`, arn: value }))),
   ];
 }
 
 /** The permission documents a resource holds (not a role's trust policy). */
-function permissionDocuments(args: ResourceValidationArgs): { path: string; policy: unknown }[] {
-  const key = HOLDERS[args.type].documents;
-  const inline = key === "inlinePolicies" ? elements(at(args.props, key)) : [];
-  const documents = [
-    ...(key === "policy" ? [{ path: key, policy: at(args.props, key) }] : []),
-    ...(inline === UNKNOWN
-      ? []
-      : inline.map((entry, i) => ({ path: `${key}[${i}].policy`, policy: at(entry, "policy") }))),
-  ];
-  return documents.filter(({ policy }) => given(policy) && policy !== "");
+function permissionDocuments({ type, props }: ResourceValidationArgs) {
+  const key = HOLDERS[type].documents;
+  return [
+    ...(key === "policy" ? [{ path: key, policy: at(props, key) }] : []),
+    ...(key === "inlinePolicies" ? inlinePolicies(props) : []).map(({ path, policy }) => ({
+      path: `${path}.policy`,
+      policy,
+    })),
+  ].filter(hasDocument);
 }
 
-/** Why a forbidden grant matters, and the fix. */
 const ADMIN_CONSEQUENCE =
   `That is administrator (or every-bucket) access, or the means to take it. Fix: list only ` +
   `the actions needed, on the ARNs of the resources used (e.g. s3:GetObject on ` +
@@ -294,11 +282,6 @@ const TRUST_CONSEQUENCE =
   `Anyone it trusts gets its permissions. Fix: trust a named principal (a service such as ` +
   `ecs-tasks.amazonaws.com, or an account or role ARN), add an aws:PrincipalOrgID or ` +
   `aws:SourceAccount condition, and for GitHub a ${GITHUB_SUB} condition naming the repository.`;
-
-/** A config setting that lists strings. */
-function listSetting(defaults: readonly string[], description: string) {
-  return { type: "array", items: { type: "string" }, default: [...defaults], description } as const;
-}
 
 export const iamNoAdminAccess: ResourceValidationPolicy = {
   name: "iam-no-admin-access",
@@ -315,15 +298,15 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
   severity: "critical",
   configSchema: {
     properties: {
-      deniedManagedPolicies: listSetting(
+      deniedManagedPolicies: stringListSetting(
         DEFAULT_DENIED_MANAGED_POLICIES,
         "Managed policies that may not be attached, by name.",
       ),
-      deniedActions: listSetting(
+      deniedActions: stringListSetting(
         DEFAULT_DENIED_ACTIONS,
         'Actions (IAM patterns) not allowed on every resource ("*", "s3:*", ...).',
       ),
-      escalationActions: listSetting(
+      escalationActions: stringListSetting(
         DEFAULT_ESCALATION_ACTIONS,
         "Privilege-escalation actions, not allowed on any resource.",
       ),
@@ -331,7 +314,6 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
   },
   validateResource: validateTypes(Object.keys(HOLDERS), (args, reportViolation) => {
     const config = configOf<IamNoAdminAccessArgs>(args, iamNoAdminAccess);
-    // `aws:iam/role:Role` → `Role`
     const what = `${args.type.split(":").pop()} '${args.name}'`;
     const deniedNames = config.deniedManagedPolicies.map((name) => name.toLowerCase());
     for (const { path, arn } of attachedArns(args)) {
@@ -344,7 +326,6 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
         );
       }
     }
-
     const report = (path: string, grants: string[] | InvalidJson, consequence: string) => {
       if (grants instanceof InvalidJson) {
         reportViolation(
@@ -360,7 +341,7 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
       report(path, grants, ADMIN_CONSEQUENCE);
     }
     const trust = args.type === TYPES.iamRole ? at(args.props, "assumeRolePolicy") : undefined;
-    if (given(trust) && trust !== "") {
+    if (hasDocument({ policy: trust })) {
       report("assumeRolePolicy", publicTrustGrants(trust), TRUST_CONSEQUENCE);
     }
   }),

@@ -3,8 +3,7 @@
  * Mandatory unless a policy says otherwise; see policy-config.example.json for settings.
  */
 import { PolicyPack } from "@pulumi/policy";
-import { batchComputeMinVcpusZero } from "./batch-compute";
-import { batchComputeNoCustomServiceRole } from "./batch-compute-service-role";
+import { batchComputeMinVcpusZero, batchComputeNoCustomServiceRole } from "./batch-compute";
 import { batchJobRoleRequired, batchJobTimeoutRequired } from "./batch-job-definition";
 import {
   batchComputeMaxGpusCap,

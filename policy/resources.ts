@@ -54,6 +54,11 @@ export function validateTypes(
   };
 }
 
+/** A config setting that lists strings. */
+export function stringListSetting(defaults: readonly string[], description: string) {
+  return { type: "array", items: { type: "string" }, default: [...defaults], description } as const;
+}
+
 /** A policy's settings over its `configSchema` defaults (a direct call gets no defaults). */
 export function configOf<T>(args: Pick<ResourceValidationArgs, "getConfig">, policy: Policy): T {
   const properties = Object.entries(policy.configSchema?.properties ?? {});

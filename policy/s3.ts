@@ -94,13 +94,12 @@ export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
 /** True for `{ Bool: { "aws:SecureTransport": "false" } }`: it holds for plain HTTP. */
 function requiresNoTls(condition: unknown): boolean | Unknown {
   const values = conditionValues(condition, "aws:securetransport", (op) => op === "Bool");
-  if (values === UNKNOWN) {
-    return UNKNOWN;
-  }
-  if (values.some((v) => v === false || (typeof v === "string" && v.toLowerCase() === "false"))) {
+  const plain = (v: unknown) =>
+    v === false || (typeof v === "string" && v.toLowerCase() === "false");
+  if (values !== UNKNOWN && values.some(plain)) {
     return true;
   }
-  return values.includes(UNKNOWN) ? UNKNOWN : false;
+  return values === UNKNOWN || values.includes(UNKNOWN) ? UNKNOWN : false;
 }
 
 /** @see https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html */
@@ -151,10 +150,7 @@ function coversEveryS3Action(statement: Statement): boolean | Unknown {
 }
 
 /** What of a bucket a statement applies to: the bucket itself, all its objects. */
-interface Coverage {
-  readonly bucket: boolean;
-  readonly objects: boolean;
-}
+type Coverage = { readonly bucket: boolean; readonly objects: boolean };
 
 /** What a statement's `Resource` (or `NotResource`) covers of the bucket with ARN `arn`. */
 function coverage(statement: Statement, arn: string): Coverage | Unknown {

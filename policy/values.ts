@@ -16,25 +16,19 @@ export const UNKNOWN_SENTINELS = {
   object: "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
 } as const;
 
-const SENTINEL_VALUES: readonly string[] = Object.values(UNKNOWN_SENTINELS);
-
-/** A value that cannot be known until the resources it depends on exist. */
 export const UNKNOWN: unique symbol = Symbol("unknown");
 export type Unknown = typeof UNKNOWN;
 
 export function isUnknown(value: unknown): value is Unknown {
-  return value === UNKNOWN || (typeof value === "string" && SENTINEL_VALUES.includes(value));
+  return value === UNKNOWN || Object.values<unknown>(UNKNOWN_SENTINELS).includes(value);
 }
 
 /** `value[path[0]][path[1]]…`: `UNKNOWN` if a step is unknown, `undefined` if one is missing. */
 export function at(value: unknown, ...path: (string | number)[]): unknown {
   let current = value;
   for (const key of path) {
-    if (isUnknown(current)) {
-      return UNKNOWN;
-    }
-    if (current === null || typeof current !== "object") {
-      return undefined;
+    if (isUnknown(current) || current === null || typeof current !== "object") {
+      return isUnknown(current) ? UNKNOWN : undefined;
     }
     try {
       current = (current as Record<string | number, unknown>)[key];
@@ -60,11 +54,8 @@ export function keysOf(value: unknown): string[] {
 
 /** A list property's elements, each read through {@link at}; a single value is a list of one. */
 export function elements(value: unknown): unknown[] | Unknown {
-  if (isUnknown(value)) {
-    return UNKNOWN;
-  }
-  if (!Array.isArray(value)) {
-    return given(value) ? [value] : [];
+  if (isUnknown(value) || !Array.isArray(value)) {
+    return isUnknown(value) ? UNKNOWN : given(value) ? [value] : [];
   }
   // Indexes, not `value.map`: the proxy throws on reading an unknown element.
   return Array.from({ length: value.length }, (_, i) => at(value, i));
@@ -85,33 +76,25 @@ export class InvalidJson {
 }
 
 /** A JSON document property: parsed if a string, as is if an object, `UNKNOWN` while unknown. */
-export function jsonDocument(value: unknown): unknown | Unknown | InvalidJson {
-  if (isUnknown(value)) {
-    return UNKNOWN;
-  }
-  if (typeof value !== "string") {
-    return value;
+export function jsonDocument(value: unknown): unknown {
+  if (isUnknown(value) || typeof value !== "string") {
+    return isUnknown(value) ? UNKNOWN : value;
   }
   try {
     return JSON.parse(value) as unknown;
   } catch (err) {
-    return new InvalidJson(err instanceof Error ? err.message : String(err));
+    return new InvalidJson((err as Error).message);
   }
 }
 
 /** A number property (a numeric string counts, as for AWS): `undefined` if absent. */
-export function numberAt(
-  value: unknown,
-  ...path: (string | number)[]
-): number | undefined | Unknown {
+export function numberAt(value: unknown, ...path: string[]): number | undefined | Unknown {
   const found = at(value, ...path);
   if (found === UNKNOWN || typeof found === "number") {
     return found;
   }
-  if (typeof found === "string" && found.trim() !== "" && Number.isFinite(Number(found))) {
-    return Number(found);
-  }
-  return undefined;
+  const text = typeof found === "string" ? found.trim() : "";
+  return text !== "" && Number.isFinite(Number(text)) ? Number(text) : undefined;
 }
 
 /** A value for a message: strings quoted, everything else as JSON. */

@@ -11,7 +11,6 @@ import { performance } from "perf_hooks";
 import { Command, CommanderError } from "commander";
 // As with `pulumi config set`, a bare key belongs to the project's namespace.
 import { CONFIG_NAMESPACE } from "../../components/config-namespace";
-import { definedOnly } from "../../components/defined";
 import { awaitedLater } from "../../jobs/errors";
 import { visibleIo } from "../../jobs/output/visible";
 import { npmRefusal, procNpmProcess } from "../../jobs/input/npm-args";
@@ -24,7 +23,7 @@ import {
   startPolicyPack,
 } from "./pack";
 import type { Evaluation } from "./evaluate";
-import { PolicyConfigError, PolicyPackConfig, parsePolicyPackConfig } from "./policy-config";
+import { PolicyConfigError, parsePolicyPackConfig } from "./policy-config";
 import { StackVerdict, formatVerdicts, summarize } from "./report";
 
 const EXIT_ERROR = 2;
@@ -41,29 +40,23 @@ interface Options {
   markdown: boolean;
 }
 
-/** The options with the files they name read: every problem before the pack starts. */
-type Settings = Options & {
-  readonly policyConfig: PolicyPackConfig;
-  readonly configOverrides: Record<string, string>;
-};
-
 /** A problem with the command line or its files; the message says what to fix. */
 export class UsageError extends Error {}
 
 /** `--config key=value` → { "namespace:key": value }. */
 export function parseConfigOverrides(pairs: readonly string[]): Record<string, string> {
-  const overrides: Record<string, string> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) {
-      throw new UsageError(
-        `--config ${JSON.stringify(pair)} is not key=value; e.g. --config batchpy:minVcpus=2.`,
-      );
-    }
-    const key = pair.slice(0, eq);
-    overrides[key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`] = pair.slice(eq + 1);
-  }
-  return overrides;
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const eq = pair.indexOf("=");
+      if (eq <= 0) {
+        throw new UsageError(
+          `--config ${JSON.stringify(pair)} is not key=value; e.g. --config batchpy:minVcpus=2.`,
+        );
+      }
+      const key = pair.slice(0, eq);
+      return [key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`, pair.slice(eq + 1)];
+    }),
+  );
 }
 
 /** Resources added to the program, to see the pack's verdict on a change before writing it. */
@@ -100,7 +93,7 @@ export async function readExtraResources(
     type,
     name,
     inputs,
-    ...definedOnly({ parent: parent || undefined }),
+    ...(parent ? { parent } : {}),
   }));
 }
 
@@ -138,7 +131,8 @@ export function checkProgram(): Command {
     .exitOverride();
 }
 
-function parseOptions(argv: readonly string[]): Settings {
+/** The options with the files they name read: every problem before the pack starts. */
+function parseOptions(argv: readonly string[]) {
   const program = checkProgram();
   program.parse(argv, { from: "user" });
   const options = program.opts<Options>();
@@ -169,6 +163,9 @@ function parseOptions(argv: readonly string[]): Settings {
   };
 }
 
+type Settings = ReturnType<typeof parseOptions>;
+type Progress = (line: string) => void;
+
 /** The stacks to check: every `Pulumi.<stack>.yaml` with --all-stacks, else --stack. */
 export async function stacksToCheck(
   options: Pick<Options, "stack" | "allStacks" | "projectDir">,
@@ -176,8 +173,7 @@ export async function stacksToCheck(
   if (!options.allStacks) {
     return [options.stack];
   }
-  const { listStacks } = await import("./evaluate");
-  const stacks = listStacks(options.projectDir).sort();
+  const stacks = (await import("./evaluate")).listStacks(options.projectDir).sort();
   if (stacks.length === 0) {
     throw new UsageError(
       "--all-stacks found no Pulumi.<stack>.yaml next to Pulumi.yaml; create one with `pulumi stack init`.",
@@ -185,8 +181,6 @@ export async function stacksToCheck(
   }
   return stacks;
 }
-
-type Progress = (line: string) => void;
 
 /**
  * Evaluates the program for one stack and checks it with the pack once it serves. A program
@@ -269,21 +263,19 @@ function interruption(interrupt: AbortSignal | undefined, progress: Progress): P
   });
 }
 
-/** Where `main` prints and how it starts the pack (tests run many checks against one pack). */
-export interface MainIo {
-  readonly stdout?: (text: string) => void;
-  readonly stderr?: (text: string) => void;
-  readonly startPack?: (options: StartOptions) => Promise<PolicyPackProcess>;
-}
-
 /**
  * Runs the check and prints it; returns the exit code. When `interrupt` is aborted (with the
- * signal's name as its reason), the pack process, or its start, is stopped: 128+N.
+ * signal's name as its reason), the pack process, or its start, is stopped: 128+N. `io` says
+ * where to print and how to start the pack (tests run many checks against one pack).
  */
 export async function main(
   argv: readonly string[],
   interrupt?: AbortSignal,
-  io: MainIo = {},
+  io: {
+    readonly stdout?: (text: string) => void;
+    readonly stderr?: (text: string) => void;
+    readonly startPack?: (options: StartOptions) => Promise<PolicyPackProcess>;
+  } = {},
 ): Promise<number> {
   // What is printed comes from the program, its config and the pack: through the one gate
   // for shown text (JSON escapes its own).

@@ -1,13 +1,13 @@
 /**
  * Runs the real Pulumi program (`index.ts`) in this process under `pulumi.runtime.setMocks`
  * with a stack's config, and records every resource it registers with the inputs the engine
- * (and so the policy pack) would receive. Used by `policy:check`, the program's tests and
- * the benchmark: no cloud, no CLI.
+ * (and so the policy pack) would receive: no cloud, no CLI.
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import type {
   RegisterResourceRequest,
   RegisterResourceResponse,
@@ -33,7 +33,6 @@ export interface MockedResource extends AnalyzedResource {
 
 export interface Evaluation {
   readonly project: string;
-  readonly stack: string;
   readonly config: Record<string, string>;
   readonly resources: MockedResource[];
   /** The stack outputs, resolved. */
@@ -249,24 +248,21 @@ function registered(
   };
 }
 
-type Monitor = {
-  registerResource(
+/** Pulumi's mock monitor, recording each registration: the mocks see no parents or dependencies. */
+class RecordingMonitor extends MockMonitor {
+  readonly registered: MockedResource[] = [];
+
+  async registerResource(
     request: RegisterResourceRequest,
     callback: (err: unknown, response?: RegisterResourceResponse) => void,
-  ): void;
-};
-
-/** The mocks are not told parents or dependencies; the monitor's requests carry them. */
-function recordRegistrations(resources: MockedResource[]): void {
-  const monitor = pulumi.runtime.getMonitor() as unknown as Monitor;
-  const register = monitor.registerResource.bind(monitor);
-  monitor.registerResource = (request, callback) =>
-    register(request, (err, response) => {
+  ): Promise<void> {
+    await super.registerResource(request, (err: unknown, response?: RegisterResourceResponse) => {
       if (!err && response) {
-        resources.push(registered(request, response));
+        this.registered.push(registered(request, response));
       }
       callback(err, response);
     });
+  }
 }
 
 /**
@@ -317,9 +313,9 @@ export async function runUnderMocks(
       settings.calls?.({ token, inputs }) ?? mockCall(token, inputs, region),
   };
   await pulumi.runtime.setMocks(mocks, settings.project, settings.stack, false);
-  const resources: MockedResource[] = [];
-  recordRegistrations(resources);
-  return { resources, outputs: await runToCompletion(program) };
+  const monitor = new RecordingMonitor(mocks);
+  pulumi.runtime.setMockOptions(monitor, settings.project, settings.stack, false);
+  return { outputs: await runToCompletion(program), resources: monitor.registered };
 }
 
 /** Runs the program under mocks with a stack's config and returns what it registered. */
@@ -347,5 +343,5 @@ export async function evaluateProgram(options: EvaluateOptions): Promise<Evaluat
       return require(program) as Record<string, unknown>;
     },
   );
-  return { project, stack: options.stack, config, resources, outputs };
+  return { project, config, resources, outputs };
 }

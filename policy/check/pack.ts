@@ -6,6 +6,7 @@
  * resource's outputs, parents and dependencies).
  */
 import { ChildProcess, spawn } from "child_process";
+import { once } from "events";
 import * as fs from "fs";
 import { createRequire } from "module";
 import * as path from "path";
@@ -245,7 +246,6 @@ async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
     const schema = policy.getConfigschema();
     return {
       name: policy.getName(),
-      description: policy.getDescription(),
       enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
       ...definedOnly({
         configSchema: schema && {
@@ -304,25 +304,27 @@ function analyzerCalls(
 function spawnPack(packDir: string, stack: string | undefined): ChildProcess {
   const missing = !fs.existsSync(packDir)
     ? `the folder ${packDir} does not exist`
-    : !fs.existsSync(path.join(packDir, "PulumiPolicy.yaml"))
-      ? `${packDir} has no PulumiPolicy.yaml`
-      : undefined;
-  if (missing !== undefined) {
+    : !fs.existsSync(path.join(packDir, "PulumiPolicy.yaml")) &&
+      `${packDir} has no PulumiPolicy.yaml`;
+  if (missing) {
     throw new Error(
       `Could not start the policy pack: ${missing}. Pass the folder that holds the pack's PulumiPolicy.yaml.`,
     );
   }
-  const runner = path.join(__dirname, "pack-runner.ts");
   const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
-  return spawn(process.execPath, ["-r", register, runner, packDir], {
-    cwd: packDir,
-    env: {
-      ...process.env,
-      PULUMI_NODEJS_DRY_RUN: "true",
-      ...definedOnly({ PULUMI_NODEJS_STACK: stack || undefined }),
+  return spawn(
+    process.execPath,
+    ["-r", register, path.join(__dirname, "pack-runner.ts"), packDir],
+    {
+      cwd: packDir,
+      env: {
+        ...process.env,
+        PULUMI_NODEJS_DRY_RUN: "true",
+        ...(stack && { PULUMI_NODEJS_STACK: stack }),
+      },
+      stdio: ["ignore", "pipe", "pipe"],
     },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  );
 }
 
 /**
@@ -370,18 +372,14 @@ function awaitPort(
 }
 
 /** SIGTERM, then SIGKILL after STOP_TIMEOUT_MS; resolves once the process is gone. */
-function endProcess(child: ChildProcess): Promise<void> {
+async function endProcess(child: ChildProcess): Promise<void> {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
-    return Promise.resolve();
+    return;
   }
-  return new Promise((resolve) => {
-    const kill = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-    child.once("exit", () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    child.kill("SIGTERM");
-  });
+  const kill = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+  child.kill("SIGTERM");
+  await once(child, "exit");
+  clearTimeout(kill);
 }
 
 /**

@@ -37,7 +37,6 @@ export type JsonSchema = Readonly<Record<string, unknown>>;
 /** What the pack says about a policy (from `GetAnalyzerInfo`). */
 export interface PolicySummary {
   readonly name: string;
-  readonly description: string;
   readonly enforcementLevel: EnforcementLevel;
   readonly configSchema?: {
     readonly properties: Readonly<Record<string, JsonSchema>>;
@@ -213,13 +212,11 @@ export function reconcilePolicyPackConfig(
 const BOUND_POLICY_SUMMARIES: readonly PolicySummary[] = [
   ...(Object.entries(BOUND_POLICIES) as [BoundName, string][]).map(([setting, name]) => ({
     name,
-    description: "",
     enforcementLevel: DEFAULT_BOUNDS[setting].level,
     configSchema: { properties: { [setting]: BOUND_SETTING_SCHEMAS[setting] } },
   })),
   {
     name: COST_CAP_POLICY,
-    description: "",
     enforcementLevel: "mandatory",
     configSchema: { properties: { maxCostUsd: COST_CAP_SETTING_SCHEMA } },
   },

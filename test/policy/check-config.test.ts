@@ -11,7 +11,6 @@ import * as fs from "fs";
 import * as path from "path";
 import Ajv from "ajv";
 import * as batchCompute from "../../policy/batch-compute";
-import * as batchComputeServiceRole from "../../policy/batch-compute-service-role";
 import * as batchJobDefinition from "../../policy/batch-job-definition";
 import * as cost from "../../policy/cost";
 import * as ecr from "../../policy/ecr";
@@ -22,13 +21,12 @@ import * as stack from "../../policy/stack";
 const policies: PolicySummary[] = [
   {
     name: "batch-compute-max-vcpus-cap",
-    description: "cap",
     enforcementLevel: "mandatory",
     configSchema: {
       properties: { maxVcpus: { type: "integer", minimum: 1, default: 64 } },
     },
   },
-  { name: "ecr-scan-on-push", description: "scan", enforcementLevel: "advisory" },
+  { name: "ecr-scan-on-push", enforcementLevel: "advisory" },
 ];
 
 describe("policy:check policy config", () => {
@@ -175,16 +173,7 @@ describe("policy:check policy config", () => {
 
   it("the pack's own config schemas are valid draft-07 schemas (the check skips that step)", () => {
     const ajv = new Ajv({ strict: true });
-    const modules = [
-      batchCompute,
-      batchComputeServiceRole,
-      batchJobDefinition,
-      cost,
-      ecr,
-      iam,
-      s3,
-      stack,
-    ];
+    const modules = [batchCompute, batchJobDefinition, cost, ecr, iam, s3, stack];
     const schemas = modules
       .flatMap((m) => Object.values(m as Record<string, unknown>))
       .filter(

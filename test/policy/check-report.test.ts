@@ -14,8 +14,8 @@ function result(levels: ("mandatory" | "advisory")[]): PolicyCheckResult {
       version: "0.1.0",
       initialConfig: {},
       policies: [
-        { name: "batch-compute-min-vcpus-zero", description: "d", enforcementLevel: "mandatory" },
-        { name: "ecr-scan-on-push", description: "d", enforcementLevel: "advisory" },
+        { name: "batch-compute-min-vcpus-zero", enforcementLevel: "mandatory" },
+        { name: "ecr-scan-on-push", enforcementLevel: "advisory" },
       ],
     },
     config: {},

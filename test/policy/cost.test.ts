@@ -1,13 +1,13 @@
 import { strict as assert } from "assert";
-import { DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_VCPUS_CAP } from "../../policy/bounds";
+import { DEFAULT_BOUNDS } from "../../policy/bounds";
 import {
   DEFAULT_MAX_GPUS_CAP,
   batchComputeMaxGpusCap,
   batchComputeMaxVcpusCap,
   batchJobRetryAttemptsBounded,
   batchSubmitCostCap,
+  maxGpusAtOnce,
 } from "../../policy/cost";
-import { maxGpusAtOnce } from "../../policy/gpu-instances";
 import { TYPES } from "../../policy/resources";
 import { computeEnvironment, fargateComputeEnvironment, jobDefinition } from "./fixtures";
 import {
@@ -32,7 +32,7 @@ describe("batch-compute-max-vcpus-cap", () => {
   });
 
   it("passes exactly the cap", async () => {
-    const props = withMax(DEFAULT_MAX_VCPUS_CAP);
+    const props = withMax(DEFAULT_BOUNDS.maxVcpus.value);
     await assertNoResourceViolations(policy, resourceArgs(TYPES.computeEnvironment, props));
   });
 
@@ -86,7 +86,7 @@ describe("batch-job-retry-attempts-bounded", () => {
     await assertNoResourceViolations(policy, resourceArgs(TYPES.jobDefinition, jobDefinition()));
     await assertNoResourceViolations(
       policy,
-      resourceArgs(TYPES.jobDefinition, withAttempts(DEFAULT_MAX_ATTEMPTS)),
+      resourceArgs(TYPES.jobDefinition, withAttempts(DEFAULT_BOUNDS.maxAttempts.value)),
     );
   });
 
