@@ -1,13 +1,13 @@
+import * as crypto from "crypto";
+import * as fs from "fs";
 import * as path from "path";
 import * as aws from "./aws";
 import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
-import { hashBuildContext } from "./build-context";
 import { checkRanges, ValidationError } from "./validation";
 
-const DEFAULT_KEEP_IMAGES = 10;
-/** AWS Batch on EC2 (m5a) and Fargate run x86_64 by default. */
-const PLATFORM = "linux/amd64";
+/** The image label that records the build context's content hash. */
+export const CONTEXT_LABEL = "batchpy.context-sha256";
 
 export interface ImageArgs {
   /**
@@ -102,7 +102,7 @@ export class Image extends pulumi.ComponentResource {
       `${name}-lifecycle`,
       {
         repository: repository.name,
-        policy: JSON.stringify(keepLastImagesPolicy(args.keepImages ?? DEFAULT_KEEP_IMAGES)),
+        policy: JSON.stringify(keepLastImagesPolicy(args.keepImages ?? 10)),
       },
       { parent: this },
     );
@@ -121,7 +121,8 @@ export class Image extends pulumi.ComponentResource {
       `${name}-build`,
       {
         context: { location: context },
-        platforms: [PLATFORM],
+        // AWS Batch on EC2 (m5a) and Fargate run x86_64 by default.
+        platforms: ["linux/amd64"],
         push: true,
         // Content-derived: the same files give the same tag, wherever they are checked out.
         tags: [pulumi.interpolate`${repository.repositoryUrl}:${contextTag(contextHash)}`],
@@ -144,9 +145,6 @@ export class Image extends pulumi.ComponentResource {
   }
 }
 
-/** The image label that records the build context's content hash. */
-export const CONTEXT_LABEL = "batchpy.context-sha256";
-
 /** The image tag for a build context's content hash. */
 export function contextTag(contextHash: string): string {
   return `ctx-${contextHash.slice(0, 16)}`;
@@ -164,4 +162,66 @@ export function keepLastImagesPolicy(count: number): { rules: object[] } {
       },
     ],
   };
+}
+
+/** What each glob token matches; `**` and a slash after it match any number of folders. */
+const GLOB_TOKENS: Readonly<Record<string, string>> = {
+  "**/": ".*(?:/)?",
+  "**": ".*",
+  "*": "[^/]*",
+  "?": "[^/]",
+};
+
+/**
+ * Parses `.dockerignore` into globs, each with whether it re-includes (`!`) what it matches:
+ * `#` comments, `*` and `?` within a path segment, `**` across segments.
+ * @see https://docs.docker.com/build/concepts/context/#dockerignore-files
+ */
+export function parseDockerignore(text: string) {
+  const lines = text.split(/\r?\n/).map((line) => line.trim());
+  return lines
+    .filter((line) => line !== "" && !line.startsWith("#"))
+    .map((line) => {
+      const include = line.startsWith("!");
+      // Docker cleans each pattern: "job/" names the folder job, and so everything under it.
+      const glob = path.posix
+        .normalize((include ? line.slice(1) : line).trim())
+        .replace(/^\/+|\/+$/g, "");
+      const source = glob.replace(
+        /\*\*\/?|[*?]|[.+^${}()|[\]\\]/g,
+        (t) => GLOB_TOKENS[t] ?? `\\${t}`,
+      );
+      // A pattern that names a folder also excludes everything under it.
+      return { pattern: new RegExp(`^${source}(?:/.*)?$`), include };
+    });
+}
+
+/** True if Docker would leave `relativePath` (POSIX) out of the context: the last match wins. */
+export function isIgnored(relativePath: string, rules: ReturnType<typeof parseDockerignore>) {
+  const last = [...rules].reverse().find((rule) => rule.pattern.test(relativePath));
+  return last !== undefined && !last.include;
+}
+
+/**
+ * A Docker build context's content hash: SHA-256 of each file Docker would send (the
+ * Dockerfile always) and its POSIX path, so CI and a laptop deploying from different folders
+ * build the same tag.
+ */
+export function hashBuildContext(dir: string): string {
+  const ignoreFile = path.join(dir, ".dockerignore");
+  const rules = fs.existsSync(ignoreFile)
+    ? parseDockerignore(fs.readFileSync(ignoreFile, "utf8"))
+    : [];
+  const hash = crypto.createHash("sha256");
+  const files = fs
+    .readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .filter((file) => fs.lstatSync(path.join(dir, file)).isFile())
+    .map((file) => file.split(path.sep).join("/"))
+    .sort();
+  for (const file of files.filter((f) => f === "Dockerfile" || !isIgnored(f, rules))) {
+    hash.update(`${file}\0`);
+    hash.update(fs.readFileSync(path.join(dir, file)));
+    hash.update("\0");
+  }
+  return hash.digest("hex");
 }

@@ -7,11 +7,7 @@ import {
 import { CONFIG_NAMESPACE } from "./config-namespace";
 import { validateImageArgs } from "./image";
 import { DEFAULT_INSTANCE_TYPES, KNOWN_INSTANCE_TYPES, type ComputeType } from "./instance-types";
-import {
-  DEFAULT_JOB_MEMORY_MIB,
-  DEFAULT_JOB_VCPUS,
-  validateJobDefinitionArgs,
-} from "./job-definition";
+import { JOB_DEFAULTS, validateJobDefinitionArgs } from "./job-definition";
 import { ec2JobLimits, fargateJobLimits, jobTooLarge } from "./job-limits";
 import { validateJobQueueArgs } from "./job-queue";
 import { validateNotificationsArgs } from "./notifications";
@@ -243,7 +239,7 @@ function checkOneNotificationDestination({ notifications }: StackSettings): void
 /** A job asking for more vCPUs than the environment may ever run waits in RUNNABLE forever. */
 function checkJobVcpusWithinMax(settings: StackSettings): void {
   const maxVcpus = settings.compute.maxVcpus ?? DEFAULT_MAX_VCPUS;
-  const jobVcpus = settings.job.vcpus ?? DEFAULT_JOB_VCPUS;
+  const jobVcpus = settings.job.vcpus ?? JOB_DEFAULTS.vcpus;
   if (jobVcpus > maxVcpus) {
     throw new StackConfigError(
       fullKey("maxVcpus"),
@@ -268,8 +264,8 @@ function checkJobFits({ compute, job }: StackSettings): void {
   const [problem] = limits
     ? jobTooLarge(
         {
-          vcpus: job.vcpus ?? DEFAULT_JOB_VCPUS,
-          memoryMiB: job.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
+          vcpus: job.vcpus ?? JOB_DEFAULTS.vcpus,
+          memoryMiB: job.memoryMiB ?? JOB_DEFAULTS.memoryMiB,
           gpus: job.gpus ?? 0,
         },
         limits,

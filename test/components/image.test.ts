@@ -2,12 +2,15 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { hashBuildContext, isIgnored, parseDockerignore } from "../../components/build-context";
+
 import {
   CONTEXT_LABEL,
   contextTag,
+  hashBuildContext,
   Image,
+  isIgnored,
   keepLastImagesPolicy,
+  parseDockerignore,
   validateImageArgs,
 } from "../../components/image";
 import { json, mockRun, ofType, single } from "../helpers/pulumi";
