@@ -1,3 +1,4 @@
+import dockerignore from "@balena/dockerignore";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -164,44 +165,6 @@ export function keepLastImagesPolicy(count: number): { rules: object[] } {
   };
 }
 
-/** What each glob token matches; `**` and a slash after it match any number of folders. */
-const GLOB_TOKENS: Readonly<Record<string, string>> = {
-  "**/": ".*(?:/)?",
-  "**": ".*",
-  "*": "[^/]*",
-  "?": "[^/]",
-};
-
-/**
- * Parses `.dockerignore` into globs, each with whether it re-includes (`!`) what it matches:
- * `#` comments, `*` and `?` within a path segment, `**` across segments.
- * @see https://docs.docker.com/build/concepts/context/#dockerignore-files
- */
-export function parseDockerignore(text: string) {
-  const lines = text.split(/\r?\n/).map((line) => line.trim());
-  return lines
-    .filter((line) => line !== "" && !line.startsWith("#"))
-    .map((line) => {
-      const include = line.startsWith("!");
-      // Docker cleans each pattern: "job/" names the folder job, and so everything under it.
-      const glob = path.posix
-        .normalize((include ? line.slice(1) : line).trim())
-        .replace(/^\/+|\/+$/g, "");
-      const source = glob.replace(
-        /\*\*\/?|[*?]|[.+^${}()|[\]\\]/g,
-        (t) => GLOB_TOKENS[t] ?? `\\${t}`,
-      );
-      // A pattern that names a folder also excludes everything under it.
-      return { pattern: new RegExp(`^${source}(?:/.*)?$`), include };
-    });
-}
-
-/** True if Docker would leave `relativePath` (POSIX) out of the context: the last match wins. */
-export function isIgnored(relativePath: string, rules: ReturnType<typeof parseDockerignore>) {
-  const last = [...rules].reverse().find((rule) => rule.pattern.test(relativePath));
-  return last !== undefined && !last.include;
-}
-
 /**
  * A Docker build context's content hash: SHA-256 of each file Docker would send (the
  * Dockerfile always) and its POSIX path, so CI and a laptop deploying from different folders
@@ -209,16 +172,18 @@ export function isIgnored(relativePath: string, rules: ReturnType<typeof parseDo
  */
 export function hashBuildContext(dir: string): string {
   const ignoreFile = path.join(dir, ".dockerignore");
-  const rules = fs.existsSync(ignoreFile)
-    ? parseDockerignore(fs.readFileSync(ignoreFile, "utf8"))
-    : [];
+  // A port of Docker's own matcher; Docker on Linux tells case apart.
+  const rules = dockerignore({ ignorecase: false });
+  if (fs.existsSync(ignoreFile)) {
+    rules.add(fs.readFileSync(ignoreFile, "utf8"));
+  }
   const hash = crypto.createHash("sha256");
   const files = fs
     .readdirSync(dir, { recursive: true, encoding: "utf8" })
     .filter((file) => fs.lstatSync(path.join(dir, file)).isFile())
     .map((file) => file.split(path.sep).join("/"))
     .sort();
-  for (const file of files.filter((f) => f === "Dockerfile" || !isIgnored(f, rules))) {
+  for (const file of files.filter((f) => f === "Dockerfile" || !rules.ignores(f))) {
     hash.update(`${file}\0`);
     hash.update(fs.readFileSync(path.join(dir, file)));
     hash.update("\0");
