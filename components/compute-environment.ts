@@ -82,7 +82,6 @@ export function isFargate(type: ComputeType): type is FargateType {
   return type === "FARGATE" || type === "FARGATE_SPOT";
 }
 
-/** Checks the plain arguments of a ComputeEnvironment; throws naming the argument. */
 export function validateComputeEnvironmentArgs(name: string, args: ComputeEnvironmentArgs): void {
   const where = `ComputeEnvironment '${name}'`;
   const type = args.computeType ?? DEFAULT_COMPUTE_TYPE;

@@ -37,7 +37,6 @@ export interface ImageArgs {
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-/** Checks the plain arguments of an Image component; throws naming the argument. */
 export function validateImageArgs(name: string, args: ImageArgs): void {
   if (args.imageUri === undefined && args.context === undefined) {
     throw new ValidationError(

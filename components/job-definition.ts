@@ -64,7 +64,6 @@ export interface JobDefinitionArgs {
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-/** Checks the plain arguments of a JobDefinition; throws naming the argument. */
 export function validateJobDefinitionArgs(name: string, args: JobDefinitionArgs): void {
   const where = `JobDefinition '${name}'`;
   const { vcpus, memoryMiB: memory, gpus } = withDefaults(args);

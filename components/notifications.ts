@@ -57,7 +57,6 @@ export interface NotificationsArgs {
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-/** Checks the plain arguments of Notifications; throws naming the argument. */
 export function validateNotificationsArgs(name: string, args: NotificationsArgs): void {
   const where = `Notifications '${name}'`;
   if ((args.email === undefined) === (args.topicArn === undefined)) {

@@ -12,7 +12,6 @@ export interface StorageArgs {
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-/** Checks the plain arguments of a Storage component; throws naming the argument. */
 export function validateStorageArgs(name: string, args: StorageArgs): void {
   checkRanges(`Storage '${name}'`, args, {
     logExpirationDays: [1, 36500, "S3 lifecycle expiration is a whole number of days"],
