@@ -212,14 +212,14 @@ export class JobDefinition extends pulumi.ComponentResource {
   constructor(name: string, args: JobDefinitionArgs, opts?: pulumi.ComponentResourceOptions) {
     super("batchpy:job:JobDefinition", name, {}, opts);
     validateJobDefinitionArgs(name, args);
-    const a = withDefaults(args);
+    const job = withDefaults(args);
     const logGroup = new aws.cloudwatch.LogGroup(
       `${name}-logs`,
-      { retentionInDays: a.logRetentionDays, tags: args.tags },
+      { retentionInDays: job.logRetentionDays, tags: args.tags },
       { parent: this },
     );
     const properties = pulumi
-      .output({ ...a, logGroupName: logGroup.name })
+      .output({ ...job, logGroupName: logGroup.name })
       .apply((values) => containerPropertiesJson(name, values));
 
     const definition = new aws.batch.JobDefinition(
@@ -228,8 +228,8 @@ export class JobDefinition extends pulumi.ComponentResource {
         type: "container",
         platformCapabilities: [args.platform],
         containerProperties: properties,
-        timeout: { attemptDurationSeconds: a.timeoutSeconds },
-        retryStrategy: { attempts: a.retryAttempts, evaluateOnExits: RETRY_ON_HOST_FAILURE },
+        timeout: { attemptDurationSeconds: job.timeoutSeconds },
+        retryStrategy: { attempts: job.retryAttempts, evaluateOnExits: RETRY_ON_HOST_FAILURE },
         propagateTags: true,
         tags: args.tags,
       },
@@ -239,7 +239,7 @@ export class JobDefinition extends pulumi.ComponentResource {
     this.jobDefinitionArn = definition.arn;
     this.jobDefinitionName = definition.name;
     this.logGroupName = logGroup.name;
-    const { vcpus, memoryMiB, gpus, timeoutSeconds, retryAttempts: attempts } = a;
+    const { vcpus, memoryMiB, gpus, timeoutSeconds, retryAttempts: attempts } = job;
     this.jobDefaults = { vcpus, memoryMiB, gpus, timeoutSeconds, attempts };
     this.registerOutputs({
       jobDefinitionArn: this.jobDefinitionArn,
