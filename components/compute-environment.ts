@@ -149,7 +149,22 @@ function checkEc2Args(where: string, type: Ec2Type, args: ComputeEnvironmentArgs
       "instanceTypes",
     );
   }
-  checkGpuTypes(where, types, args.jobGpus ?? 0);
+  // A GPU job needs every instance type to have a GPU, and enough of them where known.
+  const gpus = args.jobGpus ?? 0;
+  const plain = types.filter((t) => !isGpuInstanceType(t));
+  if (gpus > 0 && plain.length > 0) {
+    throw new ValidationError(
+      `${where} has 'jobGpus' = ${gpus} but 'instanceTypes' includes ${plain.join(", ")}, which have no GPU; a GPU job could never be placed there. Use GPU types only (e.g. g4dn.xlarge, g5.xlarge, g6.xlarge).`,
+      "instanceTypes",
+    );
+  }
+  const known = types.map((t) => KNOWN_INSTANCE_TYPES[t]).filter((s) => s !== undefined);
+  if (gpus > 0 && known.length === types.length && known.every((s) => s.gpus < gpus)) {
+    throw new ValidationError(
+      `${where} has 'jobGpus' = ${gpus}, more than any of ${types.join(", ")} has (at most ${Math.max(...known.map((s) => s.gpus))}).`,
+      "jobGpus",
+    );
+  }
   const strategy = args.allocationStrategy;
   if (strategy !== undefined && !ALLOCATION_STRATEGIES[type].includes(strategy)) {
     const why =
@@ -165,24 +180,6 @@ function checkEc2Args(where: string, type: Ec2Type, args: ComputeEnvironmentArgs
     throw new ValidationError(
       `${where} sets 'spotBidPercentage' with 'computeType' = '${type}'; it applies to SPOT only.`,
       "spotBidPercentage",
-    );
-  }
-}
-
-/** A GPU job needs every instance type to have a GPU, and enough of them where known. */
-function checkGpuTypes(where: string, types: readonly string[], gpus: number): void {
-  const plain = types.filter((t) => !isGpuInstanceType(t));
-  if (gpus > 0 && plain.length > 0) {
-    throw new ValidationError(
-      `${where} has 'jobGpus' = ${gpus} but 'instanceTypes' includes ${plain.join(", ")}, which have no GPU; a GPU job could never be placed there. Use GPU types only (e.g. g4dn.xlarge, g5.xlarge, g6.xlarge).`,
-      "instanceTypes",
-    );
-  }
-  const known = types.map((t) => KNOWN_INSTANCE_TYPES[t]).filter((s) => s !== undefined);
-  if (gpus > 0 && known.length === types.length && known.every((s) => s.gpus < gpus)) {
-    throw new ValidationError(
-      `${where} has 'jobGpus' = ${gpus}, more than any of ${types.join(", ")} has (at most ${Math.max(...known.map((s) => s.gpus))}).`,
-      "jobGpus",
     );
   }
 }
@@ -294,7 +291,17 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
       {
         description: "batchpy instances: IMDSv2 only, metadata blocked for job containers",
         userData: Buffer.from(imdsBlockUserData()).toString("base64"),
-        metadataOptions: INSTANCE_METADATA_OPTIONS,
+        // IMDSv2 only (a forwarded GET cannot read credentials), a hop limit of 1 (stops
+        // bridge-mode containers; the user data stops host-mode ones), no IPv6 endpoint (the
+        // rule is IPv4 only).
+        // https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-IMDS-new-instances.html
+        metadataOptions: {
+          httpEndpoint: "enabled",
+          httpTokens: "required",
+          httpPutResponseHopLimit: 1,
+          httpProtocolIpv6: "disabled",
+          instanceMetadataTags: "disabled",
+        },
         tags,
       },
       parent,
@@ -393,19 +400,6 @@ export function imdsBlockUserData(): string {
     "",
   ].join("\n");
 }
-
-/**
- * IMDSv2 only (a forwarded GET cannot read credentials), a hop limit of 1 (stops bridge-mode
- * containers; the user data stops host-mode ones), no IPv6 endpoint (the rule is IPv4 only).
- * @see https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-IMDS-new-instances.html
- */
-const INSTANCE_METADATA_OPTIONS = {
-  httpEndpoint: "enabled",
-  httpTokens: "required",
-  httpPutResponseHopLimit: 1,
-  httpProtocolIpv6: "disabled",
-  instanceMetadataTags: "disabled",
-};
 
 /**
  * The ECS-optimized AL2023 images for plain and GPU types: Batch picks per instance type, so
