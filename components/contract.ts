@@ -17,11 +17,7 @@ const { inputs, results, logs, manifests, state } = contract.bucketPrefixes;
 export const BUCKET_PREFIXES = { inputs, results, logs } as const;
 /** Where array sweep manifests go (under the inputs prefix). */
 export const MANIFEST_PREFIX: string = manifests;
-/**
- * Where the jobs tool keeps the stack's shared state (its submission claims): written and
- * read by the people who submit, never by a job (components/job-roles.ts,
- * policy/iam-job-role.ts).
- */
+/** Submitters' shared state (claims), never a job's: job-roles.ts, policy/iam-job-role.ts. */
 export const STATE_PREFIX: string = state;
 export const MANIFEST_VERSION: number = contract.manifest.version;
 
