@@ -11,10 +11,7 @@ import { checkRanges, ValidationError } from "./validation";
 export const CONTEXT_LABEL = "batchpy.context-sha256";
 
 export interface ImageArgs {
-  /**
-   * Folder holding the Dockerfile, relative to the project folder so the image's inputs do
-   * not depend on where the checkout lives. Ignored when `imageUri` is set.
-   */
+  /** The Dockerfile's folder, relative to `projectRoot` (the inputs are the same anywhere). */
   readonly context?: string;
   /** The project folder, to hash the context's files. @default process.cwd() (Pulumi's) */
   readonly projectRoot?: string;
@@ -24,10 +21,7 @@ export interface ImageArgs {
    * @see https://www.pulumi.com/registry/packages/docker-build/api-docs/image/
    */
   readonly buildOnPreview?: boolean;
-  /**
-   * An existing image (e.g. built by CI); then no repository is created and nothing is built.
-   * @default - build `context` into a new ECR repository
-   */
+  /** An existing image (e.g. CI's): no repository, no build. @default - build `context` */
   readonly imageUri?: string;
   /** Images the repository keeps; older ones expire to keep storage cheap. @default 10 */
   readonly keepImages?: number;
