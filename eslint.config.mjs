@@ -1,6 +1,4 @@
-// ESLint flat config: typescript-eslint's recommended rules plus the habits the
-// project relies on (strict equality, braces everywhere, no `any` at boundaries, no
-// swallowed errors).
+// typescript-eslint's recommended rules plus the project's habits (below).
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 

@@ -3,17 +3,14 @@
  * `Pulumi.<stack>.yaml` (components/stack-config.ts); the exports are what `jobs:*` reads.
  */
 import * as pulumi from "@pulumi/pulumi";
-import {
-  ComputeEnvironment,
-  Image,
-  JobDefinition,
-  JobQueue,
-  JobRoles,
-  Notifications,
-  Storage,
-  isFargate,
-} from "./components";
+import { ComputeEnvironment, isFargate } from "./components/compute-environment";
+import { Image } from "./components/image";
+import { JobDefinition } from "./components/job-definition";
+import { JobQueue } from "./components/job-queue";
+import { JobRoles } from "./components/job-roles";
+import { Notifications } from "./components/notifications";
 import { parseStackConfig } from "./components/stack-config";
+import { Storage } from "./components/storage";
 
 const stack = pulumi.getStack();
 const name = `batchpy-${stack}`;

@@ -9,37 +9,29 @@ import {
   isGpuInstanceType,
   type ComputeType,
 } from "./instance-types";
-import { ec2JobLimits, fargateJobLimits, JobLimits, NamedInstanceSize } from "./job-limits";
-import { EC2_CONFIGURATION, imdsBlockUserData, INSTANCE_METADATA_OPTIONS } from "./launch-template";
+import { ec2JobLimits, fargateJobLimits, JobLimits } from "./job-limits";
 import { checkRanges, IntegerRanges, ValidationError } from "./validation";
 
 type Ec2Type = "EC2" | "SPOT";
 type FargateType = Exclude<ComputeType, Ec2Type>;
 
 export const DEFAULT_COMPUTE_TYPE: ComputeType = "EC2";
-/** Zero vCPUs when idle: instances exist only while jobs run. */
-const DEFAULT_MIN_VCPUS = 0;
 export const DEFAULT_MAX_VCPUS = 16;
-const DEFAULT_ALLOCATION_STRATEGY: Record<Ec2Type, string> = {
-  EC2: "BEST_FIT_PROGRESSIVE",
-  // Least likely to be interrupted at a low price; needs no spot fleet role.
-  SPOT: "SPOT_PRICE_CAPACITY_OPTIMIZED",
-};
 /**
  * Only these let Batch update an environment in place; with `BEST_FIT` almost any change
- * replaces it. @see https://docs.aws.amazon.com/batch/latest/userguide/infrastructure-updates.html
+ * replaces it. The last is the default (SPOT's: least likely interrupted at a low price).
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/infrastructure-updates.html
  */
 const ALLOCATION_STRATEGIES: Record<Ec2Type, readonly string[]> = {
   EC2: ["BEST_FIT_PROGRESSIVE"],
   SPOT: ["SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED"],
 };
-/** Batch's own default for how long running jobs may go on during an infrastructure update. */
-const DEFAULT_UPDATE_TIMEOUT_MINUTES = 30;
 const RANGES: IntegerRanges<ComputeEnvironmentArgs> = {
   maxVcpus: [1, 100000, "Batch needs room for at least one job"],
   minVcpus: [0, 100000, "vCPUs are whole and not negative"],
   jobGpus: [0, 16, "GPUs are whole; EC2 has at most 16 per instance"],
   updateTimeoutMinutes: [1, 360, "the range AWS Batch's update policy accepts"],
+  spotBidPercentage: [1, 100, "a percentage of the on-demand price"],
 };
 const EC2_ONLY = [
   "instanceTypes",
@@ -48,29 +40,18 @@ const EC2_ONLY = [
   "updateTimeoutMinutes",
 ] as const;
 
-/**
- * Was `-ce` while the environment used a custom service role; the rename migrated it to the
- * service-linked role. Never rename it again: that replaces the environment and kills its jobs.
- */
-const COMPUTE_ENVIRONMENT_SUFFIX = "compute";
-
 export interface ComputeEnvironmentArgs {
   /** What the environment launches. @default "EC2" */
   readonly computeType?: ComputeType;
   /**
-   * vCPUs kept running when no job is queued, billed around the clock; passed through
-   * unchanged (the policy pack rejects above 0). Fargate has no minimum: leave it unset or 0.
+   * vCPUs kept running (and billed) when idle; the policy pack rejects above 0. Fargate: unset.
    * @default 0
    * @see https://docs.aws.amazon.com/batch/latest/userguide/compute_environment_parameters.html
    */
   readonly minVcpus?: number;
   /** vCPUs running at once at most: what bounds the hourly cost. @default 16 */
   readonly maxVcpus?: number;
-  /**
-   * Exact EC2 instance types (EC2 and SPOT only), e.g. `m5a.large` or `g5.xlarge`. Families
-   * and `optimal` are refused: the job limits and GPU checks need every size Batch may launch.
-   * @default ["m5a.large"]
-   */
+  /** Exact EC2 types (EC2, SPOT), so job limits are known; no families. @default ["m5a.large"] */
   readonly instanceTypes?: readonly string[];
   /**
    * How Batch picks instances (EC2 and SPOT only); `BEST_FIT` is refused (no in-place updates).
@@ -82,8 +63,7 @@ export interface ComputeEnvironmentArgs {
   /** GPUs per job; above 0, every instance type must have GPUs (so not Fargate). @default 0 */
   readonly jobGpus?: number;
   /**
-   * Minutes running jobs may go on during an infrastructure update before Batch stops them
-   * (1–360; jobs are never terminated at once). EC2 and SPOT only.
+   * Minutes running jobs may go on during an infrastructure update (EC2 and SPOT only).
    * @default 30
    * @see https://docs.aws.amazon.com/batch/latest/userguide/updating-compute-environments.html
    */
@@ -102,7 +82,6 @@ export function isFargate(type: ComputeType): type is FargateType {
   return type === "FARGATE" || type === "FARGATE_SPOT";
 }
 
-/** Checks the plain arguments of a ComputeEnvironment; throws naming the argument. */
 export function validateComputeEnvironmentArgs(name: string, args: ComputeEnvironmentArgs): void {
   const where = `ComputeEnvironment '${name}'`;
   const type = args.computeType ?? DEFAULT_COMPUTE_TYPE;
@@ -170,7 +149,22 @@ function checkEc2Args(where: string, type: Ec2Type, args: ComputeEnvironmentArgs
       "instanceTypes",
     );
   }
-  checkGpuTypes(where, types, args.jobGpus ?? 0);
+  // A GPU job needs every instance type to have a GPU, and enough of them where known.
+  const gpus = args.jobGpus ?? 0;
+  const plain = types.filter((t) => !isGpuInstanceType(t));
+  if (gpus > 0 && plain.length > 0) {
+    throw new ValidationError(
+      `${where} has 'jobGpus' = ${gpus} but 'instanceTypes' includes ${plain.join(", ")}, which have no GPU; a GPU job could never be placed there. Use GPU types only (e.g. g4dn.xlarge, g5.xlarge, g6.xlarge).`,
+      "instanceTypes",
+    );
+  }
+  const known = types.map((t) => KNOWN_INSTANCE_TYPES[t]).filter((s) => s !== undefined);
+  if (gpus > 0 && known.length === types.length && known.every((s) => s.gpus < gpus)) {
+    throw new ValidationError(
+      `${where} has 'jobGpus' = ${gpus}, more than any of ${types.join(", ")} has (at most ${Math.max(...known.map((s) => s.gpus))}).`,
+      "jobGpus",
+    );
+  }
   const strategy = args.allocationStrategy;
   if (strategy !== undefined && !ALLOCATION_STRATEGIES[type].includes(strategy)) {
     const why =
@@ -186,27 +180,6 @@ function checkEc2Args(where: string, type: Ec2Type, args: ComputeEnvironmentArgs
     throw new ValidationError(
       `${where} sets 'spotBidPercentage' with 'computeType' = '${type}'; it applies to SPOT only.`,
       "spotBidPercentage",
-    );
-  }
-  checkRanges(where, args, {
-    spotBidPercentage: [1, 100, "a percentage of the on-demand price"],
-  });
-}
-
-/** A GPU job needs every instance type to have a GPU, and enough of them where known. */
-function checkGpuTypes(where: string, types: readonly string[], gpus: number): void {
-  const plain = types.filter((t) => !isGpuInstanceType(t));
-  if (gpus > 0 && plain.length > 0) {
-    throw new ValidationError(
-      `${where} has 'jobGpus' = ${gpus} but 'instanceTypes' includes ${plain.join(", ")}, which have no GPU; a GPU job could never be placed there. Use GPU types only (e.g. g4dn.xlarge, g5.xlarge, g6.xlarge).`,
-      "instanceTypes",
-    );
-  }
-  const known = types.map((t) => KNOWN_INSTANCE_TYPES[t]).filter((s) => s !== undefined);
-  if (gpus > 0 && known.length === types.length && known.every((s) => s.gpus < gpus)) {
-    throw new ValidationError(
-      `${where} has 'jobGpus' = ${gpus}, more than any of ${types.join(", ")} has (at most ${Math.max(...known.map((s) => s.gpus))}).`,
-      "jobGpus",
     );
   }
 }
@@ -234,32 +207,22 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
     validateComputeEnvironmentArgs(name, args);
     const type = (this.computeType = args.computeType ?? DEFAULT_COMPUTE_TYPE);
     const maxVcpus = args.maxVcpus ?? DEFAULT_MAX_VCPUS;
-    const network =
-      args.vpcId !== undefined && args.subnetIds !== undefined
-        ? { vpcId: args.vpcId, subnetIds: args.subnetIds }
-        : defaultNetwork(`ComputeEnvironment '${name}'`, this);
-    const ec2 = isFargate(type) ? undefined : { type, ...this.instanceResources(name, args.tags) };
-    this.jobLimits =
-      ec2 === undefined
-        ? pulumi.output(fargateJobLimits(maxVcpus))
-        : instanceTypeLimits(args.instanceTypes ?? DEFAULT_INSTANCE_TYPES, maxVcpus, this);
+    const ec2 = isFargate(type) ? undefined : this.instances(name, type, args);
+    this.jobLimits = ec2
+      ? instanceTypeLimits(ec2.computeResources.instanceTypes, maxVcpus, this)
+      : pulumi.output(fargateJobLimits(maxVcpus));
 
+    // Was `-ce` with a custom service role; never rename it: that replaces it and kills jobs.
     const computeEnvironment = new aws.batch.ComputeEnvironment(
-      `${name}-${COMPUTE_ENVIRONMENT_SUFFIX}`,
+      `${name}-compute`,
       {
         type: "MANAGED",
         state: "ENABLED",
         // No serviceRole: Batch uses AWSServiceRoleForBatch (see the class comment).
-        computeResources: {
-          type,
-          maxVcpus,
-          subnets: network.subnetIds,
-          securityGroupIds: [this.outboundOnlySecurityGroup(name, network.vpcId, args.tags).id],
-          ...(ec2 && ec2ComputeResources(ec2, args)),
-        },
-        // Fargate has no infrastructure updates, so no update policy.
+        computeResources: { type, maxVcpus, ...this.network(name, args), ...ec2?.computeResources },
+        // Fargate has no infrastructure updates; 30 is Batch's own default.
         updatePolicy: ec2 && {
-          jobExecutionTimeoutMinutes: args.updateTimeoutMinutes ?? DEFAULT_UPDATE_TIMEOUT_MINUTES,
+          jobExecutionTimeoutMinutes: args.updateTimeoutMinutes ?? 30,
           terminateJobsOnUpdate: false,
         },
         tags: args.tags,
@@ -277,31 +240,33 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
     });
   }
 
-  /** Jobs reach out (image pulls, S3, CloudWatch Logs); nothing reaches in. */
-  private outboundOnlySecurityGroup(
-    name: string,
-    vpcId: pulumi.Input<string>,
-    tags: ComputeEnvironmentArgs["tags"],
-  ): aws.ec2.SecurityGroup {
+  /** The subnets, and a security group that lets jobs reach out but nothing reach in. */
+  private network(name: string, args: ComputeEnvironmentArgs) {
+    const { vpcId, subnetIds } =
+      args.vpcId !== undefined && args.subnetIds !== undefined
+        ? { vpcId: args.vpcId, subnetIds: args.subnetIds }
+        : defaultNetwork(`ComputeEnvironment '${name}'`, this);
     const anywhere = { cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"] };
-    return new aws.ec2.SecurityGroup(
+    const securityGroup = new aws.ec2.SecurityGroup(
       `${name}-sg`,
       {
         description: "batchpy jobs: outbound only (image pulls, S3, CloudWatch Logs)",
         vpcId,
         egress: [{ protocol: "-1", fromPort: 0, toPort: 0, ...anywhere }],
-        tags,
+        tags: args.tags,
       },
       { parent: this },
     );
+    return { subnets: subnetIds, securityGroupIds: [securityGroup.id] };
   }
 
   /**
-   * The ECS instance role (only the ECS agent's managed policy), its profile, and the
-   * launch template. @see https://docs.aws.amazon.com/batch/latest/userguide/instance_IAM_role.html
+   * The ECS instance role (only the ECS agent's managed policy), its profile, the launch
+   * template, and the `computeResources` fields only EC2 and SPOT environments have.
+   * @see https://docs.aws.amazon.com/batch/latest/userguide/instance_IAM_role.html
    */
-  private instanceResources(name: string, tags: ComputeEnvironmentArgs["tags"]) {
-    const parent = { parent: this };
+  private instances(name: string, type: Ec2Type, args: ComputeEnvironmentArgs) {
+    const [parent, tags] = [{ parent: this }, args.tags];
     const role = new aws.iam.Role(
       `${name}-instance`,
       {
@@ -326,37 +291,36 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
       {
         description: "batchpy instances: IMDSv2 only, metadata blocked for job containers",
         userData: Buffer.from(imdsBlockUserData()).toString("base64"),
-        metadataOptions: INSTANCE_METADATA_OPTIONS,
+        // IMDSv2 only (a forwarded GET cannot read credentials), a hop limit of 1 (stops
+        // bridge-mode containers; the user data stops host-mode ones), no IPv6 endpoint (the
+        // rule is IPv4 only).
+        // https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-IMDS-new-instances.html
+        metadataOptions: {
+          httpEndpoint: "enabled",
+          httpTokens: "required",
+          httpPutResponseHopLimit: 1,
+          httpProtocolIpv6: "disabled",
+          instanceMetadataTags: "disabled",
+        },
         tags,
       },
       parent,
     );
-    return { roleAttachment, profileArn: profile.arn, launchTemplateId: launchTemplate.id };
+    const computeResources = {
+      minVcpus: args.minVcpus ?? 0,
+      instanceTypes: [...(args.instanceTypes ?? DEFAULT_INSTANCE_TYPES)],
+      allocationStrategy: args.allocationStrategy ?? ALLOCATION_STRATEGIES[type].at(-1),
+      bidPercentage: args.spotBidPercentage,
+      // Batch wants the instance profile here, not the role (despite the field name).
+      instanceRole: profile.arn,
+      // Both force a new environment, even with the service-linked role: keep them fixed.
+      launchTemplate: { launchTemplateId: launchTemplate.id, version: "$Latest" },
+      ec2Configurations: EC2_CONFIGURATION,
+      // Fixed: a change to computeResources.tags replaces the environment.
+      tags: args.instanceTags,
+    };
+    return { roleAttachment, computeResources };
   }
-}
-
-/** The `computeResources` fields only EC2 and SPOT environments have. */
-function ec2ComputeResources(
-  instances: {
-    type: Ec2Type;
-    profileArn: pulumi.Output<string>;
-    launchTemplateId: pulumi.Output<string>;
-  },
-  args: ComputeEnvironmentArgs,
-) {
-  return {
-    minVcpus: args.minVcpus ?? DEFAULT_MIN_VCPUS,
-    instanceTypes: [...(args.instanceTypes ?? DEFAULT_INSTANCE_TYPES)],
-    allocationStrategy: args.allocationStrategy ?? DEFAULT_ALLOCATION_STRATEGY[instances.type],
-    bidPercentage: args.spotBidPercentage,
-    // Batch wants the instance profile here, not the role (despite the field name).
-    instanceRole: instances.profileArn,
-    // Both force a new environment, even with the service-linked role: keep them fixed.
-    launchTemplate: { launchTemplateId: instances.launchTemplateId, version: "$Latest" },
-    ec2Configurations: EC2_CONFIGURATION,
-    // Fixed: a change to computeResources.tags replaces the environment.
-    tags: args.instanceTags,
-  };
 }
 
 /**
@@ -387,13 +351,9 @@ function defaultNetwork(where: string, parent: pulumi.Resource) {
 }
 
 /** An EC2 or SPOT environment's job limits, from each type's size as EC2 reports it. */
-function instanceTypeLimits(
-  types: readonly string[],
-  maxVcpus: number,
-  parent: pulumi.Resource,
-): pulumi.Output<JobLimits> {
+function instanceTypeLimits(types: readonly string[], maxVcpus: number, parent: pulumi.Resource) {
   const sizes = types.map((instanceType) =>
-    aws.ec2.getInstanceTypeOutput({ instanceType }, { parent }).apply((t): NamedInstanceSize => ({
+    aws.ec2.getInstanceTypeOutput({ instanceType }, { parent }).apply((t) => ({
       name: instanceType,
       vcpus: t.defaultVcpus,
       memoryMiB: t.memorySize,
@@ -402,3 +362,48 @@ function instanceTypeLimits(
   );
   return pulumi.all(sizes).apply((all) => ec2JobLimits(all, maxVcpus));
 }
+
+/**
+ * Blocks the instance metadata service for every process not running as root. Batch runs
+ * EC2 container jobs in host network mode, so neither a hop limit nor the ECS agent's IMDS
+ * blocking stops a container; but the agent runs as root and the job image as uid 10001
+ * (container/Dockerfile). Jobs still get their own role from the agent's 169.254.170.2.
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/networking-modes-jobs.html
+ * @see https://repost.aws/knowledge-center/ecs-container-ec2-metadata
+ */
+export const IMDS_BLOCK_RULE = "OUTPUT -d 169.254.169.254/32 -m owner ! --uid-owner 0 -j DROP";
+
+/**
+ * The user data as Batch requires it: MIME multi-part (Batch merges its own part in). A
+ * `cloud-boothook` runs on every boot before Docker and the ECS agent, so no job runs before
+ * the rule; `-C` keeps a reboot from adding it twice, `-w` waits for the xtables lock.
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/launch-templates.html
+ */
+export function imdsBlockUserData(): string {
+  const boundary = "==BATCHPY-USER-DATA==";
+  return [
+    "MIME-Version: 1.0",
+    `Content-Type: multipart/mixed; boundary="${boundary}"`,
+    "",
+    `--${boundary}`,
+    'Content-Type: text/cloud-boothook; charset="us-ascii"',
+    "",
+    "#cloud-boothook",
+    "#!/bin/bash",
+    "# batchpy: only root (the ECS agent) may reach the instance metadata service; job",
+    "# containers run in host network mode as a non-root user and must not get the instance",
+    "# role's credentials.",
+    "set -eu",
+    `iptables -w -C ${IMDS_BLOCK_RULE} 2>/dev/null || iptables -w -I ${IMDS_BLOCK_RULE}`,
+    "",
+    `--${boundary}--`,
+    "",
+  ].join("\n");
+}
+
+/**
+ * The ECS-optimized AL2023 images for plain and GPU types: Batch picks per instance type, so
+ * a stack can switch to or from GPU types without changing this (which replaces the environment).
+ * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_Ec2Configuration.html
+ */
+export const EC2_CONFIGURATION = [{ imageType: "ECS_AL2023" }, { imageType: "ECS_AL2023_NVIDIA" }];

@@ -14,18 +14,10 @@ export const JOB_NAME_MAX_LENGTH: number = contract.jobName.maxLength;
 
 const { inputs, results, logs, manifests, state } = contract.bucketPrefixes;
 /** The bucket's areas, shared by the job definition, the job role and the jobs tool. */
-export const BUCKET_PREFIXES: Readonly<Record<"inputs" | "results" | "logs", string>> = {
-  inputs,
-  results,
-  logs,
-};
+export const BUCKET_PREFIXES = { inputs, results, logs } as const;
 /** Where array sweep manifests go (under the inputs prefix). */
 export const MANIFEST_PREFIX: string = manifests;
-/**
- * Where the jobs tool keeps the stack's shared state (its submission claims): written and
- * read by the people who submit, never by a job (components/job-roles.ts,
- * policy/iam-job-role.ts).
- */
+/** Submitters' shared state (claims), never a job's: job-roles.ts, policy/iam-job-role.ts. */
 export const STATE_PREFIX: string = state;
 export const MANIFEST_VERSION: number = contract.manifest.version;
 
@@ -38,65 +30,25 @@ export const METRICS: Readonly<typeof contract.metrics> = contract.metrics;
 /** The prefix only contract variables may use. */
 export const RESERVED_PREFIX: string = contract.reservedPrefix;
 
-/** A table of the contract as a list of named entries, without its `$comment`. */
-function namedEntries<T>(table: object): (T & { readonly name: string })[] {
-  return Object.entries(table)
-    .filter(([name]) => !name.startsWith("$"))
-    .map(([name, entry]) => ({ name, ...(entry as T) }));
-}
+type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Lowercase<Head>}${Capitalize<CamelCase<Tail>>}`
+  : Lowercase<S>;
+type Role<Name> = Name extends `BATCHPY_${infer Rest}` ? CamelCase<Rest> : never;
 
-/** Who sets a variable: the stack, the jobs tool, run_job, a job file, or the user's shell. */
-type SetBy = "jobDefinition" | "jobsTool" | "entrypoint" | "user" | "host";
-
-interface VariableInfo {
-  readonly name: string;
-  readonly setBy: SetBy;
-  readonly meaning: string;
-}
-
-/** Every `BATCHPY_*` variable of the contract, in its order. */
-const VARIABLES: readonly VariableInfo[] = namedEntries<VariableInfo>(contract.variables);
-
-const KEYS = [
-  "bucket",
-  "inputsPrefix",
-  "resultsPrefix",
-  "logsPrefix",
-  "jobName",
-  "arrayManifest",
-  "setIndex",
-  "localRoot",
-  "inputs",
-  "outputDir",
-  "s3MaxAttempts",
-  "stateDir",
-  "script",
-  "resultsOf",
-  "parentManifests",
-] as const;
-
-/** Each variable's name by role (`VARS.jobName`); a missing one fails at load. */
-export const VARS: Readonly<Record<(typeof KEYS)[number], string>> = Object.fromEntries(
-  KEYS.map((key) => {
-    const found = VARIABLES.find((v) => camelCase(v.name.slice(RESERVED_PREFIX.length)) === key);
-    if (found === undefined) {
-      throw new Error(`container/contract.json lacks the variable for "${key}"`);
-    }
-    return [key, found.name];
-  }),
-) as Record<(typeof KEYS)[number], string>;
-
-function camelCase(suffix: string): string {
-  return suffix.toLowerCase().replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
-}
-
-export interface ExitCode {
-  readonly name: string;
-  readonly code: number;
-  readonly meaning: string;
-}
+/** Each `BATCHPY_*` variable's name by its camel-cased role (`VARS.jobName`). */
+export const VARS = Object.fromEntries(
+  Object.keys(contract.variables)
+    .filter((name) => name.startsWith(RESERVED_PREFIX))
+    .map((name) => [
+      name
+        .slice(RESERVED_PREFIX.length)
+        .toLowerCase()
+        .replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase()),
+      name,
+    ]),
+) as Readonly<Record<Role<keyof typeof contract.variables>, string>>;
 
 /** The entrypoint's own exit codes; any other code is the script's. */
-export const ENTRYPOINT_EXIT_CODES: readonly ExitCode[] = namedEntries<ExitCode>(
-  contract.exitCodes,
+export const ENTRYPOINT_EXIT_CODES = Object.entries(contract.exitCodes).flatMap(([name, entry]) =>
+  typeof entry === "string" ? [] : [{ name, ...entry }],
 );

@@ -1,19 +1,17 @@
+import dockerignore from "@balena/dockerignore";
+import * as crypto from "crypto";
+import * as fs from "fs";
 import * as path from "path";
 import * as aws from "./aws";
 import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
-import { hashBuildContext } from "./build-context";
 import { checkRanges, ValidationError } from "./validation";
 
-const DEFAULT_KEEP_IMAGES = 10;
-/** AWS Batch on EC2 (m5a) and Fargate run x86_64 by default. */
-const PLATFORM = "linux/amd64";
+/** The image label that records the build context's content hash. */
+export const CONTEXT_LABEL = "batchpy.context-sha256";
 
 export interface ImageArgs {
-  /**
-   * Folder holding the Dockerfile, relative to the project folder so the image's inputs do
-   * not depend on where the checkout lives. Ignored when `imageUri` is set.
-   */
+  /** The Dockerfile's folder, relative to `projectRoot` (the inputs are the same anywhere). */
   readonly context?: string;
   /** The project folder, to hash the context's files. @default process.cwd() (Pulumi's) */
   readonly projectRoot?: string;
@@ -23,10 +21,7 @@ export interface ImageArgs {
    * @see https://www.pulumi.com/registry/packages/docker-build/api-docs/image/
    */
   readonly buildOnPreview?: boolean;
-  /**
-   * An existing image (e.g. built by CI); then no repository is created and nothing is built.
-   * @default - build `context` into a new ECR repository
-   */
+  /** An existing image (e.g. CI's): no repository, no build. @default - build `context` */
   readonly imageUri?: string;
   /** Images the repository keeps; older ones expire to keep storage cheap. @default 10 */
   readonly keepImages?: number;
@@ -36,7 +31,6 @@ export interface ImageArgs {
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-/** Checks the plain arguments of an Image component; throws naming the argument. */
 export function validateImageArgs(name: string, args: ImageArgs): void {
   if (args.imageUri === undefined && args.context === undefined) {
     throw new ValidationError(
@@ -102,7 +96,7 @@ export class Image extends pulumi.ComponentResource {
       `${name}-lifecycle`,
       {
         repository: repository.name,
-        policy: JSON.stringify(keepLastImagesPolicy(args.keepImages ?? DEFAULT_KEEP_IMAGES)),
+        policy: JSON.stringify(keepLastImagesPolicy(args.keepImages ?? 10)),
       },
       { parent: this },
     );
@@ -121,7 +115,8 @@ export class Image extends pulumi.ComponentResource {
       `${name}-build`,
       {
         context: { location: context },
-        platforms: [PLATFORM],
+        // AWS Batch on EC2 (m5a) and Fargate run x86_64 by default.
+        platforms: ["linux/amd64"],
         push: true,
         // Content-derived: the same files give the same tag, wherever they are checked out.
         tags: [pulumi.interpolate`${repository.repositoryUrl}:${contextTag(contextHash)}`],
@@ -144,9 +139,6 @@ export class Image extends pulumi.ComponentResource {
   }
 }
 
-/** The image label that records the build context's content hash. */
-export const CONTEXT_LABEL = "batchpy.context-sha256";
-
 /** The image tag for a build context's content hash. */
 export function contextTag(contextHash: string): string {
   return `ctx-${contextHash.slice(0, 16)}`;
@@ -164,4 +156,30 @@ export function keepLastImagesPolicy(count: number): { rules: object[] } {
       },
     ],
   };
+}
+
+/**
+ * A Docker build context's content hash: SHA-256 of each file Docker would send (the
+ * Dockerfile always) and its POSIX path, so CI and a laptop deploying from different folders
+ * build the same tag.
+ */
+export function hashBuildContext(dir: string): string {
+  const ignoreFile = path.join(dir, ".dockerignore");
+  // A port of Docker's own matcher; Docker on Linux tells case apart.
+  const rules = dockerignore({ ignorecase: false });
+  if (fs.existsSync(ignoreFile)) {
+    rules.add(fs.readFileSync(ignoreFile, "utf8"));
+  }
+  const hash = crypto.createHash("sha256");
+  const files = fs
+    .readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .filter((file) => fs.lstatSync(path.join(dir, file)).isFile())
+    .map((file) => file.split(path.sep).join("/"))
+    .sort();
+  for (const file of files.filter((f) => f === "Dockerfile" || !rules.ignores(f))) {
+    hash.update(`${file}\0`);
+    hash.update(fs.readFileSync(path.join(dir, file)));
+    hash.update("\0");
+  }
+  return hash.digest("hex");
 }

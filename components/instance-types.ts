@@ -4,8 +4,8 @@
  */
 
 /** Where jobs run: EC2 on-demand or spot instances, or Fargate (on-demand or spot). */
-export type ComputeType = "EC2" | "SPOT" | "FARGATE" | "FARGATE_SPOT";
-export const COMPUTE_TYPES: readonly ComputeType[] = ["EC2", "SPOT", "FARGATE", "FARGATE_SPOT"];
+export const COMPUTE_TYPES = ["EC2", "SPOT", "FARGATE", "FARGATE_SPOT"] as const;
+export type ComputeType = (typeof COMPUTE_TYPES)[number];
 
 /** The tutorial's instance type: 2 vCPUs, 8 GiB, AMD. */
 export const DEFAULT_INSTANCE_TYPES: readonly string[] = ["m5a.large"];
@@ -78,6 +78,9 @@ export function placeableMemoryMiB(installedMiB: number): number {
   return Math.floor(installedMiB * REGISTERED_MEMORY_RATIO) - ECS_RESERVED_MEMORY_MIB;
 }
 
+const range = (from: number, to: number, step: number) =>
+  Array.from({ length: (to - from) / step + 1 }, (_, i) => from + i * step);
+
 /**
  * Fargate's vCPU → memory (MiB) combinations, every allowed value listed.
  * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_ResourceRequirement.html
@@ -95,7 +98,3 @@ export const FARGATE_MEMORY_MIB: ReadonlyMap<number, readonly number[]> = new Ma
 
 /** The largest Fargate task: 16 vCPUs and 120 GiB. */
 export const LARGEST_FARGATE_SIZE: InstanceSize = { vcpus: 16, memoryMiB: 122880, gpus: 0 };
-
-function range(from: number, to: number, step: number): number[] {
-  return Array.from({ length: (to - from) / step + 1 }, (_, i) => from + i * step);
-}

@@ -1,17 +1,20 @@
 import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
 import { BUCKET_PREFIXES, VARS } from "./contract";
+import { definedOnly } from "./defined";
 import { FARGATE_MEMORY_MIB } from "./instance-types";
 import { checkRanges, IntegerRanges, ValidationError } from "./validation";
 
-/** The container's entrypoint (container/run_job.py), as the Dockerfile installs it. */
-const JOB_COMMAND: readonly string[] = ["python3", "/app/run_job.py"];
-/** The tutorial's job: 1 vCPU, 1000 MiB. */
-export const DEFAULT_JOB_VCPUS = 1;
-export const DEFAULT_JOB_MEMORY_MIB = 1000;
-const DEFAULT_TIMEOUT_SECONDS = 3600;
-const DEFAULT_RETRY_ATTEMPTS = 3;
-const DEFAULT_LOG_RETENTION_DAYS = 30;
+/** The tutorial's job (1 vCPU, 1000 MiB) running the entrypoint as the Dockerfile installs it. */
+export const JOB_DEFAULTS = {
+  vcpus: 1,
+  memoryMiB: 1000,
+  gpus: 0,
+  timeoutSeconds: 3600,
+  retryAttempts: 3,
+  logRetentionDays: 30,
+  command: ["python3", "/app/run_job.py"] as readonly string[],
+};
 const RANGES: IntegerRanges<JobDefinitionArgs> = {
   timeoutSeconds: [60, 14 * 86400, "AWS Batch's minimum attempt timeout is 60 seconds"],
   retryAttempts: [1, 10, "AWS Batch retries 1 to 10 attempts"],
@@ -61,12 +64,9 @@ export interface JobDefinitionArgs {
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-/** Checks the plain arguments of a JobDefinition; throws naming the argument. */
 export function validateJobDefinitionArgs(name: string, args: JobDefinitionArgs): void {
   const where = `JobDefinition '${name}'`;
-  const vcpus = args.vcpus ?? DEFAULT_JOB_VCPUS;
-  const memory = args.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB;
-  const gpus = args.gpus ?? 0;
+  const { vcpus, memoryMiB: memory, gpus } = withDefaults(args);
   checkRanges(where, args, RANGES);
   const retention = args.logRetentionDays;
   if (retention !== undefined && !LOG_RETENTION_DAYS.includes(retention)) {
@@ -115,8 +115,13 @@ function describeChoices(values: readonly number[]): string {
   return `${values.slice(0, -1).join(", ")} or ${values[values.length - 1]}`;
 }
 
+/** A job definition's arguments, unset ones at their defaults. */
+function withDefaults(args: JobDefinitionArgs) {
+  return { ...JOB_DEFAULTS, ...definedOnly(args) };
+}
+
 /** A job definition's arguments, resolved, and its log group. */
-export type ContainerPropertiesValues = pulumi.Unwrap<JobDefinitionArgs> & {
+export type ContainerPropertiesValues = pulumi.Unwrap<ReturnType<typeof withDefaults>> & {
   readonly logGroupName: string;
 };
 
@@ -133,13 +138,13 @@ export function containerPropertiesJson(name: string, v: ContainerPropertiesValu
   };
   const json = JSON.stringify({
     image: v.image,
-    command: v.command ?? JOB_COMMAND,
+    command: v.command,
     jobRoleArn: v.jobRoleArn,
     executionRoleArn: v.executionRoleArn,
     resourceRequirements: [
-      { type: "VCPU", value: String(v.vcpus ?? DEFAULT_JOB_VCPUS) },
-      { type: "MEMORY", value: String(v.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB) },
-      ...((v.gpus ?? 0) > 0 ? [{ type: "GPU", value: String(v.gpus) }] : []),
+      { type: "VCPU", value: String(v.vcpus) },
+      { type: "MEMORY", value: String(v.memoryMiB) },
+      ...(v.gpus > 0 ? [{ type: "GPU", value: String(v.gpus) }] : []),
     ],
     environment: [
       { name: VARS.bucket, value: v.bucketName },
@@ -207,14 +212,14 @@ export class JobDefinition extends pulumi.ComponentResource {
   constructor(name: string, args: JobDefinitionArgs, opts?: pulumi.ComponentResourceOptions) {
     super("batchpy:job:JobDefinition", name, {}, opts);
     validateJobDefinitionArgs(name, args);
-
+    const job = withDefaults(args);
     const logGroup = new aws.cloudwatch.LogGroup(
       `${name}-logs`,
-      { retentionInDays: args.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS, tags: args.tags },
+      { retentionInDays: job.logRetentionDays, tags: args.tags },
       { parent: this },
     );
     const properties = pulumi
-      .output({ ...args, logGroupName: logGroup.name })
+      .output({ ...job, logGroupName: logGroup.name })
       .apply((values) => containerPropertiesJson(name, values));
 
     const definition = new aws.batch.JobDefinition(
@@ -223,11 +228,8 @@ export class JobDefinition extends pulumi.ComponentResource {
         type: "container",
         platformCapabilities: [args.platform],
         containerProperties: properties,
-        timeout: { attemptDurationSeconds: args.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS },
-        retryStrategy: {
-          attempts: args.retryAttempts ?? DEFAULT_RETRY_ATTEMPTS,
-          evaluateOnExits: RETRY_ON_HOST_FAILURE,
-        },
+        timeout: { attemptDurationSeconds: job.timeoutSeconds },
+        retryStrategy: { attempts: job.retryAttempts, evaluateOnExits: RETRY_ON_HOST_FAILURE },
         propagateTags: true,
         tags: args.tags,
       },
@@ -237,13 +239,8 @@ export class JobDefinition extends pulumi.ComponentResource {
     this.jobDefinitionArn = definition.arn;
     this.jobDefinitionName = definition.name;
     this.logGroupName = logGroup.name;
-    this.jobDefaults = {
-      vcpus: args.vcpus ?? DEFAULT_JOB_VCPUS,
-      memoryMiB: args.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
-      gpus: args.gpus ?? 0,
-      timeoutSeconds: args.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS,
-      attempts: args.retryAttempts ?? DEFAULT_RETRY_ATTEMPTS,
-    };
+    const { vcpus, memoryMiB, gpus, timeoutSeconds, retryAttempts: attempts } = job;
+    this.jobDefaults = { vcpus, memoryMiB, gpus, timeoutSeconds, attempts };
     this.registerOutputs({
       jobDefinitionArn: this.jobDefinitionArn,
       jobDefinitionName: this.jobDefinitionName,

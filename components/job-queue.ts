@@ -36,7 +36,6 @@ export interface JobQueueArgs {
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-/** Checks the plain arguments of a JobQueue; throws naming the argument. */
 export function validateJobQueueArgs(name: string, args: JobQueueArgs): void {
   const where = `JobQueue '${name}'`;
   if (args.computeEnvironments.length === 0) {

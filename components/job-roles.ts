@@ -1,7 +1,9 @@
 import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
-import { assumeRolePolicyFor, PolicyDocument } from "./iam";
+import { assumeRolePolicyFor } from "./iam";
 import { BUCKET_PREFIXES } from "./contract";
+
+const { inputs, results, logs } = BUCKET_PREFIXES;
 
 export interface JobRolesArgs {
   /** ARN of the bucket the jobs read inputs from and write results and logs to. */
@@ -24,17 +26,19 @@ export class JobRoles extends pulumi.ComponentResource {
   constructor(name: string, args: JobRolesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("batchpy:iam:JobRoles", name, {}, opts);
     const parent = { parent: this };
-
-    const assumeRolePolicy = JSON.stringify(assumeRolePolicyFor("ecs-tasks.amazonaws.com"));
-
-    const jobRole = new aws.iam.Role(
-      `${name}-job`,
-      {
-        description: `Assumed by batchpy job containers: read ${BUCKET_PREFIXES.inputs} and ${BUCKET_PREFIXES.results}, write ${BUCKET_PREFIXES.results} and ${BUCKET_PREFIXES.logs}.`,
-        assumeRolePolicy,
-        tags: args.tags,
-      },
-      parent,
+    const role = (suffix: string, description: string) =>
+      new aws.iam.Role(
+        `${name}-${suffix}`,
+        {
+          description,
+          assumeRolePolicy: JSON.stringify(assumeRolePolicyFor("ecs-tasks.amazonaws.com")),
+          tags: args.tags,
+        },
+        parent,
+      );
+    const jobRole = role(
+      "job",
+      `Assumed by batchpy job containers: read ${inputs} and ${results}, write ${results} and ${logs}.`,
     );
     new aws.iam.RolePolicy(
       `${name}-job-bucket-access`,
@@ -44,15 +48,9 @@ export class JobRoles extends pulumi.ComponentResource {
       },
       parent,
     );
-
-    const executionRole = new aws.iam.Role(
-      `${name}-execution`,
-      {
-        description: "Used by ECS to pull the batchpy image and write job logs.",
-        assumeRolePolicy,
-        tags: args.tags,
-      },
-      parent,
+    const executionRole = role(
+      "execution",
+      "Used by ECS to pull the batchpy image and write job logs.",
     );
     new aws.iam.RolePolicyAttachment(
       `${name}-execution-policy`,
@@ -71,42 +69,31 @@ export class JobRoles extends pulumi.ComponentResource {
 
 /**
  * Exactly what a job needs of its bucket: list and read `inputs/` (the entrypoint downloads a
- * prefix) and `results/` (a step reads its parents'); logs are write-only.
+ * prefix) and `results/` (a step reads its parents' "resultsOf": docs/settings.md, "What a job
+ * may read"); logs are write-only.
  */
-export function jobBucketPolicy(bucketArn: string): PolicyDocument {
+export function jobBucketPolicy(bucketArn: string) {
   return {
     Version: "2012-10-17",
     Statement: [
-      // A step reads what the jobs before it wrote ("resultsOf"): every job may read and list
-      // results/, nothing else of the bucket (docs/settings.md, "What a job may read").
       {
         Sid: "ReadInputsAndResults",
         Effect: "Allow",
         Action: ["s3:GetObject"],
-        Resource: [
-          `${bucketArn}/${BUCKET_PREFIXES.inputs}*`,
-          `${bucketArn}/${BUCKET_PREFIXES.results}*`,
-        ],
+        Resource: [`${bucketArn}/${inputs}*`, `${bucketArn}/${results}*`],
       },
       {
         Sid: "ListInputsAndResults",
         Effect: "Allow",
         Action: ["s3:ListBucket"],
         Resource: [bucketArn],
-        Condition: {
-          StringLike: {
-            "s3:prefix": [`${BUCKET_PREFIXES.inputs}*`, `${BUCKET_PREFIXES.results}*`],
-          },
-        },
+        Condition: { StringLike: { "s3:prefix": [`${inputs}*`, `${results}*`] } },
       },
       {
         Sid: "WriteResultsAndLogs",
         Effect: "Allow",
         Action: ["s3:PutObject"],
-        Resource: [
-          `${bucketArn}/${BUCKET_PREFIXES.results}*`,
-          `${bucketArn}/${BUCKET_PREFIXES.logs}*`,
-        ],
+        Resource: [`${bucketArn}/${results}*`, `${bucketArn}/${logs}*`],
       },
     ],
   };

@@ -5,9 +5,6 @@ import { ValidationError } from "./validation";
 /** An EventBridge event pattern: nested objects, each leaf a list of alternatives. */
 export type EventPattern = { [field: string]: EventPattern | readonly unknown[] };
 
-/** Batch's job state change events (each rule adds which jobs of which queue). */
-const JOB_STATE_CHANGE = { source: ["aws.batch"], "detail-type": ["Batch Job State Change"] };
-
 /**
  * What each rule matches, on the queue `jobQueueArn` only. A single job has no
  * `arrayProperties`; an array parent has `arrayProperties.size`, a child `arrayProperties.index`,
@@ -18,28 +15,19 @@ const JOB_STATE_CHANGE = { source: ["aws.batch"], "detail-type": ["Batch Job Sta
  * @see https://docs.aws.amazon.com/batch/latest/userguide/batch-job-queue-blocked-events.html
  */
 export function notificationPatterns(jobQueueArn: string): Record<string, EventPattern> {
+  const event = (detailType: string, detail: EventPattern) => ({
+    source: ["aws.batch"],
+    "detail-type": [detailType],
+    detail: { jobQueue: [jobQueueArn], ...detail },
+  });
+  const jobs = (status: string[], arrayProperties: EventPattern) =>
+    event("Batch Job State Change", { status, arrayProperties });
   return {
-    "job-failed": {
-      ...JOB_STATE_CHANGE,
-      detail: {
-        jobQueue: [jobQueueArn],
-        status: ["FAILED"],
-        arrayProperties: { size: [{ exists: false }], index: [{ exists: false }] },
-      },
-    },
-    "sweep-ended": {
-      ...JOB_STATE_CHANGE,
-      detail: {
-        jobQueue: [jobQueueArn],
-        status: ["SUCCEEDED", "FAILED"],
-        arrayProperties: { size: [{ exists: true }] },
-      },
-    },
-    "queue-blocked": {
-      source: ["aws.batch"],
-      "detail-type": ["Batch Job Queue Blocked"],
-      detail: { jobQueue: [jobQueueArn], arrayProperties: { index: [{ exists: false }, 0] } },
-    },
+    "job-failed": jobs(["FAILED"], { size: [{ exists: false }], index: [{ exists: false }] }),
+    "sweep-ended": jobs(["SUCCEEDED", "FAILED"], { size: [{ exists: true }] }),
+    "queue-blocked": event("Batch Job Queue Blocked", {
+      arrayProperties: { index: [{ exists: false }, 0] },
+    }),
   };
 }
 
@@ -54,12 +42,9 @@ const MESSAGES: Record<string, string> = {
 };
 
 /** The event fields the messages name. */
-const INPUT_PATHS = {
-  jobName: "$.detail.jobName",
-  jobId: "$.detail.jobId",
-  status: "$.detail.status",
-  statusReason: "$.detail.statusReason",
-};
+const INPUT_PATHS = Object.fromEntries(
+  ["jobName", "jobId", "status", "statusReason"].map((field) => [field, `$.detail.${field}`]),
+);
 
 export interface NotificationsArgs {
   /** The queue whose jobs notify; other queues' events never match. */
@@ -72,7 +57,6 @@ export interface NotificationsArgs {
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-/** Checks the plain arguments of Notifications; throws naming the argument. */
 export function validateNotificationsArgs(name: string, args: NotificationsArgs): void {
   const where = `Notifications '${name}'`;
   if ((args.email === undefined) === (args.topicArn === undefined)) {
@@ -103,8 +87,8 @@ export class Notifications extends pulumi.ComponentResource {
   constructor(name: string, args: NotificationsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("batchpy:notify:Notifications", name, {}, opts);
     validateNotificationsArgs(name, args);
-
-    const rules = Object.keys(MESSAGES).map(
+    const kinds = Object.keys(MESSAGES);
+    const rules = kinds.map(
       (kind) =>
         new aws.cloudwatch.EventRule(
           `${name}-${kind}`,
@@ -121,21 +105,18 @@ export class Notifications extends pulumi.ComponentResource {
     // A topic of our own is sent to only once its policy lets the rules publish.
     const own =
       args.email !== undefined ? this.createTopic(name, args.email, rules, args.tags) : undefined;
-    const topicArn = own?.arn ?? pulumi.output(args.topicArn as pulumi.Input<string>);
-
-    Object.keys(MESSAGES).forEach((kind, i) => {
+    this.topicArn = own?.arn ?? pulumi.output(args.topicArn as pulumi.Input<string>);
+    kinds.forEach((kind, i) => {
       new aws.cloudwatch.EventTarget(
         `${name}-${kind}`,
         {
           rule: rules[i].name,
-          arn: topicArn,
+          arn: this.topicArn,
           inputTransformer: { inputPaths: INPUT_PATHS, inputTemplate: MESSAGES[kind] },
         },
-        { parent: this, dependsOn: own !== undefined ? [own.policy] : [] },
+        { parent: this, dependsOn: own ? [own.policy] : [] },
       );
     });
-
-    this.topicArn = topicArn;
     this.registerOutputs({ topicArn: this.topicArn });
   }
 
@@ -149,27 +130,21 @@ export class Notifications extends pulumi.ComponentResource {
     email: string,
     rules: aws.cloudwatch.EventRule[],
     tags: NotificationsArgs["tags"],
-  ): { arn: pulumi.Output<string>; policy: aws.sns.TopicPolicy } {
+  ) {
     const topic = new aws.sns.Topic(`${name}-topic`, { tags }, { parent: this });
+    const statement = {
+      Sid: "ThisStacksRulesPublish",
+      Effect: "Allow",
+      Principal: { Service: "events.amazonaws.com" },
+      Action: "sns:Publish",
+      Resource: topic.arn,
+      Condition: { ArnEquals: { "aws:SourceArn": rules.map((r) => r.arn) } },
+    };
     const policy = new aws.sns.TopicPolicy(
       `${name}-topic-policy`,
       {
         arn: topic.arn,
-        policy: pulumi.all([topic.arn, ...rules.map((r) => r.arn)]).apply(([arn, ...ruleArns]) =>
-          JSON.stringify({
-            Version: "2012-10-17",
-            Statement: [
-              {
-                Sid: "ThisStacksRulesPublish",
-                Effect: "Allow",
-                Principal: { Service: "events.amazonaws.com" },
-                Action: "sns:Publish",
-                Resource: arn,
-                Condition: { ArnEquals: { "aws:SourceArn": ruleArns } },
-              },
-            ],
-          }),
-        ),
+        policy: pulumi.jsonStringify({ Version: "2012-10-17", Statement: [statement] }),
       },
       { parent: this },
     );

@@ -7,22 +7,28 @@ import {
 import { CONFIG_NAMESPACE } from "./config-namespace";
 import { validateImageArgs } from "./image";
 import { DEFAULT_INSTANCE_TYPES, KNOWN_INSTANCE_TYPES, type ComputeType } from "./instance-types";
-import {
-  DEFAULT_JOB_MEMORY_MIB,
-  DEFAULT_JOB_VCPUS,
-  validateJobDefinitionArgs,
-} from "./job-definition";
+import { JOB_DEFAULTS, validateJobDefinitionArgs } from "./job-definition";
 import { ec2JobLimits, fargateJobLimits, jobTooLarge } from "./job-limits";
 import { validateJobQueueArgs } from "./job-queue";
 import { validateNotificationsArgs } from "./notifications";
 import { validateStorageArgs } from "./storage";
+import { definedOnly } from "./defined";
 import { suggest, ValidationError } from "./validation";
 import { z } from "zod";
 
 /** A finite number; `Number` alone would read "" as 0. */
 const number = z.string().trim().min(1).pipe(z.coerce.number());
-/** A list or map: Pulumi gives them as JSON. */
-const fromJson = z.string().transform(parseJson);
+/** A list or map: Pulumi gives them as JSON; not JSON, the schema after it says what is wanted. */
+const fromJson = z.string().transform((raw) => {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      return undefined;
+    }
+    throw err;
+  }
+});
 
 /** Each kind of config value: how an error describes it, an example value, and its schema. */
 const KINDS = {
@@ -102,29 +108,6 @@ function fullKey(key: string): string {
   return `${CONFIG_NAMESPACE}:${key}`;
 }
 
-function parseValue(key: ConfigKey, raw: string): unknown {
-  const [expected, example, schema] = KINDS[CONFIG_KEYS[key]];
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    throw new StackConfigError(
-      fullKey(key),
-      `Stack config '${fullKey(key)}' = ${JSON.stringify(raw)} is not ${expected}; set it with \`pulumi config set ${fullKey(key)} ${example}\`.`,
-    );
-  }
-  return parsed.data;
-}
-
-function parseJson(raw: string): unknown {
-  try {
-    return JSON.parse(raw);
-  } catch (err) {
-    if (err instanceof SyntaxError) {
-      return undefined;
-    }
-    throw err;
-  }
-}
-
 /** The `batchpy:` keys of the raw config, each parsed by its kind; an unknown key throws. */
 function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
   const values: Record<string, unknown> = {};
@@ -140,7 +123,15 @@ function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
         `Stack config '${full}' is not a setting of this program${hint ? `; did you mean '${fullKey(hint)}'?` : "."} Remove it with \`pulumi config rm ${full}\`. Known keys: ${Object.keys(CONFIG_KEYS).join(", ")}.`,
       );
     }
-    values[key] = parseValue(key as ConfigKey, value);
+    const [expected, example, schema] = KINDS[CONFIG_KEYS[key as ConfigKey]];
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      throw new StackConfigError(
+        full,
+        `Stack config '${full}' = ${JSON.stringify(value)} is not ${expected}; set it with \`pulumi config set ${full} ${example}\`.`,
+      );
+    }
+    values[key] = parsed.data;
   }
   return values as ConfigValues;
 }
@@ -201,7 +192,7 @@ function groupSettings(v: ConfigValues, region: string) {
 
 /** The components' own checks, run now; an error names the config key that set the argument. */
 function validateWithComponents(settings: StackSettings, componentName: string): void {
-  const platform = isFargate(settings.compute.computeType as ComputeType) ? "FARGATE" : "EC2";
+  const platform = isFargate(settings.compute.computeType) ? "FARGATE" : "EC2";
   try {
     validateStorageArgs(componentName, settings.storage);
     validateImageArgs(componentName, { ...settings.image, context: "container" });
@@ -240,41 +231,28 @@ function checkOneNotificationDestination({ notifications }: StackSettings): void
   }
 }
 
-/** A job asking for more vCPUs than the environment may ever run waits in RUNNABLE forever. */
-function checkJobVcpusWithinMax(settings: StackSettings): void {
-  const maxVcpus = settings.compute.maxVcpus ?? DEFAULT_MAX_VCPUS;
-  const jobVcpus = settings.job.vcpus ?? DEFAULT_JOB_VCPUS;
-  if (jobVcpus > maxVcpus) {
-    throw new StackConfigError(
-      fullKey("maxVcpus"),
-      `Stack config '${fullKey("maxVcpus")}' = ${maxVcpus} is less than '${fullKey("jobVcpus")}' = ${jobVcpus}; no job could ever start. Raise maxVcpus or lower jobVcpus.`,
-    );
-  }
-}
-
 /**
- * Refuses a job default no instance could place, when config alone tells: on Fargate, or with
- * only {@link KNOWN_INSTANCE_TYPES}; otherwise the deploy-time `jobLimits` output does.
+ * Refuses a job default no instance could place: more vCPUs than the environment may ever
+ * run, or, when config alone tells (on Fargate, or with only {@link KNOWN_INSTANCE_TYPES}),
+ * more than one instance has; otherwise the deploy-time `jobLimits` output does.
  */
 function checkJobFits({ compute, job }: StackSettings): void {
   const maxVcpus = compute.maxVcpus ?? DEFAULT_MAX_VCPUS;
+  const { vcpus, memoryMiB, gpus } = { ...JOB_DEFAULTS, ...definedOnly(job) };
+  if (vcpus > maxVcpus) {
+    throw new StackConfigError(
+      fullKey("maxVcpus"),
+      `Stack config '${fullKey("maxVcpus")}' = ${maxVcpus} is less than '${fullKey("jobVcpus")}' = ${vcpus}; no job could ever start. Raise maxVcpus or lower jobVcpus.`,
+    );
+  }
   const names = compute.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
   const sizes = names.map((name) => ({ name, ...KNOWN_INSTANCE_TYPES[name] }));
-  const limits = isFargate(compute.computeType ?? DEFAULT_COMPUTE_TYPE)
+  const limits = isFargate(compute.computeType)
     ? fargateJobLimits(maxVcpus)
     : names.every((name) => name in KNOWN_INSTANCE_TYPES)
       ? ec2JobLimits(sizes, maxVcpus)
       : undefined;
-  const [problem] = limits
-    ? jobTooLarge(
-        {
-          vcpus: job.vcpus ?? DEFAULT_JOB_VCPUS,
-          memoryMiB: job.memoryMiB ?? DEFAULT_JOB_MEMORY_MIB,
-          gpus: job.gpus ?? 0,
-        },
-        limits,
-      )
-    : [];
+  const [problem] = limits ? jobTooLarge({ vcpus, memoryMiB, gpus }, limits) : [];
   if (problem === undefined) {
     return;
   }
@@ -298,7 +276,6 @@ export function parseStackConfig(
   const settings = groupSettings(readConfigValues(raw), resolveRegion(raw, env));
   checkOneNotificationDestination(settings);
   validateWithComponents(settings, componentName);
-  checkJobVcpusWithinMax(settings);
   checkJobFits(settings);
   return settings;
 }

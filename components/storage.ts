@@ -1,7 +1,6 @@
 import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
 import { BUCKET_PREFIXES } from "./contract";
-import { PolicyDocument } from "./iam";
 import { checkRanges } from "./validation";
 
 export interface StorageArgs {
@@ -13,7 +12,6 @@ export interface StorageArgs {
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-/** Checks the plain arguments of a Storage component; throws naming the argument. */
 export function validateStorageArgs(name: string, args: StorageArgs): void {
   checkRanges(`Storage '${name}'`, args, {
     logExpirationDays: [1, 36500, "S3 lifecycle expiration is a whole number of days"],
@@ -97,13 +95,13 @@ export class Storage extends pulumi.ComponentResource {
 }
 
 /** A bucket policy that denies every request not made over TLS. */
-export function tlsOnlyPolicy(bucketArn: string): PolicyDocument {
+export function tlsOnlyPolicy(bucketArn: string) {
   return {
     Version: "2012-10-17",
     Statement: [
       {
         Sid: "DenyInsecureTransport",
-        Effect: "Deny",
+        Effect: "Deny" as const,
         Principal: "*",
         Action: "s3:*",
         Resource: [bucketArn, `${bucketArn}/*`],

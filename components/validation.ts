@@ -27,9 +27,11 @@ export function checkRanges<T extends object>(
   args: T,
   ranges: IntegerRanges<T>,
 ): void {
-  type Range = [arg: keyof T & string, bounds: [min: number, max: number, why: string]];
-  for (const [arg, [min, max, why]] of Object.entries(ranges) as Range[]) {
-    const value = args[arg];
+  for (const [arg, [min, max, why]] of Object.entries(ranges) as [
+    string,
+    [number, number, string],
+  ][]) {
+    const value: unknown = args[arg as keyof T];
     if (typeof value === "number" && (!Number.isInteger(value) || value < min || value > max)) {
       throw new ValidationError(
         `${where} has '${arg}' = ${value}; '${arg}' must be an integer from ${min} to ${max} (${why}).`,
@@ -39,31 +41,25 @@ export function checkRanges<T extends object>(
   }
 }
 
-/** Levenshtein distance, for "did you mean" suggestions. */
-function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0];
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j];
-      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length];
-}
-
-/** The closest candidate within a small distance (or a case-only difference). */
+/** The closest candidate within a small (Levenshtein) distance, or a case-only difference. */
 export function suggest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const c of candidates) {
-    const d = c.toLowerCase() === word.toLowerCase() ? 0 : editDistance(word, c);
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
+  const distance = (a: string, b: string): number => {
+    if (a.toLowerCase() === b.toLowerCase()) {
+      return 0;
     }
-  }
-  return bestDistance <= Math.max(2, Math.floor(word.length / 4)) ? best : undefined;
+    const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+      let diagonal = row[0];
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const above = row[j];
+        row[j] = Math.min(above + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+        diagonal = above;
+      }
+    }
+    return row[b.length];
+  };
+  const [best] = [...candidates].sort((x, y) => distance(word, x) - distance(word, y));
+  const within = Math.max(2, Math.floor(word.length / 4));
+  return best !== undefined && distance(word, best) <= within ? best : undefined;
 }

@@ -2,13 +2,11 @@ import * as assert from "assert";
 import {
   ComputeEnvironment,
   ComputeEnvironmentArgs,
-  validateComputeEnvironmentArgs,
-} from "../../components/compute-environment";
-import {
   EC2_CONFIGURATION,
   IMDS_BLOCK_RULE,
   imdsBlockUserData,
-} from "../../components/launch-template";
+  validateComputeEnvironmentArgs,
+} from "../../components/compute-environment";
 import { MockCall } from "../../policy/check/evaluate";
 import { mockRun, ofType, single } from "../helpers/pulumi";
 

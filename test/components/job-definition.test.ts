@@ -4,6 +4,7 @@ import {
   ContainerPropertiesValues,
   containerPropertiesJson,
   FARGATE_SPOT_INTERRUPTED,
+  JOB_DEFAULTS,
   JobDefinition,
   JobDefinitionArgs,
   RETRY_ON_HOST_FAILURE,
@@ -226,6 +227,7 @@ describe("JobDefinition", () => {
 
   it("refuses a definition over AWS Batch's 24 KiB limit", () => {
     const values: ContainerPropertiesValues = {
+      ...JOB_DEFAULTS,
       image: `repo:${"x".repeat(25 * 1024)}`,
       command: ["python3", "/app/run_job.py"],
       jobRoleArn: "arn:aws:iam::123456789012:role/job",

@@ -4,7 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { evaluateProgram, Evaluation } from "../../policy/check/evaluate";
 import { OUTPUT_KEYS } from "../../jobs/input/outputs";
-import { imdsBlockUserData } from "../../components/launch-template";
+import { imdsBlockUserData } from "../../components/compute-environment";
 import { json, MockedResource, ofType, single } from "../helpers/pulumi";
 
 const ROOT = path.resolve(__dirname, "..", "..");
