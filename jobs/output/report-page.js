@@ -1,4 +1,5 @@
-/* The browser side of `jobs:report --write-html`: plain ES2020, inlined with Chart.js and data. */
+/* The browser side of `jobs:report --write-html`: plain ES2020, inlined with Chart.js, the data
+ * and report-print.ts's formatDuration and formatUsd. */
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("report-data").textContent);
@@ -32,33 +33,12 @@
     }
     return e;
   }
-  function duration(s) {
-    if (s === undefined || s === null) {
-      return "";
-    }
-    s = Math.round(s);
-    if (s < 60) {
-      return s + "s";
-    }
-    if (s < 3600) {
-      return Math.floor(s / 60) + "m" + String(s % 60).padStart(2, "0") + "s";
-    }
-    return Math.floor(s / 3600) + "h" + String(Math.floor((s % 3600) / 60)).padStart(2, "0") + "m";
-  }
-  // As formatDuration and formatUsd in report-print.ts.
-  function usd(v) {
-    if (v > 0 && v < 0.005) {
-      return "<$0.01";
-    }
-    return "$" + v.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-  }
   function isNumeric(values) {
     return (
       values.length > 0 && values.every((v) => v !== undefined && v !== "" && isFinite(Number(v)))
     );
   }
 
-  // ---------------------------------------------------------------- summary
   function renderSummary() {
     var box = document.getElementById("summary");
     var say = (text) => box.appendChild(el("p", {}, text));
@@ -76,7 +56,8 @@
     }
     if (summary.slowest.length > 0) {
       say(
-        "Slowest: " + summary.slowest.map((x) => x.name + " " + duration(x.runSeconds)).join(", "),
+        "Slowest: " +
+          summary.slowest.map((x) => x.name + " " + formatDuration(x.runSeconds)).join(", "),
       );
     }
     if (summary.failures.length > 0) {
@@ -94,7 +75,6 @@
     });
   }
 
-  // ---------------------------------------------------------------- table
   /** A column of the row's own field `key`; `opts` may replace `get` and add `num`, `show`. */
   function field(key, label, opts) {
     return Object.assign({ key: key, label: label, get: (r) => r[key] }, opts);
@@ -116,7 +96,7 @@
         ["pullSeconds", "pull"],
         ["startSeconds", "start"],
       ].map(([key, label]) =>
-        field(key, label, { num: true, show: duration, get: (r) => last(r)[key] }),
+        field(key, label, { num: true, show: formatDuration, get: (r) => last(r)[key] }),
       )
     : [];
   var columns = [
@@ -125,13 +105,13 @@
     field("exitCode", "exit", { num: true }),
     field("attempts", "attempts", { num: true, get: (r) => r.attempts.length }),
     field("runs", "runs", { num: true }),
-    field("runSeconds", "time", { num: true, show: duration }),
-    field("queueSeconds", "wait", { num: true, show: duration }),
+    field("runSeconds", "time", { num: true, show: formatDuration }),
+    field("queueSeconds", "wait", { num: true, show: formatDuration }),
   ].concat(
     split,
     [
       field("vcpuHours", "vCPU-h", { num: true, show: (v) => v.toFixed(4) }),
-      field("cost", "cost", { num: true, show: usd, missing: "no price" }),
+      field("cost", "cost", { num: true, show: formatUsd, missing: "no price" }),
     ],
     summary.params.map((p) => userColumn("param:" + p, p, "params")),
     summary.metrics.map((m) => userColumn("metric:" + m, m, "metrics")),
@@ -219,7 +199,6 @@
     document.getElementById("shown").textContent = list.length + " of " + rows.length + " row(s)";
   }
 
-  // ---------------------------------------------------------------- charts
   var charts = {};
 
   /** The runs the timeline shows, in creation order; says on the page what it leaves out. */
@@ -322,7 +301,7 @@
                 return (
                   what +
                   " " +
-                  duration(ctx.raw[1] - ctx.raw[0]) +
+                  formatDuration(ctx.raw[1] - ctx.raw[0]) +
                   " · " +
                   timed[ctx.dataIndex].status
                 );

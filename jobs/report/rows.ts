@@ -62,9 +62,8 @@ export interface ReportRow extends Omit<RunUnit, "attempts"> {
 }
 
 /** Row key: `job` for a single job, `job:index` for a sweep set. */
-export function rowKey(job: string, index: number | undefined): string {
-  return index === undefined ? job : `${job}:${index}`;
-}
+export const rowKey = (job: string, index?: number): string =>
+  index === undefined ? job : `${job}:${index}`;
 
 /** A job's parameters: its environment without the tool's and AWS's variables, then the set. */
 export function parametersOf(
@@ -80,9 +79,8 @@ export function parametersOf(
 }
 
 /** A variable's value from a job's environment. */
-export function variableOf(detail: JobDetail | undefined, name: string): string | undefined {
-  return detail?.container?.environment?.find((v) => v.name === name)?.value;
-}
+export const variableOf = (detail: JobDetail | undefined, name: string): string | undefined =>
+  detail?.container?.environment?.find((v) => v.name === name)?.value;
 
 /** vCPUs, memory and GPUs the job asked for (resourceRequirements, or the older vcpus/memory). */
 function resourcesOf(detail: JobDetail): { vcpus?: number; memoryMiB?: number; gpus?: number } {
@@ -98,7 +96,7 @@ function resourcesOf(detail: JobDetail): { vcpus?: number; memoryMiB?: number; g
 
 /** Batch's status reason and the container's own reason (e.g. OutOfMemoryError), joined. */
 function reasonOf(detail: JobDetail): string | undefined {
-  const last = detail.attempts?.[detail.attempts.length - 1];
+  const last = detail.attempts?.at(-1);
   const parts = [detail.statusReason, detail.container?.reason ?? last?.container?.reason].filter(
     (s): s is string => s !== undefined && s !== "",
   );
@@ -107,18 +105,15 @@ function reasonOf(detail: JobDetail): string | undefined {
 
 /** Batch's attempts of a job, each with its ECS task's ARN. */
 export function batchAttempts(detail: JobDetail): UnitAttempt[] {
-  const attempt = (a: {
+  // A job that ran without attempt details (or before the first one ended) counts once.
+  const attempts: readonly {
     startedAt?: number;
     stoppedAt?: number;
     container?: { taskArn?: string };
-  }): UnitAttempt =>
-    definedOnly({ startedAt: a.startedAt, stoppedAt: a.stoppedAt, taskArn: a.container?.taskArn });
-  const attempts = detail.attempts ?? [];
-  // A job that ran without attempt details (or before the first one ended) counts once.
-  if (attempts.length === 0) {
-    return detail.startedAt !== undefined ? [attempt(detail)] : [];
-  }
-  return attempts.map(attempt);
+  }[] = detail.attempts?.length ? detail.attempts : detail.startedAt !== undefined ? [detail] : [];
+  return attempts.map((a) =>
+    definedOnly({ startedAt: a.startedAt, stoppedAt: a.stoppedAt, taskArn: a.container?.taskArn }),
+  );
 }
 
 /** A run unit from DescribeJobs' detail of a single job or an array child. */
@@ -218,12 +213,8 @@ export function parseMetrics(text: string): {
       skipped.push(k);
     }
   }
-  return skipped.length > 0
-    ? {
-        metrics,
-        problem: `left out ${skipped.join(", ")}: values must be numbers or strings`,
-      }
-    : { metrics };
+  const problem = `left out ${skipped.join(", ")}: values must be numbers or strings`;
+  return skipped.length > 0 ? { metrics, problem } : { metrics };
 }
 
 /** Every attempt's billed seconds (a running attempt up to `now`). */

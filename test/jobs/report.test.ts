@@ -11,6 +11,7 @@ import {
   csvField,
   formatCsv,
   formatDuration,
+  formatUsd,
   formatTable,
   printReport,
   type Report,
@@ -392,5 +393,7 @@ describe("jobs/commands/report: printers", function () {
     assert.strictEqual((html.match(/<\/script>/g) ?? []).length, 3);
     assert.ok(!/\b(src|href)=["']?https?:/i.test(html), "nothing from the network");
     assert.ok(!html.includes("sourceMappingURL"));
+    // The page formats as the terminal does, with the same functions.
+    assert.ok(html.includes(`${formatDuration}`) && html.includes(`${formatUsd}`));
   });
 });
