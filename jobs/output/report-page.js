@@ -42,12 +42,11 @@
   function renderSummary() {
     var box = document.getElementById("summary");
     var say = (text) => box.appendChild(el("p", {}, text));
-    var counts = el("p", { class: "counts" });
+    var counts = box.appendChild(el("p", { class: "counts" }));
     Object.keys(summary.counts).forEach(function (s) {
       var style = "background:" + (STATUS_COLOURS[s] || "#999");
       counts.appendChild(el("span", { class: "badge", style: style }, s + " " + summary.counts[s]));
     });
-    box.appendChild(counts);
     say(
       `${summary.total} row(s) · ${summary.vcpuHours.toFixed(3)} vCPU-hours · ${data.costEstimate}`,
     );
@@ -64,8 +63,9 @@
       var list = el("ul", { id: "failures" });
       summary.failures.forEach(function (f) {
         var names = f.names.slice(0, 20).join(", ") + (f.names.length > 20 ? ", …" : "");
-        var li = list.appendChild(el("li", {}));
-        li.append(el("strong", {}, f.count + " × " + f.reason), ": " + names);
+        list
+          .appendChild(el("li", {}))
+          .append(el("strong", {}, f.count + " × " + f.reason), ": " + names);
       });
       box.appendChild(el("h3", {}, "Failures by reason"));
       box.appendChild(list);
@@ -153,13 +153,14 @@
     var table = document.getElementById("rows");
     var tr = table.appendChild(el("thead", {})).appendChild(el("tr", {}));
     columns.forEach(function (c) {
-      var th = el("th", { "data-key": c.key, title: "sort by " + c.label }, c.label);
+      var th = tr.appendChild(
+        el("th", { "data-key": c.key, title: "sort by " + c.label }, c.label),
+      );
       th.addEventListener("click", function () {
         sortState.dir = sortState.key === c.key ? -sortState.dir : 1;
         sortState.key = c.key;
         fillBody();
       });
-      tr.appendChild(th);
     });
     table.appendChild(el("tbody", {}));
     var select = document.getElementById("status-filter");
@@ -296,16 +297,9 @@
         plugins: {
           tooltip: {
             callbacks: {
-              label: function (ctx) {
-                var what = ctx.dataset.label.replace(/ \(.*\)$/, "");
-                return (
-                  what +
-                  " " +
-                  formatDuration(ctx.raw[1] - ctx.raw[0]) +
-                  " · " +
-                  timed[ctx.dataIndex].status
-                );
-              },
+              label: (ctx) =>
+                `${ctx.dataset.label.replace(/ \(.*\)$/, "")} ` +
+                `${formatDuration(ctx.raw[1] - ctx.raw[0])} · ${timed[ctx.dataIndex].status}`,
             },
           },
         },
@@ -320,7 +314,6 @@
       opt.selected = o === chosen;
     });
     s.addEventListener("change", drawMetric);
-    return s;
   }
 
   function setupMetric() {
@@ -336,9 +329,9 @@
       document.getElementById("metric-controls").hidden = true;
       return;
     }
-    var numericMetrics = summary.metrics.filter(function (m) {
-      return isNumeric(rows.map((r) => r.metrics.get(m)).filter((v) => v !== undefined));
-    });
+    var numericMetrics = summary.metrics.filter((m) =>
+      isNumeric(rows.map((r) => r.metrics.get(m)).filter((v) => v !== undefined)),
+    );
     var metrics = numericMetrics.length > 0 ? numericMetrics : summary.metrics;
     selectOf("metric-y", metrics, metrics[0]);
     selectOf("metric-x", params, summary.varying[0] || params[0]);
@@ -370,18 +363,14 @@
         name: r.name,
       });
     });
-    var datasets = Array.from(groups.keys()).map(function (g, i) {
-      return {
-        label: g,
-        data: groups.get(g).sort((a, b) => a.x - b.x),
-        showLine: true,
-        borderColor: PALETTE[i % PALETTE.length],
-        backgroundColor: PALETTE[i % PALETTE.length],
-      };
-    });
-    if (charts.metric) {
-      charts.metric.destroy();
-    }
+    var datasets = Array.from(groups, ([g, data], i) => ({
+      label: g,
+      data: data.sort((a, b) => a.x - b.x),
+      showLine: true,
+      borderColor: PALETTE[i % PALETTE.length],
+      backgroundColor: PALETTE[i % PALETTE.length],
+    }));
+    charts.metric?.destroy();
     charts.metric = new Chart(document.getElementById("metric"), {
       type: "scatter",
       data: { datasets: datasets },
@@ -401,10 +390,8 @@
         },
       },
     });
-    document.getElementById("metric-note").textContent =
-      points.length +
-      " point(s)" +
-      (points.length < rows.length ? " (rows without this metric are left out)" : "");
+    var left = points.length < rows.length ? " (rows without this metric are left out)" : "";
+    document.getElementById("metric-note").textContent = `${points.length} point(s)${left}`;
   }
 
   renderSummary();

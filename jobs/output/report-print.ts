@@ -8,7 +8,7 @@ import type { ReportRow, ReportSummary } from "../report/rows";
 import { failureReason } from "../report/rows";
 import type { AttemptTime } from "../report/time-split";
 import { shellWord } from "./shell";
-import { formatCounts } from "./status-print";
+import { LOGS_HINT, formatCounts } from "./status-print";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 
@@ -162,7 +162,7 @@ function formatSummary(report: Report): string[] {
     lines.push(
       local !== undefined
         ? `logs: ${local}/logs/<job>/<index>.log  (a single job: ${local}/logs/<job>.log)`
-        : "logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)",
+        : LOGS_HINT,
     );
   }
   return lines;

@@ -10,6 +10,7 @@ import {
   type Snapshot,
 } from "../status";
 import {
+  LOGS_HINT,
   LONG_WAITS_HEADING,
   formatCounts,
   formatFailure,
@@ -157,13 +158,13 @@ function printFailures(failures: readonly Failure[], io: Io): void {
         "waits for retries it too: npm run jobs:retry -- <name>\n",
     );
   }
-  out.write("logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)\n");
+  out.write(`${LOGS_HINT}\n`);
 }
 
 /** Not "no job failed": a job Batch does not return may be running elsewhere. */
 function warnUnknown(r: WatchResult, io: Io): void {
   const s = r.snapshot;
-  if (s !== undefined && s.unknown > 0) {
+  if (s?.unknown) {
     const all = allUnknown(s);
     io.stderr.write(unknownJobsWarning(all ? s.jobs.length : s.unknown, all, r.stack, r.region));
   }
