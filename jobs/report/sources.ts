@@ -275,22 +275,18 @@ async function readMetrics(
   warnings: string[],
 ): Promise<{ texts: Map<string, string>; failures: Map<string, unknown> }> {
   const texts = new Map<string, string>();
-  let missing = [...wanted.keys()];
-  const etags = new Set(missing.flatMap((k) => etagOf.get(k) ?? []));
+  const etags = new Set([...wanted.keys()].flatMap((k) => etagOf.get(k) ?? []));
   if (source.textsByEtag !== undefined && etags.size > 0) {
-    const runs = missing.map((k) => wanted.get(k) as RunUnit);
-    const bulk = await source.textsByEtag(etags, runs);
-    if (bulk.warning !== undefined) {
-      warnings.push(bulk.warning);
-    }
-    missing = missing.filter((k) => {
+    const bulk = await source.textsByEtag(etags, [...wanted.values()]);
+    warnings.push(...(bulk.warning !== undefined ? [bulk.warning] : []));
+    for (const k of wanted.keys()) {
       const text = bulk.texts.get(etagOf.get(k) ?? "");
       if (text !== undefined) {
         texts.set(k, text);
       }
-      return text === undefined;
-    });
+    }
   }
+  const missing = [...wanted.keys()].filter((k) => !texts.has(k));
   const failures = new Map<string, unknown>();
   const read = async (key: string): Promise<void> => {
     try {
