@@ -98,26 +98,22 @@ export function countsLine(s: Snapshot): string {
 
 export function printWatchJson(r: WatchResult, io: Io): void {
   const s = r.snapshot;
-  if (s === undefined) {
-    io.stdout.write(
-      `${JSON.stringify({ stack: r.stack, counts: {}, total: 0, jobs: [], failures: [] })}\n`,
-    );
-    return;
-  }
-  io.stdout.write(
-    `${JSON.stringify({
-      stack: r.stack,
-      counts: Object.fromEntries(Object.entries(s.counts).filter(([, n]) => n > 0)),
-      total: s.total,
-      done: s.done,
-      allTerminal: s.allTerminal,
-      ...definedOnly({ retried: s.retried }),
-      jobs: s.jobs,
-      failures: r.failures,
-      ...(r.waiting.length > 0 ? { waiting: r.waiting } : {}),
-      ...(r.unavailable.length > 0 ? { unavailable: r.unavailable } : {}),
-    })}\n`,
-  );
+  const doc =
+    s === undefined
+      ? { stack: r.stack, counts: {}, total: 0, jobs: [], failures: [] }
+      : {
+          stack: r.stack,
+          counts: Object.fromEntries(Object.entries(s.counts).filter(([, n]) => n > 0)),
+          total: s.total,
+          done: s.done,
+          allTerminal: s.allTerminal,
+          ...definedOnly({ retried: s.retried }),
+          jobs: s.jobs,
+          failures: r.failures,
+          ...(r.waiting.length > 0 ? { waiting: r.waiting } : {}),
+          ...(r.unavailable.length > 0 ? { unavailable: r.unavailable } : {}),
+        };
+  io.stdout.write(`${JSON.stringify(doc)}\n`);
   warnUnknown(r, io);
 }
 
