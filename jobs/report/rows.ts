@@ -296,17 +296,9 @@ function keysInOrder(maps: readonly ReadonlyMap<string, unknown>[]): string[] {
 
 export function summarizeRows(rows: readonly ReportRow[]) {
   const counts: Partial<Record<Status, number>> = {};
-  let vcpuHours = 0;
-  let cost = 0;
-  const noPrice = new Set<string>();
-  for (const r of rows) {
-    counts[r.status] = (counts[r.status] ?? 0) + 1;
-    vcpuHours += r.vcpuHours;
-    cost += r.cost ?? 0;
-    if (r.noPrice !== undefined) {
-      noPrice.add(r.noPrice);
-    }
-  }
+  rows.forEach((r) => (counts[r.status] = (counts[r.status] ?? 0) + 1));
+  const sum = (value: (r: ReportRow) => number): number =>
+    rows.reduce((total, r) => total + value(r), 0);
   const failed = groupBy(
     rows.filter((r) => r.status === "FAILED"),
     failureReason,
@@ -322,12 +314,12 @@ export function summarizeRows(rows: readonly ReportRow[]) {
   return {
     total: rows.length,
     counts,
-    vcpuHours,
+    vcpuHours: sum((r) => r.vcpuHours),
     /** USD of the rows with a price. */
-    cost,
+    cost: sum((r) => r.cost ?? 0),
     unpriced: rows.filter((r) => r.noPrice !== undefined).length,
     /** Why rows have no price, each reason once. */
-    noPrice: [...noPrice],
+    noPrice: [...new Set(rows.flatMap((r) => r.noPrice ?? []))],
     slowest,
     /** Failed rows by reason, names in row order. */
     failures: [...failed]
