@@ -207,18 +207,15 @@ export function localSource(
       const { records, skipped } = readLocalRuns(root);
       const warnings =
         skipped > 0 ? [`skipped ${skipped} unreadable line(s) in ${root}/.runs.jsonl`] : [];
-      let chosen = records;
-      if (filter.names.length > 0) {
-        const known = new Set(records.map((r) => r.job));
-        const missing = filter.names.filter((n) => !known.has(n));
-        if (missing.length > 0) {
-          throw new FatalError(
-            `no local runs of ${missing.join(", ")} in ${root}; run them with ` +
-              "npm run jobs:submit -- --locally FILE, or pass --local-root",
-          );
-        }
-        chosen = chosen.filter((r) => filter.names.includes(r.job));
+      const missing = filter.names.filter((n) => !records.some((r) => r.job === n));
+      if (missing.length > 0) {
+        throw new FatalError(
+          `no local runs of ${missing.join(", ")} in ${root}; run them with ` +
+            "npm run jobs:submit -- --locally FILE, or pass --local-root",
+        );
       }
+      const chosen =
+        filter.names.length > 0 ? records.filter((r) => filter.names.includes(r.job)) : records;
       return { units: (filter.last ? ofLastRun(chosen) : chosen).map(localUnit), warnings };
     },
     async listResults(job) {
