@@ -27,15 +27,12 @@ export interface UnitAttempt {
   readonly task?: KeptTask;
 }
 
-export interface AttemptTime {
+export interface AttemptTime extends Omit<UnitAttempt, "task"> {
   /** The wait before RUNNING, split (the parts add up to it): queue, capacity (an instance
    * launching, Fargate provisioning) and placement; the image pull; then to RUNNING. */
   readonly placementSeconds?: number;
   readonly pullSeconds?: number;
   readonly startSeconds?: number;
-  readonly startedAt?: number;
-  readonly stoppedAt?: number;
-  readonly taskArn?: string;
   /** Submit (a later attempt: the previous attempt's end) to RUNNING. */
   readonly toRunningSeconds?: number;
   readonly runningSeconds?: number;
