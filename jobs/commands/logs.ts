@@ -99,7 +99,7 @@ async function readToEnd(
   group: string,
   stream: string,
   token: string | undefined,
-  write: (e: LogEvent) => void,
+  write: (e: LogEvent) => unknown,
 ): Promise<{ token: string | undefined; missing: boolean }> {
   for (;;) {
     const page = await logs.getLogEvents(
@@ -240,15 +240,13 @@ async function printStream(
   group: string,
   start: { detail: JobDetail; stream: string },
 ): Promise<number> {
-  const write = (e: LogEvent): void => {
+  const write = (e: LogEvent): unknown =>
     ctx.io.stdout.write(
       opts.json
         ? `${JSON.stringify({ timestamp: e.timestamp, message: e.message })}\n`
         : `${(e.message ?? "").replace(/\n$/, "")}\n`,
     );
-  };
-  let detail: JobDetail | undefined = start.detail;
-  let stream = start.stream;
+  let { detail, stream }: { detail?: JobDetail; stream: string } = start;
   let token: string | undefined;
   let exists = false;
   let outputNoted = false;
