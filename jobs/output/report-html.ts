@@ -4,13 +4,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import {
-  costEstimate,
-  formatDuration,
-  formatUsd,
-  reportDocument,
-  type Report,
-} from "./report-print";
+import { formatUsd } from "./numbers";
+import { costEstimate, formatDuration, reportDocument, type Report } from "./report-print";
 
 /** Chart.js's browser build, without the source map comment developer tools would fetch. */
 function chartJsSource(): string {

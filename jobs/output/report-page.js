@@ -1,5 +1,5 @@
 /* The browser side of `jobs:report --write-html`: plain ES2020, inlined with Chart.js, the data
- * and report-print.ts's formatDuration and formatUsd. */
+ * and formatDuration and formatUsd (report-print.ts, numbers.ts). */
 (function () {
   "use strict";
   var $ = (id) => document.getElementById(id);

@@ -10,7 +10,7 @@ import type { AttemptTime } from "../report/time-split";
 import { shellWord } from "./shell";
 import { LOGS_HINT, formatCounts } from "./status-print";
 import { visible } from "./visible";
-import { formatNumber } from "./numbers";
+import { formatNumber, formatUsd } from "./numbers";
 
 /** Everything a printer needs. */
 export interface Report {
@@ -46,17 +46,6 @@ export function formatDuration(seconds: number | undefined): string {
     return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
   }
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
-}
-
-/** USD in cents, as a bill shows it: $0.00, <$0.01, $1,234.50; CSV and --json keep more digits. */
-export function formatUsd(usd: number | undefined): string {
-  if (usd === undefined) {
-    return "no price";
-  }
-  if (usd > 0 && usd < 0.005) {
-    return "<$0.01";
-  }
-  return `$${usd.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 }
 
 /** `name=value` for each of `keys` the row has. */

@@ -7,11 +7,11 @@ import type { JobDetail } from "../../jobs/aws/api";
 import { entrypointError } from "../../jobs/state/local-runs";
 import { defaultPricing } from "../../jobs/report/prices";
 import { renderHtml, jsonForScript, scriptSafe } from "../../jobs/output/report-html";
+import { formatUsd } from "../../jobs/output/numbers";
 import {
   csvField,
   formatCsv,
   formatDuration,
-  formatUsd,
   formatTable,
   printReport,
   type Report,
