@@ -204,15 +204,11 @@ export function parseMetrics(text: string): {
     return { metrics: new Map(), problem: "not a JSON object of numbers and strings" };
   }
   // JSON.parse makes every key an own property (`__proto__` too); the Map keeps it a name.
-  const metrics = new Map<string, MetricValue>();
-  const skipped: string[] = [];
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if ((typeof v === "number" && Number.isFinite(v)) || typeof v === "string") {
-      metrics.set(k, v);
-    } else {
-      skipped.push(k);
-    }
-  }
+  const entries = Object.entries(value);
+  const kept = (v: unknown): v is MetricValue =>
+    (typeof v === "number" && Number.isFinite(v)) || typeof v === "string";
+  const metrics = new Map(entries.filter((e): e is [string, MetricValue] => kept(e[1])));
+  const skipped = entries.filter(([, v]) => !kept(v)).map(([k]) => k);
   const problem = `left out ${skipped.join(", ")}: values must be numbers or strings`;
   return skipped.length > 0 ? { metrics, problem } : { metrics };
 }
