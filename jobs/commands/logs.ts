@@ -30,10 +30,7 @@ const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 /** Splits `name:3`, `name[3]`, `id:3` into the base and the child index. */
 export function parseTarget(target: string): { base: string; index?: number } {
   const m = /^(.+?)(?::(\d+)|\[(\d+)\])$/.exec(target);
-  if (m !== null) {
-    return { base: m[1], index: Number(m[2] ?? m[3]) };
-  }
-  return { base: target };
+  return m !== null ? { base: m[1], index: Number(m[2] ?? m[3]) } : { base: target };
 }
 
 /** The job ID to describe: a ledger name (latest submission) or a job ID, plus `:index`. */
@@ -85,10 +82,8 @@ function chunkedSet(target: string, chunks: readonly LedgerEntry[], index?: numb
 }
 
 /** The log stream of the job's latest attempt, if it has started. */
-function logStreamOf(d: JobDetail): string | undefined {
-  const attempts = d.attempts ?? [];
-  return d.container?.logStreamName ?? attempts[attempts.length - 1]?.container?.logStreamName;
-}
+const logStreamOf = (d: JobDetail): string | undefined =>
+  d.container?.logStreamName ?? d.attempts?.at(-1)?.container?.logStreamName;
 
 /** Why a job has no log events: CloudWatch creates the stream on its first line of output. */
 function noOutputNote(target: string, group: string, stream: string): string {
@@ -104,7 +99,7 @@ async function readToEnd(
   group: string,
   stream: string,
   token: string | undefined,
-  write: (e: LogEvent) => void,
+  write: (e: LogEvent) => unknown,
 ): Promise<{ token: string | undefined; missing: boolean }> {
   for (;;) {
     const page = await logs.getLogEvents(
@@ -198,9 +193,7 @@ async function retriedRun(
   };
 }
 
-function ended(detail: JobDetail): boolean {
-  return TERMINAL.has(detail.status as Status);
-}
+const ended = (detail: JobDetail): boolean => TERMINAL.has(detail.status as Status);
 
 /** The job and its log stream; with --follow, waits until it has one, ends, or Ctrl-C. */
 async function findStream(
@@ -247,15 +240,13 @@ async function printStream(
   group: string,
   start: { detail: JobDetail; stream: string },
 ): Promise<number> {
-  const write = (e: LogEvent): void => {
+  const write = (e: LogEvent): unknown =>
     ctx.io.stdout.write(
       opts.json
         ? `${JSON.stringify({ timestamp: e.timestamp, message: e.message })}\n`
         : `${(e.message ?? "").replace(/\n$/, "")}\n`,
     );
-  };
-  let detail: JobDetail | undefined = start.detail;
-  let stream = start.stream;
+  let { detail, stream }: { detail?: JobDetail; stream: string } = start;
   let token: string | undefined;
   let exists = false;
   let outputNoted = false;

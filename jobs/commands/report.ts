@@ -43,14 +43,6 @@ export interface ReportOptions extends StackOptions {
   readonly priceGbHour?: number;
 }
 
-function userPricing(opts: ReportOptions): UserPricing {
-  return definedOnly({
-    types: opts.pricing,
-    usdPerVcpuHour: opts.priceVcpuHour,
-    usdPerGbHour: opts.priceGbHour,
-  });
-}
-
 /** `source` whose units' attempts carry their ECS task's times; a refused call is a warning. */
 function withEcs(source: ReportSource, clients: AwsClients, store: string): ReportSource {
   return {
@@ -82,12 +74,17 @@ async function buildReport(
   let folder = defaultOutDir(undefined);
   let localFolder: string | undefined;
   const warnings: string[] = [];
+  const user: UserPricing = definedOnly({
+    types: opts.pricing,
+    usdPerVcpuHour: opts.priceVcpuHour,
+    usdPerGbHour: opts.priceGbHour,
+  });
   if (opts.locally === true) {
     const root = localRoot(ctx, opts.localRoot);
     source = localSource(root, { names: opts.names, last: opts.last === true });
     localFolder = displayPath(ctx.cwd, root);
     label = `local runs in ${localFolder}`;
-    prices = pricingOf(undefined, userPricing(opts));
+    prices = pricingOf(undefined, user);
   } else {
     const { outputs, ledger } = await openStack(opts, ctx);
     warnings.push(...ledger.warnings);
@@ -102,7 +99,7 @@ async function buildReport(
     );
     label = `stack ${outputs.stack}`;
     folder = defaultOutDir(outputs.stack);
-    prices = pricingOf(outputs.outputs, userPricing(opts));
+    prices = pricingOf(outputs.outputs, user);
   }
   try {
     const now = Date.now();

@@ -58,24 +58,18 @@ function readDir(dir: string): fs.Dirent[] {
 
 /** Every file under `root/<dir>` as a source object with a `/`-separated key. */
 export function listLocal(root: string, dirs: readonly string[]): SourceObject[] {
-  const out: SourceObject[] = [];
-  const walk = (abs: string): void => {
-    for (const e of readDir(abs)) {
-      const p = path.join(abs, e.name);
-      if (e.isDirectory()) {
-        walk(p);
-      } else if (e.isFile()) {
-        const s = fs.statSync(p);
-        out.push({
-          key: path.relative(root, p).split(path.sep).join("/"),
-          size: s.size,
-          lastModified: s.mtime,
-        });
-      }
-    }
-  };
-  dirs.forEach((d) => walk(path.join(root, d)));
-  return out;
+  const files = (dir: string): string[] =>
+    readDir(dir).flatMap((e) => {
+      const p = path.join(dir, e.name);
+      return e.isDirectory() ? files(p) : e.isFile() ? [p] : [];
+    });
+  return dirs
+    .flatMap((d) => files(path.join(root, d)))
+    .map((p) => {
+      const s = fs.statSync(p);
+      const key = path.relative(root, p).split(path.sep).join("/");
+      return { key, size: s.size, lastModified: s.mtime };
+    });
 }
 
 /** Job names the local folder has results or logs of: results/<name>/, logs/<name>[.log]. */
@@ -266,11 +260,7 @@ export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promis
   } finally {
     source.cleanup();
   }
-  if (opts.json) {
-    printResultsJson(result, ctx.io);
-  } else {
-    printResults(result, ctx.io, ctx.cwd);
-  }
+  (opts.json ? printResultsJson : printResults)(result, ctx.io, ctx.cwd);
   if (ctx.signal.aborted && result.notCopied > 0) {
     return EXIT_INTERRUPTED;
   }

@@ -3,8 +3,18 @@ export function formatNumber(n: number): string {
   return n.toLocaleString("en-US");
 }
 
+/** USD in cents, as a bill shows it: $0.00, <$0.01, $1,234.50; CSV and --json keep more digits. */
+export function formatUsd(usd: number | undefined): string {
+  if (usd === undefined) {
+    return "no price";
+  }
+  if (usd > 0 && usd < 0.005) {
+    return "<$0.01";
+  }
+  return `$${usd.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+}
+
 /** A bound in dollars and cents, rounded up: a figure shown as "at most" must not undercut. */
 export function formatBoundUsd(usd: number): string {
-  const cents = Math.max(0, Math.ceil(usd * 100 - 1e-6)) / 100;
-  return `$${cents.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  return formatUsd(Math.max(0, Math.ceil(usd * 100 - 1e-6)) / 100);
 }

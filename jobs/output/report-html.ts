@@ -4,7 +4,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { costEstimate, reportDocument, type Report } from "./report-print";
+import { formatUsd } from "./numbers";
+import { costEstimate, formatDuration, reportDocument, type Report } from "./report-print";
 
 /** Chart.js's browser build, without the source map comment developer tools would fetch. */
 function chartJsSource(): string {
@@ -74,7 +75,7 @@ export function renderHtml(report: Report): string {
 <div id="table-box"><table id="rows"></table></div></section>
 <script id="report-data" type="application/json">${jsonForScript({ ...reportDocument(report), costEstimate: costEstimate(report) })}</script>
 <script>${scriptSafe(chartJsSource())}</script>
-<script>${scriptSafe(fs.readFileSync(path.join(__dirname, "report-page.js"), "utf8"))}</script>
+<script>${scriptSafe(`${formatDuration}\n${formatUsd}\n${fs.readFileSync(path.join(__dirname, "report-page.js"), "utf8")}`)}</script>
 </body>
 </html>
 `;

@@ -1,7 +1,9 @@
-/* The browser side of `jobs:report --write-html`: plain ES2020, inlined with Chart.js and data. */
+/* The browser side of `jobs:report --write-html`: plain ES2020, inlined with Chart.js, the data
+ * and formatDuration and formatUsd (report-print.ts, numbers.ts). */
 (function () {
   "use strict";
-  var data = JSON.parse(document.getElementById("report-data").textContent);
+  var $ = (id) => document.getElementById(id);
+  var data = JSON.parse($("report-data").textContent);
   // Parameters and metrics are the user's names: as Maps, `constructor` or `__proto__` is a
   // name like any other, never something every row inherits.
   var rows = data.rows.map((r) => ({
@@ -32,69 +34,39 @@
     }
     return e;
   }
-  function duration(s) {
-    if (s === undefined || s === null) {
-      return "";
-    }
-    s = Math.round(s);
-    if (s < 60) {
-      return s + "s";
-    }
-    if (s < 3600) {
-      return Math.floor(s / 60) + "m" + String(s % 60).padStart(2, "0") + "s";
-    }
-    return Math.floor(s / 3600) + "h" + String(Math.floor((s % 3600) / 60)).padStart(2, "0") + "m";
-  }
-  // As formatDuration and formatUsd in report-print.ts.
-  function usd(v) {
-    if (v > 0 && v < 0.005) {
-      return "<$0.01";
-    }
-    return "$" + v.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-  }
-  function isNumeric(values) {
-    return (
-      values.length > 0 && values.every((v) => v !== undefined && v !== "" && isFinite(Number(v)))
-    );
-  }
+  var isNumeric = (values) =>
+    values.length > 0 && values.every((v) => v !== undefined && v !== "" && isFinite(Number(v)));
 
-  // ---------------------------------------------------------------- summary
   function renderSummary() {
-    var box = document.getElementById("summary");
-    var say = (text) => box.appendChild(el("p", {}, text));
-    var counts = el("p", { class: "counts" });
-    Object.keys(summary.counts).forEach(function (s) {
+    var box = $("summary");
+    var say = (text, attrs) => box.appendChild(el("p", attrs, text));
+    var counts = say(undefined, { class: "counts" });
+    Object.entries(summary.counts).forEach(([s, n]) => {
       var style = "background:" + (STATUS_COLOURS[s] || "#999");
-      counts.appendChild(el("span", { class: "badge", style: style }, s + " " + summary.counts[s]));
+      counts.appendChild(el("span", { class: "badge", style: style }, s + " " + n));
     });
-    box.appendChild(counts);
     say(
       `${summary.total} row(s) · ${summary.vcpuHours.toFixed(3)} vCPU-hours · ${data.costEstimate}`,
     );
     if (summary.unpriced > 0) {
       say(`No price for ${summary.unpriced} row(s): ${summary.noPrice.join("; ")}.`);
     }
-    if (summary.slowest.length > 0) {
-      say(
-        "Slowest: " + summary.slowest.map((x) => x.name + " " + duration(x.runSeconds)).join(", "),
-      );
+    var slowest = summary.slowest.map((x) => x.name + " " + formatDuration(x.runSeconds));
+    if (slowest.length > 0) {
+      say("Slowest: " + slowest.join(", "));
     }
     if (summary.failures.length > 0) {
-      var list = el("ul", { id: "failures" });
-      summary.failures.forEach(function (f) {
+      box.appendChild(el("h3", {}, "Failures by reason"));
+      var list = box.appendChild(el("ul", { id: "failures" }));
+      summary.failures.forEach((f) => {
         var names = f.names.slice(0, 20).join(", ") + (f.names.length > 20 ? ", …" : "");
-        var li = list.appendChild(el("li", {}));
+        var li = list.appendChild(el("li"));
         li.append(el("strong", {}, f.count + " × " + f.reason), ": " + names);
       });
-      box.appendChild(el("h3", {}, "Failures by reason"));
-      box.appendChild(list);
     }
-    (data.warnings || []).forEach(function (w) {
-      box.appendChild(el("p", { class: "warning" }, "warning: " + w));
-    });
+    (data.warnings || []).forEach((w) => say("warning: " + w, { class: "warning" }));
   }
 
-  // ---------------------------------------------------------------- table
   /** A column of the row's own field `key`; `opts` may replace `get` and add `num`, `show`. */
   function field(key, label, opts) {
     return Object.assign({ key: key, label: label, get: (r) => r[key] }, opts);
@@ -106,9 +78,7 @@
     return { key: key, label: name, get: get, num: isNumeric(values) };
   }
   /** The row's last attempt (its wait split, where ECS was read), or an empty one. */
-  function last(r) {
-    return r.attempts[r.attempts.length - 1] || {};
-  }
+  var last = (r) => r.attempts.at(-1) || {};
   /** The last attempt's wait split, as the terminal: only when ECS was read for a row. */
   var split = rows.some((r) => last(r).placementSeconds !== undefined)
     ? [
@@ -116,7 +86,7 @@
         ["pullSeconds", "pull"],
         ["startSeconds", "start"],
       ].map(([key, label]) =>
-        field(key, label, { num: true, show: duration, get: (r) => last(r)[key] }),
+        field(key, label, { num: true, show: formatDuration, get: (r) => last(r)[key] }),
       )
     : [];
   var columns = [
@@ -125,13 +95,13 @@
     field("exitCode", "exit", { num: true }),
     field("attempts", "attempts", { num: true, get: (r) => r.attempts.length }),
     field("runs", "runs", { num: true }),
-    field("runSeconds", "time", { num: true, show: duration }),
-    field("queueSeconds", "wait", { num: true, show: duration }),
+    field("runSeconds", "time", { num: true, show: formatDuration }),
+    field("queueSeconds", "wait", { num: true, show: formatDuration }),
   ].concat(
     split,
     [
       field("vcpuHours", "vCPU-h", { num: true, show: (v) => v.toFixed(4) }),
-      field("cost", "cost", { num: true, show: usd, missing: "no price" }),
+      field("cost", "cost", { num: true, show: formatUsd, missing: "no price" }),
     ],
     summary.params.map((p) => userColumn("param:" + p, p, "params")),
     summary.metrics.map((m) => userColumn("metric:" + m, m, "metrics")),
@@ -141,8 +111,7 @@
 
   /** Empty cells last, whichever the direction. */
   function compare(col, a, b) {
-    var x = col.get(a);
-    var y = col.get(b);
+    var [x, y] = [col.get(a), col.get(b)];
     var empty = (v) => v === undefined || v === null || v === "";
     if (empty(x) || empty(y)) {
       return empty(x) - empty(y);
@@ -154,8 +123,8 @@
   }
 
   function visibleRows() {
-    var text = document.getElementById("filter").value.trim().toLowerCase();
-    var status = document.getElementById("status-filter").value;
+    var text = $("filter").value.trim().toLowerCase();
+    var status = $("status-filter").value;
     var matches = (v) => v !== undefined && String(v).toLowerCase().includes(text);
     var out = rows.filter(
       (r) =>
@@ -170,56 +139,48 @@
   }
 
   function renderTable() {
-    var table = document.getElementById("rows");
-    var tr = table.appendChild(el("thead", {})).appendChild(el("tr", {}));
-    columns.forEach(function (c) {
-      var th = el("th", { "data-key": c.key, title: "sort by " + c.label }, c.label);
+    var table = $("rows");
+    var tr = table.appendChild(el("thead")).appendChild(el("tr"));
+    columns.forEach((c) => {
+      var th = tr.appendChild(
+        el("th", { "data-key": c.key, title: "sort by " + c.label }, c.label),
+      );
       th.addEventListener("click", function () {
         sortState.dir = sortState.key === c.key ? -sortState.dir : 1;
         sortState.key = c.key;
         fillBody();
       });
-      tr.appendChild(th);
     });
-    table.appendChild(el("tbody", {}));
-    var select = document.getElementById("status-filter");
-    Object.keys(summary.counts).forEach(function (s) {
-      select.appendChild(el("option", { value: s }, s));
-    });
-    document.getElementById("filter").addEventListener("input", fillBody);
+    table.appendChild(el("tbody"));
+    var select = $("status-filter");
+    Object.keys(summary.counts).forEach((s) => select.appendChild(el("option", { value: s }, s)));
+    $("filter").addEventListener("input", fillBody);
     select.addEventListener("change", fillBody);
     fillBody();
   }
 
   function fillBody() {
-    var table = document.getElementById("rows");
-    var tbody = el("tbody", {});
+    var tbody = el("tbody");
     var list = visibleRows();
-    list.forEach(function (r) {
-      var tr = el("tr", { class: "s-" + r.status });
-      columns.forEach(function (c) {
+    list.forEach((r) => {
+      var tr = tbody.appendChild(el("tr", { class: "s-" + r.status }));
+      columns.forEach((c) => {
         var v = c.get(r);
-        var td = el(
-          "td",
-          c.num ? { class: "num" } : {},
-          v === undefined ? c.missing || "" : c.show ? c.show(v) : String(v),
-        );
+        var text = v === undefined ? c.missing || "" : c.show ? c.show(v) : String(v);
+        var td = tr.appendChild(el("td", c.num ? { class: "num" } : {}, text));
         if (c.key === "files" && r.files.length > 0) {
           td.title = r.files.map((f) => f.key + " (" + f.size + " B)").join("\n");
         }
-        tr.appendChild(td);
       });
-      tbody.appendChild(tr);
     });
-    table.replaceChild(tbody, table.tBodies[0]);
-    document.querySelectorAll("#rows th").forEach(function (th) {
-      var key = th.getAttribute("data-key");
-      th.className = key === sortState.key ? (sortState.dir > 0 ? "asc" : "desc") : "";
+    $("rows").replaceChild(tbody, $("rows").tBodies[0]);
+    document.querySelectorAll("#rows th").forEach((th) => {
+      var sorted = th.getAttribute("data-key") === sortState.key;
+      th.className = sorted ? (sortState.dir > 0 ? "asc" : "desc") : "";
     });
-    document.getElementById("shown").textContent = list.length + " of " + rows.length + " row(s)";
+    $("shown").textContent = list.length + " of " + rows.length + " row(s)";
   }
 
-  // ---------------------------------------------------------------- charts
   var charts = {};
 
   /** The runs the timeline shows, in creation order; says on the page what it leaves out. */
@@ -227,7 +188,7 @@
     var timed = rows
       .filter((r) => r.startedAt !== undefined || r.createdAt !== undefined)
       .sort((a, b) => (a.createdAt || a.startedAt) - (b.createdAt || b.startedAt));
-    var note = document.getElementById("timeline-note");
+    var note = $("timeline-note");
     if (timed.length === 0) {
       note.textContent = "No run has started yet.";
     } else if (timed.length > TIMELINE_MAX) {
@@ -297,7 +258,7 @@
     if (timed.length === 0) {
       return;
     }
-    var canvas = document.getElementById("timeline");
+    var canvas = $("timeline");
     canvas.parentNode.style.height = Math.max(160, 40 + timed.length * 18) + "px";
     charts.timeline = new Chart(canvas, {
       type: "bar",
@@ -317,16 +278,9 @@
         plugins: {
           tooltip: {
             callbacks: {
-              label: function (ctx) {
-                var what = ctx.dataset.label.replace(/ \(.*\)$/, "");
-                return (
-                  what +
-                  " " +
-                  duration(ctx.raw[1] - ctx.raw[0]) +
-                  " · " +
-                  timed[ctx.dataIndex].status
-                );
-              },
+              label: (ctx) =>
+                `${ctx.dataset.label.replace(/ \(.*\)$/, "")} ` +
+                `${formatDuration(ctx.raw[1] - ctx.raw[0])} · ${timed[ctx.dataIndex].status}`,
             },
           },
         },
@@ -335,13 +289,11 @@
   }
 
   function selectOf(id, options, chosen) {
-    var s = document.getElementById(id);
-    options.forEach(function (o) {
-      var opt = s.appendChild(el("option", { value: o }, o === "" ? "(none)" : o));
-      opt.selected = o === chosen;
+    var s = $(id);
+    options.forEach((o) => {
+      s.appendChild(el("option", { value: o }, o === "" ? "(none)" : o)).selected = o === chosen;
     });
     s.addEventListener("change", drawMetric);
-    return s;
   }
 
   function setupMetric() {
@@ -353,13 +305,13 @@
           ? "The runs have no parameters to chart the metrics against."
           : "";
     if (why !== "") {
-      document.getElementById("metric-note").textContent = why;
-      document.getElementById("metric-controls").hidden = true;
+      $("metric-note").textContent = why;
+      $("metric-controls").hidden = true;
       return;
     }
-    var numericMetrics = summary.metrics.filter(function (m) {
-      return isNumeric(rows.map((r) => r.metrics.get(m)).filter((v) => v !== undefined));
-    });
+    var numericMetrics = summary.metrics.filter((m) =>
+      isNumeric(rows.map((r) => r.metrics.get(m)).filter((v) => v !== undefined)),
+    );
     var metrics = numericMetrics.length > 0 ? numericMetrics : summary.metrics;
     selectOf("metric-y", metrics, metrics[0]);
     selectOf("metric-x", params, summary.varying[0] || params[0]);
@@ -368,42 +320,33 @@
   }
 
   function drawMetric() {
-    var y = document.getElementById("metric-y").value;
-    var x = document.getElementById("metric-x").value;
-    var series = document.getElementById("metric-series").value;
+    var [y, x, series] = ["metric-y", "metric-x", "metric-series"].map((id) => $(id).value);
     var points = rows.filter(
       (r) => r.metrics.has(y) && isFinite(Number(r.metrics.get(y))) && r.params.has(x),
     );
     var numericX = isNumeric(points.map((r) => r.params.get(x)));
     var categories = numericX ? [] : Array.from(new Set(points.map((r) => r.params.get(x))));
     var groups = new Map();
-    points.forEach(function (r) {
+    points.forEach((r) => {
       var g =
         series === "" || series === x
           ? "all"
           : series + "=" + (r.params.has(series) ? r.params.get(series) : "-");
-      if (!groups.has(g)) {
-        groups.set(g, []);
-      }
-      groups.get(g).push({
+      (groups.get(g) || groups.set(g, []).get(g)).push({
         x: numericX ? Number(r.params.get(x)) : categories.indexOf(r.params.get(x)),
         y: Number(r.metrics.get(y)),
         name: r.name,
       });
     });
-    var datasets = Array.from(groups.keys()).map(function (g, i) {
-      return {
-        label: g,
-        data: groups.get(g).sort((a, b) => a.x - b.x),
-        showLine: true,
-        borderColor: PALETTE[i % PALETTE.length],
-        backgroundColor: PALETTE[i % PALETTE.length],
-      };
-    });
-    if (charts.metric) {
-      charts.metric.destroy();
-    }
-    charts.metric = new Chart(document.getElementById("metric"), {
+    var datasets = Array.from(groups, ([g, data], i) => ({
+      label: g,
+      data: data.sort((a, b) => a.x - b.x),
+      showLine: true,
+      borderColor: PALETTE[i % PALETTE.length],
+      backgroundColor: PALETTE[i % PALETTE.length],
+    }));
+    charts.metric?.destroy();
+    charts.metric = new Chart($("metric"), {
       type: "scatter",
       data: { datasets: datasets },
       options: {
@@ -422,10 +365,8 @@
         },
       },
     });
-    document.getElementById("metric-note").textContent =
-      points.length +
-      " point(s)" +
-      (points.length < rows.length ? " (rows without this metric are left out)" : "");
+    var left = points.length < rows.length ? " (rows without this metric are left out)" : "";
+    $("metric-note").textContent = `${points.length} point(s)${left}`;
   }
 
   renderSummary();

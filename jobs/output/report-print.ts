@@ -8,9 +8,9 @@ import type { ReportRow, ReportSummary } from "../report/rows";
 import { failureReason } from "../report/rows";
 import type { AttemptTime } from "../report/time-split";
 import { shellWord } from "./shell";
-import { formatCounts } from "./status-print";
+import { LOGS_HINT, formatCounts } from "./status-print";
 import { visible } from "./visible";
-import { formatNumber } from "./numbers";
+import { formatNumber, formatUsd } from "./numbers";
 
 /** Everything a printer needs. */
 export interface Report {
@@ -27,10 +27,6 @@ export interface Report {
 
 /** A table or CSV column: its header and a row's cell. */
 type Column<T> = readonly [header: string, value: (r: ReportRow) => T];
-
-function column<T>(header: string, value: (r: ReportRow) => T): Column<T> {
-  return [header, value];
-}
 
 /** `s` cut to `n` characters, with an ellipsis when cut. */
 function cut(s: string, n: number): string {
@@ -52,21 +48,7 @@ export function formatDuration(seconds: number | undefined): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
 }
 
-/**
- * USD in cents, as a bill shows it: $0.00, <$0.01, $0.04, $1,234.50, or "no price". CSV
- * (six decimals) and --json keep more digits.
- */
-export function formatUsd(usd: number | undefined): string {
-  if (usd === undefined) {
-    return "no price";
-  }
-  if (usd > 0 && usd < 0.005) {
-    return "<$0.01";
-  }
-  return `$${usd.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
-}
-
-/** `name=value` for each of `keys` the row has, made visible. */
+/** `name=value` for each of `keys` the row has. */
 function pairs(values: ReadonlyMap<string, string | number>, keys: readonly string[]): string {
   return keys
     .filter((k) => values.has(k))
@@ -75,9 +57,7 @@ function pairs(values: ReadonlyMap<string, string | number>, keys: readonly stri
 }
 
 /** The last attempt: the run whose result the row shows. */
-function lastAttempt(r: ReportRow): AttemptTime | undefined {
-  return r.attempts[r.attempts.length - 1];
-}
+const lastAttempt = (r: ReportRow): AttemptTime | undefined => r.attempts.at(-1);
 
 /** The wait split's columns: seconds of the last attempt (--json has every attempt's). */
 const SPLIT = [
@@ -171,7 +151,7 @@ function formatSummary(report: Report): string[] {
     lines.push(
       local !== undefined
         ? `logs: ${local}/logs/<job>/<index>.log  (a single job: ${local}/logs/<job>.log)`
-        : "logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)",
+        : LOGS_HINT,
     );
   }
   return lines;
@@ -214,8 +194,10 @@ export function csvField(v: string | number | undefined): string {
 const iso = (ms: number | undefined): string | undefined =>
   ms !== undefined ? new Date(ms).toISOString() : undefined;
 
+type Cell = Column<string | number | undefined>;
+
 /** The CSV's columns, then one per parameter and metric. */
-function csvColumns(report: Report): Column<string | number | undefined>[] {
+function csvColumns(report: Report): Cell[] {
   const basis = pricingBasis(report.prices);
   const { params, metrics } = report.summary;
   return [
@@ -233,15 +215,15 @@ function csvColumns(report: Report): Column<string | number | undefined>[] {
     ["stoppedAt", (r) => iso(r.stoppedAt)],
     ["runSeconds", (r) => r.runSeconds],
     ["queueSeconds", (r) => r.queueSeconds],
-    ...SPLIT.map(([, k]) => column(k, (r) => lastAttempt(r)?.[k])),
+    ...SPLIT.map(([, k]): Cell => [k, (r) => lastAttempt(r)?.[k]]),
     ["vcpus", (r) => r.vcpus],
     ["memoryMiB", (r) => r.memoryMiB],
     ["vcpuHours", (r) => Number(r.vcpuHours.toFixed(6))],
     ["costUsd", (r) => (r.cost !== undefined ? Number(r.cost.toFixed(6)) : undefined)],
     ["costBasis", (r) => (r.noPrice !== undefined ? `no price: ${r.noPrice}` : basis)],
     ["files", (r) => r.files.map((f) => `${f.key} (${f.size})`).join("; ")],
-    ...params.map((p) => column(`param:${p}`, (r) => r.params.get(p))),
-    ...metrics.map((m) => column(`metric:${m}`, (r) => r.metrics.get(m))),
+    ...params.map((p): Cell => [`param:${p}`, (r) => r.params.get(p)]),
+    ...metrics.map((m): Cell => [`metric:${m}`, (r) => r.metrics.get(m)]),
   ];
 }
 
@@ -307,7 +289,6 @@ export function printReport(r: ReportResult, io: Io): void {
   }
 }
 
-/** The --json document on stdout, nothing else. */
 export function printReportJson(r: ReportResult, io: Io): void {
   io.stdout.write(`${JSON.stringify(reportDocument(r.report))}\n`);
 }

@@ -45,6 +45,9 @@ export function formatFailure(f: Failure): string {
   return visible(`${name} (${f.jobId}): ${parts.join(", ")}`);
 }
 
+/** How to see a failed job's log, under a list of failures. */
+export const LOGS_HINT = "logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)";
+
 /** The heading over long waits: `waiting 5 min or more since submit:`. */
 export const LONG_WAITS_HEADING = `waiting ${LONG_WAIT_MS / 60_000} min or more since submit:`;
 

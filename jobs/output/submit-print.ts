@@ -249,21 +249,17 @@ function printDuplicates(io: Io, duplicates: readonly Duplicate[]): void {
 function printSent(r: SentResult, io: Io, opts: PrintOptions): void {
   printSendErrors(r, io);
   printDuplicates(io, r.duplicates);
-  io.stdout.write(
-    `${formatNumber(r.submitted.length)} submitted, ${formatNumber(r.skipped.length)} already in the ledger` +
-      (r.recovered.length > 0
-        ? `, ${formatNumber(r.recovered.length)} found in Batch by token`
-        : "") +
-      (r.adopted.length > 0
-        ? `, ${formatNumber(r.adopted.length)} sent from another machine`
-        : "") +
-      (r.unrecorded.length > 0
-        ? `, ${formatNumber(r.unrecorded.length)} submitted but not in the ledger`
-        : "") +
-      (r.open.length > 0 ? `, ${formatNumber(r.open.length)} unresolved (answer lost)` : "") +
-      (r.notSubmitted > 0 ? `, ${formatNumber(r.notSubmitted)} not submitted` : "") +
-      "\n",
-  );
+  const counts = [
+    [r.submitted.length, "submitted"],
+    [r.skipped.length, "already in the ledger"],
+    [r.recovered.length, "found in Batch by token"],
+    [r.adopted.length, "sent from another machine"],
+    [r.unrecorded.length, "submitted but not in the ledger"],
+    [r.open.length, "unresolved (answer lost)"],
+    [r.notSubmitted, "not submitted"],
+  ] as const;
+  const said = counts.filter(([n], i) => i < 2 || n > 0);
+  io.stdout.write(`${said.map(([n, what]) => `${formatNumber(n)} ${what}`).join(", ")}\n`);
   io.stderr.write(`${whatNext(r, opts)}\n`);
 }
 

@@ -10,6 +10,7 @@ import {
   type Snapshot,
 } from "../status";
 import {
+  LOGS_HINT,
   LONG_WAITS_HEADING,
   formatCounts,
   formatFailure,
@@ -97,26 +98,22 @@ export function countsLine(s: Snapshot): string {
 
 export function printWatchJson(r: WatchResult, io: Io): void {
   const s = r.snapshot;
-  if (s === undefined) {
-    io.stdout.write(
-      `${JSON.stringify({ stack: r.stack, counts: {}, total: 0, jobs: [], failures: [] })}\n`,
-    );
-    return;
-  }
-  io.stdout.write(
-    `${JSON.stringify({
-      stack: r.stack,
-      counts: Object.fromEntries(Object.entries(s.counts).filter(([, n]) => n > 0)),
-      total: s.total,
-      done: s.done,
-      allTerminal: s.allTerminal,
-      ...definedOnly({ retried: s.retried }),
-      jobs: s.jobs,
-      failures: r.failures,
-      ...(r.waiting.length > 0 ? { waiting: r.waiting } : {}),
-      ...(r.unavailable.length > 0 ? { unavailable: r.unavailable } : {}),
-    })}\n`,
-  );
+  const doc =
+    s === undefined
+      ? { stack: r.stack, counts: {}, total: 0, jobs: [], failures: [] }
+      : {
+          stack: r.stack,
+          counts: Object.fromEntries(Object.entries(s.counts).filter(([, n]) => n > 0)),
+          total: s.total,
+          done: s.done,
+          allTerminal: s.allTerminal,
+          ...definedOnly({ retried: s.retried }),
+          jobs: s.jobs,
+          failures: r.failures,
+          ...(r.waiting.length > 0 ? { waiting: r.waiting } : {}),
+          ...(r.unavailable.length > 0 ? { unavailable: r.unavailable } : {}),
+        };
+  io.stdout.write(`${JSON.stringify(doc)}\n`);
   warnUnknown(r, io);
 }
 
@@ -157,13 +154,13 @@ function printFailures(failures: readonly Failure[], io: Io): void {
         "waits for retries it too: npm run jobs:retry -- <name>\n",
     );
   }
-  out.write("logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)\n");
+  out.write(`${LOGS_HINT}\n`);
 }
 
 /** Not "no job failed": a job Batch does not return may be running elsewhere. */
 function warnUnknown(r: WatchResult, io: Io): void {
   const s = r.snapshot;
-  if (s !== undefined && s.unknown > 0) {
+  if (s?.unknown) {
     const all = allUnknown(s);
     io.stderr.write(unknownJobsWarning(all ? s.jobs.length : s.unknown, all, r.stack, r.region));
   }

@@ -8,6 +8,7 @@ import type { StackOutputs } from "../input/outputs";
 import type { Submission } from "../input/plan";
 import { formatBoundUsd } from "../output/numbers";
 import { definedOnly } from "../../components/defined";
+import type { JobDefaults } from "../../components/job-definition";
 import { PRICE_TABLE, priceRun, pricingBasis, pricingOf, type UserPricing } from "./prices";
 
 /** One submission's bound, or why it has none. */
@@ -43,17 +44,11 @@ export interface CostBound {
   readonly minHours: number;
 }
 
-/** What Batch uses for a request: the request's own values, else the job definition's. */
-interface Facts {
-  readonly vcpus: number;
-  readonly memoryMiB: number;
-  readonly gpus: number;
-  readonly timeoutSeconds: number;
-  readonly attempts: number;
-}
-
-/** The request's facts, or why they are not known here. */
-function factsOf(s: Submission, outputs: StackOutputs): Facts | { noPrice: string } {
+/**
+ * What Batch uses for a request (the request's own values, else the job definition's), or why
+ * they are not known here.
+ */
+function factsOf(s: Submission, outputs: StackOutputs): JobDefaults | { noPrice: string } {
   const r = s.request;
   if (r.jobQueue !== outputs.jobQueueArn && r.jobQueue !== outputs.jobQueueName) {
     return {
@@ -61,7 +56,7 @@ function factsOf(s: Submission, outputs: StackOutputs): Facts | { noPrice: strin
     };
   }
   const asked = requestedResources(r);
-  const given: Partial<Facts> = {
+  const given: Partial<JobDefaults> = {
     vcpus: asked.vcpus?.value,
     memoryMiB: asked.memoryMiB?.value,
     gpus: asked.gpus?.value,
@@ -76,7 +71,7 @@ function factsOf(s: Submission, outputs: StackOutputs): Facts | { noPrice: strin
     (k) => facts[k] === undefined,
   );
   if (missing.length === 0) {
-    return { gpus: 0, ...facts } as Facts;
+    return { gpus: 0, ...facts } as JobDefaults;
   }
   const fields = missing.join(", ");
   return {

@@ -62,9 +62,8 @@ export interface ReportRow extends Omit<RunUnit, "attempts"> {
 }
 
 /** Row key: `job` for a single job, `job:index` for a sweep set. */
-export function rowKey(job: string, index: number | undefined): string {
-  return index === undefined ? job : `${job}:${index}`;
-}
+export const rowKey = (job: string, index?: number): string =>
+  index === undefined ? job : `${job}:${index}`;
 
 /** A job's parameters: its environment without the tool's and AWS's variables, then the set. */
 export function parametersOf(
@@ -80,9 +79,8 @@ export function parametersOf(
 }
 
 /** A variable's value from a job's environment. */
-export function variableOf(detail: JobDetail | undefined, name: string): string | undefined {
-  return detail?.container?.environment?.find((v) => v.name === name)?.value;
-}
+export const variableOf = (detail: JobDetail | undefined, name: string): string | undefined =>
+  detail?.container?.environment?.find((v) => v.name === name)?.value;
 
 /** vCPUs, memory and GPUs the job asked for (resourceRequirements, or the older vcpus/memory). */
 function resourcesOf(detail: JobDetail): { vcpus?: number; memoryMiB?: number; gpus?: number } {
@@ -98,7 +96,7 @@ function resourcesOf(detail: JobDetail): { vcpus?: number; memoryMiB?: number; g
 
 /** Batch's status reason and the container's own reason (e.g. OutOfMemoryError), joined. */
 function reasonOf(detail: JobDetail): string | undefined {
-  const last = detail.attempts?.[detail.attempts.length - 1];
+  const last = detail.attempts?.at(-1);
   const parts = [detail.statusReason, detail.container?.reason ?? last?.container?.reason].filter(
     (s): s is string => s !== undefined && s !== "",
   );
@@ -107,18 +105,15 @@ function reasonOf(detail: JobDetail): string | undefined {
 
 /** Batch's attempts of a job, each with its ECS task's ARN. */
 export function batchAttempts(detail: JobDetail): UnitAttempt[] {
-  const attempt = (a: {
+  // A job that ran without attempt details (or before the first one ended) counts once.
+  const attempts: readonly {
     startedAt?: number;
     stoppedAt?: number;
     container?: { taskArn?: string };
-  }): UnitAttempt =>
-    definedOnly({ startedAt: a.startedAt, stoppedAt: a.stoppedAt, taskArn: a.container?.taskArn });
-  const attempts = detail.attempts ?? [];
-  // A job that ran without attempt details (or before the first one ended) counts once.
-  if (attempts.length === 0) {
-    return detail.startedAt !== undefined ? [attempt(detail)] : [];
-  }
-  return attempts.map(attempt);
+  }[] = detail.attempts?.length ? detail.attempts : detail.startedAt !== undefined ? [detail] : [];
+  return attempts.map((a) =>
+    definedOnly({ startedAt: a.startedAt, stoppedAt: a.stoppedAt, taskArn: a.container?.taskArn }),
+  );
 }
 
 /** A run unit from DescribeJobs' detail of a single job or an array child. */
@@ -209,21 +204,13 @@ export function parseMetrics(text: string): {
     return { metrics: new Map(), problem: "not a JSON object of numbers and strings" };
   }
   // JSON.parse makes every key an own property (`__proto__` too); the Map keeps it a name.
-  const metrics = new Map<string, MetricValue>();
-  const skipped: string[] = [];
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if ((typeof v === "number" && Number.isFinite(v)) || typeof v === "string") {
-      metrics.set(k, v);
-    } else {
-      skipped.push(k);
-    }
-  }
-  return skipped.length > 0
-    ? {
-        metrics,
-        problem: `left out ${skipped.join(", ")}: values must be numbers or strings`,
-      }
-    : { metrics };
+  const entries = Object.entries(value);
+  const kept = (v: unknown): v is MetricValue =>
+    (typeof v === "number" && Number.isFinite(v)) || typeof v === "string";
+  const metrics = new Map(entries.filter((e): e is [string, MetricValue] => kept(e[1])));
+  const skipped = entries.filter(([, v]) => !kept(v)).map(([k]) => k);
+  const problem = `left out ${skipped.join(", ")}: values must be numbers or strings`;
+  return skipped.length > 0 ? { metrics, problem } : { metrics };
 }
 
 /** Every attempt's billed seconds (a running attempt up to `now`). */
@@ -305,17 +292,9 @@ function keysInOrder(maps: readonly ReadonlyMap<string, unknown>[]): string[] {
 
 export function summarizeRows(rows: readonly ReportRow[]) {
   const counts: Partial<Record<Status, number>> = {};
-  let vcpuHours = 0;
-  let cost = 0;
-  const noPrice = new Set<string>();
-  for (const r of rows) {
-    counts[r.status] = (counts[r.status] ?? 0) + 1;
-    vcpuHours += r.vcpuHours;
-    cost += r.cost ?? 0;
-    if (r.noPrice !== undefined) {
-      noPrice.add(r.noPrice);
-    }
-  }
+  rows.forEach((r) => (counts[r.status] = (counts[r.status] ?? 0) + 1));
+  const sum = (value: (r: ReportRow) => number): number =>
+    rows.reduce((total, r) => total + value(r), 0);
   const failed = groupBy(
     rows.filter((r) => r.status === "FAILED"),
     failureReason,
@@ -331,12 +310,12 @@ export function summarizeRows(rows: readonly ReportRow[]) {
   return {
     total: rows.length,
     counts,
-    vcpuHours,
+    vcpuHours: sum((r) => r.vcpuHours),
     /** USD of the rows with a price. */
-    cost,
+    cost: sum((r) => r.cost ?? 0),
     unpriced: rows.filter((r) => r.noPrice !== undefined).length,
     /** Why rows have no price, each reason once. */
-    noPrice: [...noPrice],
+    noPrice: [...new Set(rows.flatMap((r) => r.noPrice ?? []))],
     slowest,
     /** Failed rows by reason, names in row order. */
     failures: [...failed]

@@ -207,18 +207,15 @@ export function localSource(
       const { records, skipped } = readLocalRuns(root);
       const warnings =
         skipped > 0 ? [`skipped ${skipped} unreadable line(s) in ${root}/.runs.jsonl`] : [];
-      let chosen = records;
-      if (filter.names.length > 0) {
-        const known = new Set(records.map((r) => r.job));
-        const missing = filter.names.filter((n) => !known.has(n));
-        if (missing.length > 0) {
-          throw new FatalError(
-            `no local runs of ${missing.join(", ")} in ${root}; run them with ` +
-              "npm run jobs:submit -- --locally FILE, or pass --local-root",
-          );
-        }
-        chosen = chosen.filter((r) => filter.names.includes(r.job));
+      const missing = filter.names.filter((n) => !records.some((r) => r.job === n));
+      if (missing.length > 0) {
+        throw new FatalError(
+          `no local runs of ${missing.join(", ")} in ${root}; run them with ` +
+            "npm run jobs:submit -- --locally FILE, or pass --local-root",
+        );
       }
+      const chosen =
+        filter.names.length > 0 ? records.filter((r) => filter.names.includes(r.job)) : records;
       return { units: (filter.last ? ofLastRun(chosen) : chosen).map(localUnit), warnings };
     },
     async listResults(job) {
@@ -275,22 +272,18 @@ async function readMetrics(
   warnings: string[],
 ): Promise<{ texts: Map<string, string>; failures: Map<string, unknown> }> {
   const texts = new Map<string, string>();
-  let missing = [...wanted.keys()];
-  const etags = new Set(missing.flatMap((k) => etagOf.get(k) ?? []));
+  const etags = new Set([...wanted.keys()].flatMap((k) => etagOf.get(k) ?? []));
   if (source.textsByEtag !== undefined && etags.size > 0) {
-    const runs = missing.map((k) => wanted.get(k) as RunUnit);
-    const bulk = await source.textsByEtag(etags, runs);
-    if (bulk.warning !== undefined) {
-      warnings.push(bulk.warning);
-    }
-    missing = missing.filter((k) => {
+    const bulk = await source.textsByEtag(etags, [...wanted.values()]);
+    warnings.push(...(bulk.warning !== undefined ? [bulk.warning] : []));
+    for (const k of wanted.keys()) {
       const text = bulk.texts.get(etagOf.get(k) ?? "");
       if (text !== undefined) {
         texts.set(k, text);
       }
-      return text === undefined;
-    });
+    }
   }
+  const missing = [...wanted.keys()].filter((k) => !texts.has(k));
   const failures = new Map<string, unknown>();
   const read = async (key: string): Promise<void> => {
     try {

@@ -27,19 +27,12 @@ export interface UnitAttempt {
   readonly task?: KeptTask;
 }
 
-/** The wait before RUNNING, split; the parts add up to it. */
-export interface WaitSplit {
-  /** Queue, capacity (an instance launching, Fargate provisioning) and placement. */
+export interface AttemptTime extends Omit<UnitAttempt, "task"> {
+  /** The wait before RUNNING, split (the parts add up to it): queue, capacity (an instance
+   * launching, Fargate provisioning) and placement; the image pull; then to RUNNING. */
   readonly placementSeconds?: number;
   readonly pullSeconds?: number;
-  /** Image pulled (or task placed, when ECS recorded no pull) to RUNNING. */
   readonly startSeconds?: number;
-}
-
-export interface AttemptTime extends WaitSplit {
-  readonly startedAt?: number;
-  readonly stoppedAt?: number;
-  readonly taskArn?: string;
   /** Submit (a later attempt: the previous attempt's end) to RUNNING. */
   readonly toRunningSeconds?: number;
   readonly runningSeconds?: number;
@@ -63,7 +56,7 @@ export function splitWait(
   from: number | undefined,
   running: number | undefined,
   task: KeptTask | undefined,
-): WaitSplit {
+): Pick<AttemptTime, "placementSeconds" | "pullSeconds" | "startSeconds"> {
   if (from === undefined || running === undefined || task === undefined || "missing" in task) {
     return {};
   }

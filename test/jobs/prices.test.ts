@@ -5,10 +5,10 @@
 import * as assert from "assert";
 import type { JobDetail } from "../../jobs/aws/api";
 import { parseOutputs } from "../../jobs/input/outputs";
+import { formatUsd } from "../../jobs/output/numbers";
 import {
   formatCsv,
   formatTable,
-  formatUsd,
   reportDocument,
   type Report,
 } from "../../jobs/output/report-print";

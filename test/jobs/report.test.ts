@@ -7,6 +7,7 @@ import type { JobDetail } from "../../jobs/aws/api";
 import { entrypointError } from "../../jobs/state/local-runs";
 import { defaultPricing } from "../../jobs/report/prices";
 import { renderHtml, jsonForScript, scriptSafe } from "../../jobs/output/report-html";
+import { formatUsd } from "../../jobs/output/numbers";
 import {
   csvField,
   formatCsv,
@@ -392,5 +393,7 @@ describe("jobs/commands/report: printers", function () {
     assert.strictEqual((html.match(/<\/script>/g) ?? []).length, 3);
     assert.ok(!/\b(src|href)=["']?https?:/i.test(html), "nothing from the network");
     assert.ok(!html.includes("sourceMappingURL"));
+    // The page formats as the terminal does, with the same functions.
+    assert.ok(html.includes(`${formatDuration}`) && html.includes(`${formatUsd}`));
   });
 });
