@@ -186,25 +186,13 @@ export interface LogEvent {
   readonly message?: string;
 }
 
-export interface LogPage {
-  readonly events: LogEvent[];
-  readonly nextForwardToken?: string;
-  /** No such group or stream: CloudWatch makes a stream at its first line, so "no output yet". */
-  readonly missing?: true;
-}
-
-export interface FilteredPage {
-  readonly events: LogEvent[];
-  /** More to search: CloudWatch may return empty pages before the last one. */
-  readonly nextToken?: string;
-}
-
 export interface LogsApi {
-  getLogEvents(args: {
-    logGroupName: string;
-    logStreamName: string;
-    nextToken?: string;
-  }): Promise<LogPage>;
+  getLogEvents(args: { logGroupName: string; logStreamName: string; nextToken?: string }): Promise<{
+    readonly events: LogEvent[];
+    readonly nextForwardToken?: string;
+    /** No such group or stream: CloudWatch makes a stream at its first line, so "no output yet". */
+    readonly missing?: true;
+  }>;
   /** One page of a group's events that match `filterPattern` within the time range. */
   filterLogEvents(args: {
     logGroupName: string;
@@ -212,23 +200,24 @@ export interface LogsApi {
     startTime: number;
     endTime: number;
     nextToken?: string;
-  }): Promise<FilteredPage>;
-}
-
-/** What DescribeTasks said of some tasks: those it knows, and those it does not (MISSING). */
-export interface TasksRead {
-  readonly tasks: Task[];
-  readonly missing: string[];
+  }): Promise<{
+    readonly events: LogEvent[];
+    /** More to search: CloudWatch may return empty pages before the last one. */
+    readonly nextToken?: string;
+  }>;
 }
 
 export interface EcsApi {
   /**
-   * Tasks of one cluster, any number (calls of 100). ECS forgets a task about an hour after
-   * it stopped and then lists it under `failures` with reason MISSING.
+   * Tasks of one cluster, any number (calls of 100), and the ARNs ECS does not know: it forgets
+   * a task about an hour after it stopped and then lists it under `failures` as MISSING.
    * @see https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html
    * @see https://docs.aws.amazon.com/AmazonECS/latest/developerguide/api_failures_messages.html
    */
-  describeTasks(cluster: string, taskArns: readonly string[]): Promise<TasksRead>;
+  describeTasks(
+    cluster: string,
+    taskArns: readonly string[],
+  ): Promise<{ readonly tasks: Task[]; readonly missing: string[] }>;
 }
 
 export interface AwsClients {
@@ -295,6 +284,19 @@ async function listAllJobs(
   return all;
 }
 
+/** `items` in calls of at most `size`, `inFlight` calls at a time; the answers in order. */
+async function inCalls<T, R>(
+  items: readonly T[],
+  size: number,
+  inFlight: number,
+  call: (part: T[]) => Promise<R>,
+): Promise<R[]> {
+  const parts = Array.from({ length: Math.ceil(items.length / size) }, (_, i) =>
+    items.slice(i * size, (i + 1) * size),
+  );
+  return runAll(parts, call, inFlight);
+}
+
 /** `submitClient` is the client whose retries cannot duplicate a job. */
 function batchApi(client: () => BatchClient, submitClient: () => BatchClient): BatchApi {
   const describePage = async (jobs: string[]): Promise<JobDetail[]> => {
@@ -312,13 +314,8 @@ function batchApi(client: () => BatchClient, submitClient: () => BatchClient): B
       }
       return { jobId: out.jobId, ...definedOnly({ jobArn: out.jobArn }) };
     },
-    async describeJobs(jobIds) {
-      const pages: string[][] = [];
-      for (let i = 0; i < jobIds.length; i += DESCRIBE_BATCH) {
-        pages.push(jobIds.slice(i, i + DESCRIBE_BATCH));
-      }
-      return (await runAll(pages, describePage, DESCRIBE_CONCURRENCY)).flat();
-    },
+    describeJobs: async (jobIds) =>
+      (await inCalls(jobIds, DESCRIBE_BATCH, DESCRIBE_CONCURRENCY, describePage)).flat(),
     listJobsByName: async (jobQueue, jobName) =>
       (
         await listAllJobs(client(), {
@@ -472,19 +469,15 @@ function ecsApi(ecs: Lazy<typeof import("@aws-sdk/client-ecs"), ECSClient>): Ecs
   return {
     async describeTasks(cluster, taskArns) {
       const { sdk, client } = await ecs();
-      const pages: string[][] = [];
-      for (let i = 0; i < taskArns.length; i += TASKS_PER_CALL) {
-        pages.push(taskArns.slice(i, i + TASKS_PER_CALL));
-      }
-      const page = async (tasks: string[]): Promise<TasksRead> => {
-        const out = await client.send(new sdk.DescribeTasksCommand({ cluster, tasks }));
-        const missing = (out.failures ?? []).flatMap((f) =>
-          f.reason === "MISSING" && f.arn !== undefined ? [f.arn] : [],
-        );
-        return { tasks: out.tasks ?? [], missing };
+      const read = await inCalls(taskArns, TASKS_PER_CALL, TASK_CALLS_IN_FLIGHT, (tasks) =>
+        client.send(new sdk.DescribeTasksCommand({ cluster, tasks })),
+      );
+      return {
+        tasks: read.flatMap((r) => r.tasks ?? []),
+        missing: read
+          .flatMap((r) => r.failures ?? [])
+          .flatMap((f) => (f.reason === "MISSING" && f.arn !== undefined ? [f.arn] : [])),
       };
-      const read = await runAll(pages, page, TASK_CALLS_IN_FLIGHT);
-      return { tasks: read.flatMap((r) => r.tasks), missing: read.flatMap((r) => r.missing) };
     },
   };
 }
