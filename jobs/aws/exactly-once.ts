@@ -634,9 +634,16 @@ async function resendable(
   ctx: SendContext,
   result: MutableResult,
 ): Promise<SendItem[]> {
-  let r: Reconciled;
   try {
-    r = await reconcileAndAdopt(lost, ctx);
+    const r = await reconcileAndAdopt(lost, ctx);
+    result.recovered.push(...r.recovered);
+    result.duplicates.push(...r.duplicates);
+    result.open.push(...r.undecided);
+    return await resendOrClose(
+      r.absent,
+      batch.map((i) => i.submission),
+      ctx,
+    );
   } catch (err) {
     if (err instanceof UnrecordedError) {
       throw err;
@@ -645,17 +652,6 @@ async function resendable(
     result.lookupError = err;
     return [];
   }
-  result.recovered.push(...r.recovered);
-  result.duplicates.push(...r.duplicates);
-  result.open.push(...r.undecided);
-  // By name: a taken-over claim's intent carries that claim's token, not the item's.
-  const absent = new Map(r.absent.map((intent) => [intent.jobName, intent]));
-  return batch.flatMap((item) => {
-    const intent = absent.get(item.submission.jobName);
-    return intent === undefined
-      ? []
-      : [{ ...item, token: intent.token, generation: intent.generation ?? item.generation }];
-  });
 }
 
 /**
