@@ -16,7 +16,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
-import { FatalError, describeError, isMissingFile } from "../errors";
+import { FatalError, describeError } from "../errors";
+import { readIfAny } from "./write-whole";
 import { jsonValue } from "../input/json-source";
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
@@ -249,15 +250,12 @@ export function latestByName(entries: readonly LedgerEntry[]): Map<string, Ledge
 /** A ledger file's text; empty when there is none. */
 function readLedgerText(file: string): string {
   try {
-    return fs.readFileSync(file, "utf8");
+    return readIfAny(file) ?? "";
   } catch (err) {
-    if (!isMissingFile(err)) {
-      throw new FatalError(
-        `cannot read the ledger ${file} (${describeError(err)}); fix the file or its ` +
-          `permissions, or pass --state-dir DIR (or set ${VARS.stateDir})`,
-      );
-    }
-    return "";
+    throw new FatalError(
+      `cannot read the ledger ${file} (${describeError(err)}); fix the file or its ` +
+        `permissions, or pass --state-dir DIR (or set ${VARS.stateDir})`,
+    );
   }
 }
 

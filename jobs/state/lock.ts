@@ -15,6 +15,7 @@ import * as path from "path";
 import { FatalError } from "../errors";
 import { jsonValue } from "../input/json-source";
 import { z } from "zod";
+import { readIfAny } from "./write-whole";
 
 export interface LockOwner {
   readonly pid: number;
@@ -91,15 +92,8 @@ export interface Lock {
 
 /** The text of `file` and its owner; undefined when there is no such file. */
 function readOwner(file: string): { text: string; owner: LockOwner | undefined } | undefined {
-  try {
-    const text = fs.readFileSync(file, "utf8");
-    return { text, owner: parseLock(text) };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
-      return undefined;
-    }
-    throw err;
-  }
+  const text = readIfAny(file);
+  return text === undefined ? undefined : { text, owner: parseLock(text) };
 }
 
 /** The text a lock file of `owner` holds. */
