@@ -30,12 +30,8 @@ const keptTask = z.union([
 
 /** The kept tasks; a file that is not the store's JSON only costs reading ECS again. */
 function loadTasks(file: string): Map<string, KeptTask> {
-  const text = readIfAny(file);
-  const tasks = (
-    text !== undefined
-      ? (jsonValue(text)?.value as { tasks?: unknown } | null | undefined)
-      : undefined
-  )?.tasks;
+  const stored = jsonValue(readIfAny(file) ?? "")?.value as { tasks?: unknown } | null | undefined;
+  const tasks = stored?.tasks;
   // Own properties of parsed JSON: an ARN is only ever a key of the Map.
   return new Map(
     tasks !== null && typeof tasks === "object"
