@@ -246,11 +246,15 @@ export class Claims {
     );
     const out = { uploaded: 0, conflicts: [] as string[] };
     const upload = async (entry: LedgerEntry): Promise<void> => {
-      const { jobId, jobArn, submittedAt, token = jobId, ...line } = entry;
-      const at = submittedAt;
-      const intent: IntentLine = { ...line, type: "intent", token, jobQueue, at, generation: 0 };
+      // Field by field: a ledger line's other keys are not shared with other machines.
+      const { v, jobName, jobId, jobArn, kind, hash, run, submittedAt, token = jobId } = entry;
+      const intent: IntentLine = {
+        ...{ v, jobName, kind, hash, run, token, jobQueue, at: submittedAt, generation: 0 },
+        ...definedOnly({ arraySize: entry.arraySize, file: entry.file, of: entry.of }),
+        ...definedOnly({ manifest: entry.manifest }),
+        type: "intent",
+      };
       const job = definedOnly({ jobId, jobArn, submittedAt });
-      const { jobName } = line;
       const claim: Claim = { v: 1, intent, who: this.who, at: submittedAt, job };
       const key = claimKey(jobName, 0);
       const got =
