@@ -24,9 +24,18 @@ import {
   type JobStatus,
   type JobSummary,
 } from "@aws-sdk/client-batch";
-import type { S3Client } from "@aws-sdk/client-s3";
-import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
-import type { ECSClient, Task } from "@aws-sdk/client-ecs";
+import {
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  paginateListObjectsV2,
+} from "@aws-sdk/client-s3";
+import {
+  CloudWatchLogsClient,
+  FilterLogEventsCommand,
+  GetLogEventsCommand,
+} from "@aws-sdk/client-cloudwatch-logs";
+import { DescribeTasksCommand, ECSClient, type Task } from "@aws-sdk/client-ecs";
 import { StandardRetryStrategy } from "@smithy/core/retry";
 import type { RetryErrorInfo, StandardRetryToken } from "@smithy/types";
 import type { SubmitJobRequest } from "../input/job-file";
@@ -186,25 +195,13 @@ export interface LogEvent {
   readonly message?: string;
 }
 
-export interface LogPage {
-  readonly events: LogEvent[];
-  readonly nextForwardToken?: string;
-  /** No such group or stream: CloudWatch makes a stream at its first line, so "no output yet". */
-  readonly missing?: true;
-}
-
-export interface FilteredPage {
-  readonly events: LogEvent[];
-  /** More to search: CloudWatch may return empty pages before the last one. */
-  readonly nextToken?: string;
-}
-
 export interface LogsApi {
-  getLogEvents(args: {
-    logGroupName: string;
-    logStreamName: string;
-    nextToken?: string;
-  }): Promise<LogPage>;
+  getLogEvents(args: { logGroupName: string; logStreamName: string; nextToken?: string }): Promise<{
+    readonly events: LogEvent[];
+    readonly nextForwardToken?: string;
+    /** No such group or stream: CloudWatch makes a stream at its first line, so "no output yet". */
+    readonly missing?: true;
+  }>;
   /** One page of a group's events that match `filterPattern` within the time range. */
   filterLogEvents(args: {
     logGroupName: string;
@@ -212,23 +209,24 @@ export interface LogsApi {
     startTime: number;
     endTime: number;
     nextToken?: string;
-  }): Promise<FilteredPage>;
-}
-
-/** What DescribeTasks said of some tasks: those it knows, and those it does not (MISSING). */
-export interface TasksRead {
-  readonly tasks: Task[];
-  readonly missing: string[];
+  }): Promise<{
+    readonly events: LogEvent[];
+    /** More to search: CloudWatch may return empty pages before the last one. */
+    readonly nextToken?: string;
+  }>;
 }
 
 export interface EcsApi {
   /**
-   * Tasks of one cluster, any number (calls of 100). ECS forgets a task about an hour after
-   * it stopped and then lists it under `failures` with reason MISSING.
+   * Tasks of one cluster, any number (calls of 100), and the ARNs ECS does not know: it forgets
+   * a task about an hour after it stopped and then lists it under `failures` as MISSING.
    * @see https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html
    * @see https://docs.aws.amazon.com/AmazonECS/latest/developerguide/api_failures_messages.html
    */
-  describeTasks(cluster: string, taskArns: readonly string[]): Promise<TasksRead>;
+  describeTasks(
+    cluster: string,
+    taskArns: readonly string[],
+  ): Promise<{ readonly tasks: Task[]; readonly missing: string[] }>;
 }
 
 export interface AwsClients {
@@ -295,10 +293,23 @@ async function listAllJobs(
   return all;
 }
 
+/** `items` in calls of at most `size`, `inFlight` calls at a time; the answers in order. */
+async function inCalls<T, R>(
+  items: readonly T[],
+  size: number,
+  inFlight: number,
+  call: (part: T[]) => Promise<R>,
+): Promise<R[]> {
+  const parts = Array.from({ length: Math.ceil(items.length / size) }, (_, i) =>
+    items.slice(i * size, (i + 1) * size),
+  );
+  return runAll(parts, call, inFlight);
+}
+
 /** `submitClient` is the client whose retries cannot duplicate a job. */
-function batchApi(client: () => BatchClient, submitClient: () => BatchClient): BatchApi {
+function batchApi(client: BatchClient, submitClient: BatchClient): BatchApi {
   const describePage = async (jobs: string[]): Promise<JobDetail[]> => {
-    const out = await client().send(new DescribeJobsCommand({ jobs }));
+    const out = await client.send(new DescribeJobsCommand({ jobs }));
     if (!Array.isArray(out.jobs)) {
       throw unexpected("DescribeJobs", out);
     }
@@ -306,22 +317,17 @@ function batchApi(client: () => BatchClient, submitClient: () => BatchClient): B
   };
   return {
     async submitJob(request) {
-      const out = await submitClient().send(new SubmitJobCommand(request));
+      const out = await submitClient.send(new SubmitJobCommand(request));
       if (typeof out.jobId !== "string" || out.jobId === "") {
         throw unexpected("SubmitJob", out);
       }
       return { jobId: out.jobId, ...definedOnly({ jobArn: out.jobArn }) };
     },
-    async describeJobs(jobIds) {
-      const pages: string[][] = [];
-      for (let i = 0; i < jobIds.length; i += DESCRIBE_BATCH) {
-        pages.push(jobIds.slice(i, i + DESCRIBE_BATCH));
-      }
-      return (await runAll(pages, describePage, DESCRIBE_CONCURRENCY)).flat();
-    },
+    describeJobs: async (jobIds) =>
+      (await inCalls(jobIds, DESCRIBE_BATCH, DESCRIBE_CONCURRENCY, describePage)).flat(),
     listJobsByName: async (jobQueue, jobName) =>
       (
-        await listAllJobs(client(), {
+        await listAllJobs(client, {
           jobQueue,
           // With a filter, ListJobs ignores jobStatus and returns jobs of every status.
           filters: [{ name: "JOB_NAME", values: [jobName] }],
@@ -329,44 +335,40 @@ function batchApi(client: () => BatchClient, submitClient: () => BatchClient): B
         })
       ).filter((j) => j.jobName === jobName),
     listArrayChildren: (arrayJobId, status) =>
-      listAllJobs(client(), { arrayJobId, jobStatus: status, maxResults: LIST_PAGE_SIZE }),
+      listAllJobs(client, { arrayJobId, jobStatus: status, maxResults: LIST_PAGE_SIZE }),
     async terminateJob(jobId, reason) {
-      await client().send(new TerminateJobCommand({ jobId, reason }));
+      await client.send(new TerminateJobCommand({ jobId, reason }));
     },
     async describeJobQueue(queue) {
-      const out = await client().send(new DescribeJobQueuesCommand({ jobQueues: [queue] }));
+      const out = await client.send(new DescribeJobQueuesCommand({ jobQueues: [queue] }));
       return out.jobQueues?.[0];
     },
     async describeComputeEnvironments(names) {
       const computeEnvironments = [...names];
-      const out = await client().send(
+      const out = await client.send(
         new DescribeComputeEnvironmentsCommand({ computeEnvironments }),
       );
       return out.computeEnvironments ?? [];
     },
     async getJobQueueSnapshot(jobQueue) {
-      const out = await client().send(new GetJobQueueSnapshotCommand({ jobQueue }));
+      const out = await client.send(new GetJobQueueSnapshotCommand({ jobQueue }));
       return out.frontOfQueue ?? {};
     },
   };
 }
 
-/** A client with its SDK module, both made on first use. */
-type Lazy<Sdk, Client> = () => Promise<{ readonly sdk: Sdk; readonly client: Client }>;
-
 /** PutObject on a condition; a condition that fails, or a concurrent winner, is an answer. */
 async function conditionalPut(
-  s3: Lazy<typeof import("@aws-sdk/client-s3"), S3Client>,
+  client: S3Client,
   bucket: string,
   key: string,
   text: string,
   condition: PutCondition,
 ): Promise<PutOutcome> {
-  const { sdk, client } = await s3();
   const object = { Bucket: bucket, Key: key, Body: text, ContentType: "application/json" };
   const when = "absent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.etag };
   try {
-    const out = await client.send(new sdk.PutObjectCommand({ ...object, ...when }));
+    const out = await client.send(new PutObjectCommand({ ...object, ...when }));
     return { etag: out.ETag ?? "" };
   } catch (err) {
     const status = httpStatus(err);
@@ -380,10 +382,9 @@ async function conditionalPut(
   }
 }
 
-function storageApi(s3: Lazy<typeof import("@aws-sdk/client-s3"), S3Client>): StorageApi {
+function storageApi(client: S3Client): StorageApi {
   const get = async (bucket: string, key: string) => {
-    const { sdk, client } = await s3();
-    const out = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key }));
+    const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     if (out.Body === undefined) {
       throw unexpected("GetObject", out);
     }
@@ -392,11 +393,10 @@ function storageApi(s3: Lazy<typeof import("@aws-sdk/client-s3"), S3Client>): St
   const body = async (bucket: string, key: string) => (await get(bucket, key)).body;
   return {
     async putObject(bucket, key, text, contentType) {
-      const { sdk, client } = await s3();
       const object = { Bucket: bucket, Key: key, Body: text, ContentType: contentType };
-      await client.send(new sdk.PutObjectCommand(object));
+      await client.send(new PutObjectCommand(object));
     },
-    putIf: (bucket, key, text, condition) => conditionalPut(s3, bucket, key, text, condition),
+    putIf: (bucket, key, text, condition) => conditionalPut(client, bucket, key, text, condition),
     async getWithEtag(bucket, key) {
       try {
         const { body: b, etag } = await get(bucket, key);
@@ -409,10 +409,9 @@ function storageApi(s3: Lazy<typeof import("@aws-sdk/client-s3"), S3Client>): St
       }
     },
     async listObjects(bucket, prefix) {
-      const { sdk, client } = await s3();
       const all: RemoteObject[] = [];
       const query = { Bucket: bucket, Prefix: prefix };
-      for await (const page of sdk.paginateListObjectsV2({ client }, query)) {
+      for await (const page of paginateListObjectsV2({ client }, query)) {
         for (const o of page.Contents ?? []) {
           if (o.Key !== undefined) {
             all.push({
@@ -435,21 +434,15 @@ function storageApi(s3: Lazy<typeof import("@aws-sdk/client-s3"), S3Client>): St
   };
 }
 
-function logsApi(
-  logs: Lazy<typeof import("@aws-sdk/client-cloudwatch-logs"), CloudWatchLogsClient>,
-): LogsApi {
+function logsApi(client: CloudWatchLogsClient): LogsApi {
   return {
     async filterLogEvents(args) {
-      const { sdk, client } = await logs();
-      const out = await client.send(new sdk.FilterLogEventsCommand(args));
+      const out = await client.send(new FilterLogEventsCommand(args));
       return { events: out.events ?? [], ...definedOnly({ nextToken: out.nextToken }) };
     },
     async getLogEvents(args) {
-      const { sdk, client } = await logs();
       try {
-        const out = await client.send(
-          new sdk.GetLogEventsCommand({ ...args, startFromHead: true }),
-        );
+        const out = await client.send(new GetLogEventsCommand({ ...args, startFromHead: true }));
         return {
           events: out.events ?? [],
           ...definedOnly({ nextForwardToken: out.nextForwardToken }),
@@ -468,36 +461,25 @@ function logsApi(
 const TASKS_PER_CALL = 100;
 const TASK_CALLS_IN_FLIGHT = 4;
 
-function ecsApi(ecs: Lazy<typeof import("@aws-sdk/client-ecs"), ECSClient>): EcsApi {
+function ecsApi(client: ECSClient): EcsApi {
   return {
     async describeTasks(cluster, taskArns) {
-      const { sdk, client } = await ecs();
-      const pages: string[][] = [];
-      for (let i = 0; i < taskArns.length; i += TASKS_PER_CALL) {
-        pages.push(taskArns.slice(i, i + TASKS_PER_CALL));
-      }
-      const page = async (tasks: string[]): Promise<TasksRead> => {
-        const out = await client.send(new sdk.DescribeTasksCommand({ cluster, tasks }));
-        const missing = (out.failures ?? []).flatMap((f) =>
-          f.reason === "MISSING" && f.arn !== undefined ? [f.arn] : [],
-        );
-        return { tasks: out.tasks ?? [], missing };
+      const read = await inCalls(taskArns, TASKS_PER_CALL, TASK_CALLS_IN_FLIGHT, (tasks) =>
+        client.send(new DescribeTasksCommand({ cluster, tasks })),
+      );
+      return {
+        tasks: read.flatMap((r) => r.tasks ?? []),
+        missing: read
+          .flatMap((r) => r.failures ?? [])
+          .flatMap((f) => (f.reason === "MISSING" && f.arn !== undefined ? [f.arn] : [])),
       };
-      const read = await runAll(pages, page, TASK_CALLS_IN_FLIGHT);
-      return { tasks: read.flatMap((r) => r.tasks), missing: read.flatMap((r) => r.missing) };
     },
   };
 }
 
-/** `make()` once, on the first call. */
-function once<T>(make: () => T): () => T {
-  let made: { value: T } | undefined;
-  return () => (made ??= { value: make() }).value;
-}
-
 /**
- * Clients, and the S3, CloudWatch Logs and ECS packages, are made on first use: `jobs:watch`
- * builds no S3 client, `--dry-run` touches no network, a submit loads neither.
+ * The S3, CloudWatch Logs and ECS packages load with this module (about a tenth of a second
+ * more at start, docs/development.md); no client connects before its first call.
  */
 export function createAwsClients(opts: ClientOptions = {}): AwsClients {
   const env = opts.env ?? process.env;
@@ -506,49 +488,31 @@ export function createAwsClients(opts: ClientOptions = {}): AwsClients {
     retryMode: "adaptive",
     maxAttempts: MAX_ATTEMPTS,
   };
-  const made: { destroy(): void }[] = [];
-  const kept = <C extends { destroy(): void }>(client: C): C => {
-    made.push(client);
-    return client;
-  };
   const slot = pace(opts.batchCallsPerSecond ?? BATCH_CALLS_PER_SECOND);
-  const batch = once(() => kept(paced(new BatchClient(common), slot)));
-  const submitter = once(() =>
-    kept(
-      paced(
-        new BatchClient({
-          ...common,
-          retryStrategy: new SubmitRetryStrategy(MAX_ATTEMPTS),
-          requestHandler: {
-            requestTimeout: opts.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
-            throwOnRequestTimeout: true,
-            connectionTimeout: CONNECT_TIMEOUT_MS,
-          },
-        }),
-        slot,
-      ),
-    ),
+  const batch = paced(new BatchClient(common), slot);
+  const submitter = paced(
+    new BatchClient({
+      ...common,
+      retryStrategy: new SubmitRetryStrategy(MAX_ATTEMPTS),
+      requestHandler: {
+        requestTimeout: opts.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
+        throwOnRequestTimeout: true,
+        connectionTimeout: CONNECT_TIMEOUT_MS,
+      },
+    }),
+    slot,
   );
-  const s3 = once(async () => {
-    const sdk = await import("@aws-sdk/client-s3");
-    // S3-compatible endpoints (MinIO, LocalStack, s3rver) serve buckets by path, not by
-    // virtual host; real S3 keeps the SDK's default.
-    const forcePathStyle = Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
-    return { sdk, client: kept(new sdk.S3Client({ ...common, forcePathStyle })) };
-  });
-  const logs = once(async () => {
-    const sdk = await import("@aws-sdk/client-cloudwatch-logs");
-    return { sdk, client: kept(new sdk.CloudWatchLogsClient(common)) };
-  });
-  const ecs = once(async () => {
-    const sdk = await import("@aws-sdk/client-ecs");
-    return { sdk, client: kept(new sdk.ECSClient(common)) };
-  });
+  // S3-compatible endpoints (MinIO, LocalStack, s3rver) serve buckets by path, not by
+  // virtual host; real S3 keeps the SDK's default.
+  const forcePathStyle = Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
+  const s3 = new S3Client({ ...common, forcePathStyle });
+  const logs = new CloudWatchLogsClient(common);
+  const ecs = new ECSClient(common);
   return {
     batch: batchApi(batch, submitter),
     storage: storageApi(s3),
     logs: logsApi(logs),
     ecs: ecsApi(ecs),
-    destroy: () => made.forEach((c) => c.destroy()),
+    destroy: () => [batch, submitter, s3, logs, ecs].forEach((c) => c.destroy()),
   };
 }

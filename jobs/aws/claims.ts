@@ -35,11 +35,7 @@ const MAX_CREATE_ATTEMPTS = 5;
 const PROBE_KEY = `${STATE_PREFIX}access-check.json`;
 
 /** A job Batch made for a claim. */
-export interface ClaimedJob {
-  readonly jobId: string;
-  readonly jobArn?: string;
-  readonly submittedAt: string;
-}
+export type ClaimedJob = Pick<LedgerEntry, "jobId" | "jobArn" | "submittedAt">;
 
 export interface Claim {
   readonly v: 1;
@@ -200,8 +196,8 @@ export class Claims {
     private readonly storage: StorageApi,
     readonly bucket: string,
     readonly who: string,
-    /** The generations of each job name's claims, from the listing at the start. */
-    private readonly generations: Map<string, readonly number[]>,
+    /** The latest generation of each job name's claims, from the listing at the start. */
+    private readonly generations: Map<string, number>,
   ) {}
 
   /**
@@ -217,9 +213,9 @@ export class Claims {
         .catch(permission(bucket, "s3:PutObject"))
         .then(() => storage.getText(bucket, PROBE_KEY).catch(permission(bucket, "s3:GetObject"))),
     ]);
-    const generations = new Map<string, number[]>();
+    const generations = new Map<string, number>();
     for (const { jobName, generation } of claimKeys(listed)) {
-      generations.set(jobName, [...(generations.get(jobName) ?? []), generation]);
+      generations.set(jobName, Math.max(generations.get(jobName) ?? 0, generation));
     }
     return new Claims(storage, bucket, who, generations);
   }
@@ -250,30 +246,30 @@ export class Claims {
     );
     const out = { uploaded: 0, conflicts: [] as string[] };
     const upload = async (entry: LedgerEntry): Promise<void> => {
-      const token = entry.token ?? entry.jobId;
-      const { v, jobName, kind, hash, run, submittedAt } = entry;
+      // Field by field: a ledger line's other keys are not shared with other machines.
+      const { v, jobName, jobId, jobArn, kind, hash, run, submittedAt, token = jobId } = entry;
       const intent: IntentLine = {
         ...{ v, jobName, kind, hash, run, token, jobQueue, at: submittedAt, generation: 0 },
         ...definedOnly({ arraySize: entry.arraySize, file: entry.file, of: entry.of }),
         ...definedOnly({ manifest: entry.manifest }),
         type: "intent",
       };
-      const job = definedOnly({ jobId: entry.jobId, jobArn: entry.jobArn, submittedAt });
+      const job = definedOnly({ jobId, jobArn, submittedAt });
       const claim: Claim = { v: 1, intent, who: this.who, at: submittedAt, job };
       const key = claimKey(jobName, 0);
       const got =
         (this.generations.has(jobName) ? await this.read(key) : undefined) ??
         (await this.create(key, claim));
       const stands = "created" in got ? claim : got.claim;
-      if (stands.job?.jobId !== entry.jobId) {
+      if (stands.job?.jobId !== jobId) {
         out.conflicts.push(
-          `${jobName}: this ledger has ${entry.jobId}, the stack's claim (${stands.who}, ` +
+          `${jobName}: this ledger has ${jobId}, the stack's claim (${stands.who}, ` +
             `${stands.at}) has ${stands.job?.jobId ?? "no job"}; the claim stands`,
         );
       }
       out.uploaded += "created" in got ? 1 : 0;
       // A `--force` of the name in this run takes the generation after it.
-      this.generations.set(jobName, [...(this.generations.get(jobName) ?? []), 0]);
+      this.generations.set(jobName, this.generations.get(jobName) ?? 0);
       if (stands.job !== undefined) {
         ledger.append(entryOf(stands.intent, stands.job, stands.job.submittedAt));
       }
@@ -284,8 +280,7 @@ export class Claims {
 
   /** The latest generation of `jobName`'s claims when the run started, if any. */
   latestGeneration(jobName: string): number | undefined {
-    const gens = this.generations.get(jobName);
-    return gens === undefined ? undefined : Math.max(...gens);
+    return this.generations.get(jobName);
   }
 
   /**

@@ -25,7 +25,7 @@
  * request's own timeout) have passed since its intent; until then the lookup repeats.
  */
 import { randomUUID } from "crypto";
-import type { AwsClients, BatchApi, JobDetail } from "./api";
+import type { AwsClients, JobDetail } from "./api";
 import { submitFailure } from "./api";
 import { BadInputError, FatalError, describeError } from "../errors";
 import type { SubmitJobRequest } from "../input/job-file";
@@ -55,33 +55,78 @@ const LOOKUP_CONCURRENCY = 4;
 /** How many times one run resends a job whose answer was lost before leaving it open. */
 const MAX_SEND_ROUNDS = 3;
 
-function newToken(): string {
-  return randomUUID();
-}
-
 /** The request as sent: the file's own tags plus the token. */
 export function withToken(request: SubmitJobRequest, token: string): SubmitJobRequest {
   return { ...request, tags: { ...(request.tags ?? {}), [TOKEN_TAG]: token } };
 }
 
+/** Where a crash can be injected, in the order a submission passes them. */
+export type CrashPoint = "claim-created" | "intent-durable" | "answer-received" | "claim-answered";
+
+/** Crashes and shorter waits that tests inject through the context they build. */
+export interface Faults {
+  /** At each crash point; may never return (a killed process) or never resolve (a frozen run). */
+  readonly checkpoint?: (point: CrashPoint, jobName: string) => void | Promise<void>;
+  /** Instead of LISTING_WAIT_MS and SUBMIT_TIMEOUT_MS. */
+  readonly listingWaitMs?: number;
+  readonly submitTimeoutMs?: number;
+}
+
+export interface SendContext {
+  readonly clients: AwsClients;
+  readonly ledger: Ledger;
+  readonly claims: Claims;
+  /** `--force`: a name claimed with another request takes its next generation. */
+  readonly force: boolean;
+  readonly run: string;
+  /** How long Batch's job list may lag (LISTING_WAIT_MS). */
+  readonly waitMs: number;
+  /** The SubmitJob request timeout: a request may reach AWS that long after its intent. */
+  readonly timeoutMs: number;
+  /** Ctrl-C: cuts waits short and starts no further send. */
+  readonly signal: AbortSignal;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly faults?: Faults;
+  /** Called after each job is in the ledger (progress, per-job lines). */
+  readonly onAccepted: (entry: LedgerEntry, how: "submitted" | "recovered" | "adopted") => void;
+  /** What the run does about a lost answer or an open intent, as it goes (one line each). */
+  readonly note: (line: string) => void;
+}
+
+/** When a job missing from the listing counts as never created: the wait and timeout after `at`. */
+function deadlineOf(at: string, waitMs: number, timeoutMs: number): number {
+  const t = Date.parse(at);
+  // An unreadable time cannot start the wait: treat it as written now.
+  return (Number.isNaN(t) ? Date.now() : t) + waitMs + timeoutMs;
+}
+
+/** A sleep for each poll: doubling pauses, never past `until` (the poll just after decides). */
+function poller(ctx: SendContext): (until: number) => Promise<void> {
+  let pause = Math.min(FIRST_POLL_MS, Math.max(1, Math.floor(ctx.waitMs / 8)));
+  return async (until) => {
+    await ctx.sleep(Math.max(1, Math.min(pause, until - Date.now())));
+    pause = Math.min(pause * 2, MAX_POLL_MS);
+  };
+}
+
 /**
- * The jobs carrying each intent's token, oldest first. `known` job IDs (already in the
- * ledger) are skipped: an entry closes its own token, so they cannot belong to an open one.
+ * The jobs carrying each intent's token, oldest first. Job IDs already in the ledger are
+ * skipped: an entry closes its own token, so they cannot belong to an open one.
  */
 async function findByToken(
-  batch: BatchApi,
   intents: readonly IntentLine[],
-  known: ReadonlySet<string>,
+  ctx: SendContext,
 ): Promise<Map<string, JobDetail[]>> {
+  const { batch } = ctx.clients;
   const listed = await runAll(
     intents,
     (i) => batch.listJobsByName(i.jobQueue, i.jobName),
     LOOKUP_CONCURRENCY,
   );
-  const ids = new Set<string>();
-  listed.flat().forEach((j) => j.jobId !== undefined && !known.has(j.jobId) && ids.add(j.jobId));
+  const known = new Set(ctx.ledger.entries.map((e) => e.jobId));
+  const ids = new Set(listed.flat().flatMap((j) => j.jobId ?? []));
   const tokens = new Set(intents.map((i) => i.token));
-  const carrying = (await batch.describeJobs([...ids]))
+  const carrying = (await batch.describeJobs([...ids].filter((id) => !known.has(id))))
     .filter((d) => tokens.has(d.tags?.[TOKEN_TAG] ?? ""))
     .sort((a, b) => (a.createdAt ?? 0) - (b.createdAt ?? 0));
   return groupBy(carrying, (d) => d.tags?.[TOKEN_TAG] ?? "");
@@ -106,20 +151,8 @@ export function verdict(
   if (matches !== undefined && matches.length > 0) {
     return { kind: "found", job: matches[0], extra: matches.slice(1) };
   }
-  const at = Date.parse(intent.at);
-  // An unreadable time cannot start the wait: treat it as written now.
-  const deadline = (Number.isNaN(at) ? Date.now() : at) + waitMs + timeoutMs;
+  const deadline = deadlineOf(intent.at, waitMs, timeoutMs);
   return listedAt >= deadline ? { kind: "absent" } : { kind: "wait", deadline };
-}
-
-/** How long to wait for Batch's job list, and how (Ctrl-C cuts the wait short). */
-interface LookupTiming {
-  readonly waitMs: number;
-  /** The SubmitJob request timeout: a request may reach AWS that long after its intent. */
-  readonly timeoutMs: number;
-  readonly now: () => number;
-  readonly sleep: (ms: number) => Promise<void>;
-  readonly signal: AbortSignal;
 }
 
 /** Looks intents up until each is found or known absent; on Ctrl-C the rest are left out. */
@@ -127,56 +160,38 @@ async function reconcile(
   intents: readonly IntentLine[],
   ctx: SendContext,
 ): Promise<Map<string, Exclude<Verdict, { kind: "wait" }>>> {
-  const { waitMs, timeoutMs, now, sleep, signal } = ctx.timing;
-  const known = new Set(ctx.ledger.entries.map((e) => e.jobId));
   const settled = new Map<string, Exclude<Verdict, { kind: "wait" }>>();
+  const pause = poller(ctx);
   let pending = [...intents];
-  let pause = Math.min(FIRST_POLL_MS, Math.max(1, Math.floor(waitMs / 8)));
   let announced = false;
-  while (pending.length > 0 && !signal.aborted) {
-    const listedAt = now();
-    const found = await findByToken(ctx.clients.batch, pending, known);
-    const waiting: { intent: IntentLine; deadline: number }[] = [];
-    for (const intent of pending) {
-      const v = verdict(intent, found.get(intent.token), listedAt, waitMs, timeoutMs);
+  while (pending.length > 0 && !ctx.signal.aborted) {
+    const listedAt = Date.now();
+    const found = await findByToken(pending, ctx);
+    const deadlines: number[] = [];
+    pending = pending.filter((intent) => {
+      const v = verdict(intent, found.get(intent.token), listedAt, ctx.waitMs, ctx.timeoutMs);
       if (v.kind === "wait") {
-        waiting.push({ intent, deadline: v.deadline });
-      } else {
-        settled.set(intent.token, v);
+        deadlines.push(v.deadline);
+        return true;
       }
-    }
-    if (waiting.length === 0) {
+      settled.set(intent.token, v);
+      return false;
+    });
+    if (pending.length === 0) {
       break;
     }
-    const t = now();
-    const latest = Math.max(...waiting.map((w) => w.deadline));
     if (!announced) {
-      ctx.note?.(
-        `waiting up to ${Math.ceil(Math.max(0, latest - t) / 1000)} s for Batch's job list to ` +
-          `show ${waiting.length} job(s) whose answer was lost before deciding to send them ` +
-          `again (Batch's listing can lag; the wait is ${Math.round(waitMs / 1000)} s from the send)`,
+      const s = Math.ceil(Math.max(0, Math.max(...deadlines) - Date.now()) / 1000);
+      ctx.note(
+        `waiting up to ${s} s for Batch's job list to show ${pending.length} job(s) whose ` +
+          `answer was lost before deciding to send them again (Batch's listing can lag; the ` +
+          `wait is ${Math.round(ctx.waitMs / 1000)} s from the send)`,
       );
       announced = true;
     }
-    // Backoff, but never past the first deadline: the lookup just after it may decide.
-    const first = Math.min(...waiting.map((w) => w.deadline));
-    await sleep(Math.max(1, Math.min(pause, first - t)));
-    pause = Math.min(pause * 2, MAX_POLL_MS);
-    pending = waiting.map((w) => w.intent);
+    await pause(Math.min(...deadlines));
   }
   return settled;
-}
-
-/** Where a crash can be injected, in the order a submission passes them. */
-export type CrashPoint = "claim-created" | "intent-durable" | "answer-received" | "claim-answered";
-
-/** Crashes and shorter waits that tests inject through the context they build. */
-export interface Faults {
-  /** At each crash point; may never return (a killed process) or never resolve (a frozen run). */
-  readonly checkpoint?: (point: CrashPoint, jobName: string) => void | Promise<void>;
-  /** Instead of LISTING_WAIT_MS and SUBMIT_TIMEOUT_MS. */
-  readonly listingWaitMs?: number;
-  readonly submitTimeoutMs?: number;
 }
 
 /** A job AWS accepted whose ledger line could not be written. */
@@ -188,6 +203,18 @@ export class UnrecordedError extends Error {
     super(describeError(failure));
     this.name = "UnrecordedError";
   }
+}
+
+/** Another request already holds the name's claim; exits 2 unless `--force`. */
+class ClaimRefusedError extends Error {
+  override name = "ClaimRefusedError";
+}
+
+function refusal(jobName: string, claim: Claim, key: string, ctx: SendContext): string {
+  return (
+    `${jobName} was already submitted with another request by ${claim.who} at ${claim.at} ` +
+    `(s3://${ctx.claims.bucket}/${key}); pass --force to submit this one as well, or rename the job`
+  );
 }
 
 /** One send: a submission, the token of its logical submission and its claim's generation. */
@@ -203,36 +230,6 @@ type SendOutcome =
   | { readonly status: "unknown"; readonly intent: IntentLine }
   /** Ctrl-C while waiting for another machine's claim: nothing was sent. */
   | { readonly status: "interrupted" };
-
-/** Another request already holds the name's claim; exits 2 unless `--force`. */
-class ClaimRefusedError extends Error {
-  constructor(
-    readonly jobName: string,
-    readonly claim: Claim,
-    readonly where: string,
-  ) {
-    super(
-      `${jobName} was already submitted with another request by ${claim.who} at ${claim.at} ` +
-        `(${where}); pass --force to submit this one as well, or rename the job`,
-    );
-    this.name = "ClaimRefusedError";
-  }
-}
-
-export interface SendContext {
-  readonly clients: AwsClients;
-  readonly ledger: Ledger;
-  readonly claims: Claims;
-  /** `--force`: a name claimed with another request takes its next generation. */
-  readonly force: boolean;
-  readonly run: string;
-  readonly timing: LookupTiming;
-  readonly faults?: Faults;
-  /** Called after each job is in the ledger (progress, per-job lines). */
-  readonly onAccepted?: (entry: LedgerEntry, how: "submitted" | "recovered" | "adopted") => void;
-  /** What the run does about a lost answer or an open intent, as it goes (one line each). */
-  readonly note?: (line: string) => void;
-}
 
 function intentFor(item: SendItem, run: string): IntentLine {
   const s = item.submission;
@@ -253,6 +250,11 @@ function intentFor(item: SendItem, run: string): IntentLine {
   };
 }
 
+function claimOf(item: SendItem, ctx: SendContext): Claim {
+  const intent = intentFor(item, ctx.run);
+  return { v: 1, intent, who: ctx.claims.who, at: intent.at };
+}
+
 /**
  * Claim, intent, SubmitJob, job ID (in the ledger, then the claim); throws when AWS refused
  * the request, the name is claimed with another request, or the ledger failed.
@@ -260,18 +262,17 @@ function intentFor(item: SendItem, run: string): IntentLine {
 async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   const s = item.submission;
   const claimed = await acquireClaim(item, ctx);
-  if (claimed.kind === "adopted") {
-    return { status: "adopted", entry: claimed.entry };
-  }
-  if (claimed.kind === "interrupted") {
-    return { status: "interrupted" };
+  if (claimed.kind !== "send") {
+    return claimed.kind === "adopted"
+      ? { status: "adopted", entry: claimed.entry }
+      : { status: "interrupted" };
   }
   await ctx.faults?.checkpoint?.("claim-created", s.jobName);
   const intent = intentFor(claimed.item, ctx.run);
   await ctx.ledger.recordIntent(intent);
   await ctx.faults?.checkpoint?.("intent-durable", s.jobName);
   if (await claimTakenOver(claimed, ctx)) {
-    ctx.note?.(
+    ctx.note(
       `note: ${s.jobName}: its claim was taken over while this run was slow to send; ` +
         "looking the job up by its token instead of sending it",
     );
@@ -282,18 +283,17 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
     res = await ctx.clients.batch.submitJob(withToken(s.request, intent.token));
   } catch (err) {
     if (submitFailure(err) === "unknown") {
-      ctx.note?.(
+      ctx.note(
         `note: ${s.jobName}: SubmitJob's answer was lost (${describeError(err)}); ` +
           "looking the job up by its token before sending it again",
       );
       return { status: "unknown", intent };
     }
     try {
-      closeIntent(ctx.ledger, intent, describeError(err));
-      await updateClaim(ctx, intent, { closed: describeError(err) });
+      await closeIntent(intent, describeError(err), ctx);
     } catch (closeErr) {
       // Left open, the intent is looked up (and found absent) by the next run: still right.
-      ctx.note?.(
+      ctx.note(
         `note: ${s.jobName}: its intent stays open (${describeError(closeErr)}); ` +
           "the next run looks it up before sending",
       );
@@ -317,8 +317,7 @@ async function claimTakenOver(
   sending: { readonly key: string; readonly claim: Claim },
   ctx: SendContext,
 ): Promise<boolean> {
-  const age = ctx.timing.now() - Date.parse(sending.claim.at);
-  if (!(age > ctx.timing.waitMs / 2)) {
+  if (!(Date.now() - Date.parse(sending.claim.at) > ctx.waitMs / 2)) {
     return false;
   }
   const current = (await ctx.claims.read(sending.key))?.claim;
@@ -326,10 +325,7 @@ async function claimTakenOver(
 }
 
 type Acquired =
-  /**
-   * The claim is this run's: send `item` (whose token may be a taken-over claim's). `claim`
-   * is what this run wrote under `key`.
-   */
+  /** The claim at `key` is this run's: send `item` (its token may be a taken-over claim's). */
   | { readonly kind: "send"; readonly item: SendItem; readonly key: string; readonly claim: Claim }
   /** The job exists (sent elsewhere, or found by the claim's token): recorded, not sent. */
   | { readonly kind: "adopted"; readonly entry: LedgerEntry }
@@ -337,15 +333,14 @@ type Acquired =
 
 /** Creates the item's claim, or settles the one that exists (see the file's comment). */
 async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Acquired> {
-  let generation = item.generation;
-  for (;;) {
+  for (let generation = item.generation; ;) {
     const at = { ...item, generation };
     const key = claimKey(item.submission.jobName, generation);
-    const mine = claimOf(intentFor(at, ctx.run), ctx.claims.who);
-    const got = await ctx.claims.create(key, mine);
+    const claim = claimOf(at, ctx);
+    const got = await ctx.claims.create(key, claim);
     const step =
       "created" in got
-        ? { kind: "send" as const, item: at, key, claim: mine }
+        ? { kind: "send" as const, item: at, key, claim }
         : await settle(at, key, got, ctx);
     if (step === "next") {
       generation++;
@@ -355,10 +350,6 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Acquired>
   }
 }
 
-function claimOf(intent: IntentLine, who: string): Claim {
-  return { v: 1, intent, who, at: intent.at };
-}
-
 /**
  * What to do about a claim that exists: "again" when it changed under us (read and decide
  * once more), "next" to try the name's next generation (`--force`).
@@ -366,58 +357,53 @@ function claimOf(intent: IntentLine, who: string): Claim {
 async function settle(
   item: SendItem,
   key: string,
-  { claim, etag }: ReadClaim,
+  seen: ReadClaim,
   ctx: SendContext,
 ): Promise<Acquired | "again" | "next"> {
+  const { claim } = seen;
   const s = item.submission;
   const theirs = { ...item, token: claim.intent.token };
   if (claim.intent.hash !== s.hash && claim.closed === undefined) {
     if (ctx.force) {
       return "next";
     }
-    throw new ClaimRefusedError(s.jobName, claim, `s3://${ctx.claims.bucket}/${key}`);
+    throw new ClaimRefusedError(refusal(s.jobName, claim, key, ctx));
   }
   if (claim.job !== undefined) {
-    return adopt(theirs, claim, claim.job, key, ctx);
+    const { job } = claim;
+    ctx.note(
+      `note: ${s.jobName}: already sent as ${job.jobId} by ${claim.who} at ${job.submittedAt} ` +
+        `(claim s3://${ctx.claims.bucket}/${key}); recorded in this ledger, not sent again`,
+    );
+    const intent = intentFor(theirs, ctx.run);
+    return { kind: "adopted", entry: recordJob(ctx, intent, job, job.submittedAt, "adopted") };
   }
   // Closed: it made no job, so this submission takes its place with its own token.
   let send = item;
   if (claim.closed === undefined) {
-    const waited = await waitForClaim(item, key, { claim, etag }, ctx);
+    const waited = await waitForClaim(s.jobName, key, seen, ctx);
     if (waited !== "expired") {
       return waited === "changed" ? "again" : { kind: "interrupted" };
     }
     // Even for our own token (a resend the lookup found absent): another run may have taken
-    // the claim over and sent it since.
-    const found = await lookUpClaim(theirs, claim, ctx);
-    if (found !== undefined) {
-      return found;
+    // the claim over and sent it since. The claim's own time starts the wait, which has
+    // passed: one lookup decides.
+    const r = await reconcileAndAdopt([{ ...intentFor(theirs, ctx.run), at: claim.at }], ctx);
+    if (r.recovered.length > 0) {
+      return { kind: "adopted", entry: r.recovered[0] };
+    }
+    if (r.undecided.length > 0) {
+      return { kind: "interrupted" };
     }
     // Open past the wait and no job carries its token: sent again with that token.
     send = theirs;
   }
   // Taken with If-Match even when the token is ours: of two runs resending one token (two
   // re-runs after crashes), one sends; the other finds the claim fresh and waits for it.
-  const taken = claimOf(intentFor(send, ctx.run), ctx.claims.who);
+  const taken = claimOf(send, ctx);
   return (await ctx.claims.replace(key, taken))
     ? { kind: "send", item: send, key, claim: taken }
     : "again";
-}
-
-/** Records a job another machine's claim names, and says who sent it and when. */
-function adopt(
-  item: SendItem,
-  claim: Claim,
-  job: ClaimedJob,
-  key: string,
-  ctx: SendContext,
-): Acquired {
-  ctx.note?.(
-    `note: ${item.submission.jobName}: already sent as ${job.jobId} by ${claim.who} at ` +
-      `${job.submittedAt} (claim s3://${ctx.claims.bucket}/${key}); recorded in this ledger, not sent again`,
-  );
-  const entry = recordJob(ctx, intentFor(item, ctx.run), job, job.submittedAt, "adopted");
-  return { kind: "adopted", entry };
 }
 
 /**
@@ -425,59 +411,35 @@ function adopt(
  * made has passed ("expired"); "interrupted" on Ctrl-C.
  */
 async function waitForClaim(
-  item: SendItem,
+  jobName: string,
   key: string,
   seen: ReadClaim,
   ctx: SendContext,
 ): Promise<"changed" | "expired" | "interrupted"> {
-  const { waitMs, timeoutMs, now, sleep, signal } = ctx.timing;
-  const made = Date.parse(seen.claim.at);
-  const deadline = (Number.isNaN(made) ? now() : made) + waitMs + timeoutMs;
-  if (deadline <= now()) {
-    return "expired";
+  const deadline = deadlineOf(seen.claim.at, ctx.waitMs, ctx.timeoutMs);
+  if (deadline > Date.now()) {
+    ctx.note(
+      `note: ${jobName}: ${seen.claim.who} claimed it at ${seen.claim.at} and has no job ID ` +
+        `yet; waiting up to ${Math.ceil((deadline - Date.now()) / 1000)} s for it`,
+    );
   }
-  ctx.note?.(
-    `note: ${item.submission.jobName}: ${seen.claim.who} claimed it at ${seen.claim.at} and has ` +
-      `no job ID yet; waiting up to ${Math.ceil(Math.max(0, deadline - now()) / 1000)} s for it`,
-  );
-  let pause = Math.min(FIRST_POLL_MS, Math.max(1, Math.floor(waitMs / 8)));
-  while (!signal.aborted) {
-    const left = deadline - now();
-    if (left <= 0) {
-      return "expired";
+  const pause = poller(ctx);
+  while (deadline > Date.now()) {
+    if (ctx.signal.aborted) {
+      return "interrupted";
     }
-    await sleep(Math.max(1, Math.min(pause, left)));
-    pause = Math.min(pause * 2, MAX_POLL_MS);
-    const current = await ctx.claims.read(key);
-    if (current?.etag !== seen.etag) {
+    await pause(deadline);
+    if ((await ctx.claims.read(key))?.etag !== seen.etag) {
       return "changed";
     }
   }
-  return "interrupted";
-}
-
-/** An expired claim's token looked up in Batch: the job adopted if found, else undefined. */
-async function lookUpClaim(
-  item: SendItem,
-  claim: Claim,
-  ctx: SendContext,
-): Promise<Acquired | undefined> {
-  // The claim's own time starts the wait, which has passed: one lookup decides.
-  const r = await reconcileAndAdopt([{ ...intentFor(item, ctx.run), at: claim.at }], ctx);
-  if (r.recovered.length > 0) {
-    return { kind: "adopted", entry: r.recovered[0] };
-  }
-  return r.undecided.length > 0 ? { kind: "interrupted" } : undefined;
+  return "expired";
 }
 
 /** Writes the job ID into the entry's claim; a failure only delays other machines. */
 async function answerClaim(ctx: SendContext, entry: LedgerEntry): Promise<void> {
-  const job = definedOnly({
-    jobId: entry.jobId,
-    jobArn: entry.jobArn,
-    submittedAt: entry.submittedAt,
-  }) as ClaimedJob;
-  await updateClaim(ctx, entry, { job });
+  const { jobId, jobArn, submittedAt } = entry;
+  await updateClaim(ctx, entry, { job: definedOnly({ jobId, jobArn, submittedAt }) as ClaimedJob });
   await ctx.faults?.checkpoint?.("claim-answered", entry.jobName);
 }
 
@@ -493,17 +455,15 @@ async function updateClaim(
   if (line.generation === undefined || line.token === undefined) {
     return; // Sent before claims existed.
   }
-  const key = claimKey(line.jobName, line.generation);
+  const where = `s3://${ctx.claims.bucket}/${claimKey(line.jobName, line.generation)}`;
   try {
-    if (!(await ctx.claims.update(key, line.token, change))) {
-      ctx.note?.(
-        `note: ${line.jobName}: its claim s3://${ctx.claims.bucket}/${key} is no longer this run's; left as it is`,
-      );
+    if (!(await ctx.claims.update(claimKey(line.jobName, line.generation), line.token, change))) {
+      ctx.note(`note: ${line.jobName}: its claim ${where} is no longer this run's; left as it is`);
     }
   } catch (err) {
-    ctx.note?.(
-      `note: ${line.jobName}: could not update its claim s3://${ctx.claims.bucket}/${key} ` +
-        `(${describeError(err)}); other machines find its job by token after the listing wait`,
+    ctx.note(
+      `note: ${line.jobName}: could not update its claim ${where} (${describeError(err)}); ` +
+        "other machines find its job by token after the listing wait",
     );
   }
 }
@@ -522,20 +482,15 @@ function recordJob(
   } catch (failure) {
     throw new UnrecordedError(entry, failure);
   }
-  ctx.onAccepted?.(entry, how);
+  ctx.onAccepted(entry, how);
   return entry;
 }
 
-/** The closing line of an intent that created no job. */
-function closeIntent(ledger: Ledger, intent: IntentLine, reason: string): void {
-  ledger.append({
-    v: 1,
-    type: "closed",
-    jobName: intent.jobName,
-    token: intent.token,
-    reason,
-    at: new Date().toISOString(),
-  });
+/** Closes an intent that created no job, in the ledger and in its claim. */
+async function closeIntent(intent: IntentLine, reason: string, ctx: SendContext): Promise<void> {
+  const { jobName, token } = intent;
+  ctx.ledger.append({ v: 1, type: "closed", jobName, token, reason, at: new Date().toISOString() });
+  await updateClaim(ctx, intent, { closed: reason });
 }
 
 /** Further jobs that carry one token: the listing lagged past the wait (README, limits). */
@@ -565,25 +520,23 @@ async function reconcileAndAdopt(
   const out: Reconciled = { recovered: [], absent: [], undecided: [], duplicates: [] };
   for (const intent of intents) {
     const v = verdicts.get(intent.token);
-    if (v === undefined) {
-      out.undecided.push(intent);
-    } else if (v.kind === "absent") {
-      out.absent.push(intent);
-    } else {
-      const { jobId, jobArn, createdAt } = v.job;
-      const at = createdAt !== undefined ? new Date(createdAt).toISOString() : intent.at;
-      const entry = recordJob(ctx, intent, { jobId: jobId as string, jobArn }, at, "recovered");
-      await answerClaim(ctx, entry);
-      out.recovered.push(entry);
-      if (v.extra.length > 0) {
-        const others = v.extra.map((j) => j.jobId as string);
-        out.duplicates.push({
-          jobName: intent.jobName,
-          token: intent.token,
-          recorded: jobId as string,
-          others,
-        });
-      }
+    if (v === undefined || v.kind === "absent") {
+      (v === undefined ? out.undecided : out.absent).push(intent);
+      continue;
+    }
+    const { jobId = "", jobArn, createdAt } = v.job;
+    const at = createdAt !== undefined ? new Date(createdAt).toISOString() : intent.at;
+    const entry = recordJob(ctx, intent, { jobId, jobArn }, at, "recovered");
+    await answerClaim(ctx, entry);
+    out.recovered.push(entry);
+    if (v.extra.length > 0) {
+      const others = v.extra.map((j) => j.jobId ?? "");
+      out.duplicates.push({
+        jobName: intent.jobName,
+        token: intent.token,
+        recorded: jobId,
+        others,
+      });
     }
   }
   return out;
@@ -638,35 +591,35 @@ export async function sendAll(
   concurrency: number,
 ): Promise<SendAllResult> {
   const result: MutableResult = mergeResults();
+  const { signal } = ctx;
   let batch: readonly SendItem[] = items;
   for (let round = 1; batch.length > 0; round++) {
     const outcomes = await runPool(batch, (item) => sendOne(item, ctx), {
       concurrency,
       stopOnError: true,
-      signal: ctx.timing.signal,
+      signal,
     });
     const lost: IntentLine[] = [];
     outcomes.forEach((o, i) => {
-      if (o.status === "skipped") {
-        result.notSent.push(batch[i]);
-      } else if (o.status === "rejected") {
+      const sent = o.status === "fulfilled" ? o.value : undefined;
+      if (o.status === "rejected") {
         result.failures.push({ item: batch[i], reason: o.reason });
-      } else if (o.value.status === "unknown") {
-        lost.push(o.value.intent);
-      } else if (o.value.status === "interrupted") {
+      } else if (sent === undefined || sent.status === "interrupted") {
         result.notSent.push(batch[i]);
+      } else if (sent.status === "unknown") {
+        lost.push(sent.intent);
       } else {
-        result[o.value.status].push(o.value.entry);
+        result[sent.status].push(sent.entry);
       }
     });
-    if (lost.length === 0) {
-      break;
-    }
-    if (round >= MAX_SEND_ROUNDS || result.failures.length > 0 || ctx.timing.signal.aborted) {
+    if (
+      lost.length > 0 &&
+      (round >= MAX_SEND_ROUNDS || result.failures.length > 0 || signal.aborted)
+    ) {
       result.open.push(...lost);
       break;
     }
-    batch = await resendable(lost, batch, ctx, result);
+    batch = lost.length === 0 ? [] : await resendable(lost, batch, ctx, result);
   }
   return result;
 }
@@ -681,9 +634,16 @@ async function resendable(
   ctx: SendContext,
   result: MutableResult,
 ): Promise<SendItem[]> {
-  let r: Reconciled;
   try {
-    r = await reconcileAndAdopt(lost, ctx);
+    const r = await reconcileAndAdopt(lost, ctx);
+    result.recovered.push(...r.recovered);
+    result.duplicates.push(...r.duplicates);
+    result.open.push(...r.undecided);
+    return await resendOrClose(
+      r.absent,
+      batch.map((i) => i.submission),
+      ctx,
+    );
   } catch (err) {
     if (err instanceof UnrecordedError) {
       throw err;
@@ -692,17 +652,6 @@ async function resendable(
     result.lookupError = err;
     return [];
   }
-  result.recovered.push(...r.recovered);
-  result.duplicates.push(...r.duplicates);
-  result.open.push(...r.undecided);
-  // By name: a taken-over claim's intent carries that claim's token, not the item's.
-  const absent = new Map(r.absent.map((intent) => [intent.jobName, intent]));
-  return batch.flatMap((item) => {
-    const intent = absent.get(item.submission.jobName);
-    return intent === undefined
-      ? []
-      : [{ ...item, token: intent.token, generation: intent.generation ?? item.generation }];
-  });
 }
 
 /**
@@ -717,7 +666,7 @@ export async function newItems(
   const items = submissions.map((submission): SendItem => {
     const latest = ctx.claims.latestGeneration(submission.jobName);
     const generation = ctx.force ? (latest ?? -1) + 1 : (latest ?? 0);
-    return { submission, token: newToken(), generation };
+    return { submission, token: randomUUID(), generation };
   });
   const claimed = ctx.force
     ? []
@@ -727,13 +676,7 @@ export async function newItems(
   const problems = claimed.flatMap(({ submission: s }, n) => {
     const claim = read[n]?.claim;
     return claim !== undefined && claim.intent.hash !== s.hash && claim.closed === undefined
-      ? [
-          {
-            file: s.file,
-            message: new ClaimRefusedError(s.jobName, claim, `s3://${ctx.claims.bucket}/${keys[n]}`)
-              .message,
-          },
-        ]
+      ? [{ file: s.file, message: refusal(s.jobName, claim, keys[n], ctx) }]
       : [];
   });
   if (problems.length > 0) {
@@ -761,7 +704,7 @@ export async function recoverOpenIntents(
   if (open.length === 0) {
     return { recovered: [], resend: [], duplicates: [], undecided: 0 };
   }
-  ctx.note?.(
+  ctx.note(
     `${open.length} submission(s) from an earlier run have no job ID in the ledger (a crash ` +
       "or a lost answer); looking them up in Batch by their submission token first",
   );
@@ -779,12 +722,9 @@ export async function recoverOpenIntents(
             "those names were not sent again; jobs:submit needs batch:ListJobs and batch:DescribeJobs besides batch:SubmitJob",
         );
   }
-  return {
-    recovered: r.recovered,
-    resend: await resendOrClose(r.absent, submissions, ctx),
-    duplicates: r.duplicates,
-    undecided: r.undecided.length,
-  };
+  const { recovered, duplicates } = r;
+  const resend = await resendOrClose(r.absent, submissions, ctx);
+  return { recovered, resend, duplicates, undecided: r.undecided.length };
 }
 
 /**
@@ -805,27 +745,22 @@ async function resendOrClose(
     if (s !== undefined && s.hash === intent.hash) {
       const generation = intent.generation ?? ctx.claims.latestGeneration(s.jobName) ?? 0;
       resend.push({ submission: s, token: intent.token, generation });
-      ctx.note?.(
-        `note: ${intent.jobName}: not in Batch's job list ${describeAge(intent)} after it was sent; ` +
+      const ms = Date.now() - Date.parse(intent.at);
+      const age = Number.isNaN(ms) ? "long" : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+      ctx.note(
+        `note: ${intent.jobName}: not in Batch's job list ${age} after it was sent; ` +
           `sending it again with the same token (${intent.token})`,
       );
     } else {
       const gone = s === undefined;
       const reason = `not in Batch after the listing wait; ${gone ? "not in this run" : "its file changed"}`;
-      closeIntent(ctx.ledger, intent, reason);
-      closing.push(updateClaim(ctx, intent, { closed: reason }));
-      ctx.note?.(
+      closing.push(closeIntent(intent, reason, ctx));
+      ctx.note(
         `note: ${intent.jobName}: the earlier submission never reached Batch and ` +
-          `${gone ? "is not in this run" : "its file changed since"}; ` +
-          `${gone ? "not sent" : "sending the new version"}`,
+          `${gone ? "is not in this run; not sent" : "its file changed since; sending the new version"}`,
       );
     }
   }
   await Promise.all(closing);
   return resend;
-}
-
-function describeAge(intent: IntentLine): string {
-  const ms = Date.now() - Date.parse(intent.at);
-  return Number.isNaN(ms) ? "long" : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 }

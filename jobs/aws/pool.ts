@@ -1,12 +1,9 @@
 /**
  * Bounded concurrency: 1,000 jobs one await at a time take 1,000 round trips, while an
- * unbounded Promise.all trips Batch's SubmitJob quota (50 calls/s per account) at once.
+ * unbounded Promise.all trips Batch's SubmitJob quota at once.
  */
 
-/**
- * Default in-flight SubmitJob calls: at a round trip of 0.1-0.2 s, about the account quota,
- * to which the run paces its Batch calls (jobs/aws/api.ts).
- */
+/** Default in-flight SubmitJob calls: about the account quota at a usual round trip. */
 export const DEFAULT_SUBMIT_CONCURRENCY = 10;
 
 export type PoolOutcome<R> =
@@ -15,19 +12,15 @@ export type PoolOutcome<R> =
   /** Never started: an earlier task failed (stopOnError) or the signal was aborted. */
   | { readonly status: "skipped" };
 
-export interface PoolOptions {
-  readonly concurrency: number;
-  /** Stop starting new tasks after the first failure; running ones finish. */
-  readonly stopOnError?: boolean;
-  /** Stop starting new tasks once aborted (Ctrl-C); running ones finish. */
-  readonly signal?: AbortSignal;
-}
-
-/** Runs `worker` over `items` with at most `concurrency` in flight; outcomes in input order. */
+/**
+ * Runs `worker` over `items` with at most `concurrency` in flight; outcomes in input order.
+ * No new task starts after the first failure (`stopOnError`) or once `signal` is aborted
+ * (Ctrl-C); running ones finish.
+ */
 export async function runPool<T, R>(
   items: readonly T[],
   worker: (item: T, index: number) => Promise<R>,
-  opts: PoolOptions,
+  opts: { concurrency: number; stopOnError?: boolean; signal?: AbortSignal },
 ): Promise<PoolOutcome<R>[]> {
   if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) {
     throw new RangeError(`concurrency must be a positive integer, got ${opts.concurrency}`);

@@ -279,18 +279,13 @@ function sendContext(
     ...held,
     force: opts.force === true,
     run: new Date().toISOString(),
-    timing: {
-      waitMs: ctx.faults?.listingWaitMs ?? LISTING_WAIT_MS,
-      timeoutMs: ctx.faults?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
-      now: () => Date.now(),
-      sleep: (ms: number) => sleep(ms, ctx.signal),
-      signal: ctx.signal,
-    },
+    waitMs: ctx.faults?.listingWaitMs ?? LISTING_WAIT_MS,
+    timeoutMs: ctx.faults?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
+    signal: ctx.signal,
+    sleep: (ms: number) => sleep(ms, ctx.signal),
     ...definedOnly({ faults: ctx.faults }),
     onAccepted: (entry, how) => progress.accept(entry, how),
-    ...definedOnly({
-      note: opts.json ? undefined : (line: string) => ctx.io.stderr.write(`${line}\n`),
-    }),
+    note: opts.json ? () => undefined : (line) => ctx.io.stderr.write(`${line}\n`),
   };
 }
 

@@ -111,7 +111,7 @@ export async function sendInOrder(
     }
     const r = await sendAll([...send, ...(await newItems(barriers, ctx))], ctx, concurrency);
     total = mergeResults(total, r);
-    if (!complete(r) || ctx.timing.signal.aborted) {
+    if (!complete(r) || ctx.signal.aborted) {
       return { ...total, notSent: [...total.notSent, ...waiting, ...queue.flat()] };
     }
     pending = waiting.length > 0 ? waiting : queue.shift();

@@ -126,12 +126,14 @@ export function attemptsOf(
     covers,
     set,
   );
-  return runsPerSet(runs, () => "", submitted)[0] ?? [];
-}
-
-/** When a run was submitted: the order of a set's runs (ledger order breaks ties). */
-function submitted(a: Attempt): string {
-  return a.entry.submittedAt;
+  // In the order they were submitted (ledger order breaks ties).
+  return (
+    runsPerSet(
+      runs,
+      () => "",
+      (a) => a.entry.submittedAt,
+    )[0] ?? []
+  );
 }
 
 /** The runs of `set` among `entries` (one group's), in ledger order. */
@@ -160,32 +162,23 @@ export function supersededAttempts(
   covers: ReadonlyMap<string, Cover>,
 ): { attempts: Attempt[]; sets: number; jobs: number } {
   const runs: { attempt: Attempt; set: string; job: boolean }[] = [];
-  const groups = new Set(entries.filter(isRetryEntry).map(groupOf));
-  for (const group of groups) {
+  for (const group of new Set(entries.filter(isRetryEntry).map(groupOf))) {
     const mine = entries.filter((x) => groupOf(x) === group);
     for (const key of retriedSets(mine, covers)) {
       const set = `${group}\0${key}`;
       runsIn(mine, covers, key).forEach((attempt) => runs.push({ attempt, set, job: key === "" }));
     }
   }
-  const attempts: Attempt[] = [];
-  let sets = 0;
-  let jobs = 0;
-  for (const list of runsPerSet(
+  const replaced = runsPerSet(
     runs,
     (r) => r.set,
-    (r) => submitted(r.attempt),
-  )) {
-    if (list.length > 1) {
-      if (list[0].job) {
-        jobs++;
-      } else {
-        sets++;
-      }
-      attempts.push(...list.slice(0, -1).map((r) => r.attempt));
-    }
-  }
-  return { attempts, sets, jobs };
+    (r) => r.attempt.entry.submittedAt,
+  ).filter((list) => list.length > 1);
+  return {
+    attempts: replaced.flatMap((list) => list.slice(0, -1).map((r) => r.attempt)),
+    sets: replaced.filter((list) => !list[0].job).length,
+    jobs: replaced.filter((list) => list[0].job).length,
+  };
 }
 
 /** The sets the retries among one group's entries cover ("" for a retried single job). */

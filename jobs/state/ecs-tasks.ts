@@ -3,7 +3,6 @@
  * hour, so what it said is kept in `ecs-tasks.json` beside the stack's ledger, and a later
  * report still splits the wait. A task ECS no longer knows is kept as such: it never returns.
  */
-import * as fs from "fs";
 import * as path from "path";
 import type { Task } from "@aws-sdk/client-ecs";
 import type { EcsApi } from "../aws/api";
@@ -11,9 +10,8 @@ import { optional } from "../aws/optional";
 import type { Unavailable } from "../output/why-print";
 import { clusterOf, type KeptTask, type UnitAttempt } from "../report/time-split";
 import { groupBy } from "../status";
-import { writeWhole } from "./write-whole";
+import { readIfAny, writeWhole } from "./write-whole";
 import { definedOnly } from "../../components/defined";
-import { isMissingFile } from "../errors";
 import { jsonValue } from "../input/json-source";
 import { z } from "zod";
 
@@ -32,16 +30,8 @@ const keptTask = z.union([
 
 /** The kept tasks; a file that is not the store's JSON only costs reading ECS again. */
 function loadTasks(file: string): Map<string, KeptTask> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    if (isMissingFile(err)) {
-      return new Map();
-    }
-    throw err;
-  }
-  const tasks = (jsonValue(text)?.value as { tasks?: unknown } | null | undefined)?.tasks;
+  const stored = jsonValue(readIfAny(file) ?? "")?.value as { tasks?: unknown } | null | undefined;
+  const tasks = stored?.tasks;
   // Own properties of parsed JSON: an ARN is only ever a key of the Map.
   return new Map(
     tasks !== null && typeof tasks === "object"

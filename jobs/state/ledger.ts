@@ -8,14 +8,16 @@
  *  - a closing line `{"type":"closed", token, reason}`: the intent created no job.
  * An intent with neither an entry nor a closing line for its token is open.
  *
- * Only intents are fsync'ed, in groups, so concurrent submissions never wait on each
- * other's flush. Entries and closing lines need none: a crash cannot lose a completed
+ * Only intents are fsync'ed, each off the main thread, so concurrent submissions never wait
+ * on each other's flush. Entries and closing lines need none: a crash cannot lose a completed
  * write(2), and after a power cut the intent, which is on disk, is reconciled by its token.
  * A torn last line (a crash mid-write) is skipped with a warning.
  */
 import * as fs from "fs";
 import * as path from "path";
-import { FatalError, describeError, isMissingFile } from "../errors";
+import { promisify } from "util";
+import { FatalError, describeError } from "../errors";
+import { readIfAny } from "./write-whole";
 import { jsonValue } from "../input/json-source";
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
@@ -248,15 +250,12 @@ export function latestByName(entries: readonly LedgerEntry[]): Map<string, Ledge
 /** A ledger file's text; empty when there is none. */
 function readLedgerText(file: string): string {
   try {
-    return fs.readFileSync(file, "utf8");
+    return readIfAny(file) ?? "";
   } catch (err) {
-    if (!isMissingFile(err)) {
-      throw new FatalError(
-        `cannot read the ledger ${file} (${describeError(err)}); fix the file or its ` +
-          `permissions, or pass --state-dir DIR (or set ${VARS.stateDir})`,
-      );
-    }
-    return "";
+    throw new FatalError(
+      `cannot read the ledger ${file} (${describeError(err)}); fix the file or its ` +
+        `permissions, or pass --state-dir DIR (or set ${VARS.stateDir})`,
+    );
   }
 }
 
@@ -266,11 +265,6 @@ export class Ledger {
   readonly closed: ClosedLine[];
   readonly warnings: string[];
   private fd: number | undefined;
-  /** Intent lines waiting for the next group flush, with their writers' callbacks. */
-  private pending: { line: string; done: (err?: Error) => void }[] = [];
-  private flushing = false;
-  /** Disk flushes (fdatasync) so far: fewer than intents when they arrive together. */
-  diskFlushes = 0;
 
   private constructor(
     readonly file: string,
@@ -285,11 +279,8 @@ export class Ledger {
   }
 
   /**
-   * Reads the ledger. A file that does not exist (or a path through a file) is an empty
-   * ledger; whether it can be created is openForAppend's question.
-   */
-  /**
-   * The ledger in `file`; with `after`, read as if that ledger's lines followed (as a run
+   * The ledger in `file` (none there: an empty ledger; whether it can be created is
+   * openForAppend's question); with `after`, read as if that ledger's lines followed (as a run
    * would move them in: mergeLedger), neither file changed.
    */
   static open(file: string, after?: string): Ledger {
@@ -345,50 +336,12 @@ export class Ledger {
     }
   }
 
-  /**
-   * Appends an intent and resolves once it is on disk. Lines that arrive while a flush is
-   * under way go together in the next one (one write, one fdatasync on the thread pool),
-   * so N concurrent submissions cost about one disk flush each round, not N in a row.
-   */
-  recordIntent(intent: IntentLine): Promise<void> {
+  /** Appends an intent as a single write and resolves once it is on disk. */
+  async recordIntent(intent: IntentLine): Promise<void> {
     const fd = this.openForAppend();
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({
-        line: `${JSON.stringify(intent)}\n`,
-        done: (err) => {
-          if (err === undefined) {
-            this.intents.push(intent);
-            resolve();
-          } else {
-            reject(err);
-          }
-        },
-      });
-      if (!this.flushing) {
-        this.flush(fd);
-      }
-    });
-  }
-
-  private flush(fd: number): void {
-    const batch = this.pending;
-    this.pending = [];
-    this.flushing = batch.length > 0;
-    if (batch.length === 0) {
-      return;
-    }
-    const finish = (err?: Error | null): void => {
-      batch.forEach((b) => b.done(err ?? undefined));
-      this.flush(fd);
-    };
-    try {
-      fs.writeSync(fd, batch.map((b) => b.line).join(""));
-    } catch (err) {
-      finish(err as Error);
-      return;
-    }
-    this.diskFlushes++;
-    fs.fdatasync(fd, finish);
+    fs.writeSync(fd, `${JSON.stringify(intent)}\n`);
+    await promisify(fs.fdatasync)(fd);
+    this.intents.push(intent);
   }
 
   close(): void {

@@ -4,7 +4,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { isMissingFile } from "../errors";
+import { readIfAny } from "./write-whole";
 import { jsonValue } from "../input/json-source";
 import { z } from "zod";
 
@@ -52,14 +52,7 @@ const readable = z.object({
 
 /** Every readable record; a line torn by a killed run is skipped and counted. */
 export function readLocalRuns(root: string): { records: LocalRunRecord[]; skipped: number } {
-  let text = "";
-  try {
-    text = fs.readFileSync(path.join(root, LOCAL_RUNS_FILE), "utf8");
-  } catch (err) {
-    if (!isMissingFile(err)) {
-      throw err;
-    }
-  }
+  const text = readIfAny(path.join(root, LOCAL_RUNS_FILE)) ?? "";
   const records: LocalRunRecord[] = [];
   let skipped = 0;
   for (const line of text.split("\n")) {

@@ -15,13 +15,11 @@ import * as path from "path";
 import { FatalError } from "../errors";
 import { jsonValue } from "../input/json-source";
 import { z } from "zod";
+import { readIfAny } from "./write-whole";
 
-export interface LockOwner {
-  readonly pid: number;
-  readonly host: string;
-  /** ISO time the lock was taken. */
-  readonly time: string;
-}
+/** Who holds a lock: pid, host and the ISO time it was taken. */
+const lockOwner = z.object({ pid: z.int().positive(), host: z.string(), time: z.string() });
+type LockOwner = z.infer<typeof lockOwner>;
 
 /** What the lock needs from the system, injected in tests. */
 export interface LockEnv {
@@ -53,8 +51,6 @@ const SYSTEM_LOCK_ENV: LockEnv = {
 export function lockPath(ledgerFile: string): string {
   return path.join(path.dirname(ledgerFile), "submit.lock");
 }
-
-const lockOwner = z.object({ pid: z.int().positive(), host: z.string(), time: z.string() });
 
 /** Parses a lock file; undefined when it is not one this tool wrote (or is half written). */
 export function parseLock(text: string): LockOwner | undefined {
@@ -91,15 +87,8 @@ export interface Lock {
 
 /** The text of `file` and its owner; undefined when there is no such file. */
 function readOwner(file: string): { text: string; owner: LockOwner | undefined } | undefined {
-  try {
-    const text = fs.readFileSync(file, "utf8");
-    return { text, owner: parseLock(text) };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
-      return undefined;
-    }
-    throw err;
-  }
+  const text = readIfAny(file);
+  return text === undefined ? undefined : { text, owner: parseLock(text) };
 }
 
 /** The text a lock file of `owner` holds. */

@@ -2,6 +2,19 @@
 import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { isMissingFile } from "../errors";
+
+/** A file's text; undefined when there is none. */
+export function readIfAny(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (err) {
+    if (isMissingFile(err)) {
+      return undefined;
+    }
+    throw err;
+  }
+}
 
 /** Writes `text` to a temporary name beside `file` (creating the folder), renamed over it. */
 export function writeWhole(file: string, text: string): void {

@@ -17,11 +17,6 @@ import {
 
 describe("jobs: watch, status, logs, results and cancel against local AWS endpoints", function () {
   const aws = useLocalAws("flows", { logsPageSize: 3 });
-  before(async function () {
-    // The tool loads this SDK package at its first CloudWatch call; loaded here once, so the
-    // first poll of a `logs --follow` below is not slowed by it inside the test's 100 ms wait.
-    await import("@aws-sdk/client-cloudwatch-logs");
-  });
   const jobs = (...args: string[]) => aws.jobs(args);
 
   /** Two single jobs (job-0001 fails with exit 3) and a sweep of 4 whose child 2 fails. */

