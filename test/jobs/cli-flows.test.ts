@@ -446,14 +446,21 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     aws.batch.advanceAll(LIFECYCLE.indexOf("RUNNING"));
     const first = job.logStreamName!;
     aws.logs.put(STACK_OUTPUTS.logGroupName, first, ["attempt 1"]);
+    // Each step waits for the follower to have read the stream it is about, not a fixed sleep
+    // that a loaded machine can outlast.
+    const readFrom = async (stream: string) => {
+      while (!aws.logs.requests.some((q) => JSON.stringify(q.body).includes(`"${stream}"`))) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
     const following = jobs("logs", "job-0000", "--follow", "--interval", "0.02");
-    await new Promise((r) => setTimeout(r, 100));
+    await readFrom(first);
     // Attempt 1 ends with a line that arrives late; attempt 2 writes to its own stream.
     const second = `${first}-attempt2`;
     aws.logs.put(STACK_OUTPUTS.logGroupName, first, ["late line of attempt 1"]);
     aws.logs.put(STACK_OUTPUTS.logGroupName, second, ["attempt 2"]);
     job.logStreamName = second;
-    await new Promise((r) => setTimeout(r, 100));
+    await readFrom(second);
     aws.batch.finishAll();
     const r = await following;
     assert.strictEqual(r.code, 0, r.stderr);
