@@ -172,6 +172,17 @@ export function exitCodeOf(d: JobDetail | JobSummary): number | undefined {
   return attempts?.[attempts.length - 1]?.container?.exitCode;
 }
 
+/** The vCPUs, memory and GPUs of a job's `resourceRequirements` (SubmitJob's or Batch's). */
+export function resourcesOf(
+  requirements: readonly { readonly type?: string; readonly value?: string }[] | undefined,
+): { vcpus?: number; memoryMiB?: number; gpus?: number } {
+  const value = (type: string): number | undefined => {
+    const v = Number(requirements?.find((r) => r.type === type)?.value);
+    return Number.isFinite(v) && v > 0 ? v : undefined;
+  };
+  return definedOnly({ vcpus: value("VCPU"), memoryMiB: value("MEMORY"), gpus: value("GPU") });
+}
+
 /** Counts of an array job's children; falls back to the parent's status before they exist. */
 function childCounts(
   entry: LedgerEntry,

@@ -15,9 +15,9 @@ import type {
 import { openStack, type Context, type StackOptions } from "../context";
 import { EXIT_OK } from "../errors";
 import { optional } from "../aws/optional";
-import { summarize, type JobRow } from "../status";
+import { resourcesOf, summarize, type JobRow } from "../status";
 import { waitReason } from "../wait-reason";
-import { jobTooLarge, type JobLimits, type LargestJob } from "../../components/job-limits";
+import { jobTooLarge, type JobLimits } from "../../components/job-limits";
 import { definedOnly } from "../../components/defined";
 import { describeById, selectEntries } from "./watch";
 import {
@@ -77,15 +77,6 @@ export function cancelledAt(
   return limit === undefined || since === undefined
     ? undefined
     : since + limit.maxTimeSeconds * 1000;
-}
-
-/** The job's vCPUs, memory and GPUs as Batch shows them. */
-export function jobSize(detail: Pick<JobDetail, "container"> | undefined): Partial<LargestJob> {
-  const value = (type: string): number | undefined => {
-    const found = detail?.container?.resourceRequirements?.find((r) => r.type === type)?.value;
-    return found === undefined ? undefined : Number(found);
-  };
-  return definedOnly({ vcpus: value("VCPU"), memoryMiB: value("MEMORY"), gpus: value("GPU") });
 }
 
 /** The ARN's job ID (`…:job/<id>`, an array child's `<id>:<index>`). */
@@ -200,7 +191,9 @@ export function explainJob(
       behind,
       tooLarge:
         seen.limits !== undefined
-          ? jobTooLarge(jobSize(detail), seen.limits).map((p) => p.message)
+          ? jobTooLarge(resourcesOf(detail?.container?.resourceRequirements), seen.limits).map(
+              (p) => p.message,
+            )
           : undefined,
       headCancelledAt: cancelledAt(holder?.statusReason, headSince, seen.timeLimits),
     }),
