@@ -21,13 +21,10 @@ export const STATUSES = [
 ] as const;
 export type Status = (typeof STATUSES)[number];
 
-/**
- * The statuses a job ends in. Not UNKNOWN: a job Batch does not return may be running in
- * another region or account (a wrong `--stack` or `--outputs`).
- */
+/** Not UNKNOWN: a job Batch does not return may run in another region or account. */
 export const TERMINAL: ReadonlySet<Status> = new Set<Status>(["SUCCEEDED", "FAILED"]);
 
-/** The statuses of a job that has started: stopping it terminates it rather than cancels it. */
+/** Stopping a job that has started terminates it rather than cancels it. */
 export const STARTED_STATUSES: readonly ("STARTING" | "RUNNING")[] = ["STARTING", "RUNNING"];
 
 /** Nothing left to wait for: the job ended, or Batch does not know it (waiting would never end). */
@@ -55,7 +52,6 @@ export interface JobRow {
   readonly statusReason?: string;
   readonly exitCode?: number;
   readonly arraySize?: number;
-  /** Children per status, for array jobs. */
   readonly children?: Partial<Record<Status, number>>;
   /** A single job's attempts and where their time went (--json; a sweep's are in jobs:report). */
   readonly attempts?: readonly AttemptTime[];
@@ -78,10 +74,9 @@ export interface Snapshot {
   /** Counted in units: a job, or one array child. */
   readonly counts: Record<Status, number>;
   readonly total: number;
-  /** Units that ended: SUCCEEDED or FAILED (never UNKNOWN). */
+  /** Units SUCCEEDED or FAILED. */
   readonly done: number;
   readonly failed: number;
-  /** Units Batch does not return. */
   readonly unknown: number;
   /** Every unit and every parent ended. */
   readonly allTerminal: boolean;
@@ -116,12 +111,10 @@ export function runsPerSet<T>(
 export function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const item of items) {
-    const group = groups.get(keyOf(item));
-    if (group !== undefined) {
-      group.push(item);
-    } else {
-      groups.set(keyOf(item), [item]);
-    }
+    // Setting a key again keeps its place in the Map.
+    const group = groups.get(keyOf(item)) ?? [];
+    group.push(item);
+    groups.set(keyOf(item), group);
   }
   return groups;
 }

@@ -1,11 +1,9 @@
 /**
- * `jobs:retry <names...>` (and, for one release, `jobs:submit --retry-failed`): resubmit only
- * what failed. A sweep's failed sets go as one array job `<sweep>-r<n>` (chunked past 10,000)
- * whose manifest keeps their set numbers, so results land where the first run's did; a lone
- * set goes as a plain job. A failed job goes again as `<job>-r<n>`. The requests are planned
- * again from the original files, whose hashes must match the ledger's, and sent through the
- * same cost bound and exactly-once path as any submission; an interrupted retry (an open intent) is planned
- * as of before it started, so running the same command again completes it.
+ * `jobs:retry <names...>` (and, for one release, `jobs:submit --retry-failed`): a sweep's failed
+ * sets go again as one array job `<sweep>-r<n>` whose manifest keeps their set numbers, so
+ * results land where the first run's did; a failed job as `<job>-r<n>`. Planned again from the
+ * original files (their hashes must match the ledger's) and sent as any submission; an
+ * interrupted retry is planned as of before it started, so running it again completes it.
  */
 import { chunkJobName, chunkRanges } from "../input/chunks";
 import { openStack, type Context } from "../context";
@@ -33,7 +31,7 @@ import { groupOf, isRetryEntry, retryNumber } from "../state/attempts";
 import { standingRuns } from "../input/depends";
 import { failedByDependency, pipelineOf } from "../pipeline";
 
-export interface RetrySelection {
+interface RetrySelection {
   readonly name: string;
   /** Failed latest runs: a sweep's set numbers, or one unit without index for a job. */
   readonly failed: readonly RunUnit[];
@@ -99,17 +97,16 @@ export function planJobRetry(original: Submission, name: string, jobName: string
   };
 }
 
-export interface RetryOptions extends Omit<SubmitOptions, "files"> {
-  readonly names: readonly string[];
-}
+type RetryOptions = Omit<SubmitOptions, "files"> & { readonly names: readonly string[] };
 
 /** What `jobs:submit --retry-failed` may not be combined with (jobs:retry has no such options). */
 function checkRetryOptions(opts: RetryOptions): void {
-  const bad = [
-    ...(opts.locally === true ? ["--locally"] : []),
-    ...(opts.force === true ? ["--force"] : []),
-    ...(!opts.array ? ["--no-array"] : []),
-  ];
+  const flags = {
+    "--locally": opts.locally === true,
+    "--force": opts.force,
+    "--no-array": !opts.array,
+  };
+  const bad = Object.entries(flags).flatMap(([flag, set]) => (set === true ? [flag] : []));
   if (bad.length > 0) {
     throw new BadInputError(
       `--retry-failed cannot be combined with ${bad.join(" or ")}: it resubmits the failed ` +
