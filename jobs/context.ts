@@ -156,21 +156,14 @@ export function stackOutputs(flags: StackOptions, ctx: Context): LoadedOutputs {
  * The stack's ledger, one per stack whatever label was typed (stackStateName), and the one
  * an older version kept under the label, when there is one.
  */
-function ledgerFiles(
-  flags: StackOptions,
-  ctx: Context,
-  loaded: LoadedOutputs,
-): { file: string; byLabel?: string } {
+function ledgerFiles(flags: StackOptions, ctx: Context, loaded: LoadedOutputs) {
   const dir = stateDir(ctx, flags.stateDir);
   const file = ledgerPath(dir, stackStateName(loaded.outputs));
   const byLabel = checkedLedgerPath(dir, loaded.stack);
-  return byLabel !== file && fs.existsSync(byLabel) ? { file, byLabel } : { file };
+  return { file, byLabel: byLabel !== file && fs.existsSync(byLabel) ? byLabel : undefined };
 }
 
-/**
- * The stack's ledger (ledgerFiles). A ledger an older version kept under the label is moved
- * into it first, and the move said on stderr.
- */
+/** The stack's ledger; one an older version kept under the label is moved into it, saying so. */
 export function stackLedgerPath(flags: StackOptions, ctx: Context, loaded: LoadedOutputs): string {
   const { file, byLabel } = ledgerFiles(flags, ctx, loaded);
   if (byLabel !== undefined) {
@@ -184,10 +177,7 @@ export function stackLedgerPath(flags: StackOptions, ctx: Context, loaded: Loade
   return file;
 }
 
-/**
- * The stack's ledger as a run that changes nothing reads it (a dry run, a cost estimate): a
- * ledger still under the label is read with it, not moved.
- */
+/** The stack's ledger as a run that changes nothing reads it: one under the label, not moved. */
 export function readStackLedger(flags: StackOptions, ctx: Context, loaded: LoadedOutputs): Ledger {
   const { file, byLabel } = ledgerFiles(flags, ctx, loaded);
   return Ledger.open(file, byLabel);
@@ -214,7 +204,7 @@ export async function openStack(
  */
 async function addClaimedJobs(ledger: Ledger, loaded: LoadedOutputs, ctx: Context): Promise<void> {
   const bucket = loaded.outputs.bucketName;
-  if (bucket === undefined || bucket === "") {
+  if (!bucket) {
     return;
   }
   const clients = ctx.clients(loaded.outputs.region);

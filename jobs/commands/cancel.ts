@@ -11,7 +11,7 @@ import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError } from "../errors";
 import { isRetryable } from "../output/submit-print";
 import type { LedgerEntry } from "../state/ledger";
 import { runPool } from "../aws/pool";
-import { isSettled, STARTED_STATUSES, type Status } from "../status";
+import { asStatus, isSettled, STARTED_STATUSES, type Status } from "../status";
 import {
   printCancel,
   printCancelJson,
@@ -110,9 +110,11 @@ async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResu
   );
   const clients = ctx.clients(outputs.outputs.region);
   try {
-    const ids = entries.map((e) => e.jobId);
-    const byId = await describeById(clients, ids);
-    const statusOf = (e: LedgerEntry): Status => (byId.get(e.jobId)?.status ?? "UNKNOWN") as Status;
+    const byId = await describeById(
+      clients,
+      entries.map((e) => e.jobId),
+    );
+    const statusOf = (e: LedgerEntry): Status => asStatus(byId.get(e.jobId)?.status);
     // Jobs Batch does not return cannot be stopped, and nothing says they finished: they
     // may be running in another region or account.
     const unknown = entries.filter((e) => statusOf(e) === "UNKNOWN");

@@ -84,12 +84,9 @@ export async function describeById(
   clients: AwsClients,
   ids: readonly string[],
 ): Promise<Map<string, JobDetail>> {
-  let details: JobDetail[];
-  try {
-    details = await clients.batch.describeJobs(ids);
-  } catch (err) {
+  const details = await clients.batch.describeJobs(ids).catch((err: unknown) => {
     throw new FatalError(`DescribeJobs failed: ${describeError(err)}`);
-  }
+  });
   return new Map(details.flatMap((d) => (d.jobId !== undefined ? [[d.jobId, d] as const] : [])));
 }
 
