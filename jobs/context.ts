@@ -7,7 +7,7 @@ import { setTimeout as delay } from "timers/promises";
 import { SingleBar } from "cli-progress";
 import { createAwsClients, httpStatus, type AwsClients } from "./aws/api";
 import { recordClaimedJobs } from "./aws/claims";
-import { describeError } from "./errors";
+import { describeError, isFileSystemError } from "./errors";
 import * as fs from "fs";
 import { Ledger, checkedLedgerPath, ledgerPath, mergeLedger } from "./state/ledger";
 import {
@@ -223,7 +223,7 @@ async function addClaimedJobs(ledger: Ledger, loaded: LoadedOutputs, ctx: Contex
   } catch (err) {
     const expected =
       httpStatus(err) !== undefined ||
-      typeof (err as { code?: unknown }).code === "string" ||
+      isFileSystemError(err) ||
       (err instanceof Error && err.name === "CredentialsProviderError");
     if (!expected) {
       throw err;

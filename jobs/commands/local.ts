@@ -36,7 +36,7 @@ export interface LocalRun {
   readonly vcpus?: number;
   readonly memoryMiB?: number;
   readonly gpus?: number;
-  /** Where results, log and record are filed: a sweep's part under the sweep's global set number. */
+  /** Where results, log and record are filed: a sweep's part under its global set number. */
   readonly filedAs: { readonly job: string; readonly index?: number };
   readonly after: readonly NamedDependency[];
 }
