@@ -35,7 +35,6 @@ export interface CommandDef<O extends StackOptions = StackOptions> {
   readonly description: string;
   /** `[name, description]`: `<x>` required, `[x]` optional, `x...` variadic. */
   readonly arguments: readonly (readonly [string, string])[];
-  /** In the order `--help` lists them. */
   readonly options: readonly OptionDef[];
   /**
    * Runs the command with its options and its one argument; returns the exit code. Method

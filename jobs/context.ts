@@ -134,7 +134,6 @@ export function displayPath(cwd: string, p: string): string {
   return rel === "" ? "." : rel.startsWith("..") || path.isAbsolute(rel) ? p : rel;
 }
 
-/** The options every stack-bound command takes. */
 export interface StackOptions {
   readonly stack?: string;
   readonly outputs?: string;

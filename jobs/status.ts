@@ -74,11 +74,9 @@ export interface Snapshot {
   /** Counted in units: a job, or one array child. */
   readonly counts: Record<Status, number>;
   readonly total: number;
-  /** Units SUCCEEDED or FAILED. */
   readonly done: number;
   readonly failed: number;
   readonly unknown: number;
-  /** Every unit and every parent ended. */
   readonly allTerminal: boolean;
   /** Every unit and every parent ended or is unknown to Batch: nothing left to wait for. */
   readonly settled: boolean;
@@ -287,7 +285,6 @@ export function leaveOut(
   return { ...tally(counts, s.jobs), retried: { ...retried, runs: replaced.length } };
 }
 
-/** Failures of single jobs straight from the snapshot. */
 export function singleFailures(snapshot: Snapshot): Failure[] {
   return snapshot.jobs
     .filter((j) => j.status === "FAILED" && j.arraySize === undefined)

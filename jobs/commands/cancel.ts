@@ -32,7 +32,6 @@ const MAX_REASON_LENGTH = 1024;
 /** Calls in flight: well under Batch's per-account request rate. */
 const STOP_CONCURRENCY = 10;
 
-/** Checks the options before anything is looked up or stopped. */
 export function checkCancelOptions(opts: CancelOptions): void {
   if ((opts.all === true) === opts.names.length > 0) {
     throw new BadInputError(

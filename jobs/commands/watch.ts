@@ -39,10 +39,8 @@ import type { Unavailable } from "../output/why-print";
 import { pipelineOf } from "../pipeline";
 
 export interface WatchOptions extends StackOptions {
-  /** Default: every job in the ledger. */
   readonly names: readonly string[];
   readonly last?: boolean;
-  /** Seconds between polls. */
   readonly interval: number;
   /** `jobs:status`: one look, no waiting. */
   readonly once: boolean;
@@ -157,7 +155,6 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
 /** The last look at the jobs, and which runs a retry replaced. */
 interface Polled {
   readonly snapshot: Snapshot;
-  /** DescribeJobs' answers by job ID. */
   readonly details: ReadonlyMap<string, JobDetail>;
   /** Job IDs (`<id>:<child>` for children) of runs a retry replaced. */
   readonly replaced: ReadonlySet<string>;
