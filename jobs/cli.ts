@@ -159,16 +159,13 @@ export async function main(
   const controller = new AbortController();
   const io: Io = { stdout: process.stdout, stderr: process.stderr };
   replaceSdkNodeWarning(io.stderr);
-  let interrupts = 0;
   const stopping = new Map(Object.entries(STOPPING)).get(argv[0] ?? "") ?? "stopping";
   process.on("SIGINT", () => {
-    interrupts++;
-    if (interrupts === 1) {
-      process.stderr.write(`\n${stopping} (Ctrl-C again to quit now)\n`);
-      controller.abort();
-    } else {
+    if (controller.signal.aborted) {
       process.exit(EXIT_INTERRUPTED);
     }
+    process.stderr.write(`\n${stopping} (Ctrl-C again to quit now)\n`);
+    controller.abort();
   });
   // `jobs:status | head` closes stdout early; that is not an error.
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {

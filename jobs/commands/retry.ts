@@ -47,7 +47,7 @@ export function selectRetry(names: readonly string[], units: readonly RunUnit[])
     return {
       name,
       failed: mine.filter((u) => u.status === "FAILED"),
-      unfinished: mine.filter((u) => !TERMINAL.has(u.status) || u.status === "UNKNOWN"),
+      unfinished: mine.filter((u) => !TERMINAL.has(u.status)),
     };
   });
 }
