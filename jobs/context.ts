@@ -21,7 +21,6 @@ import { describeScript, type ScriptDescription } from "./input/script-options";
 import { checkValuesWithPython, type CheckValues } from "./input/variables";
 import { startCheckValues, type StartedPython } from "./input/python-probe";
 import { VARS } from "../components/contract";
-import { definedOnly } from "../components/defined";
 import { formatNumber } from "./output/numbers";
 import type { Io } from "./output/visible";
 import type { Faults } from "./aws/exactly-once";
@@ -121,7 +120,7 @@ export function createProgress(
 
 /** Resolves after `ms`, or early when `signal` aborts. */
 export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  await delay(ms, undefined, definedOnly({ signal })).catch((err: Error) => {
+  await delay(ms, undefined, { signal }).catch((err: Error) => {
     if (err.name !== "AbortError") {
       throw err;
     }
@@ -143,12 +142,8 @@ export interface StackOptions {
 
 /** The stack's outputs, from `--outputs FILE` or the pulumi CLI. */
 export function stackOutputs(flags: StackOptions, ctx: Context): LoadedOutputs {
-  return loadOutputs({
-    stack: flags.stack,
-    outputsFile: flags.outputs,
-    cwd: ctx.cwd,
-    pulumi: ctx.pulumi,
-  });
+  const { stack, outputs: outputsFile } = flags;
+  return loadOutputs({ stack, outputsFile, cwd: ctx.cwd, pulumi: ctx.pulumi });
 }
 
 /**
