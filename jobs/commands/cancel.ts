@@ -109,10 +109,8 @@ async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResu
   );
   const clients = ctx.clients(outputs.outputs.region);
   try {
-    const byId = await describeById(
-      clients,
-      entries.map((e) => e.jobId),
-    );
+    const ids = entries.map((e) => e.jobId);
+    const byId = await describeById(clients, ids);
     const statusOf = (e: LedgerEntry): Status => asStatus(byId.get(e.jobId)?.status);
     // Jobs Batch does not return cannot be stopped, and nothing says they finished: they
     // may be running in another region or account.

@@ -182,10 +182,8 @@ async function why(opts: WhyOptions, ctx: Context): Promise<WhyResult> {
   const entries = selectEntries(ledger, [opts.name], false, outputs.stack);
   const clients = ctx.clients(outputs.outputs.region);
   try {
-    const details = await describeById(
-      clients,
-      entries.map((e) => e.jobId),
-    );
+    const ids = entries.map((e) => e.jobId);
+    const details = await describeById(clients, ids);
     const queueName =
       details.get(entries[0].jobId)?.jobQueue ??
       outputs.outputs.jobQueueArn ??
