@@ -32,8 +32,9 @@ export function formatProblem(p: Problem): string {
 export class BadInputError extends Error {
   override name = "BadInputError";
   readonly problems: readonly Problem[];
-  constructor(problems: string | readonly Problem[]) {
-    const list = typeof problems === "string" ? [{ message: problems }] : problems;
+  constructor(problems: string | Problem | readonly Problem[]) {
+    const one = typeof problems === "string" ? { message: problems } : problems;
+    const list = "message" in one ? [one] : one;
     super(list.map(formatProblem).join("\n"));
     this.problems = list;
   }

@@ -156,14 +156,12 @@ async function originals(
     const byName = new Map(firsts.map((e) => [e.jobName, e]));
     const changed = mine.some((s) => byName.get(s.jobName)?.hash !== s.hash);
     if (item === undefined || mine.length === 0 || changed) {
-      throw new BadInputError([
-        {
-          file,
-          message:
-            `changed since ${name} was submitted from it, so its failed runs cannot be told ` +
-            "apart from new ones; restore the file as it was, or submit it again with --force",
-        },
-      ]);
+      throw new BadInputError({
+        file,
+        message:
+          `changed since ${name} was submitted from it, so its failed runs cannot be told ` +
+          "apart from new ones; restore the file as it was, or submit it again with --force",
+      });
     }
     return { sel, mine, item };
   });
@@ -178,23 +176,19 @@ function planRetry({ sel, mine, item }: Original, entries: readonly LedgerEntry[
     return [planJobRetry(mine[0], sel.name, jobName)];
   }
   if (item.kind !== "sweep") {
-    throw new BadInputError([
-      {
-        file: item.doc.file,
-        message:
-          `${sel.name} is an array job of a job file (arrayProperties), whose children cannot be ` +
-          "rerun one by one; submit it again with --force, or make it a sweep",
-      },
-    ]);
+    throw new BadInputError({
+      file: item.doc.file,
+      message:
+        `${sel.name} is an array job of a job file (arrayProperties), whose children cannot be ` +
+        "rerun one by one; submit it again with --force, or make it a sweep",
+    });
   }
   const outOfRange = indexes.filter((i) => i >= item.sets.length);
   if (outOfRange.length > 0) {
-    throw new BadInputError([
-      {
-        file: item.file,
-        message: `has ${item.sets.length} sets, but ${sel.name}'s failed set(s) ${outOfRange.join(", ")} lie beyond; submit it again with --force`,
-      },
-    ]);
+    throw new BadInputError({
+      file: item.file,
+      message: `has ${item.sets.length} sets, but ${sel.name}'s failed set(s) ${outOfRange.join(", ")} lie beyond; submit it again with --force`,
+    });
   }
   return planSweepRetry(item, jobName, indexes, mine[0]);
 }
