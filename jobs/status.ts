@@ -156,11 +156,7 @@ export function pipelineOrder<T>(
 
 /** The exit code of the job's last attempt (Batch reports it in two places). */
 export function exitCodeOf(d: JobDetail | JobSummary): number | undefined {
-  if (d.container?.exitCode !== undefined) {
-    return d.container.exitCode;
-  }
-  const attempts = (d as JobDetail).attempts;
-  return attempts?.[attempts.length - 1]?.container?.exitCode;
+  return d.container?.exitCode ?? (d as JobDetail).attempts?.at(-1)?.container?.exitCode;
 }
 
 /** The vCPUs, memory and GPUs of a job's `resourceRequirements` (SubmitJob's or Batch's). */
