@@ -59,10 +59,7 @@ const REASONS: ReadonlyMap<string, Omit<WaitReason, "code">> = new Map(
 const CANCELED = /^Canceled by JobStateTimeLimit action due to reason: (\S+)/;
 
 /** The reason in a job's `statusReason` (`CODE - details` or just `CODE`); undefined if none. */
-export function waitReason(statusReason: string | undefined): WaitReason | undefined {
-  if (statusReason === undefined) {
-    return undefined;
-  }
+export function waitReason(statusReason = ""): WaitReason | undefined {
   const cancelled = CANCELED.exec(statusReason);
   const code = (cancelled?.[1] ?? statusReason).split(" ")[0];
   const known = REASONS.get(code);
