@@ -15,20 +15,18 @@ Add --help to any command for its options, e.g. \`batchpy jobs submit --help\`.
 
 function main(argv) {
   const [group, command, ...rest] = argv;
-  if (group === "jobs") {
-    require("./register");
-    return require("../jobs/cli.ts").main(argv.slice(1));
-  }
-  if (group === "policy" && command === "check") {
-    require("./register");
-    return require("../policy/check/cli.ts").cli(rest);
-  }
   if (group === "--help" || group === "-h" || group === "help") {
     process.stdout.write(USAGE);
     return undefined;
   }
-  // The words typed are shown through the one gate for echoed text (jobs/output/visible.ts).
   require("./register");
+  if (group === "jobs") {
+    return require("../jobs/cli.ts").main(argv.slice(1));
+  }
+  if (group === "policy" && command === "check") {
+    return require("../policy/check/cli.ts").cli(rest);
+  }
+  // The words typed are shown through the one gate for echoed text (jobs/output/visible.ts).
   const { visible } = require("../jobs/output/visible.ts");
   const what =
     group === undefined ? "a command is missing" : `unknown command "${visible(argv.join(" "))}"`;

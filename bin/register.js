@@ -17,9 +17,7 @@ const TSCONFIG = path.join(ROOT, "tsconfig.json");
 const NODE_MODULES = path.join(ROOT, "node_modules");
 const CACHE_DIR = process.env.BATCHPY_TS_CACHE || path.join(NODE_MODULES, ".cache", "batchpy-ts");
 
-function sha256(...parts) {
-  return crypto.createHash("sha256").update(parts.join("\0")).digest("hex");
-}
+const sha256 = (...parts) => crypto.createHash("sha256").update(parts.join("\0")).digest("hex");
 
 /** What every output depends on besides its own file: this loader, the options, the compiler. */
 const COMPILER_KEY = sha256(
@@ -33,42 +31,28 @@ function cachePath(filename, source) {
   return path.join(CACHE_DIR, key.slice(0, 2), `${key}.js`);
 }
 
-let compiler;
-/** The compiler and tsconfig's options, loaded only when something must be transpiled. */
-function loadCompiler() {
-  if (compiler === undefined) {
-    const ts = require(require.resolve("typescript", { paths: [ROOT] }));
-    const read = ts.readConfigFile(TSCONFIG, ts.sys.readFile);
-    const { options, errors } = read.error
-      ? { errors: [read.error] }
-      : ts.convertCompilerOptionsFromJson(read.config.compilerOptions, ROOT, TSCONFIG);
-    if (errors.length > 0) {
-      const messages = errors.map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
-      throw new Error(`${TSCONFIG}: ${messages.join("; ")}`);
-    }
-    // One self-contained file per module; stack traces map back with --enable-source-maps.
-    Object.assign(options, {
+/** Transpiles `source`; syntax errors throw as ts-node's transpile-only mode reports them. */
+function transpile(filename, source) {
+  const ts = require(require.resolve("typescript", { paths: [ROOT] }));
+  const { compilerOptions } = ts.readConfigFile(TSCONFIG, ts.sys.readFile).config;
+  const out = ts.transpileModule(source, {
+    // Stack traces map back to the TypeScript with --enable-source-maps.
+    compilerOptions: {
+      ...compilerOptions,
+      outDir: undefined,
       sourceMap: false,
       inlineSourceMap: true,
-      module: ts.ModuleKind.CommonJS,
-    });
-    delete options.outDir;
-    compiler = { ts, options };
+    },
+    fileName: filename,
+    reportDiagnostics: true,
+  });
+  if (out.diagnostics.length > 0) {
+    const host = { getCurrentDirectory: () => process.cwd(), getNewLine: () => "\n" };
+    throw new SyntaxError(
+      ts.formatDiagnostics(out.diagnostics, { ...host, getCanonicalFileName: (f) => f }),
+    );
   }
-  return compiler;
-}
-
-/**
- * Creates `dir`. npm trusts node_modules/.package-lock.json only while node_modules is no
- * newer, so creating node_modules/.cache must leave node_modules' time as it was.
- */
-function makeCacheDir(dir) {
-  const creating = !fs.existsSync(path.join(NODE_MODULES, ".cache"));
-  const before = creating && fs.existsSync(NODE_MODULES) ? fs.statSync(NODE_MODULES) : undefined;
-  fs.mkdirSync(dir, { recursive: true });
-  if (before !== undefined) {
-    fs.utimesSync(NODE_MODULES, before.atime, before.mtime);
-  }
+  return out.outputText;
 }
 
 /** The JavaScript of `filename` whose content is `source`: from the cache, or transpiled. */
@@ -77,32 +61,24 @@ function javascriptFor(filename, source) {
   try {
     return fs.readFileSync(cached, "utf8");
   } catch (err) {
-    // Not transpiled yet (or the cache was removed): do it now and keep it.
     if (err.code !== "ENOENT") {
       throw err;
     }
   }
-  const { ts, options } = loadCompiler();
-  const out = ts.transpileModule(source, {
-    compilerOptions: options,
-    fileName: filename,
-    reportDiagnostics: true,
-  });
-  if (out.diagnostics.length > 0) {
-    // Syntax errors, as ts-node's transpile-only mode reports them; nothing is cached.
-    throw new SyntaxError(
-      ts.formatDiagnostics(out.diagnostics, {
-        getCurrentDirectory: () => process.cwd(),
-        getCanonicalFileName: (f) => f,
-        getNewLine: () => "\n",
-      }),
-    );
-  }
+  const js = transpile(filename, source);
   try {
-    makeCacheDir(path.dirname(cached));
+    // npm trusts node_modules/.package-lock.json only while node_modules is no newer, so
+    // creating node_modules/.cache must leave node_modules' time as it was.
+    const before = fs.existsSync(path.join(NODE_MODULES, ".cache"))
+      ? undefined
+      : fs.statSync(NODE_MODULES, { throwIfNoEntry: false });
+    fs.mkdirSync(path.dirname(cached), { recursive: true });
+    if (before !== undefined) {
+      fs.utimesSync(NODE_MODULES, before.atime, before.mtime);
+    }
     // Written whole and renamed, so a concurrent reader never sees half a file.
     const tmp = `${cached}.${process.pid}.${crypto.randomBytes(4).toString("hex")}`;
-    fs.writeFileSync(tmp, out.outputText);
+    fs.writeFileSync(tmp, js);
     fs.renameSync(tmp, cached);
   } catch (err) {
     // A read-only checkout (or a full disk) still runs, only without the cache.
@@ -110,49 +86,38 @@ function javascriptFor(filename, source) {
       throw err;
     }
   }
-  return out.outputText;
+  return js;
 }
 
-/** Transpiles every project file into the cache, removes every other entry; returns the count. */
-function warm() {
+if (require.main !== module) {
+  Module._extensions[".ts"] = (module, filename) => {
+    module._compile(javascriptFor(filename, fs.readFileSync(filename, "utf8")), filename);
+  };
+} else if (process.argv[2] === "--warm") {
+  // Every project file into the cache; every other entry removed, one by one, so a process
+  // reading the cache meanwhile at worst transpiles a file again.
+  const started = Date.now();
   const files = require("fast-glob").sync(
     ["index.ts", "{components,jobs,policy,test}/**/*.ts", "!**/*.d.ts", "!**/node_modules/**"],
     { cwd: ROOT, absolute: true },
   );
-  const keep = new Set();
-  for (const file of files) {
-    const source = fs.readFileSync(file, "utf8");
-    javascriptFor(file, source);
-    keep.add(path.basename(cachePath(file, source)));
-  }
-  // Entry by entry, so a process reading the cache meanwhile at worst transpiles a file again.
-  for (const dir of fs.existsSync(CACHE_DIR) ? fs.readdirSync(CACHE_DIR) : []) {
-    for (const entry of fs.readdirSync(path.join(CACHE_DIR, dir))) {
-      if (!keep.has(entry)) {
-        fs.rmSync(path.join(CACHE_DIR, dir, entry), { force: true });
-      }
+  const keep = new Set(
+    files.map((file) => {
+      const source = fs.readFileSync(file, "utf8");
+      javascriptFor(file, source);
+      return cachePath(file, source);
+    }),
+  );
+  for (const entry of require("fast-glob").sync("*/*", { cwd: CACHE_DIR, absolute: true })) {
+    if (!keep.has(entry)) {
+      fs.rmSync(entry, { force: true });
     }
   }
-  return files.length;
-}
-
-if (require.main === module) {
-  if (process.argv[2] !== "--warm") {
-    console.error("usage: node bin/register.js --warm");
-    process.exit(2);
-  }
-  const started = Date.now();
-  const count = warm();
   console.log(
-    `batchpy: transpiled ${count} TypeScript files into ${path.relative(ROOT, CACHE_DIR)} ` +
+    `batchpy: transpiled ${files.length} TypeScript files into ${path.relative(ROOT, CACHE_DIR)} ` +
       `in ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
 } else {
-  // Node 22.1+ also caches V8's compiled code of every CommonJS module: later starts compile less.
-  if (Module.enableCompileCache && !process.env.NODE_COMPILE_CACHE) {
-    Module.enableCompileCache(path.join(path.dirname(CACHE_DIR), "batchpy-v8"));
-  }
-  Module._extensions[".ts"] = (module, filename) => {
-    module._compile(javascriptFor(filename, fs.readFileSync(filename, "utf8")), filename);
-  };
+  console.error("usage: node bin/register.js --warm");
+  process.exit(2);
 }

@@ -16,13 +16,10 @@ import type { ReportOptions } from "./commands/report";
 import type { CancelOptions } from "./commands/cancel";
 import type { WhyOptions } from "./commands/why";
 
-/** Seconds between polls of jobs:watch: job states change on the scale of tens of seconds. */
+/** jobs:watch's poll: job states change on the scale of tens of seconds. */
 const DEFAULT_WATCH_INTERVAL = 10;
-
-/** Parallel downloads of jobs:results: S3 serves many connections well; 16 keeps a laptop link busy. */
+/** jobs:results' downloads: S3 serves many connections well; 16 keep a laptop link busy. */
 const DEFAULT_DOWNLOAD_CONCURRENCY = 16;
-
-const DEFAULT_CANCEL_REASON = "Cancelled with batchpy jobs:cancel";
 
 /** One option as commander's `.option()` takes it: flags, description, parser, default. */
 type OptionDef = readonly [
@@ -38,10 +35,12 @@ export interface CommandDef<O extends StackOptions = StackOptions> {
   readonly description: string;
   /** `[name, description]`: `<x>` required, `[x]` optional, `x...` variadic. */
   readonly arguments: readonly (readonly [string, string])[];
-  /** In the order `--help` lists them. */
   readonly options: readonly OptionDef[];
-  /** Runs the command; returns the exit code. Method syntax: the table mixes option types. */
-  handler(o: O, args: readonly unknown[], ctx: Context): Promise<number>;
+  /**
+   * Runs the command with its options and its one argument; returns the exit code. Method
+   * syntax: the table mixes option and argument types.
+   */
+  handler(o: O, arg: unknown, ctx: Context): Promise<number>;
 }
 
 /** A parser of the numbers `ok` accepts; anything else is commander's error naming `expected`. */
@@ -158,8 +157,7 @@ const SUBMIT: CommandDef<SubmitFlags> = {
     ...COST_OPTIONS,
     ...STACK_OPTIONS,
   ],
-  async handler(o, [inputs], ctx) {
-    const names = inputs as string[];
+  async handler(o, names: string[], ctx) {
     if (o.retryFailed === true) {
       ctx.io.stderr.write(
         `note: --retry-failed leaves jobs:submit in the next release; use npm run jobs:retry -- ${names.join(" ")}\n`,
@@ -189,10 +187,9 @@ const RETRY: CommandDef<SubmitFlags> = {
     ...COST_OPTIONS,
     ...STACK_OPTIONS,
   ],
-  async handler(o, [names], ctx) {
+  async handler(o, names: string[], ctx) {
     const { retryCommand } = await import("./commands/retry");
-    const opts = { ...resolveScript(o, ctx), array: true, names: names as string[] };
-    return retryCommand(opts, ctx);
+    return retryCommand({ ...resolveScript(o, ctx), array: true, names }, ctx);
   },
 };
 
@@ -214,10 +211,10 @@ function watchOrStatus(name: "watch" | "status"): CommandDef<WatchFlags> {
       : "Show the ledger's jobs by status until all have finished; exits 1 if any failed.",
     arguments: [["[names...]", "only these jobs (default: every job in the ledger)"]],
     options: [LAST, ...STACK_OPTIONS, ...(once ? [] : [interval])],
-    async handler(o, [names], ctx) {
+    async handler(o, names: string[], ctx) {
       const { watchCommand } = await import("./commands/watch");
       const interval = o.interval ?? DEFAULT_WATCH_INTERVAL;
-      return watchCommand({ ...o, interval, names: names as string[], once }, ctx);
+      return watchCommand({ ...o, interval, names, once }, ctx);
     },
   };
 }
@@ -232,9 +229,8 @@ const LOGS: CommandDef<Omit<LogsOptions, "target">> = {
     ["--run <n>", "a retried set's or job's nth run (1: the first); default: latest", positiveInt],
     ...STACK_OPTIONS,
   ],
-  async handler(o, [target], ctx) {
-    const { logsCommand } = await import("./commands/logs");
-    return logsCommand({ ...o, target: target as string }, ctx);
+  async handler(o, target: string, ctx) {
+    return (await import("./commands/logs")).logsCommand({ ...o, target }, ctx);
   },
 };
 
@@ -249,9 +245,8 @@ const RESULTS: CommandDef<Omit<ResultsOptions, "names">> = {
     ["--concurrency <n>", "parallel downloads", positiveInt, DEFAULT_DOWNLOAD_CONCURRENCY],
     ...STACK_OPTIONS,
   ],
-  async handler(o, [names], ctx) {
-    const { resultsCommand } = await import("./commands/results");
-    return resultsCommand({ ...o, names: names as string[] }, ctx);
+  async handler(o, names: string[], ctx) {
+    return (await import("./commands/results")).resultsCommand({ ...o, names }, ctx);
   },
 };
 
@@ -287,9 +282,8 @@ const REPORT: CommandDef<Omit<ReportOptions, "names">> = {
     ...PRICE_OPTIONS,
     ...STACK_OPTIONS,
   ],
-  async handler(o, [names], ctx) {
-    const { reportCommand } = await import("./commands/report");
-    return reportCommand({ ...o, names: names as string[] }, ctx);
+  async handler(o, names: string[], ctx) {
+    return (await import("./commands/report")).reportCommand({ ...o, names }, ctx);
   },
 };
 
@@ -301,12 +295,16 @@ const CANCEL: CommandDef<Omit<CancelOptions, "names">> = {
   arguments: [["[names...]", "jobs to stop"]],
   options: [
     ["--all", "every unfinished job in the ledger"],
-    ["--reason <text>", "reason recorded by Batch", undefined, DEFAULT_CANCEL_REASON],
+    [
+      "--reason <text>",
+      "reason recorded by Batch",
+      undefined,
+      "Cancelled with batchpy jobs:cancel",
+    ],
     ...STACK_OPTIONS,
   ],
-  async handler(o, [names], ctx) {
-    const { cancelCommand } = await import("./commands/cancel");
-    return cancelCommand({ ...o, names: names as string[] }, ctx);
+  async handler(o, names: string[], ctx) {
+    return (await import("./commands/cancel")).cancelCommand({ ...o, names }, ctx);
   },
 };
 
@@ -316,10 +314,9 @@ const WHY: CommandDef<Omit<WhyOptions, "name">> = {
     "Explain why a job or sweep waits: its reason and fix, the job Batch holds at the head of " +
     "the queue, the queue and its compute environments, its place, and when the queue cancels it.",
   arguments: [["<name>", "job or sweep name from the ledger"]],
-  options: [...STACK_OPTIONS],
-  async handler(o, [name], ctx) {
-    const { whyCommand } = await import("./commands/why");
-    return whyCommand({ ...o, name: name as string }, ctx);
+  options: STACK_OPTIONS,
+  async handler(o, name: string, ctx) {
+    return (await import("./commands/why")).whyCommand({ ...o, name }, ctx);
   },
 };
 

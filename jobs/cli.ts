@@ -41,18 +41,17 @@ Environment:
  * A context made only once a command runs: the real one loads the AWS SDK, zod and the
  * ledger, which `--help` and a bad option never need; `env` and `npm` are for the npm check.
  */
-interface DeferredContext {
-  readonly io: Io;
-  readonly env: NodeJS.ProcessEnv;
+type DeferredContext = Pick<Context, "io" | "env"> & {
   readonly npm?: NpmProcess;
   load(): Promise<Context>;
-}
-
-/** Runs the command commander chose, `cmd` being its parsed form. */
-type Action = (def: CommandDef, cmd: Command) => Promise<void>;
+};
 
 /** The commander program of `commands`, writing to `io`; `action` runs the one chosen. */
-export function buildProgram(io: Io, commands: readonly CommandDef[], action: Action): Command {
+export function buildProgram(
+  io: Io,
+  commands: readonly CommandDef[],
+  action: (def: CommandDef, cmd: Command) => Promise<void>,
+): Command {
   const program = new Command("batchpy jobs")
     .description("Submit, watch and collect AWS Batch jobs of the batchpy stack.")
     .exitOverride()
@@ -89,12 +88,13 @@ export async function run(
     outcome.command = def.name;
     const ctx = { ...("load" in context ? await context.load() : context), io: io() };
     const o = { ...cmd.opts(), json: outcome.json };
-    outcome.code = await def.handler(o, cmd.processedArgs, ctx);
+    outcome.code = await def.handler(o, cmd.processedArgs[0], ctx);
   });
   // Why this run must not go ahead: `npm run` kept some of its options (see npm-args.ts).
   const sub = program.commands.find((c) => c.name() === argv[0]);
-  const { env, npm }: Pick<DeferredContext, "env" | "npm"> = context;
-  const refusal = sub && npmRefusal(sub.options, argv, env, npm, "; nothing was read or sent");
+  const npm = "npm" in context ? context.npm : undefined;
+  const refusal =
+    sub && npmRefusal(sub.options, argv, context.env, npm, "; nothing was read or sent");
   if (refusal !== undefined) {
     io().stderr.write(`error: ${refusal}\n`);
     return EXIT_BAD_INPUT;
@@ -109,9 +109,9 @@ export async function run(
 
 /** What a command leaves undone when it refuses bad input: true for that command. */
 const UNCHANGED = new Map([
-  ["submit", "nothing was submitted or changed"],
-  ["cancel", "nothing was cancelled"],
-  ["results", "nothing was downloaded"],
+  ["submit", "; nothing was submitted or changed"],
+  ["cancel", "; nothing was cancelled"],
+  ["results", "; nothing was downloaded"],
 ]);
 
 /** Commander's ways to end after printing help, which are not errors. */
@@ -122,27 +122,20 @@ function reportError(err: unknown, io: Io, json: boolean, command: string): numb
   if (err instanceof CommanderError) {
     return HELP_CODES.has(err.code) ? EXIT_OK : EXIT_BAD_INPUT;
   }
-  if (err instanceof BadInputError) {
-    if (json) {
-      io.stdout.write(`${JSON.stringify({ errors: err.problems, message: err.message })}\n`);
-    } else {
-      for (const p of err.problems) {
-        io.stderr.write(`error: ${formatProblem(p)}\n`);
-      }
-      const unchanged = UNCHANGED.get(command);
-      io.stderr.write(
-        `${err.problems.length} problem(s) found${unchanged !== undefined ? `; ${unchanged}` : ""}\n`,
-      );
-    }
-    return EXIT_BAD_INPUT;
-  }
-  const message = err instanceof FatalError ? err.message : describeError(err);
+  const bad = err instanceof BadInputError;
+  const message =
+    err instanceof Error && (bad || err instanceof FatalError) ? err.message : describeError(err);
   if (json) {
-    io.stdout.write(`${JSON.stringify({ error: message })}\n`);
+    const body = bad ? { errors: err.problems, message } : { error: message };
+    io.stdout.write(`${JSON.stringify(body)}\n`);
+  } else if (bad) {
+    const lines = err.problems.map((p) => `error: ${formatProblem(p)}\n`).join("");
+    const unchanged = UNCHANGED.get(command) ?? "";
+    io.stderr.write(`${lines}${err.problems.length} problem(s) found${unchanged}\n`);
   } else {
     io.stderr.write(`error: ${visible(message)}\n`);
   }
-  return EXIT_FAILURE;
+  return bad ? EXIT_BAD_INPUT : EXIT_FAILURE;
 }
 
 /** What the first Ctrl-C does, per command: what is true for that command. */
@@ -166,16 +159,13 @@ export async function main(
   const controller = new AbortController();
   const io: Io = { stdout: process.stdout, stderr: process.stderr };
   replaceSdkNodeWarning(io.stderr);
-  let interrupts = 0;
   const stopping = new Map(Object.entries(STOPPING)).get(argv[0] ?? "") ?? "stopping";
   process.on("SIGINT", () => {
-    interrupts++;
-    if (interrupts === 1) {
-      process.stderr.write(`\n${stopping} (Ctrl-C again to quit now)\n`);
-      controller.abort();
-    } else {
+    if (controller.signal.aborted) {
       process.exit(EXIT_INTERRUPTED);
     }
+    process.stderr.write(`\n${stopping} (Ctrl-C again to quit now)\n`);
+    controller.abort();
   });
   // `jobs:status | head` closes stdout early; that is not an error.
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {

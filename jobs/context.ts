@@ -7,7 +7,7 @@ import { setTimeout as delay } from "timers/promises";
 import { SingleBar } from "cli-progress";
 import { createAwsClients, httpStatus, type AwsClients } from "./aws/api";
 import { recordClaimedJobs } from "./aws/claims";
-import { describeError } from "./errors";
+import { describeError, isFileSystemError } from "./errors";
 import * as fs from "fs";
 import { Ledger, checkedLedgerPath, ledgerPath, mergeLedger } from "./state/ledger";
 import {
@@ -21,7 +21,6 @@ import { describeScript, type ScriptDescription } from "./input/script-options";
 import { checkValuesWithPython, type CheckValues } from "./input/variables";
 import { startCheckValues, type StartedPython } from "./input/python-probe";
 import { VARS } from "../components/contract";
-import { definedOnly } from "../components/defined";
 import { formatNumber } from "./output/numbers";
 import type { Io } from "./output/visible";
 import type { Faults } from "./aws/exactly-once";
@@ -121,7 +120,7 @@ export function createProgress(
 
 /** Resolves after `ms`, or early when `signal` aborts. */
 export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  await delay(ms, undefined, definedOnly({ signal })).catch((err: Error) => {
+  await delay(ms, undefined, { signal }).catch((err: Error) => {
     if (err.name !== "AbortError") {
       throw err;
     }
@@ -134,7 +133,6 @@ export function displayPath(cwd: string, p: string): string {
   return rel === "" ? "." : rel.startsWith("..") || path.isAbsolute(rel) ? p : rel;
 }
 
-/** The options every stack-bound command takes. */
 export interface StackOptions {
   readonly stack?: string;
   readonly outputs?: string;
@@ -144,33 +142,22 @@ export interface StackOptions {
 
 /** The stack's outputs, from `--outputs FILE` or the pulumi CLI. */
 export function stackOutputs(flags: StackOptions, ctx: Context): LoadedOutputs {
-  return loadOutputs({
-    stack: flags.stack,
-    outputsFile: flags.outputs,
-    cwd: ctx.cwd,
-    pulumi: ctx.pulumi,
-  });
+  const { stack, outputs: outputsFile } = flags;
+  return loadOutputs({ stack, outputsFile, cwd: ctx.cwd, pulumi: ctx.pulumi });
 }
 
 /**
  * The stack's ledger, one per stack whatever label was typed (stackStateName), and the one
  * an older version kept under the label, when there is one.
  */
-function ledgerFiles(
-  flags: StackOptions,
-  ctx: Context,
-  loaded: LoadedOutputs,
-): { file: string; byLabel?: string } {
+function ledgerFiles(flags: StackOptions, ctx: Context, loaded: LoadedOutputs) {
   const dir = stateDir(ctx, flags.stateDir);
   const file = ledgerPath(dir, stackStateName(loaded.outputs));
   const byLabel = checkedLedgerPath(dir, loaded.stack);
-  return byLabel !== file && fs.existsSync(byLabel) ? { file, byLabel } : { file };
+  return { file, byLabel: byLabel !== file && fs.existsSync(byLabel) ? byLabel : undefined };
 }
 
-/**
- * The stack's ledger (ledgerFiles). A ledger an older version kept under the label is moved
- * into it first, and the move said on stderr.
- */
+/** The stack's ledger; one an older version kept under the label is moved into it, saying so. */
 export function stackLedgerPath(flags: StackOptions, ctx: Context, loaded: LoadedOutputs): string {
   const { file, byLabel } = ledgerFiles(flags, ctx, loaded);
   if (byLabel !== undefined) {
@@ -184,10 +171,7 @@ export function stackLedgerPath(flags: StackOptions, ctx: Context, loaded: Loade
   return file;
 }
 
-/**
- * The stack's ledger as a run that changes nothing reads it (a dry run, a cost estimate): a
- * ledger still under the label is read with it, not moved.
- */
+/** The stack's ledger as a run that changes nothing reads it: one under the label, not moved. */
 export function readStackLedger(flags: StackOptions, ctx: Context, loaded: LoadedOutputs): Ledger {
   const { file, byLabel } = ledgerFiles(flags, ctx, loaded);
   return Ledger.open(file, byLabel);
@@ -214,7 +198,7 @@ export async function openStack(
  */
 async function addClaimedJobs(ledger: Ledger, loaded: LoadedOutputs, ctx: Context): Promise<void> {
   const bucket = loaded.outputs.bucketName;
-  if (bucket === undefined || bucket === "") {
+  if (!bucket) {
     return;
   }
   const clients = ctx.clients(loaded.outputs.region);
@@ -233,7 +217,7 @@ async function addClaimedJobs(ledger: Ledger, loaded: LoadedOutputs, ctx: Contex
   } catch (err) {
     const expected =
       httpStatus(err) !== undefined ||
-      typeof (err as { code?: unknown }).code === "string" ||
+      isFileSystemError(err) ||
       (err instanceof Error && err.name === "CredentialsProviderError");
     if (!expected) {
       throw err;

@@ -23,34 +23,26 @@ export interface Problem {
 
 /** `jobs/x.json:7:17: containerOverrides.environment[1].name: "var_c" is not ...`, visibly. */
 export function formatProblem(p: Problem): string {
-  let where = p.file ?? "";
-  if (p.file !== undefined && p.line !== undefined) {
-    where += `:${p.line}`;
-    if (p.column !== undefined) {
-      where += `:${p.column}`;
-    }
-  }
-  const parts = [where, p.path ?? ""].filter((s) => s.length > 0);
-  return visible(parts.length > 0 ? `${parts.join(": ")}: ${p.message}` : p.message);
+  const at = p.file !== undefined && p.line !== undefined ? [p.line, p.column] : [];
+  const where = [p.file, ...at].filter((s) => s !== undefined).join(":");
+  return visible([where, p.path ?? "", p.message].filter((s) => s !== "").join(": "));
 }
 
 /** Input the user must fix; exits 2 and submits nothing. */
 export class BadInputError extends Error {
+  override name = "BadInputError";
   readonly problems: readonly Problem[];
-  constructor(problems: string | readonly Problem[]) {
-    const list = typeof problems === "string" ? [{ message: problems }] : problems;
+  constructor(problems: string | Problem | readonly Problem[]) {
+    const one = typeof problems === "string" ? { message: problems } : problems;
+    const list = "message" in one ? [one] : one;
     super(list.map(formatProblem).join("\n"));
-    this.name = "BadInputError";
     this.problems = list;
   }
 }
 
 /** Something outside the input went wrong (AWS, missing outputs, a tool); exits 1. */
 export class FatalError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "FatalError";
-  }
+  override name = "FatalError";
 }
 
 /** The message of anything thrown, including SDK errors that carry a name and HTTP status. */

@@ -9,22 +9,20 @@ import type { OutStream } from "./context";
 export const RECOMMENDED_NODE = 26;
 
 /** End-of-life dates of the lines the SDK warns about (nodejs/Release schedule). */
-const END_OF_LIFE: Readonly<Record<number, string>> = {
-  18: "2025-04-30",
-  20: "2026-04-30",
-};
-
-/** The SDK's warning: "... versions published after <when> will require node >=22. ..." */
-const SDK_WARNING = /^NodeVersionSupportWarning:/;
-const SDK_REQUIREMENT = /published (after [^\n]*?)\s+will require node >=(\d+)/;
+const END_OF_LIFE = new Map([
+  ["18", "2025-04-30"],
+  ["20", "2026-04-30"],
+]);
 
 /** The tool's line for the SDK's warning `text` on Node `version`; undefined for others. */
 export function nodeSupportNotice(text: string, version: string): string | undefined {
-  if (!SDK_WARNING.test(text)) {
+  if (!text.startsWith("NodeVersionSupportWarning:")) {
     return undefined;
   }
-  const [, when, required] = SDK_REQUIREMENT.exec(text) ?? [undefined, undefined, "22"];
-  const eol = END_OF_LIFE[Number(/^v?(\d+)/.exec(version)?.[1])];
+  // "... versions published after <when> will require node >=22. ..."
+  const [, when, required = "22"] =
+    /published (after [^\n]*?)\s+will require node >=(\d+)/.exec(text) ?? [];
+  const eol = END_OF_LIFE.get(/^v?(\d+)/.exec(version)?.[1] ?? "");
   const releases = when === undefined ? "new AWS SDK releases" : `AWS SDK releases ${when}`;
   const why =
     eol !== undefined
@@ -43,19 +41,18 @@ export function replaceSdkNodeWarning(
 ): () => void {
   const original = process.emitWarning;
   let said = false;
-  const emitWarning = (warning: string | Error, ...rest: unknown[]): void => {
-    const text = typeof warning === "string" ? warning : warning.message;
-    const notice = nodeSupportNotice(text, version);
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]): void => {
+    const notice = nodeSupportNotice(
+      typeof warning === "string" ? warning : warning.message,
+      version,
+    );
     if (notice === undefined) {
       (original as (w: string | Error, ...r: unknown[]) => void).call(process, warning, ...rest);
-      return;
-    }
-    if (!said) {
+    } else if (!said) {
       said = true;
       stderr.write(`${notice}\n`);
     }
-  };
-  process.emitWarning = emitWarning as typeof process.emitWarning;
+  }) as typeof process.emitWarning;
   return () => {
     process.emitWarning = original;
   };

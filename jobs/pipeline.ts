@@ -11,11 +11,6 @@ import { groupOf } from "./state/attempts";
 import type { LedgerEntry } from "./state/ledger";
 import { pipelineOrder, type PipelineView } from "./status";
 
-export interface Pipeline extends PipelineView {
-  /** Job IDs of barriers. */
-  readonly barrierIds: ReadonlySet<string>;
-}
-
 /**
  * What each of `entries` waits for, by name, from Batch's `details` of them (by job ID);
  * `all` (the whole ledger) names jobs that are not among them.
@@ -24,7 +19,7 @@ export function pipelineOf(
   entries: readonly LedgerEntry[],
   details: ReadonlyMap<string, JobDetail>,
   all: readonly LedgerEntry[] = entries,
-): Pipeline {
+): PipelineView {
   const byId = new Map(all.map((e) => [e.jobId, e]));
   const barrierIds = new Set<string>();
   const barriers = new Map<string, number>();
@@ -55,7 +50,7 @@ export function pipelineOf(
     groupOf,
     (e) => after.get(e.jobId) ?? [],
   );
-  return { after, barriers, barrierIds, order };
+  return { after, barriers, order };
 }
 
 /**

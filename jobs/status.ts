@@ -21,13 +21,10 @@ export const STATUSES = [
 ] as const;
 export type Status = (typeof STATUSES)[number];
 
-/**
- * The statuses a job ends in. Not UNKNOWN: a job Batch does not return may be running in
- * another region or account (a wrong `--stack` or `--outputs`).
- */
+/** Not UNKNOWN: a job Batch does not return may run in another region or account. */
 export const TERMINAL: ReadonlySet<Status> = new Set<Status>(["SUCCEEDED", "FAILED"]);
 
-/** The statuses of a job that has started: stopping it terminates it rather than cancels it. */
+/** Stopping a job that has started terminates it rather than cancels it. */
 export const STARTED_STATUSES: readonly ("STARTING" | "RUNNING")[] = ["STARTING", "RUNNING"];
 
 /** Nothing left to wait for: the job ended, or Batch does not know it (waiting would never end). */
@@ -55,7 +52,6 @@ export interface JobRow {
   readonly statusReason?: string;
   readonly exitCode?: number;
   readonly arraySize?: number;
-  /** Children per status, for array jobs. */
   readonly children?: Partial<Record<Status, number>>;
   /** A single job's attempts and where their time went (--json; a sweep's are in jobs:report). */
   readonly attempts?: readonly AttemptTime[];
@@ -78,12 +74,9 @@ export interface Snapshot {
   /** Counted in units: a job, or one array child. */
   readonly counts: Record<Status, number>;
   readonly total: number;
-  /** Units that ended: SUCCEEDED or FAILED (never UNKNOWN). */
   readonly done: number;
   readonly failed: number;
-  /** Units Batch does not return. */
   readonly unknown: number;
-  /** Every unit and every parent ended. */
   readonly allTerminal: boolean;
   /** Every unit and every parent ended or is unknown to Batch: nothing left to wait for. */
   readonly settled: boolean;
@@ -116,12 +109,10 @@ export function runsPerSet<T>(
 export function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const item of items) {
-    const group = groups.get(keyOf(item));
-    if (group !== undefined) {
-      group.push(item);
-    } else {
-      groups.set(keyOf(item), [item]);
-    }
+    // Setting a key again keeps its place in the Map.
+    const group = groups.get(keyOf(item)) ?? [];
+    group.push(item);
+    groups.set(keyOf(item), group);
   }
   return groups;
 }
@@ -165,11 +156,18 @@ export function pipelineOrder<T>(
 
 /** The exit code of the job's last attempt (Batch reports it in two places). */
 export function exitCodeOf(d: JobDetail | JobSummary): number | undefined {
-  if (d.container?.exitCode !== undefined) {
-    return d.container.exitCode;
-  }
-  const attempts = (d as JobDetail).attempts;
-  return attempts?.[attempts.length - 1]?.container?.exitCode;
+  return d.container?.exitCode ?? (d as JobDetail).attempts?.at(-1)?.container?.exitCode;
+}
+
+/** The vCPUs, memory and GPUs of a job's `resourceRequirements` (SubmitJob's or Batch's). */
+export function resourcesOf(
+  requirements: readonly { readonly type?: string; readonly value?: string }[] | undefined,
+): { vcpus?: number; memoryMiB?: number; gpus?: number } {
+  const value = (type: string): number | undefined => {
+    const v = Number(requirements?.find((r) => r.type === type)?.value);
+    return Number.isFinite(v) && v > 0 ? v : undefined;
+  };
+  return definedOnly({ vcpus: value("VCPU"), memoryMiB: value("MEMORY"), gpus: value("GPU") });
 }
 
 /** Counts of an array job's children; falls back to the parent's status before they exist. */
@@ -283,7 +281,6 @@ export function leaveOut(
   return { ...tally(counts, s.jobs), retried: { ...retried, runs: replaced.length } };
 }
 
-/** Failures of single jobs straight from the snapshot. */
 export function singleFailures(snapshot: Snapshot): Failure[] {
   return snapshot.jobs
     .filter((j) => j.status === "FAILED" && j.arraySize === undefined)

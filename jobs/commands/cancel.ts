@@ -11,7 +11,7 @@ import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError } from "../errors";
 import { isRetryable } from "../output/submit-print";
 import type { LedgerEntry } from "../state/ledger";
 import { runPool } from "../aws/pool";
-import { isSettled, STARTED_STATUSES, type Status } from "../status";
+import { asStatus, isSettled, STARTED_STATUSES, type Status } from "../status";
 import {
   printCancel,
   printCancelJson,
@@ -32,7 +32,6 @@ const MAX_REASON_LENGTH = 1024;
 /** Calls in flight: well under Batch's per-account request rate. */
 const STOP_CONCURRENCY = 10;
 
-/** Checks the options before anything is looked up or stopped. */
 export function checkCancelOptions(opts: CancelOptions): void {
   if ((opts.all === true) === opts.names.length > 0) {
     throw new BadInputError(
@@ -112,7 +111,7 @@ async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResu
   try {
     const ids = entries.map((e) => e.jobId);
     const byId = await describeById(clients, ids);
-    const statusOf = (e: LedgerEntry): Status => (byId.get(e.jobId)?.status ?? "UNKNOWN") as Status;
+    const statusOf = (e: LedgerEntry): Status => asStatus(byId.get(e.jobId)?.status);
     // Jobs Batch does not return cannot be stopped, and nothing says they finished: they
     // may be running in another region or account.
     const unknown = entries.filter((e) => statusOf(e) === "UNKNOWN");

@@ -6,7 +6,7 @@
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { BUCKET_PREFIXES } from "../../components/contract";
+import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { appendLocalRun, entrypointError, type LocalParent } from "../state/local-runs";
 import type { Submission } from "../input/plan";
 import {
@@ -16,12 +16,12 @@ import {
   type NamedDependency,
 } from "../input/depends";
 import { runPool } from "../aws/pool";
-import { VARS } from "../../components/contract";
 import { parametersOf } from "../report/rows";
 import { parseManifest } from "../input/manifest";
 import type { ParameterSet } from "../input/sweep";
 import { definedOnly } from "../../components/defined";
 import { isFileSystemError } from "../errors";
+import { resourcesOf } from "../status";
 
 export interface LocalRun {
   readonly jobName: string;
@@ -29,27 +29,22 @@ export interface LocalRun {
   readonly index?: number;
   /** The job's own variables, as the container would get them from SubmitJob. */
   readonly env: ReadonlyMap<string, string>;
-  /** An array sweep child's set, for the record (the entrypoint reads the manifest). */
+  /** An array sweep child's set and manifest key, for the record. */
   readonly set?: ParameterSet;
+  readonly manifest?: string;
   /** What the job file asks for, for the report's estimates. */
   readonly vcpus?: number;
   readonly memoryMiB?: number;
   readonly gpus?: number;
-  /**
-   * Where results, log and record are filed: a sweep's part (a chunk, a lone set) under the
-   * sweep and its global set number, any other run under its own name and index.
-   */
+  /** Where results, log and record are filed: a sweep's part under its global set number. */
   readonly filedAs: { readonly job: string; readonly index?: number };
-  /** The jobs and sweeps it waits for, by name. */
   readonly after: readonly NamedDependency[];
-  /** An array sweep child's manifest key, for the record. */
-  readonly manifest?: string;
 }
 
 /** Set numbers that failed (undefined: a job that is not a set), by job or sweep name. */
 type Failures = ReadonlyMap<string, ReadonlySet<number | undefined>>;
 
-export interface LocalPlan {
+interface LocalPlan {
   /** The runs level by level, parents first (jobs/input/depends.ts's order). */
   readonly levels: LocalRun[][];
   /** Array sweep manifests, written into the local folder before any run. */
@@ -57,13 +52,6 @@ export interface LocalPlan {
   /** What failed in earlier local runs of the parents outside this submit. */
   readonly failedBefore: Failures;
 }
-
-/** The bucket prefixes the job definition sets in the cloud (components/job-definition.ts). */
-const PREFIX_VARIABLES: Readonly<Record<string, string>> = {
-  [VARS.inputsPrefix]: BUCKET_PREFIXES.inputs,
-  [VARS.resultsPrefix]: BUCKET_PREFIXES.results,
-  [VARS.logsPrefix]: BUCKET_PREFIXES.logs,
-};
 
 /**
  * One run per single job, one per array child, by dependency level; a step that reads
@@ -125,38 +113,31 @@ function localRuns(s: Submission): LocalRun[] {
   const env = new Map(
     (s.request.containerOverrides?.environment ?? []).map((v) => [v.name, v.value]),
   );
-  const sweep = s.sweep;
-  const resources = requestedResources(s);
-  const after = namedDependencies(s);
+  const common = {
+    jobName: s.jobName,
+    env,
+    ...resourcesOf(s.request.containerOverrides?.resourceRequirements),
+    after: namedDependencies(s),
+  };
   if (s.arraySize === undefined) {
     const index = env.get(VARS.setIndex);
     const filedAs =
-      sweep !== undefined && index !== undefined
-        ? { job: sweep, index: Number(index) }
+      s.sweep !== undefined && index !== undefined
+        ? { job: s.sweep, index: Number(index) }
         : { job: s.jobName };
-    return [{ jobName: s.jobName, env, ...resources, filedAs, after }];
+    return [{ ...common, filedAs }];
   }
   // An array sweep's sets and their global numbers are in its manifest.
-  const key = s.kind === "array" ? s.manifest.key : undefined;
   const manifest = s.kind === "array" ? parseManifest(s.manifest.body) : undefined;
   return Array.from({ length: s.arraySize }, (_, i) => ({
-    jobName: s.jobName,
+    ...common,
     index: i,
-    env,
-    ...definedOnly({ set: manifest?.sets[i], manifest: key }),
-    ...resources,
-    filedAs: { job: sweep ?? s.jobName, index: manifest?.indexes?.[i] ?? i },
-    after,
+    ...definedOnly({
+      set: manifest?.sets[i],
+      manifest: s.kind === "array" ? s.manifest.key : undefined,
+    }),
+    filedAs: { job: s.sweep ?? s.jobName, index: manifest?.indexes?.[i] ?? i },
   }));
-}
-
-function requestedResources(s: Submission): Pick<LocalRun, "vcpus" | "memoryMiB" | "gpus"> {
-  const req = s.request.containerOverrides?.resourceRequirements ?? [];
-  const value = (type: string): number | undefined => {
-    const v = Number(req.find((r) => r.type === type)?.value);
-    return Number.isFinite(v) && v > 0 ? v : undefined;
-  };
-  return definedOnly({ vcpus: value("VCPU"), memoryMiB: value("MEMORY"), gpus: value("GPU") });
 }
 
 /**
@@ -183,12 +164,14 @@ export function runEnvironment(
   root: string,
   host: NodeJS.ProcessEnv,
 ): NodeJS.ProcessEnv {
-  const inherited = Object.fromEntries(
-    INHERITED_VARIABLES.flatMap((k) => (host[k] !== undefined ? [[k, host[k]]] : [])),
-  );
   return {
-    ...inherited,
-    ...PREFIX_VARIABLES,
+    ...Object.fromEntries(
+      INHERITED_VARIABLES.flatMap((k) => (host[k] !== undefined ? [[k, host[k]]] : [])),
+    ),
+    // The bucket prefixes the job definition sets in the cloud (components/job-definition.ts).
+    [VARS.inputsPrefix]: BUCKET_PREFIXES.inputs,
+    [VARS.resultsPrefix]: BUCKET_PREFIXES.results,
+    [VARS.logsPrefix]: BUCKET_PREFIXES.logs,
     // Own properties only (Object.fromEntries), so any variable name is kept as it is.
     ...Object.fromEntries(run.env),
     [VARS.localRoot]: root,
@@ -210,7 +193,7 @@ export interface LocalResult {
   readonly stoppedAt: number;
 }
 
-export interface LocalOptions {
+interface LocalOptions {
   readonly repoRoot: string;
   readonly root: string;
   /** `--script PATH` for the entrypoint (absolute); default: the entrypoint's own script. */
@@ -225,20 +208,18 @@ export interface LocalOptions {
 
 const TAIL_BYTES = 4096;
 
+/** A run that ended without a process: `tail` or `notRun` says why. */
+function unrun(run: LocalRun, startedAt: number, why: Partial<LocalResult>): LocalResult {
+  return { run, exitCode: null, signal: null, tail: "", startedAt, stoppedAt: Date.now(), ...why };
+}
+
 function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<LocalResult> {
   const entrypoint = path.join(opts.repoRoot, "container", "run_job.py");
   const startedAt = Date.now();
   const scriptArgs = opts.script !== undefined ? ["--script", opts.script] : [];
   return new Promise((resolve) => {
     const notStarted = (err: Error): void =>
-      resolve({
-        run,
-        exitCode: null,
-        signal: null,
-        tail: `could not start python3: ${err.message}`,
-        startedAt,
-        stoppedAt: Date.now(),
-      });
+      resolve(unrun(run, startedAt, { tail: `could not start python3: ${err.message}` }));
     let child: ReturnType<typeof spawn>;
     try {
       child = spawn("python3", [entrypoint, ...scriptArgs], {
@@ -290,9 +271,13 @@ export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<Loc
     const outcomes = await runPool(
       level,
       async (run) => {
-        const blocked = failedParent(run, failed);
+        const parent = failedParent(run, failed);
         const r =
-          blocked === undefined ? await runOne(run, opts, live) : notRunResult(run, blocked);
+          parent === undefined
+            ? await runOne(run, opts, live)
+            : unrun(run, Date.now(), {
+                notRun: `not run: ${parent} failed, and a job fails when a job it depends on fails`,
+              });
         if (r.exitCode !== 0) {
           const { job, index } = run.filedAs;
           failed.set(job, (failed.get(job) ?? new Set()).add(index));
@@ -300,7 +285,7 @@ export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<Loc
         // The run's outcome matters more than its record: a record the file system refuses
         // (the folder vanished, the disk is full) leaves the run out of jobs:report only.
         try {
-          recordRun(opts.root, runId, createdAt, run, r);
+          recordRun(opts.root, runId, createdAt, r);
         } catch (err) {
           if (!isFileSystemError(err)) {
             throw err;
@@ -334,45 +319,22 @@ function failedParent(run: LocalRun, failed: Failures): string | undefined {
   return undefined;
 }
 
-function notRunResult(run: LocalRun, parent: string): LocalResult {
-  const now = Date.now();
-  return {
-    run,
-    exitCode: null,
-    signal: null,
-    tail: "",
-    notRun: `not run: ${parent} failed, and a job fails when a job it depends on fails`,
-    startedAt: now,
-    stoppedAt: now,
-  };
-}
-
-function recordRun(
-  root: string,
-  runId: string,
-  createdAt: number,
-  run: LocalRun,
-  r: LocalResult,
-): void {
-  const reason = r.notRun ?? entrypointError(r.tail);
+function recordRun(root: string, runId: string, createdAt: number, r: LocalResult): void {
+  const { run } = r;
+  const env = [...run.env].map(([name, value]) => ({ name, value }));
   appendLocalRun(root, {
     v: 1,
     run: runId,
     job: run.filedAs.job,
     ...definedOnly({ index: run.filedAs.index }),
-    params: Object.fromEntries(
-      parametersOf(
-        [...run.env].map(([name, value]) => ({ name, value })),
-        run.set,
-      ),
-    ),
+    params: Object.fromEntries(parametersOf(env, run.set)),
     createdAt,
     startedAt: r.startedAt,
     stoppedAt: r.stoppedAt,
     exitCode: r.exitCode,
     signal: r.signal,
     ...definedOnly({
-      reason,
+      reason: r.notRun ?? entrypointError(r.tail),
       manifest: run.manifest,
       vcpus: run.vcpus,
       memoryMiB: run.memoryMiB,

@@ -1,11 +1,9 @@
 /**
- * `jobs:retry <names...>` (and, for one release, `jobs:submit --retry-failed`): resubmit only
- * what failed. A sweep's failed sets go as one array job `<sweep>-r<n>` (chunked past 10,000)
- * whose manifest keeps their set numbers, so results land where the first run's did; a lone
- * set goes as a plain job. A failed job goes again as `<job>-r<n>`. The requests are planned
- * again from the original files, whose hashes must match the ledger's, and sent through the
- * same cost bound and exactly-once path as any submission; an interrupted retry (an open intent) is planned
- * as of before it started, so running the same command again completes it.
+ * `jobs:retry <names...>` (and, for one release, `jobs:submit --retry-failed`): a sweep's failed
+ * sets go again as one array job `<sweep>-r<n>` whose manifest keeps their set numbers, so
+ * results land where the first run's did; a failed job as `<job>-r<n>`. Planned again from the
+ * original files (their hashes must match the ledger's) and sent as any submission; an
+ * interrupted retry is planned as of before it started, so running it again completes it.
  */
 import { chunkJobName, chunkRanges } from "../input/chunks";
 import { openStack, type Context } from "../context";
@@ -33,7 +31,7 @@ import { groupOf, isRetryEntry, retryNumber } from "../state/attempts";
 import { standingRuns } from "../input/depends";
 import { failedByDependency, pipelineOf } from "../pipeline";
 
-export interface RetrySelection {
+interface RetrySelection {
   readonly name: string;
   /** Failed latest runs: a sweep's set numbers, or one unit without index for a job. */
   readonly failed: readonly RunUnit[];
@@ -49,7 +47,7 @@ export function selectRetry(names: readonly string[], units: readonly RunUnit[])
     return {
       name,
       failed: mine.filter((u) => u.status === "FAILED"),
-      unfinished: mine.filter((u) => !TERMINAL.has(u.status) || u.status === "UNKNOWN"),
+      unfinished: mine.filter((u) => !TERMINAL.has(u.status)),
     };
   });
 }
@@ -99,17 +97,16 @@ export function planJobRetry(original: Submission, name: string, jobName: string
   };
 }
 
-export interface RetryOptions extends Omit<SubmitOptions, "files"> {
-  readonly names: readonly string[];
-}
+type RetryOptions = Omit<SubmitOptions, "files"> & { readonly names: readonly string[] };
 
 /** What `jobs:submit --retry-failed` may not be combined with (jobs:retry has no such options). */
 function checkRetryOptions(opts: RetryOptions): void {
-  const bad = [
-    ...(opts.locally === true ? ["--locally"] : []),
-    ...(opts.force === true ? ["--force"] : []),
-    ...(!opts.array ? ["--no-array"] : []),
-  ];
+  const flags = {
+    "--locally": opts.locally === true,
+    "--force": opts.force,
+    "--no-array": !opts.array,
+  };
+  const bad = Object.entries(flags).flatMap(([flag, set]) => (set === true ? [flag] : []));
   if (bad.length > 0) {
     throw new BadInputError(
       `--retry-failed cannot be combined with ${bad.join(" or ")}: it resubmits the failed ` +
@@ -159,14 +156,12 @@ async function originals(
     const byName = new Map(firsts.map((e) => [e.jobName, e]));
     const changed = mine.some((s) => byName.get(s.jobName)?.hash !== s.hash);
     if (item === undefined || mine.length === 0 || changed) {
-      throw new BadInputError([
-        {
-          file,
-          message:
-            `changed since ${name} was submitted from it, so its failed runs cannot be told ` +
-            "apart from new ones; restore the file as it was, or submit it again with --force",
-        },
-      ]);
+      throw new BadInputError({
+        file,
+        message:
+          `changed since ${name} was submitted from it, so its failed runs cannot be told ` +
+          "apart from new ones; restore the file as it was, or submit it again with --force",
+      });
     }
     return { sel, mine, item };
   });
@@ -181,23 +176,19 @@ function planRetry({ sel, mine, item }: Original, entries: readonly LedgerEntry[
     return [planJobRetry(mine[0], sel.name, jobName)];
   }
   if (item.kind !== "sweep") {
-    throw new BadInputError([
-      {
-        file: item.doc.file,
-        message:
-          `${sel.name} is an array job of a job file (arrayProperties), whose children cannot be ` +
-          "rerun one by one; submit it again with --force, or make it a sweep",
-      },
-    ]);
+    throw new BadInputError({
+      file: item.doc.file,
+      message:
+        `${sel.name} is an array job of a job file (arrayProperties), whose children cannot be ` +
+        "rerun one by one; submit it again with --force, or make it a sweep",
+    });
   }
   const outOfRange = indexes.filter((i) => i >= item.sets.length);
   if (outOfRange.length > 0) {
-    throw new BadInputError([
-      {
-        file: item.file,
-        message: `has ${item.sets.length} sets, but ${sel.name}'s failed set(s) ${outOfRange.join(", ")} lie beyond; submit it again with --force`,
-      },
-    ]);
+    throw new BadInputError({
+      file: item.file,
+      message: `has ${item.sets.length} sets, but ${sel.name}'s failed set(s) ${outOfRange.join(", ")} lie beyond; submit it again with --force`,
+    });
   }
   return planSweepRetry(item, jobName, indexes, mine[0]);
 }

@@ -3,6 +3,7 @@
  * jobs by status, with the reason and exit code of each failure.
  */
 import type { AwsClients, JobDetail } from "../aws/api";
+import type { LoadedOutputs } from "../input/outputs";
 import { createProgress, openStack, sleep, type Context, type StackOptions } from "../context";
 import {
   BadInputError,
@@ -23,6 +24,7 @@ import {
 import {
   TERMINAL,
   arrayFailures,
+  asStatus,
   leaveOut,
   longWaits,
   singleFailures,
@@ -30,7 +32,6 @@ import {
   type Failure,
   type LongWait,
   type Snapshot,
-  type Status,
 } from "../status";
 import { LONG_WAITS_HEADING, formatCounts, formatLongWait } from "../output/status-print";
 import { countsLine, printWatch, printWatchJson, type WatchResult } from "../output/watch-print";
@@ -38,11 +39,8 @@ import type { Unavailable } from "../output/why-print";
 import { pipelineOf } from "../pipeline";
 
 export interface WatchOptions extends StackOptions {
-  /** Job names to show; default: every job in the ledger. */
   readonly names: readonly string[];
-  /** Only the jobs of the most recent `jobs:submit`. */
   readonly last?: boolean;
-  /** Seconds between polls. */
   readonly interval: number;
   /** `jobs:status`: one look, no waiting. */
   readonly once: boolean;
@@ -84,12 +82,9 @@ export async function describeById(
   clients: AwsClients,
   ids: readonly string[],
 ): Promise<Map<string, JobDetail>> {
-  let details: JobDetail[];
-  try {
-    details = await clients.batch.describeJobs(ids);
-  } catch (err) {
+  const details = await clients.batch.describeJobs(ids).catch((err: unknown) => {
     throw new FatalError(`DescribeJobs failed: ${describeError(err)}`);
-  }
+  });
   return new Map(details.flatMap((d) => (d.jobId !== undefined ? [[d.jobId, d] as const] : [])));
 }
 
@@ -130,14 +125,7 @@ async function watch(opts: WatchOptions, ctx: Context): Promise<WatchResult> {
   }
   const clients = ctx.clients(outputs.outputs.region);
   try {
-    const polled = await pollJobs(
-      entries,
-      ledger.entries,
-      clients,
-      outputs.outputs.bucketName,
-      opts,
-      ctx,
-    );
+    const polled = await pollJobs(entries, ledger.entries, clients, outputs, opts, ctx);
     const failures = await currentFailures(polled, clients);
     const unavailable: Unavailable[] = [];
     const snapshot = opts.json
@@ -156,33 +144,22 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
   } else {
     printWatch(result, ctx.io, opts.once);
   }
-  return watchExitCode(result.snapshot, ctx.signal.aborted);
-}
-
-/** Unknown jobs and failures fail; an interrupted watch of unfinished jobs is interrupted. */
-function watchExitCode(s: Snapshot | undefined, aborted: boolean): number {
-  if (s === undefined) {
-    return EXIT_OK;
-  }
-  if (s.unknown > 0) {
-    return EXIT_FAILURE;
-  }
-  if (aborted && !s.allTerminal) {
+  // Unknown jobs and failures fail; an interrupted watch of unfinished jobs is interrupted.
+  const s = result.snapshot;
+  if (s !== undefined && s.unknown === 0 && ctx.signal.aborted && !s.allTerminal) {
     return EXIT_INTERRUPTED;
   }
-  return s.failed > 0 ? EXIT_FAILURE : EXIT_OK;
+  return s !== undefined && (s.unknown > 0 || s.failed > 0) ? EXIT_FAILURE : EXIT_OK;
 }
 
 /** The last look at the jobs, and which runs a retry replaced. */
 interface Polled {
   readonly snapshot: Snapshot;
-  /** DescribeJobs' answers by job ID. */
   readonly details: ReadonlyMap<string, JobDetail>;
   /** Job IDs (`<id>:<child>` for children) of runs a retry replaced. */
   readonly replaced: ReadonlySet<string>;
   /** A retry's set number per child, by the retry's job name. */
   readonly setNumbers: ReadonlyMap<string, readonly number[]>;
-  /** Jobs RUNNABLE long after their submit. */
   readonly waiting: readonly LongWait[];
 }
 
@@ -194,7 +171,7 @@ async function pollJobs(
   entries: readonly LedgerEntry[],
   all: readonly LedgerEntry[],
   clients: AwsClients,
-  bucket: string | undefined,
+  { outputs }: LoadedOutputs,
   opts: WatchOptions,
   ctx: Context,
 ): Promise<Polled> {
@@ -208,7 +185,7 @@ async function pollJobs(
       await describeUnfinished(details, clients, ids);
       const snapshot = summarize(entries, details, pipelineOf(entries, details, all));
       const latest = retried
-        ? await latestRunsOnly(snapshot, entries, details, known, clients, bucket)
+        ? await latestRunsOnly(snapshot, entries, details, known, clients, outputs.bucketName)
         : { snapshot, replaced: new Set<string>(), setNumbers: new Map() };
       const waiting = longWaits(latest.snapshot.jobs, details, Date.now());
       const polled: Polled = { ...latest, details, waiting };
@@ -265,9 +242,7 @@ async function describeUnfinished(
   clients: AwsClients,
   ids: readonly string[],
 ): Promise<void> {
-  const unfinished = ids.filter(
-    (id) => !TERMINAL.has((details.get(id)?.status ?? "SUBMITTED") as Status),
-  );
+  const unfinished = ids.filter((id) => !TERMINAL.has(asStatus(details.get(id)?.status)));
   (await describeById(clients, unfinished)).forEach((d, id) => details.set(id, d));
 }
 

@@ -15,9 +15,9 @@ import type {
 import { openStack, type Context, type StackOptions } from "../context";
 import { EXIT_OK } from "../errors";
 import { optional } from "../aws/optional";
-import { summarize, type JobRow } from "../status";
+import { resourcesOf, summarize, type JobRow } from "../status";
 import { waitReason } from "../wait-reason";
-import { jobTooLarge, type JobLimits, type LargestJob } from "../../components/job-limits";
+import { jobTooLarge, type JobLimits } from "../../components/job-limits";
 import { definedOnly } from "../../components/defined";
 import { describeById, selectEntries } from "./watch";
 import {
@@ -36,30 +36,17 @@ export interface WhyOptions extends StackOptions {
   readonly name: string;
 }
 
-/** The RUNNABLE time limits of a queue (the stack sets them: components/job-queue.ts). */
-function timeLimits(queue: JobQueueDetail): TimeLimit[] {
-  return (queue.jobStateTimeLimitActions ?? []).flatMap(
-    ({ state, reason, maxTimeSeconds, action }) =>
-      state === "RUNNABLE" && reason !== undefined && maxTimeSeconds !== undefined
-        ? [{ reason, maxTimeSeconds, action: action ?? "CANCEL" }]
-        : [],
-  );
-}
-
 /** 1-based place of the job (or, for an array, its first child) in the snapshot. */
 export function placeOf(
   jobArn: string | undefined,
   front: FrontOfQueueDetail,
 ): { place: number; since?: number } | undefined {
   const jobs = front.jobs ?? [];
-  const i = jobs.findIndex((j) => j.jobArn !== undefined && ownedBy(j.jobArn, jobArn));
+  const owned = (arn = ""): boolean => jobArn !== undefined && `${arn}:`.startsWith(`${jobArn}:`);
+  const i = jobs.findIndex((j) => owned(j.jobArn));
   return i < 0
     ? undefined
     : { place: i + 1, ...definedOnly({ since: jobs[i].earliestTimeAtPosition }) };
-}
-
-function ownedBy(arn: string, jobArn: string | undefined): boolean {
-  return jobArn !== undefined && (arn === jobArn || arn.startsWith(`${jobArn}:`));
 }
 
 /**
@@ -79,20 +66,6 @@ export function cancelledAt(
     : since + limit.maxTimeSeconds * 1000;
 }
 
-/** The job's vCPUs, memory and GPUs as Batch shows them. */
-export function jobSize(detail: Pick<JobDetail, "container"> | undefined): Partial<LargestJob> {
-  const value = (type: string): number | undefined => {
-    const found = detail?.container?.resourceRequirements?.find((r) => r.type === type)?.value;
-    return found === undefined ? undefined : Number(found);
-  };
-  return definedOnly({ vcpus: value("VCPU"), memoryMiB: value("MEMORY"), gpus: value("GPU") });
-}
-
-/** The ARN's job ID (`…:job/<id>`, an array child's `<id>:<index>`). */
-function jobIdOf(arn: string): string {
-  return arn.replace(/^.*:job\//, "");
-}
-
 function environmentState(e: ComputeEnvironmentDetail): EnvironmentState {
   const r = e.computeResources;
   return {
@@ -109,68 +82,62 @@ function environmentState(e: ComputeEnvironmentDetail): EnvironmentState {
   };
 }
 
+/** The queue, with the RUNNABLE time limits the stack sets (components/job-queue.ts). */
 function queueState(q: JobQueueDetail): QueueState {
   return {
     name: q.jobQueueName ?? q.jobQueueArn ?? "?",
     ...definedOnly({ state: q.state, status: q.status, statusReason: q.statusReason }),
-    timeLimits: timeLimits(q),
+    timeLimits: (q.jobStateTimeLimitActions ?? []).flatMap(
+      ({ state, reason, maxTimeSeconds, action }) =>
+        state === "RUNNABLE" && reason !== undefined && maxTimeSeconds !== undefined
+          ? [{ reason, maxTimeSeconds, action: action ?? "CANCEL" }]
+          : [],
+    ),
   };
 }
 
-/** The queue and its compute environments, each call optional. */
+/**
+ * The queue and its compute environments, its first 100 RUNNABLE jobs and the one at their
+ * head with the reason Batch holds it for; each call optional.
+ */
 async function readQueue(clients: AwsClients, queueName: string, unavailable: Unavailable[]) {
   const batch = clients.batch;
-  const queue = await optional(
-    "batch:DescribeJobQueues",
-    () => batch.describeJobQueue(queueName),
-    unavailable,
-  );
+  const [queue, front] = await Promise.all([
+    optional("batch:DescribeJobQueues", () => batch.describeJobQueue(queueName), unavailable),
+    optional("batch:GetJobQueueSnapshot", () => batch.getJobQueueSnapshot(queueName), unavailable),
+  ]);
   const names = (queue?.computeEnvironmentOrder ?? []).flatMap((c) => c.computeEnvironment ?? []);
-  const environments =
+  const arn = front?.jobs?.[0]?.jobArn;
+  const [environments, described] = await Promise.all([
     names.length === 0
       ? []
-      : ((await optional(
+      : optional(
           "batch:DescribeComputeEnvironments",
           () => batch.describeComputeEnvironments(names),
           unavailable,
-        )) ?? []);
-  return { queue, environments };
-}
-
-/** The queue's first 100 RUNNABLE jobs and its head job, each call optional. */
-async function readFront(clients: AwsClients, queueName: string, unavailable: Unavailable[]) {
-  const front = await optional(
-    "batch:GetJobQueueSnapshot",
-    () => clients.batch.getJobQueueSnapshot(queueName),
-    unavailable,
-  );
-  return { front, head: await readHead(clients, front, unavailable) };
-}
-
-/** The job at the head of the queue, with the reason Batch holds it for. */
-async function readHead(
-  clients: AwsClients,
-  front: FrontOfQueueDetail | undefined,
-  unavailable: Unavailable[],
-): Promise<HeadJob | undefined> {
-  const arn = front?.jobs?.[0]?.jobArn;
-  if (arn === undefined) {
-    return undefined;
-  }
-  const described = await optional(
-    "batch:DescribeJobs",
-    () => clients.batch.describeJobs([jobIdOf(arn)]),
-    unavailable,
-  );
+        ),
+    // The ARN ends in the job ID (`…:job/<id>`, an array child's `<id>:<index>`).
+    arn === undefined
+      ? undefined
+      : optional(
+          "batch:DescribeJobs",
+          () => batch.describeJobs([arn.replace(/^.*:job\//, "")]),
+          unavailable,
+        ),
+  ]);
   const d = described?.[0];
-  return {
-    jobArn: arn,
-    ...definedOnly({
-      jobName: d?.jobName,
-      statusReason: d?.statusReason,
-      reason: waitReason(d?.statusReason),
-    }),
-  };
+  const head: HeadJob | undefined =
+    arn === undefined
+      ? undefined
+      : {
+          jobArn: arn,
+          ...definedOnly({
+            jobName: d?.jobName,
+            statusReason: d?.statusReason,
+            reason: waitReason(d?.statusReason),
+          }),
+        };
+  return { queue, environments: environments ?? [], front, head };
 }
 
 /** One job or sweep part, explained from what was read. */
@@ -200,7 +167,9 @@ export function explainJob(
       behind,
       tooLarge:
         seen.limits !== undefined
-          ? jobTooLarge(jobSize(detail), seen.limits).map((p) => p.message)
+          ? jobTooLarge(resourcesOf(detail?.container?.resourceRequirements), seen.limits).map(
+              (p) => p.message,
+            )
           : undefined,
       headCancelledAt: cancelledAt(holder?.statusReason, headSince, seen.timeLimits),
     }),
@@ -213,34 +182,29 @@ async function why(opts: WhyOptions, ctx: Context): Promise<WhyResult> {
   const entries = selectEntries(ledger, [opts.name], false, outputs.stack);
   const clients = ctx.clients(outputs.outputs.region);
   try {
-    const details = await describeById(
-      clients,
-      entries.map((e) => e.jobId),
-    );
-    const first = details.get(entries[0].jobId);
+    const ids = entries.map((e) => e.jobId);
+    const details = await describeById(clients, ids);
     const queueName =
-      first?.jobQueue ?? outputs.outputs.jobQueueArn ?? outputs.outputs.jobQueueName;
+      details.get(entries[0].jobId)?.jobQueue ??
+      outputs.outputs.jobQueueArn ??
+      outputs.outputs.jobQueueName;
     const unavailable: Unavailable[] = [];
-    const [read, { front, head }] =
-      queueName !== undefined
-        ? await Promise.all([
-            readQueue(clients, queueName, unavailable),
-            readFront(clients, queueName, unavailable),
-          ])
-        : [undefined, { front: undefined, head: undefined }];
+    const read =
+      queueName !== undefined ? await readQueue(clients, queueName, unavailable) : undefined;
     const queue = read?.queue !== undefined ? queueState(read.queue) : undefined;
     const seen = {
-      ...definedOnly({ front, head, limits: outputs.outputs.jobLimits }),
+      ...definedOnly({ front: read?.front, head: read?.head, limits: outputs.outputs.jobLimits }),
       timeLimits: queue?.timeLimits ?? [],
     };
-    const rows = summarize(entries, details).jobs;
     return {
       stack: outputs.stack,
       name: opts.name,
-      jobs: rows.map((row) => explainJob(row, details.get(row.jobId), seen)),
+      jobs: summarize(entries, details).jobs.map((row) =>
+        explainJob(row, details.get(row.jobId), seen),
+      ),
       environments: (read?.environments ?? []).map(environmentState),
       unavailable,
-      ...definedOnly({ queue, runnableListed: front?.jobs?.length }),
+      ...definedOnly({ queue, runnableListed: read?.front?.jobs?.length }),
     };
   } finally {
     clients.destroy();

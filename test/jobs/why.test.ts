@@ -1,7 +1,8 @@
 /** jobs:why against the local Batch fake (120 ms per answer), and its pure steps. */
 import * as assert from "assert";
 import * as fs from "fs";
-import { cancelledAt, explainJob, jobSize, placeOf } from "../../jobs/commands/why";
+import { cancelledAt, explainJob, placeOf } from "../../jobs/commands/why";
+import { resourcesOf } from "../../jobs/status";
 import { when } from "../../jobs/output/why-print";
 import { STACK_OUTPUTS, useLocalAws, writeJobFiles } from "../helpers/jobs-harness";
 import type { WhyResult } from "../../jobs/output/why-print";
@@ -212,8 +213,11 @@ describe("jobs:why: why a job waits", function () {
         ],
       },
     };
-    assert.deepStrictEqual(jobSize(detail), { vcpus: 2, memoryMiB: 4096 });
-    assert.deepStrictEqual(jobSize(undefined), {});
+    assert.deepStrictEqual(resourcesOf(detail.container?.resourceRequirements), {
+      vcpus: 2,
+      memoryMiB: 4096,
+    });
+    assert.deepStrictEqual(resourcesOf(undefined), {});
   });
 
   it("says when, in UTC and relative to now", function () {
