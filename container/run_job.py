@@ -1,14 +1,7 @@
 #!/usr/bin/env python3
-"""Entrypoint of the batchpy job image: `python3 /app/run_job.py`, the command of every job
-definition, old and new. The code is the batchpy_job package next to this file.
-
-    python3 run_job.py [--script PATH]             run the job described by the environment
-    python3 run_job.py --describe [--script PATH]  print the script's options as JSON
-    python3 run_job.py --check-values [--script PATH] [--script-options FILE]
-                                                   check a submit's variables (stdin, JSON)
-
-Exit codes are listed in contract.json (exitCodes) and the README.
-"""
+"""Entrypoint of the batchpy job image, the command of every job definition; the code is the
+batchpy_job package next to this file. `--help` lists its modes; exit codes are listed in
+contract.json (exitCodes) and the README."""
 
 import os
 import sys

@@ -1,13 +1,11 @@
-"""batchpy's job entrypoint, as a package: run_job.py (next to it) is the command, cli.py
-its command line, job.py the main flow. This file only states the Python it needs: it must
-import, and say so, on any Python 3 (no f-strings or annotations here)."""
+"""batchpy's job entrypoint: run_job.py (next to this package) is the command, cli.py its
+command line, job.py the main flow. This file must import, and say what Python it needs, on
+any Python 3: no f-strings or annotations here."""
 
-MIN_PYTHON = (3, 10)
+MIN_PYTHON = (3, 10)  # boto3's oldest, and the oldest this package is tested on
 
 
 def python_too_old(version_info, executable):
-    """The message for a Python older than MIN_PYTHON (boto3's oldest, and the oldest this
-    package is tested on), or None."""
     if tuple(version_info[:2]) >= MIN_PYTHON:
         return None
     return (

@@ -1,19 +1,15 @@
 """The command line of run_job.py: run the job the environment describes, --describe the
 script's options, or --check-values (values checked with the script's own types)."""
 
-from __future__ import annotations
-
 import argparse
 import json
 import os
 import signal
 import sys
 import traceback
-from typing import Dict, List, Optional
 
-from .contract import EXIT_INTERNAL, VARS
-from .errors import JobError, config_error, quoted, say
-from .introspect import LIST_SEPARATOR, Json
+from .contract import EXIT_INTERNAL, VARS, JobError, config_error, quoted, say
+from .introspect import LIST_SEPARATOR
 from .probe import PROBE_ARG, check_request, probe_main, probe_script
 
 # The user's code: container/job/ in the repository, /app/job/ in the image.
@@ -21,7 +17,7 @@ JOB_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DEFAULT_SCRIPT = os.path.join(JOB_DIR, "script.py")
 
 
-def chosen_script(flag: Optional[str], env: Dict[str, str]) -> str:
+def chosen_script(flag: str | None, env: dict[str, str]) -> str:
     """The script to run: the one a job names (its file under JOB_DIR, nothing deeper),
     else --script, else script.py."""
     name = env.get(VARS.script)
@@ -35,16 +31,6 @@ def chosen_script(flag: Optional[str], env: Dict[str, str]) -> str:
         f"{VARS.script} = {quoted(name)} is not a file directly under {JOB_DIR}; its scripts "
         f"are {', '.join(scripts) or 'none'}: fix the job's \"script\", or add the file"
     )
-
-
-def describe(script_path: str, env: Dict[str, str]) -> Json:
-    spec = probe_script(script_path, env)
-    return {
-        "script": os.path.basename(script_path),
-        "options": spec["options"],
-        "groups": spec["groups"],
-        "list_separator": LIST_SEPARATOR,
-    }
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,34 +61,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_values(script_path: str, script_options: Optional[str]) -> int:
-    """Answers the check jobs:submit sends on stdin: every name, value and set of names."""
-    # jobs:submit ends a check it turns out not to need with SIGTERM: clean up (the probe
-    # child, its temporary folder) on the way out.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    checks = check_request(script_path, dict(os.environ), sys.stdin, script_options)
-    print(json.dumps(checks))
-    return 0
-
-
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
     if args_in[:1] == [PROBE_ARG]:
         return probe_main(args_in[1:])
     # Values can hold any bytes (surrogate-escaped): never let a message fail to print.
     sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     args = _parser().parse_args(args_in)
+    env = dict(os.environ)
     try:
-        script_path = chosen_script(args.script, dict(os.environ))
+        script_path = chosen_script(args.script, env)
         if args.check_values:
-            return _check_values(script_path, args.script_options)
+            # jobs:submit ends a check it turns out not to need with SIGTERM: clean up (the
+            # probe child, its temporary folder) on the way out.
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+            print(json.dumps(check_request(script_path, env, sys.stdin, args.script_options)))
+            return 0
         if args.describe:
-            print(json.dumps(describe(script_path, dict(os.environ)), indent=2))
+            spec = probe_script(script_path, env)
+            keys = ("options", "groups")
+            described = {"script": os.path.basename(script_path), **{k: spec[k] for k in keys}}
+            print(json.dumps({**described, "list_separator": LIST_SEPARATOR}, indent=2))
             return 0
         # Imported here: --describe and --check-values (a submit waits for them) need none of it.
         from .job import run_job
 
-        return run_job(script_path, dict(os.environ))
+        return run_job(script_path, env)
     except JobError as err:
         for problem in err.problems:
             say("error: " + problem)

@@ -2,8 +2,6 @@
 (capture_parser), then turn the parser into plain data (describe_parser). Runs the script's
 top level, so only the probe child process (probe.py) calls capture_parser."""
 
-from __future__ import annotations
-
 import argparse
 import ast
 import itertools
@@ -11,12 +9,12 @@ import os
 import runpy
 import sys
 from collections import Counter
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
-from .errors import config_error, quoted
+from .contract import config_error, quoted
 
 # A script's description and its options: plain JSON data (what --describe prints).
-Json = Dict[str, Any]
+Json = dict[str, Any]
 
 LIST_SEPARATOR = ","
 MAX_CHOICES_SHOWN = 100
@@ -31,66 +29,43 @@ class _ParserCaptured(BaseException):
         self.parser = parser
 
 
-# parse_args() stops the probe at once. The "known" variants stop it too, unless the parser is
-# a pre-parser (see capture_parser).
-_FINAL_PARSE_METHODS = ("parse_args", "parse_intermixed_args")
-_KNOWN_PARSE_METHODS = ("parse_known_args", "parse_known_intermixed_args")
-
-
-def parse_tree(source: bytes) -> Optional[ast.AST]:
+def parse_tree(source: bytes) -> ast.AST | None:
     try:
         return ast.parse(source)
     except (SyntaxError, ValueError):
         return None
 
 
-def uses_parent_parsers(source: bytes) -> bool:
-    """Whether the source passes `parents=` to a call: it builds a parser from others."""
-    tree = parse_tree(source)
-    return tree is not None and any(
-        isinstance(node, ast.Call) and any(k.arg == "parents" for k in node.keywords)
-        for node in ast.walk(tree)
-    )
-
-
-def is_pre_parser(parser: argparse.ArgumentParser, parents_used: bool) -> bool:
-    """A parser read with parse_known_args() only to find a few options first (a config file,
-    say) before the script builds its full parser with parents=[pre_parser]. It has no -h of
-    its own (add_help=False), or -h would stop the script before the full parser's help."""
-    return parents_used and not parser.add_help
-
-
-def capture_parser(script_path: str) -> Optional[argparse.ArgumentParser]:
+def capture_parser(script_path: str) -> argparse.ArgumentParser | None:
     """Runs the script as __main__ until it asks argparse to parse its options, and returns
     that parser; None if the script finished without parsing.
 
     parse_args() stops the script before it gets the options. So does parse_known_args(),
-    except on a pre-parser (is_pre_parser): that one really parses (no arguments, so its
-    defaults) and the script goes on to the parser that has all the options. The pre-parser
-    is returned if the script ends without parsing again, or if it fails with no arguments.
-    Runs the script's top level (its imports), so call it in a child process."""
+    except on a pre-parser: one read only to find a few options first (a config file, say),
+    before the script builds its full parser with parents=[pre_parser]; it has no -h of its
+    own (add_help=False), or -h would stop the script before the full parser's help. That one
+    really parses (no arguments, so its defaults) and the script goes on to the full parser.
+    The pre-parser is returned if the script ends without parsing again, or if it fails with
+    no arguments. Runs the script's top level (its imports), so call it in a child process."""
     cls = argparse.ArgumentParser
-    names = _FINAL_PARSE_METHODS + _KNOWN_PARSE_METHODS
+    names = ("parse_args", "parse_intermixed_args", "parse_known_args")
+    names += ("parse_known_intermixed_args",)
     originals = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
-    try:
-        with open(script_path, "rb") as f:
-            parents_used = uses_parent_parsers(f.read())
-    except OSError:
-        parents_used = False
-    pre_parsers: List[argparse.ArgumentParser] = []
+    with open(script_path, "rb") as f:
+        tree = parse_tree(f.read())
+    parents_used = tree is not None and any(
+        isinstance(node, ast.Call) and any(k.arg == "parents" for k in node.keywords)
+        for node in ast.walk(tree)
+    )
+    pre_parsers: list[argparse.ArgumentParser] = []
 
-    def stop(self: argparse.ArgumentParser, *_args: object, **_kwargs: object) -> None:
-        raise _ParserCaptured(self)
-
-    def let_pre_parser_through(name: str) -> Callable[..., Any]:
-        original = originals[name]
-
+    def patched(name: str) -> Any:
         def parse(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> Any:
-            if not is_pre_parser(self, parents_used):
+            if "known" not in name or not parents_used or self.add_help:
                 raise _ParserCaptured(self)
             pre_parsers.append(self)
             try:
-                return original(self, *args, **kwargs)
+                return originals[name](self, *args, **kwargs)
             except (SystemExit, argparse.ArgumentError):
                 raise _ParserCaptured(self) from None  # e.g. it requires an option
 
@@ -99,8 +74,7 @@ def capture_parser(script_path: str) -> Optional[argparse.ArgumentParser]:
     saved_argv, saved_path = sys.argv, list(sys.path)
     try:
         for name in originals:
-            patched = stop if name in _FINAL_PARSE_METHODS else let_pre_parser_through(name)
-            setattr(cls, name, patched)
+            setattr(cls, name, patched(name))
         sys.argv = [script_path]
         sys.path.insert(0, os.path.dirname(os.path.abspath(script_path)))
         runpy.run_path(script_path, run_name="__main__")
@@ -114,7 +88,7 @@ def capture_parser(script_path: str) -> Optional[argparse.ArgumentParser]:
     return pre_parsers[-1] if pre_parsers else None
 
 
-_ACTION_NAMES: List[Tuple[type, str]] = [
+_ACTION_NAMES = [
     # Most specific first: store_true is a store_const, extend is an append.
     (argparse._StoreTrueAction, "store_true"),
     (argparse._StoreFalseAction, "store_false"),
@@ -126,13 +100,6 @@ _ACTION_NAMES: List[Tuple[type, str]] = [
     (argparse.BooleanOptionalAction, "boolean_optional"),
     (argparse._StoreAction, "store"),
 ]
-
-
-def _action_name(action: argparse.Action) -> str:
-    for cls, name in _ACTION_NAMES:
-        if isinstance(action, cls):
-            return name
-    return type(action).__name__
 
 
 def _jsonable(value: object) -> object:
@@ -158,11 +125,7 @@ def dashdash_value_survives() -> bool:
         return False
 
 
-def _is_long(flag: str, prefix_chars: str) -> bool:
-    return len(flag) > 2 and flag[0] in prefix_chars and flag[1] in prefix_chars
-
-
-def _refusal(action: argparse.Action, script_name: str, prefix_chars: str) -> Optional[str]:
+def _refusal(action: argparse.Action, flag: str, script_name: str) -> str | None:
     """Why environment variables cannot drive `action`, or None."""
     if isinstance(action, argparse._SubParsersAction):
         return (
@@ -178,55 +141,45 @@ def _refusal(action: argparse.Action, script_name: str, prefix_chars: str) -> Op
         )
     if action.nargs in (argparse.REMAINDER, argparse.PARSER, argparse.SUPPRESS):
         return (
-            f"{script_name} option {_long_flag(action, prefix_chars)} has "
-            f"nargs={action.nargs!r}, which run_job cannot fill from one variable: use "
-            f"nargs='*' or '+' (items separated by {quoted(LIST_SEPARATOR)})"
+            f"{script_name} option {flag} has nargs={action.nargs!r}, which run_job cannot "
+            f"fill from one variable: use nargs='*' or '+' (items separated by "
+            f"{quoted(LIST_SEPARATOR)})"
         )
     return None
 
 
-def _long_flag(action: argparse.Action, prefix_chars: str) -> str:
-    return next(
-        (s for s in action.option_strings if _is_long(s, prefix_chars)), action.option_strings[0]
-    )
-
-
 def _kind(name: str, nargs: Any) -> str:
     """value, flag or list: how one variable fills the option."""
-    if name == "boolean_optional" or (nargs == 0 and name != "count"):
-        return "flag"
     if name == "count":
         return "value"
-    if name in ("append", "extend") and nargs is None:
-        return "list"
-    return "value" if nargs is None or nargs == argparse.OPTIONAL else "list"
+    if name == "boolean_optional" or nargs == 0:
+        return "flag"
+    if nargs is None:
+        return "list" if name in ("append", "extend") else "value"
+    return "value" if nargs == argparse.OPTIONAL else "list"
 
 
-def type_name(action: argparse.Action) -> Optional[str]:
+def type_name(action: argparse.Action) -> str | None:
     """How the option's type= is named in messages: int, float, FileType('w'), my_parser."""
     kind = action.type
-    if kind is None:
-        return None
-    if isinstance(kind, argparse.FileType):
-        return repr(kind)
+    if kind is None or isinstance(kind, argparse.FileType):
+        return None if kind is None else repr(kind)
     return getattr(kind, "__qualname__", None) or getattr(kind, "__name__", None) or repr(kind)
 
 
-def _option(action: argparse.Action, prefix_chars: str) -> Json:
-    name = _action_name(action)
-    flag = _long_flag(action, prefix_chars)
-    nargs = action.nargs
-    kind = _kind(name, nargs)
+def _option(action: argparse.Action, flag: str, prefix_chars: str) -> Json:
+    name = next((n for c, n in _ACTION_NAMES if isinstance(action, c)), type(action).__name__)
     env = flag.lstrip(prefix_chars)
     choices = None
     if action.choices is not None:
         shown = list(itertools.islice(iter(action.choices), MAX_CHOICES_SHOWN + 1))
         choices = [str(c) for c in shown] if len(shown) <= MAX_CHOICES_SHOWN else None
+    nargs = action.nargs
     option: Json = {
         "env": env,
         "aliases": [action.dest] if action.dest != env else [],
         "flag": flag,
-        "kind": kind,
+        "kind": _kind(name, nargs),
         "required": bool(action.required),
         "action": name,
         "nargs": nargs if isinstance(nargs, int) or nargs is None else str(nargs),
@@ -240,68 +193,63 @@ def _option(action: argparse.Action, prefix_chars: str) -> Json:
             (s for s in action.option_strings if s != flag and s.startswith(flag[:2] + "no-")),
             action.option_strings[-1],
         )
-    if kind == "list":
+    if option["kind"] == "list":
         option["separator"] = LIST_SEPARATOR
     return option
 
 
-def mapped_actions(parser: argparse.ArgumentParser) -> List[argparse.Action]:
-    """The parser's actions that variables map to: all but -h and --version."""
-    return [
-        a
-        for a in parser._actions
-        if not isinstance(a, (argparse._HelpAction, argparse._VersionAction))
-    ]
+def mapped_actions(parser: argparse.ArgumentParser) -> list[tuple[argparse.Action, str]]:
+    """The actions that variables map to (all but -h and --version), each with its first long
+    flag (else its first flag)."""
+    found = []
+    for action in parser._actions:
+        if not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            flags, chars = [*action.option_strings, action.dest], parser.prefix_chars
+            long = (s for s in flags if len(s) > 2 and s[0] in chars and s[1] in chars)
+            found.append((action, next(long, flags[0])))
+    return found
 
 
 def describe_parser(parser: argparse.ArgumentParser, script_name: str) -> Json:
     """The options of `parser` as plain data: what --describe prints and what the mapping
     reads. Raises JobError (exit 2) for parsers that environment variables cannot drive."""
-    prefix_chars = parser.prefix_chars
     actions = mapped_actions(parser)
-    refusals = [_refusal(a, script_name, prefix_chars) for a in actions]
-    problems = [r for r in refusals if r is not None]
+    problems = [r for a, flag in actions if (r := _refusal(a, flag, script_name))]
     if problems:
         raise config_error(*problems)
-    options = [_option(a, prefix_chars) for a in actions]
-    _settle_env_names(options, script_name)
+    options = [_option(a, flag, parser.prefix_chars) for a, flag in actions]
+    # Each variable name must select one option: two options with the same name fail; an
+    # alias (the dest) that another option also claims is dropped.
+    primary: dict[str, str] = {}
+    for option in options:
+        if option["env"] in primary:
+            raise config_error(
+                f"{script_name} options {primary[option['env']]} and {option['flag']} both map "
+                f"to the variable {quoted(option['env'])}: give one of them a different long "
+                "option name"
+            )
+        primary[option["env"]] = option["flag"]
+    alias_count = Counter(alias for option in options for alias in option["aliases"])
+    for option in options:
+        option["aliases"] = [
+            a for a in option["aliases"] if a not in primary and alias_count[a] == 1
+        ]
     groups = [
         {
             "required": bool(group.required),
-            "options": [o["env"] for o in options if o["flag"] in _group_flags(group)],
+            "options": [
+                o["env"]
+                for o in options
+                if any(o["flag"] in a.option_strings for a in group._group_actions)
+            ],
         }
         for group in parser._mutually_exclusive_groups
     ]
     return {
         "options": options,
         "groups": groups,
-        "prefix_chars": prefix_chars,
+        "prefix_chars": parser.prefix_chars,
         "fromfile_prefix_chars": parser.fromfile_prefix_chars,
         "negative_numbers_are_options": bool(parser._has_negative_number_optionals),
         "dashdash_value_ok": dashdash_value_survives(),
     }
-
-
-def _group_flags(group: argparse._MutuallyExclusiveGroup) -> List[str]:
-    return [s for action in group._group_actions for s in action.option_strings]
-
-
-def _settle_env_names(options: List[Json], script_name: str) -> None:
-    """Each variable name must select one option: two options with the same name fail;
-    an alias (the dest) that another option also claims is dropped."""
-    primary: Dict[str, str] = {}
-    for option in options:
-        env, flag = str(option["env"]), str(option["flag"])
-        if env in primary:
-            raise config_error(
-                f"{script_name} options {primary[env]} and {flag} both map to the variable "
-                f"{quoted(env)}: give one of them a different long option name"
-            )
-        primary[env] = flag
-    alias_count = Counter(alias for option in options for alias in option["aliases"])
-    for option in options:
-        option["aliases"] = [
-            a
-            for a in option["aliases"]
-            if a not in primary and alias_count[a] == 1
-        ]

@@ -1,57 +1,18 @@
 """The main flow of one job: settings, options, the array set, inputs, the script, results
 and the log."""
 
-from __future__ import annotations
-
 import json
 import os
 import tempfile
-from typing import Dict, List, Tuple
 
-from .contract import EXIT_INPUT, EXIT_UPLOAD, VARS
-from .errors import JobError, StorageError, config_error, say
-from .files import snapshot
-from .introspect import Json
+from .contract import EXIT_INPUT, EXIT_UPLOAD, VARS, JobError, StorageError, config_error, say
 from .mapping import build_argv, undeclared_names, undeclared_problem
 from .probe import probe_script
 from .settings import JobConfig, read_config, select_array_set
-from .store import Store, make_store
+from .store import make_store
 from .supervise import run_script
-from .transfers import (
-    download_inputs,
-    download_parent_results,
-    read_manifest,
-    upload_log,
-    upload_results,
-    write_parent_parameters,
-)
-
-
-def _job_variables(
-    store: Store, config: JobConfig, env: Dict[str, str]
-) -> Tuple[JobConfig, Dict[str, str]]:
-    """The environment with an array child's set over it, and the config with the child's
-    set number (a chunk's or retry's manifest lists them)."""
-    job_env = dict(env)
-    if config.manifest_key is not None:
-        index = config.array_index if config.array_index is not None else 0
-        text = read_manifest(
-            store, config.manifest_key, config.prefixes["inputs"], "the array manifest"
-        )
-        source = store.url(config.manifest_key)
-        chosen, number = select_array_set(text, index, source)
-        job_env.update(chosen)
-        where = f"array child {index}" + (f" (set {number})" if number != index else "")
-        say(f"{where}: {json.dumps(chosen, ensure_ascii=False)}")
-        config = config._replace(array_index=number)
-    return config, job_env
-
-
-def _script_argv(spec: Json, job_env: Dict[str, str], script_name: str) -> List[str]:
-    argv = build_argv(spec, job_env, script_name)
-    for name in undeclared_names(spec, job_env):
-        say(f"warning: {undeclared_problem(spec, name, script_name)}; ignored")
-    return argv
+from .transfers import Store, download_inputs, download_parent_results, read_manifest
+from .transfers import snapshot, upload_log, upload_results, write_parent_parameters
 
 
 def _store_failure_log(store: Store, config: JobConfig, err: JobError) -> None:
@@ -65,10 +26,11 @@ def _store_failure_log(store: Store, config: JobConfig, err: JobError) -> None:
 
 
 def _prepare(
-    script_path: str, env: Dict[str, str]
-) -> Tuple[JobConfig, Store, Dict[str, str], List[str]]:
-    """Everything checked and decided before the first side effect in the working
-    directory: settings, the store, the script's options, the variables, the argv."""
+    script_path: str, env: dict[str, str]
+) -> tuple[JobConfig, Store, dict[str, str], list[str]]:
+    """Everything checked and decided before the first side effect in the working directory:
+    settings, the store, the script's options, an array child's set over the environment
+    (and its set number: a chunk's or retry's manifest lists them), the argv."""
     config = read_config(env)
     store = make_store(env)
     spec = probe_script(script_path, env)
@@ -76,13 +38,24 @@ def _prepare(
         store.check_credentials()
     except StorageError as err:
         raise config_error(str(err)) from None
+    job_env, script_name = dict(env), os.path.basename(script_path)
     try:
-        config, job_env = _job_variables(store, config, env)
-        argv = _script_argv(spec, job_env, os.path.basename(script_path))
+        if config.manifest_key is not None:
+            index = config.array_index or 0
+            inputs = config.prefixes["inputs"]
+            text = read_manifest(store, config.manifest_key, inputs, "the array manifest")
+            chosen, number = select_array_set(text, index, store.url(config.manifest_key))
+            job_env.update(chosen)
+            where = f"array child {index}" + (f" (set {number})" if number != index else "")
+            say(f"{where}: {json.dumps(chosen, ensure_ascii=False)}")
+            config = config._replace(array_index=number)
+        argv = build_argv(spec, job_env, script_name)
     except JobError as err:
         if config.manifest_key is not None:
             _store_failure_log(store, config, err)
         raise
+    for name in undeclared_names(spec, job_env):
+        say(f"warning: {undeclared_problem(spec, name, script_name)}; ignored")
     return config, store, job_env, argv
 
 
@@ -92,12 +65,11 @@ def _parent_results(store: Store, config: JobConfig, base: str) -> str:
     folder = os.path.join(base, "parents")
     os.mkdir(folder)
     try:
-        count = download_parent_results(store, config, folder)
-        sets = write_parent_parameters(store, config, folder)
-    except StorageError as storage_err:
-        err = JobError(EXIT_INPUT, [str(storage_err)])
-        _store_failure_log(store, config, err)
-        raise err from None
+        try:
+            count = download_parent_results(store, config, folder)
+            sets = write_parent_parameters(store, config, folder)
+        except StorageError as storage_err:
+            raise JobError(EXIT_INPUT, [str(storage_err)]) from None
     except JobError as err:
         _store_failure_log(store, config, err)
         raise
@@ -107,7 +79,7 @@ def _parent_results(store: Store, config: JobConfig, base: str) -> str:
     return folder
 
 
-def run_job(script_path: str, env: Dict[str, str]) -> int:
+def run_job(script_path: str, env: dict[str, str]) -> int:
     """Runs the job the environment describes; returns the exit code. Raises JobError when
     run_job itself cannot go on (its code and problems say why)."""
     config, store, job_env, argv = _prepare(script_path, dict(env))

@@ -1,17 +1,16 @@
 """Which options the script declares, read in a child process: the script's top level (its
 imports) must not load into run_job."""
 
-from __future__ import annotations
-
 import ast
 import json
 import os
 import subprocess
 import sys
 import tempfile
-from typing import IO, Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from typing import IO
 
-from .errors import JobError, config_error, quoted
+from .contract import JobError, config_error, quoted
 from .introspect import Json, capture_parser, describe_parser, parse_tree
 from .supervise import merged_output
 from .values import Rules, check_values
@@ -23,93 +22,63 @@ MAX_HELPER_MODULES = 200
 # The probe child runs the same command-line entry as the job: the shim next to the package.
 RUN_JOB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "run_job.py")
 
+Values = Callable[[], list[tuple[str, str]]]
 
-def _module_files(root: str, dotted: str) -> List[str]:
+
+def _module_files(root: str, dotted: str) -> list[str]:
     """The files under `root` that importing `dotted` runs: each package's __init__.py on the
     way, then the module (a .py file or a package). Empty if it is not there."""
     files = []
-    parts = [p for p in dotted.split(".") if p]
-    for i in range(1, len(parts) + 1):
-        base = os.path.join(root, *parts[:i])
-        found = next(
-            (f for f in (base + ".py", os.path.join(base, "__init__.py")) if os.path.isfile(f)),
-            None,
-        )
-        if found is None:
-            return files
-        files.append(found)
+    for part in (p for p in dotted.split(".") if p):
+        root = os.path.join(root, part)
+        found = [f for f in (root + ".py", os.path.join(root, "__init__.py")) if os.path.isfile(f)]
+        if not found:
+            break
+        files.append(found[0])
     return files
-
-
-def _imports(path: str, source: bytes, script_dir: str) -> Tuple[bool, List[str]]:
-    """Whether the source imports argparse anywhere (a syntax error counts as yes: the probe
-    then reports it with Python's own message), and the files of the script's own folder it
-    imports: absolute imports resolve from the script's folder (sys.path[0] when it runs),
-    relative ones from `path`'s package. Installed packages are not followed."""
-    tree = parse_tree(source)
-    if tree is None:
-        return True, []
-    uses_argparse = False
-    files: List[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                uses_argparse |= alias.name.split(".")[0] == "argparse"
-                files.extend(_module_files(script_dir, alias.name))
-        elif isinstance(node, ast.ImportFrom):
-            uses_argparse |= node.level == 0 and (node.module or "").split(".")[0] == "argparse"
-            root = script_dir
-            if node.level:
-                root = os.path.dirname(path)
-                for _ in range(node.level - 1):
-                    root = os.path.dirname(root)
-            module = node.module or ""
-            files.extend(_module_files(root, module))
-            for alias in node.names:  # `from pkg import helper` may name a module
-                files.extend(_module_files(root, f"{module}.{alias.name}"))
-    return uses_argparse, files
 
 
 def may_use_argparse(script_path: str, source: bytes) -> bool:
     """Whether the script, or a module of its own folder that it imports (directly or through
-    another such module), imports argparse: a parser built in a helper module counts."""
+    another such module), imports argparse: a parser built in a helper module counts. A syntax
+    error counts as yes (the probe then reports it with Python's own message). Absolute
+    imports resolve from the script's folder (sys.path[0] when it runs), relative ones from
+    the importing file's package; installed packages are not followed."""
     script_dir = os.path.dirname(os.path.abspath(script_path))
     seen = {os.path.abspath(script_path)}
     pending = [(os.path.abspath(script_path), source)]
     while pending and len(seen) <= MAX_HELPER_MODULES:
         path, text = pending.pop()
-        uses_argparse, modules = _imports(path, text, script_dir)
-        if uses_argparse:
+        tree = parse_tree(text)
+        if tree is None:
             return True
-        for module in modules:
-            module = os.path.abspath(module)
-            if module in seen:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                level, names = 0, [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                # `from pkg import helper` may name a module
+                module = node.module or ""
+                level, names = node.level, [module, *(f"{module}.{a.name}" for a in node.names)]
+            else:
                 continue
-            seen.add(module)
-            try:
-                with open(module, "rb") as f:
-                    pending.append((module, f.read()))
-            except OSError:
-                continue
+            if level == 0 and any(name.split(".")[0] == "argparse" for name in names):
+                return True
+            root = path if level else script_dir
+            for _ in range(level):
+                root = os.path.dirname(root)
+            for module in (os.path.abspath(f) for n in names for f in _module_files(root, n)):
+                if module in seen:
+                    continue
+                seen.add(module)
+                try:
+                    with open(module, "rb") as f:
+                        pending.append((module, f.read()))
+                except OSError:
+                    continue  # unreadable: running the script says so if it matters
     return False
 
 
-def _read_script(script_path: str) -> bytes:
-    try:
-        with open(script_path, "rb") as f:
-            return f.read()
-    except OSError as err:
-        raise config_error(
-            f"cannot read the script {script_path}: {err.strerror}; name one that exists "
-            "(run_job.py --script PATH, or jobs:submit --script-file PATH)"
-        ) from None
-
-
-def probe_script(
-    script_path: str,
-    env: Dict[str, str],
-    values: Optional[Callable[[], List[Tuple[str, str]]]] = None,
-) -> Json:
+def probe_script(script_path: str, env: dict[str, str], values: Values | None = None) -> Json:
     """The script's option description, read by running its top level in a child process
     (its imports must not load into run_job) in a throwaway directory. With `values`, the
     child also checks the (variable, value) pairs it returns with the script's own types
@@ -118,7 +87,15 @@ def probe_script(
     the job files): the child imports the script and builds its parser meanwhile, and waits
     for them on a pipe of its own (not stdin: the script's top level may read that)."""
     script_name = os.path.basename(script_path)
-    if not may_use_argparse(script_path, _read_script(script_path)):
+    try:
+        with open(script_path, "rb") as f:
+            source = f.read()
+    except OSError as err:
+        raise config_error(
+            f"cannot read the script {script_path}: {err.strerror}; name one that exists "
+            "(run_job.py --script PATH, or jobs:submit --script-file PATH)"
+        ) from None
+    if not may_use_argparse(script_path, source):
         # No parser to introspect; running it to find out would run its whole body twice.
         if values is not None:
             values()
@@ -147,14 +124,14 @@ def probe_script(
 
 
 def check_request(
-    script_path: str, env: Dict[str, str], stdin: IO[str], description: Optional[str]
+    script_path: str, env: dict[str, str], stdin: IO[str], description: str | None
 ) -> Json:
     """`--check-values`: the request on stdin answered by the script's rules (values.Rules)
     and its own argparse types. With `description` (a saved --describe answer) the script
     is not run, so its types are not called."""
     request: Json = {}
 
-    def read_values() -> List[Tuple[str, str]]:
+    def read_values() -> list[tuple[str, str]]:
         request.update(json.load(stdin))
         return [(str(n), str(v)) for n, v in request.get("values", [])]
 
@@ -176,18 +153,14 @@ def check_request(
 
 
 def _run_probe_child(
-    script_path: str,
-    env: Dict[str, str],
-    values: Optional[Callable[[], List[Tuple[str, str]]]],
-    tmp: str,
-    out_path: str,
-) -> Tuple[int, str]:
+    script_path: str, env: dict[str, str], values: Values | None, tmp: str, out_path: str
+) -> tuple[int, str]:
     """Runs the probe child in `tmp` (it writes `out_path`), hands it the values once they
     are known, and returns its exit code and output; never leaves it running."""
     cwd = os.path.join(tmp, "cwd")
     os.mkdir(cwd)
     values_path = os.path.join(tmp, "values.json")
-    # The child's signal that the values file is complete.
+    # The child's signal that the values file is complete: "go", then the end of the pipe.
     ready_read, ready_write = os.pipe()
     extra = [values_path, str(ready_read)] if values is not None else []
     try:
@@ -225,66 +198,43 @@ def _run_probe_child(
 
 def _values_sent(ready_fd: int) -> bool:
     """Waits until the parent has written the values file (b"go") or given up (EOF)."""
-    got = b""
     with os.fdopen(ready_fd, "rb") as ready:
-        while True:
-            chunk = ready.read(2)
-            if not chunk:
-                return got == b"go"
-            got += chunk
+        return ready.read() == b"go"
 
 
-def probe_main(args: List[str]) -> int:
-    """Child process: capture the script's parser, write its description to a file."""
-    script_path, out_path = args[:2]
-    values_path = args[2] if len(args) > 2 else None
-    ready_fd = int(args[3]) if len(args) > 3 else None
+def probe_main(args: list[str]) -> int:
+    """Child process: capture the script's parser, write its description to a file (given
+    the parent's values file and ready pipe, with the checks of those values)."""
+    script_path, out_path, *values = args
     result: Json
     try:
         parser = capture_parser(script_path)
-    except ModuleNotFoundError as err:
-        if not err.name or _is_local_module(script_path, err.name):
-            raise  # a module of the script's own folder: Python's message says it best
-        result = {"error": [missing_package(script_path, err.name)]}
-        with open(out_path, "w", encoding="utf-8") as f:
-            json.dump(result, f)
-        return 0
-    if parser is None:
-        result = {"parser": False}
-    else:
-        try:
-            result = describe_parser(parser, os.path.basename(script_path))
-            result["parser"] = True
-            if values_path is not None and (ready_fd is None or _values_sent(ready_fd)):
-                with open(values_path, encoding="utf-8") as f:
+        result = {"parser": parser is not None}
+        if parser is not None:
+            result.update(describe_parser(parser, os.path.basename(script_path)))
+            if values and _values_sent(int(values[1])):
+                with open(values[0], encoding="utf-8") as f:
                     pairs = [(str(n), str(v)) for n, v in json.load(f)]
                 result["checks"] = check_values(parser, result, pairs)
-        except JobError as err:
-            result = {"error": err.problems}
+    except ModuleNotFoundError as err:
+        root = os.path.dirname(os.path.abspath(script_path))
+        top = (err.name or "").split(".")[0]
+        local = os.path.isfile(os.path.join(root, top + ".py")) or os.path.isdir(
+            os.path.join(root, top)
+        )
+        if not top or local:
+            raise  # a module, package or folder of the script's own: Python's message is best
+        req = os.path.join(root, "requirements.txt")
+        req = req if os.path.relpath(req).startswith("..") else os.path.relpath(req)
+        result = {
+            "error": [
+                f"{os.path.basename(script_path)} imports {quoted(top)}, which is not installed: "
+                f"add the package that provides it to {req} (pulumi up installs it in the "
+                f"image), and pip install -r {req} to run it here"
+            ]
+        }
+    except JobError as err:
+        result = {"error": err.problems}
     with open(out_path, "w", encoding="utf-8") as f:
         f.write(json.dumps(result))
     return 0
-
-
-def _is_local_module(script_path: str, name: str) -> bool:
-    root = os.path.dirname(os.path.abspath(script_path))
-    top = name.split(".")[0]
-    # A module, a package, or a folder (a namespace package) of the script's own folder.
-    return bool(_module_files(root, top)) or os.path.isdir(os.path.join(root, top))
-
-
-def requirements_file(script_path: str) -> str:
-    """The requirements.txt beside the script, as the user would type it from here."""
-    path = os.path.join(os.path.dirname(os.path.abspath(script_path)), "requirements.txt")
-    rel = os.path.relpath(path)
-    return path if rel.startswith("..") else rel
-
-
-def missing_package(script_path: str, module: str) -> str:
-    """The one line for a script whose imports are not installed."""
-    req = requirements_file(script_path)
-    return (
-        f"{os.path.basename(script_path)} imports {quoted(module.split('.')[0])}, which is not "
-        f"installed: add the package that provides it to {req} (pulumi up installs it in the "
-        f"image), and pip install -r {req} to run it here"
-    )

@@ -1,9 +1,9 @@
-"""Moving files between the bucket and the working directory: inputs and the array
-manifest down, results and the log up. Once metrics.json is uploaded, its text goes to the
-job's log as one line too, so jobs:report can read a whole sweep's metrics with a few
-CloudWatch Logs calls and check each against the object's ETag (contract.json, "metrics")."""
-
-from __future__ import annotations
+"""Moving files between the bucket and the working directory: inputs and manifests down,
+results and the log up. Nothing outside the working directory is ever uploaded: the output
+folder and every file are resolved (links followed) and checked against it. Once metrics.json
+is uploaded, its text goes to the job's log as one line too, so jobs:report can read a whole
+sweep's metrics with a few CloudWatch Logs calls and check each against the object's ETag
+(contract.json, "metrics")."""
 
 import json
 import mimetypes
@@ -11,16 +11,73 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import List, Optional
 
 from .contract import EXIT_INPUT, METRICS_FILE, METRICS_LOG_MAX_BYTES, METRICS_LOG_PREFIX, VARS
-from .errors import JobError, StorageError, quoted, say
-from .files import Snapshot, result_files
+from .contract import JobError, StorageError, quoted, say
 from .settings import JobConfig, manifest_sets, safe_relative
-from .store import Store
+from .store import LocalStore, S3Store
 
-# Beside each set's results in BATCHPY_PARENT_RESULTS: the set's variables.
-PARAMETERS_FILE = "parameters.json"
+Store = LocalStore | S3Store
+Snapshot = dict[str, tuple[int, int]]
+
+
+def _shown(rel: str) -> str:
+    """A file name for messages, its non-UTF-8 bytes (lone surrogates in Python) as \\xNN."""
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _inside(path: str, real_root: str) -> bool:
+    real = os.path.realpath(path)
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def snapshot(folder: str, warn: bool = False, root: str | None = None) -> Snapshot:
+    """Every regular file under `folder` (relative, "/"-separated) with size and mtime.
+    Symbolic links are not followed, and names that are not valid UTF-8 cannot be S3 keys:
+    both are left out, and with `warn` a link outside `root` (default: `folder`) and each
+    such name are reported."""
+    found: Snapshot = {}
+    real_root = os.path.realpath(root or folder)
+    for current, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(current, d))]:
+            full = os.path.join(current, name)
+            rel = os.path.relpath(full, folder).replace(os.sep, "/")
+            if os.path.islink(full):
+                if warn and not _inside(full, real_root):
+                    say(
+                        f'warning: "{_shown(rel)}" not uploaded: it is a link to '
+                        f"{quoted(_shown(os.path.realpath(full)))}, outside the working "
+                        "directory; only files the job wrote there are results"
+                    )
+            elif os.path.isfile(full) and _shown(rel) != rel:
+                if warn:
+                    say(
+                        f'warning: result file "{_shown(rel)}" not uploaded: its name is not '
+                        "valid UTF-8, which S3 keys must be; have the script write UTF-8 file names"
+                    )
+            elif os.path.isfile(full):
+                st = os.stat(full)
+                found[rel] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+def result_files(output_dir: str | None, workdir: str, before: Snapshot) -> tuple[str, list[str]]:
+    """(folder, files relative to it) to upload as results: every file of the output
+    folder, or else the files created or changed (deleted ones are not results)."""
+    if output_dir is None:
+        after = snapshot(workdir, warn=True)
+        return workdir, sorted(p for p, stat in after.items() if before.get(p) != stat)
+    folder = os.path.join(workdir, output_dir)
+    # A link named like the output folder, or one above it, leads outside.
+    if not _inside(folder, os.path.realpath(workdir)):
+        why = f"resolves to {quoted(os.path.realpath(folder))}, outside the working directory"
+    elif not os.path.isdir(folder):
+        why = "does not exist after the script ran"
+    else:
+        return folder, sorted(snapshot(folder, warn=True, root=workdir))
+    say(f"warning: {VARS.output_dir} {quoted(output_dir)} {why}; no results uploaded")
+    return workdir, []
 
 
 def fetch_input(store: Store, key: str, dest: str, inputs_prefix: str) -> None:
@@ -33,7 +90,7 @@ def fetch_input(store: Store, key: str, dest: str, inputs_prefix: str) -> None:
         if err.status != 403 or not key.startswith(inputs_prefix):
             raise
         try:
-            absent = key not in store.list(key)
+            absent = key not in store.sizes(key)
         except StorageError:
             absent = False  # cannot tell: keep the permission hint
         if not absent:
@@ -45,23 +102,10 @@ def fetch_input(store: Store, key: str, dest: str, inputs_prefix: str) -> None:
         ) from None
 
 
-def _save_error(store: Store, key: str, rel: str, err: OSError) -> StorageError:
-    reason = err.strerror or str(err)
-    if isinstance(err, (FileExistsError, NotADirectoryError, IsADirectoryError)):
-        reason += (
-            ": another input key uses this name as a folder, or this key's folder as a file "
-            "name; rename one of them"
-        )
-    return StorageError(
-        f"could not save input {store.url(key)} as {quoted(rel)} in the working directory: "
-        f"{reason}"
-    )
-
-
 def _download(store: Store, key: str, prefix: str, folder: str, what: str) -> str:
     """Saves the object `key` (an input or a result) in `folder` under its path after
     `prefix`; returns that path."""
-    rel = key[len(prefix):]
+    rel = key[len(prefix) :]
     if not safe_relative(rel):
         raise StorageError(f"the key {quoted(key)} cannot be a file name in {folder}")
     dest = os.path.join(folder, *rel.split("/"))
@@ -71,17 +115,26 @@ def _download(store: Store, key: str, prefix: str, folder: str, what: str) -> st
     except StorageError as err:
         raise StorageError(f"could not download {what} {store.url(key)}: {err}") from None
     except OSError as err:
-        raise _save_error(store, key, rel, err) from None
+        reason = err.strerror or str(err)
+        if isinstance(err, (FileExistsError, NotADirectoryError, IsADirectoryError)):
+            reason += (
+                ": another input key uses this name as a folder, or this key's folder as a "
+                "file name; rename one of them"
+            )
+        raise StorageError(
+            f"could not save input {store.url(key)} as {quoted(rel)} in the working "
+            f"directory: {reason}"
+        ) from None
     return rel
 
 
-def download_inputs(store: Store, config: JobConfig, workdir: str) -> List[str]:
+def download_inputs(store: Store, config: JobConfig, workdir: str) -> list[str]:
     prefix = config.prefixes["inputs"]
     fetched = []
     for item in config.inputs:
         keys = [prefix + item]
         if item.endswith("/"):
-            keys = [k for k in store.list(prefix + item) if not k.endswith("/")]
+            keys = [k for k in store.sizes(prefix + item) if not k.endswith("/")]
             if not keys:
                 raise StorageError(
                     f"{VARS.inputs} has {quoted(item)} but there are no objects under "
@@ -97,7 +150,7 @@ def download_parent_results(store: Store, config: JobConfig, folder: str) -> int
     disk): a step after a large sweep fails at once, not when the disk is full. Returns the
     number of files."""
     prefix = config.prefixes["results"]
-    keys: List[str] = []
+    keys: list[str] = []
     total = 0
     for name in config.results_of:
         sizes = store.sizes(f"{prefix}{name}/")
@@ -121,7 +174,7 @@ def download_parent_results(store: Store, config: JobConfig, folder: str) -> int
     return len(keys)
 
 
-def metrics_log_line(data: bytes) -> Optional[str]:
+def metrics_log_line(data: bytes) -> str | None:
     """The line for a metrics file's bytes, or None when no line can carry them exactly (not
     UTF-8, too long). One line not starting with a quote goes as it is, any other JSON-quoted,
     so the reader gets back the very bytes S3 holds."""
@@ -135,13 +188,11 @@ def metrics_log_line(data: bytes) -> Optional[str]:
 
 
 def announce_metrics(path: str) -> None:
-    """Prints the metrics line of the file at `path`, when it has one."""
     try:
         with open(path, "rb") as f:
-            data = f.read(METRICS_LOG_MAX_BYTES + 1)
+            line = metrics_log_line(f.read(METRICS_LOG_MAX_BYTES + 1))
     except OSError:
         return
-    line = metrics_log_line(data)
     if line is not None:
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
@@ -175,10 +226,9 @@ def upload_results(store: Store, config: JobConfig, workdir: str, before: Snapsh
     if not files:
         where = f" in {config.output_dir}" if config.output_dir else ""
         say(f"no result files (the script created or changed no file{where})")
-    elif failed:
-        say(f"uploaded {len(files) - failed} of {len(files)} result file(s) to {results_url}")
     else:
-        say(f"uploaded {len(files)} result file(s) to {results_url}")
+        done = f"{len(files) - failed} of {len(files)}" if failed else f"{len(files)}"
+        say(f"uploaded {done} result file(s) to {results_url}")
     return failed == 0
 
 
@@ -196,9 +246,8 @@ def read_manifest(store: Store, key: str, inputs_prefix: str, what: str) -> str:
         try:
             fetch_input(store, key, local, inputs_prefix)
         except StorageError as err:
-            raise JobError(
-                EXIT_INPUT, [f"could not download {what} {store.url(key)}: {err}"]
-            ) from None
+            message = f"could not download {what} {store.url(key)}: {err}"
+            raise JobError(EXIT_INPUT, [message]) from None
         with open(local, encoding="utf-8") as f:
             return f.read()
 
@@ -213,7 +262,7 @@ def write_parent_parameters(store: Store, config: JobConfig, folder: str) -> int
     for name, key in config.parent_manifests:
         text = read_manifest(store, key, config.prefixes["inputs"], f"the manifest of {name}")
         for number, values in manifest_sets(text, store.url(key)):
-            dest = os.path.join(folder, name, str(number), PARAMETERS_FILE)
+            dest = os.path.join(folder, name, str(number), "parameters.json")
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             with open(dest, "w", encoding="utf-8") as f:
                 json.dump(values, f, ensure_ascii=False)

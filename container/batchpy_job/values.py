@@ -7,8 +7,6 @@ Only types known to be free of side effects are called: a type such as
 argparse.FileType('w') opens (and truncates) the file it is given, and an unknown callable
 could do anything on the user's machine. Those options are skipped with a note."""
 
-from __future__ import annotations
-
 import argparse
 import datetime
 import decimal
@@ -17,30 +15,17 @@ import ipaddress
 import json
 import pathlib
 import uuid
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from collections.abc import Iterable
+from typing import Any
 
-from .contract import (
-    AWS_BATCH_PREFIX,
-    MAX_ARG_BYTES,
-    PREFIXES,
-    VARIABLE_TABLE,
-    VARS,
-)
-from .errors import quoted
+from .contract import AWS_BATCH_PREFIX, MAX_ARG_BYTES, PREFIXES, VARIABLE_TABLE, VARS, quoted
 from .introspect import Json, mapped_actions, type_name
-from .mapping import (
-    count_problem,
-    flag_problem,
-    is_plain_environment,
-    read_set,
-    split_list,
-    undeclared_problem,
-)
+from .mapping import is_plain_environment, read_set, split_list, undeclared_problem, word_problem
 
 # Where the user's script and its modules live (container/job/, /app/job/ in the image).
 USER_CODE_DIR = "container/job"
 
-SAFE_TYPES: Set[Callable[..., Any]] = {
+SAFE_TYPES: set[Any] = {
     int, float, complex, str, bool,
     pathlib.Path, pathlib.PurePath, pathlib.PurePosixPath, pathlib.PosixPath,
     decimal.Decimal, fractions.Fraction, uuid.UUID,
@@ -53,78 +38,50 @@ SAFE_CHOICES = (list, tuple, set, frozenset, range, dict, str)
 CONVERSION_ERRORS = (TypeError, ValueError, ArithmeticError, argparse.ArgumentTypeError)
 
 
-def _is_safe(kind: Any) -> bool:
-    if kind is None:
-        return True
+def _skip_reason(action: argparse.Action) -> str | None:
     try:
-        return kind in SAFE_TYPES
+        safe = action.type is None or action.type in SAFE_TYPES
     except TypeError:  # unhashable: not one of ours
-        return False
+        safe = False
+    if not safe:
+        return f"type={type_name(action)} is not known to be free of side effects"
+    if action.choices is not None and not isinstance(action.choices, SAFE_CHOICES):
+        return "its choices are not a plain list, tuple, set or range"
+    return None
 
 
-class _Checker:
-    def __init__(self, env: str, action: argparse.Action, kind: str) -> None:
-        self.env = env
-        self.action = action
-        self.kind = kind
-        self.type = type_name(action) or "str"
-
-    def skip_reason(self) -> Optional[str]:
-        if not _is_safe(self.action.type):
-            return f"type={self.type} is not known to be free of side effects"
-        if self.action.choices is not None and not isinstance(self.action.choices, SAFE_CHOICES):
-            return "its choices are not a plain list, tuple, set or range"
-        return None
-
-    def problem(self, value: str) -> Optional[str]:
-        items = split_list(self.env, value) if self.kind == "list" else [value]
-        return next((why for why in map(self._item_problem, items) if why), None)
-
-    def _item_problem(self, item: str) -> Optional[str]:
-        flag = self.action.option_strings[0] if self.action.option_strings else self.env
-        convert = self.action.type or (lambda s: s)
+def _typed_problem(option: Json, action: argparse.Action, value: str) -> str | None:
+    """Why an item of `value` fails the option's own type or choices, or None."""
+    flag, kind = action.option_strings[0], option["type"] or "str"
+    for item in split_list(option["env"], value) if option["kind"] == "list" else [value]:
         try:
-            converted = convert(item)
+            converted = (action.type or str)(item)
         except CONVERSION_ERRORS:
-            return f"{quoted(item)} is not a valid {self.type} for {flag} (type={self.type})"
-        choices = self.action.choices
-        if choices is not None and converted not in choices:
-            shown = ", ".join(repr(c) for c in list(choices)[:20])
-            return f"{quoted(item)} is not one of the choices of {flag} (type={self.type}): {shown}"
-        return None
+            return f"{quoted(item)} is not a valid {kind} for {flag} (type={kind})"
+        if action.choices is not None and converted not in action.choices:
+            shown = ", ".join(repr(c) for c in list(action.choices)[:20])
+            return f"{quoted(item)} is not one of the choices of {flag} (type={kind}): {shown}"
+    return None
 
 
-def checkers(parser: argparse.ArgumentParser, spec: Json) -> Dict[str, _Checker]:
-    """A checker per variable name (env and aliases) of the options that take a value."""
-    by_flag = {o["flag"]: o for o in spec["options"]}
-    found: Dict[str, _Checker] = {}
-    for action in mapped_actions(parser):
-        option = next((by_flag[s] for s in action.option_strings if s in by_flag), None)
-        if option is None or option["kind"] == "flag" or option["action"] == "count":
-            continue
-        if option.get("type") in (None, "str") and option.get("choices") is None:
-            continue  # any string will do
-        checker = _Checker(str(option["env"]), action, str(option["kind"]))
-        for name in [option["env"], *option["aliases"]]:
-            found[str(name)] = checker
-    return found
-
-
-def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: List[Tuple[str, str]]) -> Json:
+def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: list[tuple[str, str]]) -> Json:
     """{"problems": [message or None per pair], "skipped": [{"option", "reason"}]}."""
-    found = checkers(parser, spec)
-    problems: List[Optional[str]] = []
-    skipped: Dict[str, str] = {}
-    for name, value in pairs:
-        checker = found.get(name)
-        reason = checker.skip_reason() if checker else None
-        if checker is None or reason:
-            if checker is not None and reason:
-                skipped[checker.env] = reason
-            problems.append(None)
+    typed: dict[str, tuple[Json, argparse.Action]] = {}
+    for (action, _flag), option in zip(mapped_actions(parser), spec["options"]):
+        if option["kind"] == "flag" or option["action"] == "count":
             continue
+        if option["type"] in (None, "str") and option["choices"] is None:
+            continue  # any string will do
+        typed.update((name, (option, action)) for name in [option["env"], *option["aliases"]])
+    problems: list[str | None] = []
+    skipped: dict[str, str] = {}
+    for name, value in pairs:
+        option, action = typed.get(name, ({}, None))
+        reason = _skip_reason(action) if action else None
+        if reason:
+            skipped[option["env"]] = reason
         try:
-            problems.append(checker.problem(value))
+            problems.append(None if not action or reason else _typed_problem(option, action, value))
         except ValueError as err:  # a list value that is not a list: the mapping says why
             problems.append(str(err))
     return {
@@ -140,22 +97,21 @@ def _normalized(name: str) -> str:
 
 class Rules:
     """The entrypoint's rules for a job's variables, applied before submission: each name,
-    each value, and each whole set of variables (required options, two names for one
-    option, mutually exclusive groups). `plain_env`: names the user declared plain
+    each value, and each whole set of variables. `plain_env`: names the user declared plain
     environment (jobs:submit --plain-env)."""
 
     def __init__(self, spec: Json, script: str, plain_env: Iterable[str] = ()) -> None:
         self.spec = spec
         self.label = script if "/" in script else f"{USER_CODE_DIR}/{script}"
         self.plain_env = list(plain_env)
-        self.options: Dict[str, Json] = {}
-        self.near: Dict[str, str] = {}
+        self.options: dict[str, Json] = {}
+        self.near: dict[str, str] = {}
         for option in spec["options"]:
-            for name in [str(option["env"]), *option.get("aliases", [])]:
+            for name in [option["env"], *option.get("aliases", [])]:
                 self.options.setdefault(name, option)
-                self.near.setdefault(_normalized(name), str(option["env"]))
+                self.near.setdefault(_normalized(name), option["env"])
 
-    def name_problem(self, name: str) -> Optional[str]:
+    def name_problem(self, name: str) -> str | None:
         """Why `name` cannot be a variable of a job, or None."""
         problem = env_name_problem(name)
         if problem or name.startswith(VARS.reserved_prefix):
@@ -179,24 +135,18 @@ class Rules:
             + "; fix the name or add the option to the script"
         )
 
-    def value_problems(self, name: str, value: str) -> List[str]:
+    def value_problems(self, name: str, value: str) -> list[str]:
         """Why `value` cannot reach the script as `name`: what the kernel takes, and a flag's
         or a count's words."""
         option = self.options.get(name)
-        words = None
-        if option is not None and option["kind"] == "flag":
-            words = flag_problem(name, value)
-        elif option is not None and option.get("action") == "count":
-            words = count_problem(name, value)
-        return [p for p in (value_problem(name, value, option), words) if p]
+        found = (value_problem(name, value, option), word_problem(option, name, value))
+        return [p for p in found if p]
 
-    def set_problems(self, env: Dict[str, str]) -> Json:
-        """The rules of one whole set of variables: {"problems": [{"name"?, "message"}],
-        "missing": [a problem per required option not set]}."""
+    def set_problems(self, env: dict[str, str]) -> Json:
         whole = read_set(self.spec, env, self.label)
         return {"problems": whole.problems, "missing": whole.missing}
 
-    def answer(self, request: Json, typed: List[Optional[str]], skipped: List[Json]) -> Json:
+    def answer(self, request: Json, typed: list[str | None], skipped: list[Json]) -> Json:
         """The answer to a --check-values request {"names", "values", "sets", "setNames"}: per
         name its problem or null, per (name, value) pair its problems, per set (a list of pair
         indexes) its set_problems, per name an array job's sets vary its array_set_problem;
@@ -223,23 +173,20 @@ class Rules:
         }
 
 
-def _reserved_name_problem(name: str) -> Optional[str]:
+def _reserved_name_problem(name: str) -> str | None:
     """A BATCHPY_* name: the tool's own, the job definition's, a typo, or one a job may set."""
     row = VARIABLE_TABLE.get(name, {"setBy": None})
     if row["setBy"] in ("jobsTool", "entrypoint"):
         return f'"{name}" is {row["meaning"]}; remove it from the file'
     if row["setBy"] == "jobDefinition":
         return f'"{name}" is set by the job definition (stack); remove it from the file'
-    if row["setBy"] != "user":
-        settable = [n for n, r in VARIABLE_TABLE.items() if r["setBy"] == "user"]
-        return (
-            f'"{name}" is not a batchpy variable (a job may set {", ".join(settable)}); '
-            "fix the name"
-        )
-    return None
+    if row["setBy"] == "user":
+        return None
+    settable = [n for n, r in VARIABLE_TABLE.items() if r["setBy"] == "user"]
+    return f'"{name}" is not a batchpy variable (a job may set {", ".join(settable)}); fix the name'
 
 
-def env_name_problem(name: str) -> Optional[str]:
+def env_name_problem(name: str) -> str | None:
     """Why no job can have a variable called `name` (what the environment and AWS Batch
     refuse), or None."""
     if "\0" in name:
@@ -262,7 +209,7 @@ def env_name_problem(name: str) -> Optional[str]:
     return None
 
 
-def array_set_problem(name: str) -> Optional[str]:
+def array_set_problem(name: str) -> str | None:
     """Why the sets of an array job cannot vary `name`, or None."""
     if not name.startswith(VARS.reserved_prefix):
         return None
@@ -274,7 +221,7 @@ def array_set_problem(name: str) -> Optional[str]:
     )
 
 
-def value_problem(name: str, value: str, option: Optional[Json] = None) -> Optional[str]:
+def value_problem(name: str, value: str, option: Json | None = None) -> str | None:
     """Why `value` cannot reach a process as `name`: a NUL byte, or a string longer than
     the kernel's MAX_ARG_STRLEN (limits.maxArgBytes, its NUL included) as name=value and,
     for an option, as --flag=value."""

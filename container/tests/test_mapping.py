@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from batchpy_job.errors import JobError
+from batchpy_job.contract import JobError
 from batchpy_job.introspect import describe_parser
 from batchpy_job.mapping import build_argv, split_list
 from batchpy_job.values import Rules, check_values

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from batchpy_job.errors import JobError
+from batchpy_job.contract import JobError
 from batchpy_job.probe import may_use_argparse, probe_script
 
 
