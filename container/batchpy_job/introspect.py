@@ -38,19 +38,14 @@ def parse_tree(source: bytes) -> ast.AST | None:
 
 def capture_parser(script_path: str) -> argparse.ArgumentParser | None:
     """Runs the script as __main__ until it asks argparse to parse its options, and returns
-    that parser; None if the script finished without parsing.
-
-    parse_args() stops the script before it gets the options. So does parse_known_args(),
-    except on a pre-parser: one read only to find a few options first (a config file, say),
-    before the script builds its full parser with parents=[pre_parser]; it has no -h of its
-    own (add_help=False), or -h would stop the script before the full parser's help. That one
-    really parses (no arguments, so its defaults) and the script goes on to the full parser.
-    The pre-parser is returned if the script ends without parsing again, or if it fails with
-    no arguments. Runs the script's top level (its imports), so call it in a child process."""
+    that parser (None if it never asks). parse_known_args() lets a pre-parser through: one
+    without -h of its own (add_help=False) in a script that builds its full parser with
+    parents=[...], read first for a few options (a config file, say). It really parses (no
+    arguments: its defaults), and is returned if the script ends without parsing again or if
+    it fails with no arguments."""
     cls = argparse.ArgumentParser
-    names = ("parse_args", "parse_intermixed_args", "parse_known_args")
-    names += ("parse_known_intermixed_args",)
-    originals = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
+    names = ("parse_args", "parse_known_args", "parse_intermixed_args")
+    originals = {n: getattr(cls, n) for n in (*names, "parse_known_intermixed_args")}
     with open(script_path, "rb") as f:
         tree = parse_tree(f.read())
     parents_used = tree is not None and any(
@@ -88,20 +83,6 @@ def capture_parser(script_path: str) -> argparse.ArgumentParser | None:
     return pre_parsers[-1] if pre_parsers else None
 
 
-_ACTION_NAMES = [
-    # Most specific first: store_true is a store_const, extend is an append.
-    (argparse._StoreTrueAction, "store_true"),
-    (argparse._StoreFalseAction, "store_false"),
-    (argparse._StoreConstAction, "store_const"),
-    (argparse._AppendConstAction, "append_const"),
-    (argparse._ExtendAction, "extend"),
-    (argparse._AppendAction, "append"),
-    (argparse._CountAction, "count"),
-    (argparse.BooleanOptionalAction, "boolean_optional"),
-    (argparse._StoreAction, "store"),
-]
-
-
 def _jsonable(value: object) -> object:
     if value is argparse.SUPPRESS or value is None:
         return None
@@ -115,8 +96,8 @@ def _jsonable(value: object) -> object:
 
 
 def dashdash_value_survives() -> bool:
-    """Whether this Python's argparse keeps "--" as an attached value (--name=--). Older
-    versions drop it (they strip "--" from every option's values), leaving []."""
+    """Whether this Python's argparse keeps "--" as an attached value (--name=--): older
+    versions strip "--" from every option's values, leaving []."""
     probe = argparse.ArgumentParser(add_help=False)
     probe.add_argument("--value")
     try:
@@ -167,9 +148,12 @@ def type_name(action: argparse.Action) -> str | None:
     return getattr(kind, "__qualname__", None) or getattr(kind, "__name__", None) or repr(kind)
 
 
-def _option(action: argparse.Action, flag: str, prefix_chars: str) -> Json:
-    name = next((n for c, n in _ACTION_NAMES if isinstance(action, c)), type(action).__name__)
-    env = flag.lstrip(prefix_chars)
+def _option(action: argparse.Action, flag: str, parser: argparse.ArgumentParser) -> Json:
+    # The name argparse registers the action's class (or the nearest base class) under.
+    names = {c: n for n, c in parser._registries["action"].items() if n}
+    names[argparse.BooleanOptionalAction] = "boolean_optional"
+    name = next((names[c] for c in type(action).__mro__ if c in names), type(action).__name__)
+    env = flag.lstrip(parser.prefix_chars)
     choices = None
     if action.choices is not None:
         shown = list(itertools.islice(iter(action.choices), MAX_CHOICES_SHOWN + 1))
@@ -199,8 +183,7 @@ def _option(action: argparse.Action, flag: str, prefix_chars: str) -> Json:
 
 
 def mapped_actions(parser: argparse.ArgumentParser) -> list[tuple[argparse.Action, str]]:
-    """The actions that variables map to (all but -h and --version), each with its first long
-    flag (else its first flag)."""
+    """The actions variables map to (not -h, --version), each with its first long flag."""
     found = []
     for action in parser._actions:
         if not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
@@ -211,13 +194,12 @@ def mapped_actions(parser: argparse.ArgumentParser) -> list[tuple[argparse.Actio
 
 
 def describe_parser(parser: argparse.ArgumentParser, script_name: str) -> Json:
-    """The options of `parser` as plain data: what --describe prints and what the mapping
-    reads. Raises JobError (exit 2) for parsers that environment variables cannot drive."""
+    """The options of `parser` as plain data: what --describe prints and the mapping reads."""
     actions = mapped_actions(parser)
     problems = [r for a, flag in actions if (r := _refusal(a, flag, script_name))]
     if problems:
         raise config_error(*problems)
-    options = [_option(a, flag, parser.prefix_chars) for a, flag in actions]
+    options = [_option(a, flag, parser) for a, flag in actions]
     # Each variable name must select one option: two options with the same name fail; an
     # alias (the dest) that another option also claims is dropped.
     primary: dict[str, str] = {}
@@ -229,22 +211,14 @@ def describe_parser(parser: argparse.ArgumentParser, script_name: str) -> Json:
                 "option name"
             )
         primary[option["env"]] = option["flag"]
-    alias_count = Counter(alias for option in options for alias in option["aliases"])
+    claims = Counter(alias for option in options for alias in option["aliases"])
     for option in options:
-        option["aliases"] = [
-            a for a in option["aliases"] if a not in primary and alias_count[a] == 1
-        ]
-    groups = [
-        {
-            "required": bool(group.required),
-            "options": [
-                o["env"]
-                for o in options
-                if any(o["flag"] in a.option_strings for a in group._group_actions)
-            ],
-        }
-        for group in parser._mutually_exclusive_groups
-    ]
+        option["aliases"] = [a for a in option["aliases"] if a not in primary and claims[a] == 1]
+    groups = []
+    for group in parser._mutually_exclusive_groups:
+        flags = {s for a in group._group_actions for s in a.option_strings}
+        members = [o["env"] for o in options if o["flag"] in flags]
+        groups.append({"required": bool(group.required), "options": members})
     return {
         "options": options,
         "groups": groups,

@@ -16,7 +16,6 @@ NEGATIVE_NUMBER_RE = re.compile(r"^-\d+$|^-\d*\.\d+$")
 
 
 def flag_word(value: str) -> bool | None:
-    """True for a flagTrue word, False for a flagFalse word (any case, blanks ignored)."""
     word = value.strip().lower()
     return True if word in FLAG_TRUE else False if word in FLAG_FALSE else None
 
@@ -47,8 +46,7 @@ def word_problem(option: Json | None, name: str, value: str) -> str | None:
 
 def split_list(name: str, value: str) -> list[str]:
     """Items of a list option: a JSON array of strings (or integers) when the value starts
-    with "[", otherwise the value split on LIST_SEPARATOR, byte for byte (no trimming).
-    An empty value is an empty list."""
+    with "[", else the value split on LIST_SEPARATOR byte for byte (no trimming)."""
     if not value.startswith("["):
         return value.split(LIST_SEPARATOR) if value else []
     try:
@@ -67,7 +65,6 @@ def split_list(name: str, value: str) -> list[str]:
 
 
 def _option_args(spec: Json, option: Json, name: str, value: str) -> list[str]:
-    """The argv elements for a value, count or list option. Raises ValueError for a bad one."""
     flag, nargs = option["flag"], option["nargs"]
     if option["action"] == "count":
         return [flag] * (count_of(value) or 0)
@@ -105,8 +102,7 @@ def _option_args(spec: Json, option: Json, name: str, value: str) -> list[str]:
 
 
 def puts_on_command_line(option: Json, value: str) -> bool:
-    """Whether the value puts the option on the command line (what the groups count): a list
-    with nargs puts `--items` there even when empty."""
+    """Whether the value puts the option on the command line (what the groups count)."""
     if option["kind"] == "flag":
         return option.get("action") == "boolean_optional" or flag_word(value) is True
     if option.get("action") == "count":
@@ -120,8 +116,6 @@ def puts_on_command_line(option: Json, value: str) -> bool:
 
 
 class WholeSet(NamedTuple):
-    """One whole set of variables read against the script's options."""
-
     # Each option a variable sets, in declaration order: (option, variable, value).
     chosen: list[tuple[Json, str, str]]
     # {"name"?, "message"}: two names of one option that disagree, then the groups.
@@ -203,14 +197,12 @@ def build_argv(spec: Json, env: dict[str, str], script_name: str) -> list[str]:
 
 
 def is_plain_environment(name: str) -> bool:
-    """Names without a lower-case letter, and the proxies, are plain environment: never
-    read as an option."""
+    """Names without a lower-case letter, and the proxies, are never read as options."""
     return not any(c.islower() for c in name) or name.lower() in PLAIN_LOWERCASE
 
 
 def undeclared_names(spec: Json, env: dict[str, str]) -> list[str]:
-    """Variables that look like script options but match none: likely typos, ignored with a
-    warning."""
+    """Variables that look like script options but match none: likely typos."""
     known = {n for option in spec["options"] for n in [option["env"], *option["aliases"]]}
     return sorted(n for n in env if n not in known and not is_plain_environment(n))
 

@@ -155,34 +155,17 @@ def check_request(
 def _run_probe_child(
     script_path: str, env: dict[str, str], values: Values | None, tmp: str, out_path: str
 ) -> tuple[int, str]:
-    """Runs the probe child in `tmp` (it writes `out_path`), hands it the values once they
-    are known, and returns its exit code and output; never leaves it running."""
+    """Runs the probe child in `tmp` (it writes `out_path`), hands it the values on its stdin
+    once they are known, and returns its exit code and output; never leaves it running."""
     cwd = os.path.join(tmp, "cwd")
     os.mkdir(cwd)
-    values_path = os.path.join(tmp, "values.json")
-    # The child's signal that the values file is complete: "go", then the end of the pipe.
-    ready_read, ready_write = os.pipe()
-    extra = [values_path, str(ready_read)] if values is not None else []
+    proc = subprocess.Popen(
+        [sys.executable, RUN_JOB, PROBE_ARG, script_path, out_path],
+        **merged_output(cwd, env, subprocess.DEVNULL if values is None else subprocess.PIPE),
+    )
     try:
-        proc = subprocess.Popen(
-            [sys.executable, RUN_JOB, PROBE_ARG, script_path, out_path, *extra],
-            **merged_output(cwd, env),
-            pass_fds=(ready_read,),
-        )
-    finally:
-        os.close(ready_read)
-    try:
-        try:
-            if values is not None:
-                with open(values_path, "w", encoding="utf-8") as f:
-                    f.write(json.dumps(values()))  # json.dump encodes in Python, 5x slower
-                try:
-                    os.write(ready_write, b"go")  # two bytes: never blocks
-                except BrokenPipeError:
-                    pass  # the child stopped before its parser: its output says why
-        finally:
-            os.close(ready_write)
-        stdout, _ = proc.communicate(timeout=PROBE_TIMEOUT_SECONDS)
+        sent = json.dumps(values()).encode() if values is not None else None
+        stdout, _ = proc.communicate(sent, timeout=PROBE_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         raise config_error(
             f"{os.path.basename(script_path)} did not reach parse_args() within "
@@ -196,25 +179,24 @@ def _run_probe_child(
     return proc.returncode, stdout.decode("utf-8", "replace")
 
 
-def _values_sent(ready_fd: int) -> bool:
-    """Waits until the parent has written the values file (b"go") or given up (EOF)."""
-    with os.fdopen(ready_fd, "rb") as ready:
-        return ready.read() == b"go"
-
-
 def probe_main(args: list[str]) -> int:
-    """Child process: capture the script's parser, write its description to a file (given
-    the parent's values file and ready pipe, with the checks of those values)."""
-    script_path, out_path, *values = args
+    """Child process: capture the script's parser, write its description to a file, with the
+    checks of the values the parent sends on stdin, if any. The script gets an empty stdin
+    instead: its top level may read it."""
+    script_path, out_path = args
+    values_in, devnull = os.fdopen(os.dup(0), "rb"), os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
     result: Json
     try:
         parser = capture_parser(script_path)
         result = {"parser": parser is not None}
         if parser is not None:
             result.update(describe_parser(parser, os.path.basename(script_path)))
-            if values and _values_sent(int(values[1])):
-                with open(values[0], encoding="utf-8") as f:
-                    pairs = [(str(n), str(v)) for n, v in json.load(f)]
+            with values_in:
+                sent = values_in.read()
+            if sent:
+                pairs = [(str(n), str(v)) for n, v in json.loads(sent)]
                 result["checks"] = check_values(parser, result, pairs)
     except ModuleNotFoundError as err:
         root = os.path.dirname(os.path.abspath(script_path))

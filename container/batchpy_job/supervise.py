@@ -114,12 +114,10 @@ def stop_leftovers(pgid: int, script_name: str) -> None:
         say(f"warning: processes of process group {pgid} are still there after SIGKILL")
 
 
-def merged_output(cwd: str, env: dict[str, str]) -> dict[str, Any]:
-    """Popen options of a child that reads nothing and writes stdout and stderr, merged in
-    order, to one pipe: the script, and the probe that reads its options."""
-    return dict(
-        cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+def merged_output(cwd: str, env: dict[str, str], stdin: int = subprocess.DEVNULL) -> dict[str, Any]:
+    """Popen options of a child that writes stdout and stderr, merged in order, to one pipe:
+    the script, and the probe that reads its options."""
+    return dict(cwd=cwd, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def run_script(

@@ -32,10 +32,9 @@ def _inside(path: str, real_root: str) -> bool:
 
 
 def snapshot(folder: str, warn: bool = False, root: str | None = None) -> Snapshot:
-    """Every regular file under `folder` (relative, "/"-separated) with size and mtime.
-    Symbolic links are not followed, and names that are not valid UTF-8 cannot be S3 keys:
-    both are left out, and with `warn` a link outside `root` (default: `folder`) and each
-    such name are reported."""
+    """Every regular file under `folder` (relative, "/"-separated) with size and mtime. Links
+    are not followed, and names not valid UTF-8 cannot be S3 keys: with `warn`, each such name
+    and each link outside `root` (default: `folder`) is reported."""
     found: Snapshot = {}
     real_root = os.path.realpath(root or folder)
     for current, dirs, files in os.walk(folder):
@@ -103,8 +102,7 @@ def fetch_input(store: Store, key: str, dest: str, inputs_prefix: str) -> None:
 
 
 def _download(store: Store, key: str, prefix: str, folder: str, what: str) -> str:
-    """Saves the object `key` (an input or a result) in `folder` under its path after
-    `prefix`; returns that path."""
+    """Saves `key` in `folder` under its path after `prefix`, and returns that path."""
     rel = key[len(prefix) :]
     if not safe_relative(rel):
         raise StorageError(f"the key {quoted(key)} cannot be a file name in {folder}")
@@ -145,10 +143,9 @@ def download_inputs(store: Store, config: JobConfig, workdir: str) -> list[str]:
 
 
 def download_parent_results(store: Store, config: JobConfig, folder: str) -> int:
-    """Downloads results/<name>/ of each job the script reads into folder/<name>/, once all
-    of it is listed and known to fit in the free space of `folder`'s file system (the job's
-    disk): a step after a large sweep fails at once, not when the disk is full. Returns the
-    number of files."""
+    """Downloads results/<name>/ of each job the script reads into folder/<name>/ once all of
+    it is known to fit on the job's disk: a step after a large sweep fails at once, not when
+    the disk is full. Returns the number of files."""
     prefix = config.prefixes["results"]
     keys: list[str] = []
     total = 0
@@ -175,9 +172,9 @@ def download_parent_results(store: Store, config: JobConfig, folder: str) -> int
 
 
 def metrics_log_line(data: bytes) -> str | None:
-    """The line for a metrics file's bytes, or None when no line can carry them exactly (not
-    UTF-8, too long). One line not starting with a quote goes as it is, any other JSON-quoted,
-    so the reader gets back the very bytes S3 holds."""
+    """The line for a metrics file's bytes, or None when none can carry them exactly. One line
+    not starting with a quote goes as it is, any other JSON-quoted: the reader gets back the
+    very bytes S3 holds."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -199,7 +196,6 @@ def announce_metrics(path: str) -> None:
 
 
 def _upload(store: Store, src: str, key: str, content_type: str, what: str) -> bool:
-    """Uploads one file; False, once said why, when it fails."""
     try:
         store.put(src, key, content_type)
     except (StorageError, ValueError, OSError) as err:
@@ -211,8 +207,7 @@ def _upload(store: Store, src: str, key: str, content_type: str, what: str) -> b
 
 
 def upload_results(store: Store, config: JobConfig, workdir: str, before: Snapshot) -> bool:
-    """Uploads the result files, each on its own: one that fails is reported and the others
-    still go. False if any failed."""
+    """Uploads the result files, each on its own: one that fails does not stop the others."""
     folder, files = result_files(config.output_dir, workdir, before)
     failed = 0
     for rel in files:
@@ -240,7 +235,6 @@ def upload_log(store: Store, config: JobConfig, log_path: str) -> bool:
 
 
 def read_manifest(store: Store, key: str, inputs_prefix: str, what: str) -> str:
-    """The text of the manifest `key` (`what`: which one, for the error)."""
     with tempfile.TemporaryDirectory(prefix="batchpy-manifest-") as tmp:
         local = os.path.join(tmp, "manifest.json")
         try:
@@ -253,11 +247,10 @@ def read_manifest(store: Store, key: str, inputs_prefix: str, what: str) -> str:
 
 
 def write_parent_parameters(store: Store, config: JobConfig, folder: str) -> int:
-    """Writes <name>/<set>/parameters.json in `folder`, each set's variables from the
-    manifests of the sweeps the script reads, so it finds a set's parameters beside its
-    results (a sweep's base variables are the same for every set and are left out). The
-    manifests come oldest first: a set a later one lists again takes its values. Returns the
-    number of sets."""
+    """Writes each set's variables (not the sweep's base ones, the same for every set) from
+    the manifests of the sweeps the script reads beside the set's results, as
+    <name>/<set>/parameters.json in `folder`. The manifests come oldest first: a set a later
+    one lists again takes its values. Returns the number of sets."""
     count = 0
     for name, key in config.parent_manifests:
         text = read_manifest(store, key, config.prefixes["inputs"], f"the manifest of {name}")

@@ -1,11 +1,11 @@
 """What a job's variables mean, checked before any job is submitted (`run_job.py
---check-values`): names, values, and the rules of a whole set of variables (Rules), and
-values against the script's own argparse types and choices (check_values, in the probe
-child that holds the parser). jobs:submit only locates the answers in the files.
+--check-values`): names, values and whole sets of variables (Rules), and values against the
+script's own argparse types and choices (check_values, in the probe child that holds the
+parser). jobs:submit only locates the answers in the files.
 
-Only types known to be free of side effects are called: a type such as
-argparse.FileType('w') opens (and truncates) the file it is given, and an unknown callable
-could do anything on the user's machine. Those options are skipped with a note."""
+Only types known to be free of side effects are called: argparse.FileType('w') opens (and
+truncates) the file it is given, and an unknown callable could do anything on the user's
+machine. Those options are skipped with a note."""
 
 import argparse
 import datetime
@@ -90,15 +90,9 @@ def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: list[tuple[
     }
 
 
-def _normalized(name: str) -> str:
-    """`VAR-A` -> `var_a`: what names that differ only by case or -/_ have in common."""
-    return name.lower().replace("-", "_")
-
-
 class Rules:
-    """The entrypoint's rules for a job's variables, applied before submission: each name,
-    each value, and each whole set of variables. `plain_env`: names the user declared plain
-    environment (jobs:submit --plain-env)."""
+    """The entrypoint's rules for a job's variables, applied before submission. `plain_env`:
+    names the user declared plain environment (jobs:submit --plain-env)."""
 
     def __init__(self, spec: Json, script: str, plain_env: Iterable[str] = ()) -> None:
         self.spec = spec
@@ -109,16 +103,16 @@ class Rules:
         for option in spec["options"]:
             for name in [option["env"], *option.get("aliases", [])]:
                 self.options.setdefault(name, option)
-                self.near.setdefault(_normalized(name), option["env"])
+                # What names that differ only by case or -/_ have in common.
+                self.near.setdefault(name.lower().replace("-", "_"), option["env"])
 
     def name_problem(self, name: str) -> str | None:
-        """Why `name` cannot be a variable of a job, or None."""
         problem = env_name_problem(name)
         if problem or name.startswith(VARS.reserved_prefix):
             return problem or _reserved_name_problem(name)
         if name in self.options or (name in self.plain_env and is_plain_environment(name)):
             return None
-        near = self.near.get(_normalized(name))
+        near = self.near.get(name.lower().replace("-", "_"))
         if near is not None:
             # The entrypoint would pass VAR_A as plain environment and the script would
             # silently use var_a's default.
@@ -136,8 +130,6 @@ class Rules:
         )
 
     def value_problems(self, name: str, value: str) -> list[str]:
-        """Why `value` cannot reach the script as `name`: what the kernel takes, and a flag's
-        or a count's words."""
         option = self.options.get(name)
         found = (value_problem(name, value, option), word_problem(option, name, value))
         return [p for p in found if p]
@@ -147,10 +139,9 @@ class Rules:
         return {"problems": whole.problems, "missing": whole.missing}
 
     def answer(self, request: Json, typed: list[str | None], skipped: list[Json]) -> Json:
-        """The answer to a --check-values request {"names", "values", "sets", "setNames"}: per
-        name its problem or null, per (name, value) pair its problems, per set (a list of pair
-        indexes) its set_problems, per name an array job's sets vary its array_set_problem;
-        and the options whose types were not called."""
+        """The answer to a --check-values request: the problems of each name, (name, value)
+        pair, set (pair indexes) and name the sets vary; the options whose types were not
+        called."""
         pairs = [(str(n), str(v)) for n, v in request.get("values", [])]
         return {
             "plainEnv": [
@@ -174,7 +165,6 @@ class Rules:
 
 
 def _reserved_name_problem(name: str) -> str | None:
-    """A BATCHPY_* name: the tool's own, the job definition's, a typo, or one a job may set."""
     row = VARIABLE_TABLE.get(name, {"setBy": None})
     if row["setBy"] in ("jobsTool", "entrypoint"):
         return f'"{name}" is {row["meaning"]}; remove it from the file'
@@ -187,8 +177,7 @@ def _reserved_name_problem(name: str) -> str | None:
 
 
 def env_name_problem(name: str) -> str | None:
-    """Why no job can have a variable called `name` (what the environment and AWS Batch
-    refuse), or None."""
+    """Why no job can have a variable called `name` (the environment and AWS Batch refuse it)."""
     if "\0" in name:
         return (
             f"the name {json.dumps(name)} contains a NUL byte, which no environment "
@@ -210,7 +199,6 @@ def env_name_problem(name: str) -> str | None:
 
 
 def array_set_problem(name: str) -> str | None:
-    """Why the sets of an array job cannot vary `name`, or None."""
     if not name.startswith(VARS.reserved_prefix):
         return None
     return (
