@@ -57,38 +57,6 @@ class LocalStore:
         return dict(sorted(found.items()))
 
 
-def read_s3_settings(env: dict[str, str]) -> tuple[str, str, str | None, int, str]:
-    """(bucket, region, endpoint, max attempts, retry mode), every problem reported at once."""
-    problems = []
-    bucket = env.get(VARS.bucket, "")
-    if not bucket:
-        problems.append(
-            f"{VARS.bucket} is not set: the job definition sets it to the stack's bucket; "
-            f"to run locally set {VARS.local_root}=<folder> instead"
-        )
-    elif not BUCKET_RE.fullmatch(bucket):
-        problems.append(f"{VARS.bucket} = {quoted(bucket)} is not an S3 bucket name")
-    endpoint = None
-    if env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
-        endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None
-    if endpoint and urllib.parse.urlsplit(endpoint).scheme not in ("http", "https"):
-        problems.append(f"the S3 endpoint {quoted(endpoint)} must start with http:// or https://")
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
-    if not region and endpoint:
-        region = "us-east-1"  # what S3-compatible servers expect when none is given
-    elif not region:
-        problems.append("AWS_REGION is not set: the job definition sets it to the stack's region")
-    attempts = env.get(VARS.s3_max_attempts, str(DEFAULT_S3_MAX_ATTEMPTS))
-    if not attempts.isdigit() or not 1 <= int(attempts) <= 20:
-        problems.append(f"{VARS.s3_max_attempts} = {quoted(attempts)} must be from 1 to 20")
-    mode = env.get("AWS_RETRY_MODE", "standard")
-    if mode not in ("standard", "adaptive"):
-        problems.append(f"AWS_RETRY_MODE = {quoted(mode)} must be standard or adaptive")
-    if problems:
-        raise config_error(*problems)
-    return bucket, region, endpoint, int(attempts), mode
-
-
 def describe_failure(err: BaseException, action: str, attempts: int) -> StorageError:
     """One line for a failed S3 call: the status and code S3 gave, and a hint."""
     from botocore.exceptions import ClientError
@@ -124,7 +92,37 @@ class S3Store:
     web identity, container endpoint, instance profile, profiles), refreshed by the SDK."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.bucket, region, endpoint, self.attempts, mode = read_s3_settings(env)
+        problems = []  # every problem of the settings at once
+        bucket = env.get(VARS.bucket, "")
+        if not bucket:
+            problems.append(
+                f"{VARS.bucket} is not set: the job definition sets it to the stack's bucket; "
+                f"to run locally set {VARS.local_root}=<folder> instead"
+            )
+        elif not BUCKET_RE.fullmatch(bucket):
+            problems.append(f"{VARS.bucket} = {quoted(bucket)} is not an S3 bucket name")
+        endpoint = None
+        if env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
+            endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None
+        if endpoint and urllib.parse.urlsplit(endpoint).scheme not in ("http", "https"):
+            why = "must start with http:// or https://"
+            problems.append(f"the S3 endpoint {quoted(endpoint)} {why}")
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
+        if not region and endpoint:
+            region = "us-east-1"  # what S3-compatible servers expect when none is given
+        elif not region:
+            problems.append(
+                "AWS_REGION is not set: the job definition sets it to the stack's region"
+            )
+        attempts = env.get(VARS.s3_max_attempts, str(DEFAULT_S3_MAX_ATTEMPTS))
+        if not attempts.isdecimal() or not 1 <= int(attempts) <= 20:
+            problems.append(f"{VARS.s3_max_attempts} = {quoted(attempts)} must be from 1 to 20")
+        mode = env.get("AWS_RETRY_MODE", "standard")
+        if mode not in ("standard", "adaptive"):
+            problems.append(f"AWS_RETRY_MODE = {quoted(mode)} must be standard or adaptive")
+        if problems:
+            raise config_error(*problems)
+        self.bucket, self.attempts = bucket, int(attempts)
         try:
             import boto3
             from botocore.config import Config
@@ -168,12 +166,9 @@ class S3Store:
     def get(self, key: str, dest: str) -> None:
         from botocore.exceptions import ClientError
 
-        part = dest + ".part"
-        try:
-            self.client.download_file(self.bucket, key, part)
+        try:  # s3transfer writes a temporary file, renamed once complete
+            self.client.download_file(self.bucket, key, dest)
         except Exception as err:  # noqa: BLE001 - every SDK failure becomes one message
-            if os.path.exists(part):
-                os.remove(part)
             # download_file starts with a HEAD, whose error has no body to say which it is
             # (NoSuchKey or NoSuchBucket): ask again with a one-byte GET, whose error says.
             why: Exception = err
@@ -183,7 +178,6 @@ class S3Store:
                 except ClientError as get_err:
                     why = get_err
             raise describe_failure(why, "get", self.attempts) from None
-        os.replace(part, dest)
 
     def put(self, src: str, key: str, content_type: str) -> None:
         try:
