@@ -6,7 +6,7 @@ import os
 import tempfile
 
 from .contract import EXIT_INPUT, EXIT_UPLOAD, VARS, JobError, StorageError, config_error, say
-from .mapping import build_argv, undeclared_names, undeclared_problem
+from .values import build_argv, undeclared_names, undeclared_problem
 from .probe import probe_script
 from .settings import JobConfig, read_config, select_array_set
 from .store import make_store

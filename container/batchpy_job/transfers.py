@@ -27,14 +27,13 @@ def _shown(rel: str) -> str:
 
 
 def _inside(path: str, real_root: str) -> bool:
-    real = os.path.realpath(path)
-    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+    return os.path.commonpath([os.path.realpath(path), real_root]) == real_root
 
 
-def snapshot(folder: str, warn: bool = False, root: str | None = None) -> Snapshot:
+def snapshot(folder: str, root: str | None = None) -> Snapshot:
     """Every regular file under `folder` (relative, "/"-separated) with size and mtime. Links
-    are not followed, and names not valid UTF-8 cannot be S3 keys: with `warn`, each such name
-    and each link outside `root` (default: `folder`) is reported."""
+    are not followed, and names not valid UTF-8 cannot be S3 keys: each such name and each
+    link outside `root` (default: `folder`) is reported."""
     found: Snapshot = {}
     real_root = os.path.realpath(root or folder)
     for current, dirs, files in os.walk(folder):
@@ -42,20 +41,19 @@ def snapshot(folder: str, warn: bool = False, root: str | None = None) -> Snapsh
         for name in files + [d for d in dirs if os.path.islink(os.path.join(current, d))]:
             full = os.path.join(current, name)
             rel = os.path.relpath(full, folder).replace(os.sep, "/")
-            if os.path.islink(full):
-                if warn and not _inside(full, real_root):
-                    say(
-                        f'warning: "{_shown(rel)}" not uploaded: it is a link to '
-                        f"{quoted(_shown(os.path.realpath(full)))}, outside the working "
-                        "directory; only files the job wrote there are results"
-                    )
-            elif os.path.isfile(full) and _shown(rel) != rel:
-                if warn:
-                    say(
-                        f'warning: result file "{_shown(rel)}" not uploaded: its name is not '
-                        "valid UTF-8, which S3 keys must be; have the script write UTF-8 file names"
-                    )
-            elif os.path.isfile(full):
+            regular = os.path.isfile(full) and not os.path.islink(full)
+            if os.path.islink(full) and not _inside(full, real_root):
+                say(
+                    f'warning: "{_shown(rel)}" not uploaded: it is a link to '
+                    f"{quoted(_shown(os.path.realpath(full)))}, outside the working "
+                    "directory; only files the job wrote there are results"
+                )
+            elif regular and _shown(rel) != rel:
+                say(
+                    f'warning: result file "{_shown(rel)}" not uploaded: its name is not '
+                    "valid UTF-8, which S3 keys must be; have the script write UTF-8 file names"
+                )
+            elif regular:
                 st = os.stat(full)
                 found[rel] = (st.st_size, st.st_mtime_ns)
     return found
@@ -65,7 +63,7 @@ def result_files(output_dir: str | None, workdir: str, before: Snapshot) -> tupl
     """(folder, files relative to it) to upload as results: every file of the output
     folder, or else the files created or changed (deleted ones are not results)."""
     if output_dir is None:
-        after = snapshot(workdir, warn=True)
+        after = snapshot(workdir)
         return workdir, sorted(p for p, stat in after.items() if before.get(p) != stat)
     folder = os.path.join(workdir, output_dir)
     # A link named like the output folder, or one above it, leads outside.
@@ -74,7 +72,7 @@ def result_files(output_dir: str | None, workdir: str, before: Snapshot) -> tupl
     elif not os.path.isdir(folder):
         why = "does not exist after the script ran"
     else:
-        return folder, sorted(snapshot(folder, warn=True, root=workdir))
+        return folder, sorted(snapshot(folder, root=workdir))
     say(f"warning: {VARS.output_dir} {quoted(output_dir)} {why}; no results uploaded")
     return workdir, []
 
@@ -86,19 +84,18 @@ def fetch_input(store: Store, key: str, dest: str, inputs_prefix: str) -> None:
     try:
         store.get(key, dest)
     except StorageError as err:
-        if err.status != 403 or not key.startswith(inputs_prefix):
-            raise
-        try:
-            absent = key not in store.sizes(key)
-        except StorageError:
-            absent = False  # cannot tell: keep the permission hint
-        if not absent:
-            raise
-        raise StorageError(
-            f"no such object {key} (S3 answers 403 for a missing key when the job role "
-            "may not list the whole bucket): upload it first, or check the key",
-            404,
-        ) from None
+        if err.status == 403 and key.startswith(inputs_prefix):
+            try:
+                absent = key not in store.sizes(key)
+            except StorageError:
+                absent = False  # cannot tell: keep the permission hint
+            if absent:
+                raise StorageError(
+                    f"no such object {key} (S3 answers 403 for a missing key when the job role "
+                    "may not list the whole bucket): upload it first, or check the key",
+                    404,
+                ) from None
+        raise
 
 
 def _download(store: Store, key: str, prefix: str, folder: str, what: str) -> str:
