@@ -6,13 +6,13 @@ import os
 import tempfile
 
 from .contract import EXIT_INPUT, EXIT_UPLOAD, VARS, JobError, StorageError, config_error, say
-from .values import build_argv, undeclared_names, undeclared_problem
 from .probe import probe_script
 from .settings import JobConfig, read_config, select_array_set
 from .store import make_store
 from .supervise import run_script
 from .transfers import Store, download_inputs, download_parent_results, read_manifest
 from .transfers import snapshot, upload_log, upload_results, write_parent_parameters
+from .values import build_argv, undeclared_names, undeclared_problem
 
 
 def _store_failure_log(store: Store, config: JobConfig, err: JobError) -> None:
@@ -65,14 +65,10 @@ def _parent_results(store: Store, config: JobConfig, base: str) -> str:
     folder = os.path.join(base, "parents")
     os.mkdir(folder)
     try:
-        try:
-            count = download_parent_results(store, config, folder)
-            sets = write_parent_parameters(store, config, folder)
-        except StorageError as storage_err:
-            raise JobError(EXIT_INPUT, [str(storage_err)]) from None
-    except JobError as err:
-        _store_failure_log(store, config, err)
-        raise
+        count = download_parent_results(store, config, folder)
+        sets = write_parent_parameters(store, config, folder)
+    except StorageError as err:
+        raise JobError(EXIT_INPUT, [str(err)]) from None
     say(f"downloaded {count} result file(s) of {', '.join(config.results_of)} to {folder}")
     if sets:
         say(f"wrote the parameters of {sets} set(s) beside their results")
@@ -94,11 +90,11 @@ def run_job(script_path: str, env: dict[str, str]) -> int:
             raise JobError(EXIT_INPUT, [str(err)]) from None
         if fetched:
             say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
-        if config.results_of:
-            job_env[VARS.parent_results] = _parent_results(store, config, base)
-        before = snapshot(workdir)
-        say(f"running {script_name} {json.dumps(argv, ensure_ascii=False)}")
         try:
+            if config.results_of:
+                job_env[VARS.parent_results] = _parent_results(store, config, base)
+            before = snapshot(workdir)
+            say(f"running {script_name} {json.dumps(argv, ensure_ascii=False)}")
             code = run_script(script_path, argv, workdir, job_env, log_path)
         except JobError as err:
             _store_failure_log(store, config, err)

@@ -72,25 +72,6 @@ def _index(env: dict[str, str], problems: list[str]) -> int | None:
     return index
 
 
-def _job_name(env: dict[str, str], problems: list[str]) -> str:
-    # An array child's id is "<parent id>:<index>"; its files go under the parent's.
-    name = env.get(VARS.job_name) or env.get("AWS_BATCH_JOB_ID", "").split(":")[0] or "local"
-    problems.extend(p for p in [job_name_problem(name)] if p)
-    return name
-
-
-def _prefixes(env: dict[str, str], problems: list[str]) -> dict[str, str]:
-    prefixes = {}
-    for area, default in PREFIXES.items():
-        var = getattr(VARS, f"{area}_prefix")
-        value = env.get(var, default)
-        value += "/" if value and not value.endswith("/") else ""
-        if value and not safe_relative(value[:-1]):
-            problems.append(f"{var} = {quoted(value)} must be a key prefix such as {default!r}")
-        prefixes[area] = value
-    return prefixes
-
-
 def _inputs(env: dict[str, str], inputs_prefix: str, problems: list[str]) -> list[str]:
     inputs = []
     for item in (i.strip() for i in env.get(VARS.inputs, "").split(",")):
@@ -104,36 +85,10 @@ def _inputs(env: dict[str, str], inputs_prefix: str, problems: list[str]) -> lis
     return inputs
 
 
-def _output_dir(env: dict[str, str], problems: list[str]) -> str | None:
-    output_dir = env.get(VARS.output_dir)
-    if not output_dir:
-        return None
-    norm = os.path.normpath(output_dir)
-    if os.path.isabs(output_dir) or norm == ".." or norm.startswith("../"):
-        problems.append(
-            f"{VARS.output_dir} = {quoted(output_dir)} must be a folder inside the "
-            "working directory, such as out (or . for every file)"
-        )
-    return norm
-
-
-def _manifest_key(env: dict[str, str], problems: list[str]) -> str | None:
-    key = env.get(VARS.array_manifest)
-    if key and not safe_relative(key):
-        problems.append(
-            f"{VARS.array_manifest} = {quoted(key)} must be an object key such "
-            f"as {MANIFEST_PREFIX}<job>.json"
-        )
-    if key and ARRAY_INDEX not in env:
-        problems.append(
-            f"{VARS.array_manifest} is set but {ARRAY_INDEX} is not: submit "
-            "the job as an array job (arrayProperties.size = number of sets)"
-        )
-    return key or None
-
-
-def _results_of(env: dict[str, str], problems: list[str]) -> list[str]:
-    """The jobs whose results/<name>/ the script reads: each a job name, so a key prefix."""
+def _parents(env: dict[str, str], problems: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The jobs whose results/<name>/ the script reads (each a job name, so a key prefix), and
+    the manifests of those that are sweeps, as `<name>:<key>` items (a key such as
+    inputs/sweeps/grid_sweep-0123456789ab.json)."""
     names = [n.strip() for n in env.get(VARS.results_of, "").split(",") if n.strip()]
     problems.extend(
         f"{VARS.results_of} has {quoted(name)}, which is not a job name: list the jobs "
@@ -141,42 +96,56 @@ def _results_of(env: dict[str, str], problems: list[str]) -> list[str]:
         for name in names
         if not JOB_NAME_RE.fullmatch(name)
     )
-    return names
-
-
-def _parent_manifests(
-    env: dict[str, str], results_of: list[str], problems: list[str]
-) -> list[tuple[str, str]]:
-    """The manifests of the sweeps the script reads, as `<name>:<key>` items: a name that
-    BATCHPY_RESULTS_OF lists, a key such as inputs/sweeps/grid_sweep-0123456789ab.json."""
-    pairs = []
+    manifests = []
     for item in env.get(VARS.parent_manifests, "").split(","):
         name, _, key = item.strip().partition(":")
-        if name in results_of and safe_relative(key):
-            pairs.append((name, key))
+        if name in names and safe_relative(key):
+            manifests.append((name, key))
         elif name or key:
             problems.append(
                 f"{VARS.parent_manifests} has {quoted(item)}: each item is <name>:<manifest "
                 f"key>, the name one of {VARS.results_of}; leave the variable to jobs:submit"
             )
-    return pairs
+    return names, manifests
 
 
 def read_config(env: dict[str, str]) -> JobConfig:
     problems: list[str] = []
     index = _index(env, problems)
-    job_name = _job_name(env, problems)
-    prefixes = _prefixes(env, problems)
+    # An array child's id is "<parent id>:<index>"; its files go under the parent's.
+    job_name = env.get(VARS.job_name) or env.get("AWS_BATCH_JOB_ID", "").split(":")[0] or "local"
+    problems.extend(p for p in [job_name_problem(job_name)] if p)
+    prefixes = {}
+    for area, default in PREFIXES.items():
+        var = getattr(VARS, f"{area}_prefix")
+        value = env.get(var, default)
+        value += "/" if value and not value.endswith("/") else ""
+        prefixes[area] = value
+        if value and not safe_relative(value[:-1]):
+            problems.append(f"{var} = {quoted(value)} must be a key prefix such as {default!r}")
     inputs = _inputs(env, prefixes["inputs"], problems)
-    output_dir = _output_dir(env, problems)
-    manifest_key = _manifest_key(env, problems)
-    results_of = _results_of(env, problems)
-    parents = _parent_manifests(env, results_of, problems)
+    output_dir = env.get(VARS.output_dir)
+    norm = os.path.normpath(output_dir) if output_dir else None
+    if output_dir and (os.path.isabs(output_dir) or norm == ".." or norm.startswith("../")):
+        problems.append(
+            f"{VARS.output_dir} = {quoted(output_dir)} must be a folder inside the "
+            "working directory, such as out (or . for every file)"
+        )
+    manifest_key = env.get(VARS.array_manifest) or None
+    if manifest_key and not safe_relative(manifest_key):
+        problems.append(
+            f"{VARS.array_manifest} = {quoted(manifest_key)} must be an object key such "
+            f"as {MANIFEST_PREFIX}<job>.json"
+        )
+    if manifest_key and ARRAY_INDEX not in env:
+        problems.append(
+            f"{VARS.array_manifest} is set but {ARRAY_INDEX} is not: submit "
+            "the job as an array job (arrayProperties.size = number of sets)"
+        )
+    results_of, parents = _parents(env, problems)
     if problems:
         raise config_error(*problems)
-    return JobConfig(
-        job_name, index, inputs, output_dir, manifest_key, prefixes, results_of, parents
-    )
+    return JobConfig(job_name, index, inputs, norm, manifest_key, prefixes, results_of, parents)
 
 
 def _not_text_problem(what: str, s: str) -> str | None:
