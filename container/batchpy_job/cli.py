@@ -9,8 +9,8 @@ import sys
 import traceback
 
 from .contract import EXIT_INTERNAL, VARS, JobError, config_error, quoted, say
-from .introspect import LIST_SEPARATOR
 from .probe import PROBE_ARG, check_request, probe_main, probe_script
+from .values import LIST_SEPARATOR
 
 # The user's code: container/job/ in the repository, /app/job/ in the image.
 JOB_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "job")

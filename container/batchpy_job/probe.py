@@ -1,19 +1,34 @@
-"""Which options the script declares, read in a child process: the script's top level (its
-imports) must not load into run_job."""
+"""Which options the script declares. A child process (probe_main) runs the script until it
+asks argparse to parse its options (capture_parser), turns that parser into plain data
+(describe_parser: what --describe prints) and checks values with the script's own types
+(check_values): the script's top level (its imports) must not load into run_job.
 
+Only types known to be free of side effects are called: argparse.FileType('w') opens (and
+truncates) the file it is given, and an unknown callable could do anything on the user's
+machine. Those options are skipped with a note."""
+
+import argparse
 import ast
+import datetime
+import decimal
+import fractions
+import ipaddress
+import itertools
 import json
 import os
+import pathlib
+import runpy
 import subprocess
 import sys
 import tempfile
+import uuid
+from collections import Counter
 from collections.abc import Callable
-from typing import IO
+from typing import IO, Any
 
 from .contract import JobError, config_error, quoted
-from .introspect import Json, capture_parser, describe_parser, parse_tree
 from .supervise import merged_output
-from .values import Rules, check_values
+from .values import LIST_SEPARATOR, Json, Rules, split_list
 
 PROBE_ARG = "--run-job-internal-probe"
 PROBE_TIMEOUT_SECONDS = 300
@@ -22,7 +37,282 @@ MAX_HELPER_MODULES = 200
 # The probe child runs the same command-line entry as the job: the shim next to the package.
 RUN_JOB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "run_job.py")
 
+MAX_CHOICES_SHOWN = 100
 Values = Callable[[], list[tuple[str, str]]]
+
+
+class _ParserCaptured(BaseException):
+    """Raised from inside the script's parse_args(): stops the script before its body runs.
+    A BaseException, so that a script's own `except Exception:` cannot swallow it."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        super().__init__()
+        self.parser = parser
+
+
+def parse_tree(source: bytes) -> ast.AST | None:
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def capture_parser(script_path: str) -> argparse.ArgumentParser | None:
+    """Runs the script as __main__ until it asks argparse to parse its options, and returns
+    that parser (None if it never asks). parse_known_args() lets a pre-parser through: one
+    without -h of its own (add_help=False) in a script that builds its full parser with
+    parents=[...], read first for a few options (a config file, say). It really parses (no
+    arguments: its defaults), and is returned if the script ends without parsing again or if
+    it fails with no arguments."""
+    cls = argparse.ArgumentParser
+    names = ("parse_args", "parse_known_args", "parse_intermixed_args")
+    originals = {n: getattr(cls, n) for n in (*names, "parse_known_intermixed_args")}
+    with open(script_path, "rb") as f:
+        tree = parse_tree(f.read())
+    parents_used = tree is not None and any(
+        isinstance(node, ast.Call) and any(k.arg == "parents" for k in node.keywords)
+        for node in ast.walk(tree)
+    )
+    pre_parsers: list[argparse.ArgumentParser] = []
+
+    def patched(name: str) -> Any:
+        def parse(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> Any:
+            if "known" not in name or not parents_used or self.add_help:
+                raise _ParserCaptured(self)
+            pre_parsers.append(self)
+            try:
+                return originals[name](self, *args, **kwargs)
+            except (SystemExit, argparse.ArgumentError):
+                raise _ParserCaptured(self) from None  # e.g. it requires an option
+
+        return parse
+
+    saved_argv, saved_path = sys.argv, list(sys.path)
+    try:
+        for name in originals:
+            setattr(cls, name, patched(name))
+        sys.argv = [script_path]
+        sys.path.insert(0, os.path.dirname(os.path.abspath(script_path)))
+        runpy.run_path(script_path, run_name="__main__")
+    except _ParserCaptured as captured:
+        return captured.parser
+    finally:
+        for name, method in originals.items():
+            setattr(cls, name, method)
+        sys.argv = saved_argv
+        sys.path[:] = saved_path
+    return pre_parsers[-1] if pre_parsers else None
+
+
+def _jsonable(value: object) -> object:
+    if value is argparse.SUPPRESS or value is None:
+        return None
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return str(value)  # JSON has no NaN or Infinity
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def dashdash_value_survives() -> bool:
+    """Whether this Python's argparse keeps "--" as an attached value (--name=--): older
+    versions strip "--" from every option's values, leaving []."""
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--value")
+    try:
+        return probe.parse_args(["--value=--"]).value == "--"
+    except SystemExit:
+        return False
+
+
+def _refusal(action: argparse.Action, flag: str, script_name: str) -> str | None:
+    """Why environment variables cannot drive `action`, or None."""
+    if isinstance(action, argparse._SubParsersAction):
+        return (
+            f"{script_name} uses subcommands (add_subparsers); run_job drives one parser "
+            "from environment variables: make each subcommand its own script, or select "
+            "it with an option (--mode)"
+        )
+    if not action.option_strings:
+        return (
+            f"{script_name} declares the positional argument {quoted(action.dest)}; "
+            "run_job maps environment variables to options only: declare it as "
+            f"parser.add_argument('--{action.dest}', required=True)"
+        )
+    if action.nargs in (argparse.REMAINDER, argparse.PARSER, argparse.SUPPRESS):
+        return (
+            f"{script_name} option {flag} has nargs={action.nargs!r}, which run_job cannot "
+            f"fill from one variable: use nargs='*' or '+' (items separated by "
+            f"{quoted(LIST_SEPARATOR)})"
+        )
+    return None
+
+
+def _kind(name: str, nargs: Any) -> str:
+    """value, flag or list: how one variable fills the option."""
+    if name == "count":
+        return "value"
+    if name == "boolean_optional" or nargs == 0:
+        return "flag"
+    if nargs is None:
+        return "list" if name in ("append", "extend") else "value"
+    return "value" if nargs == argparse.OPTIONAL else "list"
+
+
+def type_name(action: argparse.Action) -> str | None:
+    """How the option's type= is named in messages: int, float, FileType('w'), my_parser."""
+    kind = action.type
+    if kind is None or isinstance(kind, argparse.FileType):
+        return None if kind is None else repr(kind)
+    return getattr(kind, "__qualname__", None) or getattr(kind, "__name__", None) or repr(kind)
+
+
+def _option(action: argparse.Action, flag: str, parser: argparse.ArgumentParser) -> Json:
+    # The name argparse registers the action's class (or the nearest base class) under.
+    names = {c: n for n, c in parser._registries["action"].items() if n}
+    names[argparse.BooleanOptionalAction] = "boolean_optional"
+    name = next((names[c] for c in type(action).__mro__ if c in names), type(action).__name__)
+    env = flag.lstrip(parser.prefix_chars)
+    choices = None
+    if action.choices is not None:
+        shown = list(itertools.islice(iter(action.choices), MAX_CHOICES_SHOWN + 1))
+        choices = [str(c) for c in shown] if len(shown) <= MAX_CHOICES_SHOWN else None
+    nargs = action.nargs
+    option: Json = {
+        "env": env,
+        "aliases": [action.dest] if action.dest != env else [],
+        "flag": flag,
+        "kind": _kind(name, nargs),
+        "required": bool(action.required),
+        "action": name,
+        "nargs": nargs if isinstance(nargs, int) or nargs is None else str(nargs),
+        "choices": choices,
+        "type": type_name(action),
+        "default": _jsonable(action.default),
+        "help": action.help if action.help not in (None, argparse.SUPPRESS) else None,
+    }
+    if name == "boolean_optional":
+        option["negative_flag"] = next(
+            (s for s in action.option_strings if s != flag and s.startswith(flag[:2] + "no-")),
+            action.option_strings[-1],
+        )
+    if option["kind"] == "list":
+        option["separator"] = LIST_SEPARATOR
+    return option
+
+
+def mapped_actions(parser: argparse.ArgumentParser) -> list[tuple[argparse.Action, str]]:
+    """The actions variables map to (not -h, --version), each with its first long flag."""
+    found = []
+    for action in parser._actions:
+        if not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            flags, chars = [*action.option_strings, action.dest], parser.prefix_chars
+            long = (s for s in flags if len(s) > 2 and s[0] in chars and s[1] in chars)
+            found.append((action, next(long, flags[0])))
+    return found
+
+
+def describe_parser(parser: argparse.ArgumentParser, script_name: str) -> Json:
+    """The options of `parser` as plain data: what --describe prints and the mapping reads."""
+    actions = mapped_actions(parser)
+    problems = [r for a, flag in actions if (r := _refusal(a, flag, script_name))]
+    if problems:
+        raise config_error(*problems)
+    options = [_option(a, flag, parser) for a, flag in actions]
+    # Each variable name must select one option: two options with the same name fail; an
+    # alias (the dest) that another option also claims is dropped.
+    primary: dict[str, str] = {}
+    for option in options:
+        if option["env"] in primary:
+            raise config_error(
+                f"{script_name} options {primary[option['env']]} and {option['flag']} both map "
+                f"to the variable {quoted(option['env'])}: give one of them a different long "
+                "option name"
+            )
+        primary[option["env"]] = option["flag"]
+    claims = Counter(alias for option in options for alias in option["aliases"])
+    for option in options:
+        option["aliases"] = [a for a in option["aliases"] if a not in primary and claims[a] == 1]
+    groups = []
+    for group in parser._mutually_exclusive_groups:
+        flags = {s for a in group._group_actions for s in a.option_strings}
+        members = [o["env"] for o in options if o["flag"] in flags]
+        groups.append({"required": bool(group.required), "options": members})
+    return {
+        "options": options,
+        "groups": groups,
+        "prefix_chars": parser.prefix_chars,
+        "fromfile_prefix_chars": parser.fromfile_prefix_chars,
+        "negative_numbers_are_options": bool(parser._has_negative_number_optionals),
+        "dashdash_value_ok": dashdash_value_survives(),
+    }
+
+
+SAFE_TYPES: set[Any] = {
+    int, float, complex, str, bool,
+    pathlib.Path, pathlib.PurePath, pathlib.PurePosixPath, pathlib.PosixPath,
+    decimal.Decimal, fractions.Fraction, uuid.UUID,
+    ipaddress.ip_address, ipaddress.ip_network, ipaddress.ip_interface,
+    ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Network, ipaddress.IPv6Network,
+    datetime.date.fromisoformat, datetime.datetime.fromisoformat, datetime.time.fromisoformat,
+}
+# Containers whose `in` runs no user code.
+SAFE_CHOICES = (list, tuple, set, frozenset, range, dict, str)
+CONVERSION_ERRORS = (TypeError, ValueError, ArithmeticError, argparse.ArgumentTypeError)
+
+
+def _skip_reason(action: argparse.Action) -> str | None:
+    try:
+        safe = action.type is None or action.type in SAFE_TYPES
+    except TypeError:  # unhashable: not one of ours
+        safe = False
+    if not safe:
+        return f"type={type_name(action)} is not known to be free of side effects"
+    if action.choices is not None and not isinstance(action.choices, SAFE_CHOICES):
+        return "its choices are not a plain list, tuple, set or range"
+    return None
+
+
+def _typed_problem(option: Json, action: argparse.Action, value: str) -> str | None:
+    """Why an item of `value` fails the option's own type or choices, or None."""
+    flag, kind = action.option_strings[0], option["type"] or "str"
+    for item in split_list(option["env"], value) if option["kind"] == "list" else [value]:
+        try:
+            converted = (action.type or str)(item)
+        except CONVERSION_ERRORS:
+            return f"{quoted(item)} is not a valid {kind} for {flag} (type={kind})"
+        if action.choices is not None and converted not in action.choices:
+            shown = ", ".join(repr(c) for c in list(action.choices)[:20])
+            return f"{quoted(item)} is not one of the choices of {flag} (type={kind}): {shown}"
+    return None
+
+
+def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: list[tuple[str, str]]) -> Json:
+    """{"problems": [message or None per pair], "skipped": [{"option", "reason"}]}."""
+    typed: dict[str, tuple[Json, argparse.Action]] = {}
+    for (action, _flag), option in zip(mapped_actions(parser), spec["options"]):
+        if option["kind"] == "flag" or option["action"] == "count":
+            continue
+        if option["type"] in (None, "str") and option["choices"] is None:
+            continue  # any string will do
+        typed.update((name, (option, action)) for name in [option["env"], *option["aliases"]])
+    problems: list[str | None] = []
+    skipped: dict[str, str] = {}
+    for name, value in pairs:
+        option, action = typed.get(name, ({}, None))
+        reason = _skip_reason(action) if action else None
+        if reason:
+            skipped[option["env"]] = reason
+        try:
+            problems.append(None if not action or reason else _typed_problem(option, action, value))
+        except ValueError as err:  # a list value that is not a list: split_list says why
+            problems.append(str(err))
+    return {
+        "problems": problems,
+        "skipped": [{"option": k, "reason": v} for k, v in sorted(skipped.items())],
+    }
 
 
 def _module_files(root: str, dotted: str) -> list[str]:

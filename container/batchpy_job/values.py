@@ -1,29 +1,22 @@
 """What a job's variables mean: the script's command line they make (build_argv, every
 problem found reported at once before anything runs), and the checks made before any job is
-submitted (`run_job.py --check-values`): names, values and whole sets of variables (Rules),
-and values against the script's own argparse types and choices (check_values, in the probe
-child that holds the parser). jobs:submit only locates the answers in the files.
-
-Only types known to be free of side effects are called: argparse.FileType('w') opens (and
-truncates) the file it is given, and an unknown callable could do anything on the user's
-machine. Those options are skipped with a note."""
+submitted (`run_job.py --check-values`): names, values and whole sets of variables (Rules);
+probe.py checks values against the script's own types. jobs:submit only locates the answers
+in the files."""
 
 import argparse
-import datetime
-import decimal
-import fractions
-import ipaddress
 import json
-import pathlib
 import re
 import sys
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from .contract import AWS_BATCH_PREFIX, FLAG_FALSE, FLAG_TRUE, MAX_ARG_BYTES, MAX_COUNT
 from .contract import PLAIN_LOWERCASE, PREFIXES, VARIABLE_TABLE, VARS, config_error, quoted
-from .introspect import LIST_SEPARATOR, Json, mapped_actions, type_name
+
+# A script's description and its options: plain JSON data (what --describe prints).
+Json = dict[str, Any]
+LIST_SEPARATOR = ","
 
 # argparse reads a list item that starts with "-" as an option unless it looks like a
 # negative number (and the parser has no option that does); the same pattern argparse uses.
@@ -224,71 +217,6 @@ def undeclared_problem(spec: Json, name: str, script_name: str) -> str:
 
 # Where the user's script and its modules live (container/job/, /app/job/ in the image).
 USER_CODE_DIR = "container/job"
-
-SAFE_TYPES: set[Any] = {
-    int, float, complex, str, bool,
-    pathlib.Path, pathlib.PurePath, pathlib.PurePosixPath, pathlib.PosixPath,
-    decimal.Decimal, fractions.Fraction, uuid.UUID,
-    ipaddress.ip_address, ipaddress.ip_network, ipaddress.ip_interface,
-    ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Network, ipaddress.IPv6Network,
-    datetime.date.fromisoformat, datetime.datetime.fromisoformat, datetime.time.fromisoformat,
-}
-# Containers whose `in` runs no user code.
-SAFE_CHOICES = (list, tuple, set, frozenset, range, dict, str)
-CONVERSION_ERRORS = (TypeError, ValueError, ArithmeticError, argparse.ArgumentTypeError)
-
-
-def _skip_reason(action: argparse.Action) -> str | None:
-    try:
-        safe = action.type is None or action.type in SAFE_TYPES
-    except TypeError:  # unhashable: not one of ours
-        safe = False
-    if not safe:
-        return f"type={type_name(action)} is not known to be free of side effects"
-    if action.choices is not None and not isinstance(action.choices, SAFE_CHOICES):
-        return "its choices are not a plain list, tuple, set or range"
-    return None
-
-
-def _typed_problem(option: Json, action: argparse.Action, value: str) -> str | None:
-    """Why an item of `value` fails the option's own type or choices, or None."""
-    flag, kind = action.option_strings[0], option["type"] or "str"
-    for item in split_list(option["env"], value) if option["kind"] == "list" else [value]:
-        try:
-            converted = (action.type or str)(item)
-        except CONVERSION_ERRORS:
-            return f"{quoted(item)} is not a valid {kind} for {flag} (type={kind})"
-        if action.choices is not None and converted not in action.choices:
-            shown = ", ".join(repr(c) for c in list(action.choices)[:20])
-            return f"{quoted(item)} is not one of the choices of {flag} (type={kind}): {shown}"
-    return None
-
-
-def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: list[tuple[str, str]]) -> Json:
-    """{"problems": [message or None per pair], "skipped": [{"option", "reason"}]}."""
-    typed: dict[str, tuple[Json, argparse.Action]] = {}
-    for (action, _flag), option in zip(mapped_actions(parser), spec["options"]):
-        if option["kind"] == "flag" or option["action"] == "count":
-            continue
-        if option["type"] in (None, "str") and option["choices"] is None:
-            continue  # any string will do
-        typed.update((name, (option, action)) for name in [option["env"], *option["aliases"]])
-    problems: list[str | None] = []
-    skipped: dict[str, str] = {}
-    for name, value in pairs:
-        option, action = typed.get(name, ({}, None))
-        reason = _skip_reason(action) if action else None
-        if reason:
-            skipped[option["env"]] = reason
-        try:
-            problems.append(None if not action or reason else _typed_problem(option, action, value))
-        except ValueError as err:  # a list value that is not a list: split_list says why
-            problems.append(str(err))
-    return {
-        "problems": problems,
-        "skipped": [{"option": k, "reason": v} for k, v in sorted(skipped.items())],
-    }
-
 
 class Rules:
     """The entrypoint's rules for a job's variables, applied before submission. `plain_env`:

@@ -7,8 +7,8 @@ import argparse
 import pytest
 
 from batchpy_job.contract import JobError
-from batchpy_job.introspect import describe_parser
-from batchpy_job.values import Rules, build_argv, check_values, split_list
+from batchpy_job.probe import check_values, describe_parser
+from batchpy_job.values import Rules, build_argv, split_list
 
 
 def parser() -> argparse.ArgumentParser:
