@@ -316,8 +316,7 @@ def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: list[tuple[
 
 
 def _module_files(root: str, dotted: str) -> list[str]:
-    """The files under `root` that importing `dotted` runs: each package's __init__.py on the
-    way, then the module (a .py file or a package). Empty if it is not there."""
+    """The files under `root` that importing `dotted` runs (each package's __init__.py)."""
     files = []
     for part in (p for p in dotted.split(".") if p):
         root = os.path.join(root, part)
@@ -369,13 +368,11 @@ def may_use_argparse(script_path: str, source: bytes) -> bool:
 
 
 def probe_script(script_path: str, env: dict[str, str], values: Values | None = None) -> Json:
-    """The script's option description, read by running its top level in a child process
-    (its imports must not load into run_job) in a throwaway directory. With `values`, the
-    child also checks the (variable, value) pairs it returns with the script's own types
-    (values.py) and the result has "checks". `values` is called once the child is running
-    (`--check-values` reads them from stdin, which jobs:submit writes only once it has loaded
-    the job files): the child imports the script and builds its parser meanwhile, and waits
-    for them on a pipe of its own (not stdin: the script's top level may read that)."""
+    """The script's option description, read by a child process in a throwaway directory.
+    With `values`, the child also checks the (variable, value) pairs it returns, and the
+    result has "checks". `values` is called once the child is running (`--check-values` reads
+    them from stdin, which jobs:submit writes only once it has loaded the job files): the
+    child imports the script and builds its parser meanwhile."""
     script_name = os.path.basename(script_path)
     try:
         with open(script_path, "rb") as f:
@@ -416,9 +413,8 @@ def probe_script(script_path: str, env: dict[str, str], values: Values | None = 
 def check_request(
     script_path: str, env: dict[str, str], stdin: IO[str], description: str | None
 ) -> Json:
-    """`--check-values`: the request on stdin answered by the script's rules (values.Rules)
-    and its own argparse types. With `description` (a saved --describe answer) the script
-    is not run, so its types are not called."""
+    """`--check-values`: the request on stdin answered by values.Rules and the script's own
+    types; with `description` (a saved --describe answer) the script and its types not run."""
     request: Json = {}
 
     def read_values() -> list[tuple[str, str]]:
@@ -445,8 +441,8 @@ def check_request(
 def _run_probe_child(
     script_path: str, env: dict[str, str], values: Values | None, tmp: str, out_path: str
 ) -> tuple[int, str]:
-    """Runs the probe child in `tmp` (it writes `out_path`), hands it the values on its stdin
-    once they are known, and returns its exit code and output; never leaves it running."""
+    """Runs the probe child in `tmp`, hands it the values on its stdin once they are known,
+    and returns its exit code and output; never leaves it running."""
     cwd = os.path.join(tmp, "cwd")
     os.mkdir(cwd)
     proc = subprocess.Popen(
@@ -470,9 +466,8 @@ def _run_probe_child(
 
 
 def probe_main(args: list[str]) -> int:
-    """Child process: capture the script's parser, write its description to a file, with the
-    checks of the values the parent sends on stdin, if any. The script gets an empty stdin
-    instead: its top level may read it."""
+    """The child: writes the description of the script's parser to `out_path`, with the
+    checks of the values the parent sends on stdin, if any (the script reads an empty one)."""
     script_path, out_path = args
     values_in, devnull = os.fdopen(os.dup(0), "rb"), os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)

@@ -181,7 +181,7 @@ def _set_variable_problems(key: str, value: object, where: str) -> list[str]:
 
 def manifest_sets(text: str, source: str) -> list[tuple[int, Any]]:
     """Each set of a manifest {"version": 1, "sets": [...]} with its set number in the sweep:
-    from `indexes` when the manifest lists them (a chunk of a sweep past 10,000 sets, a retry
+    from `indexes` when the manifest lists them (a chunk of a large sweep, a retry
     of some sets), else 0, 1, ..."""
     try:
         manifest = json.loads(text)

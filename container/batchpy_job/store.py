@@ -189,7 +189,7 @@ class S3Store:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix
         )
-        try:  # at most 1,000 keys a page
+        try:  # the paginator asks for each page in turn
             return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
         except Exception as err:  # noqa: BLE001 - every SDK failure becomes one message
             raise describe_failure(err, "list", self.attempts) from None
@@ -200,8 +200,8 @@ def make_store(env: dict[str, str]) -> LocalStore | S3Store:
     return LocalStore(local_root) if local_root else S3Store(env)
 
 
-# One log line per S3 retry ("PUT s3://b/k: HTTP 503 SlowDown: ...; retrying in 1.31 s
-# (attempt 2 of 8)"). botocore says that it retries, and after what delay, only in a DEBUG log
+# One log line per S3 retry ("PUT s3://b/k: HTTP 503 SlowDown: ...; retrying in <delay> s
+# (attempt <n> of <max>)"). botocore says that it retries, and after what delay, only in a DEBUG log
 # record, and what failed only in the needs-retry event: a thread-local joins the two
 # (s3transfer uploads parts in worker threads).
 _pending = threading.local()

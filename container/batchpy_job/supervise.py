@@ -15,7 +15,7 @@ from .contract import config_error, say
 # it left running keeps the pipe open, and must not hold up the uploads.
 OUTPUT_DRAIN_SECONDS = 1.5
 # SIGTERM to leftover processes, then SIGKILL this long after: with the drain, far inside the
-# 30 s between AWS Batch's SIGTERM and its SIGKILL.
+# time AWS Batch leaves between its SIGTERM and its SIGKILL.
 LEFTOVER_GRACE_SECONDS = 2.0
 POLL_SECONDS = 0.2  # how often the output loop checks whether the script has exited
 
@@ -144,7 +144,7 @@ def run_script(
 
     # As PID 1 in the container we must pass on the SIGTERM that `docker stop` (AWS Batch
     # TerminateJob, a Spot reclaim) sends, or the script never sees it; we keep running
-    # so the log is still uploaded before the SIGKILL that follows 30 s later.
+    # so the log is still uploaded before the SIGKILL that follows.
     def forward(signum: int, _frame: object) -> None:
         signal_group(proc.pid, signum)
 
