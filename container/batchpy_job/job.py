@@ -17,7 +17,7 @@ from .values import build_argv, undeclared_names, undeclared_problem
 
 def _store_failure_log(store: Store, config: JobConfig, err: JobError) -> None:
     """A job that fails before its script runs (an array child's bad set, a script that
-    cannot start) stores its log too: nobody finds one child's container log among a sweep's many."""
+    cannot start) stores its log too: nobody finds one child's container log in a sweep."""
     with tempfile.TemporaryDirectory(prefix="batchpy-log-") as tmp:
         log_path = os.path.join(tmp, "job.log")
         with open(log_path, "w", encoding="utf-8", errors="backslashreplace") as f:
