@@ -61,13 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args_in = sys.argv[1:] if argv is None else argv
-    if args_in[:1] == [PROBE_ARG]:
-        return probe_main(args_in[1:])
+def main() -> int:
+    if sys.argv[1:2] == [PROBE_ARG]:
+        return probe_main(sys.argv[2:])
     # Values can hold any bytes (surrogate-escaped): never let a message fail to print.
     sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
-    args = _parser().parse_args(args_in)
+    args = _parser().parse_args()
     env = dict(os.environ)
     try:
         script_path = chosen_script(args.script, env)
