@@ -53,23 +53,18 @@ def job_name_problem(name: str) -> str | None:
 def _index(env: dict[str, str], problems: list[str]) -> int | None:
     """The array child's index, or the set number of a plain job that runs one set of a sweep
     (a last chunk of one set, a retry of one set): its files go under it, like a child's."""
-    raw, set_raw, index = env.get(ARRAY_INDEX), env.get(VARS.set_index), None
-    if raw is not None and DIGITS_RE.fullmatch(raw):
-        index = int(raw)
-    elif raw is not None:
+    raw, set_raw = env.get(ARRAY_INDEX), env.get(VARS.set_index)
+    if raw is not None and not DIGITS_RE.fullmatch(raw):
         problems.append(f"{ARRAY_INDEX} = {quoted(raw)} is not an index")
-    if set_raw is None:
-        return index
-    if raw is not None:
+    if set_raw is not None and raw is not None:
         problems.append(
             f"{VARS.set_index} is set on an array child ({ARRAY_INDEX} is set): an array "
             "child's set number comes from its manifest; remove it from the job"
         )
-    elif DIGITS_RE.fullmatch(set_raw):
-        return int(set_raw)
-    else:
+    elif set_raw is not None and not DIGITS_RE.fullmatch(set_raw):
         problems.append(f"{VARS.set_index} = {quoted(set_raw)} is not a set number (0, 1, 2, ...)")
-    return index
+    number = set_raw if raw is None else raw
+    return int(number) if number is not None and DIGITS_RE.fullmatch(number) else None
 
 
 def _inputs(env: dict[str, str], inputs_prefix: str, problems: list[str]) -> list[str]:

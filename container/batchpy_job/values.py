@@ -135,13 +135,9 @@ def read_set(spec: Json, env: dict[str, str], script_name: str) -> tuple[list, l
     for option in spec["options"]:
         found = [n for n in [option["env"], *option.get("aliases", [])] if n in env]
         if found and len({env[n] for n in found}) > 1:
-            problems.append(
-                {
-                    "name": found[1],
-                    "message": f"variables {' and '.join(quoted(n) for n in found)} both set "
-                    f"{option['flag']} with different values; keep one",
-                }
-            )
+            both = " and ".join(quoted(n) for n in found)
+            message = f"variables {both} both set {option['flag']} with different values; keep one"
+            problems.append({"name": found[1], "message": message})
         if found:
             chosen.append((option, found[0], env[found[0]]))
             present[option["env"]] = puts_on_command_line(option, env[found[0]])
