@@ -333,12 +333,14 @@ def may_use_argparse(script_path: str, source: bytes) -> bool:
     error counts as yes (the probe then reports it with Python's own message). Absolute
     imports resolve from the script's folder (sys.path[0] when it runs), relative ones from
     the importing file's package; installed packages are not followed."""
-    script_dir = os.path.dirname(os.path.abspath(script_path))
-    seen = {os.path.abspath(script_path)}
-    pending = [(os.path.abspath(script_path), source)]
+    script = os.path.abspath(script_path)
+    seen, pending = {script}, [script]
     while pending and len(seen) <= MAX_HELPER_MODULES:
-        path, text = pending.pop()
-        tree = parse_tree(text)
+        path = pending.pop()
+        try:
+            tree = parse_tree(source if path == script else pathlib.Path(path).read_bytes())
+        except OSError:
+            continue  # unreadable: running the script says so if it matters
         if tree is None:
             return True
         for node in ast.walk(tree):
@@ -352,18 +354,12 @@ def may_use_argparse(script_path: str, source: bytes) -> bool:
                 continue
             if level == 0 and any(name.split(".")[0] == "argparse" for name in names):
                 return True
-            root = path if level else script_dir
+            root = path if level else os.path.dirname(script)
             for _ in range(level):
                 root = os.path.dirname(root)
-            for module in (os.path.abspath(f) for n in names for f in _module_files(root, n)):
-                if module in seen:
-                    continue
-                seen.add(module)
-                try:
-                    with open(module, "rb") as f:
-                        pending.append((module, f.read()))
-                except OSError:
-                    continue  # unreadable: running the script says so if it matters
+            found = {os.path.abspath(f) for n in names for f in _module_files(root, n)} - seen
+            seen |= found
+            pending.extend(found)
     return False
 
 

@@ -50,11 +50,11 @@ class LocalStore:
 
     def sizes(self, prefix: str) -> dict[str, int]:
         """Each key under `prefix` with its size in bytes, in key order."""
-        found = {}
-        for folder, _dirs, files in os.walk(self.url(prefix.rstrip("/"))):
-            for path in (os.path.join(folder, name) for name in files):
-                found[os.path.relpath(path, self.root).replace(os.sep, "/")] = os.path.getsize(path)
-        return dict(sorted(found.items()))
+        walk = os.walk(self.url(prefix.rstrip("/")))
+        paths = sorted(os.path.join(folder, name) for folder, _, names in walk for name in names)
+        return {
+            os.path.relpath(p, self.root).replace(os.sep, "/"): os.path.getsize(p) for p in paths
+        }
 
 
 def describe_failure(err: BaseException, action: str, attempts: int) -> StorageError:
