@@ -1,4 +1,4 @@
-"""probe and introspect: the script's options read in a child process; a script whose
+"""probe: the script's options read in a child process; a script whose
 import is not installed names the module and its requirements.txt."""
 
 from __future__ import annotations
