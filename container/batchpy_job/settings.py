@@ -82,8 +82,7 @@ def _inputs(env: dict[str, str], inputs_prefix: str, problems: list[str]) -> lis
 
 def _parents(env: dict[str, str], problems: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
     """The jobs whose results/<name>/ the script reads (each a job name, so a key prefix), and
-    the manifests of those that are sweeps, as `<name>:<key>` items (a key such as
-    inputs/sweeps/grid_sweep-0123456789ab.json)."""
+    the manifests of those that are sweeps, as `<name>:<key>` items."""
     names = [n.strip() for n in env.get(VARS.results_of, "").split(",") if n.strip()]
     problems.extend(
         f"{VARS.results_of} has {quoted(name)}, which is not a job name: list the jobs "
@@ -176,8 +175,7 @@ def _set_variable_problems(key: str, value: object, where: str) -> list[str]:
 
 def manifest_sets(text: str, source: str) -> list[tuple[int, Any]]:
     """Each set of a manifest {"version": 1, "sets": [...]} with its set number in the sweep:
-    from `indexes` when the manifest lists them (a chunk of a large sweep, a retry
-    of some sets), else 0, 1, ..."""
+    from `indexes` when it lists them (a chunk of a large sweep, a retry), else 0, 1, ..."""
     try:
         manifest = json.loads(text)
     except json.JSONDecodeError as err:

@@ -1,7 +1,6 @@
 """The bucket: LocalStore, a folder laid out like it (for `npm run local`), or S3Store through
-boto3: s3transfer's managed transfers (multipart above 8 MiB, parallel parts, ranged
-downloads), the SDK's checksums, its standard or adaptive retry mode and its full credential
-chain. boto3 is imported only when a job uses S3."""
+boto3 (imported only then): s3transfer's multipart and ranged transfers, the SDK's checksums,
+retry modes and full credential chain."""
 
 import logging
 import os

@@ -22,8 +22,7 @@ POLL_SECONDS = 0.2  # how often the output loop checks whether the script has ex
 
 def _tee_until_exit(proc: "subprocess.Popen[bytes]", fd: int, log: BinaryIO) -> None:
     """Copies the script's output to the log file and, while anyone reads it, to our stdout
-    (the container log), until the pipe closes or OUTPUT_DRAIN_SECONDS after the script
-    exited."""
+    (the container log), until the pipe closes or the drain time after the script exited."""
     console: BinaryIO | None = sys.stdout.buffer
     drain_until: float | None = None
     while True:
@@ -96,9 +95,8 @@ def _wait_group_gone(pgid: int, seconds: float) -> bool:
 
 
 def stop_leftovers(pgid: int, script_name: str) -> None:
-    """SIGTERM, then SIGKILL LEFTOVER_GRACE_SECONDS later, to the processes the script left
-    running: after a TerminateJob, AWS Batch's SIGKILL would otherwise come before the log is
-    stored."""
+    """SIGTERM, then SIGKILL, to the processes the script left running: after a TerminateJob,
+    AWS Batch's SIGKILL would otherwise come before the log is stored."""
     if _group_gone(pgid):
         return
     say(

@@ -1,9 +1,7 @@
 """Moving files between the bucket and the working directory: inputs and manifests down,
 results and the log up. Nothing outside the working directory is ever uploaded: the output
-folder and every file are resolved (links followed) and checked against it. Once metrics.json
-is uploaded, its text goes to the job's log as one line too, so jobs:report can read a whole
-sweep's metrics with a few CloudWatch Logs calls and check each against the object's ETag
-(contract.json, "metrics")."""
+folder and every file are resolved (links followed) and checked against it. An uploaded
+metrics.json goes to the job's log as one line too (contract.json, "metrics", says why)."""
 
 import json
 import mimetypes

@@ -264,8 +264,7 @@ class Rules:
 
     def answer(self, request: Json, typed: list[str | None], skipped: list[Json]) -> Json:
         """The answer to a --check-values request: the problems of each name, (name, value)
-        pair, set (pair indexes) and name the sets vary; the options whose types were not
-        called."""
+        pair, set (pair indexes) and name the sets vary; the options whose types went uncalled."""
         pairs = [(str(n), str(v)) for n, v in request.get("values", [])]
         return {
             "plainEnv": [
