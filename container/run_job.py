@@ -21,6 +21,6 @@ if __name__ == "__main__":
         )
         sys.exit(code)
     sys.path.insert(0, HERE)
-    from batchpy_job.cli import main
+    from batchpy_job.job import main
 
     sys.exit(main())

@@ -1,2 +1,2 @@
-"""batchpy's job entrypoint: run_job.py (next to this package) is the command, cli.py its
-command line, job.py the main flow."""
+"""batchpy's job entrypoint: run_job.py (next to this package) is the command, job.py its
+command line and main flow."""
