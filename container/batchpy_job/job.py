@@ -182,9 +182,8 @@ def main() -> int:
             print(json.dumps(check_request(script_path, env, sys.stdin, args.script_options)))
             return 0
         if args.describe:
-            spec = probe_script(script_path, env)
-            keys = ("options", "groups")
-            described = {"script": os.path.basename(script_path), **{k: spec[k] for k in keys}}
+            spec, script = probe_script(script_path, env), os.path.basename(script_path)
+            described = {"script": script, "options": spec["options"], "groups": spec["groups"]}
             print(json.dumps({**described, "list_separator": LIST_SEPARATOR}, indent=2))
             return 0
         return run_job(script_path, env)
