@@ -143,11 +143,10 @@ def run_script(
     # As PID 1 in the container we must pass on the SIGTERM that `docker stop` (AWS Batch
     # TerminateJob, a Spot reclaim) sends, or the script never sees it; we keep running
     # so the log is still uploaded before the SIGKILL that follows.
-    def forward(signum: int, _frame: object) -> None:
-        signal_group(proc.pid, signum)
-
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
-    assert proc.stdout is not None
+    previous = {
+        s: signal.signal(s, lambda signum, _frame: signal_group(proc.pid, signum))
+        for s in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
         with open(log_path, "wb") as log:
             _tee_until_exit(proc, proc.stdout.fileno(), log)
