@@ -8,8 +8,9 @@ import re
 import sys
 from types import SimpleNamespace
 
-_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "contract.json")
-with open(_PATH, encoding="utf-8") as _f:
+# container/ in the repository, /app in the image: contract.json, run_job.py and job/.
+CONTAINER = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+with open(os.path.join(CONTAINER, "contract.json"), encoding="utf-8") as _f:
     _DATA = json.load(_f)
 
 JOB_NAME = _DATA["jobName"]

@@ -10,8 +10,8 @@ import sys
 import tempfile
 import traceback
 
-from .contract import EXIT_INPUT, EXIT_INTERNAL, EXIT_UPLOAD, VARS, JobError, StorageError
-from .contract import config_error, quoted, say
+from .contract import CONTAINER, EXIT_INPUT, EXIT_INTERNAL, EXIT_UPLOAD, VARS, JobError
+from .contract import StorageError, config_error, quoted, say
 from .probe import PROBE_ARG, check_request, probe_main, probe_script
 from .settings import JobConfig, read_config, select_array_set
 from .store import make_store
@@ -19,6 +19,11 @@ from .supervise import run_script
 from .transfers import Store, download_inputs, download_parent_results, read_manifest
 from .transfers import snapshot, upload_log, upload_results, write_parent_parameters
 from .values import LIST_SEPARATOR, build_argv, undeclared_names, undeclared_problem
+
+# The user's code: container/job/ in the repository, /app/job/ in the image.
+JOB_DIR = os.path.join(CONTAINER, "job")
+DEFAULT_SCRIPT = os.path.join(JOB_DIR, "script.py")
+
 
 def _store_failure_log(store: Store, config: JobConfig, err: JobError) -> None:
     """A job that fails before its script runs (an array child's bad set, a script that
@@ -115,11 +120,6 @@ def run_job(script_path: str, env: dict[str, str]) -> int:
             # The log matters most when something went wrong: store it whatever happened.
             log_ok = upload_log(store, config, log_path)
         return EXIT_UPLOAD if code == 0 and not (results_ok and log_ok) else code
-
-
-# The user's code: container/job/ in the repository, /app/job/ in the image.
-JOB_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "job")
-DEFAULT_SCRIPT = os.path.join(JOB_DIR, "script.py")
 
 
 def chosen_script(flag: str | None, env: dict[str, str]) -> str:

@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import IO, Any
 
-from .contract import JobError, config_error, quoted
+from .contract import CONTAINER, JobError, config_error, quoted
 from .supervise import merged_output
 from .values import LIST_SEPARATOR, Json, Rules, split_list
 
@@ -34,8 +34,8 @@ PROBE_ARG = "--run-job-internal-probe"
 PROBE_TIMEOUT_SECONDS = 300
 # Modules of the script's folder read at most when looking for an argparse import.
 MAX_HELPER_MODULES = 200
-# The probe child runs the same command-line entry as the job: the shim next to the package.
-RUN_JOB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "run_job.py")
+# The probe child runs the same command-line entry as the job.
+RUN_JOB = os.path.join(CONTAINER, "run_job.py")
 
 MAX_CHOICES_SHOWN = 100
 Values = Callable[[], list[tuple[str, str]]]
