@@ -1,27 +1,26 @@
 #!/usr/bin/env python3
-"""Entrypoint of the batchpy job image: `python3 /app/run_job.py`, the command of every job
-definition, old and new. The code is the batchpy_job package next to this file.
+"""Entrypoint of the batchpy job image, the command of every job definition; the code is the
+batchpy_job package next to this file. `--help` lists its modes; exit codes are listed in
+contract.json (exitCodes) and the README. This file must run, and say what Python it needs,
+on any Python 3: no f-strings or annotations here."""
 
-    python3 run_job.py [--script PATH]             run the job described by the environment
-    python3 run_job.py --describe [--script PATH]  print the script's options as JSON
-    python3 run_job.py --check-values [--script PATH] [--script-options FILE]
-                                                   check a submit's variables (stdin, JSON)
-
-Exit codes are listed in contract.json (exitCodes) and the README.
-"""
-
+import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import batchpy_job  # noqa: E402 - only its version check; it imports on any Python 3
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 if __name__ == "__main__":
-    _too_old = batchpy_job.python_too_old(sys.version_info, sys.executable)
-    if _too_old:
-        sys.stderr.write(_too_old + "\n")
-        sys.exit(batchpy_job.exit_config())
-    from batchpy_job.cli import main  # noqa: E402
+    if tuple(sys.version_info[:2]) < (3, 10):  # boto3's oldest, and the oldest tested here
+        with open(os.path.join(HERE, "contract.json")) as f:
+            code = json.load(f)["exitCodes"]["config"]["code"]
+        sys.stderr.write(
+            "run_job: error: batchpy's entrypoint needs Python 3.10 or newer, but %s is Python "
+            "%d.%d.%d: run it with a newer python3 (the job image has 3.11)\n"
+            % ((sys.executable or "python3",) + tuple(sys.version_info[:3]))
+        )
+        sys.exit(code)
+    sys.path.insert(0, HERE)
+    from batchpy_job.job import main
 
     sys.exit(main())

@@ -1,62 +1,33 @@
-"""The main flow of one job: settings, options, the array set, inputs, the script, results
-and the log."""
+"""run_job.py's command line and the main flow of one job: settings, options, the array set,
+inputs, the script, results and the log. --describe prints the script's options;
+--check-values checks a submit's variables with the script's own types."""
 
-from __future__ import annotations
-
+import argparse
 import json
 import os
+import signal
+import sys
 import tempfile
-from typing import Dict, List, Tuple
+import traceback
 
-from .contract import EXIT_INPUT, EXIT_UPLOAD, VARS
-from .errors import JobError, StorageError, config_error, say
-from .files import snapshot
-from .introspect import Json
-from .mapping import build_argv, undeclared_names, undeclared_problem
-from .probe import probe_script
+from .contract import CONTAINER, EXIT_INPUT, EXIT_INTERNAL, EXIT_UPLOAD, VARS, JobError
+from .contract import StorageError, config_error, quoted, say
+from .probe import PROBE_ARG, check_request, probe_main, probe_script
 from .settings import JobConfig, read_config, select_array_set
-from .store import Store, make_store
+from .store import make_store
 from .supervise import run_script
-from .transfers import (
-    download_inputs,
-    download_parent_results,
-    read_manifest,
-    upload_log,
-    upload_results,
-    write_parent_parameters,
-)
+from .transfers import Store, download_inputs, download_parent_results, read_manifest
+from .transfers import snapshot, upload_log, upload_results, write_parent_parameters
+from .values import LIST_SEPARATOR, build_argv, undeclared_names, undeclared_problem
 
-
-def _job_variables(
-    store: Store, config: JobConfig, env: Dict[str, str]
-) -> Tuple[JobConfig, Dict[str, str]]:
-    """The environment with an array child's set over it, and the config with the child's
-    set number (a chunk's or retry's manifest lists them)."""
-    job_env = dict(env)
-    if config.manifest_key is not None:
-        index = config.array_index if config.array_index is not None else 0
-        text = read_manifest(
-            store, config.manifest_key, config.prefixes["inputs"], "the array manifest"
-        )
-        source = store.url(config.manifest_key)
-        chosen, number = select_array_set(text, index, source)
-        job_env.update(chosen)
-        where = f"array child {index}" + (f" (set {number})" if number != index else "")
-        say(f"{where}: {json.dumps(chosen, ensure_ascii=False)}")
-        config = config._replace(array_index=number)
-    return config, job_env
-
-
-def _script_argv(spec: Json, job_env: Dict[str, str], script_name: str) -> List[str]:
-    argv = build_argv(spec, job_env, script_name)
-    for name in undeclared_names(spec, job_env):
-        say(f"warning: {undeclared_problem(spec, name, script_name)}; ignored")
-    return argv
+# The user's code: container/job/ in the repository, /app/job/ in the image.
+JOB_DIR = os.path.join(CONTAINER, "job")
+DEFAULT_SCRIPT = os.path.join(JOB_DIR, "script.py")
 
 
 def _store_failure_log(store: Store, config: JobConfig, err: JobError) -> None:
     """A job that fails before its script runs (an array child's bad set, a script that
-    cannot start) stores its log too: nobody reads one child's container log among 10,000."""
+    cannot start) stores its log too: nobody finds one child's container log in a sweep."""
     with tempfile.TemporaryDirectory(prefix="batchpy-log-") as tmp:
         log_path = os.path.join(tmp, "job.log")
         with open(log_path, "w", encoding="utf-8", errors="backslashreplace") as f:
@@ -65,10 +36,11 @@ def _store_failure_log(store: Store, config: JobConfig, err: JobError) -> None:
 
 
 def _prepare(
-    script_path: str, env: Dict[str, str]
-) -> Tuple[JobConfig, Store, Dict[str, str], List[str]]:
-    """Everything checked and decided before the first side effect in the working
-    directory: settings, the store, the script's options, the variables, the argv."""
+    script_path: str, env: dict[str, str]
+) -> tuple[JobConfig, Store, dict[str, str], list[str]]:
+    """Everything checked and decided before the first side effect in the working directory:
+    settings, the store, the script's options, an array child's set over the environment
+    (and its set number: a chunk's or retry's manifest lists them), the argv."""
     config = read_config(env)
     store = make_store(env)
     spec = probe_script(script_path, env)
@@ -76,13 +48,24 @@ def _prepare(
         store.check_credentials()
     except StorageError as err:
         raise config_error(str(err)) from None
+    job_env, script_name = dict(env), os.path.basename(script_path)
     try:
-        config, job_env = _job_variables(store, config, env)
-        argv = _script_argv(spec, job_env, os.path.basename(script_path))
+        if config.manifest_key is not None:
+            index = config.array_index or 0
+            inputs = config.prefixes["inputs"]
+            text = read_manifest(store, config.manifest_key, inputs, "the array manifest")
+            chosen, number = select_array_set(text, index, store.url(config.manifest_key))
+            job_env.update(chosen)
+            where = f"array child {index}" + (f" (set {number})" if number != index else "")
+            say(f"{where}: {json.dumps(chosen, ensure_ascii=False)}")
+            config = config._replace(array_index=number)
+        argv = build_argv(spec, job_env, script_name)
     except JobError as err:
         if config.manifest_key is not None:
             _store_failure_log(store, config, err)
         raise
+    for name in undeclared_names(spec, job_env):
+        say(f"warning: {undeclared_problem(spec, name, script_name)}; ignored")
     return config, store, job_env, argv
 
 
@@ -94,20 +77,15 @@ def _parent_results(store: Store, config: JobConfig, base: str) -> str:
     try:
         count = download_parent_results(store, config, folder)
         sets = write_parent_parameters(store, config, folder)
-    except StorageError as storage_err:
-        err = JobError(EXIT_INPUT, [str(storage_err)])
-        _store_failure_log(store, config, err)
-        raise err from None
-    except JobError as err:
-        _store_failure_log(store, config, err)
-        raise
+    except StorageError as err:
+        raise JobError(EXIT_INPUT, [str(err)]) from None
     say(f"downloaded {count} result file(s) of {', '.join(config.results_of)} to {folder}")
     if sets:
         say(f"wrote the parameters of {sets} set(s) beside their results")
     return folder
 
 
-def run_job(script_path: str, env: Dict[str, str]) -> int:
+def run_job(script_path: str, env: dict[str, str]) -> int:
     """Runs the job the environment describes; returns the exit code. Raises JobError when
     run_job itself cannot go on (its code and problems say why)."""
     config, store, job_env, argv = _prepare(script_path, dict(env))
@@ -122,11 +100,11 @@ def run_job(script_path: str, env: Dict[str, str]) -> int:
             raise JobError(EXIT_INPUT, [str(err)]) from None
         if fetched:
             say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
-        if config.results_of:
-            job_env[VARS.parent_results] = _parent_results(store, config, base)
-        before = snapshot(workdir)
-        say(f"running {script_name} {json.dumps(argv, ensure_ascii=False)}")
         try:
+            if config.results_of:
+                job_env[VARS.parent_results] = _parent_results(store, config, base)
+            before = snapshot(workdir)
+            say(f"running {script_name} {json.dumps(argv, ensure_ascii=False)}")
             code = run_script(script_path, argv, workdir, job_env, log_path)
         except JobError as err:
             _store_failure_log(store, config, err)
@@ -142,3 +120,80 @@ def run_job(script_path: str, env: Dict[str, str]) -> int:
             # The log matters most when something went wrong: store it whatever happened.
             log_ok = upload_log(store, config, log_path)
         return EXIT_UPLOAD if code == 0 and not (results_ok and log_ok) else code
+
+
+def chosen_script(flag: str | None, env: dict[str, str]) -> str:
+    """The script to run: the one a job names (its file under JOB_DIR, nothing deeper),
+    else --script, else script.py."""
+    name = env.get(VARS.script)
+    if name is None:
+        return os.path.abspath(flag) if flag else DEFAULT_SCRIPT
+    path = os.path.join(JOB_DIR, name)
+    if os.path.basename(name) == name and os.path.isfile(path):
+        return path
+    scripts = sorted(f for f in os.listdir(JOB_DIR) if f.endswith(".py"))
+    raise config_error(
+        f"{VARS.script} = {quoted(name)} is not a file directly under {JOB_DIR}; its scripts "
+        f"are {', '.join(scripts) or 'none'}: fix the job's \"script\", or add the file"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run_job.py",
+        description="Run an argparse script with options taken from environment variables.",
+    )
+    parser.add_argument(
+        "--describe", action="store_true", help="print the script's options as JSON and exit"
+    )
+    parser.add_argument(
+        "--check-values",
+        action="store_true",
+        help='check {"names": [...], "values": [[variable, value], ...], "sets": [[pair '
+        'index, ...], ...]} from stdin with the script\'s rules and its own argparse types; '
+        "print the problems of each as JSON",
+    )
+    parser.add_argument(
+        "--script-options",
+        metavar="FILE",
+        help="with --check-values: a saved --describe answer, instead of running the script",
+    )
+    parser.add_argument(
+        "--script",
+        help=f"the script to run (default: {DEFAULT_SCRIPT}; {VARS.script}, set from a job "
+        "file's \"script\", names one of its folder instead)",
+    )
+    return parser
+
+
+def main() -> int:
+    if sys.argv[1:2] == [PROBE_ARG]:
+        return probe_main(sys.argv[2:])
+    # Values can hold any bytes (surrogate-escaped): never let a message fail to print.
+    sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    args = _parser().parse_args()
+    env = dict(os.environ)
+    try:
+        script_path = chosen_script(args.script, env)
+        if args.check_values:
+            # jobs:submit ends a check it turns out not to need with SIGTERM: clean up (the
+            # probe child, its temporary folder) on the way out.
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+            print(json.dumps(check_request(script_path, env, sys.stdin, args.script_options)))
+            return 0
+        if args.describe:
+            spec, script = probe_script(script_path, env), os.path.basename(script_path)
+            described = {"script": script, "options": spec["options"], "groups": spec["groups"]}
+            print(json.dumps({**described, "list_separator": LIST_SEPARATOR}, indent=2))
+            return 0
+        return run_job(script_path, env)
+    except JobError as err:
+        for problem in err.problems:
+            say("error: " + problem)
+        if err.detail:
+            sys.stderr.write(err.detail if err.detail.endswith("\n") else err.detail + "\n")
+        return err.code
+    except Exception:  # noqa: BLE001 - last resort: say it is a bug, keep the traceback
+        traceback.print_exc()
+        say("error: internal error in run_job (the traceback is above)")
+        return EXIT_INTERNAL

@@ -1,124 +1,384 @@
-"""Which options the script declares, read in a child process: the script's top level (its
-imports) must not load into run_job."""
+"""Which options the script declares. A child process (probe_main) runs the script until it
+asks argparse to parse its options (capture_parser), turns that parser into plain data
+(describe_parser: what --describe prints) and checks values with the script's own types
+(check_values): the script's top level (its imports) must not load into run_job.
 
-from __future__ import annotations
+Only types known to be free of side effects are called: argparse.FileType('w') opens (and
+truncates) the file it is given, and an unknown callable could do anything on the user's
+machine. Those options are skipped with a note."""
 
+import argparse
 import ast
+import datetime
+import decimal
+import fractions
+import ipaddress
+import itertools
 import json
 import os
+import pathlib
+import runpy
 import subprocess
 import sys
 import tempfile
-from typing import IO, Callable, Dict, List, Optional, Tuple
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import IO, Any
 
-from .errors import JobError, config_error, quoted
-from .introspect import Json, capture_parser, describe_parser, parse_tree
+from .contract import CONTAINER, JobError, config_error, quoted
 from .supervise import merged_output
-from .values import Rules, check_values
+from .values import LIST_SEPARATOR, Json, Rules, split_list
 
 PROBE_ARG = "--run-job-internal-probe"
 PROBE_TIMEOUT_SECONDS = 300
 # Modules of the script's folder read at most when looking for an argparse import.
 MAX_HELPER_MODULES = 200
-# The probe child runs the same command-line entry as the job: the shim next to the package.
-RUN_JOB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "run_job.py")
+# The probe child runs the same command-line entry as the job.
+RUN_JOB = os.path.join(CONTAINER, "run_job.py")
+
+MAX_CHOICES_SHOWN = 100
+Values = Callable[[], list[tuple[str, str]]]
 
 
-def _module_files(root: str, dotted: str) -> List[str]:
-    """The files under `root` that importing `dotted` runs: each package's __init__.py on the
-    way, then the module (a .py file or a package). Empty if it is not there."""
-    files = []
-    parts = [p for p in dotted.split(".") if p]
-    for i in range(1, len(parts) + 1):
-        base = os.path.join(root, *parts[:i])
-        found = next(
-            (f for f in (base + ".py", os.path.join(base, "__init__.py")) if os.path.isfile(f)),
-            None,
+class _ParserCaptured(BaseException):
+    """Raised from inside the script's parse_args(): stops the script before its body runs.
+    A BaseException, so that a script's own `except Exception:` cannot swallow it."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        super().__init__()
+        self.parser = parser
+
+
+def parse_tree(source: bytes) -> ast.AST | None:
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def capture_parser(script_path: str) -> argparse.ArgumentParser | None:
+    """Runs the script as __main__ until it asks argparse to parse its options, and returns
+    that parser (None if it never asks). parse_known_args() lets a pre-parser through: one
+    without -h of its own (add_help=False) in a script that builds its full parser with
+    parents=[...], read first for a few options (a config file, say). It really parses (no
+    arguments: its defaults), and is returned if the script ends without parsing again or if
+    it fails with no arguments."""
+    cls = argparse.ArgumentParser
+    names = ("parse_args", "parse_known_args", "parse_intermixed_args")
+    originals = {n: getattr(cls, n) for n in (*names, "parse_known_intermixed_args")}
+    with open(script_path, "rb") as f:
+        tree = parse_tree(f.read())
+    parents_used = tree is not None and any(
+        isinstance(node, ast.Call) and any(k.arg == "parents" for k in node.keywords)
+        for node in ast.walk(tree)
+    )
+    pre_parsers: list[argparse.ArgumentParser] = []
+
+    def patched(name: str) -> Any:
+        def parse(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> Any:
+            if "known" not in name or not parents_used or self.add_help:
+                raise _ParserCaptured(self)
+            pre_parsers.append(self)
+            try:
+                return originals[name](self, *args, **kwargs)
+            except (SystemExit, argparse.ArgumentError):
+                raise _ParserCaptured(self) from None  # e.g. it requires an option
+
+        return parse
+
+    saved_argv, saved_path = sys.argv, list(sys.path)
+    try:
+        for name in originals:
+            setattr(cls, name, patched(name))
+        sys.argv = [script_path]
+        sys.path.insert(0, os.path.dirname(os.path.abspath(script_path)))
+        runpy.run_path(script_path, run_name="__main__")
+    except _ParserCaptured as captured:
+        return captured.parser
+    finally:
+        for name, method in originals.items():
+            setattr(cls, name, method)
+        sys.argv = saved_argv
+        sys.path[:] = saved_path
+    return pre_parsers[-1] if pre_parsers else None
+
+
+def _jsonable(value: object) -> object:
+    if value is argparse.SUPPRESS or value is None:
+        return None
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return str(value)  # JSON has no NaN or Infinity
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def dashdash_value_survives() -> bool:
+    """Whether this Python's argparse keeps "--" as an attached value (--name=--): older
+    versions strip "--" from every option's values, leaving []."""
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--value")
+    try:
+        return probe.parse_args(["--value=--"]).value == "--"
+    except SystemExit:
+        return False
+
+
+def _refusal(action: argparse.Action, flag: str, script_name: str) -> str | None:
+    """Why environment variables cannot drive `action`, or None."""
+    if isinstance(action, argparse._SubParsersAction):
+        return (
+            f"{script_name} uses subcommands (add_subparsers); run_job drives one parser "
+            "from environment variables: make each subcommand its own script, or select "
+            "it with an option (--mode)"
         )
-        if found is None:
-            return files
-        files.append(found)
+    if not action.option_strings:
+        return (
+            f"{script_name} declares the positional argument {quoted(action.dest)}; "
+            "run_job maps environment variables to options only: declare it as "
+            f"parser.add_argument('--{action.dest}', required=True)"
+        )
+    if action.nargs in (argparse.REMAINDER, argparse.PARSER, argparse.SUPPRESS):
+        return (
+            f"{script_name} option {flag} has nargs={action.nargs!r}, which run_job cannot "
+            f"fill from one variable: use nargs='*' or '+' (items separated by "
+            f"{quoted(LIST_SEPARATOR)})"
+        )
+    return None
+
+
+def _kind(name: str, nargs: Any) -> str:
+    """value, flag or list: how one variable fills the option."""
+    if name == "count":
+        return "value"
+    if name == "boolean_optional" or nargs == 0:
+        return "flag"
+    if nargs is None:
+        return "list" if name in ("append", "extend") else "value"
+    return "value" if nargs == argparse.OPTIONAL else "list"
+
+
+def type_name(action: argparse.Action) -> str | None:
+    """How the option's type= is named in messages: int, float, FileType('w'), my_parser."""
+    kind = action.type
+    if kind is None or isinstance(kind, argparse.FileType):
+        return None if kind is None else repr(kind)
+    return getattr(kind, "__qualname__", None) or getattr(kind, "__name__", None) or repr(kind)
+
+
+def _option(action: argparse.Action, flag: str, parser: argparse.ArgumentParser) -> Json:
+    # The name argparse registers the action's class (or the nearest base class) under.
+    names = {c: n for n, c in parser._registries["action"].items() if n}
+    names[argparse.BooleanOptionalAction] = "boolean_optional"
+    name = next((names[c] for c in type(action).__mro__ if c in names), type(action).__name__)
+    env = flag.lstrip(parser.prefix_chars)
+    choices = None
+    if action.choices is not None:
+        shown = list(itertools.islice(iter(action.choices), MAX_CHOICES_SHOWN + 1))
+        choices = [str(c) for c in shown] if len(shown) <= MAX_CHOICES_SHOWN else None
+    nargs = action.nargs
+    option: Json = {
+        "env": env,
+        "aliases": [action.dest] if action.dest != env else [],
+        "flag": flag,
+        "kind": _kind(name, nargs),
+        "required": bool(action.required),
+        "action": name,
+        "nargs": nargs if isinstance(nargs, int) or nargs is None else str(nargs),
+        "choices": choices,
+        "type": type_name(action),
+        "default": _jsonable(action.default),
+        "help": action.help if action.help not in (None, argparse.SUPPRESS) else None,
+    }
+    if name == "boolean_optional":
+        option["negative_flag"] = next(
+            (s for s in action.option_strings if s != flag and s.startswith(flag[:2] + "no-")),
+            action.option_strings[-1],
+        )
+    if option["kind"] == "list":
+        option["separator"] = LIST_SEPARATOR
+    return option
+
+
+def mapped_actions(parser: argparse.ArgumentParser) -> list[tuple[argparse.Action, str]]:
+    """The actions variables map to (not -h, --version), each with its first long flag."""
+    found = []
+    for action in parser._actions:
+        if not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            flags, chars = [*action.option_strings, action.dest], parser.prefix_chars
+            long = (s for s in flags if len(s) > 2 and s[0] in chars and s[1] in chars)
+            found.append((action, next(long, flags[0])))
+    return found
+
+
+def describe_parser(parser: argparse.ArgumentParser, script_name: str) -> Json:
+    """The options of `parser` as plain data: what --describe prints and the mapping reads."""
+    actions = mapped_actions(parser)
+    problems = [r for a, flag in actions if (r := _refusal(a, flag, script_name))]
+    if problems:
+        raise config_error(*problems)
+    options = [_option(a, flag, parser) for a, flag in actions]
+    # Each variable name must select one option: two options with the same name fail; an
+    # alias (the dest) that another option also claims is dropped.
+    primary: dict[str, str] = {}
+    for option in options:
+        if option["env"] in primary:
+            raise config_error(
+                f"{script_name} options {primary[option['env']]} and {option['flag']} both map "
+                f"to the variable {quoted(option['env'])}: give one of them a different long "
+                "option name"
+            )
+        primary[option["env"]] = option["flag"]
+    claims = Counter(alias for option in options for alias in option["aliases"])
+    for option in options:
+        option["aliases"] = [a for a in option["aliases"] if a not in primary and claims[a] == 1]
+    groups = []
+    for group in parser._mutually_exclusive_groups:
+        flags = {s for a in group._group_actions for s in a.option_strings}
+        members = [o["env"] for o in options if o["flag"] in flags]
+        groups.append({"required": bool(group.required), "options": members})
+    return {
+        "options": options,
+        "groups": groups,
+        "prefix_chars": parser.prefix_chars,
+        "fromfile_prefix_chars": parser.fromfile_prefix_chars,
+        "negative_numbers_are_options": bool(parser._has_negative_number_optionals),
+        "dashdash_value_ok": dashdash_value_survives(),
+    }
+
+
+SAFE_TYPES: set[Any] = {
+    int, float, complex, str, bool,
+    pathlib.Path, pathlib.PurePath, pathlib.PurePosixPath, pathlib.PosixPath,
+    decimal.Decimal, fractions.Fraction, uuid.UUID,
+    ipaddress.ip_address, ipaddress.ip_network, ipaddress.ip_interface,
+    ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Network, ipaddress.IPv6Network,
+    datetime.date.fromisoformat, datetime.datetime.fromisoformat, datetime.time.fromisoformat,
+}
+# Containers whose `in` runs no user code.
+SAFE_CHOICES = (list, tuple, set, frozenset, range, dict, str)
+CONVERSION_ERRORS = (TypeError, ValueError, ArithmeticError, argparse.ArgumentTypeError)
+
+
+def _skip_reason(action: argparse.Action) -> str | None:
+    try:
+        safe = action.type is None or action.type in SAFE_TYPES
+    except TypeError:  # unhashable: not one of ours
+        safe = False
+    if not safe:
+        return f"type={type_name(action)} is not known to be free of side effects"
+    if action.choices is not None and not isinstance(action.choices, SAFE_CHOICES):
+        return "its choices are not a plain list, tuple, set or range"
+    return None
+
+
+def _typed_problem(option: Json, action: argparse.Action, value: str) -> str | None:
+    """Why an item of `value` fails the option's own type or choices, or None."""
+    flag, kind = action.option_strings[0], option["type"] or "str"
+    for item in split_list(option["env"], value) if option["kind"] == "list" else [value]:
+        try:
+            converted = (action.type or str)(item)
+        except CONVERSION_ERRORS:
+            return f"{quoted(item)} is not a valid {kind} for {flag} (type={kind})"
+        if action.choices is not None and converted not in action.choices:
+            shown = ", ".join(repr(c) for c in list(action.choices)[:20])
+            return f"{quoted(item)} is not one of the choices of {flag} (type={kind}): {shown}"
+    return None
+
+
+def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: list[tuple[str, str]]) -> Json:
+    """{"problems": [message or None per pair], "skipped": [{"option", "reason"}]}."""
+    typed: dict[str, tuple[Json, argparse.Action]] = {}
+    for (action, _flag), option in zip(mapped_actions(parser), spec["options"]):
+        if option["kind"] == "flag" or option["action"] == "count":
+            continue
+        if option["type"] in (None, "str") and option["choices"] is None:
+            continue  # any string will do
+        typed.update((name, (option, action)) for name in [option["env"], *option["aliases"]])
+    problems: list[str | None] = []
+    skipped: dict[str, str] = {}
+    for name, value in pairs:
+        option, action = typed.get(name, ({}, None))
+        reason = _skip_reason(action) if action else None
+        if reason:
+            skipped[option["env"]] = reason
+        try:
+            problems.append(None if not action or reason else _typed_problem(option, action, value))
+        except ValueError as err:  # a list value that is not a list: split_list says why
+            problems.append(str(err))
+    return {
+        "problems": problems,
+        "skipped": [{"option": k, "reason": v} for k, v in sorted(skipped.items())],
+    }
+
+
+def _module_files(root: str, dotted: str) -> list[str]:
+    """The files under `root` that importing `dotted` runs (each package's __init__.py)."""
+    files = []
+    for part in (p for p in dotted.split(".") if p):
+        root = os.path.join(root, part)
+        found = [f for f in (root + ".py", os.path.join(root, "__init__.py")) if os.path.isfile(f)]
+        if not found:
+            break
+        files.append(found[0])
     return files
-
-
-def _imports(path: str, source: bytes, script_dir: str) -> Tuple[bool, List[str]]:
-    """Whether the source imports argparse anywhere (a syntax error counts as yes: the probe
-    then reports it with Python's own message), and the files of the script's own folder it
-    imports: absolute imports resolve from the script's folder (sys.path[0] when it runs),
-    relative ones from `path`'s package. Installed packages are not followed."""
-    tree = parse_tree(source)
-    if tree is None:
-        return True, []
-    uses_argparse = False
-    files: List[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                uses_argparse |= alias.name.split(".")[0] == "argparse"
-                files.extend(_module_files(script_dir, alias.name))
-        elif isinstance(node, ast.ImportFrom):
-            uses_argparse |= node.level == 0 and (node.module or "").split(".")[0] == "argparse"
-            root = script_dir
-            if node.level:
-                root = os.path.dirname(path)
-                for _ in range(node.level - 1):
-                    root = os.path.dirname(root)
-            module = node.module or ""
-            files.extend(_module_files(root, module))
-            for alias in node.names:  # `from pkg import helper` may name a module
-                files.extend(_module_files(root, f"{module}.{alias.name}"))
-    return uses_argparse, files
 
 
 def may_use_argparse(script_path: str, source: bytes) -> bool:
     """Whether the script, or a module of its own folder that it imports (directly or through
-    another such module), imports argparse: a parser built in a helper module counts."""
-    script_dir = os.path.dirname(os.path.abspath(script_path))
-    seen = {os.path.abspath(script_path)}
-    pending = [(os.path.abspath(script_path), source)]
+    another such module), imports argparse: a parser built in a helper module counts. A syntax
+    error counts as yes (the probe then reports it with Python's own message). Absolute
+    imports resolve from the script's folder (sys.path[0] when it runs), relative ones from
+    the importing file's package; installed packages are not followed."""
+    script = os.path.abspath(script_path)
+    seen, pending = {script}, [script]
     while pending and len(seen) <= MAX_HELPER_MODULES:
-        path, text = pending.pop()
-        uses_argparse, modules = _imports(path, text, script_dir)
-        if uses_argparse:
+        path = pending.pop()
+        try:
+            tree = parse_tree(source if path == script else pathlib.Path(path).read_bytes())
+        except OSError:
+            continue  # unreadable: running the script says so if it matters
+        if tree is None:
             return True
-        for module in modules:
-            module = os.path.abspath(module)
-            if module in seen:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                level, names = 0, [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                # `from pkg import helper` may name a module
+                module = node.module or ""
+                level, names = node.level, [module, *(f"{module}.{a.name}" for a in node.names)]
+            else:
                 continue
-            seen.add(module)
-            try:
-                with open(module, "rb") as f:
-                    pending.append((module, f.read()))
-            except OSError:
-                continue
+            if level == 0 and any(name.split(".")[0] == "argparse" for name in names):
+                return True
+            root = path if level else os.path.dirname(script)
+            for _ in range(level):
+                root = os.path.dirname(root)
+            found = {os.path.abspath(f) for n in names for f in _module_files(root, n)} - seen
+            seen |= found
+            pending.extend(found)
     return False
 
 
-def _read_script(script_path: str) -> bytes:
+def probe_script(script_path: str, env: dict[str, str], values: Values | None = None) -> Json:
+    """The script's option description, read by a child process in a throwaway directory.
+    With `values`, the child also checks the (variable, value) pairs it returns, and the
+    result has "checks". `values` is called once the child is running (`--check-values` reads
+    them from stdin, which jobs:submit writes only once it has loaded the job files): the
+    child imports the script and builds its parser meanwhile."""
+    script_name = os.path.basename(script_path)
     try:
         with open(script_path, "rb") as f:
-            return f.read()
+            source = f.read()
     except OSError as err:
         raise config_error(
             f"cannot read the script {script_path}: {err.strerror}; name one that exists "
             "(run_job.py --script PATH, or jobs:submit --script-file PATH)"
         ) from None
-
-
-def probe_script(
-    script_path: str,
-    env: Dict[str, str],
-    values: Optional[Callable[[], List[Tuple[str, str]]]] = None,
-) -> Json:
-    """The script's option description, read by running its top level in a child process
-    (its imports must not load into run_job) in a throwaway directory. With `values`, the
-    child also checks the (variable, value) pairs it returns with the script's own types
-    (values.py) and the result has "checks". `values` is called once the child is running
-    (`--check-values` reads them from stdin, which jobs:submit writes only once it has loaded
-    the job files): the child imports the script and builds its parser meanwhile, and waits
-    for them on a pipe of its own (not stdin: the script's top level may read that)."""
-    script_name = os.path.basename(script_path)
-    if not may_use_argparse(script_path, _read_script(script_path)):
+    if not may_use_argparse(script_path, source):
         # No parser to introspect; running it to find out would run its whole body twice.
         if values is not None:
             values()
@@ -147,14 +407,13 @@ def probe_script(
 
 
 def check_request(
-    script_path: str, env: Dict[str, str], stdin: IO[str], description: Optional[str]
+    script_path: str, env: dict[str, str], stdin: IO[str], description: str | None
 ) -> Json:
-    """`--check-values`: the request on stdin answered by the script's rules (values.Rules)
-    and its own argparse types. With `description` (a saved --describe answer) the script
-    is not run, so its types are not called."""
+    """`--check-values`: the request on stdin answered by values.Rules and the script's own
+    types; with `description` (a saved --describe answer) the script and its types not run."""
     request: Json = {}
 
-    def read_values() -> List[Tuple[str, str]]:
+    def read_values() -> list[tuple[str, str]]:
         request.update(json.load(stdin))
         return [(str(n), str(v)) for n, v in request.get("values", [])]
 
@@ -176,40 +435,19 @@ def check_request(
 
 
 def _run_probe_child(
-    script_path: str,
-    env: Dict[str, str],
-    values: Optional[Callable[[], List[Tuple[str, str]]]],
-    tmp: str,
-    out_path: str,
-) -> Tuple[int, str]:
-    """Runs the probe child in `tmp` (it writes `out_path`), hands it the values once they
-    are known, and returns its exit code and output; never leaves it running."""
+    script_path: str, env: dict[str, str], values: Values | None, tmp: str, out_path: str
+) -> tuple[int, str]:
+    """Runs the probe child in `tmp`, hands it the values on its stdin once they are known,
+    and returns its exit code and output; never leaves it running."""
     cwd = os.path.join(tmp, "cwd")
     os.mkdir(cwd)
-    values_path = os.path.join(tmp, "values.json")
-    # The child's signal that the values file is complete.
-    ready_read, ready_write = os.pipe()
-    extra = [values_path, str(ready_read)] if values is not None else []
+    proc = subprocess.Popen(
+        [sys.executable, RUN_JOB, PROBE_ARG, script_path, out_path],
+        **merged_output(cwd, env, subprocess.DEVNULL if values is None else subprocess.PIPE),
+    )
     try:
-        proc = subprocess.Popen(
-            [sys.executable, RUN_JOB, PROBE_ARG, script_path, out_path, *extra],
-            **merged_output(cwd, env),
-            pass_fds=(ready_read,),
-        )
-    finally:
-        os.close(ready_read)
-    try:
-        try:
-            if values is not None:
-                with open(values_path, "w", encoding="utf-8") as f:
-                    f.write(json.dumps(values()))  # json.dump encodes in Python, 5x slower
-                try:
-                    os.write(ready_write, b"go")  # two bytes: never blocks
-                except BrokenPipeError:
-                    pass  # the child stopped before its parser: its output says why
-        finally:
-            os.close(ready_write)
-        stdout, _ = proc.communicate(timeout=PROBE_TIMEOUT_SECONDS)
+        sent = json.dumps(values()).encode() if values is not None else None
+        stdout, _ = proc.communicate(sent, timeout=PROBE_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         raise config_error(
             f"{os.path.basename(script_path)} did not reach parse_args() within "
@@ -223,68 +461,43 @@ def _run_probe_child(
     return proc.returncode, stdout.decode("utf-8", "replace")
 
 
-def _values_sent(ready_fd: int) -> bool:
-    """Waits until the parent has written the values file (b"go") or given up (EOF)."""
-    got = b""
-    with os.fdopen(ready_fd, "rb") as ready:
-        while True:
-            chunk = ready.read(2)
-            if not chunk:
-                return got == b"go"
-            got += chunk
-
-
-def probe_main(args: List[str]) -> int:
-    """Child process: capture the script's parser, write its description to a file."""
-    script_path, out_path = args[:2]
-    values_path = args[2] if len(args) > 2 else None
-    ready_fd = int(args[3]) if len(args) > 3 else None
+def probe_main(args: list[str]) -> int:
+    """The child: writes the description of the script's parser to `out_path`, with the
+    checks of the values the parent sends on stdin, if any (the script reads an empty one)."""
+    script_path, out_path = args
+    values_in, devnull = os.fdopen(os.dup(0), "rb"), os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
     result: Json
     try:
         parser = capture_parser(script_path)
-    except ModuleNotFoundError as err:
-        if not err.name or _is_local_module(script_path, err.name):
-            raise  # a module of the script's own folder: Python's message says it best
-        result = {"error": [missing_package(script_path, err.name)]}
-        with open(out_path, "w", encoding="utf-8") as f:
-            json.dump(result, f)
-        return 0
-    if parser is None:
-        result = {"parser": False}
-    else:
-        try:
-            result = describe_parser(parser, os.path.basename(script_path))
-            result["parser"] = True
-            if values_path is not None and (ready_fd is None or _values_sent(ready_fd)):
-                with open(values_path, encoding="utf-8") as f:
-                    pairs = [(str(n), str(v)) for n, v in json.load(f)]
+        result = {"parser": parser is not None}
+        if parser is not None:
+            result.update(describe_parser(parser, os.path.basename(script_path)))
+            with values_in:
+                sent = values_in.read()
+            if sent:
+                pairs = [(str(n), str(v)) for n, v in json.loads(sent)]
                 result["checks"] = check_values(parser, result, pairs)
-        except JobError as err:
-            result = {"error": err.problems}
+    except ModuleNotFoundError as err:
+        root = os.path.dirname(os.path.abspath(script_path))
+        top = (err.name or "").split(".")[0]
+        local = os.path.isfile(os.path.join(root, top + ".py")) or os.path.isdir(
+            os.path.join(root, top)
+        )
+        if not top or local:
+            raise  # a module, package or folder of the script's own: Python's message is best
+        req = os.path.join(root, "requirements.txt")
+        req = req if os.path.relpath(req).startswith("..") else os.path.relpath(req)
+        result = {
+            "error": [
+                f"{os.path.basename(script_path)} imports {quoted(top)}, which is not installed: "
+                f"add the package that provides it to {req} (pulumi up installs it in the "
+                f"image), and pip install -r {req} to run it here"
+            ]
+        }
+    except JobError as err:
+        result = {"error": err.problems}
     with open(out_path, "w", encoding="utf-8") as f:
         f.write(json.dumps(result))
     return 0
-
-
-def _is_local_module(script_path: str, name: str) -> bool:
-    root = os.path.dirname(os.path.abspath(script_path))
-    top = name.split(".")[0]
-    # A module, a package, or a folder (a namespace package) of the script's own folder.
-    return bool(_module_files(root, top)) or os.path.isdir(os.path.join(root, top))
-
-
-def requirements_file(script_path: str) -> str:
-    """The requirements.txt beside the script, as the user would type it from here."""
-    path = os.path.join(os.path.dirname(os.path.abspath(script_path)), "requirements.txt")
-    rel = os.path.relpath(path)
-    return path if rel.startswith("..") else rel
-
-
-def missing_package(script_path: str, module: str) -> str:
-    """The one line for a script whose imports are not installed."""
-    req = requirements_file(script_path)
-    return (
-        f"{os.path.basename(script_path)} imports {quoted(module.split('.')[0])}, which is not "
-        f"installed: add the package that provides it to {req} (pulumi up installs it in the "
-        f"image), and pip install -r {req} to run it here"
-    )

@@ -1,33 +1,30 @@
 """Running the script: its own process group, its output copied to the container log and
 to the log file, signals passed on, leftover processes stopped."""
 
-from __future__ import annotations
-
 import os
 import select
 import signal
 import subprocess
 import sys
 import time
-from typing import Any, BinaryIO, Dict, List, Optional
+from typing import Any, BinaryIO
 
-from .errors import config_error, say
+from .contract import config_error, say
 
 # Output still in the pipe after the script exits is copied for at most this long: a process
 # it left running keeps the pipe open, and must not hold up the uploads.
 OUTPUT_DRAIN_SECONDS = 1.5
 # SIGTERM to leftover processes, then SIGKILL this long after: with the drain, far inside the
-# 30 s between AWS Batch's SIGTERM and its SIGKILL.
+# time AWS Batch leaves between its SIGTERM and its SIGKILL.
 LEFTOVER_GRACE_SECONDS = 2.0
 POLL_SECONDS = 0.2  # how often the output loop checks whether the script has exited
 
 
 def _tee_until_exit(proc: "subprocess.Popen[bytes]", fd: int, log: BinaryIO) -> None:
     """Copies the script's output to the log file and, while anyone reads it, to our stdout
-    (the container log), until the pipe closes or OUTPUT_DRAIN_SECONDS after the script
-    exited."""
-    console: Optional[BinaryIO] = sys.stdout.buffer
-    drain_until: Optional[float] = None
+    (the container log), until the pipe closes or the drain time after the script exited."""
+    console: BinaryIO | None = sys.stdout.buffer
+    drain_until: float | None = None
     while True:
         if drain_until is None and proc.poll() is not None:
             drain_until = time.monotonic() + OUTPUT_DRAIN_SECONDS
@@ -41,12 +38,12 @@ def _tee_until_exit(proc: "subprocess.Popen[bytes]", fd: int, log: BinaryIO) -> 
             return
         log.write(block)
         log.flush()
-        if console is not None:
-            try:
+        try:
+            if console is not None:
                 console.write(block)
                 console.flush()
-            except (BrokenPipeError, ValueError):
-                console = None  # nobody reads our stdout; the file still gets it
+        except (BrokenPipeError, ValueError):
+            console = None  # nobody reads our stdout; the file still gets it
 
 
 def signal_group(pgid: int, signum: int) -> bool:
@@ -60,25 +57,22 @@ def signal_group(pgid: int, signum: int) -> bool:
     return True
 
 
-def _reap_orphans() -> None:
-    """As PID 1 in the container, the script's orphans become our children: collect those
-    that ended, or they stay zombies, still members of their group (elsewhere init does)."""
-    if os.getpid() != 1:
-        return
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0] != 0:
-            continue  # collected one; look for the next
-    except ChildProcessError:
-        return  # no child left
-
-
-def _running_in_proc(pgid: int) -> Optional[bool]:
-    """Whether /proc lists a process of the group that is not a zombie; None without /proc.
-    A zombie is still a member but holds no pipe and does nothing."""
+def _group_gone(pgid: int) -> bool:
+    """Whether no process of the group is left but zombies: a zombie is still a member but
+    holds no pipe and does nothing. As PID 1 in the container, the script's orphans become
+    our children: collect those that ended, or they stay zombies (elsewhere init does)."""
+    while os.getpid() == 1:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break  # none has ended
+        except ChildProcessError:
+            break  # no child left
+    if not signal_group(pgid, 0):
+        return True
     try:
         pids = [d for d in os.listdir("/proc") if d.isdigit()]
     except OSError:
-        return None
+        return False  # no /proc: the group still has members
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat", "rb") as f:
@@ -87,52 +81,45 @@ def _running_in_proc(pgid: int) -> Optional[bool]:
         except (OSError, IndexError):
             continue  # it ended while we looked
         if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] != b"Z":
-            return True
-    return False
+            return False
+    return True
 
 
 def _wait_group_gone(pgid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
-    while True:
-        _reap_orphans()
-        if not signal_group(pgid, 0) or _running_in_proc(pgid) is False:
-            return True
+    while not _group_gone(pgid):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
+    return True
 
 
-def stop_leftovers(pgid: int, script_name: str, grace: float = LEFTOVER_GRACE_SECONDS) -> None:
-    """SIGTERM, then SIGKILL `grace` seconds later, to the processes the script left running:
-    after a TerminateJob, AWS Batch's SIGKILL would otherwise come before the log is stored."""
-    if _wait_group_gone(pgid, 0):
+def stop_leftovers(pgid: int, script_name: str) -> None:
+    """SIGTERM, then SIGKILL, to the processes the script left running: after a TerminateJob,
+    AWS Batch's SIGKILL would otherwise come before the log is stored."""
+    if _group_gone(pgid):
         return
     say(
         f"warning: {script_name} exited but left processes running; stopping them (SIGTERM, "
-        f"then SIGKILL after {grace:g} s). To keep them, wait for them before the script exits"
+        f"then SIGKILL after {LEFTOVER_GRACE_SECONDS:g} s). To keep them, wait for them before "
+        "the script exits"
     )
     signal_group(pgid, signal.SIGTERM)
-    if _wait_group_gone(pgid, grace):
+    if _wait_group_gone(pgid, LEFTOVER_GRACE_SECONDS):
         return
     signal_group(pgid, signal.SIGKILL)
     if not _wait_group_gone(pgid, 1.0):
         say(f"warning: processes of process group {pgid} are still there after SIGKILL")
 
 
-def merged_output(cwd: str, env: Dict[str, str]) -> Dict[str, Any]:
-    """Popen options of a child that reads nothing and writes stdout and stderr, merged in
-    order, to one pipe: the script, and the probe that reads its options."""
-    return {
-        "cwd": cwd,
-        "env": env,
-        "stdin": subprocess.DEVNULL,
-        "stdout": subprocess.PIPE,
-        "stderr": subprocess.STDOUT,
-    }
+def merged_output(cwd: str, env: dict[str, str], stdin: int = subprocess.DEVNULL) -> dict[str, Any]:
+    """Popen options of a child that writes stdout and stderr, merged in order, to one pipe:
+    the script, and the probe that reads its options."""
+    return dict(cwd=cwd, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def run_script(
-    script_path: str, argv: List[str], workdir: str, env: Dict[str, str], log_path: str
+    script_path: str, argv: list[str], workdir: str, env: dict[str, str], log_path: str
 ) -> int:
     """Runs the script, its output copied to our stdout and to `log_path`; returns its exit
     code, 128+N for a signal N like a shell, once the processes it left running are stopped."""
@@ -155,12 +142,11 @@ def run_script(
 
     # As PID 1 in the container we must pass on the SIGTERM that `docker stop` (AWS Batch
     # TerminateJob, a Spot reclaim) sends, or the script never sees it; we keep running
-    # so the log is still uploaded before the SIGKILL that follows 30 s later.
-    def forward(signum: int, _frame: object) -> None:
-        signal_group(proc.pid, signum)
-
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
-    assert proc.stdout is not None
+    # so the log is still uploaded before the SIGKILL that follows.
+    previous = {
+        s: signal.signal(s, lambda signum, _frame: signal_group(proc.pid, signum))
+        for s in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
         with open(log_path, "wb") as log:
             _tee_until_exit(proc, proc.stdout.fileno(), log)

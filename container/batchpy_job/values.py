@@ -1,168 +1,242 @@
-"""What a job's variables mean, checked before any job is submitted (`run_job.py
---check-values`): names, values, and the rules of a whole set of variables (Rules), and
-values against the script's own argparse types and choices (check_values, in the probe
-child that holds the parser). jobs:submit only locates the answers in the files.
-
-Only types known to be free of side effects are called: a type such as
-argparse.FileType('w') opens (and truncates) the file it is given, and an unknown callable
-could do anything on the user's machine. Those options are skipped with a note."""
-
-from __future__ import annotations
+"""What a job's variables mean: the script's command line they make (build_argv, every
+problem found reported at once before anything runs), and the checks made before any job is
+submitted (`run_job.py --check-values`): names, values and whole sets of variables (Rules);
+probe.py checks values against the script's own types. jobs:submit only locates the answers
+in the files."""
 
 import argparse
-import datetime
-import decimal
-import fractions
-import ipaddress
 import json
-import pathlib
-import uuid
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+import re
+import sys
+from collections.abc import Iterable
+from typing import Any
 
-from .contract import (
-    AWS_BATCH_PREFIX,
-    MAX_ARG_BYTES,
-    PREFIXES,
-    VARIABLE_TABLE,
-    VARS,
-)
-from .errors import quoted
-from .introspect import Json, mapped_actions, type_name
-from .mapping import (
-    count_problem,
-    flag_problem,
-    is_plain_environment,
-    read_set,
-    split_list,
-    undeclared_problem,
-)
+from .contract import AWS_BATCH_PREFIX, FLAG_FALSE, FLAG_TRUE, MAX_ARG_BYTES, MAX_COUNT
+from .contract import PLAIN_LOWERCASE, PREFIXES, VARIABLE_TABLE, VARS, config_error, quoted
+
+# A script's description and its options: plain JSON data (what --describe prints).
+Json = dict[str, Any]
+LIST_SEPARATOR = ","
+
+# argparse reads a list item that starts with "-" as an option unless it looks like a
+# negative number (and the parser has no option that does); the same pattern argparse uses.
+NEGATIVE_NUMBER_RE = re.compile(r"^-\d+$|^-\d*\.\d+$")
+
+
+def flag_word(value: str) -> bool | None:
+    word = value.strip().lower()
+    return True if word in FLAG_TRUE else False if word in FLAG_FALSE else None
+
+
+def count_of(value: str) -> int | None:
+    """How many times a count option is repeated: a flag word, or 0 to MAX_COUNT; else None."""
+    word = value.strip().lower()
+    on = flag_word(word)
+    if on is not None:
+        return int(on)
+    return int(word) if re.fullmatch("[0-9]+", word) and int(word) <= MAX_COUNT else None
+
+
+def word_problem(option: Json | None, name: str, value: str) -> str | None:
+    """Why `value` cannot switch a flag option or count a count option, or None."""
+    if option is not None and option["kind"] == "flag" and flag_word(value) is None:
+        return (
+            f"{quoted(name)} = {quoted(value)} is not a flag value: use one of "
+            f"{', '.join(FLAG_TRUE)} (option on) or {', '.join(FLAG_FALSE)} (option off)"
+        )
+    if option is not None and option.get("action") == "count" and count_of(value) is None:
+        return (
+            f"{quoted(name)} = {quoted(value)} must be a count from 0 to {MAX_COUNT} "
+            "(how many times the option is repeated), or true/false"
+        )
+    return None
+
+
+def split_list(name: str, value: str) -> list[str]:
+    """Items of a list option: a JSON array of strings (or integers) when the value starts
+    with "[", else the value split on LIST_SEPARATOR byte for byte (no trimming)."""
+    if not value.startswith("["):
+        return value.split(LIST_SEPARATOR) if value else []
+    try:
+        items = json.loads(value)
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"variable {quoted(name)} starts with '[' but is not a JSON array ({err.msg} "
+            f"at character {err.pos}): write a JSON array of strings, e.g. [\"a,b\", \"c\"]"
+        ) from None
+    if not isinstance(items, list) or not all(type(i) in (str, int) for i in items):
+        raise ValueError(
+            f"variable {quoted(name)} must be a JSON array of strings or integers, e.g. "
+            '["a,b", "c"]'
+        )
+    return [str(i) for i in items]
+
+
+def _option_args(spec: Json, option: Json, name: str, value: str) -> list[str]:
+    flag, nargs = option["flag"], option["nargs"]
+    if option["action"] == "count":
+        return [flag] * (count_of(value) or 0)
+    items = split_list(name, value) if option["kind"] == "list" else [value]
+    if isinstance(nargs, int) and len(items) != nargs:
+        raise ValueError(
+            f"variable {quoted(name)} has {len(items)} item(s) but {flag} takes exactly "
+            f"{nargs}: separate items with {quoted(LIST_SEPARATOR)}"
+        )
+    if nargs == argparse.ONE_OR_MORE and not items:
+        raise ValueError(f"variable {quoted(name)} is empty but {flag} needs at least one item")
+    if option["kind"] == "value" or nargs is None:  # --flag=item elements: any item is safe
+        if "--" in items and not spec.get("dashdash_value_ok", True):
+            raise ValueError(
+                f"variable {quoted(name)} holds the value \"--\", which the argparse of Python "
+                f"{sys.version_info.major}.{sys.version_info.minor} drops from an option (the "
+                "script would get []): use another value"
+            )
+        return [f"{flag}={item}" for item in items]
+    for item in items:
+        if item[:1] and item[0] in spec["prefix_chars"]:
+            if NEGATIVE_NUMBER_RE.match(item) and not spec.get("negative_numbers_are_options"):
+                continue
+            raise ValueError(
+                f"variable {quoted(name)} has the item {quoted(item)}, which argparse would "
+                f"read as an option after {flag}: list items cannot start with "
+                f"{quoted(item[0])} (a single-value option can take it)"
+            )
+        if item[:1] and item[0] in (spec.get("fromfile_prefix_chars") or ""):
+            raise ValueError(
+                f"variable {quoted(name)} has the item {quoted(item)}, which argparse would "
+                f"read as a file of arguments ({quoted(item[0])} is a fromfile_prefix_char)"
+            )
+    return [flag, *items]
+
+
+def puts_on_command_line(option: Json, value: str) -> bool:
+    """Whether the value puts the option on the command line (what the groups count)."""
+    if option["kind"] == "flag":
+        return option.get("action") == "boolean_optional" or flag_word(value) is True
+    if option.get("action") == "count":
+        return bool(count_of(value))
+    if option["kind"] == "list" and option.get("nargs") is None:
+        try:
+            return bool(split_list(option["env"], value))
+        except ValueError:
+            return True  # a problem of the value itself, reported with it
+    return True
+
+
+def read_set(spec: Json, env: dict[str, str], script_name: str) -> tuple[list, list, list]:
+    """The rules of a whole set of variables, the same before submission and in the job:
+    (each option a variable sets, in declaration order, as (option, variable, value); the
+    problems {"name"?, "message"} of two names of one option that disagree, then of argparse's
+    mutually exclusive groups; a problem per required option that no variable sets)."""
+    chosen: list[tuple[Json, str, str]] = []
+    problems: list[Json] = []
+    missing: list[str] = []
+    present: dict[str, bool] = {}
+    for option in spec["options"]:
+        found = [n for n in [option["env"], *option.get("aliases", [])] if n in env]
+        if found and len({env[n] for n in found}) > 1:
+            both = " and ".join(quoted(n) for n in found)
+            message = f"variables {both} both set {option['flag']} with different values; keep one"
+            problems.append({"name": found[1], "message": message})
+        if found:
+            chosen.append((option, found[0], env[found[0]]))
+            present[option["env"]] = puts_on_command_line(option, env[found[0]])
+        elif option["required"]:
+            missing.append(
+                f"{script_name} requires {option['flag']}: set the variable {quoted(option['env'])}"
+            )
+    for group in spec.get("groups", []):
+        members = group["options"]
+        on = [m for m in members if present.get(m)]
+        if len(on) > 1:
+            message = (
+                f"{script_name} accepts only one of {', '.join(members)}, but "
+                f"{' and '.join(on)} are set; keep one"
+            )
+        elif group["required"] and not on:
+            message = (
+                f"{script_name} requires one of {', '.join(members)}; set one of these variables"
+            )
+        else:
+            continue
+        problems.append({"message": message})
+    return chosen, problems, missing
+
+
+def build_argv(spec: Json, env: dict[str, str], script_name: str) -> list[str]:
+    """The script's command-line arguments for `env`, in declaration order. Each value is
+    one argv element attached to its flag (`--name=value`) so values that begin with "-"
+    are not read as options. Raises JobError (exit 2) listing every problem found."""
+    chosen, set_problems, missing = read_set(spec, env, script_name)
+    problems = [p + " (containerOverrides.environment in the job file)" for p in missing]
+    argv: list[str] = []
+    for option, name, value in chosen:
+        flag, on = option["flag"], flag_word(value)
+        try:
+            problem = word_problem(option, name, value)
+            if problem:
+                raise ValueError(problem)
+            if option["action"] == "boolean_optional":
+                argv.append(flag if on else option["negative_flag"])
+            elif option["kind"] == "flag":
+                argv.extend([flag] if on else [])
+                if not on and option["required"]:
+                    problems.append(
+                        f"{script_name} requires {flag}, so {quoted(name)} cannot be "
+                        f"{quoted(value)}: set it to true or remove the requirement"
+                    )
+            else:
+                argv.extend(_option_args(spec, option, name, value))
+        except ValueError as err:
+            problems.append(str(err))
+    problems.extend(p["message"] for p in set_problems)
+    if problems:
+        raise config_error(*problems)
+    return argv
+
+
+def is_plain_environment(name: str) -> bool:
+    """Names without a lower-case letter, and the proxies, are never read as options."""
+    return not any(c.islower() for c in name) or name.lower() in PLAIN_LOWERCASE
+
+
+def undeclared_names(spec: Json, env: dict[str, str]) -> list[str]:
+    """Variables that look like script options but match none: likely typos."""
+    known = {n for option in spec["options"] for n in [option["env"], *option["aliases"]]}
+    return sorted(n for n in env if n not in known and not is_plain_environment(n))
+
+
+def undeclared_problem(spec: Json, name: str, script_name: str) -> str:
+    declared = ", ".join(o["env"] for o in spec["options"]) or "none"
+    return f"{quoted(name)} is not an option of {script_name} (declared: {declared})"
+
 
 # Where the user's script and its modules live (container/job/, /app/job/ in the image).
 USER_CODE_DIR = "container/job"
 
-SAFE_TYPES: Set[Callable[..., Any]] = {
-    int, float, complex, str, bool,
-    pathlib.Path, pathlib.PurePath, pathlib.PurePosixPath, pathlib.PosixPath,
-    decimal.Decimal, fractions.Fraction, uuid.UUID,
-    ipaddress.ip_address, ipaddress.ip_network, ipaddress.ip_interface,
-    ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Network, ipaddress.IPv6Network,
-    datetime.date.fromisoformat, datetime.datetime.fromisoformat, datetime.time.fromisoformat,
-}
-# Containers whose `in` runs no user code.
-SAFE_CHOICES = (list, tuple, set, frozenset, range, dict, str)
-CONVERSION_ERRORS = (TypeError, ValueError, ArithmeticError, argparse.ArgumentTypeError)
-
-
-def _is_safe(kind: Any) -> bool:
-    if kind is None:
-        return True
-    try:
-        return kind in SAFE_TYPES
-    except TypeError:  # unhashable: not one of ours
-        return False
-
-
-class _Checker:
-    def __init__(self, env: str, action: argparse.Action, kind: str) -> None:
-        self.env = env
-        self.action = action
-        self.kind = kind
-        self.type = type_name(action) or "str"
-
-    def skip_reason(self) -> Optional[str]:
-        if not _is_safe(self.action.type):
-            return f"type={self.type} is not known to be free of side effects"
-        if self.action.choices is not None and not isinstance(self.action.choices, SAFE_CHOICES):
-            return "its choices are not a plain list, tuple, set or range"
-        return None
-
-    def problem(self, value: str) -> Optional[str]:
-        items = split_list(self.env, value) if self.kind == "list" else [value]
-        return next((why for why in map(self._item_problem, items) if why), None)
-
-    def _item_problem(self, item: str) -> Optional[str]:
-        flag = self.action.option_strings[0] if self.action.option_strings else self.env
-        convert = self.action.type or (lambda s: s)
-        try:
-            converted = convert(item)
-        except CONVERSION_ERRORS:
-            return f"{quoted(item)} is not a valid {self.type} for {flag} (type={self.type})"
-        choices = self.action.choices
-        if choices is not None and converted not in choices:
-            shown = ", ".join(repr(c) for c in list(choices)[:20])
-            return f"{quoted(item)} is not one of the choices of {flag} (type={self.type}): {shown}"
-        return None
-
-
-def checkers(parser: argparse.ArgumentParser, spec: Json) -> Dict[str, _Checker]:
-    """A checker per variable name (env and aliases) of the options that take a value."""
-    by_flag = {o["flag"]: o for o in spec["options"]}
-    found: Dict[str, _Checker] = {}
-    for action in mapped_actions(parser):
-        option = next((by_flag[s] for s in action.option_strings if s in by_flag), None)
-        if option is None or option["kind"] == "flag" or option["action"] == "count":
-            continue
-        if option.get("type") in (None, "str") and option.get("choices") is None:
-            continue  # any string will do
-        checker = _Checker(str(option["env"]), action, str(option["kind"]))
-        for name in [option["env"], *option["aliases"]]:
-            found[str(name)] = checker
-    return found
-
-
-def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: List[Tuple[str, str]]) -> Json:
-    """{"problems": [message or None per pair], "skipped": [{"option", "reason"}]}."""
-    found = checkers(parser, spec)
-    problems: List[Optional[str]] = []
-    skipped: Dict[str, str] = {}
-    for name, value in pairs:
-        checker = found.get(name)
-        reason = checker.skip_reason() if checker else None
-        if checker is None or reason:
-            if checker is not None and reason:
-                skipped[checker.env] = reason
-            problems.append(None)
-            continue
-        try:
-            problems.append(checker.problem(value))
-        except ValueError as err:  # a list value that is not a list: the mapping says why
-            problems.append(str(err))
-    return {
-        "problems": problems,
-        "skipped": [{"option": k, "reason": v} for k, v in sorted(skipped.items())],
-    }
-
-
-def _normalized(name: str) -> str:
-    """`VAR-A` -> `var_a`: what names that differ only by case or -/_ have in common."""
-    return name.lower().replace("-", "_")
-
-
 class Rules:
-    """The entrypoint's rules for a job's variables, applied before submission: each name,
-    each value, and each whole set of variables (required options, two names for one
-    option, mutually exclusive groups). `plain_env`: names the user declared plain
-    environment (jobs:submit --plain-env)."""
+    """The entrypoint's rules for a job's variables, applied before submission. `plain_env`:
+    names the user declared plain environment (jobs:submit --plain-env)."""
 
     def __init__(self, spec: Json, script: str, plain_env: Iterable[str] = ()) -> None:
         self.spec = spec
         self.label = script if "/" in script else f"{USER_CODE_DIR}/{script}"
         self.plain_env = list(plain_env)
-        self.options: Dict[str, Json] = {}
-        self.near: Dict[str, str] = {}
+        self.options: dict[str, Json] = {}
+        self.near: dict[str, str] = {}
         for option in spec["options"]:
-            for name in [str(option["env"]), *option.get("aliases", [])]:
+            for name in [option["env"], *option.get("aliases", [])]:
                 self.options.setdefault(name, option)
-                self.near.setdefault(_normalized(name), str(option["env"]))
+                # What names that differ only by case or -/_ have in common.
+                self.near.setdefault(name.lower().replace("-", "_"), option["env"])
 
-    def name_problem(self, name: str) -> Optional[str]:
-        """Why `name` cannot be a variable of a job, or None."""
+    def name_problem(self, name: str) -> str | None:
         problem = env_name_problem(name)
         if problem or name.startswith(VARS.reserved_prefix):
             return problem or _reserved_name_problem(name)
         if name in self.options or (name in self.plain_env and is_plain_environment(name)):
             return None
-        near = self.near.get(_normalized(name))
+        near = self.near.get(name.lower().replace("-", "_"))
         if near is not None:
             # The entrypoint would pass VAR_A as plain environment and the script would
             # silently use var_a's default.
@@ -179,28 +253,18 @@ class Rules:
             + "; fix the name or add the option to the script"
         )
 
-    def value_problems(self, name: str, value: str) -> List[str]:
-        """Why `value` cannot reach the script as `name`: what the kernel takes, and a flag's
-        or a count's words."""
+    def value_problems(self, name: str, value: str) -> list[str]:
         option = self.options.get(name)
-        words = None
-        if option is not None and option["kind"] == "flag":
-            words = flag_problem(name, value)
-        elif option is not None and option.get("action") == "count":
-            words = count_problem(name, value)
-        return [p for p in (value_problem(name, value, option), words) if p]
+        found = (value_problem(name, value, option), word_problem(option, name, value))
+        return [p for p in found if p]
 
-    def set_problems(self, env: Dict[str, str]) -> Json:
-        """The rules of one whole set of variables: {"problems": [{"name"?, "message"}],
-        "missing": [a problem per required option not set]}."""
-        whole = read_set(self.spec, env, self.label)
-        return {"problems": whole.problems, "missing": whole.missing}
+    def set_problems(self, env: dict[str, str]) -> Json:
+        _chosen, problems, missing = read_set(self.spec, env, self.label)
+        return {"problems": problems, "missing": missing}
 
-    def answer(self, request: Json, typed: List[Optional[str]], skipped: List[Json]) -> Json:
-        """The answer to a --check-values request {"names", "values", "sets", "setNames"}: per
-        name its problem or null, per (name, value) pair its problems, per set (a list of pair
-        indexes) its set_problems, per name an array job's sets vary its array_set_problem;
-        and the options whose types were not called."""
+    def answer(self, request: Json, typed: list[str | None], skipped: list[Json]) -> Json:
+        """The answer to a --check-values request: the problems of each name, (name, value)
+        pair, set (pair indexes) and name the sets vary; the options whose types went uncalled."""
         pairs = [(str(n), str(v)) for n, v in request.get("values", [])]
         return {
             "plainEnv": [
@@ -223,25 +287,20 @@ class Rules:
         }
 
 
-def _reserved_name_problem(name: str) -> Optional[str]:
-    """A BATCHPY_* name: the tool's own, the job definition's, a typo, or one a job may set."""
+def _reserved_name_problem(name: str) -> str | None:
     row = VARIABLE_TABLE.get(name, {"setBy": None})
     if row["setBy"] in ("jobsTool", "entrypoint"):
         return f'"{name}" is {row["meaning"]}; remove it from the file'
     if row["setBy"] == "jobDefinition":
         return f'"{name}" is set by the job definition (stack); remove it from the file'
-    if row["setBy"] != "user":
-        settable = [n for n, r in VARIABLE_TABLE.items() if r["setBy"] == "user"]
-        return (
-            f'"{name}" is not a batchpy variable (a job may set {", ".join(settable)}); '
-            "fix the name"
-        )
-    return None
+    if row["setBy"] == "user":
+        return None
+    settable = [n for n, r in VARIABLE_TABLE.items() if r["setBy"] == "user"]
+    return f'"{name}" is not a batchpy variable (a job may set {", ".join(settable)}); fix the name'
 
 
-def env_name_problem(name: str) -> Optional[str]:
-    """Why no job can have a variable called `name` (what the environment and AWS Batch
-    refuse), or None."""
+def env_name_problem(name: str) -> str | None:
+    """Why no job can have a variable called `name` (the environment and AWS Batch refuse it)."""
     if "\0" in name:
         return (
             f"the name {json.dumps(name)} contains a NUL byte, which no environment "
@@ -262,8 +321,7 @@ def env_name_problem(name: str) -> Optional[str]:
     return None
 
 
-def array_set_problem(name: str) -> Optional[str]:
-    """Why the sets of an array job cannot vary `name`, or None."""
+def array_set_problem(name: str) -> str | None:
     if not name.startswith(VARS.reserved_prefix):
         return None
     return (
@@ -274,7 +332,7 @@ def array_set_problem(name: str) -> Optional[str]:
     )
 
 
-def value_problem(name: str, value: str, option: Optional[Json] = None) -> Optional[str]:
+def value_problem(name: str, value: str, option: Json | None = None) -> str | None:
     """Why `value` cannot reach a process as `name`: a NUL byte, or a string longer than
     the kernel's MAX_ARG_STRLEN (limits.maxArgBytes, its NUL included) as name=value and,
     for an option, as --flag=value."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from batchpy_job.files import result_files, snapshot
+from batchpy_job.transfers import result_files, snapshot
 
 
 def make(path: str, text: str = "x") -> None:

@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import CONTAINER, run_entrypoint
 
-from batchpy_job.errors import StorageError
+from batchpy_job.contract import StorageError
 from batchpy_job.store import LocalStore
 
 
@@ -19,7 +19,7 @@ def test_puts_gets_and_lists_like_the_bucket(tmp_path) -> None:
     src = tmp_path / "src.txt"
     src.write_text("hello", encoding="utf-8")
     store.put(str(src), "results/j/a/b.txt", "text/plain")
-    assert store.list("results/j/") == ["results/j/a/b.txt"]
+    assert list(store.sizes("results/j/")) == ["results/j/a/b.txt"]
     dest = tmp_path / "back.txt"
     store.get("results/j/a/b.txt", str(dest))
     assert dest.read_text(encoding="utf-8") == "hello"

@@ -1,4 +1,4 @@
-"""mapping and values: variables to argv, and values against the script's own types."""
+"""values: variables to argv, and values against the script's own types."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import argparse
 
 import pytest
 
-from batchpy_job.errors import JobError
-from batchpy_job.introspect import describe_parser
-from batchpy_job.mapping import build_argv, split_list
-from batchpy_job.values import Rules, check_values
+from batchpy_job.contract import JobError
+from batchpy_job.probe import check_values, describe_parser
+from batchpy_job.values import Rules, build_argv, split_list
 
 
 def parser() -> argparse.ArgumentParser:

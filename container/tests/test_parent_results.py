@@ -11,7 +11,7 @@ from typing import Dict, List
 import pytest
 from conftest import CONTAINER, client, run_entrypoint
 
-from batchpy_job.errors import StorageError
+from batchpy_job.contract import StorageError
 from batchpy_job.settings import read_config
 from batchpy_job.transfers import download_parent_results
 from batchpy_job.values import Rules

@@ -1,4 +1,4 @@
-"""probe and introspect: the script's options read in a child process; a script whose
+"""probe: the script's options read in a child process; a script whose
 import is not installed names the module and its requirements.txt."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from batchpy_job.errors import JobError
+from batchpy_job.contract import JobError
 from batchpy_job.probe import may_use_argparse, probe_script
 
 
@@ -84,17 +84,19 @@ def test_values_are_asked_for_while_the_child_builds_the_parser(tmp_path) -> Non
     assert "three" in spec["checks"]["problems"][1]
 
 
-def test_no_values_no_checks_and_no_child_left_when_reading_them_fails(tmp_path) -> None:
+def test_no_values_no_checks_and_no_child_left_when_reading_them_fails(tmp_path, monkeypatch) -> None:
     s = write(tmp_path, "s.py", "import argparse\np = argparse.ArgumentParser()\np.parse_args()\n")
 
     def broken():
         raise ValueError("bad input on stdin")
 
-    before = set(os.listdir(tempfile.gettempdir()))
+    # A temporary folder of its own: other runs on the machine make batchpy-probe-* folders too.
+    own_tmp = tmp_path / "tmp"
+    own_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(own_tmp))
     with pytest.raises(ValueError):
         probe_script(s, dict(os.environ), broken)
-    left = {d for d in set(os.listdir(tempfile.gettempdir())) - before if d.startswith("batchpy-probe-")}
-    assert left == set()
+    assert os.listdir(own_tmp) == []
 
 
 def test_sigterm_while_waiting_for_values_stops_the_child_and_removes_its_folder(tmp_path) -> None:

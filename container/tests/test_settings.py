@@ -7,7 +7,7 @@ import json
 import pytest
 
 from batchpy_job import contract
-from batchpy_job.errors import JobError
+from batchpy_job.contract import JobError
 from batchpy_job.settings import (
     job_name_problem,
     read_config,

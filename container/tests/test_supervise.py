@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from batchpy_job.contract import EXIT_CONFIG
-from batchpy_job.errors import JobError
+from batchpy_job.contract import JobError
 from batchpy_job.supervise import run_script
 
 

@@ -11,18 +11,21 @@ import sys
 import pytest
 from conftest import RUN_JOB
 
-import batchpy_job
 from batchpy_job import contract
 
 
 def test_names_the_minimum_and_the_python_found() -> None:
-    message = batchpy_job.python_too_old((3, 8, 18, "final", 0), "/usr/bin/python3.8")
-    assert message == (
-        "run_job: error: batchpy's entrypoint needs Python 3.10 or newer, but /usr/bin/python3.8 "
-        "is Python 3.8.18: run it with a newer python3 (the job image has 3.11)"
+    # run_job.py as Python 3.8 runs it: its version check reads only sys.
+    code = (
+        "import runpy, sys; sys.version_info = (3, 8, 18, 'final', 0); "
+        f"sys.executable = '/usr/bin/python3.8'; runpy.run_path({RUN_JOB!r}, run_name='__main__')"
     )
-    assert batchpy_job.python_too_old(sys.version_info, sys.executable) is None
-    assert batchpy_job.exit_config() == contract.EXIT_CONFIG
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == contract.EXIT_CONFIG
+    assert run.stderr == (
+        "run_job: error: batchpy's entrypoint needs Python 3.10 or newer, but /usr/bin/python3.8 "
+        "is Python 3.8.18: run it with a newer python3 (the job image has 3.11)\n"
+    )
 
 
 OLD = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.[6-9].*/bin/python3")))
