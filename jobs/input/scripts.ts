@@ -1,7 +1,7 @@
 /**
  * The scripts of container/job/: which one each job runs (its `"script"` field, a file
  * directly under that folder, which the image ships whole), refused before anything is sent
- * when there is no such file. The entrypoint finds it the same way (BATCHPY_SCRIPT, cli.py).
+ * when there is no such file. The entrypoint finds it the same way (BATCHPY_SCRIPT, job.py).
  */
 import * as fs from "fs";
 import * as path from "path";
