@@ -207,7 +207,8 @@ describe("jobs:submit claims: one job per name across machines", function () {
     const names = writeJobFiles(path.join(aws.dir, "jobs"), 3);
     await crash("a");
     const [dead] = ledgerOf("a").openIntents();
-    const r = await submitFrom("b", ["jobs"]);
+    // Long enough that a loaded machine still starts B inside A's wait, which B then notes.
+    const r = await submitFrom("b", ["jobs"], { ...FAST, listingWaitMs: 1500 });
     assert.strictEqual(r.code, 0, r.stderr);
     assert.match(
       r.stderr,
