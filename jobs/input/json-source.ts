@@ -7,7 +7,6 @@ import {
   findNodeAtLocation,
   parseTree,
   printParseErrorCode,
-  visit,
   type Node,
   type ParseError,
 } from "jsonc-parser";
@@ -155,15 +154,6 @@ export function parseJsonDocument(
       ],
     };
   }
-  // The common file: valid JSON (JSON.parse is native, jsonc-parser only accepts what it
-  // accepts, with the options below) without a repeated key. Its syntax tree, which only
-  // locates problems, is built when a problem is first located.
-  const valid = jsonValue(text);
-  const duplicates = duplicateKeys(file, text);
-  if (valid !== undefined && duplicates.length === 0) {
-    const doc = documentOf(file, text, valid.value);
-    return { doc, problems: notTextProblems(doc) };
-  }
   const root = parseTree(text, errors, TREE_OPTIONS);
   // jsonc-parser often reports one mistake twice at the same offset; keep the first.
   const offsets = new Set<number>();
@@ -179,11 +169,11 @@ export function parseJsonDocument(
     }
     return { problems };
   }
-  problems.push(...duplicates);
+  problems.push(...duplicateKeys(file, text, root));
   if (problems.length > 0) {
     return { problems };
   }
-  const doc = documentOf(file, text, JSON.parse(text) as unknown, root);
+  const doc = { file, text, value: JSON.parse(text) as unknown, root };
   return { doc, problems: notTextProblems(doc) };
 }
 
@@ -253,46 +243,32 @@ export function jsonValue(text: string): { value: unknown } | undefined {
   }
 }
 
-/** A document whose syntax tree is parsed on first use, unless already at hand. */
-function documentOf(file: string, text: string, value: unknown, tree?: Node): JsonDocument {
-  let root = tree;
-  return {
-    file,
-    text,
-    value,
-    get root(): Node {
-      // Valid JSON always has a tree.
-      return (root ??= parseTree(text, [], TREE_OPTIONS) as Node);
-    },
-  };
-}
-
 /**
  * JSON.parse silently keeps the last of two equal keys, so a copy-pasted key hides that way:
- * each repeated key (compared unescaped, as JSON.parse compares them), found in one pass
- * of jsonc-parser's scanner, without a syntax tree.
+ * each repeated key under `node` (compared unescaped, as JSON.parse compares them).
  */
-export function duplicateKeys(file: string, text: string): Problem[] {
-  const problems: Problem[] = [];
-  // Per open object its keys so far.
-  const open: Set<string>[] = [];
-  visit(text, {
-    onObjectBegin: () => void open.push(new Set()),
-    onObjectEnd: () => void open.pop(),
-    onObjectProperty: (key, offset, _length, _line, _column, pathSupplier) => {
-      const keys = open[open.length - 1];
-      if (keys.has(key)) {
-        problems.push({
-          file,
-          ...lineColumnAt(text, offset),
-          path: formatPath([...pathSupplier(), key]),
-          message: `duplicate key "${key}"; JSON keeps only the last one, so remove one of them`,
-        });
-      }
-      keys.add(key);
-    },
+function duplicateKeys(file: string, text: string, node: Node, at: JsonPath = []): Problem[] {
+  const keys = new Set<string>();
+  return (node.children ?? []).flatMap((child, i) => {
+    if (node.type !== "object") {
+      return duplicateKeys(file, text, child, [...at, i]);
+    }
+    const [key, value] = child.children as [Node, Node | undefined];
+    const name = key.value as string;
+    const path = [...at, name];
+    const repeated = keys.has(name)
+      ? [
+          {
+            file,
+            ...lineColumnAt(text, child.offset),
+            path: formatPath(path),
+            message: `duplicate key "${name}"; JSON keeps only the last one, so remove one of them`,
+          },
+        ]
+      : [];
+    keys.add(name);
+    return [...repeated, ...(value !== undefined ? duplicateKeys(file, text, value, path) : [])];
   });
-  return problems;
 }
 
 /** The value at `path` in a parsed JSON value, or undefined when there is none. */
