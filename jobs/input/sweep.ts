@@ -1,10 +1,7 @@
 /**
- * Sweeps: one script, many parameter sets (docs/jobs.md). A CSV/TSV file with a header row
- * (one set per row), or a JSON file with `jobName` and `base` (a job file, or inline fields),
- * both optional, and at least one of `grid` (every combination), `zip` (paired by position)
- * and `rows` (a CSV/TSV file, or inline objects). Blocks combine as a product, rows
- * outermost and the last grid key fastest, so set numbers are stable for a given file.
- * Keys are variable names; values may be strings, numbers or booleans, passed as strings.
+ * Sweeps (docs/jobs.md): a CSV/TSV file, or a JSON file of `grid`, `zip` and `rows` blocks.
+ * Blocks combine as a product, rows outermost and the last grid key fastest, so set numbers
+ * are stable for a given file.
  */
 import * as path from "path";
 import { parse as parseCsv } from "csv-parse/sync";
@@ -27,40 +24,36 @@ import {
 } from "./json-source";
 import { formatNumber } from "../output/numbers";
 
-/** A sweep that would expand beyond this is almost certainly a mistake. */
+/** Beyond this a sweep is almost certainly a mistake. */
 const MAX_SWEEP_SETS = 1_000_000;
 
 /** One set of variables: a Map, since `__proto__` or `constructor` are fine option names. */
 export type ParameterSet = ReadonlyMap<string, string>;
 type Scalar = string | number | boolean;
 
-/** Where a sweep key was declared, for error messages. */
 interface KeySource {
   readonly problemAt: (message: string) => Problem;
 }
 
 export interface LoadedSweep {
   readonly kind: "sweep";
-  /** The sweep file as shown to the user. */
   readonly file: string;
   readonly jobName: string;
   /** SubmitJob fields shared by every set (no jobName or arrayProperties). */
   readonly base: JobFileFields;
-  /** Where `base` lives, to locate its problems. */
   readonly baseDoc?: JsonDocument;
   readonly basePrefix: JsonPath;
   readonly sets: readonly ParameterSet[];
-  /** Absolute paths of CSV/TSV files this sweep reads, so they are not also run alone. */
+  /** CSV/TSV files this sweep reads (absolute), so they are not also run alone. */
   readonly consumedFiles: readonly string[];
   readonly keySources: ReadonlyMap<string, KeySource>;
   /** A problem of the whole sweep, located at the top of its file. */
   readonly problemAt: (message: string) => Problem;
 }
 
-/** Reads a file relative to the sweep file; returns undefined when it does not exist. */
+/** A file's text, or undefined when it does not exist. */
 export type ReadFile = (absolutePath: string) => string | undefined;
 
-/** A JSON value is a sweep when it has one of the sweep blocks at the top level. */
 export function isSweepValue(value: unknown): boolean {
   return (
     value !== null &&
@@ -73,7 +66,7 @@ export function isSweepValue(value: unknown): boolean {
 /** A sweep block: variable name -> its values. */
 type Block = ReadonlyMap<string, readonly Scalar[]>;
 
-/** Every combination; the last key varies fastest (like itertools.product). */
+/** Every combination, the last key fastest (like itertools.product), without a Map per step. */
 export function expandGrid(grid: Block): ParameterSet[] {
   const entries = [...grid].map(([k, values]) => [k, values.map(String)] as const);
   const total = entries.reduce((n, [, v]) => n * v.length, 1);
@@ -113,14 +106,14 @@ export function combineBlocks(blocks: readonly (readonly ParameterSet[])[]): Par
   return sets;
 }
 
-interface ParsedRows {
-  sets: ParameterSet[];
-  header: { name: string; column: number }[];
-  problems: Problem[];
-}
+type Header = { name: string; column: number }[];
 
 /** CSV/TSV rows (header row first): the sets, and each header's 1-based column on line 1. */
-export function parseRows(file: string, text: string, delimiter: "," | "\t"): ParsedRows {
+export function parseRows(
+  file: string,
+  text: string,
+  delimiter: "," | "\t",
+): { sets: ParameterSet[]; header: Header; problems: Problem[] } {
   const records = readRecords(file, text, delimiter);
   if (!Array.isArray(records)) {
     return { sets: [], header: [], problems: [records] };
@@ -146,7 +139,6 @@ export function parseRows(file: string, text: string, delimiter: "," | "\t"): Pa
   return { sets, header, problems };
 }
 
-/** The file's records, or the parser's complaint as a problem. */
 function readRecords(file: string, text: string, delimiter: "," | "\t"): string[][] | Problem {
   try {
     return parseCsv(text, {
@@ -166,7 +158,7 @@ function readRecords(file: string, text: string, delimiter: "," | "\t"): string[
 }
 
 /** Header names must be non-empty, trimmed and unique. */
-function headerProblems(file: string, header: ParsedRows["header"]): Problem[] {
+function headerProblems(file: string, header: Header): Problem[] {
   const problems: Problem[] = [];
   const seen = new Set<string>();
   header.forEach((h, i) => {
@@ -251,7 +243,7 @@ function rowsFile(shown: string, absolutePath: string, text: string) {
   return { ...rows, sources };
 }
 
-/** The sweep when nothing is wrong, else only the problems: built only when it is valid. */
+/** The sweep, built only when nothing is wrong; else the problems. */
 function loaded(
   problems: Problem[],
   sweep: () => LoadedSweep,
@@ -259,12 +251,7 @@ function loaded(
   return problems.length > 0 ? { problems } : { problems: [], sweep: sweep() };
 }
 
-/** `base` resolved: its fields and where they live, to locate their problems. */
-interface SweepBase {
-  readonly base: JobFileFields;
-  readonly baseDoc: JsonDocument;
-  readonly basePrefix: JsonPath;
-}
+type SweepBase = Pick<LoadedSweep, "base" | "baseDoc" | "basePrefix">;
 
 /** A sweep's blocks as they are read: their sets, who declared each key, files read. */
 interface Expansion {
@@ -330,7 +317,6 @@ export function loadSweep(
   }));
 }
 
-/** `base`: inline fields or another job file; none gives no fields. */
 function sweepBase(
   doc: JsonDocument,
   spec: unknown,
@@ -386,7 +372,6 @@ function baseFromFile(
   return { base: rest, baseDoc: parsed.doc, basePrefix: [] };
 }
 
-/** Inline `base` fields; undefined when they are invalid (problems say why). */
 function inlineBase(
   doc: JsonDocument,
   raw: unknown,
@@ -424,7 +409,6 @@ function claim(x: Expansion, key: string, where: string, source: KeySource): voi
   }
 }
 
-/** `rows` naming a CSV/TSV file next to the sweep file. */
 function addFileRows(x: Expansion, file: string, readFile: ReadFile): void {
   const rowsPath = path.resolve(x.dir, file);
   const rowsText = readFile(rowsPath);
@@ -440,8 +424,7 @@ function addFileRows(x: Expansion, file: string, readFile: ReadFile): void {
   x.problems.push(...parsed.problems);
   x.consumedFiles.push(rowsPath);
   parsed.sources.forEach(([name, source]) => claim(x, name, "rows", source));
-  x.blocks.push(parsed.sets);
-  x.expected *= parsed.sets.length;
+  addBlock(x, parsed.sets);
 }
 
 /** `rows` written inline as objects; each key is located at the first row that has it. */
@@ -461,11 +444,10 @@ function addInlineRows(x: Expansion): void {
       }
     }
   });
-  x.blocks.push(sets);
-  x.expected *= sets.length;
+  addBlock(x, sets);
 }
 
-/** A `grid` or `zip` block's lists, each key claimed; an empty block is a problem. */
+/** A `grid` or `zip` block's lists, each key claimed. */
 function readBlock(x: Expansion, name: "grid" | "zip"): Block {
   const { doc } = x;
   const block = rawEntries<readonly Scalar[]>(doc, [name], blockValues, x.problems);
@@ -478,6 +460,12 @@ function readBlock(x: Expansion, name: "grid" | "zip"): Block {
     x.problems.push(problemAt(doc, [name], `${name} is empty; add at least one variable`));
   }
   return block;
+}
+
+/** Adds a block of sets; the expected total is kept even for a grid left unexpanded. */
+function addBlock(x: Expansion, sets: ParameterSet[]): void {
+  x.blocks.push(sets);
+  x.expected *= sets.length;
 }
 
 function addZip(x: Expansion): void {
@@ -494,8 +482,7 @@ function addZip(x: Expansion): void {
       ),
     );
   }
-  x.blocks.push(expandZip(zip));
-  x.expected *= lengths.length > 0 ? Math.min(...lengths.map(([, n]) => n)) : 0;
+  addBlock(x, expandZip(zip));
 }
 
 /** `grid`; expanded only when the whole sweep stays within MAX_SWEEP_SETS. */
@@ -529,7 +516,6 @@ function rawEntries<T>(
   return out;
 }
 
-/** "any set" when every set is listed, else the first five set numbers and how many more. */
 export function whichSets(indexes: readonly number[], total: number): string {
   if (indexes.length === total) {
     return "any set";
