@@ -1,10 +1,7 @@
 /**
- * Job files: the AWS CLI `aws batch submit-job` JSON format (`--cli-input-json`), every
- * SubmitJob field, checked strictly so an unknown or mistyped field is an error here and
- * not a surprise after an instance was paid for. `jobQueue` may be left out (it comes from
- * the stack outputs); `jobName` may be left out (the file name is used). A job always runs
- * the stack's job definition, so `jobDefinition` and the overrides other definitions take
- * are refused.
+ * Job files: `aws batch submit-job --cli-input-json` input, checked strictly so a mistyped
+ * field is an error here, not after an instance was paid for. `jobQueue` and `jobName` may
+ * be left out (the stack's queue, the file name); `jobDefinition` is the stack's.
  *
  * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html
  */
@@ -45,7 +42,6 @@ export function checkJobName(name: string): string | undefined {
 }
 
 const str = z.string();
-/** A job name, refused with checkJobName's reason. */
 const jobNameString = str.superRefine((name, ctx) => {
   const bad = checkJobName(name);
   if (bad !== undefined) {
@@ -138,7 +134,6 @@ export const submitJobSchema = z.strictObject({
   resultsOf: z.array(jobNameString).min(1).optional(),
 });
 
-/** A job file's content after the schema check. */
 export type JobFileFields = z.infer<typeof submitJobSchema>;
 
 /** A SubmitJob request as sent: name, queue and definition resolved. */
@@ -188,10 +183,7 @@ function typeName(v: unknown): string {
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
-/**
- * Schema problems as located, actionable messages. `prefix` is where the checked object
- * sits in the document (e.g. `["base"]` inside a sweep file).
- */
+/** Schema problems as located messages; `prefix` is where `value` sits in `doc`. */
 export function schemaProblems(
   doc: JsonDocument,
   schema: z.ZodType,
@@ -264,15 +256,11 @@ function issueMessage(issue: z.core.$ZodIssue, actual: unknown): string {
     return `${typeName(actual)} is not allowed; use one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
   }
   if (issue.code === "too_small" || issue.code === "too_big") {
-    const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
-    const what =
-      issue.origin === "array"
-        ? `${(actual as unknown[]).length} items`
-        : issue.origin === "string"
-          ? `${(actual as string).length} characters`
-          : typeName(actual);
-    const rule = issue.code === "too_small" ? "at least" : "at most";
-    return `${what} is out of range; must be ${rule} ${String(bound)}${issue.origin === "array" ? " items" : issue.origin === "string" ? " characters" : ""}`;
+    const [rule, bound] =
+      issue.code === "too_small" ? ["at least", issue.minimum] : ["at most", issue.maximum];
+    const unit = { array: " items", string: " characters" }[issue.origin as string] ?? "";
+    const what = unit !== "" ? `${(actual as unknown[]).length}${unit}` : typeName(actual);
+    return `${what} is out of range; must be ${rule} ${String(bound)}${unit}`;
   }
   return `${issue.message} (got ${typeName(actual)})`;
 }

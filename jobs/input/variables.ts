@@ -1,10 +1,9 @@
 /**
- * Every variable of every job and sweep, checked by the entrypoint and located here. What a
- * variable means is the entrypoint's (container/batchpy_job/values.py): one `run_job.py
- * --check-values` process is asked about each distinct name, each distinct (name, value)
- * pair and each distinct set of option names, never about every set of a sweep. One walk
- * over an item's variables with their positions (`variablesOf`) builds that question and,
- * walked again, puts each answer at its file, line and column.
+ * Every variable of every job and sweep, judged by the entrypoint (container/batchpy_job/
+ * values.py, `run_job.py --check-values`) and located here. It is asked about each distinct
+ * name, (name, value) pair and set of option names, never about every set of a sweep. One
+ * walk over an item's variables with their positions (`variablesOf`) builds the question
+ * and, walked again, puts each answer at its file, line and column.
  */
 import type { Problem } from "../errors";
 import { FatalError } from "../errors";
@@ -49,15 +48,12 @@ export type CheckValues = (
   scriptOptions?: string,
 ) => Promise<CheckAnswer>;
 
-/** Where a variable was written: its name or its value, reported with a message. */
-type Locate = (message: string, part: "name" | "value") => Problem;
-
 /** One variable as a file writes it, and where to report its name or its value. */
 interface WrittenVariable {
   readonly name: string;
   /** Undefined in a file that failed the schema, where the value is not a string. */
   readonly value: string | undefined;
-  readonly at: Locate;
+  readonly at: (message: string, part: "name" | "value") => Problem;
   /** The sweep set it belongs to; undefined in a job's (or a sweep base's) own environment. */
   readonly set?: number;
 }
@@ -361,9 +357,8 @@ export async function checkVariables(
 }
 
 /**
- * Runs `python3 container/run_job.py --check-values [--script S] [--script-options FILE]`
- * once: the process `started` when it is that very command (started beside the describe
- * step, so the two Python start-ups overlap), else a new one.
+ * Runs `python3 container/run_job.py --check-values [--script S] [--script-options FILE]`:
+ * the process `started` beside the describe step when it is that very command, else a new one.
  */
 export async function checkValuesWithPython(
   repoRoot: string,
