@@ -1,7 +1,6 @@
 /**
- * `jobs:submit`, straight through: check every input before the first side effect, plan,
- * then run on this machine (`--locally`) or send to Batch exactly once per job name
- * (./submit-batch.ts), and print what happened (jobs/output/submit-print.ts).
+ * `jobs:submit`: check every input before the first side effect, plan, then run here
+ * (`--locally`) or send to Batch exactly once per job name (./submit-batch.ts).
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -43,16 +42,13 @@ export interface SubmitOptions extends BatchOptions, Omit<CostOptions, "json"> {
   readonly locally?: boolean;
   /** false with --no-array. */
   readonly array: boolean;
-  /** The script whose options the variables must match (absolute); default: the entrypoint's. */
+  /** Absolute; default: the entrypoint's script. */
   readonly scriptFile?: string;
   /** Saved `run_job.py --describe` output instead of running python. */
   readonly scriptOptions?: string;
   readonly localRoot?: string;
-  /** Names meant as plain environment, not as a misspelt option. */
   readonly plainEnv?: readonly string[];
-  /** The policy pack's settings, for its bounds. */
   readonly policyPackConfig?: string;
-  /** Submit what exceeds the bounds, saying so on stderr. */
   readonly ignorePolicyBounds?: boolean;
 }
 
@@ -65,12 +61,10 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
     );
   }
   const { submissions, outputs, notes, costCap } = await prepare(opts, ctx);
-  if (outputs === undefined) {
-    const result = await runLocally(submissions, opts, ctx);
-    printSubmitResult(result, ctx.io, { ...opts, cwd: ctx.cwd });
-    return submitExitCode(result);
-  }
-  const result = await submitWithinCost(submissions, notes, outputs, opts, ctx, costCap);
+  const result =
+    outputs === undefined
+      ? await runLocally(submissions, opts, ctx)
+      : await submitWithinCost(submissions, notes, outputs, opts, ctx, costCap);
   printSubmitResult(result, ctx.io, { ...opts, cwd: ctx.cwd });
   return submitExitCode(result);
 }
@@ -192,7 +186,6 @@ function policyBoundsNotes(
   return { notes, ...definedOnly({ costCap }) };
 }
 
-/** Each problem once: the same text says the same thing. */
 function dedupe(problems: readonly Problem[]): Problem[] {
   return [...new Map(problems.map((p) => [formatProblem(p), p])).values()];
 }
