@@ -15,14 +15,12 @@ import type { Problem } from "../errors";
 export type JsonPath = readonly (string | number)[];
 
 export interface JsonDocument {
-  /** The file as shown to the user. */
   readonly file: string;
   readonly text: string;
   readonly value: unknown;
   readonly root: Node;
 }
 
-/** Human names for jsonc-parser's error codes. */
 const PARSE_ERROR_TEXT: Record<string, string> = {
   InvalidSymbol: "invalid symbol",
   InvalidNumberFormat: "invalid number",
@@ -44,10 +42,8 @@ const PARSE_ERROR_TEXT: Record<string, string> = {
 };
 
 /**
- * Nesting deeper than this is refused before parsing. A job file nests a few levels
- * (containerOverrides.environment[i].value), a sweep one more; the parser and the checks
- * after it recurse once per level, so 20,000 nested brackets would overflow the stack
- * instead of naming the file.
+ * Nesting deeper than this is refused before parsing: the parser and the checks after it
+ * recurse once per level, so deep brackets would overflow the stack instead of naming the file.
  */
 export const MAX_JSON_DEPTH = 64;
 
@@ -67,7 +63,7 @@ function lineStarts(text: string): number[] {
   return indexedStarts;
 }
 
-/** 1-based line and column of a 0-based character offset (a binary search per call). */
+/** 1-based line and column of a 0-based character offset. */
 export function lineColumnAt(text: string, offset: number): { line: number; column: number } {
   const starts = lineStarts(text);
   const end = Math.max(0, Math.min(offset, text.length));
@@ -124,10 +120,7 @@ function formatPath(path: JsonPath): string {
   return out;
 }
 
-/**
- * Parses `text`; on failure returns every syntax error with its line and column
- * (jsonc-parser recovers and keeps going, so one run reports them all).
- */
+/** Parses `text`; on failure every syntax error with its line and column (the parser recovers). */
 export function parseJsonDocument(
   file: string,
   text: string,
@@ -183,9 +176,8 @@ const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /**
- * Every key and string of the document that holds a lone surrogate: half of a UTF-16 pair,
- * which is not a character, cannot be encoded as UTF-8, and so can reach neither a job's
- * environment nor its log intact. Strings are walked only when the text escapes one.
+ * Every key and string holding a lone surrogate, half of a UTF-16 pair, which cannot be
+ * encoded as UTF-8 and so reaches neither a job's environment nor its log intact.
  */
 function notTextProblems(doc: JsonDocument): Problem[] {
   if (!SURROGATE_ESCAPE.test(doc.text)) {
@@ -224,7 +216,6 @@ function notTextProblems(doc: JsonDocument): Problem[] {
   return problems;
 }
 
-/** Strict JSON, as jsonc-parser reads it: no comments, no trailing commas, no empty file. */
 const TREE_OPTIONS = {
   disallowComments: true,
   allowTrailingComma: false,
@@ -271,7 +262,7 @@ function duplicateKeys(file: string, text: string, node: Node, at: JsonPath = []
   });
 }
 
-/** The value at `path` in a parsed JSON value, or undefined when there is none. */
+/** The value at `path`, or undefined when there is none. */
 export function valueAt(root: unknown, path: JsonPath): unknown {
   let cur: unknown = root;
   for (const seg of path) {

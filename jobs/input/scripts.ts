@@ -1,7 +1,6 @@
 /**
- * The scripts of container/job/: which one each job runs (its `"script"` field, a file
- * directly under that folder, which the image ships whole), refused before anything is sent
- * when there is no such file. The entrypoint finds it the same way (BATCHPY_SCRIPT, cli.py).
+ * Which script of container/job/ each job runs (its `"script"` field), refused before
+ * anything is sent when there is no such file. The entrypoint finds it the same way (cli.py).
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -10,7 +9,7 @@ import type { LoadedJob } from "./job-file";
 import { problemAt, type JsonDocument } from "./json-source";
 import type { LoadedSweep } from "./sweep";
 
-/** A loaded job or sweep, or a job file that failed the schema (its variables are still checked). */
+/** A loaded job or sweep, or a job file that failed the schema. */
 type Checked = LoadedJob | LoadedSweep | JsonDocument;
 
 /** The script an item names, and where a problem with it is reported. */
