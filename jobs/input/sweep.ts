@@ -93,17 +93,11 @@ export function expandZip(zip: Block): ParameterSet[] {
 
 /** Cartesian product of blocks, first block outermost. */
 export function combineBlocks(blocks: readonly (readonly ParameterSet[])[]): ParameterSet[] {
-  let sets: ParameterSet[] = [new Map()];
-  for (const block of blocks) {
-    const next: ParameterSet[] = [];
-    for (const a of sets) {
-      for (const b of block) {
-        next.push(a.size === 0 ? b : new Map([...a, ...b]));
-      }
-    }
-    sets = next;
-  }
-  return sets;
+  return blocks.reduce<ParameterSet[]>(
+    (sets, block) =>
+      sets.flatMap((a) => block.map((b) => (a.size === 0 ? b : new Map([...a, ...b])))),
+    [new Map()],
+  );
 }
 
 type Header = { name: string; column: number }[];
