@@ -147,19 +147,13 @@ export type EnvVar = z.infer<typeof keyValue>;
 
 /** The keys a strict object in `schema` allows at `path`, for "did you mean" hints. */
 function keysAt(schema: z.ZodType, jsonPath: JsonPath): string[] {
-  let cur: z.ZodType | undefined = schema;
-  for (const seg of [...jsonPath, null]) {
-    // Unwrap optionals until we reach an object, array or record.
-    while (cur instanceof z.ZodOptional) {
-      cur = cur.unwrap() as z.ZodType;
-    }
-    if (seg === null) {
-      break;
-    }
+  const unwrap = (t: unknown) => (t instanceof z.ZodOptional ? (t.unwrap() as unknown) : t);
+  let cur = unwrap(schema);
+  for (const seg of jsonPath) {
     if (cur instanceof z.ZodObject && typeof seg === "string") {
-      cur = (cur.shape as Record<string, z.ZodType>)[seg];
+      cur = unwrap((cur.shape as Record<string, unknown>)[seg]);
     } else if (cur instanceof z.ZodArray && typeof seg === "number") {
-      cur = cur.element as z.ZodType;
+      cur = unwrap(cur.element);
     } else {
       return [];
     }
