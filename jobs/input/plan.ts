@@ -101,17 +101,10 @@ export function mergeEnvironment(
   base: readonly EnvVar[] | undefined,
   vars: ReadonlyMap<string, string>,
 ): EnvVar[] {
-  const out = (base ?? []).map((v) => {
-    const value = vars.get(v.name);
-    return value !== undefined ? { name: v.name, value } : v;
-  });
+  const out = (base ?? []).map((v) => ({ name: v.name, value: vars.get(v.name) ?? v.value }));
   const present = new Set(out.map((v) => v.name));
-  for (const [name, value] of vars) {
-    if (!present.has(name)) {
-      out.push({ name, value });
-    }
-  }
-  return out;
+  const added = [...vars].filter(([name]) => !present.has(name));
+  return [...out, ...added.map(([name, value]) => ({ name, value }))];
 }
 
 type Resolved = { readonly jobQueue: string; readonly jobDefinition: string };
