@@ -14,9 +14,8 @@ export function chunkJobName(sweep: string, chunk: number): string {
 
 /** The first set number and the size of each chunk of an n-set sweep. */
 export function chunkRanges(n: number, size = CHUNK_SIZE): { first: number; count: number }[] {
-  const out: { first: number; count: number }[] = [];
-  for (let first = 0; first < n; first += size) {
-    out.push({ first, count: Math.min(size, n - first) });
-  }
-  return out;
+  return Array.from({ length: Math.ceil(n / size) }, (_, c) => ({
+    first: c * size,
+    count: Math.min(size, n - c * size),
+  }));
 }

@@ -37,25 +37,21 @@ export function expandInputs(
   args: readonly string[],
   cwd: string,
 ): { files: InputFile[]; problems: Problem[] } {
-  const files: InputFile[] = [];
+  const files = new Map<string, InputFile>();
   const problems: Problem[] = [];
-  const seen = new Set<string>();
   for (const arg of args) {
     const { found, problem } = filesOfArg(arg, cwd);
     if (problem !== undefined) {
       problems.push({ file: arg, message: problem });
     }
-    for (const absolute of found) {
-      if (!seen.has(absolute)) {
-        seen.add(absolute);
-        files.push({ shown: displayPath(cwd, absolute), absolute });
-      }
+    for (const absolute of found.filter((f) => !files.has(f))) {
+      files.set(absolute, { shown: displayPath(cwd, absolute), absolute });
     }
   }
   if (args.length === 0) {
     problems.push({ message: "no job files given; pass files, directories or glob patterns" });
   }
-  return { files, problems };
+  return { files: [...files.values()], problems };
 }
 
 /** The job and sweep files directly in `dir`, sorted; `dir` is never read as a pattern. */

@@ -51,6 +51,8 @@ export interface LoadedSweep {
   readonly problemAt: (message: string) => Problem;
 }
 
+type SweepResult = { sweep?: LoadedSweep; problems: Problem[] };
+
 /** A file's text, or undefined when it does not exist. */
 export type ReadFile = (absolutePath: string) => string | undefined;
 
@@ -199,11 +201,7 @@ const sweepSchema = z.strictObject({
 const baseSchema = submitJobSchema.omit({ jobName: true, arrayProperties: true });
 
 /** A sweep from a bare CSV/TSV file: the job is named after the file, fields from the stack. */
-export function loadRowsSweep(
-  file: string,
-  absolutePath: string,
-  text: string,
-): { sweep?: LoadedSweep; problems: Problem[] } {
+export function loadRowsSweep(file: string, absolutePath: string, text: string): SweepResult {
   const rows = rowsFile(file, absolutePath, text);
   const jobName = defaultJobName(file);
   const problems = [...rows.problems];
@@ -238,10 +236,7 @@ function rowsFile(shown: string, absolutePath: string, text: string) {
 }
 
 /** The sweep, built only when nothing is wrong; else the problems. */
-function loaded(
-  problems: Problem[],
-  sweep: () => LoadedSweep,
-): { sweep?: LoadedSweep; problems: Problem[] } {
+function loaded(problems: Problem[], sweep: () => LoadedSweep): SweepResult {
   return problems.length > 0 ? { problems } : { problems: [], sweep: sweep() };
 }
 
@@ -263,7 +258,7 @@ export function loadSweep(
   doc: JsonDocument,
   absolutePath: string,
   readFile: ReadFile,
-): { sweep?: LoadedSweep; problems: Problem[] } {
+): SweepResult {
   const problems = schemaProblems(doc, sweepSchema, doc.value);
   if (problems.length > 0) {
     return { problems };
