@@ -7,7 +7,7 @@
  */
 import type { Problem } from "../errors";
 import { FatalError } from "../errors";
-import { jsonValue, problemAt, type JsonDocument } from "./json-source";
+import { jsonValue, problemAt, valueAt, type JsonDocument, type JsonPath } from "./json-source";
 import { entrypointArgs, probeOutput, startPython, type StartedPython } from "./python-probe";
 import { ARRAY_MIN_SIZE, type LoadedJob } from "./job-file";
 import type { ScriptDescription } from "./script-options";
@@ -80,29 +80,22 @@ function rawEnvironment(value: unknown): { name?: unknown; value?: unknown }[] {
  * has a string name, so a schema error does not hide a bad name or value.
  */
 function* variablesOf(item: Item | JsonDocument): Generator<WrittenVariable> {
-  if (!("kind" in item) || item.kind === "job") {
-    const doc = "kind" in item ? item.doc : item;
-    const env =
-      "kind" in item
-        ? (item.fields.containerOverrides?.environment ?? [])
-        : rawEnvironment(item.value);
-    for (const [i, { name, value }] of env.entries()) {
+  const [doc, prefix]: [JsonDocument | undefined, JsonPath] = !("kind" in item)
+    ? [item, []]
+    : item.kind === "job"
+      ? [item.doc, []]
+      : [item.baseDoc, item.basePrefix];
+  if (doc !== undefined) {
+    for (const [i, { name, value }] of rawEnvironment(valueAt(doc.value, prefix)).entries()) {
       if (typeof name === "string") {
         const text = typeof value === "string" ? value : undefined;
-        yield { name, value: text, at: (m, part) => problemAt(doc, [...ENVIRONMENT, i, part], m) };
+        const at = [...prefix, ...ENVIRONMENT, i];
+        yield { name, value: text, at: (m, part) => problemAt(doc, [...at, part], m) };
       }
     }
-    return;
   }
-  const doc = item.baseDoc;
-  const prefix = [...item.basePrefix, ...ENVIRONMENT];
-  for (const [i, { name, value }] of (item.base.containerOverrides?.environment ?? []).entries()) {
-    yield {
-      name,
-      value,
-      at: (m, part) =>
-        doc !== undefined ? problemAt(doc, [...prefix, i, part], m) : item.problemAt(m),
-    };
+  if (!("kind" in item) || item.kind === "job") {
+    return;
   }
   for (const [i, set] of item.sets.entries()) {
     for (const [name, value] of set) {
