@@ -7,10 +7,11 @@
  */
 import type { Problem } from "../errors";
 import { FatalError } from "../errors";
-import { jsonValue, problemAt, valueAt, type JsonDocument, type JsonPath } from "./json-source";
+import { jsonValue, problemAt, valueAt, type JsonDocument } from "./json-source";
 import { entrypointArgs, probeOutput, startPython, type StartedPython } from "./python-probe";
 import { ARRAY_MIN_SIZE, type LoadedJob } from "./job-file";
 import type { ScriptDescription } from "./script-options";
+import { fieldsSource } from "./scripts";
 import { whichSets, type LoadedSweep } from "./sweep";
 
 /** What `run_job.py --check-values` is asked. */
@@ -80,11 +81,7 @@ function rawEnvironment(value: unknown): { name?: unknown; value?: unknown }[] {
  * has a string name, so a schema error does not hide a bad name or value.
  */
 function* variablesOf(item: Item | JsonDocument): Generator<WrittenVariable> {
-  const [doc, prefix]: [JsonDocument | undefined, JsonPath] = !("kind" in item)
-    ? [item, []]
-    : item.kind === "job"
-      ? [item.doc, []]
-      : [item.baseDoc, item.basePrefix];
+  const { doc, prefix } = fieldsSource(item);
   if (doc !== undefined) {
     for (const [i, { name, value }] of rawEnvironment(valueAt(doc.value, prefix)).entries()) {
       if (typeof name === "string") {
