@@ -317,10 +317,7 @@ function sweepBase(
   if (typeof spec === "string") {
     return baseFromFile(doc, spec, dir, readFile, problems) ?? none;
   }
-  if (spec === undefined) {
-    return none;
-  }
-  return { ...none, base: inlineBase(doc, spec, problems) ?? {} };
+  return spec === undefined ? none : { ...none, base: inlineBase(doc, spec, problems) ?? {} };
 }
 
 /** `base` naming a job file; undefined when it is missing or invalid (problems say why). */
@@ -350,13 +347,8 @@ function baseFromFile(
   const rest = submitJobSchema.parse(parsed.doc.value);
   delete rest.jobName;
   if (rest.arrayProperties !== undefined) {
-    problems.push(
-      problemAt(
-        parsed.doc,
-        ["arrayProperties"],
-        "a sweep sets arrayProperties itself; remove it from the base job",
-      ),
-    );
+    const why = "a sweep sets arrayProperties itself; remove it from the base job";
+    problems.push(problemAt(parsed.doc, ["arrayProperties"], why));
   }
   return { base: rest, baseDoc: parsed.doc, basePrefix: [] };
 }
@@ -459,17 +451,10 @@ function addBlock(x: Expansion, sets: ParameterSet[]): void {
 
 function addZip(x: Expansion): void {
   const zip = readBlock(x, "zip");
-  const lengths = [...zip].map(([k, v]) => [k, v.length] as const);
-  const distinct = new Set(lengths.map(([, n]) => n));
-  if (distinct.size > 1) {
-    x.problems.push(
-      problemAt(
-        x.doc,
-        ["zip"],
-        `zip lists must have the same length (${lengths.map(([k, n]) => `${k}: ${n}`).join(", ")}); ` +
-          `use "grid" for every combination`,
-      ),
-    );
+  const lengths = [...zip].map(([k, v]) => `${k}: ${v.length}`);
+  if (new Set([...zip.values()].map((v) => v.length)).size > 1) {
+    const message = `zip lists must have the same length (${lengths.join(", ")})`;
+    x.problems.push(problemAt(x.doc, ["zip"], `${message}; use "grid" for every combination`));
   }
   addBlock(x, expandZip(zip));
 }
