@@ -81,18 +81,10 @@ export interface Swallowed {
 
 /** Keys an npmrc file sets (`key = value` lines), as npm names them (`dry-run`). */
 export function npmrcKeys(text: string): Set<string> {
-  const keys = new Set<string>();
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#") || line.startsWith(";") || line.startsWith("[")) {
-      continue;
-    }
-    const key = line.split("=")[0].trim().toLowerCase().replace(/_/g, "-");
-    if (key !== "") {
-      keys.add(key);
-    }
-  }
-  return keys;
+  const lines = text.split(/\r?\n/).map((line) => line.trim());
+  const settings = lines.filter((line) => !/^[#;[]/.test(line));
+  const keys = settings.map((line) => line.split("=")[0].trim().toLowerCase().replace(/_/g, "-"));
+  return new Set(keys.filter((key) => key !== ""));
 }
 
 /** The npmrc files npm read: project, user, global and npm's own (npm exports where). */
