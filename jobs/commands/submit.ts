@@ -123,17 +123,13 @@ async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]>
   // The default script's jobs first, then each script a job names: names, values and sets
   // of names, answered by the entrypoint (variables.ts).
   for (const [script, group] of scripts.groups) {
-    let desc = script === undefined ? await described : await ctx.describe(script);
-    if (opts.plainEnv !== undefined) {
-      desc = { ...desc, plainEnv: new Set(opts.plainEnv) };
-    }
+    const desc = script === undefined ? await described : await ctx.describe(script);
+    const plainEnv = opts.plainEnv !== undefined ? new Set(opts.plainEnv) : desc.plainEnv;
     const ask = (request: CheckRequest) =>
-      script === undefined
-        ? ctx.checkValues(opts.scriptFile, request, saved)
-        : ctx.checkValues(script, request);
+      ctx.checkValues(script ?? opts.scriptFile, request, script === undefined ? saved : undefined);
     const loaded = group.filter((item): item is Item => "kind" in item);
     const failed = group.filter((item): item is JsonDocument => !("kind" in item));
-    const checked = await checkVariables(loaded, desc, ask, failed, opts.array);
+    const checked = await checkVariables(loaded, { ...desc, plainEnv }, ask, failed, opts.array);
     problems.push(...checked.problems);
     checked.notes.forEach((note) => ctx.io.stderr.write(`${note}\n`));
   }
