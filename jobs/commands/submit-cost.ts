@@ -1,7 +1,6 @@
 /**
- * jobs:submit's and jobs:retry's cost bound, before anything is sent: of the submissions the
- * ledger does not have yet (all with --force), held to --max-cost and the pack's
- * `batch-submit-cost-cap`.
+ * jobs:submit's and jobs:retry's cost bound of what the ledger lacks (all with --force),
+ * held to --max-cost and the pack's `batch-submit-cost-cap` before anything is sent.
  */
 import { readStackLedger, type Context } from "../context";
 import { BadInputError, type Problem } from "../errors";
@@ -15,7 +14,6 @@ import { COST_CAP_POLICY } from "../../policy/bounds";
 import type { PolicyCostCap } from "../../policy/check/policy-config";
 import { definedOnly } from "../../components/defined";
 
-/** The options the bound reads. */
 export interface CostOptions {
   readonly maxCost?: number;
   readonly priceVcpuHour?: number;

@@ -1,7 +1,6 @@
 /**
- * `jobs:submit`, straight through: check every input before the first side effect, plan,
- * then run on this machine (`--locally`) or send to Batch exactly once per job name
- * (./submit-batch.ts), and print what happened (jobs/output/submit-print.ts).
+ * `jobs:submit`: check every input before the first side effect, plan, then run here
+ * (`--locally`) or send to Batch exactly once per job name (./submit-batch.ts).
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -43,16 +42,13 @@ export interface SubmitOptions extends BatchOptions, Omit<CostOptions, "json"> {
   readonly locally?: boolean;
   /** false with --no-array. */
   readonly array: boolean;
-  /** The script whose options the variables must match (absolute); default: the entrypoint's. */
+  /** Absolute; default: the entrypoint's script. */
   readonly scriptFile?: string;
   /** Saved `run_job.py --describe` output instead of running python. */
   readonly scriptOptions?: string;
   readonly localRoot?: string;
-  /** Names meant as plain environment, not as a misspelt option. */
   readonly plainEnv?: readonly string[];
-  /** The policy pack's settings, for its bounds. */
   readonly policyPackConfig?: string;
-  /** Submit what exceeds the bounds, saying so on stderr. */
   readonly ignorePolicyBounds?: boolean;
 }
 
@@ -65,12 +61,10 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
     );
   }
   const { submissions, outputs, notes, costCap } = await prepare(opts, ctx);
-  if (outputs === undefined) {
-    const result = await runLocally(submissions, opts, ctx);
-    printSubmitResult(result, ctx.io, { ...opts, cwd: ctx.cwd });
-    return submitExitCode(result);
-  }
-  const result = await submitWithinCost(submissions, notes, outputs, opts, ctx, costCap);
+  const result =
+    outputs === undefined
+      ? await runLocally(submissions, opts, ctx)
+      : await submitWithinCost(submissions, notes, outputs, opts, ctx, costCap);
   printSubmitResult(result, ctx.io, { ...opts, cwd: ctx.cwd });
   return submitExitCode(result);
 }
@@ -129,17 +123,13 @@ async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]>
   // The default script's jobs first, then each script a job names: names, values and sets
   // of names, answered by the entrypoint (variables.ts).
   for (const [script, group] of scripts.groups) {
-    let desc = script === undefined ? await described : await ctx.describe(script);
-    if (opts.plainEnv !== undefined) {
-      desc = { ...desc, plainEnv: new Set(opts.plainEnv) };
-    }
+    const desc = script === undefined ? await described : await ctx.describe(script);
+    const plainEnv = opts.plainEnv !== undefined ? new Set(opts.plainEnv) : desc.plainEnv;
     const ask = (request: CheckRequest) =>
-      script === undefined
-        ? ctx.checkValues(opts.scriptFile, request, saved)
-        : ctx.checkValues(script, request);
+      ctx.checkValues(script ?? opts.scriptFile, request, script === undefined ? saved : undefined);
     const loaded = group.filter((item): item is Item => "kind" in item);
     const failed = group.filter((item): item is JsonDocument => !("kind" in item));
-    const checked = await checkVariables(loaded, desc, ask, failed, opts.array);
+    const checked = await checkVariables(loaded, { ...desc, plainEnv }, ask, failed, opts.array);
     problems.push(...checked.problems);
     checked.notes.forEach((note) => ctx.io.stderr.write(`${note}\n`));
   }
@@ -192,7 +182,6 @@ function policyBoundsNotes(
   return { notes, ...definedOnly({ costCap }) };
 }
 
-/** Each problem once: the same text says the same thing. */
 function dedupe(problems: readonly Problem[]): Problem[] {
   return [...new Map(problems.map((p) => [formatProblem(p), p])).values()];
 }

@@ -1,9 +1,7 @@
 /**
- * What the policy pack refuses, `jobs:submit` refuses too: a job file's overrides of the
- * attempt timeout, the retry strategy and the resources are held to the pack's bounds
- * (policy/bounds.ts, overridden by the same `--policy-pack-config` file), and a job the
- * stack's compute environment can never place (the `jobLimits` stack output) is refused
- * instead of sitting in RUNNABLE until the queue cancels it.
+ * What the policy pack refuses (policy/bounds.ts, the same `--policy-pack-config`),
+ * `jobs:submit` refuses too; and a job the compute environment can never place (the
+ * `jobLimits` stack output), instead of it sitting in RUNNABLE until the queue cancels it.
  */
 import {
   BOUND_POLICIES,
@@ -16,13 +14,6 @@ import type { JobFileFields, LoadedJob } from "./job-file";
 import { problemAt, type JsonDocument, type JsonPath } from "./json-source";
 import { jobTooLarge, type JobLimits } from "../../components/job-limits";
 import type { LoadedSweep } from "./sweep";
-
-export interface BoundsResult {
-  /** Refused (mandatory bounds, impossible placements). */
-  readonly problems: Problem[];
-  /** Advisory bounds exceeded, and the placement check skipped: said, not refused. */
-  readonly notes: Problem[];
-}
 
 type Requested = Partial<Record<"vcpus" | "memoryMiB" | "gpus", { value: number; at: JsonPath }>>;
 
@@ -54,7 +45,9 @@ function levelRule(bounds: PolicyBounds, name: BoundName): string {
 }
 
 interface Found {
+  /** Refused (mandatory bounds, impossible placements). */
   problems: Problem[];
+  /** Advisory bounds exceeded, and the placement check skipped: said, not refused. */
   notes: Problem[];
   placementSkipped: boolean;
 }
@@ -156,7 +149,7 @@ export function boundsProblems(
   items: readonly (LoadedJob | LoadedSweep)[],
   bounds: PolicyBounds,
   limits: JobLimits | undefined,
-): BoundsResult {
+): Omit<Found, "placementSkipped"> {
   const out: Found = { problems: [], notes: [], placementSkipped: false };
   for (const item of items) {
     if (item.kind === "job") {

@@ -1,11 +1,10 @@
 /**
  * Dependencies by name: `{"jobName": "grid_sweep"}` in `dependsOn` waits for the job or
- * sweep of that name, from this submit or from the ledger, where AWS Batch takes only job
- * IDs, at most 20 (https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html).
- * Pure: the order of a run, its refusals, and the request each name resolves to once its
- * parents are in the ledger. A submission's hash stays the file's request (with names), so a
- * re-run, a lost answer and jobs:retry compare what the file asked for; the IDs a name
- * resolves to follow from the ledger alone, so a resend resolves them the same way.
+ * sweep of that name, from this submit or the ledger, where AWS Batch takes only job IDs,
+ * at most 20 (https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html).
+ * A submission's hash stays the file's request (with names), so a re-run and jobs:retry
+ * compare what the file asked for; the IDs follow from the ledger alone, so a resend
+ * resolves them the same way.
  */
 import { FARGATE_MEMORY_MIB } from "../../components/instance-types";
 import { CHUNK_SIZE, chunkRanges } from "./chunks";
@@ -18,7 +17,6 @@ import { isRetryEntry, retryNumber } from "../state/attempts";
 import { groupBy } from "../status";
 import { VARS } from "../../components/contract";
 
-/** AWS Batch's limit on a job's dependsOn. */
 const MAX_DEPENDENCIES = 20;
 
 /** Memory of a barrier on EC2: enough for a container that runs `true`. */
@@ -26,7 +24,7 @@ const EC2_BARRIER_MEMORY_MIB = 128;
 
 type Dependency = NonNullable<SubmitJobRequest["dependsOn"]>[number];
 
-/** A dependency by name: the name, N_TO_N or not, and its place in dependsOn. */
+/** A dependency by name, and its place in dependsOn. */
 export interface NamedDependency {
   readonly name: string;
   readonly nToN: boolean;
@@ -45,11 +43,9 @@ function ownerOf(s: Submission): string {
 }
 
 /**
- * The jobs that stand for `name` now, from the ledger's entries in order: the parts of its
- * latest submission (each chunk's latest), or, when it was retried since, the parts of its
- * latest retry. jobs:retry waits until every run has finished and reruns every failed set,
- * so once a retry is sent the earlier runs have all finished and what failed among them is
- * the retry's to run.
+ * The jobs that stand for `name` now: the parts of its latest submission, or, when it was
+ * retried since, of its latest retry (jobs:retry waits for every run to finish and reruns
+ * every failed set, so what failed earlier is the retry's to run).
  */
 export function standingRuns(entries: readonly LedgerEntry[], name: string): LedgerEntry[] {
   const mine = entries.filter((e) => e.jobName === name || e.of === name);
@@ -60,7 +56,7 @@ export function standingRuns(entries: readonly LedgerEntry[], name: string): Led
   return [...latestByName(parts).values()];
 }
 
-/** What the ledger (or the local runs) says of the names a run depends on. */
+/** The ledger (or the local runs) a run's names are looked up in. */
 export interface LedgerView {
   readonly entries: readonly LedgerEntry[];
   readonly open: readonly IntentLine[];
@@ -69,9 +65,8 @@ export interface LedgerView {
 }
 
 /**
- * The run's submissions in the order they go, parents first (submissions of one level may
- * go together), or every problem: a name neither in the run nor in the ledger, one whose
- * submission is still open, a cycle, N_TO_N between anything but two arrays of one size.
+ * The run's submissions by level, parents first, or every problem: a name neither in the run
+ * nor in the ledger, one still open, a cycle, N_TO_N between anything but two equal arrays.
  */
 export function dependencyOrder(
   submissions: readonly Submission[],
@@ -116,7 +111,6 @@ export function dependencyOrder(
   return { levels: levels.filter((l) => l !== undefined), problems };
 }
 
-/** Why one dependency by name cannot be sent, or undefined. */
 function dependencyProblem(
   s: Submission,
   d: NamedDependency,
@@ -158,9 +152,8 @@ function dependencyProblem(
 }
 
 /**
- * Each dependency whose parent this run sends nothing of (not in it, or all in the ledger
- * already without --force), with the jobs it stands for: checked for failures before
- * anything goes. A retry's parts are new names, so a sweep retried with its step is sent.
+ * Each dependency whose parent this run sends nothing of (not in it, or in the ledger
+ * without --force), with the jobs it stands for, to check for failures before anything goes.
  */
 export function parentsInLedger(
   submissions: readonly Submission[],
@@ -176,20 +169,16 @@ export function parentsInLedger(
   );
 }
 
-/**
- * The manifests of the latest submission of sweep `name` in the ledger: its chunks hold
- * every set (a retry reruns some of them with the same values, so it adds none).
- */
+/** The manifests of the latest submission of sweep `name` (a retry adds no new sets). */
 function ledgerManifests(entries: readonly LedgerEntry[], name: string): string[] {
   const firsts = entries.filter((e) => (e.jobName === name || e.of === name) && !isRetryEntry(e));
   return [...latestByName(firsts).values()].flatMap((e) => e.manifest ?? []);
 }
 
 /**
- * `s` with BATCHPY_PARENT_MANIFESTS, `<name>:<key>` for each manifest `manifestsOf` gives
- * of the sweeps its "resultsOf" names, so the entrypoint writes each set's parameters
- * beside its results. Keys, not the manifests: one holds up to 10,000 sets, far more than
- * SubmitJob's 30 KiB carries. Pure; the hash stays the file's request, like dependsOn's.
+ * `s` with BATCHPY_PARENT_MANIFESTS, `<name>:<key>` for each manifest of the sweeps its
+ * "resultsOf" names, so the entrypoint writes each set's parameters beside its results.
+ * Keys, not manifests, which are far more than SubmitJob's 30 KiB carries.
  */
 export function withParentManifests(
   s: Submission,
@@ -214,10 +203,7 @@ export interface BarrierSpec {
   readonly resources: readonly { readonly type: "VCPU" | "MEMORY"; readonly value: string }[];
 }
 
-/**
- * A barrier on `computeType`: it runs `true` and ends; it asks for the least a job may (on
- * Fargate, the smallest size components/instance-types.ts lists).
- */
+/** A barrier runs `true`, asking for the least a job may (on Fargate, the smallest size). */
 export function barrierSpec(computeType: string | undefined): BarrierSpec {
   const [vcpus, [memory]] = [...FARGATE_MEMORY_MIB][0];
   const fargate = computeType?.startsWith("FARGATE") === true;
@@ -230,7 +216,7 @@ export function barrierSpec(computeType: string | undefined): BarrierSpec {
   };
 }
 
-/** `s` as sent: names resolved, or the barriers to send first; pure. */
+/** `s` as sent: names resolved, or the barriers to send first. */
 export type Resolution =
   | { readonly kind: "ready"; readonly submission: Submission }
   | { readonly kind: "barriers"; readonly barriers: Submission[] };
@@ -278,7 +264,6 @@ export function resolveDependencies(
   return { kind: "ready", submission: { ...s, request } };
 }
 
-/** A barrier of `step`: its queue and definition, a no-op command, the least resources. */
 function barrierSubmission(
   step: Submission,
   jobName: string,

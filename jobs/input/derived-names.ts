@@ -1,9 +1,7 @@
 /**
- * Every job name the tool derives from a job's or sweep's name, in one list, so a name is
- * checked once, when it is first submitted, for all the names it will ever lend: one that
- * could not be retried is refused then, not when the retry reaches Batch. Each derivation
- * only appends letters, digits and "-" (valid wherever the name is), so the check is on
- * length: AWS allows 128 characters
+ * Every job name derived from a job's or sweep's name, so a name is checked when it is
+ * first submitted for all the names it will ever lend, not when a retry reaches Batch. Each
+ * only appends letters, digits and "-", so the check is on length: AWS allows 128
  * (https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html, jobName).
  */
 import { JOB_NAME_MAX_LENGTH } from "../../components/contract";
@@ -37,7 +35,7 @@ export function isBarrierName(name: string, job: string): boolean {
 }
 
 /** How a name is first submitted: a job, or a sweep of `sets` as arrays or one job per set. */
-export interface FirstSubmission {
+interface FirstSubmission {
   readonly sets?: number;
   readonly array: boolean;
   /** It waits for jobs by name, so it may need barriers. */
@@ -60,10 +58,7 @@ function derivedSuffixes({ sets, array, waits }: FirstSubmission): string[] {
   ];
 }
 
-/**
- * Why `name` is too long for a name derived from it, with the length allowed; undefined
- * when every derived name fits.
- */
+/** Why `name` is too long for a name derived from it; undefined when every one fits. */
 export function derivedNameProblem(name: string, first: FirstSubmission): string | undefined {
   const suffix = derivedSuffixes(first).reduce((a, b) => (b.length > a.length ? b : a));
   const allowed = JOB_NAME_MAX_LENGTH - suffix.length;

@@ -1,10 +1,7 @@
 /**
- * Job files: the AWS CLI `aws batch submit-job` JSON format (`--cli-input-json`), every
- * SubmitJob field, checked strictly so an unknown or mistyped field is an error here and
- * not a surprise after an instance was paid for. `jobQueue` may be left out (it comes from
- * the stack outputs); `jobName` may be left out (the file name is used). A job always runs
- * the stack's job definition, so `jobDefinition` and the overrides other definitions take
- * are refused.
+ * Job files: `aws batch submit-job --cli-input-json` input, checked strictly so a mistyped
+ * field is an error here, not after an instance was paid for. `jobQueue` and `jobName` may
+ * be left out (the stack's queue, the file name); `jobDefinition` is the stack's.
  *
  * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html
  */
@@ -45,7 +42,6 @@ export function checkJobName(name: string): string | undefined {
 }
 
 const str = z.string();
-/** A job name, refused with checkJobName's reason. */
 const jobNameString = str.superRefine((name, ctx) => {
   const bad = checkJobName(name);
   if (bad !== undefined) {
@@ -138,7 +134,6 @@ export const submitJobSchema = z.strictObject({
   resultsOf: z.array(jobNameString).min(1).optional(),
 });
 
-/** A job file's content after the schema check. */
 export type JobFileFields = z.infer<typeof submitJobSchema>;
 
 /** A SubmitJob request as sent: name, queue and definition resolved. */
@@ -152,19 +147,13 @@ export type EnvVar = z.infer<typeof keyValue>;
 
 /** The keys a strict object in `schema` allows at `path`, for "did you mean" hints. */
 function keysAt(schema: z.ZodType, jsonPath: JsonPath): string[] {
-  let cur: z.ZodType | undefined = schema;
-  for (const seg of [...jsonPath, null]) {
-    // Unwrap optionals until we reach an object, array or record.
-    while (cur instanceof z.ZodOptional) {
-      cur = cur.unwrap() as z.ZodType;
-    }
-    if (seg === null) {
-      break;
-    }
+  const unwrap = (t: unknown) => (t instanceof z.ZodOptional ? (t.unwrap() as unknown) : t);
+  let cur = unwrap(schema);
+  for (const seg of jsonPath) {
     if (cur instanceof z.ZodObject && typeof seg === "string") {
-      cur = (cur.shape as Record<string, z.ZodType>)[seg];
+      cur = unwrap((cur.shape as Record<string, unknown>)[seg]);
     } else if (cur instanceof z.ZodArray && typeof seg === "number") {
-      cur = cur.element as z.ZodType;
+      cur = unwrap(cur.element);
     } else {
       return [];
     }
@@ -188,10 +177,7 @@ function typeName(v: unknown): string {
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
-/**
- * Schema problems as located, actionable messages. `prefix` is where the checked object
- * sits in the document (e.g. `["base"]` inside a sweep file).
- */
+/** Schema problems as located messages; `prefix` is where `value` sits in `doc`. */
 export function schemaProblems(
   doc: JsonDocument,
   schema: z.ZodType,
@@ -264,15 +250,11 @@ function issueMessage(issue: z.core.$ZodIssue, actual: unknown): string {
     return `${typeName(actual)} is not allowed; use one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
   }
   if (issue.code === "too_small" || issue.code === "too_big") {
-    const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
-    const what =
-      issue.origin === "array"
-        ? `${(actual as unknown[]).length} items`
-        : issue.origin === "string"
-          ? `${(actual as string).length} characters`
-          : typeName(actual);
-    const rule = issue.code === "too_small" ? "at least" : "at most";
-    return `${what} is out of range; must be ${rule} ${String(bound)}${issue.origin === "array" ? " items" : issue.origin === "string" ? " characters" : ""}`;
+    const [rule, bound] =
+      issue.code === "too_small" ? ["at least", issue.minimum] : ["at most", issue.maximum];
+    const unit = { array: " items", string: " characters" }[issue.origin as string] ?? "";
+    const what = unit !== "" ? `${(actual as unknown[]).length}${unit}` : typeName(actual);
+    return `${what} is out of range; must be ${rule} ${String(bound)}${unit}`;
   }
   return `${issue.message} (got ${typeName(actual)})`;
 }

@@ -7,7 +7,6 @@ import {
   findNodeAtLocation,
   parseTree,
   printParseErrorCode,
-  visit,
   type Node,
   type ParseError,
 } from "jsonc-parser";
@@ -16,14 +15,12 @@ import type { Problem } from "../errors";
 export type JsonPath = readonly (string | number)[];
 
 export interface JsonDocument {
-  /** The file as shown to the user. */
   readonly file: string;
   readonly text: string;
   readonly value: unknown;
   readonly root: Node;
 }
 
-/** Human names for jsonc-parser's error codes. */
 const PARSE_ERROR_TEXT: Record<string, string> = {
   InvalidSymbol: "invalid symbol",
   InvalidNumberFormat: "invalid number",
@@ -45,10 +42,8 @@ const PARSE_ERROR_TEXT: Record<string, string> = {
 };
 
 /**
- * Nesting deeper than this is refused before parsing. A job file nests a few levels
- * (containerOverrides.environment[i].value), a sweep one more; the parser and the checks
- * after it recurse once per level, so 20,000 nested brackets would overflow the stack
- * instead of naming the file.
+ * Nesting deeper than this is refused before parsing: the parser and the checks after it
+ * recurse once per level, so deep brackets would overflow the stack instead of naming the file.
  */
 export const MAX_JSON_DEPTH = 64;
 
@@ -68,7 +63,7 @@ function lineStarts(text: string): number[] {
   return indexedStarts;
 }
 
-/** 1-based line and column of a 0-based character offset (a binary search per call). */
+/** 1-based line and column of a 0-based character offset. */
 export function lineColumnAt(text: string, offset: number): { line: number; column: number } {
   const starts = lineStarts(text);
   const end = Math.max(0, Math.min(offset, text.length));
@@ -125,10 +120,7 @@ function formatPath(path: JsonPath): string {
   return out;
 }
 
-/**
- * Parses `text`; on failure returns every syntax error with its line and column
- * (jsonc-parser recovers and keeps going, so one run reports them all).
- */
+/** Parses `text`; on failure every syntax error with its line and column (the parser recovers). */
 export function parseJsonDocument(
   file: string,
   text: string,
@@ -155,15 +147,6 @@ export function parseJsonDocument(
       ],
     };
   }
-  // The common file: valid JSON (JSON.parse is native, jsonc-parser only accepts what it
-  // accepts, with the options below) without a repeated key. Its syntax tree, which only
-  // locates problems, is built when a problem is first located.
-  const valid = jsonValue(text);
-  const duplicates = duplicateKeys(file, text);
-  if (valid !== undefined && duplicates.length === 0) {
-    const doc = documentOf(file, text, valid.value);
-    return { doc, problems: notTextProblems(doc) };
-  }
   const root = parseTree(text, errors, TREE_OPTIONS);
   // jsonc-parser often reports one mistake twice at the same offset; keep the first.
   const offsets = new Set<number>();
@@ -179,11 +162,11 @@ export function parseJsonDocument(
     }
     return { problems };
   }
-  problems.push(...duplicates);
+  problems.push(...duplicateKeys(file, text, root));
   if (problems.length > 0) {
     return { problems };
   }
-  const doc = documentOf(file, text, JSON.parse(text) as unknown, root);
+  const doc = { file, text, value: JSON.parse(text) as unknown, root };
   return { doc, problems: notTextProblems(doc) };
 }
 
@@ -193,9 +176,8 @@ const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /**
- * Every key and string of the document that holds a lone surrogate: half of a UTF-16 pair,
- * which is not a character, cannot be encoded as UTF-8, and so can reach neither a job's
- * environment nor its log intact. Strings are walked only when the text escapes one.
+ * Every key and string holding a lone surrogate, half of a UTF-16 pair, which cannot be
+ * encoded as UTF-8 and so reaches neither a job's environment nor its log intact.
  */
 function notTextProblems(doc: JsonDocument): Problem[] {
   if (!SURROGATE_ESCAPE.test(doc.text)) {
@@ -234,7 +216,6 @@ function notTextProblems(doc: JsonDocument): Problem[] {
   return problems;
 }
 
-/** Strict JSON, as jsonc-parser reads it: no comments, no trailing commas, no empty file. */
 const TREE_OPTIONS = {
   disallowComments: true,
   allowTrailingComma: false,
@@ -253,49 +234,35 @@ export function jsonValue(text: string): { value: unknown } | undefined {
   }
 }
 
-/** A document whose syntax tree is parsed on first use, unless already at hand. */
-function documentOf(file: string, text: string, value: unknown, tree?: Node): JsonDocument {
-  let root = tree;
-  return {
-    file,
-    text,
-    value,
-    get root(): Node {
-      // Valid JSON always has a tree.
-      return (root ??= parseTree(text, [], TREE_OPTIONS) as Node);
-    },
-  };
-}
-
 /**
  * JSON.parse silently keeps the last of two equal keys, so a copy-pasted key hides that way:
- * each repeated key (compared unescaped, as JSON.parse compares them), found in one pass
- * of jsonc-parser's scanner, without a syntax tree.
+ * each repeated key under `node` (compared unescaped, as JSON.parse compares them).
  */
-export function duplicateKeys(file: string, text: string): Problem[] {
-  const problems: Problem[] = [];
-  // Per open object its keys so far.
-  const open: Set<string>[] = [];
-  visit(text, {
-    onObjectBegin: () => void open.push(new Set()),
-    onObjectEnd: () => void open.pop(),
-    onObjectProperty: (key, offset, _length, _line, _column, pathSupplier) => {
-      const keys = open[open.length - 1];
-      if (keys.has(key)) {
-        problems.push({
-          file,
-          ...lineColumnAt(text, offset),
-          path: formatPath([...pathSupplier(), key]),
-          message: `duplicate key "${key}"; JSON keeps only the last one, so remove one of them`,
-        });
-      }
-      keys.add(key);
-    },
+function duplicateKeys(file: string, text: string, node: Node, at: JsonPath = []): Problem[] {
+  const keys = new Set<string>();
+  return (node.children ?? []).flatMap((child, i) => {
+    if (node.type !== "object") {
+      return duplicateKeys(file, text, child, [...at, i]);
+    }
+    const [key, value] = child.children as [Node, Node | undefined];
+    const name = key.value as string;
+    const path = [...at, name];
+    const repeated = keys.has(name)
+      ? [
+          {
+            file,
+            ...lineColumnAt(text, child.offset),
+            path: formatPath(path),
+            message: `duplicate key "${name}"; JSON keeps only the last one, so remove one of them`,
+          },
+        ]
+      : [];
+    keys.add(name);
+    return [...repeated, ...(value !== undefined ? duplicateKeys(file, text, value, path) : [])];
   });
-  return problems;
 }
 
-/** The value at `path` in a parsed JSON value, or undefined when there is none. */
+/** The value at `path`, or undefined when there is none. */
 export function valueAt(root: unknown, path: JsonPath): unknown {
   let cur: unknown = root;
   for (const seg of path) {

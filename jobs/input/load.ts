@@ -12,43 +12,18 @@ import { loadJob, type LoadedJob } from "./job-file";
 import { parseJsonDocument, type JsonDocument } from "./json-source";
 import { isSweepValue, loadRowsSweep, loadSweep, type LoadedSweep, type ReadFile } from "./sweep";
 
-export interface InputFile {
-  /** As shown in messages: relative to the working directory when inside it. */
+interface InputFile {
+  /** Relative to the working directory when inside it. */
   readonly shown: string;
   readonly absolute: string;
 }
 
 const EXTENSIONS = [".json", ".csv", ".tsv"];
 
-/** Expands arguments to files, in argument order, each file once. */
-export function expandInputs(
-  args: readonly string[],
-  cwd: string,
-): { files: InputFile[]; problems: Problem[] } {
-  const files: InputFile[] = [];
-  const problems: Problem[] = [];
-  const seen = new Set<string>();
-  for (const arg of args) {
-    const { found, problem } = filesOfArg(arg, cwd);
-    if (problem !== undefined) {
-      problems.push({ file: arg, message: problem });
-    }
-    for (const absolute of found) {
-      if (!seen.has(absolute)) {
-        seen.add(absolute);
-        files.push({ shown: displayPath(cwd, absolute), absolute });
-      }
-    }
-  }
-  if (args.length === 0) {
-    problems.push({ message: "no job files given; pass files, directories or glob patterns" });
-  }
-  return { files, problems };
-}
-
-function statOrUndefined(absolute: string): fs.Stats | undefined {
+/** `read()`, or undefined when the file system refuses it. */
+function orUndefined<T>(read: () => T): T | undefined {
   try {
-    return fs.statSync(absolute);
+    return read();
   } catch (err) {
     if (isFileSystemError(err)) {
       return undefined;
@@ -57,11 +32,29 @@ function statOrUndefined(absolute: string): fs.Stats | undefined {
   }
 }
 
-/**
- * The job and sweep files directly in `dir`, by name, sorted. Relative to `dir`, so its
- * own name is never read as a pattern; names starting with "." are left out, and a
- * symbolic link counts when it leads to a file.
- */
+/** Expands arguments to files, in argument order, each file once. */
+export function expandInputs(
+  args: readonly string[],
+  cwd: string,
+): { files: InputFile[]; problems: Problem[] } {
+  const files = new Map<string, InputFile>();
+  const problems: Problem[] = [];
+  for (const arg of args) {
+    const { found, problem } = filesOfArg(arg, cwd);
+    if (problem !== undefined) {
+      problems.push({ file: arg, message: problem });
+    }
+    for (const absolute of found.filter((f) => !files.has(f))) {
+      files.set(absolute, { shown: displayPath(cwd, absolute), absolute });
+    }
+  }
+  if (args.length === 0) {
+    problems.push({ message: "no job files given; pass files, directories or glob patterns" });
+  }
+  return { files: [...files.values()], problems };
+}
+
+/** The job and sweep files directly in `dir`, sorted; `dir` is never read as a pattern. */
 export function jobFilesIn(dir: string): string[] {
   return fg
     .sync(["*.json", "*.csv", "*.tsv"], { cwd: dir, onlyFiles: true, caseSensitiveMatch: false })
@@ -71,7 +64,7 @@ export function jobFilesIn(dir: string): string[] {
 /** The absolute paths one argument stands for (a file, a directory, a glob), or why none. */
 function filesOfArg(arg: string, cwd: string): { found: string[]; problem?: string } {
   const absolute = path.resolve(cwd, arg);
-  const stat = statOrUndefined(absolute);
+  const stat = orUndefined(() => fs.statSync(absolute));
   if (stat?.isFile() === true) {
     return EXTENSIONS.includes(path.extname(absolute).toLowerCase())
       ? { found: [absolute] }
@@ -123,14 +116,9 @@ export function notUtf8At(bytes: Buffer): { line: number; column: number } | und
 function utf8Reader(files: readonly InputFile[], problems: Problem[]): ReadFile {
   const shown = new Map(files.map((f) => [f.absolute, f.shown]));
   return (absolute) => {
-    let bytes: Buffer;
-    try {
-      bytes = fs.readFileSync(absolute);
-    } catch (err) {
-      if (isFileSystemError(err)) {
-        return undefined;
-      }
-      throw err;
+    const bytes = orUndefined(() => fs.readFileSync(absolute));
+    if (bytes === undefined) {
+      return undefined;
     }
     const at = notUtf8At(bytes);
     if (at !== undefined) {
@@ -141,7 +129,7 @@ function utf8Reader(files: readonly InputFile[], problems: Problem[]): ReadFile 
   };
 }
 
-/** Parses and schema-checks every file (no script options needed yet). */
+/** Parses and schema-checks every file. */
 export function loadInputs(files: readonly InputFile[]): {
   items: (LoadedJob | LoadedSweep)[];
   invalid: JsonDocument[];

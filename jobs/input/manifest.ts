@@ -1,9 +1,9 @@
 /**
- * A sweep's manifest, the one file that says which sets an array job's children run: its
- * key in the bucket, the body jobs:submit writes, and the reader the report, logs, watch
- * and --locally share. The entrypoint reads the same format (container/contract.json).
+ * A sweep's manifest, the file that says which sets an array job's children run: its key,
+ * its body and its reader. The entrypoint reads the same format (container/contract.json).
  */
 import { createHash } from "crypto";
+import { z } from "zod";
 import { MANIFEST_PREFIX, MANIFEST_VERSION } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 import type { ParameterSet } from "./sweep";
@@ -39,25 +39,20 @@ export function manifestBody(sets: readonly ParameterSet[], indexes?: readonly n
   });
 }
 
+const manifestSchema = z.object({
+  version: z.literal(MANIFEST_VERSION),
+  sets: z.array(z.unknown()),
+  indexes: z.array(z.int()).optional().catch(undefined),
+});
+
 /** A sweep manifest: `{"version": 1, "sets": [...], "indexes"?: [...]}` (indexes: set numbers). */
 export function parseManifest(text: string): Manifest | undefined {
-  const v = jsonValue(text)?.value as
-    { version?: unknown; sets?: unknown; indexes?: unknown } | null | undefined;
-  if (
-    v === undefined ||
-    v === null ||
-    typeof v !== "object" ||
-    v.version !== MANIFEST_VERSION ||
-    !Array.isArray(v.sets)
-  ) {
+  const parsed = manifestSchema.safeParse(jsonValue(text)?.value);
+  if (!parsed.success) {
     return undefined;
   }
-  const indexes =
-    Array.isArray(v.indexes) && v.indexes.every((i) => Number.isInteger(i))
-      ? (v.indexes as number[])
-      : undefined;
   // Maps, as the rest of the tool holds sets: a parameter named __proto__ stays a parameter.
-  const sets: ParameterSet[] = (v.sets as unknown[]).map(
+  const sets: ParameterSet[] = parsed.data.sets.map(
     (set) =>
       new Map(
         Object.entries(set !== null && typeof set === "object" ? set : {}).map(([k, x]) => [
@@ -66,5 +61,5 @@ export function parseManifest(text: string): Manifest | undefined {
         ]),
       ),
   );
-  return definedOnly({ sets, indexes });
+  return definedOnly({ sets, indexes: parsed.data.indexes });
 }

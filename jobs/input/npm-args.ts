@@ -1,13 +1,10 @@
 /**
- * `npm run jobs:submit FILE --dry-run` (without `--`) runs a real submit: npm takes the
- * options before `--` as its own config and never passes them on. npm 7+ still exports
- * each config value that differs from its default as `npm_config_<name>`
- * (@npmcli/config set-envs.js), so a swallowed option shows there, unless an npmrc file or
- * npm's own start-up environment (read from /proc/<pid>/environ; where there is no /proc
- * the detector never refuses) set it. A name npm reads as something else (a shorthand such
- * as `--local`, an abbreviation) leaves no trace: test/jobs/npm-options.test.ts checks every
- * option against the installed npm. `npm_lifecycle_script` tells the script's own words
- * from the user's. Only `npm run` swallows; `npx`/`npm exec` pass everything on.
+ * `npm run jobs:submit FILE --dry-run` (without `--`) runs a real submit: npm keeps options
+ * before `--` as its own config. npm 7+ exports each config value that differs from its
+ * default as `npm_config_<name>` (@npmcli/config set-envs.js), so a swallowed option shows
+ * there, unless an npmrc file or npm's own start-up environment (/proc/<pid>/environ; without
+ * /proc nothing is refused) set it. A name npm reads as something else (`--local`, an
+ * abbreviation) leaves no trace: test/jobs/npm-options.test.ts checks every option.
  *
  * @see https://docs.npmjs.com/cli/v11/using-npm/scripts#environment
  * @see https://docs.npmjs.com/cli/v11/commands/npm-run-script ("use -- to pass --prefixed flags")
@@ -18,7 +15,6 @@ import * as path from "path";
 import type { Option } from "commander";
 import { shellWord } from "../output/shell";
 
-/** A long option of the command being run. */
 export interface ToolOption {
   /** Without dashes and without `no-`: `dry-run`, `outputs`, `array` (for `--no-array`). */
   readonly name: string;
@@ -52,10 +48,7 @@ const RENAMED: ReadonlyMap<string, readonly string[]> = new Map([
   ["-c", ["--config"]],
 ]);
 
-/**
- * For an old option name in `argv` whose new name this command has, what to type instead;
- * commander would only call it unknown.
- */
+/** For an old option name in `argv` whose new name this command has, what to type instead. */
 function renamedOptionMessage(
   argv: readonly string[],
   options: readonly ToolOption[],
@@ -71,11 +64,10 @@ function renamedOptionMessage(
   return undefined;
 }
 
-/** What can be learnt about the npm process that started this one. */
+/** The npm process that started this one. */
 export interface NpmProcess {
   /** npm's environment at start-up; undefined when it cannot be read (no /proc). */
   initialEnv(): ReadonlyMap<string, string> | undefined;
-  /** A file's text, or undefined. */
   readFile(file: string): string | undefined;
 }
 
@@ -87,25 +79,12 @@ export interface Swallowed {
   readonly option: ToolOption;
 }
 
-/** `npm_config_dry_run` for `dry-run`. */
-function npmVariable(name: string): string {
-  return `npm_config_${name.replace(/-/g, "_").toLowerCase()}`;
-}
-
 /** Keys an npmrc file sets (`key = value` lines), as npm names them (`dry-run`). */
 export function npmrcKeys(text: string): Set<string> {
-  const keys = new Set<string>();
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#") || line.startsWith(";") || line.startsWith("[")) {
-      continue;
-    }
-    const key = line.split("=")[0].trim().toLowerCase().replace(/_/g, "-");
-    if (key !== "") {
-      keys.add(key);
-    }
-  }
-  return keys;
+  const lines = text.split(/\r?\n/).map((line) => line.trim());
+  const settings = lines.filter((line) => !/^[#;[]/.test(line));
+  const keys = settings.map((line) => line.split("=")[0].trim().toLowerCase().replace(/_/g, "-"));
+  return new Set(keys.filter((key) => key !== ""));
 }
 
 /** The npmrc files npm read: project, user, global and npm's own (npm exports where). */
@@ -126,10 +105,7 @@ function given(argv: readonly string[], option: ToolOption): boolean {
   return argv.some((a) => forms.some((f) => a === f || a.startsWith(`${f}=`)));
 }
 
-/**
- * The options of this command that `npm run` took for itself on this command line.
- * `argv` is the tool's arguments (after the script name).
- */
+/** The options `npm run` took for itself; `argv` is the tool's arguments. */
 export function swallowedOptions(
   options: readonly ToolOption[],
   argv: readonly string[],
@@ -143,7 +119,7 @@ export function swallowedOptions(
     return [];
   }
   const candidates = options.flatMap((option) => {
-    const variable = npmVariable(option.name);
+    const variable = `npm_config_${option.name.replace(/-/g, "_").toLowerCase()}`;
     const value = env[variable];
     const shows = option.takesValue ? value !== undefined : value === (option.negate ? "" : "true");
     return shows && !given(argv, option) ? [{ option, variable, value: value ?? "" }] : [];
@@ -160,10 +136,7 @@ export function swallowedOptions(
   const fromFiles = new Set(npmrcFiles(env).flatMap((f) => [...npmrcKeys(npm?.readFile(f) ?? "")]));
   return candidates
     .filter((c) => !inherited.has(c.variable) && !fromFiles.has(c.option.name))
-    .map((c) => ({
-      ...c,
-      flag: `--${c.option.negate ? "no-" : ""}${c.option.name}`,
-    }));
+    .map((c) => ({ ...c, flag: `--${c.option.negate ? "no-" : ""}${c.option.name}` }));
 }
 
 /** The user's arguments: the tool's, without the words the npm script itself supplies. */
@@ -182,18 +155,14 @@ export function swallowedMessage(
   swallowed: readonly Swallowed[],
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
-  quote: (s: string) => string,
 ): string {
   const script = env.npm_lifecycle_event ?? "<script>";
-  const flags = swallowed.flatMap((s) => {
-    if (!s.option.takesValue) {
-      return [s.flag];
-    }
-    return [s.flag, s.value === "true" ? "<value>" : s.value];
-  });
+  const flags = swallowed.flatMap((s) =>
+    !s.option.takesValue ? [s.flag] : [s.flag, s.value === "true" ? "<value>" : s.value],
+  );
   const lostValues = swallowed.some((s) => s.option.takesValue && s.value === "true");
   const words = [...userArguments(argv, env.npm_lifecycle_script), ...flags].map((w) =>
-    w === "<value>" ? w : quote(w),
+    w === "<value>" ? w : shellWord(w),
   );
   return (
     `npm took ${swallowed.map((s) => s.flag).join(", ")} as its own option${swallowed.length > 1 ? "s" : ""} ` +
@@ -223,13 +192,12 @@ export function npmRefusal(
     return `${renamed}${renamedEnd}`;
   }
   const swallowed = swallowedOptions(tool, argv, env, npm);
-  return swallowed.length > 0 ? swallowedMessage(swallowed, argv, env, shellWord) : undefined;
+  return swallowed.length > 0 ? swallowedMessage(swallowed, argv, env) : undefined;
 }
 
 /** Why a file cannot be read that means "not there": no /proc, the process gone, no file. */
 const MISSING = new Set(["ENOENT", "ENOTDIR", "EISDIR", "EACCES", "ESRCH"]);
 
-/** A file's text; undefined when it is not there. */
 function readIfThere(file: string): string | undefined {
   try {
     return fs.readFileSync(file, "utf8");

@@ -12,27 +12,8 @@ import { valueAt } from "./json-source";
 import type { JobLimits } from "../../components/job-limits";
 import type { JobDefaults } from "../../components/job-definition";
 
-export interface StackOutputs {
-  readonly bucketName?: string;
-  readonly jobQueueName?: string;
-  readonly jobQueueArn?: string;
-  readonly jobDefinitionName?: string;
-  readonly jobDefinitionArn?: string;
-  readonly imageUri?: string;
-  readonly logGroupName?: string;
-  readonly region?: string;
-  /** EC2, SPOT, FARGATE or FARGATE_SPOT; stacks deployed before it was exported lack it. */
-  readonly computeType?: string;
-  /** Optional: stacks deployed before it was exported lack it. */
-  readonly jobLimits?: JobLimits;
-  /** Optional: stacks deployed before it was exported lack it. */
-  readonly jobDefaults?: JobDefaults;
-}
-
-const count = z.number().nonnegative();
-
-/** The string outputs. */
-export const OUTPUT_KEYS: readonly Exclude<keyof StackOutputs, "jobLimits" | "jobDefaults">[] = [
+/** The string outputs; computeType is EC2, SPOT, FARGATE or FARGATE_SPOT. */
+export const OUTPUT_KEYS = [
   "bucketName",
   "jobQueueName",
   "jobQueueArn",
@@ -42,7 +23,15 @@ export const OUTPUT_KEYS: readonly Exclude<keyof StackOutputs, "jobLimits" | "jo
   "logGroupName",
   "region",
   "computeType",
-];
+] as const;
+
+/** Every output is optional: stacks deployed before one was exported lack it. */
+export type StackOutputs = { readonly [K in (typeof OUTPUT_KEYS)[number]]?: string } & {
+  readonly jobLimits?: JobLimits;
+  readonly jobDefaults?: JobDefaults;
+};
+
+const count = z.number().nonnegative();
 
 /** The object outputs, and their shapes as an error shows them. */
 const OBJECT_SHAPES: Readonly<Record<string, string>> = {
@@ -148,7 +137,6 @@ export interface CommandResult {
   readonly stderr: string;
 }
 
-/** Runs the pulumi CLI; injected in tests. */
 export type PulumiRunner = (args: readonly string[]) => CommandResult | undefined;
 
 export function defaultPulumiRunner(env: NodeJS.ProcessEnv, cwd: string): PulumiRunner {
@@ -163,51 +151,40 @@ export function defaultPulumiRunner(env: NodeJS.ProcessEnv, cwd: string): Pulumi
 
 export interface LoadedOutputs {
   readonly outputs: StackOutputs;
-  /**
-   * Names the ledger: `--stack`, else the pulumi stack (or "default" when pulumi names
-   * none); with `--outputs` and no `--stack`, a name derived from the outputs.
-   */
+  /** `--stack`, else the pulumi stack ("default"), else a name from an outputs file. */
   readonly stack: string;
   readonly source: string;
 }
 
-/** `arn:aws:batch:<region>:...` -> region. */
-function arnRegion(arn: string | undefined): string | undefined {
-  const region = arn?.split(":")[3];
-  return region !== undefined && /^[a-z0-9-]+$/.test(region) ? region : undefined;
+/** `<prefix>-<region>-<first `hex` hex digits of sha256(identity)>`, without a region part when none is known. */
+function stackName(prefix: string, outputs: StackOutputs, identity: string, hex: number): string {
+  const digest = createHash("sha256").update(identity).digest("hex").slice(0, hex);
+  const fromArn = outputs.jobQueueArn?.split(":")[3];
+  const region = outputs.region ?? (/^[a-z0-9-]+$/.test(fromArn ?? "") ? fromArn : undefined);
+  return [prefix, region, digest].filter((p) => p !== undefined).join("-");
 }
 
 /**
- * The ledger name of an outputs file given without `--stack`:
- * `outputs-<region>-<first 8 hex of sha256(jobQueueArn)>`. Two stacks' outputs files then
- * never share a ledger (sharing one would skip or cancel the other stack's jobs), and the
- * same stack's file always maps to the same ledger. Without a queue ARN the bucket name
- * identifies the stack, else the whole outputs; without a region the part is left out.
+ * The ledger name of an outputs file given without `--stack`, from its queue ARN (else its
+ * bucket, else all of it): two stacks' files never share a ledger, which would skip or
+ * cancel the other stack's jobs, and the same stack's file always maps to the same one.
  */
 export function outputsLedgerName(outputs: StackOutputs): string {
   const identity = outputs.jobQueueArn ?? outputs.bucketName ?? JSON.stringify(outputs);
-  const digest = createHash("sha256").update(identity).digest("hex").slice(0, 8);
-  const region = outputs.region ?? arnRegion(outputs.jobQueueArn);
-  return region !== undefined ? `outputs-${region}-${digest}` : `outputs-${digest}`;
+  return stackName("outputs", outputs, identity, 8);
 }
 
 /**
- * The folder of a stack's ledger and submit lock: `stack-<region>-<first 12 hex of sha256 of
- * its queue ARN and bucket>`, from what the stack is, not the label typed, so `dev`,
- * `org/p/dev` and an outputs file of one stack share one ledger and one lock.
+ * The folder of a stack's ledger and submit lock, from what the stack is (queue and bucket),
+ * not the label typed, so `dev`, `org/p/dev` and an outputs file of one stack share them.
  */
 export function stackStateName(outputs: StackOutputs): string {
   const parts = [outputs.jobQueueArn ?? outputs.jobQueueName, outputs.bucketName];
   const identity = parts.some((p) => p !== undefined) ? parts.join("\n") : JSON.stringify(outputs);
-  const digest = createHash("sha256").update(identity).digest("hex").slice(0, 12);
-  const region = outputs.region ?? arnRegion(outputs.jobQueueArn);
-  return region !== undefined ? `stack-${region}-${digest}` : `stack-${digest}`;
+  return stackName("stack", outputs, identity, 12);
 }
 
-/**
- * Resolves the outputs. `--outputs FILE` wins; otherwise the pulumi CLI. Throws FatalError
- * with the fix when neither is available.
- */
+/** `--outputs FILE`, else the pulumi CLI; a FatalError with the fix when neither serves. */
 export function loadOutputs(args: {
   stack?: string;
   outputsFile?: string;
@@ -223,11 +200,8 @@ export function loadOutputs(args: {
       throw new FatalError(`cannot read --outputs ${args.outputsFile}: ${(err as Error).message}`);
     }
     const outputs = parseOutputs(text, args.outputsFile);
-    return {
-      outputs,
-      stack: args.stack ?? outputsLedgerName(outputs),
-      source: args.outputsFile,
-    };
+    const stack = args.stack ?? outputsLedgerName(outputs);
+    return { outputs, stack, source: args.outputsFile };
   }
   const stackArgs = args.stack !== undefined ? ["--stack", args.stack] : [];
   const result = args.pulumi(["stack", "output", "--json", "--show-secrets", ...stackArgs]);
@@ -246,19 +220,10 @@ export function loadOutputs(args: {
   if (Object.keys(outputs).length === 0) {
     throw new FatalError(`the stack has no batchpy outputs; ${MISSING_OUTPUTS_FIX}`);
   }
-  let stack = args.stack;
-  if (stack === undefined) {
-    const name = args.pulumi(["stack", "--show-name"]);
-    stack =
-      name !== undefined && name.status === 0 && name.stdout.trim()
-        ? name.stdout.trim()
-        : "default";
-  }
-  return {
-    outputs,
-    stack,
-    source: `pulumi stack ${stack}`,
-  };
+  const shown = args.stack === undefined ? args.pulumi(["stack", "--show-name"]) : undefined;
+  const stack =
+    args.stack ?? (shown?.status === 0 && shown.stdout.trim() ? shown.stdout.trim() : "default");
+  return { outputs, stack, source: `pulumi stack ${stack}` };
 }
 
 /** The output `key`, or a FatalError naming what needs it and the fix. */

@@ -1,8 +1,4 @@
-/**
- * From validated files to the exact SubmitJob requests, without side effects: queue and
- * definition resolved from the stack outputs, BATCHPY_JOB_NAME appended, sweeps turned into
- * one array job (or one job per set), sizes and name clashes checked.
- */
+/** From validated files to the exact SubmitJob requests, without side effects. */
 import { createHash } from "crypto";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
@@ -23,18 +19,13 @@ import { formatNumber } from "../output/numbers";
 import { manifestBody, manifestKey } from "./manifest";
 
 interface SubmissionBase {
-  /** The file the job came from, as the user named it. */
   readonly file: string;
   readonly jobName: string;
   readonly request: SubmitJobRequest;
   /** sha256 of the request (and manifest), first 16 hex digits. */
   readonly hash: string;
-  /** Children of an array job (a sweep, or arrayProperties in a job file). */
   readonly arraySize?: number;
-  /**
-   * The sweep this job is one part of (a chunk of a sweep past 10,000 sets, a retry of
-   * failed sets): watch, results, cancel and report take the sweep's name for all parts.
-   */
+  /** The sweep this job is a chunk or a retry of: the other commands take its name. */
   readonly sweep?: string;
 }
 
@@ -50,13 +41,11 @@ export interface ArraySubmission extends SubmissionBase {
 
 export type Submission = SingleSubmission | ArraySubmission;
 
-/** The job tag that carries the submission token. */
 export const TOKEN_TAG = "batchpy:submission-token";
 
 /** AWS allows at most 50 tags per resource; the token takes one. */
 const MAX_JOB_TAGS = 50;
 
-/** A file may not set the token tag itself, nor use all 50 tags AWS allows. */
 export function tokenTagProblems(submissions: readonly Submission[]): Problem[] {
   const problems: Problem[] = [];
   for (const s of submissions) {
@@ -78,8 +67,7 @@ export function tokenTagProblems(submissions: readonly Submission[]): Problem[] 
   return problems;
 }
 
-/** A stack output the plan needs and the outputs lack, with the files that need it. */
-export interface MissingOutput {
+interface MissingOutput {
   readonly key: "jobQueueArn" | "jobDefinitionArn";
   readonly field: "jobQueue" | "jobDefinition";
   readonly files: readonly string[];
@@ -98,10 +86,10 @@ export function missingOutputsMessage(missing: readonly MissingOutput[], source:
   return `stack output ${parts.join(" and ")} missing from ${source}; ${MISSING_OUTPUTS_FIX}${ownQueue}`;
 }
 
-export interface PlanOptions {
-  /** Stack outputs; absent for --locally, where queue and definition are not needed. */
+interface PlanOptions {
+  /** Absent for --locally, where queue and definition are not used. */
   readonly outputs?: { readonly outputs: StackOutputs; readonly source: string };
-  /** false with --no-array: one job per parameter set. */
+  /** false with --no-array. */
   readonly array: boolean;
 }
 
@@ -113,20 +101,12 @@ export function mergeEnvironment(
   base: readonly EnvVar[] | undefined,
   vars: ReadonlyMap<string, string>,
 ): EnvVar[] {
-  const out = (base ?? []).map((v) => {
-    const value = vars.get(v.name);
-    return value !== undefined ? { name: v.name, value } : v;
-  });
+  const out = (base ?? []).map((v) => ({ name: v.name, value: vars.get(v.name) ?? v.value }));
   const present = new Set(out.map((v) => v.name));
-  for (const [name, value] of vars) {
-    if (!present.has(name)) {
-      out.push({ name, value });
-    }
-  }
-  return out;
+  const added = [...vars].filter(([name]) => !present.has(name));
+  return [...out, ...added.map(([name, value]) => ({ name, value }))];
 }
 
-/** The queue and job definition a request names. */
 type Resolved = { readonly jobQueue: string; readonly jobDefinition: string };
 
 export function requestHash(request: SubmitJobRequest, manifest?: string): string {
@@ -137,9 +117,7 @@ export function requestHash(request: SubmitJobRequest, manifest?: string): strin
   return h.digest("hex").slice(0, 16);
 }
 
-/**
- * Sets jobName/jobQueue/jobDefinition and the environment; field order as in the API docs.
- */
+/** Sets jobName/jobQueue/jobDefinition and the environment; field order as in the API docs. */
 function buildRequest(
   jobName: string,
   fields: JobFileFields,
@@ -147,7 +125,6 @@ function buildRequest(
   resolved: Resolved,
 ): SubmitJobRequest {
   const { jobQueue, containerOverrides, script, resultsOf, ...rest } = fields;
-  // The name comes from the caller (file name default, sweep child names).
   delete rest.jobName;
   // batchpy's own fields reach the entrypoint as variables; Batch never sees them.
   const own = Object.entries({ [VARS.script]: script, [VARS.resultsOf]: resultsOf?.join(",") });
@@ -166,18 +143,16 @@ function buildRequest(
   };
 }
 
-function sizeProblem(file: string, request: SubmitJobRequest): Problem | undefined {
+function sizeProblems(file: string, request: SubmitJobRequest): Problem[] {
   const bytes = Buffer.byteLength(JSON.stringify(request), "utf8");
   if (bytes <= SUBMIT_JOB_MAX_BYTES) {
-    return undefined;
+    return [];
   }
-  return {
-    file,
-    message:
-      `the SubmitJob request for "${request.jobName}" is ${formatNumber(bytes)} bytes, over the ` +
-      `${formatNumber(SUBMIT_JOB_MAX_BYTES)}-byte (30 KiB) limit; move large values into a file under ` +
-      `${BUCKET_PREFIXES.inputs} (${VARS.inputs}) or into a sweep, whose sets travel in a manifest`,
-  };
+  const message =
+    `the SubmitJob request for "${request.jobName}" is ${formatNumber(bytes)} bytes, over the ` +
+    `${formatNumber(SUBMIT_JOB_MAX_BYTES)}-byte (30 KiB) limit; move large values into a file under ` +
+    `${BUCKET_PREFIXES.inputs} (${VARS.inputs}) or into a sweep, whose sets travel in a manifest`;
+  return [{ file, message }];
 }
 
 /**
@@ -239,19 +214,14 @@ export function loneSetSubmission(
   return { kind: "single", file, jobName, request, hash: requestHash(request), sweep };
 }
 
-export interface Plan {
+interface Plan {
   readonly submissions: Submission[];
-  /** Input to fix: sizes, array limits, duplicate names. */
+  /** What only shows once everything is put together: sizes, derived and duplicate names. */
   readonly problems: Problem[];
   /** Stack outputs the files rely on and the outputs lack (not the files' fault). */
   readonly missingOutputs: MissingOutput[];
 }
 
-/**
- * Builds every request. Problems cover what only shows once everything is put together:
- * sizes, array limits, the names derived from each job's name (jobs/input/derived-names.ts)
- * and duplicate names; missing stack outputs are reported apart.
- */
 export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: PlanOptions): Plan {
   const plan = new PlanBuilder(opts);
   for (const item of items) {
@@ -261,7 +231,7 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
     const bad = derivedNameProblem(item.jobName, { sets, array: opts.array, waits });
     if (bad !== undefined) {
       const file = item.kind === "job" ? item.doc.file : item.file;
-      plan.problem({ file, path: "jobName", message: bad });
+      plan.problems.push({ file, path: "jobName", message: bad });
     } else if (item.kind === "job") {
       plan.single(item.doc.file, item.jobName, item.fields, new Map());
     } else {
@@ -271,31 +241,22 @@ export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: Pla
   return plan.finish();
 }
 
-/** The plan as it is built: submissions, problems and the missing outputs, in order. */
 class PlanBuilder {
-  private readonly problems: Problem[] = [];
+  readonly problems: Problem[] = [];
   private readonly missing = new Map<MissingOutput["key"], MissingOutput & { files: string[] }>();
   private readonly submissions: Submission[] = [];
 
   constructor(private readonly opts: PlanOptions) {}
 
-  /** Queue and definition: the fields' own, else the stack's outputs (a missing one noted). */
+  /** Queue and definition: the fields' own queue, else the stack's outputs (a missing one noted). */
   private resolve(fields: JobFileFields, file: string): Resolved {
     return {
-      jobQueue: this.resolveField(fields, file, "jobQueue", "jobQueueArn"),
-      jobDefinition: this.resolveField(fields, file, "jobDefinition", "jobDefinitionArn"),
+      jobQueue: fields.jobQueue ?? this.output(file, "jobQueue", "jobQueueArn"),
+      jobDefinition: this.output(file, "jobDefinition", "jobDefinitionArn"),
     };
   }
 
-  private resolveField(
-    fields: JobFileFields,
-    file: string,
-    field: "jobQueue" | "jobDefinition",
-    key: "jobQueueArn" | "jobDefinitionArn",
-  ): string {
-    if (field === "jobQueue" && fields.jobQueue !== undefined) {
-      return fields.jobQueue;
-    }
+  private output(file: string, field: MissingOutput["field"], key: MissingOutput["key"]): string {
     const v = this.opts.outputs?.outputs[key];
     if (v !== undefined && v !== "") {
       return v;
@@ -312,19 +273,11 @@ class PlanBuilder {
     return "";
   }
 
-  problem(p: Problem): void {
-    this.problems.push(p);
-  }
-
   private add(s: Submission): void {
-    const p = sizeProblem(s.file, s.request);
-    if (p !== undefined) {
-      this.problems.push(p);
-    }
+    this.problems.push(...sizeProblems(s.file, s.request));
     this.submissions.push(s);
   }
 
-  /** One plain job: a job file, a sweep of one set, or one set of a --no-array sweep. */
   single(file: string, jobName: string, fields: JobFileFields, vars: ParameterSet): void {
     const request = buildRequest(
       jobName,
@@ -332,15 +285,9 @@ class PlanBuilder {
       new Map([...vars, [VARS.jobName, jobName]]),
       this.resolve(fields, file),
     );
-    const size = request.arrayProperties?.size;
-    this.add({
-      kind: "single",
-      file,
-      jobName,
-      request,
-      hash: requestHash(request),
-      ...definedOnly({ arraySize: size }),
-    });
+    const arraySize = request.arrayProperties?.size;
+    const hash = requestHash(request);
+    this.add({ kind: "single", file, jobName, request, hash, ...definedOnly({ arraySize }) });
   }
 
   sweep(item: LoadedSweep, array: boolean): void {

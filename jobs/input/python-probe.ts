@@ -1,29 +1,25 @@
 /**
- * The entrypoint's two read-only probes (`run_job.py --describe` and `--check-values`) as
- * processes that can start before their input is known: a submit starts the values check
- * beside the describe step, so their start-ups (two interpreters per probe: run_job.py and
- * its probe child) overlap instead of following each other. Reading the answers is
- * script-options.ts's and variables.ts's job.
+ * The entrypoint's read-only probes (`run_job.py --describe` and `--check-values`) as
+ * processes that start before their input is known, so a submit's two Python start-ups
+ * overlap instead of following each other.
  */
 import { spawn } from "child_process";
 import * as path from "path";
 import { FatalError } from "../errors";
 
-/** How a probe process ended. */
-export interface PythonRun {
-  /** Exit code; null when a signal (the timeout) stopped it. */
+interface PythonRun {
+  /** null when a signal (the timeout) stopped it. */
   readonly code: number | null;
   readonly stdout: string;
   readonly stderr: string;
-  /** Set when python3 could not be started at all. */
+  /** python3 could not be started at all. */
   readonly error?: Error;
 }
 
-/** A probe process, started; its input (stdin) is sent when known. */
 export interface StartedPython {
   /** The arguments after `python3`, to tell whether it is the process a caller needs. */
   readonly argv: readonly string[];
-  /** Sends `input` (closing stdin) and waits for the process to end. Once only. */
+  /** Sends `input` on stdin and waits for the process to end. Once only. */
   finish(input?: string): Promise<PythonRun>;
   /** Ends a process whose answer is not needed (also done at exit for one never finished). */
   cancel(): void;
@@ -54,36 +50,28 @@ export function startPython(
     child.on("error", (error) => resolve({ code: null, stdout, stderr, error }));
     child.on("close", (code) => resolve({ code, stdout, stderr }));
   });
-  const kill = (): void => {
-    child.kill();
-  };
+  const kill = () => child.kill();
   process.once("exit", kill);
   const handles = [child, child.stdin, child.stdout, child.stderr] as unknown as {
     ref?(): unknown;
     unref?(): unknown;
   }[];
   handles.forEach((h) => h.unref?.());
-  let finished = false;
   return {
     argv,
     finish(input = "") {
-      if (finished) {
-        throw new Error("internal: a probe process was finished twice");
-      }
-      finished = true;
       handles.forEach((h) => h.ref?.());
       child.stdin.end(input);
       return ended.finally(() => process.removeListener("exit", kill));
     },
     cancel() {
-      finished = true;
       process.removeListener("exit", kill);
       kill();
     },
   };
 }
 
-/** `run_job.py [--script S] [--script-options FILE]` arguments of one of its modes. */
+/** `run_job.py <mode> [--script S] [--script-options FILE]` */
 export function entrypointArgs(
   repoRoot: string,
   mode: "--describe" | "--check-values",
@@ -98,7 +86,6 @@ export function entrypointArgs(
   ];
 }
 
-/** `python3 run_job.py --check-values ...`, started; send the question with `finish`. */
 export function startCheckValues(repoRoot: string, script: string | undefined): StartedPython {
   return startPython(entrypointArgs(repoRoot, "--check-values", script), repoRoot);
 }

@@ -1,8 +1,4 @@
-/**
- * The options `container/job/script.py` declares, read from `python3 container/run_job.py
- * --describe` (the entrypoint introspects argparse; see its module docstring). What a job's
- * variables may be is the entrypoint's to say (variables.ts asks it).
- */
+/** A script's options, as `python3 container/run_job.py --describe` reads them from argparse. */
 import * as path from "path";
 import { z } from "zod";
 import { FatalError } from "../errors";
@@ -35,7 +31,6 @@ export type ScriptDescription = z.infer<typeof describeSchema> & {
   readonly plainEnv?: ReadonlySet<string>;
 };
 
-/** Validates the JSON printed by `run_job.py --describe`. */
 export function parseDescription(text: string, source: string): ScriptDescription {
   let value: unknown;
   try {
@@ -56,10 +51,7 @@ export function parseDescription(text: string, source: string): ScriptDescriptio
   return parsed.data;
 }
 
-/**
- * Runs the entrypoint's `--describe` once (`script`: its `--script`), asynchronously, so
- * the job files load meanwhile. Rejects with a FatalError saying what to do on failure.
- */
+/** Runs `run_job.py --describe [--script S]` while the job files load. */
 export async function describeScript(args: {
   readonly repoRoot: string;
   readonly script?: string;

@@ -1,33 +1,28 @@
 /**
- * The scripts of container/job/: which one each job runs (its `"script"` field, a file
- * directly under that folder, which the image ships whole), refused before anything is sent
- * when there is no such file. The entrypoint finds it the same way (BATCHPY_SCRIPT, job.py).
+ * Which script of container/job/ each job runs (its `"script"` field), refused before
+ * anything is sent when there is no such file. The entrypoint finds it the same way (BATCHPY_SCRIPT, job.py).
  */
 import * as fs from "fs";
 import * as path from "path";
 import type { Problem } from "../errors";
 import type { LoadedJob } from "./job-file";
-import { problemAt, type JsonDocument } from "./json-source";
+import { problemAt, valueAt, type JsonDocument, type JsonPath } from "./json-source";
 import type { LoadedSweep } from "./sweep";
 
-/** A loaded job or sweep, or a job file that failed the schema (its variables are still checked). */
+/** A loaded job or sweep, or a job file that failed the schema. */
 type Checked = LoadedJob | LoadedSweep | JsonDocument;
 
-/** The script an item names, and where a problem with it is reported. */
-function namedScript(item: Checked): { name?: string; at: (message: string) => Problem } {
+/**
+ * Where an item's job fields are written: a job file, a sweep's base (none for a bare CSV
+ * sweep), or a file that failed the schema, whose fields are read as written.
+ */
+export function fieldsSource(item: Checked): { doc?: JsonDocument; prefix: JsonPath } {
   if (!("kind" in item)) {
-    const raw = (item.value as { script?: unknown } | null)?.script;
-    const name = typeof raw === "string" ? raw : undefined;
-    return { ...(name !== undefined ? { name } : {}), at: (m) => problemAt(item, ["script"], m) };
+    return { doc: item, prefix: [] };
   }
-  if (item.kind === "job") {
-    return { name: item.fields.script, at: (m) => problemAt(item.doc, ["script"], m) };
-  }
-  const doc = item.baseDoc;
-  return {
-    name: item.base.script,
-    at: (m) => (doc ? problemAt(doc, [...item.basePrefix, "script"], m) : item.problemAt(m)),
-  };
+  return item.kind === "job"
+    ? { doc: item.doc, prefix: [] }
+    : { doc: item.baseDoc, prefix: item.basePrefix };
 }
 
 function isFile(file: string): boolean {
@@ -47,16 +42,20 @@ export function byScript(
   const groups = new Map<string | undefined, Checked[]>([[undefined, []]]);
   const problems: Problem[] = [];
   for (const item of items) {
-    const { name, at } = namedScript(item);
-    const file = name === undefined ? undefined : path.join(folder, name);
-    if (file !== undefined && (path.basename(file) !== name || !isFile(file))) {
+    const { doc, prefix } = fieldsSource(item);
+    const at = [...prefix, "script"];
+    const name = doc !== undefined ? valueAt(doc.value, at) : undefined;
+    const file = typeof name === "string" ? path.join(folder, name) : undefined;
+    if (
+      doc !== undefined &&
+      file !== undefined &&
+      (path.basename(file) !== name || !isFile(file))
+    ) {
       const scripts = fs.readdirSync(folder).filter((f) => f.endsWith(".py"));
-      problems.push(
-        at(
-          `${JSON.stringify(name)} is not a file directly under container/job/, whose scripts ` +
-            `are ${scripts.sort().join(", ")}: name one of them, or add the file there`,
-        ),
-      );
+      const message =
+        `${JSON.stringify(name)} is not a file directly under container/job/, whose scripts ` +
+        `are ${scripts.sort().join(", ")}: name one of them, or add the file there`;
+      problems.push(problemAt(doc, at, message));
       continue;
     }
     groups.set(file, [...(groups.get(file) ?? []), item]);

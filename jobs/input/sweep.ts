@@ -1,10 +1,7 @@
 /**
- * Sweeps: one script, many parameter sets (docs/jobs.md). A CSV/TSV file with a header row
- * (one set per row), or a JSON file with `jobName` and `base` (a job file, or inline fields),
- * both optional, and at least one of `grid` (every combination), `zip` (paired by position)
- * and `rows` (a CSV/TSV file, or inline objects). Blocks combine as a product, rows
- * outermost and the last grid key fastest, so set numbers are stable for a given file.
- * Keys are variable names; values may be strings, numbers or booleans, passed as strings.
+ * Sweeps (docs/jobs.md): a CSV/TSV file, or a JSON file of `grid`, `zip` and `rows` blocks.
+ * Blocks combine as a product, rows outermost and the last grid key fastest, so set numbers
+ * are stable for a given file.
  */
 import * as path from "path";
 import { parse as parseCsv } from "csv-parse/sync";
@@ -27,40 +24,38 @@ import {
 } from "./json-source";
 import { formatNumber } from "../output/numbers";
 
-/** A sweep that would expand beyond this is almost certainly a mistake. */
+/** Beyond this a sweep is almost certainly a mistake. */
 const MAX_SWEEP_SETS = 1_000_000;
 
 /** One set of variables: a Map, since `__proto__` or `constructor` are fine option names. */
 export type ParameterSet = ReadonlyMap<string, string>;
 type Scalar = string | number | boolean;
 
-/** Where a sweep key was declared, for error messages. */
 interface KeySource {
   readonly problemAt: (message: string) => Problem;
 }
 
 export interface LoadedSweep {
   readonly kind: "sweep";
-  /** The sweep file as shown to the user. */
   readonly file: string;
   readonly jobName: string;
   /** SubmitJob fields shared by every set (no jobName or arrayProperties). */
   readonly base: JobFileFields;
-  /** Where `base` lives, to locate its problems. */
   readonly baseDoc?: JsonDocument;
   readonly basePrefix: JsonPath;
   readonly sets: readonly ParameterSet[];
-  /** Absolute paths of CSV/TSV files this sweep reads, so they are not also run alone. */
+  /** CSV/TSV files this sweep reads (absolute), so they are not also run alone. */
   readonly consumedFiles: readonly string[];
   readonly keySources: ReadonlyMap<string, KeySource>;
   /** A problem of the whole sweep, located at the top of its file. */
   readonly problemAt: (message: string) => Problem;
 }
 
-/** Reads a file relative to the sweep file; returns undefined when it does not exist. */
+type SweepResult = { sweep?: LoadedSweep; problems: Problem[] };
+
+/** A file's text, or undefined when it does not exist. */
 export type ReadFile = (absolutePath: string) => string | undefined;
 
-/** A JSON value is a sweep when it has one of the sweep blocks at the top level. */
 export function isSweepValue(value: unknown): boolean {
   return (
     value !== null &&
@@ -73,7 +68,7 @@ export function isSweepValue(value: unknown): boolean {
 /** A sweep block: variable name -> its values. */
 type Block = ReadonlyMap<string, readonly Scalar[]>;
 
-/** Every combination; the last key varies fastest (like itertools.product). */
+/** Every combination, the last key fastest (like itertools.product), without a Map per step. */
 export function expandGrid(grid: Block): ParameterSet[] {
   const entries = [...grid].map(([k, values]) => [k, values.map(String)] as const);
   const total = entries.reduce((n, [, v]) => n * v.length, 1);
@@ -100,27 +95,21 @@ export function expandZip(zip: Block): ParameterSet[] {
 
 /** Cartesian product of blocks, first block outermost. */
 export function combineBlocks(blocks: readonly (readonly ParameterSet[])[]): ParameterSet[] {
-  let sets: ParameterSet[] = [new Map()];
-  for (const block of blocks) {
-    const next: ParameterSet[] = [];
-    for (const a of sets) {
-      for (const b of block) {
-        next.push(a.size === 0 ? b : new Map([...a, ...b]));
-      }
-    }
-    sets = next;
-  }
-  return sets;
+  return blocks.reduce<ParameterSet[]>(
+    (sets, block) =>
+      sets.flatMap((a) => block.map((b) => (a.size === 0 ? b : new Map([...a, ...b])))),
+    [new Map()],
+  );
 }
 
-interface ParsedRows {
-  sets: ParameterSet[];
-  header: { name: string; column: number }[];
-  problems: Problem[];
-}
+type Header = { name: string; column: number }[];
 
 /** CSV/TSV rows (header row first): the sets, and each header's 1-based column on line 1. */
-export function parseRows(file: string, text: string, delimiter: "," | "\t"): ParsedRows {
+export function parseRows(
+  file: string,
+  text: string,
+  delimiter: "," | "\t",
+): { sets: ParameterSet[]; header: Header; problems: Problem[] } {
   const records = readRecords(file, text, delimiter);
   if (!Array.isArray(records)) {
     return { sets: [], header: [], problems: [records] };
@@ -146,7 +135,6 @@ export function parseRows(file: string, text: string, delimiter: "," | "\t"): Pa
   return { sets, header, problems };
 }
 
-/** The file's records, or the parser's complaint as a problem. */
 function readRecords(file: string, text: string, delimiter: "," | "\t"): string[][] | Problem {
   try {
     return parseCsv(text, {
@@ -166,7 +154,7 @@ function readRecords(file: string, text: string, delimiter: "," | "\t"): string[
 }
 
 /** Header names must be non-empty, trimmed and unique. */
-function headerProblems(file: string, header: ParsedRows["header"]): Problem[] {
+function headerProblems(file: string, header: Header): Problem[] {
   const problems: Problem[] = [];
   const seen = new Set<string>();
   header.forEach((h, i) => {
@@ -213,11 +201,7 @@ const sweepSchema = z.strictObject({
 const baseSchema = submitJobSchema.omit({ jobName: true, arrayProperties: true });
 
 /** A sweep from a bare CSV/TSV file: the job is named after the file, fields from the stack. */
-export function loadRowsSweep(
-  file: string,
-  absolutePath: string,
-  text: string,
-): { sweep?: LoadedSweep; problems: Problem[] } {
+export function loadRowsSweep(file: string, absolutePath: string, text: string): SweepResult {
   const rows = rowsFile(file, absolutePath, text);
   const jobName = defaultJobName(file);
   const problems = [...rows.problems];
@@ -251,20 +235,12 @@ function rowsFile(shown: string, absolutePath: string, text: string) {
   return { ...rows, sources };
 }
 
-/** The sweep when nothing is wrong, else only the problems: built only when it is valid. */
-function loaded(
-  problems: Problem[],
-  sweep: () => LoadedSweep,
-): { sweep?: LoadedSweep; problems: Problem[] } {
+/** The sweep, built only when nothing is wrong; else the problems. */
+function loaded(problems: Problem[], sweep: () => LoadedSweep): SweepResult {
   return problems.length > 0 ? { problems } : { problems: [], sweep: sweep() };
 }
 
-/** `base` resolved: its fields and where they live, to locate their problems. */
-interface SweepBase {
-  readonly base: JobFileFields;
-  readonly baseDoc: JsonDocument;
-  readonly basePrefix: JsonPath;
-}
+type SweepBase = Pick<LoadedSweep, "base" | "baseDoc" | "basePrefix">;
 
 /** A sweep's blocks as they are read: their sets, who declared each key, files read. */
 interface Expansion {
@@ -282,7 +258,7 @@ export function loadSweep(
   doc: JsonDocument,
   absolutePath: string,
   readFile: ReadFile,
-): { sweep?: LoadedSweep; problems: Problem[] } {
+): SweepResult {
   const problems = schemaProblems(doc, sweepSchema, doc.value);
   if (problems.length > 0) {
     return { problems };
@@ -330,7 +306,6 @@ export function loadSweep(
   }));
 }
 
-/** `base`: inline fields or another job file; none gives no fields. */
 function sweepBase(
   doc: JsonDocument,
   spec: unknown,
@@ -342,10 +317,7 @@ function sweepBase(
   if (typeof spec === "string") {
     return baseFromFile(doc, spec, dir, readFile, problems) ?? none;
   }
-  if (spec === undefined) {
-    return none;
-  }
-  return { ...none, base: inlineBase(doc, spec, problems) ?? {} };
+  return spec === undefined ? none : { ...none, base: inlineBase(doc, spec, problems) ?? {} };
 }
 
 /** `base` naming a job file; undefined when it is missing or invalid (problems say why). */
@@ -375,18 +347,12 @@ function baseFromFile(
   const rest = submitJobSchema.parse(parsed.doc.value);
   delete rest.jobName;
   if (rest.arrayProperties !== undefined) {
-    problems.push(
-      problemAt(
-        parsed.doc,
-        ["arrayProperties"],
-        "a sweep sets arrayProperties itself; remove it from the base job",
-      ),
-    );
+    const why = "a sweep sets arrayProperties itself; remove it from the base job";
+    problems.push(problemAt(parsed.doc, ["arrayProperties"], why));
   }
   return { base: rest, baseDoc: parsed.doc, basePrefix: [] };
 }
 
-/** Inline `base` fields; undefined when they are invalid (problems say why). */
 function inlineBase(
   doc: JsonDocument,
   raw: unknown,
@@ -424,7 +390,6 @@ function claim(x: Expansion, key: string, where: string, source: KeySource): voi
   }
 }
 
-/** `rows` naming a CSV/TSV file next to the sweep file. */
 function addFileRows(x: Expansion, file: string, readFile: ReadFile): void {
   const rowsPath = path.resolve(x.dir, file);
   const rowsText = readFile(rowsPath);
@@ -440,8 +405,7 @@ function addFileRows(x: Expansion, file: string, readFile: ReadFile): void {
   x.problems.push(...parsed.problems);
   x.consumedFiles.push(rowsPath);
   parsed.sources.forEach(([name, source]) => claim(x, name, "rows", source));
-  x.blocks.push(parsed.sets);
-  x.expected *= parsed.sets.length;
+  addBlock(x, parsed.sets);
 }
 
 /** `rows` written inline as objects; each key is located at the first row that has it. */
@@ -461,11 +425,10 @@ function addInlineRows(x: Expansion): void {
       }
     }
   });
-  x.blocks.push(sets);
-  x.expected *= sets.length;
+  addBlock(x, sets);
 }
 
-/** A `grid` or `zip` block's lists, each key claimed; an empty block is a problem. */
+/** A `grid` or `zip` block's lists, each key claimed. */
 function readBlock(x: Expansion, name: "grid" | "zip"): Block {
   const { doc } = x;
   const block = rawEntries<readonly Scalar[]>(doc, [name], blockValues, x.problems);
@@ -480,22 +443,20 @@ function readBlock(x: Expansion, name: "grid" | "zip"): Block {
   return block;
 }
 
+/** Adds a block of sets; the expected total is kept even for a grid left unexpanded. */
+function addBlock(x: Expansion, sets: ParameterSet[]): void {
+  x.blocks.push(sets);
+  x.expected *= sets.length;
+}
+
 function addZip(x: Expansion): void {
   const zip = readBlock(x, "zip");
-  const lengths = [...zip].map(([k, v]) => [k, v.length] as const);
-  const distinct = new Set(lengths.map(([, n]) => n));
-  if (distinct.size > 1) {
-    x.problems.push(
-      problemAt(
-        x.doc,
-        ["zip"],
-        `zip lists must have the same length (${lengths.map(([k, n]) => `${k}: ${n}`).join(", ")}); ` +
-          `use "grid" for every combination`,
-      ),
-    );
+  const lengths = [...zip].map(([k, v]) => `${k}: ${v.length}`);
+  if (new Set([...zip.values()].map((v) => v.length)).size > 1) {
+    const message = `zip lists must have the same length (${lengths.join(", ")})`;
+    x.problems.push(problemAt(x.doc, ["zip"], `${message}; use "grid" for every combination`));
   }
-  x.blocks.push(expandZip(zip));
-  x.expected *= lengths.length > 0 ? Math.min(...lengths.map(([, n]) => n)) : 0;
+  addBlock(x, expandZip(zip));
 }
 
 /** `grid`; expanded only when the whole sweep stays within MAX_SWEEP_SETS. */
@@ -529,7 +490,6 @@ function rawEntries<T>(
   return out;
 }
 
-/** "any set" when every set is listed, else the first five set numbers and how many more. */
 export function whichSets(indexes: readonly number[], total: number): string {
   if (indexes.length === total) {
     return "any set";

@@ -1,17 +1,17 @@
 /**
- * Every variable of every job and sweep, checked by the entrypoint and located here. What a
- * variable means is the entrypoint's (container/batchpy_job/values.py): one `run_job.py
- * --check-values` process is asked about each distinct name, each distinct (name, value)
- * pair and each distinct set of option names, never about every set of a sweep. One walk
- * over an item's variables with their positions (`variablesOf`) builds that question and,
- * walked again, puts each answer at its file, line and column.
+ * Every variable of every job and sweep, judged by the entrypoint (container/batchpy_job/
+ * values.py, `run_job.py --check-values`) and located here. It is asked about each distinct
+ * name, (name, value) pair and set of option names, never about every set of a sweep. One
+ * walk over an item's variables with their positions (`variablesOf`) builds the question
+ * and, walked again, puts each answer at its file, line and column.
  */
 import type { Problem } from "../errors";
 import { FatalError } from "../errors";
-import { jsonValue, problemAt, type JsonDocument } from "./json-source";
+import { jsonValue, problemAt, valueAt, type JsonDocument } from "./json-source";
 import { entrypointArgs, probeOutput, startPython, type StartedPython } from "./python-probe";
 import { ARRAY_MIN_SIZE, type LoadedJob } from "./job-file";
 import type { ScriptDescription } from "./script-options";
+import { fieldsSource } from "./scripts";
 import { whichSets, type LoadedSweep } from "./sweep";
 
 /** What `run_job.py --check-values` is asked. */
@@ -49,15 +49,12 @@ export type CheckValues = (
   scriptOptions?: string,
 ) => Promise<CheckAnswer>;
 
-/** Where a variable was written: its name or its value, reported with a message. */
-type Locate = (message: string, part: "name" | "value") => Problem;
-
 /** One variable as a file writes it, and where to report its name or its value. */
 interface WrittenVariable {
   readonly name: string;
   /** Undefined in a file that failed the schema, where the value is not a string. */
   readonly value: string | undefined;
-  readonly at: Locate;
+  readonly at: (message: string, part: "name" | "value") => Problem;
   /** The sweep set it belongs to; undefined in a job's (or a sweep base's) own environment. */
   readonly set?: number;
 }
@@ -84,29 +81,18 @@ function rawEnvironment(value: unknown): { name?: unknown; value?: unknown }[] {
  * has a string name, so a schema error does not hide a bad name or value.
  */
 function* variablesOf(item: Item | JsonDocument): Generator<WrittenVariable> {
-  if (!("kind" in item) || item.kind === "job") {
-    const doc = "kind" in item ? item.doc : item;
-    const env =
-      "kind" in item
-        ? (item.fields.containerOverrides?.environment ?? [])
-        : rawEnvironment(item.value);
-    for (const [i, { name, value }] of env.entries()) {
+  const { doc, prefix } = fieldsSource(item);
+  if (doc !== undefined) {
+    for (const [i, { name, value }] of rawEnvironment(valueAt(doc.value, prefix)).entries()) {
       if (typeof name === "string") {
         const text = typeof value === "string" ? value : undefined;
-        yield { name, value: text, at: (m, part) => problemAt(doc, [...ENVIRONMENT, i, part], m) };
+        const at = [...prefix, ...ENVIRONMENT, i];
+        yield { name, value: text, at: (m, part) => problemAt(doc, [...at, part], m) };
       }
     }
-    return;
   }
-  const doc = item.baseDoc;
-  const prefix = [...item.basePrefix, ...ENVIRONMENT];
-  for (const [i, { name, value }] of (item.base.containerOverrides?.environment ?? []).entries()) {
-    yield {
-      name,
-      value,
-      at: (m, part) =>
-        doc !== undefined ? problemAt(doc, [...prefix, i, part], m) : item.problemAt(m),
-    };
+  if (!("kind" in item) || item.kind === "job") {
+    return;
   }
   for (const [i, set] of item.sets.entries()) {
     for (const [name, value] of set) {
@@ -361,9 +347,8 @@ export async function checkVariables(
 }
 
 /**
- * Runs `python3 container/run_job.py --check-values [--script S] [--script-options FILE]`
- * once: the process `started` when it is that very command (started beside the describe
- * step, so the two Python start-ups overlap), else a new one.
+ * Runs `python3 container/run_job.py --check-values [--script S] [--script-options FILE]`:
+ * the process `started` beside the describe step when it is that very command, else a new one.
  */
 export async function checkValuesWithPython(
   repoRoot: string,

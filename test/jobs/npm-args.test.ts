@@ -16,7 +16,6 @@ import {
   type NpmProcess,
   type ToolOption,
 } from "../../jobs/input/npm-args";
-import { shellWord } from "../../jobs/output/shell";
 import { REPO_ROOT, tempDir } from "../helpers/jobs-harness";
 
 const OPTIONS: ToolOption[] = [
@@ -48,7 +47,7 @@ describe("jobs: options npm run kept for itself", function () {
       ["--dry-run", "--outputs"],
     );
     assert.strictEqual(
-      swallowedMessage(found, argv, env, shellWord),
+      swallowedMessage(found, argv, env),
       "npm took --dry-run, --outputs as its own options (npm_config_dry_run, npm_config_outputs), so the " +
         "tool would have run without them; nothing was read or sent. Put -- before the tool's arguments:\n" +
         "  npm run jobs:submit -- f.json o.json --dry-run --outputs <value>\n" +
