@@ -1,6 +1,7 @@
 /**
  * Which script of container/job/ each job runs (its `"script"` field), refused before
- * anything is sent when there is no such file. The entrypoint finds it the same way (BATCHPY_SCRIPT, job.py).
+ * anything is sent when there is no such file. The entrypoint finds it the same way
+ * (BATCHPY_SCRIPT, job.py).
  */
 import * as fs from "fs";
 import * as path from "path";
