@@ -30,9 +30,10 @@ const FAST: Faults = { listingWaitMs: 300, submitTimeoutMs: 300 };
  * For real processes racing on a loaded machine (a fresh clone's cold caches, three test
  * workers and the checks on two cores): a process starved for seconds would leave a live
  * claim open past a short wait, and another would take it over (the wait in use is
- * minutes). Only a dead process's claims make anyone wait this long.
+ * minutes), or find every SubmitJob answer late and never reach the step it is to die at.
+ * Only a dead process's claims make anyone wait this long.
  */
-const SPAWNED: FaultSpec = { listingWaitMs: 5000, submitTimeoutMs: 1000 };
+const SPAWNED: FaultSpec = { listingWaitMs: 5000, submitTimeoutMs: 3000 };
 
 describe("jobs:submit claims: one job per name across machines", function () {
   const aws = useLocalAws("claims", { s3: "memory", batch: { autoAdvance: false } });
