@@ -6,16 +6,10 @@ import * as fs from "fs";
 import * as path from "path";
 import { createProgress, localRoot, withStack } from "../context";
 import type { Context, OpenStack, StackOptions } from "../context";
-import {
-  BadInputError,
-  EXIT_FAILURE,
-  EXIT_INTERRUPTED,
-  EXIT_OK,
-  describeError,
-  isMissingFile,
-} from "../errors";
+import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, describeError } from "../errors";
 import { requireOutput } from "../input/outputs";
 import { runPool } from "../aws/pool";
+import { unlessMissing } from "../state/write-whole";
 import { entriesFor } from "../state/ledger";
 import {
   matchesPrefix,
@@ -34,18 +28,6 @@ export interface ResultsOptions extends StackOptions {
   readonly locally?: boolean;
   readonly localRoot?: string;
   readonly concurrency: number;
-}
-
-/** `read()`, or `fallback` when the path it reads does not exist. */
-function unlessMissing<T>(read: () => T, fallback: T): T {
-  try {
-    return read();
-  } catch (err) {
-    if (isMissingFile(err)) {
-      return fallback;
-    }
-    throw err;
-  }
 }
 
 function statOrUndefined(file: string): LocalInfo | undefined {

@@ -6,7 +6,7 @@
  * interrupted retry is planned as of before it started, so running it again completes it.
  */
 import { chunkJobName, chunkRanges } from "../input/chunks";
-import { withStack, type Context, type OpenStack } from "../context";
+import { withStack, type Context } from "../context";
 import type { AwsClients } from "../aws/api";
 import { BadInputError, FatalError, type Problem } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
@@ -194,17 +194,6 @@ function planRetry({ sel, mine, item }: Original, entries: readonly LedgerEntry[
   return planSweepRetry(item, jobName, indexes, mine[0]);
 }
 
-async function readUnits(
-  entries: readonly LedgerEntry[],
-  { outputs, clients }: OpenStack,
-  ctx: Context,
-): Promise<RunUnit[]> {
-  const bucket = requireOutput(outputs, "bucketName", "to read what failed");
-  const { units, warnings } = await awsSource(entries, clients, bucket).units();
-  warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
-  return units;
-}
-
 function refuseUnfinished(selection: readonly RetrySelection[]): void {
   const busy = selection.filter((s) => s.unfinished.length > 0);
   if (busy.length === 0) {
@@ -248,11 +237,10 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
 /** Plans the retries of `opts.names` and sends them; returns what happened. */
 async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
   checkRetryOptions(given);
-  return withStack(given, ctx, async (stack) => {
-    const { outputs, ledger } = stack;
+  return withStack(given, ctx, async ({ outputs, ledger, clients }) => {
     refuseParts(given.names, ledger.latest());
     ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
-    const steps = await failedSteps(given.names, ledger.entries, stack.clients);
+    const steps = await failedSteps(given.names, ledger.entries, clients);
     const opts = { ...given, names: [...given.names, ...steps.map((s) => s.name)] };
     // As of before an interrupted retry of these names, so it is planned again the same way.
     const resume = new Set(
@@ -265,7 +253,10 @@ async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
     const known = selectEntries(ledger, opts.names, false, outputs.stack).filter(
       (e) => !resume.has(e.run),
     );
-    const selection = selectRetry(opts.names, await readUnits(known, stack, ctx));
+    const bucket = requireOutput(outputs, "bucketName", "to read what failed");
+    const { units, warnings } = await awsSource(known, clients, bucket).units();
+    warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
+    const selection = selectRetry(opts.names, units);
     refuseUnfinished(selection);
     // Every selected name that has failed runs; a note for the others.
     const failed = selection.filter((sel) => sel.failed.length > 0);

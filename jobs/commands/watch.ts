@@ -135,11 +135,7 @@ async function watch(opts: WatchOptions, ctx: Context): Promise<WatchResult> {
 
 export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<number> {
   const result = await watch(opts, ctx);
-  if (opts.json) {
-    printWatchJson(result, ctx.io);
-  } else {
-    printWatch(result, ctx.io, opts.once);
-  }
+  (opts.json ? printWatchJson : printWatch)(result, ctx.io, opts.once);
   // Unknown jobs and failures fail; an interrupted watch of unfinished jobs is interrupted.
   const s = result.snapshot;
   if (s !== undefined && s.unknown === 0 && ctx.signal.aborted && !s.allTerminal) {

@@ -209,10 +209,6 @@ async function why(opts: WhyOptions, ctx: Context): Promise<WhyResult> {
 
 export async function whyCommand(opts: WhyOptions, ctx: Context): Promise<number> {
   const result = await why(opts, ctx);
-  if (opts.json) {
-    printWhyJson(result, ctx.io);
-  } else {
-    printWhy(result, ctx.io, Date.now());
-  }
+  (opts.json ? printWhyJson : printWhy)(result, ctx.io, Date.now());
   return EXIT_OK;
 }
