@@ -114,22 +114,6 @@ async function collectReport(
   };
 }
 
-/** Writes `text` to `file` through a temporary name, so a failed write leaves no half file. */
-function writeOutput(
-  ctx: Context,
-  file: string,
-  text: string,
-  flag: string,
-): ReportResult["written"][number] {
-  const abs = path.resolve(ctx.cwd, file);
-  try {
-    writeWhole(abs, text);
-  } catch (err) {
-    throw new FatalError(`${flag} ${file}: cannot write it (${describeError(err)})`);
-  }
-  return { file: displayPath(ctx.cwd, abs), bytes: Buffer.byteLength(text) };
-}
-
 /** The files --write-csv and --write-html write: report.csv and report.html by default. */
 const FILES = [
   { flag: "--write-csv", option: "writeCsv", ext: ".csv", format: formatCsv },
@@ -156,7 +140,17 @@ export async function reportCommand(opts: ReportOptions, ctx: Context): Promise<
   const written = FILES.flatMap(({ flag, option, ext, format }) => {
     const given = opts[option];
     const file = given === true ? path.join(folder, `report${ext}`) : given;
-    return file !== undefined ? [writeOutput(ctx, file, format(report), flag)] : [];
+    if (file === undefined) {
+      return [];
+    }
+    const abs = path.resolve(ctx.cwd, file);
+    const text = format(report);
+    try {
+      writeWhole(abs, text);
+    } catch (err) {
+      throw new FatalError(`${flag} ${file}: cannot write it (${describeError(err)})`);
+    }
+    return [{ file: displayPath(ctx.cwd, abs), bytes: Buffer.byteLength(text) }];
   });
   const result: ReportResult = {
     report,
