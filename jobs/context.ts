@@ -177,18 +177,32 @@ export function readStackLedger(flags: StackOptions, ctx: Context, loaded: Loade
   return Ledger.open(file, byLabel);
 }
 
+export interface OpenStack {
+  readonly outputs: LoadedOutputs;
+  readonly ledger: Ledger;
+  readonly clients: AwsClients;
+}
+
 /**
- * The stack's outputs and its ledger of accepted jobs, caught up with the jobs other
- * machines sent (the stack's claims): where most commands start.
+ * Runs `use` on the stack's outputs, its ledger caught up with the jobs other machines sent
+ * (the stack's claims) and AWS clients: where most commands start. Closes the ledger and
+ * destroys the clients however `use` ends.
  */
-export async function openStack(
+export async function withStack<T>(
   flags: StackOptions,
   ctx: Context,
-): Promise<{ outputs: LoadedOutputs; ledger: Ledger }> {
+  use: (stack: OpenStack) => Promise<T>,
+): Promise<T> {
   const outputs = stackOutputs(flags, ctx);
   const ledger = Ledger.open(stackLedgerPath(flags, ctx, outputs));
-  await addClaimedJobs(ledger, outputs, ctx);
-  return { outputs, ledger };
+  const stack = { outputs, ledger, clients: ctx.clients(outputs.outputs.region) };
+  try {
+    await addClaimedJobs(stack, ctx);
+    return await use(stack);
+  } finally {
+    ledger.close();
+    stack.clients.destroy();
+  }
 }
 
 /**
@@ -196,12 +210,11 @@ export async function openStack(
  * them. Claims that cannot be read (no permission, no network, a folder that cannot be
  * written) leave the ledger as it is, with a warning: it still knows this machine's jobs.
  */
-async function addClaimedJobs(ledger: Ledger, loaded: LoadedOutputs, ctx: Context): Promise<void> {
-  const bucket = loaded.outputs.bucketName;
+async function addClaimedJobs({ outputs, ledger, clients }: OpenStack, ctx: Context) {
+  const bucket = outputs.outputs.bucketName;
   if (!bucket) {
     return;
   }
-  const clients = ctx.clients(loaded.outputs.region);
   try {
     const { added, unreadable } = await recordClaimedJobs(ledger, clients.storage, bucket);
     unreadable.forEach((u) =>
@@ -226,8 +239,5 @@ async function addClaimedJobs(ledger: Ledger, loaded: LoadedOutputs, ctx: Contex
       `warning: the stack's claims in s3://${bucket} could not be read or recorded ` +
         `(${describeError(err)}); showing the jobs this machine's ledger knows\n`,
     );
-  } finally {
-    clients.destroy();
-    ledger.close();
   }
 }

@@ -6,7 +6,7 @@
  * in between) are terminated one by one as `<parentId>:<index>`.
  */
 import type { AwsClients } from "../aws/api";
-import { openStack, type Context, type StackOptions } from "../context";
+import { withStack, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError } from "../errors";
 import { isRetryable } from "../output/submit-print";
 import type { LedgerEntry } from "../state/ledger";
@@ -99,16 +99,14 @@ async function stopAll(
 /** Stops the jobs the options name; returns what happened, writing nothing. */
 async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResult> {
   checkCancelOptions(opts);
-  const { outputs, ledger } = await openStack(opts, ctx);
-  const entries = selectEntries(
-    ledger,
-    opts.names,
-    false,
-    outputs.stack,
-    (list) => `not in the ledger of stack "${outputs.stack}": ${list}; nothing was cancelled`,
-  );
-  const clients = ctx.clients(outputs.outputs.region);
-  try {
+  return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
+    const entries = selectEntries(
+      ledger,
+      opts.names,
+      false,
+      outputs.stack,
+      (list) => `not in the ledger of stack "${outputs.stack}": ${list}; nothing was cancelled`,
+    );
     const ids = entries.map((e) => e.jobId);
     const byId = await describeById(clients, ids);
     const statusOf = (e: LedgerEntry): Status => asStatus(byId.get(e.jobId)?.status);
@@ -129,9 +127,7 @@ async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResu
       alreadyFinished: entries.length - work.length - unknown.length,
       unknown,
     };
-  } finally {
-    clients.destroy();
-  }
+  });
 }
 
 export async function cancelCommand(opts: CancelOptions, ctx: Context): Promise<number> {

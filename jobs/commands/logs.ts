@@ -4,7 +4,7 @@
  * a sweep's set or a job that was retried shows its latest run, or its nth with --run.
  */
 import type { AwsClients, JobDetail, LogEvent, LogsApi } from "../aws/api";
-import { openStack, sleep, type Context, type StackOptions } from "../context";
+import { sleep, withStack, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, FatalError } from "../errors";
 import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
 import { attemptJobId, attemptsOf, isRetryEntry, readCovers } from "../state/attempts";
@@ -288,9 +288,7 @@ async function printStream(
 }
 
 export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<number> {
-  const { outputs, ledger } = await openStack(opts, ctx);
-  const clients = ctx.clients(outputs.outputs.region);
-  try {
+  return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
     const run = await retriedRun(opts, ledger, clients, outputs.outputs.bucketName);
     const jobId = run?.jobId ?? resolveTarget(opts.target, ledger, outputs.stack);
     if (run !== undefined) {
@@ -311,8 +309,6 @@ export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<numb
       detail.container?.logConfiguration?.options?.["awslogs-group"] ??
       outputs.outputs.logGroupName ??
       DEFAULT_LOG_GROUP;
-    return await printStream(opts, ctx, clients, jobId, group, { detail, stream });
-  } finally {
-    clients.destroy();
-  }
+    return printStream(opts, ctx, clients, jobId, group, { detail, stream });
+  });
 }

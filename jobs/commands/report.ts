@@ -3,7 +3,7 @@
  * table, `--json`, `--write-csv [FILE]` or `--write-html [FILE]` (a page with charts).
  */
 import * as path from "path";
-import { displayPath, localRoot, openStack, type Context, type StackOptions } from "../context";
+import { displayPath, localRoot, withStack, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_OK, FatalError, describeError } from "../errors";
 import { requireOutput } from "../input/outputs";
 import { pricingOf, type Pricing, type UserPricing } from "../report/prices";
@@ -67,13 +67,6 @@ async function buildReport(
   opts: ReportOptions,
   ctx: Context,
 ): Promise<{ report: Report; folder: string }> {
-  let source: ReportSource;
-  let label: string;
-  let prices: Pricing;
-  let cleanup = (): void => undefined;
-  let folder = defaultOutDir(undefined);
-  let localFolder: string | undefined;
-  const warnings: string[] = [];
   const user: UserPricing = definedOnly({
     types: opts.pricing,
     usdPerVcpuHour: opts.priceVcpuHour,
@@ -81,59 +74,44 @@ async function buildReport(
   });
   if (opts.locally === true) {
     const root = localRoot(ctx, opts.localRoot);
-    source = localSource(root, { names: opts.names, last: opts.last === true });
-    localFolder = displayPath(ctx.cwd, root);
-    label = `local runs in ${localFolder}`;
-    prices = pricingOf(undefined, user);
-  } else {
-    const { outputs, ledger } = await openStack(opts, ctx);
-    warnings.push(...ledger.warnings);
+    const localFolder = displayPath(ctx.cwd, root);
+    const source = localSource(root, { names: opts.names, last: opts.last === true });
+    const seen = { source: `local runs in ${localFolder}`, localFolder, warnings: [] };
+    const report = await collectReport(source, pricingOf(undefined, user), seen);
+    return { report, folder: defaultOutDir(undefined) };
+  }
+  return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
     const entries = selectEntries(ledger, opts.names, opts.last === true, outputs.stack);
     const bucket = requireOutput(outputs, "bucketName", "to read results and metrics");
-    const clients = ctx.clients(outputs.outputs.region);
-    cleanup = () => clients.destroy();
-    source = withEcs(
+    const source = withEcs(
       awsSource(entries, clients, bucket, outputs.outputs.logGroupName),
       clients,
       taskStoreFile(ledger.file),
     );
-    label = `stack ${outputs.stack}`;
-    folder = defaultOutDir(outputs.stack);
-    prices = pricingOf(outputs.outputs, user);
-  }
-  try {
-    const now = Date.now();
-    const collected = await collectRows(source, prices, now);
-    const rows = sortRows(collected.rows);
-    const report = {
-      source: label,
-      ...definedOnly({ localFolder }),
-      generatedAt: new Date(now).toISOString(),
-      prices,
-      rows,
-      summary: summarizeRows(rows),
-      warnings: [...warnings, ...collected.warnings],
-    };
-    return { report, folder };
-  } finally {
-    cleanup();
-  }
+    const seen = { source: `stack ${outputs.stack}`, warnings: ledger.warnings };
+    const report = await collectReport(source, pricingOf(outputs.outputs, user), seen);
+    return { report, folder: defaultOutDir(outputs.stack) };
+  });
 }
 
-/** Writes `text` to `file` through a temporary name, so a failed write leaves no half file. */
-function writeOutput(
-  ctx: Context,
-  file: string,
-  text: string,
-  flag: string,
-): ReportResult["written"][number] {
-  const abs = path.resolve(ctx.cwd, file);
-  try {
-    writeWhole(abs, text);
-  } catch (err) {
-    throw new FatalError(`${flag} ${file}: cannot write it (${describeError(err)})`);
-  }
-  return { file: displayPath(ctx.cwd, abs), bytes: Buffer.byteLength(text) };
+/** The rows `source` reads, priced and summed, under `seen`'s label and warnings. */
+async function collectReport(
+  source: ReportSource,
+  prices: Pricing,
+  seen: Pick<Report, "source" | "localFolder" | "warnings">,
+): Promise<Report> {
+  const now = Date.now();
+  const collected = await collectRows(source, prices, now);
+  const rows = sortRows(collected.rows);
+  const { warnings, ...label } = seen;
+  return {
+    ...label,
+    generatedAt: new Date(now).toISOString(),
+    prices,
+    rows,
+    summary: summarizeRows(rows),
+    warnings: [...warnings, ...collected.warnings],
+  };
 }
 
 /** The files --write-csv and --write-html write: report.csv and report.html by default. */
@@ -162,7 +140,17 @@ export async function reportCommand(opts: ReportOptions, ctx: Context): Promise<
   const written = FILES.flatMap(({ flag, option, ext, format }) => {
     const given = opts[option];
     const file = given === true ? path.join(folder, `report${ext}`) : given;
-    return file !== undefined ? [writeOutput(ctx, file, format(report), flag)] : [];
+    if (file === undefined) {
+      return [];
+    }
+    const abs = path.resolve(ctx.cwd, file);
+    const text = format(report);
+    try {
+      writeWhole(abs, text);
+    } catch (err) {
+      throw new FatalError(`${flag} ${file}: cannot write it (${describeError(err)})`);
+    }
+    return [{ file: displayPath(ctx.cwd, abs), bytes: Buffer.byteLength(text) }];
   });
   const result: ReportResult = {
     report,

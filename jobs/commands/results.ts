@@ -4,17 +4,12 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { createProgress, localRoot, openStack, type Context, type StackOptions } from "../context";
-import {
-  BadInputError,
-  EXIT_FAILURE,
-  EXIT_INTERRUPTED,
-  EXIT_OK,
-  describeError,
-  isMissingFile,
-} from "../errors";
+import { createProgress, localRoot, withStack } from "../context";
+import type { Context, OpenStack, StackOptions } from "../context";
+import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, describeError } from "../errors";
 import { requireOutput } from "../input/outputs";
 import { runPool } from "../aws/pool";
+import { unlessMissing } from "../state/write-whole";
 import { entriesFor } from "../state/ledger";
 import {
   matchesPrefix,
@@ -33,18 +28,6 @@ export interface ResultsOptions extends StackOptions {
   readonly locally?: boolean;
   readonly localRoot?: string;
   readonly concurrency: number;
-}
-
-/** `read()`, or `fallback` when the path it reads does not exist. */
-function unlessMissing<T>(read: () => T, fallback: T): T {
-  try {
-    return read();
-  } catch (err) {
-    if (isMissingFile(err)) {
-      return fallback;
-    }
-    throw err;
-  }
 }
 
 function statOrUndefined(file: string): LocalInfo | undefined {
@@ -122,7 +105,6 @@ interface Source {
   /** `s3://<bucket>/` or the local runs' folder, for the summary line. */
   readonly from: string;
   readonly fetch: (source: SourceObject, tmp: string) => Promise<void>;
-  readonly cleanup: () => void;
 }
 
 /** Where files from a stack (or from --locally runs) go by default; git ignores the folder. */
@@ -141,18 +123,17 @@ function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => 
     outDir: path.resolve(ctx.cwd, opts.out ?? defaultOutDir(undefined)),
     from: root,
     fetch: (s, tmp) => fs.promises.copyFile(path.join(root, ...s.key.split("/")), tmp),
-    cleanup: () => undefined,
   };
 }
 
 /** The stack's bucket as the source: its objects under `prefixes` that `keep` keeps. */
-async function bucketSource(
+function bucketSource(
+  { outputs, ledger, clients }: OpenStack,
   opts: ResultsOptions,
   ctx: Context,
   prefixes: readonly string[],
   keep: (key: string) => boolean,
-): Promise<Source> {
-  const { outputs, ledger } = await openStack(opts, ctx);
+): Source {
   const latest = ledger.latest();
   checkNames(
     opts.names,
@@ -161,7 +142,6 @@ async function bucketSource(
     `in the ledger of stack "${outputs.stack}" (${ledger.file})`,
   );
   const bucket = requireOutput(outputs, "bucketName", "to download results");
-  const clients = ctx.clients(outputs.outputs.region);
   return {
     async list() {
       const listed = await Promise.all(prefixes.map((p) => clients.storage.listObjects(bucket, p)));
@@ -171,7 +151,6 @@ async function bucketSource(
     outDir: path.resolve(ctx.cwd, opts.out ?? defaultOutDir(outputs.stack)),
     from: `s3://${bucket}/`,
     fetch: (s, tmp) => clients.storage.download(bucket, s.key, tmp),
-    cleanup: () => clients.destroy(),
   };
 }
 
@@ -251,15 +230,11 @@ async function syncFrom(
 export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promise<number> {
   const prefixes = prefixesFor(opts.names);
   const keep = (key: string): boolean => prefixes.some((p) => matchesPrefix(key, p));
-  const source = opts.locally
-    ? localSource(opts, ctx, keep)
-    : await bucketSource(opts, ctx, prefixes, keep);
-  let result: ResultsResult;
-  try {
-    result = await syncFrom(source, opts, ctx);
-  } finally {
-    source.cleanup();
-  }
+  const result = opts.locally
+    ? await syncFrom(localSource(opts, ctx, keep), opts, ctx)
+    : await withStack(opts, ctx, (stack) =>
+        syncFrom(bucketSource(stack, opts, ctx, prefixes, keep), opts, ctx),
+      );
   (opts.json ? printResultsJson : printResults)(result, ctx.io, ctx.cwd);
   if (ctx.signal.aborted && result.notCopied > 0) {
     return EXIT_INTERRUPTED;

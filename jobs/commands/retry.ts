@@ -6,12 +6,13 @@
  * interrupted retry is planned as of before it started, so running it again completes it.
  */
 import { chunkJobName, chunkRanges } from "../input/chunks";
-import { openStack, type Context } from "../context";
+import { withStack, type Context } from "../context";
+import type { AwsClients } from "../aws/api";
 import { BadInputError, FatalError, type Problem } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
 import { retryJobName } from "../input/derived-names";
 import { ARRAY_MIN_SIZE, checkJobName, type LoadedJob } from "../input/job-file";
-import { requireOutput, type LoadedOutputs } from "../input/outputs";
+import { requireOutput } from "../input/outputs";
 import {
   loneSetSubmission,
   requestHash,
@@ -193,22 +194,6 @@ function planRetry({ sel, mine, item }: Original, entries: readonly LedgerEntry[
   return planSweepRetry(item, jobName, indexes, mine[0]);
 }
 
-async function readUnits(
-  entries: readonly LedgerEntry[],
-  outputs: LoadedOutputs,
-  ctx: Context,
-): Promise<RunUnit[]> {
-  const bucket = requireOutput(outputs, "bucketName", "to read what failed");
-  const clients = ctx.clients(outputs.outputs.region);
-  try {
-    const { units, warnings } = await awsSource(entries, clients, bucket).units();
-    warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
-    return units;
-  } finally {
-    clients.destroy();
-  }
-}
-
 function refuseUnfinished(selection: readonly RetrySelection[]): void {
   const busy = selection.filter((s) => s.unfinished.length > 0);
   if (busy.length === 0) {
@@ -252,43 +237,47 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
 /** Plans the retries of `opts.names` and sends them; returns what happened. */
 async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
   checkRetryOptions(given);
-  const { outputs, ledger } = await openStack(given, ctx);
-  refuseParts(given.names, ledger.latest());
-  ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
-  const steps = await failedSteps(given.names, ledger.entries, outputs, ctx);
-  const opts = { ...given, names: [...given.names, ...steps.map((s) => s.name)] };
-  // As of before an interrupted retry of these names, so it is planned again the same way.
-  const resume = new Set(
-    ledger
-      .openIntents()
-      .filter((i) => i.of !== undefined && opts.names.includes(i.of))
-      .map((i) => i.run),
-  );
-  const before = ledger.entries.filter((e) => !resume.has(e.run));
-  const known = selectEntries(ledger, opts.names, false, outputs.stack).filter(
-    (e) => !resume.has(e.run),
-  );
-  const selection = selectRetry(opts.names, await readUnits(known, outputs, ctx));
-  refuseUnfinished(selection);
-  // Every selected name that has failed runs; a note for the others.
-  const failed = selection.filter((sel) => sel.failed.length > 0);
-  const { planned, costCap } = await originals(failed, before, opts, ctx);
-  const todo = planned.flatMap((original) => planRetry(original, before));
-  const notes: Problem[] = [
-    ...selection
-      .filter((sel) => sel.failed.length === 0)
-      .map((sel) => ({ message: `nothing failed in ${sel.name}: nothing to retry there` })),
-    ...steps.map(({ name, after }) => ({
-      message: `${name} failed because ${after.join(", ")} failed (Batch failed it without running it): retried after ${after.length === 1 ? "its retry" : "their retries"}`,
-    })),
-  ];
-  refuseBadNames(todo);
-  refuseTakenNames(todo, before);
-  if (todo.length === 0) {
-    return { kind: "retry-nothing", stack: outputs.stack, names: opts.names };
-  }
-  // Not --force: the ledger lacks the retry's names, but those an interrupted retry already sent.
-  return submitWithinCost(todo, notes, outputs, opts, ctx, costCap);
+  return withStack(given, ctx, async ({ outputs, ledger, clients }) => {
+    refuseParts(given.names, ledger.latest());
+    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
+    const steps = await failedSteps(given.names, ledger.entries, clients);
+    const opts = { ...given, names: [...given.names, ...steps.map((s) => s.name)] };
+    // As of before an interrupted retry of these names, so it is planned again the same way.
+    const resume = new Set(
+      ledger
+        .openIntents()
+        .filter((i) => i.of !== undefined && opts.names.includes(i.of))
+        .map((i) => i.run),
+    );
+    const before = ledger.entries.filter((e) => !resume.has(e.run));
+    const known = selectEntries(ledger, opts.names, false, outputs.stack).filter(
+      (e) => !resume.has(e.run),
+    );
+    const bucket = requireOutput(outputs, "bucketName", "to read what failed");
+    const { units, warnings } = await awsSource(known, clients, bucket).units();
+    warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
+    const selection = selectRetry(opts.names, units);
+    refuseUnfinished(selection);
+    // Every selected name that has failed runs; a note for the others.
+    const failed = selection.filter((sel) => sel.failed.length > 0);
+    const { planned, costCap } = await originals(failed, before, opts, ctx);
+    const todo = planned.flatMap((original) => planRetry(original, before));
+    const notes: Problem[] = [
+      ...selection
+        .filter((sel) => sel.failed.length === 0)
+        .map((sel) => ({ message: `nothing failed in ${sel.name}: nothing to retry there` })),
+      ...steps.map(({ name, after }) => ({
+        message: `${name} failed because ${after.join(", ")} failed (Batch failed it without running it): retried after ${after.length === 1 ? "its retry" : "their retries"}`,
+      })),
+    ];
+    refuseBadNames(todo);
+    refuseTakenNames(todo, before);
+    if (todo.length === 0) {
+      return { kind: "retry-nothing", stack: outputs.stack, names: opts.names };
+    }
+    // Not --force: the ledger lacks the retry's names, but those an interrupted retry already sent.
+    return submitWithinCost(todo, notes, outputs, opts, ctx, costCap);
+  });
 }
 
 /**
@@ -300,15 +289,13 @@ async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
 async function failedSteps(
   names: readonly string[],
   entries: readonly LedgerEntry[],
-  outputs: LoadedOutputs,
-  ctx: Context,
+  clients: AwsClients,
 ): Promise<{ name: string; after: string[] }[]> {
   const runs = [...new Set(entries.map(groupOf))]
     .filter((g) => !names.includes(g))
     .flatMap((g) => standingRuns(entries, g));
-  const clients = ctx.clients(outputs.outputs.region);
   const ids = runs.map((e) => e.jobId);
-  const details = await describeById(clients, ids).finally(() => clients.destroy());
+  const details = await describeById(clients, ids);
   const { after } = pipelineOf(runs, details, entries);
   const failed = runs.filter((e) => {
     const d = details.get(e.jobId);

@@ -4,7 +4,7 @@
  */
 import type { AwsClients, JobDetail } from "../aws/api";
 import type { LoadedOutputs } from "../input/outputs";
-import { createProgress, openStack, sleep, type Context, type StackOptions } from "../context";
+import { createProgress, sleep, withStack, type Context, type StackOptions } from "../context";
 import {
   BadInputError,
   EXIT_FAILURE,
@@ -116,15 +116,13 @@ async function withAttempts(
 
 /** Watches (or, with `once`, looks at) the jobs the options name; returns what it saw. */
 async function watch(opts: WatchOptions, ctx: Context): Promise<WatchResult> {
-  const { outputs, ledger } = await openStack(opts, ctx);
-  ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
-  const entries = selectEntries(ledger, opts.names, opts.last === true, outputs.stack);
-  const seen = { stack: outputs.stack, region: outputs.outputs.region };
-  if (entries.length === 0) {
-    return { ...seen, snapshot: undefined, failures: [], waiting: [], unavailable: [] };
-  }
-  const clients = ctx.clients(outputs.outputs.region);
-  try {
+  return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
+    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
+    const entries = selectEntries(ledger, opts.names, opts.last === true, outputs.stack);
+    const seen = { stack: outputs.stack, region: outputs.outputs.region };
+    if (entries.length === 0) {
+      return { ...seen, snapshot: undefined, failures: [], waiting: [], unavailable: [] };
+    }
     const polled = await pollJobs(entries, ledger.entries, clients, outputs, opts, ctx);
     const failures = await currentFailures(polled, clients);
     const unavailable: Unavailable[] = [];
@@ -132,18 +130,12 @@ async function watch(opts: WatchOptions, ctx: Context): Promise<WatchResult> {
       ? await withAttempts(polled, clients, ledger.file, unavailable)
       : polled.snapshot;
     return { ...seen, snapshot, failures, waiting: polled.waiting, unavailable };
-  } finally {
-    clients.destroy();
-  }
+  });
 }
 
 export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<number> {
   const result = await watch(opts, ctx);
-  if (opts.json) {
-    printWatchJson(result, ctx.io);
-  } else {
-    printWatch(result, ctx.io, opts.once);
-  }
+  (opts.json ? printWatchJson : printWatch)(result, ctx.io, opts.once);
   // Unknown jobs and failures fail; an interrupted watch of unfinished jobs is interrupted.
   const s = result.snapshot;
   if (s !== undefined && s.unknown === 0 && ctx.signal.aborted && !s.allTerminal) {

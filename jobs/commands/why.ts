@@ -12,7 +12,7 @@ import type {
   JobDetail,
   JobQueueDetail,
 } from "../aws/api";
-import { openStack, type Context, type StackOptions } from "../context";
+import { withStack, type Context, type StackOptions } from "../context";
 import { EXIT_OK } from "../errors";
 import { optional } from "../aws/optional";
 import { resourcesOf, summarize, type JobRow } from "../status";
@@ -177,11 +177,9 @@ export function explainJob(
 }
 
 async function why(opts: WhyOptions, ctx: Context): Promise<WhyResult> {
-  const { outputs, ledger } = await openStack(opts, ctx);
-  ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
-  const entries = selectEntries(ledger, [opts.name], false, outputs.stack);
-  const clients = ctx.clients(outputs.outputs.region);
-  try {
+  return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
+    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
+    const entries = selectEntries(ledger, [opts.name], false, outputs.stack);
     const ids = entries.map((e) => e.jobId);
     const details = await describeById(clients, ids);
     const queueName =
@@ -206,17 +204,11 @@ async function why(opts: WhyOptions, ctx: Context): Promise<WhyResult> {
       unavailable,
       ...definedOnly({ queue, runnableListed: read?.front?.jobs?.length }),
     };
-  } finally {
-    clients.destroy();
-  }
+  });
 }
 
 export async function whyCommand(opts: WhyOptions, ctx: Context): Promise<number> {
   const result = await why(opts, ctx);
-  if (opts.json) {
-    printWhyJson(result, ctx.io);
-  } else {
-    printWhy(result, ctx.io, Date.now());
-  }
+  (opts.json ? printWhyJson : printWhy)(result, ctx.io, Date.now());
   return EXIT_OK;
 }

@@ -4,17 +4,21 @@ import * as fs from "fs";
 import * as path from "path";
 import { isMissingFile } from "../errors";
 
-/** A file's text; undefined when there is none. */
-export function readIfAny(file: string): string | undefined {
+/** `read()`, or `fallback` when the path it reads does not exist. */
+export function unlessMissing<T>(read: () => T, fallback: T): T {
   try {
-    return fs.readFileSync(file, "utf8");
+    return read();
   } catch (err) {
     if (isMissingFile(err)) {
-      return undefined;
+      return fallback;
     }
     throw err;
   }
 }
+
+/** A file's text; undefined when there is none. */
+export const readIfAny = (file: string): string | undefined =>
+  unlessMissing(() => fs.readFileSync(file, "utf8"), undefined);
 
 /** Writes `text` to a temporary name beside `file` (creating the folder), renamed over it. */
 export function writeWhole(file: string, text: string): void {

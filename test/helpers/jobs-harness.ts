@@ -17,7 +17,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { run } from "../../jobs/cli";
 import { createAwsClients } from "../../jobs/aws/api";
-import type { Context } from "../../jobs/context";
+import type { Context, Io } from "../../jobs/context";
 import type { CommandResult } from "../../jobs/input/outputs";
 import type { CrashPoint, Faults } from "../../jobs/aws/exactly-once";
 import type { FaultSpec } from "./cli-with-faults";
@@ -192,12 +192,19 @@ export async function runJobs(
 ): Promise<CliResult> {
   let stdout = "";
   let stderr = "";
+  const io = {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s), isTTY: opts.stderrIsTTY ?? false },
+  };
+  const code = await run(argv, testContext(io, opts));
+  return { code, stdout, stderr };
+}
+
+/** A command's context in this process, with the real SDK clients. */
+export function testContext(io: Io, opts: InProcessOptions = {}): Context {
   const describe = opts.describe ?? SCRIPT_DESCRIPTION;
-  const ctx: Context = {
-    io: {
-      stdout: { write: (s: string) => (stdout += s) },
-      stderr: { write: (s: string) => (stderr += s), isTTY: opts.stderrIsTTY ?? false },
-    },
+  return {
+    io,
     cwd: opts.cwd ?? REPO_ROOT,
     env: opts.env ?? process.env,
     repoRoot: opts.repoRoot ?? REPO_ROOT,
@@ -224,8 +231,6 @@ export async function runJobs(
     signal: opts.signal ?? new AbortController().signal,
     ...(opts.faults !== undefined ? { faults: opts.faults } : {}),
   };
-  const code = await run(argv, ctx);
-  return { code, stdout, stderr };
 }
 
 /**

@@ -14,6 +14,7 @@ import { TOKEN_TAG } from "../../jobs/input/plan";
 import type { CrashPoint, Faults } from "../../jobs/aws/exactly-once";
 import { Claims, claimKey, type Claim } from "../../jobs/aws/claims";
 import { createAwsClients } from "../../jobs/aws/api";
+import { withStack } from "../../jobs/context";
 import type { FaultSpec } from "../helpers/cli-with-faults";
 import {
   STACK_OUTPUTS,
@@ -21,6 +22,7 @@ import {
   freezeAt,
   runJobs,
   spawnJobs,
+  testContext,
   useLocalAws,
   writeJobFiles,
 } from "../helpers/jobs-harness";
@@ -366,6 +368,22 @@ describe("jobs:submit claims: one job per name across machines", function () {
       .map((q) => (q.body as { jobName: string }).jobName);
     assert.notStrictEqual(sends[0], open.jobName, `untried names first: ${sends.join()}`);
     assert.strictEqual(sends[sends.length - 1], open.jobName);
+  });
+
+  it("a command that reads the stack closes its ledger as it ends, with a bucket or without", async function () {
+    writeJobFiles(path.join(aws.dir, "jobs"), 1);
+    assert.strictEqual((await submitFrom("a", ["jobs"])).code, 0);
+    const bare = path.join(aws.dir, "bare.json");
+    fs.writeFileSync(bare, JSON.stringify({ region: STACK_OUTPUTS.region }));
+    const io = { stdout: { write: () => true }, stderr: { write: () => true } };
+    for (const outputs of [aws.outputs, bare]) {
+      let fd = -1;
+      const flags = { outputs, stateDir: path.join(aws.dir, "c"), json: false };
+      await withStack(flags, testContext(io, { cwd: aws.dir }), async ({ ledger }) => {
+        fd = ledger.openForAppend();
+      });
+      assert.throws(() => fs.fstatSync(fd), { code: "EBADF" }, outputs);
+    }
   });
 
   it("a third machine's status, results and report show and fetch the jobs the others sent", async function () {
