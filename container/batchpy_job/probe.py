@@ -1,11 +1,7 @@
-"""Which options the script declares. A child process (probe_main) runs the script until it
-asks argparse to parse its options (capture_parser), turns that parser into plain data
-(describe_parser: what --describe prints) and checks values with the script's own types
-(check_values): the script's top level (its imports) must not load into run_job.
-
-Only types known to be free of side effects are called: argparse.FileType('w') opens (and
-truncates) the file it is given, and an unknown callable could do anything on the user's
-machine. Those options are skipped with a note."""
+"""Which options the script declares, read by a child process (probe_main) that runs the script
+until it calls parse_args (capture_parser): the script's imports never load into run_job. Only
+types known to be free of side effects check values: FileType('w') truncates its file, and an
+unknown callable could do anything on the user's machine; those options are skipped with a note."""
 
 import argparse
 import ast
@@ -150,17 +146,6 @@ def _refusal(action: argparse.Action, flag: str, script_name: str) -> str | None
     return None
 
 
-def _kind(name: str, nargs: Any) -> str:
-    """value, flag or list: how one variable fills the option."""
-    if name == "count":
-        return "value"
-    if name == "boolean_optional" or nargs == 0:
-        return "flag"
-    if nargs is None:
-        return "list" if name in ("append", "extend") else "value"
-    return "value" if nargs == argparse.OPTIONAL else "list"
-
-
 def type_name(action: argparse.Action) -> str | None:
     """How the option's type= is named in messages: int, float, FileType('w'), my_parser."""
     kind = action.type
@@ -180,11 +165,14 @@ def _option(action: argparse.Action, flag: str, parser: argparse.ArgumentParser)
         shown = list(itertools.islice(iter(action.choices), MAX_CHOICES_SHOWN + 1))
         choices = [str(c) for c in shown] if len(shown) <= MAX_CHOICES_SHOWN else None
     nargs = action.nargs
+    # How one variable fills the option: a value, a flag word, or a list of items.
+    many = name in ("append", "extend") if nargs is None else nargs != argparse.OPTIONAL
+    kind = "flag" if name == "boolean_optional" or (nargs == 0 and name != "count") else None
     option: Json = {
         "env": env,
         "aliases": [action.dest] if action.dest != env else [],
         "flag": flag,
-        "kind": _kind(name, nargs),
+        "kind": kind or ("list" if many and name != "count" else "value"),
         "required": bool(action.required),
         "action": name,
         "nargs": nargs if isinstance(nargs, int) or nargs is None else str(nargs),
