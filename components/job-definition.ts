@@ -64,9 +64,10 @@ export interface JobDefinitionArgs {
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-export function validateJobDefinitionArgs(name: string, args: JobDefinitionArgs): void {
+/** Checks the plain arguments, the only ones stack config can give before the deploy. */
+export function validateJobDefinitionArgs(name: string, args: Partial<JobDefinitionArgs>): void {
   const where = `JobDefinition '${name}'`;
-  const { vcpus, memoryMiB: memory, gpus } = withDefaults(args);
+  const { vcpus, memoryMiB: memory, gpus } = { ...JOB_DEFAULTS, ...definedOnly(args) };
   checkRanges(where, args, RANGES);
   const retention = args.logRetentionDays;
   if (retention !== undefined && !LOG_RETENTION_DAYS.includes(retention)) {

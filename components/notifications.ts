@@ -57,7 +57,7 @@ export interface NotificationsArgs {
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-export function validateNotificationsArgs(name: string, args: NotificationsArgs): void {
+export function validateNotificationsArgs(name: string, args: Partial<NotificationsArgs>): void {
   const where = `Notifications '${name}'`;
   if ((args.email === undefined) === (args.topicArn === undefined)) {
     throw new ValidationError(`${where} needs exactly one of 'email' and 'topicArn'.`, "email");

@@ -36,6 +36,8 @@ const KINDS = {
   integer: ["a whole number", "1", number.refine(Number.isInteger)],
   number: ["a number", "1", number],
   string: ["a string", "value", z.string()],
+  // Any string: the component's own check names the choices.
+  computeType: ["a string", "EC2", z.string().transform((v) => v as ComputeType)],
   "string[]": ["a list of strings", "--path '[0]' value", fromJson.pipe(z.array(z.string()))],
   tags: [
     "a map of tag names to strings",
@@ -55,7 +57,7 @@ const CONFIG_KEYS = {
   imageUri: "string",
   buildOnPreview: "boolean",
   keepImages: "integer",
-  computeType: "string",
+  computeType: "computeType",
   minVcpus: "integer",
   maxVcpus: "integer",
   instanceTypes: "string[]",
@@ -80,18 +82,52 @@ const CONFIG_KEYS = {
 type ConfigKey = keyof typeof CONFIG_KEYS;
 type ConfigValues = { -readonly [K in ConfigKey]?: Kinds[(typeof CONFIG_KEYS)[K]] };
 
-/** The config key of each component argument named otherwise, so an error names its key. */
-const KEY_OF_ARGUMENT: Readonly<Record<string, ConfigKey>> = {
-  priority: "queuePriority",
-  vcpus: "jobVcpus",
-  memoryMiB: "jobMemoryMiB",
-  gpus: "jobGpus",
-  email: "notifyEmail",
-  topicArn: "notifyTopicArn",
-};
+/**
+ * The component argument each key sets, by component: the one statement of which key feeds
+ * which argument, so an error from a component's own check names the key to change.
+ */
+const ARGUMENTS = {
+  storage: { forceDestroy: "forceDestroy", logExpirationDays: "logExpirationDays" },
+  image: {
+    imageUri: "imageUri",
+    buildOnPreview: "buildOnPreview",
+    keepImages: "keepImages",
+    // Also lets `pulumi destroy` delete the image repository while it still holds images.
+    forceDelete: "forceDestroy",
+  },
+  compute: {
+    computeType: "computeType",
+    minVcpus: "minVcpus",
+    maxVcpus: "maxVcpus",
+    instanceTypes: "instanceTypes",
+    allocationStrategy: "allocationStrategy",
+    spotBidPercentage: "spotBidPercentage",
+    jobGpus: "jobGpus",
+    updateTimeoutMinutes: "updateTimeoutMinutes",
+    vpcId: "vpcId",
+    subnetIds: "subnetIds",
+  },
+  queue: { priority: "queuePriority", runnableTimeoutSeconds: "runnableTimeoutSeconds" },
+  job: {
+    vcpus: "jobVcpus",
+    memoryMiB: "jobMemoryMiB",
+    gpus: "jobGpus",
+    timeoutSeconds: "timeoutSeconds",
+    retryAttempts: "retryAttempts",
+    logRetentionDays: "logRetentionDays",
+  },
+  /** Where messages go; neither set, no notifications. */
+  notifications: { email: "notifyEmail", topicArn: "notifyTopicArn" },
+} as const satisfies Record<string, Record<string, ConfigKey>>;
+type Arguments = typeof ARGUMENTS;
+const KEY_OF_ARGUMENT = new Map<string, ConfigKey>(
+  Object.values(ARGUMENTS).flatMap((args) => Object.entries(args)),
+);
 
 /** The typed, validated settings of one stack, grouped by the component they configure. */
-export type StackSettings = ReturnType<typeof groupSettings>;
+export type StackSettings = { region: string; tags: Record<string, string> } & {
+  [C in keyof Arguments]: { [A in keyof Arguments[C]]: ConfigValues[Arguments[C][A] & ConfigKey] };
+};
 
 /** Thrown for a bad stack config value; the message names the key and how to fix it. */
 export class StackConfigError extends Error {
@@ -152,70 +188,33 @@ function resolveRegion(
 }
 
 /** The parsed values grouped by the component they configure (not yet validated). */
-function groupSettings(v: ConfigValues, region: string) {
-  return {
-    region,
-    tags: v.tags ?? {},
-    storage: { forceDestroy: v.forceDestroy, logExpirationDays: v.logExpirationDays },
-    image: {
-      imageUri: v.imageUri,
-      buildOnPreview: v.buildOnPreview,
-      keepImages: v.keepImages,
-      // Also lets `pulumi destroy` delete the image repository while it still holds images.
-      forceDelete: v.forceDestroy,
-    },
-    compute: {
-      computeType: (v.computeType ?? DEFAULT_COMPUTE_TYPE) as ComputeType,
-      minVcpus: v.minVcpus,
-      maxVcpus: v.maxVcpus,
-      instanceTypes: v.instanceTypes,
-      allocationStrategy: v.allocationStrategy,
-      spotBidPercentage: v.spotBidPercentage,
-      jobGpus: v.jobGpus,
-      updateTimeoutMinutes: v.updateTimeoutMinutes,
-      vpcId: v.vpcId,
-      subnetIds: v.subnetIds,
-    },
-    queue: { priority: v.queuePriority, runnableTimeoutSeconds: v.runnableTimeoutSeconds },
-    job: {
-      vcpus: v.jobVcpus,
-      memoryMiB: v.jobMemoryMiB,
-      gpus: v.jobGpus,
-      timeoutSeconds: v.timeoutSeconds,
-      retryAttempts: v.retryAttempts,
-      logRetentionDays: v.logRetentionDays,
-    },
-    /** Where messages go; neither set, no notifications. */
-    notifications: { email: v.notifyEmail, topicArn: v.notifyTopicArn },
-  };
+function groupSettings(values: ConfigValues, region: string): StackSettings {
+  const group = (args: Record<string, ConfigKey>) =>
+    Object.fromEntries(Object.entries(args).map(([arg, key]) => [arg, values[key]]));
+  const groups = Object.entries(ARGUMENTS).map(([component, args]) => [component, group(args)]);
+  return { region, tags: values.tags ?? {}, ...Object.fromEntries(groups) } as StackSettings;
 }
 
 /** The components' own checks, run now; an error names the config key that set the argument. */
 function validateWithComponents(settings: StackSettings, componentName: string): void {
-  const platform = isFargate(settings.compute.computeType) ? "FARGATE" : "EC2";
+  const platform = isFargate(settings.compute.computeType ?? DEFAULT_COMPUTE_TYPE)
+    ? "FARGATE"
+    : "EC2";
   try {
     validateStorageArgs(componentName, settings.storage);
     validateImageArgs(componentName, { ...settings.image, context: "container" });
     validateComputeEnvironmentArgs(componentName, settings.compute);
-    validateJobQueueArgs(componentName, { ...settings.queue, computeEnvironments: ["ce"] });
-    validateJobDefinitionArgs(componentName, {
-      ...settings.job,
-      platform,
-      image: "",
-      bucketName: "",
-      jobRoleArn: "",
-      executionRoleArn: "",
-      region: settings.region,
-    });
+    validateJobQueueArgs(componentName, settings.queue);
+    validateJobDefinitionArgs(componentName, { ...settings.job, platform });
     const { email, topicArn } = settings.notifications;
     if (email !== undefined || topicArn !== undefined) {
-      validateNotificationsArgs(componentName, { email, topicArn, jobQueueArn: "" });
+      validateNotificationsArgs(componentName, settings.notifications);
     }
   } catch (err) {
     if (!(err instanceof ValidationError)) {
       throw err;
     }
-    const key = fullKey((err.arg && KEY_OF_ARGUMENT[err.arg]) ?? err.arg ?? "?");
+    const key = fullKey((err.arg && KEY_OF_ARGUMENT.get(err.arg)) ?? err.arg ?? "?");
     throw new StackConfigError(key, `Stack config '${key}': ${err.message}`);
   }
 }
@@ -247,7 +246,7 @@ function checkJobFits({ compute, job }: StackSettings): void {
   }
   const names = compute.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
   const sizes = names.map((name) => ({ name, ...KNOWN_INSTANCE_TYPES[name] }));
-  const limits = isFargate(compute.computeType)
+  const limits = isFargate(compute.computeType ?? DEFAULT_COMPUTE_TYPE)
     ? fargateJobLimits(maxVcpus)
     : names.every((name) => name in KNOWN_INSTANCE_TYPES)
       ? ec2JobLimits(sizes, maxVcpus)
@@ -256,7 +255,7 @@ function checkJobFits({ compute, job }: StackSettings): void {
   if (problem === undefined) {
     return;
   }
-  const key = fullKey(KEY_OF_ARGUMENT[problem.field]);
+  const key = fullKey(ARGUMENTS.job[problem.field]);
   throw new StackConfigError(
     key,
     `Stack config '${key}': ${problem.message}; the job would wait in RUNNABLE until the queue cancels it. Lower '${key}' or choose larger '${fullKey("instanceTypes")}'.`,
