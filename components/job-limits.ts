@@ -9,15 +9,12 @@ import {
   placeableMemoryMiB,
 } from "./instance-types";
 
-/** The biggest single job container the environment can place. */
-export type LargestJob = InstanceSize;
-
 export interface JobLimits {
-  /** The compute environment's maxVcpus. */
   readonly maxVcpus: number;
   /** GPUs the environment may run at once (0 on a non-GPU stack). */
   readonly maxGpus: number;
-  readonly largestJob: LargestJob;
+  /** The biggest single job container the environment can place. */
+  readonly largestJob: InstanceSize;
   /** What `largestJob` is computed from: the instance types, or `["FARGATE"]`. */
   readonly basis: readonly string[];
 }
@@ -65,9 +62,9 @@ export function fargateJobLimits(maxVcpus: number): JobLimits {
 
 /** Each reason a job of this size can never be placed; empty when it fits or is unsized. */
 export function jobTooLarge(
-  job: Partial<LargestJob>,
+  job: Partial<InstanceSize>,
   limits: JobLimits,
-): { field: keyof LargestJob; message: string }[] {
+): { field: keyof InstanceSize; message: string }[] {
   const on = `the largest job ${limits.basis.join(", ")} can place has`;
   const reserved =
     limits.basis[0] === "FARGATE"

@@ -32,7 +32,6 @@ export interface JobQueueArgs {
   readonly priority?: number;
   /** Seconds in RUNNABLE for a {@link RUNNABLE_CANCEL_REASONS} until cancelled. @default 3600 */
   readonly runnableTimeoutSeconds?: number;
-  /** Tags for every resource of the component. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 

@@ -8,7 +8,6 @@ const { inputs, results, logs } = BUCKET_PREFIXES;
 export interface JobRolesArgs {
   /** ARN of the bucket the jobs read inputs from and write results and logs to. */
   readonly bucketArn: pulumi.Input<string>;
-  /** Tags for every resource of the component. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 

@@ -27,7 +27,7 @@ HTTP_TIMEOUT_SECONDS = 60
 
 
 class LocalStore:
-    """A folder laid out like the bucket (inputs/, results/, logs/); a key's URL is its path."""
+    """A folder laid out like the bucket; a key's URL is its path."""
 
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
@@ -57,7 +57,6 @@ class LocalStore:
             raise StorageError(f"cannot write {dest}: {err}") from None
 
     def sizes(self, prefix: str) -> dict[str, int]:
-        """Each key under `prefix` with its size in bytes, in key order."""
         walk = os.walk(self.url(prefix.rstrip("/")))
         paths = sorted(os.path.join(folder, name) for folder, _, names in walk for name in names)
         return {
@@ -66,7 +65,6 @@ class LocalStore:
 
 
 def describe_failure(err: BaseException, action: str, attempts: int) -> StorageError:
-    """One line for a failed S3 call: the status and code S3 gave, and a hint."""
     from botocore.exceptions import ClientError
 
     # upload_file wraps the ClientError in S3UploadFailedError (raised while handling it).
@@ -96,8 +94,7 @@ def describe_failure(err: BaseException, action: str, attempts: int) -> StorageE
 
 
 class S3Store:
-    """get, put and list on one bucket. Credentials come from the SDK's chain (environment,
-    web identity, container endpoint, instance profile, profiles), refreshed by the SDK."""
+    """One bucket; credentials come from the SDK's chain, refreshed by the SDK."""
 
     def __init__(self, env: dict[str, str]) -> None:
         problems = []  # every problem of the settings at once
@@ -156,7 +153,6 @@ class S3Store:
         return f"s3://{self.bucket}/{key}"
 
     def check_credentials(self) -> None:
-        """Fails (StorageError) when no credentials can be found, before anything runs."""
         from botocore.exceptions import BotoCoreError
 
         try:
@@ -350,7 +346,7 @@ def fetch_input(store: Store, key: str, dest: str, inputs_prefix: str) -> None:
 
 
 def _download(store: Store, key: str, prefix: str, folder: str, what: str) -> str:
-    """Saves `key` in `folder` under its path after `prefix`, and returns that path."""
+    """Saves `key` in `folder` under its path after `prefix`; returns that path."""
     rel = key[len(prefix) :]
     if not safe_relative(rel):
         raise StorageError(f"the key {quoted(key)} cannot be a file name in {folder}")
@@ -455,7 +451,7 @@ def _upload(store: Store, src: str, key: str, content_type: str, what: str) -> b
 
 
 def upload_results(store: Store, config: JobConfig, workdir: str, before: Snapshot) -> bool:
-    """Uploads the result files, each on its own: one that fails does not stop the others."""
+    """Uploads each result file on its own: one that fails does not stop the others."""
     folder, files = result_files(config.output_dir, workdir, before)
     failed = 0
     for rel in files:
