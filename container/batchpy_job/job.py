@@ -39,8 +39,7 @@ def _prepare(
     script_path: str, env: dict[str, str], open_store: Callable[[dict[str, str]], Store]
 ) -> tuple[JobConfig, Store, dict[str, str], list[str]]:
     """Everything checked and decided before the first side effect in the working directory:
-    settings, the store, the script's options, an array child's set over the environment
-    (and its set number: a chunk's or retry's manifest lists them), the argv."""
+    settings, the store, the script's options, an array child's set and number, the argv."""
     config = read_config(env)
     store = open_store(env)
     spec = probe_script(script_path, env)
