@@ -34,10 +34,7 @@ export function ec2JobLimits(
   const largest = (size: (t: InstanceSize) => number) => Math.max(...types.map(size));
   return {
     maxVcpus,
-    maxGpus: Math.max(
-      0,
-      largest((t) => Math.floor(maxVcpus / t.vcpus) * t.gpus),
-    ),
+    maxGpus: largest((t) => Math.floor(maxVcpus / t.vcpus) * t.gpus),
     largestJob: {
       // A job asking for more vCPUs than maxVcpus is never started, whatever the type.
       vcpus: Math.min(

@@ -161,14 +161,18 @@ def _option(action: argparse.Action, flag: str, parser: argparse.ArgumentParser)
         shown = list(itertools.islice(iter(action.choices), MAX_CHOICES_SHOWN + 1))
         choices = [str(c) for c in shown] if len(shown) <= MAX_CHOICES_SHOWN else None
     nargs = action.nargs
-    # How one variable fills the option: a value, a flag word, or a list of items.
-    many = name in ("append", "extend") if nargs is None else nargs != argparse.OPTIONAL
-    kind = "flag" if name == "boolean_optional" or (nargs == 0 and name != "count") else None
+    # How one variable fills the option: a flag word, one value, or a list of items.
+    if name == "boolean_optional" or (nargs == 0 and name != "count"):
+        kind = "flag"
+    elif name == "count" or nargs == argparse.OPTIONAL:
+        kind = "value"
+    else:
+        kind = "list" if nargs is not None or name in ("append", "extend") else "value"
     option: Json = {
         "env": env,
         "aliases": [action.dest] if action.dest != env else [],
         "flag": flag,
-        "kind": kind or ("list" if many and name != "count" else "value"),
+        "kind": kind,
         "required": bool(action.required),
         "action": name,
         "nargs": nargs if isinstance(nargs, int) or nargs is None else str(nargs),
