@@ -50,84 +50,70 @@ const KINDS = {
 >;
 type Kinds = { [K in keyof typeof KINDS]: z.output<(typeof KINDS)[K][2]> };
 
-/** Every `batchpy:` key the program reads, and its kind. */
-const CONFIG_KEYS = {
-  forceDestroy: "boolean",
-  logExpirationDays: "integer",
-  imageUri: "string",
-  buildOnPreview: "boolean",
-  keepImages: "integer",
-  computeType: "computeType",
-  minVcpus: "integer",
-  maxVcpus: "integer",
-  instanceTypes: "string[]",
-  allocationStrategy: "string",
-  spotBidPercentage: "integer",
-  updateTimeoutMinutes: "integer",
-  vpcId: "string",
-  subnetIds: "string[]",
-  queuePriority: "integer",
-  runnableTimeoutSeconds: "integer",
-  jobVcpus: "number",
-  jobMemoryMiB: "integer",
-  jobGpus: "integer",
-  timeoutSeconds: "integer",
-  retryAttempts: "integer",
-  logRetentionDays: "integer",
-  tags: "tags",
-  notifyEmail: "string",
-  notifyTopicArn: "string",
-} as const satisfies Record<string, keyof Kinds>;
-
-type ConfigKey = keyof typeof CONFIG_KEYS;
-type ConfigValues = { -readonly [K in ConfigKey]?: Kinds[(typeof CONFIG_KEYS)[K]] };
+const COMPONENTS = ["storage", "image", "compute", "queue", "job", "notifications"] as const;
+type Component = (typeof COMPONENTS)[number];
 
 /**
- * The component argument each key sets, by component: the one statement of which key feeds
- * which argument, so an error from a component's own check names the key to change.
+ * Every `batchpy:` key the program reads: its kind, and the component whose argument of the
+ * same name it sets, or each component's argument named otherwise; an error from a
+ * component's own check then names the key to change.
  */
-const ARGUMENTS = {
-  storage: { forceDestroy: "forceDestroy", logExpirationDays: "logExpirationDays" },
-  image: {
-    imageUri: "imageUri",
-    buildOnPreview: "buildOnPreview",
-    keepImages: "keepImages",
-    // Also lets `pulumi destroy` delete the image repository while it still holds images.
-    forceDelete: "forceDestroy",
-  },
-  compute: {
-    computeType: "computeType",
-    minVcpus: "minVcpus",
-    maxVcpus: "maxVcpus",
-    instanceTypes: "instanceTypes",
-    allocationStrategy: "allocationStrategy",
-    spotBidPercentage: "spotBidPercentage",
-    jobGpus: "jobGpus",
-    updateTimeoutMinutes: "updateTimeoutMinutes",
-    vpcId: "vpcId",
-    subnetIds: "subnetIds",
-  },
-  queue: { priority: "queuePriority", runnableTimeoutSeconds: "runnableTimeoutSeconds" },
-  job: {
-    vcpus: "jobVcpus",
-    memoryMiB: "jobMemoryMiB",
-    gpus: "jobGpus",
-    timeoutSeconds: "timeoutSeconds",
-    retryAttempts: "retryAttempts",
-    logRetentionDays: "logRetentionDays",
-  },
-  /** Where messages go; neither set, no notifications. */
-  notifications: { email: "notifyEmail", topicArn: "notifyTopicArn" },
-} as const satisfies Record<string, Record<string, ConfigKey>>;
-type Arguments = typeof ARGUMENTS;
-const KEY_OF_ARGUMENT = new Map<string, ConfigKey>(
-  Object.values(ARGUMENTS).flatMap((args) => Object.entries(args)),
-);
+const CONFIG_KEYS = {
+  // Also lets `pulumi destroy` delete the image repository while it still holds images.
+  forceDestroy: ["boolean", { storage: "forceDestroy", image: "forceDelete" }],
+  logExpirationDays: ["integer", "storage"],
+  imageUri: ["string", "image"],
+  buildOnPreview: ["boolean", "image"],
+  keepImages: ["integer", "image"],
+  computeType: ["computeType", "compute"],
+  minVcpus: ["integer", "compute"],
+  maxVcpus: ["integer", "compute"],
+  instanceTypes: ["string[]", "compute"],
+  allocationStrategy: ["string", "compute"],
+  spotBidPercentage: ["integer", "compute"],
+  updateTimeoutMinutes: ["integer", "compute"],
+  vpcId: ["string", "compute"],
+  subnetIds: ["string[]", "compute"],
+  queuePriority: ["integer", { queue: "priority" }],
+  runnableTimeoutSeconds: ["integer", "queue"],
+  jobVcpus: ["number", { job: "vcpus" }],
+  jobMemoryMiB: ["integer", { job: "memoryMiB" }],
+  jobGpus: ["integer", { job: "gpus", compute: "jobGpus" }],
+  timeoutSeconds: ["integer", "job"],
+  retryAttempts: ["integer", "job"],
+  logRetentionDays: ["integer", "job"],
+  tags: ["tags", {}],
+  // Where messages go; neither set, no notifications.
+  notifyEmail: ["string", { notifications: "email" }],
+  notifyTopicArn: ["string", { notifications: "topicArn" }],
+} as const satisfies Record<
+  string,
+  readonly [keyof Kinds, Component | { readonly [C in Component]?: string }]
+>;
+type Table = typeof CONFIG_KEYS;
+type ConfigKey = keyof Table;
+type ConfigValues = { -readonly [K in ConfigKey]?: Kinds[Table[K][0]] };
+/** The argument key `K` sets in component `C`, or never. */
+type ArgumentIn<K extends ConfigKey, C extends Component> = Table[K][1] extends C
+  ? K
+  : Table[K][1] extends { readonly [_ in C]: infer A extends string }
+    ? A
+    : never;
 
 /** The typed, validated settings of one stack, grouped by the component they configure. */
 export type StackSettings = { region: string; tags: Record<string, string> } & {
-  [C in keyof Arguments]: { [A in keyof Arguments[C]]: ConfigValues[Arguments[C][A] & ConfigKey] };
+  [C in Component]: { [K in ConfigKey as ArgumentIn<K, C>]: ConfigValues[K] };
 };
+
+/** Each component argument a key sets. */
+const TARGETS = Object.entries(CONFIG_KEYS).flatMap(([key, [, to]]) =>
+  (typeof to === "string" ? [[to, key]] : Object.entries(to)).map(([component, argument]) => ({
+    key: key as ConfigKey,
+    component: component as Component,
+    argument,
+  })),
+);
+const KEY_OF_ARGUMENT = new Map(TARGETS.map(({ argument, key }) => [argument, key]));
 
 /** Thrown for a bad stack config value; the message names the key and how to fix it. */
 export class StackConfigError extends Error {
@@ -159,7 +145,7 @@ function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
         `Stack config '${full}' is not a setting of this program${hint ? `; did you mean '${fullKey(hint)}'?` : "."} Remove it with \`pulumi config rm ${full}\`. Known keys: ${Object.keys(CONFIG_KEYS).join(", ")}.`,
       );
     }
-    const [expected, example, schema] = KINDS[CONFIG_KEYS[key as ConfigKey]];
+    const [expected, example, schema] = KINDS[CONFIG_KEYS[key as ConfigKey][0]];
     const parsed = schema.safeParse(value);
     if (!parsed.success) {
       throw new StackConfigError(
@@ -189,10 +175,11 @@ function resolveRegion(
 
 /** The parsed values grouped by the component they configure (not yet validated). */
 function groupSettings(values: ConfigValues, region: string): StackSettings {
-  const group = (args: Record<string, ConfigKey>) =>
-    Object.fromEntries(Object.entries(args).map(([arg, key]) => [arg, values[key]]));
-  const groups = Object.entries(ARGUMENTS).map(([component, args]) => [component, group(args)]);
-  return { region, tags: values.tags ?? {}, ...Object.fromEntries(groups) } as StackSettings;
+  const groups = Object.fromEntries(COMPONENTS.map((c) => [c, {} as Record<string, unknown>]));
+  for (const { key, component, argument } of TARGETS) {
+    groups[component][argument] = values[key];
+  }
+  return { region, tags: values.tags ?? {}, ...groups } as StackSettings;
 }
 
 /** The components' own checks, run now; an error names the config key that set the argument. */
@@ -255,7 +242,7 @@ function checkJobFits({ compute, job }: StackSettings): void {
   if (problem === undefined) {
     return;
   }
-  const key = fullKey(ARGUMENTS.job[problem.field]);
+  const key = fullKey(KEY_OF_ARGUMENT.get(problem.field) ?? problem.field);
   throw new StackConfigError(
     key,
     `Stack config '${key}': ${problem.message}; the job would wait in RUNNABLE until the queue cancels it. Lower '${key}' or choose larger '${fullKey("instanceTypes")}'.`,
