@@ -61,7 +61,7 @@ export function validateImageArgs(name: string, args: ImageArgs): void {
 export class Image extends pulumi.ComponentResource {
   /** The pushed image, pinned by digest so each build makes a new job definition revision. */
   public readonly imageUri: pulumi.Output<string>;
-  /** The repository's URL, or undefined when an existing image is used. */
+  /** Undefined when an existing image is used. */
   public readonly repositoryUrl?: pulumi.Output<string>;
 
   constructor(name: string, args: ImageArgs, opts?: pulumi.ComponentResourceOptions) {
