@@ -13,7 +13,6 @@ import { ec2JobLimits, fargateJobLimits, JobLimits } from "./job-limits";
 import { checkRanges, IntegerRanges, ValidationError } from "./validation";
 
 type Ec2Type = "EC2" | "SPOT";
-type FargateType = Exclude<ComputeType, Ec2Type>;
 
 export const DEFAULT_COMPUTE_TYPE: ComputeType = "EC2";
 export const DEFAULT_MAX_VCPUS = 16;
@@ -72,13 +71,13 @@ export interface ComputeEnvironmentArgs {
   readonly vpcId?: pulumi.Input<string>;
   /** Subnets routing to ECR, S3 and CloudWatch Logs. @default - the default VPC's public ones */
   readonly subnetIds?: pulumi.Input<pulumi.Input<string>[]>;
-  /** Tags for every resource of the component (not for the instances: see `instanceTags`). */
+  /** Tags for every resource of the component, not for the instances. */
   readonly tags?: Record<string, string>;
   /** Tags for the instances; keep them fixed: a change replaces the environment. @default - none */
   readonly instanceTags?: Record<string, string>;
 }
 
-export function isFargate(type: ComputeType): type is FargateType {
+export function isFargate(type: ComputeType): type is "FARGATE" | "FARGATE_SPOT" {
   return type === "FARGATE" || type === "FARGATE_SPOT";
 }
 
@@ -99,20 +98,15 @@ export function validateComputeEnvironmentArgs(name: string, args: ComputeEnviro
       "minVcpus",
     );
   }
-  if (isFargate(type)) {
-    checkFargateArgs(where, type, args);
-  } else {
-    checkEc2Args(where, type, args);
-  }
   if ((args.vpcId === undefined) !== (args.subnetIds === undefined)) {
     throw new ValidationError(
       `${where} sets only one of 'vpcId' and 'subnetIds'; give both, or neither to use the default VPC.`,
       "vpcId",
     );
   }
-}
-
-function checkFargateArgs(where: string, type: FargateType, args: ComputeEnvironmentArgs): void {
+  if (!isFargate(type)) {
+    return checkEc2Args(where, type, args);
+  }
   if (args.minVcpus !== undefined && args.minVcpus !== 0) {
     throw new ValidationError(
       `${where} has 'minVcpus' = ${args.minVcpus} with 'computeType' = '${type}'; Fargate has no minimum, leave 'minVcpus' unset.`,
@@ -195,7 +189,6 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
   public readonly computeEnvironmentName: pulumi.Output<string>;
   /** What the environment launches; the job definition must match it. */
   public readonly computeType: ComputeType;
-  /** The largest job the environment can place and the GPUs it may run at once. */
   public readonly jobLimits: pulumi.Output<JobLimits>;
 
   constructor(
@@ -212,7 +205,7 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
       ? instanceTypeLimits(ec2.computeResources.instanceTypes, maxVcpus, this)
       : pulumi.output(fargateJobLimits(maxVcpus));
 
-    // Was `-ce` with a custom service role; never rename it: that replaces it and kills jobs.
+    // Never rename it: that replaces it and kills its jobs.
     const computeEnvironment = new aws.batch.ComputeEnvironment(
       `${name}-compute`,
       {
@@ -261,8 +254,7 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
   }
 
   /**
-   * The ECS instance role (only the ECS agent's managed policy), its profile, the launch
-   * template, and the `computeResources` fields only EC2 and SPOT environments have.
+   * The ECS instance role, its profile, the launch template, and the EC2-only `computeResources`.
    * @see https://docs.aws.amazon.com/batch/latest/userguide/instance_IAM_role.html
    */
   private instances(name: string, type: Ec2Type, args: ComputeEnvironmentArgs) {
@@ -350,7 +342,6 @@ function defaultNetwork(where: string, parent: pulumi.Resource) {
   return { vpcId, subnetIds: aws.ec2.getSubnetsOutput({ filters }, opts).ids };
 }
 
-/** An EC2 or SPOT environment's job limits, from each type's size as EC2 reports it. */
 function instanceTypeLimits(types: readonly string[], maxVcpus: number, parent: pulumi.Resource) {
   const sizes = types.map((instanceType) =>
     aws.ec2.getInstanceTypeOutput({ instanceType }, { parent }).apply((t) => ({

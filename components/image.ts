@@ -27,7 +27,6 @@ export interface ImageArgs {
   readonly keepImages?: number;
   /** Delete the repository even while it holds images, for `pulumi destroy`. @default false */
   readonly forceDelete?: pulumi.Input<boolean>;
-  /** Tags for every resource of the component. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
@@ -62,7 +61,7 @@ export function validateImageArgs(name: string, args: ImageArgs): void {
 export class Image extends pulumi.ComponentResource {
   /** The pushed image, pinned by digest so each build makes a new job definition revision. */
   public readonly imageUri: pulumi.Output<string>;
-  /** The repository's URL, or undefined when an existing image is used. */
+  /** Undefined when an existing image is used. */
   public readonly repositoryUrl?: pulumi.Output<string>;
 
   constructor(name: string, args: ImageArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -139,7 +138,6 @@ export class Image extends pulumi.ComponentResource {
   }
 }
 
-/** The image tag for a build context's content hash. */
 export function contextTag(contextHash: string): string {
   return `ctx-${contextHash.slice(0, 16)}`;
 }

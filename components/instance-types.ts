@@ -3,7 +3,6 @@
  * so stack config can refuse an impossible job from config alone. No imports.
  */
 
-/** Where jobs run: EC2 on-demand or spot instances, or Fargate (on-demand or spot). */
 export const COMPUTE_TYPES = ["EC2", "SPOT", "FARGATE", "FARGATE_SPOT"] as const;
 export type ComputeType = (typeof COMPUTE_TYPES)[number];
 
@@ -13,7 +12,7 @@ export const DEFAULT_INSTANCE_TYPES: readonly string[] = ["m5a.large"];
 /** The size of an instance type, as EC2's DescribeInstanceTypes reports it. */
 export interface InstanceSize {
   readonly vcpus: number;
-  /** Installed memory in MiB (`MemoryInfo.SizeInMiB`). */
+  /** Installed memory (`MemoryInfo.SizeInMiB`). */
   readonly memoryMiB: number;
   readonly gpus: number;
 }
@@ -96,5 +95,4 @@ export const FARGATE_MEMORY_MIB: ReadonlyMap<number, readonly number[]> = new Ma
   [16, range(32768, 122880, 8192)],
 ]);
 
-/** The largest Fargate task: 16 vCPUs and 120 GiB. */
 export const LARGEST_FARGATE_SIZE: InstanceSize = { vcpus: 16, memoryMiB: 122880, gpus: 0 };

@@ -21,16 +21,14 @@ const RANGES: IntegerRanges<JobDefinitionArgs> = {
   memoryMiB: [4, 10_000_000, "memory is whole MiB, at least 4"],
   gpus: [0, 16, "GPUs are whole; EC2 has at most 16 per instance"],
 };
-/** AWS Batch's limit on a registered job definition. */
 const MAX_JOB_DEFINITION_BYTES = 24 * 1024;
-/** The values CloudWatch Logs accepts for `retentionInDays`. */
+/** What CloudWatch Logs accepts for `retentionInDays`. */
 const LOG_RETENTION_DAYS: readonly number[] = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
   3653,
 ];
 
 export interface JobDefinitionArgs {
-  /** The image the job runs. */
   readonly image: pulumi.Input<string>;
   /** Where the job runs; Fargate needs network and platform settings EC2 does not. */
   readonly platform: "EC2" | "FARGATE";
@@ -58,15 +56,16 @@ export interface JobDefinitionArgs {
   readonly retryAttempts?: number;
   /** Days the job log group keeps container output. @default 30 */
   readonly logRetentionDays?: number;
-  /** The container command. @default ["python3", "/app/run_job.py"] */
+  /** @default ["python3", "/app/run_job.py"] */
   readonly command?: readonly string[];
-  /** Tags for every resource of the component, propagated to the jobs' tasks. */
+  /** Propagated to the jobs' tasks too. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-export function validateJobDefinitionArgs(name: string, args: JobDefinitionArgs): void {
+/** Checks the plain arguments, the only ones stack config can give before the deploy. */
+export function validateJobDefinitionArgs(name: string, args: Partial<JobDefinitionArgs>): void {
   const where = `JobDefinition '${name}'`;
-  const { vcpus, memoryMiB: memory, gpus } = withDefaults(args);
+  const { vcpus, memoryMiB: memory, gpus } = { ...JOB_DEFAULTS, ...definedOnly(args) };
   checkRanges(where, args, RANGES);
   const retention = args.logRetentionDays;
   if (retention !== undefined && !LOG_RETENTION_DAYS.includes(retention)) {
@@ -115,13 +114,8 @@ function describeChoices(values: readonly number[]): string {
   return `${values.slice(0, -1).join(", ")} or ${values[values.length - 1]}`;
 }
 
-/** A job definition's arguments, unset ones at their defaults. */
-function withDefaults(args: JobDefinitionArgs) {
-  return { ...JOB_DEFAULTS, ...definedOnly(args) };
-}
-
-/** A job definition's arguments, resolved, and its log group. */
-export type ContainerPropertiesValues = pulumi.Unwrap<ReturnType<typeof withDefaults>> & {
+/** A job definition's arguments, unset ones at their defaults, resolved, and its log group. */
+export type ContainerPropertiesValues = pulumi.Unwrap<typeof JOB_DEFAULTS & JobDefinitionArgs> & {
   readonly logGroupName: string;
 };
 
@@ -193,26 +187,21 @@ export const RETRY_ON_HOST_FAILURE: aws.types.input.batch.JobDefinitionRetryStra
   ];
 
 /** What a job gets when its SubmitJob request does not say: the `jobDefaults` stack output. */
-export interface JobDefaults {
-  readonly vcpus: number;
-  readonly memoryMiB: number;
-  readonly gpus: number;
-  readonly timeoutSeconds: number;
-  readonly attempts: number;
-}
+export type JobDefaults = Readonly<
+  Record<"vcpus" | "memoryMiB" | "gpus" | "timeoutSeconds" | "attempts", number>
+>;
 
 /** A container job definition for the entrypoint: a timeout, host-failure retries, logs. */
 export class JobDefinition extends pulumi.ComponentResource {
   public readonly jobDefinitionArn: pulumi.Output<string>;
   public readonly jobDefinitionName: pulumi.Output<string>;
   public readonly logGroupName: pulumi.Output<string>;
-  /** For the jobs tool's cost bound, which must know what a request leaves to the definition. */
   public readonly jobDefaults: JobDefaults;
 
   constructor(name: string, args: JobDefinitionArgs, opts?: pulumi.ComponentResourceOptions) {
     super("batchpy:job:JobDefinition", name, {}, opts);
     validateJobDefinitionArgs(name, args);
-    const job = withDefaults(args);
+    const job = { ...JOB_DEFAULTS, ...definedOnly(args) };
     const logGroup = new aws.cloudwatch.LogGroup(
       `${name}-logs`,
       { retentionInDays: job.logRetentionDays, tags: args.tags },

@@ -9,15 +9,12 @@ import {
   placeableMemoryMiB,
 } from "./instance-types";
 
-/** The biggest single job container the environment can place. */
-export type LargestJob = InstanceSize;
-
 export interface JobLimits {
-  /** The compute environment's maxVcpus. */
   readonly maxVcpus: number;
   /** GPUs the environment may run at once (0 on a non-GPU stack). */
   readonly maxGpus: number;
-  readonly largestJob: LargestJob;
+  /** The biggest single job container the environment can place. */
+  readonly largestJob: InstanceSize;
   /** What `largestJob` is computed from: the instance types, or `["FARGATE"]`. */
   readonly basis: readonly string[];
 }
@@ -37,10 +34,7 @@ export function ec2JobLimits(
   const largest = (size: (t: InstanceSize) => number) => Math.max(...types.map(size));
   return {
     maxVcpus,
-    maxGpus: Math.max(
-      0,
-      largest((t) => Math.floor(maxVcpus / t.vcpus) * t.gpus),
-    ),
+    maxGpus: largest((t) => Math.floor(maxVcpus / t.vcpus) * t.gpus),
     largestJob: {
       // A job asking for more vCPUs than maxVcpus is never started, whatever the type.
       vcpus: Math.min(
@@ -65,9 +59,9 @@ export function fargateJobLimits(maxVcpus: number): JobLimits {
 
 /** Each reason a job of this size can never be placed; empty when it fits or is unsized. */
 export function jobTooLarge(
-  job: Partial<LargestJob>,
+  job: Partial<InstanceSize>,
   limits: JobLimits,
-): { field: keyof LargestJob; message: string }[] {
+): { field: keyof InstanceSize; message: string }[] {
   const on = `the largest job ${limits.basis.join(", ")} can place has`;
   const reserved =
     limits.basis[0] === "FARGATE"

@@ -32,21 +32,22 @@ export interface JobQueueArgs {
   readonly priority?: number;
   /** Seconds in RUNNABLE for a {@link RUNNABLE_CANCEL_REASONS} until cancelled. @default 3600 */
   readonly runnableTimeoutSeconds?: number;
-  /** Tags for every resource of the component. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-export function validateJobQueueArgs(name: string, args: JobQueueArgs): void {
+/** Checks what is given: stack config gives no compute environments before the deploy. */
+export function validateJobQueueArgs(name: string, args: Partial<JobQueueArgs>): void {
   const where = `JobQueue '${name}'`;
-  if (args.computeEnvironments.length === 0) {
+  const count = args.computeEnvironments?.length;
+  if (count === 0) {
     throw new ValidationError(
       `${where} has no 'computeEnvironments'; give at least one.`,
       "computeEnvironments",
     );
   }
-  if (args.computeEnvironments.length > 3) {
+  if (count !== undefined && count > 3) {
     throw new ValidationError(
-      `${where} has ${args.computeEnvironments.length} 'computeEnvironments'; AWS Batch allows at most 3 per queue.`,
+      `${where} has ${count} 'computeEnvironments'; AWS Batch allows at most 3 per queue.`,
       "computeEnvironments",
     );
   }

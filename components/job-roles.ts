@@ -6,9 +6,7 @@ import { BUCKET_PREFIXES } from "./contract";
 const { inputs, results, logs } = BUCKET_PREFIXES;
 
 export interface JobRolesArgs {
-  /** ARN of the bucket the jobs read inputs from and write results and logs to. */
   readonly bucketArn: pulumi.Input<string>;
-  /** Tags for every resource of the component. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 

@@ -41,7 +41,6 @@ const MESSAGES: Record<string, string> = {
     '"batchpy queue blocked by job <jobName> (<jobId>): <statusReason>. Look: npm run jobs:why -- <jobName>"',
 };
 
-/** The event fields the messages name. */
 const INPUT_PATHS = Object.fromEntries(
   ["jobName", "jobId", "status", "statusReason"].map((field) => [field, `$.detail.${field}`]),
 );
@@ -53,11 +52,10 @@ export interface NotificationsArgs {
   readonly email?: string;
   /** Sends to this existing topic, whose policy must let EventBridge publish (docs/settings.md). */
   readonly topicArn?: pulumi.Input<string>;
-  /** Tags for every resource of the component. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-export function validateNotificationsArgs(name: string, args: NotificationsArgs): void {
+export function validateNotificationsArgs(name: string, args: Partial<NotificationsArgs>): void {
   const where = `Notifications '${name}'`;
   if ((args.email === undefined) === (args.topicArn === undefined)) {
     throw new ValidationError(`${where} needs exactly one of 'email' and 'topicArn'.`, "email");

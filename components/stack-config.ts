@@ -36,6 +36,8 @@ const KINDS = {
   integer: ["a whole number", "1", number.refine(Number.isInteger)],
   number: ["a number", "1", number],
   string: ["a string", "value", z.string()],
+  // Any string: the component's own check names the choices.
+  computeType: ["a string", "EC2", z.string().transform((v) => v as ComputeType)],
   "string[]": ["a list of strings", "--path '[0]' value", fromJson.pipe(z.array(z.string()))],
   tags: [
     "a map of tag names to strings",
@@ -48,50 +50,70 @@ const KINDS = {
 >;
 type Kinds = { [K in keyof typeof KINDS]: z.output<(typeof KINDS)[K][2]> };
 
-/** Every `batchpy:` key the program reads, and its kind. */
+const COMPONENTS = ["storage", "image", "compute", "queue", "job", "notifications"] as const;
+type Component = (typeof COMPONENTS)[number];
+
+/**
+ * Every `batchpy:` key the program reads: its kind, and the component whose argument of the
+ * same name it sets, or each component's argument named otherwise; an error from a
+ * component's own check then names the key to change.
+ */
 const CONFIG_KEYS = {
-  forceDestroy: "boolean",
-  logExpirationDays: "integer",
-  imageUri: "string",
-  buildOnPreview: "boolean",
-  keepImages: "integer",
-  computeType: "string",
-  minVcpus: "integer",
-  maxVcpus: "integer",
-  instanceTypes: "string[]",
-  allocationStrategy: "string",
-  spotBidPercentage: "integer",
-  updateTimeoutMinutes: "integer",
-  vpcId: "string",
-  subnetIds: "string[]",
-  queuePriority: "integer",
-  runnableTimeoutSeconds: "integer",
-  jobVcpus: "number",
-  jobMemoryMiB: "integer",
-  jobGpus: "integer",
-  timeoutSeconds: "integer",
-  retryAttempts: "integer",
-  logRetentionDays: "integer",
-  tags: "tags",
-  notifyEmail: "string",
-  notifyTopicArn: "string",
-} as const satisfies Record<string, keyof Kinds>;
-
-type ConfigKey = keyof typeof CONFIG_KEYS;
-type ConfigValues = { -readonly [K in ConfigKey]?: Kinds[(typeof CONFIG_KEYS)[K]] };
-
-/** The config key of each component argument named otherwise, so an error names its key. */
-const KEY_OF_ARGUMENT: Readonly<Record<string, ConfigKey>> = {
-  priority: "queuePriority",
-  vcpus: "jobVcpus",
-  memoryMiB: "jobMemoryMiB",
-  gpus: "jobGpus",
-  email: "notifyEmail",
-  topicArn: "notifyTopicArn",
-};
+  // Also lets `pulumi destroy` delete the image repository while it still holds images.
+  forceDestroy: ["boolean", { storage: "forceDestroy", image: "forceDelete" }],
+  logExpirationDays: ["integer", "storage"],
+  imageUri: ["string", "image"],
+  buildOnPreview: ["boolean", "image"],
+  keepImages: ["integer", "image"],
+  computeType: ["computeType", "compute"],
+  minVcpus: ["integer", "compute"],
+  maxVcpus: ["integer", "compute"],
+  instanceTypes: ["string[]", "compute"],
+  allocationStrategy: ["string", "compute"],
+  spotBidPercentage: ["integer", "compute"],
+  updateTimeoutMinutes: ["integer", "compute"],
+  vpcId: ["string", "compute"],
+  subnetIds: ["string[]", "compute"],
+  queuePriority: ["integer", { queue: "priority" }],
+  runnableTimeoutSeconds: ["integer", "queue"],
+  jobVcpus: ["number", { job: "vcpus" }],
+  jobMemoryMiB: ["integer", { job: "memoryMiB" }],
+  jobGpus: ["integer", { job: "gpus", compute: "jobGpus" }],
+  timeoutSeconds: ["integer", "job"],
+  retryAttempts: ["integer", "job"],
+  logRetentionDays: ["integer", "job"],
+  tags: ["tags", {}],
+  // Where messages go; neither set, no notifications.
+  notifyEmail: ["string", { notifications: "email" }],
+  notifyTopicArn: ["string", { notifications: "topicArn" }],
+} as const satisfies Record<
+  string,
+  readonly [keyof Kinds, Component | { readonly [C in Component]?: string }]
+>;
+type Table = typeof CONFIG_KEYS;
+type ConfigKey = keyof Table;
+type ConfigValues = { -readonly [K in ConfigKey]?: Kinds[Table[K][0]] };
+/** The argument key `K` sets in component `C`, or never. */
+type ArgumentIn<K extends ConfigKey, C extends Component> = Table[K][1] extends C
+  ? K
+  : Table[K][1] extends { readonly [_ in C]: infer A extends string }
+    ? A
+    : never;
 
 /** The typed, validated settings of one stack, grouped by the component they configure. */
-export type StackSettings = ReturnType<typeof groupSettings>;
+export type StackSettings = { region: string; tags: Record<string, string> } & {
+  [C in Component]: { [K in ConfigKey as ArgumentIn<K, C>]: ConfigValues[K] };
+};
+
+/** Each component argument a key sets. */
+const TARGETS = Object.entries(CONFIG_KEYS).flatMap(([key, [, to]]) =>
+  (typeof to === "string" ? [[to, key]] : Object.entries(to)).map(([component, argument]) => ({
+    key: key as ConfigKey,
+    component: component as Component,
+    argument,
+  })),
+);
+const KEY_OF_ARGUMENT = new Map(TARGETS.map(({ argument, key }) => [argument, key]));
 
 /** Thrown for a bad stack config value; the message names the key and how to fix it. */
 export class StackConfigError extends Error {
@@ -123,7 +145,7 @@ function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
         `Stack config '${full}' is not a setting of this program${hint ? `; did you mean '${fullKey(hint)}'?` : "."} Remove it with \`pulumi config rm ${full}\`. Known keys: ${Object.keys(CONFIG_KEYS).join(", ")}.`,
       );
     }
-    const [expected, example, schema] = KINDS[CONFIG_KEYS[key as ConfigKey]];
+    const [expected, example, schema] = KINDS[CONFIG_KEYS[key as ConfigKey][0]];
     const parsed = schema.safeParse(value);
     if (!parsed.success) {
       throw new StackConfigError(
@@ -152,70 +174,34 @@ function resolveRegion(
 }
 
 /** The parsed values grouped by the component they configure (not yet validated). */
-function groupSettings(v: ConfigValues, region: string) {
-  return {
-    region,
-    tags: v.tags ?? {},
-    storage: { forceDestroy: v.forceDestroy, logExpirationDays: v.logExpirationDays },
-    image: {
-      imageUri: v.imageUri,
-      buildOnPreview: v.buildOnPreview,
-      keepImages: v.keepImages,
-      // Also lets `pulumi destroy` delete the image repository while it still holds images.
-      forceDelete: v.forceDestroy,
-    },
-    compute: {
-      computeType: (v.computeType ?? DEFAULT_COMPUTE_TYPE) as ComputeType,
-      minVcpus: v.minVcpus,
-      maxVcpus: v.maxVcpus,
-      instanceTypes: v.instanceTypes,
-      allocationStrategy: v.allocationStrategy,
-      spotBidPercentage: v.spotBidPercentage,
-      jobGpus: v.jobGpus,
-      updateTimeoutMinutes: v.updateTimeoutMinutes,
-      vpcId: v.vpcId,
-      subnetIds: v.subnetIds,
-    },
-    queue: { priority: v.queuePriority, runnableTimeoutSeconds: v.runnableTimeoutSeconds },
-    job: {
-      vcpus: v.jobVcpus,
-      memoryMiB: v.jobMemoryMiB,
-      gpus: v.jobGpus,
-      timeoutSeconds: v.timeoutSeconds,
-      retryAttempts: v.retryAttempts,
-      logRetentionDays: v.logRetentionDays,
-    },
-    /** Where messages go; neither set, no notifications. */
-    notifications: { email: v.notifyEmail, topicArn: v.notifyTopicArn },
-  };
+function groupSettings(values: ConfigValues, region: string): StackSettings {
+  const groups = Object.fromEntries(COMPONENTS.map((c) => [c, {} as Record<string, unknown>]));
+  for (const { key, component, argument } of TARGETS) {
+    groups[component][argument] = values[key];
+  }
+  return { region, tags: values.tags ?? {}, ...groups } as StackSettings;
 }
 
 /** The components' own checks, run now; an error names the config key that set the argument. */
 function validateWithComponents(settings: StackSettings, componentName: string): void {
-  const platform = isFargate(settings.compute.computeType) ? "FARGATE" : "EC2";
+  const platform = isFargate(settings.compute.computeType ?? DEFAULT_COMPUTE_TYPE)
+    ? "FARGATE"
+    : "EC2";
   try {
     validateStorageArgs(componentName, settings.storage);
     validateImageArgs(componentName, { ...settings.image, context: "container" });
     validateComputeEnvironmentArgs(componentName, settings.compute);
-    validateJobQueueArgs(componentName, { ...settings.queue, computeEnvironments: ["ce"] });
-    validateJobDefinitionArgs(componentName, {
-      ...settings.job,
-      platform,
-      image: "",
-      bucketName: "",
-      jobRoleArn: "",
-      executionRoleArn: "",
-      region: settings.region,
-    });
+    validateJobQueueArgs(componentName, settings.queue);
+    validateJobDefinitionArgs(componentName, { ...settings.job, platform });
     const { email, topicArn } = settings.notifications;
     if (email !== undefined || topicArn !== undefined) {
-      validateNotificationsArgs(componentName, { email, topicArn, jobQueueArn: "" });
+      validateNotificationsArgs(componentName, settings.notifications);
     }
   } catch (err) {
     if (!(err instanceof ValidationError)) {
       throw err;
     }
-    const key = fullKey((err.arg && KEY_OF_ARGUMENT[err.arg]) ?? err.arg ?? "?");
+    const key = fullKey((err.arg && KEY_OF_ARGUMENT.get(err.arg)) ?? err.arg ?? "?");
     throw new StackConfigError(key, `Stack config '${key}': ${err.message}`);
   }
 }
@@ -247,7 +233,7 @@ function checkJobFits({ compute, job }: StackSettings): void {
   }
   const names = compute.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
   const sizes = names.map((name) => ({ name, ...KNOWN_INSTANCE_TYPES[name] }));
-  const limits = isFargate(compute.computeType)
+  const limits = isFargate(compute.computeType ?? DEFAULT_COMPUTE_TYPE)
     ? fargateJobLimits(maxVcpus)
     : names.every((name) => name in KNOWN_INSTANCE_TYPES)
       ? ec2JobLimits(sizes, maxVcpus)
@@ -256,7 +242,7 @@ function checkJobFits({ compute, job }: StackSettings): void {
   if (problem === undefined) {
     return;
   }
-  const key = fullKey(KEY_OF_ARGUMENT[problem.field]);
+  const key = fullKey(KEY_OF_ARGUMENT.get(problem.field) ?? problem.field);
   throw new StackConfigError(
     key,
     `Stack config '${key}': ${problem.message}; the job would wait in RUNNABLE until the queue cancels it. Lower '${key}' or choose larger '${fullKey("instanceTypes")}'.`,

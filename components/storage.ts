@@ -8,7 +8,6 @@ export interface StorageArgs {
   readonly forceDestroy?: pulumi.Input<boolean>;
   /** Days until objects under `logs/` expire (never results or inputs). @default - kept */
   readonly logExpirationDays?: number;
-  /** Tags for every resource of the component. */
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
@@ -20,9 +19,7 @@ export function validateStorageArgs(name: string, args: StorageArgs): void {
 
 /** The S3 bucket of a stack's `inputs/`, `results/` and `logs/`: private, encrypted, TLS only. */
 export class Storage extends pulumi.ComponentResource {
-  /** The bucket's name, which the job definition passes to every job. */
   public readonly bucketName: pulumi.Output<string>;
-  /** The bucket's ARN, for IAM policies. */
   public readonly bucketArn: pulumi.Output<string>;
 
   constructor(name: string, args: StorageArgs = {}, opts?: pulumi.ComponentResourceOptions) {

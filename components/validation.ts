@@ -1,12 +1,8 @@
-/**
- * What the components' argument checks share: each checks its plain inputs before creating
- * any child, so a bad value fails `pulumi preview` with one clear message. Values known only
- * at deploy time are the policy pack's job.
- */
+/** The components' shared checks of plain inputs; deploy-time values are the policy pack's. */
 
 /** Thrown for an argument that AWS would reject or that would surprise the bill. */
 export class ValidationError extends Error {
-  /** @param arg the argument at fault, so stack config can name the key to change. */
+  /** @param arg the argument at fault, so stack config can name its key. */
   constructor(
     message: string,
     readonly arg?: string,

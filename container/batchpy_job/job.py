@@ -9,14 +9,14 @@ import signal
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable
 
 from .contract import CONTAINER, EXIT_INPUT, EXIT_INTERNAL, EXIT_UPLOAD, VARS, JobError
 from .contract import StorageError, config_error, quoted, say
 from .probe import PROBE_ARG, check_request, probe_main, probe_script
 from .settings import JobConfig, read_config, select_array_set
-from .store import make_store
 from .supervise import run_script
-from .transfers import Store, download_inputs, download_parent_results, read_manifest
+from .transfers import Store, download_inputs, download_parent_results, make_store, read_manifest
 from .transfers import snapshot, upload_log, upload_results, write_parent_parameters
 from .values import LIST_SEPARATOR, build_argv, undeclared_names, undeclared_problem
 
@@ -36,13 +36,12 @@ def _store_failure_log(store: Store, config: JobConfig, err: JobError) -> None:
 
 
 def _prepare(
-    script_path: str, env: dict[str, str]
+    script_path: str, env: dict[str, str], open_store: Callable[[dict[str, str]], Store]
 ) -> tuple[JobConfig, Store, dict[str, str], list[str]]:
     """Everything checked and decided before the first side effect in the working directory:
-    settings, the store, the script's options, an array child's set over the environment
-    (and its set number: a chunk's or retry's manifest lists them), the argv."""
+    settings, the store, the script's options, an array child's set and number, the argv."""
     config = read_config(env)
-    store = make_store(env)
+    store = open_store(env)
     spec = probe_script(script_path, env)
     try:
         store.check_credentials()
@@ -85,10 +84,12 @@ def _parent_results(store: Store, config: JobConfig, base: str) -> str:
     return folder
 
 
-def run_job(script_path: str, env: dict[str, str]) -> int:
-    """Runs the job the environment describes; returns the exit code. Raises JobError when
-    run_job itself cannot go on (its code and problems say why)."""
-    config, store, job_env, argv = _prepare(script_path, dict(env))
+def run_job(
+    script_path: str, env: dict[str, str], open_store: Callable[[dict[str, str]], Store]
+) -> int:
+    """Runs the job the environment describes on the bucket `open_store` opens; returns the
+    exit code. Raises JobError when run_job itself cannot go on (its code and problems say why)."""
+    config, store, job_env, argv = _prepare(script_path, dict(env), open_store)
     script_name = os.path.basename(script_path)
     with tempfile.TemporaryDirectory(prefix="batchpy-job-", ignore_cleanup_errors=True) as base:
         workdir = os.path.join(base, "work")
@@ -120,22 +121,6 @@ def run_job(script_path: str, env: dict[str, str]) -> int:
             # The log matters most when something went wrong: store it whatever happened.
             log_ok = upload_log(store, config, log_path)
         return EXIT_UPLOAD if code == 0 and not (results_ok and log_ok) else code
-
-
-def chosen_script(flag: str | None, env: dict[str, str]) -> str:
-    """The script to run: the one a job names (its file under JOB_DIR, nothing deeper),
-    else --script, else script.py."""
-    name = env.get(VARS.script)
-    if name is None:
-        return os.path.abspath(flag) if flag else DEFAULT_SCRIPT
-    path = os.path.join(JOB_DIR, name)
-    if os.path.basename(name) == name and os.path.isfile(path):
-        return path
-    scripts = sorted(f for f in os.listdir(JOB_DIR) if f.endswith(".py"))
-    raise config_error(
-        f"{VARS.script} = {quoted(name)} is not a file directly under {JOB_DIR}; its scripts "
-        f"are {', '.join(scripts) or 'none'}: fix the job's \"script\", or add the file"
-    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -174,7 +159,18 @@ def main() -> int:
     args = _parser().parse_args()
     env = dict(os.environ)
     try:
-        script_path = chosen_script(args.script, env)
+        # A job names its script (a file directly under JOB_DIR), else --script, else script.py.
+        name = env.get(VARS.script)
+        script_path = os.path.abspath(args.script) if args.script else DEFAULT_SCRIPT
+        if name is not None:
+            script_path = os.path.join(JOB_DIR, name)
+            if os.path.basename(name) != name or not os.path.isfile(script_path):
+                scripts = sorted(f for f in os.listdir(JOB_DIR) if f.endswith(".py"))
+                raise config_error(
+                    f"{VARS.script} = {quoted(name)} is not a file directly under {JOB_DIR}; its "
+                    f"scripts are {', '.join(scripts) or 'none'}: fix the job's \"script\", or "
+                    "add the file"
+                )
         if args.check_values:
             # jobs:submit ends a check it turns out not to need with SIGTERM: clean up (the
             # probe child, its temporary folder) on the way out.
@@ -186,7 +182,7 @@ def main() -> int:
             described = {"script": script, "options": spec["options"], "groups": spec["groups"]}
             print(json.dumps({**described, "list_separator": LIST_SEPARATOR}, indent=2))
             return 0
-        return run_job(script_path, env)
+        return run_job(script_path, env, make_store)
     except JobError as err:
         for problem in err.problems:
             say("error: " + problem)

@@ -1,11 +1,7 @@
-"""Which options the script declares. A child process (probe_main) runs the script until it
-asks argparse to parse its options (capture_parser), turns that parser into plain data
-(describe_parser: what --describe prints) and checks values with the script's own types
-(check_values): the script's top level (its imports) must not load into run_job.
-
-Only types known to be free of side effects are called: argparse.FileType('w') opens (and
-truncates) the file it is given, and an unknown callable could do anything on the user's
-machine. Those options are skipped with a note."""
+"""Which options the script declares, read by a child process (probe_main) that runs the script
+until it calls parse_args (capture_parser): the script's imports never load into run_job. Only
+types known to be free of side effects check values: FileType('w') truncates its file, and an
+unknown callable could do anything on the user's machine; those options are skipped with a note."""
 
 import argparse
 import ast
@@ -34,9 +30,7 @@ PROBE_ARG = "--run-job-internal-probe"
 PROBE_TIMEOUT_SECONDS = 300
 # Modules of the script's folder read at most when looking for an argparse import.
 MAX_HELPER_MODULES = 200
-# The probe child runs the same command-line entry as the job.
 RUN_JOB = os.path.join(CONTAINER, "run_job.py")
-
 MAX_CHOICES_SHOWN = 100
 Values = Callable[[], list[tuple[str, str]]]
 
@@ -59,11 +53,9 @@ def parse_tree(source: bytes) -> ast.AST | None:
 
 def capture_parser(script_path: str) -> argparse.ArgumentParser | None:
     """Runs the script as __main__ until it asks argparse to parse its options, and returns
-    that parser (None if it never asks). parse_known_args() lets a pre-parser through: one
-    without -h of its own (add_help=False) in a script that builds its full parser with
-    parents=[...], read first for a few options (a config file, say). It really parses (no
-    arguments: its defaults), and is returned if the script ends without parsing again or if
-    it fails with no arguments."""
+    that parser (None if it never asks). A pre-parser (add_help=False, in a script that builds
+    its full parser with parents=[...]) really parses its defaults with parse_known_args(); it
+    is returned if the script ends without parsing again or if it fails with no arguments."""
     cls = argparse.ArgumentParser
     names = ("parse_args", "parse_known_args", "parse_intermixed_args")
     originals = {n: getattr(cls, n) for n in (*names, "parse_known_intermixed_args")}
@@ -150,17 +142,6 @@ def _refusal(action: argparse.Action, flag: str, script_name: str) -> str | None
     return None
 
 
-def _kind(name: str, nargs: Any) -> str:
-    """value, flag or list: how one variable fills the option."""
-    if name == "count":
-        return "value"
-    if name == "boolean_optional" or nargs == 0:
-        return "flag"
-    if nargs is None:
-        return "list" if name in ("append", "extend") else "value"
-    return "value" if nargs == argparse.OPTIONAL else "list"
-
-
 def type_name(action: argparse.Action) -> str | None:
     """How the option's type= is named in messages: int, float, FileType('w'), my_parser."""
     kind = action.type
@@ -180,11 +161,18 @@ def _option(action: argparse.Action, flag: str, parser: argparse.ArgumentParser)
         shown = list(itertools.islice(iter(action.choices), MAX_CHOICES_SHOWN + 1))
         choices = [str(c) for c in shown] if len(shown) <= MAX_CHOICES_SHOWN else None
     nargs = action.nargs
+    # How one variable fills the option: a flag word, one value, or a list of items.
+    if name == "boolean_optional" or (nargs == 0 and name != "count"):
+        kind = "flag"
+    elif name == "count" or nargs == argparse.OPTIONAL:
+        kind = "value"
+    else:
+        kind = "list" if nargs is not None or name in ("append", "extend") else "value"
     option: Json = {
         "env": env,
         "aliases": [action.dest] if action.dest != env else [],
         "flag": flag,
-        "kind": _kind(name, nargs),
+        "kind": kind,
         "required": bool(action.required),
         "action": name,
         "nargs": nargs if isinstance(nargs, int) or nargs is None else str(nargs),
@@ -328,11 +316,10 @@ def _module_files(root: str, dotted: str) -> list[str]:
 
 
 def may_use_argparse(script_path: str, source: bytes) -> bool:
-    """Whether the script, or a module of its own folder that it imports (directly or through
-    another such module), imports argparse: a parser built in a helper module counts. A syntax
-    error counts as yes (the probe then reports it with Python's own message). Absolute
-    imports resolve from the script's folder (sys.path[0] when it runs), relative ones from
-    the importing file's package; installed packages are not followed."""
+    """Whether the script, or a module of its own folder it imports (at any depth), imports
+    argparse. A syntax error counts as yes (the probe reports it with Python's own message).
+    Absolute imports resolve from the script's folder (sys.path[0] when it runs), relative ones
+    from the importing file's package; installed packages are not followed."""
     script = os.path.abspath(script_path)
     seen, pending = {script}, [script]
     while pending and len(seen) <= MAX_HELPER_MODULES:
@@ -364,11 +351,10 @@ def may_use_argparse(script_path: str, source: bytes) -> bool:
 
 
 def probe_script(script_path: str, env: dict[str, str], values: Values | None = None) -> Json:
-    """The script's option description, read by a child process in a throwaway directory.
-    With `values`, the child also checks the (variable, value) pairs it returns, and the
-    result has "checks". `values` is called once the child is running (`--check-values` reads
-    them from stdin, which jobs:submit writes only once it has loaded the job files): the
-    child imports the script and builds its parser meanwhile."""
+    """The script's option description, read by a child process in a throwaway directory, and
+    with `values` the "checks" of the pairs it returns. `values` is called once the child runs
+    (jobs:submit writes stdin only once it has loaded the job files): the child imports the
+    script and builds its parser meanwhile."""
     script_name = os.path.basename(script_path)
     try:
         with open(script_path, "rb") as f:

@@ -124,10 +124,9 @@ def puts_on_command_line(option: Json, value: str) -> bool:
 
 
 def read_set(spec: Json, env: dict[str, str], script_name: str) -> tuple[list, list, list]:
-    """The rules of a whole set of variables, the same before submission and in the job:
-    (each option a variable sets, in declaration order, as (option, variable, value); the
-    problems {"name"?, "message"} of two names of one option that disagree, then of argparse's
-    mutually exclusive groups; a problem per required option that no variable sets)."""
+    """The rules of a whole set of variables, before submission and in the job: each
+    (option, variable, value) set, in declaration order; the problems {"name"?, "message"} of
+    two names of one option that disagree, then of mutually exclusive groups; the missing."""
     chosen: list[tuple[Json, str, str]] = []
     problems: list[Json] = []
     missing: list[str] = []
@@ -214,6 +213,7 @@ def undeclared_problem(spec: Json, name: str, script_name: str) -> str:
 # Where the user's script and its modules live (container/job/, /app/job/ in the image).
 USER_CODE_DIR = "container/job"
 
+
 class Rules:
     """The entrypoint's rules for a job's variables, applied before submission. `plain_env`:
     names the user declared plain environment (jobs:submit --plain-env)."""
@@ -263,8 +263,7 @@ class Rules:
         return {"problems": problems, "missing": missing}
 
     def answer(self, request: Json, typed: list[str | None], skipped: list[Json]) -> Json:
-        """The answer to a --check-values request: the problems of each name, (name, value)
-        pair, set (pair indexes) and name the sets vary; the options whose types went uncalled."""
+        """The answer to a --check-values request."""
         pairs = [(str(n), str(v)) for n, v in request.get("values", [])]
         return {
             "plainEnv": [

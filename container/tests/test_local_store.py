@@ -11,7 +11,7 @@ import pytest
 from conftest import CONTAINER, run_entrypoint
 
 from batchpy_job.contract import StorageError
-from batchpy_job.store import LocalStore
+from batchpy_job.transfers import LocalStore
 
 
 def test_puts_gets_and_lists_like_the_bucket(tmp_path) -> None:

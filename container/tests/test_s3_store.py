@@ -14,7 +14,7 @@ import pytest
 from conftest import client
 
 from batchpy_job.contract import StorageError
-from batchpy_job.store import S3Store
+from batchpy_job.transfers import S3Store
 
 MiB = 1024 * 1024
 
