@@ -4,16 +4,7 @@
  */
 import { ResourceValidationPolicy } from "@pulumi/policy";
 import { TYPES, configOf, validateTypes } from "./resources";
-import {
-  InvalidJson,
-  UNKNOWN,
-  at,
-  elements,
-  given,
-  isUnknown,
-  jsonDocument,
-  numberAt,
-} from "./values";
+import { InvalidJson, UNKNOWN, at, elements, given, jsonDocument, numberAt } from "./values";
 import { AWS_MIN_ATTEMPT_DURATION_SECONDS, BOUND_SETTING_SCHEMAS } from "./bounds";
 
 /** How a job definition describes its containers, for messages. */
@@ -105,7 +96,7 @@ interface RoleGap {
 /** A gap at `path.keys…` unless the role there has text (an unknown one counts as set). */
 function roleAt(part: unknown, path: string, ...keys: string[]): RoleGap[] {
   const role = at(part, ...keys);
-  const set = isUnknown(role) || (typeof role === "string" && role.trim() !== "");
+  const set = role === UNKNOWN || (typeof role === "string" && role.trim() !== "");
   return set ? [] : [{ path: `${path}.${keys.join(".")}` }];
 }
 

@@ -73,7 +73,6 @@ interface PackInfo {
   readonly name: string;
   readonly version: string;
   readonly policies: readonly PolicySummary[];
-  readonly initialConfig: PolicyPackConfig;
 }
 
 export interface StackIdentity {
@@ -234,14 +233,6 @@ async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
   const plugin = await call(analyzer, analyzer.getPluginInfo, new Empty(), describing);
   const listing = "to list its policies (GetAnalyzerInfo)";
   const info = await call(analyzer, analyzer.getAnalyzerInfo, new Empty(), listing);
-  const initialConfig: PolicyPackConfig = {};
-  info.getInitialconfigMap().forEach((value, key) => {
-    const enforcementLevel = enforcementLevelName(value.getEnforcementlevel());
-    initialConfig[key] = {
-      enforcementLevel,
-      properties: value.getProperties()?.toJavaScript() ?? {},
-    };
-  });
   const policies = info.getPoliciesList().map((policy): PolicySummary => {
     const schema = policy.getConfigschema();
     return {
@@ -256,7 +247,7 @@ async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
     };
   });
   const version = info.getVersion() || plugin.getVersion();
-  return { name: info.getName(), version, policies, initialConfig };
+  return { name: info.getName(), version, policies };
 }
 
 /** The calls the engine makes on a serving pack. */
@@ -446,7 +437,6 @@ export async function checkWithPack(
 ): Promise<PolicyCheckResult> {
   const { config, warnings } = reconcilePolicyPackConfig(
     pack.info.policies,
-    pack.info.initialConfig,
     options.policyConfig ?? {},
     options.policyConfigSource,
   );

@@ -10,7 +10,7 @@ import {
   fromDiagnostic,
   toJson,
 } from "../../policy/check/pack";
-import { UNKNOWN_SENTINELS } from "../../policy/values";
+import { UNKNOWN_SENTINELS } from "./policy-helpers";
 
 const queue: AnalyzedResource = {
   urn: "urn:pulumi:dev::batchpy::batchpy:queue:JobQueue$aws:batch/jobQueue:JobQueue::batchpy-dev-queue",

@@ -16,7 +16,7 @@ import {
 } from "../../policy/check/pack";
 import { parsePolicyPackConfig, reconcilePolicyPackConfig } from "../../policy/check/policy-config";
 import { TYPES } from "../../policy/resources";
-import { UNKNOWN_SENTINELS } from "../../policy/values";
+import { UNKNOWN_SENTINELS } from "./policy-helpers";
 import { computeEnvironment, jobDefinition, jobQueue } from "./fixtures";
 import { childPids } from "../helpers/processes";
 
@@ -63,11 +63,7 @@ describe("policy pack process (gRPC, as the engine runs it)", function () {
   });
 
   const configure = async (config = {}) => {
-    const { config: reconciled } = reconcilePolicyPackConfig(
-      pack.info.policies,
-      pack.info.initialConfig,
-      config,
-    );
+    const { config: reconciled } = reconcilePolicyPackConfig(pack.info.policies, config);
     await pack.configure(STACK, reconciled);
   };
 
@@ -100,11 +96,7 @@ describe("policy pack process (gRPC, as the engine runs it)", function () {
   it("accepts the committed example config against the pack's own schemas", () => {
     const file = path.join(__dirname, "..", "..", "policy", "policy-config.example.json");
     const example = parsePolicyPackConfig(fs.readFileSync(file, "utf8"), file);
-    const { warnings } = reconcilePolicyPackConfig(
-      pack.info.policies,
-      pack.info.initialConfig,
-      example,
-    );
+    const { warnings } = reconcilePolicyPackConfig(pack.info.policies, example);
     assert.deepEqual(warnings, []);
   });
 

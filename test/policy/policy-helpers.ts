@@ -14,7 +14,12 @@ import {
   StackValidationPolicy,
   unknownCheckingProxy,
 } from "@pulumi/policy";
-import { UNKNOWN_SENTINELS } from "../../policy/values";
+
+/** The engine's placeholders for unknown values, as in @pulumi/policy's `proxy.js`. */
+export const UNKNOWN_SENTINELS = {
+  number: "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
+  string: "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+} as const;
 
 /**
  * A value that is unknown during preview, typed as whatever the field expects. The engine
