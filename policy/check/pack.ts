@@ -67,8 +67,6 @@ interface StackIdentity {
 export interface StartOptions {
   /** The folder with PulumiPolicy.yaml. @default policy/ */
   readonly packDir?: string;
-  /** In the pack's environment as the engine puts it; ConfigureStack tells it again. */
-  readonly stack?: string;
   /** Lines the pack prints once it serves. */
   readonly onOutput?: (line: string) => void;
   /** Stops the process and rejects the start. */
@@ -249,7 +247,7 @@ function analyzerCalls(analyzer: AnalyzerClient) {
 }
 
 /** The pack's process, with the environment the engine gives an analyzer. */
-function spawnPack(packDir: string, stack: string | undefined): ChildProcess {
+function spawnPack(packDir: string): ChildProcess {
   const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
   return spawn(
     process.execPath,
@@ -259,7 +257,6 @@ function spawnPack(packDir: string, stack: string | undefined): ChildProcess {
       env: {
         ...process.env,
         PULUMI_NODEJS_DRY_RUN: "true",
-        ...(stack && { PULUMI_NODEJS_STACK: stack }),
       },
       stdio: ["ignore", "pipe", "pipe"],
     },
@@ -333,7 +330,7 @@ export async function startPolicyPack(options: StartOptions) {
   if (signal?.aborted) {
     throw cancelled();
   }
-  const child = spawnPack(packDir, options.stack);
+  const child = spawnPack(packDir);
   let client: AnalyzerClient | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopping ??= (client?.close(), endProcess(child)));

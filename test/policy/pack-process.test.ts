@@ -55,7 +55,7 @@ describe("policy pack process (gRPC, as the engine runs it)", function () {
   let pack: PolicyPackProcess;
 
   before(async () => {
-    pack = await startPolicyPack({ stack: STACK.stack });
+    pack = await startPolicyPack({});
   });
 
   after(async () => {
@@ -184,7 +184,7 @@ describe("a fresh pack, started with the stack in its environment", function () 
   this.timeout(120_000);
 
   it("starts, checks the resources and stops", async () => {
-    const pack = await startPolicyPack({ stack: STACK.stack });
+    const pack = await startPolicyPack({});
     try {
       const result = await checkWithPack(pack, {
         stack: STACK,
@@ -252,7 +252,7 @@ describe("startPolicyPack when the pack cannot start", function () {
     const sockets = listeningSockets();
     const children = childPids();
     const abort = new AbortController();
-    const starting = startPolicyPack({ stack: STACK.stack, signal: abort.signal });
+    const starting = startPolicyPack({ signal: abort.signal });
     await new Promise((resolve) => setTimeout(resolve, 300)); // the pack is still loading
     const spawned = childPids().filter((pid) => !children.includes(pid));
     assert.equal(spawned.length, 1, "the pack process was started");
@@ -272,7 +272,7 @@ describe("startPolicyPack when the pack cannot start", function () {
       const sockets = listeningSockets();
       const children = childPids();
       const abort = new AbortController();
-      const starting = startPolicyPack({ stack: STACK.stack, signal: abort.signal });
+      const starting = startPolicyPack({ signal: abort.signal });
       abort.abort("no longer needed");
       await assert.rejects(starting, /Starting the policy pack was cancelled \(no longer needed\)/);
       await new Promise((resolve) => setTimeout(resolve, 500));
