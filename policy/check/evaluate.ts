@@ -123,11 +123,8 @@ function computedOutputs(
   }
 }
 
-/** A data-source call the program makes: its token and inputs. */
-export interface MockCall {
-  readonly token: string;
-  readonly inputs: Record<string, unknown>;
-}
+/** A data-source call the program makes. */
+export type MockCall = Pick<pulumi.runtime.MockCallArgs, "token" | "inputs">;
 
 type Gpu = { count: number; manufacturer: string; memorySize: number; name: string };
 const A10G: Gpu = { count: 1, manufacturer: "NVIDIA", memorySize: 24576, name: "A10G" };
@@ -199,7 +196,6 @@ function mockCall(
 export interface MockSettings {
   readonly project: string;
   readonly stack: string;
-  /** Config as `namespace:key` → string. */
   readonly config: Record<string, string>;
   /** Answers data-source calls before the standard mocks (undefined falls through). */
   readonly calls?: (call: MockCall) => Record<string, unknown> | undefined;

@@ -246,23 +246,6 @@ function analyzerCalls(analyzer: AnalyzerClient) {
   };
 }
 
-/** The pack's process, with the environment the engine gives an analyzer. */
-function spawnPack(packDir: string): ChildProcess {
-  const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
-  return spawn(
-    process.execPath,
-    ["-r", register, path.join(__dirname, "pack-runner.ts"), packDir],
-    {
-      cwd: packDir,
-      env: {
-        ...process.env,
-        PULUMI_NODEJS_DRY_RUN: "true",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-}
-
 /**
  * The port the pack prints first; rejects when it exits, fails or stalls before that, with
  * its stderr, which explains a failed start. Once it serves, every line it prints is output.
@@ -330,7 +313,14 @@ export async function startPolicyPack(options: StartOptions) {
   if (signal?.aborted) {
     throw cancelled();
   }
-  const child = spawnPack(packDir);
+  const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
+  const runner = path.join(__dirname, "pack-runner.ts");
+  // With the environment the engine gives an analyzer.
+  const child = spawn(process.execPath, ["-r", register, runner, packDir], {
+    cwd: packDir,
+    env: { ...process.env, PULUMI_NODEJS_DRY_RUN: "true" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let client: AnalyzerClient | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopping ??= (client?.close(), endProcess(child)));
