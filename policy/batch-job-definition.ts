@@ -3,7 +3,7 @@
  * a time limit, and each container a role of its own, never the instance's.
  */
 import { ResourceValidationPolicy } from "@pulumi/policy";
-import { TYPES, configOf, validateTypes } from "./resources";
+import { TYPES, validateTypes } from "./resources";
 import { InvalidJson, UNKNOWN, at, elements, given, jsonDocument, numberAt } from "./values";
 import { AWS_MIN_ATTEMPT_DURATION_SECONDS, BOUND_SETTING_SCHEMAS } from "./bounds";
 
@@ -74,10 +74,7 @@ export const batchJobTimeoutRequired: ResourceValidationPolicy = {
     properties: { maxAttemptDurationSeconds: BOUND_SETTING_SCHEMAS.maxAttemptDurationSeconds },
   },
   validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {
-    const { maxAttemptDurationSeconds } = configOf<{ maxAttemptDurationSeconds: number }>(
-      args,
-      batchJobTimeoutRequired,
-    );
+    const { maxAttemptDurationSeconds } = args.getConfig<{ maxAttemptDurationSeconds: number }>();
     const problem = timeoutProblem(args.props, maxAttemptDurationSeconds);
     if (problem !== undefined) {
       // For a multi-node job the timeout covers the whole job, every node included.
