@@ -16,7 +16,6 @@ import * as cost from "../../policy/cost";
 import * as ecr from "../../policy/ecr";
 import * as iam from "../../policy/iam";
 import * as s3 from "../../policy/s3";
-import * as stack from "../../policy/stack";
 
 const policies: PolicySummary[] = [
   {
@@ -155,7 +154,7 @@ describe("policy:check policy config", () => {
 
   it("the pack's own config schemas are valid draft-07 schemas (the check skips that step)", () => {
     const ajv = new Ajv({ strict: true });
-    const modules = [batchCompute, batchJobDefinition, cost, ecr, iam, s3, stack];
+    const modules = [batchCompute, batchJobDefinition, cost, ecr, iam, s3];
     const schemas = modules
       .flatMap((m) => Object.values(m as Record<string, unknown>))
       .filter(
