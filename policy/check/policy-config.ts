@@ -1,7 +1,7 @@
 /**
  * Policy pack config, handled as the engine handles `--policy-pack-config`: each policy's
- * schema defaults, then the file ("all" sets every level),
- * validated against each policy's `configSchema`. `jobs:submit` reads its bounds from it too.
+ * schema defaults, then the file ("all" sets every level), validated against each policy's
+ * `configSchema`. `jobs:submit` reads its bounds from it too.
  */
 import Ajv from "ajv";
 import { ParseError, parse, printParseErrorCode } from "jsonc-parser";
