@@ -1,8 +1,10 @@
 /**
- * AWS Batch compute environments must scale to zero, or idle instances are billed; and stay
- * on the service-linked role, so that a changed environment is updated, not replaced.
+ * AWS Batch compute environments must scale to zero, or idle instances are billed (every one
+ * a job queue sends jobs to, wherever in the program it is defined); and stay on the
+ * service-linked role, so that a changed environment is updated, not replaced.
  */
-import { ResourceValidationPolicy } from "@pulumi/policy";
+import { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import { refersTo } from "./links";
 import { TYPES, validateTypes } from "./resources";
 import { at, numberAt } from "./values";
 
@@ -38,7 +40,7 @@ export function idleCapacity(props: unknown): IdleCapacity | undefined {
 }
 
 /** The message about idle capacity, shared with the stack policy. */
-export function idleCapacityMessage(environment: string, idle: IdleCapacity): string {
+function idleCapacityMessage(environment: string, idle: IdleCapacity): string {
   return (
     `Compute environment '${environment}' must scale to zero, but computeResources.minVcpus is ` +
     `${idle.minVcpus} in this ${idle.computeType} environment: AWS Batch keeps ${idle.minVcpus} ` +
@@ -63,6 +65,50 @@ export const batchComputeMinVcpusZero: ResourceValidationPolicy = {
       reportViolation(idleCapacityMessage(args.name, idle));
     }
   }),
+};
+
+/** The compute environments of the stack that a job queue sends jobs to. */
+export function reachableComputeEnvironments(
+  queue: PolicyResource,
+  resources: readonly PolicyResource[],
+): PolicyResource[] {
+  return resources.filter(
+    (r) =>
+      r.type === TYPES.computeEnvironment &&
+      refersTo(queue, "computeEnvironmentOrders", r) === true,
+  );
+}
+
+export const batchQueueComputeScalesToZero: StackValidationPolicy = {
+  name: "batch-queue-compute-scales-to-zero",
+  description:
+    "Checks whether every compute environment that a job queue sends jobs to scales to zero " +
+    "(minVcpus 0), so a stack with an empty queue runs no instances.",
+  remediationSteps:
+    "Set `computeResources.minVcpus` to 0 on each compute environment in the queue's " +
+    "`computeEnvironmentOrders`.",
+  url: "https://docs.aws.amazon.com/batch/latest/userguide/compute_environment_parameters.html",
+  severity: "high",
+  validateStack: (args, reportViolation) => {
+    const queues = args.resources.filter((r) => r.type === TYPES.jobQueue);
+    const queuesOf = new Map<PolicyResource, string[]>();
+    for (const queue of queues) {
+      for (const environment of reachableComputeEnvironments(queue, args.resources)) {
+        queuesOf.set(environment, [...(queuesOf.get(environment) ?? []), queue.name]);
+      }
+    }
+    for (const [environment, queueNames] of queuesOf) {
+      const idle = idleCapacity(environment.props);
+      if (idle !== undefined) {
+        reportViolation(
+          `Job queue ${queueNames.map((n) => `'${n}'`).join(", ")} sends jobs to a compute ` +
+            `environment that does not scale to zero. ` +
+            idleCapacityMessage(environment.name, idle),
+          environment.urn,
+        );
+      }
+    }
+  },
 };
 
 /** The ARN path of Batch's service-linked role; any other role is a custom one. */

@@ -3,17 +3,8 @@
  * a time limit, and each container a role of its own, never the instance's.
  */
 import { ResourceValidationPolicy } from "@pulumi/policy";
-import { TYPES, configOf, validateTypes } from "./resources";
-import {
-  InvalidJson,
-  UNKNOWN,
-  at,
-  elements,
-  given,
-  isUnknown,
-  jsonDocument,
-  numberAt,
-} from "./values";
+import { TYPES, validateTypes } from "./resources";
+import { InvalidJson, UNKNOWN, at, elements, given, jsonDocument, numberAt } from "./values";
 import { AWS_MIN_ATTEMPT_DURATION_SECONDS, BOUND_SETTING_SCHEMAS } from "./bounds";
 
 /** How a job definition describes its containers, for messages. */
@@ -83,10 +74,7 @@ export const batchJobTimeoutRequired: ResourceValidationPolicy = {
     properties: { maxAttemptDurationSeconds: BOUND_SETTING_SCHEMAS.maxAttemptDurationSeconds },
   },
   validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {
-    const { maxAttemptDurationSeconds } = configOf<{ maxAttemptDurationSeconds: number }>(
-      args,
-      batchJobTimeoutRequired,
-    );
+    const { maxAttemptDurationSeconds } = args.getConfig<{ maxAttemptDurationSeconds: number }>();
     const problem = timeoutProblem(args.props, maxAttemptDurationSeconds);
     if (problem !== undefined) {
       // For a multi-node job the timeout covers the whole job, every node included.
@@ -105,7 +93,7 @@ interface RoleGap {
 /** A gap at `path.keys…` unless the role there has text (an unknown one counts as set). */
 function roleAt(part: unknown, path: string, ...keys: string[]): RoleGap[] {
   const role = at(part, ...keys);
-  const set = isUnknown(role) || (typeof role === "string" && role.trim() !== "");
+  const set = role === UNKNOWN || (typeof role === "string" && role.trim() !== "");
   return set ? [] : [{ path: `${path}.${keys.join(".")}` }];
 }
 

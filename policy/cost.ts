@@ -1,6 +1,6 @@
 /** Cost guards: how much a stack can spend at once, and how often a failing job is paid for. */
 import { ResourceValidationPolicy } from "@pulumi/policy";
-import { TYPES, configOf, validateTypes } from "./resources";
+import { TYPES, validateTypes } from "./resources";
 import { UNKNOWN, at, numberAt, stringList } from "./values";
 import { BOUND_SETTING_SCHEMAS, COST_CAP_POLICY, COST_CAP_SETTING_SCHEMA } from "./bounds";
 
@@ -14,7 +14,7 @@ export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
   severity: "medium",
   configSchema: { properties: { maxVcpus: BOUND_SETTING_SCHEMAS.maxVcpus } },
   validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
-    const { maxVcpus: cap } = configOf<{ maxVcpus: number }>(args, batchComputeMaxVcpusCap);
+    const { maxVcpus: cap } = args.getConfig<{ maxVcpus: number }>();
     const computeType = at(args.props, "computeResources", "type");
     if (computeType !== UNKNOWN && typeof computeType !== "string") {
       return; // An unmanaged environment: Batch launches nothing.
@@ -118,7 +118,7 @@ export const batchComputeMaxGpusCap: ResourceValidationPolicy = {
     },
   },
   validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
-    const { maxGpus: cap } = configOf<{ maxGpus: number }>(args, batchComputeMaxGpusCap);
+    const { maxGpus: cap } = args.getConfig<{ maxGpus: number }>();
     const maxVcpus = numberAt(args.props, "computeResources", "maxVcpus");
     const types = stringList(at(args.props, "computeResources", "instanceTypes"));
     if (typeof maxVcpus !== "number" || types === UNKNOWN) {
@@ -148,7 +148,7 @@ export const batchJobRetryAttemptsBounded: ResourceValidationPolicy = {
   severity: "medium",
   configSchema: { properties: { maxAttempts: BOUND_SETTING_SCHEMAS.maxAttempts } },
   validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {
-    const { maxAttempts } = configOf<{ maxAttempts: number }>(args, batchJobRetryAttemptsBounded);
+    const { maxAttempts } = args.getConfig<{ maxAttempts: number }>();
     // No retry strategy means a single attempt.
     const attempts = numberAt(args.props, "retryStrategy", "attempts");
     if (typeof attempts !== "number" || attempts <= maxAttempts) {

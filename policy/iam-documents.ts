@@ -9,7 +9,6 @@ import {
   at,
   elements,
   given,
-  isUnknown,
   jsonDocument,
   keysOf,
   stringList,
@@ -90,7 +89,7 @@ export function conditionValues(
   const blocks = keysOf(condition)
     .filter(operator)
     .map((name) => at(condition, name));
-  if (isUnknown(condition) || blocks.includes(UNKNOWN)) {
+  if (condition === UNKNOWN || blocks.includes(UNKNOWN)) {
     return UNKNOWN;
   }
   return blocks.flatMap((block) =>
@@ -116,5 +115,5 @@ export function hasEffect({ effect }: Statement, wanted: "Allow" | "Deny"): bool
 /** True for `Principal: "*"` and `Principal: { AWS: "*" }`: everyone. */
 export function isEveryone(principal: unknown): boolean | Unknown {
   const aws = principal === "*" ? ["*"] : stringList(at(principal, "AWS"));
-  return isUnknown(principal) || aws === UNKNOWN ? UNKNOWN : aws.includes("*");
+  return principal === UNKNOWN || aws === UNKNOWN ? UNKNOWN : aws.includes("*");
 }

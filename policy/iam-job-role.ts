@@ -15,7 +15,7 @@ import {
 } from "./iam-documents";
 import { ACTION, covers, isWildcardResource } from "./iam-patterns";
 import { refersTo } from "./links";
-import { TYPES, configOf, stringListSetting } from "./resources";
+import { TYPES, stringListSetting } from "./resources";
 import { UNKNOWN, at } from "./values";
 
 /**
@@ -110,7 +110,7 @@ export const iamJobRoleBucketScope: StackValidationPolicy = {
     },
   },
   validateStack: (args, reportViolation) => {
-    const scope = configOf<BucketScope>(args, iamJobRoleBucketScope);
+    const scope = args.getConfig<BucketScope>();
     const fix =
       `Fix: grant s3:GetObject only on ${scope.readablePrefixes.map(prefixArn).join(" and ")}, ` +
       `s3:PutObject only on ${scope.writablePrefixes.map(prefixArn).join(" and ")}.`;

@@ -13,7 +13,7 @@ import {
   isEveryone,
 } from "./iam-documents";
 import { ACTION, covers, isWildcardResource } from "./iam-patterns";
-import { TYPES, configOf, stringListSetting, validateTypes } from "./resources";
+import { TYPES, stringListSetting, validateTypes } from "./resources";
 import { InvalidJson, UNKNOWN, Unknown, at, elements, show, stringList } from "./values";
 
 export interface IamNoAdminAccessArgs {
@@ -313,7 +313,7 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
     },
   },
   validateResource: validateTypes(Object.keys(HOLDERS), (args, reportViolation) => {
-    const config = configOf<IamNoAdminAccessArgs>(args, iamNoAdminAccess);
+    const config = args.getConfig<IamNoAdminAccessArgs>();
     const what = `${args.type.split(":").pop()} '${args.name}'`;
     const deniedNames = config.deniedManagedPolicies.map((name) => name.toLowerCase());
     for (const { path, arn } of attachedArns(args)) {

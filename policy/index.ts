@@ -3,7 +3,11 @@
  * Mandatory unless a policy says otherwise; see policy-config.example.json for settings.
  */
 import { PolicyPack } from "@pulumi/policy";
-import { batchComputeMinVcpusZero, batchComputeNoCustomServiceRole } from "./batch-compute";
+import {
+  batchComputeMinVcpusZero,
+  batchComputeNoCustomServiceRole,
+  batchQueueComputeScalesToZero,
+} from "./batch-compute";
 import { batchJobRoleRequired, batchJobTimeoutRequired } from "./batch-job-definition";
 import {
   batchComputeMaxGpusCap,
@@ -15,7 +19,6 @@ import { ecrScanOnPush } from "./ecr";
 import { iamNoAdminAccess } from "./iam";
 import { iamJobRoleBucketScope } from "./iam-job-role";
 import { s3BucketPublicAccessBlocked, s3BucketTlsOnly } from "./s3";
-import { batchQueueComputeScalesToZero } from "./stack";
 
 new PolicyPack("batchpy", {
   description:

@@ -3,11 +3,11 @@
  * even while the value is unknown (preview), or by the value once it is known.
  */
 import { PolicyResource } from "@pulumi/policy";
-import { UNKNOWN, Unknown, at, isUnknown, keysOf } from "./values";
+import { UNKNOWN, Unknown, at, keysOf } from "./values";
 
 /** Every string in a property, nested lists and objects included; unknown parts as `UNKNOWN`. */
 function leaves(value: unknown): (string | Unknown)[] {
-  if (isUnknown(value) || typeof value === "string") {
+  if (value === UNKNOWN || typeof value === "string") {
     return [value];
   }
   // Keys, not `value.map`: the proxy throws on reading an unknown element.

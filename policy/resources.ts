@@ -2,12 +2,7 @@
  * The resource types the pack inspects, by type token: importing `@pulumi/aws` would be slow
  * to load and type-check. The tests build inputs from its 7.x `Args` types instead.
  */
-import {
-  Policy,
-  ReportViolation,
-  ResourceValidation,
-  ResourceValidationArgs,
-} from "@pulumi/policy";
+import { ReportViolation, ResourceValidation, ResourceValidationArgs } from "@pulumi/policy";
 
 export const TYPES = {
   computeEnvironment: "aws:batch/computeEnvironment:ComputeEnvironment",
@@ -57,11 +52,4 @@ export function validateTypes(
 /** A config setting that lists strings. */
 export function stringListSetting(defaults: readonly string[], description: string) {
   return { type: "array", items: { type: "string" }, default: [...defaults], description } as const;
-}
-
-/** A policy's settings over its `configSchema` defaults (a direct call gets no defaults). */
-export function configOf<T>(args: Pick<ResourceValidationArgs, "getConfig">, policy: Policy): T {
-  const properties = Object.entries(policy.configSchema?.properties ?? {});
-  const defaults = Object.fromEntries(properties.map(([key, schema]) => [key, schema.default]));
-  return { ...defaults, ...args.getConfig<Partial<T>>() } as T;
 }

@@ -1,34 +1,19 @@
 /**
- * Reading resource properties: during preview an unknown value arrives as a sentinel string,
- * or the proxy throws `UnknownValueError`. Both become `UNKNOWN`, so a policy skips what it
- * cannot decide yet (it runs again at `pulumi up`).
+ * Reading resource properties: during preview @pulumi/policy's proxy throws `UnknownValueError`
+ * on an unknown value, which becomes `UNKNOWN`, so a policy skips what it cannot decide yet (it
+ * runs again at `pulumi up`).
  */
 import { UnknownValueError } from "@pulumi/policy";
 
-/** The engine's unknown placeholders by type, as in @pulumi/policy's `proxy.js`. */
-export const UNKNOWN_SENTINELS = {
-  boolean: "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
-  number: "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
-  string: "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
-  array: "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
-  asset: "030794c1-ac77-496b-92df-f27374a8bd58",
-  archive: "e48ece36-62e2-4504-bad9-02848725956a",
-  object: "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
-} as const;
-
 export const UNKNOWN: unique symbol = Symbol("unknown");
 export type Unknown = typeof UNKNOWN;
-
-export function isUnknown(value: unknown): value is Unknown {
-  return value === UNKNOWN || Object.values<unknown>(UNKNOWN_SENTINELS).includes(value);
-}
 
 /** `value[path[0]][path[1]]…`: `UNKNOWN` if a step is unknown, `undefined` if one is missing. */
 export function at(value: unknown, ...path: (string | number)[]): unknown {
   let current = value;
   for (const key of path) {
-    if (isUnknown(current) || current === null || typeof current !== "object") {
-      return isUnknown(current) ? UNKNOWN : undefined;
+    if (current === null || typeof current !== "object") {
+      return current === UNKNOWN ? UNKNOWN : undefined;
     }
     try {
       current = (current as Record<string | number, unknown>)[key];
@@ -39,7 +24,7 @@ export function at(value: unknown, ...path: (string | number)[]): unknown {
       throw err;
     }
   }
-  return isUnknown(current) ? UNKNOWN : current;
+  return current;
 }
 
 /** Whether a property holds a value: neither absent nor null. */
@@ -54,8 +39,8 @@ export function keysOf(value: unknown): string[] {
 
 /** A list property's elements, each read through {@link at}; a single value is a list of one. */
 export function elements(value: unknown): unknown[] | Unknown {
-  if (isUnknown(value) || !Array.isArray(value)) {
-    return isUnknown(value) ? UNKNOWN : given(value) ? [value] : [];
+  if (!Array.isArray(value)) {
+    return value === UNKNOWN ? UNKNOWN : given(value) ? [value] : [];
   }
   // Indexes, not `value.map`: the proxy throws on reading an unknown element.
   return Array.from({ length: value.length }, (_, i) => at(value, i));
@@ -64,7 +49,7 @@ export function elements(value: unknown): unknown[] | Unknown {
 /** A string, or a list of strings, as IAM documents allow; `UNKNOWN` if any part is. */
 export function stringList(value: unknown): string[] | Unknown {
   const items = elements(value);
-  if (items === UNKNOWN || items.some(isUnknown)) {
+  if (items === UNKNOWN || items.includes(UNKNOWN)) {
     return UNKNOWN;
   }
   return items.filter((item): item is string => typeof item === "string");
@@ -77,8 +62,8 @@ export class InvalidJson {
 
 /** A JSON document property: parsed if a string, as is if an object, `UNKNOWN` while unknown. */
 export function jsonDocument(value: unknown): unknown {
-  if (isUnknown(value) || typeof value !== "string") {
-    return isUnknown(value) ? UNKNOWN : value;
+  if (typeof value !== "string") {
+    return value;
   }
   try {
     return JSON.parse(value) as unknown;

@@ -299,8 +299,6 @@ export async function main(
   const startAbort = new AbortController();
   // Started first, so that the program is evaluated while the pack starts.
   const pack = (io.startPack ?? startPolicyPack)({
-    // With --all-stacks the pack learns each stack from ConfigureStack.
-    stack: settings.allStacks ? undefined : settings.stack,
     onOutput: (line) => progress(`[policy pack] ${line}`),
     signal: startAbort.signal,
   });

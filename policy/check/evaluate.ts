@@ -13,31 +13,13 @@ import type {
   RegisterResourceResponse,
 } from "@pulumi/pulumi/proto/resource_pb";
 import { parse as parseYaml } from "yaml";
-import type { AnalyzedResource } from "./pack";
 
 const DEFAULT_PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 
 const MOCK_ACCOUNT_ID = "123456789012";
 
-/** One resource the program registered, as the engine saw it. */
-export interface MockedResource extends AnalyzedResource {
-  readonly id: string;
-  /** Inputs plus what the mocks computed (ARNs, names). */
-  readonly state: Record<string, unknown>;
-  readonly dependencies: string[];
-  readonly propertyDependencies: Record<string, string[]>;
-  /** False for component resources. */
-  readonly custom: boolean;
-  readonly retainOnDelete?: boolean;
-}
-
-export interface Evaluation {
-  readonly project: string;
-  readonly config: Record<string, string>;
-  readonly resources: MockedResource[];
-  /** The stack outputs, resolved. */
-  readonly outputs: Record<string, unknown>;
-}
+export type MockedResource = ReturnType<typeof registered>;
+export type Evaluation = Awaited<ReturnType<typeof evaluateProgram>>;
 
 export interface EvaluateOptions {
   readonly stack: string;
@@ -141,11 +123,8 @@ function computedOutputs(
   }
 }
 
-/** A data-source call the program makes: its token and inputs. */
-export interface MockCall {
-  readonly token: string;
-  readonly inputs: Record<string, unknown>;
-}
+/** A data-source call the program makes. */
+export type MockCall = Pick<pulumi.runtime.MockCallArgs, "token" | "inputs">;
 
 type Gpu = { count: number; manufacturer: string; memorySize: number; name: string };
 const A10G: Gpu = { count: 1, manufacturer: "NVIDIA", memorySize: 24576, name: "A10G" };
@@ -217,17 +196,16 @@ function mockCall(
 export interface MockSettings {
   readonly project: string;
   readonly stack: string;
-  /** Config as `namespace:key` → string. */
   readonly config: Record<string, string>;
   /** Answers data-source calls before the standard mocks (undefined falls through). */
   readonly calls?: (call: MockCall) => Record<string, unknown> | undefined;
 }
 
-/** A registered resource: what the mocks were given and answered, and the request's options. */
-function registered(
-  request: RegisterResourceRequest,
-  response: RegisterResourceResponse,
-): MockedResource {
+/**
+ * A registered resource as the engine saw it: what the mocks were given (`inputs`) and
+ * answered (`state`: inputs plus ARNs, names), and the request's options.
+ */
+function registered(request: RegisterResourceRequest, response: RegisterResourceResponse) {
   const propertyDependencies: Record<string, string[]> = {};
   request.getPropertydependenciesMap().forEach((value, key) => {
     propertyDependencies[key] = value.getUrnsList();
@@ -319,7 +297,7 @@ export async function runUnderMocks(
 }
 
 /** Runs the program under mocks with a stack's config and returns what it registered. */
-export async function evaluateProgram(options: EvaluateOptions): Promise<Evaluation> {
+export async function evaluateProgram(options: EvaluateOptions) {
   const projectRoot = path.resolve(options.projectRoot ?? DEFAULT_PROJECT_ROOT);
   const projectFile = fs.readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8");
   const project = (parseYaml(projectFile) as { name: string }).name;

@@ -7,7 +7,6 @@
  */
 import { ChildProcess, spawn } from "child_process";
 import { once } from "events";
-import * as fs from "fs";
 import { createRequire } from "module";
 import * as path from "path";
 import * as readline from "readline";
@@ -56,27 +55,10 @@ export interface AnalyzedResource {
   readonly propertyDependencies?: Readonly<Record<string, readonly string[]>>;
 }
 
-export interface Diagnostic {
-  readonly policyName: string;
-  readonly policyPackName: string;
-  readonly policyPackVersion: string;
-  readonly description: string;
-  /** The description, a newline, and the violation's own message. */
-  readonly message: string;
-  readonly enforcementLevel: EnforcementLevel;
-  /** The resource it is about (the analyzed one if the policy named none). */
-  readonly urn?: string;
-  readonly severity?: string;
-}
+/** A policy's finding; its message is the description, a newline, and the violation's own. */
+export type Diagnostic = ReturnType<typeof fromDiagnostic>;
 
-interface PackInfo {
-  readonly name: string;
-  readonly version: string;
-  readonly policies: readonly PolicySummary[];
-  readonly initialConfig: PolicyPackConfig;
-}
-
-export interface StackIdentity {
+interface StackIdentity {
   readonly project: string;
   readonly stack: string;
   readonly config?: Readonly<Record<string, string>>;
@@ -85,8 +67,6 @@ export interface StackIdentity {
 export interface StartOptions {
   /** The folder with PulumiPolicy.yaml. @default policy/ */
   readonly packDir?: string;
-  /** In the pack's environment as the engine puts it; ConfigureStack tells it again. */
-  readonly stack?: string;
   /** Lines the pack prints once it serves. */
   readonly onOutput?: (line: string) => void;
   /** Stops the process and rejects the start. */
@@ -94,41 +74,16 @@ export interface StartOptions {
 }
 
 /** A running pack. Always `stop()` it. */
-export interface PolicyPackProcess {
-  readonly info: PackInfo;
-  readonly pid: number;
-  /** ConfigureStack, then Configure with every policy's level and settings. */
-  configure(stack: StackIdentity, config: ReconciledConfig): Promise<void>;
-  analyze(resource: AnalyzedResource): Promise<Diagnostic[]>;
-  analyzeStack(resources: readonly AnalyzedResource[]): Promise<Diagnostic[]>;
-  stop(): Promise<void>;
-}
-
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type PolicyPackProcess = Awaited<ReturnType<typeof startPolicyPack>>;
 
 /**
- * A value as protobuf's `Struct` carries it: undefined properties dropped (the engine has
- * no such value), undefined list items as null, anything else not JSON refused.
+ * Properties as protobuf's `Struct` carries them, which is JSON: undefined properties dropped
+ * (the engine has no such value), undefined list items as null.
  */
-export function toJson(value: unknown, at = "$"): Json | undefined {
-  if (typeof value === "number" && !Number.isFinite(value)) {
-    throw new Error(`${at} is ${value}, which a resource property cannot hold.`);
-  }
-  if (value === null || ["undefined", "boolean", "number", "string"].includes(typeof value)) {
-    return value as Json | undefined;
-  }
-  if (typeof value !== "object") {
-    throw new Error(`${at} is a ${typeof value}, which a resource property cannot hold.`);
-  }
-  if (Array.isArray(value)) {
-    return value.map((item, i) => toJson(item, `${at}[${i}]`) ?? null);
-  }
-  const entries = Object.entries(value).map(([key, item]) => [key, toJson(item, `${at}.${key}`)]);
-  return Object.fromEntries(entries.filter(([, item]) => item !== undefined)) as Json;
-}
-
-function struct(properties: Record<string, unknown>, at: string): StructPb.Struct {
-  return Struct.fromJavaScript(toJson(properties, at) as { [key: string]: Json });
+function struct(properties: Record<string, unknown>): StructPb.Struct {
+  return Struct.fromJavaScript(
+    JSON.parse(JSON.stringify(properties)) as Record<string, StructPb.JavaScriptValue>,
+  );
 }
 
 /** What `Analyze` and `AnalyzeStack` both send of a resource; of its options, the parent. */
@@ -140,7 +95,7 @@ function describe<M extends pb.AnalyzeRequest | pb.AnalyzerResource>(
   message.setType(resource.type);
   message.setUrn(resource.urn);
   message.setName(resource.name);
-  message.setProperties(struct(properties, resource.urn));
+  message.setProperties(struct(properties));
   const options = new pb.AnalyzerResourceOptions();
   options.setProtect(false);
   options.setCustomtimeouts(new pb.AnalyzerResourceOptions.CustomTimeouts());
@@ -188,7 +143,7 @@ export function enforcementLevelValue(level: EnforcementLevel): pb.EnforcementLe
 }
 
 /** A diagnostic; one that names no URN is about the analyzed resource, as the engine reads it. */
-export function fromDiagnostic(d: pb.AnalyzeDiagnostic, analyzedUrn?: string): Diagnostic {
+export function fromDiagnostic(d: pb.AnalyzeDiagnostic, analyzedUrn?: string) {
   const severity = nameIn(pb.PolicySeverity, d.getSeverity(), "POLICY_SEVERITY_");
   return {
     policyName: d.getPolicyname(),
@@ -201,7 +156,7 @@ export function fromDiagnostic(d: pb.AnalyzeDiagnostic, analyzedUrn?: string): D
       urn: d.getUrn() || analyzedUrn || undefined,
       severity: severity === "unspecified" ? undefined : severity,
     }),
-  };
+  } as const;
 }
 
 type Unary<Req, Res> = (
@@ -229,19 +184,11 @@ function call<Req, Res>(
 }
 
 /** What the pack declares: GetPluginInfo, then GetAnalyzerInfo. */
-async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
+async function readPackInfo(analyzer: AnalyzerClient) {
   const describing = "to describe itself (GetPluginInfo)";
   const plugin = await call(analyzer, analyzer.getPluginInfo, new Empty(), describing);
   const listing = "to list its policies (GetAnalyzerInfo)";
   const info = await call(analyzer, analyzer.getAnalyzerInfo, new Empty(), listing);
-  const initialConfig: PolicyPackConfig = {};
-  info.getInitialconfigMap().forEach((value, key) => {
-    const enforcementLevel = enforcementLevelName(value.getEnforcementlevel());
-    initialConfig[key] = {
-      enforcementLevel,
-      properties: value.getProperties()?.toJavaScript() ?? {},
-    };
-  });
   const policies = info.getPoliciesList().map((policy): PolicySummary => {
     const schema = policy.getConfigschema();
     return {
@@ -256,17 +203,16 @@ async function readPackInfo(analyzer: AnalyzerClient): Promise<PackInfo> {
     };
   });
   const version = info.getVersion() || plugin.getVersion();
-  return { name: info.getName(), version, policies, initialConfig };
+  return { name: info.getName(), version, policies };
 }
 
 /** The calls the engine makes on a serving pack. */
-function analyzerCalls(
-  analyzer: AnalyzerClient,
-): Pick<PolicyPackProcess, "configure" | "analyze" | "analyzeStack"> {
+function analyzerCalls(analyzer: AnalyzerClient) {
   const diagnostics = (response: pb.AnalyzeResponse, urn?: string) =>
     response.getDiagnosticsList().map((d) => fromDiagnostic(d, urn));
   return {
-    configure: async (stack, config) => {
+    /** ConfigureStack, then Configure with every policy's level and settings. */
+    configure: async (stack: StackIdentity, config: ReconciledConfig) => {
       const stackRequest = new pb.AnalyzerStackConfigureRequest();
       stackRequest.setProject(stack.project);
       stackRequest.setStack(stack.stack);
@@ -281,50 +227,23 @@ function analyzerCalls(
         const policyConfig = new pb.PolicyConfig();
         // Always set: proto3 would read a missing level as ADVISORY (0).
         policyConfig.setEnforcementlevel(enforcementLevelValue(entry.enforcementLevel));
-        policyConfig.setProperties(struct(entry.properties, name));
+        policyConfig.setProperties(struct(entry.properties));
         request.getPolicyconfigMap().set(name, policyConfig);
       }
       await call(analyzer, analyzer.configure, request, "to take the policy config (Configure)");
     },
-    analyze: async (resource) => {
+    analyze: async (resource: AnalyzedResource) => {
       const what = `to analyze ${resource.urn} (Analyze)`;
       const response = await call(analyzer, analyzer.analyze, analyzeRequest(resource), what);
       return diagnostics(response, resource.urn);
     },
-    analyzeStack: async (resources) => {
+    analyzeStack: async (resources: readonly AnalyzedResource[]) => {
       const request = new pb.AnalyzeStackRequest();
       request.setResourcesList(resources.map(analyzerResource));
       const what = "to analyze the stack (AnalyzeStack)";
       return diagnostics(await call(analyzer, analyzer.analyzeStack, request, what));
     },
   };
-}
-
-/** The pack's process, with the environment the engine gives an analyzer. */
-function spawnPack(packDir: string, stack: string | undefined): ChildProcess {
-  const missing = !fs.existsSync(packDir)
-    ? `the folder ${packDir} does not exist`
-    : !fs.existsSync(path.join(packDir, "PulumiPolicy.yaml")) &&
-      `${packDir} has no PulumiPolicy.yaml`;
-  if (missing) {
-    throw new Error(
-      `Could not start the policy pack: ${missing}. Pass the folder that holds the pack's PulumiPolicy.yaml.`,
-    );
-  }
-  const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
-  return spawn(
-    process.execPath,
-    ["-r", register, path.join(__dirname, "pack-runner.ts"), packDir],
-    {
-      cwd: packDir,
-      env: {
-        ...process.env,
-        PULUMI_NODEJS_DRY_RUN: "true",
-        ...(stack && { PULUMI_NODEJS_STACK: stack }),
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
 }
 
 /**
@@ -386,7 +305,7 @@ async function endProcess(child: ChildProcess): Promise<void> {
  * Starts the pack, connects to it and reads what it declares. The process is spawned before
  * this returns, so work started after the call overlaps the pack's start.
  */
-export async function startPolicyPack(options: StartOptions): Promise<PolicyPackProcess> {
+export async function startPolicyPack(options: StartOptions) {
   const packDir = path.resolve(options.packDir ?? DEFAULT_PACK_DIR);
   const { signal } = options;
   const cancelled = () =>
@@ -394,10 +313,17 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
   if (signal?.aborted) {
     throw cancelled();
   }
-  const child = spawnPack(packDir, options.stack);
+  const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
+  const runner = path.join(__dirname, "pack-runner.ts");
+  // With the environment the engine gives an analyzer.
+  const child = spawn(process.execPath, ["-r", register, runner, packDir], {
+    cwd: packDir,
+    env: { ...process.env, PULUMI_NODEJS_DRY_RUN: "true" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let client: AnalyzerClient | undefined;
   let stopping: Promise<void> | undefined;
-  const stop = () => (stopping ??= (client?.close(), endProcess(child)));
+  const stop = (): Promise<void> => (stopping ??= (client?.close(), endProcess(child)));
   const onAbort = () => void stop();
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
@@ -419,22 +345,15 @@ export async function startPolicyPack(options: StartOptions): Promise<PolicyPack
   }
 }
 
-export interface PolicyCheckResult {
-  readonly pack: PackInfo;
-  readonly config: ReconciledConfig;
-  /** Config problems the engine ignores too (an unknown policy name). */
-  readonly warnings: readonly string[];
-  /** In resource order, then the stack's. */
-  readonly diagnostics: readonly Diagnostic[];
-  readonly resourcesAnalyzed: number;
-}
+/** Its warnings are config problems the engine ignores too (an unknown policy name). */
+export type PolicyCheckResult = Awaited<ReturnType<typeof checkWithPack>>;
 
 /**
  * What the engine does with a serving pack during `pulumi preview`: ConfigureStack, Configure,
  * Analyze for every resource (many at once, as the program registers them), AnalyzeStack.
  */
 export async function checkWithPack(
-  pack: PolicyPackProcess,
+  pack: Pick<PolicyPackProcess, "info" | "configure" | "analyze" | "analyzeStack">,
   options: {
     readonly stack: StackIdentity;
     /** In registration order, components included. */
@@ -443,10 +362,9 @@ export async function checkWithPack(
     /** Where `policyConfig` came from, for messages. */
     readonly policyConfigSource?: string;
   },
-): Promise<PolicyCheckResult> {
+) {
   const { config, warnings } = reconcilePolicyPackConfig(
     pack.info.policies,
-    pack.info.initialConfig,
     options.policyConfig ?? {},
     options.policyConfigSource,
   );

@@ -1,7 +1,7 @@
 /**
  * Policy pack config, handled as the engine handles `--policy-pack-config`: each policy's
- * schema defaults, then the pack's initial config, then the file ("all" sets every level),
- * validated against each policy's `configSchema`. `jobs:submit` reads its bounds from it too.
+ * schema defaults, then the file ("all" sets every level), validated against each policy's
+ * `configSchema`. `jobs:submit` reads its bounds from it too.
  */
 import Ajv from "ajv";
 import { ParseError, parse, printParseErrorCode } from "jsonc-parser";
@@ -123,6 +123,7 @@ export function validateAgainstSchema(schema: JsonSchema, value: unknown, path: 
   // schemas are not validated themselves (most of ajv's start-up cost): a test checks the pack's.
   ajv ??= new Ajv({
     allErrors: true,
+    useDefaults: true,
     verbose: true,
     strict: false,
     validateSchema: false,
@@ -151,60 +152,42 @@ export function validateAgainstSchema(schema: JsonSchema, value: unknown, path: 
       });
 }
 
-/** `config` over `result`: "all" sets every level, a policy's own entry wins over it. */
-function apply(result: Map<string, Required<PolicyConfigEntry>>, config: PolicyPackConfig): void {
-  // Names are the user's: read through a Map, never as keys of a plain object.
-  const given = new Map(Object.entries(config));
-  const all = given.get("all")?.enforcementLevel;
-  for (const [name, current] of result) {
-    const mine = given.get(name);
-    result.set(name, {
-      enforcementLevel: mine?.enforcementLevel ?? all ?? current.enforcementLevel,
-      properties: { ...current.properties, ...mine?.properties },
-    });
-  }
-}
-
 /**
- * Schema defaults, then the pack's initial config, then the user's, each policy's result
- * checked against its schema (a {@link PolicyConfigError} lists every problem). A name the
- * pack does not know is only a warning: the engine ignores it too.
+ * Each policy's level and schema defaults, with the user's config over them ("all" sets every
+ * level, a policy's own entry wins over it), checked against its schema (a
+ * {@link PolicyConfigError} lists every problem). A name the pack does not know is only a
+ * warning: the engine ignores it too. The pack declares no initial config.
  */
 export function reconcilePolicyPackConfig(
   policies: readonly PolicySummary[],
-  initialConfig: PolicyPackConfig,
   config: PolicyPackConfig,
   source = "the policy config",
 ): { config: ReconciledConfig; warnings: string[] } {
-  const result = new Map(
-    policies.map(({ name, enforcementLevel, configSchema }) => {
-      const defaults = Object.entries(configSchema?.properties ?? {})
-        .filter(([, schema]) => schema.default !== undefined)
-        .map(([key, schema]) => [key, schema.default]);
-      return [name, { enforcementLevel, properties: Object.fromEntries(defaults) }];
-    }),
-  );
-  apply(result, initialConfig);
-  apply(result, config);
+  // Names are the user's: read through a Map, never as keys of a plain object.
+  const given = new Map(Object.entries(config));
+  const all = given.get("all")?.enforcementLevel;
+  const problems: string[] = [];
+  const result = policies.map(({ name, enforcementLevel, configSchema }) => {
+    const mine = given.get(name);
+    const properties = { ...mine?.properties };
+    if (configSchema !== undefined) {
+      // Validating fills in the schema's defaults (ajv's useDefaults).
+      const found = validateAgainstSchema({ type: "object", ...configSchema }, properties, "");
+      problems.push(...found.map((problem) => `${source}: "${name}": ${problem}.`));
+    }
+    const level = mine?.enforcementLevel ?? all ?? enforcementLevel;
+    return [name, { enforcementLevel: level, properties }] as const;
+  });
+  if (problems.length > 0) {
+    throw new PolicyConfigError(problems);
+  }
   const known = policies.map((p) => p.name);
-  const warnings = Object.keys(config)
-    .filter((name) => name !== "all" && !result.has(name))
+  const warnings = [...given.keys()]
+    .filter((name) => name !== "all" && !known.includes(name))
     .map(
       (name) =>
         `${source}: "${name}" is not a policy of this pack; the pack has ${known.join(", ")}; its settings are ignored.`,
     );
-  const problems = policies.flatMap(({ name, configSchema }) =>
-    configSchema === undefined
-      ? []
-      : validateAgainstSchema(
-          { type: "object", ...configSchema },
-          result.get(name)?.properties,
-          "",
-        ).map((problem) => `${source}: "${name}": ${problem}.`),
-  );
-  if (problems.length > 0) {
-    throw new PolicyConfigError(problems);
-  }
   return { config: Object.fromEntries(result), warnings };
 }
 
@@ -239,7 +222,7 @@ export function boundsFromPolicyConfig(
 ): { bounds: PolicyBounds; costCap?: PolicyCostCap; problems: string[] } {
   try {
     const given = parsePolicyPackConfig(text, file);
-    const { config } = reconcilePolicyPackConfig(BOUND_POLICY_SUMMARIES, {}, given, file);
+    const { config } = reconcilePolicyPackConfig(BOUND_POLICY_SUMMARIES, given, file);
     const bounds = Object.entries(BOUND_POLICIES).map(([setting, name]) => {
       const { enforcementLevel: level, properties } = config[name];
       return [setting, { value: properties[setting] as number, level }];

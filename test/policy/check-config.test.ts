@@ -16,7 +16,6 @@ import * as cost from "../../policy/cost";
 import * as ecr from "../../policy/ecr";
 import * as iam from "../../policy/iam";
 import * as s3 from "../../policy/s3";
-import * as stack from "../../policy/stack";
 
 const policies: PolicySummary[] = [
   {
@@ -61,7 +60,7 @@ describe("policy:check policy config", () => {
   });
 
   it("fills schema defaults and each policy's level, then applies the file", () => {
-    const { config, warnings } = reconcilePolicyPackConfig(policies, {}, {});
+    const { config, warnings } = reconcilePolicyPackConfig(policies, {});
     assert.deepEqual(config, {
       "batch-compute-max-vcpus-cap": {
         enforcementLevel: "mandatory",
@@ -70,11 +69,9 @@ describe("policy:check policy config", () => {
       "ecr-scan-on-push": { enforcementLevel: "advisory", properties: {} },
     });
     assert.deepEqual(warnings, []);
-    const changed = reconcilePolicyPackConfig(
-      policies,
-      {},
-      { "batch-compute-max-vcpus-cap": { properties: { maxVcpus: 8 } } },
-    );
+    const changed = reconcilePolicyPackConfig(policies, {
+      "batch-compute-max-vcpus-cap": { properties: { maxVcpus: 8 } },
+    });
     assert.deepEqual(changed.config["batch-compute-max-vcpus-cap"], {
       enforcementLevel: "mandatory",
       properties: { maxVcpus: 8 },
@@ -82,25 +79,12 @@ describe("policy:check policy config", () => {
   });
 
   it("applies 'all' to every policy's level, then per-policy settings over it", () => {
-    const { config } = reconcilePolicyPackConfig(
-      policies,
-      {},
-      {
-        all: { enforcementLevel: "advisory", properties: {} },
-        "ecr-scan-on-push": { enforcementLevel: "disabled", properties: {} },
-      },
-    );
+    const { config } = reconcilePolicyPackConfig(policies, {
+      all: { enforcementLevel: "advisory", properties: {} },
+      "ecr-scan-on-push": { enforcementLevel: "disabled", properties: {} },
+    });
     assert.equal(config["batch-compute-max-vcpus-cap"].enforcementLevel, "advisory");
     assert.equal(config["ecr-scan-on-push"].enforcementLevel, "disabled");
-  });
-
-  it("applies the pack's initial config before the file", () => {
-    const { config } = reconcilePolicyPackConfig(
-      policies,
-      { "batch-compute-max-vcpus-cap": { properties: { maxVcpus: 32 } } },
-      {},
-    );
-    assert.equal(config["batch-compute-max-vcpus-cap"].properties.maxVcpus, 32);
   });
 
   it("refuses settings that break the policy's schema, naming policy, key and value", () => {
@@ -108,7 +92,6 @@ describe("policy:check policy config", () => {
       () =>
         reconcilePolicyPackConfig(
           policies,
-          {},
           { "batch-compute-max-vcpus-cap": { properties: { maxVcpus: 0 } } },
           "c.json",
         ),
@@ -117,11 +100,9 @@ describe("policy:check policy config", () => {
   });
 
   it("warns about, and drops, a policy name the pack does not have", () => {
-    const { config, warnings } = reconcilePolicyPackConfig(
-      policies,
-      {},
-      { "ecr-scan-on-pull": { enforcementLevel: "mandatory", properties: {} } },
-    );
+    const { config, warnings } = reconcilePolicyPackConfig(policies, {
+      "ecr-scan-on-pull": { enforcementLevel: "mandatory", properties: {} },
+    });
     assert.equal(config["ecr-scan-on-pull"], undefined);
     assert.match(warnings[0], /"ecr-scan-on-pull" is not a policy of this pack/);
   });
@@ -132,7 +113,7 @@ describe("policy:check policy config", () => {
       '{"__proto__": {"enforcementLevel": "mandatory", "properties": {}},' +
         ' "constructor": {"enforcementLevel": "disabled", "properties": {}}}',
     ) as PolicyPackConfig;
-    const { config, warnings } = reconcilePolicyPackConfig(policies, {}, file);
+    const { config, warnings } = reconcilePolicyPackConfig(policies, file);
     assert.strictEqual(Object.getPrototypeOf(config), Object.prototype);
     assert.deepEqual(Object.keys(config).sort(), [
       "batch-compute-max-vcpus-cap",
@@ -173,7 +154,7 @@ describe("policy:check policy config", () => {
 
   it("the pack's own config schemas are valid draft-07 schemas (the check skips that step)", () => {
     const ajv = new Ajv({ strict: true });
-    const modules = [batchCompute, batchJobDefinition, cost, ecr, iam, s3, stack];
+    const modules = [batchCompute, batchJobDefinition, cost, ecr, iam, s3];
     const schemas = modules
       .flatMap((m) => Object.values(m as Record<string, unknown>))
       .filter(

@@ -12,7 +12,6 @@ function result(levels: ("mandatory" | "advisory")[]): PolicyCheckResult {
     pack: {
       name: "batchpy",
       version: "0.1.0",
-      initialConfig: {},
       policies: [
         { name: "batch-compute-min-vcpus-zero", enforcementLevel: "mandatory" },
         { name: "ecr-scan-on-push", enforcementLevel: "advisory" },

@@ -8,9 +8,8 @@ import {
   enforcementLevelName,
   enforcementLevelValue,
   fromDiagnostic,
-  toJson,
 } from "../../policy/check/pack";
-import { UNKNOWN_SENTINELS } from "../../policy/values";
+import { UNKNOWN_SENTINELS } from "./policy-helpers";
 
 const queue: AnalyzedResource = {
   urn: "urn:pulumi:dev::batchpy::batchpy:queue:JobQueue$aws:batch/jobQueue:JobQueue::batchpy-dev-queue",
@@ -20,6 +19,7 @@ const queue: AnalyzedResource = {
     priority: 1,
     computeEnvironmentOrders: [{ computeEnvironment: UNKNOWN_SENTINELS.string, order: 0 }],
     tags: undefined,
+    securityGroupIds: [undefined, "sg-1"],
   },
   state: { arn: "arn:aws:batch:us-east-1:123456789012:job-queue/q" },
   parent: "urn:pulumi:dev::batchpy::batchpy:queue:JobQueue::batchpy-dev",
@@ -28,16 +28,7 @@ const queue: AnalyzedResource = {
 };
 
 describe("policy:check wire format", () => {
-  it("drops undefined properties, keeps unknown sentinels, refuses non-JSON values", () => {
-    assert.deepEqual(toJson({ a: undefined, b: [undefined, 1], c: UNKNOWN_SENTINELS.number }), {
-      b: [null, 1],
-      c: UNKNOWN_SENTINELS.number,
-    });
-    assert.throws(() => toJson({ n: NaN }, "r"), /r\.n is NaN/);
-    assert.throws(() => toJson({ f: () => 1 }, "r"), /r\.f is a function/);
-  });
-
-  it("sends Analyze the resource's inputs, type, name, URN and parent", () => {
+  it("sends Analyze the inputs as JSON (unknown sentinels kept), type, name, URN and parent", () => {
     const request = analyzeRequest(queue);
     assert.equal(request.getType(), queue.type);
     assert.equal(request.getUrn(), queue.urn);
@@ -45,6 +36,7 @@ describe("policy:check wire format", () => {
     assert.deepEqual(request.getProperties()?.toJavaScript(), {
       priority: 1,
       computeEnvironmentOrders: [{ computeEnvironment: UNKNOWN_SENTINELS.string, order: 0 }],
+      securityGroupIds: [null, "sg-1"],
     });
     assert.equal(request.getOptions()?.getParent(), queue.parent);
     assert.equal(request.getOptions()?.getProtect(), false);

@@ -1,11 +1,13 @@
 /**
  * Runs one policy in-process the way @pulumi/policy's server does, without the gRPC server:
  * properties wrapped in the proxy that throws on unknown values, `getConfig` returning the
- * policy's config, `notApplicable` ending the validation. @pulumi/policy ships no test
- * helper, and its 1.21 args objects need `stackTags` and `notApplicable` too.
+ * policy's config over its schema defaults (the engine fills them in), `notApplicable` ending
+ * the validation. @pulumi/policy ships no test helper, and its 1.21 args objects need
+ * `stackTags` and `notApplicable` too.
  */
 import { strict as assert } from "assert";
 import {
+  Policy,
   PolicyResource,
   ReportViolation,
   ResourceValidationArgs,
@@ -14,7 +16,12 @@ import {
   StackValidationPolicy,
   unknownCheckingProxy,
 } from "@pulumi/policy";
-import { UNKNOWN_SENTINELS } from "../../policy/values";
+
+/** The engine's placeholders for unknown values, as in @pulumi/policy's `proxy.js`. */
+export const UNKNOWN_SENTINELS = {
+  number: "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
+  string: "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+} as const;
 
 /**
  * A value that is unknown during preview, typed as whatever the field expects. The engine
@@ -84,6 +91,14 @@ export interface Outcome {
   readonly notApplicable?: string;
 }
 
+/** `args` with the config the engine would send: the policy's schema defaults, then the test's. */
+function withDefaults<A extends { getConfig<T extends object>(): T }>(policy: Policy, args: A): A {
+  const schema = Object.entries(policy.configSchema?.properties ?? {});
+  const defaults = Object.fromEntries(schema.map(([key, property]) => [key, property.default]));
+  const given = args.getConfig<object>();
+  return { ...args, getConfig: <T extends object>() => ({ ...defaults, ...given }) as T };
+}
+
 function collector(): { violations: Violation[]; report: ReportViolation } {
   const violations: Violation[] = [];
   return { violations, report: (message, urn) => violations.push({ message, urn }) };
@@ -98,7 +113,7 @@ export async function runResourcePolicy(
   const validations = policy.validateResource ?? [];
   try {
     for (const validate of Array.isArray(validations) ? validations : [validations]) {
-      await validate(args, report);
+      await validate(withDefaults(policy, args), report);
     }
   } catch (err) {
     if (err instanceof NotApplicable) {
@@ -214,7 +229,7 @@ export async function runStackPolicy(
 ): Promise<Outcome> {
   const { violations, report } = collector();
   try {
-    await policy.validateStack(args, report);
+    await policy.validateStack(withDefaults(policy, args), report);
   } catch (err) {
     if (err instanceof NotApplicable) {
       return { violations, notApplicable: err.message };

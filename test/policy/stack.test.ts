@@ -1,6 +1,9 @@
 import { strict as assert } from "assert";
 import { TYPES } from "../../policy/resources";
-import { batchQueueComputeScalesToZero, reachableComputeEnvironments } from "../../policy/stack";
+import {
+  batchQueueComputeScalesToZero,
+  reachableComputeEnvironments,
+} from "../../policy/batch-compute";
 import { CE_ARN, computeEnvironment, jobQueue } from "./fixtures";
 import {
   StackResourceInput,
