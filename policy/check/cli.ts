@@ -59,12 +59,13 @@ export function parseConfigOverrides(pairs: readonly string[]): Record<string, s
   );
 }
 
-/** Resources added to the program, to see the pack's verdict on a change before writing it. */
+/**
+ * Resources added to the program, to see the pack's verdict on a change before writing it:
+ * read and checked before anything starts, named with each stack's URNs later.
+ */
 export async function readExtraResources(
   file: string,
-  project: string,
-  stack: string,
-): Promise<AnalyzedResource[]> {
+): Promise<(project: string, stack: string) => AnalyzedResource[]> {
   const { z } = await import("zod");
   let parsed: unknown;
   try {
@@ -88,14 +89,17 @@ export async function readExtraResources(
       `--extra-resources ${file} must be a JSON list of {"type", "name", "inputs"}: ${issues.join("; ")}.`,
     );
   }
-  return result.data.map(({ type, name, inputs, parent }) => ({
-    urn: `urn:pulumi:${stack}::${project}::${type}::${name}`,
-    type,
-    name,
-    inputs,
-    ...(parent ? { parent } : {}),
-  }));
+  return (project, stack) =>
+    result.data.map(({ type, name, inputs, parent }) => ({
+      urn: `urn:pulumi:${stack}::${project}::${type}::${name}`,
+      type,
+      name,
+      inputs,
+      ...(parent ? { parent } : {}),
+    }));
 }
+
+type ExtraResources = Awaited<ReturnType<typeof readExtraResources>>;
 
 /** The check's command line, its options as commander and npm see them. */
 export function checkProgram(): Command {
@@ -189,6 +193,7 @@ export async function stacksToCheck(
 async function checkStack(
   stack: string,
   settings: Settings,
+  extra: ExtraResources,
   pack: Promise<PolicyPackProcess>,
   progress: Progress,
 ): Promise<StackVerdict> {
@@ -213,15 +218,12 @@ async function checkStack(
   }
   const evaluated = seconds();
   const { project, config, resources } = evaluation;
-  const extra = settings.extraResources
-    ? await readExtraResources(settings.extraResources, project, stack)
-    : [];
   progress(`Connecting to the policy pack in ${PACK_FOLDER}/...`);
   const serving = await pack;
   const packReady = seconds();
   const result = await checkWithPack(serving, {
     stack: { project, stack, config },
-    resources: [...resources, ...extra],
+    resources: [...resources, ...extra(project, stack)],
     policyConfig: settings.policyConfig,
     policyConfigSource: settings.policyPackConfig,
   });
@@ -233,13 +235,14 @@ async function checkStack(
 /** Checks every stack asked for, one after another, with one pack; prints the verdicts. */
 async function check(
   settings: Settings,
+  extra: ExtraResources,
   pack: Promise<PolicyPackProcess>,
   progress: Progress,
   stdout: (text: string) => void,
 ): Promise<number> {
   const verdicts: StackVerdict[] = [];
   for (const stack of await stacksToCheck(settings)) {
-    verdicts.push(await checkStack(stack, settings, pack, progress));
+    verdicts.push(await checkStack(stack, settings, extra, pack, progress));
   }
   stdout(`${formatVerdicts(verdicts, settings, `local: ${PACK_FOLDER}`)}\n`);
   const exitCodes = verdicts.map((verdict) => {
@@ -290,8 +293,11 @@ export async function main(
     return EXIT_ERROR;
   };
   let settings: Settings;
+  let extra: ExtraResources;
   try {
     settings = parseOptions(argv);
+    const file = settings.extraResources;
+    extra = file === undefined ? () => [] : await readExtraResources(file);
   } catch (err) {
     return err instanceof CommanderError ? (err.exitCode === 0 ? 0 : EXIT_ERROR) : fail(err);
   }
@@ -304,7 +310,7 @@ export async function main(
   });
   awaitedLater(pack.then((serving) => progress(`Policy pack serving (pid ${serving.pid}).`)));
   // After an interrupt the pack is stopped under the check: its errors are noise then.
-  const checked = check(settings, pack, progress, stdout).catch((err: unknown) =>
+  const checked = check(settings, extra, pack, progress, stdout).catch((err: unknown) =>
     interrupt?.aborted ? EXIT_ERROR : fail(err),
   );
   try {

@@ -44,7 +44,7 @@ describe("policy:check options", () => {
         },
       ]),
     );
-    assert.deepEqual(await readExtraResources(file, "batchpy", "dev"), [
+    assert.deepEqual((await readExtraResources(file))("batchpy", "dev"), [
       {
         urn: "urn:pulumi:dev::batchpy::aws:iam/userPolicyAttachment:UserPolicyAttachment::admin",
         type: "aws:iam/userPolicyAttachment:UserPolicyAttachment",
@@ -58,17 +58,14 @@ describe("policy:check options", () => {
     const file = path.join(dir, "bad.json");
     fs.writeFileSync(file, JSON.stringify([{ type: "Role", name: "" }]));
     await assert.rejects(
-      readExtraResources(file, "batchpy", "dev"),
+      readExtraResources(file),
       (err: Error) =>
         err instanceof UsageError &&
         /\[0\]\.type: a type token/.test(err.message) &&
         /\[0\]\.name: /.test(err.message),
     );
     fs.writeFileSync(file, "[");
-    await assert.rejects(
-      readExtraResources(file, "batchpy", "dev"),
-      /--extra-resources .*bad\.json/,
-    );
+    await assert.rejects(readExtraResources(file), /--extra-resources .*bad\.json/);
   });
 
   it("lists every Pulumi.<stack>.yaml for --all-stacks, sorted, and refuses a project with none", async () => {

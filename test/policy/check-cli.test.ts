@@ -146,6 +146,7 @@ describe("npm run policy:check, with one policy pack for the in-process checks",
     this.timeout(300_000);
     let dir: string;
     const runs: Record<string, Run> = {};
+    let badExtraStarts: number;
 
     before(async () => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), "batchpy-policy-check-"));
@@ -193,6 +194,7 @@ describe("npm run policy:check, with one policy pack for the in-process checks",
       const invalid = write("invalid.json", {
         "batch-compute-max-vcpus-cap": { maxVcpus: "lots" },
       });
+      const badExtra = write("bad-extra.json", [{ type: "Role", name: "r" }]);
 
       // Exit 0 and exit 1 also run as whole processes, through npm, in the docs test
       // (docs/policy.md's `npm run policy:check` lines).
@@ -216,6 +218,9 @@ describe("npm run policy:check, with one policy pack for the in-process checks",
       for (const [name, args] of Object.entries(cases)) {
         runs[name] = await shared.check(args);
       }
+      const startsBefore = shared.starts;
+      runs.badExtra = await shared.check(["--stack", "dev", "--extra-resources", badExtra]);
+      badExtraStarts = shared.starts - startsBefore;
     });
 
     after(() => {
@@ -304,6 +309,14 @@ describe("npm run policy:check, with one policy pack for the in-process checks",
       assert.match(run.stdout, /⚠️ batchpy@v0\.1\.0/);
       assert.match(run.stdout, /- \[advisory\] {2}batch-job-timeout-required/);
       assert.match(run.stdout, /passed with 1 advisory warning\./);
+    });
+
+    it("refuses a bad --extra-resources file with exit 2 before the pack starts", () => {
+      const run = runs.badExtra;
+      assert.equal(run.code, 2, explain(run));
+      assert.match(run.stderr, /--extra-resources .*bad-extra\.json .*\[0\]\.type: a type token/);
+      assert.equal(badExtraStarts, 0, "no pack started");
+      assert.equal(run.stdout, "");
     });
 
     it("refuses a policy config that breaks a policy's schema, with exit 2", () => {
