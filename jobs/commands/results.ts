@@ -93,7 +93,7 @@ function checkNames(names: readonly string[], known: (name: string) => boolean, 
   if (unknown.length > 0) {
     throw new BadInputError(
       `not ${where}: ${unknown.join(", ")}; check the names (npm run jobs:status lists the ledger's), ` +
-        "or pass --stack; nothing was downloaded",
+        "or pass --stack",
     );
   }
 }
