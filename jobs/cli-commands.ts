@@ -5,6 +5,7 @@
  */
 import * as path from "path";
 import { InvalidArgumentError } from "commander";
+import { BadInputError } from "./errors";
 import type { Context, StackOptions } from "./context";
 import { DEFAULT_SUBMIT_CONCURRENCY } from "./aws/pool";
 import { BUCKET_PREFIXES, METRICS, VARS } from "../components/contract";
@@ -165,6 +166,14 @@ const SUBMIT: CommandDef<SubmitFlags> = {
       ctx.io.stderr.write(
         `note: --retry-failed leaves jobs:submit in the next release; use npm run jobs:retry -- ${o.files.join(" ")}\n`,
       );
+      const flags = { "--locally": o.locally, "--force": o.force, "--no-array": !o.array };
+      const bad = Object.entries(flags).flatMap(([flag, set]) => (set === true ? [flag] : []));
+      if (bad.length > 0) {
+        throw new BadInputError(
+          `--retry-failed cannot be combined with ${bad.join(" or ")}: it resubmits the failed ` +
+            "runs recorded in the ledger as they were first submitted; leave those options out",
+        );
+      }
       return (await import("./commands/retry")).retryCommand(
         { ...resolveScript(o, ctx), names: o.files },
         ctx,

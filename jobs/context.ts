@@ -31,13 +31,12 @@ export interface Context {
   readonly io: Io;
   readonly cwd: string;
   readonly env: NodeJS.ProcessEnv;
-  /** The project root (the folder holding jobs/ and container/). */
+  /** The folder holding jobs/ and container/. */
   readonly repoRoot: string;
   /** AWS clients for `region` (undefined: the SDK's region chain). Caller destroys them. */
   clients(region: string | undefined): AwsClients;
-  /** `python3 container/run_job.py --describe [--script S]`. */
+  /** `python3 container/run_job.py --describe [--script S]` and `--check-values`. */
   describe(script: string | undefined): Promise<ScriptDescription>;
-  /** `python3 container/run_job.py --check-values`: the job files' variables checked. */
   readonly checkValues: CheckValues;
   readonly pulumi: PulumiRunner;
   /** Aborted on Ctrl-C: stop starting work, finish and record what is in flight. */
@@ -146,10 +145,7 @@ export function stackOutputs(flags: StackOptions, ctx: Context): LoadedOutputs {
   return loadOutputs({ stack, outputsFile, cwd: ctx.cwd, pulumi: ctx.pulumi });
 }
 
-/**
- * The stack's ledger, one per stack whatever label was typed (stackStateName), and the one
- * an older version kept under the label, when there is one.
- */
+/** The stack's one ledger whatever label was typed, and one an old version kept by label. */
 function ledgerFiles(flags: StackOptions, ctx: Context, loaded: LoadedOutputs) {
   const dir = stateDir(ctx, flags.stateDir);
   const file = ledgerPath(dir, stackStateName(loaded.outputs));
@@ -184,9 +180,8 @@ export interface OpenStack {
 }
 
 /**
- * Runs `use` on the stack's outputs, its ledger caught up with the jobs other machines sent
- * (the stack's claims) and AWS clients: where most commands start. Closes the ledger and
- * destroys the clients however `use` ends.
+ * Runs `use` on the stack's outputs, AWS clients and its ledger caught up with the jobs other
+ * machines sent (the stack's claims); closes and destroys them however `use` ends.
  */
 export async function withStack<T>(
   flags: StackOptions,
@@ -206,9 +201,8 @@ export async function withStack<T>(
 }
 
 /**
- * Adds the jobs the stack's claims name to the ledger, which is this machine's cache of
- * them. Claims that cannot be read (no permission, no network, a folder that cannot be
- * written) leave the ledger as it is, with a warning: it still knows this machine's jobs.
+ * Adds the jobs the stack's claims name to the ledger, this machine's cache of them. Claims
+ * that cannot be read leave the ledger as it is, with a warning: it knows this machine's jobs.
  */
 async function addClaimedJobs({ outputs, ledger, clients }: OpenStack, ctx: Context) {
   const bucket = outputs.outputs.bucketName;

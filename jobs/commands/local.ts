@@ -1,7 +1,6 @@
 /**
- * `--locally`: run jobs on this machine with the same entrypoint and the same environment the
- * container gets, against a folder laid out like the bucket (inputs/, results/, logs/), so a
- * job file is proven before an instance is paid for.
+ * `--locally`: jobs run on this machine with the entrypoint and environment the container
+ * gets, against a folder laid out like the bucket, so a job file is proven before it is paid for.
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
@@ -25,14 +24,13 @@ import { resourcesOf } from "../status";
 
 export interface LocalRun {
   readonly jobName: string;
-  /** Array child index (AWS_BATCH_JOB_ARRAY_INDEX). */
+  /** AWS_BATCH_JOB_ARRAY_INDEX. */
   readonly index?: number;
-  /** The job's own variables, as the container would get them from SubmitJob. */
+  /** The job's own variables, as SubmitJob would pass them. */
   readonly env: ReadonlyMap<string, string>;
-  /** An array sweep child's set and manifest key, for the record. */
+  /** An array sweep child's set and manifest key, and the job file's resources, for the record. */
   readonly set?: ParameterSet;
   readonly manifest?: string;
-  /** What the job file asks for, for the report's estimates. */
   readonly vcpus?: number;
   readonly memoryMiB?: number;
   readonly gpus?: number;
@@ -44,12 +42,10 @@ export interface LocalRun {
 /** Set numbers that failed (undefined: a job that is not a set), by job or sweep name. */
 type Failures = ReadonlyMap<string, ReadonlySet<number | undefined>>;
 
+/** The runs by level, parents first; the sweep manifests to write; what failed in earlier runs. */
 interface LocalPlan {
-  /** The runs level by level, parents first (jobs/input/depends.ts's order). */
   readonly levels: LocalRun[][];
-  /** Array sweep manifests, written into the local folder before any run. */
   readonly manifests: { readonly file: string; readonly body: string }[];
-  /** What failed in earlier local runs of the parents outside this submit. */
   readonly failedBefore: Failures;
 }
 
@@ -108,7 +104,6 @@ export function localLedgerView(
   return { entries, open: [], where };
 }
 
-/** The runs of one submission: itself, or each array child. */
 function localRuns(s: Submission): LocalRun[] {
   const env = new Map(
     (s.request.containerOverrides?.environment ?? []).map((v) => [v.name, v.value]),
@@ -185,7 +180,7 @@ export interface LocalResult {
   readonly run: LocalRun;
   readonly exitCode: number | null;
   readonly signal: string | null;
-  /** The last lines of the run's output, for failure reports. */
+  /** The end of the run's output. */
   readonly tail: string;
   /** Why it did not run: a job or set it waits for failed. */
   readonly notRun?: string;
@@ -196,7 +191,7 @@ export interface LocalResult {
 interface LocalOptions {
   readonly repoRoot: string;
   readonly root: string;
-  /** `--script PATH` for the entrypoint (absolute); default: the entrypoint's own script. */
+  /** The entrypoint's `--script` (absolute). */
   readonly script?: string;
   readonly concurrency: number;
   readonly env: NodeJS.ProcessEnv;

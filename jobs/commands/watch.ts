@@ -1,7 +1,4 @@
-/**
- * `jobs:watch` (until every job is terminal) and `jobs:status` (one look): the ledger's
- * jobs by status, with the reason and exit code of each failure.
- */
+/** `jobs:watch` (until every job is terminal) and `jobs:status` (one look) of the ledger's jobs. */
 import type { AwsClients, JobDetail } from "../aws/api";
 import type { LoadedOutputs } from "../input/outputs";
 import { createProgress, sleep, withStack, type Context, type StackOptions } from "../context";
@@ -42,7 +39,6 @@ export interface WatchOptions extends StackOptions {
   readonly names: readonly string[];
   readonly last?: boolean;
   readonly interval: number;
-  /** `jobs:status`: one look, no waiting. */
   readonly once: boolean;
 }
 
@@ -137,20 +133,21 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
   const result = await watch(opts, ctx);
   (opts.json ? printWatchJson : printWatch)(result, ctx.io, opts.once);
   // Unknown jobs and failures fail; an interrupted watch of unfinished jobs is interrupted.
-  const s = result.snapshot;
-  if (s !== undefined && s.unknown === 0 && ctx.signal.aborted && !s.allTerminal) {
+  const { UNKNOWN, FAILED } = result.snapshot?.counts ?? { UNKNOWN: 0, FAILED: 0 };
+  if (UNKNOWN === 0 && ctx.signal.aborted && result.snapshot?.allTerminal === false) {
     return EXIT_INTERRUPTED;
   }
-  return s !== undefined && (s.unknown > 0 || s.failed > 0) ? EXIT_FAILURE : EXIT_OK;
+  return UNKNOWN > 0 || FAILED > 0 ? EXIT_FAILURE : EXIT_OK;
 }
 
-/** The last look at the jobs, and which runs a retry replaced. */
+/**
+ * The last look at the jobs, the runs (`<id>:<child>` for children) a retry replaced, and
+ * each retry's set numbers by its name.
+ */
 interface Polled {
   readonly snapshot: Snapshot;
   readonly details: ReadonlyMap<string, JobDetail>;
-  /** Job IDs (`<id>:<child>` for children) of runs a retry replaced. */
   readonly replaced: ReadonlySet<string>;
-  /** A retry's set number per child, by the retry's job name. */
   readonly setNumbers: ReadonlyMap<string, readonly number[]>;
   readonly waiting: readonly LongWait[];
 }
