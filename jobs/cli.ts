@@ -46,10 +46,9 @@ type DeferredContext = Pick<Context, "io" | "env"> & {
   load(): Promise<Context>;
 };
 
-/** The commander program of `commands`, writing to `io`; `action` runs the one chosen. */
+/** The commander program of COMMANDS, writing to `io`; `action` runs the one chosen. */
 export function buildProgram(
   io: Io,
-  commands: readonly CommandDef[],
   action: (def: CommandDef, cmd: Command) => Promise<void>,
 ): Command {
   const program = new Command("batchpy jobs")
@@ -61,7 +60,7 @@ export function buildProgram(
     })
     .showHelpAfterError("(add --help for usage)")
     .addHelpText("after", EXIT_CODES_HELP);
-  for (const def of commands) {
+  for (const def of COMMANDS) {
     const cmd = program.command(def.name).description(def.description);
     cmd.argument(def.argument[0], def.argument[1]);
     for (const [flags, description, parse, value] of def.options) {
@@ -83,7 +82,7 @@ export async function run(
   // Everything the commands print passes visibleIo's gate: text from a job, a file or AWS
   // reaches the terminal with its control characters shown, never obeyed.
   const io = (): Io => visibleIo(context.io, outcome.json);
-  const program = buildProgram(io(), COMMANDS, async (def, cmd) => {
+  const program = buildProgram(io(), async (def, cmd) => {
     outcome.json = cmd.opts().json === true;
     outcome.unchanged = def.unchanged ?? "";
     const ctx = { ...("load" in context ? await context.load() : context), io: io() };

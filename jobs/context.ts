@@ -5,11 +5,18 @@
 import * as path from "path";
 import { setTimeout as delay } from "timers/promises";
 import { SingleBar } from "cli-progress";
-import { createAwsClients, httpStatus, type AwsClients } from "./aws/api";
+import { createAwsClients, httpStatus, type AwsClients, type JobDetail } from "./aws/api";
 import { recordClaimedJobs } from "./aws/claims";
-import { describeError, isFileSystemError } from "./errors";
+import { BadInputError, FatalError, describeError, isFileSystemError } from "./errors";
 import * as fs from "fs";
-import { Ledger, checkedLedgerPath, ledgerPath, mergeLedger } from "./state/ledger";
+import {
+  Ledger,
+  checkedLedgerPath,
+  entriesFor,
+  ledgerPath,
+  mergeLedger,
+  type LedgerEntry,
+} from "./state/ledger";
 import {
   defaultPulumiRunner,
   loadOutputs,
@@ -234,4 +241,47 @@ async function addClaimedJobs({ outputs, ledger, clients }: OpenStack, ctx: Cont
         `(${describeError(err)}); showing the jobs this machine's ledger knows\n`,
     );
   }
+}
+
+/**
+ * Latest ledger entry per name, filtered by names (all must exist) and --last. A sweep's name
+ * also stands for its parts (chunks past 10,000 sets, retries).
+ */
+export function selectEntries(
+  ledger: Ledger,
+  names: readonly string[],
+  last: boolean,
+  stack: string,
+): LedgerEntry[] {
+  const latest = ledger.latest();
+  let entries = [...latest.values()];
+  if (names.length > 0) {
+    const parts = new Map(names.map((n) => [n, entriesFor(latest, n)]));
+    const unknown = names.filter((n) => parts.get(n)?.length === 0);
+    if (unknown.length > 0) {
+      throw new BadInputError(
+        `not in the ledger of stack "${stack}" (${ledger.file}): ${unknown.join(", ")}; ` +
+          "check the names, or pass --stack",
+      );
+    }
+    entries = [...new Set(names.flatMap((n) => parts.get(n) ?? []))];
+  }
+  return last ? ofLastRun(entries) : entries;
+}
+
+/** Those of `items` from the most recent run (its ISO start time sorts last). */
+export function ofLastRun<T extends { readonly run: string }>(items: readonly T[]): T[] {
+  const run = items.reduce((m, e) => (e.run > m ? e.run : m), "");
+  return items.filter((e) => e.run === run);
+}
+
+/** DescribeJobs for any number of IDs, by job ID; a failure ends the command. */
+export async function describeById(
+  clients: AwsClients,
+  ids: readonly string[],
+): Promise<Map<string, JobDetail>> {
+  const details = await clients.batch.describeJobs(ids).catch((err: unknown) => {
+    throw new FatalError(`DescribeJobs failed: ${describeError(err)}`);
+  });
+  return new Map(details.flatMap((d) => (d.jobId !== undefined ? [[d.jobId, d] as const] : [])));
 }

@@ -6,7 +6,13 @@
  * in between) are terminated one by one as `<parentId>:<index>`.
  */
 import type { AwsClients } from "../aws/api";
-import { withStack, type Context, type StackOptions } from "../context";
+import {
+  describeById,
+  selectEntries,
+  withStack,
+  type Context,
+  type StackOptions,
+} from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError } from "../errors";
 import { isRetryable } from "../output/submit-print";
 import type { LedgerEntry } from "../state/ledger";
@@ -18,7 +24,6 @@ import {
   type CancelResult,
   type Stopped,
 } from "../output/cancel-print";
-import { describeById, selectEntries } from "./watch";
 
 export interface CancelOptions extends StackOptions {
   readonly names: readonly string[];
@@ -100,13 +105,7 @@ async function stopAll(
 async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResult> {
   checkCancelOptions(opts);
   return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
-    const entries = selectEntries(
-      ledger,
-      opts.names,
-      false,
-      outputs.stack,
-      (list) => `not in the ledger of stack "${outputs.stack}": ${list}; nothing was cancelled`,
-    );
+    const entries = selectEntries(ledger, opts.names, false, outputs.stack);
     const ids = entries.map((e) => e.jobId);
     const byId = await describeById(clients, ids);
     const statusOf = (e: LedgerEntry): Status => asStatus(byId.get(e.jobId)?.status);

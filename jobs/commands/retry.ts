@@ -5,7 +5,7 @@
  * before it started, so running it again completes it.
  */
 import { chunkJobName, chunkRanges } from "../input/chunks";
-import { withStack, type Context } from "../context";
+import { describeById, selectEntries, withStack, type Context } from "../context";
 import type { AwsClients } from "../aws/api";
 import { BadInputError, FatalError, type Problem } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
@@ -26,7 +26,6 @@ import { submitWithinCost } from "./submit-cost";
 import type { PolicyCostCap } from "../../policy/check/policy-config";
 import { printSubmitResult, type SubmitResult } from "../output/submit-print";
 import type { LoadedSweep, ParameterSet } from "../input/sweep";
-import { describeById, selectEntries } from "./watch";
 import { groupOf, isRetryEntry, retryNumber } from "../state/attempts";
 import { standingRuns } from "../input/depends";
 import { failedByDependency, pipelineOf } from "../pipeline";

@@ -1,16 +1,17 @@
 /** `jobs:watch` (until every job is terminal) and `jobs:status` (one look) of the ledger's jobs. */
 import type { AwsClients, JobDetail } from "../aws/api";
 import type { LoadedOutputs } from "../input/outputs";
-import { createProgress, sleep, withStack, type Context, type StackOptions } from "../context";
 import {
-  BadInputError,
-  EXIT_FAILURE,
-  EXIT_INTERRUPTED,
-  EXIT_OK,
-  FatalError,
-  describeError,
-} from "../errors";
-import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
+  createProgress,
+  describeById,
+  selectEntries,
+  sleep,
+  withStack,
+  type Context,
+  type StackOptions,
+} from "../context";
+import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK } from "../errors";
+import type { LedgerEntry } from "../state/ledger";
 import {
   attemptJobId,
   isRetryEntry,
@@ -40,48 +41,6 @@ export interface WatchOptions extends StackOptions {
   readonly last?: boolean;
   readonly interval: number;
   readonly once: boolean;
-}
-
-/**
- * Latest ledger entry per name, filtered by names (all must exist, else `missing` says so)
- * and --last. A sweep's name also stands for its parts (chunks past 10,000 sets, retries).
- */
-export function selectEntries(
-  ledger: Ledger,
-  names: readonly string[],
-  last: boolean,
-  stack: string,
-  missing = (list: string): string =>
-    `not in the ledger of stack "${stack}" (${ledger.file}): ${list}; check the names, or pass --stack`,
-): LedgerEntry[] {
-  const latest = ledger.latest();
-  let entries = [...latest.values()];
-  if (names.length > 0) {
-    const parts = new Map(names.map((n) => [n, entriesFor(latest, n)]));
-    const unknown = names.filter((n) => parts.get(n)?.length === 0);
-    if (unknown.length > 0) {
-      throw new BadInputError(missing(unknown.join(", ")));
-    }
-    entries = [...new Set(names.flatMap((n) => parts.get(n) ?? []))];
-  }
-  return last ? ofLastRun(entries) : entries;
-}
-
-/** Those of `items` from the most recent run (its ISO start time sorts last). */
-export function ofLastRun<T extends { readonly run: string }>(items: readonly T[]): T[] {
-  const run = items.reduce((m, e) => (e.run > m ? e.run : m), "");
-  return items.filter((e) => e.run === run);
-}
-
-/** DescribeJobs for any number of IDs, by job ID; a failure ends the command. */
-export async function describeById(
-  clients: AwsClients,
-  ids: readonly string[],
-): Promise<Map<string, JobDetail>> {
-  const details = await clients.batch.describeJobs(ids).catch((err: unknown) => {
-    throw new FatalError(`DescribeJobs failed: ${describeError(err)}`);
-  });
-  return new Map(details.flatMap((d) => (d.jobId !== undefined ? [[d.jobId, d] as const] : [])));
 }
 
 /** Each single job's attempts and where their time went, ECS read where it still can be. */

@@ -10,14 +10,19 @@ import type {
   JobDetail,
   JobQueueDetail,
 } from "../aws/api";
-import { withStack, type Context, type StackOptions } from "../context";
+import {
+  describeById,
+  selectEntries,
+  withStack,
+  type Context,
+  type StackOptions,
+} from "../context";
 import { EXIT_OK } from "../errors";
 import { optional } from "../aws/optional";
 import { resourcesOf, summarize, type JobRow } from "../status";
 import { waitReason } from "../wait-reason";
 import { jobTooLarge, type JobLimits } from "../../components/job-limits";
 import { definedOnly } from "../../components/defined";
-import { describeById, selectEntries } from "./watch";
 import {
   printWhy,
   printWhyJson,
