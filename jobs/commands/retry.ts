@@ -97,22 +97,16 @@ export function planJobRetry(original: Submission, name: string, jobName: string
 
 type RetryOptions = Omit<SubmitOptions, "files"> & { readonly names: readonly string[] };
 
-interface Original {
-  readonly sel: RetrySelection;
-  readonly mine: Submission[];
-  readonly item: LoadedJob | LoadedSweep;
-}
-
 /**
- * What failed of each of `selection`, its original submissions planned again from their files
- * in one pass and checked against the ledger, and its job or sweep; and the pack's cost cap.
+ * The submissions that retry what failed of each of `selection`, from its original ones planned
+ * again from their files in one pass and checked against the ledger; and the pack's cost cap.
  */
-async function originals(
+async function planRetries(
   selection: readonly RetrySelection[],
   entries: readonly LedgerEntry[],
   opts: RetryOptions,
   ctx: Context,
-): Promise<{ planned: Original[]; costCap: PolicyCostCap | undefined }> {
+): Promise<{ todo: Submission[]; costCap: PolicyCostCap | undefined }> {
   const found = selection.map((sel) => {
     const name = sel.name;
     const firsts = entries.filter((e) => e.jobName === name || (e.of === name && !isRetryEntry(e)));
@@ -126,11 +120,11 @@ async function originals(
     return { sel, firsts, file };
   });
   if (found.length === 0) {
-    return { planned: [], costCap: undefined };
+    return { todo: [], costCap: undefined };
   }
   const files = [...new Set(found.map((f) => f.file))];
   const { submissions, items, costCap } = await prepare({ ...opts, files, force: false }, ctx);
-  const planned = found.map(({ sel, firsts, file }) => {
+  const todo = found.flatMap(({ sel, firsts, file }) => {
     const name = sel.name;
     const mine = submissions.filter((s) => s.jobName === name || s.sweep === name);
     const item = items.find((i) => i.jobName === name || mine.some((s) => s.jobName === i.jobName));
@@ -144,13 +138,17 @@ async function originals(
           "apart from new ones; restore the file as it was, or submit it again with --force",
       });
     }
-    return { sel, mine, item };
+    return planRetry(sel, mine, item, entries);
   });
-  return { planned, costCap };
+  return { todo, costCap };
 }
 
-/** The submissions that retry what failed of a name, from its original submissions. */
-function planRetry({ sel, mine, item }: Original, entries: readonly LedgerEntry[]): Submission[] {
+function planRetry(
+  sel: RetrySelection,
+  mine: readonly Submission[],
+  item: LoadedJob | LoadedSweep,
+  entries: readonly LedgerEntry[],
+): Submission[] {
   const jobName = nextRetryName(sel.name, entries);
   const indexes = sel.failed.flatMap((u) => (u.index !== undefined ? [u.index] : []));
   if (indexes.length === 0) {
@@ -239,8 +237,7 @@ async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
     refuseUnfinished(selection);
     // Every selected name that has failed runs; a note for the others.
     const failed = selection.filter((sel) => sel.failed.length > 0);
-    const { planned, costCap } = await originals(failed, before, opts, ctx);
-    const todo = planned.flatMap((original) => planRetry(original, before));
+    const { todo, costCap } = await planRetries(failed, before, opts, ctx);
     const notes: Problem[] = [
       ...selection
         .filter((sel) => sel.failed.length === 0)
