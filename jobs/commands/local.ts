@@ -211,13 +211,13 @@ function unrun(run: LocalRun, startedAt: number, why: Partial<LocalResult>): Loc
 function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<LocalResult> {
   const entrypoint = path.join(opts.repoRoot, "container", "run_job.py");
   const startedAt = Date.now();
-  const scriptArgs = opts.script !== undefined ? ["--script", opts.script] : [];
   return new Promise((resolve) => {
     const notStarted = (err: Error): void =>
       resolve(unrun(run, startedAt, { tail: `could not start python3: ${err.message}` }));
     let child: ReturnType<typeof spawn>;
     try {
-      child = spawn("python3", [entrypoint, ...scriptArgs], {
+      const script = opts.script !== undefined ? ["--script", opts.script] : [];
+      child = spawn("python3", [entrypoint, ...script], {
         cwd: opts.repoRoot,
         env: runEnvironment(run, opts.root, opts.env),
         stdio: ["ignore", "pipe", "pipe"],
@@ -231,9 +231,7 @@ function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<Local
     let tail = "";
     const onData = (buf: Buffer): void => {
       const text = buf.toString("utf8");
-      if (live) {
-        opts.onOutput?.(text);
-      }
+      (live ? opts.onOutput : undefined)?.(text);
       tail = (tail + text).slice(-TAIL_BYTES);
     };
     child.stdout?.on("data", onData);

@@ -12,6 +12,7 @@ import {
 } from "../context";
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
+import { definedOnly } from "../../components/defined";
 import {
   attemptJobId,
   isRetryEntry,
@@ -62,10 +63,10 @@ async function withAttempts(
   });
   const read = await withTaskTimes(single, clients.ecs, taskStoreFile(ledgerFile), unavailable);
   const timed = new Map(read.map((s) => [s.row, attemptTimes(s.createdAt, s.attempts)]));
-  const jobs = polled.snapshot.jobs.map((j) => {
-    const attempts = timed.get(j);
-    return attempts !== undefined ? { ...j, attempts } : j;
-  });
+  const jobs = polled.snapshot.jobs.map((j) => ({
+    ...j,
+    ...definedOnly({ attempts: timed.get(j) }),
+  }));
   return { ...polled.snapshot, jobs };
 }
 
