@@ -37,10 +37,7 @@ Environment:
   ${VARS.stateDir.padEnd(20)} where ledgers live (default <repo>/.batchpy)
   ${VARS.localRoot.padEnd(20)} the --locally bucket folder (default <repo>/.batchpy/local-bucket)`;
 
-/**
- * A context made only once a command runs: the real one loads the AWS SDK, zod and the
- * ledger, which `--help` and a bad option never need; `env` and `npm` are for the npm check.
- */
+/** A context loaded only once a command runs: `--help` never needs the AWS SDK or zod. */
 type DeferredContext = Pick<Context, "io" | "env"> & {
   readonly npm?: NpmProcess;
   load(): Promise<Context>;
@@ -77,7 +74,6 @@ export async function run(
   argv: readonly string[],
   context: Context | DeferredContext,
 ): Promise<number> {
-  // What the command commander chose needs to report its outcome.
   const outcome = { code: EXIT_OK, json: false, unchanged: "" };
   // Everything the commands print passes visibleIo's gate: text from a job, a file or AWS
   // reaches the terminal with its control characters shown, never obeyed.

@@ -83,10 +83,8 @@ export function defaultContext(io: Io, signal: AbortSignal): Context {
 
 /** Where ledgers live: --state-dir, else BATCHPY_STATE_DIR, else <repo>/.batchpy. */
 export function stateDir(ctx: Context, flag: string | undefined): string {
-  return path.resolve(
-    ctx.cwd,
-    flag ?? ctx.env[VARS.stateDir] ?? path.join(ctx.repoRoot, ".batchpy"),
-  );
+  const fallback = path.join(ctx.repoRoot, ".batchpy");
+  return path.resolve(ctx.cwd, flag ?? ctx.env[VARS.stateDir] ?? fallback);
 }
 
 /** The local bucket folder: --local-root, else BATCHPY_LOCAL_ROOT, else <state>/local-bucket. */
@@ -147,9 +145,8 @@ export interface StackOptions {
 }
 
 /** The stack's outputs, from `--outputs FILE` or the pulumi CLI. */
-export function stackOutputs(flags: StackOptions, ctx: Context): LoadedOutputs {
-  const { stack, outputs: outputsFile } = flags;
-  return loadOutputs({ stack, outputsFile, cwd: ctx.cwd, pulumi: ctx.pulumi });
+export function stackOutputs({ stack, outputs }: StackOptions, ctx: Context): LoadedOutputs {
+  return loadOutputs({ stack, outputsFile: outputs, cwd: ctx.cwd, pulumi: ctx.pulumi });
 }
 
 /** The stack's one ledger whatever label was typed, and one an old version kept by label. */

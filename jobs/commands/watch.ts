@@ -153,15 +153,12 @@ async function pollJobs(
  * `jobs:watch`'s progress: a bar on a terminal, else a timestamped line per change; a job
  * that waits long, or for a new reason, gets a line (the bar restarts below it).
  */
-function liveProgress(ctx: Context): {
-  show: (s: Snapshot, waiting: readonly LongWait[]) => void;
-  stop: () => void;
-} {
+function liveProgress(ctx: Context) {
   let progress: ReturnType<typeof createProgress> | undefined;
   let lastLine = "";
   const told = new Map<string, string | undefined>();
   return {
-    show: (snapshot, waiting) => {
+    show: (snapshot: Snapshot, waiting: readonly LongWait[]) => {
       const news = waiting.filter(
         (w) => !told.has(w.jobId) || told.get(w.jobId) !== w.reason?.code,
       );
