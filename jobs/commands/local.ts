@@ -339,10 +339,9 @@ function recordRun(root: string, runId: string, createdAt: number, r: LocalResul
 /** Where a run's results and log land in the local folder (laid out as the bucket is). */
 export function localResultPaths(run: LocalRun, root: string): { results: string; log: string } {
   const { job, index } = run.filedAs;
-  return index === undefined
-    ? { results: path.join(root, "results", job), log: path.join(root, "logs", `${job}.log`) }
-    : {
-        results: path.join(root, "results", job, String(index)),
-        log: path.join(root, "logs", job, `${index}.log`),
-      };
+  const at = index === undefined ? [job] : [job, String(index)];
+  return {
+    results: path.join(root, "results", ...at),
+    log: `${path.join(root, "logs", ...at)}.log`,
+  };
 }
