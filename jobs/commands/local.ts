@@ -180,7 +180,6 @@ export interface LocalResult {
   readonly run: LocalRun;
   readonly exitCode: number | null;
   readonly signal: string | null;
-  /** The end of the run's output. */
   readonly tail: string;
   /** Why it did not run: a job or set it waits for failed. */
   readonly notRun?: string;
@@ -244,11 +243,9 @@ function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<Local
 }
 
 /**
- * Writes manifests, then runs level by level (a level's runs side by side), recording each
- * run for `jobs:report --locally`. A run whose parent failed does not run and fails, as on
- * Batch: a job fails when a job it depends on fails, an array job when any child fails, and
- * with N_TO_N child i when child i of the parent failed
- * (https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html).
+ * Writes manifests, then runs level by level, recording each run for `jobs:report --locally`.
+ * A run whose parent (with N_TO_N: child i of it) failed fails without running, as on Batch.
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html
  */
 export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<LocalResult[]> {
   const createdAt = Date.now();
