@@ -1,10 +1,6 @@
 #!/usr/bin/env node
 "use strict";
-/**
- * `batchpy`, the package's command (`npx batchpy …`; the `npm run jobs:*` and
- * `policy:check` scripts call it too): the jobs tool and the offline policy check, run
- * from the repository's TypeScript through bin/register.js's content-keyed cache.
- */
+/** `batchpy` (`npx batchpy …`, the npm scripts): the jobs tool and the offline policy check. */
 const USAGE = `Usage: batchpy <group> <command> [options]
 
   batchpy jobs submit|retry|watch|status|why|logs|results|report|cancel …   AWS Batch jobs of a stack

@@ -1,11 +1,9 @@
 "use strict";
 /**
- * Makes `.ts` files loadable (`node -r ./bin/register.js file.ts`) without ts-node: each file
- * is transpiled once with the project's TypeScript (`ts.transpileModule`, as ts-node's
- * transpile-only mode does) and cached under a hash of its path and content, tsconfig.json,
- * the TypeScript version and this file, so an edited file can never run as old code. Types
- * are checked by `tsc --noEmit`. `node bin/register.js --warm` (the `prepare` script)
- * transpiles every project file into the cache.
+ * Makes `.ts` files loadable (`node -r ./bin/register.js file.ts`): each is transpiled once
+ * with the project's TypeScript and cached under a hash of everything the output depends on,
+ * so an edited file never runs as old code (docs/development.md, "how it starts fast").
+ * `node bin/register.js --warm` (the `prepare` script) fills the cache.
  */
 const crypto = require("crypto");
 const fs = require("fs");
@@ -35,14 +33,10 @@ function cachePath(filename, source) {
 function transpile(filename, source) {
   const ts = require(require.resolve("typescript", { paths: [ROOT] }));
   const { compilerOptions } = ts.readConfigFile(TSCONFIG, ts.sys.readFile).config;
+  // Stack traces map back to the TypeScript with --enable-source-maps.
+  const inline = { outDir: undefined, sourceMap: false, inlineSourceMap: true };
   const out = ts.transpileModule(source, {
-    // Stack traces map back to the TypeScript with --enable-source-maps.
-    compilerOptions: {
-      ...compilerOptions,
-      outDir: undefined,
-      sourceMap: false,
-      inlineSourceMap: true,
-    },
+    compilerOptions: { ...compilerOptions, ...inline },
     fileName: filename,
     reportDiagnostics: true,
   });

@@ -1,10 +1,11 @@
 /**
  * The jobs CLI's commands as a table, from which cli.ts builds the commander program. Each
- * command's options reach its module as commander parsed them; a handler imports its module
+ * command's options reach its module as commander parsed them; `run` imports its module
  * only when it runs, so `--help` and a bad option load nothing but commander and this table.
  */
 import * as path from "path";
 import { InvalidArgumentError } from "commander";
+import { BadInputError } from "./errors";
 import type { Context, StackOptions } from "./context";
 import { DEFAULT_SUBMIT_CONCURRENCY } from "./aws/pool";
 import { BUCKET_PREFIXES, METRICS, VARS } from "../components/contract";
@@ -33,14 +34,15 @@ type OptionDef = readonly [
 export interface CommandDef<O extends StackOptions = StackOptions> {
   readonly name: string;
   readonly description: string;
-  /** `[name, description]`: `<x>` required, `[x]` optional, `x...` variadic. */
-  readonly arguments: readonly (readonly [string, string])[];
+  /** `<x>` required, `[x]` optional, `x...` variadic; its description; the option it goes in. */
+  readonly argument: readonly [string, string, string];
   readonly options: readonly OptionDef[];
-  /**
-   * Runs the command with its options and its one argument; returns the exit code. Method
-   * syntax: the table mixes option and argument types.
-   */
-  handler(o: O, arg: unknown, ctx: Context): Promise<number>;
+  /** What the first Ctrl-C does for this command (default: "stopping"). */
+  readonly stopping?: string;
+  /** What a refusal of bad input leaves undone. */
+  readonly unchanged?: string;
+  /** Runs the command with its options; method syntax, as the table mixes option types. */
+  run(o: O, ctx: Context): Promise<number>;
 }
 
 /** A parser of the numbers `ok` accepts; anything else is commander's error naming `expected`. */
@@ -128,7 +130,7 @@ const CHECK_OPTIONS: readonly OptionDef[] = [
   ],
 ];
 
-type SubmitFlags = Omit<SubmitOptions, "files"> & { retryFailed?: boolean };
+type SubmitFlags = SubmitOptions & { retryFailed?: boolean };
 
 /** Submit's and retry's options, the script resolved where the user is, not the repository. */
 function resolveScript(o: SubmitFlags, ctx: Context): SubmitFlags {
@@ -140,7 +142,7 @@ const SUBMIT: CommandDef<SubmitFlags> = {
   description:
     "Validate job files, sweep files (.json with grid/zip/rows, or .csv/.tsv) and submit them. " +
     "Everything is checked before the first call; nothing is submitted if any file is bad.",
-  arguments: [["<inputs...>", "job/sweep files, directories or glob patterns"]],
+  argument: ["<inputs...>", "job/sweep files, directories or glob patterns", "files"],
   options: [
     DRY_RUN,
     ["--locally", "run the jobs on this machine with python3 container/run_job.py instead"],
@@ -157,25 +159,36 @@ const SUBMIT: CommandDef<SubmitFlags> = {
     ...COST_OPTIONS,
     ...STACK_OPTIONS,
   ],
-  async handler(o, names: string[], ctx) {
+  stopping: "stopping: finishing the requests in flight and recording them",
+  unchanged: "; nothing was submitted or changed",
+  async run(o, ctx) {
     if (o.retryFailed === true) {
       ctx.io.stderr.write(
-        `note: --retry-failed leaves jobs:submit in the next release; use npm run jobs:retry -- ${names.join(" ")}\n`,
+        `note: --retry-failed leaves jobs:submit in the next release; use npm run jobs:retry -- ${o.files.join(" ")}\n`,
       );
-      const { retryCommand } = await import("./commands/retry");
-      return retryCommand({ ...resolveScript(o, ctx), names }, ctx);
+      const flags = { "--locally": o.locally, "--force": o.force, "--no-array": !o.array };
+      const bad = Object.entries(flags).flatMap(([flag, set]) => (set === true ? [flag] : []));
+      if (bad.length > 0) {
+        throw new BadInputError(
+          `--retry-failed cannot be combined with ${bad.join(" or ")}: it resubmits the failed ` +
+            "runs recorded in the ledger as they were first submitted; leave those options out",
+        );
+      }
+      return (await import("./commands/retry")).retryCommand(
+        { ...resolveScript(o, ctx), names: o.files },
+        ctx,
+      );
     }
-    const { submitCommand } = await import("./commands/submit");
-    return submitCommand({ ...resolveScript(o, ctx), files: names }, ctx);
+    return (await import("./commands/submit")).submitCommand(resolveScript(o, ctx), ctx);
   },
 };
 
-const RETRY: CommandDef<SubmitFlags> = {
+const RETRY: CommandDef<SubmitFlags & { names: readonly string[] }> = {
   name: "retry",
   description:
     "Submit again only what failed, planned from the files the ledger recorded: " +
     "a sweep's failed sets go as one array job, a failed job as <job>-r<n>.",
-  arguments: [["<names...>", "sweep or job names from the ledger"]],
+  argument: ["<names...>", "sweep or job names from the ledger", "names"],
   options: [
     DRY_RUN,
     [
@@ -187,13 +200,13 @@ const RETRY: CommandDef<SubmitFlags> = {
     ...COST_OPTIONS,
     ...STACK_OPTIONS,
   ],
-  async handler(o, names: string[], ctx) {
+  async run(o, ctx) {
     const { retryCommand } = await import("./commands/retry");
-    return retryCommand({ ...resolveScript(o, ctx), array: true, names }, ctx);
+    return retryCommand({ ...resolveScript(o, ctx), names: o.names, array: true }, ctx);
   },
 };
 
-type WatchFlags = Omit<WatchOptions, "names" | "once" | "interval"> & { interval?: number };
+type WatchFlags = Omit<WatchOptions, "once" | "interval"> & { interval?: number };
 
 /** `watch` polls until every job has finished; `status` shows them once. */
 function watchOrStatus(name: "watch" | "status"): CommandDef<WatchFlags> {
@@ -209,35 +222,38 @@ function watchOrStatus(name: "watch" | "status"): CommandDef<WatchFlags> {
     description: once
       ? "Show the ledger's jobs by status once, with reasons and exit codes of failures."
       : "Show the ledger's jobs by status until all have finished; exits 1 if any failed.",
-    arguments: [["[names...]", "only these jobs (default: every job in the ledger)"]],
+    argument: ["[names...]", "only these jobs (default: every job in the ledger)", "names"],
     options: [LAST, ...STACK_OPTIONS, ...(once ? [] : [interval])],
-    async handler(o, names: string[], ctx) {
+    stopping: once ? undefined : "stopping: no more polls; showing the last status",
+    async run(o, ctx) {
       const { watchCommand } = await import("./commands/watch");
-      const interval = o.interval ?? DEFAULT_WATCH_INTERVAL;
-      return watchCommand({ ...o, interval, names, once }, ctx);
+      return watchCommand({ ...o, interval: o.interval ?? DEFAULT_WATCH_INTERVAL, once }, ctx);
     },
   };
 }
 
-const LOGS: CommandDef<Omit<LogsOptions, "target">> = {
+const LOGS: CommandDef<LogsOptions> = {
   name: "logs",
   description: "Print a job's CloudWatch log (array child: <name>:<index>).",
-  arguments: [["<job>", "job name from the ledger, or job ID; add :<index> for an array child"]],
+  argument: [
+    "<job>",
+    "job name from the ledger, or job ID; add :<index> for an array child",
+    "target",
+  ],
   options: [
     ["--follow", "keep printing new lines until the job ends"],
     ["--interval <seconds>", "seconds between polls with --follow", positiveSeconds, 2],
     ["--run <n>", "a retried set's or job's nth run (1: the first); default: latest", positiveInt],
     ...STACK_OPTIONS,
   ],
-  async handler(o, target: string, ctx) {
-    return (await import("./commands/logs")).logsCommand({ ...o, target }, ctx);
-  },
+  stopping: "stopping: no more polls",
+  run: async (o, ctx) => (await import("./commands/logs")).logsCommand(o, ctx),
 };
 
-const RESULTS: CommandDef<Omit<ResultsOptions, "names">> = {
+const RESULTS: CommandDef<ResultsOptions> = {
   name: "results",
   description: `Download ${BUCKET_PREFIXES.results} and ${BUCKET_PREFIXES.logs} (only new or changed files), like \`aws s3 sync\`.`,
-  arguments: [["[names...]", "only these jobs (default: everything)"]],
+  argument: ["[names...]", "only these jobs (default: everything)", "names"],
   options: [
     ["--out <dir>", "destination (default: batchpy-results/<stack>, or batchpy-results/local)"],
     ["--locally", "copy from the --locally bucket folder instead of S3"],
@@ -245,17 +261,17 @@ const RESULTS: CommandDef<Omit<ResultsOptions, "names">> = {
     ["--concurrency <n>", "parallel downloads", positiveInt, DEFAULT_DOWNLOAD_CONCURRENCY],
     ...STACK_OPTIONS,
   ],
-  async handler(o, names: string[], ctx) {
-    return (await import("./commands/results")).resultsCommand({ ...o, names }, ctx);
-  },
+  stopping: "stopping: finishing the downloads in flight, starting no more",
+  unchanged: "; nothing was downloaded",
+  run: async (o, ctx) => (await import("./commands/results")).resultsCommand(o, ctx),
 };
 
-const REPORT: CommandDef<Omit<ReportOptions, "names">> = {
+const REPORT: CommandDef<ReportOptions> = {
   name: "report",
   description:
     "One row per job or sweep set: parameters, status, reason, exit code, attempts, times, " +
     `vCPU-hours, estimated cost, result files and ${METRICS.file} values; failed rows first.`,
-  arguments: [["[names...]", "only these jobs or sweeps (default: every job in the ledger)"]],
+  argument: ["[names...]", "only these jobs or sweeps (default: every job in the ledger)", "names"],
   options: [
     LAST,
     ["--locally", "report the runs of jobs:submit --locally instead of AWS"],
@@ -282,17 +298,15 @@ const REPORT: CommandDef<Omit<ReportOptions, "names">> = {
     ...PRICE_OPTIONS,
     ...STACK_OPTIONS,
   ],
-  async handler(o, names: string[], ctx) {
-    return (await import("./commands/report")).reportCommand({ ...o, names }, ctx);
-  },
+  run: async (o, ctx) => (await import("./commands/report")).reportCommand(o, ctx),
 };
 
-const CANCEL: CommandDef<Omit<CancelOptions, "names">> = {
+const CANCEL: CommandDef<CancelOptions> = {
   name: "cancel",
   description:
     "Stop unfinished jobs from the ledger with TerminateJob: jobs not started are cancelled, " +
     "running ones terminated; a sweep's running children are terminated one by one.",
-  arguments: [["[names...]", "jobs to stop"]],
+  argument: ["[names...]", "jobs to stop", "names"],
   options: [
     ["--all", "every unfinished job in the ledger"],
     [
@@ -303,21 +317,19 @@ const CANCEL: CommandDef<Omit<CancelOptions, "names">> = {
     ],
     ...STACK_OPTIONS,
   ],
-  async handler(o, names: string[], ctx) {
-    return (await import("./commands/cancel")).cancelCommand({ ...o, names }, ctx);
-  },
+  stopping: "not stopping: cancel goes on until every job it set out to stop is stopped",
+  unchanged: "; nothing was cancelled",
+  run: async (o, ctx) => (await import("./commands/cancel")).cancelCommand(o, ctx),
 };
 
-const WHY: CommandDef<Omit<WhyOptions, "name">> = {
+const WHY: CommandDef<WhyOptions> = {
   name: "why",
   description:
     "Explain why a job or sweep waits: its reason and fix, the job Batch holds at the head of " +
     "the queue, the queue and its compute environments, its place, and when the queue cancels it.",
-  arguments: [["<name>", "job or sweep name from the ledger"]],
+  argument: ["<name>", "job or sweep name from the ledger", "name"],
   options: STACK_OPTIONS,
-  async handler(o, name: string, ctx) {
-    return (await import("./commands/why")).whyCommand({ ...o, name }, ctx);
-  },
+  run: async (o, ctx) => (await import("./commands/why")).whyCommand(o, ctx),
 };
 
 /** Every command, in the order `--help` lists them. */

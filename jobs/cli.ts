@@ -37,19 +37,15 @@ Environment:
   ${VARS.stateDir.padEnd(20)} where ledgers live (default <repo>/.batchpy)
   ${VARS.localRoot.padEnd(20)} the --locally bucket folder (default <repo>/.batchpy/local-bucket)`;
 
-/**
- * A context made only once a command runs: the real one loads the AWS SDK, zod and the
- * ledger, which `--help` and a bad option never need; `env` and `npm` are for the npm check.
- */
+/** A context loaded only once a command runs: `--help` never needs the AWS SDK or zod. */
 type DeferredContext = Pick<Context, "io" | "env"> & {
   readonly npm?: NpmProcess;
   load(): Promise<Context>;
 };
 
-/** The commander program of `commands`, writing to `io`; `action` runs the one chosen. */
+/** The commander program of COMMANDS, writing to `io`; `action` runs the one chosen. */
 export function buildProgram(
   io: Io,
-  commands: readonly CommandDef[],
   action: (def: CommandDef, cmd: Command) => Promise<void>,
 ): Command {
   const program = new Command("batchpy jobs")
@@ -61,9 +57,9 @@ export function buildProgram(
     })
     .showHelpAfterError("(add --help for usage)")
     .addHelpText("after", EXIT_CODES_HELP);
-  for (const def of commands) {
+  for (const def of COMMANDS) {
     const cmd = program.command(def.name).description(def.description);
-    def.arguments.forEach(([name, description]) => cmd.argument(name, description));
+    cmd.argument(def.argument[0], def.argument[1]);
     for (const [flags, description, parse, value] of def.options) {
       const option = new Option(flags, description).default(value);
       cmd.addOption(parse === undefined ? option : option.argParser(parse));
@@ -78,17 +74,16 @@ export async function run(
   argv: readonly string[],
   context: Context | DeferredContext,
 ): Promise<number> {
-  // What the command commander chose needs to report its outcome.
-  const outcome = { code: EXIT_OK, json: false, command: "" };
+  const outcome = { code: EXIT_OK, json: false, unchanged: "" };
   // Everything the commands print passes visibleIo's gate: text from a job, a file or AWS
   // reaches the terminal with its control characters shown, never obeyed.
   const io = (): Io => visibleIo(context.io, outcome.json);
-  const program = buildProgram(io(), COMMANDS, async (def, cmd) => {
+  const program = buildProgram(io(), async (def, cmd) => {
     outcome.json = cmd.opts().json === true;
-    outcome.command = def.name;
+    outcome.unchanged = def.unchanged ?? "";
     const ctx = { ...("load" in context ? await context.load() : context), io: io() };
-    const o = { ...cmd.opts(), json: outcome.json };
-    outcome.code = await def.handler(o, cmd.processedArgs[0], ctx);
+    const o = { ...cmd.opts(), json: outcome.json, [def.argument[2]]: cmd.processedArgs[0] };
+    outcome.code = await def.run(o, ctx);
   });
   // Why this run must not go ahead: `npm run` kept some of its options (see npm-args.ts).
   const sub = program.commands.find((c) => c.name() === argv[0]);
@@ -103,22 +98,15 @@ export async function run(
     await program.parseAsync([...argv], { from: "user" });
     return outcome.code;
   } catch (err) {
-    return reportError(err, io(), outcome.json, outcome.command);
+    return reportError(err, io(), outcome.json, outcome.unchanged);
   }
 }
-
-/** What a command leaves undone when it refuses bad input: true for that command. */
-const UNCHANGED = new Map([
-  ["submit", "; nothing was submitted or changed"],
-  ["cancel", "; nothing was cancelled"],
-  ["results", "; nothing was downloaded"],
-]);
 
 /** Commander's ways to end after printing help, which are not errors. */
 const HELP_CODES = new Set(["commander.helpDisplayed", "commander.version", "commander.help"]);
 
 /** Prints an error the way the user can act on it; returns the exit code. */
-function reportError(err: unknown, io: Io, json: boolean, command: string): number {
+function reportError(err: unknown, io: Io, json: boolean, unchanged: string): number {
   if (err instanceof CommanderError) {
     return HELP_CODES.has(err.code) ? EXIT_OK : EXIT_BAD_INPUT;
   }
@@ -130,23 +118,12 @@ function reportError(err: unknown, io: Io, json: boolean, command: string): numb
     io.stdout.write(`${JSON.stringify(body)}\n`);
   } else if (bad) {
     const lines = err.problems.map((p) => `error: ${formatProblem(p)}\n`).join("");
-    const unchanged = UNCHANGED.get(command) ?? "";
     io.stderr.write(`${lines}${err.problems.length} problem(s) found${unchanged}\n`);
   } else {
     io.stderr.write(`error: ${visible(message)}\n`);
   }
   return bad ? EXIT_BAD_INPUT : EXIT_FAILURE;
 }
-
-/** What the first Ctrl-C does, per command: what is true for that command. */
-export const STOPPING: Readonly<Record<string, string>> = {
-  submit: "stopping: finishing the requests in flight and recording them",
-  watch: "stopping: no more polls; showing the last status",
-  status: "stopping",
-  logs: "stopping: no more polls",
-  results: "stopping: finishing the downloads in flight, starting no more",
-  cancel: "not stopping: cancel goes on until every job it set out to stop is stopped",
-};
 
 /**
  * The command line (`batchpy jobs …`, `npm run jobs:*`): runs `argv`, sets the exit code.
@@ -159,7 +136,7 @@ export async function main(
   const controller = new AbortController();
   const io: Io = { stdout: process.stdout, stderr: process.stderr };
   replaceSdkNodeWarning(io.stderr);
-  const stopping = new Map(Object.entries(STOPPING)).get(argv[0] ?? "") ?? "stopping";
+  const stopping = COMMANDS.find((c) => c.name === argv[0])?.stopping ?? "stopping";
   process.on("SIGINT", () => {
     if (controller.signal.aborted) {
       process.exit(EXIT_INTERRUPTED);

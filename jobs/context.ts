@@ -5,11 +5,18 @@
 import * as path from "path";
 import { setTimeout as delay } from "timers/promises";
 import { SingleBar } from "cli-progress";
-import { createAwsClients, httpStatus, type AwsClients } from "./aws/api";
+import { createAwsClients, httpStatus, type AwsClients, type JobDetail } from "./aws/api";
 import { recordClaimedJobs } from "./aws/claims";
-import { describeError, isFileSystemError } from "./errors";
+import { BadInputError, FatalError, describeError, isFileSystemError } from "./errors";
 import * as fs from "fs";
-import { Ledger, checkedLedgerPath, ledgerPath, mergeLedger } from "./state/ledger";
+import {
+  Ledger,
+  checkedLedgerPath,
+  entriesFor,
+  ledgerPath,
+  mergeLedger,
+  type LedgerEntry,
+} from "./state/ledger";
 import {
   defaultPulumiRunner,
   loadOutputs,
@@ -31,13 +38,12 @@ export interface Context {
   readonly io: Io;
   readonly cwd: string;
   readonly env: NodeJS.ProcessEnv;
-  /** The project root (the folder holding jobs/ and container/). */
+  /** The folder holding jobs/ and container/. */
   readonly repoRoot: string;
   /** AWS clients for `region` (undefined: the SDK's region chain). Caller destroys them. */
   clients(region: string | undefined): AwsClients;
-  /** `python3 container/run_job.py --describe [--script S]`. */
+  /** `python3 container/run_job.py --describe [--script S]` and `--check-values`. */
   describe(script: string | undefined): Promise<ScriptDescription>;
-  /** `python3 container/run_job.py --check-values`: the job files' variables checked. */
   readonly checkValues: CheckValues;
   readonly pulumi: PulumiRunner;
   /** Aborted on Ctrl-C: stop starting work, finish and record what is in flight. */
@@ -77,10 +83,8 @@ export function defaultContext(io: Io, signal: AbortSignal): Context {
 
 /** Where ledgers live: --state-dir, else BATCHPY_STATE_DIR, else <repo>/.batchpy. */
 export function stateDir(ctx: Context, flag: string | undefined): string {
-  return path.resolve(
-    ctx.cwd,
-    flag ?? ctx.env[VARS.stateDir] ?? path.join(ctx.repoRoot, ".batchpy"),
-  );
+  const fallback = path.join(ctx.repoRoot, ".batchpy");
+  return path.resolve(ctx.cwd, flag ?? ctx.env[VARS.stateDir] ?? fallback);
 }
 
 /** The local bucket folder: --local-root, else BATCHPY_LOCAL_ROOT, else <state>/local-bucket. */
@@ -141,15 +145,11 @@ export interface StackOptions {
 }
 
 /** The stack's outputs, from `--outputs FILE` or the pulumi CLI. */
-export function stackOutputs(flags: StackOptions, ctx: Context): LoadedOutputs {
-  const { stack, outputs: outputsFile } = flags;
-  return loadOutputs({ stack, outputsFile, cwd: ctx.cwd, pulumi: ctx.pulumi });
+export function stackOutputs({ stack, outputs }: StackOptions, ctx: Context): LoadedOutputs {
+  return loadOutputs({ stack, outputsFile: outputs, cwd: ctx.cwd, pulumi: ctx.pulumi });
 }
 
-/**
- * The stack's ledger, one per stack whatever label was typed (stackStateName), and the one
- * an older version kept under the label, when there is one.
- */
+/** The stack's one ledger whatever label was typed, and one an old version kept by label. */
 function ledgerFiles(flags: StackOptions, ctx: Context, loaded: LoadedOutputs) {
   const dir = stateDir(ctx, flags.stateDir);
   const file = ledgerPath(dir, stackStateName(loaded.outputs));
@@ -184,9 +184,8 @@ export interface OpenStack {
 }
 
 /**
- * Runs `use` on the stack's outputs, its ledger caught up with the jobs other machines sent
- * (the stack's claims) and AWS clients: where most commands start. Closes the ledger and
- * destroys the clients however `use` ends.
+ * Runs `use` on the stack's outputs, AWS clients and its ledger caught up with the jobs other
+ * machines sent (the stack's claims); closes and destroys them however `use` ends.
  */
 export async function withStack<T>(
   flags: StackOptions,
@@ -206,9 +205,8 @@ export async function withStack<T>(
 }
 
 /**
- * Adds the jobs the stack's claims name to the ledger, which is this machine's cache of
- * them. Claims that cannot be read (no permission, no network, a folder that cannot be
- * written) leave the ledger as it is, with a warning: it still knows this machine's jobs.
+ * Adds the jobs the stack's claims name to the ledger, this machine's cache of them. Claims
+ * that cannot be read leave the ledger as it is, with a warning: it knows this machine's jobs.
  */
 async function addClaimedJobs({ outputs, ledger, clients }: OpenStack, ctx: Context) {
   const bucket = outputs.outputs.bucketName;
@@ -240,4 +238,47 @@ async function addClaimedJobs({ outputs, ledger, clients }: OpenStack, ctx: Cont
         `(${describeError(err)}); showing the jobs this machine's ledger knows\n`,
     );
   }
+}
+
+/**
+ * Latest ledger entry per name, filtered by names (all must exist) and --last. A sweep's name
+ * also stands for its parts (chunks past 10,000 sets, retries).
+ */
+export function selectEntries(
+  ledger: Ledger,
+  names: readonly string[],
+  last: boolean,
+  stack: string,
+): LedgerEntry[] {
+  const latest = ledger.latest();
+  let entries = [...latest.values()];
+  if (names.length > 0) {
+    const parts = new Map(names.map((n) => [n, entriesFor(latest, n)]));
+    const unknown = names.filter((n) => parts.get(n)?.length === 0);
+    if (unknown.length > 0) {
+      throw new BadInputError(
+        `not in the ledger of stack "${stack}" (${ledger.file}): ${unknown.join(", ")}; ` +
+          "check the names, or pass --stack",
+      );
+    }
+    entries = [...new Set(names.flatMap((n) => parts.get(n) ?? []))];
+  }
+  return last ? ofLastRun(entries) : entries;
+}
+
+/** Those of `items` from the most recent run (its ISO start time sorts last). */
+export function ofLastRun<T extends { readonly run: string }>(items: readonly T[]): T[] {
+  const run = items.reduce((m, e) => (e.run > m ? e.run : m), "");
+  return items.filter((e) => e.run === run);
+}
+
+/** DescribeJobs for any number of IDs, by job ID; a failure ends the command. */
+export async function describeById(
+  clients: AwsClients,
+  ids: readonly string[],
+): Promise<Map<string, JobDetail>> {
+  const details = await clients.batch.describeJobs(ids).catch((err: unknown) => {
+    throw new FatalError(`DescribeJobs failed: ${describeError(err)}`);
+  });
+  return new Map(details.flatMap((d) => (d.jobId !== undefined ? [[d.jobId, d] as const] : [])));
 }

@@ -1,7 +1,4 @@
-/**
- * Exit codes (their meanings are in `--help`, jobs/cli.ts, and docs/jobs.md), error types
- * and the one problem format every validator reports in.
- */
+/** Exit codes (meanings in jobs/cli.ts's `--help`), error types and the one problem format. */
 import { visible } from "./output/visible";
 
 export const EXIT_OK = 0;
@@ -13,10 +10,10 @@ export const EXIT_INTERRUPTED = 130;
 export interface Problem {
   /** The file as the user named it (relative when possible). */
   readonly file?: string;
-  /** 1-based line and column of the offending value or key. */
+  /** 1-based. */
   readonly line?: number;
   readonly column?: number;
-  /** Field path inside the file, e.g. `containerOverrides.environment[1].name`. */
+  /** e.g. `containerOverrides.environment[1].name`. */
   readonly path?: string;
   readonly message: string;
 }

@@ -42,10 +42,8 @@ export function replaceSdkNodeWarning(
   const original = process.emitWarning;
   let said = false;
   process.emitWarning = ((warning: string | Error, ...rest: unknown[]): void => {
-    const notice = nodeSupportNotice(
-      typeof warning === "string" ? warning : warning.message,
-      version,
-    );
+    const text = typeof warning === "string" ? warning : warning.message;
+    const notice = nodeSupportNotice(text, version);
     if (notice === undefined) {
       (original as (w: string | Error, ...r: unknown[]) => void).call(process, warning, ...rest);
     } else if (!said) {

@@ -1,9 +1,7 @@
 /**
- * A pipeline as Batch holds it: each job's `dependsOn` (job IDs, which DescribeJobs returns:
- * https://docs.aws.amazon.com/batch/latest/APIReference/API_JobDetail.html)
- * read back as the names of the ledger's jobs and sweeps, for status, watch, report and
- * retry. A step's barriers (`<step>-b<n>`, jobs/input/depends.ts) are seen through: the step
- * is after what its barriers wait for, and the barriers are not jobs of their own. Pure.
+ * A pipeline as Batch holds it: each job's `dependsOn` (job IDs) read back as the names of the
+ * ledger's jobs and sweeps; a step's barriers (jobs/input/depends.ts) are seen through.
+ * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_JobDetail.html
  */
 import type { JobDetail } from "./aws/api";
 import { isBarrierName } from "./input/derived-names";
@@ -11,10 +9,7 @@ import { groupOf } from "./state/attempts";
 import type { LedgerEntry } from "./state/ledger";
 import { pipelineOrder, type PipelineView } from "./status";
 
-/**
- * What each of `entries` waits for, by name, from Batch's `details` of them (by job ID);
- * `all` (the whole ledger) names jobs that are not among them.
- */
+/** What each of `entries` waits for, by name; `all` (the ledger) names jobs not among them. */
 export function pipelineOf(
   entries: readonly LedgerEntry[],
   details: ReadonlyMap<string, JobDetail>,
@@ -54,11 +49,9 @@ export function pipelineOf(
 }
 
 /**
- * Whether Batch failed a job because a job it depends on failed: it then moves the job from
- * PENDING to FAILED without running it
- * (https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html), with the
- * status reason "Dependent Job failed". Batch does not document that text, so any reason that
- * speaks of a failed dependent job or dependency matches.
+ * Whether Batch failed a job, without running it, because a job it depends on failed. Batch
+ * does not document the reason's text ("Dependent Job failed"), so any such wording matches.
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html
  */
 export function failedByDependency(d: Pick<JobDetail, "status" | "statusReason">): boolean {
   return d.status === "FAILED" && /\bdependen(?:t|cy|cies)\b.*\bfail/i.test(d.statusReason ?? "");

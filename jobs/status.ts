@@ -1,7 +1,4 @@
-/**
- * Batch's statuses and pure summaries of DescribeJobs results for watch, status, cancel and
- * retry. Array jobs count as their children: "10,000 of 10,000 done" means every child ended.
- */
+/** Batch's statuses and pure summaries of DescribeJobs results (array jobs count as children). */
 import type { JobDetail, JobSummary } from "./aws/api";
 import type { LedgerEntry } from "./state/ledger";
 import { definedOnly } from "../components/defined";
@@ -24,7 +21,6 @@ export type Status = (typeof STATUSES)[number];
 /** Not UNKNOWN: a job Batch does not return may run in another region or account. */
 export const TERMINAL: ReadonlySet<Status> = new Set<Status>(["SUCCEEDED", "FAILED"]);
 
-/** Stopping a job that has started terminates it rather than cancels it. */
 export const STARTED_STATUSES: readonly ("STARTING" | "RUNNING")[] = ["STARTING", "RUNNING"];
 
 /** Nothing left to wait for: the job ended, or Batch does not know it (waiting would never end). */
@@ -36,7 +32,7 @@ export interface Failure {
   readonly jobName: string;
   readonly jobId: string;
   readonly index?: number;
-  /** The sweep's set number a retry's child ran, when it differs from the child index. */
+  /** The set number a retry's child ran. */
   readonly set?: number;
   readonly statusReason?: string;
   readonly exitCode?: number;
@@ -53,17 +49,15 @@ export interface JobRow {
   readonly exitCode?: number;
   readonly arraySize?: number;
   readonly children?: Partial<Record<Status, number>>;
-  /** A single job's attempts and where their time went (--json; a sweep's are in jobs:report). */
+  /** A single job's attempts (--json; a sweep's are in jobs:report). */
   readonly attempts?: readonly AttemptTime[];
-  /** The jobs and sweeps this one waits for (Batch's dependsOn), by name. */
+  /** What it waits for (Batch's dependsOn) by name, its depth, and the barriers between. */
   readonly after?: readonly string[];
-  /** With `after`: 1 after a job that waits for nothing listed, 2 after one of depth 1... */
   readonly depth?: number;
-  /** With `after`: the barriers it waits through (not rows of their own). */
   readonly barriers?: number;
 }
 
-/** Sets and single jobs that ran more than once, and the earlier runs left out. */
+/** Sets and jobs that ran more than once, and the earlier runs left out. */
 export interface Retried {
   readonly sets: number;
   readonly jobs: number;
@@ -75,13 +69,11 @@ export interface Snapshot {
   readonly counts: Record<Status, number>;
   readonly total: number;
   readonly done: number;
-  readonly failed: number;
-  readonly unknown: number;
   readonly allTerminal: boolean;
-  /** Every unit and every parent ended or is unknown to Batch: nothing left to wait for. */
+  /** Every unit and parent ended or is unknown to Batch: nothing left to wait for. */
   readonly settled: boolean;
   readonly jobs: JobRow[];
-  /** Absent when nothing was retried; else each set counts once, by its latest run. */
+  /** Present when something was retried: each set then counts once, by its latest run. */
   readonly retried?: Retried;
 }
 
@@ -90,16 +82,12 @@ export function asStatus(s: string | undefined): Status {
   return (STATUSES as readonly string[]).includes(s ?? "") ? (s as Status) : "UNKNOWN";
 }
 
-/**
- * Each set's runs, first to latest by `at` (a tie keeps the order of `runs`), sets in order
- * of first appearance: the one rule for a set's latest run in watch, status, logs, report, retry.
- */
+/** Each set's runs, first to latest by `at` (stable), sets in order of first appearance. */
 export function runsPerSet<T>(
   runs: readonly T[],
   setOf: (run: T) => string,
   at: (run: T) => number | string,
 ): T[][] {
-  // Array.prototype.sort is stable.
   return [...groupBy(runs, setOf).values()].map((list) =>
     list.sort((a, b) => (at(a) < at(b) ? -1 : at(a) > at(b) ? 1 : 0)),
   );
@@ -170,27 +158,23 @@ export function resourcesOf(
   return definedOnly({ vcpus: value("VCPU"), memoryMiB: value("MEMORY"), gpus: value("GPU") });
 }
 
-/** Counts of an array job's children; falls back to the parent's status before they exist. */
-function childCounts(
-  entry: LedgerEntry,
-  detail: JobDetail | undefined,
-  status: Status,
-): Partial<Record<Status, number>> {
-  const size = detail?.arrayProperties?.size ?? entry.arraySize ?? 1;
-  const summary = detail?.arrayProperties?.statusSummary ?? {};
+/**
+ * Counts of an array job's children. They are created when the parent leaves PENDING: until
+ * the summary adds up, the missing ones count under the parent's status.
+ */
+function childCounts(size: number, detail: JobDetail | undefined, status: Status) {
   const counts: Partial<Record<Status, number>> = {};
-  let sum = 0;
-  for (const [k, n] of Object.entries(summary)) {
-    if (n > 0) {
-      counts[asStatus(k)] = (counts[asStatus(k)] ?? 0) + n;
-      sum += n;
+  const add = (k: Status, n: number): void => {
+    if (n !== 0) {
+      counts[k] = (counts[k] ?? 0) + n;
     }
+  };
+  let sum = 0;
+  for (const [k, n] of Object.entries(detail?.arrayProperties?.statusSummary ?? {})) {
+    add(asStatus(k), n);
+    sum += n;
   }
-  // Children are created when the parent leaves PENDING; until the summary adds up, count
-  // the missing ones under the parent's status.
-  if (sum !== size) {
-    counts[status] = (counts[status] ?? 0) + (size - sum);
-  }
+  add(status, size - sum);
   return counts;
 }
 
@@ -202,8 +186,6 @@ function tally(counts: Record<Status, number>, jobs: JobRow[]): Snapshot {
     counts,
     total,
     done,
-    failed: counts.FAILED,
-    unknown: counts.UNKNOWN,
     // The parents must be terminal too: an array parent finishes after its children.
     allTerminal: jobs.every((j) => TERMINAL.has(j.status)) && done === total,
     settled: jobs.every((j) => isSettled(j.status)) && done + counts.UNKNOWN === total,
@@ -211,13 +193,13 @@ function tally(counts: Record<Status, number>, jobs: JobRow[]): Snapshot {
   };
 }
 
-/** What the rows show of a pipeline (jobs/pipeline.ts builds it). */
+/**
+ * A pipeline (jobs/pipeline.ts): the entries but barriers in order; by job ID, what each waits
+ * for and through how many barriers.
+ */
 export interface PipelineView {
-  /** The entries but barriers, each step after what it waits for, with its depth. */
   readonly order: readonly { readonly item: LedgerEntry; readonly depth: number }[];
-  /** The names each job waits for, by job ID: only jobs that wait for one of the ledger's. */
   readonly after: ReadonlyMap<string, readonly string[]>;
-  /** How many barriers each step waits through, by job ID. */
   readonly barriers: ReadonlyMap<string, number>;
 }
 
@@ -247,11 +229,12 @@ export function summarize(
         : {}),
     };
     if (e.kind === "array") {
-      const children = childCounts(e, d, status);
+      const arraySize = d?.arrayProperties?.size ?? e.arraySize;
+      const children = childCounts(arraySize ?? 1, d, status);
       for (const [k, n] of Object.entries(children)) {
         counts[k as Status] += n;
       }
-      jobs.push({ ...row, arraySize: d?.arrayProperties?.size ?? e.arraySize, children });
+      jobs.push({ ...row, arraySize, children });
     } else {
       counts[status] += 1;
       jobs.push(row);
@@ -292,8 +275,8 @@ export function singleFailures(snapshot: Snapshot): Failure[] {
 }
 
 /**
- * Failed children (from ListJobs) as failures, plus the parent's own reason when Batch lists
- * fewer failed children than were counted (a sweep cancelled before its children existed lists none).
+ * Failed children (from ListJobs), plus the parent's own reason when Batch lists fewer than
+ * were counted (a sweep cancelled before its children existed lists none).
  */
 export function arrayFailures(parent: JobRow, failedChildren: readonly JobSummary[]): Failure[] {
   const failures: Failure[] = failedChildren.map((c) => ({
@@ -326,13 +309,12 @@ export function allUnknown(snapshot: Snapshot): boolean {
 /** A job RUNNABLE this long after its submit gets a line of reason in watch and status. */
 export const LONG_WAIT_MS = 5 * 60_000;
 
-/** A job or sweep with jobs RUNNABLE since at least LONG_WAIT_MS after its submit. */
+/** A job or sweep RUNNABLE that long; Batch gives a reason only to the head of the queue. */
 export interface LongWait {
   readonly jobName: string;
   readonly jobId: string;
   /** Whole minutes since it was submitted. */
   readonly minutes: number;
-  /** Batch's blocking reason: it gives one only to the job at the head of the queue. */
   readonly reason?: WaitReason;
 }
 

@@ -4,12 +4,10 @@
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable.html
  */
 
+/** Batch's code (`CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY`), in plain words, and its fix. */
 export interface WaitReason {
-  /** Batch's code, e.g. `CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY`. */
   readonly code: string;
-  /** One line of plain words. */
   readonly words: string;
-  /** The setting or command that fixes it. */
   readonly fix: string;
 }
 

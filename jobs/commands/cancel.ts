@@ -6,7 +6,13 @@
  * in between) are terminated one by one as `<parentId>:<index>`.
  */
 import type { AwsClients } from "../aws/api";
-import { withStack, type Context, type StackOptions } from "../context";
+import {
+  describeById,
+  selectEntries,
+  withStack,
+  type Context,
+  type StackOptions,
+} from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError } from "../errors";
 import { isRetryable } from "../output/submit-print";
 import type { LedgerEntry } from "../state/ledger";
@@ -18,7 +24,6 @@ import {
   type CancelResult,
   type Stopped,
 } from "../output/cancel-print";
-import { describeById, selectEntries } from "./watch";
 
 export interface CancelOptions extends StackOptions {
   readonly names: readonly string[];
@@ -45,31 +50,13 @@ export function checkCancelOptions(opts: CancelOptions): void {
   }
 }
 
-/** Terminates the running children of a stopped array parent; returns how it went. */
-async function terminateRunningChildren(
-  clients: AwsClients,
-  parentId: string,
-  reason: string,
-): Promise<Pick<Stopped, "childrenTerminated" | "childErrors">> {
-  const running = (
-    await Promise.all(STARTED_STATUSES.map((s) => clients.batch.listArrayChildren(parentId, s)))
-  ).flat();
-  const ids = [...new Set(running.flatMap((c) => (c.jobId !== undefined ? [c.jobId] : [])))];
-  const outcomes = await runPool(ids, (id) => clients.batch.terminateJob(id, reason), {
-    concurrency: STOP_CONCURRENCY,
-  });
-  const errors = outcomes.flatMap((o, i) =>
-    o.status === "rejected" ? [`${ids[i]}: ${describeError(o.reason)}`] : [],
-  );
-  return { childrenTerminated: ids.length - errors.length, childErrors: errors };
-}
-
-/** Stops `work` with TerminateJob (an array's running children one by one too). */
+/** Stops `work` with TerminateJob, an array's running children one by one after it. */
 async function stopAll(
   clients: AwsClients,
   work: readonly Stopped[],
   reason: string,
 ): Promise<Pick<CancelResult, "stopped" | "failed" | "retryable">> {
+  const pool = { concurrency: STOP_CONCURRENCY };
   const outcomes = await runPool(
     work,
     async (w): Promise<Stopped> => {
@@ -77,9 +64,16 @@ async function stopAll(
       if (w.entry.kind !== "array") {
         return w;
       }
-      return { ...w, ...(await terminateRunningChildren(clients, w.entry.jobId, reason)) };
+      const list = STARTED_STATUSES.map((s) => clients.batch.listArrayChildren(w.entry.jobId, s));
+      const running = (await Promise.all(list)).flat();
+      const ids = [...new Set(running.flatMap((c) => c.jobId ?? []))];
+      const done = await runPool(ids, (id) => clients.batch.terminateJob(id, reason), pool);
+      const childErrors = done.flatMap((o, i) =>
+        o.status === "rejected" ? [`${ids[i]}: ${describeError(o.reason)}`] : [],
+      );
+      return { ...w, childrenTerminated: ids.length - childErrors.length, childErrors };
     },
-    { concurrency: STOP_CONCURRENCY },
+    pool,
   );
   const stopped = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
   const failed = [
@@ -100,13 +94,7 @@ async function stopAll(
 async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResult> {
   checkCancelOptions(opts);
   return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
-    const entries = selectEntries(
-      ledger,
-      opts.names,
-      false,
-      outputs.stack,
-      (list) => `not in the ledger of stack "${outputs.stack}": ${list}; nothing was cancelled`,
-    );
+    const entries = selectEntries(ledger, opts.names, false, outputs.stack);
     const ids = entries.map((e) => e.jobId);
     const byId = await describeById(clients, ids);
     const statusOf = (e: LedgerEntry): Status => asStatus(byId.get(e.jobId)?.status);

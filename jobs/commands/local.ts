@@ -1,7 +1,6 @@
 /**
- * `--locally`: run jobs on this machine with the same entrypoint and the same environment the
- * container gets, against a folder laid out like the bucket (inputs/, results/, logs/), so a
- * job file is proven before an instance is paid for.
+ * `--locally`: jobs run on this machine with the entrypoint and environment the container
+ * gets, against a folder laid out like the bucket, so a job file is proven before it is paid for.
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
@@ -25,14 +24,13 @@ import { resourcesOf } from "../status";
 
 export interface LocalRun {
   readonly jobName: string;
-  /** Array child index (AWS_BATCH_JOB_ARRAY_INDEX). */
+  /** AWS_BATCH_JOB_ARRAY_INDEX. */
   readonly index?: number;
-  /** The job's own variables, as the container would get them from SubmitJob. */
+  /** The job's own variables, as SubmitJob would pass them. */
   readonly env: ReadonlyMap<string, string>;
-  /** An array sweep child's set and manifest key, for the record. */
+  /** An array sweep child's set and manifest key, and the job file's resources, for the record. */
   readonly set?: ParameterSet;
   readonly manifest?: string;
-  /** What the job file asks for, for the report's estimates. */
   readonly vcpus?: number;
   readonly memoryMiB?: number;
   readonly gpus?: number;
@@ -44,12 +42,10 @@ export interface LocalRun {
 /** Set numbers that failed (undefined: a job that is not a set), by job or sweep name. */
 type Failures = ReadonlyMap<string, ReadonlySet<number | undefined>>;
 
+/** The runs by level, parents first; the sweep manifests to write; what failed in earlier runs. */
 interface LocalPlan {
-  /** The runs level by level, parents first (jobs/input/depends.ts's order). */
   readonly levels: LocalRun[][];
-  /** Array sweep manifests, written into the local folder before any run. */
   readonly manifests: { readonly file: string; readonly body: string }[];
-  /** What failed in earlier local runs of the parents outside this submit. */
   readonly failedBefore: Failures;
 }
 
@@ -108,7 +104,6 @@ export function localLedgerView(
   return { entries, open: [], where };
 }
 
-/** The runs of one submission: itself, or each array child. */
 function localRuns(s: Submission): LocalRun[] {
   const env = new Map(
     (s.request.containerOverrides?.environment ?? []).map((v) => [v.name, v.value]),
@@ -185,7 +180,6 @@ export interface LocalResult {
   readonly run: LocalRun;
   readonly exitCode: number | null;
   readonly signal: string | null;
-  /** The last lines of the run's output, for failure reports. */
   readonly tail: string;
   /** Why it did not run: a job or set it waits for failed. */
   readonly notRun?: string;
@@ -196,7 +190,7 @@ export interface LocalResult {
 interface LocalOptions {
   readonly repoRoot: string;
   readonly root: string;
-  /** `--script PATH` for the entrypoint (absolute); default: the entrypoint's own script. */
+  /** The entrypoint's `--script` (absolute). */
   readonly script?: string;
   readonly concurrency: number;
   readonly env: NodeJS.ProcessEnv;
@@ -216,13 +210,13 @@ function unrun(run: LocalRun, startedAt: number, why: Partial<LocalResult>): Loc
 function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<LocalResult> {
   const entrypoint = path.join(opts.repoRoot, "container", "run_job.py");
   const startedAt = Date.now();
-  const scriptArgs = opts.script !== undefined ? ["--script", opts.script] : [];
   return new Promise((resolve) => {
     const notStarted = (err: Error): void =>
       resolve(unrun(run, startedAt, { tail: `could not start python3: ${err.message}` }));
     let child: ReturnType<typeof spawn>;
     try {
-      child = spawn("python3", [entrypoint, ...scriptArgs], {
+      const script = opts.script !== undefined ? ["--script", opts.script] : [];
+      child = spawn("python3", [entrypoint, ...script], {
         cwd: opts.repoRoot,
         env: runEnvironment(run, opts.root, opts.env),
         stdio: ["ignore", "pipe", "pipe"],
@@ -236,9 +230,7 @@ function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<Local
     let tail = "";
     const onData = (buf: Buffer): void => {
       const text = buf.toString("utf8");
-      if (live) {
-        opts.onOutput?.(text);
-      }
+      (live ? opts.onOutput : undefined)?.(text);
       tail = (tail + text).slice(-TAIL_BYTES);
     };
     child.stdout?.on("data", onData);
@@ -251,11 +243,9 @@ function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<Local
 }
 
 /**
- * Writes manifests, then runs level by level (a level's runs side by side), recording each
- * run for `jobs:report --locally`. A run whose parent failed does not run and fails, as on
- * Batch: a job fails when a job it depends on fails, an array job when any child fails, and
- * with N_TO_N child i when child i of the parent failed
- * (https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html).
+ * Writes manifests, then runs level by level, recording each run for `jobs:report --locally`.
+ * A run whose parent (with N_TO_N: child i of it) failed fails without running, as on Batch.
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html
  */
 export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<LocalResult[]> {
   const createdAt = Date.now();
@@ -346,10 +336,9 @@ function recordRun(root: string, runId: string, createdAt: number, r: LocalResul
 /** Where a run's results and log land in the local folder (laid out as the bucket is). */
 export function localResultPaths(run: LocalRun, root: string): { results: string; log: string } {
   const { job, index } = run.filedAs;
-  return index === undefined
-    ? { results: path.join(root, "results", job), log: path.join(root, "logs", `${job}.log`) }
-    : {
-        results: path.join(root, "results", job, String(index)),
-        log: path.join(root, "logs", job, `${index}.log`),
-      };
+  const at = index === undefined ? [job] : [job, String(index)];
+  return {
+    results: path.join(root, "results", ...at),
+    log: `${path.join(root, "logs", ...at)}.log`,
+  };
 }

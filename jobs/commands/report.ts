@@ -3,7 +3,14 @@
  * table, `--json`, `--write-csv [FILE]` or `--write-html [FILE]` (a page with charts).
  */
 import * as path from "path";
-import { displayPath, localRoot, withStack, type Context, type StackOptions } from "../context";
+import {
+  displayPath,
+  localRoot,
+  selectEntries,
+  withStack,
+  type Context,
+  type StackOptions,
+} from "../context";
 import { BadInputError, EXIT_OK, FatalError, describeError } from "../errors";
 import { requireOutput } from "../input/outputs";
 import { pricingOf, type Pricing, type UserPricing } from "../report/prices";
@@ -20,7 +27,6 @@ import {
 import { sortRows, summarizeRows } from "../report/rows";
 import { awsSource, collectRows, localSource, type ReportSource } from "../report/sources";
 import { defaultOutDir } from "./results";
-import { selectEntries } from "./watch";
 import { definedOnly } from "../../components/defined";
 import type { AwsClients } from "../aws/api";
 import { taskStoreFile, withTaskTimes } from "../state/ecs-tasks";

@@ -1,12 +1,11 @@
 /**
- * `jobs:retry <names...>` (and, for one release, `jobs:submit --retry-failed`): a sweep's failed
- * sets go again as one array job `<sweep>-r<n>` whose manifest keeps their set numbers, so
- * results land where the first run's did; a failed job as `<job>-r<n>`. Planned again from the
- * original files (their hashes must match the ledger's) and sent as any submission; an
- * interrupted retry is planned as of before it started, so running it again completes it.
+ * `jobs:retry <names...>`: a sweep's failed sets go again as one array job `<sweep>-r<n>` whose
+ * manifest keeps their set numbers, a failed job as `<job>-r<n>`, planned again from the
+ * original files (whose hashes must match the ledger's); an interrupted retry is planned as of
+ * before it started, so running it again completes it.
  */
 import { chunkJobName, chunkRanges } from "../input/chunks";
-import { withStack, type Context } from "../context";
+import { describeById, selectEntries, withStack, type Context } from "../context";
 import type { AwsClients } from "../aws/api";
 import { BadInputError, FatalError, type Problem } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
@@ -27,20 +26,18 @@ import { submitWithinCost } from "./submit-cost";
 import type { PolicyCostCap } from "../../policy/check/policy-config";
 import { printSubmitResult, type SubmitResult } from "../output/submit-print";
 import type { LoadedSweep, ParameterSet } from "../input/sweep";
-import { describeById, selectEntries } from "./watch";
 import { groupOf, isRetryEntry, retryNumber } from "../state/attempts";
 import { standingRuns } from "../input/depends";
 import { failedByDependency, pipelineOf } from "../pipeline";
 
+/** A name's latest runs that failed, and those not finished (or unknown to Batch). */
 interface RetrySelection {
   readonly name: string;
-  /** Failed latest runs: a sweep's set numbers, or one unit without index for a job. */
   readonly failed: readonly RunUnit[];
-  /** Latest runs not finished, or unknown to Batch. */
   readonly unfinished: readonly RunUnit[];
 }
 
-/** What to retry per name, from every run of it (first run, chunks, earlier retries); pure. */
+/** What to retry per name, from every run of it (first run, chunks, earlier retries). */
 export function selectRetry(names: readonly string[], units: readonly RunUnit[]): RetrySelection[] {
   const latest = latestRuns(units).map((l) => l.unit);
   return names.map((name) => {
@@ -53,7 +50,7 @@ export function selectRetry(names: readonly string[], units: readonly RunUnit[])
   });
 }
 
-/** `<name>-r<n>`, n one past the highest earlier retry of `name` among `entries`; pure. */
+/** `<name>-r<n>`, n one past the highest earlier retry of `name` among `entries`. */
 export function nextRetryName(name: string, entries: readonly LedgerEntry[]): string {
   const n = entries.reduce((max, e) => Math.max(max, e.of === name ? (retryNumber(e) ?? 0) : 0), 0);
   return retryJobName(name, n + 1);
@@ -61,7 +58,7 @@ export function nextRetryName(name: string, entries: readonly LedgerEntry[]): st
 
 /**
  * Submissions that rerun the sets `indexes` of `sweep` under `jobName` (chunked past 10,000;
- * a lone set as a plain job), queue and definition as in `template`; pure.
+ * a lone set as a plain job), queue and definition as in `template`.
  */
 export function planSweepRetry(
   sweep: LoadedSweep,
@@ -86,7 +83,7 @@ export function planSweepRetry(
   });
 }
 
-/** A failed single job again, under `jobName`, still filed under its own name; pure. */
+/** A failed single job again, under `jobName`, still filed under its own name. */
 export function planJobRetry(original: Submission, name: string, jobName: string): Submission {
   const request = { ...original.request, jobName };
   return {
@@ -100,39 +97,16 @@ export function planJobRetry(original: Submission, name: string, jobName: string
 
 type RetryOptions = Omit<SubmitOptions, "files"> & { readonly names: readonly string[] };
 
-/** What `jobs:submit --retry-failed` may not be combined with (jobs:retry has no such options). */
-function checkRetryOptions(opts: RetryOptions): void {
-  const flags = {
-    "--locally": opts.locally === true,
-    "--force": opts.force,
-    "--no-array": !opts.array,
-  };
-  const bad = Object.entries(flags).flatMap(([flag, set]) => (set === true ? [flag] : []));
-  if (bad.length > 0) {
-    throw new BadInputError(
-      `--retry-failed cannot be combined with ${bad.join(" or ")}: it resubmits the failed ` +
-        "runs recorded in the ledger as they were first submitted; leave those options out",
-    );
-  }
-}
-
-/** What failed of a name, its original submissions planned again, and their job or sweep. */
-interface Original {
-  readonly sel: RetrySelection;
-  readonly mine: Submission[];
-  readonly item: LoadedJob | LoadedSweep;
-}
-
 /**
- * The original submissions of each of `selection`, planned again from their files in one
- * pass (one describe, one check) and checked against the ledger; and the pack's cost cap.
+ * The submissions that retry what failed of each of `selection`, from its original ones planned
+ * again from their files in one pass and checked against the ledger; and the pack's cost cap.
  */
-async function originals(
+async function planRetries(
   selection: readonly RetrySelection[],
   entries: readonly LedgerEntry[],
   opts: RetryOptions,
   ctx: Context,
-): Promise<{ planned: Original[]; costCap: PolicyCostCap | undefined }> {
+): Promise<{ todo: Submission[]; costCap: PolicyCostCap | undefined }> {
   const found = selection.map((sel) => {
     const name = sel.name;
     const firsts = entries.filter((e) => e.jobName === name || (e.of === name && !isRetryEntry(e)));
@@ -146,11 +120,11 @@ async function originals(
     return { sel, firsts, file };
   });
   if (found.length === 0) {
-    return { planned: [], costCap: undefined };
+    return { todo: [], costCap: undefined };
   }
   const files = [...new Set(found.map((f) => f.file))];
   const { submissions, items, costCap } = await prepare({ ...opts, files, force: false }, ctx);
-  const planned = found.map(({ sel, firsts, file }) => {
+  const todo = found.flatMap(({ sel, firsts, file }) => {
     const name = sel.name;
     const mine = submissions.filter((s) => s.jobName === name || s.sweep === name);
     const item = items.find((i) => i.jobName === name || mine.some((s) => s.jobName === i.jobName));
@@ -164,13 +138,17 @@ async function originals(
           "apart from new ones; restore the file as it was, or submit it again with --force",
       });
     }
-    return { sel, mine, item };
+    return planRetry(sel, mine, item, entries);
   });
-  return { planned, costCap };
+  return { todo, costCap };
 }
 
-/** The submissions that retry what failed of a name, from its original submissions. */
-function planRetry({ sel, mine, item }: Original, entries: readonly LedgerEntry[]): Submission[] {
+function planRetry(
+  sel: RetrySelection,
+  mine: readonly Submission[],
+  item: LoadedJob | LoadedSweep,
+  entries: readonly LedgerEntry[],
+): Submission[] {
   const jobName = nextRetryName(sel.name, entries);
   const indexes = sel.failed.flatMap((u) => (u.index !== undefined ? [u.index] : []));
   if (indexes.length === 0) {
@@ -236,7 +214,6 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
 
 /** Plans the retries of `opts.names` and sends them; returns what happened. */
 async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
-  checkRetryOptions(given);
   return withStack(given, ctx, async ({ outputs, ledger, clients }) => {
     refuseParts(given.names, ledger.latest());
     ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
@@ -260,8 +237,7 @@ async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
     refuseUnfinished(selection);
     // Every selected name that has failed runs; a note for the others.
     const failed = selection.filter((sel) => sel.failed.length > 0);
-    const { planned, costCap } = await originals(failed, before, opts, ctx);
-    const todo = planned.flatMap((original) => planRetry(original, before));
+    const { todo, costCap } = await planRetries(failed, before, opts, ctx);
     const notes: Problem[] = [
       ...selection
         .filter((sel) => sel.failed.length === 0)
@@ -281,10 +257,8 @@ async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
 }
 
 /**
- * The steps to retry with `names`, parents first: each job or sweep that waits for one of
- * them (or of these steps) and whose current run Batch failed because a job it waited for
- * failed, with the names it waits for among them. A step that failed on its own is retried
- * only when named.
+ * The steps to retry with `names`, parents first: each that waits for one of them (or of these
+ * steps) and that Batch failed because a job it waited for failed, with the names it waits for.
  */
 async function failedSteps(
   names: readonly string[],
@@ -317,22 +291,12 @@ async function failedSteps(
   return steps;
 }
 
-/**
- * Retry names AWS would refuse: the first submission leaves room for MAX_RETRIES retries
- * (derived-names.ts), a later one, or a sweep sent before that check, may not fit.
- */
+/** Retry names AWS would refuse: past MAX_RETRIES (derived-names.ts), or of an older sweep. */
 function refuseBadNames(todo: readonly Submission[]): void {
   const bad = todo.flatMap((s) => {
     const why = checkJobName(s.jobName);
-    return why !== undefined
-      ? [
-          {
-            file: s.file,
-            path: "jobName",
-            message: `${why}: the retry of ${s.sweep ?? s.jobName} cannot be named; submit it again under a shorter jobName with --force; nothing was submitted`,
-          },
-        ]
-      : [];
+    const message = `${why}: the retry of ${s.sweep ?? s.jobName} cannot be named; submit it again under a shorter jobName with --force; nothing was submitted`;
+    return why === undefined ? [] : [{ file: s.file, path: "jobName", message }];
   });
   if (bad.length > 0) {
     throw new BadInputError(bad);

@@ -1,19 +1,18 @@
-/**
- * `jobs:watch` (until every job is terminal) and `jobs:status` (one look): the ledger's
- * jobs by status, with the reason and exit code of each failure.
- */
+/** `jobs:watch` (until every job is terminal) and `jobs:status` (one look) of the ledger's jobs. */
 import type { AwsClients, JobDetail } from "../aws/api";
 import type { LoadedOutputs } from "../input/outputs";
-import { createProgress, sleep, withStack, type Context, type StackOptions } from "../context";
 import {
-  BadInputError,
-  EXIT_FAILURE,
-  EXIT_INTERRUPTED,
-  EXIT_OK,
-  FatalError,
-  describeError,
-} from "../errors";
-import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
+  createProgress,
+  describeById,
+  selectEntries,
+  sleep,
+  withStack,
+  type Context,
+  type StackOptions,
+} from "../context";
+import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK } from "../errors";
+import type { LedgerEntry } from "../state/ledger";
+import { definedOnly } from "../../components/defined";
 import {
   attemptJobId,
   isRetryEntry,
@@ -42,50 +41,7 @@ export interface WatchOptions extends StackOptions {
   readonly names: readonly string[];
   readonly last?: boolean;
   readonly interval: number;
-  /** `jobs:status`: one look, no waiting. */
   readonly once: boolean;
-}
-
-/**
- * Latest ledger entry per name, filtered by names (all must exist, else `missing` says so)
- * and --last. A sweep's name also stands for its parts (chunks past 10,000 sets, retries).
- */
-export function selectEntries(
-  ledger: Ledger,
-  names: readonly string[],
-  last: boolean,
-  stack: string,
-  missing = (list: string): string =>
-    `not in the ledger of stack "${stack}" (${ledger.file}): ${list}; check the names, or pass --stack`,
-): LedgerEntry[] {
-  const latest = ledger.latest();
-  let entries = [...latest.values()];
-  if (names.length > 0) {
-    const parts = new Map(names.map((n) => [n, entriesFor(latest, n)]));
-    const unknown = names.filter((n) => parts.get(n)?.length === 0);
-    if (unknown.length > 0) {
-      throw new BadInputError(missing(unknown.join(", ")));
-    }
-    entries = [...new Set(names.flatMap((n) => parts.get(n) ?? []))];
-  }
-  return last ? ofLastRun(entries) : entries;
-}
-
-/** Those of `items` from the most recent run (its ISO start time sorts last). */
-export function ofLastRun<T extends { readonly run: string }>(items: readonly T[]): T[] {
-  const run = items.reduce((m, e) => (e.run > m ? e.run : m), "");
-  return items.filter((e) => e.run === run);
-}
-
-/** DescribeJobs for any number of IDs, by job ID; a failure ends the command. */
-export async function describeById(
-  clients: AwsClients,
-  ids: readonly string[],
-): Promise<Map<string, JobDetail>> {
-  const details = await clients.batch.describeJobs(ids).catch((err: unknown) => {
-    throw new FatalError(`DescribeJobs failed: ${describeError(err)}`);
-  });
-  return new Map(details.flatMap((d) => (d.jobId !== undefined ? [[d.jobId, d] as const] : [])));
 }
 
 /** Each single job's attempts and where their time went, ECS read where it still can be. */
@@ -107,10 +63,10 @@ async function withAttempts(
   });
   const read = await withTaskTimes(single, clients.ecs, taskStoreFile(ledgerFile), unavailable);
   const timed = new Map(read.map((s) => [s.row, attemptTimes(s.createdAt, s.attempts)]));
-  const jobs = polled.snapshot.jobs.map((j) => {
-    const attempts = timed.get(j);
-    return attempts !== undefined ? { ...j, attempts } : j;
-  });
+  const jobs = polled.snapshot.jobs.map((j) => ({
+    ...j,
+    ...definedOnly({ attempts: timed.get(j) }),
+  }));
   return { ...polled.snapshot, jobs };
 }
 
@@ -137,20 +93,21 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
   const result = await watch(opts, ctx);
   (opts.json ? printWatchJson : printWatch)(result, ctx.io, opts.once);
   // Unknown jobs and failures fail; an interrupted watch of unfinished jobs is interrupted.
-  const s = result.snapshot;
-  if (s !== undefined && s.unknown === 0 && ctx.signal.aborted && !s.allTerminal) {
+  const { UNKNOWN, FAILED } = result.snapshot?.counts ?? { UNKNOWN: 0, FAILED: 0 };
+  if (UNKNOWN === 0 && ctx.signal.aborted && result.snapshot?.allTerminal === false) {
     return EXIT_INTERRUPTED;
   }
-  return s !== undefined && (s.unknown > 0 || s.failed > 0) ? EXIT_FAILURE : EXIT_OK;
+  return UNKNOWN > 0 || FAILED > 0 ? EXIT_FAILURE : EXIT_OK;
 }
 
-/** The last look at the jobs, and which runs a retry replaced. */
+/**
+ * The last look at the jobs, the runs (`<id>:<child>` for children) a retry replaced, and
+ * each retry's set numbers by its name.
+ */
 interface Polled {
   readonly snapshot: Snapshot;
   readonly details: ReadonlyMap<string, JobDetail>;
-  /** Job IDs (`<id>:<child>` for children) of runs a retry replaced. */
   readonly replaced: ReadonlySet<string>;
-  /** A retry's set number per child, by the retry's job name. */
   readonly setNumbers: ReadonlyMap<string, readonly number[]>;
   readonly waiting: readonly LongWait[];
 }
@@ -196,15 +153,12 @@ async function pollJobs(
  * `jobs:watch`'s progress: a bar on a terminal, else a timestamped line per change; a job
  * that waits long, or for a new reason, gets a line (the bar restarts below it).
  */
-function liveProgress(ctx: Context): {
-  show: (s: Snapshot, waiting: readonly LongWait[]) => void;
-  stop: () => void;
-} {
+function liveProgress(ctx: Context) {
   let progress: ReturnType<typeof createProgress> | undefined;
   let lastLine = "";
   const told = new Map<string, string | undefined>();
   return {
-    show: (snapshot, waiting) => {
+    show: (snapshot: Snapshot, waiting: readonly LongWait[]) => {
       const news = waiting.filter(
         (w) => !told.has(w.jobId) || told.get(w.jobId) !== w.reason?.code,
       );

@@ -1,8 +1,6 @@
 /**
- * `jobs:why NAME`: why a job or sweep waits. Its status and reason, the job Batch holds at the
- * head of the queue, the queue and its compute environments, the job's place among the first
- * 100 RUNNABLE jobs and when the queue's time limit cancels the head. A call the credentials
- * may not make is named and the rest still shown.
+ * `jobs:why NAME`: why a job or sweep waits. A call the credentials may not make is named and
+ * the rest still shown.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable.html
  */
 import type {
@@ -12,14 +10,19 @@ import type {
   JobDetail,
   JobQueueDetail,
 } from "../aws/api";
-import { withStack, type Context, type StackOptions } from "../context";
+import {
+  describeById,
+  selectEntries,
+  withStack,
+  type Context,
+  type StackOptions,
+} from "../context";
 import { EXIT_OK } from "../errors";
 import { optional } from "../aws/optional";
 import { resourcesOf, summarize, type JobRow } from "../status";
 import { waitReason } from "../wait-reason";
 import { jobTooLarge, type JobLimits } from "../../components/job-limits";
 import { definedOnly } from "../../components/defined";
-import { describeById, selectEntries } from "./watch";
 import {
   printWhy,
   printWhyJson,
@@ -96,10 +99,7 @@ function queueState(q: JobQueueDetail): QueueState {
   };
 }
 
-/**
- * The queue and its compute environments, its first 100 RUNNABLE jobs and the one at their
- * head with the reason Batch holds it for; each call optional.
- */
+/** The queue, its compute environments, its RUNNABLE jobs and the head's reason; each optional. */
 async function readQueue(clients: AwsClients, queueName: string, unavailable: Unavailable[]) {
   const batch = clients.batch;
   const [queue, front] = await Promise.all([

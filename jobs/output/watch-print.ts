@@ -160,9 +160,10 @@ function printFailures(failures: readonly Failure[], io: Io): void {
 /** Not "no job failed": a job Batch does not return may be running elsewhere. */
 function warnUnknown(r: WatchResult, io: Io): void {
   const s = r.snapshot;
-  if (s?.unknown) {
+  if (s?.counts.UNKNOWN) {
     const all = allUnknown(s);
-    io.stderr.write(unknownJobsWarning(all ? s.jobs.length : s.unknown, all, r.stack, r.region));
+    const n = all ? s.jobs.length : s.counts.UNKNOWN;
+    io.stderr.write(unknownJobsWarning(n, all, r.stack, r.region));
   }
 }
 

@@ -29,7 +29,7 @@ import {
 } from "./rows";
 import type { Pricing } from "./prices";
 import { listLocal } from "../commands/results";
-import { describeById, ofLastRun } from "../commands/watch";
+import { describeById, ofLastRun } from "../context";
 import type { Status } from "../status";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";

@@ -10,7 +10,7 @@ import {
   submitFailure,
   submitRetryable,
 } from "../../jobs/aws/api";
-import { STOPPING } from "../../jobs/cli";
+import { COMMANDS } from "../../jobs/cli-commands";
 import { isRetryable, remainingAdvice } from "../../jobs/output/submit-print";
 import { FakeBatch } from "../helpers/fake-batch";
 import { MemoryS3 } from "../helpers/fake-s3-memory";
@@ -273,9 +273,10 @@ describe("jobs/errors: which failures a re-run can fix", function () {
   });
 
   it("the first Ctrl-C says what each command really does", function () {
-    assert.match(STOPPING.submit, /requests in flight/);
+    const stopping = new Map(COMMANDS.map((c) => [c.name, c.stopping ?? "stopping"]));
+    assert.match(stopping.get("submit") ?? "", /requests in flight/);
     for (const c of ["watch", "status", "logs", "results", "cancel"]) {
-      assert.doesNotMatch(STOPPING[c], /requests in flight|recording/, c);
+      assert.doesNotMatch(stopping.get(c) ?? "", /requests in flight|recording/, c);
     }
   });
 });

@@ -13,7 +13,6 @@ import { createRequire } from "module";
 import * as path from "path";
 import type { Option } from "commander";
 import { buildProgram } from "../../jobs/cli";
-import { COMMANDS } from "../../jobs/cli-commands";
 import { onPath } from "../../jobs/input/outputs";
 import { swallowedOptions, toolOptions } from "../../jobs/input/npm-args";
 import { checkProgram } from "../../policy/check/cli";
@@ -78,7 +77,7 @@ async function unseenOptions(
   npmRoot: string,
   home: string,
 ): Promise<{ unseen: Map<string, string>; checked: number }> {
-  const jobs = buildProgram({ stdout: process.stdout, stderr: process.stderr }, COMMANDS, () =>
+  const jobs = buildProgram({ stdout: process.stdout, stderr: process.stderr }, () =>
     Promise.resolve(),
   );
   const commands: [string, readonly Option[]][] = [

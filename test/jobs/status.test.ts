@@ -113,7 +113,7 @@ describe("jobs/status: summaries for watch and status", function () {
     const details = new Map([["1", { jobId: "1", status: "SUCCEEDED" } as JobDetail]]);
     const s = summarize([e("a", "1"), e("gone", "3")], details);
     assert.strictEqual(s.done, 1);
-    assert.strictEqual(s.unknown, 1);
+    assert.strictEqual(s.counts.UNKNOWN, 1);
     assert.strictEqual(s.allTerminal, false);
     assert.strictEqual(s.settled, true);
   });
