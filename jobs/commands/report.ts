@@ -17,23 +17,20 @@ import {
   type Report,
   type ReportResult,
 } from "../output/report-print";
-import { sortRows, summarizeRows } from "../report/rows";
+import { summarizeRows } from "../report/rows";
 import { awsSource, collectRows, localSource, type ReportSource } from "../report/sources";
 import { defaultOutDir } from "./results";
 import { selectEntries } from "./watch";
 import { definedOnly } from "../../components/defined";
-import type { AwsClients } from "../aws/api";
-import { taskStoreFile, withTaskTimes } from "../state/ecs-tasks";
-import { unavailableLine, type Unavailable } from "../output/why-print";
+import { taskStoreFile } from "../state/ecs-tasks";
 
 export interface ReportOptions extends StackOptions {
   readonly names: readonly string[];
   readonly last?: boolean;
   readonly locally?: boolean;
   readonly localRoot?: string;
-  /** The CSV file to write; `true`: report.csv in the default folder (defaultOutDir). */
+  /** `true`: report.csv (report.html) in the default folder (defaultOutDir). */
   readonly writeCsv?: string | true;
-  /** The page to write; `true`: report.html in the default folder. */
   readonly writeHtml?: string | true;
   /** Terminal rows shown (failed rows always are). */
   readonly limit?: number;
@@ -41,25 +38,6 @@ export interface ReportOptions extends StackOptions {
   readonly pricing?: readonly string[];
   readonly priceVcpuHour?: number;
   readonly priceGbHour?: number;
-}
-
-/** `source` whose units' attempts carry their ECS task's times; a refused call is a warning. */
-function withEcs(source: ReportSource, clients: AwsClients, store: string): ReportSource {
-  return {
-    ...source,
-    async units() {
-      const read = await source.units();
-      const unavailable: Unavailable[] = [];
-      const units = await withTaskTimes(read.units, clients.ecs, store, unavailable);
-      return {
-        units,
-        warnings: [
-          ...read.warnings,
-          ...unavailable.map((u) => `placement, image pull and start ${unavailableLine(u)}`),
-        ],
-      };
-    },
-  };
 }
 
 /** The report of the ledger's jobs (or local runs), and the default folder for its files. */
@@ -83,11 +61,8 @@ async function buildReport(
   return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
     const entries = selectEntries(ledger, opts.names, opts.last === true, outputs.stack);
     const bucket = requireOutput(outputs, "bucketName", "to read results and metrics");
-    const source = withEcs(
-      awsSource(entries, clients, bucket, outputs.outputs.logGroupName),
-      clients,
-      taskStoreFile(ledger.file),
-    );
+    const { logGroupName } = outputs.outputs;
+    const source = awsSource(entries, clients, bucket, logGroupName, taskStoreFile(ledger.file));
     const seen = { source: `stack ${outputs.stack}`, warnings: ledger.warnings };
     const report = await collectReport(source, pricingOf(outputs.outputs, user), seen);
     return { report, folder: defaultOutDir(outputs.stack) };
@@ -101,16 +76,14 @@ async function collectReport(
   seen: Pick<Report, "source" | "localFolder" | "warnings">,
 ): Promise<Report> {
   const now = Date.now();
-  const collected = await collectRows(source, prices, now);
-  const rows = sortRows(collected.rows);
-  const { warnings, ...label } = seen;
+  const { rows, warnings } = await collectRows(source, prices, now);
   return {
-    ...label,
+    ...seen,
     generatedAt: new Date(now).toISOString(),
     prices,
     rows,
     summary: summarizeRows(rows),
-    warnings: [...warnings, ...collected.warnings],
+    warnings: [...seen.warnings, ...warnings],
   };
 }
 
