@@ -17,7 +17,6 @@ export interface Stopped {
   readonly waits?: boolean;
 }
 
-/** What `jobs:cancel` did. */
 export interface CancelResult {
   readonly stack: string;
   readonly region: string | undefined;

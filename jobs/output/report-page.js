@@ -201,16 +201,10 @@
   /** The last attempt's image pull or start as a bar over the wait, where ECS was read. */
   function splitBar(r, part, sec) {
     var a = last(r);
-    if (a.startedAt === undefined || a.startSeconds === undefined) {
-      return null;
-    }
-    var startFrom = a.startedAt - a.startSeconds * 1000;
-    if (part === "start") {
-      return [sec(startFrom), sec(a.startedAt)];
-    }
-    return a.pullSeconds === undefined
-      ? null
-      : [sec(startFrom - a.pullSeconds * 1000), sec(startFrom)];
+    var start = a.startedAt - a.startSeconds * 1000;
+    var pulled = start - a.pullSeconds * 1000;
+    var bar = part === "start" ? [start, a.startedAt] : [pulled, start];
+    return bar.every(Number.isFinite) ? bar.map(sec) : null;
   }
 
   /** Each run's queue wait and run time as bars, in seconds since the first creation. */

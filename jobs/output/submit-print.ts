@@ -16,11 +16,10 @@ import { formatNumber } from "./numbers";
 import type { CostBound } from "../report/cost-bound";
 import { costJson } from "./cost-print";
 
-/** A job the ledger already has, left out unless --force. */
+/** A job the ledger already has, left out unless --force; `changed`: its file changed since. */
 export interface SkippedJob {
   readonly jobName: string;
   readonly jobId: string;
-  /** Its file changed since it was submitted. */
   readonly changed: boolean;
 }
 
@@ -31,7 +30,6 @@ interface DryRunResult {
   readonly bucketName: string | undefined;
   readonly todo: readonly Submission[];
   readonly skipped: readonly SkippedJob[];
-  /** The cost bound of `todo`. */
   readonly cost?: CostBound;
 }
 
@@ -39,7 +37,6 @@ interface DryRunResult {
 interface NothingToSubmit {
   readonly kind: "nothing";
   readonly stack: string;
-  /** Planned submissions. */
   readonly total: number;
   readonly recovered: readonly { readonly jobName: string; readonly jobId: string }[];
   readonly skipped: readonly SkippedJob[];
@@ -58,7 +55,7 @@ export interface SentResult {
   readonly adopted: readonly LedgerEntry[];
   readonly skipped: readonly SkippedJob[];
   readonly failed: readonly { jobName: string; file: string; error: string }[];
-  /** Accepted by Batch but not written to the ledger. */
+  /** Accepted by Batch, not written to the ledger. */
   readonly unrecorded: readonly { jobName: string; jobId: string; file?: string; error: string }[];
   /** Answers lost and still undecided: their intents stay open. */
   readonly open: readonly { jobName: string; token: string; file?: string }[];
@@ -70,14 +67,12 @@ export interface SentResult {
   readonly failureReasons: readonly unknown[];
   /** Ctrl-C cut the run short. */
   readonly aborted: boolean;
-  /** The cost bound of what the run set out to send. */
   readonly cost?: CostBound;
 }
 
 /** Stopped (Ctrl-C) while waiting for Batch's job list, before anything new was sent. */
 interface StoppedResult {
   readonly kind: "stopped";
-  /** Open intents left undecided. */
   readonly undecided: number;
 }
 
@@ -95,7 +90,6 @@ export interface LocalRunsResult {
   /** --local-root as given, for the copy-out hint. */
   readonly localRoot?: string;
   readonly submissions: readonly Submission[];
-  /** Runs planned. */
   readonly planned: number;
   /** Runs that ended (the rest were not started). */
   readonly results: readonly LocalResult[];
@@ -105,7 +99,6 @@ export interface LocalRunsResult {
 export type SubmitResult =
   DryRunResult | NothingToSubmit | SentResult | StoppedResult | NothingToRetry | LocalRunsResult;
 
-/** What the printers need besides the result. */
 export interface PrintOptions {
   readonly json: boolean;
   readonly cwd: string;
@@ -143,7 +136,6 @@ export function printSubmitResult(result: SubmitResult, io: Io, opts: PrintOptio
   }
 }
 
-/** The `--json` document of `result`. */
 function submitJson(result: Exclude<SubmitResult, StoppedResult>): object {
   switch (result.kind) {
     case "dry-run":

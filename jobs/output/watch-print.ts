@@ -36,9 +36,8 @@ export interface WatchResult {
   readonly unavailable: readonly Unavailable[];
 }
 
-/** Failed array children listed per array job; --json has them all. */
+/** Failed children listed per array job, and jobs or long waits listed; --json has them all. */
 const CHILD_FAILURES_SHOWN = 20;
-/** `jobs:status` lists each job up to this many. */
 const JOBS_LISTED = 30;
 
 /**
