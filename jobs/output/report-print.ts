@@ -10,9 +10,8 @@ import type { AttemptTime } from "../report/time-split";
 import { shellWord } from "./shell";
 import { LOGS_HINT, formatCounts } from "./status-print";
 import { visible } from "./visible";
-import { formatNumber, formatUsd } from "./numbers";
+import { formatBytes, formatNumber, formatUsd } from "./numbers";
 
-/** Everything a printer needs. */
 export interface Report {
   /** `stack dev` or `local runs in <path>`. */
   readonly source: string;
@@ -70,10 +69,9 @@ const SPLIT = [
 export const DEFAULT_TABLE_ROWS = 50;
 
 /**
- * The terminal table. RUNS counts a row's submissions (1 + retries), ATTEMPTS Batch's
- * attempts of the latest run; PLACE, PULL and START split the last attempt's wait where ECS
- * was read; REASON is there when a shown row failed. Text from jobs and
- * files is made visible before it is cut and padded, so widths are what the terminal shows.
+ * The terminal table. RUNS counts a row's submissions (1 + retries), ATTEMPTS Batch's attempts
+ * of the latest run. Text is made visible before it is cut and padded, so widths are what the
+ * terminal shows.
  */
 export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string {
   const { rows, summary } = report;
@@ -157,7 +155,7 @@ function formatSummary(report: Report): string[] {
   return lines;
 }
 
-/** The estimate and what it is priced as, for the terminal and the page alike. */
+/** The estimate and what it is priced as, for the terminal and the page. */
 export function costEstimate(report: Report): string {
   const s = report.summary;
   const priced = s.total - s.unpriced;
@@ -262,9 +260,8 @@ export interface ReportResult {
   readonly report: Report;
   /** --local-root as given, for the hints. */
   readonly localRoot?: string;
-  /** Terminal rows shown (failed rows always are). */
   readonly limit: number;
-  /** --write-csv and --write-html files, as the user would name them, with their sizes. */
+  /** --write-csv and --write-html files, as the user would name them. */
   readonly written: readonly { readonly file: string; readonly bytes: number }[];
 }
 
@@ -285,7 +282,7 @@ export function printReport(r: ReportResult, io: Io): void {
     io.stdout.write(formatTable(r.report, r.limit));
   }
   for (const w of r.written) {
-    io.stderr.write(`wrote ${visible(w.file)} (${(w.bytes / 1024).toFixed(0)} KiB)\n`);
+    io.stderr.write(`wrote ${visible(w.file)} (${formatBytes(w.bytes)})\n`);
   }
 }
 

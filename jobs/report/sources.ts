@@ -66,30 +66,24 @@ export function awsSource(
     units: () => awsUnits(entries, clients, bucket, taskStore),
     listResults: (job) => clients.storage.listObjects(bucket, `${BUCKET_PREFIXES.results}${job}/`),
     readText: (key) => clients.storage.getText(bucket, key),
-    ...(logGroupName !== undefined
-      ? { textsByEtag: (etags, runs) => logTexts(clients, logGroupName, etags, runs) }
-      : {}),
+    // The metrics lines of the stack's log group; a failure only means reading S3 instead.
+    async textsByEtag(etags, runs) {
+      if (logGroupName === undefined) {
+        return { texts: new Map() };
+      }
+      try {
+        const window = searchWindow(runs, Date.now());
+        return { texts: (await textsFromLogs(clients.logs, logGroupName, window, etags)).texts };
+      } catch (err) {
+        return {
+          texts: new Map(),
+          warning:
+            `metrics files read from S3, one request each: FilterLogEvents on ${logGroupName} ` +
+            `failed (${describeError(err)})`,
+        };
+      }
+    },
   };
-}
-
-/** The metrics lines of the stack's log group; a failure only means reading S3 instead. */
-async function logTexts(
-  clients: AwsClients,
-  group: string,
-  etags: ReadonlySet<string>,
-  runs: readonly RunUnit[],
-): Promise<{ texts: Map<string, string>; warning?: string }> {
-  try {
-    const window = searchWindow(runs, Date.now());
-    return { texts: (await textsFromLogs(clients.logs, group, window, etags)).texts };
-  } catch (err) {
-    return {
-      texts: new Map(),
-      warning:
-        `metrics files read from S3, one request each: FilterLogEvents on ${group} failed ` +
-        `(${describeError(err)})`,
-    };
-  }
 }
 
 /** The ledger's jobs as run units: parents, then array jobs' children and manifests. */
