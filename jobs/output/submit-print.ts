@@ -1,6 +1,6 @@
 /** What `jobs:submit`, `jobs:retry`, `--locally` and `--dry-run` did, for humans or as --json. */
 import * as path from "path";
-import { displayPath, type Io } from "../context";
+import { displayPath, type Io, type StackOptions } from "../context";
 import { isServerError, isThrottlingError, isTransientError } from "@smithy/core/retry";
 import { describeError } from "../errors";
 import { UnrecordedError, type Duplicate } from "../aws/exactly-once";
@@ -99,14 +99,8 @@ export interface LocalRunsResult {
 export type SubmitResult =
   DryRunResult | NothingToSubmit | SentResult | StoppedResult | NothingToRetry | LocalRunsResult;
 
-export interface PrintOptions {
-  readonly json: boolean;
-  readonly cwd: string;
-  /** The stack options of this run, repeated in the hint that follows it. */
-  readonly stack?: string;
-  readonly outputs?: string;
-  readonly stateDir?: string;
-}
+/** The stack options of this run are repeated in the hint that follows it. */
+type PrintOptions = StackOptions & { readonly cwd: string };
 
 /** Writes `result` for humans, or as one JSON line with --json. */
 export function printSubmitResult(result: SubmitResult, io: Io, opts: PrintOptions): void {
