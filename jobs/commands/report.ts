@@ -6,7 +6,7 @@ import * as path from "path";
 import { displayPath, localRoot, withStack, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_OK, FatalError, describeError } from "../errors";
 import { requireOutput } from "../input/outputs";
-import { pricingOf, type Pricing, type UserPricing } from "../report/prices";
+import { pricingOf, type UserPricing } from "../report/prices";
 import { writeWhole } from "../state/write-whole";
 import { renderHtml } from "../output/report-html";
 import {
@@ -14,11 +14,10 @@ import {
   printReport,
   printReportJson,
   DEFAULT_TABLE_ROWS,
-  type Report,
   type ReportResult,
 } from "../output/report-print";
-import { summarizeRows } from "../report/rows";
-import { awsSource, collectRows, localSource, type ReportSource } from "../report/sources";
+import type { Report } from "../report/rows";
+import { awsSource, collectReport, localSource } from "../report/sources";
 import { defaultOutDir } from "./results";
 import { selectEntries } from "./watch";
 import { definedOnly } from "../../components/defined";
@@ -67,24 +66,6 @@ async function buildReport(
     const report = await collectReport(source, pricingOf(outputs.outputs, user), seen);
     return { report, folder: defaultOutDir(outputs.stack) };
   });
-}
-
-/** The rows `source` reads, priced and summed, under `seen`'s label and warnings. */
-async function collectReport(
-  source: ReportSource,
-  prices: Pricing,
-  seen: Pick<Report, "source" | "localFolder" | "warnings">,
-): Promise<Report> {
-  const now = Date.now();
-  const { rows, warnings } = await collectRows(source, prices, now);
-  return {
-    ...seen,
-    generatedAt: new Date(now).toISOString(),
-    prices,
-    rows,
-    summary: summarizeRows(rows),
-    warnings: [...seen.warnings, ...warnings],
-  };
 }
 
 /** The files --write-csv and --write-html write: report.csv and report.html by default. */

@@ -3,26 +3,14 @@
  * printers that write them. The HTML page is in report-html.ts.
  */
 import type { Io } from "../context";
-import { PRICE_TABLE, pricingBasis, type Pricing } from "../report/prices";
-import type { ReportRow, ReportSummary } from "../report/rows";
+import { PRICE_TABLE, pricingBasis } from "../report/prices";
+import type { Report, ReportRow } from "../report/rows";
 import { failureReason } from "../report/rows";
 import type { AttemptTime } from "../report/time-split";
 import { shellWord } from "./shell";
 import { LOGS_HINT, formatCounts } from "./status-print";
 import { visible } from "./visible";
 import { formatBytes, formatNumber, formatUsd } from "./numbers";
-
-export interface Report {
-  /** `stack dev` or `local runs in <path>`. */
-  readonly source: string;
-  /** --locally: the runs' folder, as shown (where their logs are). */
-  readonly localFolder?: string;
-  readonly generatedAt: string;
-  readonly prices: Pricing;
-  readonly rows: readonly ReportRow[];
-  readonly summary: ReportSummary;
-  readonly warnings: readonly string[];
-}
 
 /** A table or CSV column: its header and a row's cell. */
 type Column<T> = readonly [header: string, value: (r: ReportRow) => T];

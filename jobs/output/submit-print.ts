@@ -8,7 +8,6 @@ import type { LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
 import type { LocalResult } from "../commands/local";
 import { localResultPaths } from "../commands/local";
-import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 import { shellWord } from "./shell";
 import { visible } from "./visible";
@@ -368,19 +367,16 @@ export function localResultsLine(
   cwd: string,
 ): string {
   const runs = results.filter((r) => r.run.jobName === s.jobName);
-  const ok = runs.filter((r) => r.exitCode === 0).length;
-  const total = s.arraySize ?? 1;
-  // A chunk's or lone set's files are filed under its sweep.
-  const rel = displayPath(cwd, path.join(root, "results", s.sweep ?? s.jobName));
-  if (ok === 0) {
+  const ok = runs.filter((r) => r.exitCode === 0);
+  if (ok.length === 0) {
     return `${s.jobName}: no results (${runs.length === 0 ? "not run" : "failed"})`;
   }
   if (s.arraySize === undefined) {
-    const set = s.request?.containerOverrides?.environment?.find((v) => v.name === VARS.setIndex);
-    return `${s.jobName}: results in ${rel}/${set !== undefined ? `${set.value}/` : ""}`;
+    const folder = localResultPaths(ok[0].run, root).results;
+    return `${s.jobName}: results in ${displayPath(cwd, folder)}/`;
   }
-  return (
-    `${s.jobName}: results in ${rel}/<index>/` +
-    (ok < total ? ` (${formatNumber(ok)} of ${formatNumber(total)} children succeeded)` : "")
-  );
+  // A chunk's files are filed under its sweep.
+  const rel = displayPath(cwd, path.join(root, "results", s.sweep ?? s.jobName));
+  const counts = `${formatNumber(ok.length)} of ${formatNumber(s.arraySize)} children succeeded`;
+  return `${s.jobName}: results in ${rel}/<index>/${ok.length < s.arraySize ? ` (${counts})` : ""}`;
 }

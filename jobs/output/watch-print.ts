@@ -62,12 +62,6 @@ export function printWatch(r: WatchResult, io: Io, once: boolean): void {
     out.write(`${retriedLine(s.retried)}\n`);
   }
   printLongWaits(r.waiting, io);
-  if (s.counts.UNKNOWN > 0) {
-    out.write(
-      `${formatNumber(s.counts.UNKNOWN)} job(s) not known to Batch, so not counted as done: it forgets jobs ` +
-        "some days after they end, or the ledger belongs to another account or region\n",
-    );
-  }
   if (r.failures.length > 0) {
     printFailures(r.failures, io);
   }

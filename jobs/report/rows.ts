@@ -69,6 +69,19 @@ export interface ReportRow extends Omit<RunUnit, "attempts"> {
   readonly runs: number;
 }
 
+/** A report: its rows, what they sum to, and what it was read from. */
+export interface Report {
+  /** `stack dev` or `local runs in <path>`. */
+  readonly source: string;
+  /** --locally: the runs' folder, as shown (where their logs are). */
+  readonly localFolder?: string;
+  readonly generatedAt: string;
+  readonly prices: Pricing;
+  readonly rows: readonly ReportRow[];
+  readonly summary: ReportSummary;
+  readonly warnings: readonly string[];
+}
+
 /** Row key: `job` for a single job, `job:index` for a sweep set. */
 export const rowKey = (job: string, index?: number): string =>
   index === undefined ? job : `${job}:${index}`;

@@ -23,9 +23,10 @@ import {
   parseMetrics,
   rowKey,
   sortRows,
+  summarizeRows,
   unitFromDetail,
   variableOf,
-  type ReportRow,
+  type Report,
   type ResultFile,
   type RunUnit,
 } from "./rows";
@@ -243,14 +244,15 @@ function localUnit(r: LocalRunRecord): RunUnit {
 
 /**
  * The texts of the metrics files `wanted` (key to the run that wrote it): in bulk where the
- * source can, checked by the listed ETag, the rest one by one; and what could not be read.
+ * source can, checked by the listed ETag, the rest one by one; `problems` says what was not read.
  */
 async function readMetrics(
   source: ReportSource,
   wanted: ReadonlyMap<string, RunUnit>,
   etagOf: ReadonlyMap<string, string | undefined>,
   warnings: string[],
-): Promise<{ texts: Map<string, string>; failures: Map<string, unknown> }> {
+  problems: string[],
+): Promise<Map<string, string>> {
   const texts = new Map<string, string>();
   const etags = new Set([...wanted.keys()].flatMap((k) => etagOf.get(k) ?? []));
   if (source.textsByEtag !== undefined && etags.size > 0) {
@@ -265,24 +267,29 @@ async function readMetrics(
       }
     }
   }
-  const failures = new Map<string, unknown>();
   const read = (key: string): Promise<unknown> =>
     source.readText(key).then(
       (text) => texts.set(key, text),
-      (err: unknown) => failures.set(key, err),
+      (err: unknown) => problems.push(`${key}: could not be read (${describeError(err)})`),
     );
   const missing = [...wanted.keys()].filter((k) => !texts.has(k));
   await runAll(missing, read, READ_CONCURRENCY.metrics);
-  return { texts, failures };
+  return texts;
 }
 
-/** Units to sorted rows: latest run per set, one listing per job or sweep, metrics in parallel. */
-export async function collectRows(
+/**
+ * The report of `source`'s runs under `seen`'s label and warnings: the latest run per set, one
+ * listing per job or sweep, metrics read in parallel; rows sorted, priced and summed.
+ */
+export async function collectReport(
   source: ReportSource,
-  pricing: Pricing,
-  now: number,
-): Promise<{ rows: ReportRow[]; warnings: string[] }> {
-  const { units, warnings } = await source.units();
+  prices: Pricing,
+  seen: Pick<Report, "source" | "localFolder" | "warnings">,
+): Promise<Report> {
+  const now = Date.now();
+  const read = await source.units();
+  const { units } = read;
+  const warnings = [...seen.warnings, ...read.warnings];
   const latest = latestRuns(units);
   // A sweep's results sit under <name>/<index>/: every run of it has a set number.
   const sweeps = new Set(units.filter((u) => u.index !== undefined).map((u) => u.job));
@@ -303,23 +310,22 @@ export async function collectRows(
     ),
   );
   const etagOf = new Map(objects.map((o) => [o.key, o.etag]));
-  const { texts, failures } = await readMetrics(source, wanted, etagOf, warnings);
   const problems: string[] = [];
+  const texts = await readMetrics(source, wanted, etagOf, warnings, problems);
   const rows = latest.map((l, i) => {
     const key = metricKeys[i] ?? "";
     const text = texts.get(key);
     const parsed = text !== undefined ? parseMetrics(text) : undefined;
-    const problem = failures.has(key)
-      ? `could not be read (${describeError(failures.get(key))})`
-      : parsed?.problem;
-    if (problem !== undefined) {
-      problems.push(`${key}: ${problem}`);
+    if (parsed?.problem !== undefined) {
+      problems.push(`${key}: ${parsed.problem}`);
     }
-    return buildRow(l, filesOf(l.unit), parsed?.metrics ?? new Map(), pricing, now);
+    return buildRow(l, filesOf(l.unit), parsed?.metrics ?? new Map(), prices, now);
   });
   if (problems.length > 0) {
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more metrics files)` : "";
     warnings.push(problems[0] + more);
   }
-  return { rows: sortRows(rows), warnings };
+  const sorted = sortRows(rows);
+  const generatedAt = new Date(now).toISOString();
+  return { ...seen, generatedAt, prices, rows: sorted, summary: summarizeRows(sorted), warnings };
 }
