@@ -4,7 +4,6 @@ import { BUCKET_PREFIXES } from "../../components/contract";
 import { visible } from "./visible";
 import { formatBytes, formatNumber } from "./numbers";
 
-/** What `jobs:results` did. */
 export interface ResultsResult {
   /** `s3://<bucket>/` or the local runs' folder. */
   readonly from: string;

@@ -22,7 +22,6 @@ import { failedByDependency } from "../pipeline";
 import type { Unavailable } from "./why-print";
 import { formatNumber } from "./numbers";
 
-/** What `jobs:watch` / `jobs:status` saw. */
 export interface WatchResult {
   readonly stack: string;
   readonly region: string | undefined;
