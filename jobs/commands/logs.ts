@@ -110,11 +110,11 @@ async function readToEnd(
       return { token, missing: true };
     }
     page.events.forEach(write);
-    const same = page.nextForwardToken === undefined || page.nextForwardToken === token;
-    token = page.nextForwardToken ?? token;
-    if (same) {
+    const next = page.nextForwardToken ?? token;
+    if (next === token) {
       return { token, missing: false };
     }
+    token = next;
   }
 }
 

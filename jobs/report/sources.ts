@@ -34,7 +34,7 @@ import type { Pricing } from "./prices";
 import { listLocal } from "../commands/results";
 import { describeById, ofLastRun } from "../commands/watch";
 import { unavailableLine, type Unavailable } from "../output/why-print";
-import type { Status } from "../status";
+import { asStatus } from "../status";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
@@ -177,7 +177,7 @@ function arrayUnits(
   manifest: Manifest | undefined,
 ): RunUnit[] {
   const job = groupOf(e);
-  const status = (parent?.status ?? "UNKNOWN") as Status;
+  const status = asStatus(parent?.status);
   return Array.from({ length: size }, (_, i): RunUnit => {
     const set = manifest?.sets[i];
     const index = manifest?.indexes?.[i] ?? i;
