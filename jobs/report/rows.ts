@@ -78,7 +78,8 @@ export interface Report {
   readonly generatedAt: string;
   readonly prices: Pricing;
   readonly rows: readonly ReportRow[];
-  readonly summary: ReportSummary;
+  /** What the report says of all its rows (the page and --json show it as is). */
+  readonly summary: ReturnType<typeof summarizeRows>;
   readonly warnings: readonly string[];
 }
 
@@ -284,9 +285,6 @@ export function sortRows(rows: readonly ReportRow[]): ReportRow[] {
       ).map((o) => o.item)
     : sorted;
 }
-
-/** What the report says of all its rows (the page and --json show it as is). */
-export type ReportSummary = ReturnType<typeof summarizeRows>;
 
 /** The reason a failed row is grouped under. */
 export function failureReason(r: Pick<ReportRow, "reason" | "exitCode">): string {
