@@ -12,6 +12,7 @@ import { CHUNK_SIZE, chunkJobName } from "../input/chunks";
 import { formatNumber } from "../output/numbers";
 import { TERMINAL, type Status } from "../status";
 import { definedOnly } from "../../components/defined";
+import type { StackOutputs } from "../input/outputs";
 
 export interface LogsOptions extends StackOptions {
   readonly target: string;
@@ -109,11 +110,11 @@ async function readToEnd(
       return { token, missing: true };
     }
     page.events.forEach(write);
-    const same = page.nextForwardToken === undefined || page.nextForwardToken === token;
-    token = page.nextForwardToken ?? token;
-    if (same) {
+    const next = page.nextForwardToken ?? token;
+    if (next === token) {
       return { token, missing: false };
     }
+    token = next;
   }
 }
 
@@ -195,93 +196,99 @@ async function retriedRun(
 
 const ended = (detail: JobDetail): boolean => TERMINAL.has(detail.status as Status);
 
-/** The job and its log stream; with --follow, waits until it has one, ends, or Ctrl-C. */
-async function findStream(
-  opts: LogsOptions,
-  ctx: Context,
-  clients: AwsClients,
-  jobId: string,
-  region: string | undefined,
-): Promise<{ detail: JobDetail; stream: string | undefined }> {
-  let waitingNoted = false;
-  for (;;) {
-    const [detail] = await clients.batch.describeJobs([jobId]);
-    if (detail === undefined) {
-      throw await unknownJob(clients, opts.target, jobId, region);
-    }
-    const size = detail.arrayProperties?.size;
-    if (size !== undefined && detail.arrayProperties?.index === undefined) {
-      throw new BadInputError(
-        `${opts.target} is an array job of ${formatNumber(size)} children, each with its own ` +
-          `log; pass ${parseTarget(opts.target).base}:<index> (0-${formatNumber(size - 1)})`,
-      );
-    }
-    const stream = logStreamOf(detail);
-    if (stream !== undefined || !opts.follow || ended(detail) || ctx.signal.aborted) {
-      return { detail, stream };
-    }
-    if (!waitingNoted) {
-      ctx.io.stderr.write(`waiting for ${opts.target} to start (status ${detail.status})...\n`);
-      waitingNoted = true;
-    }
-    await sleep(opts.interval * 1000, ctx.signal);
-  }
-}
-
 /**
- * Prints the stream to its end; with --follow, until the job ends (or Batch forgets it),
- * moving on to each new attempt's stream; then says so if the stream had no output.
+ * Prints the job's log stream to its end; with --follow, waits for the stream, moves on to
+ * each new attempt's stream, and stops when the job ends (or Batch forgets it) or at Ctrl-C.
  */
-async function printStream(
+async function printLog(
   opts: LogsOptions,
   ctx: Context,
   clients: AwsClients,
   jobId: string,
-  group: string,
-  start: { detail: JobDetail; stream: string },
+  outputs: StackOutputs,
 ): Promise<number> {
+  const note = (line: string): unknown => ctx.io.stderr.write(`${line}\n`);
   const write = (e: LogEvent): unknown =>
     ctx.io.stdout.write(
       opts.json
         ? `${JSON.stringify({ timestamp: e.timestamp, message: e.message })}\n`
         : `${(e.message ?? "").replace(/\n$/, "")}\n`,
     );
-  let { detail, stream }: { detail?: JobDetail; stream: string } = start;
+  const [first] = await clients.batch.describeJobs([jobId]);
+  if (first === undefined) {
+    throw await unknownJob(clients, opts.target, jobId, outputs.region);
+  }
+  const size = first.arrayProperties?.size;
+  if (size !== undefined && first.arrayProperties?.index === undefined) {
+    throw new BadInputError(
+      `${opts.target} is an array job of ${formatNumber(size)} children, each with its own ` +
+        `log; pass ${parseTarget(opts.target).base}:<index> (0-${formatNumber(size - 1)})`,
+    );
+  }
+  let detail: JobDetail = first;
+  let stream: string | undefined;
+  const group =
+    first.container?.logConfiguration?.options?.["awslogs-group"] ??
+    outputs.logGroupName ??
+    DEFAULT_LOG_GROUP;
   let token: string | undefined;
   let exists = false;
-  let outputNoted = false;
+  // What the last note said the log waits for: the job's start, or a stream's first line.
+  let noted: string | undefined;
   for (;;) {
-    const read = await readToEnd(clients.logs, group, stream, token, write);
-    token = read.token;
-    exists ||= !read.missing;
-    if (!opts.follow || (detail !== undefined && ended(detail))) {
-      break;
+    const now = logStreamOf(detail);
+    if (stream !== undefined && now !== undefined && now !== stream) {
+      // A new attempt has its own stream: finish the old one (lines arrive late), mark the switch.
+      await readToEnd(clients.logs, group, stream, token, write);
+      const out = opts.json ? ctx.io.stderr : ctx.io.stdout;
+      out.write(`--- ${opts.target}: new attempt, log stream ${now} ---\n`);
+      [token, exists] = [undefined, false];
     }
-    if (!exists && !outputNoted) {
-      ctx.io.stderr.write(`${noOutputNote(opts.target, group, stream)}; waiting for it...\n`);
-      outputNoted = true;
+    stream = now ?? stream;
+    if (stream !== undefined) {
+      const read = await readToEnd(clients.logs, group, stream, token, write);
+      token = read.token;
+      exists ||= !read.missing;
+    }
+    if (!opts.follow || ended(detail) || (ctx.signal.aborted && stream === undefined)) {
+      break;
     }
     if (ctx.signal.aborted) {
       return EXIT_INTERRUPTED;
     }
+    const waitsFor = stream === undefined ? "start" : exists ? undefined : stream;
+    if (waitsFor !== undefined && waitsFor !== noted) {
+      note(
+        stream === undefined
+          ? `waiting for ${opts.target} to start (status ${detail.status})...`
+          : `${noOutputNote(opts.target, group, stream)}; waiting for it...`,
+      );
+    }
+    noted = waitsFor ?? noted;
     await sleep(opts.interval * 1000, ctx.signal);
-    [detail] = await clients.batch.describeJobs([jobId]);
-    if (detail === undefined) {
+    const [next] = await clients.batch.describeJobs([jobId]);
+    if (next === undefined && stream === undefined) {
+      throw await unknownJob(clients, opts.target, jobId, outputs.region);
+    }
+    if (next === undefined) {
       break;
     }
-    const next = logStreamOf(detail);
-    if (next !== undefined && next !== stream) {
-      // A new attempt has its own stream: finish the old one (lines arrive late), mark the switch.
-      await readToEnd(clients.logs, group, stream, token, write);
-      const out = opts.json ? ctx.io.stderr : ctx.io.stdout;
-      out.write(`--- ${opts.target}: new attempt, log stream ${next} ---\n`);
-      [stream, token, exists, outputNoted] = [next, undefined, false, false];
-    }
+    detail = next;
+  }
+  if (stream === undefined) {
+    // Not started yet, or ended without starting.
+    note(
+      `${opts.target} has no log stream yet (status ${detail.status}); ` +
+        (ended(detail)
+          ? `it ended without starting: ${detail.statusReason ?? "no reason given"}`
+          : "use --follow to wait for it"),
+    );
+    return EXIT_FAILURE;
   }
   if (!exists) {
-    const waiting = detail !== undefined && !ended(detail);
-    ctx.io.stderr.write(
-      `${noOutputNote(opts.target, group, stream)}${waiting ? "; use --follow to wait for it" : ""}\n`,
+    const waiting = !opts.follow && !ended(detail);
+    note(
+      `${noOutputNote(opts.target, group, stream)}${waiting ? "; use --follow to wait for it" : ""}`,
     );
   }
   return EXIT_OK;
@@ -294,21 +301,6 @@ export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<numb
     if (run !== undefined) {
       ctx.io.stderr.write(`${run.note}\n`);
     }
-    const { detail, stream } = await findStream(opts, ctx, clients, jobId, outputs.outputs.region);
-    if (stream === undefined) {
-      // Not started yet, or ended without starting.
-      ctx.io.stderr.write(
-        `${opts.target} has no log stream yet (status ${detail.status}); ` +
-          (ended(detail)
-            ? `it ended without starting: ${detail.statusReason ?? "no reason given"}\n`
-            : "use --follow to wait for it\n"),
-      );
-      return EXIT_FAILURE;
-    }
-    const group =
-      detail.container?.logConfiguration?.options?.["awslogs-group"] ??
-      outputs.outputs.logGroupName ??
-      DEFAULT_LOG_GROUP;
-    return printStream(opts, ctx, clients, jobId, group, { detail, stream });
+    return printLog(opts, ctx, clients, jobId, outputs.outputs);
   });
 }

@@ -13,7 +13,7 @@ import {
 } from "../context";
 import { BadInputError, EXIT_OK, FatalError, describeError } from "../errors";
 import { requireOutput } from "../input/outputs";
-import { pricingOf, type Pricing, type UserPricing } from "../report/prices";
+import { pricingOf, type UserPricing } from "../report/prices";
 import { writeWhole } from "../state/write-whole";
 import { renderHtml } from "../output/report-html";
 import {
@@ -21,25 +21,21 @@ import {
   printReport,
   printReportJson,
   DEFAULT_TABLE_ROWS,
-  type Report,
   type ReportResult,
 } from "../output/report-print";
-import { sortRows, summarizeRows } from "../report/rows";
-import { awsSource, collectRows, localSource, type ReportSource } from "../report/sources";
+import type { Report } from "../report/rows";
+import { awsSource, collectReport, localSource } from "../report/sources";
 import { defaultOutDir } from "./results";
 import { definedOnly } from "../../components/defined";
-import type { AwsClients } from "../aws/api";
-import { taskStoreFile, withTaskTimes } from "../state/ecs-tasks";
-import { unavailableLine, type Unavailable } from "../output/why-print";
+import { taskStoreFile } from "../state/ecs-tasks";
 
 export interface ReportOptions extends StackOptions {
   readonly names: readonly string[];
   readonly last?: boolean;
   readonly locally?: boolean;
   readonly localRoot?: string;
-  /** The CSV file to write; `true`: report.csv in the default folder (defaultOutDir). */
+  /** `true`: report.csv (report.html) in the default folder (defaultOutDir). */
   readonly writeCsv?: string | true;
-  /** The page to write; `true`: report.html in the default folder. */
   readonly writeHtml?: string | true;
   /** Terminal rows shown (failed rows always are). */
   readonly limit?: number;
@@ -47,25 +43,6 @@ export interface ReportOptions extends StackOptions {
   readonly pricing?: readonly string[];
   readonly priceVcpuHour?: number;
   readonly priceGbHour?: number;
-}
-
-/** `source` whose units' attempts carry their ECS task's times; a refused call is a warning. */
-function withEcs(source: ReportSource, clients: AwsClients, store: string): ReportSource {
-  return {
-    ...source,
-    async units() {
-      const read = await source.units();
-      const unavailable: Unavailable[] = [];
-      const units = await withTaskTimes(read.units, clients.ecs, store, unavailable);
-      return {
-        units,
-        warnings: [
-          ...read.warnings,
-          ...unavailable.map((u) => `placement, image pull and start ${unavailableLine(u)}`),
-        ],
-      };
-    },
-  };
 }
 
 /** The report of the ledger's jobs (or local runs), and the default folder for its files. */
@@ -89,35 +66,12 @@ async function buildReport(
   return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
     const entries = selectEntries(ledger, opts.names, opts.last === true, outputs.stack);
     const bucket = requireOutput(outputs, "bucketName", "to read results and metrics");
-    const source = withEcs(
-      awsSource(entries, clients, bucket, outputs.outputs.logGroupName),
-      clients,
-      taskStoreFile(ledger.file),
-    );
+    const { logGroupName } = outputs.outputs;
+    const source = awsSource(entries, clients, bucket, logGroupName, taskStoreFile(ledger.file));
     const seen = { source: `stack ${outputs.stack}`, warnings: ledger.warnings };
     const report = await collectReport(source, pricingOf(outputs.outputs, user), seen);
     return { report, folder: defaultOutDir(outputs.stack) };
   });
-}
-
-/** The rows `source` reads, priced and summed, under `seen`'s label and warnings. */
-async function collectReport(
-  source: ReportSource,
-  prices: Pricing,
-  seen: Pick<Report, "source" | "localFolder" | "warnings">,
-): Promise<Report> {
-  const now = Date.now();
-  const collected = await collectRows(source, prices, now);
-  const rows = sortRows(collected.rows);
-  const { warnings, ...label } = seen;
-  return {
-    ...label,
-    generatedAt: new Date(now).toISOString(),
-    prices,
-    rows,
-    summary: summarizeRows(rows),
-    warnings: [...warnings, ...collected.warnings],
-  };
 }
 
 /** The files --write-csv and --write-html write: report.csv and report.html by default. */

@@ -41,18 +41,16 @@ function readDir(dir: string): fs.Dirent[] {
 
 /** Every file under `root/<dir>` as a source object with a `/`-separated key. */
 export function listLocal(root: string, dirs: readonly string[]): SourceObject[] {
-  const files = (dir: string): string[] =>
-    readDir(dir).flatMap((e) => {
-      const p = path.join(dir, e.name);
-      return e.isDirectory() ? files(p) : e.isFile() ? [p] : [];
-    });
-  return dirs
-    .flatMap((d) => files(path.join(root, d)))
-    .map((p) => {
-      const s = fs.statSync(p);
-      const key = path.relative(root, p).split(path.sep).join("/");
-      return { key, size: s.size, lastModified: s.mtime };
-    });
+  return dirs.flatMap((dir) =>
+    unlessMissing(() => fs.readdirSync(path.join(root, dir), { recursive: true }), []).flatMap(
+      (name) => {
+        const p = path.join(root, dir, String(name));
+        const s = fs.lstatSync(p);
+        const key = path.relative(root, p).split(path.sep).join("/");
+        return s.isFile() ? [{ key, size: s.size, lastModified: s.mtime }] : [];
+      },
+    ),
+  );
 }
 
 /** Job names the local folder has results or logs of: results/<name>/, logs/<name>[.log]. */

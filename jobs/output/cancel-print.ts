@@ -9,15 +9,13 @@ import { formatNumber } from "./numbers";
 export interface Stopped {
   readonly entry: LedgerEntry;
   readonly status: Status;
-  /** Array parents: running children terminated one by one. */
+  /** Array parents: running children terminated one by one, and those whose TerminateJob failed. */
   readonly childrenTerminated?: number;
-  /** Array parents: running children whose TerminateJob failed. */
   readonly childErrors?: readonly string[];
   /** PENDING with dependencies: Batch cancels it only once they have finished. */
   readonly waits?: boolean;
 }
 
-/** What `jobs:cancel` did. */
 export interface CancelResult {
   readonly stack: string;
   readonly region: string | undefined;

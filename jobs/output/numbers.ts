@@ -3,6 +3,13 @@ export function formatNumber(n: number): string {
   return n.toLocaleString("en-US");
 }
 
+/** 512 B, 1.5 KiB, 3.0 GiB. */
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  const u = n < 1024 ? 0 : Math.min(Math.floor(Math.log2(n) / 10), units.length - 1);
+  return u === 0 ? `${n} B` : `${(n / 1024 ** u).toFixed(1)} ${units[u]}`;
+}
+
 /** USD in cents, as a bill shows it: $0.00, <$0.01, $1,234.50; CSV and --json keep more digits. */
 export function formatUsd(usd: number | undefined): string {
   if (usd === undefined) {

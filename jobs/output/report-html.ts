@@ -5,7 +5,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { formatUsd } from "./numbers";
-import { costEstimate, formatDuration, reportDocument, type Report } from "./report-print";
+import type { Report } from "../report/rows";
+import { costEstimate, formatDuration, reportDocument } from "./report-print";
 
 /** Chart.js's browser build, without the source map comment developer tools would fetch. */
 function chartJsSource(): string {

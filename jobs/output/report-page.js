@@ -198,55 +198,45 @@
     return timed.slice(0, TIMELINE_MAX);
   }
 
-  /** The last attempt's image pull or start as a bar over the wait, where ECS was read. */
-  function splitBar(r, part, sec) {
-    var a = last(r);
-    if (a.startedAt === undefined || a.startSeconds === undefined) {
-      return null;
-    }
-    var startFrom = a.startedAt - a.startSeconds * 1000;
-    if (part === "start") {
-      return [sec(startFrom), sec(a.startedAt)];
-    }
-    return a.pullSeconds === undefined
-      ? null
-      : [sec(startFrom - a.pullSeconds * 1000), sec(startFrom)];
-  }
-
   /** Each run's queue wait and run time as bars, in seconds since the first creation. */
   function timelineData(timed) {
     var t0 = timed[0].createdAt || timed[0].startedAt; // the earliest: sorted by it
     var now = Date.parse(data.generatedAt);
-    var sec = (ms) => (ms - t0) / 1000;
-    var splitSet = (part, label, colour) => ({
+    var bars = (label, colour, from, to) => ({
       label: label,
-      data: timed.map((r) => splitBar(r, part, sec)),
+      data: timed.map((r) => {
+        var ends = [from(r), to(r)];
+        return ends.every(Number.isFinite) ? ends.map((ms) => (ms - t0) / 1000) : null;
+      }),
       backgroundColor: colour,
     });
+    // The last attempt's image pull and start, where ECS was read, end at RUNNING.
+    var startFrom = (r) => last(r).startedAt - last(r).startSeconds * 1000;
     return {
       labels: timed.map((r) => r.name),
       datasets: [
-        {
-          label: "queue wait",
-          data: timed.map((r) =>
-            r.createdAt !== undefined
-              ? [sec(r.createdAt), sec(r.startedAt || r.stoppedAt || now)]
-              : null,
-          ),
-          backgroundColor: "rgba(158,158,158,0.45)",
-        },
-        {
-          label: "run (colour: status)",
-          data: timed.map((r) =>
-            r.startedAt !== undefined ? [sec(r.startedAt), sec(r.stoppedAt || now)] : null,
-          ),
-          backgroundColor: timed.map((r) => STATUS_COLOURS[r.status] || "#999"),
-        },
+        bars(
+          "queue wait",
+          "rgba(158,158,158,0.45)",
+          (r) => r.createdAt,
+          (r) => r.startedAt || r.stoppedAt || now,
+        ),
+        bars(
+          "run (colour: status)",
+          timed.map((r) => STATUS_COLOURS[r.status] || "#999"),
+          (r) => r.startedAt,
+          (r) => r.stoppedAt || now,
+        ),
       ].concat(
         split.length > 0
           ? [
-              splitSet("pull", "image pull", "rgba(106,27,154,0.7)"),
-              splitSet("start", "start", "rgba(239,108,0,0.7)"),
+              bars(
+                "image pull",
+                "rgba(106,27,154,0.7)",
+                (r) => startFrom(r) - last(r).pullSeconds * 1000,
+                startFrom,
+              ),
+              bars("start", "rgba(239,108,0,0.7)", startFrom, (r) => last(r).startedAt),
             ]
           : [],
       ),

@@ -3,27 +3,14 @@
  * printers that write them. The HTML page is in report-html.ts.
  */
 import type { Io } from "../context";
-import { PRICE_TABLE, pricingBasis, type Pricing } from "../report/prices";
-import type { ReportRow, ReportSummary } from "../report/rows";
+import { PRICE_TABLE, pricingBasis } from "../report/prices";
+import type { Report, ReportRow } from "../report/rows";
 import { failureReason } from "../report/rows";
 import type { AttemptTime } from "../report/time-split";
 import { shellWord } from "./shell";
 import { LOGS_HINT, formatCounts } from "./status-print";
 import { visible } from "./visible";
-import { formatNumber, formatUsd } from "./numbers";
-
-/** Everything a printer needs. */
-export interface Report {
-  /** `stack dev` or `local runs in <path>`. */
-  readonly source: string;
-  /** --locally: the runs' folder, as shown (where their logs are). */
-  readonly localFolder?: string;
-  readonly generatedAt: string;
-  readonly prices: Pricing;
-  readonly rows: readonly ReportRow[];
-  readonly summary: ReportSummary;
-  readonly warnings: readonly string[];
-}
+import { formatBytes, formatNumber, formatUsd } from "./numbers";
 
 /** A table or CSV column: its header and a row's cell. */
 type Column<T> = readonly [header: string, value: (r: ReportRow) => T];
@@ -70,10 +57,9 @@ const SPLIT = [
 export const DEFAULT_TABLE_ROWS = 50;
 
 /**
- * The terminal table. RUNS counts a row's submissions (1 + retries), ATTEMPTS Batch's
- * attempts of the latest run; PLACE, PULL and START split the last attempt's wait where ECS
- * was read; REASON is there when a shown row failed. Text from jobs and
- * files is made visible before it is cut and padded, so widths are what the terminal shows.
+ * The terminal table. RUNS counts a row's submissions (1 + retries), ATTEMPTS Batch's attempts
+ * of the latest run. Text is made visible before it is cut and padded, so widths are what the
+ * terminal shows.
  */
 export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string {
   const { rows, summary } = report;
@@ -157,7 +143,7 @@ function formatSummary(report: Report): string[] {
   return lines;
 }
 
-/** The estimate and what it is priced as, for the terminal and the page alike. */
+/** The estimate and what it is priced as, for the terminal and the page. */
 export function costEstimate(report: Report): string {
   const s = report.summary;
   const priced = s.total - s.unpriced;
@@ -262,9 +248,8 @@ export interface ReportResult {
   readonly report: Report;
   /** --local-root as given, for the hints. */
   readonly localRoot?: string;
-  /** Terminal rows shown (failed rows always are). */
   readonly limit: number;
-  /** --write-csv and --write-html files, as the user would name them, with their sizes. */
+  /** --write-csv and --write-html files, as the user would name them. */
   readonly written: readonly { readonly file: string; readonly bytes: number }[];
 }
 
@@ -285,7 +270,7 @@ export function printReport(r: ReportResult, io: Io): void {
     io.stdout.write(formatTable(r.report, r.limit));
   }
   for (const w of r.written) {
-    io.stderr.write(`wrote ${visible(w.file)} (${(w.bytes / 1024).toFixed(0)} KiB)\n`);
+    io.stderr.write(`wrote ${visible(w.file)} (${formatBytes(w.bytes)})\n`);
   }
 }
 

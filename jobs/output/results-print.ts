@@ -2,9 +2,8 @@
 import { displayPath, type Io } from "../context";
 import { BUCKET_PREFIXES } from "../../components/contract";
 import { visible } from "./visible";
-import { formatNumber } from "./numbers";
+import { formatBytes, formatNumber } from "./numbers";
 
-/** What `jobs:results` did. */
 export interface ResultsResult {
   /** `s3://<bucket>/` or the local runs' folder. */
   readonly from: string;
@@ -20,13 +19,6 @@ export interface ResultsResult {
   readonly notCopied: number;
   /** Keys that are not safe file paths. */
   readonly skipped: readonly string[];
-}
-
-/** 512 B, 1.5 KiB, 3.0 GiB. */
-function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  const u = n < 1024 ? 0 : Math.min(Math.floor(Math.log2(n) / 10), units.length - 1);
-  return u === 0 ? `${n} B` : `${(n / 1024 ** u).toFixed(1)} ${units[u]}`;
 }
 
 export function printResults(r: ResultsResult, io: Io, cwd: string): void {

@@ -1,6 +1,6 @@
 /** What `jobs:submit`, `jobs:retry`, `--locally` and `--dry-run` did, for humans or as --json. */
 import * as path from "path";
-import { displayPath, type Io } from "../context";
+import { displayPath, type Io, type StackOptions } from "../context";
 import { isServerError, isThrottlingError, isTransientError } from "@smithy/core/retry";
 import { describeError } from "../errors";
 import { UnrecordedError, type Duplicate } from "../aws/exactly-once";
@@ -8,7 +8,6 @@ import type { LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
 import type { LocalResult } from "../commands/local";
 import { localResultPaths } from "../commands/local";
-import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 import { shellWord } from "./shell";
 import { visible } from "./visible";
@@ -16,11 +15,10 @@ import { formatNumber } from "./numbers";
 import type { CostBound } from "../report/cost-bound";
 import { costJson } from "./cost-print";
 
-/** A job the ledger already has, left out unless --force. */
+/** A job the ledger already has, left out unless --force; `changed`: its file changed since. */
 export interface SkippedJob {
   readonly jobName: string;
   readonly jobId: string;
-  /** Its file changed since it was submitted. */
   readonly changed: boolean;
 }
 
@@ -31,7 +29,6 @@ interface DryRunResult {
   readonly bucketName: string | undefined;
   readonly todo: readonly Submission[];
   readonly skipped: readonly SkippedJob[];
-  /** The cost bound of `todo`. */
   readonly cost?: CostBound;
 }
 
@@ -39,7 +36,6 @@ interface DryRunResult {
 interface NothingToSubmit {
   readonly kind: "nothing";
   readonly stack: string;
-  /** Planned submissions. */
   readonly total: number;
   readonly recovered: readonly { readonly jobName: string; readonly jobId: string }[];
   readonly skipped: readonly SkippedJob[];
@@ -58,7 +54,7 @@ export interface SentResult {
   readonly adopted: readonly LedgerEntry[];
   readonly skipped: readonly SkippedJob[];
   readonly failed: readonly { jobName: string; file: string; error: string }[];
-  /** Accepted by Batch but not written to the ledger. */
+  /** Accepted by Batch, not written to the ledger. */
   readonly unrecorded: readonly { jobName: string; jobId: string; file?: string; error: string }[];
   /** Answers lost and still undecided: their intents stay open. */
   readonly open: readonly { jobName: string; token: string; file?: string }[];
@@ -70,14 +66,12 @@ export interface SentResult {
   readonly failureReasons: readonly unknown[];
   /** Ctrl-C cut the run short. */
   readonly aborted: boolean;
-  /** The cost bound of what the run set out to send. */
   readonly cost?: CostBound;
 }
 
 /** Stopped (Ctrl-C) while waiting for Batch's job list, before anything new was sent. */
 interface StoppedResult {
   readonly kind: "stopped";
-  /** Open intents left undecided. */
   readonly undecided: number;
 }
 
@@ -95,7 +89,6 @@ export interface LocalRunsResult {
   /** --local-root as given, for the copy-out hint. */
   readonly localRoot?: string;
   readonly submissions: readonly Submission[];
-  /** Runs planned. */
   readonly planned: number;
   /** Runs that ended (the rest were not started). */
   readonly results: readonly LocalResult[];
@@ -105,15 +98,8 @@ export interface LocalRunsResult {
 export type SubmitResult =
   DryRunResult | NothingToSubmit | SentResult | StoppedResult | NothingToRetry | LocalRunsResult;
 
-/** What the printers need besides the result. */
-export interface PrintOptions {
-  readonly json: boolean;
-  readonly cwd: string;
-  /** The stack options of this run, repeated in the hint that follows it. */
-  readonly stack?: string;
-  readonly outputs?: string;
-  readonly stateDir?: string;
-}
+/** The stack options of this run are repeated in the hint that follows it. */
+type PrintOptions = StackOptions & { readonly cwd: string };
 
 /** Writes `result` for humans, or as one JSON line with --json. */
 export function printSubmitResult(result: SubmitResult, io: Io, opts: PrintOptions): void {
@@ -143,7 +129,6 @@ export function printSubmitResult(result: SubmitResult, io: Io, opts: PrintOptio
   }
 }
 
-/** The `--json` document of `result`. */
 function submitJson(result: Exclude<SubmitResult, StoppedResult>): object {
   switch (result.kind) {
     case "dry-run":
@@ -382,19 +367,16 @@ export function localResultsLine(
   cwd: string,
 ): string {
   const runs = results.filter((r) => r.run.jobName === s.jobName);
-  const ok = runs.filter((r) => r.exitCode === 0).length;
-  const total = s.arraySize ?? 1;
-  // A chunk's or lone set's files are filed under its sweep.
-  const rel = displayPath(cwd, path.join(root, "results", s.sweep ?? s.jobName));
-  if (ok === 0) {
+  const ok = runs.filter((r) => r.exitCode === 0);
+  if (ok.length === 0) {
     return `${s.jobName}: no results (${runs.length === 0 ? "not run" : "failed"})`;
   }
   if (s.arraySize === undefined) {
-    const set = s.request?.containerOverrides?.environment?.find((v) => v.name === VARS.setIndex);
-    return `${s.jobName}: results in ${rel}/${set !== undefined ? `${set.value}/` : ""}`;
+    const folder = localResultPaths(ok[0].run, root).results;
+    return `${s.jobName}: results in ${displayPath(cwd, folder)}/`;
   }
-  return (
-    `${s.jobName}: results in ${rel}/<index>/` +
-    (ok < total ? ` (${formatNumber(ok)} of ${formatNumber(total)} children succeeded)` : "")
-  );
+  // A chunk's files are filed under its sweep.
+  const rel = displayPath(cwd, path.join(root, "results", s.sweep ?? s.jobName));
+  const counts = `${formatNumber(ok.length)} of ${formatNumber(s.arraySize)} children succeeded`;
+  return `${s.jobName}: results in ${rel}/<index>/${ok.length < s.arraySize ? ` (${counts})` : ""}`;
 }

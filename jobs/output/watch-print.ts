@@ -22,7 +22,6 @@ import { failedByDependency } from "../pipeline";
 import type { Unavailable } from "./why-print";
 import { formatNumber } from "./numbers";
 
-/** What `jobs:watch` / `jobs:status` saw. */
 export interface WatchResult {
   readonly stack: string;
   readonly region: string | undefined;
@@ -36,9 +35,8 @@ export interface WatchResult {
   readonly unavailable: readonly Unavailable[];
 }
 
-/** Failed array children listed per array job; --json has them all. */
+/** Failed children listed per array job, and jobs or long waits listed; --json has them all. */
 const CHILD_FAILURES_SHOWN = 20;
-/** `jobs:status` lists each job up to this many. */
 const JOBS_LISTED = 30;
 
 /**
@@ -63,12 +61,6 @@ export function printWatch(r: WatchResult, io: Io, once: boolean): void {
     out.write(`${retriedLine(s.retried)}\n`);
   }
   printLongWaits(r.waiting, io);
-  if (s.counts.UNKNOWN > 0) {
-    out.write(
-      `${formatNumber(s.counts.UNKNOWN)} job(s) not known to Batch, so not counted as done: it forgets jobs ` +
-        "some days after they end, or the ledger belongs to another account or region\n",
-    );
-  }
   if (r.failures.length > 0) {
     printFailures(r.failures, io);
   }

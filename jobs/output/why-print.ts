@@ -41,19 +41,18 @@ export interface TimeLimit {
   readonly action: string;
 }
 
-export interface QueueState {
+interface ResourceState {
   readonly name: string;
   readonly state?: string;
   readonly status?: string;
   readonly statusReason?: string;
+}
+
+export interface QueueState extends ResourceState {
   readonly timeLimits: readonly TimeLimit[];
 }
 
-export interface EnvironmentState {
-  readonly name: string;
-  readonly state?: string;
-  readonly status?: string;
-  readonly statusReason?: string;
+export interface EnvironmentState extends ResourceState {
   readonly desiredvCpus?: number;
   readonly minvCpus?: number;
   readonly maxvCpus?: number;

@@ -33,7 +33,6 @@ export interface CostBound {
   readonly usd: number;
   /** Submissions without a figure, which `usd` leaves out. */
   readonly unpriced: number;
-  /** What the prices are: machine, on-demand or Spot, table or the user's own. */
   readonly basis: string;
   readonly priceTable: { readonly region: string; readonly asOf: string };
   /** vCPU-hours if every attempt of every child runs to its timeout. */
@@ -44,10 +43,7 @@ export interface CostBound {
   readonly minHours: number;
 }
 
-/**
- * What Batch uses for a request (the request's own values, else the job definition's), or why
- * they are not known here.
- */
+/** What Batch uses for a request (its own values, else the job definition's), or why unknown. */
 function factsOf(s: Submission, outputs: StackOutputs): JobDefaults | { noPrice: string } {
   const r = s.request;
   if (r.jobQueue !== outputs.jobQueueArn && r.jobQueue !== outputs.jobQueueName) {
@@ -121,12 +117,10 @@ export function costBound(
   };
 }
 
-/** A cap on the bound, and where it comes from (the option, or the pack's policy). */
+/** A cap on the bound; `source` names it ("--max-cost", the pack's policy), `fix` raises it. */
 export interface CostCap {
   readonly usd: number;
-  /** How the message names it, e.g. "--max-cost" or "policy batch-submit-cost-cap (mandatory)". */
   readonly source: string;
-  /** How to raise it. */
   readonly fix: string;
 }
 

@@ -46,7 +46,6 @@ export const PRICE_TABLE = {
 /** Fargate bills at least a minute per task (per attempt). */
 const FARGATE_MINIMUM_SECONDS = 60;
 
-/** What a job asked for (Batch's resourceRequirements). */
 export interface JobResources {
   readonly vcpus: number;
   readonly memoryMiB?: number;
@@ -61,7 +60,7 @@ export interface Pricing {
   /** The instance types Batch may choose from (EC2 and SPOT). */
   readonly instanceTypes: readonly string[];
   readonly region: string;
-  /** `--price-vcpu-hour` and `--price-gb-hour`, which take the table's place. */
+  /** The user's prices, which take the table's place. */
   readonly usdPerVcpuHour?: number;
   readonly usdPerGbHour?: number;
 }
@@ -95,9 +94,8 @@ function stackPricing(outputs: StackOutputs): Pricing {
   };
 }
 
-/** `--pricing`, `--price-vcpu-hour` and `--price-gb-hour`. */
+/** `--pricing` (instance types, FARGATE or FARGATE_SPOT), --price-vcpu-hour, --price-gb-hour. */
 export interface UserPricing {
-  /** Instance types, FARGATE or FARGATE_SPOT to price as. */
   readonly types?: readonly string[];
   readonly usdPerVcpuHour?: number;
   readonly usdPerGbHour?: number;
@@ -122,16 +120,14 @@ export function pricingOf(outputs: StackOutputs | undefined, user: UserPricing =
   };
 }
 
-function isFargate(p: Pricing): boolean {
-  return p.compute === "FARGATE" || p.compute === "FARGATE_SPOT";
-}
+const isFargate = (p: Pricing): boolean => p.compute.startsWith("FARGATE");
 
 /** Whether any price comes from the table: the user's vCPU price replaces it on EC2 and Spot. */
 function usesTable(p: Pricing): boolean {
   return p.usdPerVcpuHour === undefined || (isFargate(p) && p.usdPerGbHour === undefined);
 }
 
-/** The price basis in words: what the figure is, from which prices. */
+/** What the figure is, from which prices, in words. */
 export function pricingBasis(p: Pricing): string {
   const table = `${PRICE_TABLE.region} list prices of ${PRICE_TABLE.asOf}`;
   const types = p.instanceTypes.join(", ");
@@ -156,12 +152,12 @@ export function pricingBasis(p: Pricing): string {
   return `your prices: ${own.join(" + ")}` + (usesTable(p) ? ` (the rest: ${tabled})` : "");
 }
 
-/** USD per hour, and the instance type whose share it is. */
+/** USD per hour, and the instance type whose share it is, or why there is no rate. */
 type Rate = { readonly perHour: number; readonly on?: string } | { readonly noPrice: string };
 
 /**
- * The hourly rate of one job, or why there is none. Fargate: the task's vCPUs and memory.
- * EC2 and Spot: the user's vCPU price, else the instance share; their memory price adds to it.
+ * Fargate: the task's vCPUs and memory. EC2 and Spot: the user's vCPU price, else the
+ * instance share; their memory price adds to it.
  */
 function hourlyRate(job: JobResources, p: Pricing): Rate {
   if (usesTable(p) && p.region !== PRICE_TABLE.region) {

@@ -4,7 +4,15 @@
  */
 import type { JobDetail } from "../aws/api";
 import { priceRun, type Pricing } from "./prices";
-import { asStatus, exitCodeOf, groupBy, pipelineOrder, runsPerSet, type Status } from "../status";
+import {
+  asStatus,
+  exitCodeOf,
+  groupBy,
+  pipelineOrder,
+  resourcesOf,
+  runsPerSet,
+  type Status,
+} from "../status";
 import type { ParameterSet } from "../input/sweep";
 import { BUCKET_PREFIXES, METRICS, RESERVED_PREFIX } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
@@ -61,6 +69,20 @@ export interface ReportRow extends Omit<RunUnit, "attempts"> {
   readonly runs: number;
 }
 
+/** A report: its rows, what they sum to, and what it was read from. */
+export interface Report {
+  /** `stack dev` or `local runs in <path>`. */
+  readonly source: string;
+  /** --locally: the runs' folder, as shown (where their logs are). */
+  readonly localFolder?: string;
+  readonly generatedAt: string;
+  readonly prices: Pricing;
+  readonly rows: readonly ReportRow[];
+  /** What the report says of all its rows (the page and --json show it as is). */
+  readonly summary: ReturnType<typeof summarizeRows>;
+  readonly warnings: readonly string[];
+}
+
 /** Row key: `job` for a single job, `job:index` for a sweep set. */
 export const rowKey = (job: string, index?: number): string =>
   index === undefined ? job : `${job}:${index}`;
@@ -82,18 +104,6 @@ export function parametersOf(
 export const variableOf = (detail: JobDetail | undefined, name: string): string | undefined =>
   detail?.container?.environment?.find((v) => v.name === name)?.value;
 
-/** vCPUs, memory and GPUs the job asked for (resourceRequirements, or the older vcpus/memory). */
-function resourcesOf(detail: JobDetail): { vcpus?: number; memoryMiB?: number; gpus?: number } {
-  const c = detail.container;
-  const req = (type: string): number | undefined => {
-    const v = c?.resourceRequirements?.find((r) => r.type === type)?.value;
-    return v !== undefined && Number.isFinite(Number(v)) ? Number(v) : undefined;
-  };
-  const vcpus = req("VCPU") ?? c?.vcpus;
-  const memoryMiB = req("MEMORY") ?? c?.memory;
-  return definedOnly({ vcpus, memoryMiB, gpus: req("GPU") });
-}
-
 /** Batch's status reason and the container's own reason (e.g. OutOfMemoryError), joined. */
 function reasonOf(detail: JobDetail): string | undefined {
   const last = detail.attempts?.at(-1);
@@ -106,11 +116,11 @@ function reasonOf(detail: JobDetail): string | undefined {
 /** Batch's attempts of a job, each with its ECS task's ARN. */
 export function batchAttempts(detail: JobDetail): UnitAttempt[] {
   // A job that ran without attempt details (or before the first one ended) counts once.
-  const attempts: readonly {
-    startedAt?: number;
-    stoppedAt?: number;
-    container?: { taskArn?: string };
-  }[] = detail.attempts?.length ? detail.attempts : detail.startedAt !== undefined ? [detail] : [];
+  const attempts = detail.attempts?.length
+    ? detail.attempts
+    : detail.startedAt !== undefined
+      ? [detail]
+      : [];
   return attempts.map((a) =>
     definedOnly({ startedAt: a.startedAt, stoppedAt: a.stoppedAt, taskArn: a.container?.taskArn }),
   );
@@ -121,23 +131,25 @@ export function unitFromDetail(
   detail: JobDetail,
   where: { job: string; index?: number; set?: ParameterSet },
 ): RunUnit {
-  const exitCode = exitCodeOf(detail);
-  const reason = reasonOf(detail);
-  const attempts = batchAttempts(detail);
+  const c = detail.container;
+  // resourceRequirements, or the older vcpus and memory.
+  const asked = resourcesOf(c?.resourceRequirements);
   return {
     job: where.job,
     ...definedOnly({ index: where.index }),
     jobId: detail.jobId ?? "",
     status: asStatus(detail.status),
-    ...definedOnly({ reason, exitCode }),
-    attempts,
+    ...definedOnly({ reason: reasonOf(detail), exitCode: exitCodeOf(detail) }),
+    attempts: batchAttempts(detail),
     ...definedOnly({
       createdAt: detail.createdAt,
       startedAt: detail.startedAt,
       stoppedAt: detail.stoppedAt,
+      vcpus: asked.vcpus ?? c?.vcpus,
+      memoryMiB: asked.memoryMiB ?? c?.memory,
+      gpus: asked.gpus,
     }),
-    ...resourcesOf(detail),
-    params: parametersOf(detail.container?.environment, where.set),
+    params: parametersOf(c?.environment, where.set),
   };
 }
 
@@ -273,9 +285,6 @@ export function sortRows(rows: readonly ReportRow[]): ReportRow[] {
       ).map((o) => o.item)
     : sorted;
 }
-
-/** What the report says of all its rows (the page and --json show it as is). */
-export type ReportSummary = ReturnType<typeof summarizeRows>;
 
 /** The reason a failed row is grouped under. */
 export function failureReason(r: Pick<ReportRow, "reason" | "exitCode">): string {

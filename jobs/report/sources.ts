@@ -1,6 +1,6 @@
 /**
  * Where `jobs:report` reads runs from: Batch, S3 and the job log for the ledger's jobs, or the
- * local folder for `--locally` runs. Reads run in parallel, metrics come from the job log where
+ * local folder for `--locally` runs. Reads run in parallel; metrics come from the job log where
  * it holds a checked copy (metrics-log.ts).
  */
 import * as fs from "fs";
@@ -9,6 +9,7 @@ import type { AwsClients, JobDetail } from "../aws/api";
 import { FatalError, describeError } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
 import { groupOf } from "../state/attempts";
+import { withTaskTimes } from "../state/ecs-tasks";
 import { pipelineOf } from "../pipeline";
 import { readLocalRuns, type LocalRunRecord } from "../state/local-runs";
 import { runAll } from "../aws/pool";
@@ -21,16 +22,19 @@ import {
   metricsKeyOf,
   parseMetrics,
   rowKey,
+  sortRows,
+  summarizeRows,
   unitFromDetail,
   variableOf,
-  type ReportRow,
+  type Report,
   type ResultFile,
   type RunUnit,
 } from "./rows";
 import type { Pricing } from "./prices";
 import { listLocal } from "../commands/results";
 import { describeById, ofLastRun } from "../context";
-import type { Status } from "../status";
+import { unavailableLine, type Unavailable } from "../output/why-print";
+import { asStatus } from "../status";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
@@ -51,40 +55,36 @@ export interface ReportSource {
 /** Calls in flight: listings and manifests, metrics files. */
 const READ_CONCURRENCY = { list: 8, metrics: 32 } as const;
 
+/** The ledger's jobs; with `taskStore`, each attempt also carries its ECS task's times. */
 export function awsSource(
   entries: readonly LedgerEntry[],
   clients: AwsClients,
   bucket: string,
   logGroupName?: string,
+  taskStore?: string,
 ): ReportSource {
   return {
-    units: () => awsUnits(entries, clients, bucket),
+    units: () => awsUnits(entries, clients, bucket, taskStore),
     listResults: (job) => clients.storage.listObjects(bucket, `${BUCKET_PREFIXES.results}${job}/`),
     readText: (key) => clients.storage.getText(bucket, key),
-    ...(logGroupName !== undefined
-      ? { textsByEtag: (etags, runs) => logTexts(clients, logGroupName, etags, runs) }
-      : {}),
+    // The metrics lines of the stack's log group; a failure only means reading S3 instead.
+    async textsByEtag(etags, runs) {
+      if (logGroupName === undefined) {
+        return { texts: new Map() };
+      }
+      try {
+        const window = searchWindow(runs, Date.now());
+        return { texts: (await textsFromLogs(clients.logs, logGroupName, window, etags)).texts };
+      } catch (err) {
+        return {
+          texts: new Map(),
+          warning:
+            `metrics files read from S3, one request each: FilterLogEvents on ${logGroupName} ` +
+            `failed (${describeError(err)})`,
+        };
+      }
+    },
   };
-}
-
-/** The metrics lines of the stack's log group; a failure only means reading S3 instead. */
-async function logTexts(
-  clients: AwsClients,
-  group: string,
-  etags: ReadonlySet<string>,
-  runs: readonly RunUnit[],
-): Promise<{ texts: Map<string, string>; warning?: string }> {
-  try {
-    const window = searchWindow(runs, Date.now());
-    return { texts: (await textsFromLogs(clients.logs, group, window, etags)).texts };
-  } catch (err) {
-    return {
-      texts: new Map(),
-      warning:
-        `metrics files read from S3, one request each: FilterLogEvents on ${group} failed ` +
-        `(${describeError(err)})`,
-    };
-  }
 }
 
 /** The ledger's jobs as run units: parents, then array jobs' children and manifests. */
@@ -92,67 +92,67 @@ async function awsUnits(
   entries: readonly LedgerEntry[],
   clients: AwsClients,
   bucket: string,
+  taskStore: string | undefined,
 ): Promise<Units> {
-  const warnings: string[] = [];
-  const ids = entries.map((e) => e.jobId);
-  const parents = await describeById(clients, ids);
-  const arrays = entries.filter((e) => e.kind === "array");
-  const childIds = arrays.flatMap((e) =>
-    Array.from({ length: arraySize(e, parents.get(e.jobId)) }, (_, i) => `${e.jobId}:${i}`),
+  const parents = await describeById(
+    clients,
+    entries.map((e) => e.jobId),
   );
-  const children = await describeById(clients, childIds);
-  const manifests = await readManifests(arrays, parents, children, clients, bucket, warnings);
+  // An array job's size as Batch says, else as the ledger.
+  const size = (e: LedgerEntry): number =>
+    parents.get(e.jobId)?.arrayProperties?.size ?? e.arraySize ?? 0;
+  const arrays = entries.filter((e) => e.kind === "array");
+  const children = await describeById(
+    clients,
+    arrays.flatMap((e) => Array.from({ length: size(e) }, (_, i) => `${e.jobId}:${i}`)),
+  );
+  const read = (e: LedgerEntry) => readManifest(e, parents, children, clients, bucket);
+  const manifests = await runAll(arrays, read, READ_CONCURRENCY.list);
+  const manifestOf = new Map(arrays.map((e, i) => [e, manifests[i].manifest]));
+  const warnings = manifests.flatMap((r) => (r.warning !== undefined ? [r.warning] : []));
   const { order, after } = pipelineOf(entries, parents);
   const units = order.flatMap(({ item: e }): RunUnit[] => {
     const parent = parents.get(e.jobId);
-    const units =
+    const own =
       e.kind === "array"
-        ? arrayUnits(e, parent, children, manifests.get(e))
+        ? arrayUnits(e, parent, size(e), children, manifestOf.get(e))
         : [plainUnit(e, parent)];
     const names = after.get(e.jobId);
-    return names !== undefined ? units.map((u) => ({ ...u, after: names })) : units;
+    return names !== undefined ? own.map((u) => ({ ...u, after: names })) : own;
   });
-  return { units, warnings };
+  if (taskStore === undefined) {
+    return { units, warnings };
+  }
+  const unavailable: Unavailable[] = [];
+  const timed = await withTaskTimes(units, clients.ecs, taskStore, unavailable);
+  const split = unavailable.map((u) => `placement, image pull and start ${unavailableLine(u)}`);
+  return { units: timed, warnings: [...warnings, ...split] };
 }
 
-/** An array job's size as Batch says, else as the ledger. */
-function arraySize(e: LedgerEntry, parent: JobDetail | undefined): number {
-  return parent?.arrayProperties?.size ?? e.arraySize ?? 0;
-}
-
-/**
- * Each array job's manifest, read once, in parallel; one not read or not a manifest is warned
- * of, in the order of `arrays` whatever order the reads end in.
- */
-async function readManifests(
-  arrays: readonly LedgerEntry[],
+/** An array job's manifest, or why it was not read. */
+async function readManifest(
+  e: LedgerEntry,
   parents: ReadonlyMap<string, JobDetail>,
   children: ReadonlyMap<string, JobDetail>,
   clients: AwsClients,
   bucket: string,
-  warnings: string[],
-): Promise<Map<LedgerEntry, Manifest | undefined>> {
-  const read = async (e: LedgerEntry): Promise<{ manifest?: Manifest; warning?: string }> => {
-    const first = children.get(`${e.jobId}:0`) ?? parents.get(e.jobId);
-    const key = e.manifest ?? variableOf(first, VARS.arrayManifest);
-    if (key === undefined) {
-      return {};
-    }
-    let text: string;
-    try {
-      text = await clients.storage.getText(bucket, key);
-    } catch (err) {
-      const why = describeError(err);
-      return { warning: `${e.jobName}: could not read its manifest (${why}); parameters left out` };
-    }
-    const manifest = parseManifest(text);
-    return manifest !== undefined
-      ? { manifest }
-      : { warning: `s3://${bucket}/${key} is not a sweep manifest; parameters left out` };
-  };
-  const reads = await runAll(arrays, read, READ_CONCURRENCY.list);
-  warnings.push(...reads.flatMap((r) => (r.warning !== undefined ? [r.warning] : [])));
-  return new Map(arrays.map((e, i) => [e, reads[i].manifest]));
+): Promise<{ manifest?: Manifest; warning?: string }> {
+  const first = children.get(`${e.jobId}:0`) ?? parents.get(e.jobId);
+  const key = e.manifest ?? variableOf(first, VARS.arrayManifest);
+  if (key === undefined) {
+    return {};
+  }
+  let text: string;
+  try {
+    text = await clients.storage.getText(bucket, key);
+  } catch (err) {
+    const why = describeError(err);
+    return { warning: `${e.jobName}: could not read its manifest (${why}); parameters left out` };
+  }
+  const manifest = parseManifest(text);
+  return manifest !== undefined
+    ? { manifest }
+    : { warning: `s3://${bucket}/${key} is not a sweep manifest; parameters left out` };
 }
 
 /** A plain job; one that ran one set of a sweep (a chunk, a retry) names it, so is its row. */
@@ -172,12 +172,13 @@ function plainUnit(e: LedgerEntry, parent: JobDetail | undefined): RunUnit {
 function arrayUnits(
   e: LedgerEntry,
   parent: JobDetail | undefined,
+  size: number,
   children: ReadonlyMap<string, JobDetail>,
   manifest: Manifest | undefined,
 ): RunUnit[] {
   const job = groupOf(e);
-  const status = (parent?.status ?? "UNKNOWN") as Status;
-  return Array.from({ length: arraySize(e, parent) }, (_, i): RunUnit => {
+  const status = asStatus(parent?.status);
+  return Array.from({ length: size }, (_, i): RunUnit => {
     const set = manifest?.sets[i];
     const index = manifest?.indexes?.[i] ?? i;
     const child = children.get(`${e.jobId}:${i}`);
@@ -218,9 +219,7 @@ export function localSource(
         filter.names.length > 0 ? records.filter((r) => filter.names.includes(r.job)) : records;
       return { units: (filter.last ? ofLastRun(chosen) : chosen).map(localUnit), warnings };
     },
-    async listResults(job) {
-      return listLocal(root, [path.join("results", job)]);
-    },
+    listResults: async (job) => listLocal(root, [path.join("results", job)]),
     readText: (key) => fs.promises.readFile(path.join(root, ...key.split("/")), "utf8"),
   };
 }
@@ -243,39 +242,24 @@ function localUnit(r: LocalRunRecord): RunUnit {
   };
 }
 
-/** Every job's or sweep's results, listed; a folder that cannot be is warned of, as empty. */
-async function listFolders(
-  source: ReportSource,
-  jobs: readonly string[],
-  warnings: string[],
-): Promise<ResultFile[]> {
-  const list = async (job: string): Promise<ResultFile[]> => {
-    try {
-      return await source.listResults(job);
-    } catch (err) {
-      warnings.push(`${job}: could not list its results (${describeError(err)})`);
-      return [];
-    }
-  };
-  return (await runAll(jobs, list, READ_CONCURRENCY.list)).flat();
-}
-
 /**
  * The texts of the metrics files `wanted` (key to the run that wrote it): in bulk where the
- * source can, checked by the listed ETag, the rest one by one; and what could not be read,
- * with its reason.
+ * source can, checked by the listed ETag, the rest one by one; `problems` says what was not read.
  */
 async function readMetrics(
   source: ReportSource,
   wanted: ReadonlyMap<string, RunUnit>,
   etagOf: ReadonlyMap<string, string | undefined>,
   warnings: string[],
-): Promise<{ texts: Map<string, string>; failures: Map<string, unknown> }> {
+  problems: string[],
+): Promise<Map<string, string>> {
   const texts = new Map<string, string>();
   const etags = new Set([...wanted.keys()].flatMap((k) => etagOf.get(k) ?? []));
   if (source.textsByEtag !== undefined && etags.size > 0) {
     const bulk = await source.textsByEtag(etags, [...wanted.values()]);
-    warnings.push(...(bulk.warning !== undefined ? [bulk.warning] : []));
+    if (bulk.warning !== undefined) {
+      warnings.push(bulk.warning);
+    }
     for (const k of wanted.keys()) {
       const text = bulk.texts.get(etagOf.get(k) ?? "");
       if (text !== undefined) {
@@ -283,31 +267,40 @@ async function readMetrics(
       }
     }
   }
+  const read = (key: string): Promise<unknown> =>
+    source.readText(key).then(
+      (text) => texts.set(key, text),
+      (err: unknown) => problems.push(`${key}: could not be read (${describeError(err)})`),
+    );
   const missing = [...wanted.keys()].filter((k) => !texts.has(k));
-  const failures = new Map<string, unknown>();
-  const read = async (key: string): Promise<void> => {
-    try {
-      texts.set(key, await source.readText(key));
-    } catch (err) {
-      failures.set(key, err);
-    }
-  };
   await runAll(missing, read, READ_CONCURRENCY.metrics);
-  return { texts, failures };
+  return texts;
 }
 
-/** Units to rows: latest run per set, one listing per job or sweep, metrics in parallel. */
-export async function collectRows(
+/**
+ * The report of `source`'s runs under `seen`'s label and warnings: the latest run per set, one
+ * listing per job or sweep, metrics read in parallel; rows sorted, priced and summed.
+ */
+export async function collectReport(
   source: ReportSource,
-  pricing: Pricing,
-  now: number,
-): Promise<{ rows: ReportRow[]; warnings: string[] }> {
-  const { units, warnings } = await source.units();
+  prices: Pricing,
+  seen: Pick<Report, "source" | "localFolder" | "warnings">,
+): Promise<Report> {
+  const now = Date.now();
+  const read = await source.units();
+  const { units } = read;
+  const warnings = [...seen.warnings, ...read.warnings];
   const latest = latestRuns(units);
   // A sweep's results sit under <name>/<index>/: every run of it has a set number.
   const sweeps = new Set(units.filter((u) => u.index !== undefined).map((u) => u.job));
+  const list = (job: string): Promise<ResultFile[]> =>
+    source.listResults(job).catch((err: unknown) => {
+      // A folder that cannot be listed shows as empty.
+      warnings.push(`${job}: could not list its results (${describeError(err)})`);
+      return [];
+    });
   const jobs = [...new Set(latest.map((l) => l.unit.job))];
-  const objects = await listFolders(source, jobs, warnings);
+  const objects = (await runAll(jobs, list, READ_CONCURRENCY.list)).flat();
   const files = groupResultFiles(objects, (j) => sweeps.has(j));
   const filesOf = (u: RunUnit): ResultFile[] => files.get(rowKey(u.job, u.index)) ?? [];
   const metricKeys = latest.map((l) => metricsKeyOf(filesOf(l.unit)));
@@ -317,23 +310,22 @@ export async function collectRows(
     ),
   );
   const etagOf = new Map(objects.map((o) => [o.key, o.etag]));
-  const { texts, failures } = await readMetrics(source, wanted, etagOf, warnings);
   const problems: string[] = [];
+  const texts = await readMetrics(source, wanted, etagOf, warnings, problems);
   const rows = latest.map((l, i) => {
     const key = metricKeys[i] ?? "";
     const text = texts.get(key);
     const parsed = text !== undefined ? parseMetrics(text) : undefined;
-    const problem = failures.has(key)
-      ? `could not be read (${describeError(failures.get(key))})`
-      : parsed?.problem;
-    if (problem !== undefined) {
-      problems.push(`${key}: ${problem}`);
+    if (parsed?.problem !== undefined) {
+      problems.push(`${key}: ${parsed.problem}`);
     }
-    return buildRow(l, filesOf(l.unit), parsed?.metrics ?? new Map(), pricing, now);
+    return buildRow(l, filesOf(l.unit), parsed?.metrics ?? new Map(), prices, now);
   });
   if (problems.length > 0) {
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more metrics files)` : "";
     warnings.push(problems[0] + more);
   }
-  return { rows, warnings };
+  const sorted = sortRows(rows);
+  const generatedAt = new Date(now).toISOString();
+  return { ...seen, generatedAt, prices, rows: sorted, summary: summarizeRows(sorted), warnings };
 }

@@ -19,7 +19,7 @@ export type KeptTask =
     }
   | { readonly missing: true };
 
-/** One Batch attempt, and what ECS said of its task when it was read. */
+/** One Batch attempt, and what ECS said of its task. */
 export interface UnitAttempt {
   readonly startedAt?: number;
   readonly stoppedAt?: number;
@@ -36,7 +36,7 @@ export interface AttemptTime extends Omit<UnitAttempt, "task"> {
   /** Submit (a later attempt: the previous attempt's end) to RUNNING. */
   readonly toRunningSeconds?: number;
   readonly runningSeconds?: number;
-  /** Set when ECS no longer knew the task when it was first asked. */
+  /** ECS no longer knew the task when it was first asked. */
   readonly noSplit?: string;
 }
 

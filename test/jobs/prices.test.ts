@@ -6,12 +6,7 @@ import * as assert from "assert";
 import type { JobDetail } from "../../jobs/aws/api";
 import { parseOutputs } from "../../jobs/input/outputs";
 import { formatUsd } from "../../jobs/output/numbers";
-import {
-  formatCsv,
-  formatTable,
-  reportDocument,
-  type Report,
-} from "../../jobs/output/report-print";
+import { formatCsv, formatTable, reportDocument } from "../../jobs/output/report-print";
 import {
   PRICE_TABLE,
   defaultPricing,
@@ -22,7 +17,13 @@ import {
   type Price,
   type Pricing,
 } from "../../jobs/report/prices";
-import { buildRow, summarizeRows, unitFromDetail, type RunUnit } from "../../jobs/report/rows";
+import {
+  buildRow,
+  summarizeRows,
+  unitFromDetail,
+  type Report,
+  type RunUnit,
+} from "../../jobs/report/rows";
 import { KNOWN_INSTANCE_TYPES } from "../../components/instance-types";
 
 const EC2: Pricing = { compute: "EC2", instanceTypes: ["m5a.large"], region: "us-east-1" };

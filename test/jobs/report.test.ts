@@ -14,7 +14,6 @@ import {
   formatDuration,
   formatTable,
   printReport,
-  type Report,
 } from "../../jobs/output/report-print";
 import { parse as parseCsv } from "csv-parse/sync";
 import {
@@ -27,6 +26,7 @@ import {
   sortRows,
   summarizeRows,
   unitFromDetail,
+  type Report,
   type RunUnit,
 } from "../../jobs/report/rows";
 import { parseManifest } from "../../jobs/input/manifest";
