@@ -1,6 +1,8 @@
 /**
  * Checked submissions sent to AWS Batch exactly once per job name (the protocol is
- * jobs/aws/exactly-once.ts): lock, ledger, recovery, manifests, sends. Returns what happened.
+ * jobs/aws/exactly-once.ts): lock, ledger, recovery, manifests, sends, and the jobs that wait
+ * for others by name (jobs/input/depends.ts) level by level, parents first, each level's
+ * names resolved from the ledger once the level before is in it. Returns what happened.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -14,8 +16,8 @@ import {
   type Progress,
   type StackOptions,
 } from "../context";
-import { FatalError, describeError, formatProblem, type Problem } from "../errors";
-import { SUBMIT_TIMEOUT_MS, type AwsClients } from "../aws/api";
+import { BadInputError, FatalError, describeError, formatProblem, type Problem } from "../errors";
+import { SUBMIT_TIMEOUT_MS, type AwsClients, type BatchApi } from "../aws/api";
 import {
   LISTING_WAIT_MS,
   UnrecordedError,
@@ -31,8 +33,14 @@ import {
 } from "../aws/exactly-once";
 import { DEFAULT_SUBMIT_CONCURRENCY, runAll } from "../aws/pool";
 import { Claims, whoAmI } from "../aws/claims";
-import { barrierSpec, namedDependencies } from "../input/depends";
-import { checkDependencies, refuseFailedParents, sendInOrder } from "./submit-order";
+import {
+  barrierSpec,
+  dependencyOrder,
+  namedDependencies,
+  parentsInLedger,
+  resolveDependencies,
+  type BarrierSpec,
+} from "../input/depends";
 import { Ledger, type LedgerEntry } from "../state/ledger";
 import { acquireLock, lockPath, type Lock } from "../state/lock";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
@@ -387,4 +395,97 @@ async function uploadManifests(
     }
   };
   await runAll(arrays, upload, 4);
+}
+
+/** The level (0 first) of each submission by job name; throws BadInputError listing every problem. */
+function checkDependencies(
+  submissions: readonly Submission[],
+  ledger: Ledger,
+): Map<string, number> {
+  const { levels, problems } = dependencyOrder(submissions, {
+    entries: ledger.entries,
+    open: ledger.openIntents(),
+  });
+  if (problems.length > 0) {
+    throw new BadInputError(problems);
+  }
+  return new Map(levels.flatMap((level, i) => level.map((s) => [s.jobName, i])));
+}
+
+/**
+ * Refuses a dependency on a job that already failed with nothing retried since: Batch would
+ * fail the step at once (a dependent of a failed job goes to FAILED).
+ */
+async function refuseFailedParents(
+  submissions: readonly Submission[],
+  ledger: Ledger,
+  batch: BatchApi,
+  force: boolean,
+): Promise<void> {
+  const parents = parentsInLedger(submissions, ledger.entries, force);
+  const ids = [...new Set(parents.flatMap((p) => p.runs.map((e) => e.jobId)))];
+  if (ids.length === 0) {
+    return;
+  }
+  const failed = new Set(
+    (await batch.describeJobs(ids)).flatMap((d) => (d.status === "FAILED" ? [d.jobId] : [])),
+  );
+  const problems = parents.flatMap(({ submission, at, name, runs }): Problem[] => {
+    const job = runs.find((e) => failed.has(e.jobId));
+    return job === undefined
+      ? []
+      : [
+          {
+            file: submission.file,
+            path: `dependsOn[${at}]`,
+            message:
+              `"${name}" failed (${job.jobName} ${job.jobId}) and was not retried since, so ` +
+              `Batch would fail this job at once; run npm run jobs:retry -- ${name} first`,
+          },
+        ];
+  });
+  if (problems.length > 0) {
+    throw new BadInputError(problems);
+  }
+}
+
+/**
+ * Sends `items` level by level (`levels` by job name); a level's barriers go in a round of
+ * their own before its steps. Stops at the first round that leaves anything unsent.
+ */
+async function sendInOrder(
+  items: readonly SendItem[],
+  levels: ReadonlyMap<string, number>,
+  ctx: SendContext,
+  concurrency: number,
+  barrier: BarrierSpec,
+): Promise<SendAllResult> {
+  const byLevel: SendItem[][] = [];
+  for (const item of items) {
+    const n = levels.get(item.submission.jobName) ?? 0;
+    byLevel[n] = [...(byLevel[n] ?? []), item];
+  }
+  const queue = byLevel.filter((l) => l !== undefined);
+  let total = mergeResults();
+  for (let pending = queue.shift(); pending !== undefined;) {
+    const send: SendItem[] = [];
+    const waiting: SendItem[] = [];
+    const barriers: Submission[] = [];
+    for (const item of pending) {
+      const r = resolveDependencies(item.submission, ctx.ledger.entries, barrier);
+      if (r.kind === "ready") {
+        send.push({ ...item, submission: r.submission });
+      } else {
+        waiting.push(item);
+        barriers.push(...r.barriers);
+      }
+    }
+    const r = await sendAll([...send, ...(await newItems(barriers, ctx))], ctx, concurrency);
+    total = mergeResults(total, r);
+    if (!complete(r) || ctx.signal.aborted) {
+      return { ...total, notSent: [...total.notSent, ...waiting, ...queue.flat()] };
+    }
+    pending = waiting.length > 0 ? waiting : queue.shift();
+  }
+  return total;
 }
