@@ -25,8 +25,7 @@ import { definedOnly } from "../../components/defined";
 /**
  * How long a job missing from ListJobs may still turn up. Batch documents no window (its
  * DescribeJobs lags too: Netflix/metaflow#543, apache/airflow#38998); EC2's guide to eventual
- * consistency retries a Describe for up to five minutes. Only a lost answer, or a crash less
- * than this long ago, ever waits.
+ * consistency retries a Describe for up to five minutes.
  * @see https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
  */
 export const LISTING_WAIT_MS = 5 * 60_000;
@@ -77,7 +76,7 @@ export interface SendContext {
   readonly note: (line: string) => void;
 }
 
-/** When a job missing from the listing counts as never created: the wait and timeout after `at`. */
+/** When a job missing from the listing counts as never created. */
 function deadlineOf(at: string, waitMs: number, timeoutMs: number): number {
   const t = Date.parse(at);
   // An unreadable time cannot start the wait: treat it as written now.
@@ -93,10 +92,7 @@ function poller(ctx: SendContext): (until: number) => Promise<void> {
   };
 }
 
-/**
- * The jobs carrying each intent's token, oldest first. Job IDs already in the ledger are
- * skipped: an entry closes its own token, so they cannot belong to an open one.
- */
+/** The jobs carrying each intent's token, oldest first (IDs in the ledger close other tokens). */
 async function findByToken(
   intents: readonly IntentLine[],
   ctx: SendContext,
@@ -274,10 +270,8 @@ function claimOf(item: SendItem, ctx: SendContext): Claim {
 async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   const s = item.submission;
   const claimed = await acquireClaim(item, ctx);
-  if (claimed.kind !== "send") {
-    return claimed.kind === "adopted"
-      ? { status: "adopted", entry: claimed.entry }
-      : { status: "interrupted" };
+  if (claimed.status !== "send") {
+    return claimed;
   }
   await ctx.faults?.checkpoint?.("claim-created", s.jobName);
   const intent = intentFor(claimed.item, ctx.run);
@@ -336,10 +330,15 @@ async function claimTakenOver(
 
 type Acquired =
   /** The claim at `key` is this run's: send `item` (its token may be a taken-over claim's). */
-  | { readonly kind: "send"; readonly item: SendItem; readonly key: string; readonly claim: Claim }
+  | {
+      readonly status: "send";
+      readonly item: SendItem;
+      readonly key: string;
+      readonly claim: Claim;
+    }
   /** The job exists (sent elsewhere, or found by the claim's token): recorded, not sent. */
-  | { readonly kind: "adopted"; readonly entry: LedgerEntry }
-  | { readonly kind: "interrupted" };
+  | { readonly status: "adopted"; readonly entry: LedgerEntry }
+  | { readonly status: "interrupted" };
 
 /** Creates the item's claim, or settles the one that exists. */
 async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Acquired> {
@@ -350,7 +349,7 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Acquired>
     const got = await ctx.claims.create(key, claim);
     const step =
       "created" in got
-        ? { kind: "send" as const, item: at, key, claim }
+        ? { status: "send" as const, item: at, key, claim }
         : await settle(at, key, got, ctx);
     if (step === "next") {
       generation++;
@@ -383,24 +382,24 @@ async function settle(
         `(claim s3://${ctx.claims.bucket}/${key}); recorded in this ledger, not sent again`,
     );
     const intent = intentFor(theirs, ctx.run);
-    return { kind: "adopted", entry: recordJob(ctx, intent, job, job.submittedAt, "adopted") };
+    return { status: "adopted", entry: recordJob(ctx, intent, job, job.submittedAt, "adopted") };
   }
   // Closed: it made no job, so this submission takes its place with its own token.
   let send = item;
   if (claim.closed === undefined) {
     const waited = await waitForClaim(s.jobName, key, seen, ctx);
     if (waited !== "expired") {
-      return waited === "changed" ? "again" : { kind: "interrupted" };
+      return waited === "changed" ? "again" : { status: "interrupted" };
     }
     // Even for our own token (a resend the lookup found absent): another run may have taken
     // the claim over and sent it since. The claim's own time starts the wait, which has
     // passed: one lookup decides.
     const r = await reconcile([{ ...intentFor(theirs, ctx.run), at: claim.at }], ctx);
     if (r.recovered.length > 0) {
-      return { kind: "adopted", entry: r.recovered[0] };
+      return { status: "adopted", entry: r.recovered[0] };
     }
     if (r.undecided.length > 0) {
-      return { kind: "interrupted" };
+      return { status: "interrupted" };
     }
     // Open past the wait and no job carries its token: sent again with that token.
     send = theirs;
@@ -409,7 +408,7 @@ async function settle(
   // re-runs after crashes), one sends; the other finds the claim fresh and waits for it.
   const taken = claimOf(send, ctx);
   return (await ctx.claims.replace(key, taken))
-    ? { kind: "send", item: send, key, claim: taken }
+    ? { status: "send", item: send, key, claim: taken }
     : "again";
 }
 
@@ -542,7 +541,7 @@ export function mergeResults(...results: readonly SendAllResult[]): MutableResul
 }
 
 /**
- * Sends `items` with bounded concurrency; then reconciles every lost answer by token and
+ * Sends `items` with bounded concurrency; then looks every lost answer up by token and
  * resends (same token) the ones AWS never created, up to MAX_SEND_ROUNDS times.
  */
 export async function sendAll(
@@ -553,7 +552,7 @@ export async function sendAll(
   const result: MutableResult = mergeResults();
   const { signal } = ctx;
   let batch: readonly SendItem[] = items;
-  for (let round = 1; batch.length > 0; round++) {
+  for (let round = 1; ; round++) {
     const outcomes = await runPool(batch, (item) => sendOne(item, ctx), {
       concurrency,
       stopOnError: true,
@@ -572,43 +571,34 @@ export async function sendAll(
         result[sent.status].push(sent.entry);
       }
     });
-    if (
-      lost.length > 0 &&
-      (round >= MAX_SEND_ROUNDS || result.failures.length > 0 || signal.aborted)
-    ) {
+    if (lost.length === 0) {
+      break;
+    }
+    if (round >= MAX_SEND_ROUNDS || result.failures.length > 0 || signal.aborted) {
       result.open.push(...lost);
       break;
     }
-    batch = lost.length === 0 ? [] : await resendable(lost, batch, ctx, result);
+    try {
+      const r = await reconcile(lost, ctx);
+      result.recovered.push(...r.recovered);
+      result.duplicates.push(...r.duplicates);
+      result.open.push(...r.undecided);
+      batch = await resendOrClose(
+        r.absent,
+        batch.map((i) => i.submission),
+        ctx,
+      );
+    } catch (err) {
+      if (err instanceof UnrecordedError) {
+        throw err;
+      }
+      // The lookup failed: every lost answer stays open.
+      result.open.push(...lost);
+      result.lookupError = err;
+      break;
+    }
   }
   return result;
-}
-
-/**
- * The lost answers looked up by token, found jobs adopted into `result`; returns the items
- * Batch never created, to send again (none when the lookup failed: they all stay open).
- */
-async function resendable(
-  lost: readonly IntentLine[],
-  batch: readonly SendItem[],
-  ctx: SendContext,
-  result: MutableResult,
-): Promise<SendItem[]> {
-  try {
-    const r = await reconcile(lost, ctx);
-    result.recovered.push(...r.recovered);
-    result.duplicates.push(...r.duplicates);
-    result.open.push(...r.undecided);
-    const submissions = batch.map((i) => i.submission);
-    return await resendOrClose(r.absent, submissions, ctx);
-  } catch (err) {
-    if (err instanceof UnrecordedError) {
-      throw err;
-    }
-    result.open.push(...lost);
-    result.lookupError = err;
-    return [];
-  }
 }
 
 /**
@@ -643,11 +633,9 @@ export async function newItems(
 }
 
 /** What recovery of an earlier run's open intents found, before their names are sent again. */
-export interface Recovery extends Pick<Reconciled, "recovered" | "duplicates"> {
+export interface Recovery extends Omit<Reconciled, "absent"> {
   /** Intents never seen in Batch whose request this run has again: sent with their token. */
   readonly resend: SendItem[];
-  /** Intents still undecided when the run was interrupted; they stay open. */
-  readonly undecided: number;
 }
 
 /** Before anything new is sent: every intent an earlier run left open is looked up by token. */
@@ -657,7 +645,7 @@ export async function recoverOpenIntents(
 ): Promise<Recovery> {
   const open = ctx.ledger.openIntents();
   if (open.length === 0) {
-    return { recovered: [], resend: [], duplicates: [], undecided: 0 };
+    return { recovered: [], resend: [], duplicates: [], undecided: [] };
   }
   ctx.note(
     `${open.length} submission(s) from an earlier run have no job ID in the ledger (a crash ` +
@@ -674,8 +662,7 @@ export async function recoverOpenIntents(
             "those names were not sent again; jobs:submit needs batch:ListJobs and batch:DescribeJobs besides batch:SubmitJob",
         );
   });
-  const resend = await resendOrClose(r.absent, submissions, ctx);
-  return { ...r, resend, undecided: r.undecided.length };
+  return { ...r, resend: await resendOrClose(r.absent, submissions, ctx) };
 }
 
 /**

@@ -128,12 +128,18 @@ function skipKnown(
   return { todo, skipped };
 }
 
-/** Why the ledger (or its lock) cannot be written, and the fixes; nothing was submitted yet. */
-function unwritable(what: string, file: string, err: unknown): FatalError {
-  return new FatalError(
-    `cannot write ${what} ${file} (${describeError(err)}): make ${path.dirname(file)} writable, ` +
-      `or pass --state-dir DIR (or set ${VARS.stateDir}); nothing was submitted`,
-  );
+/** `step()`, whose failure to write `file` names the fixes; nothing was submitted yet. */
+function writing<T>(what: string, file: string, step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    throw err instanceof FatalError
+      ? err
+      : new FatalError(
+          `cannot write ${what} ${file} (${describeError(err)}): make ${path.dirname(file)} writable, ` +
+            `or pass --state-dir DIR (or set ${VARS.stateDir}); nothing was submitted`,
+        );
+  }
 }
 
 /**
@@ -141,24 +147,12 @@ function unwritable(what: string, file: string, err: unknown): FatalError {
  * opened for appending: a folder that cannot be written fails before anything is sent.
  */
 function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: Ledger } {
-  try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-  } catch (err) {
-    throw unwritable("the ledger", file, err);
-  }
-  let lock: Lock;
-  try {
-    lock = acquireLock(lockPath(file), (w) => ctx.io.stderr.write(`warning: ${w}\n`));
-  } catch (err) {
-    throw err instanceof FatalError ? err : unwritable("the submit lock", lockPath(file), err);
-  }
+  writing("the ledger", file, () => fs.mkdirSync(path.dirname(file), { recursive: true }));
+  const warn = (w: string) => ctx.io.stderr.write(`warning: ${w}\n`);
+  const lock = writing("the submit lock", lockPath(file), () => acquireLock(lockPath(file), warn));
   try {
     const ledger = Ledger.open(file);
-    try {
-      ledger.openForAppend();
-    } catch (err) {
-      throw unwritable("the ledger", file, err);
-    }
+    writing("the ledger", file, () => ledger.openForAppend());
     return { lock, ledger };
   } catch (err) {
     lock.release();
@@ -230,8 +224,8 @@ async function submitWithLedger(
       recoverOpenIntents(submissions, sendCtx),
       sendAll(items.filter(waitsForNone), sendCtx, concurrency),
     );
-    if (start.undecided > 0 && first.accepted.length + first.adopted.length === 0) {
-      return { kind: "stopped", undecided: start.undecided };
+    if (start.undecided.length > 0 && first.accepted.length + first.adopted.length === 0) {
+      return { kind: "stopped", undecided: start.undecided.length };
     }
     const later = await laterItems(start, open, submissions, ledger, opts, ctx, sendCtx);
     const rest = [...later.items, ...items.filter((i) => !waitsForNone(i))];

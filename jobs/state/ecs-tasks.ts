@@ -17,7 +17,6 @@ import { z } from "zod";
 
 const FILE = "ecs-tasks.json";
 
-/** The store of the stack whose ledger is `ledgerFile`. */
 export function taskStoreFile(ledgerFile: string): string {
   return path.join(path.dirname(ledgerFile), FILE);
 }
@@ -54,9 +53,8 @@ function timesOf(t: Task): KeptTask {
 }
 
 /**
- * What ECS recorded of each task: kept ones from the store, the rest with DescribeTasks per
- * cluster. A task that has started is kept (its times no longer change); a refused call is
- * added to `unavailable` once and no further cluster is asked.
+ * What ECS recorded of each task: kept ones from the store, the rest read per cluster; a task
+ * that has started is kept (its times no longer change). A refused call stops the reads.
  */
 async function readTaskTimes(
   taskArns: Iterable<string>,

@@ -45,7 +45,7 @@ export function localPathFor(outDir: string, key: string): string | undefined {
 export interface SyncPlan {
   readonly copy: { readonly source: SourceObject; readonly dest: string }[];
   readonly unchanged: number;
-  /** Keys that cannot be written safely (e.g. containing `..`), skipped. */
+  /** Keys that cannot be written safely (`..`). */
   readonly skipped: string[];
 }
 
@@ -72,11 +72,10 @@ export function planSync(
 
 /** The prefixes to fetch: everything, or only the named jobs' results and logs. */
 export function prefixesFor(names: readonly string[]): string[] {
-  if (names.length === 0) {
-    return [BUCKET_PREFIXES.results, BUCKET_PREFIXES.logs];
-  }
   const { results, logs } = BUCKET_PREFIXES;
-  return names.flatMap((n) => [`${results}${n}/`, `${logs}${n}.log`, `${logs}${n}/`]);
+  return names.length === 0
+    ? [results, logs]
+    : names.flatMap((n) => [`${results}${n}/`, `${logs}${n}.log`, `${logs}${n}/`]);
 }
 
 /**
