@@ -180,9 +180,9 @@ function sendProgress(ctx: Context, json: boolean) {
       }
     },
     /** The bar, once the `sends` are known, counting what recovery accepted before. */
-    start(sends: number, total: number): Progress {
+    start(sends: number): Progress {
       perJobLines ||= !json && sends <= 5;
-      bar = createProgress(ctx.io, { total, json, label: "submitting" });
+      bar = createProgress(ctx.io, { total: sends, json, label: "submitting" });
       bar.update(accepted);
       return bar;
     },
@@ -218,7 +218,7 @@ async function submitWithLedger(
   ]);
   const concurrency = opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY;
   const waitsForNone = (i: SendItem): boolean => namedDependencies(i.submission).length === 0;
-  const bar = progress.start(items.length + open.size, items.length + open.size);
+  const bar = progress.start(items.length + open.size);
   try {
     const [start, first] = await settleBoth(
       recoverOpenIntents(submissions, sendCtx),
@@ -293,14 +293,11 @@ function sendContext(
 
 /** Both results; when either fails, its error once both have ended (no lane left running). */
 async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
-  const [ra, rb] = await Promise.allSettled([a, b]);
-  if (ra.status === "rejected") {
-    throw ra.reason;
+  const failed = (await Promise.allSettled([a, b])).find((r) => r.status === "rejected");
+  if (failed !== undefined) {
+    throw failed.reason;
   }
-  if (rb.status === "rejected") {
-    throw rb.reason;
-  }
-  return [ra.value, rb.value];
+  return Promise.all([a, b]);
 }
 
 /**

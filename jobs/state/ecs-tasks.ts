@@ -53,23 +53,28 @@ function timesOf(t: Task): KeptTask {
 }
 
 /**
- * What ECS recorded of each task: kept ones from the store, the rest read per cluster; a task
- * that has started is kept (its times no longer change). A refused call stops the reads.
+ * `items` whose attempts carry what ECS recorded of their tasks: kept ones from the store, the
+ * rest read per cluster; a task that has started is kept (its times no longer change). A
+ * refused call stops the reads.
  */
-async function readTaskTimes(
-  taskArns: Iterable<string>,
+export async function withTaskTimes<T extends { readonly attempts: readonly UnitAttempt[] }>(
+  items: readonly T[],
   ecs: EcsApi,
   file: string,
   unavailable: Unavailable[],
-): Promise<Map<string, KeptTask>> {
+): Promise<T[]> {
+  const arns = items.flatMap((u) => u.attempts.flatMap((a) => a.taskArn ?? []));
+  if (arns.length === 0) {
+    return [...items];
+  }
   const kept = loadTasks(file);
-  const wanted = [...new Set(taskArns)].filter((a) => !kept.has(a) && clusterOf(a) !== undefined);
+  const wanted = [...new Set(arns)].filter((a) => !kept.has(a) && clusterOf(a) !== undefined);
   const read = new Map(kept);
   const before = kept.size;
-  for (const [cluster, arns] of groupBy(wanted, (a) => clusterOf(a) ?? "")) {
+  for (const [cluster, inCluster] of groupBy(wanted, (a) => clusterOf(a) ?? "")) {
     const out = await optional(
       "ecs:DescribeTasks",
-      () => ecs.describeTasks(cluster, arns),
+      () => ecs.describeTasks(cluster, inCluster),
       unavailable,
     );
     if (out === undefined) {
@@ -93,23 +98,8 @@ async function readTaskTimes(
     const all = new Map([...loadTasks(file), ...kept]);
     writeWhole(file, `${JSON.stringify({ tasks: Object.fromEntries(all) })}\n`);
   }
-  return read;
-}
-
-/** `items` whose attempts carry what ECS recorded of their tasks. */
-export async function withTaskTimes<T extends { readonly attempts: readonly UnitAttempt[] }>(
-  items: readonly T[],
-  ecs: EcsApi,
-  file: string,
-  unavailable: Unavailable[],
-): Promise<T[]> {
-  const arns = items.flatMap((u) => u.attempts.flatMap((a) => a.taskArn ?? []));
-  if (arns.length === 0) {
-    return [...items];
-  }
-  const tasks = await readTaskTimes(arns, ecs, file, unavailable);
   const withTask = (a: UnitAttempt): UnitAttempt => {
-    const task = a.taskArn !== undefined ? tasks.get(a.taskArn) : undefined;
+    const task = a.taskArn !== undefined ? read.get(a.taskArn) : undefined;
     return task !== undefined ? { ...a, task } : a;
   };
   return items.map((u) => ({ ...u, attempts: u.attempts.map(withTask) }));

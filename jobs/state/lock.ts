@@ -72,7 +72,6 @@ export function heldMessage(file: string, owner: LockOwner | undefined, host: st
 }
 
 export interface Lock {
-  readonly file: string;
   /** Removes the lock file if it is still ours; safe to call twice. */
   release(): void;
 }
@@ -174,5 +173,5 @@ export function acquireLock(
     }
   };
   process.on("exit", release);
-  return { file, release };
+  return { release };
 }

@@ -3,14 +3,11 @@
  * differs, or the source is newer (a download takes the source's time, so it is then skipped).
  */
 import * as path from "path";
+import type { RemoteObject } from "../aws/api";
 import { BUCKET_PREFIXES } from "../../components/contract";
 
-export interface SourceObject {
-  /** Key relative to the bucket (or the local folder), `/`-separated. */
-  readonly key: string;
-  readonly size: number;
-  readonly lastModified: Date;
-}
+/** An object of the bucket, or a file of the local folder keyed `/`-separated. */
+export type SourceObject = Omit<RemoteObject, "etag">;
 
 export interface LocalInfo {
   readonly size: number;
