@@ -39,17 +39,12 @@ import { DescribeTasksCommand, ECSClient, type Task } from "@aws-sdk/client-ecs"
 import { StandardRetryStrategy } from "@smithy/core/retry";
 import type { RetryErrorInfo, StandardRetryToken } from "@smithy/types";
 import type { SubmitJobRequest } from "../input/job-file";
+import { describeError } from "../errors";
+import type { Unavailable } from "../output/why-print";
 import { definedOnly } from "../../components/defined";
 import { runAll } from "./pool";
 
-export type {
-  ComputeEnvironmentDetail,
-  FrontOfQueueDetail,
-  JobDetail,
-  JobQueueDetail,
-  JobSummary,
-  JobStatus,
-};
+export type { ComputeEnvironmentDetail, FrontOfQueueDetail, JobDetail, JobQueueDetail, JobSummary };
 
 /** Attempts per call (adaptive mode): enough to ride out a burst of throttling. */
 const MAX_ATTEMPTS = 10;
@@ -111,6 +106,28 @@ class SubmitRetryStrategy extends StandardRetryStrategy {
 export function httpStatus(err: unknown): number | undefined {
   return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
     ?.httpStatusCode;
+}
+
+/**
+ * Runs a call a command can do without: a failure AWS answered (or the SDK gave up on) is
+ * recorded in `unavailable`, named to the user, and gives undefined; anything else is a bug.
+ */
+export async function optional<T>(
+  call: string,
+  run: () => Promise<T>,
+  unavailable: Unavailable[],
+): Promise<T | undefined> {
+  try {
+    return await run();
+  } catch (err) {
+    if ((err as { $metadata?: unknown }).$metadata === undefined) {
+      throw err;
+    }
+    const denied =
+      httpStatus(err) === 403 || /AccessDenied|UnauthorizedOperation/.test(String(err));
+    unavailable.push({ call, error: describeError(err), denied });
+    return undefined;
+  }
 }
 
 /**

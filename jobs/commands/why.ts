@@ -14,7 +14,7 @@ import type {
 } from "../aws/api";
 import { withStack, type Context, type StackOptions } from "../context";
 import { EXIT_OK } from "../errors";
-import { optional } from "../aws/optional";
+import { optional } from "../aws/api";
 import { resourcesOf, summarize, type JobRow } from "../status";
 import { waitReason } from "../wait-reason";
 import { jobTooLarge, type JobLimits } from "../../components/job-limits";

@@ -119,19 +119,10 @@ export function attemptsOf(
   group: string,
   set: SetKey,
 ): Attempt[] {
-  const runs = runsIn(
-    entries.filter((x) => groupOf(x) === group),
-    covers,
-    set,
-  );
+  const mine = entries.filter((x) => groupOf(x) === group);
   // In the order they were submitted (ledger order breaks ties).
-  return (
-    runsPerSet(
-      runs,
-      () => "",
-      (a) => a.entry.submittedAt,
-    )[0] ?? []
-  );
+  const byTime = (a: Attempt): string => a.entry.submittedAt;
+  return runsPerSet(runsIn(mine, covers, set), () => "", byTime)[0] ?? [];
 }
 
 /** The runs of `set` among one group's `entries`, in ledger order. */
@@ -167,11 +158,8 @@ export function supersededAttempts(
       runsIn(mine, covers, key).forEach((attempt) => runs.push({ attempt, set, job: key === "" }));
     }
   }
-  const replaced = runsPerSet(
-    runs,
-    (r) => r.set,
-    (r) => r.attempt.entry.submittedAt,
-  ).filter((list) => list.length > 1);
+  const byTime = (r: (typeof runs)[number]): string => r.attempt.entry.submittedAt;
+  const replaced = runsPerSet(runs, (r) => r.set, byTime).filter((list) => list.length > 1);
   return {
     attempts: replaced.flatMap((list) => list.slice(0, -1).map((r) => r.attempt)),
     sets: replaced.filter((list) => !list[0].job).length,

@@ -5,8 +5,7 @@
  */
 import * as path from "path";
 import type { Task } from "@aws-sdk/client-ecs";
-import type { EcsApi } from "../aws/api";
-import { optional } from "../aws/optional";
+import { optional, type EcsApi } from "../aws/api";
 import type { Unavailable } from "../output/why-print";
 import { clusterOf, type KeptTask, type UnitAttempt } from "../report/time-split";
 import { groupBy } from "../status";
