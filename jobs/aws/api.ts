@@ -102,7 +102,6 @@ class SubmitRetryStrategy extends StandardRetryStrategy {
   }
 }
 
-/** The HTTP status of the AWS answer an SDK error carries, if any came. */
 export function httpStatus(err: unknown): number | undefined {
   return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
     ?.httpStatusCode;
@@ -279,7 +278,6 @@ function unexpected(operation: string, response: unknown): Error {
   return new Error(`${operation} returned an unexpected response: ${JSON.stringify(shown)}`);
 }
 
-/** Every page of one ListJobs query. */
 async function listAllJobs(
   client: BatchClient,
   input: ListJobsCommandInput,

@@ -50,7 +50,6 @@ export function claimKey(jobName: string, generation: number): string {
   return `${CLAIMS}${jobName}/${generation}.json`;
 }
 
-/** `user@host`, as a claim names its maker. */
 export function whoAmI(env: NodeJS.ProcessEnv): string {
   let user = env.USER ?? env.USERNAME ?? "unknown";
   try {
@@ -106,7 +105,6 @@ function parseClaim(text: string, name: string): Claim | string {
     : "intent.jobName: is not the job name of its key";
 }
 
-/** The claims among listed objects, by job name and generation. */
 function claimKeys(
   listed: readonly RemoteObject[],
 ): { key: string; jobName: string; generation: number }[] {
@@ -169,7 +167,6 @@ function permission(bucket: string, action: string): (err: unknown) => never {
   };
 }
 
-/** The stack's claims, as one run reads and writes them. */
 export class Claims {
   private readonly seen = new Map<string, ReadClaim>();
   /** Writes no send waits for (job IDs into claims); the run awaits them before it ends. */

@@ -190,13 +190,9 @@ async function reconcile(intents: readonly IntentLine[], ctx: SendContext): Prom
     await answerClaim(ctx, entry);
     out.recovered.push(entry);
     if (extra.length > 0) {
+      const { jobName, token } = intent;
       const others = extra.map((j) => j.jobId ?? "");
-      out.duplicates.push({
-        jobName: intent.jobName,
-        token: intent.token,
-        recorded: jobId,
-        others,
-      });
+      out.duplicates.push({ jobName, token, recorded: jobId, others });
     }
   }
   return out;

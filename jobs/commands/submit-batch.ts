@@ -49,7 +49,6 @@ import type { SentResult, SkippedJob, SubmitResult } from "../output/submit-prin
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
-/** The options a Batch submission reads. */
 export interface BatchOptions extends StackOptions {
   readonly dryRun?: boolean;
   readonly force?: boolean;
@@ -270,7 +269,6 @@ async function uploadLedger(
   conflicts.forEach((c) => ctx.io.stderr.write(`note: ${c}\n`));
 }
 
-/** What the exactly-once protocol needs from this run. */
 function sendContext(
   opts: BatchOptions,
   ctx: Context,
@@ -326,7 +324,6 @@ function nothingHappened(r: SendAllResult): boolean {
   return Object.values(r).every((v) => v === undefined || (Array.isArray(v) && v.length === 0));
 }
 
-/** The outcome of the sends, in the shape the printers take. */
 function sentResult(
   stack: string,
   ledger: string,
@@ -423,17 +420,10 @@ async function refuseFailedParents(
   );
   const problems = parents.flatMap(({ submission, at, name, runs }): Problem[] => {
     const job = runs.find((e) => failed.has(e.jobId));
-    return job === undefined
-      ? []
-      : [
-          {
-            file: submission.file,
-            path: `dependsOn[${at}]`,
-            message:
-              `"${name}" failed (${job.jobName} ${job.jobId}) and was not retried since, so ` +
-              `Batch would fail this job at once; run npm run jobs:retry -- ${name} first`,
-          },
-        ];
+    const message =
+      `"${name}" failed (${job?.jobName} ${job?.jobId}) and was not retried since, so ` +
+      `Batch would fail this job at once; run npm run jobs:retry -- ${name} first`;
+    return job === undefined ? [] : [{ file: submission.file, path: `dependsOn[${at}]`, message }];
   });
   if (problems.length > 0) {
     throw new BadInputError(problems);

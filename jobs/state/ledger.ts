@@ -116,7 +116,6 @@ export function stackFolderName(stack: string): string {
   return encoded === "." || encoded === ".." ? encoded.replace(/\./g, "%2E") : encoded;
 }
 
-/** The ledger of `stack`: `<stateDir>/<stackFolderName(stack)>/submissions.jsonl`. */
 export function ledgerPath(stateDir: string, stack: string): string {
   return path.join(stateDir, stackFolderName(stack), "submissions.jsonl");
 }
@@ -165,15 +164,12 @@ export function mergeLedger(from: string, into: string): number {
 
 /** Which list of a parsed ledger `value` belongs in, if it is a ledger line. */
 function lineKind(value: unknown): "entries" | "intents" | "closed" | undefined {
-  if (typeof value !== "object" || value === null) {
+  const e = (value ?? {}) as Record<string, unknown>;
+  if (typeof value !== "object" || e.v !== 1) {
     return undefined;
   }
-  const e = value as Record<string, unknown>;
   const strings = (...keys: string[]): boolean => keys.every((k) => typeof e[k] === "string");
   const jobKind = e.kind === "single" || e.kind === "array";
-  if (e.v !== 1) {
-    return undefined;
-  }
   if (e.type === undefined) {
     return jobKind && strings("jobName", "jobId", "hash") ? "entries" : undefined;
   }
@@ -239,7 +235,6 @@ export function latestByName(entries: readonly LedgerEntry[]): Map<string, Ledge
   return new Map(entries.map((e) => [e.jobName, e]));
 }
 
-/** A ledger file's text; empty when there is none. */
 function readLedgerText(file: string): string {
   try {
     return readIfAny(file) ?? "";
@@ -292,7 +287,6 @@ export class Ledger implements ParsedLedger {
     return latestByName(this.entries);
   }
 
-  /** Intents an earlier run left without a job ID or a closing line. */
   openIntents(): IntentLine[] {
     return openIntents(this);
   }
