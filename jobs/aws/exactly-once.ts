@@ -291,15 +291,13 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
       );
       return { status: "unknown", intent };
     }
-    try {
-      await closeIntent(intent, describeError(err), ctx);
-    } catch (closeErr) {
-      // Left open, the intent is looked up (and found absent) by the next run: still right.
+    // Left open, the intent is looked up (and found absent) by the next run: still right.
+    await closeIntent(intent, describeError(err), ctx).catch((closeErr: unknown) =>
       ctx.note(
         `note: ${s.jobName}: its intent stays open (${describeError(closeErr)}); ` +
           "the next run looks it up before sending",
-      );
-    }
+      ),
+    );
     throw err;
   }
   await ctx.faults?.checkpoint?.("answer-received", s.jobName);

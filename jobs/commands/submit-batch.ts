@@ -234,7 +234,8 @@ async function submitWithLedger(
       : { ...mergeResults(), notSent: rest };
     const all = [...skipped, ...later.skipped];
     const sent = mergeResults(first, second);
-    if (nothingHappened(sent)) {
+    // Nothing sent, found, failed or left open by the sends.
+    if (Object.values(sent).every((v) => v === undefined || (Array.isArray(v) && v.length === 0))) {
       const recovered = start.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
       const { duplicates } = start;
       const total = submissions.length;
@@ -320,10 +321,6 @@ async function laterItems(
   return { items: [...start.resend, ...(await newItems(todo, sendCtx))], skipped };
 }
 
-function nothingHappened(r: SendAllResult): boolean {
-  return Object.values(r).every((v) => v === undefined || (Array.isArray(v) && v.length === 0));
-}
-
 function sentResult(
   stack: string,
   ledger: string,
@@ -373,15 +370,12 @@ async function uploadManifests(
     return;
   }
   const bucket = requireOutput(outputs, "bucketName", "to upload array sweep manifests");
-  const upload = async (s: (typeof arrays)[number]): Promise<void> => {
-    try {
-      await clients.storage.putObject(bucket, s.manifest.key, s.manifest.body, "application/json");
-    } catch (err) {
+  const upload = ({ manifest: m }: (typeof arrays)[number]) =>
+    clients.storage.putObject(bucket, m.key, m.body, "application/json").catch((err: unknown) => {
       throw new FatalError(
-        `uploading s3://${bucket}/${s.manifest.key} failed (${describeError(err)}); nothing was submitted`,
+        `uploading s3://${bucket}/${m.key} failed (${describeError(err)}); nothing was submitted`,
       );
-    }
-  };
+    });
   await runAll(arrays, upload, 4);
 }
 
