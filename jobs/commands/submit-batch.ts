@@ -414,10 +414,13 @@ async function refuseFailedParents(
   );
   const problems = parents.flatMap(({ submission, at, name, runs }): Problem[] => {
     const job = runs.find((e) => failed.has(e.jobId));
+    if (job === undefined) {
+      return [];
+    }
     const message =
-      `"${name}" failed (${job?.jobName} ${job?.jobId}) and was not retried since, so ` +
+      `"${name}" failed (${job.jobName} ${job.jobId}) and was not retried since, so ` +
       `Batch would fail this job at once; run npm run jobs:retry -- ${name} first`;
-    return job === undefined ? [] : [{ file: submission.file, path: `dependsOn[${at}]`, message }];
+    return [{ file: submission.file, path: `dependsOn[${at}]`, message }];
   });
   if (problems.length > 0) {
     throw new BadInputError(problems);
