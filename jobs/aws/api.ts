@@ -39,35 +39,25 @@ import { DescribeTasksCommand, ECSClient, type Task } from "@aws-sdk/client-ecs"
 import { StandardRetryStrategy } from "@smithy/core/retry";
 import type { RetryErrorInfo, StandardRetryToken } from "@smithy/types";
 import type { SubmitJobRequest } from "../input/job-file";
+import { describeError } from "../errors";
+import type { Unavailable } from "../output/why-print";
 import { definedOnly } from "../../components/defined";
 import { runAll } from "./pool";
 
-export type {
-  ComputeEnvironmentDetail,
-  FrontOfQueueDetail,
-  JobDetail,
-  JobQueueDetail,
-  JobSummary,
-  JobStatus,
-};
+export type { ComputeEnvironmentDetail, FrontOfQueueDetail, JobDetail, JobQueueDetail, JobSummary };
 
-/**
- * Attempts per call, in the SDK's adaptive mode (which also slows down after a throttle):
- * enough to ride out a burst of throttling instead of failing a 1,000-job submission.
- */
+/** Attempts per call (adaptive mode): enough to ride out a burst of throttling. */
 const MAX_ATTEMPTS = 10;
 
 /**
- * Batch's API rate per account and Region, every Batch call counted, a fixed limit. A run
- * paces its own Batch calls to it (every attempt, retries included), so a large submission
- * is rarely throttled instead of waiting out back-offs; the SDK still retries the throttles
- * other callers of the account cause.
+ * Batch's fixed API rate per account and Region: a run paces every attempt of its own Batch
+ * calls to it, so a large submission is rarely throttled; the SDK retries others' throttles.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/service_limits.html
  * @see https://repost.aws/knowledge-center/aws-batch-requests-error
  */
 const BATCH_CALLS_PER_SECOND = 50;
 
-/** DescribeJobs takes at most 100 job IDs per call; 10 calls in flight for a large sweep. */
+/** DescribeJobs takes at most 100 job IDs per call. */
 const DESCRIBE_BATCH = 100;
 const DESCRIBE_CONCURRENCY = 10;
 
@@ -75,10 +65,9 @@ const DESCRIBE_CONCURRENCY = 10;
 const LIST_PAGE_SIZE = 1000;
 const FILTERED_PAGE_SIZE = 100;
 
-/** How long a SubmitJob request may take before the tool stops waiting and reconciles by token. */
+/** How long a SubmitJob request may take before the tool reconciles by token. */
 export const SUBMIT_TIMEOUT_MS = 30_000;
 
-/** Connecting must be quick; nothing has been sent while it is under way. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
 /** No connection was made, so AWS created nothing; after one (reset, timeout, 5xx) it may have. */
@@ -97,12 +86,9 @@ export function submitRetryable(info: {
 }
 
 /**
- * The SDK's standard retry for SubmitJob, minus what could create a job twice: SubmitJob has
- * no idempotency token, and the SDK retries timeouts, resets and 5xx, whose job may exist.
- * Those surface at once and jobs:submit reconciles by token; throttling is retried, each
- * request after its own jittered back-off. Not the adaptive mode: its client-side limiter,
- * cut at every 429, held a large submit well below Batch's rate (`npm run bench -- aws-pace`;
- * figures in docs/development.md).
+ * The standard retry minus what could create a job twice (timeouts, resets, 5xx): those
+ * surface at once and jobs:submit reconciles by token. Not the adaptive mode: its limiter,
+ * cut at every 429, held a large submit well below Batch's rate (`npm run bench -- aws-pace`).
  */
 class SubmitRetryStrategy extends StandardRetryStrategy {
   override refreshRetryTokenForRetry(
@@ -116,10 +102,31 @@ class SubmitRetryStrategy extends StandardRetryStrategy {
   }
 }
 
-/** The HTTP status of an AWS answer carried by an SDK error, if any came. */
 export function httpStatus(err: unknown): number | undefined {
   return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
     ?.httpStatusCode;
+}
+
+/**
+ * Runs a call a command can do without: a failure AWS answered (or the SDK gave up on) is
+ * recorded in `unavailable`, named to the user, and gives undefined; anything else is a bug.
+ */
+export async function optional<T>(
+  call: string,
+  run: () => Promise<T>,
+  unavailable: Unavailable[],
+): Promise<T | undefined> {
+  try {
+    return await run();
+  } catch (err) {
+    if ((err as { $metadata?: unknown }).$metadata === undefined) {
+      throw err;
+    }
+    const denied =
+      httpStatus(err) === 403 || /AccessDenied|UnauthorizedOperation/.test(String(err));
+    unavailable.push({ call, error: describeError(err), denied });
+    return undefined;
+  }
 }
 
 /**
@@ -165,21 +172,20 @@ export interface RemoteObject {
   readonly etag?: string;
 }
 
-/** What a conditional PutObject must find: no object, or the object with this ETag. */
-type PutCondition = { readonly absent: true } | { readonly etag: string };
-
-/**
- * A conditional PutObject's answer: the new ETag; "failed" when the condition does not hold
- * (412, or 404 for an ETag whose object is gone); "conflict" when a concurrent write to the
- * key won (409 ConditionalRequestConflict: re-read, then retry).
- * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
- */
-type PutOutcome = { readonly etag: string } | "failed" | "conflict";
-
 export interface StorageApi {
   putObject(bucket: string, key: string, body: string, contentType: string): Promise<void>;
-  /** PutObject with If-None-Match: * or If-Match, atomic in S3. */
-  putIf(bucket: string, key: string, body: string, condition: PutCondition): Promise<PutOutcome>;
+  /**
+   * PutObject with If-None-Match: * (`absent`) or If-Match, atomic in S3: "failed" when the
+   * condition does not hold (412, or 404 for a gone ETag), "conflict" when a concurrent write
+   * won (409: re-read, then retry).
+   * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
+   */
+  putIf(
+    bucket: string,
+    key: string,
+    body: string,
+    condition: { readonly absent: true } | { readonly etag: string },
+  ): Promise<{ readonly etag: string } | "failed" | "conflict">;
   /** A small object's text and ETag; undefined when there is no such key. */
   getWithEtag(bucket: string, key: string): Promise<{ text: string; etag: string } | undefined>;
   /** Every object under `prefix` (all pages). */
@@ -238,15 +244,6 @@ export interface AwsClients {
   destroy(): void;
 }
 
-export interface ClientOptions {
-  readonly region?: string;
-  readonly env?: NodeJS.ProcessEnv;
-  /** @default SUBMIT_TIMEOUT_MS */
-  readonly submitTimeoutMs?: number;
-  /** The pace of this run's Batch calls. @default BATCH_CALLS_PER_SECOND */
-  readonly batchCallsPerSecond?: number;
-}
-
 /**
  * Adds to `client` a wait before each attempt, so that the attempts of every client given
  * the same `slot` go out one per slot, in the order they were asked for.
@@ -281,7 +278,6 @@ function unexpected(operation: string, response: unknown): Error {
   return new Error(`${operation} returned an unexpected response: ${JSON.stringify(shown)}`);
 }
 
-/** Every page of one ListJobs query. */
 async function listAllJobs(
   client: BatchClient,
   input: ListJobsCommandInput,
@@ -357,31 +353,6 @@ function batchApi(client: BatchClient, submitClient: BatchClient): BatchApi {
   };
 }
 
-/** PutObject on a condition; a condition that fails, or a concurrent winner, is an answer. */
-async function conditionalPut(
-  client: S3Client,
-  bucket: string,
-  key: string,
-  text: string,
-  condition: PutCondition,
-): Promise<PutOutcome> {
-  const object = { Bucket: bucket, Key: key, Body: text, ContentType: "application/json" };
-  const when = "absent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.etag };
-  try {
-    const out = await client.send(new PutObjectCommand({ ...object, ...when }));
-    return { etag: out.ETag ?? "" };
-  } catch (err) {
-    const status = httpStatus(err);
-    if (status === 412 || (status === 404 && !("absent" in condition))) {
-      return "failed";
-    }
-    if (status === 409) {
-      return "conflict";
-    }
-    throw err;
-  }
-}
-
 function storageApi(client: S3Client): StorageApi {
   const get = async (bucket: string, key: string) => {
     const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -396,7 +367,23 @@ function storageApi(client: S3Client): StorageApi {
       const object = { Bucket: bucket, Key: key, Body: text, ContentType: contentType };
       await client.send(new PutObjectCommand(object));
     },
-    putIf: (bucket, key, text, condition) => conditionalPut(client, bucket, key, text, condition),
+    async putIf(bucket, key, text, condition) {
+      const object = { Bucket: bucket, Key: key, Body: text, ContentType: "application/json" };
+      const when = "absent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.etag };
+      try {
+        const out = await client.send(new PutObjectCommand({ ...object, ...when }));
+        return { etag: out.ETag ?? "" };
+      } catch (err) {
+        const status = httpStatus(err);
+        if (status === 412 || (status === 404 && !("absent" in condition))) {
+          return "failed";
+        }
+        if (status === 409) {
+          return "conflict";
+        }
+        throw err;
+      }
+    },
     async getWithEtag(bucket, key) {
       try {
         const { body: b, etag } = await get(bucket, key);
@@ -457,7 +444,7 @@ function logsApi(client: CloudWatchLogsClient): LogsApi {
   };
 }
 
-/** DescribeTasks takes at most 100 tasks per call; a few calls in flight keep ECS's rate low. */
+/** DescribeTasks takes at most 100 tasks per call. */
 const TASKS_PER_CALL = 100;
 const TASK_CALLS_IN_FLIGHT = 4;
 
@@ -477,11 +464,17 @@ function ecsApi(client: ECSClient): EcsApi {
   };
 }
 
-/**
- * The S3, CloudWatch Logs and ECS packages load with this module (about a tenth of a second
- * more at start, docs/development.md); no client connects before its first call.
- */
-export function createAwsClients(opts: ClientOptions = {}): AwsClients {
+/** No client connects before its first call. */
+export function createAwsClients(
+  opts: {
+    readonly region?: string;
+    readonly env?: NodeJS.ProcessEnv;
+    /** @default SUBMIT_TIMEOUT_MS */
+    readonly submitTimeoutMs?: number;
+    /** @default BATCH_CALLS_PER_SECOND */
+    readonly batchCallsPerSecond?: number;
+  } = {},
+): AwsClients {
   const env = opts.env ?? process.env;
   const common = {
     ...definedOnly({ region: opts.region }),

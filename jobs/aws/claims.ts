@@ -1,15 +1,8 @@
 /**
- * Claims: one object per logical submission in the stack's bucket, under the state prefix
- * (STATE_PREFIX; jobs can neither read nor write it), shared by every machine that submits
- * to the stack. A submission creates its claim with `If-None-Match: *` before SubmitJob, so
- * of two machines sending one name at once, one sends and the other adopts its job. A claim
- * holds the intent (name, token, request hash), who made it and when, and, once Batch has
- * answered, the job ID, written with `If-Match` on the claim's ETag. Keys are
- * `claims/<job name>/<generation>.json`: a sweep's chunk and a retry have names of their
- * own, and each `--force` is the next generation of its name.
- *
- * Conditional writes are atomic in S3: 412 when the condition fails, 409 when a concurrent
- * write won (re-read, then retry).
+ * Claims: one object per logical submission under the stack bucket's STATE_PREFIX (which jobs
+ * cannot touch), `claims/<job name>/<generation>.json`, each `--force` the next generation.
+ * Created with `If-None-Match: *` before SubmitJob, so of two machines sending one name, one
+ * sends and the other adopts its job; the job ID is written with `If-Match` on the ETag.
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
  */
 import * as os from "os";
@@ -34,7 +27,6 @@ const MAX_CREATE_ATTEMPTS = 5;
 /** Written and read once per run, before anything is sent: proves both permissions. */
 const PROBE_KEY = `${STATE_PREFIX}access-check.json`;
 
-/** A job Batch made for a claim. */
 export type ClaimedJob = Pick<LedgerEntry, "jobId" | "jobArn" | "submittedAt">;
 
 export interface Claim {
@@ -49,18 +41,15 @@ export interface Claim {
   readonly closed?: string;
 }
 
-/** A claim as read, with the ETag a conditional write on it needs. */
 export interface ReadClaim {
   readonly claim: Claim;
   readonly etag: string;
 }
 
-/** The key of generation `generation` of `jobName`'s claim. */
 export function claimKey(jobName: string, generation: number): string {
   return `${CLAIMS}${jobName}/${generation}.json`;
 }
 
-/** `user@host`, as a claim names its maker. */
 export function whoAmI(env: NodeJS.ProcessEnv): string {
   let user = env.USER ?? env.USERNAME ?? "unknown";
   try {
@@ -104,10 +93,7 @@ const claimSchema = z.object({
   closed: plain.optional(),
 });
 
-/**
- * The claim in `text`, stored under `name`'s key, or a message naming the first field that
- * is wrong (values are not repeated: they may be hostile).
- */
+/** The claim in `text` stored under `name`, or the first wrong field (not its hostile value). */
 function parseClaim(text: string, name: string): Claim | string {
   const parsed = claimSchema.safeParse(jsonValue(text)?.value);
   if (!parsed.success) {
@@ -119,7 +105,6 @@ function parseClaim(text: string, name: string): Claim | string {
     : "intent.jobName: is not the job name of its key";
 }
 
-/** The claims among listed objects, by job name and generation. */
 function claimKeys(
   listed: readonly RemoteObject[],
 ): { key: string; jobName: string; generation: number }[] {
@@ -130,10 +115,8 @@ function claimKeys(
 }
 
 /**
- * Adds to `ledger` the jobs the stack's claims name and it lacks (sent from other machines),
- * oldest generation first, so each name's latest stays latest; returns how many, and the
- * claims that could not be read (`s3://…` and why). Only the claims of generations the
- * ledger has no entry for are read.
+ * Adds to `ledger` the jobs other machines sent (claims of generations it has no entry for),
+ * oldest generation first so each name's latest stays latest; also the unreadable claims.
  */
 export async function recordClaimedJobs(
   ledger: Ledger,
@@ -165,7 +148,6 @@ export async function recordClaimedJobs(
   return { added: found.length, unreadable };
 }
 
-/** The fix for a refused request on the state prefix, naming the permission. */
 function denied(bucket: string, action: string, err: unknown): FatalError {
   const resource =
     action === "s3:ListBucket"
@@ -185,9 +167,7 @@ function permission(bucket: string, action: string): (err: unknown) => never {
   };
 }
 
-/** The stack's claims, as one run reads and writes them. */
 export class Claims {
-  /** The last ETag this run saw of each claim it wrote or read. */
   private readonly seen = new Map<string, ReadClaim>();
   /** Writes no send waits for (job IDs into claims); the run awaits them before it ends. */
   private readonly pending = new Set<Promise<void>>();
@@ -200,10 +180,7 @@ export class Claims {
     private readonly generations: Map<string, number>,
   ) {}
 
-  /**
-   * Lists the claims and checks, once, that this caller may write and read them: a refusal
-   * (403) stops the run, naming the permission, before anything is sent.
-   */
+  /** Lists the claims and checks that this caller may write and read them, before any send. */
   static async open(storage: StorageApi, bucket: string, who: string): Promise<Claims> {
     const probe = JSON.stringify({ who, at: new Date().toISOString() });
     const [listed] = await Promise.all([
@@ -231,10 +208,9 @@ export class Claims {
   }
 
   /**
-   * Uploads, once, the jobs a ledger from before claims recorded: each latest entry with no
-   * generation becomes its name's generation-0 claim, and the ledger notes the generation.
-   * Where the stack has that claim already (another machine's upload came first), it stands
-   * and the ledger follows it; a different job there is returned as a conflict.
+   * Uploads, once, a ledger from before claims: each latest entry with no generation becomes
+   * its name's generation-0 claim. Where that claim exists already it stands and the ledger
+   * follows it; a different job there is returned as a conflict.
    */
   async uploadLedger(
     ledger: Ledger,
@@ -278,15 +254,11 @@ export class Claims {
     return out;
   }
 
-  /** The latest generation of `jobName`'s claims when the run started, if any. */
   latestGeneration(jobName: string): number | undefined {
     return this.generations.get(jobName);
   }
 
-  /**
-   * The claim at `key`, undefined when there is none. One that cannot be read stops the run:
-   * its name may have been sent, so it is not sent again until the object is fixed.
-   */
+  /** The claim at `key`; one that cannot be read stops the run (its name may have been sent). */
   async read(key: string): Promise<ReadClaim | undefined> {
     const got = await this.storage
       .getWithEtag(this.bucket, key)
@@ -308,9 +280,8 @@ export class Claims {
   }
 
   /**
-   * Creates the claim at `key` unless one exists; returns the existing one otherwise. A
-   * concurrent write (409) and a lost answer are settled by reading the key: a claim holding
-   * `claim`'s token is this call's own.
+   * Creates the claim at `key`, or returns the one that exists. After a 409 or a lost answer
+   * the key is read: a claim holding `claim`'s token and time is this call's own.
    */
   async create(key: string, claim: Claim): Promise<{ created: true } | ReadClaim> {
     for (let attempt = 1; ; attempt++) {
@@ -334,10 +305,7 @@ export class Claims {
     }
   }
 
-  /**
-   * Replaces the claim at `key` if it is still the one this run last saw; false when it
-   * changed (someone else wrote it first: read it again).
-   */
+  /** Replaces the claim at `key` if it is still the one this run last saw. */
   async replace(key: string, claim: Claim): Promise<boolean> {
     const seen = this.seen.get(key);
     if (seen === undefined) {
@@ -353,10 +321,7 @@ export class Claims {
     return now?.claim.intent.token === claim.intent.token && now.claim.at === claim.at;
   }
 
-  /**
-   * Sets `change` on the claim at `key` while it holds `token` (re-read once if it changed
-   * since this run saw it); false when it is gone or another submission's.
-   */
+  /** Sets `change` on the claim at `key` while it holds `token`, re-read once if it changed. */
   async update(
     key: string,
     token: string,
@@ -375,10 +340,7 @@ export class Claims {
     return false;
   }
 
-  /**
-   * One conditional write; "lost" when the answer was lost (the write may have happened)
-   * and "failed" or "conflict" as S3 said: the caller reads the key to find out.
-   */
+  /** One conditional write; "lost": the write may have happened, the caller reads the key. */
   private async write(
     key: string,
     claim: Claim,

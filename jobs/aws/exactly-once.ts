@@ -1,28 +1,14 @@
 /**
- * Exactly one Batch job per logical submission, through a crash or a lost answer, and every
- * ledger line that says so:
- *
- *   1. an intent (name, fresh token, request hash), durably in the ledger;
- *   2. SubmitJob with the token as the tag TOKEN_TAG (the SDK retries only throttling);
- *   3. the job ID as a ledger entry, or a closing line when AWS refused the request.
- *
- * SubmitJob has no idempotency token, so the tool brings its own (jobs/input/plan.ts refuses
- * files that set the tag). An intent left open (a crash between 1 and 3, an answer lost to a
- * timeout, a reset or a 5xx) is looked up by token before its name is sent again: the job
- * carrying the token is adopted, so a same-named job of someone else or of an earlier
- * `--force` (a new intent, a new token) is never mistaken for it; a job still absent after
- * the listing wait is sent again with the same token.
- *
- * Across machines, each logical submission first claims its name in the stack's bucket
- * (jobs/aws/claims.ts) with a conditional write: a claim made elsewhere for the same request
- * is adopted once answered, waited for while open, and taken over (same token) once it has
- * been open past the listing wait with no job carrying its token; another request under the
- * same name is refused unless `--force`.
- *
- * Lookup: ListJobs with a JOB_NAME filter (every status; summaries carry no tags), then
- * DescribeJobs for the tags. ListJobs is eventually consistent with no published bound, so
- * a job missing from it counts as never created only once LISTING_WAIT_MS (plus the
- * request's own timeout) have passed since its intent; until then the lookup repeats.
+ * Exactly one Batch job per logical submission, through a crash or a lost answer: an intent
+ * (name, fresh token, request hash) durably in the ledger, then SubmitJob tagged TOKEN_TAG
+ * with the token, then the job ID (or a closing line when AWS refused). SubmitJob has no
+ * idempotency token, so an intent left open is looked up by token before its name is sent
+ * again: the job carrying it is adopted, one still absent after the listing wait is resent
+ * with the same token. Across machines each submission first claims its name in the stack's
+ * bucket (claims.ts): a claim for the same request is adopted once answered, waited for while
+ * open, taken over (same token) once open past the wait; another request is refused unless
+ * `--force`. Lookup is ListJobs by JOB_NAME (no tags) then DescribeJobs; ListJobs is
+ * eventually consistent, hence LISTING_WAIT_MS.
  */
 import { randomUUID } from "crypto";
 import type { AwsClients, JobDetail } from "./api";
@@ -39,23 +25,21 @@ import { definedOnly } from "../../components/defined";
 /**
  * How long a job missing from ListJobs may still turn up. Batch documents no window (its
  * DescribeJobs lags too: Netflix/metaflow#543, apache/airflow#38998); EC2's guide to eventual
- * consistency retries a Describe for up to five minutes. Only a lost answer, or a crash less
- * than this long ago, ever waits.
+ * consistency retries a Describe for up to five minutes.
  * @see https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
  */
 export const LISTING_WAIT_MS = 5 * 60_000;
 
-/** Pauses between lookups while waiting: the first, doubling up to the cap. */
+/** Pauses between lookups, doubling up to the cap. */
 const FIRST_POLL_MS = 2_000;
 const MAX_POLL_MS = 30_000;
 
 /** ListJobs calls in flight during a lookup (the account's ListJobs rate is shared). */
 const LOOKUP_CONCURRENCY = 4;
 
-/** How many times one run resends a job whose answer was lost before leaving it open. */
+/** Resends of a job whose answer was lost, in one run, before it is left open. */
 const MAX_SEND_ROUNDS = 3;
 
-/** The request as sent: the file's own tags plus the token. */
 export function withToken(request: SubmitJobRequest, token: string): SubmitJobRequest {
   return { ...request, tags: { ...(request.tags ?? {}), [TOKEN_TAG]: token } };
 }
@@ -79,7 +63,7 @@ export interface SendContext {
   /** `--force`: a name claimed with another request takes its next generation. */
   readonly force: boolean;
   readonly run: string;
-  /** How long Batch's job list may lag (LISTING_WAIT_MS). */
+  /** LISTING_WAIT_MS */
   readonly waitMs: number;
   /** The SubmitJob request timeout: a request may reach AWS that long after its intent. */
   readonly timeoutMs: number;
@@ -87,13 +71,12 @@ export interface SendContext {
   readonly signal: AbortSignal;
   readonly sleep: (ms: number) => Promise<void>;
   readonly faults?: Faults;
-  /** Called after each job is in the ledger (progress, per-job lines). */
   readonly onAccepted: (entry: LedgerEntry, how: "submitted" | "recovered" | "adopted") => void;
-  /** What the run does about a lost answer or an open intent, as it goes (one line each). */
+  /** One line per lost answer or open intent dealt with. */
   readonly note: (line: string) => void;
 }
 
-/** When a job missing from the listing counts as never created: the wait and timeout after `at`. */
+/** When a job missing from the listing counts as never created. */
 function deadlineOf(at: string, waitMs: number, timeoutMs: number): number {
   const t = Date.parse(at);
   // An unreadable time cannot start the wait: treat it as written now.
@@ -109,10 +92,7 @@ function poller(ctx: SendContext): (until: number) => Promise<void> {
   };
 }
 
-/**
- * The jobs carrying each intent's token, oldest first. Job IDs already in the ledger are
- * skipped: an entry closes its own token, so they cannot belong to an open one.
- */
+/** The jobs carrying each intent's token, oldest first (IDs in the ledger close other tokens). */
 async function findByToken(
   intents: readonly IntentLine[],
   ctx: SendContext,
@@ -134,7 +114,7 @@ async function findByToken(
 
 type Verdict =
   /** The job exists; `extra` are further jobs with the same token (see README's limits). */
-  | { readonly kind: "found"; readonly job: JobDetail; readonly extra: readonly JobDetail[] }
+  | { readonly kind: "found"; readonly job: JobDetail; readonly extra: JobDetail[] }
   /** Not listed, and the listing had time to catch up: AWS never created it. */
   | { readonly kind: "absent" }
   /** Not listed yet, and it may still appear until `deadline` (ms since the epoch). */
@@ -155,32 +135,41 @@ export function verdict(
   return listedAt >= deadline ? { kind: "absent" } : { kind: "wait", deadline };
 }
 
-/** Looks intents up until each is found or known absent; on Ctrl-C the rest are left out. */
-async function reconcile(
-  intents: readonly IntentLine[],
-  ctx: SendContext,
-): Promise<Map<string, Exclude<Verdict, { kind: "wait" }>>> {
-  const settled = new Map<string, Exclude<Verdict, { kind: "wait" }>>();
+interface Reconciled {
+  /** Entries written for jobs found by token. */
+  readonly recovered: LedgerEntry[];
+  /** Intents whose job never appeared: send again with the same token. */
+  readonly absent: IntentLine[];
+  /** Still undecided when the run was interrupted; they stay open. */
+  readonly undecided: IntentLine[];
+  readonly duplicates: Duplicate[];
+}
+
+/** Looks intents up by token until each is found (and recorded) or known absent. */
+async function reconcile(intents: readonly IntentLine[], ctx: SendContext): Promise<Reconciled> {
+  const out: Reconciled = { recovered: [], absent: [], undecided: [], duplicates: [] };
+  const found: [IntentLine, JobDetail, JobDetail[]][] = [];
   const pause = poller(ctx);
   let pending = [...intents];
   let announced = false;
   while (pending.length > 0 && !ctx.signal.aborted) {
     const listedAt = Date.now();
-    const found = await findByToken(pending, ctx);
+    const listed = await findByToken(pending, ctx);
     const deadlines: number[] = [];
-    pending = pending.filter((intent) => {
-      const v = verdict(intent, found.get(intent.token), listedAt, ctx.waitMs, ctx.timeoutMs);
+    const waiting: IntentLine[] = [];
+    for (const intent of pending) {
+      const v = verdict(intent, listed.get(intent.token), listedAt, ctx.waitMs, ctx.timeoutMs);
       if (v.kind === "wait") {
         deadlines.push(v.deadline);
-        return true;
+        waiting.push(intent);
+      } else if (v.kind === "absent") {
+        out.absent.push(intent);
+      } else {
+        found.push([intent, v.job, v.extra]);
       }
-      settled.set(intent.token, v);
-      return false;
-    });
-    if (pending.length === 0) {
-      break;
     }
-    if (!announced) {
+    pending = waiting;
+    if (pending.length > 0 && !announced) {
       const s = Math.ceil(Math.max(0, Math.max(...deadlines) - Date.now()) / 1000);
       ctx.note(
         `waiting up to ${s} s for Batch's job list to show ${pending.length} job(s) whose ` +
@@ -189,9 +178,24 @@ async function reconcile(
       );
       announced = true;
     }
-    await pause(Math.min(...deadlines));
+    if (pending.length > 0) {
+      await pause(Math.min(...deadlines));
+    }
   }
-  return settled;
+  out.undecided.push(...pending);
+  // Recorded once the lookups are done: a failed lookup leaves every intent open.
+  for (const [intent, { jobId = "", jobArn, createdAt }, extra] of found) {
+    const at = createdAt !== undefined ? new Date(createdAt).toISOString() : intent.at;
+    const entry = recordJob(ctx, intent, { jobId, jobArn }, at, "recovered");
+    await answerClaim(ctx, entry);
+    out.recovered.push(entry);
+    if (extra.length > 0) {
+      const { jobName, token } = intent;
+      const others = extra.map((j) => j.jobId ?? "");
+      out.duplicates.push({ jobName, token, recorded: jobId, others });
+    }
+  }
+  return out;
 }
 
 /** A job AWS accepted whose ledger line could not be written. */
@@ -262,10 +266,8 @@ function claimOf(item: SendItem, ctx: SendContext): Claim {
 async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   const s = item.submission;
   const claimed = await acquireClaim(item, ctx);
-  if (claimed.kind !== "send") {
-    return claimed.kind === "adopted"
-      ? { status: "adopted", entry: claimed.entry }
-      : { status: "interrupted" };
+  if (claimed.status !== "send") {
+    return claimed;
   }
   await ctx.faults?.checkpoint?.("claim-created", s.jobName);
   const intent = intentFor(claimed.item, ctx.run);
@@ -289,15 +291,13 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
       );
       return { status: "unknown", intent };
     }
-    try {
-      await closeIntent(intent, describeError(err), ctx);
-    } catch (closeErr) {
-      // Left open, the intent is looked up (and found absent) by the next run: still right.
+    // Left open, the intent is looked up (and found absent) by the next run: still right.
+    await closeIntent(intent, describeError(err), ctx).catch((closeErr: unknown) =>
       ctx.note(
         `note: ${s.jobName}: its intent stays open (${describeError(closeErr)}); ` +
           "the next run looks it up before sending",
-      );
-    }
+      ),
+    );
     throw err;
   }
   await ctx.faults?.checkpoint?.("answer-received", s.jobName);
@@ -308,10 +308,8 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
 }
 
 /**
- * Whether another run took this run's claim over before its send went out: a run stalled
- * past the wait (a machine asleep, a starved process) whose claim another machine then
- * took, with the same token. The job is then looked up by token, not sent twice. Read only
- * for a claim older than half the wait, so a prompt send costs no request.
+ * Whether another machine took this run's claim over (same token) while this run stalled
+ * past the wait; read only for a claim older than half the wait, so a prompt send costs none.
  */
 async function claimTakenOver(
   sending: { readonly key: string; readonly claim: Claim },
@@ -326,12 +324,17 @@ async function claimTakenOver(
 
 type Acquired =
   /** The claim at `key` is this run's: send `item` (its token may be a taken-over claim's). */
-  | { readonly kind: "send"; readonly item: SendItem; readonly key: string; readonly claim: Claim }
+  | {
+      readonly status: "send";
+      readonly item: SendItem;
+      readonly key: string;
+      readonly claim: Claim;
+    }
   /** The job exists (sent elsewhere, or found by the claim's token): recorded, not sent. */
-  | { readonly kind: "adopted"; readonly entry: LedgerEntry }
-  | { readonly kind: "interrupted" };
+  | { readonly status: "adopted"; readonly entry: LedgerEntry }
+  | { readonly status: "interrupted" };
 
-/** Creates the item's claim, or settles the one that exists (see the file's comment). */
+/** Creates the item's claim, or settles the one that exists. */
 async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Acquired> {
   for (let generation = item.generation; ;) {
     const at = { ...item, generation };
@@ -340,7 +343,7 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Acquired>
     const got = await ctx.claims.create(key, claim);
     const step =
       "created" in got
-        ? { kind: "send" as const, item: at, key, claim }
+        ? { status: "send" as const, item: at, key, claim }
         : await settle(at, key, got, ctx);
     if (step === "next") {
       generation++;
@@ -350,10 +353,7 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Acquired>
   }
 }
 
-/**
- * What to do about a claim that exists: "again" when it changed under us (read and decide
- * once more), "next" to try the name's next generation (`--force`).
- */
+/** An existing claim settled: "again" when it changed under us, "next" generation on `--force`. */
 async function settle(
   item: SendItem,
   key: string,
@@ -376,24 +376,24 @@ async function settle(
         `(claim s3://${ctx.claims.bucket}/${key}); recorded in this ledger, not sent again`,
     );
     const intent = intentFor(theirs, ctx.run);
-    return { kind: "adopted", entry: recordJob(ctx, intent, job, job.submittedAt, "adopted") };
+    return { status: "adopted", entry: recordJob(ctx, intent, job, job.submittedAt, "adopted") };
   }
   // Closed: it made no job, so this submission takes its place with its own token.
   let send = item;
   if (claim.closed === undefined) {
     const waited = await waitForClaim(s.jobName, key, seen, ctx);
     if (waited !== "expired") {
-      return waited === "changed" ? "again" : { kind: "interrupted" };
+      return waited === "changed" ? "again" : { status: "interrupted" };
     }
     // Even for our own token (a resend the lookup found absent): another run may have taken
     // the claim over and sent it since. The claim's own time starts the wait, which has
     // passed: one lookup decides.
-    const r = await reconcileAndAdopt([{ ...intentFor(theirs, ctx.run), at: claim.at }], ctx);
+    const r = await reconcile([{ ...intentFor(theirs, ctx.run), at: claim.at }], ctx);
     if (r.recovered.length > 0) {
-      return { kind: "adopted", entry: r.recovered[0] };
+      return { status: "adopted", entry: r.recovered[0] };
     }
     if (r.undecided.length > 0) {
-      return { kind: "interrupted" };
+      return { status: "interrupted" };
     }
     // Open past the wait and no job carries its token: sent again with that token.
     send = theirs;
@@ -402,14 +402,11 @@ async function settle(
   // re-runs after crashes), one sends; the other finds the claim fresh and waits for it.
   const taken = claimOf(send, ctx);
   return (await ctx.claims.replace(key, taken))
-    ? { kind: "send", item: send, key, claim: taken }
+    ? { status: "send", item: send, key, claim: taken }
     : "again";
 }
 
-/**
- * Polls another machine's open claim until it changes or the listing wait since it was
- * made has passed ("expired"); "interrupted" on Ctrl-C.
- */
+/** Polls another machine's open claim until it changes or the listing wait since it passed. */
 async function waitForClaim(
   jobName: string,
   key: string,
@@ -443,10 +440,7 @@ async function answerClaim(ctx: SendContext, entry: LedgerEntry): Promise<void> 
   await ctx.faults?.checkpoint?.("claim-answered", entry.jobName);
 }
 
-/**
- * Sets `change` on the line's claim while it still holds the line's token. When that fails,
- * other machines find the job by its token after the listing wait, so it is only a note.
- */
+/** Sets `change` on the line's claim while it holds the line's token; a failure is a note. */
 async function updateClaim(
   ctx: SendContext,
   line: { readonly jobName: string; readonly token?: string; readonly generation?: number },
@@ -501,47 +495,6 @@ export interface Duplicate {
   readonly others: string[];
 }
 
-interface Reconciled {
-  /** Entries written for jobs found by token. */
-  readonly recovered: LedgerEntry[];
-  /** Intents whose job never appeared: send again with the same token. */
-  readonly absent: IntentLine[];
-  /** Still undecided when the run was interrupted; they stay open. */
-  readonly undecided: IntentLine[];
-  readonly duplicates: Duplicate[];
-}
-
-/** Looks `intents` up by token and records the jobs found. */
-async function reconcileAndAdopt(
-  intents: readonly IntentLine[],
-  ctx: SendContext,
-): Promise<Reconciled> {
-  const verdicts = await reconcile(intents, ctx);
-  const out: Reconciled = { recovered: [], absent: [], undecided: [], duplicates: [] };
-  for (const intent of intents) {
-    const v = verdicts.get(intent.token);
-    if (v === undefined || v.kind === "absent") {
-      (v === undefined ? out.undecided : out.absent).push(intent);
-      continue;
-    }
-    const { jobId = "", jobArn, createdAt } = v.job;
-    const at = createdAt !== undefined ? new Date(createdAt).toISOString() : intent.at;
-    const entry = recordJob(ctx, intent, { jobId, jobArn }, at, "recovered");
-    await answerClaim(ctx, entry);
-    out.recovered.push(entry);
-    if (v.extra.length > 0) {
-      const others = v.extra.map((j) => j.jobId ?? "");
-      out.duplicates.push({
-        jobName: intent.jobName,
-        token: intent.token,
-        recorded: jobId,
-        others,
-      });
-    }
-  }
-  return out;
-}
-
 export interface SendAllResult {
   readonly accepted: LedgerEntry[];
   /** Sent by another machine (its claim names the job): recorded here, not sent. */
@@ -550,11 +503,11 @@ export interface SendAllResult {
   /** Answers lost and still not found or resent after MAX_SEND_ROUNDS, or interrupted. */
   readonly open: IntentLine[];
   readonly duplicates: Duplicate[];
-  /** Rejections and ledger failures, by item index (the pool stopped after the first). */
+  /** Rejections and ledger failures (the pool stopped after the first). */
   readonly failures: { readonly item: SendItem; readonly reason: unknown }[];
   /** Never sent: the pool stopped early (a failure or Ctrl-C). */
   readonly notSent: SendItem[];
-  /** Looking lost answers up failed (ListJobs/DescribeJobs); their intents stay open. */
+  /** Looking lost answers up failed; their intents stay open. */
   readonly lookupError?: unknown;
 }
 
@@ -582,7 +535,7 @@ export function mergeResults(...results: readonly SendAllResult[]): MutableResul
 }
 
 /**
- * Sends `items` with bounded concurrency; then reconciles every lost answer by token and
+ * Sends `items` with bounded concurrency; then looks every lost answer up by token and
  * resends (same token) the ones AWS never created, up to MAX_SEND_ROUNDS times.
  */
 export async function sendAll(
@@ -593,7 +546,7 @@ export async function sendAll(
   const result: MutableResult = mergeResults();
   const { signal } = ctx;
   let batch: readonly SendItem[] = items;
-  for (let round = 1; batch.length > 0; round++) {
+  for (let round = 1; ; round++) {
     const outcomes = await runPool(batch, (item) => sendOne(item, ctx), {
       concurrency,
       stopOnError: true,
@@ -612,46 +565,34 @@ export async function sendAll(
         result[sent.status].push(sent.entry);
       }
     });
-    if (
-      lost.length > 0 &&
-      (round >= MAX_SEND_ROUNDS || result.failures.length > 0 || signal.aborted)
-    ) {
+    if (lost.length === 0) {
+      break;
+    }
+    if (round >= MAX_SEND_ROUNDS || result.failures.length > 0 || signal.aborted) {
       result.open.push(...lost);
       break;
     }
-    batch = lost.length === 0 ? [] : await resendable(lost, batch, ctx, result);
+    try {
+      const r = await reconcile(lost, ctx);
+      result.recovered.push(...r.recovered);
+      result.duplicates.push(...r.duplicates);
+      result.open.push(...r.undecided);
+      batch = await resendOrClose(
+        r.absent,
+        batch.map((i) => i.submission),
+        ctx,
+      );
+    } catch (err) {
+      if (err instanceof UnrecordedError) {
+        throw err;
+      }
+      // The lookup failed: every lost answer stays open.
+      result.open.push(...lost);
+      result.lookupError = err;
+      break;
+    }
   }
   return result;
-}
-
-/**
- * The lost answers looked up by token, found jobs adopted into `result`; returns the items
- * Batch never created, to send again (none when the lookup failed: they all stay open).
- */
-async function resendable(
-  lost: readonly IntentLine[],
-  batch: readonly SendItem[],
-  ctx: SendContext,
-  result: MutableResult,
-): Promise<SendItem[]> {
-  try {
-    const r = await reconcileAndAdopt(lost, ctx);
-    result.recovered.push(...r.recovered);
-    result.duplicates.push(...r.duplicates);
-    result.open.push(...r.undecided);
-    return await resendOrClose(
-      r.absent,
-      batch.map((i) => i.submission),
-      ctx,
-    );
-  } catch (err) {
-    if (err instanceof UnrecordedError) {
-      throw err;
-    }
-    result.open.push(...lost);
-    result.lookupError = err;
-    return [];
-  }
 }
 
 /**
@@ -686,13 +627,9 @@ export async function newItems(
 }
 
 /** What recovery of an earlier run's open intents found, before their names are sent again. */
-export interface Recovery {
-  readonly recovered: LedgerEntry[];
+export interface Recovery extends Omit<Reconciled, "absent"> {
   /** Intents never seen in Batch whose request this run has again: sent with their token. */
   readonly resend: SendItem[];
-  readonly duplicates: Duplicate[];
-  /** Intents still undecided when the run was interrupted; they stay open. */
-  readonly undecided: number;
 }
 
 /** Before anything new is sent: every intent an earlier run left open is looked up by token. */
@@ -702,17 +639,14 @@ export async function recoverOpenIntents(
 ): Promise<Recovery> {
   const open = ctx.ledger.openIntents();
   if (open.length === 0) {
-    return { recovered: [], resend: [], duplicates: [], undecided: 0 };
+    return { recovered: [], resend: [], duplicates: [], undecided: [] };
   }
   ctx.note(
     `${open.length} submission(s) from an earlier run have no job ID in the ledger (a crash ` +
       "or a lost answer); looking them up in Batch by their submission token first",
   );
-  let r: Reconciled;
-  try {
-    r = await reconcileAndAdopt(open, ctx);
-  } catch (err) {
-    // Nothing new is sent after a failed lookup.
+  // Nothing new is sent after a failed lookup.
+  const r = await reconcile(open, ctx).catch((err: unknown) => {
     throw err instanceof UnrecordedError
       ? new FatalError(
           `${err.entry.jobName} was found in Batch as ${err.entry.jobId} but could not be recorded in the ledger ${ctx.ledger.file} (${describeError(err.failure)}); make it writable and re-run; the names left open were not sent again`,
@@ -721,10 +655,8 @@ export async function recoverOpenIntents(
           `looking up ${open.length} submission(s) an earlier run left open failed (${describeError(err)}); ` +
             "those names were not sent again; jobs:submit needs batch:ListJobs and batch:DescribeJobs besides batch:SubmitJob",
         );
-  }
-  const { recovered, duplicates } = r;
-  const resend = await resendOrClose(r.absent, submissions, ctx);
-  return { recovered, resend, duplicates, undecided: r.undecided.length };
+  });
+  return { ...r, resend: await resendOrClose(r.absent, submissions, ctx) };
 }
 
 /**

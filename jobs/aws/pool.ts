@@ -1,7 +1,4 @@
-/**
- * Bounded concurrency: 1,000 jobs one await at a time take 1,000 round trips, while an
- * unbounded Promise.all trips Batch's SubmitJob quota at once.
- */
+/** Bounded concurrency: one await at a time is slow, an unbounded Promise.all trips quotas. */
 
 /** Default in-flight SubmitJob calls: about the account quota at a usual round trip. */
 export const DEFAULT_SUBMIT_CONCURRENCY = 10;

@@ -1,6 +1,8 @@
 /**
  * Checked submissions sent to AWS Batch exactly once per job name (the protocol is
- * jobs/aws/exactly-once.ts): lock, ledger, recovery, manifests, sends. Returns what happened.
+ * jobs/aws/exactly-once.ts): lock, ledger, recovery, manifests, sends, and the jobs that wait
+ * for others by name (jobs/input/depends.ts) level by level, parents first, each level's
+ * names resolved from the ledger once the level before is in it. Returns what happened.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -14,8 +16,8 @@ import {
   type Progress,
   type StackOptions,
 } from "../context";
-import { FatalError, describeError, formatProblem, type Problem } from "../errors";
-import { SUBMIT_TIMEOUT_MS, type AwsClients } from "../aws/api";
+import { BadInputError, FatalError, describeError, formatProblem, type Problem } from "../errors";
+import { SUBMIT_TIMEOUT_MS, type AwsClients, type BatchApi } from "../aws/api";
 import {
   LISTING_WAIT_MS,
   UnrecordedError,
@@ -31,8 +33,14 @@ import {
 } from "../aws/exactly-once";
 import { DEFAULT_SUBMIT_CONCURRENCY, runAll } from "../aws/pool";
 import { Claims, whoAmI } from "../aws/claims";
-import { barrierSpec, namedDependencies } from "../input/depends";
-import { checkDependencies, refuseFailedParents, sendInOrder } from "./submit-order";
+import {
+  barrierSpec,
+  dependencyOrder,
+  namedDependencies,
+  parentsInLedger,
+  resolveDependencies,
+  type BarrierSpec,
+} from "../input/depends";
 import { Ledger, type LedgerEntry } from "../state/ledger";
 import { acquireLock, lockPath, type Lock } from "../state/lock";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
@@ -41,7 +49,6 @@ import type { SentResult, SkippedJob, SubmitResult } from "../output/submit-prin
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
-/** The options a Batch submission reads. */
 export interface BatchOptions extends StackOptions {
   readonly dryRun?: boolean;
   readonly force?: boolean;
@@ -120,12 +127,18 @@ function skipKnown(
   return { todo, skipped };
 }
 
-/** Why the ledger (or its lock) cannot be written, and the fixes; nothing was submitted yet. */
-function unwritable(what: string, file: string, err: unknown): FatalError {
-  return new FatalError(
-    `cannot write ${what} ${file} (${describeError(err)}): make ${path.dirname(file)} writable, ` +
-      `or pass --state-dir DIR (or set ${VARS.stateDir}); nothing was submitted`,
-  );
+/** `step()`, whose failure to write `file` names the fixes; nothing was submitted yet. */
+function writing<T>(what: string, file: string, step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    throw err instanceof FatalError
+      ? err
+      : new FatalError(
+          `cannot write ${what} ${file} (${describeError(err)}): make ${path.dirname(file)} writable, ` +
+            `or pass --state-dir DIR (or set ${VARS.stateDir}); nothing was submitted`,
+        );
+  }
 }
 
 /**
@@ -133,24 +146,12 @@ function unwritable(what: string, file: string, err: unknown): FatalError {
  * opened for appending: a folder that cannot be written fails before anything is sent.
  */
 function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: Ledger } {
-  try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-  } catch (err) {
-    throw unwritable("the ledger", file, err);
-  }
-  let lock: Lock;
-  try {
-    lock = acquireLock(lockPath(file), (w) => ctx.io.stderr.write(`warning: ${w}\n`));
-  } catch (err) {
-    throw err instanceof FatalError ? err : unwritable("the submit lock", lockPath(file), err);
-  }
+  writing("the ledger", file, () => fs.mkdirSync(path.dirname(file), { recursive: true }));
+  const warn = (w: string) => ctx.io.stderr.write(`warning: ${w}\n`);
+  const lock = writing("the submit lock", lockPath(file), () => acquireLock(lockPath(file), warn));
   try {
     const ledger = Ledger.open(file);
-    try {
-      ledger.openForAppend();
-    } catch (err) {
-      throw unwritable("the ledger", file, err);
-    }
+    writing("the ledger", file, () => ledger.openForAppend());
     return { lock, ledger };
   } catch (err) {
     lock.release();
@@ -178,9 +179,9 @@ function sendProgress(ctx: Context, json: boolean) {
       }
     },
     /** The bar, once the `sends` are known, counting what recovery accepted before. */
-    start(sends: number, total: number): Progress {
+    start(sends: number): Progress {
       perJobLines ||= !json && sends <= 5;
-      bar = createProgress(ctx.io, { total, json, label: "submitting" });
+      bar = createProgress(ctx.io, { total: sends, json, label: "submitting" });
       bar.update(accepted);
       return bar;
     },
@@ -216,14 +217,14 @@ async function submitWithLedger(
   ]);
   const concurrency = opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY;
   const waitsForNone = (i: SendItem): boolean => namedDependencies(i.submission).length === 0;
-  const bar = progress.start(items.length + open.size, items.length + open.size);
+  const bar = progress.start(items.length + open.size);
   try {
     const [start, first] = await settleBoth(
       recoverOpenIntents(submissions, sendCtx),
       sendAll(items.filter(waitsForNone), sendCtx, concurrency),
     );
-    if (start.undecided > 0 && first.accepted.length + first.adopted.length === 0) {
-      return { kind: "stopped", undecided: start.undecided };
+    if (start.undecided.length > 0 && first.accepted.length + first.adopted.length === 0) {
+      return { kind: "stopped", undecided: start.undecided.length };
     }
     const later = await laterItems(start, open, submissions, ledger, opts, ctx, sendCtx);
     const rest = [...later.items, ...items.filter((i) => !waitsForNone(i))];
@@ -233,7 +234,8 @@ async function submitWithLedger(
       : { ...mergeResults(), notSent: rest };
     const all = [...skipped, ...later.skipped];
     const sent = mergeResults(first, second);
-    if (nothingHappened(sent)) {
+    // Nothing sent, found, failed or left open by the sends.
+    if (Object.values(sent).every((v) => v === undefined || (Array.isArray(v) && v.length === 0))) {
       const recovered = start.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
       const { duplicates } = start;
       const total = submissions.length;
@@ -268,7 +270,6 @@ async function uploadLedger(
   conflicts.forEach((c) => ctx.io.stderr.write(`note: ${c}\n`));
 }
 
-/** What the exactly-once protocol needs from this run. */
 function sendContext(
   opts: BatchOptions,
   ctx: Context,
@@ -291,14 +292,11 @@ function sendContext(
 
 /** Both results; when either fails, its error once both have ended (no lane left running). */
 async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
-  const [ra, rb] = await Promise.allSettled([a, b]);
-  if (ra.status === "rejected") {
-    throw ra.reason;
+  const failed = (await Promise.allSettled([a, b])).find((r) => r.status === "rejected");
+  if (failed !== undefined) {
+    throw failed.reason;
   }
-  if (rb.status === "rejected") {
-    throw rb.reason;
-  }
-  return [ra.value, rb.value];
+  return Promise.all([a, b]);
 }
 
 /**
@@ -323,11 +321,6 @@ async function laterItems(
   return { items: [...start.resend, ...(await newItems(todo, sendCtx))], skipped };
 }
 
-function nothingHappened(r: SendAllResult): boolean {
-  return Object.values(r).every((v) => v === undefined || (Array.isArray(v) && v.length === 0));
-}
-
-/** The outcome of the sends, in the shape the printers take. */
 function sentResult(
   stack: string,
   ledger: string,
@@ -377,14 +370,100 @@ async function uploadManifests(
     return;
   }
   const bucket = requireOutput(outputs, "bucketName", "to upload array sweep manifests");
-  const upload = async (s: (typeof arrays)[number]): Promise<void> => {
-    try {
-      await clients.storage.putObject(bucket, s.manifest.key, s.manifest.body, "application/json");
-    } catch (err) {
+  const upload = ({ manifest: m }: (typeof arrays)[number]) =>
+    clients.storage.putObject(bucket, m.key, m.body, "application/json").catch((err: unknown) => {
       throw new FatalError(
-        `uploading s3://${bucket}/${s.manifest.key} failed (${describeError(err)}); nothing was submitted`,
+        `uploading s3://${bucket}/${m.key} failed (${describeError(err)}); nothing was submitted`,
       );
-    }
-  };
+    });
   await runAll(arrays, upload, 4);
+}
+
+/** The level (0 first) of each submission by job name; throws BadInputError listing every problem. */
+function checkDependencies(
+  submissions: readonly Submission[],
+  ledger: Ledger,
+): Map<string, number> {
+  const { levels, problems } = dependencyOrder(submissions, {
+    entries: ledger.entries,
+    open: ledger.openIntents(),
+  });
+  if (problems.length > 0) {
+    throw new BadInputError(problems);
+  }
+  return new Map(levels.flatMap((level, i) => level.map((s) => [s.jobName, i])));
+}
+
+/**
+ * Refuses a dependency on a job that already failed with nothing retried since: Batch would
+ * fail the step at once (a dependent of a failed job goes to FAILED).
+ */
+async function refuseFailedParents(
+  submissions: readonly Submission[],
+  ledger: Ledger,
+  batch: BatchApi,
+  force: boolean,
+): Promise<void> {
+  const parents = parentsInLedger(submissions, ledger.entries, force);
+  const ids = [...new Set(parents.flatMap((p) => p.runs.map((e) => e.jobId)))];
+  if (ids.length === 0) {
+    return;
+  }
+  const failed = new Set(
+    (await batch.describeJobs(ids)).flatMap((d) => (d.status === "FAILED" ? [d.jobId] : [])),
+  );
+  const problems = parents.flatMap(({ submission, at, name, runs }): Problem[] => {
+    const job = runs.find((e) => failed.has(e.jobId));
+    if (job === undefined) {
+      return [];
+    }
+    const message =
+      `"${name}" failed (${job.jobName} ${job.jobId}) and was not retried since, so ` +
+      `Batch would fail this job at once; run npm run jobs:retry -- ${name} first`;
+    return [{ file: submission.file, path: `dependsOn[${at}]`, message }];
+  });
+  if (problems.length > 0) {
+    throw new BadInputError(problems);
+  }
+}
+
+/**
+ * Sends `items` level by level (`levels` by job name); a level's barriers go in a round of
+ * their own before its steps. Stops at the first round that leaves anything unsent.
+ */
+async function sendInOrder(
+  items: readonly SendItem[],
+  levels: ReadonlyMap<string, number>,
+  ctx: SendContext,
+  concurrency: number,
+  barrier: BarrierSpec,
+): Promise<SendAllResult> {
+  const byLevel: SendItem[][] = [];
+  for (const item of items) {
+    const n = levels.get(item.submission.jobName) ?? 0;
+    byLevel[n] = [...(byLevel[n] ?? []), item];
+  }
+  const queue = byLevel.filter((l) => l !== undefined);
+  let total = mergeResults();
+  for (let pending = queue.shift(); pending !== undefined;) {
+    const send: SendItem[] = [];
+    const waiting: SendItem[] = [];
+    const barriers: Submission[] = [];
+    for (const item of pending) {
+      const r = resolveDependencies(item.submission, ctx.ledger.entries, barrier);
+      if (r.kind === "ready") {
+        send.push({ ...item, submission: r.submission });
+      } else {
+        waiting.push(item);
+        barriers.push(...r.barriers);
+      }
+    }
+    const r = await sendAll([...send, ...(await newItems(barriers, ctx))], ctx, concurrency);
+    total = mergeResults(total, r);
+    if (!complete(r) || ctx.signal.aborted) {
+      return { ...total, notSent: [...total.notSent, ...waiting, ...queue.flat()] };
+    }
+    pending = waiting.length > 0 ? waiting : queue.shift();
+  }
+  return total;
 }

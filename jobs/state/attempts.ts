@@ -1,7 +1,6 @@
 /**
  * Which run is each set's latest: a set (or a job) may have run in the first run or a chunk
- * of it, then in retries (`<name>-r<n>`). Watch and status count each set once, by its latest
- * run, and `jobs:logs <sweep>:<set>` shows that run's log. Pure, apart from `readCovers`.
+ * of it, then in retries (`<name>-r<n>`). Pure, apart from `readCovers`.
  */
 import type { AwsClients, JobDetail } from "../aws/api";
 import { CHUNK_SIZE } from "../input/chunks";
@@ -19,7 +18,7 @@ export type Cover =
   | { readonly kind: "range"; readonly first: number; readonly count: number }
   | { readonly kind: "list"; readonly indexes: readonly number[] };
 
-/** One run of a set (or job): the ledger entry, and the child that ran it in an array. */
+/** One run of a set (or job): the entry, and the child that ran it in an array. */
 export interface Attempt {
   readonly entry: LedgerEntry;
   readonly child?: number;
@@ -33,12 +32,11 @@ export function attemptJobId(a: Attempt): string {
 const RETRY = /^-r(\d+)(?:-c\d+)?$/;
 const CHUNK = /^-c(\d+)$/;
 
-/** The sweep or job an entry is a run of, as the ledger says (Batch may not show it yet). */
+/** The sweep or job an entry is a run of. */
 export function groupOf(e: LedgerEntry): string {
   return e.of ?? e.jobName;
 }
 
-/** Whether `e` is a retry (`<of>-r<n>`, or a chunk of one). */
 export function isRetryEntry(e: LedgerEntry): boolean {
   return retryNumber(e) !== undefined;
 }
@@ -52,7 +50,7 @@ export function retryNumber(e: LedgerEntry): number | undefined {
   return m !== null ? Number(m[1]) : undefined;
 }
 
-/** What a retry's cover is read from: its manifest's indexes, or a lone set's number. */
+/** What a retry's cover is read from. */
 export interface Known {
   readonly indexes?: readonly number[];
   readonly setIndex?: number;
@@ -84,7 +82,7 @@ function setOrJob(known: Known | undefined): Cover {
     : { kind: "job" };
 }
 
-/** `""` for a job, the set number for a set. */
+/** `""` for a job. */
 type SetKey = number | "";
 
 /** Child index by set number of a list cover, built once: a retry may rerun 100,000 sets. */
@@ -121,22 +119,13 @@ export function attemptsOf(
   group: string,
   set: SetKey,
 ): Attempt[] {
-  const runs = runsIn(
-    entries.filter((x) => groupOf(x) === group),
-    covers,
-    set,
-  );
+  const mine = entries.filter((x) => groupOf(x) === group);
   // In the order they were submitted (ledger order breaks ties).
-  return (
-    runsPerSet(
-      runs,
-      () => "",
-      (a) => a.entry.submittedAt,
-    )[0] ?? []
-  );
+  const byTime = (a: Attempt): string => a.entry.submittedAt;
+  return runsPerSet(runsIn(mine, covers, set), () => "", byTime)[0] ?? [];
 }
 
-/** The runs of `set` among `entries` (one group's), in ledger order. */
+/** The runs of `set` among one group's `entries`, in ledger order. */
 function runsIn(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
@@ -154,8 +143,8 @@ function runsIn(
 }
 
 /**
- * The runs a later run of the same set replaced: what watch and status leave out. Only the
- * sets a retry covers are looked at, so a million sets with a few retried cost a few lookups.
+ * The runs a later run of the same set replaced (watch and status leave them out); only the
+ * sets a retry covers are looked at.
  */
 export function supersededAttempts(
   entries: readonly LedgerEntry[],
@@ -169,11 +158,8 @@ export function supersededAttempts(
       runsIn(mine, covers, key).forEach((attempt) => runs.push({ attempt, set, job: key === "" }));
     }
   }
-  const replaced = runsPerSet(
-    runs,
-    (r) => r.set,
-    (r) => r.attempt.entry.submittedAt,
-  ).filter((list) => list.length > 1);
+  const byTime = (r: (typeof runs)[number]): string => r.attempt.entry.submittedAt;
+  const replaced = runsPerSet(runs, (r) => r.set, byTime).filter((list) => list.length > 1);
   return {
     attempts: replaced.flatMap((list) => list.slice(0, -1).map((r) => r.attempt)),
     sets: replaced.filter((list) => !list[0].job).length,
@@ -199,9 +185,8 @@ function retriedSets(
 }
 
 /**
- * Covers of `entries`, reading what the ledger does not say: each retry array's manifest
- * (at the ledger's key, else its BATCHPY_ARRAY_MANIFEST) and each plain job's
- * BATCHPY_SET_INDEX. `cache` keeps what was read across polls.
+ * Covers of `entries`, reading each retry array's manifest and each plain job's set index
+ * where the ledger does not say them; `cache` keeps what was read across polls.
  */
 export async function readCovers(
   entries: readonly LedgerEntry[],

@@ -5,8 +5,7 @@
  */
 import * as path from "path";
 import type { Task } from "@aws-sdk/client-ecs";
-import type { EcsApi } from "../aws/api";
-import { optional } from "../aws/optional";
+import { optional, type EcsApi } from "../aws/api";
 import type { Unavailable } from "../output/why-print";
 import { clusterOf, type KeptTask, type UnitAttempt } from "../report/time-split";
 import { groupBy } from "../status";
@@ -17,7 +16,6 @@ import { z } from "zod";
 
 const FILE = "ecs-tasks.json";
 
-/** The store of the stack whose ledger is `ledgerFile`. */
 export function taskStoreFile(ledgerFile: string): string {
   return path.join(path.dirname(ledgerFile), FILE);
 }
@@ -54,24 +52,28 @@ function timesOf(t: Task): KeptTask {
 }
 
 /**
- * What ECS recorded of each task: kept ones from the store, the rest with DescribeTasks per
- * cluster. A task that has started is kept (its times no longer change); a refused call is
- * added to `unavailable` once and no further cluster is asked.
+ * `items` whose attempts carry what ECS recorded of their tasks: kept ones from the store, the
+ * rest read per cluster; a task that has started is kept (its times no longer change). A
+ * refused call stops the reads.
  */
-async function readTaskTimes(
-  taskArns: Iterable<string>,
+export async function withTaskTimes<T extends { readonly attempts: readonly UnitAttempt[] }>(
+  items: readonly T[],
   ecs: EcsApi,
   file: string,
   unavailable: Unavailable[],
-): Promise<Map<string, KeptTask>> {
+): Promise<T[]> {
+  const arns = items.flatMap((u) => u.attempts.flatMap((a) => a.taskArn ?? []));
+  if (arns.length === 0) {
+    return [...items];
+  }
   const kept = loadTasks(file);
-  const wanted = [...new Set(taskArns)].filter((a) => !kept.has(a) && clusterOf(a) !== undefined);
+  const wanted = [...new Set(arns)].filter((a) => !kept.has(a) && clusterOf(a) !== undefined);
   const read = new Map(kept);
   const before = kept.size;
-  for (const [cluster, arns] of groupBy(wanted, (a) => clusterOf(a) ?? "")) {
+  for (const [cluster, inCluster] of groupBy(wanted, (a) => clusterOf(a) ?? "")) {
     const out = await optional(
       "ecs:DescribeTasks",
-      () => ecs.describeTasks(cluster, arns),
+      () => ecs.describeTasks(cluster, inCluster),
       unavailable,
     );
     if (out === undefined) {
@@ -95,23 +97,8 @@ async function readTaskTimes(
     const all = new Map([...loadTasks(file), ...kept]);
     writeWhole(file, `${JSON.stringify({ tasks: Object.fromEntries(all) })}\n`);
   }
-  return read;
-}
-
-/** `items` whose attempts carry what ECS recorded of their tasks. */
-export async function withTaskTimes<T extends { readonly attempts: readonly UnitAttempt[] }>(
-  items: readonly T[],
-  ecs: EcsApi,
-  file: string,
-  unavailable: Unavailable[],
-): Promise<T[]> {
-  const arns = items.flatMap((u) => u.attempts.flatMap((a) => a.taskArn ?? []));
-  if (arns.length === 0) {
-    return [...items];
-  }
-  const tasks = await readTaskTimes(arns, ecs, file, unavailable);
   const withTask = (a: UnitAttempt): UnitAttempt => {
-    const task = a.taskArn !== undefined ? tasks.get(a.taskArn) : undefined;
+    const task = a.taskArn !== undefined ? read.get(a.taskArn) : undefined;
     return task !== undefined ? { ...a, task } : a;
   };
   return items.map((u) => ({ ...u, attempts: u.attempts.map(withTask) }));

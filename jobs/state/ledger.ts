@@ -1,17 +1,9 @@
 /**
- * The submissions ledger: `.batchpy/<stack folder>/submissions.jsonl` (stackStateName in
- * jobs/input/outputs.ts), append-only JSON lines of three kinds (the protocol is
- * jobs/aws/exactly-once.ts):
- *  - an intent `{"type":"intent", jobName, token, hash, at, ...}`, on disk before SubmitJob;
- *  - an entry `{jobName, jobId, token, ...}` (no type): the job Batch made, as read by watch,
- *    status, logs, results and cancel;
- *  - a closing line `{"type":"closed", token, reason}`: the intent created no job.
- * An intent with neither an entry nor a closing line for its token is open.
- *
- * Only intents are fsync'ed, each off the main thread, so concurrent submissions never wait
- * on each other's flush. Entries and closing lines need none: a crash cannot lose a completed
- * write(2), and after a power cut the intent, which is on disk, is reconciled by its token.
- * A torn last line (a crash mid-write) is skipped with a warning.
+ * The submissions ledger `.batchpy/<stack folder>/submissions.jsonl`: append-only JSON lines,
+ * an intent (on disk before SubmitJob), an entry (no type: the job Batch made) or a closing
+ * line (the intent made no job); an intent with neither for its token is open (the protocol
+ * is jobs/aws/exactly-once.ts). Only intents are fsync'ed, off the main thread: a crash cannot
+ * lose a completed write(2), and after a power cut the intent is reconciled by its token.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -88,7 +80,7 @@ export function entryOf(
 }
 
 /** Closes an intent that created no job: AWS refused the request, or it never reached Batch. */
-export interface ClosedLine {
+interface ClosedLine {
   readonly v: 1;
   readonly type: "closed";
   readonly jobName: string;
@@ -97,7 +89,7 @@ export interface ClosedLine {
   readonly at: string;
 }
 
-export interface ParsedLedger {
+interface ParsedLedger {
   readonly entries: LedgerEntry[];
   readonly intents: IntentLine[];
   readonly closed: ClosedLine[];
@@ -124,7 +116,6 @@ export function stackFolderName(stack: string): string {
   return encoded === "." || encoded === ".." ? encoded.replace(/\./g, "%2E") : encoded;
 }
 
-/** The ledger of `stack`: `<stateDir>/<stackFolderName(stack)>/submissions.jsonl`. */
 export function ledgerPath(stateDir: string, stack: string): string {
   return path.join(stateDir, stackFolderName(stack), "submissions.jsonl");
 }
@@ -173,15 +164,12 @@ export function mergeLedger(from: string, into: string): number {
 
 /** Which list of a parsed ledger `value` belongs in, if it is a ledger line. */
 function lineKind(value: unknown): "entries" | "intents" | "closed" | undefined {
-  if (typeof value !== "object" || value === null) {
+  const e = (value ?? {}) as Record<string, unknown>;
+  if (typeof value !== "object" || e.v !== 1) {
     return undefined;
   }
-  const e = value as Record<string, unknown>;
   const strings = (...keys: string[]): boolean => keys.every((k) => typeof e[k] === "string");
   const jobKind = e.kind === "single" || e.kind === "array";
-  if (e.v !== 1) {
-    return undefined;
-  }
   if (e.type === undefined) {
     return jobKind && strings("jobName", "jobId", "hash") ? "entries" : undefined;
   }
@@ -247,7 +235,6 @@ export function latestByName(entries: readonly LedgerEntry[]): Map<string, Ledge
   return new Map(entries.map((e) => [e.jobName, e]));
 }
 
-/** A ledger file's text; empty when there is none. */
 function readLedgerText(file: string): string {
   try {
     return readIfAny(file) ?? "";
@@ -259,29 +246,22 @@ function readLedgerText(file: string): string {
   }
 }
 
-export class Ledger {
-  readonly entries: LedgerEntry[];
-  readonly intents: IntentLine[];
-  readonly closed: ClosedLine[];
-  readonly warnings: string[];
+export class Ledger implements ParsedLedger {
   private fd: number | undefined;
 
   private constructor(
     readonly file: string,
     /** The file as read ends mid-line (a crash): the next line must start on a fresh one. */
     private readonly torn: boolean,
-    parsed: ParsedLedger,
-  ) {
-    this.entries = parsed.entries;
-    this.intents = parsed.intents;
-    this.closed = parsed.closed;
-    this.warnings = parsed.warnings;
-  }
+    readonly entries: LedgerEntry[],
+    readonly intents: IntentLine[],
+    readonly closed: ClosedLine[],
+    readonly warnings: string[],
+  ) {}
 
   /**
-   * The ledger in `file` (none there: an empty ledger; whether it can be created is
-   * openForAppend's question); with `after`, read as if that ledger's lines followed (as a run
-   * would move them in: mergeLedger), neither file changed.
+   * The ledger in `file` (none there: an empty one); with `after`, read as if that ledger's
+   * lines followed (as mergeLedger would move them in), neither file changed.
    */
   static open(file: string, after?: string): Ledger {
     const text = readLedgerText(file);
@@ -292,22 +272,26 @@ export class Ledger {
         (parsed[k] as unknown[]).push(...more[k]),
       );
     }
-    return new Ledger(file, text !== "" && !text.endsWith("\n"), parsed);
+    const { entries, intents, closed, warnings } = parsed;
+    return new Ledger(
+      file,
+      text !== "" && !text.endsWith("\n"),
+      entries,
+      intents,
+      closed,
+      warnings,
+    );
   }
 
   latest(): Map<string, LedgerEntry> {
     return latestByName(this.entries);
   }
 
-  /** Intents an earlier run left without a job ID or a closing line. */
   openIntents(): IntentLine[] {
     return openIntents(this);
   }
 
-  /**
-   * Creates the folder and opens the file for appending (idempotent); returns the file
-   * descriptor. Throws the file system's error when the folder or file cannot be written.
-   */
+  /** Creates the folder and opens the file for appending (idempotent). */
   openForAppend(): number {
     if (this.fd === undefined) {
       const dir = path.dirname(this.file);

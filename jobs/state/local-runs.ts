@@ -33,13 +33,12 @@ export interface LocalRunRecord {
   readonly gpus?: number;
 }
 
-/** Appends one record as a single write (runs finish concurrently). */
+/** One write per record: runs finish concurrently. */
 export function appendLocalRun(root: string, record: LocalRunRecord): void {
   fs.mkdirSync(root, { recursive: true });
   fs.appendFileSync(path.join(root, LOCAL_RUNS_FILE), `${JSON.stringify(record)}\n`);
 }
 
-/** The fields a record must have to be read back. */
 const readable = z.object({
   v: z.literal(1),
   job: z.string(),
@@ -71,7 +70,6 @@ export function readLocalRuns(root: string): { records: LocalRunRecord[]; skippe
 
 /** What the latest local run of a job or sweep left, for a step a later run depends on. */
 export interface LocalParent {
-  /** The submit that ran it last (its id). */
   readonly run: string;
   /** A sweep's number of sets run (undefined: a job). */
   readonly sets?: number;

@@ -1,12 +1,8 @@
 /**
- * One `jobs:submit` per ledger at a time: two runs would both find a job missing and both
- * submit it. The lock, taken before the ledger is read, is a file created with O_EXCL
- * holding the owner's pid, host and start time. One whose pid no longer runs on this host
- * is taken over with a warning; a live owner, or another host's, stops the run.
- *
- * Taking over is atomic: runs that find the same stale lock race for a marker named after
- * its content (O_EXCL too), and only the winner removes the lock, if still unchanged.
- * Removing on sight could remove a fresh lock another run had just written.
+ * One `jobs:submit` per ledger at a time (two would both find a job missing and send it): a
+ * file created with O_EXCL holding pid, host and start time, taken before the ledger is read.
+ * One whose pid no longer runs on this host is taken over; runs that find the same stale lock
+ * race for a marker named after its content, and only the winner removes it, if unchanged.
  */
 import { createHash } from "crypto";
 import * as fs from "fs";
@@ -17,11 +13,9 @@ import { jsonValue } from "../input/json-source";
 import { z } from "zod";
 import { readIfAny } from "./write-whole";
 
-/** Who holds a lock: pid, host and the ISO time it was taken. */
 const lockOwner = z.object({ pid: z.int().positive(), host: z.string(), time: z.string() });
 type LockOwner = z.infer<typeof lockOwner>;
 
-/** What the lock needs from the system, injected in tests. */
 export interface LockEnv {
   readonly pid: number;
   readonly host: string;
@@ -47,7 +41,6 @@ const SYSTEM_LOCK_ENV: LockEnv = {
   isAlive: processIsAlive,
 };
 
-/** The lock file of the ledger `ledgerFile`, beside it. */
 export function lockPath(ledgerFile: string): string {
   return path.join(path.dirname(ledgerFile), "submit.lock");
 }
@@ -58,12 +51,11 @@ export function parseLock(text: string): LockOwner | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
-/** Pure: whether a lock held by `owner` may be taken over by a process on `env.host`. */
+/** Whether a lock held by `owner` may be taken over by a process on `env.host`. */
 export function isStale(owner: LockOwner, env: Pick<LockEnv, "host" | "isAlive">): boolean {
   return owner.host === env.host && !env.isAlive(owner.pid);
 }
 
-/** The error for a lock that is held: the file, the owner and what to do. */
 export function heldMessage(file: string, owner: LockOwner | undefined, host: string): string {
   if (owner === undefined) {
     return (
@@ -80,18 +72,15 @@ export function heldMessage(file: string, owner: LockOwner | undefined, host: st
 }
 
 export interface Lock {
-  readonly file: string;
   /** Removes the lock file if it is still ours; safe to call twice. */
   release(): void;
 }
 
-/** The text of `file` and its owner; undefined when there is no such file. */
 function readOwner(file: string): { text: string; owner: LockOwner | undefined } | undefined {
   const text = readIfAny(file);
   return text === undefined ? undefined : { text, owner: parseLock(text) };
 }
 
-/** The text a lock file of `owner` holds. */
 function lockText(owner: LockOwner): string {
   return `${JSON.stringify(owner)}\n`;
 }
@@ -134,10 +123,8 @@ function createOrTakeOver(
 }
 
 /**
- * Removes `file` if it still holds `text`, in one process at most: the one that creates the
- * marker `<file>.takeover-<hash of text>`. The marker goes once the lock is removed; a run
- * that creates it later finds other content and removes nothing. A marker whose taker died
- * before removing it is stale in turn, and taken over the same way.
+ * Removes `file` if it still holds `text`, in the one process that creates the marker
+ * `<file>.takeover-<hash of text>`; a marker whose taker died is stale in turn.
  */
 function removeIfUnchanged(file: string, text: string, owner: LockOwner, env: LockEnv): boolean {
   const hash = createHash("sha256").update(text).digest("hex").slice(0, 16);
@@ -157,9 +144,8 @@ function removeIfUnchanged(file: string, text: string, owner: LockOwner, env: Lo
 }
 
 /**
- * Takes the lock or throws FatalError naming the holder. The folder must exist. The file is
- * also removed when the process exits through process.exit (a second Ctrl-C), since
- * `finally` blocks do not run then.
+ * Takes the lock (the folder must exist) or throws FatalError naming the holder. It is also
+ * released on process.exit (a second Ctrl-C), where `finally` blocks do not run.
  */
 export function acquireLock(
   file: string,
@@ -187,5 +173,5 @@ export function acquireLock(
     }
   };
   process.on("exit", release);
-  return { file, release };
+  return { release };
 }

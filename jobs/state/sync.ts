@@ -3,14 +3,11 @@
  * differs, or the source is newer (a download takes the source's time, so it is then skipped).
  */
 import * as path from "path";
+import type { RemoteObject } from "../aws/api";
 import { BUCKET_PREFIXES } from "../../components/contract";
 
-export interface SourceObject {
-  /** Key relative to the bucket (or the local folder), `/`-separated. */
-  readonly key: string;
-  readonly size: number;
-  readonly lastModified: Date;
-}
+/** An object of the bucket, or a file of the local folder keyed `/`-separated. */
+export type SourceObject = Omit<RemoteObject, "etag">;
 
 export interface LocalInfo {
   readonly size: number;
@@ -45,7 +42,7 @@ export function localPathFor(outDir: string, key: string): string | undefined {
 export interface SyncPlan {
   readonly copy: { readonly source: SourceObject; readonly dest: string }[];
   readonly unchanged: number;
-  /** Keys that cannot be written safely (e.g. containing `..`), skipped. */
+  /** Keys that cannot be written safely (`..`). */
   readonly skipped: string[];
 }
 
@@ -72,11 +69,10 @@ export function planSync(
 
 /** The prefixes to fetch: everything, or only the named jobs' results and logs. */
 export function prefixesFor(names: readonly string[]): string[] {
-  if (names.length === 0) {
-    return [BUCKET_PREFIXES.results, BUCKET_PREFIXES.logs];
-  }
   const { results, logs } = BUCKET_PREFIXES;
-  return names.flatMap((n) => [`${results}${n}/`, `${logs}${n}.log`, `${logs}${n}/`]);
+  return names.length === 0
+    ? [results, logs]
+    : names.flatMap((n) => [`${results}${n}/`, `${logs}${n}.log`, `${logs}${n}/`]);
 }
 
 /**

@@ -4,7 +4,6 @@ import * as fs from "fs";
 import * as path from "path";
 import { isMissingFile } from "../errors";
 
-/** `read()`, or `fallback` when the path it reads does not exist. */
 export function unlessMissing<T>(read: () => T, fallback: T): T {
   try {
     return read();
@@ -16,7 +15,6 @@ export function unlessMissing<T>(read: () => T, fallback: T): T {
   }
 }
 
-/** A file's text; undefined when there is none. */
 export const readIfAny = (file: string): string | undefined =>
   unlessMissing(() => fs.readFileSync(file, "utf8"), undefined);
 
