@@ -273,10 +273,10 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   const intent = intentFor(claimed.item, ctx.run);
   await ctx.ledger.recordIntent(intent);
   await ctx.faults?.checkpoint?.("intent-durable", s.jobName);
-  if (await claimTakenOver(claimed, ctx)) {
+  if (!(await claimStillOurs(claimed, ctx))) {
     ctx.note(
-      `note: ${s.jobName}: its claim was taken over while this run was slow to send; ` +
-        "looking the job up by its token instead of sending it",
+      `note: ${s.jobName}: its claim was taken over, or is old enough to be, while this run ` +
+        "was slow to send; looking the job up by its token instead of sending it",
     );
     return { status: "unknown", intent };
   }
@@ -308,18 +308,24 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
 }
 
 /**
- * Whether another machine took this run's claim over (same token) while this run stalled
- * past the wait; read only for a claim older than half the wait, so a prompt send costs none.
+ * Whether this run may still send on its claim. Another machine takes a claim over once the
+ * wait and the request timeout have passed since it was made; a send must reach Batch before
+ * then, so none starts on a claim past the wait, and one past half of it reads the claim
+ * first. A prompt send costs no read.
  */
-async function claimTakenOver(
+async function claimStillOurs(
   sending: { readonly key: string; readonly claim: Claim },
   ctx: SendContext,
 ): Promise<boolean> {
-  if (!(Date.now() - Date.parse(sending.claim.at) > ctx.waitMs / 2)) {
+  const age = Date.now() - Date.parse(sending.claim.at);
+  if (age <= ctx.waitMs / 2) {
+    return true;
+  }
+  if (!(age < ctx.waitMs)) {
     return false;
   }
   const current = (await ctx.claims.read(sending.key))?.claim;
-  return current?.at !== sending.claim.at || current.intent.run !== sending.claim.intent.run;
+  return current?.at === sending.claim.at && current.intent.run === sending.claim.intent.run;
 }
 
 type Acquired =

@@ -241,8 +241,34 @@ describe("jobs:submit claims: one job per name across machines", function () {
     };
     const a = await submitFrom("a", ["jobs"], stall);
     assert.strictEqual(a.code, 0, a.stderr);
-    assert.match(a.stderr, /job-0000: its claim was taken over while this run was slow to send/);
+    assert.match(
+      a.stderr,
+      /job-0000: its claim was taken over, or is old enough to be, while this run was slow/,
+    );
     assertOneJobPerName(names, ["a", "b"]);
+  });
+
+  it("a run stalled past the wait sends only once it has looked its claim's token up", async function () {
+    const names = writeJobFiles(path.join(aws.dir, "jobs"), 1);
+    let stalled = false;
+    const stall: Faults = {
+      ...FAST,
+      // Past FAST's 300 ms wait: another run could be taking the claim over by now.
+      checkpoint: async (point) => {
+        if (point === "intent-durable" && !stalled) {
+          stalled = true;
+          await new Promise((r) => setTimeout(r, 400));
+        }
+      },
+    };
+    const a = await submitFrom("a", ["jobs"], stall);
+    assert.strictEqual(a.code, 0, a.stderr);
+    assert.match(a.stderr, /job-0000: its claim was taken over, or is old enough to be/);
+    assert.match(
+      a.stderr,
+      /job-0000: not in Batch's job list .* sending it again with the same token/,
+    );
+    assertOneJobPerName(names, ["a"]);
   });
 
   it("recovery that closes an intent closes its claim: no other machine waits for it, a changed file goes as it is", async function () {
