@@ -40,7 +40,6 @@ import { StandardRetryStrategy } from "@smithy/core/retry";
 import type { RetryErrorInfo, StandardRetryToken } from "@smithy/types";
 import type { SubmitJobRequest } from "../input/job-file";
 import { describeError } from "../errors";
-import type { Unavailable } from "../output/why-print";
 import { definedOnly } from "../../components/defined";
 import { runAll } from "./pool";
 
@@ -105,6 +104,13 @@ class SubmitRetryStrategy extends StandardRetryStrategy {
 export function httpStatus(err: unknown): number | undefined {
   return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
     ?.httpStatusCode;
+}
+
+/** A call that failed; `denied`: the credentials may not make it. */
+export interface Unavailable {
+  readonly call: string;
+  readonly error: string;
+  readonly denied: boolean;
 }
 
 /**

@@ -34,7 +34,7 @@ import {
 } from "../status";
 import { LONG_WAITS_HEADING, formatCounts, formatLongWait } from "../output/status-print";
 import { countsLine, printWatch, printWatchJson, type WatchResult } from "../output/watch-print";
-import type { Unavailable } from "../output/why-print";
+import type { Unavailable } from "../aws/api";
 import { pipelineOf } from "../pipeline";
 
 export interface WatchOptions extends StackOptions {

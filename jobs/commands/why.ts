@@ -18,7 +18,7 @@ import {
   type StackOptions,
 } from "../context";
 import { EXIT_OK } from "../errors";
-import { optional } from "../aws/api";
+import { optional, type Unavailable } from "../aws/api";
 import { resourcesOf, summarize, type JobRow } from "../status";
 import { waitReason } from "../wait-reason";
 import { jobTooLarge, type JobLimits } from "../../components/job-limits";
@@ -30,7 +30,6 @@ import {
   type HeadJob,
   type QueueState,
   type TimeLimit,
-  type Unavailable,
   type WhyJob,
   type WhyResult,
 } from "../output/why-print";

@@ -19,7 +19,7 @@ import {
 } from "./status-print";
 import { visible } from "./visible";
 import { failedByDependency } from "../pipeline";
-import type { Unavailable } from "./why-print";
+import type { Unavailable } from "../aws/api";
 import { formatNumber } from "./numbers";
 
 export interface WatchResult {

@@ -1,17 +1,11 @@
 /** `jobs:why` printers: why a job waits, for people or as --json. */
+import type { Unavailable } from "../aws/api";
 import type { Io } from "../context";
 import type { JobRow } from "../status";
 import type { WaitReason } from "../wait-reason";
 import { groupBy } from "../status";
 import { formatCounts } from "./status-print";
 import { visible } from "./visible";
-
-/** A call that failed; `denied`: the credentials may not make it. */
-export interface Unavailable {
-  readonly call: string;
-  readonly error: string;
-  readonly denied: boolean;
-}
 
 /** The job at the head of the queue, when it is not the one asked about. */
 export interface HeadJob {

@@ -33,7 +33,8 @@ import {
 import type { Pricing } from "./prices";
 import { listLocal } from "../commands/results";
 import { describeById, ofLastRun } from "../context";
-import { unavailableLine, type Unavailable } from "../output/why-print";
+import type { Unavailable } from "../aws/api";
+import { unavailableLine } from "../output/why-print";
 import { asStatus } from "../status";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";

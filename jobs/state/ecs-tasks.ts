@@ -5,8 +5,7 @@
  */
 import * as path from "path";
 import type { Task } from "@aws-sdk/client-ecs";
-import { optional, type EcsApi } from "../aws/api";
-import type { Unavailable } from "../output/why-print";
+import { optional, type EcsApi, type Unavailable } from "../aws/api";
 import { clusterOf, type KeptTask, type UnitAttempt } from "../report/time-split";
 import { groupBy } from "../status";
 import { readIfAny, writeWhole } from "./write-whole";
