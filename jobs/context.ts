@@ -19,7 +19,7 @@ import {
 } from "./input/outputs";
 import { describeScript, type ScriptDescription } from "./input/script-options";
 import { checkValuesWithPython, type CheckValues } from "./input/variables";
-import { startCheckValues, type StartedPython } from "./input/python-probe";
+import { probeArgs, startProbe, type StartedPython } from "./input/python-probe";
 import { VARS } from "../components/contract";
 import { formatNumber } from "./output/numbers";
 import type { Io } from "./output/visible";
@@ -62,7 +62,7 @@ export function defaultContext(io: Io, signal: AbortSignal): Context {
     clients: (region) => createAwsClients({ region, env }),
     describe: (script) => {
       early?.cancel();
-      early = startCheckValues(REPO_ROOT, script);
+      early = startProbe(REPO_ROOT, probeArgs(REPO_ROOT, "--check-values", script));
       return describeScript({ repoRoot: REPO_ROOT, script });
     },
     checkValues: (script, request, scriptOptions) => {

@@ -7,49 +7,67 @@ import { spawn } from "child_process";
 import * as path from "path";
 import { FatalError } from "../errors";
 
-interface PythonRun {
-  /** null when a signal (the timeout) stopped it. */
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  /** python3 could not be started at all. */
-  readonly error?: Error;
-}
+type Mode = "--describe" | "--check-values";
+
+const PURPOSE: Record<Mode, string> = {
+  "--describe": "to read the script's options",
+  "--check-values": "to check the job files' variables",
+};
 
 export interface StartedPython {
   /** The arguments after `python3`, to tell whether it is the process a caller needs. */
   readonly argv: readonly string[];
-  /** Sends `input` on stdin and waits for the process to end. Once only. */
-  finish(input?: string): Promise<PythonRun>;
+  /** Sends `input` on stdin; its stdout, or a FatalError saying what to do. Once only. */
+  finish(input?: string): Promise<string>;
   /** Ends a process whose answer is not needed (also done at exit for one never finished). */
   cancel(): void;
 }
 
+/** `container/run_job.py <mode> [--script S] [--script-options FILE]` */
+export function probeArgs(
+  repoRoot: string,
+  mode: Mode,
+  script?: string,
+  scriptOptions?: string,
+): string[] {
+  return [
+    path.join(repoRoot, "container", "run_job.py"),
+    mode,
+    ...(script !== undefined ? ["--script", script] : []),
+    ...(scriptOptions !== undefined ? ["--script-options", scriptOptions] : []),
+  ];
+}
+
 /**
- * Starts `python3 argv` in `cwd`. Until `finish` is called the process does not keep Node
- * alive: a run that fails validation (or has nothing to check) exits without waiting for it,
- * and the process is killed then.
+ * Starts `python3 argv` (from probeArgs). Until `finish` is called the process does not keep
+ * Node alive: a run that fails validation (or has nothing to check) exits without waiting
+ * for it, and the process is killed then.
  */
-export function startPython(
-  argv: readonly string[],
-  cwd: string,
-  timeoutMs?: number,
-): StartedPython {
-  const child = spawn("python3", [...argv], {
-    cwd,
-    stdio: ["pipe", "pipe", "pipe"],
-    timeout: timeoutMs,
-  });
+export function startProbe(repoRoot: string, argv: readonly string[]): StartedPython {
+  const mode = argv[1] as Mode;
+  const timeout = mode === "--describe" ? 30_000 : undefined;
+  const child = spawn("python3", [...argv], { cwd: repoRoot, stdio: "pipe", timeout });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
   child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
   // A process that exits before its input is written (a bad script) closes stdin under us.
   child.stdin.on("error", () => undefined);
-  const ended = new Promise<PythonRun>((resolve) => {
-    child.on("error", (error) => resolve({ code: null, stdout, stderr, error }));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  const ended = new Promise<{ code: number | null; error?: Error }>((resolve) => {
+    child.on("error", (error) => resolve({ code: null, error }));
+    child.on("close", (code) => resolve({ code }));
   });
+  const shown = `python3 container/run_job.py ${mode}`;
+  const output = ({ code, error }: { code: number | null; error?: Error }): string => {
+    if (error !== undefined) {
+      const why = `could not run \`${shown}\` ${PURPOSE[mode]} (${error.message}); install python3`;
+      throw new FatalError(why);
+    }
+    if (code !== 0) {
+      throw new FatalError(`\`${shown}\` exited ${code}: ${stderr.trim() || stdout.trim()}`);
+    }
+    return stdout;
+  };
   const kill = () => child.kill();
   process.once("exit", kill);
   const handles = [child, child.stdin, child.stdout, child.stderr] as unknown as {
@@ -62,45 +80,11 @@ export function startPython(
     finish(input = "") {
       handles.forEach((h) => h.ref?.());
       child.stdin.end(input);
-      return ended.finally(() => process.removeListener("exit", kill));
+      return ended.then(output).finally(() => process.removeListener("exit", kill));
     },
     cancel() {
       process.removeListener("exit", kill);
       kill();
     },
   };
-}
-
-/** `run_job.py <mode> [--script S] [--script-options FILE]` */
-export function entrypointArgs(
-  repoRoot: string,
-  mode: "--describe" | "--check-values",
-  script: string | undefined,
-  scriptOptions?: string,
-): string[] {
-  return [
-    path.join(repoRoot, "container", "run_job.py"),
-    mode,
-    ...(script !== undefined ? ["--script", script] : []),
-    ...(scriptOptions !== undefined ? ["--script-options", scriptOptions] : []),
-  ];
-}
-
-export function startCheckValues(repoRoot: string, script: string | undefined): StartedPython {
-  return startPython(entrypointArgs(repoRoot, "--check-values", script), repoRoot);
-}
-
-/** What a finished probe printed on stdout; a FatalError saying what to do when it failed. */
-export function probeOutput(run: PythonRun, shown: string, purpose: string): string {
-  if (run.error !== undefined) {
-    throw new FatalError(
-      `could not run \`${shown}\` ${purpose} (${run.error.message}); install python3`,
-    );
-  }
-  if (run.code !== 0) {
-    throw new FatalError(
-      `\`${shown}\` exited ${run.code}: ${run.stderr.trim() || run.stdout.trim()}`,
-    );
-  }
-  return run.stdout;
 }

@@ -1,8 +1,7 @@
 /** A script's options, as `python3 container/run_job.py --describe` reads them from argparse. */
-import * as path from "path";
 import { z } from "zod";
 import { FatalError } from "../errors";
-import { entrypointArgs, probeOutput, startPython } from "./python-probe";
+import { probeArgs, startProbe } from "./python-probe";
 
 const optionSchema = z.looseObject({
   /** The environment variable that carries the option, e.g. `var_a`. */
@@ -56,8 +55,9 @@ export async function describeScript(args: {
   readonly repoRoot: string;
   readonly script?: string;
 }): Promise<ScriptDescription> {
-  const argv = entrypointArgs(args.repoRoot, "--describe", args.script);
-  const shown = `python3 ${path.relative(args.repoRoot, argv[0])} --describe`;
-  const run = await startPython(argv, args.repoRoot, 30_000).finish();
-  return parseDescription(probeOutput(run, shown, "to read the script's options"), `\`${shown}\``);
+  const text = await startProbe(
+    args.repoRoot,
+    probeArgs(args.repoRoot, "--describe", args.script),
+  ).finish();
+  return parseDescription(text, "`python3 container/run_job.py --describe`");
 }

@@ -8,7 +8,7 @@
 import type { Problem } from "../errors";
 import { FatalError } from "../errors";
 import { jsonValue, problemAt, valueAt, type JsonDocument } from "./json-source";
-import { entrypointArgs, probeOutput, startPython, type StartedPython } from "./python-probe";
+import { probeArgs, startProbe, type StartedPython } from "./python-probe";
 import { ARRAY_MIN_SIZE, type LoadedJob } from "./job-file";
 import type { ScriptDescription } from "./script-options";
 import { fieldsSource } from "./scripts";
@@ -357,17 +357,16 @@ export async function checkValuesWithPython(
   started?: StartedPython,
   scriptOptions?: string,
 ): Promise<CheckAnswer> {
-  const argv = entrypointArgs(repoRoot, "--check-values", script, scriptOptions);
-  const reuse = started !== undefined && started.argv.join("\0") === argv.join("\0");
+  const argv = probeArgs(repoRoot, "--check-values", script, scriptOptions);
+  const reuse = started?.argv.join("\0") === argv.join("\0");
   if (!reuse) {
     started?.cancel();
   }
-  const child = reuse ? started : startPython(argv, repoRoot);
-  const run = await child.finish(JSON.stringify(request));
-  const shown = "python3 container/run_job.py --check-values";
-  const text = probeOutput(run, shown, "to check the job files' variables");
+  const probe = reuse && started !== undefined ? started : startProbe(repoRoot, argv);
+  const text = await probe.finish(JSON.stringify(request));
   const answer = jsonValue(text);
   if (answer === undefined) {
+    const shown = "python3 container/run_job.py --check-values";
     throw new FatalError(`\`${shown}\` printed no JSON: ${text.slice(0, 200)}`);
   }
   return answer.value as CheckAnswer;
