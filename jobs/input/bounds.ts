@@ -154,8 +154,8 @@ export function boundsProblems(
   for (const item of items) {
     if (item.kind === "job") {
       checkFields(item.doc, [], item.fields, bounds, limits, out);
-    } else if (item.baseDoc !== undefined) {
-      checkFields(item.baseDoc, item.basePrefix, item.base, bounds, limits, out);
+    } else if (item.baseAt !== undefined) {
+      checkFields(item.baseAt.doc, item.baseAt.path, item.base, bounds, limits, out);
     }
   }
   if (out.placementSkipped) {

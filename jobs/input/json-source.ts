@@ -14,6 +14,12 @@ import type { Problem } from "../errors";
 
 export type JsonPath = readonly (string | number)[];
 
+/** A part of a document: the value at `path`. */
+export interface JsonPlace {
+  readonly doc: JsonDocument;
+  readonly path: JsonPath;
+}
+
 export interface JsonDocument {
   readonly file: string;
   readonly text: string;

@@ -21,6 +21,7 @@ import {
   valueAt,
   type JsonDocument,
   type JsonPath,
+  type JsonPlace,
 } from "./json-source";
 import { formatNumber } from "../output/numbers";
 
@@ -41,8 +42,8 @@ export interface LoadedSweep {
   readonly jobName: string;
   /** SubmitJob fields shared by every set (no jobName or arrayProperties). */
   readonly base: JobFileFields;
-  readonly baseDoc?: JsonDocument;
-  readonly basePrefix: JsonPath;
+  /** Where `base` is written; none for a bare CSV/TSV sweep. */
+  readonly baseAt?: JsonPlace;
   readonly sets: readonly ParameterSet[];
   /** CSV/TSV files this sweep reads (absolute), so they are not also run alone. */
   readonly consumedFiles: readonly string[];
@@ -198,7 +199,7 @@ const sweepSchema = z.strictObject({
   zip: block.optional(),
   rows: z.union([z.string(), z.array(z.record(z.string(), scalar)).min(1)]).optional(),
 });
-const baseSchema = submitJobSchema.omit({ jobName: true, arrayProperties: true });
+const baseSchema = submitJobSchema.omit({ jobName: true, arrayProperties: true }).optional();
 
 /** A sweep from a bare CSV/TSV file: the job is named after the file, fields from the stack. */
 export function loadRowsSweep(file: string, absolutePath: string, text: string): SweepResult {
@@ -217,7 +218,6 @@ export function loadRowsSweep(file: string, absolutePath: string, text: string):
     file,
     jobName,
     base: {},
-    basePrefix: [],
     sets: rows.sets,
     consumedFiles: [absolutePath],
     problemAt: (message) => ({ file, line: 1, column: 1, message }),
@@ -239,8 +239,6 @@ function rowsFile(shown: string, absolutePath: string, text: string) {
 function loaded(problems: Problem[], sweep: () => LoadedSweep): SweepResult {
   return problems.length > 0 ? { problems } : { problems: [], sweep: sweep() };
 }
-
-type SweepBase = Pick<LoadedSweep, "base" | "baseDoc" | "basePrefix">;
 
 /** A sweep's blocks as they are read: their sets, who declared each key, files read. */
 interface Expansion {
@@ -306,77 +304,53 @@ export function loadSweep(
   }));
 }
 
+/**
+ * The fields a sweep's sets share, and where they are written: its `base` object, or the job
+ * file `base` names, whose own jobName the sweep's replaces. `{}` when there is no base or
+ * it has problems.
+ */
 function sweepBase(
   doc: JsonDocument,
   spec: unknown,
   dir: string,
   readFile: ReadFile,
   problems: Problem[],
-): SweepBase {
-  const none: SweepBase = { base: {}, baseDoc: doc, basePrefix: ["base"] };
+): { base: JobFileFields; baseAt: JsonPlace } {
+  const inline: JsonPlace = { doc, path: ["base"] };
+  let baseAt = inline;
   if (typeof spec === "string") {
-    return baseFromFile(doc, spec, dir, readFile, problems) ?? none;
+    const text = readFile(path.resolve(dir, spec));
+    const parsed =
+      text === undefined
+        ? undefined
+        : parseJsonDocument(path.join(path.dirname(doc.file), spec), text);
+    if (parsed === undefined) {
+      problems.push(problemAt(doc, ["base"], `file "${spec}" not found (looked in ${dir})`));
+    }
+    problems.push(...(parsed?.problems ?? []));
+    if (parsed?.doc === undefined) {
+      return { base: {}, baseAt };
+    }
+    baseAt = { doc: parsed.doc, path: [] };
   }
-  return spec === undefined ? none : { ...none, base: inlineBase(doc, spec, problems) ?? {} };
-}
-
-/** `base` naming a job file; undefined when it is missing or invalid (problems say why). */
-function baseFromFile(
-  doc: JsonDocument,
-  file: string,
-  dir: string,
-  readFile: ReadFile,
-  problems: Problem[],
-): SweepBase | undefined {
-  const baseText = readFile(path.resolve(dir, file));
-  if (baseText === undefined) {
-    problems.push(problemAt(doc, ["base"], `file "${file}" not found (looked in ${dir})`));
-    return undefined;
-  }
-  const parsed = parseJsonDocument(path.join(path.dirname(doc.file), file), baseText);
-  problems.push(...parsed.problems);
-  if (parsed.doc === undefined) {
-    return undefined;
-  }
-  const baseProblems = schemaProblems(parsed.doc, submitJobSchema, parsed.doc.value);
-  problems.push(...baseProblems);
-  if (baseProblems.length > 0) {
-    return undefined;
-  }
-  // The sweep names its jobs; the base file's own name is not used.
-  const rest = submitJobSchema.parse(parsed.doc.value);
-  delete rest.jobName;
-  if (rest.arrayProperties !== undefined) {
-    const why = "a sweep sets arrayProperties itself; remove it from the base job";
-    problems.push(problemAt(parsed.doc, ["arrayProperties"], why));
-  }
-  return { base: rest, baseDoc: parsed.doc, basePrefix: [] };
-}
-
-function inlineBase(
-  doc: JsonDocument,
-  raw: unknown,
-  problems: Problem[],
-): JobFileFields | undefined {
+  const raw = valueAt(baseAt.doc.value, baseAt.path);
   const isObject = raw !== null && typeof raw === "object" && !Array.isArray(raw);
-  if (isObject) {
-    for (const [key, why] of [
-      ["jobName", "put jobName at the top level of the sweep file"],
-      ["arrayProperties", "a sweep sets arrayProperties itself; remove it"],
-    ] as const) {
-      if (key in raw) {
-        problems.push(problemAt(doc, ["base", key], why, { key: true }));
-      }
+  const fromFile = baseAt === inline ? "" : " from the base job";
+  const own = new Map([
+    ["jobName", fromFile === "" ? "put jobName at the top level of the sweep file" : undefined],
+    ["arrayProperties", `a sweep sets arrayProperties itself; remove it${fromFile}`],
+  ]);
+  for (const [key, why] of own) {
+    if (isObject && key in raw && why !== undefined) {
+      problems.push(problemAt(baseAt.doc, [...baseAt.path, key], why, { key: true }));
     }
   }
   const rest = isObject
-    ? Object.fromEntries(
-        Object.entries(raw).filter(([k]) => k !== "jobName" && k !== "arrayProperties"),
-      )
+    ? Object.fromEntries(Object.entries(raw).filter(([k]) => !own.has(k)))
     : raw;
-  const baseProblems = schemaProblems(doc, baseSchema, rest, ["base"]);
-  problems.push(...baseProblems);
-  return baseProblems.length === 0 ? baseSchema.parse(rest) : undefined;
+  const found = schemaProblems(baseAt.doc, baseSchema, rest, baseAt.path);
+  problems.push(...found);
+  return { base: (found.length === 0 ? baseSchema.parse(rest) : undefined) ?? {}, baseAt };
 }
 
 /** Records which block declares `key`; a key declared by two blocks is a problem. */

@@ -81,12 +81,13 @@ function rawEnvironment(value: unknown): { name?: unknown; value?: unknown }[] {
  * has a string name, so a schema error does not hide a bad name or value.
  */
 function* variablesOf(item: Item | JsonDocument): Generator<WrittenVariable> {
-  const { doc, prefix } = fieldsSource(item);
-  if (doc !== undefined) {
-    for (const [i, { name, value }] of rawEnvironment(valueAt(doc.value, prefix)).entries()) {
+  const source = fieldsSource(item);
+  if (source !== undefined) {
+    const { doc, path } = source;
+    for (const [i, { name, value }] of rawEnvironment(valueAt(doc.value, path)).entries()) {
       if (typeof name === "string") {
         const text = typeof value === "string" ? value : undefined;
-        const at = [...prefix, ...ENVIRONMENT, i];
+        const at = [...path, ...ENVIRONMENT, i];
         yield { name, value: text, at: (m, part) => problemAt(doc, [...at, part], m) };
       }
     }

@@ -357,7 +357,6 @@ async function benchValueCheck(): Promise<BenchResult[]> {
     file: "bench.json",
     jobName: "bench",
     base: {},
-    basePrefix: [],
     sets,
     consumedFiles: [],
     keySources: new Map(),

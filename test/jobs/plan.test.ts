@@ -32,7 +32,6 @@ function sweepOf(jobName: string, sets: ParameterSet[]): LoadedSweep {
       containerOverrides: { environment: [{ name: "save_name", value: "r" }] },
       tags: { t: "1" },
     },
-    basePrefix: ["base"],
     sets,
     consumedFiles: [],
     keySources: new Map(),
