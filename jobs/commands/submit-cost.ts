@@ -6,7 +6,7 @@ import { readStackLedger, type Context } from "../context";
 import { BadInputError, type Problem } from "../errors";
 import type { LoadedOutputs } from "../input/outputs";
 import type { Submission } from "../input/plan";
-import { costBound, costCapProblem, type CostBound } from "../report/cost-bound";
+import { costBound, costCapProblem } from "../report/cost-bound";
 import { printCostBound } from "../output/cost-print";
 import type { SubmitResult } from "../output/submit-print";
 import { submitToBatch, type BatchOptions } from "./submit-batch";
@@ -24,7 +24,10 @@ export interface CostOptions {
   readonly ignorePolicyBounds?: boolean;
 }
 
-/** Sends `submissions` if their bound passes the caps; a dry run's or a send's result carries it. */
+/**
+ * Sends `submissions` if their bound passes the caps (said on stderr, but with --json; a
+ * BadInputError when a cap refuses it); a dry run's or a send's result carries the bound.
+ */
 export async function submitWithinCost(
   submissions: readonly Submission[],
   notes: readonly Problem[],
@@ -33,19 +36,6 @@ export async function submitWithinCost(
   ctx: Context,
   policyCap: PolicyCostCap | undefined,
 ): Promise<SubmitResult> {
-  const cost = submitCostBound(submissions, outputs, opts, ctx, policyCap);
-  const result = await submitToBatch(opts, ctx, outputs, submissions, notes);
-  return result.kind === "dry-run" || result.kind === "sent" ? { ...result, cost } : result;
-}
-
-/** The bound, said on stderr (but with --json); a BadInputError when a cap refuses it. */
-function submitCostBound(
-  submissions: readonly Submission[],
-  outputs: LoadedOutputs,
-  opts: CostOptions,
-  ctx: Context,
-  policyCap: PolicyCostCap | undefined,
-): CostBound {
   const user = definedOnly({ usdPerVcpuHour: opts.priceVcpuHour, usdPerGbHour: opts.priceGbHour });
   const cost = costBound(notInLedger(submissions, outputs, opts, ctx), outputs.outputs, user);
   if (!opts.json && cost.submissions.length > 0) {
@@ -74,7 +64,8 @@ function submitCostBound(
       refused.map((message) => ({ message: `${message}; nothing was sent` })),
     );
   }
-  return cost;
+  const result = await submitToBatch(opts, ctx, outputs, submissions, notes);
+  return result.kind === "dry-run" || result.kind === "sent" ? { ...result, cost } : result;
 }
 
 /** What a run would send: the submissions the ledger lacks, read without a lock. */

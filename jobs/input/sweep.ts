@@ -32,15 +32,14 @@ const MAX_SWEEP_SETS = 1_000_000;
 export type ParameterSet = ReadonlyMap<string, string>;
 type Scalar = string | number | boolean;
 
-interface KeySource {
-  readonly problemAt: (message: string) => Problem;
-}
+/** Locates a problem of one sweep key where it is declared. */
+type KeySource = (message: string) => Problem;
 
 export interface LoadedSweep {
   readonly kind: "sweep";
   readonly file: string;
   readonly jobName: string;
-  /** SubmitJob fields shared by every set (no jobName or arrayProperties). */
+  /** SubmitJob fields every set shares (no jobName or arrayProperties). */
   readonly base: JobFileFields;
   /** Where `base` is written; none for a bare CSV/TSV sweep. */
   readonly baseAt?: JsonPlace;
@@ -230,7 +229,7 @@ function rowsFile(shown: string, absolutePath: string, text: string) {
   const rows = parseRows(shown, text, absolutePath.toLowerCase().endsWith(".tsv") ? "\t" : ",");
   const sources = rows.header.map((h): [string, KeySource] => [
     h.name,
-    { problemAt: (message) => ({ file: shown, line: 1, column: h.column, message }) },
+    (message) => ({ file: shown, line: 1, column: h.column, message }),
   ]);
   return { ...rows, sources };
 }
@@ -357,7 +356,7 @@ function sweepBase(
 function claim(x: Expansion, key: string, where: string, source: KeySource): void {
   if (x.keySources.has(key)) {
     x.problems.push(
-      source.problemAt(`"${key}" is also set by another block of this sweep (${where}); keep one`),
+      source(`"${key}" is also set by another block of this sweep (${where}); keep one`),
     );
   } else {
     x.keySources.set(key, source);
@@ -393,9 +392,9 @@ function addInlineRows(x: Expansion): void {
   rows.forEach((row, i) => {
     for (const key of row.keys()) {
       if (!x.keySources.has(key)) {
-        claim(x, key, "rows", {
-          problemAt: (message) => problemAt(doc, ["rows", i, key], message, { key: true }),
-        });
+        claim(x, key, "rows", (message) =>
+          problemAt(doc, ["rows", i, key], message, { key: true }),
+        );
       }
     }
   });
@@ -407,9 +406,7 @@ function readBlock(x: Expansion, name: "grid" | "zip"): Block {
   const { doc } = x;
   const block = rawEntries<readonly Scalar[]>(doc, [name], blockValues, x.problems);
   for (const key of block.keys()) {
-    claim(x, key, name, {
-      problemAt: (message) => problemAt(doc, [name, key], message, { key: true }),
-    });
+    claim(x, key, name, (message) => problemAt(doc, [name, key], message, { key: true }));
   }
   if (block.size === 0) {
     x.problems.push(problemAt(doc, [name], `${name} is empty; add at least one variable`));

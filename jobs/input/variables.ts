@@ -97,12 +97,12 @@ function* variablesOf(item: Item | JsonDocument): Generator<WrittenVariable> {
   }
   for (const [i, set] of item.sets.entries()) {
     for (const [name, value] of set) {
-      const source = item.keySources.get(name) ?? item;
+      const source = item.keySources.get(name) ?? item.problemAt;
       yield {
         name,
         value,
         set: i,
-        at: (m, part) => source.problemAt(part === "name" ? m : `set ${i}: ${m}`),
+        at: (m, part) => source(part === "name" ? m : `set ${i}: ${m}`),
       };
     }
   }
@@ -284,15 +284,16 @@ class Located {
       for (const [name, source] of sweep.keySources) {
         const problem = this.answer.setNames[this.question.setName(name)];
         if (problem !== null) {
-          this.problems.push(source.problemAt(problem));
+          this.problems.push(source(problem));
         }
       }
     }
     const lacking = new Map<string, number[]>();
     sets.forEach((s, setNumber) => {
       for (const p of this.answer.sets[s].problems) {
-        const source = (p.name !== undefined ? sweep.keySources.get(p.name) : undefined) ?? sweep;
-        this.setProblem(() => source.problemAt(`set ${setNumber}: ${p.message}`));
+        const source =
+          (p.name !== undefined ? sweep.keySources.get(p.name) : undefined) ?? sweep.problemAt;
+        this.setProblem(() => source(`set ${setNumber}: ${p.message}`));
       }
       for (const message of this.answer.sets[s].missing) {
         const list = lacking.get(message) ?? [];
