@@ -88,7 +88,7 @@ export async function prepare(
   const plan = buildPlan(items, { array: opts.array, ...definedOnly({ outputs }) });
   const problems = [...plan.problems, ...(outputs ? tokenTagProblems(plan.submissions) : [])];
   if (problems.length > 0) {
-    throw new BadInputError(sortProblems(dedupe(problems)));
+    throw new BadInputError(sortProblems(problems));
   }
   if (outputs === undefined) {
     return { submissions: plan.submissions, notes: [], items };
@@ -134,7 +134,7 @@ async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]>
     checked.notes.forEach((note) => ctx.io.stderr.write(`${note}\n`));
   }
   if (problems.length > 0) {
-    throw new BadInputError(sortProblems(dedupe(problems), files));
+    throw new BadInputError(sortProblems(problems, files));
   }
   return items;
 }
@@ -180,10 +180,6 @@ function policyBoundsNotes(
     );
   }
   return { notes, ...definedOnly({ costCap }) };
-}
-
-function dedupe(problems: readonly Problem[]): Problem[] {
-  return [...new Map(problems.map((p) => [formatProblem(p), p])).values()];
 }
 
 /** The exit code of a submit, retry or local run (jobs/errors.ts). */
