@@ -66,15 +66,6 @@ const ENVIRONMENT = ["containerOverrides", "environment"] as const;
 /** At most this many problems of a sweep's sets are shown one by one; the rest are counted. */
 const SHOWN_SET_PROBLEMS = 10;
 
-/** A file's environment entries as written, whatever shape the rest of the file has. */
-function rawEnvironment(value: unknown): { name?: unknown; value?: unknown }[] {
-  const env = (value as { containerOverrides?: { environment?: unknown } } | null)
-    ?.containerOverrides?.environment;
-  return (Array.isArray(env) ? env : []).map(
-    (v) => (v ?? {}) as { name?: unknown; value?: unknown },
-  );
-}
-
 /**
  * Every variable an item sets, with where it was written: a job's environment, a sweep's
  * base and each of its sets, and in a file that failed the schema every entry that still
@@ -84,7 +75,9 @@ function* variablesOf(item: Item | JsonDocument): Generator<WrittenVariable> {
   const source = fieldsSource(item);
   if (source !== undefined) {
     const { doc, path } = source;
-    for (const [i, { name, value }] of rawEnvironment(valueAt(doc.value, path)).entries()) {
+    const env = valueAt(doc.value, [...path, ...ENVIRONMENT]);
+    for (const [i, entry] of (Array.isArray(env) ? env : []).entries()) {
+      const { name, value } = (entry ?? {}) as { name?: unknown; value?: unknown };
       if (typeof name === "string") {
         const text = typeof value === "string" ? value : undefined;
         const at = [...path, ...ENVIRONMENT, i];
