@@ -1,7 +1,7 @@
 /** A script's options, as `python3 container/run_job.py --describe` reads them from argparse. */
 import { z } from "zod";
 import { FatalError } from "../errors";
-import { probeArgs, startProbe } from "./python-probe";
+import { runProbe } from "./python-probe";
 
 const optionSchema = z.looseObject({
   /** The environment variable that carries the option, e.g. `var_a`. */
@@ -55,9 +55,6 @@ export async function describeScript(args: {
   readonly repoRoot: string;
   readonly script?: string;
 }): Promise<ScriptDescription> {
-  const text = await startProbe(
-    args.repoRoot,
-    probeArgs(args.repoRoot, "--describe", args.script),
-  ).finish();
+  const text = await runProbe(args.repoRoot, "--describe", "", args.script);
   return parseDescription(text, "`python3 container/run_job.py --describe`");
 }

@@ -8,7 +8,7 @@
 import type { Problem } from "../errors";
 import { FatalError } from "../errors";
 import { jsonValue, problemAt, valueAt, type JsonDocument } from "./json-source";
-import { probeArgs, startProbe, type StartedPython } from "./python-probe";
+import { runProbe } from "./python-probe";
 import { ARRAY_MIN_SIZE, type LoadedJob } from "./job-file";
 import type { ScriptDescription } from "./script-options";
 import { fieldsSource } from "./scripts";
@@ -341,24 +341,15 @@ export async function checkVariables(
   };
 }
 
-/**
- * Runs `python3 container/run_job.py --check-values [--script S] [--script-options FILE]`:
- * the process `started` beside the describe step when it is that very command, else a new one.
- */
+/** Runs `python3 container/run_job.py --check-values [--script S] [--script-options FILE]`. */
 export async function checkValuesWithPython(
   repoRoot: string,
   script: string | undefined,
   request: CheckRequest,
-  started?: StartedPython,
   scriptOptions?: string,
 ): Promise<CheckAnswer> {
-  const argv = probeArgs(repoRoot, "--check-values", script, scriptOptions);
-  const reuse = started?.argv.join("\0") === argv.join("\0");
-  if (!reuse) {
-    started?.cancel();
-  }
-  const probe = reuse && started !== undefined ? started : startProbe(repoRoot, argv);
-  const text = await probe.finish(JSON.stringify(request));
+  const input = JSON.stringify(request);
+  const text = await runProbe(repoRoot, "--check-values", input, script, scriptOptions);
   const answer = jsonValue(text);
   if (answer === undefined) {
     const shown = "python3 container/run_job.py --check-values";
