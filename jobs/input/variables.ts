@@ -8,9 +8,8 @@
 import type { Problem } from "../errors";
 import { FatalError } from "../errors";
 import { jsonValue, problemAt, valueAt, type JsonDocument } from "./json-source";
-import { runProbe } from "./python-probe";
 import { ARRAY_MIN_SIZE, type LoadedJob } from "./job-file";
-import type { ScriptDescription } from "./script-options";
+import { runProbe, type ScriptDescription } from "./script-options";
 import { fieldsSource } from "./scripts";
 import { whichSets, type LoadedSweep } from "./sweep";
 
