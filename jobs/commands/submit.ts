@@ -26,7 +26,7 @@ import { localLedgerView, planLocal, runLocal } from "./local";
 import { dependencyOrder } from "../input/depends";
 import { latestLocalRuns, readLocalRuns } from "../state/local-runs";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
-import { buildPlan, missingOutputsMessage, tokenTagProblems, type Submission } from "../input/plan";
+import { buildPlan, missingOutputsMessage, type Submission } from "../input/plan";
 import { parseDescription } from "../input/script-options";
 import { checkVariables, type CheckRequest } from "../input/variables";
 import type { LoadedSweep } from "../input/sweep";
@@ -86,9 +86,8 @@ export async function prepare(
   const items = await checkedInputs(opts, ctx);
   const outputs = opts.locally === true ? undefined : stackOutputs(opts, ctx);
   const plan = buildPlan(items, { array: opts.array, ...definedOnly({ outputs }) });
-  const problems = [...plan.problems, ...(outputs ? tokenTagProblems(plan.submissions) : [])];
-  if (problems.length > 0) {
-    throw new BadInputError(sortProblems(problems));
+  if (plan.problems.length > 0) {
+    throw new BadInputError(sortProblems(plan.problems));
   }
   if (outputs === undefined) {
     return { submissions: plan.submissions, notes: [], items };

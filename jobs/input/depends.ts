@@ -1,10 +1,8 @@
 /**
- * Dependencies by name: `{"jobName": "grid_sweep"}` in `dependsOn` waits for the job or
- * sweep of that name, from this submit or the ledger, where AWS Batch takes only job IDs,
- * at most 20 (https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html).
- * A submission's hash stays the file's request (with names), so a re-run and jobs:retry
- * compare what the file asked for; the IDs follow from the ledger alone, so a resend
- * resolves them the same way.
+ * Dependencies by name: `{"jobName": "grid_sweep"}` in `dependsOn` waits for that job or
+ * sweep, of this submit or the ledger; AWS Batch takes only job IDs, at most 20
+ * (https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html). The hash stays
+ * the file's request (with names); the IDs follow from the ledger, so a resend agrees.
  */
 import { FARGATE_MEMORY_MIB } from "../../components/instance-types";
 import { CHUNK_SIZE, chunkRanges } from "./chunks";

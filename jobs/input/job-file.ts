@@ -76,7 +76,6 @@ const consumableResources = z.strictObject({
     .optional(),
 });
 
-/** Every SubmitJob field, strictly typed. */
 export const submitJobSchema = z.strictObject({
   jobName: str.optional(),
   jobQueue: nonEmpty.optional(),

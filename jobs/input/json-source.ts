@@ -268,7 +268,6 @@ function duplicateKeys(file: string, text: string, node: Node, at: JsonPath = []
   });
 }
 
-/** The value at `path`, or undefined when there is none. */
 export function valueAt(root: unknown, path: JsonPath): unknown {
   let cur: unknown = root;
   for (const seg of path) {

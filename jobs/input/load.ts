@@ -117,7 +117,6 @@ function utf8Reader(files: readonly InputFile[], problems: Problem[]): ReadFile 
   };
 }
 
-/** Parses and schema-checks every file. */
 export function loadInputs(files: readonly InputFile[]): {
   items: (LoadedJob | LoadedSweep)[];
   invalid: JsonDocument[];

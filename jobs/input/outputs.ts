@@ -191,7 +191,6 @@ export function loadOutputs(args: {
   return { outputs, stack, source: `pulumi stack ${stack}` };
 }
 
-/** The output `key`, or a FatalError naming what needs it and the fix. */
 export function requireOutput(
   loaded: { outputs: StackOutputs; source: string },
   key: (typeof OUTPUT_KEYS)[number],

@@ -46,21 +46,22 @@ export const TOKEN_TAG = "batchpy:submission-token";
 /** AWS allows at most 50 tags per resource; the token takes one. */
 const MAX_JOB_TAGS = 50;
 
-export function tokenTagProblems(submissions: readonly Submission[]): Problem[] {
+function tokenTagProblems(submissions: readonly Submission[]): Problem[] {
   const problems: Problem[] = [];
   for (const s of submissions) {
     const tags = s.request.tags ?? {};
+    const n = Object.keys(tags).length;
     if (TOKEN_TAG in tags) {
       problems.push({
         file: s.file,
         path: `tags.${TOKEN_TAG}`,
         message: `"${TOKEN_TAG}" is set by jobs:submit to make submission exactly-once; remove it from the file`,
       });
-    } else if (Object.keys(tags).length >= MAX_JOB_TAGS) {
+    } else if (n >= MAX_JOB_TAGS) {
       problems.push({
         file: s.file,
         path: "tags",
-        message: `"${s.jobName}" has ${Object.keys(tags).length} tags; jobs:submit adds "${TOKEN_TAG}" and AWS allows ${MAX_JOB_TAGS}; remove at least ${Object.keys(tags).length - MAX_JOB_TAGS + 1}`,
+        message: `"${s.jobName}" has ${n} tags; jobs:submit adds "${TOKEN_TAG}" and AWS allows ${MAX_JOB_TAGS}; remove at least ${n - MAX_JOB_TAGS + 1}`,
       });
     }
   }
@@ -246,7 +247,7 @@ export function buildPlan(
   opts: { readonly outputs?: { outputs: StackOutputs; source: string }; readonly array: boolean },
 ): {
   readonly submissions: Submission[];
-  /** What only shows once everything is put together: sizes, derived and duplicate names. */
+  /** What only shows once everything is put together: sizes, tags, derived and duplicate names. */
   readonly problems: Problem[];
   /** Stack outputs the files rely on and the outputs lack (not the files' fault). */
   readonly missingOutputs: MissingOutput[];
@@ -285,6 +286,7 @@ export function buildPlan(
     problems: [
       ...problems,
       ...submissions.flatMap((s) => sizeProblems(s.file, s.request)),
+      ...(stack !== undefined ? tokenTagProblems(submissions) : []),
       ...duplicateNameProblems(submissions),
     ],
     missingOutputs: [...needs.values()].filter((m) => m.files.length > 0),

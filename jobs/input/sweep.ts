@@ -111,17 +111,13 @@ export function parseRows(
   delimiter: "," | "\t",
 ): { sets: ParameterSet[]; header: Header; problems: Problem[] } {
   const records = readRecords(file, text, delimiter);
-  if (!Array.isArray(records)) {
-    return { sets: [], header: [], problems: [records] };
-  }
-  if (records.length === 0) {
-    return {
-      sets: [],
-      header: [],
-      problems: [
-        { file, line: 1, message: "empty file: expected a header row and at least one row" },
-      ],
+  if (!Array.isArray(records) || records.length === 0) {
+    const empty = {
+      file,
+      line: 1,
+      message: "empty file: expected a header row and at least one row",
     };
+    return { sets: [], header: [], problems: [Array.isArray(records) ? empty : records] };
   }
   const starts = fieldStarts(text.replace(/^\uFEFF/, ""), delimiter);
   const header = records[0].map((name, i) => ({ name, column: (starts[i] ?? 0) + 1 }));

@@ -1,9 +1,8 @@
 /**
- * Every variable of every job and sweep, judged by the entrypoint (container/batchpy_job/
- * values.py, `run_job.py --check-values`) and located here. It is asked about each distinct
- * name, (name, value) pair and set of option names, never about every set of a sweep. One
- * walk over an item's variables with their positions (`variablesOf`) builds the question
- * and, walked again, puts each answer at its file, line and column.
+ * Every variable of every job and sweep, judged by the entrypoint (`run_job.py
+ * --check-values`, container/batchpy_job/values.py) about each distinct name, (name, value)
+ * pair and set of option names, never every set of a sweep, and located here: one walk over
+ * an item's variables (`variablesOf`) builds the question and, again, places each answer.
  */
 import type { Problem } from "../errors";
 import { FatalError } from "../errors";
