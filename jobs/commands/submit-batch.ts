@@ -31,7 +31,7 @@ import {
 } from "../aws/exactly-once";
 import { DEFAULT_SUBMIT_CONCURRENCY, runAll } from "../aws/pool";
 import { Claims, whoAmI } from "../aws/claims";
-import { barrierSpec, namedDependencies } from "../input/depends";
+import { namedDependencies } from "../input/depends";
 import { checkDependencies, refuseFailedParents, sendInOrder } from "./submit-order";
 import { Ledger, type LedgerEntry } from "../state/ledger";
 import { acquireLock, lockPath, type Lock } from "../state/lock";
@@ -227,9 +227,8 @@ async function submitWithLedger(
     }
     const later = await laterItems(start, open, submissions, ledger, opts, ctx, sendCtx);
     const rest = [...later.items, ...items.filter((i) => !waitsForNone(i))];
-    const barrier = barrierSpec(outputs.outputs.computeType);
     const second = complete(first)
-      ? await sendInOrder(rest, levels, sendCtx, concurrency, barrier)
+      ? await sendInOrder(rest, levels, sendCtx, concurrency, outputs.outputs.computeType)
       : { ...mergeResults(), notSent: rest };
     const all = [...skipped, ...later.skipped];
     const sent = mergeResults(first, second);

@@ -17,12 +17,7 @@ import {
   type SendContext,
   type SendItem,
 } from "../aws/exactly-once";
-import {
-  dependencyOrder,
-  parentsInLedger,
-  resolveDependencies,
-  type BarrierSpec,
-} from "../input/depends";
+import { dependencyOrder, parentsInLedger, resolveDependencies } from "../input/depends";
 import type { Submission } from "../input/plan";
 import type { Ledger } from "../state/ledger";
 
@@ -87,7 +82,7 @@ export async function sendInOrder(
   levels: ReadonlyMap<string, number>,
   ctx: SendContext,
   concurrency: number,
-  barrier: BarrierSpec,
+  computeType: string | undefined,
 ): Promise<SendAllResult> {
   const byLevel: SendItem[][] = [];
   for (const item of items) {
@@ -101,7 +96,7 @@ export async function sendInOrder(
     const waiting: SendItem[] = [];
     const barriers: Submission[] = [];
     for (const item of pending) {
-      const r = resolveDependencies(item.submission, ctx.ledger.entries, barrier);
+      const r = resolveDependencies(item.submission, ctx.ledger.entries, computeType);
       if (r.kind === "ready") {
         send.push({ ...item, submission: r.submission });
       } else {
