@@ -19,7 +19,6 @@ import { DEFAULT_BOUNDS } from "../../policy/bounds";
 import { boundsFromPolicyConfig } from "../../policy/check/policy-config";
 import { boundsProblems } from "../input/bounds";
 import type { LoadedJob } from "../input/job-file";
-import type { JsonDocument } from "../input/json-source";
 import { expandInputs, loadInputs, sortProblems } from "../input/load";
 import { byScript } from "../input/scripts";
 import { localLedgerView, planLocal, runLocal } from "./local";
@@ -126,9 +125,7 @@ async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]>
     const plainEnv = opts.plainEnv !== undefined ? new Set(opts.plainEnv) : desc.plainEnv;
     const ask = (request: CheckRequest) =>
       ctx.checkValues(script ?? opts.scriptFile, request, script === undefined ? saved : undefined);
-    const loaded = group.filter((item): item is Item => "kind" in item);
-    const failed = group.filter((item): item is JsonDocument => !("kind" in item));
-    const checked = await checkVariables(loaded, { ...desc, plainEnv }, ask, failed, opts.array);
+    const checked = await checkVariables(group, { ...desc, plainEnv }, ask, [], opts.array);
     problems.push(...checked.problems);
     checked.notes.forEach((note) => ctx.io.stderr.write(`${note}\n`));
   }
@@ -158,16 +155,16 @@ function policyBoundsNotes(
   ctx: Context,
   outputs: LoadedOutputs,
 ): { notes: Problem[]; costCap?: PolicyCostCap } {
-  let bounds = DEFAULT_BOUNDS;
-  let costCap: PolicyCostCap | undefined;
-  if (opts.policyPackConfig !== undefined) {
-    const text = readOptionFile("--policy-pack-config", opts.policyPackConfig, ctx);
-    const parsed = boundsFromPolicyConfig(text, opts.policyPackConfig);
-    if (parsed.problems.length > 0) {
-      throw new BadInputError(parsed.problems.map((message) => ({ message })));
-    }
-    bounds = parsed.bounds;
-    costCap = parsed.costCap;
+  const file = opts.policyPackConfig;
+  const {
+    bounds,
+    costCap,
+    problems: bad = [],
+  } = file === undefined
+    ? { bounds: DEFAULT_BOUNDS }
+    : boundsFromPolicyConfig(readOptionFile("--policy-pack-config", file, ctx), file);
+  if (bad.length > 0) {
+    throw new BadInputError(bad.map((message) => ({ message })));
   }
   const { problems, notes } = boundsProblems(items, bounds, outputs.outputs.jobLimits);
   if (problems.length > 0 && opts.ignorePolicyBounds !== true) {

@@ -309,7 +309,7 @@ class Located {
  * are checked one by one. `array`: false with --no-array (one job per set of a sweep).
  */
 export async function checkVariables(
-  items: readonly Item[],
+  items: readonly (Item | JsonDocument)[],
   desc: ScriptDescription,
   ask: (request: CheckRequest) => Promise<CheckAnswer>,
   invalid: readonly JsonDocument[] = [],
