@@ -7,6 +7,7 @@ import {
   findNodeAtLocation,
   parseTree,
   printParseErrorCode,
+  visit,
   type Node,
   type ParseError,
 } from "jsonc-parser";
@@ -190,35 +191,21 @@ function notTextProblems(doc: JsonDocument): Problem[] {
     return [];
   }
   const problems: Problem[] = [];
-  const check = (s: string, at: JsonPath, what: "key" | "value"): void => {
-    const half = LONE_SURROGATE.exec(s)?.[0];
-    if (half !== undefined) {
-      const code = `\\u${half.charCodeAt(0).toString(16)}`;
-      problems.push(
-        problemAt(
-          doc,
-          at,
-          `the ${what} ${JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s)} holds ${code}, half of a UTF-16 surrogate pair, which is ` +
-            "not a character and cannot be encoded as UTF-8; remove it, or write the whole pair " +
-            "(such as \\ud83d\\ude00)",
-          { key: what === "key" },
-        ),
-      );
+  const check = (s: unknown, at: JsonPath, what: "key" | "value"): void => {
+    const half = typeof s === "string" ? LONE_SURROGATE.exec(s)?.[0] : undefined;
+    if (typeof s === "string" && half !== undefined) {
+      const shown = JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s);
+      const message =
+        `the ${what} ${shown} holds \\u${half.charCodeAt(0).toString(16)}, half of a UTF-16 ` +
+        "surrogate pair, which is not a character and cannot be encoded as UTF-8; remove it, " +
+        "or write the whole pair (such as \\ud83d\\ude00)";
+      problems.push(problemAt(doc, at, message, { key: what === "key" }));
     }
   };
-  const visit = (v: unknown, at: JsonPath): void => {
-    if (typeof v === "string") {
-      check(v, at, "value");
-    } else if (Array.isArray(v)) {
-      v.forEach((item, i) => visit(item, [...at, i]));
-    } else if (v !== null && typeof v === "object") {
-      for (const [key, item] of Object.entries(v)) {
-        check(key, [...at, key], "key");
-        visit(item, [...at, key]);
-      }
-    }
-  };
-  visit(doc.value, []);
+  visit(doc.text, {
+    onObjectProperty: (key, _o, _l, _sl, _sc, at) => check(key, [...at(), key], "key"),
+    onLiteralValue: (value, _o, _l, _sl, _sc, at) => check(value, at(), "value"),
+  });
   return problems;
 }
 
