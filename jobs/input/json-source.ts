@@ -169,7 +169,7 @@ export function parseJsonDocument(
     }
     return { problems };
   }
-  problems.push(...duplicateKeys(file, text, root));
+  problems.push(...duplicateKeys(file, text));
   if (problems.length > 0) {
     return { problems };
   }
@@ -229,30 +229,25 @@ export function jsonValue(text: string): { value: unknown } | undefined {
 
 /**
  * JSON.parse silently keeps the last of two equal keys, so a copy-pasted key hides that way:
- * each repeated key under `node` (compared unescaped, as JSON.parse compares them).
+ * each repeated key (compared unescaped, as JSON.parse compares them).
  */
-function duplicateKeys(file: string, text: string, node: Node, at: JsonPath = []): Problem[] {
-  const keys = new Set<string>();
-  return (node.children ?? []).flatMap((child, i) => {
-    if (node.type !== "object") {
-      return duplicateKeys(file, text, child, [...at, i]);
-    }
-    const [key, value] = child.children as [Node, Node | undefined];
-    const name = key.value as string;
-    const path = [...at, name];
-    const repeated = keys.has(name)
-      ? [
-          {
-            file,
-            ...lineColumnAt(text, child.offset),
-            path: formatPath(path),
-            message: `duplicate key "${name}"; JSON keeps only the last one, so remove one of them`,
-          },
-        ]
-      : [];
-    keys.add(name);
-    return [...repeated, ...(value !== undefined ? duplicateKeys(file, text, value, path) : [])];
+function duplicateKeys(file: string, text: string): Problem[] {
+  const problems: Problem[] = [];
+  const objects: Set<string>[] = [];
+  visit(text, {
+    onObjectBegin: () => void objects.push(new Set()),
+    onObjectEnd: () => void objects.pop(),
+    onObjectProperty: (name, offset, _l, _sl, _sc, at) => {
+      const keys = objects[objects.length - 1];
+      if (keys.has(name)) {
+        const message = `duplicate key "${name}"; JSON keeps only the last one, so remove one of them`;
+        const path = formatPath([...at(), name]);
+        problems.push({ file, ...lineColumnAt(text, offset), path, message });
+      }
+      keys.add(name);
+    },
   });
+  return problems;
 }
 
 export function valueAt(root: unknown, path: JsonPath): unknown {
