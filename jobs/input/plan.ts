@@ -29,17 +29,15 @@ interface SubmissionBase {
   readonly sweep?: string;
 }
 
-export interface SingleSubmission extends SubmissionBase {
-  readonly kind: "single";
-}
-
-export interface ArraySubmission extends SubmissionBase {
-  readonly kind: "array";
-  readonly arraySize: number;
-  readonly manifest: { readonly key: string; readonly body: string; readonly sets: number };
-}
-
-export type Submission = SingleSubmission | ArraySubmission;
+export type Submission = SubmissionBase &
+  (
+    | { readonly kind: "single" }
+    | {
+        readonly kind: "array";
+        readonly arraySize: number;
+        readonly manifest: { readonly key: string; readonly body: string; readonly sets: number };
+      }
+  );
 
 export const TOKEN_TAG = "batchpy:submission-token";
 
@@ -209,7 +207,7 @@ function single(
   fields: JobFileFields,
   vars: ParameterSet,
   resolved: Resolved,
-): SingleSubmission {
+): Submission {
   const request = buildRequest(
     jobName,
     fields,
