@@ -235,15 +235,13 @@ function loaded(problems: Problem[], sweep: () => LoadedSweep): SweepResult {
   return problems.length > 0 ? { problems } : { problems: [], sweep: sweep() };
 }
 
-/** A sweep's blocks as they are read: their sets, who declared each key, files read. */
+/** A sweep's blocks as they are read: who declared each key, files read. */
 interface Expansion {
   readonly doc: JsonDocument;
   readonly dir: string;
   readonly problems: Problem[];
-  readonly blocks: ParameterSet[][];
   readonly keySources: Map<string, KeySource>;
   readonly consumedFiles: string[];
-  expected: number;
 }
 
 /** Validates a sweep JSON document and expands it into parameter sets. */
@@ -261,28 +259,19 @@ export function loadSweep(
   const { jobName, problem } = fileJobName(doc, spec.jobName);
   problems.push(...(problem !== undefined ? [problem] : []));
   const base = sweepBase(doc, spec.base, dir, readFile, problems);
-  const x: Expansion = {
-    doc,
-    dir,
-    problems,
-    blocks: [],
-    keySources: new Map(),
-    consumedFiles: [],
-    expected: 1,
-  };
-  if (typeof spec.rows === "string") {
-    addFileRows(x, spec.rows, readFile);
-  } else if (spec.rows !== undefined) {
-    addInlineRows(x);
-  }
-  if (spec.zip !== undefined) {
-    addZip(x);
-  }
-  if (spec.grid !== undefined) {
-    addGrid(x);
-  }
-  if (x.expected > MAX_SWEEP_SETS) {
-    const sets = formatNumber(x.expected);
+  const x: Expansion = { doc, dir, problems, keySources: new Map(), consumedFiles: [] };
+  const rows = typeof spec.rows === "string" ? fileRows(x, spec.rows, readFile) : inlineRows(x);
+  const blocks = [rows, spec.zip !== undefined ? zipSets(x) : undefined].filter(
+    (b) => b !== undefined,
+  );
+  // The grid is expanded last, only for a sweep within MAX_SWEEP_SETS.
+  const grid = spec.grid !== undefined ? readBlock(x, "grid") : new Map<string, Scalar[]>();
+  const expected = [
+    ...blocks.map((b) => b.length),
+    ...[...grid.values()].map((v) => v.length),
+  ].reduce((n, k) => n * k, 1);
+  if (expected > MAX_SWEEP_SETS) {
+    const sets = formatNumber(expected);
     const limit = formatNumber(MAX_SWEEP_SETS);
     const message = `the sweep expands to ${sets} parameter sets; the limit per file is ${limit}`;
     problems.push(problemAt(doc, [], `${message}; split it into several sweep files`));
@@ -292,7 +281,7 @@ export function loadSweep(
     file: doc.file,
     jobName,
     ...base,
-    sets: combineBlocks(x.blocks),
+    sets: combineBlocks([...blocks, ...(grid.size > 0 ? [expandGrid(grid)] : [])]),
     consumedFiles: x.consumedFiles,
     keySources: x.keySources,
     problemAt: (message) => problemAt(doc, [], message),
@@ -359,28 +348,31 @@ function claim(x: Expansion, key: string, where: string, source: KeySource): voi
   }
 }
 
-function addFileRows(x: Expansion, file: string, readFile: ReadFile): void {
+function fileRows(x: Expansion, file: string, readFile: ReadFile): ParameterSet[] | undefined {
   const rowsPath = path.resolve(x.dir, file);
   const rowsText = readFile(rowsPath);
   if (!/\.(csv|tsv)$/i.test(rowsPath)) {
     x.problems.push(problemAt(x.doc, ["rows"], `"${file}" must be a .csv or .tsv file`));
-    return;
+    return undefined;
   }
   if (rowsText === undefined) {
     x.problems.push(problemAt(x.doc, ["rows"], `file "${file}" not found (looked in ${x.dir})`));
-    return;
+    return undefined;
   }
   const parsed = rowsFile(path.join(path.dirname(x.doc.file), file), rowsPath, rowsText);
   x.problems.push(...parsed.problems);
   x.consumedFiles.push(rowsPath);
   parsed.sources.forEach(([name, source]) => claim(x, name, "rows", source));
-  addBlock(x, parsed.sets);
+  return parsed.sets;
 }
 
 /** `rows` written inline as objects; each key is located at the first row that has it. */
-function addInlineRows(x: Expansion): void {
+function inlineRows(x: Expansion): ParameterSet[] | undefined {
   const { doc } = x;
-  const count = (doc.value as { rows: unknown[] }).rows.length;
+  const count = (doc.value as { rows?: unknown[] }).rows?.length;
+  if (count === undefined) {
+    return undefined;
+  }
   const rows = Array.from({ length: count }, (_, i) =>
     rawEntries<Scalar>(doc, ["rows", i], scalar, x.problems),
   );
@@ -394,7 +386,7 @@ function addInlineRows(x: Expansion): void {
       }
     }
   });
-  addBlock(x, sets);
+  return sets;
 }
 
 /** A `grid` or `zip` block's lists, each key claimed. */
@@ -410,29 +402,14 @@ function readBlock(x: Expansion, name: "grid" | "zip"): Block {
   return block;
 }
 
-/** Adds a block of sets; the expected total is kept even for a grid left unexpanded. */
-function addBlock(x: Expansion, sets: ParameterSet[]): void {
-  x.blocks.push(sets);
-  x.expected *= sets.length;
-}
-
-function addZip(x: Expansion): void {
+function zipSets(x: Expansion): ParameterSet[] {
   const zip = readBlock(x, "zip");
   const lengths = [...zip].map(([k, v]) => `${k}: ${v.length}`);
   if (new Set([...zip.values()].map((v) => v.length)).size > 1) {
     const message = `zip lists must have the same length (${lengths.join(", ")})`;
     x.problems.push(problemAt(x.doc, ["zip"], `${message}; use "grid" for every combination`));
   }
-  addBlock(x, expandZip(zip));
-}
-
-/** `grid`; expanded only when the whole sweep stays within MAX_SWEEP_SETS. */
-function addGrid(x: Expansion): void {
-  const grid = readBlock(x, "grid");
-  x.expected *= [...grid.values()].reduce((n, v) => n * v.length, 1);
-  if (x.expected <= MAX_SWEEP_SETS) {
-    x.blocks.push(expandGrid(grid));
-  }
+  return expandZip(zip);
 }
 
 /**
