@@ -21,10 +21,6 @@ export function fieldsSource(item: Checked): JsonPlace | undefined {
   return item.kind === "job" ? { doc: item.doc, path: [] } : item.baseAt;
 }
 
-function isFile(file: string): boolean {
-  return fs.statSync(file, { throwIfNoEntry: false })?.isFile() === true;
-}
-
 /**
  * The items by the script they run: its absolute path, or undefined for the default
  * (jobs:submit's --script-file, else script.py). A name that is not a file directly under
@@ -45,7 +41,8 @@ export function byScript(
     if (
       source !== undefined &&
       file !== undefined &&
-      (path.basename(file) !== name || !isFile(file))
+      (path.basename(file) !== name ||
+        fs.statSync(file, { throwIfNoEntry: false })?.isFile() !== true)
     ) {
       const scripts = fs.readdirSync(folder).filter((f) => f.endsWith(".py"));
       const message =
