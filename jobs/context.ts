@@ -26,7 +26,6 @@ import {
 } from "./input/outputs";
 import { describeScript, type ScriptDescription } from "./input/script-options";
 import { checkValuesWithPython, type CheckValues } from "./input/variables";
-import { startCheckValues, type StartedPython } from "./input/python-probe";
 import { VARS } from "../components/contract";
 import { formatNumber } from "./output/numbers";
 import type { Io } from "./output/visible";
@@ -57,25 +56,15 @@ export const REPO_ROOT = path.resolve(__dirname, "..");
 export function defaultContext(io: Io, signal: AbortSignal): Context {
   const env = process.env;
   const cwd = process.cwd();
-  // The values check's Python starts beside the describe step's and waits on its stdin for
-  // the pairs, so the two start-ups overlap; unused, it ends with the command.
-  let early: StartedPython | undefined;
   return {
     io,
     cwd,
     env,
     repoRoot: REPO_ROOT,
     clients: (region) => createAwsClients({ region, env }),
-    describe: (script) => {
-      early?.cancel();
-      early = startCheckValues(REPO_ROOT, script);
-      return describeScript({ repoRoot: REPO_ROOT, script });
-    },
-    checkValues: (script, request, scriptOptions) => {
-      const started = early;
-      early = undefined;
-      return checkValuesWithPython(REPO_ROOT, script, request, started, scriptOptions);
-    },
+    describe: (script) => describeScript({ repoRoot: REPO_ROOT, script }),
+    checkValues: (script, request, scriptOptions) =>
+      checkValuesWithPython(REPO_ROOT, script, request, scriptOptions),
     pulumi: defaultPulumiRunner(env, REPO_ROOT),
     signal,
   };

@@ -58,6 +58,18 @@ export function isFileSystemError(err: unknown): boolean {
   return typeof (err as NodeJS.ErrnoException | null)?.code === "string";
 }
 
+/** `read()`, or undefined when the file system refuses it. */
+export function orUndefined<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (err) {
+    if (isFileSystemError(err)) {
+      return undefined;
+    }
+    throw err;
+  }
+}
+
 /** A path that does not exist (ENOENT), or runs through a file (ENOTDIR). */
 export function isMissingFile(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | null)?.code;

@@ -4,28 +4,21 @@
  * original files (whose hashes must match the ledger's); an interrupted retry is planned as of
  * before it started, so running it again completes it.
  */
-import { chunkJobName, chunkRanges } from "../input/chunks";
 import { describeById, selectEntries, withStack, type Context } from "../context";
 import type { AwsClients } from "../aws/api";
 import { BadInputError, FatalError, type Problem } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
 import { retryJobName } from "../input/derived-names";
-import { ARRAY_MIN_SIZE, checkJobName, type LoadedJob } from "../input/job-file";
+import { checkJobName, type LoadedJob } from "../input/job-file";
 import { requireOutput } from "../input/outputs";
-import {
-  loneSetSubmission,
-  requestHash,
-  sweepArraySubmission,
-  type Submission,
-} from "../input/plan";
+import { requestHash, sweepSubmissions, type Submission } from "../input/plan";
 import { latestRuns, type RunUnit } from "../report/rows";
 import { awsSource } from "../report/sources";
 import { TERMINAL } from "../status";
-import { prepare, submitExitCode, type SubmitOptions } from "./submit";
-import { submitWithinCost } from "./submit-cost";
+import { prepare, submitExitCode, submitWithinCost, type SubmitOptions } from "./submit";
 import type { PolicyCostCap } from "../../policy/check/policy-config";
 import { printSubmitResult, type SubmitResult } from "../output/submit-print";
-import type { LoadedSweep, ParameterSet } from "../input/sweep";
+import type { LoadedSweep } from "../input/sweep";
 import { groupOf, isRetryEntry, retryNumber } from "../state/attempts";
 import { standingRuns } from "../input/depends";
 import { failedByDependency, pipelineOf } from "../pipeline";
@@ -67,20 +60,8 @@ export function planSweepRetry(
   template: Submission,
 ): Submission[] {
   const sorted = [...indexes].sort((a, b) => a - b);
-  const resolved = {
-    jobQueue: template.request.jobQueue,
-    jobDefinition: template.request.jobDefinition,
-  };
-  const ranges = chunkRanges(sorted.length);
-  return ranges.map(({ first, count }, c): Submission => {
-    const name = ranges.length > 1 ? chunkJobName(jobName, c) : jobName;
-    const numbers = sorted.slice(first, first + count);
-    const sets = numbers.map((i) => sweep.sets[i] as ParameterSet);
-    const { file, jobName: of, base } = sweep;
-    return count < ARRAY_MIN_SIZE
-      ? loneSetSubmission(file, of, name, base, sets[0], numbers[0], resolved)
-      : sweepArraySubmission(file, of, name, base, sets, numbers, resolved);
-  });
+  const { jobQueue, jobDefinition } = template.request;
+  return sweepSubmissions(sweep, jobName, sorted, { jobQueue, jobDefinition });
 }
 
 /** A failed single job again, under `jobName`, still filed under its own name. */

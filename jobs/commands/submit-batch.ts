@@ -34,12 +34,10 @@ import {
 import { DEFAULT_SUBMIT_CONCURRENCY, runAll } from "../aws/pool";
 import { Claims, whoAmI } from "../aws/claims";
 import {
-  barrierSpec,
   dependencyOrder,
   namedDependencies,
   parentsInLedger,
   resolveDependencies,
-  type BarrierSpec,
 } from "../input/depends";
 import { Ledger, type LedgerEntry } from "../state/ledger";
 import { acquireLock, lockPath, type Lock } from "../state/lock";
@@ -228,9 +226,8 @@ async function submitWithLedger(
     }
     const later = await laterItems(start, open, submissions, ledger, opts, ctx, sendCtx);
     const rest = [...later.items, ...items.filter((i) => !waitsForNone(i))];
-    const barrier = barrierSpec(outputs.outputs.computeType);
     const second = complete(first)
-      ? await sendInOrder(rest, levels, sendCtx, concurrency, barrier)
+      ? await sendInOrder(rest, levels, sendCtx, concurrency, outputs.outputs.computeType)
       : { ...mergeResults(), notSent: rest };
     const all = [...skipped, ...later.skipped];
     const sent = mergeResults(first, second);
@@ -436,7 +433,7 @@ async function sendInOrder(
   levels: ReadonlyMap<string, number>,
   ctx: SendContext,
   concurrency: number,
-  barrier: BarrierSpec,
+  computeType: string | undefined,
 ): Promise<SendAllResult> {
   const byLevel: SendItem[][] = [];
   for (const item of items) {
@@ -450,7 +447,7 @@ async function sendInOrder(
     const waiting: SendItem[] = [];
     const barriers: Submission[] = [];
     for (const item of pending) {
-      const r = resolveDependencies(item.submission, ctx.ledger.entries, barrier);
+      const r = resolveDependencies(item.submission, ctx.ledger.entries, computeType);
       if (r.kind === "ready") {
         send.push({ ...item, submission: r.submission });
       } else {

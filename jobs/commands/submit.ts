@@ -1,11 +1,19 @@
 /**
  * `jobs:submit`: check every input before the first side effect, plan, then run here
- * (`--locally`) or send to Batch exactly once per job name (./submit-batch.ts).
+ * (`--locally`) or, within the cost caps, send to Batch exactly once per job name
+ * (./submit-batch.ts).
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { createProgress, displayPath, localRoot, stackOutputs, type Context } from "../context";
+import {
+  createProgress,
+  displayPath,
+  localRoot,
+  readStackLedger,
+  stackOutputs,
+  type Context,
+} from "../context";
 import {
   BadInputError,
   EXIT_FAILURE,
@@ -15,25 +23,25 @@ import {
   formatProblem,
   type Problem,
 } from "../errors";
-import { DEFAULT_BOUNDS } from "../../policy/bounds";
+import { COST_CAP_POLICY, DEFAULT_BOUNDS } from "../../policy/bounds";
 import { boundsFromPolicyConfig } from "../../policy/check/policy-config";
 import { boundsProblems } from "../input/bounds";
 import type { LoadedJob } from "../input/job-file";
-import type { JsonDocument } from "../input/json-source";
 import { expandInputs, loadInputs, sortProblems } from "../input/load";
 import { byScript } from "../input/scripts";
 import { localLedgerView, planLocal, runLocal } from "./local";
 import { dependencyOrder } from "../input/depends";
 import { latestLocalRuns, readLocalRuns } from "../state/local-runs";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
-import { buildPlan, missingOutputsMessage, tokenTagProblems, type Submission } from "../input/plan";
+import { buildPlan, missingOutputsMessage, type Submission } from "../input/plan";
 import { parseDescription } from "../input/script-options";
 import { checkVariables, type CheckRequest } from "../input/variables";
 import type { LoadedSweep } from "../input/sweep";
 import { printSubmitResult, type LocalRunsResult, type SubmitResult } from "../output/submit-print";
-import type { BatchOptions } from "./submit-batch";
-import { submitWithinCost, type CostOptions } from "./submit-cost";
+import { submitToBatch, type BatchOptions } from "./submit-batch";
 import type { PolicyCostCap } from "../../policy/check/policy-config";
+import { costBound, costCapProblem } from "../report/cost-bound";
+import { printCostBound } from "../output/cost-print";
 import { definedOnly } from "../../components/defined";
 
 /** jobs:submit's options as commander parsed them (and jobs:retry's, but `files`). */
@@ -86,9 +94,8 @@ export async function prepare(
   const items = await checkedInputs(opts, ctx);
   const outputs = opts.locally === true ? undefined : stackOutputs(opts, ctx);
   const plan = buildPlan(items, { array: opts.array, ...definedOnly({ outputs }) });
-  const problems = [...plan.problems, ...(outputs ? tokenTagProblems(plan.submissions) : [])];
-  if (problems.length > 0) {
-    throw new BadInputError(sortProblems(dedupe(problems)));
+  if (plan.problems.length > 0) {
+    throw new BadInputError(sortProblems(plan.problems));
   }
   if (outputs === undefined) {
     return { submissions: plan.submissions, notes: [], items };
@@ -127,14 +134,12 @@ async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]>
     const plainEnv = opts.plainEnv !== undefined ? new Set(opts.plainEnv) : desc.plainEnv;
     const ask = (request: CheckRequest) =>
       ctx.checkValues(script ?? opts.scriptFile, request, script === undefined ? saved : undefined);
-    const loaded = group.filter((item): item is Item => "kind" in item);
-    const failed = group.filter((item): item is JsonDocument => !("kind" in item));
-    const checked = await checkVariables(loaded, { ...desc, plainEnv }, ask, failed, opts.array);
+    const checked = await checkVariables(group, { ...desc, plainEnv }, ask, [], opts.array);
     problems.push(...checked.problems);
     checked.notes.forEach((note) => ctx.io.stderr.write(`${note}\n`));
   }
   if (problems.length > 0) {
-    throw new BadInputError(sortProblems(dedupe(problems), files));
+    throw new BadInputError(sortProblems(problems, files));
   }
   return items;
 }
@@ -159,16 +164,16 @@ function policyBoundsNotes(
   ctx: Context,
   outputs: LoadedOutputs,
 ): { notes: Problem[]; costCap?: PolicyCostCap } {
-  let bounds = DEFAULT_BOUNDS;
-  let costCap: PolicyCostCap | undefined;
-  if (opts.policyPackConfig !== undefined) {
-    const text = readOptionFile("--policy-pack-config", opts.policyPackConfig, ctx);
-    const parsed = boundsFromPolicyConfig(text, opts.policyPackConfig);
-    if (parsed.problems.length > 0) {
-      throw new BadInputError(parsed.problems.map((message) => ({ message })));
-    }
-    bounds = parsed.bounds;
-    costCap = parsed.costCap;
+  const file = opts.policyPackConfig;
+  const {
+    bounds,
+    costCap,
+    problems: bad = [],
+  } = file === undefined
+    ? { bounds: DEFAULT_BOUNDS }
+    : boundsFromPolicyConfig(readOptionFile("--policy-pack-config", file, ctx), file);
+  if (bad.length > 0) {
+    throw new BadInputError(bad.map((message) => ({ message })));
   }
   const { problems, notes } = boundsProblems(items, bounds, outputs.outputs.jobLimits);
   if (problems.length > 0 && opts.ignorePolicyBounds !== true) {
@@ -180,10 +185,6 @@ function policyBoundsNotes(
     );
   }
   return { notes, ...definedOnly({ costCap }) };
-}
-
-function dedupe(problems: readonly Problem[]): Problem[] {
-  return [...new Map(problems.map((p) => [formatProblem(p), p])).values()];
 }
 
 /** The exit code of a submit, retry or local run (jobs/errors.ts). */
@@ -262,4 +263,77 @@ async function runLocally(
     results,
     aborted: ctx.signal.aborted,
   };
+}
+
+interface CostOptions {
+  readonly maxCost?: number;
+  readonly priceVcpuHour?: number;
+  readonly priceGbHour?: number;
+  readonly force?: boolean;
+  readonly json: boolean;
+  readonly stateDir?: string;
+  readonly ignorePolicyBounds?: boolean;
+}
+
+/**
+ * Sends `submissions` if their bound passes the caps (said on stderr, but with --json; a
+ * BadInputError when a cap refuses it); a dry run's or a send's result carries the bound.
+ */
+export async function submitWithinCost(
+  submissions: readonly Submission[],
+  notes: readonly Problem[],
+  outputs: LoadedOutputs,
+  opts: CostOptions & BatchOptions,
+  ctx: Context,
+  policyCap: PolicyCostCap | undefined,
+): Promise<SubmitResult> {
+  const user = definedOnly({ usdPerVcpuHour: opts.priceVcpuHour, usdPerGbHour: opts.priceGbHour });
+  const cost = costBound(notInLedger(submissions, outputs, opts, ctx), outputs.outputs, user);
+  if (!opts.json && cost.submissions.length > 0) {
+    printCostBound(cost, ctx.io);
+  }
+  const problems = [];
+  if (opts.maxCost !== undefined) {
+    const fix = "raise --max-cost";
+    problems.push(costCapProblem(cost, { usd: opts.maxCost, source: "--max-cost", fix }));
+  }
+  if (policyCap !== undefined && policyCap.level !== "disabled") {
+    const source = `policy ${COST_CAP_POLICY} (${policyCap.level})`;
+    const fix = "raise maxCostUsd in the --policy-pack-config file";
+    const problem = costCapProblem(cost, { usd: policyCap.value, source, fix });
+    if (policyCap.level === "advisory" || opts.ignorePolicyBounds === true) {
+      if (problem !== undefined) {
+        ctx.io.stderr.write(`warning: submitting anyway: ${problem}\n`);
+      }
+    } else {
+      problems.push(problem);
+    }
+  }
+  const refused = problems.filter((p) => p !== undefined);
+  if (refused.length > 0) {
+    throw new BadInputError(
+      refused.map((message) => ({ message: `${message}; nothing was sent` })),
+    );
+  }
+  const result = await submitToBatch(opts, ctx, outputs, submissions, notes);
+  return result.kind === "dry-run" || result.kind === "sent" ? { ...result, cost } : result;
+}
+
+/** What a run would send: the submissions the ledger lacks, read without a lock. */
+function notInLedger(
+  submissions: readonly Submission[],
+  outputs: LoadedOutputs,
+  opts: CostOptions,
+  ctx: Context,
+): readonly Submission[] {
+  if (opts.force === true) {
+    return submissions;
+  }
+  const ledger = readStackLedger(opts, ctx, outputs);
+  try {
+    const known = ledger.latest();
+    return submissions.filter((s) => !known.has(s.jobName));
+  } finally {
+    ledger.close();
+  }
 }

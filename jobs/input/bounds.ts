@@ -99,27 +99,32 @@ function checkFields(
 
 /** The attempt timeout, the number of attempts and the retry rules against the bounds. */
 function checkTimeoutAndRetries(fields: JobFileFields, bounds: PolicyBounds, report: Report): void {
-  const timeout = fields.timeout?.attemptDurationSeconds;
-  const maxTimeout = bounds.maxAttemptDurationSeconds.value;
-  if (timeout !== undefined && timeout > maxTimeout) {
-    report(
+  const attempts = fields.retryStrategy?.attempts;
+  for (const [name, at, value, unit, why] of [
+    [
       "maxAttemptDurationSeconds",
       ["timeout", "attemptDurationSeconds"],
-      `${timeout} seconds is above the ${maxTimeout} the ${levelRule(bounds, "maxAttemptDurationSeconds")} ` +
-        "allows: a stuck attempt bills that long before Batch stops it; lower it, or raise " +
-        "maxAttemptDurationSeconds in a --policy-pack-config file",
-    );
-  }
-  const attempts = fields.retryStrategy?.attempts;
-  const maxAttempts = bounds.maxAttempts.value;
-  if (attempts !== undefined && attempts > maxAttempts) {
-    report(
+      fields.timeout?.attemptDurationSeconds,
+      "seconds",
+      "a stuck attempt bills that long before Batch stops it",
+    ],
+    [
       "maxAttempts",
       ["retryStrategy", "attempts"],
-      `${attempts} attempts is above the ${maxAttempts} the ${levelRule(bounds, "maxAttempts")} allows: ` +
-        "a failing job is run, and billed, that many times; lower it, or raise maxAttempts in a " +
-        "--policy-pack-config file",
-    );
+      attempts,
+      "attempts",
+      "a failing job is run, and billed, that many times",
+    ],
+  ] as const) {
+    const max = bounds[name].value;
+    if (value !== undefined && value > max) {
+      const rule = `${value} ${unit} is above the ${max} the ${levelRule(bounds, name)} allows`;
+      report(
+        name,
+        at,
+        `${rule}: ${why}; lower it, or raise ${name} in a --policy-pack-config file`,
+      );
+    }
   }
   const retry = retryRuleProblem(attempts, fields.retryStrategy?.evaluateOnExit);
   if (fields.retryStrategy !== undefined && retry !== undefined) {
@@ -154,8 +159,8 @@ export function boundsProblems(
   for (const item of items) {
     if (item.kind === "job") {
       checkFields(item.doc, [], item.fields, bounds, limits, out);
-    } else if (item.baseDoc !== undefined) {
-      checkFields(item.baseDoc, item.basePrefix, item.base, bounds, limits, out);
+    } else if (item.baseAt !== undefined) {
+      checkFields(item.baseAt.doc, item.baseAt.path, item.base, bounds, limits, out);
     }
   }
   if (out.placementSkipped) {

@@ -1,10 +1,8 @@
 /**
- * Dependencies by name: `{"jobName": "grid_sweep"}` in `dependsOn` waits for the job or
- * sweep of that name, from this submit or the ledger, where AWS Batch takes only job IDs,
- * at most 20 (https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html).
- * A submission's hash stays the file's request (with names), so a re-run and jobs:retry
- * compare what the file asked for; the IDs follow from the ledger alone, so a resend
- * resolves them the same way.
+ * Dependencies by name: `{"jobName": "grid_sweep"}` in `dependsOn` waits for that job or
+ * sweep, of this submit or the ledger; AWS Batch takes only job IDs, at most 20
+ * (https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html). The hash stays
+ * the file's request (with names); the IDs follow from the ledger, so a resend agrees.
  */
 import { FARGATE_MEMORY_MIB } from "../../components/instance-types";
 import { CHUNK_SIZE, chunkRanges } from "./chunks";
@@ -197,25 +195,6 @@ export function withParentManifests(
   return { ...s, request: { ...s.request, containerOverrides } };
 }
 
-/** A barrier: a job of the stack that waits for up to 20 jobs and does nothing. */
-export interface BarrierSpec {
-  readonly command: readonly string[];
-  readonly resources: readonly { readonly type: "VCPU" | "MEMORY"; readonly value: string }[];
-}
-
-/** A barrier runs `true`, asking for the least a job may (on Fargate, the smallest size). */
-export function barrierSpec(computeType: string | undefined): BarrierSpec {
-  const [vcpus, [memory]] = [...FARGATE_MEMORY_MIB][0];
-  const fargate = computeType?.startsWith("FARGATE") === true;
-  return {
-    command: ["true"],
-    resources: [
-      { type: "VCPU", value: String(fargate ? vcpus : 1) },
-      { type: "MEMORY", value: String(fargate ? memory : EC2_BARRIER_MEMORY_MIB) },
-    ],
-  };
-}
-
 /** `s` as sent: names resolved, or the barriers to send first. */
 export type Resolution =
   | { readonly kind: "ready"; readonly submission: Submission }
@@ -230,7 +209,7 @@ export type Resolution =
 export function resolveDependencies(
   given: Submission,
   entries: readonly LedgerEntry[],
-  barrier: BarrierSpec,
+  computeType: string | undefined,
 ): Resolution {
   const s = withParentManifests(given, (name) => ledgerManifests(entries, name));
   if (namedDependencies(s).length === 0) {
@@ -247,12 +226,26 @@ export function resolveDependencies(
       plain.push(...standingRuns(entries, d.jobName).map((e) => ({ jobId: e.jobId })));
     }
   }
+  // A barrier runs `true`, asking for the least a job may (on Fargate, the smallest size).
+  const [vcpus, [memory]] = [...FARGATE_MEMORY_MIB][0];
+  const fargate = computeType?.startsWith("FARGATE") === true;
+  const containerOverrides = {
+    command: ["true"],
+    resourceRequirements: [
+      { type: "VCPU" as const, value: String(fargate ? vcpus : 1) },
+      { type: "MEMORY" as const, value: String(fargate ? memory : EC2_BARRIER_MEMORY_MIB) },
+    ],
+  };
+  const { jobQueue, jobDefinition } = s.request;
   const latest = latestByName(entries);
   let next = 0;
   while (typed.length + plain.length > MAX_DEPENDENCIES) {
     const tier = chunkRanges(plain.length, MAX_DEPENDENCIES).map(({ first, count }) => {
-      const deps = plain.slice(first, first + count);
-      return barrierSubmission(s, barrierJobName(s.jobName, next++), deps, barrier);
+      const jobName = barrierJobName(s.jobName, next++);
+      const dependsOn = plain.slice(first, first + count);
+      const request = { jobName, jobQueue, jobDefinition, dependsOn, containerOverrides };
+      const hash = requestHash(request);
+      return { kind: "single" as const, file: s.file, jobName, request, hash };
     });
     const missing = tier.filter((b) => latest.get(b.jobName)?.hash !== b.hash);
     if (missing.length > 0) {
@@ -262,23 +255,4 @@ export function resolveDependencies(
   }
   const request = { ...s.request, dependsOn: [...typed, ...plain] };
   return { kind: "ready", submission: { ...s, request } };
-}
-
-function barrierSubmission(
-  step: Submission,
-  jobName: string,
-  dependsOn: Dependency[],
-  spec: BarrierSpec,
-): Submission {
-  const request: SubmitJobRequest = {
-    jobName,
-    jobQueue: step.request.jobQueue,
-    jobDefinition: step.request.jobDefinition,
-    dependsOn,
-    containerOverrides: {
-      command: [...spec.command],
-      resourceRequirements: spec.resources.map((r) => ({ ...r })),
-    },
-  };
-  return { kind: "single", file: step.file, jobName, request, hash: requestHash(request) };
 }

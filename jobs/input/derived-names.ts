@@ -29,7 +29,6 @@ export function barrierJobName(job: string, n: number): string {
   return `${job}-b${n}`;
 }
 
-/** Whether `name` is one of `job`'s barrier names. */
 export function isBarrierName(name: string, job: string): boolean {
   return name.startsWith(job) && /^-b\d+$/.test(name.slice(job.length));
 }

@@ -76,7 +76,6 @@ const consumableResources = z.strictObject({
     .optional(),
 });
 
-/** Every SubmitJob field, strictly typed. */
 export const submitJobSchema = z.strictObject({
   jobName: str.optional(),
   jobQueue: nonEmpty.optional(),
@@ -162,19 +161,13 @@ function keysAt(schema: z.ZodType, jsonPath: JsonPath): string[] {
 }
 
 function typeName(v: unknown): string {
-  if (v === null) {
-    return "null";
-  }
-  if (Array.isArray(v)) {
-    return "an array";
-  }
-  if (typeof v === "object") {
-    return "an object";
-  }
   if (typeof v === "string") {
     return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)}`;
   }
-  return `${typeof v} ${JSON.stringify(v)}`;
+  if (v !== null && typeof v === "object") {
+    return Array.isArray(v) ? "an array" : "an object";
+  }
+  return v === null ? "null" : `${typeof v} ${JSON.stringify(v)}`;
 }
 
 /** Schema problems as located messages; `prefix` is where `value` sits in `doc`. */

@@ -7,12 +7,19 @@ import {
   findNodeAtLocation,
   parseTree,
   printParseErrorCode,
+  visit,
   type Node,
   type ParseError,
 } from "jsonc-parser";
 import type { Problem } from "../errors";
 
 export type JsonPath = readonly (string | number)[];
+
+/** A part of a document: the value at `path`. */
+export interface JsonPlace {
+  readonly doc: JsonDocument;
+  readonly path: JsonPath;
+}
 
 export interface JsonDocument {
   readonly file: string;
@@ -162,7 +169,7 @@ export function parseJsonDocument(
     }
     return { problems };
   }
-  problems.push(...duplicateKeys(file, text, root));
+  problems.push(...duplicateKeys(file, text));
   if (problems.length > 0) {
     return { problems };
   }
@@ -184,35 +191,21 @@ function notTextProblems(doc: JsonDocument): Problem[] {
     return [];
   }
   const problems: Problem[] = [];
-  const check = (s: string, at: JsonPath, what: "key" | "value"): void => {
-    const half = LONE_SURROGATE.exec(s)?.[0];
-    if (half !== undefined) {
-      const code = `\\u${half.charCodeAt(0).toString(16)}`;
-      problems.push(
-        problemAt(
-          doc,
-          at,
-          `the ${what} ${JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s)} holds ${code}, half of a UTF-16 surrogate pair, which is ` +
-            "not a character and cannot be encoded as UTF-8; remove it, or write the whole pair " +
-            "(such as \\ud83d\\ude00)",
-          { key: what === "key" },
-        ),
-      );
+  const check = (s: unknown, at: JsonPath, what: "key" | "value"): void => {
+    const half = typeof s === "string" ? LONE_SURROGATE.exec(s)?.[0] : undefined;
+    if (typeof s === "string" && half !== undefined) {
+      const shown = JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s);
+      const message =
+        `the ${what} ${shown} holds \\u${half.charCodeAt(0).toString(16)}, half of a UTF-16 ` +
+        "surrogate pair, which is not a character and cannot be encoded as UTF-8; remove it, " +
+        "or write the whole pair (such as \\ud83d\\ude00)";
+      problems.push(problemAt(doc, at, message, { key: what === "key" }));
     }
   };
-  const visit = (v: unknown, at: JsonPath): void => {
-    if (typeof v === "string") {
-      check(v, at, "value");
-    } else if (Array.isArray(v)) {
-      v.forEach((item, i) => visit(item, [...at, i]));
-    } else if (v !== null && typeof v === "object") {
-      for (const [key, item] of Object.entries(v)) {
-        check(key, [...at, key], "key");
-        visit(item, [...at, key]);
-      }
-    }
-  };
-  visit(doc.value, []);
+  visit(doc.text, {
+    onObjectProperty: (key, _o, _l, _sl, _sc, at) => check(key, [...at(), key], "key"),
+    onLiteralValue: (value, _o, _l, _sl, _sc, at) => check(value, at(), "value"),
+  });
   return problems;
 }
 
@@ -236,33 +229,27 @@ export function jsonValue(text: string): { value: unknown } | undefined {
 
 /**
  * JSON.parse silently keeps the last of two equal keys, so a copy-pasted key hides that way:
- * each repeated key under `node` (compared unescaped, as JSON.parse compares them).
+ * each repeated key (compared unescaped, as JSON.parse compares them).
  */
-function duplicateKeys(file: string, text: string, node: Node, at: JsonPath = []): Problem[] {
-  const keys = new Set<string>();
-  return (node.children ?? []).flatMap((child, i) => {
-    if (node.type !== "object") {
-      return duplicateKeys(file, text, child, [...at, i]);
-    }
-    const [key, value] = child.children as [Node, Node | undefined];
-    const name = key.value as string;
-    const path = [...at, name];
-    const repeated = keys.has(name)
-      ? [
-          {
-            file,
-            ...lineColumnAt(text, child.offset),
-            path: formatPath(path),
-            message: `duplicate key "${name}"; JSON keeps only the last one, so remove one of them`,
-          },
-        ]
-      : [];
-    keys.add(name);
-    return [...repeated, ...(value !== undefined ? duplicateKeys(file, text, value, path) : [])];
+function duplicateKeys(file: string, text: string): Problem[] {
+  const problems: Problem[] = [];
+  const objects: Set<string>[] = [];
+  visit(text, {
+    onObjectBegin: () => void objects.push(new Set()),
+    onObjectEnd: () => void objects.pop(),
+    onObjectProperty: (name, offset, _l, _sl, _sc, at) => {
+      const keys = objects[objects.length - 1];
+      if (keys.has(name)) {
+        const message = `duplicate key "${name}"; JSON keeps only the last one, so remove one of them`;
+        const path = formatPath([...at(), name]);
+        problems.push({ file, ...lineColumnAt(text, offset), path, message });
+      }
+      keys.add(name);
+    },
   });
+  return problems;
 }
 
-/** The value at `path`, or undefined when there is none. */
 export function valueAt(root: unknown, path: JsonPath): unknown {
   let cur: unknown = root;
   for (const seg of path) {

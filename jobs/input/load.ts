@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import fg from "fast-glob";
 import { displayPath } from "../context";
-import { isFileSystemError, type Problem } from "../errors";
+import { formatProblem, orUndefined, type Problem } from "../errors";
 import { loadJob, type LoadedJob } from "./job-file";
 import { parseJsonDocument, type JsonDocument } from "./json-source";
 import { isSweepValue, loadRowsSweep, loadSweep, type LoadedSweep, type ReadFile } from "./sweep";
@@ -19,18 +19,6 @@ interface InputFile {
 }
 
 const EXTENSIONS = [".json", ".csv", ".tsv"];
-
-/** `read()`, or undefined when the file system refuses it. */
-function orUndefined<T>(read: () => T): T | undefined {
-  try {
-    return read();
-  } catch (err) {
-    if (isFileSystemError(err)) {
-      return undefined;
-    }
-    throw err;
-  }
-}
 
 /** Expands arguments to files, in argument order, each file once. */
 export function expandInputs(
@@ -129,7 +117,6 @@ function utf8Reader(files: readonly InputFile[], problems: Problem[]): ReadFile 
   };
 }
 
-/** Parses and schema-checks every file. */
 export function loadInputs(files: readonly InputFile[]): {
   items: (LoadedJob | LoadedSweep)[];
   invalid: JsonDocument[];
@@ -183,9 +170,9 @@ export function loadInputs(files: readonly InputFile[]): {
 }
 
 /**
- * Problems grouped by file in the order the files were given (`files`; a file read on the
- * way, such as a sweep's rows, where its first problem came), then by position, so the
- * report reads top to bottom.
+ * Problems once each, grouped by file in the order the files were given (`files`; a file
+ * read on the way, such as a sweep's rows, where its first problem came), then by position,
+ * so the report reads top to bottom.
  */
 export function sortProblems(
   problems: readonly Problem[],
@@ -197,14 +184,9 @@ export function sortProblems(
       fileOrder.set(p.file ?? "", fileOrder.size);
     }
   });
-  return problems
-    .map((p, i) => ({ p, i }))
-    .sort(
-      (a, b) =>
-        (fileOrder.get(a.p.file ?? "") ?? 0) - (fileOrder.get(b.p.file ?? "") ?? 0) ||
-        (a.p.line ?? 0) - (b.p.line ?? 0) ||
-        (a.p.column ?? 0) - (b.p.column ?? 0) ||
-        a.i - b.i,
-    )
+  const order = (p: Problem) => [fileOrder.get(p.file ?? "") ?? 0, p.line ?? 0, p.column ?? 0];
+  return [...new Map(problems.map((p) => [formatProblem(p), p])).values()]
+    .map((p, i) => ({ p, key: [...order(p), i] }))
+    .sort((a, b) => a.key.map((k, j) => k - b.key[j]).find((d) => d !== 0) ?? 0)
     .map((x) => x.p);
 }

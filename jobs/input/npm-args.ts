@@ -14,6 +14,7 @@ import * as os from "os";
 import * as path from "path";
 import type { Option } from "commander";
 import { shellWord } from "../output/shell";
+import { orUndefined } from "../errors";
 
 export interface ToolOption {
   /** Without dashes and without `no-`: `dry-run`, `outputs`, `array` (for `--no-array`). */
@@ -195,18 +196,8 @@ export function npmRefusal(
   return swallowed.length > 0 ? swallowedMessage(swallowed, argv, env) : undefined;
 }
 
-/** Why a file cannot be read that means "not there": no /proc, the process gone, no file. */
-const MISSING = new Set(["ENOENT", "ENOTDIR", "EISDIR", "EACCES", "ESRCH"]);
-
 function readIfThere(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, "utf8");
-  } catch (err) {
-    if (MISSING.has((err as NodeJS.ErrnoException).code ?? "")) {
-      return undefined;
-    }
-    throw err;
-  }
+  return orUndefined(() => fs.readFileSync(file, "utf8"));
 }
 
 /** The npm process above this one: its start-up environment, from /proc (Linux). */

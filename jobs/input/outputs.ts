@@ -96,41 +96,6 @@ export function parseOutputs(text: string, source: string): StackOutputs {
   );
 }
 
-/**
- * The real path of the file `command` runs, found as execvp finds it: a command with a "/"
- * as it is, else the first PATH entry holding an executable file of that name (an empty
- * entry is the working directory; a folder does not count). On Windows, where an empty
- * entry is skipped, each PATHEXT extension is tried too. Undefined when there is none.
- */
-export function onPath(
-  command: string,
-  env: NodeJS.ProcessEnv = process.env,
-  platform: NodeJS.Platform = process.platform,
-): string | undefined {
-  const windows = platform === "win32";
-  const exts = windows ? ["", ...(env.PATHEXT ?? ".COM;.EXE;.BAT;.CMD").split(";")] : [""];
-  const dirs =
-    command.includes("/") || (windows && command.includes("\\"))
-      ? [""]
-      : (env.PATH ?? "")
-          .split(windows ? ";" : ":")
-          .filter((d) => !windows || d !== "")
-          .map((d) => d || ".");
-  for (const candidate of dirs.flatMap((d) => exts.map((e) => path.join(d, command + e)))) {
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) {
-        return fs.realpathSync(candidate);
-      }
-    } catch (err) {
-      if (!["ENOENT", "EACCES", "ENOTDIR"].includes((err as NodeJS.ErrnoException).code ?? "")) {
-        throw err;
-      }
-    }
-  }
-  return undefined;
-}
-
 export interface CommandResult {
   readonly status: number | null;
   readonly stdout: string;
@@ -141,10 +106,10 @@ export type PulumiRunner = (args: readonly string[]) => CommandResult | undefine
 
 export function defaultPulumiRunner(env: NodeJS.ProcessEnv, cwd: string): PulumiRunner {
   return (args) => {
-    if (onPath("pulumi", env) === undefined) {
-      return undefined;
-    }
     const r = spawnSync("pulumi", [...args], { cwd, env, encoding: "utf8", timeout: 120_000 });
+    if ((r.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") {
+      return undefined; // not on PATH
+    }
     return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? r.error?.message ?? "" };
   };
 }
@@ -226,7 +191,6 @@ export function loadOutputs(args: {
   return { outputs, stack, source: `pulumi stack ${stack}` };
 }
 
-/** The output `key`, or a FatalError naming what needs it and the fix. */
 export function requireOutput(
   loaded: { outputs: StackOutputs; source: string },
   key: (typeof OUTPUT_KEYS)[number],

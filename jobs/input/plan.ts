@@ -2,7 +2,7 @@
 import { createHash } from "crypto";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
-import { CHUNK_SIZE, chunkJobName, chunkRanges } from "./chunks";
+import { chunkJobName, chunkRanges } from "./chunks";
 import { derivedNameProblem, setJobName } from "./derived-names";
 import type { Problem } from "../errors";
 import {
@@ -29,38 +29,37 @@ interface SubmissionBase {
   readonly sweep?: string;
 }
 
-export interface SingleSubmission extends SubmissionBase {
-  readonly kind: "single";
-}
-
-export interface ArraySubmission extends SubmissionBase {
-  readonly kind: "array";
-  readonly arraySize: number;
-  readonly manifest: { readonly key: string; readonly body: string; readonly sets: number };
-}
-
-export type Submission = SingleSubmission | ArraySubmission;
+export type Submission = SubmissionBase &
+  (
+    | { readonly kind: "single" }
+    | {
+        readonly kind: "array";
+        readonly arraySize: number;
+        readonly manifest: { readonly key: string; readonly body: string; readonly sets: number };
+      }
+  );
 
 export const TOKEN_TAG = "batchpy:submission-token";
 
 /** AWS allows at most 50 tags per resource; the token takes one. */
 const MAX_JOB_TAGS = 50;
 
-export function tokenTagProblems(submissions: readonly Submission[]): Problem[] {
+function tokenTagProblems(submissions: readonly Submission[]): Problem[] {
   const problems: Problem[] = [];
   for (const s of submissions) {
     const tags = s.request.tags ?? {};
+    const n = Object.keys(tags).length;
     if (TOKEN_TAG in tags) {
       problems.push({
         file: s.file,
         path: `tags.${TOKEN_TAG}`,
         message: `"${TOKEN_TAG}" is set by jobs:submit to make submission exactly-once; remove it from the file`,
       });
-    } else if (Object.keys(tags).length >= MAX_JOB_TAGS) {
+    } else if (n >= MAX_JOB_TAGS) {
       problems.push({
         file: s.file,
         path: "tags",
-        message: `"${s.jobName}" has ${Object.keys(tags).length} tags; jobs:submit adds "${TOKEN_TAG}" and AWS allows ${MAX_JOB_TAGS}; remove at least ${Object.keys(tags).length - MAX_JOB_TAGS + 1}`,
+        message: `"${s.jobName}" has ${n} tags; jobs:submit adds "${TOKEN_TAG}" and AWS allows ${MAX_JOB_TAGS}; remove at least ${n - MAX_JOB_TAGS + 1}`,
       });
     }
   }
@@ -84,13 +83,6 @@ export function missingOutputsMessage(missing: readonly MissingOutput[], source:
     ? ", or set jobQueue in the files"
     : "";
   return `stack output ${parts.join(" and ")} missing from ${source}; ${MISSING_OUTPUTS_FIX}${ownQueue}`;
-}
-
-interface PlanOptions {
-  /** Absent for --locally, where queue and definition are not used. */
-  readonly outputs?: { readonly outputs: StackOutputs; readonly source: string };
-  /** false with --no-array. */
-  readonly array: boolean;
 }
 
 /**
@@ -156,190 +148,147 @@ function sizeProblems(file: string, request: SubmitJobRequest): Problem[] {
 }
 
 /**
- * An array job over `sets` of sweep `sweep`, named `jobName`; its manifest lists the sets'
- * numbers when `indexes` is given (a chunk, a retry). Pure.
+ * Jobs over sets `indexes` of `sweep`, named `jobName`: array jobs, each with a manifest of
+ * its sets (listing their numbers, but for a whole sweep in one job), chunks `-c<n>` past
+ * 10,000 sets so a child downloads its chunk, not the sweep; a lone set as a plain job with
+ * its number and the sweep's name, so its files land where an array child's would. Pure.
  */
-export function sweepArraySubmission(
-  file: string,
-  sweep: string,
+export function sweepSubmissions(
+  sweep: LoadedSweep,
   jobName: string,
-  base: JobFileFields,
-  sets: readonly ParameterSet[],
-  indexes: readonly number[] | undefined,
+  indexes: readonly number[],
   resolved: Resolved,
-): ArraySubmission {
-  const body = manifestBody(sets, indexes);
-  const key = manifestKey(jobName, body);
-  const request = buildRequest(
-    jobName,
-    { ...base, arrayProperties: { size: sets.length } },
-    new Map([
-      [VARS.arrayManifest, key],
-      [VARS.jobName, sweep],
-    ]),
-    resolved,
-  );
-  return {
-    kind: "array",
-    file,
-    jobName,
-    request,
-    hash: requestHash(request, body),
-    arraySize: sets.length,
-    manifest: { key, body, sets: sets.length },
-    ...(jobName !== sweep ? { sweep } : {}),
-  };
+): Submission[] {
+  const { file, base, jobName: of } = sweep;
+  const ranges = chunkRanges(indexes.length);
+  return ranges.map(({ first, count }, c): Submission => {
+    const name = ranges.length > 1 ? chunkJobName(jobName, c) : jobName;
+    const numbers = indexes.slice(first, first + count);
+    const sets = numbers.map((i) => sweep.sets[i]);
+    if (count < ARRAY_MIN_SIZE) {
+      const vars = new Map([...sets[0], [VARS.setIndex, String(numbers[0])], [VARS.jobName, of]]);
+      const request = buildRequest(name, base, vars, resolved);
+      return {
+        kind: "single",
+        file,
+        jobName: name,
+        request,
+        hash: requestHash(request),
+        sweep: of,
+      };
+    }
+    const body = manifestBody(sets, name === of ? undefined : numbers);
+    const key = manifestKey(name, body);
+    const request = buildRequest(
+      name,
+      { ...base, arrayProperties: { size: count } },
+      new Map([
+        [VARS.arrayManifest, key],
+        [VARS.jobName, of],
+      ]),
+      resolved,
+    );
+    return {
+      kind: "array",
+      file,
+      jobName: name,
+      request,
+      hash: requestHash(request, body),
+      arraySize: count,
+      manifest: { key, body, sets: count },
+      ...(name !== of ? { sweep: of } : {}),
+    };
+  });
 }
 
-/**
- * A plain job that runs set number `index` of sweep `sweep` (arrays need 2 children): the
- * set's variables, the set number and the sweep's name, so its files land where an array
- * child's would. Pure.
- */
-export function loneSetSubmission(
+function single(
   file: string,
-  sweep: string,
   jobName: string,
-  base: JobFileFields,
-  set: ParameterSet,
-  index: number,
+  fields: JobFileFields,
+  vars: ParameterSet,
   resolved: Resolved,
-): SingleSubmission {
+): Submission {
   const request = buildRequest(
     jobName,
-    base,
-    new Map([...set, [VARS.setIndex, String(index)], [VARS.jobName, sweep]]),
+    fields,
+    new Map([...vars, [VARS.jobName, jobName]]),
     resolved,
   );
-  return { kind: "single", file, jobName, request, hash: requestHash(request), sweep };
+  const arraySize = request.arrayProperties?.size;
+  const hash = requestHash(request);
+  return { kind: "single", file, jobName, request, hash, ...definedOnly({ arraySize }) };
 }
 
-interface Plan {
+/** A job, or a sweep: one set as a plain job, with --no-array a job per set, else arrays. */
+function submissionsOf(item: LoadedJob | LoadedSweep, array: boolean, resolved: Resolved) {
+  if (item.kind === "job") {
+    return [single(item.doc.file, item.jobName, item.fields, new Map(), resolved)];
+  }
+  const { file, jobName, base, sets } = item;
+  if (sets.length < ARRAY_MIN_SIZE) {
+    // AWS array jobs need at least 2 children.
+    return [single(file, jobName, base, sets[0], resolved)];
+  }
+  return array
+    ? sweepSubmissions(item, jobName, Array.from(sets.keys()), resolved)
+    : sets.map((set, i) => single(file, setJobName(jobName, i), base, set, resolved));
+}
+
+const OUTPUT_FIELDS = [
+  ["jobQueueArn", "jobQueue"],
+  ["jobDefinitionArn", "jobDefinition"],
+] as const;
+
+export function buildPlan(
+  items: readonly (LoadedJob | LoadedSweep)[],
+  /** `outputs` absent for --locally, where queue and definition are not used. */
+  opts: { readonly outputs?: { outputs: StackOutputs; source: string }; readonly array: boolean },
+): {
   readonly submissions: Submission[];
-  /** What only shows once everything is put together: sizes, derived and duplicate names. */
+  /** What only shows once everything is put together: sizes, tags, derived and duplicate names. */
   readonly problems: Problem[];
   /** Stack outputs the files rely on and the outputs lack (not the files' fault). */
   readonly missingOutputs: MissingOutput[];
-}
-
-export function buildPlan(items: readonly (LoadedJob | LoadedSweep)[], opts: PlanOptions): Plan {
-  const plan = new PlanBuilder(opts);
+} {
+  const stack = opts.outputs?.outputs;
+  const output = (key: MissingOutput["key"]) =>
+    stack === undefined ? "local" : (stack[key] ?? "");
+  const needs = new Map(
+    OUTPUT_FIELDS.map(([key, field]) => [key, { key, field, files: [] as string[] }]),
+  );
+  const problems: Problem[] = [];
+  const submissions: Submission[] = [];
   for (const item of items) {
+    const [file, fields] =
+      item.kind === "job" ? [item.doc.file, item.fields] : [item.file, item.base];
     const sets = item.kind === "sweep" ? item.sets.length : undefined;
-    const fields = item.kind === "job" ? item.fields : item.base;
     const waits = fields.dependsOn?.some((d) => d.jobName !== undefined);
     const bad = derivedNameProblem(item.jobName, { sets, array: opts.array, waits });
     if (bad !== undefined) {
-      const file = item.kind === "job" ? item.doc.file : item.file;
-      plan.problems.push({ file, path: "jobName", message: bad });
-    } else if (item.kind === "job") {
-      plan.single(item.doc.file, item.jobName, item.fields, new Map());
-    } else {
-      plan.sweep(item, opts.array);
+      problems.push({ file, path: "jobName", message: bad });
+      continue;
     }
-  }
-  return plan.finish();
-}
-
-class PlanBuilder {
-  readonly problems: Problem[] = [];
-  private readonly missing = new Map<MissingOutput["key"], MissingOutput & { files: string[] }>();
-  private readonly submissions: Submission[] = [];
-
-  constructor(private readonly opts: PlanOptions) {}
-
-  /** Queue and definition: the fields' own queue, else the stack's outputs (a missing one noted). */
-  private resolve(fields: JobFileFields, file: string): Resolved {
-    return {
-      jobQueue: fields.jobQueue ?? this.output(file, "jobQueue", "jobQueueArn"),
-      jobDefinition: this.output(file, "jobDefinition", "jobDefinitionArn"),
+    for (const [key, field] of OUTPUT_FIELDS) {
+      if (output(key) === "" && (field === "jobDefinition" || fields.jobQueue === undefined)) {
+        needs.get(key)?.files.push(file);
+      }
+    }
+    const resolved = {
+      jobQueue: fields.jobQueue ?? output("jobQueueArn"),
+      jobDefinition: output("jobDefinitionArn"),
     };
+    submissions.push(...submissionsOf(item, opts.array, resolved));
   }
-
-  private output(file: string, field: MissingOutput["field"], key: MissingOutput["key"]): string {
-    const v = this.opts.outputs?.outputs[key];
-    if (v !== undefined && v !== "") {
-      return v;
-    }
-    if (this.opts.outputs === undefined) {
-      // --locally: the queue and definition are not used.
-      return "local";
-    }
-    const m = this.missing.get(key) ?? { key, field, files: [] };
-    if (!m.files.includes(file)) {
-      m.files.push(file);
-    }
-    this.missing.set(key, m);
-    return "";
-  }
-
-  private add(s: Submission): void {
-    this.problems.push(...sizeProblems(s.file, s.request));
-    this.submissions.push(s);
-  }
-
-  single(file: string, jobName: string, fields: JobFileFields, vars: ParameterSet): void {
-    const request = buildRequest(
-      jobName,
-      fields,
-      new Map([...vars, [VARS.jobName, jobName]]),
-      this.resolve(fields, file),
-    );
-    const arraySize = request.arrayProperties?.size;
-    const hash = requestHash(request);
-    this.add({ kind: "single", file, jobName, request, hash, ...definedOnly({ arraySize }) });
-  }
-
-  sweep(item: LoadedSweep, array: boolean): void {
-    const n = item.sets.length;
-    if (n === 0) {
-      this.problems.push({
-        file: item.file,
-        message: "the sweep has no parameter sets: nothing to run",
-      });
-    } else if (n < ARRAY_MIN_SIZE) {
-      // AWS array jobs need at least 2 children; one set is an ordinary job.
-      this.single(item.file, item.jobName, item.base, item.sets[0]);
-    } else if (!array) {
-      // --no-array: one job per set, named `<jobName>-<n>`.
-      item.sets.forEach((set, i) => {
-        this.single(item.file, setJobName(item.jobName, i), item.base, set);
-      });
-    } else if (n <= CHUNK_SIZE) {
-      const { file, jobName, base, sets } = item;
-      const resolved = this.resolve(base, file);
-      this.add(sweepArraySubmission(file, jobName, jobName, base, sets, undefined, resolved));
-    } else {
-      this.chunkedSweep(item);
-    }
-  }
-
-  /**
-   * Past 10,000 sets: array jobs of at most 10,000 children, each with a manifest of its own
-   * sets and their numbers, so a child downloads its chunk, not the sweep.
-   */
-  private chunkedSweep(item: LoadedSweep): void {
-    const { file, jobName, base } = item;
-    const resolved = this.resolve(base, file);
-    chunkRanges(item.sets.length).forEach(({ first, count }, c) => {
-      const name = chunkJobName(jobName, c);
-      const sets = item.sets.slice(first, first + count);
-      const indexes = sets.map((_, i) => first + i);
-      this.add(
-        count < ARRAY_MIN_SIZE
-          ? loneSetSubmission(file, jobName, name, base, sets[0], first, resolved)
-          : sweepArraySubmission(file, jobName, name, base, sets, indexes, resolved),
-      );
-    });
-  }
-
-  finish(): Plan {
-    return {
-      submissions: this.submissions,
-      problems: [...this.problems, ...duplicateNameProblems(this.submissions)],
-      missingOutputs: [...this.missing.values()],
-    };
-  }
+  return {
+    submissions,
+    problems: [
+      ...problems,
+      ...submissions.flatMap((s) => sizeProblems(s.file, s.request)),
+      ...(stack !== undefined ? tokenTagProblems(submissions) : []),
+      ...duplicateNameProblems(submissions),
+    ],
+    missingOutputs: [...needs.values()].filter((m) => m.files.length > 0),
+  };
 }
 
 /** Names key the ledger, results/<jobName>/ and logs/<jobName>.log: they must be unique. */

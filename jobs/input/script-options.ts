@@ -1,8 +1,11 @@
-/** A script's options, as `python3 container/run_job.py --describe` reads them from argparse. */
+/**
+ * The entrypoint's read-only probes (`run_job.py --describe` and `--check-values`), and a
+ * script's options as `--describe` reads them from argparse.
+ */
+import { spawn } from "child_process";
 import * as path from "path";
 import { z } from "zod";
 import { FatalError } from "../errors";
-import { entrypointArgs, probeOutput, startPython } from "./python-probe";
 
 const optionSchema = z.looseObject({
   /** The environment variable that carries the option, e.g. `var_a`. */
@@ -56,8 +59,53 @@ export async function describeScript(args: {
   readonly repoRoot: string;
   readonly script?: string;
 }): Promise<ScriptDescription> {
-  const argv = entrypointArgs(args.repoRoot, "--describe", args.script);
-  const shown = `python3 ${path.relative(args.repoRoot, argv[0])} --describe`;
-  const run = await startPython(argv, args.repoRoot, 30_000).finish();
-  return parseDescription(probeOutput(run, shown, "to read the script's options"), `\`${shown}\``);
+  const text = await runProbe(args.repoRoot, "--describe", "", args.script);
+  return parseDescription(text, "`python3 container/run_job.py --describe`");
+}
+
+const PURPOSE = {
+  "--describe": "to read the script's options",
+  "--check-values": "to check the job files' variables",
+};
+
+/**
+ * Runs `python3 container/run_job.py <mode> [--script S] [--script-options FILE]` with
+ * `input` on stdin: its stdout, or a FatalError saying what to do.
+ */
+export async function runProbe(
+  repoRoot: string,
+  mode: keyof typeof PURPOSE,
+  input: string,
+  script?: string,
+  scriptOptions?: string,
+): Promise<string> {
+  const argv = [
+    path.join(repoRoot, "container", "run_job.py"),
+    mode,
+    ...(script !== undefined ? ["--script", script] : []),
+    ...(scriptOptions !== undefined ? ["--script-options", scriptOptions] : []),
+  ];
+  const timeout = mode === "--describe" ? 30_000 : undefined;
+  const child = spawn("python3", argv, { cwd: repoRoot, stdio: "pipe", timeout });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
+  child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
+  // A process that exits before its input is written (a bad script) closes stdin under us.
+  child.stdin.on("error", () => undefined);
+  child.stdin.end(input);
+  const { code, error } = await new Promise<{ code: number | null; error?: Error }>((resolve) => {
+    child.on("error", (err) => resolve({ code: null, error: err }));
+    child.on("close", (status) => resolve({ code: status }));
+  });
+  const shown = `python3 container/run_job.py ${mode}`;
+  if (error !== undefined) {
+    throw new FatalError(
+      `could not run \`${shown}\` ${PURPOSE[mode]} (${error.message}); install python3`,
+    );
+  }
+  if (code !== 0) {
+    throw new FatalError(`\`${shown}\` exited ${code}: ${stderr.trim() || stdout.trim()}`);
+  }
+  return stdout;
 }

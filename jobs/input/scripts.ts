@@ -7,27 +7,18 @@ import * as fs from "fs";
 import * as path from "path";
 import type { Problem } from "../errors";
 import type { LoadedJob } from "./job-file";
-import { problemAt, valueAt, type JsonDocument, type JsonPath } from "./json-source";
+import { problemAt, valueAt, type JsonDocument, type JsonPlace } from "./json-source";
 import type { LoadedSweep } from "./sweep";
 
 /** A loaded job or sweep, or a job file that failed the schema. */
 type Checked = LoadedJob | LoadedSweep | JsonDocument;
 
-/**
- * Where an item's job fields are written: a job file, a sweep's base (none for a bare CSV
- * sweep), or a file that failed the schema, whose fields are read as written.
- */
-export function fieldsSource(item: Checked): { doc?: JsonDocument; prefix: JsonPath } {
+/** Where an item's job fields are written (none for a bare CSV sweep), read as written. */
+export function fieldsSource(item: Checked): JsonPlace | undefined {
   if (!("kind" in item)) {
-    return { doc: item, prefix: [] };
+    return { doc: item, path: [] };
   }
-  return item.kind === "job"
-    ? { doc: item.doc, prefix: [] }
-    : { doc: item.baseDoc, prefix: item.basePrefix };
-}
-
-function isFile(file: string): boolean {
-  return fs.statSync(file, { throwIfNoEntry: false })?.isFile() === true;
+  return item.kind === "job" ? { doc: item.doc, path: [] } : item.baseAt;
 }
 
 /**
@@ -43,20 +34,21 @@ export function byScript(
   const groups = new Map<string | undefined, Checked[]>([[undefined, []]]);
   const problems: Problem[] = [];
   for (const item of items) {
-    const { doc, prefix } = fieldsSource(item);
-    const at = [...prefix, "script"];
-    const name = doc !== undefined ? valueAt(doc.value, at) : undefined;
+    const source = fieldsSource(item);
+    const at = [...(source?.path ?? []), "script"];
+    const name = source !== undefined ? valueAt(source.doc.value, at) : undefined;
     const file = typeof name === "string" ? path.join(folder, name) : undefined;
     if (
-      doc !== undefined &&
+      source !== undefined &&
       file !== undefined &&
-      (path.basename(file) !== name || !isFile(file))
+      (path.basename(file) !== name ||
+        fs.statSync(file, { throwIfNoEntry: false })?.isFile() !== true)
     ) {
       const scripts = fs.readdirSync(folder).filter((f) => f.endsWith(".py"));
       const message =
         `${JSON.stringify(name)} is not a file directly under container/job/, whose scripts ` +
         `are ${scripts.sort().join(", ")}: name one of them, or add the file there`;
-      problems.push(problemAt(doc, at, message));
+      problems.push(problemAt(source.doc, at, message));
       continue;
     }
     groups.set(file, [...(groups.get(file) ?? []), item]);

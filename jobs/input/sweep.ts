@@ -21,6 +21,7 @@ import {
   valueAt,
   type JsonDocument,
   type JsonPath,
+  type JsonPlace,
 } from "./json-source";
 import { formatNumber } from "../output/numbers";
 
@@ -31,18 +32,17 @@ const MAX_SWEEP_SETS = 1_000_000;
 export type ParameterSet = ReadonlyMap<string, string>;
 type Scalar = string | number | boolean;
 
-interface KeySource {
-  readonly problemAt: (message: string) => Problem;
-}
+/** Locates a problem of one sweep key where it is declared. */
+type KeySource = (message: string) => Problem;
 
 export interface LoadedSweep {
   readonly kind: "sweep";
   readonly file: string;
   readonly jobName: string;
-  /** SubmitJob fields shared by every set (no jobName or arrayProperties). */
+  /** SubmitJob fields every set shares (no jobName or arrayProperties). */
   readonly base: JobFileFields;
-  readonly baseDoc?: JsonDocument;
-  readonly basePrefix: JsonPath;
+  /** Where `base` is written; none for a bare CSV/TSV sweep. */
+  readonly baseAt?: JsonPlace;
   readonly sets: readonly ParameterSet[];
   /** CSV/TSV files this sweep reads (absolute), so they are not also run alone. */
   readonly consumedFiles: readonly string[];
@@ -111,17 +111,13 @@ export function parseRows(
   delimiter: "," | "\t",
 ): { sets: ParameterSet[]; header: Header; problems: Problem[] } {
   const records = readRecords(file, text, delimiter);
-  if (!Array.isArray(records)) {
-    return { sets: [], header: [], problems: [records] };
-  }
-  if (records.length === 0) {
-    return {
-      sets: [],
-      header: [],
-      problems: [
-        { file, line: 1, message: "empty file: expected a header row and at least one row" },
-      ],
+  if (!Array.isArray(records) || records.length === 0) {
+    const empty = {
+      file,
+      line: 1,
+      message: "empty file: expected a header row and at least one row",
     };
+    return { sets: [], header: [], problems: [Array.isArray(records) ? empty : records] };
   }
   const starts = fieldStarts(text.replace(/^\uFEFF/, ""), delimiter);
   const header = records[0].map((name, i) => ({ name, column: (starts[i] ?? 0) + 1 }));
@@ -198,7 +194,7 @@ const sweepSchema = z.strictObject({
   zip: block.optional(),
   rows: z.union([z.string(), z.array(z.record(z.string(), scalar)).min(1)]).optional(),
 });
-const baseSchema = submitJobSchema.omit({ jobName: true, arrayProperties: true });
+const baseSchema = submitJobSchema.omit({ jobName: true, arrayProperties: true }).optional();
 
 /** A sweep from a bare CSV/TSV file: the job is named after the file, fields from the stack. */
 export function loadRowsSweep(file: string, absolutePath: string, text: string): SweepResult {
@@ -217,7 +213,6 @@ export function loadRowsSweep(file: string, absolutePath: string, text: string):
     file,
     jobName,
     base: {},
-    basePrefix: [],
     sets: rows.sets,
     consumedFiles: [absolutePath],
     problemAt: (message) => ({ file, line: 1, column: 1, message }),
@@ -230,7 +225,7 @@ function rowsFile(shown: string, absolutePath: string, text: string) {
   const rows = parseRows(shown, text, absolutePath.toLowerCase().endsWith(".tsv") ? "\t" : ",");
   const sources = rows.header.map((h): [string, KeySource] => [
     h.name,
-    { problemAt: (message) => ({ file: shown, line: 1, column: h.column, message }) },
+    (message) => ({ file: shown, line: 1, column: h.column, message }),
   ]);
   return { ...rows, sources };
 }
@@ -240,17 +235,13 @@ function loaded(problems: Problem[], sweep: () => LoadedSweep): SweepResult {
   return problems.length > 0 ? { problems } : { problems: [], sweep: sweep() };
 }
 
-type SweepBase = Pick<LoadedSweep, "base" | "baseDoc" | "basePrefix">;
-
-/** A sweep's blocks as they are read: their sets, who declared each key, files read. */
+/** A sweep's blocks as they are read: who declared each key, files read. */
 interface Expansion {
   readonly doc: JsonDocument;
   readonly dir: string;
   readonly problems: Problem[];
-  readonly blocks: ParameterSet[][];
   readonly keySources: Map<string, KeySource>;
   readonly consumedFiles: string[];
-  expected: number;
 }
 
 /** Validates a sweep JSON document and expands it into parameter sets. */
@@ -268,28 +259,19 @@ export function loadSweep(
   const { jobName, problem } = fileJobName(doc, spec.jobName);
   problems.push(...(problem !== undefined ? [problem] : []));
   const base = sweepBase(doc, spec.base, dir, readFile, problems);
-  const x: Expansion = {
-    doc,
-    dir,
-    problems,
-    blocks: [],
-    keySources: new Map(),
-    consumedFiles: [],
-    expected: 1,
-  };
-  if (typeof spec.rows === "string") {
-    addFileRows(x, spec.rows, readFile);
-  } else if (spec.rows !== undefined) {
-    addInlineRows(x);
-  }
-  if (spec.zip !== undefined) {
-    addZip(x);
-  }
-  if (spec.grid !== undefined) {
-    addGrid(x);
-  }
-  if (x.expected > MAX_SWEEP_SETS) {
-    const sets = formatNumber(x.expected);
+  const x: Expansion = { doc, dir, problems, keySources: new Map(), consumedFiles: [] };
+  const rows = typeof spec.rows === "string" ? fileRows(x, spec.rows, readFile) : inlineRows(x);
+  const blocks = [rows, spec.zip !== undefined ? zipSets(x) : undefined].filter(
+    (b) => b !== undefined,
+  );
+  // The grid is expanded last, only for a sweep within MAX_SWEEP_SETS.
+  const grid = spec.grid !== undefined ? readBlock(x, "grid") : new Map<string, Scalar[]>();
+  const expected = [
+    ...blocks.map((b) => b.length),
+    ...[...grid.values()].map((v) => v.length),
+  ].reduce((n, k) => n * k, 1);
+  if (expected > MAX_SWEEP_SETS) {
+    const sets = formatNumber(expected);
     const limit = formatNumber(MAX_SWEEP_SETS);
     const message = `the sweep expands to ${sets} parameter sets; the limit per file is ${limit}`;
     problems.push(problemAt(doc, [], `${message}; split it into several sweep files`));
@@ -299,119 +281,98 @@ export function loadSweep(
     file: doc.file,
     jobName,
     ...base,
-    sets: combineBlocks(x.blocks),
+    sets: combineBlocks([...blocks, ...(grid.size > 0 ? [expandGrid(grid)] : [])]),
     consumedFiles: x.consumedFiles,
     keySources: x.keySources,
     problemAt: (message) => problemAt(doc, [], message),
   }));
 }
 
+/**
+ * The fields a sweep's sets share, and where they are written: its `base` object, or the job
+ * file `base` names, whose own jobName the sweep's replaces. `{}` when there is no base or
+ * it has problems.
+ */
 function sweepBase(
   doc: JsonDocument,
   spec: unknown,
   dir: string,
   readFile: ReadFile,
   problems: Problem[],
-): SweepBase {
-  const none: SweepBase = { base: {}, baseDoc: doc, basePrefix: ["base"] };
+): { base: JobFileFields; baseAt: JsonPlace } {
+  const inline: JsonPlace = { doc, path: ["base"] };
+  let baseAt = inline;
   if (typeof spec === "string") {
-    return baseFromFile(doc, spec, dir, readFile, problems) ?? none;
+    const text = readFile(path.resolve(dir, spec));
+    const parsed =
+      text === undefined
+        ? undefined
+        : parseJsonDocument(path.join(path.dirname(doc.file), spec), text);
+    if (parsed === undefined) {
+      problems.push(problemAt(doc, ["base"], `file "${spec}" not found (looked in ${dir})`));
+    }
+    problems.push(...(parsed?.problems ?? []));
+    if (parsed?.doc === undefined) {
+      return { base: {}, baseAt };
+    }
+    baseAt = { doc: parsed.doc, path: [] };
   }
-  return spec === undefined ? none : { ...none, base: inlineBase(doc, spec, problems) ?? {} };
-}
-
-/** `base` naming a job file; undefined when it is missing or invalid (problems say why). */
-function baseFromFile(
-  doc: JsonDocument,
-  file: string,
-  dir: string,
-  readFile: ReadFile,
-  problems: Problem[],
-): SweepBase | undefined {
-  const baseText = readFile(path.resolve(dir, file));
-  if (baseText === undefined) {
-    problems.push(problemAt(doc, ["base"], `file "${file}" not found (looked in ${dir})`));
-    return undefined;
-  }
-  const parsed = parseJsonDocument(path.join(path.dirname(doc.file), file), baseText);
-  problems.push(...parsed.problems);
-  if (parsed.doc === undefined) {
-    return undefined;
-  }
-  const baseProblems = schemaProblems(parsed.doc, submitJobSchema, parsed.doc.value);
-  problems.push(...baseProblems);
-  if (baseProblems.length > 0) {
-    return undefined;
-  }
-  // The sweep names its jobs; the base file's own name is not used.
-  const rest = submitJobSchema.parse(parsed.doc.value);
-  delete rest.jobName;
-  if (rest.arrayProperties !== undefined) {
-    const why = "a sweep sets arrayProperties itself; remove it from the base job";
-    problems.push(problemAt(parsed.doc, ["arrayProperties"], why));
-  }
-  return { base: rest, baseDoc: parsed.doc, basePrefix: [] };
-}
-
-function inlineBase(
-  doc: JsonDocument,
-  raw: unknown,
-  problems: Problem[],
-): JobFileFields | undefined {
+  const raw = valueAt(baseAt.doc.value, baseAt.path);
   const isObject = raw !== null && typeof raw === "object" && !Array.isArray(raw);
-  if (isObject) {
-    for (const [key, why] of [
-      ["jobName", "put jobName at the top level of the sweep file"],
-      ["arrayProperties", "a sweep sets arrayProperties itself; remove it"],
-    ] as const) {
-      if (key in raw) {
-        problems.push(problemAt(doc, ["base", key], why, { key: true }));
-      }
+  const fromFile = baseAt === inline ? "" : " from the base job";
+  const own = new Map([
+    ["jobName", fromFile === "" ? "put jobName at the top level of the sweep file" : undefined],
+    ["arrayProperties", `a sweep sets arrayProperties itself; remove it${fromFile}`],
+  ]);
+  for (const [key, why] of own) {
+    if (isObject && key in raw && why !== undefined) {
+      problems.push(problemAt(baseAt.doc, [...baseAt.path, key], why, { key: true }));
     }
   }
   const rest = isObject
-    ? Object.fromEntries(
-        Object.entries(raw).filter(([k]) => k !== "jobName" && k !== "arrayProperties"),
-      )
+    ? Object.fromEntries(Object.entries(raw).filter(([k]) => !own.has(k)))
     : raw;
-  const baseProblems = schemaProblems(doc, baseSchema, rest, ["base"]);
-  problems.push(...baseProblems);
-  return baseProblems.length === 0 ? baseSchema.parse(rest) : undefined;
+  const found = schemaProblems(baseAt.doc, baseSchema, rest, baseAt.path);
+  problems.push(...found);
+  return { base: (found.length === 0 ? baseSchema.parse(rest) : undefined) ?? {}, baseAt };
 }
 
 /** Records which block declares `key`; a key declared by two blocks is a problem. */
 function claim(x: Expansion, key: string, where: string, source: KeySource): void {
   if (x.keySources.has(key)) {
     x.problems.push(
-      source.problemAt(`"${key}" is also set by another block of this sweep (${where}); keep one`),
+      source(`"${key}" is also set by another block of this sweep (${where}); keep one`),
     );
   } else {
     x.keySources.set(key, source);
   }
 }
 
-function addFileRows(x: Expansion, file: string, readFile: ReadFile): void {
+function fileRows(x: Expansion, file: string, readFile: ReadFile): ParameterSet[] | undefined {
   const rowsPath = path.resolve(x.dir, file);
   const rowsText = readFile(rowsPath);
   if (!/\.(csv|tsv)$/i.test(rowsPath)) {
     x.problems.push(problemAt(x.doc, ["rows"], `"${file}" must be a .csv or .tsv file`));
-    return;
+    return undefined;
   }
   if (rowsText === undefined) {
     x.problems.push(problemAt(x.doc, ["rows"], `file "${file}" not found (looked in ${x.dir})`));
-    return;
+    return undefined;
   }
   const parsed = rowsFile(path.join(path.dirname(x.doc.file), file), rowsPath, rowsText);
   x.problems.push(...parsed.problems);
   x.consumedFiles.push(rowsPath);
   parsed.sources.forEach(([name, source]) => claim(x, name, "rows", source));
-  addBlock(x, parsed.sets);
+  return parsed.sets;
 }
 
 /** `rows` written inline as objects; each key is located at the first row that has it. */
-function addInlineRows(x: Expansion): void {
+function inlineRows(x: Expansion): ParameterSet[] | undefined {
   const { doc } = x;
-  const count = (doc.value as { rows: unknown[] }).rows.length;
+  const count = (doc.value as { rows?: unknown[] }).rows?.length;
+  if (count === undefined) {
+    return undefined;
+  }
   const rows = Array.from({ length: count }, (_, i) =>
     rawEntries<Scalar>(doc, ["rows", i], scalar, x.problems),
   );
@@ -419,13 +380,13 @@ function addInlineRows(x: Expansion): void {
   rows.forEach((row, i) => {
     for (const key of row.keys()) {
       if (!x.keySources.has(key)) {
-        claim(x, key, "rows", {
-          problemAt: (message) => problemAt(doc, ["rows", i, key], message, { key: true }),
-        });
+        claim(x, key, "rows", (message) =>
+          problemAt(doc, ["rows", i, key], message, { key: true }),
+        );
       }
     }
   });
-  addBlock(x, sets);
+  return sets;
 }
 
 /** A `grid` or `zip` block's lists, each key claimed. */
@@ -433,9 +394,7 @@ function readBlock(x: Expansion, name: "grid" | "zip"): Block {
   const { doc } = x;
   const block = rawEntries<readonly Scalar[]>(doc, [name], blockValues, x.problems);
   for (const key of block.keys()) {
-    claim(x, key, name, {
-      problemAt: (message) => problemAt(doc, [name, key], message, { key: true }),
-    });
+    claim(x, key, name, (message) => problemAt(doc, [name, key], message, { key: true }));
   }
   if (block.size === 0) {
     x.problems.push(problemAt(doc, [name], `${name} is empty; add at least one variable`));
@@ -443,29 +402,14 @@ function readBlock(x: Expansion, name: "grid" | "zip"): Block {
   return block;
 }
 
-/** Adds a block of sets; the expected total is kept even for a grid left unexpanded. */
-function addBlock(x: Expansion, sets: ParameterSet[]): void {
-  x.blocks.push(sets);
-  x.expected *= sets.length;
-}
-
-function addZip(x: Expansion): void {
+function zipSets(x: Expansion): ParameterSet[] {
   const zip = readBlock(x, "zip");
   const lengths = [...zip].map(([k, v]) => `${k}: ${v.length}`);
   if (new Set([...zip.values()].map((v) => v.length)).size > 1) {
     const message = `zip lists must have the same length (${lengths.join(", ")})`;
     x.problems.push(problemAt(x.doc, ["zip"], `${message}; use "grid" for every combination`));
   }
-  addBlock(x, expandZip(zip));
-}
-
-/** `grid`; expanded only when the whole sweep stays within MAX_SWEEP_SETS. */
-function addGrid(x: Expansion): void {
-  const grid = readBlock(x, "grid");
-  x.expected *= [...grid.values()].reduce((n, v) => n * v.length, 1);
-  if (x.expected <= MAX_SWEEP_SETS) {
-    x.blocks.push(expandGrid(grid));
-  }
+  return expandZip(zip);
 }
 
 /**

@@ -1,16 +1,14 @@
 /**
- * Every variable of every job and sweep, judged by the entrypoint (container/batchpy_job/
- * values.py, `run_job.py --check-values`) and located here. It is asked about each distinct
- * name, (name, value) pair and set of option names, never about every set of a sweep. One
- * walk over an item's variables with their positions (`variablesOf`) builds the question
- * and, walked again, puts each answer at its file, line and column.
+ * Every variable of every job and sweep, judged by the entrypoint (`run_job.py
+ * --check-values`, container/batchpy_job/values.py) about each distinct name, (name, value)
+ * pair and set of option names, never every set of a sweep, and located here: one walk over
+ * an item's variables (`variablesOf`) builds the question and, again, places each answer.
  */
 import type { Problem } from "../errors";
 import { FatalError } from "../errors";
 import { jsonValue, problemAt, valueAt, type JsonDocument } from "./json-source";
-import { entrypointArgs, probeOutput, startPython, type StartedPython } from "./python-probe";
 import { ARRAY_MIN_SIZE, type LoadedJob } from "./job-file";
-import type { ScriptDescription } from "./script-options";
+import { runProbe, type ScriptDescription } from "./script-options";
 import { fieldsSource } from "./scripts";
 import { whichSets, type LoadedSweep } from "./sweep";
 
@@ -66,27 +64,21 @@ const ENVIRONMENT = ["containerOverrides", "environment"] as const;
 /** At most this many problems of a sweep's sets are shown one by one; the rest are counted. */
 const SHOWN_SET_PROBLEMS = 10;
 
-/** A file's environment entries as written, whatever shape the rest of the file has. */
-function rawEnvironment(value: unknown): { name?: unknown; value?: unknown }[] {
-  const env = (value as { containerOverrides?: { environment?: unknown } } | null)
-    ?.containerOverrides?.environment;
-  return (Array.isArray(env) ? env : []).map(
-    (v) => (v ?? {}) as { name?: unknown; value?: unknown },
-  );
-}
-
 /**
  * Every variable an item sets, with where it was written: a job's environment, a sweep's
  * base and each of its sets, and in a file that failed the schema every entry that still
  * has a string name, so a schema error does not hide a bad name or value.
  */
 function* variablesOf(item: Item | JsonDocument): Generator<WrittenVariable> {
-  const { doc, prefix } = fieldsSource(item);
-  if (doc !== undefined) {
-    for (const [i, { name, value }] of rawEnvironment(valueAt(doc.value, prefix)).entries()) {
+  const source = fieldsSource(item);
+  if (source !== undefined) {
+    const { doc, path } = source;
+    const env = valueAt(doc.value, [...path, ...ENVIRONMENT]);
+    for (const [i, entry] of (Array.isArray(env) ? env : []).entries()) {
+      const { name, value } = (entry ?? {}) as { name?: unknown; value?: unknown };
       if (typeof name === "string") {
         const text = typeof value === "string" ? value : undefined;
-        const at = [...prefix, ...ENVIRONMENT, i];
+        const at = [...path, ...ENVIRONMENT, i];
         yield { name, value: text, at: (m, part) => problemAt(doc, [...at, part], m) };
       }
     }
@@ -96,12 +88,12 @@ function* variablesOf(item: Item | JsonDocument): Generator<WrittenVariable> {
   }
   for (const [i, set] of item.sets.entries()) {
     for (const [name, value] of set) {
-      const source = item.keySources.get(name) ?? item;
+      const source = item.keySources.get(name) ?? item.problemAt;
       yield {
         name,
         value,
         set: i,
-        at: (m, part) => source.problemAt(part === "name" ? m : `set ${i}: ${m}`),
+        at: (m, part) => source(part === "name" ? m : `set ${i}: ${m}`),
       };
     }
   }
@@ -283,15 +275,16 @@ class Located {
       for (const [name, source] of sweep.keySources) {
         const problem = this.answer.setNames[this.question.setName(name)];
         if (problem !== null) {
-          this.problems.push(source.problemAt(problem));
+          this.problems.push(source(problem));
         }
       }
     }
     const lacking = new Map<string, number[]>();
     sets.forEach((s, setNumber) => {
       for (const p of this.answer.sets[s].problems) {
-        const source = (p.name !== undefined ? sweep.keySources.get(p.name) : undefined) ?? sweep;
-        this.setProblem(() => source.problemAt(`set ${setNumber}: ${p.message}`));
+        const source =
+          (p.name !== undefined ? sweep.keySources.get(p.name) : undefined) ?? sweep.problemAt;
+        this.setProblem(() => source(`set ${setNumber}: ${p.message}`));
       }
       for (const message of this.answer.sets[s].missing) {
         const list = lacking.get(message) ?? [];
@@ -316,7 +309,7 @@ class Located {
  * are checked one by one. `array`: false with --no-array (one job per set of a sweep).
  */
 export async function checkVariables(
-  items: readonly Item[],
+  items: readonly (Item | JsonDocument)[],
   desc: ScriptDescription,
   ask: (request: CheckRequest) => Promise<CheckAnswer>,
   invalid: readonly JsonDocument[] = [],
@@ -346,28 +339,18 @@ export async function checkVariables(
   };
 }
 
-/**
- * Runs `python3 container/run_job.py --check-values [--script S] [--script-options FILE]`:
- * the process `started` beside the describe step when it is that very command, else a new one.
- */
+/** Runs `python3 container/run_job.py --check-values [--script S] [--script-options FILE]`. */
 export async function checkValuesWithPython(
   repoRoot: string,
   script: string | undefined,
   request: CheckRequest,
-  started?: StartedPython,
   scriptOptions?: string,
 ): Promise<CheckAnswer> {
-  const argv = entrypointArgs(repoRoot, "--check-values", script, scriptOptions);
-  const reuse = started !== undefined && started.argv.join("\0") === argv.join("\0");
-  if (!reuse) {
-    started?.cancel();
-  }
-  const child = reuse ? started : startPython(argv, repoRoot);
-  const run = await child.finish(JSON.stringify(request));
-  const shown = "python3 container/run_job.py --check-values";
-  const text = probeOutput(run, shown, "to check the job files' variables");
+  const input = JSON.stringify(request);
+  const text = await runProbe(repoRoot, "--check-values", input, script, scriptOptions);
   const answer = jsonValue(text);
   if (answer === undefined) {
+    const shown = "python3 container/run_job.py --check-values";
     throw new FatalError(`\`${shown}\` printed no JSON: ${text.slice(0, 200)}`);
   }
   return answer.value as CheckAnswer;

@@ -17,7 +17,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { onPath } from "../../jobs/input/outputs";
+import { onPath } from "../helpers/on-path";
 import { DEFAULT_SUBMIT_CONCURRENCY } from "../../jobs/aws/pool";
 import { Ledger } from "../../jobs/state/ledger";
 import { FakeBatch } from "../helpers/fake-batch";
@@ -357,7 +357,6 @@ async function benchValueCheck(): Promise<BenchResult[]> {
     file: "bench.json",
     jobName: "bench",
     base: {},
-    basePrefix: [],
     sets,
     consumedFiles: [],
     keySources: new Map(),

@@ -84,8 +84,7 @@ function descriptionFile(desc: ScriptDescription): string {
 export function checkAgainst(
   desc: ScriptDescription,
 ): (request: CheckRequest) => Promise<CheckAnswer> {
-  return (request) =>
-    checkValuesWithPython(REPO_ROOT, undefined, request, undefined, descriptionFile(desc));
+  return (request) => checkValuesWithPython(REPO_ROOT, undefined, request, descriptionFile(desc));
 }
 
 export interface Endpoints {
@@ -224,7 +223,6 @@ export function testContext(io: Io, opts: InProcessOptions = {}): Context {
         REPO_ROOT,
         script,
         request,
-        undefined,
         scriptOptions ?? (describe === "real" ? undefined : descriptionFile(describe)),
       ),
     pulumi: opts.pulumi ?? (() => undefined),

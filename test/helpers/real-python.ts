@@ -13,7 +13,7 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { onPath } from "../../jobs/input/outputs";
+import { onPath } from "./on-path";
 
 const REPO_ROOT = path.resolve(__dirname, "..", "..");
 
@@ -21,7 +21,7 @@ function skipShim(): void {
   if (process.env.PYTHON !== undefined) {
     return; // the tests run the interpreter named there
   }
-  const found = onPath("python3", process.env);
+  const found = onPath("python3");
   if (found === undefined || path.basename(path.dirname(found)) !== "shims") {
     return;
   }

@@ -6,7 +6,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { barrierSpec, resolveDependencies, standingRuns } from "../../jobs/input/depends";
+import { resolveDependencies, standingRuns } from "../../jobs/input/depends";
 import { derivedNameProblem } from "../../jobs/input/derived-names";
 import type { Submission } from "../../jobs/input/plan";
 import { Ledger, type LedgerEntry } from "../../jobs/state/ledger";
@@ -72,7 +72,7 @@ describe("dependencies by name: the rules", function () {
       request,
       hash: "h",
     };
-    const r = resolveDependencies(step, entries, barrierSpec("EC2"));
+    const r = resolveDependencies(step, entries, "EC2");
     assert.ok(r.kind === "ready");
     assert.deepStrictEqual(r.submission.request.containerOverrides?.environment?.[1], {
       name: "BATCHPY_PARENT_MANIFESTS",
@@ -101,11 +101,10 @@ describe("dependencies by name: the rules", function () {
         dependsOn: [{ jobName: "big" }],
       },
     };
-    const spec = barrierSpec("SPOT");
     const ledger = [...parts];
     const tiers: number[] = [];
     for (;;) {
-      const r = resolveDependencies(step, ledger, spec);
+      const r = resolveDependencies(step, ledger, "SPOT");
       if (r.kind === "ready") {
         assert.deepStrictEqual(r.submission.request.dependsOn, [
           { jobId: "id-step-b21" },

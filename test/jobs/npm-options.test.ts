@@ -13,14 +13,14 @@ import { createRequire } from "module";
 import * as path from "path";
 import type { Option } from "commander";
 import { buildProgram } from "../../jobs/cli";
-import { onPath } from "../../jobs/input/outputs";
+import { onPath } from "../helpers/on-path";
 import { swallowedOptions, toolOptions } from "../../jobs/input/npm-args";
 import { checkProgram } from "../../policy/check/cli";
 import { tempDir } from "../helpers/jobs-harness";
 
 /** The installed npm's own folder: the one `npm` on PATH runs, else `npm root -g`'s. */
 function installedNpm(): string {
-  const cli = onPath("npm", process.env);
+  const cli = onPath("npm");
   const candidates = [
     cli !== undefined ? path.resolve(cli, "..", "..") : undefined,
     path.join(execFileSync("npm", ["root", "-g"], { encoding: "utf8" }).trim(), "npm"),

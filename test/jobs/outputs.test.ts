@@ -3,8 +3,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { FatalError } from "../../jobs/errors";
 import {
+  defaultPulumiRunner,
   loadOutputs,
-  onPath,
   outputsLedgerName,
   parseOutputs,
   requireOutput,
@@ -21,37 +21,13 @@ describe("jobs/input/outputs: stack outputs", function () {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it("finds a command on PATH as execvp does: files only, an empty entry is the working directory", function () {
-    const exe = (p: string): void => {
-      fs.mkdirSync(path.dirname(p), { recursive: true });
-      fs.writeFileSync(p, "#!/bin/sh\n", { mode: 0o755 });
-    };
-    fs.mkdirSync(path.join(dir, "a", "tool"), { recursive: true }); // a folder does not count
-    fs.mkdirSync(path.join(dir, "b"));
-    fs.writeFileSync(path.join(dir, "b", "tool"), "", { mode: 0o644 }); // nor a plain file
-    exe(path.join(dir, "c", "tool"));
-    const PATH = ["a", "b", "c"].map((d) => path.join(dir, d)).join(":");
-    const real = fs.realpathSync(path.join(dir, "c", "tool"));
-    assert.strictEqual(onPath("tool", { PATH }, "linux"), real);
-    assert.strictEqual(onPath("tool", { PATH: path.join(dir, "a") }, "linux"), undefined);
-    assert.strictEqual(onPath("tool", {}, "linux"), undefined);
-    assert.strictEqual(onPath(path.join(dir, "c", "tool"), { PATH: "" }, "linux"), real);
-    const cwd = process.cwd();
-    process.chdir(path.join(dir, "c"));
-    try {
-      assert.strictEqual(onPath("tool", { PATH: `${path.join(dir, "a")}::` }, "linux"), real);
-      // Windows skips an empty entry and tries each PATHEXT extension.
-      assert.strictEqual(onPath("tool", { PATH: ";" }, "win32"), undefined);
-      exe(path.join(dir, "w", "tool.EXE"));
-      const w = { PATH: path.join(dir, "w"), PATHEXT: ".COM;.EXE" };
-      assert.strictEqual(
-        onPath("tool", w, "win32"),
-        fs.realpathSync(path.join(dir, "w", "tool.EXE")),
-      );
-      assert.strictEqual(onPath("tool", w, "linux"), undefined);
-    } finally {
-      process.chdir(cwd);
-    }
+  it("runs the pulumi CLI from PATH, and says so when it is not there", function () {
+    const bin = path.join(dir, "bin");
+    fs.mkdirSync(bin);
+    fs.writeFileSync(path.join(bin, "pulumi"), '#!/bin/sh\necho "$@"\n', { mode: 0o755 });
+    const run = (PATH: string) => defaultPulumiRunner({ PATH }, dir)(["stack", "--show-name"]);
+    assert.strictEqual(run(bin)?.stdout, "stack --show-name\n");
+    assert.strictEqual(run(path.join(dir, "none")), undefined);
   });
 
   it("reads a file saved from `pulumi stack output --json`", function () {

@@ -32,7 +32,6 @@ function sweepOf(jobName: string, sets: ParameterSet[]): LoadedSweep {
       containerOverrides: { environment: [{ name: "save_name", value: "r" }] },
       tags: { t: "1" },
     },
-    basePrefix: ["base"],
     sets,
     consumedFiles: [],
     keySources: new Map(),
@@ -151,10 +150,7 @@ describe("jobs/input/plan: from validated files to SubmitJob requests", function
         new Map([["BATCHPY_INPUTS", "b.csv"]]),
       ]),
       keySources: new Map([
-        [
-          "BATCHPY_INPUTS",
-          { problemAt: (message: string) => ({ file: "p.csv", line: 1, column: 3, message }) },
-        ],
+        ["BATCHPY_INPUTS", (message: string) => ({ file: "p.csv", line: 1, column: 3, message })],
       ]),
     };
     const perSet = buildPlan([withInputs], { outputs, array: false });

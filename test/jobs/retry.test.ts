@@ -25,7 +25,6 @@ function sweep(n: number): LoadedSweep {
       containerOverrides: { environment: [{ name: "save_name", value: "r" }] },
       timeout: { attemptDurationSeconds: 60 },
     },
-    basePrefix: ["base"],
     sets: Array.from({ length: n }, (_, i): ParameterSet => new Map([["a", String(i)]])),
     consumedFiles: [],
     keySources: new Map(),

@@ -255,7 +255,6 @@ describe("jobs: values checked with the script's argparse types", function () {
           file: "big.json",
           jobName: "big",
           base: {},
-          basePrefix: [],
           sets,
           consumedFiles: [],
           keySources: new Map(),
