@@ -196,41 +196,62 @@ async function retriedRun(
 
 const ended = (detail: JobDetail): boolean => TERMINAL.has(detail.status as Status);
 
-/**
- * Prints the job's log stream to its end; with --follow, waits for the stream, moves on to
- * each new attempt's stream, and stops when the job ends (or Batch forgets it) or at Ctrl-C.
- */
-async function printLog(
+/** The job to print the log of: refused when Batch does not know it, or it is an array. */
+async function logTarget(
   opts: LogsOptions,
-  ctx: Context,
   clients: AwsClients,
   jobId: string,
-  outputs: StackOutputs,
-): Promise<number> {
-  const note = (line: string): unknown => ctx.io.stderr.write(`${line}\n`);
-  const write = (e: LogEvent): unknown =>
-    ctx.io.stdout.write(
-      opts.json
-        ? `${JSON.stringify({ timestamp: e.timestamp, message: e.message })}\n`
-        : `${(e.message ?? "").replace(/\n$/, "")}\n`,
-    );
-  const [first] = await clients.batch.describeJobs([jobId]);
-  if (first === undefined) {
-    throw await unknownJob(clients, opts.target, jobId, outputs.region);
+  region: string | undefined,
+): Promise<JobDetail> {
+  const [detail] = await clients.batch.describeJobs([jobId]);
+  if (detail === undefined) {
+    throw await unknownJob(clients, opts.target, jobId, region);
   }
-  const size = first.arrayProperties?.size;
-  if (size !== undefined && first.arrayProperties?.index === undefined) {
+  const size = detail.arrayProperties?.size;
+  if (size !== undefined && detail.arrayProperties?.index === undefined) {
     throw new BadInputError(
       `${opts.target} is an array job of ${formatNumber(size)} children, each with its own ` +
         `log; pass ${parseTarget(opts.target).base}:<index> (0-${formatNumber(size - 1)})`,
     );
   }
-  let detail: JobDetail = first;
-  let stream: string | undefined;
+  return detail;
+}
+
+/** One log event as printed: its message, or with --json its time and message. */
+function logLine(e: LogEvent, json: boolean | undefined): string {
+  return json
+    ? `${JSON.stringify({ timestamp: e.timestamp, message: e.message })}\n`
+    : `${(e.message ?? "").replace(/\n$/, "")}\n`;
+}
+
+/** Where the reading of a job's log stopped. */
+interface LogRead {
+  readonly detail: JobDetail;
+  readonly group: string;
+  readonly stream: string | undefined;
+  /** Whether the stream had any line. */
+  readonly exists: boolean;
+}
+
+/**
+ * Reads the job's stream to its end; with --follow, again each interval, moving on to each
+ * new attempt's stream, until the job ends (or Batch forgets it) or at Ctrl-C.
+ */
+async function readLog(
+  opts: LogsOptions,
+  ctx: Context,
+  clients: AwsClients,
+  jobId: string,
+  outputs: StackOutputs,
+): Promise<LogRead | "interrupted"> {
+  const first = await logTarget(opts, clients, jobId, outputs.region);
   const group =
     first.container?.logConfiguration?.options?.["awslogs-group"] ??
     outputs.logGroupName ??
     DEFAULT_LOG_GROUP;
+  const write = (e: LogEvent): unknown => ctx.io.stdout.write(logLine(e, opts.json));
+  let detail = first;
+  let stream: string | undefined;
   let token: string | undefined;
   let exists = false;
   // What the last note said the log waits for: the job's start, or a stream's first line.
@@ -251,17 +272,17 @@ async function printLog(
       exists ||= !read.missing;
     }
     if (!opts.follow || ended(detail) || (ctx.signal.aborted && stream === undefined)) {
-      break;
+      return { detail, group, stream, exists };
     }
     if (ctx.signal.aborted) {
-      return EXIT_INTERRUPTED;
+      return "interrupted";
     }
     const waitsFor = stream === undefined ? "start" : exists ? undefined : stream;
     if (waitsFor !== undefined && waitsFor !== noted) {
-      note(
+      ctx.io.stderr.write(
         stream === undefined
-          ? `waiting for ${opts.target} to start (status ${detail.status})...`
-          : `${noOutputNote(opts.target, group, stream)}; waiting for it...`,
+          ? `waiting for ${opts.target} to start (status ${detail.status})...\n`
+          : `${noOutputNote(opts.target, group, stream)}; waiting for it...\n`,
       );
     }
     noted = waitsFor ?? noted;
@@ -271,10 +292,26 @@ async function printLog(
       throw await unknownJob(clients, opts.target, jobId, outputs.region);
     }
     if (next === undefined) {
-      break;
+      return { detail, group, stream, exists };
     }
     detail = next;
   }
+}
+
+/** Prints the job's log stream (see readLog), then what the user should know of a missing one. */
+async function printLog(
+  opts: LogsOptions,
+  ctx: Context,
+  clients: AwsClients,
+  jobId: string,
+  outputs: StackOutputs,
+): Promise<number> {
+  const read = await readLog(opts, ctx, clients, jobId, outputs);
+  if (read === "interrupted") {
+    return EXIT_INTERRUPTED;
+  }
+  const { detail, group, stream, exists } = read;
+  const note = (line: string): unknown => ctx.io.stderr.write(`${line}\n`);
   if (stream === undefined) {
     // Not started yet, or ended without starting.
     note(
