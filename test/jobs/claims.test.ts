@@ -74,6 +74,20 @@ describe("jobs:submit claims: one job per name across machines", function () {
     fs.rmSync(lockPath(ledgerOf(machine).file), { force: true });
   }
 
+  /** FAST's waits, and `stall` run once, at the run's first durable intent. */
+  function stallAfterIntent(stall: () => Promise<unknown>): Faults {
+    let stalled = false;
+    return {
+      ...FAST,
+      checkpoint: async (point) => {
+        if (point === "intent-durable" && !stalled) {
+          stalled = true;
+          await stall();
+        }
+      },
+    };
+  }
+
   /** job-0000 … job-0002 but `name`. */
   const names3 = (name: string) => ["job-0000", "job-0001", "job-0002"].filter((n) => n !== name);
 
@@ -227,19 +241,15 @@ describe("jobs:submit claims: one job per name across machines", function () {
 
   it("a run stalled past the wait, whose claim another run took over and sent, adopts that job", async function () {
     const names = writeJobFiles(path.join(aws.dir, "jobs"), 1);
-    let stalled = false;
-    const stall: Faults = {
-      ...FAST,
-      // A stalls after its intent, long enough for B to wait its claim out and take it over.
-      checkpoint: async (point) => {
-        if (point === "intent-durable" && !stalled) {
-          stalled = true;
-          const b = await submitFrom("b", ["jobs"]);
-          assert.strictEqual(b.code, 0, b.stderr);
-        }
-      },
-    };
-    const a = await submitFrom("a", ["jobs"], stall);
+    // A stalls after its intent, long enough for B to wait its claim out and take it over.
+    const a = await submitFrom(
+      "a",
+      ["jobs"],
+      stallAfterIntent(async () => {
+        const b = await submitFrom("b", ["jobs"]);
+        assert.strictEqual(b.code, 0, b.stderr);
+      }),
+    );
     assert.strictEqual(a.code, 0, a.stderr);
     assert.match(
       a.stderr,
@@ -250,17 +260,8 @@ describe("jobs:submit claims: one job per name across machines", function () {
 
   it("a run stalled past the wait sends only once it has looked its claim's token up", async function () {
     const names = writeJobFiles(path.join(aws.dir, "jobs"), 1);
-    let stalled = false;
-    const stall: Faults = {
-      ...FAST,
-      // Past FAST's 300 ms wait: another run could be taking the claim over by now.
-      checkpoint: async (point) => {
-        if (point === "intent-durable" && !stalled) {
-          stalled = true;
-          await new Promise((r) => setTimeout(r, 400));
-        }
-      },
-    };
+    // Past FAST's 300 ms wait: another run could be taking the claim over by now.
+    const stall = stallAfterIntent(() => new Promise((r) => setTimeout(r, 400)));
     const a = await submitFrom("a", ["jobs"], stall);
     assert.strictEqual(a.code, 0, a.stderr);
     assert.match(a.stderr, /job-0000: its claim was taken over, or is old enough to be/);
