@@ -11,8 +11,7 @@
  * eventually consistent, hence LISTING_WAIT_MS.
  */
 import { randomUUID } from "crypto";
-import type { AwsClients, JobDetail } from "./api";
-import { submitFailure } from "./api";
+import { submitFailure, type AwsClients, type JobDetail } from "./api";
 import { BadInputError, FatalError, describeError } from "../errors";
 import type { SubmitJobRequest } from "../input/job-file";
 import { entryOf, type IntentLine, type Ledger, type LedgerEntry } from "../state/ledger";

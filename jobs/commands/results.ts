@@ -4,8 +4,14 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { createProgress, localRoot, withStack } from "../context";
-import type { Context, OpenStack, StackOptions } from "../context";
+import {
+  createProgress,
+  localRoot,
+  withStack,
+  type Context,
+  type OpenStack,
+  type StackOptions,
+} from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, describeError } from "../errors";
 import { requireOutput } from "../input/outputs";
 import { runPool } from "../aws/pool";

@@ -24,7 +24,7 @@ import {
   type Problem,
 } from "../errors";
 import { COST_CAP_POLICY, DEFAULT_BOUNDS } from "../../policy/bounds";
-import { boundsFromPolicyConfig } from "../../policy/check/policy-config";
+import { boundsFromPolicyConfig, type PolicyCostCap } from "../../policy/check/policy-config";
 import { boundsProblems } from "../input/bounds";
 import type { LoadedJob } from "../input/job-file";
 import { expandInputs, loadInputs, sortProblems } from "../input/load";
@@ -39,7 +39,6 @@ import { checkVariables, type CheckRequest } from "../input/variables";
 import type { LoadedSweep } from "../input/sweep";
 import { printSubmitResult, type LocalRunsResult, type SubmitResult } from "../output/submit-print";
 import { submitToBatch, type BatchOptions } from "./submit-batch";
-import type { PolicyCostCap } from "../../policy/check/policy-config";
 import { costBound, costCapProblem } from "../report/cost-bound";
 import { printCostBound } from "../output/cost-print";
 import { definedOnly } from "../../components/defined";

@@ -1,5 +1,5 @@
 /** `jobs:watch` (until every job is terminal) and `jobs:status` (one look) of the ledger's jobs. */
-import type { AwsClients, JobDetail } from "../aws/api";
+import type { AwsClients, JobDetail, Unavailable } from "../aws/api";
 import type { LoadedOutputs } from "../input/outputs";
 import {
   createProgress,
@@ -34,7 +34,6 @@ import {
 } from "../status";
 import { LONG_WAITS_HEADING, formatCounts, formatLongWait } from "../output/status-print";
 import { countsLine, printWatch, printWatchJson, type WatchResult } from "../output/watch-print";
-import type { Unavailable } from "../aws/api";
 import { pipelineOf } from "../pipeline";
 
 export interface WatchOptions extends StackOptions {

@@ -3,12 +3,14 @@
  * the rest still shown.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable.html
  */
-import type {
-  AwsClients,
-  ComputeEnvironmentDetail,
-  FrontOfQueueDetail,
-  JobDetail,
-  JobQueueDetail,
+import {
+  optional,
+  type AwsClients,
+  type ComputeEnvironmentDetail,
+  type FrontOfQueueDetail,
+  type JobDetail,
+  type JobQueueDetail,
+  type Unavailable,
 } from "../aws/api";
 import {
   describeById,
@@ -18,7 +20,6 @@ import {
   type StackOptions,
 } from "../context";
 import { EXIT_OK } from "../errors";
-import { optional, type Unavailable } from "../aws/api";
 import { resourcesOf, summarize, type JobRow } from "../status";
 import { waitReason } from "../wait-reason";
 import { jobTooLarge, type JobLimits } from "../../components/job-limits";
