@@ -51,8 +51,7 @@ def _prepare(
     try:
         if config.manifest_key is not None:
             index = config.array_index or 0
-            inputs = config.prefixes["inputs"]
-            text = read_manifest(store, config.manifest_key, inputs, "the array manifest")
+            text = read_manifest(store, config.manifest_key, "the array manifest")
             chosen, number = select_array_set(text, index, store.url(config.manifest_key))
             job_env.update(chosen)
             where = f"array child {index}" + (f" (set {number})" if number != index else "")
@@ -123,7 +122,11 @@ def run_job(
         return EXIT_UPLOAD if code == 0 and not (results_ok and log_ok) else code
 
 
-def _parser() -> argparse.ArgumentParser:
+def main() -> int:
+    if sys.argv[1:2] == [PROBE_ARG]:
+        return probe_main(sys.argv[2:])
+    # Values can hold any bytes (surrogate-escaped): never let a message fail to print.
+    sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     parser = argparse.ArgumentParser(
         prog="run_job.py",
         description="Run an argparse script with options taken from environment variables.",
@@ -148,15 +151,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"the script to run (default: {DEFAULT_SCRIPT}; {VARS.script}, set from a job "
         "file's \"script\", names one of its folder instead)",
     )
-    return parser
-
-
-def main() -> int:
-    if sys.argv[1:2] == [PROBE_ARG]:
-        return probe_main(sys.argv[2:])
-    # Values can hold any bytes (surrogate-escaped): never let a message fail to print.
-    sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
-    args = _parser().parse_args()
+    args = parser.parse_args()
     env = dict(os.environ)
     try:
         # A job names its script (a file directly under JOB_DIR), else --script, else script.py.
