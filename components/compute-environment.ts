@@ -1,6 +1,6 @@
 import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
-import { assumeRolePolicyFor } from "./iam";
+import { assumeRolePolicyFor } from "./job-roles";
 import {
   COMPUTE_TYPES,
   DEFAULT_INSTANCE_TYPES,

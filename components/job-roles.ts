@@ -1,9 +1,16 @@
 import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
-import { assumeRolePolicyFor } from "./iam";
 import { BUCKET_PREFIXES } from "./contract";
 
 const { inputs, results, logs } = BUCKET_PREFIXES;
+
+/** A trust policy that lets one AWS service principal assume a role. */
+export function assumeRolePolicyFor(service: string) {
+  return {
+    Version: "2012-10-17",
+    Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }],
+  };
+}
 
 export interface JobRolesArgs {
   readonly bucketArn: pulumi.Input<string>;

@@ -48,7 +48,7 @@ def parse_tree(source: bytes) -> ast.AST | None:
     try:
         return ast.parse(source)
     except (SyntaxError, ValueError):
-        return None
+        return None  # running the script reports it with Python's own message
 
 
 def capture_parser(script_path: str) -> argparse.ArgumentParser | None:
@@ -317,9 +317,8 @@ def _module_files(root: str, dotted: str) -> list[str]:
 
 def may_use_argparse(script_path: str, source: bytes) -> bool:
     """Whether the script, or a module of its own folder it imports (at any depth), imports
-    argparse. A syntax error counts as yes (the probe reports it with Python's own message).
-    Absolute imports resolve from the script's folder (sys.path[0] when it runs), relative ones
-    from the importing file's package; installed packages are not followed."""
+    argparse; a syntax error counts as yes. Absolute imports resolve from the script's folder
+    (sys.path[0] when it runs), relative ones from the importing file's package."""
     script = os.path.abspath(script_path)
     seen, pending = {script}, [script]
     while pending and len(seen) <= MAX_HELPER_MODULES:
