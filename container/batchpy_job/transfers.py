@@ -293,9 +293,8 @@ def _inside(path: str, real_root: str) -> bool:
 
 
 def snapshot(folder: str, root: str | None = None) -> Snapshot:
-    """Every regular file under `folder` (relative, "/"-separated) with size and mtime. Links
-    are not followed, and names not valid UTF-8 cannot be S3 keys: each such name and each
-    link outside `root` (default: `folder`) is reported."""
+    """Every regular file under `folder` (relative, "/"-separated) with size and mtime; links
+    outside `root` and names not valid UTF-8 (no S3 key) are reported, not listed."""
     found: Snapshot = {}
     real_root = os.path.realpath(root or folder)
     for current, dirs, files in os.walk(folder):
@@ -382,8 +381,7 @@ def download_inputs(store: Store, config: JobConfig, workdir: str) -> list[str]:
 
 def download_parent_results(store: Store, config: JobConfig, folder: str) -> int:
     """Downloads results/<name>/ of each job the script reads into folder/<name>/ once all of
-    it is known to fit on the job's disk: a step after a large sweep fails at once, not when
-    the disk is full. Returns the number of files."""
+    it is known to fit: a step after a large sweep fails at once, not when the disk is full."""
     prefix = config.prefixes["results"]
     keys: list[str] = []
     total = 0
@@ -484,10 +482,9 @@ def read_manifest(store: Store, key: str, what: str) -> str:
 
 
 def write_parent_parameters(store: Store, config: JobConfig, folder: str) -> int:
-    """Writes each set's variables (not the sweep's base ones, the same for every set) from
-    the manifests of the sweeps the script reads beside the set's results, as
-    <name>/<set>/parameters.json in `folder`. The manifests come oldest first: a set a later
-    one lists again takes its values. Returns the number of sets."""
+    """Writes each set's own variables from the manifests of the sweeps the script reads as
+    <name>/<set>/parameters.json in `folder`; of the manifests (oldest first), the last that
+    lists a set gives its values. Returns the number of sets."""
     count = 0
     for name, key in config.parent_manifests:
         text = read_manifest(store, key, f"the manifest of {name}")
