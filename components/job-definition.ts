@@ -34,7 +34,6 @@ export interface JobDefinitionArgs {
   readonly platform: "EC2" | "FARGATE";
   /** The bucket whose `inputs/`, `results/` and `logs/` the entrypoint uses. */
   readonly bucketName: pulumi.Input<string>;
-  /** The role the container assumes. */
   readonly jobRoleArn: pulumi.Input<string>;
   /** The role ECS uses to pull the image and write logs. */
   readonly executionRoleArn: pulumi.Input<string>;

@@ -23,7 +23,6 @@ export interface JobRolesArgs {
  * log stream).
  */
 export class JobRoles extends pulumi.ComponentResource {
-  /** The role the job's container assumes (the job definition's `jobRoleArn`). */
   public readonly jobRoleArn: pulumi.Output<string>;
   /** The role ECS uses to pull the image and ship logs (the `executionRoleArn`). */
   public readonly executionRoleArn: pulumi.Output<string>;

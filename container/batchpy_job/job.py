@@ -91,9 +91,8 @@ def run_job(
     config, store, job_env, argv = _prepare(script_path, dict(env), open_store)
     script_name = os.path.basename(script_path)
     with tempfile.TemporaryDirectory(prefix="batchpy-job-", ignore_cleanup_errors=True) as base:
-        workdir = os.path.join(base, "work")
+        workdir, log_path = os.path.join(base, "work"), os.path.join(base, "job.log")
         os.mkdir(workdir)
-        log_path = os.path.join(base, "job.log")
         try:
             fetched = download_inputs(store, config, workdir)
         except StorageError as err:
@@ -110,12 +109,10 @@ def run_job(
             _store_failure_log(store, config, err)
             raise
         say(f"{script_name} exited with code {code}")
-        results_ok = True
         try:
-            if code == 0:
-                results_ok = upload_results(store, config, workdir, before)
-            else:
+            if code != 0:
                 say("results not uploaded because the script failed")
+            results_ok = code != 0 or upload_results(store, config, workdir, before)
         finally:
             # The log matters most when something went wrong: store it whatever happened.
             log_ok = upload_log(store, config, log_path)
