@@ -3,7 +3,7 @@
  * `Pulumi.<stack>.yaml` (components/stack-config.ts); the exports are what `jobs:*` reads.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ComputeEnvironment, isFargate } from "./components/compute-environment";
+import { ComputeEnvironment } from "./components/compute-environment";
 import { Image } from "./components/image";
 import { JobDefinition } from "./components/job-definition";
 import { JobQueue } from "./components/job-queue";
@@ -37,7 +37,6 @@ const queue = new JobQueue(name, {
 });
 const job = new JobDefinition(name, {
   ...settings.job,
-  platform: isFargate(compute.computeType) ? "FARGATE" : "EC2",
   image: image.imageUri,
   bucketName: storage.bucketName,
   jobRoleArn: roles.jobRoleArn,

@@ -1,6 +1,6 @@
 import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
-import { assumeRolePolicyFor } from "./iam";
+import { assumeRolePolicyFor } from "./job-roles";
 import {
   COMPUTE_TYPES,
   DEFAULT_INSTANCE_TYPES,
@@ -233,12 +233,36 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
     });
   }
 
-  /** The subnets, and a security group that lets jobs reach out but nothing reach in. */
+  /**
+   * The subnets, and a security group that lets jobs reach out but nothing reach in. The
+   * default VPC's default subnets are public: instances reach ECR and S3 without a paid NAT
+   * gateway. `getVpcs` returns an empty list rather than failing, so the error can say what to
+   * set instead of the provider's "no matching EC2 VPC found".
+   */
   private network(name: string, args: ComputeEnvironmentArgs) {
-    const { vpcId, subnetIds } =
-      args.vpcId !== undefined && args.subnetIds !== undefined
-        ? { vpcId: args.vpcId, subnetIds: args.subnetIds }
-        : defaultNetwork(`ComputeEnvironment '${name}'`, this);
+    let { vpcId, subnetIds } = args;
+    if (vpcId === undefined || subnetIds === undefined) {
+      const opts = { parent: this };
+      const filters = [{ name: "is-default", values: ["true"] }];
+      const vpcs = aws.ec2.getVpcsOutput({ filters }, opts);
+      const region = aws.getRegionOutput({}, opts).region;
+      const id = pulumi.all([vpcs.ids, region]).apply(([ids, r]) => {
+        if (ids.length === 0) {
+          throw new Error(
+            `ComputeEnvironment '${name}': the account has no default VPC in ${r} (common under AWS Control Tower), ` +
+              `and 'vpcId' and 'subnetIds' are not set. Name a VPC and subnets with a route to ECR, S3 ` +
+              `and CloudWatch Logs: in this project \`pulumi config set batchpy:vpcId vpc-0abc…\` and ` +
+              `\`pulumi config set --path 'batchpy:subnetIds[0]' subnet-0abc…\` (one line per subnet).`,
+          );
+        }
+        return ids[0];
+      });
+      const subnetFilters = [
+        { name: "vpc-id", values: [id] },
+        { name: "default-for-az", values: ["true"] },
+      ];
+      [vpcId, subnetIds] = [id, aws.ec2.getSubnetsOutput({ filters: subnetFilters }, opts).ids];
+    }
     const anywhere = { cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"] };
     const securityGroup = new aws.ec2.SecurityGroup(
       `${name}-sg`,
@@ -282,7 +306,7 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
       `${name}-launch-template`,
       {
         description: "batchpy instances: IMDSv2 only, metadata blocked for job containers",
-        userData: Buffer.from(imdsBlockUserData()).toString("base64"),
+        userData: Buffer.from(IMDS_BLOCK_USER_DATA).toString("base64"),
         // IMDSv2 only (a forwarded GET cannot read credentials), a hop limit of 1 (stops
         // bridge-mode containers; the user data stops host-mode ones), no IPv6 endpoint (the
         // rule is IPv4 only).
@@ -315,33 +339,6 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
   }
 }
 
-/**
- * The default VPC and its default subnets (public: instances reach ECR and S3 without a paid
- * NAT gateway). `getVpcs` returns an empty list rather than failing, so the error can say
- * what to set instead of the provider's "no matching EC2 VPC found".
- */
-function defaultNetwork(where: string, parent: pulumi.Resource) {
-  const opts = { parent };
-  const vpcs = aws.ec2.getVpcsOutput({ filters: [{ name: "is-default", values: ["true"] }] }, opts);
-  const region = aws.getRegionOutput({}, opts).region;
-  const vpcId = pulumi.all([vpcs.ids, region]).apply(([ids, r]) => {
-    if (ids.length === 0) {
-      throw new Error(
-        `${where}: the account has no default VPC in ${r} (common under AWS Control Tower), ` +
-          `and 'vpcId' and 'subnetIds' are not set. Name a VPC and subnets with a route to ECR, S3 ` +
-          `and CloudWatch Logs: in this project \`pulumi config set batchpy:vpcId vpc-0abc…\` and ` +
-          `\`pulumi config set --path 'batchpy:subnetIds[0]' subnet-0abc…\` (one line per subnet).`,
-      );
-    }
-    return ids[0];
-  });
-  const filters = [
-    { name: "vpc-id", values: [vpcId] },
-    { name: "default-for-az", values: ["true"] },
-  ];
-  return { vpcId, subnetIds: aws.ec2.getSubnetsOutput({ filters }, opts).ids };
-}
-
 function instanceTypeLimits(types: readonly string[], maxVcpus: number, parent: pulumi.Resource) {
   const sizes = types.map((instanceType) =>
     aws.ec2.getInstanceTypeOutput({ instanceType }, { parent }).apply((t) => ({
@@ -370,27 +367,22 @@ export const IMDS_BLOCK_RULE = "OUTPUT -d 169.254.169.254/32 -m owner ! --uid-ow
  * the rule; `-C` keeps a reboot from adding it twice, `-w` waits for the xtables lock.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/launch-templates.html
  */
-export function imdsBlockUserData(): string {
-  const boundary = "==BATCHPY-USER-DATA==";
-  return [
-    "MIME-Version: 1.0",
-    `Content-Type: multipart/mixed; boundary="${boundary}"`,
-    "",
-    `--${boundary}`,
-    'Content-Type: text/cloud-boothook; charset="us-ascii"',
-    "",
-    "#cloud-boothook",
-    "#!/bin/bash",
-    "# batchpy: only root (the ECS agent) may reach the instance metadata service; job",
-    "# containers run in host network mode as a non-root user and must not get the instance",
-    "# role's credentials.",
-    "set -eu",
-    `iptables -w -C ${IMDS_BLOCK_RULE} 2>/dev/null || iptables -w -I ${IMDS_BLOCK_RULE}`,
-    "",
-    `--${boundary}--`,
-    "",
-  ].join("\n");
-}
+export const IMDS_BLOCK_USER_DATA = `MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="==BATCHPY-USER-DATA=="
+
+--==BATCHPY-USER-DATA==
+Content-Type: text/cloud-boothook; charset="us-ascii"
+
+#cloud-boothook
+#!/bin/bash
+# batchpy: only root (the ECS agent) may reach the instance metadata service; job
+# containers run in host network mode as a non-root user and must not get the instance
+# role's credentials.
+set -eu
+iptables -w -C ${IMDS_BLOCK_RULE} 2>/dev/null || iptables -w -I ${IMDS_BLOCK_RULE}
+
+--==BATCHPY-USER-DATA==--
+`;
 
 /**
  * The ECS-optimized AL2023 images for plain and GPU types: Batch picks per instance type, so

@@ -34,7 +34,6 @@ export interface JobDefinitionArgs {
   readonly platform: "EC2" | "FARGATE";
   /** The bucket whose `inputs/`, `results/` and `logs/` the entrypoint uses. */
   readonly bucketName: pulumi.Input<string>;
-  /** The role the container assumes. */
   readonly jobRoleArn: pulumi.Input<string>;
   /** The role ECS uses to pull the image and write logs. */
   readonly executionRoleArn: pulumi.Input<string>;
@@ -179,12 +178,11 @@ export const FARGATE_SPOT_INTERRUPTED = "Your Spot Task was interrupted*";
  * own failure would bill the same error again. Tried in order; at most five rules.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html
  */
-export const RETRY_ON_HOST_FAILURE: aws.types.input.batch.JobDefinitionRetryStrategyEvaluateOnExit[] =
-  [
-    { onStatusReason: "Host EC2*", action: "RETRY" },
-    { onStatusReason: FARGATE_SPOT_INTERRUPTED, action: "RETRY" },
-    { onReason: "*", action: "EXIT" },
-  ];
+export const RETRY_ON_HOST_FAILURE = [
+  { onStatusReason: "Host EC2*", action: "RETRY" },
+  { onStatusReason: FARGATE_SPOT_INTERRUPTED, action: "RETRY" },
+  { onReason: "*", action: "EXIT" },
+];
 
 /** What a job gets when its SubmitJob request does not say: the `jobDefaults` stack output. */
 export type JobDefaults = Readonly<

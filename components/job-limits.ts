@@ -28,19 +28,13 @@ export function ec2JobLimits(
   types: readonly (InstanceSize & { readonly name: string })[],
   maxVcpus: number,
 ): JobLimits {
-  if (types.length === 0) {
-    throw new Error("ec2JobLimits needs at least one instance type.");
-  }
   const largest = (size: (t: InstanceSize) => number) => Math.max(...types.map(size));
   return {
     maxVcpus,
     maxGpus: largest((t) => Math.floor(maxVcpus / t.vcpus) * t.gpus),
     largestJob: {
       // A job asking for more vCPUs than maxVcpus is never started, whatever the type.
-      vcpus: Math.min(
-        maxVcpus,
-        largest((t) => t.vcpus),
-      ),
+      vcpus: largest((t) => Math.min(maxVcpus, t.vcpus)),
       memoryMiB: largest((t) => placeableMemoryMiB(t.memoryMiB)),
       gpus: largest((t) => t.gpus),
     },

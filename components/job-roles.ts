@@ -1,9 +1,16 @@
 import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
-import { assumeRolePolicyFor } from "./iam";
 import { BUCKET_PREFIXES } from "./contract";
 
 const { inputs, results, logs } = BUCKET_PREFIXES;
+
+/** A trust policy that lets one AWS service principal assume a role. */
+export function assumeRolePolicyFor(service: string) {
+  return {
+    Version: "2012-10-17",
+    Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }],
+  };
+}
 
 export interface JobRolesArgs {
   readonly bucketArn: pulumi.Input<string>;
@@ -16,7 +23,6 @@ export interface JobRolesArgs {
  * log stream).
  */
 export class JobRoles extends pulumi.ComponentResource {
-  /** The role the job's container assumes (the job definition's `jobRoleArn`). */
   public readonly jobRoleArn: pulumi.Output<string>;
   /** The role ECS uses to pull the image and ship logs (the `executionRoleArn`). */
   public readonly executionRoleArn: pulumi.Output<string>;

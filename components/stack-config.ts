@@ -103,7 +103,7 @@ type ArgumentIn<K extends ConfigKey, C extends Component> = Table[K][1] extends 
 /** The typed, validated settings of one stack, grouped by the component they configure. */
 export type StackSettings = { region: string; tags: Record<string, string> } & {
   [C in Component]: { [K in ConfigKey as ArgumentIn<K, C>]: ConfigValues[K] };
-};
+} & { job: { platform: "EC2" | "FARGATE" } };
 
 /** Each component argument a key sets. */
 const TARGETS = Object.entries(CONFIG_KEYS).flatMap(([key, [, to]]) =>
@@ -179,20 +179,19 @@ function groupSettings(values: ConfigValues, region: string): StackSettings {
   for (const { key, component, argument } of TARGETS) {
     groups[component][argument] = values[key];
   }
+  // The job definition runs where the compute environment does.
+  groups.job.platform = isFargate(values.computeType ?? DEFAULT_COMPUTE_TYPE) ? "FARGATE" : "EC2";
   return { region, tags: values.tags ?? {}, ...groups } as StackSettings;
 }
 
 /** The components' own checks, run now; an error names the config key that set the argument. */
 function validateWithComponents(settings: StackSettings, componentName: string): void {
-  const platform = isFargate(settings.compute.computeType ?? DEFAULT_COMPUTE_TYPE)
-    ? "FARGATE"
-    : "EC2";
   try {
     validateStorageArgs(componentName, settings.storage);
     validateImageArgs(componentName, { ...settings.image, context: "container" });
     validateComputeEnvironmentArgs(componentName, settings.compute);
     validateJobQueueArgs(componentName, settings.queue);
-    validateJobDefinitionArgs(componentName, { ...settings.job, platform });
+    validateJobDefinitionArgs(componentName, settings.job);
     const { email, topicArn } = settings.notifications;
     if (email !== undefined || topicArn !== undefined) {
       validateNotificationsArgs(componentName, settings.notifications);
@@ -233,11 +232,12 @@ function checkJobFits({ compute, job }: StackSettings): void {
   }
   const names = compute.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
   const sizes = names.map((name) => ({ name, ...KNOWN_INSTANCE_TYPES[name] }));
-  const limits = isFargate(compute.computeType ?? DEFAULT_COMPUTE_TYPE)
-    ? fargateJobLimits(maxVcpus)
-    : names.every((name) => name in KNOWN_INSTANCE_TYPES)
-      ? ec2JobLimits(sizes, maxVcpus)
-      : undefined;
+  const limits =
+    job.platform === "FARGATE"
+      ? fargateJobLimits(maxVcpus)
+      : names.every((name) => name in KNOWN_INSTANCE_TYPES)
+        ? ec2JobLimits(sizes, maxVcpus)
+        : undefined;
   const [problem] = limits ? jobTooLarge({ vcpus, memoryMiB, gpus }, limits) : [];
   if (problem === undefined) {
     return;

@@ -23,10 +23,8 @@ export function checkRanges<T extends object>(
   args: T,
   ranges: IntegerRanges<T>,
 ): void {
-  for (const [arg, [min, max, why]] of Object.entries(ranges) as [
-    string,
-    [number, number, string],
-  ][]) {
+  for (const [arg, range] of Object.entries(ranges)) {
+    const [min, max, why] = range as [number, number, string];
     const value: unknown = args[arg as keyof T];
     if (typeof value === "number" && (!Number.isInteger(value) || value < min || value > max)) {
       throw new ValidationError(

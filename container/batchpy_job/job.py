@@ -51,8 +51,7 @@ def _prepare(
     try:
         if config.manifest_key is not None:
             index = config.array_index or 0
-            inputs = config.prefixes["inputs"]
-            text = read_manifest(store, config.manifest_key, inputs, "the array manifest")
+            text = read_manifest(store, config.manifest_key, "the array manifest")
             chosen, number = select_array_set(text, index, store.url(config.manifest_key))
             job_env.update(chosen)
             where = f"array child {index}" + (f" (set {number})" if number != index else "")
@@ -92,9 +91,8 @@ def run_job(
     config, store, job_env, argv = _prepare(script_path, dict(env), open_store)
     script_name = os.path.basename(script_path)
     with tempfile.TemporaryDirectory(prefix="batchpy-job-", ignore_cleanup_errors=True) as base:
-        workdir = os.path.join(base, "work")
+        workdir, log_path = os.path.join(base, "work"), os.path.join(base, "job.log")
         os.mkdir(workdir)
-        log_path = os.path.join(base, "job.log")
         try:
             fetched = download_inputs(store, config, workdir)
         except StorageError as err:
@@ -111,19 +109,21 @@ def run_job(
             _store_failure_log(store, config, err)
             raise
         say(f"{script_name} exited with code {code}")
-        results_ok = True
         try:
-            if code == 0:
-                results_ok = upload_results(store, config, workdir, before)
-            else:
+            if code != 0:
                 say("results not uploaded because the script failed")
+            results_ok = code != 0 or upload_results(store, config, workdir, before)
         finally:
             # The log matters most when something went wrong: store it whatever happened.
             log_ok = upload_log(store, config, log_path)
         return EXIT_UPLOAD if code == 0 and not (results_ok and log_ok) else code
 
 
-def _parser() -> argparse.ArgumentParser:
+def main() -> int:
+    if sys.argv[1:2] == [PROBE_ARG]:
+        return probe_main(sys.argv[2:])
+    # Values can hold any bytes (surrogate-escaped): never let a message fail to print.
+    sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     parser = argparse.ArgumentParser(
         prog="run_job.py",
         description="Run an argparse script with options taken from environment variables.",
@@ -148,15 +148,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"the script to run (default: {DEFAULT_SCRIPT}; {VARS.script}, set from a job "
         "file's \"script\", names one of its folder instead)",
     )
-    return parser
-
-
-def main() -> int:
-    if sys.argv[1:2] == [PROBE_ARG]:
-        return probe_main(sys.argv[2:])
-    # Values can hold any bytes (surrogate-escaped): never let a message fail to print.
-    sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
-    args = _parser().parse_args()
+    args = parser.parse_args()
     env = dict(os.environ)
     try:
         # A job names its script (a file directly under JOB_DIR), else --script, else script.py.

@@ -48,14 +48,13 @@ def parse_tree(source: bytes) -> ast.AST | None:
     try:
         return ast.parse(source)
     except (SyntaxError, ValueError):
-        return None
+        return None  # running the script reports it with Python's own message
 
 
 def capture_parser(script_path: str) -> argparse.ArgumentParser | None:
-    """Runs the script as __main__ until it asks argparse to parse its options, and returns
-    that parser (None if it never asks). A pre-parser (add_help=False, in a script that builds
-    its full parser with parents=[...]) really parses its defaults with parse_known_args(); it
-    is returned if the script ends without parsing again or if it fails with no arguments."""
+    """Runs the script as __main__ until it asks argparse to parse its options; returns that
+    parser, or None. A pre-parser (add_help=False, parse_known_args(), in a script that builds
+    its full parser with parents=[...]) really parses, and is returned if nothing parses later."""
     cls = argparse.ArgumentParser
     names = ("parse_args", "parse_known_args", "parse_intermixed_args")
     originals = {n: getattr(cls, n) for n in (*names, "parse_known_intermixed_args")}
@@ -317,9 +316,8 @@ def _module_files(root: str, dotted: str) -> list[str]:
 
 def may_use_argparse(script_path: str, source: bytes) -> bool:
     """Whether the script, or a module of its own folder it imports (at any depth), imports
-    argparse. A syntax error counts as yes (the probe reports it with Python's own message).
-    Absolute imports resolve from the script's folder (sys.path[0] when it runs), relative ones
-    from the importing file's package; installed packages are not followed."""
+    argparse; a syntax error counts as yes. Absolute imports resolve from the script's folder
+    (sys.path[0] when it runs), relative ones from the importing file's package."""
     script = os.path.abspath(script_path)
     seen, pending = {script}, [script]
     while pending and len(seen) <= MAX_HELPER_MODULES:
@@ -351,10 +349,9 @@ def may_use_argparse(script_path: str, source: bytes) -> bool:
 
 
 def probe_script(script_path: str, env: dict[str, str], values: Values | None = None) -> Json:
-    """The script's option description, read by a child process in a throwaway directory, and
-    with `values` the "checks" of the pairs it returns. `values` is called once the child runs
-    (jobs:submit writes stdin only once it has loaded the job files): the child imports the
-    script and builds its parser meanwhile."""
+    """The script's options, read by a child process in a throwaway directory, with the "checks"
+    of the pairs `values` returns; it is called once the child runs, which imports the script
+    meanwhile (jobs:submit writes stdin only once it has loaded the job files)."""
     script_name = os.path.basename(script_path)
     try:
         with open(script_path, "rb") as f:
@@ -396,7 +393,7 @@ def check_request(
     script_path: str, env: dict[str, str], stdin: IO[str], description: str | None
 ) -> Json:
     """`--check-values`: the request on stdin answered by values.Rules and the script's own
-    types; with `description` (a saved --describe answer) the script and its types not run."""
+    types, or (`description`: a saved --describe answer) without running the script."""
     request: Json = {}
 
     def read_values() -> list[tuple[str, str]]:
@@ -423,8 +420,7 @@ def check_request(
 def _run_probe_child(
     script_path: str, env: dict[str, str], values: Values | None, tmp: str, out_path: str
 ) -> tuple[int, str]:
-    """Runs the probe child in `tmp`, hands it the values on its stdin once they are known,
-    and returns its exit code and output; never leaves it running."""
+    """Runs the probe child in `tmp`, hands it the values once known; never leaves it running."""
     cwd = os.path.join(tmp, "cwd")
     os.mkdir(cwd)
     proc = subprocess.Popen(
@@ -448,8 +444,8 @@ def _run_probe_child(
 
 
 def probe_main(args: list[str]) -> int:
-    """The child: writes the description of the script's parser to `out_path`, with the
-    checks of the values the parent sends on stdin, if any (the script reads an empty one)."""
+    """The child: writes the script's description to `out_path`, with the checks of the values
+    the parent sends on stdin, if any (the script reads an empty one)."""
     script_path, out_path = args
     values_in, devnull = os.fdopen(os.dup(0), "rb"), os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)

@@ -85,15 +85,6 @@ def _group_gone(pgid: int) -> bool:
     return True
 
 
-def _wait_group_gone(pgid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not _group_gone(pgid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def stop_leftovers(pgid: int, script_name: str) -> None:
     """SIGTERM, then SIGKILL, to the processes the script left running: after a TerminateJob,
     AWS Batch's SIGKILL would otherwise come before the log is stored."""
@@ -104,12 +95,16 @@ def stop_leftovers(pgid: int, script_name: str) -> None:
         f"then SIGKILL after {LEFTOVER_GRACE_SECONDS:g} s). To keep them, wait for them before "
         "the script exits"
     )
-    signal_group(pgid, signal.SIGTERM)
-    if _wait_group_gone(pgid, LEFTOVER_GRACE_SECONDS):
-        return
-    signal_group(pgid, signal.SIGKILL)
-    if not _wait_group_gone(pgid, 1.0):
-        say(f"warning: processes of process group {pgid} are still there after SIGKILL")
+    for signum, grace in ((signal.SIGTERM, LEFTOVER_GRACE_SECONDS), (signal.SIGKILL, 1.0)):
+        signal_group(pgid, signum)
+        deadline = time.monotonic() + grace
+        while not _group_gone(pgid):
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        else:
+            return
+    say(f"warning: processes of process group {pgid} are still there after SIGKILL")
 
 
 def merged_output(cwd: str, env: dict[str, str], stdin: int = subprocess.DEVNULL) -> dict[str, Any]:

@@ -112,10 +112,9 @@ class S3Store:
         if endpoint and urllib.parse.urlsplit(endpoint).scheme not in ("http", "https"):
             why = "must start with http:// or https://"
             problems.append(f"the S3 endpoint {quoted(endpoint)} {why}")
-        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
-        if not region and endpoint:
-            region = "us-east-1"  # what S3-compatible servers expect when none is given
-        elif not region:
+        # us-east-1: what S3-compatible servers expect when none is given.
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or endpoint and "us-east-1"
+        if not region:
             problems.append(
                 "AWS_REGION is not set: the job definition sets it to the stack's region"
             )
@@ -181,7 +180,23 @@ class S3Store:
                     self.client.get_object(Bucket=self.bucket, Key=key, Range="bytes=0-0")
                 except ClientError as get_err:
                     why = get_err
-            raise describe_failure(why, "get", self.attempts) from None
+            failure = describe_failure(why, "get", self.attempts)
+        else:
+            return
+        # Without s3:ListBucket on the whole bucket, S3 answers a GET of a missing key with
+        # 403, which reads as a permission problem: when a listing under the key (the job role
+        # may list inputs/ and results/) shows it absent, say so.
+        try:
+            absent = failure.status == 403 and key not in self.sizes(key)
+        except StorageError:
+            absent = False  # cannot tell: keep the permission hint
+        if absent:
+            raise StorageError(
+                f"no such object {key} (S3 answers 403 for a missing key when the job role "
+                "may not list the whole bucket): upload it first, or check the key",
+                404,
+            )
+        raise failure
 
     def put(self, src: str, key: str, content_type: str) -> None:
         try:
@@ -278,9 +293,8 @@ def _inside(path: str, real_root: str) -> bool:
 
 
 def snapshot(folder: str, root: str | None = None) -> Snapshot:
-    """Every regular file under `folder` (relative, "/"-separated) with size and mtime. Links
-    are not followed, and names not valid UTF-8 cannot be S3 keys: each such name and each
-    link outside `root` (default: `folder`) is reported."""
+    """Every regular file under `folder` (relative, "/"-separated) with size and mtime; links
+    outside `root` and names not valid UTF-8 (no S3 key) are reported, not listed."""
     found: Snapshot = {}
     real_root = os.path.realpath(root or folder)
     for current, dirs, files in os.walk(folder):
@@ -324,27 +338,6 @@ def result_files(output_dir: str | None, workdir: str, before: Snapshot) -> tupl
     return workdir, []
 
 
-def fetch_input(store: Store, key: str, dest: str, inputs_prefix: str) -> None:
-    """Downloads one object under the inputs prefix. Without s3:ListBucket on the whole
-    bucket, S3 answers a GET of a missing key with 403, which reads as a permission problem:
-    when a listing under the key (the job role may list inputs/) shows it absent, say so."""
-    try:
-        store.get(key, dest)
-    except StorageError as err:
-        if err.status == 403 and key.startswith(inputs_prefix):
-            try:
-                absent = key not in store.sizes(key)
-            except StorageError:
-                absent = False  # cannot tell: keep the permission hint
-            if absent:
-                raise StorageError(
-                    f"no such object {key} (S3 answers 403 for a missing key when the job role "
-                    "may not list the whole bucket): upload it first, or check the key",
-                    404,
-                ) from None
-        raise
-
-
 def _download(store: Store, key: str, prefix: str, folder: str, what: str) -> str:
     """Saves `key` in `folder` under its path after `prefix`; returns that path."""
     rel = key[len(prefix) :]
@@ -353,7 +346,7 @@ def _download(store: Store, key: str, prefix: str, folder: str, what: str) -> st
     dest = os.path.join(folder, *rel.split("/"))
     try:
         os.makedirs(os.path.dirname(dest), exist_ok=True)
-        fetch_input(store, key, dest, prefix)
+        store.get(key, dest)
     except StorageError as err:
         raise StorageError(f"could not download {what} {store.url(key)}: {err}") from None
     except OSError as err:
@@ -388,8 +381,7 @@ def download_inputs(store: Store, config: JobConfig, workdir: str) -> list[str]:
 
 def download_parent_results(store: Store, config: JobConfig, folder: str) -> int:
     """Downloads results/<name>/ of each job the script reads into folder/<name>/ once all of
-    it is known to fit on the job's disk: a step after a large sweep fails at once, not when
-    the disk is full. Returns the number of files."""
+    it is known to fit: a step after a large sweep fails at once, not when the disk is full."""
     prefix = config.prefixes["results"]
     keys: list[str] = []
     total = 0
@@ -442,12 +434,12 @@ def announce_metrics(path: str) -> None:
 def _upload(store: Store, src: str, key: str, content_type: str, what: str) -> bool:
     try:
         store.put(src, key, content_type)
+        return True
     except (StorageError, ValueError, OSError) as err:
         # Our own messages as they are, anything else with its type.
         why = str(err) if isinstance(err, StorageError) else f"{type(err).__name__}: {err}"
         say(f"error: could not upload {what} to {store.url(key)}: {why}")
         return False
-    return True
 
 
 def upload_results(store: Store, config: JobConfig, workdir: str, before: Snapshot) -> bool:
@@ -461,28 +453,27 @@ def upload_results(store: Store, config: JobConfig, workdir: str, before: Snapsh
             failed += 1
         elif rel == METRICS_FILE:
             announce_metrics(local)
-    results_url = store.url(config.results_prefix())
     if not files:
         where = f" in {config.output_dir}" if config.output_dir else ""
         say(f"no result files (the script created or changed no file{where})")
     else:
         done = f"{len(files) - failed} of {len(files)}" if failed else f"{len(files)}"
-        say(f"uploaded {done} result file(s) to {results_url}")
+        say(f"uploaded {done} result file(s) to {store.url(config.results_prefix())}")
     return failed == 0
 
 
 def upload_log(store: Store, config: JobConfig, log_path: str) -> bool:
-    uploaded = _upload(store, log_path, config.log_key(), "text/plain; charset=utf-8", "the log")
-    if uploaded:
-        say(f"log uploaded to {store.url(config.log_key())}")
-    return uploaded
+    if not _upload(store, log_path, config.log_key(), "text/plain; charset=utf-8", "the log"):
+        return False
+    say(f"log uploaded to {store.url(config.log_key())}")
+    return True
 
 
-def read_manifest(store: Store, key: str, inputs_prefix: str, what: str) -> str:
+def read_manifest(store: Store, key: str, what: str) -> str:
     with tempfile.TemporaryDirectory(prefix="batchpy-manifest-") as tmp:
         local = os.path.join(tmp, "manifest.json")
         try:
-            fetch_input(store, key, local, inputs_prefix)
+            store.get(key, local)
         except StorageError as err:
             message = f"could not download {what} {store.url(key)}: {err}"
             raise JobError(EXIT_INPUT, [message]) from None
@@ -491,13 +482,12 @@ def read_manifest(store: Store, key: str, inputs_prefix: str, what: str) -> str:
 
 
 def write_parent_parameters(store: Store, config: JobConfig, folder: str) -> int:
-    """Writes each set's variables (not the sweep's base ones, the same for every set) from
-    the manifests of the sweeps the script reads beside the set's results, as
-    <name>/<set>/parameters.json in `folder`. The manifests come oldest first: a set a later
-    one lists again takes its values. Returns the number of sets."""
+    """Writes each set's own variables from the manifests of the sweeps the script reads as
+    <name>/<set>/parameters.json in `folder`; of the manifests (oldest first), the last that
+    lists a set gives its values. Returns the number of sets."""
     count = 0
     for name, key in config.parent_manifests:
-        text = read_manifest(store, key, config.prefixes["inputs"], f"the manifest of {name}")
+        text = read_manifest(store, key, f"the manifest of {name}")
         for number, values in manifest_sets(text, store.url(key)):
             dest = os.path.join(folder, name, str(number), "parameters.json")
             os.makedirs(os.path.dirname(dest), exist_ok=True)

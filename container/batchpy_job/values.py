@@ -342,8 +342,6 @@ def value_problem(name: str, value: str, option: Json | None = None) -> str | No
             "hold; remove it"
         )
     shown = option["flag"] if option is not None else name
-    if 4 * (len(name) + len(shown) + len(value)) < MAX_ARG_BYTES:
-        return None  # too short to be too long, whatever its characters
     size, name_size = (len(s.encode("utf-8", "surrogatepass")) for s in (value, name))
     if max(name_size, len(shown)) + 2 + size <= MAX_ARG_BYTES:
         return None

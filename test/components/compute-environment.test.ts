@@ -4,7 +4,7 @@ import {
   ComputeEnvironmentArgs,
   EC2_CONFIGURATION,
   IMDS_BLOCK_RULE,
-  imdsBlockUserData,
+  IMDS_BLOCK_USER_DATA,
   validateComputeEnvironmentArgs,
 } from "../../components/compute-environment";
 import { MockCall } from "../../policy/check/evaluate";
@@ -96,13 +96,13 @@ describe("ComputeEnvironment", () => {
         instanceMetadataTags: "disabled",
       });
       const userData = Buffer.from(String(template.inputs.userData), "base64").toString();
-      assert.strictEqual(userData, imdsBlockUserData());
+      assert.strictEqual(userData, IMDS_BLOCK_USER_DATA);
       assert.deepStrictEqual(cr.ec2Configurations, EC2_CONFIGURATION);
     }
   });
 
   it("writes the metadata block as MIME multi-part user data, as Batch requires", () => {
-    const userData = imdsBlockUserData();
+    const userData = IMDS_BLOCK_USER_DATA;
     const boundary = /boundary="([^"]+)"/.exec(userData)?.[1];
     assert.ok(boundary, "a multipart boundary");
     assert.match(userData, /^MIME-Version: 1\.0\nContent-Type: multipart\/mixed; boundary="/);

@@ -4,7 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { evaluateProgram, Evaluation } from "../../policy/check/evaluate";
 import { OUTPUT_KEYS } from "../../jobs/input/outputs";
-import { imdsBlockUserData } from "../../components/compute-environment";
+import { IMDS_BLOCK_USER_DATA } from "../../components/compute-environment";
 import { json, MockedResource, ofType, single } from "../helpers/pulumi";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -317,7 +317,7 @@ describe("the program on each compute type", () => {
       );
       assert.strictEqual(
         Buffer.from(String(template.inputs.userData), "base64").toString(),
-        imdsBlockUserData(),
+        IMDS_BLOCK_USER_DATA,
       );
       assert.strictEqual(
         (template.inputs.metadataOptions as Record<string, unknown>).httpTokens,

@@ -40,6 +40,7 @@ describe("stack config", () => {
       timeoutSeconds: 60,
       retryAttempts: 3,
       logRetentionDays: 30,
+      platform: "EC2",
     });
   });
 
@@ -72,6 +73,7 @@ describe("stack config", () => {
       ["batchpy:minVcpus", "batchpy:instanceTypes"],
     );
     assert.strictEqual(fargate.job.memoryMiB, 122880);
+    assert.strictEqual(fargate.job.platform, "FARGATE", "the job runs where the environment does");
   });
 
   it("reads the update timeout and build-on-preview settings", () => {
