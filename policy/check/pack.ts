@@ -20,7 +20,6 @@ import {
   EnforcementLevel,
   JsonSchema,
   PolicyPackConfig,
-  PolicySummary,
   ReconciledConfig,
   reconcilePolicyPackConfig,
 } from "./policy-config";
@@ -41,12 +40,11 @@ const STOP_TIMEOUT_MS = 5_000;
 // The engine lifts gRPC's message limit for analyzers; so do we.
 const MAX_MESSAGE_BYTES = 400 * 1024 * 1024;
 
-/** One resource as the program registered it (see evaluate.ts). */
+/** One resource as the program registered it; unknown values as the engine's sentinels. */
 export interface AnalyzedResource {
   readonly urn: string;
   readonly type: string;
   readonly name: string;
-  /** Unknown values as the engine's sentinel strings. */
   readonly inputs: Record<string, unknown>;
   /** Inputs plus computed outputs, for `AnalyzeStack`. @default inputs */
   readonly state?: Record<string, unknown>;
@@ -57,12 +55,6 @@ export interface AnalyzedResource {
 
 /** A policy's finding; its message is the description, a newline, and the violation's own. */
 export type Diagnostic = ReturnType<typeof fromDiagnostic>;
-
-interface StackIdentity {
-  readonly project: string;
-  readonly stack: string;
-  readonly config?: Readonly<Record<string, string>>;
-}
 
 export interface StartOptions {
   /** The folder with PulumiPolicy.yaml. @default policy/ */
@@ -81,9 +73,7 @@ export type PolicyPackProcess = Awaited<ReturnType<typeof startPolicyPack>>;
  * (the engine has no such value), undefined list items as null.
  */
 function struct(properties: Record<string, unknown>): StructPb.Struct {
-  return Struct.fromJavaScript(
-    JSON.parse(JSON.stringify(properties)) as Record<string, StructPb.JavaScriptValue>,
-  );
+  return Struct.fromJavaScript(JSON.parse(JSON.stringify(properties)));
 }
 
 /** What `Analyze` and `AnalyzeStack` both send of a resource; of its options, the parent. */
@@ -110,13 +100,11 @@ export function analyzeRequest(resource: AnalyzedResource): pb.AnalyzeRequest {
 
 /** One resource of an `AnalyzeStack` request: outputs, parent and dependencies. */
 export function analyzerResource(resource: AnalyzedResource): pb.AnalyzerResource {
-  const message = describe(new pb.AnalyzerResource(), resource, {
-    ...resource.inputs,
-    ...resource.state,
-  });
-  message.setParent(resource.parent ?? "");
-  message.setDependenciesList([...(resource.dependencies ?? [])]);
-  for (const [key, urns] of Object.entries(resource.propertyDependencies ?? {})) {
+  const { inputs, state, parent, dependencies, propertyDependencies } = resource;
+  const message = describe(new pb.AnalyzerResource(), resource, { ...inputs, ...state });
+  message.setParent(parent ?? "");
+  message.setDependenciesList([...(dependencies ?? [])]);
+  for (const [key, urns] of Object.entries(propertyDependencies ?? {})) {
     const entry = new pb.AnalyzerPropertyDependencies();
     entry.setUrnsList([...urns]);
     message.getPropertydependenciesMap().set(key, entry);
@@ -159,60 +147,51 @@ export function fromDiagnostic(d: pb.AnalyzeDiagnostic, analyzedUrn?: string) {
   } as const;
 }
 
-type Unary<Req, Res> = (
-  request: Req,
-  metadata: GrpcJs.Metadata,
-  options: Partial<GrpcJs.CallOptions>,
-  callback: (error: GrpcJs.ServiceError | null, response: Res) => void,
-) => GrpcJs.ClientUnaryCall;
-
-/** One call with a deadline; a failure says what the pack was asked to do. */
-function call<Req, Res>(
-  analyzer: AnalyzerClient,
-  method: Unary<Req, Res>,
-  request: Req,
-  what: string,
-): Promise<Res> {
-  const deadline = Date.now() + CALL_TIMEOUT_MS;
-  return new Promise((resolve, reject) =>
-    method.call(analyzer, request, new grpc.Metadata(), { deadline }, (error, response) =>
-      error
-        ? reject(new Error(`The policy pack failed ${what}: ${error.details || error.message}`))
-        : resolve(response),
-    ),
-  );
-}
-
-/** What the pack declares: GetPluginInfo, then GetAnalyzerInfo. */
-async function readPackInfo(analyzer: AnalyzerClient) {
-  const describing = "to describe itself (GetPluginInfo)";
-  const plugin = await call(analyzer, analyzer.getPluginInfo, new Empty(), describing);
-  const listing = "to list its policies (GetAnalyzerInfo)";
-  const info = await call(analyzer, analyzer.getAnalyzerInfo, new Empty(), listing);
-  const policies = info.getPoliciesList().map((policy): PolicySummary => {
-    const schema = policy.getConfigschema();
-    return {
-      name: policy.getName(),
-      enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
-      ...definedOnly({
-        configSchema: schema && {
-          properties: (schema.getProperties()?.toJavaScript() ?? {}) as Record<string, JsonSchema>,
-          required: schema.getRequiredList(),
-        },
-      }),
-    };
-  });
-  const version = info.getVersion() || plugin.getVersion();
-  return { name: info.getName(), version, policies };
-}
-
-/** The calls the engine makes on a serving pack. */
+/** The calls the engine makes on a serving pack, each with a deadline and saying what failed. */
 function analyzerCalls(analyzer: AnalyzerClient) {
+  const call = <Req, Res>(method: Unary<Req, Res>, request: Req, what: string) =>
+    new Promise<Res>((resolve, reject) =>
+      method.call(
+        analyzer,
+        request,
+        new grpc.Metadata(),
+        { deadline: Date.now() + CALL_TIMEOUT_MS },
+        (error, response) =>
+          error
+            ? reject(new Error(`The policy pack failed ${what}: ${error.details || error.message}`))
+            : resolve(response),
+      ),
+    );
   const diagnostics = (response: pb.AnalyzeResponse, urn?: string) =>
     response.getDiagnosticsList().map((d) => fromDiagnostic(d, urn));
   return {
+    /** What the pack declares: GetPluginInfo, then GetAnalyzerInfo. */
+    info: async () => {
+      const describing = "to describe itself (GetPluginInfo)";
+      const plugin = await call(analyzer.getPluginInfo, new Empty(), describing);
+      const listing = "to list its policies (GetAnalyzerInfo)";
+      const info = await call(analyzer.getAnalyzerInfo, new Empty(), listing);
+      const policies = info.getPoliciesList().map((policy) => {
+        const schema = policy.getConfigschema();
+        const properties = schema?.getProperties()?.toJavaScript() ?? {};
+        return {
+          name: policy.getName(),
+          enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
+          ...definedOnly({
+            configSchema: schema && {
+              properties: properties as Record<string, JsonSchema>,
+              required: schema.getRequiredList(),
+            },
+          }),
+        };
+      });
+      return { name: info.getName(), version: info.getVersion() || plugin.getVersion(), policies };
+    },
     /** ConfigureStack, then Configure with every policy's level and settings. */
-    configure: async (stack: StackIdentity, config: ReconciledConfig) => {
+    configure: async (
+      stack: { project: string; stack: string; config?: Readonly<Record<string, string>> },
+      config: ReconciledConfig,
+    ) => {
       const stackRequest = new pb.AnalyzerStackConfigureRequest();
       stackRequest.setProject(stack.project);
       stackRequest.setStack(stack.stack);
@@ -221,7 +200,7 @@ function analyzerCalls(analyzer: AnalyzerClient) {
         stackRequest.getConfigMap().set(key, value);
       }
       const what = "to take the stack's settings (ConfigureStack)";
-      await call(analyzer, analyzer.configureStack, stackRequest, what);
+      await call(analyzer.configureStack, stackRequest, what);
       const request = new pb.ConfigureAnalyzerRequest();
       for (const [name, entry] of Object.entries(config)) {
         const policyConfig = new pb.PolicyConfig();
@@ -230,31 +209,36 @@ function analyzerCalls(analyzer: AnalyzerClient) {
         policyConfig.setProperties(struct(entry.properties));
         request.getPolicyconfigMap().set(name, policyConfig);
       }
-      await call(analyzer, analyzer.configure, request, "to take the policy config (Configure)");
+      await call(analyzer.configure, request, "to take the policy config (Configure)");
     },
     analyze: async (resource: AnalyzedResource) => {
       const what = `to analyze ${resource.urn} (Analyze)`;
-      const response = await call(analyzer, analyzer.analyze, analyzeRequest(resource), what);
-      return diagnostics(response, resource.urn);
+      return diagnostics(
+        await call(analyzer.analyze, analyzeRequest(resource), what),
+        resource.urn,
+      );
     },
     analyzeStack: async (resources: readonly AnalyzedResource[]) => {
       const request = new pb.AnalyzeStackRequest();
       request.setResourcesList(resources.map(analyzerResource));
       const what = "to analyze the stack (AnalyzeStack)";
-      return diagnostics(await call(analyzer, analyzer.analyzeStack, request, what));
+      return diagnostics(await call(analyzer.analyzeStack, request, what));
     },
   };
 }
+
+type Unary<Req, Res> = (
+  request: Req,
+  metadata: GrpcJs.Metadata,
+  options: Partial<GrpcJs.CallOptions>,
+  callback: (error: GrpcJs.ServiceError | null, response: Res) => void,
+) => GrpcJs.ClientUnaryCall;
 
 /**
  * The port the pack prints first; rejects when it exits, fails or stalls before that, with
  * its stderr, which explains a failed start. Once it serves, every line it prints is output.
  */
-function awaitPort(
-  child: ChildProcess,
-  packDir: string,
-  onOutput: ((line: string) => void) | undefined,
-): Promise<number> {
+function awaitPort(child: ChildProcess, packDir: string, onOutput?: (line: string) => void) {
   let serving = false;
   const stderr: string[] = [];
   const relay = (line: string) => serving && line.trim() !== "" && onOutput?.(line);
@@ -270,11 +254,8 @@ function awaitPort(
     timer = setTimeout(() => fail(`${stalled}\n${stderr.join("\n")}`), START_TIMEOUT_MS);
     stdout.once("line", (line) => {
       serving = /^\d+$/.test(line.trim());
-      if (serving) {
-        resolve(Number(line));
-      } else {
-        fail(`${pack} printed ${JSON.stringify(line.trim())} instead of its port.`);
-      }
+      const wrong = `${pack} printed ${JSON.stringify(line.trim())} instead of its port.`;
+      return serving ? resolve(Number(line)) : fail(wrong);
     });
     // On close, once its output is all read, so that the reason is in `stderr`.
     child.once("close", (code, signal) =>
@@ -314,9 +295,9 @@ export async function startPolicyPack(options: StartOptions) {
     throw cancelled();
   }
   const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
-  const runner = path.join(__dirname, "pack-runner.ts");
   // With the environment the engine gives an analyzer.
-  const child = spawn(process.execPath, ["-r", register, runner, packDir], {
+  const runner = path.join(__dirname, "pack-runner.ts");
+  const child = spawn(process.execPath, ["-r", register, runner], {
     cwd: packDir,
     env: { ...process.env, PULUMI_NODEJS_DRY_RUN: "true" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -332,11 +313,12 @@ export async function startPolicyPack(options: StartOptions) {
       "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
       "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
     });
-    const info = await readPackInfo(client);
+    const { info, ...calls } = analyzerCalls(client);
+    const declared = await info();
     if (signal?.aborted) {
       throw cancelled();
     }
-    return { info, pid: child.pid!, ...analyzerCalls(client), stop };
+    return { info: declared, pid: child.pid!, ...calls, stop };
   } catch (err) {
     await stop();
     throw signal?.aborted ? cancelled() : err;
@@ -353,9 +335,9 @@ export type PolicyCheckResult = Awaited<ReturnType<typeof checkWithPack>>;
  * Analyze for every resource (many at once, as the program registers them), AnalyzeStack.
  */
 export async function checkWithPack(
-  pack: Pick<PolicyPackProcess, "info" | "configure" | "analyze" | "analyzeStack">,
+  pack: Omit<PolicyPackProcess, "pid" | "stop">,
   options: {
-    readonly stack: StackIdentity;
+    readonly stack: Parameters<PolicyPackProcess["configure"]>[0];
     /** In registration order, components included. */
     readonly resources: readonly AnalyzedResource[];
     readonly policyConfig?: PolicyPackConfig;
