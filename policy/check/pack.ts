@@ -16,6 +16,7 @@ import type * as StructPb from "google-protobuf/google/protobuf/struct_pb";
 import { AnalyzerClient } from "@pulumi/pulumi/proto/analyzer_grpc_pb";
 import * as pb from "@pulumi/pulumi/proto/analyzer_pb";
 import { definedOnly } from "../../components/defined";
+import type { MockedResource } from "./evaluate";
 import {
   EnforcementLevel,
   JsonSchema,
@@ -40,18 +41,9 @@ const STOP_TIMEOUT_MS = 5_000;
 // The engine lifts gRPC's message limit for analyzers; so do we.
 const MAX_MESSAGE_BYTES = 400 * 1024 * 1024;
 
-/** One resource as the program registered it; unknown values as the engine's sentinels. */
-export interface AnalyzedResource {
-  readonly urn: string;
-  readonly type: string;
-  readonly name: string;
-  readonly inputs: Record<string, unknown>;
-  /** Inputs plus computed outputs, for `AnalyzeStack`. @default inputs */
-  readonly state?: Record<string, unknown>;
-  readonly parent?: string;
-  readonly dependencies?: readonly string[];
-  readonly propertyDependencies?: Readonly<Record<string, readonly string[]>>;
-}
+/** A registered resource, unknowns as the engine's sentinels; with no `state`, outputs = inputs. */
+export type AnalyzedResource = Pick<MockedResource, "urn" | "type" | "name" | "inputs"> &
+  Partial<Pick<MockedResource, "state" | "parent" | "dependencies" | "propertyDependencies">>;
 
 /** A policy's finding; its message is the description, a newline, and the violation's own. */
 export type Diagnostic = ReturnType<typeof fromDiagnostic>;
