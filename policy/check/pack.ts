@@ -139,46 +139,58 @@ export function fromDiagnostic(d: pb.AnalyzeDiagnostic, analyzedUrn?: string) {
   } as const;
 }
 
-/** The calls the engine makes on a serving pack, each with a deadline and saying what failed. */
+type Unary<Req, Res> = (
+  request: Req,
+  metadata: GrpcJs.Metadata,
+  options: Partial<GrpcJs.CallOptions>,
+  callback: (error: GrpcJs.ServiceError | null, response: Res) => void,
+) => GrpcJs.ClientUnaryCall;
+
+/** One call with a deadline; a failure says what the pack was asked to do. */
+function call<Req, Res>(
+  analyzer: AnalyzerClient,
+  method: Unary<Req, Res>,
+  request: Req,
+  what: string,
+): Promise<Res> {
+  const deadline = Date.now() + CALL_TIMEOUT_MS;
+  return new Promise((resolve, reject) =>
+    method.call(analyzer, request, new grpc.Metadata(), { deadline }, (error, response) =>
+      error
+        ? reject(new Error(`The policy pack failed ${what}: ${error.details || error.message}`))
+        : resolve(response),
+    ),
+  );
+}
+
+/** What the pack declares: GetPluginInfo, then GetAnalyzerInfo. */
+async function readPackInfo(analyzer: AnalyzerClient) {
+  const describing = "to describe itself (GetPluginInfo)";
+  const plugin = await call(analyzer, analyzer.getPluginInfo, new Empty(), describing);
+  const listing = "to list its policies (GetAnalyzerInfo)";
+  const info = await call(analyzer, analyzer.getAnalyzerInfo, new Empty(), listing);
+  const policies = info.getPoliciesList().map((policy) => {
+    const schema = policy.getConfigschema();
+    const properties = schema?.getProperties()?.toJavaScript() ?? {};
+    return {
+      name: policy.getName(),
+      enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
+      ...definedOnly({
+        configSchema: schema && {
+          properties: properties as Record<string, JsonSchema>,
+          required: schema.getRequiredList(),
+        },
+      }),
+    };
+  });
+  return { name: info.getName(), version: info.getVersion() || plugin.getVersion(), policies };
+}
+
+/** The calls the engine makes on a serving pack. */
 function analyzerCalls(analyzer: AnalyzerClient) {
-  const call = <Req, Res>(method: Unary<Req, Res>, request: Req, what: string) =>
-    new Promise<Res>((resolve, reject) =>
-      method.call(
-        analyzer,
-        request,
-        new grpc.Metadata(),
-        { deadline: Date.now() + CALL_TIMEOUT_MS },
-        (error, response) =>
-          error
-            ? reject(new Error(`The policy pack failed ${what}: ${error.details || error.message}`))
-            : resolve(response),
-      ),
-    );
   const diagnostics = (response: pb.AnalyzeResponse, urn?: string) =>
     response.getDiagnosticsList().map((d) => fromDiagnostic(d, urn));
   return {
-    /** What the pack declares: GetPluginInfo, then GetAnalyzerInfo. */
-    info: async () => {
-      const describing = "to describe itself (GetPluginInfo)";
-      const plugin = await call(analyzer.getPluginInfo, new Empty(), describing);
-      const listing = "to list its policies (GetAnalyzerInfo)";
-      const info = await call(analyzer.getAnalyzerInfo, new Empty(), listing);
-      const policies = info.getPoliciesList().map((policy) => {
-        const schema = policy.getConfigschema();
-        const properties = schema?.getProperties()?.toJavaScript() ?? {};
-        return {
-          name: policy.getName(),
-          enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
-          ...definedOnly({
-            configSchema: schema && {
-              properties: properties as Record<string, JsonSchema>,
-              required: schema.getRequiredList(),
-            },
-          }),
-        };
-      });
-      return { name: info.getName(), version: info.getVersion() || plugin.getVersion(), policies };
-    },
     /** ConfigureStack, then Configure with every policy's level and settings. */
     configure: async (
       stack: { project: string; stack: string; config?: Readonly<Record<string, string>> },
@@ -192,7 +204,7 @@ function analyzerCalls(analyzer: AnalyzerClient) {
         stackRequest.getConfigMap().set(key, value);
       }
       const what = "to take the stack's settings (ConfigureStack)";
-      await call(analyzer.configureStack, stackRequest, what);
+      await call(analyzer, analyzer.configureStack, stackRequest, what);
       const request = new pb.ConfigureAnalyzerRequest();
       for (const [name, entry] of Object.entries(config)) {
         const policyConfig = new pb.PolicyConfig();
@@ -201,30 +213,21 @@ function analyzerCalls(analyzer: AnalyzerClient) {
         policyConfig.setProperties(struct(entry.properties));
         request.getPolicyconfigMap().set(name, policyConfig);
       }
-      await call(analyzer.configure, request, "to take the policy config (Configure)");
+      await call(analyzer, analyzer.configure, request, "to take the policy config (Configure)");
     },
     analyze: async (resource: AnalyzedResource) => {
       const what = `to analyze ${resource.urn} (Analyze)`;
-      return diagnostics(
-        await call(analyzer.analyze, analyzeRequest(resource), what),
-        resource.urn,
-      );
+      const response = await call(analyzer, analyzer.analyze, analyzeRequest(resource), what);
+      return diagnostics(response, resource.urn);
     },
     analyzeStack: async (resources: readonly AnalyzedResource[]) => {
       const request = new pb.AnalyzeStackRequest();
       request.setResourcesList(resources.map(analyzerResource));
       const what = "to analyze the stack (AnalyzeStack)";
-      return diagnostics(await call(analyzer.analyzeStack, request, what));
+      return diagnostics(await call(analyzer, analyzer.analyzeStack, request, what));
     },
   };
 }
-
-type Unary<Req, Res> = (
-  request: Req,
-  metadata: GrpcJs.Metadata,
-  options: Partial<GrpcJs.CallOptions>,
-  callback: (error: GrpcJs.ServiceError | null, response: Res) => void,
-) => GrpcJs.ClientUnaryCall;
 
 /**
  * The port the pack prints first; rejects when it exits, fails or stalls before that, with
@@ -305,12 +308,11 @@ export async function startPolicyPack(options: StartOptions) {
       "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
       "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
     });
-    const { info, ...calls } = analyzerCalls(client);
-    const declared = await info();
+    const info = await readPackInfo(client);
     if (signal?.aborted) {
       throw cancelled();
     }
-    return { info: declared, pid: child.pid!, ...calls, stop };
+    return { info, pid: child.pid!, ...analyzerCalls(client), stop };
   } catch (err) {
     await stop();
     throw signal?.aborted ? cancelled() : err;
