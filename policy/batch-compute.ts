@@ -11,18 +11,12 @@ import { at, numberAt } from "./values";
 /** Compute resource types whose instances AWS keeps running up to `minVcpus`. */
 const EC2_COMPUTE_TYPES: readonly string[] = ["EC2", "SPOT"];
 
-/** A compute environment that keeps instances running with no job queued. */
-export interface IdleCapacity {
-  /** EC2 or SPOT. */
-  readonly computeType: string;
-  readonly minVcpus: number;
-}
-
 /**
- * The idle capacity a compute environment keeps; `undefined` if it scales to zero or is
- * unknown yet. Unmanaged and Fargate environments keep none; AWS defaults `minVcpus` to 0.
+ * The idle capacity (EC2 or SPOT, vCPUs) a compute environment keeps; `undefined` if it scales
+ * to zero or is unknown yet. Unmanaged and Fargate environments keep none; AWS defaults
+ * `minVcpus` to 0.
  */
-export function idleCapacity(props: unknown): IdleCapacity | undefined {
+export function idleCapacity(props: unknown) {
   const environmentType = at(props, "type");
   if (typeof environmentType === "string" && environmentType.toUpperCase() === "UNMANAGED") {
     return undefined;
@@ -40,7 +34,10 @@ export function idleCapacity(props: unknown): IdleCapacity | undefined {
 }
 
 /** The message about idle capacity, shared with the stack policy. */
-function idleCapacityMessage(environment: string, idle: IdleCapacity): string {
+function idleCapacityMessage(
+  environment: string,
+  idle: NonNullable<ReturnType<typeof idleCapacity>>,
+): string {
   return (
     `Compute environment '${environment}' must scale to zero, but computeResources.minVcpus is ` +
     `${idle.minVcpus} in this ${idle.computeType} environment: AWS Batch keeps ${idle.minVcpus} ` +

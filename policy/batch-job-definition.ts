@@ -83,12 +83,8 @@ export const batchJobTimeoutRequired: ResourceValidationPolicy = {
   }),
 };
 
-/** Where a job definition leaves a container without a role; `invalidJson` if it did not parse. */
-interface RoleGap {
-  /** The property path, e.g. `nodeProperties.nodeRangeProperties[0].container.jobRoleArn`. */
-  readonly path: string;
-  readonly invalidJson?: string;
-}
+/** Where (a property path) a job definition leaves a container without a role, or bad JSON. */
+type RoleGap = { readonly path: string; readonly invalidJson?: string };
 
 /** A gap at `path.keys…` unless the role there has text (an unknown one counts as set). */
 function roleAt(part: unknown, path: string, ...keys: string[]): RoleGap[] {

@@ -14,7 +14,7 @@ import {
   stringList,
 } from "./values";
 
-/** IAM matches actions case-insensitively. */
+// IAM matches actions case-insensitively.
 function lower(list: string[] | Unknown): string[] | Unknown {
   return list === UNKNOWN ? UNKNOWN : list.map((item) => item.toLowerCase());
 }
@@ -102,7 +102,6 @@ export function conditionValues(
   );
 }
 
-/** `statement 2 ("DenyInsecureTransport")`, for messages. */
 export function describeStatement({ index, sid }: Statement): string {
   return `statement ${index}${sid ? ` (${JSON.stringify(sid)})` : ""}`;
 }

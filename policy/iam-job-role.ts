@@ -26,10 +26,7 @@ import { UNKNOWN, at } from "./values";
 export const DEFAULT_READABLE_PREFIXES: readonly string[] = ["inputs/", "results/"];
 export const DEFAULT_WRITABLE_PREFIXES: readonly string[] = ["results/", "logs/"];
 
-interface BucketScope {
-  readablePrefixes: string[];
-  writablePrefixes: string[];
-}
+type BucketScope = Record<"readablePrefixes" | "writablePrefixes", string[]>;
 
 /** An S3 ARN: its bucket part, and its key part after the first `/`. */
 const S3_ARN = /^arn:[^:]*:s3:::([^/]*)(?:\/(.*))?$/s;
@@ -111,9 +108,11 @@ export const iamJobRoleBucketScope: StackValidationPolicy = {
   },
   validateStack: (args, reportViolation) => {
     const scope = args.getConfig<BucketScope>();
+    const arns = (prefixes: string[]) =>
+      prefixes.map((prefix) => `arn:aws:s3:::<bucket>/${prefix}*`).join(" and ");
     const fix =
-      `Fix: grant s3:GetObject only on ${scope.readablePrefixes.map(prefixArn).join(" and ")}, ` +
-      `s3:PutObject only on ${scope.writablePrefixes.map(prefixArn).join(" and ")}.`;
+      `Fix: grant s3:GetObject only on ${arns(scope.readablePrefixes)}, ` +
+      `s3:PutObject only on ${arns(scope.writablePrefixes)}.`;
     // Roles whose trust policy names the ECS tasks service: what job containers assume.
     const roles = args.resources.filter((r) => {
       const trust = at(r.props, "assumeRolePolicy");
@@ -135,7 +134,3 @@ export const iamJobRoleBucketScope: StackValidationPolicy = {
     }
   },
 };
-
-function prefixArn(prefix: string): string {
-  return `arn:aws:s3:::<bucket>/${prefix}*`;
-}

@@ -16,12 +16,6 @@ import { ACTION, covers, isWildcardResource } from "./iam-patterns";
 import { TYPES, stringListSetting, validateTypes } from "./resources";
 import { InvalidJson, UNKNOWN, Unknown, at, elements, show, stringList } from "./values";
 
-export interface IamNoAdminAccessArgs {
-  deniedManagedPolicies: string[];
-  deniedActions: string[];
-  escalationActions: string[];
-}
-
 /**
  * AWS managed policies that grant administrator (or every-bucket) access, or the means to
  * take it: IAMFullAccess can attach AdministratorAccess to its own role, and so on.
@@ -79,11 +73,11 @@ export const DEFAULT_ESCALATION_ACTIONS: readonly string[] = [
 ];
 
 /** Where each type keeps managed policy ARNs (one or a list) and permission documents. */
-const HOLDERS: Readonly<Record<string, { arn?: string; arns?: string; documents?: string }>> = {
-  [TYPES.iamRolePolicyAttachment]: { arn: "policyArn" },
-  [TYPES.iamUserPolicyAttachment]: { arn: "policyArn" },
-  [TYPES.iamGroupPolicyAttachment]: { arn: "policyArn" },
-  [TYPES.iamPolicyAttachment]: { arn: "policyArn" },
+const HOLDERS: Readonly<Record<string, { arns?: string; documents?: string }>> = {
+  [TYPES.iamRolePolicyAttachment]: { arns: "policyArn" },
+  [TYPES.iamUserPolicyAttachment]: { arns: "policyArn" },
+  [TYPES.iamGroupPolicyAttachment]: { arns: "policyArn" },
+  [TYPES.iamPolicyAttachment]: { arns: "policyArn" },
   [TYPES.iamRolePolicyAttachmentsExclusive]: { arns: "policyArns" },
   [TYPES.iamUserPolicyAttachmentsExclusive]: { arns: "policyArns" },
   [TYPES.iamGroupPolicyAttachmentsExclusive]: { arns: "policyArns" },
@@ -254,24 +248,24 @@ export function publicTrustGrants(policy: unknown): string[] | InvalidJson {
 
 /** The managed policy ARNs a resource attaches, with the property each comes from. */
 function attachedArns({ type, props }: ResourceValidationArgs): { path: string; arn: unknown }[] {
-  const { arn, arns } = HOLDERS[type];
-  const list = arns === undefined ? [] : elements(at(props, arns));
-  return [
-    ...(arn === undefined ? [] : [{ path: arn, arn: at(props, arn) }]),
-    ...(list === UNKNOWN ? [] : list.map((value, i) => ({ path: `${arns}[${i}]`, arn: value }))),
-  ];
+  const key = HOLDERS[type].arns;
+  const value = key === undefined ? undefined : at(props, key);
+  const list = elements(value);
+  // `elements` reads one ARN (`policyArn`) as a list of one.
+  const path = (i: number) => (Array.isArray(value) ? `${key}[${i}]` : `${key}`);
+  return list === UNKNOWN ? [] : list.map((arn, i) => ({ path: path(i), arn }));
 }
 
 /** The permission documents a resource holds (not a role's trust policy). */
 function permissionDocuments({ type, props }: ResourceValidationArgs) {
   const key = HOLDERS[type].documents;
-  return [
-    ...(key === "policy" ? [{ path: key, policy: at(props, key) }] : []),
-    ...(key === "inlinePolicies" ? inlinePolicies(props) : []).map(({ path, policy }) => ({
-      path: `${path}.policy`,
-      policy,
-    })),
-  ].filter(hasDocument);
+  const documents =
+    key === "policy"
+      ? [{ path: key, policy: at(props, key) }]
+      : key === "inlinePolicies"
+        ? inlinePolicies(props).map(({ path, policy }) => ({ path: `${path}.policy`, policy }))
+        : [];
+  return documents.filter(hasDocument);
 }
 
 const ADMIN_CONSEQUENCE =
@@ -313,7 +307,8 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
     },
   },
   validateResource: validateTypes(Object.keys(HOLDERS), (args, reportViolation) => {
-    const config = args.getConfig<IamNoAdminAccessArgs>();
+    type Lists = "deniedManagedPolicies" | "deniedActions" | "escalationActions";
+    const config = args.getConfig<Record<Lists, string[]>>();
     const what = `${args.type.split(":").pop()} '${args.name}'`;
     const deniedNames = config.deniedManagedPolicies.map((name) => name.toLowerCase());
     for (const { path, arn } of attachedArns(args)) {

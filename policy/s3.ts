@@ -9,7 +9,6 @@ import { referrers } from "./links";
 import { BUCKET_ACL_TYPES, BUCKET_TYPES, TYPES } from "./resources";
 import { InvalidJson, UNKNOWN, Unknown, at, given, show } from "./values";
 
-/** The four Block Public Access settings; each must be true. */
 const PUBLIC_ACCESS_SETTINGS = [
   "blockPublicAcls",
   "blockPublicPolicy",

@@ -27,12 +27,10 @@ export function at(value: unknown, ...path: (string | number)[]): unknown {
   return current;
 }
 
-/** Whether a property holds a value: neither absent nor null. */
 export function given(value: unknown): boolean {
   return value !== undefined && value !== null;
 }
 
-/** An object's keys, or a list's indexes; `[]` for anything else. */
 export function keysOf(value: unknown): string[] {
   return value !== null && typeof value === "object" ? Object.keys(value) : [];
 }
@@ -82,7 +80,6 @@ export function numberAt(value: unknown, ...path: string[]): number | undefined 
   return text !== "" && Number.isFinite(Number(text)) ? Number(text) : undefined;
 }
 
-/** A value for a message: strings quoted, everything else as JSON. */
 export function show(value: unknown): string {
   return value === undefined ? "(not set)" : JSON.stringify(value);
 }

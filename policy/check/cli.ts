@@ -1,8 +1,8 @@
 /**
- * `npm run policy:check`: the policy pack's verdict on each stack, offline. Starts the real
- * pack process once, evaluates the program under mocks with each stack's config meanwhile,
- * and talks to the pack as the engine does. Exit code, the worst over the stacks: 0 passed,
- * 1 mandatory violations, 2 not checked, 128+N stopped by signal N (after stopping the pack).
+ * `npm run policy:check`: the policy pack's verdict on each stack, offline, and its printers
+ * (text laid out like `pulumi preview`'s "Policies", JSON, markdown for a pull request). Exit
+ * code, the worst over the stacks: 0 passed, 1 mandatory violations, 2 not checked, 128+N
+ * stopped by signal N (after stopping the pack).
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -11,34 +11,23 @@ import { performance } from "perf_hooks";
 import { Command, CommanderError } from "commander";
 // As with `pulumi config set`, a bare key belongs to the project's namespace.
 import { CONFIG_NAMESPACE } from "../../components/config-namespace";
+import { definedOnly } from "../../components/defined";
 import { awaitedLater } from "../../jobs/errors";
 import { visibleIo } from "../../jobs/output/visible";
 import { npmRefusal, procNpmProcess } from "../../jobs/input/npm-args";
 import {
   AnalyzedResource,
   DEFAULT_PACK_DIR,
+  PolicyCheckResult,
   PolicyPackProcess,
   StartOptions,
   checkWithPack,
   startPolicyPack,
 } from "./pack";
-import type { Evaluation } from "./evaluate";
 import { PolicyConfigError, parsePolicyPackConfig } from "./policy-config";
-import { StackVerdict, formatVerdicts, summarize } from "./report";
 
 const EXIT_ERROR = 2;
 const PACK_FOLDER = path.relative(process.cwd(), DEFAULT_PACK_DIR) || ".";
-
-interface Options {
-  stack: string;
-  allStacks: boolean;
-  projectDir?: string;
-  policyPackConfig?: string;
-  config: string[];
-  extraResources?: string;
-  json: boolean;
-  markdown: boolean;
-}
 
 /** A problem with the command line or its files; the message says what to fix. */
 export class UsageError extends Error {}
@@ -63,9 +52,7 @@ export function parseConfigOverrides(pairs: readonly string[]): Record<string, s
  * Resources added to the program, to see the pack's verdict on a change before writing it:
  * read and checked before anything starts, named with each stack's URNs later.
  */
-export async function readExtraResources(
-  file: string,
-): Promise<(project: string, stack: string) => AnalyzedResource[]> {
+export async function readExtraResources(file: string) {
   const { z } = await import("zod");
   let parsed: unknown;
   try {
@@ -89,7 +76,7 @@ export async function readExtraResources(
       `--extra-resources ${file} must be a JSON list of {"type", "name", "inputs"}: ${issues.join("; ")}.`,
     );
   }
-  return (project, stack) =>
+  return (project: string, stack: string): AnalyzedResource[] =>
     result.data.map(({ type, name, inputs, parent }) => ({
       urn: `urn:pulumi:${stack}::${project}::${type}::${name}`,
       type,
@@ -98,8 +85,6 @@ export async function readExtraResources(
       ...(parent ? { parent } : {}),
     }));
 }
-
-type ExtraResources = Awaited<ReturnType<typeof readExtraResources>>;
 
 /** The check's command line, its options as commander and npm see them. */
 export function checkProgram(): Command {
@@ -136,11 +121,20 @@ export function checkProgram(): Command {
 }
 
 /** The options with the files they name read: every problem before the pack starts. */
-function parseOptions(argv: readonly string[]) {
+async function parseOptions(argv: readonly string[]) {
   const program = checkProgram();
   program.parse(argv, { from: "user" });
-  const options = program.opts<Options>();
-  const { projectDir, policyPackConfig: configFile } = options;
+  const options = program.opts<{
+    stack: string;
+    allStacks: boolean;
+    projectDir?: string;
+    policyPackConfig?: string;
+    config: string[];
+    extraResources?: string;
+    json: boolean;
+    markdown: boolean;
+  }>();
+  const { projectDir, policyPackConfig: configFile, extraResources } = options;
   if (options.allStacks && program.getOptionValueSource("stack") === "cli") {
     throw new UsageError("--stack and --all-stacks cannot be used together; pass one of them.");
   }
@@ -164,15 +158,16 @@ function parseOptions(argv: readonly string[]) {
       ? parsePolicyPackConfig(fs.readFileSync(configFile, "utf8"), configFile)
       : {},
     configOverrides: parseConfigOverrides(options.config),
+    extra: extraResources === undefined ? () => [] : await readExtraResources(extraResources),
   };
 }
 
-type Settings = ReturnType<typeof parseOptions>;
+type Settings = Awaited<ReturnType<typeof parseOptions>>;
 type Progress = (line: string) => void;
 
 /** The stacks to check: every `Pulumi.<stack>.yaml` with --all-stacks, else --stack. */
 export async function stacksToCheck(
-  options: Pick<Options, "stack" | "allStacks" | "projectDir">,
+  options: Pick<Settings, "stack" | "allStacks" | "projectDir">,
 ): Promise<string[]> {
   if (!options.allStacks) {
     return [options.stack];
@@ -193,7 +188,6 @@ export async function stacksToCheck(
 async function checkStack(
   stack: string,
   settings: Settings,
-  extra: ExtraResources,
   pack: Promise<PolicyPackProcess>,
   progress: Progress,
 ): Promise<StackVerdict> {
@@ -203,7 +197,7 @@ async function checkStack(
   // Loaded once the pack's process exists, so that the two load side by side.
   const { evaluateProgram } = await import("./evaluate");
   const { configOverrides, projectDir: projectRoot } = settings;
-  let evaluation: Evaluation;
+  let evaluation: Awaited<ReturnType<typeof evaluateProgram>>;
   try {
     evaluation = await evaluateProgram({ stack, configOverrides, projectRoot });
   } catch (err) {
@@ -223,7 +217,7 @@ async function checkStack(
   const packReady = seconds();
   const result = await checkWithPack(serving, {
     stack: { project, stack, config },
-    resources: [...resources, ...extra(project, stack)],
+    resources: [...resources, ...settings.extra(project, stack)],
     policyConfig: settings.policyConfig,
     policyConfigSource: settings.policyPackConfig,
   });
@@ -235,14 +229,13 @@ async function checkStack(
 /** Checks every stack asked for, one after another, with one pack; prints the verdicts. */
 async function check(
   settings: Settings,
-  extra: ExtraResources,
   pack: Promise<PolicyPackProcess>,
   progress: Progress,
   stdout: (text: string) => void,
 ): Promise<number> {
   const verdicts: StackVerdict[] = [];
   for (const stack of await stacksToCheck(settings)) {
-    verdicts.push(await checkStack(stack, settings, extra, pack, progress));
+    verdicts.push(await checkStack(stack, settings, pack, progress));
   }
   stdout(`${formatVerdicts(verdicts, settings, `local: ${PACK_FOLDER}`)}\n`);
   const exitCodes = verdicts.map((verdict) => {
@@ -293,11 +286,8 @@ export async function main(
     return EXIT_ERROR;
   };
   let settings: Settings;
-  let extra: ExtraResources;
   try {
-    settings = parseOptions(argv);
-    const file = settings.extraResources;
-    extra = file === undefined ? () => [] : await readExtraResources(file);
+    settings = await parseOptions(argv);
   } catch (err) {
     return err instanceof CommanderError ? (err.exitCode === 0 ? 0 : EXIT_ERROR) : fail(err);
   }
@@ -310,7 +300,7 @@ export async function main(
   });
   awaitedLater(pack.then((serving) => progress(`Policy pack serving (pid ${serving.pid}).`)));
   // After an interrupt the pack is stopped under the check: its errors are noise then.
-  const checked = check(settings, extra, pack, progress, stdout).catch((err: unknown) =>
+  const checked = check(settings, pack, progress, stdout).catch((err: unknown) =>
     interrupt?.aborted ? EXIT_ERROR : fail(err),
   );
   try {
@@ -347,4 +337,186 @@ export async function cli(argv: readonly string[]): Promise<void> {
     process.exit(code);
   }
   process.exitCode = code;
+}
+
+/** One stack's outcome: its result (`timings`: seconds from its start), or why it was not checked. */
+export type StackVerdict =
+  | { stack: string; result: PolicyCheckResult; timings?: Record<string, number> }
+  | { stack: string; error: string };
+type CheckedStack = Extract<StackVerdict, { result: unknown }>;
+
+/** `urn:pulumi:dev::batchpy::parent$aws:s3/bucket:Bucket::name` → type and name. */
+export function parseUrn(urn: string | undefined): { type: string; name: string } | undefined {
+  const parts = urn?.split("::") ?? [];
+  if (parts.length < 4 || !parts[0].startsWith("urn:pulumi:")) {
+    return undefined;
+  }
+  return { type: parts[2].slice(parts[2].lastIndexOf("$") + 1), name: parts.slice(3).join("::") };
+}
+
+/** What every format says of a stack: its icon and verdict, and its violations by level. */
+function summarize(verdict: StackVerdict) {
+  if (!("result" in verdict)) {
+    return { icon: "⛔", word: "could not be checked", mandatory: 0, advisory: 0 };
+  }
+  const { diagnostics } = verdict.result;
+  const count = (level: string) => diagnostics.filter((d) => d.enforcementLevel === level).length;
+  const [mandatory, advisory] = [count("mandatory"), count("advisory")];
+  const icon = mandatory > 0 ? "❌" : advisory > 0 ? "⚠️" : "✅";
+  return { icon, word: mandatory > 0 ? "failed" : "passed", mandatory, advisory };
+}
+
+const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n === 1 ? word : words}`;
+
+/** The "Policies" block, then a one-line verdict and the timings. */
+function textReport(checked: CheckedStack, packSource: string): string {
+  const { result, stack, timings } = checked;
+  const { icon, mandatory, advisory } = summarize(checked);
+  const lines = [
+    "Policies:",
+    `    ${icon} ${result.pack.name}@v${result.pack.version} (${packSource})`,
+  ];
+  for (const d of result.diagnostics) {
+    const resource = parseUrn(d.urn);
+    const where = resource ? `  (${resource.type}: ${resource.name})` : "";
+    lines.push(`        - [${d.enforcementLevel}]  ${d.policyName}${where}`);
+    lines.push(...d.message.split("\n").map((line) => `          ${line}`));
+  }
+  const verdict =
+    mandatory > 0
+      ? `failed: ${plural(mandatory, "mandatory violation")}, ${plural(advisory, "advisory warning")}`
+      : `passed${advisory > 0 ? ` with ${plural(advisory, "advisory warning")}` : ""}`;
+  const policies = plural(result.pack.policies.length, "policy", "policies");
+  lines.push(
+    "",
+    `Stack ${stack}: ${plural(result.resourcesAnalyzed, "resource")} checked against ${policies}: ${verdict}.`,
+  );
+  if (timings) {
+    const events = Object.entries(timings).map(([e, s]) => `${e} at ${s.toFixed(1)} s`);
+    lines.push(`Time: ${events.join(", ")}.`);
+  }
+  return lines.join("\n");
+}
+
+function jsonReport(checked: CheckedStack, source: string): object {
+  const { stack, result, timings } = checked;
+  const { mandatory, advisory } = summarize(checked);
+  return {
+    stack,
+    pack: { name: result.pack.name, version: result.pack.version, source },
+    passed: mandatory === 0,
+    mandatory,
+    advisory,
+    resourcesAnalyzed: result.resourcesAnalyzed,
+    policies: result.pack.policies.map((p) => ({
+      name: p.name,
+      enforcementLevel: result.config[p.name]?.enforcementLevel ?? p.enforcementLevel,
+      config: result.config[p.name]?.properties ?? {},
+    })),
+    diagnostics: result.diagnostics,
+    warnings: result.warnings,
+    ...definedOnly({ timings }),
+  };
+}
+
+/**
+ * Text for one markdown table cell, shown as written: no line breaks, no raw HTML (a
+ * `<bucket>` placeholder would vanish as a tag), markdown's punctuation escaped.
+ */
+export function markdownCell(text: string): string {
+  return text
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/[\\|*_`[\]~]/g, (c) => `\\${c}`)
+    .replace(/\r?\n/g, "<br>");
+}
+
+/** One stack's heading and its table of violations (policy, level, resource, message). */
+function markdownStack(verdict: StackVerdict): string[] {
+  const { icon, word } = summarize(verdict);
+  const heading = [`### ${icon} Stack ${markdownCell(verdict.stack)}: ${word}`, ""];
+  if (!("result" in verdict)) {
+    return [...heading, markdownCell(verdict.error), ""];
+  }
+  const { diagnostics, resourcesAnalyzed } = verdict.result;
+  if (diagnostics.length === 0) {
+    return [...heading, `No violations in ${resourcesAnalyzed} resources.`, ""];
+  }
+  const rows = diagnostics.map((d) => {
+    const resource = parseUrn(d.urn);
+    const where = resource
+      ? `${markdownCell(resource.name)} (${markdownCell(resource.type)})`
+      : "the stack";
+    // The violation's own message, without the policy's description before it.
+    const prefix = `${d.description}\n`;
+    const own =
+      d.description && d.message.startsWith(prefix) ? d.message.slice(prefix.length) : d.message;
+    return `| \`${d.policyName}\` | ${d.enforcementLevel} | ${where} | ${markdownCell(own)} |`;
+  });
+  const header = ["| Policy | Level | Resource | Message |", "| --- | --- | --- | --- |"];
+  return [...heading, ...header, ...rows, ""];
+}
+
+/** The overall verdict, a summary row per stack, then a table per stack of its violations. */
+function markdownReport(verdicts: readonly StackVerdict[], packSource: string): string {
+  const icons = verdicts.map((v) => summarize(v).icon);
+  const overall = icons.includes("⛔")
+    ? "⛔ could not check every stack"
+    : icons.includes("❌")
+      ? "❌ failed"
+      : icons.includes("⚠️")
+        ? "⚠️ passed with warnings"
+        : "✅ passed";
+  const pack = verdicts.flatMap((v) => ("result" in v ? [v.result.pack] : []))[0];
+  const about = pack
+    ? `\`${pack.name}@v${pack.version}\` (${markdownCell(packSource)}), ${pack.policies.length} policies, `
+    : "";
+  const lines = [
+    `## Policy check: ${overall}`,
+    "",
+    `${about}run offline against each stack's config. Mandatory violations fail the check.`,
+    "",
+    "| Stack | Verdict | Mandatory | Advisory | Resources |",
+    "| --- | --- | ---: | ---: | ---: |",
+  ];
+  for (const verdict of verdicts) {
+    const { icon, word, mandatory, advisory } = summarize(verdict);
+    const counts =
+      "result" in verdict
+        ? [mandatory, advisory, verdict.result.resourcesAnalyzed]
+        : ["–", "–", "–"];
+    lines.push(`| ${markdownCell(verdict.stack)} | ${icon} ${word} | ${counts.join(" | ")} |`);
+  }
+  lines.push("", ...verdicts.flatMap(markdownStack));
+  return lines.join("\n").trimEnd() + "\n";
+}
+
+/**
+ * The verdicts in the format asked for. Without --all-stacks the one stack was checked (a
+ * failure to check it is an error instead); with it, JSON passes only if every stack did.
+ */
+export function formatVerdicts(
+  verdicts: readonly StackVerdict[],
+  options: { readonly json: boolean; readonly markdown: boolean; readonly allStacks: boolean },
+  packSource: string,
+): string {
+  if (options.markdown) {
+    return markdownReport(verdicts, packSource);
+  }
+  if (!options.json) {
+    const text = (v: StackVerdict) =>
+      "result" in v
+        ? textReport(v, packSource)
+        : `Stack ${v.stack}: could not be checked: ${v.error}`;
+    return verdicts.map(text).join("\n\n");
+  }
+  if (!options.allStacks) {
+    return JSON.stringify(jsonReport(verdicts[0] as CheckedStack, packSource), null, 2);
+  }
+  const stacks = verdicts.map((v) =>
+    "result" in v ? jsonReport(v, packSource) : { stack: v.stack, passed: false, error: v.error },
+  );
+  const passed = verdicts.every((v) => summarize(v).word === "passed");
+  return JSON.stringify({ passed, stacks }, null, 2);
 }

@@ -3,7 +3,6 @@
  * with the pack's TypeScript from bin/register.js's cache instead of ts-node type-checking it
  * at every start (`tsc --noEmit` checks the same files).
  */
-import * as path from "path";
 
 /** The part of run-policy-pack/run.js this uses (@internal in @pulumi/pulumi). */
 type PulumiRun = {
@@ -15,7 +14,8 @@ type PulumiRun = {
   }): Promise<unknown>;
 };
 
-const packDir = path.resolve(process.argv[2] ?? ".");
+// Started in the pack's folder.
+const packDir = process.cwd();
 // As run-policy-pack does: an uncaught error fails the process, with 32 when Pulumi has
 // shown every one to the user already.
 const uncaught = new Set<unknown>();

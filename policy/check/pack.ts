@@ -16,11 +16,11 @@ import type * as StructPb from "google-protobuf/google/protobuf/struct_pb";
 import { AnalyzerClient } from "@pulumi/pulumi/proto/analyzer_grpc_pb";
 import * as pb from "@pulumi/pulumi/proto/analyzer_pb";
 import { definedOnly } from "../../components/defined";
+import type { MockedResource } from "./evaluate";
 import {
   EnforcementLevel,
   JsonSchema,
   PolicyPackConfig,
-  PolicySummary,
   ReconciledConfig,
   reconcilePolicyPackConfig,
 } from "./policy-config";
@@ -41,28 +41,12 @@ const STOP_TIMEOUT_MS = 5_000;
 // The engine lifts gRPC's message limit for analyzers; so do we.
 const MAX_MESSAGE_BYTES = 400 * 1024 * 1024;
 
-/** One resource as the program registered it (see evaluate.ts). */
-export interface AnalyzedResource {
-  readonly urn: string;
-  readonly type: string;
-  readonly name: string;
-  /** Unknown values as the engine's sentinel strings. */
-  readonly inputs: Record<string, unknown>;
-  /** Inputs plus computed outputs, for `AnalyzeStack`. @default inputs */
-  readonly state?: Record<string, unknown>;
-  readonly parent?: string;
-  readonly dependencies?: readonly string[];
-  readonly propertyDependencies?: Readonly<Record<string, readonly string[]>>;
-}
+/** A registered resource, unknowns as the engine's sentinels; with no `state`, outputs = inputs. */
+export type AnalyzedResource = Pick<MockedResource, "urn" | "type" | "name" | "inputs"> &
+  Partial<Pick<MockedResource, "state" | "parent" | "dependencies" | "propertyDependencies">>;
 
 /** A policy's finding; its message is the description, a newline, and the violation's own. */
 export type Diagnostic = ReturnType<typeof fromDiagnostic>;
-
-interface StackIdentity {
-  readonly project: string;
-  readonly stack: string;
-  readonly config?: Readonly<Record<string, string>>;
-}
 
 export interface StartOptions {
   /** The folder with PulumiPolicy.yaml. @default policy/ */
@@ -81,9 +65,7 @@ export type PolicyPackProcess = Awaited<ReturnType<typeof startPolicyPack>>;
  * (the engine has no such value), undefined list items as null.
  */
 function struct(properties: Record<string, unknown>): StructPb.Struct {
-  return Struct.fromJavaScript(
-    JSON.parse(JSON.stringify(properties)) as Record<string, StructPb.JavaScriptValue>,
-  );
+  return Struct.fromJavaScript(JSON.parse(JSON.stringify(properties)));
 }
 
 /** What `Analyze` and `AnalyzeStack` both send of a resource; of its options, the parent. */
@@ -110,13 +92,11 @@ export function analyzeRequest(resource: AnalyzedResource): pb.AnalyzeRequest {
 
 /** One resource of an `AnalyzeStack` request: outputs, parent and dependencies. */
 export function analyzerResource(resource: AnalyzedResource): pb.AnalyzerResource {
-  const message = describe(new pb.AnalyzerResource(), resource, {
-    ...resource.inputs,
-    ...resource.state,
-  });
-  message.setParent(resource.parent ?? "");
-  message.setDependenciesList([...(resource.dependencies ?? [])]);
-  for (const [key, urns] of Object.entries(resource.propertyDependencies ?? {})) {
+  const { inputs, state, parent, dependencies, propertyDependencies } = resource;
+  const message = describe(new pb.AnalyzerResource(), resource, { ...inputs, ...state });
+  message.setParent(parent ?? "");
+  message.setDependenciesList([...(dependencies ?? [])]);
+  for (const [key, urns] of Object.entries(propertyDependencies ?? {})) {
     const entry = new pb.AnalyzerPropertyDependencies();
     entry.setUrnsList([...urns]);
     message.getPropertydependenciesMap().set(key, entry);
@@ -189,21 +169,21 @@ async function readPackInfo(analyzer: AnalyzerClient) {
   const plugin = await call(analyzer, analyzer.getPluginInfo, new Empty(), describing);
   const listing = "to list its policies (GetAnalyzerInfo)";
   const info = await call(analyzer, analyzer.getAnalyzerInfo, new Empty(), listing);
-  const policies = info.getPoliciesList().map((policy): PolicySummary => {
+  const policies = info.getPoliciesList().map((policy) => {
     const schema = policy.getConfigschema();
+    const properties = schema?.getProperties()?.toJavaScript() ?? {};
     return {
       name: policy.getName(),
       enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
       ...definedOnly({
         configSchema: schema && {
-          properties: (schema.getProperties()?.toJavaScript() ?? {}) as Record<string, JsonSchema>,
+          properties: properties as Record<string, JsonSchema>,
           required: schema.getRequiredList(),
         },
       }),
     };
   });
-  const version = info.getVersion() || plugin.getVersion();
-  return { name: info.getName(), version, policies };
+  return { name: info.getName(), version: info.getVersion() || plugin.getVersion(), policies };
 }
 
 /** The calls the engine makes on a serving pack. */
@@ -212,7 +192,10 @@ function analyzerCalls(analyzer: AnalyzerClient) {
     response.getDiagnosticsList().map((d) => fromDiagnostic(d, urn));
   return {
     /** ConfigureStack, then Configure with every policy's level and settings. */
-    configure: async (stack: StackIdentity, config: ReconciledConfig) => {
+    configure: async (
+      stack: { project: string; stack: string; config?: Readonly<Record<string, string>> },
+      config: ReconciledConfig,
+    ) => {
       const stackRequest = new pb.AnalyzerStackConfigureRequest();
       stackRequest.setProject(stack.project);
       stackRequest.setStack(stack.stack);
@@ -250,11 +233,7 @@ function analyzerCalls(analyzer: AnalyzerClient) {
  * The port the pack prints first; rejects when it exits, fails or stalls before that, with
  * its stderr, which explains a failed start. Once it serves, every line it prints is output.
  */
-function awaitPort(
-  child: ChildProcess,
-  packDir: string,
-  onOutput: ((line: string) => void) | undefined,
-): Promise<number> {
+function awaitPort(child: ChildProcess, packDir: string, onOutput?: (line: string) => void) {
   let serving = false;
   const stderr: string[] = [];
   const relay = (line: string) => serving && line.trim() !== "" && onOutput?.(line);
@@ -270,11 +249,8 @@ function awaitPort(
     timer = setTimeout(() => fail(`${stalled}\n${stderr.join("\n")}`), START_TIMEOUT_MS);
     stdout.once("line", (line) => {
       serving = /^\d+$/.test(line.trim());
-      if (serving) {
-        resolve(Number(line));
-      } else {
-        fail(`${pack} printed ${JSON.stringify(line.trim())} instead of its port.`);
-      }
+      const wrong = `${pack} printed ${JSON.stringify(line.trim())} instead of its port.`;
+      return serving ? resolve(Number(line)) : fail(wrong);
     });
     // On close, once its output is all read, so that the reason is in `stderr`.
     child.once("close", (code, signal) =>
@@ -314,9 +290,9 @@ export async function startPolicyPack(options: StartOptions) {
     throw cancelled();
   }
   const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
-  const runner = path.join(__dirname, "pack-runner.ts");
   // With the environment the engine gives an analyzer.
-  const child = spawn(process.execPath, ["-r", register, runner, packDir], {
+  const runner = path.join(__dirname, "pack-runner.ts");
+  const child = spawn(process.execPath, ["-r", register, runner], {
     cwd: packDir,
     env: { ...process.env, PULUMI_NODEJS_DRY_RUN: "true" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -353,9 +329,9 @@ export type PolicyCheckResult = Awaited<ReturnType<typeof checkWithPack>>;
  * Analyze for every resource (many at once, as the program registers them), AnalyzeStack.
  */
 export async function checkWithPack(
-  pack: Pick<PolicyPackProcess, "info" | "configure" | "analyze" | "analyzeStack">,
+  pack: Omit<PolicyPackProcess, "pid" | "stop">,
   options: {
-    readonly stack: StackIdentity;
+    readonly stack: Parameters<PolicyPackProcess["configure"]>[0];
     /** In registration order, components included. */
     readonly resources: readonly AnalyzedResource[];
     readonly policyConfig?: PolicyPackConfig;

@@ -9,7 +9,6 @@ import { definedOnly } from "../../components/defined";
 import {
   BOUND_POLICIES,
   BOUND_SETTING_SCHEMAS,
-  BoundName,
   COST_CAP_POLICY,
   COST_CAP_SETTING_SCHEMA,
   DEFAULT_BOUNDS,
@@ -20,10 +19,10 @@ const ENFORCEMENT_LEVELS = ["advisory", "mandatory", "remediate", "disabled"] as
 export type EnforcementLevel = (typeof ENFORCEMENT_LEVELS)[number];
 
 /** One policy's settings: a level (unset keeps the current one) and properties. */
-interface PolicyConfigEntry {
-  readonly enforcementLevel?: EnforcementLevel;
-  readonly properties: Record<string, unknown>;
-}
+type PolicyConfigEntry = {
+  enforcementLevel?: EnforcementLevel;
+  properties: Record<string, unknown>;
+};
 
 /** Policy name (or "all") → settings. */
 export type PolicyPackConfig = Record<string, PolicyConfigEntry>;
@@ -191,49 +190,43 @@ export function reconcilePolicyPackConfig(
   return { config: Object.fromEntries(result), warnings };
 }
 
-/** The policies that bound a job, as the pack declares them, with only their bound setting. */
-const BOUND_POLICY_SUMMARIES: readonly PolicySummary[] = [
-  ...(Object.entries(BOUND_POLICIES) as [BoundName, string][]).map(([setting, name]) => ({
-    name,
-    enforcementLevel: DEFAULT_BOUNDS[setting].level,
-    configSchema: { properties: { [setting]: BOUND_SETTING_SCHEMAS[setting] } },
-  })),
-  {
-    name: COST_CAP_POLICY,
-    enforcementLevel: "mandatory",
-    configSchema: { properties: { maxCostUsd: COST_CAP_SETTING_SCHEMA } },
-  },
-];
-
 /** The pack's cap on one submit's cost bound, when its config sets one. */
-export interface PolicyCostCap {
-  readonly value: number;
-  readonly level: EnforcementLevel;
-}
+export type PolicyCostCap = { readonly value: number; readonly level: EnforcementLevel };
 
 /**
  * The bounds a `--policy-pack-config` file sets for `jobs:submit` over the pack's defaults,
- * reconciled as for the pack; returns the problems (naming the file, policy, key and rule)
- * instead of throwing.
+ * reconciled as for the pack (the bounding policies as it declares them, with only their
+ * bound setting); returns the problems (naming the file, policy, key and rule) instead of
+ * throwing.
  */
 export function boundsFromPolicyConfig(
   text: string,
   file: string,
 ): { bounds: PolicyBounds; costCap?: PolicyCostCap; problems: string[] } {
+  const settings = { ...BOUND_SETTING_SCHEMAS, maxCostUsd: COST_CAP_SETTING_SCHEMA };
+  const policies = Object.entries({ ...BOUND_POLICIES, maxCostUsd: COST_CAP_POLICY });
+  const summaries = policies.map(([setting, name]): PolicySummary => ({
+    name,
+    // Mandatory, as the pack declares every policy it does not say otherwise of.
+    enforcementLevel: "mandatory",
+    configSchema: { properties: { [setting]: settings[setting as keyof typeof settings] } },
+  }));
   try {
-    const given = parsePolicyPackConfig(text, file);
-    const { config } = reconcilePolicyPackConfig(BOUND_POLICY_SUMMARIES, given, file);
-    const bounds = Object.entries(BOUND_POLICIES).map(([setting, name]) => {
-      const { enforcementLevel: level, properties } = config[name];
-      return [setting, { value: properties[setting] as number, level }];
-    });
-    const cap = config[COST_CAP_POLICY];
-    const maxCostUsd = cap.properties.maxCostUsd as number | undefined;
+    const { config } = reconcilePolicyPackConfig(
+      summaries,
+      parsePolicyPackConfig(text, file),
+      file,
+    );
+    const read = Object.fromEntries(
+      policies.map(([setting, name]) => [
+        setting,
+        { value: config[name].properties[setting] as number, level: config[name].enforcementLevel },
+      ]),
+    );
+    const { maxCostUsd: costCap, ...bounds } = read;
     return {
-      bounds: Object.fromEntries(bounds) as PolicyBounds,
-      ...(maxCostUsd !== undefined
-        ? { costCap: { value: maxCostUsd, level: cap.enforcementLevel } }
-        : {}),
+      bounds: bounds as PolicyBounds,
+      ...definedOnly({ costCap: costCap.value === undefined ? undefined : costCap }),
       problems: [],
     };
   } catch (err) {

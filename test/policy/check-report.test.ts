@@ -2,7 +2,7 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { PolicyCheckResult } from "../../policy/check/pack";
-import { StackVerdict, formatVerdicts, markdownCell } from "../../policy/check/report";
+import { StackVerdict, formatVerdicts, markdownCell } from "../../policy/check/cli";
 
 /** The markdown report the golden-file test expects; regenerate with UPDATE_GOLDEN=1. */
 const GOLDEN = path.join(__dirname, "golden", "check-report.md");

@@ -1,6 +1,6 @@
 import { strict as assert } from "assert";
 import * as analyzerPb from "@pulumi/pulumi/proto/analyzer_pb";
-import { parseUrn } from "../../policy/check/report";
+import { parseUrn } from "../../policy/check/cli";
 import {
   AnalyzedResource,
   analyzeRequest,
