@@ -116,29 +116,25 @@ export function pipelineOrder<T>(
   afterOf: (item: T) => readonly string[],
 ): { item: T; depth: number }[] {
   const groups = groupBy(items, nameOf);
-  const parents = new Map(
-    [...groups].map(([name, list]) => [
-      name,
-      new Set(list.flatMap(afterOf).filter((p) => p !== name && groups.has(p))),
-    ]),
-  );
+  const parents = (name: string): string[] =>
+    (groups.get(name) ?? []).flatMap(afterOf).filter((p) => p !== name && groups.has(p));
   const depth = new Map<string, number>();
   const out: { item: T; depth: number }[] = [];
+  const place = (name: string, d: number): void =>
+    (groups.get(name) ?? []).forEach((item) => out.push({ item, depth: d }));
   const visit = (name: string): void => {
-    const mine = [...(parents.get(name) ?? [])];
-    if (depth.has(name) || !mine.every((p) => depth.has(p))) {
+    const mine = parents(name).map((p) => depth.get(p));
+    if (depth.has(name) || mine.includes(undefined)) {
       return;
     }
-    depth.set(name, Math.max(-1, ...mine.map((p) => depth.get(p) ?? 0)) + 1);
-    (groups.get(name) ?? []).forEach((item) => out.push({ item, depth: depth.get(name) ?? 0 }));
-    [...parents].filter(([, of]) => of.has(name)).forEach(([child]) => visit(child));
+    depth.set(name, Math.max(-1, ...(mine as number[])) + 1);
+    place(name, depth.get(name) ?? 0);
+    [...groups.keys()].filter((child) => parents(child).includes(name)).forEach(visit);
   };
   [...groups.keys()].forEach(visit);
   // Names can wait for each other where job IDs cannot (a job sent again, with --force, after
   // a step of it): those come last, as given.
-  for (const [name, list] of groups) {
-    list.forEach((item) => (depth.has(name) ? undefined : out.push({ item, depth: 0 })));
-  }
+  [...groups.keys()].filter((name) => !depth.has(name)).forEach((name) => place(name, 0));
   return out;
 }
 
@@ -163,18 +159,14 @@ export function resourcesOf(
  * the summary adds up, the missing ones count under the parent's status.
  */
 function childCounts(size: number, detail: JobDetail | undefined, status: Status) {
+  const summary = Object.entries(detail?.arrayProperties?.statusSummary ?? {});
+  const missing = size - summary.reduce((sum, [, n]) => sum + n, 0);
   const counts: Partial<Record<Status, number>> = {};
-  const add = (k: Status, n: number): void => {
+  for (const [k, n] of [...summary, [status, missing] as const]) {
     if (n !== 0) {
-      counts[k] = (counts[k] ?? 0) + n;
+      counts[asStatus(k)] = (counts[asStatus(k)] ?? 0) + n;
     }
-  };
-  let sum = 0;
-  for (const [k, n] of Object.entries(detail?.arrayProperties?.statusSummary ?? {})) {
-    add(asStatus(k), n);
-    sum += n;
   }
-  add(status, size - sum);
   return counts;
 }
 
