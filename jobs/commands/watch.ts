@@ -33,7 +33,7 @@ import {
   type Snapshot,
 } from "../status";
 import { LONG_WAITS_HEADING, formatCounts, formatLongWait } from "../output/status-print";
-import { countsLine, printWatch, printWatchJson, type WatchResult } from "../output/watch-print";
+import { countsLine, printWatch, printWatchJson } from "../output/watch-print";
 import { pipelineOf } from "../pipeline";
 
 export interface WatchOptions extends StackOptions {
@@ -69,8 +69,10 @@ async function withAttempts(
   return { ...polled.snapshot, jobs };
 }
 
+export type WatchResult = Awaited<ReturnType<typeof watch>>;
+
 /** Watches (or, with `once`, looks at) the jobs the options name; returns what it saw. */
-async function watch(opts: WatchOptions, ctx: Context): Promise<WatchResult> {
+async function watch(opts: WatchOptions, ctx: Context) {
   return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
     ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
     const entries = selectEntries(ledger, opts.names, opts.last === true, outputs.stack);
@@ -103,13 +105,7 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
  * The last look at the jobs, the runs (`<id>:<child>` for children) a retry replaced, and
  * each retry's set numbers by its name.
  */
-interface Polled {
-  readonly snapshot: Snapshot;
-  readonly details: ReadonlyMap<string, JobDetail>;
-  readonly replaced: ReadonlySet<string>;
-  readonly setNumbers: ReadonlyMap<string, readonly number[]>;
-  readonly waiting: readonly LongWait[];
-}
+type Polled = Awaited<ReturnType<typeof pollJobs>>;
 
 /**
  * Looks at the jobs until all have settled (once for `jobs:status`), progress on stderr;
@@ -122,7 +118,7 @@ async function pollJobs(
   { outputs }: LoadedOutputs,
   opts: WatchOptions,
   ctx: Context,
-): Promise<Polled> {
+) {
   const details = new Map<string, JobDetail>();
   const known = new Map<string, Known>();
   const ids = entries.map((e) => e.jobId);
@@ -134,9 +130,9 @@ async function pollJobs(
       const snapshot = summarize(entries, details, pipelineOf(entries, details, all));
       const latest = retried
         ? await latestRunsOnly(snapshot, entries, details, known, clients, outputs.bucketName)
-        : { snapshot, replaced: new Set<string>(), setNumbers: new Map() };
+        : { snapshot, replaced: new Set<string>(), setNumbers: new Map<string, number[]>() };
       const waiting = longWaits(latest.snapshot.jobs, details, Date.now());
-      const polled: Polled = { ...latest, details, waiting };
+      const polled = { ...latest, details, waiting };
       live?.show(polled.snapshot, waiting);
       if (opts.once || polled.snapshot.settled || ctx.signal.aborted) {
         return polled;
@@ -220,7 +216,7 @@ async function latestRunsOnly(
   known: Map<string, Known>,
   clients: AwsClients,
   bucket: string | undefined,
-): Promise<Omit<Polled, "waiting" | "details">> {
+) {
   const covers = await readCovers(entries, details, clients, bucket, known);
   const { attempts, sets, jobs } = supersededAttempts(entries, covers);
   const ids = attempts.map(attemptJobId);

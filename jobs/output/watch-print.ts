@@ -19,21 +19,8 @@ import {
 } from "./status-print";
 import { visible } from "./visible";
 import { failedByDependency } from "../pipeline";
-import type { Unavailable } from "../aws/api";
+import type { WatchResult } from "../commands/watch";
 import { formatNumber } from "./numbers";
-
-export interface WatchResult {
-  readonly stack: string;
-  readonly region: string | undefined;
-  /** Undefined when the ledger holds none of the jobs asked for. */
-  readonly snapshot: Snapshot | undefined;
-  /** Failures of the latest runs (a failure a retry replaced is history, not listed). */
-  readonly failures: readonly Failure[];
-  /** Jobs RUNNABLE long after their submit, with Batch's reason where it gives one. */
-  readonly waiting: readonly LongWait[];
-  /** Calls the credentials may not make (--json reads ECS for the attempts' split). */
-  readonly unavailable: readonly Unavailable[];
-}
 
 /** Failed children listed per array job, and jobs or long waits listed; --json has them all. */
 const CHILD_FAILURES_SHOWN = 20;
