@@ -235,13 +235,12 @@ async function readLog(
   jobId: string,
   outputs: StackOutputs,
 ) {
-  const first = await logTarget(opts, clients, jobId, outputs.region);
+  let detail = await logTarget(opts, clients, jobId, outputs.region);
   const group =
-    first.container?.logConfiguration?.options?.["awslogs-group"] ??
+    detail.container?.logConfiguration?.options?.["awslogs-group"] ??
     outputs.logGroupName ??
     DEFAULT_LOG_GROUP;
   const write = (e: LogEvent): unknown => ctx.io.stdout.write(logLine(e, opts.json));
-  let detail = first;
   let stream: string | undefined;
   let token: string | undefined;
   let exists = false;
