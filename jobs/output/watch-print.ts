@@ -112,18 +112,13 @@ function printLongWaits(waits: readonly LongWait[], io: Io): void {
 /** Each failure, up to CHILD_FAILURES_SHOWN children per array job, then how to see logs. */
 function printFailures(failures: readonly Failure[], io: Io): void {
   const out = io.stdout;
-  out.write("failed:\n");
   const perJob = new Map<string, number>();
-  let hidden = 0;
-  for (const f of failures) {
-    const n = (perJob.get(f.jobName) ?? 0) + 1;
-    perJob.set(f.jobName, n);
-    if (f.index !== undefined && n > CHILD_FAILURES_SHOWN) {
-      hidden++;
-      continue;
-    }
-    out.write(`  ${formatFailure(f)}\n`);
-  }
+  const shown = failures.filter((f) => {
+    perJob.set(f.jobName, (perJob.get(f.jobName) ?? 0) + 1);
+    return f.index === undefined || (perJob.get(f.jobName) ?? 0) <= CHILD_FAILURES_SHOWN;
+  });
+  out.write(`failed:\n${shown.map((f) => `  ${formatFailure(f)}\n`).join("")}`);
+  const hidden = failures.length - shown.length;
   if (hidden > 0) {
     out.write(`  ... and ${formatNumber(hidden)} more failed children (--json lists them all)\n`);
   }
