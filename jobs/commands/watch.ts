@@ -1,6 +1,5 @@
 /** `jobs:watch` (until every job is terminal) and `jobs:status` (one look) of the ledger's jobs. */
 import type { AwsClients, JobDetail, Unavailable } from "../aws/api";
-import type { LoadedOutputs } from "../input/outputs";
 import {
   createProgress,
   describeById,
@@ -8,6 +7,7 @@ import {
   sleep,
   withStack,
   type Context,
+  type OpenStack,
   type StackOptions,
 } from "../context";
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK } from "../errors";
@@ -73,14 +73,15 @@ export type WatchResult = Awaited<ReturnType<typeof watch>>;
 
 /** Watches (or, with `once`, looks at) the jobs the options name; returns what it saw. */
 async function watch(opts: WatchOptions, ctx: Context) {
-  return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
+  return withStack(opts, ctx, async (stack) => {
+    const { outputs, ledger, clients } = stack;
     ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
     const entries = selectEntries(ledger, opts.names, opts.last === true, outputs.stack);
     const seen = { stack: outputs.stack, region: outputs.outputs.region };
     if (entries.length === 0) {
       return { ...seen, snapshot: undefined, failures: [], waiting: [], unavailable: [] };
     }
-    const polled = await pollJobs(entries, ledger.entries, clients, outputs, opts, ctx);
+    const polled = await pollJobs(entries, stack, opts, ctx);
     const failures = await currentFailures(polled, clients);
     const unavailable: Unavailable[] = [];
     const snapshot = opts.json
@@ -109,16 +110,15 @@ type Polled = Awaited<ReturnType<typeof pollJobs>>;
 
 /**
  * Looks at the jobs until all have settled (once for `jobs:status`), progress on stderr;
- * `all` (the ledger) names the jobs they wait for.
+ * the ledger names the jobs they wait for.
  */
 async function pollJobs(
   entries: readonly LedgerEntry[],
-  all: readonly LedgerEntry[],
-  clients: AwsClients,
-  { outputs }: LoadedOutputs,
+  { outputs, ledger, clients }: OpenStack,
   opts: WatchOptions,
   ctx: Context,
 ) {
+  const { bucketName } = outputs.outputs;
   const details = new Map<string, JobDetail>();
   const known = new Map<string, Known>();
   const ids = entries.map((e) => e.jobId);
@@ -127,9 +127,9 @@ async function pollJobs(
   try {
     for (;;) {
       await describeUnfinished(details, clients, ids);
-      const snapshot = summarize(entries, details, pipelineOf(entries, details, all));
+      const snapshot = summarize(entries, details, pipelineOf(entries, details, ledger.entries));
       const latest = retried
-        ? await latestRunsOnly(snapshot, entries, details, known, clients, outputs.bucketName)
+        ? await latestRunsOnly(snapshot, entries, details, known, clients, bucketName)
         : { snapshot, replaced: new Set<string>(), setNumbers: new Map<string, number[]>() };
       const waiting = longWaits(latest.snapshot.jobs, details, Date.now());
       const polled = { ...latest, details, waiting };
