@@ -162,24 +162,22 @@ const SUBMIT: CommandDef<SubmitFlags> = {
   stopping: "stopping: finishing the requests in flight and recording them",
   unchanged: "; nothing was submitted or changed",
   async run(o, ctx) {
-    if (o.retryFailed === true) {
-      ctx.io.stderr.write(
-        `note: --retry-failed leaves jobs:submit in the next release; use npm run jobs:retry -- ${o.files.join(" ")}\n`,
-      );
-      const flags = { "--locally": o.locally, "--force": o.force, "--no-array": !o.array };
-      const bad = Object.entries(flags).flatMap(([flag, set]) => (set === true ? [flag] : []));
-      if (bad.length > 0) {
-        throw new BadInputError(
-          `--retry-failed cannot be combined with ${bad.join(" or ")}: it resubmits the failed ` +
-            "runs recorded in the ledger as they were first submitted; leave those options out",
-        );
-      }
-      return (await import("./commands/retry")).retryCommand(
-        { ...resolveScript(o, ctx), names: o.files },
-        ctx,
+    if (o.retryFailed !== true) {
+      return (await import("./commands/submit")).submitCommand(resolveScript(o, ctx), ctx);
+    }
+    ctx.io.stderr.write(
+      `note: --retry-failed leaves jobs:submit in the next release; use npm run jobs:retry -- ${o.files.join(" ")}\n`,
+    );
+    const flags = { "--locally": o.locally, "--force": o.force, "--no-array": !o.array };
+    const bad = Object.keys(flags).filter((flag) => flags[flag as keyof typeof flags] === true);
+    if (bad.length > 0) {
+      throw new BadInputError(
+        `--retry-failed cannot be combined with ${bad.join(" or ")}: it resubmits the failed ` +
+          "runs recorded in the ledger as they were first submitted; leave those options out",
       );
     }
-    return (await import("./commands/submit")).submitCommand(resolveScript(o, ctx), ctx);
+    const { retryCommand } = await import("./commands/retry");
+    return retryCommand({ ...resolveScript(o, ctx), names: o.files }, ctx);
   },
 };
 

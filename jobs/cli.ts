@@ -2,6 +2,7 @@
  * batchpy jobs: one commander program built from the table in cli-commands.ts, a subcommand
  * per npm script. Commands take a Context, so tests drive them in-process against local servers.
  */
+import { setMaxListeners } from "events";
 import { Command, CommanderError, Option } from "commander";
 import type { Context, Io } from "./context";
 import {
@@ -134,6 +135,8 @@ export async function main(
   adapt: (ctx: Context) => Context = (ctx) => ctx,
 ): Promise<void> {
   const controller = new AbortController();
+  // Every wait of the run (a submit's many sends) listens to this one signal: no leak warning.
+  setMaxListeners(0, controller.signal);
   const io: Io = { stdout: process.stdout, stderr: process.stderr };
   replaceSdkNodeWarning(io.stderr);
   const stopping = COMMANDS.find((c) => c.name === argv[0])?.stopping ?? "stopping";

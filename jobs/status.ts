@@ -2,7 +2,8 @@
 import type { JobDetail, JobSummary } from "./aws/api";
 import type { LedgerEntry } from "./state/ledger";
 import { definedOnly } from "../components/defined";
-import { waitReason, type WaitReason } from "./wait-reason";
+import { waitReason } from "./wait-reason";
+import type { PipelineView } from "./pipeline";
 import type { AttemptTime } from "./report/time-split";
 
 /** Batch's statuses in lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
@@ -64,18 +65,11 @@ export interface Retried {
   readonly runs: number;
 }
 
-export interface Snapshot {
-  /** Counted in units: a job, or one array child. */
-  readonly counts: Record<Status, number>;
-  readonly total: number;
-  readonly done: number;
-  readonly allTerminal: boolean;
-  /** Every unit and parent ended or is unknown to Batch: nothing left to wait for. */
-  readonly settled: boolean;
-  readonly jobs: JobRow[];
-  /** Present when something was retried: each set then counts once, by its latest run. */
-  readonly retried?: Retried;
-}
+/**
+ * Counts in units (a job, or one array child); settled: every unit and parent ended or is
+ * unknown to Batch. `retried` is there when each set counts once, by its latest run.
+ */
+export type Snapshot = ReturnType<typeof tally> & { readonly retried?: Retried };
 
 /** Batch's status string as a Status: UNKNOWN for anything else. */
 export function asStatus(s: string | undefined): Status {
@@ -116,29 +110,25 @@ export function pipelineOrder<T>(
   afterOf: (item: T) => readonly string[],
 ): { item: T; depth: number }[] {
   const groups = groupBy(items, nameOf);
-  const parents = new Map(
-    [...groups].map(([name, list]) => [
-      name,
-      new Set(list.flatMap(afterOf).filter((p) => p !== name && groups.has(p))),
-    ]),
-  );
+  const parents = (name: string): string[] =>
+    (groups.get(name) ?? []).flatMap(afterOf).filter((p) => p !== name && groups.has(p));
   const depth = new Map<string, number>();
   const out: { item: T; depth: number }[] = [];
+  const place = (name: string, d: number): void =>
+    (groups.get(name) ?? []).forEach((item) => out.push({ item, depth: d }));
   const visit = (name: string): void => {
-    const mine = [...(parents.get(name) ?? [])];
-    if (depth.has(name) || !mine.every((p) => depth.has(p))) {
+    const mine = parents(name).map((p) => depth.get(p));
+    if (depth.has(name) || mine.includes(undefined)) {
       return;
     }
-    depth.set(name, Math.max(-1, ...mine.map((p) => depth.get(p) ?? 0)) + 1);
-    (groups.get(name) ?? []).forEach((item) => out.push({ item, depth: depth.get(name) ?? 0 }));
-    [...parents].filter(([, of]) => of.has(name)).forEach(([child]) => visit(child));
+    depth.set(name, Math.max(-1, ...(mine as number[])) + 1);
+    place(name, depth.get(name) ?? 0);
+    [...groups.keys()].filter((child) => parents(child).includes(name)).forEach(visit);
   };
   [...groups.keys()].forEach(visit);
   // Names can wait for each other where job IDs cannot (a job sent again, with --force, after
   // a step of it): those come last, as given.
-  for (const [name, list] of groups) {
-    list.forEach((item) => (depth.has(name) ? undefined : out.push({ item, depth: 0 })));
-  }
+  [...groups.keys()].filter((name) => !depth.has(name)).forEach((name) => place(name, 0));
   return out;
 }
 
@@ -163,23 +153,19 @@ export function resourcesOf(
  * the summary adds up, the missing ones count under the parent's status.
  */
 function childCounts(size: number, detail: JobDetail | undefined, status: Status) {
+  const summary = Object.entries(detail?.arrayProperties?.statusSummary ?? {});
+  const missing = size - summary.reduce((sum, [, n]) => sum + n, 0);
   const counts: Partial<Record<Status, number>> = {};
-  const add = (k: Status, n: number): void => {
+  for (const [k, n] of [...summary, [status, missing] as const]) {
     if (n !== 0) {
-      counts[k] = (counts[k] ?? 0) + n;
+      counts[asStatus(k)] = (counts[asStatus(k)] ?? 0) + n;
     }
-  };
-  let sum = 0;
-  for (const [k, n] of Object.entries(detail?.arrayProperties?.statusSummary ?? {})) {
-    add(asStatus(k), n);
-    sum += n;
   }
-  add(status, size - sum);
   return counts;
 }
 
 /** The snapshot of `counts` and `jobs`: what is done, and whether anything is left to wait for. */
-function tally(counts: Record<Status, number>, jobs: JobRow[]): Snapshot {
+function tally(counts: Record<Status, number>, jobs: JobRow[]) {
   const total = STATUSES.reduce((n, s) => n + counts[s], 0);
   const done = counts.SUCCEEDED + counts.FAILED;
   return {
@@ -191,16 +177,6 @@ function tally(counts: Record<Status, number>, jobs: JobRow[]): Snapshot {
     settled: jobs.every((j) => isSettled(j.status)) && done + counts.UNKNOWN === total,
     jobs,
   };
-}
-
-/**
- * A pipeline (jobs/pipeline.ts): the entries but barriers in order; by job ID, what each waits
- * for and through how many barriers.
- */
-export interface PipelineView {
-  readonly order: readonly { readonly item: LedgerEntry; readonly depth: number }[];
-  readonly after: ReadonlyMap<string, readonly string[]>;
-  readonly barriers: ReadonlyMap<string, number>;
 }
 
 /**
@@ -309,14 +285,8 @@ export function allUnknown(snapshot: Snapshot): boolean {
 /** A job RUNNABLE this long after its submit gets a line of reason in watch and status. */
 export const LONG_WAIT_MS = 5 * 60_000;
 
-/** A job or sweep RUNNABLE that long; Batch gives a reason only to the head of the queue. */
-export interface LongWait {
-  readonly jobName: string;
-  readonly jobId: string;
-  /** Whole minutes since it was submitted. */
-  readonly minutes: number;
-  readonly reason?: WaitReason;
-}
+/** A job or sweep RUNNABLE that long, with whole minutes since its submit and Batch's reason. */
+export type LongWait = ReturnType<typeof longWaits>[number];
 
 /**
  * Rows still RUNNABLE (an array: some children) LONG_WAIT_MS after their submit. Batch
@@ -326,7 +296,7 @@ export function longWaits(
   rows: readonly JobRow[],
   details: ReadonlyMap<string, JobDetail>,
   now: number,
-): LongWait[] {
+) {
   return rows.flatMap((row) => {
     const createdAt = details.get(row.jobId)?.createdAt;
     const runnable = row.status === "RUNNABLE" || (row.children?.RUNNABLE ?? 0) > 0;

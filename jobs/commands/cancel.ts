@@ -18,18 +18,25 @@ import { isRetryable } from "../output/submit-print";
 import type { LedgerEntry } from "../state/ledger";
 import { runPool } from "../aws/pool";
 import { asStatus, isSettled, STARTED_STATUSES, type Status } from "../status";
-import {
-  printCancel,
-  printCancelJson,
-  type CancelResult,
-  type Stopped,
-} from "../output/cancel-print";
+import { printCancel, printCancelJson } from "../output/cancel-print";
 
 export interface CancelOptions extends StackOptions {
   readonly names: readonly string[];
   readonly all?: boolean;
   readonly reason: string;
 }
+
+export interface Stopped {
+  readonly entry: LedgerEntry;
+  readonly status: Status;
+  /** Array parents: running children terminated one by one, and those whose TerminateJob failed. */
+  readonly childrenTerminated?: number;
+  readonly childErrors?: readonly string[];
+  /** PENDING with dependencies: Batch cancels it only once they have finished. */
+  readonly waits?: boolean;
+}
+
+export type CancelResult = Awaited<ReturnType<typeof cancelJobs>>;
 
 /** TerminateJob and CancelJob take a reason of at most 1,024 characters. */
 const MAX_REASON_LENGTH = 1024;
@@ -50,24 +57,24 @@ export function checkCancelOptions(opts: CancelOptions): void {
   }
 }
 
-/** Stops `work` with TerminateJob, an array's running children one by one after it. */
-async function stopAll(
-  clients: AwsClients,
-  work: readonly Stopped[],
-  reason: string,
-): Promise<Pick<CancelResult, "stopped" | "failed" | "retryable">> {
+/**
+ * Stops `work` with TerminateJob, an array's running children one by one after it; whether
+ * every failed TerminateJob may go through on a plain re-run (throttling, network).
+ */
+async function stopAll(clients: AwsClients, work: readonly Stopped[], reason: string) {
   const pool = { concurrency: STOP_CONCURRENCY };
+  const terminate = (id: string) => clients.batch.terminateJob(id, reason);
   const outcomes = await runPool(
     work,
     async (w): Promise<Stopped> => {
-      await clients.batch.terminateJob(w.entry.jobId, reason);
+      await terminate(w.entry.jobId);
       if (w.entry.kind !== "array") {
         return w;
       }
       const list = STARTED_STATUSES.map((s) => clients.batch.listArrayChildren(w.entry.jobId, s));
       const running = (await Promise.all(list)).flat();
       const ids = [...new Set(running.flatMap((c) => c.jobId ?? []))];
-      const done = await runPool(ids, (id) => clients.batch.terminateJob(id, reason), pool);
+      const done = await runPool(ids, terminate, pool);
       const childErrors = done.flatMap((o, i) =>
         o.status === "rejected" ? [`${ids[i]}: ${describeError(o.reason)}`] : [],
       );
@@ -91,7 +98,7 @@ async function stopAll(
 }
 
 /** Stops the jobs the options name; returns what happened, writing nothing. */
-async function cancelJobs(opts: CancelOptions, ctx: Context): Promise<CancelResult> {
+async function cancelJobs(opts: CancelOptions, ctx: Context) {
   checkCancelOptions(opts);
   return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
     const entries = selectEntries(ledger, opts.names, false, outputs.stack);

@@ -224,15 +224,6 @@ function logLine(e: LogEvent, json: boolean | undefined): string {
     : `${(e.message ?? "").replace(/\n$/, "")}\n`;
 }
 
-/** Where the reading of a job's log stopped. */
-interface LogRead {
-  readonly detail: JobDetail;
-  readonly group: string;
-  readonly stream: string | undefined;
-  /** Whether the stream had any line. */
-  readonly exists: boolean;
-}
-
 /**
  * Reads the job's stream to its end; with --follow, again each interval, moving on to each
  * new attempt's stream, until the job ends (or Batch forgets it) or at Ctrl-C.
@@ -243,14 +234,13 @@ async function readLog(
   clients: AwsClients,
   jobId: string,
   outputs: StackOutputs,
-): Promise<LogRead | "interrupted"> {
-  const first = await logTarget(opts, clients, jobId, outputs.region);
+) {
+  let detail = await logTarget(opts, clients, jobId, outputs.region);
   const group =
-    first.container?.logConfiguration?.options?.["awslogs-group"] ??
+    detail.container?.logConfiguration?.options?.["awslogs-group"] ??
     outputs.logGroupName ??
     DEFAULT_LOG_GROUP;
   const write = (e: LogEvent): unknown => ctx.io.stdout.write(logLine(e, opts.json));
-  let detail = first;
   let stream: string | undefined;
   let token: string | undefined;
   let exists = false;
@@ -275,7 +265,7 @@ async function readLog(
       return { detail, group, stream, exists };
     }
     if (ctx.signal.aborted) {
-      return "interrupted";
+      return "interrupted" as const;
     }
     const waitsFor = stream === undefined ? "start" : exists ? undefined : stream;
     if (waitsFor !== undefined && waitsFor !== noted) {

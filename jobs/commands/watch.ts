@@ -1,6 +1,5 @@
 /** `jobs:watch` (until every job is terminal) and `jobs:status` (one look) of the ledger's jobs. */
 import type { AwsClients, JobDetail, Unavailable } from "../aws/api";
-import type { LoadedOutputs } from "../input/outputs";
 import {
   createProgress,
   describeById,
@@ -8,6 +7,7 @@ import {
   sleep,
   withStack,
   type Context,
+  type OpenStack,
   type StackOptions,
 } from "../context";
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK } from "../errors";
@@ -33,7 +33,7 @@ import {
   type Snapshot,
 } from "../status";
 import { LONG_WAITS_HEADING, formatCounts, formatLongWait } from "../output/status-print";
-import { countsLine, printWatch, printWatchJson, type WatchResult } from "../output/watch-print";
+import { countsLine, printWatch, printWatchJson } from "../output/watch-print";
 import { pipelineOf } from "../pipeline";
 
 export interface WatchOptions extends StackOptions {
@@ -69,16 +69,19 @@ async function withAttempts(
   return { ...polled.snapshot, jobs };
 }
 
+export type WatchResult = Awaited<ReturnType<typeof watch>>;
+
 /** Watches (or, with `once`, looks at) the jobs the options name; returns what it saw. */
-async function watch(opts: WatchOptions, ctx: Context): Promise<WatchResult> {
-  return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
+async function watch(opts: WatchOptions, ctx: Context) {
+  return withStack(opts, ctx, async (stack) => {
+    const { outputs, ledger, clients } = stack;
     ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
     const entries = selectEntries(ledger, opts.names, opts.last === true, outputs.stack);
     const seen = { stack: outputs.stack, region: outputs.outputs.region };
     if (entries.length === 0) {
       return { ...seen, snapshot: undefined, failures: [], waiting: [], unavailable: [] };
     }
-    const polled = await pollJobs(entries, ledger.entries, clients, outputs, opts, ctx);
+    const polled = await pollJobs(entries, stack, opts, ctx);
     const failures = await currentFailures(polled, clients);
     const unavailable: Unavailable[] = [];
     const snapshot = opts.json
@@ -103,26 +106,19 @@ export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<nu
  * The last look at the jobs, the runs (`<id>:<child>` for children) a retry replaced, and
  * each retry's set numbers by its name.
  */
-interface Polled {
-  readonly snapshot: Snapshot;
-  readonly details: ReadonlyMap<string, JobDetail>;
-  readonly replaced: ReadonlySet<string>;
-  readonly setNumbers: ReadonlyMap<string, readonly number[]>;
-  readonly waiting: readonly LongWait[];
-}
+type Polled = Awaited<ReturnType<typeof pollJobs>>;
 
 /**
  * Looks at the jobs until all have settled (once for `jobs:status`), progress on stderr;
- * `all` (the ledger) names the jobs they wait for.
+ * the ledger names the jobs they wait for.
  */
 async function pollJobs(
   entries: readonly LedgerEntry[],
-  all: readonly LedgerEntry[],
-  clients: AwsClients,
-  { outputs }: LoadedOutputs,
+  { outputs, ledger, clients }: OpenStack,
   opts: WatchOptions,
   ctx: Context,
-): Promise<Polled> {
+) {
+  const { bucketName } = outputs.outputs;
   const details = new Map<string, JobDetail>();
   const known = new Map<string, Known>();
   const ids = entries.map((e) => e.jobId);
@@ -131,12 +127,12 @@ async function pollJobs(
   try {
     for (;;) {
       await describeUnfinished(details, clients, ids);
-      const snapshot = summarize(entries, details, pipelineOf(entries, details, all));
+      const snapshot = summarize(entries, details, pipelineOf(entries, details, ledger.entries));
       const latest = retried
-        ? await latestRunsOnly(snapshot, entries, details, known, clients, outputs.bucketName)
-        : { snapshot, replaced: new Set<string>(), setNumbers: new Map() };
+        ? await latestRunsOnly(snapshot, entries, details, known, clients, bucketName)
+        : { snapshot, replaced: new Set<string>(), setNumbers: new Map<string, number[]>() };
       const waiting = longWaits(latest.snapshot.jobs, details, Date.now());
-      const polled: Polled = { ...latest, details, waiting };
+      const polled = { ...latest, details, waiting };
       live?.show(polled.snapshot, waiting);
       if (opts.once || polled.snapshot.settled || ctx.signal.aborted) {
         return polled;
@@ -220,7 +216,7 @@ async function latestRunsOnly(
   known: Map<string, Known>,
   clients: AwsClients,
   bucket: string | undefined,
-): Promise<Omit<Polled, "waiting" | "details">> {
+) {
   const covers = await readCovers(entries, details, clients, bucket, known);
   const { attempts, sets, jobs } = supersededAttempts(entries, covers);
   const ids = attempts.map(attemptJobId);

@@ -24,20 +24,21 @@ import { resourcesOf, summarize, type JobRow } from "../status";
 import { waitReason } from "../wait-reason";
 import { jobTooLarge, type JobLimits } from "../../components/job-limits";
 import { definedOnly } from "../../components/defined";
-import {
-  printWhy,
-  printWhyJson,
-  type EnvironmentState,
-  type HeadJob,
-  type QueueState,
-  type TimeLimit,
-  type WhyJob,
-  type WhyResult,
-} from "../output/why-print";
+import { printWhy, printWhyJson } from "../output/why-print";
 
 export interface WhyOptions extends StackOptions {
   readonly name: string;
 }
+
+type TimeLimit = {
+  readonly reason: string;
+  readonly maxTimeSeconds: number;
+  readonly action: string;
+};
+/** The job at the head of the queue. */
+export type HeadJob = NonNullable<Awaited<ReturnType<typeof readQueue>>["head"]>;
+export type WhyJob = ReturnType<typeof explainJob>;
+export type WhyResult = Awaited<ReturnType<typeof why>>;
 
 /** 1-based place of the job (or, for an array, its first child) in the snapshot. */
 export function placeOf(
@@ -69,7 +70,7 @@ export function cancelledAt(
     : since + limit.maxTimeSeconds * 1000;
 }
 
-function environmentState(e: ComputeEnvironmentDetail): EnvironmentState {
+function environmentState(e: ComputeEnvironmentDetail) {
   const r = e.computeResources;
   return {
     name: e.computeEnvironmentName ?? e.computeEnvironmentArn ?? "?",
@@ -86,12 +87,12 @@ function environmentState(e: ComputeEnvironmentDetail): EnvironmentState {
 }
 
 /** The queue, with the RUNNABLE time limits the stack sets (components/job-queue.ts). */
-function queueState(q: JobQueueDetail): QueueState {
+function queueState(q: JobQueueDetail) {
   return {
     name: q.jobQueueName ?? q.jobQueueArn ?? "?",
     ...definedOnly({ state: q.state, status: q.status, statusReason: q.statusReason }),
     timeLimits: (q.jobStateTimeLimitActions ?? []).flatMap(
-      ({ state, reason, maxTimeSeconds, action }) =>
+      ({ state, reason, maxTimeSeconds, action }): TimeLimit[] =>
         state === "RUNNABLE" && reason !== undefined && maxTimeSeconds !== undefined
           ? [{ reason, maxTimeSeconds, action: action ?? "CANCEL" }]
           : [],
@@ -102,39 +103,33 @@ function queueState(q: JobQueueDetail): QueueState {
 /** The queue, its compute environments, its RUNNABLE jobs and the head's reason; each optional. */
 async function readQueue(clients: AwsClients, queueName: string, unavailable: Unavailable[]) {
   const batch = clients.batch;
+  const call = <T>(name: string, run: () => Promise<T>) =>
+    optional(`batch:${name}`, run, unavailable);
   const [queue, front] = await Promise.all([
-    optional("batch:DescribeJobQueues", () => batch.describeJobQueue(queueName), unavailable),
-    optional("batch:GetJobQueueSnapshot", () => batch.getJobQueueSnapshot(queueName), unavailable),
+    call("DescribeJobQueues", () => batch.describeJobQueue(queueName)),
+    call("GetJobQueueSnapshot", () => batch.getJobQueueSnapshot(queueName)),
   ]);
   const names = (queue?.computeEnvironmentOrder ?? []).flatMap((c) => c.computeEnvironment ?? []);
   const arn = front?.jobs?.[0]?.jobArn;
   const [environments, described] = await Promise.all([
-    names.length === 0
-      ? []
-      : optional(
-          "batch:DescribeComputeEnvironments",
-          () => batch.describeComputeEnvironments(names),
-          unavailable,
-        ),
+    names.length > 0
+      ? call("DescribeComputeEnvironments", () => batch.describeComputeEnvironments(names))
+      : [],
     // The ARN ends in the job ID (`…:job/<id>`, an array child's `<id>:<index>`).
-    arn === undefined
-      ? undefined
-      : optional(
-          "batch:DescribeJobs",
-          () => batch.describeJobs([arn.replace(/^.*:job\//, "")]),
-          unavailable,
-        ),
+    arn !== undefined
+      ? call("DescribeJobs", () => batch.describeJobs([arn.replace(/^.*:job\//, "")]))
+      : undefined,
   ]);
-  const d = described?.[0];
-  const head: HeadJob | undefined =
+  const statusReason = described?.[0]?.statusReason;
+  const head =
     arn === undefined
       ? undefined
       : {
           jobArn: arn,
           ...definedOnly({
-            jobName: d?.jobName,
-            statusReason: d?.statusReason,
-            reason: waitReason(d?.statusReason),
+            jobName: described?.[0]?.jobName,
+            statusReason,
+            reason: waitReason(statusReason),
           }),
         };
   return { queue, environments: environments ?? [], front, head };
@@ -150,13 +145,13 @@ export function explainJob(
     readonly limits?: JobLimits;
     readonly timeLimits: readonly TimeLimit[];
   },
-): WhyJob {
+) {
   const at = seen.front !== undefined ? placeOf(detail?.jobArn, seen.front) : undefined;
   const head = seen.head;
   const atHead = at?.place === 1;
   const behind = head !== undefined && !atHead && head.reason !== undefined ? head : undefined;
-  const holder = atHead ? head : behind;
   const headSince = seen.front?.jobs?.[0]?.earliestTimeAtPosition;
+  const { limits } = seen;
   return {
     ...row,
     ...definedOnly({
@@ -166,32 +161,35 @@ export function explainJob(
       since: at?.since,
       behind,
       tooLarge:
-        seen.limits !== undefined
-          ? jobTooLarge(resourcesOf(detail?.container?.resourceRequirements), seen.limits).map(
-              (p) => p.message,
-            )
-          : undefined,
-      headCancelledAt: cancelledAt(holder?.statusReason, headSince, seen.timeLimits),
+        limits &&
+        jobTooLarge(resourcesOf(detail?.container?.resourceRequirements), limits).map(
+          (p) => p.message,
+        ),
+      headCancelledAt: cancelledAt(
+        (atHead ? head : behind)?.statusReason,
+        headSince,
+        seen.timeLimits,
+      ),
     }),
   };
 }
 
-async function why(opts: WhyOptions, ctx: Context): Promise<WhyResult> {
+async function why(opts: WhyOptions, ctx: Context) {
   return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
     ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
     const entries = selectEntries(ledger, [opts.name], false, outputs.stack);
-    const ids = entries.map((e) => e.jobId);
-    const details = await describeById(clients, ids);
-    const queueName =
-      details.get(entries[0].jobId)?.jobQueue ??
-      outputs.outputs.jobQueueArn ??
-      outputs.outputs.jobQueueName;
+    const details = await describeById(
+      clients,
+      entries.map((e) => e.jobId),
+    );
+    const { jobQueueArn, jobQueueName, jobLimits } = outputs.outputs;
+    const queueName = details.get(entries[0].jobId)?.jobQueue ?? jobQueueArn ?? jobQueueName;
     const unavailable: Unavailable[] = [];
     const read =
       queueName !== undefined ? await readQueue(clients, queueName, unavailable) : undefined;
-    const queue = read?.queue !== undefined ? queueState(read.queue) : undefined;
+    const queue = read?.queue && queueState(read.queue);
     const seen = {
-      ...definedOnly({ front: read?.front, head: read?.head, limits: outputs.outputs.jobLimits }),
+      ...definedOnly({ front: read?.front, head: read?.head, limits: jobLimits }),
       timeLimits: queue?.timeLimits ?? [],
     };
     return {

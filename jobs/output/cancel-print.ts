@@ -1,34 +1,10 @@
 /** `jobs:cancel` printers: what the command did, for people or as --json. */
 import type { Io } from "../context";
-import type { LedgerEntry } from "../state/ledger";
-import { STARTED_STATUSES, type Status } from "../status";
+import { STARTED_STATUSES } from "../status";
+import type { CancelResult, Stopped } from "../commands/cancel";
 import { unknownJobsWarning } from "./status-print";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
-
-export interface Stopped {
-  readonly entry: LedgerEntry;
-  readonly status: Status;
-  /** Array parents: running children terminated one by one, and those whose TerminateJob failed. */
-  readonly childrenTerminated?: number;
-  readonly childErrors?: readonly string[];
-  /** PENDING with dependencies: Batch cancels it only once they have finished. */
-  readonly waits?: boolean;
-}
-
-export interface CancelResult {
-  readonly stack: string;
-  readonly region: string | undefined;
-  /** Jobs the names (or --all) stand for. */
-  readonly jobs: number;
-  readonly stopped: readonly Stopped[];
-  readonly alreadyFinished: number;
-  /** Jobs Batch does not return: not stopped, and not known to have finished. */
-  readonly unknown: readonly LedgerEntry[];
-  readonly failed: readonly { readonly jobName: string; readonly error: string }[];
-  /** Whether every failed TerminateJob may go through on a plain re-run (throttling, network). */
-  readonly retryable: boolean;
-}
 
 /** What TerminateJob did, from the status the job had: the line `jobs:cancel` prints. */
 export function describeStop(s: Stopped): string {

@@ -19,21 +19,8 @@ import {
 } from "./status-print";
 import { visible } from "./visible";
 import { failedByDependency } from "../pipeline";
-import type { Unavailable } from "../aws/api";
+import type { WatchResult } from "../commands/watch";
 import { formatNumber } from "./numbers";
-
-export interface WatchResult {
-  readonly stack: string;
-  readonly region: string | undefined;
-  /** Undefined when the ledger holds none of the jobs asked for. */
-  readonly snapshot: Snapshot | undefined;
-  /** Failures of the latest runs (a failure a retry replaced is history, not listed). */
-  readonly failures: readonly Failure[];
-  /** Jobs RUNNABLE long after their submit, with Batch's reason where it gives one. */
-  readonly waiting: readonly LongWait[];
-  /** Calls the credentials may not make (--json reads ECS for the attempts' split). */
-  readonly unavailable: readonly Unavailable[];
-}
 
 /** Failed children listed per array job, and jobs or long waits listed; --json has them all. */
 const CHILD_FAILURES_SHOWN = 20;
@@ -125,18 +112,13 @@ function printLongWaits(waits: readonly LongWait[], io: Io): void {
 /** Each failure, up to CHILD_FAILURES_SHOWN children per array job, then how to see logs. */
 function printFailures(failures: readonly Failure[], io: Io): void {
   const out = io.stdout;
-  out.write("failed:\n");
   const perJob = new Map<string, number>();
-  let hidden = 0;
-  for (const f of failures) {
-    const n = (perJob.get(f.jobName) ?? 0) + 1;
-    perJob.set(f.jobName, n);
-    if (f.index !== undefined && n > CHILD_FAILURES_SHOWN) {
-      hidden++;
-      continue;
-    }
-    out.write(`  ${formatFailure(f)}\n`);
-  }
+  const shown = failures.filter((f) => {
+    perJob.set(f.jobName, (perJob.get(f.jobName) ?? 0) + 1);
+    return f.index === undefined || (perJob.get(f.jobName) ?? 0) <= CHILD_FAILURES_SHOWN;
+  });
+  out.write(`failed:\n${shown.map((f) => `  ${formatFailure(f)}\n`).join("")}`);
+  const hidden = failures.length - shown.length;
   if (hidden > 0) {
     out.write(`  ... and ${formatNumber(hidden)} more failed children (--json lists them all)\n`);
   }

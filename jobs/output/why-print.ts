@@ -1,68 +1,14 @@
 /** `jobs:why` printers: why a job waits, for people or as --json. */
 import type { Unavailable } from "../aws/api";
 import type { Io } from "../context";
-import type { JobRow } from "../status";
 import type { WaitReason } from "../wait-reason";
+import type { WhyJob, WhyResult } from "../commands/why";
 import { groupBy } from "../status";
 import { formatCounts } from "./status-print";
 import { visible } from "./visible";
 
-/** The job at the head of the queue, when it is not the one asked about. */
-export interface HeadJob {
-  readonly jobArn: string;
-  readonly jobName?: string;
-  readonly statusReason?: string;
-  readonly reason?: WaitReason;
-}
-
-export interface WhyJob extends JobRow {
-  readonly reason?: WaitReason;
-  /** 1 is the head; absent: not among the first 100 RUNNABLE jobs (or not known). */
-  readonly place?: number;
-  /** Epoch ms since it holds that place. */
-  readonly since?: number;
-  /** Batch holds this job at the head, so this one waits behind it. */
-  readonly behind?: HeadJob;
-  /** Why none of the stack's instance types can hold it; absent without the jobLimits output. */
-  readonly tooLarge?: readonly string[];
-  /** Epoch ms when the queue's time limit cancels the head job (this one or `behind`). */
-  readonly headCancelledAt?: number;
-}
-
-export interface TimeLimit {
-  readonly reason: string;
-  readonly maxTimeSeconds: number;
-  readonly action: string;
-}
-
-interface ResourceState {
-  readonly name: string;
-  readonly state?: string;
-  readonly status?: string;
-  readonly statusReason?: string;
-}
-
-export interface QueueState extends ResourceState {
-  readonly timeLimits: readonly TimeLimit[];
-}
-
-export interface EnvironmentState extends ResourceState {
-  readonly desiredvCpus?: number;
-  readonly minvCpus?: number;
-  readonly maxvCpus?: number;
-  readonly instanceTypes?: readonly string[];
-}
-
-export interface WhyResult {
-  readonly stack: string;
-  readonly name: string;
-  readonly jobs: readonly WhyJob[];
-  readonly queue?: QueueState;
-  readonly environments: readonly EnvironmentState[];
-  /** RUNNABLE jobs GetJobQueueSnapshot listed (at most 100). */
-  readonly runnableListed?: number;
-  readonly unavailable: readonly Unavailable[];
-}
+type QueueState = NonNullable<WhyResult["queue"]>;
+type EnvironmentState = WhyResult["environments"][number];
 
 /** `2026-12-06T22:10:00Z (12 min ago)` or `(in 48 min)`. */
 export function when(ms: number, now: number): string {

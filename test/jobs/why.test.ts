@@ -5,7 +5,7 @@ import { cancelledAt, explainJob, placeOf } from "../../jobs/commands/why";
 import { resourcesOf } from "../../jobs/status";
 import { when } from "../../jobs/output/why-print";
 import { STACK_OUTPUTS, useLocalAws, writeJobFiles } from "../helpers/jobs-harness";
-import type { WhyResult } from "../../jobs/output/why-print";
+import type { WhyResult } from "../../jobs/commands/why";
 import type { JobDetail } from "../../jobs/aws/api";
 import { waitReason } from "../../jobs/wait-reason";
 
