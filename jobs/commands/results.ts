@@ -17,6 +17,7 @@ import { requireOutput } from "../input/outputs";
 import { runPool } from "../aws/pool";
 import { unlessMissing } from "../state/write-whole";
 import { entriesFor } from "../state/ledger";
+import { listLocal } from "../state/local-runs";
 import {
   matchesPrefix,
   planSync,
@@ -41,35 +42,14 @@ function statOrUndefined(file: string): LocalInfo | undefined {
   return s?.isFile() === true ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
 }
 
-function readDir(dir: string): fs.Dirent[] {
-  return unlessMissing(() => fs.readdirSync(dir, { withFileTypes: true }), []);
-}
-
-/** Every file under `root/<dir>` as a source object with a `/`-separated key. */
-export function listLocal(root: string, dirs: readonly string[]): SourceObject[] {
-  return dirs.flatMap((dir) =>
-    unlessMissing(() => fs.readdirSync(path.join(root, dir), { recursive: true }), []).flatMap(
-      (name) => {
-        const p = path.join(root, dir, String(name));
-        const s = fs.lstatSync(p);
-        const key = path.relative(root, p).split(path.sep).join("/");
-        return s.isFile() ? [{ key, size: s.size, lastModified: s.mtime }] : [];
-      },
-    ),
+/** Job names among local files: results/<name>/..., logs/<name>/... or logs/<name>.log. */
+function localJobNames(files: readonly SourceObject[]): Set<string> {
+  return new Set(
+    files.map(({ key }) => {
+      const [top, name, ...rest] = key.split("/");
+      return rest.length > 0 ? name : top === "logs" ? name.replace(/\.log$/, "") : "";
+    }),
   );
-}
-
-/** Job names the local folder has results or logs of: results/<name>/, logs/<name>[.log]. */
-function localJobNames(root: string): Set<string> {
-  const names = new Set<string>();
-  for (const e of [...readDir(path.join(root, "results")), ...readDir(path.join(root, "logs"))]) {
-    if (e.isDirectory()) {
-      names.add(e.name);
-    } else if (e.isFile() && e.name.endsWith(".log")) {
-      names.add(e.name.slice(0, -".log".length));
-    }
-  }
-  return names;
 }
 
 /** Writes `dest` through `<dest>.part-<pid>` and a rename, so `dest` is never half written. */
@@ -119,11 +99,12 @@ export function defaultOutDir(stack: string | undefined): string {
 /** The local runs' folder as the source (--locally). */
 function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => boolean): Source {
   const root = localRoot(ctx, opts.localRoot);
+  const files = listLocal(root, ["results", "logs"]);
   // --locally runs are not in a ledger: a name is known when the folder has its files.
-  const local = localJobNames(root);
+  const local = localJobNames(files);
   checkNames(opts.names, (n) => local.has(n), `jobs with results or logs in ${root}`);
   return {
-    list: async () => listLocal(root, ["results", "logs"]).filter((s) => keep(s.key)),
+    list: async () => files.filter((s) => keep(s.key)),
     outDir: path.resolve(ctx.cwd, opts.out ?? defaultOutDir(undefined)),
     from: root,
     fetch: (s, tmp) => fs.promises.copyFile(path.join(root, ...s.key.split("/")), tmp),

@@ -11,7 +11,7 @@ import type { LedgerEntry } from "../state/ledger";
 import { groupOf } from "../state/attempts";
 import { withTaskTimes } from "../state/ecs-tasks";
 import { pipelineOf } from "../pipeline";
-import { readLocalRuns, type LocalRunRecord } from "../state/local-runs";
+import { listLocal, readLocalRuns, type LocalRunRecord } from "../state/local-runs";
 import { runAll } from "../aws/pool";
 import { parseManifest, type Manifest } from "../input/manifest";
 import { searchWindow, textsFromLogs } from "./metrics-log";
@@ -31,7 +31,6 @@ import {
   type RunUnit,
 } from "./rows";
 import type { Pricing } from "./prices";
-import { listLocal } from "../commands/results";
 import { describeById, ofLastRun } from "../context";
 import type { Unavailable } from "../aws/api";
 import { unavailableLine } from "../output/why-print";
