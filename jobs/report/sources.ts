@@ -68,21 +68,17 @@ export function awsSource(
     listResults: (job) => clients.storage.listObjects(bucket, `${BUCKET_PREFIXES.results}${job}/`),
     readText: (key) => clients.storage.getText(bucket, key),
     // The metrics lines of the stack's log group; a failure only means reading S3 instead.
-    async textsByEtag(etags, runs) {
+    textsByEtag: async (etags, runs) => {
       if (logGroupName === undefined) {
         return { texts: new Map() };
       }
-      try {
-        const window = searchWindow(runs, Date.now());
-        return { texts: (await textsFromLogs(clients.logs, logGroupName, window, etags)).texts };
-      } catch (err) {
-        return {
-          texts: new Map(),
-          warning:
-            `metrics files read from S3, one request each: FilterLogEvents on ${logGroupName} ` +
-            `failed (${describeError(err)})`,
-        };
-      }
+      const window = searchWindow(runs, Date.now());
+      return textsFromLogs(clients.logs, logGroupName, window, etags).catch((err: unknown) => ({
+        texts: new Map(),
+        warning:
+          `metrics files read from S3, one request each: FilterLogEvents on ${logGroupName} ` +
+          `failed (${describeError(err)})`,
+      }));
     },
   };
 }
@@ -253,27 +249,23 @@ async function readMetrics(
   warnings: string[],
   problems: string[],
 ): Promise<Map<string, string>> {
-  const texts = new Map<string, string>();
   const etags = new Set([...wanted.keys()].flatMap((k) => etagOf.get(k) ?? []));
-  if (source.textsByEtag !== undefined && etags.size > 0) {
-    const bulk = await source.textsByEtag(etags, [...wanted.values()]);
-    if (bulk.warning !== undefined) {
-      warnings.push(bulk.warning);
-    }
-    for (const k of wanted.keys()) {
-      const text = bulk.texts.get(etagOf.get(k) ?? "");
-      if (text !== undefined) {
-        texts.set(k, text);
-      }
-    }
-  }
-  const read = (key: string): Promise<unknown> =>
-    source.readText(key).then(
-      (text) => texts.set(key, text),
-      (err: unknown) => problems.push(`${key}: could not be read (${describeError(err)})`),
-    );
-  const missing = [...wanted.keys()].filter((k) => !texts.has(k));
-  await runAll(missing, read, READ_CONCURRENCY.metrics);
+  const bulk =
+    source.textsByEtag !== undefined && etags.size > 0
+      ? await source.textsByEtag(etags, [...wanted.values()])
+      : { texts: new Map<string, string>() };
+  warnings.push(...(bulk.warning !== undefined ? [bulk.warning] : []));
+  const texts = new Map<string, string>();
+  const read = async (key: string): Promise<unknown> => {
+    const text = bulk.texts.get(etagOf.get(key) ?? "");
+    return text !== undefined
+      ? texts.set(key, text)
+      : source.readText(key).then(
+          (t) => texts.set(key, t),
+          (err: unknown) => problems.push(`${key}: could not be read (${describeError(err)})`),
+        );
+  };
+  await runAll([...wanted.keys()], read, READ_CONCURRENCY.metrics);
   return texts;
 }
 
