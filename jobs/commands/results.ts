@@ -42,34 +42,14 @@ function statOrUndefined(file: string): LocalInfo | undefined {
   return s?.isFile() === true ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
 }
 
-/** Job names among local files: results/<name>/..., logs/<name>/... or logs/<name>.log. */
-function localJobNames(files: readonly SourceObject[]): Set<string> {
-  return new Set(
-    files.map(({ key }) => {
-      const [top, name, ...rest] = key.split("/");
-      return rest.length > 0 ? name : top === "logs" ? name.replace(/\.log$/, "") : "";
-    }),
+/** Job names the local folder has results or logs of: results/<name>/, logs/<name>[.log]. */
+function localJobNames(root: string): Set<string> {
+  const list = (dir: string): fs.Dirent[] =>
+    unlessMissing(() => fs.readdirSync(path.join(root, dir), { withFileTypes: true }), []);
+  const names = [...list("results"), ...list("logs")].flatMap((e) =>
+    e.isDirectory() ? [e.name] : e.isFile() && e.name.endsWith(".log") ? [e.name.slice(0, -4)] : [],
   );
-}
-
-/** Writes `dest` through `<dest>.part-<pid>` and a rename, so `dest` is never half written. */
-async function writeThroughPart(
-  dest: string,
-  partials: Set<string>,
-  write: (tmp: string) => Promise<void>,
-): Promise<void> {
-  await fs.promises.mkdir(path.dirname(dest), { recursive: true });
-  const tmp = `${dest}.part-${process.pid}`;
-  partials.add(tmp);
-  try {
-    await write(tmp);
-    await fs.promises.rename(tmp, dest);
-  } catch (err) {
-    await fs.promises.rm(tmp, { force: true });
-    throw err;
-  } finally {
-    partials.delete(tmp);
-  }
+  return new Set(names);
 }
 
 function checkNames(names: readonly string[], known: (name: string) => boolean, where: string) {
@@ -99,12 +79,11 @@ export function defaultOutDir(stack: string | undefined): string {
 /** The local runs' folder as the source (--locally). */
 function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => boolean): Source {
   const root = localRoot(ctx, opts.localRoot);
-  const files = listLocal(root, ["results", "logs"]);
   // --locally runs are not in a ledger: a name is known when the folder has its files.
-  const local = localJobNames(files);
+  const local = localJobNames(root);
   checkNames(opts.names, (n) => local.has(n), `jobs with results or logs in ${root}`);
   return {
-    list: async () => files.filter((s) => keep(s.key)),
+    list: async () => listLocal(root, ["results", "logs"]).filter((s) => keep(s.key)),
     outDir: path.resolve(ctx.cwd, opts.out ?? defaultOutDir(undefined)),
     from: root,
     fetch: (s, tmp) => fs.promises.copyFile(path.join(root, ...s.key.split("/")), tmp),
@@ -157,9 +136,19 @@ async function downloadAll(
   const outcomes = await runPool(
     plan.copy,
     async ({ source: s, dest }) => {
-      await writeThroughPart(dest, partials, (tmp) => source.fetch(s, tmp));
-      // Same time as the source: the next sync sees the file as unchanged.
-      await fs.promises.utimes(dest, s.lastModified, s.lastModified);
+      // Through `<dest>.part-<pid>` and a rename, so `dest` is never half written.
+      await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+      const tmp = `${dest}.part-${process.pid}`;
+      partials.add(tmp);
+      try {
+        await source.fetch(s, tmp);
+        // Same time as the source: the next sync sees the file as unchanged.
+        await fs.promises.utimes(tmp, s.lastModified, s.lastModified);
+        await fs.promises.rename(tmp, dest);
+      } finally {
+        await fs.promises.rm(tmp, { force: true });
+        partials.delete(tmp);
+      }
       bytes += s.size;
       progress.update(++done);
       return s.key;
