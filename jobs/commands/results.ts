@@ -47,7 +47,11 @@ function localJobNames(root: string): Set<string> {
   const list = (dir: string): fs.Dirent[] =>
     unlessMissing(() => fs.readdirSync(path.join(root, dir), { withFileTypes: true }), []);
   const names = [...list("results"), ...list("logs")].flatMap((e) =>
-    e.isDirectory() ? [e.name] : e.isFile() && e.name.endsWith(".log") ? [e.name.slice(0, -4)] : [],
+    e.isDirectory()
+      ? [e.name]
+      : e.isFile() && e.name.endsWith(".log")
+        ? [e.name.slice(0, -".log".length)]
+        : [],
   );
   return new Set(names);
 }
