@@ -138,12 +138,9 @@
     var table = $("rows");
     var tr = table.appendChild(el("thead")).appendChild(el("tr"));
     columns.forEach((c) => {
-      var th = tr.appendChild(
-        el("th", { "data-key": c.key, title: "sort by " + c.label }, c.label),
-      );
-      th.addEventListener("click", function () {
-        sortState.dir = sortState.key === c.key ? -sortState.dir : 1;
-        sortState.key = c.key;
+      var th = el("th", { "data-key": c.key, title: "sort by " + c.label }, c.label);
+      tr.appendChild(th).addEventListener("click", () => {
+        sortState = { key: c.key, dir: sortState.key === c.key ? -sortState.dir : 1 };
         fillBody();
       });
     });
@@ -246,8 +243,6 @@
       data: timelineData(timed),
       options: {
         indexAxis: "y",
-        animation: false,
-        maintainAspectRatio: false,
         grouped: false,
         scales: {
           x: {
@@ -331,8 +326,6 @@
       type: "scatter",
       data: { datasets: datasets },
       options: {
-        animation: false,
-        maintainAspectRatio: false,
         scales: {
           x: {
             type: "linear",
@@ -350,6 +343,8 @@
     $("metric-note").textContent = `${points.length} point(s)${left}`;
   }
 
+  // Drawn once, in the box the page sizes.
+  Object.assign(Chart.defaults, { animation: false, maintainAspectRatio: false });
   renderSummary();
   renderTable();
   renderTimeline();
