@@ -5,15 +5,15 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import type { AwsClients, JobDetail } from "../aws/api";
+import type { AwsClients, JobDetail, Unavailable } from "../aws/api";
 import { FatalError, describeError } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
-import { groupOf } from "../state/attempts";
+import { groupOf, readManifest } from "../state/attempts";
 import { withTaskTimes } from "../state/ecs-tasks";
 import { pipelineOf } from "../pipeline";
 import { listLocal, readLocalRuns, type LocalRunRecord } from "../state/local-runs";
 import { runAll } from "../aws/pool";
-import { parseManifest, type Manifest } from "../input/manifest";
+import type { Manifest } from "../input/manifest";
 import { searchWindow, textsFromLogs } from "./metrics-log";
 import {
   buildRow,
@@ -32,7 +32,6 @@ import {
 } from "./rows";
 import type { Pricing } from "./prices";
 import { describeById, ofLastRun } from "../context";
-import type { Unavailable } from "../aws/api";
 import { unavailableLine } from "../output/why-print";
 import { asStatus } from "../status";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
@@ -102,7 +101,8 @@ async function awsUnits(
     clients,
     arrays.flatMap((e) => Array.from({ length: size(e) }, (_, i) => `${e.jobId}:${i}`)),
   );
-  const read = (e: LedgerEntry) => readManifest(e, parents, children, clients, bucket);
+  const read = (e: LedgerEntry) =>
+    readManifest(e, children.get(`${e.jobId}:0`) ?? parents.get(e.jobId), clients.storage, bucket);
   const manifests = await runAll(arrays, read, READ_CONCURRENCY.list);
   const manifestOf = new Map(arrays.map((e, i) => [e, manifests[i].manifest]));
   const warnings = manifests.flatMap((r) => (r.warning !== undefined ? [r.warning] : []));
@@ -123,32 +123,6 @@ async function awsUnits(
   const timed = await withTaskTimes(units, clients.ecs, taskStore, unavailable);
   const split = unavailable.map((u) => `placement, image pull and start ${unavailableLine(u)}`);
   return { units: timed, warnings: [...warnings, ...split] };
-}
-
-/** An array job's manifest, or why it was not read. */
-async function readManifest(
-  e: LedgerEntry,
-  parents: ReadonlyMap<string, JobDetail>,
-  children: ReadonlyMap<string, JobDetail>,
-  clients: AwsClients,
-  bucket: string,
-): Promise<{ manifest?: Manifest; warning?: string }> {
-  const first = children.get(`${e.jobId}:0`) ?? parents.get(e.jobId);
-  const key = e.manifest ?? variableOf(first, VARS.arrayManifest);
-  if (key === undefined) {
-    return {};
-  }
-  let text: string;
-  try {
-    text = await clients.storage.getText(bucket, key);
-  } catch (err) {
-    const why = describeError(err);
-    return { warning: `${e.jobName}: could not read its manifest (${why}); parameters left out` };
-  }
-  const manifest = parseManifest(text);
-  return manifest !== undefined
-    ? { manifest }
-    : { warning: `s3://${bucket}/${key} is not a sweep manifest; parameters left out` };
 }
 
 /** A plain job; one that ran one set of a sweep (a chunk, a retry) names it, so is its row. */

@@ -1,8 +1,10 @@
 /**
  * Which run is each set's latest: a set (or a job) may have run in the first run or a chunk
- * of it, then in retries (`<name>-r<n>`). Pure, apart from `readCovers`.
+ * of it, then in retries (`<name>-r<n>`). Pure, apart from the readers of covers and manifests.
  */
-import type { AwsClients, JobDetail } from "../aws/api";
+import type { AwsClients, JobDetail, StorageApi } from "../aws/api";
+import { describeError } from "../errors";
+import type { Manifest } from "../input/manifest";
 import { CHUNK_SIZE } from "../input/chunks";
 import type { LedgerEntry } from "./ledger";
 import { runPool } from "../aws/pool";
@@ -160,9 +162,8 @@ export async function readCovers(
   cache: Map<string, Cover>,
 ): Promise<Map<string, Cover>> {
   const wanted = entries.filter((e) => !cache.has(e.jobId));
-  // Loaded only when a retry is in view: logs and watch of plain jobs need neither.
+  // Loaded only when a retry is in view: logs and watch of plain jobs need it not.
   const { variableOf } = await import("../report/rows");
-  const { parseManifest } = await import("../input/manifest");
   // Older ledgers name no manifest: a child carries the array's environment for sure.
   const unnamed = wanted.filter((e) => e.kind === "array" && e.manifest === undefined);
   const firstChildren = new Map<string, JobDetail>();
@@ -182,14 +183,14 @@ export async function readCovers(
           ? { setIndex: Number(v) }
           : {};
     }
-    const first = firstChildren.get(`${e.jobId}:0`) ?? detail;
-    const key = e.manifest ?? variableOf(first, VARS.arrayManifest);
-    if (!isRetryEntry(e) || key === undefined || bucket === undefined) {
+    if (!isRetryEntry(e) || bucket === undefined) {
       return undefined;
     }
-    return { indexes: parseManifest(await clients.storage.getText(bucket, key))?.indexes };
+    const first = firstChildren.get(`${e.jobId}:0`) ?? detail;
+    const { manifest } = await readManifest(e, first, clients.storage, bucket);
+    return { indexes: manifest?.indexes };
   };
-  // A manifest that cannot be read leaves its retry without a cover, as one not described yet.
+  // A manifest not read leaves its retry without a cover, as one not described yet.
   await runPool(
     wanted,
     async (e) => {
@@ -201,4 +202,33 @@ export async function readCovers(
     { concurrency: 8 },
   );
   return cache;
+}
+
+/**
+ * An array run's manifest, named by the ledger or else by its first child's (or its own)
+ * environment, or why it was not read; neither when it names none.
+ */
+export async function readManifest(
+  e: LedgerEntry,
+  first: JobDetail | undefined,
+  storage: StorageApi,
+  bucket: string,
+): Promise<{ manifest?: Manifest; warning?: string }> {
+  const { variableOf } = await import("../report/rows");
+  const { parseManifest } = await import("../input/manifest");
+  const key = e.manifest ?? variableOf(first, VARS.arrayManifest);
+  if (key === undefined) {
+    return {};
+  }
+  let text: string;
+  try {
+    text = await storage.getText(bucket, key);
+  } catch (err) {
+    const why = describeError(err);
+    return { warning: `${e.jobName}: could not read its manifest (${why}); parameters left out` };
+  }
+  const manifest = parseManifest(text);
+  return manifest !== undefined
+    ? { manifest }
+    : { warning: `s3://${bucket}/${key} is not a sweep manifest; parameters left out` };
 }
