@@ -225,13 +225,6 @@ export function parseMetrics(text: string): {
   return skipped.length > 0 ? { metrics, problem } : { metrics };
 }
 
-/** Every attempt's billed seconds (a running attempt up to `now`). */
-function attemptSeconds(unit: RunUnit, now: number): number[] {
-  return unit.attempts.flatMap((a) =>
-    a.startedAt === undefined ? [] : [Math.max(0, ((a.stoppedAt ?? now) - a.startedAt) / 1000)],
-  );
-}
-
 /** Assumed when Batch does not say how many vCPUs a job had. */
 const DEFAULT_VCPUS = 1;
 
@@ -243,19 +236,23 @@ export function buildRow(
   now: number,
 ): ReportRow {
   const u = entry.unit;
-  const billed = attemptSeconds(u, now);
+  // Each attempt's seconds, a running one's up to `now`.
+  const billed = u.attempts.flatMap((a) =>
+    a.startedAt === undefined ? [] : [Math.max(0, ((a.stoppedAt ?? now) - a.startedAt) / 1000)],
+  );
   const vcpus = u.vcpus ?? DEFAULT_VCPUS;
   const job = { vcpus, ...definedOnly({ memoryMiB: u.memoryMiB, gpus: u.gpus }) };
   // Each attempt is billed on its own (Fargate's minute applies per attempt).
   const prices = billed.map((s) => priceRun(s, job, pricing));
   const noPrice = prices.flatMap((p) => ("noPrice" in p ? [p.noPrice] : []))[0];
   const cost = prices.reduce((sum, p) => sum + ("usd" in p ? p.usd : 0), 0);
-  const runSeconds = seconds(u.startedAt, u.stoppedAt);
-  const queueSeconds = seconds(u.createdAt, u.startedAt);
   return {
     ...u,
     name: u.index === undefined ? u.job : `${u.job}[${u.index}]`,
-    ...definedOnly({ runSeconds, queueSeconds }),
+    ...definedOnly({
+      runSeconds: seconds(u.startedAt, u.stoppedAt),
+      queueSeconds: seconds(u.createdAt, u.startedAt),
+    }),
     attempts: attemptTimes(u.createdAt, u.attempts),
     vcpuHours: (billed.reduce((a, b) => a + b, 0) * vcpus) / 3600,
     ...(noPrice !== undefined ? { noPrice } : { cost }),
