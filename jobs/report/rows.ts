@@ -81,9 +81,9 @@ export interface Report {
   readonly warnings: readonly string[];
 }
 
-/** Row key: `job` for a single job, `job:index` for a sweep set. */
-export const rowKey = (job: string, index?: number): string =>
-  index === undefined ? job : `${job}:${index}`;
+/** A row's name and key: `job`, or `job[index]` for a sweep's set. */
+export const rowName = (job: string, index?: number): string =>
+  index === undefined ? job : `${job}[${index}]`;
 
 /** A job's parameters: its environment without the tool's and AWS's variables, then the set. */
 export function parametersOf(
@@ -155,7 +155,7 @@ export function unitFromDetail(
 export function latestRuns(units: readonly RunUnit[]): { unit: RunUnit; runs: number }[] {
   return runsPerSet(
     units,
-    (u) => rowKey(u.job, u.index),
+    (u) => rowName(u.job, u.index),
     (u) => u.createdAt ?? -Infinity,
   ).map((runs) => ({ unit: runs[runs.length - 1], runs: runs.length }));
 }
@@ -177,7 +177,7 @@ export function groupResultFiles(
     return !isSweep(job)
       ? job
       : rest.length > 0 && /^\d+$/.test(set)
-        ? rowKey(job, Number(set))
+        ? rowName(job, Number(set))
         : "";
   };
   const rows = groupBy(
@@ -248,7 +248,7 @@ export function buildRow(
   const cost = prices.reduce((sum, p) => sum + ("usd" in p ? p.usd : 0), 0);
   return {
     ...u,
-    name: u.index === undefined ? u.job : `${u.job}[${u.index}]`,
+    name: rowName(u.job, u.index),
     ...definedOnly({
       runSeconds: seconds(u.startedAt, u.stoppedAt),
       queueSeconds: seconds(u.createdAt, u.startedAt),

@@ -21,7 +21,7 @@ import {
   latestRuns,
   metricsKeyOf,
   parseMetrics,
-  rowKey,
+  rowName,
   sortRows,
   summarizeRows,
   unitFromDetail,
@@ -268,7 +268,7 @@ export async function collectReport(
   const jobs = [...new Set(latest.map((l) => l.unit.job))];
   const objects = (await runAll(jobs, list, READ_CONCURRENCY.list)).flat();
   const files = groupResultFiles(objects, (j) => sweeps.has(j));
-  const filesOf = (u: RunUnit): ResultFile[] => files.get(rowKey(u.job, u.index)) ?? [];
+  const filesOf = (u: RunUnit): ResultFile[] => files.get(rowName(u.job, u.index)) ?? [];
   const metricKeys = latest.map((l) => metricsKeyOf(filesOf(l.unit)));
   const wanted = new Map(
     latest.flatMap((l, i) =>
