@@ -17,6 +17,7 @@ import { requireOutput } from "../input/outputs";
 import { runPool } from "../aws/pool";
 import { unlessMissing } from "../state/write-whole";
 import { entriesFor } from "../state/ledger";
+import { listLocal } from "../state/local-runs";
 import {
   matchesPrefix,
   planSync,
@@ -41,55 +42,18 @@ function statOrUndefined(file: string): LocalInfo | undefined {
   return s?.isFile() === true ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
 }
 
-function readDir(dir: string): fs.Dirent[] {
-  return unlessMissing(() => fs.readdirSync(dir, { withFileTypes: true }), []);
-}
-
-/** Every file under `root/<dir>` as a source object with a `/`-separated key. */
-export function listLocal(root: string, dirs: readonly string[]): SourceObject[] {
-  return dirs.flatMap((dir) =>
-    unlessMissing(() => fs.readdirSync(path.join(root, dir), { recursive: true }), []).flatMap(
-      (name) => {
-        const p = path.join(root, dir, String(name));
-        const s = fs.lstatSync(p);
-        const key = path.relative(root, p).split(path.sep).join("/");
-        return s.isFile() ? [{ key, size: s.size, lastModified: s.mtime }] : [];
-      },
-    ),
-  );
-}
-
 /** Job names the local folder has results or logs of: results/<name>/, logs/<name>[.log]. */
 function localJobNames(root: string): Set<string> {
-  const names = new Set<string>();
-  for (const e of [...readDir(path.join(root, "results")), ...readDir(path.join(root, "logs"))]) {
-    if (e.isDirectory()) {
-      names.add(e.name);
-    } else if (e.isFile() && e.name.endsWith(".log")) {
-      names.add(e.name.slice(0, -".log".length));
-    }
-  }
-  return names;
-}
-
-/** Writes `dest` through `<dest>.part-<pid>` and a rename, so `dest` is never half written. */
-async function writeThroughPart(
-  dest: string,
-  partials: Set<string>,
-  write: (tmp: string) => Promise<void>,
-): Promise<void> {
-  await fs.promises.mkdir(path.dirname(dest), { recursive: true });
-  const tmp = `${dest}.part-${process.pid}`;
-  partials.add(tmp);
-  try {
-    await write(tmp);
-    await fs.promises.rename(tmp, dest);
-  } catch (err) {
-    await fs.promises.rm(tmp, { force: true });
-    throw err;
-  } finally {
-    partials.delete(tmp);
-  }
+  const list = (dir: string): fs.Dirent[] =>
+    unlessMissing(() => fs.readdirSync(path.join(root, dir), { withFileTypes: true }), []);
+  const names = [...list("results"), ...list("logs")].flatMap((e) =>
+    e.isDirectory()
+      ? [e.name]
+      : e.isFile() && e.name.endsWith(".log")
+        ? [e.name.slice(0, -".log".length)]
+        : [],
+  );
+  return new Set(names);
 }
 
 function checkNames(names: readonly string[], known: (name: string) => boolean, where: string) {
@@ -176,9 +140,19 @@ async function downloadAll(
   const outcomes = await runPool(
     plan.copy,
     async ({ source: s, dest }) => {
-      await writeThroughPart(dest, partials, (tmp) => source.fetch(s, tmp));
-      // Same time as the source: the next sync sees the file as unchanged.
-      await fs.promises.utimes(dest, s.lastModified, s.lastModified);
+      // Through `<dest>.part-<pid>` and a rename, so `dest` is never half written.
+      await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+      const tmp = `${dest}.part-${process.pid}`;
+      partials.add(tmp);
+      try {
+        await source.fetch(s, tmp);
+        // Same time as the source: the next sync sees the file as unchanged.
+        await fs.promises.utimes(tmp, s.lastModified, s.lastModified);
+        await fs.promises.rename(tmp, dest);
+      } finally {
+        await fs.promises.rm(tmp, { force: true });
+        partials.delete(tmp);
+      }
       bytes += s.size;
       progress.update(++done);
       return s.key;

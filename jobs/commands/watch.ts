@@ -17,8 +17,9 @@ import {
   attemptJobId,
   isRetryEntry,
   readCovers,
+  retriedSetNumbers,
   supersededAttempts,
-  type Known,
+  type Cover,
 } from "../state/attempts";
 import {
   TERMINAL,
@@ -120,7 +121,7 @@ async function pollJobs(
 ) {
   const { bucketName } = outputs.outputs;
   const details = new Map<string, JobDetail>();
-  const known = new Map<string, Known>();
+  const known = new Map<string, Cover>();
   const ids = entries.map((e) => e.jobId);
   const retried = entries.some(isRetryEntry);
   const live = opts.once || opts.json ? undefined : liveProgress(ctx);
@@ -213,7 +214,7 @@ async function latestRunsOnly(
   snapshot: Snapshot,
   entries: readonly LedgerEntry[],
   details: Map<string, JobDetail>,
-  known: Map<string, Known>,
+  known: Map<string, Cover>,
   clients: AwsClients,
   bucket: string | undefined,
 ) {
@@ -228,13 +229,6 @@ async function latestRunsOnly(
       { sets, jobs },
     ),
     replaced: new Set(ids),
-    setNumbers: new Map(
-      entries.flatMap((e) => {
-        const cover = covers.get(e.jobId);
-        return e.kind === "array" && isRetryEntry(e) && cover?.kind === "list"
-          ? [[e.jobName, cover.indexes] as const]
-          : [];
-      }),
-    ),
+    setNumbers: retriedSetNumbers(entries, covers),
   };
 }

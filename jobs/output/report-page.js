@@ -67,46 +67,42 @@
     (data.warnings || []).forEach((w) => say("warning: " + w, { class: "warning" }));
   }
 
-  /** A column of the row's own field `key`; `opts` may replace `get` and add `num`, `show`. */
-  function field(key, label, opts) {
-    return Object.assign({ key: key, label: label, get: (r) => r[key] }, opts);
-  }
-  /** A parameter or metric column: numeric (sorted as numbers) when every value is a number. */
-  function userColumn(key, name, map) {
-    var get = (r) => r[map].get(name);
-    var values = rows.map(get).filter((v) => v !== undefined);
-    return { key: key, label: name, get: get, num: isNumeric(values) };
-  }
   /** The row's last attempt (its wait split, where ECS was read), or an empty one. */
   var last = (r) => r.attempts.at(-1) || {};
+  /** A column: `get` a row's value (its own field `key`), `num` sorts as numbers, `show`. */
+  var col = (key, label, opts) =>
+    Object.assign({ key: key, label: label, get: (r) => r[key] }, opts);
+  var num = (key, label, opts) => col(key, label, Object.assign({ num: true }, opts));
+  /** A parameter or metric: numeric (sorted as numbers) when every value is a number. */
+  var user = (map, prefix) => (name) => {
+    var get = (r) => r[map].get(name);
+    var values = rows.map(get).filter((v) => v !== undefined);
+    return { key: prefix + name, label: name, get: get, num: isNumeric(values) };
+  };
   /** The last attempt's wait split, as the terminal: only when ECS was read for a row. */
   var split = rows.some((r) => last(r).placementSeconds !== undefined)
     ? [
         ["placementSeconds", "place"],
         ["pullSeconds", "pull"],
         ["startSeconds", "start"],
-      ].map(([key, label]) =>
-        field(key, label, { num: true, show: formatDuration, get: (r) => last(r)[key] }),
-      )
+      ].map(([key, label]) => num(key, label, { show: formatDuration, get: (r) => last(r)[key] }))
     : [];
   var columns = [
-    field("name", "job"),
-    field("status", "status"),
-    field("exitCode", "exit", { num: true }),
-    field("attempts", "attempts", { num: true, get: (r) => r.attempts.length }),
-    field("runs", "runs", { num: true }),
-    field("runSeconds", "time", { num: true, show: formatDuration }),
-    field("queueSeconds", "wait", { num: true, show: formatDuration }),
-  ].concat(
-    split,
-    [
-      field("vcpuHours", "vCPU-h", { num: true, show: (v) => v.toFixed(4) }),
-      field("cost", "cost", { num: true, show: formatUsd, missing: "no price" }),
-    ],
-    summary.params.map((p) => userColumn("param:" + p, p, "params")),
-    summary.metrics.map((m) => userColumn("metric:" + m, m, "metrics")),
-    [field("reason", "reason"), field("files", "files", { num: true, get: (r) => r.files.length })],
-  );
+    col("name", "job"),
+    col("status", "status"),
+    num("exitCode", "exit"),
+    num("attempts", "attempts", { get: (r) => r.attempts.length }),
+    num("runs", "runs"),
+    num("runSeconds", "time", { show: formatDuration }),
+    num("queueSeconds", "wait", { show: formatDuration }),
+    ...split,
+    num("vcpuHours", "vCPU-h", { show: (v) => v.toFixed(4) }),
+    num("cost", "cost", { show: formatUsd, missing: "no price" }),
+    ...summary.params.map(user("params", "param:")),
+    ...summary.metrics.map(user("metrics", "metric:")),
+    col("reason", "reason"),
+    num("files", "files", { get: (r) => r.files.length }),
+  ];
   var sortState = { key: null, dir: 1 };
 
   /** Empty cells last, whichever the direction. */
@@ -142,12 +138,9 @@
     var table = $("rows");
     var tr = table.appendChild(el("thead")).appendChild(el("tr"));
     columns.forEach((c) => {
-      var th = tr.appendChild(
-        el("th", { "data-key": c.key, title: "sort by " + c.label }, c.label),
-      );
-      th.addEventListener("click", function () {
-        sortState.dir = sortState.key === c.key ? -sortState.dir : 1;
-        sortState.key = c.key;
+      var th = el("th", { "data-key": c.key, title: "sort by " + c.label }, c.label);
+      tr.appendChild(th).addEventListener("click", () => {
+        sortState = { key: c.key, dir: sortState.key === c.key ? -sortState.dir : 1 };
         fillBody();
       });
     });
@@ -182,21 +175,6 @@
   }
 
   var charts = {};
-
-  /** The runs the timeline shows, in creation order; says on the page what it leaves out. */
-  function timelineRows() {
-    var timed = rows
-      .filter((r) => r.startedAt !== undefined || r.createdAt !== undefined)
-      .sort((a, b) => (a.createdAt || a.startedAt) - (b.createdAt || b.startedAt));
-    var note = $("timeline-note");
-    if (timed.length === 0) {
-      note.textContent = "No run has started yet.";
-    } else if (timed.length > TIMELINE_MAX) {
-      note.textContent =
-        "Showing the first " + TIMELINE_MAX + " of " + timed.length + " runs by creation time.";
-    }
-    return timed.slice(0, TIMELINE_MAX);
-  }
 
   /** Each run's queue wait and run time as bars, in seconds since the first creation. */
   function timelineData(timed) {
@@ -243,8 +221,18 @@
     };
   }
 
+  /** The runs in creation order, the first TIMELINE_MAX; the page says what it leaves out. */
   function renderTimeline() {
-    var timed = timelineRows();
+    var timed = rows
+      .filter((r) => r.startedAt !== undefined || r.createdAt !== undefined)
+      .sort((a, b) => (a.createdAt || a.startedAt) - (b.createdAt || b.startedAt));
+    $("timeline-note").textContent =
+      timed.length === 0
+        ? "No run has started yet."
+        : timed.length > TIMELINE_MAX
+          ? `Showing the first ${TIMELINE_MAX} of ${timed.length} runs by creation time.`
+          : "";
+    timed = timed.slice(0, TIMELINE_MAX);
     if (timed.length === 0) {
       return;
     }
@@ -255,8 +243,6 @@
       data: timelineData(timed),
       options: {
         indexAxis: "y",
-        animation: false,
-        maintainAspectRatio: false,
         grouped: false,
         scales: {
           x: {
@@ -340,8 +326,6 @@
       type: "scatter",
       data: { datasets: datasets },
       options: {
-        animation: false,
-        maintainAspectRatio: false,
         scales: {
           x: {
             type: "linear",
@@ -359,6 +343,8 @@
     $("metric-note").textContent = `${points.length} point(s)${left}`;
   }
 
+  // Drawn once, in the box the page sizes.
+  Object.assign(Chart.defaults, { animation: false, maintainAspectRatio: false });
   renderSummary();
   renderTable();
   renderTimeline();

@@ -20,19 +20,18 @@ function cut(s: string, n: number): string {
   return s.length <= n ? s : `${s.slice(0, Math.max(0, n - 1))}…`;
 }
 
-/** 42s, 3m05s, 2h07m. */
+/** 42s, 3m05s, 2h07m; self-contained, as the report page inlines it. */
 export function formatDuration(seconds: number | undefined): string {
   if (seconds === undefined) {
     return "-";
   }
   const s = Math.round(seconds);
-  if (s < 60) {
-    return `${s}s`;
-  }
-  if (s < 3600) {
-    return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
-  }
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+  const two = (n: number): string => String(n).padStart(2, "0");
+  return s < 60
+    ? `${s}s`
+    : s < 3600
+      ? `${Math.floor(s / 60)}m${two(s % 60)}s`
+      : `${Math.floor(s / 3600)}h${two(Math.floor(s / 60) % 60)}m`;
 }
 
 /** `name=value` for each of `keys` the row has. */

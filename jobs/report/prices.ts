@@ -156,27 +156,6 @@ export function pricingBasis(p: Pricing): string {
 type Rate = { readonly perHour: number; readonly on?: string } | { readonly noPrice: string };
 
 /**
- * Fargate: the task's vCPUs and memory. EC2 and Spot: the user's vCPU price, else the
- * instance share; their memory price adds to it.
- */
-function hourlyRate(job: JobResources, p: Pricing): Rate {
-  if (usesTable(p) && p.region !== PRICE_TABLE.region) {
-    return { noPrice: `the price table has ${PRICE_TABLE.region} prices only, not ${p.region}` };
-  }
-  const gb = (job.memoryMiB ?? 0) / 1024;
-  if (isFargate(p)) {
-    const f = PRICE_TABLE.fargate;
-    const vcpu = p.usdPerVcpuHour ?? f.usdPerVcpuHour;
-    return { perHour: job.vcpus * vcpu + gb * (p.usdPerGbHour ?? f.usdPerGbHour) };
-  }
-  const rate =
-    p.usdPerVcpuHour !== undefined
-      ? { perHour: job.vcpus * p.usdPerVcpuHour }
-      : instanceRate(job, p);
-  return "perHour" in rate ? { ...rate, perHour: rate.perHour + gb * (p.usdPerGbHour ?? 0) } : rate;
-}
-
-/**
  * The job's share of an instance times the instance's price, on the dearest type the job
  * fits. The share is the largest of its vCPU, memory and GPU shares: what it takes of any
  * one keeps other jobs off the rest of the instance.
@@ -202,13 +181,27 @@ function instanceRate(job: JobResources, p: Pricing): Rate {
   return dearest ?? { noPrice: `the job does not fit on ${p.instanceTypes.join(", ")}` };
 }
 
-/** What `seconds` of one attempt of `job` costs, and on what basis, or why there is no figure. */
-export function priceRun(seconds: number, job: JobResources, pricing: Pricing): Price {
-  const rate = hourlyRate(job, pricing);
+/**
+ * What `seconds` of one attempt of `job` costs, and on what basis, or why there is no figure.
+ * Fargate: the task's vCPUs and memory. EC2 and Spot: the user's vCPU price, else the
+ * instance share; their memory price adds to it.
+ */
+export function priceRun(seconds: number, job: JobResources, p: Pricing): Price {
+  if (usesTable(p) && p.region !== PRICE_TABLE.region) {
+    return { noPrice: `the price table has ${PRICE_TABLE.region} prices only, not ${p.region}` };
+  }
+  const gb = (job.memoryMiB ?? 0) / 1024;
+  const f = PRICE_TABLE.fargate;
+  const rate: Rate = isFargate(p)
+    ? { perHour: job.vcpus * (p.usdPerVcpuHour ?? f.usdPerVcpuHour) }
+    : p.usdPerVcpuHour !== undefined
+      ? { perHour: job.vcpus * p.usdPerVcpuHour }
+      : instanceRate(job, p);
   if (!("perHour" in rate)) {
     return rate;
   }
-  const billed = isFargate(pricing) ? Math.max(seconds, FARGATE_MINIMUM_SECONDS) : seconds;
-  const usd = (billed / 3600) * rate.perHour;
-  return { usd, basis: pricingBasis(pricing), ...(rate.on !== undefined ? { on: rate.on } : {}) };
+  const perGb = p.usdPerGbHour ?? (isFargate(p) ? f.usdPerGbHour : 0);
+  const billed = isFargate(p) ? Math.max(seconds, FARGATE_MINIMUM_SECONDS) : seconds;
+  const usd = (billed / 3600) * (rate.perHour + gb * perGb);
+  return { usd, basis: pricingBasis(p), ...(rate.on !== undefined ? { on: rate.on } : {}) };
 }

@@ -30,7 +30,6 @@ export interface RunUnit {
   readonly status: Status;
   readonly reason?: string;
   readonly exitCode?: number;
-  /** Each attempt: start and stop, epoch ms, and its ECS task. */
   readonly attempts: readonly UnitAttempt[];
   readonly createdAt?: number;
   readonly startedAt?: number;
@@ -44,10 +43,10 @@ export interface RunUnit {
   readonly after?: readonly string[];
 }
 
+/** A listed object; its ETag (unquoted) when listed from S3. */
 export interface ResultFile {
   readonly key: string;
   readonly size: number;
-  /** S3's ETag, unquoted, when listed from S3. */
   readonly etag?: string;
 }
 
@@ -63,13 +62,12 @@ export interface ReportRow extends Omit<RunUnit, "attempts"> {
   readonly cost?: number;
   readonly noPrice?: string;
   readonly files: readonly ResultFile[];
-  /** metrics.json's keys to values, in the file's order. */
+  /** metrics.json's, in the file's order. */
   readonly metrics: ReadonlyMap<string, MetricValue>;
   /** How many times this job or set was submitted (1 + retries). */
   readonly runs: number;
 }
 
-/** A report: its rows, what they sum to, and what it was read from. */
 export interface Report {
   /** `stack dev` or `local runs in <path>`. */
   readonly source: string;
@@ -78,14 +76,14 @@ export interface Report {
   readonly generatedAt: string;
   readonly prices: Pricing;
   readonly rows: readonly ReportRow[];
-  /** What the report says of all its rows (the page and --json show it as is). */
+  /** The page and --json show it as is. */
   readonly summary: ReturnType<typeof summarizeRows>;
   readonly warnings: readonly string[];
 }
 
-/** Row key: `job` for a single job, `job:index` for a sweep set. */
-export const rowKey = (job: string, index?: number): string =>
-  index === undefined ? job : `${job}:${index}`;
+/** A row's name and key: `job`, or `job[index]` for a sweep's set. */
+export const rowName = (job: string, index?: number): string =>
+  index === undefined ? job : `${job}[${index}]`;
 
 /** A job's parameters: its environment without the tool's and AWS's variables, then the set. */
 export function parametersOf(
@@ -114,17 +112,16 @@ function reasonOf(detail: JobDetail): string | undefined {
 }
 
 /** Batch's attempts of a job, each with its ECS task's ARN. */
-export function batchAttempts(detail: JobDetail): UnitAttempt[] {
+export const batchAttempts = (detail: JobDetail): UnitAttempt[] =>
   // A job that ran without attempt details (or before the first one ended) counts once.
-  const attempts = detail.attempts?.length
-    ? detail.attempts
-    : detail.startedAt !== undefined
-      ? [detail]
-      : [];
-  return attempts.map((a) =>
-    definedOnly({ startedAt: a.startedAt, stoppedAt: a.stoppedAt, taskArn: a.container?.taskArn }),
+  (detail.attempts?.length ? detail.attempts : detail.startedAt !== undefined ? [detail] : []).map(
+    (a) =>
+      definedOnly({
+        startedAt: a.startedAt,
+        stoppedAt: a.stoppedAt,
+        taskArn: a.container?.taskArn,
+      }),
   );
-}
 
 /** A run unit from DescribeJobs' detail of a single job or an array child. */
 export function unitFromDetail(
@@ -136,12 +133,13 @@ export function unitFromDetail(
   const asked = resourcesOf(c?.resourceRequirements);
   return {
     job: where.job,
-    ...definedOnly({ index: where.index }),
     jobId: detail.jobId ?? "",
     status: asStatus(detail.status),
-    ...definedOnly({ reason: reasonOf(detail), exitCode: exitCodeOf(detail) }),
     attempts: batchAttempts(detail),
     ...definedOnly({
+      index: where.index,
+      reason: reasonOf(detail),
+      exitCode: exitCodeOf(detail),
       createdAt: detail.createdAt,
       startedAt: detail.startedAt,
       stoppedAt: detail.stoppedAt,
@@ -157,7 +155,7 @@ export function unitFromDetail(
 export function latestRuns(units: readonly RunUnit[]): { unit: RunUnit; runs: number }[] {
   return runsPerSet(
     units,
-    (u) => rowKey(u.job, u.index),
+    (u) => rowName(u.job, u.index),
     (u) => u.createdAt ?? -Infinity,
   ).map((runs) => ({ unit: runs[runs.length - 1], runs: runs.length }));
 }
@@ -170,16 +168,17 @@ export function groupResultFiles(
   objects: readonly ResultFile[],
   isSweep: (job: string) => boolean,
 ): Map<string, ResultFile[]> {
-  // "": the object is no row's (not under results/, or not in a set's folder).
+  // "": no row's (not under results/, or in a sweep, not in a set's folder).
   const rowOf = ({ key }: ResultFile): string => {
-    const [job, set, ...rest] = key.slice(BUCKET_PREFIXES.results.length).split("/");
-    if (!key.startsWith(BUCKET_PREFIXES.results) || set === undefined) {
+    const [top, job, set, ...rest] = key.split("/");
+    if (`${top}/` !== BUCKET_PREFIXES.results || set === undefined) {
       return "";
     }
-    if (!isSweep(job)) {
-      return job;
-    }
-    return rest.length > 0 && /^\d+$/.test(set) ? rowKey(job, Number(set)) : "";
+    return !isSweep(job)
+      ? job
+      : rest.length > 0 && /^\d+$/.test(set)
+        ? rowName(job, Number(set))
+        : "";
   };
   const rows = groupBy(
     objects.map(({ key, size }) => ({ key, size })),
@@ -190,13 +189,10 @@ export function groupResultFiles(
 }
 
 /** The metrics.json at the top of a row's results folder: results/<job>[/<index>]/. */
-export function metricsKeyOf(files: readonly ResultFile[]): string | undefined {
-  return files.find((f) => {
-    const parts = f.key.split("/");
-    const top = parts.length === 3 || (parts.length === 4 && /^\d+$/.test(parts[2]));
-    return top && parts[parts.length - 1] === METRICS.file;
-  })?.key;
-}
+export const metricsKeyOf = (files: readonly ResultFile[]): string | undefined =>
+  files.find(
+    ({ key }) => /^[^/]+\/[^/]+\/(\d+\/)?[^/]+$/.test(key) && key.endsWith(`/${METRICS.file}`),
+  )?.key;
 
 /** A flat JSON object of numbers and strings; other values are left out and named. */
 export function parseMetrics(text: string): {
@@ -216,20 +212,17 @@ export function parseMetrics(text: string): {
     return { metrics: new Map(), problem: "not a JSON object of numbers and strings" };
   }
   // JSON.parse makes every key an own property (`__proto__` too); the Map keeps it a name.
-  const entries = Object.entries(value);
-  const kept = (v: unknown): v is MetricValue =>
-    (typeof v === "number" && Number.isFinite(v)) || typeof v === "string";
-  const metrics = new Map(entries.filter((e): e is [string, MetricValue] => kept(e[1])));
-  const skipped = entries.filter(([, v]) => !kept(v)).map(([k]) => k);
+  const metrics = new Map<string, MetricValue>();
+  const skipped: string[] = [];
+  for (const [k, v] of Object.entries(value)) {
+    if ((typeof v === "number" && Number.isFinite(v)) || typeof v === "string") {
+      metrics.set(k, v);
+    } else {
+      skipped.push(k);
+    }
+  }
   const problem = `left out ${skipped.join(", ")}: values must be numbers or strings`;
   return skipped.length > 0 ? { metrics, problem } : { metrics };
-}
-
-/** Every attempt's billed seconds (a running attempt up to `now`). */
-function attemptSeconds(unit: RunUnit, now: number): number[] {
-  return unit.attempts.flatMap((a) =>
-    a.startedAt === undefined ? [] : [Math.max(0, ((a.stoppedAt ?? now) - a.startedAt) / 1000)],
-  );
 }
 
 /** Assumed when Batch does not say how many vCPUs a job had. */
@@ -243,19 +236,23 @@ export function buildRow(
   now: number,
 ): ReportRow {
   const u = entry.unit;
-  const billed = attemptSeconds(u, now);
+  // Each attempt's seconds, a running one's up to `now`.
+  const billed = u.attempts.flatMap((a) =>
+    a.startedAt === undefined ? [] : [Math.max(0, ((a.stoppedAt ?? now) - a.startedAt) / 1000)],
+  );
   const vcpus = u.vcpus ?? DEFAULT_VCPUS;
   const job = { vcpus, ...definedOnly({ memoryMiB: u.memoryMiB, gpus: u.gpus }) };
   // Each attempt is billed on its own (Fargate's minute applies per attempt).
   const prices = billed.map((s) => priceRun(s, job, pricing));
   const noPrice = prices.flatMap((p) => ("noPrice" in p ? [p.noPrice] : []))[0];
   const cost = prices.reduce((sum, p) => sum + ("usd" in p ? p.usd : 0), 0);
-  const runSeconds = seconds(u.startedAt, u.stoppedAt);
-  const queueSeconds = seconds(u.createdAt, u.startedAt);
   return {
     ...u,
-    name: u.index === undefined ? u.job : `${u.job}[${u.index}]`,
-    ...definedOnly({ runSeconds, queueSeconds }),
+    name: rowName(u.job, u.index),
+    ...definedOnly({
+      runSeconds: seconds(u.startedAt, u.stoppedAt),
+      queueSeconds: seconds(u.createdAt, u.startedAt),
+    }),
     attempts: attemptTimes(u.createdAt, u.attempts),
     vcpuHours: (billed.reduce((a, b) => a + b, 0) * vcpus) / 3600,
     ...(noPrice !== undefined ? { noPrice } : { cost }),

@@ -5,15 +5,15 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import type { AwsClients, JobDetail } from "../aws/api";
+import type { AwsClients, JobDetail, Unavailable } from "../aws/api";
 import { FatalError, describeError } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
-import { groupOf } from "../state/attempts";
+import { groupOf, readManifest } from "../state/attempts";
 import { withTaskTimes } from "../state/ecs-tasks";
 import { pipelineOf } from "../pipeline";
-import { readLocalRuns, type LocalRunRecord } from "../state/local-runs";
+import { listLocal, readLocalRuns, type LocalRunRecord } from "../state/local-runs";
 import { runAll } from "../aws/pool";
-import { parseManifest, type Manifest } from "../input/manifest";
+import type { Manifest } from "../input/manifest";
 import { searchWindow, textsFromLogs } from "./metrics-log";
 import {
   buildRow,
@@ -21,7 +21,7 @@ import {
   latestRuns,
   metricsKeyOf,
   parseMetrics,
-  rowKey,
+  rowName,
   sortRows,
   summarizeRows,
   unitFromDetail,
@@ -31,9 +31,7 @@ import {
   type RunUnit,
 } from "./rows";
 import type { Pricing } from "./prices";
-import { listLocal } from "../commands/results";
 import { describeById, ofLastRun } from "../context";
-import type { Unavailable } from "../aws/api";
 import { unavailableLine } from "../output/why-print";
 import { asStatus } from "../status";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
@@ -69,21 +67,17 @@ export function awsSource(
     listResults: (job) => clients.storage.listObjects(bucket, `${BUCKET_PREFIXES.results}${job}/`),
     readText: (key) => clients.storage.getText(bucket, key),
     // The metrics lines of the stack's log group; a failure only means reading S3 instead.
-    async textsByEtag(etags, runs) {
+    textsByEtag: async (etags, runs) => {
       if (logGroupName === undefined) {
         return { texts: new Map() };
       }
-      try {
-        const window = searchWindow(runs, Date.now());
-        return { texts: (await textsFromLogs(clients.logs, logGroupName, window, etags)).texts };
-      } catch (err) {
-        return {
-          texts: new Map(),
-          warning:
-            `metrics files read from S3, one request each: FilterLogEvents on ${logGroupName} ` +
-            `failed (${describeError(err)})`,
-        };
-      }
+      const window = searchWindow(runs, Date.now());
+      return textsFromLogs(clients.logs, logGroupName, window, etags).catch((err: unknown) => ({
+        texts: new Map(),
+        warning:
+          `metrics files read from S3, one request each: FilterLogEvents on ${logGroupName} ` +
+          `failed (${describeError(err)})`,
+      }));
     },
   };
 }
@@ -107,7 +101,8 @@ async function awsUnits(
     clients,
     arrays.flatMap((e) => Array.from({ length: size(e) }, (_, i) => `${e.jobId}:${i}`)),
   );
-  const read = (e: LedgerEntry) => readManifest(e, parents, children, clients, bucket);
+  const read = (e: LedgerEntry) =>
+    readManifest(e, children.get(`${e.jobId}:0`) ?? parents.get(e.jobId), clients.storage, bucket);
   const manifests = await runAll(arrays, read, READ_CONCURRENCY.list);
   const manifestOf = new Map(arrays.map((e, i) => [e, manifests[i].manifest]));
   const warnings = manifests.flatMap((r) => (r.warning !== undefined ? [r.warning] : []));
@@ -128,32 +123,6 @@ async function awsUnits(
   const timed = await withTaskTimes(units, clients.ecs, taskStore, unavailable);
   const split = unavailable.map((u) => `placement, image pull and start ${unavailableLine(u)}`);
   return { units: timed, warnings: [...warnings, ...split] };
-}
-
-/** An array job's manifest, or why it was not read. */
-async function readManifest(
-  e: LedgerEntry,
-  parents: ReadonlyMap<string, JobDetail>,
-  children: ReadonlyMap<string, JobDetail>,
-  clients: AwsClients,
-  bucket: string,
-): Promise<{ manifest?: Manifest; warning?: string }> {
-  const first = children.get(`${e.jobId}:0`) ?? parents.get(e.jobId);
-  const key = e.manifest ?? variableOf(first, VARS.arrayManifest);
-  if (key === undefined) {
-    return {};
-  }
-  let text: string;
-  try {
-    text = await clients.storage.getText(bucket, key);
-  } catch (err) {
-    const why = describeError(err);
-    return { warning: `${e.jobName}: could not read its manifest (${why}); parameters left out` };
-  }
-  const manifest = parseManifest(text);
-  return manifest !== undefined
-    ? { manifest }
-    : { warning: `s3://${bucket}/${key} is not a sweep manifest; parameters left out` };
 }
 
 /** A plain job; one that ran one set of a sweep (a chunk, a retry) names it, so is its row. */
@@ -254,27 +223,23 @@ async function readMetrics(
   warnings: string[],
   problems: string[],
 ): Promise<Map<string, string>> {
-  const texts = new Map<string, string>();
   const etags = new Set([...wanted.keys()].flatMap((k) => etagOf.get(k) ?? []));
-  if (source.textsByEtag !== undefined && etags.size > 0) {
-    const bulk = await source.textsByEtag(etags, [...wanted.values()]);
-    if (bulk.warning !== undefined) {
-      warnings.push(bulk.warning);
-    }
-    for (const k of wanted.keys()) {
-      const text = bulk.texts.get(etagOf.get(k) ?? "");
-      if (text !== undefined) {
-        texts.set(k, text);
-      }
-    }
-  }
-  const read = (key: string): Promise<unknown> =>
-    source.readText(key).then(
-      (text) => texts.set(key, text),
-      (err: unknown) => problems.push(`${key}: could not be read (${describeError(err)})`),
-    );
-  const missing = [...wanted.keys()].filter((k) => !texts.has(k));
-  await runAll(missing, read, READ_CONCURRENCY.metrics);
+  const bulk =
+    source.textsByEtag !== undefined && etags.size > 0
+      ? await source.textsByEtag(etags, [...wanted.values()])
+      : { texts: new Map<string, string>() };
+  warnings.push(...(bulk.warning !== undefined ? [bulk.warning] : []));
+  const texts = new Map<string, string>();
+  const read = async (key: string): Promise<unknown> => {
+    const text = bulk.texts.get(etagOf.get(key) ?? "");
+    return text !== undefined
+      ? texts.set(key, text)
+      : source.readText(key).then(
+          (t) => texts.set(key, t),
+          (err: unknown) => problems.push(`${key}: could not be read (${describeError(err)})`),
+        );
+  };
+  await runAll([...wanted.keys()], read, READ_CONCURRENCY.metrics);
   return texts;
 }
 
@@ -303,7 +268,7 @@ export async function collectReport(
   const jobs = [...new Set(latest.map((l) => l.unit.job))];
   const objects = (await runAll(jobs, list, READ_CONCURRENCY.list)).flat();
   const files = groupResultFiles(objects, (j) => sweeps.has(j));
-  const filesOf = (u: RunUnit): ResultFile[] => files.get(rowKey(u.job, u.index)) ?? [];
+  const filesOf = (u: RunUnit): ResultFile[] => files.get(rowName(u.job, u.index)) ?? [];
   const metricKeys = latest.map((l) => metricsKeyOf(filesOf(l.unit)));
   const wanted = new Map(
     latest.flatMap((l, i) =>

@@ -60,20 +60,17 @@ export function splitWait(
   if (from === undefined || running === undefined || task === undefined || "missing" in task) {
     return {};
   }
-  const pull =
-    task.pullStartedAt !== undefined && task.pullStoppedAt !== undefined
-      ? { from: task.pullStartedAt, to: task.pullStoppedAt }
-      : undefined;
-  const placed = pull?.from ?? task.createdAt;
+  const { pullStartedAt: pullFrom, pullStoppedAt: pullTo } = task;
+  const pulled = pullFrom !== undefined && pullTo !== undefined;
+  const placed = pulled ? pullFrom : task.createdAt;
   if (placed === undefined) {
     return {};
   }
   const wait = Math.max(0, running - from) / 1000;
   const placementSeconds = Math.min(wait, Math.max(0, placed - from) / 1000);
-  const pullSeconds =
-    pull !== undefined
-      ? Math.min(wait - placementSeconds, Math.max(0, pull.to - pull.from) / 1000)
-      : undefined;
+  const pullSeconds = pulled
+    ? Math.min(wait - placementSeconds, Math.max(0, pullTo - pullFrom) / 1000)
+    : undefined;
   const startSeconds = wait - placementSeconds - (pullSeconds ?? 0);
   return definedOnly({ placementSeconds, pullSeconds, startSeconds });
 }

@@ -1,22 +1,24 @@
 /**
  * Which run is each set's latest: a set (or a job) may have run in the first run or a chunk
- * of it, then in retries (`<name>-r<n>`). Pure, apart from `readCovers`.
+ * of it, then in retries (`<name>-r<n>`). Pure, apart from the readers of covers and manifests.
  */
-import type { AwsClients, JobDetail } from "../aws/api";
+import type { AwsClients, JobDetail, StorageApi } from "../aws/api";
+import { describeError } from "../errors";
+import type { Manifest } from "../input/manifest";
 import { CHUNK_SIZE } from "../input/chunks";
 import type { LedgerEntry } from "./ledger";
 import { runPool } from "../aws/pool";
 import { VARS } from "../../components/contract";
 import { runsPerSet } from "../status";
 
+/** A set's number, or `""` for a single job. */
+type SetKey = number | "";
+
 /**
- * The sets one run covers: child i of an array runs set `first + i` (the first run, a chunk)
- * or `indexes[i]` (a retry); a plain job runs `indexes[0]`, or is a single job, not a set.
+ * The sets one run covers, each with the array child that runs it: child i of an array runs
+ * set `first + i` (the first run, a chunk) or `indexes[i]` (a retry); a plain job, no child.
  */
-export type Cover =
-  | { readonly kind: "job" }
-  | { readonly kind: "range"; readonly first: number; readonly count: number }
-  | { readonly kind: "list"; readonly indexes: readonly number[] };
+export type Cover = ReadonlyMap<SetKey, number | undefined>;
 
 /** One run of a set (or job): the entry, and the child that ran it in an array. */
 export interface Attempt {
@@ -29,9 +31,6 @@ export function attemptJobId(a: Attempt): string {
   return a.child !== undefined ? `${a.entry.jobId}:${a.child}` : a.entry.jobId;
 }
 
-const RETRY = /^-r(\d+)(?:-c\d+)?$/;
-const CHUNK = /^-c(\d+)$/;
-
 /** The sweep or job an entry is a run of. */
 export function groupOf(e: LedgerEntry): string {
   return e.of ?? e.jobName;
@@ -41,76 +40,62 @@ export function isRetryEntry(e: LedgerEntry): boolean {
   return retryNumber(e) !== undefined;
 }
 
+/** `<of><suffix>` matched against `pattern`, or null. */
+function suffixMatch(e: LedgerEntry, pattern: RegExp): RegExpExecArray | null {
+  return e.of !== undefined && e.jobName.startsWith(e.of)
+    ? pattern.exec(e.jobName.slice(e.of.length))
+    : null;
+}
+
 /** n of a retry `<of>-r<n>` (or of a chunk of one); undefined for any other entry. */
 export function retryNumber(e: LedgerEntry): number | undefined {
-  const m =
-    e.of !== undefined && e.jobName.startsWith(e.of)
-      ? RETRY.exec(e.jobName.slice(e.of.length))
-      : null;
+  const m = suffixMatch(e, /^-r(\d+)(?:-c\d+)?$/);
   return m !== null ? Number(m[1]) : undefined;
 }
 
-/** What a retry's cover is read from. */
-export interface Known {
+/** What a retry's (or a plain job's) cover is read from. */
+interface Known {
   readonly indexes?: readonly number[];
   readonly setIndex?: number;
 }
+
+const childrenOf = (sets: readonly number[]): Cover => new Map(sets.map((set, i) => [set, i]));
 
 /**
  * What an entry covers: the first run and its chunks by their numbers; a retry by what
  * `known` read. Undefined when that is not known (not described yet).
  */
 export function coverOf(e: LedgerEntry, known: Known | undefined): Cover | undefined {
-  const chunk = e.of !== undefined ? CHUNK.exec(e.jobName.slice(e.of.length)) : null;
-  if (!isRetryEntry(e)) {
-    const first =
-      chunk !== null && e.jobName.startsWith(e.of ?? "") ? Number(chunk[1]) * CHUNK_SIZE : 0;
+  if (isRetryEntry(e)) {
     if (e.kind === "array") {
-      return { kind: "range", first, count: e.arraySize ?? 0 };
+      return known?.indexes !== undefined ? childrenOf(known.indexes) : undefined;
     }
-    return chunk !== null ? { kind: "list", indexes: [first] } : setOrJob(known);
+    if (known === undefined) {
+      return undefined;
+    }
   }
+  const chunk = suffixMatch(e, /^-c(\d+)$/);
+  const first = chunk !== null ? Number(chunk[1]) * CHUNK_SIZE : 0;
   if (e.kind === "array") {
-    return known?.indexes !== undefined ? { kind: "list", indexes: known.indexes } : undefined;
+    return childrenOf(Array.from({ length: e.arraySize ?? 0 }, (_, i) => first + i));
   }
-  return known !== undefined ? setOrJob(known) : undefined;
+  return new Map([[chunk !== null ? first : (known?.setIndex ?? ""), undefined]]);
 }
 
-function setOrJob(known: Known | undefined): Cover {
-  return known?.setIndex !== undefined
-    ? { kind: "list", indexes: [known.setIndex] }
-    : { kind: "job" };
+/** The runs of `set` among `entries`, in ledger order. */
+function runsIn(
+  entries: readonly LedgerEntry[],
+  covers: ReadonlyMap<string, Cover>,
+  set: SetKey,
+): Attempt[] {
+  return entries.flatMap((entry) => {
+    const cover = covers.get(entry.jobId);
+    const child = cover?.get(set);
+    return cover?.has(set) !== true ? [] : child !== undefined ? [{ entry, child }] : [{ entry }];
+  });
 }
 
-/** `""` for a job. */
-type SetKey = number | "";
-
-/** Child index by set number of a list cover, built once: a retry may rerun 100,000 sets. */
-const positionsOf = new WeakMap<Cover, Map<number, number>>();
-function positions(cover: Cover & { kind: "list" }): Map<number, number> {
-  let map = positionsOf.get(cover);
-  if (map === undefined) {
-    map = new Map(cover.indexes.map((set, i) => [set, i]));
-    positionsOf.set(cover, map);
-  }
-  return map;
-}
-
-/** The child of `cover` that runs `set`, if it does. */
-function childFor(cover: Cover, set: SetKey, array: boolean): { child?: number } | undefined {
-  if (cover.kind === "job") {
-    return set === "" ? {} : undefined;
-  }
-  if (set === "") {
-    return undefined;
-  }
-  const i = cover.kind === "range" ? set - cover.first : (positions(cover).get(set) ?? -1);
-  const count = cover.kind === "range" ? cover.count : cover.indexes.length;
-  if (i < 0 || i >= count) {
-    return undefined;
-  }
-  return array ? { child: i } : {};
-}
+const submitted = (a: Attempt): string => a.entry.submittedAt;
 
 /** Every run of `set` ("" for a job) in `group`, first to latest, whose cover is known. */
 export function attemptsOf(
@@ -121,25 +106,7 @@ export function attemptsOf(
 ): Attempt[] {
   const mine = entries.filter((x) => groupOf(x) === group);
   // In the order they were submitted (ledger order breaks ties).
-  const byTime = (a: Attempt): string => a.entry.submittedAt;
-  return runsPerSet(runsIn(mine, covers, set), () => "", byTime)[0] ?? [];
-}
-
-/** The runs of `set` among one group's `entries`, in ledger order. */
-function runsIn(
-  entries: readonly LedgerEntry[],
-  covers: ReadonlyMap<string, Cover>,
-  set: SetKey,
-): Attempt[] {
-  const out: Attempt[] = [];
-  for (const e of entries) {
-    const cover = covers.get(e.jobId);
-    const at = cover !== undefined ? childFor(cover, set, e.kind === "array") : undefined;
-    if (at !== undefined) {
-      out.push({ entry: e, ...at });
-    }
-  }
-  return out;
+  return runsPerSet(runsIn(mine, covers, set), () => "", submitted)[0] ?? [];
 }
 
 /**
@@ -150,89 +117,118 @@ export function supersededAttempts(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
 ): { attempts: Attempt[]; sets: number; jobs: number } {
-  const runs: { attempt: Attempt; set: string; job: boolean }[] = [];
+  const replaced: Attempt[][] = [];
+  const counts = { sets: 0, jobs: 0 };
   for (const group of new Set(entries.filter(isRetryEntry).map(groupOf))) {
     const mine = entries.filter((x) => groupOf(x) === group);
-    for (const key of retriedSets(mine, covers)) {
-      const set = `${group}\0${key}`;
-      runsIn(mine, covers, key).forEach((attempt) => runs.push({ attempt, set, job: key === "" }));
+    const retried = new Set(
+      mine.filter(isRetryEntry).flatMap((e) => [...(covers.get(e.jobId)?.keys() ?? [])]),
+    );
+    for (const set of retried) {
+      const runs = attemptsOf(mine, covers, group, set);
+      if (runs.length > 1) {
+        replaced.push(runs.slice(0, -1));
+        counts[set === "" ? "jobs" : "sets"]++;
+      }
     }
   }
-  const byTime = (r: (typeof runs)[number]): string => r.attempt.entry.submittedAt;
-  const replaced = runsPerSet(runs, (r) => r.set, byTime).filter((list) => list.length > 1);
-  return {
-    attempts: replaced.flatMap((list) => list.slice(0, -1).map((r) => r.attempt)),
-    sets: replaced.filter((list) => !list[0].job).length,
-    jobs: replaced.filter((list) => list[0].job).length,
-  };
+  return { attempts: replaced.flat(), ...counts };
 }
 
-/** The sets the retries among one group's entries cover ("" for a retried single job). */
-function retriedSets(
+/** Each retry array's set numbers (child i runs the i-th), by its name. */
+export function retriedSetNumbers(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
-): Set<SetKey> {
-  const keys = new Set<SetKey>();
-  for (const e of entries.filter(isRetryEntry)) {
-    const cover = covers.get(e.jobId);
-    if (cover?.kind === "job") {
-      keys.add("");
-    } else if (cover?.kind === "list") {
-      cover.indexes.forEach((i) => keys.add(i));
-    }
-  }
-  return keys;
+): Map<string, number[]> {
+  return new Map(
+    entries.flatMap((e) => {
+      const cover = covers.get(e.jobId);
+      return e.kind === "array" && isRetryEntry(e) && cover !== undefined
+        ? [[e.jobName, [...cover.keys()].filter((k) => k !== "")] as const]
+        : [];
+    }),
+  );
 }
 
 /**
- * Covers of `entries`, reading each retry array's manifest and each plain job's set index
- * where the ledger does not say them; `cache` keeps what was read across polls.
+ * Covers of `entries` into `cache` (kept across polls), reading each retry array's manifest
+ * and each plain job's set index where the ledger does not say them.
  */
 export async function readCovers(
   entries: readonly LedgerEntry[],
   details: ReadonlyMap<string, JobDetail>,
   clients: AwsClients,
   bucket: string | undefined,
-  cache: Map<string, Known>,
+  cache: Map<string, Cover>,
 ): Promise<Map<string, Cover>> {
-  const wanted = entries.filter(
-    (e) => !cache.has(e.jobId) && details.has(e.jobId) && (isRetryEntry(e) || e.kind !== "array"),
-  );
-  // Loaded only when a retry is in view: logs and watch of plain jobs need neither.
+  const wanted = entries.filter((e) => !cache.has(e.jobId));
+  // Loaded only when a retry is in view: logs and watch of plain jobs need it not.
   const { variableOf } = await import("../report/rows");
-  const { parseManifest } = await import("../input/manifest");
   // Older ledgers name no manifest: a child carries the array's environment for sure.
-  const arrays = wanted.filter((e) => e.kind === "array" && e.manifest === undefined);
+  const unnamed = wanted.filter((e) => e.kind === "array" && e.manifest === undefined);
   const firstChildren = new Map<string, JobDetail>();
-  for (const d of await clients.batch.describeJobs(arrays.map((e) => `${e.jobId}:0`))) {
+  for (const d of await clients.batch.describeJobs(
+    unnamed.filter(isRetryEntry).map((e) => `${e.jobId}:0`),
+  )) {
     firstChildren.set(d.jobId ?? "", d);
   }
+  // First runs and chunks need nothing read: coverOf knows them from the ledger.
+  const read = async (e: LedgerEntry): Promise<Known | undefined> => {
+    const detail = details.get(e.jobId);
+    if (e.kind !== "array") {
+      const v = variableOf(detail, VARS.setIndex);
+      return detail === undefined
+        ? undefined
+        : v !== undefined && /^\d+$/.test(v)
+          ? { setIndex: Number(v) }
+          : {};
+    }
+    if (!isRetryEntry(e) || bucket === undefined) {
+      return undefined;
+    }
+    const first = firstChildren.get(`${e.jobId}:0`) ?? detail;
+    const { manifest } = await readManifest(e, first, clients.storage, bucket);
+    return { indexes: manifest?.indexes };
+  };
+  // A manifest not read leaves its retry without a cover, as one not described yet.
   await runPool(
     wanted,
     async (e) => {
-      if (e.kind !== "array") {
-        const v = variableOf(details.get(e.jobId), VARS.setIndex);
-        cache.set(e.jobId, v !== undefined && /^\d+$/.test(v) ? { setIndex: Number(v) } : {});
-        return;
-      }
-      const d = firstChildren.get(`${e.jobId}:0`) ?? details.get(e.jobId);
-      const key = e.manifest ?? variableOf(d, VARS.arrayManifest);
-      if (key === undefined || bucket === undefined) {
-        return;
-      }
-      const m = parseManifest(await clients.storage.getText(bucket, key));
-      if (m?.indexes !== undefined) {
-        cache.set(e.jobId, { indexes: m.indexes });
+      const cover = coverOf(e, await read(e));
+      if (cover !== undefined) {
+        cache.set(e.jobId, cover);
       }
     },
     { concurrency: 8 },
   );
-  const covers = new Map<string, Cover>();
-  for (const e of entries) {
-    const cover = coverOf(e, cache.get(e.jobId));
-    if (cover !== undefined) {
-      covers.set(e.jobId, cover);
-    }
+  return cache;
+}
+
+/**
+ * An array run's manifest, named by the ledger or else by its first child's (or its own)
+ * environment, or why it was not read; neither when it names none.
+ */
+export async function readManifest(
+  e: LedgerEntry,
+  first: JobDetail | undefined,
+  storage: StorageApi,
+  bucket: string,
+): Promise<{ manifest?: Manifest; warning?: string }> {
+  const { variableOf } = await import("../report/rows");
+  const { parseManifest } = await import("../input/manifest");
+  const key = e.manifest ?? variableOf(first, VARS.arrayManifest);
+  if (key === undefined) {
+    return {};
   }
-  return covers;
+  let text: string;
+  try {
+    text = await storage.getText(bucket, key);
+  } catch (err) {
+    const why = describeError(err);
+    return { warning: `${e.jobName}: could not read its manifest (${why}); parameters left out` };
+  }
+  const manifest = parseManifest(text);
+  return manifest !== undefined
+    ? { manifest }
+    : { warning: `s3://${bucket}/${key} is not a sweep manifest; parameters left out` };
 }

@@ -4,7 +4,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { readIfAny } from "./write-whole";
+import { readIfAny, unlessMissing } from "./write-whole";
+import type { SourceObject } from "./sync";
 import { jsonValue } from "../input/json-source";
 import { z } from "zod";
 
@@ -31,6 +32,20 @@ export interface LocalRunRecord {
   readonly vcpus?: number;
   readonly memoryMiB?: number;
   readonly gpus?: number;
+}
+
+/** Every file under `root/<dir>` (results/, logs/) as a source object with a `/`-separated key. */
+export function listLocal(root: string, dirs: readonly string[]): SourceObject[] {
+  return dirs.flatMap((dir) =>
+    unlessMissing(() => fs.readdirSync(path.join(root, dir), { recursive: true }), []).flatMap(
+      (name) => {
+        const p = path.join(root, dir, String(name));
+        const s = fs.lstatSync(p);
+        const key = path.relative(root, p).split(path.sep).join("/");
+        return s.isFile() ? [{ key, size: s.size, lastModified: s.mtime }] : [];
+      },
+    ),
+  );
 }
 
 /** One write per record: runs finish concurrently. */

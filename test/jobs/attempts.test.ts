@@ -59,16 +59,21 @@ describe("jobs/attempts: which run is each set's latest", function () {
   it("covers: chunks by their numbers, retries by manifest indexes or BATCHPY_SET_INDEX", function () {
     assert.deepStrictEqual(
       big.map((e) => bigCovers.get(e.jobId)),
+      // Set number to the array child that runs it (none for a plain job).
       [
-        { kind: "range", first: 0, count: 10_000 },
-        { kind: "list", indexes: [10_000] },
-        { kind: "list", indexes: [5, 10_000] },
-        { kind: "list", indexes: [5] },
+        new Map(Array.from({ length: 10_000 }, (_, i) => [i, i])),
+        new Map([[10_000, undefined]]),
+        new Map([
+          [5, 0],
+          [10_000, 1],
+        ]),
+        new Map([[5, undefined]]),
       ],
     );
     assert.strictEqual(coverOf(big[2], undefined), undefined, "a retry's sets must be read first");
-    assert.deepStrictEqual(coverOf(entry("job", "1"), {}), { kind: "job" });
-    assert.deepStrictEqual(coverOf(entry("job-r1", "2", { of: "job" }), {}), { kind: "job" });
+    const job = new Map([["", undefined]]);
+    assert.deepStrictEqual(coverOf(entry("job", "1"), {}), job);
+    assert.deepStrictEqual(coverOf(entry("job-r1", "2", { of: "job" }), {}), job);
   });
 
   it("lists a set's runs first to latest, with the child that ran it", function () {

@@ -196,9 +196,9 @@ describe("jobs/commands/report: result files and metrics", function () {
       ],
       (job) => job === "sw",
     );
-    assert.deepStrictEqual([...files.keys()].sort(), ["job", "sw:0", "sw:12"]);
-    assert.strictEqual(metricsKeyOf(files.get("sw:0") ?? []), "results/sw/0/metrics.json");
-    assert.strictEqual(metricsKeyOf(files.get("sw:12") ?? []), undefined);
+    assert.deepStrictEqual([...files.keys()].sort(), ["job", "sw[0]", "sw[12]"]);
+    assert.strictEqual(metricsKeyOf(files.get("sw[0]") ?? []), "results/sw/0/metrics.json");
+    assert.strictEqual(metricsKeyOf(files.get("sw[12]") ?? []), undefined);
     // A single job's metrics.json is the one at its top, not one in a sub-folder.
     assert.strictEqual(metricsKeyOf(files.get("job") ?? []), "results/job/metrics.json");
   });
