@@ -44,8 +44,11 @@ import { printCostBound } from "../output/cost-print";
 import { definedOnly } from "../../components/defined";
 
 /** jobs:submit's options as commander parsed them (and jobs:retry's, but `files`). */
-export interface SubmitOptions extends BatchOptions, Omit<CostOptions, "json"> {
+export interface SubmitOptions extends BatchOptions {
   readonly files: readonly string[];
+  readonly maxCost?: number;
+  readonly priceVcpuHour?: number;
+  readonly priceGbHour?: number;
   readonly locally?: boolean;
   /** false with --no-array. */
   readonly array: boolean;
@@ -264,16 +267,6 @@ async function runLocally(
   };
 }
 
-interface CostOptions {
-  readonly maxCost?: number;
-  readonly priceVcpuHour?: number;
-  readonly priceGbHour?: number;
-  readonly force?: boolean;
-  readonly json: boolean;
-  readonly stateDir?: string;
-  readonly ignorePolicyBounds?: boolean;
-}
-
 /**
  * Sends `submissions` if their bound passes the caps (said on stderr, but with --json; a
  * BadInputError when a cap refuses it); a dry run's or a send's result carries the bound.
@@ -282,19 +275,22 @@ export async function submitWithinCost(
   submissions: readonly Submission[],
   notes: readonly Problem[],
   outputs: LoadedOutputs,
-  opts: CostOptions & BatchOptions,
+  opts: Omit<SubmitOptions, "files">,
   ctx: Context,
   policyCap: PolicyCostCap | undefined,
 ): Promise<SubmitResult> {
   const user = definedOnly({ usdPerVcpuHour: opts.priceVcpuHour, usdPerGbHour: opts.priceGbHour });
-  const cost = costBound(notInLedger(submissions, outputs, opts, ctx), outputs.outputs, user);
+  // What a run would send: the submissions the ledger lacks, read without a lock.
+  const known = opts.force === true ? new Map() : readStackLedger(opts, ctx, outputs).latest();
+  const todo = submissions.filter((s) => !known.has(s.jobName));
+  const cost = costBound(todo, outputs.outputs, user);
   if (!opts.json && cost.submissions.length > 0) {
     printCostBound(cost, ctx.io);
   }
   const problems = [];
   if (opts.maxCost !== undefined) {
-    const fix = "raise --max-cost";
-    problems.push(costCapProblem(cost, { usd: opts.maxCost, source: "--max-cost", fix }));
+    const cap = { usd: opts.maxCost, source: "--max-cost", fix: "raise --max-cost" };
+    problems.push(costCapProblem(cost, cap));
   }
   if (policyCap !== undefined && policyCap.level !== "disabled") {
     const source = `policy ${COST_CAP_POLICY} (${policyCap.level})`;
@@ -316,23 +312,4 @@ export async function submitWithinCost(
   }
   const result = await submitToBatch(opts, ctx, outputs, submissions, notes);
   return result.kind === "dry-run" || result.kind === "sent" ? { ...result, cost } : result;
-}
-
-/** What a run would send: the submissions the ledger lacks, read without a lock. */
-function notInLedger(
-  submissions: readonly Submission[],
-  outputs: LoadedOutputs,
-  opts: CostOptions,
-  ctx: Context,
-): readonly Submission[] {
-  if (opts.force === true) {
-    return submissions;
-  }
-  const ledger = readStackLedger(opts, ctx, outputs);
-  try {
-    const known = ledger.latest();
-    return submissions.filter((s) => !known.has(s.jobName));
-  } finally {
-    ledger.close();
-  }
 }

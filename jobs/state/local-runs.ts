@@ -7,6 +7,7 @@ import * as path from "path";
 import { readIfAny } from "./write-whole";
 import { jsonValue } from "../input/json-source";
 import { z } from "zod";
+import { groupBy } from "../status";
 
 const LOCAL_RUNS_FILE = ".runs.jsonl";
 
@@ -52,20 +53,11 @@ const readable = z.object({
 /** Every readable record; a line torn by a killed run is skipped and counted. */
 export function readLocalRuns(root: string): { records: LocalRunRecord[]; skipped: number } {
   const text = readIfAny(path.join(root, LOCAL_RUNS_FILE)) ?? "";
-  const records: LocalRunRecord[] = [];
-  let skipped = 0;
-  for (const line of text.split("\n")) {
-    if (line.trim() === "") {
-      continue;
-    }
-    const v = jsonValue(line)?.value;
-    if (readable.safeParse(v).success) {
-      records.push(v as LocalRunRecord);
-    } else {
-      skipped++;
-    }
-  }
-  return { records, skipped };
+  const lines = text.split("\n").filter((line) => line.trim() !== "");
+  const records = lines
+    .map((line) => jsonValue(line)?.value)
+    .filter((v): v is LocalRunRecord => readable.safeParse(v).success);
+  return { records, skipped: lines.length - records.length };
 }
 
 /** What the latest local run of a job or sweep left, for a step a later run depends on. */
@@ -78,19 +70,15 @@ export interface LocalParent {
   readonly manifests: readonly string[];
 }
 
-/** By job or sweep name, what the latest submit that ran it left (records are in order). */
+/** By job or sweep name, what the latest submit that ran it left. */
 export function latestLocalRuns(records: readonly LocalRunRecord[]): Map<string, LocalParent> {
-  const byJob = new Map<string, LocalRunRecord[]>();
-  for (const r of records) {
-    const mine = byJob.get(r.job);
-    if (mine !== undefined && mine[0].run === r.run) {
-      mine.push(r);
-    } else {
-      byJob.set(r.job, [r]);
-    }
-  }
+  const last = new Map(records.map((r) => [r.job, r.run]));
+  const latest = groupBy(
+    records.filter((r) => last.get(r.job) === r.run),
+    (r) => r.job,
+  );
   return new Map(
-    [...byJob].map(([job, mine]) => [
+    [...latest].map(([job, mine]) => [
       job,
       {
         run: mine[0].run,
