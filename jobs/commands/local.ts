@@ -10,6 +10,7 @@ import { appendLocalRun, entrypointError, type LocalParent } from "../state/loca
 import type { Submission } from "../input/plan";
 import {
   namedDependencies,
+  ownerOf,
   withParentManifests,
   type LedgerView,
   type NamedDependency,
@@ -20,7 +21,7 @@ import { parseManifest } from "../input/manifest";
 import type { ParameterSet } from "../input/sweep";
 import { definedOnly } from "../../components/defined";
 import { isFileSystemError } from "../errors";
-import { resourcesOf } from "../status";
+import { groupBy, resourcesOf } from "../status";
 
 export interface LocalRun {
   readonly jobName: string;
@@ -59,13 +60,11 @@ export function planLocal(
   earlier: ReadonlyMap<string, LocalParent> = new Map(),
 ): LocalPlan {
   const all = levels.flat();
-  const owners = new Set(all.map((s) => s.sweep ?? s.jobName));
-  const manifestsOf = (name: string): string[] =>
-    owners.has(name)
-      ? all.flatMap((s) =>
-          s.kind === "array" && (s.sweep ?? s.jobName) === name ? [s.manifest.key] : [],
-        )
-      : [...(earlier.get(name)?.manifests ?? [])];
+  const owners = groupBy(all, ownerOf);
+  const manifestsOf = (name: string): readonly string[] =>
+    owners.get(name)?.flatMap((s) => (s.kind === "array" ? [s.manifest.key] : [])) ??
+    earlier.get(name)?.manifests ??
+    [];
   return {
     levels: levels.map((level) =>
       level.flatMap((s) => localRuns(withParentManifests(s, manifestsOf))),
@@ -131,7 +130,7 @@ function localRuns(s: Submission): LocalRun[] {
       set: manifest?.sets[i],
       manifest: s.kind === "array" ? s.manifest.key : undefined,
     }),
-    filedAs: { job: s.sweep ?? s.jobName, index: manifest?.indexes?.[i] ?? i },
+    filedAs: { job: ownerOf(s), index: manifest?.indexes?.[i] ?? i },
   }));
 }
 
