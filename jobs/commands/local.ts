@@ -15,7 +15,7 @@ import {
   type LedgerView,
   type NamedDependency,
 } from "../input/depends";
-import { runPool } from "../aws/pool";
+import { runAll } from "../aws/pool";
 import { parametersOf } from "../report/rows";
 import { parseManifest } from "../input/manifest";
 import type { ParameterSet } from "../input/sweep";
@@ -255,44 +255,34 @@ export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<Loc
   }
   const live = plan.levels.flat().length === 1;
   const failed = new Map([...plan.failedBefore].map(([name, sets]) => [name, new Set(sets)]));
+  const runOrFail = async (run: LocalRun): Promise<LocalResult> => {
+    const parent = failedParent(run, failed);
+    const r =
+      parent === undefined
+        ? await runOne(run, opts, live)
+        : unrun(run, Date.now(), {
+            notRun: `not run: ${parent} failed, and a job fails when a job it depends on fails`,
+          });
+    if (r.exitCode !== 0) {
+      const { job, index } = run.filedAs;
+      failed.set(job, (failed.get(job) ?? new Set()).add(index));
+    }
+    // The run's outcome matters more than its record: a record the file system refuses
+    // (the folder vanished, the disk is full) leaves the run out of jobs:report only.
+    try {
+      recordRun(opts.root, runId, createdAt, r);
+    } catch (err) {
+      if (!isFileSystemError(err)) {
+        throw err;
+      }
+    }
+    opts.onDone?.(r);
+    return r;
+  };
   const results: LocalResult[] = [];
+  // Once Ctrl-C aborts the signal, no level starts anything.
   for (const level of plan.levels) {
-    const outcomes = await runPool(
-      level,
-      async (run) => {
-        const parent = failedParent(run, failed);
-        const r =
-          parent === undefined
-            ? await runOne(run, opts, live)
-            : unrun(run, Date.now(), {
-                notRun: `not run: ${parent} failed, and a job fails when a job it depends on fails`,
-              });
-        if (r.exitCode !== 0) {
-          const { job, index } = run.filedAs;
-          failed.set(job, (failed.get(job) ?? new Set()).add(index));
-        }
-        // The run's outcome matters more than its record: a record the file system refuses
-        // (the folder vanished, the disk is full) leaves the run out of jobs:report only.
-        try {
-          recordRun(opts.root, runId, createdAt, r);
-        } catch (err) {
-          if (!isFileSystemError(err)) {
-            throw err;
-          }
-        }
-        opts.onDone?.(r);
-        return r;
-      },
-      { concurrency: opts.concurrency, ...definedOnly({ signal: opts.signal }) },
-    );
-    const rejected = outcomes.find((o) => o.status === "rejected");
-    if (rejected !== undefined) {
-      throw rejected.reason;
-    }
-    results.push(...outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : [])));
-    if (opts.signal?.aborted === true) {
-      break;
-    }
+    results.push(...(await runAll(level, runOrFail, opts.concurrency, opts.signal)));
   }
   return results;
 }

@@ -204,7 +204,20 @@ async function submitWithLedger(
   const claims = await Claims.open(clients.storage, bucket, whoAmI(ctx.env));
   await uploadLedger(claims, ledger, outputs, opts, ctx);
   const progress = sendProgress(ctx, opts.json);
-  const sendCtx = sendContext(opts, ctx, { clients, ledger, claims }, progress);
+  const sendCtx: SendContext = {
+    clients,
+    ledger,
+    claims,
+    force: opts.force === true,
+    run: new Date().toISOString(),
+    waitMs: ctx.faults?.listingWaitMs ?? LISTING_WAIT_MS,
+    timeoutMs: ctx.faults?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
+    signal: ctx.signal,
+    sleep: (ms: number) => sleep(ms, ctx.signal),
+    ...definedOnly({ faults: ctx.faults }),
+    onAccepted: (entry, how) => progress.accept(entry, how),
+    note: opts.json ? () => undefined : (line) => ctx.io.stderr.write(`${line}\n`),
+  };
   const open = new Set(ledger.openIntents().map((i) => i.jobName));
   const rest = submissions.filter((s) => !open.has(s.jobName));
   const { todo, skipped } = skipKnown(rest, submissions, ledger, opts, ctx);
@@ -267,26 +280,6 @@ async function uploadLedger(
   conflicts.forEach((c) => ctx.io.stderr.write(`note: ${c}\n`));
 }
 
-function sendContext(
-  opts: BatchOptions,
-  ctx: Context,
-  held: Pick<SendContext, "clients" | "ledger" | "claims">,
-  progress: ReturnType<typeof sendProgress>,
-): SendContext {
-  return {
-    ...held,
-    force: opts.force === true,
-    run: new Date().toISOString(),
-    waitMs: ctx.faults?.listingWaitMs ?? LISTING_WAIT_MS,
-    timeoutMs: ctx.faults?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
-    signal: ctx.signal,
-    sleep: (ms: number) => sleep(ms, ctx.signal),
-    ...definedOnly({ faults: ctx.faults }),
-    onAccepted: (entry, how) => progress.accept(entry, how),
-    note: opts.json ? () => undefined : (line) => ctx.io.stderr.write(`${line}\n`),
-  };
-}
-
 /** Both results; when either fails, its error once both have ended (no lane left running). */
 async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
   const failed = (await Promise.allSettled([a, b])).find((r) => r.status === "rejected");
@@ -326,17 +319,18 @@ function sentResult(
   start: Recovery,
   aborted: boolean,
 ): SentResult {
-  const failed: SentResult["failed"][number][] = [];
-  const unrecorded: SentResult["unrecorded"][number][] = [];
-  for (const { item, reason } of r.failures) {
-    if (reason instanceof UnrecordedError) {
-      const { jobName, jobId, file } = reason.entry;
-      unrecorded.push({ jobName, jobId, file, error: describeError(reason.failure) });
-    } else {
-      const { jobName, file } = item.submission;
-      failed.push({ jobName, file, error: describeError(reason) });
+  const failed = r.failures.flatMap(({ item: { submission: s }, reason }) =>
+    reason instanceof UnrecordedError
+      ? []
+      : [{ jobName: s.jobName, file: s.file, error: describeError(reason) }],
+  );
+  const unrecorded = r.failures.flatMap(({ reason }) => {
+    if (!(reason instanceof UnrecordedError)) {
+      return [];
     }
-  }
+    const { jobName, jobId, file } = reason.entry;
+    return [{ jobName, jobId, file, error: describeError(reason.failure) }];
+  });
   return {
     kind: "sent",
     stack,
