@@ -7,7 +7,7 @@
 import { describeById, selectEntries, withStack, type Context } from "../context";
 import type { AwsClients } from "../aws/api";
 import { BadInputError, FatalError, type Problem } from "../errors";
-import type { LedgerEntry } from "../state/ledger";
+import { latestByName, type LedgerEntry } from "../state/ledger";
 import { retryJobName } from "../input/derived-names";
 import { checkJobName, type LoadedJob } from "../input/job-file";
 import { requireOutput } from "../input/outputs";
@@ -227,8 +227,7 @@ async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
         message: `${name} failed because ${after.join(", ")} failed (Batch failed it without running it): retried after ${after.length === 1 ? "its retry" : "their retries"}`,
       })),
     ];
-    refuseBadNames(todo);
-    refuseTakenNames(todo, before);
+    refuseRetryNames(todo, before);
     if (todo.length === 0) {
       return { kind: "retry-nothing", stack: outputs.stack, names: opts.names };
     }
@@ -272,8 +271,11 @@ async function failedSteps(
   return steps;
 }
 
-/** Retry names AWS would refuse: past MAX_RETRIES (derived-names.ts), or of an older sweep. */
-function refuseBadNames(todo: readonly Submission[]): void {
+/**
+ * Retry names AWS would refuse (past MAX_RETRIES, derived-names.ts, or of an older sweep), or
+ * that the ledger already holds for other jobs: refused before anything is sent.
+ */
+function refuseRetryNames(todo: readonly Submission[], before: readonly LedgerEntry[]): void {
   const bad = todo.flatMap((s) => {
     const why = checkJobName(s.jobName);
     const message = `${why}: the retry of ${s.sweep ?? s.jobName} cannot be named; submit it again under a shorter jobName with --force; nothing was submitted`;
@@ -282,11 +284,7 @@ function refuseBadNames(todo: readonly Submission[]): void {
   if (bad.length > 0) {
     throw new BadInputError(bad);
   }
-}
-
-/** Retry names the ledger already holds for other jobs: refused before anything is sent. */
-function refuseTakenNames(todo: readonly Submission[], before: readonly LedgerEntry[]): void {
-  const taken = new Map(before.map((e) => [e.jobName, e]));
+  const taken = latestByName(before);
   const clash = todo.filter((s) => taken.has(s.jobName));
   if (clash.length > 0) {
     throw new FatalError(

@@ -67,7 +67,7 @@ export async function submitToBatch(
   if (opts.dryRun === true) {
     // No lock, no folder and no move: a dry run changes nothing, so its list is a preview.
     const ledger = readStackLedger(opts, ctx, outputs);
-    warnAbout(ledger, ctx);
+    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
     checkDependencies(submissions, ledger);
     const { todo, skipped } = skipKnown(submissions, submissions, ledger, opts, ctx);
     const { stack, outputs: values } = outputs;
@@ -76,7 +76,7 @@ export async function submitToBatch(
   const { lock, ledger } = openLedgerForSubmit(stackLedgerPath(opts, ctx, outputs), ctx);
   const clients = ctx.clients(outputs.outputs.region);
   try {
-    warnAbout(ledger, ctx);
+    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
     const levels = checkDependencies(submissions, ledger);
     await refuseFailedParents(submissions, ledger, clients.batch, opts.force === true);
     return await submitWithLedger(opts, ctx, outputs, { ledger, clients, levels }, submissions);
@@ -85,10 +85,6 @@ export async function submitToBatch(
     ledger.close();
     lock.release();
   }
-}
-
-function warnAbout(ledger: Ledger, ctx: Context): void {
-  ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
 }
 
 /**
@@ -431,8 +427,7 @@ async function sendInOrder(
 ): Promise<SendAllResult> {
   const byLevel: SendItem[][] = [];
   for (const item of items) {
-    const n = levels.get(item.submission.jobName) ?? 0;
-    byLevel[n] = [...(byLevel[n] ?? []), item];
+    (byLevel[levels.get(item.submission.jobName) ?? 0] ??= []).push(item);
   }
   const queue = byLevel.filter((l) => l !== undefined);
   let total = mergeResults();
