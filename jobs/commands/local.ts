@@ -208,37 +208,31 @@ function unrun(run: LocalRun, startedAt: number, why: Partial<LocalResult>): Loc
 
 function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<LocalResult> {
   const entrypoint = path.join(opts.repoRoot, "container", "run_job.py");
+  const script = opts.script !== undefined ? ["--script", opts.script] : [];
   const startedAt = Date.now();
-  return new Promise((resolve) => {
-    const notStarted = (err: Error): void =>
-      resolve(unrun(run, startedAt, { tail: `could not start python3: ${err.message}` }));
-    let child: ReturnType<typeof spawn>;
-    try {
-      const script = opts.script !== undefined ? ["--script", opts.script] : [];
-      child = spawn("python3", [entrypoint, ...script], {
-        cwd: opts.repoRoot,
-        env: runEnvironment(run, opts.root, opts.env),
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-    } catch (err) {
-      // spawn throws at once for what no process can be given (a NUL byte in a variable):
-      // a failed run with the reason, never a run silently "not started".
-      notStarted(err as Error);
-      return;
-    }
+  return new Promise<LocalResult>((resolve, reject) => {
+    // spawn throws at once for what no process can be given (a NUL byte in a variable),
+    // which rejects this promise: a failed run with the reason, never one "not started".
+    const child = spawn("python3", [entrypoint, ...script], {
+      cwd: opts.repoRoot,
+      env: runEnvironment(run, opts.root, opts.env),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let tail = "";
     const onData = (buf: Buffer): void => {
       const text = buf.toString("utf8");
       (live ? opts.onOutput : undefined)?.(text);
       tail = (tail + text).slice(-TAIL_BYTES);
     };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
-    child.on("error", notStarted);
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("error", reject);
     child.on("close", (code, signal) => {
       resolve({ run, exitCode: code, signal, tail, startedAt, stoppedAt: Date.now() });
     });
-  });
+  }).catch((err: Error) =>
+    unrun(run, startedAt, { tail: `could not start python3: ${err.message}` }),
+  );
 }
 
 /**

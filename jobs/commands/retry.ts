@@ -23,15 +23,11 @@ import { groupOf, isRetryEntry, retryNumber } from "../state/attempts";
 import { standingRuns } from "../input/depends";
 import { failedByDependency, pipelineOf } from "../pipeline";
 
-/** A name's latest runs that failed, and those not finished (or unknown to Batch). */
-interface RetrySelection {
-  readonly name: string;
-  readonly failed: readonly RunUnit[];
-  readonly unfinished: readonly RunUnit[];
-}
-
-/** What to retry per name, from every run of it (first run, chunks, earlier retries). */
-export function selectRetry(names: readonly string[], units: readonly RunUnit[]): RetrySelection[] {
+/**
+ * Per name, its latest runs that failed, and those not finished (or unknown to Batch), of
+ * every run of it (first run, chunks, earlier retries).
+ */
+export function selectRetry(names: readonly string[], units: readonly RunUnit[]) {
   const latest = latestRuns(units).map((l) => l.unit);
   return names.map((name) => {
     const mine = latest.filter((u) => u.job === name);
@@ -42,6 +38,8 @@ export function selectRetry(names: readonly string[], units: readonly RunUnit[])
     };
   });
 }
+
+type RetrySelection = ReturnType<typeof selectRetry>[number];
 
 /** `<name>-r<n>`, n one past the highest earlier retry of `name` among `entries`. */
 export function nextRetryName(name: string, entries: readonly LedgerEntry[]): string {
