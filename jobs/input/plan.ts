@@ -17,6 +17,7 @@ import { MISSING_OUTPUTS_FIX, type StackOutputs } from "./outputs";
 import type { LoadedSweep, ParameterSet } from "./sweep";
 import { formatNumber } from "../output/numbers";
 import { manifestBody, manifestKey } from "./manifest";
+import { groupBy } from "../status";
 
 interface SubmissionBase {
   readonly file: string;
@@ -279,21 +280,13 @@ export function buildPlan(
 
 /** Names key the ledger, results/<jobName>/ and logs/<jobName>.log: they must be unique. */
 function duplicateNameProblems(submissions: readonly Submission[]): Problem[] {
-  const problems: Problem[] = [];
-  const byName = new Map<string, string>();
-  for (const s of submissions) {
-    const first = byName.get(s.jobName);
-    if (first !== undefined) {
-      const where = first === s.file ? `twice in ${s.file}` : `by ${first} and ${s.file}`;
-      problems.push({
-        file: s.file,
-        message:
-          `job name "${s.jobName}" is used ${where}; names must be unique in a run because the ledger, ` +
-          `${BUCKET_PREFIXES.results} and ${BUCKET_PREFIXES.logs} are keyed by name; rename one`,
-      });
-    } else {
-      byName.set(s.jobName, s.file);
-    }
-  }
-  return problems;
+  return [...groupBy(submissions, (s) => s.jobName).values()].flatMap(([first, ...rest]) =>
+    rest.map((s) => {
+      const where = first.file === s.file ? `twice in ${s.file}` : `by ${first.file} and ${s.file}`;
+      const message =
+        `job name "${s.jobName}" is used ${where}; names must be unique in a run because the ledger, ` +
+        `${BUCKET_PREFIXES.results} and ${BUCKET_PREFIXES.logs} are keyed by name; rename one`;
+      return { file: s.file, message };
+    }),
+  );
 }
