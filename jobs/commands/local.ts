@@ -32,9 +32,7 @@ export interface LocalRun {
   /** An array sweep child's set and manifest key, and the job file's resources, for the record. */
   readonly set?: ParameterSet;
   readonly manifest?: string;
-  readonly vcpus?: number;
-  readonly memoryMiB?: number;
-  readonly gpus?: number;
+  readonly resources?: ReturnType<typeof resourcesOf>;
   /** Where results, log and record are filed: a sweep's part under its global set number. */
   readonly filedAs: { readonly job: string; readonly index?: number };
   readonly after: readonly NamedDependency[];
@@ -110,7 +108,7 @@ function localRuns(s: Submission): LocalRun[] {
   const common = {
     jobName: s.jobName,
     env,
-    ...resourcesOf(s.request.containerOverrides?.resourceRequirements),
+    resources: resourcesOf(s.request.containerOverrides?.resourceRequirements),
     after: namedDependencies(s),
   };
   if (s.arraySize === undefined) {
@@ -309,10 +307,8 @@ function recordRun(root: string, runId: string, createdAt: number, r: LocalResul
     ...definedOnly({
       reason: r.notRun ?? entrypointError(r.tail),
       manifest: run.manifest,
-      vcpus: run.vcpus,
-      memoryMiB: run.memoryMiB,
-      gpus: run.gpus,
     }),
+    ...run.resources,
   });
 }
 

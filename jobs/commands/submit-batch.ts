@@ -43,7 +43,7 @@ import { Ledger, type LedgerEntry } from "../state/ledger";
 import { acquireLock, lockPath, type Lock } from "../state/lock";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import type { Submission } from "../input/plan";
-import type { SentResult, SkippedJob, SubmitResult } from "../output/submit-print";
+import type { SkippedJob, SubmitResult } from "../output/submit-print";
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
@@ -240,14 +240,7 @@ async function submitWithLedger(
       : { ...mergeResults(), notSent: rest };
     const all = [...skipped, ...later.skipped];
     const sent = mergeResults(first, second);
-    // Nothing sent, found, failed or left open by the sends.
-    if (Object.values(sent).every((v) => v === undefined || (Array.isArray(v) && v.length === 0))) {
-      const recovered = start.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
-      const { duplicates } = start;
-      const total = submissions.length;
-      return { kind: "nothing", stack: outputs.stack, total, recovered, skipped: all, duplicates };
-    }
-    return sentResult(outputs.stack, ledger.file, sent, all, start, ctx.signal.aborted);
+    return runResult(outputs.stack, ledger.file, sent, all, start, ctx.signal.aborted, submissions);
   } finally {
     bar.stop();
     await claims.flush();
@@ -307,14 +300,21 @@ async function laterItems(
   return { items: [...start.resend, ...(await newItems(todo, sendCtx))], skipped };
 }
 
-function sentResult(
+function runResult(
   stack: string,
   ledger: string,
   r: SendAllResult,
   skipped: readonly SkippedJob[],
   start: Recovery,
   aborted: boolean,
-): SentResult {
+  submissions: readonly Submission[],
+): SubmitResult {
+  // Nothing sent, found, failed or left open by the sends.
+  if (Object.values(r).every((v) => v === undefined || (Array.isArray(v) && v.length === 0))) {
+    const recovered = start.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
+    const { duplicates } = start;
+    return { kind: "nothing", stack, total: submissions.length, recovered, skipped, duplicates };
+  }
   const failed = r.failures.flatMap(({ item: { submission: s }, reason }) =>
     reason instanceof UnrecordedError
       ? []

@@ -231,19 +231,14 @@ async function runLocally(
     throw new BadInputError(sortProblems(problems));
   }
   const plan = planLocal(levels, root, earlier);
+  const planned = plan.levels.flat().length;
   const err = ctx.io.stderr;
-  for (const s of submissions) {
-    if (s.request.containerOverrides?.command !== undefined) {
-      err.write(
-        `note: ${s.jobName}: containerOverrides.command is ignored locally; run_job.py runs as in the job definition\n`,
-      );
-    }
+  for (const s of submissions.filter((s) => s.request.containerOverrides?.command)) {
+    err.write(
+      `note: ${s.jobName}: containerOverrides.command is ignored locally; run_job.py runs as in the job definition\n`,
+    );
   }
-  const progress = createProgress(ctx.io, {
-    total: plan.levels.flat().length,
-    json: opts.json,
-    label: "running",
-  });
+  const progress = createProgress(ctx.io, { total: planned, json: opts.json, label: "running" });
   let done = 0;
   const results = await runLocal(plan, {
     repoRoot: ctx.repoRoot,
@@ -261,7 +256,7 @@ async function runLocally(
     root,
     ...definedOnly({ localRoot: opts.localRoot }),
     submissions,
-    planned: plan.levels.flat().length,
+    planned,
     results,
     aborted: ctx.signal.aborted,
   };
