@@ -12,7 +12,6 @@ import {
   namedDependencies,
   ownerOf,
   withParentManifests,
-  type LedgerView,
   type NamedDependency,
 } from "../input/depends";
 import { runAll } from "../aws/pool";
@@ -55,7 +54,7 @@ interface LocalPlan {
 export function planLocal(
   levels: readonly (readonly Submission[])[],
   root: string,
-  earlier: ReadonlyMap<string, LocalParent> = new Map(),
+  earlier: ReadonlyMap<string, Pick<LocalParent, "failed" | "manifests">> = new Map(),
 ): LocalPlan {
   const all = levels.flat();
   const owners = groupBy(all, ownerOf);
@@ -77,28 +76,6 @@ export function planLocal(
       [...earlier].flatMap(([name, p]) => (owners.has(name) ? [] : [[name, p.failed]])),
     ),
   };
-}
-
-/**
- * The earlier local runs as a ledger for the dependency check: each job or sweep as one
- * job, a sweep as one array job of its sets (what N_TO_N asks of a parent).
- */
-export function localLedgerView(
-  earlier: ReadonlyMap<string, LocalParent>,
-  where: string,
-): LedgerView {
-  const entries = [...earlier].map(([jobName, p]) => ({
-    v: 1 as const,
-    jobName,
-    jobId: `local:${p.run}`,
-    run: p.run,
-    submittedAt: p.run,
-    hash: "",
-    ...(p.sets !== undefined
-      ? { kind: "array" as const, arraySize: p.sets }
-      : { kind: "single" as const }),
-  }));
-  return { entries, open: [], where };
 }
 
 function localRuns(s: Submission): LocalRun[] {

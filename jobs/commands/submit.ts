@@ -29,7 +29,7 @@ import { boundsProblems } from "../input/bounds";
 import type { LoadedJob } from "../input/job-file";
 import { expandInputs, loadInputs, sortProblems } from "../input/load";
 import { byScript } from "../input/scripts";
-import { localLedgerView, planLocal, runLocal } from "./local";
+import { planLocal, runLocal } from "./local";
 import { dependencyOrder } from "../input/depends";
 import { latestLocalRuns, readLocalRuns } from "../state/local-runs";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
@@ -226,7 +226,8 @@ async function runLocally(
   // Names resolve against this submit, then the latest local run of each job or sweep.
   const earlier = latestLocalRuns(readLocalRuns(root).records);
   const where = `the local runs of ${displayPath(ctx.cwd, root)}`;
-  const { levels, problems } = dependencyOrder(submissions, localLedgerView(earlier, where));
+  const view = { entries: [...earlier.values()], open: [], where };
+  const { levels, problems } = dependencyOrder(submissions, view);
   if (problems.length > 0) {
     throw new BadInputError(sortProblems(problems));
   }

@@ -8,6 +8,7 @@ import { readIfAny } from "./write-whole";
 import { jsonValue } from "../input/json-source";
 import { z } from "zod";
 import { groupBy } from "../status";
+import type { LedgerEntry } from "./ledger";
 
 const LOCAL_RUNS_FILE = ".runs.jsonl";
 
@@ -60,12 +61,12 @@ export function readLocalRuns(root: string): { records: LocalRunRecord[]; skippe
   return { records, skipped: lines.length - records.length };
 }
 
-/** What the latest local run of a job or sweep left, for a step a later run depends on. */
-export interface LocalParent {
-  readonly run: string;
-  /** A sweep's number of sets run (undefined: a job). */
-  readonly sets?: number;
-  /** The set numbers that failed (undefined: a job that is not a set). */
+/**
+ * What the latest local run of a job or sweep left, for a step a later run depends on: a
+ * ledger entry for the dependency check (a sweep as one array job of its sets, what N_TO_N
+ * asks of a parent), the set numbers that failed (undefined: a job) and its manifests.
+ */
+export interface LocalParent extends LedgerEntry {
   readonly failed: ReadonlySet<number | undefined>;
   readonly manifests: readonly string[];
 }
@@ -78,15 +79,21 @@ export function latestLocalRuns(records: readonly LocalRunRecord[]): Map<string,
     (r) => r.job,
   );
   return new Map(
-    [...latest].map(([job, mine]) => [
-      job,
-      {
-        run: mine[0].run,
-        ...(mine[0].index !== undefined ? { sets: mine.length } : {}),
+    [...latest].map(([jobName, mine]) => {
+      const { run, index } = mine[0];
+      const parent: LocalParent = {
+        v: 1,
+        jobName,
+        jobId: `local:${run}`,
+        run,
+        submittedAt: run,
+        hash: "",
+        ...(index !== undefined ? { kind: "array", arraySize: mine.length } : { kind: "single" }),
         failed: new Set(mine.filter((r) => r.exitCode !== 0).map((r) => r.index)),
         manifests: [...new Set(mine.flatMap((r) => r.manifest ?? []))],
-      },
-    ]),
+      };
+      return [jobName, parent];
+    }),
   );
 }
 
