@@ -40,7 +40,6 @@ export interface LocalRun {
 /** Set numbers that failed (undefined: a job that is not a set), by job or sweep name. */
 type Failures = ReadonlyMap<string, ReadonlySet<number | undefined>>;
 
-/** The runs by level, parents first; the sweep manifests to write; what failed in earlier runs. */
 interface LocalPlan {
   readonly levels: LocalRun[][];
   readonly manifests: { readonly file: string; readonly body: string }[];
@@ -127,7 +126,6 @@ export const INHERITED_VARIABLES: readonly string[] = [
   "SYSTEMROOT",
 ];
 
-/** The full environment of one local run. */
 export function runEnvironment(
   run: LocalRun,
   root: string,

@@ -191,7 +191,6 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
   return submitExitCode(result);
 }
 
-/** Plans the retries of `opts.names` and sends them; returns what happened. */
 async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
   return withStack(given, ctx, async ({ outputs, ledger, clients }) => {
     refuseParts(given.names, ledger.latest());
