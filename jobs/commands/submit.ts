@@ -167,17 +167,14 @@ function policyBoundsNotes(
   outputs: LoadedOutputs,
 ): { notes: Problem[]; costCap?: PolicyCostCap } {
   const file = opts.policyPackConfig;
-  const {
-    bounds,
-    costCap,
-    problems: bad = [],
-  } = file === undefined
-    ? { bounds: DEFAULT_BOUNDS }
-    : boundsFromPolicyConfig(readOptionFile("--policy-pack-config", file, ctx), file);
-  if (bad.length > 0) {
-    throw new BadInputError(bad.map((message) => ({ message })));
+  const config: ReturnType<typeof boundsFromPolicyConfig> =
+    file === undefined
+      ? { bounds: DEFAULT_BOUNDS, problems: [] }
+      : boundsFromPolicyConfig(readOptionFile("--policy-pack-config", file, ctx), file);
+  if (config.problems.length > 0) {
+    throw new BadInputError(config.problems.map((message) => ({ message })));
   }
-  const { problems, notes } = boundsProblems(items, bounds, outputs.outputs.jobLimits);
+  const { problems, notes } = boundsProblems(items, config.bounds, outputs.outputs.jobLimits);
   if (problems.length > 0 && opts.ignorePolicyBounds !== true) {
     throw new BadInputError(sortProblems(problems));
   }
@@ -186,7 +183,7 @@ function policyBoundsNotes(
       `warning: --ignore-policy-bounds: submitting anyway: ${formatProblem(p)}\n`,
     );
   }
-  return { notes, ...definedOnly({ costCap }) };
+  return { notes, ...definedOnly({ costCap: config.costCap }) };
 }
 
 /** The exit code of a submit, retry or local run (jobs/errors.ts). */
@@ -196,13 +193,11 @@ export function submitExitCode(result: SubmitResult): number {
       return EXIT_INTERRUPTED;
     case "sent": {
       const unfinished = result.notSubmitted > 0 || result.open.length > 0;
-      if (result.unrecorded.length > 0) {
-        return EXIT_FAILURE;
-      }
-      if (result.aborted && unfinished) {
+      const unrecorded = result.unrecorded.length > 0;
+      if (result.aborted && unfinished && !unrecorded) {
         return EXIT_INTERRUPTED;
       }
-      return unfinished || result.lookupError !== undefined ? EXIT_FAILURE : EXIT_OK;
+      return unfinished || unrecorded || result.lookupError !== undefined ? EXIT_FAILURE : EXIT_OK;
     }
     case "local": {
       const notRun = result.planned - result.results.length;
