@@ -17,7 +17,7 @@ export type PoolOutcome<R> =
 export async function runPool<T, R>(
   items: readonly T[],
   worker: (item: T, index: number) => Promise<R>,
-  opts: { concurrency: number; stopOnError?: boolean; signal?: AbortSignal },
+  opts: { concurrency: number; stopOnError?: boolean; signal?: AbortSignal | undefined },
 ): Promise<PoolOutcome<R>[]> {
   if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) {
     throw new RangeError(`concurrency must be a positive integer, got ${opts.concurrency}`);
@@ -42,13 +42,17 @@ export async function runPool<T, R>(
   return outcomes;
 }
 
-/** Every item's result in input order, stopping at and throwing the first failure. */
+/**
+ * Every item's result in input order, stopping at and throwing the first failure; nothing
+ * starts once `signal` aborts.
+ */
 export async function runAll<T, R>(
   items: readonly T[],
   worker: (item: T) => Promise<R>,
   concurrency: number,
+  signal?: AbortSignal,
 ): Promise<R[]> {
-  const outcomes = await runPool(items, worker, { concurrency, stopOnError: true });
+  const outcomes = await runPool(items, worker, { concurrency, stopOnError: true, signal });
   const failed = outcomes.find((o) => o.status === "rejected");
   if (failed !== undefined) {
     throw failed.reason;

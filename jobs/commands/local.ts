@@ -10,17 +10,17 @@ import { appendLocalRun, entrypointError, type LocalParent } from "../state/loca
 import type { Submission } from "../input/plan";
 import {
   namedDependencies,
+  ownerOf,
   withParentManifests,
-  type LedgerView,
   type NamedDependency,
 } from "../input/depends";
-import { runPool } from "../aws/pool";
+import { runAll } from "../aws/pool";
 import { parametersOf } from "../report/rows";
 import { parseManifest } from "../input/manifest";
 import type { ParameterSet } from "../input/sweep";
 import { definedOnly } from "../../components/defined";
 import { isFileSystemError } from "../errors";
-import { resourcesOf } from "../status";
+import { groupBy, resourcesOf } from "../status";
 
 export interface LocalRun {
   readonly jobName: string;
@@ -31,9 +31,7 @@ export interface LocalRun {
   /** An array sweep child's set and manifest key, and the job file's resources, for the record. */
   readonly set?: ParameterSet;
   readonly manifest?: string;
-  readonly vcpus?: number;
-  readonly memoryMiB?: number;
-  readonly gpus?: number;
+  readonly resources?: ReturnType<typeof resourcesOf>;
   /** Where results, log and record are filed: a sweep's part under its global set number. */
   readonly filedAs: { readonly job: string; readonly index?: number };
   readonly after: readonly NamedDependency[];
@@ -42,7 +40,6 @@ export interface LocalRun {
 /** Set numbers that failed (undefined: a job that is not a set), by job or sweep name. */
 type Failures = ReadonlyMap<string, ReadonlySet<number | undefined>>;
 
-/** The runs by level, parents first; the sweep manifests to write; what failed in earlier runs. */
 interface LocalPlan {
   readonly levels: LocalRun[][];
   readonly manifests: { readonly file: string; readonly body: string }[];
@@ -56,16 +53,14 @@ interface LocalPlan {
 export function planLocal(
   levels: readonly (readonly Submission[])[],
   root: string,
-  earlier: ReadonlyMap<string, LocalParent> = new Map(),
+  earlier: ReadonlyMap<string, Pick<LocalParent, "failed" | "manifests">> = new Map(),
 ): LocalPlan {
   const all = levels.flat();
-  const owners = new Set(all.map((s) => s.sweep ?? s.jobName));
-  const manifestsOf = (name: string): string[] =>
-    owners.has(name)
-      ? all.flatMap((s) =>
-          s.kind === "array" && (s.sweep ?? s.jobName) === name ? [s.manifest.key] : [],
-        )
-      : [...(earlier.get(name)?.manifests ?? [])];
+  const owners = groupBy(all, ownerOf);
+  const manifestsOf = (name: string): readonly string[] =>
+    owners.get(name)?.flatMap((s) => (s.kind === "array" ? [s.manifest.key] : [])) ??
+    earlier.get(name)?.manifests ??
+    [];
   return {
     levels: levels.map((level) =>
       level.flatMap((s) => localRuns(withParentManifests(s, manifestsOf))),
@@ -82,28 +77,6 @@ export function planLocal(
   };
 }
 
-/**
- * The earlier local runs as a ledger for the dependency check: each job or sweep as one
- * job, a sweep as one array job of its sets (what N_TO_N asks of a parent).
- */
-export function localLedgerView(
-  earlier: ReadonlyMap<string, LocalParent>,
-  where: string,
-): LedgerView {
-  const entries = [...earlier].map(([jobName, p]) => ({
-    v: 1 as const,
-    jobName,
-    jobId: `local:${p.run}`,
-    run: p.run,
-    submittedAt: p.run,
-    hash: "",
-    ...(p.sets !== undefined
-      ? { kind: "array" as const, arraySize: p.sets }
-      : { kind: "single" as const }),
-  }));
-  return { entries, open: [], where };
-}
-
 function localRuns(s: Submission): LocalRun[] {
   const env = new Map(
     (s.request.containerOverrides?.environment ?? []).map((v) => [v.name, v.value]),
@@ -111,7 +84,7 @@ function localRuns(s: Submission): LocalRun[] {
   const common = {
     jobName: s.jobName,
     env,
-    ...resourcesOf(s.request.containerOverrides?.resourceRequirements),
+    resources: resourcesOf(s.request.containerOverrides?.resourceRequirements),
     after: namedDependencies(s),
   };
   if (s.arraySize === undefined) {
@@ -131,7 +104,7 @@ function localRuns(s: Submission): LocalRun[] {
       set: manifest?.sets[i],
       manifest: s.kind === "array" ? s.manifest.key : undefined,
     }),
-    filedAs: { job: s.sweep ?? s.jobName, index: manifest?.indexes?.[i] ?? i },
+    filedAs: { job: ownerOf(s), index: manifest?.indexes?.[i] ?? i },
   }));
 }
 
@@ -153,7 +126,6 @@ export const INHERITED_VARIABLES: readonly string[] = [
   "SYSTEMROOT",
 ];
 
-/** The full environment of one local run. */
 export function runEnvironment(
   run: LocalRun,
   root: string,
@@ -209,37 +181,31 @@ function unrun(run: LocalRun, startedAt: number, why: Partial<LocalResult>): Loc
 
 function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<LocalResult> {
   const entrypoint = path.join(opts.repoRoot, "container", "run_job.py");
+  const script = opts.script !== undefined ? ["--script", opts.script] : [];
   const startedAt = Date.now();
-  return new Promise((resolve) => {
-    const notStarted = (err: Error): void =>
-      resolve(unrun(run, startedAt, { tail: `could not start python3: ${err.message}` }));
-    let child: ReturnType<typeof spawn>;
-    try {
-      const script = opts.script !== undefined ? ["--script", opts.script] : [];
-      child = spawn("python3", [entrypoint, ...script], {
-        cwd: opts.repoRoot,
-        env: runEnvironment(run, opts.root, opts.env),
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-    } catch (err) {
-      // spawn throws at once for what no process can be given (a NUL byte in a variable):
-      // a failed run with the reason, never a run silently "not started".
-      notStarted(err as Error);
-      return;
-    }
+  return new Promise<LocalResult>((resolve, reject) => {
+    // spawn throws at once for what no process can be given (a NUL byte in a variable),
+    // which rejects this promise: a failed run with the reason, never one "not started".
+    const child = spawn("python3", [entrypoint, ...script], {
+      cwd: opts.repoRoot,
+      env: runEnvironment(run, opts.root, opts.env),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let tail = "";
     const onData = (buf: Buffer): void => {
       const text = buf.toString("utf8");
       (live ? opts.onOutput : undefined)?.(text);
       tail = (tail + text).slice(-TAIL_BYTES);
     };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
-    child.on("error", notStarted);
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("error", reject);
     child.on("close", (code, signal) => {
       resolve({ run, exitCode: code, signal, tail, startedAt, stoppedAt: Date.now() });
     });
-  });
+  }).catch((err: Error) =>
+    unrun(run, startedAt, { tail: `could not start python3: ${err.message}` }),
+  );
 }
 
 /**
@@ -256,44 +222,34 @@ export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<Loc
   }
   const live = plan.levels.flat().length === 1;
   const failed = new Map([...plan.failedBefore].map(([name, sets]) => [name, new Set(sets)]));
+  const runOrFail = async (run: LocalRun): Promise<LocalResult> => {
+    const parent = failedParent(run, failed);
+    const r =
+      parent === undefined
+        ? await runOne(run, opts, live)
+        : unrun(run, Date.now(), {
+            notRun: `not run: ${parent} failed, and a job fails when a job it depends on fails`,
+          });
+    if (r.exitCode !== 0) {
+      const { job, index } = run.filedAs;
+      failed.set(job, (failed.get(job) ?? new Set()).add(index));
+    }
+    // The run's outcome matters more than its record: a record the file system refuses
+    // (the folder vanished, the disk is full) leaves the run out of jobs:report only.
+    try {
+      recordRun(opts.root, runId, createdAt, r);
+    } catch (err) {
+      if (!isFileSystemError(err)) {
+        throw err;
+      }
+    }
+    opts.onDone?.(r);
+    return r;
+  };
   const results: LocalResult[] = [];
+  // Once Ctrl-C aborts the signal, no level starts anything.
   for (const level of plan.levels) {
-    const outcomes = await runPool(
-      level,
-      async (run) => {
-        const parent = failedParent(run, failed);
-        const r =
-          parent === undefined
-            ? await runOne(run, opts, live)
-            : unrun(run, Date.now(), {
-                notRun: `not run: ${parent} failed, and a job fails when a job it depends on fails`,
-              });
-        if (r.exitCode !== 0) {
-          const { job, index } = run.filedAs;
-          failed.set(job, (failed.get(job) ?? new Set()).add(index));
-        }
-        // The run's outcome matters more than its record: a record the file system refuses
-        // (the folder vanished, the disk is full) leaves the run out of jobs:report only.
-        try {
-          recordRun(opts.root, runId, createdAt, r);
-        } catch (err) {
-          if (!isFileSystemError(err)) {
-            throw err;
-          }
-        }
-        opts.onDone?.(r);
-        return r;
-      },
-      { concurrency: opts.concurrency, ...definedOnly({ signal: opts.signal }) },
-    );
-    const rejected = outcomes.find((o) => o.status === "rejected");
-    if (rejected !== undefined) {
-      throw rejected.reason;
-    }
-    results.push(...outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : [])));
-    if (opts.signal?.aborted === true) {
-      break;
-    }
+    results.push(...(await runAll(level, runOrFail, opts.concurrency, opts.signal)));
   }
   return results;
 }
@@ -326,10 +282,8 @@ function recordRun(root: string, runId: string, createdAt: number, r: LocalResul
     ...definedOnly({
       reason: r.notRun ?? entrypointError(r.tail),
       manifest: run.manifest,
-      vcpus: run.vcpus,
-      memoryMiB: run.memoryMiB,
-      gpus: run.gpus,
     }),
+    ...run.resources,
   });
 }
 

@@ -7,7 +7,7 @@
 import { describeById, selectEntries, withStack, type Context } from "../context";
 import type { AwsClients } from "../aws/api";
 import { BadInputError, FatalError, type Problem } from "../errors";
-import type { LedgerEntry } from "../state/ledger";
+import { latestByName, type LedgerEntry } from "../state/ledger";
 import { retryJobName } from "../input/derived-names";
 import { checkJobName, type LoadedJob } from "../input/job-file";
 import { requireOutput } from "../input/outputs";
@@ -23,15 +23,11 @@ import { groupOf, isRetryEntry, retryNumber } from "../state/attempts";
 import { standingRuns } from "../input/depends";
 import { failedByDependency, pipelineOf } from "../pipeline";
 
-/** A name's latest runs that failed, and those not finished (or unknown to Batch). */
-interface RetrySelection {
-  readonly name: string;
-  readonly failed: readonly RunUnit[];
-  readonly unfinished: readonly RunUnit[];
-}
-
-/** What to retry per name, from every run of it (first run, chunks, earlier retries). */
-export function selectRetry(names: readonly string[], units: readonly RunUnit[]): RetrySelection[] {
+/**
+ * Per name, its latest runs that failed, and those not finished (or unknown to Batch), of
+ * every run of it (first run, chunks, earlier retries).
+ */
+export function selectRetry(names: readonly string[], units: readonly RunUnit[]) {
   const latest = latestRuns(units).map((l) => l.unit);
   return names.map((name) => {
     const mine = latest.filter((u) => u.job === name);
@@ -42,6 +38,8 @@ export function selectRetry(names: readonly string[], units: readonly RunUnit[])
     };
   });
 }
+
+type RetrySelection = ReturnType<typeof selectRetry>[number];
 
 /** `<name>-r<n>`, n one past the highest earlier retry of `name` among `entries`. */
 export function nextRetryName(name: string, entries: readonly LedgerEntry[]): string {
@@ -193,7 +191,6 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
   return submitExitCode(result);
 }
 
-/** Plans the retries of `opts.names` and sends them; returns what happened. */
 async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
   return withStack(given, ctx, async ({ outputs, ledger, clients }) => {
     refuseParts(given.names, ledger.latest());
@@ -227,8 +224,7 @@ async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
         message: `${name} failed because ${after.join(", ")} failed (Batch failed it without running it): retried after ${after.length === 1 ? "its retry" : "their retries"}`,
       })),
     ];
-    refuseBadNames(todo);
-    refuseTakenNames(todo, before);
+    refuseRetryNames(todo, before);
     if (todo.length === 0) {
       return { kind: "retry-nothing", stack: outputs.stack, names: opts.names };
     }
@@ -272,8 +268,11 @@ async function failedSteps(
   return steps;
 }
 
-/** Retry names AWS would refuse: past MAX_RETRIES (derived-names.ts), or of an older sweep. */
-function refuseBadNames(todo: readonly Submission[]): void {
+/**
+ * Retry names AWS would refuse (past MAX_RETRIES, derived-names.ts, or of an older sweep), or
+ * that the ledger already holds for other jobs: refused before anything is sent.
+ */
+function refuseRetryNames(todo: readonly Submission[], before: readonly LedgerEntry[]): void {
   const bad = todo.flatMap((s) => {
     const why = checkJobName(s.jobName);
     const message = `${why}: the retry of ${s.sweep ?? s.jobName} cannot be named; submit it again under a shorter jobName with --force; nothing was submitted`;
@@ -282,11 +281,7 @@ function refuseBadNames(todo: readonly Submission[]): void {
   if (bad.length > 0) {
     throw new BadInputError(bad);
   }
-}
-
-/** Retry names the ledger already holds for other jobs: refused before anything is sent. */
-function refuseTakenNames(todo: readonly Submission[], before: readonly LedgerEntry[]): void {
-  const taken = new Map(before.map((e) => [e.jobName, e]));
+  const taken = latestByName(before);
   const clash = todo.filter((s) => taken.has(s.jobName));
   if (clash.length > 0) {
     throw new FatalError(

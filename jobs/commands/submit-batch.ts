@@ -43,7 +43,7 @@ import { Ledger, type LedgerEntry } from "../state/ledger";
 import { acquireLock, lockPath, type Lock } from "../state/lock";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import type { Submission } from "../input/plan";
-import type { SentResult, SkippedJob, SubmitResult } from "../output/submit-print";
+import type { SkippedJob, SubmitResult } from "../output/submit-print";
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
@@ -67,7 +67,7 @@ export async function submitToBatch(
   if (opts.dryRun === true) {
     // No lock, no folder and no move: a dry run changes nothing, so its list is a preview.
     const ledger = readStackLedger(opts, ctx, outputs);
-    warnAbout(ledger, ctx);
+    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
     checkDependencies(submissions, ledger);
     const { todo, skipped } = skipKnown(submissions, submissions, ledger, opts, ctx);
     const { stack, outputs: values } = outputs;
@@ -76,7 +76,7 @@ export async function submitToBatch(
   const { lock, ledger } = openLedgerForSubmit(stackLedgerPath(opts, ctx, outputs), ctx);
   const clients = ctx.clients(outputs.outputs.region);
   try {
-    warnAbout(ledger, ctx);
+    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
     const levels = checkDependencies(submissions, ledger);
     await refuseFailedParents(submissions, ledger, clients.batch, opts.force === true);
     return await submitWithLedger(opts, ctx, outputs, { ledger, clients, levels }, submissions);
@@ -85,10 +85,6 @@ export async function submitToBatch(
     ledger.close();
     lock.release();
   }
-}
-
-function warnAbout(ledger: Ledger, ctx: Context): void {
-  ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
 }
 
 /**
@@ -204,7 +200,20 @@ async function submitWithLedger(
   const claims = await Claims.open(clients.storage, bucket, whoAmI(ctx.env));
   await uploadLedger(claims, ledger, outputs, opts, ctx);
   const progress = sendProgress(ctx, opts.json);
-  const sendCtx = sendContext(opts, ctx, { clients, ledger, claims }, progress);
+  const sendCtx: SendContext = {
+    clients,
+    ledger,
+    claims,
+    force: opts.force === true,
+    run: new Date().toISOString(),
+    waitMs: ctx.faults?.listingWaitMs ?? LISTING_WAIT_MS,
+    timeoutMs: ctx.faults?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
+    signal: ctx.signal,
+    sleep: (ms: number) => sleep(ms, ctx.signal),
+    ...definedOnly({ faults: ctx.faults }),
+    onAccepted: (entry, how) => progress.accept(entry, how),
+    note: opts.json ? () => undefined : (line) => ctx.io.stderr.write(`${line}\n`),
+  };
   const open = new Set(ledger.openIntents().map((i) => i.jobName));
   const rest = submissions.filter((s) => !open.has(s.jobName));
   const { todo, skipped } = skipKnown(rest, submissions, ledger, opts, ctx);
@@ -231,14 +240,7 @@ async function submitWithLedger(
       : { ...mergeResults(), notSent: rest };
     const all = [...skipped, ...later.skipped];
     const sent = mergeResults(first, second);
-    // Nothing sent, found, failed or left open by the sends.
-    if (Object.values(sent).every((v) => v === undefined || (Array.isArray(v) && v.length === 0))) {
-      const recovered = start.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
-      const { duplicates } = start;
-      const total = submissions.length;
-      return { kind: "nothing", stack: outputs.stack, total, recovered, skipped: all, duplicates };
-    }
-    return sentResult(outputs.stack, ledger.file, sent, all, start, ctx.signal.aborted);
+    return runResult(outputs.stack, ledger.file, sent, all, start, ctx.signal.aborted, submissions);
   } finally {
     bar.stop();
     await claims.flush();
@@ -265,26 +267,6 @@ async function uploadLedger(
     );
   }
   conflicts.forEach((c) => ctx.io.stderr.write(`note: ${c}\n`));
-}
-
-function sendContext(
-  opts: BatchOptions,
-  ctx: Context,
-  held: Pick<SendContext, "clients" | "ledger" | "claims">,
-  progress: ReturnType<typeof sendProgress>,
-): SendContext {
-  return {
-    ...held,
-    force: opts.force === true,
-    run: new Date().toISOString(),
-    waitMs: ctx.faults?.listingWaitMs ?? LISTING_WAIT_MS,
-    timeoutMs: ctx.faults?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
-    signal: ctx.signal,
-    sleep: (ms: number) => sleep(ms, ctx.signal),
-    ...definedOnly({ faults: ctx.faults }),
-    onAccepted: (entry, how) => progress.accept(entry, how),
-    note: opts.json ? () => undefined : (line) => ctx.io.stderr.write(`${line}\n`),
-  };
 }
 
 /** Both results; when either fails, its error once both have ended (no lane left running). */
@@ -318,25 +300,33 @@ async function laterItems(
   return { items: [...start.resend, ...(await newItems(todo, sendCtx))], skipped };
 }
 
-function sentResult(
+function runResult(
   stack: string,
   ledger: string,
   r: SendAllResult,
   skipped: readonly SkippedJob[],
   start: Recovery,
   aborted: boolean,
-): SentResult {
-  const failed: SentResult["failed"][number][] = [];
-  const unrecorded: SentResult["unrecorded"][number][] = [];
-  for (const { item, reason } of r.failures) {
-    if (reason instanceof UnrecordedError) {
-      const { jobName, jobId, file } = reason.entry;
-      unrecorded.push({ jobName, jobId, file, error: describeError(reason.failure) });
-    } else {
-      const { jobName, file } = item.submission;
-      failed.push({ jobName, file, error: describeError(reason) });
-    }
+  submissions: readonly Submission[],
+): SubmitResult {
+  // Nothing sent, found, failed or left open by the sends.
+  if (Object.values(r).every((v) => v === undefined || (Array.isArray(v) && v.length === 0))) {
+    const recovered = start.recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
+    const { duplicates } = start;
+    return { kind: "nothing", stack, total: submissions.length, recovered, skipped, duplicates };
   }
+  const failed = r.failures.flatMap(({ item: { submission: s }, reason }) =>
+    reason instanceof UnrecordedError
+      ? []
+      : [{ jobName: s.jobName, file: s.file, error: describeError(reason) }],
+  );
+  const unrecorded = r.failures.flatMap(({ reason }) => {
+    if (!(reason instanceof UnrecordedError)) {
+      return [];
+    }
+    const { jobName, jobId, file } = reason.entry;
+    return [{ jobName, jobId, file, error: describeError(reason.failure) }];
+  });
   return {
     kind: "sent",
     stack,
@@ -437,8 +427,7 @@ async function sendInOrder(
 ): Promise<SendAllResult> {
   const byLevel: SendItem[][] = [];
   for (const item of items) {
-    const n = levels.get(item.submission.jobName) ?? 0;
-    byLevel[n] = [...(byLevel[n] ?? []), item];
+    (byLevel[levels.get(item.submission.jobName) ?? 0] ??= []).push(item);
   }
   const queue = byLevel.filter((l) => l !== undefined);
   let total = mergeResults();

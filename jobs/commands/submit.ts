@@ -29,7 +29,7 @@ import { boundsProblems } from "../input/bounds";
 import type { LoadedJob } from "../input/job-file";
 import { expandInputs, loadInputs, sortProblems } from "../input/load";
 import { byScript } from "../input/scripts";
-import { localLedgerView, planLocal, runLocal } from "./local";
+import { planLocal, runLocal } from "./local";
 import { dependencyOrder } from "../input/depends";
 import { latestLocalRuns, readLocalRuns } from "../state/local-runs";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
@@ -44,8 +44,11 @@ import { printCostBound } from "../output/cost-print";
 import { definedOnly } from "../../components/defined";
 
 /** jobs:submit's options as commander parsed them (and jobs:retry's, but `files`). */
-export interface SubmitOptions extends BatchOptions, Omit<CostOptions, "json"> {
+export interface SubmitOptions extends BatchOptions {
   readonly files: readonly string[];
+  readonly maxCost?: number;
+  readonly priceVcpuHour?: number;
+  readonly priceGbHour?: number;
   readonly locally?: boolean;
   /** false with --no-array. */
   readonly array: boolean;
@@ -164,17 +167,14 @@ function policyBoundsNotes(
   outputs: LoadedOutputs,
 ): { notes: Problem[]; costCap?: PolicyCostCap } {
   const file = opts.policyPackConfig;
-  const {
-    bounds,
-    costCap,
-    problems: bad = [],
-  } = file === undefined
-    ? { bounds: DEFAULT_BOUNDS }
-    : boundsFromPolicyConfig(readOptionFile("--policy-pack-config", file, ctx), file);
-  if (bad.length > 0) {
-    throw new BadInputError(bad.map((message) => ({ message })));
+  const config: ReturnType<typeof boundsFromPolicyConfig> =
+    file === undefined
+      ? { bounds: DEFAULT_BOUNDS, problems: [] }
+      : boundsFromPolicyConfig(readOptionFile("--policy-pack-config", file, ctx), file);
+  if (config.problems.length > 0) {
+    throw new BadInputError(config.problems.map((message) => ({ message })));
   }
-  const { problems, notes } = boundsProblems(items, bounds, outputs.outputs.jobLimits);
+  const { problems, notes } = boundsProblems(items, config.bounds, outputs.outputs.jobLimits);
   if (problems.length > 0 && opts.ignorePolicyBounds !== true) {
     throw new BadInputError(sortProblems(problems));
   }
@@ -183,7 +183,7 @@ function policyBoundsNotes(
       `warning: --ignore-policy-bounds: submitting anyway: ${formatProblem(p)}\n`,
     );
   }
-  return { notes, ...definedOnly({ costCap }) };
+  return { notes, ...definedOnly({ costCap: config.costCap }) };
 }
 
 /** The exit code of a submit, retry or local run (jobs/errors.ts). */
@@ -193,13 +193,11 @@ export function submitExitCode(result: SubmitResult): number {
       return EXIT_INTERRUPTED;
     case "sent": {
       const unfinished = result.notSubmitted > 0 || result.open.length > 0;
-      if (result.unrecorded.length > 0) {
-        return EXIT_FAILURE;
-      }
-      if (result.aborted && unfinished) {
+      const unrecorded = result.unrecorded.length > 0;
+      if (result.aborted && unfinished && !unrecorded) {
         return EXIT_INTERRUPTED;
       }
-      return unfinished || result.lookupError !== undefined ? EXIT_FAILURE : EXIT_OK;
+      return unfinished || unrecorded || result.lookupError !== undefined ? EXIT_FAILURE : EXIT_OK;
     }
     case "local": {
       const notRun = result.planned - result.results.length;
@@ -223,24 +221,20 @@ async function runLocally(
   // Names resolve against this submit, then the latest local run of each job or sweep.
   const earlier = latestLocalRuns(readLocalRuns(root).records);
   const where = `the local runs of ${displayPath(ctx.cwd, root)}`;
-  const { levels, problems } = dependencyOrder(submissions, localLedgerView(earlier, where));
+  const view = { entries: [...earlier.values()], open: [], where };
+  const { levels, problems } = dependencyOrder(submissions, view);
   if (problems.length > 0) {
     throw new BadInputError(sortProblems(problems));
   }
   const plan = planLocal(levels, root, earlier);
+  const planned = plan.levels.flat().length;
   const err = ctx.io.stderr;
-  for (const s of submissions) {
-    if (s.request.containerOverrides?.command !== undefined) {
-      err.write(
-        `note: ${s.jobName}: containerOverrides.command is ignored locally; run_job.py runs as in the job definition\n`,
-      );
-    }
+  for (const s of submissions.filter((s) => s.request.containerOverrides?.command)) {
+    err.write(
+      `note: ${s.jobName}: containerOverrides.command is ignored locally; run_job.py runs as in the job definition\n`,
+    );
   }
-  const progress = createProgress(ctx.io, {
-    total: plan.levels.flat().length,
-    json: opts.json,
-    label: "running",
-  });
+  const progress = createProgress(ctx.io, { total: planned, json: opts.json, label: "running" });
   let done = 0;
   const results = await runLocal(plan, {
     repoRoot: ctx.repoRoot,
@@ -258,20 +252,10 @@ async function runLocally(
     root,
     ...definedOnly({ localRoot: opts.localRoot }),
     submissions,
-    planned: plan.levels.flat().length,
+    planned,
     results,
     aborted: ctx.signal.aborted,
   };
-}
-
-interface CostOptions {
-  readonly maxCost?: number;
-  readonly priceVcpuHour?: number;
-  readonly priceGbHour?: number;
-  readonly force?: boolean;
-  readonly json: boolean;
-  readonly stateDir?: string;
-  readonly ignorePolicyBounds?: boolean;
 }
 
 /**
@@ -282,19 +266,22 @@ export async function submitWithinCost(
   submissions: readonly Submission[],
   notes: readonly Problem[],
   outputs: LoadedOutputs,
-  opts: CostOptions & BatchOptions,
+  opts: Omit<SubmitOptions, "files">,
   ctx: Context,
   policyCap: PolicyCostCap | undefined,
 ): Promise<SubmitResult> {
   const user = definedOnly({ usdPerVcpuHour: opts.priceVcpuHour, usdPerGbHour: opts.priceGbHour });
-  const cost = costBound(notInLedger(submissions, outputs, opts, ctx), outputs.outputs, user);
+  // What a run would send: the submissions the ledger lacks, read without a lock.
+  const known = opts.force === true ? new Map() : readStackLedger(opts, ctx, outputs).latest();
+  const todo = submissions.filter((s) => !known.has(s.jobName));
+  const cost = costBound(todo, outputs.outputs, user);
   if (!opts.json && cost.submissions.length > 0) {
     printCostBound(cost, ctx.io);
   }
   const problems = [];
   if (opts.maxCost !== undefined) {
-    const fix = "raise --max-cost";
-    problems.push(costCapProblem(cost, { usd: opts.maxCost, source: "--max-cost", fix }));
+    const cap = { usd: opts.maxCost, source: "--max-cost", fix: "raise --max-cost" };
+    problems.push(costCapProblem(cost, cap));
   }
   if (policyCap !== undefined && policyCap.level !== "disabled") {
     const source = `policy ${COST_CAP_POLICY} (${policyCap.level})`;
@@ -316,23 +303,4 @@ export async function submitWithinCost(
   }
   const result = await submitToBatch(opts, ctx, outputs, submissions, notes);
   return result.kind === "dry-run" || result.kind === "sent" ? { ...result, cost } : result;
-}
-
-/** What a run would send: the submissions the ledger lacks, read without a lock. */
-function notInLedger(
-  submissions: readonly Submission[],
-  outputs: LoadedOutputs,
-  opts: CostOptions,
-  ctx: Context,
-): readonly Submission[] {
-  if (opts.force === true) {
-    return submissions;
-  }
-  const ledger = readStackLedger(opts, ctx, outputs);
-  try {
-    const known = ledger.latest();
-    return submissions.filter((s) => !known.has(s.jobName));
-  } finally {
-    ledger.close();
-  }
 }

@@ -36,7 +36,7 @@ export function namedDependencies(s: Submission): NamedDependency[] {
 }
 
 /** The name a submission answers to: its sweep's for a chunk or a retry. */
-function ownerOf(s: Submission): string {
+export function ownerOf(s: Submission): string {
   return s.sweep ?? s.jobName;
 }
 

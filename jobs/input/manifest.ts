@@ -52,14 +52,9 @@ export function parseManifest(text: string): Manifest | undefined {
     return undefined;
   }
   // Maps, as the rest of the tool holds sets: a parameter named __proto__ stays a parameter.
-  const sets: ParameterSet[] = parsed.data.sets.map(
-    (set) =>
-      new Map(
-        Object.entries(set !== null && typeof set === "object" ? set : {}).map(([k, x]) => [
-          k,
-          String(x),
-        ]),
-      ),
-  );
+  const sets = parsed.data.sets.map((set): ParameterSet => {
+    const entries = Object.entries(set !== null && typeof set === "object" ? set : {});
+    return new Map(entries.map(([k, x]) => [k, String(x)]));
+  });
   return definedOnly({ sets, indexes: parsed.data.indexes });
 }

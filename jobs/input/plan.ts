@@ -17,6 +17,7 @@ import { MISSING_OUTPUTS_FIX, type StackOutputs } from "./outputs";
 import type { LoadedSweep, ParameterSet } from "./sweep";
 import { formatNumber } from "../output/numbers";
 import { manifestBody, manifestKey } from "./manifest";
+import { groupBy } from "../status";
 
 interface SubmissionBase {
   readonly file: string;
@@ -44,26 +45,18 @@ export const TOKEN_TAG = "batchpy:submission-token";
 /** AWS allows at most 50 tags per resource; the token takes one. */
 const MAX_JOB_TAGS = 50;
 
-function tokenTagProblems(submissions: readonly Submission[]): Problem[] {
-  const problems: Problem[] = [];
-  for (const s of submissions) {
-    const tags = s.request.tags ?? {};
-    const n = Object.keys(tags).length;
-    if (TOKEN_TAG in tags) {
-      problems.push({
-        file: s.file,
-        path: `tags.${TOKEN_TAG}`,
-        message: `"${TOKEN_TAG}" is set by jobs:submit to make submission exactly-once; remove it from the file`,
-      });
-    } else if (n >= MAX_JOB_TAGS) {
-      problems.push({
-        file: s.file,
-        path: "tags",
-        message: `"${s.jobName}" has ${n} tags; jobs:submit adds "${TOKEN_TAG}" and AWS allows ${MAX_JOB_TAGS}; remove at least ${n - MAX_JOB_TAGS + 1}`,
-      });
-    }
+function tokenTagProblems(s: Submission): Problem[] {
+  const tags = s.request.tags ?? {};
+  const n = Object.keys(tags).length;
+  if (TOKEN_TAG in tags) {
+    const message = `"${TOKEN_TAG}" is set by jobs:submit to make submission exactly-once; remove it from the file`;
+    return [{ file: s.file, path: `tags.${TOKEN_TAG}`, message }];
   }
-  return problems;
+  if (n < MAX_JOB_TAGS) {
+    return [];
+  }
+  const message = `"${s.jobName}" has ${n} tags; jobs:submit adds "${TOKEN_TAG}" and AWS allows ${MAX_JOB_TAGS}; remove at least ${n - MAX_JOB_TAGS + 1}`;
+  return [{ file: s.file, path: "tags", message }];
 }
 
 interface MissingOutput {
@@ -166,16 +159,8 @@ export function sweepSubmissions(
     const numbers = indexes.slice(first, first + count);
     const sets = numbers.map((i) => sweep.sets[i]);
     if (count < ARRAY_MIN_SIZE) {
-      const vars = new Map([...sets[0], [VARS.setIndex, String(numbers[0])], [VARS.jobName, of]]);
-      const request = buildRequest(name, base, vars, resolved);
-      return {
-        kind: "single",
-        file,
-        jobName: name,
-        request,
-        hash: requestHash(request),
-        sweep: of,
-      };
+      const vars = new Map([...sets[0], [VARS.setIndex, String(numbers[0])]]);
+      return { ...single(file, name, base, vars, resolved, of), sweep: of };
     }
     const body = manifestBody(sets, name === of ? undefined : numbers);
     const key = manifestKey(name, body);
@@ -201,17 +186,19 @@ export function sweepSubmissions(
   });
 }
 
+/** A plain job, filed (BATCHPY_JOB_NAME) under its own name or a sweep's. */
 function single(
   file: string,
   jobName: string,
   fields: JobFileFields,
   vars: ParameterSet,
   resolved: Resolved,
+  filedAs = jobName,
 ): Submission {
   const request = buildRequest(
     jobName,
     fields,
-    new Map([...vars, [VARS.jobName, jobName]]),
+    new Map([...vars, [VARS.jobName, filedAs]]),
     resolved,
   );
   const arraySize = request.arrayProperties?.size;
@@ -284,7 +271,7 @@ export function buildPlan(
     problems: [
       ...problems,
       ...submissions.flatMap((s) => sizeProblems(s.file, s.request)),
-      ...(stack !== undefined ? tokenTagProblems(submissions) : []),
+      ...(stack !== undefined ? submissions.flatMap(tokenTagProblems) : []),
       ...duplicateNameProblems(submissions),
     ],
     missingOutputs: [...needs.values()].filter((m) => m.files.length > 0),
@@ -293,21 +280,13 @@ export function buildPlan(
 
 /** Names key the ledger, results/<jobName>/ and logs/<jobName>.log: they must be unique. */
 function duplicateNameProblems(submissions: readonly Submission[]): Problem[] {
-  const problems: Problem[] = [];
-  const byName = new Map<string, string>();
-  for (const s of submissions) {
-    const first = byName.get(s.jobName);
-    if (first !== undefined) {
-      const where = first === s.file ? `twice in ${s.file}` : `by ${first} and ${s.file}`;
-      problems.push({
-        file: s.file,
-        message:
-          `job name "${s.jobName}" is used ${where}; names must be unique in a run because the ledger, ` +
-          `${BUCKET_PREFIXES.results} and ${BUCKET_PREFIXES.logs} are keyed by name; rename one`,
-      });
-    } else {
-      byName.set(s.jobName, s.file);
-    }
-  }
-  return problems;
+  return [...groupBy(submissions, (s) => s.jobName).values()].flatMap(([first, ...rest]) =>
+    rest.map((s) => {
+      const where = first.file === s.file ? `twice in ${s.file}` : `by ${first.file} and ${s.file}`;
+      const message =
+        `job name "${s.jobName}" is used ${where}; names must be unique in a run because the ledger, ` +
+        `${BUCKET_PREFIXES.results} and ${BUCKET_PREFIXES.logs} are keyed by name; rename one`;
+      return { file: s.file, message };
+    }),
+  );
 }

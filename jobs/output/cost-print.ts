@@ -15,8 +15,8 @@ const LEFT_OUT =
 const SHOWN = 20;
 
 /** The `cost` member of a submit's --json document. */
-export function costJson(cost: CostBound): object {
-  return { ...cost, leftOut: LEFT_OUT };
+export function costJson(cost: CostBound | undefined): object | undefined {
+  return cost && { ...cost, leftOut: LEFT_OUT };
 }
 
 /** The bound's lines on stderr, one per submission, then the total, what it leaves out, time. */

@@ -6,9 +6,10 @@ import { describeError } from "../errors";
 import { UnrecordedError, type Duplicate } from "../aws/exactly-once";
 import type { LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
+import { ownerOf } from "../input/depends";
+import { groupBy } from "../status";
 import type { LocalResult } from "../commands/local";
 import { localResultPaths } from "../commands/local";
-import { definedOnly } from "../../components/defined";
 import { shellWord } from "./shell";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
@@ -20,26 +21,6 @@ export interface SkippedJob {
   readonly jobName: string;
   readonly jobId: string;
   readonly changed: boolean;
-}
-
-/** `--dry-run`: the requests a run would send. */
-interface DryRunResult {
-  readonly kind: "dry-run";
-  readonly stack: string;
-  readonly bucketName: string | undefined;
-  readonly todo: readonly Submission[];
-  readonly skipped: readonly SkippedJob[];
-  readonly cost?: CostBound;
-}
-
-/** Everything was in the ledger already (or found in Batch by token). */
-interface NothingToSubmit {
-  readonly kind: "nothing";
-  readonly stack: string;
-  readonly total: number;
-  readonly recovered: readonly { readonly jobName: string; readonly jobId: string }[];
-  readonly skipped: readonly SkippedJob[];
-  readonly duplicates: readonly Duplicate[];
 }
 
 /** A run that sent something. */
@@ -69,19 +50,6 @@ export interface SentResult {
   readonly cost?: CostBound;
 }
 
-/** Stopped (Ctrl-C) while waiting for Batch's job list, before anything new was sent. */
-interface StoppedResult {
-  readonly kind: "stopped";
-  readonly undecided: number;
-}
-
-/** `jobs:retry` found nothing failed. */
-interface NothingToRetry {
-  readonly kind: "retry-nothing";
-  readonly stack: string;
-  readonly names: readonly string[];
-}
-
 /** `--locally`: what ran on this machine. */
 export interface LocalRunsResult {
   readonly kind: "local";
@@ -96,7 +64,31 @@ export interface LocalRunsResult {
 }
 
 export type SubmitResult =
-  DryRunResult | NothingToSubmit | SentResult | StoppedResult | NothingToRetry | LocalRunsResult;
+  | SentResult
+  | LocalRunsResult
+  | {
+      readonly kind: "dry-run";
+      readonly stack: string;
+      readonly bucketName: string | undefined;
+      /** The requests a run would send. */
+      readonly todo: readonly Submission[];
+      readonly skipped: readonly SkippedJob[];
+      readonly cost?: CostBound;
+    }
+  | {
+      /** Everything was in the ledger already (or found in Batch by token). */
+      readonly kind: "nothing";
+      readonly stack: string;
+      readonly total: number;
+      readonly recovered: readonly { readonly jobName: string; readonly jobId: string }[];
+      readonly skipped: readonly SkippedJob[];
+      readonly duplicates: readonly Duplicate[];
+    }
+  /** Ctrl-C while waiting for Batch's job list, before anything new was sent. */
+  | { readonly kind: "stopped"; readonly undecided: number }
+  | { readonly kind: "retry-nothing"; readonly stack: string; readonly names: readonly string[] };
+
+type Of<K extends SubmitResult["kind"]> = Extract<SubmitResult, { kind: K }>;
 
 /** The stack options of this run are repeated in the hint that follows it. */
 type PrintOptions = StackOptions & { readonly cwd: string };
@@ -129,7 +121,10 @@ export function printSubmitResult(result: SubmitResult, io: Io, opts: PrintOptio
   }
 }
 
-function submitJson(result: Exclude<SubmitResult, StoppedResult>): object {
+// Members left undefined are left out of the JSON.
+const brief = ({ jobName, jobId, file }: LedgerEntry) => ({ jobName, jobId, file });
+
+function submitJson(result: Exclude<SubmitResult, Of<"stopped">>): object {
   switch (result.kind) {
     case "dry-run":
       return {
@@ -141,7 +136,7 @@ function submitJson(result: Exclude<SubmitResult, StoppedResult>): object {
             : [],
         ),
         skipped: result.skipped,
-        ...(result.cost !== undefined ? { cost: costJson(result.cost) } : {}),
+        cost: costJson(result.cost),
       };
     case "nothing":
       return {
@@ -158,11 +153,9 @@ function submitJson(result: Exclude<SubmitResult, StoppedResult>): object {
     case "sent":
       return {
         stack: result.stack,
-        submitted: result.submitted.map((e) =>
-          definedOnly({ jobName: e.jobName, jobId: e.jobId, file: e.file, arraySize: e.arraySize }),
-        ),
-        recovered: result.recovered.map(({ jobName, jobId, file }) => ({ jobName, jobId, file })),
-        adopted: result.adopted.map(({ jobName, jobId, file }) => ({ jobName, jobId, file })),
+        submitted: result.submitted.map((e) => ({ ...brief(e), arraySize: e.arraySize })),
+        recovered: result.recovered.map(brief),
+        adopted: result.adopted.map(brief),
         skipped: result.skipped,
         failed: result.failed,
         unrecorded: result.unrecorded,
@@ -170,7 +163,7 @@ function submitJson(result: Exclude<SubmitResult, StoppedResult>): object {
         duplicates: result.duplicates,
         notSubmitted: result.notSubmitted,
         ledger: result.ledger,
-        ...(result.cost !== undefined ? { cost: costJson(result.cost) } : {}),
+        cost: costJson(result.cost),
       };
     case "retry-nothing":
       return { stack: result.stack, submitted: [], retried: 0 };
@@ -179,9 +172,9 @@ function submitJson(result: Exclude<SubmitResult, StoppedResult>): object {
         localRoot: result.root,
         runs: result.results.map((x) => ({
           jobName: x.run.jobName,
-          ...definedOnly({ index: x.run.index }),
+          index: x.run.index,
           exitCode: x.exitCode,
-          ...definedOnly({ reason: x.notRun }),
+          reason: x.notRun,
           ...localResultPaths(x.run, result.root),
         })),
         failed: result.results.filter((x) => x.exitCode !== 0).length,
@@ -190,7 +183,7 @@ function submitJson(result: Exclude<SubmitResult, StoppedResult>): object {
   }
 }
 
-function printDryRun(r: DryRunResult, io: Io): void {
+function printDryRun(r: Of<"dry-run">, io: Io): void {
   for (const s of r.todo) {
     const what =
       s.kind === "array"
@@ -210,7 +203,7 @@ function printDryRun(r: DryRunResult, io: Io): void {
   );
 }
 
-function printNothing(r: NothingToSubmit, io: Io): void {
+function printNothing(r: Of<"nothing">, io: Io): void {
   printDuplicates(io, r.duplicates);
   io.stdout.write(
     `nothing to submit: all ${formatNumber(r.total)} job(s) are in the ledger` +
@@ -288,11 +281,8 @@ function whatNext(r: SentResult, opts: PrintOptions): string {
     return remainingAdvice(r.failureReasons, r.notSubmitted, r.aborted);
   }
   // The stack options this run was given, so the hint works as is.
-  const args = [
-    ...(opts.stack !== undefined ? ["--stack", opts.stack] : []),
-    ...(opts.outputs !== undefined ? ["--outputs", opts.outputs] : []),
-    ...(opts.stateDir !== undefined ? ["--state-dir", opts.stateDir] : []),
-  ];
+  const given = { "--stack": opts.stack, "--outputs": opts.outputs, "--state-dir": opts.stateDir };
+  const args = Object.entries(given).flatMap(([flag, v]) => (v !== undefined ? [flag, v] : []));
   return `next: npm run jobs:watch${args.length > 0 ? ` -- ${args.map(shellWord).join(" ")}` : ""}`;
 }
 
@@ -344,8 +334,9 @@ function printLocal(r: LocalRunsResult, io: Io, cwd: string): void {
     const why = f.notRun ?? `exit ${f.exitCode ?? f.signal}`;
     io.stderr.write(`FAILED ${name}: ${why}\n${f.tail.trim() === "" ? "" : `${tail}\n`}`);
   }
+  const byJob = groupBy(r.results, (x) => x.run.jobName);
   for (const s of r.submissions) {
-    io.stdout.write(`${localResultsLine(s, r.results, r.root, cwd)}\n`);
+    io.stdout.write(`${localResultsLine(s, byJob.get(s.jobName) ?? [], r.root, cwd)}\n`);
   }
   io.stdout.write(
     `${formatNumber(r.results.length - failed.length)} of ${formatNumber(r.planned)} local run(s) succeeded` +
@@ -376,7 +367,7 @@ export function localResultsLine(
     return `${s.jobName}: results in ${displayPath(cwd, folder)}/`;
   }
   // A chunk's files are filed under its sweep.
-  const rel = displayPath(cwd, path.join(root, "results", s.sweep ?? s.jobName));
+  const rel = displayPath(cwd, path.join(root, "results", ownerOf(s)));
   const counts = `${formatNumber(ok.length)} of ${formatNumber(s.arraySize)} children succeeded`;
   return `${s.jobName}: results in ${rel}/<index>/${ok.length < s.arraySize ? ` (${counts})` : ""}`;
 }

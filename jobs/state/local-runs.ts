@@ -8,6 +8,8 @@ import { readIfAny, unlessMissing } from "./write-whole";
 import type { SourceObject } from "./sync";
 import { jsonValue } from "../input/json-source";
 import { z } from "zod";
+import { groupBy } from "../status";
+import type { LedgerEntry } from "./ledger";
 
 const LOCAL_RUNS_FILE = ".runs.jsonl";
 
@@ -67,53 +69,46 @@ const readable = z.object({
 /** Every readable record; a line torn by a killed run is skipped and counted. */
 export function readLocalRuns(root: string): { records: LocalRunRecord[]; skipped: number } {
   const text = readIfAny(path.join(root, LOCAL_RUNS_FILE)) ?? "";
-  const records: LocalRunRecord[] = [];
-  let skipped = 0;
-  for (const line of text.split("\n")) {
-    if (line.trim() === "") {
-      continue;
-    }
-    const v = jsonValue(line)?.value;
-    if (readable.safeParse(v).success) {
-      records.push(v as LocalRunRecord);
-    } else {
-      skipped++;
-    }
-  }
-  return { records, skipped };
+  const lines = text.split("\n").filter((line) => line.trim() !== "");
+  const records = lines
+    .map((line) => jsonValue(line)?.value)
+    .filter((v): v is LocalRunRecord => readable.safeParse(v).success);
+  return { records, skipped: lines.length - records.length };
 }
 
-/** What the latest local run of a job or sweep left, for a step a later run depends on. */
-export interface LocalParent {
-  readonly run: string;
-  /** A sweep's number of sets run (undefined: a job). */
-  readonly sets?: number;
-  /** The set numbers that failed (undefined: a job that is not a set). */
+/**
+ * What the latest local run of a job or sweep left, for a step a later run depends on: a
+ * ledger entry for the dependency check (a sweep as one array job of its sets, what N_TO_N
+ * asks of a parent), the set numbers that failed (undefined: a job) and its manifests.
+ */
+export interface LocalParent extends LedgerEntry {
   readonly failed: ReadonlySet<number | undefined>;
   readonly manifests: readonly string[];
 }
 
-/** By job or sweep name, what the latest submit that ran it left (records are in order). */
+/** By job or sweep name, what the latest submit that ran it left. */
 export function latestLocalRuns(records: readonly LocalRunRecord[]): Map<string, LocalParent> {
-  const byJob = new Map<string, LocalRunRecord[]>();
-  for (const r of records) {
-    const mine = byJob.get(r.job);
-    if (mine !== undefined && mine[0].run === r.run) {
-      mine.push(r);
-    } else {
-      byJob.set(r.job, [r]);
-    }
-  }
+  const last = new Map(records.map((r) => [r.job, r.run]));
+  const latest = groupBy(
+    records.filter((r) => last.get(r.job) === r.run),
+    (r) => r.job,
+  );
   return new Map(
-    [...byJob].map(([job, mine]) => [
-      job,
-      {
-        run: mine[0].run,
-        ...(mine[0].index !== undefined ? { sets: mine.length } : {}),
+    [...latest].map(([jobName, mine]) => {
+      const { run, index } = mine[0];
+      const parent: LocalParent = {
+        v: 1,
+        jobName,
+        jobId: `local:${run}`,
+        run,
+        submittedAt: run,
+        hash: "",
+        ...(index !== undefined ? { kind: "array", arraySize: mine.length } : { kind: "single" }),
         failed: new Set(mine.filter((r) => r.exitCode !== 0).map((r) => r.index)),
         manifests: [...new Set(mine.flatMap((r) => r.manifest ?? []))],
-      },
-    ]),
+      };
+      return [jobName, parent];
+    }),
   );
 }
 
