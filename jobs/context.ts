@@ -174,7 +174,8 @@ export interface OpenStack {
 
 /**
  * Runs `use` on the stack's outputs, AWS clients and its ledger caught up with the jobs other
- * machines sent (the stack's claims); closes and destroys them however `use` ends.
+ * machines sent (the stack's claims), after saying which ledger lines it skipped; closes and
+ * destroys them however `use` ends.
  */
 export async function withStack<T>(
   flags: StackOptions,
@@ -185,6 +186,7 @@ export async function withStack<T>(
   const ledger = Ledger.open(stackLedgerPath(flags, ctx, outputs));
   const stack = { outputs, ledger, clients: ctx.clients(outputs.outputs.region) };
   try {
+    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
     await addClaimedJobs(stack, ctx);
     return await use(stack);
   } finally {

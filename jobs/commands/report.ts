@@ -59,7 +59,7 @@ async function buildReport(
     const root = localRoot(ctx, opts.localRoot);
     const localFolder = displayPath(ctx.cwd, root);
     const source = localSource(root, { names: opts.names, last: opts.last === true });
-    const seen = { source: `local runs in ${localFolder}`, localFolder, warnings: [] };
+    const seen = { source: `local runs in ${localFolder}`, localFolder };
     const report = await collectReport(source, pricingOf(undefined, user), seen);
     return { report, folder: defaultOutDir(undefined) };
   }
@@ -68,7 +68,7 @@ async function buildReport(
     const bucket = requireOutput(outputs, "bucketName", "to read results and metrics");
     const { logGroupName } = outputs.outputs;
     const source = awsSource(entries, clients, bucket, logGroupName, taskStoreFile(ledger.file));
-    const seen = { source: `stack ${outputs.stack}`, warnings: ledger.warnings };
+    const seen = { source: `stack ${outputs.stack}` };
     const report = await collectReport(source, pricingOf(outputs.outputs, user), seen);
     return { report, folder: defaultOutDir(outputs.stack) };
   });

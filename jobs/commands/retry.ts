@@ -194,7 +194,6 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
 async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
   return withStack(given, ctx, async ({ outputs, ledger, clients }) => {
     refuseParts(given.names, ledger.latest());
-    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
     const steps = await failedSteps(given.names, ledger.entries, clients);
     const opts = { ...given, names: [...given.names, ...steps.map((s) => s.name)] };
     // As of before an interrupted retry of these names, so it is planned again the same way.

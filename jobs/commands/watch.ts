@@ -76,7 +76,6 @@ export type WatchResult = Awaited<ReturnType<typeof watch>>;
 async function watch(opts: WatchOptions, ctx: Context) {
   return withStack(opts, ctx, async (stack) => {
     const { outputs, ledger, clients } = stack;
-    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
     const entries = selectEntries(ledger, opts.names, opts.last === true, outputs.stack);
     const seen = { stack: outputs.stack, region: outputs.outputs.region };
     if (entries.length === 0) {

@@ -176,7 +176,6 @@ export function explainJob(
 
 async function why(opts: WhyOptions, ctx: Context) {
   return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
-    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
     const entries = selectEntries(ledger, [opts.name], false, outputs.stack);
     const details = await describeById(
       clients,

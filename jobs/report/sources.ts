@@ -244,18 +244,16 @@ async function readMetrics(
 }
 
 /**
- * The report of `source`'s runs under `seen`'s label and warnings: the latest run per set, one
+ * The report of `source`'s runs under `seen`'s label: the latest run per set, one
  * listing per job or sweep, metrics read in parallel; rows sorted, priced and summed.
  */
 export async function collectReport(
   source: ReportSource,
   prices: Pricing,
-  seen: Pick<Report, "source" | "localFolder" | "warnings">,
+  seen: Pick<Report, "source" | "localFolder">,
 ): Promise<Report> {
   const now = Date.now();
-  const read = await source.units();
-  const { units } = read;
-  const warnings = [...seen.warnings, ...read.warnings];
+  const { units, warnings } = await source.units();
   const latest = latestRuns(units);
   // A sweep's results sit under <name>/<index>/: every run of it has a set number.
   const sweeps = new Set(units.filter((u) => u.index !== undefined).map((u) => u.job));

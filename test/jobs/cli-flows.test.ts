@@ -83,6 +83,26 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     assert.strictEqual(json.code, 1);
   });
 
+  it("every command that reads the ledger says which lines it skipped", async function () {
+    await aws.startBatch({});
+    await submitMix();
+    fs.appendFileSync(aws.ledgerFile(), '{"torn');
+    const skipped =
+      /warning: \S+submissions.jsonl:\d+: skipped an unreadable line \(cut short by an interrupted run\)/;
+    for (const args of [
+      ["status"],
+      ["why", "job-0000"],
+      ["logs", "job-0000"],
+      ["results", "job-0000"],
+      ["report", "--json"],
+      ["cancel", "job-0000"],
+      ["retry", "job-0000"],
+    ]) {
+      const r = await jobs(...args);
+      assert.strictEqual(r.stderr.split(skipped).length, 2, `${args.join(" ")}: ${r.stderr}`);
+    }
+  });
+
   it("status with names and --last; an unknown name is bad input", async function () {
     await aws.startBatch({});
     await submitMix();
