@@ -26,8 +26,9 @@ DEFAULT_SCRIPT = os.path.join(JOB_DIR, "script.py")
 
 
 def _store_failure_log(store: Store, config: JobConfig, err: JobError) -> None:
-    """A job that fails before its script runs (an array child's bad set, a script that
-    cannot start) stores its log too: nobody finds one child's container log in a sweep."""
+    """A job that fails before its script runs (an array child's bad set, a missing input, a
+    script that cannot start) stores its log too: nobody finds one child's container log in a
+    sweep."""
     with tempfile.TemporaryDirectory(prefix="batchpy-log-") as tmp:
         log_path = os.path.join(tmp, "job.log")
         with open(log_path, "w", encoding="utf-8", errors="backslashreplace") as f:
@@ -67,6 +68,16 @@ def _prepare(
     return config, store, job_env, argv
 
 
+def _inputs(store: Store, config: JobConfig, workdir: str) -> None:
+    """Downloads the job's inputs into its working directory."""
+    try:
+        fetched = download_inputs(store, config, workdir)
+    except StorageError as err:
+        raise JobError(EXIT_INPUT, [str(err)]) from None
+    if fetched:
+        say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
+
+
 def _parent_results(store: Store, config: JobConfig, base: str) -> str:
     """The folder, outside the working directory (they are not this job's results), that
     holds the results of the jobs the script reads."""
@@ -94,12 +105,7 @@ def run_job(
         workdir, log_path = os.path.join(base, "work"), os.path.join(base, "job.log")
         os.mkdir(workdir)
         try:
-            fetched = download_inputs(store, config, workdir)
-        except StorageError as err:
-            raise JobError(EXIT_INPUT, [str(err)]) from None
-        if fetched:
-            say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
-        try:
+            _inputs(store, config, workdir)
             if config.results_of:
                 job_env[VARS.parent_results] = _parent_results(store, config, base)
             before = snapshot(workdir)

@@ -287,17 +287,17 @@ describe("container: run_job.py against S3 over HTTP (s3rver)", function () {
     assert.strictEqual(seen.filter((r) => r.method === "PUT").length, 4, "2 files x 2 attempts");
   });
 
-  it("fails with 66 when an input does not exist, before the script runs", async function () {
+  it("fails with 66 when an input does not exist, before the script runs, and stores why", async function () {
     const run = await runEntrypoint(s3Env("noinput", { BATCHPY_INPUTS: "absent.csv" }), [
       "--script",
       WORKER,
     ]);
     assert.strictEqual(run.code, 66, explain(run));
-    assert.match(
-      run.stderr,
-      /run_job: error: could not download input s3:\/\/batchpy-test\/inputs\/absent\.csv: HTTP 404 NoSuchKey/,
-    );
+    const why =
+      /run_job: error: could not download input s3:\/\/batchpy-test\/inputs\/absent\.csv: HTTP 404 NoSuchKey/;
+    assert.match(run.stderr, why);
     assert.ok(!run.stdout.includes("worker: to stdout"));
+    assert.match(await get("logs/noinput.log"), why);
   });
 
   it("skips a result whose file name is not UTF-8 with a warning, and uploads the rest and the log", async function () {
