@@ -50,13 +50,9 @@ const RENAMED: ReadonlyMap<string, readonly string[]> = new Map([
 ]);
 
 /** For an old option name in `argv` whose new name this command has, what to type instead. */
-function renamedOptionMessage(
-  argv: readonly string[],
-  options: readonly ToolOption[],
-): string | undefined {
+function renamedOptionMessage(argv: readonly string[], options: readonly ToolOption[]) {
   const names = new Set(options.map((o) => `--${o.name}`));
-  for (const arg of argv) {
-    const old = arg.split("=")[0];
+  for (const old of argv.map((arg) => arg.split("=")[0])) {
     const now = RENAMED.get(old);
     if (now !== undefined && names.has(now[0])) {
       return `${old}: use ${now.join(" or ")} (npm run takes ${old} for a setting of its own when it comes before --)`;
@@ -100,12 +96,6 @@ function npmrcFiles(env: NodeJS.ProcessEnv): string[] {
   ].filter((f): f is string => f !== undefined && f !== "");
 }
 
-/** Whether `argv` holds `option` in any form commander reads. */
-function given(argv: readonly string[], option: ToolOption): boolean {
-  const forms = [`--${option.name}`, `--no-${option.name}`];
-  return argv.some((a) => forms.some((f) => a === f || a.startsWith(`${f}=`)));
-}
-
 /** The options `npm run` took for itself; `argv` is the tool's arguments. */
 export function swallowedOptions(
   options: readonly ToolOption[],
@@ -123,7 +113,10 @@ export function swallowedOptions(
     const variable = `npm_config_${option.name.replace(/-/g, "_").toLowerCase()}`;
     const value = env[variable];
     const shows = option.takesValue ? value !== undefined : value === (option.negate ? "" : "true");
-    return shows && !given(argv, option) ? [{ option, variable, value: value ?? "" }] : [];
+    // Given in any form commander reads, it reached the tool.
+    const forms = [`--${option.name}`, `--no-${option.name}`];
+    const given = argv.some((a) => forms.some((f) => a === f || a.startsWith(`${f}=`)));
+    return shows && !given ? [{ option, variable, value: value ?? "" }] : [];
   });
   if (candidates.length === 0) {
     return [];
@@ -214,13 +207,8 @@ export function procNpmProcess(): NpmProcess {
         }
         if (/^npm( |$)/.test(title) || /npm-cli\.js$/.test(title)) {
           const environ = readIfThere(`/proc/${pid}/environ`)?.split("\0");
-          return environ === undefined
-            ? undefined
-            : new Map(
-                environ
-                  .filter((e) => e.includes("="))
-                  .map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
-              );
+          const pairs = environ?.map((e) => /^([^=]*)=(.*)$/s.exec(e)).filter((m) => m !== null);
+          return pairs && new Map(pairs.map(([, k, v]) => [k, v]));
         }
         pid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       }
