@@ -183,6 +183,9 @@ const sweepSchema = z.strictObject({
   zip: block.optional(),
   rows: z.union([z.string(), z.array(z.record(z.string(), scalar)).min(1)]).optional(),
 });
+/** A sweep file being read: where it is, how to read the files it names, its problems. */
+type Reading = { doc: JsonDocument; dir: string; readFile: ReadFile; problems: Problem[] };
+
 const baseSchema = submitJobSchema.omit({ jobName: true, arrayProperties: true }).optional();
 
 /** A sweep from a bare CSV/TSV file: the job is named after the file, fields from the stack. */
@@ -216,17 +219,11 @@ export function loadSweep(
     return { problems };
   }
   const spec = sweepSchema.parse(doc.value);
-  const dir = path.dirname(absolutePath);
   const { jobName, problem } = fileJobName(doc, spec.jobName);
   problems.push(...(problem !== undefined ? [problem] : []));
-  const base = sweepBase(doc, spec.base, dir, readFile, problems);
-  const { blocks, grid, keySources, consumedFiles } = readBlocks(
-    doc,
-    spec,
-    dir,
-    readFile,
-    problems,
-  );
+  const reading = { doc, dir: path.dirname(absolutePath), readFile, problems };
+  const base = sweepBase(reading, spec.base);
+  const { blocks, grid, keySources, consumedFiles } = readBlocks(reading, spec);
   // The grid is expanded last, only for a sweep within MAX_SWEEP_SETS.
   const expected = [...blocks, ...grid.values()].reduce((n, b) => n * b.length, 1);
   if (expected > MAX_SWEEP_SETS) {
@@ -249,11 +246,8 @@ export function loadSweep(
  * it has problems.
  */
 function sweepBase(
-  doc: JsonDocument,
+  { doc, dir, readFile, problems }: Reading,
   spec: unknown,
-  dir: string,
-  readFile: ReadFile,
-  problems: Problem[],
 ): { base: JobFileFields; baseAt: JsonPlace } {
   let baseAt: JsonPlace = { doc, path: ["base"] };
   const fromFile = typeof spec === "string";
@@ -296,13 +290,7 @@ function sweepBase(
  * The sets of `rows` and `zip`, the `grid` unexpanded, which block declares each key (a key
  * declared by two is a problem) and the CSV/TSV files read.
  */
-function readBlocks(
-  doc: JsonDocument,
-  spec: z.infer<typeof sweepSchema>,
-  dir: string,
-  readFile: ReadFile,
-  problems: Problem[],
-) {
+function readBlocks({ doc, dir, readFile, problems }: Reading, spec: z.infer<typeof sweepSchema>) {
   const keySources = new Map<string, KeySource>();
   const consumedFiles: string[] = [];
   const claim = (key: string, where: string, source: KeySource) => {
