@@ -68,14 +68,6 @@ export interface NpmProcess {
   readFile(file: string): string | undefined;
 }
 
-export interface Swallowed {
-  /** As the user meant it: `--dry-run`, `--no-array`, `--outputs`. */
-  readonly flag: string;
-  readonly variable: string;
-  readonly value: string;
-  readonly option: ToolOption;
-}
-
 /** Keys an npmrc file sets (`key = value` lines), as npm names them (`dry-run`). */
 export function npmrcKeys(text: string): Set<string> {
   const lines = text.split(/\r?\n/).map((line) => line.trim());
@@ -102,7 +94,7 @@ export function swallowedOptions(
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
   npm: NpmProcess | undefined,
-): Swallowed[] {
+) {
   if (
     env.npm_lifecycle_event === undefined ||
     !["run", "run-script"].includes(env.npm_command ?? "")
@@ -128,9 +120,12 @@ export function swallowedOptions(
     return [];
   }
   const fromFiles = new Set(npmrcFiles(env).flatMap((f) => [...npmrcKeys(npm?.readFile(f) ?? "")]));
-  return candidates
-    .filter((c) => !inherited.has(c.variable) && !fromFiles.has(c.option.name))
-    .map((c) => ({ ...c, flag: `--${c.option.negate ? "no-" : ""}${c.option.name}` }));
+  return (
+    candidates
+      .filter((c) => !inherited.has(c.variable) && !fromFiles.has(c.option.name))
+      // `flag` as the user meant it: `--dry-run`, `--no-array`, `--outputs`.
+      .map((c) => ({ ...c, flag: `--${c.option.negate ? "no-" : ""}${c.option.name}` }))
+  );
 }
 
 /** The user's arguments: the tool's, without the words the npm script itself supplies. */
@@ -146,7 +141,7 @@ export function userArguments(argv: readonly string[], script: string | undefine
 
 /** The refusal: what npm took, and the command that passes it to the tool. */
 export function swallowedMessage(
-  swallowed: readonly Swallowed[],
+  swallowed: ReturnType<typeof swallowedOptions>,
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
 ): string {
