@@ -56,35 +56,24 @@ const PARSE_ERROR_TEXT: Record<string, string> = {
  */
 export const MAX_JSON_DEPTH = 64;
 
-/** Offsets where each line starts, for the text last asked about (checks ask many times). */
-let indexedText: string | undefined;
-let indexedStarts: number[] = [];
-
-function lineStarts(text: string): number[] {
-  if (text !== indexedText) {
-    const starts = [0];
-    for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) {
-      starts.push(i + 1);
-    }
-    indexedText = text;
-    indexedStarts = starts;
-  }
-  return indexedStarts;
-}
+/** Offsets where each line starts, of the text last asked about (checks ask many times). */
+let indexed = { text: "", starts: [0] };
 
 /** 1-based line and column of a 0-based character offset. */
 export function lineColumnAt(text: string, offset: number): { line: number; column: number } {
-  const starts = lineStarts(text);
+  if (indexed.text !== text) {
+    indexed = { text, starts: [0] };
+    for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) {
+      indexed.starts.push(i + 1);
+    }
+  }
+  const { starts } = indexed;
   const end = Math.max(0, Math.min(offset, text.length));
-  let lo = 0;
-  let hi = starts.length - 1;
+  // The last line start at or before `end`.
+  let [lo, hi] = [0, starts.length - 1];
   while (lo < hi) {
     const mid = (lo + hi + 1) >> 1;
-    if (starts[mid] <= end) {
-      lo = mid;
-    } else {
-      hi = mid - 1;
-    }
+    [lo, hi] = starts[mid] <= end ? [mid, hi] : [lo, mid - 1];
   }
   return { line: lo + 1, column: end - starts[lo] + 1 };
 }
