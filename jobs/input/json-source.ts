@@ -96,17 +96,13 @@ export function tooDeepAt(text: string, max: number = MAX_JSON_DEPTH): number {
 
 /** `containerOverrides.environment[1].name` */
 function formatPath(path: JsonPath): string {
-  let out = "";
-  for (const seg of path) {
-    if (typeof seg === "number") {
-      out += `[${seg}]`;
-    } else if (/^[A-Za-z_$][\w$]*$/.test(seg)) {
-      out += out.length > 0 ? `.${seg}` : seg;
-    } else {
-      out += `[${JSON.stringify(seg)}]`;
-    }
-  }
-  return out;
+  const part = (seg: string | number, i: number) =>
+    typeof seg === "number"
+      ? `[${seg}]`
+      : /^[A-Za-z_$][\w$]*$/.test(seg)
+        ? `${i > 0 ? "." : ""}${seg}`
+        : `[${JSON.stringify(seg)}]`;
+  return path.map(part).join("");
 }
 
 /** Parses `text`; on failure every syntax error with its line and column (the parser recovers). */

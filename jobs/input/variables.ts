@@ -188,21 +188,19 @@ function ask(q: Question, item: Item): number[] {
   return [q.set(own)];
 }
 
-/** The answers about one item, put where its variables were written. */
-function locate(
+/**
+ * Each variable's name and value problems, and a name set twice in one environment; returns
+ * the item's own environment by name.
+ */
+function locateVariables(
   q: Question,
   answer: CheckAnswer,
   item: Item,
-  sets: readonly number[],
-  array: boolean,
-): Problem[] {
-  const problems: Problem[] = [];
+  problems: Problem[],
+  setProblem: (problem: () => Problem) => void,
+): Map<string, WrittenVariable> {
   const own = new Map<string, WrittenVariable>();
   const named = new Set<string>();
-  let shown = 0;
-  // A problem of a sweep's sets: shown while there are few, past that only counted.
-  const setProblem = (problem: () => Problem) =>
-    shown++ < SHOWN_SET_PROBLEMS && problems.push(problem());
   for (const v of variablesOf(item)) {
     const nameProblem = answer.names[q.name(v.name)];
     const valueProblems = v.value === undefined ? [] : answer.values[q.pair(v.name, v.value)];
@@ -221,6 +219,26 @@ function locate(
       own.set(v.name, v);
     }
   }
+  return own;
+}
+
+/** The answers about one item, put where its variables were written. */
+function locate(
+  q: Question,
+  answer: CheckAnswer,
+  item: Item,
+  sets: readonly number[],
+  array: boolean,
+): Problem[] {
+  const problems: Problem[] = [];
+  let shown = 0;
+  // A problem of a sweep's sets: shown while there are few, past that only counted.
+  const setProblem = (problem: () => Problem) => {
+    if (shown++ < SHOWN_SET_PROBLEMS) {
+      problems.push(problem());
+    }
+  };
+  const own = locateVariables(q, answer, item, problems, setProblem);
   if (!("kind" in item)) {
     return problems;
   }
@@ -248,7 +266,9 @@ function locate(
       setProblem(() => source(`set ${setNumber}: ${p.message}`));
     }
     for (const message of answer.sets[s].missing) {
-      lacking.set(message, [...(lacking.get(message) ?? []), setNumber]);
+      const list = lacking.get(message) ?? [];
+      lacking.set(message, list);
+      list.push(setNumber);
     }
   });
   if (shown > SHOWN_SET_PROBLEMS) {
