@@ -242,15 +242,11 @@ function quoteHint(expected: string, actual: unknown): string {
   if (expected === "string" && (typeof actual === "number" || typeof actual === "boolean")) {
     return `; write it in quotes: "${String(actual)}"`;
   }
-  if (
-    (expected === "number" || expected === "int") &&
-    typeof actual === "string" &&
-    actual.trim() !== "" &&
-    Number.isFinite(Number(actual))
-  ) {
-    return `; write it without quotes: ${actual.trim()}`;
-  }
-  return "";
+  const numeric =
+    typeof actual === "string" && actual.trim() !== "" && Number.isFinite(Number(actual));
+  return (expected === "number" || expected === "int") && numeric
+    ? `; write it without quotes: ${actual.trim()}`
+    : "";
 }
 
 /** The job name a file stands for: its `jobName`, else the file name without extension. */
