@@ -120,12 +120,10 @@ export function swallowedOptions(
     return [];
   }
   const fromFiles = new Set(npmrcFiles(env).flatMap((f) => [...npmrcKeys(npm?.readFile(f) ?? "")]));
-  return (
-    candidates
-      .filter((c) => !inherited.has(c.variable) && !fromFiles.has(c.option.name))
-      // `flag` as the user meant it: `--dry-run`, `--no-array`, `--outputs`.
-      .map((c) => ({ ...c, flag: `--${c.option.negate ? "no-" : ""}${c.option.name}` }))
-  );
+  // `flag` as the user meant it: `--dry-run`, `--no-array`, `--outputs`.
+  return candidates
+    .filter((c) => !inherited.has(c.variable) && !fromFiles.has(c.option.name))
+    .map((c) => ({ ...c, flag: `--${c.option.negate ? "no-" : ""}${c.option.name}` }));
 }
 
 /** The user's arguments: the tool's, without the words the npm script itself supplies. */
