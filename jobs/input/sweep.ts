@@ -302,10 +302,7 @@ function readBlocks({ doc, dir, readFile, problems }: Reading, spec: z.infer<typ
       keySources.set(key, source);
     }
   };
-  const keyAt =
-    (at: JsonPath): KeySource =>
-    (m) =>
-      problemAt(doc, at, m, { key: true });
+  const keyAt = (at: JsonPath) => (m: string) => problemAt(doc, at, m, { key: true });
   const readBlock = (name: "grid" | "zip"): Block => {
     const read = entries<readonly Scalar[]>(doc, [name], blockValues, problems);
     read.forEach((_, key) => claim(key, name, keyAt([name, key])));
