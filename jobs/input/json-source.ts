@@ -78,13 +78,13 @@ export function lineColumnAt(text: string, offset: number): { line: number; colu
   return { line: lo + 1, column: end - starts[lo] + 1 };
 }
 
-/** The offset of the first `[` or `{` nested deeper than `max`, outside strings; or -1. */
-export function tooDeepAt(text: string, max: number = MAX_JSON_DEPTH): number {
+/** The offset of the first `[` or `{` nested deeper than MAX_JSON_DEPTH, outside strings; or -1. */
+export function tooDeepAt(text: string): number {
   const scanner = createScanner(text, true);
   let depth = 0;
   for (let t = scanner.scan(); t !== SyntaxKind.EOF; t = scanner.scan()) {
     if (t === SyntaxKind.OpenBraceToken || t === SyntaxKind.OpenBracketToken) {
-      if (++depth > max) {
+      if (++depth > MAX_JSON_DEPTH) {
         return scanner.getTokenOffset();
       }
     } else if (t === SyntaxKind.CloseBraceToken || t === SyntaxKind.CloseBracketToken) {
