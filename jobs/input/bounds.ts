@@ -103,8 +103,10 @@ export function boundsProblems(
     }
     const report: Report = (name, at, message) => {
       const level = name === "placement" ? "mandatory" : bounds[name].level;
-      const p = problemAt(source.doc, [...source.path, ...at], message);
-      (level === "advisory" ? notes : level === "mandatory" ? problems : []).push(p);
+      if (level !== "disabled") {
+        const p = problemAt(source.doc, [...source.path, ...at], message);
+        (level === "advisory" ? notes : problems).push(p);
+      }
     };
     checkTimeoutAndRetries(fields, bounds, report);
     // Resources only bind jobs that run on the stack's own queue.

@@ -91,9 +91,12 @@ export function dependencyOrder(
       problems.push({ file, path: "dependsOn", message: `a cycle: ${cycle}; remove one` });
       return 0;
     }
-    const mine = () => [...(parents.get(name) ?? [])].map((p) => levelOf(p, [...path, name]) + 1);
-    const n = level.get(name) ?? Math.max(0, ...mine());
-    level.set(name, n);
+    let n = level.get(name);
+    if (n === undefined) {
+      const mine = [...(parents.get(name) ?? [])].map((p) => levelOf(p, [...path, name]) + 1);
+      n = Math.max(0, ...mine);
+      level.set(name, n);
+    }
     return n;
   };
   const levels: Submission[][] = [];
