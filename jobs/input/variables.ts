@@ -162,7 +162,11 @@ function ask(q: Question, item: Item): number[] {
   const own = new Map<string, number>();
   const sets: number[] = [];
   let current: { set: number; vars: Map<string, number> } | undefined;
-  const close = () => current !== undefined && (sets[current.set] = q.set(current.vars));
+  const close = () => {
+    if (current !== undefined) {
+      sets[current.set] = q.set(current.vars);
+    }
+  };
   for (const v of variablesOf(item)) {
     q.name(v.name);
     const pair = v.value === undefined ? -1 : q.pair(v.name, v.value);
