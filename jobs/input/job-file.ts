@@ -42,11 +42,8 @@ export function checkJobName(name: string): string | undefined {
 }
 
 const str = z.string();
-const jobNameString = str.superRefine((name, ctx) => {
-  const bad = checkJobName(name);
-  if (bad !== undefined) {
-    ctx.addIssue({ code: "custom", message: bad, input: name });
-  }
+const jobNameString = str.refine((name) => checkJobName(name) === undefined, {
+  error: (issue) => checkJobName(issue.input as string),
 });
 const nonEmpty = z.string().min(1);
 const stringMap = z.record(z.string(), z.string());
