@@ -127,7 +127,7 @@ export function parseJsonDocument(
     );
   }
   const errors: ParseError[] = [];
-  const root = parseTree(text, errors, TREE_OPTIONS);
+  const root = parseTree(text, errors, { disallowComments: true });
   // jsonc-parser often reports one mistake twice at the same offset; keep the first.
   const offsets = new Set<number>();
   const firstPerOffset = errors.filter((e) => !offsets.has(e.offset) && offsets.add(e.offset));
@@ -190,12 +190,6 @@ function keyProblems(doc: JsonDocument): { duplicates: Problem[]; notText: Probl
   });
   return { duplicates, notText };
 }
-
-const TREE_OPTIONS = {
-  disallowComments: true,
-  allowTrailingComma: false,
-  allowEmptyContent: false,
-} as const;
 
 /** `text`'s value when it is valid JSON, else undefined: the one place a SyntaxError is read. */
 export function jsonValue(text: string): { value: unknown } | undefined {
