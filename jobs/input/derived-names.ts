@@ -33,17 +33,15 @@ export function isBarrierName(name: string, job: string): boolean {
   return name.startsWith(job) && /^-b\d+$/.test(name.slice(job.length));
 }
 
-/** How a name is first submitted: a job, or a sweep of `sets` as arrays or one job per set. */
-interface FirstSubmission {
-  readonly sets?: number;
-  readonly array: boolean;
-  /** It waits for jobs by name, so it may need barriers. */
-  readonly waits?: boolean;
-}
-
-/** Why `name` is too long for a name derived from it; undefined when every one fits. */
-export function derivedNameProblem(name: string, first: FirstSubmission): string | undefined {
-  const { sets, array, waits } = first;
+/**
+ * Why `name` is too long for a name derived from it; undefined when every one fits. How it is
+ * first submitted: a job, or a sweep of `sets` as arrays or one job per set; `waits` for jobs
+ * by name, so it may need barriers.
+ */
+export function derivedNameProblem(
+  name: string,
+  { sets, array, waits }: { sets?: number; array: boolean; waits?: boolean },
+): string | undefined {
   const lastChunk = sets !== undefined && array ? chunkRanges(sets).length - 1 : 0;
   const chunk = lastChunk > 0 ? chunkJobName("", lastChunk) : "";
   const retry =
