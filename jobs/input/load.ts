@@ -9,7 +9,7 @@ import fg from "fast-glob";
 import { displayPath } from "../context";
 import { formatProblem, orUndefined, type Problem } from "../errors";
 import { loadJob, type LoadedJob } from "./job-file";
-import { parseJsonDocument, type JsonDocument } from "./json-source";
+import { lineColumnAt, parseJsonDocument, type JsonDocument } from "./json-source";
 import { isSweepValue, loadRowsSweep, loadSweep, type LoadedSweep, type ReadFile } from "./sweep";
 
 interface InputFile {
@@ -79,21 +79,16 @@ function filesOfArg(arg: string, cwd: string): { found: string[]; problem?: stri
 }
 
 /**
- * Where `bytes` stop being UTF-8, as the line and column of the text Node decodes from them
- * (each bad sequence becomes U+FFFD there), or undefined when they are UTF-8 throughout.
+ * Where `bytes` stop being UTF-8, as the line and column of the text Node decodes from them:
+ * the first U+FFFD there that the bytes do not spell (EF BF BD) stands for a bad sequence.
  */
 export function notUtf8At(bytes: Buffer): { line: number; column: number } | undefined {
   const text = bytes.toString("utf8");
-  let offset = 0;
-  let line = 1;
-  let column = 1;
-  for (const c of text) {
-    const encoded = Buffer.from(c, "utf8");
-    if (!encoded.equals(bytes.subarray(offset, offset + encoded.length))) {
-      return { line, column };
+  for (let i = text.indexOf("\uFFFD"); i >= 0; i = text.indexOf("\uFFFD", i + 1)) {
+    const at = Buffer.byteLength(text.slice(0, i));
+    if (!bytes.subarray(at, at + 3).equals(Buffer.from("\uFFFD"))) {
+      return lineColumnAt(text, i);
     }
-    offset += encoded.length;
-    [line, column] = c === "\n" ? [line + 1, 1] : [line, column + c.length];
   }
   return undefined;
 }
