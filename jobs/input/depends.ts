@@ -22,14 +22,10 @@ const EC2_BARRIER_MEMORY_MIB = 128;
 
 type Dependency = NonNullable<SubmitJobRequest["dependsOn"]>[number];
 
-/** A dependency by name, and its place in dependsOn. */
-export interface NamedDependency {
-  readonly name: string;
-  readonly nToN: boolean;
-  readonly at: number;
-}
+export type NamedDependency = ReturnType<typeof namedDependencies>[number];
 
-export function namedDependencies(s: Submission): NamedDependency[] {
+/** Each dependency by name, and its place in dependsOn. */
+export function namedDependencies(s: Submission) {
   return (s.request.dependsOn ?? []).flatMap((d, at) =>
     d.jobName !== undefined ? [{ name: d.jobName, nToN: d.type === "N_TO_N", at }] : [],
   );

@@ -16,18 +16,14 @@ import type { Option } from "commander";
 import { shellWord } from "../output/shell";
 import { orUndefined } from "../errors";
 
-export interface ToolOption {
-  /** Without dashes and without `no-`: `dry-run`, `outputs`, `array` (for `--no-array`). */
-  readonly name: string;
-  readonly negate: boolean;
-  readonly takesValue: boolean;
-}
+export type ToolOption = ReturnType<typeof toolOptions>[number];
 
 /** A command's long options as the detector sees them (its `--help` is npm's too). */
-export function toolOptions(options: readonly Option[]): ToolOption[] {
+export function toolOptions(options: readonly Option[]) {
   return options
     .filter((o) => o.long !== undefined && o.long !== "--help")
     .map((o) => ({
+      // Without dashes and without `no-`: `dry-run`, `outputs`, `array` (for `--no-array`).
       name: (o.long ?? "").replace(/^--(no-)?/, ""),
       negate: o.negate,
       takesValue: o.required || o.optional,
