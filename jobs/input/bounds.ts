@@ -11,8 +11,9 @@ import {
 } from "../../policy/bounds";
 import type { Problem } from "../errors";
 import type { JobFileFields, LoadedJob } from "./job-file";
-import { problemAt, type JsonDocument, type JsonPath } from "./json-source";
+import { problemAt, type JsonPath } from "./json-source";
 import { jobTooLarge, type JobLimits } from "../../components/job-limits";
+import { fieldsSource } from "./scripts";
 import type { LoadedSweep } from "./sweep";
 
 type Requested = Partial<Record<"vcpus" | "memoryMiB" | "gpus", { value: number; at: JsonPath }>>;
@@ -44,58 +45,8 @@ function levelRule(bounds: PolicyBounds, name: BoundName): string {
   return `policy ${BOUND_POLICIES[name]} (${bounds[name].level})`;
 }
 
-interface Found {
-  /** Refused (mandatory bounds, impossible placements). */
-  problems: Problem[];
-  /** Advisory bounds exceeded, and the placement check skipped: said, not refused. */
-  notes: Problem[];
-  placementSkipped: boolean;
-}
-
 /** Files one finding by its policy's level: mandatory refuses, advisory notes, disabled drops. */
 type Report = (name: BoundName | "placement", at: JsonPath, message: string) => void;
-
-/** Problems and notes for one job's fields; `prefix` locates them in `doc`. */
-function checkFields(
-  doc: JsonDocument,
-  prefix: JsonPath,
-  fields: JobFileFields,
-  bounds: PolicyBounds,
-  limits: JobLimits | undefined,
-  out: Found,
-): void {
-  const report: Report = (name, at, message) => {
-    const level = name === "placement" ? "mandatory" : bounds[name].level;
-    if (level === "disabled") {
-      return;
-    }
-    const p = problemAt(doc, [...prefix, ...at], message);
-    (level === "advisory" ? out.notes : out.problems).push(p);
-  };
-  checkTimeoutAndRetries(fields, bounds, report);
-  // Resources only bind jobs that run on the stack's own queue.
-  if (fields.jobQueue !== undefined) {
-    return;
-  }
-  const asked = requestedResources(fields);
-  if (asked.vcpus !== undefined && asked.vcpus.value > bounds.maxVcpus.value) {
-    report(
-      "maxVcpus",
-      asked.vcpus.at,
-      `${asked.vcpus.value} vCPUs is more than the ${bounds.maxVcpus.value} the ` +
-        `${levelRule(bounds, "maxVcpus")} lets a compute environment run at once, so no compliant ` +
-        "stack can run this job; ask for fewer",
-    );
-  }
-  if (asked.vcpus === undefined && asked.memoryMiB === undefined && asked.gpus === undefined) {
-    return;
-  }
-  if (limits === undefined) {
-    out.placementSkipped = true;
-    return;
-  }
-  checkPlacement(asked, limits, report);
-}
 
 /** The attempt timeout, the number of attempts and the retry rules against the bounds. */
 function checkTimeoutAndRetries(fields: JobFileFields, bounds: PolicyBounds, report: Report): void {
@@ -132,43 +83,60 @@ function checkTimeoutAndRetries(fields: JobFileFields, bounds: PolicyBounds, rep
   }
 }
 
-/** What the job asks for against the largest job the compute environment can place. */
-function checkPlacement(asked: Requested, limits: JobLimits, report: Report): void {
-  const size = {
-    vcpus: asked.vcpus?.value,
-    memoryMiB: asked.memoryMiB?.value,
-    gpus: asked.gpus?.value,
-  };
-  for (const { field, message } of jobTooLarge(size, limits)) {
-    report(
-      "placement",
-      asked[field]?.at ?? [],
-      `can never be placed: ${message}, so this job would sit in RUNNABLE until the queue ` +
-        "cancels it; ask for at most that, or allow a larger instance type in the stack",
-    );
-  }
-}
-
-/** Checks every job and sweep base against the bounds and the stack's limits. */
+/**
+ * Checks every job and sweep base against the bounds and the stack's limits: refused (mandatory
+ * bounds, impossible placements) and noted (advisory bounds, a skipped placement check).
+ */
 export function boundsProblems(
   items: readonly (LoadedJob | LoadedSweep)[],
   bounds: PolicyBounds,
   limits: JobLimits | undefined,
-): Omit<Found, "placementSkipped"> {
-  const out: Found = { problems: [], notes: [], placementSkipped: false };
+): { problems: Problem[]; notes: Problem[] } {
+  const problems: Problem[] = [];
+  const notes: Problem[] = [];
+  let placementSkipped = false;
   for (const item of items) {
-    if (item.kind === "job") {
-      checkFields(item.doc, [], item.fields, bounds, limits, out);
-    } else if (item.baseAt !== undefined) {
-      checkFields(item.baseAt.doc, item.baseAt.path, item.base, bounds, limits, out);
+    const source = fieldsSource(item);
+    const fields = item.kind === "job" ? item.fields : item.base;
+    if (source === undefined) {
+      continue;
+    }
+    const report: Report = (name, at, message) => {
+      const level = name === "placement" ? "mandatory" : bounds[name].level;
+      if (level !== "disabled") {
+        const p = problemAt(source.doc, [...source.path, ...at], message);
+        (level === "advisory" ? notes : problems).push(p);
+      }
+    };
+    checkTimeoutAndRetries(fields, bounds, report);
+    // Resources only bind jobs that run on the stack's own queue.
+    const asked = fields.jobQueue === undefined ? requestedResources(fields) : {};
+    if (asked.vcpus !== undefined && asked.vcpus.value > bounds.maxVcpus.value) {
+      report(
+        "maxVcpus",
+        asked.vcpus.at,
+        `${asked.vcpus.value} vCPUs is more than the ${bounds.maxVcpus.value} the ` +
+          `${levelRule(bounds, "maxVcpus")} lets a compute environment run at once, so no compliant ` +
+          "stack can run this job; ask for fewer",
+      );
+    }
+    placementSkipped ||= limits === undefined && Object.keys(asked).length > 0;
+    const size = Object.fromEntries(Object.entries(asked).map(([k, v]) => [k, v.value]));
+    for (const { field, message } of limits !== undefined ? jobTooLarge(size, limits) : []) {
+      report(
+        "placement",
+        asked[field]?.at ?? [],
+        `can never be placed: ${message}, so this job would sit in RUNNABLE until the queue ` +
+          "cancels it; ask for at most that, or allow a larger instance type in the stack",
+      );
     }
   }
-  if (out.placementSkipped) {
-    out.notes.push({
+  if (placementSkipped) {
+    notes.push({
       message:
         "the placement check (vCPUs, memory and GPUs against the largest job the compute environment " +
         'can place) was skipped: the stack predates its "jobLimits" output; run `pulumi up` to add it',
     });
   }
-  return { problems: out.problems, notes: out.notes };
+  return { problems, notes };
 }

@@ -22,14 +22,10 @@ const EC2_BARRIER_MEMORY_MIB = 128;
 
 type Dependency = NonNullable<SubmitJobRequest["dependsOn"]>[number];
 
-/** A dependency by name, and its place in dependsOn. */
-export interface NamedDependency {
-  readonly name: string;
-  readonly nToN: boolean;
-  readonly at: number;
-}
+export type NamedDependency = ReturnType<typeof namedDependencies>[number];
 
-export function namedDependencies(s: Submission): NamedDependency[] {
+/** Each dependency by name, and its place in dependsOn. */
+export function namedDependencies(s: Submission) {
   return (s.request.dependsOn ?? []).flatMap((d, at) =>
     d.jobName !== undefined ? [{ name: d.jobName, nToN: d.type === "N_TO_N", at }] : [],
   );
@@ -85,26 +81,23 @@ export function dependencyOrder(
   }
   const level = new Map<string, number>();
   const levelOf = (name: string, path: readonly string[]): number => {
-    const known = level.get(name);
-    if (known !== undefined) {
-      return known;
-    }
     if (path.includes(name)) {
       const cycle = [...path.slice(path.indexOf(name)), name].join(" → ");
-      const s = (owners.get(name) ?? [])[0];
-      problems.push({ file: s.file, path: "dependsOn", message: `a cycle: ${cycle}; remove one` });
-      level.set(name, 0);
+      const { file } = (owners.get(name) ?? [])[0];
+      problems.push({ file, path: "dependsOn", message: `a cycle: ${cycle}; remove one` });
       return 0;
     }
-    const mine = [...(parents.get(name) ?? [])].map((p) => levelOf(p, [...path, name]) + 1);
-    const n = level.get(name) ?? Math.max(0, ...mine);
-    level.set(name, n);
+    let n = level.get(name);
+    if (n === undefined) {
+      const mine = [...(parents.get(name) ?? [])].map((p) => levelOf(p, [...path, name]) + 1);
+      n = Math.max(0, ...mine);
+      level.set(name, n);
+    }
     return n;
   };
   const levels: Submission[][] = [];
   for (const s of submissions) {
-    const n = levelOf(ownerOf(s), []);
-    levels[n] = [...(levels[n] ?? []), s];
+    (levels[levelOf(ownerOf(s), [])] ??= []).push(s);
   }
   return { levels: levels.filter((l) => l !== undefined), problems };
 }

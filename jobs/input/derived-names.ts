@@ -33,16 +33,15 @@ export function isBarrierName(name: string, job: string): boolean {
   return name.startsWith(job) && /^-b\d+$/.test(name.slice(job.length));
 }
 
-/** How a name is first submitted: a job, or a sweep of `sets` as arrays or one job per set. */
-interface FirstSubmission {
-  readonly sets?: number;
-  readonly array: boolean;
-  /** It waits for jobs by name, so it may need barriers. */
-  readonly waits?: boolean;
-}
-
-/** The longest suffix each derivation appends to the name (empty where none applies). */
-function derivedSuffixes({ sets, array, waits }: FirstSubmission): string[] {
+/**
+ * Why `name` is too long for a name derived from it; undefined when every one fits. How it is
+ * first submitted: a job, or a sweep of `sets` as arrays or one job per set; `waits` for jobs
+ * by name, so it may need barriers.
+ */
+export function derivedNameProblem(
+  name: string,
+  { sets, array, waits }: { sets?: number; array: boolean; waits?: boolean },
+): string | undefined {
   const lastChunk = sets !== undefined && array ? chunkRanges(sets).length - 1 : 0;
   const chunk = lastChunk > 0 ? chunkJobName("", lastChunk) : "";
   const retry =
@@ -50,16 +49,11 @@ function derivedSuffixes({ sets, array, waits }: FirstSubmission): string[] {
   // One set goes as a plain job under the sweep's own name, with or without arrays.
   const perSet =
     sets !== undefined && sets >= ARRAY_MIN_SIZE && !array ? setJobName("", sets - 1) : "";
-  return [
-    chunk, // a sweep past 10,000 sets: chunks
-    retry + chunk, // retries, chunked at most as the sweep was
-    perSet + retry, // --no-array: a job per set, each retried on its own
-  ];
-}
-
-/** Why `name` is too long for a name derived from it; undefined when every one fits. */
-export function derivedNameProblem(name: string, first: FirstSubmission): string | undefined {
-  const suffix = derivedSuffixes(first).reduce((a, b) => (b.length > a.length ? b : a));
+  // The longest suffix a derivation appends: chunks of a sweep past 10,000 sets, retries
+  // chunked at most as the sweep was, or with --no-array a job per set, each retried.
+  const suffix = [chunk, retry + chunk, perSet + retry].reduce((a, b) =>
+    b.length > a.length ? b : a,
+  );
   const allowed = JOB_NAME_MAX_LENGTH - suffix.length;
   if (name.length <= allowed) {
     return undefined;

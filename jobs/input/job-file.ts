@@ -42,11 +42,8 @@ export function checkJobName(name: string): string | undefined {
 }
 
 const str = z.string();
-const jobNameString = str.superRefine((name, ctx) => {
-  const bad = checkJobName(name);
-  if (bad !== undefined) {
-    ctx.addIssue({ code: "custom", message: bad, input: name });
-  }
+const jobNameString = str.refine((name) => checkJobName(name) === undefined, {
+  error: (issue) => checkJobName(issue.input as string),
 });
 const nonEmpty = z.string().min(1);
 const stringMap = z.record(z.string(), z.string());
@@ -57,81 +54,76 @@ const resourceRequirement = z.strictObject({
   value: nonEmpty,
   type: z.enum(["GPU", "MEMORY", "VCPU"]),
 });
-const containerOverrides = z.strictObject({
-  vcpus: z.int().positive().optional(),
-  memory: z.int().positive().optional(),
-  command: z.array(nonEmpty).optional(),
-  instanceType: str.optional(),
-  environment: z.array(keyValue).optional(),
-  resourceRequirements: z.array(resourceRequirement).optional(),
-});
+const containerOverrides = z
+  .strictObject({
+    vcpus: z.int().positive(),
+    memory: z.int().positive(),
+    command: z.array(nonEmpty),
+    instanceType: str,
+    environment: z.array(keyValue),
+    resourceRequirements: z.array(resourceRequirement),
+  })
+  .partial();
 const consumableResources = z.strictObject({
   consumableResourceList: z
-    .array(
-      z.strictObject({
-        consumableResource: str.optional(),
-        quantity: z.int().nonnegative().optional(),
-      }),
-    )
+    .array(z.strictObject({ consumableResource: str, quantity: z.int().nonnegative() }).partial())
     .optional(),
 });
 
-export const submitJobSchema = z.strictObject({
-  jobName: str.optional(),
-  jobQueue: nonEmpty.optional(),
-  shareIdentifier: str.optional(),
-  schedulingPriorityOverride: z.int().min(0).max(9999).optional(),
-  arrayProperties: z
-    .strictObject({ size: z.int().min(ARRAY_MIN_SIZE).max(CHUNK_SIZE).optional() })
-    .optional(),
-  dependsOn: z
-    .array(
-      z.strictObject({
-        jobId: nonEmpty.optional(),
-        // A job or sweep of the stack by name instead (jobs/input/depends.ts).
-        jobName: jobNameString.optional(),
-        type: z.enum(["N_TO_N", "SEQUENTIAL"]).optional(),
-      }),
-    )
-    .max(20)
-    .optional(),
-  parameters: stringMap.optional(),
-  containerOverrides: containerOverrides.optional(),
-  retryStrategy: z
-    .strictObject({
-      attempts: z.int().min(1).max(10).optional(),
-      evaluateOnExit: z
-        .array(
-          z.strictObject({
-            onStatusReason: str.max(512).optional(),
-            onReason: str.max(512).optional(),
-            onExitCode: str.max(512).optional(),
-            // The API accepts either case ("values aren't case sensitive"); the SDK's type
-            // wants upper case.
-            action: z
-              .enum(["RETRY", "EXIT", "retry", "exit"])
-              .transform((v) => v.toUpperCase() as "RETRY" | "EXIT"),
-          }),
-        )
-        .max(5)
-        .optional(),
-    })
-    .optional(),
-  propagateTags: z.boolean().optional(),
-  timeout: z
-    .strictObject({
-      // Batch refuses timeouts under a minute.
-      attemptDurationSeconds: z.int().min(60).optional(),
-    })
-    .optional(),
-  tags: stringMap.optional(),
-  consumableResourcePropertiesOverride: consumableResources.optional(),
-  // batchpy's own fields, sent as variables (BATCHPY_SCRIPT, BATCHPY_RESULTS_OF; plan.ts).
-  /** The file directly under container/job/ the job runs; default: script.py. */
-  script: nonEmpty.optional(),
-  /** Jobs or sweeps of the stack whose results/<name>/ the script reads. */
-  resultsOf: z.array(jobNameString).min(1).optional(),
-});
+export const submitJobSchema = z
+  .strictObject({
+    jobName: jobNameString,
+    jobQueue: nonEmpty,
+    shareIdentifier: str,
+    schedulingPriorityOverride: z.int().min(0).max(9999),
+    arrayProperties: z.strictObject({
+      size: z.int().min(ARRAY_MIN_SIZE).max(CHUNK_SIZE).optional(),
+    }),
+    dependsOn: z
+      .array(
+        z
+          .strictObject({
+            jobId: nonEmpty,
+            // A job or sweep of the stack by name instead (jobs/input/depends.ts).
+            jobName: jobNameString,
+            type: z.enum(["N_TO_N", "SEQUENTIAL"]),
+          })
+          .partial(),
+      )
+      .max(20),
+    parameters: stringMap,
+    containerOverrides,
+    retryStrategy: z
+      .strictObject({
+        attempts: z.int().min(1).max(10),
+        evaluateOnExit: z
+          .array(
+            z.strictObject({
+              onStatusReason: str.max(512).optional(),
+              onReason: str.max(512).optional(),
+              onExitCode: str.max(512).optional(),
+              // The API accepts either case ("values aren't case sensitive"); the SDK's type
+              // wants upper case.
+              action: z
+                .enum(["RETRY", "EXIT", "retry", "exit"])
+                .transform((v) => v.toUpperCase() as "RETRY" | "EXIT"),
+            }),
+          )
+          .max(5),
+      })
+      .partial(),
+    propagateTags: z.boolean(),
+    // Batch refuses timeouts under a minute.
+    timeout: z.strictObject({ attemptDurationSeconds: z.int().min(60).optional() }),
+    tags: stringMap,
+    consumableResourcePropertiesOverride: consumableResources,
+    // batchpy's own fields, sent as variables (BATCHPY_SCRIPT, BATCHPY_RESULTS_OF; plan.ts).
+    /** The file directly under container/job/ the job runs; default: script.py. */
+    script: nonEmpty,
+    /** Jobs or sweeps of the stack whose results/<name>/ the script reads. */
+    resultsOf: z.array(jobNameString).min(1),
+  })
+  .partial();
 
 export type JobFileFields = z.infer<typeof submitJobSchema>;
 
@@ -185,7 +177,7 @@ export function schemaProblems(
     const rel = issue.path.filter((p): p is string | number => typeof p !== "symbol");
     const at = [...prefix, ...rel];
     if (issue.code === "unrecognized_keys") {
-      return unknownKeyProblems(doc, issue.keys, keysAt(schema, rel), at);
+      return issue.keys.map((key) => unknownKeyProblem(doc, key, keysAt(schema, rel), at));
     }
     return [problemAt(doc, at, issueMessage(issue, valueAt(value, rel)))];
   });
@@ -202,37 +194,27 @@ const OTHER_DEFINITION_FIELDS = new Map([
   ["eksPropertiesOverride", "is for EKS job definitions"],
 ]);
 
-/** One problem per unknown key, with the closest allowed key or the whole list. */
-function unknownKeyProblems(
-  doc: JsonDocument,
-  keys: readonly string[],
-  allowed: string[],
-  at: JsonPath,
-): Problem[] {
-  return keys.map((key) => {
-    const other = OTHER_DEFINITION_FIELDS.get(key);
-    if (other !== undefined) {
-      const message =
-        `"${key}" ${other}, but every job runs the stack's single-container job ` +
-        `definition (stack output jobDefinitionArn); remove "${key}" and put the job's settings ` +
-        "in containerOverrides";
-      return problemAt(doc, [...at, key], message, { key: true });
-    }
-    const hint = suggest(key, allowed);
-    return problemAt(
-      doc,
-      [...at, key],
-      `unknown field "${key}"` +
+/** An unknown key, with the closest allowed key or the whole list. */
+function unknownKeyProblem(doc: JsonDocument, key: string, allowed: string[], at: JsonPath) {
+  const other = OTHER_DEFINITION_FIELDS.get(key);
+  const hint = suggest(key, allowed);
+  const message =
+    other !== undefined
+      ? `"${key}" ${other}, but every job runs the stack's single-container job definition ` +
+        `(stack output jobDefinitionArn); remove "${key}" and put the job's settings in ` +
+        "containerOverrides"
+      : `unknown field "${key}"` +
         (hint !== undefined
           ? `; did you mean "${hint}"?`
-          : `; allowed here: ${allowed.join(", ")}`),
-      { key: true },
-    );
-  });
+          : `; allowed here: ${allowed.join(", ")}`);
+  return problemAt(doc, [...at, key], message, { key: true });
 }
 
 /** What is wrong with `actual`, the value at the issue's path, and how to write it instead. */
 function issueMessage(issue: z.core.$ZodIssue, actual: unknown): string {
+  if (issue.code === "custom") {
+    return issue.message;
+  }
   if (issue.code === "invalid_type" && actual === undefined) {
     return `missing; it is required (${issue.expected})`;
   }
@@ -257,15 +239,11 @@ function quoteHint(expected: string, actual: unknown): string {
   if (expected === "string" && (typeof actual === "number" || typeof actual === "boolean")) {
     return `; write it in quotes: "${String(actual)}"`;
   }
-  if (
-    (expected === "number" || expected === "int") &&
-    typeof actual === "string" &&
-    actual.trim() !== "" &&
-    Number.isFinite(Number(actual))
-  ) {
-    return `; write it without quotes: ${actual.trim()}`;
-  }
-  return "";
+  const numeric =
+    typeof actual === "string" && actual.trim() !== "" && Number.isFinite(Number(actual));
+  return (expected === "number" || expected === "int") && numeric
+    ? `; write it without quotes: ${actual.trim()}`
+    : "";
 }
 
 /** The job name a file stands for: its `jobName`, else the file name without extension. */
@@ -298,18 +276,11 @@ export function fileJobName(
 export function loadJob(doc: JsonDocument): { job?: LoadedJob; problems: Problem[] } {
   const problems = schemaProblems(doc, submitJobSchema, doc.value);
   if (problems.length > 0) {
-    // Still report a bad name, so one run shows everything wrong with the file.
-    const raw = (doc.value as { jobName?: unknown } | null)?.jobName;
-    const bad = typeof raw === "string" ? checkJobName(raw) : undefined;
-    if (bad !== undefined) {
-      problems.push(problemAt(doc, ["jobName"], bad));
-    }
     return { problems };
   }
   const fields = submitJobSchema.parse(doc.value);
   const { jobName, problem } = fileJobName(doc, fields.jobName);
-  if (problem !== undefined) {
-    return { problems: [problem] };
-  }
-  return { job: { kind: "job", doc, jobName, fields }, problems: [] };
+  return problem !== undefined
+    ? { problems: [problem] }
+    : { job: { kind: "job", doc, jobName, fields }, problems: [] };
 }

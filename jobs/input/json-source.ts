@@ -4,9 +4,11 @@
  * comments and trailing commas are errors here too.
  */
 import {
+  createScanner,
   findNodeAtLocation,
   parseTree,
   printParseErrorCode,
+  SyntaxKind,
   visit,
   type Node,
   type ParseError,
@@ -54,58 +56,38 @@ const PARSE_ERROR_TEXT: Record<string, string> = {
  */
 export const MAX_JSON_DEPTH = 64;
 
-/** Offsets where each line starts, for the text last asked about (checks ask many times). */
-let indexedText: string | undefined;
-let indexedStarts: number[] = [];
-
-function lineStarts(text: string): number[] {
-  if (text !== indexedText) {
-    const starts = [0];
-    for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) {
-      starts.push(i + 1);
-    }
-    indexedText = text;
-    indexedStarts = starts;
-  }
-  return indexedStarts;
-}
+/** Offsets where each line starts, of the text last asked about (checks ask many times). */
+let indexed = { text: "", starts: [0] };
 
 /** 1-based line and column of a 0-based character offset. */
 export function lineColumnAt(text: string, offset: number): { line: number; column: number } {
-  const starts = lineStarts(text);
+  if (indexed.text !== text) {
+    indexed = { text, starts: [0] };
+    for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) {
+      indexed.starts.push(i + 1);
+    }
+  }
+  const { starts } = indexed;
   const end = Math.max(0, Math.min(offset, text.length));
-  let lo = 0;
-  let hi = starts.length - 1;
+  // The last line start at or before `end`.
+  let [lo, hi] = [0, starts.length - 1];
   while (lo < hi) {
     const mid = (lo + hi + 1) >> 1;
-    if (starts[mid] <= end) {
-      lo = mid;
-    } else {
-      hi = mid - 1;
-    }
+    [lo, hi] = starts[mid] <= end ? [mid, hi] : [lo, mid - 1];
   }
   return { line: lo + 1, column: end - starts[lo] + 1 };
 }
 
-/** The offset of the first `[` or `{` nested deeper than `max`, outside strings; or -1. */
-export function tooDeepAt(text: string, max: number = MAX_JSON_DEPTH): number {
+/** The offset of the first `[` or `{` nested deeper than MAX_JSON_DEPTH, outside strings; or -1. */
+export function tooDeepAt(text: string): number {
+  const scanner = createScanner(text, true);
   let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) {
-        i++; // the escaped character
-      } else if (c === 0x22) {
-        inString = false;
+  for (let t = scanner.scan(); t !== SyntaxKind.EOF; t = scanner.scan()) {
+    if (t === SyntaxKind.OpenBraceToken || t === SyntaxKind.OpenBracketToken) {
+      if (++depth > MAX_JSON_DEPTH) {
+        return scanner.getTokenOffset();
       }
-      continue;
-    }
-    if (c === 0x22) {
-      inString = true;
-    } else if ((c === 0x5b || c === 0x7b) && ++depth > max) {
-      return i;
-    } else if (c === 0x5d || c === 0x7d) {
+    } else if (t === SyntaxKind.CloseBraceToken || t === SyntaxKind.CloseBracketToken) {
       depth--;
     }
   }
@@ -114,17 +96,13 @@ export function tooDeepAt(text: string, max: number = MAX_JSON_DEPTH): number {
 
 /** `containerOverrides.environment[1].name` */
 function formatPath(path: JsonPath): string {
-  let out = "";
-  for (const seg of path) {
-    if (typeof seg === "number") {
-      out += `[${seg}]`;
-    } else if (/^[A-Za-z_$][\w$]*$/.test(seg)) {
-      out += out.length > 0 ? `.${seg}` : seg;
-    } else {
-      out += `[${JSON.stringify(seg)}]`;
-    }
-  }
-  return out;
+  const part = (seg: string | number, i: number) =>
+    typeof seg === "number"
+      ? `[${seg}]`
+      : /^[A-Za-z_$][\w$]*$/.test(seg)
+        ? `${i > 0 ? "." : ""}${seg}`
+        : `[${JSON.stringify(seg)}]`;
+  return path.map(part).join("");
 }
 
 /** Parses `text`; on failure every syntax error with its line and column (the parser recovers). */
@@ -132,29 +110,24 @@ export function parseJsonDocument(
   file: string,
   text: string,
 ): { doc?: JsonDocument; problems: Problem[] } {
-  const errors: ParseError[] = [];
+  const fail = (offset: number, message: string) => ({
+    problems: [{ file, ...lineColumnAt(text, offset), message }],
+  });
   // A UTF-8 byte order mark is common from Windows editors; JSON.parse and the AWS CLI
   // reject it, so say so instead of reporting an "invalid symbol" at 1:1.
   if (text.charCodeAt(0) === 0xfeff) {
-    return {
-      problems: [{ file, line: 1, column: 1, message: "remove the UTF-8 byte order mark (BOM)" }],
-    };
+    return fail(0, "remove the UTF-8 byte order mark (BOM)");
   }
   const deep = tooDeepAt(text);
   if (deep >= 0) {
-    return {
-      problems: [
-        {
-          file,
-          ...lineColumnAt(text, deep),
-          message:
-            `arrays and objects are nested more than ${MAX_JSON_DEPTH} levels deep here; a job or ` +
-            "sweep file needs fewer than 10: check for unbalanced brackets",
-        },
-      ],
-    };
+    return fail(
+      deep,
+      `arrays and objects are nested more than ${MAX_JSON_DEPTH} levels deep here; a job or ` +
+        "sweep file needs fewer than 10: check for unbalanced brackets",
+    );
   }
-  const root = parseTree(text, errors, TREE_OPTIONS);
+  const errors: ParseError[] = [];
+  const root = parseTree(text, errors, { disallowComments: true });
   // jsonc-parser often reports one mistake twice at the same offset; keep the first.
   const offsets = new Set<number>();
   const firstPerOffset = errors.filter((e) => !offsets.has(e.offset) && offsets.add(e.offset));
@@ -164,17 +137,12 @@ export function parseJsonDocument(
     message: `invalid JSON: ${PARSE_ERROR_TEXT[printParseErrorCode(e.error)] ?? printParseErrorCode(e.error)}`,
   }));
   if (root === undefined) {
-    if (problems.length === 0) {
-      problems.push({ file, line: 1, column: 1, message: "invalid JSON: the file is empty" });
-    }
-    return { problems };
+    return problems.length > 0 ? { problems } : fail(0, "invalid JSON: the file is empty");
   }
-  problems.push(...duplicateKeys(file, text));
-  if (problems.length > 0) {
-    return { problems };
-  }
-  const doc = { file, text, value: JSON.parse(text) as unknown, root };
-  return { doc, problems: notTextProblems(doc) };
+  const doc = { file, text, value: problems.length === 0 ? JSON.parse(text) : undefined, root };
+  const { duplicates, notText } = keyProblems(doc);
+  problems.push(...duplicates);
+  return problems.length > 0 ? { problems } : { doc, problems: notText };
 }
 
 /** An escape of half a UTF-16 pair (`\ud800`-`\udfff`): how JSON writes a lone surrogate. */
@@ -183,37 +151,45 @@ const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /**
- * Every key and string holding a lone surrogate, half of a UTF-16 pair, which cannot be
- * encoded as UTF-8 and so reaches neither a job's environment nor its log intact.
+ * Each repeated key (JSON.parse silently keeps the last of two equal keys, compared
+ * unescaped, so a copy-pasted key hides that way), and each key and string holding a lone
+ * surrogate, half of a UTF-16 pair, which cannot be encoded as UTF-8 and so reaches neither
+ * a job's environment nor its log intact.
  */
-function notTextProblems(doc: JsonDocument): Problem[] {
-  if (!SURROGATE_ESCAPE.test(doc.text)) {
-    return [];
-  }
-  const problems: Problem[] = [];
-  const check = (s: unknown, at: JsonPath, what: "key" | "value"): void => {
-    const half = typeof s === "string" ? LONE_SURROGATE.exec(s)?.[0] : undefined;
-    if (typeof s === "string" && half !== undefined) {
+function keyProblems(doc: JsonDocument): { duplicates: Problem[]; notText: Problem[] } {
+  const duplicates: Problem[] = [];
+  const notText: Problem[] = [];
+  const objects: Set<string>[] = [];
+  const surrogates = SURROGATE_ESCAPE.test(doc.text);
+  const check = (s: string, at: () => JsonPath, what: "key" | "value"): void => {
+    const half = surrogates ? LONE_SURROGATE.exec(s)?.[0] : undefined;
+    if (half !== undefined) {
       const shown = JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s);
       const message =
         `the ${what} ${shown} holds \\u${half.charCodeAt(0).toString(16)}, half of a UTF-16 ` +
         "surrogate pair, which is not a character and cannot be encoded as UTF-8; remove it, " +
         "or write the whole pair (such as \\ud83d\\ude00)";
-      problems.push(problemAt(doc, at, message, { key: what === "key" }));
+      notText.push(problemAt(doc, at(), message, { key: what === "key" }));
     }
   };
   visit(doc.text, {
-    onObjectProperty: (key, _o, _l, _sl, _sc, at) => check(key, [...at(), key], "key"),
-    onLiteralValue: (value, _o, _l, _sl, _sc, at) => check(value, at(), "value"),
+    onObjectBegin: () => void objects.push(new Set()),
+    onObjectEnd: () => void objects.pop(),
+    onObjectProperty: (name, offset, _l, _sl, _sc, at) => {
+      const keys = objects[objects.length - 1];
+      if (keys.has(name)) {
+        const message = `duplicate key "${name}"; JSON keeps only the last one, so remove one of them`;
+        const path = formatPath([...at(), name]);
+        duplicates.push({ file: doc.file, ...lineColumnAt(doc.text, offset), path, message });
+      }
+      keys.add(name);
+      check(name, () => [...at(), name], "key");
+    },
+    onLiteralValue: (value, _o, _l, _sl, _sc, at) =>
+      typeof value === "string" && check(value, at, "value"),
   });
-  return problems;
+  return { duplicates, notText };
 }
-
-const TREE_OPTIONS = {
-  disallowComments: true,
-  allowTrailingComma: false,
-  allowEmptyContent: false,
-} as const;
 
 /** `text`'s value when it is valid JSON, else undefined: the one place a SyntaxError is read. */
 export function jsonValue(text: string): { value: unknown } | undefined {
@@ -225,29 +201,6 @@ export function jsonValue(text: string): { value: unknown } | undefined {
     }
     throw err;
   }
-}
-
-/**
- * JSON.parse silently keeps the last of two equal keys, so a copy-pasted key hides that way:
- * each repeated key (compared unescaped, as JSON.parse compares them).
- */
-function duplicateKeys(file: string, text: string): Problem[] {
-  const problems: Problem[] = [];
-  const objects: Set<string>[] = [];
-  visit(text, {
-    onObjectBegin: () => void objects.push(new Set()),
-    onObjectEnd: () => void objects.pop(),
-    onObjectProperty: (name, offset, _l, _sl, _sc, at) => {
-      const keys = objects[objects.length - 1];
-      if (keys.has(name)) {
-        const message = `duplicate key "${name}"; JSON keeps only the last one, so remove one of them`;
-        const path = formatPath([...at(), name]);
-        problems.push({ file, ...lineColumnAt(text, offset), path, message });
-      }
-      keys.add(name);
-    },
-  });
-  return problems;
 }
 
 export function valueAt(root: unknown, path: JsonPath): unknown {

@@ -9,7 +9,7 @@ import fg from "fast-glob";
 import { displayPath } from "../context";
 import { formatProblem, orUndefined, type Problem } from "../errors";
 import { loadJob, type LoadedJob } from "./job-file";
-import { parseJsonDocument, type JsonDocument } from "./json-source";
+import { lineColumnAt, parseJsonDocument, type JsonDocument } from "./json-source";
 import { isSweepValue, loadRowsSweep, loadSweep, type LoadedSweep, type ReadFile } from "./sweep";
 
 interface InputFile {
@@ -18,7 +18,8 @@ interface InputFile {
   readonly absolute: string;
 }
 
-const EXTENSIONS = [".json", ".csv", ".tsv"];
+const isJobFile = (file: string) => /\.(json|csv|tsv)$/i.test(file);
+const isRows = (file: string) => /\.(csv|tsv)$/i.test(file);
 
 /** Expands arguments to files, in argument order, each file once. */
 export function expandInputs(
@@ -54,7 +55,7 @@ function filesOfArg(arg: string, cwd: string): { found: string[]; problem?: stri
   const absolute = path.resolve(cwd, arg);
   const stat = orUndefined(() => fs.statSync(absolute));
   if (stat?.isFile() === true) {
-    return EXTENSIONS.includes(path.extname(absolute).toLowerCase())
+    return isJobFile(absolute)
       ? { found: [absolute] }
       : { found: [], problem: "not a job or sweep file: expected .json, .csv or .tsv" };
   }
@@ -67,7 +68,7 @@ function filesOfArg(arg: string, cwd: string): { found: string[]; problem?: stri
   if (fg.isDynamicPattern(arg)) {
     const found = fg
       .sync(arg.split(path.sep).join("/"), { cwd, onlyFiles: true, absolute: true })
-      .filter((f) => EXTENSIONS.includes(path.extname(f).toLowerCase()))
+      .filter(isJobFile)
       .sort()
       .map((f) => path.resolve(f));
     return found.length > 0
@@ -78,21 +79,16 @@ function filesOfArg(arg: string, cwd: string): { found: string[]; problem?: stri
 }
 
 /**
- * Where `bytes` stop being UTF-8, as the line and column of the text Node decodes from them
- * (each bad sequence becomes U+FFFD there), or undefined when they are UTF-8 throughout.
+ * Where `bytes` stop being UTF-8, as the line and column of the text Node decodes from them:
+ * the first U+FFFD there that the bytes do not spell (EF BF BD) stands for a bad sequence.
  */
 export function notUtf8At(bytes: Buffer): { line: number; column: number } | undefined {
   const text = bytes.toString("utf8");
-  let offset = 0;
-  let line = 1;
-  let column = 1;
-  for (const c of text) {
-    const encoded = Buffer.from(c, "utf8");
-    if (!encoded.equals(bytes.subarray(offset, offset + encoded.length))) {
-      return { line, column };
+  for (let i = text.indexOf("\uFFFD"); i >= 0; i = text.indexOf("\uFFFD", i + 1)) {
+    const at = Buffer.byteLength(text.slice(0, i));
+    if (!bytes.subarray(at, at + 3).equals(Buffer.from("\uFFFD"))) {
+      return lineColumnAt(text, i);
     }
-    offset += encoded.length;
-    [line, column] = c === "\n" ? [line + 1, 1] : [line, column + c.length];
   }
   return undefined;
 }
@@ -117,51 +113,39 @@ function utf8Reader(files: readonly InputFile[], problems: Problem[]): ReadFile 
   };
 }
 
-export function loadInputs(files: readonly InputFile[]): {
-  items: (LoadedJob | LoadedSweep)[];
-  invalid: JsonDocument[];
-  problems: Problem[];
-} {
+export function loadInputs(files: readonly InputFile[]) {
   const items: (LoadedJob | LoadedSweep)[] = [];
   const invalid: JsonDocument[] = [];
   const problems: Problem[] = [];
   const readFile = utf8Reader(files, problems);
+  const take = (r: { problems: Problem[]; sweep?: LoadedSweep; job?: LoadedJob }) => {
+    problems.push(...r.problems);
+    const item = r.sweep ?? r.job;
+    items.push(...(item !== undefined ? [item] : []));
+    return item;
+  };
   for (const f of files) {
     const text = readFile(f.absolute);
     if (text === undefined) {
       problems.push({ file: f.shown, message: "cannot read the file" });
       continue;
     }
-    const ext = path.extname(f.absolute).toLowerCase();
-    if (ext === ".csv" || ext === ".tsv") {
-      const r = loadRowsSweep(f.shown, f.absolute, text);
-      problems.push(...r.problems);
-      items.push(...(r.sweep !== undefined ? [r.sweep] : []));
+    if (isRows(f.absolute)) {
+      take(loadRowsSweep(f.shown, f.absolute, text));
       continue;
     }
-    const parsed = parseJsonDocument(f.shown, text);
-    problems.push(...parsed.problems);
-    if (parsed.doc === undefined) {
-      continue;
-    }
-    if (isSweepValue(parsed.doc.value)) {
-      const r = loadSweep(parsed.doc, f.absolute, readFile);
-      problems.push(...r.problems);
-      items.push(...(r.sweep !== undefined ? [r.sweep] : []));
-    } else {
-      const r = loadJob(parsed.doc);
-      problems.push(...r.problems);
-      if (r.job !== undefined) {
-        items.push(r.job);
-      } else {
-        invalid.push(parsed.doc);
-      }
+    const { doc, problems: found } = parseJsonDocument(f.shown, text);
+    problems.push(...found);
+    if (doc !== undefined && isSweepValue(doc.value)) {
+      take(loadSweep(doc, f.absolute, readFile));
+    } else if (doc !== undefined && take(loadJob(doc)) === undefined) {
+      invalid.push(doc);
     }
   }
   // A directory or glob that picks up a sweep's rows file must not also run it alone. A bare
   // CSV/TSV sweep consumes only its own file.
   const bareRows = (i: LoadedJob | LoadedSweep): string | undefined =>
-    i.kind === "sweep" && /\.(csv|tsv)$/i.test(i.file) ? i.consumedFiles[0] : undefined;
+    i.kind === "sweep" && isRows(i.file) ? i.consumedFiles[0] : undefined;
   const consumed = new Set(
     items.flatMap((i) => (i.kind === "sweep" && bareRows(i) === undefined ? i.consumedFiles : [])),
   );
@@ -179,14 +163,15 @@ export function sortProblems(
   files: readonly InputFile[] = [],
 ): Problem[] {
   const fileOrder = new Map(files.map((f, i) => [f.shown, i]));
-  problems.forEach((p) => {
-    if (!fileOrder.has(p.file ?? "")) {
-      fileOrder.set(p.file ?? "", fileOrder.size);
-    }
-  });
+  problems.forEach(
+    (p) => fileOrder.has(p.file ?? "") || fileOrder.set(p.file ?? "", fileOrder.size),
+  );
   const order = (p: Problem) => [fileOrder.get(p.file ?? "") ?? 0, p.line ?? 0, p.column ?? 0];
-  return [...new Map(problems.map((p) => [formatProblem(p), p])).values()]
-    .map((p, i) => ({ p, key: [...order(p), i] }))
-    .sort((a, b) => a.key.map((k, j) => k - b.key[j]).find((d) => d !== 0) ?? 0)
-    .map((x) => x.p);
+  // Array.prototype.sort is stable: problems at one place keep their order.
+  return [...new Map(problems.map((p) => [formatProblem(p), p])).values()].sort(
+    (a, b) =>
+      order(a)
+        .map((k, j) => k - order(b)[j])
+        .find((d) => d !== 0) ?? 0,
+  );
 }

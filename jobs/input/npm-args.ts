@@ -16,18 +16,14 @@ import type { Option } from "commander";
 import { shellWord } from "../output/shell";
 import { orUndefined } from "../errors";
 
-export interface ToolOption {
-  /** Without dashes and without `no-`: `dry-run`, `outputs`, `array` (for `--no-array`). */
-  readonly name: string;
-  readonly negate: boolean;
-  readonly takesValue: boolean;
-}
+export type ToolOption = ReturnType<typeof toolOptions>[number];
 
 /** A command's long options as the detector sees them (its `--help` is npm's too). */
-export function toolOptions(options: readonly Option[]): ToolOption[] {
+export function toolOptions(options: readonly Option[]) {
   return options
     .filter((o) => o.long !== undefined && o.long !== "--help")
     .map((o) => ({
+      // Without dashes and without `no-`: `dry-run`, `outputs`, `array` (for `--no-array`).
       name: (o.long ?? "").replace(/^--(no-)?/, ""),
       negate: o.negate,
       takesValue: o.required || o.optional,
@@ -50,13 +46,9 @@ const RENAMED: ReadonlyMap<string, readonly string[]> = new Map([
 ]);
 
 /** For an old option name in `argv` whose new name this command has, what to type instead. */
-function renamedOptionMessage(
-  argv: readonly string[],
-  options: readonly ToolOption[],
-): string | undefined {
+function renamedOptionMessage(argv: readonly string[], options: readonly ToolOption[]) {
   const names = new Set(options.map((o) => `--${o.name}`));
-  for (const arg of argv) {
-    const old = arg.split("=")[0];
+  for (const old of argv.map((arg) => arg.split("=")[0])) {
     const now = RENAMED.get(old);
     if (now !== undefined && names.has(now[0])) {
       return `${old}: use ${now.join(" or ")} (npm run takes ${old} for a setting of its own when it comes before --)`;
@@ -70,14 +62,6 @@ export interface NpmProcess {
   /** npm's environment at start-up; undefined when it cannot be read (no /proc). */
   initialEnv(): ReadonlyMap<string, string> | undefined;
   readFile(file: string): string | undefined;
-}
-
-export interface Swallowed {
-  /** As the user meant it: `--dry-run`, `--no-array`, `--outputs`. */
-  readonly flag: string;
-  readonly variable: string;
-  readonly value: string;
-  readonly option: ToolOption;
 }
 
 /** Keys an npmrc file sets (`key = value` lines), as npm names them (`dry-run`). */
@@ -100,19 +84,13 @@ function npmrcFiles(env: NodeJS.ProcessEnv): string[] {
   ].filter((f): f is string => f !== undefined && f !== "");
 }
 
-/** Whether `argv` holds `option` in any form commander reads. */
-function given(argv: readonly string[], option: ToolOption): boolean {
-  const forms = [`--${option.name}`, `--no-${option.name}`];
-  return argv.some((a) => forms.some((f) => a === f || a.startsWith(`${f}=`)));
-}
-
 /** The options `npm run` took for itself; `argv` is the tool's arguments. */
 export function swallowedOptions(
   options: readonly ToolOption[],
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
   npm: NpmProcess | undefined,
-): Swallowed[] {
+) {
   if (
     env.npm_lifecycle_event === undefined ||
     !["run", "run-script"].includes(env.npm_command ?? "")
@@ -123,7 +101,10 @@ export function swallowedOptions(
     const variable = `npm_config_${option.name.replace(/-/g, "_").toLowerCase()}`;
     const value = env[variable];
     const shows = option.takesValue ? value !== undefined : value === (option.negate ? "" : "true");
-    return shows && !given(argv, option) ? [{ option, variable, value: value ?? "" }] : [];
+    // Given in any form commander reads, it reached the tool.
+    const forms = [`--${option.name}`, `--no-${option.name}`];
+    const given = argv.some((a) => forms.some((f) => a === f || a.startsWith(`${f}=`)));
+    return shows && !given ? [{ option, variable, value: value ?? "" }] : [];
   });
   if (candidates.length === 0) {
     return [];
@@ -135,6 +116,7 @@ export function swallowedOptions(
     return [];
   }
   const fromFiles = new Set(npmrcFiles(env).flatMap((f) => [...npmrcKeys(npm?.readFile(f) ?? "")]));
+  // `flag` as the user meant it: `--dry-run`, `--no-array`, `--outputs`.
   return candidates
     .filter((c) => !inherited.has(c.variable) && !fromFiles.has(c.option.name))
     .map((c) => ({ ...c, flag: `--${c.option.negate ? "no-" : ""}${c.option.name}` }));
@@ -153,7 +135,7 @@ export function userArguments(argv: readonly string[], script: string | undefine
 
 /** The refusal: what npm took, and the command that passes it to the tool. */
 export function swallowedMessage(
-  swallowed: readonly Swallowed[],
+  swallowed: ReturnType<typeof swallowedOptions>,
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
 ): string {
@@ -214,13 +196,8 @@ export function procNpmProcess(): NpmProcess {
         }
         if (/^npm( |$)/.test(title) || /npm-cli\.js$/.test(title)) {
           const environ = readIfThere(`/proc/${pid}/environ`)?.split("\0");
-          return environ === undefined
-            ? undefined
-            : new Map(
-                environ
-                  .filter((e) => e.includes("="))
-                  .map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
-              );
+          const pairs = environ?.map((e) => /^([^=]*)=(.*)$/s.exec(e)).filter((m) => m !== null);
+          return pairs && new Map(pairs.map(([, k, v]) => [k, v]));
         }
         pid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       }

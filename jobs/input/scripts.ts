@@ -38,20 +38,16 @@ export function byScript(
     const at = [...(source?.path ?? []), "script"];
     const name = source !== undefined ? valueAt(source.doc.value, at) : undefined;
     const file = typeof name === "string" ? path.join(folder, name) : undefined;
-    if (
-      source !== undefined &&
-      file !== undefined &&
-      (path.basename(file) !== name ||
-        fs.statSync(file, { throwIfNoEntry: false })?.isFile() !== true)
-    ) {
+    const isFile = file !== undefined && fs.statSync(file, { throwIfNoEntry: false })?.isFile();
+    if (source !== undefined && file !== undefined && (path.basename(file) !== name || !isFile)) {
       const scripts = fs.readdirSync(folder).filter((f) => f.endsWith(".py"));
       const message =
         `${JSON.stringify(name)} is not a file directly under container/job/, whose scripts ` +
         `are ${scripts.sort().join(", ")}: name one of them, or add the file there`;
       problems.push(problemAt(source.doc, at, message));
-      continue;
+    } else {
+      groups.set(file, [...(groups.get(file) ?? []), item]);
     }
-    groups.set(file, [...(groups.get(file) ?? []), item]);
   }
   return { groups, problems };
 }

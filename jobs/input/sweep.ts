@@ -102,69 +102,53 @@ export function combineBlocks(blocks: readonly (readonly ParameterSet[])[]): Par
   );
 }
 
-type Header = { name: string; column: number }[];
-
-/** CSV/TSV rows (header row first): the sets, and each header's 1-based column on line 1. */
+/** CSV/TSV rows (header row first): the sets, and where each header is on line 1. */
 export function parseRows(
   file: string,
   text: string,
   delimiter: "," | "\t",
-): { sets: ParameterSet[]; header: Header; problems: Problem[] } {
-  const records = readRecords(file, text, delimiter);
-  if (!Array.isArray(records) || records.length === 0) {
-    const empty = {
-      file,
-      line: 1,
-      message: "empty file: expected a header row and at least one row",
-    };
-    return { sets: [], header: [], problems: [Array.isArray(records) ? empty : records] };
+): { sets: ParameterSet[]; keySources: Map<string, KeySource>; problems: Problem[] } {
+  const none = { sets: [], keySources: new Map() };
+  let records: string[][];
+  try {
+    const options = { delimiter, bom: true, skip_empty_lines: true, relax_quotes: false };
+    records = parseCsv(text, options) as string[][];
+  } catch (err) {
+    const e = err as Error & { lines?: number };
+    const message = `invalid ${delimiter === "," ? "CSV" : "TSV"}: ${e.message}`;
+    return { ...none, problems: [{ file, line: e.lines, message }] };
+  }
+  if (records.length === 0) {
+    const message = "empty file: expected a header row and at least one row";
+    return { ...none, problems: [{ file, line: 1, message }] };
   }
   const starts = fieldStarts(text.replace(/^\uFEFF/, ""), delimiter);
   const header = records[0].map((name, i) => ({ name, column: (starts[i] ?? 0) + 1 }));
-  const problems = headerProblems(file, header);
+  const problems: Problem[] = [];
+  // Header names must be non-empty, trimmed and unique.
+  const seen = new Set<string>();
+  header.forEach(({ name, column }, i) => {
+    const bad =
+      name.trim() === ""
+        ? `header column ${i + 1} is empty; name it`
+        : name !== name.trim()
+          ? `header "${name}" has surrounding spaces; remove them`
+          : seen.has(name)
+            ? `header "${name}" appears twice; rename one`
+            : undefined;
+    problems.push(...(bad !== undefined ? [{ file, line: 1, column, message: bad }] : []));
+    seen.add(name);
+  });
   if (records.length === 1 && problems.length === 0) {
     problems.push({ file, line: 2, message: "no rows under the header: nothing to run" });
   }
-  const sets: ParameterSet[] = records
-    .slice(1)
-    .map((row) => new Map(header.map((h, i) => [h.name, row[i] ?? ""])));
-  return { sets, header, problems };
-}
-
-function readRecords(file: string, text: string, delimiter: "," | "\t"): string[][] | Problem {
-  try {
-    return parseCsv(text, {
-      delimiter,
-      bom: true,
-      skip_empty_lines: true,
-      relax_quotes: false,
-    }) as string[][];
-  } catch (err) {
-    const e = err as Error & { lines?: number };
-    return {
-      file,
-      line: e.lines,
-      message: `invalid ${delimiter === "," ? "CSV" : "TSV"}: ${e.message}`,
-    };
-  }
-}
-
-/** Header names must be non-empty, trimmed and unique. */
-function headerProblems(file: string, header: Header): Problem[] {
-  const problems: Problem[] = [];
-  const seen = new Set<string>();
-  header.forEach((h, i) => {
-    const at = { file, line: 1, column: h.column };
-    if (h.name.trim() === "") {
-      problems.push({ ...at, message: `header column ${i + 1} is empty; name it` });
-    } else if (h.name !== h.name.trim()) {
-      problems.push({ ...at, message: `header "${h.name}" has surrounding spaces; remove them` });
-    } else if (seen.has(h.name)) {
-      problems.push({ ...at, message: `header "${h.name}" appears twice; rename one` });
-    }
-    seen.add(h.name);
-  });
-  return problems;
+  return {
+    sets: records.slice(1).map((row) => new Map(header.map((h, i) => [h.name, row[i] ?? ""]))),
+    keySources: new Map(
+      header.map(({ name, column }) => [name, (message) => ({ file, line: 1, column, message })]),
+    ),
+    problems,
+  };
 }
 
 /** 0-based start of each field on the first line, honouring quotes. */
@@ -184,6 +168,11 @@ function fieldStarts(text: string, delimiter: string): number[] {
   return starts;
 }
 
+/** A CSV/TSV file's rows, read with the delimiter its extension names. */
+function rowsOf(file: string, absolutePath: string, text: string) {
+  return parseRows(file, text, absolutePath.toLowerCase().endsWith(".tsv") ? "\t" : ",");
+}
+
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 const blockValues = z.array(scalar).min(1);
 const block = z.record(z.string(), blockValues);
@@ -194,54 +183,29 @@ const sweepSchema = z.strictObject({
   zip: block.optional(),
   rows: z.union([z.string(), z.array(z.record(z.string(), scalar)).min(1)]).optional(),
 });
+/** A sweep file being read: where it is, how to read the files it names, its problems. */
+type Reading = { doc: JsonDocument; dir: string; readFile: ReadFile; problems: Problem[] };
+
 const baseSchema = submitJobSchema.omit({ jobName: true, arrayProperties: true }).optional();
 
 /** A sweep from a bare CSV/TSV file: the job is named after the file, fields from the stack. */
 export function loadRowsSweep(file: string, absolutePath: string, text: string): SweepResult {
-  const rows = rowsFile(file, absolutePath, text);
+  const { sets, keySources, problems } = rowsOf(file, absolutePath, text);
   const jobName = defaultJobName(file);
-  const problems = [...rows.problems];
-  const nameProblem = checkJobName(jobName);
-  if (nameProblem !== undefined) {
-    problems.push({
-      file,
-      message: `${nameProblem} (taken from the file name); rename the file or use a sweep JSON file with "rows"`,
-    });
+  const bad = checkJobName(jobName);
+  if (bad !== undefined) {
+    const fix = 'rename the file or use a sweep JSON file with "rows"';
+    problems.push({ file, message: `${bad} (taken from the file name); ${fix}` });
   }
-  return loaded(problems, () => ({
-    kind: "sweep",
-    file,
-    jobName,
-    base: {},
-    sets: rows.sets,
-    consumedFiles: [absolutePath],
-    problemAt: (message) => ({ file, line: 1, column: 1, message }),
-    keySources: new Map(rows.sources),
-  }));
-}
-
-/** A CSV/TSV file's rows (`parseRows`), and where each header is, to locate its problems. */
-function rowsFile(shown: string, absolutePath: string, text: string) {
-  const rows = parseRows(shown, text, absolutePath.toLowerCase().endsWith(".tsv") ? "\t" : ",");
-  const sources = rows.header.map((h): [string, KeySource] => [
-    h.name,
-    (message) => ({ file: shown, line: 1, column: h.column, message }),
-  ]);
-  return { ...rows, sources };
-}
-
-/** The sweep, built only when nothing is wrong; else the problems. */
-function loaded(problems: Problem[], sweep: () => LoadedSweep): SweepResult {
-  return problems.length > 0 ? { problems } : { problems: [], sweep: sweep() };
-}
-
-/** A sweep's blocks as they are read: who declared each key, files read. */
-interface Expansion {
-  readonly doc: JsonDocument;
-  readonly dir: string;
-  readonly problems: Problem[];
-  readonly keySources: Map<string, KeySource>;
-  readonly consumedFiles: string[];
+  if (problems.length > 0) {
+    return { problems };
+  }
+  const problemAt = (message: string) => ({ file, line: 1, column: 1, message });
+  const consumedFiles = [absolutePath];
+  return {
+    problems,
+    sweep: { kind: "sweep", file, jobName, base: {}, sets, consumedFiles, keySources, problemAt },
+  };
 }
 
 /** Validates a sweep JSON document and expands it into parameter sets. */
@@ -255,37 +219,25 @@ export function loadSweep(
     return { problems };
   }
   const spec = sweepSchema.parse(doc.value);
-  const dir = path.dirname(absolutePath);
   const { jobName, problem } = fileJobName(doc, spec.jobName);
   problems.push(...(problem !== undefined ? [problem] : []));
-  const base = sweepBase(doc, spec.base, dir, readFile, problems);
-  const x: Expansion = { doc, dir, problems, keySources: new Map(), consumedFiles: [] };
-  const rows = typeof spec.rows === "string" ? fileRows(x, spec.rows, readFile) : inlineRows(x);
-  const blocks = [rows, spec.zip !== undefined ? zipSets(x) : undefined].filter(
-    (b) => b !== undefined,
-  );
+  const reading = { doc, dir: path.dirname(absolutePath), readFile, problems };
+  const base = sweepBase(reading, spec.base);
+  const { blocks, grid, keySources, consumedFiles } = readBlocks(reading, spec);
   // The grid is expanded last, only for a sweep within MAX_SWEEP_SETS.
-  const grid = spec.grid !== undefined ? readBlock(x, "grid") : new Map<string, Scalar[]>();
-  const expected = [
-    ...blocks.map((b) => b.length),
-    ...[...grid.values()].map((v) => v.length),
-  ].reduce((n, k) => n * k, 1);
+  const expected = [...blocks, ...grid.values()].reduce((n, b) => n * b.length, 1);
   if (expected > MAX_SWEEP_SETS) {
     const sets = formatNumber(expected);
     const limit = formatNumber(MAX_SWEEP_SETS);
     const message = `the sweep expands to ${sets} parameter sets; the limit per file is ${limit}`;
     problems.push(problemAt(doc, [], `${message}; split it into several sweep files`));
   }
-  return loaded(problems, () => ({
-    kind: "sweep",
-    file: doc.file,
-    jobName,
-    ...base,
-    sets: combineBlocks([...blocks, ...(grid.size > 0 ? [expandGrid(grid)] : [])]),
-    consumedFiles: x.consumedFiles,
-    keySources: x.keySources,
-    problemAt: (message) => problemAt(doc, [], message),
-  }));
+  if (problems.length > 0) {
+    return { problems };
+  }
+  const sets = combineBlocks([...blocks, ...(grid.size > 0 ? [expandGrid(grid)] : [])]);
+  const sweep = { kind: "sweep" as const, file: doc.file, jobName, ...base, sets, consumedFiles };
+  return { problems, sweep: { ...sweep, keySources, problemAt: (m) => problemAt(doc, [], m) } };
 }
 
 /**
@@ -294,35 +246,32 @@ export function loadSweep(
  * it has problems.
  */
 function sweepBase(
-  doc: JsonDocument,
+  { doc, dir, readFile, problems }: Reading,
   spec: unknown,
-  dir: string,
-  readFile: ReadFile,
-  problems: Problem[],
 ): { base: JobFileFields; baseAt: JsonPlace } {
-  const inline: JsonPlace = { doc, path: ["base"] };
-  let baseAt = inline;
-  if (typeof spec === "string") {
+  let baseAt: JsonPlace = { doc, path: ["base"] };
+  const fromFile = typeof spec === "string";
+  if (fromFile) {
     const text = readFile(path.resolve(dir, spec));
-    const parsed =
-      text === undefined
-        ? undefined
-        : parseJsonDocument(path.join(path.dirname(doc.file), spec), text);
-    if (parsed === undefined) {
+    if (text === undefined) {
       problems.push(problemAt(doc, ["base"], `file "${spec}" not found (looked in ${dir})`));
+      return { base: {}, baseAt };
     }
-    problems.push(...(parsed?.problems ?? []));
-    if (parsed?.doc === undefined) {
+    const parsed = parseJsonDocument(path.join(path.dirname(doc.file), spec), text);
+    problems.push(...parsed.problems);
+    if (parsed.doc === undefined) {
       return { base: {}, baseAt };
     }
     baseAt = { doc: parsed.doc, path: [] };
   }
   const raw = valueAt(baseAt.doc.value, baseAt.path);
   const isObject = raw !== null && typeof raw === "object" && !Array.isArray(raw);
-  const fromFile = baseAt === inline ? "" : " from the base job";
   const own = new Map([
-    ["jobName", fromFile === "" ? "put jobName at the top level of the sweep file" : undefined],
-    ["arrayProperties", `a sweep sets arrayProperties itself; remove it${fromFile}`],
+    ["jobName", fromFile ? undefined : "put jobName at the top level of the sweep file"],
+    [
+      "arrayProperties",
+      `a sweep sets arrayProperties itself; remove it${fromFile ? " from the base job" : ""}`,
+    ],
   ]);
   for (const [key, why] of own) {
     if (isObject && key in raw && why !== undefined) {
@@ -337,79 +286,65 @@ function sweepBase(
   return { base: (found.length === 0 ? baseSchema.parse(rest) : undefined) ?? {}, baseAt };
 }
 
-/** Records which block declares `key`; a key declared by two blocks is a problem. */
-function claim(x: Expansion, key: string, where: string, source: KeySource): void {
-  if (x.keySources.has(key)) {
-    x.problems.push(
-      source(`"${key}" is also set by another block of this sweep (${where}); keep one`),
-    );
-  } else {
-    x.keySources.set(key, source);
-  }
-}
-
-function fileRows(x: Expansion, file: string, readFile: ReadFile): ParameterSet[] | undefined {
-  const rowsPath = path.resolve(x.dir, file);
-  const rowsText = readFile(rowsPath);
-  if (!/\.(csv|tsv)$/i.test(rowsPath)) {
-    x.problems.push(problemAt(x.doc, ["rows"], `"${file}" must be a .csv or .tsv file`));
-    return undefined;
-  }
-  if (rowsText === undefined) {
-    x.problems.push(problemAt(x.doc, ["rows"], `file "${file}" not found (looked in ${x.dir})`));
-    return undefined;
-  }
-  const parsed = rowsFile(path.join(path.dirname(x.doc.file), file), rowsPath, rowsText);
-  x.problems.push(...parsed.problems);
-  x.consumedFiles.push(rowsPath);
-  parsed.sources.forEach(([name, source]) => claim(x, name, "rows", source));
-  return parsed.sets;
-}
-
-/** `rows` written inline as objects; each key is located at the first row that has it. */
-function inlineRows(x: Expansion): ParameterSet[] | undefined {
-  const { doc } = x;
-  const count = (doc.value as { rows?: unknown[] }).rows?.length;
-  if (count === undefined) {
-    return undefined;
-  }
-  const rows = Array.from({ length: count }, (_, i) =>
-    rawEntries<Scalar>(doc, ["rows", i], scalar, x.problems),
-  );
-  const sets: ParameterSet[] = rows.map((row) => new Map([...row].map(([k, v]) => [k, String(v)])));
-  rows.forEach((row, i) => {
-    for (const key of row.keys()) {
-      if (!x.keySources.has(key)) {
-        claim(x, key, "rows", (message) =>
-          problemAt(doc, ["rows", i, key], message, { key: true }),
-        );
-      }
+/**
+ * The sets of `rows` and `zip`, the `grid` unexpanded, which block declares each key (a key
+ * declared by two is a problem) and the CSV/TSV files read.
+ */
+function readBlocks({ doc, dir, readFile, problems }: Reading, spec: z.infer<typeof sweepSchema>) {
+  const keySources = new Map<string, KeySource>();
+  const consumedFiles: string[] = [];
+  const claim = (key: string, where: string, source: KeySource) => {
+    if (keySources.has(key)) {
+      problems.push(
+        source(`"${key}" is also set by another block of this sweep (${where}); keep one`),
+      );
+    } else {
+      keySources.set(key, source);
     }
-  });
-  return sets;
-}
-
-/** A `grid` or `zip` block's lists, each key claimed. */
-function readBlock(x: Expansion, name: "grid" | "zip"): Block {
-  const { doc } = x;
-  const block = rawEntries<readonly Scalar[]>(doc, [name], blockValues, x.problems);
-  for (const key of block.keys()) {
-    claim(x, key, name, (message) => problemAt(doc, [name, key], message, { key: true }));
+  };
+  const keyAt = (at: JsonPath) => (m: string) => problemAt(doc, at, m, { key: true });
+  const readBlock = (name: "grid" | "zip"): Block => {
+    const read = entries<readonly Scalar[]>(doc, [name], blockValues, problems);
+    read.forEach((_, key) => claim(key, name, keyAt([name, key])));
+    if (read.size === 0) {
+      problems.push(problemAt(doc, [name], `${name} is empty; add at least one variable`));
+    }
+    return read;
+  };
+  const blocks: ParameterSet[][] = [];
+  if (typeof spec.rows === "string") {
+    const rowsPath = path.resolve(dir, spec.rows);
+    const text = readFile(rowsPath);
+    if (!/\.(csv|tsv)$/i.test(rowsPath)) {
+      problems.push(problemAt(doc, ["rows"], `"${spec.rows}" must be a .csv or .tsv file`));
+    } else if (text === undefined) {
+      problems.push(problemAt(doc, ["rows"], `file "${spec.rows}" not found (looked in ${dir})`));
+    } else {
+      const rows = rowsOf(path.join(path.dirname(doc.file), spec.rows), rowsPath, text);
+      problems.push(...rows.problems);
+      consumedFiles.push(rowsPath);
+      rows.keySources.forEach((source, name) => claim(name, "rows", source));
+      blocks.push(rows.sets);
+    }
+  } else if (spec.rows !== undefined) {
+    // Each key is located at the first row that has it.
+    const rows = spec.rows.map((_, i) => entries<Scalar>(doc, ["rows", i], scalar, problems));
+    rows.forEach((row, i) =>
+      row.forEach((_, key) => keySources.has(key) || claim(key, "rows", keyAt(["rows", i, key]))),
+    );
+    blocks.push(rows.map((row) => new Map([...row].map(([k, v]) => [k, String(v)]))));
   }
-  if (block.size === 0) {
-    x.problems.push(problemAt(doc, [name], `${name} is empty; add at least one variable`));
+  if (spec.zip !== undefined) {
+    const zip = readBlock("zip");
+    if (new Set([...zip.values()].map((v) => v.length)).size > 1) {
+      const lengths = [...zip].map(([k, v]) => `${k}: ${v.length}`).join(", ");
+      const message = `zip lists must have the same length (${lengths})`;
+      problems.push(problemAt(doc, ["zip"], `${message}; use "grid" for every combination`));
+    }
+    blocks.push(expandZip(zip));
   }
-  return block;
-}
-
-function zipSets(x: Expansion): ParameterSet[] {
-  const zip = readBlock(x, "zip");
-  const lengths = [...zip].map(([k, v]) => `${k}: ${v.length}`);
-  if (new Set([...zip.values()].map((v) => v.length)).size > 1) {
-    const message = `zip lists must have the same length (${lengths.join(", ")})`;
-    x.problems.push(problemAt(x.doc, ["zip"], `${message}; use "grid" for every combination`));
-  }
-  return expandZip(zip);
+  const grid = spec.grid !== undefined ? readBlock("grid") : new Map<string, Scalar[]>();
+  return { blocks, grid, keySources, consumedFiles };
 }
 
 /**
@@ -417,12 +352,7 @@ function zipSets(x: Expansion): ParameterSet[] {
  * `schema`: zod's record output leaves out a key named `__proto__`, which a script may
  * still declare.
  */
-function rawEntries<T>(
-  doc: JsonDocument,
-  at: JsonPath,
-  schema: z.ZodType,
-  problems: Problem[],
-): Map<string, T> {
+function entries<T>(doc: JsonDocument, at: JsonPath, schema: z.ZodType, problems: Problem[]) {
   const out = new Map<string, T>();
   for (const [key, value] of Object.entries(valueAt(doc.value, at) as Record<string, unknown>)) {
     const found = schemaProblems(doc, schema, value, [...at, key]);
