@@ -296,8 +296,7 @@ function storageApi(client: S3Client) {
     },
     /**
      * PutObject with If-None-Match: * (`absent`) or If-Match, atomic in S3: "failed" when the
-     * condition does not hold (412, or 404 for a gone ETag), "conflict" when a concurrent write
-     * won (409: re-read, then retry).
+     * condition does not hold (412, or 404 for a gone ETag) or a concurrent write won (409).
      * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
      */
     async putIf(
@@ -305,17 +304,14 @@ function storageApi(client: S3Client) {
       key: string,
       text: string,
       condition: { readonly absent: true } | { readonly etag: string },
-    ): Promise<{ readonly etag: string } | "failed" | "conflict"> {
+    ): Promise<{ readonly etag: string } | "failed"> {
       const when = "absent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.etag };
       try {
         return { etag: (await put(bucket, key, text, "application/json", when)).ETag ?? "" };
       } catch (err) {
         const status = httpStatus(err);
-        if (status === 412 || (status === 404 && !("absent" in condition))) {
+        if (status === 412 || status === 409 || (status === 404 && "etag" in condition)) {
           return "failed";
-        }
-        if (status === 409) {
-          return "conflict";
         }
         throw err;
       }
@@ -368,34 +364,19 @@ function storageApi(client: S3Client) {
 
 function logsApi(client: CloudWatchLogsClient) {
   return {
-    /** One page of a group's events that match `filterPattern` within the time range. */
-    async filterLogEvents(args: FilterLogEventsCommandInput): Promise<{
-      readonly events: LogEvent[];
-      /** More to search: CloudWatch may return empty pages before the last one. */
-      readonly nextToken?: string;
-    }> {
+    /** One page of matching events; CloudWatch may return empty pages before the last one. */
+    async filterLogEvents(args: FilterLogEventsCommandInput) {
       const out = await client.send(new FilterLogEventsCommand(args));
-      return { events: out.events ?? [], ...definedOnly({ nextToken: out.nextToken }) };
+      return { events: out.events ?? [], nextToken: out.nextToken };
     },
-    async getLogEvents(args: {
-      logGroupName: string;
-      logStreamName: string;
-      nextToken?: string;
-    }): Promise<{
-      readonly events: LogEvent[];
-      readonly nextForwardToken?: string;
-      /** No such group or stream: CloudWatch makes a stream at its first line, so "no output yet". */
-      readonly missing?: true;
-    }> {
+    /** `missing`: no such group or stream (CloudWatch makes a stream at its first line). */
+    async getLogEvents(args: { logGroupName: string; logStreamName: string; nextToken?: string }) {
       try {
         const out = await client.send(new GetLogEventsCommand({ ...args, startFromHead: true }));
-        return {
-          events: out.events ?? [],
-          ...definedOnly({ nextForwardToken: out.nextForwardToken }),
-        };
+        return { events: out.events ?? [], nextForwardToken: out.nextForwardToken };
       } catch (err) {
         if (err instanceof Error && err.name === "ResourceNotFoundException") {
-          return { events: [], missing: true };
+          return { events: [], missing: true as const };
         }
         throw err;
       }

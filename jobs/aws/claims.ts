@@ -275,9 +275,8 @@ export class Claims {
 
   /**
    * Writes `claim` at `key` when there is none (no `etag`) or it is unchanged since `etag`;
-   * returns what the key holds then, `ours` when this write put it there. After a lost answer
-   * (or a 409 or 412 on a creation) the key is read: a claim that is `claim` is this write's.
-   * Undefined: the key vanished (deleted by hand) under an If-Match.
+   * returns what the key holds then (undefined: deleted by hand), `ours` when this write put it
+   * there. After a lost answer or a failed creation, a claim read back that is `claim` is ours.
    */
   async put(key: string, claim: Claim): Promise<Held>;
   async put(key: string, claim: Claim, etag: string | undefined): Promise<Held | undefined>;
@@ -296,14 +295,11 @@ export class Claims {
         return { claim, etag: put.etag, ours: true };
       }
       const now = await this.read(key);
-      if (now !== undefined) {
-        // After a 412 or 409 on an If-Match the write did not happen: a claim read back that
-        // is `claim` may be another taker's (two runs resending one token in one millisecond).
+      if (now !== undefined || etag !== undefined) {
+        // A failed If-Match did not write: a claim read back that is `claim` may be another
+        // taker's (two runs resending one token in one millisecond).
         const maybe = etag === undefined || put === "lost";
-        return { ...now, ours: maybe && sameClaim(now.claim, claim) };
-      }
-      if (etag !== undefined) {
-        return undefined;
+        return now && { ...now, ours: maybe && sameClaim(now.claim, claim) };
       }
       // Gone between the write and the read (deleted by hand): create it again, a few times.
       if (attempt >= MAX_CREATE_ATTEMPTS) {
