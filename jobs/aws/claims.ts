@@ -310,26 +310,4 @@ export class Claims {
       }
     }
   }
-
-  /**
-   * Sets `change` on the claim at `key` (as `seen`, else read) while it holds `token`, read
-   * again once if it changed meanwhile; false when it holds another token.
-   */
-  async update(
-    key: string,
-    token: string,
-    change: Pick<Claim, "job"> | Pick<Claim, "closed">,
-    seen?: ReadClaim,
-  ): Promise<boolean> {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const now = attempt === 0 && seen !== undefined ? seen : await this.read(key);
-      if (now === undefined || now.claim.intent.token !== token) {
-        return false;
-      }
-      if ((await this.put(key, { ...now.claim, ...change }, now.etag))?.ours === true) {
-        return true;
-      }
-    }
-    return false;
-  }
 }

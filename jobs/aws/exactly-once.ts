@@ -323,17 +323,20 @@ interface Claimed extends ReadClaim {
 
 /**
  * Creates the item's claim, or settles the one there: refused (another request), the next
- * generation (`--force`), adopted (it names a job, or its token's job is found), waited for
- * (open), or taken over with If-Match (closed, or open past the wait with no job).
+ * generation (`--force`), adopted (it names a job, or its token's job is found), read again
+ * after a pause (open, within the listing wait since it was made), or taken over with
+ * If-Match (closed, or open past the wait with no job carrying its token).
  */
 async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed | SendOutcome> {
   const s = item.submission;
+  const pause = poller(ctx);
   let send = item;
   let held: ReadClaim | undefined;
   let write = true;
+  let waitingFor: string | undefined; // The ETag of the open claim said to be waited for.
   for (;;) {
     const key = claimKey(s.jobName, send.generation);
-    if (write) {
+    if (write || held === undefined) {
       const intent = intentFor(send, ctx.run);
       const mine: Claim = { v: 1, intent, who: ctx.claims.who, at: intent.at };
       const put = await ctx.claims.put(key, mine, held?.etag);
@@ -346,8 +349,9 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed |
     if (held === undefined) {
       continue; // Deleted by hand under our If-Match: create it again.
     }
-    const { claim } = held;
+    const { claim, etag } = held;
     const theirs = { ...send, token: claim.intent.token };
+    const deadline = deadlineOf(claim.at, ctx.waitMs, ctx.timeoutMs);
     if (heldForOther(claim, s.hash)) {
       if (!ctx.force) {
         throw new ClaimRefusedError(refusal(s.jobName, claim, key, ctx));
@@ -364,15 +368,20 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed |
     } else if (claim.closed !== undefined) {
       // It made no job, so this submission takes its place with its own token.
       send = { ...item, generation: send.generation };
-    } else {
-      const waited = await waitForClaim(s.jobName, key, held, ctx);
-      if (waited === "interrupted") {
+    } else if (deadline > Date.now()) {
+      if (waitingFor !== etag) {
+        ctx.note(
+          `note: ${s.jobName}: ${claim.who} claimed it at ${claim.at} and has no job ID yet; ` +
+            `waiting up to ${Math.ceil((deadline - Date.now()) / 1000)} s for it`,
+        );
+        waitingFor = etag;
+      }
+      if (ctx.signal.aborted) {
         return { status: "interrupted" };
       }
-      if (waited !== "expired") {
-        [held, write] = [waited, waited === undefined];
-        continue;
-      }
+      await pause(deadline);
+      [held, write] = [await ctx.claims.read(key), false];
+    } else {
       // Even for our own token (a resend the lookup found absent): another run may have taken
       // the claim over and sent it since. The claim's own time starts the wait, which has
       // passed: one lookup decides.
@@ -390,45 +399,17 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed |
   }
 }
 
-/**
- * Polls another machine's open claim until it changes (what the key then holds) or the
- * listing wait since it was made passes.
- */
-async function waitForClaim(
-  jobName: string,
-  key: string,
-  seen: ReadClaim,
-  ctx: SendContext,
-): Promise<ReadClaim | undefined | "expired" | "interrupted"> {
-  const deadline = deadlineOf(seen.claim.at, ctx.waitMs, ctx.timeoutMs);
-  if (deadline > Date.now()) {
-    ctx.note(
-      `note: ${jobName}: ${seen.claim.who} claimed it at ${seen.claim.at} and has no job ID ` +
-        `yet; waiting up to ${Math.ceil((deadline - Date.now()) / 1000)} s for it`,
-    );
-  }
-  const pause = poller(ctx);
-  while (deadline > Date.now()) {
-    if (ctx.signal.aborted) {
-      return "interrupted";
-    }
-    await pause(deadline);
-    const now = await ctx.claims.read(key);
-    if (now?.etag !== seen.etag) {
-      return now;
-    }
-  }
-  return "expired";
-}
-
-/** Writes the job ID into the entry's claim; a failure only delays other machines. */
+/** Writes the job ID into the entry's claim. */
 async function answerClaim(ctx: SendContext, entry: LedgerEntry, seen?: ReadClaim): Promise<void> {
   const { jobId, jobArn, submittedAt } = entry;
   await updateClaim(ctx, entry, { job: definedOnly({ jobId, jobArn, submittedAt }) }, seen);
   await ctx.faults?.checkpoint?.("claim-answered", entry.jobName);
 }
 
-/** Sets `change` on the line's claim while it holds the line's token; a failure is a note. */
+/**
+ * Sets `change` on the line's claim (as `seen`, else read) while it holds the line's token,
+ * read again once if it changed meanwhile; a failure is a note: it only delays other machines.
+ */
 async function updateClaim(
   ctx: SendContext,
   line: { readonly jobName: string; readonly token?: string; readonly generation?: number },
@@ -441,9 +422,16 @@ async function updateClaim(
   const key = claimKey(line.jobName, line.generation);
   const where = `s3://${ctx.claims.bucket}/${key}`;
   try {
-    if (!(await ctx.claims.update(key, line.token, change, seen))) {
-      ctx.note(`note: ${line.jobName}: its claim ${where} is no longer this run's; left as it is`);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const now = attempt === 0 && seen !== undefined ? seen : await ctx.claims.read(key);
+      if (now?.claim.intent.token !== line.token) {
+        break;
+      }
+      if ((await ctx.claims.put(key, { ...now.claim, ...change }, now.etag))?.ours === true) {
+        return;
+      }
     }
+    ctx.note(`note: ${line.jobName}: its claim ${where} is no longer this run's; left as it is`);
   } catch (err) {
     ctx.note(
       `note: ${line.jobName}: could not update its claim ${where} (${describeError(err)}); ` +
