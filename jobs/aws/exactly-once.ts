@@ -358,13 +358,7 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed |
       }
       [send, held] = [{ ...item, generation: send.generation + 1 }, undefined];
     } else if (claim.job !== undefined) {
-      const { job } = claim;
-      ctx.note(
-        `note: ${s.jobName}: already sent as ${job.jobId} by ${claim.who} at ${job.submittedAt} ` +
-          `(claim s3://${ctx.claims.bucket}/${key}); recorded in this ledger, not sent again`,
-      );
-      const intent = intentFor(theirs, ctx.run);
-      return { status: "adopted", entry: recordJob(ctx, intent, job, job.submittedAt, "adopted") };
+      return adopt(theirs, key, { ...claim, job: claim.job }, ctx);
     } else if (claim.closed !== undefined) {
       // It made no job, so this submission takes its place with its own token.
       send = { ...item, generation: send.generation };
@@ -386,17 +380,32 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed |
       // the claim over and sent it since. The claim's own time starts the wait, which has
       // passed: one lookup decides.
       const r = await reconcile([intentFor(theirs, ctx.run, claim.at)], ctx);
-      if (r.recovered.length > 0 || r.undecided.length > 0) {
+      if (r.recovered.length + r.undecided.length > 0) {
         return r.recovered.length > 0
           ? { status: "adopted", entry: r.recovered[0] }
           : { status: "interrupted" };
       }
-      // Open past the wait and no job carries its token: sent again with that token. Taken
-      // with If-Match even when the token is ours: of two runs resending one token (two
-      // re-runs after crashes), one sends; the other finds the claim fresh and waits for it.
+      // No job carries its token: sent again with it. Taken with If-Match even when the token
+      // is ours: of two runs resending one token (two re-runs after crashes), one sends; the
+      // other finds the claim fresh and waits for it.
       send = theirs;
     }
   }
+}
+
+/** A claim that names its job: recorded in this ledger, not sent. */
+function adopt(
+  item: SendItem,
+  key: string,
+  { job, who }: Claim & Required<Pick<Claim, "job">>,
+  ctx: SendContext,
+): SendOutcome {
+  ctx.note(
+    `note: ${item.submission.jobName}: already sent as ${job.jobId} by ${who} at ` +
+      `${job.submittedAt} (claim s3://${ctx.claims.bucket}/${key}); recorded in this ledger, not sent again`,
+  );
+  const entry = recordJob(ctx, intentFor(item, ctx.run), job, job.submittedAt, "adopted");
+  return { status: "adopted", entry };
 }
 
 /** Writes the job ID into the entry's claim. */
