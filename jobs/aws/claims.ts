@@ -113,11 +113,6 @@ function claimKeys(listed: readonly RemoteObject[]) {
   });
 }
 
-/** The ledger entry of a claim's job. */
-function entryOfClaim({ intent, job }: Claim & Required<Pick<Claim, "job">>): LedgerEntry {
-  return entryOf(intent, job, job.submittedAt);
-}
-
 /**
  * Adds to `ledger` the jobs other machines sent (claims of generations it has no entry for),
  * oldest generation first so each name's latest stays latest; also the unreadable claims.
@@ -140,7 +135,7 @@ export async function recordClaimedJobs(
     if (typeof claim === "string") {
       unreadable.push(`s3://${bucket}/${k.key} (${claim})`);
     } else if (claim?.job !== undefined && !tokens.has(claim.intent.token)) {
-      ledger.append(entryOfClaim({ ...claim, job: claim.job }));
+      ledger.append(entryOf(claim.intent, claim.job, claim.job.submittedAt));
       added++;
     }
   });
@@ -243,7 +238,7 @@ export class Claims {
       // A `--force` of the name in this run takes the generation after it.
       this.generations.set(jobName, this.generations.get(jobName) ?? 0);
       if (claim.job !== undefined) {
-        ledger.append(entryOfClaim({ ...claim, job: claim.job }));
+        ledger.append(entryOf(claim.intent, claim.job, claim.job.submittedAt));
       }
     };
     await runAll(legacy, upload, READ_CONCURRENCY);
@@ -301,7 +296,7 @@ export class Claims {
         const maybe = etag === undefined || put === "lost";
         return now && { ...now, ours: maybe && sameClaim(now.claim, claim) };
       }
-      // Gone between the write and the read (deleted by hand): create it again, a few times.
+      // Not there after a lost or failed creation: create it again, a few times.
       if (attempt >= MAX_CREATE_ATTEMPTS) {
         throw new FatalError(
           `s3://${this.bucket}/${key} kept changing while jobs:submit created it ` +

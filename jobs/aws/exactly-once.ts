@@ -358,7 +358,7 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed |
       }
       [send, held] = [{ ...item, generation: send.generation + 1 }, undefined];
     } else if (claim.job !== undefined) {
-      return adopt(theirs, key, { ...claim, job: claim.job }, ctx);
+      return adopt(theirs, key, claim.who, claim.job, ctx);
     } else if (claim.closed !== undefined) {
       // It made no job, so this submission takes its place with its own token.
       send = { ...item, generation: send.generation };
@@ -397,7 +397,8 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed |
 function adopt(
   item: SendItem,
   key: string,
-  { job, who }: Claim & Required<Pick<Claim, "job">>,
+  who: string,
+  job: NonNullable<Claim["job"]>,
   ctx: SendContext,
 ): SendOutcome {
   ctx.note(
