@@ -158,13 +158,7 @@ export type EcsApi = ReturnType<typeof ecsApi>;
 export type AwsClients = ReturnType<typeof createAwsClients>;
 export type LogEvent = Pick<OutputLogEvent, "timestamp" | "message">;
 
-export interface RemoteObject {
-  readonly key: string;
-  readonly size: number;
-  readonly lastModified: Date;
-  /** The ETag without its quotes: the MD5 of the bytes for a one-part, non-KMS upload. */
-  readonly etag?: string;
-}
+export type RemoteObject = Awaited<ReturnType<StorageApi["listObjects"]>>[number];
 
 /**
  * Makes every attempt of `clients` (after the SDK's retry step) wait for the next free slot,
@@ -331,20 +325,21 @@ function storageApi(client: S3Client) {
         throw err;
       }
     },
-    /** Every object under `prefix` (all pages). */
-    async listObjects(bucket: string, prefix: string): Promise<RemoteObject[]> {
-      const all: RemoteObject[] = [];
-      for await (const page of paginateListObjectsV2(
-        { client },
-        { Bucket: bucket, Prefix: prefix },
-      )) {
-        for (const o of page.Contents ?? []) {
-          if (o.Key !== undefined) {
+    /**
+     * Every object under `prefix` (all pages), its ETag without quotes: the MD5 of the bytes
+     * for a one-part, non-KMS upload.
+     */
+    async listObjects(bucket: string, prefix: string) {
+      const query = { Bucket: bucket, Prefix: prefix };
+      const all = [];
+      for await (const page of paginateListObjectsV2({ client }, query)) {
+        for (const { Key, Size, LastModified, ETag } of page.Contents ?? []) {
+          if (Key !== undefined) {
             all.push({
-              key: o.Key,
-              size: o.Size ?? 0,
-              lastModified: o.LastModified ?? new Date(0),
-              ...definedOnly({ etag: o.ETag?.replace(/"/g, "") }),
+              key: Key,
+              size: Size ?? 0,
+              lastModified: LastModified ?? new Date(0),
+              ...definedOnly({ etag: ETag?.replace(/"/g, "") }),
             });
           }
         }
