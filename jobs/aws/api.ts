@@ -6,6 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { pipeline } from "stream/promises";
+import { setTimeout as delay } from "timers/promises";
 import type { Readable } from "stream";
 import {
   BatchClient,
@@ -34,6 +35,8 @@ import {
   CloudWatchLogsClient,
   FilterLogEventsCommand,
   GetLogEventsCommand,
+  type FilterLogEventsCommandInput,
+  type OutputLogEvent,
 } from "@aws-sdk/client-cloudwatch-logs";
 import { DescribeTasksCommand, ECSClient, type Task } from "@aws-sdk/client-ecs";
 import { StandardRetryStrategy } from "@smithy/core/retry";
@@ -148,134 +151,36 @@ export function submitFailure(err: unknown): "refused" | "unknown" {
   return answered4xx || notSent(err) || noCredentials ? "refused" : "unknown";
 }
 
-export interface BatchApi {
-  /** Retried by the SDK only after throttling (see SubmitRetryStrategy). */
-  submitJob(request: SubmitJobRequest): Promise<{ jobId: string; jobArn?: string }>;
-  /**
-   * Every job in `jobQueue` named exactly `jobName`, of any status (all pages). ListJobs'
-   * JOB_NAME filter is case-insensitive, so other casings are dropped here.
-   */
-  listJobsByName(jobQueue: string, jobName: string): Promise<JobSummary[]>;
-  /** Any number of IDs (calls of 100); unknown IDs are absent from the result. */
-  describeJobs(jobIds: readonly string[]): Promise<JobDetail[]>;
-  /** Children of an array job in `status` (all pages): without one, ListJobs lists RUNNING only. */
-  listArrayChildren(arrayJobId: string, status: JobStatus): Promise<JobSummary[]>;
-  /** Stops a job in any state (CancelJob silently leaves started jobs running). */
-  terminateJob(jobId: string, reason: string): Promise<void>;
-  /** One queue by name or ARN; undefined if Batch does not know it. */
-  describeJobQueue(queue: string): Promise<JobQueueDetail | undefined>;
-  /** Compute environments by name or ARN (at most 100; unknown ones are absent). */
-  describeComputeEnvironments(names: readonly string[]): Promise<ComputeEnvironmentDetail[]>;
-  /** The first 100 RUNNABLE jobs of a queue, and since when each holds its place. */
-  getJobQueueSnapshot(queue: string): Promise<FrontOfQueueDetail>;
-}
+export type BatchApi = ReturnType<typeof batchApi>;
+export type StorageApi = ReturnType<typeof storageApi>;
+export type LogsApi = ReturnType<typeof logsApi>;
+export type EcsApi = ReturnType<typeof ecsApi>;
+export type AwsClients = ReturnType<typeof createAwsClients>;
+export type LogEvent = Pick<OutputLogEvent, "timestamp" | "message">;
 
-export interface RemoteObject {
-  readonly key: string;
-  readonly size: number;
-  readonly lastModified: Date;
-  /** The ETag without its quotes: the MD5 of the bytes for a one-part, non-KMS upload. */
-  readonly etag?: string;
-}
-
-export interface StorageApi {
-  putObject(bucket: string, key: string, body: string, contentType: string): Promise<void>;
-  /**
-   * PutObject with If-None-Match: * (`absent`) or If-Match, atomic in S3: "failed" when the
-   * condition does not hold (412, or 404 for a gone ETag), "conflict" when a concurrent write
-   * won (409: re-read, then retry).
-   * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
-   */
-  putIf(
-    bucket: string,
-    key: string,
-    body: string,
-    condition: { readonly absent: true } | { readonly etag: string },
-  ): Promise<{ readonly etag: string } | "failed" | "conflict">;
-  /** A small object's text and ETag; undefined when there is no such key. */
-  getWithEtag(bucket: string, key: string): Promise<{ text: string; etag: string } | undefined>;
-  /** Every object under `prefix` (all pages). */
-  listObjects(bucket: string, prefix: string): Promise<RemoteObject[]>;
-  /** Streams an object into `file` (created or truncated); the caller renames it in place. */
-  download(bucket: string, key: string, file: string): Promise<void>;
-  /** A small object's body as UTF-8 text (a manifest, a metrics.json). */
-  getText(bucket: string, key: string): Promise<string>;
-}
-
-export interface LogEvent {
-  readonly timestamp?: number;
-  readonly message?: string;
-}
-
-export interface LogsApi {
-  getLogEvents(args: { logGroupName: string; logStreamName: string; nextToken?: string }): Promise<{
-    readonly events: LogEvent[];
-    readonly nextForwardToken?: string;
-    /** No such group or stream: CloudWatch makes a stream at its first line, so "no output yet". */
-    readonly missing?: true;
-  }>;
-  /** One page of a group's events that match `filterPattern` within the time range. */
-  filterLogEvents(args: {
-    logGroupName: string;
-    filterPattern: string;
-    startTime: number;
-    endTime: number;
-    nextToken?: string;
-  }): Promise<{
-    readonly events: LogEvent[];
-    /** More to search: CloudWatch may return empty pages before the last one. */
-    readonly nextToken?: string;
-  }>;
-}
-
-export interface EcsApi {
-  /**
-   * Tasks of one cluster, any number (calls of 100), and the ARNs ECS does not know: it forgets
-   * a task about an hour after it stopped and then lists it under `failures` as MISSING.
-   * @see https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html
-   * @see https://docs.aws.amazon.com/AmazonECS/latest/developerguide/api_failures_messages.html
-   */
-  describeTasks(
-    cluster: string,
-    taskArns: readonly string[],
-  ): Promise<{ readonly tasks: Task[]; readonly missing: string[] }>;
-}
-
-export interface AwsClients {
-  readonly batch: BatchApi;
-  readonly storage: StorageApi;
-  readonly logs: LogsApi;
-  readonly ecs: EcsApi;
-  /** Closes sockets so the process can exit. */
-  destroy(): void;
-}
+export type RemoteObject = Awaited<ReturnType<StorageApi["listObjects"]>>[number];
 
 /**
- * Adds to `client` a wait before each attempt, so that the attempts of every client given
- * the same `slot` go out one per slot, in the order they were asked for.
+ * Makes every attempt of `clients` (after the SDK's retry step) wait for the next free slot,
+ * `1 / callsPerSecond` apart, in the order they were asked for.
  */
-function paced(client: BatchClient, slot: () => Promise<void>): BatchClient {
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      await slot();
-      return next(args);
-    },
-    // After the retry middleware (priority high): every attempt waits for its slot.
-    { step: "finalizeRequest", priority: "low", name: "batchpyPace" },
-  );
-  return client;
-}
-
-/** Slots `1 / callsPerSecond` apart: each caller waits for the next free one. */
-function pace(callsPerSecond: number): () => Promise<void> {
+function pace(callsPerSecond: number, ...clients: BatchClient[]): void {
   const gapMs = 1000 / callsPerSecond;
   let free = 0;
-  return () => {
-    const now = Date.now();
-    const at = Math.max(now, free);
-    free = at + gapMs;
-    return at > now ? new Promise((resolve) => setTimeout(resolve, at - now)) : Promise.resolve();
-  };
+  for (const client of clients) {
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const now = Date.now();
+        const at = Math.max(now, free);
+        free = at + gapMs;
+        if (at > now) {
+          await delay(at - now);
+        }
+        return next(args);
+      },
+      { step: "finalizeRequest", priority: "low", name: "batchpyPace" },
+    );
+  }
 }
 
 function unexpected(operation: string, response: unknown): Error {
@@ -309,7 +214,7 @@ async function inCalls<T, R>(
 }
 
 /** `submitClient` is the client whose retries cannot duplicate a job. */
-function batchApi(client: BatchClient, submitClient: BatchClient): BatchApi {
+function batchApi(client: BatchClient, submitClient: BatchClient) {
   const describePage = async (jobs: string[]): Promise<JobDetail[]> => {
     const out = await client.send(new DescribeJobsCommand({ jobs }));
     if (!Array.isArray(out.jobs)) {
@@ -318,16 +223,22 @@ function batchApi(client: BatchClient, submitClient: BatchClient): BatchApi {
     return out.jobs;
   };
   return {
-    async submitJob(request) {
+    /** Retried by the SDK only after throttling (see SubmitRetryStrategy). */
+    async submitJob(request: SubmitJobRequest): Promise<{ jobId: string; jobArn?: string }> {
       const out = await submitClient.send(new SubmitJobCommand(request));
       if (typeof out.jobId !== "string" || out.jobId === "") {
         throw unexpected("SubmitJob", out);
       }
       return { jobId: out.jobId, ...definedOnly({ jobArn: out.jobArn }) };
     },
-    describeJobs: async (jobIds) =>
+    /** Any number of IDs (calls of 100); unknown IDs are absent from the result. */
+    describeJobs: async (jobIds: readonly string[]) =>
       (await inCalls(jobIds, DESCRIBE_BATCH, DESCRIBE_CONCURRENCY, describePage)).flat(),
-    listJobsByName: async (jobQueue, jobName) =>
+    /**
+     * Every job in `jobQueue` named exactly `jobName`, of any status (all pages). ListJobs'
+     * JOB_NAME filter is case-insensitive, so other casings are dropped here.
+     */
+    listJobsByName: async (jobQueue: string, jobName: string) =>
       (
         await listAllJobs(client, {
           jobQueue,
@@ -336,64 +247,77 @@ function batchApi(client: BatchClient, submitClient: BatchClient): BatchApi {
           maxResults: FILTERED_PAGE_SIZE,
         })
       ).filter((j) => j.jobName === jobName),
-    listArrayChildren: (arrayJobId, status) =>
+    /** Children of an array job in `status` (all pages): without one, ListJobs lists RUNNING only. */
+    listArrayChildren: (arrayJobId: string, status: JobStatus) =>
       listAllJobs(client, { arrayJobId, jobStatus: status, maxResults: LIST_PAGE_SIZE }),
-    async terminateJob(jobId, reason) {
+    /** Stops a job in any state (CancelJob silently leaves started jobs running). */
+    async terminateJob(jobId: string, reason: string): Promise<void> {
       await client.send(new TerminateJobCommand({ jobId, reason }));
     },
-    async describeJobQueue(queue) {
-      const out = await client.send(new DescribeJobQueuesCommand({ jobQueues: [queue] }));
-      return out.jobQueues?.[0];
-    },
-    async describeComputeEnvironments(names) {
-      const computeEnvironments = [...names];
-      const out = await client.send(
-        new DescribeComputeEnvironmentsCommand({ computeEnvironments }),
-      );
-      return out.computeEnvironments ?? [];
-    },
-    async getJobQueueSnapshot(jobQueue) {
-      const out = await client.send(new GetJobQueueSnapshotCommand({ jobQueue }));
-      return out.frontOfQueue ?? {};
-    },
+    /** One queue by name or ARN; undefined if Batch does not know it. */
+    describeJobQueue: async (queue: string): Promise<JobQueueDetail | undefined> =>
+      (await client.send(new DescribeJobQueuesCommand({ jobQueues: [queue] }))).jobQueues?.[0],
+    /** Compute environments by name or ARN (at most 100; unknown ones are absent). */
+    describeComputeEnvironments: async (names: readonly string[]) =>
+      (
+        await client.send(
+          new DescribeComputeEnvironmentsCommand({ computeEnvironments: [...names] }),
+        )
+      ).computeEnvironments ?? [],
+    /** The first 100 RUNNABLE jobs of a queue, and since when each holds its place. */
+    getJobQueueSnapshot: async (jobQueue: string): Promise<FrontOfQueueDetail> =>
+      (await client.send(new GetJobQueueSnapshotCommand({ jobQueue }))).frontOfQueue ?? {},
   };
 }
 
-function storageApi(client: S3Client): StorageApi {
-  const get = async (bucket: string, key: string) => {
+function storageApi(client: S3Client) {
+  const put = (bucket: string, key: string, text: string, type: string, when = {}) =>
+    client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: text, ContentType: type, ...when }),
+    );
+  const body = async (bucket: string, key: string) => {
     const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     if (out.Body === undefined) {
       throw unexpected("GetObject", out);
     }
     return { body: out.Body, etag: out.ETag ?? "" };
   };
-  const body = async (bucket: string, key: string) => (await get(bucket, key)).body;
+  const getText = async (bucket: string, key: string): Promise<string> =>
+    (await body(bucket, key)).body.transformToString("utf-8");
   return {
-    async putObject(bucket, key, text, contentType) {
-      const object = { Bucket: bucket, Key: key, Body: text, ContentType: contentType };
-      await client.send(new PutObjectCommand(object));
+    async putObject(bucket: string, key: string, text: string, type: string): Promise<void> {
+      await put(bucket, key, text, type);
     },
-    async putIf(bucket, key, text, condition) {
-      const object = { Bucket: bucket, Key: key, Body: text, ContentType: "application/json" };
+    /**
+     * PutObject with If-None-Match: * (`absent`) or If-Match, atomic in S3: "failed" when the
+     * condition does not hold (412, or 404 for a gone ETag) or a concurrent write won (409).
+     * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
+     */
+    async putIf(
+      bucket: string,
+      key: string,
+      text: string,
+      condition: { readonly absent: true } | { readonly etag: string },
+    ): Promise<{ readonly etag: string } | "failed"> {
       const when = "absent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.etag };
       try {
-        const out = await client.send(new PutObjectCommand({ ...object, ...when }));
-        return { etag: out.ETag ?? "" };
+        return { etag: (await put(bucket, key, text, "application/json", when)).ETag ?? "" };
       } catch (err) {
         const status = httpStatus(err);
-        if (status === 412 || (status === 404 && !("absent" in condition))) {
+        if (status === 412 || status === 409 || (status === 404 && "etag" in condition)) {
           return "failed";
-        }
-        if (status === 409) {
-          return "conflict";
         }
         throw err;
       }
     },
-    async getWithEtag(bucket, key) {
+    /** A small object's text and ETag; undefined when there is no such key. */
+    async getWithEtag(
+      bucket: string,
+      key: string,
+    ): Promise<{ text: string; etag: string } | undefined> {
       try {
-        const { body: b, etag } = await get(bucket, key);
-        return { text: await b.transformToString("utf-8"), etag };
+        const got = await body(bucket, key);
+        return { text: await got.body.transformToString("utf-8"), etag: got.etag };
       } catch (err) {
         if (err instanceof Error && err.name === "NoSuchKey") {
           return undefined;
@@ -401,48 +325,53 @@ function storageApi(client: S3Client): StorageApi {
         throw err;
       }
     },
-    async listObjects(bucket, prefix) {
-      const all: RemoteObject[] = [];
+    /**
+     * Every object under `prefix` (all pages), its ETag without quotes: the MD5 of the bytes
+     * for a one-part, non-KMS upload.
+     */
+    async listObjects(bucket: string, prefix: string) {
       const query = { Bucket: bucket, Prefix: prefix };
+      const all = [];
       for await (const page of paginateListObjectsV2({ client }, query)) {
-        for (const o of page.Contents ?? []) {
-          if (o.Key !== undefined) {
+        for (const { Key, Size, LastModified, ETag } of page.Contents ?? []) {
+          if (Key !== undefined) {
             all.push({
-              key: o.Key,
-              size: o.Size ?? 0,
-              lastModified: o.LastModified ?? new Date(0),
-              ...definedOnly({ etag: o.ETag?.replace(/"/g, "") }),
+              key: Key,
+              size: Size ?? 0,
+              lastModified: LastModified ?? new Date(0),
+              ...definedOnly({ etag: ETag?.replace(/"/g, "") }),
             });
           }
         }
       }
       return all;
     },
-    async download(bucket, key, file) {
-      const stream = await body(bucket, key);
+    /** Streams an object into `file` (created or truncated); the caller renames it in place. */
+    async download(bucket: string, key: string, file: string): Promise<void> {
+      const stream = (await body(bucket, key)).body;
       await fs.promises.mkdir(path.dirname(file), { recursive: true });
       await pipeline(stream as Readable, fs.createWriteStream(file));
     },
-    getText: async (bucket, key) => (await body(bucket, key)).transformToString("utf-8"),
+    /** A small object's body as UTF-8 text (a manifest, a metrics.json). */
+    getText,
   };
 }
 
-function logsApi(client: CloudWatchLogsClient): LogsApi {
+function logsApi(client: CloudWatchLogsClient) {
   return {
-    async filterLogEvents(args) {
+    /** One page of matching events; CloudWatch may return empty pages before the last one. */
+    async filterLogEvents(args: FilterLogEventsCommandInput) {
       const out = await client.send(new FilterLogEventsCommand(args));
-      return { events: out.events ?? [], ...definedOnly({ nextToken: out.nextToken }) };
+      return { events: out.events ?? [], nextToken: out.nextToken };
     },
-    async getLogEvents(args) {
+    /** `missing`: no such group or stream (CloudWatch makes a stream at its first line). */
+    async getLogEvents(args: { logGroupName: string; logStreamName: string; nextToken?: string }) {
       try {
         const out = await client.send(new GetLogEventsCommand({ ...args, startFromHead: true }));
-        return {
-          events: out.events ?? [],
-          ...definedOnly({ nextForwardToken: out.nextForwardToken }),
-        };
+        return { events: out.events ?? [], nextForwardToken: out.nextForwardToken };
       } catch (err) {
         if (err instanceof Error && err.name === "ResourceNotFoundException") {
-          return { events: [], missing: true };
+          return { events: [], missing: true as const };
         }
         throw err;
       }
@@ -454,9 +383,18 @@ function logsApi(client: CloudWatchLogsClient): LogsApi {
 const TASKS_PER_CALL = 100;
 const TASK_CALLS_IN_FLIGHT = 4;
 
-function ecsApi(client: ECSClient): EcsApi {
+function ecsApi(client: ECSClient) {
   return {
-    async describeTasks(cluster, taskArns) {
+    /**
+     * Tasks of one cluster, any number (calls of 100), and the ARNs ECS does not know: it forgets
+     * a task about an hour after it stopped and then lists it under `failures` as MISSING.
+     * @see https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html
+     * @see https://docs.aws.amazon.com/AmazonECS/latest/developerguide/api_failures_messages.html
+     */
+    async describeTasks(
+      cluster: string,
+      taskArns: readonly string[],
+    ): Promise<{ readonly tasks: Task[]; readonly missing: string[] }> {
       const read = await inCalls(taskArns, TASKS_PER_CALL, TASK_CALLS_IN_FLIGHT, (tasks) =>
         client.send(new DescribeTasksCommand({ cluster, tasks })),
       );
@@ -473,34 +411,31 @@ function ecsApi(client: ECSClient): EcsApi {
 /** No client connects before its first call. */
 export function createAwsClients(
   opts: {
-    readonly region?: string;
+    readonly region?: string | undefined;
     readonly env?: NodeJS.ProcessEnv;
     /** @default SUBMIT_TIMEOUT_MS */
-    readonly submitTimeoutMs?: number;
+    readonly submitTimeoutMs?: number | undefined;
     /** @default BATCH_CALLS_PER_SECOND */
     readonly batchCallsPerSecond?: number;
   } = {},
-): AwsClients {
+) {
   const env = opts.env ?? process.env;
   const common = {
     ...definedOnly({ region: opts.region }),
     retryMode: "adaptive",
     maxAttempts: MAX_ATTEMPTS,
   };
-  const slot = pace(opts.batchCallsPerSecond ?? BATCH_CALLS_PER_SECOND);
-  const batch = paced(new BatchClient(common), slot);
-  const submitter = paced(
-    new BatchClient({
-      ...common,
-      retryStrategy: new SubmitRetryStrategy(MAX_ATTEMPTS),
-      requestHandler: {
-        requestTimeout: opts.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
-        throwOnRequestTimeout: true,
-        connectionTimeout: CONNECT_TIMEOUT_MS,
-      },
-    }),
-    slot,
-  );
+  const batch = new BatchClient(common);
+  const submitter = new BatchClient({
+    ...common,
+    retryStrategy: new SubmitRetryStrategy(MAX_ATTEMPTS),
+    requestHandler: {
+      requestTimeout: opts.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
+      throwOnRequestTimeout: true,
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+    },
+  });
+  pace(opts.batchCallsPerSecond ?? BATCH_CALLS_PER_SECOND, batch, submitter);
   // S3-compatible endpoints (MinIO, LocalStack, s3rver) serve buckets by path, not by
   // virtual host; real S3 keeps the SDK's default.
   const forcePathStyle = Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
@@ -512,6 +447,7 @@ export function createAwsClients(
     storage: storageApi(s3),
     logs: logsApi(logs),
     ecs: ecsApi(ecs),
+    /** Closes sockets so the process can exit. */
     destroy: () => [batch, submitter, s3, logs, ecs].forEach((c) => c.destroy()),
   };
 }

@@ -2,7 +2,7 @@
  * Claims: one object per logical submission under the stack bucket's STATE_PREFIX (which jobs
  * cannot touch), `claims/<job name>/<generation>.json`, each `--force` the next generation.
  * Created with `If-None-Match: *` before SubmitJob, so of two machines sending one name, one
- * sends and the other adopts its job; the job ID is written with `If-Match` on the ETag.
+ * sends and the other adopts its job; later changes are written with `If-Match` on the ETag.
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
  */
 import * as os from "os";
@@ -26,25 +26,6 @@ const MAX_CREATE_ATTEMPTS = 5;
 
 /** Written and read once per run, before anything is sent: proves both permissions. */
 const PROBE_KEY = `${STATE_PREFIX}access-check.json`;
-
-export type ClaimedJob = Pick<LedgerEntry, "jobId" | "jobArn" | "submittedAt">;
-
-export interface Claim {
-  readonly v: 1;
-  readonly intent: IntentLine;
-  /** `user@host` of the machine that made the claim (or took it over). */
-  readonly who: string;
-  /** ISO time it was made or taken over: the listing wait runs from here. */
-  readonly at: string;
-  readonly job?: ClaimedJob;
-  /** Why the submission created no job (AWS refused it): anyone may take the claim over. */
-  readonly closed?: string;
-}
-
-export interface ReadClaim {
-  readonly claim: Claim;
-  readonly etag: string;
-}
 
 export function claimKey(jobName: string, generation: number): string {
   return `${CLAIMS}${jobName}/${generation}.json`;
@@ -87,11 +68,31 @@ const claimSchema = z.object({
     jobQueue: plain,
     at: plain,
   }),
+  /** `user@host` of the machine that made the claim (or took it over). */
   who: plain,
+  /** ISO time it was made or taken over: the listing wait runs from here. */
   at: plain,
   job: z.object({ jobId: plain, jobArn: plain.optional(), submittedAt: plain }).optional(),
+  /** Why the submission created no job (AWS refused it): anyone may take the claim over. */
   closed: plain.optional(),
 });
+
+export type Claim = z.infer<typeof claimSchema>;
+
+export interface ReadClaim {
+  readonly claim: Claim;
+  readonly etag: string;
+}
+
+/** What a claim's key holds after a write: `ours` when this write put it there. */
+interface Held extends ReadClaim {
+  readonly ours: boolean;
+}
+
+/** Whether `a` and `b` are one making of a claim (answering or closing it keeps it the same). */
+export function sameClaim(a: Claim, b: Claim): boolean {
+  return a.at === b.at && a.intent.token === b.intent.token && a.intent.run === b.intent.run;
+}
 
 /** The claim in `text` stored under `name`, or the first wrong field (not its hostile value). */
 function parseClaim(text: string, name: string): Claim | string {
@@ -101,13 +102,11 @@ function parseClaim(text: string, name: string): Claim | string {
     return `${issue.path.join(".") || "the object"}: ${issue.message}`;
   }
   return parsed.data.intent.jobName === name
-    ? (parsed.data as Claim)
+    ? parsed.data
     : "intent.jobName: is not the job name of its key";
 }
 
-function claimKeys(
-  listed: readonly RemoteObject[],
-): { key: string; jobName: string; generation: number }[] {
+function claimKeys(listed: readonly RemoteObject[]) {
   return listed.flatMap(({ key }) => {
     const m = /^([^/]+)\/(\d+)\.json$/.exec(key.slice(CLAIMS.length));
     return m === null ? [] : [{ key, jobName: m[1], generation: Number(m[2]) }];
@@ -125,50 +124,43 @@ export async function recordClaimedJobs(
 ): Promise<{ added: number; unreadable: string[] }> {
   const known = new Set(ledger.entries.map((e) => `${e.jobName}/${e.generation}`));
   const tokens = new Set(ledger.entries.map((e) => e.token));
-  const keys = claimKeys(await storage.listObjects(bucket, CLAIMS)).filter(
-    (k) => !known.has(`${k.jobName}/${k.generation}`),
-  );
+  const keys = claimKeys(await storage.listObjects(bucket, CLAIMS))
+    .filter((k) => !known.has(`${k.jobName}/${k.generation}`))
+    .sort((a, b) => a.generation - b.generation);
   const read = await runAll(keys, (k) => storage.getWithEtag(bucket, k.key), READ_CONCURRENCY);
   const unreadable: string[] = [];
-  const found = keys
-    .flatMap((k, i) => {
-      const claim = read[i] && parseClaim(read[i].text, k.jobName);
-      if (typeof claim === "string") {
-        unreadable.push(`s3://${bucket}/${k.key} (${claim})`);
-      }
-      return typeof claim === "object" && claim.job !== undefined && !tokens.has(claim.intent.token)
-        ? [{ k, claim }]
-        : [];
-    })
-    .sort((a, b) => a.k.generation - b.k.generation);
-  for (const { claim } of found) {
-    const job = claim.job as ClaimedJob;
-    ledger.append(entryOf(claim.intent, job, job.submittedAt));
-  }
-  return { added: found.length, unreadable };
-}
-
-function denied(bucket: string, action: string, err: unknown): FatalError {
-  const resource =
-    action === "s3:ListBucket"
-      ? `arn:aws:s3:::${bucket} (prefix ${STATE_PREFIX})`
-      : `arn:aws:s3:::${bucket}/${STATE_PREFIX}*`;
-  return new FatalError(
-    `${action} on ${resource} was refused (${describeError(err)}): jobs:submit keeps the ` +
-      `stack's submission claims there so that every machine sends each job once; grant ` +
-      `${action} on ${resource} (docs/jobs.md, "Permissions to submit"); nothing was submitted`,
-  );
+  let added = 0;
+  keys.forEach((k, i) => {
+    const claim = read[i] && parseClaim(read[i].text, k.jobName);
+    if (typeof claim === "string") {
+      unreadable.push(`s3://${bucket}/${k.key} (${claim})`);
+    } else if (claim?.job !== undefined && !tokens.has(claim.intent.token)) {
+      ledger.append(entryOf(claim.intent, claim.job, claim.job.submittedAt));
+      added++;
+    }
+  });
+  return { added, unreadable };
 }
 
 /** Rethrows a 403 as the permission to grant, anything else as it is. */
 function permission(bucket: string, action: string): (err: unknown) => never {
   return (err) => {
-    throw httpStatus(err) === 403 ? denied(bucket, action, err) : err;
+    if (httpStatus(err) !== 403) {
+      throw err;
+    }
+    const resource =
+      action === "s3:ListBucket"
+        ? `arn:aws:s3:::${bucket} (prefix ${STATE_PREFIX})`
+        : `arn:aws:s3:::${bucket}/${STATE_PREFIX}*`;
+    throw new FatalError(
+      `${action} on ${resource} was refused (${describeError(err)}): jobs:submit keeps the ` +
+        `stack's submission claims there so that every machine sends each job once; grant ` +
+        `${action} on ${resource} (docs/jobs.md, "Permissions to submit"); nothing was submitted`,
+    );
   };
 }
 
 export class Claims {
-  private readonly seen = new Map<string, ReadClaim>();
   /** Writes no send waits for (job IDs into claims); the run awaits them before it ends. */
   private readonly pending = new Set<Promise<void>>();
 
@@ -231,23 +223,22 @@ export class Claims {
         type: "intent",
       };
       const job = definedOnly({ jobId, jobArn, submittedAt });
-      const claim: Claim = { v: 1, intent, who: this.who, at: submittedAt, job };
       const key = claimKey(jobName, 0);
-      const got =
-        (this.generations.has(jobName) ? await this.read(key) : undefined) ??
-        (await this.create(key, claim));
-      const stands = "created" in got ? claim : got.claim;
-      if (stands.job?.jobId !== jobId) {
+      const mine: Claim = { v: 1, intent, who: this.who, at: submittedAt, job };
+      const got = this.generations.has(jobName) ? await this.read(key) : undefined;
+      const { claim, ours } =
+        got !== undefined ? { ...got, ours: false } : await this.put(key, mine);
+      if (claim.job?.jobId !== jobId) {
         out.conflicts.push(
-          `${jobName}: this ledger has ${jobId}, the stack's claim (${stands.who}, ` +
-            `${stands.at}) has ${stands.job?.jobId ?? "no job"}; the claim stands`,
+          `${jobName}: this ledger has ${jobId}, the stack's claim (${claim.who}, ` +
+            `${claim.at}) has ${claim.job?.jobId ?? "no job"}; the claim stands`,
         );
       }
-      out.uploaded += "created" in got ? 1 : 0;
+      out.uploaded += ours ? 1 : 0;
       // A `--force` of the name in this run takes the generation after it.
       this.generations.set(jobName, this.generations.get(jobName) ?? 0);
-      if (stands.job !== undefined) {
-        ledger.append(entryOf(stands.intent, stands.job, stands.job.submittedAt));
+      if (claim.job !== undefined) {
+        ledger.append(entryOf(claim.intent, claim.job, claim.job.submittedAt));
       }
     };
     await runAll(legacy, upload, READ_CONCURRENCY);
@@ -274,92 +265,44 @@ export class Claims {
           "name may then be sent again) or restore it; nothing was sent under its name",
       );
     }
-    const read = { claim, etag: got.etag };
-    this.seen.set(key, read);
-    return read;
+    return { claim, etag: got.etag };
   }
 
   /**
-   * Creates the claim at `key`, or returns the one that exists. After a 409 or a lost answer
-   * the key is read: a claim holding `claim`'s token and time is this call's own.
+   * Writes `claim` at `key` when there is none (no `etag`) or it is unchanged since `etag`;
+   * returns what the key holds then (undefined: deleted by hand), `ours` when this write put it
+   * there. After a lost answer or a failed creation, a claim read back that is `claim` is ours.
    */
-  async create(key: string, claim: Claim): Promise<{ created: true } | ReadClaim> {
+  async put(key: string, claim: Claim): Promise<Held>;
+  async put(key: string, claim: Claim, etag: string | undefined): Promise<Held | undefined>;
+  async put(key: string, claim: Claim, etag?: string): Promise<Held | undefined> {
+    const condition = etag === undefined ? { absent: true as const } : { etag };
     for (let attempt = 1; ; attempt++) {
-      const put = await this.write(key, claim, { absent: true });
+      const put = await this.storage
+        .putIf(this.bucket, key, JSON.stringify(claim), condition)
+        .catch((err: unknown) => {
+          if (submitFailure(err) === "refused") {
+            permission(this.bucket, "s3:PutObject")(err);
+          }
+          return "lost" as const;
+        });
       if (typeof put === "object") {
-        return { created: true };
+        return { claim, etag: put.etag, ours: true };
       }
-      const existing = await this.read(key);
-      if (existing !== undefined) {
-        return existing.claim.intent.token === claim.intent.token && existing.claim.at === claim.at
-          ? { created: true }
-          : existing;
+      const now = await this.read(key);
+      if (now !== undefined || etag !== undefined) {
+        // A failed If-Match did not write: a claim read back that is `claim` may be another
+        // taker's (two runs resending one token in one millisecond).
+        const maybe = etag === undefined || put === "lost";
+        return now && { ...now, ours: maybe && sameClaim(now.claim, claim) };
       }
-      // Gone between the write and the read (deleted by hand): create it again, a few times.
+      // Not there after a lost or failed creation: create it again, a few times.
       if (attempt >= MAX_CREATE_ATTEMPTS) {
         throw new FatalError(
           `s3://${this.bucket}/${key} kept changing while jobs:submit created it ` +
             `(${attempt} attempts); re-run, the claims already made are kept`,
         );
       }
-    }
-  }
-
-  /** Replaces the claim at `key` if it is still the one this run last saw. */
-  async replace(key: string, claim: Claim): Promise<boolean> {
-    const seen = this.seen.get(key);
-    if (seen === undefined) {
-      return false;
-    }
-    const put = await this.write(key, claim, { etag: seen.etag });
-    if (put !== "lost") {
-      // 412 and 409 say the write did not happen: a claim read back with the same token
-      // and time may be another taker's (two runs resending one token in one millisecond).
-      return typeof put === "object";
-    }
-    const now = await this.read(key);
-    return now?.claim.intent.token === claim.intent.token && now.claim.at === claim.at;
-  }
-
-  /** Sets `change` on the claim at `key` while it holds `token`, re-read once if it changed. */
-  async update(
-    key: string,
-    token: string,
-    change: Pick<Claim, "job"> | Pick<Claim, "closed">,
-  ): Promise<boolean> {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const seen =
-        attempt === 0 ? (this.seen.get(key) ?? (await this.read(key))) : await this.read(key);
-      if (seen === undefined || seen.claim.intent.token !== token) {
-        return false;
-      }
-      if (await this.replace(key, { ...seen.claim, ...change })) {
-        return true;
-      }
-    }
-    return false;
-  }
-
-  /** One conditional write; "lost": the write may have happened, the caller reads the key. */
-  private async write(
-    key: string,
-    claim: Claim,
-    condition: { absent: true } | { etag: string },
-  ): Promise<{ etag: string } | "failed" | "conflict" | "lost"> {
-    try {
-      const put = await this.storage.putIf(this.bucket, key, JSON.stringify(claim), condition);
-      if (typeof put === "object") {
-        this.seen.set(key, { claim, etag: put.etag });
-      }
-      return put;
-    } catch (err) {
-      if (httpStatus(err) === 403) {
-        throw denied(this.bucket, "s3:PutObject", err);
-      }
-      if (submitFailure(err) === "refused") {
-        throw err;
-      }
-      return "lost";
     }
   }
 }

@@ -1,14 +1,11 @@
 /**
- * Exactly one Batch job per logical submission, through a crash or a lost answer: an intent
- * (name, fresh token, request hash) durably in the ledger, then SubmitJob tagged TOKEN_TAG
- * with the token, then the job ID (or a closing line when AWS refused). SubmitJob has no
- * idempotency token, so an intent left open is looked up by token before its name is sent
- * again: the job carrying it is adopted, one still absent after the listing wait is resent
- * with the same token. Across machines each submission first claims its name in the stack's
- * bucket (claims.ts): a claim for the same request is adopted once answered, waited for while
- * open, taken over (same token) once open past the wait; another request is refused unless
- * `--force`. Lookup is ListJobs by JOB_NAME (no tags) then DescribeJobs; ListJobs is
- * eventually consistent, hence LISTING_WAIT_MS.
+ * Exactly one Batch job per logical submission, through a crash or a lost answer: a claim of
+ * the name in the stack's bucket (claims.ts), an intent (name, fresh token, request hash)
+ * durably in the ledger, SubmitJob tagged TOKEN_TAG with the token, then the job ID in the
+ * ledger and the claim. SubmitJob has no idempotency token, so an intent left open is looked
+ * up by token (ListJobs by JOB_NAME, then DescribeJobs) before its name is sent again: the
+ * job carrying it is adopted, one still absent after LISTING_WAIT_MS is resent with the same
+ * token. docs/jobs.md, "Exactly once", tells the whole protocol.
  */
 import { randomUUID } from "crypto";
 import { submitFailure, type AwsClients, type JobDetail } from "./api";
@@ -18,7 +15,7 @@ import { entryOf, type IntentLine, type Ledger, type LedgerEntry } from "../stat
 import { TOKEN_TAG, type Submission } from "../input/plan";
 import { runAll, runPool } from "./pool";
 import { groupBy } from "../status";
-import { claimKey, type Claim, type ClaimedJob, type Claims, type ReadClaim } from "./claims";
+import { claimKey, sameClaim, type Claim, type Claims, type ReadClaim } from "./claims";
 import { definedOnly } from "../../components/defined";
 
 /**
@@ -111,22 +108,20 @@ async function findByToken(
   return groupBy(carrying, (d) => d.tags?.[TOKEN_TAG] ?? "");
 }
 
-type Verdict =
-  /** The job exists; `extra` are further jobs with the same token (see README's limits). */
-  | { readonly kind: "found"; readonly job: JobDetail; readonly extra: JobDetail[] }
-  /** Not listed, and the listing had time to catch up: AWS never created it. */
-  | { readonly kind: "absent" }
-  /** Not listed yet, and it may still appear until `deadline` (ms since the epoch). */
-  | { readonly kind: "wait"; readonly deadline: number };
-
-/** What one lookup, made at `listedAt`, says about an intent; pure. */
+/**
+ * What one lookup, made at `listedAt`, says about an intent: the job (and further jobs with
+ * its token, see README's limits), absent (the listing had time to catch up), or wait.
+ */
 export function verdict(
   intent: IntentLine,
   matches: readonly JobDetail[] | undefined,
   listedAt: number,
   waitMs: number,
   timeoutMs: number,
-): Verdict {
+):
+  | { readonly kind: "found"; readonly job: JobDetail; readonly extra: JobDetail[] }
+  | { readonly kind: "absent" }
+  | { readonly kind: "wait"; readonly deadline: number } {
   if (matches !== undefined && matches.length > 0) {
     return { kind: "found", job: matches[0], extra: matches.slice(1) };
   }
@@ -146,42 +141,38 @@ interface Reconciled {
 
 /** Looks intents up by token until each is found (and recorded) or known absent. */
 async function reconcile(intents: readonly IntentLine[], ctx: SendContext): Promise<Reconciled> {
-  const out: Reconciled = { recovered: [], absent: [], undecided: [], duplicates: [] };
   const found: [IntentLine, JobDetail, JobDetail[]][] = [];
+  const absent: IntentLine[] = [];
   const pause = poller(ctx);
   let pending = [...intents];
-  let announced = false;
-  while (pending.length > 0 && !ctx.signal.aborted) {
+  for (let round = 0; pending.length > 0 && !ctx.signal.aborted; round++) {
     const listedAt = Date.now();
     const listed = await findByToken(pending, ctx);
     const deadlines: number[] = [];
-    const waiting: IntentLine[] = [];
-    for (const intent of pending) {
+    pending = pending.filter((intent) => {
       const v = verdict(intent, listed.get(intent.token), listedAt, ctx.waitMs, ctx.timeoutMs);
       if (v.kind === "wait") {
         deadlines.push(v.deadline);
-        waiting.push(intent);
       } else if (v.kind === "absent") {
-        out.absent.push(intent);
+        absent.push(intent);
       } else {
         found.push([intent, v.job, v.extra]);
       }
-    }
-    pending = waiting;
-    if (pending.length > 0 && !announced) {
+      return v.kind === "wait";
+    });
+    if (pending.length > 0 && round === 0) {
       const s = Math.ceil(Math.max(0, Math.max(...deadlines) - Date.now()) / 1000);
       ctx.note(
         `waiting up to ${s} s for Batch's job list to show ${pending.length} job(s) whose ` +
           `answer was lost before deciding to send them again (Batch's listing can lag; the ` +
           `wait is ${Math.round(ctx.waitMs / 1000)} s from the send)`,
       );
-      announced = true;
     }
     if (pending.length > 0) {
       await pause(Math.min(...deadlines));
     }
   }
-  out.undecided.push(...pending);
+  const out: Reconciled = { recovered: [], absent, undecided: pending, duplicates: [] };
   // Recorded once the lookups are done: a failed lookup leaves every intent open.
   for (const [intent, { jobId = "", jobArn, createdAt }, extra] of found) {
     const at = createdAt !== undefined ? new Date(createdAt).toISOString() : intent.at;
@@ -213,6 +204,11 @@ class ClaimRefusedError extends Error {
   override name = "ClaimRefusedError";
 }
 
+/** Whether `claim` holds the name for another request than `hash` (closed, it holds none). */
+function heldForOther(claim: Claim, hash: string): boolean {
+  return claim.intent.hash !== hash && claim.closed === undefined;
+}
+
 function refusal(jobName: string, claim: Claim, key: string, ctx: SendContext): string {
   return (
     `${jobName} was already submitted with another request by ${claim.who} at ${claim.at} ` +
@@ -234,7 +230,7 @@ type SendOutcome =
   /** Ctrl-C while waiting for another machine's claim: nothing was sent. */
   | { readonly status: "interrupted" };
 
-function intentFor(item: SendItem, run: string): IntentLine {
+function intentFor(item: SendItem, run: string, at = new Date().toISOString()): IntentLine {
   const s = item.submission;
   return {
     generation: item.generation,
@@ -249,13 +245,8 @@ function intentFor(item: SendItem, run: string): IntentLine {
     file: s.file,
     ...definedOnly({ of: s.sweep, manifest: s.kind === "array" ? s.manifest.key : undefined }),
     run,
-    at: new Date().toISOString(),
+    at,
   };
-}
-
-function claimOf(item: SendItem, ctx: SendContext): Claim {
-  const intent = intentFor(item, ctx.run);
-  return { v: 1, intent, who: ctx.claims.who, at: intent.at };
 }
 
 /**
@@ -265,7 +256,7 @@ function claimOf(item: SendItem, ctx: SendContext): Claim {
 async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   const s = item.submission;
   const claimed = await acquireClaim(item, ctx);
-  if (claimed.status !== "send") {
+  if ("status" in claimed) {
     return claimed;
   }
   await ctx.faults?.checkpoint?.("claim-created", s.jobName);
@@ -291,7 +282,7 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
       return { status: "unknown", intent };
     }
     // Left open, the intent is looked up (and found absent) by the next run: still right.
-    await closeIntent(intent, describeError(err), ctx).catch((closeErr: unknown) =>
+    await closeIntent(intent, describeError(err), ctx, claimed).catch((closeErr: unknown) =>
       ctx.note(
         `note: ${s.jobName}: its intent stays open (${describeError(closeErr)}); ` +
           "the next run looks it up before sending",
@@ -302,7 +293,7 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   await ctx.faults?.checkpoint?.("answer-received", s.jobName);
   const entry = recordJob(ctx, intent, res, new Date().toISOString(), "submitted");
   // Only other machines wait for the job ID in the claim: the lane goes on to its next job.
-  ctx.claims.later(answerClaim(ctx, entry));
+  ctx.claims.later(answerClaim(ctx, entry, claimed));
   return { status: "accepted", entry };
 }
 
@@ -312,153 +303,145 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
  * then, so none starts on a claim past the wait, and one past half of it reads the claim
  * first. A prompt send costs no read.
  */
-async function claimStillOurs(
-  sending: { readonly key: string; readonly claim: Claim },
-  ctx: SendContext,
-): Promise<boolean> {
-  const age = Date.now() - Date.parse(sending.claim.at);
+async function claimStillOurs({ key, claim }: Claimed, ctx: SendContext): Promise<boolean> {
+  const age = Date.now() - Date.parse(claim.at);
   if (age <= ctx.waitMs / 2) {
     return true;
   }
   if (!(age < ctx.waitMs)) {
     return false;
   }
-  const current = (await ctx.claims.read(sending.key))?.claim;
-  return current?.at === sending.claim.at && current.intent.run === sending.claim.intent.run;
+  const now = await ctx.claims.read(key);
+  return now !== undefined && sameClaim(now.claim, claim);
 }
 
-type Acquired =
-  /** The claim at `key` is this run's: send `item` (its token may be a taken-over claim's). */
-  | {
-      readonly status: "send";
-      readonly item: SendItem;
-      readonly key: string;
-      readonly claim: Claim;
-    }
-  /** The job exists (sent elsewhere, or found by the claim's token): recorded, not sent. */
-  | { readonly status: "adopted"; readonly entry: LedgerEntry }
-  | { readonly status: "interrupted" };
+/** The claim at `key`, as this run wrote it, to send `item` on (its token may be a taken-over claim's). */
+interface Claimed extends ReadClaim {
+  readonly item: SendItem;
+  readonly key: string;
+}
 
-/** Creates the item's claim, or settles the one that exists. */
-async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Acquired> {
-  for (let generation = item.generation; ;) {
-    const at = { ...item, generation };
-    const key = claimKey(item.submission.jobName, generation);
-    const claim = claimOf(at, ctx);
-    const got = await ctx.claims.create(key, claim);
-    const step =
-      "created" in got
-        ? { status: "send" as const, item: at, key, claim }
-        : await settle(at, key, got, ctx);
-    if (step === "next") {
-      generation++;
-    } else if (step !== "again") {
-      return step;
+/**
+ * Creates the item's claim, or settles the one there: refused (another request), the next
+ * generation (`--force`), adopted (it names a job, or its token's job is found), read again
+ * after a pause (open, within the listing wait since it was made), or taken over with
+ * If-Match (closed, or open past the wait with no job carrying its token).
+ */
+async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed | SendOutcome> {
+  const s = item.submission;
+  const pause = poller(ctx);
+  let send = item;
+  let held: ReadClaim | undefined;
+  let write = true;
+  let waitingFor: string | undefined; // The ETag of the open claim said to be waited for.
+  for (;;) {
+    const key = claimKey(s.jobName, send.generation);
+    if (write || held === undefined) {
+      const intent = intentFor(send, ctx.run);
+      const mine: Claim = { v: 1, intent, who: ctx.claims.who, at: intent.at };
+      const put = await ctx.claims.put(key, mine, held?.etag);
+      if (put?.ours === true) {
+        return { ...put, item: send, key };
+      }
+      held = put;
+    }
+    write = true;
+    if (held === undefined) {
+      continue; // Deleted by hand under our If-Match: create it again.
+    }
+    const { claim, etag } = held;
+    const theirs = { ...send, token: claim.intent.token };
+    const deadline = deadlineOf(claim.at, ctx.waitMs, ctx.timeoutMs);
+    if (heldForOther(claim, s.hash)) {
+      if (!ctx.force) {
+        throw new ClaimRefusedError(refusal(s.jobName, claim, key, ctx));
+      }
+      [send, held] = [{ ...item, generation: send.generation + 1 }, undefined];
+    } else if (claim.job !== undefined) {
+      return adopt(theirs, key, claim.who, claim.job, ctx);
+    } else if (claim.closed !== undefined) {
+      // It made no job, so this submission takes its place with its own token.
+      send = { ...item, generation: send.generation };
+    } else if (deadline > Date.now()) {
+      if (waitingFor !== etag) {
+        ctx.note(
+          `note: ${s.jobName}: ${claim.who} claimed it at ${claim.at} and has no job ID yet; ` +
+            `waiting up to ${Math.ceil((deadline - Date.now()) / 1000)} s for it`,
+        );
+        waitingFor = etag;
+      }
+      if (ctx.signal.aborted) {
+        return { status: "interrupted" };
+      }
+      await pause(deadline);
+      [held, write] = [await ctx.claims.read(key), false];
+    } else {
+      // Even for our own token (a resend the lookup found absent): another run may have taken
+      // the claim over and sent it since. The claim's own time starts the wait, which has
+      // passed: one lookup decides.
+      const r = await reconcile([intentFor(theirs, ctx.run, claim.at)], ctx);
+      if (r.recovered.length + r.undecided.length > 0) {
+        return r.recovered.length > 0
+          ? { status: "adopted", entry: r.recovered[0] }
+          : { status: "interrupted" };
+      }
+      // No job carries its token: sent again with it. Taken with If-Match even when the token
+      // is ours: of two runs resending one token (two re-runs after crashes), one sends; the
+      // other finds the claim fresh and waits for it.
+      send = theirs;
     }
   }
 }
 
-/** An existing claim settled: "again" when it changed under us, "next" generation on `--force`. */
-async function settle(
+/** A claim that names its job: recorded in this ledger, not sent. */
+function adopt(
   item: SendItem,
   key: string,
-  seen: ReadClaim,
+  who: string,
+  job: NonNullable<Claim["job"]>,
   ctx: SendContext,
-): Promise<Acquired | "again" | "next"> {
-  const { claim } = seen;
-  const s = item.submission;
-  const theirs = { ...item, token: claim.intent.token };
-  if (claim.intent.hash !== s.hash && claim.closed === undefined) {
-    if (ctx.force) {
-      return "next";
-    }
-    throw new ClaimRefusedError(refusal(s.jobName, claim, key, ctx));
-  }
-  if (claim.job !== undefined) {
-    const { job } = claim;
-    ctx.note(
-      `note: ${s.jobName}: already sent as ${job.jobId} by ${claim.who} at ${job.submittedAt} ` +
-        `(claim s3://${ctx.claims.bucket}/${key}); recorded in this ledger, not sent again`,
-    );
-    const intent = intentFor(theirs, ctx.run);
-    return { status: "adopted", entry: recordJob(ctx, intent, job, job.submittedAt, "adopted") };
-  }
-  // Closed: it made no job, so this submission takes its place with its own token.
-  let send = item;
-  if (claim.closed === undefined) {
-    const waited = await waitForClaim(s.jobName, key, seen, ctx);
-    if (waited !== "expired") {
-      return waited === "changed" ? "again" : { status: "interrupted" };
-    }
-    // Even for our own token (a resend the lookup found absent): another run may have taken
-    // the claim over and sent it since. The claim's own time starts the wait, which has
-    // passed: one lookup decides.
-    const r = await reconcile([{ ...intentFor(theirs, ctx.run), at: claim.at }], ctx);
-    if (r.recovered.length > 0) {
-      return { status: "adopted", entry: r.recovered[0] };
-    }
-    if (r.undecided.length > 0) {
-      return { status: "interrupted" };
-    }
-    // Open past the wait and no job carries its token: sent again with that token.
-    send = theirs;
-  }
-  // Taken with If-Match even when the token is ours: of two runs resending one token (two
-  // re-runs after crashes), one sends; the other finds the claim fresh and waits for it.
-  const taken = claimOf(send, ctx);
-  return (await ctx.claims.replace(key, taken))
-    ? { status: "send", item: send, key, claim: taken }
-    : "again";
+): SendOutcome {
+  ctx.note(
+    `note: ${item.submission.jobName}: already sent as ${job.jobId} by ${who} at ` +
+      `${job.submittedAt} (claim s3://${ctx.claims.bucket}/${key}); recorded in this ledger, not sent again`,
+  );
+  const entry = recordJob(ctx, intentFor(item, ctx.run), job, job.submittedAt, "adopted");
+  return { status: "adopted", entry };
 }
 
-/** Polls another machine's open claim until it changes or the listing wait since it passed. */
-async function waitForClaim(
-  jobName: string,
-  key: string,
-  seen: ReadClaim,
-  ctx: SendContext,
-): Promise<"changed" | "expired" | "interrupted"> {
-  const deadline = deadlineOf(seen.claim.at, ctx.waitMs, ctx.timeoutMs);
-  if (deadline > Date.now()) {
-    ctx.note(
-      `note: ${jobName}: ${seen.claim.who} claimed it at ${seen.claim.at} and has no job ID ` +
-        `yet; waiting up to ${Math.ceil((deadline - Date.now()) / 1000)} s for it`,
-    );
-  }
-  const pause = poller(ctx);
-  while (deadline > Date.now()) {
-    if (ctx.signal.aborted) {
-      return "interrupted";
-    }
-    await pause(deadline);
-    if ((await ctx.claims.read(key))?.etag !== seen.etag) {
-      return "changed";
-    }
-  }
-  return "expired";
-}
-
-/** Writes the job ID into the entry's claim; a failure only delays other machines. */
-async function answerClaim(ctx: SendContext, entry: LedgerEntry): Promise<void> {
+/** Writes the job ID into the entry's claim. */
+async function answerClaim(ctx: SendContext, entry: LedgerEntry, seen?: ReadClaim): Promise<void> {
   const { jobId, jobArn, submittedAt } = entry;
-  await updateClaim(ctx, entry, { job: definedOnly({ jobId, jobArn, submittedAt }) as ClaimedJob });
+  await updateClaim(ctx, entry, { job: definedOnly({ jobId, jobArn, submittedAt }) }, seen);
   await ctx.faults?.checkpoint?.("claim-answered", entry.jobName);
 }
 
-/** Sets `change` on the line's claim while it holds the line's token; a failure is a note. */
+/**
+ * Sets `change` on the line's claim (as `seen`, else read) while it holds the line's token,
+ * read again once if it changed meanwhile; a failure is a note: it only delays other machines.
+ */
 async function updateClaim(
   ctx: SendContext,
   line: { readonly jobName: string; readonly token?: string; readonly generation?: number },
   change: Pick<Claim, "job"> | Pick<Claim, "closed">,
+  seen?: ReadClaim,
 ): Promise<void> {
   if (line.generation === undefined || line.token === undefined) {
     return; // Sent before claims existed.
   }
-  const where = `s3://${ctx.claims.bucket}/${claimKey(line.jobName, line.generation)}`;
+  const key = claimKey(line.jobName, line.generation);
+  const where = `s3://${ctx.claims.bucket}/${key}`;
   try {
-    if (!(await ctx.claims.update(claimKey(line.jobName, line.generation), line.token, change))) {
-      ctx.note(`note: ${line.jobName}: its claim ${where} is no longer this run's; left as it is`);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const now = attempt === 0 && seen !== undefined ? seen : await ctx.claims.read(key);
+      if (now?.claim.intent.token !== line.token) {
+        break;
+      }
+      if ((await ctx.claims.put(key, { ...now.claim, ...change }, now.etag))?.ours === true) {
+        return;
+      }
     }
+    ctx.note(`note: ${line.jobName}: its claim ${where} is no longer this run's; left as it is`);
   } catch (err) {
     ctx.note(
       `note: ${line.jobName}: could not update its claim ${where} (${describeError(err)}); ` +
@@ -486,10 +469,15 @@ function recordJob(
 }
 
 /** Closes an intent that created no job, in the ledger and in its claim. */
-async function closeIntent(intent: IntentLine, reason: string, ctx: SendContext): Promise<void> {
+async function closeIntent(
+  intent: IntentLine,
+  reason: string,
+  ctx: SendContext,
+  seen?: ReadClaim,
+): Promise<void> {
   const { jobName, token } = intent;
   ctx.ledger.append({ v: 1, type: "closed", jobName, token, reason, at: new Date().toISOString() });
-  await updateClaim(ctx, intent, { closed: reason });
+  await updateClaim(ctx, intent, { closed: reason }, seen);
 }
 
 /** Further jobs that carry one token: the listing lagged past the wait (README, limits). */
@@ -621,7 +609,7 @@ export async function newItems(
   const read = await runAll(keys, (key) => ctx.claims.read(key), LOOKUP_CONCURRENCY);
   const problems = claimed.flatMap(({ submission: s }, n) => {
     const claim = read[n]?.claim;
-    return claim !== undefined && claim.intent.hash !== s.hash && claim.closed === undefined
+    return claim !== undefined && heldForOther(claim, s.hash)
       ? [{ file: s.file, message: refusal(s.jobName, claim, keys[n], ctx) }]
       : [];
   });

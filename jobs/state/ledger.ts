@@ -63,19 +63,11 @@ export function entryOf(
   job: { readonly jobId: string; readonly jobArn?: string | undefined },
   submittedAt: string,
 ): LedgerEntry {
+  const { v, jobName, kind, hash, run, token } = intent;
   return {
-    v: 1,
-    jobName: intent.jobName,
-    jobId: job.jobId,
-    ...definedOnly({ jobArn: job.jobArn }),
-    kind: intent.kind,
-    ...definedOnly({ arraySize: intent.arraySize, file: intent.file }),
-    hash: intent.hash,
-    ...definedOnly({ of: intent.of, manifest: intent.manifest }),
-    run: intent.run,
-    submittedAt,
-    token: intent.token,
-    ...definedOnly({ generation: intent.generation }),
+    ...{ v, jobName, jobId: job.jobId, kind, hash, run, submittedAt, token },
+    ...definedOnly({ jobArn: job.jobArn, arraySize: intent.arraySize, file: intent.file }),
+    ...definedOnly({ of: intent.of, manifest: intent.manifest, generation: intent.generation }),
   };
 }
 
@@ -179,9 +171,15 @@ function lineKind(value: unknown): "entries" | "intents" | "closed" | undefined 
   return e.type === "closed" && strings("token") ? "closed" : undefined;
 }
 
-/** Parses ledger text; unreadable lines (a torn last line after a crash) become warnings. */
-export function parseLedger(text: string, file = "ledger"): ParsedLedger {
-  const parsed: ParsedLedger = { entries: [], intents: [], closed: [], warnings: [] };
+/**
+ * Parses ledger text into `into`; unreadable lines (a torn last line after a crash) become
+ * warnings.
+ */
+export function parseLedger(
+  text: string,
+  file = "ledger",
+  into: ParsedLedger = { entries: [], intents: [], closed: [], warnings: [] },
+): ParsedLedger {
   const lines = text.split("\n");
   lines.forEach((line, i) => {
     if (line.trim() === "") {
@@ -190,17 +188,17 @@ export function parseLedger(text: string, file = "ledger"): ParsedLedger {
     const value = jsonValue(line)?.value;
     const kind = lineKind(value);
     if (kind !== undefined) {
-      (parsed[kind] as unknown[]).push(value);
+      (into[kind] as unknown[]).push(value);
       return;
     }
     // Not JSON, or not a line of ours: torn by a crash if it is the last.
     const torn =
       i === lines.length - 1 || (i === lines.length - 2 && lines[lines.length - 1] === "");
-    parsed.warnings.push(
+    into.warnings.push(
       `${file}:${i + 1}: skipped an unreadable line${torn ? " (cut short by an interrupted run)" : ""}`,
     );
   });
-  return parsed;
+  return into;
 }
 
 /**
@@ -235,52 +233,37 @@ export function latestByName(entries: readonly LedgerEntry[]): Map<string, Ledge
   return new Map(entries.map((e) => [e.jobName, e]));
 }
 
-function readLedgerText(file: string): string {
-  try {
-    return readIfAny(file) ?? "";
-  } catch (err) {
-    throw new FatalError(
-      `cannot read the ledger ${file} (${describeError(err)}); fix the file or its ` +
-        `permissions, or pass --state-dir DIR (or set ${VARS.stateDir})`,
-    );
-  }
-}
-
 export class Ledger implements ParsedLedger {
+  readonly entries: LedgerEntry[] = [];
+  readonly intents: IntentLine[] = [];
+  readonly closed: ClosedLine[] = [];
+  readonly warnings: string[] = [];
   private fd: number | undefined;
+  /** The file as read ends mid-line (a crash): the next line must start on a fresh one. */
+  private torn = false;
 
-  private constructor(
-    readonly file: string,
-    /** The file as read ends mid-line (a crash): the next line must start on a fresh one. */
-    private readonly torn: boolean,
-    readonly entries: LedgerEntry[],
-    readonly intents: IntentLine[],
-    readonly closed: ClosedLine[],
-    readonly warnings: string[],
-  ) {}
+  private constructor(readonly file: string) {}
 
   /**
    * The ledger in `file` (none there: an empty one); with `after`, read as if that ledger's
    * lines followed (as mergeLedger would move them in), neither file changed.
    */
   static open(file: string, after?: string): Ledger {
-    const text = readLedgerText(file);
-    const parsed = parseLedger(text, file);
-    if (after !== undefined) {
-      const more = parseLedger(readLedgerText(after), after);
-      (Object.keys(parsed) as (keyof ParsedLedger)[]).forEach((k) =>
-        (parsed[k] as unknown[]).push(...more[k]),
-      );
+    const ledger = new Ledger(file);
+    for (const f of after === undefined ? [file] : [file, after]) {
+      let text: string;
+      try {
+        text = readIfAny(f) ?? "";
+      } catch (err) {
+        throw new FatalError(
+          `cannot read the ledger ${f} (${describeError(err)}); fix the file or its ` +
+            `permissions, or pass --state-dir DIR (or set ${VARS.stateDir})`,
+        );
+      }
+      parseLedger(text, f, ledger);
+      ledger.torn ||= f === file && text !== "" && !text.endsWith("\n");
     }
-    const { entries, intents, closed, warnings } = parsed;
-    return new Ledger(
-      file,
-      text !== "" && !text.endsWith("\n"),
-      entries,
-      intents,
-      closed,
-      warnings,
-    );
+    return ledger;
   }
 
   latest(): Map<string, LedgerEntry> {
@@ -313,11 +296,7 @@ export class Ledger implements ParsedLedger {
   /** Appends an entry or a closing line as a single write, so appends never interleave. */
   append(line: LedgerEntry | ClosedLine): void {
     fs.writeSync(this.openForAppend(), `${JSON.stringify(line)}\n`);
-    if ("type" in line) {
-      this.closed.push(line);
-    } else {
-      this.entries.push(line);
-    }
+    ("type" in line ? this.closed : this.entries).push(line as never);
   }
 
   /** Appends an intent as a single write and resolves once it is on disk. */

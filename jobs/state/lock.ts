@@ -41,6 +41,8 @@ const SYSTEM_LOCK_ENV: LockEnv = {
   isAlive: processIsAlive,
 };
 
+const lockText = (owner: LockOwner): string => `${JSON.stringify(owner)}\n`;
+
 export function lockPath(ledgerFile: string): string {
   return path.join(path.dirname(ledgerFile), "submit.lock");
 }
@@ -71,76 +73,59 @@ export function heldMessage(file: string, owner: LockOwner | undefined, host: st
   );
 }
 
-export interface Lock {
-  /** Removes the lock file if it is still ours; safe to call twice. */
-  release(): void;
-}
+export type Lock = ReturnType<typeof acquireLock>;
 
 function readOwner(file: string): { text: string; owner: LockOwner | undefined } | undefined {
   const text = readIfAny(file);
   return text === undefined ? undefined : { text, owner: parseLock(text) };
 }
 
-function lockText(owner: LockOwner): string {
-  return `${JSON.stringify(owner)}\n`;
-}
-
-/** Creates `file` holding `owner`; false when it exists. */
-function createExclusive(file: string, owner: LockOwner): boolean {
-  try {
-    fs.writeFileSync(file, lockText(owner), { flag: "wx" });
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-      return false;
-    }
-    throw err;
-  }
-}
-
 /**
- * Creates `file` holding `owner`, or takes it over from a stale owner (returned, to warn
- * of); false when another run holds it or won the takeover.
+ * Creates `file` holding `owner` (O_EXCL), or takes it over from a stale owner (returned, to
+ * warn of); false when another run holds it or won the takeover.
  */
 function createOrTakeOver(
   file: string,
   owner: LockOwner,
   env: LockEnv,
 ): { taken: false } | { taken: true; from?: LockOwner } {
-  if (createExclusive(file, owner)) {
+  const create = (): boolean => {
+    try {
+      fs.writeFileSync(file, lockText(owner), { flag: "wx" });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") {
+        return false;
+      }
+      throw err;
+    }
+  };
+  if (create()) {
     return { taken: true };
   }
   const held = readOwner(file);
   if (held === undefined) {
-    // Released between our attempt and the read: try once more.
-    return { taken: createExclusive(file, owner) };
+    return { taken: create() }; // Released between our attempt and the read: once more.
   }
   if (held.owner === undefined || !isStale(held.owner, env)) {
     return { taken: false };
   }
-  const taken = removeIfUnchanged(file, held.text, owner, env) && createExclusive(file, owner);
-  return taken ? { taken, from: held.owner } : { taken };
-}
-
-/**
- * Removes `file` if it still holds `text`, in the one process that creates the marker
- * `<file>.takeover-<hash of text>`; a marker whose taker died is stale in turn.
- */
-function removeIfUnchanged(file: string, text: string, owner: LockOwner, env: LockEnv): boolean {
-  const hash = createHash("sha256").update(text).digest("hex").slice(0, 16);
+  // Of the runs that found it stale, the one that creates the marker named after its content
+  // removes it, if unchanged; a marker whose taker died is stale in turn.
+  const hash = createHash("sha256").update(held.text).digest("hex").slice(0, 16);
   const marker = `${file}.takeover-${hash}`;
   if (!createOrTakeOver(marker, owner, env).taken) {
-    return false;
+    return { taken: false };
   }
   try {
-    if (readOwner(file)?.text !== text) {
-      return false;
+    if (readOwner(file)?.text !== held.text) {
+      return { taken: false };
     }
     fs.rmSync(file, { force: true });
-    return true;
   } finally {
     fs.rmSync(marker, { force: true });
   }
+  return create() ? { taken: true, from: held.owner } : { taken: false };
 }
 
 /**
@@ -151,7 +136,7 @@ export function acquireLock(
   file: string,
   warn: (message: string) => void,
   env: LockEnv = SYSTEM_LOCK_ENV,
-): Lock {
+): { release(): void } {
   const owner: LockOwner = { pid: env.pid, host: env.host, time: env.now().toISOString() };
   const got = createOrTakeOver(file, owner, env);
   if (!got.taken) {
@@ -162,14 +147,11 @@ export function acquireLock(
       `took over the lock ${file} left by pid ${got.from.pid} (started ${got.from.time}), which is no longer running`,
     );
   }
-  let released = false;
+  /** Removes the lock file if it is still ours; safe to call twice. */
   const release = (): void => {
-    if (!released) {
-      released = true;
-      process.removeListener("exit", release);
-      if (readOwner(file)?.text === lockText(owner)) {
-        fs.rmSync(file, { force: true });
-      }
+    process.removeListener("exit", release);
+    if (readOwner(file)?.text === lockText(owner)) {
+      fs.rmSync(file, { force: true });
     }
   };
   process.on("exit", release);

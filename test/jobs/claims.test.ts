@@ -194,10 +194,12 @@ describe("jobs:submit claims: one job per name across machines", function () {
       const intent = { v: 1, type: "intent", jobName: "job-0000", kind: "single" } as const;
       const line = { ...intent, hash: "h", run: at, token: "t", jobQueue: "q", at };
       const claim: Claim = { v: 1, intent: line, who: "u@h", at };
-      assert.deepStrictEqual(await a.create(key, claim), { created: true });
-      await Promise.all([a.read(key), b.read(key)]);
+      assert.strictEqual((await a.put(key, claim)).ours, true);
+      const seen = await Promise.all([a.read(key), b.read(key)]);
       const taken = { ...claim, at: "2026-01-01T00:10:00.000Z" };
-      const won = await Promise.all([a.replace(key, taken), b.replace(key, taken)]);
+      const won = await Promise.all(
+        [a, b].map(async (c, i) => (await c.put(key, taken, seen[i]?.etag))?.ours),
+      );
       assert.deepStrictEqual(won.sort(), [false, true]);
     } finally {
       clients.forEach((c) => c.destroy());
