@@ -24,8 +24,7 @@ import {
   type LoadedOutputs,
   type PulumiRunner,
 } from "./input/outputs";
-import { describeScript, type ScriptDescription } from "./input/script-options";
-import { checkValuesWithPython, type CheckValues } from "./input/variables";
+import { probeScript, type SavedDescription, type ScriptProbe } from "./input/variables";
 import { VARS } from "../components/contract";
 import { formatNumber } from "./output/numbers";
 import type { Io } from "./output/visible";
@@ -41,9 +40,8 @@ export interface Context {
   readonly repoRoot: string;
   /** AWS clients for `region` (undefined: the SDK's region chain). Caller destroys them. */
   clients(region: string | undefined): AwsClients;
-  /** `python3 container/run_job.py --describe [--script S]` and `--check-values`. */
-  describe(script: string | undefined): Promise<ScriptDescription>;
-  readonly checkValues: CheckValues;
+  /** Starts the entrypoint's check of a script's variables (`run_job.py --check-values`). */
+  probe(script: string | undefined, saved?: SavedDescription): ScriptProbe;
   readonly pulumi: PulumiRunner;
   /** Aborted on Ctrl-C: stop starting work, finish and record what is in flight. */
   readonly signal: AbortSignal;
@@ -62,9 +60,7 @@ export function defaultContext(io: Io, signal: AbortSignal): Context {
     env,
     repoRoot: REPO_ROOT,
     clients: (region) => createAwsClients({ region, env }),
-    describe: (script) => describeScript({ repoRoot: REPO_ROOT, script }),
-    checkValues: (script, request, scriptOptions) =>
-      checkValuesWithPython(REPO_ROOT, script, request, scriptOptions),
+    probe: (script, saved) => probeScript(REPO_ROOT, script, saved),
     pulumi: defaultPulumiRunner(env, REPO_ROOT),
     signal,
   };

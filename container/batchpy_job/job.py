@@ -13,12 +13,12 @@ from collections.abc import Callable
 
 from .contract import CONTAINER, EXIT_INPUT, EXIT_INTERNAL, EXIT_UPLOAD, VARS, JobError
 from .contract import StorageError, config_error, quoted, say
-from .probe import PROBE_ARG, check_request, probe_main, probe_script
+from .probe import PROBE_ARG, check_request, description_of, probe_main, probe_script
 from .settings import JobConfig, read_config, select_array_set
 from .supervise import run_script
 from .transfers import Store, download_inputs, download_parent_results, make_store, read_manifest
 from .transfers import snapshot, upload_log, upload_results, write_parent_parameters
-from .values import LIST_SEPARATOR, build_argv, undeclared_names, undeclared_problem
+from .values import build_argv, undeclared_names, undeclared_problem
 
 # The user's code: container/job/ in the repository, /app/job/ in the image.
 JOB_DIR = os.path.join(CONTAINER, "job")
@@ -140,9 +140,10 @@ def main() -> int:
     parser.add_argument(
         "--check-values",
         action="store_true",
-        help='check {"names": [...], "values": [[variable, value], ...], "sets": [[pair '
-        'index, ...], ...]} from stdin with the script\'s rules and its own argparse types; '
-        "print the problems of each as JSON",
+        help="print the script's description as one line of JSON (unless --script-options), "
+        'then check {"names": [...], "values": [[variable, value], ...], "sets": [[pair index, '
+        "...], ...]} from stdin with the script's rules and its own argparse types; print the "
+        "problems of each as JSON",
     )
     parser.add_argument(
         "--script-options",
@@ -176,9 +177,8 @@ def main() -> int:
             print(json.dumps(check_request(script_path, env, sys.stdin, args.script_options)))
             return 0
         if args.describe:
-            spec, script = probe_script(script_path, env), os.path.basename(script_path)
-            described = {"script": script, "options": spec["options"], "groups": spec["groups"]}
-            print(json.dumps({**described, "list_separator": LIST_SEPARATOR}, indent=2))
+            spec = probe_script(script_path, env)
+            print(json.dumps(description_of(spec, os.path.basename(script_path)), indent=2))
             return 0
         return run_job(script_path, env, make_store)
     except JobError as err:

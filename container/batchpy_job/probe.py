@@ -14,6 +14,7 @@ import json
 import os
 import pathlib
 import runpy
+import select
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,8 @@ PROBE_TIMEOUT_SECONDS = 300
 MAX_HELPER_MODULES = 200
 RUN_JOB = os.path.join(CONTAINER, "run_job.py")
 MAX_CHOICES_SHOWN = 100
-Values = Callable[[], list[tuple[str, str]]]
+# Given the script's description, the (name, value) pairs to check with its own types.
+Values = Callable[[Json], list[tuple[str, str]]]
 
 
 class _ParserCaptured(BaseException):
@@ -350,8 +352,8 @@ def may_use_argparse(script_path: str, source: bytes) -> bool:
 
 def probe_script(script_path: str, env: dict[str, str], values: Values | None = None) -> Json:
     """The script's options, read by a child process in a throwaway directory, with the "checks"
-    of the pairs `values` returns; it is called once the child runs, which imports the script
-    meanwhile (jobs:submit writes stdin only once it has loaded the job files)."""
+    of the pairs `values` returns once it has the description; the child waits for them with
+    the script's parser in hand."""
     script_name = os.path.basename(script_path)
     try:
         with open(script_path, "rb") as f:
@@ -363,9 +365,10 @@ def probe_script(script_path: str, env: dict[str, str], values: Values | None = 
         ) from None
     if not may_use_argparse(script_path, source):
         # No parser to introspect; running it to find out would run its whole body twice.
+        spec = {"options": [], "groups": [], "prefix_chars": "-", "parser": False}
         if values is not None:
-            values()
-        return {"options": [], "groups": [], "prefix_chars": "-", "parser": False}
+            values(spec)
+        return spec
     with tempfile.TemporaryDirectory(prefix="batchpy-probe-") as tmp:
         out_path = os.path.join(tmp, "probe.json")
         returncode, output = _run_probe_child(script_path, env, values, tmp, out_path)
@@ -389,20 +392,36 @@ def probe_script(script_path: str, env: dict[str, str], values: Values | None = 
     return result
 
 
+def description_of(spec: Json, script: str) -> Json:
+    """What --describe prints: the script's options and groups, and how a list is written."""
+    return {
+        "script": script,
+        "options": spec["options"],
+        "groups": spec["groups"],
+        "list_separator": LIST_SEPARATOR,
+    }
+
+
 def check_request(
     script_path: str, env: dict[str, str], stdin: IO[str], description: str | None
 ) -> Json:
     """`--check-values`: the request on stdin answered by values.Rules and the script's own
     types, or (`description`: a saved --describe answer) without running the script."""
     request: Json = {}
+    script = os.path.basename(script_path)
 
     def read_values() -> list[tuple[str, str]]:
         request.update(json.load(stdin))
         return [(str(n), str(v)) for n, v in request.get("values", [])]
 
+    def described(spec: Json) -> list[tuple[str, str]]:
+        # The question depends on the description: it goes first, one line, and then the
+        # request is read (one process for both, as jobs:submit asks).
+        print(json.dumps(description_of(spec, script)), flush=True)
+        return read_values()
+
     if description is None:
-        spec = probe_script(script_path, env, read_values)
-        script = os.path.basename(script_path)
+        spec = probe_script(script_path, env, described)
     else:
         try:
             with open(description, encoding="utf-8") as f:
@@ -423,12 +442,25 @@ def _run_probe_child(
     """Runs the probe child in `tmp`, hands it the values once known; never leaves it running."""
     cwd = os.path.join(tmp, "cwd")
     os.mkdir(cwd)
+    argv = [sys.executable, RUN_JOB, PROBE_ARG, script_path, out_path]
+    # With values to check, the child hands over the description through a pipe of its own
+    # (its stdout is the script's) and then waits for the values on stdin.
+    read_fd, write_fd = os.pipe() if values is not None else (-1, -1)
     proc = subprocess.Popen(
-        [sys.executable, RUN_JOB, PROBE_ARG, script_path, out_path],
+        argv + ([str(write_fd)] if values is not None else []),
+        pass_fds=(write_fd,) if values is not None else (),
         **merged_output(cwd, env, subprocess.DEVNULL if values is None else subprocess.PIPE),
     )
     try:
-        sent = json.dumps(values()).encode() if values is not None else None
+        sent = None
+        if values is not None:
+            os.close(write_fd)
+            with os.fdopen(read_fd, "rb") as pipe:
+                if not select.select([pipe], [], [], PROBE_TIMEOUT_SECONDS)[0]:
+                    raise subprocess.TimeoutExpired(argv, PROBE_TIMEOUT_SECONDS)
+                description = pipe.read()
+            # Nothing: the child stopped before it had a parser (out_path says why).
+            sent = json.dumps(values(json.loads(description))).encode() if description else b""
         stdout, _ = proc.communicate(sent, timeout=PROBE_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         raise config_error(
@@ -445,8 +477,11 @@ def _run_probe_child(
 
 def probe_main(args: list[str]) -> int:
     """The child: writes the script's description to `out_path`, with the checks of the values
-    the parent sends on stdin, if any (the script reads an empty one)."""
-    script_path, out_path = args
+    the parent sends on stdin once it has the description from `description_fd`, if given (the
+    script reads an empty stdin)."""
+    script_path, out_path, *description_fd = args
+    for fd in description_fd:
+        os.set_inheritable(int(fd), False)  # not for what the script starts on import
     values_in, devnull = os.fdopen(os.dup(0), "rb"), os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
@@ -456,6 +491,9 @@ def probe_main(args: list[str]) -> int:
         result = {"parser": parser is not None}
         if parser is not None:
             result.update(describe_parser(parser, os.path.basename(script_path)))
+            for fd in description_fd:
+                with os.fdopen(int(fd), "w", encoding="utf-8") as pipe:
+                    pipe.write(json.dumps(result))
             with values_in:
                 sent = values_in.read()
             if sent:

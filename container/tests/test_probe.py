@@ -61,25 +61,23 @@ def test_follows_local_imports_when_looking_for_argparse(tmp_path) -> None:
     assert may_use_argparse(s, b"import helper\n")
 
 
-def test_values_are_asked_for_while_the_child_builds_the_parser(tmp_path) -> None:
-    # The child writes a marker when the script's top level runs; `values` sees it there
-    # (the child started first), and waits for it so the test does not depend on timing.
-    marker = tmp_path / "imported"
+def test_values_are_asked_for_with_the_description_while_the_child_holds_the_parser(
+    tmp_path,
+) -> None:
     s = write(
         tmp_path,
         "s.py",
-        f"import argparse, pathlib\npathlib.Path({str(marker)!r}).write_text('x')\n"
-        "p = argparse.ArgumentParser()\np.add_argument('--n', type=int)\np.parse_args()\n",
+        "import argparse\np = argparse.ArgumentParser()\np.add_argument('--n', type=int)\n"
+        "p.parse_args()\n",
     )
+    described = []
 
-    def values():
-        for _ in range(600):
-            if marker.exists():
-                return [("n", "3"), ("n", "three")]
-            time.sleep(0.05)
-        raise AssertionError("the probe child did not start before the values were asked for")
+    def values(spec):
+        described.append([o["flag"] for o in spec["options"]])
+        return [("n", "3"), ("n", "three")]
 
     spec = probe_script(s, dict(os.environ), values)
+    assert described == [["--n"]]
     assert spec["checks"]["problems"][0] is None
     assert "three" in spec["checks"]["problems"][1]
 
@@ -87,7 +85,7 @@ def test_values_are_asked_for_while_the_child_builds_the_parser(tmp_path) -> Non
 def test_no_values_no_checks_and_no_child_left_when_reading_them_fails(tmp_path, monkeypatch) -> None:
     s = write(tmp_path, "s.py", "import argparse\np = argparse.ArgumentParser()\np.parse_args()\n")
 
-    def broken():
+    def broken(spec):
         raise ValueError("bad input on stdin")
 
     # A temporary folder of its own: other runs on the machine make batchpy-probe-* folders too.

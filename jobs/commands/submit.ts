@@ -35,7 +35,7 @@ import { latestLocalRuns, readLocalRuns } from "../state/local-runs";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { buildPlan, missingOutputsMessage, type Submission } from "../input/plan";
 import { parseDescription } from "../input/script-options";
-import { checkVariables, type CheckRequest } from "../input/variables";
+import { checkVariables, type SavedDescription } from "../input/variables";
 import type { LoadedSweep } from "../input/sweep";
 import { printSubmitResult, type LocalRunsResult, type SubmitResult } from "../output/submit-print";
 import { submitToBatch, type BatchOptions } from "./submit-batch";
@@ -114,36 +114,49 @@ export async function prepare(
 
 /** The files loaded and checked against the script's options; every problem at once. */
 async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]> {
-  // The script is described (by python, or from --script-options) while the files load.
-  const described =
-    opts.scriptOptions === undefined
-      ? ctx.describe(opts.scriptFile)
-      : parseDescription(
-          readOptionFile("--script-options", opts.scriptOptions, ctx),
-          opts.scriptOptions,
-        );
-  const { files, problems } = expandInputs(opts.files, ctx.cwd);
-  const { items, invalid, problems: loadProblems } = loadInputs(files);
-  problems.push(...loadProblems);
-  const scripts = byScript([...items, ...invalid], ctx.repoRoot);
-  problems.push(...scripts.problems);
+  // Python describes the script (unless --script-options did) while the files load.
   const saved =
-    opts.scriptOptions !== undefined ? path.resolve(ctx.cwd, opts.scriptOptions) : undefined;
-  // The default script's jobs first, then each script a job names: names, values and sets
-  // of names, answered by the entrypoint (variables.ts).
-  for (const [script, group] of scripts.groups) {
-    const desc = script === undefined ? await described : await ctx.describe(script);
-    const plainEnv = opts.plainEnv !== undefined ? new Set(opts.plainEnv) : desc.plainEnv;
-    const ask = (request: CheckRequest) =>
-      ctx.checkValues(script ?? opts.scriptFile, request, script === undefined ? saved : undefined);
-    const checked = await checkVariables(group, { ...desc, plainEnv }, ask, [], opts.array);
-    problems.push(...checked.problems);
-    checked.notes.forEach((note) => ctx.io.stderr.write(`${note}\n`));
+    opts.scriptOptions === undefined ? undefined : savedDescription(opts.scriptOptions, ctx);
+  const first = ctx.probe(opts.scriptFile, saved);
+  try {
+    const { files, problems } = expandInputs(opts.files, ctx.cwd);
+    const { items, invalid, problems: loadProblems } = loadInputs(files);
+    problems.push(...loadProblems);
+    const scripts = byScript([...items, ...invalid], ctx.repoRoot);
+    problems.push(...scripts.problems);
+    // The default script's jobs first, then each script a job names: names, values and sets
+    // of names, answered by the entrypoint (variables.ts).
+    for (const [script, group] of scripts.groups) {
+      const probe = script === undefined ? first : ctx.probe(script);
+      try {
+        const desc = await probe.description();
+        const plainEnv = opts.plainEnv !== undefined ? new Set(opts.plainEnv) : desc.plainEnv;
+        const checked = await checkVariables(
+          group,
+          { ...desc, plainEnv },
+          probe.check,
+          [],
+          opts.array,
+        );
+        problems.push(...checked.problems);
+        checked.notes.forEach((note) => ctx.io.stderr.write(`${note}\n`));
+      } finally {
+        probe.stop();
+      }
+    }
+    if (problems.length > 0) {
+      throw new BadInputError(sortProblems(problems, files));
+    }
+    return items;
+  } finally {
+    first.stop();
   }
-  if (problems.length > 0) {
-    throw new BadInputError(sortProblems(problems, files));
-  }
-  return items;
+}
+
+/** The saved description --script-options names, read where the user is. */
+function savedDescription(file: string, ctx: Context): SavedDescription {
+  const description = parseDescription(readOptionFile("--script-options", file, ctx), file);
+  return { file: path.resolve(ctx.cwd, file), description };
 }
 
 /** The text of a file an option names, relative to where the user is. */

@@ -1,6 +1,6 @@
 /**
- * The entrypoint's read-only probes (`run_job.py --describe` and `--check-values`), and a
- * script's options as `--describe` reads them from argparse.
+ * The entrypoint's read-only probe (`run_job.py --check-values`), and a script's options as it
+ * reads them from argparse.
  */
 import { spawn } from "child_process";
 import * as path from "path";
@@ -54,58 +54,90 @@ export function parseDescription(text: string, source: string): ScriptDescriptio
   return parsed.data;
 }
 
-/** Runs `run_job.py --describe [--script S]` while the job files load. */
-export async function describeScript(args: {
-  readonly repoRoot: string;
-  readonly script?: string;
-}): Promise<ScriptDescription> {
-  const text = await runProbe(args.repoRoot, "--describe", "", args.script);
-  return parseDescription(text, "`python3 container/run_job.py --describe`");
+/** A running `python3 container/run_job.py --check-values`, its stdout as it comes. */
+export interface Probe {
+  /** The first line it prints (the script's description, unless it was given one). */
+  firstLine(): Promise<string>;
+  /** Writes `input` to its stdin, closes it, and resolves to what it printed after that line. */
+  finish(input: string): Promise<string>;
+  /** Stops it, if it still runs: a submit that found its problems before asking. */
+  stop(): void;
 }
 
-const PURPOSE = {
-  "--describe": "to read the script's options",
-  "--check-values": "to check the job files' variables",
-};
+const SHOWN = "python3 container/run_job.py --check-values";
 
 /**
- * Runs `python3 container/run_job.py <mode> [--script S] [--script-options FILE]` with
- * `input` on stdin: its stdout, or a FatalError saying what to do.
+ * Starts `run_job.py --check-values [--script S] [--script-options FILE]`: it describes the
+ * script (unless FILE describes it), then checks the request it reads on stdin. It starts
+ * while the job files load; a script that does not reach parse_args() within
+ * `describeTimeoutMs` is stopped.
  */
-export async function runProbe(
+export function startProbe(
   repoRoot: string,
-  mode: keyof typeof PURPOSE,
-  input: string,
   script?: string,
   scriptOptions?: string,
-): Promise<string> {
+  describeTimeoutMs = 30_000,
+): Probe {
   const argv = [
     path.join(repoRoot, "container", "run_job.py"),
-    mode,
+    "--check-values",
     ...(script !== undefined ? ["--script", script] : []),
     ...(scriptOptions !== undefined ? ["--script-options", scriptOptions] : []),
   ];
-  const timeout = mode === "--describe" ? 30_000 : undefined;
-  const child = spawn("python3", argv, { cwd: repoRoot, stdio: "pipe", timeout });
+  const child = spawn("python3", argv, { cwd: repoRoot, stdio: "pipe" });
   let stdout = "";
   let stderr = "";
-  child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
-  child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
+  child.stdout.setEncoding("utf8").on("data", (text: string) => (stdout += text));
+  child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
   // A process that exits before its input is written (a bad script) closes stdin under us.
   child.stdin.on("error", () => undefined);
-  child.stdin.end(input);
-  const { code, error } = await new Promise<{ code: number | null; error?: Error }>((resolve) => {
-    child.on("error", (err) => resolve({ code: null, error: err }));
-    child.on("close", (status) => resolve({ code: status }));
-  });
-  const shown = `python3 container/run_job.py ${mode}`;
-  if (error !== undefined) {
-    throw new FatalError(
-      `could not run \`${shown}\` ${PURPOSE[mode]} (${error.message}); install python3`,
+  const timer = setTimeout(() => child.kill(), describeTimeoutMs);
+  // Settles once, never rejects: nothing is left unhandled when nobody asks.
+  const ended = new Promise<string | FatalError>((resolve) => {
+    child.on("error", (err) =>
+      resolve(
+        new FatalError(
+          `could not run \`${SHOWN}\` to check the job files' variables (${err.message}); install python3`,
+        ),
+      ),
     );
-  }
-  if (code !== 0) {
-    throw new FatalError(`\`${shown}\` exited ${code}: ${stderr.trim() || stdout.trim()}`);
-  }
-  return stdout;
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve(
+        code === 0
+          ? stdout
+          : new FatalError(`\`${SHOWN}\` exited ${code}: ${stderr.trim() || stdout.trim()}`),
+      );
+    });
+  });
+  const line = new Promise<string | FatalError>((resolve) => {
+    const look = () => {
+      if (stdout.includes("\n")) {
+        clearTimeout(timer);
+        child.stdout.off("data", look);
+        resolve(stdout.slice(0, stdout.indexOf("\n")));
+      }
+    };
+    child.stdout.on("data", look);
+    void ended.then((out) => resolve(typeof out === "string" ? out.split("\n")[0] : out));
+  });
+  const settled = async <T>(p: Promise<T | FatalError>): Promise<T> => {
+    const value = await p;
+    if (value instanceof FatalError) {
+      throw value;
+    }
+    return value;
+  };
+  return {
+    firstLine: () => settled(line),
+    finish: async (input) => {
+      child.stdin.end(input);
+      const out = await settled(ended);
+      return scriptOptions === undefined ? out.slice(out.indexOf("\n") + 1) : out;
+    },
+    stop: () => {
+      clearTimeout(timer);
+      child.kill();
+    },
+  };
 }

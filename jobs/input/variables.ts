@@ -8,7 +8,7 @@ import type { Problem } from "../errors";
 import { FatalError } from "../errors";
 import { jsonValue, problemAt, valueAt, type JsonDocument } from "./json-source";
 import { ARRAY_MIN_SIZE, type LoadedJob } from "./job-file";
-import { runProbe, type ScriptDescription } from "./script-options";
+import { parseDescription, startProbe, type ScriptDescription } from "./script-options";
 import { fieldsSource } from "./scripts";
 import { whichSets, type LoadedSweep } from "./sweep";
 
@@ -36,12 +36,19 @@ export interface CheckAnswer {
   readonly skipped: readonly { readonly option: string; readonly reason: string }[];
 }
 
-/** Asks the entrypoint; `scriptOptions` is a saved description to check against instead. */
-export type CheckValues = (
-  script: string | undefined,
-  request: CheckRequest,
-  scriptOptions?: string,
-) => Promise<CheckAnswer>;
+/** The entrypoint asked about one script, in one process: its options, then one request. */
+export interface ScriptProbe {
+  description(): Promise<ScriptDescription>;
+  check(request: CheckRequest): Promise<CheckAnswer>;
+  /** Stops the process, if it still runs (nothing to ask after all). */
+  stop(): void;
+}
+
+/** A saved `run_job.py --describe` answer (`jobs:submit --script-options FILE`), read. */
+export interface SavedDescription {
+  readonly file: string;
+  readonly description: ScriptDescription;
+}
 
 /** One variable as a file writes it, and where to report its name or its value. */
 interface WrittenVariable {
@@ -314,19 +321,28 @@ export async function checkVariables(
   };
 }
 
-/** Runs `python3 container/run_job.py --check-values [--script S] [--script-options FILE]`. */
-export async function checkValuesWithPython(
+/**
+ * Starts `python3 container/run_job.py --check-values [--script S]`, which describes the script
+ * and then checks one request; with `saved`, the check is against that description instead.
+ */
+export function probeScript(
   repoRoot: string,
   script: string | undefined,
-  request: CheckRequest,
-  scriptOptions?: string,
-): Promise<CheckAnswer> {
-  const input = JSON.stringify(request);
-  const text = await runProbe(repoRoot, "--check-values", input, script, scriptOptions);
-  const answer = jsonValue(text);
-  if (answer === undefined) {
-    const shown = "python3 container/run_job.py --check-values";
-    throw new FatalError(`\`${shown}\` printed no JSON: ${text.slice(0, 200)}`);
-  }
-  return answer.value as CheckAnswer;
+  saved?: SavedDescription,
+): ScriptProbe {
+  const probe = startProbe(repoRoot, script, saved?.file);
+  const shown = "python3 container/run_job.py --check-values";
+  return {
+    description: async () =>
+      saved?.description ?? parseDescription(await probe.firstLine(), `\`${shown}\``),
+    check: async (request) => {
+      const text = await probe.finish(JSON.stringify(request));
+      const answer = jsonValue(text);
+      if (answer === undefined) {
+        throw new FatalError(`\`${shown}\` printed no JSON: ${text.slice(0, 200)}`);
+      }
+      return answer.value as CheckAnswer;
+    },
+    stop: probe.stop,
+  };
 }

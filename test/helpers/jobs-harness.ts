@@ -21,15 +21,12 @@ import type { Context, Io } from "../../jobs/context";
 import type { CommandResult } from "../../jobs/input/outputs";
 import type { CrashPoint, Faults } from "../../jobs/aws/exactly-once";
 import type { FaultSpec } from "./cli-with-faults";
+import { parseDescription, type ScriptDescription } from "../../jobs/input/script-options";
 import {
-  describeScript,
-  parseDescription,
-  type ScriptDescription,
-} from "../../jobs/input/script-options";
-import {
-  checkValuesWithPython,
+  probeScript,
   type CheckAnswer,
   type CheckRequest,
+  type ScriptProbe,
 } from "../../jobs/input/variables";
 import { stackStateName } from "../../jobs/input/outputs";
 import { FakeBatch, type FakeBatchOptions, type FakeJob } from "./fake-batch";
@@ -84,7 +81,12 @@ function descriptionFile(desc: ScriptDescription): string {
 export function checkAgainst(
   desc: ScriptDescription,
 ): (request: CheckRequest) => Promise<CheckAnswer> {
-  return (request) => checkValuesWithPython(REPO_ROOT, undefined, request, descriptionFile(desc));
+  return (request) => savedProbe(desc).check(request);
+}
+
+/** The real entrypoint's check against `desc`, a saved description: no script is run. */
+function savedProbe(desc: ScriptDescription, script?: string): ScriptProbe {
+  return probeScript(REPO_ROOT, script, { file: descriptionFile(desc), description: desc });
 }
 
 export interface Endpoints {
@@ -172,7 +174,7 @@ export interface CliResult {
 
 export interface InProcessOptions {
   readonly cwd?: string;
-  /** The script's options; "real" runs `python3 container/run_job.py --describe`. */
+  /** The script's options; "real": the entrypoint describes the script, as a submit does. */
   readonly describe?: ScriptDescription | "real";
   readonly pulumi?: (args: readonly string[]) => CommandResult | undefined;
   readonly signal?: AbortSignal;
@@ -215,16 +217,11 @@ export function testContext(io: Io, opts: InProcessOptions = {}): Context {
         submitTimeoutMs: opts.faults?.submitTimeoutMs,
         batchCallsPerSecond: Infinity,
       }),
-    describe: async (script) =>
-      describe === "real" ? describeScript({ repoRoot: REPO_ROOT, script }) : describe,
     // A made-up description is checked by the real entrypoint as a saved one.
-    checkValues: (script, request, scriptOptions) =>
-      checkValuesWithPython(
-        REPO_ROOT,
-        script,
-        request,
-        scriptOptions ?? (describe === "real" ? undefined : descriptionFile(describe)),
-      ),
+    probe: (script, saved) =>
+      describe === "real" || saved !== undefined
+        ? probeScript(REPO_ROOT, script, saved)
+        : savedProbe(describe, script),
     pulumi: opts.pulumi ?? (() => undefined),
     signal: opts.signal ?? new AbortController().signal,
     ...(opts.faults !== undefined ? { faults: opts.faults } : {}),

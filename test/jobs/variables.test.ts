@@ -6,11 +6,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import {
-  checkValuesWithPython,
-  checkVariables,
-  type CheckRequest,
-} from "../../jobs/input/variables";
+import { checkVariables, probeScript, type CheckRequest } from "../../jobs/input/variables";
 import {
   REPO_ROOT,
   STACK_OUTPUTS,
@@ -278,7 +274,7 @@ describe("jobs: values checked with the script's argparse types", function () {
       },
       (request) => {
         asked = request;
-        return checkValuesWithPython(REPO_ROOT, undefined, request);
+        return probeScript(REPO_ROOT, undefined).check(request);
       },
     );
     assert.strictEqual(asked?.values.length, 101);
