@@ -5,7 +5,7 @@
  */
 import * as path from "path";
 import { InvalidArgumentError } from "commander";
-import { BadInputError } from "./errors";
+import { BadInputError, EXIT_FAILURE, EXIT_OK } from "./errors";
 import type { Context, StackOptions } from "./context";
 import { DEFAULT_SUBMIT_CONCURRENCY } from "./aws/pool";
 import { BUCKET_PREFIXES, METRICS, VARS } from "../components/contract";
@@ -224,8 +224,16 @@ function watchOrStatus(name: "watch" | "status"): CommandDef<WatchFlags> {
     options: [LAST, ...STACK_OPTIONS, ...(once ? [] : [interval])],
     stopping: once ? undefined : "stopping: no more polls; showing the last status",
     async run(o, ctx) {
-      const { watchCommand } = await import("./commands/watch");
-      return watchCommand({ ...o, interval: o.interval ?? DEFAULT_WATCH_INTERVAL, once }, ctx);
+      const [{ watch, watchExitCode }, print] = await Promise.all([
+        import("./commands/watch"),
+        import("./output/watch-print"),
+      ]);
+      const result = await watch(
+        { ...o, interval: o.interval ?? DEFAULT_WATCH_INTERVAL, once },
+        ctx,
+      );
+      (o.json ? print.printWatchJson : print.printWatch)(result, ctx.io, once);
+      return watchExitCode(result, ctx.signal);
     },
   };
 }
@@ -317,7 +325,15 @@ const CANCEL: CommandDef<CancelOptions> = {
   ],
   stopping: "not stopping: cancel goes on until every job it set out to stop is stopped",
   unchanged: "; nothing was cancelled",
-  run: async (o, ctx) => (await import("./commands/cancel")).cancelCommand(o, ctx),
+  async run(o, ctx) {
+    const [{ cancelJobs }, print] = await Promise.all([
+      import("./commands/cancel"),
+      import("./output/cancel-print"),
+    ]);
+    const result = await cancelJobs(o, ctx);
+    (o.json ? print.printCancelJson : print.printCancel)(result, ctx.io);
+    return result.failed.length > 0 || result.unknown.length > 0 ? EXIT_FAILURE : EXIT_OK;
+  },
 };
 
 const WHY: CommandDef<WhyOptions> = {
@@ -327,7 +343,14 @@ const WHY: CommandDef<WhyOptions> = {
     "the queue, the queue and its compute environments, its place, and when the queue cancels it.",
   argument: ["<name>", "job or sweep name from the ledger", "name"],
   options: STACK_OPTIONS,
-  run: async (o, ctx) => (await import("./commands/why")).whyCommand(o, ctx),
+  async run(o, ctx) {
+    const [{ why }, print] = await Promise.all([
+      import("./commands/why"),
+      import("./output/why-print"),
+    ]);
+    (o.json ? print.printWhyJson : print.printWhy)(await why(o, ctx), ctx.io, Date.now());
+    return EXIT_OK;
+  },
 };
 
 /** Every command, in the order `--help` lists them. */

@@ -3,7 +3,6 @@ import type { JobDetail, JobSummary } from "./aws/api";
 import type { LedgerEntry } from "./state/ledger";
 import { definedOnly } from "../components/defined";
 import { waitReason } from "./wait-reason";
-import type { PipelineView } from "./pipeline";
 import type { AttemptTime } from "./report/time-split";
 
 /** Batch's statuses in lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
@@ -177,6 +176,16 @@ function tally(counts: Record<Status, number>, jobs: JobRow[]) {
     settled: jobs.every((j) => isSettled(j.status)) && done + counts.UNKNOWN === total,
     jobs,
   };
+}
+
+/**
+ * A pipeline (jobs/pipeline.ts): the entries but barriers in order; by job ID, what each waits
+ * for and through how many barriers.
+ */
+export interface PipelineView {
+  readonly order: readonly { readonly item: LedgerEntry; readonly depth: number }[];
+  readonly after: ReadonlyMap<string, readonly string[]>;
+  readonly barriers: ReadonlyMap<string, number>;
 }
 
 /**

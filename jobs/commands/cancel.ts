@@ -13,12 +13,11 @@ import {
   type Context,
   type StackOptions,
 } from "../context";
-import { BadInputError, EXIT_FAILURE, EXIT_OK, describeError } from "../errors";
+import { BadInputError, describeError } from "../errors";
 import { isRetryable } from "../output/submit-print";
 import type { LedgerEntry } from "../state/ledger";
 import { runPool } from "../aws/pool";
 import { asStatus, isSettled, STARTED_STATUSES, type Status } from "../status";
-import { printCancel, printCancelJson } from "../output/cancel-print";
 
 export interface CancelOptions extends StackOptions {
   readonly names: readonly string[];
@@ -98,7 +97,7 @@ async function stopAll(clients: AwsClients, work: readonly Stopped[], reason: st
 }
 
 /** Stops the jobs the options name; returns what happened, writing nothing. */
-async function cancelJobs(opts: CancelOptions, ctx: Context) {
+export async function cancelJobs(opts: CancelOptions, ctx: Context) {
   checkCancelOptions(opts);
   return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
     const entries = selectEntries(ledger, opts.names, false, outputs.stack);
@@ -123,10 +122,4 @@ async function cancelJobs(opts: CancelOptions, ctx: Context) {
       unknown,
     };
   });
-}
-
-export async function cancelCommand(opts: CancelOptions, ctx: Context): Promise<number> {
-  const result = await cancelJobs(opts, ctx);
-  (opts.json ? printCancelJson : printCancel)(result, ctx.io);
-  return result.failed.length > 0 || result.unknown.length > 0 ? EXIT_FAILURE : EXIT_OK;
 }

@@ -33,8 +33,12 @@ import {
   type LongWait,
   type Snapshot,
 } from "../status";
-import { LONG_WAITS_HEADING, formatCounts, formatLongWait } from "../output/status-print";
-import { countsLine, printWatch, printWatchJson } from "../output/watch-print";
+import {
+  LONG_WAITS_HEADING,
+  countsLine,
+  formatCounts,
+  formatLongWait,
+} from "../output/status-print";
 import { pipelineOf } from "../pipeline";
 
 export interface WatchOptions extends StackOptions {
@@ -73,7 +77,7 @@ async function withAttempts(
 export type WatchResult = Awaited<ReturnType<typeof watch>>;
 
 /** Watches (or, with `once`, looks at) the jobs the options name; returns what it saw. */
-async function watch(opts: WatchOptions, ctx: Context) {
+export async function watch(opts: WatchOptions, ctx: Context) {
   return withStack(opts, ctx, async (stack) => {
     const { outputs, ledger, clients } = stack;
     const entries = selectEntries(ledger, opts.names, opts.last === true, outputs.stack);
@@ -91,12 +95,10 @@ async function watch(opts: WatchOptions, ctx: Context) {
   });
 }
 
-export async function watchCommand(opts: WatchOptions, ctx: Context): Promise<number> {
-  const result = await watch(opts, ctx);
-  (opts.json ? printWatchJson : printWatch)(result, ctx.io, opts.once);
-  // Unknown jobs and failures fail; an interrupted watch of unfinished jobs is interrupted.
+/** Unknown jobs and failures fail; an interrupted watch of unfinished jobs is interrupted. */
+export function watchExitCode(result: WatchResult, signal: AbortSignal): number {
   const { UNKNOWN, FAILED } = result.snapshot?.counts ?? { UNKNOWN: 0, FAILED: 0 };
-  if (UNKNOWN === 0 && ctx.signal.aborted && result.snapshot?.allTerminal === false) {
+  if (UNKNOWN === 0 && signal.aborted && result.snapshot?.allTerminal === false) {
     return EXIT_INTERRUPTED;
   }
   return UNKNOWN > 0 || FAILED > 0 ? EXIT_FAILURE : EXIT_OK;

@@ -19,12 +19,10 @@ import {
   type Context,
   type StackOptions,
 } from "../context";
-import { EXIT_OK } from "../errors";
 import { resourcesOf, summarize, type JobRow } from "../status";
 import { waitReason } from "../wait-reason";
 import { jobTooLarge, type JobLimits } from "../../components/job-limits";
 import { definedOnly } from "../../components/defined";
-import { printWhy, printWhyJson } from "../output/why-print";
 
 export interface WhyOptions extends StackOptions {
   readonly name: string;
@@ -174,7 +172,7 @@ export function explainJob(
   };
 }
 
-async function why(opts: WhyOptions, ctx: Context) {
+export async function why(opts: WhyOptions, ctx: Context) {
   return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
     const entries = selectEntries(ledger, [opts.name], false, outputs.stack);
     const details = await describeById(
@@ -202,10 +200,4 @@ async function why(opts: WhyOptions, ctx: Context) {
       ...definedOnly({ queue, runnableListed: read?.front?.jobs?.length }),
     };
   });
-}
-
-export async function whyCommand(opts: WhyOptions, ctx: Context): Promise<number> {
-  const result = await why(opts, ctx);
-  (opts.json ? printWhyJson : printWhy)(result, ctx.io, Date.now());
-  return EXIT_OK;
 }

@@ -1,5 +1,12 @@
 /** The status model (jobs/status.ts) on a terminal: counts, failures, unknown jobs. */
-import { LONG_WAIT_MS, STATUSES, type Failure, type LongWait, type Status } from "../status";
+import {
+  LONG_WAIT_MS,
+  STATUSES,
+  type Failure,
+  type LongWait,
+  type Snapshot,
+  type Status,
+} from "../status";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 
@@ -59,4 +66,9 @@ export function formatLongWait(w: LongWait): string {
       : "Batch gives a reason only to the job at the head of the queue; " +
         `see npm run jobs:why -- ${w.jobName}`;
   return visible(`${w.jobName} (${w.jobId}), submitted ${w.minutes} min ago: ${why}`);
+}
+
+/** `SUCCEEDED 3 | FAILED 1 (4/4 done)`: watch's line, live and at the end, and status's. */
+export function countsLine(s: Snapshot): string {
+  return `${formatCounts(s.counts)} (${formatNumber(s.done)}/${formatNumber(s.total)} done)`;
 }

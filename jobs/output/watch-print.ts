@@ -1,17 +1,11 @@
 /** `jobs:watch` and `jobs:status` printers: the jobs by status and each failure, or --json. */
 import { definedOnly } from "../../components/defined";
 import type { Io } from "../context";
-import {
-  allUnknown,
-  type Failure,
-  type JobRow,
-  type LongWait,
-  type Retried,
-  type Snapshot,
-} from "../status";
+import { allUnknown, type Failure, type JobRow, type LongWait, type Retried } from "../status";
 import {
   LOGS_HINT,
   LONG_WAITS_HEADING,
+  countsLine,
   formatCounts,
   formatFailure,
   formatLongWait,
@@ -68,11 +62,6 @@ function jobLine(j: JobRow): string {
       : "";
   const indent = "  ".repeat(j.depth ?? 0);
   return `${j.status.padEnd(9)} ${indent}${visible(`${j.jobName} ${j.jobId}${after}`)}${counts}`;
-}
-
-/** `SUCCEEDED 3 | FAILED 1 (4/4 done)`: watch's line, live and at the end, and status's. */
-export function countsLine(s: Snapshot): string {
-  return `${formatCounts(s.counts)} (${formatNumber(s.done)}/${formatNumber(s.total)} done)`;
 }
 
 export function printWatchJson(r: WatchResult, io: Io): void {
