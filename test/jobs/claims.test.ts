@@ -227,7 +227,7 @@ describe("jobs:submit claims: one job per name across machines", function () {
     await crash("a");
     const [dead] = ledgerOf("a").openIntents();
     // Long enough that a loaded machine still starts B inside A's wait, which B then notes.
-    const r = await submitFrom("b", ["jobs"], { ...FAST, listingWaitMs: 1500 });
+    const r = await submitFrom("b", ["jobs"], { ...FAST, listingWaitMs: 3000 });
     assert.strictEqual(r.code, 0, r.stderr);
     assert.match(
       r.stderr,
