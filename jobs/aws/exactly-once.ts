@@ -640,16 +640,19 @@ export async function sendAll(
     pending = pending.filter((i) => !batch.taken.has(i));
     batch.items.forEach((i) => requests.set(i.submission.jobName, i.submission));
     r.tried ||= batch.items.length > 0;
-    const [outcomes, settled] = await settleBoth(
-      runPool(batch.items, (item) => sendOne(item, ctx), {
-        concurrency: ctx.concurrency,
-        stopOnError: true,
-        signal: ctx.signal,
-      }),
-      settle(unknown, requests, ctx).catch((err: unknown) =>
-        lookupFailed(err, round, unknown, ctx),
-      ),
+    // Settled beside the sends; a failure is thrown once they end (no lane left running).
+    const settling = settle(unknown, requests, ctx).catch((err: unknown) =>
+      lookupFailed(err, round, unknown, ctx),
     );
+    const outcomes = await runPool(batch.items, (item) => sendOne(item, ctx), {
+      concurrency: ctx.concurrency,
+      stopOnError: true,
+      signal: ctx.signal,
+    });
+    const settled = await settling;
+    if (settled.fatal !== undefined) {
+      throw settled.fatal;
+    }
     const lost: IntentLine[] = [];
     outcomes.forEach((o, i) => {
       const sent = o.status === "fulfilled" ? o.value : undefined;
@@ -718,21 +721,15 @@ async function readyToSend(
   return { items: [...items, ...(await newItems(barriers, ctx))], taken };
 }
 
-/** Both results; when either fails, its error once both have ended (no lane left running). */
-async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
-  const failed = (await Promise.allSettled([a, b])).find((x) => x.status === "rejected");
-  if (failed !== undefined) {
-    throw failed.reason;
-  }
-  return Promise.all([a, b]);
-}
-
 interface Settled extends Omit<Reconciled, "absent"> {
   /** Intents never seen in Batch whose request this run has again: sent with their token. */
   readonly resend: SendItem[];
   /** Intents never seen in Batch whose file changed since: sent as new submissions. */
   readonly renewed: Submission[];
+  /** Looking this run's lost answers up failed: they stay open. */
   readonly lookupError?: unknown;
+  /** Looking an earlier run's open intents up failed, or a job found could not be recorded. */
+  readonly fatal?: unknown;
 }
 
 /**
@@ -783,8 +780,8 @@ async function settle(
 }
 
 /**
- * A failed lookup: of an earlier run's open intents (the first round), it stops the run with
- * nothing new sent after it; of this run's lost answers, they stay open.
+ * A failed lookup: of this run's lost answers (after the first round), they stay open; of an
+ * earlier run's open intents, it stops the run with nothing new sent after it.
  */
 function lookupFailed(
   err: unknown,
@@ -792,17 +789,15 @@ function lookupFailed(
   intents: IntentLine[],
   ctx: SendContext,
 ): Settled {
+  const none = { recovered: [], duplicates: [], resend: [], renewed: [], undecided: intents };
   if (round > 1) {
-    if (err instanceof UnrecordedError) {
-      throw err;
-    }
-    const none = { recovered: [], duplicates: [], resend: [], renewed: [] };
-    return { ...none, undecided: intents, lookupError: err };
+    return err instanceof UnrecordedError ? { ...none, fatal: err } : { ...none, lookupError: err };
   }
-  throw new FatalError(
+  const fatal = new FatalError(
     err instanceof UnrecordedError
       ? `${err.entry.jobName} was found in Batch as ${err.entry.jobId} but could not be recorded in the ledger ${ctx.ledger.file} (${describeError(err.failure)}); make it writable and re-run; the names left open were not sent again`
       : `looking up ${intents.length} submission(s) an earlier run left open failed (${describeError(err)}); ` +
           "those names were not sent again; jobs:submit needs batch:ListJobs and batch:DescribeJobs besides batch:SubmitJob",
   );
+  return { ...none, fatal };
 }
