@@ -1,11 +1,10 @@
 /**
  * Exactly one Batch job per logical submission, through a crash or a lost answer: a claim of
  * the name in the stack's bucket (claims.ts), an intent (name, fresh token, request hash)
- * durably in the ledger, SubmitJob tagged TOKEN_TAG with the token, then the job ID in the
- * ledger and the claim. SubmitJob has no idempotency token, so an intent left open is looked
- * up by token (ListJobs by JOB_NAME, then DescribeJobs) before its name is sent again: the
- * job carrying it is adopted, one still absent after LISTING_WAIT_MS is resent with the same
- * token. docs/jobs.md, "Exactly once", tells the whole protocol.
+ * durably in the ledger, SubmitJob tagged TOKEN_TAG, then the job ID in the ledger and the
+ * claim. SubmitJob has no idempotency token, so an intent whose answer is unknown (an earlier
+ * run's open one or a lost answer, one step for both) is looked up by token before its name
+ * is sent again. docs/jobs.md, "Exactly once", tells the whole protocol.
  */
 import { randomUUID } from "crypto";
 import { submitFailure, type AwsClients, type JobDetail } from "./api";
