@@ -1,11 +1,10 @@
 /**
  * Exactly one Batch job per logical submission, through a crash or a lost answer: a claim of
  * the name in the stack's bucket (claims.ts), an intent (name, fresh token, request hash)
- * durably in the ledger, SubmitJob tagged TOKEN_TAG with the token, then the job ID in the
- * ledger and the claim. SubmitJob has no idempotency token, so an intent left open is looked
- * up by token (ListJobs by JOB_NAME, then DescribeJobs) before its name is sent again: the
- * job carrying it is adopted, one still absent after LISTING_WAIT_MS is resent with the same
- * token. docs/jobs.md, "Exactly once", tells the whole protocol.
+ * durably in the ledger, SubmitJob tagged TOKEN_TAG, then the job ID in the ledger and the
+ * claim. SubmitJob has no idempotency token, so an intent whose answer is unknown (an earlier
+ * run's open one or a lost answer, one step for both) is looked up by token before its name
+ * is sent again. docs/jobs.md, "Exactly once", tells the whole protocol.
  */
 import { randomUUID } from "crypto";
 import { submitFailure, type AwsClients, type JobDetail } from "./api";
@@ -14,6 +13,8 @@ import type { SubmitJobRequest } from "../input/job-file";
 import { entryOf, type IntentLine, type Ledger, type LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
 import { runAll, runPool } from "./pool";
+import { namedDependencies, resolveDependencies } from "../input/depends";
+import type { SkippedJob } from "../output/submit-print";
 import { groupBy } from "../status";
 import { claimKey, sameClaim, type Claim, type Claims, type ReadClaim } from "./claims";
 import { definedOnly } from "../../components/defined";
@@ -52,7 +53,7 @@ export interface Faults {
   readonly submitTimeoutMs?: number;
 }
 
-export interface SendContext {
+interface SendContext {
   readonly clients: AwsClients;
   readonly ledger: Ledger;
   readonly claims: Claims;
@@ -67,8 +68,20 @@ export interface SendContext {
   readonly signal: AbortSignal;
   readonly sleep: (ms: number) => Promise<void>;
   readonly faults?: Faults;
-  readonly onAccepted: (entry: LedgerEntry, how: "submitted" | "recovered" | "adopted") => void;
-  /** One line per lost answer or open intent dealt with. */
+  /** SubmitJob calls in flight. */
+  readonly concurrency: number;
+  /** Each job's level by name (0 first): a level goes once the one before is in the ledger. */
+  readonly levels: ReadonlyMap<string, number>;
+  /** The stack's compute type, which sizes a barrier job. */
+  readonly computeType: string | undefined;
+  /** The ledger's path as the skip note shows it. */
+  readonly ledgerShown: string;
+  readonly progress: {
+    /** With the number of sends, once known: before the first. */
+    readonly start: (sends: number) => void;
+    readonly accept: (entry: LedgerEntry, how: "submitted" | "recovered" | "adopted") => void;
+  };
+  /** One line on stderr (none with --json): lost answers, open intents, skips. */
   readonly note: (line: string) => void;
 }
 
@@ -217,7 +230,7 @@ function refusal(jobName: string, claim: Claim, key: string, ctx: SendContext): 
 }
 
 /** One send: a submission, the token of its logical submission and its claim's generation. */
-export interface SendItem {
+interface SendItem {
   readonly submission: Submission;
   readonly token: string;
   readonly generation: number;
@@ -464,7 +477,7 @@ function recordJob(
   } catch (failure) {
     throw new UnrecordedError(entry, failure);
   }
-  ctx.onAccepted(entry, how);
+  ctx.progress.accept(entry, how);
   return entry;
 }
 
@@ -492,100 +505,51 @@ export interface SendAllResult {
   readonly accepted: LedgerEntry[];
   /** Sent by another machine (its claim names the job): recorded here, not sent. */
   readonly adopted: LedgerEntry[];
+  /** Found in Batch by token: an earlier run's open intents and this run's lost answers. */
   readonly recovered: LedgerEntry[];
   /** Answers lost and still not found or resent after MAX_SEND_ROUNDS, or interrupted. */
   readonly open: IntentLine[];
   readonly duplicates: Duplicate[];
-  /** Rejections and ledger failures (the pool stopped after the first). */
+  /** Rejections and ledger failures (the sends stopped after the first). */
   readonly failures: { readonly item: SendItem; readonly reason: unknown }[];
-  /** Never sent: the pool stopped early (a failure or Ctrl-C). */
+  /** Never sent: the sends stopped early (a failure, a lost answer left open or Ctrl-C). */
   readonly notSent: SendItem[];
+  readonly skipped: SkippedJob[];
+  /** Whether any send started (else, with nothing unsent, the run had nothing to send). */
+  tried: boolean;
   /** Looking lost answers up failed; their intents stay open. */
-  readonly lookupError?: unknown;
-}
-
-type MutableResult = { -readonly [K in keyof SendAllResult]: SendAllResult[K] };
-
-/** Nothing of `r` left open, failed or unsent: the jobs that wait for it may go. */
-export function complete(r: SendAllResult): boolean {
-  return r.open.length + r.failures.length + r.notSent.length === 0 && r.lookupError === undefined;
-}
-
-/** Several sends' results as one; of none, an empty result. */
-export function mergeResults(...results: readonly SendAllResult[]): MutableResult {
-  const all = <K extends keyof SendAllResult>(k: K) =>
-    results.flatMap((r) => r[k] as readonly unknown[]) as never;
-  return {
-    accepted: all("accepted"),
-    adopted: all("adopted"),
-    recovered: all("recovered"),
-    open: all("open"),
-    duplicates: all("duplicates"),
-    failures: all("failures"),
-    notSent: all("notSent"),
-    ...definedOnly({ lookupError: results.find((r) => r.lookupError !== undefined)?.lookupError }),
-  };
+  lookupError?: unknown;
 }
 
 /**
- * Sends `items` with bounded concurrency; then looks every lost answer up by token and
- * resends (same token) the ones AWS never created, up to MAX_SEND_ROUNDS times.
+ * `these` but those the ledger already has (all with --force); says which it skips, of the
+ * run's `total` submissions (a run's progress, not its outcome).
  */
-export async function sendAll(
-  items: readonly SendItem[],
-  ctx: SendContext,
-  concurrency: number,
-): Promise<SendAllResult> {
-  const result: MutableResult = mergeResults();
-  const { signal } = ctx;
-  let batch: readonly SendItem[] = items;
-  for (let round = 1; ; round++) {
-    const outcomes = await runPool(batch, (item) => sendOne(item, ctx), {
-      concurrency,
-      stopOnError: true,
-      signal,
-    });
-    const lost: IntentLine[] = [];
-    outcomes.forEach((o, i) => {
-      const sent = o.status === "fulfilled" ? o.value : undefined;
-      if (o.status === "rejected") {
-        result.failures.push({ item: batch[i], reason: o.reason });
-      } else if (sent === undefined || sent.status === "interrupted") {
-        result.notSent.push(batch[i]);
-      } else if (sent.status === "unknown") {
-        lost.push(sent.intent);
-      } else {
-        result[sent.status].push(sent.entry);
-      }
-    });
-    if (lost.length === 0) {
-      break;
-    }
-    if (round >= MAX_SEND_ROUNDS || result.failures.length > 0 || signal.aborted) {
-      result.open.push(...lost);
-      break;
-    }
-    try {
-      const r = await reconcile(lost, ctx);
-      result.recovered.push(...r.recovered);
-      result.duplicates.push(...r.duplicates);
-      result.open.push(...r.undecided);
-      batch = await resendOrClose(
-        r.absent,
-        batch.map((i) => i.submission),
-        ctx,
-      );
-    } catch (err) {
-      if (err instanceof UnrecordedError) {
-        throw err;
-      }
-      // The lookup failed: every lost answer stays open.
-      result.open.push(...lost);
-      result.lookupError = err;
-      break;
-    }
+export function skipKnown(
+  these: readonly Submission[],
+  total: number,
+  ctx: Pick<SendContext, "ledger" | "force" | "note" | "ledgerShown">,
+): { todo: Submission[]; skipped: SkippedJob[] } {
+  const known = ctx.force ? new Map<string, LedgerEntry>() : ctx.ledger.latest();
+  const todo = these.filter((s) => !known.has(s.jobName));
+  const skipped = these.flatMap((s): SkippedJob[] => {
+    const prior = known.get(s.jobName);
+    return prior !== undefined
+      ? [{ jobName: s.jobName, jobId: prior.jobId, changed: prior.hash !== s.hash }]
+      : [];
+  });
+  if (skipped.length > 0) {
+    ctx.note(
+      `${skipped.length} of ${total} already submitted (ledger ${ctx.ledgerShown}); ` +
+        "skipping them, --force resubmits",
+    );
   }
-  return result;
+  for (const c of skipped.filter((s) => s.changed).slice(0, 10)) {
+    ctx.note(
+      `  note: ${c.jobName} changed since it was submitted as ${c.jobId}; pass --force or rename the job`,
+    );
+  }
+  return { todo, skipped };
 }
 
 /**
@@ -593,10 +557,7 @@ export async function sendAll(
  * `--force`, else the latest (a claim there is settled as it is sent). A name whose latest
  * claim holds another request is refused here, before anything is sent, unless `--force`.
  */
-export async function newItems(
-  submissions: readonly Submission[],
-  ctx: SendContext,
-): Promise<SendItem[]> {
+async function newItems(submissions: readonly Submission[], ctx: SendContext): Promise<SendItem[]> {
   const items = submissions.map((submission): SendItem => {
     const latest = ctx.claims.latestGeneration(submission.jobName);
     const generation = ctx.force ? (latest ?? -1) + 1 : (latest ?? 0);
@@ -619,54 +580,174 @@ export async function newItems(
   return items;
 }
 
-/** What recovery of an earlier run's open intents found, before their names are sent again. */
-export interface Recovery extends Omit<Reconciled, "absent"> {
-  /** Intents never seen in Batch whose request this run has again: sent with their token. */
-  readonly resend: SendItem[];
-}
-
-/** Before anything new is sent: every intent an earlier run left open is looked up by token. */
-export async function recoverOpenIntents(
-  submissions: readonly Submission[],
-  ctx: SendContext,
-): Promise<Recovery> {
-  const open = ctx.ledger.openIntents();
-  if (open.length === 0) {
-    return { recovered: [], resend: [], duplicates: [], undecided: [] };
-  }
-  ctx.note(
-    `${open.length} submission(s) from an earlier run have no job ID in the ledger (a crash ` +
-      "or a lost answer); looking them up in Batch by their submission token first",
-  );
-  // Nothing new is sent after a failed lookup.
-  const r = await reconcile(open, ctx).catch((err: unknown) => {
-    throw err instanceof UnrecordedError
-      ? new FatalError(
-          `${err.entry.jobName} was found in Batch as ${err.entry.jobId} but could not be recorded in the ledger ${ctx.ledger.file} (${describeError(err.failure)}); make it writable and re-run; the names left open were not sent again`,
-        )
-      : new FatalError(
-          `looking up ${open.length} submission(s) an earlier run left open failed (${describeError(err)}); ` +
-            "those names were not sent again; jobs:submit needs batch:ListJobs and batch:DescribeJobs besides batch:SubmitJob",
+/** Manifests first: a child that starts before its manifest exists would fail. */
+async function uploadManifests(submissions: readonly Submission[], ctx: SendContext) {
+  const { bucket } = ctx.claims;
+  const upload = ({ manifest: m }: Extract<Submission, { kind: "array" }>) =>
+    ctx.clients.storage
+      .putObject(bucket, m.key, m.body, "application/json")
+      .catch((err: unknown) => {
+        throw new FatalError(
+          `uploading s3://${bucket}/${m.key} failed (${describeError(err)}); nothing was submitted`,
         );
-  });
-  return { ...r, resend: await resendOrClose(r.absent, submissions, ctx) };
+      });
+  await runAll(
+    submissions.flatMap((s) => (s.kind === "array" ? [s] : [])),
+    upload,
+    4,
+  );
 }
 
 /**
- * Intents never seen in Batch: sent again with their token when this run has the same
- * request; otherwise closed, in the ledger and in the claim (so that neither this run's new
- * version of the file nor another machine waits for it or is refused by it).
+ * The run's sends, in rounds. Each round sends what is ready while the intents whose answer
+ * is unknown (first an earlier run's open ones, then this round's lost answers) are looked
+ * up by token: found, they are recorded; absent, they go in the next round with their token
+ * (or, their file changed, as a new submission). A job that waits for others by name goes
+ * once nothing is unknown or pending below its level, its names resolved from the ledger.
+ * The sends stop at the first failure, lost answer left open or Ctrl-C.
  */
-async function resendOrClose(
-  absent: readonly IntentLine[],
+export async function sendAll(
   submissions: readonly Submission[],
   ctx: SendContext,
-): Promise<SendItem[]> {
-  const byName = new Map(submissions.map((s) => [s.jobName, s]));
+): Promise<SendAllResult | { readonly undecided: number }> {
+  const earlier = ctx.ledger.openIntents();
+  const open = new Set(earlier.map((i) => i.jobName));
+  const fresh = skipKnown(
+    submissions.filter((s) => !open.has(s.jobName)),
+    submissions.length,
+    ctx,
+  );
+  let pending = await newItems(fresh.todo, ctx);
+  await uploadManifests([...fresh.todo, ...submissions.filter((s) => open.has(s.jobName))], ctx);
+  ctx.progress.start(pending.length + open.size);
+  if (earlier.length > 0) {
+    ctx.note(
+      `${earlier.length} submission(s) from an earlier run have no job ID in the ledger (a crash ` +
+        "or a lost answer); looking them up in Batch by their submission token first",
+    );
+  }
+  const r: SendAllResult = {
+    ...{ accepted: [], adopted: [], recovered: [], open: [], duplicates: [], failures: [] },
+    ...{ notSent: [], skipped: fresh.skipped, tried: false },
+  };
+  /** Each name's request as last sent (its names resolved), for a resend with its token. */
+  const requests = new Map(submissions.map((s) => [s.jobName, s]));
+  const sends = new Map<string, number>();
+  let unknown = earlier;
+  for (let round = 1; pending.length + unknown.length > 0; round++) {
+    const batch = await readyToSend(pending, unknown.length > 0, ctx);
+    pending = pending.filter((i) => !batch.taken.has(i));
+    batch.items.forEach((i) => requests.set(i.submission.jobName, i.submission));
+    r.tried ||= batch.items.length > 0;
+    // Settled beside the sends; a failure is thrown once they end (no lane left running).
+    const settling = settle(unknown, requests, ctx).catch((err: unknown) =>
+      lookupFailed(err, round, unknown, ctx),
+    );
+    const outcomes = await runPool(batch.items, (item) => sendOne(item, ctx), {
+      concurrency: ctx.concurrency,
+      stopOnError: true,
+      signal: ctx.signal,
+    });
+    const settled = await settling;
+    if (settled.fatal !== undefined) {
+      throw settled.fatal;
+    }
+    const lost: IntentLine[] = [];
+    outcomes.forEach((o, i) => {
+      const sent = o.status === "fulfilled" ? o.value : undefined;
+      if (o.status === "rejected") {
+        r.failures.push({ item: batch.items[i], reason: o.reason });
+      } else if (sent === undefined || sent.status === "interrupted") {
+        r.notSent.push(batch.items[i]);
+      } else if (sent.status === "unknown") {
+        lost.push(sent.intent);
+        sends.set(sent.intent.token, (sends.get(sent.intent.token) ?? 0) + 1);
+      } else {
+        r[sent.status].push(sent.entry);
+      }
+    });
+    r.recovered.push(...settled.recovered);
+    r.duplicates.push(...settled.duplicates);
+    if (round === 1 && settled.undecided.length > 0 && r.accepted.length + r.adopted.length === 0) {
+      return { undecided: settled.undecided.length };
+    }
+    const renewed = skipKnown(settled.renewed, submissions.length, ctx);
+    r.skipped.push(...renewed.skipped);
+    const next = [...settled.resend, ...(await newItems(renewed.todo, ctx))];
+    const stop =
+      r.failures.length + r.notSent.length + settled.undecided.length > 0 ||
+      settled.lookupError !== undefined ||
+      lost.some((i) => (sends.get(i.token) ?? 0) >= MAX_SEND_ROUNDS) ||
+      ctx.signal.aborted;
+    if (stop) {
+      r.open.push(...settled.undecided, ...lost);
+      r.notSent.push(...pending, ...next);
+      r.lookupError = settled.lookupError;
+      break;
+    }
+    [pending, unknown] = [[...pending, ...next], lost];
+  }
+  return r;
+}
+
+/**
+ * What of `pending` goes in this round: whatever waits for no name; else, when no answer is
+ * unknown, the lowest level's jobs, names resolved (or the barriers they need first).
+ */
+async function readyToSend(
+  pending: readonly SendItem[],
+  unknown: boolean,
+  ctx: SendContext,
+): Promise<{ items: SendItem[]; taken: Set<SendItem> }> {
+  const waitsForNone = pending.filter((i) => namedDependencies(i.submission).length === 0);
+  if (waitsForNone.length > 0 || unknown || pending.length === 0) {
+    return { items: waitsForNone, taken: new Set(waitsForNone) };
+  }
+  const level = (i: SendItem) => ctx.levels.get(i.submission.jobName) ?? 0;
+  const lowest = Math.min(...pending.map(level));
+  const items: SendItem[] = [];
+  const barriers: Submission[] = [];
+  const taken = new Set<SendItem>();
+  for (const item of pending.filter((i) => level(i) === lowest)) {
+    const resolved = resolveDependencies(item.submission, ctx.ledger.entries, ctx.computeType);
+    if (resolved.kind === "ready") {
+      items.push({ ...item, submission: resolved.submission });
+      taken.add(item);
+    } else {
+      barriers.push(...resolved.barriers);
+    }
+  }
+  return { items: [...items, ...(await newItems(barriers, ctx))], taken };
+}
+
+interface Settled extends Omit<Reconciled, "absent"> {
+  /** Intents never seen in Batch whose request this run has again: sent with their token. */
+  readonly resend: SendItem[];
+  /** Intents never seen in Batch whose file changed since: sent as new submissions. */
+  readonly renewed: Submission[];
+  /** Looking this run's lost answers up failed: they stay open. */
+  readonly lookupError?: unknown;
+  /** Looking an earlier run's open intents up failed, or a job found could not be recorded. */
+  readonly fatal?: unknown;
+}
+
+/**
+ * Looks `intents` up by token, records the jobs found, and of the absent ones resends those
+ * whose request this run has again (`requests`, by name); the others are closed, in the
+ * ledger and in the claim, so that neither this run's new version of the file nor another
+ * machine waits for them or is refused by them.
+ */
+async function settle(
+  intents: readonly IntentLine[],
+  requests: ReadonlyMap<string, Submission>,
+  ctx: SendContext,
+): Promise<Settled> {
+  const r = await reconcile(intents, ctx);
   const resend: SendItem[] = [];
+  const renewed = new Map<string, Submission>();
   const closing: Promise<void>[] = [];
-  for (const intent of absent) {
-    const s = byName.get(intent.jobName);
+  for (const intent of r.absent) {
+    const s = requests.get(intent.jobName);
     if (s !== undefined && s.hash === intent.hash) {
       const generation = intent.generation ?? ctx.claims.latestGeneration(s.jobName) ?? 0;
       resend.push({ submission: s, token: intent.token, generation });
@@ -684,8 +765,38 @@ async function resendOrClose(
         `note: ${intent.jobName}: the earlier submission never reached Batch and ` +
           `${gone ? "is not in this run; not sent" : "its file changed since; sending the new version"}`,
       );
+      if (!gone) {
+        renewed.set(s.jobName, s);
+      }
     }
   }
   await Promise.all(closing);
-  return resend;
+  // A name also resent, found or still open is not sent as new.
+  [...resend.map((i) => i.submission), ...r.recovered, ...r.undecided].forEach((x) =>
+    renewed.delete(x.jobName),
+  );
+  return { ...r, resend, renewed: [...renewed.values()] };
+}
+
+/**
+ * A failed lookup: of this run's lost answers (after the first round), they stay open; of an
+ * earlier run's open intents, it stops the run with nothing new sent after it.
+ */
+function lookupFailed(
+  err: unknown,
+  round: number,
+  intents: IntentLine[],
+  ctx: SendContext,
+): Settled {
+  const none = { recovered: [], duplicates: [], resend: [], renewed: [], undecided: intents };
+  if (round > 1) {
+    return err instanceof UnrecordedError ? { ...none, fatal: err } : { ...none, lookupError: err };
+  }
+  const fatal = new FatalError(
+    err instanceof UnrecordedError
+      ? `${err.entry.jobName} was found in Batch as ${err.entry.jobId} but could not be recorded in the ledger ${ctx.ledger.file} (${describeError(err.failure)}); make it writable and re-run; the names left open were not sent again`
+      : `looking up ${intents.length} submission(s) an earlier run left open failed (${describeError(err)}); ` +
+          "those names were not sent again; jobs:submit needs batch:ListJobs and batch:DescribeJobs besides batch:SubmitJob",
+  );
+  return { ...none, fatal };
 }
