@@ -14,7 +14,6 @@ import { entryOf, type IntentLine, type Ledger, type LedgerEntry } from "../stat
 import { TOKEN_TAG, type Submission } from "../input/plan";
 import { runAll, runPool } from "./pool";
 import { namedDependencies, resolveDependencies } from "../input/depends";
-import type { SkippedJob } from "../output/submit-print";
 import { groupBy } from "../status";
 import { claimKey, sameClaim, type Claim, type Claims, type ReadClaim } from "./claims";
 import { definedOnly } from "../../components/defined";
@@ -499,6 +498,13 @@ export interface Duplicate {
   readonly token: string;
   readonly recorded: string;
   readonly others: string[];
+}
+
+/** A job the ledger already has, left out unless --force; `changed`: its file changed since. */
+export interface SkippedJob {
+  readonly jobName: string;
+  readonly jobId: string;
+  readonly changed: boolean;
 }
 
 export interface SendAllResult {

@@ -3,7 +3,7 @@ import * as path from "path";
 import { displayPath, type Io, type StackOptions } from "../context";
 import { isServerError, isThrottlingError, isTransientError } from "@smithy/core/retry";
 import { describeError } from "../errors";
-import { UnrecordedError, type Duplicate } from "../aws/exactly-once";
+import { UnrecordedError, type Duplicate, type SkippedJob } from "../aws/exactly-once";
 import type { LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
 import { ownerOf } from "../input/depends";
@@ -15,13 +15,6 @@ import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 import type { CostBound } from "../report/cost-bound";
 import { costJson } from "./cost-print";
-
-/** A job the ledger already has, left out unless --force; `changed`: its file changed since. */
-export interface SkippedJob {
-  readonly jobName: string;
-  readonly jobId: string;
-  readonly changed: boolean;
-}
 
 /** A run that sent something. */
 export interface SentResult {
