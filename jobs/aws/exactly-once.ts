@@ -12,7 +12,7 @@ import { BadInputError, FatalError, describeError } from "../errors";
 import type { SubmitJobRequest } from "../input/job-file";
 import { entryOf, type IntentLine, type Ledger, type LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
-import { runAll, runPool } from "./pool";
+import { runAll, runPool, type PoolOutcome } from "./pool";
 import { namedDependencies, resolveDependencies } from "../input/depends";
 import { groupBy } from "../status";
 import { claimKey, sameClaim, type Claim, type Claims, type ReadClaim } from "./claims";
@@ -388,14 +388,9 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed |
       await pause(deadline);
       [held, write] = [await ctx.claims.read(key), false];
     } else {
-      // Even for our own token (a resend the lookup found absent): another run may have taken
-      // the claim over and sent it since. The claim's own time starts the wait, which has
-      // passed: one lookup decides.
-      const r = await reconcile([intentFor(theirs, ctx.run, claim.at)], ctx);
-      if (r.recovered.length + r.undecided.length > 0) {
-        return r.recovered.length > 0
-          ? { status: "adopted", entry: r.recovered[0] }
-          : { status: "interrupted" };
+      const found = await lookUpStale(theirs, claim, ctx);
+      if (found !== undefined) {
+        return found;
       }
       // No job carries its token: sent again with it. Taken with If-Match even when the token
       // is ours: of two runs resending one token (two re-runs after crashes), one sends; the
@@ -403,6 +398,23 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed |
       send = theirs;
     }
   }
+}
+
+/**
+ * A claim open past its wait, even one of our own token (a resend the lookup found absent):
+ * another run may have taken it over and sent it since. Its own time starts the wait, which
+ * has passed: one lookup decides. Undefined when no job carries its token.
+ */
+async function lookUpStale(
+  theirs: SendItem,
+  claim: Claim,
+  ctx: SendContext,
+): Promise<SendOutcome | undefined> {
+  const r = await reconcile([intentFor(theirs, ctx.run, claim.at)], ctx);
+  if (r.recovered.length > 0) {
+    return { status: "adopted", entry: r.recovered[0] };
+  }
+  return r.undecided.length > 0 ? { status: "interrupted" } : undefined;
 }
 
 /** A claim that names its job: recorded in this ledger, not sent. */
@@ -658,20 +670,7 @@ export async function sendAll(
     if (settled.fatal !== undefined) {
       throw settled.fatal;
     }
-    const lost: IntentLine[] = [];
-    outcomes.forEach((o, i) => {
-      const sent = o.status === "fulfilled" ? o.value : undefined;
-      if (o.status === "rejected") {
-        r.failures.push({ item: batch.items[i], reason: o.reason });
-      } else if (sent === undefined || sent.status === "interrupted") {
-        r.notSent.push(batch.items[i]);
-      } else if (sent.status === "unknown") {
-        lost.push(sent.intent);
-        sends.set(sent.intent.token, (sends.get(sent.intent.token) ?? 0) + 1);
-      } else {
-        r[sent.status].push(sent.entry);
-      }
-    });
+    const lost = sortOutcomes(outcomes, batch.items, r, sends);
     r.recovered.push(...settled.recovered);
     r.duplicates.push(...settled.duplicates);
     if (round === 1 && settled.undecided.length > 0 && r.accepted.length + r.adopted.length === 0) {
@@ -694,6 +693,33 @@ export async function sendAll(
     [pending, unknown] = [[...pending, ...next], lost];
   }
   return r;
+}
+
+/**
+ * Puts a round's outcomes into `r`; returns the intents whose answer was lost, each counted
+ * in `sends` (a token is sent at most MAX_SEND_ROUNDS times a run).
+ */
+function sortOutcomes(
+  outcomes: readonly PoolOutcome<SendOutcome>[],
+  items: readonly SendItem[],
+  r: SendAllResult,
+  sends: Map<string, number>,
+): IntentLine[] {
+  const lost: IntentLine[] = [];
+  outcomes.forEach((o, i) => {
+    const sent = o.status === "fulfilled" ? o.value : undefined;
+    if (o.status === "rejected") {
+      r.failures.push({ item: items[i], reason: o.reason });
+    } else if (sent === undefined || sent.status === "interrupted") {
+      r.notSent.push(items[i]);
+    } else if (sent.status === "unknown") {
+      lost.push(sent.intent);
+      sends.set(sent.intent.token, (sends.get(sent.intent.token) ?? 0) + 1);
+    } else {
+      r[sent.status].push(sent.entry);
+    }
+  });
+  return lost;
 }
 
 /**
