@@ -311,7 +311,7 @@ describe("docs: every command README.md and docs/ show runs as shown, through np
     );
   });
 
-  it("runs each docs file's commands in order, and every tool script with -- --help", async function () {
+  it("runs each docs file's commands in order, and every tool script with --help", async function () {
     const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as {
       scripts: Record<string, string>;
     };
