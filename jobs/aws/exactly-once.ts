@@ -629,24 +629,11 @@ export async function sendAll(
   ctx: SendContext,
 ): Promise<SendAllResult | { readonly undecided: number }> {
   const earlier = ctx.ledger.openIntents();
-  const open = new Set(earlier.map((i) => i.jobName));
-  const fresh = skipKnown(
-    submissions.filter((s) => !open.has(s.jobName)),
-    submissions.length,
-    ctx,
-  );
-  let pending = await newItems(fresh.todo, ctx);
-  await uploadManifests([...fresh.todo, ...submissions.filter((s) => open.has(s.jobName))], ctx);
-  ctx.progress.start(pending.length + open.size);
-  if (earlier.length > 0) {
-    ctx.note(
-      `${earlier.length} submission(s) from an earlier run have no job ID in the ledger (a crash ` +
-        "or a lost answer); looking them up in Batch by their submission token first",
-    );
-  }
+  const [fresh, skipped] = await startRun(submissions, earlier, ctx);
+  let pending = fresh;
   const r: SendAllResult = {
     ...{ accepted: [], adopted: [], recovered: [], open: [], duplicates: [], failures: [] },
-    ...{ notSent: [], skipped: fresh.skipped, tried: false },
+    ...{ notSent: [], skipped, tried: false },
   };
   /** Each name's request as last sent (its names resolved), for a resend with its token. */
   const requests = new Map(submissions.map((s) => [s.jobName, s]));
@@ -693,6 +680,33 @@ export async function sendAll(
     [pending, unknown] = [[...pending, ...next], lost];
   }
   return r;
+}
+
+/**
+ * The items never tried (what the ledger has left out), and those the ledger has: manifests
+ * uploaded for them and for the `earlier` run's open intents, the progress bar started.
+ */
+async function startRun(
+  submissions: readonly Submission[],
+  earlier: readonly IntentLine[],
+  ctx: SendContext,
+): Promise<[SendItem[], SkippedJob[]]> {
+  const open = new Set(earlier.map((i) => i.jobName));
+  const fresh = skipKnown(
+    submissions.filter((s) => !open.has(s.jobName)),
+    submissions.length,
+    ctx,
+  );
+  const items = await newItems(fresh.todo, ctx);
+  await uploadManifests([...fresh.todo, ...submissions.filter((s) => open.has(s.jobName))], ctx);
+  ctx.progress.start(items.length + open.size);
+  if (earlier.length > 0) {
+    ctx.note(
+      `${earlier.length} submission(s) from an earlier run have no job ID in the ledger (a crash ` +
+        "or a lost answer); looking them up in Batch by their submission token first",
+    );
+  }
+  return [items, fresh.skipped];
 }
 
 /**

@@ -2,7 +2,7 @@
  * The entrypoint's read-only probe (`run_job.py --check-values`), and a script's options as it
  * reads them from argparse.
  */
-import { spawn } from "child_process";
+import { spawn, type ChildProcessWithoutNullStreams } from "child_process";
 import * as path from "path";
 import { z } from "zod";
 import { FatalError } from "../errors";
@@ -65,19 +65,15 @@ export interface Probe {
 }
 
 const SHOWN = "python3 container/run_job.py --check-values";
+/** How long a script may take to reach parse_args(): its description comes then. */
+const DESCRIBE_TIMEOUT_MS = 30_000;
 
 /**
  * Starts `run_job.py --check-values [--script S] [--script-options FILE]`: it describes the
  * script (unless FILE describes it), then checks the request it reads on stdin. It starts
- * while the job files load; a script that does not reach parse_args() within
- * `describeTimeoutMs` is stopped.
+ * while the job files load.
  */
-export function startProbe(
-  repoRoot: string,
-  script?: string,
-  scriptOptions?: string,
-  describeTimeoutMs = 30_000,
-): Probe {
+export function startProbe(repoRoot: string, script?: string, scriptOptions?: string): Probe {
   const argv = [
     path.join(repoRoot, "container", "run_job.py"),
     "--check-values",
@@ -85,14 +81,35 @@ export function startProbe(
     ...(scriptOptions !== undefined ? ["--script-options", scriptOptions] : []),
   ];
   const child = spawn("python3", argv, { cwd: repoRoot, stdio: "pipe" });
+  // A process that exits before its input is written (a bad script) closes stdin under us.
+  child.stdin.on("error", () => undefined);
+  const { line, ended } = outputOf(child);
+  const timer = setTimeout(() => child.kill(), DESCRIBE_TIMEOUT_MS);
+  void line.then(() => clearTimeout(timer));
+  return {
+    firstLine: () => unwrap(line),
+    finish: async (input) => {
+      child.stdin.end(input);
+      const out = await unwrap(ended);
+      return scriptOptions === undefined ? out.slice(out.indexOf("\n") + 1) : out;
+    },
+    stop: () => {
+      clearTimeout(timer);
+      child.kill();
+    },
+  };
+}
+
+/**
+ * The probe's first line once printed, and its whole stdout once it exited 0; each settles
+ * once, never rejecting (nothing is left unhandled when nobody asks): to the text, or to the
+ * FatalError that says why there is none.
+ */
+function outputOf(child: ChildProcessWithoutNullStreams) {
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (text: string) => (stdout += text));
   child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
-  // A process that exits before its input is written (a bad script) closes stdin under us.
-  child.stdin.on("error", () => undefined);
-  const timer = setTimeout(() => child.kill(), describeTimeoutMs);
-  // Settles once, never rejects: nothing is left unhandled when nobody asks.
   const ended = new Promise<string | FatalError>((resolve) => {
     child.on("error", (err) =>
       resolve(
@@ -101,19 +118,17 @@ export function startProbe(
         ),
       ),
     );
-    child.on("close", (code) => {
-      clearTimeout(timer);
+    child.on("close", (code) =>
       resolve(
         code === 0
           ? stdout
           : new FatalError(`\`${SHOWN}\` exited ${code}: ${stderr.trim() || stdout.trim()}`),
-      );
-    });
+      ),
+    );
   });
   const line = new Promise<string | FatalError>((resolve) => {
     const look = () => {
       if (stdout.includes("\n")) {
-        clearTimeout(timer);
         child.stdout.off("data", look);
         resolve(stdout.slice(0, stdout.indexOf("\n")));
       }
@@ -121,23 +136,13 @@ export function startProbe(
     child.stdout.on("data", look);
     void ended.then((out) => resolve(typeof out === "string" ? out.split("\n")[0] : out));
   });
-  const settled = async <T>(p: Promise<T | FatalError>): Promise<T> => {
-    const value = await p;
-    if (value instanceof FatalError) {
-      throw value;
-    }
-    return value;
-  };
-  return {
-    firstLine: () => settled(line),
-    finish: async (input) => {
-      child.stdin.end(input);
-      const out = await settled(ended);
-      return scriptOptions === undefined ? out.slice(out.indexOf("\n") + 1) : out;
-    },
-    stop: () => {
-      clearTimeout(timer);
-      child.kill();
-    },
-  };
+  return { line, ended };
+}
+
+async function unwrap<T>(settled: Promise<T | FatalError>): Promise<T> {
+  const value = await settled;
+  if (value instanceof FatalError) {
+    throw value;
+  }
+  return value;
 }
