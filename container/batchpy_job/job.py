@@ -125,6 +125,22 @@ def run_job(
         return EXIT_UPLOAD if code == 0 and not (results_ok and log_ok) else code
 
 
+def _script_path(flag: str | None, env: dict[str, str]) -> str:
+    """A job names its script (a file directly under JOB_DIR), else --script, else script.py."""
+    name = env.get(VARS.script)
+    if name is None:
+        return os.path.abspath(flag) if flag else DEFAULT_SCRIPT
+    script_path = os.path.join(JOB_DIR, name)
+    if os.path.basename(name) != name or not os.path.isfile(script_path):
+        scripts = sorted(f for f in os.listdir(JOB_DIR) if f.endswith(".py"))
+        raise config_error(
+            f"{VARS.script} = {quoted(name)} is not a file directly under {JOB_DIR}; its "
+            f"scripts are {', '.join(scripts) or 'none'}: fix the job's \"script\", or "
+            "add the file"
+        )
+    return script_path
+
+
 def main() -> int:
     if sys.argv[1:2] == [PROBE_ARG]:
         return probe_main(sys.argv[2:])
@@ -158,18 +174,7 @@ def main() -> int:
     args = parser.parse_args()
     env = dict(os.environ)
     try:
-        # A job names its script (a file directly under JOB_DIR), else --script, else script.py.
-        name = env.get(VARS.script)
-        script_path = os.path.abspath(args.script) if args.script else DEFAULT_SCRIPT
-        if name is not None:
-            script_path = os.path.join(JOB_DIR, name)
-            if os.path.basename(name) != name or not os.path.isfile(script_path):
-                scripts = sorted(f for f in os.listdir(JOB_DIR) if f.endswith(".py"))
-                raise config_error(
-                    f"{VARS.script} = {quoted(name)} is not a file directly under {JOB_DIR}; its "
-                    f"scripts are {', '.join(scripts) or 'none'}: fix the job's \"script\", or "
-                    "add the file"
-                )
+        script_path = _script_path(args.script, env)
         if args.check_values:
             # jobs:submit ends a check it turns out not to need with SIGTERM: clean up (the
             # probe child, its temporary folder) on the way out.

@@ -270,11 +270,51 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
   };
 }
 
+async function listObjects(client: S3Client, bucket: string, prefix: string) {
+  const all = [];
+  for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket, Prefix: prefix })) {
+    for (const { Key, Size, LastModified, ETag } of page.Contents ?? []) {
+      if (Key !== undefined) {
+        all.push({
+          key: Key,
+          size: Size ?? 0,
+          lastModified: LastModified ?? new Date(0),
+          ...definedOnly({ etag: ETag?.replace(/"/g, "") }),
+        });
+      }
+    }
+  }
+  return all;
+}
+
+type PutCondition = { readonly absent: true } | { readonly etag: string };
+
+/**
+ * PutObject with If-None-Match: * (`absent`) or If-Match, atomic in S3: "failed" when the
+ * condition does not hold (412, or 404 for a gone ETag) or a concurrent write won (409).
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
+ */
+async function putIf(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  text: string,
+  condition: PutCondition,
+): Promise<{ readonly etag: string } | "failed"> {
+  const when = "absent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.etag };
+  const request = { Bucket: bucket, Key: key, Body: text, ContentType: "application/json" };
+  try {
+    return { etag: (await client.send(new PutObjectCommand({ ...request, ...when }))).ETag ?? "" };
+  } catch (err) {
+    const status = httpStatus(err);
+    if (status === 412 || status === 409 || (status === 404 && "etag" in condition)) {
+      return "failed";
+    }
+    throw err;
+  }
+}
+
 function storageApi(client: S3Client) {
-  const put = (bucket: string, key: string, text: string, type: string, when = {}) =>
-    client.send(
-      new PutObjectCommand({ Bucket: bucket, Key: key, Body: text, ContentType: type, ...when }),
-    );
   const body = async (bucket: string, key: string) => {
     const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     if (out.Body === undefined) {
@@ -286,30 +326,12 @@ function storageApi(client: S3Client) {
     (await body(bucket, key)).body.transformToString("utf-8");
   return {
     async putObject(bucket: string, key: string, text: string, type: string): Promise<void> {
-      await put(bucket, key, text, type);
+      await client.send(
+        new PutObjectCommand({ Bucket: bucket, Key: key, Body: text, ContentType: type }),
+      );
     },
-    /**
-     * PutObject with If-None-Match: * (`absent`) or If-Match, atomic in S3: "failed" when the
-     * condition does not hold (412, or 404 for a gone ETag) or a concurrent write won (409).
-     * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
-     */
-    async putIf(
-      bucket: string,
-      key: string,
-      text: string,
-      condition: { readonly absent: true } | { readonly etag: string },
-    ): Promise<{ readonly etag: string } | "failed"> {
-      const when = "absent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.etag };
-      try {
-        return { etag: (await put(bucket, key, text, "application/json", when)).ETag ?? "" };
-      } catch (err) {
-        const status = httpStatus(err);
-        if (status === 412 || status === 409 || (status === 404 && "etag" in condition)) {
-          return "failed";
-        }
-        throw err;
-      }
-    },
+    putIf: (bucket: string, key: string, text: string, condition: PutCondition) =>
+      putIf(client, bucket, key, text, condition),
     /** A small object's text and ETag; undefined when there is no such key. */
     async getWithEtag(
       bucket: string,
@@ -329,23 +351,7 @@ function storageApi(client: S3Client) {
      * Every object under `prefix` (all pages), its ETag without quotes: the MD5 of the bytes
      * for a one-part, non-KMS upload.
      */
-    async listObjects(bucket: string, prefix: string) {
-      const query = { Bucket: bucket, Prefix: prefix };
-      const all = [];
-      for await (const page of paginateListObjectsV2({ client }, query)) {
-        for (const { Key, Size, LastModified, ETag } of page.Contents ?? []) {
-          if (Key !== undefined) {
-            all.push({
-              key: Key,
-              size: Size ?? 0,
-              lastModified: LastModified ?? new Date(0),
-              ...definedOnly({ etag: ETag?.replace(/"/g, "") }),
-            });
-          }
-        }
-      }
-      return all;
-    },
+    listObjects: (bucket: string, prefix: string) => listObjects(client, bucket, prefix),
     /** Streams an object into `file` (created or truncated); the caller renames it in place. */
     async download(bucket: string, key: string, file: string): Promise<void> {
       const stream = (await body(bucket, key)).body;
