@@ -131,6 +131,10 @@ export function pipelineOrder<T>(
   return out;
 }
 
+/** A variable's value from a job's environment. */
+export const variableOf = (detail: JobDetail | undefined, name: string): string | undefined =>
+  detail?.container?.environment?.find((v) => v.name === name)?.value;
+
 /** The exit code of the job's last attempt (Batch reports it in two places). */
 export function exitCodeOf(d: JobDetail | JobSummary): number | undefined {
   return d.container?.exitCode ?? (d as JobDetail).attempts?.at(-1)?.container?.exitCode;

@@ -98,10 +98,6 @@ export function parametersOf(
   return new Map([...own, ...(set ?? [])]);
 }
 
-/** A variable's value from a job's environment. */
-export const variableOf = (detail: JobDetail | undefined, name: string): string | undefined =>
-  detail?.container?.environment?.find((v) => v.name === name)?.value;
-
 /** Batch's status reason and the container's own reason (e.g. OutOfMemoryError), joined. */
 function reasonOf(detail: JobDetail): string | undefined {
   const last = detail.attempts?.at(-1);

@@ -25,7 +25,6 @@ import {
   sortRows,
   summarizeRows,
   unitFromDetail,
-  variableOf,
   type Report,
   type ResultFile,
   type RunUnit,
@@ -33,7 +32,7 @@ import {
 import type { Pricing } from "./prices";
 import { describeById, ofLastRun } from "../context";
 import { unavailableLine } from "../output/why-print";
-import { asStatus } from "../status";
+import { asStatus, variableOf } from "../status";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 

@@ -9,7 +9,7 @@ import { CHUNK_SIZE } from "../input/chunks";
 import type { LedgerEntry } from "./ledger";
 import { runPool } from "../aws/pool";
 import { VARS } from "../../components/contract";
-import { runsPerSet } from "../status";
+import { runsPerSet, variableOf } from "../status";
 
 /** A set's number, or `""` for a single job. */
 type SetKey = number | "";
@@ -162,8 +162,6 @@ export async function readCovers(
   cache: Map<string, Cover>,
 ): Promise<Map<string, Cover>> {
   const wanted = entries.filter((e) => !cache.has(e.jobId));
-  // Loaded only when a retry is in view: logs and watch of plain jobs need it not.
-  const { variableOf } = await import("../report/rows");
   // Older ledgers name no manifest: a child carries the array's environment for sure.
   const unnamed = wanted.filter((e) => e.kind === "array" && e.manifest === undefined);
   const firstChildren = new Map<string, JobDetail>();
@@ -214,7 +212,6 @@ export async function readManifest(
   storage: StorageApi,
   bucket: string,
 ): Promise<{ manifest?: Manifest; warning?: string }> {
-  const { variableOf } = await import("../report/rows");
   const { parseManifest } = await import("../input/manifest");
   const key = e.manifest ?? variableOf(first, VARS.arrayManifest);
   if (key === undefined) {
