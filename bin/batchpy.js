@@ -22,7 +22,6 @@ function main(argv) {
   if (group === "policy" && command === "check") {
     return require("../policy/check/cli.ts").cli(rest);
   }
-  // The words typed are shown through the one gate for echoed text (jobs/output/visible.ts).
   const { visible } = require("../jobs/output/visible.ts");
   const what =
     group === undefined ? "a command is missing" : `unknown command "${visible(argv.join(" "))}"`;

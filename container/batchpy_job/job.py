@@ -1,6 +1,4 @@
-"""run_job.py's command line and the main flow of one job: settings, options, the array set,
-inputs, the script, results and the log. --describe prints the script's options;
---check-values checks a submit's variables with the script's own types."""
+"""run_job.py's command line and the main flow of one job."""
 
 import argparse
 import json
@@ -26,9 +24,7 @@ DEFAULT_SCRIPT = os.path.join(JOB_DIR, "script.py")
 
 
 def _store_failure_log(store: Store, config: JobConfig, err: JobError) -> None:
-    """A job that fails before its script runs (an array child's bad set, a missing input, a
-    script that cannot start) stores its log too: nobody finds one child's container log in a
-    sweep."""
+    """Nobody finds one child's container log in a sweep."""
     with tempfile.TemporaryDirectory(prefix="batchpy-log-") as tmp:
         log_path = os.path.join(tmp, "job.log")
         with open(log_path, "w", encoding="utf-8", errors="backslashreplace") as f:
@@ -39,8 +35,7 @@ def _store_failure_log(store: Store, config: JobConfig, err: JobError) -> None:
 def _prepare(
     script_path: str, env: dict[str, str], open_store: Callable[[dict[str, str]], Store]
 ) -> tuple[JobConfig, Store, dict[str, str], list[str]]:
-    """Everything checked and decided before the first side effect in the working directory:
-    settings, the store, the script's options, an array child's set and number, the argv."""
+    """Everything checked before the first side effect in the working directory."""
     config = read_config(env)
     store = open_store(env)
     spec = probe_script(script_path, env)
@@ -69,7 +64,6 @@ def _prepare(
 
 
 def _inputs(store: Store, config: JobConfig, workdir: str) -> None:
-    """Downloads the job's inputs into its working directory."""
     try:
         fetched = download_inputs(store, config, workdir)
     except StorageError as err:
@@ -79,8 +73,7 @@ def _inputs(store: Store, config: JobConfig, workdir: str) -> None:
 
 
 def _parent_results(store: Store, config: JobConfig, base: str) -> str:
-    """The folder, outside the working directory (they are not this job's results), that
-    holds the results of the jobs the script reads."""
+    """Outside the working directory: they are not this job's results."""
     folder = os.path.join(base, "parents")
     os.mkdir(folder)
     try:
@@ -97,8 +90,6 @@ def _parent_results(store: Store, config: JobConfig, base: str) -> str:
 def run_job(
     script_path: str, env: dict[str, str], open_store: Callable[[dict[str, str]], Store]
 ) -> int:
-    """Runs the job the environment describes on the bucket `open_store` opens; returns the
-    exit code. Raises JobError when run_job itself cannot go on (its code and problems say why)."""
     config, store, job_env, argv = _prepare(script_path, dict(env), open_store)
     script_name = os.path.basename(script_path)
     with tempfile.TemporaryDirectory(prefix="batchpy-job-", ignore_cleanup_errors=True) as base:
@@ -126,7 +117,6 @@ def run_job(
 
 
 def _script_path(flag: str | None, env: dict[str, str]) -> str:
-    """A job names its script (a file directly under JOB_DIR), else --script, else script.py."""
     name = env.get(VARS.script)
     if name is None:
         return os.path.abspath(flag) if flag else DEFAULT_SCRIPT
