@@ -74,5 +74,3 @@ export const FARGATE_MEMORY_MIB: ReadonlyMap<number, readonly number[]> = new Ma
   [8, range(16384, 61440, 4096)],
   [16, range(32768, 122880, 8192)],
 ]);
-
-export const LARGEST_FARGATE_SIZE: InstanceSize = { vcpus: 16, memoryMiB: 122880, gpus: 0 };

@@ -1,7 +1,7 @@
 // The `jobLimits` stack output, so the jobs tool can refuse a job that would wait in RUNNABLE.
 import {
+  FARGATE_MEMORY_MIB,
   InstanceSize,
-  LARGEST_FARGATE_SIZE,
   ECS_RESERVED_MEMORY_MIB,
   placeableMemoryMiB,
 } from "./instance-types";
@@ -36,10 +36,8 @@ export function ec2JobLimits(
 }
 
 export function fargateJobLimits(maxVcpus: number): JobLimits {
-  const largestJob = {
-    ...LARGEST_FARGATE_SIZE,
-    vcpus: Math.min(LARGEST_FARGATE_SIZE.vcpus, maxVcpus),
-  };
+  const [vcpus, memory] = [...FARGATE_MEMORY_MIB].at(-1)!;
+  const largestJob = { vcpus: Math.min(vcpus, maxVcpus), memoryMiB: memory.at(-1)!, gpus: 0 };
   return { maxVcpus, maxGpus: 0, largestJob, basis: ["FARGATE"] };
 }
 
