@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 "use strict";
-/** `batchpy` (`npx batchpy …`, the npm scripts): the jobs tool and the offline policy check. */
 const USAGE = `Usage: batchpy <group> <command> [options]
 
   batchpy jobs submit|retry|watch|status|why|logs|results|report|cancel …   AWS Batch jobs of a stack

@@ -147,7 +147,6 @@ function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
   return values as ConfigValues;
 }
 
-// `aws:region`, else the region the AWS SDK would use.
 function resolveRegion(
   raw: Readonly<Record<string, string>>,
   env: Readonly<Record<string, string | undefined>>,

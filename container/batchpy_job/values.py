@@ -154,7 +154,6 @@ def read_set(spec: Json, env: dict[str, str], script_name: str) -> tuple[list, l
 
 
 def build_argv(spec: Json, env: dict[str, str], script_name: str) -> list[str]:
-    """Raises JobError listing every problem found."""
     chosen, set_problems, missing = read_set(spec, env, script_name)
     problems = [p + " (containerOverrides.environment in the job file)" for p in missing]
     argv: list[str] = []
