@@ -346,6 +346,7 @@ export const IMDS_BLOCK_RULE = "OUTPUT -d 169.254.169.254/32 -m owner ! --uid-ow
 
 /**
  * MIME multi-part, as Batch requires; a boothook runs on every boot before Docker and the agent.
+ * `-C` keeps a reboot from adding the rule twice; `-w` waits for the xtables lock.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/launch-templates.html
  */
 export const IMDS_BLOCK_USER_DATA = `MIME-Version: 1.0
