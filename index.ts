@@ -1,7 +1,5 @@
-/**
- * batchpy: everything the AWS Batch Python tutorial clicks together, per stack, from
- * `Pulumi.<stack>.yaml` (components/stack-config.ts); the exports are what `jobs:*` reads.
- */
+// Everything the AWS Batch Python tutorial clicks together, from `Pulumi.<stack>.yaml`;
+// the exports are what `jobs:*` reads.
 import * as pulumi from "@pulumi/pulumi";
 import { ComputeEnvironment } from "./components/compute-environment";
 import { Image } from "./components/image";
@@ -15,8 +13,7 @@ import { Storage } from "./components/storage";
 const stack = pulumi.getStack();
 const name = `batchpy-${stack}`;
 const settings = parseStackConfig(pulumi.runtime.allConfig(), process.env, name);
-// Fixed for the life of the stack: the only instance tags, since changing those replaces the
-// compute environment (and kills running jobs).
+// The only instance tags, fixed: changing those replaces the compute environment.
 const baseTags = { Project: "batchpy", Stack: stack, ManagedBy: "pulumi" };
 const tags = { ...baseTags, ...settings.tags };
 
@@ -24,7 +21,6 @@ const storage = new Storage(name, { ...settings.storage, tags });
 const roles = new JobRoles(name, { bucketArn: storage.bucketArn, tags });
 const image = new Image(name, {
   ...settings.image,
-  // Relative to this folder, so the image's inputs do not depend on where it is checked out.
   context: "container",
   projectRoot: __dirname,
   tags,
@@ -56,9 +52,6 @@ export const jobDefinitionArn = job.jobDefinitionArn;
 export const imageUri = image.imageUri;
 export const logGroupName = job.logGroupName;
 export const region = settings.region;
-/** EC2, SPOT, FARGATE or FARGATE_SPOT: what the report's cost estimate is priced as. */
 export const computeType = compute.computeType;
-/** The largest job the compute environment can place, for the jobs tool's checks. */
 export const jobLimits = compute.jobLimits;
-/** What a request leaves to the job definition (resources, timeout, attempts): the cost bound. */
 export const jobDefaults = job.jobDefaults;

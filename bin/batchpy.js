@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 "use strict";
-/** `batchpy` (`npx batchpy …`, the npm scripts): the jobs tool and the offline policy check. */
 const USAGE = `Usage: batchpy <group> <command> [options]
 
   batchpy jobs submit|retry|watch|status|why|logs|results|report|cancel …   AWS Batch jobs of a stack
@@ -22,7 +21,6 @@ function main(argv) {
   if (group === "policy" && command === "check") {
     return require("../policy/check/cli.ts").cli(rest);
   }
-  // The words typed are shown through the one gate for echoed text (jobs/output/visible.ts).
   const { visible } = require("../jobs/output/visible.ts");
   const what =
     group === undefined ? "a command is missing" : `unknown command "${visible(argv.join(" "))}"`;

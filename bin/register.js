@@ -1,10 +1,6 @@
 "use strict";
-/**
- * Makes `.ts` files loadable (`node -r ./bin/register.js file.ts`): each is transpiled once
- * with the project's TypeScript and cached under a hash of everything the output depends on,
- * so an edited file never runs as old code (docs/development.md, "how it starts fast").
- * `node bin/register.js --warm` (the `prepare` script) fills the cache.
- */
+// `node -r ./bin/register.js file.ts`: each file transpiled once, cached under a hash of all
+// its output depends on (docs/development.md); `--warm` (the `prepare` script) fills the cache.
 const crypto = require("crypto");
 const fs = require("fs");
 const Module = require("module");
@@ -17,7 +13,6 @@ const CACHE_DIR = process.env.BATCHPY_TS_CACHE || path.join(NODE_MODULES, ".cach
 
 const sha256 = (...parts) => crypto.createHash("sha256").update(parts.join("\0")).digest("hex");
 
-/** What every output depends on besides its own file: this loader, the options, the compiler. */
 const COMPILER_KEY = sha256(
   fs.readFileSync(__filename),
   fs.readFileSync(TSCONFIG),
@@ -29,11 +24,9 @@ function cachePath(filename, source) {
   return path.join(CACHE_DIR, key.slice(0, 2), `${key}.js`);
 }
 
-/** Transpiles `source`; syntax errors throw as ts-node's transpile-only mode reports them. */
 function transpile(filename, source) {
   const ts = require(require.resolve("typescript", { paths: [ROOT] }));
   const { compilerOptions } = ts.readConfigFile(TSCONFIG, ts.sys.readFile).config;
-  // Stack traces map back to the TypeScript with --enable-source-maps.
   const inline = { outDir: undefined, sourceMap: false, inlineSourceMap: true };
   const out = ts.transpileModule(source, {
     compilerOptions: { ...compilerOptions, ...inline },
@@ -49,7 +42,6 @@ function transpile(filename, source) {
   return out.outputText;
 }
 
-/** The JavaScript of `filename` whose content is `source`: from the cache, or transpiled. */
 function javascriptFor(filename, source) {
   const cached = cachePath(filename, source);
   try {
@@ -88,8 +80,7 @@ if (require.main !== module) {
     module._compile(javascriptFor(filename, fs.readFileSync(filename, "utf8")), filename);
   };
 } else if (process.argv[2] === "--warm") {
-  // Every project file into the cache; every other entry removed, one by one, so a process
-  // reading the cache meanwhile at worst transpiles a file again.
+  // Stale entries removed one by one: a concurrent reader at worst transpiles a file again.
   const started = Date.now();
   const files = require("fast-glob").sync(
     ["index.ts", "{components,jobs,policy,test}/**/*.ts", "!**/*.d.ts", "!**/node_modules/**"],

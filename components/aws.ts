@@ -1,7 +1,4 @@
-/**
- * The parts of `@pulumi/aws` the components use, by service: the package root re-exports
- * every service, which `tsc` would then read (docs/development.md).
- */
+// Not the package root, which re-exports every service for `tsc` to read (docs/development.md).
 export * as batch from "@pulumi/aws/batch";
 export * as cloudwatch from "@pulumi/aws/cloudwatch";
 export * as ec2 from "@pulumi/aws/ec2";

@@ -16,11 +16,8 @@ type Ec2Type = "EC2" | "SPOT";
 
 export const DEFAULT_COMPUTE_TYPE: ComputeType = "EC2";
 export const DEFAULT_MAX_VCPUS = 16;
-/**
- * Only these let Batch update an environment in place; with `BEST_FIT` almost any change
- * replaces it. The last is the default (SPOT's: least likely interrupted at a low price).
- * @see https://docs.aws.amazon.com/batch/latest/userguide/infrastructure-updates.html
- */
+// Only these let Batch update an environment in place; the last is the default.
+// @see https://docs.aws.amazon.com/batch/latest/userguide/infrastructure-updates.html
 const ALLOCATION_STRATEGIES: Record<Ec2Type, readonly string[]> = {
   EC2: ["BEST_FIT_PROGRESSIVE"],
   SPOT: ["SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED"],
@@ -143,7 +140,6 @@ function checkEc2Args(where: string, type: Ec2Type, args: ComputeEnvironmentArgs
       "instanceTypes",
     );
   }
-  // A GPU job needs every instance type to have a GPU, and enough of them where known.
   const gpus = args.jobGpus ?? 0;
   const plain = types.filter((t) => !isGpuInstanceType(t));
   if (gpus > 0 && plain.length > 0) {
@@ -179,15 +175,13 @@ function checkEc2Args(where: string, type: Ec2Type, args: ComputeEnvironmentArgs
 }
 
 /**
- * A managed Batch compute environment that scales to zero when idle. No service role: only
- * with its service-linked role does Batch update instance types, subnets and the like in
- * place; with a custom one each such change replaces the environment and kills its jobs.
+ * A managed environment that scales to zero when idle. No serviceRole: only with its
+ * service-linked role does Batch update it in place instead of replacing it (killing its jobs).
  * @see https://docs.aws.amazon.com/batch/latest/userguide/infrastructure-updates.html
  */
 export class ComputeEnvironment extends pulumi.ComponentResource {
   public readonly computeEnvironmentArn: pulumi.Output<string>;
   public readonly computeEnvironmentName: pulumi.Output<string>;
-  /** What the environment launches; the job definition must match it. */
   public readonly computeType: ComputeType;
   public readonly jobLimits: pulumi.Output<JobLimits>;
 
@@ -211,9 +205,8 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
       {
         type: "MANAGED",
         state: "ENABLED",
-        // No serviceRole: Batch uses AWSServiceRoleForBatch (see the class comment).
         computeResources: { type, maxVcpus, ...this.network(name, args), ...ec2?.computeResources },
-        // Fargate has no infrastructure updates; 30 is Batch's own default.
+        // Fargate has no infrastructure updates.
         updatePolicy: ec2 && {
           jobExecutionTimeoutMinutes: args.updateTimeoutMinutes ?? 30,
           terminateJobsOnUpdate: false,
@@ -233,12 +226,8 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
     });
   }
 
-  /**
-   * The subnets, and a security group that lets jobs reach out but nothing reach in. The
-   * default VPC's default subnets are public: instances reach ECR and S3 without a paid NAT
-   * gateway. `getVpcs` returns an empty list rather than failing, so the error can say what to
-   * set instead of the provider's "no matching EC2 VPC found".
-   */
+  // The default VPC's subnets are public (no paid NAT gateway); getVpcs (not getVpc) returns
+  // an empty list, so the error can say what to set instead of "no matching EC2 VPC found".
   private network(name: string, args: ComputeEnvironmentArgs) {
     let { vpcId, subnetIds } = args;
     if (vpcId === undefined || subnetIds === undefined) {
@@ -277,10 +266,7 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
     return { subnets: subnetIds, securityGroupIds: [securityGroup.id] };
   }
 
-  /**
-   * The ECS instance role, its profile, the launch template, and the EC2-only `computeResources`.
-   * @see https://docs.aws.amazon.com/batch/latest/userguide/instance_IAM_role.html
-   */
+  // @see https://docs.aws.amazon.com/batch/latest/userguide/instance_IAM_role.html
   private instances(name: string, type: Ec2Type, args: ComputeEnvironmentArgs) {
     const [parent, tags] = [{ parent: this }, args.tags];
     const role = new aws.iam.Role(
@@ -307,10 +293,9 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
       {
         description: "batchpy instances: IMDSv2 only, metadata blocked for job containers",
         userData: Buffer.from(IMDS_BLOCK_USER_DATA).toString("base64"),
-        // IMDSv2 only (a forwarded GET cannot read credentials), a hop limit of 1 (stops
-        // bridge-mode containers; the user data stops host-mode ones), no IPv6 endpoint (the
-        // rule is IPv4 only).
-        // https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-IMDS-new-instances.html
+        // Hop limit 1 stops bridge-mode containers (the user data stops host-mode ones); no
+        // IPv6 endpoint, as the rule is IPv4 only.
+        // @see https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-IMDS-new-instances.html
         metadataOptions: {
           httpEndpoint: "enabled",
           httpTokens: "required",
@@ -352,19 +337,16 @@ function instanceTypeLimits(types: readonly string[], maxVcpus: number, parent: 
 }
 
 /**
- * Blocks the instance metadata service for every process not running as root. Batch runs
- * EC2 container jobs in host network mode, so neither a hop limit nor the ECS agent's IMDS
- * blocking stops a container; but the agent runs as root and the job image as uid 10001
- * (container/Dockerfile). Jobs still get their own role from the agent's 169.254.170.2.
+ * Blocks IMDS for all but root (the ECS agent): Batch runs EC2 jobs in host network mode, where
+ * no hop limit stops them; the image runs as a non-root user (container/Dockerfile).
  * @see https://docs.aws.amazon.com/batch/latest/userguide/networking-modes-jobs.html
  * @see https://repost.aws/knowledge-center/ecs-container-ec2-metadata
  */
 export const IMDS_BLOCK_RULE = "OUTPUT -d 169.254.169.254/32 -m owner ! --uid-owner 0 -j DROP";
 
 /**
- * The user data as Batch requires it: MIME multi-part (Batch merges its own part in). A
- * `cloud-boothook` runs on every boot before Docker and the ECS agent, so no job runs before
- * the rule; `-C` keeps a reboot from adding it twice, `-w` waits for the xtables lock.
+ * MIME multi-part, as Batch requires; a boothook runs on every boot before Docker and the agent.
+ * `-C` keeps a reboot from adding the rule twice; `-w` waits for the xtables lock.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/launch-templates.html
  */
 export const IMDS_BLOCK_USER_DATA = `MIME-Version: 1.0
@@ -385,8 +367,7 @@ iptables -w -C ${IMDS_BLOCK_RULE} 2>/dev/null || iptables -w -I ${IMDS_BLOCK_RUL
 `;
 
 /**
- * The ECS-optimized AL2023 images for plain and GPU types: Batch picks per instance type, so
- * a stack can switch to or from GPU types without changing this (which replaces the environment).
+ * Both images, so a switch to or from GPU types leaves this (a replacement) unchanged.
  * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_Ec2Configuration.html
  */
 export const EC2_CONFIGURATION = [{ imageType: "ECS_AL2023" }, { imageType: "ECS_AL2023_NVIDIA" }];

@@ -7,7 +7,6 @@ import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
 import { checkRanges, ValidationError } from "./validation";
 
-/** The image label that records the build context's content hash. */
 export const CONTEXT_LABEL = "batchpy.context-sha256";
 
 export interface ImageArgs {
@@ -54,14 +53,10 @@ export function validateImageArgs(name: string, args: ImageArgs): void {
   });
 }
 
-/**
- * The container image the jobs run: an ECR repository that scans on push and expires old
- * images, and the image built from `container/` and pushed in the same `pulumi up`.
- */
+/** The jobs' image: built from `context` and pushed to an ECR repository, or `imageUri`. */
 export class Image extends pulumi.ComponentResource {
-  /** The pushed image, pinned by digest so each build makes a new job definition revision. */
+  /** Pinned by digest, so each build makes a new job definition revision. */
   public readonly imageUri: pulumi.Output<string>;
-  /** Undefined when an existing image is used. */
   public readonly repositoryUrl?: pulumi.Output<string>;
 
   constructor(name: string, args: ImageArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -79,7 +74,6 @@ export class Image extends pulumi.ComponentResource {
     this.registerOutputs({ imageUri: this.imageUri, repositoryUrl: this.repositoryUrl });
   }
 
-  /** The ECR repository, with a lifecycle policy that keeps the newest `keepImages`. */
   private repository(name: string, args: ImageArgs): aws.ecr.Repository {
     const repository = new aws.ecr.Repository(
       `${name}-repo`,
@@ -102,7 +96,6 @@ export class Image extends pulumi.ComponentResource {
     return repository;
   }
 
-  /** The image built from the context, tagged by its content, pushed to `repository`. */
   private build(name: string, args: ImageArgs, repository: aws.ecr.Repository) {
     const context = args.context ?? "container";
     const contextHash = hashBuildContext(path.resolve(args.projectRoot ?? process.cwd(), context));
@@ -117,7 +110,6 @@ export class Image extends pulumi.ComponentResource {
         // AWS Batch on EC2 (m5a) and Fargate run x86_64 by default.
         platforms: ["linux/amd64"],
         push: true,
-        // Content-derived: the same files give the same tag, wherever they are checked out.
         tags: [pulumi.interpolate`${repository.repositoryUrl}:${contextTag(contextHash)}`],
         // Also keeps this digest apart from the one awsx.ecr.Image pushed before the switch,
         // so deleting awsx's old build (by digest) cannot take this image with it.
@@ -142,7 +134,6 @@ export function contextTag(contextHash: string): string {
   return `ctx-${contextHash.slice(0, 16)}`;
 }
 
-/** An ECR lifecycle policy that expires all but the newest `count` images. */
 export function keepLastImagesPolicy(count: number): { rules: object[] } {
   return {
     rules: [
@@ -156,11 +147,7 @@ export function keepLastImagesPolicy(count: number): { rules: object[] } {
   };
 }
 
-/**
- * A Docker build context's content hash: SHA-256 of each file Docker would send (the
- * Dockerfile always) and its POSIX path, so CI and a laptop deploying from different folders
- * build the same tag.
- */
+// Of each file Docker would send and its POSIX path: CI and a laptop build the same tag.
 export function hashBuildContext(dir: string): string {
   const ignoreFile = path.join(dir, ".dockerignore");
   // A port of Docker's own matcher; Docker on Linux tells case apart.

@@ -1,15 +1,11 @@
-/**
- * What the program knows of EC2 instance types and Fargate sizes before anything is deployed,
- * so stack config can refuse an impossible job from config alone. No imports.
- */
+// Instance and Fargate sizes known before the deploy, so stack config can refuse an impossible
+// job; no imports.
 
 export const COMPUTE_TYPES = ["EC2", "SPOT", "FARGATE", "FARGATE_SPOT"] as const;
 export type ComputeType = (typeof COMPUTE_TYPES)[number];
 
-/** The tutorial's instance type: 2 vCPUs, 8 GiB, AMD. */
 export const DEFAULT_INSTANCE_TYPES: readonly string[] = ["m5a.large"];
 
-/** The size of an instance type, as EC2's DescribeInstanceTypes reports it. */
 export interface InstanceSize {
   readonly vcpus: number;
   /** Installed memory (`MemoryInfo.SizeInMiB`). */
@@ -18,9 +14,8 @@ export interface InstanceSize {
 }
 
 /**
- * A few common types as DescribeInstanceTypes reports them: enough to refuse an impossible
- * job at `pulumi preview` (others are looked up at deploy time), and every type `jobs:report`
- * prices. @see https://docs.aws.amazon.com/ec2/latest/instancetypes/gp.html
+ * Common types as DescribeInstanceTypes reports them (others are looked up at deploy time);
+ * every type `jobs:report` prices. @see https://docs.aws.amazon.com/ec2/latest/instancetypes/gp.html
  */
 export const KNOWN_INSTANCE_TYPES: Readonly<Record<string, InstanceSize>> = {
   "m5a.large": { vcpus: 2, memoryMiB: 8192, gpus: 0 },
@@ -46,33 +41,21 @@ export const KNOWN_INSTANCE_TYPES: Readonly<Record<string, InstanceSize>> = {
   "p3.2xlarge": { vcpus: 8, memoryMiB: 62464, gpus: 1 },
 };
 
-/** An exact instance type such as `m5a.large` (not a family like `m5a`, nor `optimal`). */
 export const INSTANCE_TYPE_PATTERN = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
 
-/**
- * True for the NVIDIA GPU families (g4dn, g5, p3, …); Graviton's `g` ends the family (m6g).
- * @see https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html
- */
+// Graviton's `g` ends the family (m6g), a GPU family's starts it (g5).
+// @see https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html
 export function isGpuInstanceType(type: string): boolean {
   return /^[gp]\d/.test(type);
 }
 
-/**
- * Memory the ECS agent reserves on Batch's default AMI (`ECS_RESERVED_MEMORY`).
- * @see https://docs.aws.amazon.com/batch/latest/userguide/ecs-reserved-memory.html
- */
+// @see https://docs.aws.amazon.com/batch/latest/userguide/ecs-reserved-memory.html
 export const ECS_RESERVED_MEMORY_MIB = 32;
 
-/**
- * The share of installed memory the agent registers: AWS's m4.large example registers
- * 7985 of 8192 MiB. @see https://docs.aws.amazon.com/batch/latest/userguide/memory-management.html
- */
+// AWS's m4.large example. @see https://docs.aws.amazon.com/batch/latest/userguide/memory-management.html
 const REGISTERED_MEMORY_RATIO = 7985 / 8192;
 
-/**
- * The most memory one job can ask for on an instance with `installedMiB`: what the agent
- * registers less its reservation (an estimate; the exact figure depends on the kernel).
- */
+// An estimate: the exact figure depends on the kernel.
 export function placeableMemoryMiB(installedMiB: number): number {
   return Math.floor(installedMiB * REGISTERED_MEMORY_RATIO) - ECS_RESERVED_MEMORY_MIB;
 }
@@ -80,11 +63,8 @@ export function placeableMemoryMiB(installedMiB: number): number {
 const range = (from: number, to: number, step: number) =>
   Array.from({ length: (to - from) / step + 1 }, (_, i) => from + i * step);
 
-/**
- * Fargate's vCPU → memory (MiB) combinations, every allowed value listed.
- * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_ResourceRequirement.html
- * @see https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
- */
+// @see https://docs.aws.amazon.com/batch/latest/APIReference/API_ResourceRequirement.html
+// @see https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
 export const FARGATE_MEMORY_MIB: ReadonlyMap<number, readonly number[]> = new Map([
   [0.25, [512, 1024, 2048]],
   [0.5, range(1024, 4096, 1024)],
@@ -94,5 +74,3 @@ export const FARGATE_MEMORY_MIB: ReadonlyMap<number, readonly number[]> = new Ma
   [8, range(16384, 61440, 4096)],
   [16, range(32768, 122880, 8192)],
 ]);
-
-export const LARGEST_FARGATE_SIZE: InstanceSize = { vcpus: 16, memoryMiB: 122880, gpus: 0 };

@@ -5,7 +5,6 @@ import { definedOnly } from "./defined";
 import { FARGATE_MEMORY_MIB } from "./instance-types";
 import { checkRanges, IntegerRanges, ValidationError } from "./validation";
 
-/** The tutorial's job (1 vCPU, 1000 MiB) running the entrypoint as the Dockerfile installs it. */
 export const JOB_DEFAULTS = {
   vcpus: 1,
   memoryMiB: 1000,
@@ -22,7 +21,6 @@ const RANGES: IntegerRanges<JobDefinitionArgs> = {
   gpus: [0, 16, "GPUs are whole; EC2 has at most 16 per instance"],
 };
 const MAX_JOB_DEFINITION_BYTES = 24 * 1024;
-/** What CloudWatch Logs accepts for `retentionInDays`. */
 const LOG_RETENTION_DAYS: readonly number[] = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
   3653,
@@ -61,7 +59,6 @@ export interface JobDefinitionArgs {
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-/** Checks the plain arguments, the only ones stack config can give before the deploy. */
 export function validateJobDefinitionArgs(name: string, args: Partial<JobDefinitionArgs>): void {
   const where = `JobDefinition '${name}'`;
   const { vcpus, memoryMiB: memory, gpus } = { ...JOB_DEFAULTS, ...definedOnly(args) };
@@ -103,7 +100,6 @@ export function validateJobDefinitionArgs(name: string, args: Partial<JobDefinit
   }
 }
 
-/** A list of allowed values, short: "512, 1024 or 2048", or "4096 to 16384 in steps of 1024". */
 function describeChoices(values: readonly number[]): string {
   const step = values[1] - values[0];
   const even = values.length > 3 && values.every((v, i) => i === 0 || v - values[i - 1] === step);
@@ -113,15 +109,11 @@ function describeChoices(values: readonly number[]): string {
   return `${values.slice(0, -1).join(", ")} or ${values[values.length - 1]}`;
 }
 
-/** A job definition's arguments, unset ones at their defaults, resolved, and its log group. */
 export type ContainerPropertiesValues = pulumi.Unwrap<typeof JOB_DEFAULTS & JobDefinitionArgs> & {
   readonly logGroupName: string;
 };
 
-/**
- * The job definition's `containerProperties` JSON; the environment tells the entrypoint its
- * bucket and prefixes. Checked against Batch's size limit now, not half-way through `pulumi up`.
- */
+// Checked against Batch's size limit here, not half-way through `pulumi up`.
 export function containerPropertiesJson(name: string, v: ContainerPropertiesValues): string {
   const fargate = {
     // Default-VPC public subnets have no NAT: without a public IP the task cannot pull.
@@ -166,16 +158,14 @@ export function containerPropertiesJson(name: string, v: ContainerPropertiesValu
 }
 
 /**
- * The status reason Batch reports for a reclaimed Fargate Spot task ("Your Spot Task was
- * interrupted."), as a Batch pattern; the trailing `*` also matches the period.
+ * A reclaimed Fargate Spot task's status reason; the `*` also matches its final period.
  * @see https://repost.aws/knowledge-center/fargate-spot-termination-notice
  * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_EvaluateOnExit.html
  */
 export const FARGATE_SPOT_INTERRUPTED = "Your Spot Task was interrupted*";
 
 /**
- * Retry only when the host went away (spot reclaim, failed instance): retrying the script's
- * own failure would bill the same error again. Tried in order; at most five rules.
+ * Retry only when the host went away: the script's own failure would bill the same error again.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html
  */
 export const RETRY_ON_HOST_FAILURE = [
@@ -184,12 +174,10 @@ export const RETRY_ON_HOST_FAILURE = [
   { onReason: "*", action: "EXIT" },
 ];
 
-/** What a job gets when its SubmitJob request does not say: the `jobDefaults` stack output. */
 export type JobDefaults = Readonly<
   Record<"vcpus" | "memoryMiB" | "gpus" | "timeoutSeconds" | "attempts", number>
 >;
 
-/** A container job definition for the entrypoint: a timeout, host-failure retries, logs. */
 export class JobDefinition extends pulumi.ComponentResource {
   public readonly jobDefinitionArn: pulumi.Output<string>;
   public readonly jobDefinitionName: pulumi.Output<string>;

@@ -1,29 +1,22 @@
-/**
- * The `jobLimits` stack output: how big one job may be and how many GPUs the environment
- * may run at once, so the jobs tool can refuse a job that would wait in RUNNABLE forever.
- */
+// The `jobLimits` stack output, so the jobs tool can refuse a job that would wait in RUNNABLE.
 import {
+  FARGATE_MEMORY_MIB,
   InstanceSize,
-  LARGEST_FARGATE_SIZE,
   ECS_RESERVED_MEMORY_MIB,
   placeableMemoryMiB,
 } from "./instance-types";
 
 export interface JobLimits {
   readonly maxVcpus: number;
-  /** GPUs the environment may run at once (0 on a non-GPU stack). */
+  /** GPUs the environment may run at once. */
   readonly maxGpus: number;
-  /** The biggest single job container the environment can place. */
   readonly largestJob: InstanceSize;
   /** What `largestJob` is computed from: the instance types, or `["FARGATE"]`. */
   readonly basis: readonly string[];
 }
 
-/**
- * Limits of an EC2 or SPOT environment: a job fits on one instance ({@link placeableMemoryMiB})
- * and within `maxVcpus`; with several types, each field is the largest any type allows. Batch
- * counts only vCPUs against `maxVcpus`, so GPUs at once are floor(maxVcpus / vCPUs) × GPUs.
- */
+// With several types, each field is the largest any type allows. Batch counts only vCPUs
+// against `maxVcpus`.
 export function ec2JobLimits(
   types: readonly (InstanceSize & { readonly name: string })[],
   maxVcpus: number,
@@ -42,16 +35,12 @@ export function ec2JobLimits(
   };
 }
 
-/** Limits of a Fargate environment: its largest size, no GPUs, no agent reservation. */
 export function fargateJobLimits(maxVcpus: number): JobLimits {
-  const largestJob = {
-    ...LARGEST_FARGATE_SIZE,
-    vcpus: Math.min(LARGEST_FARGATE_SIZE.vcpus, maxVcpus),
-  };
+  const [vcpus, memory] = [...FARGATE_MEMORY_MIB].at(-1)!;
+  const largestJob = { vcpus: Math.min(vcpus, maxVcpus), memoryMiB: memory.at(-1)!, gpus: 0 };
   return { maxVcpus, maxGpus: 0, largestJob, basis: ["FARGATE"] };
 }
 
-/** Each reason a job of this size can never be placed; empty when it fits or is unsized. */
 export function jobTooLarge(
   job: Partial<InstanceSize>,
   limits: JobLimits,

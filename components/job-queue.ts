@@ -3,7 +3,6 @@ import * as pulumi from "@pulumi/pulumi";
 import { checkRanges, IntegerRanges, ValidationError } from "./validation";
 
 const DEFAULT_QUEUE_PRIORITY = 1;
-/** A job stuck in RUNNABLE this long is cancelled instead of waiting (and billing) forever. */
 const DEFAULT_RUNNABLE_TIMEOUT_SECONDS = 3600;
 const RANGES: IntegerRanges<JobQueueArgs> = {
   priority: [0, 1000, "AWS Batch queue priorities"],
@@ -14,11 +13,8 @@ const RANGES: IntegerRanges<JobQueueArgs> = {
   ],
 };
 
-/**
- * The RUNNABLE reasons Batch can act on: the MISCONFIGURATION ones never resolve by
- * themselves; the capacity one may, so all get a grace period rather than an immediate cancel.
- * @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html
- */
+// The capacity reason may resolve by itself, so all get a grace period, not an immediate cancel.
+// @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html
 const RUNNABLE_CANCEL_REASONS = [
   "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
   "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
@@ -35,7 +31,6 @@ export interface JobQueueArgs {
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-/** Checks what is given: stack config gives no compute environments before the deploy. */
 export function validateJobQueueArgs(name: string, args: Partial<JobQueueArgs>): void {
   const where = `JobQueue '${name}'`;
   const count = args.computeEnvironments?.length;
@@ -54,7 +49,6 @@ export function validateJobQueueArgs(name: string, args: Partial<JobQueueArgs>):
   checkRanges(where, args, RANGES);
 }
 
-/** A job queue over ordered compute environments that cancels jobs stuck in RUNNABLE. */
 export class JobQueue extends pulumi.ComponentResource {
   public readonly jobQueueArn: pulumi.Output<string>;
   public readonly jobQueueName: pulumi.Output<string>;

@@ -4,7 +4,6 @@ import { BUCKET_PREFIXES } from "./contract";
 
 const { inputs, results, logs } = BUCKET_PREFIXES;
 
-/** A trust policy that lets one AWS service principal assume a role. */
 export function assumeRolePolicyFor(service: string) {
   return {
     Version: "2012-10-17",
@@ -17,14 +16,9 @@ export interface JobRolesArgs {
   readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
-/**
- * The job role (what the script may do: read `inputs/` and `results/`, write `results/` and
- * `logs/` of one bucket) and the execution role (what ECS needs: pull the image, write the
- * log stream).
- */
+/** The job role (what the script may do) and the execution role (what ECS needs). */
 export class JobRoles extends pulumi.ComponentResource {
   public readonly jobRoleArn: pulumi.Output<string>;
-  /** The role ECS uses to pull the image and ship logs (the `executionRoleArn`). */
   public readonly executionRoleArn: pulumi.Output<string>;
 
   constructor(name: string, args: JobRolesArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -71,11 +65,7 @@ export class JobRoles extends pulumi.ComponentResource {
   }
 }
 
-/**
- * Exactly what a job needs of its bucket: list and read `inputs/` (the entrypoint downloads a
- * prefix) and `results/` (a step reads its parents' "resultsOf": docs/settings.md, "What a job
- * may read"); logs are write-only.
- */
+// Lists and reads results/ for a step's "resultsOf" (docs/settings.md); logs are write-only.
 export function jobBucketPolicy(bucketArn: string) {
   return {
     Version: "2012-10-17",

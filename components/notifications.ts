@@ -2,15 +2,11 @@ import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ValidationError } from "./validation";
 
-/** An EventBridge event pattern: nested objects, each leaf a list of alternatives. */
 export type EventPattern = { [field: string]: EventPattern | readonly unknown[] };
 
 /**
- * What each rule matches, on the queue `jobQueueArn` only. A single job has no
- * `arrayProperties`; an array parent has `arrayProperties.size`, a child `arrayProperties.index`,
- * so a sweep sends one message when its parent ends, never one per child. FAILED and SUCCEEDED
- * come once per job, after Batch's own retries. Only children are ever RUNNABLE, and a blocked
- * queue may hold each child of a sweep at its head in turn: the first child alone speaks for it.
+ * A sweep notifies when its parent (with `arrayProperties.size`) ends, never per child (with
+ * `index`); a blocked queue may hold each child at its head in turn, so child 0 speaks for all.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/batch_job_events.html
  * @see https://docs.aws.amazon.com/batch/latest/userguide/batch-job-queue-blocked-events.html
  */
@@ -31,7 +27,6 @@ export function notificationPatterns(jobQueueArn: string): Record<string, EventP
   };
 }
 
-/** The message each rule sends: the job, its status (or reason) and the command to look at it. */
 const MESSAGES: Record<string, string> = {
   "job-failed":
     '"batchpy job <jobName> (<jobId>) is <status>: <statusReason>. Look: npm run jobs:status -- <jobName>"',
@@ -74,11 +69,7 @@ export function validateNotificationsArgs(name: string, args: Partial<Notificati
   }
 }
 
-/**
- * EventBridge rules on one queue (a job failed, a sweep ended, the queue is blocked) sending to
- * an SNS topic: an existing one, or a new one with an e-mail subscription. EventBridge delivers
- * at least once, so a message may come twice.
- */
+/** EventBridge rules on one queue sending to an SNS topic; a message may come twice. */
 export class Notifications extends pulumi.ComponentResource {
   public readonly topicArn: pulumi.Output<string>;
 
@@ -118,11 +109,8 @@ export class Notifications extends pulumi.ComponentResource {
     this.registerOutputs({ topicArn: this.topicArn });
   }
 
-  /**
-   * A topic only these rules may publish to, and the address's subscription. Unencrypted: the
-   * AWS-managed SNS key does not let EventBridge publish, and a customer-managed key costs about
-   * $1 a month even idle, for messages that carry only a job's name and status.
-   */
+  // Unencrypted: the AWS-managed SNS key does not let EventBridge publish, and a customer-managed
+  // key costs money even idle, for messages that carry only a job's name and status.
   private createTopic(
     name: string,
     email: string,

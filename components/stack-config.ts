@@ -18,7 +18,7 @@ import { z } from "zod";
 
 /** A finite number; `Number` alone would read "" as 0. */
 const number = z.string().trim().min(1).pipe(z.coerce.number());
-/** A list or map: Pulumi gives them as JSON; not JSON, the schema after it says what is wanted. */
+// Pulumi gives lists and maps as JSON; not JSON, the schema after it says what is wanted.
 const fromJson = z.string().transform((raw) => {
   try {
     return JSON.parse(raw) as unknown;
@@ -30,7 +30,6 @@ const fromJson = z.string().transform((raw) => {
   }
 });
 
-/** Each kind of config value: how an error describes it, an example value, and its schema. */
 const KINDS = {
   boolean: ["true or false", "true", z.enum(["true", "false"]).transform((v) => v === "true")],
   integer: ["a whole number", "1", number.refine(Number.isInteger)],
@@ -53,13 +52,8 @@ type Kinds = { [K in keyof typeof KINDS]: z.output<(typeof KINDS)[K][2]> };
 const COMPONENTS = ["storage", "image", "compute", "queue", "job", "notifications"] as const;
 type Component = (typeof COMPONENTS)[number];
 
-/**
- * Every `batchpy:` key the program reads: its kind, and the component whose argument of the
- * same name it sets, or each component's argument named otherwise; an error from a
- * component's own check then names the key to change.
- */
+// Each key's kind and the component argument(s) it sets, so a component's error names the key.
 const CONFIG_KEYS = {
-  // Also lets `pulumi destroy` delete the image repository while it still holds images.
   forceDestroy: ["boolean", { storage: "forceDestroy", image: "forceDelete" }],
   logExpirationDays: ["integer", "storage"],
   imageUri: ["string", "image"],
@@ -93,19 +87,16 @@ const CONFIG_KEYS = {
 type Table = typeof CONFIG_KEYS;
 type ConfigKey = keyof Table;
 type ConfigValues = { -readonly [K in ConfigKey]?: Kinds[Table[K][0]] };
-/** The argument key `K` sets in component `C`, or never. */
 type ArgumentIn<K extends ConfigKey, C extends Component> = Table[K][1] extends C
   ? K
   : Table[K][1] extends { readonly [_ in C]: infer A extends string }
     ? A
     : never;
 
-/** The typed, validated settings of one stack, grouped by the component they configure. */
 export type StackSettings = { region: string; tags: Record<string, string> } & {
   [C in Component]: { [K in ConfigKey as ArgumentIn<K, C>]: ConfigValues[K] };
 } & { job: { platform: "EC2" | "FARGATE" } };
 
-/** Each component argument a key sets. */
 const TARGETS = Object.entries(CONFIG_KEYS).flatMap(([key, [, to]]) =>
   (typeof to === "string" ? [[to, key]] : Object.entries(to)).map(([component, argument]) => ({
     key: key as ConfigKey,
@@ -115,7 +106,6 @@ const TARGETS = Object.entries(CONFIG_KEYS).flatMap(([key, [, to]]) =>
 );
 const KEY_OF_ARGUMENT = new Map(TARGETS.map(({ argument, key }) => [argument, key]));
 
-/** Thrown for a bad stack config value; the message names the key and how to fix it. */
 export class StackConfigError extends Error {
   constructor(
     readonly key: string,
@@ -130,7 +120,6 @@ function fullKey(key: string): string {
   return `${CONFIG_NAMESPACE}:${key}`;
 }
 
-/** The `batchpy:` keys of the raw config, each parsed by its kind; an unknown key throws. */
 function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
   const values: Record<string, unknown> = {};
   for (const [full, value] of Object.entries(raw)) {
@@ -158,7 +147,6 @@ function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
   return values as ConfigValues;
 }
 
-/** `aws:region`, else the region the AWS SDK would use; none throws. */
 function resolveRegion(
   raw: Readonly<Record<string, string>>,
   env: Readonly<Record<string, string | undefined>>,
@@ -173,18 +161,15 @@ function resolveRegion(
   return region;
 }
 
-/** The parsed values grouped by the component they configure (not yet validated). */
 function groupSettings(values: ConfigValues, region: string): StackSettings {
   const groups = Object.fromEntries(COMPONENTS.map((c) => [c, {} as Record<string, unknown>]));
   for (const { key, component, argument } of TARGETS) {
     groups[component][argument] = values[key];
   }
-  // The job definition runs where the compute environment does.
   groups.job.platform = isFargate(values.computeType ?? DEFAULT_COMPUTE_TYPE) ? "FARGATE" : "EC2";
   return { region, tags: values.tags ?? {}, ...groups } as StackSettings;
 }
 
-/** The components' own checks, run now; an error names the config key that set the argument. */
 function validateWithComponents(settings: StackSettings, componentName: string): void {
   try {
     validateStorageArgs(componentName, settings.storage);
@@ -205,7 +190,7 @@ function validateWithComponents(settings: StackSettings, componentName: string):
   }
 }
 
-/** Messages go to one place; the component's own check would name its arguments, not the keys. */
+// The component's own check would name its arguments, not the keys.
 function checkOneNotificationDestination({ notifications }: StackSettings): void {
   if (notifications.email !== undefined && notifications.topicArn !== undefined) {
     const [email, topic] = [fullKey("notifyEmail"), fullKey("notifyTopicArn")];
@@ -216,11 +201,7 @@ function checkOneNotificationDestination({ notifications }: StackSettings): void
   }
 }
 
-/**
- * Refuses a job default no instance could place: more vCPUs than the environment may ever
- * run, or, when config alone tells (on Fargate, or with only {@link KNOWN_INSTANCE_TYPES}),
- * more than one instance has; otherwise the deploy-time `jobLimits` output does.
- */
+// Where config alone cannot tell (unknown instance types), the deploy-time `jobLimits` does.
 function checkJobFits({ compute, job }: StackSettings): void {
   const maxVcpus = compute.maxVcpus ?? DEFAULT_MAX_VCPUS;
   const { vcpus, memoryMiB, gpus } = { ...JOB_DEFAULTS, ...definedOnly(job) };
@@ -249,11 +230,7 @@ function checkJobFits({ compute, job }: StackSettings): void {
   );
 }
 
-/**
- * A stack's settings from its raw config (`pulumi.runtime.allConfig()`: lists and maps as
- * JSON), checked before any resource exists; the first problem throws a {@link StackConfigError}.
- * @param componentName the name the program gives its components, used in messages
- */
+/** Checked before any resource exists; the first problem throws a {@link StackConfigError}. */
 export function parseStackConfig(
   raw: Readonly<Record<string, string>>,
   env: Readonly<Record<string, string | undefined>> = {},

@@ -54,7 +54,6 @@ export class Storage extends pulumi.ComponentResource {
     this.registerOutputs({ bucketName: this.bucketName, bucketArn: this.bucketArn });
   }
 
-  /** Block Public Access, no ACLs, AES-256 at rest, TLS only. */
   private lockDown(name: string, bucket: aws.s3.Bucket): void {
     const parent = { parent: this };
     const publicAccessBlock = new aws.s3.BucketPublicAccessBlock(
@@ -91,7 +90,6 @@ export class Storage extends pulumi.ComponentResource {
   }
 }
 
-/** A bucket policy that denies every request not made over TLS. */
 export function tlsOnlyPolicy(bucketArn: string) {
   return {
     Version: "2012-10-17",

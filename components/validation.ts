@@ -1,6 +1,5 @@
-/** The components' shared checks of plain inputs; deploy-time values are the policy pack's. */
+// Deploy-time values are the policy pack's to check.
 
-/** Thrown for an argument that AWS would reject or that would surprise the bill. */
 export class ValidationError extends Error {
   /** @param arg the argument at fault, so stack config can name its key. */
   constructor(
@@ -12,12 +11,10 @@ export class ValidationError extends Error {
   }
 }
 
-/** Integer arguments' bounds, each with the reason shown when a value is out of them. */
 export type IntegerRanges<T> = {
   readonly [K in keyof T]?: readonly [min: number, max: number, why: string];
 };
 
-/** Checks that every known number among `args` is an integer within its range. */
 export function checkRanges<T extends object>(
   where: string,
   args: T,
@@ -35,7 +32,7 @@ export function checkRanges<T extends object>(
   }
 }
 
-/** The closest candidate within a small (Levenshtein) distance, or a case-only difference. */
+/** The closest candidate within a small Levenshtein distance, or a case-only difference. */
 export function suggest(word: string, candidates: readonly string[]): string | undefined {
   const distance = (a: string, b: string): number => {
     if (a.toLowerCase() === b.toLowerCase()) {

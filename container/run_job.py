@@ -1,8 +1,6 @@
 #!/usr/bin/env python3
-"""Entrypoint of the batchpy job image, the command of every job definition; the code is the
-batchpy_job package next to this file. `--help` lists its modes; exit codes are listed in
-contract.json (exitCodes) and the README. This file must run, and say what Python it needs,
-on any Python 3: no f-strings or annotations here."""
+"""The command of every job definition (code: batchpy_job/). This file must run, and say what
+Python it needs, on any Python 3: no f-strings or annotations here."""
 
 import json
 import os

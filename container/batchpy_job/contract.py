@@ -1,6 +1,4 @@
-"""The facts the entrypoint shares with the TypeScript side, read from contract.json (next to
-this package in the repository and in the image; nothing here writes one out again), and how
-run_job fails and speaks: one "run_job: " line each on stderr."""
+"""The facts shared with the TypeScript side (contract.json), and how run_job fails and speaks."""
 
 import json
 import os
@@ -51,7 +49,7 @@ def config_error(*problems: str, detail: str = "") -> JobError:
 
 
 class StorageError(Exception):
-    """A bucket operation failed for good; `status` is S3's HTTP status if S3 refused it."""
+    """`status` is S3's HTTP status if S3 refused it."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -64,5 +62,5 @@ def say(message: str) -> None:
 
 
 def quoted(value: str) -> str:
-    """A value as it appears in messages: JSON-quoted, so newlines and spaces show."""
+    """JSON-quoted, so newlines and spaces show."""
     return json.dumps(value, ensure_ascii=False)

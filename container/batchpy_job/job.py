@@ -1,6 +1,4 @@
-"""run_job.py's command line and the main flow of one job: settings, options, the array set,
-inputs, the script, results and the log. --describe prints the script's options;
---check-values checks a submit's variables with the script's own types."""
+"""run_job.py's command line and the main flow of one job."""
 
 import argparse
 import json
@@ -26,9 +24,7 @@ DEFAULT_SCRIPT = os.path.join(JOB_DIR, "script.py")
 
 
 def _store_failure_log(store: Store, config: JobConfig, err: JobError) -> None:
-    """A job that fails before its script runs (an array child's bad set, a missing input, a
-    script that cannot start) stores its log too: nobody finds one child's container log in a
-    sweep."""
+    """Nobody finds one child's container log in a sweep."""
     with tempfile.TemporaryDirectory(prefix="batchpy-log-") as tmp:
         log_path = os.path.join(tmp, "job.log")
         with open(log_path, "w", encoding="utf-8", errors="backslashreplace") as f:
@@ -39,8 +35,7 @@ def _store_failure_log(store: Store, config: JobConfig, err: JobError) -> None:
 def _prepare(
     script_path: str, env: dict[str, str], open_store: Callable[[dict[str, str]], Store]
 ) -> tuple[JobConfig, Store, dict[str, str], list[str]]:
-    """Everything checked and decided before the first side effect in the working directory:
-    settings, the store, the script's options, an array child's set and number, the argv."""
+    """Everything checked before the first side effect in the working directory."""
     config = read_config(env)
     store = open_store(env)
     spec = probe_script(script_path, env)
@@ -68,46 +63,35 @@ def _prepare(
     return config, store, job_env, argv
 
 
-def _inputs(store: Store, config: JobConfig, workdir: str) -> None:
-    """Downloads the job's inputs into its working directory."""
+def _download(store: Store, config: JobConfig, base: str, job_env: dict[str, str]) -> None:
+    """The results the script reads go outside the working directory: not this job's results."""
     try:
-        fetched = download_inputs(store, config, workdir)
+        fetched = download_inputs(store, config, os.path.join(base, "work"))
+        if fetched:
+            say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
+        if config.results_of:
+            folder = job_env[VARS.parent_results] = os.path.join(base, "parents")
+            os.mkdir(folder)
+            count = download_parent_results(store, config, folder)
+            sets = write_parent_parameters(store, config, folder)
+            jobs = ", ".join(config.results_of)
+            say(f"downloaded {count} result file(s) of {jobs} to {folder}")
+            if sets:
+                say(f"wrote the parameters of {sets} set(s) beside their results")
     except StorageError as err:
         raise JobError(EXIT_INPUT, [str(err)]) from None
-    if fetched:
-        say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
-
-
-def _parent_results(store: Store, config: JobConfig, base: str) -> str:
-    """The folder, outside the working directory (they are not this job's results), that
-    holds the results of the jobs the script reads."""
-    folder = os.path.join(base, "parents")
-    os.mkdir(folder)
-    try:
-        count = download_parent_results(store, config, folder)
-        sets = write_parent_parameters(store, config, folder)
-    except StorageError as err:
-        raise JobError(EXIT_INPUT, [str(err)]) from None
-    say(f"downloaded {count} result file(s) of {', '.join(config.results_of)} to {folder}")
-    if sets:
-        say(f"wrote the parameters of {sets} set(s) beside their results")
-    return folder
 
 
 def run_job(
     script_path: str, env: dict[str, str], open_store: Callable[[dict[str, str]], Store]
 ) -> int:
-    """Runs the job the environment describes on the bucket `open_store` opens; returns the
-    exit code. Raises JobError when run_job itself cannot go on (its code and problems say why)."""
     config, store, job_env, argv = _prepare(script_path, dict(env), open_store)
     script_name = os.path.basename(script_path)
     with tempfile.TemporaryDirectory(prefix="batchpy-job-", ignore_cleanup_errors=True) as base:
         workdir, log_path = os.path.join(base, "work"), os.path.join(base, "job.log")
         os.mkdir(workdir)
         try:
-            _inputs(store, config, workdir)
-            if config.results_of:
-                job_env[VARS.parent_results] = _parent_results(store, config, base)
+            _download(store, config, base, job_env)
             before = snapshot(workdir)
             say(f"running {script_name} {json.dumps(argv, ensure_ascii=False)}")
             code = run_script(script_path, argv, workdir, job_env, log_path)
@@ -126,7 +110,6 @@ def run_job(
 
 
 def _script_path(flag: str | None, env: dict[str, str]) -> str:
-    """A job names its script (a file directly under JOB_DIR), else --script, else script.py."""
     name = env.get(VARS.script)
     if name is None:
         return os.path.abspath(flag) if flag else DEFAULT_SCRIPT

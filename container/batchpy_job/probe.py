@@ -1,7 +1,5 @@
-"""Which options the script declares, read by a child process (probe_main) that runs the script
-until it calls parse_args (capture_parser): the script's imports never load into run_job. Only
-types known to be free of side effects check values: FileType('w') truncates its file, and an
-unknown callable could do anything on the user's machine; those options are skipped with a note."""
+"""The script's options, read by a child process that runs it until parse_args. Only types known
+to be free of side effects check values: FileType('w') truncates its file."""
 
 import argparse
 import ast
@@ -29,7 +27,6 @@ from .values import LIST_SEPARATOR, Json, Rules, split_list
 
 PROBE_ARG = "--run-job-internal-probe"
 PROBE_TIMEOUT_SECONDS = 300
-# Modules of the script's folder read at most when looking for an argparse import.
 MAX_HELPER_MODULES = 200
 RUN_JOB = os.path.join(CONTAINER, "run_job.py")
 MAX_CHOICES_SHOWN = 100
@@ -38,8 +35,7 @@ Values = Callable[[Json], list[tuple[str, str]]]
 
 
 class _ParserCaptured(BaseException):
-    """Raised from inside the script's parse_args(): stops the script before its body runs.
-    A BaseException, so that a script's own `except Exception:` cannot swallow it."""
+    """A BaseException, so that a script's own `except Exception:` cannot swallow it."""
 
     def __init__(self, parser: argparse.ArgumentParser) -> None:
         super().__init__()
@@ -54,9 +50,8 @@ def parse_tree(source: bytes) -> ast.AST | None:
 
 
 def capture_parser(script_path: str) -> argparse.ArgumentParser | None:
-    """Runs the script as __main__ until it asks argparse to parse its options; returns that
-    parser, or None. A pre-parser (add_help=False, parse_known_args(), in a script that builds
-    its full parser with parents=[...]) really parses, and is returned if nothing parses later."""
+    """A pre-parser (add_help=False, parse_known_args(), with parents=[...] in the script)
+    really parses, and is returned if nothing parses later."""
     cls = argparse.ArgumentParser
     names = ("parse_args", "parse_known_args", "parse_intermixed_args")
     originals = {n: getattr(cls, n) for n in (*names, "parse_known_intermixed_args")}
@@ -110,8 +105,7 @@ def _jsonable(value: object) -> object:
 
 
 def dashdash_value_survives() -> bool:
-    """Whether this Python's argparse keeps "--" as an attached value (--name=--): older
-    versions strip "--" from every option's values, leaving []."""
+    # Older argparse strips "--" from every option's values, leaving [].
     probe = argparse.ArgumentParser(add_help=False)
     probe.add_argument("--value")
     try:
@@ -121,7 +115,6 @@ def dashdash_value_survives() -> bool:
 
 
 def _refusal(action: argparse.Action, flag: str, script_name: str) -> str | None:
-    """Why environment variables cannot drive `action`, or None."""
     if isinstance(action, argparse._SubParsersAction):
         return (
             f"{script_name} uses subcommands (add_subparsers); run_job drives one parser "
@@ -144,7 +137,6 @@ def _refusal(action: argparse.Action, flag: str, script_name: str) -> str | None
 
 
 def type_name(action: argparse.Action) -> str | None:
-    """How the option's type= is named in messages: int, float, FileType('w'), my_parser."""
     kind = action.type
     if kind is None or isinstance(kind, argparse.FileType):
         return None if kind is None else repr(kind)
@@ -152,7 +144,6 @@ def type_name(action: argparse.Action) -> str | None:
 
 
 def _option(action: argparse.Action, flag: str, parser: argparse.ArgumentParser) -> Json:
-    # The name argparse registers the action's class (or the nearest base class) under.
     names = {c: n for n, c in parser._registries["action"].items() if n}
     names[argparse.BooleanOptionalAction] = "boolean_optional"
     name = next((names[c] for c in type(action).__mro__ if c in names), type(action).__name__)
@@ -193,7 +184,6 @@ def _option(action: argparse.Action, flag: str, parser: argparse.ArgumentParser)
 
 
 def mapped_actions(parser: argparse.ArgumentParser) -> list[tuple[argparse.Action, str]]:
-    """The actions variables map to (not -h, --version), each with its first long flag."""
     found = []
     for action in parser._actions:
         if not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
@@ -204,14 +194,12 @@ def mapped_actions(parser: argparse.ArgumentParser) -> list[tuple[argparse.Actio
 
 
 def describe_parser(parser: argparse.ArgumentParser, script_name: str) -> Json:
-    """The options of `parser` as plain data: what --describe prints and the mapping reads."""
     actions = mapped_actions(parser)
     problems = [r for a, flag in actions if (r := _refusal(a, flag, script_name))]
     if problems:
         raise config_error(*problems)
     options = [_option(a, flag, parser) for a, flag in actions]
-    # Each variable name must select one option: two options with the same name fail; an
-    # alias (the dest) that another option also claims is dropped.
+    # An alias (the dest) that another option also claims is dropped.
     primary: dict[str, str] = {}
     for option in options:
         if option["env"] in primary:
@@ -265,7 +253,6 @@ def _skip_reason(action: argparse.Action) -> str | None:
 
 
 def _typed_problem(option: Json, action: argparse.Action, value: str) -> str | None:
-    """Why an item of `value` fails the option's own type or choices, or None."""
     flag, kind = action.option_strings[0], option["type"] or "str"
     for item in split_list(option["env"], value) if option["kind"] == "list" else [value]:
         try:
@@ -305,7 +292,6 @@ def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: list[tuple[
 
 
 def _module_files(root: str, dotted: str) -> list[str]:
-    """The files under `root` that importing `dotted` runs (each package's __init__.py)."""
     files = []
     for part in (p for p in dotted.split(".") if p):
         root = os.path.join(root, part)
@@ -317,9 +303,7 @@ def _module_files(root: str, dotted: str) -> list[str]:
 
 
 def may_use_argparse(script_path: str, source: bytes) -> bool:
-    """Whether the script, or a module of its own folder it imports (at any depth), imports
-    argparse; a syntax error counts as yes. Absolute imports resolve from the script's folder
-    (sys.path[0] when it runs), relative ones from the importing file's package."""
+    """Also through the script folder's own modules, at any depth; a syntax error counts as yes."""
     script = os.path.abspath(script_path)
     seen, pending = {script}, [script]
     while pending and len(seen) <= MAX_HELPER_MODULES:
@@ -351,9 +335,7 @@ def may_use_argparse(script_path: str, source: bytes) -> bool:
 
 
 def probe_script(script_path: str, env: dict[str, str], values: Values | None = None) -> Json:
-    """The script's options, read by a child process in a throwaway directory, with the "checks"
-    of the pairs `values` returns once it has the description; the child waits for them with
-    the script's parser in hand."""
+    """With the "checks" of the pairs `values` returns once it has the description."""
     script_name = os.path.basename(script_path)
     try:
         with open(script_path, "rb") as f:
@@ -393,7 +375,6 @@ def probe_script(script_path: str, env: dict[str, str], values: Values | None = 
 
 
 def description_of(spec: Json, script: str) -> Json:
-    """What --describe prints: the script's options and groups, and how a list is written."""
     return {
         "script": script,
         "options": spec["options"],
@@ -405,8 +386,7 @@ def description_of(spec: Json, script: str) -> Json:
 def check_request(
     script_path: str, env: dict[str, str], stdin: IO[str], description: str | None
 ) -> Json:
-    """`--check-values`: the request on stdin answered by values.Rules and the script's own
-    types, or (`description`: a saved --describe answer) without running the script."""
+    """`description`: a saved --describe answer, to answer without running the script."""
     request: Json = {}
     script = os.path.basename(script_path)
 
@@ -415,8 +395,7 @@ def check_request(
         return [(str(n), str(v)) for n, v in request.get("values", [])]
 
     def described(spec: Json) -> list[tuple[str, str]]:
-        # The question depends on the description: it goes first, one line, and then the
-        # request is read (one process for both, as jobs:submit asks).
+        # The request depends on the description: one process answers both, as jobs:submit asks.
         print(json.dumps(description_of(spec, script)), flush=True)
         return read_values()
 
@@ -439,7 +418,6 @@ def check_request(
 def _run_probe_child(
     script_path: str, env: dict[str, str], values: Values | None, tmp: str, out_path: str
 ) -> tuple[int, str]:
-    """Runs the probe child in `tmp`, hands it the values once known; never leaves it running."""
     cwd = os.path.join(tmp, "cwd")
     os.mkdir(cwd)
     argv = [sys.executable, RUN_JOB, PROBE_ARG, script_path, out_path]
@@ -476,9 +454,7 @@ def _run_probe_child(
 
 
 def probe_main(args: list[str]) -> int:
-    """The child: writes the script's description to `out_path`, with the checks of the values
-    the parent sends on stdin once it has the description from `description_fd`, if given (the
-    script reads an empty stdin)."""
+    """The child; the script reads an empty stdin."""
     script_path, out_path, *description_fd = args
     for fd in description_fd:
         os.set_inheritable(int(fd), False)  # not for what the script starts on import

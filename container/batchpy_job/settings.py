@@ -1,5 +1,4 @@
-"""Everything run_job reads from the environment, and an array child's set of variables,
-checked before any side effect."""
+"""Everything run_job reads from the environment, checked before any side effect."""
 
 import json
 import os
@@ -22,7 +21,7 @@ class JobConfig(NamedTuple):
     manifest_key: str | None
     prefixes: dict[str, str]
     results_of: list[str]
-    # (sweep name, manifest key), oldest first: each set's parameters for the step.
+    # (sweep name, manifest key), oldest first.
     parent_manifests: list[tuple[str, str]]
 
     def results_prefix(self) -> str:
@@ -39,8 +38,7 @@ def safe_relative(path: str) -> bool:
 
 
 def job_name_problem(name: str) -> str | None:
-    """Why `name` cannot name a job's results and log, or None. The whole string must match
-    (fullmatch): with match() and "$", a name ending in a newline would pass."""
+    # fullmatch: with match() and "$", a name ending in a newline would pass.
     if JOB_NAME_RE.fullmatch(name):
         return None
     return (
@@ -51,8 +49,7 @@ def job_name_problem(name: str) -> str | None:
 
 
 def _index(env: dict[str, str], problems: list[str]) -> int | None:
-    """The array child's index, or the set number of a plain job that runs one set of a sweep
-    (a last chunk of one set, a retry of one set): its files go under it, like a child's."""
+    """The array child's index, or the set number of a plain job that runs one set of a sweep."""
     raw, set_raw = env.get(ARRAY_INDEX), env.get(VARS.set_index)
     if raw is not None and not DIGITS_RE.fullmatch(raw):
         problems.append(f"{ARRAY_INDEX} = {quoted(raw)} is not an index")
@@ -81,8 +78,6 @@ def _inputs(env: dict[str, str], inputs_prefix: str, problems: list[str]) -> lis
 
 
 def _parents(env: dict[str, str], problems: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """The jobs whose results/<name>/ the script reads (each a job name, so a key prefix), and
-    the manifests of those that are sweeps, as `<name>:<key>` items."""
     names = [n.strip() for n in env.get(VARS.results_of, "").split(",") if n.strip()]
     problems.extend(
         f"{VARS.results_of} has {quoted(name)}, which is not a job name: list the jobs "
@@ -143,8 +138,7 @@ def read_config(env: dict[str, str]) -> JobConfig:
 
 
 def _not_text_problem(what: str, s: str) -> str | None:
-    """Why `s` is not text, or None: a character UTF-8 cannot encode (a lone surrogate, which
-    JSON can write as \\ud800) can reach no process argument, variable or log intact."""
+    """A lone surrogate (JSON can write \\ud800) reaches no argument, variable or log intact."""
     try:
         s.encode("utf-8")
     except UnicodeEncodeError as err:
@@ -156,8 +150,6 @@ def _not_text_problem(what: str, s: str) -> str | None:
 
 
 def _set_variable_problems(key: str, value: object, where: str) -> list[str]:
-    """Why one variable of an array set cannot reach the script: the same rules as a job's
-    own environment (values.py), and a set may not vary run_job's own settings."""
     name_rule = array_set_problem(key) or env_name_problem(key)
     bad_name = _not_text_problem(f"{where} has the variable name {quoted(key)}: it", key) or (
         name_rule and f"{where}: {name_rule}"
@@ -174,8 +166,7 @@ def _set_variable_problems(key: str, value: object, where: str) -> list[str]:
 
 
 def manifest_sets(text: str, source: str) -> list[tuple[int, Any]]:
-    """Each set of a manifest {"version": 1, "sets": [...]} with its set number in the sweep:
-    from `indexes` when it lists them (a chunk of a large sweep, a retry), else 0, 1, ..."""
+    """Each set with its number in the sweep: from `indexes` when given, else 0, 1, ..."""
     try:
         manifest = json.loads(text)
     except json.JSONDecodeError as err:
@@ -202,7 +193,6 @@ def manifest_sets(text: str, source: str) -> list[tuple[int, Any]]:
 
 
 def select_array_set(text: str, index: int, source: str) -> tuple[dict[str, str], int]:
-    """The variables of the array child `index`'s set, and their set number in the sweep."""
     sets = manifest_sets(text, source)
     if index >= len(sets):
         raise config_error(

@@ -1,5 +1,5 @@
-"""Running the script: its own process group, its output copied to the container log and
-to the log file, signals passed on, leftover processes stopped."""
+"""Running the script: its own process group, its output teed to the log file, signals passed
+on, leftover processes stopped."""
 
 import os
 import select
@@ -17,12 +17,10 @@ OUTPUT_DRAIN_SECONDS = 1.5
 # SIGTERM to leftover processes, then SIGKILL this long after: with the drain, far inside the
 # time AWS Batch leaves between its SIGTERM and its SIGKILL.
 LEFTOVER_GRACE_SECONDS = 2.0
-POLL_SECONDS = 0.2  # how often the output loop checks whether the script has exited
+POLL_SECONDS = 0.2
 
 
 def _tee_until_exit(proc: "subprocess.Popen[bytes]", fd: int, log: BinaryIO) -> None:
-    """Copies the script's output to the log file and, while anyone reads it, to our stdout
-    (the container log), until the pipe closes or the drain time after the script exited."""
     console: BinaryIO | None = sys.stdout.buffer
     drain_until: float | None = None
     while True:
@@ -47,7 +45,6 @@ def _tee_until_exit(proc: "subprocess.Popen[bytes]", fd: int, log: BinaryIO) -> 
 
 
 def signal_group(pgid: int, signum: int) -> bool:
-    """Sends `signum` to a process group (0 only checks); False when it has no process left."""
     try:
         os.killpg(pgid, signum)
     except ProcessLookupError:
@@ -58,9 +55,7 @@ def signal_group(pgid: int, signum: int) -> bool:
 
 
 def _group_gone(pgid: int) -> bool:
-    """Whether no process of the group is left but zombies: a zombie is still a member but
-    holds no pipe and does nothing. As PID 1 in the container, the script's orphans become
-    our children: collect those that ended, or they stay zombies (elsewhere init does)."""
+    """Zombies do not count. As PID 1 in the container we must reap the script's orphans."""
     while os.getpid() == 1:
         try:
             if os.waitpid(-1, os.WNOHANG)[0] == 0:
@@ -86,8 +81,7 @@ def _group_gone(pgid: int) -> bool:
 
 
 def stop_leftovers(pgid: int, script_name: str) -> None:
-    """SIGTERM, then SIGKILL, to the processes the script left running: after a TerminateJob,
-    AWS Batch's SIGKILL would otherwise come before the log is stored."""
+    """After a TerminateJob, AWS Batch's SIGKILL would otherwise come before the log is stored."""
     if _group_gone(pgid):
         return
     say(
@@ -108,22 +102,18 @@ def stop_leftovers(pgid: int, script_name: str) -> None:
 
 
 def merged_output(cwd: str, env: dict[str, str], stdin: int = subprocess.DEVNULL) -> dict[str, Any]:
-    """Popen options of a child that writes stdout and stderr, merged in order, to one pipe:
-    the script, and the probe that reads its options."""
     return dict(cwd=cwd, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def run_script(
     script_path: str, argv: list[str], workdir: str, env: dict[str, str], log_path: str
 ) -> int:
-    """Runs the script, its output copied to our stdout and to `log_path`; returns its exit
-    code, 128+N for a signal N like a shell, once the processes it left running are stopped."""
+    """Its exit code, 128+N for a signal N like a shell."""
     script_name = os.path.basename(script_path)
     # Unbuffered, so a crash loses no output and the two streams interleave as written.
     child_env = {"PYTHONUNBUFFERED": "1", **env}
-    # A session (so a process group) of its own: a signal reaches the script and everything
-    # it started, and what it leaves behind can be stopped as one group. A terminal's Ctrl-C
-    # then reaches the script once, through us, instead of twice.
+    # A session of its own: a signal reaches everything it started, leftovers stop as one
+    # group, and a terminal's Ctrl-C reaches the script once, through us, instead of twice.
     try:
         proc = subprocess.Popen(
             [sys.executable, script_path, *argv],
@@ -131,13 +121,11 @@ def run_script(
             start_new_session=True,
         )
     except (OSError, ValueError) as err:
-        # E2BIG (arguments and environment over what Linux takes), an embedded NUL: the
-        # job's configuration, not a bug of run_job.
+        # E2BIG, an embedded NUL: the job's configuration, not a bug of run_job.
         raise config_error(f"could not start {script_name}: {err}") from None
 
-    # As PID 1 in the container we must pass on the SIGTERM that `docker stop` (AWS Batch
-    # TerminateJob, a Spot reclaim) sends, or the script never sees it; we keep running
-    # so the log is still uploaded before the SIGKILL that follows.
+    # As PID 1 we must pass on `docker stop`'s SIGTERM (TerminateJob, a Spot reclaim), and
+    # keep running to upload the log before the SIGKILL that follows.
     previous = {
         s: signal.signal(s, lambda signum, _frame: signal_group(proc.pid, signum))
         for s in (signal.SIGTERM, signal.SIGINT)

@@ -1,9 +1,6 @@
-"""The bucket and moving files through it. LocalStore is a folder laid out like the bucket (for
-`npm run local`); S3Store goes through boto3 (imported only then): s3transfer's multipart and
-ranged transfers, the SDK's checksums, retry modes and full credential chain. Inputs and
-manifests go down, results and the log up. Nothing outside the working directory is ever
-uploaded: the output folder and every file are resolved (links followed) and checked against
-it. An uploaded metrics.json goes to the job's log as one line too (contract.json, "metrics")."""
+"""The bucket (LocalStore: a folder laid out like it, for `npm run local`; S3Store: boto3,
+imported only then) and moving files through it. Nothing outside the working directory is ever
+uploaded: links are followed and checked against it."""
 
 import json
 import logging
@@ -27,8 +24,6 @@ HTTP_TIMEOUT_SECONDS = 60
 
 
 class LocalStore:
-    """A folder laid out like the bucket; a key's URL is its path."""
-
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
 
@@ -94,10 +89,8 @@ def describe_failure(err: BaseException, action: str, attempts: int) -> StorageE
 
 
 class S3Store:
-    """One bucket; credentials come from the SDK's chain, refreshed by the SDK."""
-
     def __init__(self, env: dict[str, str]) -> None:
-        problems = []  # every problem of the settings at once
+        problems = []
         bucket = env.get(VARS.bucket, "")
         if not bucket:
             problems.append(
@@ -112,7 +105,7 @@ class S3Store:
         if endpoint and urllib.parse.urlsplit(endpoint).scheme not in ("http", "https"):
             why = "must start with http:// or https://"
             problems.append(f"the S3 endpoint {quoted(endpoint)} {why}")
-        # us-east-1: what S3-compatible servers expect when none is given.
+        # What S3-compatible servers expect when none is given.
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or endpoint and "us-east-1"
         if not region:
             problems.append(
@@ -183,9 +176,8 @@ class S3Store:
             failure = describe_failure(why, "get", self.attempts)
         else:
             return
-        # Without s3:ListBucket on the whole bucket, S3 answers a GET of a missing key with
-        # 403, which reads as a permission problem: when a listing under the key (the job role
-        # may list inputs/ and results/) shows it absent, say so.
+        # Without s3:ListBucket on the whole bucket, S3 answers a GET of a missing key with 403:
+        # when a listing under the key (which the job role may make) shows it absent, say so.
         try:
             absent = failure.status == 403 and key not in self.sizes(key)
         except StorageError:
@@ -222,10 +214,8 @@ def make_store(env: dict[str, str]) -> Store:
     return LocalStore(local_root) if local_root else S3Store(env)
 
 
-# One log line per S3 retry ("PUT s3://b/k: HTTP 503 SlowDown: ...; retrying in <delay> s
-# (attempt <n> of <max>)"). botocore says that it retries, and after what delay, only in a DEBUG log
-# record, and what failed only in the needs-retry event: a thread-local joins the two
-# (s3transfer uploads parts in worker threads).
+# One log line per S3 retry. botocore tells the delay only in a DEBUG log record, and what
+# failed only in the needs-retry event: a thread-local joins the two (s3transfer uses threads).
 _pending = threading.local()
 
 
@@ -284,7 +274,6 @@ Snapshot = dict[str, tuple[int, int]]
 
 
 def _shown(rel: str) -> str:
-    """A file name for messages, its non-UTF-8 bytes (lone surrogates in Python) as \\xNN."""
     return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
@@ -293,8 +282,7 @@ def _inside(path: str, real_root: str) -> bool:
 
 
 def snapshot(folder: str, root: str | None = None) -> Snapshot:
-    """Every regular file under `folder` (relative, "/"-separated) with size and mtime; links
-    outside `root` and names not valid UTF-8 (no S3 key) are reported, not listed."""
+    """Links outside `root` and names not valid UTF-8 (no S3 key) are reported, not listed."""
     found: Snapshot = {}
     real_root = os.path.realpath(root or folder)
     for current, dirs, files in os.walk(folder):
@@ -321,13 +309,11 @@ def snapshot(folder: str, root: str | None = None) -> Snapshot:
 
 
 def result_files(output_dir: str | None, workdir: str, before: Snapshot) -> tuple[str, list[str]]:
-    """(folder, files relative to it) to upload as results: every file of the output
-    folder, or else the files created or changed (deleted ones are not results)."""
+    """Every file of the output folder, or else the files created or changed."""
     if output_dir is None:
         after = snapshot(workdir)
         return workdir, sorted(p for p, stat in after.items() if before.get(p) != stat)
     folder = os.path.join(workdir, output_dir)
-    # A link named like the output folder, or one above it, leads outside.
     if not _inside(folder, os.path.realpath(workdir)):
         why = f"resolves to {quoted(os.path.realpath(folder))}, outside the working directory"
     elif not os.path.isdir(folder):
@@ -339,7 +325,6 @@ def result_files(output_dir: str | None, workdir: str, before: Snapshot) -> tupl
 
 
 def _download(store: Store, key: str, prefix: str, folder: str, what: str) -> str:
-    """Saves `key` in `folder` under its path after `prefix`; returns that path."""
     rel = key[len(prefix) :]
     if not safe_relative(rel):
         raise StorageError(f"the key {quoted(key)} cannot be a file name in {folder}")
@@ -380,8 +365,7 @@ def download_inputs(store: Store, config: JobConfig, workdir: str) -> list[str]:
 
 
 def download_parent_results(store: Store, config: JobConfig, folder: str) -> int:
-    """Downloads results/<name>/ of each job the script reads into folder/<name>/ once all of
-    it is known to fit: a step after a large sweep fails at once, not when the disk is full."""
+    """Only once all of it is known to fit: a step fails at once, not when the disk is full."""
     prefix = config.prefixes["results"]
     keys: list[str] = []
     total = 0
@@ -408,9 +392,7 @@ def download_parent_results(store: Store, config: JobConfig, folder: str) -> int
 
 
 def metrics_log_line(data: bytes) -> str | None:
-    """The line for a metrics file's bytes, or None when none can carry them exactly. One line
-    not starting with a quote goes as it is, any other JSON-quoted: the reader gets back the
-    very bytes S3 holds."""
+    """None when no line can carry the bytes exactly (contract.json, "metrics")."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -436,14 +418,13 @@ def _upload(store: Store, src: str, key: str, content_type: str, what: str) -> b
         store.put(src, key, content_type)
         return True
     except (StorageError, ValueError, OSError) as err:
-        # Our own messages as they are, anything else with its type.
         why = str(err) if isinstance(err, StorageError) else f"{type(err).__name__}: {err}"
         say(f"error: could not upload {what} to {store.url(key)}: {why}")
         return False
 
 
 def upload_results(store: Store, config: JobConfig, workdir: str, before: Snapshot) -> bool:
-    """Uploads each result file on its own: one that fails does not stop the others."""
+    """One file that fails does not stop the others."""
     folder, files = result_files(config.output_dir, workdir, before)
     failed = 0
     for rel in files:
@@ -482,9 +463,8 @@ def read_manifest(store: Store, key: str, what: str) -> str:
 
 
 def write_parent_parameters(store: Store, config: JobConfig, folder: str) -> int:
-    """Writes each set's own variables from the manifests of the sweeps the script reads as
-    <name>/<set>/parameters.json in `folder`; of the manifests (oldest first), the last that
-    lists a set gives its values. Returns the number of sets."""
+    """As <name>/<set>/parameters.json; of the manifests (oldest first), the last that lists a
+    set gives its values."""
     count = 0
     for name, key in config.parent_manifests:
         text = read_manifest(store, key, f"the manifest of {name}")

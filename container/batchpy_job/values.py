@@ -1,8 +1,5 @@
-"""What a job's variables mean: the script's command line they make (build_argv, every
-problem found reported at once before anything runs), and the checks made before any job is
-submitted (`run_job.py --check-values`): names, values and whole sets of variables (Rules);
-probe.py checks values against the script's own types. jobs:submit only locates the answers
-in the files."""
+"""What a job's variables mean: the script's command line (build_argv), and the checks made
+before any job is submitted (Rules, for `run_job.py --check-values`)."""
 
 import argparse
 import json
@@ -14,7 +11,6 @@ from typing import Any
 from .contract import AWS_BATCH_PREFIX, FLAG_FALSE, FLAG_TRUE, MAX_ARG_BYTES, MAX_COUNT
 from .contract import PLAIN_LOWERCASE, PREFIXES, VARIABLE_TABLE, VARS, config_error, quoted
 
-# A script's description and its options: plain JSON data (what --describe prints).
 Json = dict[str, Any]
 LIST_SEPARATOR = ","
 
@@ -29,7 +25,6 @@ def flag_word(value: str) -> bool | None:
 
 
 def count_of(value: str) -> int | None:
-    """How many times a count option is repeated: a flag word, or 0 to MAX_COUNT; else None."""
     word = value.strip().lower()
     on = flag_word(word)
     if on is not None:
@@ -38,7 +33,6 @@ def count_of(value: str) -> int | None:
 
 
 def word_problem(option: Json | None, name: str, value: str) -> str | None:
-    """Why `value` cannot switch a flag option or count a count option, or None."""
     if option is not None and option["kind"] == "flag" and flag_word(value) is None:
         return (
             f"{quoted(name)} = {quoted(value)} is not a flag value: use one of "
@@ -53,8 +47,7 @@ def word_problem(option: Json | None, name: str, value: str) -> str | None:
 
 
 def split_list(name: str, value: str) -> list[str]:
-    """Items of a list option: a JSON array of strings (or integers) when the value starts
-    with "[", else the value split on LIST_SEPARATOR byte for byte (no trimming)."""
+    """A JSON array when the value starts with "[", else split byte for byte (no trimming)."""
     if not value.startswith("["):
         return value.split(LIST_SEPARATOR) if value else []
     try:
@@ -110,7 +103,7 @@ def _option_args(spec: Json, option: Json, name: str, value: str) -> list[str]:
 
 
 def puts_on_command_line(option: Json, value: str) -> bool:
-    """Whether the value puts the option on the command line (what the groups count)."""
+    """What mutually exclusive groups count."""
     if option["kind"] == "flag":
         return option.get("action") == "boolean_optional" or flag_word(value) is True
     if option.get("action") == "count":
@@ -124,9 +117,7 @@ def puts_on_command_line(option: Json, value: str) -> bool:
 
 
 def read_set(spec: Json, env: dict[str, str], script_name: str) -> tuple[list, list, list]:
-    """The rules of a whole set of variables, before submission and in the job: each
-    (option, variable, value) set, in declaration order; the problems {"name"?, "message"} of
-    two names of one option that disagree, then of mutually exclusive groups; the missing."""
+    """Each (option, variable, value) set; the problems {"name"?, "message"}; the missing."""
     chosen: list[tuple[Json, str, str]] = []
     problems: list[Json] = []
     missing: list[str] = []
@@ -163,9 +154,6 @@ def read_set(spec: Json, env: dict[str, str], script_name: str) -> tuple[list, l
 
 
 def build_argv(spec: Json, env: dict[str, str], script_name: str) -> list[str]:
-    """The script's command-line arguments for `env`, in declaration order. Each value is
-    one argv element attached to its flag (`--name=value`) so values that begin with "-"
-    are not read as options. Raises JobError (exit 2) listing every problem found."""
     chosen, set_problems, missing = read_set(spec, env, script_name)
     problems = [p + " (containerOverrides.environment in the job file)" for p in missing]
     argv: list[str] = []
@@ -195,12 +183,10 @@ def build_argv(spec: Json, env: dict[str, str], script_name: str) -> list[str]:
 
 
 def is_plain_environment(name: str) -> bool:
-    """Names without a lower-case letter, and the proxies, are never read as options."""
     return not any(c.islower() for c in name) or name.lower() in PLAIN_LOWERCASE
 
 
 def undeclared_names(spec: Json, env: dict[str, str]) -> list[str]:
-    """Variables that look like script options but match none: likely typos."""
     known = {n for option in spec["options"] for n in [option["env"], *option["aliases"]]}
     return sorted(n for n in env if n not in known and not is_plain_environment(n))
 
@@ -210,13 +196,11 @@ def undeclared_problem(spec: Json, name: str, script_name: str) -> str:
     return f"{quoted(name)} is not an option of {script_name} (declared: {declared})"
 
 
-# Where the user's script and its modules live (container/job/, /app/job/ in the image).
 USER_CODE_DIR = "container/job"
 
 
 class Rules:
-    """The entrypoint's rules for a job's variables, applied before submission. `plain_env`:
-    names the user declared plain environment (jobs:submit --plain-env)."""
+    """`plain_env`: jobs:submit --plain-env."""
 
     def __init__(self, spec: Json, script: str, plain_env: Iterable[str] = ()) -> None:
         self.spec = spec
@@ -263,7 +247,6 @@ class Rules:
         return {"problems": problems, "missing": missing}
 
     def answer(self, request: Json, typed: list[str | None], skipped: list[Json]) -> Json:
-        """The answer to a --check-values request."""
         pairs = [(str(n), str(v)) for n, v in request.get("values", [])]
         return {
             "plainEnv": [
@@ -299,7 +282,6 @@ def _reserved_name_problem(name: str) -> str | None:
 
 
 def env_name_problem(name: str) -> str | None:
-    """Why no job can have a variable called `name` (the environment and AWS Batch refuse it)."""
     if "\0" in name:
         return (
             f"the name {json.dumps(name)} contains a NUL byte, which no environment "
@@ -332,9 +314,6 @@ def array_set_problem(name: str) -> str | None:
 
 
 def value_problem(name: str, value: str, option: Json | None = None) -> str | None:
-    """Why `value` cannot reach a process as `name`: a NUL byte, or a string longer than
-    the kernel's MAX_ARG_STRLEN (limits.maxArgBytes, its NUL included) as name=value and,
-    for an option, as --flag=value."""
     if "\0" in value:
         return (
             f'the value of "{name}" contains a NUL byte (at character '
@@ -343,6 +322,7 @@ def value_problem(name: str, value: str, option: Json | None = None) -> str | No
         )
     shown = option["flag"] if option is not None else name
     size, name_size = (len(s.encode("utf-8", "surrogatepass")) for s in (value, name))
+    # As name=value and as --flag=value, each with its NUL.
     if max(name_size, len(shown)) + 2 + size <= MAX_ARG_BYTES:
         return None
     return (
