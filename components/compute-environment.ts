@@ -293,8 +293,9 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
       {
         description: "batchpy instances: IMDSv2 only, metadata blocked for job containers",
         userData: Buffer.from(IMDS_BLOCK_USER_DATA).toString("base64"),
-        // Hop limit 1 stops bridge-mode containers (the user data stops host-mode ones); no
-        // IPv6 endpoint, as the rule is IPv4 only.
+        // Tokens required: a forwarded GET cannot read credentials. Hop limit 1 stops
+        // bridge-mode containers (the user data stops host-mode ones); no IPv6 endpoint, as the
+        // rule is IPv4 only.
         // @see https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-IMDS-new-instances.html
         metadataOptions: {
           httpEndpoint: "enabled",
@@ -338,7 +339,8 @@ function instanceTypeLimits(types: readonly string[], maxVcpus: number, parent: 
 
 /**
  * Blocks IMDS for all but root (the ECS agent): Batch runs EC2 jobs in host network mode, where
- * no hop limit stops them; the image runs as a non-root user (container/Dockerfile).
+ * no hop limit stops them; the image runs as a non-root user (container/Dockerfile). Jobs still
+ * get their own role from the ECS agent's 169.254.170.2.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/networking-modes-jobs.html
  * @see https://repost.aws/knowledge-center/ecs-container-ec2-metadata
  */
