@@ -24,7 +24,8 @@ DEFAULT_SCRIPT = os.path.join(JOB_DIR, "script.py")
 
 
 def _store_failure_log(store: Store, config: JobConfig, err: JobError) -> None:
-    """Nobody finds one child's container log in a sweep."""
+    """A job that fails before its script runs stores its log too: nobody finds one child's
+    container log in a sweep."""
     with tempfile.TemporaryDirectory(prefix="batchpy-log-") as tmp:
         log_path = os.path.join(tmp, "job.log")
         with open(log_path, "w", encoding="utf-8", errors="backslashreplace") as f:
@@ -110,6 +111,7 @@ def run_job(
 
 
 def _script_path(flag: str | None, env: dict[str, str]) -> str:
+    """The job's script (a file directly under JOB_DIR), else --script, else script.py."""
     name = env.get(VARS.script)
     if name is None:
         return os.path.abspath(flag) if flag else DEFAULT_SCRIPT
