@@ -26,6 +26,7 @@ import { PolicyConfigError, parsePolicyPackConfig } from "./policy-config";
 
 const EXIT_ERROR = 2;
 const PACK_FOLDER = path.relative(process.cwd(), DEFAULT_PACK_DIR) || ".";
+const PACK_SOURCE = `local: ${PACK_FOLDER}`;
 
 export class UsageError extends Error {}
 
@@ -224,7 +225,7 @@ async function check(
   for (const stack of await stacksToCheck(settings)) {
     verdicts.push(await checkStack(stack, settings, pack, progress));
   }
-  stdout(`${formatVerdicts(verdicts, settings, `local: ${PACK_FOLDER}`)}\n`);
+  stdout(`${formatVerdicts(verdicts, settings)}\n`);
   const exitCodes = verdicts.map((verdict) => {
     const { word } = summarize(verdict);
     return word === "passed" ? 0 : word === "failed" ? 1 : EXIT_ERROR;
@@ -344,12 +345,12 @@ function summarize(verdict: StackVerdict) {
 
 const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n === 1 ? word : words}`;
 
-function textReport(checked: CheckedStack, packSource: string): string {
+function textReport(checked: CheckedStack): string {
   const { result, stack, timings } = checked;
   const { icon, mandatory, advisory } = summarize(checked);
   const lines = [
     "Policies:",
-    `    ${icon} ${result.pack.name}@v${result.pack.version} (${packSource})`,
+    `    ${icon} ${result.pack.name}@v${result.pack.version} (${PACK_SOURCE})`,
   ];
   for (const d of result.diagnostics) {
     const resource = parseUrn(d.urn);
@@ -373,12 +374,12 @@ function textReport(checked: CheckedStack, packSource: string): string {
   return lines.join("\n");
 }
 
-function jsonReport(checked: CheckedStack, source: string): object {
+function jsonReport(checked: CheckedStack): object {
   const { stack, result, timings } = checked;
   const { mandatory, advisory } = summarize(checked);
   return {
     stack,
-    pack: { name: result.pack.name, version: result.pack.version, source },
+    pack: { name: result.pack.name, version: result.pack.version, source: PACK_SOURCE },
     passed: mandatory === 0,
     mandatory,
     advisory,
@@ -428,7 +429,7 @@ function markdownStack(verdict: StackVerdict): string[] {
   return [...heading, ...header, ...rows, ""];
 }
 
-function markdownReport(verdicts: readonly StackVerdict[], packSource: string): string {
+function markdownReport(verdicts: readonly StackVerdict[]): string {
   const icons = verdicts.map((v) => summarize(v).icon);
   const overall = icons.includes("⛔")
     ? "⛔ could not check every stack"
@@ -439,7 +440,7 @@ function markdownReport(verdicts: readonly StackVerdict[], packSource: string): 
         : "✅ passed";
   const pack = verdicts.flatMap((v) => ("result" in v ? [v.result.pack] : []))[0];
   const about = pack
-    ? `\`${pack.name}@v${pack.version}\` (${markdownCell(packSource)}), ${pack.policies.length} policies, `
+    ? `\`${pack.name}@v${pack.version}\` (${markdownCell(PACK_SOURCE)}), ${pack.policies.length} policies, `
     : "";
   const lines = [
     `## Policy check: ${overall}`,
@@ -465,23 +466,20 @@ function markdownReport(verdicts: readonly StackVerdict[], packSource: string): 
 export function formatVerdicts(
   verdicts: readonly StackVerdict[],
   options: { readonly json: boolean; readonly markdown: boolean; readonly allStacks: boolean },
-  packSource: string,
 ): string {
   if (options.markdown) {
-    return markdownReport(verdicts, packSource);
+    return markdownReport(verdicts);
   }
   if (!options.json) {
     const text = (v: StackVerdict) =>
-      "result" in v
-        ? textReport(v, packSource)
-        : `Stack ${v.stack}: could not be checked: ${v.error}`;
+      "result" in v ? textReport(v) : `Stack ${v.stack}: could not be checked: ${v.error}`;
     return verdicts.map(text).join("\n\n");
   }
   if (!options.allStacks) {
-    return JSON.stringify(jsonReport(verdicts[0] as CheckedStack, packSource), null, 2);
+    return JSON.stringify(jsonReport(verdicts[0] as CheckedStack), null, 2);
   }
   const stacks = verdicts.map((v) =>
-    "result" in v ? jsonReport(v, packSource) : { stack: v.stack, passed: false, error: v.error },
+    "result" in v ? jsonReport(v) : { stack: v.stack, passed: false, error: v.error },
   );
   const passed = verdicts.every((v) => summarize(v).word === "passed");
   return JSON.stringify({ passed, stacks }, null, 2);

@@ -229,21 +229,19 @@ async function runToCompletion(
 ): Promise<Record<string, unknown>> {
   let onFailure: (err: unknown) => void = () => undefined;
   const failure = new Promise<never>((_, reject) => (onFailure = reject));
+  const settled = (promise: Promise<unknown>) => Promise.race([promise, failure]);
   process.on("unhandledRejection", onFailure);
   try {
-    const outputs: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(program())) {
-      // `promise()` settles with the Output, so a failed `apply` rejects here.
-      outputs[key] = pulumi.Output.isInstance(value)
-        ? await Promise.race([
-            (value as unknown as { promise(): Promise<unknown> }).promise(),
-            failure,
-          ])
-        : value;
-    }
+    const outputs = await Promise.all(
+      Object.entries(program()).map(async ([key, value]) => {
+        // `promise()` settles with the Output, so a failed `apply` rejects here.
+        const output = value as { promise?(): Promise<unknown> };
+        return [key, pulumi.Output.isInstance(value) ? await settled(output.promise!()) : value];
+      }),
+    );
     // Every registration finishes, so resources nothing exports are recorded too.
-    await Promise.race([pulumi.runtime.disconnect(), failure]);
-    return outputs;
+    await settled(pulumi.runtime.disconnect());
+    return Object.fromEntries(outputs) as Record<string, unknown>;
   } finally {
     process.off("unhandledRejection", onFailure);
   }

@@ -147,8 +147,6 @@ function call<Req, Res>(
 }
 
 async function readPackInfo(analyzer: AnalyzerClient) {
-  const describing = "to describe itself (GetPluginInfo)";
-  const plugin = await call(analyzer, analyzer.getPluginInfo, new Empty(), describing);
   const listing = "to list its policies (GetAnalyzerInfo)";
   const info = await call(analyzer, analyzer.getAnalyzerInfo, new Empty(), listing);
   const policies = info.getPoliciesList().map((policy) => {
@@ -165,7 +163,7 @@ async function readPackInfo(analyzer: AnalyzerClient) {
       }),
     };
   });
-  return { name: info.getName(), version: info.getVersion() || plugin.getVersion(), policies };
+  return { name: info.getName(), version: info.getVersion(), policies };
 }
 
 function analyzerCalls(analyzer: AnalyzerClient) {
