@@ -18,7 +18,6 @@ import {
   DEFAULT_PACK_DIR,
   PolicyCheckResult,
   PolicyPackProcess,
-  StartOptions,
   checkWithPack,
   startPolicyPack,
 } from "./pack";
@@ -253,7 +252,7 @@ export async function main(
   io: {
     readonly stdout?: (text: string) => void;
     readonly stderr?: (text: string) => void;
-    readonly startPack?: (options: StartOptions) => Promise<PolicyPackProcess>;
+    readonly startPack?: typeof startPolicyPack;
   } = {},
 ): Promise<number> {
   // Printed text comes from the program, its config and the pack: through the sanitiser.

@@ -42,12 +42,6 @@ export type AnalyzedResource = Pick<MockedResource, "urn" | "type" | "name" | "i
   Partial<Pick<MockedResource, "state" | "parent" | "dependencies" | "propertyDependencies">>;
 /** Its message is the policy's description, a newline, and the violation's own. */
 export type Diagnostic = ReturnType<typeof fromDiagnostic>;
-export type StartOptions = {
-  readonly packDir?: string;
-  /** Lines the pack prints once it serves. */
-  readonly onOutput?: (line: string) => void;
-  readonly signal?: AbortSignal;
-};
 export type PolicyPackProcess = Awaited<ReturnType<typeof startPolicyPack>>;
 
 // `Struct` carries JSON: undefined properties dropped, undefined list items null.
@@ -94,13 +88,8 @@ const nameIn = (values: object, value: number) =>
     .find(([, v]) => v === value)?.[0]
     .toLowerCase();
 
-export function enforcementLevelName(level: pb.EnforcementLevel): EnforcementLevel {
-  const name = nameIn(pb.EnforcementLevel, level);
-  if (name === undefined) {
-    throw new Error(`The policy pack sent an unknown enforcement level ${level}.`);
-  }
-  return name as EnforcementLevel;
-}
+export const enforcementLevelName = (level: pb.EnforcementLevel) =>
+  nameIn(pb.EnforcementLevel, level) as EnforcementLevel;
 
 export function enforcementLevelValue(level: EnforcementLevel): pb.EnforcementLevel {
   return pb.EnforcementLevel[level.toUpperCase() as keyof typeof pb.EnforcementLevel];
@@ -252,7 +241,12 @@ async function endProcess(child: ChildProcess): Promise<void> {
 }
 
 /** Spawns the pack before it returns, so that work started after the call overlaps its start. */
-export async function startPolicyPack(options: StartOptions) {
+export async function startPolicyPack(options: {
+  readonly packDir?: string;
+  /** Lines the pack prints once it serves. */
+  readonly onOutput?: (line: string) => void;
+  readonly signal?: AbortSignal;
+}) {
   const packDir = path.resolve(options.packDir ?? DEFAULT_PACK_DIR);
   const { signal } = options;
   const cancelled = () =>
