@@ -1,7 +1,6 @@
 /**
- * `npm run policy:check`: the pack's verdict on each stack, offline, and its printers (docs/
- * policy.md, "Offline, in CI"). Exit code, the worst over the stacks: 0 passed, 1 mandatory
- * violations, 2 not checked, 128+N stopped by signal N.
+ * `npm run policy:check` (docs/policy.md, "Offline, in CI") and its printers. Exit code, the
+ * worst over the stacks: 0 passed, 1 mandatory violations, 2 not checked, 128+N by signal N.
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -255,7 +254,8 @@ export async function main(
     readonly startPack?: typeof startPolicyPack;
   } = {},
 ): Promise<number> {
-  // Printed text comes from the program, its config and the pack: through the sanitiser.
+  // Printed text comes from the program, its config and the pack: through the sanitiser
+  // (JSON escapes its own).
   const raw = {
     stdout: { write: io.stdout ?? ((text: string) => process.stdout.write(text)) },
     stderr: { write: io.stderr ?? ((text: string) => process.stderr.write(text)) },

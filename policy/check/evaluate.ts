@@ -235,8 +235,8 @@ async function runToCompletion(
     const outputs = await Promise.all(
       Object.entries(program()).map(async ([key, value]) => {
         // `promise()` settles with the Output, so a failed `apply` rejects here.
-        const output = value as { promise?(): Promise<unknown> };
-        return [key, pulumi.Output.isInstance(value) ? await settled(output.promise!()) : value];
+        const output = value as { promise(): Promise<unknown> };
+        return [key, pulumi.Output.isInstance(value) ? await settled(output.promise()) : value];
       }),
     );
     // Every registration finishes, so resources nothing exports are recorded too.
