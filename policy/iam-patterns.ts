@@ -9,6 +9,7 @@ type Token =
   | { readonly kind: "one" }
   | { readonly kind: "char"; readonly char: string };
 
+/** `segmented`: in ARNs a wildcard never matches `:`, but a `*` ending its segment may. */
 type PatternKind = { readonly caseInsensitive: boolean; readonly segmented: boolean };
 
 export const ACTION: PatternKind = { caseInsensitive: true, segmented: false };
@@ -35,7 +36,7 @@ function tokenize(pattern: string, kind: PatternKind): Token[] {
   return tokens;
 }
 
-/** `*` may match nothing. */
+/** The positions reachable without reading a character: `*` may match nothing. */
 function closure(tokens: readonly Token[], positions: Iterable<number>): Set<number> {
   const result = new Set<number>();
   for (let position of positions) {
