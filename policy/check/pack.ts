@@ -57,9 +57,8 @@ function describe<M extends pb.AnalyzeRequest | pb.AnalyzerResource>(
   message.setUrn(resource.urn);
   message.setName(resource.name);
   message.setProperties(struct(properties));
+  // The pack refuses a resource without options, as from an older CLI.
   const options = new pb.AnalyzerResourceOptions();
-  options.setProtect(false);
-  options.setCustomtimeouts(new pb.AnalyzerResourceOptions.CustomTimeouts());
   options.setParent(resource.parent ?? "");
   message.setOptions(options);
   return message;
