@@ -53,12 +53,10 @@ const shortHash = (text: string) =>
 const NAMED: Readonly<Record<string, readonly [string, string]>> = {
   "aws:iam/role:Role": ["iam", "role/"],
   "aws:iam/instanceProfile:InstanceProfile": ["iam", "instance-profile/"],
-  "aws:ecr/repository:Repository": ["ecr", "repository/"],
   "aws:cloudwatch/logGroup:LogGroup": ["logs", "log-group:"],
   "aws:batch/computeEnvironment:ComputeEnvironment": ["batch", "compute-environment/"],
   "aws:batch/jobQueue:JobQueue": ["batch", "job-queue/"],
   "aws:cloudwatch/eventRule:EventRule": ["events", "rule/"],
-  "aws:sns/topic:Topic": ["sns", ""],
 };
 
 /** A new resource's id and what AWS computes for it, shaped like the real provider's outputs. */
@@ -96,18 +94,22 @@ function computedOutputs(
       const definition = arn("batch", `job-definition/${physical}:1`);
       return { id: definition, name: physical, arn: definition, revision: 1 };
     }
+    case "aws:sns/topic:Topic":
+      return { id: arn("sns", physical), name: physical, arn: arn("sns", physical) };
+    case "aws:ecr/repository:Repository": {
+      const url = `${MOCK_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com/${physical}`;
+      const repository = {
+        id: physical,
+        name: physical,
+        arn: arn("ecr", `repository/${physical}`),
+      };
+      return { ...repository, registryId: MOCK_ACCOUNT_ID, repositoryUrl: url };
+    }
   }
   const named = NAMED[type];
-  if (named === undefined) {
-    return { id: `${name}-id`, name: physical };
-  }
-  const arnOf = arn(named[0], `${named[1]}${physical}`);
-  const outputs = { id: type === "aws:sns/topic:Topic" ? arnOf : physical, name: physical };
-  if (type !== "aws:ecr/repository:Repository") {
-    return { ...outputs, arn: arnOf };
-  }
-  const repositoryUrl = `${MOCK_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com/${physical}`;
-  return { ...outputs, arn: arnOf, registryId: MOCK_ACCOUNT_ID, repositoryUrl };
+  return named === undefined
+    ? { id: `${name}-id`, name: physical }
+    : { id: physical, name: physical, arn: arn(named[0], `${named[1]}${physical}`) };
 }
 
 export type MockCall = Pick<pulumi.runtime.MockCallArgs, "token" | "inputs">;
