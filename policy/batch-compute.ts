@@ -1,6 +1,5 @@
 /**
- * AWS Batch compute environments must scale to zero, or idle instances are billed (every one
- * a job queue sends jobs to, wherever in the program it is defined); and stay on the
+ * Compute environments scale to zero, or idle instances are billed; and stay on the
  * service-linked role, so that a changed environment is updated, not replaced.
  */
 import { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
@@ -8,14 +7,9 @@ import { refersTo } from "./links";
 import { TYPES, validateTypes } from "./resources";
 import { at, numberAt } from "./values";
 
-/** Compute resource types whose instances AWS keeps running up to `minVcpus`. */
 const EC2_COMPUTE_TYPES: readonly string[] = ["EC2", "SPOT"];
 
-/**
- * The idle capacity (EC2 or SPOT, vCPUs) a compute environment keeps; `undefined` if it scales
- * to zero or is unknown yet. Unmanaged and Fargate environments keep none; AWS defaults
- * `minVcpus` to 0.
- */
+/** Unmanaged and Fargate environments keep none; AWS defaults `minVcpus` to 0. */
 export function idleCapacity(props: unknown) {
   const environmentType = at(props, "type");
   if (typeof environmentType === "string" && environmentType.toUpperCase() === "UNMANAGED") {
@@ -33,7 +27,6 @@ export function idleCapacity(props: unknown) {
   return { computeType: upper, minVcpus };
 }
 
-/** The message about idle capacity, shared with the stack policy. */
 function idleCapacityMessage(
   environment: string,
   idle: NonNullable<ReturnType<typeof idleCapacity>>,
@@ -64,7 +57,6 @@ export const batchComputeMinVcpusZero: ResourceValidationPolicy = {
   }),
 };
 
-/** The compute environments of the stack that a job queue sends jobs to. */
 export function reachableComputeEnvironments(
   queue: PolicyResource,
   resources: readonly PolicyResource[],
@@ -108,7 +100,6 @@ export const batchQueueComputeScalesToZero: StackValidationPolicy = {
   },
 };
 
-/** The ARN path of Batch's service-linked role; any other role is a custom one. */
 const SERVICE_LINKED_ROLE =
   /:role\/aws-service-role\/batch\.amazonaws\.com\/AWSServiceRoleForBatch$/;
 

@@ -1,13 +1,9 @@
-/**
- * AWS Batch job definitions of every kind (container, ECS, EKS, multi-node): each attempt has
- * a time limit, and each container a role of its own, never the instance's.
- */
+/** Job definitions of every kind: each attempt has a time limit, each container its own role. */
 import { ResourceValidationPolicy } from "@pulumi/policy";
 import { TYPES, validateTypes } from "./resources";
 import { InvalidJson, UNKNOWN, at, elements, given, jsonDocument, numberAt } from "./values";
 import { AWS_MIN_ATTEMPT_DURATION_SECONDS, BOUND_SETTING_SCHEMAS } from "./bounds";
 
-/** How a job definition describes its containers, for messages. */
 function jobKind(props: unknown): string {
   const type = at(props, "type");
   if (typeof type === "string" && type.toLowerCase() === "multinode") {
@@ -25,7 +21,6 @@ function hours(seconds: number): string {
   return `${Math.round((seconds / 3600) * 10) / 10} h`;
 }
 
-/** What is wrong with the attempt timeout; `undefined` if within bounds or unknown yet. */
 export function timeoutProblem(props: unknown, maxSeconds: number): string | undefined {
   const seconds = numberAt(props, "timeout", "attemptDurationSeconds");
   if (seconds === UNKNOWN) {
@@ -83,20 +78,16 @@ export const batchJobTimeoutRequired: ResourceValidationPolicy = {
   }),
 };
 
-/** Where (a property path) a job definition leaves a container without a role, or bad JSON. */
 type RoleGap = { readonly path: string; readonly invalidJson?: string };
 
-/** A gap at `path.keys…` unless the role there has text (an unknown one counts as set). */
+// An unknown role counts as set.
 function roleAt(part: unknown, path: string, ...keys: string[]): RoleGap[] {
   const role = at(part, ...keys);
   const set = role === UNKNOWN || (typeof role === "string" && role.trim() !== "");
   return set ? [] : [{ path: `${path}.${keys.join(".")}` }];
 }
 
-/**
- * The parts of a job definition, or of a node range (`container`), that run containers, and
- * their checks.
- */
+/** The parts of a job definition, or of a node range (`container`), that run containers. */
 const PARTS: Readonly<Record<string, (part: unknown, path: string) => RoleGap[]>> = {
   containerProperties: (container, path) => roleAt(container, path, "jobRoleArn"),
   container: (container, path) => roleAt(container, path, "jobRoleArn"),
@@ -118,7 +109,7 @@ const PARTS: Readonly<Record<string, (part: unknown, path: string) => RoleGap[]>
   },
 };
 
-/** The gaps in the parts `props` has (JSON strings parsed first); undefined if it has none. */
+/** Undefined if `props` has none of the parts. */
 function partGaps(props: unknown, path: string): RoleGap[] | undefined {
   const present = Object.entries(PARTS).filter(([key]) => given(at(props, key)));
   if (present.length === 0) {
@@ -133,7 +124,6 @@ function partGaps(props: unknown, path: string): RoleGap[] | undefined {
   });
 }
 
-/** Every place a job definition's containers run without a role. */
 export function roleGaps(props: unknown): RoleGap[] {
   return partGaps(props, "") ?? [{ path: "containerProperties.jobRoleArn" }];
 }

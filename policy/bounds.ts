@@ -1,14 +1,11 @@
 /**
- * The pack's bounds on what a job may cost, in one module without runtime dependencies: the
- * policies enforce them at deploy time, and `jobs:submit` holds job files' overrides to the
- * same numbers, so a job file cannot undo what the pack enforces.
+ * The pack's bounds on what a job may cost, without runtime dependencies: `jobs:submit` holds
+ * job files to the same numbers, so a job file cannot undo what the pack enforces.
  */
 import type { EnforcementLevel } from "@pulumi/policy";
 
-/** AWS Batch rejects an attempt timeout shorter than a minute. */
 export const AWS_MIN_ATTEMPT_DURATION_SECONDS = 60;
 
-/** The policies whose settings bound a job, and the setting each one reads. */
 export const BOUND_POLICIES = {
   maxAttemptDurationSeconds: "batch-job-timeout-required",
   maxAttempts: "batch-job-retry-attempts-bounded",
@@ -20,7 +17,6 @@ export type PolicyBounds = Readonly<
   Record<BoundName, { readonly value: number; readonly level: EnforcementLevel }>
 >;
 
-/** Each bound's setting in its policy's `configSchema`; `jobs:submit` validates with them too. */
 export const BOUND_SETTING_SCHEMAS = {
   maxAttemptDurationSeconds: {
     type: "integer",
@@ -46,7 +42,7 @@ export const BOUND_SETTING_SCHEMAS = {
   },
 } as const;
 
-/** The pack's defaults: every bound mandatory, as the pack declares itself. */
+// Mandatory, as the pack declares itself.
 export const DEFAULT_BOUNDS = Object.fromEntries(
   Object.entries(BOUND_SETTING_SCHEMAS).map(([name, { default: value }]) => [
     name,
@@ -54,10 +50,8 @@ export const DEFAULT_BOUNDS = Object.fromEntries(
   ]),
 ) as PolicyBounds;
 
-/** The policy whose setting caps what one `jobs:submit` may cost; no cap unless it is set. */
 export const COST_CAP_POLICY = "batch-submit-cost-cap";
 
-/** Its setting, which `jobs:submit` reads from the same `--policy-pack-config` file. */
 export const COST_CAP_SETTING_SCHEMA = {
   type: "number",
   minimum: 0,
@@ -66,7 +60,6 @@ export const COST_CAP_SETTING_SCHEMA = {
     "attempts × attempt timeout × the job's share of an instance); no cap unless set.",
 } as const;
 
-/** A retry rule as SubmitJob and job definitions take it. */
 export interface RetryRule {
   readonly onStatusReason?: string;
   readonly onReason?: string;
@@ -79,9 +72,8 @@ function matchesAll(pattern: string | undefined): boolean {
 }
 
 /**
- * Why a retry strategy pays again for the script's own failures, or undefined. Batch applies
- * the first matching rule and retries when none matches, so several attempts need a final
- * catch-all EXIT and no RETRY on an exit code.
+ * Why a retry strategy pays again for the script's own failures. Batch applies the first
+ * matching rule and retries when none matches.
  * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_RetryStrategy.html
  */
 export function retryRuleProblem(

@@ -1,4 +1,4 @@
-/** Cost guards: how much a stack can spend at once, and how often a failing job is paid for. */
+/** Cost guards: what a stack can spend at once, and how often a failing job is paid for. */
 import { ResourceValidationPolicy } from "@pulumi/policy";
 import { TYPES, validateTypes } from "./resources";
 import { UNKNOWN, at, numberAt, stringList } from "./values";
@@ -34,8 +34,7 @@ export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
 };
 
 /**
- * vCPUs and GPUs of EC2's NVIDIA GPU types: a policy cannot ask EC2. An unlisted GPU type
- * counts at the densest listed ratio, so it is never undercounted.
+ * A policy cannot ask EC2. An unlisted GPU type counts at the densest listed ratio.
  * @see https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
  */
 const GPU_INSTANCE_TYPES: Readonly<Record<string, { vcpus: number; gpus: number }>> = {
@@ -69,16 +68,14 @@ const GPU_INSTANCE_TYPES: Readonly<Record<string, { vcpus: number; gpus: number 
   "p5.48xlarge": { vcpus: 192, gpus: 8 },
 };
 
-/** The fewest vCPUs per GPU of any listed type. */
 const DENSEST_VCPUS_PER_GPU = 4;
 
-/** The most GPUs at once: whole instances of the type packing the most GPUs into `maxVcpus`. */
+/** Whole instances of the type packing the most GPUs into `maxVcpus`. */
 export function maxGpusAtOnce(
   instanceTypes: readonly string[],
   maxVcpus: number,
 ): { count: number; why: string } {
   let best = { count: 0, why: "no GPU instance types" };
-  // EC2's GPU families are the g… and p… ones.
   for (const type of instanceTypes.filter((name) => /^[gp]\d/.test(name))) {
     const known = GPU_INSTANCE_TYPES[type];
     const count = known

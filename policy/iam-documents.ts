@@ -1,7 +1,4 @@
-/**
- * IAM policy documents (identity and bucket policies) read statement by statement: a JSON
- * string or an object (`aws.iam.PolicyDocument`), any part of which may be unknown.
- */
+/** IAM policy documents: a JSON string or an object, any part of which may be unknown. */
 import {
   InvalidJson,
   UNKNOWN,
@@ -19,7 +16,7 @@ function lower(list: string[] | Unknown): string[] | Unknown {
   return list === UNKNOWN ? UNKNOWN : list.map((item) => item.toLowerCase());
 }
 
-/** One statement; a field is `UNKNOWN` while it cannot be known, an absent list `[]`. */
+/** A field is `UNKNOWN` while it cannot be known, an absent list `[]`. */
 function readStatement(statement: unknown, index: number) {
   const effect = at(statement, "Effect");
   const sid = at(statement, "Sid");
@@ -30,7 +27,6 @@ function readStatement(statement: unknown, index: number) {
     actions: lower(stringList(at(statement, "Action"))),
     notActions: lower(stringList(at(statement, "NotAction"))),
     resources: stringList(at(statement, "Resource")),
-    /** Whether it applies to everything except the `NotResource` list. */
     notResource: at(statement, "NotResource") !== undefined,
     notResources: stringList(at(statement, "NotResource")),
     principal: at(statement, "Principal"),
@@ -41,7 +37,6 @@ function readStatement(statement: unknown, index: number) {
 
 export type Statement = ReturnType<typeof readStatement>;
 
-/** The statements of a policy document, `UNKNOWN` while it is unknown. */
 export function readStatements(policy: unknown): Statement[] | Unknown | InvalidJson {
   const document = jsonDocument(policy);
   if (document === UNKNOWN || document instanceof InvalidJson) {
@@ -51,7 +46,7 @@ export function readStatements(policy: unknown): Statement[] | Unknown | Invalid
   return statements === UNKNOWN ? UNKNOWN : statements.map(readStatement);
 }
 
-/** What each Allow statement of a document grants (`grants`), none while it is unknown. */
+/** None while the document is unknown. */
 export function allowGrants(
   policy: unknown,
   grants: (statement: Statement) => string[],
@@ -63,7 +58,6 @@ export function allowGrants(
   return statements.filter((statement) => hasEffect(statement, "Allow") === true).flatMap(grants);
 }
 
-/** A role's `inlinePolicies` documents and where each is, e.g. `inlinePolicies[0]`. */
 export function inlinePolicies(role: unknown): { path: string; policy: unknown }[] {
   const inline = elements(at(role, "inlinePolicies"));
   return (inline === UNKNOWN ? [] : inline).map((entry, i) => ({
@@ -72,15 +66,11 @@ export function inlinePolicies(role: unknown): { path: string; policy: unknown }
   }));
 }
 
-/** Whether a document property holds something to read: neither absent nor empty. */
 export function hasDocument({ policy }: { policy: unknown }): boolean {
   return given(policy) && policy !== "";
 }
 
-/**
- * The values a condition gives `key` (lower-case; keys match case-insensitively) under the
- * operators `operator` accepts; `UNKNOWN` for a part that is unknown.
- */
+/** `key` lower-case: condition keys match case-insensitively. */
 export function conditionValues(
   condition: unknown,
   key: string,
@@ -106,12 +96,10 @@ export function describeStatement({ index, sid }: Statement): string {
   return `statement ${index}${sid ? ` (${JSON.stringify(sid)})` : ""}`;
 }
 
-/** True if `Effect` is the given one; `UNKNOWN` while unknown. */
 export function hasEffect({ effect }: Statement, wanted: "Allow" | "Deny"): boolean | Unknown {
   return effect === UNKNOWN ? UNKNOWN : effect?.toLowerCase() === wanted.toLowerCase();
 }
 
-/** True for `Principal: "*"` and `Principal: { AWS: "*" }`: everyone. */
 export function isEveryone(principal: unknown): boolean | Unknown {
   const aws = principal === "*" ? ["*"] : stringList(at(principal, "AWS"));
   return principal === UNKNOWN || aws === UNKNOWN ? UNKNOWN : aws.includes("*");

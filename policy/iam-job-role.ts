@@ -1,9 +1,7 @@
 /**
- * What a role that job containers assume may do to the bucket's objects: read only under
- * `inputs/` and `results/` (a step reads its parents'), write only under `results/` and
- * `logs/`. Not other jobs' logs, and never the submission claims (`state/`), which keep
- * `jobs:submit` exactly once across machines: a job that could rewrite a claim could have its
- * submission sent twice, or never. Other roles (a submitter's) are `iam-no-admin-access`'s.
+ * What a role job containers assume may do to the bucket's objects. Never the submission claims
+ * (`state/`): a job that could rewrite one could have a submission sent twice, or never. Other
+ * roles (a submitter's) are `iam-no-admin-access`'s.
  */
 import { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import {
@@ -18,20 +16,14 @@ import { refersTo } from "./links";
 import { TYPES, stringListSetting } from "./resources";
 import { UNKNOWN, at } from "./values";
 
-/**
- * The prefixes a job reads and writes: container/contract.json's `bucketPrefixes`, copied
- * because the pack ships without the project (test/policy/iam-job-role.test.ts holds them
- * to the contract).
- */
+/** container/contract.json's `bucketPrefixes`, copied: the pack ships without the project. */
 export const DEFAULT_READABLE_PREFIXES: readonly string[] = ["inputs/", "results/"];
 export const DEFAULT_WRITABLE_PREFIXES: readonly string[] = ["results/", "logs/"];
 
 type BucketScope = Record<"readablePrefixes" | "writablePrefixes", string[]>;
 
-/** An S3 ARN: its bucket part, and its key part after the first `/`. */
 const S3_ARN = /^arn:[^:]*:s3:::([^/]*)(?:\/(.*))?$/s;
 
-/** Whether a `Resource` pattern covers an object outside `prefixes` (of some bucket). */
 function outside(resource: string, prefixes: readonly string[]): boolean {
   if (isWildcardResource(resource)) {
     return true;
@@ -45,7 +37,6 @@ function outside(resource: string, prefixes: readonly string[]): boolean {
   return /[*?]/.test(bucket) || (key !== undefined && !prefixes.some((p) => key.startsWith(p)));
 }
 
-/** What an Allow statement grants beyond the scope, in words; empty when nothing. */
 function grantsBeyond(statement: Statement, scope: BucketScope): string[] {
   const actions = statement.actions === UNKNOWN ? [] : statement.actions;
   const resources = statement.resources === UNKNOWN ? [] : statement.resources;
@@ -63,10 +54,9 @@ function grantsBeyond(statement: Statement, scope: BucketScope): string[] {
   });
 }
 
-/** The principal the Batch job's container (an ECS task) assumes its role as. */
+/** A Batch job's container is an ECS task. */
 const TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com";
 
-/** The permission documents a role holds: inline, role policies, attached stack policies. */
 function documentsOf(role: PolicyResource, resources: readonly PolicyResource[]) {
   const linked = (type: string, key: string, to: PolicyResource) =>
     resources.filter((r) => r.type === type && refersTo(r, key, to) === true);
@@ -113,7 +103,6 @@ export const iamJobRoleBucketScope: StackValidationPolicy = {
     const fix =
       `Fix: grant s3:GetObject only on ${arns(scope.readablePrefixes)}, ` +
       `s3:PutObject only on ${arns(scope.writablePrefixes)}.`;
-    // Roles whose trust policy names the ECS tasks service: what job containers assume.
     const roles = args.resources.filter((r) => {
       const trust = at(r.props, "assumeRolePolicy");
       return (

@@ -1,23 +1,21 @@
 /**
- * IAM's wildcards: `*` is any run of characters, `?` one; actions match case-insensitively,
- * ARNs case-sensitively, where a `*` stays within its segment unless it ends the segment.
- * The policies ask whether one pattern grants all another stands for (`s3:**` grants `s3:*`).
+ * IAM's wildcards, and whether one pattern grants all another stands for (`s3:**` grants `s3:*`).
  * @see https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html#reference_policies_elements_resource_wildcards
  */
 
-/** `*` (`colons`: whether it may also match `:`, as a resource `*` ending its segment), `?`. */
+/** `colons`: whether a `*` may also match `:`, as a resource `*` ending its segment does. */
 type Token =
   | { readonly kind: "star"; readonly colons: boolean }
   | { readonly kind: "one" }
   | { readonly kind: "char"; readonly char: string };
 
-/** `segmented`, the ARN rule: a `*` matches a `:` only as the last character of its segment. */
+/** `segmented`: in ARNs a wildcard never matches `:`, but a `*` ending its segment may. */
 type PatternKind = { readonly caseInsensitive: boolean; readonly segmented: boolean };
 
 export const ACTION: PatternKind = { caseInsensitive: true, segmented: false };
 export const RESOURCE: PatternKind = { caseInsensitive: false, segmented: true };
 
-/** A pattern as tokens, each run of wildcards as its `?`s then one `*` if it had any. */
+/** Each run of wildcards becomes its `?`s, then one `*` if it had any. */
 function tokenize(pattern: string, kind: PatternKind): Token[] {
   const text = kind.caseInsensitive ? pattern.toLowerCase() : pattern;
   const tokens: Token[] = [];
@@ -38,7 +36,7 @@ function tokenize(pattern: string, kind: PatternKind): Token[] {
   return tokens;
 }
 
-/** The positions a pattern can be at after reading nothing more: `*` may match nothing. */
+/** The positions reachable without reading a character: `*` may match nothing. */
 function closure(tokens: readonly Token[], positions: Iterable<number>): Set<number> {
   const result = new Set<number>();
   for (let position of positions) {
@@ -50,7 +48,6 @@ function closure(tokens: readonly Token[], positions: Iterable<number>): Set<num
   return result;
 }
 
-/** The positions after reading `char` from any of `positions`. */
 function step(
   tokens: readonly Token[],
   positions: ReadonlySet<number>,
@@ -73,15 +70,11 @@ function step(
 
 const key = (positions: ReadonlySet<number>) => [...positions].sort((x, y) => x - y).join(",");
 
-/**
- * Whether `pattern` matches every name `granted` matches. Exact: both are read as automata,
- * over the characters either names plus one that neither does.
- */
+/** Exact: both are read as automata, over the characters either names plus one neither does. */
 export function covers(pattern: string, granted: string, kind: PatternKind): boolean {
   const p = tokenize(pattern, kind);
   const g = tokenize(granted, kind);
   const literals = [...p, ...g].flatMap((t) => (t.kind === "char" ? [t.char] : []));
-  // One character no pattern names stands for all of them; `:` matters to ARN wildcards.
   let other = "\u0001";
   while (literals.includes(other)) {
     other = String.fromCharCode(other.charCodeAt(0) + 1);
@@ -110,20 +103,14 @@ export function covers(pattern: string, granted: string, kind: PatternKind): boo
   return true;
 }
 
-/** Whether `pattern` matches the concrete name `name` (an action or an ARN). */
 export function matches(pattern: string, name: string, kind: PatternKind): boolean {
   return !/[*?]/.test(name) && covers(pattern, name, kind);
 }
 
-/** A pattern part made only of wildcards, with a `*`: it matches any non-empty text. */
 const ANYTHING = /^[*?]*\*[*?]*$/;
-/** An ARN part (region, account, resource piece) that names nothing. */
 const unscopedPart = (part: string) => part === "" || ANYTHING.test(part);
 
-/**
- * Whether a `Resource` pattern covers every resource of its service, or of all: `*`,
- * `arn:aws:s3:::*`, `arn:*`, … A named bucket, prefix, region or account scopes it.
- */
+/** `*`, `arn:aws:s3:::*`, `arn:*`, …: a named bucket, prefix, region or account scopes it. */
 export function isWildcardResource(resource: string): boolean {
   if (ANYTHING.test(resource)) {
     return true;

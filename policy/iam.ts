@@ -1,7 +1,4 @@
-/**
- * IAM: the tutorial grants `AdministratorAccess` and `AmazonS3FullAccess`. Nothing in a
- * batchpy stack may grant either, or the means to take them.
- */
+/** IAM: nothing in a stack may grant admin or every-bucket access, or the means to take it. */
 import { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import {
   Statement,
@@ -16,10 +13,7 @@ import { ACTION, covers, isWildcardResource } from "./iam-patterns";
 import { TYPES, stringListSetting, validateTypes } from "./resources";
 import { InvalidJson, UNKNOWN, Unknown, at, elements, show, stringList } from "./values";
 
-/**
- * AWS managed policies that grant administrator (or every-bucket) access, or the means to
- * take it: IAMFullAccess can attach AdministratorAccess to its own role, and so on.
- */
+/** IAMFullAccess, say, can attach AdministratorAccess to its own role. */
 export const DEFAULT_DENIED_MANAGED_POLICIES: readonly string[] = [
   "AdministratorAccess",
   "AdministratorAccess-Amplify",
@@ -28,10 +22,7 @@ export const DEFAULT_DENIED_MANAGED_POLICIES: readonly string[] = [
   "IAMFullAccess",
   "PowerUserAccess",
 ];
-/**
- * Denied on every resource: every bucket's objects is AmazonS3FullAccess in all but name, any
- * role is the most privileged one. `*:*` is not valid IAM, but it is written.
- */
+/** On every resource, each is admin (or every bucket) in all but name. `*:*` is written too. */
 export const DEFAULT_DENIED_ACTIONS: readonly string[] = [
   "*",
   "*:*",
@@ -48,8 +39,7 @@ export const DEFAULT_DENIED_ACTIONS: readonly string[] = [
   "lambda:UpdateFunctionCode",
 ];
 /**
- * Privilege escalation, denied on any resource: a principal rewrites its own permissions or
- * credentials. Rhino Security Labs' IAM methods, plus removing a permissions boundary.
+ * A principal rewrites its own permissions or credentials (plus removing a permissions boundary).
  * @see https://rhinosecuritylabs.com/aws/aws-privilege-escalation-methods-mitigation/
  */
 export const DEFAULT_ESCALATION_ACTIONS: readonly string[] = [
@@ -88,12 +78,10 @@ const HOLDERS: Readonly<Record<string, { arns?: string; documents?: string }>> =
   [TYPES.iamRole]: { arns: "managedPolicyArns", documents: "inlinePolicies" },
 };
 
-/** `arn:aws:iam::aws:policy/AdministratorAccess` → `AdministratorAccess`. */
 export function managedPolicyName(arn: string): string {
   return arn.slice(arn.lastIndexOf("/") + 1);
 }
 
-/** `"s3:get*" (which grants s3:GetObject)`, or `"s3:*"` when the pattern is the entry. */
 function grantedAs(pattern: string, entry: string, why = ""): string {
   if (pattern.toLowerCase() === entry.toLowerCase()) {
     return `${show(pattern)}${why ? ` (${entry}${why})` : ""}`;
@@ -108,7 +96,6 @@ function grantsAction(pattern: string, entry: string): boolean {
 
 const ESCALATION = ", a privilege escalation";
 
-/** What one Allow statement grants that the rule forbids. */
 function statementGrants(
   statement: Statement,
   denied: readonly string[],
@@ -152,10 +139,7 @@ function statementGrants(
   return grants.map((grant) => `${describeStatement(statement)} allows ${grant}`);
 }
 
-/**
- * The grants in a policy document the rule forbids, e.g. `statement 0 allows "s3:*" on
- * "arn:aws:s3:::*"`: `deniedActions` on every resource, `escalationActions` on any.
- */
+/** `deniedActions` on every resource, `escalationActions` on any. */
 export function forbiddenGrants(
   policy: unknown,
   deniedActions: readonly string[],
@@ -164,11 +148,7 @@ export function forbiddenGrants(
   return allowGrants(policy, (s) => statementGrants(s, deniedActions, escalationActions));
 }
 
-/**
- * Condition keys that restrict who may assume a role trusted by everyone: the caller's
- * organization, account or ARN, or the calling resource's.
- * @see https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html
- */
+/** @see https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html */
 const RESTRICTING_KEYS: readonly string[] = [
   "aws:principalorgid",
   "aws:principalorgpaths",
@@ -179,22 +159,18 @@ const RESTRICTING_KEYS: readonly string[] = [
   "aws:sourceorgid",
   "aws:sourceorgpaths",
 ];
-/** GitHub's OIDC issuer; its `sub` claim names the repository (and branch or environment). */
+/** Its `sub` claim names the repository (and branch or environment). */
 const GITHUB_OIDC = "token.actions.githubusercontent.com";
 const GITHUB_SUB = `${GITHUB_OIDC}:sub`;
 
-/** A text pattern: case-sensitive, `*` spans everything (condition values). */
+/** Condition values: case-sensitive, `*` spans everything. */
 const TEXT = { caseInsensitive: false, segmented: false } as const;
 
-/**
- * The strings a condition requires `key` to match for the request to be allowed: not under
- * `...IfExists`, `Null` or a negation, which hold when the key is absent or different.
- */
+/** Not under `...IfExists`, `Null` or a negation, which hold when the key is absent or differs. */
 function requiredValues(condition: unknown, key: string): string[] | Unknown {
   return stringList(conditionValues(condition, key, (op) => !/ifexists$|^null$|not/i.test(op)));
 }
 
-/** Whether some restricting key is required to equal something narrower than anything. */
 function restrictsCaller(condition: unknown): boolean | Unknown {
   const required = RESTRICTING_KEYS.map((key) => requiredValues(condition, key));
   if (required.some((v) => v !== UNKNOWN && v.length > 0 && !v.some((x) => covers(x, "*", TEXT)))) {
@@ -203,7 +179,6 @@ function restrictsCaller(condition: unknown): boolean | Unknown {
   return required.includes(UNKNOWN) ? UNKNOWN : false;
 }
 
-/** Whether a statement trusts GitHub's OIDC issuer without naming the repositories. */
 function trustsAnyGitHubRepository(statement: Statement): boolean {
   const federated = stringList(at(statement.principal, "Federated"));
   if (
@@ -220,11 +195,6 @@ function trustsAnyGitHubRepository(statement: Statement): boolean {
   );
 }
 
-/**
- * The statements of a role's trust policy that let anyone assume it: `Principal "*"` or
- * `{"AWS": "*"}` (or an Allow with `NotPrincipal`) with no condition on the caller's
- * organization, account or ARN; GitHub's OIDC provider with no repository in `sub`.
- */
 export function publicTrustGrants(policy: unknown): string[] | InvalidJson {
   return allowGrants(policy, (statement) => {
     const who =
@@ -246,7 +216,6 @@ export function publicTrustGrants(policy: unknown): string[] | InvalidJson {
   });
 }
 
-/** The managed policy ARNs a resource attaches, with the property each comes from. */
 function attachedArns({ type, props }: ResourceValidationArgs): { path: string; arn: unknown }[] {
   const key = HOLDERS[type].arns;
   const value = key === undefined ? undefined : at(props, key);
@@ -256,7 +225,6 @@ function attachedArns({ type, props }: ResourceValidationArgs): { path: string; 
   return list === UNKNOWN ? [] : list.map((arn, i) => ({ path: path(i), arn }));
 }
 
-/** The permission documents a resource holds (not a role's trust policy). */
 function permissionDocuments({ type, props }: ResourceValidationArgs) {
   const key = HOLDERS[type].documents;
   const documents =

@@ -5,7 +5,6 @@
 import { PolicyResource } from "@pulumi/policy";
 import { UNKNOWN, Unknown, at, keysOf } from "./values";
 
-/** Every string in a property, nested lists and objects included; unknown parts as `UNKNOWN`. */
 function leaves(value: unknown): (string | Unknown)[] {
   if (value === UNKNOWN || typeof value === "string") {
     return [value];
@@ -14,18 +13,13 @@ function leaves(value: unknown): (string | Unknown)[] {
   return keysOf(value).flatMap((key) => leaves(at(value, key)));
 }
 
-/** The names a resource can be referred to by: its ARN, physical name, bucket name, id. */
 function identifiers(resource: PolicyResource): string[] {
   return ["arn", "name", "bucket", "id"]
     .map((key) => at(resource.props, key))
     .filter((value): value is string => typeof value === "string" && value !== "");
 }
 
-/**
- * Whether property `key` of `from` refers to `to`: it depends on `to` or holds one of its
- * identifiers (an ARN ending in `/<name>` counts). `UNKNOWN` if part of the value is unknown
- * and the engine gave no dependencies to tell where it comes from.
- */
+/** By dependency, or by holding one of `to`'s identifiers (an ARN ending in `/<name>` counts). */
 export function refersTo(from: PolicyResource, key: string, to: PolicyResource): boolean | Unknown {
   const dependencies = from.propertyDependencies[key] ?? [];
   if (dependencies.some((dependency) => dependency.urn === to.urn)) {
@@ -43,7 +37,7 @@ export function refersTo(from: PolicyResource, key: string, to: PolicyResource):
   return values.includes(UNKNOWN) && dependencies.length === 0 ? UNKNOWN : false;
 }
 
-/** The `candidates` whose property `key` refers to `to`; `undecided` if one may (unknown). */
+/** `undecided` if one may (unknown). */
 export function referrers(
   candidates: readonly PolicyResource[],
   key: string,

@@ -1,6 +1,6 @@
 /**
- * The resource types the pack inspects, by type token: importing `@pulumi/aws` would be slow
- * to load and type-check. The tests build inputs from its 7.x `Args` types instead.
+ * Type tokens, not `@pulumi/aws`, which is slow to load and type-check. The tests build inputs
+ * from its 7.x `Args` types instead.
  */
 import { ReportViolation, ResourceValidation, ResourceValidationArgs } from "@pulumi/policy";
 
@@ -36,7 +36,7 @@ export const TYPES = {
 export const BUCKET_TYPES: readonly string[] = [TYPES.bucket, TYPES.bucketV2];
 export const BUCKET_ACL_TYPES: readonly string[] = [TYPES.bucketAcl, TYPES.bucketAclV2];
 
-/** A resource validation for these type tokens only (`validateResourceOfType` by token). */
+/** `validateResourceOfType` by token. */
 export function validateTypes(
   types: readonly string[],
   validate: (args: ResourceValidationArgs, reportViolation: ReportViolation) => void,
@@ -49,7 +49,6 @@ export function validateTypes(
   };
 }
 
-/** A config setting that lists strings. */
 export function stringListSetting(defaults: readonly string[], description: string) {
   return { type: "array", items: { type: "string" }, default: [...defaults], description } as const;
 }

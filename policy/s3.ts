@@ -1,6 +1,6 @@
 /**
- * S3: the bucket holding every job's data is neither public nor reachable over plain HTTP.
- * Both settings are resources of their own that point at the bucket: stack policies.
+ * S3: the jobs' bucket is neither public nor reachable over plain HTTP. Stack policies: both
+ * settings are resources of their own that point at the bucket.
  */
 import { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import { Statement, conditionValues, hasEffect, isEveryone, readStatements } from "./iam-documents";
@@ -16,17 +16,14 @@ const PUBLIC_ACCESS_SETTINGS = [
   "restrictPublicBuckets",
 ] as const;
 
-/** Canned ACLs that let anyone (or any AWS account) read or write. */
 const PUBLIC_ACLS: readonly string[] = ["public-read", "public-read-write", "authenticated-read"];
 
-/** The settings of a BucketPublicAccessBlock that are not true (unknown ones pass). */
 export function settingsNotBlocking(props: unknown): { setting: string; value: unknown }[] {
   return PUBLIC_ACCESS_SETTINGS.map((setting) => ({ setting, value: at(props, setting) })).filter(
     ({ value }) => value !== UNKNOWN && value !== true,
   );
 }
 
-/** The canned ACL a resource sets (`acl`) if it is a public one. */
 function publicAcl(props: unknown): string | undefined {
   const acl = at(props, "acl");
   return typeof acl === "string" && PUBLIC_ACLS.includes(acl) ? acl : undefined;
@@ -90,7 +87,6 @@ export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
   },
 };
 
-/** True for `{ Bool: { "aws:SecureTransport": "false" } }`: it holds for plain HTTP. */
 function requiresNoTls(condition: unknown): boolean | Unknown {
   const values = conditionValues(condition, "aws:securetransport", (op) => op === "Bool");
   const plain = (v: unknown) =>
@@ -115,7 +111,6 @@ function partitionOf(region: string | undefined): string {
   return prefixes.find(([prefix]) => region?.startsWith(prefix))?.[1] ?? "aws";
 }
 
-/** The bucket's ARN: its `arn`, else built from its name and region, else `UNKNOWN`. */
 function bucketArn(bucket: PolicyResource): string | Unknown {
   const arn = at(bucket.props, "arn");
   if (typeof arn === "string" && arn !== "") {
@@ -129,14 +124,13 @@ function bucketArn(bucket: PolicyResource): string | Unknown {
   return `arn:${partitionOf(typeof region === "string" ? region : undefined)}:s3:::${name}`;
 }
 
-/** Whether a pattern might match a name starting with `prefix`: its text before a wildcard. */
+/** By the pattern's text before its first wildcard. */
 function mayMatchUnder(pattern: string, prefix: string, caseInsensitive = false): boolean {
   const fold = (text: string) => (caseInsensitive ? text.toLowerCase() : text);
   const literal = fold(pattern.split(/[*?]/)[0]);
   return literal.startsWith(fold(prefix)) || fold(prefix).startsWith(literal);
 }
 
-/** Whether a Deny statement's actions include every S3 action. */
 function coversEveryS3Action(statement: Statement): boolean | Unknown {
   if (statement.actions === UNKNOWN || statement.notActions === UNKNOWN) {
     return UNKNOWN;
@@ -148,10 +142,8 @@ function coversEveryS3Action(statement: Statement): boolean | Unknown {
   return statement.actions.some((action) => covers(action, "s3:*", ACTION));
 }
 
-/** What of a bucket a statement applies to: the bucket itself, all its objects. */
 type Coverage = { readonly bucket: boolean; readonly objects: boolean };
 
-/** What a statement's `Resource` (or `NotResource`) covers of the bucket with ARN `arn`. */
 function coverage(statement: Statement, arn: string): Coverage | Unknown {
   const patterns = statement.notResource ? statement.notResources : statement.resources;
   if (patterns === UNKNOWN) {
@@ -165,7 +157,6 @@ function coverage(statement: Statement, arn: string): Coverage | Unknown {
   return { bucket, objects: patterns.some((p) => covers(p, `${arn}/*`, RESOURCE)) };
 }
 
-/** What of the bucket (`arn`) a statement denies everyone, for all of S3, without TLS. */
 function deniesInsecureTransport(statement: Statement, arn: string): Coverage | false | Unknown {
   const checks: (boolean | Unknown)[] = [
     hasEffect(statement, "Deny"),
@@ -183,10 +174,7 @@ function deniesInsecureTransport(statement: Statement, arn: string): Coverage | 
   return checks.includes(UNKNOWN) || covered === UNKNOWN ? UNKNOWN : covered;
 }
 
-/**
- * Whether a bucket policy denies non-TLS requests to the bucket with ARN `arn` and all its
- * objects (perhaps in different statements); `UNKNOWN` while a deciding part is unknown.
- */
+/** The bucket and its objects may be covered by different statements. */
 export function policyDeniesInsecureTransport(
   policy: unknown,
   arn: string | Unknown,

@@ -8,7 +8,7 @@ import { UnknownValueError } from "@pulumi/policy";
 export const UNKNOWN: unique symbol = Symbol("unknown");
 export type Unknown = typeof UNKNOWN;
 
-/** `value[path[0]][path[1]]…`: `UNKNOWN` if a step is unknown, `undefined` if one is missing. */
+/** `UNKNOWN` if a step is unknown, `undefined` if one is missing. */
 export function at(value: unknown, ...path: (string | number)[]): unknown {
   let current = value;
   for (const key of path) {
@@ -35,7 +35,7 @@ export function keysOf(value: unknown): string[] {
   return value !== null && typeof value === "object" ? Object.keys(value) : [];
 }
 
-/** A list property's elements, each read through {@link at}; a single value is a list of one. */
+/** A single value is a list of one. */
 export function elements(value: unknown): unknown[] | Unknown {
   if (!Array.isArray(value)) {
     return value === UNKNOWN ? UNKNOWN : given(value) ? [value] : [];
@@ -44,7 +44,6 @@ export function elements(value: unknown): unknown[] | Unknown {
   return Array.from({ length: value.length }, (_, i) => at(value, i));
 }
 
-/** A string, or a list of strings, as IAM documents allow; `UNKNOWN` if any part is. */
 export function stringList(value: unknown): string[] | Unknown {
   const items = elements(value);
   if (items === UNKNOWN || items.includes(UNKNOWN)) {
@@ -53,12 +52,11 @@ export function stringList(value: unknown): string[] | Unknown {
   return items.filter((item): item is string => typeof item === "string");
 }
 
-/** A JSON property that did not parse; AWS would reject the resource too. */
+/** AWS would reject the resource too. */
 export class InvalidJson {
   constructor(readonly error: string) {}
 }
 
-/** A JSON document property: parsed if a string, as is if an object, `UNKNOWN` while unknown. */
 export function jsonDocument(value: unknown): unknown {
   if (typeof value !== "string") {
     return value;
@@ -70,7 +68,7 @@ export function jsonDocument(value: unknown): unknown {
   }
 }
 
-/** A number property (a numeric string counts, as for AWS): `undefined` if absent. */
+/** A numeric string counts, as for AWS. */
 export function numberAt(value: unknown, ...path: string[]): number | undefined | Unknown {
   const found = at(value, ...path);
   if (found === UNKNOWN || typeof found === "number") {

@@ -1,15 +1,12 @@
 /**
- * `npm run policy:check`: the policy pack's verdict on each stack, offline, and its printers
- * (text laid out like `pulumi preview`'s "Policies", JSON, markdown for a pull request). Exit
- * code, the worst over the stacks: 0 passed, 1 mandatory violations, 2 not checked, 128+N
- * stopped by signal N (after stopping the pack).
+ * `npm run policy:check` (docs/policy.md, "Offline, in CI") and its printers. Exit code, the
+ * worst over the stacks: 0 passed, 1 mandatory violations, 2 not checked, 128+N by signal N.
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { performance } from "perf_hooks";
 import { Command, CommanderError } from "commander";
-// As with `pulumi config set`, a bare key belongs to the project's namespace.
 import { CONFIG_NAMESPACE } from "../../components/config-namespace";
 import { definedOnly } from "../../components/defined";
 import { awaitedLater } from "../../jobs/errors";
@@ -20,7 +17,6 @@ import {
   DEFAULT_PACK_DIR,
   PolicyCheckResult,
   PolicyPackProcess,
-  StartOptions,
   checkWithPack,
   startPolicyPack,
 } from "./pack";
@@ -28,11 +24,11 @@ import { PolicyConfigError, parsePolicyPackConfig } from "./policy-config";
 
 const EXIT_ERROR = 2;
 const PACK_FOLDER = path.relative(process.cwd(), DEFAULT_PACK_DIR) || ".";
+const PACK_SOURCE = `local: ${PACK_FOLDER}`;
 
-/** A problem with the command line or its files; the message says what to fix. */
 export class UsageError extends Error {}
 
-/** `--config key=value` → { "namespace:key": value }. */
+/** As with `pulumi config set`, a bare key belongs to the project's namespace. */
 export function parseConfigOverrides(pairs: readonly string[]): Record<string, string> {
   return Object.fromEntries(
     pairs.map((pair) => {
@@ -48,10 +44,7 @@ export function parseConfigOverrides(pairs: readonly string[]): Record<string, s
   );
 }
 
-/**
- * Resources added to the program, to see the pack's verdict on a change before writing it:
- * read and checked before anything starts, named with each stack's URNs later.
- */
+/** Read and checked before anything starts; named with each stack's URNs later. */
 export async function readExtraResources(file: string) {
   const { z } = await import("zod");
   let parsed: unknown;
@@ -86,7 +79,6 @@ export async function readExtraResources(file: string) {
     }));
 }
 
-/** The check's command line, its options as commander and npm see them. */
 export function checkProgram(): Command {
   return new Command()
     .name("npm run policy:check --")
@@ -120,7 +112,7 @@ export function checkProgram(): Command {
     .exitOverride();
 }
 
-/** The options with the files they name read: every problem before the pack starts. */
+/** Every problem with the command line and its files, before the pack starts. */
 async function parseOptions(argv: readonly string[]) {
   const program = checkProgram();
   program.parse(argv, { from: "user" });
@@ -165,7 +157,6 @@ async function parseOptions(argv: readonly string[]) {
 type Settings = Awaited<ReturnType<typeof parseOptions>>;
 type Progress = (line: string) => void;
 
-/** The stacks to check: every `Pulumi.<stack>.yaml` with --all-stacks, else --stack. */
 export async function stacksToCheck(
   options: Pick<Settings, "stack" | "allStacks" | "projectDir">,
 ): Promise<string[]> {
@@ -181,10 +172,6 @@ export async function stacksToCheck(
   return stacks;
 }
 
-/**
- * Evaluates the program for one stack and checks it with the pack once it serves. A program
- * that fails is an error, but with --all-stacks only its stack's verdict.
- */
 async function checkStack(
   stack: string,
   settings: Settings,
@@ -201,7 +188,7 @@ async function checkStack(
   try {
     evaluation = await evaluateProgram({ stack, configOverrides, projectRoot });
   } catch (err) {
-    // The program's own errors name the config key and the fix; its stack adds nothing.
+    // The program's own errors name the config key and the fix; its stack trace adds nothing.
     const error = `the program failed for stack ${stack}: ${err instanceof Error ? err.message : String(err)}`;
     if (!settings.allStacks) {
       throw new UsageError(error);
@@ -226,7 +213,6 @@ async function checkStack(
   return { stack, result, timings };
 }
 
-/** Checks every stack asked for, one after another, with one pack; prints the verdicts. */
 async function check(
   settings: Settings,
   pack: Promise<PolicyPackProcess>,
@@ -237,7 +223,7 @@ async function check(
   for (const stack of await stacksToCheck(settings)) {
     verdicts.push(await checkStack(stack, settings, pack, progress));
   }
-  stdout(`${formatVerdicts(verdicts, settings, `local: ${PACK_FOLDER}`)}\n`);
+  stdout(`${formatVerdicts(verdicts, settings)}\n`);
   const exitCodes = verdicts.map((verdict) => {
     const { word } = summarize(verdict);
     return word === "passed" ? 0 : word === "failed" ? 1 : EXIT_ERROR;
@@ -245,7 +231,6 @@ async function check(
   return Math.max(...exitCodes);
 }
 
-/** 128+N once `interrupt` is aborted with the name of signal N as its reason. */
 function interruption(interrupt: AbortSignal | undefined, progress: Progress): Promise<number> {
   return new Promise((resolve) => {
     const onAbort = () => {
@@ -259,22 +244,18 @@ function interruption(interrupt: AbortSignal | undefined, progress: Progress): P
   });
 }
 
-/**
- * Runs the check and prints it; returns the exit code. When `interrupt` is aborted (with the
- * signal's name as its reason), the pack process, or its start, is stopped: 128+N. `io` says
- * where to print and how to start the pack (tests run many checks against one pack).
- */
+/** `interrupt` is aborted with the signal's name as its reason. */
 export async function main(
   argv: readonly string[],
   interrupt?: AbortSignal,
   io: {
     readonly stdout?: (text: string) => void;
     readonly stderr?: (text: string) => void;
-    readonly startPack?: (options: StartOptions) => Promise<PolicyPackProcess>;
+    readonly startPack?: typeof startPolicyPack;
   } = {},
 ): Promise<number> {
-  // What is printed comes from the program, its config and the pack: through the one gate
-  // for shown text (JSON escapes its own).
+  // Printed text comes from the program, its config and the pack: through the sanitiser
+  // (JSON escapes its own).
   const raw = {
     stdout: { write: io.stdout ?? ((text: string) => process.stdout.write(text)) },
     stderr: { write: io.stderr ?? ((text: string) => process.stderr.write(text)) },
@@ -315,10 +296,7 @@ export async function main(
   }
 }
 
-/**
- * `batchpy policy check`: runs `argv` and sets the exit code. Without its signal handlers a
- * killed check would leave the pack serving; a second signal ends it at once.
- */
+/** Without its signal handlers a killed check would leave the pack serving. */
 export async function cli(argv: readonly string[]): Promise<void> {
   // `npm run policy:check --all-stacks` (no --): npm keeps the option (see npm-args.ts).
   const refusal = npmRefusal(checkProgram().options, argv, process.env, procNpmProcess(), ".");
@@ -339,13 +317,12 @@ export async function cli(argv: readonly string[]): Promise<void> {
   process.exitCode = code;
 }
 
-/** One stack's outcome: its result (`timings`: seconds from its start), or why it was not checked. */
+/** `timings`: seconds from the stack's start. */
 export type StackVerdict =
   | { stack: string; result: PolicyCheckResult; timings?: Record<string, number> }
   | { stack: string; error: string };
 type CheckedStack = Extract<StackVerdict, { result: unknown }>;
 
-/** `urn:pulumi:dev::batchpy::parent$aws:s3/bucket:Bucket::name` → type and name. */
 export function parseUrn(urn: string | undefined): { type: string; name: string } | undefined {
   const parts = urn?.split("::") ?? [];
   if (parts.length < 4 || !parts[0].startsWith("urn:pulumi:")) {
@@ -354,7 +331,6 @@ export function parseUrn(urn: string | undefined): { type: string; name: string 
   return { type: parts[2].slice(parts[2].lastIndexOf("$") + 1), name: parts.slice(3).join("::") };
 }
 
-/** What every format says of a stack: its icon and verdict, and its violations by level. */
 function summarize(verdict: StackVerdict) {
   if (!("result" in verdict)) {
     return { icon: "⛔", word: "could not be checked", mandatory: 0, advisory: 0 };
@@ -368,13 +344,12 @@ function summarize(verdict: StackVerdict) {
 
 const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n === 1 ? word : words}`;
 
-/** The "Policies" block, then a one-line verdict and the timings. */
-function textReport(checked: CheckedStack, packSource: string): string {
+function textReport(checked: CheckedStack): string {
   const { result, stack, timings } = checked;
   const { icon, mandatory, advisory } = summarize(checked);
   const lines = [
     "Policies:",
-    `    ${icon} ${result.pack.name}@v${result.pack.version} (${packSource})`,
+    `    ${icon} ${result.pack.name}@v${result.pack.version} (${PACK_SOURCE})`,
   ];
   for (const d of result.diagnostics) {
     const resource = parseUrn(d.urn);
@@ -398,12 +373,12 @@ function textReport(checked: CheckedStack, packSource: string): string {
   return lines.join("\n");
 }
 
-function jsonReport(checked: CheckedStack, source: string): object {
+function jsonReport(checked: CheckedStack): object {
   const { stack, result, timings } = checked;
   const { mandatory, advisory } = summarize(checked);
   return {
     stack,
-    pack: { name: result.pack.name, version: result.pack.version, source },
+    pack: { name: result.pack.name, version: result.pack.version, source: PACK_SOURCE },
     passed: mandatory === 0,
     mandatory,
     advisory,
@@ -419,10 +394,7 @@ function jsonReport(checked: CheckedStack, source: string): object {
   };
 }
 
-/**
- * Text for one markdown table cell, shown as written: no line breaks, no raw HTML (a
- * `<bucket>` placeholder would vanish as a tag), markdown's punctuation escaped.
- */
+/** Shown as written: no line breaks, no raw HTML (a `<bucket>` would vanish as a tag). */
 export function markdownCell(text: string): string {
   return text
     .replace(/&/g, "&amp;")
@@ -432,7 +404,6 @@ export function markdownCell(text: string): string {
     .replace(/\r?\n/g, "<br>");
 }
 
-/** One stack's heading and its table of violations (policy, level, resource, message). */
 function markdownStack(verdict: StackVerdict): string[] {
   const { icon, word } = summarize(verdict);
   const heading = [`### ${icon} Stack ${markdownCell(verdict.stack)}: ${word}`, ""];
@@ -448,7 +419,6 @@ function markdownStack(verdict: StackVerdict): string[] {
     const where = resource
       ? `${markdownCell(resource.name)} (${markdownCell(resource.type)})`
       : "the stack";
-    // The violation's own message, without the policy's description before it.
     const prefix = `${d.description}\n`;
     const own =
       d.description && d.message.startsWith(prefix) ? d.message.slice(prefix.length) : d.message;
@@ -458,8 +428,7 @@ function markdownStack(verdict: StackVerdict): string[] {
   return [...heading, ...header, ...rows, ""];
 }
 
-/** The overall verdict, a summary row per stack, then a table per stack of its violations. */
-function markdownReport(verdicts: readonly StackVerdict[], packSource: string): string {
+function markdownReport(verdicts: readonly StackVerdict[]): string {
   const icons = verdicts.map((v) => summarize(v).icon);
   const overall = icons.includes("⛔")
     ? "⛔ could not check every stack"
@@ -470,7 +439,7 @@ function markdownReport(verdicts: readonly StackVerdict[], packSource: string): 
         : "✅ passed";
   const pack = verdicts.flatMap((v) => ("result" in v ? [v.result.pack] : []))[0];
   const about = pack
-    ? `\`${pack.name}@v${pack.version}\` (${markdownCell(packSource)}), ${pack.policies.length} policies, `
+    ? `\`${pack.name}@v${pack.version}\` (${markdownCell(PACK_SOURCE)}), ${pack.policies.length} policies, `
     : "";
   const lines = [
     `## Policy check: ${overall}`,
@@ -492,30 +461,24 @@ function markdownReport(verdicts: readonly StackVerdict[], packSource: string): 
   return lines.join("\n").trimEnd() + "\n";
 }
 
-/**
- * The verdicts in the format asked for. Without --all-stacks the one stack was checked (a
- * failure to check it is an error instead); with it, JSON passes only if every stack did.
- */
+/** Without --all-stacks the one stack was checked: a failure to check it is an error instead. */
 export function formatVerdicts(
   verdicts: readonly StackVerdict[],
   options: { readonly json: boolean; readonly markdown: boolean; readonly allStacks: boolean },
-  packSource: string,
 ): string {
   if (options.markdown) {
-    return markdownReport(verdicts, packSource);
+    return markdownReport(verdicts);
   }
   if (!options.json) {
     const text = (v: StackVerdict) =>
-      "result" in v
-        ? textReport(v, packSource)
-        : `Stack ${v.stack}: could not be checked: ${v.error}`;
+      "result" in v ? textReport(v) : `Stack ${v.stack}: could not be checked: ${v.error}`;
     return verdicts.map(text).join("\n\n");
   }
   if (!options.allStacks) {
-    return JSON.stringify(jsonReport(verdicts[0] as CheckedStack, packSource), null, 2);
+    return JSON.stringify(jsonReport(verdicts[0] as CheckedStack), null, 2);
   }
   const stacks = verdicts.map((v) =>
-    "result" in v ? jsonReport(v, packSource) : { stack: v.stack, passed: false, error: v.error },
+    "result" in v ? jsonReport(v) : { stack: v.stack, passed: false, error: v.error },
   );
   const passed = verdicts.every((v) => summarize(v).word === "passed");
   return JSON.stringify({ passed, stacks }, null, 2);

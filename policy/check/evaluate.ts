@@ -1,7 +1,6 @@
 /**
- * Runs the real Pulumi program (`index.ts`) in this process under `pulumi.runtime.setMocks`
- * with a stack's config, and records every resource it registers with the inputs the engine
- * (and so the policy pack) would receive: no cloud, no CLI.
+ * Runs the Pulumi program (`index.ts`) in this process under `pulumi.runtime.setMocks` with a
+ * stack's config, recording every resource with the inputs the engine would receive.
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
@@ -15,20 +14,10 @@ import type {
 import { parse as parseYaml } from "yaml";
 
 const DEFAULT_PROJECT_ROOT = path.resolve(__dirname, "..", "..");
-
 const MOCK_ACCOUNT_ID = "123456789012";
 
 export type MockedResource = ReturnType<typeof registered>;
 export type Evaluation = Awaited<ReturnType<typeof evaluateProgram>>;
-
-export interface EvaluateOptions {
-  readonly stack: string;
-  /** Config to set or replace, as `namespace:key` → string (lists and maps as JSON). */
-  readonly configOverrides?: Record<string, string>;
-  readonly configRemovals?: readonly string[];
-  /** The folder with `Pulumi.yaml` and `index.ts`. @default the repository root */
-  readonly projectRoot?: string;
-}
 
 /** A stack's config as the Pulumi CLI hands it to the program: every value a string. */
 export function readStackConfig(projectRoot: string, stack: string): Record<string, string> {
@@ -50,7 +39,6 @@ export function readStackConfig(projectRoot: string, stack: string): Record<stri
   return config;
 }
 
-/** The stacks that have a `Pulumi.<stack>.yaml` in `projectRoot`. */
 export function listStacks(projectRoot = DEFAULT_PROJECT_ROOT): string[] {
   return fs
     .readdirSync(projectRoot)
@@ -58,9 +46,18 @@ export function listStacks(projectRoot = DEFAULT_PROJECT_ROOT): string[] {
     .filter((s): s is string => s !== undefined);
 }
 
-function shortHash(text: string): string {
-  return crypto.createHash("sha256").update(text).digest("hex").slice(0, 7);
-}
+const shortHash = (text: string) =>
+  crypto.createHash("sha256").update(text).digest("hex").slice(0, 7);
+
+/** Type → the service and ARN resource prefix of a resource named by its `name` input. */
+const NAMED: Readonly<Record<string, readonly [string, string]>> = {
+  "aws:iam/role:Role": ["iam", "role/"],
+  "aws:iam/instanceProfile:InstanceProfile": ["iam", "instance-profile/"],
+  "aws:cloudwatch/logGroup:LogGroup": ["logs", "log-group:"],
+  "aws:batch/computeEnvironment:ComputeEnvironment": ["batch", "compute-environment/"],
+  "aws:batch/jobQueue:JobQueue": ["batch", "job-queue/"],
+  "aws:cloudwatch/eventRule:EventRule": ["events", "rule/"],
+};
 
 /** A new resource's id and what AWS computes for it, shaped like the real provider's outputs. */
 function computedOutputs(
@@ -69,26 +66,15 @@ function computedOutputs(
   inputs: Record<string, unknown>,
   region: string,
 ): { id: string } & Record<string, unknown> {
-  // Its physical name: the `name` input, else the logical name with a suffix.
+  // Without a `name` input the provider names it after the logical name, with a suffix.
   const physical = typeof inputs.name === "string" ? inputs.name : `${name}-${shortHash(name)}`;
-  const arn = (service: string, resource: string, regional = true) =>
-    `arn:aws:${service}:${regional ? region : ""}:${MOCK_ACCOUNT_ID}:${resource}`;
-  const named = (arnOfIt: string) => ({ id: physical, name: physical, arn: arnOfIt });
+  const arn = (service: string, resource: string) =>
+    `arn:aws:${service}:${service === "iam" ? "" : region}:${MOCK_ACCOUNT_ID}:${resource}`;
   switch (type) {
     case "aws:s3/bucket:Bucket": {
       const bucket = typeof inputs.bucket === "string" ? inputs.bucket : physical;
       return { id: bucket, bucket, arn: `arn:aws:s3:::${bucket}` };
     }
-    case "aws:iam/role:Role":
-      return named(arn("iam", `role/${physical}`, false));
-    case "aws:iam/instanceProfile:InstanceProfile":
-      return named(arn("iam", `instance-profile/${physical}`, false));
-    case "aws:ecr/repository:Repository":
-      return {
-        ...named(arn("ecr", `repository/${physical}`)),
-        registryId: MOCK_ACCOUNT_ID,
-        repositoryUrl: `${MOCK_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com/${physical}`,
-      };
     case "docker-build:index:Image": {
       // The same inputs build the same digest.
       const digest = `sha256:${crypto.createHash("sha256").update(JSON.stringify(inputs)).digest("hex")}`;
@@ -97,33 +83,35 @@ function computedOutputs(
     }
     case "aws:ec2/launchTemplate:LaunchTemplate": {
       const id = `lt-0${shortHash(name)}`;
-      const versions = { latestVersion: 1, defaultVersion: 1 };
-      return { ...named(arn("ec2", `launch-template/${id}`)), id, ...versions };
+      const arnOf = arn("ec2", `launch-template/${id}`);
+      return { id, name: physical, arn: arnOf, latestVersion: 1, defaultVersion: 1 };
     }
     case "aws:ec2/securityGroup:SecurityGroup": {
       const id = `sg-${shortHash(name)}`;
       return { id, arn: arn("ec2", `security-group/${id}`) };
     }
-    case "aws:cloudwatch/logGroup:LogGroup":
-      return named(arn("logs", `log-group:${physical}`));
-    case "aws:batch/computeEnvironment:ComputeEnvironment":
-      return named(arn("batch", `compute-environment/${physical}`));
-    case "aws:batch/jobQueue:JobQueue":
-      return named(arn("batch", `job-queue/${physical}`));
-    case "aws:cloudwatch/eventRule:EventRule":
-      return named(arn("events", `rule/${physical}`));
-    case "aws:sns/topic:Topic":
-      return { ...named(arn("sns", physical)), id: arn("sns", physical) };
     case "aws:batch/jobDefinition:JobDefinition": {
       const definition = arn("batch", `job-definition/${physical}:1`);
-      return { ...named(definition), id: definition, revision: 1 };
+      return { id: definition, name: physical, arn: definition, revision: 1 };
     }
-    default:
-      return { id: `${name}-id`, name: physical };
+    case "aws:sns/topic:Topic":
+      return { id: arn("sns", physical), name: physical, arn: arn("sns", physical) };
+    case "aws:ecr/repository:Repository": {
+      const url = `${MOCK_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com/${physical}`;
+      const repository = {
+        id: physical,
+        name: physical,
+        arn: arn("ecr", `repository/${physical}`),
+      };
+      return { ...repository, registryId: MOCK_ACCOUNT_ID, repositoryUrl: url };
+    }
   }
+  const named = NAMED[type];
+  return named === undefined
+    ? { id: `${name}-id`, name: physical }
+    : { id: physical, name: physical, arn: arn(named[0], `${named[1]}${physical}`) };
 }
 
-/** A data-source call the program makes. */
 export type MockCall = Pick<pulumi.runtime.MockCallArgs, "token" | "inputs">;
 
 type Gpu = { count: number; manufacturer: string; memorySize: number; name: string };
@@ -192,19 +180,14 @@ function mockCall(
   }
 }
 
-/** Where and as what a program runs under mocks. */
-export interface MockSettings {
+export type MockSettings = {
   readonly project: string;
   readonly stack: string;
   readonly config: Record<string, string>;
   /** Answers data-source calls before the standard mocks (undefined falls through). */
   readonly calls?: (call: MockCall) => Record<string, unknown> | undefined;
-}
+};
 
-/**
- * A registered resource as the engine saw it: what the mocks were given (`inputs`) and
- * answered (`state`: inputs plus ARNs, names), and the request's options.
- */
 function registered(request: RegisterResourceRequest, response: RegisterResourceResponse) {
   const propertyDependencies: Record<string, string[]> = {};
   request.getPropertydependenciesMap().forEach((value, key) => {
@@ -215,7 +198,6 @@ function registered(request: RegisterResourceRequest, response: RegisterResource
     type: request.getType(),
     name: request.getName(),
     id: response.getId(),
-    // As the mock monitor deserializes them for the mocks, and serialized their answer.
     inputs: pulumi.runtime.deserializeProperties(request.getObject()!),
     state: pulumi.runtime.deserializeProperties(response.getObject()!),
     custom: request.getCustom(),
@@ -226,7 +208,7 @@ function registered(request: RegisterResourceRequest, response: RegisterResource
   };
 }
 
-/** Pulumi's mock monitor, recording each registration: the mocks see no parents or dependencies. */
+/** Records each registration: the mocks themselves see no parents or dependencies. */
 class RecordingMonitor extends MockMonitor {
   readonly registered: MockedResource[] = [];
 
@@ -243,39 +225,31 @@ class RecordingMonitor extends MockMonitor {
   }
 }
 
-/**
- * Runs the program, resolves its outputs and waits for every registration. As with the
- * Pulumi CLI, an unhandled rejection (a throw inside an `apply`) fails the run.
- */
+/** As with the Pulumi CLI, an unhandled rejection (a throw in an `apply`) fails the run. */
 async function runToCompletion(
   program: () => Record<string, unknown>,
 ): Promise<Record<string, unknown>> {
   let onFailure: (err: unknown) => void = () => undefined;
   const failure = new Promise<never>((_, reject) => (onFailure = reject));
+  const settled = (promise: Promise<unknown>) => Promise.race([promise, failure]);
   process.on("unhandledRejection", onFailure);
   try {
-    const outputs: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(program())) {
-      // `promise()` settles with the Output, so a failed `apply` rejects here.
-      outputs[key] = pulumi.Output.isInstance(value)
-        ? await Promise.race([
-            (value as unknown as { promise(): Promise<unknown> }).promise(),
-            failure,
-          ])
-        : value;
-    }
+    const outputs = await Promise.all(
+      Object.entries(program()).map(async ([key, value]) => {
+        // `promise()` settles with the Output, so a failed `apply` rejects here.
+        const output = value as { promise(): Promise<unknown> };
+        return [key, pulumi.Output.isInstance(value) ? await settled(output.promise()) : value];
+      }),
+    );
     // Every registration finishes, so resources nothing exports are recorded too.
-    await Promise.race([pulumi.runtime.disconnect(), failure]);
-    return outputs;
+    await settled(pulumi.runtime.disconnect());
+    return Object.fromEntries(outputs) as Record<string, unknown>;
   } finally {
     process.off("unhandledRejection", onFailure);
   }
 }
 
-/**
- * Runs `program` under mocks and records every resource it registers. `program` returns the
- * outputs to resolve. The runtime is shared process state: one run at a time.
- */
+/** `program` returns the outputs to resolve. The runtime is process state: one run at a time. */
 export async function runUnderMocks(
   settings: MockSettings,
   program: () => Record<string, unknown>,
@@ -296,8 +270,13 @@ export async function runUnderMocks(
   return { outputs: await runToCompletion(program), resources: monitor.registered };
 }
 
-/** Runs the program under mocks with a stack's config and returns what it registered. */
-export async function evaluateProgram(options: EvaluateOptions) {
+/** `configOverrides`: `namespace:key` → string (lists and maps as JSON). */
+export async function evaluateProgram(options: {
+  readonly stack: string;
+  readonly configOverrides?: Record<string, string>;
+  readonly configRemovals?: readonly string[];
+  readonly projectRoot?: string;
+}) {
   const projectRoot = path.resolve(options.projectRoot ?? DEFAULT_PROJECT_ROOT);
   const projectFile = fs.readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8");
   const project = (parseYaml(projectFile) as { name: string }).name;

@@ -4,7 +4,7 @@
  * at every start (`tsc --noEmit` checks the same files).
  */
 
-/** The part of run-policy-pack/run.js this uses (@internal in @pulumi/pulumi). */
+/** The part of run-policy-pack/run.js used here (@internal in @pulumi/pulumi). */
 type PulumiRun = {
   run(opts: {
     argv: { _: string[] };
@@ -14,7 +14,6 @@ type PulumiRun = {
   }): Promise<unknown>;
 };
 
-// Started in the pack's folder.
 const packDir = process.cwd();
 // As run-policy-pack does: an uncaught error fails the process, with 32 when Pulumi has
 // shown every one to the user already.

@@ -1,9 +1,6 @@
 /**
- * The policy pack as its own process, started and spoken to as the Pulumi CLI does for
- * `pulumi preview --policy-pack`: the pack (pack-runner.ts) serves the Analyzer gRPC service
- * on 127.0.0.1 and prints its port; the engine calls GetPluginInfo, GetAnalyzerInfo,
- * ConfigureStack, Configure, Analyze per resource (its inputs) and AnalyzeStack (every
- * resource's outputs, parents and dependencies).
+ * The policy pack as its own process, spoken to over the Analyzer gRPC protocol as the engine
+ * does for `pulumi preview --policy-pack` (docs/policy.md, "Offline, in CI").
  */
 import { ChildProcess, spawn } from "child_process";
 import { once } from "events";
@@ -31,7 +28,6 @@ const grpc = fromPulumi("@grpc/grpc-js") as typeof GrpcJs;
 const { Struct } = fromPulumi("google-protobuf/google/protobuf/struct_pb") as typeof StructPb;
 const { Empty } = fromPulumi("google-protobuf/google/protobuf/empty_pb") as typeof EmptyPb;
 
-/** The policy pack folder of this repository. */
 export const DEFAULT_PACK_DIR = path.resolve(__dirname, "..");
 
 // A first start transpiles the pack: room for a slow CI machine.
@@ -41,46 +37,28 @@ const STOP_TIMEOUT_MS = 5_000;
 // The engine lifts gRPC's message limit for analyzers; so do we.
 const MAX_MESSAGE_BYTES = 400 * 1024 * 1024;
 
-/** A registered resource, unknowns as the engine's sentinels; with no `state`, outputs = inputs. */
+/** Unknowns as the engine's sentinels; with no `state`, outputs = inputs. */
 export type AnalyzedResource = Pick<MockedResource, "urn" | "type" | "name" | "inputs"> &
   Partial<Pick<MockedResource, "state" | "parent" | "dependencies" | "propertyDependencies">>;
-
-/** A policy's finding; its message is the description, a newline, and the violation's own. */
+/** Its message is the policy's description, a newline, and the violation's own. */
 export type Diagnostic = ReturnType<typeof fromDiagnostic>;
-
-export interface StartOptions {
-  /** The folder with PulumiPolicy.yaml. @default policy/ */
-  readonly packDir?: string;
-  /** Lines the pack prints once it serves. */
-  readonly onOutput?: (line: string) => void;
-  /** Stops the process and rejects the start. */
-  readonly signal?: AbortSignal;
-}
-
-/** A running pack. Always `stop()` it. */
 export type PolicyPackProcess = Awaited<ReturnType<typeof startPolicyPack>>;
 
-/**
- * Properties as protobuf's `Struct` carries them, which is JSON: undefined properties dropped
- * (the engine has no such value), undefined list items as null.
- */
-function struct(properties: Record<string, unknown>): StructPb.Struct {
-  return Struct.fromJavaScript(JSON.parse(JSON.stringify(properties)));
-}
+// `Struct` carries JSON: undefined properties dropped, undefined list items null.
+const struct = (properties: object) =>
+  Struct.fromJavaScript(JSON.parse(JSON.stringify(properties)));
 
-/** What `Analyze` and `AnalyzeStack` both send of a resource; of its options, the parent. */
 function describe<M extends pb.AnalyzeRequest | pb.AnalyzerResource>(
   message: M,
   resource: AnalyzedResource,
-  properties: Record<string, unknown>,
+  properties: object,
 ): M {
   message.setType(resource.type);
   message.setUrn(resource.urn);
   message.setName(resource.name);
   message.setProperties(struct(properties));
+  // The pack refuses a resource without options, as from an older CLI.
   const options = new pb.AnalyzerResourceOptions();
-  options.setProtect(false);
-  options.setCustomtimeouts(new pb.AnalyzerResourceOptions.CustomTimeouts());
   options.setParent(resource.parent ?? "");
   message.setOptions(options);
   return message;
@@ -90,7 +68,6 @@ export function analyzeRequest(resource: AnalyzedResource): pb.AnalyzeRequest {
   return describe(new pb.AnalyzeRequest(), resource, resource.inputs);
 }
 
-/** One resource of an `AnalyzeStack` request: outputs, parent and dependencies. */
 export function analyzerResource(resource: AnalyzedResource): pb.AnalyzerResource {
   const { inputs, state, parent, dependencies, propertyDependencies } = resource;
   const message = describe(new pb.AnalyzerResource(), resource, { ...inputs, ...state });
@@ -104,27 +81,22 @@ export function analyzerResource(resource: AnalyzedResource): pb.AnalyzerResourc
   return message;
 }
 
-/** An enum value's name, lower-cased: MANDATORY → "mandatory". */
-function nameIn(values: object, value: number, prefix = ""): string | undefined {
-  const entry = Object.entries(values).find(([, v]) => v === value);
-  return entry?.[0].slice(prefix.length).toLowerCase();
-}
+// The generated enums have no reverse mapping.
+const nameIn = (values: object, value: number) =>
+  Object.entries(values)
+    .find(([, v]) => v === value)?.[0]
+    .toLowerCase();
 
-export function enforcementLevelName(level: pb.EnforcementLevel): EnforcementLevel {
-  const name = nameIn(pb.EnforcementLevel, level);
-  if (name === undefined) {
-    throw new Error(`The policy pack sent an unknown enforcement level ${level}.`);
-  }
-  return name as EnforcementLevel;
-}
+export const enforcementLevelName = (level: pb.EnforcementLevel) =>
+  nameIn(pb.EnforcementLevel, level) as EnforcementLevel;
 
 export function enforcementLevelValue(level: EnforcementLevel): pb.EnforcementLevel {
   return pb.EnforcementLevel[level.toUpperCase() as keyof typeof pb.EnforcementLevel];
 }
 
-/** A diagnostic; one that names no URN is about the analyzed resource, as the engine reads it. */
+/** One that names no URN is about the analyzed resource, as the engine reads it. */
 export function fromDiagnostic(d: pb.AnalyzeDiagnostic, analyzedUrn?: string) {
-  const severity = nameIn(pb.PolicySeverity, d.getSeverity(), "POLICY_SEVERITY_");
+  const severity = nameIn(pb.PolicySeverity, d.getSeverity())?.replace("policy_severity_", "");
   return {
     policyName: d.getPolicyname(),
     policyPackName: d.getPolicypackname(),
@@ -146,7 +118,6 @@ type Unary<Req, Res> = (
   callback: (error: GrpcJs.ServiceError | null, response: Res) => void,
 ) => GrpcJs.ClientUnaryCall;
 
-/** One call with a deadline; a failure says what the pack was asked to do. */
 function call<Req, Res>(
   analyzer: AnalyzerClient,
   method: Unary<Req, Res>,
@@ -163,10 +134,7 @@ function call<Req, Res>(
   );
 }
 
-/** What the pack declares: GetPluginInfo, then GetAnalyzerInfo. */
 async function readPackInfo(analyzer: AnalyzerClient) {
-  const describing = "to describe itself (GetPluginInfo)";
-  const plugin = await call(analyzer, analyzer.getPluginInfo, new Empty(), describing);
   const listing = "to list its policies (GetAnalyzerInfo)";
   const info = await call(analyzer, analyzer.getAnalyzerInfo, new Empty(), listing);
   const policies = info.getPoliciesList().map((policy) => {
@@ -183,15 +151,13 @@ async function readPackInfo(analyzer: AnalyzerClient) {
       }),
     };
   });
-  return { name: info.getName(), version: info.getVersion() || plugin.getVersion(), policies };
+  return { name: info.getName(), version: info.getVersion(), policies };
 }
 
-/** The calls the engine makes on a serving pack. */
 function analyzerCalls(analyzer: AnalyzerClient) {
   const diagnostics = (response: pb.AnalyzeResponse, urn?: string) =>
     response.getDiagnosticsList().map((d) => fromDiagnostic(d, urn));
   return {
-    /** ConfigureStack, then Configure with every policy's level and settings. */
     configure: async (
       stack: { project: string; stack: string; config?: Readonly<Record<string, string>> },
       config: ReconciledConfig,
@@ -229,10 +195,7 @@ function analyzerCalls(analyzer: AnalyzerClient) {
   };
 }
 
-/**
- * The port the pack prints first; rejects when it exits, fails or stalls before that, with
- * its stderr, which explains a failed start. Once it serves, every line it prints is output.
- */
+/** The port the pack prints first; else why it did not serve, with its stderr. */
 function awaitPort(child: ChildProcess, packDir: string, onOutput?: (line: string) => void) {
   let serving = false;
   const stderr: string[] = [];
@@ -252,7 +215,7 @@ function awaitPort(child: ChildProcess, packDir: string, onOutput?: (line: strin
       const wrong = `${pack} printed ${JSON.stringify(line.trim())} instead of its port.`;
       return serving ? resolve(Number(line)) : fail(wrong);
     });
-    // On close, once its output is all read, so that the reason is in `stderr`.
+    // On close, not exit: its stderr is all read by then.
     child.once("close", (code, signal) =>
       fail(
         `${pack} exited (${signal ?? `code ${code}`}) before serving:\n` +
@@ -266,7 +229,6 @@ function awaitPort(child: ChildProcess, packDir: string, onOutput?: (line: strin
   }).finally(() => clearTimeout(timer));
 }
 
-/** SIGTERM, then SIGKILL after STOP_TIMEOUT_MS; resolves once the process is gone. */
 async function endProcess(child: ChildProcess): Promise<void> {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
     return;
@@ -277,11 +239,13 @@ async function endProcess(child: ChildProcess): Promise<void> {
   clearTimeout(kill);
 }
 
-/**
- * Starts the pack, connects to it and reads what it declares. The process is spawned before
- * this returns, so work started after the call overlaps the pack's start.
- */
-export async function startPolicyPack(options: StartOptions) {
+/** Spawns the pack before it returns, so that work started after the call overlaps its start. */
+export async function startPolicyPack(options: {
+  readonly packDir?: string;
+  /** Lines the pack prints once it serves. */
+  readonly onOutput?: (line: string) => void;
+  readonly signal?: AbortSignal;
+}) {
   const packDir = path.resolve(options.packDir ?? DEFAULT_PACK_DIR);
   const { signal } = options;
   const cancelled = () =>
@@ -290,10 +254,9 @@ export async function startPolicyPack(options: StartOptions) {
     throw cancelled();
   }
   const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
-  // With the environment the engine gives an analyzer.
-  const runner = path.join(__dirname, "pack-runner.ts");
-  const child = spawn(process.execPath, ["-r", register, runner], {
+  const child = spawn(process.execPath, ["-r", register, path.join(__dirname, "pack-runner.ts")], {
     cwd: packDir,
+    // As the engine starts an analyzer.
     env: { ...process.env, PULUMI_NODEJS_DRY_RUN: "true" },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -324,10 +287,7 @@ export async function startPolicyPack(options: StartOptions) {
 /** Its warnings are config problems the engine ignores too (an unknown policy name). */
 export type PolicyCheckResult = Awaited<ReturnType<typeof checkWithPack>>;
 
-/**
- * What the engine does with a serving pack during `pulumi preview`: ConfigureStack, Configure,
- * Analyze for every resource (many at once, as the program registers them), AnalyzeStack.
- */
+/** The engine's calls in `pulumi preview`; Analyze for many resources at once, as it does. */
 export async function checkWithPack(
   pack: Omit<PolicyPackProcess, "pid" | "stop">,
   options: {
@@ -335,7 +295,6 @@ export async function checkWithPack(
     /** In registration order, components included. */
     readonly resources: readonly AnalyzedResource[];
     readonly policyConfig?: PolicyPackConfig;
-    /** Where `policyConfig` came from, for messages. */
     readonly policyConfigSource?: string;
   },
 ) {

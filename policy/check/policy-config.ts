@@ -1,7 +1,6 @@
 /**
- * Policy pack config, handled as the engine handles `--policy-pack-config`: each policy's
- * schema defaults, then the file ("all" sets every level), validated against each policy's
- * `configSchema`. `jobs:submit` reads its bounds from it too.
+ * `--policy-pack-config`, read as the engine reads it (docs/policy.md); `jobs:submit` reads its
+ * bounds from it too.
  */
 import Ajv from "ajv";
 import { ParseError, parse, printParseErrorCode } from "jsonc-parser";
@@ -18,36 +17,27 @@ import {
 const ENFORCEMENT_LEVELS = ["advisory", "mandatory", "remediate", "disabled"] as const;
 export type EnforcementLevel = (typeof ENFORCEMENT_LEVELS)[number];
 
-/** One policy's settings: a level (unset keeps the current one) and properties. */
 type PolicyConfigEntry = {
   enforcementLevel?: EnforcementLevel;
   properties: Record<string, unknown>;
 };
-
 /** Policy name (or "all") → settings. */
 export type PolicyPackConfig = Record<string, PolicyConfigEntry>;
-
-/** The config the pack gets: every policy with a level and its properties. */
 export type ReconciledConfig = Record<string, Required<PolicyConfigEntry>>;
-
-/** A JSON schema (draft-07, as the engine's gojsonschema reads it). */
+/** Draft-07, as the engine's gojsonschema reads it. */
 export type JsonSchema = Readonly<Record<string, unknown>>;
-
-/** What the pack says about a policy (from `GetAnalyzerInfo`). */
-export interface PolicySummary {
+export type PolicySummary = {
   readonly name: string;
   readonly enforcementLevel: EnforcementLevel;
   readonly configSchema?: {
     readonly properties: Readonly<Record<string, JsonSchema>>;
     readonly required?: readonly string[];
   };
-}
+};
 
-/** Config problems; each message names the file or policy, the key and the fix. */
 export class PolicyConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
     super(problems.join("\n"));
-    this.name = "PolicyConfigError";
   }
 }
 
@@ -78,7 +68,6 @@ function entryOf(value: unknown, where: string): PolicyConfigEntry {
   return { ...definedOnly({ enforcementLevel }), properties };
 }
 
-/** Parses a `--policy-pack-config` file: policy name → level or settings. */
 export function parsePolicyPackConfig(text: string, file: string): PolicyPackConfig {
   const errors: ParseError[] = [];
   const document: unknown =
@@ -105,7 +94,7 @@ export function parsePolicyPackConfig(text: string, file: string): PolicyPackCon
 
 let ajv: Ajv | undefined;
 
-/** A JSON pointer (`/a/0/b`) and a child key, as `a[0].b.child` under `path`. */
+/** `/a/0/b` and a child key as `a[0].b.child` under `path`. */
 function keyPath(path: string, pointer: string, child?: unknown): string {
   const parts = [...pointer.split("/").slice(1), ...(child === undefined ? [] : [String(child)])];
   return parts
@@ -116,10 +105,9 @@ function keyPath(path: string, pointer: string, child?: unknown): string {
     );
 }
 
-/** Problems with `value` against `schema`, each naming the key, the rule and the value. */
 export function validateAgainstSchema(schema: JsonSchema, value: unknown, path: string): string[] {
-  // Every problem, with its value; unknown keywords ignored, as gojsonschema ignores them. The
-  // schemas are not validated themselves (most of ajv's start-up cost): a test checks the pack's.
+  // Unknown keywords ignored, as gojsonschema does. Validating the schemas themselves is most
+  // of ajv's start-up cost: a test checks the pack's instead.
   ajv ??= new Ajv({
     allErrors: true,
     useDefaults: true,
@@ -152,10 +140,8 @@ export function validateAgainstSchema(schema: JsonSchema, value: unknown, path: 
 }
 
 /**
- * Each policy's level and schema defaults, with the user's config over them ("all" sets every
- * level, a policy's own entry wins over it), checked against its schema (a
- * {@link PolicyConfigError} lists every problem). A name the pack does not know is only a
- * warning: the engine ignores it too. The pack declares no initial config.
+ * The user's config over each policy's level and schema defaults ("all" sets every level, a
+ * policy's own entry wins). An unknown policy name is only a warning: the engine ignores it too.
  */
 export function reconcilePolicyPackConfig(
   policies: readonly PolicySummary[],
@@ -190,15 +176,9 @@ export function reconcilePolicyPackConfig(
   return { config: Object.fromEntries(result), warnings };
 }
 
-/** The pack's cap on one submit's cost bound, when its config sets one. */
 export type PolicyCostCap = { readonly value: number; readonly level: EnforcementLevel };
 
-/**
- * The bounds a `--policy-pack-config` file sets for `jobs:submit` over the pack's defaults,
- * reconciled as for the pack (the bounding policies as it declares them, with only their
- * bound setting); returns the problems (naming the file, policy, key and rule) instead of
- * throwing.
- */
+/** The bounds a `--policy-pack-config` file sets for `jobs:submit`, read as for the pack. */
 export function boundsFromPolicyConfig(
   text: string,
   file: string,

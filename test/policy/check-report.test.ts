@@ -34,21 +34,14 @@ function result(levels: ("mandatory" | "advisory")[]): PolicyCheckResult {
 }
 
 const formatReport = (r: PolicyCheckResult) =>
-  formatVerdicts(
-    [{ stack: "dev", result: r }],
-    { json: false, markdown: false, allStacks: false },
-    "local: policy",
-  );
+  formatVerdicts([{ stack: "dev", result: r }], { json: false, markdown: false, allStacks: false });
 const formatJson = (r: PolicyCheckResult) =>
-  formatVerdicts(
-    [{ stack: "dev", result: r }],
-    { json: true, markdown: false, allStacks: false },
-    "local: policy",
-  );
-const formatMarkdown = (verdicts: StackVerdict[], source: string) =>
-  formatVerdicts(verdicts, { json: false, markdown: true, allStacks: true }, source);
-const formatJsonStacks = (verdicts: StackVerdict[], source: string) =>
-  formatVerdicts(verdicts, { json: true, markdown: false, allStacks: true }, source);
+  formatVerdicts([{ stack: "dev", result: r }], { json: true, markdown: false, allStacks: false });
+// The pack's source is the folder as seen from the repository root: "local: policy".
+const formatMarkdown = (verdicts: StackVerdict[]) =>
+  formatVerdicts(verdicts, { json: false, markdown: true, allStacks: true });
+const formatJsonStacks = (verdicts: StackVerdict[]) =>
+  formatVerdicts(verdicts, { json: true, markdown: false, allStacks: true });
 
 describe("policy:check report", () => {
   it("lays violations out like pulumi preview: level, policy, (type: name), message", () => {
@@ -127,7 +120,7 @@ describe("policy:check report", () => {
     ];
 
     it("matches the golden file: a summary row per stack, then a table per stack", () => {
-      const markdown = formatMarkdown(verdicts, "local: policy");
+      const markdown = formatMarkdown(verdicts);
       if (process.env.UPDATE_GOLDEN) {
         fs.writeFileSync(GOLDEN, markdown);
       }
@@ -142,20 +135,14 @@ describe("policy:check report", () => {
     });
 
     it("heads the report with the overall verdict", () => {
-      assert.match(formatMarkdown([verdicts[0]], "local: policy"), /^## Policy check: ✅ passed\n/);
-      assert.match(formatMarkdown(verdicts.slice(0, 2), "p"), /^## Policy check: ❌ failed\n/);
-      assert.match(
-        formatMarkdown([verdicts[2]], "p"),
-        /^## Policy check: ⚠️ passed with warnings\n/,
-      );
-      assert.match(
-        formatMarkdown(verdicts, "p"),
-        /^## Policy check: ⛔ could not check every stack\n/,
-      );
+      assert.match(formatMarkdown([verdicts[0]]), /^## Policy check: ✅ passed\n/);
+      assert.match(formatMarkdown(verdicts.slice(0, 2)), /^## Policy check: ❌ failed\n/);
+      assert.match(formatMarkdown([verdicts[2]]), /^## Policy check: ⚠️ passed with warnings\n/);
+      assert.match(formatMarkdown(verdicts), /^## Policy check: ⛔ could not check every stack\n/);
     });
 
     it("prints several stacks as JSON, passed only if every stack passed", () => {
-      const json = JSON.parse(formatJsonStacks(verdicts, "local: policy")) as {
+      const json = JSON.parse(formatJsonStacks(verdicts)) as {
         passed: boolean;
         stacks: { stack: string; passed: boolean; error?: string }[];
       };
@@ -170,7 +157,7 @@ describe("policy:check report", () => {
         ],
       );
       assert.match(json.stacks[3].error ?? "", /timeoutSeconds/);
-      assert.equal(JSON.parse(formatJsonStacks([verdicts[0]], "p")).passed, true);
+      assert.equal(JSON.parse(formatJsonStacks([verdicts[0]])).passed, true);
     });
   });
 });
