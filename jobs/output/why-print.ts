@@ -10,7 +10,6 @@ import { visible } from "./visible";
 type QueueState = NonNullable<WhyResult["queue"]>;
 type EnvironmentState = WhyResult["environments"][number];
 
-/** `2026-12-06T22:10:00Z (12 min ago)` or `(in 48 min)`. */
 export function when(ms: number, now: number): string {
   const minutes = Math.round(Math.abs(ms - now) / 60_000);
   const iso = new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
