@@ -7,6 +7,7 @@ import {
   type Snapshot,
   type Status,
 } from "../status";
+import { rowName } from "../report/rows";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 
@@ -35,9 +36,7 @@ export function unknownJobsWarning(
 }
 
 export function formatFailure(f: Failure): string {
-  const name =
-    (f.index !== undefined ? `${f.jobName}[${f.index}]` : f.jobName) +
-    (f.set !== undefined ? ` (set ${f.set})` : "");
+  const name = rowName(f.jobName, f.index) + (f.set !== undefined ? ` (set ${f.set})` : "");
   const bits = [f.statusReason, f.reason].filter((s): s is string => s !== undefined && s !== "");
   const n = f.unlistedChildren;
   const parts =

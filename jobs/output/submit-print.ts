@@ -8,6 +8,7 @@ import type { LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
 import { ownerOf } from "../input/depends";
 import { groupBy } from "../status";
+import { rowName } from "../report/rows";
 import type { LocalResult } from "../commands/local";
 import { localResultPaths } from "../commands/local";
 import { shellWord } from "./shell";
@@ -302,7 +303,7 @@ function printLocal(r: LocalRunsResult, io: Io, cwd: string): void {
   const failed = r.results.filter((x) => x.exitCode !== 0);
   const notRun = r.planned - r.results.length;
   for (const f of failed.slice(0, 10)) {
-    const name = f.run.index !== undefined ? `${f.run.jobName}[${f.run.index}]` : f.run.jobName;
+    const name = rowName(f.run.jobName, f.run.index);
     const tail = f.tail
       .trimEnd()
       .split("\n")

@@ -98,12 +98,8 @@ function reasonOf(detail: JobDetail): string | undefined {
 // A job that ran without attempt details (or before the first one ended) counts once.
 export const batchAttempts = (detail: JobDetail): UnitAttempt[] =>
   (detail.attempts?.length ? detail.attempts : detail.startedAt !== undefined ? [detail] : []).map(
-    (a) =>
-      definedOnly({
-        startedAt: a.startedAt,
-        stoppedAt: a.stoppedAt,
-        taskArn: a.container?.taskArn,
-      }),
+    ({ startedAt, stoppedAt, container }) =>
+      definedOnly({ startedAt, stoppedAt, taskArn: container?.taskArn }),
   );
 
 export function unitFromDetail(
@@ -269,9 +265,7 @@ export function summarizeRows(rows: readonly ReportRow[]) {
     failureReason,
   );
   const slowest = rows
-    .flatMap((r) =>
-      r.runSeconds !== undefined ? [{ name: r.name, runSeconds: r.runSeconds }] : [],
-    )
+    .flatMap(({ name, runSeconds }) => (runSeconds !== undefined ? [{ name, runSeconds }] : []))
     .sort((a, b) => b.runSeconds - a.runSeconds)
     .slice(0, SLOWEST_SHOWN);
   const params = keysInOrder(rows.map((r) => r.params));
@@ -287,7 +281,6 @@ export function summarizeRows(rows: readonly ReportRow[]) {
     failures: [...failed]
       .map(([reason, list]) => ({ reason, count: list.length, names: list.map((r) => r.name) }))
       .sort((a, b) => b.count - a.count),
-    /** Parameter names, those that vary across rows first. */
     params: [...varying, ...params.filter((p) => !varying.includes(p))],
     varying,
     metrics: keysInOrder(rows.map((r) => r.metrics)),
