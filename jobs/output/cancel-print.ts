@@ -1,4 +1,3 @@
-/** `jobs:cancel` printers: what the command did, for people or as --json. */
 import type { Io } from "../context";
 import { STARTED_STATUSES } from "../status";
 import type { CancelResult, Stopped } from "../commands/cancel";

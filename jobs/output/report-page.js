@@ -27,9 +27,7 @@
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
     Object.entries(attrs || {}).forEach(([k, v]) => e.setAttribute(k, v));
-    if (text !== undefined) {
-      e.textContent = text;
-    }
+    e.textContent = text ?? "";
     return e;
   }
   var isNumeric = (values) =>
@@ -278,10 +276,8 @@
       $("metric-controls").hidden = true;
       return;
     }
-    var numericMetrics = summary.metrics.filter((m) =>
-      isNumeric(rows.map((r) => r.metrics.get(m)).filter((v) => v !== undefined)),
-    );
-    var metrics = numericMetrics.length > 0 ? numericMetrics : summary.metrics;
+    var numeric = columns.filter((c) => c.key.startsWith("metric:") && c.num).map((c) => c.label);
+    var metrics = numeric.length > 0 ? numeric : summary.metrics;
     selectOf("metric-y", metrics, metrics[0]);
     selectOf("metric-x", params, summary.varying[0] || params[0]);
     selectOf("metric-series", [""].concat(params), summary.varying[1] || "");

@@ -1,4 +1,3 @@
-/** `jobs:results` printers: what the download did, for people or as --json. */
 import { displayPath, type Io } from "../context";
 import { BUCKET_PREFIXES } from "../../components/contract";
 import { visible } from "./visible";

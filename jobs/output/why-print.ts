@@ -1,4 +1,3 @@
-/** `jobs:why` printers: why a job waits, for people or as --json. */
 import type { Unavailable } from "../aws/api";
 import type { Io } from "../context";
 import type { WaitReason } from "../wait-reason";
