@@ -30,10 +30,7 @@ export function formatDuration(seconds: number | undefined): string {
 }
 
 function pairs(values: ReadonlyMap<string, string | number>, keys: readonly string[]): string {
-  return keys
-    .filter((k) => values.has(k))
-    .map((k) => visible(`${k}=${values.get(k)}`))
-    .join(" ");
+  return keys.flatMap((k) => (values.has(k) ? [visible(`${k}=${values.get(k)}`)] : [])).join(" ");
 }
 
 const lastAttempt = (r: ReportRow): AttemptTime | undefined => r.attempts.at(-1);

@@ -7,7 +7,6 @@ import { UnrecordedError, type Duplicate, type SkippedJob } from "../aws/exactly
 import type { LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
 import { ownerOf } from "../input/depends";
-import { groupBy } from "../status";
 import { rowName } from "../report/rows";
 import type { LocalResult } from "../commands/local";
 import { localResultPaths } from "../commands/local";
@@ -313,9 +312,8 @@ function printLocal(r: LocalRunsResult, io: Io, cwd: string): void {
     const why = f.notRun ?? `exit ${f.exitCode ?? f.signal}`;
     io.stderr.write(`FAILED ${name}: ${why}\n${f.tail.trim() === "" ? "" : `${tail}\n`}`);
   }
-  const byJob = groupBy(r.results, (x) => x.run.jobName);
   for (const s of r.submissions) {
-    io.stdout.write(`${localResultsLine(s, byJob.get(s.jobName) ?? [], r.root, cwd)}\n`);
+    io.stdout.write(`${localResultsLine(s, r.results, r.root, cwd)}\n`);
   }
   io.stdout.write(
     `${formatNumber(r.results.length - failed.length)} of ${formatNumber(r.planned)} local run(s) succeeded` +
