@@ -271,7 +271,8 @@ function whatNext(r: SentResult, opts: PrintOptions): string {
   return `next: npm run jobs:watch${args.length > 0 ? ` -- ${args.map(shellWord).join(" ")}` : ""}`;
 }
 
-/** By the SDK's classification; a ClientException (a wrong queue) fails again until fixed. */
+// By the SDK's classification: a ClientException (a wrong queue) fails again until its cause
+// is fixed, so no message may advise a plain re-run for it.
 export function isRetryable(err: unknown): boolean {
   if (err === null || typeof err !== "object") {
     return false;

@@ -140,7 +140,8 @@ export function pricingBasis(p: Pricing): string {
 
 type Rate = { readonly perHour: number; readonly on?: string } | { readonly noPrice: string };
 
-/** On the dearest type it fits; the largest share, as it keeps other jobs off the rest. */
+// The job's share of the dearest type it fits on: the largest of its vCPU, memory and GPU
+// shares, since what it takes of any one keeps other jobs off the rest of the instance.
 function instanceRate(job: JobResources, p: Pricing): Rate {
   let dearest: { perHour: number; on: string } | undefined;
   for (const name of p.instanceTypes) {
