@@ -15,11 +15,9 @@ export interface Io {
   readonly stderr: OutStream;
 }
 
-const NAMED: ReadonlyMap<string, string> = new Map([
-  ["\n", "\\n"],
-  ["\r", "\\r"],
-  ["\t", "\\t"],
-]);
+const NAMED: ReadonlyMap<string, string> = new Map(
+  Object.entries({ "\n": "\\n", "\r": "\\r", "\t": "\\t" }),
+);
 
 // C0 and DEL, C1, the bidi embeddings/overrides/isolates (Trojan Source), line and
 // paragraph separators, and surrogates that are not part of a pair.
