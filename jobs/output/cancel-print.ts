@@ -1,4 +1,3 @@
-/** `jobs:cancel` printers: what the command did, for people or as --json. */
 import type { Io } from "../context";
 import { STARTED_STATUSES } from "../status";
 import type { CancelResult, Stopped } from "../commands/cancel";
@@ -6,7 +5,6 @@ import { unknownJobsWarning } from "./status-print";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 
-/** What TerminateJob did, from the status the job had: the line `jobs:cancel` prints. */
 export function describeStop(s: Stopped): string {
   const head = visible(`${s.entry.jobName} ${s.entry.jobId}`);
   if (s.entry.kind === "array") {
@@ -17,7 +15,7 @@ export function describeStop(s: Stopped): string {
     );
   }
   const started = (STARTED_STATUSES as readonly string[]).includes(s.status);
-  // https://docs.aws.amazon.com/batch/latest/APIReference/API_CancelJob.html
+  // @see https://docs.aws.amazon.com/batch/latest/APIReference/API_CancelJob.html
   const waits =
     s.waits === true
       ? "; Batch cancels a PENDING job only once its dependencies have finished"

@@ -5,21 +5,17 @@ import { formatDuration } from "./report-print";
 import type { Io } from "./visible";
 import { visible } from "./visible";
 
-/** What the bound does not cover, said with every bound. */
 const LEFT_OUT =
   "time before RUNNING (Batch's attempt timeout counts from RUNNING, so instance start and " +
   "image pull are not bounded by it), instances left idle, EBS volumes, S3 requests and " +
   "storage, CloudWatch Logs and data transfer";
 
-/** Submissions given a line each; the total covers all. */
 const SHOWN = 20;
 
-/** The `cost` member of a submit's --json document. */
 export function costJson(cost: CostBound | undefined): object | undefined {
   return cost && { ...cost, leftOut: LEFT_OUT };
 }
 
-/** The bound's lines on stderr, one per submission, then the total, what it leaves out, time. */
 export function printCostBound(cost: CostBound, io: Io): void {
   const lines = [
     `cost bound: the most the jobs' run time can cost (${cost.basis})`,

@@ -1,16 +1,15 @@
-/** How the tool prints a count or a set number, everywhere: `25,001`, the same on every machine. */
+/** `25,001`, the same on every machine. */
 export function formatNumber(n: number): string {
   return n.toLocaleString("en-US");
 }
 
-/** 512 B, 1.5 KiB, 3.0 GiB. */
 export function formatBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   const u = n < 1024 ? 0 : Math.min(Math.floor(Math.log2(n) / 10), units.length - 1);
   return u === 0 ? `${n} B` : `${(n / 1024 ** u).toFixed(1)} ${units[u]}`;
 }
 
-/** USD in cents, as a bill shows it: $0.00, <$0.01, $1,234.50; CSV and --json keep more digits. */
+/** In cents, as a bill shows it: $0.00, <$0.01, $1,234.50. */
 export function formatUsd(usd: number | undefined): string {
   if (usd === undefined) {
     return "no price";
@@ -21,7 +20,7 @@ export function formatUsd(usd: number | undefined): string {
   return `$${usd.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 }
 
-/** A bound in dollars and cents, rounded up: a figure shown as "at most" must not undercut. */
+/** Rounded up: a figure shown as "at most" must not undercut. */
 export function formatBoundUsd(usd: number): string {
   return formatUsd(Math.max(0, Math.ceil(usd * 100 - 1e-6)) / 100);
 }

@@ -1,25 +1,21 @@
-/**
- * `jobs:report --write-html FILE`: one page with Chart.js, report-page.js and the data inlined,
- * so it opens from disk, offline, and loads nothing from the network.
- */
+/** `jobs:report --write-html`: Chart.js, report-page.js and the data inlined: it loads nothing. */
 import * as fs from "fs";
 import * as path from "path";
 import { formatUsd } from "./numbers";
 import type { Report } from "../report/rows";
 import { costEstimate, formatDuration, reportDocument } from "./report-print";
 
-/** Chart.js's browser build, without the source map comment developer tools would fetch. */
+/** Without the source map comment developer tools would fetch. */
 function chartJsSource(): string {
   const file = path.join(path.dirname(require.resolve("chart.js")), "chart.umd.min.js");
   return fs.readFileSync(file, "utf8").replace(/\n?\/\/# sourceMappingURL=\S+\s*$/, "\n");
 }
 
-/** Text safe inside <script>: no `</script`, no `<!--` (JSON and JS keep their meaning). */
+/** No `</script`, no `<!--` (JSON and JS keep their meaning). */
 export function scriptSafe(text: string): string {
   return text.replace(/<(\/script|!--)/gi, "<\\$1");
 }
 
-/** JSON safe inside <script type="application/json">: every `<` escaped. */
 export function jsonForScript(value: unknown): string {
   return JSON.stringify(value).replace(/</g, "\\u003c");
 }

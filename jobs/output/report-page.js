@@ -1,11 +1,10 @@
-/* The browser side of `jobs:report --write-html`: plain ES2020, inlined with Chart.js, the data
- * and formatDuration and formatUsd (report-print.ts, numbers.ts). */
+// `jobs:report --write-html` in the browser: plain ES2020, inlined with Chart.js, the data,
+// formatDuration and formatUsd.
 (function () {
   "use strict";
   var $ = (id) => document.getElementById(id);
   var data = JSON.parse($("report-data").textContent);
-  // Parameters and metrics are the user's names: as Maps, `constructor` or `__proto__` is a
-  // name like any other, never something every row inherits.
+  // As Maps, a user's `constructor` or `__proto__` is a name like any other.
   var rows = data.rows.map((r) => ({
     ...r,
     params: new Map(Object.entries(r.params)),
@@ -23,15 +22,12 @@
     UNKNOWN: "#6d4c41",
   };
   var PALETTE = "#1565c0 #c62828 #2e7d32 #ef6c00 #6a1b9a #00838f #ad1457 #5d4037".split(" ");
-  /** The timeline draws at most this many runs (the earliest), to stay readable. */
   var TIMELINE_MAX = 400;
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
     Object.entries(attrs || {}).forEach(([k, v]) => e.setAttribute(k, v));
-    if (text !== undefined) {
-      e.textContent = text;
-    }
+    e.textContent = text ?? "";
     return e;
   }
   var isNumeric = (values) =>
@@ -67,19 +63,16 @@
     (data.warnings || []).forEach((w) => say("warning: " + w, { class: "warning" }));
   }
 
-  /** The row's last attempt (its wait split, where ECS was read), or an empty one. */
   var last = (r) => r.attempts.at(-1) || {};
-  /** A column: `get` a row's value (its own field `key`), `num` sorts as numbers, `show`. */
   var col = (key, label, opts) =>
     Object.assign({ key: key, label: label, get: (r) => r[key] }, opts);
   var num = (key, label, opts) => col(key, label, Object.assign({ num: true }, opts));
-  /** A parameter or metric: numeric (sorted as numbers) when every value is a number. */
   var user = (map, prefix) => (name) => {
     var get = (r) => r[map].get(name);
     var values = rows.map(get).filter((v) => v !== undefined);
     return { key: prefix + name, label: name, get: get, num: isNumeric(values) };
   };
-  /** The last attempt's wait split, as the terminal: only when ECS was read for a row. */
+  // As the terminal: only when ECS was read for a row.
   var split = rows.some((r) => last(r).placementSeconds !== undefined)
     ? [
         ["placementSeconds", "place"],
@@ -176,7 +169,6 @@
 
   var charts = {};
 
-  /** Each run's queue wait and run time as bars, in seconds since the first creation. */
   function timelineData(timed) {
     var t0 = timed[0].createdAt || timed[0].startedAt; // the earliest: sorted by it
     var now = Date.parse(data.generatedAt);
@@ -221,7 +213,6 @@
     };
   }
 
-  /** The runs in creation order, the first TIMELINE_MAX; the page says what it leaves out. */
   function renderTimeline() {
     var timed = rows
       .filter((r) => r.startedAt !== undefined || r.createdAt !== undefined)
@@ -285,10 +276,8 @@
       $("metric-controls").hidden = true;
       return;
     }
-    var numericMetrics = summary.metrics.filter((m) =>
-      isNumeric(rows.map((r) => r.metrics.get(m)).filter((v) => v !== undefined)),
-    );
-    var metrics = numericMetrics.length > 0 ? numericMetrics : summary.metrics;
+    var numeric = columns.filter((c) => c.key.startsWith("metric:") && c.num).map((c) => c.label);
+    var metrics = numeric.length > 0 ? numeric : summary.metrics;
     selectOf("metric-y", metrics, metrics[0]);
     selectOf("metric-x", params, summary.varying[0] || params[0]);
     selectOf("metric-series", [""].concat(params), summary.varying[1] || "");
@@ -343,7 +332,6 @@
     $("metric-note").textContent = `${points.length} point(s)${left}`;
   }
 
-  // Drawn once, in the box the page sizes.
   Object.assign(Chart.defaults, { animation: false, maintainAspectRatio: false });
   renderSummary();
   renderTable();

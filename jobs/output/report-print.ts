@@ -1,7 +1,4 @@
-/**
- * `jobs:report` printers, pure: the terminal table, CSV and JSON, and the human and --json
- * printers that write them. The HTML page is in report-html.ts.
- */
+/** `jobs:report` printers: the terminal table, CSV and JSON (the HTML page: report-html.ts). */
 import type { Io } from "../context";
 import { PRICE_TABLE, pricingBasis } from "../report/prices";
 import type { Report, ReportRow } from "../report/rows";
@@ -12,10 +9,8 @@ import { LOGS_HINT, formatCounts } from "./status-print";
 import { visible } from "./visible";
 import { formatBytes, formatNumber, formatUsd } from "./numbers";
 
-/** A table or CSV column: its header and a row's cell. */
 type Column<T> = readonly [header: string, value: (r: ReportRow) => T];
 
-/** `s` cut to `n` characters, with an ellipsis when cut. */
 function cut(s: string, n: number): string {
   return s.length <= n ? s : `${s.slice(0, Math.max(0, n - 1))}…`;
 }
@@ -34,32 +29,22 @@ export function formatDuration(seconds: number | undefined): string {
       : `${Math.floor(s / 3600)}h${two(Math.floor(s / 60) % 60)}m`;
 }
 
-/** `name=value` for each of `keys` the row has. */
 function pairs(values: ReadonlyMap<string, string | number>, keys: readonly string[]): string {
-  return keys
-    .filter((k) => values.has(k))
-    .map((k) => visible(`${k}=${values.get(k)}`))
-    .join(" ");
+  return keys.flatMap((k) => (values.has(k) ? [visible(`${k}=${values.get(k)}`)] : [])).join(" ");
 }
 
-/** The last attempt: the run whose result the row shows. */
 const lastAttempt = (r: ReportRow): AttemptTime | undefined => r.attempts.at(-1);
 
-/** The wait split's columns: seconds of the last attempt (--json has every attempt's). */
+/** The last attempt's (--json has every attempt's). */
 const SPLIT = [
   ["PLACE", "placementSeconds"],
   ["PULL", "pullSeconds"],
   ["START", "startSeconds"],
 ] as const;
 
-/** Rows shown in the terminal unless --limit says otherwise; failed rows always show. */
 export const DEFAULT_TABLE_ROWS = 50;
 
-/**
- * The terminal table. RUNS counts a row's submissions (1 + retries), ATTEMPTS Batch's attempts
- * of the latest run. Text is made visible before it is cut and padded, so widths are what the
- * terminal shows.
- */
+/** Text is made visible before it is cut and padded, so widths are what the terminal shows. */
 export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string {
   const { rows, summary } = report;
   // Only the parameters that differ tell rows apart; the rest would repeat on every line.
@@ -108,7 +93,6 @@ export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string 
   return `${out.join("\n")}\n`;
 }
 
-/** The lines under the table; the caller makes them visible. */
 function formatSummary(report: Report): string[] {
   const s = report.summary;
   const lines = [
@@ -142,7 +126,6 @@ function formatSummary(report: Report): string[] {
   return lines;
 }
 
-/** The estimate and what it is priced as, for the terminal and the page. */
 export function costEstimate(report: Report): string {
   const s = report.summary;
   const priced = s.total - s.unpriced;
@@ -160,10 +143,7 @@ const FORMULA_START = /^[=+\-@\t\r]/;
 /** A plain number, which a leading `-` or `+` leaves data: `-2`, `+0.5`, `1e-3`. */
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
-/**
- * RFC 4180: quote fields with a comma, quote or line break; double the quotes. A cell that
- * a spreadsheet would run as a formula gets a leading `'` and quotes, so it shows as text.
- */
+/** RFC 4180; a cell a spreadsheet would run as a formula gets a leading `'`, so shows as text. */
 export function csvField(v: string | number | undefined): string {
   if (v === undefined) {
     return "";
@@ -179,30 +159,24 @@ export function csvField(v: string | number | undefined): string {
 const iso = (ms: number | undefined): string | undefined =>
   ms !== undefined ? new Date(ms).toISOString() : undefined;
 
-type Cell = Column<string | number | undefined>;
+type Value = string | number | undefined;
+type Cell = Column<Value>;
+type ScalarKey = {
+  [K in keyof ReportRow]-?: ReportRow[K] extends Value ? K : never;
+}[keyof ReportRow];
 
-/** The CSV's columns, then one per parameter and metric. */
 function csvColumns(report: Report): Cell[] {
   const basis = pricingBasis(report.prices);
   const { params, metrics } = report.summary;
+  const own = (...keys: ScalarKey[]): Cell[] => keys.map((k) => [k, (r) => r[k]]);
   return [
-    ["name", (r) => r.name],
-    ["job", (r) => r.job],
-    ["index", (r) => r.index],
-    ["jobId", (r) => r.jobId],
-    ["status", (r) => r.status],
-    ["reason", (r) => r.reason],
-    ["exitCode", (r) => r.exitCode],
+    ...own("name", "job", "index", "jobId", "status", "reason", "exitCode"),
     ["attempts", (r) => r.attempts.length],
-    ["runs", (r) => r.runs],
-    ["createdAt", (r) => iso(r.createdAt)],
-    ["startedAt", (r) => iso(r.startedAt)],
-    ["stoppedAt", (r) => iso(r.stoppedAt)],
-    ["runSeconds", (r) => r.runSeconds],
-    ["queueSeconds", (r) => r.queueSeconds],
+    ...own("runs"),
+    ...(["createdAt", "startedAt", "stoppedAt"] as const).map((k): Cell => [k, (r) => iso(r[k])]),
+    ...own("runSeconds", "queueSeconds"),
     ...SPLIT.map(([, k]): Cell => [k, (r) => lastAttempt(r)?.[k]]),
-    ["vcpus", (r) => r.vcpus],
-    ["memoryMiB", (r) => r.memoryMiB],
+    ...own("vcpus", "memoryMiB"),
     ["vcpuHours", (r) => Number(r.vcpuHours.toFixed(6))],
     ["costUsd", (r) => (r.cost !== undefined ? Number(r.cost.toFixed(6)) : undefined)],
     ["costBasis", (r) => (r.noPrice !== undefined ? `no price: ${r.noPrice}` : basis)],
@@ -221,7 +195,7 @@ export function formatCsv(report: Report): string {
   return lines.map((cells) => `${cells.map(csvField).join(",")}\r\n`).join("");
 }
 
-/** The --json document (also what the HTML page embeds). */
+/** Also what the HTML page embeds. */
 export function reportDocument(report: Report): Record<string, unknown> {
   return {
     source: report.source,
@@ -242,17 +216,14 @@ export function reportDocument(report: Report): Record<string, unknown> {
   };
 }
 
-/** What `jobs:report` made: the report and the files written beside it. */
 export interface ReportResult {
   readonly report: Report;
   /** --local-root as given, for the hints. */
   readonly localRoot?: string;
   readonly limit: number;
-  /** --write-csv and --write-html files, as the user would name them. */
   readonly written: readonly { readonly file: string; readonly bytes: number }[];
 }
 
-/** The table on stdout; warnings and the files written on stderr. */
 export function printReport(r: ReportResult, io: Io): void {
   r.report.warnings.forEach((w) => io.stderr.write(`warning: ${visible(w)}\n`));
   if (r.report.rows.length === 0) {

@@ -1,4 +1,3 @@
-/** `jobs:results` printers: what the download did, for people or as --json. */
 import { displayPath, type Io } from "../context";
 import { BUCKET_PREFIXES } from "../../components/contract";
 import { visible } from "./visible";
@@ -7,15 +6,13 @@ import { formatBytes, formatNumber } from "./numbers";
 export interface ResultsResult {
   /** `s3://<bucket>/` or the local runs' folder. */
   readonly from: string;
-  /** The absolute folder files were copied to. */
   readonly outDir: string;
-  /** Files found under the names' prefixes, copied or not. */
+  /** Copied or not. */
   readonly found: number;
   readonly copied: readonly string[];
   readonly unchanged: number;
   readonly bytes: number;
   readonly failed: readonly { readonly key: string; readonly error: string }[];
-  /** Copies never started (interrupted). */
   readonly notCopied: number;
   /** Keys that are not safe file paths. */
   readonly skipped: readonly string[];

@@ -1,4 +1,4 @@
-/** The status model (jobs/status.ts) on a terminal: counts, failures, unknown jobs. */
+/** The status model (jobs/status.ts) on a terminal. */
 import {
   LONG_WAIT_MS,
   STATUSES,
@@ -7,10 +7,10 @@ import {
   type Snapshot,
   type Status,
 } from "../status";
+import { rowName } from "../report/rows";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 
-/** `SUCCEEDED 950 | RUNNING 40 | RUNNABLE 10` (zero counts left out). */
 export function formatCounts(counts: Readonly<Partial<Record<Status, number>>>): string {
   const parts = STATUSES.filter((s) => (counts[s] ?? 0) > 0).map(
     (s) => `${s} ${formatNumber(counts[s] ?? 0)}`,
@@ -35,11 +35,8 @@ export function unknownJobsWarning(
   );
 }
 
-/** `lr-sweep[3] (id:3): Essential container in task exited, exit code 2`, on one line. */
 export function formatFailure(f: Failure): string {
-  const name =
-    (f.index !== undefined ? `${f.jobName}[${f.index}]` : f.jobName) +
-    (f.set !== undefined ? ` (set ${f.set})` : "");
+  const name = rowName(f.jobName, f.index) + (f.set !== undefined ? ` (set ${f.set})` : "");
   const bits = [f.statusReason, f.reason].filter((s): s is string => s !== undefined && s !== "");
   const n = f.unlistedChildren;
   const parts =
@@ -52,13 +49,10 @@ export function formatFailure(f: Failure): string {
   return visible(`${name} (${f.jobId}): ${parts.join(", ")}`);
 }
 
-/** How to see a failed job's log, under a list of failures. */
 export const LOGS_HINT = "logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)";
 
-/** The heading over long waits: `waiting 5 min or more since submit:`. */
 export const LONG_WAITS_HEADING = `waiting ${LONG_WAIT_MS / 60_000} min or more since submit:`;
 
-/** `job-0001 (id), submitted 12 min ago: <reason>; fix: <fix>`, on one line. */
 export function formatLongWait(w: LongWait): string {
   const why =
     w.reason !== undefined
@@ -68,7 +62,6 @@ export function formatLongWait(w: LongWait): string {
   return visible(`${w.jobName} (${w.jobId}), submitted ${w.minutes} min ago: ${why}`);
 }
 
-/** `SUCCEEDED 3 | FAILED 1 (4/4 done)`: watch's line, live and at the end, and status's. */
 export function countsLine(s: Snapshot): string {
   return `${formatCounts(s.counts)} (${formatNumber(s.done)}/${formatNumber(s.total)} done)`;
 }

@@ -7,7 +7,7 @@ import { UnrecordedError, type Duplicate, type SkippedJob } from "../aws/exactly
 import type { LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
 import { ownerOf } from "../input/depends";
-import { groupBy } from "../status";
+import { rowName } from "../report/rows";
 import type { LocalResult } from "../commands/local";
 import { localResultPaths } from "../commands/local";
 import { shellWord } from "./shell";
@@ -16,7 +16,6 @@ import { formatNumber } from "./numbers";
 import type { CostBound } from "../report/cost-bound";
 import { costJson } from "./cost-print";
 
-/** A run that sent something. */
 export interface SentResult {
   readonly kind: "sent";
   readonly stack: string;
@@ -24,7 +23,7 @@ export interface SentResult {
   readonly submitted: readonly LedgerEntry[];
   /** Found in Batch by token, before the sends or after a lost answer. */
   readonly recovered: readonly LedgerEntry[];
-  /** Sent by another machine, as the stack's claims say: recorded here, not sent. */
+  /** Sent by another machine, as the stack's claims say. */
   readonly adopted: readonly LedgerEntry[];
   readonly skipped: readonly SkippedJob[];
   readonly failed: readonly { jobName: string; file: string; error: string }[];
@@ -36,14 +35,11 @@ export interface SentResult {
   readonly notSubmitted: number;
   /** Looking lost answers up failed. */
   readonly lookupError?: unknown;
-  /** Why each failed send failed, for the advice on re-running. */
   readonly failureReasons: readonly unknown[];
-  /** Ctrl-C cut the run short. */
   readonly aborted: boolean;
   readonly cost?: CostBound;
 }
 
-/** `--locally`: what ran on this machine. */
 export interface LocalRunsResult {
   readonly kind: "local";
   readonly root: string;
@@ -63,7 +59,6 @@ export type SubmitResult =
       readonly kind: "dry-run";
       readonly stack: string;
       readonly bucketName: string | undefined;
-      /** The requests a run would send. */
       readonly todo: readonly Submission[];
       readonly skipped: readonly SkippedJob[];
       readonly cost?: CostBound;
@@ -83,10 +78,8 @@ export type SubmitResult =
 
 type Of<K extends SubmitResult["kind"]> = Extract<SubmitResult, { kind: K }>;
 
-/** The stack options of this run are repeated in the hint that follows it. */
 type PrintOptions = StackOptions & { readonly cwd: string };
 
-/** Writes `result` for humans, or as one JSON line with --json. */
 export function printSubmitResult(result: SubmitResult, io: Io, opts: PrintOptions): void {
   if (result.kind === "stopped") {
     // Said either way: nothing else is printed, and the exit code alone would not say why.
@@ -234,7 +227,6 @@ function printSent(r: SentResult, io: Io, opts: PrintOptions): void {
   io.stderr.write(`${whatNext(r, opts)}\n`);
 }
 
-/** Jobs not recorded, sends refused (the first 20), a failed lookup. */
 function printSendErrors(r: SentResult, io: Io): void {
   for (const u of r.unrecorded) {
     const what = visible(`${u.file}: ${u.jobName} was submitted as ${u.jobId}`);
@@ -279,11 +271,8 @@ function whatNext(r: SentResult, opts: PrintOptions): string {
   return `next: npm run jobs:watch${args.length > 0 ? ` -- ${args.map(shellWord).join(" ")}` : ""}`;
 }
 
-/**
- * Whether the same call could succeed if made again, by the SDK's own classification:
- * throttling, a network failure or a server error. A ClientException (a wrong queue, a bad
- * field) fails again until its cause is fixed, so no message may advise a plain re-run for it.
- */
+// By the SDK's classification: a ClientException (a wrong queue) fails again until its cause
+// is fixed, so no message may advise a plain re-run for it.
 export function isRetryable(err: unknown): boolean {
   if (err === null || typeof err !== "object") {
     return false;
@@ -292,10 +281,7 @@ export function isRetryable(err: unknown): boolean {
   return isThrottlingError(e) || isTransientError(e) || isServerError(e);
 }
 
-/**
- * What to do about jobs a run did not submit, from why sends failed: a plain re-run only when
- * every failure may pass on a later attempt (throttling, network, HTTP 5xx) or the run was cut.
- */
+/** A plain re-run only when every failure may pass on a later attempt, or the run was cut. */
 export function remainingAdvice(
   reasons: readonly unknown[],
   notSubmitted: number,
@@ -317,7 +303,7 @@ function printLocal(r: LocalRunsResult, io: Io, cwd: string): void {
   const failed = r.results.filter((x) => x.exitCode !== 0);
   const notRun = r.planned - r.results.length;
   for (const f of failed.slice(0, 10)) {
-    const name = f.run.index !== undefined ? `${f.run.jobName}[${f.run.index}]` : f.run.jobName;
+    const name = rowName(f.run.jobName, f.run.index);
     const tail = f.tail
       .trimEnd()
       .split("\n")
@@ -327,9 +313,8 @@ function printLocal(r: LocalRunsResult, io: Io, cwd: string): void {
     const why = f.notRun ?? `exit ${f.exitCode ?? f.signal}`;
     io.stderr.write(`FAILED ${name}: ${why}\n${f.tail.trim() === "" ? "" : `${tail}\n`}`);
   }
-  const byJob = groupBy(r.results, (x) => x.run.jobName);
   for (const s of r.submissions) {
-    io.stdout.write(`${localResultsLine(s, byJob.get(s.jobName) ?? [], r.root, cwd)}\n`);
+    io.stdout.write(`${localResultsLine(s, r.results, r.root, cwd)}\n`);
   }
   io.stdout.write(
     `${formatNumber(r.results.length - failed.length)} of ${formatNumber(r.planned)} local run(s) succeeded` +
@@ -340,10 +325,7 @@ function printLocal(r: LocalRunsResult, io: Io, cwd: string): void {
   );
 }
 
-/**
- * Where a local job's results are, said only of runs that succeeded: a failed run uploads
- * no results, so its folder does not exist.
- */
+/** Only of runs that succeeded: a failed run uploads no results, so its folder does not exist. */
 export function localResultsLine(
   s: Submission,
   results: readonly LocalResult[],

@@ -1,7 +1,7 @@
 /**
  * The one gate for text from a job, a file or AWS on its way to a terminal or a log: control
- * characters, bidi overrides and lone surrogates become escapes, so such text can neither move
- * the cursor, restyle the terminal, overwrite a line, nor reorder what is shown around it.
+ * characters, bidi overrides and lone surrogates become escapes, so it cannot move the cursor,
+ * restyle the terminal or reorder what is shown around it.
  */
 export interface OutStream {
   write(chunk: string): unknown;
@@ -11,17 +11,13 @@ export interface OutStream {
 }
 
 export interface Io {
-  /** Data: job IDs, JSON, log lines. */
   readonly stdout: OutStream;
-  /** Progress, notes and errors. */
   readonly stderr: OutStream;
 }
 
-const NAMED: ReadonlyMap<string, string> = new Map([
-  ["\n", "\\n"],
-  ["\r", "\\r"],
-  ["\t", "\\t"],
-]);
+const NAMED: ReadonlyMap<string, string> = new Map(
+  Object.entries({ "\n": "\\n", "\r": "\\r", "\t": "\\t" }),
+);
 
 // C0 and DEL, C1, the bidi embeddings/overrides/isolates (Trojan Source), line and
 // paragraph separators, and surrogates that are not part of a pair.
@@ -29,15 +25,11 @@ const UNSAFE =
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
   /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
-/** `text` with every unsafe character as a visible escape (`\x1b`, `\r`, `\u202e`). */
 export function visible(text: string): string {
   return text.replace(UNSAFE, escaped);
 }
 
-/**
- * `io` with every write made visible, its line breaks kept (they are the printer's own).
- * `--json` keeps a raw stdout: JSON escapes control characters already.
- */
+/** Line breaks are the printer's own; `--json` keeps a raw stdout, as JSON escapes the rest. */
 export function visibleIo(io: Io, json: boolean): Io {
   return { stdout: json ? io.stdout : visibleStream(io.stdout), stderr: visibleStream(io.stderr) };
 }

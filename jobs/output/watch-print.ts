@@ -16,14 +16,10 @@ import { failedByDependency } from "../pipeline";
 import type { WatchResult } from "../commands/watch";
 import { formatNumber } from "./numbers";
 
-/** Failed children listed per array job, and jobs or long waits listed; --json has them all. */
 const CHILD_FAILURES_SHOWN = 20;
 const JOBS_LISTED = 30;
 
-/**
- * The human report; `once` (`jobs:status`), or a pipeline, also lists each job when there
- * are few, each step under what it waits for.
- */
+/** `once` (`jobs:status`), or a pipeline, also lists each job when there are few. */
 export function printWatch(r: WatchResult, io: Io, once: boolean): void {
   const out = io.stdout;
   const s = r.snapshot;
@@ -48,10 +44,7 @@ export function printWatch(r: WatchResult, io: Io, once: boolean): void {
   warnUnknown(r, io);
 }
 
-/**
- * `PENDING     step 7c2d  after grid (through 2 barriers)`: a step indented under what it
- * waits for, which the rows list before it.
- */
+/** `PENDING     step 7c2d  after grid (through 2 barriers)`, indented under what it waits for. */
 function jobLine(j: JobRow): string {
   const counts = j.children !== undefined ? `  [${formatCounts(j.children)}]` : "";
   const n = j.barriers ?? 0;
@@ -85,7 +78,6 @@ export function printWatchJson(r: WatchResult, io: Io): void {
   warnUnknown(r, io);
 }
 
-/** Each long wait, up to JOBS_LISTED, with its reason and fix. */
 function printLongWaits(waits: readonly LongWait[], io: Io): void {
   if (waits.length === 0) {
     return;
@@ -98,7 +90,6 @@ function printLongWaits(waits: readonly LongWait[], io: Io): void {
   );
 }
 
-/** Each failure, up to CHILD_FAILURES_SHOWN children per array job, then how to see logs. */
 function printFailures(failures: readonly Failure[], io: Io): void {
   const out = io.stdout;
   const perJob = new Map<string, number>();
@@ -130,7 +121,6 @@ function warnUnknown(r: WatchResult, io: Io): void {
   }
 }
 
-/** `2 sets and 1 job retried: each counted once, by its latest run (3 earlier runs left out)` */
 export function retriedLine(r: Retried): string {
   const n = (k: number, one: string, many: string): string =>
     `${formatNumber(k)} ${k === 1 ? one : many}`;

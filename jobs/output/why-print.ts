@@ -1,4 +1,3 @@
-/** `jobs:why` printers: why a job waits, for people or as --json. */
 import type { Unavailable } from "../aws/api";
 import type { Io } from "../context";
 import type { WaitReason } from "../wait-reason";
@@ -10,7 +9,6 @@ import { visible } from "./visible";
 type QueueState = NonNullable<WhyResult["queue"]>;
 type EnvironmentState = WhyResult["environments"][number];
 
-/** `2026-12-06T22:10:00Z (12 min ago)` or `(in 48 min)`. */
 export function when(ms: number, now: number): string {
   const minutes = Math.round(Math.abs(ms - now) / 60_000);
   const iso = new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");

@@ -1,7 +1,6 @@
 /**
- * The most a submit's run time can cost, worked out before anything is sent: children ×
- * attempts × the attempt timeout × the job's hourly share (./prices.ts), and the shortest
- * time the whole can take if every attempt runs to its timeout.
+ * The most a submit's run time can cost, before anything is sent: children × attempts × the
+ * attempt timeout × the job's hourly share (./prices.ts); and the shortest time it can take.
  */
 import { requestedResources } from "../input/bounds";
 import type { StackOutputs } from "../input/outputs";
@@ -11,39 +10,33 @@ import { definedOnly } from "../../components/defined";
 import type { JobDefaults } from "../../components/job-definition";
 import { PRICE_TABLE, priceRun, pricingBasis, pricingOf, type UserPricing } from "./prices";
 
-/** One submission's bound, or why it has none. */
 export interface SubmissionBound {
   readonly jobName: string;
   readonly file: string;
-  /** 1 for a single job. */
   readonly children: number;
   readonly attempts?: number;
   readonly timeoutSeconds?: number;
   readonly vcpus?: number;
   readonly memoryMiB?: number;
   readonly usd?: number;
-  /** The instance type whose share is priced (EC2 and Spot): the dearest that holds the job. */
   readonly instanceType?: string;
   readonly noPrice?: string;
 }
 
 export interface CostBound {
   readonly submissions: readonly SubmissionBound[];
-  /** The sum of the submissions that have a figure. */
+  /** Of the submissions that have a figure. */
   readonly usd: number;
-  /** Submissions without a figure, which `usd` leaves out. */
   readonly unpriced: number;
   readonly basis: string;
   readonly priceTable: { readonly region: string; readonly asOf: string };
-  /** vCPU-hours if every attempt of every child runs to its timeout. */
   readonly vcpuHours: number;
-  /** The compute environment's maxVcpus; absent when the stack predates `jobLimits`. */
+  /** Absent when the stack predates `jobLimits`. */
   readonly maxVcpus?: number;
-  /** The shortest the whole can take at full width, if every attempt runs to its timeout. */
   readonly minHours: number;
 }
 
-/** What Batch uses for a request (its own values, else the job definition's), or why unknown. */
+/** The request's own values, else the job definition's, or why they are unknown. */
 function factsOf(s: Submission, outputs: StackOutputs): JobDefaults | { noPrice: string } {
   const r = s.request;
   if (r.jobQueue !== outputs.jobQueueArn && r.jobQueue !== outputs.jobQueueName) {
@@ -77,7 +70,6 @@ function factsOf(s: Submission, outputs: StackOutputs): JobDefaults | { noPrice:
   };
 }
 
-/** The bound of `submissions` on the stack of `outputs`, priced as `user` says. */
 export function costBound(
   submissions: readonly Submission[],
   outputs: StackOutputs,
@@ -117,14 +109,14 @@ export function costBound(
   };
 }
 
-/** A cap on the bound; `source` names it ("--max-cost", the pack's policy), `fix` raises it. */
+/** `source` names the cap ("--max-cost", the pack's policy), `fix` raises it. */
 export interface CostCap {
   readonly usd: number;
   readonly source: string;
   readonly fix: string;
 }
 
-/** Why `bound` breaks `cap`, or undefined: a submission without a figure cannot be held to it. */
+/** A submission without a figure cannot be held to the cap. */
 export function costCapProblem(bound: CostBound, cap: CostCap): string | undefined {
   const limit = `$${cap.usd.toLocaleString("en-US")}`;
   if (bound.unpriced > 0) {

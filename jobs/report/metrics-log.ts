@@ -1,24 +1,23 @@
 /**
- * A sweep's metrics from the job log: the entrypoint prints each uploaded metrics.json as one
- * line, and one FilterLogEvents page holds thousands where S3 needs a GetObject per child.
- * A line counts only when its MD5 is the object's ETag (S3: the MD5 of a single-part upload,
- * unencrypted or SSE-S3), so the log is a checked copy; whatever no line answers comes from S3.
+ * A sweep's metrics from the job log, where the entrypoint prints each uploaded metrics.json: one
+ * FilterLogEvents page holds thousands. A line counts only when its MD5 is the object's ETag (the
+ * MD5 of a single-part upload, unencrypted or SSE-S3); the rest come from S3.
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html
  */
 import { createHash } from "crypto";
 import type { LogsApi } from "../aws/api";
 import { METRICS } from "../../components/contract";
 import { jsonValue } from "../input/json-source";
 
-/** FilterLogEvents pages read at most: past this, the rest of the files come from S3. */
+/** Past this, the rest of the files come from S3. */
 const MAX_PAGES = 100;
-/** Slack around the runs' times: a line's timestamp is when the container wrote it. */
+/** A line's timestamp is when the container wrote it. */
 const SLACK_MS = 5 * 60 * 1000;
 
 export function md5Hex(text: string): string {
   return createHash("md5").update(text, "utf8").digest("hex");
 }
 
-/** The metrics text a log message carries, or undefined for any other message. */
 export function metricsLineText(message: string): string | undefined {
   if (!message.startsWith(METRICS.logLinePrefix)) {
     return undefined;
@@ -31,7 +30,6 @@ export function metricsLineText(message: string): string | undefined {
   return typeof text === "string" ? text : undefined;
 }
 
-/** The time range to search: from the runs' first creation to their last stop, with slack. */
 export function searchWindow(
   runs: readonly { createdAt?: number; startedAt?: number; stoppedAt?: number }[],
   now: number,
@@ -47,7 +45,7 @@ export function searchWindow(
   return { startTime: first - SLACK_MS, endTime: last + SLACK_MS };
 }
 
-/** Texts of metrics lines whose MD5 is one of `etags`, by ETag, until each has its text. */
+/** By ETag, until each has its text. */
 export async function textsFromLogs(
   logs: LogsApi,
   logGroupName: string,

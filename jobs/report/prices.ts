@@ -1,9 +1,4 @@
-/**
- * What a job's run time costs, from a small dated table of list prices: an estimate, not a
- * bill. A job pays its share of an instance (or its Fargate task) while it runs; idle time,
- * EBS and transfer are left out; Spot is priced at on-demand, its ceiling; a type or region
- * the table lacks has no price rather than another's.
- */
+/** What run time costs, from a dated table of list prices: docs/jobs.md, "Cost is an estimate". */
 import {
   COMPUTE_TYPES,
   DEFAULT_INSTANCE_TYPES,
@@ -14,7 +9,7 @@ import {
 import type { StackOutputs } from "../input/outputs";
 
 /**
- * Linux on-demand list prices (USD) of one region; sizes are in {@link KNOWN_INSTANCE_TYPES}.
+ * Linux on-demand list prices (USD) of one region.
  * @see https://aws.amazon.com/ec2/pricing/on-demand/
  * @see https://aws.amazon.com/fargate/pricing/
  */
@@ -39,11 +34,11 @@ export const PRICE_TABLE = {
     ["g5.xlarge", 1.006],
     ["p3.2xlarge", 3.06],
   ]),
-  /** Fargate Linux/x86, billed per second for the task's vCPUs and memory. */
+  /** Linux/x86, billed per second. */
   fargate: { usdPerVcpuHour: 0.04048, usdPerGbHour: 0.004445 },
 } as const;
 
-/** Fargate bills at least a minute per task (per attempt). */
+/** Per task, so per attempt. */
 const FARGATE_MINIMUM_SECONDS = 60;
 
 export interface JobResources {
@@ -52,36 +47,31 @@ export interface JobResources {
   readonly gpus?: number;
 }
 
-/** Where jobs ran, and any prices of the user's own. */
 export interface Pricing {
   readonly compute: ComputeType;
   /** The stack's outputs predate `computeType`: priced on-demand, which bounds Spot too. */
   readonly spotUnknown?: boolean;
-  /** The instance types Batch may choose from (EC2 and SPOT). */
   readonly instanceTypes: readonly string[];
   readonly region: string;
-  /** The user's prices, which take the table's place. */
+  /** The user's prices take the table's place. */
   readonly usdPerVcpuHour?: number;
   readonly usdPerGbHour?: number;
 }
 
-/** A figure and what it is (and the instance type priced, on EC2 and Spot), or why there is none. */
+/** `on`: the instance type priced, on EC2 and Spot. */
 export type Price =
   | { readonly usd: number; readonly basis: string; readonly on?: string }
   | { readonly noPrice: string };
 
-/** The default pricing: the stack's default instance type, on-demand, in the table's region. */
 export function defaultPricing(): Pricing {
   return { compute: "EC2", instanceTypes: DEFAULT_INSTANCE_TYPES, region: PRICE_TABLE.region };
 }
 
-/** `FARGATE` or `FARGATE_SPOT` among the names (any case), if there. */
 function fargateIn(names: readonly string[]): ComputeType | undefined {
   const upper = names.map((t) => t.toUpperCase());
   return (["FARGATE_SPOT", "FARGATE"] as const).find((t) => upper.includes(t));
 }
 
-/** How the stack runs jobs: its computeType, instance types (jobLimits.basis) and region. */
 function stackPricing(outputs: StackOutputs): Pricing {
   const stated = COMPUTE_TYPES.find((t) => t === outputs.computeType);
   const basis = outputs.jobLimits?.basis ?? [];
@@ -101,10 +91,7 @@ export interface UserPricing {
   readonly usdPerGbHour?: number;
 }
 
-/**
- * How runs are priced: as the stack runs them (else the default), unless the user names
- * instance types or FARGATE or FARGATE_SPOT (Spot stays Spot), or gives prices of their own.
- */
+/** As the stack runs jobs, unless the user names instance types or Fargate (Spot stays Spot). */
 export function pricingOf(outputs: StackOutputs | undefined, user: UserPricing = {}): Pricing {
   const { types = [], ...own } = user;
   const stack = outputs === undefined ? defaultPricing() : stackPricing(outputs);
@@ -122,12 +109,11 @@ export function pricingOf(outputs: StackOutputs | undefined, user: UserPricing =
 
 const isFargate = (p: Pricing): boolean => p.compute.startsWith("FARGATE");
 
-/** Whether any price comes from the table: the user's vCPU price replaces it on EC2 and Spot. */
+// The user's vCPU price replaces the whole table on EC2 and Spot.
 function usesTable(p: Pricing): boolean {
   return p.usdPerVcpuHour === undefined || (isFargate(p) && p.usdPerGbHour === undefined);
 }
 
-/** What the figure is, from which prices, in words. */
 export function pricingBasis(p: Pricing): string {
   const table = `${PRICE_TABLE.region} list prices of ${PRICE_TABLE.asOf}`;
   const types = p.instanceTypes.join(", ");
@@ -152,14 +138,10 @@ export function pricingBasis(p: Pricing): string {
   return `your prices: ${own.join(" + ")}` + (usesTable(p) ? ` (the rest: ${tabled})` : "");
 }
 
-/** USD per hour, and the instance type whose share it is, or why there is no rate. */
 type Rate = { readonly perHour: number; readonly on?: string } | { readonly noPrice: string };
 
-/**
- * The job's share of an instance times the instance's price, on the dearest type the job
- * fits. The share is the largest of its vCPU, memory and GPU shares: what it takes of any
- * one keeps other jobs off the rest of the instance.
- */
+// The job's share of the dearest type it fits on: the largest of its vCPU, memory and GPU
+// shares, since what it takes of any one keeps other jobs off the rest of the instance.
 function instanceRate(job: JobResources, p: Pricing): Rate {
   let dearest: { perHour: number; on: string } | undefined;
   for (const name of p.instanceTypes) {
@@ -181,11 +163,7 @@ function instanceRate(job: JobResources, p: Pricing): Rate {
   return dearest ?? { noPrice: `the job does not fit on ${p.instanceTypes.join(", ")}` };
 }
 
-/**
- * What `seconds` of one attempt of `job` costs, and on what basis, or why there is no figure.
- * Fargate: the task's vCPUs and memory. EC2 and Spot: the user's vCPU price, else the
- * instance share; their memory price adds to it.
- */
+/** One attempt: Fargate prices the task; EC2 and Spot the user's vCPU price, else the share. */
 export function priceRun(seconds: number, job: JobResources, p: Pricing): Price {
   if (usesTable(p) && p.region !== PRICE_TABLE.region) {
     return { noPrice: `the price table has ${PRICE_TABLE.region} prices only, not ${p.region}` };

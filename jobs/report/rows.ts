@@ -1,7 +1,4 @@
-/**
- * The rows of `jobs:report`, pure: one per job or sweep set (its latest run), from what Batch
- * or a local run says, the result files listed under results/, and the run's metrics.json.
- */
+/** The rows of `jobs:report`, pure: one per job or sweep set (its latest run). */
 import type { JobDetail } from "../aws/api";
 import { priceRun, type Pricing } from "./prices";
 import {
@@ -24,7 +21,7 @@ export type MetricValue = number | string;
 export interface RunUnit {
   /** The name results are stored under (BATCHPY_JOB_NAME): the job, or the whole sweep. */
   readonly job: string;
-  /** The set number within the sweep (global, whatever array job ran it). */
+  /** Global within the sweep, whatever array job ran it. */
   readonly index?: number;
   readonly jobId: string;
   readonly status: Status;
@@ -37,13 +34,11 @@ export interface RunUnit {
   readonly vcpus?: number;
   readonly memoryMiB?: number;
   readonly gpus?: number;
-  /** Parameter name to value; a Map, so any name (`constructor`, `__proto__`) is only a name. */
+  /** A Map, so any name (`constructor`, `__proto__`) is only a name. */
   readonly params: ReadonlyMap<string, string>;
-  /** The jobs and sweeps it waits for (Batch's dependsOn), by name. */
   readonly after?: readonly string[];
 }
 
-/** A listed object; its ETag (unquoted) when listed from S3. */
 export interface ResultFile {
   readonly key: string;
   readonly size: number;
@@ -51,37 +46,30 @@ export interface ResultFile {
 }
 
 export interface ReportRow extends Omit<RunUnit, "attempts"> {
-  /** Each attempt's times, and where ECS was read, its wait split (time-split.ts). */
   readonly attempts: readonly AttemptTime[];
-  /** `job` or `job[index]`. */
   readonly name: string;
   readonly runSeconds?: number;
   readonly queueSeconds?: number;
   readonly vcpuHours: number;
-  /** USD, on the report's price basis; undefined when there is no price (see `noPrice`). */
   readonly cost?: number;
   readonly noPrice?: string;
   readonly files: readonly ResultFile[];
-  /** metrics.json's, in the file's order. */
   readonly metrics: ReadonlyMap<string, MetricValue>;
-  /** How many times this job or set was submitted (1 + retries). */
+  /** Submissions of this job or set (1 + retries). */
   readonly runs: number;
 }
 
 export interface Report {
-  /** `stack dev` or `local runs in <path>`. */
   readonly source: string;
   /** --locally: the runs' folder, as shown (where their logs are). */
   readonly localFolder?: string;
   readonly generatedAt: string;
   readonly prices: Pricing;
   readonly rows: readonly ReportRow[];
-  /** The page and --json show it as is. */
   readonly summary: ReturnType<typeof summarizeRows>;
   readonly warnings: readonly string[];
 }
 
-/** A row's name and key: `job`, or `job[index]` for a sweep's set. */
 export const rowName = (job: string, index?: number): string =>
   index === undefined ? job : `${job}[${index}]`;
 
@@ -107,25 +95,18 @@ function reasonOf(detail: JobDetail): string | undefined {
   return parts.length > 0 ? [...new Set(parts)].join(": ") : undefined;
 }
 
-/** Batch's attempts of a job, each with its ECS task's ARN. */
+// A job that ran without attempt details (or before the first one ended) counts once.
 export const batchAttempts = (detail: JobDetail): UnitAttempt[] =>
-  // A job that ran without attempt details (or before the first one ended) counts once.
   (detail.attempts?.length ? detail.attempts : detail.startedAt !== undefined ? [detail] : []).map(
-    (a) =>
-      definedOnly({
-        startedAt: a.startedAt,
-        stoppedAt: a.stoppedAt,
-        taskArn: a.container?.taskArn,
-      }),
+    ({ startedAt, stoppedAt, container }) =>
+      definedOnly({ startedAt, stoppedAt, taskArn: container?.taskArn }),
   );
 
-/** A run unit from DescribeJobs' detail of a single job or an array child. */
 export function unitFromDetail(
   detail: JobDetail,
   where: { job: string; index?: number; set?: ParameterSet },
 ): RunUnit {
   const c = detail.container;
-  // resourceRequirements, or the older vcpus and memory.
   const asked = resourcesOf(c?.resourceRequirements);
   return {
     job: where.job,
@@ -147,7 +128,6 @@ export function unitFromDetail(
   };
 }
 
-/** The latest run of each job or set (by creation time), with its number of runs. */
 export function latestRuns(units: readonly RunUnit[]): { unit: RunUnit; runs: number }[] {
   return runsPerSet(
     units,
@@ -156,15 +136,12 @@ export function latestRuns(units: readonly RunUnit[]): { unit: RunUnit; runs: nu
   ).map((runs) => ({ unit: runs[runs.length - 1], runs: runs.length }));
 }
 
-/**
- * Result files by row key: `results/<job>/<file>` belongs to a single job,
- * `results/<job>/<index>/<file>` to a sweep's set (`isSweep(job)` tells which).
- */
+/** Result files by row: `results/<job>/<file>`, or a sweep's `results/<job>/<index>/<file>`. */
 export function groupResultFiles(
   objects: readonly ResultFile[],
   isSweep: (job: string) => boolean,
 ): Map<string, ResultFile[]> {
-  // "": no row's (not under results/, or in a sweep, not in a set's folder).
+  // "": no row's (outside results/, or in a sweep but not in a set's folder).
   const rowOf = ({ key }: ResultFile): string => {
     const [top, job, set, ...rest] = key.split("/");
     if (`${top}/` !== BUCKET_PREFIXES.results || set === undefined) {
@@ -190,7 +167,6 @@ export const metricsKeyOf = (files: readonly ResultFile[]): string | undefined =
     ({ key }) => /^[^/]+\/[^/]+\/(\d+\/)?[^/]+$/.test(key) && key.endsWith(`/${METRICS.file}`),
   )?.key;
 
-/** A flat JSON object of numbers and strings; other values are left out and named. */
 export function parseMetrics(text: string): {
   metrics: Map<string, MetricValue>;
   problem?: string;
@@ -208,21 +184,14 @@ export function parseMetrics(text: string): {
     return { metrics: new Map(), problem: "not a JSON object of numbers and strings" };
   }
   // JSON.parse makes every key an own property (`__proto__` too); the Map keeps it a name.
-  const metrics = new Map<string, MetricValue>();
-  const skipped: string[] = [];
-  for (const [k, v] of Object.entries(value)) {
-    if ((typeof v === "number" && Number.isFinite(v)) || typeof v === "string") {
-      metrics.set(k, v);
-    } else {
-      skipped.push(k);
-    }
-  }
+  const entries = Object.entries(value) as [string, unknown][];
+  const ok = (v: unknown): v is MetricValue =>
+    (typeof v === "number" && Number.isFinite(v)) || typeof v === "string";
+  const metrics = new Map(entries.filter((e): e is [string, MetricValue] => ok(e[1])));
+  const skipped = entries.filter(([, v]) => !ok(v)).map(([k]) => k);
   const problem = `left out ${skipped.join(", ")}: values must be numbers or strings`;
   return skipped.length > 0 ? { metrics, problem } : { metrics };
 }
-
-/** Assumed when Batch does not say how many vCPUs a job had. */
-const DEFAULT_VCPUS = 1;
 
 export function buildRow(
   entry: { unit: RunUnit; runs: number },
@@ -232,11 +201,10 @@ export function buildRow(
   now: number,
 ): ReportRow {
   const u = entry.unit;
-  // Each attempt's seconds, a running one's up to `now`.
   const billed = u.attempts.flatMap((a) =>
     a.startedAt === undefined ? [] : [Math.max(0, ((a.stoppedAt ?? now) - a.startedAt) / 1000)],
   );
-  const vcpus = u.vcpus ?? DEFAULT_VCPUS;
+  const vcpus = u.vcpus ?? 1; // when Batch does not say
   const job = { vcpus, ...definedOnly({ memoryMiB: u.memoryMiB, gpus: u.gpus }) };
   // Each attempt is billed on its own (Fargate's minute applies per attempt).
   const prices = billed.map((s) => priceRun(s, job, pricing));
@@ -258,10 +226,7 @@ export function buildRow(
   };
 }
 
-/**
- * Failed first (they need attention), then unknown, running, done; by job and set number. In
- * a pipeline, each job's rows together, and a step's after those of the jobs it waits for.
- */
+/** Failed first, then unknown, the rest; by job and set; in a pipeline, a step after its needs. */
 export function sortRows(rows: readonly ReportRow[]): ReportRow[] {
   const rank = (s: Status): number => (s === "FAILED" ? 0 : s === "UNKNOWN" ? 1 : 2);
   const sorted = [...rows].sort(
@@ -279,13 +244,11 @@ export function sortRows(rows: readonly ReportRow[]): ReportRow[] {
     : sorted;
 }
 
-/** The reason a failed row is grouped under. */
 export function failureReason(r: Pick<ReportRow, "reason" | "exitCode">): string {
   const reason = r.reason ?? "no reason given";
   return r.exitCode !== undefined ? `${reason} (exit code ${r.exitCode})` : reason;
 }
 
-/** Rows the summary names as the slowest. */
 const SLOWEST_SHOWN = 5;
 
 function keysInOrder(maps: readonly ReadonlyMap<string, unknown>[]): string[] {
@@ -302,9 +265,7 @@ export function summarizeRows(rows: readonly ReportRow[]) {
     failureReason,
   );
   const slowest = rows
-    .flatMap((r) =>
-      r.runSeconds !== undefined ? [{ name: r.name, runSeconds: r.runSeconds }] : [],
-    )
+    .flatMap(({ name, runSeconds }) => (runSeconds !== undefined ? [{ name, runSeconds }] : []))
     .sort((a, b) => b.runSeconds - a.runSeconds)
     .slice(0, SLOWEST_SHOWN);
   const params = keysInOrder(rows.map((r) => r.params));
@@ -313,17 +274,13 @@ export function summarizeRows(rows: readonly ReportRow[]) {
     total: rows.length,
     counts,
     vcpuHours: sum((r) => r.vcpuHours),
-    /** USD of the rows with a price. */
     cost: sum((r) => r.cost ?? 0),
     unpriced: rows.filter((r) => r.noPrice !== undefined).length,
-    /** Why rows have no price, each reason once. */
     noPrice: [...new Set(rows.flatMap((r) => r.noPrice ?? []))],
     slowest,
-    /** Failed rows by reason, names in row order. */
     failures: [...failed]
       .map(([reason, list]) => ({ reason, count: list.length, names: list.map((r) => r.name) }))
       .sort((a, b) => b.count - a.count),
-    /** Parameter names, those that vary across rows first. */
     params: [...varying, ...params.filter((p) => !varying.includes(p))],
     varying,
     metrics: keysInOrder(rows.map((r) => r.metrics)),

@@ -1,8 +1,4 @@
-/**
- * Where `jobs:report` reads runs from: Batch, S3 and the job log for the ledger's jobs, or the
- * local folder for `--locally` runs. Reads run in parallel; metrics come from the job log where
- * it holds a checked copy (metrics-log.ts).
- */
+/** Where `jobs:report` reads runs from: Batch, S3 and the job log, or the `--locally` folder. */
 import * as fs from "fs";
 import * as path from "path";
 import type { AwsClients, JobDetail, Unavailable } from "../aws/api";
@@ -40,7 +36,6 @@ type Units = { readonly units: RunUnit[]; readonly warnings: string[] };
 
 export interface ReportSource {
   units(): Promise<Units>;
-  /** Every object under results/<job>/. */
   listResults(job: string): Promise<ResultFile[]>;
   readText(key: string): Promise<string>;
   /** Many small files at once, by ETag (the job log's metrics lines); the rest use readText. */
@@ -50,10 +45,8 @@ export interface ReportSource {
   ): Promise<{ texts: Map<string, string>; warning?: string }>;
 }
 
-/** Calls in flight: listings and manifests, metrics files. */
 const READ_CONCURRENCY = { list: 8, metrics: 32 } as const;
 
-/** The ledger's jobs; with `taskStore`, each attempt also carries its ECS task's times. */
 export function awsSource(
   entries: readonly LedgerEntry[],
   clients: AwsClients,
@@ -81,7 +74,6 @@ export function awsSource(
   };
 }
 
-/** The ledger's jobs as run units: parents, then array jobs' children and manifests. */
 async function awsUnits(
   entries: readonly LedgerEntry[],
   clients: AwsClients,
@@ -92,7 +84,6 @@ async function awsUnits(
     clients,
     entries.map((e) => e.jobId),
   );
-  // An array job's size as Batch says, else as the ledger.
   const size = (e: LedgerEntry): number =>
     parents.get(e.jobId)?.arrayProperties?.size ?? e.arraySize ?? 0;
   const arrays = entries.filter((e) => e.kind === "array");
@@ -134,10 +125,7 @@ function plainUnit(e: LedgerEntry, parent: JobDetail | undefined): RunUnit {
     : { job, jobId: e.jobId, status: "UNKNOWN", attempts: [], params: new Map() };
 }
 
-/**
- * An array job's children, numbered as in its sweep. A child Batch does not return (not
- * created yet, or forgotten) takes the parent's status and a failed one's reason.
- */
+/** An array job's children; one Batch does not return takes the parent's status and reason. */
 function arrayUnits(
   e: LedgerEntry,
   parent: JobDetail | undefined,
@@ -167,7 +155,6 @@ function arrayUnits(
   });
 }
 
-/** `--locally`: the runs recorded in the local folder, filtered like the ledger's jobs. */
 export function localSource(
   root: string,
   filter: { names: readonly string[]; last: boolean },
@@ -211,10 +198,7 @@ function localUnit(r: LocalRunRecord): RunUnit {
   };
 }
 
-/**
- * The texts of the metrics files `wanted` (key to the run that wrote it): in bulk where the
- * source can, checked by the listed ETag, the rest one by one; `problems` says what was not read.
- */
+/** The metrics files `wanted` (key to its run): in bulk by ETag where it can, else one by one. */
 async function readMetrics(
   source: ReportSource,
   wanted: ReadonlyMap<string, RunUnit>,
@@ -242,10 +226,6 @@ async function readMetrics(
   return texts;
 }
 
-/**
- * The report of `source`'s runs under `seen`'s label: the latest run per set, one
- * listing per job or sweep, metrics read in parallel; rows sorted, priced and summed.
- */
 export async function collectReport(
   source: ReportSource,
   prices: Pricing,
@@ -258,7 +238,6 @@ export async function collectReport(
   const sweeps = new Set(units.filter((u) => u.index !== undefined).map((u) => u.job));
   const list = (job: string): Promise<ResultFile[]> =>
     source.listResults(job).catch((err: unknown) => {
-      // A folder that cannot be listed shows as empty.
       warnings.push(`${job}: could not list its results (${describeError(err)})`);
       return [];
     });

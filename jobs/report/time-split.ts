@@ -1,7 +1,5 @@
 /**
- * Where an attempt's time went, pure: from submit to RUNNING and RUNNING to its end (what
- * Batch records), and, where ECS still knew the task when it was read, the first part split
- * into placement, image pull and start.
+ * Where an attempt's time went: submit to RUNNING to end, the wait split where ECS knew the task.
  * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_AttemptDetail.html
  * @see https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html
  */
@@ -14,12 +12,10 @@ export type KeptTask =
       readonly createdAt?: number;
       readonly pullStartedAt?: number;
       readonly pullStoppedAt?: number;
-      /** PENDING to RUNNING. */
       readonly startedAt?: number;
     }
   | { readonly missing: true };
 
-/** One Batch attempt, and what ECS said of its task. */
 export interface UnitAttempt {
   readonly startedAt?: number;
   readonly stoppedAt?: number;
@@ -28,30 +24,24 @@ export interface UnitAttempt {
 }
 
 export interface AttemptTime extends Omit<UnitAttempt, "task"> {
-  /** The wait before RUNNING, split (the parts add up to it): queue, capacity (an instance
-   * launching, Fargate provisioning) and placement; the image pull; then to RUNNING. */
+  /** Add up to toRunningSeconds: queue, capacity and placement; the image pull; the start. */
   readonly placementSeconds?: number;
   readonly pullSeconds?: number;
   readonly startSeconds?: number;
-  /** Submit (a later attempt: the previous attempt's end) to RUNNING. */
+  /** From submit, for a later attempt from the previous one's end. */
   readonly toRunningSeconds?: number;
   readonly runningSeconds?: number;
-  /** ECS no longer knew the task when it was first asked. */
   readonly noSplit?: string;
 }
 
-/** Said of an attempt whose task ECS had forgotten before it was read. */
 export const FORGOTTEN = "ECS no longer knows the task (it keeps a stopped task about an hour)";
 
 export function seconds(from: number | undefined, to: number | undefined): number | undefined {
   return from !== undefined && to !== undefined && to >= from ? (to - from) / 1000 : undefined;
 }
 
-/**
- * The wait from `from` to Batch's RUNNING `running`, split at the image pull: placement until
- * the pull starts (until ECS created the task, when it recorded no pull), the pull, then
- * start. Clocks differ a little, so a negative part is 0 and start takes the remainder.
- */
+// Placement ends when the pull starts (else when ECS created the task); clocks differ a little,
+// so a negative part is 0 and start takes the remainder.
 export function splitWait(
   from: number | undefined,
   running: number | undefined,
@@ -75,7 +65,6 @@ export function splitWait(
   return definedOnly({ placementSeconds, pullSeconds, startSeconds });
 }
 
-/** Each attempt's times; a later attempt waits from the end of the one before. */
 export function attemptTimes(
   createdAt: number | undefined,
   attempts: readonly UnitAttempt[],
@@ -98,8 +87,7 @@ export function attemptTimes(
 }
 
 /**
- * The cluster a task ARN names: Batch's tasks carry ECS's long ARN format
- * `arn:aws:ecs:<region>:<account>:task/<cluster>/<id>`; the short format names none.
+ * Batch's tasks carry ECS's long ARN format, `...:task/<cluster>/<id>`; the short one has none.
  * @see https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-account-settings.html#ecs-resource-ids
  */
 export function clusterOf(taskArn: string): string | undefined {
