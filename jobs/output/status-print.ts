@@ -43,7 +43,7 @@ export function formatFailure(f: Failure): string {
     n !== undefined
       ? [
           ...(bits.length > 0 ? bits : ["no reason given"]),
-          `${n} failed ${n === 1 ? "child" : "children"} not listed by Batch`,
+          `${formatNumber(n)} failed ${n === 1 ? "child" : "children"} not listed by Batch`,
         ]
       : [...bits, f.exitCode !== undefined ? `exit code ${f.exitCode}` : "no exit code"];
   return visible(`${name} (${f.jobId}): ${parts.join(", ")}`);

@@ -180,6 +180,10 @@ describe("jobs/status: summaries for watch and status", function () {
       ["sw[1] (2:1): no exit code"],
       "every failed child listed: no parent line",
     );
+    assert.deepStrictEqual(
+      arrayFailures({ ...row, children: { FAILED: 1500 } }, []).map(formatFailure),
+      ["sw (2): Cancelled with batchpy jobs:cancel, 1,500 failed children not listed by Batch"],
+    );
   });
 
   it("tells all-unknown (wrong stack or region) from some jobs forgotten", function () {
