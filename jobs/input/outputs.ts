@@ -1,7 +1,4 @@
-/**
- * Stack outputs (as `index.ts` exports them): from `pulumi stack output --json --show-secrets`
- * when the pulumi CLI is on PATH, or from a file saved from that command (`--outputs F`).
- */
+/** Stack outputs, from the pulumi CLI or a file saved from it (`--outputs F`). */
 import { spawnSync } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
@@ -12,7 +9,6 @@ import { valueAt } from "./json-source";
 import type { JobLimits } from "../../components/job-limits";
 import type { JobDefaults } from "../../components/job-definition";
 
-/** The string outputs; computeType is EC2, SPOT, FARGATE or FARGATE_SPOT. */
 export const OUTPUT_KEYS = [
   "bucketName",
   "jobQueueName",
@@ -33,7 +29,6 @@ export type StackOutputs = { readonly [K in (typeof OUTPUT_KEYS)[number]]?: stri
 
 const count = z.number().nonnegative();
 
-/** The object outputs, and their shapes as an error shows them. */
 const OBJECT_SHAPES: Readonly<Record<string, string>> = {
   jobLimits: `{"maxVcpus": N, "maxGpus": N, "largestJob": {"vcpus": N, "memoryMiB": N, "gpus": N}, "basis": [...]}`,
   jobDefaults: `{"vcpus": N, "memoryMiB": N, "gpus": N, "timeoutSeconds": N, "attempts": N}`,
@@ -63,7 +58,6 @@ const outputsSchema = z.object({
 
 export const MISSING_OUTPUTS_FIX = "run `pulumi up` first, or pass --outputs FILE";
 
-/** Keeps the known keys; a known key of the wrong shape is an error naming the source. */
 export function parseOutputs(text: string, source: string): StackOutputs {
   let value: unknown;
   try {
@@ -116,12 +110,10 @@ export function defaultPulumiRunner(env: NodeJS.ProcessEnv, cwd: string): Pulumi
 
 export interface LoadedOutputs {
   readonly outputs: StackOutputs;
-  /** `--stack`, else the pulumi stack ("default"), else a name from an outputs file. */
   readonly stack: string;
   readonly source: string;
 }
 
-/** `<prefix>-<region>-<first `hex` hex digits of sha256(identity)>`, without a region part when none is known. */
 function stackName(prefix: string, outputs: StackOutputs, identity: string, hex: number): string {
   const digest = createHash("sha256").update(identity).digest("hex").slice(0, hex);
   const fromArn = outputs.jobQueueArn?.split(":")[3];
@@ -129,27 +121,19 @@ function stackName(prefix: string, outputs: StackOutputs, identity: string, hex:
   return [prefix, region, digest].filter((p) => p !== undefined).join("-");
 }
 
-/**
- * The ledger name of an outputs file given without `--stack`, from its queue ARN (else its
- * bucket, else all of it): two stacks' files never share a ledger, which would skip or
- * cancel the other stack's jobs, and the same stack's file always maps to the same one.
- */
+/** Two stacks' files never share a ledger, which would skip or cancel the other's jobs. */
 export function outputsLedgerName(outputs: StackOutputs): string {
   const identity = outputs.jobQueueArn ?? outputs.bucketName ?? JSON.stringify(outputs);
   return stackName("outputs", outputs, identity, 8);
 }
 
-/**
- * The folder of a stack's ledger and submit lock, from what the stack is (queue and bucket),
- * not the label typed, so `dev`, `org/p/dev` and an outputs file of one stack share them.
- */
+/** From what the stack is, not the label typed: `dev`, `org/p/dev` and its outputs file agree. */
 export function stackStateName(outputs: StackOutputs): string {
   const parts = [outputs.jobQueueArn ?? outputs.jobQueueName, outputs.bucketName];
   const identity = parts.some((p) => p !== undefined) ? parts.join("\n") : JSON.stringify(outputs);
   return stackName("stack", outputs, identity, 12);
 }
 
-/** `--outputs FILE`, else the pulumi CLI; a FatalError with the fix when neither serves. */
 export function loadOutputs(args: {
   stack?: string;
   outputsFile?: string;
