@@ -23,9 +23,9 @@ export function expandInputs(
   const files = new Map<string, InputFile>();
   const problems: Problem[] = [];
   for (const arg of args) {
-    const { found, problem } = filesOfArg(arg, cwd);
-    if (problem !== undefined) {
-      problems.push({ file: arg, message: problem });
+    const [found, none] = filesOfArg(arg, cwd);
+    if (found.length === 0) {
+      problems.push({ file: arg, message: none });
     }
     for (const absolute of found.filter((f) => !files.has(f))) {
       files.set(absolute, { shown: displayPath(cwd, absolute), absolute });
@@ -44,31 +44,26 @@ export function jobFilesIn(dir: string): string[] {
     .sort();
 }
 
-function filesOfArg(arg: string, cwd: string): { found: string[]; problem?: string } {
+/** The absolute paths `arg` stands for, and what to say when there are none. */
+function filesOfArg(arg: string, cwd: string): [string[], string] {
   const absolute = path.resolve(cwd, arg);
   const stat = orUndefined(() => fs.statSync(absolute));
   if (stat?.isFile() === true) {
-    return isJobFile(absolute)
-      ? { found: [absolute] }
-      : { found: [], problem: "not a job or sweep file: expected .json, .csv or .tsv" };
+    return [[absolute].filter(isJobFile), "not a job or sweep file: expected .json, .csv or .tsv"];
   }
   if (stat?.isDirectory() === true) {
     const found = jobFilesIn(absolute).map((f) => path.join(absolute, f));
-    return found.length > 0
-      ? { found }
-      : { found, problem: "the directory has no .json, .csv or .tsv files" };
+    return [found, "the directory has no .json, .csv or .tsv files"];
   }
-  if (fg.isDynamicPattern(arg)) {
-    const found = fg
-      .sync(arg.split(path.sep).join("/"), { cwd, onlyFiles: true, absolute: true })
-      .filter(isJobFile)
-      .sort()
-      .map((f) => path.resolve(f));
-    return found.length > 0
-      ? { found }
-      : { found, problem: "the pattern matches no .json, .csv or .tsv files" };
+  if (!fg.isDynamicPattern(arg)) {
+    return [[], "no such file or directory"];
   }
-  return { found: [], problem: "no such file or directory" };
+  const pattern = arg.split(path.sep).join("/");
+  const found = fg.sync(pattern, { cwd, onlyFiles: true, absolute: true }).filter(isJobFile);
+  return [
+    found.sort().map((f) => path.resolve(f)),
+    "the pattern matches no .json, .csv or .tsv files",
+  ];
 }
 
 /** The first U+FFFD in the decoded text that the bytes do not spell stands for a bad sequence. */

@@ -93,11 +93,8 @@ export function swallowedOptions(
     const given = argv.some((a) => forms.some((f) => a === f || a.startsWith(`${f}=`)));
     return shows && !given ? [{ option, variable, value: value ?? "" }] : [];
   });
-  if (candidates.length === 0) {
-    return [];
-  }
-  // Without it an inherited value cannot be told from a swallowed one: never refuse then.
-  const inherited = npm?.initialEnv();
+  // Without npm's start-up environment an inherited value cannot be told from a swallowed one.
+  const inherited = candidates.length > 0 ? npm?.initialEnv() : undefined;
   if (inherited === undefined) {
     return [];
   }

@@ -97,12 +97,13 @@ export function requestHash(request: SubmitJobRequest, manifest?: string): strin
   return h.digest("hex").slice(0, 16);
 }
 
-/** Field order as in the API docs. */
+/** Field order as in the API docs; filed (BATCHPY_JOB_NAME) under its own name or a sweep's. */
 function buildRequest(
   jobName: string,
   fields: JobFileFields,
   vars: ReadonlyMap<string, string>,
   resolved: Resolved,
+  filedAs: string,
 ): SubmitJobRequest {
   const { jobQueue, containerOverrides, script, resultsOf, ...rest } = fields;
   delete rest.jobName;
@@ -117,7 +118,11 @@ function buildRequest(
       ...containerOverrides,
       environment: mergeEnvironment(
         containerOverrides?.environment,
-        new Map([...own.filter((e): e is [string, string] => e[1] !== undefined), ...vars]),
+        new Map([
+          ...own.filter((e): e is [string, string] => e[1] !== undefined),
+          ...vars,
+          [VARS.jobName, filedAs],
+        ]),
       ),
     },
   };
@@ -160,11 +165,9 @@ export function sweepSubmissions(
     const request = buildRequest(
       name,
       { ...base, arrayProperties: { size: count } },
-      new Map([
-        [VARS.arrayManifest, key],
-        [VARS.jobName, of],
-      ]),
+      new Map([[VARS.arrayManifest, key]]),
       resolved,
+      of,
     );
     return {
       kind: "array",
@@ -187,12 +190,7 @@ function single(
   resolved: Resolved,
   filedAs = jobName,
 ): Submission {
-  const request = buildRequest(
-    jobName,
-    fields,
-    new Map([...vars, [VARS.jobName, filedAs]]),
-    resolved,
-  );
+  const request = buildRequest(jobName, fields, vars, resolved, filedAs);
   const arraySize = request.arrayProperties?.size;
   const hash = requestHash(request);
   return { kind: "single", file, jobName, request, hash, ...definedOnly({ arraySize }) };
