@@ -22,21 +22,18 @@ const RESOURCE_KEYS = { VCPU: "vcpus", MEMORY: "memoryMiB", GPU: "gpus" } as con
 /** The last one wins. */
 export function requestedResources(fields: JobFileFields): Requested {
   const c = fields.containerOverrides;
-  const out: Requested = {};
-  if (c?.vcpus !== undefined) {
-    out.vcpus = { value: c.vcpus, at: ["containerOverrides", "vcpus"] };
-  }
-  if (c?.memory !== undefined) {
-    out.memoryMiB = { value: c.memory, at: ["containerOverrides", "memory"] };
-  }
-  c?.resourceRequirements?.forEach((r, i) => {
-    const value = Number(r.value);
-    if (Number.isFinite(value)) {
-      const at = ["containerOverrides", "resourceRequirements", i, "value"];
-      out[RESOURCE_KEYS[r.type]] = { value, at };
-    }
-  });
-  return out;
+  const given: (readonly [keyof Requested, number | undefined, JsonPath])[] = [
+    ["vcpus", c?.vcpus, ["vcpus"]],
+    ["memoryMiB", c?.memory, ["memory"]],
+    ...(c?.resourceRequirements ?? []).map(
+      (r, i) =>
+        [RESOURCE_KEYS[r.type], Number(r.value), ["resourceRequirements", i, "value"]] as const,
+    ),
+  ];
+  const found = given.filter(([, value]) => Number.isFinite(value));
+  return Object.fromEntries(
+    found.map(([key, value, at]) => [key, { value, at: ["containerOverrides", ...at] }]),
+  );
 }
 
 function levelRule(bounds: PolicyBounds, name: BoundName): string {
