@@ -136,8 +136,6 @@ export function parseJsonDocument(
   return problems.length > 0 ? { problems } : { doc, problems: notText };
 }
 
-/** How JSON writes half a UTF-16 pair. */
-const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 /** In a `u` regular expression a pair is one character: this finds only lone halves. */
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
@@ -149,9 +147,8 @@ function keyProblems(doc: JsonDocument): { duplicates: Problem[]; notText: Probl
   const duplicates: Problem[] = [];
   const notText: Problem[] = [];
   const objects: Set<string>[] = [];
-  const surrogates = SURROGATE_ESCAPE.test(doc.text);
   const check = (s: string, at: () => JsonPath, what: "key" | "value"): void => {
-    const half = surrogates ? LONE_SURROGATE.exec(s)?.[0] : undefined;
+    const half = LONE_SURROGATE.exec(s)?.[0];
     if (half !== undefined) {
       const shown = JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s);
       const message =

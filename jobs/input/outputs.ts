@@ -96,13 +96,14 @@ export interface CommandResult {
   readonly stderr: string;
 }
 
+/** Undefined when the pulumi CLI is not on PATH. */
 export type PulumiRunner = (args: readonly string[]) => CommandResult | undefined;
 
 export function defaultPulumiRunner(env: NodeJS.ProcessEnv, cwd: string): PulumiRunner {
   return (args) => {
     const r = spawnSync("pulumi", [...args], { cwd, env, encoding: "utf8", timeout: 120_000 });
     if ((r.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") {
-      return undefined; // not on PATH
+      return undefined;
     }
     return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? r.error?.message ?? "" };
   };
