@@ -1,5 +1,5 @@
 /**
- * Dependencies by name (docs/jobs.md, "Pipelines"): AWS Batch takes only job IDs, and few of them
+ * Dependencies by name (docs/jobs.md, "Pipelines"): AWS Batch takes only a few job IDs
  * (https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html). The hash stays
  * the file's request (with names); the IDs follow from the ledger, so a resend agrees.
  */

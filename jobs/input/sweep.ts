@@ -62,7 +62,7 @@ export function isSweepValue(value: unknown): boolean {
 
 type Block = ReadonlyMap<string, readonly Scalar[]>;
 
-/** The last key fastest (like itertools.product), without a Map per step: peak RSS. */
+/** The last key fastest (like itertools.product), without a Map per step (peak RSS). */
 export function expandGrid(grid: Block): ParameterSet[] {
   const entries = [...grid].map(([k, values]) => [k, values.map(String)] as const);
   const total = entries.reduce((n, [, v]) => n * v.length, 1);
