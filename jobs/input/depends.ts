@@ -4,8 +4,7 @@
  * the file's request (with names); the IDs follow from the ledger, so a resend agrees.
  */
 import { FARGATE_MEMORY_MIB } from "../../components/instance-types";
-import { CHUNK_SIZE, chunkRanges } from "./chunks";
-import { barrierJobName } from "./derived-names";
+import { barrierJobName, CHUNK_SIZE, chunkRanges } from "./derived-names";
 import type { Problem } from "../errors";
 import { MAX_DEPENDENCIES, type SubmitJobRequest } from "./job-file";
 import { requestHash, type Submission } from "./plan";

@@ -1,13 +1,28 @@
 /**
- * Names derived from a job's name, checked on its first submit, not when a retry reaches Batch;
- * each appends letters, digits and "-", so only length can fail (docs/jobs.md, "Names derived").
+ * Array job sizes, and the job names derived from a job's (chunks of a sweep larger than an
+ * array job, retries, jobs per set, barriers), checked on its first submit, not when a retry
+ * reaches Batch: each appends letters, digits and "-", so only length can fail.
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/array_jobs.html
  */
 import { JOB_NAME_MAX_LENGTH } from "../../components/contract";
-import { chunkJobName, chunkRanges } from "./chunks";
-import { ARRAY_MIN_SIZE } from "./job-file";
+
+export const ARRAY_MIN_SIZE = 2;
+export const CHUNK_SIZE = 10_000;
 
 /** A later retry checks its own name. */
 const MAX_RETRIES = 999;
+const MAX_BARRIERS = 999;
+
+export function chunkJobName(sweep: string, chunk: number): string {
+  return `${sweep}-c${chunk}`;
+}
+
+export function chunkRanges(n: number, size = CHUNK_SIZE): { first: number; count: number }[] {
+  return Array.from({ length: Math.ceil(n / size) }, (_, c) => ({
+    first: c * size,
+    count: Math.min(size, n - c * size),
+  }));
+}
 
 export function retryJobName(name: string, n: number): string {
   return `${name}-r${n}`;
@@ -17,8 +32,6 @@ export function retryJobName(name: string, n: number): string {
 export function setJobName(sweep: string, n: number): string {
   return `${sweep}-${n}`;
 }
-
-const MAX_BARRIERS = 999;
 
 export function barrierJobName(job: string, n: number): string {
   return `${job}-b${n}`;

@@ -14,11 +14,9 @@ import {
   JOB_NAME_MAX_LENGTH,
   JOB_NAME_PATTERN,
 } from "../../components/contract";
-import { CHUNK_SIZE } from "./chunks";
+import { ARRAY_MIN_SIZE, CHUNK_SIZE } from "./derived-names";
 
 export const SUBMIT_JOB_MAX_BYTES = 30 * 1024;
-/** @see https://docs.aws.amazon.com/batch/latest/userguide/array_jobs.html */
-export const ARRAY_MIN_SIZE = 2;
 /** @see https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html */
 export const MAX_DEPENDENCIES = 20;
 

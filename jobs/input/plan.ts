@@ -2,11 +2,15 @@
 import { createHash } from "crypto";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
-import { chunkJobName, chunkRanges } from "./chunks";
-import { derivedNameProblem, setJobName } from "./derived-names";
-import type { Problem } from "../errors";
 import {
   ARRAY_MIN_SIZE,
+  chunkJobName,
+  chunkRanges,
+  derivedNameProblem,
+  setJobName,
+} from "./derived-names";
+import type { Problem } from "../errors";
+import {
   SUBMIT_JOB_MAX_BYTES,
   type EnvVar,
   type JobFileFields,
