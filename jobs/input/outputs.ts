@@ -27,7 +27,8 @@ export type StackOutputs = { readonly [K in (typeof OUTPUT_KEYS)[number]]?: stri
   readonly jobDefaults?: JobDefaults;
 };
 
-const count = z.number().nonnegative();
+const counts = (...keys: string[]) =>
+  z.object(Object.fromEntries(keys.map((k) => [k, z.number().nonnegative()])));
 
 const OBJECT_SHAPES: Readonly<Record<string, string>> = {
   jobLimits: `{"maxVcpus": N, "maxGpus": N, "largestJob": {"vcpus": N, "memoryMiB": N, "gpus": N}, "basis": [...]}`,
@@ -36,23 +37,10 @@ const OBJECT_SHAPES: Readonly<Record<string, string>> = {
 
 /** Unknown keys are dropped; a known one may be null (not set). */
 const outputsSchema = z.object({
-  jobLimits: z
-    .object({
-      maxVcpus: count,
-      maxGpus: count,
-      largestJob: z.object({ vcpus: count, memoryMiB: count, gpus: count }),
-      basis: z.array(z.string()),
-    })
+  jobLimits: counts("maxVcpus", "maxGpus")
+    .extend({ largestJob: counts("vcpus", "memoryMiB", "gpus"), basis: z.array(z.string()) })
     .nullish(),
-  jobDefaults: z
-    .object({
-      vcpus: count,
-      memoryMiB: count,
-      gpus: count,
-      timeoutSeconds: count,
-      attempts: count,
-    })
-    .nullish(),
+  jobDefaults: counts("vcpus", "memoryMiB", "gpus", "timeoutSeconds", "attempts").nullish(),
   ...Object.fromEntries(OUTPUT_KEYS.map((k) => [k, z.string().nullish()])),
 });
 
