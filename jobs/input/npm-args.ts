@@ -36,17 +36,6 @@ const RENAMED: ReadonlyMap<string, readonly string[]> = new Map([
   ["-c", ["--config"]],
 ]);
 
-function renamedOptionMessage(argv: readonly string[], options: readonly ToolOption[]) {
-  const names = new Set(options.map((o) => `--${o.name}`));
-  for (const old of argv.map((arg) => arg.split("=")[0])) {
-    const now = RENAMED.get(old);
-    if (now !== undefined && names.has(now[0])) {
-      return `${old}: use ${now.join(" or ")} (npm run takes ${old} for a setting of its own when it comes before --)`;
-    }
-  }
-  return undefined;
-}
-
 export interface NpmProcess {
   /** Undefined without /proc. */
   initialEnv(): ReadonlyMap<string, string> | undefined;
@@ -148,9 +137,12 @@ export function npmRefusal(
   renamedEnd: string,
 ): string | undefined {
   const tool = toolOptions(options);
-  const renamed = renamedOptionMessage(argv, tool);
-  if (renamed !== undefined) {
-    return `${renamed}${renamedEnd}`;
+  const names = new Set(tool.map((o) => `--${o.name}`));
+  for (const old of argv.map((arg) => arg.split("=")[0])) {
+    const now = RENAMED.get(old);
+    if (now !== undefined && names.has(now[0])) {
+      return `${old}: use ${now.join(" or ")} (npm run takes ${old} for a setting of its own when it comes before --)${renamedEnd}`;
+    }
   }
   const swallowed = swallowedOptions(tool, argv, env, npm);
   return swallowed.length > 0 ? swallowedMessage(swallowed, argv, env) : undefined;
