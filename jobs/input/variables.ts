@@ -68,14 +68,14 @@ const SHOWN_SET_PROBLEMS = 10;
 function* variablesOf(item: Item): Generator<WrittenVariable> {
   const source = fieldsSource(item);
   if (source !== undefined) {
-    const { doc, path } = source;
-    const env = valueAt(doc.value, [...path, ...ENVIRONMENT]);
+    const { doc } = source;
+    const list = [...source.path, ...ENVIRONMENT];
+    const env = valueAt(doc.value, list);
     for (const [i, entry] of (Array.isArray(env) ? env : []).entries()) {
       const { name, value } = (entry ?? {}) as { name?: unknown; value?: unknown };
       if (typeof name === "string") {
         const text = typeof value === "string" ? value : undefined;
-        const at = [...path, ...ENVIRONMENT, i];
-        yield { name, value: text, at: (m, part) => problemAt(doc, [...at, part], m) };
+        yield { name, value: text, at: (m, part) => problemAt(doc, [...list, i, part], m) };
       }
     }
   }
