@@ -8,7 +8,7 @@ import { sleep, withStack, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, FatalError } from "../errors";
 import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
 import { attemptJobId, attemptsOf, isRetryEntry, readCovers } from "../state/attempts";
-import { CHUNK_SIZE, chunkJobName } from "../input/chunks";
+import { CHUNK_SIZE, chunkJobName } from "../input/derived-names";
 import { formatNumber } from "../output/numbers";
 import { TERMINAL, type Status } from "../status";
 import { definedOnly } from "../../components/defined";

@@ -1,7 +1,6 @@
 /**
- * What the policy pack refuses (policy/bounds.ts, the same `--policy-pack-config`),
- * `jobs:submit` refuses too; and a job the compute environment can never place (the
- * `jobLimits` stack output), instead of it sitting in RUNNABLE until the queue cancels it.
+ * What the policy pack refuses (policy/bounds.ts), `jobs:submit` refuses too; and a job the
+ * compute environment can never place, which would sit in RUNNABLE until the queue cancels it.
  */
 import {
   BOUND_POLICIES,
@@ -18,37 +17,31 @@ import type { LoadedSweep } from "./sweep";
 
 type Requested = Partial<Record<"vcpus" | "memoryMiB" | "gpus", { value: number; at: JsonPath }>>;
 
-/** Which request each resourceRequirements type is. */
 const RESOURCE_KEYS = { VCPU: "vcpus", MEMORY: "memoryMiB", GPU: "gpus" } as const;
 
-/** The vCPUs, memory (MiB) and GPUs a job's containerOverrides ask for; the last one wins. */
+/** The last one wins. */
 export function requestedResources(fields: JobFileFields): Requested {
   const c = fields.containerOverrides;
-  const out: Requested = {};
-  if (c?.vcpus !== undefined) {
-    out.vcpus = { value: c.vcpus, at: ["containerOverrides", "vcpus"] };
-  }
-  if (c?.memory !== undefined) {
-    out.memoryMiB = { value: c.memory, at: ["containerOverrides", "memory"] };
-  }
-  c?.resourceRequirements?.forEach((r, i) => {
-    const value = Number(r.value);
-    if (Number.isFinite(value)) {
-      const at = ["containerOverrides", "resourceRequirements", i, "value"];
-      out[RESOURCE_KEYS[r.type]] = { value, at };
-    }
-  });
-  return out;
+  const given: (readonly [keyof Requested, number | undefined, JsonPath])[] = [
+    ["vcpus", c?.vcpus, ["vcpus"]],
+    ["memoryMiB", c?.memory, ["memory"]],
+    ...(c?.resourceRequirements ?? []).map(
+      (r, i) =>
+        [RESOURCE_KEYS[r.type], Number(r.value), ["resourceRequirements", i, "value"]] as const,
+    ),
+  ];
+  const found = given.filter(([, value]) => Number.isFinite(value));
+  return Object.fromEntries(
+    found.map(([key, value, at]) => [key, { value, at: ["containerOverrides", ...at] }]),
+  );
 }
 
 function levelRule(bounds: PolicyBounds, name: BoundName): string {
   return `policy ${BOUND_POLICIES[name]} (${bounds[name].level})`;
 }
 
-/** Files one finding by its policy's level: mandatory refuses, advisory notes, disabled drops. */
 type Report = (name: BoundName | "placement", at: JsonPath, message: string) => void;
 
-/** The attempt timeout, the number of attempts and the retry rules against the bounds. */
 function checkTimeoutAndRetries(fields: JobFileFields, bounds: PolicyBounds, report: Report): void {
   const attempts = fields.retryStrategy?.attempts;
   for (const [name, at, value, unit, why] of [
@@ -83,10 +76,6 @@ function checkTimeoutAndRetries(fields: JobFileFields, bounds: PolicyBounds, rep
   }
 }
 
-/**
- * Checks every job and sweep base against the bounds and the stack's limits: refused (mandatory
- * bounds, impossible placements) and noted (advisory bounds, a skipped placement check).
- */
 export function boundsProblems(
   items: readonly (LoadedJob | LoadedSweep)[],
   bounds: PolicyBounds,
@@ -109,7 +98,7 @@ export function boundsProblems(
       }
     };
     checkTimeoutAndRetries(fields, bounds, report);
-    // Resources only bind jobs that run on the stack's own queue.
+    // Resources bind only jobs on the stack's own queue.
     const asked = fields.jobQueue === undefined ? requestedResources(fields) : {};
     if (asked.vcpus !== undefined && asked.vcpus.value > bounds.maxVcpus.value) {
       report(

@@ -1,46 +1,36 @@
 /**
- * Dependencies by name: `{"jobName": "grid_sweep"}` in `dependsOn` waits for that job or
- * sweep, of this submit or the ledger; AWS Batch takes only job IDs, at most 20
+ * Dependencies by name (docs/jobs.md, "Pipelines"): AWS Batch takes only a few job IDs
  * (https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html). The hash stays
  * the file's request (with names); the IDs follow from the ledger, so a resend agrees.
  */
 import { FARGATE_MEMORY_MIB } from "../../components/instance-types";
-import { CHUNK_SIZE, chunkRanges } from "./chunks";
-import { barrierJobName } from "./derived-names";
+import { barrierJobName, CHUNK_SIZE, chunkRanges } from "./derived-names";
 import type { Problem } from "../errors";
-import type { SubmitJobRequest } from "./job-file";
+import { MAX_DEPENDENCIES, type SubmitJobRequest } from "./job-file";
 import { requestHash, type Submission } from "./plan";
 import { latestByName, type IntentLine, type LedgerEntry } from "../state/ledger";
 import { isRetryEntry, retryNumber } from "../state/attempts";
 import { groupBy } from "../status";
 import { VARS } from "../../components/contract";
 
-const MAX_DEPENDENCIES = 20;
-
-/** Memory of a barrier on EC2: enough for a container that runs `true`. */
 const EC2_BARRIER_MEMORY_MIB = 128;
 
 type Dependency = NonNullable<SubmitJobRequest["dependsOn"]>[number];
 
 export type NamedDependency = ReturnType<typeof namedDependencies>[number];
 
-/** Each dependency by name, and its place in dependsOn. */
 export function namedDependencies(s: Submission) {
   return (s.request.dependsOn ?? []).flatMap((d, at) =>
     d.jobName !== undefined ? [{ name: d.jobName, nToN: d.type === "N_TO_N", at }] : [],
   );
 }
 
-/** The name a submission answers to: its sweep's for a chunk or a retry. */
+/** Its sweep's name for a chunk or a retry. */
 export function ownerOf(s: Submission): string {
   return s.sweep ?? s.jobName;
 }
 
-/**
- * The jobs that stand for `name` now: the parts of its latest submission, or, when it was
- * retried since, of its latest retry (jobs:retry waits for every run to finish and reruns
- * every failed set, so what failed earlier is the retry's to run).
- */
+/** The parts of its latest submission, or of its latest retry, which reruns every failed set. */
 export function standingRuns(entries: readonly LedgerEntry[], name: string): LedgerEntry[] {
   const mine = entries.filter((e) => e.jobName === name || e.of === name);
   const firsts = mine.filter((e) => !isRetryEntry(e));
@@ -50,18 +40,13 @@ export function standingRuns(entries: readonly LedgerEntry[], name: string): Led
   return [...latestByName(parts).values()];
 }
 
-/** The ledger (or the local runs) a run's names are looked up in. */
 export interface LedgerView {
   readonly entries: readonly LedgerEntry[];
   readonly open: readonly IntentLine[];
-  /** Where names not in the run are looked up, as the refusal names it. */
   readonly where?: string;
 }
 
-/**
- * The run's submissions by level, parents first, or every problem: a name neither in the run
- * nor in the ledger, one still open, a cycle, N_TO_N between anything but two equal arrays.
- */
+/** The run's submissions by level, parents first. */
 export function dependencyOrder(
   submissions: readonly Submission[],
   ledger: LedgerView,
@@ -142,10 +127,7 @@ function dependencyProblem(
         `leave "type" out to wait for all of "${d.name}"`;
 }
 
-/**
- * Each dependency whose parent this run sends nothing of (not in it, or in the ledger
- * without --force), with the jobs it stands for, to check for failures before anything goes.
- */
+/** Each dependency whose parent this run sends nothing of, to check for failures first. */
 export function parentsInLedger(
   submissions: readonly Submission[],
   entries: readonly LedgerEntry[],
@@ -160,17 +142,12 @@ export function parentsInLedger(
   );
 }
 
-/** The manifests of the latest submission of sweep `name` (a retry adds no new sets). */
 function ledgerManifests(entries: readonly LedgerEntry[], name: string): string[] {
   const firsts = entries.filter((e) => (e.jobName === name || e.of === name) && !isRetryEntry(e));
   return [...latestByName(firsts).values()].flatMap((e) => e.manifest ?? []);
 }
 
-/**
- * `s` with BATCHPY_PARENT_MANIFESTS, `<name>:<key>` for each manifest of the sweeps its
- * "resultsOf" names, so the entrypoint writes each set's parameters beside its results.
- * Keys, not manifests, which are far more than SubmitJob's 30 KiB carries.
- */
+/** Manifest keys, not manifests, which would outgrow a SubmitJob request. */
 export function withParentManifests(
   s: Submission,
   manifestsOf: (name: string) => readonly string[],
@@ -188,16 +165,13 @@ export function withParentManifests(
   return { ...s, request: { ...s.request, containerOverrides } };
 }
 
-/** `s` as sent: names resolved, or the barriers to send first. */
 export type Resolution =
   | { readonly kind: "ready"; readonly submission: Submission }
   | { readonly kind: "barriers"; readonly barriers: Submission[] };
 
 /**
- * `s` with each name replaced by the jobs that stand for it (the ledger's `entries` must
- * hold every parent). Past 20 dependencies, the plain ones go through barrier jobs
- * `<job>-b<n>`, 20 each, a tree when there are more than 20 of those: the barriers the
- * ledger lacks (by name and request hash) are returned to be sent first.
+ * `entries` must hold every parent. Past MAX_DEPENDENCIES, the plain ones go through a tree of
+ * barrier jobs; the barriers the ledger lacks (by name and hash) are returned to be sent first.
  */
 export function resolveDependencies(
   given: Submission,

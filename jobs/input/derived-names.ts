@@ -1,30 +1,38 @@
 /**
- * Every job name derived from a job's or sweep's name, so a name is checked when it is
- * first submitted for all the names it will ever lend, not when a retry reaches Batch. Each
- * only appends letters, digits and "-", so the check is on length: AWS allows 128
- * (https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html, jobName).
+ * Array job sizes, and the job names derived from a job's (chunks of a sweep larger than an
+ * array job, retries, jobs per set, barriers), checked on its first submit, not when a retry
+ * reaches Batch: each appends letters, digits and "-", so only length can fail.
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/array_jobs.html
  */
 import { JOB_NAME_MAX_LENGTH } from "../../components/contract";
-import { chunkJobName, chunkRanges } from "./chunks";
-import { ARRAY_MIN_SIZE } from "./job-file";
 
-/** Retries every name leaves room for (`-r1` to `-r999`); a later one checks its own name. */
+export const ARRAY_MIN_SIZE = 2;
+export const CHUNK_SIZE = 10_000;
+
+/** A later retry checks its own name. */
 const MAX_RETRIES = 999;
+const MAX_BARRIERS = 999;
 
-/** `<name>-r<n>`: the n-th retry of a job or sweep. */
+export function chunkJobName(sweep: string, chunk: number): string {
+  return `${sweep}-c${chunk}`;
+}
+
+export function chunkRanges(n: number, size = CHUNK_SIZE): { first: number; count: number }[] {
+  return Array.from({ length: Math.ceil(n / size) }, (_, c) => ({
+    first: c * size,
+    count: Math.min(size, n - c * size),
+  }));
+}
+
 export function retryJobName(name: string, n: number): string {
   return `${name}-r${n}`;
 }
 
-/** `<sweep>-<n>`: set n of a sweep sent as one job per set (--no-array). */
+/** --no-array */
 export function setJobName(sweep: string, n: number): string {
   return `${sweep}-${n}`;
 }
 
-/** Barriers a step waiting for more than 20 jobs leaves room for (`-b0` to `-b999`). */
-const MAX_BARRIERS = 999;
-
-/** `<job>-b<n>`: the n-th barrier of a job that waits for more jobs than Batch allows. */
 export function barrierJobName(job: string, n: number): string {
   return `${job}-b${n}`;
 }
@@ -33,11 +41,7 @@ export function isBarrierName(name: string, job: string): boolean {
   return name.startsWith(job) && /^-b\d+$/.test(name.slice(job.length));
 }
 
-/**
- * Why `name` is too long for a name derived from it; undefined when every one fits. How it is
- * first submitted: a job, or a sweep of `sets` as arrays or one job per set; `waits` for jobs
- * by name, so it may need barriers.
- */
+/** `waits` for jobs by name, so it may need barriers. */
 export function derivedNameProblem(
   name: string,
   { sets, array, waits }: { sets?: number; array: boolean; waits?: boolean },
@@ -46,11 +50,9 @@ export function derivedNameProblem(
   const chunk = lastChunk > 0 ? chunkJobName("", lastChunk) : "";
   const retry =
     retryJobName("", MAX_RETRIES) + (waits === true ? barrierJobName("", MAX_BARRIERS) : "");
-  // One set goes as a plain job under the sweep's own name, with or without arrays.
   const perSet =
     sets !== undefined && sets >= ARRAY_MIN_SIZE && !array ? setJobName("", sets - 1) : "";
-  // The longest suffix a derivation appends: chunks of a sweep past 10,000 sets, retries
-  // chunked at most as the sweep was, or with --no-array a job per set, each retried.
+  // Retries are chunked at most as the sweep was.
   const suffix = [chunk, retry + chunk, perSet + retry].reduce((a, b) =>
     b.length > a.length ? b : a,
   );

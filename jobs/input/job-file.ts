@@ -1,8 +1,6 @@
 /**
  * Job files: `aws batch submit-job --cli-input-json` input, checked strictly so a mistyped
- * field is an error here, not after an instance was paid for. `jobQueue` and `jobName` may
- * be left out (the stack's queue, the file name); `jobDefinition` is the stack's.
- *
+ * field is an error here, not after an instance was paid for.
  * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html
  */
 import * as path from "path";
@@ -16,14 +14,12 @@ import {
   JOB_NAME_MAX_LENGTH,
   JOB_NAME_PATTERN,
 } from "../../components/contract";
-import { CHUNK_SIZE } from "./chunks";
+import { ARRAY_MIN_SIZE, CHUNK_SIZE } from "./derived-names";
 
-/** SubmitJob's limit on the whole request body. */
 export const SUBMIT_JOB_MAX_BYTES = 30 * 1024;
-/** AWS Batch array jobs have 2 to CHUNK_SIZE (10,000) children. */
-export const ARRAY_MIN_SIZE = 2;
+/** @see https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html */
+export const MAX_DEPENDENCIES = 20;
 
-/** Why `name` is not a valid Batch job name, or undefined. */
 export function checkJobName(name: string): string | undefined {
   if (JOB_NAME_PATTERN.test(name)) {
     return undefined;
@@ -84,13 +80,12 @@ export const submitJobSchema = z
         z
           .strictObject({
             jobId: nonEmpty,
-            // A job or sweep of the stack by name instead (jobs/input/depends.ts).
             jobName: jobNameString,
             type: z.enum(["N_TO_N", "SEQUENTIAL"]),
           })
           .partial(),
       )
-      .max(20),
+      .max(MAX_DEPENDENCIES),
     parameters: stringMap,
     containerOverrides,
     retryStrategy: z
@@ -102,8 +97,7 @@ export const submitJobSchema = z
               onStatusReason: str.max(512).optional(),
               onReason: str.max(512).optional(),
               onExitCode: str.max(512).optional(),
-              // The API accepts either case ("values aren't case sensitive"); the SDK's type
-              // wants upper case.
+              // The API accepts either case; the SDK's type wants upper case.
               action: z
                 .enum(["RETRY", "EXIT", "retry", "exit"])
                 .transform((v) => v.toUpperCase() as "RETRY" | "EXIT"),
@@ -113,21 +107,17 @@ export const submitJobSchema = z
       })
       .partial(),
     propagateTags: z.boolean(),
-    // Batch refuses timeouts under a minute.
     timeout: z.strictObject({ attemptDurationSeconds: z.int().min(60).optional() }),
     tags: stringMap,
     consumableResourcePropertiesOverride: consumableResources,
-    // batchpy's own fields, sent as variables (BATCHPY_SCRIPT, BATCHPY_RESULTS_OF; plan.ts).
-    /** The file directly under container/job/ the job runs; default: script.py. */
+    // batchpy's own fields, sent as variables (plan.ts).
     script: nonEmpty,
-    /** Jobs or sweeps of the stack whose results/<name>/ the script reads. */
     resultsOf: z.array(jobNameString).min(1),
   })
   .partial();
 
 export type JobFileFields = z.infer<typeof submitJobSchema>;
 
-/** A SubmitJob request as sent: name, queue and definition resolved. */
 export type SubmitJobRequest = Omit<JobFileFields, "script" | "resultsOf"> & {
   jobName: string;
   jobQueue: string;
@@ -136,7 +126,7 @@ export type SubmitJobRequest = Omit<JobFileFields, "script" | "resultsOf"> & {
 
 export type EnvVar = z.infer<typeof keyValue>;
 
-/** The keys a strict object in `schema` allows at `path`, for "did you mean" hints. */
+/** For "did you mean" hints. */
 function keysAt(schema: z.ZodType, jsonPath: JsonPath): string[] {
   const unwrap = (t: unknown) => (t instanceof z.ZodOptional ? (t.unwrap() as unknown) : t);
   let cur = unwrap(schema);
@@ -162,7 +152,7 @@ function typeName(v: unknown): string {
   return v === null ? "null" : `${typeof v} ${JSON.stringify(v)}`;
 }
 
-/** Schema problems as located messages; `prefix` is where `value` sits in `doc`. */
+/** `prefix` is where `value` sits in `doc`. */
 export function schemaProblems(
   doc: JsonDocument,
   schema: z.ZodType,
@@ -183,10 +173,7 @@ export function schemaProblems(
   });
 }
 
-/**
- * SubmitJob fields for job definitions other than the stack's, each with why: every job
- * runs the stack's single-container job definition.
- */
+/** SubmitJob fields for job definitions other than the stack's. */
 const OTHER_DEFINITION_FIELDS = new Map([
   ["jobDefinition", "names a job definition of the file's own"],
   ["nodeOverrides", "is for multi-node parallel job definitions"],
@@ -194,7 +181,6 @@ const OTHER_DEFINITION_FIELDS = new Map([
   ["eksPropertiesOverride", "is for EKS job definitions"],
 ]);
 
-/** An unknown key, with the closest allowed key or the whole list. */
 function unknownKeyProblem(doc: JsonDocument, key: string, allowed: string[], at: JsonPath) {
   const other = OTHER_DEFINITION_FIELDS.get(key);
   const hint = suggest(key, allowed);
@@ -210,7 +196,6 @@ function unknownKeyProblem(doc: JsonDocument, key: string, allowed: string[], at
   return problemAt(doc, [...at, key], message, { key: true });
 }
 
-/** What is wrong with `actual`, the value at the issue's path, and how to write it instead. */
 function issueMessage(issue: z.core.$ZodIssue, actual: unknown): string {
   if (issue.code === "custom") {
     return issue.message;
@@ -234,7 +219,6 @@ function issueMessage(issue: z.core.$ZodIssue, actual: unknown): string {
   return `${issue.message} (got ${typeName(actual)})`;
 }
 
-/** A number or boolean where a string goes needs quotes; a numeric string where a number goes, none. */
 function quoteHint(expected: string, actual: unknown): string {
   if (expected === "string" && (typeof actual === "number" || typeof actual === "boolean")) {
     return `; write it in quotes: "${String(actual)}"`;
@@ -246,7 +230,6 @@ function quoteHint(expected: string, actual: unknown): string {
     : "";
 }
 
-/** The job name a file stands for: its `jobName`, else the file name without extension. */
 export function defaultJobName(file: string): string {
   return path.basename(file).replace(/\.(json|csv|tsv)$/i, "");
 }
@@ -258,7 +241,6 @@ export interface LoadedJob {
   readonly fields: JobFileFields;
 }
 
-/** The name a job or sweep file's jobs take, and why it is not a valid job name, if it is not. */
 export function fileJobName(
   doc: JsonDocument,
   given: string | undefined,
@@ -272,7 +254,6 @@ export function fileJobName(
   return { jobName, problem: problemAt(doc, ["jobName"], bad + hint) };
 }
 
-/** Schema and name checks for one parsed job file. */
 export function loadJob(doc: JsonDocument): { job?: LoadedJob; problems: Problem[] } {
   const problems = schemaProblems(doc, submitJobSchema, doc.value);
   if (problems.length > 0) {

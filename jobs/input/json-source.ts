@@ -1,7 +1,6 @@
 /**
  * Strict JSON parsing that keeps positions, so every later error can point at a line and
- * column. Job files must also be valid `aws batch submit-job --cli-input-json` input, so
- * comments and trailing commas are errors here too.
+ * column; comments and trailing commas are errors, as in `aws batch submit-job --cli-input-json`.
  */
 import {
   createScanner,
@@ -17,7 +16,6 @@ import type { Problem } from "../errors";
 
 export type JsonPath = readonly (string | number)[];
 
-/** A part of a document: the value at `path`. */
 export interface JsonPlace {
   readonly doc: JsonDocument;
   readonly path: JsonPath;
@@ -50,16 +48,12 @@ const PARSE_ERROR_TEXT: Record<string, string> = {
   InvalidCharacter: "invalid character in string (control characters must be escaped)",
 };
 
-/**
- * Nesting deeper than this is refused before parsing: the parser and the checks after it
- * recurse once per level, so deep brackets would overflow the stack instead of naming the file.
- */
+/** Refused before parsing: the parser and the checks after it recurse once per level. */
 export const MAX_JSON_DEPTH = 64;
 
-/** Offsets where each line starts, of the text last asked about (checks ask many times). */
+/** Line starts of the text last asked about (checks ask many times). */
 let indexed = { text: "", starts: [0] };
 
-/** 1-based line and column of a 0-based character offset. */
 export function lineColumnAt(text: string, offset: number): { line: number; column: number } {
   if (indexed.text !== text) {
     indexed = { text, starts: [0] };
@@ -69,7 +63,6 @@ export function lineColumnAt(text: string, offset: number): { line: number; colu
   }
   const { starts } = indexed;
   const end = Math.max(0, Math.min(offset, text.length));
-  // The last line start at or before `end`.
   let [lo, hi] = [0, starts.length - 1];
   while (lo < hi) {
     const mid = (lo + hi + 1) >> 1;
@@ -78,7 +71,7 @@ export function lineColumnAt(text: string, offset: number): { line: number; colu
   return { line: lo + 1, column: end - starts[lo] + 1 };
 }
 
-/** The offset of the first `[` or `{` nested deeper than MAX_JSON_DEPTH, outside strings; or -1. */
+/** The offset of the first `[` or `{` nested deeper than MAX_JSON_DEPTH; or -1. */
 export function tooDeepAt(text: string): number {
   const scanner = createScanner(text, true);
   let depth = 0;
@@ -105,7 +98,6 @@ function formatPath(path: JsonPath): string {
   return path.map(part).join("");
 }
 
-/** Parses `text`; on failure every syntax error with its line and column (the parser recovers). */
 export function parseJsonDocument(
   file: string,
   text: string,
@@ -113,8 +105,7 @@ export function parseJsonDocument(
   const fail = (offset: number, message: string) => ({
     problems: [{ file, ...lineColumnAt(text, offset), message }],
   });
-  // A UTF-8 byte order mark is common from Windows editors; JSON.parse and the AWS CLI
-  // reject it, so say so instead of reporting an "invalid symbol" at 1:1.
+  // Common from Windows editors; JSON.parse and the AWS CLI reject it.
   if (text.charCodeAt(0) === 0xfeff) {
     return fail(0, "remove the UTF-8 byte order mark (BOM)");
   }
@@ -145,24 +136,19 @@ export function parseJsonDocument(
   return problems.length > 0 ? { problems } : { doc, problems: notText };
 }
 
-/** An escape of half a UTF-16 pair (`\ud800`-`\udfff`): how JSON writes a lone surrogate. */
-const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 /** In a `u` regular expression a pair is one character: this finds only lone halves. */
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /**
- * Each repeated key (JSON.parse silently keeps the last of two equal keys, compared
- * unescaped, so a copy-pasted key hides that way), and each key and string holding a lone
- * surrogate, half of a UTF-16 pair, which cannot be encoded as UTF-8 and so reaches neither
- * a job's environment nor its log intact.
+ * Repeated keys (JSON.parse silently keeps the last), and keys and strings holding a lone
+ * surrogate, which cannot be encoded as UTF-8 and so reaches neither environment nor log.
  */
 function keyProblems(doc: JsonDocument): { duplicates: Problem[]; notText: Problem[] } {
   const duplicates: Problem[] = [];
   const notText: Problem[] = [];
   const objects: Set<string>[] = [];
-  const surrogates = SURROGATE_ESCAPE.test(doc.text);
   const check = (s: string, at: () => JsonPath, what: "key" | "value"): void => {
-    const half = surrogates ? LONE_SURROGATE.exec(s)?.[0] : undefined;
+    const half = LONE_SURROGATE.exec(s)?.[0];
     if (half !== undefined) {
       const shown = JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s);
       const message =
@@ -191,7 +177,7 @@ function keyProblems(doc: JsonDocument): { duplicates: Problem[]; notText: Probl
   return { duplicates, notText };
 }
 
-/** `text`'s value when it is valid JSON, else undefined: the one place a SyntaxError is read. */
+/** The one place a SyntaxError is read. */
 export function jsonValue(text: string): { value: unknown } | undefined {
   try {
     return { value: JSON.parse(text) as unknown };
@@ -214,10 +200,7 @@ export function valueAt(root: unknown, path: JsonPath): unknown {
   return cur;
 }
 
-/**
- * A Problem located at `path` in `doc`: at the value, or for a key that does not exist at the
- * nearest existing parent; with `key: true`, at the property's key.
- */
+/** At the value, or the nearest existing parent; with `key: true`, at the property's key. */
 export function problemAt(
   doc: JsonDocument,
   path: JsonPath,

@@ -1,8 +1,4 @@
-/**
- * Command-line arguments to validated jobs and sweeps: files, directories (their *.json,
- * *.csv and *.tsv files) and glob patterns; every problem in every file is collected before
- * anything is submitted.
- */
+/** Command-line arguments (files, directories, glob patterns) to validated jobs and sweeps. */
 import * as fs from "fs";
 import * as path from "path";
 import fg from "fast-glob";
@@ -13,7 +9,6 @@ import { lineColumnAt, parseJsonDocument, type JsonDocument } from "./json-sourc
 import { isSweepValue, loadRowsSweep, loadSweep, type LoadedSweep, type ReadFile } from "./sweep";
 
 interface InputFile {
-  /** Relative to the working directory when inside it. */
   readonly shown: string;
   readonly absolute: string;
 }
@@ -21,7 +16,6 @@ interface InputFile {
 const isJobFile = (file: string) => /\.(json|csv|tsv)$/i.test(file);
 const isRows = (file: string) => /\.(csv|tsv)$/i.test(file);
 
-/** Expands arguments to files, in argument order, each file once. */
 export function expandInputs(
   args: readonly string[],
   cwd: string,
@@ -29,9 +23,9 @@ export function expandInputs(
   const files = new Map<string, InputFile>();
   const problems: Problem[] = [];
   for (const arg of args) {
-    const { found, problem } = filesOfArg(arg, cwd);
-    if (problem !== undefined) {
-      problems.push({ file: arg, message: problem });
+    const [found, none] = filesOfArg(arg, cwd);
+    if (found.length === 0) {
+      problems.push({ file: arg, message: none });
     }
     for (const absolute of found.filter((f) => !files.has(f))) {
       files.set(absolute, { shown: displayPath(cwd, absolute), absolute });
@@ -43,45 +37,36 @@ export function expandInputs(
   return { files: [...files.values()], problems };
 }
 
-/** The job and sweep files directly in `dir`, sorted; `dir` is never read as a pattern. */
+/** `dir` is never read as a pattern. */
 export function jobFilesIn(dir: string): string[] {
   return fg
     .sync(["*.json", "*.csv", "*.tsv"], { cwd: dir, onlyFiles: true, caseSensitiveMatch: false })
     .sort();
 }
 
-/** The absolute paths one argument stands for (a file, a directory, a glob), or why none. */
-function filesOfArg(arg: string, cwd: string): { found: string[]; problem?: string } {
+/** The absolute paths `arg` stands for, and what to say when there are none. */
+function filesOfArg(arg: string, cwd: string): [string[], string] {
   const absolute = path.resolve(cwd, arg);
   const stat = orUndefined(() => fs.statSync(absolute));
   if (stat?.isFile() === true) {
-    return isJobFile(absolute)
-      ? { found: [absolute] }
-      : { found: [], problem: "not a job or sweep file: expected .json, .csv or .tsv" };
+    return [[absolute].filter(isJobFile), "not a job or sweep file: expected .json, .csv or .tsv"];
   }
   if (stat?.isDirectory() === true) {
     const found = jobFilesIn(absolute).map((f) => path.join(absolute, f));
-    return found.length > 0
-      ? { found }
-      : { found, problem: "the directory has no .json, .csv or .tsv files" };
+    return [found, "the directory has no .json, .csv or .tsv files"];
   }
-  if (fg.isDynamicPattern(arg)) {
-    const found = fg
-      .sync(arg.split(path.sep).join("/"), { cwd, onlyFiles: true, absolute: true })
-      .filter(isJobFile)
-      .sort()
-      .map((f) => path.resolve(f));
-    return found.length > 0
-      ? { found }
-      : { found, problem: "the pattern matches no .json, .csv or .tsv files" };
+  if (!fg.isDynamicPattern(arg)) {
+    return [[], "no such file or directory"];
   }
-  return { found: [], problem: "no such file or directory" };
+  const pattern = arg.split(path.sep).join("/");
+  const found = fg.sync(pattern, { cwd, onlyFiles: true, absolute: true }).filter(isJobFile);
+  return [
+    found.sort().map((f) => path.resolve(f)),
+    "the pattern matches no .json, .csv or .tsv files",
+  ];
 }
 
-/**
- * Where `bytes` stop being UTF-8, as the line and column of the text Node decodes from them:
- * the first U+FFFD there that the bytes do not spell (EF BF BD) stands for a bad sequence.
- */
+/** The first U+FFFD in the decoded text that the bytes do not spell stands for a bad sequence. */
 export function notUtf8At(bytes: Buffer): { line: number; column: number } | undefined {
   const text = bytes.toString("utf8");
   for (let i = text.indexOf("\uFFFD"); i >= 0; i = text.indexOf("\uFFFD", i + 1)) {
@@ -93,10 +78,7 @@ export function notUtf8At(bytes: Buffer): { line: number; column: number } | und
   return undefined;
 }
 
-/**
- * Reads files as UTF-8, adding a located problem for one that is not (a Latin-1 CSV would
- * otherwise reach Batch with U+FFFD in its values); undefined when a file cannot be read.
- */
+/** A Latin-1 CSV would otherwise reach Batch with U+FFFD in its values. */
 function utf8Reader(files: readonly InputFile[], problems: Problem[]): ReadFile {
   const shown = new Map(files.map((f) => [f.absolute, f.shown]));
   return (absolute) => {
@@ -142,8 +124,7 @@ export function loadInputs(files: readonly InputFile[]) {
       invalid.push(doc);
     }
   }
-  // A directory or glob that picks up a sweep's rows file must not also run it alone. A bare
-  // CSV/TSV sweep consumes only its own file.
+  // A directory or glob that picks up a sweep's rows file must not also run it alone.
   const bareRows = (i: LoadedJob | LoadedSweep): string | undefined =>
     i.kind === "sweep" && isRows(i.file) ? i.consumedFiles[0] : undefined;
   const consumed = new Set(
@@ -153,11 +134,7 @@ export function loadInputs(files: readonly InputFile[]) {
   return { items: kept, invalid, problems };
 }
 
-/**
- * Problems once each, grouped by file in the order the files were given (`files`; a file
- * read on the way, such as a sweep's rows, where its first problem came), then by position,
- * so the report reads top to bottom.
- */
+/** Problems once each, by file in the order given (others where first met), then by position. */
 export function sortProblems(
   problems: readonly Problem[],
   files: readonly InputFile[] = [],
@@ -167,7 +144,6 @@ export function sortProblems(
     (p) => fileOrder.has(p.file ?? "") || fileOrder.set(p.file ?? "", fileOrder.size),
   );
   const order = (p: Problem) => [fileOrder.get(p.file ?? "") ?? 0, p.line ?? 0, p.column ?? 0];
-  // Array.prototype.sort is stable: problems at one place keep their order.
   return [...new Map(problems.map((p) => [formatProblem(p), p])).values()].sort(
     (a, b) =>
       order(a)

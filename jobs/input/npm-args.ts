@@ -1,11 +1,6 @@
 /**
- * `npm run jobs:submit FILE --dry-run` (without `--`) runs a real submit: npm keeps options
- * before `--` as its own config. npm 7+ exports each config value that differs from its
- * default as `npm_config_<name>` (@npmcli/config set-envs.js), so a swallowed option shows
- * there, unless an npmrc file or npm's own start-up environment (/proc/<pid>/environ; without
- * /proc nothing is refused) set it. A name npm reads as something else (`--local`, an
- * abbreviation) leaves no trace: test/jobs/npm-options.test.ts checks every option.
- *
+ * `npm run jobs:submit FILE --dry-run` (without `--`) keeps `--dry-run` as npm's own config,
+ * exported as `npm_config_dry_run` unless an npmrc file or npm's start-up environment set it.
  * @see https://docs.npmjs.com/cli/v11/using-npm/scripts#environment
  * @see https://docs.npmjs.com/cli/v11/commands/npm-run-script ("use -- to pass --prefixed flags")
  */
@@ -18,22 +13,18 @@ import { orUndefined } from "../errors";
 
 export type ToolOption = ReturnType<typeof toolOptions>[number];
 
-/** A command's long options as the detector sees them (its `--help` is npm's too). */
+/** `--help` is npm's too. */
 export function toolOptions(options: readonly Option[]) {
   return options
     .filter((o) => o.long !== undefined && o.long !== "--help")
     .map((o) => ({
-      // Without dashes and without `no-`: `dry-run`, `outputs`, `array` (for `--no-array`).
       name: (o.long ?? "").replace(/^--(no-)?/, ""),
       negate: o.negate,
       takesValue: o.required || o.optional,
     }));
 }
 
-/**
- * Options renamed because `npm run` reads the old names before `--` as its own settings
- * without a trace (test/jobs/npm-options.test.ts): old name → what to use instead.
- */
+/** Old names `npm run` reads before `--` as its own settings without a trace. */
 const RENAMED: ReadonlyMap<string, readonly string[]> = new Map([
   ["--local", ["--locally"]],
   ["--script", ["--script-file"]],
@@ -45,26 +36,13 @@ const RENAMED: ReadonlyMap<string, readonly string[]> = new Map([
   ["-c", ["--config"]],
 ]);
 
-/** For an old option name in `argv` whose new name this command has, what to type instead. */
-function renamedOptionMessage(argv: readonly string[], options: readonly ToolOption[]) {
-  const names = new Set(options.map((o) => `--${o.name}`));
-  for (const old of argv.map((arg) => arg.split("=")[0])) {
-    const now = RENAMED.get(old);
-    if (now !== undefined && names.has(now[0])) {
-      return `${old}: use ${now.join(" or ")} (npm run takes ${old} for a setting of its own when it comes before --)`;
-    }
-  }
-  return undefined;
-}
-
-/** The npm process that started this one. */
 export interface NpmProcess {
-  /** npm's environment at start-up; undefined when it cannot be read (no /proc). */
+  /** Undefined without /proc. */
   initialEnv(): ReadonlyMap<string, string> | undefined;
   readFile(file: string): string | undefined;
 }
 
-/** Keys an npmrc file sets (`key = value` lines), as npm names them (`dry-run`). */
+/** As npm names them (`dry-run`). */
 export function npmrcKeys(text: string): Set<string> {
   const lines = text.split(/\r?\n/).map((line) => line.trim());
   const settings = lines.filter((line) => !/^[#;[]/.test(line));
@@ -72,7 +50,7 @@ export function npmrcKeys(text: string): Set<string> {
   return new Set(keys.filter((key) => key !== ""));
 }
 
-/** The npmrc files npm read: project, user, global and npm's own (npm exports where). */
+/** Project, user, global and npm's own. */
 function npmrcFiles(env: NodeJS.ProcessEnv): string[] {
   const under = (dir: string | undefined, ...rest: string[]) =>
     dir === undefined ? undefined : path.join(dir, ...rest);
@@ -84,7 +62,6 @@ function npmrcFiles(env: NodeJS.ProcessEnv): string[] {
   ].filter((f): f is string => f !== undefined && f !== "");
 }
 
-/** The options `npm run` took for itself; `argv` is the tool's arguments. */
 export function swallowedOptions(
   options: readonly ToolOption[],
   argv: readonly string[],
@@ -101,28 +78,22 @@ export function swallowedOptions(
     const variable = `npm_config_${option.name.replace(/-/g, "_").toLowerCase()}`;
     const value = env[variable];
     const shows = option.takesValue ? value !== undefined : value === (option.negate ? "" : "true");
-    // Given in any form commander reads, it reached the tool.
     const forms = [`--${option.name}`, `--no-${option.name}`];
     const given = argv.some((a) => forms.some((f) => a === f || a.startsWith(`${f}=`)));
     return shows && !given ? [{ option, variable, value: value ?? "" }] : [];
   });
-  if (candidates.length === 0) {
-    return [];
-  }
-  // Without npm's start-up environment (no /proc) an inherited value cannot be told from a
-  // swallowed one, and a run that may be fine is never refused.
-  const inherited = npm?.initialEnv();
+  // Without npm's start-up environment an inherited value cannot be told from a swallowed one.
+  const inherited = candidates.length > 0 ? npm?.initialEnv() : undefined;
   if (inherited === undefined) {
     return [];
   }
   const fromFiles = new Set(npmrcFiles(env).flatMap((f) => [...npmrcKeys(npm?.readFile(f) ?? "")]));
-  // `flag` as the user meant it: `--dry-run`, `--no-array`, `--outputs`.
   return candidates
     .filter((c) => !inherited.has(c.variable) && !fromFiles.has(c.option.name))
     .map((c) => ({ ...c, flag: `--${c.option.negate ? "no-" : ""}${c.option.name}` }));
 }
 
-/** The user's arguments: the tool's, without the words the npm script itself supplies. */
+/** The tool's arguments without the words the npm script itself supplies. */
 export function userArguments(argv: readonly string[], script: string | undefined): string[] {
   const words = (script ?? "").trim().split(/\s+/);
   for (let k = Math.min(argv.length, words.length); k > 0; k--) {
@@ -133,7 +104,6 @@ export function userArguments(argv: readonly string[], script: string | undefine
   return [...argv];
 }
 
-/** The refusal: what npm took, and the command that passes it to the tool. */
 export function swallowedMessage(
   swallowed: ReturnType<typeof swallowedOptions>,
   argv: readonly string[],
@@ -158,10 +128,7 @@ export function swallowedMessage(
   );
 }
 
-/**
- * Why `npm run` must not run this command line with `options`: an old option name (its
- * message ended by `renamedEnd`), or options npm kept for itself.
- */
+/** An old option name (its message ended by `renamedEnd`), or options npm kept for itself. */
 export function npmRefusal(
   options: readonly Option[],
   argv: readonly string[],
@@ -170,9 +137,12 @@ export function npmRefusal(
   renamedEnd: string,
 ): string | undefined {
   const tool = toolOptions(options);
-  const renamed = renamedOptionMessage(argv, tool);
-  if (renamed !== undefined) {
-    return `${renamed}${renamedEnd}`;
+  const names = new Set(tool.map((o) => `--${o.name}`));
+  for (const old of argv.map((arg) => arg.split("=")[0])) {
+    const now = RENAMED.get(old);
+    if (now !== undefined && names.has(now[0])) {
+      return `${old}: use ${now.join(" or ")} (npm run takes ${old} for a setting of its own when it comes before --)${renamedEnd}`;
+    }
   }
   const swallowed = swallowedOptions(tool, argv, env, npm);
   return swallowed.length > 0 ? swallowedMessage(swallowed, argv, env) : undefined;
@@ -182,12 +152,11 @@ function readIfThere(file: string): string | undefined {
   return orUndefined(() => fs.readFileSync(file, "utf8"));
 }
 
-/** The npm process above this one: its start-up environment, from /proc (Linux). */
 export function procNpmProcess(): NpmProcess {
   return {
     initialEnv: () => {
       let pid = process.ppid;
-      // sh -c between npm and node, or none when the shell execs the command.
+      // sh -c may sit between npm and node.
       for (let depth = 0; depth < 4 && pid > 1; depth++) {
         const title = readIfThere(`/proc/${pid}/cmdline`)?.split("\0")[0];
         const stat = readIfThere(`/proc/${pid}/stat`);

@@ -1,7 +1,4 @@
-/**
- * Stack outputs (as `index.ts` exports them): from `pulumi stack output --json --show-secrets`
- * when the pulumi CLI is on PATH, or from a file saved from that command (`--outputs F`).
- */
+/** Stack outputs, from the pulumi CLI or a file saved from it (`--outputs F`). */
 import { spawnSync } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
@@ -12,7 +9,6 @@ import { valueAt } from "./json-source";
 import type { JobLimits } from "../../components/job-limits";
 import type { JobDefaults } from "../../components/job-definition";
 
-/** The string outputs; computeType is EC2, SPOT, FARGATE or FARGATE_SPOT. */
 export const OUTPUT_KEYS = [
   "bucketName",
   "jobQueueName",
@@ -31,9 +27,9 @@ export type StackOutputs = { readonly [K in (typeof OUTPUT_KEYS)[number]]?: stri
   readonly jobDefaults?: JobDefaults;
 };
 
-const count = z.number().nonnegative();
+const counts = (...keys: string[]) =>
+  z.object(Object.fromEntries(keys.map((k) => [k, z.number().nonnegative()])));
 
-/** The object outputs, and their shapes as an error shows them. */
 const OBJECT_SHAPES: Readonly<Record<string, string>> = {
   jobLimits: `{"maxVcpus": N, "maxGpus": N, "largestJob": {"vcpus": N, "memoryMiB": N, "gpus": N}, "basis": [...]}`,
   jobDefaults: `{"vcpus": N, "memoryMiB": N, "gpus": N, "timeoutSeconds": N, "attempts": N}`,
@@ -41,29 +37,15 @@ const OBJECT_SHAPES: Readonly<Record<string, string>> = {
 
 /** Unknown keys are dropped; a known one may be null (not set). */
 const outputsSchema = z.object({
-  jobLimits: z
-    .object({
-      maxVcpus: count,
-      maxGpus: count,
-      largestJob: z.object({ vcpus: count, memoryMiB: count, gpus: count }),
-      basis: z.array(z.string()),
-    })
+  jobLimits: counts("maxVcpus", "maxGpus")
+    .extend({ largestJob: counts("vcpus", "memoryMiB", "gpus"), basis: z.array(z.string()) })
     .nullish(),
-  jobDefaults: z
-    .object({
-      vcpus: count,
-      memoryMiB: count,
-      gpus: count,
-      timeoutSeconds: count,
-      attempts: count,
-    })
-    .nullish(),
+  jobDefaults: counts("vcpus", "memoryMiB", "gpus", "timeoutSeconds", "attempts").nullish(),
   ...Object.fromEntries(OUTPUT_KEYS.map((k) => [k, z.string().nullish()])),
 });
 
 export const MISSING_OUTPUTS_FIX = "run `pulumi up` first, or pass --outputs FILE";
 
-/** Keeps the known keys; a known key of the wrong shape is an error naming the source. */
 export function parseOutputs(text: string, source: string): StackOutputs {
   let value: unknown;
   try {
@@ -102,13 +84,14 @@ export interface CommandResult {
   readonly stderr: string;
 }
 
+/** Undefined when the pulumi CLI is not on PATH. */
 export type PulumiRunner = (args: readonly string[]) => CommandResult | undefined;
 
 export function defaultPulumiRunner(env: NodeJS.ProcessEnv, cwd: string): PulumiRunner {
   return (args) => {
     const r = spawnSync("pulumi", [...args], { cwd, env, encoding: "utf8", timeout: 120_000 });
     if ((r.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") {
-      return undefined; // not on PATH
+      return undefined;
     }
     return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? r.error?.message ?? "" };
   };
@@ -116,12 +99,10 @@ export function defaultPulumiRunner(env: NodeJS.ProcessEnv, cwd: string): Pulumi
 
 export interface LoadedOutputs {
   readonly outputs: StackOutputs;
-  /** `--stack`, else the pulumi stack ("default"), else a name from an outputs file. */
   readonly stack: string;
   readonly source: string;
 }
 
-/** `<prefix>-<region>-<first `hex` hex digits of sha256(identity)>`, without a region part when none is known. */
 function stackName(prefix: string, outputs: StackOutputs, identity: string, hex: number): string {
   const digest = createHash("sha256").update(identity).digest("hex").slice(0, hex);
   const fromArn = outputs.jobQueueArn?.split(":")[3];
@@ -129,27 +110,19 @@ function stackName(prefix: string, outputs: StackOutputs, identity: string, hex:
   return [prefix, region, digest].filter((p) => p !== undefined).join("-");
 }
 
-/**
- * The ledger name of an outputs file given without `--stack`, from its queue ARN (else its
- * bucket, else all of it): two stacks' files never share a ledger, which would skip or
- * cancel the other stack's jobs, and the same stack's file always maps to the same one.
- */
+/** Two stacks' files never share a ledger, which would skip or cancel the other's jobs. */
 export function outputsLedgerName(outputs: StackOutputs): string {
   const identity = outputs.jobQueueArn ?? outputs.bucketName ?? JSON.stringify(outputs);
   return stackName("outputs", outputs, identity, 8);
 }
 
-/**
- * The folder of a stack's ledger and submit lock, from what the stack is (queue and bucket),
- * not the label typed, so `dev`, `org/p/dev` and an outputs file of one stack share them.
- */
+/** From what the stack is, not the label typed: `dev`, `org/p/dev` and its outputs file agree. */
 export function stackStateName(outputs: StackOutputs): string {
   const parts = [outputs.jobQueueArn ?? outputs.jobQueueName, outputs.bucketName];
   const identity = parts.some((p) => p !== undefined) ? parts.join("\n") : JSON.stringify(outputs);
   return stackName("stack", outputs, identity, 12);
 }
 
-/** `--outputs FILE`, else the pulumi CLI; a FatalError with the fix when neither serves. */
 export function loadOutputs(args: {
   stack?: string;
   outputsFile?: string;

@@ -2,11 +2,15 @@
 import { createHash } from "crypto";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
-import { chunkJobName, chunkRanges } from "./chunks";
-import { derivedNameProblem, setJobName } from "./derived-names";
-import type { Problem } from "../errors";
 import {
   ARRAY_MIN_SIZE,
+  chunkJobName,
+  chunkRanges,
+  derivedNameProblem,
+  setJobName,
+} from "./derived-names";
+import type { Problem } from "../errors";
+import {
   SUBMIT_JOB_MAX_BYTES,
   type EnvVar,
   type JobFileFields,
@@ -23,10 +27,9 @@ interface SubmissionBase {
   readonly file: string;
   readonly jobName: string;
   readonly request: SubmitJobRequest;
-  /** sha256 of the request (and manifest), first 16 hex digits. */
   readonly hash: string;
   readonly arraySize?: number;
-  /** The sweep this job is a chunk or a retry of: the other commands take its name. */
+  /** The sweep this job is a chunk or a retry of. */
   readonly sweep?: string;
 }
 
@@ -42,7 +45,7 @@ export type Submission = SubmissionBase &
 
 export const TOKEN_TAG = "batchpy:submission-token";
 
-/** AWS allows at most 50 tags per resource; the token takes one. */
+/** @see https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html (tags) */
 const MAX_JOB_TAGS = 50;
 
 function tokenTagProblems(s: Submission): Problem[] {
@@ -65,7 +68,6 @@ interface MissingOutput {
   readonly files: readonly string[];
 }
 
-/** One message for every missing output: the outputs, the files and both fixes. */
 export function missingOutputsMessage(missing: readonly MissingOutput[], source: string): string {
   const parts = missing.map((m) => {
     const files = m.files.slice(0, 3).join(", ") + (m.files.length > 3 ? ", ..." : "");
@@ -78,10 +80,7 @@ export function missingOutputsMessage(missing: readonly MissingOutput[], source:
   return `stack output ${parts.join(" and ")} missing from ${source}; ${MISSING_OUTPUTS_FIX}${ownQueue}`;
 }
 
-/**
- * `base` with `vars` set: same names replaced in place, new names appended in order. A Map:
- * with an object, `"constructor" in vars` is true for any vars.
- */
+/** A Map: with an object, `"constructor" in vars` is true for any vars. */
 export function mergeEnvironment(
   base: readonly EnvVar[] | undefined,
   vars: ReadonlyMap<string, string>,
@@ -102,12 +101,13 @@ export function requestHash(request: SubmitJobRequest, manifest?: string): strin
   return h.digest("hex").slice(0, 16);
 }
 
-/** Sets jobName/jobQueue/jobDefinition and the environment; field order as in the API docs. */
+/** Field order as in the API docs; filed (BATCHPY_JOB_NAME) under its own name or a sweep's. */
 function buildRequest(
   jobName: string,
   fields: JobFileFields,
   vars: ReadonlyMap<string, string>,
   resolved: Resolved,
+  filedAs: string,
 ): SubmitJobRequest {
   const { jobQueue, containerOverrides, script, resultsOf, ...rest } = fields;
   delete rest.jobName;
@@ -122,7 +122,11 @@ function buildRequest(
       ...containerOverrides,
       environment: mergeEnvironment(
         containerOverrides?.environment,
-        new Map([...own.filter((e): e is [string, string] => e[1] !== undefined), ...vars]),
+        new Map([
+          ...own.filter((e): e is [string, string] => e[1] !== undefined),
+          ...vars,
+          [VARS.jobName, filedAs],
+        ]),
       ),
     },
   };
@@ -141,10 +145,8 @@ function sizeProblems(file: string, request: SubmitJobRequest): Problem[] {
 }
 
 /**
- * Jobs over sets `indexes` of `sweep`, named `jobName`: array jobs, each with a manifest of
- * its sets (listing their numbers, but for a whole sweep in one job), chunks `-c<n>` past
- * 10,000 sets so a child downloads its chunk, not the sweep; a lone set as a plain job with
- * its number and the sweep's name, so its files land where an array child's would. Pure.
+ * Array jobs over sets `indexes`, chunked so a child downloads its chunk, not the sweep; a lone
+ * set as a plain job with its number and the sweep's name, so its files land where a child's would.
  */
 export function sweepSubmissions(
   sweep: LoadedSweep,
@@ -167,11 +169,9 @@ export function sweepSubmissions(
     const request = buildRequest(
       name,
       { ...base, arrayProperties: { size: count } },
-      new Map([
-        [VARS.arrayManifest, key],
-        [VARS.jobName, of],
-      ]),
+      new Map([[VARS.arrayManifest, key]]),
       resolved,
+      of,
     );
     return {
       kind: "array",
@@ -186,7 +186,6 @@ export function sweepSubmissions(
   });
 }
 
-/** A plain job, filed (BATCHPY_JOB_NAME) under its own name or a sweep's. */
 function single(
   file: string,
   jobName: string,
@@ -195,25 +194,18 @@ function single(
   resolved: Resolved,
   filedAs = jobName,
 ): Submission {
-  const request = buildRequest(
-    jobName,
-    fields,
-    new Map([...vars, [VARS.jobName, filedAs]]),
-    resolved,
-  );
+  const request = buildRequest(jobName, fields, vars, resolved, filedAs);
   const arraySize = request.arrayProperties?.size;
   const hash = requestHash(request);
   return { kind: "single", file, jobName, request, hash, ...definedOnly({ arraySize }) };
 }
 
-/** A job, or a sweep: one set as a plain job, with --no-array a job per set, else arrays. */
 function submissionsOf(item: LoadedJob | LoadedSweep, array: boolean, resolved: Resolved) {
   if (item.kind === "job") {
     return [single(item.doc.file, item.jobName, item.fields, new Map(), resolved)];
   }
   const { file, jobName, base, sets } = item;
   if (sets.length < ARRAY_MIN_SIZE) {
-    // AWS array jobs need at least 2 children.
     return [single(file, jobName, base, sets[0], resolved)];
   }
   return array
@@ -228,13 +220,11 @@ const OUTPUT_FIELDS = [
 
 export function buildPlan(
   items: readonly (LoadedJob | LoadedSweep)[],
-  /** `outputs` absent for --locally, where queue and definition are not used. */
+  /** No `outputs` for --locally. */
   opts: { readonly outputs?: { outputs: StackOutputs; source: string }; readonly array: boolean },
 ): {
   readonly submissions: Submission[];
-  /** What only shows once everything is put together: sizes, tags, derived and duplicate names. */
   readonly problems: Problem[];
-  /** Stack outputs the files rely on and the outputs lack (not the files' fault). */
   readonly missingOutputs: MissingOutput[];
 } {
   const stack = opts.outputs?.outputs;
@@ -278,7 +268,6 @@ export function buildPlan(
   };
 }
 
-/** Names key the ledger, results/<jobName>/ and logs/<jobName>.log: they must be unique. */
 function duplicateNameProblems(submissions: readonly Submission[]): Problem[] {
   return [...groupBy(submissions, (s) => s.jobName).values()].flatMap(([first, ...rest]) =>
     rest.map((s) => {

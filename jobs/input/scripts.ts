@@ -1,8 +1,4 @@
-/**
- * Which script of container/job/ each job runs (its `"script"` field), refused before
- * anything is sent when there is no such file. The entrypoint finds it the same way
- * (BATCHPY_SCRIPT, job.py).
- */
+/** Which script of container/job/ each job runs; the entrypoint finds it the same way. */
 import * as fs from "fs";
 import * as path from "path";
 import type { Problem } from "../errors";
@@ -10,10 +6,9 @@ import type { LoadedJob } from "./job-file";
 import { problemAt, valueAt, type JsonDocument, type JsonPlace } from "./json-source";
 import type { LoadedSweep } from "./sweep";
 
-/** A loaded job or sweep, or a job file that failed the schema. */
 type Checked = LoadedJob | LoadedSweep | JsonDocument;
 
-/** Where an item's job fields are written (none for a bare CSV sweep), read as written. */
+/** None for a bare CSV sweep. */
 export function fieldsSource(item: Checked): JsonPlace | undefined {
   if (!("kind" in item)) {
     return { doc: item, path: [] };
@@ -21,11 +16,7 @@ export function fieldsSource(item: Checked): JsonPlace | undefined {
   return item.kind === "job" ? { doc: item.doc, path: [] } : item.baseAt;
 }
 
-/**
- * The items by the script they run: its absolute path, or undefined for the default
- * (jobs:submit's --script-file, else script.py). A name that is not a file directly under
- * container/job/ is a problem naming the scripts there.
- */
+/** By absolute path; undefined for the default (--script-file, else script.py). */
 export function byScript(
   items: readonly Checked[],
   repoRoot: string,

@@ -25,35 +25,30 @@ import {
 } from "./json-source";
 import { formatNumber } from "../output/numbers";
 
-/** Beyond this a sweep is almost certainly a mistake. */
 const MAX_SWEEP_SETS = 1_000_000;
 
-/** One set of variables: a Map, since `__proto__` or `constructor` are fine option names. */
+/** A Map, since `__proto__` or `constructor` are fine option names. */
 export type ParameterSet = ReadonlyMap<string, string>;
 type Scalar = string | number | boolean;
 
-/** Locates a problem of one sweep key where it is declared. */
 type KeySource = (message: string) => Problem;
 
 export interface LoadedSweep {
   readonly kind: "sweep";
   readonly file: string;
   readonly jobName: string;
-  /** SubmitJob fields every set shares (no jobName or arrayProperties). */
   readonly base: JobFileFields;
-  /** Where `base` is written; none for a bare CSV/TSV sweep. */
+  /** None for a bare CSV/TSV sweep. */
   readonly baseAt?: JsonPlace;
   readonly sets: readonly ParameterSet[];
-  /** CSV/TSV files this sweep reads (absolute), so they are not also run alone. */
+  /** So they are not also run alone. */
   readonly consumedFiles: readonly string[];
   readonly keySources: ReadonlyMap<string, KeySource>;
-  /** A problem of the whole sweep, located at the top of its file. */
   readonly problemAt: (message: string) => Problem;
 }
 
 type SweepResult = { sweep?: LoadedSweep; problems: Problem[] };
 
-/** A file's text, or undefined when it does not exist. */
 export type ReadFile = (absolutePath: string) => string | undefined;
 
 export function isSweepValue(value: unknown): boolean {
@@ -65,10 +60,9 @@ export function isSweepValue(value: unknown): boolean {
   );
 }
 
-/** A sweep block: variable name -> its values. */
 type Block = ReadonlyMap<string, readonly Scalar[]>;
 
-/** Every combination, the last key fastest (like itertools.product), without a Map per step. */
+/** The last key fastest (like itertools.product), without a Map per step (peak RSS). */
 export function expandGrid(grid: Block): ParameterSet[] {
   const entries = [...grid].map(([k, values]) => [k, values.map(String)] as const);
   const total = entries.reduce((n, [, v]) => n * v.length, 1);
@@ -86,14 +80,13 @@ export function expandGrid(grid: Block): ParameterSet[] {
   return sets;
 }
 
-/** Paired by position, as many sets as the shortest list has values. */
 export function expandZip(zip: Block): ParameterSet[] {
   const entries = [...zip];
   const n = entries.length > 0 ? Math.min(...entries.map(([, v]) => v.length)) : 0;
   return Array.from({ length: n }, (_, i) => new Map(entries.map(([k, v]) => [k, String(v[i])])));
 }
 
-/** Cartesian product of blocks, first block outermost. */
+/** First block outermost. */
 export function combineBlocks(blocks: readonly (readonly ParameterSet[])[]): ParameterSet[] {
   return blocks.reduce<ParameterSet[]>(
     (sets, block) =>
@@ -102,7 +95,6 @@ export function combineBlocks(blocks: readonly (readonly ParameterSet[])[]): Par
   );
 }
 
-/** CSV/TSV rows (header row first): the sets, and where each header is on line 1. */
 export function parseRows(
   file: string,
   text: string,
@@ -125,7 +117,6 @@ export function parseRows(
   const starts = fieldStarts(text.replace(/^\uFEFF/, ""), delimiter);
   const header = records[0].map((name, i) => ({ name, column: (starts[i] ?? 0) + 1 }));
   const problems: Problem[] = [];
-  // Header names must be non-empty, trimmed and unique.
   const seen = new Set<string>();
   header.forEach(({ name, column }, i) => {
     const bad =
@@ -151,7 +142,7 @@ export function parseRows(
   };
 }
 
-/** 0-based start of each field on the first line, honouring quotes. */
+/** 0-based start of each field on the first line. */
 function fieldStarts(text: string, delimiter: string): number[] {
   const starts = [0];
   let quoted = false;
@@ -168,7 +159,6 @@ function fieldStarts(text: string, delimiter: string): number[] {
   return starts;
 }
 
-/** A CSV/TSV file's rows, read with the delimiter its extension names. */
 function rowsOf(file: string, absolutePath: string, text: string) {
   return parseRows(file, text, absolutePath.toLowerCase().endsWith(".tsv") ? "\t" : ",");
 }
@@ -183,12 +173,11 @@ const sweepSchema = z.strictObject({
   zip: block.optional(),
   rows: z.union([z.string(), z.array(z.record(z.string(), scalar)).min(1)]).optional(),
 });
-/** A sweep file being read: where it is, how to read the files it names, its problems. */
 type Reading = { doc: JsonDocument; dir: string; readFile: ReadFile; problems: Problem[] };
 
 const baseSchema = submitJobSchema.omit({ jobName: true, arrayProperties: true }).optional();
 
-/** A sweep from a bare CSV/TSV file: the job is named after the file, fields from the stack. */
+/** The job is named after the file. */
 export function loadRowsSweep(file: string, absolutePath: string, text: string): SweepResult {
   const { sets, keySources, problems } = rowsOf(file, absolutePath, text);
   const jobName = defaultJobName(file);
@@ -208,7 +197,6 @@ export function loadRowsSweep(file: string, absolutePath: string, text: string):
   };
 }
 
-/** Validates a sweep JSON document and expands it into parameter sets. */
 export function loadSweep(
   doc: JsonDocument,
   absolutePath: string,
@@ -224,7 +212,7 @@ export function loadSweep(
   const reading = { doc, dir: path.dirname(absolutePath), readFile, problems };
   const base = sweepBase(reading, spec.base);
   const { blocks, grid, keySources, consumedFiles } = readBlocks(reading, spec);
-  // The grid is expanded last, only for a sweep within MAX_SWEEP_SETS.
+  // The grid is expanded last, only within MAX_SWEEP_SETS.
   const expected = [...blocks, ...grid.values()].reduce((n, b) => n * b.length, 1);
   if (expected > MAX_SWEEP_SETS) {
     const sets = formatNumber(expected);
@@ -240,11 +228,7 @@ export function loadSweep(
   return { problems, sweep: { ...sweep, keySources, problemAt: (m) => problemAt(doc, [], m) } };
 }
 
-/**
- * The fields a sweep's sets share, and where they are written: its `base` object, or the job
- * file `base` names, whose own jobName the sweep's replaces. `{}` when there is no base or
- * it has problems.
- */
+/** `base`: an object, or a job file whose own jobName the sweep's replaces. */
 function sweepBase(
   { doc, dir, readFile, problems }: Reading,
   spec: unknown,
@@ -286,10 +270,7 @@ function sweepBase(
   return { base: (found.length === 0 ? baseSchema.parse(rest) : undefined) ?? {}, baseAt };
 }
 
-/**
- * The sets of `rows` and `zip`, the `grid` unexpanded, which block declares each key (a key
- * declared by two is a problem) and the CSV/TSV files read.
- */
+/** The sets of `rows` and `zip`, the `grid` unexpanded, and which block declares each key. */
 function readBlocks({ doc, dir, readFile, problems }: Reading, spec: z.infer<typeof sweepSchema>) {
   const keySources = new Map<string, KeySource>();
   const consumedFiles: string[] = [];
@@ -327,7 +308,6 @@ function readBlocks({ doc, dir, readFile, problems }: Reading, spec: z.infer<typ
       blocks.push(rows.sets);
     }
   } else if (spec.rows !== undefined) {
-    // Each key is located at the first row that has it.
     const rows = spec.rows.map((_, i) => entries<Scalar>(doc, ["rows", i], scalar, problems));
     rows.forEach((row, i) =>
       row.forEach((_, key) => keySources.has(key) || claim(key, "rows", keyAt(["rows", i, key]))),
@@ -347,11 +327,7 @@ function readBlocks({ doc, dir, readFile, problems }: Reading, spec: z.infer<typ
   return { blocks, grid, keySources, consumedFiles };
 }
 
-/**
- * An object of the parsed JSON (`grid`, `zip`, a row) as a Map, each value checked with
- * `schema`: zod's record output leaves out a key named `__proto__`, which a script may
- * still declare.
- */
+/** An object as a Map: zod's record output leaves out a key named `__proto__`. */
 function entries<T>(doc: JsonDocument, at: JsonPath, schema: z.ZodType, problems: Problem[]) {
   const out = new Map<string, T>();
   for (const [key, value] of Object.entries(valueAt(doc.value, at) as Record<string, unknown>)) {

@@ -1,18 +1,19 @@
 /**
- * Every variable of every job and sweep, judged by the entrypoint (`run_job.py
- * --check-values`, container/batchpy_job/values.py) about each distinct name, (name, value)
- * pair and set of option names, never every set of a sweep, and located here: one walk over
- * an item's variables (`variablesOf`) builds the question and, again, places each answer.
+ * Every variable of every job and sweep, judged by the entrypoint (container/batchpy_job/
+ * values.py) once per distinct name, (name, value) pair and set of option names, and located
+ * here: one walk over an item's variables builds the question and, again, places each answer.
  */
-import type { Problem } from "../errors";
-import { FatalError } from "../errors";
+import { spawn } from "child_process";
+import * as path from "path";
+import { FatalError, type Problem } from "../errors";
 import { jsonValue, problemAt, valueAt, type JsonDocument } from "./json-source";
-import { ARRAY_MIN_SIZE, type LoadedJob } from "./job-file";
-import { parseDescription, startProbe, type ScriptDescription } from "./script-options";
+import { ARRAY_MIN_SIZE } from "./derived-names";
+import type { LoadedJob } from "./job-file";
+import { parseDescription, type ScriptDescription } from "./script-options";
 import { fieldsSource } from "./scripts";
 import { whichSets, type LoadedSweep } from "./sweep";
 
-/** What `run_job.py --check-values` is asked; `sets` index `values`. */
+/** `sets` index `values`. */
 export interface CheckRequest {
   readonly names: string[];
   readonly values: [string, string][];
@@ -22,7 +23,6 @@ export interface CheckRequest {
   readonly plainEnv: string[];
 }
 
-/** Its answer, in the request's order: a name's problem, a pair's, a set's. */
 export interface CheckAnswer {
   readonly plainEnv: readonly string[];
   readonly names: readonly (string | null)[];
@@ -32,31 +32,28 @@ export interface CheckAnswer {
     readonly missing: readonly string[];
   }[];
   readonly setNames: readonly (string | null)[];
-  /** Options whose values the script's own types did not check, and why. */
   readonly skipped: readonly { readonly option: string; readonly reason: string }[];
 }
 
-/** The entrypoint asked about one script, in one process: its options, then one request. */
+/** One script's process: its options, then one request. */
 export interface ScriptProbe {
   description(): Promise<ScriptDescription>;
   check(request: CheckRequest): Promise<CheckAnswer>;
-  /** Stops the process, if it still runs (nothing to ask after all). */
   stop(): void;
 }
 
-/** A saved `run_job.py --describe` answer (`jobs:submit --script-options FILE`), read. */
+/** `jobs:submit --script-options FILE`, read. */
 export interface SavedDescription {
   readonly file: string;
   readonly description: ScriptDescription;
 }
 
-/** One variable as a file writes it, and where to report its name or its value. */
 interface WrittenVariable {
   readonly name: string;
   /** Undefined in a file that failed the schema, where the value is not a string. */
   readonly value: string | undefined;
   readonly at: (message: string, part: "name" | "value") => Problem;
-  /** The sweep set it belongs to; undefined in a job's (or a sweep base's) own environment. */
+  /** Undefined in a job's (or a sweep base's) own environment. */
   readonly set?: number;
 }
 
@@ -64,25 +61,21 @@ type Item = LoadedJob | LoadedSweep | JsonDocument;
 
 const ENVIRONMENT = ["containerOverrides", "environment"] as const;
 
-/** At most this many problems of a sweep's sets are shown one by one; the rest are counted. */
+/** Problems of a sweep's sets shown one by one; the rest are counted. */
 const SHOWN_SET_PROBLEMS = 10;
 
-/**
- * Every variable an item sets, with where it was written: a job's environment, a sweep's
- * base and then each of its sets, and in a file that failed the schema every entry that
- * still has a string name, so a schema error does not hide a bad name or value.
- */
+/** A sweep's base before its sets; in a file that failed the schema, each named entry. */
 function* variablesOf(item: Item): Generator<WrittenVariable> {
   const source = fieldsSource(item);
   if (source !== undefined) {
-    const { doc, path } = source;
-    const env = valueAt(doc.value, [...path, ...ENVIRONMENT]);
+    const { doc } = source;
+    const list = [...source.path, ...ENVIRONMENT];
+    const env = valueAt(doc.value, list);
     for (const [i, entry] of (Array.isArray(env) ? env : []).entries()) {
       const { name, value } = (entry ?? {}) as { name?: unknown; value?: unknown };
       if (typeof name === "string") {
         const text = typeof value === "string" ? value : undefined;
-        const at = [...path, ...ENVIRONMENT, i];
-        yield { name, value: text, at: (m, part) => problemAt(doc, [...at, part], m) };
+        yield { name, value: text, at: (m, part) => problemAt(doc, [...list, i, part], m) };
       }
     }
   }
@@ -101,7 +94,6 @@ function* variablesOf(item: Item): Generator<WrittenVariable> {
   }
 }
 
-/** `index(key, item)`: where `key` is in `list`, appending `item()` the first time. */
 function indexer<T>(list: T[]): (key: string, item: () => T) => number {
   const indexes = new Map<string, number>();
   return (key, item) => {
@@ -114,7 +106,6 @@ function indexer<T>(list: T[]): (key: string, item: () => T) => number {
   };
 }
 
-/** The question for the entrypoint, each name, pair and set of option variables once. */
 function question(desc: ScriptDescription) {
   const request: CheckRequest = {
     names: [],
@@ -129,8 +120,8 @@ function question(desc: ScriptDescription) {
     indexer(request.sets),
     indexer(request.setNames),
   ];
-  // Each option's variable names -> whether the set rules read its value, not only its
-  // name: flags, counts and lists can leave an option off; two names can disagree.
+  // Whether the set rules read a variable's value, not only its name: flags, counts and lists
+  // can leave an option off; two names can disagree.
   const readsValue = new Map(
     desc.options.flatMap((o) =>
       [o.env, ...o.aliases].map(
@@ -161,10 +152,7 @@ function question(desc: ScriptDescription) {
 
 type Question = ReturnType<typeof question>;
 
-/**
- * Asks about every variable of `item`; returns the index of each set of it (by sweep set
- * number, or the job's environment), none for a file that failed the schema.
- */
+/** The request's set index of each sweep set, or of the job's environment. */
 function ask(q: Question, item: Item): number[] {
   const own = new Map<string, number>();
   const sets: number[] = [];
@@ -199,10 +187,7 @@ function ask(q: Question, item: Item): number[] {
   return [q.set(own)];
 }
 
-/**
- * Each variable's name and value problems, and a name set twice in one environment; returns
- * the item's own environment by name.
- */
+/** Each variable's name and value problems; returns the item's own environment by name. */
 function locateVariables(
   q: Question,
   answer: CheckAnswer,
@@ -233,7 +218,6 @@ function locateVariables(
   return own;
 }
 
-/** The answers about one item, put where its variables were written. */
 function locate(
   q: Question,
   answer: CheckAnswer,
@@ -243,7 +227,6 @@ function locate(
 ): Problem[] {
   const problems: Problem[] = [];
   let shown = 0;
-  // A problem of a sweep's sets: shown while there are few, past that only counted.
   const setProblem = (problem: () => Problem) => {
     if (shown++ < SHOWN_SET_PROBLEMS) {
       problems.push(problem());
@@ -269,7 +252,7 @@ function locate(
       problems.push(...(problem !== null ? [source(problem)] : []));
     }
   }
-  // Each set over its base; a required option some sets lack, once.
+  // A required option some sets lack is one problem.
   const lacking = new Map<string, number[]>();
   sets.forEach((s, setNumber) => {
     for (const p of answer.sets[s].problems) {
@@ -294,11 +277,7 @@ function locate(
   return problems;
 }
 
-/**
- * Every problem of the items' variables, located, and a note for each option whose values
- * were not checked. `invalid` are the files that failed the schema: their names and values
- * are checked one by one. `array`: false with --no-array (one job per set of a sweep).
- */
+/** `invalid`: files that failed the schema, whose names and values are still checked. */
 export async function checkVariables(
   items: readonly Item[],
   desc: ScriptDescription,
@@ -321,28 +300,79 @@ export async function checkVariables(
   };
 }
 
+const SHOWN = "python3 container/run_job.py --check-values";
+/** How long a script may take to reach parse_args(), where its description is printed. */
+const DESCRIBE_TIMEOUT_MS = 30_000;
+
 /**
- * Starts `python3 container/run_job.py --check-values [--script S]`, which describes the script
- * and then checks one request; with `saved`, the check is against that description instead.
+ * Starts `run_job.py --check-values`, while the job files load: it describes the script (unless
+ * `saved` does), then checks the one request it reads on stdin.
  */
 export function probeScript(
   repoRoot: string,
   script: string | undefined,
   saved?: SavedDescription,
 ): ScriptProbe {
-  const probe = startProbe(repoRoot, script, saved?.file);
-  const shown = "python3 container/run_job.py --check-values";
+  const argv = [
+    path.join(repoRoot, "container", "run_job.py"),
+    "--check-values",
+    ...(script !== undefined ? ["--script", script] : []),
+    ...(saved !== undefined ? ["--script-options", saved.file] : []),
+  ];
+  const child = spawn("python3", argv, { cwd: repoRoot, stdio: "pipe" });
+  // A process that exits before its input is written (a bad script) closes stdin under us.
+  child.stdin.on("error", () => undefined);
+  let [stdout, stderr] = ["", ""];
+  child.stdout.setEncoding("utf8").on("data", (text: string) => (stdout += text));
+  child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
+  // Settled to the FatalError that says why there is no text, never rejected: nobody may ask.
+  const ended = new Promise<string | FatalError>((resolve) => {
+    child.on("error", (err) =>
+      resolve(
+        new FatalError(
+          `could not run \`${SHOWN}\` to check the job files' variables (${err.message}); install python3`,
+        ),
+      ),
+    );
+    child.on("close", (code) =>
+      resolve(
+        code === 0
+          ? stdout
+          : new FatalError(`\`${SHOWN}\` exited ${code}: ${stderr.trim() || stdout.trim()}`),
+      ),
+    );
+  });
+  const firstLine = new Promise<string | FatalError>((resolve) => {
+    const look = () => stdout.includes("\n") && resolve(stdout.slice(0, stdout.indexOf("\n")));
+    child.stdout.on("data", look);
+    void ended.then((out) => resolve(typeof out === "string" ? out.split("\n")[0] : out));
+  });
+  const timer = setTimeout(() => child.kill(), DESCRIBE_TIMEOUT_MS);
+  void firstLine.then(() => clearTimeout(timer));
   return {
     description: async () =>
-      saved?.description ?? parseDescription(await probe.firstLine(), `\`${shown}\``),
+      saved?.description ?? parseDescription(await unwrap(firstLine), `\`${SHOWN}\``),
     check: async (request) => {
-      const text = await probe.finish(JSON.stringify(request));
+      child.stdin.end(JSON.stringify(request));
+      const out = await unwrap(ended);
+      const text = saved === undefined ? out.slice(out.indexOf("\n") + 1) : out;
       const answer = jsonValue(text);
       if (answer === undefined) {
-        throw new FatalError(`\`${shown}\` printed no JSON: ${text.slice(0, 200)}`);
+        throw new FatalError(`\`${SHOWN}\` printed no JSON: ${text.slice(0, 200)}`);
       }
       return answer.value as CheckAnswer;
     },
-    stop: probe.stop,
+    stop: () => {
+      clearTimeout(timer);
+      child.kill();
+    },
   };
+}
+
+async function unwrap<T>(settled: Promise<T | FatalError>): Promise<T> {
+  const value = await settled;
+  if (value instanceof FatalError) {
+    throw value;
+  }
+  return value;
 }

@@ -5,7 +5,7 @@
 import type { AwsClients, JobDetail, StorageApi } from "../aws/api";
 import { describeError } from "../errors";
 import type { Manifest } from "../input/manifest";
-import { CHUNK_SIZE } from "../input/chunks";
+import { CHUNK_SIZE } from "../input/derived-names";
 import type { LedgerEntry } from "./ledger";
 import { runPool } from "../aws/pool";
 import { VARS } from "../../components/contract";

@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import { formatProblem } from "../../jobs/errors";
-import { CHUNK_SIZE, chunkRanges } from "../../jobs/input/chunks";
+import { CHUNK_SIZE, chunkRanges } from "../../jobs/input/derived-names";
 import { loadJob, type LoadedJob } from "../../jobs/input/job-file";
 import { parseJsonDocument } from "../../jobs/input/json-source";
 import {
