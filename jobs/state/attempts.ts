@@ -1,7 +1,4 @@
-/**
- * Which run is each set's latest: a set (or a job) may have run in the first run or a chunk
- * of it, then in retries (`<name>-r<n>`). Pure, apart from the readers of covers and manifests.
- */
+/** Which run is each set's latest: the first run or a chunk of it, then retries (`<name>-r<n>`). */
 import type { AwsClients, JobDetail, StorageApi } from "../aws/api";
 import { describeError } from "../errors";
 import type { Manifest } from "../input/manifest";
@@ -11,27 +8,21 @@ import { runPool } from "../aws/pool";
 import { VARS } from "../../components/contract";
 import { runsPerSet, variableOf } from "../status";
 
-/** A set's number, or `""` for a single job. */
+/** `""` for a single job. */
 type SetKey = number | "";
 
-/**
- * The sets one run covers, each with the array child that runs it: child i of an array runs
- * set `first + i` (the first run, a chunk) or `indexes[i]` (a retry); a plain job, no child.
- */
+/** Each set a run covers, with the array child that runs it (a plain job: none). */
 export type Cover = ReadonlyMap<SetKey, number | undefined>;
 
-/** One run of a set (or job): the entry, and the child that ran it in an array. */
 export interface Attempt {
   readonly entry: LedgerEntry;
   readonly child?: number;
 }
 
-/** A run of a set, as Batch knows it: `<jobId>:<child>` for an array child. */
 export function attemptJobId(a: Attempt): string {
   return a.child !== undefined ? `${a.entry.jobId}:${a.child}` : a.entry.jobId;
 }
 
-/** The sweep or job an entry is a run of. */
 export function groupOf(e: LedgerEntry): string {
   return e.of ?? e.jobName;
 }
@@ -40,20 +31,18 @@ export function isRetryEntry(e: LedgerEntry): boolean {
   return retryNumber(e) !== undefined;
 }
 
-/** `<of><suffix>` matched against `pattern`, or null. */
 function suffixMatch(e: LedgerEntry, pattern: RegExp): RegExpExecArray | null {
   return e.of !== undefined && e.jobName.startsWith(e.of)
     ? pattern.exec(e.jobName.slice(e.of.length))
     : null;
 }
 
-/** n of a retry `<of>-r<n>` (or of a chunk of one); undefined for any other entry. */
+/** n of a retry `<of>-r<n>` (or of a chunk of one). */
 export function retryNumber(e: LedgerEntry): number | undefined {
   const m = suffixMatch(e, /^-r(\d+)(?:-c\d+)?$/);
   return m !== null ? Number(m[1]) : undefined;
 }
 
-/** What a retry's (or a plain job's) cover is read from. */
 interface Known {
   readonly indexes?: readonly number[];
   readonly setIndex?: number;
@@ -61,10 +50,7 @@ interface Known {
 
 const childrenOf = (sets: readonly number[]): Cover => new Map(sets.map((set, i) => [set, i]));
 
-/**
- * What an entry covers: the first run and its chunks by their numbers; a retry by what
- * `known` read. Undefined when that is not known (not described yet).
- */
+/** A retry's cover is what `known` read; undefined while it is not known. */
 export function coverOf(e: LedgerEntry, known: Known | undefined): Cover | undefined {
   if (isRetryEntry(e)) {
     if (e.kind === "array") {
@@ -82,7 +68,6 @@ export function coverOf(e: LedgerEntry, known: Known | undefined): Cover | undef
   return new Map([[chunk !== null ? first : (known?.setIndex ?? ""), undefined]]);
 }
 
-/** The runs of `set` among `entries`, in ledger order. */
 function runsIn(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
@@ -97,7 +82,6 @@ function runsIn(
 
 const submitted = (a: Attempt): string => a.entry.submittedAt;
 
-/** Every run of `set` ("" for a job) in `group`, first to latest, whose cover is known. */
 export function attemptsOf(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
@@ -105,14 +89,10 @@ export function attemptsOf(
   set: SetKey,
 ): Attempt[] {
   const mine = entries.filter((x) => groupOf(x) === group);
-  // In the order they were submitted (ledger order breaks ties).
   return runsPerSet(runsIn(mine, covers, set), () => "", submitted)[0] ?? [];
 }
 
-/**
- * The runs a later run of the same set replaced (watch and status leave them out); only the
- * sets a retry covers are looked at.
- */
+/** The runs a later run of the same set replaced (watch and status leave them out). */
 export function supersededAttempts(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
@@ -135,7 +115,6 @@ export function supersededAttempts(
   return { attempts: replaced.flat(), ...counts };
 }
 
-/** Each retry array's set numbers (child i runs the i-th), by its name. */
 export function retriedSetNumbers(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
@@ -150,10 +129,7 @@ export function retriedSetNumbers(
   );
 }
 
-/**
- * Covers of `entries` into `cache` (kept across polls), reading each retry array's manifest
- * and each plain job's set index where the ledger does not say them.
- */
+/** Reads a retry array's manifest or a plain job's set index where the ledger lacks them. */
 export async function readCovers(
   entries: readonly LedgerEntry[],
   details: ReadonlyMap<string, JobDetail>,
@@ -170,7 +146,6 @@ export async function readCovers(
   )) {
     firstChildren.set(d.jobId ?? "", d);
   }
-  // First runs and chunks need nothing read: coverOf knows them from the ledger.
   const read = async (e: LedgerEntry): Promise<Known | undefined> => {
     const detail = details.get(e.jobId);
     if (e.kind !== "array") {
@@ -202,10 +177,7 @@ export async function readCovers(
   return cache;
 }
 
-/**
- * An array run's manifest, named by the ledger or else by its first child's (or its own)
- * environment, or why it was not read; neither when it names none.
- */
+/** Named by the ledger, or else by the first child's (or its own) environment. */
 export async function readManifest(
   e: LedgerEntry,
   first: JobDetail | undefined,

@@ -1,7 +1,6 @@
 /**
- * ECS task times, kept once read: ECS answers DescribeTasks for a stopped task for about an
- * hour, so what it said is kept in `ecs-tasks.json` beside the stack's ledger, and a later
- * report still splits the wait. A task ECS no longer knows is kept as such: it never returns.
+ * ECS task times, kept in `ecs-tasks.json` beside the ledger: ECS soon forgets a stopped task,
+ * and a later report still splits the wait. A task ECS no longer knows never returns.
  */
 import * as path from "path";
 import type { Task } from "@aws-sdk/client-ecs";
@@ -25,7 +24,7 @@ const keptTask = z.union([
   z.object({ createdAt: time, pullStartedAt: time, pullStoppedAt: time, startedAt: time }),
 ]);
 
-/** The kept tasks; a file that is not the store's JSON only costs reading ECS again. */
+/** A file that is not the store's JSON only costs reading ECS again. */
 function loadTasks(file: string): Map<string, KeptTask> {
   const stored = jsonValue(readIfAny(file) ?? "")?.value as { tasks?: unknown } | null | undefined;
   const tasks = stored?.tasks;
@@ -50,11 +49,7 @@ function timesOf(t: Task): KeptTask {
   });
 }
 
-/**
- * `items` whose attempts carry what ECS recorded of their tasks: kept ones from the store, the
- * rest read per cluster; a task that has started is kept (its times no longer change). A
- * refused call stops the reads.
- */
+/** A started task's times no longer change, so it is kept; a refused call stops the reads. */
 export async function withTaskTimes<T extends { readonly attempts: readonly UnitAttempt[] }>(
   items: readonly T[],
   ecs: EcsApi,

@@ -1,7 +1,4 @@
-/**
- * What `jobs:submit --locally` ran, for `jobs:report --locally` (Batch keeps this history for
- * cloud jobs): one JSON line per run in `<local root>/.runs.jsonl`, beside results/ and logs/.
- */
+/** What `jobs:submit --locally` ran, one JSON line per run in `<local root>/.runs.jsonl`. */
 import * as fs from "fs";
 import * as path from "path";
 import { readIfAny, unlessMissing } from "./write-whole";
@@ -15,11 +12,10 @@ const LOCAL_RUNS_FILE = ".runs.jsonl";
 
 export interface LocalRunRecord {
   readonly v: 1;
-  /** One id per `jobs:submit --locally`, so `--last` picks the latest. */
   readonly run: string;
   readonly job: string;
   readonly index?: number;
-  /** The job's variables with the set applied (the tool's own variables left out). */
+  /** With the set applied, the tool's own left out. */
   readonly params: Readonly<Record<string, string>>;
   /** When the submit started (the wait for a free slot is its queue time), epoch ms. */
   readonly createdAt: number;
@@ -27,16 +23,13 @@ export interface LocalRunRecord {
   readonly stoppedAt: number;
   readonly exitCode: number | null;
   readonly signal: string | null;
-  /** The last `run_job: error:` line, or why a step did not run (a parent failed). */
   readonly reason?: string;
-  /** An array sweep child's manifest key, for a step that reads the sweep's results later. */
   readonly manifest?: string;
   readonly vcpus?: number;
   readonly memoryMiB?: number;
   readonly gpus?: number;
 }
 
-/** Every file under `root/<dir>` (results/, logs/) as a source object with a `/`-separated key. */
 export function listLocal(root: string, dirs: readonly string[]): SourceObject[] {
   return dirs.flatMap((dir) =>
     unlessMissing(() => fs.readdirSync(path.join(root, dir), { recursive: true }), []).flatMap(
@@ -66,7 +59,7 @@ const readable = z.object({
   params: z.object({}),
 });
 
-/** Every readable record; a line torn by a killed run is skipped and counted. */
+/** A line torn by a killed run is skipped and counted. */
 export function readLocalRuns(root: string): { records: LocalRunRecord[]; skipped: number } {
   const text = readIfAny(path.join(root, LOCAL_RUNS_FILE)) ?? "";
   const lines = text.split("\n").filter((line) => line.trim() !== "");
@@ -76,17 +69,12 @@ export function readLocalRuns(root: string): { records: LocalRunRecord[]; skippe
   return { records, skipped: lines.length - records.length };
 }
 
-/**
- * What the latest local run of a job or sweep left, for a step a later run depends on: a
- * ledger entry for the dependency check (a sweep as one array job of its sets, what N_TO_N
- * asks of a parent), the set numbers that failed (undefined: a job) and its manifests.
- */
+/** A sweep is one array job of its sets, as N_TO_N asks of a parent; a job's set is undefined. */
 export interface LocalParent extends LedgerEntry {
   readonly failed: ReadonlySet<number | undefined>;
   readonly manifests: readonly string[];
 }
 
-/** By job or sweep name, what the latest submit that ran it left. */
 export function latestLocalRuns(records: readonly LocalRunRecord[]): Map<string, LocalParent> {
   const last = new Map(records.map((r) => [r.job, r.run]));
   const latest = groupBy(
@@ -112,7 +100,6 @@ export function latestLocalRuns(records: readonly LocalRunRecord[]): Map<string,
   );
 }
 
-/** The entrypoint's last `run_job: error: ...` line in a run's output, without the prefix. */
 export function entrypointError(output: string): string | undefined {
   const lines = output.split("\n").filter((l) => l.startsWith("run_job: error: "));
   return lines.length > 0 ? lines[lines.length - 1].slice("run_job: error: ".length) : undefined;
