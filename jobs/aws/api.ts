@@ -241,49 +241,6 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
   };
 }
 
-async function listObjects(client: S3Client, bucket: string, prefix: string) {
-  const all = [];
-  for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket, Prefix: prefix })) {
-    for (const { Key, Size, LastModified, ETag } of page.Contents ?? []) {
-      if (Key !== undefined) {
-        all.push({
-          key: Key,
-          size: Size ?? 0,
-          lastModified: LastModified ?? new Date(0),
-          ...definedOnly({ etag: ETag?.replace(/"/g, "") }),
-        });
-      }
-    }
-  }
-  return all;
-}
-
-type PutCondition = { readonly absent: true } | { readonly etag: string };
-
-/**
- * "failed": the condition does not hold (412, 404 for a gone ETag) or a concurrent write won (409).
- * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
- */
-async function putIf(
-  client: S3Client,
-  bucket: string,
-  key: string,
-  text: string,
-  condition: PutCondition,
-): Promise<{ readonly etag: string } | "failed"> {
-  const when = "absent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.etag };
-  const request = { Bucket: bucket, Key: key, Body: text, ContentType: "application/json" };
-  try {
-    return { etag: (await client.send(new PutObjectCommand({ ...request, ...when }))).ETag ?? "" };
-  } catch (err) {
-    const status = httpStatus(err);
-    if (status === 412 || status === 409 || (status === 404 && "etag" in condition)) {
-      return "failed";
-    }
-    throw err;
-  }
-}
-
 function storageApi(client: S3Client) {
   const body = async (bucket: string, key: string) => {
     const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -292,20 +249,37 @@ function storageApi(client: S3Client) {
     }
     return { body: out.Body, etag: out.ETag ?? "" };
   };
-  const getText = async (bucket: string, key: string): Promise<string> =>
-    (await body(bucket, key)).body.transformToString("utf-8");
+  const put = (bucket: string, key: string, text: string, type: string, when = {}) =>
+    client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: text, ContentType: type, ...when }),
+    );
   return {
     async putObject(bucket: string, key: string, text: string, type: string): Promise<void> {
-      await client.send(
-        new PutObjectCommand({ Bucket: bucket, Key: key, Body: text, ContentType: type }),
-      );
+      await put(bucket, key, text, type);
     },
-    putIf: (bucket: string, key: string, text: string, condition: PutCondition) =>
-      putIf(client, bucket, key, text, condition),
-    async getWithEtag(
+    /**
+     * "failed": the condition does not hold (412, 404 for a gone ETag) or a concurrent write
+     * won (409).
+     * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
+     */
+    async putIf(
       bucket: string,
       key: string,
-    ): Promise<{ text: string; etag: string } | undefined> {
+      text: string,
+      condition: { readonly absent: true } | { readonly etag: string },
+    ): Promise<{ readonly etag: string } | "failed"> {
+      const when = "absent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.etag };
+      try {
+        return { etag: (await put(bucket, key, text, "application/json", when)).ETag ?? "" };
+      } catch (err) {
+        const status = httpStatus(err);
+        if (status === 412 || status === 409 || (status === 404 && "etag" in condition)) {
+          return "failed";
+        }
+        throw err;
+      }
+    },
+    async getWithEtag(bucket: string, key: string) {
       try {
         const got = await body(bucket, key);
         return { text: await got.body.transformToString("utf-8"), etag: got.etag };
@@ -317,13 +291,30 @@ function storageApi(client: S3Client) {
       }
     },
     // An ETag is the MD5 of the bytes for a one-part, non-KMS upload.
-    listObjects: (bucket: string, prefix: string) => listObjects(client, bucket, prefix),
+    async listObjects(Bucket: string, Prefix: string) {
+      const all = [];
+      for await (const page of paginateListObjectsV2({ client }, { Bucket, Prefix })) {
+        for (const { Key, Size, LastModified, ETag } of page.Contents ?? []) {
+          if (Key !== undefined) {
+            const etag = ETag?.replace(/"/g, "");
+            all.push({
+              key: Key,
+              size: Size ?? 0,
+              lastModified: LastModified ?? new Date(0),
+              ...definedOnly({ etag }),
+            });
+          }
+        }
+      }
+      return all;
+    },
     async download(bucket: string, key: string, file: string): Promise<void> {
       const stream = (await body(bucket, key)).body;
       await fs.promises.mkdir(path.dirname(file), { recursive: true });
       await pipeline(stream as Readable, fs.createWriteStream(file));
     },
-    getText,
+    getText: async (bucket: string, key: string): Promise<string> =>
+      (await body(bucket, key)).body.transformToString("utf-8"),
   };
 }
 

@@ -529,7 +529,8 @@ async function newItems(submissions: readonly Submission[], ctx: SendContext): P
 /** Manifests first: a child that starts before its manifest exists would fail. */
 async function uploadManifests(submissions: readonly Submission[], ctx: SendContext) {
   const { bucket } = ctx.claims;
-  const upload = ({ manifest: m }: Extract<Submission, { kind: "array" }>) =>
+  const manifests = submissions.flatMap((s) => (s.kind === "array" ? [s.manifest] : []));
+  const upload = (m: (typeof manifests)[number]) =>
     ctx.clients.storage
       .putObject(bucket, m.key, m.body, "application/json")
       .catch((err: unknown) => {
@@ -537,11 +538,7 @@ async function uploadManifests(submissions: readonly Submission[], ctx: SendCont
           `uploading s3://${bucket}/${m.key} failed (${describeError(err)}); nothing was submitted`,
         );
       });
-  await runAll(
-    submissions.flatMap((s) => (s.kind === "array" ? [s] : [])),
-    upload,
-    4,
-  );
+  await runAll(manifests, upload, 4);
 }
 
 /**

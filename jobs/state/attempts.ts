@@ -7,6 +7,7 @@ import type { LedgerEntry } from "./ledger";
 import { runPool } from "../aws/pool";
 import { VARS } from "../../components/contract";
 import { runsPerSet, variableOf } from "../status";
+import { definedOnly } from "../../components/defined";
 
 /** `""` for a single job. */
 type SetKey = number | "";
@@ -43,15 +44,12 @@ export function retryNumber(e: LedgerEntry): number | undefined {
   return m !== null ? Number(m[1]) : undefined;
 }
 
-interface Known {
-  readonly indexes?: readonly number[];
-  readonly setIndex?: number;
-}
+type Known = { readonly indexes?: readonly number[]; readonly setIndex?: number } | undefined;
 
 const childrenOf = (sets: readonly number[]): Cover => new Map(sets.map((set, i) => [set, i]));
 
 /** A retry's cover is what `known` read; undefined while it is not known. */
-export function coverOf(e: LedgerEntry, known: Known | undefined): Cover | undefined {
+export function coverOf(e: LedgerEntry, known: Known): Cover | undefined {
   if (isRetryEntry(e)) {
     if (e.kind === "array") {
       return known?.indexes !== undefined ? childrenOf(known.indexes) : undefined;
@@ -68,28 +66,25 @@ export function coverOf(e: LedgerEntry, known: Known | undefined): Cover | undef
   return new Map([[chunk !== null ? first : (known?.setIndex ?? ""), undefined]]);
 }
 
-function runsIn(
-  entries: readonly LedgerEntry[],
-  covers: ReadonlyMap<string, Cover>,
-  set: SetKey,
-): Attempt[] {
-  return entries.flatMap((entry) => {
-    const cover = covers.get(entry.jobId);
-    const child = cover?.get(set);
-    return cover?.has(set) !== true ? [] : child !== undefined ? [{ entry, child }] : [{ entry }];
-  });
-}
-
-const submitted = (a: Attempt): string => a.entry.submittedAt;
-
 export function attemptsOf(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
   group: string,
   set: SetKey,
 ): Attempt[] {
-  const mine = entries.filter((x) => groupOf(x) === group);
-  return runsPerSet(runsIn(mine, covers, set), () => "", submitted)[0] ?? [];
+  const runs = entries.flatMap((entry): Attempt[] => {
+    const cover = covers.get(entry.jobId);
+    return groupOf(entry) !== group || cover?.has(set) !== true
+      ? []
+      : [{ entry, ...definedOnly({ child: cover.get(set) }) }];
+  });
+  return (
+    runsPerSet(
+      runs,
+      () => "",
+      (a) => a.entry.submittedAt,
+    )[0] ?? []
+  );
 }
 
 /** The runs a later run of the same set replaced (watch and status leave them out). */
@@ -140,13 +135,10 @@ export async function readCovers(
   const wanted = entries.filter((e) => !cache.has(e.jobId));
   // Older ledgers name no manifest: a child carries the array's environment for sure.
   const unnamed = wanted.filter((e) => e.kind === "array" && e.manifest === undefined);
-  const firstChildren = new Map<string, JobDetail>();
-  for (const d of await clients.batch.describeJobs(
-    unnamed.filter(isRetryEntry).map((e) => `${e.jobId}:0`),
-  )) {
-    firstChildren.set(d.jobId ?? "", d);
-  }
-  const read = async (e: LedgerEntry): Promise<Known | undefined> => {
+  const firsts = unnamed.filter(isRetryEntry).map((e) => `${e.jobId}:0`);
+  const described = await clients.batch.describeJobs(firsts);
+  const firstChildren = new Map(described.map((d) => [d.jobId ?? "", d]));
+  const read = async (e: LedgerEntry): Promise<Known> => {
     const detail = details.get(e.jobId);
     if (e.kind !== "array") {
       const v = variableOf(detail, VARS.setIndex);
