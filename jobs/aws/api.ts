@@ -60,7 +60,6 @@ const BATCH_CALLS_PER_SECOND = 50;
 const DESCRIBE_BATCH = 100;
 const DESCRIBE_CONCURRENCY = 10;
 
-// ListJobs' largest pages (`maxResults`).
 const LIST_PAGE_SIZE = 1000;
 const FILTERED_PAGE_SIZE = 100;
 
@@ -258,8 +257,7 @@ function storageApi(client: S3Client) {
       await put(bucket, key, text, type);
     },
     /**
-     * "failed": the condition does not hold (412, 404 for a gone ETag) or a concurrent write
-     * won (409).
+     * "failed": a 412, a 404 for a gone ETag, or a 409 (a concurrent write won).
      * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
      */
     async putIf(

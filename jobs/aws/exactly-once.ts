@@ -82,7 +82,6 @@ function poller(ctx: SendContext): (until: number) => Promise<void> {
   };
 }
 
-/** The jobs carrying each intent's token, oldest first. */
 async function findByToken(
   intents: readonly IntentLine[],
   ctx: SendContext,
@@ -542,9 +541,8 @@ async function uploadManifests(submissions: readonly Submission[], ctx: SendCont
 }
 
 /**
- * The run's sends, in rounds: each sends what is ready while the unknown answers (an earlier
- * run's, then the last round's) are looked up by token. Stops at the first failure, lost answer
- * left open or Ctrl-C. See docs/jobs.md, "Exactly once".
+ * In rounds: each sends what is ready while the unknown answers (an earlier run's, then the
+ * last round's) are looked up by token. See docs/jobs.md, "Exactly once".
  */
 export async function sendAll(
   submissions: readonly Submission[],

@@ -78,13 +78,8 @@ export function attemptsOf(
       ? []
       : [{ entry, ...definedOnly({ child: cover.get(set) }) }];
   });
-  return (
-    runsPerSet(
-      runs,
-      () => "",
-      (a) => a.entry.submittedAt,
-    )[0] ?? []
-  );
+  const submitted = (a: Attempt) => a.entry.submittedAt;
+  return runsPerSet(runs, () => "", submitted)[0] ?? [];
 }
 
 /** The runs a later run of the same set replaced (watch and status leave them out). */

@@ -67,12 +67,7 @@ interface ClosedLine {
   readonly at: string;
 }
 
-interface ParsedLedger {
-  readonly entries: LedgerEntry[];
-  readonly intents: IntentLine[];
-  readonly closed: ClosedLine[];
-  readonly warnings: string[];
-}
+type ParsedLedger = Pick<Ledger, "entries" | "intents" | "closed" | "warnings">;
 
 /**
  * Plain stack names keep their folder; any other byte (`%` too) becomes `%XX`, so
@@ -202,7 +197,7 @@ export function latestByName(entries: readonly LedgerEntry[]): Map<string, Ledge
   return new Map(entries.map((e) => [e.jobName, e]));
 }
 
-export class Ledger implements ParsedLedger {
+export class Ledger {
   readonly entries: LedgerEntry[] = [];
   readonly intents: IntentLine[] = [];
   readonly closed: ClosedLine[] = [];
@@ -279,20 +274,19 @@ export class Ledger implements ParsedLedger {
 }
 
 function syncDirectory(dir: string): void {
-  let dfd: number | undefined;
   try {
-    dfd = fs.openSync(dir, "r");
-    fs.fsyncSync(dfd);
+    const dfd = fs.openSync(dir, "r");
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
   } catch (err) {
     // Platforms that cannot open or fsync a folder (Windows): nothing more to do there.
     if (
-      !["EISDIR", "EPERM", "EACCES", "EINVAL"].includes(String((err as { code?: unknown }).code))
+      !["EISDIR", "EPERM", "EACCES", "EINVAL"].includes(String((err as NodeJS.ErrnoException).code))
     ) {
       throw err;
-    }
-  } finally {
-    if (dfd !== undefined) {
-      fs.closeSync(dfd);
     }
   }
 }

@@ -10,25 +10,26 @@ import type { LedgerEntry } from "./ledger";
 
 const LOCAL_RUNS_FILE = ".runs.jsonl";
 
-export interface LocalRunRecord {
-  readonly v: 1;
-  readonly run: string;
-  readonly job: string;
-  readonly index?: number;
+const localRun = z.object({
+  v: z.literal(1),
+  run: z.string(),
+  job: z.string(),
+  index: z.number().optional(),
   /** With the set applied, the tool's own left out. */
-  readonly params: Readonly<Record<string, string>>;
+  params: z.record(z.string(), z.string()),
   /** When the submit started (the wait for a free slot is its queue time), epoch ms. */
-  readonly createdAt: number;
-  readonly startedAt: number;
-  readonly stoppedAt: number;
-  readonly exitCode: number | null;
-  readonly signal: string | null;
-  readonly reason?: string;
-  readonly manifest?: string;
-  readonly vcpus?: number;
-  readonly memoryMiB?: number;
-  readonly gpus?: number;
-}
+  createdAt: z.number(),
+  startedAt: z.number(),
+  stoppedAt: z.number(),
+  exitCode: z.number().nullable(),
+  signal: z.string().nullable(),
+  reason: z.string().optional(),
+  manifest: z.string().optional(),
+  vcpus: z.number().optional(),
+  memoryMiB: z.number().optional(),
+  gpus: z.number().optional(),
+});
+export type LocalRunRecord = Readonly<z.infer<typeof localRun>>;
 
 export function listLocal(root: string, dirs: readonly string[]): SourceObject[] {
   return dirs.flatMap((dir) =>
@@ -49,23 +50,13 @@ export function appendLocalRun(root: string, record: LocalRunRecord): void {
   fs.appendFileSync(path.join(root, LOCAL_RUNS_FILE), `${JSON.stringify(record)}\n`);
 }
 
-const readable = z.object({
-  v: z.literal(1),
-  job: z.string(),
-  run: z.string(),
-  startedAt: z.number(),
-  stoppedAt: z.number(),
-  createdAt: z.number(),
-  params: z.object({}),
-});
-
 /** A line torn by a killed run is skipped and counted. */
 export function readLocalRuns(root: string): { records: LocalRunRecord[]; skipped: number } {
   const text = readIfAny(path.join(root, LOCAL_RUNS_FILE)) ?? "";
   const lines = text.split("\n").filter((line) => line.trim() !== "");
   const records = lines
     .map((line) => jsonValue(line)?.value)
-    .filter((v): v is LocalRunRecord => readable.safeParse(v).success);
+    .filter((v): v is LocalRunRecord => localRun.safeParse(v).success);
   return { records, skipped: lines.length - records.length };
 }
 

@@ -34,17 +34,13 @@ export function localPathFor(outDir: string, key: string): string | undefined {
   return rel.startsWith("..") || path.isAbsolute(rel) ? undefined : dest;
 }
 
-export interface SyncPlan {
-  readonly copy: { readonly source: SourceObject; readonly dest: string }[];
-  readonly unchanged: number;
-  readonly skipped: string[];
-}
+export type SyncPlan = ReturnType<typeof planSync>;
 
 export function planSync(
   sources: readonly SourceObject[],
   outDir: string,
   stat: (file: string) => LocalInfo | undefined,
-): SyncPlan {
+) {
   const copy: { source: SourceObject; dest: string }[] = [];
   const skipped: string[] = [];
   let unchanged = 0;
