@@ -59,12 +59,11 @@ const BATCH_CALLS_PER_SECOND = 50;
 
 const DESCRIBE_BATCH = 100;
 const DESCRIBE_CONCURRENCY = 10;
-
 const LIST_PAGE_SIZE = 1000;
 const FILTERED_PAGE_SIZE = 100;
-
+const TASKS_PER_CALL = 100;
+const TASK_CALLS_IN_FLIGHT = 4;
 export const SUBMIT_TIMEOUT_MS = 30_000;
-
 const CONNECT_TIMEOUT_MS = 10_000;
 
 /** No connection was made, so AWS created nothing (after a reset, timeout or 5xx it may have). */
@@ -337,9 +336,6 @@ function logsApi(client: CloudWatchLogsClient) {
     },
   };
 }
-
-const TASKS_PER_CALL = 100;
-const TASK_CALLS_IN_FLIGHT = 4;
 
 function ecsApi(client: ECSClient) {
   return {

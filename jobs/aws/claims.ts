@@ -16,11 +16,8 @@ import { definedOnly } from "../../components/defined";
 import { JOB_NAME_PATTERN, STATE_PREFIX } from "../../components/contract";
 
 const CLAIMS = `${STATE_PREFIX}claims/`;
-
 const READ_CONCURRENCY = 8;
-
 const MAX_CREATE_ATTEMPTS = 5;
-
 /** Written and read before anything is sent: proves both permissions. */
 const PROBE_KEY = `${STATE_PREFIX}access-check.json`;
 
@@ -79,9 +76,7 @@ export interface ReadClaim {
   readonly etag: string;
 }
 
-interface Held extends ReadClaim {
-  readonly ours: boolean;
-}
+type Held = ReadClaim & { readonly ours: boolean };
 
 /** Answering or closing a claim keeps it the same. */
 export function sameClaim(a: Claim, b: Claim): boolean {

@@ -24,10 +24,8 @@ export const LISTING_WAIT_MS = 5 * 60_000;
 
 const FIRST_POLL_MS = 2_000;
 const MAX_POLL_MS = 30_000;
-
 /** Low: the account's ListJobs rate is shared. */
 const LOOKUP_CONCURRENCY = 4;
-
 /** Resends of a job whose answer was lost, in one run, before it is left open. */
 const MAX_SEND_ROUNDS = 3;
 
@@ -608,11 +606,8 @@ async function startRun(
   ctx: SendContext,
 ): Promise<[SendItem[], SkippedJob[]]> {
   const open = new Set(earlier.map((i) => i.jobName));
-  const fresh = skipKnown(
-    submissions.filter((s) => !open.has(s.jobName)),
-    submissions.length,
-    ctx,
-  );
+  const notOpen = submissions.filter((s) => !open.has(s.jobName));
+  const fresh = skipKnown(notOpen, submissions.length, ctx);
   const items = await newItems(fresh.todo, ctx);
   await uploadManifests([...fresh.todo, ...submissions.filter((s) => open.has(s.jobName))], ctx);
   ctx.progress.start(items.length + open.size);

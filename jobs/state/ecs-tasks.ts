@@ -8,14 +8,11 @@ import { optional, type EcsApi, type Unavailable } from "../aws/api";
 import { clusterOf, type KeptTask, type UnitAttempt } from "../report/time-split";
 import { groupBy } from "../status";
 import { readIfAny, writeWhole } from "./write-whole";
-import { definedOnly } from "../../components/defined";
 import { jsonValue } from "../input/json-source";
 import { z } from "zod";
 
-const FILE = "ecs-tasks.json";
-
 export function taskStoreFile(ledgerFile: string): string {
-  return path.join(path.dirname(ledgerFile), FILE);
+  return path.join(path.dirname(ledgerFile), "ecs-tasks.json");
 }
 
 const time = z.number().optional();
@@ -39,15 +36,10 @@ function loadTasks(file: string): Map<string, KeptTask> {
   );
 }
 
-function timesOf(t: Task): KeptTask {
-  const ms = (d: Date | undefined): number | undefined => d?.getTime();
-  return definedOnly({
-    createdAt: ms(t.createdAt),
-    pullStartedAt: ms(t.pullStartedAt),
-    pullStoppedAt: ms(t.pullStoppedAt),
-    startedAt: ms(t.startedAt),
-  });
-}
+const TIMES = ["createdAt", "pullStartedAt", "pullStoppedAt", "startedAt"] as const;
+
+const timesOf = (t: Task): KeptTask =>
+  Object.fromEntries(TIMES.flatMap((k) => (t[k] ? [[k, t[k].getTime()]] : [])));
 
 /** A started task's times no longer change, so it is kept; a refused call stops the reads. */
 export async function withTaskTimes<T extends { readonly attempts: readonly UnitAttempt[] }>(

@@ -174,13 +174,8 @@ export function parseLedger(
 }
 
 /** The latest line per token (a resend rewrites the intent) with no entry or closing line. */
-export function openIntents(
-  parsed: Pick<ParsedLedger, "entries" | "intents" | "closed">,
-): IntentLine[] {
-  const done = new Set<string | undefined>([
-    ...parsed.entries.map((e) => e.token),
-    ...parsed.closed.map((c) => c.token),
-  ]);
+export function openIntents(parsed: ParsedLedger): IntentLine[] {
+  const done = new Set([...parsed.entries, ...parsed.closed].map((line) => line.token));
   const latest = new Map<string, IntentLine>();
   for (const i of parsed.intents.filter((i) => !done.has(i.token))) {
     latest.delete(i.token);
