@@ -165,11 +165,9 @@ export class Claims {
         .catch(permission(bucket, "s3:PutObject"))
         .then(() => storage.getText(bucket, PROBE_KEY).catch(permission(bucket, "s3:GetObject"))),
     ]);
-    const generations = new Map<string, number>();
-    for (const { jobName, generation } of claimKeys(listed)) {
-      generations.set(jobName, Math.max(generations.get(jobName) ?? 0, generation));
-    }
-    return new Claims(storage, bucket, who, generations);
+    // Sorted, each name's latest generation is the one the Map keeps.
+    const keys = claimKeys(listed).sort((a, b) => a.generation - b.generation);
+    return new Claims(storage, bucket, who, new Map(keys.map((k) => [k.jobName, k.generation])));
   }
 
   /** `write` must not reject. */
