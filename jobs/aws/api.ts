@@ -1,7 +1,6 @@
 /**
- * AWS SDK v3 clients behind the few calls the tool makes. Credentials, endpoints
- * (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>) and, without the stack's `region` output,
- * the region all come from the SDK's own chains: nothing here routes requests.
+ * AWS SDK v3 clients behind the few calls the tool makes. Credentials, endpoints and (without
+ * the stack's `region` output) the region come from the SDK's own chains.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -48,38 +47,32 @@ import { runAll } from "./pool";
 
 export type { ComputeEnvironmentDetail, FrontOfQueueDetail, JobDetail, JobQueueDetail, JobSummary };
 
-/** Attempts per call (adaptive mode): enough to ride out a burst of throttling. */
+/** Enough to ride out a burst of throttling. */
 const MAX_ATTEMPTS = 10;
 
 /**
- * Batch's fixed API rate per account and Region: a run paces every attempt of its own Batch
- * calls to it, so a large submission is rarely throttled; the SDK retries others' throttles.
+ * Batch's fixed API rate per account and Region: pacing to it keeps a large submission unthrottled.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/service_limits.html
  * @see https://repost.aws/knowledge-center/aws-batch-requests-error
  */
 const BATCH_CALLS_PER_SECOND = 50;
 
-/** DescribeJobs takes at most 100 job IDs per call. */
 const DESCRIBE_BATCH = 100;
 const DESCRIBE_CONCURRENCY = 10;
-
-/** ListJobs' largest page: 1,000 jobs with a status, 100 with a filter (`maxResults`). */
 const LIST_PAGE_SIZE = 1000;
 const FILTERED_PAGE_SIZE = 100;
-
-/** How long a SubmitJob request may take before the tool reconciles by token. */
+const TASKS_PER_CALL = 100;
+const TASK_CALLS_IN_FLIGHT = 4;
 export const SUBMIT_TIMEOUT_MS = 30_000;
-
 const CONNECT_TIMEOUT_MS = 10_000;
 
-/** No connection was made, so AWS created nothing; after one (reset, timeout, 5xx) it may have. */
+/** No connection was made, so AWS created nothing (after a reset, timeout or 5xx it may have). */
 const NOT_SENT_CODES = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"];
 
 function notSent(err: unknown): boolean {
   return NOT_SENT_CODES.includes(String((err as { code?: unknown } | undefined)?.code));
 }
 
-/** Whether the SDK may retry a failed SubmitJob: only if AWS cannot have created the job. */
 export function submitRetryable(info: {
   readonly errorType: RetryErrorInfo["errorType"];
   readonly error?: unknown;
@@ -88,9 +81,8 @@ export function submitRetryable(info: {
 }
 
 /**
- * The standard retry minus what could create a job twice (timeouts, resets, 5xx): those
- * surface at once and jobs:submit reconciles by token. Not the adaptive mode: its limiter,
- * cut at every 429, held a large submit well below Batch's rate (`npm run bench -- aws-pace`).
+ * The standard retry minus what could create a job twice, which jobs:submit reconciles by token.
+ * Not adaptive: its limiter held a large submit below Batch's rate (`npm run bench -- aws-pace`).
  */
 class SubmitRetryStrategy extends StandardRetryStrategy {
   override refreshRetryTokenForRetry(
@@ -99,8 +91,7 @@ class SubmitRetryStrategy extends StandardRetryStrategy {
   ): Promise<StandardRetryToken> {
     return submitRetryable(info)
       ? super.refreshRetryTokenForRetry(token, info)
-      : // The SDK then throws the request's own error.
-        Promise.reject(new Error("SubmitJob is not retried after this failure"));
+      : Promise.reject(new Error("SubmitJob is not retried after this failure"));
   }
 }
 
@@ -109,17 +100,13 @@ export function httpStatus(err: unknown): number | undefined {
     ?.httpStatusCode;
 }
 
-/** A call that failed; `denied`: the credentials may not make it. */
 export interface Unavailable {
   readonly call: string;
   readonly error: string;
   readonly denied: boolean;
 }
 
-/**
- * Runs a call a command can do without: a failure AWS answered (or the SDK gave up on) is
- * recorded in `unavailable`, named to the user, and gives undefined; anything else is a bug.
- */
+/** A call a command can do without: an AWS failure is recorded in `unavailable`, a bug rethrown. */
 export async function optional<T>(
   call: string,
   run: () => Promise<T>,
@@ -138,11 +125,7 @@ export async function optional<T>(
   }
 }
 
-/**
- * What a failed SubmitJob means for the job. "refused": AWS answered with a 4xx (a 429 whose
- * retries ran out included), or no connection was made, so no job exists. "unknown": the
- * answer was lost (timeout, reset, 5xx, an unreadable answer) and the job may exist.
- */
+/** "refused": no job exists (a 4xx, or no connection); "unknown": the answer was lost. */
 export function submitFailure(err: unknown): "refused" | "unknown" {
   const status = httpStatus(err);
   const answered4xx = status !== undefined && status >= 400 && status < 500;
@@ -160,10 +143,7 @@ export type LogEvent = Pick<OutputLogEvent, "timestamp" | "message">;
 
 export type RemoteObject = Awaited<ReturnType<StorageApi["listObjects"]>>[number];
 
-/**
- * Makes every attempt of `clients` (after the SDK's retry step) wait for the next free slot,
- * `1 / callsPerSecond` apart, in the order they were asked for.
- */
+/** Every attempt of `clients` (after the SDK's retry step) waits for its slot, in order. */
 function pace(callsPerSecond: number, ...clients: BatchClient[]): void {
   const gapMs = 1000 / callsPerSecond;
   let free = 0;
@@ -200,7 +180,6 @@ async function listAllJobs(
   return all;
 }
 
-/** `items` in calls of at most `size`, `inFlight` calls at a time; the answers in order. */
 async function inCalls<T, R>(
   items: readonly T[],
   size: number,
@@ -213,7 +192,6 @@ async function inCalls<T, R>(
   return runAll(parts, call, inFlight);
 }
 
-/** `submitClient` is the client whose retries cannot duplicate a job. */
 function batchApi(client: BatchClient, submitClient: BatchClient) {
   const describePage = async (jobs: string[]): Promise<JobDetail[]> => {
     const out = await client.send(new DescribeJobsCommand({ jobs }));
@@ -223,7 +201,6 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
     return out.jobs;
   };
   return {
-    /** Retried by the SDK only after throttling (see SubmitRetryStrategy). */
     async submitJob(request: SubmitJobRequest): Promise<{ jobId: string; jobArn?: string }> {
       const out = await submitClient.send(new SubmitJobCommand(request));
       if (typeof out.jobId !== "string" || out.jobId === "") {
@@ -231,87 +208,35 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
       }
       return { jobId: out.jobId, ...definedOnly({ jobArn: out.jobArn }) };
     },
-    /** Any number of IDs (calls of 100); unknown IDs are absent from the result. */
     describeJobs: async (jobIds: readonly string[]) =>
       (await inCalls(jobIds, DESCRIBE_BATCH, DESCRIBE_CONCURRENCY, describePage)).flat(),
-    /**
-     * Every job in `jobQueue` named exactly `jobName`, of any status (all pages). ListJobs'
-     * JOB_NAME filter is case-insensitive, so other casings are dropped here.
-     */
+    // The JOB_NAME filter is case-insensitive and, like any filter, ignores jobStatus.
     listJobsByName: async (jobQueue: string, jobName: string) =>
       (
         await listAllJobs(client, {
           jobQueue,
-          // With a filter, ListJobs ignores jobStatus and returns jobs of every status.
           filters: [{ name: "JOB_NAME", values: [jobName] }],
           maxResults: FILTERED_PAGE_SIZE,
         })
       ).filter((j) => j.jobName === jobName),
-    /** Children of an array job in `status` (all pages): without one, ListJobs lists RUNNING only. */
+    // Without a status, ListJobs lists RUNNING only.
     listArrayChildren: (arrayJobId: string, status: JobStatus) =>
       listAllJobs(client, { arrayJobId, jobStatus: status, maxResults: LIST_PAGE_SIZE }),
-    /** Stops a job in any state (CancelJob silently leaves started jobs running). */
+    // CancelJob silently leaves started jobs running.
     async terminateJob(jobId: string, reason: string): Promise<void> {
       await client.send(new TerminateJobCommand({ jobId, reason }));
     },
-    /** One queue by name or ARN; undefined if Batch does not know it. */
     describeJobQueue: async (queue: string): Promise<JobQueueDetail | undefined> =>
       (await client.send(new DescribeJobQueuesCommand({ jobQueues: [queue] }))).jobQueues?.[0],
-    /** Compute environments by name or ARN (at most 100; unknown ones are absent). */
     describeComputeEnvironments: async (names: readonly string[]) =>
       (
         await client.send(
           new DescribeComputeEnvironmentsCommand({ computeEnvironments: [...names] }),
         )
       ).computeEnvironments ?? [],
-    /** The first 100 RUNNABLE jobs of a queue, and since when each holds its place. */
     getJobQueueSnapshot: async (jobQueue: string): Promise<FrontOfQueueDetail> =>
       (await client.send(new GetJobQueueSnapshotCommand({ jobQueue }))).frontOfQueue ?? {},
   };
-}
-
-async function listObjects(client: S3Client, bucket: string, prefix: string) {
-  const all = [];
-  for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket, Prefix: prefix })) {
-    for (const { Key, Size, LastModified, ETag } of page.Contents ?? []) {
-      if (Key !== undefined) {
-        all.push({
-          key: Key,
-          size: Size ?? 0,
-          lastModified: LastModified ?? new Date(0),
-          ...definedOnly({ etag: ETag?.replace(/"/g, "") }),
-        });
-      }
-    }
-  }
-  return all;
-}
-
-type PutCondition = { readonly absent: true } | { readonly etag: string };
-
-/**
- * PutObject with If-None-Match: * (`absent`) or If-Match, atomic in S3: "failed" when the
- * condition does not hold (412, or 404 for a gone ETag) or a concurrent write won (409).
- * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
- */
-async function putIf(
-  client: S3Client,
-  bucket: string,
-  key: string,
-  text: string,
-  condition: PutCondition,
-): Promise<{ readonly etag: string } | "failed"> {
-  const when = "absent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.etag };
-  const request = { Bucket: bucket, Key: key, Body: text, ContentType: "application/json" };
-  try {
-    return { etag: (await client.send(new PutObjectCommand({ ...request, ...when }))).ETag ?? "" };
-  } catch (err) {
-    const status = httpStatus(err);
-    if (status === 412 || status === 409 || (status === 404 && "etag" in condition)) {
-      return "failed";
-    }
-    throw err;
-  }
 }
 
 function storageApi(client: S3Client) {
@@ -322,21 +247,36 @@ function storageApi(client: S3Client) {
     }
     return { body: out.Body, etag: out.ETag ?? "" };
   };
-  const getText = async (bucket: string, key: string): Promise<string> =>
-    (await body(bucket, key)).body.transformToString("utf-8");
+  const put = (bucket: string, key: string, text: string, type: string, when = {}) =>
+    client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: text, ContentType: type, ...when }),
+    );
   return {
     async putObject(bucket: string, key: string, text: string, type: string): Promise<void> {
-      await client.send(
-        new PutObjectCommand({ Bucket: bucket, Key: key, Body: text, ContentType: type }),
-      );
+      await put(bucket, key, text, type);
     },
-    putIf: (bucket: string, key: string, text: string, condition: PutCondition) =>
-      putIf(client, bucket, key, text, condition),
-    /** A small object's text and ETag; undefined when there is no such key. */
-    async getWithEtag(
+    /**
+     * "failed": a 412, a 404 for a gone ETag, or a 409 (a concurrent write won).
+     * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
+     */
+    async putIf(
       bucket: string,
       key: string,
-    ): Promise<{ text: string; etag: string } | undefined> {
+      text: string,
+      condition: { readonly absent: true } | { readonly etag: string },
+    ): Promise<{ readonly etag: string } | "failed"> {
+      const when = "absent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.etag };
+      try {
+        return { etag: (await put(bucket, key, text, "application/json", when)).ETag ?? "" };
+      } catch (err) {
+        const status = httpStatus(err);
+        if (status === 412 || status === 409 || (status === 404 && "etag" in condition)) {
+          return "failed";
+        }
+        throw err;
+      }
+    },
+    async getWithEtag(bucket: string, key: string) {
       try {
         const got = await body(bucket, key);
         return { text: await got.body.transformToString("utf-8"), etag: got.etag };
@@ -347,30 +287,42 @@ function storageApi(client: S3Client) {
         throw err;
       }
     },
-    /**
-     * Every object under `prefix` (all pages), its ETag without quotes: the MD5 of the bytes
-     * for a one-part, non-KMS upload.
-     */
-    listObjects: (bucket: string, prefix: string) => listObjects(client, bucket, prefix),
-    /** Streams an object into `file` (created or truncated); the caller renames it in place. */
+    // An ETag is the MD5 of the bytes for a one-part, non-KMS upload.
+    async listObjects(Bucket: string, Prefix: string) {
+      const all = [];
+      for await (const page of paginateListObjectsV2({ client }, { Bucket, Prefix })) {
+        for (const { Key, Size, LastModified, ETag } of page.Contents ?? []) {
+          if (Key !== undefined) {
+            const etag = ETag?.replace(/"/g, "");
+            all.push({
+              key: Key,
+              size: Size ?? 0,
+              lastModified: LastModified ?? new Date(0),
+              ...definedOnly({ etag }),
+            });
+          }
+        }
+      }
+      return all;
+    },
     async download(bucket: string, key: string, file: string): Promise<void> {
       const stream = (await body(bucket, key)).body;
       await fs.promises.mkdir(path.dirname(file), { recursive: true });
       await pipeline(stream as Readable, fs.createWriteStream(file));
     },
-    /** A small object's body as UTF-8 text (a manifest, a metrics.json). */
-    getText,
+    getText: async (bucket: string, key: string): Promise<string> =>
+      (await body(bucket, key)).body.transformToString("utf-8"),
   };
 }
 
 function logsApi(client: CloudWatchLogsClient) {
   return {
-    /** One page of matching events; CloudWatch may return empty pages before the last one. */
+    // CloudWatch may return empty pages before the last one.
     async filterLogEvents(args: FilterLogEventsCommandInput) {
       const out = await client.send(new FilterLogEventsCommand(args));
       return { events: out.events ?? [], nextToken: out.nextToken };
     },
-    /** `missing`: no such group or stream (CloudWatch makes a stream at its first line). */
+    // CloudWatch makes a stream at its first line.
     async getLogEvents(args: { logGroupName: string; logStreamName: string; nextToken?: string }) {
       try {
         const out = await client.send(new GetLogEventsCommand({ ...args, startFromHead: true }));
@@ -385,15 +337,10 @@ function logsApi(client: CloudWatchLogsClient) {
   };
 }
 
-/** DescribeTasks takes at most 100 tasks per call. */
-const TASKS_PER_CALL = 100;
-const TASK_CALLS_IN_FLIGHT = 4;
-
 function ecsApi(client: ECSClient) {
   return {
     /**
-     * Tasks of one cluster, any number (calls of 100), and the ARNs ECS does not know: it forgets
-     * a task about an hour after it stopped and then lists it under `failures` as MISSING.
+     * ECS forgets a stopped task after a while, then lists it under `failures` as MISSING.
      * @see https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html
      * @see https://docs.aws.amazon.com/AmazonECS/latest/developerguide/api_failures_messages.html
      */
@@ -414,14 +361,11 @@ function ecsApi(client: ECSClient) {
   };
 }
 
-/** No client connects before its first call. */
 export function createAwsClients(
   opts: {
     readonly region?: string | undefined;
     readonly env?: NodeJS.ProcessEnv;
-    /** @default SUBMIT_TIMEOUT_MS */
     readonly submitTimeoutMs?: number | undefined;
-    /** @default BATCH_CALLS_PER_SECOND */
     readonly batchCallsPerSecond?: number;
   } = {},
 ) {
@@ -442,8 +386,7 @@ export function createAwsClients(
     },
   });
   pace(opts.batchCallsPerSecond ?? BATCH_CALLS_PER_SECOND, batch, submitter);
-  // S3-compatible endpoints (MinIO, LocalStack, s3rver) serve buckets by path, not by
-  // virtual host; real S3 keeps the SDK's default.
+  // S3-compatible endpoints (MinIO, LocalStack, s3rver) serve buckets by path.
   const forcePathStyle = Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
   const s3 = new S3Client({ ...common, forcePathStyle });
   const logs = new CloudWatchLogsClient(common);
@@ -453,7 +396,6 @@ export function createAwsClients(
     storage: storageApi(s3),
     logs: logsApi(logs),
     ecs: ecsApi(ecs),
-    /** Closes sockets so the process can exit. */
     destroy: () => [batch, submitter, s3, logs, ecs].forEach((c) => c.destroy()),
   };
 }

@@ -1,8 +1,7 @@
 /**
- * Claims: one object per logical submission under the stack bucket's STATE_PREFIX (which jobs
- * cannot touch), `claims/<job name>/<generation>.json`, each `--force` the next generation.
- * Created with `If-None-Match: *` before SubmitJob, so of two machines sending one name, one
- * sends and the other adopts its job; later changes are written with `If-Match` on the ETag.
+ * Claims: `claims/<job name>/<generation>.json` under the bucket's STATE_PREFIX, created with
+ * `If-None-Match: *` before SubmitJob so that of two machines one sends and the other adopts,
+ * changed with `If-Match`. See docs/jobs.md, "Exactly once".
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
  */
 import * as os from "os";
@@ -17,14 +16,9 @@ import { definedOnly } from "../../components/defined";
 import { JOB_NAME_PATTERN, STATE_PREFIX } from "../../components/contract";
 
 const CLAIMS = `${STATE_PREFIX}claims/`;
-
-/** Claims read at once when a ledger catches up with the stack's. */
 const READ_CONCURRENCY = 8;
-
-/** Conflicts (409) or vanishings in a row before a claim's creation gives up. */
 const MAX_CREATE_ATTEMPTS = 5;
-
-/** Written and read once per run, before anything is sent: proves both permissions. */
+/** Written and read before anything is sent: proves both permissions. */
 const PROBE_KEY = `${STATE_PREFIX}access-check.json`;
 
 export function claimKey(jobName: string, generation: number): string {
@@ -44,12 +38,11 @@ export function whoAmI(env: NodeJS.ProcessEnv): string {
   return `${user}@${os.hostname()}`;
 }
 
-/** Text another machine wrote that is printed: refused when the sanitiser would change it. */
+/** Printed text another machine wrote: refused when the sanitiser would change it. */
 const plain = z.string().refine((t) => visible(t) === t, "holds control characters");
 const jobName = plain.refine((t) => JOB_NAME_PATTERN.test(t), "is not a job name");
 const count = z.int().nonnegative();
 
-/** A claim as another machine (or a hand) may have written it: every field checked. */
 const claimSchema = z.object({
   v: z.literal(1),
   intent: z.object({
@@ -68,12 +61,11 @@ const claimSchema = z.object({
     jobQueue: plain,
     at: plain,
   }),
-  /** `user@host` of the machine that made the claim (or took it over). */
   who: plain,
-  /** ISO time it was made or taken over: the listing wait runs from here. */
+  /** Made or taken over: the listing wait runs from here. */
   at: plain,
   job: z.object({ jobId: plain, jobArn: plain.optional(), submittedAt: plain }).optional(),
-  /** Why the submission created no job (AWS refused it): anyone may take the claim over. */
+  /** Why it created no job: anyone may take it over. */
   closed: plain.optional(),
 });
 
@@ -84,17 +76,14 @@ export interface ReadClaim {
   readonly etag: string;
 }
 
-/** What a claim's key holds after a write: `ours` when this write put it there. */
-interface Held extends ReadClaim {
-  readonly ours: boolean;
-}
+type Held = ReadClaim & { readonly ours: boolean };
 
-/** Whether `a` and `b` are one making of a claim (answering or closing it keeps it the same). */
+/** Answering or closing a claim keeps it the same. */
 export function sameClaim(a: Claim, b: Claim): boolean {
   return a.at === b.at && a.intent.token === b.intent.token && a.intent.run === b.intent.run;
 }
 
-/** The claim in `text` stored under `name`, or the first wrong field (not its hostile value). */
+/** The claim, or the first wrong field (never its hostile value). */
 function parseClaim(text: string, name: string): Claim | string {
   const parsed = claimSchema.safeParse(jsonValue(text)?.value);
   if (!parsed.success) {
@@ -113,10 +102,7 @@ function claimKeys(listed: readonly RemoteObject[]) {
   });
 }
 
-/**
- * Adds to `ledger` the jobs other machines sent (claims of generations it has no entry for),
- * oldest generation first so each name's latest stays latest; also the unreadable claims.
- */
+/** Adds the jobs other machines sent, oldest generation first so each name's latest stays so. */
 export async function recordClaimedJobs(
   ledger: Ledger,
   storage: StorageApi,
@@ -142,7 +128,6 @@ export async function recordClaimedJobs(
   return { added, unreadable };
 }
 
-/** Rethrows a 403 as the permission to grant, anything else as it is. */
 function permission(bucket: string, action: string): (err: unknown) => never {
   return (err) => {
     if (httpStatus(err) !== 403) {
@@ -161,18 +146,16 @@ function permission(bucket: string, action: string): (err: unknown) => never {
 }
 
 export class Claims {
-  /** Writes no send waits for (job IDs into claims); the run awaits them before it ends. */
+  /** Writes no send waits for; the run awaits them before it ends. */
   private readonly pending = new Set<Promise<void>>();
 
   private constructor(
     private readonly storage: StorageApi,
     readonly bucket: string,
     readonly who: string,
-    /** The latest generation of each job name's claims, from the listing at the start. */
     private readonly generations: Map<string, number>,
   ) {}
 
-  /** Lists the claims and checks that this caller may write and read them, before any send. */
   static async open(storage: StorageApi, bucket: string, who: string): Promise<Claims> {
     const probe = JSON.stringify({ who, at: new Date().toISOString() });
     const [listed] = await Promise.all([
@@ -182,14 +165,12 @@ export class Claims {
         .catch(permission(bucket, "s3:PutObject"))
         .then(() => storage.getText(bucket, PROBE_KEY).catch(permission(bucket, "s3:GetObject"))),
     ]);
-    const generations = new Map<string, number>();
-    for (const { jobName, generation } of claimKeys(listed)) {
-      generations.set(jobName, Math.max(generations.get(jobName) ?? 0, generation));
-    }
-    return new Claims(storage, bucket, who, generations);
+    // Sorted, each name's latest generation is the one the Map keeps.
+    const keys = claimKeys(listed).sort((a, b) => a.generation - b.generation);
+    return new Claims(storage, bucket, who, new Map(keys.map((k) => [k.jobName, k.generation])));
   }
 
-  /** Runs `write` beside the sends; `flush` waits for it. It must not reject. */
+  /** `write` must not reject. */
   later(write: Promise<void>): void {
     this.pending.add(write);
     void write.then(() => this.pending.delete(write));
@@ -199,22 +180,18 @@ export class Claims {
     await Promise.all(this.pending);
   }
 
-  /**
-   * Uploads, once, a ledger from before claims: each latest entry with no generation becomes
-   * its name's generation-0 claim. Where that claim exists already it stands and the ledger
-   * follows it; a different job there is returned as a conflict.
-   */
+  /** A ledger from before claims becomes generation-0 claims; one already there stands. */
   async uploadLedger(
     ledger: Ledger,
     jobQueue: string,
   ): Promise<{ uploaded: number; conflicts: string[] }> {
-    // A name Batch would refuse (a ledger edited by hand) names no job: nothing to share.
+    // A name Batch would refuse (a hand-edited ledger) names no job.
     const legacy = [...ledger.latest().values()].filter(
       (e) => e.generation === undefined && JOB_NAME_PATTERN.test(e.jobName),
     );
     const out = { uploaded: 0, conflicts: [] as string[] };
     const upload = async (entry: LedgerEntry): Promise<void> => {
-      // Field by field: a ledger line's other keys are not shared with other machines.
+      // Field by field: a line's other keys are not shared.
       const { v, jobName, jobId, jobArn, kind, hash, run, submittedAt, token = jobId } = entry;
       const intent: IntentLine = {
         ...{ v, jobName, kind, hash, run, token, jobQueue, at: submittedAt, generation: 0 },
@@ -249,7 +226,7 @@ export class Claims {
     return this.generations.get(jobName);
   }
 
-  /** The claim at `key`; one that cannot be read stops the run (its name may have been sent). */
+  /** One that cannot be read stops the run: its name may have been sent. */
   async read(key: string): Promise<ReadClaim | undefined> {
     const got = await this.storage
       .getWithEtag(this.bucket, key)
@@ -269,9 +246,8 @@ export class Claims {
   }
 
   /**
-   * Writes `claim` at `key` when there is none (no `etag`) or it is unchanged since `etag`;
-   * returns what the key holds then (undefined: deleted by hand), `ours` when this write put it
-   * there. After a lost answer or a failed creation, a claim read back that is `claim` is ours.
+   * What `key` holds after writing `claim` if absent (no `etag`) or unchanged since `etag`
+   * (undefined: deleted by hand); after a lost answer, `claim` read back is ours.
    */
   async put(key: string, claim: Claim): Promise<Held>;
   async put(key: string, claim: Claim, etag: string | undefined): Promise<Held | undefined>;
@@ -291,12 +267,10 @@ export class Claims {
       }
       const now = await this.read(key);
       if (now !== undefined || etag !== undefined) {
-        // A failed If-Match did not write: a claim read back that is `claim` may be another
-        // taker's (two runs resending one token in one millisecond).
+        // After a failed If-Match, `claim` read back may be another taker's (same token).
         const maybe = etag === undefined || put === "lost";
         return now && { ...now, ours: maybe && sameClaim(now.claim, claim) };
       }
-      // Not there after a lost or failed creation: create it again, a few times.
       if (attempt >= MAX_CREATE_ATTEMPTS) {
         throw new FatalError(
           `s3://${this.bucket}/${key} kept changing while jobs:submit created it ` +

@@ -1,10 +1,7 @@
 /**
- * Exactly one Batch job per logical submission, through a crash or a lost answer: a claim of
- * the name in the stack's bucket (claims.ts), an intent (name, fresh token, request hash)
- * durably in the ledger, SubmitJob tagged TOKEN_TAG, then the job ID in the ledger and the
- * claim. SubmitJob has no idempotency token, so an intent whose answer is unknown (an earlier
- * run's open one or a lost answer, one step for both) is looked up by token before its name
- * is sent again. docs/jobs.md, "Exactly once", tells the whole protocol.
+ * Exactly one Batch job per logical submission: claim (claims.ts), durable intent, SubmitJob
+ * tagged TOKEN_TAG, job ID in ledger and claim. SubmitJob has no idempotency token, so an intent
+ * whose answer is unknown is looked up by token before a resend. See docs/jobs.md, "Exactly once".
  */
 import { randomUUID } from "crypto";
 import { submitFailure, type AwsClients, type JobDetail } from "./api";
@@ -19,20 +16,16 @@ import { claimKey, sameClaim, type Claim, type Claims, type ReadClaim } from "./
 import { definedOnly } from "../../components/defined";
 
 /**
- * How long a job missing from ListJobs may still turn up. Batch documents no window (its
- * DescribeJobs lags too: Netflix/metaflow#543, apache/airflow#38998); EC2's guide to eventual
- * consistency retries a Describe for up to five minutes.
+ * How long a job missing from ListJobs may still turn up: Batch documents no window (its
+ * DescribeJobs lags too: Netflix/metaflow#543, apache/airflow#38998), so EC2's guide sets it.
  * @see https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
  */
 export const LISTING_WAIT_MS = 5 * 60_000;
 
-/** Pauses between lookups, doubling up to the cap. */
 const FIRST_POLL_MS = 2_000;
 const MAX_POLL_MS = 30_000;
-
-/** ListJobs calls in flight during a lookup (the account's ListJobs rate is shared). */
+/** Low: the account's ListJobs rate is shared. */
 const LOOKUP_CONCURRENCY = 4;
-
 /** Resends of a job whose answer was lost, in one run, before it is left open. */
 const MAX_SEND_ROUNDS = 3;
 
@@ -40,14 +33,11 @@ export function withToken(request: SubmitJobRequest, token: string): SubmitJobRe
   return { ...request, tags: { ...(request.tags ?? {}), [TOKEN_TAG]: token } };
 }
 
-/** Where a crash can be injected, in the order a submission passes them. */
 export type CrashPoint = "claim-created" | "intent-durable" | "answer-received" | "claim-answered";
 
-/** Crashes and shorter waits that tests inject through the context they build. */
+/** Crashes (a checkpoint that never returns or resolves) and shorter waits tests inject. */
 export interface Faults {
-  /** At each crash point; may never return (a killed process) or never resolve (a frozen run). */
   readonly checkpoint?: (point: CrashPoint, jobName: string) => void | Promise<void>;
-  /** Instead of LISTING_WAIT_MS and SUBMIT_TIMEOUT_MS. */
   readonly listingWaitMs?: number;
   readonly submitTimeoutMs?: number;
 }
@@ -56,42 +46,32 @@ interface SendContext {
   readonly clients: AwsClients;
   readonly ledger: Ledger;
   readonly claims: Claims;
-  /** `--force`: a name claimed with another request takes its next generation. */
   readonly force: boolean;
   readonly run: string;
-  /** LISTING_WAIT_MS */
   readonly waitMs: number;
-  /** The SubmitJob request timeout: a request may reach AWS that long after its intent. */
   readonly timeoutMs: number;
-  /** Ctrl-C: cuts waits short and starts no further send. */
   readonly signal: AbortSignal;
   readonly sleep: (ms: number) => Promise<void>;
   readonly faults?: Faults;
-  /** SubmitJob calls in flight. */
   readonly concurrency: number;
-  /** Each job's level by name (0 first): a level goes once the one before is in the ledger. */
+  /** A level (0 first) is sent once the one before is in the ledger. */
   readonly levels: ReadonlyMap<string, number>;
-  /** The stack's compute type, which sizes a barrier job. */
   readonly computeType: string | undefined;
-  /** The ledger's path as the skip note shows it. */
   readonly ledgerShown: string;
   readonly progress: {
-    /** With the number of sends, once known: before the first. */
     readonly start: (sends: number) => void;
     readonly accept: (entry: LedgerEntry, how: "submitted" | "recovered" | "adopted") => void;
   };
-  /** One line on stderr (none with --json): lost answers, open intents, skips. */
   readonly note: (line: string) => void;
 }
 
-/** When a job missing from the listing counts as never created. */
+/** A request may reach AWS up to its timeout after the intent; an unreadable time waits anew. */
 function deadlineOf(at: string, waitMs: number, timeoutMs: number): number {
   const t = Date.parse(at);
-  // An unreadable time cannot start the wait: treat it as written now.
   return (Number.isNaN(t) ? Date.now() : t) + waitMs + timeoutMs;
 }
 
-/** A sleep for each poll: doubling pauses, never past `until` (the poll just after decides). */
+/** Doubling pauses, never past `until` (the poll just after decides). */
 function poller(ctx: SendContext): (until: number) => Promise<void> {
   let pause = Math.min(FIRST_POLL_MS, Math.max(1, Math.floor(ctx.waitMs / 8)));
   return async (until) => {
@@ -100,7 +80,6 @@ function poller(ctx: SendContext): (until: number) => Promise<void> {
   };
 }
 
-/** The jobs carrying each intent's token, oldest first (IDs in the ledger close other tokens). */
 async function findByToken(
   intents: readonly IntentLine[],
   ctx: SendContext,
@@ -120,10 +99,7 @@ async function findByToken(
   return groupBy(carrying, (d) => d.tags?.[TOKEN_TAG] ?? "");
 }
 
-/**
- * What one lookup, made at `listedAt`, says about an intent: the job (and further jobs with
- * its token, see README's limits), absent (the listing had time to catch up), or wait.
- */
+/** Further jobs with the token are duplicates (README, limits). */
 export function verdict(
   intent: IntentLine,
   matches: readonly JobDetail[] | undefined,
@@ -142,16 +118,13 @@ export function verdict(
 }
 
 interface Reconciled {
-  /** Entries written for jobs found by token. */
   readonly recovered: LedgerEntry[];
-  /** Intents whose job never appeared: send again with the same token. */
   readonly absent: IntentLine[];
-  /** Still undecided when the run was interrupted; they stay open. */
+  /** Interrupted before a verdict: they stay open. */
   readonly undecided: IntentLine[];
   readonly duplicates: Duplicate[];
 }
 
-/** Looks intents up by token until each is found (and recorded) or known absent. */
 async function reconcile(intents: readonly IntentLine[], ctx: SendContext): Promise<Reconciled> {
   const found: [IntentLine, JobDetail, JobDetail[]][] = [];
   const absent: IntentLine[] = [];
@@ -211,12 +184,10 @@ export class UnrecordedError extends Error {
   }
 }
 
-/** Another request already holds the name's claim; exits 2 unless `--force`. */
 class ClaimRefusedError extends Error {
   override name = "ClaimRefusedError";
 }
 
-/** Whether `claim` holds the name for another request than `hash` (closed, it holds none). */
 function heldForOther(claim: Claim, hash: string): boolean {
   return claim.intent.hash !== hash && claim.closed === undefined;
 }
@@ -228,7 +199,6 @@ function refusal(jobName: string, claim: Claim, key: string, ctx: SendContext): 
   );
 }
 
-/** One send: a submission, the token of its logical submission and its claim's generation. */
 interface SendItem {
   readonly submission: Submission;
   readonly token: string;
@@ -237,9 +207,7 @@ interface SendItem {
 
 type SendOutcome =
   | { readonly status: "accepted" | "adopted"; readonly entry: LedgerEntry }
-  /** The answer was lost; the job may exist. Reconciled by token before any resend. */
   | { readonly status: "unknown"; readonly intent: IntentLine }
-  /** Ctrl-C while waiting for another machine's claim: nothing was sent. */
   | { readonly status: "interrupted" };
 
 function intentFor(item: SendItem, run: string, at = new Date().toISOString()): IntentLine {
@@ -261,10 +229,6 @@ function intentFor(item: SendItem, run: string, at = new Date().toISOString()): 
   };
 }
 
-/**
- * Claim, intent, SubmitJob, job ID (in the ledger, then the claim); throws when AWS refused
- * the request, the name is claimed with another request, or the ledger failed.
- */
 async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   const s = item.submission;
   const claimed = await acquireClaim(item, ctx);
@@ -304,17 +268,12 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   }
   await ctx.faults?.checkpoint?.("answer-received", s.jobName);
   const entry = recordJob(ctx, intent, res, new Date().toISOString(), "submitted");
-  // Only other machines wait for the job ID in the claim: the lane goes on to its next job.
+  // Only other machines wait for the claim's job ID: the lane goes on.
   ctx.claims.later(answerClaim(ctx, entry, claimed));
   return { status: "accepted", entry };
 }
 
-/**
- * Whether this run may still send on its claim. Another machine takes a claim over once the
- * wait and the request timeout have passed since it was made; a send must reach Batch before
- * then, so none starts on a claim past the wait, and one past half of it reads the claim
- * first. A prompt send costs no read.
- */
+/** Another machine takes a claim over past its deadline, so a late send reads it first. */
 async function claimStillOurs({ key, claim }: Claimed, ctx: SendContext): Promise<boolean> {
   const age = Date.now() - Date.parse(claim.at);
   if (age <= ctx.waitMs / 2) {
@@ -327,25 +286,19 @@ async function claimStillOurs({ key, claim }: Claimed, ctx: SendContext): Promis
   return now !== undefined && sameClaim(now.claim, claim);
 }
 
-/** The claim at `key`, as this run wrote it, to send `item` on (its token may be a taken-over claim's). */
 interface Claimed extends ReadClaim {
   readonly item: SendItem;
   readonly key: string;
 }
 
-/**
- * Creates the item's claim, or settles the one there: refused (another request), the next
- * generation (`--force`), adopted (it names a job, or its token's job is found), read again
- * after a pause (open, within the listing wait since it was made), or taken over with
- * If-Match (closed, or open past the wait with no job carrying its token).
- */
+/** Creates the item's claim, or settles the one there (docs/jobs.md, "Exactly once"). */
 async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed | SendOutcome> {
   const s = item.submission;
   const pause = poller(ctx);
   let send = item;
   let held: ReadClaim | undefined;
   let write = true;
-  let waitingFor: string | undefined; // The ETag of the open claim said to be waited for.
+  let waitingFor: string | undefined; // The ETag already noted as waited for.
   for (;;) {
     const key = claimKey(s.jobName, send.generation);
     if (write || held === undefined) {
@@ -392,19 +345,14 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed |
       if (found !== undefined) {
         return found;
       }
-      // No job carries its token: sent again with it. Taken with If-Match even when the token
-      // is ours: of two runs resending one token (two re-runs after crashes), one sends; the
-      // other finds the claim fresh and waits for it.
+      // Taken with If-Match even when the token is ours: of two runs resending one token,
+      // one sends and the other waits.
       send = theirs;
     }
   }
 }
 
-/**
- * A claim open past its wait, even one of our own token (a resend the lookup found absent):
- * another run may have taken it over and sent it since. Its own time starts the wait, which
- * has passed: one lookup decides. Undefined when no job carries its token.
- */
+/** A claim open past its wait (even our own token's) may have been taken over and sent. */
 async function lookUpStale(
   theirs: SendItem,
   claim: Claim,
@@ -417,7 +365,6 @@ async function lookUpStale(
   return r.undecided.length > 0 ? { status: "interrupted" } : undefined;
 }
 
-/** A claim that names its job: recorded in this ledger, not sent. */
 function adopt(
   item: SendItem,
   key: string,
@@ -433,17 +380,13 @@ function adopt(
   return { status: "adopted", entry };
 }
 
-/** Writes the job ID into the entry's claim. */
 async function answerClaim(ctx: SendContext, entry: LedgerEntry, seen?: ReadClaim): Promise<void> {
   const { jobId, jobArn, submittedAt } = entry;
   await updateClaim(ctx, entry, { job: definedOnly({ jobId, jobArn, submittedAt }) }, seen);
   await ctx.faults?.checkpoint?.("claim-answered", entry.jobName);
 }
 
-/**
- * Sets `change` on the line's claim (as `seen`, else read) while it holds the line's token,
- * read again once if it changed meanwhile; a failure is a note: it only delays other machines.
- */
+/** A failure is only a note: it delays other machines, which look the token up. */
 async function updateClaim(
   ctx: SendContext,
   line: { readonly jobName: string; readonly token?: string; readonly generation?: number },
@@ -474,7 +417,6 @@ async function updateClaim(
   }
 }
 
-/** The entry that closes `intent` with the job Batch made, in the ledger, or UnrecordedError. */
 function recordJob(
   ctx: SendContext,
   intent: IntentLine,
@@ -492,7 +434,6 @@ function recordJob(
   return entry;
 }
 
-/** Closes an intent that created no job, in the ledger and in its claim. */
 async function closeIntent(
   intent: IntentLine,
   reason: string,
@@ -512,7 +453,6 @@ export interface Duplicate {
   readonly others: string[];
 }
 
-/** A job the ledger already has, left out unless --force; `changed`: its file changed since. */
 export interface SkippedJob {
   readonly jobName: string;
   readonly jobId: string;
@@ -521,28 +461,17 @@ export interface SkippedJob {
 
 export interface SendAllResult {
   readonly accepted: LedgerEntry[];
-  /** Sent by another machine (its claim names the job): recorded here, not sent. */
   readonly adopted: LedgerEntry[];
-  /** Found in Batch by token: an earlier run's open intents and this run's lost answers. */
   readonly recovered: LedgerEntry[];
-  /** Answers lost and still not found or resent after MAX_SEND_ROUNDS, or interrupted. */
   readonly open: IntentLine[];
   readonly duplicates: Duplicate[];
-  /** Rejections and ledger failures (the sends stopped after the first). */
   readonly failures: { readonly item: SendItem; readonly reason: unknown }[];
-  /** Never sent: the sends stopped early (a failure, a lost answer left open or Ctrl-C). */
   readonly notSent: SendItem[];
   readonly skipped: SkippedJob[];
-  /** Whether any send started (else, with nothing unsent, the run had nothing to send). */
   tried: boolean;
-  /** Looking lost answers up failed; their intents stay open. */
   lookupError?: unknown;
 }
 
-/**
- * `these` but those the ledger already has (all with --force); says which it skips, of the
- * run's `total` submissions (a run's progress, not its outcome).
- */
 export function skipKnown(
   these: readonly Submission[],
   total: number,
@@ -570,11 +499,7 @@ export function skipKnown(
   return { todo, skipped };
 }
 
-/**
- * The sends of new logical submissions, each at its claim's generation: the next one with
- * `--force`, else the latest (a claim there is settled as it is sent). A name whose latest
- * claim holds another request is refused here, before anything is sent, unless `--force`.
- */
+/** New sends at the next generation with `--force`, else the latest (settled as it is sent). */
 async function newItems(submissions: readonly Submission[], ctx: SendContext): Promise<SendItem[]> {
   const items = submissions.map((submission): SendItem => {
     const latest = ctx.claims.latestGeneration(submission.jobName);
@@ -601,7 +526,8 @@ async function newItems(submissions: readonly Submission[], ctx: SendContext): P
 /** Manifests first: a child that starts before its manifest exists would fail. */
 async function uploadManifests(submissions: readonly Submission[], ctx: SendContext) {
   const { bucket } = ctx.claims;
-  const upload = ({ manifest: m }: Extract<Submission, { kind: "array" }>) =>
+  const manifests = submissions.flatMap((s) => (s.kind === "array" ? [s.manifest] : []));
+  const upload = (m: (typeof manifests)[number]) =>
     ctx.clients.storage
       .putObject(bucket, m.key, m.body, "application/json")
       .catch((err: unknown) => {
@@ -609,20 +535,12 @@ async function uploadManifests(submissions: readonly Submission[], ctx: SendCont
           `uploading s3://${bucket}/${m.key} failed (${describeError(err)}); nothing was submitted`,
         );
       });
-  await runAll(
-    submissions.flatMap((s) => (s.kind === "array" ? [s] : [])),
-    upload,
-    4,
-  );
+  await runAll(manifests, upload, 4);
 }
 
 /**
- * The run's sends, in rounds. Each round sends what is ready while the intents whose answer
- * is unknown (first an earlier run's open ones, then this round's lost answers) are looked
- * up by token: found, they are recorded; absent, they go in the next round with their token
- * (or, their file changed, as a new submission). A job that waits for others by name goes
- * once nothing is unknown or pending below its level, its names resolved from the ledger.
- * The sends stop at the first failure, lost answer left open or Ctrl-C.
+ * In rounds: each sends what is ready while the unknown answers (an earlier run's, then the
+ * last round's) are looked up by token. See docs/jobs.md, "Exactly once".
  */
 export async function sendAll(
   submissions: readonly Submission[],
@@ -635,7 +553,7 @@ export async function sendAll(
     ...{ accepted: [], adopted: [], recovered: [], open: [], duplicates: [], failures: [] },
     ...{ notSent: [], skipped, tried: false },
   };
-  /** Each name's request as last sent (its names resolved), for a resend with its token. */
+  // Each name's request as last sent (names resolved), for a resend with its token.
   const requests = new Map(submissions.map((s) => [s.jobName, s]));
   const sends = new Map<string, number>();
   let unknown = earlier;
@@ -682,21 +600,14 @@ export async function sendAll(
   return r;
 }
 
-/**
- * The items never tried (what the ledger has left out), and those the ledger has: manifests
- * uploaded for them and for the `earlier` run's open intents, the progress bar started.
- */
 async function startRun(
   submissions: readonly Submission[],
   earlier: readonly IntentLine[],
   ctx: SendContext,
 ): Promise<[SendItem[], SkippedJob[]]> {
   const open = new Set(earlier.map((i) => i.jobName));
-  const fresh = skipKnown(
-    submissions.filter((s) => !open.has(s.jobName)),
-    submissions.length,
-    ctx,
-  );
+  const notOpen = submissions.filter((s) => !open.has(s.jobName));
+  const fresh = skipKnown(notOpen, submissions.length, ctx);
   const items = await newItems(fresh.todo, ctx);
   await uploadManifests([...fresh.todo, ...submissions.filter((s) => open.has(s.jobName))], ctx);
   ctx.progress.start(items.length + open.size);
@@ -709,10 +620,6 @@ async function startRun(
   return [items, fresh.skipped];
 }
 
-/**
- * Puts a round's outcomes into `r`; returns the intents whose answer was lost, each counted
- * in `sends` (a token is sent at most MAX_SEND_ROUNDS times a run).
- */
 function sortOutcomes(
   outcomes: readonly PoolOutcome<SendOutcome>[],
   items: readonly SendItem[],
@@ -736,10 +643,7 @@ function sortOutcomes(
   return lost;
 }
 
-/**
- * What of `pending` goes in this round: whatever waits for no name; else, when no answer is
- * unknown, the lowest level's jobs, names resolved (or the barriers they need first).
- */
+/** What waits for no name; else, with no answer unknown, the lowest level (or its barriers). */
 async function readyToSend(
   pending: readonly SendItem[],
   unknown: boolean,
@@ -767,22 +671,14 @@ async function readyToSend(
 }
 
 interface Settled extends Omit<Reconciled, "absent"> {
-  /** Intents never seen in Batch whose request this run has again: sent with their token. */
   readonly resend: SendItem[];
-  /** Intents never seen in Batch whose file changed since: sent as new submissions. */
+  /** Absent, and their file changed since: sent as new submissions. */
   readonly renewed: Submission[];
-  /** Looking this run's lost answers up failed: they stay open. */
   readonly lookupError?: unknown;
-  /** Looking an earlier run's open intents up failed, or a job found could not be recorded. */
   readonly fatal?: unknown;
 }
 
-/**
- * Looks `intents` up by token, records the jobs found, and of the absent ones resends those
- * whose request this run has again (`requests`, by name); the others are closed, in the
- * ledger and in the claim, so that neither this run's new version of the file nor another
- * machine waits for them or is refused by them.
- */
+/** Absent intents are resent if unchanged, else closed: no one waits for or is refused by them. */
 async function settle(
   intents: readonly IntentLine[],
   requests: ReadonlyMap<string, Submission>,
@@ -824,10 +720,7 @@ async function settle(
   return { ...r, resend, renewed: [...renewed.values()] };
 }
 
-/**
- * A failed lookup: of this run's lost answers (after the first round), they stay open; of an
- * earlier run's open intents, it stops the run with nothing new sent after it.
- */
+/** Of this run's lost answers, they stay open; of an earlier run's, the run stops. */
 function lookupFailed(
   err: unknown,
   round: number,

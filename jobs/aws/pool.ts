@@ -1,19 +1,14 @@
 /** Bounded concurrency: one await at a time is slow, an unbounded Promise.all trips quotas. */
 
-/** Default in-flight SubmitJob calls: about the account quota at a usual round trip. */
+/** About the account quota at a usual round trip. */
 export const DEFAULT_SUBMIT_CONCURRENCY = 10;
 
 export type PoolOutcome<R> =
   | { readonly status: "fulfilled"; readonly value: R }
   | { readonly status: "rejected"; readonly reason: unknown }
-  /** Never started: an earlier task failed (stopOnError) or the signal was aborted. */
   | { readonly status: "skipped" };
 
-/**
- * Runs `worker` over `items` with at most `concurrency` in flight; outcomes in input order.
- * No new task starts after the first failure (`stopOnError`) or once `signal` is aborted
- * (Ctrl-C); running ones finish.
- */
+/** Outcomes in input order; nothing starts after a failure (`stopOnError`) or abort. */
 export async function runPool<T, R>(
   items: readonly T[],
   worker: (item: T, index: number) => Promise<R>,
@@ -42,10 +37,6 @@ export async function runPool<T, R>(
   return outcomes;
 }
 
-/**
- * Every item's result in input order, stopping at and throwing the first failure; nothing
- * starts once `signal` aborts.
- */
 export async function runAll<T, R>(
   items: readonly T[],
   worker: (item: T) => Promise<R>,

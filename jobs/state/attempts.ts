@@ -1,7 +1,4 @@
-/**
- * Which run is each set's latest: a set (or a job) may have run in the first run or a chunk
- * of it, then in retries (`<name>-r<n>`). Pure, apart from the readers of covers and manifests.
- */
+/** Which run is each set's latest: the first run or a chunk of it, then retries (`<name>-r<n>`). */
 import type { AwsClients, JobDetail, StorageApi } from "../aws/api";
 import { describeError } from "../errors";
 import type { Manifest } from "../input/manifest";
@@ -10,28 +7,23 @@ import type { LedgerEntry } from "./ledger";
 import { runPool } from "../aws/pool";
 import { VARS } from "../../components/contract";
 import { runsPerSet, variableOf } from "../status";
+import { definedOnly } from "../../components/defined";
 
-/** A set's number, or `""` for a single job. */
+/** `""` for a single job. */
 type SetKey = number | "";
 
-/**
- * The sets one run covers, each with the array child that runs it: child i of an array runs
- * set `first + i` (the first run, a chunk) or `indexes[i]` (a retry); a plain job, no child.
- */
+/** Each set a run covers, with the array child that runs it (a plain job: none). */
 export type Cover = ReadonlyMap<SetKey, number | undefined>;
 
-/** One run of a set (or job): the entry, and the child that ran it in an array. */
 export interface Attempt {
   readonly entry: LedgerEntry;
   readonly child?: number;
 }
 
-/** A run of a set, as Batch knows it: `<jobId>:<child>` for an array child. */
 export function attemptJobId(a: Attempt): string {
   return a.child !== undefined ? `${a.entry.jobId}:${a.child}` : a.entry.jobId;
 }
 
-/** The sweep or job an entry is a run of. */
 export function groupOf(e: LedgerEntry): string {
   return e.of ?? e.jobName;
 }
@@ -40,32 +32,24 @@ export function isRetryEntry(e: LedgerEntry): boolean {
   return retryNumber(e) !== undefined;
 }
 
-/** `<of><suffix>` matched against `pattern`, or null. */
 function suffixMatch(e: LedgerEntry, pattern: RegExp): RegExpExecArray | null {
   return e.of !== undefined && e.jobName.startsWith(e.of)
     ? pattern.exec(e.jobName.slice(e.of.length))
     : null;
 }
 
-/** n of a retry `<of>-r<n>` (or of a chunk of one); undefined for any other entry. */
+/** n of a retry `<of>-r<n>` (or of a chunk of one). */
 export function retryNumber(e: LedgerEntry): number | undefined {
   const m = suffixMatch(e, /^-r(\d+)(?:-c\d+)?$/);
   return m !== null ? Number(m[1]) : undefined;
 }
 
-/** What a retry's (or a plain job's) cover is read from. */
-interface Known {
-  readonly indexes?: readonly number[];
-  readonly setIndex?: number;
-}
+type Known = { readonly indexes?: readonly number[]; readonly setIndex?: number } | undefined;
 
 const childrenOf = (sets: readonly number[]): Cover => new Map(sets.map((set, i) => [set, i]));
 
-/**
- * What an entry covers: the first run and its chunks by their numbers; a retry by what
- * `known` read. Undefined when that is not known (not described yet).
- */
-export function coverOf(e: LedgerEntry, known: Known | undefined): Cover | undefined {
+/** A retry's cover is what `known` read; undefined while it is not known. */
+export function coverOf(e: LedgerEntry, known: Known): Cover | undefined {
   if (isRetryEntry(e)) {
     if (e.kind === "array") {
       return known?.indexes !== undefined ? childrenOf(known.indexes) : undefined;
@@ -82,37 +66,23 @@ export function coverOf(e: LedgerEntry, known: Known | undefined): Cover | undef
   return new Map([[chunk !== null ? first : (known?.setIndex ?? ""), undefined]]);
 }
 
-/** The runs of `set` among `entries`, in ledger order. */
-function runsIn(
-  entries: readonly LedgerEntry[],
-  covers: ReadonlyMap<string, Cover>,
-  set: SetKey,
-): Attempt[] {
-  return entries.flatMap((entry) => {
-    const cover = covers.get(entry.jobId);
-    const child = cover?.get(set);
-    return cover?.has(set) !== true ? [] : child !== undefined ? [{ entry, child }] : [{ entry }];
-  });
-}
-
-const submitted = (a: Attempt): string => a.entry.submittedAt;
-
-/** Every run of `set` ("" for a job) in `group`, first to latest, whose cover is known. */
 export function attemptsOf(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
   group: string,
   set: SetKey,
 ): Attempt[] {
-  const mine = entries.filter((x) => groupOf(x) === group);
-  // In the order they were submitted (ledger order breaks ties).
-  return runsPerSet(runsIn(mine, covers, set), () => "", submitted)[0] ?? [];
+  const runs = entries.flatMap((entry): Attempt[] => {
+    const cover = covers.get(entry.jobId);
+    return groupOf(entry) !== group || cover?.has(set) !== true
+      ? []
+      : [{ entry, ...definedOnly({ child: cover.get(set) }) }];
+  });
+  const submitted = (a: Attempt) => a.entry.submittedAt;
+  return runsPerSet(runs, () => "", submitted)[0] ?? [];
 }
 
-/**
- * The runs a later run of the same set replaced (watch and status leave them out); only the
- * sets a retry covers are looked at.
- */
+/** The runs a later run of the same set replaced (watch and status leave them out). */
 export function supersededAttempts(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
@@ -135,7 +105,6 @@ export function supersededAttempts(
   return { attempts: replaced.flat(), ...counts };
 }
 
-/** Each retry array's set numbers (child i runs the i-th), by its name. */
 export function retriedSetNumbers(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
@@ -150,10 +119,7 @@ export function retriedSetNumbers(
   );
 }
 
-/**
- * Covers of `entries` into `cache` (kept across polls), reading each retry array's manifest
- * and each plain job's set index where the ledger does not say them.
- */
+/** Reads a retry array's manifest or a plain job's set index where the ledger lacks them. */
 export async function readCovers(
   entries: readonly LedgerEntry[],
   details: ReadonlyMap<string, JobDetail>,
@@ -164,14 +130,10 @@ export async function readCovers(
   const wanted = entries.filter((e) => !cache.has(e.jobId));
   // Older ledgers name no manifest: a child carries the array's environment for sure.
   const unnamed = wanted.filter((e) => e.kind === "array" && e.manifest === undefined);
-  const firstChildren = new Map<string, JobDetail>();
-  for (const d of await clients.batch.describeJobs(
-    unnamed.filter(isRetryEntry).map((e) => `${e.jobId}:0`),
-  )) {
-    firstChildren.set(d.jobId ?? "", d);
-  }
-  // First runs and chunks need nothing read: coverOf knows them from the ledger.
-  const read = async (e: LedgerEntry): Promise<Known | undefined> => {
+  const firsts = unnamed.filter(isRetryEntry).map((e) => `${e.jobId}:0`);
+  const described = await clients.batch.describeJobs(firsts);
+  const firstChildren = new Map(described.map((d) => [d.jobId ?? "", d]));
+  const read = async (e: LedgerEntry): Promise<Known> => {
     const detail = details.get(e.jobId);
     if (e.kind !== "array") {
       const v = variableOf(detail, VARS.setIndex);
@@ -202,10 +164,7 @@ export async function readCovers(
   return cache;
 }
 
-/**
- * An array run's manifest, named by the ledger or else by its first child's (or its own)
- * environment, or why it was not read; neither when it names none.
- */
+/** Named by the ledger, or else by the first child's (or its own) environment. */
 export async function readManifest(
   e: LedgerEntry,
   first: JobDetail | undefined,

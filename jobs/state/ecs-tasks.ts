@@ -1,7 +1,6 @@
 /**
- * ECS task times, kept once read: ECS answers DescribeTasks for a stopped task for about an
- * hour, so what it said is kept in `ecs-tasks.json` beside the stack's ledger, and a later
- * report still splits the wait. A task ECS no longer knows is kept as such: it never returns.
+ * ECS task times, kept in `ecs-tasks.json` beside the ledger: ECS soon forgets a stopped task,
+ * and a later report still splits the wait. A task ECS no longer knows never returns.
  */
 import * as path from "path";
 import type { Task } from "@aws-sdk/client-ecs";
@@ -9,14 +8,11 @@ import { optional, type EcsApi, type Unavailable } from "../aws/api";
 import { clusterOf, type KeptTask, type UnitAttempt } from "../report/time-split";
 import { groupBy } from "../status";
 import { readIfAny, writeWhole } from "./write-whole";
-import { definedOnly } from "../../components/defined";
 import { jsonValue } from "../input/json-source";
 import { z } from "zod";
 
-const FILE = "ecs-tasks.json";
-
 export function taskStoreFile(ledgerFile: string): string {
-  return path.join(path.dirname(ledgerFile), FILE);
+  return path.join(path.dirname(ledgerFile), "ecs-tasks.json");
 }
 
 const time = z.number().optional();
@@ -25,7 +21,7 @@ const keptTask = z.union([
   z.object({ createdAt: time, pullStartedAt: time, pullStoppedAt: time, startedAt: time }),
 ]);
 
-/** The kept tasks; a file that is not the store's JSON only costs reading ECS again. */
+/** A file that is not the store's JSON only costs reading ECS again. */
 function loadTasks(file: string): Map<string, KeptTask> {
   const stored = jsonValue(readIfAny(file) ?? "")?.value as { tasks?: unknown } | null | undefined;
   const tasks = stored?.tasks;
@@ -40,21 +36,12 @@ function loadTasks(file: string): Map<string, KeptTask> {
   );
 }
 
-function timesOf(t: Task): KeptTask {
-  const ms = (d: Date | undefined): number | undefined => d?.getTime();
-  return definedOnly({
-    createdAt: ms(t.createdAt),
-    pullStartedAt: ms(t.pullStartedAt),
-    pullStoppedAt: ms(t.pullStoppedAt),
-    startedAt: ms(t.startedAt),
-  });
-}
+const TIMES = ["createdAt", "pullStartedAt", "pullStoppedAt", "startedAt"] as const;
 
-/**
- * `items` whose attempts carry what ECS recorded of their tasks: kept ones from the store, the
- * rest read per cluster; a task that has started is kept (its times no longer change). A
- * refused call stops the reads.
- */
+const timesOf = (t: Task): KeptTask =>
+  Object.fromEntries(TIMES.flatMap((k) => (t[k] ? [[k, t[k].getTime()]] : [])));
+
+/** A started task's times no longer change, so it is kept; a refused call stops the reads. */
 export async function withTaskTimes<T extends { readonly attempts: readonly UnitAttempt[] }>(
   items: readonly T[],
   ecs: EcsApi,

@@ -1,9 +1,7 @@
 /**
- * The submissions ledger `.batchpy/<stack folder>/submissions.jsonl`: append-only JSON lines,
- * an intent (on disk before SubmitJob), an entry (no type: the job Batch made) or a closing
- * line (the intent made no job); an intent with neither for its token is open (the protocol
- * is jobs/aws/exactly-once.ts). Only intents are fsync'ed, off the main thread: a crash cannot
- * lose a completed write(2), and after a power cut the intent is reconciled by its token.
+ * `.batchpy/<stack folder>/submissions.jsonl`: append-only intents, entries (no type) and closing
+ * lines (docs/jobs.md, "Exactly once"). Only intents are fsync'ed: a crash cannot lose a completed
+ * write(2), and after a power cut an intent is reconciled by its token.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -14,27 +12,20 @@ import { jsonValue } from "../input/json-source";
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
-/** What an intent and the entry that closes it both say of a submission. */
 interface SubmissionLine {
   readonly v: 1;
   readonly jobName: string;
-  /** "array" for an array sweep parent; its children are `<jobId>:<index>`. */
   readonly kind: "single" | "array";
   readonly arraySize?: number;
-  /** The job or sweep file, as given on the command line. */
   readonly file?: string;
-  /** Hash of the request (and manifest), to tell when a file changed after submission. */
+  /** Of the request (and manifest): tells when a file changed after submission. */
   readonly hash: string;
-  /**
-   * The sweep this job is a part of: a chunk (`<sweep>-c<n>`) or a retry (`<name>-r<n>`).
-   * Watch, status, results, cancel, report and retry take the sweep's name for every part.
-   */
+  /** The sweep a chunk (`<sweep>-c<n>`) or retry (`<name>-r<n>`) is a part of. */
   readonly of?: string;
-  /** A sweep array's manifest key, so its sets are known before Batch shows its environment. */
+  /** So a sweep's sets are known before Batch shows its environment. */
   readonly manifest?: string;
-  /** One id per `jobs:submit` invocation, so `watch --last` can pick the latest run. */
+  /** One per `jobs:submit`, so `watch --last` can pick the latest. */
   readonly run: string;
-  /** The generation of the name's claim in the stack's bucket (jobs/aws/claims.ts). */
   readonly generation?: number;
 }
 
@@ -42,22 +33,18 @@ export interface LedgerEntry extends SubmissionLine {
   readonly jobId: string;
   readonly jobArn?: string;
   readonly submittedAt: string;
-  /** The submission token the job carries as a tag (absent in ledgers from before tokens). */
+  /** Absent in ledgers from before tokens. */
   readonly token?: string;
 }
 
-/** Written (and flushed to disk) before a SubmitJob request leaves. */
 export interface IntentLine extends SubmissionLine {
   readonly type: "intent";
   /** Fresh per logical submission; a resend after reconciliation reuses it. */
   readonly token: string;
-  /** The queue the request goes to: where reconciliation lists the name. */
   readonly jobQueue: string;
-  /** ISO time the line was written, just before the request was sent. */
   readonly at: string;
 }
 
-/** The entry that closes `intent` with the job Batch made for it. */
 export function entryOf(
   intent: IntentLine,
   job: { readonly jobId: string; readonly jobArn?: string | undefined },
@@ -71,7 +58,6 @@ export function entryOf(
   };
 }
 
-/** Closes an intent that created no job: AWS refused the request, or it never reached Batch. */
 interface ClosedLine {
   readonly v: 1;
   readonly type: "closed";
@@ -81,18 +67,11 @@ interface ClosedLine {
   readonly at: string;
 }
 
-interface ParsedLedger {
-  readonly entries: LedgerEntry[];
-  readonly intents: IntentLine[];
-  readonly closed: ClosedLine[];
-  readonly warnings: string[];
-}
+type ParsedLedger = Pick<Ledger, "entries" | "intents" | "closed" | "warnings">;
 
 /**
- * The one folder name of a stack inside the state folder: letters, digits, `_`, `-` and `.`
- * stay (every plain Pulumi stack name keeps its folder); any other byte, `%` included,
- * becomes `%XX`, so `org/project/stack` never meets `org_project_stack`. The dots of `.` and
- * `..`, which would name the state folder or its parent, are encoded too.
+ * Plain stack names keep their folder; any other byte (`%` too) becomes `%XX`, so
+ * `org/project/stack` never meets `org_project_stack`; `.` and `..` are encoded too.
  */
 export function stackFolderName(stack: string): string {
   if (stack === "") {
@@ -113,9 +92,8 @@ export function ledgerPath(stateDir: string, stack: string): string {
 }
 
 /**
- * The ledger of `stack`, refusing to start a new one while the folder older versions gave it
- * (other characters became `_`) holds one: its jobs would be submitted again. That folder may
- * belong to another stack (the old names collided), so the user decides.
+ * Refuses to start a ledger while the folder older versions gave the stack holds one (its jobs
+ * would be sent again); that folder may be another stack's, so the user decides.
  */
 export function checkedLedgerPath(stateDir: string, stack: string): string {
   const file = ledgerPath(stateDir, stack);
@@ -136,9 +114,8 @@ export function checkedLedgerPath(stateDir: string, stack: string): string {
 }
 
 /**
- * Moves the ledger `from` (one an older version kept under the label typed) to the end of
- * `into`, flushed before `from` goes; returns its number of lines. Run twice after a crash
- * in between, its lines appear twice, which reads the same: the latest line per name wins.
+ * Appends `from` to `into`, flushed before `from` goes; returns its line count. Lines appended
+ * twice after a crash read the same: the latest line per name wins.
  */
 export function mergeLedger(from: string, into: string): number {
   const text = fs.readFileSync(from, "utf8");
@@ -154,7 +131,6 @@ export function mergeLedger(from: string, into: string): number {
   return text.split("\n").filter((l) => l.trim() !== "").length;
 }
 
-/** Which list of a parsed ledger `value` belongs in, if it is a ledger line. */
 function lineKind(value: unknown): "entries" | "intents" | "closed" | undefined {
   const e = (value ?? {}) as Record<string, unknown>;
   if (typeof value !== "object" || e.v !== 1) {
@@ -171,10 +147,6 @@ function lineKind(value: unknown): "entries" | "intents" | "closed" | undefined 
   return e.type === "closed" && strings("token") ? "closed" : undefined;
 }
 
-/**
- * Parses ledger text into `into`; unreadable lines (a torn last line after a crash) become
- * warnings.
- */
 export function parseLedger(
   text: string,
   file = "ledger",
@@ -201,17 +173,9 @@ export function parseLedger(
   return into;
 }
 
-/**
- * Intents with neither an entry nor a closing line for their token: the latest line per
- * token (a resend rewrites the intent with a later `at`), in ledger order.
- */
-export function openIntents(
-  parsed: Pick<ParsedLedger, "entries" | "intents" | "closed">,
-): IntentLine[] {
-  const done = new Set<string | undefined>([
-    ...parsed.entries.map((e) => e.token),
-    ...parsed.closed.map((c) => c.token),
-  ]);
+/** The latest line per token (a resend rewrites the intent) with no entry or closing line. */
+export function openIntents(parsed: ParsedLedger): IntentLine[] {
+  const done = new Set([...parsed.entries, ...parsed.closed].map((line) => line.token));
   const latest = new Map<string, IntentLine>();
   for (const i of parsed.intents.filter((i) => !done.has(i.token))) {
     latest.delete(i.token);
@@ -220,34 +184,26 @@ export function openIntents(
   return [...latest.values()];
 }
 
-/**
- * The latest entries named `name` or recorded as its parts (chunks, retries), in ledger
- * order; empty when the ledger knows no such name.
- */
 export function entriesFor(latest: ReadonlyMap<string, LedgerEntry>, name: string): LedgerEntry[] {
   return [...latest.values()].filter((e) => e.jobName === name || e.of === name);
 }
 
-/** The latest entry per job name (a forced resubmission replaces the earlier one). */
 export function latestByName(entries: readonly LedgerEntry[]): Map<string, LedgerEntry> {
   return new Map(entries.map((e) => [e.jobName, e]));
 }
 
-export class Ledger implements ParsedLedger {
+export class Ledger {
   readonly entries: LedgerEntry[] = [];
   readonly intents: IntentLine[] = [];
   readonly closed: ClosedLine[] = [];
   readonly warnings: string[] = [];
   private fd: number | undefined;
-  /** The file as read ends mid-line (a crash): the next line must start on a fresh one. */
+  /** Ends mid-line (a crash): the next line must start on a fresh one. */
   private torn = false;
 
   private constructor(readonly file: string) {}
 
-  /**
-   * The ledger in `file` (none there: an empty one); with `after`, read as if that ledger's
-   * lines followed (as mergeLedger would move them in), neither file changed.
-   */
+  /** With `after`, read as if mergeLedger had moved its lines in. */
   static open(file: string, after?: string): Ledger {
     const ledger = new Ledger(file);
     for (const f of after === undefined ? [file] : [file, after]) {
@@ -274,7 +230,6 @@ export class Ledger implements ParsedLedger {
     return openIntents(this);
   }
 
-  /** Creates the folder and opens the file for appending (idempotent). */
   openForAppend(): number {
     if (this.fd === undefined) {
       const dir = path.dirname(this.file);
@@ -282,8 +237,7 @@ export class Ledger implements ParsedLedger {
       const created = !fs.existsSync(this.file);
       this.fd = fs.openSync(this.file, "a");
       if (created) {
-        // A new file's name lives in its folder: flush the folder too, or a power cut can
-        // lose the whole file with every intent fsync'ed into it.
+        // A new file's name lives in its folder: unflushed, a power cut loses every intent.
         syncDirectory(dir);
       }
       if (this.torn) {
@@ -293,13 +247,12 @@ export class Ledger implements ParsedLedger {
     return this.fd;
   }
 
-  /** Appends an entry or a closing line as a single write, so appends never interleave. */
+  /** A single write, so appends never interleave. */
   append(line: LedgerEntry | ClosedLine): void {
     fs.writeSync(this.openForAppend(), `${JSON.stringify(line)}\n`);
     ("type" in line ? this.closed : this.entries).push(line as never);
   }
 
-  /** Appends an intent as a single write and resolves once it is on disk. */
   async recordIntent(intent: IntentLine): Promise<void> {
     const fd = this.openForAppend();
     fs.writeSync(fd, `${JSON.stringify(intent)}\n`);
@@ -315,22 +268,20 @@ export class Ledger implements ParsedLedger {
   }
 }
 
-/** fsync of a folder, where the file system supports it (not on Windows). */
 function syncDirectory(dir: string): void {
-  let dfd: number | undefined;
   try {
-    dfd = fs.openSync(dir, "r");
-    fs.fsyncSync(dfd);
+    const dfd = fs.openSync(dir, "r");
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
   } catch (err) {
     // Platforms that cannot open or fsync a folder (Windows): nothing more to do there.
     if (
-      !["EISDIR", "EPERM", "EACCES", "EINVAL"].includes(String((err as { code?: unknown }).code))
+      !["EISDIR", "EPERM", "EACCES", "EINVAL"].includes(String((err as NodeJS.ErrnoException).code))
     ) {
       throw err;
-    }
-  } finally {
-    if (dfd !== undefined) {
-      fs.closeSync(dfd);
     }
   }
 }

@@ -1,7 +1,4 @@
-/**
- * What `jobs:submit --locally` ran, for `jobs:report --locally` (Batch keeps this history for
- * cloud jobs): one JSON line per run in `<local root>/.runs.jsonl`, beside results/ and logs/.
- */
+/** What `jobs:submit --locally` ran, one JSON line per run in `<local root>/.runs.jsonl`. */
 import * as fs from "fs";
 import * as path from "path";
 import { readIfAny, unlessMissing } from "./write-whole";
@@ -13,30 +10,27 @@ import type { LedgerEntry } from "./ledger";
 
 const LOCAL_RUNS_FILE = ".runs.jsonl";
 
-export interface LocalRunRecord {
-  readonly v: 1;
-  /** One id per `jobs:submit --locally`, so `--last` picks the latest. */
-  readonly run: string;
-  readonly job: string;
-  readonly index?: number;
-  /** The job's variables with the set applied (the tool's own variables left out). */
-  readonly params: Readonly<Record<string, string>>;
+const localRun = z.object({
+  v: z.literal(1),
+  run: z.string(),
+  job: z.string(),
+  index: z.number().optional(),
+  /** With the set applied, the tool's own left out. */
+  params: z.record(z.string(), z.string()),
   /** When the submit started (the wait for a free slot is its queue time), epoch ms. */
-  readonly createdAt: number;
-  readonly startedAt: number;
-  readonly stoppedAt: number;
-  readonly exitCode: number | null;
-  readonly signal: string | null;
-  /** The last `run_job: error:` line, or why a step did not run (a parent failed). */
-  readonly reason?: string;
-  /** An array sweep child's manifest key, for a step that reads the sweep's results later. */
-  readonly manifest?: string;
-  readonly vcpus?: number;
-  readonly memoryMiB?: number;
-  readonly gpus?: number;
-}
+  createdAt: z.number(),
+  startedAt: z.number(),
+  stoppedAt: z.number(),
+  exitCode: z.number().nullable(),
+  signal: z.string().nullable(),
+  reason: z.string().optional(),
+  manifest: z.string().optional(),
+  vcpus: z.number().optional(),
+  memoryMiB: z.number().optional(),
+  gpus: z.number().optional(),
+});
+export type LocalRunRecord = Readonly<z.infer<typeof localRun>>;
 
-/** Every file under `root/<dir>` (results/, logs/) as a source object with a `/`-separated key. */
 export function listLocal(root: string, dirs: readonly string[]): SourceObject[] {
   return dirs.flatMap((dir) =>
     unlessMissing(() => fs.readdirSync(path.join(root, dir), { recursive: true }), []).flatMap(
@@ -56,37 +50,22 @@ export function appendLocalRun(root: string, record: LocalRunRecord): void {
   fs.appendFileSync(path.join(root, LOCAL_RUNS_FILE), `${JSON.stringify(record)}\n`);
 }
 
-const readable = z.object({
-  v: z.literal(1),
-  job: z.string(),
-  run: z.string(),
-  startedAt: z.number(),
-  stoppedAt: z.number(),
-  createdAt: z.number(),
-  params: z.object({}),
-});
-
-/** Every readable record; a line torn by a killed run is skipped and counted. */
+/** A line torn by a killed run is skipped and counted. */
 export function readLocalRuns(root: string): { records: LocalRunRecord[]; skipped: number } {
   const text = readIfAny(path.join(root, LOCAL_RUNS_FILE)) ?? "";
   const lines = text.split("\n").filter((line) => line.trim() !== "");
   const records = lines
     .map((line) => jsonValue(line)?.value)
-    .filter((v): v is LocalRunRecord => readable.safeParse(v).success);
+    .filter((v): v is LocalRunRecord => localRun.safeParse(v).success);
   return { records, skipped: lines.length - records.length };
 }
 
-/**
- * What the latest local run of a job or sweep left, for a step a later run depends on: a
- * ledger entry for the dependency check (a sweep as one array job of its sets, what N_TO_N
- * asks of a parent), the set numbers that failed (undefined: a job) and its manifests.
- */
+/** A sweep is one array job of its sets, as N_TO_N asks of a parent; a job's set is undefined. */
 export interface LocalParent extends LedgerEntry {
   readonly failed: ReadonlySet<number | undefined>;
   readonly manifests: readonly string[];
 }
 
-/** By job or sweep name, what the latest submit that ran it left. */
 export function latestLocalRuns(records: readonly LocalRunRecord[]): Map<string, LocalParent> {
   const last = new Map(records.map((r) => [r.job, r.run]));
   const latest = groupBy(
@@ -112,7 +91,6 @@ export function latestLocalRuns(records: readonly LocalRunRecord[]): Map<string,
   );
 }
 
-/** The entrypoint's last `run_job: error: ...` line in a run's output, without the prefix. */
 export function entrypointError(output: string): string | undefined {
   const lines = output.split("\n").filter((l) => l.startsWith("run_job: error: "));
   return lines.length > 0 ? lines[lines.length - 1].slice("run_job: error: ".length) : undefined;

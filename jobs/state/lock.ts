@@ -1,8 +1,7 @@
 /**
- * One `jobs:submit` per ledger at a time (two would both find a job missing and send it): a
- * file created with O_EXCL holding pid, host and start time, taken before the ledger is read.
- * One whose pid no longer runs on this host is taken over; runs that find the same stale lock
- * race for a marker named after its content, and only the winner removes it, if unchanged.
+ * One `jobs:submit` per ledger at a time (two would both send a missing job): an O_EXCL file.
+ * A lock whose pid no longer runs on this host is taken over by the one run that creates a
+ * marker named after its content.
  */
 import { createHash } from "crypto";
 import * as fs from "fs";
@@ -20,7 +19,6 @@ export interface LockEnv {
   readonly pid: number;
   readonly host: string;
   now(): Date;
-  /** Whether `pid` is a running process on this host. */
   isAlive(pid: number): boolean;
 }
 
@@ -47,13 +45,11 @@ export function lockPath(ledgerFile: string): string {
   return path.join(path.dirname(ledgerFile), "submit.lock");
 }
 
-/** Parses a lock file; undefined when it is not one this tool wrote (or is half written). */
 export function parseLock(text: string): LockOwner | undefined {
   const parsed = lockOwner.safeParse(jsonValue(text)?.value);
   return parsed.success ? parsed.data : undefined;
 }
 
-/** Whether a lock held by `owner` may be taken over by a process on `env.host`. */
 export function isStale(owner: LockOwner, env: Pick<LockEnv, "host" | "isAlive">): boolean {
   return owner.host === env.host && !env.isAlive(owner.pid);
 }
@@ -80,10 +76,6 @@ function readOwner(file: string): { text: string; owner: LockOwner | undefined }
   return text === undefined ? undefined : { text, owner: parseLock(text) };
 }
 
-/**
- * Creates `file` holding `owner` (O_EXCL), or takes it over from a stale owner (returned, to
- * warn of); false when another run holds it or won the takeover.
- */
 function createOrTakeOver(
   file: string,
   owner: LockOwner,
@@ -105,13 +97,12 @@ function createOrTakeOver(
   }
   const held = readOwner(file);
   if (held === undefined) {
-    return { taken: create() }; // Released between our attempt and the read: once more.
+    return { taken: create() }; // Released meanwhile.
   }
   if (held.owner === undefined || !isStale(held.owner, env)) {
     return { taken: false };
   }
-  // Of the runs that found it stale, the one that creates the marker named after its content
-  // removes it, if unchanged; a marker whose taker died is stale in turn.
+  // A marker whose taker died is stale in turn.
   const hash = createHash("sha256").update(held.text).digest("hex").slice(0, 16);
   const marker = `${file}.takeover-${hash}`;
   if (!createOrTakeOver(marker, owner, env).taken) {
@@ -128,10 +119,7 @@ function createOrTakeOver(
   return create() ? { taken: true, from: held.owner } : { taken: false };
 }
 
-/**
- * Takes the lock (the folder must exist) or throws FatalError naming the holder. It is also
- * released on process.exit (a second Ctrl-C), where `finally` blocks do not run.
- */
+/** Released on process.exit too (a second Ctrl-C), where `finally` blocks do not run. */
 export function acquireLock(
   file: string,
   warn: (message: string) => void,
@@ -147,7 +135,6 @@ export function acquireLock(
       `took over the lock ${file} left by pid ${got.from.pid} (started ${got.from.time}), which is no longer running`,
     );
   }
-  /** Removes the lock file if it is still ours; safe to call twice. */
   const release = (): void => {
     process.removeListener("exit", release);
     if (readOwner(file)?.text === lockText(owner)) {

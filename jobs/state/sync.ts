@@ -1,12 +1,8 @@
-/**
- * `aws s3 sync`-style decisions, pure: a file is fetched when it is missing locally, its size
- * differs, or the source is newer (a download takes the source's time, so it is then skipped).
- */
+/** `aws s3 sync`-style decisions: a download takes the source's time, so it is then skipped. */
 import * as path from "path";
 import type { RemoteObject } from "../aws/api";
 import { BUCKET_PREFIXES } from "../../components/contract";
 
-/** An object of the bucket, or a file of the local folder keyed `/`-separated. */
 export type SourceObject = Omit<RemoteObject, "etag">;
 
 export interface LocalInfo {
@@ -23,7 +19,6 @@ export function needsCopy(source: SourceObject, local: LocalInfo | undefined): b
   );
 }
 
-/** The local path for `key` under `outDir`, or undefined for keys that would escape it. */
 export function localPathFor(outDir: string, key: string): string | undefined {
   const parts = key.split("/");
   if (
@@ -39,18 +34,13 @@ export function localPathFor(outDir: string, key: string): string | undefined {
   return rel.startsWith("..") || path.isAbsolute(rel) ? undefined : dest;
 }
 
-export interface SyncPlan {
-  readonly copy: { readonly source: SourceObject; readonly dest: string }[];
-  readonly unchanged: number;
-  /** Keys that cannot be written safely (`..`). */
-  readonly skipped: string[];
-}
+export type SyncPlan = ReturnType<typeof planSync>;
 
 export function planSync(
   sources: readonly SourceObject[],
   outDir: string,
   stat: (file: string) => LocalInfo | undefined,
-): SyncPlan {
+) {
   const copy: { source: SourceObject; dest: string }[] = [];
   const skipped: string[] = [];
   let unchanged = 0;
@@ -67,7 +57,6 @@ export function planSync(
   return { copy, unchanged, skipped };
 }
 
-/** The prefixes to fetch: everything, or only the named jobs' results and logs. */
 export function prefixesFor(names: readonly string[]): string[] {
   const { results, logs } = BUCKET_PREFIXES;
   return names.length === 0
@@ -75,10 +64,7 @@ export function prefixesFor(names: readonly string[]): string[] {
     : names.flatMap((n) => [`${results}${n}/`, `${logs}${n}.log`, `${logs}${n}/`]);
 }
 
-/**
- * Keeps objects that belong to the prefixes: a `logs/<name>.log` prefix must match the whole
- * key, so `logs/a.log` does not also pull `logs/a.log2`.
- */
+/** `logs/a.log` must match the whole key, or it would also pull `logs/a.log2`. */
 export function matchesPrefix(key: string, prefix: string): boolean {
   return prefix.endsWith("/") ? key.startsWith(prefix) : key === prefix;
 }

@@ -18,7 +18,6 @@ export function unlessMissing<T>(read: () => T, fallback: T): T {
 export const readIfAny = (file: string): string | undefined =>
   unlessMissing(() => fs.readFileSync(file, "utf8"), undefined);
 
-/** Writes `text` to a temporary name beside `file` (creating the folder), renamed over it. */
 export function writeWhole(file: string, text: string): void {
   // pid and random: two processes, or two writes in one, never share a temporary name.
   const tmp = `${file}.part-${process.pid}-${randomBytes(4).toString("hex")}`;
