@@ -1,7 +1,4 @@
-/**
- * `jobs:results [names...] [--out DIR] [--locally]`: like `aws s3 sync`, only new or changed
- * files of results/ and logs/, each through a temporary file so none is left half written.
- */
+/** `jobs:results`: like `aws s3 sync`, each file through a temporary one, never half written. */
 import * as fs from "fs";
 import * as path from "path";
 import {
@@ -42,7 +39,7 @@ function statOrUndefined(file: string): LocalInfo | undefined {
   return s?.isFile() === true ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
 }
 
-/** Job names the local folder has results or logs of: results/<name>/, logs/<name>[.log]. */
+/** results/<name>/, logs/<name>[.log]. */
 function localJobNames(root: string): Set<string> {
   const list = (dir: string): fs.Dirent[] =>
     unlessMissing(() => fs.readdirSync(path.join(root, dir), { withFileTypes: true }), []);
@@ -66,21 +63,18 @@ function checkNames(names: readonly string[], known: (name: string) => boolean, 
   }
 }
 
-/** Where files come from: what is there under the names' prefixes, and how to fetch one. */
 interface Source {
   readonly list: () => Promise<SourceObject[]>;
   readonly outDir: string;
-  /** `s3://<bucket>/` or the local runs' folder, for the summary line. */
   readonly from: string;
   readonly fetch: (source: SourceObject, tmp: string) => Promise<void>;
 }
 
-/** Where files from a stack (or from --locally runs) go by default; git ignores the folder. */
+/** Git ignores the folder. */
 export function defaultOutDir(stack: string | undefined): string {
   return path.join("batchpy-results", stack ?? "local");
 }
 
-/** The local runs' folder as the source (--locally). */
 function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => boolean): Source {
   const root = localRoot(ctx, opts.localRoot);
   // --locally runs are not in a ledger: a name is known when the folder has its files.
@@ -94,7 +88,6 @@ function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => 
   };
 }
 
-/** The stack's bucket as the source: its objects under `prefixes` that `keep` keeps. */
 function bucketSource(
   { outputs, ledger, clients }: OpenStack,
   opts: ResultsOptions,
@@ -122,7 +115,6 @@ function bucketSource(
   };
 }
 
-/** Copies `plan.copy` in parallel, showing progress; returns what was copied and what failed. */
 async function downloadAll(
   plan: SyncPlan,
   source: Source,
@@ -140,7 +132,6 @@ async function downloadAll(
   const outcomes = await runPool(
     plan.copy,
     async ({ source: s, dest }) => {
-      // Through `<dest>.part-<pid>` and a rename, so `dest` is never half written.
       await fs.promises.mkdir(path.dirname(dest), { recursive: true });
       const tmp = `${dest}.part-${process.pid}`;
       partials.add(tmp);
@@ -170,14 +161,12 @@ async function downloadAll(
   return { copied, failed, bytes, notCopied };
 }
 
-/** Copies the new or changed files from `source` to its folder; returns what happened. */
 async function syncFrom(
   source: Source,
   opts: ResultsOptions,
   ctx: Context,
 ): Promise<ResultsResult> {
-  // Temporary files being written, removed also when process.exit (a second Ctrl-C) ends
-  // the process, where no `finally` runs: hence synchronous.
+  // Removed also on process.exit (a second Ctrl-C), where no `finally` runs: hence synchronous.
   const partials = new Set<string>();
   const removePartials = (): void => {
     partials.forEach((f) => fs.rmSync(f, { force: true }));

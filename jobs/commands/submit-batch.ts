@@ -1,8 +1,4 @@
-/**
- * Checked submissions sent to AWS Batch: the stack's lock and ledger opened, the claims
- * listed, then jobs/aws/exactly-once.ts sends them exactly once per job name (parents first)
- * and what happened is returned.
- */
+/** Checked submissions sent to Batch under the stack's lock, exactly once per job name. */
 import * as fs from "fs";
 import * as path from "path";
 import {
@@ -41,7 +37,6 @@ export interface BatchOptions extends StackOptions {
   readonly concurrency?: number;
 }
 
-/** Sends checked submissions (with --dry-run, returns what would go); jobs:retry's too. */
 export async function submitToBatch(
   opts: BatchOptions,
   ctx: Context,
@@ -80,7 +75,6 @@ export async function submitToBatch(
   }
 }
 
-/** `step()`, whose failure to write `file` names the fixes; nothing was submitted yet. */
 function writing<T>(what: string, file: string, step: () => T): T {
   try {
     return step();
@@ -94,10 +88,7 @@ function writing<T>(what: string, file: string, step: () => T): T {
   }
 }
 
-/**
- * The lock, then the ledger read (the skips must see every job a finished run recorded) and
- * opened for appending: a folder that cannot be written fails before anything is sent.
- */
+/** The lock before the ledger is read: the skips must see every job a finished run recorded. */
 function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: Ledger } {
   writing("the ledger", file, () => fs.mkdirSync(path.dirname(file), { recursive: true }));
   const warn = (w: string) => ctx.io.stderr.write(`warning: ${w}\n`);
@@ -112,10 +103,7 @@ function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: 
   }
 }
 
-/**
- * The progress bar and one line per accepted job: data when stdout is piped; on a terminal
- * past a handful of jobs, the bar and the summary say it better (the IDs are in the ledger).
- */
+/** A line per accepted job when piped; on a terminal past a handful, the bar says it better. */
 function sendProgress(ctx: Context, json: boolean) {
   let perJobLines = !json && ctx.io.stdout.isTTY !== true;
   let bar: Progress | undefined;
@@ -131,7 +119,6 @@ function sendProgress(ctx: Context, json: boolean) {
         ctx.io.stdout.write(`${verb} ${entry.jobName} ${entry.jobId}${what}${why}\n`);
       }
     },
-    /** The bar, once the `sends` are known. */
     start(sends: number): void {
       perJobLines ||= !json && sends <= 5;
       bar = createProgress(ctx.io, { total: sends, json, label: "submitting" });
@@ -140,15 +127,11 @@ function sendProgress(ctx: Context, json: boolean) {
   };
 }
 
-/** Notes on stderr, none with --json (its one line on stdout says it all). */
+/** None with --json: its one line on stdout says it all. */
 function noteFor(opts: BatchOptions, ctx: Context): (line: string) => void {
   return opts.json ? () => undefined : (line) => ctx.io.stderr.write(`${line}\n`);
 }
 
-/**
- * Claims listed (and the right to write them checked), then the sends: jobs/aws/exactly-once.ts
- * completes what an earlier run left open and sends the rest, exactly once per name.
- */
 async function submitWithLedger(
   opts: BatchOptions,
   ctx: Context,
@@ -190,7 +173,7 @@ async function submitWithLedger(
   }
 }
 
-/** A ledger from before claims, uploaded as the stack's claims once, and said so. */
+/** A ledger from before claims, uploaded as the stack's claims once. */
 async function uploadLedger(
   claims: Claims,
   ledger: Ledger,
@@ -255,7 +238,7 @@ function runResult(
   };
 }
 
-/** The level (0 first) of each submission by job name; throws BadInputError listing every problem. */
+/** The level (0 first) of each submission by job name. */
 function checkDependencies(
   submissions: readonly Submission[],
   ledger: Ledger,
@@ -270,10 +253,7 @@ function checkDependencies(
   return new Map(levels.flatMap((level, i) => level.map((s) => [s.jobName, i])));
 }
 
-/**
- * Refuses a dependency on a job that already failed with nothing retried since: Batch would
- * fail the step at once (a dependent of a failed job goes to FAILED).
- */
+/** A dependent of a failed job not retried since would fail at once. */
 async function refuseFailedParents(
   submissions: readonly Submission[],
   ledger: Ledger,

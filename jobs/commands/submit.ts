@@ -1,7 +1,6 @@
 /**
  * `jobs:submit`: check every input before the first side effect, plan, then run here
- * (`--locally`) or, within the cost caps, send to Batch exactly once per job name
- * (./submit-batch.ts).
+ * (`--locally`) or, within the cost caps, send to Batch (./submit-batch.ts).
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -43,18 +42,15 @@ import { costBound, costCapProblem } from "../report/cost-bound";
 import { printCostBound } from "../output/cost-print";
 import { definedOnly } from "../../components/defined";
 
-/** jobs:submit's options as commander parsed them (and jobs:retry's, but `files`). */
 export interface SubmitOptions extends BatchOptions {
   readonly files: readonly string[];
   readonly maxCost?: number;
   readonly priceVcpuHour?: number;
   readonly priceGbHour?: number;
   readonly locally?: boolean;
-  /** false with --no-array. */
   readonly array: boolean;
   /** Absolute; default: the entrypoint's script. */
   readonly scriptFile?: string;
-  /** Saved `run_job.py --describe` output instead of running python. */
   readonly scriptOptions?: string;
   readonly localRoot?: string;
   readonly plainEnv?: readonly string[];
@@ -79,10 +75,7 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
   return submitExitCode(result);
 }
 
-/**
- * Checks and plans (against the stack's outputs, but with --locally); throws BadInputError
- * with every problem found, or FatalError when the outputs lack what the files rely on.
- */
+/** Checks and plans; a FatalError when the stack's outputs lack what the files rely on. */
 export async function prepare(
   opts: SubmitOptions,
   ctx: Context,
@@ -112,7 +105,6 @@ export async function prepare(
   return { submissions: plan.submissions, outputs, notes, items, ...definedOnly({ costCap }) };
 }
 
-/** The files loaded and checked against the script's options; every problem at once. */
 async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]> {
   // Python describes the script (unless --script-options did) while the files load.
   const saved =
@@ -124,8 +116,6 @@ async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]>
     problems.push(...loadProblems);
     const scripts = byScript([...items, ...invalid], ctx.repoRoot);
     problems.push(...scripts.problems);
-    // The default script's jobs first, then each script a job names: names, values and sets
-    // of names, answered by the entrypoint (variables.ts).
     for (const [script, group] of scripts.groups) {
       const probe = script === undefined ? first : ctx.probe(script);
       try {
@@ -153,13 +143,11 @@ async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]>
   }
 }
 
-/** The saved description --script-options names, read where the user is. */
 function savedDescription(file: string, ctx: Context): SavedDescription {
   const description = parseDescription(readOptionFile("--script-options", file, ctx), file);
   return { file: path.resolve(ctx.cwd, file), description };
 }
 
-/** The text of a file an option names, relative to where the user is. */
 function readOptionFile(flag: string, file: string, ctx: Context): string {
   try {
     return fs.readFileSync(path.resolve(ctx.cwd, file), "utf8");
@@ -168,11 +156,7 @@ function readOptionFile(flag: string, file: string, ctx: Context): string {
   }
 }
 
-/**
- * The policy pack's bounds (and the stack's jobLimits) over every job: refuses what exceeds
- * a mandatory bound, or with --ignore-policy-bounds says on stderr what it lets through;
- * returns the notes (advisory bounds, a skipped placement check) and the pack's cost cap.
- */
+/** The policy pack's bounds and the stack's jobLimits; --ignore-policy-bounds warns instead. */
 function policyBoundsNotes(
   items: readonly Item[],
   opts: SubmitOptions,
@@ -199,7 +183,6 @@ function policyBoundsNotes(
   return { notes, ...definedOnly({ costCap: config.costCap }) };
 }
 
-/** The exit code of a submit, retry or local run (jobs/errors.ts). */
 export function submitExitCode(result: SubmitResult): number {
   switch (result.kind) {
     case "stopped":
@@ -224,7 +207,6 @@ export function submitExitCode(result: SubmitResult): number {
   }
 }
 
-/** `--locally`: every run on this machine; notes on stderr and live output as they come. */
 async function runLocally(
   submissions: readonly Submission[],
   opts: SubmitOptions,
@@ -271,10 +253,6 @@ async function runLocally(
   };
 }
 
-/**
- * Sends `submissions` if their bound passes the caps (said on stderr, but with --json; a
- * BadInputError when a cap refuses it); a dry run's or a send's result carries the bound.
- */
 export async function submitWithinCost(
   submissions: readonly Submission[],
   notes: readonly Problem[],

@@ -1,6 +1,5 @@
 /**
- * `jobs:why NAME`: why a job or sweep waits. A call the credentials may not make is named and
- * the rest still shown.
+ * `jobs:why`: a call the credentials may not make is named and the rest still shown.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable.html
  */
 import {
@@ -33,12 +32,11 @@ type TimeLimit = {
   readonly maxTimeSeconds: number;
   readonly action: string;
 };
-/** The job at the head of the queue. */
-export type HeadJob = NonNullable<Awaited<ReturnType<typeof readQueue>>["head"]>;
+type HeadJob = NonNullable<Awaited<ReturnType<typeof readQueue>>["head"]>;
 export type WhyJob = ReturnType<typeof explainJob>;
 export type WhyResult = Awaited<ReturnType<typeof why>>;
 
-/** 1-based place of the job (or, for an array, its first child) in the snapshot. */
+/** 1-based; an array's first child. */
 export function placeOf(
   jobArn: string | undefined,
   front: FrontOfQueueDetail,
@@ -52,8 +50,7 @@ export function placeOf(
 }
 
 /**
- * When the queue cancels a head job held for `statusReason`: Batch counts the limit from when
- * the job reached the head with that reason, which the snapshot's time stands for.
+ * Batch counts the limit from when the job reached the head with that reason.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html
  */
 export function cancelledAt(
@@ -84,7 +81,6 @@ function environmentState(e: ComputeEnvironmentDetail) {
   };
 }
 
-/** The queue, with the RUNNABLE time limits the stack sets (components/job-queue.ts). */
 function queueState(q: JobQueueDetail) {
   return {
     name: q.jobQueueName ?? q.jobQueueArn ?? "?",
@@ -98,7 +94,6 @@ function queueState(q: JobQueueDetail) {
   };
 }
 
-/** The queue, its compute environments, its RUNNABLE jobs and the head's reason; each optional. */
 async function readQueue(clients: AwsClients, queueName: string, unavailable: Unavailable[]) {
   const batch = clients.batch;
   const call = <T>(name: string, run: () => Promise<T>) =>
@@ -133,7 +128,6 @@ async function readQueue(clients: AwsClients, queueName: string, unavailable: Un
   return { queue, environments: environments ?? [], front, head };
 }
 
-/** One job or sweep part, explained from what was read. */
 export function explainJob(
   row: JobRow,
   detail: JobDetail | undefined,
