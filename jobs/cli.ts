@@ -66,7 +66,6 @@ export function buildProgram(
   return program;
 }
 
-/** Runs the CLI with `argv` (without node and script). */
 export async function run(
   argv: readonly string[],
   context: Context | DeferredContext,

@@ -33,7 +33,6 @@ export interface Context {
   readonly io: Io;
   readonly cwd: string;
   readonly env: NodeJS.ProcessEnv;
-  /** The folder holding jobs/ and container/. */
   readonly repoRoot: string;
   /** The caller destroys them. */
   clients(region: string | undefined): AwsClients;

@@ -34,7 +34,6 @@ export class BadInputError extends Error {
   }
 }
 
-/** Something outside the input went wrong (AWS, missing outputs, a tool). */
 export class FatalError extends Error {
   override name = "FatalError";
 }

@@ -3,6 +3,7 @@ import type { JobDetail, JobSummary } from "./aws/api";
 import type { LedgerEntry } from "./state/ledger";
 import { definedOnly } from "../components/defined";
 import { waitReason } from "./wait-reason";
+import type { PipelineView } from "./pipeline";
 import type { AttemptTime } from "./report/time-split";
 
 /** In lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
@@ -57,11 +58,7 @@ export interface JobRow {
   readonly barriers?: number;
 }
 
-export interface Retried {
-  readonly sets: number;
-  readonly jobs: number;
-  readonly runs: number;
-}
+export type Retried = Readonly<Record<"sets" | "jobs" | "runs", number>>;
 
 /** Counts in units (a job, or one array child); `retried` when each set counts once. */
 export type Snapshot = ReturnType<typeof tally> & { readonly retried?: Retried };
@@ -70,7 +67,6 @@ export function asStatus(s: string | undefined): Status {
   return (STATUSES as readonly string[]).includes(s ?? "") ? (s as Status) : "UNKNOWN";
 }
 
-/** Each set's runs, by `at` (stable), sets in order of first appearance. */
 export function runsPerSet<T>(
   runs: readonly T[],
   setOf: (run: T) => string,
@@ -81,7 +77,6 @@ export function runsPerSet<T>(
   );
 }
 
-/** Groups in order of first appearance, each in input order. */
 export function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const item of items) {
@@ -167,13 +162,6 @@ function tally(counts: Record<Status, number>, jobs: JobRow[]) {
     settled: jobs.every((j) => isSettled(j.status)) && done + counts.UNKNOWN === total,
     jobs,
   };
-}
-
-/** The entries but barriers in order; by job ID, what each waits for, through how many barriers. */
-export interface PipelineView {
-  readonly order: readonly { readonly item: LedgerEntry; readonly depth: number }[];
-  readonly after: ReadonlyMap<string, readonly string[]>;
-  readonly barriers: ReadonlyMap<string, number>;
 }
 
 /** Barriers are left out of a pipeline: a step waits for them, so they count in its status. */

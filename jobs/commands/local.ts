@@ -100,18 +100,8 @@ function localRuns(s: Submission): LocalRun[] {
 }
 
 /** A container starts from a clean environment; the entrypoint reads others as script options. */
-export const INHERITED_VARIABLES: readonly string[] = [
-  "PATH",
-  "HOME",
-  "TMPDIR",
-  "TEMP",
-  "TMP",
-  "LANG",
-  "LC_ALL",
-  "LC_CTYPE",
-  "TZ",
-  "SYSTEMROOT",
-];
+export const INHERITED_VARIABLES: readonly string[] =
+  "PATH HOME TMPDIR TEMP TMP LANG LC_ALL LC_CTYPE TZ SYSTEMROOT".split(" ");
 
 export function runEnvironment(
   run: LocalRun,

@@ -202,12 +202,6 @@ async function logTarget(
   return detail;
 }
 
-function logLine(e: LogEvent, json: boolean | undefined): string {
-  return json
-    ? `${JSON.stringify({ timestamp: e.timestamp, message: e.message })}\n`
-    : `${(e.message ?? "").replace(/\n$/, "")}\n`;
-}
-
 /** With --follow, until the job ends (or Batch forgets it), each new attempt's stream in turn. */
 async function readLog(
   opts: LogsOptions,
@@ -221,7 +215,12 @@ async function readLog(
     detail.container?.logConfiguration?.options?.["awslogs-group"] ??
     outputs.logGroupName ??
     DEFAULT_LOG_GROUP;
-  const write = (e: LogEvent): unknown => ctx.io.stdout.write(logLine(e, opts.json));
+  const write = (e: LogEvent): unknown =>
+    ctx.io.stdout.write(
+      opts.json
+        ? `${JSON.stringify({ timestamp: e.timestamp, message: e.message })}\n`
+        : `${(e.message ?? "").replace(/\n$/, "")}\n`,
+    );
   let stream: string | undefined;
   let token: string | undefined;
   let exists = false;
@@ -268,14 +267,15 @@ async function readLog(
   }
 }
 
-async function printLog(
-  opts: LogsOptions,
-  ctx: Context,
-  clients: AwsClients,
-  jobId: string,
-  outputs: StackOutputs,
-): Promise<number> {
-  const read = await readLog(opts, ctx, clients, jobId, outputs);
+export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<number> {
+  const read = await withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
+    const run = await retriedRun(opts, ledger, clients, outputs.outputs.bucketName);
+    const jobId = run?.jobId ?? resolveTarget(opts.target, ledger, outputs.stack);
+    if (run !== undefined) {
+      ctx.io.stderr.write(`${run.note}\n`);
+    }
+    return readLog(opts, ctx, clients, jobId, outputs.outputs);
+  });
   if (read === "interrupted") {
     return EXIT_INTERRUPTED;
   }
@@ -297,15 +297,4 @@ async function printLog(
     );
   }
   return EXIT_OK;
-}
-
-export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<number> {
-  return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
-    const run = await retriedRun(opts, ledger, clients, outputs.outputs.bucketName);
-    const jobId = run?.jobId ?? resolveTarget(opts.target, ledger, outputs.stack);
-    if (run !== undefined) {
-      ctx.io.stderr.write(`${run.note}\n`);
-    }
-    return printLog(opts, ctx, clients, jobId, outputs.outputs);
-  });
 }

@@ -63,28 +63,25 @@ function checkNames(names: readonly string[], known: (name: string) => boolean, 
   }
 }
 
-interface Source {
-  readonly list: () => Promise<SourceObject[]>;
-  readonly outDir: string;
-  readonly from: string;
-  readonly fetch: (source: SourceObject, tmp: string) => Promise<void>;
-}
+type Source = ReturnType<typeof localSource>;
 
 /** Git ignores the folder. */
 export function defaultOutDir(stack: string | undefined): string {
   return path.join("batchpy-results", stack ?? "local");
 }
 
-function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => boolean): Source {
+function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => boolean) {
   const root = localRoot(ctx, opts.localRoot);
   // --locally runs are not in a ledger: a name is known when the folder has its files.
   const local = localJobNames(root);
   checkNames(opts.names, (n) => local.has(n), `jobs with results or logs in ${root}`);
   return {
-    list: async () => listLocal(root, ["results", "logs"]).filter((s) => keep(s.key)),
+    list: async (): Promise<SourceObject[]> =>
+      listLocal(root, ["results", "logs"]).filter((s) => keep(s.key)),
     outDir: path.resolve(ctx.cwd, opts.out ?? defaultOutDir(undefined)),
     from: root,
-    fetch: (s, tmp) => fs.promises.copyFile(path.join(root, ...s.key.split("/")), tmp),
+    fetch: (s: SourceObject, tmp: string) =>
+      fs.promises.copyFile(path.join(root, ...s.key.split("/")), tmp),
   };
 }
 

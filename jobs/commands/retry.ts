@@ -12,13 +12,13 @@ import { requireOutput } from "../input/outputs";
 import { requestHash, sweepSubmissions, type Submission } from "../input/plan";
 import { latestRuns, type RunUnit } from "../report/rows";
 import { awsSource } from "../report/sources";
-import { TERMINAL } from "../status";
 import { prepare, submitExitCode, submitWithinCost, type SubmitOptions } from "./submit";
 import type { PolicyCostCap } from "../../policy/check/policy-config";
 import { printSubmitResult, type SubmitResult } from "../output/submit-print";
 import type { LoadedSweep } from "../input/sweep";
 import { groupOf, isRetryEntry, retryNumber } from "../state/attempts";
 import { standingRuns } from "../input/depends";
+import { TERMINAL } from "../status";
 import { failedByDependency, pipelineOf } from "../pipeline";
 
 /** Per name, its latest runs (of first run, chunks and retries) that failed or are not finished. */
@@ -170,17 +170,12 @@ function refuseParts(names: readonly string[], latest: ReadonlyMap<string, Ledge
 }
 
 export async function retryCommand(given: RetryOptions, ctx: Context): Promise<number> {
-  const opts = { ...given, names: [...new Set(given.names)] };
-  const result = await retry(opts, ctx);
-  printSubmitResult(result, ctx.io, { ...opts, cwd: ctx.cwd });
-  return submitExitCode(result);
-}
-
-async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
-  return withStack(given, ctx, async ({ outputs, ledger, clients }) => {
-    refuseParts(given.names, ledger.latest());
-    const steps = await failedSteps(given.names, ledger.entries, clients);
-    const opts = { ...given, names: [...given.names, ...steps.map((s) => s.name)] };
+  const names = [...new Set(given.names)];
+  const result = await withStack(given, ctx, async (stack): Promise<SubmitResult> => {
+    const { outputs, ledger, clients } = stack;
+    refuseParts(names, ledger.latest());
+    const steps = await failedSteps(names, ledger.entries, clients);
+    const opts = { ...given, names: [...names, ...steps.map((s) => s.name)] };
     // As of before an interrupted retry of these names, so running it again completes it.
     const resume = new Set(
       ledger
@@ -214,6 +209,8 @@ async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
     // Not --force: the ledger lacks the retry's names, but those an interrupted retry already sent.
     return submitWithinCost(todo, notes, outputs, opts, ctx, costCap);
   });
+  printSubmitResult(result, ctx.io, { ...given, cwd: ctx.cwd });
+  return submitExitCode(result);
 }
 
 /** Steps Batch failed because a job they wait for (among `names`, or these steps) failed. */

@@ -12,7 +12,7 @@ import {
   type StackOptions,
 } from "../context";
 import { BadInputError, FatalError, describeError, formatProblem, type Problem } from "../errors";
-import { SUBMIT_TIMEOUT_MS, type AwsClients, type BatchApi } from "../aws/api";
+import { SUBMIT_TIMEOUT_MS, type BatchApi } from "../aws/api";
 import {
   LISTING_WAIT_MS,
   UnrecordedError,
@@ -44,35 +44,24 @@ export async function submitToBatch(
   submissions: readonly Submission[],
   notes: readonly Problem[],
 ): Promise<SubmitResult> {
-  if (!opts.json) {
-    notes.forEach((n) => ctx.io.stderr.write(`note: ${formatProblem(n)}\n`));
+  // None with --json: its one line on stdout says it all.
+  const note = opts.json ? () => undefined : (line: string) => ctx.io.stderr.write(`${line}\n`);
+  notes.forEach((n) => note(`note: ${formatProblem(n)}`));
+  if (opts.dryRun !== true) {
+    return send(opts, ctx, outputs, submissions, note);
   }
-  if (opts.dryRun === true) {
-    // No lock, no folder and no move: a dry run changes nothing, so its list is a preview.
-    const ledger = readStackLedger(opts, ctx, outputs);
-    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
-    checkDependencies(submissions, ledger);
-    const { todo, skipped } = skipKnown(submissions, submissions.length, {
-      ledger,
-      force: opts.force === true,
-      note: noteFor(opts, ctx),
-      ledgerShown: displayPath(ctx.cwd, ledger.file),
-    });
-    const { stack, outputs: values } = outputs;
-    return { kind: "dry-run", stack, bucketName: values.bucketName, todo, skipped };
-  }
-  const { lock, ledger } = openLedgerForSubmit(stackLedgerPath(opts, ctx, outputs), ctx);
-  const clients = ctx.clients(outputs.outputs.region);
-  try {
-    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
-    const levels = checkDependencies(submissions, ledger);
-    await refuseFailedParents(submissions, ledger, clients.batch, opts.force === true);
-    return await submitWithLedger(opts, ctx, outputs, { ledger, clients, levels }, submissions);
-  } finally {
-    clients.destroy();
-    ledger.close();
-    lock.release();
-  }
+  // No lock, no folder and no move: a dry run changes nothing, so its list is a preview.
+  const ledger = readStackLedger(opts, ctx, outputs);
+  ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
+  checkDependencies(submissions, ledger);
+  const { todo, skipped } = skipKnown(submissions, submissions.length, {
+    ledger,
+    force: opts.force === true,
+    note,
+    ledgerShown: displayPath(ctx.cwd, ledger.file),
+  });
+  const { stack, outputs: values } = outputs;
+  return { kind: "dry-run", stack, bucketName: values.bucketName, todo, skipped };
 }
 
 function writing<T>(what: string, file: string, step: () => T): T {
@@ -127,72 +116,63 @@ function sendProgress(ctx: Context, json: boolean) {
   };
 }
 
-/** None with --json: its one line on stdout says it all. */
-function noteFor(opts: BatchOptions, ctx: Context): (line: string) => void {
-  return opts.json ? () => undefined : (line) => ctx.io.stderr.write(`${line}\n`);
-}
-
-async function submitWithLedger(
+/** Claims listed (and the right to write them checked), then the sends (exactly-once.ts). */
+async function send(
   opts: BatchOptions,
   ctx: Context,
   outputs: LoadedOutputs,
-  held: { ledger: Ledger; clients: AwsClients; levels: ReadonlyMap<string, number> },
   submissions: readonly Submission[],
+  note: (line: string) => void,
 ): Promise<SubmitResult> {
-  const { ledger, clients, levels } = held;
-  const bucket = requireOutput(outputs, "bucketName", "to keep the stack's submission claims");
-  const claims = await Claims.open(clients.storage, bucket, whoAmI(ctx.env));
-  await uploadLedger(claims, ledger, outputs, opts, ctx);
-  const progress = sendProgress(ctx, opts.json);
+  const { lock, ledger } = openLedgerForSubmit(stackLedgerPath(opts, ctx, outputs), ctx);
+  const clients = ctx.clients(outputs.outputs.region);
   try {
-    const r = await sendAll(submissions, {
-      clients,
-      ledger,
-      claims,
-      force: opts.force === true,
-      run: new Date().toISOString(),
-      waitMs: ctx.faults?.listingWaitMs ?? LISTING_WAIT_MS,
-      timeoutMs: ctx.faults?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
-      signal: ctx.signal,
-      sleep: (ms: number) => sleep(ms, ctx.signal),
-      ...definedOnly({ faults: ctx.faults }),
-      concurrency: opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY,
-      levels,
-      computeType: outputs.outputs.computeType,
-      ledgerShown: displayPath(ctx.cwd, ledger.file),
-      progress,
-      note: noteFor(opts, ctx),
-    });
-    if ("undecided" in r) {
-      return { kind: "stopped", undecided: r.undecided };
+    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
+    const levels = checkDependencies(submissions, ledger);
+    await refuseFailedParents(submissions, ledger, clients.batch, opts.force === true);
+    const bucket = requireOutput(outputs, "bucketName", "to keep the stack's submission claims");
+    const claims = await Claims.open(clients.storage, bucket, whoAmI(ctx.env));
+    const queue = outputs.outputs.jobQueueArn ?? outputs.outputs.jobQueueName ?? "";
+    const { uploaded, conflicts } = await claims.uploadLedger(ledger, queue);
+    if (uploaded > 0) {
+      note(
+        `note: uploaded ${uploaded} job(s) this ledger recorded before claims as the stack's ` +
+          `claims, so that other machines know them (once)`,
+      );
     }
-    return runResult(outputs.stack, ledger.file, r, ctx.signal.aborted, submissions.length);
+    conflicts.forEach((c) => note(`note: ${c}`));
+    const progress = sendProgress(ctx, opts.json);
+    try {
+      const r = await sendAll(submissions, {
+        clients,
+        ledger,
+        claims,
+        force: opts.force === true,
+        run: new Date().toISOString(),
+        waitMs: ctx.faults?.listingWaitMs ?? LISTING_WAIT_MS,
+        timeoutMs: ctx.faults?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
+        signal: ctx.signal,
+        sleep: (ms: number) => sleep(ms, ctx.signal),
+        ...definedOnly({ faults: ctx.faults }),
+        concurrency: opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY,
+        levels,
+        computeType: outputs.outputs.computeType,
+        ledgerShown: displayPath(ctx.cwd, ledger.file),
+        progress,
+        note,
+      });
+      return "undecided" in r
+        ? { kind: "stopped", undecided: r.undecided }
+        : runResult(outputs.stack, ledger.file, r, ctx.signal.aborted, submissions.length);
+    } finally {
+      progress.stop();
+      await claims.flush();
+    }
   } finally {
-    progress.stop();
-    await claims.flush();
+    clients.destroy();
+    ledger.close();
+    lock.release();
   }
-}
-
-/** A ledger from before claims, uploaded as the stack's claims once. */
-async function uploadLedger(
-  claims: Claims,
-  ledger: Ledger,
-  outputs: LoadedOutputs,
-  opts: BatchOptions,
-  ctx: Context,
-): Promise<void> {
-  const queue = outputs.outputs.jobQueueArn ?? outputs.outputs.jobQueueName ?? "";
-  const { uploaded, conflicts } = await claims.uploadLedger(ledger, queue);
-  if (opts.json) {
-    return;
-  }
-  if (uploaded > 0) {
-    ctx.io.stderr.write(
-      `note: uploaded ${uploaded} job(s) this ledger recorded before claims as the stack's ` +
-        `claims, so that other machines know them (once)\n`,
-    );
-  }
-  conflicts.forEach((c) => ctx.io.stderr.write(`note: ${c}\n`));
 }
 
 function runResult(
@@ -238,7 +218,6 @@ function runResult(
   };
 }
 
-/** The level (0 first) of each submission by job name. */
 function checkDependencies(
   submissions: readonly Submission[],
   ledger: Ledger,

@@ -34,7 +34,7 @@ import { latestLocalRuns, readLocalRuns } from "../state/local-runs";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { buildPlan, missingOutputsMessage, type Submission } from "../input/plan";
 import { parseDescription } from "../input/script-options";
-import { checkVariables, type SavedDescription } from "../input/variables";
+import { checkVariables } from "../input/variables";
 import type { LoadedSweep } from "../input/sweep";
 import { printSubmitResult, type LocalRunsResult, type SubmitResult } from "../output/submit-print";
 import { submitToBatch, type BatchOptions } from "./submit-batch";
@@ -107,9 +107,16 @@ export async function prepare(
 
 async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]> {
   // Python describes the script (unless --script-options did) while the files load.
-  const saved =
-    opts.scriptOptions === undefined ? undefined : savedDescription(opts.scriptOptions, ctx);
-  const first = ctx.probe(opts.scriptFile, saved);
+  const saved = opts.scriptOptions;
+  const first = ctx.probe(
+    opts.scriptFile,
+    saved === undefined
+      ? undefined
+      : {
+          file: path.resolve(ctx.cwd, saved),
+          description: parseDescription(readOptionFile("--script-options", saved, ctx), saved),
+        },
+  );
   try {
     const { files, problems } = expandInputs(opts.files, ctx.cwd);
     const { items, invalid, problems: loadProblems } = loadInputs(files);
@@ -141,11 +148,6 @@ async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]>
   } finally {
     first.stop();
   }
-}
-
-function savedDescription(file: string, ctx: Context): SavedDescription {
-  const description = parseDescription(readOptionFile("--script-options", file, ctx), file);
-  return { file: path.resolve(ctx.cwd, file), description };
 }
 
 function readOptionFile(flag: string, file: string, ctx: Context): string {
