@@ -48,10 +48,9 @@ export const REPO_ROOT = path.resolve(__dirname, "..");
 
 export function defaultContext(io: Io, signal: AbortSignal): Context {
   const env = process.env;
-  const cwd = process.cwd();
   return {
     io,
-    cwd,
+    cwd: process.cwd(),
     env,
     repoRoot: REPO_ROOT,
     clients: (region) => createAwsClients({ region, env }),

@@ -35,18 +35,12 @@ export interface LocalRun {
 /** By job or sweep name; undefined: a job that is not a set. */
 type Failures = ReadonlyMap<string, ReadonlySet<number | undefined>>;
 
-interface LocalPlan {
-  readonly levels: LocalRun[][];
-  readonly manifests: { readonly file: string; readonly body: string }[];
-  readonly failedBefore: Failures;
-}
-
 /** A step that reads sweeps' results gets their manifests from this submit, else `earlier`. */
 export function planLocal(
   levels: readonly (readonly Submission[])[],
   root: string,
   earlier: ReadonlyMap<string, Pick<LocalParent, "failed" | "manifests">> = new Map(),
-): LocalPlan {
+) {
   const all = levels.flat();
   const owners = groupBy(all, ownerOf);
   const manifestsOf = (name: string): readonly string[] =>
@@ -63,7 +57,7 @@ export function planLocal(
         : [],
     ),
     // What this submit runs again starts afresh.
-    failedBefore: new Map(
+    failedBefore: new Map<string, ReadonlySet<number | undefined>>(
       [...earlier].flatMap(([name, p]) => (owners.has(name) ? [] : [[name, p.failed]])),
     ),
   };
@@ -186,7 +180,10 @@ function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<Local
  * A run whose parent (with N_TO_N: child i of it) failed fails without running, as on Batch.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html
  */
-export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<LocalResult[]> {
+export async function runLocal(
+  plan: ReturnType<typeof planLocal>,
+  opts: LocalOptions,
+): Promise<LocalResult[]> {
   const createdAt = Date.now();
   const runId = new Date(createdAt).toISOString();
   for (const m of plan.manifests) {

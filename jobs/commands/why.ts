@@ -37,10 +37,7 @@ export type WhyJob = ReturnType<typeof explainJob>;
 export type WhyResult = Awaited<ReturnType<typeof why>>;
 
 /** 1-based; an array's first child. */
-export function placeOf(
-  jobArn: string | undefined,
-  front: FrontOfQueueDetail,
-): { place: number; since?: number } | undefined {
+export function placeOf(jobArn: string | undefined, front: FrontOfQueueDetail) {
   const jobs = front.jobs ?? [];
   const owned = (arn = ""): boolean => jobArn !== undefined && `${arn}:`.startsWith(`${jobArn}:`);
   const i = jobs.findIndex((j) => owned(j.jobArn));
