@@ -41,10 +41,7 @@ type DeferredContext = Pick<Context, "io" | "env"> & {
   load(): Promise<Context>;
 };
 
-export function buildProgram(
-  io: Io,
-  action: (def: CommandDef, cmd: Command) => Promise<void>,
-): Command {
+export function buildProgram(io: Io, action: (def: CommandDef, cmd: Command) => Promise<void>) {
   const program = new Command("batchpy jobs")
     .description("Submit, watch and collect AWS Batch jobs of the batchpy stack.")
     .exitOverride()
@@ -66,10 +63,7 @@ export function buildProgram(
   return program;
 }
 
-export async function run(
-  argv: readonly string[],
-  context: Context | DeferredContext,
-): Promise<number> {
+export async function run(argv: readonly string[], context: Context | DeferredContext) {
   const outcome = { code: EXIT_OK, json: false, unchanged: "" };
   // Text from a job, a file or AWS reaches the terminal with its control characters shown.
   const io = (): Io => visibleIo(context.io, outcome.json);

@@ -2,7 +2,7 @@
 import * as path from "path";
 import { setTimeout as delay } from "timers/promises";
 import { SingleBar } from "cli-progress";
-import { createAwsClients, httpStatus, type AwsClients, type JobDetail } from "./aws/api";
+import { createAwsClients, httpStatus, type AwsClients } from "./aws/api";
 import { recordClaimedJobs } from "./aws/claims";
 import { BadInputError, FatalError, describeError, isFileSystemError } from "./errors";
 import * as fs from "fs";
@@ -237,10 +237,7 @@ export function ofLastRun<T extends { readonly run: string }>(items: readonly T[
   return items.filter((e) => e.run === run);
 }
 
-export async function describeById(
-  clients: AwsClients,
-  ids: readonly string[],
-): Promise<Map<string, JobDetail>> {
+export async function describeById(clients: AwsClients, ids: readonly string[]) {
   const details = await clients.batch.describeJobs(ids).catch((err: unknown) => {
     throw new FatalError(`DescribeJobs failed: ${describeError(err)}`);
   });

@@ -32,10 +32,7 @@ export function nodeSupportNotice(text: string, version: string): string | undef
   );
 }
 
-export function replaceSdkNodeWarning(
-  stderr: OutStream,
-  version: string = process.version,
-): () => void {
+export function replaceSdkNodeWarning(stderr: OutStream, version: string = process.version) {
   const original = process.emitWarning;
   let said = false;
   process.emitWarning = ((warning: string | Error, ...rest: unknown[]): void => {

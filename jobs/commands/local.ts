@@ -180,10 +180,7 @@ function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<Local
  * A run whose parent (with N_TO_N: child i of it) failed fails without running, as on Batch.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html
  */
-export async function runLocal(
-  plan: ReturnType<typeof planLocal>,
-  opts: LocalOptions,
-): Promise<LocalResult[]> {
+export async function runLocal(plan: ReturnType<typeof planLocal>, opts: LocalOptions) {
   const createdAt = Date.now();
   const runId = new Date(createdAt).toISOString();
   for (const m of plan.manifests) {

@@ -20,7 +20,6 @@ import {
   DEFAULT_TABLE_ROWS,
   type ReportResult,
 } from "../output/report-print";
-import type { Report } from "../report/rows";
 import { awsSource, collectReport, localSource } from "../report/sources";
 import { defaultOutDir } from "./results";
 import { definedOnly } from "../../components/defined";
@@ -40,10 +39,7 @@ export interface ReportOptions extends StackOptions {
   readonly priceGbHour?: number;
 }
 
-async function buildReport(
-  opts: ReportOptions,
-  ctx: Context,
-): Promise<{ report: Report; folder: string }> {
+async function buildReport(opts: ReportOptions, ctx: Context) {
   const user: UserPricing = definedOnly({
     types: opts.pricing,
     usdPerVcpuHour: opts.priceVcpuHour,

@@ -158,11 +158,7 @@ async function downloadAll(
   return { copied, failed, bytes, notCopied };
 }
 
-async function syncFrom(
-  source: Source,
-  opts: ResultsOptions,
-  ctx: Context,
-): Promise<ResultsResult> {
+async function syncFrom(source: Source, opts: ResultsOptions, ctx: Context) {
   // Removed also on process.exit (a second Ctrl-C), where no `finally` runs: hence synchronous.
   const partials = new Set<string>();
   const removePartials = (): void => {

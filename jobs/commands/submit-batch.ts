@@ -218,10 +218,7 @@ function runResult(
   };
 }
 
-function checkDependencies(
-  submissions: readonly Submission[],
-  ledger: Ledger,
-): Map<string, number> {
+function checkDependencies(submissions: readonly Submission[], ledger: Ledger) {
   const { levels, problems } = dependencyOrder(submissions, {
     entries: ledger.entries,
     open: ledger.openIntents(),
