@@ -58,6 +58,7 @@ export interface JobRow {
   readonly barriers?: number;
 }
 
+/** Sets and jobs that ran more than once, and the earlier runs left out. */
 export type Retried = Readonly<Record<"sets" | "jobs" | "runs", number>>;
 
 /** Counts in units (a job, or one array child); `retried` when each set counts once. */
@@ -77,6 +78,7 @@ export function runsPerSet<T>(
   );
 }
 
+/** Groups in order of first appearance, each in input order. */
 export function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const item of items) {

@@ -193,6 +193,7 @@ async function currentFailures(polled: Polled, clients: AwsClients): Promise<Fai
     });
 }
 
+/** Each set once, by its latest run; `replaced` holds run IDs, `<id>:<child>` for children. */
 async function latestRunsOnly(
   snapshot: Snapshot,
   entries: readonly LedgerEntry[],
