@@ -1,6 +1,6 @@
 /** `jobs:logs`: the job's CloudWatch log stream, found through DescribeJobs' logStreamName. */
 import type { AwsClients, JobDetail, LogEvent, LogsApi } from "../aws/api";
-import { sleep, withStack, type Context, type StackOptions } from "../context";
+import { describeById, sleep, withStack, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, FatalError } from "../errors";
 import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
 import { attemptJobId, attemptsOf, isRetryEntry, readCovers } from "../state/attempts";
@@ -149,8 +149,10 @@ async function retriedRun(
   if (!runs.some(isRetryEntry) && (opts.run ?? 1) === 1) {
     return undefined;
   }
-  const seen = await clients.batch.describeJobs(runs.map((e) => e.jobId));
-  const details = new Map(seen.map((d) => [d.jobId ?? "", d]));
+  const details = await describeById(
+    clients,
+    runs.map((e) => e.jobId),
+  );
   const covers = await readCovers(runs, details, clients, bucket, new Map());
   const attempts = attemptsOf(runs, covers, base, index ?? "");
   const what = index !== undefined ? `${base}[${index}]` : base;

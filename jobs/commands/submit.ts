@@ -76,16 +76,7 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
 }
 
 /** Checks and plans; a FatalError when the stack's outputs lack what the files rely on. */
-export async function prepare(
-  opts: SubmitOptions,
-  ctx: Context,
-): Promise<{
-  submissions: Submission[];
-  outputs?: LoadedOutputs;
-  notes: Problem[];
-  items: Item[];
-  costCap?: PolicyCostCap;
-}> {
+export async function prepare(opts: SubmitOptions, ctx: Context) {
   const items = await checkedInputs(opts, ctx);
   const outputs = opts.locally === true ? undefined : stackOutputs(opts, ctx);
   const plan = buildPlan(items, { array: opts.array, ...definedOnly({ outputs }) });
@@ -93,7 +84,7 @@ export async function prepare(
     throw new BadInputError(sortProblems(plan.problems));
   }
   if (outputs === undefined) {
-    return { submissions: plan.submissions, notes: [], items };
+    return { submissions: plan.submissions, outputs, notes: [], items, costCap: undefined };
   }
   if (plan.missingOutputs.length > 0) {
     throw new FatalError(missingOutputsMessage(plan.missingOutputs, outputs.source));
@@ -102,7 +93,7 @@ export async function prepare(
     requireOutput(outputs, "bucketName", "to upload array sweep manifests");
   }
   const { notes, costCap } = policyBoundsNotes(items, opts, ctx, outputs);
-  return { submissions: plan.submissions, outputs, notes, items, ...definedOnly({ costCap }) };
+  return { submissions: plan.submissions, outputs, notes, items, costCap };
 }
 
 async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]> {
