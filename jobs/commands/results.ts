@@ -23,7 +23,7 @@ import {
   type SourceObject,
   type SyncPlan,
 } from "../state/sync";
-import { printResults, printResultsJson, type ResultsResult } from "../output/results-print";
+import { printResults, printResultsJson } from "../output/results-print";
 import { visible } from "../output/visible";
 
 export interface ResultsOptions extends StackOptions {
@@ -112,53 +112,7 @@ function bucketSource(
   };
 }
 
-async function downloadAll(
-  plan: SyncPlan,
-  source: Source,
-  partials: Set<string>,
-  opts: ResultsOptions,
-  ctx: Context,
-): Promise<Pick<ResultsResult, "copied" | "failed" | "bytes" | "notCopied">> {
-  const progress = createProgress(ctx.io, {
-    total: plan.copy.length,
-    json: opts.json,
-    label: "downloading",
-  });
-  let done = 0;
-  let bytes = 0;
-  const outcomes = await runPool(
-    plan.copy,
-    async ({ source: s, dest }) => {
-      await fs.promises.mkdir(path.dirname(dest), { recursive: true });
-      const tmp = `${dest}.part-${process.pid}`;
-      partials.add(tmp);
-      try {
-        await source.fetch(s, tmp);
-        // Same time as the source: the next sync sees the file as unchanged.
-        await fs.promises.utimes(tmp, s.lastModified, s.lastModified);
-        await fs.promises.rename(tmp, dest);
-      } finally {
-        await fs.promises.rm(tmp, { force: true });
-        partials.delete(tmp);
-      }
-      bytes += s.size;
-      progress.update(++done);
-      return s.key;
-    },
-    { concurrency: opts.concurrency, signal: ctx.signal },
-  );
-  progress.stop();
-  const copied = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
-  const failed = outcomes.flatMap((o, i) =>
-    o.status === "rejected"
-      ? [{ key: plan.copy[i].source.key, error: describeError(o.reason) }]
-      : [],
-  );
-  const notCopied = outcomes.filter((o) => o.status === "skipped").length;
-  return { copied, failed, bytes, notCopied };
-}
-
-async function syncFrom(source: Source, opts: ResultsOptions, ctx: Context) {
+async function downloadAll(plan: SyncPlan, source: Source, opts: ResultsOptions, ctx: Context) {
   // Removed also on process.exit (a second Ctrl-C), where no `finally` runs: hence synchronous.
   const partials = new Set<string>();
   const removePartials = (): void => {
@@ -166,25 +120,64 @@ async function syncFrom(source: Source, opts: ResultsOptions, ctx: Context) {
     partials.clear();
   };
   process.on("exit", removePartials);
+  const progress = createProgress(ctx.io, {
+    total: plan.copy.length,
+    json: opts.json,
+    label: "downloading",
+  });
+  let done = 0;
+  let bytes = 0;
   try {
-    const sources = await source.list();
-    const plan = planSync(sources, source.outDir, statOrUndefined);
-    plan.skipped.forEach((k) =>
-      ctx.io.stderr.write(`warning: skipped "${visible(k)}": not a safe file path\n`),
+    const outcomes = await runPool(
+      plan.copy,
+      async ({ source: s, dest }) => {
+        await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+        const tmp = `${dest}.part-${process.pid}`;
+        partials.add(tmp);
+        try {
+          await source.fetch(s, tmp);
+          // Same time as the source: the next sync sees the file as unchanged.
+          await fs.promises.utimes(tmp, s.lastModified, s.lastModified);
+          await fs.promises.rename(tmp, dest);
+        } finally {
+          await fs.promises.rm(tmp, { force: true });
+          partials.delete(tmp);
+        }
+        bytes += s.size;
+        progress.update(++done);
+        return s.key;
+      },
+      { concurrency: opts.concurrency, signal: ctx.signal },
     );
-    const done = await downloadAll(plan, source, partials, opts, ctx);
-    return {
-      from: source.from,
-      outDir: source.outDir,
-      found: sources.length,
-      unchanged: plan.unchanged,
-      skipped: plan.skipped,
-      ...done,
-    };
+    const copied = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+    const failed = outcomes.flatMap((o, i) =>
+      o.status === "rejected"
+        ? [{ key: plan.copy[i].source.key, error: describeError(o.reason) }]
+        : [],
+    );
+    const notCopied = outcomes.filter((o) => o.status === "skipped").length;
+    return { copied, failed, bytes, notCopied };
   } finally {
+    progress.stop();
     removePartials();
     process.removeListener("exit", removePartials);
   }
+}
+
+async function syncFrom(source: Source, opts: ResultsOptions, ctx: Context) {
+  const sources = await source.list();
+  const plan = planSync(sources, source.outDir, statOrUndefined);
+  plan.skipped.forEach((k) =>
+    ctx.io.stderr.write(`warning: skipped "${visible(k)}": not a safe file path\n`),
+  );
+  return {
+    from: source.from,
+    outDir: source.outDir,
+    found: sources.length,
+    unchanged: plan.unchanged,
+    skipped: plan.skipped,
+    ...(await downloadAll(plan, source, opts, ctx)),
+  };
 }
 
 export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promise<number> {
