@@ -68,10 +68,7 @@ const folder =
 export const stateDir = folder(VARS.stateDir, ".batchpy");
 export const localRoot = folder(VARS.localRoot, ".batchpy", "local-bucket");
 
-export interface Progress {
-  update(value: number, label?: string): void;
-  stop(): void;
-}
+export type Progress = { update(value: number, label?: string): void; stop(): void };
 
 /** A progress bar on stderr, only for humans at a terminal and more than a handful of items. */
 export function createProgress(
@@ -150,11 +147,7 @@ export function readStackLedger(flags: StackOptions, ctx: Context, loaded: Loade
   return Ledger.open(file, byLabel);
 }
 
-export interface OpenStack {
-  readonly outputs: LoadedOutputs;
-  readonly ledger: Ledger;
-  readonly clients: AwsClients;
-}
+export type OpenStack = { outputs: LoadedOutputs; ledger: Ledger; clients: AwsClients };
 
 /** Runs `use` with the ledger caught up with the jobs other machines sent (the stack's claims). */
 export async function withStack<T>(

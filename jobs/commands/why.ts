@@ -27,11 +27,7 @@ export interface WhyOptions extends StackOptions {
   readonly name: string;
 }
 
-type TimeLimit = {
-  readonly reason: string;
-  readonly maxTimeSeconds: number;
-  readonly action: string;
-};
+type TimeLimit = { reason: string; maxTimeSeconds: number; action: string };
 type HeadJob = NonNullable<Awaited<ReturnType<typeof readQueue>>["head"]>;
 export type WhyJob = ReturnType<typeof explainJob>;
 export type WhyResult = Awaited<ReturnType<typeof why>>;
