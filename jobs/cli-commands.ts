@@ -1,7 +1,6 @@
 /**
- * The jobs CLI's commands as a table, from which cli.ts builds the commander program. Each
- * command's options reach its module as commander parsed them; `run` imports its module
- * only when it runs, so `--help` and a bad option load nothing but commander and this table.
+ * The jobs CLI's commands as a table. `run` imports its module only when it runs, so `--help`
+ * and a bad option load nothing but commander and this table.
  */
 import * as path from "path";
 import { InvalidArgumentError } from "commander";
@@ -19,18 +18,16 @@ import type { WhyOptions } from "./commands/why";
 
 /** jobs:watch's poll: job states change on the scale of tens of seconds. */
 const DEFAULT_WATCH_INTERVAL = 10;
-/** jobs:results' downloads: S3 serves many connections well; 16 keep a laptop link busy. */
+/** jobs:results' downloads: S3 serves many connections well; these keep a laptop link busy. */
 const DEFAULT_DOWNLOAD_CONCURRENCY = 16;
 
-/** One option as commander's `.option()` takes it: flags, description, parser, default. */
 type OptionDef = readonly [
-  string,
-  string,
-  ((value: string, previous: unknown) => unknown)?,
-  unknown?,
+  flags: string,
+  description: string,
+  parse?: (value: string, previous: unknown) => unknown,
+  value?: unknown,
 ];
 
-/** One subcommand: how it shows in `--help`, what it takes, and what runs it. */
 export interface CommandDef<O extends StackOptions = StackOptions> {
   readonly name: string;
   readonly description: string;
@@ -41,11 +38,10 @@ export interface CommandDef<O extends StackOptions = StackOptions> {
   readonly stopping?: string;
   /** What a refusal of bad input leaves undone. */
   readonly unchanged?: string;
-  /** Runs the command with its options; method syntax, as the table mixes option types. */
+  /** Method syntax (bivariant), as the table mixes option types. */
   run(o: O, ctx: Context): Promise<number>;
 }
 
-/** A parser of the numbers `ok` accepts; anything else is commander's error naming `expected`. */
 function numberParser(ok: (n: number) => boolean, expected: string): (value: string) => number {
   return (value) => {
     const n = Number(value);
@@ -66,7 +62,6 @@ const positiveSeconds = numberParser(
 );
 const price = numberParser((n) => Number.isFinite(n) && n >= 0, "a price in USD of 0 or more");
 
-/** A repeatable comma-separated list: `--plain-env A,B --plain-env C` gives [A, B, C]. */
 function commaList(value: string, previous: unknown): string[] {
   return [
     ...(Array.isArray(previous) ? (previous as string[]) : []),
@@ -74,7 +69,6 @@ function commaList(value: string, previous: unknown): string[] {
   ];
 }
 
-/** The options every command takes, which say which stack and ledger it works on. */
 const STACK_OPTIONS: readonly OptionDef[] = [
   ["--stack <name>", "Pulumi stack to read outputs from"],
   ["--outputs <file>", "stack outputs saved with `pulumi stack output --json --show-secrets`"],
@@ -82,13 +76,11 @@ const STACK_OPTIONS: readonly OptionDef[] = [
   ["--json", "machine-readable output on stdout, nothing else"],
 ];
 
-/** jobs:report's, jobs:submit's and jobs:retry's own prices, in place of the price table. */
 const PRICE_OPTIONS: readonly OptionDef[] = [
   ["--price-vcpu-hour <usd>", "your price per vCPU-hour, in place of the price table", price],
   ["--price-gb-hour <usd>", "your price per GB-hour of memory, in place of the price table", price],
 ];
 
-/** jobs:submit's and jobs:retry's cap on their cost bound, and the prices it is figured at. */
 const COST_OPTIONS: readonly OptionDef[] = [
   [
     "--max-cost <usd>",
@@ -105,7 +97,6 @@ const DRY_RUN: OptionDef = [
   "print the resolved SubmitJob requests (valid --cli-input-json) and submit nothing",
 ];
 
-/** How the job files are checked: against which script, and which policy bounds. */
 const CHECK_OPTIONS: readonly OptionDef[] = [
   [
     "--script-file <path>",
@@ -132,7 +123,7 @@ const CHECK_OPTIONS: readonly OptionDef[] = [
 
 type SubmitFlags = SubmitOptions & { retryFailed?: boolean };
 
-/** Submit's and retry's options, the script resolved where the user is, not the repository. */
+/** The script resolved where the user is, not the repository. */
 function resolveScript(o: SubmitFlags, ctx: Context): SubmitFlags {
   return o.scriptFile === undefined ? o : { ...o, scriptFile: path.resolve(ctx.cwd, o.scriptFile) };
 }
@@ -206,7 +197,6 @@ const RETRY: CommandDef<SubmitFlags & { names: readonly string[] }> = {
 
 type WatchFlags = Omit<WatchOptions, "once" | "interval"> & { interval?: number };
 
-/** `watch` polls until every job has finished; `status` shows them once. */
 function watchOrStatus(name: "watch" | "status"): CommandDef<WatchFlags> {
   const once = name === "status";
   const interval: OptionDef = [
@@ -353,7 +343,6 @@ const WHY: CommandDef<WhyOptions> = {
   },
 };
 
-/** Every command, in the order `--help` lists them. */
 export const COMMANDS: readonly CommandDef[] = [
   SUBMIT,
   RETRY,

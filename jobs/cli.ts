@@ -1,7 +1,4 @@
-/**
- * batchpy jobs: one commander program built from the table in cli-commands.ts, a subcommand
- * per npm script. Commands take a Context, so tests drive them in-process against local servers.
- */
+/** batchpy jobs: the commander program of cli-commands.ts's table, a subcommand per npm script. */
 import { setMaxListeners } from "events";
 import { Command, CommanderError, Option } from "commander";
 import type { Context, Io } from "./context";
@@ -44,11 +41,7 @@ type DeferredContext = Pick<Context, "io" | "env"> & {
   load(): Promise<Context>;
 };
 
-/** The commander program of COMMANDS, writing to `io`; `action` runs the one chosen. */
-export function buildProgram(
-  io: Io,
-  action: (def: CommandDef, cmd: Command) => Promise<void>,
-): Command {
+export function buildProgram(io: Io, action: (def: CommandDef, cmd: Command) => Promise<void>) {
   const program = new Command("batchpy jobs")
     .description("Submit, watch and collect AWS Batch jobs of the batchpy stack.")
     .exitOverride()
@@ -70,14 +63,9 @@ export function buildProgram(
   return program;
 }
 
-/** Runs the CLI with `argv` (without node and script); returns the exit code. */
-export async function run(
-  argv: readonly string[],
-  context: Context | DeferredContext,
-): Promise<number> {
+export async function run(argv: readonly string[], context: Context | DeferredContext) {
   const outcome = { code: EXIT_OK, json: false, unchanged: "" };
-  // Everything the commands print passes visibleIo's gate: text from a job, a file or AWS
-  // reaches the terminal with its control characters shown, never obeyed.
+  // Text from a job, a file or AWS reaches the terminal with its control characters shown.
   const io = (): Io => visibleIo(context.io, outcome.json);
   const program = buildProgram(io(), async (def, cmd) => {
     outcome.json = cmd.opts().json === true;
@@ -103,10 +91,8 @@ export async function run(
   }
 }
 
-/** Commander's ways to end after printing help, which are not errors. */
 const HELP_CODES = new Set(["commander.helpDisplayed", "commander.version", "commander.help"]);
 
-/** Prints an error the way the user can act on it; returns the exit code. */
 function reportError(err: unknown, io: Io, json: boolean, unchanged: string): number {
   if (err instanceof CommanderError) {
     return HELP_CODES.has(err.code) ? EXIT_OK : EXIT_BAD_INPUT;
@@ -126,10 +112,8 @@ function reportError(err: unknown, io: Io, json: boolean, unchanged: string): nu
   return bad ? EXIT_BAD_INPUT : EXIT_FAILURE;
 }
 
-/**
- * The command line (`batchpy jobs …`, `npm run jobs:*`): runs `argv`, sets the exit code.
- * `adapt` changes the real context once loaded: how a test's entry injects faults.
- */
+/** `adapt` changes the real context once loaded: how a test's entry injects faults. */
+
 export async function main(
   argv: readonly string[],
   adapt: (ctx: Context) => Context = (ctx) => ctx,

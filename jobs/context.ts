@@ -1,11 +1,8 @@
-/**
- * What a command needs from the outside world, in one object, so tests run commands
- * in-process against local servers and the CLI wires in the real thing.
- */
+/** What a command needs from the outside world: tests run commands in-process, on local servers. */
 import * as path from "path";
 import { setTimeout as delay } from "timers/promises";
 import { SingleBar } from "cli-progress";
-import { createAwsClients, httpStatus, type AwsClients, type JobDetail } from "./aws/api";
+import { createAwsClients, httpStatus, type AwsClients } from "./aws/api";
 import { recordClaimedJobs } from "./aws/claims";
 import { BadInputError, FatalError, describeError, isFileSystemError } from "./errors";
 import * as fs from "fs";
@@ -36,11 +33,9 @@ export interface Context {
   readonly io: Io;
   readonly cwd: string;
   readonly env: NodeJS.ProcessEnv;
-  /** The folder holding jobs/ and container/. */
   readonly repoRoot: string;
-  /** AWS clients for `region` (undefined: the SDK's region chain). Caller destroys them. */
+  /** The caller destroys them. */
   clients(region: string | undefined): AwsClients;
-  /** Starts the entrypoint's check of a script's variables (`run_job.py --check-values`). */
   probe(script: string | undefined, saved?: SavedDescription): ScriptProbe;
   readonly pulumi: PulumiRunner;
   /** Aborted on Ctrl-C: stop starting work, finish and record what is in flight. */
@@ -53,10 +48,9 @@ export const REPO_ROOT = path.resolve(__dirname, "..");
 
 export function defaultContext(io: Io, signal: AbortSignal): Context {
   const env = process.env;
-  const cwd = process.cwd();
   return {
     io,
-    cwd,
+    cwd: process.cwd(),
     env,
     repoRoot: REPO_ROOT,
     clients: (region) => createAwsClients({ region, env }),
@@ -66,24 +60,17 @@ export function defaultContext(io: Io, signal: AbortSignal): Context {
   };
 }
 
-/** Where ledgers live: --state-dir, else BATCHPY_STATE_DIR, else <repo>/.batchpy. */
-export function stateDir(ctx: Context, flag: string | undefined): string {
-  const fallback = path.join(ctx.repoRoot, ".batchpy");
-  return path.resolve(ctx.cwd, flag ?? ctx.env[VARS.stateDir] ?? fallback);
-}
+const folder =
+  (variable: string, ...fallback: string[]) =>
+  (ctx: Context, flag?: string) =>
+    path.resolve(ctx.cwd, flag ?? ctx.env[variable] ?? path.join(ctx.repoRoot, ...fallback));
 
-/** The local bucket folder: --local-root, else BATCHPY_LOCAL_ROOT, else <state>/local-bucket. */
-export function localRoot(ctx: Context, flag: string | undefined): string {
-  const fallback = path.join(ctx.repoRoot, ".batchpy", "local-bucket");
-  return path.resolve(ctx.cwd, flag ?? ctx.env[VARS.localRoot] ?? fallback);
-}
+export const stateDir = folder(VARS.stateDir, ".batchpy");
+export const localRoot = folder(VARS.localRoot, ".batchpy", "local-bucket");
 
-export interface Progress {
-  update(value: number, label?: string): void;
-  stop(): void;
-}
+export type Progress = { update(value: number, label?: string): void; stop(): void };
 
-/** A progress bar on stderr when it is a terminal, for humans, over more than 5 items. */
+/** A progress bar on stderr, only for humans at a terminal and more than a handful of items. */
 export function createProgress(
   io: Io,
   opts: { total: number; json: boolean; label: string },
@@ -107,7 +94,6 @@ export function createProgress(
   };
 }
 
-/** Resolves after `ms`, or early when `signal` aborts. */
 export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   await delay(ms, undefined, { signal }).catch((err: Error) => {
     if (err.name !== "AbortError") {
@@ -129,7 +115,6 @@ export interface StackOptions {
   readonly json: boolean;
 }
 
-/** The stack's outputs, from `--outputs FILE` or the pulumi CLI. */
 export function stackOutputs({ stack, outputs }: StackOptions, ctx: Context): LoadedOutputs {
   return loadOutputs({ stack, outputsFile: outputs, cwd: ctx.cwd, pulumi: ctx.pulumi });
 }
@@ -142,7 +127,7 @@ function ledgerFiles(flags: StackOptions, ctx: Context, loaded: LoadedOutputs) {
   return { file, byLabel: byLabel !== file && fs.existsSync(byLabel) ? byLabel : undefined };
 }
 
-/** The stack's ledger; one an older version kept under the label is moved into it, saying so. */
+/** An older version's ledger kept under the label is moved into the stack's, saying so. */
 export function stackLedgerPath(flags: StackOptions, ctx: Context, loaded: LoadedOutputs): string {
   const { file, byLabel } = ledgerFiles(flags, ctx, loaded);
   if (byLabel !== undefined) {
@@ -156,23 +141,15 @@ export function stackLedgerPath(flags: StackOptions, ctx: Context, loaded: Loade
   return file;
 }
 
-/** The stack's ledger as a run that changes nothing reads it: one under the label, not moved. */
+/** As a run that changes nothing reads it: one under the label is read, not moved. */
 export function readStackLedger(flags: StackOptions, ctx: Context, loaded: LoadedOutputs): Ledger {
   const { file, byLabel } = ledgerFiles(flags, ctx, loaded);
   return Ledger.open(file, byLabel);
 }
 
-export interface OpenStack {
-  readonly outputs: LoadedOutputs;
-  readonly ledger: Ledger;
-  readonly clients: AwsClients;
-}
+export type OpenStack = { outputs: LoadedOutputs; ledger: Ledger; clients: AwsClients };
 
-/**
- * Runs `use` on the stack's outputs, AWS clients and its ledger caught up with the jobs other
- * machines sent (the stack's claims), after saying which ledger lines it skipped; closes and
- * destroys them however `use` ends.
- */
+/** Runs `use` with the ledger caught up with the jobs other machines sent (the stack's claims). */
 export async function withStack<T>(
   flags: StackOptions,
   ctx: Context,
@@ -191,10 +168,7 @@ export async function withStack<T>(
   }
 }
 
-/**
- * Adds the jobs the stack's claims name to the ledger, this machine's cache of them. Claims
- * that cannot be read leave the ledger as it is, with a warning: it knows this machine's jobs.
- */
+/** Unreadable claims leave the ledger as it is, with a warning: it knows this machine's jobs. */
 async function addClaimedJobs({ outputs, ledger, clients }: OpenStack, ctx: Context) {
   const bucket = outputs.outputs.bucketName;
   if (!bucket) {
@@ -227,10 +201,7 @@ async function addClaimedJobs({ outputs, ledger, clients }: OpenStack, ctx: Cont
   }
 }
 
-/**
- * Latest ledger entry per name, filtered by names (all must exist) and --last. A sweep's name
- * also stands for its parts (chunks past 10,000 sets, retries).
- */
+/** Latest entry per name (all must exist); a sweep's name stands for its chunks and retries too. */
 export function selectEntries(
   ledger: Ledger,
   names: readonly string[],
@@ -253,17 +224,13 @@ export function selectEntries(
   return last ? ofLastRun(entries) : entries;
 }
 
-/** Those of `items` from the most recent run (its ISO start time sorts last). */
+/** Its ISO start time sorts last. */
 export function ofLastRun<T extends { readonly run: string }>(items: readonly T[]): T[] {
   const run = items.reduce((m, e) => (e.run > m ? e.run : m), "");
   return items.filter((e) => e.run === run);
 }
 
-/** DescribeJobs for any number of IDs, by job ID; a failure ends the command. */
-export async function describeById(
-  clients: AwsClients,
-  ids: readonly string[],
-): Promise<Map<string, JobDetail>> {
+export async function describeById(clients: AwsClients, ids: readonly string[]) {
   const details = await clients.batch.describeJobs(ids).catch((err: unknown) => {
     throw new FatalError(`DescribeJobs failed: ${describeError(err)}`);
   });

@@ -6,9 +6,8 @@ export const EXIT_FAILURE = 1;
 export const EXIT_BAD_INPUT = 2;
 export const EXIT_INTERRUPTED = 130;
 
-/** One thing wrong with the input, located as precisely as the source allows. */
 export interface Problem {
-  /** The file as the user named it (relative when possible). */
+  /** As the user named it (relative when possible). */
   readonly file?: string;
   /** 1-based. */
   readonly line?: number;
@@ -18,14 +17,12 @@ export interface Problem {
   readonly message: string;
 }
 
-/** `jobs/x.json:7:17: containerOverrides.environment[1].name: "var_c" is not ...`, visibly. */
 export function formatProblem(p: Problem): string {
   const at = p.file !== undefined && p.line !== undefined ? [p.line, p.column] : [];
   const where = [p.file, ...at].filter((s) => s !== undefined).join(":");
   return visible([where, p.path ?? "", p.message].filter((s) => s !== "").join(": "));
 }
 
-/** Input the user must fix; exits 2 and submits nothing. */
 export class BadInputError extends Error {
   override name = "BadInputError";
   readonly problems: readonly Problem[];
@@ -37,12 +34,10 @@ export class BadInputError extends Error {
   }
 }
 
-/** Something outside the input went wrong (AWS, missing outputs, a tool); exits 1. */
 export class FatalError extends Error {
   override name = "FatalError";
 }
 
-/** The message of anything thrown, including SDK errors that carry a name and HTTP status. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) {
     const meta = (err as { $metadata?: { httpStatusCode?: number } }).$metadata;
@@ -53,12 +48,11 @@ export function describeError(err: unknown): string {
   return String(err);
 }
 
-/** An error from the file system (ENOENT, EACCES, ENOSPC...), as opposed to a bug. */
+/** ENOENT, EACCES, ENOSPC..., as opposed to a bug. */
 export function isFileSystemError(err: unknown): boolean {
   return typeof (err as NodeJS.ErrnoException | null)?.code === "string";
 }
 
-/** `read()`, or undefined when the file system refuses it. */
 export function orUndefined<T>(read: () => T): T | undefined {
   try {
     return read();
@@ -70,13 +64,12 @@ export function orUndefined<T>(read: () => T): T | undefined {
   }
 }
 
-/** A path that does not exist (ENOENT), or runs through a file (ENOTDIR). */
 export function isMissingFile(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   return code === "ENOENT" || code === "ENOTDIR";
 }
 
-/** `promise`, marked handled because it is awaited later, where a rejection surfaces. */
+/** Marked handled because it is awaited later, where a rejection surfaces. */
 export function awaitedLater<T>(promise: Promise<T>): Promise<T> {
   promise.then(undefined, (err: unknown) => err);
   return promise;

@@ -1,11 +1,11 @@
 /**
- * On an old Node the AWS SDK's first client emits an 8-line `NodeVersionSupportWarning`; the
- * jobs tool says it in one line that names the Node to move to, once per command. The SDK's
- * `AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true` silences both.
+ * On an old Node the AWS SDK's first client emits a long `NodeVersionSupportWarning`; the tool
+ * says it in one line, once per command. `AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true`
+ * silences both.
  */
 import type { OutStream } from "./context";
 
-/** The Node.js line to recommend: the current Active LTS (since October 2026). */
+/** The current Active LTS. */
 export const RECOMMENDED_NODE = 26;
 
 /** End-of-life dates of the lines the SDK warns about (nodejs/Release schedule). */
@@ -14,12 +14,10 @@ const END_OF_LIFE = new Map([
   ["20", "2026-04-30"],
 ]);
 
-/** The tool's line for the SDK's warning `text` on Node `version`; undefined for others. */
 export function nodeSupportNotice(text: string, version: string): string | undefined {
   if (!text.startsWith("NodeVersionSupportWarning:")) {
     return undefined;
   }
-  // "... versions published after <when> will require node >=22. ..."
   const [, when, required = "22"] =
     /published (after [^\n]*?)\s+will require node >=(\d+)/.exec(text) ?? [];
   const eol = END_OF_LIFE.get(/^v?(\d+)/.exec(version)?.[1] ?? "");
@@ -34,11 +32,7 @@ export function nodeSupportNotice(text: string, version: string): string | undef
   );
 }
 
-/** Replaces the SDK's Node warning by `nodeSupportNotice`'s line on `stderr`; returns the undo. */
-export function replaceSdkNodeWarning(
-  stderr: OutStream,
-  version: string = process.version,
-): () => void {
+export function replaceSdkNodeWarning(stderr: OutStream, version: string = process.version) {
   const original = process.emitWarning;
   let said = false;
   process.emitWarning = ((warning: string | Error, ...rest: unknown[]): void => {

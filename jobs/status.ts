@@ -3,9 +3,10 @@ import type { JobDetail, JobSummary } from "./aws/api";
 import type { LedgerEntry } from "./state/ledger";
 import { definedOnly } from "../components/defined";
 import { waitReason } from "./wait-reason";
+import type { PipelineView } from "./pipeline";
 import type { AttemptTime } from "./report/time-split";
 
-/** Batch's statuses in lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
+/** In lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
 export const STATUSES = [
   "SUBMITTED",
   "PENDING",
@@ -23,7 +24,7 @@ export const TERMINAL: ReadonlySet<Status> = new Set<Status>(["SUCCEEDED", "FAIL
 
 export const STARTED_STATUSES: readonly ("STARTING" | "RUNNING")[] = ["STARTING", "RUNNING"];
 
-/** Nothing left to wait for: the job ended, or Batch does not know it (waiting would never end). */
+/** Batch not knowing a job counts: waiting would never end. */
 export function isSettled(status: Status): boolean {
   return TERMINAL.has(status) || status === "UNKNOWN";
 }
@@ -32,7 +33,7 @@ export interface Failure {
   readonly jobName: string;
   readonly jobId: string;
   readonly index?: number;
-  /** The set number a retry's child ran. */
+  /** A retry child's set number. */
   readonly set?: number;
   readonly statusReason?: string;
   readonly exitCode?: number;
@@ -49,33 +50,24 @@ export interface JobRow {
   readonly exitCode?: number;
   readonly arraySize?: number;
   readonly children?: Partial<Record<Status, number>>;
-  /** A single job's attempts (--json; a sweep's are in jobs:report). */
+  /** A single job's, with --json (a sweep's are in jobs:report). */
   readonly attempts?: readonly AttemptTime[];
-  /** What it waits for (Batch's dependsOn) by name, its depth, and the barriers between. */
+  /** Batch's dependsOn by name, and the barriers between. */
   readonly after?: readonly string[];
   readonly depth?: number;
   readonly barriers?: number;
 }
 
 /** Sets and jobs that ran more than once, and the earlier runs left out. */
-export interface Retried {
-  readonly sets: number;
-  readonly jobs: number;
-  readonly runs: number;
-}
+export type Retried = Readonly<Record<"sets" | "jobs" | "runs", number>>;
 
-/**
- * Counts in units (a job, or one array child); settled: every unit and parent ended or is
- * unknown to Batch. `retried` is there when each set counts once, by its latest run.
- */
+/** Counts in units (a job, or one array child); `retried` when each set counts once. */
 export type Snapshot = ReturnType<typeof tally> & { readonly retried?: Retried };
 
-/** Batch's status string as a Status: UNKNOWN for anything else. */
 export function asStatus(s: string | undefined): Status {
   return (STATUSES as readonly string[]).includes(s ?? "") ? (s as Status) : "UNKNOWN";
 }
 
-/** Each set's runs, first to latest by `at` (stable), sets in order of first appearance. */
 export function runsPerSet<T>(
   runs: readonly T[],
   setOf: (run: T) => string,
@@ -86,11 +78,10 @@ export function runsPerSet<T>(
   );
 }
 
-/** `items` by `keyOf`, each group in input order, groups in order of first appearance. */
+/** Groups in order of first appearance, each in input order. */
 export function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const item of items) {
-    // Setting a key again keeps its place in the Map.
     const group = groups.get(keyOf(item)) ?? [];
     group.push(item);
     groups.set(keyOf(item), group);
@@ -99,9 +90,8 @@ export function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<
 }
 
 /**
- * `items` with each job or sweep (by `nameOf`) right after the last of those it waits for
- * (`afterOf`), so a chain reads top to bottom, and its depth: 0 when it waits for none of
- * `items`, else one more than the deepest it waits for. Otherwise `items` keep their order.
+ * `items` with each job or sweep right after the last of those it waits for, so a chain reads
+ * top to bottom, and its depth; otherwise `items` keep their order.
  */
 export function pipelineOrder<T>(
   items: readonly T[],
@@ -131,16 +121,14 @@ export function pipelineOrder<T>(
   return out;
 }
 
-/** A variable's value from a job's environment. */
 export const variableOf = (detail: JobDetail | undefined, name: string): string | undefined =>
   detail?.container?.environment?.find((v) => v.name === name)?.value;
 
-/** The exit code of the job's last attempt (Batch reports it in two places). */
+/** Of the last attempt (Batch reports it in two places). */
 export function exitCodeOf(d: JobDetail | JobSummary): number | undefined {
   return d.container?.exitCode ?? (d as JobDetail).attempts?.at(-1)?.container?.exitCode;
 }
 
-/** The vCPUs, memory and GPUs of a job's `resourceRequirements` (SubmitJob's or Batch's). */
 export function resourcesOf(
   requirements: readonly { readonly type?: string; readonly value?: string }[] | undefined,
 ): { vcpus?: number; memoryMiB?: number; gpus?: number } {
@@ -151,10 +139,7 @@ export function resourcesOf(
   return definedOnly({ vcpus: value("VCPU"), memoryMiB: value("MEMORY"), gpus: value("GPU") });
 }
 
-/**
- * Counts of an array job's children. They are created when the parent leaves PENDING: until
- * the summary adds up, the missing ones count under the parent's status.
- */
+/** Children exist once the parent leaves PENDING: until then they count under its status. */
 function childCounts(size: number, detail: JobDetail | undefined, status: Status) {
   const summary = Object.entries(detail?.arrayProperties?.statusSummary ?? {});
   const missing = size - summary.reduce((sum, [, n]) => sum + n, 0);
@@ -167,7 +152,6 @@ function childCounts(size: number, detail: JobDetail | undefined, status: Status
   return counts;
 }
 
-/** The snapshot of `counts` and `jobs`: what is done, and whether anything is left to wait for. */
 function tally(counts: Record<Status, number>, jobs: JobRow[]) {
   const total = STATUSES.reduce((n, s) => n + counts[s], 0);
   const done = counts.SUCCEEDED + counts.FAILED;
@@ -182,20 +166,7 @@ function tally(counts: Record<Status, number>, jobs: JobRow[]) {
   };
 }
 
-/**
- * A pipeline (jobs/pipeline.ts): the entries but barriers in order; by job ID, what each waits
- * for and through how many barriers.
- */
-export interface PipelineView {
-  readonly order: readonly { readonly item: LedgerEntry; readonly depth: number }[];
-  readonly after: ReadonlyMap<string, readonly string[]>;
-  readonly barriers: ReadonlyMap<string, number>;
-}
-
-/**
- * The snapshot of `entries`, or of their `pipeline`'s order: each step after what it waits
- * for, barriers left out (a step waits for them, so they count in its status).
- */
+/** Barriers are left out of a pipeline: a step waits for them, so they count in its status. */
 export function summarize(
   entries: readonly LedgerEntry[],
   details: ReadonlyMap<string, JobDetail>,
@@ -232,10 +203,7 @@ export function summarize(
   return tally(counts, jobs);
 }
 
-/**
- * The snapshot with the runs a retry replaced left out of the counts, so each set counts
- * once, by its latest run, as `jobs:report` shows it. The rows keep every run.
- */
+/** Each set counts once, by its latest run, as `jobs:report` shows it; the rows keep every run. */
 export function leaveOut(
   s: Snapshot,
   replaced: readonly { readonly status: string | undefined }[],
@@ -263,10 +231,7 @@ export function singleFailures(snapshot: Snapshot): Failure[] {
     }));
 }
 
-/**
- * Failed children (from ListJobs), plus the parent's own reason when Batch lists fewer than
- * were counted (a sweep cancelled before its children existed lists none).
- */
+/** Plus the parent's own reason when Batch lists fewer (a sweep cancelled early lists none). */
 export function arrayFailures(parent: JobRow, failedChildren: readonly JobSummary[]): Failure[] {
   const failures: Failure[] = failedChildren.map((c) => ({
     jobName: parent.jobName,
@@ -290,21 +255,16 @@ export function arrayFailures(parent: JobRow, failedChildren: readonly JobSummar
   return failures;
 }
 
-/** Whether Batch knows none of the jobs: the wrong stack or region, rather than old jobs. */
+/** The wrong stack or region, rather than old jobs. */
 export function allUnknown(snapshot: Snapshot): boolean {
   return snapshot.jobs.length > 0 && snapshot.jobs.every((j) => j.status === "UNKNOWN");
 }
 
-/** A job RUNNABLE this long after its submit gets a line of reason in watch and status. */
 export const LONG_WAIT_MS = 5 * 60_000;
 
-/** A job or sweep RUNNABLE that long, with whole minutes since its submit and Batch's reason. */
 export type LongWait = ReturnType<typeof longWaits>[number];
 
-/**
- * Rows still RUNNABLE (an array: some children) LONG_WAIT_MS after their submit. Batch
- * records no time a job became RUNNABLE; the submit, seconds before it, stands in.
- */
+/** Batch records no time a job became RUNNABLE; the submit, seconds before it, stands in. */
 export function longWaits(
   rows: readonly JobRow[],
   details: ReadonlyMap<string, JobDetail>,

@@ -4,7 +4,6 @@
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable.html
  */
 
-/** Batch's code (`CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY`), in plain words, and its fix. */
 export interface WaitReason {
   readonly code: string;
   readonly words: string;
@@ -56,7 +55,7 @@ const REASONS: ReadonlyMap<string, Omit<WaitReason, "code">> = new Map(
 /** Batch's text after a queue's time-limit action cancelled a job held for `reason`. */
 const CANCELED = /^Canceled by JobStateTimeLimit action due to reason: (\S+)/;
 
-/** The reason in a job's `statusReason` (`CODE - details` or just `CODE`); undefined if none. */
+/** `statusReason` is `CODE - details` or just `CODE`. */
 export function waitReason(statusReason = ""): WaitReason | undefined {
   const cancelled = CANCELED.exec(statusReason);
   const code = (cancelled?.[1] ?? statusReason).split(" ")[0];

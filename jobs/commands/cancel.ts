@@ -1,9 +1,8 @@
 /**
- * `jobs:cancel <names...|--all>`: TerminateJob for every unfinished job, which cancels one
- * not started and terminates one that has. Never CancelJob: it leaves started jobs running,
- * and an array parent stays PENDING while its children run. Stopping a parent is not promised
- * to stop its running children, so those (listed after the parent is stopped, so none starts
- * in between) are terminated one by one as `<parentId>:<index>`.
+ * `jobs:cancel`: TerminateJob, never CancelJob (it leaves started jobs running, and an array
+ * parent stays PENDING while its children run). A parent's running children, listed after it
+ * is stopped so none starts in between, are terminated one by one.
+ * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_TerminateJob.html
  */
 import type { AwsClients } from "../aws/api";
 import {
@@ -28,7 +27,6 @@ export interface CancelOptions extends StackOptions {
 export interface Stopped {
   readonly entry: LedgerEntry;
   readonly status: Status;
-  /** Array parents: running children terminated one by one, and those whose TerminateJob failed. */
   readonly childrenTerminated?: number;
   readonly childErrors?: readonly string[];
   /** PENDING with dependencies: Batch cancels it only once they have finished. */
@@ -37,10 +35,9 @@ export interface Stopped {
 
 export type CancelResult = Awaited<ReturnType<typeof cancelJobs>>;
 
-/** TerminateJob and CancelJob take a reason of at most 1,024 characters. */
 const MAX_REASON_LENGTH = 1024;
 
-/** Calls in flight: well under Batch's per-account request rate. */
+/** Well under Batch's per-account request rate. */
 const STOP_CONCURRENCY = 10;
 
 export function checkCancelOptions(opts: CancelOptions): void {
@@ -56,10 +53,7 @@ export function checkCancelOptions(opts: CancelOptions): void {
   }
 }
 
-/**
- * Stops `work` with TerminateJob, an array's running children one by one after it; whether
- * every failed TerminateJob may go through on a plain re-run (throttling, network).
- */
+/** `retryable`: whether every failed TerminateJob may go through on a plain re-run. */
 async function stopAll(clients: AwsClients, work: readonly Stopped[], reason: string) {
   const pool = { concurrency: STOP_CONCURRENCY };
   const terminate = (id: string) => clients.batch.terminateJob(id, reason);
@@ -96,7 +90,6 @@ async function stopAll(clients: AwsClients, work: readonly Stopped[], reason: st
   return { stopped, failed, retryable };
 }
 
-/** Stops the jobs the options name; returns what happened, writing nothing. */
 export async function cancelJobs(opts: CancelOptions, ctx: Context) {
   checkCancelOptions(opts);
   return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
@@ -104,8 +97,7 @@ export async function cancelJobs(opts: CancelOptions, ctx: Context) {
     const ids = entries.map((e) => e.jobId);
     const byId = await describeById(clients, ids);
     const statusOf = (e: LedgerEntry): Status => asStatus(byId.get(e.jobId)?.status);
-    // Jobs Batch does not return cannot be stopped, and nothing says they finished: they
-    // may be running in another region or account.
+    // Jobs Batch does not return may be running in another region or account.
     const unknown = entries.filter((e) => statusOf(e) === "UNKNOWN");
     const work = entries.flatMap((e): Stopped[] => {
       const status = statusOf(e);

@@ -1,7 +1,4 @@
-/**
- * `--locally`: jobs run on this machine with the entrypoint and environment the container
- * gets, against a folder laid out like the bucket, so a job file is proven before it is paid for.
- */
+/** `--locally`: jobs run here as in the container, against a folder laid out like the bucket. */
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
@@ -26,9 +23,7 @@ export interface LocalRun {
   readonly jobName: string;
   /** AWS_BATCH_JOB_ARRAY_INDEX. */
   readonly index?: number;
-  /** The job's own variables, as SubmitJob would pass them. */
   readonly env: ReadonlyMap<string, string>;
-  /** An array sweep child's set and manifest key, and the job file's resources, for the record. */
   readonly set?: ParameterSet;
   readonly manifest?: string;
   readonly resources?: ReturnType<typeof resourcesOf>;
@@ -37,24 +32,15 @@ export interface LocalRun {
   readonly after: readonly NamedDependency[];
 }
 
-/** Set numbers that failed (undefined: a job that is not a set), by job or sweep name. */
+/** By job or sweep name; undefined: a job that is not a set. */
 type Failures = ReadonlyMap<string, ReadonlySet<number | undefined>>;
 
-interface LocalPlan {
-  readonly levels: LocalRun[][];
-  readonly manifests: { readonly file: string; readonly body: string }[];
-  readonly failedBefore: Failures;
-}
-
-/**
- * One run per single job, one per array child, by dependency level; a step that reads
- * sweeps' results gets their manifests from this submit, or else from `earlier`. Pure.
- */
+/** A step that reads sweeps' results gets their manifests from this submit, else `earlier`. */
 export function planLocal(
   levels: readonly (readonly Submission[])[],
   root: string,
   earlier: ReadonlyMap<string, Pick<LocalParent, "failed" | "manifests">> = new Map(),
-): LocalPlan {
+) {
   const all = levels.flat();
   const owners = groupBy(all, ownerOf);
   const manifestsOf = (name: string): readonly string[] =>
@@ -71,7 +57,7 @@ export function planLocal(
         : [],
     ),
     // What this submit runs again starts afresh.
-    failedBefore: new Map(
+    failedBefore: new Map<string, ReadonlySet<number | undefined>>(
       [...earlier].flatMap(([name, p]) => (owners.has(name) ? [] : [[name, p.failed]])),
     ),
   };
@@ -95,7 +81,6 @@ function localRuns(s: Submission): LocalRun[] {
         : { job: s.jobName };
     return [{ ...common, filedAs }];
   }
-  // An array sweep's sets and their global numbers are in its manifest.
   const manifest = s.kind === "array" ? parseManifest(s.manifest.body) : undefined;
   return Array.from({ length: s.arraySize }, (_, i) => ({
     ...common,
@@ -108,23 +93,9 @@ function localRuns(s: Submission): LocalRun[] {
   }));
 }
 
-/**
- * Host variables a local run inherits. A container starts from a clean environment, so the
- * rest (npm_*, the shell's own) is left out: the entrypoint would read lower-case names as
- * misspelt script options.
- */
-export const INHERITED_VARIABLES: readonly string[] = [
-  "PATH",
-  "HOME",
-  "TMPDIR",
-  "TEMP",
-  "TMP",
-  "LANG",
-  "LC_ALL",
-  "LC_CTYPE",
-  "TZ",
-  "SYSTEMROOT",
-];
+/** A container starts from a clean environment; the entrypoint reads others as script options. */
+export const INHERITED_VARIABLES: readonly string[] =
+  "PATH HOME TMPDIR TEMP TMP LANG LC_ALL LC_CTYPE TZ SYSTEMROOT".split(" ");
 
 export function runEnvironment(
   run: LocalRun,
@@ -135,7 +106,7 @@ export function runEnvironment(
     ...Object.fromEntries(
       INHERITED_VARIABLES.flatMap((k) => (host[k] !== undefined ? [[k, host[k]]] : [])),
     ),
-    // The bucket prefixes the job definition sets in the cloud (components/job-definition.ts).
+    // As components/job-definition.ts sets them in the cloud.
     [VARS.inputsPrefix]: BUCKET_PREFIXES.inputs,
     [VARS.resultsPrefix]: BUCKET_PREFIXES.results,
     [VARS.logsPrefix]: BUCKET_PREFIXES.logs,
@@ -153,7 +124,6 @@ export interface LocalResult {
   readonly exitCode: number | null;
   readonly signal: string | null;
   readonly tail: string;
-  /** Why it did not run: a job or set it waits for failed. */
   readonly notRun?: string;
   readonly startedAt: number;
   readonly stoppedAt: number;
@@ -162,7 +132,6 @@ export interface LocalResult {
 interface LocalOptions {
   readonly repoRoot: string;
   readonly root: string;
-  /** The entrypoint's `--script` (absolute). */
   readonly script?: string;
   readonly concurrency: number;
   readonly env: NodeJS.ProcessEnv;
@@ -174,7 +143,6 @@ interface LocalOptions {
 
 const TAIL_BYTES = 4096;
 
-/** A run that ended without a process: `tail` or `notRun` says why. */
 function unrun(run: LocalRun, startedAt: number, why: Partial<LocalResult>): LocalResult {
   return { run, exitCode: null, signal: null, tail: "", startedAt, stoppedAt: Date.now(), ...why };
 }
@@ -209,11 +177,10 @@ function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<Local
 }
 
 /**
- * Writes manifests, then runs level by level, recording each run for `jobs:report --locally`.
  * A run whose parent (with N_TO_N: child i of it) failed fails without running, as on Batch.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html
  */
-export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<LocalResult[]> {
+export async function runLocal(plan: ReturnType<typeof planLocal>, opts: LocalOptions) {
   const createdAt = Date.now();
   const runId = new Date(createdAt).toISOString();
   for (const m of plan.manifests) {
@@ -234,8 +201,7 @@ export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<Loc
       const { job, index } = run.filedAs;
       failed.set(job, (failed.get(job) ?? new Set()).add(index));
     }
-    // The run's outcome matters more than its record: a record the file system refuses
-    // (the folder vanished, the disk is full) leaves the run out of jobs:report only.
+    // The outcome matters more than its record, which a full disk leaves out of jobs:report.
     try {
       recordRun(opts.root, runId, createdAt, r);
     } catch (err) {
@@ -247,14 +213,12 @@ export async function runLocal(plan: LocalPlan, opts: LocalOptions): Promise<Loc
     return r;
   };
   const results: LocalResult[] = [];
-  // Once Ctrl-C aborts the signal, no level starts anything.
   for (const level of plan.levels) {
     results.push(...(await runAll(level, runOrFail, opts.concurrency, opts.signal)));
   }
   return results;
 }
 
-/** The parent (a job, or a sweep's set) whose failure fails `run`, as shown; or undefined. */
 function failedParent(run: LocalRun, failed: Failures): string | undefined {
   for (const d of run.after) {
     const sets = [...(failed.get(d.name) ?? [])].filter((i) => !d.nToN || i === run.index);
@@ -287,7 +251,6 @@ function recordRun(root: string, runId: string, createdAt: number, r: LocalResul
   });
 }
 
-/** Where a run's results and log land in the local folder (laid out as the bucket is). */
 export function localResultPaths(run: LocalRun, root: string): { results: string; log: string } {
   const { job, index } = run.filedAs;
   const at = index === undefined ? [job] : [job, String(index)];

@@ -1,10 +1,6 @@
-/**
- * `jobs:logs <jobName|jobId>[:<index>] [--follow] [--run <n>]`: the job's CloudWatch log
- * stream, found through DescribeJobs' logStreamName. Array children are `<name>:<index>`;
- * a sweep's set or a job that was retried shows its latest run, or its nth with --run.
- */
+/** `jobs:logs`: the job's CloudWatch log stream, found through DescribeJobs' logStreamName. */
 import type { AwsClients, JobDetail, LogEvent, LogsApi } from "../aws/api";
-import { sleep, withStack, type Context, type StackOptions } from "../context";
+import { describeById, sleep, withStack, type Context, type StackOptions } from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, FatalError } from "../errors";
 import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
 import { attemptJobId, attemptsOf, isRetryEntry, readCovers } from "../state/attempts";
@@ -17,24 +13,22 @@ import type { StackOutputs } from "../input/outputs";
 export interface LogsOptions extends StackOptions {
   readonly target: string;
   readonly follow?: boolean;
-  /** Seconds between polls with --follow. */
   readonly interval: number;
-  /** Which run of a retried set or job (1: the first); default: the latest. */
+  /** 1: the first; default: the latest. */
   readonly run?: number;
 }
 
-/** AWS Batch's default log group when the job definition sets none. */
+/** @see https://docs.aws.amazon.com/batch/latest/userguide/using_awslogs.html */
 const DEFAULT_LOG_GROUP = "/aws/batch/job";
 
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Splits `name:3`, `name[3]`, `id:3` into the base and the child index. */
+/** `name:3`, `name[3]`, `id:3`. */
 export function parseTarget(target: string): { base: string; index?: number } {
   const m = /^(.+?)(?::(\d+)|\[(\d+)\])$/.exec(target);
   return m !== null ? { base: m[1], index: Number(m[2] ?? m[3]) } : { base: target };
 }
 
-/** The job ID to describe: a ledger name (latest submission) or a job ID, plus `:index`. */
 export function resolveTarget(target: string, ledger: Ledger, stack: string): string {
   const { base, index } = parseTarget(target);
   const latest = ledger.latest();
@@ -53,7 +47,6 @@ export function resolveTarget(target: string, ledger: Ledger, stack: string): st
   return index !== undefined ? `${id}:${index}` : id;
 }
 
-/** The chunks `<base>-c0`, `<base>-c1`, ... the ledger records as parts of sweep `base`. */
 function chunksOf(latest: ReadonlyMap<string, LedgerEntry>, base: string): LedgerEntry[] {
   const chunks: LedgerEntry[] = [];
   for (let e = latest.get(chunkJobName(base, 0)); e?.of === base;) {
@@ -63,7 +56,6 @@ function chunksOf(latest: ReadonlyMap<string, LedgerEntry>, base: string): Ledge
   return chunks;
 }
 
-/** Set `index` of a sweep chunked past 10,000 sets: a child of its chunk, or a lone set's job. */
 function chunkedSet(target: string, chunks: readonly LedgerEntry[], index?: number): string {
   const last = chunks[chunks.length - 1];
   const sets =
@@ -82,11 +74,9 @@ function chunkedSet(target: string, chunks: readonly LedgerEntry[], index?: numb
   return chunk.kind === "array" ? `${chunk.jobId}:${index % CHUNK_SIZE}` : chunk.jobId;
 }
 
-/** The log stream of the job's latest attempt, if it has started. */
 const logStreamOf = (d: JobDetail): string | undefined =>
   d.container?.logStreamName ?? d.attempts?.at(-1)?.container?.logStreamName;
 
-/** Why a job has no log events: CloudWatch creates the stream on its first line of output. */
 function noOutputNote(target: string, group: string, stream: string): string {
   return (
     `no output from ${target} (yet): log stream ${stream} does not exist in ${group}; CloudWatch ` +
@@ -94,7 +84,7 @@ function noOutputNote(target: string, group: string, stream: string): string {
   );
 }
 
-/** Prints every event from `token` to the end (GetLogEvents repeats its forward token there). */
+/** GetLogEvents repeats its forward token at the end of the stream. */
 async function readToEnd(
   logs: LogsApi,
   group: string,
@@ -118,7 +108,6 @@ async function readToEnd(
   }
 }
 
-/** Why Batch returned nothing for `jobId`: a child index it lacks, or a job it does not know. */
 async function unknownJob(
   clients: AwsClients,
   target: string,
@@ -148,10 +137,7 @@ async function unknownJob(
   );
 }
 
-/**
- * The job ID of run `--run` (default: the latest) of a retried set or job, and a line saying
- * which; undefined when never retried and no --run asks (the ledger alone then finds it).
- */
+/** Undefined when never retried and no --run asks (the ledger alone then finds it). */
 async function retriedRun(
   opts: LogsOptions,
   ledger: Ledger,
@@ -163,8 +149,10 @@ async function retriedRun(
   if (!runs.some(isRetryEntry) && (opts.run ?? 1) === 1) {
     return undefined;
   }
-  const seen = await clients.batch.describeJobs(runs.map((e) => e.jobId));
-  const details = new Map(seen.map((d) => [d.jobId ?? "", d]));
+  const details = await describeById(
+    clients,
+    runs.map((e) => e.jobId),
+  );
   const covers = await readCovers(runs, details, clients, bucket, new Map());
   const attempts = attemptsOf(runs, covers, base, index ?? "");
   const what = index !== undefined ? `${base}[${index}]` : base;
@@ -196,7 +184,6 @@ async function retriedRun(
 
 const ended = (detail: JobDetail): boolean => TERMINAL.has(detail.status as Status);
 
-/** The job to print the log of: refused when Batch does not know it, or it is an array. */
 async function logTarget(
   opts: LogsOptions,
   clients: AwsClients,
@@ -217,17 +204,7 @@ async function logTarget(
   return detail;
 }
 
-/** One log event as printed: its message, or with --json its time and message. */
-function logLine(e: LogEvent, json: boolean | undefined): string {
-  return json
-    ? `${JSON.stringify({ timestamp: e.timestamp, message: e.message })}\n`
-    : `${(e.message ?? "").replace(/\n$/, "")}\n`;
-}
-
-/**
- * Reads the job's stream to its end; with --follow, again each interval, moving on to each
- * new attempt's stream, until the job ends (or Batch forgets it) or at Ctrl-C.
- */
+/** With --follow, until the job ends (or Batch forgets it), each new attempt's stream in turn. */
 async function readLog(
   opts: LogsOptions,
   ctx: Context,
@@ -240,11 +217,15 @@ async function readLog(
     detail.container?.logConfiguration?.options?.["awslogs-group"] ??
     outputs.logGroupName ??
     DEFAULT_LOG_GROUP;
-  const write = (e: LogEvent): unknown => ctx.io.stdout.write(logLine(e, opts.json));
+  const write = (e: LogEvent): unknown =>
+    ctx.io.stdout.write(
+      opts.json
+        ? `${JSON.stringify({ timestamp: e.timestamp, message: e.message })}\n`
+        : `${(e.message ?? "").replace(/\n$/, "")}\n`,
+    );
   let stream: string | undefined;
   let token: string | undefined;
   let exists = false;
-  // What the last note said the log waits for: the job's start, or a stream's first line.
   let noted: string | undefined;
   for (;;) {
     const now = logStreamOf(detail);
@@ -288,22 +269,21 @@ async function readLog(
   }
 }
 
-/** Prints the job's log stream (see readLog), then what the user should know of a missing one. */
-async function printLog(
-  opts: LogsOptions,
-  ctx: Context,
-  clients: AwsClients,
-  jobId: string,
-  outputs: StackOutputs,
-): Promise<number> {
-  const read = await readLog(opts, ctx, clients, jobId, outputs);
+export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<number> {
+  const read = await withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
+    const run = await retriedRun(opts, ledger, clients, outputs.outputs.bucketName);
+    const jobId = run?.jobId ?? resolveTarget(opts.target, ledger, outputs.stack);
+    if (run !== undefined) {
+      ctx.io.stderr.write(`${run.note}\n`);
+    }
+    return readLog(opts, ctx, clients, jobId, outputs.outputs);
+  });
   if (read === "interrupted") {
     return EXIT_INTERRUPTED;
   }
   const { detail, group, stream, exists } = read;
   const note = (line: string): unknown => ctx.io.stderr.write(`${line}\n`);
   if (stream === undefined) {
-    // Not started yet, or ended without starting.
     note(
       `${opts.target} has no log stream yet (status ${detail.status}); ` +
         (ended(detail)
@@ -319,15 +299,4 @@ async function printLog(
     );
   }
   return EXIT_OK;
-}
-
-export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<number> {
-  return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
-    const run = await retriedRun(opts, ledger, clients, outputs.outputs.bucketName);
-    const jobId = run?.jobId ?? resolveTarget(opts.target, ledger, outputs.stack);
-    if (run !== undefined) {
-      ctx.io.stderr.write(`${run.note}\n`);
-    }
-    return printLog(opts, ctx, clients, jobId, outputs.outputs);
-  });
 }

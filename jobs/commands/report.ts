@@ -1,7 +1,4 @@
-/**
- * `jobs:report [names...] [--last] [--locally]`: one row per job or sweep set, as a terminal
- * table, `--json`, `--write-csv [FILE]` or `--write-html [FILE]` (a page with charts).
- */
+/** `jobs:report`: one row per job or sweep set, as a table, `--json`, CSV or an HTML page. */
 import * as path from "path";
 import {
   displayPath,
@@ -23,7 +20,6 @@ import {
   DEFAULT_TABLE_ROWS,
   type ReportResult,
 } from "../output/report-print";
-import type { Report } from "../report/rows";
 import { awsSource, collectReport, localSource } from "../report/sources";
 import { defaultOutDir } from "./results";
 import { definedOnly } from "../../components/defined";
@@ -37,19 +33,13 @@ export interface ReportOptions extends StackOptions {
   /** `true`: report.csv (report.html) in the default folder (defaultOutDir). */
   readonly writeCsv?: string | true;
   readonly writeHtml?: string | true;
-  /** Terminal rows shown (failed rows always are). */
   readonly limit?: number;
-  /** Instance types, FARGATE or FARGATE_SPOT to price as (default: the stack's own). */
   readonly pricing?: readonly string[];
   readonly priceVcpuHour?: number;
   readonly priceGbHour?: number;
 }
 
-/** The report of the ledger's jobs (or local runs), and the default folder for its files. */
-async function buildReport(
-  opts: ReportOptions,
-  ctx: Context,
-): Promise<{ report: Report; folder: string }> {
+async function buildReport(opts: ReportOptions, ctx: Context) {
   const user: UserPricing = definedOnly({
     types: opts.pricing,
     usdPerVcpuHour: opts.priceVcpuHour,
@@ -74,7 +64,6 @@ async function buildReport(
   });
 }
 
-/** The files --write-csv and --write-html write: report.csv and report.html by default. */
 const FILES = [
   { flag: "--write-csv", option: "writeCsv", ext: ".csv", format: formatCsv },
   { flag: "--write-html", option: "writeHtml", ext: ".html", format: renderHtml },

@@ -1,7 +1,4 @@
-/**
- * `jobs:results [names...] [--out DIR] [--locally]`: like `aws s3 sync`, only new or changed
- * files of results/ and logs/, each through a temporary file so none is left half written.
- */
+/** `jobs:results`: like `aws s3 sync`, each file through a temporary one, never half written. */
 import * as fs from "fs";
 import * as path from "path";
 import {
@@ -26,7 +23,7 @@ import {
   type SourceObject,
   type SyncPlan,
 } from "../state/sync";
-import { printResults, printResultsJson, type ResultsResult } from "../output/results-print";
+import { printResults, printResultsJson } from "../output/results-print";
 import { visible } from "../output/visible";
 
 export interface ResultsOptions extends StackOptions {
@@ -42,7 +39,7 @@ function statOrUndefined(file: string): LocalInfo | undefined {
   return s?.isFile() === true ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
 }
 
-/** Job names the local folder has results or logs of: results/<name>/, logs/<name>[.log]. */
+/** results/<name>/, logs/<name>[.log]. */
 function localJobNames(root: string): Set<string> {
   const list = (dir: string): fs.Dirent[] =>
     unlessMissing(() => fs.readdirSync(path.join(root, dir), { withFileTypes: true }), []);
@@ -66,35 +63,28 @@ function checkNames(names: readonly string[], known: (name: string) => boolean, 
   }
 }
 
-/** Where files come from: what is there under the names' prefixes, and how to fetch one. */
-interface Source {
-  readonly list: () => Promise<SourceObject[]>;
-  readonly outDir: string;
-  /** `s3://<bucket>/` or the local runs' folder, for the summary line. */
-  readonly from: string;
-  readonly fetch: (source: SourceObject, tmp: string) => Promise<void>;
-}
+type Source = ReturnType<typeof localSource>;
 
-/** Where files from a stack (or from --locally runs) go by default; git ignores the folder. */
+/** Git ignores the folder. */
 export function defaultOutDir(stack: string | undefined): string {
   return path.join("batchpy-results", stack ?? "local");
 }
 
-/** The local runs' folder as the source (--locally). */
-function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => boolean): Source {
+function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => boolean) {
   const root = localRoot(ctx, opts.localRoot);
   // --locally runs are not in a ledger: a name is known when the folder has its files.
   const local = localJobNames(root);
   checkNames(opts.names, (n) => local.has(n), `jobs with results or logs in ${root}`);
   return {
-    list: async () => listLocal(root, ["results", "logs"]).filter((s) => keep(s.key)),
+    list: async (): Promise<SourceObject[]> =>
+      listLocal(root, ["results", "logs"]).filter((s) => keep(s.key)),
     outDir: path.resolve(ctx.cwd, opts.out ?? defaultOutDir(undefined)),
     from: root,
-    fetch: (s, tmp) => fs.promises.copyFile(path.join(root, ...s.key.split("/")), tmp),
+    fetch: (s: SourceObject, tmp: string) =>
+      fs.promises.copyFile(path.join(root, ...s.key.split("/")), tmp),
   };
 }
 
-/** The stack's bucket as the source: its objects under `prefixes` that `keep` keeps. */
 function bucketSource(
   { outputs, ledger, clients }: OpenStack,
   opts: ResultsOptions,
@@ -122,14 +112,14 @@ function bucketSource(
   };
 }
 
-/** Copies `plan.copy` in parallel, showing progress; returns what was copied and what failed. */
-async function downloadAll(
-  plan: SyncPlan,
-  source: Source,
-  partials: Set<string>,
-  opts: ResultsOptions,
-  ctx: Context,
-): Promise<Pick<ResultsResult, "copied" | "failed" | "bytes" | "notCopied">> {
+async function downloadAll(plan: SyncPlan, source: Source, opts: ResultsOptions, ctx: Context) {
+  // Removed also on process.exit (a second Ctrl-C), where no `finally` runs: hence synchronous.
+  const partials = new Set<string>();
+  const removePartials = (): void => {
+    partials.forEach((f) => fs.rmSync(f, { force: true }));
+    partials.clear();
+  };
+  process.on("exit", removePartials);
   const progress = createProgress(ctx.io, {
     total: plan.copy.length,
     json: opts.json,
@@ -137,72 +127,57 @@ async function downloadAll(
   });
   let done = 0;
   let bytes = 0;
-  const outcomes = await runPool(
-    plan.copy,
-    async ({ source: s, dest }) => {
-      // Through `<dest>.part-<pid>` and a rename, so `dest` is never half written.
-      await fs.promises.mkdir(path.dirname(dest), { recursive: true });
-      const tmp = `${dest}.part-${process.pid}`;
-      partials.add(tmp);
-      try {
-        await source.fetch(s, tmp);
-        // Same time as the source: the next sync sees the file as unchanged.
-        await fs.promises.utimes(tmp, s.lastModified, s.lastModified);
-        await fs.promises.rename(tmp, dest);
-      } finally {
-        await fs.promises.rm(tmp, { force: true });
-        partials.delete(tmp);
-      }
-      bytes += s.size;
-      progress.update(++done);
-      return s.key;
-    },
-    { concurrency: opts.concurrency, signal: ctx.signal },
-  );
-  progress.stop();
-  const copied = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
-  const failed = outcomes.flatMap((o, i) =>
-    o.status === "rejected"
-      ? [{ key: plan.copy[i].source.key, error: describeError(o.reason) }]
-      : [],
-  );
-  const notCopied = outcomes.filter((o) => o.status === "skipped").length;
-  return { copied, failed, bytes, notCopied };
-}
-
-/** Copies the new or changed files from `source` to its folder; returns what happened. */
-async function syncFrom(
-  source: Source,
-  opts: ResultsOptions,
-  ctx: Context,
-): Promise<ResultsResult> {
-  // Temporary files being written, removed also when process.exit (a second Ctrl-C) ends
-  // the process, where no `finally` runs: hence synchronous.
-  const partials = new Set<string>();
-  const removePartials = (): void => {
-    partials.forEach((f) => fs.rmSync(f, { force: true }));
-    partials.clear();
-  };
-  process.on("exit", removePartials);
   try {
-    const sources = await source.list();
-    const plan = planSync(sources, source.outDir, statOrUndefined);
-    plan.skipped.forEach((k) =>
-      ctx.io.stderr.write(`warning: skipped "${visible(k)}": not a safe file path\n`),
+    const outcomes = await runPool(
+      plan.copy,
+      async ({ source: s, dest }) => {
+        await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+        const tmp = `${dest}.part-${process.pid}`;
+        partials.add(tmp);
+        try {
+          await source.fetch(s, tmp);
+          // Same time as the source: the next sync sees the file as unchanged.
+          await fs.promises.utimes(tmp, s.lastModified, s.lastModified);
+          await fs.promises.rename(tmp, dest);
+        } finally {
+          await fs.promises.rm(tmp, { force: true });
+          partials.delete(tmp);
+        }
+        bytes += s.size;
+        progress.update(++done);
+        return s.key;
+      },
+      { concurrency: opts.concurrency, signal: ctx.signal },
     );
-    const done = await downloadAll(plan, source, partials, opts, ctx);
-    return {
-      from: source.from,
-      outDir: source.outDir,
-      found: sources.length,
-      unchanged: plan.unchanged,
-      skipped: plan.skipped,
-      ...done,
-    };
+    const copied = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+    const failed = outcomes.flatMap((o, i) =>
+      o.status === "rejected"
+        ? [{ key: plan.copy[i].source.key, error: describeError(o.reason) }]
+        : [],
+    );
+    const notCopied = outcomes.filter((o) => o.status === "skipped").length;
+    return { copied, failed, bytes, notCopied };
   } finally {
+    progress.stop();
     removePartials();
     process.removeListener("exit", removePartials);
   }
+}
+
+async function syncFrom(source: Source, opts: ResultsOptions, ctx: Context) {
+  const sources = await source.list();
+  const plan = planSync(sources, source.outDir, statOrUndefined);
+  plan.skipped.forEach((k) =>
+    ctx.io.stderr.write(`warning: skipped "${visible(k)}": not a safe file path\n`),
+  );
+  return {
+    from: source.from,
+    outDir: source.outDir,
+    found: sources.length,
+    unchanged: plan.unchanged,
+    skipped: plan.skipped,
+    ...(await downloadAll(plan, source, opts, ctx)),
+  };
 }
 
 export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promise<number> {

@@ -1,8 +1,6 @@
 /**
- * `jobs:retry <names...>`: a sweep's failed sets go again as one array job `<sweep>-r<n>` whose
- * manifest keeps their set numbers, a failed job as `<job>-r<n>`, planned again from the
- * original files (whose hashes must match the ledger's); an interrupted retry is planned as of
- * before it started, so running it again completes it.
+ * `jobs:retry`: failed sets go again as one array job `<sweep>-r<n>`, a failed job as
+ * `<job>-r<n>`, planned again from the original files (whose hashes must match the ledger's).
  */
 import { describeById, selectEntries, withStack, type Context } from "../context";
 import type { AwsClients } from "../aws/api";
@@ -14,19 +12,16 @@ import { requireOutput } from "../input/outputs";
 import { requestHash, sweepSubmissions, type Submission } from "../input/plan";
 import { latestRuns, type RunUnit } from "../report/rows";
 import { awsSource } from "../report/sources";
-import { TERMINAL } from "../status";
 import { prepare, submitExitCode, submitWithinCost, type SubmitOptions } from "./submit";
 import type { PolicyCostCap } from "../../policy/check/policy-config";
 import { printSubmitResult, type SubmitResult } from "../output/submit-print";
 import type { LoadedSweep } from "../input/sweep";
 import { groupOf, isRetryEntry, retryNumber } from "../state/attempts";
 import { standingRuns } from "../input/depends";
+import { TERMINAL } from "../status";
 import { failedByDependency, pipelineOf } from "../pipeline";
 
-/**
- * Per name, its latest runs that failed, and those not finished (or unknown to Batch), of
- * every run of it (first run, chunks, earlier retries).
- */
+/** Per name, its latest runs (of first run, chunks and retries) that failed or are not finished. */
 export function selectRetry(names: readonly string[], units: readonly RunUnit[]) {
   const latest = latestRuns(units).map((l) => l.unit);
   return names.map((name) => {
@@ -41,16 +36,11 @@ export function selectRetry(names: readonly string[], units: readonly RunUnit[])
 
 type RetrySelection = ReturnType<typeof selectRetry>[number];
 
-/** `<name>-r<n>`, n one past the highest earlier retry of `name` among `entries`. */
 export function nextRetryName(name: string, entries: readonly LedgerEntry[]): string {
   const n = entries.reduce((max, e) => Math.max(max, e.of === name ? (retryNumber(e) ?? 0) : 0), 0);
   return retryJobName(name, n + 1);
 }
 
-/**
- * Submissions that rerun the sets `indexes` of `sweep` under `jobName` (chunked past 10,000;
- * a lone set as a plain job), queue and definition as in `template`.
- */
 export function planSweepRetry(
   sweep: LoadedSweep,
   jobName: string,
@@ -62,7 +52,7 @@ export function planSweepRetry(
   return sweepSubmissions(sweep, jobName, sorted, { jobQueue, jobDefinition });
 }
 
-/** A failed single job again, under `jobName`, still filed under its own name. */
+/** Still filed under its own name. */
 export function planJobRetry(original: Submission, name: string, jobName: string): Submission {
   const request = { ...original.request, jobName };
   return {
@@ -76,10 +66,6 @@ export function planJobRetry(original: Submission, name: string, jobName: string
 
 type RetryOptions = Omit<SubmitOptions, "files"> & { readonly names: readonly string[] };
 
-/**
- * The submissions that retry what failed of each of `selection`, from its original ones planned
- * again from their files in one pass and checked against the ledger; and the pack's cost cap.
- */
 async function planRetries(
   selection: readonly RetrySelection[],
   entries: readonly LedgerEntry[],
@@ -170,7 +156,6 @@ function refuseUnfinished(selection: readonly RetrySelection[]): void {
   );
 }
 
-/** A chunk's or retry's own name stands for part of a sweep: the sweep's name is wanted. */
 function refuseParts(names: readonly string[], latest: ReadonlyMap<string, LedgerEntry>): void {
   const parts = names.flatMap((n) => {
     const of = latest.get(n)?.of;
@@ -185,18 +170,13 @@ function refuseParts(names: readonly string[], latest: ReadonlyMap<string, Ledge
 }
 
 export async function retryCommand(given: RetryOptions, ctx: Context): Promise<number> {
-  const opts = { ...given, names: [...new Set(given.names)] };
-  const result = await retry(opts, ctx);
-  printSubmitResult(result, ctx.io, { ...opts, cwd: ctx.cwd });
-  return submitExitCode(result);
-}
-
-async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
-  return withStack(given, ctx, async ({ outputs, ledger, clients }) => {
-    refuseParts(given.names, ledger.latest());
-    const steps = await failedSteps(given.names, ledger.entries, clients);
-    const opts = { ...given, names: [...given.names, ...steps.map((s) => s.name)] };
-    // As of before an interrupted retry of these names, so it is planned again the same way.
+  const names = [...new Set(given.names)];
+  const result = await withStack(given, ctx, async (stack): Promise<SubmitResult> => {
+    const { outputs, ledger, clients } = stack;
+    refuseParts(names, ledger.latest());
+    const steps = await failedSteps(names, ledger.entries, clients);
+    const opts = { ...given, names: [...names, ...steps.map((s) => s.name)] };
+    // As of before an interrupted retry of these names, so running it again completes it.
     const resume = new Set(
       ledger
         .openIntents()
@@ -212,7 +192,6 @@ async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
     warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
     const selection = selectRetry(opts.names, units);
     refuseUnfinished(selection);
-    // Every selected name that has failed runs; a note for the others.
     const failed = selection.filter((sel) => sel.failed.length > 0);
     const { todo, costCap } = await planRetries(failed, before, opts, ctx);
     const notes: Problem[] = [
@@ -230,12 +209,11 @@ async function retry(given: RetryOptions, ctx: Context): Promise<SubmitResult> {
     // Not --force: the ledger lacks the retry's names, but those an interrupted retry already sent.
     return submitWithinCost(todo, notes, outputs, opts, ctx, costCap);
   });
+  printSubmitResult(result, ctx.io, { ...given, cwd: ctx.cwd });
+  return submitExitCode(result);
 }
 
-/**
- * The steps to retry with `names`, parents first: each that waits for one of them (or of these
- * steps) and that Batch failed because a job it waited for failed, with the names it waits for.
- */
+/** Steps Batch failed because a job they wait for (among `names`, or these steps) failed. */
 async function failedSteps(
   names: readonly string[],
   entries: readonly LedgerEntry[],
@@ -267,10 +245,7 @@ async function failedSteps(
   return steps;
 }
 
-/**
- * Retry names AWS would refuse (past MAX_RETRIES, derived-names.ts, or of an older sweep), or
- * that the ledger already holds for other jobs: refused before anything is sent.
- */
+/** Names AWS would refuse, or that the ledger already holds for other jobs. */
 function refuseRetryNames(todo: readonly Submission[], before: readonly LedgerEntry[]): void {
   const bad = todo.flatMap((s) => {
     const why = checkJobName(s.jobName);

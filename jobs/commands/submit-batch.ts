@@ -1,8 +1,4 @@
-/**
- * Checked submissions sent to AWS Batch: the stack's lock and ledger opened, the claims
- * listed, then jobs/aws/exactly-once.ts sends them exactly once per job name (parents first)
- * and what happened is returned.
- */
+/** Checked submissions sent to Batch under the stack's lock, exactly once per job name. */
 import * as fs from "fs";
 import * as path from "path";
 import {
@@ -16,7 +12,7 @@ import {
   type StackOptions,
 } from "../context";
 import { BadInputError, FatalError, describeError, formatProblem, type Problem } from "../errors";
-import { SUBMIT_TIMEOUT_MS, type AwsClients, type BatchApi } from "../aws/api";
+import { SUBMIT_TIMEOUT_MS, type BatchApi } from "../aws/api";
 import {
   LISTING_WAIT_MS,
   UnrecordedError,
@@ -41,7 +37,6 @@ export interface BatchOptions extends StackOptions {
   readonly concurrency?: number;
 }
 
-/** Sends checked submissions (with --dry-run, returns what would go); jobs:retry's too. */
 export async function submitToBatch(
   opts: BatchOptions,
   ctx: Context,
@@ -49,38 +44,26 @@ export async function submitToBatch(
   submissions: readonly Submission[],
   notes: readonly Problem[],
 ): Promise<SubmitResult> {
-  if (!opts.json) {
-    notes.forEach((n) => ctx.io.stderr.write(`note: ${formatProblem(n)}\n`));
+  // None with --json: its one line on stdout says it all.
+  const note = opts.json ? () => undefined : (line: string) => ctx.io.stderr.write(`${line}\n`);
+  notes.forEach((n) => note(`note: ${formatProblem(n)}`));
+  if (opts.dryRun !== true) {
+    return send(opts, ctx, outputs, submissions, note);
   }
-  if (opts.dryRun === true) {
-    // No lock, no folder and no move: a dry run changes nothing, so its list is a preview.
-    const ledger = readStackLedger(opts, ctx, outputs);
-    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
-    checkDependencies(submissions, ledger);
-    const { todo, skipped } = skipKnown(submissions, submissions.length, {
-      ledger,
-      force: opts.force === true,
-      note: noteFor(opts, ctx),
-      ledgerShown: displayPath(ctx.cwd, ledger.file),
-    });
-    const { stack, outputs: values } = outputs;
-    return { kind: "dry-run", stack, bucketName: values.bucketName, todo, skipped };
-  }
-  const { lock, ledger } = openLedgerForSubmit(stackLedgerPath(opts, ctx, outputs), ctx);
-  const clients = ctx.clients(outputs.outputs.region);
-  try {
-    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
-    const levels = checkDependencies(submissions, ledger);
-    await refuseFailedParents(submissions, ledger, clients.batch, opts.force === true);
-    return await submitWithLedger(opts, ctx, outputs, { ledger, clients, levels }, submissions);
-  } finally {
-    clients.destroy();
-    ledger.close();
-    lock.release();
-  }
+  // No lock, no folder and no move: a dry run changes nothing, so its list is a preview.
+  const ledger = readStackLedger(opts, ctx, outputs);
+  ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
+  checkDependencies(submissions, ledger);
+  const { todo, skipped } = skipKnown(submissions, submissions.length, {
+    ledger,
+    force: opts.force === true,
+    note,
+    ledgerShown: displayPath(ctx.cwd, ledger.file),
+  });
+  const { stack, outputs: values } = outputs;
+  return { kind: "dry-run", stack, bucketName: values.bucketName, todo, skipped };
 }
 
-/** `step()`, whose failure to write `file` names the fixes; nothing was submitted yet. */
 function writing<T>(what: string, file: string, step: () => T): T {
   try {
     return step();
@@ -94,10 +77,7 @@ function writing<T>(what: string, file: string, step: () => T): T {
   }
 }
 
-/**
- * The lock, then the ledger read (the skips must see every job a finished run recorded) and
- * opened for appending: a folder that cannot be written fails before anything is sent.
- */
+/** The lock before the ledger is read: the skips must see every job a finished run recorded. */
 function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: Ledger } {
   writing("the ledger", file, () => fs.mkdirSync(path.dirname(file), { recursive: true }));
   const warn = (w: string) => ctx.io.stderr.write(`warning: ${w}\n`);
@@ -112,10 +92,7 @@ function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: 
   }
 }
 
-/**
- * The progress bar and one line per accepted job: data when stdout is piped; on a terminal
- * past a handful of jobs, the bar and the summary say it better (the IDs are in the ledger).
- */
+/** A line per accepted job when piped; on a terminal past a handful, the bar says it better. */
 function sendProgress(ctx: Context, json: boolean) {
   let perJobLines = !json && ctx.io.stdout.isTTY !== true;
   let bar: Progress | undefined;
@@ -131,7 +108,6 @@ function sendProgress(ctx: Context, json: boolean) {
         ctx.io.stdout.write(`${verb} ${entry.jobName} ${entry.jobId}${what}${why}\n`);
       }
     },
-    /** The bar, once the `sends` are known. */
     start(sends: number): void {
       perJobLines ||= !json && sends <= 5;
       bar = createProgress(ctx.io, { total: sends, json, label: "submitting" });
@@ -140,76 +116,63 @@ function sendProgress(ctx: Context, json: boolean) {
   };
 }
 
-/** Notes on stderr, none with --json (its one line on stdout says it all). */
-function noteFor(opts: BatchOptions, ctx: Context): (line: string) => void {
-  return opts.json ? () => undefined : (line) => ctx.io.stderr.write(`${line}\n`);
-}
-
-/**
- * Claims listed (and the right to write them checked), then the sends: jobs/aws/exactly-once.ts
- * completes what an earlier run left open and sends the rest, exactly once per name.
- */
-async function submitWithLedger(
+/** Claims listed (and the right to write them checked), then the sends (exactly-once.ts). */
+async function send(
   opts: BatchOptions,
   ctx: Context,
   outputs: LoadedOutputs,
-  held: { ledger: Ledger; clients: AwsClients; levels: ReadonlyMap<string, number> },
   submissions: readonly Submission[],
+  note: (line: string) => void,
 ): Promise<SubmitResult> {
-  const { ledger, clients, levels } = held;
-  const bucket = requireOutput(outputs, "bucketName", "to keep the stack's submission claims");
-  const claims = await Claims.open(clients.storage, bucket, whoAmI(ctx.env));
-  await uploadLedger(claims, ledger, outputs, opts, ctx);
-  const progress = sendProgress(ctx, opts.json);
+  const { lock, ledger } = openLedgerForSubmit(stackLedgerPath(opts, ctx, outputs), ctx);
+  const clients = ctx.clients(outputs.outputs.region);
   try {
-    const r = await sendAll(submissions, {
-      clients,
-      ledger,
-      claims,
-      force: opts.force === true,
-      run: new Date().toISOString(),
-      waitMs: ctx.faults?.listingWaitMs ?? LISTING_WAIT_MS,
-      timeoutMs: ctx.faults?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
-      signal: ctx.signal,
-      sleep: (ms: number) => sleep(ms, ctx.signal),
-      ...definedOnly({ faults: ctx.faults }),
-      concurrency: opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY,
-      levels,
-      computeType: outputs.outputs.computeType,
-      ledgerShown: displayPath(ctx.cwd, ledger.file),
-      progress,
-      note: noteFor(opts, ctx),
-    });
-    if ("undecided" in r) {
-      return { kind: "stopped", undecided: r.undecided };
+    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
+    const levels = checkDependencies(submissions, ledger);
+    await refuseFailedParents(submissions, ledger, clients.batch, opts.force === true);
+    const bucket = requireOutput(outputs, "bucketName", "to keep the stack's submission claims");
+    const claims = await Claims.open(clients.storage, bucket, whoAmI(ctx.env));
+    const queue = outputs.outputs.jobQueueArn ?? outputs.outputs.jobQueueName ?? "";
+    const { uploaded, conflicts } = await claims.uploadLedger(ledger, queue);
+    if (uploaded > 0) {
+      note(
+        `note: uploaded ${uploaded} job(s) this ledger recorded before claims as the stack's ` +
+          `claims, so that other machines know them (once)`,
+      );
     }
-    return runResult(outputs.stack, ledger.file, r, ctx.signal.aborted, submissions.length);
+    conflicts.forEach((c) => note(`note: ${c}`));
+    const progress = sendProgress(ctx, opts.json);
+    try {
+      const r = await sendAll(submissions, {
+        clients,
+        ledger,
+        claims,
+        force: opts.force === true,
+        run: new Date().toISOString(),
+        waitMs: ctx.faults?.listingWaitMs ?? LISTING_WAIT_MS,
+        timeoutMs: ctx.faults?.submitTimeoutMs ?? SUBMIT_TIMEOUT_MS,
+        signal: ctx.signal,
+        sleep: (ms: number) => sleep(ms, ctx.signal),
+        ...definedOnly({ faults: ctx.faults }),
+        concurrency: opts.concurrency ?? DEFAULT_SUBMIT_CONCURRENCY,
+        levels,
+        computeType: outputs.outputs.computeType,
+        ledgerShown: displayPath(ctx.cwd, ledger.file),
+        progress,
+        note,
+      });
+      return "undecided" in r
+        ? { kind: "stopped", undecided: r.undecided }
+        : runResult(outputs.stack, ledger.file, r, ctx.signal.aborted, submissions.length);
+    } finally {
+      progress.stop();
+      await claims.flush();
+    }
   } finally {
-    progress.stop();
-    await claims.flush();
+    clients.destroy();
+    ledger.close();
+    lock.release();
   }
-}
-
-/** A ledger from before claims, uploaded as the stack's claims once, and said so. */
-async function uploadLedger(
-  claims: Claims,
-  ledger: Ledger,
-  outputs: LoadedOutputs,
-  opts: BatchOptions,
-  ctx: Context,
-): Promise<void> {
-  const queue = outputs.outputs.jobQueueArn ?? outputs.outputs.jobQueueName ?? "";
-  const { uploaded, conflicts } = await claims.uploadLedger(ledger, queue);
-  if (opts.json) {
-    return;
-  }
-  if (uploaded > 0) {
-    ctx.io.stderr.write(
-      `note: uploaded ${uploaded} job(s) this ledger recorded before claims as the stack's ` +
-        `claims, so that other machines know them (once)\n`,
-    );
-  }
-  conflicts.forEach((c) => ctx.io.stderr.write(`note: ${c}\n`));
 }
 
 function runResult(
@@ -255,11 +218,7 @@ function runResult(
   };
 }
 
-/** The level (0 first) of each submission by job name; throws BadInputError listing every problem. */
-function checkDependencies(
-  submissions: readonly Submission[],
-  ledger: Ledger,
-): Map<string, number> {
+function checkDependencies(submissions: readonly Submission[], ledger: Ledger) {
   const { levels, problems } = dependencyOrder(submissions, {
     entries: ledger.entries,
     open: ledger.openIntents(),
@@ -270,10 +229,7 @@ function checkDependencies(
   return new Map(levels.flatMap((level, i) => level.map((s) => [s.jobName, i])));
 }
 
-/**
- * Refuses a dependency on a job that already failed with nothing retried since: Batch would
- * fail the step at once (a dependent of a failed job goes to FAILED).
- */
+/** A dependent of a failed job not retried since would fail at once. */
 async function refuseFailedParents(
   submissions: readonly Submission[],
   ledger: Ledger,

@@ -1,7 +1,6 @@
 /**
  * `jobs:submit`: check every input before the first side effect, plan, then run here
- * (`--locally`) or, within the cost caps, send to Batch exactly once per job name
- * (./submit-batch.ts).
+ * (`--locally`) or, within the cost caps, send to Batch (./submit-batch.ts).
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -35,7 +34,7 @@ import { latestLocalRuns, readLocalRuns } from "../state/local-runs";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { buildPlan, missingOutputsMessage, type Submission } from "../input/plan";
 import { parseDescription } from "../input/script-options";
-import { checkVariables, type SavedDescription } from "../input/variables";
+import { checkVariables } from "../input/variables";
 import type { LoadedSweep } from "../input/sweep";
 import { printSubmitResult, type LocalRunsResult, type SubmitResult } from "../output/submit-print";
 import { submitToBatch, type BatchOptions } from "./submit-batch";
@@ -43,18 +42,15 @@ import { costBound, costCapProblem } from "../report/cost-bound";
 import { printCostBound } from "../output/cost-print";
 import { definedOnly } from "../../components/defined";
 
-/** jobs:submit's options as commander parsed them (and jobs:retry's, but `files`). */
 export interface SubmitOptions extends BatchOptions {
   readonly files: readonly string[];
   readonly maxCost?: number;
   readonly priceVcpuHour?: number;
   readonly priceGbHour?: number;
   readonly locally?: boolean;
-  /** false with --no-array. */
   readonly array: boolean;
   /** Absolute; default: the entrypoint's script. */
   readonly scriptFile?: string;
-  /** Saved `run_job.py --describe` output instead of running python. */
   readonly scriptOptions?: string;
   readonly localRoot?: string;
   readonly plainEnv?: readonly string[];
@@ -79,20 +75,8 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
   return submitExitCode(result);
 }
 
-/**
- * Checks and plans (against the stack's outputs, but with --locally); throws BadInputError
- * with every problem found, or FatalError when the outputs lack what the files rely on.
- */
-export async function prepare(
-  opts: SubmitOptions,
-  ctx: Context,
-): Promise<{
-  submissions: Submission[];
-  outputs?: LoadedOutputs;
-  notes: Problem[];
-  items: Item[];
-  costCap?: PolicyCostCap;
-}> {
+/** Checks and plans; a FatalError when the stack's outputs lack what the files rely on. */
+export async function prepare(opts: SubmitOptions, ctx: Context) {
   const items = await checkedInputs(opts, ctx);
   const outputs = opts.locally === true ? undefined : stackOutputs(opts, ctx);
   const plan = buildPlan(items, { array: opts.array, ...definedOnly({ outputs }) });
@@ -100,7 +84,7 @@ export async function prepare(
     throw new BadInputError(sortProblems(plan.problems));
   }
   if (outputs === undefined) {
-    return { submissions: plan.submissions, notes: [], items };
+    return { submissions: plan.submissions, outputs, notes: [], items, costCap: undefined };
   }
   if (plan.missingOutputs.length > 0) {
     throw new FatalError(missingOutputsMessage(plan.missingOutputs, outputs.source));
@@ -109,23 +93,27 @@ export async function prepare(
     requireOutput(outputs, "bucketName", "to upload array sweep manifests");
   }
   const { notes, costCap } = policyBoundsNotes(items, opts, ctx, outputs);
-  return { submissions: plan.submissions, outputs, notes, items, ...definedOnly({ costCap }) };
+  return { submissions: plan.submissions, outputs, notes, items, costCap };
 }
 
-/** The files loaded and checked against the script's options; every problem at once. */
 async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]> {
   // Python describes the script (unless --script-options did) while the files load.
-  const saved =
-    opts.scriptOptions === undefined ? undefined : savedDescription(opts.scriptOptions, ctx);
-  const first = ctx.probe(opts.scriptFile, saved);
+  const saved = opts.scriptOptions;
+  const first = ctx.probe(
+    opts.scriptFile,
+    saved === undefined
+      ? undefined
+      : {
+          file: path.resolve(ctx.cwd, saved),
+          description: parseDescription(readOptionFile("--script-options", saved, ctx), saved),
+        },
+  );
   try {
     const { files, problems } = expandInputs(opts.files, ctx.cwd);
     const { items, invalid, problems: loadProblems } = loadInputs(files);
     problems.push(...loadProblems);
     const scripts = byScript([...items, ...invalid], ctx.repoRoot);
     problems.push(...scripts.problems);
-    // The default script's jobs first, then each script a job names: names, values and sets
-    // of names, answered by the entrypoint (variables.ts).
     for (const [script, group] of scripts.groups) {
       const probe = script === undefined ? first : ctx.probe(script);
       try {
@@ -153,13 +141,6 @@ async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]>
   }
 }
 
-/** The saved description --script-options names, read where the user is. */
-function savedDescription(file: string, ctx: Context): SavedDescription {
-  const description = parseDescription(readOptionFile("--script-options", file, ctx), file);
-  return { file: path.resolve(ctx.cwd, file), description };
-}
-
-/** The text of a file an option names, relative to where the user is. */
 function readOptionFile(flag: string, file: string, ctx: Context): string {
   try {
     return fs.readFileSync(path.resolve(ctx.cwd, file), "utf8");
@@ -168,11 +149,7 @@ function readOptionFile(flag: string, file: string, ctx: Context): string {
   }
 }
 
-/**
- * The policy pack's bounds (and the stack's jobLimits) over every job: refuses what exceeds
- * a mandatory bound, or with --ignore-policy-bounds says on stderr what it lets through;
- * returns the notes (advisory bounds, a skipped placement check) and the pack's cost cap.
- */
+/** The policy pack's bounds and the stack's jobLimits; --ignore-policy-bounds warns instead. */
 function policyBoundsNotes(
   items: readonly Item[],
   opts: SubmitOptions,
@@ -199,7 +176,6 @@ function policyBoundsNotes(
   return { notes, ...definedOnly({ costCap: config.costCap }) };
 }
 
-/** The exit code of a submit, retry or local run (jobs/errors.ts). */
 export function submitExitCode(result: SubmitResult): number {
   switch (result.kind) {
     case "stopped":
@@ -224,7 +200,6 @@ export function submitExitCode(result: SubmitResult): number {
   }
 }
 
-/** `--locally`: every run on this machine; notes on stderr and live output as they come. */
 async function runLocally(
   submissions: readonly Submission[],
   opts: SubmitOptions,
@@ -271,10 +246,6 @@ async function runLocally(
   };
 }
 
-/**
- * Sends `submissions` if their bound passes the caps (said on stderr, but with --json; a
- * BadInputError when a cap refuses it); a dry run's or a send's result carries the bound.
- */
 export async function submitWithinCost(
   submissions: readonly Submission[],
   notes: readonly Problem[],

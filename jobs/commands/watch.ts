@@ -48,7 +48,6 @@ export interface WatchOptions extends StackOptions {
   readonly once: boolean;
 }
 
-/** Each single job's attempts and where their time went, ECS read where it still can be. */
 async function withAttempts(
   polled: Polled,
   clients: AwsClients,
@@ -76,7 +75,6 @@ async function withAttempts(
 
 export type WatchResult = Awaited<ReturnType<typeof watch>>;
 
-/** Watches (or, with `once`, looks at) the jobs the options name; returns what it saw. */
 export async function watch(opts: WatchOptions, ctx: Context) {
   return withStack(opts, ctx, async (stack) => {
     const { outputs, ledger, clients } = stack;
@@ -95,7 +93,6 @@ export async function watch(opts: WatchOptions, ctx: Context) {
   });
 }
 
-/** Unknown jobs and failures fail; an interrupted watch of unfinished jobs is interrupted. */
 export function watchExitCode(result: WatchResult, signal: AbortSignal): number {
   const { UNKNOWN, FAILED } = result.snapshot?.counts ?? { UNKNOWN: 0, FAILED: 0 };
   if (UNKNOWN === 0 && signal.aborted && result.snapshot?.allTerminal === false) {
@@ -104,16 +101,8 @@ export function watchExitCode(result: WatchResult, signal: AbortSignal): number 
   return UNKNOWN > 0 || FAILED > 0 ? EXIT_FAILURE : EXIT_OK;
 }
 
-/**
- * The last look at the jobs, the runs (`<id>:<child>` for children) a retry replaced, and
- * each retry's set numbers by its name.
- */
 type Polled = Awaited<ReturnType<typeof pollJobs>>;
 
-/**
- * Looks at the jobs until all have settled (once for `jobs:status`), progress on stderr;
- * the ledger names the jobs they wait for.
- */
 async function pollJobs(
   entries: readonly LedgerEntry[],
   { outputs, ledger, clients }: OpenStack,
@@ -146,10 +135,7 @@ async function pollJobs(
   }
 }
 
-/**
- * `jobs:watch`'s progress: a bar on a terminal, else a timestamped line per change; a job
- * that waits long, or for a new reason, gets a line (the bar restarts below it).
- */
+/** A bar on a terminal, else a line per change; a long or newly explained wait gets a line. */
 function liveProgress(ctx: Context) {
   let progress: ReturnType<typeof createProgress> | undefined;
   let lastLine = "";
@@ -179,7 +165,7 @@ function liveProgress(ctx: Context) {
   };
 }
 
-/** DescribeJobs for those of `ids` not known to be terminal (they do not change), into `details`. */
+/** Terminal jobs do not change: not described again. */
 async function describeUnfinished(
   details: Map<string, JobDetail>,
   clients: AwsClients,
@@ -189,10 +175,7 @@ async function describeUnfinished(
   (await describeById(clients, unfinished)).forEach((d, id) => details.set(id, d));
 }
 
-/**
- * Failed jobs and array children, but those a retry replaced (history, which report shows),
- * each retried child with its set number.
- */
+/** Not those a retry replaced (history, which report shows). */
 async function currentFailures(polled: Polled, clients: AwsClients): Promise<Failure[]> {
   const { snapshot, replaced, setNumbers } = polled;
   const failures: Failure[] = singleFailures(snapshot);
@@ -210,7 +193,7 @@ async function currentFailures(polled: Polled, clients: AwsClients): Promise<Fai
     });
 }
 
-/** Each set once, by its latest run: which sets the retries ran, and what they replaced. */
+/** Each set once, by its latest run; `replaced` holds run IDs, `<id>:<child>` for children. */
 async function latestRunsOnly(
   snapshot: Snapshot,
   entries: readonly LedgerEntry[],

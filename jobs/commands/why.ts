@@ -1,6 +1,5 @@
 /**
- * `jobs:why NAME`: why a job or sweep waits. A call the credentials may not make is named and
- * the rest still shown.
+ * `jobs:why`: a call the credentials may not make is named and the rest still shown.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable.html
  */
 import {
@@ -28,21 +27,13 @@ export interface WhyOptions extends StackOptions {
   readonly name: string;
 }
 
-type TimeLimit = {
-  readonly reason: string;
-  readonly maxTimeSeconds: number;
-  readonly action: string;
-};
-/** The job at the head of the queue. */
-export type HeadJob = NonNullable<Awaited<ReturnType<typeof readQueue>>["head"]>;
+type TimeLimit = { reason: string; maxTimeSeconds: number; action: string };
+type HeadJob = NonNullable<Awaited<ReturnType<typeof readQueue>>["head"]>;
 export type WhyJob = ReturnType<typeof explainJob>;
 export type WhyResult = Awaited<ReturnType<typeof why>>;
 
-/** 1-based place of the job (or, for an array, its first child) in the snapshot. */
-export function placeOf(
-  jobArn: string | undefined,
-  front: FrontOfQueueDetail,
-): { place: number; since?: number } | undefined {
+/** 1-based; an array's first child. */
+export function placeOf(jobArn: string | undefined, front: FrontOfQueueDetail) {
   const jobs = front.jobs ?? [];
   const owned = (arn = ""): boolean => jobArn !== undefined && `${arn}:`.startsWith(`${jobArn}:`);
   const i = jobs.findIndex((j) => owned(j.jobArn));
@@ -52,8 +43,7 @@ export function placeOf(
 }
 
 /**
- * When the queue cancels a head job held for `statusReason`: Batch counts the limit from when
- * the job reached the head with that reason, which the snapshot's time stands for.
+ * Batch counts the limit from when the job reached the head with that reason.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html
  */
 export function cancelledAt(
@@ -84,7 +74,6 @@ function environmentState(e: ComputeEnvironmentDetail) {
   };
 }
 
-/** The queue, with the RUNNABLE time limits the stack sets (components/job-queue.ts). */
 function queueState(q: JobQueueDetail) {
   return {
     name: q.jobQueueName ?? q.jobQueueArn ?? "?",
@@ -98,7 +87,6 @@ function queueState(q: JobQueueDetail) {
   };
 }
 
-/** The queue, its compute environments, its RUNNABLE jobs and the head's reason; each optional. */
 async function readQueue(clients: AwsClients, queueName: string, unavailable: Unavailable[]) {
   const batch = clients.batch;
   const call = <T>(name: string, run: () => Promise<T>) =>
@@ -133,7 +121,6 @@ async function readQueue(clients: AwsClients, queueName: string, unavailable: Un
   return { queue, environments: environments ?? [], front, head };
 }
 
-/** One job or sweep part, explained from what was read. */
 export function explainJob(
   row: JobRow,
   detail: JobDetail | undefined,
