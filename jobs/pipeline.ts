@@ -7,17 +7,14 @@ import type { JobDetail } from "./aws/api";
 import { isBarrierName } from "./input/derived-names";
 import { groupOf } from "./state/attempts";
 import type { LedgerEntry } from "./state/ledger";
-import { pipelineOrder } from "./status";
-
-/** The entries but barriers in order; by job ID, what each waits for, through how many barriers. */
-export type PipelineView = ReturnType<typeof pipelineOf>;
+import { pipelineOrder, type PipelineView } from "./status";
 
 /** What each of `entries` waits for, by name; `all` (the ledger) names jobs not among them. */
 export function pipelineOf(
   entries: readonly LedgerEntry[],
   details: ReadonlyMap<string, JobDetail>,
   all: readonly LedgerEntry[] = entries,
-) {
+): PipelineView {
   const byId = new Map(all.map((e) => [e.jobId, e]));
   const barrierIds = new Set<string>();
   const barriers = new Map<string, number>();

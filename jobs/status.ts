@@ -3,7 +3,6 @@ import type { JobDetail, JobSummary } from "./aws/api";
 import type { LedgerEntry } from "./state/ledger";
 import { definedOnly } from "../components/defined";
 import { waitReason } from "./wait-reason";
-import type { PipelineView } from "./pipeline";
 import type { AttemptTime } from "./report/time-split";
 
 /** In lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
@@ -164,6 +163,13 @@ function tally(counts: Record<Status, number>, jobs: JobRow[]) {
     settled: jobs.every((j) => isSettled(j.status)) && done + counts.UNKNOWN === total,
     jobs,
   };
+}
+
+/** A pipeline (jobs/pipeline.ts): its order without barriers; by job ID, what each waits for. */
+export interface PipelineView {
+  readonly order: readonly { readonly item: LedgerEntry; readonly depth: number }[];
+  readonly after: ReadonlyMap<string, readonly string[]>;
+  readonly barriers: ReadonlyMap<string, number>;
 }
 
 /** Barriers are left out of a pipeline: a step waits for them, so they count in its status. */
