@@ -81,13 +81,9 @@ export function stackFolderName(stack: string): string {
   if (stack === "") {
     return "%"; // No encoded name is a lone "%".
   }
-  const encoded = Array.from(Buffer.from(stack, "utf8"))
-    .map((b) =>
-      /[A-Za-z0-9._-]/.test(String.fromCharCode(b)) && b < 0x80
-        ? String.fromCharCode(b)
-        : `%${b.toString(16).toUpperCase().padStart(2, "0")}`,
-    )
-    .join("");
+  const encoded = stack.replace(/[^A-Za-z0-9._-]/gu, (c) =>
+    Array.from(Buffer.from(c), (b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""),
+  );
   return encoded === "." || encoded === ".." ? encoded.replace(/\./g, "%2E") : encoded;
 }
 
