@@ -10,13 +10,7 @@ import { httpStatus, submitFailure, type RemoteObject, type StorageApi } from ".
 import { runAll } from "./pool";
 import { FatalError, describeError } from "../errors";
 import { jsonValue } from "../input/json-source";
-import {
-  entryOf,
-  intentLine,
-  type IntentLine,
-  type Ledger,
-  type LedgerEntry,
-} from "../state/ledger";
+import { entryOf, intentLine, type Ledger, type LedgerEntry } from "../state/ledger";
 import { visible } from "../output/visible";
 import { definedOnly } from "../../components/defined";
 import { JOB_NAME_PATTERN, STATE_PREFIX } from "../../components/contract";
@@ -194,7 +188,7 @@ export class Claims {
     const upload = async (entry: LedgerEntry): Promise<void> => {
       // Field by field: a line's other keys are not shared.
       const { v, jobName, jobId, jobArn, kind, hash, run, submittedAt, token = jobId } = entry;
-      const intent: IntentLine = {
+      const intent: Claim["intent"] = {
         ...{ v, jobName, kind, hash, run, token, jobQueue, at: submittedAt, generation: 0 },
         ...definedOnly({ arraySize: entry.arraySize, file: entry.file, of: entry.of }),
         ...definedOnly({ manifest: entry.manifest }),
