@@ -137,12 +137,12 @@ function lineKind(value: unknown): "entries" | "intents" | "closed" | undefined 
     return undefined;
   }
   const strings = (...keys: string[]): boolean => keys.every((k) => typeof e[k] === "string");
-  const jobKind = e.kind === "single" || e.kind === "array";
-  if (e.type === undefined) {
-    return jobKind && strings("jobName", "jobId", "hash") ? "entries" : undefined;
-  }
   if (e.type === "intent") {
-    return jobKind && strings("jobName", "token", "hash", "jobQueue", "at") ? "intents" : undefined;
+    return intentLine.safeParse(value).success ? "intents" : undefined;
+  }
+  if (e.type === undefined) {
+    const jobKind = e.kind === "single" || e.kind === "array";
+    return jobKind && strings("jobName", "jobId", "hash") ? "entries" : undefined;
   }
   return e.type === "closed" && strings("token") ? "closed" : undefined;
 }
