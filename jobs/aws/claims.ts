@@ -10,7 +10,7 @@ import { httpStatus, submitFailure, type RemoteObject, type StorageApi } from ".
 import { runAll } from "./pool";
 import { FatalError, describeError } from "../errors";
 import { jsonValue } from "../input/json-source";
-import { entryOf, type IntentLine, type Ledger, type LedgerEntry } from "../state/ledger";
+import { entryOf, intentLine, type Ledger, type LedgerEntry } from "../state/ledger";
 import { visible } from "../output/visible";
 import { definedOnly } from "../../components/defined";
 import { JOB_NAME_PATTERN, STATE_PREFIX } from "../../components/contract";
@@ -38,36 +38,31 @@ export function whoAmI(env: NodeJS.ProcessEnv): string {
   return `${user}@${os.hostname()}`;
 }
 
-/** Printed text another machine wrote: refused when the sanitiser would change it. */
-const plain = z.string().refine((t) => visible(t) === t, "holds control characters");
-const jobName = plain.refine((t) => JOB_NAME_PATTERN.test(t), "is not a job name");
-const count = z.int().nonnegative();
+/** Printed text another machine wrote: refused wherever the sanitiser would change it. */
+function refusePrinted(value: unknown, ctx: z.RefinementCtx, path: PropertyKey[] = []): void {
+  if (typeof value === "string" && visible(value) !== value) {
+    ctx.addIssue({ code: "custom", path, message: "holds control characters" });
+  } else if (typeof value === "object" && value !== null) {
+    Object.entries(value).forEach(([k, v]) => refusePrinted(v, ctx, [...path, k]));
+  }
+}
 
-const claimSchema = z.object({
-  v: z.literal(1),
-  intent: z.object({
+const claimSchema = z
+  .object({
     v: z.literal(1),
-    type: z.literal("intent"),
-    jobName,
-    kind: z.enum(["single", "array"]),
-    arraySize: count.optional(),
-    file: plain.optional(),
-    hash: plain,
-    of: plain.optional(),
-    manifest: plain.optional(),
-    run: plain,
-    generation: count.optional(),
-    token: plain,
-    jobQueue: plain,
-    at: plain,
-  }),
-  who: plain,
-  /** Made or taken over: the listing wait runs from here. */
-  at: plain,
-  job: z.object({ jobId: plain, jobArn: plain.optional(), submittedAt: plain }).optional(),
-  /** Why it created no job: anyone may take it over. */
-  closed: plain.optional(),
-});
+    intent: intentLine.extend({
+      jobName: z.string().refine((t) => JOB_NAME_PATTERN.test(t), "is not a job name"),
+    }),
+    who: z.string(),
+    /** Made or taken over: the listing wait runs from here. */
+    at: z.string(),
+    job: z
+      .object({ jobId: z.string(), jobArn: z.string().optional(), submittedAt: z.string() })
+      .optional(),
+    /** Why it created no job: anyone may take it over. */
+    closed: z.string().optional(),
+  })
+  .superRefine((claim, ctx) => refusePrinted(claim, ctx));
 
 export type Claim = z.infer<typeof claimSchema>;
 
@@ -193,7 +188,7 @@ export class Claims {
     const upload = async (entry: LedgerEntry): Promise<void> => {
       // Field by field: a line's other keys are not shared.
       const { v, jobName, jobId, jobArn, kind, hash, run, submittedAt, token = jobId } = entry;
-      const intent: IntentLine = {
+      const intent: Claim["intent"] = {
         ...{ v, jobName, kind, hash, run, token, jobQueue, at: submittedAt, generation: 0 },
         ...definedOnly({ arraySize: entry.arraySize, file: entry.file, of: entry.of }),
         ...definedOnly({ manifest: entry.manifest }),

@@ -6,30 +6,31 @@
 import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
+import { z } from "zod";
 import { FatalError, describeError } from "../errors";
 import { readIfAny } from "./write-whole";
 import { jsonValue } from "../input/json-source";
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
-interface SubmissionLine {
-  readonly v: 1;
-  readonly jobName: string;
-  readonly kind: "single" | "array";
-  readonly arraySize?: number;
-  readonly file?: string;
+const submissionLine = z.object({
+  v: z.literal(1),
+  jobName: z.string(),
+  kind: z.enum(["single", "array"]),
+  arraySize: z.int().nonnegative().optional(),
+  file: z.string().optional(),
   /** Of the request (and manifest): tells when a file changed after submission. */
-  readonly hash: string;
+  hash: z.string(),
   /** The sweep a chunk (`<sweep>-c<n>`) or retry (`<name>-r<n>`) is a part of. */
-  readonly of?: string;
+  of: z.string().optional(),
   /** So a sweep's sets are known before Batch shows its environment. */
-  readonly manifest?: string;
+  manifest: z.string().optional(),
   /** One per `jobs:submit`, so `watch --last` can pick the latest. */
-  readonly run: string;
-  readonly generation?: number;
-}
+  run: z.string(),
+  generation: z.int().nonnegative().optional(),
+});
 
-export interface LedgerEntry extends SubmissionLine {
+export interface LedgerEntry extends z.infer<typeof submissionLine> {
   readonly jobId: string;
   readonly jobArn?: string;
   readonly submittedAt: string;
@@ -37,13 +38,16 @@ export interface LedgerEntry extends SubmissionLine {
   readonly token?: string;
 }
 
-export interface IntentLine extends SubmissionLine {
-  readonly type: "intent";
+/** The one shape of an intent: a ledger line, and the heart of a claim (claims.ts). */
+export const intentLine = submissionLine.extend({
+  type: z.literal("intent"),
   /** Fresh per logical submission; a resend after reconciliation reuses it. */
-  readonly token: string;
-  readonly jobQueue: string;
-  readonly at: string;
-}
+  token: z.string(),
+  jobQueue: z.string(),
+  at: z.string(),
+});
+
+export type IntentLine = z.infer<typeof intentLine>;
 
 export function entryOf(
   intent: IntentLine,
@@ -77,13 +81,9 @@ export function stackFolderName(stack: string): string {
   if (stack === "") {
     return "%"; // No encoded name is a lone "%".
   }
-  const encoded = Array.from(Buffer.from(stack, "utf8"))
-    .map((b) =>
-      /[A-Za-z0-9._-]/.test(String.fromCharCode(b)) && b < 0x80
-        ? String.fromCharCode(b)
-        : `%${b.toString(16).toUpperCase().padStart(2, "0")}`,
-    )
-    .join("");
+  const encoded = stack.replace(/[^A-Za-z0-9._-]/gu, (c) =>
+    Array.from(Buffer.from(c), (b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""),
+  );
   return encoded === "." || encoded === ".." ? encoded.replace(/\./g, "%2E") : encoded;
 }
 
@@ -137,12 +137,12 @@ function lineKind(value: unknown): "entries" | "intents" | "closed" | undefined 
     return undefined;
   }
   const strings = (...keys: string[]): boolean => keys.every((k) => typeof e[k] === "string");
-  const jobKind = e.kind === "single" || e.kind === "array";
-  if (e.type === undefined) {
-    return jobKind && strings("jobName", "jobId", "hash") ? "entries" : undefined;
-  }
   if (e.type === "intent") {
-    return jobKind && strings("jobName", "token", "hash", "jobQueue", "at") ? "intents" : undefined;
+    return intentLine.safeParse(value).success ? "intents" : undefined;
+  }
+  if (e.type === undefined) {
+    const jobKind = e.kind === "single" || e.kind === "array";
+    return jobKind && strings("jobName", "jobId", "hash") ? "entries" : undefined;
   }
   return e.type === "closed" && strings("token") ? "closed" : undefined;
 }
