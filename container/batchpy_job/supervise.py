@@ -101,8 +101,8 @@ def stop_leftovers(pgid: int, script_name: str) -> None:
     say(f"warning: processes of process group {pgid} are still there after SIGKILL")
 
 
-def merged_output(cwd: str, env: dict[str, str], stdin: int = subprocess.DEVNULL) -> dict[str, Any]:
-    return dict(cwd=cwd, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def merged_output(cwd: str, env: dict[str, str], stdin: int, stdout: Any) -> dict[str, Any]:
+    return dict(cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT)
 
 
 def run_script(
@@ -117,7 +117,7 @@ def run_script(
     try:
         proc = subprocess.Popen(
             [sys.executable, script_path, *argv],
-            **merged_output(workdir, child_env),
+            **merged_output(workdir, child_env, subprocess.DEVNULL, subprocess.PIPE),
             start_new_session=True,
         )
     except (OSError, ValueError) as err:

@@ -14,8 +14,8 @@ import threading
 import urllib.parse
 from typing import Any
 
-from .contract import EXIT_INPUT, METRICS_FILE, METRICS_LOG_MAX_BYTES, METRICS_LOG_PREFIX, VARS
-from .contract import JobError, StorageError, config_error, quoted, say
+from .contract import METRICS_FILE, METRICS_LOG_MAX_BYTES, METRICS_LOG_PREFIX, VARS
+from .contract import StorageError, config_error, quoted, say
 from .settings import JobConfig, manifest_sets, safe_relative
 
 BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -151,9 +151,9 @@ class S3Store:
             creds = self.session.get_credentials()
             frozen = creds.get_frozen_credentials() if creds is not None else None
         except BotoCoreError as err:
-            raise StorageError(f"could not get AWS credentials: {err}") from None
+            raise config_error(f"could not get AWS credentials: {err}") from None
         if frozen is None or not frozen.access_key:
-            raise StorageError(
+            raise config_error(
                 "no AWS credentials: give the job definition a job role (AWS Batch then sets "
                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI), set AWS_ACCESS_KEY_ID and "
                 f"AWS_SECRET_ACCESS_KEY, or set {VARS.local_root} to use a local folder"
@@ -452,13 +452,8 @@ def upload_log(store: Store, config: JobConfig, log_path: str) -> bool:
 
 def read_manifest(store: Store, key: str, what: str) -> str:
     with tempfile.TemporaryDirectory(prefix="batchpy-manifest-") as tmp:
-        local = os.path.join(tmp, "manifest.json")
-        try:
-            store.get(key, local)
-        except StorageError as err:
-            message = f"could not download {what} {store.url(key)}: {err}"
-            raise JobError(EXIT_INPUT, [message]) from None
-        with open(local, encoding="utf-8") as f:
+        rel = _download(store, key, key[: key.rfind("/") + 1], tmp, what)
+        with open(os.path.join(tmp, rel), encoding="utf-8") as f:
             return f.read()
 
 
