@@ -61,21 +61,6 @@ def _prepare(
     return config, store, job_env, argv
 
 
-def _download(store: Store, config: JobConfig, base: str, job_env: dict[str, str]) -> None:
-    """The results the script reads go outside the working directory: not this job's results."""
-    fetched = download_inputs(store, config, os.path.join(base, "work"))
-    if fetched:
-        say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
-    if config.results_of:
-        folder = job_env[VARS.parent_results] = os.path.join(base, "parents")
-        os.mkdir(folder)
-        count = download_parent_results(store, config, folder)
-        sets = write_parent_parameters(store, config, folder)
-        say(f"downloaded {count} result file(s) of {', '.join(config.results_of)} to {folder}")
-        if sets:
-            say(f"wrote the parameters of {sets} set(s) beside their results")
-
-
 def run_job(
     script_path: str, env: dict[str, str], open_store: Callable[[dict[str, str]], Store]
 ) -> int:
@@ -85,7 +70,19 @@ def run_job(
         workdir, log_path = os.path.join(base, "work"), os.path.join(base, "job.log")
         os.mkdir(workdir)
         try:
-            _download(store, config, base, job_env)
+            fetched = download_inputs(store, config, workdir)
+            if fetched:
+                say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
+            if config.results_of:
+                # Outside the working directory: they are not this job's results.
+                folder = job_env[VARS.parent_results] = os.path.join(base, "parents")
+                os.mkdir(folder)
+                count = download_parent_results(store, config, folder)
+                sets = write_parent_parameters(store, config, folder)
+                jobs = ", ".join(config.results_of)
+                say(f"downloaded {count} result file(s) of {jobs} to {folder}")
+                if sets:
+                    say(f"wrote the parameters of {sets} set(s) beside their results")
             before = snapshot(workdir)
             say(f"running {script_name} {json.dumps(argv, ensure_ascii=False)}")
             code = run_script(script_path, argv, workdir, job_env, log_path)

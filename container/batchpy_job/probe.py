@@ -51,8 +51,7 @@ def capture_parser(script_path: str) -> argparse.ArgumentParser | None:
     cls = argparse.ArgumentParser
     names = ("parse_args", "parse_known_args", "parse_intermixed_args")
     originals = {n: getattr(cls, n) for n in (*names, "parse_known_intermixed_args")}
-    with open(script_path, "rb") as f:
-        tree = parse_tree(f.read())
+    tree = parse_tree(pathlib.Path(script_path).read_bytes())
     parents_used = tree is not None and any(
         isinstance(node, ast.Call) and any(k.arg == "parents" for k in node.keywords)
         for node in ast.walk(tree)
@@ -134,9 +133,8 @@ def _refusal(action: argparse.Action, flag: str, script_name: str) -> str | None
 
 def type_name(action: argparse.Action) -> str | None:
     kind = action.type
-    if kind is None or isinstance(kind, argparse.FileType):
-        return None if kind is None else repr(kind)
-    return getattr(kind, "__qualname__", None) or getattr(kind, "__name__", None) or repr(kind)
+    named = getattr(kind, "__qualname__", None) or getattr(kind, "__name__", None)
+    return None if kind is None else named or repr(kind)
 
 
 def _option(action: argparse.Action, flag: str, parser: argparse.ArgumentParser) -> Json:
@@ -456,10 +454,8 @@ def probe_main(args: list[str]) -> int:
             with os.fdopen(int(description_fd), "w", encoding="utf-8") as pipe:
                 pipe.write(json.dumps(result))
             with values_in:
-                sent = values_in.read()
-            if sent:
-                pairs = [(str(n), str(v)) for n, v in json.loads(sent)]
-                result["checks"] = check_values(parser, result, pairs)
+                pairs = [(str(n), str(v)) for n, v in json.loads(values_in.read())]
+            result["checks"] = check_values(parser, result, pairs)
     except ModuleNotFoundError as err:
         root = os.path.dirname(os.path.abspath(script_path))
         top = (err.name or "").split(".")[0]

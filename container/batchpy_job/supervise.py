@@ -92,11 +92,9 @@ def stop_leftovers(pgid: int, script_name: str) -> None:
     for signum, grace in ((signal.SIGTERM, LEFTOVER_GRACE_SECONDS), (signal.SIGKILL, 1.0)):
         signal_group(pgid, signum)
         deadline = time.monotonic() + grace
-        while not _group_gone(pgid):
-            if time.monotonic() >= deadline:
-                break
+        while not (gone := _group_gone(pgid)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        else:
+        if gone:
             return
     say(f"warning: processes of process group {pgid} are still there after SIGKILL")
 

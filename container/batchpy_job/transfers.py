@@ -163,7 +163,7 @@ class S3Store:
         from botocore.exceptions import ClientError
 
         try:  # s3transfer writes a temporary file, renamed once complete
-            self.client.download_file(self.bucket, key, dest)
+            return self.client.download_file(self.bucket, key, dest)
         except Exception as err:  # noqa: BLE001 - every SDK failure becomes one message
             # download_file starts with a HEAD, whose error has no body to say which it is
             # (NoSuchKey or NoSuchBucket): ask again with a one-byte GET, whose error says.
@@ -174,8 +174,6 @@ class S3Store:
                 except ClientError as get_err:
                     why = get_err
             failure = describe_failure(why, "get", self.attempts)
-        else:
-            return
         # Without s3:ListBucket on the whole bucket, S3 answers a GET of a missing key with 403:
         # when a listing under the key (which the job role may make) shows it absent, say so.
         try:
@@ -219,19 +217,16 @@ def make_store(env: dict[str, str]) -> Store:
 _pending = threading.local()
 
 
-class _RetryHandler(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        pending = getattr(_pending, "value", None)
-        if not str(record.msg).startswith("Retry needed") or pending is None:
-            return
+def _say_retry(record: logging.LogRecord) -> bool:
+    """A filter that drops every record: botocore's other debug output stays silent."""
+    pending = getattr(_pending, "value", None)
+    if str(record.msg).startswith("Retry needed") and pending is not None:
         _pending.value = None
         what, failure, attempt, max_attempts = pending
         delay = float(record.args[0]) if record.args else 0.0  # type: ignore[index]
         tries = f"attempt {attempt + 1} of {max_attempts}"
         say(f"{what}: {failure}; retrying in {delay:.2f} s ({tries})")
-
-
-_handler = _RetryHandler(logging.DEBUG)
+    return False
 
 
 def _log_retries(client: Any, max_attempts: int) -> None:
@@ -264,10 +259,9 @@ def _log_retries(client: Any, max_attempts: int) -> None:
     client.meta.events.register("before-parameter-build.s3", name_request)
     client.meta.events.register_first("needs-retry.s3", remember)
     logger = logging.getLogger("botocore.retries.standard")
-    if _handler not in logger.handlers:
-        logger.addHandler(_handler)
+    if _say_retry not in logger.filters:
+        logger.addFilter(_say_retry)
         logger.setLevel(logging.DEBUG)
-        logger.propagate = False  # botocore's other debug output stays silent
 
 
 Snapshot = dict[str, tuple[int, int]]
@@ -366,19 +360,17 @@ def download_inputs(store: Store, config: JobConfig, workdir: str) -> list[str]:
 
 def download_parent_results(store: Store, config: JobConfig, folder: str) -> int:
     """Only once all of it is known to fit: a step fails at once, not when the disk is full."""
-    prefix = config.prefixes["results"]
-    keys: list[str] = []
-    total = 0
+    prefix, sizes = config.prefixes["results"], {}
     for name in config.results_of:
-        sizes = store.sizes(f"{prefix}{name}/")
-        if not sizes:
+        listed = store.sizes(f"{prefix}{name}/")
+        if not listed:
             raise StorageError(
                 f"{VARS.results_of} names {quoted(name)} but there are no objects under "
                 f"{store.url(f'{prefix}{name}/')}: that job has not run yet or wrote no "
                 "results, or the name is misspelt"
             )
-        keys.extend(k for k in sizes if not k.endswith("/"))
-        total += sum(sizes.values())
+        sizes.update(listed)
+    keys, total = [k for k in sizes if not k.endswith("/")], sum(sizes.values())
     free = shutil.disk_usage(folder).free
     if total > free:
         raise StorageError(
@@ -409,8 +401,7 @@ def announce_metrics(path: str) -> None:
     except OSError:
         return
     if line is not None:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+        print(line, file=sys.stderr, flush=True)
 
 
 def _upload(store: Store, src: str, key: str, content_type: str, what: str) -> bool:

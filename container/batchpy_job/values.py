@@ -159,23 +159,22 @@ def build_argv(spec: Json, env: dict[str, str], script_name: str) -> list[str]:
     argv: list[str] = []
     for option, name, value in chosen:
         flag, on = option["flag"], flag_word(value)
-        try:
-            problem = word_problem(option, name, value)
-            if problem:
-                raise ValueError(problem)
-            if option["action"] == "boolean_optional":
-                argv.append(flag if on else option["negative_flag"])
-            elif option["kind"] == "flag":
-                argv.extend([flag] if on else [])
-                if not on and option["required"]:
-                    problems.append(
-                        f"{script_name} requires {flag}, so {quoted(name)} cannot be "
-                        f"{quoted(value)}: set it to true or remove the requirement"
-                    )
-            else:
+        if problem := word_problem(option, name, value):
+            problems.append(problem)
+        elif option["action"] == "boolean_optional":
+            argv.append(flag if on else option["negative_flag"])
+        elif option["kind"] == "flag":
+            argv.extend([flag] if on else [])
+            if not on and option["required"]:
+                problems.append(
+                    f"{script_name} requires {flag}, so {quoted(name)} cannot be "
+                    f"{quoted(value)}: set it to true or remove the requirement"
+                )
+        else:
+            try:
                 argv.extend(_option_args(spec, option, name, value))
-        except ValueError as err:
-            problems.append(str(err))
+            except ValueError as err:
+                problems.append(str(err))
     problems.extend(p["message"] for p in set_problems)
     if problems:
         raise config_error(*problems)
