@@ -286,14 +286,10 @@ def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: list[tuple[
 
 
 def _module_files(root: str, dotted: str) -> list[str]:
-    files = []
-    for part in (p for p in dotted.split(".") if p):
-        root = os.path.join(root, part)
-        found = [f for f in (root + ".py", os.path.join(root, "__init__.py")) if os.path.isfile(f)]
-        if not found:
-            break
-        files.append(found[0])
-    return files
+    parts = [p for p in dotted.split(".") if p]
+    bases = [os.path.join(root, *parts[:i]) for i in range(1, len(parts) + 1)]
+    files = (f for b in bases for f in (b + ".py", os.path.join(b, "__init__.py")))
+    return [f for f in files if os.path.isfile(f)]
 
 
 def may_use_argparse(script_path: str, source: bytes) -> bool:
