@@ -248,7 +248,11 @@ def _skip_reason(action: argparse.Action) -> str | None:
 
 def _typed_problem(option: Json, action: argparse.Action, value: str) -> str | None:
     flag, kind = action.option_strings[0], option["type"] or "str"
-    for item in split_list(option["env"], value) if option["kind"] == "list" else [value]:
+    try:
+        items = split_list(option["env"], value) if option["kind"] == "list" else [value]
+    except ValueError as err:  # a list value that is not a list: split_list says why
+        return str(err)
+    for item in items:
         try:
             converted = (action.type or str)(item)
         except CONVERSION_ERRORS:
@@ -263,11 +267,10 @@ def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: list[tuple[
     """{"problems": [message or None per pair], "skipped": [{"option", "reason"}]}."""
     typed: dict[str, tuple[Json, argparse.Action]] = {}
     for (action, _flag), option in zip(mapped_actions(parser), spec["options"]):
-        if option["kind"] == "flag" or option["action"] == "count":
-            continue
-        if option["type"] in (None, "str") and option["choices"] is None:
-            continue  # any string will do
-        typed.update((name, (option, action)) for name in [option["env"], *option["aliases"]])
+        # A flag or a count takes a word; any string will do for an untyped option.
+        words = option["kind"] == "flag" or option["action"] == "count"
+        if not words and (option["type"] not in (None, "str") or option["choices"] is not None):
+            typed.update((name, (option, action)) for name in [option["env"], *option["aliases"]])
     problems: list[str | None] = []
     skipped: dict[str, str] = {}
     for name, value in pairs:
@@ -275,10 +278,7 @@ def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: list[tuple[
         reason = _skip_reason(action) if action else None
         if reason:
             skipped[option["env"]] = reason
-        try:
-            problems.append(None if not action or reason else _typed_problem(option, action, value))
-        except ValueError as err:  # a list value that is not a list: split_list says why
-            problems.append(str(err))
+        problems.append(_typed_problem(option, action, value) if action and not reason else None)
     return {
         "problems": problems,
         "skipped": [{"option": k, "reason": v} for k, v in sorted(skipped.items())],
@@ -438,10 +438,8 @@ def probe_main(args: list[str]) -> int:
     """The child; the script reads an empty stdin."""
     script_path, out_path, description_fd = args
     os.set_inheritable(int(description_fd), False)  # not for what the script starts on import
-    values_in, devnull = os.fdopen(os.dup(0), "rb"), os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    result: Json
+    values_in = os.fdopen(os.dup(0), "rb")
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     try:
         parser = capture_parser(script_path)
         result = {"parser": parser is not None}
@@ -460,13 +458,12 @@ def probe_main(args: list[str]) -> int:
             raise  # a module, package or folder of the script's own: Python's message is best
         req = os.path.join(root, "requirements.txt")
         req = req if os.path.relpath(req).startswith("..") else os.path.relpath(req)
-        result = {
-            "error": [
-                f"{os.path.basename(script_path)} imports {quoted(top)}, which is not installed: "
-                f"add the package that provides it to {req} (pulumi up installs it in the "
-                f"image), and pip install -r {req} to run it here"
-            ]
-        }
+        missing = (
+            f"{os.path.basename(script_path)} imports {quoted(top)}, which is not installed: "
+            f"add the package that provides it to {req} (pulumi up installs it in the "
+            f"image), and pip install -r {req} to run it here"
+        )
+        result = {"error": [missing]}
     except JobError as err:
         result = {"error": err.problems}
     with open(out_path, "w", encoding="utf-8") as f:
