@@ -195,9 +195,8 @@ class S3Store:
             raise describe_failure(err, "put", self.attempts) from None
 
     def sizes(self, prefix: str) -> dict[str, int]:
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=prefix
-        )
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix)
         try:  # the paginator asks for each page in turn
             return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
         except Exception as err:  # noqa: BLE001 - every SDK failure becomes one message
@@ -235,16 +234,11 @@ def _log_retries(client: Any, max_attempts: int) -> None:
         target = params.get("Key", params.get("Prefix", ""))
         context["batchpy_what"] = f"{verb} s3://{params.get('Bucket', '')}/{target}"
 
-    def remember(
-        request_dict: dict[str, Any],
-        attempts: int,
-        response: Any = None,
-        caught_exception: BaseException | None = None,
-        **_: Any,
-    ) -> None:
-        if caught_exception is not None:
-            inner = getattr(caught_exception, "kwargs", {}).get("error")
-            failure = f"{type(caught_exception).__name__}: {caught_exception}"
+    def remember(request_dict: dict[str, Any], attempts: int, **event: Any) -> None:
+        response, caught = event.get("response"), event.get("caught_exception")
+        if caught is not None:
+            inner = getattr(caught, "kwargs", {}).get("error")
+            failure = f"{type(caught).__name__}: {caught}"
             failure += f" ({inner!r})" if inner else ""
         elif response is None:
             failure = "no response"

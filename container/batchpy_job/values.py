@@ -25,8 +25,7 @@ def flag_word(value: str) -> bool | None:
 
 
 def count_of(value: str) -> int | None:
-    word = value.strip().lower()
-    on = flag_word(word)
+    word, on = value.strip().lower(), flag_word(value)
     if on is not None:
         return int(on)
     return int(word) if re.fullmatch("[0-9]+", word) and int(word) <= MAX_COUNT else None
