@@ -135,17 +135,13 @@ def read_set(spec: Json, env: dict[str, str], script_name: str) -> tuple[list, l
                 f"{script_name} requires {option['flag']}: set the variable {quoted(option['env'])}"
             )
     for group in spec.get("groups", []):
-        members = group["options"]
-        on = [m for m in members if present.get(m)]
+        members = ", ".join(group["options"])
+        on = [m for m in group["options"] if present.get(m)]
         if len(on) > 1:
-            message = (
-                f"{script_name} accepts only one of {', '.join(members)}, but "
-                f"{' and '.join(on)} are set; keep one"
-            )
+            both = " and ".join(on)
+            message = f"{script_name} accepts only one of {members}, but {both} are set; keep one"
         elif group["required"] and not on:
-            message = (
-                f"{script_name} requires one of {', '.join(members)}; set one of these variables"
-            )
+            message = f"{script_name} requires one of {members}; set one of these variables"
         else:
             continue
         problems.append({"message": message})
