@@ -417,7 +417,7 @@ def _run_probe_child(script_path: str, env: dict[str, str], values: Values, tmp:
         with os.fdopen(read_fd, "rb") as pipe:
             if not select.select([pipe], [], [], PROBE_TIMEOUT_SECONDS)[0]:
                 raise subprocess.TimeoutExpired(argv, PROBE_TIMEOUT_SECONDS)
-            description = pipe.read()
+            description = pipe.readline()  # not to EOF: a process the script forked may hold it
         # Nothing: the child stopped before it had a parser (probe.json says why).
         sent = json.dumps(values(json.loads(description))).encode() if description else b""
         proc.communicate(sent, timeout=PROBE_TIMEOUT_SECONDS)
@@ -446,7 +446,7 @@ def probe_main(args: list[str]) -> int:
         if parser is not None:
             result.update(describe_parser(parser, os.path.basename(script_path)))
             with os.fdopen(int(description_fd), "w", encoding="utf-8") as pipe:
-                pipe.write(json.dumps(result))
+                pipe.write(json.dumps(result) + "\n")
             with values_in:
                 pairs = [(str(n), str(v)) for n, v in json.loads(values_in.read())]
             result["checks"] = check_values(parser, result, pairs)
