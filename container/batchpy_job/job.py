@@ -40,7 +40,6 @@ def _prepare(
     config = read_config(env)
     store = open_store(env)
     spec = probe_script(script_path, env)
-    store.check_credentials()
     job_env, script_name = dict(env), os.path.basename(script_path)
     try:
         if config.manifest_key is not None:

@@ -30,9 +30,6 @@ class LocalStore:
     def url(self, key: str) -> str:
         return os.path.join(self.root, *key.split("/"))
 
-    def check_credentials(self) -> None:
-        return None
-
     def get(self, key: str, dest: str) -> None:
         src = self.url(key)
         if not os.path.isfile(src):
@@ -140,11 +137,12 @@ class S3Store:
         )
         self.client: Any = self.session.client("s3", endpoint_url=endpoint, config=config)
         _log_retries(self.client, self.attempts)
+        self._check_credentials()
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
-    def check_credentials(self) -> None:
+    def _check_credentials(self) -> None:
         from botocore.exceptions import BotoCoreError
 
         try:
