@@ -48,11 +48,11 @@ def config_error(*problems: str, detail: str = "") -> JobError:
     return JobError(EXIT_CONFIG, list(problems), detail)
 
 
-class StorageError(Exception):
-    """`status` is S3's HTTP status if S3 refused it."""
+class StorageError(JobError):
+    """The bucket failed us: an input error; `status` is S3's HTTP status if S3 refused it."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(EXIT_INPUT, [message])
         self.status = status
 
 

@@ -9,8 +9,8 @@ import tempfile
 import traceback
 from collections.abc import Callable
 
-from .contract import CONTAINER, EXIT_INPUT, EXIT_INTERNAL, EXIT_UPLOAD, VARS, JobError
-from .contract import StorageError, config_error, quoted, say
+from .contract import CONTAINER, EXIT_INTERNAL, EXIT_UPLOAD, VARS, JobError, config_error, quoted
+from .contract import say
 from .probe import PROBE_ARG, check_request, description_of, probe_main, probe_script
 from .settings import JobConfig, read_config, select_array_set
 from .supervise import run_script
@@ -40,10 +40,6 @@ def _prepare(
     config = read_config(env)
     store = open_store(env)
     spec = probe_script(script_path, env)
-    try:
-        store.check_credentials()
-    except StorageError as err:
-        raise config_error(str(err)) from None
     job_env, script_name = dict(env), os.path.basename(script_path)
     try:
         if config.manifest_key is not None:
@@ -64,25 +60,6 @@ def _prepare(
     return config, store, job_env, argv
 
 
-def _download(store: Store, config: JobConfig, base: str, job_env: dict[str, str]) -> None:
-    """The results the script reads go outside the working directory: not this job's results."""
-    try:
-        fetched = download_inputs(store, config, os.path.join(base, "work"))
-        if fetched:
-            say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
-        if config.results_of:
-            folder = job_env[VARS.parent_results] = os.path.join(base, "parents")
-            os.mkdir(folder)
-            count = download_parent_results(store, config, folder)
-            sets = write_parent_parameters(store, config, folder)
-            jobs = ", ".join(config.results_of)
-            say(f"downloaded {count} result file(s) of {jobs} to {folder}")
-            if sets:
-                say(f"wrote the parameters of {sets} set(s) beside their results")
-    except StorageError as err:
-        raise JobError(EXIT_INPUT, [str(err)]) from None
-
-
 def run_job(
     script_path: str, env: dict[str, str], open_store: Callable[[dict[str, str]], Store]
 ) -> int:
@@ -92,7 +69,19 @@ def run_job(
         workdir, log_path = os.path.join(base, "work"), os.path.join(base, "job.log")
         os.mkdir(workdir)
         try:
-            _download(store, config, base, job_env)
+            fetched = download_inputs(store, config, workdir)
+            if fetched:
+                say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
+            if config.results_of:
+                # Outside the working directory: they are not this job's results.
+                folder = job_env[VARS.parent_results] = os.path.join(base, "parents")
+                os.mkdir(folder)
+                count = download_parent_results(store, config, folder)
+                sets = write_parent_parameters(store, config, folder)
+                jobs = ", ".join(config.results_of)
+                say(f"downloaded {count} result file(s) of {jobs} to {folder}")
+                if sets:
+                    say(f"wrote the parameters of {sets} set(s) beside their results")
             before = snapshot(workdir)
             say(f"running {script_name} {json.dumps(argv, ensure_ascii=False)}")
             code = run_script(script_path, argv, workdir, job_env, log_path)

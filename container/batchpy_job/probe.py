@@ -37,10 +37,6 @@ Values = Callable[[Json], list[tuple[str, str]]]
 class _ParserCaptured(BaseException):
     """A BaseException, so that a script's own `except Exception:` cannot swallow it."""
 
-    def __init__(self, parser: argparse.ArgumentParser) -> None:
-        super().__init__()
-        self.parser = parser
-
 
 def parse_tree(source: bytes) -> ast.AST | None:
     try:
@@ -55,8 +51,7 @@ def capture_parser(script_path: str) -> argparse.ArgumentParser | None:
     cls = argparse.ArgumentParser
     names = ("parse_args", "parse_known_args", "parse_intermixed_args")
     originals = {n: getattr(cls, n) for n in (*names, "parse_known_intermixed_args")}
-    with open(script_path, "rb") as f:
-        tree = parse_tree(f.read())
+    tree = parse_tree(pathlib.Path(script_path).read_bytes())
     parents_used = tree is not None and any(
         isinstance(node, ast.Call) and any(k.arg == "parents" for k in node.keywords)
         for node in ast.walk(tree)
@@ -83,7 +78,7 @@ def capture_parser(script_path: str) -> argparse.ArgumentParser | None:
         sys.path.insert(0, os.path.dirname(os.path.abspath(script_path)))
         runpy.run_path(script_path, run_name="__main__")
     except _ParserCaptured as captured:
-        return captured.parser
+        return captured.args[0]
     finally:
         for name, method in originals.items():
             setattr(cls, name, method)
@@ -138,9 +133,8 @@ def _refusal(action: argparse.Action, flag: str, script_name: str) -> str | None
 
 def type_name(action: argparse.Action) -> str | None:
     kind = action.type
-    if kind is None or isinstance(kind, argparse.FileType):
-        return None if kind is None else repr(kind)
-    return getattr(kind, "__qualname__", None) or getattr(kind, "__name__", None) or repr(kind)
+    named = getattr(kind, "__qualname__", None) or getattr(kind, "__name__", None)
+    return None if kind is None else named or repr(kind)
 
 
 def _option(action: argparse.Action, flag: str, parser: argparse.ArgumentParser) -> Json:
@@ -254,7 +248,11 @@ def _skip_reason(action: argparse.Action) -> str | None:
 
 def _typed_problem(option: Json, action: argparse.Action, value: str) -> str | None:
     flag, kind = action.option_strings[0], option["type"] or "str"
-    for item in split_list(option["env"], value) if option["kind"] == "list" else [value]:
+    try:
+        items = split_list(option["env"], value) if option["kind"] == "list" else [value]
+    except ValueError as err:  # a list value that is not a list: split_list says why
+        return str(err)
+    for item in items:
         try:
             converted = (action.type or str)(item)
         except CONVERSION_ERRORS:
@@ -269,11 +267,10 @@ def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: list[tuple[
     """{"problems": [message or None per pair], "skipped": [{"option", "reason"}]}."""
     typed: dict[str, tuple[Json, argparse.Action]] = {}
     for (action, _flag), option in zip(mapped_actions(parser), spec["options"]):
-        if option["kind"] == "flag" or option["action"] == "count":
-            continue
-        if option["type"] in (None, "str") and option["choices"] is None:
-            continue  # any string will do
-        typed.update((name, (option, action)) for name in [option["env"], *option["aliases"]])
+        # A flag or a count takes a word; any string will do for an untyped option.
+        words = option["kind"] == "flag" or option["action"] == "count"
+        if not words and (option["type"] not in (None, "str") or option["choices"] is not None):
+            typed.update((name, (option, action)) for name in [option["env"], *option["aliases"]])
     problems: list[str | None] = []
     skipped: dict[str, str] = {}
     for name, value in pairs:
@@ -281,10 +278,7 @@ def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: list[tuple[
         reason = _skip_reason(action) if action else None
         if reason:
             skipped[option["env"]] = reason
-        try:
-            problems.append(None if not action or reason else _typed_problem(option, action, value))
-        except ValueError as err:  # a list value that is not a list: split_list says why
-            problems.append(str(err))
+        problems.append(_typed_problem(option, action, value) if action and not reason else None)
     return {
         "problems": problems,
         "skipped": [{"option": k, "reason": v} for k, v in sorted(skipped.items())],
@@ -292,14 +286,10 @@ def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: list[tuple[
 
 
 def _module_files(root: str, dotted: str) -> list[str]:
-    files = []
-    for part in (p for p in dotted.split(".") if p):
-        root = os.path.join(root, part)
-        found = [f for f in (root + ".py", os.path.join(root, "__init__.py")) if os.path.isfile(f)]
-        if not found:
-            break
-        files.append(found[0])
-    return files
+    parts = [p for p in dotted.split(".") if p]
+    bases = [os.path.join(root, *parts[:i]) for i in range(1, len(parts) + 1)]
+    files = (f for b in bases for f in (b + ".py", os.path.join(b, "__init__.py")))
+    return [f for f in files if os.path.isfile(f)]
 
 
 def may_use_argparse(script_path: str, source: bytes) -> bool:
@@ -334,12 +324,11 @@ def may_use_argparse(script_path: str, source: bytes) -> bool:
     return False
 
 
-def probe_script(script_path: str, env: dict[str, str], values: Values | None = None) -> Json:
+def probe_script(script_path: str, env: dict[str, str], values: Values = lambda _: []) -> Json:
     """With the "checks" of the pairs `values` returns once it has the description."""
     script_name = os.path.basename(script_path)
     try:
-        with open(script_path, "rb") as f:
-            source = f.read()
+        source = pathlib.Path(script_path).read_bytes()
     except OSError as err:
         raise config_error(
             f"cannot read the script {script_path}: {err.strerror}; name one that exists "
@@ -348,21 +337,19 @@ def probe_script(script_path: str, env: dict[str, str], values: Values | None = 
     if not may_use_argparse(script_path, source):
         # No parser to introspect; running it to find out would run its whole body twice.
         spec = {"options": [], "groups": [], "prefix_chars": "-", "parser": False}
-        if values is not None:
-            values(spec)
+        values(spec)
         return spec
     with tempfile.TemporaryDirectory(prefix="batchpy-probe-") as tmp:
-        out_path = os.path.join(tmp, "probe.json")
-        returncode, output = _run_probe_child(script_path, env, values, tmp, out_path)
-        if not os.path.exists(out_path):
+        returncode = _run_probe_child(script_path, env, values, tmp)
+        if not os.path.exists(os.path.join(tmp, "probe.json")):
+            output = pathlib.Path(tmp, "output").read_bytes().decode("utf-8", "replace")
             last = next((l for l in reversed(output.splitlines()) if l.strip()), "no output")
             raise config_error(
                 f"{script_name} stopped (exit {returncode}) before it parsed its "
                 f"options: {last.strip()}",
                 detail=output,
             )
-        with open(out_path, encoding="utf-8") as f:
-            result = json.load(f)
+        result = json.loads(pathlib.Path(tmp, "probe.json").read_bytes())
     if "error" in result:
         raise config_error(*result["error"])
     if not result["parser"]:
@@ -388,58 +375,52 @@ def check_request(
 ) -> Json:
     """`description`: a saved --describe answer, to answer without running the script."""
     request: Json = {}
-    script = os.path.basename(script_path)
 
-    def read_values() -> list[tuple[str, str]]:
+    def read_values(spec: Json) -> list[tuple[str, str]]:
+        if description is None:
+            # The request depends on it: one process answers both, as jobs:submit asks.
+            print(json.dumps(description_of(spec, os.path.basename(script_path))), flush=True)
         request.update(json.load(stdin))
         return [(str(n), str(v)) for n, v in request.get("values", [])]
 
-    def described(spec: Json) -> list[tuple[str, str]]:
-        # The request depends on the description: one process answers both, as jobs:submit asks.
-        print(json.dumps(description_of(spec, script)), flush=True)
-        return read_values()
-
     if description is None:
-        spec = probe_script(script_path, env, described)
+        spec = probe_script(script_path, env, read_values)
     else:
         try:
             with open(description, encoding="utf-8") as f:
                 spec = json.load(f)
         except (OSError, ValueError) as err:
             raise config_error(f"--script-options {description}: {err}") from None
-        script = str(spec["script"])
-        read_values()
-    pairs = request.get("values", [])
-    checks = spec.get("checks") or {"problems": [None] * len(pairs), "skipped": []}
-    rules = Rules(spec, script, request.get("plainEnv", []))
+        read_values(spec)
+    pairs, script = request.get("values", []), spec.get("script", os.path.basename(script_path))
+    checks = spec.get("checks", {"problems": [None] * len(pairs), "skipped": []})
+    rules = Rules(spec, str(script), request.get("plainEnv", []))
     return rules.answer(request, checks["problems"], checks["skipped"])
 
 
-def _run_probe_child(
-    script_path: str, env: dict[str, str], values: Values | None, tmp: str, out_path: str
-) -> tuple[int, str]:
+def _run_probe_child(script_path: str, env: dict[str, str], values: Values, tmp: str) -> int:
+    """The child's exit code; it writes tmp/probe.json, the script's output goes to tmp/output."""
     cwd = os.path.join(tmp, "cwd")
     os.mkdir(cwd)
-    argv = [sys.executable, RUN_JOB, PROBE_ARG, script_path, out_path]
-    # With values to check, the child hands over the description through a pipe of its own
-    # (its stdout is the script's) and then waits for the values on stdin.
-    read_fd, write_fd = os.pipe() if values is not None else (-1, -1)
-    proc = subprocess.Popen(
-        argv + ([str(write_fd)] if values is not None else []),
-        pass_fds=(write_fd,) if values is not None else (),
-        **merged_output(cwd, env, subprocess.DEVNULL if values is None else subprocess.PIPE),
-    )
+    argv = [sys.executable, RUN_JOB, PROBE_ARG, script_path, os.path.join(tmp, "probe.json")]
+    # The child hands over the description through a pipe of its own (its stdout is the
+    # script's) and then waits for the values on stdin.
+    read_fd, write_fd = os.pipe()
+    with open(os.path.join(tmp, "output"), "wb") as output:
+        proc = subprocess.Popen(
+            [*argv, str(write_fd)],
+            pass_fds=(write_fd,),
+            **merged_output(cwd, env, subprocess.PIPE, output),
+        )
+    os.close(write_fd)
     try:
-        sent = None
-        if values is not None:
-            os.close(write_fd)
-            with os.fdopen(read_fd, "rb") as pipe:
-                if not select.select([pipe], [], [], PROBE_TIMEOUT_SECONDS)[0]:
-                    raise subprocess.TimeoutExpired(argv, PROBE_TIMEOUT_SECONDS)
-                description = pipe.read()
-            # Nothing: the child stopped before it had a parser (out_path says why).
-            sent = json.dumps(values(json.loads(description))).encode() if description else b""
-        stdout, _ = proc.communicate(sent, timeout=PROBE_TIMEOUT_SECONDS)
+        with os.fdopen(read_fd, "rb") as pipe:
+            if not select.select([pipe], [], [], PROBE_TIMEOUT_SECONDS)[0]:
+                raise subprocess.TimeoutExpired(argv, PROBE_TIMEOUT_SECONDS)
+            description = pipe.readline()  # not to EOF: a process the script forked may hold it
+        # Nothing: the child stopped before it had a parser (probe.json says why).
+        sent = json.dumps(values(json.loads(description))).encode() if description else b""
+        proc.communicate(sent, timeout=PROBE_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         raise config_error(
             f"{os.path.basename(script_path)} did not reach parse_args() within "
@@ -450,48 +431,39 @@ def _run_probe_child(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    return proc.returncode, stdout.decode("utf-8", "replace")
+    return proc.returncode
 
 
 def probe_main(args: list[str]) -> int:
     """The child; the script reads an empty stdin."""
-    script_path, out_path, *description_fd = args
-    for fd in description_fd:
-        os.set_inheritable(int(fd), False)  # not for what the script starts on import
-    values_in, devnull = os.fdopen(os.dup(0), "rb"), os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    result: Json
+    script_path, out_path, description_fd = args
+    os.set_inheritable(int(description_fd), False)  # not for what the script starts on import
+    values_in = os.fdopen(os.dup(0), "rb")
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     try:
         parser = capture_parser(script_path)
         result = {"parser": parser is not None}
         if parser is not None:
             result.update(describe_parser(parser, os.path.basename(script_path)))
-            for fd in description_fd:
-                with os.fdopen(int(fd), "w", encoding="utf-8") as pipe:
-                    pipe.write(json.dumps(result))
+            with os.fdopen(int(description_fd), "w", encoding="utf-8") as pipe:
+                pipe.write(json.dumps(result) + "\n")
             with values_in:
-                sent = values_in.read()
-            if sent:
-                pairs = [(str(n), str(v)) for n, v in json.loads(sent)]
-                result["checks"] = check_values(parser, result, pairs)
+                pairs = [(str(n), str(v)) for n, v in json.loads(values_in.read())]
+            result["checks"] = check_values(parser, result, pairs)
     except ModuleNotFoundError as err:
         root = os.path.dirname(os.path.abspath(script_path))
         top = (err.name or "").split(".")[0]
-        local = os.path.isfile(os.path.join(root, top + ".py")) or os.path.isdir(
-            os.path.join(root, top)
-        )
-        if not top or local:
+        local = os.path.join(root, top)
+        if not top or os.path.isfile(local + ".py") or os.path.isdir(local):
             raise  # a module, package or folder of the script's own: Python's message is best
         req = os.path.join(root, "requirements.txt")
         req = req if os.path.relpath(req).startswith("..") else os.path.relpath(req)
-        result = {
-            "error": [
-                f"{os.path.basename(script_path)} imports {quoted(top)}, which is not installed: "
-                f"add the package that provides it to {req} (pulumi up installs it in the "
-                f"image), and pip install -r {req} to run it here"
-            ]
-        }
+        missing = (
+            f"{os.path.basename(script_path)} imports {quoted(top)}, which is not installed: "
+            f"add the package that provides it to {req} (pulumi up installs it in the "
+            f"image), and pip install -r {req} to run it here"
+        )
+        result = {"error": [missing]}
     except JobError as err:
         result = {"error": err.problems}
     with open(out_path, "w", encoding="utf-8") as f:

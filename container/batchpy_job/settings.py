@@ -64,19 +64,6 @@ def _index(env: dict[str, str], problems: list[str]) -> int | None:
     return int(number) if number is not None and DIGITS_RE.fullmatch(number) else None
 
 
-def _inputs(env: dict[str, str], inputs_prefix: str, problems: list[str]) -> list[str]:
-    inputs = []
-    for item in (i.strip() for i in env.get(VARS.inputs, "").split(",")):
-        if item and not safe_relative(item.removesuffix("/")):
-            problems.append(
-                f"{VARS.inputs} has {quoted(item)}: each item is a key under "
-                f"{inputs_prefix} such as data.csv or models/ (no '..', no leading '/')"
-            )
-        elif item:
-            inputs.append(item)
-    return inputs
-
-
 def _parents(env: dict[str, str], problems: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
     names = [n.strip() for n in env.get(VARS.results_of, "").split(",") if n.strip()]
     problems.extend(
@@ -112,7 +99,13 @@ def read_config(env: dict[str, str]) -> JobConfig:
         prefixes[area] = value
         if value and not safe_relative(value[:-1]):
             problems.append(f"{var} = {quoted(value)} must be a key prefix such as {default!r}")
-    inputs = _inputs(env, prefixes["inputs"], problems)
+    inputs = [i.strip() for i in env.get(VARS.inputs, "").split(",") if i.strip()]
+    problems.extend(
+        f"{VARS.inputs} has {quoted(item)}: each item is a key under "
+        f"{prefixes['inputs']} such as data.csv or models/ (no '..', no leading '/')"
+        for item in inputs
+        if not safe_relative(item.removesuffix("/"))
+    )
     output_dir = env.get(VARS.output_dir)
     norm = os.path.normpath(output_dir) if output_dir else None
     if output_dir and (os.path.isabs(output_dir) or norm == ".." or norm.startswith("../")):

@@ -92,17 +92,15 @@ def stop_leftovers(pgid: int, script_name: str) -> None:
     for signum, grace in ((signal.SIGTERM, LEFTOVER_GRACE_SECONDS), (signal.SIGKILL, 1.0)):
         signal_group(pgid, signum)
         deadline = time.monotonic() + grace
-        while not _group_gone(pgid):
-            if time.monotonic() >= deadline:
-                break
+        while not (gone := _group_gone(pgid)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        else:
+        if gone:
             return
     say(f"warning: processes of process group {pgid} are still there after SIGKILL")
 
 
-def merged_output(cwd: str, env: dict[str, str], stdin: int = subprocess.DEVNULL) -> dict[str, Any]:
-    return dict(cwd=cwd, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def merged_output(cwd: str, env: dict[str, str], stdin: int, stdout: Any) -> dict[str, Any]:
+    return dict(cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT)
 
 
 def run_script(
@@ -117,7 +115,7 @@ def run_script(
     try:
         proc = subprocess.Popen(
             [sys.executable, script_path, *argv],
-            **merged_output(workdir, child_env),
+            **merged_output(workdir, child_env, subprocess.DEVNULL, subprocess.PIPE),
             start_new_session=True,
         )
     except (OSError, ValueError) as err:

@@ -14,8 +14,8 @@ import threading
 import urllib.parse
 from typing import Any
 
-from .contract import EXIT_INPUT, METRICS_FILE, METRICS_LOG_MAX_BYTES, METRICS_LOG_PREFIX, VARS
-from .contract import JobError, StorageError, config_error, quoted, say
+from .contract import METRICS_FILE, METRICS_LOG_MAX_BYTES, METRICS_LOG_PREFIX, VARS
+from .contract import StorageError, config_error, quoted, say
 from .settings import JobConfig, manifest_sets, safe_relative
 
 BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -29,9 +29,6 @@ class LocalStore:
 
     def url(self, key: str) -> str:
         return os.path.join(self.root, *key.split("/"))
-
-    def check_credentials(self) -> None:
-        return None
 
     def get(self, key: str, dest: str) -> None:
         src = self.url(key)
@@ -140,20 +137,21 @@ class S3Store:
         )
         self.client: Any = self.session.client("s3", endpoint_url=endpoint, config=config)
         _log_retries(self.client, self.attempts)
+        self._check_credentials()
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
-    def check_credentials(self) -> None:
+    def _check_credentials(self) -> None:
         from botocore.exceptions import BotoCoreError
 
         try:
             creds = self.session.get_credentials()
             frozen = creds.get_frozen_credentials() if creds is not None else None
         except BotoCoreError as err:
-            raise StorageError(f"could not get AWS credentials: {err}") from None
+            raise config_error(f"could not get AWS credentials: {err}") from None
         if frozen is None or not frozen.access_key:
-            raise StorageError(
+            raise config_error(
                 "no AWS credentials: give the job definition a job role (AWS Batch then sets "
                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI), set AWS_ACCESS_KEY_ID and "
                 f"AWS_SECRET_ACCESS_KEY, or set {VARS.local_root} to use a local folder"
@@ -163,7 +161,7 @@ class S3Store:
         from botocore.exceptions import ClientError
 
         try:  # s3transfer writes a temporary file, renamed once complete
-            self.client.download_file(self.bucket, key, dest)
+            return self.client.download_file(self.bucket, key, dest)
         except Exception as err:  # noqa: BLE001 - every SDK failure becomes one message
             # download_file starts with a HEAD, whose error has no body to say which it is
             # (NoSuchKey or NoSuchBucket): ask again with a one-byte GET, whose error says.
@@ -174,8 +172,6 @@ class S3Store:
                 except ClientError as get_err:
                     why = get_err
             failure = describe_failure(why, "get", self.attempts)
-        else:
-            return
         # Without s3:ListBucket on the whole bucket, S3 answers a GET of a missing key with 403:
         # when a listing under the key (which the job role may make) shows it absent, say so.
         try:
@@ -197,9 +193,8 @@ class S3Store:
             raise describe_failure(err, "put", self.attempts) from None
 
     def sizes(self, prefix: str) -> dict[str, int]:
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=prefix
-        )
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix)
         try:  # the paginator asks for each page in turn
             return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
         except Exception as err:  # noqa: BLE001 - every SDK failure becomes one message
@@ -219,19 +214,16 @@ def make_store(env: dict[str, str]) -> Store:
 _pending = threading.local()
 
 
-class _RetryHandler(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        pending = getattr(_pending, "value", None)
-        if not str(record.msg).startswith("Retry needed") or pending is None:
-            return
+def _say_retry(record: logging.LogRecord) -> bool:
+    """A filter that drops every record: botocore's other debug output stays silent."""
+    pending = getattr(_pending, "value", None)
+    if str(record.msg).startswith("Retry needed") and pending is not None:
         _pending.value = None
         what, failure, attempt, max_attempts = pending
         delay = float(record.args[0]) if record.args else 0.0  # type: ignore[index]
         tries = f"attempt {attempt + 1} of {max_attempts}"
         say(f"{what}: {failure}; retrying in {delay:.2f} s ({tries})")
-
-
-_handler = _RetryHandler(logging.DEBUG)
+    return False
 
 
 def _log_retries(client: Any, max_attempts: int) -> None:
@@ -240,16 +232,11 @@ def _log_retries(client: Any, max_attempts: int) -> None:
         target = params.get("Key", params.get("Prefix", ""))
         context["batchpy_what"] = f"{verb} s3://{params.get('Bucket', '')}/{target}"
 
-    def remember(
-        request_dict: dict[str, Any],
-        attempts: int,
-        response: Any = None,
-        caught_exception: BaseException | None = None,
-        **_: Any,
-    ) -> None:
-        if caught_exception is not None:
-            inner = getattr(caught_exception, "kwargs", {}).get("error")
-            failure = f"{type(caught_exception).__name__}: {caught_exception}"
+    def remember(request_dict: dict[str, Any], attempts: int, **event: Any) -> None:
+        response, caught = event.get("response"), event.get("caught_exception")
+        if caught is not None:
+            inner = getattr(caught, "kwargs", {}).get("error")
+            failure = f"{type(caught).__name__}: {caught}"
             failure += f" ({inner!r})" if inner else ""
         elif response is None:
             failure = "no response"
@@ -264,10 +251,9 @@ def _log_retries(client: Any, max_attempts: int) -> None:
     client.meta.events.register("before-parameter-build.s3", name_request)
     client.meta.events.register_first("needs-retry.s3", remember)
     logger = logging.getLogger("botocore.retries.standard")
-    if _handler not in logger.handlers:
-        logger.addHandler(_handler)
+    if _say_retry not in logger.filters:
+        logger.addFilter(_say_retry)
         logger.setLevel(logging.DEBUG)
-        logger.propagate = False  # botocore's other debug output stays silent
 
 
 Snapshot = dict[str, tuple[int, int]]
@@ -366,19 +352,17 @@ def download_inputs(store: Store, config: JobConfig, workdir: str) -> list[str]:
 
 def download_parent_results(store: Store, config: JobConfig, folder: str) -> int:
     """Only once all of it is known to fit: a step fails at once, not when the disk is full."""
-    prefix = config.prefixes["results"]
-    keys: list[str] = []
-    total = 0
+    prefix, sizes = config.prefixes["results"], {}
     for name in config.results_of:
-        sizes = store.sizes(f"{prefix}{name}/")
-        if not sizes:
+        listed = store.sizes(f"{prefix}{name}/")
+        if not listed:
             raise StorageError(
                 f"{VARS.results_of} names {quoted(name)} but there are no objects under "
                 f"{store.url(f'{prefix}{name}/')}: that job has not run yet or wrote no "
                 "results, or the name is misspelt"
             )
-        keys.extend(k for k in sizes if not k.endswith("/"))
-        total += sum(sizes.values())
+        sizes.update(listed)
+    keys, total = [k for k in sizes if not k.endswith("/")], sum(sizes.values())
     free = shutil.disk_usage(folder).free
     if total > free:
         raise StorageError(
@@ -409,8 +393,7 @@ def announce_metrics(path: str) -> None:
     except OSError:
         return
     if line is not None:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+        print(line, file=sys.stderr, flush=True)
 
 
 def _upload(store: Store, src: str, key: str, content_type: str, what: str) -> bool:
@@ -452,13 +435,8 @@ def upload_log(store: Store, config: JobConfig, log_path: str) -> bool:
 
 def read_manifest(store: Store, key: str, what: str) -> str:
     with tempfile.TemporaryDirectory(prefix="batchpy-manifest-") as tmp:
-        local = os.path.join(tmp, "manifest.json")
-        try:
-            store.get(key, local)
-        except StorageError as err:
-            message = f"could not download {what} {store.url(key)}: {err}"
-            raise JobError(EXIT_INPUT, [message]) from None
-        with open(local, encoding="utf-8") as f:
+        rel = _download(store, key, key[: key.rfind("/") + 1], tmp, what)
+        with open(os.path.join(tmp, rel), encoding="utf-8") as f:
             return f.read()
 
 

@@ -25,8 +25,7 @@ def flag_word(value: str) -> bool | None:
 
 
 def count_of(value: str) -> int | None:
-    word = value.strip().lower()
-    on = flag_word(word)
+    word, on = value.strip().lower(), flag_word(value)
     if on is not None:
         return int(on)
     return int(word) if re.fullmatch("[0-9]+", word) and int(word) <= MAX_COUNT else None
@@ -136,17 +135,13 @@ def read_set(spec: Json, env: dict[str, str], script_name: str) -> tuple[list, l
                 f"{script_name} requires {option['flag']}: set the variable {quoted(option['env'])}"
             )
     for group in spec.get("groups", []):
-        members = group["options"]
-        on = [m for m in members if present.get(m)]
+        members = ", ".join(group["options"])
+        on = [m for m in group["options"] if present.get(m)]
         if len(on) > 1:
-            message = (
-                f"{script_name} accepts only one of {', '.join(members)}, but "
-                f"{' and '.join(on)} are set; keep one"
-            )
+            both = " and ".join(on)
+            message = f"{script_name} accepts only one of {members}, but {both} are set; keep one"
         elif group["required"] and not on:
-            message = (
-                f"{script_name} requires one of {', '.join(members)}; set one of these variables"
-            )
+            message = f"{script_name} requires one of {members}; set one of these variables"
         else:
             continue
         problems.append({"message": message})
@@ -159,23 +154,22 @@ def build_argv(spec: Json, env: dict[str, str], script_name: str) -> list[str]:
     argv: list[str] = []
     for option, name, value in chosen:
         flag, on = option["flag"], flag_word(value)
-        try:
-            problem = word_problem(option, name, value)
-            if problem:
-                raise ValueError(problem)
-            if option["action"] == "boolean_optional":
-                argv.append(flag if on else option["negative_flag"])
-            elif option["kind"] == "flag":
-                argv.extend([flag] if on else [])
-                if not on and option["required"]:
-                    problems.append(
-                        f"{script_name} requires {flag}, so {quoted(name)} cannot be "
-                        f"{quoted(value)}: set it to true or remove the requirement"
-                    )
-            else:
+        if problem := word_problem(option, name, value):
+            problems.append(problem)
+        elif option["action"] == "boolean_optional":
+            argv.append(flag if on else option["negative_flag"])
+        elif option["kind"] == "flag":
+            argv.extend([flag] if on else [])
+            if not on and option["required"]:
+                problems.append(
+                    f"{script_name} requires {flag}, so {quoted(name)} cannot be "
+                    f"{quoted(value)}: set it to true or remove the requirement"
+                )
+        else:
+            try:
                 argv.extend(_option_args(spec, option, name, value))
-        except ValueError as err:
-            problems.append(str(err))
+            except ValueError as err:
+                problems.append(str(err))
     problems.extend(p["message"] for p in set_problems)
     if problems:
         raise config_error(*problems)

@@ -13,7 +13,7 @@ from typing import Iterator, List
 import pytest
 from conftest import client
 
-from batchpy_job.contract import StorageError
+from batchpy_job.contract import EXIT_CONFIG, JobError, StorageError
 from batchpy_job.transfers import S3Store
 
 MiB = 1024 * 1024
@@ -88,8 +88,6 @@ def test_names_a_missing_key_and_refuses_bad_settings(tmp_path, s3_env) -> None:
     assert "HTTP 404 NoSuchKey" in str(err.value)
     assert "no such object" in str(err.value)
     assert os.listdir(tmp_path) == [], "nothing is left of a failed download"
-    from batchpy_job.contract import JobError
-
     with pytest.raises(JobError) as bad:
         S3Store({**s3_env, "BATCHPY_BUCKET": "Bad_Bucket", "AWS_RETRY_MODE": "legacy"})
     assert len(bad.value.problems) == 2
@@ -151,7 +149,6 @@ def test_refreshes_role_credentials_before_they_expire(
     monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", credentials_url)
     monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "token-1")
     store = S3Store({**s3_env, "AWS_ENDPOINT_URL_S3": url})
-    store.check_credentials()
     store.put(write(str(tmp_path / "r.txt"), 10), "results/j/r.txt", "text/plain")
     # The first key expires within the SDK's refresh window: it was replaced before use.
     assert _Credentials.served[0] == "ROLEKEY1" and len(_Credentials.served) >= 2
@@ -165,7 +162,7 @@ def test_says_how_to_get_credentials_when_there_are_none(s3_env, monkeypatch) ->
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    store = S3Store(s3_env)
-    with pytest.raises(StorageError) as err:
-        store.check_credentials()
+    with pytest.raises(JobError) as err:
+        S3Store(s3_env)
+    assert err.value.code == EXIT_CONFIG
     assert "no AWS credentials: give the job definition a job role" in str(err.value)
