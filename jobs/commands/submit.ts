@@ -119,13 +119,7 @@ async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]>
       try {
         const desc = await probe.description();
         const plainEnv = opts.plainEnv !== undefined ? new Set(opts.plainEnv) : desc.plainEnv;
-        const checked = await checkVariables(
-          group,
-          { ...desc, plainEnv },
-          probe.check,
-          [],
-          opts.array,
-        );
+        const checked = await checkVariables(group, { ...desc, plainEnv }, probe.check, opts.array);
         problems.push(...checked.problems);
         checked.notes.forEach((note) => ctx.io.stderr.write(`${note}\n`));
       } finally {

@@ -6,7 +6,8 @@ import type { LoadedJob } from "./job-file";
 import { problemAt, valueAt, type JsonDocument, type JsonPlace } from "./json-source";
 import type { LoadedSweep } from "./sweep";
 
-type Checked = LoadedJob | LoadedSweep | JsonDocument;
+/** A JsonDocument: a file that failed the schema. */
+export type Checked = LoadedJob | LoadedSweep | JsonDocument;
 
 /** None for a bare CSV sweep. */
 export function fieldsSource(item: Checked): JsonPlace | undefined {
