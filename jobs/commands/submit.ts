@@ -32,7 +32,7 @@ import { planLocal, runLocal } from "./local";
 import { dependencyOrder } from "../input/depends";
 import { latestLocalRuns, readLocalRuns } from "../state/local-runs";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
-import { buildPlan, missingOutputsMessage, type Submission } from "../input/plan";
+import { buildPlan, type Submission } from "../input/plan";
 import { parseDescription } from "../input/script-options";
 import { checkVariables } from "../input/variables";
 import type { LoadedSweep } from "../input/sweep";
@@ -86,8 +86,8 @@ export async function prepare(opts: SubmitOptions, ctx: Context) {
   if (outputs === undefined) {
     return { submissions: plan.submissions, outputs, notes: [], items, costCap: undefined };
   }
-  if (plan.missingOutputs.length > 0) {
-    throw new FatalError(missingOutputsMessage(plan.missingOutputs, outputs.source));
+  if (plan.missingOutputs !== undefined) {
+    throw new FatalError(plan.missingOutputs);
   }
   if (plan.submissions.some((s) => s.kind === "array")) {
     requireOutput(outputs, "bucketName", "to upload array sweep manifests");

@@ -23,25 +23,21 @@ import { formatNumber } from "../output/numbers";
 import { manifestBody, manifestKey } from "./manifest";
 import { groupBy } from "../status";
 
-interface SubmissionBase {
+export type Submission = {
   readonly file: string;
   readonly jobName: string;
   readonly request: SubmitJobRequest;
   readonly hash: string;
-  readonly arraySize?: number;
   /** The sweep this job is a chunk or a retry of. */
   readonly sweep?: string;
-}
-
-export type Submission = SubmissionBase &
-  (
-    | { readonly kind: "single" }
-    | {
-        readonly kind: "array";
-        readonly arraySize: number;
-        readonly manifest: { readonly key: string; readonly body: string; readonly sets: number };
-      }
-  );
+} & (
+  | { readonly kind: "single"; readonly arraySize?: number }
+  | {
+      readonly kind: "array";
+      readonly arraySize: number;
+      readonly manifest: { readonly key: string; readonly body: string; readonly sets: number };
+    }
+);
 
 export const TOKEN_TAG = "batchpy:submission-token";
 
@@ -62,13 +58,9 @@ function tokenTagProblems(s: Submission): Problem[] {
   return [{ file: s.file, path: "tags", message }];
 }
 
-interface MissingOutput {
-  readonly key: "jobQueueArn" | "jobDefinitionArn";
-  readonly field: "jobQueue" | "jobDefinition";
-  readonly files: readonly string[];
-}
+type MissingOutput = { key: string; field: string; files: string[] };
 
-export function missingOutputsMessage(missing: readonly MissingOutput[], source: string): string {
+function missingOutputsMessage(missing: readonly MissingOutput[], source: string): string {
   const parts = missing.map((m) => {
     const files = m.files.slice(0, 3).join(", ") + (m.files.length > 3 ? ", ..." : "");
     const which = m.field === "jobQueue" ? " that leave out jobQueue" : "";
@@ -225,13 +217,14 @@ export function buildPlan(
 ): {
   readonly submissions: Submission[];
   readonly problems: Problem[];
-  readonly missingOutputs: MissingOutput[];
+  /** What to say when the stack's outputs lack what the files rely on. */
+  readonly missingOutputs?: string;
 } {
   const stack = opts.outputs?.outputs;
-  const output = (key: MissingOutput["key"]) =>
+  const output = (key: (typeof OUTPUT_FIELDS)[number][0]) =>
     stack === undefined ? "local" : (stack[key] ?? "");
   const needs = new Map(
-    OUTPUT_FIELDS.map(([key, field]) => [key, { key, field, files: [] as string[] }]),
+    OUTPUT_FIELDS.map(([key, field]): [string, MissingOutput] => [key, { key, field, files: [] }]),
   );
   const problems: Problem[] = [];
   const submissions: Submission[] = [];
@@ -256,6 +249,7 @@ export function buildPlan(
     };
     submissions.push(...submissionsOf(item, opts.array, resolved));
   }
+  const missing = [...needs.values()].filter((m) => m.files.length > 0);
   return {
     submissions,
     problems: [
@@ -264,7 +258,9 @@ export function buildPlan(
       ...(stack !== undefined ? submissions.flatMap(tokenTagProblems) : []),
       ...duplicateNameProblems(submissions),
     ],
-    missingOutputs: [...needs.values()].filter((m) => m.files.length > 0),
+    ...(missing.length > 0 && opts.outputs !== undefined
+      ? { missingOutputs: missingOutputsMessage(missing, opts.outputs.source) }
+      : {}),
   };
 }
 
