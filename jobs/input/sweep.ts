@@ -176,12 +176,9 @@ export function loadRowsSweep(file: string, absolutePath: string, text: string):
   if (problems.length > 0) {
     return { problems };
   }
+  const sweep = { kind: "sweep", file, jobName, base: {}, sets, keySources } as const;
   const problemAt = (message: string) => ({ file, line: 1, column: 1, message });
-  const consumedFiles = [absolutePath];
-  return {
-    problems,
-    sweep: { kind: "sweep", file, jobName, base: {}, sets, consumedFiles, keySources, problemAt },
-  };
+  return { problems, sweep: { ...sweep, consumedFiles: [absolutePath], problemAt } };
 }
 
 export function loadSweep(
