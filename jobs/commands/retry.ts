@@ -7,7 +7,7 @@ import type { AwsClients } from "../aws/api";
 import { BadInputError, FatalError, type Problem } from "../errors";
 import { latestByName, type LedgerEntry } from "../state/ledger";
 import { retryJobName } from "../input/derived-names";
-import { checkJobName, type LoadedJob } from "../input/job-file";
+import { checkJobName } from "../input/job-file";
 import { requireOutput } from "../input/outputs";
 import { requestHash, sweepSubmissions, type Submission } from "../input/plan";
 import { latestRuns, type RunUnit } from "../report/rows";
@@ -15,7 +15,7 @@ import { awsSource } from "../report/sources";
 import { prepare, submitExitCode, submitWithinCost, type SubmitOptions } from "./submit";
 import type { PolicyCostCap } from "../../policy/check/policy-config";
 import { printSubmitResult, type SubmitResult } from "../output/submit-print";
-import type { LoadedSweep } from "../input/sweep";
+import type { Loaded, LoadedSweep } from "../input/sweep";
 import { groupOf, isRetryEntry, retryNumber } from "../state/attempts";
 import { standingRuns } from "../input/depends";
 import { TERMINAL } from "../status";
@@ -111,7 +111,7 @@ async function planRetries(
 function planRetry(
   sel: RetrySelection,
   mine: readonly Submission[],
-  item: LoadedJob | LoadedSweep,
+  item: Loaded,
   entries: readonly LedgerEntry[],
 ): Submission[] {
   const jobName = nextRetryName(sel.name, entries);

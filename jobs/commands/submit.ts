@@ -25,7 +25,6 @@ import {
 import { COST_CAP_POLICY, DEFAULT_BOUNDS } from "../../policy/bounds";
 import { boundsFromPolicyConfig, type PolicyCostCap } from "../../policy/check/policy-config";
 import { boundsProblems } from "../input/bounds";
-import type { LoadedJob } from "../input/job-file";
 import { expandInputs, loadInputs, sortProblems } from "../input/load";
 import { byScript } from "../input/scripts";
 import { planLocal, runLocal } from "./local";
@@ -35,7 +34,7 @@ import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { buildPlan, type Submission } from "../input/plan";
 import { parseDescription } from "../input/script-options";
 import { checkVariables } from "../input/variables";
-import type { LoadedSweep } from "../input/sweep";
+import type { Loaded } from "../input/sweep";
 import { printSubmitResult, type LocalRunsResult, type SubmitResult } from "../output/submit-print";
 import { submitToBatch, type BatchOptions } from "./submit-batch";
 import { costBound, costCapProblem } from "../report/cost-bound";
@@ -57,8 +56,6 @@ export interface SubmitOptions extends BatchOptions {
   readonly policyPackConfig?: string;
   readonly ignorePolicyBounds?: boolean;
 }
-
-type Item = LoadedJob | LoadedSweep;
 
 export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<number> {
   if (opts.dryRun === true && opts.locally === true) {
@@ -96,7 +93,7 @@ export async function prepare(opts: SubmitOptions, ctx: Context) {
   return { submissions: plan.submissions, outputs, notes, items, costCap };
 }
 
-async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]> {
+async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Loaded[]> {
   // Python describes the script (unless --script-options did) while the files load.
   const saved = opts.scriptOptions;
   const first = ctx.probe(
@@ -145,7 +142,7 @@ function readOptionFile(flag: string, file: string, ctx: Context): string {
 
 /** The policy pack's bounds and the stack's jobLimits; --ignore-policy-bounds warns instead. */
 function policyBoundsNotes(
-  items: readonly Item[],
+  items: readonly Loaded[],
   opts: SubmitOptions,
   ctx: Context,
   outputs: LoadedOutputs,

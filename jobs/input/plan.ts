@@ -14,11 +14,10 @@ import {
   SUBMIT_JOB_MAX_BYTES,
   type EnvVar,
   type JobFileFields,
-  type LoadedJob,
   type SubmitJobRequest,
 } from "./job-file";
 import { MISSING_OUTPUTS_FIX, type StackOutputs } from "./outputs";
-import type { LoadedSweep, ParameterSet } from "./sweep";
+import type { Loaded, LoadedSweep, ParameterSet } from "./sweep";
 import { formatNumber } from "../output/numbers";
 import { manifestBody, manifestKey } from "./manifest";
 import { groupBy } from "../status";
@@ -192,7 +191,7 @@ function single(
   return { kind: "single", file, jobName, request, hash, ...definedOnly({ arraySize }) };
 }
 
-function submissionsOf(item: LoadedJob | LoadedSweep, array: boolean, resolved: Resolved) {
+function submissionsOf(item: Loaded, array: boolean, resolved: Resolved) {
   if (item.kind === "job") {
     return [single(item.doc.file, item.jobName, item.fields, new Map(), resolved)];
   }
@@ -211,7 +210,7 @@ const OUTPUT_FIELDS = [
 ] as const;
 
 export function buildPlan(
-  items: readonly (LoadedJob | LoadedSweep)[],
+  items: readonly Loaded[],
   /** No `outputs` for --locally. */
   opts: { readonly outputs?: { outputs: StackOutputs; source: string }; readonly array: boolean },
 ): {

@@ -14,6 +14,7 @@ import {
   schemaProblems,
   submitJobSchema,
   type JobFileFields,
+  type LoadedJob,
 } from "./job-file";
 import {
   parseJsonDocument,
@@ -46,6 +47,8 @@ export interface LoadedSweep {
   readonly keySources: ReadonlyMap<string, KeySource>;
   readonly problemAt: (message: string) => Problem;
 }
+
+export type Loaded = LoadedJob | LoadedSweep;
 
 type SweepResult = { sweep?: LoadedSweep; problems: Problem[] };
 
