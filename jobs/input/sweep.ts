@@ -11,7 +11,7 @@ import {
   checkJobName,
   defaultJobName,
   fileJobName,
-  schemaProblems,
+  parseAt,
   submitJobSchema,
   type JobFileFields,
   type LoadedJob,
@@ -189,11 +189,10 @@ export function loadSweep(
   absolutePath: string,
   readFile: ReadFile,
 ): SweepResult {
-  const problems = schemaProblems(doc, sweepSchema, doc.value);
-  if (problems.length > 0) {
+  const { data: spec, problems } = parseAt(doc, sweepSchema, doc.value);
+  if (spec === undefined) {
     return { problems };
   }
-  const spec = sweepSchema.parse(doc.value);
   const { jobName, problem } = fileJobName(doc, spec.jobName);
   problems.push(...(problem !== undefined ? [problem] : []));
   const reading = { doc, dir: path.dirname(absolutePath), readFile, problems };
@@ -252,9 +251,9 @@ function sweepBase(
   const rest = isObject
     ? Object.fromEntries(Object.entries(raw).filter(([k]) => !own.has(k)))
     : raw;
-  const found = schemaProblems(baseAt.doc, baseSchema, rest, baseAt.path);
+  const { data, problems: found } = parseAt(baseAt.doc, baseSchema, rest, baseAt.path);
   problems.push(...found);
-  return { base: (found.length === 0 ? baseSchema.parse(rest) : undefined) ?? {}, baseAt };
+  return { base: data ?? {}, baseAt };
 }
 
 /** The sets of `rows` and `zip`, the `grid` unexpanded, and which block declares each key. */
@@ -318,7 +317,7 @@ function readBlocks({ doc, dir, readFile, problems }: Reading, spec: z.infer<typ
 function entries<T>(doc: JsonDocument, at: JsonPath, schema: z.ZodType, problems: Problem[]) {
   const out = new Map<string, T>();
   for (const [key, value] of Object.entries(valueAt(doc.value, at) as Record<string, unknown>)) {
-    const found = schemaProblems(doc, schema, value, [...at, key]);
+    const found = parseAt(doc, schema, value, [...at, key]).problems;
     problems.push(...found);
     if (found.length === 0) {
       out.set(key, value as T);
