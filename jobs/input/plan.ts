@@ -136,7 +136,7 @@ function sizeProblems(file: string, request: SubmitJobRequest): Problem[] {
 }
 
 /**
- * Array jobs over sets `indexes`, chunked so a child downloads its chunk, not the sweep; a lone
+ * Array jobs over sets `indexes` (in any order), chunked so a child downloads its chunk, not the sweep; a lone
  * set as a plain job with its number and the sweep's name, so its files land where a child's would.
  */
 export function sweepSubmissions(
@@ -147,9 +147,10 @@ export function sweepSubmissions(
 ): Submission[] {
   const { file, base, jobName: of } = sweep;
   const ranges = chunkRanges(indexes.length);
+  const sorted = [...indexes].sort((a, b) => a - b);
   return ranges.map(({ first, count }, c): Submission => {
     const name = ranges.length > 1 ? chunkJobName(jobName, c) : jobName;
-    const numbers = indexes.slice(first, first + count);
+    const numbers = sorted.slice(first, first + count);
     const sets = numbers.map((i) => sweep.sets[i]);
     if (count < ARRAY_MIN_SIZE) {
       const vars = new Map([...sets[0], [VARS.setIndex, String(numbers[0])]]);
