@@ -55,12 +55,8 @@ type SweepResult = { sweep?: LoadedSweep; problems: Problem[] };
 export type ReadFile = (absolutePath: string) => string | undefined;
 
 export function isSweepValue(value: unknown): boolean {
-  return (
-    value !== null &&
-    typeof value === "object" &&
-    !Array.isArray(value) &&
-    ["grid", "zip", "rows"].some((k) => k in (value as object))
-  );
+  const isObject = value !== null && typeof value === "object" && !Array.isArray(value);
+  return isObject && ["grid", "zip", "rows"].some((k) => k in value);
 }
 
 type Block = ReadonlyMap<string, readonly Scalar[]>;
