@@ -57,9 +57,10 @@ function tokenTagProblems(s: Submission): Problem[] {
   return [{ file: s.file, path: "tags", message }];
 }
 
-type MissingOutput = { key: string; field: string; files: string[] };
-
-function missingOutputsMessage(missing: readonly MissingOutput[], source: string): string {
+function missingOutputsMessage(
+  missing: readonly { key: string; field: string; files: string[] }[],
+  source: string,
+): string {
   const parts = missing.map((m) => {
     const files = m.files.slice(0, 3).join(", ") + (m.files.length > 3 ? ", ..." : "");
     const which = m.field === "jobQueue" ? " that leave out jobQueue" : "";
@@ -205,11 +206,6 @@ function submissionsOf(item: Loaded, array: boolean, resolved: Resolved) {
     : sets.map((set, i) => single(file, setJobName(jobName, i), base, set, resolved));
 }
 
-const OUTPUT_FIELDS = [
-  ["jobQueueArn", "jobQueue"],
-  ["jobDefinitionArn", "jobDefinition"],
-] as const;
-
 export function buildPlan(
   items: readonly Loaded[],
   /** No `outputs` for --locally. */
@@ -221,11 +217,12 @@ export function buildPlan(
   readonly missingOutputs?: string;
 } {
   const stack = opts.outputs?.outputs;
-  const output = (key: (typeof OUTPUT_FIELDS)[number][0]) =>
+  const output = (key: "jobQueueArn" | "jobDefinitionArn") =>
     stack === undefined ? "local" : (stack[key] ?? "");
-  const needs = new Map(
-    OUTPUT_FIELDS.map(([key, field]): [string, MissingOutput] => [key, { key, field, files: [] }]),
-  );
+  const needs = [
+    { key: "jobQueueArn", field: "jobQueue", files: [] as string[] },
+    { key: "jobDefinitionArn", field: "jobDefinition", files: [] as string[] },
+  ] as const;
   const problems: Problem[] = [];
   const submissions: Submission[] = [];
   for (const item of items) {
@@ -238,9 +235,9 @@ export function buildPlan(
       problems.push({ file, path: "jobName", message: bad });
       continue;
     }
-    for (const [key, field] of OUTPUT_FIELDS) {
+    for (const { key, field, files } of needs) {
       if (output(key) === "" && (field === "jobDefinition" || fields.jobQueue === undefined)) {
-        needs.get(key)?.files.push(file);
+        files.push(file);
       }
     }
     const resolved = {
@@ -249,7 +246,7 @@ export function buildPlan(
     };
     submissions.push(...submissionsOf(item, opts.array, resolved));
   }
-  const missing = [...needs.values()].filter((m) => m.files.length > 0);
+  const missing = needs.filter((m) => m.files.length > 0);
   return {
     submissions,
     problems: [
