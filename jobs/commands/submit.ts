@@ -80,16 +80,14 @@ export async function prepare(opts: SubmitOptions, ctx: Context) {
   if (plan.problems.length > 0) {
     throw new BadInputError(sortProblems(plan.problems));
   }
-  if (outputs === undefined) {
-    return { submissions: plan.submissions, outputs, notes: [], items, costCap: undefined };
-  }
   if (plan.missingOutputs !== undefined) {
     throw new FatalError(plan.missingOutputs);
   }
-  if (plan.submissions.some((s) => s.kind === "array")) {
+  if (outputs !== undefined && plan.submissions.some((s) => s.kind === "array")) {
     requireOutput(outputs, "bucketName", "to upload array sweep manifests");
   }
-  const { notes, costCap } = policyBoundsNotes(items, opts, ctx, outputs);
+  const { notes, costCap }: ReturnType<typeof policyBoundsNotes> =
+    outputs !== undefined ? policyBoundsNotes(items, opts, ctx, outputs) : { notes: [] };
   return { submissions: plan.submissions, outputs, notes, items, costCap };
 }
 
