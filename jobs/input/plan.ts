@@ -137,8 +137,9 @@ function sizeProblems(file: string, request: SubmitJobRequest): Problem[] {
 }
 
 /**
- * Array jobs over sets `indexes` (in any order), chunked so a child downloads its chunk, not the sweep; a lone
- * set as a plain job with its number and the sweep's name, so its files land where a child's would.
+ * Array jobs over sets `indexes` (any order), chunked so a child downloads its chunk, not the
+ * sweep; a lone set as a plain job with its number and the sweep's name, so its files land where
+ * a child's would.
  */
 export function sweepSubmissions(
   sweep: LoadedSweep,
