@@ -274,7 +274,7 @@ function locate(
   return problems;
 }
 
-/** A JsonDocument item is a file that failed the schema, whose names and values are still checked. */
+/** A file that failed the schema (a JsonDocument) still has its names and values checked. */
 export async function checkVariables(
   items: readonly Item[],
   desc: ScriptDescription,
