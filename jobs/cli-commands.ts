@@ -285,11 +285,7 @@ const REPORT: CommandDef<ReportOptions> = {
     [
       "--pricing <types>",
       "price as these instance types (comma-separated), FARGATE or FARGATE_SPOT (default: the stack's)",
-      (value: string) =>
-        value
-          .split(",")
-          .map((t) => t.trim())
-          .filter((t) => t !== ""),
+      (value: string) => value.split(",").flatMap((t) => t.trim() || []),
     ],
     ...PRICE_OPTIONS,
     ...STACK_OPTIONS,

@@ -149,10 +149,8 @@ async function retriedRun(
   if (!runs.some(isRetryEntry) && (opts.run ?? 1) === 1) {
     return undefined;
   }
-  const details = await describeById(
-    clients,
-    runs.map((e) => e.jobId),
-  );
+  const ids = runs.map((e) => e.jobId);
+  const details = await describeById(clients, ids);
   const covers = await readCovers(runs, details, clients, bucket, new Map());
   const attempts = attemptsOf(runs, covers, base, index ?? "");
   const what = index !== undefined ? `${base}[${index}]` : base;

@@ -7,7 +7,7 @@ import type { AwsClients } from "../aws/api";
 import { BadInputError, FatalError, type Problem } from "../errors";
 import { latestByName, type LedgerEntry } from "../state/ledger";
 import { retryJobName } from "../input/derived-names";
-import { checkJobName, type LoadedJob } from "../input/job-file";
+import { checkJobName } from "../input/job-file";
 import { requireOutput } from "../input/outputs";
 import { requestHash, sweepSubmissions, type Submission } from "../input/plan";
 import { latestRuns, type RunUnit } from "../report/rows";
@@ -15,7 +15,7 @@ import { awsSource } from "../report/sources";
 import { prepare, submitExitCode, submitWithinCost, type SubmitOptions } from "./submit";
 import type { PolicyCostCap } from "../../policy/check/policy-config";
 import { printSubmitResult, type SubmitResult } from "../output/submit-print";
-import type { LoadedSweep } from "../input/sweep";
+import type { Loaded } from "../input/sweep";
 import { groupOf, isRetryEntry, retryNumber } from "../state/attempts";
 import { standingRuns } from "../input/depends";
 import { TERMINAL } from "../status";
@@ -39,17 +39,6 @@ type RetrySelection = ReturnType<typeof selectRetry>[number];
 export function nextRetryName(name: string, entries: readonly LedgerEntry[]): string {
   const n = entries.reduce((max, e) => Math.max(max, e.of === name ? (retryNumber(e) ?? 0) : 0), 0);
   return retryJobName(name, n + 1);
-}
-
-export function planSweepRetry(
-  sweep: LoadedSweep,
-  jobName: string,
-  indexes: readonly number[],
-  template: Submission,
-): Submission[] {
-  const sorted = [...indexes].sort((a, b) => a - b);
-  const { jobQueue, jobDefinition } = template.request;
-  return sweepSubmissions(sweep, jobName, sorted, { jobQueue, jobDefinition });
 }
 
 /** Still filed under its own name. */
@@ -111,7 +100,7 @@ async function planRetries(
 function planRetry(
   sel: RetrySelection,
   mine: readonly Submission[],
-  item: LoadedJob | LoadedSweep,
+  item: Loaded,
   entries: readonly LedgerEntry[],
 ): Submission[] {
   const jobName = nextRetryName(sel.name, entries);
@@ -134,7 +123,7 @@ function planRetry(
       message: `has ${item.sets.length} sets, but ${sel.name}'s failed set(s) ${outOfRange.join(", ")} lie beyond; submit it again with --force`,
     });
   }
-  return planSweepRetry(item, jobName, indexes, mine[0]);
+  return sweepSubmissions(item, jobName, indexes, mine[0].request);
 }
 
 function refuseUnfinished(selection: readonly RetrySelection[]): void {

@@ -25,17 +25,16 @@ import {
 import { COST_CAP_POLICY, DEFAULT_BOUNDS } from "../../policy/bounds";
 import { boundsFromPolicyConfig, type PolicyCostCap } from "../../policy/check/policy-config";
 import { boundsProblems } from "../input/bounds";
-import type { LoadedJob } from "../input/job-file";
 import { expandInputs, loadInputs, sortProblems } from "../input/load";
 import { byScript } from "../input/scripts";
 import { planLocal, runLocal } from "./local";
 import { dependencyOrder } from "../input/depends";
 import { latestLocalRuns, readLocalRuns } from "../state/local-runs";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
-import { buildPlan, missingOutputsMessage, type Submission } from "../input/plan";
+import { buildPlan, type Submission } from "../input/plan";
 import { parseDescription } from "../input/script-options";
 import { checkVariables } from "../input/variables";
-import type { LoadedSweep } from "../input/sweep";
+import type { Loaded } from "../input/sweep";
 import { printSubmitResult, type LocalRunsResult, type SubmitResult } from "../output/submit-print";
 import { submitToBatch, type BatchOptions } from "./submit-batch";
 import { costBound, costCapProblem } from "../report/cost-bound";
@@ -57,8 +56,6 @@ export interface SubmitOptions extends BatchOptions {
   readonly policyPackConfig?: string;
   readonly ignorePolicyBounds?: boolean;
 }
-
-type Item = LoadedJob | LoadedSweep;
 
 export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<number> {
   if (opts.dryRun === true && opts.locally === true) {
@@ -83,20 +80,18 @@ export async function prepare(opts: SubmitOptions, ctx: Context) {
   if (plan.problems.length > 0) {
     throw new BadInputError(sortProblems(plan.problems));
   }
-  if (outputs === undefined) {
-    return { submissions: plan.submissions, outputs, notes: [], items, costCap: undefined };
+  if (plan.missingOutputs !== undefined) {
+    throw new FatalError(plan.missingOutputs);
   }
-  if (plan.missingOutputs.length > 0) {
-    throw new FatalError(missingOutputsMessage(plan.missingOutputs, outputs.source));
-  }
-  if (plan.submissions.some((s) => s.kind === "array")) {
+  if (outputs !== undefined && plan.submissions.some((s) => s.kind === "array")) {
     requireOutput(outputs, "bucketName", "to upload array sweep manifests");
   }
-  const { notes, costCap } = policyBoundsNotes(items, opts, ctx, outputs);
+  const { notes, costCap }: ReturnType<typeof policyBoundsNotes> =
+    outputs !== undefined ? policyBoundsNotes(items, opts, ctx, outputs) : { notes: [] };
   return { submissions: plan.submissions, outputs, notes, items, costCap };
 }
 
-async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]> {
+async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Loaded[]> {
   // Python describes the script (unless --script-options did) while the files load.
   const saved = opts.scriptOptions;
   const first = ctx.probe(
@@ -119,13 +114,7 @@ async function checkedInputs(opts: SubmitOptions, ctx: Context): Promise<Item[]>
       try {
         const desc = await probe.description();
         const plainEnv = opts.plainEnv !== undefined ? new Set(opts.plainEnv) : desc.plainEnv;
-        const checked = await checkVariables(
-          group,
-          { ...desc, plainEnv },
-          probe.check,
-          [],
-          opts.array,
-        );
+        const checked = await checkVariables(group, { ...desc, plainEnv }, probe.check, opts.array);
         problems.push(...checked.problems);
         checked.notes.forEach((note) => ctx.io.stderr.write(`${note}\n`));
       } finally {
@@ -151,7 +140,7 @@ function readOptionFile(flag: string, file: string, ctx: Context): string {
 
 /** The policy pack's bounds and the stack's jobLimits; --ignore-policy-bounds warns instead. */
 function policyBoundsNotes(
-  items: readonly Item[],
+  items: readonly Loaded[],
   opts: SubmitOptions,
   ctx: Context,
   outputs: LoadedOutputs,

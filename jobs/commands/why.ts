@@ -162,10 +162,8 @@ export function explainJob(
 export async function why(opts: WhyOptions, ctx: Context) {
   return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
     const entries = selectEntries(ledger, [opts.name], false, outputs.stack);
-    const details = await describeById(
-      clients,
-      entries.map((e) => e.jobId),
-    );
+    const ids = entries.map((e) => e.jobId);
+    const details = await describeById(clients, ids);
     const { jobQueueArn, jobQueueName, jobLimits } = outputs.outputs;
     const queueName = details.get(entries[0].jobId)?.jobQueue ?? jobQueueArn ?? jobQueueName;
     const unavailable: Unavailable[] = [];

@@ -9,11 +9,11 @@ import {
   type PolicyBounds,
 } from "../../policy/bounds";
 import type { Problem } from "../errors";
-import type { JobFileFields, LoadedJob } from "./job-file";
+import type { JobFileFields } from "./job-file";
 import { problemAt, type JsonPath } from "./json-source";
 import { jobTooLarge, type JobLimits } from "../../components/job-limits";
 import { fieldsSource } from "./scripts";
-import type { LoadedSweep } from "./sweep";
+import type { Loaded } from "./sweep";
 
 type Requested = Partial<Record<"vcpus" | "memoryMiB" | "gpus", { value: number; at: JsonPath }>>;
 
@@ -77,7 +77,7 @@ function checkTimeoutAndRetries(fields: JobFileFields, bounds: PolicyBounds, rep
 }
 
 export function boundsProblems(
-  items: readonly (LoadedJob | LoadedSweep)[],
+  items: readonly Loaded[],
   bounds: PolicyBounds,
   limits: JobLimits | undefined,
 ): { problems: Problem[]; notes: Problem[] } {

@@ -152,18 +152,18 @@ function typeName(v: unknown): string {
   return v === null ? "null" : `${typeof v} ${JSON.stringify(v)}`;
 }
 
-/** `prefix` is where `value` sits in `doc`. */
-export function schemaProblems(
+/** `value` parsed, or the problems at its place in `doc` (`prefix` is where it sits). */
+export function parseAt<T>(
   doc: JsonDocument,
-  schema: z.ZodType,
+  schema: z.ZodType<T>,
   value: unknown,
   prefix: JsonPath = [],
-): Problem[] {
+): { data?: T; problems: Problem[] } {
   const result = schema.safeParse(value);
   if (result.success) {
-    return [];
+    return { data: result.data, problems: [] };
   }
-  return result.error.issues.flatMap((issue) => {
+  const problems = result.error.issues.flatMap((issue) => {
     const rel = issue.path.filter((p): p is string | number => typeof p !== "symbol");
     const at = [...prefix, ...rel];
     if (issue.code === "unrecognized_keys") {
@@ -171,6 +171,7 @@ export function schemaProblems(
     }
     return [problemAt(doc, at, issueMessage(issue, valueAt(value, rel)))];
   });
+  return { problems };
 }
 
 /** SubmitJob fields for job definitions other than the stack's. */
@@ -255,11 +256,10 @@ export function fileJobName(
 }
 
 export function loadJob(doc: JsonDocument): { job?: LoadedJob; problems: Problem[] } {
-  const problems = schemaProblems(doc, submitJobSchema, doc.value);
-  if (problems.length > 0) {
+  const { data: fields, problems } = parseAt(doc, submitJobSchema, doc.value);
+  if (fields === undefined) {
     return { problems };
   }
-  const fields = submitJobSchema.parse(doc.value);
   const { jobName, problem } = fileJobName(doc, fields.jobName);
   return problem !== undefined
     ? { problems: [problem] }

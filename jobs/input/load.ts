@@ -4,9 +4,9 @@ import * as path from "path";
 import fg from "fast-glob";
 import { displayPath } from "../context";
 import { formatProblem, orUndefined, type Problem } from "../errors";
-import { loadJob, type LoadedJob } from "./job-file";
+import { loadJob } from "./job-file";
 import { lineColumnAt, parseJsonDocument, type JsonDocument } from "./json-source";
-import { isSweepValue, loadRowsSweep, loadSweep, type LoadedSweep, type ReadFile } from "./sweep";
+import { isSweepValue, loadRowsSweep, loadSweep, type Loaded, type ReadFile } from "./sweep";
 
 interface InputFile {
   readonly shown: string;
@@ -96,11 +96,11 @@ function utf8Reader(files: readonly InputFile[], problems: Problem[]): ReadFile 
 }
 
 export function loadInputs(files: readonly InputFile[]) {
-  const items: (LoadedJob | LoadedSweep)[] = [];
+  const items: Loaded[] = [];
   const invalid: JsonDocument[] = [];
   const problems: Problem[] = [];
   const readFile = utf8Reader(files, problems);
-  const take = (r: { problems: Problem[]; sweep?: LoadedSweep; job?: LoadedJob }) => {
+  const take = (r: { problems: Problem[]; sweep?: Loaded; job?: Loaded }) => {
     problems.push(...r.problems);
     const item = r.sweep ?? r.job;
     items.push(...(item !== undefined ? [item] : []));
@@ -125,7 +125,7 @@ export function loadInputs(files: readonly InputFile[]) {
     }
   }
   // A directory or glob that picks up a sweep's rows file must not also run it alone.
-  const bareRows = (i: LoadedJob | LoadedSweep): string | undefined =>
+  const bareRows = (i: Loaded): string | undefined =>
     i.kind === "sweep" && isRows(i.file) ? i.consumedFiles[0] : undefined;
   const consumed = new Set(
     items.flatMap((i) => (i.kind === "sweep" && bareRows(i) === undefined ? i.consumedFiles : [])),

@@ -14,34 +14,29 @@ import {
   SUBMIT_JOB_MAX_BYTES,
   type EnvVar,
   type JobFileFields,
-  type LoadedJob,
   type SubmitJobRequest,
 } from "./job-file";
 import { MISSING_OUTPUTS_FIX, type StackOutputs } from "./outputs";
-import type { LoadedSweep, ParameterSet } from "./sweep";
+import type { Loaded, LoadedSweep, ParameterSet } from "./sweep";
 import { formatNumber } from "../output/numbers";
 import { manifestBody, manifestKey } from "./manifest";
 import { groupBy } from "../status";
 
-interface SubmissionBase {
+export type Submission = {
   readonly file: string;
   readonly jobName: string;
   readonly request: SubmitJobRequest;
   readonly hash: string;
-  readonly arraySize?: number;
   /** The sweep this job is a chunk or a retry of. */
   readonly sweep?: string;
-}
-
-export type Submission = SubmissionBase &
-  (
-    | { readonly kind: "single" }
-    | {
-        readonly kind: "array";
-        readonly arraySize: number;
-        readonly manifest: { readonly key: string; readonly body: string; readonly sets: number };
-      }
-  );
+} & (
+  | { readonly kind: "single"; readonly arraySize?: number }
+  | {
+      readonly kind: "array";
+      readonly arraySize: number;
+      readonly manifest: { readonly key: string; readonly body: string; readonly sets: number };
+    }
+);
 
 export const TOKEN_TAG = "batchpy:submission-token";
 
@@ -62,13 +57,10 @@ function tokenTagProblems(s: Submission): Problem[] {
   return [{ file: s.file, path: "tags", message }];
 }
 
-interface MissingOutput {
-  readonly key: "jobQueueArn" | "jobDefinitionArn";
-  readonly field: "jobQueue" | "jobDefinition";
-  readonly files: readonly string[];
-}
-
-export function missingOutputsMessage(missing: readonly MissingOutput[], source: string): string {
+function missingOutputsMessage(
+  missing: readonly { key: string; field: string; files: string[] }[],
+  source: string,
+): string {
   const parts = missing.map((m) => {
     const files = m.files.slice(0, 3).join(", ") + (m.files.length > 3 ? ", ..." : "");
     const which = m.field === "jobQueue" ? " that leave out jobQueue" : "";
@@ -145,8 +137,9 @@ function sizeProblems(file: string, request: SubmitJobRequest): Problem[] {
 }
 
 /**
- * Array jobs over sets `indexes`, chunked so a child downloads its chunk, not the sweep; a lone
- * set as a plain job with its number and the sweep's name, so its files land where a child's would.
+ * Array jobs over sets `indexes` (any order), chunked so a child downloads its chunk, not the
+ * sweep; a lone set as a plain job with its number and the sweep's name, so its files land where
+ * a child's would.
  */
 export function sweepSubmissions(
   sweep: LoadedSweep,
@@ -156,9 +149,10 @@ export function sweepSubmissions(
 ): Submission[] {
   const { file, base, jobName: of } = sweep;
   const ranges = chunkRanges(indexes.length);
+  const sorted = [...indexes].sort((a, b) => a - b);
   return ranges.map(({ first, count }, c): Submission => {
     const name = ranges.length > 1 ? chunkJobName(jobName, c) : jobName;
-    const numbers = indexes.slice(first, first + count);
+    const numbers = sorted.slice(first, first + count);
     const sets = numbers.map((i) => sweep.sets[i]);
     if (count < ARRAY_MIN_SIZE) {
       const vars = new Map([...sets[0], [VARS.setIndex, String(numbers[0])]]);
@@ -200,7 +194,7 @@ function single(
   return { kind: "single", file, jobName, request, hash, ...definedOnly({ arraySize }) };
 }
 
-function submissionsOf(item: LoadedJob | LoadedSweep, array: boolean, resolved: Resolved) {
+function submissionsOf(item: Loaded, array: boolean, resolved: Resolved) {
   if (item.kind === "job") {
     return [single(item.doc.file, item.jobName, item.fields, new Map(), resolved)];
   }
@@ -213,26 +207,23 @@ function submissionsOf(item: LoadedJob | LoadedSweep, array: boolean, resolved: 
     : sets.map((set, i) => single(file, setJobName(jobName, i), base, set, resolved));
 }
 
-const OUTPUT_FIELDS = [
-  ["jobQueueArn", "jobQueue"],
-  ["jobDefinitionArn", "jobDefinition"],
-] as const;
-
 export function buildPlan(
-  items: readonly (LoadedJob | LoadedSweep)[],
+  items: readonly Loaded[],
   /** No `outputs` for --locally. */
   opts: { readonly outputs?: { outputs: StackOutputs; source: string }; readonly array: boolean },
 ): {
   readonly submissions: Submission[];
   readonly problems: Problem[];
-  readonly missingOutputs: MissingOutput[];
+  /** What to say when the stack's outputs lack what the files rely on. */
+  readonly missingOutputs?: string;
 } {
   const stack = opts.outputs?.outputs;
-  const output = (key: MissingOutput["key"]) =>
+  const output = (key: "jobQueueArn" | "jobDefinitionArn") =>
     stack === undefined ? "local" : (stack[key] ?? "");
-  const needs = new Map(
-    OUTPUT_FIELDS.map(([key, field]) => [key, { key, field, files: [] as string[] }]),
-  );
+  const needs = [
+    { key: "jobQueueArn", field: "jobQueue", files: [] as string[] },
+    { key: "jobDefinitionArn", field: "jobDefinition", files: [] as string[] },
+  ] as const;
   const problems: Problem[] = [];
   const submissions: Submission[] = [];
   for (const item of items) {
@@ -245,9 +236,9 @@ export function buildPlan(
       problems.push({ file, path: "jobName", message: bad });
       continue;
     }
-    for (const [key, field] of OUTPUT_FIELDS) {
+    for (const { key, field, files } of needs) {
       if (output(key) === "" && (field === "jobDefinition" || fields.jobQueue === undefined)) {
-        needs.get(key)?.files.push(file);
+        files.push(file);
       }
     }
     const resolved = {
@@ -256,6 +247,7 @@ export function buildPlan(
     };
     submissions.push(...submissionsOf(item, opts.array, resolved));
   }
+  const missing = needs.filter((m) => m.files.length > 0);
   return {
     submissions,
     problems: [
@@ -264,7 +256,9 @@ export function buildPlan(
       ...(stack !== undefined ? submissions.flatMap(tokenTagProblems) : []),
       ...duplicateNameProblems(submissions),
     ],
-    missingOutputs: [...needs.values()].filter((m) => m.files.length > 0),
+    ...(missing.length > 0 && opts.outputs !== undefined
+      ? { missingOutputs: missingOutputsMessage(missing, opts.outputs.source) }
+      : {}),
   };
 }
 

@@ -2,11 +2,11 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { Problem } from "../errors";
-import type { LoadedJob } from "./job-file";
 import { problemAt, valueAt, type JsonDocument, type JsonPlace } from "./json-source";
-import type { LoadedSweep } from "./sweep";
+import type { Loaded } from "./sweep";
 
-type Checked = LoadedJob | LoadedSweep | JsonDocument;
+/** A JsonDocument: a file that failed the schema. */
+export type Checked = Loaded | JsonDocument;
 
 /** None for a bare CSV sweep. */
 export function fieldsSource(item: Checked): JsonPlace | undefined {

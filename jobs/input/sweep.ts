@@ -11,9 +11,10 @@ import {
   checkJobName,
   defaultJobName,
   fileJobName,
-  schemaProblems,
+  parseAt,
   submitJobSchema,
   type JobFileFields,
+  type LoadedJob,
 } from "./job-file";
 import {
   parseJsonDocument,
@@ -47,37 +48,22 @@ export interface LoadedSweep {
   readonly problemAt: (message: string) => Problem;
 }
 
+export type Loaded = LoadedJob | LoadedSweep;
+
 type SweepResult = { sweep?: LoadedSweep; problems: Problem[] };
 
 export type ReadFile = (absolutePath: string) => string | undefined;
 
 export function isSweepValue(value: unknown): boolean {
-  return (
-    value !== null &&
-    typeof value === "object" &&
-    !Array.isArray(value) &&
-    ["grid", "zip", "rows"].some((k) => k in (value as object))
-  );
+  const isObject = value !== null && typeof value === "object" && !Array.isArray(value);
+  return isObject && ["grid", "zip", "rows"].some((k) => k in value);
 }
 
 type Block = ReadonlyMap<string, readonly Scalar[]>;
 
-/** The last key fastest (like itertools.product), without a Map per step (peak RSS). */
+/** The last key fastest, like itertools.product. */
 export function expandGrid(grid: Block): ParameterSet[] {
-  const entries = [...grid].map(([k, values]) => [k, values.map(String)] as const);
-  const total = entries.reduce((n, [, v]) => n * v.length, 1);
-  const sets: ParameterSet[] = [];
-  for (let n = 0; n < total; n++) {
-    const set: [string, string][] = new Array(entries.length);
-    let rest = n;
-    for (let k = entries.length - 1; k >= 0; k--) {
-      const values = entries[k][1];
-      set[k] = [entries[k][0], values[rest % values.length]];
-      rest = Math.floor(rest / values.length);
-    }
-    sets.push(new Map(set));
-  }
-  return sets;
+  return combineBlocks([...grid].map(([k, vs]) => vs.map((v) => new Map([[k, String(v)]]))));
 }
 
 export function expandZip(zip: Block): ParameterSet[] {
@@ -189,12 +175,9 @@ export function loadRowsSweep(file: string, absolutePath: string, text: string):
   if (problems.length > 0) {
     return { problems };
   }
+  const sweep = { kind: "sweep", file, jobName, base: {}, sets, keySources } as const;
   const problemAt = (message: string) => ({ file, line: 1, column: 1, message });
-  const consumedFiles = [absolutePath];
-  return {
-    problems,
-    sweep: { kind: "sweep", file, jobName, base: {}, sets, consumedFiles, keySources, problemAt },
-  };
+  return { problems, sweep: { ...sweep, consumedFiles: [absolutePath], problemAt } };
 }
 
 export function loadSweep(
@@ -202,11 +185,10 @@ export function loadSweep(
   absolutePath: string,
   readFile: ReadFile,
 ): SweepResult {
-  const problems = schemaProblems(doc, sweepSchema, doc.value);
-  if (problems.length > 0) {
+  const { data: spec, problems } = parseAt(doc, sweepSchema, doc.value);
+  if (spec === undefined) {
     return { problems };
   }
-  const spec = sweepSchema.parse(doc.value);
   const { jobName, problem } = fileJobName(doc, spec.jobName);
   problems.push(...(problem !== undefined ? [problem] : []));
   const reading = { doc, dir: path.dirname(absolutePath), readFile, problems };
@@ -265,9 +247,9 @@ function sweepBase(
   const rest = isObject
     ? Object.fromEntries(Object.entries(raw).filter(([k]) => !own.has(k)))
     : raw;
-  const found = schemaProblems(baseAt.doc, baseSchema, rest, baseAt.path);
+  const { data, problems: found } = parseAt(baseAt.doc, baseSchema, rest, baseAt.path);
   problems.push(...found);
-  return { base: (found.length === 0 ? baseSchema.parse(rest) : undefined) ?? {}, baseAt };
+  return { base: data ?? {}, baseAt };
 }
 
 /** The sets of `rows` and `zip`, the `grid` unexpanded, and which block declares each key. */
@@ -331,7 +313,7 @@ function readBlocks({ doc, dir, readFile, problems }: Reading, spec: z.infer<typ
 function entries<T>(doc: JsonDocument, at: JsonPath, schema: z.ZodType, problems: Problem[]) {
   const out = new Map<string, T>();
   for (const [key, value] of Object.entries(valueAt(doc.value, at) as Record<string, unknown>)) {
-    const found = schemaProblems(doc, schema, value, [...at, key]);
+    const found = parseAt(doc, schema, value, [...at, key]).problems;
     problems.push(...found);
     if (found.length === 0) {
       out.set(key, value as T);

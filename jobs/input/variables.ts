@@ -6,12 +6,11 @@
 import { spawn } from "child_process";
 import * as path from "path";
 import { FatalError, type Problem } from "../errors";
-import { jsonValue, problemAt, valueAt, type JsonDocument } from "./json-source";
+import { jsonValue, problemAt, valueAt } from "./json-source";
 import { ARRAY_MIN_SIZE } from "./derived-names";
-import type { LoadedJob } from "./job-file";
 import { parseDescription, type ScriptDescription } from "./script-options";
-import { fieldsSource } from "./scripts";
-import { whichSets, type LoadedSweep } from "./sweep";
+import { fieldsSource, type Checked as Item } from "./scripts";
+import { whichSets } from "./sweep";
 
 /** `sets` index `values`. */
 export interface CheckRequest {
@@ -56,8 +55,6 @@ interface WrittenVariable {
   /** Undefined in a job's (or a sweep base's) own environment. */
   readonly set?: number;
 }
-
-type Item = LoadedJob | LoadedSweep | JsonDocument;
 
 const ENVIRONMENT = ["containerOverrides", "environment"] as const;
 
@@ -277,22 +274,20 @@ function locate(
   return problems;
 }
 
-/** `invalid`: files that failed the schema, whose names and values are still checked. */
+/** A file that failed the schema (a JsonDocument) still has its names and values checked. */
 export async function checkVariables(
   items: readonly Item[],
   desc: ScriptDescription,
   asked: (request: CheckRequest) => Promise<CheckAnswer>,
-  invalid: readonly JsonDocument[] = [],
   array = true,
 ): Promise<{ problems: Problem[]; notes: string[] }> {
   const q = question(desc);
-  const all = [...items, ...invalid];
-  const sets = all.map((item) => ask(q, item));
+  const sets = items.map((item) => ask(q, item));
   const answer = await asked(q.request);
   return {
     problems: [
       ...answer.plainEnv.map((message) => ({ message })),
-      ...all.flatMap((item, i) => locate(q, answer, item, sets[i], array)),
+      ...items.flatMap((item, i) => locate(q, answer, item, sets[i], array)),
     ],
     notes: answer.skipped.map(
       (s) => `note: values of "${s.option}" were not checked before submission: ${s.reason}`,

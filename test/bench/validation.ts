@@ -40,7 +40,8 @@ async function timeValidation(
     const loaded = loadInputs(files);
     const all = sortProblems([
       ...loaded.problems,
-      ...(await checkVariables(loaded.items, SCRIPT_DESCRIPTION, CHECK, loaded.invalid)).problems,
+      ...(await checkVariables([...loaded.items, ...loaded.invalid], SCRIPT_DESCRIPTION, CHECK))
+        .problems,
     ]);
     all.map(formatProblem).join("\n");
     problems = all.length;

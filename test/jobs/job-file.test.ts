@@ -388,7 +388,7 @@ describe("jobs/input/job-file: submit-job JSON files", function () {
       const doc = parseJsonDocument("jobs/x.json", text).doc!;
       assert.strictEqual(loadJob(doc).job, undefined, "the schema refuses it");
       assert.deepStrictEqual(
-        (await checkVariables([], SCRIPT_DESCRIPTION, CHECK, [doc])).problems.map(formatProblem),
+        (await checkVariables([doc], SCRIPT_DESCRIPTION, CHECK)).problems.map(formatProblem),
         [
           'jobs/x.json:6:17: containerOverrides.environment[0].name: "var_c" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
           'jobs/x.json:11:18: containerOverrides.environment[1].value: the value of "var_a" contains a NUL byte (at character 2), which no environment variable or argument can hold; remove it',

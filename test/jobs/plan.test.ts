@@ -3,13 +3,7 @@ import { formatProblem } from "../../jobs/errors";
 import { CHUNK_SIZE, chunkRanges } from "../../jobs/input/derived-names";
 import { loadJob, type LoadedJob } from "../../jobs/input/job-file";
 import { parseJsonDocument } from "../../jobs/input/json-source";
-import {
-  buildPlan,
-  mergeEnvironment,
-  missingOutputsMessage,
-  requestHash,
-  type Submission,
-} from "../../jobs/input/plan";
+import { buildPlan, mergeEnvironment, requestHash, type Submission } from "../../jobs/input/plan";
 import { manifestBody, manifestKey } from "../../jobs/input/manifest";
 import type { LoadedSweep, ParameterSet } from "../../jobs/input/sweep";
 import { STACK_OUTPUTS } from "../helpers/jobs-harness";
@@ -61,18 +55,21 @@ describe("jobs/input/plan: from validated files to SubmitJob requests", function
       { outputs: { outputs: { region: "us-east-1" }, source: "outputs.json" }, array: true },
     );
     assert.deepStrictEqual(plan.problems, []);
-    assert.deepStrictEqual(plan.missingOutputs, [
-      { key: "jobQueueArn", field: "jobQueue", files: ["a.json"] },
-      { key: "jobDefinitionArn", field: "jobDefinition", files: ["a.json", "b.json"] },
-    ]);
     assert.strictEqual(
-      missingOutputsMessage(plan.missingOutputs, "outputs.json"),
+      plan.missingOutputs,
       'stack output "jobQueueArn" (needed by 1 file(s) that leave out jobQueue: a.json) and ' +
         '"jobDefinitionArn" (needed by 2 file(s): a.json, b.json) missing from ' +
         "outputs.json; run `pulumi up` first, or pass --outputs FILE, or set jobQueue in the files",
     );
+    const queued = buildPlan(
+      [
+        jobFrom("a.json", { jobName: "a", jobQueue: "q" }),
+        jobFrom("b.json", { jobName: "b", jobQueue: "q" }),
+      ],
+      { outputs: { outputs: { region: "us-east-1" }, source: "outputs.json" }, array: true },
+    );
     assert.strictEqual(
-      missingOutputsMessage(plan.missingOutputs.slice(1), "outputs.json"),
+      queued.missingOutputs,
       'stack output "jobDefinitionArn" (needed by 2 file(s): a.json, b.json) missing from ' +
         "outputs.json; run `pulumi up` first, or pass --outputs FILE",
     );
@@ -340,6 +337,6 @@ describe("jobs/input/plan: from validated files to SubmitJob requests", function
       array: true,
     });
     assert.deepStrictEqual(problems, []);
-    assert.deepStrictEqual(missingOutputs, []);
+    assert.strictEqual(missingOutputs, undefined);
   });
 });

@@ -1,14 +1,9 @@
 /** jobs:retry, pure parts: what to retry, the retry's name and requests. */
 import * as assert from "assert";
 import type { LedgerEntry } from "../../jobs/state/ledger";
-import { buildPlan, type Submission } from "../../jobs/input/plan";
+import { buildPlan, sweepSubmissions, type Submission } from "../../jobs/input/plan";
 import type { RunUnit } from "../../jobs/report/rows";
-import {
-  nextRetryName,
-  planJobRetry,
-  planSweepRetry,
-  selectRetry,
-} from "../../jobs/commands/retry";
+import { nextRetryName, planJobRetry, selectRetry } from "../../jobs/commands/retry";
 import type { LoadedSweep, ParameterSet } from "../../jobs/input/sweep";
 import { STACK_OUTPUTS } from "../helpers/jobs-harness";
 
@@ -79,7 +74,7 @@ describe("jobs/commands/retry: selecting and planning what failed", function () 
 
   it("failed sets go as one array job whose manifest keeps their set numbers", function () {
     const [template] = buildPlan([sweep(5)], { outputs, array: true }).submissions;
-    const [s] = planSweepRetry(sweep(5), "sw-r1", [4, 0], template);
+    const [s] = sweepSubmissions(sweep(5), "sw-r1", [4, 0], template.request);
     assert.strictEqual(s.kind, "array");
     assert.strictEqual(s.jobName, "sw-r1");
     assert.strictEqual(s.sweep, "sw");
@@ -99,12 +94,15 @@ describe("jobs/commands/retry: selecting and planning what failed", function () 
       });
     }
     // Planned again from the same state, the same retry has the same hash (exactly-once).
-    assert.strictEqual(planSweepRetry(sweep(5), "sw-r1", [0, 4], template)[0].hash, s.hash);
+    assert.strictEqual(
+      sweepSubmissions(sweep(5), "sw-r1", [0, 4], template.request)[0].hash,
+      s.hash,
+    );
   });
 
   it("a lone failed set goes as a plain job naming its set number", function () {
     const [template] = buildPlan([sweep(5)], { outputs, array: true }).submissions;
-    const [s] = planSweepRetry(sweep(5), "sw-r2", [3], template);
+    const [s] = sweepSubmissions(sweep(5), "sw-r2", [3], template.request);
     assert.strictEqual(s.kind, "single");
     assert.strictEqual(s.request.arrayProperties, undefined);
     assert.deepStrictEqual(env(s), {
@@ -119,7 +117,7 @@ describe("jobs/commands/retry: selecting and planning what failed", function () 
     const big = sweep(20_001);
     const [template] = buildPlan([big], { outputs, array: true }).submissions;
     const failed = Array.from({ length: 10_001 }, (_, i) => i * 2);
-    const parts = planSweepRetry(big, "sw-r1", failed, template);
+    const parts = sweepSubmissions(big, "sw-r1", failed, template.request);
     assert.deepStrictEqual(
       parts.map((p) => [p.jobName, p.kind, p.arraySize]),
       [

@@ -46,7 +46,7 @@ async function load(
   );
   const problems = r.problems.map(formatProblem);
   if (r.sweep !== undefined) {
-    const checked = await checkVariables([r.sweep], SCRIPT_DESCRIPTION, CHECK, [], array);
+    const checked = await checkVariables([r.sweep], SCRIPT_DESCRIPTION, CHECK, array);
     problems.push(...checked.problems.map(formatProblem));
   }
   return { ...(r.sweep !== undefined ? { sweep: r.sweep } : {}), problems };
