@@ -275,9 +275,9 @@ export async function evaluateProgram(options: {
   readonly stack: string;
   readonly configOverrides?: Record<string, string>;
   readonly configRemovals?: readonly string[];
-  readonly projectRoot?: string;
+  readonly projectDir?: string;
 }) {
-  const projectRoot = path.resolve(options.projectRoot ?? DEFAULT_PROJECT_ROOT);
+  const projectRoot = path.resolve(options.projectDir ?? DEFAULT_PROJECT_ROOT);
   const projectFile = fs.readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8");
   const project = (parseYaml(projectFile) as { name: string }).name;
   const config = { ...readStackConfig(projectRoot, options.stack), ...options.configOverrides };
