@@ -114,18 +114,16 @@ function computedOutputs(
 
 export type MockCall = Pick<pulumi.runtime.MockCallArgs, "token" | "inputs">;
 
-type Gpu = { count: number; manufacturer: string; memorySize: number; name: string };
-const A10G: Gpu = { count: 1, manufacturer: "NVIDIA", memorySize: 24576, name: "A10G" };
-const T4: Gpu = { count: 1, manufacturer: "NVIDIA", memorySize: 16384, name: "T4" };
-const L4: Gpu = { count: 1, manufacturer: "NVIDIA", memorySize: 23034, name: "L4" };
-const V100: Gpu = { count: 1, manufacturer: "NVIDIA", memorySize: 16384, name: "V100" };
+const nvidia = (name: string, memorySize: number, count = 1) => [
+  { count, manufacturer: "NVIDIA", memorySize, name },
+];
 
 /**
  * EC2's DescribeInstanceTypes figures (default vCPUs, `MemoryInfo.SizeInMiB`, `GpuInfo.Gpus`),
  * kept apart from the program's own table so that a test compares it against another source.
  */
 export const MOCK_INSTANCE_TYPES: Readonly<
-  Record<string, { defaultVcpus: number; memorySize: number; gpuses: Gpu[] }>
+  Record<string, { defaultVcpus: number; memorySize: number; gpuses: ReturnType<typeof nvidia> }>
 > = {
   "m5a.large": { defaultVcpus: 2, memorySize: 8192, gpuses: [] },
   "m5a.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: [] },
@@ -134,12 +132,12 @@ export const MOCK_INSTANCE_TYPES: Readonly<
   "c5.large": { defaultVcpus: 2, memorySize: 4096, gpuses: [] },
   "c6i.4xlarge": { defaultVcpus: 16, memorySize: 32768, gpuses: [] },
   "r5.large": { defaultVcpus: 2, memorySize: 16384, gpuses: [] },
-  "g4dn.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: [T4] },
-  "g5.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: [A10G] },
-  "g5.2xlarge": { defaultVcpus: 8, memorySize: 32768, gpuses: [A10G] },
-  "g5.12xlarge": { defaultVcpus: 48, memorySize: 196608, gpuses: [{ ...A10G, count: 4 }] },
-  "g6.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: [L4] },
-  "p3.2xlarge": { defaultVcpus: 8, memorySize: 62464, gpuses: [V100] },
+  "g4dn.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: nvidia("T4", 16384) },
+  "g5.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: nvidia("A10G", 24576) },
+  "g5.2xlarge": { defaultVcpus: 8, memorySize: 32768, gpuses: nvidia("A10G", 24576) },
+  "g5.12xlarge": { defaultVcpus: 48, memorySize: 196608, gpuses: nvidia("A10G", 24576, 4) },
+  "g6.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: nvidia("L4", 23034) },
+  "p3.2xlarge": { defaultVcpus: 8, memorySize: 62464, gpuses: nvidia("V100", 16384) },
 };
 
 /** The mocked provider's answer to a data-source call, for an account with a default VPC. */
@@ -189,10 +187,7 @@ export type MockSettings = {
 };
 
 function registered(request: RegisterResourceRequest, response: RegisterResourceResponse) {
-  const propertyDependencies: Record<string, string[]> = {};
-  request.getPropertydependenciesMap().forEach((value, key) => {
-    propertyDependencies[key] = value.getUrnsList();
-  });
+  const dependencies = [...request.getPropertydependenciesMap().entries()];
   return {
     urn: response.getUrn(),
     type: request.getType(),
@@ -203,7 +198,7 @@ function registered(request: RegisterResourceRequest, response: RegisterResource
     custom: request.getCustom(),
     parent: request.getParent() || undefined,
     dependencies: request.getDependenciesList(),
-    propertyDependencies,
+    propertyDependencies: Object.fromEntries(dependencies.map(([k, v]) => [k, v.getUrnsList()])),
     retainOnDelete: request.getRetainondelete() ?? false,
   };
 }

@@ -18,6 +18,7 @@ import {
   EnforcementLevel,
   JsonSchema,
   PolicyPackConfig,
+  PolicySummary,
   ReconciledConfig,
   reconcilePolicyPackConfig,
 } from "./policy-config";
@@ -108,7 +109,7 @@ export function fromDiagnostic(d: pb.AnalyzeDiagnostic, analyzedUrn?: string) {
       urn: d.getUrn() || analyzedUrn || undefined,
       severity: severity === "unspecified" ? undefined : severity,
     }),
-  } as const;
+  };
 }
 
 type Unary<Req, Res> = (
@@ -137,18 +138,16 @@ function call<Req, Res>(
 async function readPackInfo(analyzer: AnalyzerClient) {
   const listing = "to list its policies (GetAnalyzerInfo)";
   const info = await call(analyzer, analyzer.getAnalyzerInfo, new Empty(), listing);
-  const policies = info.getPoliciesList().map((policy) => {
+  const policies = info.getPoliciesList().map((policy): PolicySummary => {
     const schema = policy.getConfigschema();
-    const properties = schema?.getProperties()?.toJavaScript() ?? {};
+    const properties = (schema?.getProperties()?.toJavaScript() ?? {}) as Record<
+      string,
+      JsonSchema
+    >;
     return {
       name: policy.getName(),
       enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
-      ...definedOnly({
-        configSchema: schema && {
-          properties: properties as Record<string, JsonSchema>,
-          required: schema.getRequiredList(),
-        },
-      }),
+      configSchema: schema && { properties, required: schema.getRequiredList() },
     };
   });
   return { name: info.getName(), version: info.getVersion(), policies };
@@ -250,9 +249,6 @@ export async function startPolicyPack(options: {
   const { signal } = options;
   const cancelled = () =>
     new Error(`Starting the policy pack was cancelled (${String(signal?.reason)}).`);
-  if (signal?.aborted) {
-    throw cancelled();
-  }
   const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
   const child = spawn(process.execPath, ["-r", register, path.join(__dirname, "pack-runner.ts")], {
     cwd: packDir,
