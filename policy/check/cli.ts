@@ -62,10 +62,7 @@ export async function readExtraResources(file: string) {
   });
   const result = z.array(resource).safeParse(parsed);
   if (!result.success) {
-    const issues = result.error.issues.map(
-      (i) =>
-        `${i.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")}: ${i.message}`,
-    );
+    const issues = result.error.issues.map((i) => `${z.core.toDotPath(i.path)}: ${i.message}`);
     throw new UsageError(
       `--extra-resources ${file} must be a JSON list of {"type", "name", "inputs"}: ${issues.join("; ")}.`,
     );

@@ -27,11 +27,9 @@ export function readStackConfig(projectRoot: string, stack: string): Record<stri
       `${file} does not exist; create it with \`pulumi stack init ${stack}\` and \`pulumi config set\` (docs/settings.md, "A prod stack"), or pick one of: ${listStacks(projectRoot).join(", ") || "(none)"}.`,
     );
   }
-  const doc = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as {
-    config?: Record<string, unknown>;
-  };
+  const doc = parseYaml(fs.readFileSync(file, "utf8")) as { config?: object } | null;
   const config: Record<string, string> = {};
-  for (const [key, value] of Object.entries(doc.config ?? {})) {
+  for (const [key, value] of Object.entries(doc?.config ?? {})) {
     // A secret cannot be decrypted without the CLI; the program only needs a placeholder.
     const secret = value !== null && typeof value === "object" && "secure" in value;
     config[key] = secret ? "[secret]" : typeof value === "string" ? value : JSON.stringify(value);
@@ -57,6 +55,7 @@ const NAMED: Readonly<Record<string, readonly [string, string]>> = {
   "aws:batch/computeEnvironment:ComputeEnvironment": ["batch", "compute-environment/"],
   "aws:batch/jobQueue:JobQueue": ["batch", "job-queue/"],
   "aws:cloudwatch/eventRule:EventRule": ["events", "rule/"],
+  "aws:ecr/repository:Repository": ["ecr", "repository/"],
 };
 
 /** A new resource's id and what AWS computes for it, shaped like the real provider's outputs. */
@@ -70,6 +69,10 @@ function computedOutputs(
   const physical = typeof inputs.name === "string" ? inputs.name : `${name}-${shortHash(name)}`;
   const arn = (service: string, resource: string) =>
     `arn:aws:${service}:${service === "iam" ? "" : region}:${MOCK_ACCOUNT_ID}:${resource}`;
+  const named = NAMED[type];
+  const outputs = named
+    ? { id: physical, name: physical, arn: arn(named[0], `${named[1]}${physical}`) }
+    : { id: `${name}-id`, name: physical };
   switch (type) {
     case "aws:s3/bucket:Bucket": {
       const bucket = typeof inputs.bucket === "string" ? inputs.bucket : physical;
@@ -98,18 +101,10 @@ function computedOutputs(
       return { id: arn("sns", physical), name: physical, arn: arn("sns", physical) };
     case "aws:ecr/repository:Repository": {
       const url = `${MOCK_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com/${physical}`;
-      const repository = {
-        id: physical,
-        name: physical,
-        arn: arn("ecr", `repository/${physical}`),
-      };
-      return { ...repository, registryId: MOCK_ACCOUNT_ID, repositoryUrl: url };
+      return { ...outputs, registryId: MOCK_ACCOUNT_ID, repositoryUrl: url };
     }
   }
-  const named = NAMED[type];
-  return named === undefined
-    ? { id: `${name}-id`, name: physical }
-    : { id: physical, name: physical, arn: arn(named[0], `${named[1]}${physical}`) };
+  return outputs;
 }
 
 export type MockCall = Pick<pulumi.runtime.MockCallArgs, "token" | "inputs">;

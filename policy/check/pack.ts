@@ -140,14 +140,11 @@ async function readPackInfo(analyzer: AnalyzerClient) {
   const info = await call(analyzer, analyzer.getAnalyzerInfo, new Empty(), listing);
   const policies = info.getPoliciesList().map((policy): PolicySummary => {
     const schema = policy.getConfigschema();
-    const properties = (schema?.getProperties()?.toJavaScript() ?? {}) as Record<
-      string,
-      JsonSchema
-    >;
+    const props = (schema?.getProperties()?.toJavaScript() ?? {}) as Record<string, JsonSchema>;
     return {
       name: policy.getName(),
       enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
-      configSchema: schema && { properties, required: schema.getRequiredList() },
+      configSchema: schema && { properties: props, required: schema.getRequiredList() },
     };
   });
   return { name: info.getName(), version: info.getVersion(), policies };
