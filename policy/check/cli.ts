@@ -179,19 +179,16 @@ async function checkStack(
   // Loaded once the pack's process exists, so that the two load side by side.
   const { evaluateProgram } = await import("./evaluate");
   // The program's own errors name the config key and the fix; its stack trace adds nothing.
-  const evaluation = await evaluateProgram({ ...settings, stack }).catch(
-    (err: unknown) =>
-      new UsageError(
-        `the program failed for stack ${stack}: ${err instanceof Error ? err.message : String(err)}`,
-      ),
-  );
-  if (evaluation instanceof UsageError) {
+  const evaluation = await evaluateProgram({ ...settings, stack }).catch((err: unknown) => ({
+    error: `the program failed for stack ${stack}: ${err instanceof Error ? err.message : String(err)}`,
+  }));
+  if ("error" in evaluation) {
     if (!settings.allStacks) {
-      throw evaluation;
+      throw new UsageError(evaluation.error);
     }
     // One stack's bad config must not hide the others' verdicts.
-    progress(`policy:check: ${evaluation.message}`);
-    return { stack, error: evaluation.message };
+    progress(`policy:check: ${evaluation.error}`);
+    return { stack, error: evaluation.error };
   }
   const evaluated = seconds();
   const { project, config, resources } = evaluation;
@@ -276,9 +273,7 @@ export async function cli(argv: readonly string[]): Promise<void> {
     return;
   }
   const interrupt = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => interrupt.abort(signal);
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  ["SIGINT", "SIGTERM"].forEach((signal) => process.once(signal, () => interrupt.abort(signal)));
   const code = await main(argv, interrupt.signal);
   // After a signal the program's evaluation may still be running, with nothing left to say.
   if (interrupt.signal.aborted) {

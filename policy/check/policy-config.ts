@@ -17,13 +17,10 @@ import {
 const ENFORCEMENT_LEVELS = ["advisory", "mandatory", "remediate", "disabled"] as const;
 export type EnforcementLevel = (typeof ENFORCEMENT_LEVELS)[number];
 
-type PolicyConfigEntry = {
-  enforcementLevel?: EnforcementLevel;
-  properties: Record<string, unknown>;
-};
+type PolicyEntry = { enforcementLevel?: EnforcementLevel; properties: Record<string, unknown> };
 /** Policy name (or "all") → settings. */
-export type PolicyPackConfig = Record<string, PolicyConfigEntry>;
-export type ReconciledConfig = Record<string, Required<PolicyConfigEntry>>;
+export type PolicyPackConfig = Record<string, PolicyEntry>;
+export type ReconciledConfig = Record<string, Required<PolicyEntry>>;
 /** Draft-07, as the engine's gojsonschema reads it. */
 export type JsonSchema = Readonly<Record<string, unknown>>;
 export type PolicySummary = {
@@ -39,7 +36,7 @@ export class PolicyConfigError extends Error {
 }
 
 /** `"advisory"` or `{ "enforcementLevel": "advisory", ...settings }`. */
-function entryOf(value: unknown, where: string): PolicyConfigEntry {
+function entryOf(value: unknown, where: string): PolicyEntry {
   const entry = typeof value === "string" ? { enforcementLevel: value } : value;
   if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
     throw new PolicyConfigError([
