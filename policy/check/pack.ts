@@ -112,32 +112,7 @@ export function fromDiagnostic(d: pb.AnalyzeDiagnostic, analyzedUrn?: string) {
   };
 }
 
-type Unary<Req, Res> = (
-  request: Req,
-  metadata: GrpcJs.Metadata,
-  options: Partial<GrpcJs.CallOptions>,
-  callback: (error: GrpcJs.ServiceError | null, response: Res) => void,
-) => GrpcJs.ClientUnaryCall;
-
-function call<Req, Res>(
-  analyzer: AnalyzerClient,
-  method: Unary<Req, Res>,
-  request: Req,
-  what: string,
-): Promise<Res> {
-  const deadline = Date.now() + CALL_TIMEOUT_MS;
-  return new Promise((resolve, reject) =>
-    method.call(analyzer, request, new grpc.Metadata(), { deadline }, (error, response) =>
-      error
-        ? reject(new Error(`The policy pack failed ${what}: ${error.details || error.message}`))
-        : resolve(response),
-    ),
-  );
-}
-
-async function readPackInfo(analyzer: AnalyzerClient) {
-  const listing = "to list its policies (GetAnalyzerInfo)";
-  const info = await call(analyzer, analyzer.getAnalyzerInfo, new Empty(), listing);
+function packInfo(info: pb.AnalyzerInfo) {
   const policies = info.getPoliciesList().map((policy): PolicySummary => {
     const schema = policy.getConfigschema();
     const props = (schema?.getProperties()?.toJavaScript() ?? {}) as Record<string, JsonSchema>;
@@ -150,10 +125,29 @@ async function readPackInfo(analyzer: AnalyzerClient) {
   return { name: info.getName(), version: info.getVersion(), policies };
 }
 
+type Unary<Req, Res> = (
+  request: Req,
+  metadata: GrpcJs.Metadata,
+  options: Partial<GrpcJs.CallOptions>,
+  callback: (error: GrpcJs.ServiceError | null, response: Res) => void,
+) => GrpcJs.ClientUnaryCall;
+
+/** Each call has a deadline; a failure says what the pack was asked to do. */
 function analyzerCalls(analyzer: AnalyzerClient) {
+  const call = <Req, Res>(method: Unary<Req, Res>, request: Req, what: string) =>
+    new Promise<Res>((resolve, reject) => {
+      const deadline = Date.now() + CALL_TIMEOUT_MS;
+      method.call(analyzer, request, new grpc.Metadata(), { deadline }, (error, response) =>
+        error
+          ? reject(new Error(`The policy pack failed ${what}: ${error.details || error.message}`))
+          : resolve(response),
+      );
+    });
   const diagnostics = (response: pb.AnalyzeResponse, urn?: string) =>
     response.getDiagnosticsList().map((d) => fromDiagnostic(d, urn));
   return {
+    getAnalyzerInfo: () =>
+      call(analyzer.getAnalyzerInfo, new Empty(), "to list its policies (GetAnalyzerInfo)"),
     configure: async (
       stack: { project: string; stack: string; config?: Readonly<Record<string, string>> },
       config: ReconciledConfig,
@@ -166,7 +160,7 @@ function analyzerCalls(analyzer: AnalyzerClient) {
         stackRequest.getConfigMap().set(key, value);
       }
       const what = "to take the stack's settings (ConfigureStack)";
-      await call(analyzer, analyzer.configureStack, stackRequest, what);
+      await call(analyzer.configureStack, stackRequest, what);
       const request = new pb.ConfigureAnalyzerRequest();
       for (const [name, entry] of Object.entries(config)) {
         const policyConfig = new pb.PolicyConfig();
@@ -175,18 +169,20 @@ function analyzerCalls(analyzer: AnalyzerClient) {
         policyConfig.setProperties(struct(entry.properties));
         request.getPolicyconfigMap().set(name, policyConfig);
       }
-      await call(analyzer, analyzer.configure, request, "to take the policy config (Configure)");
+      await call(analyzer.configure, request, "to take the policy config (Configure)");
     },
     analyze: async (resource: AnalyzedResource) => {
       const what = `to analyze ${resource.urn} (Analyze)`;
-      const response = await call(analyzer, analyzer.analyze, analyzeRequest(resource), what);
-      return diagnostics(response, resource.urn);
+      return diagnostics(
+        await call(analyzer.analyze, analyzeRequest(resource), what),
+        resource.urn,
+      );
     },
     analyzeStack: async (resources: readonly AnalyzedResource[]) => {
       const request = new pb.AnalyzeStackRequest();
       request.setResourcesList(resources.map(analyzerResource));
       const what = "to analyze the stack (AnalyzeStack)";
-      return diagnostics(await call(analyzer, analyzer.analyzeStack, request, what));
+      return diagnostics(await call(analyzer.analyzeStack, request, what));
     },
   };
 }
@@ -264,11 +260,12 @@ export async function startPolicyPack(options: {
       "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
       "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
     });
-    const info = await readPackInfo(client);
+    const { getAnalyzerInfo, ...calls } = analyzerCalls(client);
+    const info = packInfo(await getAnalyzerInfo());
     if (signal?.aborted) {
       throw cancelled();
     }
-    return { info, pid: child.pid!, ...analyzerCalls(client), stop };
+    return { info, pid: child.pid!, ...calls, stop };
   } catch (err) {
     await stop();
     throw signal?.aborted ? cancelled() : err;
