@@ -59,12 +59,7 @@ const NAMED: Readonly<Record<string, readonly [string, string]>> = {
 };
 
 /** A new resource's id and what AWS computes for it, shaped like the real provider's outputs. */
-function computedOutputs(
-  type: string,
-  name: string,
-  inputs: Record<string, unknown>,
-  region: string,
-): { id: string } & Record<string, unknown> {
+function computedOutputs({ type, name, inputs }: pulumi.runtime.MockResourceArgs, region: string) {
   // Without a `name` input the provider names it after the logical name, with a suffix.
   const physical = typeof inputs.name === "string" ? inputs.name : `${name}-${shortHash(name)}`;
   const arn = (service: string, resource: string) =>
@@ -136,11 +131,7 @@ export const MOCK_INSTANCE_TYPES: Readonly<
 };
 
 /** The mocked provider's answer to a data-source call, for an account with a default VPC. */
-function mockCall(
-  token: string,
-  inputs: Record<string, unknown>,
-  region: string,
-): Record<string, unknown> {
+function mockCall({ token, inputs }: MockCall, region: string) {
   switch (token) {
     case "aws:index/getRegion:getRegion":
       return { id: region, name: region, region, endpoint: `ec2.${region}.amazonaws.com` };
@@ -215,10 +206,10 @@ class RecordingMonitor extends MockMonitor {
   }
 }
 
+type Program = () => Record<string, unknown>;
+
 /** As with the Pulumi CLI, an unhandled rejection (a throw in an `apply`) fails the run. */
-async function runToCompletion(
-  program: () => Record<string, unknown>,
-): Promise<Record<string, unknown>> {
+async function runToCompletion(program: Program) {
   let onFailure: (err: unknown) => void = () => undefined;
   const failure = new Promise<never>((_, reject) => (onFailure = reject));
   const settled = (promise: Promise<unknown>) => Promise.race([promise, failure]);
@@ -240,19 +231,15 @@ async function runToCompletion(
 }
 
 /** `program` returns the outputs to resolve. The runtime is process state: one run at a time. */
-export async function runUnderMocks(
-  settings: MockSettings,
-  program: () => Record<string, unknown>,
-): Promise<{ resources: MockedResource[]; outputs: Record<string, unknown> }> {
+export async function runUnderMocks(settings: MockSettings, program: Program) {
   const region = settings.config["aws:region"] ?? "us-east-1";
   pulumi.runtime.setAllConfig(settings.config);
   const mocks: pulumi.runtime.Mocks = {
-    newResource: ({ type, name, inputs }) => {
-      const { id, ...outputs } = computedOutputs(type, name, inputs, region);
-      return { id, state: { ...inputs, ...outputs } };
+    newResource: (args) => {
+      const { id, ...outputs } = computedOutputs(args, region);
+      return { id, state: { ...args.inputs, ...outputs } };
     },
-    call: ({ token, inputs }) =>
-      settings.calls?.({ token, inputs }) ?? mockCall(token, inputs, region),
+    call: (args) => settings.calls?.(args) ?? mockCall(args, region),
   };
   await pulumi.runtime.setMocks(mocks, settings.project, settings.stack, false);
   const monitor = new RecordingMonitor(mocks);
