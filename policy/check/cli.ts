@@ -151,10 +151,9 @@ async function parseOptions(argv: readonly string[]) {
 
 type Settings = Awaited<ReturnType<typeof parseOptions>>;
 type Progress = (line: string) => void;
+type Run = Settings & { pack: Promise<PolicyPackProcess>; progress: Progress };
 
-export async function stacksToCheck(
-  options: Pick<Settings, "stack" | "allStacks" | "projectDir">,
-): Promise<string[]> {
+export async function stacksToCheck(options: Pick<Settings, "stack" | "allStacks" | "projectDir">) {
   if (!options.allStacks) {
     return [options.stack];
   }
@@ -167,23 +166,19 @@ export async function stacksToCheck(
   return stacks;
 }
 
-async function checkStack(
-  stack: string,
-  settings: Settings,
-  pack: Promise<PolicyPackProcess>,
-  progress: Progress,
-): Promise<StackVerdict> {
+async function checkStack(stack: string, run: Run): Promise<StackVerdict> {
+  const { progress } = run;
   const started = performance.now();
   const seconds = () => Math.round((performance.now() - started) / 100) / 10;
   progress(`Evaluating stack ${stack} under mocks...`);
   // Loaded once the pack's process exists, so that the two load side by side.
   const { evaluateProgram } = await import("./evaluate");
   // The program's own errors name the config key and the fix; its stack trace adds nothing.
-  const evaluation = await evaluateProgram({ ...settings, stack }).catch((err: unknown) => ({
+  const evaluation = await evaluateProgram({ ...run, stack }).catch((err: unknown) => ({
     error: `the program failed for stack ${stack}: ${err instanceof Error ? err.message : String(err)}`,
   }));
   if ("error" in evaluation) {
-    if (!settings.allStacks) {
+    if (!run.allStacks) {
       throw new UsageError(evaluation.error);
     }
     // One stack's bad config must not hide the others' verdicts.
@@ -193,13 +188,13 @@ async function checkStack(
   const evaluated = seconds();
   const { project, config, resources } = evaluation;
   progress(`Connecting to the policy pack in ${PACK_FOLDER}/...`);
-  const serving = await pack;
+  const serving = await run.pack;
   const packReady = seconds();
   const result = await checkWithPack(serving, {
     stack: { project, stack, config },
-    resources: [...resources, ...settings.extra(project, stack)],
-    policyConfig: settings.policyConfig,
-    policyConfigSource: settings.policyPackConfig,
+    resources: [...resources, ...run.extra(project, stack)],
+    policyConfig: run.policyConfig,
+    policyConfigSource: run.policyPackConfig,
   });
   result.warnings.forEach((warning) => progress(`warning: ${warning}`));
   const timings = { "program evaluated": evaluated, "pack serving": packReady, verdict: seconds() };
@@ -246,7 +241,7 @@ export async function main(
   const checked = (async () => {
     const verdicts: StackVerdict[] = [];
     for (const stack of await stacksToCheck(settings)) {
-      verdicts.push(await checkStack(stack, settings, pack, progress));
+      verdicts.push(await checkStack(stack, { ...settings, pack, progress }));
     }
     visibleIo(io, settings.json).stdout.write(`${formatVerdicts(verdicts, settings)}\n`);
     return Math.max(...verdicts.map((verdict) => summarize(verdict).exitCode));
