@@ -38,10 +38,7 @@ export function readStackConfig(projectRoot: string, stack: string): Record<stri
 }
 
 export function listStacks(projectRoot = DEFAULT_PROJECT_ROOT): string[] {
-  return fs
-    .readdirSync(projectRoot)
-    .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
-    .filter((s): s is string => s !== undefined);
+  return fs.readdirSync(projectRoot).flatMap((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1] ?? []);
 }
 
 const shortHash = (text: string) =>

@@ -91,9 +91,8 @@ const nameIn = (values: object, value: number) =>
 export const enforcementLevelName = (level: pb.EnforcementLevel) =>
   nameIn(pb.EnforcementLevel, level) as EnforcementLevel;
 
-export function enforcementLevelValue(level: EnforcementLevel): pb.EnforcementLevel {
-  return pb.EnforcementLevel[level.toUpperCase() as keyof typeof pb.EnforcementLevel];
-}
+export const enforcementLevelValue = (level: EnforcementLevel): pb.EnforcementLevel =>
+  pb.EnforcementLevel[level.toUpperCase() as keyof typeof pb.EnforcementLevel];
 
 /** One that names no URN is about the analyzed resource, as the engine reads it. */
 export function fromDiagnostic(d: pb.AnalyzeDiagnostic, analyzedUrn?: string) {
@@ -262,9 +261,7 @@ export async function startPolicyPack(options: {
     });
     const { getAnalyzerInfo, ...calls } = analyzerCalls(client);
     const info = packInfo(await getAnalyzerInfo());
-    if (signal?.aborted) {
-      throw cancelled();
-    }
+    signal?.throwIfAborted();
     return { info, pid: child.pid!, ...calls, stop };
   } catch (err) {
     await stop();
