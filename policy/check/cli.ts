@@ -9,7 +9,6 @@ import * as path from "path";
 import { performance } from "perf_hooks";
 import { Command, CommanderError } from "commander";
 import { CONFIG_NAMESPACE } from "../../components/config-namespace";
-import { definedOnly } from "../../components/defined";
 import { awaitedLater } from "../../jobs/errors";
 import { Io, visibleIo } from "../../jobs/output/visible";
 import { npmRefusal, procNpmProcess } from "../../jobs/input/npm-args";
@@ -355,7 +354,7 @@ function jsonReport(verdict: StackVerdict) {
     })),
     diagnostics: result.diagnostics,
     warnings: result.warnings,
-    ...definedOnly({ timings }),
+    timings, // JSON leaves it out when undefined
   };
 }
 
@@ -394,14 +393,12 @@ function markdownStack(verdict: StackVerdict): string[] {
 }
 
 function markdownReport(verdicts: readonly StackVerdict[]): string {
-  const icons = verdicts.map((v) => summarize(v).icon);
-  const overall = icons.includes("⛔")
-    ? "⛔ could not check every stack"
-    : icons.includes("❌")
-      ? "❌ failed"
-      : icons.includes("⚠️")
-        ? "⚠️ passed with warnings"
-        : "✅ passed";
+  const summaries = verdicts.map(summarize);
+  const worst = Math.max(...summaries.map((s) => s.exitCode));
+  const overall =
+    worst === 0 && summaries.some((s) => s.advisory > 0)
+      ? "⚠️ passed with warnings"
+      : ["✅ passed", "❌ failed", "⛔ could not check every stack"][worst];
   const pack = verdicts.flatMap((v) => ("result" in v ? [v.result.pack] : []))[0];
   const about = pack
     ? `\`${pack.name}@v${pack.version}\` (${markdownCell(PACK_SOURCE)}), ${pack.policies.length} policies, `
