@@ -200,15 +200,6 @@ async function checkStack(stack: string, run: Run): Promise<StackVerdict> {
   return { stack, result, timings };
 }
 
-async function interruption(interrupt: AbortSignal, progress: Progress): Promise<number> {
-  if (!interrupt.aborted) {
-    await once(interrupt, "abort");
-  }
-  const signal = interrupt.reason as NodeJS.Signals;
-  progress(`policy:check: ${signal}: stopping the policy pack...`);
-  return 128 + os.constants.signals[signal];
-}
-
 /** `interrupt` is aborted with the signal's name as its reason. */
 export async function main(
   argv: readonly string[],
@@ -245,8 +236,15 @@ export async function main(
     visibleIo(io, settings.json).stdout.write(`${formatVerdicts(verdicts, settings)}\n`);
     return Math.max(...verdicts.map((verdict) => summarize(verdict).exitCode));
   })().catch((err: unknown) => (interrupt.aborted ? EXIT_ERROR : fail(err)));
+  const interrupted = (interrupt.aborted ? Promise.resolve() : once(interrupt, "abort")).then(
+    () => {
+      const signal = interrupt.reason as NodeJS.Signals;
+      progress(`policy:check: ${signal}: stopping the policy pack...`);
+      return 128 + os.constants.signals[signal];
+    },
+  );
   try {
-    return await Promise.race([checked, interruption(interrupt, progress)]);
+    return await Promise.race([checked, interrupted]);
   } finally {
     // Stop the pack whether or not it served in time; a start still under way gives up.
     startAbort.abort("no longer needed");

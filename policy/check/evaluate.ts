@@ -260,19 +260,16 @@ export async function evaluateProgram(options: {
   }
   const program = path.join(projectRoot, "index.ts");
   const components = path.join(projectRoot, "components") + path.sep;
-  const { resources, outputs } = await runUnderMocks(
-    { project, stack: options.stack, config },
-    () => {
-      // The program runs afresh with this config. Only its own modules are forgotten: others
-      // (the jobs tool, the tests) must keep their identity for `instanceof` checks.
-      for (const id of Object.keys(require.cache)) {
-        if (id === program || id.startsWith(components)) {
-          delete require.cache[id];
-        }
+  const run = await runUnderMocks({ project, stack: options.stack, config }, () => {
+    // The program runs afresh with this config. Only its own modules are forgotten: others
+    // (the jobs tool, the tests) must keep their identity for `instanceof` checks.
+    for (const id of Object.keys(require.cache)) {
+      if (id === program || id.startsWith(components)) {
+        delete require.cache[id];
       }
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      return require(program) as Record<string, unknown>;
-    },
-  );
-  return { project, config, resources, outputs };
+    }
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(program) as Record<string, unknown>;
+  });
+  return { project, config, ...run };
 }
