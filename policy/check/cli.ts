@@ -32,14 +32,13 @@ export class UsageError extends Error {}
 export function parseConfigOverrides(pairs: readonly string[]): Record<string, string> {
   return Object.fromEntries(
     pairs.map((pair) => {
-      const eq = pair.indexOf("=");
-      if (eq <= 0) {
+      const [, key, value] = /^([^=]+)=(.*)$/s.exec(pair) ?? [];
+      if (key === undefined) {
         throw new UsageError(
           `--config ${JSON.stringify(pair)} is not key=value; e.g. --config batchpy:minVcpus=2.`,
         );
       }
-      const key = pair.slice(0, eq);
-      return [key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`, pair.slice(eq + 1)];
+      return [key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`, value];
     }),
   );
 }
@@ -149,8 +148,7 @@ async function parseOptions(argv: readonly string[]) {
 }
 
 type Settings = Awaited<ReturnType<typeof parseOptions>>;
-type Progress = (line: string) => void;
-type Run = Settings & { pack: Promise<PolicyPackProcess>; progress: Progress };
+type Run = Settings & { pack: Promise<PolicyPackProcess>; progress: (line: string) => void };
 
 export async function stacksToCheck(options: Pick<Settings, "stack" | "allStacks" | "projectDir">) {
   if (!options.allStacks) {
@@ -208,7 +206,7 @@ export async function main(
 ): Promise<number> {
   // Printed text comes from the program, its config and the pack: through the sanitiser
   // (JSON escapes its own).
-  const progress: Progress = (line) => visibleIo(io, false).stderr.write(`${line}\n`);
+  const progress = (line: string) => visibleIo(io, false).stderr.write(`${line}\n`);
   const fail = (err: unknown) => {
     const known = err instanceof UsageError || err instanceof PolicyConfigError;
     progress(`policy:check: ${known ? err.message : String((err as Error).stack ?? err)}`);
