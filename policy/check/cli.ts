@@ -164,10 +164,9 @@ export async function stacksToCheck(options: Pick<Settings, "stack" | "allStacks
 }
 
 async function checkStack(stack: string, run: Run): Promise<StackVerdict> {
-  const { progress } = run;
   const started = performance.now();
   const seconds = () => Math.round((performance.now() - started) / 100) / 10;
-  progress(`Evaluating stack ${stack} under mocks...`);
+  run.progress(`Evaluating stack ${stack} under mocks...`);
   // Loaded once the pack's process exists, so that the two load side by side.
   const { evaluateProgram } = await import("./evaluate");
   // The program's own errors name the config key and the fix; its stack trace adds nothing.
@@ -179,12 +178,12 @@ async function checkStack(stack: string, run: Run): Promise<StackVerdict> {
       throw new UsageError(evaluation.error);
     }
     // One stack's bad config must not hide the others' verdicts.
-    progress(`policy:check: ${evaluation.error}`);
+    run.progress(`policy:check: ${evaluation.error}`);
     return { stack, error: evaluation.error };
   }
   const evaluated = seconds();
   const { project, config, resources } = evaluation;
-  progress(`Connecting to the policy pack in ${PACK_FOLDER}/...`);
+  run.progress(`Connecting to the policy pack in ${PACK_FOLDER}/...`);
   const serving = await run.pack;
   const packReady = seconds();
   const result = await checkWithPack(serving, {
@@ -193,7 +192,7 @@ async function checkStack(stack: string, run: Run): Promise<StackVerdict> {
     policyConfig: run.policyConfig,
     policyConfigSource: run.policyPackConfig,
   });
-  result.warnings.forEach((warning) => progress(`warning: ${warning}`));
+  result.warnings.forEach((warning) => run.progress(`warning: ${warning}`));
   const timings = { "program evaluated": evaluated, "pack serving": packReady, verdict: seconds() };
   return { stack, result, timings };
 }
@@ -277,12 +276,10 @@ export type StackVerdict =
   | { stack: string; result: PolicyCheckResult; timings?: Record<string, number> }
   | { stack: string; error: string };
 
-export function parseUrn(urn: string | undefined): { type: string; name: string } | undefined {
-  const parts = urn?.split("::") ?? [];
-  if (parts.length < 4 || !parts[0].startsWith("urn:pulumi:")) {
-    return undefined;
-  }
-  return { type: parts[2].slice(parts[2].lastIndexOf("$") + 1), name: parts.slice(3).join("::") };
+/** `urn:pulumi:<stack>::<project>::<parent type>$<type>::<name>`; the name may hold `::`. */
+export function parseUrn(urn = "") {
+  const [, type, name] = /^urn:pulumi:.*?::.*?::(.*?)::(.*)$/s.exec(urn) ?? [];
+  return type === undefined ? undefined : { type: type.slice(type.lastIndexOf("$") + 1), name };
 }
 
 function summarize(verdict: StackVerdict) {
@@ -424,11 +421,8 @@ export function formatVerdicts(
   verdicts: readonly StackVerdict[],
   options: { readonly json: boolean; readonly markdown: boolean; readonly allStacks: boolean },
 ): string {
-  if (options.markdown) {
-    return markdownReport(verdicts);
-  }
   if (!options.json) {
-    return verdicts.map(textReport).join("\n\n");
+    return options.markdown ? markdownReport(verdicts) : verdicts.map(textReport).join("\n\n");
   }
   const stacks = verdicts.map(jsonReport);
   const report = options.allStacks ? { passed: stacks.every((s) => s.passed), stacks } : stacks[0];

@@ -101,6 +101,7 @@ function computedOutputs({ type, name, inputs }: pulumi.runtime.MockResourceArgs
 
 export type MockCall = Pick<pulumi.runtime.MockCallArgs, "token" | "inputs">;
 
+type Size = { defaultVcpus: number; memorySize: number; gpuses: ReturnType<typeof nvidia> };
 const nvidia = (name: string, memorySize: number, count = 1) => [
   { count, manufacturer: "NVIDIA", memorySize, name },
 ];
@@ -109,9 +110,7 @@ const nvidia = (name: string, memorySize: number, count = 1) => [
  * EC2's DescribeInstanceTypes figures (default vCPUs, `MemoryInfo.SizeInMiB`, `GpuInfo.Gpus`),
  * kept apart from the program's own table so that a test compares it against another source.
  */
-export const MOCK_INSTANCE_TYPES: Readonly<
-  Record<string, { defaultVcpus: number; memorySize: number; gpuses: ReturnType<typeof nvidia> }>
-> = {
+export const MOCK_INSTANCE_TYPES: Readonly<Record<string, Size>> = {
   "m5a.large": { defaultVcpus: 2, memorySize: 8192, gpuses: [] },
   "m5a.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: [] },
   "m5a.2xlarge": { defaultVcpus: 8, memorySize: 32768, gpuses: [] },

@@ -84,9 +84,7 @@ export function analyzerResource(resource: AnalyzedResource): pb.AnalyzerResourc
 
 // The generated enums have no reverse mapping.
 const nameIn = (values: object, value: number) =>
-  Object.entries(values)
-    .find(([, v]) => v === value)?.[0]
-    .toLowerCase();
+  Object.keys(values)[Object.values(values).indexOf(value)]?.toLowerCase();
 
 export const enforcementLevelName = (level: pb.EnforcementLevel) =>
   nameIn(pb.EnforcementLevel, level) as EnforcementLevel;
@@ -131,7 +129,6 @@ type Unary<Req, Res> = (
   callback: (error: GrpcJs.ServiceError | null, response: Res) => void,
 ) => GrpcJs.ClientUnaryCall;
 
-/** Each call has a deadline; a failure says what the pack was asked to do. */
 function analyzerCalls(analyzer: AnalyzerClient) {
   const call = <Req, Res>(method: Unary<Req, Res>, request: Req, what: string) =>
     new Promise<Res>((resolve, reject) => {
