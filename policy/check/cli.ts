@@ -2,15 +2,15 @@
  * `npm run policy:check` (docs/policy.md, "Offline, in CI") and its printers. Exit code, the
  * worst over the stacks: 0 passed, 1 mandatory violations, 2 not checked, 128+N by signal N.
  */
+import { once } from "events";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { performance } from "perf_hooks";
 import { Command, CommanderError } from "commander";
 import { CONFIG_NAMESPACE } from "../../components/config-namespace";
-import { definedOnly } from "../../components/defined";
 import { awaitedLater } from "../../jobs/errors";
-import { visibleIo } from "../../jobs/output/visible";
+import { Io, visibleIo } from "../../jobs/output/visible";
 import { npmRefusal, procNpmProcess } from "../../jobs/input/npm-args";
 import {
   AnalyzedResource,
@@ -32,14 +32,13 @@ export class UsageError extends Error {}
 export function parseConfigOverrides(pairs: readonly string[]): Record<string, string> {
   return Object.fromEntries(
     pairs.map((pair) => {
-      const eq = pair.indexOf("=");
-      if (eq <= 0) {
+      const [, key, value] = /^([^=]+)=(.*)$/s.exec(pair) ?? [];
+      if (key === undefined) {
         throw new UsageError(
           `--config ${JSON.stringify(pair)} is not key=value; e.g. --config batchpy:minVcpus=2.`,
         );
       }
-      const key = pair.slice(0, eq);
-      return [key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`, pair.slice(eq + 1)];
+      return [key.includes(":") ? key : `${CONFIG_NAMESPACE}:${key}`, value];
     }),
   );
 }
@@ -61,21 +60,15 @@ export async function readExtraResources(file: string) {
   });
   const result = z.array(resource).safeParse(parsed);
   if (!result.success) {
-    const issues = result.error.issues.map(
-      (i) =>
-        `${i.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")}: ${i.message}`,
-    );
+    const issues = result.error.issues.map((i) => `${z.core.toDotPath(i.path)}: ${i.message}`);
     throw new UsageError(
       `--extra-resources ${file} must be a JSON list of {"type", "name", "inputs"}: ${issues.join("; ")}.`,
     );
   }
   return (project: string, stack: string): AnalyzedResource[] =>
-    result.data.map(({ type, name, inputs, parent }) => ({
-      urn: `urn:pulumi:${stack}::${project}::${type}::${name}`,
-      type,
-      name,
-      inputs,
-      ...(parent ? { parent } : {}),
+    result.data.map((r) => ({
+      urn: `urn:pulumi:${stack}::${project}::${r.type}::${r.name}`,
+      ...r,
     }));
 }
 
@@ -155,11 +148,9 @@ async function parseOptions(argv: readonly string[]) {
 }
 
 type Settings = Awaited<ReturnType<typeof parseOptions>>;
-type Progress = (line: string) => void;
+type Run = Settings & { pack: Promise<PolicyPackProcess>; progress: (line: string) => void };
 
-export async function stacksToCheck(
-  options: Pick<Settings, "stack" | "allStacks" | "projectDir">,
-): Promise<string[]> {
+export async function stacksToCheck(options: Pick<Settings, "stack" | "allStacks" | "projectDir">) {
   if (!options.allStacks) {
     return [options.stack];
   }
@@ -172,95 +163,49 @@ export async function stacksToCheck(
   return stacks;
 }
 
-async function checkStack(
-  stack: string,
-  settings: Settings,
-  pack: Promise<PolicyPackProcess>,
-  progress: Progress,
-): Promise<StackVerdict> {
+async function checkStack(stack: string, run: Run): Promise<StackVerdict> {
   const started = performance.now();
   const seconds = () => Math.round((performance.now() - started) / 100) / 10;
-  progress(`Evaluating stack ${stack} under mocks...`);
+  run.progress(`Evaluating stack ${stack} under mocks...`);
   // Loaded once the pack's process exists, so that the two load side by side.
   const { evaluateProgram } = await import("./evaluate");
-  const { configOverrides, projectDir: projectRoot } = settings;
-  let evaluation: Awaited<ReturnType<typeof evaluateProgram>>;
-  try {
-    evaluation = await evaluateProgram({ stack, configOverrides, projectRoot });
-  } catch (err) {
-    // The program's own errors name the config key and the fix; its stack trace adds nothing.
-    const error = `the program failed for stack ${stack}: ${err instanceof Error ? err.message : String(err)}`;
-    if (!settings.allStacks) {
-      throw new UsageError(error);
+  // The program's own errors name the config key and the fix; its stack trace adds nothing.
+  const evaluation = await evaluateProgram({ ...run, stack }).catch((err: unknown) => ({
+    error: `the program failed for stack ${stack}: ${err instanceof Error ? err.message : String(err)}`,
+  }));
+  if ("error" in evaluation) {
+    if (!run.allStacks) {
+      throw new UsageError(evaluation.error);
     }
     // One stack's bad config must not hide the others' verdicts.
-    progress(`policy:check: ${error}`);
-    return { stack, error };
+    run.progress(`policy:check: ${evaluation.error}`);
+    return { stack, error: evaluation.error };
   }
   const evaluated = seconds();
   const { project, config, resources } = evaluation;
-  progress(`Connecting to the policy pack in ${PACK_FOLDER}/...`);
-  const serving = await pack;
+  run.progress(`Connecting to the policy pack in ${PACK_FOLDER}/...`);
+  const serving = await run.pack;
   const packReady = seconds();
   const result = await checkWithPack(serving, {
     stack: { project, stack, config },
-    resources: [...resources, ...settings.extra(project, stack)],
-    policyConfig: settings.policyConfig,
-    policyConfigSource: settings.policyPackConfig,
+    resources: [...resources, ...run.extra(project, stack)],
+    policyConfig: run.policyConfig,
+    policyConfigSource: run.policyPackConfig,
   });
-  result.warnings.forEach((warning) => progress(`warning: ${warning}`));
+  result.warnings.forEach((warning) => run.progress(`warning: ${warning}`));
   const timings = { "program evaluated": evaluated, "pack serving": packReady, verdict: seconds() };
   return { stack, result, timings };
-}
-
-async function check(
-  settings: Settings,
-  pack: Promise<PolicyPackProcess>,
-  progress: Progress,
-  stdout: (text: string) => void,
-): Promise<number> {
-  const verdicts: StackVerdict[] = [];
-  for (const stack of await stacksToCheck(settings)) {
-    verdicts.push(await checkStack(stack, settings, pack, progress));
-  }
-  stdout(`${formatVerdicts(verdicts, settings)}\n`);
-  const exitCodes = verdicts.map((verdict) => {
-    const { word } = summarize(verdict);
-    return word === "passed" ? 0 : word === "failed" ? 1 : EXIT_ERROR;
-  });
-  return Math.max(...exitCodes);
-}
-
-function interruption(interrupt: AbortSignal | undefined, progress: Progress): Promise<number> {
-  return new Promise((resolve) => {
-    const onAbort = () => {
-      progress(`policy:check: ${String(interrupt?.reason)}: stopping the policy pack...`);
-      resolve(128 + os.constants.signals[interrupt?.reason as NodeJS.Signals]);
-    };
-    if (interrupt?.aborted) {
-      onAbort();
-    }
-    interrupt?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** `interrupt` is aborted with the signal's name as its reason. */
 export async function main(
   argv: readonly string[],
-  interrupt?: AbortSignal,
-  io: {
-    readonly stdout?: (text: string) => void;
-    readonly stderr?: (text: string) => void;
-    readonly startPack?: typeof startPolicyPack;
-  } = {},
+  interrupt = new AbortController().signal,
+  io: Io & { readonly startPack?: typeof startPolicyPack } = process,
 ): Promise<number> {
   // Printed text comes from the program, its config and the pack: through the sanitiser
   // (JSON escapes its own).
-  const raw = {
-    stdout: { write: io.stdout ?? ((text: string) => process.stdout.write(text)) },
-    stderr: { write: io.stderr ?? ((text: string) => process.stderr.write(text)) },
-  };
-  const progress: Progress = (line) => visibleIo(raw, false).stderr.write(`${line}\n`);
+  const progress = (line: string) => visibleIo(io, false).stderr.write(`${line}\n`);
   const fail = (err: unknown) => {
     const known = err instanceof UsageError || err instanceof PolicyConfigError;
     progress(`policy:check: ${known ? err.message : String((err as Error).stack ?? err)}`);
@@ -272,7 +217,6 @@ export async function main(
   } catch (err) {
     return err instanceof CommanderError ? (err.exitCode === 0 ? 0 : EXIT_ERROR) : fail(err);
   }
-  const stdout = (text: string) => visibleIo(raw, settings.json).stdout.write(text);
   const startAbort = new AbortController();
   // Started first, so that the program is evaluated while the pack starts.
   const pack = (io.startPack ?? startPolicyPack)({
@@ -281,11 +225,23 @@ export async function main(
   });
   awaitedLater(pack.then((serving) => progress(`Policy pack serving (pid ${serving.pid}).`)));
   // After an interrupt the pack is stopped under the check: its errors are noise then.
-  const checked = check(settings, pack, progress, stdout).catch((err: unknown) =>
-    interrupt?.aborted ? EXIT_ERROR : fail(err),
+  const checked = (async () => {
+    const verdicts: StackVerdict[] = [];
+    for (const stack of await stacksToCheck(settings)) {
+      verdicts.push(await checkStack(stack, { ...settings, pack, progress }));
+    }
+    visibleIo(io, settings.json).stdout.write(`${formatVerdicts(verdicts, settings)}\n`);
+    return Math.max(...verdicts.map((verdict) => summarize(verdict).exitCode));
+  })().catch((err: unknown) => (interrupt.aborted ? EXIT_ERROR : fail(err)));
+  const interrupted = (interrupt.aborted ? Promise.resolve() : once(interrupt, "abort")).then(
+    () => {
+      const signal = interrupt.reason as NodeJS.Signals;
+      progress(`policy:check: ${signal}: stopping the policy pack...`);
+      return 128 + os.constants.signals[signal];
+    },
   );
   try {
-    return await Promise.race([checked, interruption(interrupt, progress)]);
+    return await Promise.race([checked, interrupted]);
   } finally {
     // Stop the pack whether or not it served in time; a start still under way gives up.
     startAbort.abort("no longer needed");
@@ -306,9 +262,7 @@ export async function cli(argv: readonly string[]): Promise<void> {
     return;
   }
   const interrupt = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => interrupt.abort(signal);
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  ["SIGINT", "SIGTERM"].forEach((signal) => process.once(signal, () => interrupt.abort(signal)));
   const code = await main(argv, interrupt.signal);
   // After a signal the program's evaluation may still be running, with nothing left to say.
   if (interrupt.signal.aborted) {
@@ -321,32 +275,32 @@ export async function cli(argv: readonly string[]): Promise<void> {
 export type StackVerdict =
   | { stack: string; result: PolicyCheckResult; timings?: Record<string, number> }
   | { stack: string; error: string };
-type CheckedStack = Extract<StackVerdict, { result: unknown }>;
 
-export function parseUrn(urn: string | undefined): { type: string; name: string } | undefined {
-  const parts = urn?.split("::") ?? [];
-  if (parts.length < 4 || !parts[0].startsWith("urn:pulumi:")) {
-    return undefined;
-  }
-  return { type: parts[2].slice(parts[2].lastIndexOf("$") + 1), name: parts.slice(3).join("::") };
+/** `urn:pulumi:<stack>::<project>::<parent type>$<type>::<name>`; the name may hold `::`. */
+export function parseUrn(urn = "") {
+  const [, type, name] = /^urn:pulumi:.*?::.*?::(.*?)::(.*)$/s.exec(urn) ?? [];
+  return type === undefined ? undefined : { type: type.slice(type.lastIndexOf("$") + 1), name };
 }
 
 function summarize(verdict: StackVerdict) {
-  if (!("result" in verdict)) {
-    return { icon: "⛔", word: "could not be checked", mandatory: 0, advisory: 0 };
-  }
-  const { diagnostics } = verdict.result;
-  const count = (level: string) => diagnostics.filter((d) => d.enforcementLevel === level).length;
-  const [mandatory, advisory] = [count("mandatory"), count("advisory")];
-  const icon = mandatory > 0 ? "❌" : advisory > 0 ? "⚠️" : "✅";
-  return { icon, word: mandatory > 0 ? "failed" : "passed", mandatory, advisory };
+  const levels =
+    "result" in verdict ? verdict.result.diagnostics.map((d) => d.enforcementLevel) : [];
+  const mandatory = levels.filter((level) => level === "mandatory").length;
+  const advisory = levels.filter((level) => level === "advisory").length;
+  const exitCode = "error" in verdict ? EXIT_ERROR : mandatory > 0 ? 1 : 0;
+  const word = ["passed", "failed", "could not be checked"][exitCode];
+  const icon = exitCode === 0 && advisory > 0 ? "⚠️" : ["✅", "❌", "⛔"][exitCode];
+  return { icon, word, mandatory, advisory, exitCode };
 }
 
 const plural = (n: number, word: string, words = `${word}s`) => `${n} ${n === 1 ? word : words}`;
 
-function textReport(checked: CheckedStack): string {
-  const { result, stack, timings } = checked;
-  const { icon, mandatory, advisory } = summarize(checked);
+function textReport(verdict: StackVerdict): string {
+  if (!("result" in verdict)) {
+    return `Stack ${verdict.stack}: could not be checked: ${verdict.error}`;
+  }
+  const { result, stack, timings } = verdict;
+  const { icon, mandatory, advisory } = summarize(verdict);
   const lines = [
     "Policies:",
     `    ${icon} ${result.pack.name}@v${result.pack.version} (${PACK_SOURCE})`,
@@ -357,14 +311,14 @@ function textReport(checked: CheckedStack): string {
     lines.push(`        - [${d.enforcementLevel}]  ${d.policyName}${where}`);
     lines.push(...d.message.split("\n").map((line) => `          ${line}`));
   }
-  const verdict =
+  const outcome =
     mandatory > 0
       ? `failed: ${plural(mandatory, "mandatory violation")}, ${plural(advisory, "advisory warning")}`
       : `passed${advisory > 0 ? ` with ${plural(advisory, "advisory warning")}` : ""}`;
   const policies = plural(result.pack.policies.length, "policy", "policies");
   lines.push(
     "",
-    `Stack ${stack}: ${plural(result.resourcesAnalyzed, "resource")} checked against ${policies}: ${verdict}.`,
+    `Stack ${stack}: ${plural(result.resourcesAnalyzed, "resource")} checked against ${policies}: ${outcome}.`,
   );
   if (timings) {
     const events = Object.entries(timings).map(([e, s]) => `${e} at ${s.toFixed(1)} s`);
@@ -373,9 +327,12 @@ function textReport(checked: CheckedStack): string {
   return lines.join("\n");
 }
 
-function jsonReport(checked: CheckedStack): object {
-  const { stack, result, timings } = checked;
-  const { mandatory, advisory } = summarize(checked);
+function jsonReport(verdict: StackVerdict) {
+  if (!("result" in verdict)) {
+    return { stack: verdict.stack, passed: false, error: verdict.error };
+  }
+  const { stack, result, timings } = verdict;
+  const { mandatory, advisory } = summarize(verdict);
   return {
     stack,
     pack: { name: result.pack.name, version: result.pack.version, source: PACK_SOURCE },
@@ -390,7 +347,7 @@ function jsonReport(checked: CheckedStack): object {
     })),
     diagnostics: result.diagnostics,
     warnings: result.warnings,
-    ...definedOnly({ timings }),
+    timings, // JSON leaves it out when undefined
   };
 }
 
@@ -429,14 +386,12 @@ function markdownStack(verdict: StackVerdict): string[] {
 }
 
 function markdownReport(verdicts: readonly StackVerdict[]): string {
-  const icons = verdicts.map((v) => summarize(v).icon);
-  const overall = icons.includes("⛔")
-    ? "⛔ could not check every stack"
-    : icons.includes("❌")
-      ? "❌ failed"
-      : icons.includes("⚠️")
-        ? "⚠️ passed with warnings"
-        : "✅ passed";
+  const summaries = verdicts.map(summarize);
+  const worst = Math.max(...summaries.map((s) => s.exitCode));
+  const overall =
+    worst === 0 && summaries.some((s) => s.advisory > 0)
+      ? "⚠️ passed with warnings"
+      : ["✅ passed", "❌ failed", "⛔ could not check every stack"][worst];
   const pack = verdicts.flatMap((v) => ("result" in v ? [v.result.pack] : []))[0];
   const about = pack
     ? `\`${pack.name}@v${pack.version}\` (${markdownCell(PACK_SOURCE)}), ${pack.policies.length} policies, `
@@ -466,20 +421,10 @@ export function formatVerdicts(
   verdicts: readonly StackVerdict[],
   options: { readonly json: boolean; readonly markdown: boolean; readonly allStacks: boolean },
 ): string {
-  if (options.markdown) {
-    return markdownReport(verdicts);
-  }
   if (!options.json) {
-    const text = (v: StackVerdict) =>
-      "result" in v ? textReport(v) : `Stack ${v.stack}: could not be checked: ${v.error}`;
-    return verdicts.map(text).join("\n\n");
+    return options.markdown ? markdownReport(verdicts) : verdicts.map(textReport).join("\n\n");
   }
-  if (!options.allStacks) {
-    return JSON.stringify(jsonReport(verdicts[0] as CheckedStack), null, 2);
-  }
-  const stacks = verdicts.map((v) =>
-    "result" in v ? jsonReport(v) : { stack: v.stack, passed: false, error: v.error },
-  );
-  const passed = verdicts.every((v) => summarize(v).word === "passed");
-  return JSON.stringify({ passed, stacks }, null, 2);
+  const stacks = verdicts.map(jsonReport);
+  const report = options.allStacks ? { passed: stacks.every((s) => s.passed), stacks } : stacks[0];
+  return JSON.stringify(report, null, 2);
 }

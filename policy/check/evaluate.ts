@@ -27,11 +27,9 @@ export function readStackConfig(projectRoot: string, stack: string): Record<stri
       `${file} does not exist; create it with \`pulumi stack init ${stack}\` and \`pulumi config set\` (docs/settings.md, "A prod stack"), or pick one of: ${listStacks(projectRoot).join(", ") || "(none)"}.`,
     );
   }
-  const doc = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as {
-    config?: Record<string, unknown>;
-  };
+  const doc = parseYaml(fs.readFileSync(file, "utf8")) as { config?: object } | null;
   const config: Record<string, string> = {};
-  for (const [key, value] of Object.entries(doc.config ?? {})) {
+  for (const [key, value] of Object.entries(doc?.config ?? {})) {
     // A secret cannot be decrypted without the CLI; the program only needs a placeholder.
     const secret = value !== null && typeof value === "object" && "secure" in value;
     config[key] = secret ? "[secret]" : typeof value === "string" ? value : JSON.stringify(value);
@@ -40,10 +38,7 @@ export function readStackConfig(projectRoot: string, stack: string): Record<stri
 }
 
 export function listStacks(projectRoot = DEFAULT_PROJECT_ROOT): string[] {
-  return fs
-    .readdirSync(projectRoot)
-    .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
-    .filter((s): s is string => s !== undefined);
+  return fs.readdirSync(projectRoot).flatMap((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1] ?? []);
 }
 
 const shortHash = (text: string) =>
@@ -57,19 +52,19 @@ const NAMED: Readonly<Record<string, readonly [string, string]>> = {
   "aws:batch/computeEnvironment:ComputeEnvironment": ["batch", "compute-environment/"],
   "aws:batch/jobQueue:JobQueue": ["batch", "job-queue/"],
   "aws:cloudwatch/eventRule:EventRule": ["events", "rule/"],
+  "aws:ecr/repository:Repository": ["ecr", "repository/"],
 };
 
 /** A new resource's id and what AWS computes for it, shaped like the real provider's outputs. */
-function computedOutputs(
-  type: string,
-  name: string,
-  inputs: Record<string, unknown>,
-  region: string,
-): { id: string } & Record<string, unknown> {
+function computedOutputs({ type, name, inputs }: pulumi.runtime.MockResourceArgs, region: string) {
   // Without a `name` input the provider names it after the logical name, with a suffix.
   const physical = typeof inputs.name === "string" ? inputs.name : `${name}-${shortHash(name)}`;
   const arn = (service: string, resource: string) =>
     `arn:aws:${service}:${service === "iam" ? "" : region}:${MOCK_ACCOUNT_ID}:${resource}`;
+  const named = NAMED[type];
+  const outputs = named
+    ? { id: physical, name: physical, arn: arn(named[0], `${named[1]}${physical}`) }
+    : { id: `${name}-id`, name: physical };
   switch (type) {
     case "aws:s3/bucket:Bucket": {
       const bucket = typeof inputs.bucket === "string" ? inputs.bucket : physical;
@@ -98,35 +93,24 @@ function computedOutputs(
       return { id: arn("sns", physical), name: physical, arn: arn("sns", physical) };
     case "aws:ecr/repository:Repository": {
       const url = `${MOCK_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com/${physical}`;
-      const repository = {
-        id: physical,
-        name: physical,
-        arn: arn("ecr", `repository/${physical}`),
-      };
-      return { ...repository, registryId: MOCK_ACCOUNT_ID, repositoryUrl: url };
+      return { ...outputs, registryId: MOCK_ACCOUNT_ID, repositoryUrl: url };
     }
   }
-  const named = NAMED[type];
-  return named === undefined
-    ? { id: `${name}-id`, name: physical }
-    : { id: physical, name: physical, arn: arn(named[0], `${named[1]}${physical}`) };
+  return outputs;
 }
 
 export type MockCall = Pick<pulumi.runtime.MockCallArgs, "token" | "inputs">;
 
-type Gpu = { count: number; manufacturer: string; memorySize: number; name: string };
-const A10G: Gpu = { count: 1, manufacturer: "NVIDIA", memorySize: 24576, name: "A10G" };
-const T4: Gpu = { count: 1, manufacturer: "NVIDIA", memorySize: 16384, name: "T4" };
-const L4: Gpu = { count: 1, manufacturer: "NVIDIA", memorySize: 23034, name: "L4" };
-const V100: Gpu = { count: 1, manufacturer: "NVIDIA", memorySize: 16384, name: "V100" };
+type Size = { defaultVcpus: number; memorySize: number; gpuses: ReturnType<typeof nvidia> };
+const nvidia = (name: string, memorySize: number, count = 1) => [
+  { count, manufacturer: "NVIDIA", memorySize, name },
+];
 
 /**
  * EC2's DescribeInstanceTypes figures (default vCPUs, `MemoryInfo.SizeInMiB`, `GpuInfo.Gpus`),
  * kept apart from the program's own table so that a test compares it against another source.
  */
-export const MOCK_INSTANCE_TYPES: Readonly<
-  Record<string, { defaultVcpus: number; memorySize: number; gpuses: Gpu[] }>
-> = {
+export const MOCK_INSTANCE_TYPES: Readonly<Record<string, Size>> = {
   "m5a.large": { defaultVcpus: 2, memorySize: 8192, gpuses: [] },
   "m5a.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: [] },
   "m5a.2xlarge": { defaultVcpus: 8, memorySize: 32768, gpuses: [] },
@@ -134,20 +118,16 @@ export const MOCK_INSTANCE_TYPES: Readonly<
   "c5.large": { defaultVcpus: 2, memorySize: 4096, gpuses: [] },
   "c6i.4xlarge": { defaultVcpus: 16, memorySize: 32768, gpuses: [] },
   "r5.large": { defaultVcpus: 2, memorySize: 16384, gpuses: [] },
-  "g4dn.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: [T4] },
-  "g5.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: [A10G] },
-  "g5.2xlarge": { defaultVcpus: 8, memorySize: 32768, gpuses: [A10G] },
-  "g5.12xlarge": { defaultVcpus: 48, memorySize: 196608, gpuses: [{ ...A10G, count: 4 }] },
-  "g6.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: [L4] },
-  "p3.2xlarge": { defaultVcpus: 8, memorySize: 62464, gpuses: [V100] },
+  "g4dn.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: nvidia("T4", 16384) },
+  "g5.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: nvidia("A10G", 24576) },
+  "g5.2xlarge": { defaultVcpus: 8, memorySize: 32768, gpuses: nvidia("A10G", 24576) },
+  "g5.12xlarge": { defaultVcpus: 48, memorySize: 196608, gpuses: nvidia("A10G", 24576, 4) },
+  "g6.xlarge": { defaultVcpus: 4, memorySize: 16384, gpuses: nvidia("L4", 23034) },
+  "p3.2xlarge": { defaultVcpus: 8, memorySize: 62464, gpuses: nvidia("V100", 16384) },
 };
 
 /** The mocked provider's answer to a data-source call, for an account with a default VPC. */
-function mockCall(
-  token: string,
-  inputs: Record<string, unknown>,
-  region: string,
-): Record<string, unknown> {
+function mockCall({ token, inputs }: MockCall, region: string) {
   switch (token) {
     case "aws:index/getRegion:getRegion":
       return { id: region, name: region, region, endpoint: `ec2.${region}.amazonaws.com` };
@@ -189,10 +169,7 @@ export type MockSettings = {
 };
 
 function registered(request: RegisterResourceRequest, response: RegisterResourceResponse) {
-  const propertyDependencies: Record<string, string[]> = {};
-  request.getPropertydependenciesMap().forEach((value, key) => {
-    propertyDependencies[key] = value.getUrnsList();
-  });
+  const dependencies = [...request.getPropertydependenciesMap().entries()];
   return {
     urn: response.getUrn(),
     type: request.getType(),
@@ -203,7 +180,7 @@ function registered(request: RegisterResourceRequest, response: RegisterResource
     custom: request.getCustom(),
     parent: request.getParent() || undefined,
     dependencies: request.getDependenciesList(),
-    propertyDependencies,
+    propertyDependencies: Object.fromEntries(dependencies.map(([k, v]) => [k, v.getUrnsList()])),
     retainOnDelete: request.getRetainondelete() ?? false,
   };
 }
@@ -225,10 +202,10 @@ class RecordingMonitor extends MockMonitor {
   }
 }
 
+type Program = () => Record<string, unknown>;
+
 /** As with the Pulumi CLI, an unhandled rejection (a throw in an `apply`) fails the run. */
-async function runToCompletion(
-  program: () => Record<string, unknown>,
-): Promise<Record<string, unknown>> {
+async function runToCompletion(program: Program) {
   let onFailure: (err: unknown) => void = () => undefined;
   const failure = new Promise<never>((_, reject) => (onFailure = reject));
   const settled = (promise: Promise<unknown>) => Promise.race([promise, failure]);
@@ -250,19 +227,15 @@ async function runToCompletion(
 }
 
 /** `program` returns the outputs to resolve. The runtime is process state: one run at a time. */
-export async function runUnderMocks(
-  settings: MockSettings,
-  program: () => Record<string, unknown>,
-): Promise<{ resources: MockedResource[]; outputs: Record<string, unknown> }> {
+export async function runUnderMocks(settings: MockSettings, program: Program) {
   const region = settings.config["aws:region"] ?? "us-east-1";
   pulumi.runtime.setAllConfig(settings.config);
   const mocks: pulumi.runtime.Mocks = {
-    newResource: ({ type, name, inputs }) => {
-      const { id, ...outputs } = computedOutputs(type, name, inputs, region);
-      return { id, state: { ...inputs, ...outputs } };
+    newResource: (args) => {
+      const { id, ...outputs } = computedOutputs(args, region);
+      return { id, state: { ...args.inputs, ...outputs } };
     },
-    call: ({ token, inputs }) =>
-      settings.calls?.({ token, inputs }) ?? mockCall(token, inputs, region),
+    call: (args) => settings.calls?.(args) ?? mockCall(args, region),
   };
   await pulumi.runtime.setMocks(mocks, settings.project, settings.stack, false);
   const monitor = new RecordingMonitor(mocks);
@@ -275,9 +248,9 @@ export async function evaluateProgram(options: {
   readonly stack: string;
   readonly configOverrides?: Record<string, string>;
   readonly configRemovals?: readonly string[];
-  readonly projectRoot?: string;
+  readonly projectDir?: string;
 }) {
-  const projectRoot = path.resolve(options.projectRoot ?? DEFAULT_PROJECT_ROOT);
+  const projectRoot = path.resolve(options.projectDir ?? DEFAULT_PROJECT_ROOT);
   const projectFile = fs.readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8");
   const project = (parseYaml(projectFile) as { name: string }).name;
   const config = { ...readStackConfig(projectRoot, options.stack), ...options.configOverrides };
@@ -286,19 +259,16 @@ export async function evaluateProgram(options: {
   }
   const program = path.join(projectRoot, "index.ts");
   const components = path.join(projectRoot, "components") + path.sep;
-  const { resources, outputs } = await runUnderMocks(
-    { project, stack: options.stack, config },
-    () => {
-      // The program runs afresh with this config. Only its own modules are forgotten: others
-      // (the jobs tool, the tests) must keep their identity for `instanceof` checks.
-      for (const id of Object.keys(require.cache)) {
-        if (id === program || id.startsWith(components)) {
-          delete require.cache[id];
-        }
+  const run = await runUnderMocks({ project, stack: options.stack, config }, () => {
+    // The program runs afresh with this config. Only its own modules are forgotten: others
+    // (the jobs tool, the tests) must keep their identity for `instanceof` checks.
+    for (const id of Object.keys(require.cache)) {
+      if (id === program || id.startsWith(components)) {
+        delete require.cache[id];
       }
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      return require(program) as Record<string, unknown>;
-    },
-  );
-  return { project, config, resources, outputs };
+    }
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(program) as Record<string, unknown>;
+  });
+  return { project, config, ...run };
 }

@@ -4,16 +4,6 @@
  * at every start (`tsc --noEmit` checks the same files).
  */
 
-/** The part of run-policy-pack/run.js used here (@internal in @pulumi/pulumi). */
-type PulumiRun = {
-  run(opts: {
-    argv: { _: string[] };
-    programStarted: () => void;
-    reportLoggedError: (err: Error) => void;
-    typeScript: boolean;
-  }): Promise<unknown>;
-};
-
 const packDir = process.cwd();
 // As run-policy-pack does: an uncaught error fails the process, with 32 when Pulumi has
 // shown every one to the user already.
@@ -35,12 +25,13 @@ process.on("exit", (code) => {
 });
 // Resolved from the pack's folder, as the language host does.
 const runModule = require.resolve("@pulumi/pulumi/cmd/run-policy-pack/run", { paths: [packDir] });
-void import(runModule).then((pulumi: PulumiRun) =>
+// run.js is @internal in @pulumi/pulumi: it ships no types.
+void import(runModule).then((pulumi: { run(options: object): Promise<unknown> }) =>
   pulumi
     .run({
       argv: { _: [packDir] },
       programStarted: () => (programRunning = true),
-      reportLoggedError: (err) => logged.add(err),
+      reportLoggedError: (err: Error) => logged.add(err),
       typeScript: false,
     })
     .then(() => (programRunning = false)),

@@ -18,6 +18,7 @@ import {
   EnforcementLevel,
   JsonSchema,
   PolicyPackConfig,
+  PolicySummary,
   ReconciledConfig,
   reconcilePolicyPackConfig,
 } from "./policy-config";
@@ -83,16 +84,13 @@ export function analyzerResource(resource: AnalyzedResource): pb.AnalyzerResourc
 
 // The generated enums have no reverse mapping.
 const nameIn = (values: object, value: number) =>
-  Object.entries(values)
-    .find(([, v]) => v === value)?.[0]
-    .toLowerCase();
+  Object.keys(values)[Object.values(values).indexOf(value)]?.toLowerCase();
 
 export const enforcementLevelName = (level: pb.EnforcementLevel) =>
   nameIn(pb.EnforcementLevel, level) as EnforcementLevel;
 
-export function enforcementLevelValue(level: EnforcementLevel): pb.EnforcementLevel {
-  return pb.EnforcementLevel[level.toUpperCase() as keyof typeof pb.EnforcementLevel];
-}
+export const enforcementLevelValue = (level: EnforcementLevel): pb.EnforcementLevel =>
+  pb.EnforcementLevel[level.toUpperCase() as keyof typeof pb.EnforcementLevel];
 
 /** One that names no URN is about the analyzed resource, as the engine reads it. */
 export function fromDiagnostic(d: pb.AnalyzeDiagnostic, analyzedUrn?: string) {
@@ -108,7 +106,20 @@ export function fromDiagnostic(d: pb.AnalyzeDiagnostic, analyzedUrn?: string) {
       urn: d.getUrn() || analyzedUrn || undefined,
       severity: severity === "unspecified" ? undefined : severity,
     }),
-  } as const;
+  };
+}
+
+function packInfo(info: pb.AnalyzerInfo) {
+  const policies = info.getPoliciesList().map((policy): PolicySummary => {
+    const schema = policy.getConfigschema();
+    const props = (schema?.getProperties()?.toJavaScript() ?? {}) as Record<string, JsonSchema>;
+    return {
+      name: policy.getName(),
+      enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
+      configSchema: schema && { properties: props, required: schema.getRequiredList() },
+    };
+  });
+  return { name: info.getName(), version: info.getVersion(), policies };
 }
 
 type Unary<Req, Res> = (
@@ -118,46 +129,21 @@ type Unary<Req, Res> = (
   callback: (error: GrpcJs.ServiceError | null, response: Res) => void,
 ) => GrpcJs.ClientUnaryCall;
 
-function call<Req, Res>(
-  analyzer: AnalyzerClient,
-  method: Unary<Req, Res>,
-  request: Req,
-  what: string,
-): Promise<Res> {
-  const deadline = Date.now() + CALL_TIMEOUT_MS;
-  return new Promise((resolve, reject) =>
-    method.call(analyzer, request, new grpc.Metadata(), { deadline }, (error, response) =>
-      error
-        ? reject(new Error(`The policy pack failed ${what}: ${error.details || error.message}`))
-        : resolve(response),
-    ),
-  );
-}
-
-async function readPackInfo(analyzer: AnalyzerClient) {
-  const listing = "to list its policies (GetAnalyzerInfo)";
-  const info = await call(analyzer, analyzer.getAnalyzerInfo, new Empty(), listing);
-  const policies = info.getPoliciesList().map((policy) => {
-    const schema = policy.getConfigschema();
-    const properties = schema?.getProperties()?.toJavaScript() ?? {};
-    return {
-      name: policy.getName(),
-      enforcementLevel: enforcementLevelName(policy.getEnforcementlevel()),
-      ...definedOnly({
-        configSchema: schema && {
-          properties: properties as Record<string, JsonSchema>,
-          required: schema.getRequiredList(),
-        },
-      }),
-    };
-  });
-  return { name: info.getName(), version: info.getVersion(), policies };
-}
-
 function analyzerCalls(analyzer: AnalyzerClient) {
+  const call = <Req, Res>(method: Unary<Req, Res>, request: Req, what: string) =>
+    new Promise<Res>((resolve, reject) => {
+      const deadline = Date.now() + CALL_TIMEOUT_MS;
+      method.call(analyzer, request, new grpc.Metadata(), { deadline }, (error, response) =>
+        error
+          ? reject(new Error(`The policy pack failed ${what}: ${error.details || error.message}`))
+          : resolve(response),
+      );
+    });
   const diagnostics = (response: pb.AnalyzeResponse, urn?: string) =>
     response.getDiagnosticsList().map((d) => fromDiagnostic(d, urn));
   return {
+    getAnalyzerInfo: () =>
+      call(analyzer.getAnalyzerInfo, new Empty(), "to list its policies (GetAnalyzerInfo)"),
     configure: async (
       stack: { project: string; stack: string; config?: Readonly<Record<string, string>> },
       config: ReconciledConfig,
@@ -170,7 +156,7 @@ function analyzerCalls(analyzer: AnalyzerClient) {
         stackRequest.getConfigMap().set(key, value);
       }
       const what = "to take the stack's settings (ConfigureStack)";
-      await call(analyzer, analyzer.configureStack, stackRequest, what);
+      await call(analyzer.configureStack, stackRequest, what);
       const request = new pb.ConfigureAnalyzerRequest();
       for (const [name, entry] of Object.entries(config)) {
         const policyConfig = new pb.PolicyConfig();
@@ -179,18 +165,20 @@ function analyzerCalls(analyzer: AnalyzerClient) {
         policyConfig.setProperties(struct(entry.properties));
         request.getPolicyconfigMap().set(name, policyConfig);
       }
-      await call(analyzer, analyzer.configure, request, "to take the policy config (Configure)");
+      await call(analyzer.configure, request, "to take the policy config (Configure)");
     },
     analyze: async (resource: AnalyzedResource) => {
       const what = `to analyze ${resource.urn} (Analyze)`;
-      const response = await call(analyzer, analyzer.analyze, analyzeRequest(resource), what);
-      return diagnostics(response, resource.urn);
+      return diagnostics(
+        await call(analyzer.analyze, analyzeRequest(resource), what),
+        resource.urn,
+      );
     },
     analyzeStack: async (resources: readonly AnalyzedResource[]) => {
       const request = new pb.AnalyzeStackRequest();
       request.setResourcesList(resources.map(analyzerResource));
       const what = "to analyze the stack (AnalyzeStack)";
-      return diagnostics(await call(analyzer, analyzer.analyzeStack, request, what));
+      return diagnostics(await call(analyzer.analyzeStack, request, what));
     },
   };
 }
@@ -250,9 +238,6 @@ export async function startPolicyPack(options: {
   const { signal } = options;
   const cancelled = () =>
     new Error(`Starting the policy pack was cancelled (${String(signal?.reason)}).`);
-  if (signal?.aborted) {
-    throw cancelled();
-  }
   const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
   const child = spawn(process.execPath, ["-r", register, path.join(__dirname, "pack-runner.ts")], {
     cwd: packDir,
@@ -271,11 +256,10 @@ export async function startPolicyPack(options: {
       "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
       "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
     });
-    const info = await readPackInfo(client);
-    if (signal?.aborted) {
-      throw cancelled();
-    }
-    return { info, pid: child.pid!, ...analyzerCalls(client), stop };
+    const { getAnalyzerInfo, ...calls } = analyzerCalls(client);
+    const info = packInfo(await getAnalyzerInfo());
+    signal?.throwIfAborted();
+    return { info, pid: child.pid!, ...calls, stop };
   } catch (err) {
     await stop();
     throw signal?.aborted ? cancelled() : err;

@@ -2,7 +2,7 @@
  * `--policy-pack-config`, read as the engine reads it (docs/policy.md); `jobs:submit` reads its
  * bounds from it too.
  */
-import Ajv from "ajv";
+import Ajv, { ErrorObject } from "ajv";
 import { ParseError, parse, printParseErrorCode } from "jsonc-parser";
 import { definedOnly } from "../../components/defined";
 import {
@@ -17,22 +17,16 @@ import {
 const ENFORCEMENT_LEVELS = ["advisory", "mandatory", "remediate", "disabled"] as const;
 export type EnforcementLevel = (typeof ENFORCEMENT_LEVELS)[number];
 
-type PolicyConfigEntry = {
-  enforcementLevel?: EnforcementLevel;
-  properties: Record<string, unknown>;
-};
+type PolicyEntry = { enforcementLevel?: EnforcementLevel; properties: Record<string, unknown> };
 /** Policy name (or "all") → settings. */
-export type PolicyPackConfig = Record<string, PolicyConfigEntry>;
-export type ReconciledConfig = Record<string, Required<PolicyConfigEntry>>;
+export type PolicyPackConfig = Record<string, PolicyEntry>;
+export type ReconciledConfig = Record<string, Required<PolicyEntry>>;
 /** Draft-07, as the engine's gojsonschema reads it. */
 export type JsonSchema = Readonly<Record<string, unknown>>;
 export type PolicySummary = {
-  readonly name: string;
-  readonly enforcementLevel: EnforcementLevel;
-  readonly configSchema?: {
-    readonly properties: Readonly<Record<string, JsonSchema>>;
-    readonly required?: readonly string[];
-  };
+  name: string;
+  enforcementLevel: EnforcementLevel;
+  configSchema?: { properties: Record<string, JsonSchema>; required?: string[] };
 };
 
 export class PolicyConfigError extends Error {
@@ -41,31 +35,25 @@ export class PolicyConfigError extends Error {
   }
 }
 
-function levelOf(value: unknown, where: string): EnforcementLevel {
-  if (!ENFORCEMENT_LEVELS.includes(value as EnforcementLevel)) {
-    throw new PolicyConfigError([
-      `${where}: ${JSON.stringify(value)} is not an enforcement level; use one of ` +
-        `${ENFORCEMENT_LEVELS.join(", ")}.`,
-    ]);
-  }
-  return value as EnforcementLevel;
-}
-
 /** `"advisory"` or `{ "enforcementLevel": "advisory", ...settings }`. */
-function entryOf(value: unknown, where: string): PolicyConfigEntry {
-  if (typeof value === "string") {
-    return { enforcementLevel: levelOf(value, where), properties: {} };
-  }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+function entryOf(value: unknown, where: string): PolicyEntry {
+  const entry = typeof value === "string" ? { enforcementLevel: value } : value;
+  if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
     throw new PolicyConfigError([
       `${where} is ${JSON.stringify(value)}; give an enforcement level ("advisory") or an ` +
         `object of settings ({"enforcementLevel": "advisory", ...}).`,
     ]);
   }
-  const { enforcementLevel: level, ...properties } = value as Record<string, unknown>;
-  const enforcementLevel =
-    level === undefined ? undefined : levelOf(level, `${where}.enforcementLevel`);
-  return { ...definedOnly({ enforcementLevel }), properties };
+  const { enforcementLevel, ...properties } = entry as Record<string, unknown>;
+  const level = enforcementLevel as EnforcementLevel | undefined;
+  if (level !== undefined && !ENFORCEMENT_LEVELS.includes(level)) {
+    const at = typeof value === "string" ? where : `${where}.enforcementLevel`;
+    throw new PolicyConfigError([
+      `${at}: ${JSON.stringify(level)} is not an enforcement level; use one of ` +
+        `${ENFORCEMENT_LEVELS.join(", ")}.`,
+    ]);
+  }
+  return { ...definedOnly({ enforcementLevel: level }), properties };
 }
 
 export function parsePolicyPackConfig(text: string, file: string): PolicyPackConfig {
@@ -94,15 +82,24 @@ export function parsePolicyPackConfig(text: string, file: string): PolicyPackCon
 
 let ajv: Ajv | undefined;
 
-/** `/a/0/b` and a child key as `a[0].b.child` under `path`. */
-function keyPath(path: string, pointer: string, child?: unknown): string {
-  const parts = [...pointer.split("/").slice(1), ...(child === undefined ? [] : [String(child)])];
-  return parts
+/** An ajv error as `a[0].b must be ...`, its key under `path`. */
+function problem({ keyword, instancePath, params, data, message }: ErrorObject, path: string) {
+  const { missingProperty, additionalProperty, allowedValues } = params as Record<string, unknown>;
+  const child = keyword === "required" ? missingProperty : additionalProperty;
+  const pointer = child === undefined ? instancePath : `${instancePath}/${String(child)}`;
+  const key = pointer
+    .split("/")
+    .slice(1)
     .map((raw) => raw.replace(/~1/g, "/").replace(/~0/g, "~"))
-    .reduce(
-      (at, part) => (/^\d+$/.test(part) ? `${at}[${part}]` : at ? `${at}.${part}` : part),
-      path,
-    );
+    .reduce((at, p) => (/^\d+$/.test(p) ? `${at}[${p}]` : at ? `${at}.${p}` : p), path);
+  if (child !== undefined) {
+    return `${key} ${keyword === "required" ? "is required" : "is not a setting here"}`;
+  }
+  const allowed = Array.isArray(allowedValues)
+    ? `: ${allowedValues.map((v) => JSON.stringify(v)).join(", ")}`
+    : "";
+  const shown = data !== null && typeof data === "object" ? "" : `, not ${JSON.stringify(data)}`;
+  return `${key || "the settings"} ${message}${allowed}${shown}`;
 }
 
 export function validateAgainstSchema(schema: JsonSchema, value: unknown, path: string): string[] {
@@ -117,26 +114,7 @@ export function validateAgainstSchema(schema: JsonSchema, value: unknown, path: 
     logger: false,
   });
   const validate = ajv.compile(schema);
-  return validate(value)
-    ? []
-    : (validate.errors ?? []).map((error) => {
-        const params = error.params as Record<string, unknown>;
-        if (error.keyword === "required") {
-          return `${keyPath(path, error.instancePath, params.missingProperty)} is required`;
-        }
-        if (error.keyword === "additionalProperties") {
-          return `${keyPath(path, error.instancePath, params.additionalProperty)} is not a setting here`;
-        }
-        const { allowedValues } = params as { allowedValues?: unknown[] };
-        const allowed = allowedValues
-          ? `: ${allowedValues.map((v) => JSON.stringify(v)).join(", ")}`
-          : "";
-        const data: unknown = error.data;
-        const shown =
-          data !== null && typeof data === "object" ? "" : `, not ${JSON.stringify(data)}`;
-        const key = keyPath(path, error.instancePath) || "the settings";
-        return `${key} ${error.message ?? `breaks ${error.keyword}`}${allowed}${shown}`;
-      });
+  return validate(value) ? [] : validate.errors!.map((error) => problem(error, path));
 }
 
 /**
@@ -191,28 +169,20 @@ export function boundsFromPolicyConfig(
     enforcementLevel: "mandatory",
     configSchema: { properties: { [setting]: settings[setting as keyof typeof settings] } },
   }));
+  let config: ReconciledConfig;
   try {
-    const { config } = reconcilePolicyPackConfig(
-      summaries,
-      parsePolicyPackConfig(text, file),
-      file,
-    );
-    const read = Object.fromEntries(
-      policies.map(([setting, name]) => [
-        setting,
-        { value: config[name].properties[setting] as number, level: config[name].enforcementLevel },
-      ]),
-    );
-    const { maxCostUsd: costCap, ...bounds } = read;
-    return {
-      bounds: bounds as PolicyBounds,
-      ...definedOnly({ costCap: costCap.value === undefined ? undefined : costCap }),
-      problems: [],
-    };
+    config = reconcilePolicyPackConfig(summaries, parsePolicyPackConfig(text, file), file).config;
   } catch (err) {
     if (err instanceof PolicyConfigError) {
       return { bounds: DEFAULT_BOUNDS, problems: [...err.problems] };
     }
     throw err;
   }
+  const read = ([setting, name]: [string, string]) => {
+    const { properties, enforcementLevel: level } = config[name];
+    return [setting, { value: properties[setting] as number, level }] as const;
+  };
+  const { maxCostUsd: costCap, ...bounds } = Object.fromEntries(policies.map(read));
+  const capped = costCap.value === undefined ? {} : { costCap };
+  return { bounds: bounds as PolicyBounds, ...capped, problems: [] };
 }

@@ -239,7 +239,7 @@ describe("the program under the dev stack", () => {
       const runs: Evaluation[] = [];
       for (const dir of dirs) {
         copyProject(dir);
-        runs.push(await evaluateProgram({ stack: "dev", projectRoot: dir }));
+        runs.push(await evaluateProgram({ stack: "dev", projectDir: dir }));
       }
       assert.deepStrictEqual(imageInputs(runs[0]), imageInputs(runs[1]));
       assert.deepStrictEqual(imageInputs(runs[0]), imageInputs(dev));

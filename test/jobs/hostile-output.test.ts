@@ -163,8 +163,8 @@ describe("policy check: what it prints about the files it was given is shown, ne
     let stdout = "";
     let stderr = "";
     const code = await policyCheck(["--project-dir", dir], undefined, {
-      stdout: (t) => (stdout += t),
-      stderr: (t) => (stderr += t),
+      stdout: { write: (t: string) => (stdout += t) },
+      stderr: { write: (t: string) => (stderr += t) },
     });
     assert.strictEqual(code, 2);
     assertShownInert({ code, stdout, stderr }, "policy check");

@@ -69,8 +69,8 @@ class SharedPack {
       return { ...this.pack, stop: () => Promise.resolve() };
     };
     const code = await main(args, undefined, {
-      stdout: (text) => (stdout += text),
-      stderr: (text) => (stderr += text),
+      stdout: { write: (text: string) => (stdout += text) },
+      stderr: { write: (text: string) => (stderr += text) },
       startPack,
     });
     return { code, stdout, stderr };
