@@ -36,16 +36,3 @@ export function refersTo(from: PolicyResource, key: string, to: PolicyResource):
   // An unknown value comes from the resources it depends on; with none listed, it could be `to`.
   return values.includes(UNKNOWN) && dependencies.length === 0 ? UNKNOWN : false;
 }
-
-/** `undecided` if one may (unknown). */
-export function referrers(
-  candidates: readonly PolicyResource[],
-  key: string,
-  to: PolicyResource,
-): { found: PolicyResource[]; undecided: boolean } {
-  const links = candidates.map((candidate) => refersTo(candidate, key, to));
-  return {
-    found: candidates.filter((_, i) => links[i] === true),
-    undecided: links.includes(UNKNOWN),
-  };
-}

@@ -5,7 +5,7 @@
 import { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import { Statement, conditionValues, hasEffect, isEveryone, readStatements } from "./iam-documents";
 import { ACTION, RESOURCE, covers, matches } from "./iam-patterns";
-import { referrers } from "./links";
+import { refersTo } from "./links";
 import { BUCKET_ACL_TYPES, BUCKET_TYPES, TYPES } from "./resources";
 import { InvalidJson, UNKNOWN, Unknown, at, given, show } from "./values";
 
@@ -17,12 +17,6 @@ const PUBLIC_ACCESS_SETTINGS = [
 ] as const;
 
 const PUBLIC_ACLS: readonly string[] = ["public-read", "public-read-write", "authenticated-read"];
-
-export function settingsNotBlocking(props: unknown): { setting: string; value: unknown }[] {
-  return PUBLIC_ACCESS_SETTINGS.map((setting) => ({ setting, value: at(props, setting) })).filter(
-    ({ value }) => value !== UNKNOWN && value !== true,
-  );
-}
 
 function publicAcl(props: unknown): string | undefined {
   const acl = at(props, "acl");
@@ -44,7 +38,10 @@ export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
     const buckets = args.resources.filter((r) => BUCKET_TYPES.includes(r.type));
     const blocks = args.resources.filter((r) => r.type === TYPES.bucketPublicAccessBlock);
     for (const block of blocks) {
-      const open = settingsNotBlocking(block.props);
+      const open = PUBLIC_ACCESS_SETTINGS.map((setting) => ({
+        setting,
+        value: at(block.props, setting),
+      })).filter(({ value }) => value !== UNKNOWN && value !== true);
       if (open.length > 0) {
         reportViolation(
           `BucketPublicAccessBlock '${block.name}' leaves public access open: ` +
@@ -74,8 +71,7 @@ export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
           bucket.urn,
         );
       }
-      const { found, undecided } = referrers(blocks, "bucket", bucket);
-      if (found.length === 0 && !undecided) {
+      if (blocks.every((block) => refersTo(block, "bucket", bucket) === false)) {
         reportViolation(
           `S3 bucket '${bucket.name}' has no BucketPublicAccessBlock, so a bucket policy or ACL ` +
             `could make it public. Fix: add new aws.s3.BucketPublicAccessBlock(..., { bucket: ` +
@@ -207,13 +203,14 @@ export const s3BucketTlsOnly: StackValidationPolicy = {
     const buckets = args.resources.filter((r) => BUCKET_TYPES.includes(r.type));
     const bucketPolicies = args.resources.filter((r) => r.type === TYPES.bucketPolicy);
     for (const bucket of buckets) {
-      const { found, undecided } = referrers(bucketPolicies, "bucket", bucket);
+      const links = bucketPolicies.map((policy) => refersTo(policy, "bucket", bucket));
+      const found = bucketPolicies.filter((_, i) => links[i] === true);
       // A bucket's own (deprecated) `policy` input counts as a bucket policy too.
       const inline = at(bucket.props, "policy");
       const owners = given(inline) && inline !== "" ? [bucket, ...found] : found;
       const documents = owners.map((owner) => ({ owner, policy: at(owner.props, "policy") }));
       if (documents.length === 0) {
-        if (!undecided) {
+        if (!links.includes(UNKNOWN)) {
           reportViolation(
             `S3 bucket '${bucket.name}' has no bucket policy, so it accepts plain-HTTP requests. ` +
               `Fix: add an aws.s3.BucketPolicy for it with ${TLS_ONLY_STATEMENT}.`,
