@@ -60,12 +60,9 @@ export const COST_CAP_SETTING_SCHEMA = {
     "attempts × attempt timeout × the job's share of an instance); no cap unless set.",
 } as const;
 
-export interface RetryRule {
-  readonly onStatusReason?: string;
-  readonly onReason?: string;
-  readonly onExitCode?: string;
-  readonly action: string;
-}
+type RetryRule = Partial<Record<"onStatusReason" | "onReason" | "onExitCode", string>> & {
+  action: string;
+};
 
 function matchesAll(pattern: string | undefined): boolean {
   return pattern === undefined || /^\*+$/.test(pattern);

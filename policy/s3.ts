@@ -18,11 +18,6 @@ const PUBLIC_ACCESS_SETTINGS = [
 
 const PUBLIC_ACLS: readonly string[] = ["public-read", "public-read-write", "authenticated-read"];
 
-function publicAcl(props: unknown): string | undefined {
-  const acl = at(props, "acl");
-  return typeof acl === "string" && PUBLIC_ACLS.includes(acl) ? acl : undefined;
-}
-
 export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
   name: "s3-bucket-public-access-blocked",
   description:
@@ -52,25 +47,21 @@ export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
       }
     }
     // An ACL in its own resource (aws.s3.BucketAcl) opens the bucket as much as its `acl`.
-    for (const bucketAcl of args.resources.filter((r) => BUCKET_ACL_TYPES.includes(r.type))) {
-      const acl = publicAcl(bucketAcl.props);
-      if (acl !== undefined) {
+    const acls = args.resources.filter((r) => BUCKET_ACL_TYPES.includes(r.type));
+    for (const resource of [...acls, ...buckets]) {
+      const acl = at(resource.props, "acl");
+      if (typeof acl === "string" && PUBLIC_ACLS.includes(acl)) {
         reportViolation(
-          `BucketAcl '${bucketAcl.name}' sets acl ${show(acl)}, which makes the bucket's ` +
-            `objects public. Fix: remove the BucketAcl (buckets are private by default).`,
-          bucketAcl.urn,
+          acls.includes(resource)
+            ? `BucketAcl '${resource.name}' sets acl ${show(acl)}, which makes the bucket's ` +
+                `objects public. Fix: remove the BucketAcl (buckets are private by default).`
+            : `S3 bucket '${resource.name}' has acl ${show(acl)}, which makes its objects ` +
+                `public. Fix: remove acl (buckets are private by default).`,
+          resource.urn,
         );
       }
     }
     for (const bucket of buckets) {
-      const acl = publicAcl(bucket.props);
-      if (acl !== undefined) {
-        reportViolation(
-          `S3 bucket '${bucket.name}' has acl ${show(acl)}, which makes its objects public. ` +
-            `Fix: remove acl (buckets are private by default).`,
-          bucket.urn,
-        );
-      }
       if (blocks.every((block) => refersTo(block, "bucket", bucket) === false)) {
         reportViolation(
           `S3 bucket '${bucket.name}' has no BucketPublicAccessBlock, so a bucket policy or ACL ` +
