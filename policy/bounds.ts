@@ -64,10 +64,6 @@ type RetryRule = Partial<Record<"onStatusReason" | "onReason" | "onExitCode", st
   action: string;
 };
 
-function matchesAll(pattern: string | undefined): boolean {
-  return pattern === undefined || /^\*+$/.test(pattern);
-}
-
 /**
  * Why a retry strategy pays again for the script's own failures. Batch applies the first
  * matching rule and retries when none matches.
@@ -87,6 +83,7 @@ export function retryRuleProblem(
       '[{"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}]'
     );
   }
+  const matchesAll = (pattern?: string) => pattern === undefined || /^\*+$/.test(pattern);
   for (const [i, r] of rules.entries()) {
     const retry = r.action.toUpperCase() === "RETRY";
     const catchAll =
