@@ -2,38 +2,28 @@
  * Compute environments scale to zero, or idle instances are billed; and stay on the
  * service-linked role, so that a changed environment is updated, not replaced.
  */
-import { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import { refersTo } from "./links";
 import { TYPES, validateTypes } from "./resources";
 import { at, numberAt } from "./values";
 
 const EC2_COMPUTE_TYPES: readonly string[] = ["EC2", "SPOT"];
 
-/** Unmanaged and Fargate environments keep none; AWS defaults `minVcpus` to 0. */
-export function idleCapacity(props: unknown) {
-  const environmentType = at(props, "type");
-  if (typeof environmentType === "string" && environmentType.toUpperCase() === "UNMANAGED") {
-    return undefined;
-  }
-  const computeType = at(props, "computeResources", "type");
-  const upper = typeof computeType === "string" ? computeType.toUpperCase() : undefined;
-  if (upper === undefined || !EC2_COMPUTE_TYPES.includes(upper)) {
-    return undefined;
-  }
+/**
+ * Why `environment` bills while idle. Unmanaged and Fargate environments keep no capacity; AWS
+ * defaults `minVcpus` to 0.
+ */
+function idleCapacity(environment: string, props: unknown): string | undefined {
+  const environmentType = String(at(props, "type")).toUpperCase();
+  const upper = String(at(props, "computeResources", "type")).toUpperCase();
   const minVcpus = numberAt(props, "computeResources", "minVcpus");
-  if (typeof minVcpus !== "number" || minVcpus <= 0) {
+  const idle = environmentType !== "UNMANAGED" && EC2_COMPUTE_TYPES.includes(upper);
+  if (!idle || typeof minVcpus !== "number" || minVcpus <= 0) {
     return undefined;
   }
-  return { computeType: upper, minVcpus };
-}
-
-function idleCapacityMessage(
-  environment: string,
-  idle: NonNullable<ReturnType<typeof idleCapacity>>,
-): string {
   return (
     `Compute environment '${environment}' must scale to zero, but computeResources.minVcpus is ` +
-    `${idle.minVcpus} in this ${idle.computeType} environment: AWS Batch keeps ${idle.minVcpus} ` +
+    `${minVcpus} in this ${upper} environment: AWS Batch keeps ${minVcpus} ` +
     `vCPUs of instances running, and billed, even when no job is queued. ` +
     `Fix: set computeResources.minVcpus to 0 or leave it out ` +
     `(in this project: \`pulumi config set batchpy:minVcpus 0\`).`
@@ -50,23 +40,12 @@ export const batchComputeMinVcpusZero: ResourceValidationPolicy = {
   url: "https://docs.aws.amazon.com/batch/latest/userguide/compute_environment_parameters.html",
   severity: "high",
   validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
-    const idle = idleCapacity(args.props);
+    const idle = idleCapacity(args.name, args.props);
     if (idle !== undefined) {
-      reportViolation(idleCapacityMessage(args.name, idle));
+      reportViolation(idle);
     }
   }),
 };
-
-export function reachableComputeEnvironments(
-  queue: PolicyResource,
-  resources: readonly PolicyResource[],
-): PolicyResource[] {
-  return resources.filter(
-    (r) =>
-      r.type === TYPES.computeEnvironment &&
-      refersTo(queue, "computeEnvironmentOrders", r) === true,
-  );
-}
 
 export const batchQueueComputeScalesToZero: StackValidationPolicy = {
   name: "batch-queue-compute-scales-to-zero",
@@ -80,19 +59,17 @@ export const batchQueueComputeScalesToZero: StackValidationPolicy = {
   severity: "high",
   validateStack: (args, reportViolation) => {
     const queues = args.resources.filter((r) => r.type === TYPES.jobQueue);
-    const queuesOf = new Map<PolicyResource, string[]>();
-    for (const queue of queues) {
-      for (const environment of reachableComputeEnvironments(queue, args.resources)) {
-        queuesOf.set(environment, [...(queuesOf.get(environment) ?? []), queue.name]);
-      }
-    }
-    for (const [environment, queueNames] of queuesOf) {
-      const idle = idleCapacity(environment.props);
-      if (idle !== undefined) {
+    for (const environment of args.resources) {
+      const idle =
+        environment.type === TYPES.computeEnvironment &&
+        idleCapacity(environment.name, environment.props);
+      const senders = queues.filter(
+        (q) => refersTo(q, "computeEnvironmentOrders", environment) === true,
+      );
+      if (idle && senders.length > 0) {
         reportViolation(
-          `Job queue ${queueNames.map((n) => `'${n}'`).join(", ")} sends jobs to a compute ` +
-            `environment that does not scale to zero. ` +
-            idleCapacityMessage(environment.name, idle),
+          `Job queue ${senders.map((q) => `'${q.name}'`).join(", ")} sends jobs to a compute ` +
+            `environment that does not scale to zero. ${idle}`,
           environment.urn,
         );
       }

@@ -5,16 +5,11 @@ import { InvalidJson, UNKNOWN, at, elements, given, jsonDocument, numberAt } fro
 import { AWS_MIN_ATTEMPT_DURATION_SECONDS, BOUND_SETTING_SCHEMAS } from "./bounds";
 
 function jobKind(props: unknown): string {
-  const type = at(props, "type");
-  if (typeof type === "string" && type.toLowerCase() === "multinode") {
+  const properties = ["ecsProperties", "eksProperties"].find((key) => at(props, key) !== undefined);
+  if (String(at(props, "type")).toLowerCase() === "multinode") {
     return "multi-node";
   }
-  for (const key of ["ecsProperties", "eksProperties"]) {
-    if (at(props, key) !== undefined) {
-      return `container, ${key}`;
-    }
-  }
-  return "container";
+  return properties === undefined ? "container" : `container, ${properties}`;
 }
 
 function hours(seconds: number): string {
@@ -124,10 +119,6 @@ function partGaps(props: unknown, path: string): RoleGap[] | undefined {
   });
 }
 
-export function roleGaps(props: unknown): RoleGap[] {
-  return partGaps(props, "") ?? [{ path: "containerProperties.jobRoleArn" }];
-}
-
 export const batchJobRoleRequired: ResourceValidationPolicy = {
   name: "batch-job-role-required",
   description:
@@ -141,7 +132,8 @@ export const batchJobRoleRequired: ResourceValidationPolicy = {
   severity: "high",
   validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {
     const missing: string[] = [];
-    for (const gap of roleGaps(args.props)) {
+    const gaps = partGaps(args.props, "") ?? [{ path: "containerProperties.jobRoleArn" }];
+    for (const gap of gaps) {
       if (gap.invalidJson === undefined) {
         missing.push(gap.path);
         continue;

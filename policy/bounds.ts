@@ -60,16 +60,9 @@ export const COST_CAP_SETTING_SCHEMA = {
     "attempts × attempt timeout × the job's share of an instance); no cap unless set.",
 } as const;
 
-export interface RetryRule {
-  readonly onStatusReason?: string;
-  readonly onReason?: string;
-  readonly onExitCode?: string;
-  readonly action: string;
-}
-
-function matchesAll(pattern: string | undefined): boolean {
-  return pattern === undefined || /^\*+$/.test(pattern);
-}
+type RetryRule = Partial<Record<"onStatusReason" | "onReason" | "onExitCode", string>> & {
+  action: string;
+};
 
 /**
  * Why a retry strategy pays again for the script's own failures. Batch applies the first
@@ -90,6 +83,7 @@ export function retryRuleProblem(
       '[{"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}]'
     );
   }
+  const matchesAll = (pattern?: string) => pattern === undefined || /^\*+$/.test(pattern);
   for (const [i, r] of rules.entries()) {
     const retry = r.action.toUpperCase() === "RETRY";
     const catchAll =

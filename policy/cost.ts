@@ -15,10 +15,6 @@ export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
   configSchema: { properties: { maxVcpus: BOUND_SETTING_SCHEMAS.maxVcpus } },
   validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
     const { maxVcpus: cap } = args.getConfig<{ maxVcpus: number }>();
-    const computeType = at(args.props, "computeResources", "type");
-    if (computeType !== UNKNOWN && typeof computeType !== "string") {
-      return; // An unmanaged environment: Batch launches nothing.
-    }
     const maxVcpus = numberAt(args.props, "computeResources", "maxVcpus");
     if (typeof maxVcpus !== "number" || maxVcpus <= cap) {
       return;
@@ -78,14 +74,13 @@ export function maxGpusAtOnce(
   let best = { count: 0, why: "no GPU instance types" };
   for (const type of instanceTypes.filter((name) => /^[gp]\d/.test(name))) {
     const known = GPU_INSTANCE_TYPES[type];
-    const count = known
-      ? Math.floor(maxVcpus / known.vcpus) * known.gpus
-      : Math.floor(maxVcpus / DENSEST_VCPUS_PER_GPU);
+    const { vcpus, gpus } = known ?? { vcpus: DENSEST_VCPUS_PER_GPU, gpus: 1 };
+    const instances = Math.floor(maxVcpus / vcpus);
     const why = known
-      ? `${Math.floor(maxVcpus / known.vcpus)} ${type} with ${known.gpus} GPU${known.gpus === 1 ? "" : "s"} each within maxVcpus ${maxVcpus}`
-      : `${type} is not in the pack's GPU table, so up to one GPU per ${DENSEST_VCPUS_PER_GPU} of maxVcpus ${maxVcpus}`;
-    if (count > best.count) {
-      best = { count, why };
+      ? `${instances} ${type} with ${gpus} GPU${gpus === 1 ? "" : "s"} each within maxVcpus ${maxVcpus}`
+      : `${type} is not in the pack's GPU table, so up to one GPU per ${vcpus} of maxVcpus ${maxVcpus}`;
+    if (instances * gpus > best.count) {
+      best = { count: instances * gpus, why };
     }
   }
   return best;

@@ -78,10 +78,6 @@ const HOLDERS: Readonly<Record<string, { arns?: string; documents?: string }>> =
   [TYPES.iamRole]: { arns: "managedPolicyArns", documents: "inlinePolicies" },
 };
 
-export function managedPolicyName(arn: string): string {
-  return arn.slice(arn.lastIndexOf("/") + 1);
-}
-
 function grantedAs(pattern: string, entry: string, why = ""): string {
   if (pattern.toLowerCase() === entry.toLowerCase()) {
     return `${show(pattern)}${why ? ` (${entry}${why})` : ""}`;
@@ -101,39 +97,28 @@ function statementGrants(
   denied: readonly string[],
   escalation: readonly string[],
 ) {
-  const resources = statement.resources === UNKNOWN ? undefined : statement.resources;
-  const wildcard = resources?.find(isWildcardResource);
+  const resources = statement.resources === UNKNOWN ? [] : statement.resources;
+  const wildcard = resources.find(isWildcardResource);
   const everywhere = statement.notResource || wildcard !== undefined;
   const on = statement.notResource ? "every resource but a few" : show(wildcard);
+  // Escalation needs no wildcard resource: the principal's own role or policy is enough.
+  const where = everywhere ? ` on ${on}` : resources.length ? ` on ${show(resources[0])}` : "";
+  const actions = statement.actions === UNKNOWN ? [] : statement.actions;
+  const grants = actions.flatMap((pattern) => {
+    const entry = everywhere ? denied.find((e) => grantsAction(pattern, e)) : undefined;
+    const escalates = escalation.find((e) => grantsAction(pattern, e));
+    if (entry !== undefined) {
+      return [`${grantedAs(pattern, entry)} on ${on}`];
+    }
+    return escalates === undefined ? [] : [`${grantedAs(pattern, escalates, ESCALATION)}${where}`];
+  });
   // Allow + NotAction grants every action not listed: all but admin in disguise.
   const notActions = statement.notActions === UNKNOWN ? [] : statement.notActions;
   const allBut = `every action except ${notActions.map(show).join(", ")}`;
-  const actions = statement.actions === UNKNOWN ? [] : statement.actions;
-  const granted = (entries: readonly string[]) =>
-    actions.flatMap((pattern) => {
-      const entry = entries.find((e) => grantsAction(pattern, e));
-      return entry === undefined ? [] : [{ pattern, entry }];
-    });
-  const grants: string[] = [];
-  const reported = new Set<string>();
-  if (everywhere) {
-    for (const { pattern, entry } of granted(denied)) {
-      grants.push(`${grantedAs(pattern, entry)} on ${on}`);
-      reported.add(pattern);
-    }
-    if (notActions.length > 0) {
-      grants.push(`${allBut} on ${on}`);
-    }
-  }
-  // Escalation needs no wildcard resource: the principal's own role or policy is enough.
-  const where = everywhere ? ` on ${on}` : resources?.length ? ` on ${show(resources[0])}` : "";
-  for (const { pattern, entry } of granted(escalation)) {
-    if (!reported.has(pattern)) {
-      grants.push(`${grantedAs(pattern, entry, ESCALATION)}${where}`);
-    }
-  }
   const left = escalation.find((e) => !notActions.some((p) => grantsAction(p, e)));
-  if (!everywhere && notActions.length > 0 && left !== undefined) {
+  if (notActions.length > 0 && everywhere) {
+    grants.push(`${allBut} on ${on}`);
+  } else if (notActions.length > 0 && left !== undefined) {
     grants.push(`${allBut} (so ${left}${ESCALATION})${where}`);
   }
   return grants.map((grant) => `${describeStatement(statement)} allows ${grant}`);
@@ -280,7 +265,7 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
     const what = `${args.type.split(":").pop()} '${args.name}'`;
     const deniedNames = config.deniedManagedPolicies.map((name) => name.toLowerCase());
     for (const { path, arn } of attachedArns(args)) {
-      const name = typeof arn === "string" ? managedPolicyName(arn) : undefined;
+      const name = typeof arn === "string" ? arn.slice(arn.lastIndexOf("/") + 1) : undefined;
       if (name !== undefined && deniedNames.includes(name.toLowerCase())) {
         reportViolation(
           `${what} attaches ${name} (${path} = ${show(arn)}), which grants far more than a ` +

@@ -13,39 +13,21 @@ function leaves(value: unknown): (string | Unknown)[] {
   return keysOf(value).flatMap((key) => leaves(at(value, key)));
 }
 
-function identifiers(resource: PolicyResource): string[] {
-  return ["arn", "name", "bucket", "id"]
-    .map((key) => at(resource.props, key))
-    .filter((value): value is string => typeof value === "string" && value !== "");
-}
-
 /** By dependency, or by holding one of `to`'s identifiers (an ARN ending in `/<name>` counts). */
 export function refersTo(from: PolicyResource, key: string, to: PolicyResource): boolean | Unknown {
   const dependencies = from.propertyDependencies[key] ?? [];
   if (dependencies.some((dependency) => dependency.urn === to.urn)) {
     return true;
   }
-  const ids = identifiers(to);
+  const ids = ["arn", "name", "bucket", "id"]
+    .map((id) => at(to.props, id))
+    .filter((id): id is string => typeof id === "string" && id !== "");
   const values = leaves(at(from.props, key));
-  const matches = values.some(
-    (value) => value !== UNKNOWN && ids.some((id) => value === id || value.endsWith(`/${id}`)),
-  );
-  if (matches) {
+  const held = (value: string | Unknown) =>
+    value !== UNKNOWN && ids.some((id) => value === id || value.endsWith(`/${id}`));
+  if (values.some(held)) {
     return true;
   }
   // An unknown value comes from the resources it depends on; with none listed, it could be `to`.
   return values.includes(UNKNOWN) && dependencies.length === 0 ? UNKNOWN : false;
-}
-
-/** `undecided` if one may (unknown). */
-export function referrers(
-  candidates: readonly PolicyResource[],
-  key: string,
-  to: PolicyResource,
-): { found: PolicyResource[]; undecided: boolean } {
-  const links = candidates.map((candidate) => refersTo(candidate, key, to));
-  return {
-    found: candidates.filter((_, i) => links[i] === true),
-    undecided: links.includes(UNKNOWN),
-  };
 }

@@ -5,7 +5,7 @@
 import { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import { Statement, conditionValues, hasEffect, isEveryone, readStatements } from "./iam-documents";
 import { ACTION, RESOURCE, covers, matches } from "./iam-patterns";
-import { referrers } from "./links";
+import { refersTo } from "./links";
 import { BUCKET_ACL_TYPES, BUCKET_TYPES, TYPES } from "./resources";
 import { InvalidJson, UNKNOWN, Unknown, at, given, show } from "./values";
 
@@ -17,17 +17,6 @@ const PUBLIC_ACCESS_SETTINGS = [
 ] as const;
 
 const PUBLIC_ACLS: readonly string[] = ["public-read", "public-read-write", "authenticated-read"];
-
-export function settingsNotBlocking(props: unknown): { setting: string; value: unknown }[] {
-  return PUBLIC_ACCESS_SETTINGS.map((setting) => ({ setting, value: at(props, setting) })).filter(
-    ({ value }) => value !== UNKNOWN && value !== true,
-  );
-}
-
-function publicAcl(props: unknown): string | undefined {
-  const acl = at(props, "acl");
-  return typeof acl === "string" && PUBLIC_ACLS.includes(acl) ? acl : undefined;
-}
 
 export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
   name: "s3-bucket-public-access-blocked",
@@ -44,7 +33,10 @@ export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
     const buckets = args.resources.filter((r) => BUCKET_TYPES.includes(r.type));
     const blocks = args.resources.filter((r) => r.type === TYPES.bucketPublicAccessBlock);
     for (const block of blocks) {
-      const open = settingsNotBlocking(block.props);
+      const open = PUBLIC_ACCESS_SETTINGS.map((setting) => ({
+        setting,
+        value: at(block.props, setting),
+      })).filter(({ value }) => value !== UNKNOWN && value !== true);
       if (open.length > 0) {
         reportViolation(
           `BucketPublicAccessBlock '${block.name}' leaves public access open: ` +
@@ -55,27 +47,22 @@ export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
       }
     }
     // An ACL in its own resource (aws.s3.BucketAcl) opens the bucket as much as its `acl`.
-    for (const bucketAcl of args.resources.filter((r) => BUCKET_ACL_TYPES.includes(r.type))) {
-      const acl = publicAcl(bucketAcl.props);
-      if (acl !== undefined) {
+    const acls = args.resources.filter((r) => BUCKET_ACL_TYPES.includes(r.type));
+    for (const resource of [...acls, ...buckets]) {
+      const acl = at(resource.props, "acl");
+      if (typeof acl === "string" && PUBLIC_ACLS.includes(acl)) {
         reportViolation(
-          `BucketAcl '${bucketAcl.name}' sets acl ${show(acl)}, which makes the bucket's ` +
-            `objects public. Fix: remove the BucketAcl (buckets are private by default).`,
-          bucketAcl.urn,
+          acls.includes(resource)
+            ? `BucketAcl '${resource.name}' sets acl ${show(acl)}, which makes the bucket's ` +
+                `objects public. Fix: remove the BucketAcl (buckets are private by default).`
+            : `S3 bucket '${resource.name}' has acl ${show(acl)}, which makes its objects ` +
+                `public. Fix: remove acl (buckets are private by default).`,
+          resource.urn,
         );
       }
     }
     for (const bucket of buckets) {
-      const acl = publicAcl(bucket.props);
-      if (acl !== undefined) {
-        reportViolation(
-          `S3 bucket '${bucket.name}' has acl ${show(acl)}, which makes its objects public. ` +
-            `Fix: remove acl (buckets are private by default).`,
-          bucket.urn,
-        );
-      }
-      const { found, undecided } = referrers(blocks, "bucket", bucket);
-      if (found.length === 0 && !undecided) {
+      if (blocks.every((block) => refersTo(block, "bucket", bucket) === false)) {
         reportViolation(
           `S3 bucket '${bucket.name}' has no BucketPublicAccessBlock, so a bucket policy or ACL ` +
             `could make it public. Fix: add new aws.s3.BucketPublicAccessBlock(..., { bucket: ` +
@@ -207,13 +194,14 @@ export const s3BucketTlsOnly: StackValidationPolicy = {
     const buckets = args.resources.filter((r) => BUCKET_TYPES.includes(r.type));
     const bucketPolicies = args.resources.filter((r) => r.type === TYPES.bucketPolicy);
     for (const bucket of buckets) {
-      const { found, undecided } = referrers(bucketPolicies, "bucket", bucket);
+      const links = bucketPolicies.map((policy) => refersTo(policy, "bucket", bucket));
+      const found = bucketPolicies.filter((_, i) => links[i] === true);
       // A bucket's own (deprecated) `policy` input counts as a bucket policy too.
       const inline = at(bucket.props, "policy");
       const owners = given(inline) && inline !== "" ? [bucket, ...found] : found;
       const documents = owners.map((owner) => ({ owner, policy: at(owner.props, "policy") }));
       if (documents.length === 0) {
-        if (!undecided) {
+        if (!links.includes(UNKNOWN)) {
           reportViolation(
             `S3 bucket '${bucket.name}' has no bucket policy, so it accepts plain-HTTP requests. ` +
               `Fix: add an aws.s3.BucketPolicy for it with ${TLS_ONLY_STATEMENT}.`,

@@ -1,7 +1,6 @@
 import {
   batchComputeMinVcpusZero,
   batchComputeNoCustomServiceRole,
-  idleCapacity,
 } from "../../policy/batch-compute";
 import { TYPES } from "../../policy/resources";
 import { ACCOUNT, computeEnvironment, fargateComputeEnvironment } from "./fixtures";
@@ -79,11 +78,10 @@ describe("batch-compute-min-vcpus-zero", () => {
     assert.match(outcome.notApplicable ?? "", /computeEnvironment/);
   });
 
-  it("idleCapacity reads the number AWS keeps running", () => {
+  it("reads the number AWS keeps running, whatever the compute type's case", async () => {
     const props = computeEnvironment();
     props.computeResources = { ...props.computeResources!, type: "ec2", minVcpus: 8 };
-    assert.deepEqual(idleCapacity(props), { computeType: "EC2", minVcpus: 8 });
-    assert.equal(idleCapacity(computeEnvironment()), undefined);
+    await assertHasResourceViolation(policy, ce(props), "minVcpus is 8 in this EC2 environment");
   });
 });
 

@@ -2,7 +2,6 @@ import { strict as assert } from "assert";
 import {
   batchJobRoleRequired,
   batchJobTimeoutRequired,
-  roleGaps,
   timeoutProblem,
 } from "../../policy/batch-job-definition";
 import { TYPES } from "../../policy/resources";
@@ -208,9 +207,5 @@ describe("batch-job-role-required", () => {
       }),
     );
     await assertNoResourceViolations(policy, def(eksJobDefinition(unknown())));
-  });
-
-  it("roleGaps lists nothing for a complete definition", () => {
-    assert.deepEqual(roleGaps(jobDefinition()), []);
   });
 });

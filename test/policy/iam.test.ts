@@ -9,7 +9,6 @@ import {
   DEFAULT_ESCALATION_ACTIONS,
   forbiddenGrants,
   iamNoAdminAccess,
-  managedPolicyName,
   publicTrustGrants,
 } from "../../policy/iam";
 import { TYPES } from "../../policy/resources";
@@ -234,8 +233,17 @@ describe("iam-no-admin-access", () => {
     assert.ok(outcome.notApplicable);
   });
 
-  it("helpers: managedPolicyName and forbiddenGrants", () => {
-    assert.equal(managedPolicyName("arn:aws:iam::aws:policy/job-function/Billing"), "Billing");
+  it("names a managed policy by the last part of its ARN's path", async () => {
+    const billing = rolePolicyAttachment("arn:aws:iam::aws:policy/job-function/Billing");
+    const config = { deniedManagedPolicies: ["Billing"] };
+    await assertHasResourceViolation(
+      policy,
+      resourceArgs(TYPES.iamRolePolicyAttachment, billing, { config }),
+      "attaches Billing",
+    );
+  });
+
+  it("helpers: forbiddenGrants", () => {
     assert.deepEqual(forbiddenGrants(JSON.stringify(jobBucketDocument()), ["s3:*"]), []);
     assert.ok(forbiddenGrants("nope", ["*"]) instanceof InvalidJson);
   });

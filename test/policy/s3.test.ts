@@ -7,7 +7,6 @@ import {
   policyDeniesInsecureTransport,
   s3BucketPublicAccessBlocked,
   s3BucketTlsOnly,
-  settingsNotBlocking,
 } from "../../policy/s3";
 import { UNKNOWN } from "../../policy/values";
 import {
@@ -182,10 +181,6 @@ describe("s3-bucket-public-access-blocked", () => {
       props: { ...publicAccessBlock(), blockPublicAcls: unknown() },
     }));
     await assertNoStackViolations(policy, stackArgs(setting));
-  });
-
-  it("settingsNotBlocking lists nothing for the program's block", () => {
-    assert.deepEqual(settingsNotBlocking(publicAccessBlock()), []);
   });
 });
 

@@ -1,9 +1,6 @@
 import { strict as assert } from "assert";
 import { TYPES } from "../../policy/resources";
-import {
-  batchQueueComputeScalesToZero,
-  reachableComputeEnvironments,
-} from "../../policy/batch-compute";
+import { batchQueueComputeScalesToZero } from "../../policy/batch-compute";
 import { CE_ARN, computeEnvironment, jobQueue } from "./fixtures";
 import {
   StackResourceInput,
@@ -101,15 +98,15 @@ describe("batch-queue-compute-scales-to-zero", () => {
     );
   });
 
-  it("reachableComputeEnvironments skips an environment the queue does not reference", () => {
+  it("skips an environment the queue does not reference", async () => {
     const args = stackArgs([
-      environment("ce", 0),
-      environment("other", 0, `${CE_ARN}-other`),
+      environment("ce", 8),
+      environment("other", 8, `${CE_ARN}-other`),
       queue("queue", jobQueue(), []),
     ]);
-    const reachable = reachableComputeEnvironments(args.resources[2], args.resources);
+    const outcome = await runStackPolicy(policy, args);
     assert.deepEqual(
-      reachable.map((r) => r.name),
+      outcome.violations.map((v) => v.urn?.split("::").pop()),
       ["ce"],
     );
   });
