@@ -103,10 +103,9 @@ export function validateJobDefinitionArgs(name: string, args: Partial<JobDefinit
 function describeChoices(values: readonly number[]): string {
   const step = values[1] - values[0];
   const even = values.length > 3 && values.every((v, i) => i === 0 || v - values[i - 1] === step);
-  if (even) {
-    return `${values[0]} to ${values[values.length - 1]} in steps of ${step}`;
-  }
-  return `${values.slice(0, -1).join(", ")} or ${values[values.length - 1]}`;
+  return even
+    ? `${values[0]} to ${values.at(-1)} in steps of ${step}`
+    : `${values.slice(0, -1).join(", ")} or ${values.at(-1)}`;
 }
 
 export type ContainerPropertiesValues = pulumi.Unwrap<typeof JOB_DEFAULTS & JobDefinitionArgs> & {

@@ -2,8 +2,6 @@ import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
 import { checkRanges, IntegerRanges, ValidationError } from "./validation";
 
-const DEFAULT_QUEUE_PRIORITY = 1;
-const DEFAULT_RUNNABLE_TIMEOUT_SECONDS = 3600;
 const RANGES: IntegerRanges<JobQueueArgs> = {
   priority: [0, 1000, "AWS Batch queue priorities"],
   runnableTimeoutSeconds: [
@@ -56,13 +54,12 @@ export class JobQueue extends pulumi.ComponentResource {
   constructor(name: string, args: JobQueueArgs, opts?: pulumi.ComponentResourceOptions) {
     super("batchpy:queue:JobQueue", name, {}, opts);
     validateJobQueueArgs(name, args);
-    const maxTimeSeconds = args.runnableTimeoutSeconds ?? DEFAULT_RUNNABLE_TIMEOUT_SECONDS;
-
+    const { priority = 1, runnableTimeoutSeconds: maxTimeSeconds = 3600 } = args;
     const queue = new aws.batch.JobQueue(
       `${name}-queue`,
       {
         state: "ENABLED",
-        priority: args.priority ?? DEFAULT_QUEUE_PRIORITY,
+        priority,
         computeEnvironmentOrders: args.computeEnvironments.map((computeEnvironment, order) => ({
           computeEnvironment,
           order,
