@@ -1,15 +1,6 @@
 import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
-import { checkRanges, IntegerRanges, ValidationError } from "./validation";
-
-const RANGES: IntegerRanges<JobQueueArgs> = {
-  priority: [0, 1000, "AWS Batch queue priorities"],
-  runnableTimeoutSeconds: [
-    600,
-    86400,
-    "AWS's bounds for jobStateTimeLimitActions[].maxTimeSeconds",
-  ],
-};
+import { checkRanges, ValidationError } from "./validation";
 
 // The capacity reason may resolve by itself, so all get a grace period, not an immediate cancel.
 // @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html
@@ -44,7 +35,14 @@ export function validateJobQueueArgs(name: string, args: Partial<JobQueueArgs>):
       "computeEnvironments",
     );
   }
-  checkRanges(where, args, RANGES);
+  checkRanges(where, args, {
+    priority: [0, 1000, "AWS Batch queue priorities"],
+    runnableTimeoutSeconds: [
+      600,
+      86400,
+      "AWS's bounds for jobStateTimeLimitActions[].maxTimeSeconds",
+    ],
+  });
 }
 
 export class JobQueue extends pulumi.ComponentResource {

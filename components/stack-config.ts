@@ -122,11 +122,9 @@ function fullKey(key: string): string {
 
 function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
   const values: Record<string, unknown> = {};
-  for (const [full, value] of Object.entries(raw)) {
-    if (!full.startsWith(`${CONFIG_NAMESPACE}:`)) {
-      continue;
-    }
-    const key = full.slice(CONFIG_NAMESPACE.length + 1);
+  const ours = Object.entries(raw).filter(([full]) => full.startsWith(fullKey("")));
+  for (const [full, value] of ours) {
+    const key = full.slice(fullKey("").length);
     if (!(key in CONFIG_KEYS)) {
       const hint = suggest(key, Object.keys(CONFIG_KEYS));
       throw new StackConfigError(

@@ -11,7 +11,7 @@ export class ValidationError extends Error {
   }
 }
 
-export type IntegerRanges<T> = {
+type IntegerRanges<T> = {
   readonly [K in keyof T]?: readonly [min: number, max: number, why: string];
 };
 
