@@ -145,20 +145,6 @@ function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
   return values as ConfigValues;
 }
 
-function resolveRegion(
-  raw: Readonly<Record<string, string>>,
-  env: Readonly<Record<string, string | undefined>>,
-): string {
-  const region = raw["aws:region"] ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
-  if (region === undefined || region === "") {
-    throw new StackConfigError(
-      "aws:region",
-      "Stack config 'aws:region' is not set; set it with `pulumi config set aws:region us-east-1` (or export AWS_REGION).",
-    );
-  }
-  return region;
-}
-
 function groupSettings(values: ConfigValues, region: string): StackSettings {
   const groups = Object.fromEntries(COMPONENTS.map((c) => [c, {} as Record<string, unknown>]));
   for (const { key, component, argument } of TARGETS) {
@@ -234,7 +220,15 @@ export function parseStackConfig(
   env: Readonly<Record<string, string | undefined>> = {},
   componentName = "batchpy",
 ): StackSettings {
-  const settings = groupSettings(readConfigValues(raw), resolveRegion(raw, env));
+  const values = readConfigValues(raw);
+  const region = raw["aws:region"] ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  if (!region) {
+    throw new StackConfigError(
+      "aws:region",
+      "Stack config 'aws:region' is not set; set it with `pulumi config set aws:region us-east-1` (or export AWS_REGION).",
+    );
+  }
+  const settings = groupSettings(values, region);
   checkOneNotificationDestination(settings);
   validateWithComponents(settings, componentName);
   checkJobFits(settings);
