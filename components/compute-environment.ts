@@ -22,12 +22,6 @@ const ALLOCATION_STRATEGIES: Record<Ec2Type, readonly string[]> = {
   EC2: ["BEST_FIT_PROGRESSIVE"],
   SPOT: ["SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED"],
 };
-const EC2_ONLY = [
-  "instanceTypes",
-  "allocationStrategy",
-  "spotBidPercentage",
-  "updateTimeoutMinutes",
-] as const;
 
 export interface ComputeEnvironmentArgs {
   /** What the environment launches. @default "EC2" */
@@ -109,7 +103,9 @@ export function validateComputeEnvironmentArgs(name: string, args: ComputeEnviro
       "minVcpus",
     );
   }
-  const ec2Only = EC2_ONLY.find((arg) => args[arg] !== undefined);
+  const ec2Only = (
+    ["instanceTypes", "allocationStrategy", "spotBidPercentage", "updateTimeoutMinutes"] as const
+  ).find((arg) => args[arg] !== undefined);
   if (ec2Only !== undefined) {
     throw new ValidationError(
       `${where} sets '${ec2Only}' with 'computeType' = '${type}'; '${ec2Only}' applies to EC2 and SPOT only.`,
