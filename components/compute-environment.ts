@@ -10,7 +10,7 @@ import {
   type ComputeType,
 } from "./instance-types";
 import { ec2JobLimits, fargateJobLimits, JobLimits } from "./job-limits";
-import { checkRanges, IntegerRanges, ValidationError } from "./validation";
+import { checkRanges, ValidationError } from "./validation";
 
 type Ec2Type = "EC2" | "SPOT";
 
@@ -22,19 +22,6 @@ const ALLOCATION_STRATEGIES: Record<Ec2Type, readonly string[]> = {
   EC2: ["BEST_FIT_PROGRESSIVE"],
   SPOT: ["SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED"],
 };
-const RANGES: IntegerRanges<ComputeEnvironmentArgs> = {
-  maxVcpus: [1, 100000, "Batch needs room for at least one job"],
-  minVcpus: [0, 100000, "vCPUs are whole and not negative"],
-  jobGpus: [0, 16, "GPUs are whole; EC2 has at most 16 per instance"],
-  updateTimeoutMinutes: [1, 360, "the range AWS Batch's update policy accepts"],
-  spotBidPercentage: [1, 100, "a percentage of the on-demand price"],
-};
-const EC2_ONLY = [
-  "instanceTypes",
-  "allocationStrategy",
-  "spotBidPercentage",
-  "updateTimeoutMinutes",
-] as const;
 
 export interface ComputeEnvironmentArgs {
   /** What the environment launches. @default "EC2" */
@@ -87,7 +74,13 @@ export function validateComputeEnvironmentArgs(name: string, args: ComputeEnviro
       "computeType",
     );
   }
-  checkRanges(where, args, RANGES);
+  checkRanges(where, args, {
+    maxVcpus: [1, 100000, "Batch needs room for at least one job"],
+    minVcpus: [0, 100000, "vCPUs are whole and not negative"],
+    jobGpus: [0, 16, "GPUs are whole; EC2 has at most 16 per instance"],
+    updateTimeoutMinutes: [1, 360, "the range AWS Batch's update policy accepts"],
+    spotBidPercentage: [1, 100, "a percentage of the on-demand price"],
+  });
   const max = args.maxVcpus ?? DEFAULT_MAX_VCPUS;
   if (typeof args.minVcpus === "number" && args.minVcpus > max) {
     throw new ValidationError(
@@ -110,7 +103,9 @@ export function validateComputeEnvironmentArgs(name: string, args: ComputeEnviro
       "minVcpus",
     );
   }
-  const ec2Only = EC2_ONLY.find((arg) => args[arg] !== undefined);
+  const ec2Only = (
+    ["instanceTypes", "allocationStrategy", "spotBidPercentage", "updateTimeoutMinutes"] as const
+  ).find((arg) => args[arg] !== undefined);
   if (ec2Only !== undefined) {
     throw new ValidationError(
       `${where} sets '${ec2Only}' with 'computeType' = '${type}'; '${ec2Only}' applies to EC2 and SPOT only.`,

@@ -67,14 +67,6 @@ export class Image extends pulumi.ComponentResource {
       this.registerOutputs({ imageUri: this.imageUri });
       return;
     }
-    const repository = this.repository(name, args);
-    const image = this.build(name, args, repository);
-    this.imageUri = pulumi.interpolate`${repository.repositoryUrl}@${image.digest}`;
-    this.repositoryUrl = repository.repositoryUrl;
-    this.registerOutputs({ imageUri: this.imageUri, repositoryUrl: this.repositoryUrl });
-  }
-
-  private repository(name: string, args: ImageArgs): aws.ecr.Repository {
     const repository = new aws.ecr.Repository(
       `${name}-repo`,
       {
@@ -93,7 +85,10 @@ export class Image extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    return repository;
+    const image = this.build(name, args, repository);
+    this.imageUri = pulumi.interpolate`${repository.repositoryUrl}@${image.digest}`;
+    this.repositoryUrl = repository.repositoryUrl;
+    this.registerOutputs({ imageUri: this.imageUri, repositoryUrl: this.repositoryUrl });
   }
 
   private build(name: string, args: ImageArgs, repository: aws.ecr.Repository) {

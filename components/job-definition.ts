@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { BUCKET_PREFIXES, VARS } from "./contract";
 import { definedOnly } from "./defined";
 import { FARGATE_MEMORY_MIB } from "./instance-types";
-import { checkRanges, IntegerRanges, ValidationError } from "./validation";
+import { checkRanges, ValidationError } from "./validation";
 
 export const JOB_DEFAULTS = {
   vcpus: 1,
@@ -13,12 +13,6 @@ export const JOB_DEFAULTS = {
   retryAttempts: 3,
   logRetentionDays: 30,
   command: ["python3", "/app/run_job.py"] as readonly string[],
-};
-const RANGES: IntegerRanges<JobDefinitionArgs> = {
-  timeoutSeconds: [60, 14 * 86400, "AWS Batch's minimum attempt timeout is 60 seconds"],
-  retryAttempts: [1, 10, "AWS Batch retries 1 to 10 attempts"],
-  memoryMiB: [4, 10_000_000, "memory is whole MiB, at least 4"],
-  gpus: [0, 16, "GPUs are whole; EC2 has at most 16 per instance"],
 };
 const MAX_JOB_DEFINITION_BYTES = 24 * 1024;
 const LOG_RETENTION_DAYS: readonly number[] = [
@@ -62,7 +56,12 @@ export interface JobDefinitionArgs {
 export function validateJobDefinitionArgs(name: string, args: Partial<JobDefinitionArgs>): void {
   const where = `JobDefinition '${name}'`;
   const { vcpus, memoryMiB: memory, gpus } = { ...JOB_DEFAULTS, ...definedOnly(args) };
-  checkRanges(where, args, RANGES);
+  checkRanges(where, args, {
+    timeoutSeconds: [60, 14 * 86400, "AWS Batch's minimum attempt timeout is 60 seconds"],
+    retryAttempts: [1, 10, "AWS Batch retries 1 to 10 attempts"],
+    memoryMiB: [4, 10_000_000, "memory is whole MiB, at least 4"],
+    gpus: [0, 16, "GPUs are whole; EC2 has at most 16 per instance"],
+  });
   const retention = args.logRetentionDays;
   if (retention !== undefined && !LOG_RETENTION_DAYS.includes(retention)) {
     throw new ValidationError(
@@ -103,10 +102,9 @@ export function validateJobDefinitionArgs(name: string, args: Partial<JobDefinit
 function describeChoices(values: readonly number[]): string {
   const step = values[1] - values[0];
   const even = values.length > 3 && values.every((v, i) => i === 0 || v - values[i - 1] === step);
-  if (even) {
-    return `${values[0]} to ${values[values.length - 1]} in steps of ${step}`;
-  }
-  return `${values.slice(0, -1).join(", ")} or ${values[values.length - 1]}`;
+  return even
+    ? `${values[0]} to ${values.at(-1)} in steps of ${step}`
+    : `${values.slice(0, -1).join(", ")} or ${values.at(-1)}`;
 }
 
 export type ContainerPropertiesValues = pulumi.Unwrap<typeof JOB_DEFAULTS & JobDefinitionArgs> & {

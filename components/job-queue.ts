@@ -1,17 +1,6 @@
 import * as aws from "./aws";
 import * as pulumi from "@pulumi/pulumi";
-import { checkRanges, IntegerRanges, ValidationError } from "./validation";
-
-const DEFAULT_QUEUE_PRIORITY = 1;
-const DEFAULT_RUNNABLE_TIMEOUT_SECONDS = 3600;
-const RANGES: IntegerRanges<JobQueueArgs> = {
-  priority: [0, 1000, "AWS Batch queue priorities"],
-  runnableTimeoutSeconds: [
-    600,
-    86400,
-    "AWS's bounds for jobStateTimeLimitActions[].maxTimeSeconds",
-  ],
-};
+import { checkRanges, ValidationError } from "./validation";
 
 // The capacity reason may resolve by itself, so all get a grace period, not an immediate cancel.
 // @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html
@@ -46,7 +35,14 @@ export function validateJobQueueArgs(name: string, args: Partial<JobQueueArgs>):
       "computeEnvironments",
     );
   }
-  checkRanges(where, args, RANGES);
+  checkRanges(where, args, {
+    priority: [0, 1000, "AWS Batch queue priorities"],
+    runnableTimeoutSeconds: [
+      600,
+      86400,
+      "AWS's bounds for jobStateTimeLimitActions[].maxTimeSeconds",
+    ],
+  });
 }
 
 export class JobQueue extends pulumi.ComponentResource {
@@ -56,13 +52,12 @@ export class JobQueue extends pulumi.ComponentResource {
   constructor(name: string, args: JobQueueArgs, opts?: pulumi.ComponentResourceOptions) {
     super("batchpy:queue:JobQueue", name, {}, opts);
     validateJobQueueArgs(name, args);
-    const maxTimeSeconds = args.runnableTimeoutSeconds ?? DEFAULT_RUNNABLE_TIMEOUT_SECONDS;
-
+    const { priority = 1, runnableTimeoutSeconds: maxTimeSeconds = 3600 } = args;
     const queue = new aws.batch.JobQueue(
       `${name}-queue`,
       {
         state: "ENABLED",
-        priority: args.priority ?? DEFAULT_QUEUE_PRIORITY,
+        priority,
         computeEnvironmentOrders: args.computeEnvironments.map((computeEnvironment, order) => ({
           computeEnvironment,
           order,

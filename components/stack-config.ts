@@ -122,11 +122,9 @@ function fullKey(key: string): string {
 
 function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
   const values: Record<string, unknown> = {};
-  for (const [full, value] of Object.entries(raw)) {
-    if (!full.startsWith(`${CONFIG_NAMESPACE}:`)) {
-      continue;
-    }
-    const key = full.slice(CONFIG_NAMESPACE.length + 1);
+  const ours = Object.entries(raw).filter(([full]) => full.startsWith(fullKey("")));
+  for (const [full, value] of ours) {
+    const key = full.slice(fullKey("").length);
     if (!(key in CONFIG_KEYS)) {
       const hint = suggest(key, Object.keys(CONFIG_KEYS));
       throw new StackConfigError(
@@ -145,20 +143,6 @@ function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
     values[key] = parsed.data;
   }
   return values as ConfigValues;
-}
-
-function resolveRegion(
-  raw: Readonly<Record<string, string>>,
-  env: Readonly<Record<string, string | undefined>>,
-): string {
-  const region = raw["aws:region"] ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
-  if (region === undefined || region === "") {
-    throw new StackConfigError(
-      "aws:region",
-      "Stack config 'aws:region' is not set; set it with `pulumi config set aws:region us-east-1` (or export AWS_REGION).",
-    );
-  }
-  return region;
 }
 
 function groupSettings(values: ConfigValues, region: string): StackSettings {
@@ -236,7 +220,15 @@ export function parseStackConfig(
   env: Readonly<Record<string, string | undefined>> = {},
   componentName = "batchpy",
 ): StackSettings {
-  const settings = groupSettings(readConfigValues(raw), resolveRegion(raw, env));
+  const values = readConfigValues(raw);
+  const region = raw["aws:region"] ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  if (!region) {
+    throw new StackConfigError(
+      "aws:region",
+      "Stack config 'aws:region' is not set; set it with `pulumi config set aws:region us-east-1` (or export AWS_REGION).",
+    );
+  }
+  const settings = groupSettings(values, region);
   checkOneNotificationDestination(settings);
   validateWithComponents(settings, componentName);
   checkJobFits(settings);

@@ -1,3 +1,5 @@
+import { get as levenshtein } from "fast-levenshtein";
+
 // Deploy-time values are the policy pack's to check.
 
 export class ValidationError extends Error {
@@ -11,7 +13,7 @@ export class ValidationError extends Error {
   }
 }
 
-export type IntegerRanges<T> = {
+type IntegerRanges<T> = {
   readonly [K in keyof T]?: readonly [min: number, max: number, why: string];
 };
 
@@ -34,22 +36,8 @@ export function checkRanges<T extends object>(
 
 /** The closest candidate within a small Levenshtein distance, or a case-only difference. */
 export function suggest(word: string, candidates: readonly string[]): string | undefined {
-  const distance = (a: string, b: string): number => {
-    if (a.toLowerCase() === b.toLowerCase()) {
-      return 0;
-    }
-    const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-    for (let i = 1; i <= a.length; i++) {
-      let diagonal = row[0];
-      row[0] = i;
-      for (let j = 1; j <= b.length; j++) {
-        const above = row[j];
-        row[j] = Math.min(above + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-        diagonal = above;
-      }
-    }
-    return row[b.length];
-  };
+  const distance = (a: string, b: string) =>
+    a.toLowerCase() === b.toLowerCase() ? 0 : levenshtein(a, b);
   const [best] = [...candidates].sort((x, y) => distance(word, x) - distance(word, y));
   const within = Math.max(2, Math.floor(word.length / 4));
   return best !== undefined && distance(word, best) <= within ? best : undefined;
