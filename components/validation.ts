@@ -1,4 +1,4 @@
-import { get as levenshtein } from "fast-levenshtein";
+import { distance as levenshtein } from "fastest-levenshtein";
 
 // Deploy-time values are the policy pack's to check.
 
