@@ -108,24 +108,22 @@ export function unitFromDetail(
 ): RunUnit {
   const c = detail.container;
   const asked = resourcesOf(c?.resourceRequirements);
-  return {
+  return definedOnly({
     job: where.job,
     jobId: detail.jobId ?? "",
     status: asStatus(detail.status),
     attempts: batchAttempts(detail),
-    ...definedOnly({
-      index: where.index,
-      reason: reasonOf(detail),
-      exitCode: exitCodeOf(detail),
-      createdAt: detail.createdAt,
-      startedAt: detail.startedAt,
-      stoppedAt: detail.stoppedAt,
-      vcpus: asked.vcpus ?? c?.vcpus,
-      memoryMiB: asked.memoryMiB ?? c?.memory,
-      gpus: asked.gpus,
-    }),
+    index: where.index,
+    reason: reasonOf(detail),
+    exitCode: exitCodeOf(detail),
+    createdAt: detail.createdAt,
+    startedAt: detail.startedAt,
+    stoppedAt: detail.stoppedAt,
+    vcpus: asked.vcpus ?? c?.vcpus,
+    memoryMiB: asked.memoryMiB ?? c?.memory,
+    gpus: asked.gpus,
     params: parametersOf(c?.environment, where.set),
-  };
+  });
 }
 
 export function latestRuns(units: readonly RunUnit[]): { unit: RunUnit; runs: number }[] {
