@@ -64,13 +64,12 @@
   }
 
   var last = (r) => r.attempts.at(-1) || {};
-  var col = (key, label, opts) =>
-    Object.assign({ key: key, label: label, get: (r) => r[key] }, opts);
-  var num = (key, label, opts) => col(key, label, Object.assign({ num: true }, opts));
+  var col = (key, label, opts) => ({ key, label, get: (r) => r[key], ...opts });
+  var num = (key, label, opts) => col(key, label, { num: true, ...opts });
   var user = (map, prefix) => (name) => {
     var get = (r) => r[map].get(name);
     var values = rows.map(get).filter((v) => v !== undefined);
-    return { key: prefix + name, label: name, get: get, num: isNumeric(values) };
+    return { key: prefix + name, label: name, get, num: isNumeric(values) };
   };
   // As the terminal: only when ECS was read for a row.
   var split = rows.some((r) => last(r).placementSeconds !== undefined)
@@ -313,7 +312,7 @@
     charts.metric?.destroy();
     charts.metric = new Chart($("metric"), {
       type: "scatter",
-      data: { datasets: datasets },
+      data: { datasets },
       options: {
         scales: {
           x: {
@@ -337,6 +336,6 @@
   renderTable();
   renderTimeline();
   setupMetric();
-  window.batchpyReport = { charts: charts, rows: rows.length };
+  window.batchpyReport = { charts, rows: rows.length };
   document.body.setAttribute("data-ready", "true");
 })();
