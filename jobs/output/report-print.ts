@@ -5,7 +5,7 @@ import type { Report, ReportRow } from "../report/rows";
 import { failureReason } from "../report/rows";
 import type { AttemptTime } from "../report/time-split";
 import { shellWord } from "./shell";
-import { LOGS_HINT, formatCounts } from "./status-print";
+import { LOGS_HINT, formatCounts } from "./watch-print";
 import { visible } from "./visible";
 import { formatBytes, formatNumber, formatUsd } from "./numbers";
 
