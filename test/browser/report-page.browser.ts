@@ -11,7 +11,7 @@ import * as os from "os";
 import * as path from "path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { pricingOf } from "../../jobs/report/prices";
-import { renderHtml } from "../../jobs/output/report-html";
+import { renderHtml } from "../../jobs/output/report-print";
 import {
   buildRow,
   sortRows,

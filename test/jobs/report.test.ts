@@ -6,14 +6,16 @@ import * as assert from "assert";
 import type { JobDetail } from "../../jobs/aws/api";
 import { entrypointError } from "../../jobs/state/local-runs";
 import { pricingOf } from "../../jobs/report/prices";
-import { renderHtml, jsonForScript, scriptSafe } from "../../jobs/output/report-html";
 import { formatUsd } from "../../jobs/output/numbers";
 import {
   csvField,
   formatCsv,
   formatDuration,
   formatTable,
+  jsonForScript,
   printReport,
+  renderHtml,
+  scriptSafe,
 } from "../../jobs/output/report-print";
 import { parse as parseCsv } from "csv-parse/sync";
 import {
