@@ -4,7 +4,6 @@ import * as path from "path";
 import type { Io } from "../context";
 import { PRICE_TABLE, pricingBasis } from "../report/prices";
 import { failureReason, type Report, type ReportRow } from "../report/rows";
-import type { AttemptTime } from "../report/time-split";
 import { shellWord } from "./shell";
 import { LOGS_HINT, formatCounts } from "./watch-print";
 import { visible } from "./visible";
@@ -34,7 +33,7 @@ function pairs(values: ReadonlyMap<string, string | number>, keys: readonly stri
   return keys.flatMap((k) => (values.has(k) ? [visible(`${k}=${values.get(k)}`)] : [])).join(" ");
 }
 
-const lastAttempt = (r: ReportRow): AttemptTime | undefined => r.attempts.at(-1);
+const lastAttempt = (r: ReportRow) => r.attempts.at(-1);
 
 /** The last attempt's (--json has every attempt's). */
 const SPLIT = [

@@ -79,10 +79,9 @@ export function costBound(
     longestSeconds = Math.max(longestSeconds, attempts * timeoutSeconds);
     const shown = { ...base, attempts, timeoutSeconds, vcpus, memoryMiB };
     const price = priceRun(timeoutSeconds, { vcpus, memoryMiB, gpus }, pricing);
-    if ("noPrice" in price) {
-      return { ...shown, noPrice: price.noPrice };
-    }
-    return { ...shown, usd: runs * price.usd, ...definedOnly({ instanceType: price.on }) };
+    return "noPrice" in price
+      ? { ...shown, noPrice: price.noPrice }
+      : { ...shown, usd: runs * price.usd, ...definedOnly({ instanceType: price.on }) };
   });
   const maxVcpus = outputs.jobLimits?.maxVcpus;
   const fullWidthHours = maxVcpus !== undefined && maxVcpus > 0 ? vcpuHours / maxVcpus : 0;

@@ -114,15 +114,13 @@ export function pricingBasis(p: Pricing): string {
     p.spotUnknown === true
       ? " (or Spot, which costs at most that: the stack's outputs predate computeType)"
       : "";
-  const own = [
-    p.usdPerVcpuHour !== undefined ? `$${p.usdPerVcpuHour} per vCPU-hour` : undefined,
-    p.usdPerGbHour !== undefined ? `$${p.usdPerGbHour} per GB-hour` : undefined,
-  ].filter((s) => s !== undefined);
+  const own = Object.entries({ vCPU: p.usdPerVcpuHour, GB: p.usdPerGbHour }).flatMap(
+    ([per, usd]) => (usd !== undefined ? [`$${usd} per ${per}-hour`] : []),
+  );
   const tabled = `${machine}${unknown}, ${table}`;
-  if (own.length === 0) {
-    return tabled;
-  }
-  return `your prices: ${own.join(" + ")}` + (usesTable(p) ? ` (the rest: ${tabled})` : "");
+  return own.length === 0
+    ? tabled
+    : `your prices: ${own.join(" + ")}` + (usesTable(p) ? ` (the rest: ${tabled})` : "");
 }
 
 type Rate = { readonly perHour: number; readonly on?: string } | { readonly noPrice: string };
