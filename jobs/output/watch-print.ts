@@ -179,14 +179,10 @@ function warnUnknown(r: WatchResult, io: Io): void {
 }
 
 export function retriedLine(r: Retried): string {
-  const n = (k: number, one: string, many: string): string =>
-    `${formatNumber(k)} ${k === 1 ? one : many}`;
-  const what = [
-    ...(r.sets > 0 ? [n(r.sets, "set", "sets")] : []),
-    ...(r.jobs > 0 ? [n(r.jobs, "job", "jobs")] : []),
-  ].join(" and ");
+  const n = (k: number, one: string): string => `${formatNumber(k)} ${one}${k === 1 ? "" : "s"}`;
+  const what = [r.sets > 0 ? n(r.sets, "set") : "", r.jobs > 0 ? n(r.jobs, "job") : ""];
   return (
-    `${what} retried: each counted once, by its latest run ` +
-    `(${n(r.runs, "earlier run", "earlier runs")} left out)`
+    `${what.filter((w) => w !== "").join(" and ")} retried: each counted once, by its latest run ` +
+    `(${n(r.runs, "earlier run")} left out)`
   );
 }

@@ -256,8 +256,6 @@ function keysInOrder(maps: readonly ReadonlyMap<string, unknown>[]): string[] {
 export function summarizeRows(rows: readonly ReportRow[]) {
   const counts: Partial<Record<Status, number>> = {};
   rows.forEach((r) => (counts[r.status] = (counts[r.status] ?? 0) + 1));
-  const sum = (value: (r: ReportRow) => number): number =>
-    rows.reduce((total, r) => total + value(r), 0);
   const failed = groupBy(
     rows.filter((r) => r.status === "FAILED"),
     failureReason,
@@ -271,8 +269,8 @@ export function summarizeRows(rows: readonly ReportRow[]) {
   return {
     total: rows.length,
     counts,
-    vcpuHours: sum((r) => r.vcpuHours),
-    cost: sum((r) => r.cost ?? 0),
+    vcpuHours: rows.reduce((sum, r) => sum + r.vcpuHours, 0),
+    cost: rows.reduce((sum, r) => sum + (r.cost ?? 0), 0),
     unpriced: rows.filter((r) => r.noPrice !== undefined).length,
     noPrice: [...new Set(rows.flatMap((r) => r.noPrice ?? []))],
     slowest,
