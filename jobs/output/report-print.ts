@@ -126,7 +126,7 @@ function formatSummary(report: Report): string[] {
   return lines;
 }
 
-export function costEstimate(report: Report): string {
+function costEstimate(report: Report): string {
   const s = report.summary;
   const priced = s.total - s.unpriced;
   const figure =

@@ -355,7 +355,7 @@ const LEFT_OUT =
 
 const SHOWN = 20;
 
-export function costJson(cost: CostBound | undefined): object | undefined {
+function costJson(cost: CostBound | undefined): object | undefined {
   return cost && { ...cost, leftOut: LEFT_OUT };
 }
 
