@@ -145,11 +145,8 @@ export function groupResultFiles(
     if (`${top}/` !== BUCKET_PREFIXES.results || set === undefined) {
       return "";
     }
-    return !isSweep(job)
-      ? job
-      : rest.length > 0 && /^\d+$/.test(set)
-        ? rowName(job, Number(set))
-        : "";
+    const inSet = rest.length > 0 && /^\d+$/.test(set);
+    return !isSweep(job) ? job : inSet ? rowName(job, Number(set)) : "";
   };
   const rows = groupBy(
     objects.map(({ key, size }) => ({ key, size })),
