@@ -145,10 +145,7 @@ const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
 /** RFC 4180; a cell a spreadsheet would run as a formula gets a leading `'`, so shows as text. */
 export function csvField(v: string | number | undefined): string {
-  if (v === undefined) {
-    return "";
-  }
-  const s = String(v);
+  const s = String(v ?? "");
   const quoted = (t: string): string => `"${t.replace(/"/g, '""')}"`;
   if (FORMULA_START.test(s) && !NUMBER.test(s)) {
     return quoted(`'${s}`);
