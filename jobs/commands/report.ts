@@ -12,10 +12,10 @@ import { BadInputError, EXIT_OK, FatalError, describeError } from "../errors";
 import { requireOutput } from "../input/outputs";
 import { pricingOf, type UserPricing } from "../report/prices";
 import { writeWhole } from "../state/write-whole";
-import { renderHtml } from "../output/report-html";
 import {
   formatCsv,
   printReport,
+  renderHtml,
   printReportJson,
   DEFAULT_TABLE_ROWS,
   type ReportResult,

@@ -35,10 +35,14 @@ import { buildPlan, type Submission } from "../input/plan";
 import { parseDescription } from "../input/script-options";
 import { checkVariables } from "../input/variables";
 import type { Loaded } from "../input/sweep";
-import { printSubmitResult, type LocalRunsResult, type SubmitResult } from "../output/submit-print";
+import {
+  printCostBound,
+  printSubmitResult,
+  type LocalRunsResult,
+  type SubmitResult,
+} from "../output/submit-print";
 import { submitToBatch, type BatchOptions } from "./submit-batch";
 import { costBound, costCapProblem } from "../report/cost-bound";
-import { printCostBound } from "../output/cost-print";
 import { definedOnly } from "../../components/defined";
 
 export interface SubmitOptions extends BatchOptions {

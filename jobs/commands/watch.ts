@@ -38,7 +38,7 @@ import {
   countsLine,
   formatCounts,
   formatLongWait,
-} from "../output/status-print";
+} from "../output/watch-print";
 import { pipelineOf } from "../pipeline";
 
 export interface WatchOptions extends StackOptions {

@@ -64,13 +64,12 @@
   }
 
   var last = (r) => r.attempts.at(-1) || {};
-  var col = (key, label, opts) =>
-    Object.assign({ key: key, label: label, get: (r) => r[key] }, opts);
-  var num = (key, label, opts) => col(key, label, Object.assign({ num: true }, opts));
+  var col = (key, label, opts) => ({ key, label, get: (r) => r[key], ...opts });
+  var num = (key, label, opts) => col(key, label, { num: true, ...opts });
   var user = (map, prefix) => (name) => {
     var get = (r) => r[map].get(name);
     var values = rows.map(get).filter((v) => v !== undefined);
-    return { key: prefix + name, label: name, get: get, num: isNumeric(values) };
+    return { key: prefix + name, label: name, get, num: isNumeric(values) };
   };
   // As the terminal: only when ECS was read for a row.
   var split = rows.some((r) => last(r).placementSeconds !== undefined)
@@ -102,13 +101,10 @@
   function compare(col, a, b) {
     var [x, y] = [col.get(a), col.get(b)];
     var empty = (v) => v === undefined || v === null || v === "";
-    if (empty(x) || empty(y)) {
-      return empty(x) - empty(y);
-    }
-    if (col.num) {
-      return (Number(x) - Number(y)) * sortState.dir;
-    }
-    return String(x).localeCompare(String(y), undefined, { numeric: true }) * sortState.dir;
+    var order = col.num
+      ? Number(x) - Number(y)
+      : String(x).localeCompare(String(y), undefined, { numeric: true });
+    return empty(x) || empty(y) ? empty(x) - empty(y) : order * sortState.dir;
   }
 
   function visibleRows() {
@@ -172,44 +168,29 @@
   function timelineData(timed) {
     var t0 = timed[0].createdAt || timed[0].startedAt; // the earliest: sorted by it
     var now = Date.parse(data.generatedAt);
-    var bars = (label, colour, from, to) => ({
-      label: label,
-      data: timed.map((r) => {
-        var ends = [from(r), to(r)];
-        return ends.every(Number.isFinite) ? ends.map((ms) => (ms - t0) / 1000) : null;
-      }),
-      backgroundColor: colour,
-    });
     // The last attempt's image pull and start, where ECS was read, end at RUNNING.
     var startFrom = (r) => last(r).startedAt - last(r).startSeconds * 1000;
+    var pullFrom = (r) => startFrom(r) - last(r).pullSeconds * 1000;
+    var byStatus = timed.map((r) => STATUS_COLOURS[r.status] || "#999");
+    var waited = (r) => r.startedAt || r.stoppedAt || now;
+    var parts = [
+      ["queue wait", "rgba(158,158,158,0.45)", (r) => r.createdAt, waited],
+      ["run (colour: status)", byStatus, (r) => r.startedAt, (r) => r.stoppedAt || now],
+    ];
+    if (split.length > 0) {
+      parts.push(["image pull", "rgba(106,27,154,0.7)", pullFrom, startFrom]);
+      parts.push(["start", "rgba(239,108,0,0.7)", startFrom, (r) => last(r).startedAt]);
+    }
     return {
       labels: timed.map((r) => r.name),
-      datasets: [
-        bars(
-          "queue wait",
-          "rgba(158,158,158,0.45)",
-          (r) => r.createdAt,
-          (r) => r.startedAt || r.stoppedAt || now,
-        ),
-        bars(
-          "run (colour: status)",
-          timed.map((r) => STATUS_COLOURS[r.status] || "#999"),
-          (r) => r.startedAt,
-          (r) => r.stoppedAt || now,
-        ),
-      ].concat(
-        split.length > 0
-          ? [
-              bars(
-                "image pull",
-                "rgba(106,27,154,0.7)",
-                (r) => startFrom(r) - last(r).pullSeconds * 1000,
-                startFrom,
-              ),
-              bars("start", "rgba(239,108,0,0.7)", startFrom, (r) => last(r).startedAt),
-            ]
-          : [],
-      ),
+      datasets: parts.map(([label, backgroundColor, from, to]) => ({
+        label,
+        data: timed.map((r) => {
+          var ends = [from(r), to(r)];
+          return ends.every(Number.isFinite) ? ends.map((ms) => (ms - t0) / 1000) : null;
+        }),
+        backgroundColor,
+      })),
     };
   }
 
@@ -313,7 +294,7 @@
     charts.metric?.destroy();
     charts.metric = new Chart($("metric"), {
       type: "scatter",
-      data: { datasets: datasets },
+      data: { datasets },
       options: {
         scales: {
           x: {
@@ -337,6 +318,6 @@
   renderTable();
   renderTimeline();
   setupMetric();
-  window.batchpyReport = { charts: charts, rows: rows.length };
+  window.batchpyReport = { charts, rows: rows.length };
   document.body.setAttribute("data-ready", "true");
 })();

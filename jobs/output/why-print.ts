@@ -3,11 +3,8 @@ import type { Io } from "../context";
 import type { WaitReason } from "../wait-reason";
 import type { WhyJob, WhyResult } from "../commands/why";
 import { groupBy } from "../status";
-import { formatCounts } from "./status-print";
+import { formatCounts } from "./watch-print";
 import { visible } from "./visible";
-
-type QueueState = NonNullable<WhyResult["queue"]>;
-type EnvironmentState = WhyResult["environments"][number];
 
 export function when(ms: number, now: number): string {
   const minutes = Math.round(Math.abs(ms - now) / 60_000);
@@ -52,7 +49,7 @@ function jobLines(j: WhyJob, r: WhyResult, now: number): string[] {
   return lines;
 }
 
-function queueLine(q: QueueState): string {
+function queueLine(q: NonNullable<WhyResult["queue"]>): string {
   const reason = q.statusReason !== undefined ? ` (${q.statusReason})` : "";
   const groups = groupBy(q.timeLimits, (l) => `${l.action} after ${l.maxTimeSeconds} s`);
   const limits = [...groups]
@@ -64,7 +61,7 @@ function queueLine(q: QueueState): string {
   );
 }
 
-function environmentLine(e: EnvironmentState): string {
+function environmentLine(e: WhyResult["environments"][number]): string {
   const reason = e.statusReason !== undefined ? ` (${e.statusReason})` : "";
   const types = e.instanceTypes !== undefined ? `; ${e.instanceTypes.join(", ")}` : "";
   return visible(

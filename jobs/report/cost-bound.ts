@@ -23,18 +23,7 @@ export interface SubmissionBound {
   readonly noPrice?: string;
 }
 
-export interface CostBound {
-  readonly submissions: readonly SubmissionBound[];
-  /** Of the submissions that have a figure. */
-  readonly usd: number;
-  readonly unpriced: number;
-  readonly basis: string;
-  readonly priceTable: { readonly region: string; readonly asOf: string };
-  readonly vcpuHours: number;
-  /** Absent when the stack predates `jobLimits`. */
-  readonly maxVcpus?: number;
-  readonly minHours: number;
-}
+export type CostBound = ReturnType<typeof costBound>;
 
 /** The request's own values, else the job definition's, or why they are unknown. */
 function factsOf(s: Submission, outputs: StackOutputs): JobDefaults | { noPrice: string } {
@@ -74,7 +63,7 @@ export function costBound(
   submissions: readonly Submission[],
   outputs: StackOutputs,
   user: UserPricing = {},
-): CostBound {
+) {
   const pricing = pricingOf(outputs, user);
   let vcpuHours = 0;
   let longestSeconds = 0;
@@ -90,34 +79,32 @@ export function costBound(
     longestSeconds = Math.max(longestSeconds, attempts * timeoutSeconds);
     const shown = { ...base, attempts, timeoutSeconds, vcpus, memoryMiB };
     const price = priceRun(timeoutSeconds, { vcpus, memoryMiB, gpus }, pricing);
-    if ("noPrice" in price) {
-      return { ...shown, noPrice: price.noPrice };
-    }
-    return { ...shown, usd: runs * price.usd, ...definedOnly({ instanceType: price.on }) };
+    return "noPrice" in price
+      ? { ...shown, noPrice: price.noPrice }
+      : { ...shown, usd: runs * price.usd, ...definedOnly({ instanceType: price.on }) };
   });
   const maxVcpus = outputs.jobLimits?.maxVcpus;
   const fullWidthHours = maxVcpus !== undefined && maxVcpus > 0 ? vcpuHours / maxVcpus : 0;
   return {
     submissions: bounds,
+    // Of the submissions that have a figure.
     usd: bounds.reduce((sum, b) => sum + (b.usd ?? 0), 0),
     unpriced: bounds.filter((b) => b.usd === undefined).length,
     basis: pricingBasis(pricing),
     priceTable: { region: PRICE_TABLE.region, asOf: PRICE_TABLE.asOf },
     vcpuHours,
+    // Absent when the stack predates `jobLimits`.
     ...definedOnly({ maxVcpus }),
     minHours: Math.max(fullWidthHours, longestSeconds / 3600),
   };
 }
 
-/** `source` names the cap ("--max-cost", the pack's policy), `fix` raises it. */
-export interface CostCap {
-  readonly usd: number;
-  readonly source: string;
-  readonly fix: string;
-}
-
 /** A submission without a figure cannot be held to the cap. */
-export function costCapProblem(bound: CostBound, cap: CostCap): string | undefined {
+export function costCapProblem(
+  bound: CostBound,
+  /** `source` names the cap ("--max-cost", the pack's policy), `fix` raises it. */
+  cap: { readonly usd: number; readonly source: string; readonly fix: string },
+): string | undefined {
   const limit = `$${cap.usd.toLocaleString("en-US")}`;
   if (bound.unpriced > 0) {
     const first = bound.submissions.find((b) => b.noPrice !== undefined);

@@ -63,25 +63,9 @@ export type Price =
   | { readonly usd: number; readonly basis: string; readonly on?: string }
   | { readonly noPrice: string };
 
-export function defaultPricing(): Pricing {
-  return { compute: "EC2", instanceTypes: DEFAULT_INSTANCE_TYPES, region: PRICE_TABLE.region };
-}
-
 function fargateIn(names: readonly string[]): ComputeType | undefined {
   const upper = names.map((t) => t.toUpperCase());
   return (["FARGATE_SPOT", "FARGATE"] as const).find((t) => upper.includes(t));
-}
-
-function stackPricing(outputs: StackOutputs): Pricing {
-  const stated = COMPUTE_TYPES.find((t) => t === outputs.computeType);
-  const basis = outputs.jobLimits?.basis ?? [];
-  const fargate = fargateIn(basis);
-  return {
-    compute: stated ?? fargate ?? "EC2",
-    ...(stated === undefined ? { spotUnknown: true } : {}),
-    instanceTypes: basis.length > 0 && fargate === undefined ? basis : DEFAULT_INSTANCE_TYPES,
-    region: outputs.region ?? PRICE_TABLE.region,
-  };
 }
 
 /** `--pricing` (instance types, FARGATE or FARGATE_SPOT), --price-vcpu-hour, --price-gb-hour. */
@@ -94,15 +78,18 @@ export interface UserPricing {
 /** As the stack runs jobs, unless the user names instance types or Fargate (Spot stays Spot). */
 export function pricingOf(outputs: StackOutputs | undefined, user: UserPricing = {}): Pricing {
   const { types = [], ...own } = user;
-  const stack = outputs === undefined ? defaultPricing() : stackPricing(outputs);
-  if (types.length === 0) {
-    return { ...stack, ...own };
-  }
-  const fargate = fargateIn(types);
+  const stated = COMPUTE_TYPES.find((t) => t === outputs?.computeType);
+  const named = types.length > 0;
+  const basis = named ? types : (outputs?.jobLimits?.basis ?? []);
+  const fargate = fargateIn(basis);
   return {
-    compute: fargate ?? (stack.compute === "SPOT" ? "SPOT" : "EC2"),
-    instanceTypes: fargate === undefined ? types : [],
-    region: stack.region,
+    compute: named
+      ? (fargate ?? (stated === "SPOT" ? "SPOT" : "EC2"))
+      : (stated ?? fargate ?? "EC2"),
+    ...(!named && outputs !== undefined && stated === undefined ? { spotUnknown: true } : {}),
+    instanceTypes:
+      fargate === undefined && basis.length > 0 ? basis : named ? [] : DEFAULT_INSTANCE_TYPES,
+    region: outputs?.region ?? PRICE_TABLE.region,
     ...own,
   };
 }
@@ -127,15 +114,13 @@ export function pricingBasis(p: Pricing): string {
     p.spotUnknown === true
       ? " (or Spot, which costs at most that: the stack's outputs predate computeType)"
       : "";
-  const own = [
-    p.usdPerVcpuHour !== undefined ? `$${p.usdPerVcpuHour} per vCPU-hour` : undefined,
-    p.usdPerGbHour !== undefined ? `$${p.usdPerGbHour} per GB-hour` : undefined,
-  ].filter((s) => s !== undefined);
+  const own = Object.entries({ vCPU: p.usdPerVcpuHour, GB: p.usdPerGbHour }).flatMap(
+    ([per, usd]) => (usd !== undefined ? [`$${usd} per ${per}-hour`] : []),
+  );
   const tabled = `${machine}${unknown}, ${table}`;
-  if (own.length === 0) {
-    return tabled;
-  }
-  return `your prices: ${own.join(" + ")}` + (usesTable(p) ? ` (the rest: ${tabled})` : "");
+  return own.length === 0
+    ? tabled
+    : `your prices: ${own.join(" + ")}` + (usesTable(p) ? ` (the rest: ${tabled})` : "");
 }
 
 type Rate = { readonly perHour: number; readonly on?: string } | { readonly noPrice: string };

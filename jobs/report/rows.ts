@@ -108,24 +108,22 @@ export function unitFromDetail(
 ): RunUnit {
   const c = detail.container;
   const asked = resourcesOf(c?.resourceRequirements);
-  return {
+  return definedOnly({
     job: where.job,
     jobId: detail.jobId ?? "",
     status: asStatus(detail.status),
     attempts: batchAttempts(detail),
-    ...definedOnly({
-      index: where.index,
-      reason: reasonOf(detail),
-      exitCode: exitCodeOf(detail),
-      createdAt: detail.createdAt,
-      startedAt: detail.startedAt,
-      stoppedAt: detail.stoppedAt,
-      vcpus: asked.vcpus ?? c?.vcpus,
-      memoryMiB: asked.memoryMiB ?? c?.memory,
-      gpus: asked.gpus,
-    }),
+    index: where.index,
+    reason: reasonOf(detail),
+    exitCode: exitCodeOf(detail),
+    createdAt: detail.createdAt,
+    startedAt: detail.startedAt,
+    stoppedAt: detail.stoppedAt,
+    vcpus: asked.vcpus ?? c?.vcpus,
+    memoryMiB: asked.memoryMiB ?? c?.memory,
+    gpus: asked.gpus,
     params: parametersOf(c?.environment, where.set),
-  };
+  });
 }
 
 export function latestRuns(units: readonly RunUnit[]): { unit: RunUnit; runs: number }[] {
@@ -147,11 +145,8 @@ export function groupResultFiles(
     if (`${top}/` !== BUCKET_PREFIXES.results || set === undefined) {
       return "";
     }
-    return !isSweep(job)
-      ? job
-      : rest.length > 0 && /^\d+$/.test(set)
-        ? rowName(job, Number(set))
-        : "";
+    const inSet = rest.length > 0 && /^\d+$/.test(set);
+    return !isSweep(job) ? job : inSet ? rowName(job, Number(set)) : "";
   };
   const rows = groupBy(
     objects.map(({ key, size }) => ({ key, size })),
@@ -258,8 +253,6 @@ function keysInOrder(maps: readonly ReadonlyMap<string, unknown>[]): string[] {
 export function summarizeRows(rows: readonly ReportRow[]) {
   const counts: Partial<Record<Status, number>> = {};
   rows.forEach((r) => (counts[r.status] = (counts[r.status] ?? 0) + 1));
-  const sum = (value: (r: ReportRow) => number): number =>
-    rows.reduce((total, r) => total + value(r), 0);
   const failed = groupBy(
     rows.filter((r) => r.status === "FAILED"),
     failureReason,
@@ -273,8 +266,8 @@ export function summarizeRows(rows: readonly ReportRow[]) {
   return {
     total: rows.length,
     counts,
-    vcpuHours: sum((r) => r.vcpuHours),
-    cost: sum((r) => r.cost ?? 0),
+    vcpuHours: rows.reduce((sum, r) => sum + r.vcpuHours, 0),
+    cost: rows.reduce((sum, r) => sum + (r.cost ?? 0), 0),
     unpriced: rows.filter((r) => r.noPrice !== undefined).length,
     noPrice: [...new Set(rows.flatMap((r) => r.noPrice ?? []))],
     slowest,

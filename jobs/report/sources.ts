@@ -142,16 +142,16 @@ function arrayUnits(
     if (child !== undefined) {
       return unitFromDetail(child, { job, index, set });
     }
-    return {
+    return definedOnly({
       job,
       index,
       jobId: `${e.jobId}:${i}`,
       status,
-      ...(status === "FAILED" ? definedOnly({ reason: parent?.statusReason }) : {}),
+      reason: status === "FAILED" ? parent?.statusReason : undefined,
       attempts: [],
-      ...definedOnly({ createdAt: parent?.createdAt }),
+      createdAt: parent?.createdAt,
       params: new Map(set ?? []),
-    };
+    });
   });
 }
 
@@ -181,21 +181,23 @@ export function localSource(
 }
 
 function localUnit(r: LocalRunRecord): RunUnit {
-  const reason = r.reason ?? (r.signal !== null ? `stopped by ${r.signal}` : undefined);
-  return {
+  return definedOnly({
     job: r.job,
-    ...definedOnly({ index: r.index }),
+    index: r.index,
     jobId: `local:${r.run}`,
-    status: r.exitCode === 0 ? "SUCCEEDED" : "FAILED",
-    ...definedOnly({ reason, exitCode: r.exitCode ?? undefined }),
+    status: r.exitCode === 0 ? ("SUCCEEDED" as const) : ("FAILED" as const),
+    reason: r.reason ?? (r.signal !== null ? `stopped by ${r.signal}` : undefined),
+    exitCode: r.exitCode ?? undefined,
     attempts: [{ startedAt: r.startedAt, stoppedAt: r.stoppedAt }],
     createdAt: r.createdAt,
     startedAt: r.startedAt,
     stoppedAt: r.stoppedAt,
-    ...definedOnly({ vcpus: r.vcpus, memoryMiB: r.memoryMiB, gpus: r.gpus }),
+    vcpus: r.vcpus,
+    memoryMiB: r.memoryMiB,
+    gpus: r.gpus,
     // Own properties of the parsed line: a parameter named __proto__ stays a parameter.
     params: new Map(Object.entries(r.params)),
-  };
+  });
 }
 
 /** The metrics files `wanted` (key to its run): in bulk by ETag where it can, else one by one. */

@@ -71,7 +71,6 @@ export function attemptTimes(
 ): AttemptTime[] {
   return attempts.map((a, i) => {
     const from = i === 0 ? createdAt : attempts[i - 1].stoppedAt;
-    const forgotten = a.task !== undefined && "missing" in a.task;
     return {
       ...definedOnly({
         startedAt: a.startedAt,
@@ -81,7 +80,7 @@ export function attemptTimes(
         runningSeconds: seconds(a.startedAt, a.stoppedAt),
       }),
       ...splitWait(from, a.startedAt, a.task),
-      ...(forgotten ? { noSplit: FORGOTTEN } : {}),
+      ...(a.task !== undefined && "missing" in a.task ? { noSplit: FORGOTTEN } : {}),
     };
   });
 }

@@ -10,8 +10,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { defaultPricing } from "../../jobs/report/prices";
-import { renderHtml } from "../../jobs/output/report-html";
+import { pricingOf } from "../../jobs/report/prices";
+import { renderHtml } from "../../jobs/output/report-print";
 import {
   buildRow,
   sortRows,
@@ -26,7 +26,7 @@ const CHROMIUM = process.env.BATCHPY_CHROMIUM ?? "/usr/bin/chromium";
 
 /** A 3 × 4 grid sweep: 10 succeeded with metrics, 1 failed, 1 retried into success. */
 function mixedReport(): Report {
-  const prices = defaultPricing();
+  const prices = pricingOf(undefined);
   const t0 = Date.parse("2026-11-30T08:00:00Z");
   const units: RunUnit[] = [];
   let i = 0;

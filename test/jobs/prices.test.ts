@@ -9,7 +9,6 @@ import { formatUsd } from "../../jobs/output/numbers";
 import { formatCsv, formatTable, reportDocument } from "../../jobs/output/report-print";
 import {
   PRICE_TABLE,
-  defaultPricing,
   priceRun,
   pricingBasis,
   pricingOf,
@@ -190,7 +189,7 @@ describe("jobs/report/prices: pricingOf", function () {
     });
     assert.strictEqual(pricingOf(spot, { types: ["fargate_spot"] }).compute, "FARGATE_SPOT");
     assert.deepStrictEqual(pricingOf(undefined, { usdPerVcpuHour: 0.02 }), {
-      ...defaultPricing(),
+      ...pricingOf(undefined),
       usdPerVcpuHour: 0.02,
     });
   });

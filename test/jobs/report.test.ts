@@ -5,15 +5,17 @@
 import * as assert from "assert";
 import type { JobDetail } from "../../jobs/aws/api";
 import { entrypointError } from "../../jobs/state/local-runs";
-import { defaultPricing } from "../../jobs/report/prices";
-import { renderHtml, jsonForScript, scriptSafe } from "../../jobs/output/report-html";
+import { pricingOf } from "../../jobs/report/prices";
 import { formatUsd } from "../../jobs/output/numbers";
 import {
   csvField,
   formatCsv,
   formatDuration,
   formatTable,
+  jsonForScript,
   printReport,
+  renderHtml,
+  scriptSafe,
 } from "../../jobs/output/report-print";
 import { parse as parseCsv } from "csv-parse/sync";
 import {
@@ -32,7 +34,7 @@ import {
 import { parseManifest } from "../../jobs/input/manifest";
 
 const T0 = Date.parse("2026-11-30T08:00:00Z");
-const PRICES = defaultPricing();
+const PRICES = pricingOf(undefined);
 
 /** Parameters from an object literal (own keys only). */
 function params(o: Readonly<Record<string, string>>): Map<string, string> {

@@ -21,8 +21,7 @@ import {
   summarizeRows,
   type RunUnit,
 } from "../../jobs/report/rows";
-import { formatCsv, formatTable, reportDocument } from "../../jobs/output/report-print";
-import { renderHtml } from "../../jobs/output/report-html";
+import { formatCsv, formatTable, renderHtml, reportDocument } from "../../jobs/output/report-print";
 
 const PROTOTYPE_NAMES = [
   "constructor",
