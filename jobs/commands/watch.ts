@@ -38,7 +38,7 @@ import {
   countsLine,
   formatCounts,
   formatLongWait,
-} from "../output/watch-print";
+} from "../output/status-print";
 import { pipelineOf } from "../pipeline";
 
 export interface WatchOptions extends StackOptions {

@@ -1,7 +1,7 @@
 import type { Io } from "../context";
 import { STARTED_STATUSES } from "../status";
 import type { CancelResult, Stopped } from "../commands/cancel";
-import { unknownJobsWarning } from "./watch-print";
+import { unknownJobsWarning } from "./status-print";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 

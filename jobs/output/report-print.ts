@@ -5,7 +5,7 @@ import type { Io } from "../context";
 import { PRICE_TABLE, pricingBasis } from "../report/prices";
 import { failureReason, type Report, type ReportRow } from "../report/rows";
 import { shellWord } from "./shell";
-import { LOGS_HINT, formatCounts } from "./watch-print";
+import { LOGS_HINT, formatCounts } from "./status-print";
 import { visible } from "./visible";
 import { formatBytes, formatNumber, formatUsd } from "./numbers";
 

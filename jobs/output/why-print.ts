@@ -3,7 +3,7 @@ import type { Io } from "../context";
 import type { WaitReason } from "../wait-reason";
 import type { WhyJob, WhyResult } from "../commands/why";
 import { groupBy } from "../status";
-import { formatCounts } from "./watch-print";
+import { formatCounts } from "./status-print";
 import { visible } from "./visible";
 
 export function when(ms: number, now: number): string {

@@ -6,7 +6,7 @@
 import * as assert from "assert";
 import { createProgress, type Io } from "../../jobs/context";
 import { STATUSES, type Snapshot } from "../../jobs/status";
-import { countsLine } from "../../jobs/output/watch-print";
+import { countsLine } from "../../jobs/output/status-print";
 
 function terminal(isTTY: boolean): { io: Io; written: () => string } {
   let out = "";

@@ -10,7 +10,7 @@ import {
   runsPerSet,
   summarize,
 } from "../../jobs/status";
-import { formatCounts, formatFailure } from "../../jobs/output/watch-print";
+import { formatCounts, formatFailure } from "../../jobs/output/status-print";
 import { failedByDependency } from "../../jobs/pipeline";
 import { checkCancelOptions } from "../../jobs/commands/cancel";
 import { describeStop } from "../../jobs/output/cancel-print";
