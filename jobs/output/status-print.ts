@@ -7,6 +7,7 @@ import {
   type Snapshot,
   type Status,
 } from "../status";
+import type { WaitReason } from "../wait-reason";
 import { rowName } from "../report/rows";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
@@ -53,10 +54,15 @@ export const LOGS_HINT = "logs: npm run jobs:logs -- <jobName>  (array child: <j
 
 export const LONG_WAITS_HEADING = `waiting ${LONG_WAIT_MS / 60_000} min or more since submit:`;
 
+/** A wait's reason and its fix for the job named `name`. */
+export function because(r: WaitReason, name: string): string {
+  return `${r.words}; fix: ${r.fix.replace("<name>", name)}`;
+}
+
 export function formatLongWait(w: LongWait): string {
   const why =
     w.reason !== undefined
-      ? `${w.reason.words}; fix: ${w.reason.fix.replace("<name>", w.jobName)}`
+      ? because(w.reason, w.jobName)
       : "Batch gives a reason only to the job at the head of the queue; " +
         `see npm run jobs:why -- ${w.jobName}`;
   return visible(`${w.jobName} (${w.jobId}), submitted ${w.minutes} min ago: ${why}`);

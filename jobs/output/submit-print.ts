@@ -238,7 +238,7 @@ function printSendErrors(r: SentResult, io: Io): void {
     io.stderr.write(`error: ${visible(`${f.file}: ${f.jobName}: ${f.error}`)}\n`);
   }
   if (r.failed.length > 20) {
-    io.stderr.write(`... and ${r.failed.length - 20} more errors\n`);
+    io.stderr.write(`... and ${formatNumber(r.failed.length - 20)} more errors\n`);
   }
   if (r.lookupError !== undefined) {
     io.stderr.write(

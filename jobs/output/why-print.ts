@@ -1,19 +1,14 @@
 import type { Unavailable } from "../aws/api";
 import type { Io } from "../context";
-import type { WaitReason } from "../wait-reason";
 import type { WhyJob, WhyResult } from "../commands/why";
 import { groupBy } from "../status";
-import { formatCounts } from "./status-print";
+import { because, formatCounts } from "./status-print";
 import { visible } from "./visible";
 
 export function when(ms: number, now: number): string {
   const minutes = Math.round(Math.abs(ms - now) / 60_000);
   const iso = new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
   return `${iso} (${ms <= now ? `${minutes} min ago` : `in ${minutes} min`})`;
-}
-
-function because(r: WaitReason): string {
-  return `${r.words}; fix: ${r.fix}`;
 }
 
 function jobLines(j: WhyJob, r: WhyResult, now: number): string[] {
@@ -23,7 +18,7 @@ function jobLines(j: WhyJob, r: WhyResult, now: number): string[] {
     lines.push(`  Batch says: ${visible(j.statusReason)}`);
   }
   if (j.reason !== undefined) {
-    lines.push(`  which means ${because(j.reason)}`);
+    lines.push(`  which means ${visible(because(j.reason, j.jobName))}`);
   }
   if (j.place !== undefined) {
     const since = j.since !== undefined ? `, there since ${when(j.since, now)}` : "";
@@ -32,8 +27,9 @@ function jobLines(j: WhyJob, r: WhyResult, now: number): string[] {
     lines.push(`  not among the first ${r.runnableListed} RUNNABLE jobs of the queue`);
   }
   if (j.behind !== undefined && j.behind.reason !== undefined) {
-    const head = visible(j.behind.jobName ?? j.behind.jobArn);
-    lines.push(`  behind ${head}, which Batch holds because ${because(j.behind.reason)}`);
+    const head = j.behind.jobName ?? j.behind.jobArn;
+    const why = because(j.behind.reason, head);
+    lines.push(`  behind ${visible(head)}, which Batch holds because ${visible(why)}`);
   }
   if (j.headCancelledAt !== undefined) {
     const whose = j.behind !== undefined ? "that job" : "it";

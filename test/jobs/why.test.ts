@@ -62,7 +62,10 @@ describe("jobs:why: why a job waits", function () {
     aws.batch.denied.add("getjobqueuesnapshot");
     const r = await aws.jobs(["why", "job-0000"]);
     assert.strictEqual(r.code, 0, r.stderr);
-    assert.match(r.stdout, /which means a compute environment of the queue is INVALID/);
+    assert.match(
+      r.stdout,
+      /which means a compute environment of the queue is INVALID and takes no jobs; fix: npm run jobs:why -- job-0000 shows its reason/,
+    );
     assert.match(
       r.stdout,
       /batchpy-ce: ENABLED, INVALID \(CLIENT_ERROR - Not authorized to perform sts:AssumeRole\\x1b\[2J\)/,
