@@ -11,7 +11,7 @@ import {
 } from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, describeError } from "../errors";
 import { requireOutput } from "../input/outputs";
-import { runPool } from "../aws/pool";
+import { runSorted } from "../aws/pool";
 import { unlessMissing } from "../state/write-whole";
 import { entriesFor } from "../state/ledger";
 import { listLocal } from "../state/local-runs";
@@ -128,7 +128,7 @@ async function downloadAll(plan: SyncPlan, source: Source, opts: ResultsOptions,
   let done = 0;
   let bytes = 0;
   try {
-    const outcomes = await runPool(
+    const { values, failed, notRun } = await runSorted(
       plan.copy,
       async ({ source: s, dest }) => {
         await fs.promises.mkdir(path.dirname(dest), { recursive: true });
@@ -149,14 +149,8 @@ async function downloadAll(plan: SyncPlan, source: Source, opts: ResultsOptions,
       },
       { concurrency: opts.concurrency, signal: ctx.signal },
     );
-    const copied = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
-    const failed = outcomes.flatMap((o, i) =>
-      o.status === "rejected"
-        ? [{ key: plan.copy[i].source.key, error: describeError(o.reason) }]
-        : [],
-    );
-    const notCopied = outcomes.filter((o) => o.status === "skipped").length;
-    return { copied, failed, bytes, notCopied };
+    const errors = failed.map((f) => ({ key: f.item.source.key, error: describeError(f.reason) }));
+    return { copied: values, failed: errors, bytes, notCopied: notRun };
   } finally {
     progress.stop();
     removePartials();
