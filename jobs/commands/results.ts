@@ -70,28 +70,20 @@ export function defaultOutDir(stack: string | undefined): string {
   return path.join("batchpy-results", stack ?? "local");
 }
 
-function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => boolean) {
+function localSource(opts: ResultsOptions, ctx: Context) {
   const root = localRoot(ctx, opts.localRoot);
   // --locally runs are not in a ledger: a name is known when the folder has its files.
   const local = localJobNames(root);
   checkNames(opts.names, (n) => local.has(n), `jobs with results or logs in ${root}`);
   return {
-    list: async (): Promise<SourceObject[]> =>
-      listLocal(root, ["results", "logs"]).filter((s) => keep(s.key)),
-    outDir: path.resolve(ctx.cwd, opts.out ?? defaultOutDir(undefined)),
+    list: async (): Promise<SourceObject[]> => listLocal(root, ["results", "logs"]),
     from: root,
     fetch: (s: SourceObject, tmp: string) =>
       fs.promises.copyFile(path.join(root, ...s.key.split("/")), tmp),
   };
 }
 
-function bucketSource(
-  { outputs, ledger, clients }: OpenStack,
-  opts: ResultsOptions,
-  ctx: Context,
-  prefixes: readonly string[],
-  keep: (key: string) => boolean,
-): Source {
+function bucketSource({ outputs, ledger, clients }: OpenStack, opts: ResultsOptions): Source {
   const latest = ledger.latest();
   checkNames(
     opts.names,
@@ -102,11 +94,10 @@ function bucketSource(
   const bucket = requireOutput(outputs, "bucketName", "to download results");
   return {
     async list() {
+      const prefixes = prefixesFor(opts.names);
       const listed = await Promise.all(prefixes.map((p) => clients.storage.listObjects(bucket, p)));
-      const kept = listed.flat().filter((o) => keep(o.key));
-      return [...new Map(kept.map((o) => [o.key, o])).values()];
+      return [...new Map(listed.flat().map((o) => [o.key, o])).values()];
     },
-    outDir: path.resolve(ctx.cwd, opts.out ?? defaultOutDir(outputs.stack)),
     from: `s3://${bucket}/`,
     fetch: (s, tmp) => clients.storage.download(bucket, s.key, tmp),
   };
@@ -158,15 +149,19 @@ async function downloadAll(plan: SyncPlan, source: Source, opts: ResultsOptions,
   }
 }
 
-async function syncFrom(source: Source, opts: ResultsOptions, ctx: Context) {
-  const sources = await source.list();
-  const plan = planSync(sources, source.outDir, statOrUndefined);
+async function syncFrom(source: Source, opts: ResultsOptions, ctx: Context, stack?: string) {
+  const prefixes = prefixesFor(opts.names);
+  const sources = (await source.list()).filter((s) =>
+    prefixes.some((p) => matchesPrefix(s.key, p)),
+  );
+  const outDir = path.resolve(ctx.cwd, opts.out ?? defaultOutDir(stack));
+  const plan = planSync(sources, outDir, statOrUndefined);
   plan.skipped.forEach((k) =>
     ctx.io.stderr.write(`warning: skipped "${visible(k)}": not a safe file path\n`),
   );
   return {
     from: source.from,
-    outDir: source.outDir,
+    outDir,
     found: sources.length,
     unchanged: plan.unchanged,
     skipped: plan.skipped,
@@ -175,12 +170,10 @@ async function syncFrom(source: Source, opts: ResultsOptions, ctx: Context) {
 }
 
 export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promise<number> {
-  const prefixes = prefixesFor(opts.names);
-  const keep = (key: string): boolean => prefixes.some((p) => matchesPrefix(key, p));
   const result = opts.locally
-    ? await syncFrom(localSource(opts, ctx, keep), opts, ctx)
-    : await withStack(opts, ctx, (stack) =>
-        syncFrom(bucketSource(stack, opts, ctx, prefixes, keep), opts, ctx),
+    ? await syncFrom(localSource(opts, ctx), opts, ctx)
+    : await withStack(opts, ctx, (s) =>
+        syncFrom(bucketSource(s, opts), opts, ctx, s.outputs.stack),
       );
   (opts.json ? printResultsJson : printResults)(result, ctx.io, ctx.cwd);
   if (ctx.signal.aborted && result.notCopied > 0) {
