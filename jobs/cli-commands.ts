@@ -160,7 +160,7 @@ const SUBMIT: CommandDef<SubmitFlags> = {
       `note: --retry-failed leaves jobs:submit in the next release; use npm run jobs:retry -- ${o.files.join(" ")}\n`,
     );
     const flags = { "--locally": o.locally, "--force": o.force, "--no-array": !o.array };
-    const bad = Object.keys(flags).filter((flag) => flags[flag as keyof typeof flags] === true);
+    const bad = Object.entries(flags).flatMap(([flag, on]) => (on === true ? [flag] : []));
     if (bad.length > 0) {
       throw new BadInputError(
         `--retry-failed cannot be combined with ${bad.join(" or ")}: it resubmits the failed ` +

@@ -2,9 +2,9 @@
 import * as path from "path";
 import { setTimeout as delay } from "timers/promises";
 import { SingleBar } from "cli-progress";
-import { createAwsClients, httpStatus, type AwsClients } from "./aws/api";
+import { createAwsClients, type AwsClients } from "./aws/api";
 import { recordClaimedJobs } from "./aws/claims";
-import { BadInputError, FatalError, describeError, isFileSystemError } from "./errors";
+import { BadInputError, FatalError, describeError, httpStatus, isFileSystemError } from "./errors";
 import * as fs from "fs";
 import {
   Ledger,
@@ -144,7 +144,21 @@ export function stackLedgerPath(flags: StackOptions, ctx: Context, loaded: Loade
 /** As a run that changes nothing reads it: one under the label is read, not moved. */
 export function readStackLedger(flags: StackOptions, ctx: Context, loaded: LoadedOutputs): Ledger {
   const { file, byLabel } = ledgerFiles(flags, ctx, loaded);
-  return Ledger.open(file, byLabel);
+  return openLedger(ctx, file, byLabel);
+}
+
+const warnedOf = new WeakMap<Context, Set<string>>();
+
+/** Each skipped line is told once per command, though jobs:retry reads again to send. */
+export function openLedger(ctx: Context, file: string, byLabel?: string): Ledger {
+  const ledger = Ledger.open(file, byLabel);
+  const warned = warnedOf.get(ctx) ?? new Set<string>();
+  warnedOf.set(ctx, warned);
+  for (const w of ledger.warnings.filter((w) => !warned.has(w))) {
+    warned.add(w);
+    ctx.io.stderr.write(`warning: ${w}\n`);
+  }
+  return ledger;
 }
 
 export type OpenStack = { outputs: LoadedOutputs; ledger: Ledger; clients: AwsClients };
@@ -156,10 +170,9 @@ export async function withStack<T>(
   use: (stack: OpenStack) => Promise<T>,
 ): Promise<T> {
   const outputs = stackOutputs(flags, ctx);
-  const ledger = Ledger.open(stackLedgerPath(flags, ctx, outputs));
+  const ledger = openLedger(ctx, stackLedgerPath(flags, ctx, outputs));
   const stack = { outputs, ledger, clients: ctx.clients(outputs.outputs.region) };
   try {
-    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
     await addClaimedJobs(stack, ctx);
     return await use(stack);
   } finally {

@@ -38,10 +38,15 @@ export class FatalError extends Error {
   override name = "FatalError";
 }
 
+export function httpStatus(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
+    ?.httpStatusCode;
+}
+
 export function describeError(err: unknown): string {
   if (err instanceof Error) {
-    const meta = (err as { $metadata?: { httpStatusCode?: number } }).$metadata;
-    const status = meta?.httpStatusCode !== undefined ? ` (HTTP ${meta.httpStatusCode})` : "";
+    const code = httpStatus(err);
+    const status = code !== undefined ? ` (HTTP ${code})` : "";
     const name = err.name && err.name !== "Error" ? `${err.name}: ` : "";
     return `${name}${err.message}${status}`;
   }

@@ -41,7 +41,7 @@ import { DescribeTasksCommand, ECSClient, type Task } from "@aws-sdk/client-ecs"
 import { StandardRetryStrategy } from "@smithy/core/retry";
 import type { RetryErrorInfo, StandardRetryToken } from "@smithy/types";
 import type { SubmitJobRequest } from "../input/job-file";
-import { describeError } from "../errors";
+import { describeError, httpStatus } from "../errors";
 import { definedOnly } from "../../components/defined";
 import { runAll } from "./pool";
 
@@ -93,11 +93,6 @@ class SubmitRetryStrategy extends StandardRetryStrategy {
       ? super.refreshRetryTokenForRetry(token, info)
       : Promise.reject(new Error("SubmitJob is not retried after this failure"));
   }
-}
-
-export function httpStatus(err: unknown): number | undefined {
-  return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
-    ?.httpStatusCode;
 }
 
 export interface Unavailable {

@@ -6,9 +6,9 @@
  */
 import * as os from "os";
 import { z } from "zod";
-import { httpStatus, submitFailure, type RemoteObject, type StorageApi } from "./api";
+import { submitFailure, type RemoteObject, type StorageApi } from "./api";
 import { runAll } from "./pool";
-import { FatalError, describeError } from "../errors";
+import { FatalError, describeError, httpStatus } from "../errors";
 import { jsonValue } from "../input/json-source";
 import { entryOf, intentLine, type Ledger, type LedgerEntry } from "../state/ledger";
 import { visible } from "../output/visible";

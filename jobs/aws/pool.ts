@@ -37,6 +37,22 @@ export async function runPool<T, R>(
   return outcomes;
 }
 
+/** `runPool`'s outcomes sorted: values, failures with their item, and how many never started. */
+export async function runSorted<T, R>(
+  items: readonly T[],
+  worker: (item: T) => Promise<R>,
+  opts: { concurrency: number; stopOnError?: boolean; signal?: AbortSignal | undefined },
+) {
+  const outcomes = await runPool(items, worker, opts);
+  return {
+    values: outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : [])),
+    failed: outcomes.flatMap((o, i) =>
+      o.status === "rejected" ? [{ item: items[i], reason: o.reason }] : [],
+    ),
+    notRun: outcomes.filter((o) => o.status === "skipped").length,
+  };
+}
+
 export async function runAll<T, R>(
   items: readonly T[],
   worker: (item: T) => Promise<R>,

@@ -15,7 +15,7 @@ import {
 import { BadInputError, describeError } from "../errors";
 import { isRetryable } from "../output/submit-print";
 import type { LedgerEntry } from "../state/ledger";
-import { runPool } from "../aws/pool";
+import { runSorted } from "../aws/pool";
 import { asStatus, isSettled, STARTED_STATUSES, type Status } from "../status";
 
 export interface CancelOptions extends StackOptions {
@@ -57,7 +57,7 @@ export function checkCancelOptions(opts: CancelOptions): void {
 async function stopAll(clients: AwsClients, work: readonly Stopped[], reason: string) {
   const pool = { concurrency: STOP_CONCURRENCY };
   const terminate = (id: string) => clients.batch.terminateJob(id, reason);
-  const outcomes = await runPool(
+  const sent = await runSorted(
     work,
     async (w): Promise<Stopped> => {
       await terminate(w.entry.jobId);
@@ -67,26 +67,20 @@ async function stopAll(clients: AwsClients, work: readonly Stopped[], reason: st
       const list = STARTED_STATUSES.map((s) => clients.batch.listArrayChildren(w.entry.jobId, s));
       const running = (await Promise.all(list)).flat();
       const ids = [...new Set(running.flatMap((c) => c.jobId ?? []))];
-      const done = await runPool(ids, terminate, pool);
-      const childErrors = done.flatMap((o, i) =>
-        o.status === "rejected" ? [`${ids[i]}: ${describeError(o.reason)}`] : [],
-      );
-      return { ...w, childrenTerminated: ids.length - childErrors.length, childErrors };
+      const done = await runSorted(ids, terminate, pool);
+      const childErrors = done.failed.map((f) => `${f.item}: ${describeError(f.reason)}`);
+      return { ...w, childrenTerminated: done.values.length, childErrors };
     },
     pool,
   );
-  const stopped = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+  const stopped = sent.values;
   const failed = [
-    ...outcomes.flatMap((o, i) =>
-      o.status === "rejected"
-        ? [{ jobName: work[i].entry.jobName, error: describeError(o.reason) }]
-        : [],
-    ),
+    ...sent.failed.map((f) => ({ jobName: f.item.entry.jobName, error: describeError(f.reason) })),
     ...stopped.flatMap((d) =>
       (d.childErrors ?? []).map((error) => ({ jobName: d.entry.jobName, error })),
     ),
   ];
-  const retryable = outcomes.every((o) => o.status !== "rejected" || isRetryable(o.reason));
+  const retryable = sent.failed.every((f) => isRetryable(f.reason));
   return { stopped, failed, retryable };
 }
 

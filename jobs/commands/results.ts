@@ -11,7 +11,7 @@ import {
 } from "../context";
 import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, describeError } from "../errors";
 import { requireOutput } from "../input/outputs";
-import { runPool } from "../aws/pool";
+import { runSorted } from "../aws/pool";
 import { unlessMissing } from "../state/write-whole";
 import { entriesFor } from "../state/ledger";
 import { listLocal } from "../state/local-runs";
@@ -70,28 +70,20 @@ export function defaultOutDir(stack: string | undefined): string {
   return path.join("batchpy-results", stack ?? "local");
 }
 
-function localSource(opts: ResultsOptions, ctx: Context, keep: (key: string) => boolean) {
+function localSource(opts: ResultsOptions, ctx: Context) {
   const root = localRoot(ctx, opts.localRoot);
   // --locally runs are not in a ledger: a name is known when the folder has its files.
   const local = localJobNames(root);
   checkNames(opts.names, (n) => local.has(n), `jobs with results or logs in ${root}`);
   return {
-    list: async (): Promise<SourceObject[]> =>
-      listLocal(root, ["results", "logs"]).filter((s) => keep(s.key)),
-    outDir: path.resolve(ctx.cwd, opts.out ?? defaultOutDir(undefined)),
+    list: async (): Promise<SourceObject[]> => listLocal(root, ["results", "logs"]),
     from: root,
     fetch: (s: SourceObject, tmp: string) =>
       fs.promises.copyFile(path.join(root, ...s.key.split("/")), tmp),
   };
 }
 
-function bucketSource(
-  { outputs, ledger, clients }: OpenStack,
-  opts: ResultsOptions,
-  ctx: Context,
-  prefixes: readonly string[],
-  keep: (key: string) => boolean,
-): Source {
+function bucketSource({ outputs, ledger, clients }: OpenStack, opts: ResultsOptions): Source {
   const latest = ledger.latest();
   checkNames(
     opts.names,
@@ -102,11 +94,10 @@ function bucketSource(
   const bucket = requireOutput(outputs, "bucketName", "to download results");
   return {
     async list() {
+      const prefixes = prefixesFor(opts.names);
       const listed = await Promise.all(prefixes.map((p) => clients.storage.listObjects(bucket, p)));
-      const kept = listed.flat().filter((o) => keep(o.key));
-      return [...new Map(kept.map((o) => [o.key, o])).values()];
+      return [...new Map(listed.flat().map((o) => [o.key, o])).values()];
     },
-    outDir: path.resolve(ctx.cwd, opts.out ?? defaultOutDir(outputs.stack)),
     from: `s3://${bucket}/`,
     fetch: (s, tmp) => clients.storage.download(bucket, s.key, tmp),
   };
@@ -128,7 +119,7 @@ async function downloadAll(plan: SyncPlan, source: Source, opts: ResultsOptions,
   let done = 0;
   let bytes = 0;
   try {
-    const outcomes = await runPool(
+    const { values, failed, notRun } = await runSorted(
       plan.copy,
       async ({ source: s, dest }) => {
         await fs.promises.mkdir(path.dirname(dest), { recursive: true });
@@ -149,14 +140,8 @@ async function downloadAll(plan: SyncPlan, source: Source, opts: ResultsOptions,
       },
       { concurrency: opts.concurrency, signal: ctx.signal },
     );
-    const copied = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
-    const failed = outcomes.flatMap((o, i) =>
-      o.status === "rejected"
-        ? [{ key: plan.copy[i].source.key, error: describeError(o.reason) }]
-        : [],
-    );
-    const notCopied = outcomes.filter((o) => o.status === "skipped").length;
-    return { copied, failed, bytes, notCopied };
+    const errors = failed.map((f) => ({ key: f.item.source.key, error: describeError(f.reason) }));
+    return { copied: values, failed: errors, bytes, notCopied: notRun };
   } finally {
     progress.stop();
     removePartials();
@@ -164,15 +149,19 @@ async function downloadAll(plan: SyncPlan, source: Source, opts: ResultsOptions,
   }
 }
 
-async function syncFrom(source: Source, opts: ResultsOptions, ctx: Context) {
-  const sources = await source.list();
-  const plan = planSync(sources, source.outDir, statOrUndefined);
+async function syncFrom(source: Source, opts: ResultsOptions, ctx: Context, stack?: string) {
+  const prefixes = prefixesFor(opts.names);
+  const sources = (await source.list()).filter((s) =>
+    prefixes.some((p) => matchesPrefix(s.key, p)),
+  );
+  const outDir = path.resolve(ctx.cwd, opts.out ?? defaultOutDir(stack));
+  const plan = planSync(sources, outDir, statOrUndefined);
   plan.skipped.forEach((k) =>
     ctx.io.stderr.write(`warning: skipped "${visible(k)}": not a safe file path\n`),
   );
   return {
     from: source.from,
-    outDir: source.outDir,
+    outDir,
     found: sources.length,
     unchanged: plan.unchanged,
     skipped: plan.skipped,
@@ -181,12 +170,10 @@ async function syncFrom(source: Source, opts: ResultsOptions, ctx: Context) {
 }
 
 export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promise<number> {
-  const prefixes = prefixesFor(opts.names);
-  const keep = (key: string): boolean => prefixes.some((p) => matchesPrefix(key, p));
   const result = opts.locally
-    ? await syncFrom(localSource(opts, ctx, keep), opts, ctx)
-    : await withStack(opts, ctx, (stack) =>
-        syncFrom(bucketSource(stack, opts, ctx, prefixes, keep), opts, ctx),
+    ? await syncFrom(localSource(opts, ctx), opts, ctx)
+    : await withStack(opts, ctx, (s) =>
+        syncFrom(bucketSource(s, opts), opts, ctx, s.outputs.stack),
       );
   (opts.json ? printResultsJson : printResults)(result, ctx.io, ctx.cwd);
   if (ctx.signal.aborted && result.notCopied > 0) {

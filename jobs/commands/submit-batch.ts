@@ -4,6 +4,7 @@ import * as path from "path";
 import {
   createProgress,
   displayPath,
+  openLedger,
   sleep,
   readStackLedger,
   stackLedgerPath,
@@ -23,7 +24,7 @@ import {
 import { DEFAULT_SUBMIT_CONCURRENCY } from "../aws/pool";
 import { Claims, whoAmI } from "../aws/claims";
 import { dependencyOrder, parentsInLedger } from "../input/depends";
-import { Ledger, type LedgerEntry } from "../state/ledger";
+import type { Ledger, LedgerEntry } from "../state/ledger";
 import { acquireLock, lockPath, type Lock } from "../state/lock";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import type { Submission } from "../input/plan";
@@ -52,7 +53,6 @@ export async function submitToBatch(
   }
   // No lock, no folder and no move: a dry run changes nothing, so its list is a preview.
   const ledger = readStackLedger(opts, ctx, outputs);
-  ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
   checkDependencies(submissions, ledger);
   const { todo, skipped } = skipKnown(submissions, submissions.length, {
     ledger,
@@ -83,7 +83,7 @@ function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: 
   const warn = (w: string) => ctx.io.stderr.write(`warning: ${w}\n`);
   const lock = writing("the submit lock", lockPath(file), () => acquireLock(lockPath(file), warn));
   try {
-    const ledger = Ledger.open(file);
+    const ledger = openLedger(ctx, file);
     writing("the ledger", file, () => ledger.openForAppend());
     return { lock, ledger };
   } catch (err) {
@@ -127,7 +127,6 @@ async function send(
   const { lock, ledger } = openLedgerForSubmit(stackLedgerPath(opts, ctx, outputs), ctx);
   const clients = ctx.clients(outputs.outputs.region);
   try {
-    ledger.warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
     const levels = checkDependencies(submissions, ledger);
     await refuseFailedParents(submissions, ledger, clients.batch, opts.force === true);
     const bucket = requireOutput(outputs, "bucketName", "to keep the stack's submission claims");

@@ -83,9 +83,12 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
     assert.strictEqual(json.code, 1);
   });
 
-  it("every command that reads the ledger says which lines it skipped", async function () {
-    await aws.startBatch({});
+  it("every command that reads the ledger says which lines it skipped, once", async function () {
+    await aws.startBatch({
+      outcome: ({ jobName }) => ({ status: jobName === "job-0001" ? "FAILED" : "SUCCEEDED" }),
+    });
     await submitMix();
+    aws.batch.finishAll();
     fs.appendFileSync(aws.ledgerFile(), '{"torn');
     const skipped =
       /warning: \S+submissions.jsonl:\d+: skipped an unreadable line \(cut short by an interrupted run\)/;
@@ -97,6 +100,8 @@ describe("jobs: watch, status, logs, results and cancel against local AWS endpoi
       ["report", "--json"],
       ["cancel", "job-0000"],
       ["retry", "job-0000"],
+      ["retry", "job-0001", "--dry-run"],
+      ["retry", "job-0001"],
     ]) {
       const r = await jobs(...args);
       assert.strictEqual(r.stderr.split(skipped).length, 2, `${args.join(" ")}: ${r.stderr}`);
