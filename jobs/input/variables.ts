@@ -5,7 +5,7 @@
  */
 import { spawn } from "child_process";
 import * as path from "path";
-import { FatalError, type Problem } from "../errors";
+import { awaitedLater, FatalError, type Problem } from "../errors";
 import { jsonValue, problemAt, valueAt } from "./json-source";
 import { ARRAY_MIN_SIZE } from "./derived-names";
 import { parseDescription, type ScriptDescription } from "./script-options";
@@ -320,36 +320,34 @@ export function probeScript(
   let [stdout, stderr] = ["", ""];
   child.stdout.setEncoding("utf8").on("data", (text: string) => (stdout += text));
   child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
-  // Settled to the FatalError that says why there is no text, never rejected: nobody may ask.
-  const ended = new Promise<string | FatalError>((resolve) => {
+  const ended = new Promise<string>((resolve, reject) => {
     child.on("error", (err) =>
-      resolve(
+      reject(
         new FatalError(
           `could not run \`${SHOWN}\` to check the job files' variables (${err.message}); install python3`,
         ),
       ),
     );
     child.on("close", (code) =>
-      resolve(
-        code === 0
-          ? stdout
-          : new FatalError(`\`${SHOWN}\` exited ${code}: ${stderr.trim() || stdout.trim()}`),
-      ),
+      code === 0
+        ? resolve(stdout)
+        : reject(new FatalError(`\`${SHOWN}\` exited ${code}: ${stderr.trim() || stdout.trim()}`)),
     );
   });
-  const firstLine = new Promise<string | FatalError>((resolve) => {
+  const timer = setTimeout(() => child.kill(), DESCRIBE_TIMEOUT_MS);
+  const firstLine = new Promise<string>((resolve, reject) => {
     const look = () => stdout.includes("\n") && resolve(stdout.slice(0, stdout.indexOf("\n")));
     child.stdout.on("data", look);
-    void ended.then((out) => resolve(typeof out === "string" ? out.split("\n")[0] : out));
+    void ended.then((out) => resolve(out.split("\n")[0]), reject);
   });
-  const timer = setTimeout(() => child.kill(), DESCRIBE_TIMEOUT_MS);
-  void firstLine.then(() => clearTimeout(timer));
+  // Nobody may ask (a saved description); `ended` is handled through `firstLine`.
+  const described = awaitedLater(firstLine.finally(() => clearTimeout(timer)));
   return {
     description: async () =>
-      saved?.description ?? parseDescription(await unwrap(firstLine), `\`${SHOWN}\``),
+      saved?.description ?? parseDescription(await described, `\`${SHOWN}\``),
     check: async (request) => {
       child.stdin.end(JSON.stringify(request));
-      const out = await unwrap(ended);
+      const out = await ended;
       const text = saved === undefined ? out.slice(out.indexOf("\n") + 1) : out;
       const answer = jsonValue(text);
       if (answer === undefined) {
@@ -362,12 +360,4 @@ export function probeScript(
       child.kill();
     },
   };
-}
-
-async function unwrap<T>(settled: Promise<T | FatalError>): Promise<T> {
-  const value = await settled;
-  if (value instanceof FatalError) {
-    throw value;
-  }
-  return value;
 }
