@@ -52,13 +52,11 @@ export function npmrcKeys(text: string): Set<string> {
 
 /** Project, user, global and npm's own. */
 function npmrcFiles(env: NodeJS.ProcessEnv): string[] {
-  const under = (dir: string | undefined, ...rest: string[]) =>
-    dir === undefined ? undefined : path.join(dir, ...rest);
   return [
-    under(env.npm_config_local_prefix, ".npmrc"),
+    env.npm_config_local_prefix && path.join(env.npm_config_local_prefix, ".npmrc"),
     env.npm_config_userconfig ?? path.join(os.homedir(), ".npmrc"),
     env.npm_config_globalconfig,
-    under(env.npm_execpath, "..", "..", "npmrc"),
+    env.npm_execpath && path.join(env.npm_execpath, "..", "..", "npmrc"),
   ].filter((f): f is string => f !== undefined && f !== "");
 }
 

@@ -97,12 +97,6 @@ export function defaultPulumiRunner(env: NodeJS.ProcessEnv, cwd: string): Pulumi
   };
 }
 
-export interface LoadedOutputs {
-  readonly outputs: StackOutputs;
-  readonly stack: string;
-  readonly source: string;
-}
-
 function stackName(prefix: string, outputs: StackOutputs, identity: string, hex: number): string {
   const digest = createHash("sha256").update(identity).digest("hex").slice(0, hex);
   const fromArn = outputs.jobQueueArn?.split(":")[3];
@@ -128,7 +122,7 @@ export function loadOutputs(args: {
   outputsFile?: string;
   cwd: string;
   pulumi: PulumiRunner;
-}): LoadedOutputs {
+}) {
   if (args.outputsFile !== undefined) {
     const file = path.resolve(args.cwd, args.outputsFile);
     let text: string;
@@ -163,6 +157,8 @@ export function loadOutputs(args: {
     args.stack ?? (shown?.status === 0 && shown.stdout.trim() ? shown.stdout.trim() : "default");
   return { outputs, stack, source: `pulumi stack ${stack}` };
 }
+
+export type LoadedOutputs = ReturnType<typeof loadOutputs>;
 
 export function requireOutput(
   loaded: { outputs: StackOutputs; source: string },
