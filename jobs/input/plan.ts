@@ -94,18 +94,19 @@ export function requestHash(request: SubmitJobRequest, manifest?: string): strin
 }
 
 /** Field order as in the API docs; filed (BATCHPY_JOB_NAME) under its own name or a sweep's. */
-function buildRequest(
+function single(
+  file: string,
   jobName: string,
   fields: JobFileFields,
-  vars: ReadonlyMap<string, string>,
+  vars: ParameterSet,
   resolved: Resolved,
-  filedAs: string,
-): SubmitJobRequest {
+  filedAs = jobName,
+): Submission {
   const { jobQueue, containerOverrides, script, resultsOf, ...rest } = fields;
   delete rest.jobName;
   // batchpy's own fields reach the entrypoint as variables; Batch never sees them.
   const own = Object.entries({ [VARS.script]: script, [VARS.resultsOf]: resultsOf?.join(",") });
-  return {
+  const request: SubmitJobRequest = {
     jobName,
     jobQueue: jobQueue ?? resolved.jobQueue,
     jobDefinition: resolved.jobDefinition,
@@ -122,6 +123,9 @@ function buildRequest(
       ),
     },
   };
+  const arraySize = request.arrayProperties?.size;
+  const hash = requestHash(request);
+  return { kind: "single", file, jobName, request, hash, ...definedOnly({ arraySize }) };
 }
 
 function sizeProblems(file: string, request: SubmitJobRequest): Problem[] {
@@ -160,9 +164,11 @@ export function sweepSubmissions(
     }
     const body = manifestBody(sets, name === of ? undefined : numbers);
     const key = manifestKey(name, body);
-    const request = buildRequest(
+    const fields = { ...base, arrayProperties: { size: count } };
+    const { request } = single(
+      file,
       name,
-      { ...base, arrayProperties: { size: count } },
+      fields,
       new Map([[VARS.arrayManifest, key]]),
       resolved,
       of,
@@ -178,20 +184,6 @@ export function sweepSubmissions(
       ...(name !== of ? { sweep: of } : {}),
     };
   });
-}
-
-function single(
-  file: string,
-  jobName: string,
-  fields: JobFileFields,
-  vars: ParameterSet,
-  resolved: Resolved,
-  filedAs = jobName,
-): Submission {
-  const request = buildRequest(jobName, fields, vars, resolved, filedAs);
-  const arraySize = request.arrayProperties?.size;
-  const hash = requestHash(request);
-  return { kind: "single", file, jobName, request, hash, ...definedOnly({ arraySize }) };
 }
 
 function submissionsOf(item: Loaded, array: boolean, resolved: Resolved) {

@@ -35,11 +35,7 @@ export interface CheckAnswer {
 }
 
 /** One script's process: its options, then one request. */
-export interface ScriptProbe {
-  description(): Promise<ScriptDescription>;
-  check(request: CheckRequest): Promise<CheckAnswer>;
-  stop(): void;
-}
+export type ScriptProbe = ReturnType<typeof probeScript>;
 
 /** `jobs:submit --script-options FILE`, read. */
 export interface SavedDescription {
@@ -307,7 +303,7 @@ export function probeScript(
   repoRoot: string,
   script: string | undefined,
   saved?: SavedDescription,
-): ScriptProbe {
+) {
   const argv = [
     path.join(repoRoot, "container", "run_job.py"),
     "--check-values",
@@ -343,9 +339,9 @@ export function probeScript(
   // Nobody may ask (a saved description); `ended` is handled through `firstLine`.
   const described = awaitedLater(firstLine.finally(() => clearTimeout(timer)));
   return {
-    description: async () =>
+    description: async (): Promise<ScriptDescription> =>
       saved?.description ?? parseDescription(await described, `\`${SHOWN}\``),
-    check: async (request) => {
+    check: async (request: CheckRequest) => {
       child.stdin.end(JSON.stringify(request));
       const out = await ended;
       const text = saved === undefined ? out.slice(out.indexOf("\n") + 1) : out;
