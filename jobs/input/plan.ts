@@ -228,15 +228,11 @@ export function buildPlan(
       problems.push({ file, path: "jobName", message: bad });
       continue;
     }
-    for (const { key, field, files } of needs) {
-      if (output(key) === "" && (field === "jobDefinition" || fields.jobQueue === undefined)) {
-        files.push(file);
-      }
-    }
     const resolved = {
       jobQueue: fields.jobQueue ?? output("jobQueueArn"),
       jobDefinition: output("jobDefinitionArn"),
     };
+    needs.forEach((m) => resolved[m.field] === "" && m.files.push(file));
     submissions.push(...submissionsOf(item, opts.array, resolved));
   }
   const missing = needs.filter((m) => m.files.length > 0);
