@@ -1,5 +1,5 @@
 /** Stack outputs, from the pulumi CLI or a file saved from it (`--outputs F`). */
-import { spawnSync } from "child_process";
+import { spawnSync, type SpawnSyncReturns } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -78,11 +78,7 @@ export function parseOutputs(text: string, source: string): StackOutputs {
   );
 }
 
-export interface CommandResult {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type CommandResult = Pick<SpawnSyncReturns<string>, "status" | "stdout" | "stderr">;
 
 /** Undefined when the pulumi CLI is not on PATH. */
 export type PulumiRunner = (args: readonly string[]) => CommandResult | undefined;
