@@ -81,9 +81,7 @@ export function dependencyOrder(
     return n;
   };
   const levels: Submission[][] = [];
-  for (const s of submissions) {
-    (levels[levelOf(ownerOf(s), [])] ??= []).push(s);
-  }
+  submissions.forEach((s) => (levels[levelOf(ownerOf(s), [])] ??= []).push(s));
   return { levels: levels.filter((l) => l !== undefined), problems };
 }
 
