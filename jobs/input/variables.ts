@@ -87,7 +87,7 @@ function* variablesOf(item: Item): Generator<WrittenVariable> {
   }
 }
 
-function indexer<T>(list: T[]): (key: string, item: () => T) => number {
+function indexer(list: unknown[]): (key: string, item: () => unknown) => number {
   const indexes = new Map<string, number>();
   return (key, item) => {
     let i = indexes.get(key);
@@ -107,12 +107,8 @@ function question(desc: ScriptDescription) {
     setNames: [],
     plainEnv: [...(desc.plainEnv ?? [])],
   };
-  const [names, pairs, sets, setNames] = [
-    indexer(request.names),
-    indexer(request.values),
-    indexer(request.sets),
-    indexer(request.setNames),
-  ];
+  const { names, values, sets, setNames } = request;
+  const [nameAt, pairAt, setAt, setNameAt] = [names, values, sets, setNames].map(indexer);
   // Whether the set rules read a variable's value, not only its name: flags, counts and lists
   // can leave an option off; two names can disagree.
   const readsValue = new Map(
@@ -124,9 +120,9 @@ function question(desc: ScriptDescription) {
   );
   return {
     request,
-    name: (name: string) => names(name, () => name),
-    setName: (name: string) => setNames(name, () => name),
-    pair: (name: string, value: string) => pairs(`${name}\u0000${value}`, () => [name, value]),
+    name: (name: string) => nameAt(name, () => name),
+    setName: (name: string) => setNameAt(name, () => name),
+    pair: (name: string, value: string) => pairAt(`${name}\u0000${value}`, () => [name, value]),
     /** The sets of a grid that differ only in values the set rules do not read are one set. */
     set(vars: ReadonlyMap<string, number>): number {
       let key = "";
@@ -138,7 +134,7 @@ function question(desc: ScriptDescription) {
           chosen.push(pair);
         }
       }
-      return sets(key, () => chosen);
+      return setAt(key, () => chosen);
     },
   };
 }
