@@ -203,12 +203,7 @@ export function buildPlan(
   items: readonly Loaded[],
   /** No `outputs` for --locally. */
   opts: { readonly outputs?: { outputs: StackOutputs; source: string }; readonly array: boolean },
-): {
-  readonly submissions: Submission[];
-  readonly problems: Problem[];
-  /** What to say when the stack's outputs lack what the files rely on. */
-  readonly missingOutputs?: string;
-} {
+) {
   const stack = opts.outputs?.outputs;
   const output = (key: "jobQueueArn" | "jobDefinitionArn") =>
     stack === undefined ? "local" : (stack[key] ?? "");
@@ -244,6 +239,7 @@ export function buildPlan(
       ...(stack !== undefined ? submissions.flatMap(tokenTagProblems) : []),
       ...duplicateNameProblems(submissions),
     ],
+    // What to say when the stack's outputs lack what the files rely on.
     ...(missing.length > 0 && opts.outputs !== undefined
       ? { missingOutputs: missingOutputsMessage(missing, opts.outputs.source) }
       : {}),
