@@ -81,9 +81,7 @@ export function dependencyOrder(
     return n;
   };
   const levels: Submission[][] = [];
-  for (const s of submissions) {
-    (levels[levelOf(ownerOf(s), [])] ??= []).push(s);
-  }
+  submissions.forEach((s) => (levels[levelOf(ownerOf(s), [])] ??= []).push(s));
   return { levels: levels.filter((l) => l !== undefined), problems };
 }
 
@@ -165,10 +163,6 @@ export function withParentManifests(
   return { ...s, request: { ...s.request, containerOverrides } };
 }
 
-export type Resolution =
-  | { readonly kind: "ready"; readonly submission: Submission }
-  | { readonly kind: "barriers"; readonly barriers: Submission[] };
-
 /**
  * `entries` must hold every parent. Past MAX_DEPENDENCIES, the plain ones go through a tree of
  * barrier jobs; the barriers the ledger lacks (by name and hash) are returned to be sent first.
@@ -177,10 +171,10 @@ export function resolveDependencies(
   given: Submission,
   entries: readonly LedgerEntry[],
   computeType: string | undefined,
-): Resolution {
+) {
   const s = withParentManifests(given, (name) => ledgerManifests(entries, name));
   if (namedDependencies(s).length === 0) {
-    return { kind: "ready", submission: s };
+    return { kind: "ready" as const, submission: s };
   }
   const typed: Dependency[] = [];
   let plain: Dependency[] = [];
@@ -216,10 +210,10 @@ export function resolveDependencies(
     });
     const missing = tier.filter((b) => latest.get(b.jobName)?.hash !== b.hash);
     if (missing.length > 0) {
-      return { kind: "barriers", barriers: missing };
+      return { kind: "barriers" as const, barriers: missing };
     }
     plain = tier.map((b) => ({ jobId: (latest.get(b.jobName) as LedgerEntry).jobId }));
   }
   const request = { ...s.request, dependsOn: [...typed, ...plain] };
-  return { kind: "ready", submission: { ...s, request } };
+  return { kind: "ready" as const, submission: { ...s, request } };
 }

@@ -235,13 +235,6 @@ export function defaultJobName(file: string): string {
   return path.basename(file).replace(/\.(json|csv|tsv)$/i, "");
 }
 
-export interface LoadedJob {
-  readonly kind: "job";
-  readonly doc: JsonDocument;
-  readonly jobName: string;
-  readonly fields: JobFileFields;
-}
-
 export function fileJobName(
   doc: JsonDocument,
   given: string | undefined,
@@ -255,7 +248,7 @@ export function fileJobName(
   return { jobName, problem: problemAt(doc, ["jobName"], bad + hint) };
 }
 
-export function loadJob(doc: JsonDocument): { job?: LoadedJob; problems: Problem[] } {
+export function loadJob(doc: JsonDocument) {
   const { data: fields, problems } = parseAt(doc, submitJobSchema, doc.value);
   if (fields === undefined) {
     return { problems };
@@ -263,5 +256,7 @@ export function loadJob(doc: JsonDocument): { job?: LoadedJob; problems: Problem
   const { jobName, problem } = fileJobName(doc, fields.jobName);
   return problem !== undefined
     ? { problems: [problem] }
-    : { job: { kind: "job", doc, jobName, fields }, problems: [] };
+    : { job: { kind: "job" as const, doc, jobName, fields }, problems: [] };
 }
+
+export type LoadedJob = NonNullable<ReturnType<typeof loadJob>["job"]>;

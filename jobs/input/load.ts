@@ -144,10 +144,9 @@ export function sortProblems(
     (p) => fileOrder.has(p.file ?? "") || fileOrder.set(p.file ?? "", fileOrder.size),
   );
   const order = (p: Problem) => [fileOrder.get(p.file ?? "") ?? 0, p.line ?? 0, p.column ?? 0];
-  return [...new Map(problems.map((p) => [formatProblem(p), p])).values()].sort(
-    (a, b) =>
-      order(a)
-        .map((k, j) => k - order(b)[j])
-        .find((d) => d !== 0) ?? 0,
-  );
+  const unique = [...new Map(problems.map((p) => [formatProblem(p), p])).values()];
+  return unique.sort((a, b) => {
+    const [x, y] = [order(a), order(b)];
+    return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+  });
 }

@@ -6,11 +6,8 @@ import { definedOnly } from "../../components/defined";
 import type { ParameterSet } from "./sweep";
 import { jsonValue } from "./json-source";
 
-export interface Manifest {
-  readonly sets: ParameterSet[];
-  /** Set numbers, when not 0, 1, 2, ... */
-  readonly indexes?: number[];
-}
+/** `indexes`: set numbers, when not 0, 1, 2, ... */
+export type Manifest = NonNullable<ReturnType<typeof parseManifest>>;
 
 /** By content: a `--force` resubmission must not overwrite what older children still read. */
 export function manifestKey(jobName: string, body: string): string {
@@ -33,7 +30,7 @@ const manifestSchema = z.object({
   indexes: z.array(z.int()).optional().catch(undefined),
 });
 
-export function parseManifest(text: string): Manifest | undefined {
+export function parseManifest(text: string) {
   const parsed = manifestSchema.safeParse(jsonValue(text)?.value);
   if (!parsed.success) {
     return undefined;

@@ -36,11 +36,8 @@ const RENAMED: ReadonlyMap<string, readonly string[]> = new Map([
   ["-c", ["--config"]],
 ]);
 
-export interface NpmProcess {
-  /** Undefined without /proc. */
-  initialEnv(): ReadonlyMap<string, string> | undefined;
-  readFile(file: string): string | undefined;
-}
+/** `initialEnv()` is undefined without /proc. */
+export type NpmProcess = ReturnType<typeof procNpmProcess>;
 
 /** As npm names them (`dry-run`). */
 export function npmrcKeys(text: string): Set<string> {
@@ -52,13 +49,11 @@ export function npmrcKeys(text: string): Set<string> {
 
 /** Project, user, global and npm's own. */
 function npmrcFiles(env: NodeJS.ProcessEnv): string[] {
-  const under = (dir: string | undefined, ...rest: string[]) =>
-    dir === undefined ? undefined : path.join(dir, ...rest);
   return [
-    under(env.npm_config_local_prefix, ".npmrc"),
+    env.npm_config_local_prefix && path.join(env.npm_config_local_prefix, ".npmrc"),
     env.npm_config_userconfig ?? path.join(os.homedir(), ".npmrc"),
     env.npm_config_globalconfig,
-    under(env.npm_execpath, "..", "..", "npmrc"),
+    env.npm_execpath && path.join(env.npm_execpath, "..", "..", "npmrc"),
   ].filter((f): f is string => f !== undefined && f !== "");
 }
 
@@ -152,9 +147,9 @@ function readIfThere(file: string): string | undefined {
   return orUndefined(() => fs.readFileSync(file, "utf8"));
 }
 
-export function procNpmProcess(): NpmProcess {
+export function procNpmProcess() {
   return {
-    initialEnv: () => {
+    initialEnv: (): ReadonlyMap<string, string> | undefined => {
       let pid = process.ppid;
       // sh -c may sit between npm and node.
       for (let depth = 0; depth < 4 && pid > 1; depth++) {

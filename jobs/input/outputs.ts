@@ -1,5 +1,5 @@
 /** Stack outputs, from the pulumi CLI or a file saved from it (`--outputs F`). */
-import { spawnSync } from "child_process";
+import { spawnSync, type SpawnSyncReturns } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -78,11 +78,7 @@ export function parseOutputs(text: string, source: string): StackOutputs {
   );
 }
 
-export interface CommandResult {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type CommandResult = Pick<SpawnSyncReturns<string>, "status" | "stdout" | "stderr">;
 
 /** Undefined when the pulumi CLI is not on PATH. */
 export type PulumiRunner = (args: readonly string[]) => CommandResult | undefined;
@@ -95,12 +91,6 @@ export function defaultPulumiRunner(env: NodeJS.ProcessEnv, cwd: string): Pulumi
     }
     return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? r.error?.message ?? "" };
   };
-}
-
-export interface LoadedOutputs {
-  readonly outputs: StackOutputs;
-  readonly stack: string;
-  readonly source: string;
 }
 
 function stackName(prefix: string, outputs: StackOutputs, identity: string, hex: number): string {
@@ -128,7 +118,7 @@ export function loadOutputs(args: {
   outputsFile?: string;
   cwd: string;
   pulumi: PulumiRunner;
-}): LoadedOutputs {
+}) {
   if (args.outputsFile !== undefined) {
     const file = path.resolve(args.cwd, args.outputsFile);
     let text: string;
@@ -163,6 +153,8 @@ export function loadOutputs(args: {
     args.stack ?? (shown?.status === 0 && shown.stdout.trim() ? shown.stdout.trim() : "default");
   return { outputs, stack, source: `pulumi stack ${stack}` };
 }
+
+export type LoadedOutputs = ReturnType<typeof loadOutputs>;
 
 export function requireOutput(
   loaded: { outputs: StackOutputs; source: string },

@@ -94,18 +94,19 @@ export function requestHash(request: SubmitJobRequest, manifest?: string): strin
 }
 
 /** Field order as in the API docs; filed (BATCHPY_JOB_NAME) under its own name or a sweep's. */
-function buildRequest(
+function single(
+  file: string,
   jobName: string,
   fields: JobFileFields,
-  vars: ReadonlyMap<string, string>,
+  vars: ParameterSet,
   resolved: Resolved,
-  filedAs: string,
-): SubmitJobRequest {
+  filedAs = jobName,
+): Submission {
   const { jobQueue, containerOverrides, script, resultsOf, ...rest } = fields;
   delete rest.jobName;
   // batchpy's own fields reach the entrypoint as variables; Batch never sees them.
   const own = Object.entries({ [VARS.script]: script, [VARS.resultsOf]: resultsOf?.join(",") });
-  return {
+  const request: SubmitJobRequest = {
     jobName,
     jobQueue: jobQueue ?? resolved.jobQueue,
     jobDefinition: resolved.jobDefinition,
@@ -122,6 +123,9 @@ function buildRequest(
       ),
     },
   };
+  const arraySize = request.arrayProperties?.size;
+  const hash = requestHash(request);
+  return { kind: "single", file, jobName, request, hash, ...definedOnly({ arraySize }) };
 }
 
 function sizeProblems(file: string, request: SubmitJobRequest): Problem[] {
@@ -160,9 +164,11 @@ export function sweepSubmissions(
     }
     const body = manifestBody(sets, name === of ? undefined : numbers);
     const key = manifestKey(name, body);
-    const request = buildRequest(
+    const fields = { ...base, arrayProperties: { size: count } };
+    const { request } = single(
+      file,
       name,
-      { ...base, arrayProperties: { size: count } },
+      fields,
       new Map([[VARS.arrayManifest, key]]),
       resolved,
       of,
@@ -178,20 +184,6 @@ export function sweepSubmissions(
       ...(name !== of ? { sweep: of } : {}),
     };
   });
-}
-
-function single(
-  file: string,
-  jobName: string,
-  fields: JobFileFields,
-  vars: ParameterSet,
-  resolved: Resolved,
-  filedAs = jobName,
-): Submission {
-  const request = buildRequest(jobName, fields, vars, resolved, filedAs);
-  const arraySize = request.arrayProperties?.size;
-  const hash = requestHash(request);
-  return { kind: "single", file, jobName, request, hash, ...definedOnly({ arraySize }) };
 }
 
 function submissionsOf(item: Loaded, array: boolean, resolved: Resolved) {
@@ -211,12 +203,7 @@ export function buildPlan(
   items: readonly Loaded[],
   /** No `outputs` for --locally. */
   opts: { readonly outputs?: { outputs: StackOutputs; source: string }; readonly array: boolean },
-): {
-  readonly submissions: Submission[];
-  readonly problems: Problem[];
-  /** What to say when the stack's outputs lack what the files rely on. */
-  readonly missingOutputs?: string;
-} {
+) {
   const stack = opts.outputs?.outputs;
   const output = (key: "jobQueueArn" | "jobDefinitionArn") =>
     stack === undefined ? "local" : (stack[key] ?? "");
@@ -236,15 +223,11 @@ export function buildPlan(
       problems.push({ file, path: "jobName", message: bad });
       continue;
     }
-    for (const { key, field, files } of needs) {
-      if (output(key) === "" && (field === "jobDefinition" || fields.jobQueue === undefined)) {
-        files.push(file);
-      }
-    }
     const resolved = {
       jobQueue: fields.jobQueue ?? output("jobQueueArn"),
       jobDefinition: output("jobDefinitionArn"),
     };
+    needs.forEach((m) => resolved[m.field] === "" && m.files.push(file));
     submissions.push(...submissionsOf(item, opts.array, resolved));
   }
   const missing = needs.filter((m) => m.files.length > 0);
@@ -256,6 +239,7 @@ export function buildPlan(
       ...(stack !== undefined ? submissions.flatMap(tokenTagProblems) : []),
       ...duplicateNameProblems(submissions),
     ],
+    // What to say when the stack's outputs lack what the files rely on.
     ...(missing.length > 0 && opts.outputs !== undefined
       ? { missingOutputs: missingOutputsMessage(missing, opts.outputs.source) }
       : {}),

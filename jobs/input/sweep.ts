@@ -185,12 +185,11 @@ export function loadRowsSweep(file: string, absolutePath: string, text: string):
     const fix = 'rename the file or use a sweep JSON file with "rows"';
     problems.push({ file, message: `${bad} (taken from the file name); ${fix}` });
   }
-  if (problems.length > 0) {
-    return { problems };
-  }
-  const sweep = { kind: "sweep", file, jobName, base: {}, sets, keySources } as const;
   const problemAt = (message: string) => ({ file, line: 1, column: 1, message });
-  return { problems, sweep: { ...sweep, consumedFiles: [absolutePath], problemAt } };
+  const sweep = { kind: "sweep" as const, file, jobName, base: {}, sets, keySources, problemAt };
+  return problems.length > 0
+    ? { problems }
+    : { problems, sweep: { ...sweep, consumedFiles: [absolutePath] } };
 }
 
 export function loadSweep(

@@ -5,7 +5,7 @@
  */
 import { spawn } from "child_process";
 import * as path from "path";
-import { FatalError, type Problem } from "../errors";
+import { awaitedLater, FatalError, type Problem } from "../errors";
 import { jsonValue, problemAt, valueAt } from "./json-source";
 import { ARRAY_MIN_SIZE } from "./derived-names";
 import { parseDescription, type ScriptDescription } from "./script-options";
@@ -35,11 +35,7 @@ export interface CheckAnswer {
 }
 
 /** One script's process: its options, then one request. */
-export interface ScriptProbe {
-  description(): Promise<ScriptDescription>;
-  check(request: CheckRequest): Promise<CheckAnswer>;
-  stop(): void;
-}
+export type ScriptProbe = ReturnType<typeof probeScript>;
 
 /** `jobs:submit --script-options FILE`, read. */
 export interface SavedDescription {
@@ -91,7 +87,7 @@ function* variablesOf(item: Item): Generator<WrittenVariable> {
   }
 }
 
-function indexer<T>(list: T[]): (key: string, item: () => T) => number {
+function indexer(list: unknown[]): (key: string, item: () => unknown) => number {
   const indexes = new Map<string, number>();
   return (key, item) => {
     let i = indexes.get(key);
@@ -111,12 +107,8 @@ function question(desc: ScriptDescription) {
     setNames: [],
     plainEnv: [...(desc.plainEnv ?? [])],
   };
-  const [names, pairs, sets, setNames] = [
-    indexer(request.names),
-    indexer(request.values),
-    indexer(request.sets),
-    indexer(request.setNames),
-  ];
+  const { names, values, sets, setNames } = request;
+  const [nameAt, pairAt, setAt, setNameAt] = [names, values, sets, setNames].map(indexer);
   // Whether the set rules read a variable's value, not only its name: flags, counts and lists
   // can leave an option off; two names can disagree.
   const readsValue = new Map(
@@ -128,9 +120,9 @@ function question(desc: ScriptDescription) {
   );
   return {
     request,
-    name: (name: string) => names(name, () => name),
-    setName: (name: string) => setNames(name, () => name),
-    pair: (name: string, value: string) => pairs(`${name}\u0000${value}`, () => [name, value]),
+    name: (name: string) => nameAt(name, () => name),
+    setName: (name: string) => setNameAt(name, () => name),
+    pair: (name: string, value: string) => pairAt(`${name}\u0000${value}`, () => [name, value]),
     /** The sets of a grid that differ only in values the set rules do not read are one set. */
     set(vars: ReadonlyMap<string, number>): number {
       let key = "";
@@ -142,7 +134,7 @@ function question(desc: ScriptDescription) {
           chosen.push(pair);
         }
       }
-      return sets(key, () => chosen);
+      return setAt(key, () => chosen);
     },
   };
 }
@@ -307,7 +299,7 @@ export function probeScript(
   repoRoot: string,
   script: string | undefined,
   saved?: SavedDescription,
-): ScriptProbe {
+) {
   const argv = [
     path.join(repoRoot, "container", "run_job.py"),
     "--check-values",
@@ -320,36 +312,34 @@ export function probeScript(
   let [stdout, stderr] = ["", ""];
   child.stdout.setEncoding("utf8").on("data", (text: string) => (stdout += text));
   child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
-  // Settled to the FatalError that says why there is no text, never rejected: nobody may ask.
-  const ended = new Promise<string | FatalError>((resolve) => {
+  const ended = new Promise<string>((resolve, reject) => {
     child.on("error", (err) =>
-      resolve(
+      reject(
         new FatalError(
           `could not run \`${SHOWN}\` to check the job files' variables (${err.message}); install python3`,
         ),
       ),
     );
     child.on("close", (code) =>
-      resolve(
-        code === 0
-          ? stdout
-          : new FatalError(`\`${SHOWN}\` exited ${code}: ${stderr.trim() || stdout.trim()}`),
-      ),
+      code === 0
+        ? resolve(stdout)
+        : reject(new FatalError(`\`${SHOWN}\` exited ${code}: ${stderr.trim() || stdout.trim()}`)),
     );
   });
-  const firstLine = new Promise<string | FatalError>((resolve) => {
+  const timer = setTimeout(() => child.kill(), DESCRIBE_TIMEOUT_MS);
+  const firstLine = new Promise<string>((resolve, reject) => {
     const look = () => stdout.includes("\n") && resolve(stdout.slice(0, stdout.indexOf("\n")));
     child.stdout.on("data", look);
-    void ended.then((out) => resolve(typeof out === "string" ? out.split("\n")[0] : out));
+    void ended.then((out) => resolve(out.split("\n")[0]), reject);
   });
-  const timer = setTimeout(() => child.kill(), DESCRIBE_TIMEOUT_MS);
-  void firstLine.then(() => clearTimeout(timer));
+  // Nobody may ask (a saved description); `ended` is handled through `firstLine`.
+  const described = awaitedLater(firstLine.finally(() => clearTimeout(timer)));
   return {
-    description: async () =>
-      saved?.description ?? parseDescription(await unwrap(firstLine), `\`${SHOWN}\``),
-    check: async (request) => {
+    description: async (): Promise<ScriptDescription> =>
+      saved?.description ?? parseDescription(await described, `\`${SHOWN}\``),
+    check: async (request: CheckRequest) => {
       child.stdin.end(JSON.stringify(request));
-      const out = await unwrap(ended);
+      const out = await ended;
       const text = saved === undefined ? out.slice(out.indexOf("\n") + 1) : out;
       const answer = jsonValue(text);
       if (answer === undefined) {
@@ -362,12 +352,4 @@ export function probeScript(
       child.kill();
     },
   };
-}
-
-async function unwrap<T>(settled: Promise<T | FatalError>): Promise<T> {
-  const value = await settled;
-  if (value instanceof FatalError) {
-    throw value;
-  }
-  return value;
 }
