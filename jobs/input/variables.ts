@@ -87,7 +87,7 @@ function* variablesOf(item: Item): Generator<WrittenVariable> {
   }
 }
 
-function indexer(list: unknown[]): (key: string, item: () => unknown) => number {
+function indexer<T>(list: T[]): (key: string, item: () => T) => number {
   const indexes = new Map<string, number>();
   return (key, item) => {
     let i = indexes.get(key);
@@ -107,8 +107,12 @@ function question(desc: ScriptDescription) {
     setNames: [],
     plainEnv: [...(desc.plainEnv ?? [])],
   };
-  const { names, values, sets, setNames } = request;
-  const [nameAt, pairAt, setAt, setNameAt] = [names, values, sets, setNames].map(indexer);
+  const [nameAt, pairAt, setAt, setNameAt] = [
+    indexer(request.names),
+    indexer(request.values),
+    indexer(request.sets),
+    indexer(request.setNames),
+  ];
   // Whether the set rules read a variable's value, not only its name: flags, counts and lists
   // can leave an option off; two names can disagree.
   const readsValue = new Map(
