@@ -50,7 +50,7 @@ def signal_group(pgid: int, signum: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # its processes exist, we may just not signal them
+        pass  # its processes exist, we may just not signal them
     return True
 
 
