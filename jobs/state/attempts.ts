@@ -136,12 +136,8 @@ export async function readCovers(
   const read = async (e: LedgerEntry): Promise<Known> => {
     const detail = details.get(e.jobId);
     if (e.kind !== "array") {
-      const v = variableOf(detail, VARS.setIndex);
-      return detail === undefined
-        ? undefined
-        : v !== undefined && /^\d+$/.test(v)
-          ? { setIndex: Number(v) }
-          : {};
+      const v = variableOf(detail, VARS.setIndex) ?? "";
+      return detail && (/^\d+$/.test(v) ? { setIndex: Number(v) } : {});
     }
     if (!isRetryEntry(e) || bucket === undefined) {
       return undefined;

@@ -54,22 +54,16 @@ export function entryOf(
   job: { readonly jobId: string; readonly jobArn?: string | undefined },
   submittedAt: string,
 ): LedgerEntry {
-  const { v, jobName, kind, hash, run, token } = intent;
+  const { v, jobName, kind, hash, run, token, arraySize, file, of, manifest, generation } = intent;
   return {
     ...{ v, jobName, jobId: job.jobId, kind, hash, run, submittedAt, token },
-    ...definedOnly({ jobArn: job.jobArn, arraySize: intent.arraySize, file: intent.file }),
-    ...definedOnly({ of: intent.of, manifest: intent.manifest, generation: intent.generation }),
+    ...definedOnly({ jobArn: job.jobArn, arraySize, file, of, manifest, generation }),
   };
 }
 
-interface ClosedLine {
-  readonly v: 1;
-  readonly type: "closed";
-  readonly jobName: string;
-  readonly token: string;
-  readonly reason: string;
-  readonly at: string;
-}
+type ClosedLine = { readonly v: 1; readonly type: "closed" } & Readonly<
+  Record<"jobName" | "token" | "reason" | "at", string>
+>;
 
 type ParsedLedger = Pick<Ledger, "entries" | "intents" | "closed" | "warnings">;
 
@@ -164,8 +158,7 @@ export function parseLedger(
       return;
     }
     // Not JSON, or not a line of ours: torn by a crash if it is the last.
-    const torn =
-      i === lines.length - 1 || (i === lines.length - 2 && lines[lines.length - 1] === "");
+    const torn = lines.slice(i + 1).join("\n") === "";
     into.warnings.push(
       `${file}:${i + 1}: skipped an unreadable line${torn ? " (cut short by an interrupted run)" : ""}`,
     );

@@ -21,12 +21,8 @@ export function needsCopy(source: SourceObject, local: LocalInfo | undefined): b
 
 export function localPathFor(outDir: string, key: string): string | undefined {
   const parts = key.split("/");
-  if (
-    key.startsWith("/") ||
-    parts.some((p) => p === ".." || p === ".") ||
-    key.endsWith("/") ||
-    key === ""
-  ) {
+  // An empty first or last part: a leading or trailing "/", or no key at all.
+  if ([parts[0], parts[parts.length - 1]].includes("") || parts.some((p) => /^\.\.?$/.test(p))) {
     return undefined;
   }
   const dest = path.join(outDir, ...parts);
