@@ -169,12 +169,9 @@ export function parseLedger(
 /** The latest line per token (a resend rewrites the intent) with no entry or closing line. */
 export function openIntents(parsed: ParsedLedger): IntentLine[] {
   const done = new Set([...parsed.entries, ...parsed.closed].map((line) => line.token));
-  const latest = new Map<string, IntentLine>();
-  for (const i of parsed.intents.filter((i) => !done.has(i.token))) {
-    latest.delete(i.token);
-    latest.set(i.token, i);
-  }
-  return [...latest.values()];
+  const open = parsed.intents.filter((i) => !done.has(i.token));
+  const last = new Map(open.map((i, n) => [i.token, n]));
+  return open.filter((i, n) => last.get(i.token) === n);
 }
 
 export function entriesFor(latest: ReadonlyMap<string, LedgerEntry>, name: string): LedgerEntry[] {
