@@ -68,7 +68,7 @@ function createOrTakeOver(
   file: string,
   owner: LockOwner,
   env: LockEnv,
-): { taken: false } | { taken: true; from?: LockOwner } {
+): false | { from?: LockOwner } {
   const create = (): boolean => {
     try {
       fs.writeFileSync(file, lockText(owner), { flag: "wx" });
@@ -81,31 +81,31 @@ function createOrTakeOver(
     }
   };
   if (create()) {
-    return { taken: true };
+    return {};
   }
   const held = readIfAny(file);
   if (held === undefined) {
-    return { taken: create() }; // Released meanwhile.
+    return create() && {}; // Released meanwhile.
   }
   const from = parseLock(held);
   if (from === undefined || !isStale(from, env)) {
-    return { taken: false };
+    return false;
   }
   // A marker whose taker died is stale in turn.
   const hash = createHash("sha256").update(held).digest("hex").slice(0, 16);
   const marker = `${file}.takeover-${hash}`;
-  if (!createOrTakeOver(marker, owner, env).taken) {
-    return { taken: false };
+  if (!createOrTakeOver(marker, owner, env)) {
+    return false;
   }
   try {
     if (readIfAny(file) !== held) {
-      return { taken: false };
+      return false;
     }
     fs.rmSync(file, { force: true });
   } finally {
     fs.rmSync(marker, { force: true });
   }
-  return create() ? { taken: true, from } : { taken: false };
+  return create() && { from };
 }
 
 /** Released on process.exit too (a second Ctrl-C), where `finally` blocks do not run. */
@@ -121,7 +121,7 @@ export function acquireLock(
 ): { release(): void } {
   const owner: LockOwner = { pid: env.pid, host: env.host, time: env.now().toISOString() };
   const got = createOrTakeOver(file, owner, env);
-  if (!got.taken) {
+  if (!got) {
     throw new FatalError(heldMessage(file, parseLock(readIfAny(file) ?? ""), env.host));
   }
   if (got.from !== undefined) {
