@@ -125,21 +125,16 @@ export function mergeLedger(from: string, into: string): number {
   return text.split("\n").filter((l) => l.trim() !== "").length;
 }
 
-function lineKind(value: unknown): "entries" | "intents" | "closed" | undefined {
-  const e = (value ?? {}) as Record<string, unknown>;
-  if (typeof value !== "object" || e.v !== 1) {
-    return undefined;
-  }
-  const strings = (...keys: string[]): boolean => keys.every((k) => typeof e[k] === "string");
-  if (e.type === "intent") {
-    return intentLine.safeParse(value).success ? "intents" : undefined;
-  }
-  if (e.type === undefined) {
-    const jobKind = e.kind === "single" || e.kind === "array";
-    return jobKind && strings("jobName", "jobId", "hash") ? "entries" : undefined;
-  }
-  return e.type === "closed" && strings("token") ? "closed" : undefined;
-}
+const lineKinds = {
+  intents: intentLine,
+  entries: submissionLine
+    .pick({ v: true, jobName: true, kind: true, hash: true })
+    .extend({ jobId: z.string(), type: z.undefined().optional() }),
+  closed: z.object({ v: z.literal(1), type: z.literal("closed"), token: z.string() }),
+};
+
+const lineKind = (value: unknown) =>
+  (["intents", "entries", "closed"] as const).find((k) => lineKinds[k].safeParse(value).success);
 
 export function parseLedger(
   text: string,
