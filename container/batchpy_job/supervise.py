@@ -50,7 +50,7 @@ def signal_group(pgid: int, signum: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # its processes exist, we may just not signal them
+        pass  # its processes exist, we may just not signal them
     return True
 
 
@@ -109,13 +109,13 @@ def run_script(
     """Its exit code, 128+N for a signal N like a shell."""
     script_name = os.path.basename(script_path)
     # Unbuffered, so a crash loses no output and the two streams interleave as written.
-    child_env = {"PYTHONUNBUFFERED": "1", **env}
+    env = {"PYTHONUNBUFFERED": "1", **env}
     # A session of its own: a signal reaches everything it started, leftovers stop as one
     # group, and a terminal's Ctrl-C reaches the script once, through us, instead of twice.
     try:
         proc = subprocess.Popen(
             [sys.executable, script_path, *argv],
-            **merged_output(workdir, child_env, subprocess.DEVNULL, subprocess.PIPE),
+            **merged_output(workdir, env, subprocess.DEVNULL, subprocess.PIPE),
             start_new_session=True,
         )
     except (OSError, ValueError) as err:

@@ -231,17 +231,10 @@ class Rules:
             + "; fix the name or add the option to the script"
         )
 
-    def value_problems(self, name: str, value: str) -> list[str]:
-        option = self.options.get(name)
-        found = (value_problem(name, value, option), word_problem(option, name, value))
-        return [p for p in found if p]
-
-    def set_problems(self, env: dict[str, str]) -> Json:
-        _chosen, problems, missing = read_set(self.spec, env, self.label)
-        return {"problems": problems, "missing": missing}
-
     def answer(self, request: Json, typed: list[str | None], skipped: list[Json]) -> Json:
         pairs = [(str(n), str(v)) for n, v in request.get("values", [])]
+        sets = [dict(pairs[i] for i in indexes) for indexes in request.get("sets", [])]
+        option = self.options.get
         return {
             "plainEnv": [
                 f"--plain-env {n}: the entrypoint passes only names without lower-case letters "
@@ -252,11 +245,12 @@ class Rules:
             ],
             "names": [self.name_problem(str(n)) for n in request.get("names", [])],
             "values": [
-                self.value_problems(n, v) + ([t] if t else []) for (n, v), t in zip(pairs, typed)
+                [p for p in (value_problem(n, v, option(n)), word_problem(option(n), n, v), t) if p]
+                for (n, v), t in zip(pairs, typed)
             ],
             "sets": [
-                self.set_problems(dict(pairs[i] for i in indexes))
-                for indexes in request.get("sets", [])
+                {"problems": problems, "missing": missing}
+                for _, problems, missing in (read_set(self.spec, env, self.label) for env in sets)
             ],
             "setNames": [array_set_problem(str(n)) for n in request.get("setNames", [])],
             "skipped": skipped,

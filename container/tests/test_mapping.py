@@ -82,15 +82,21 @@ def test_rules_answer_names_values_and_whole_sets_before_submission() -> None:
     assert "container/job/train.py (declared: out-dir, v, gpu, cpu)" in (
         rules.name_problem("typo") or ""
     )
-    assert rules.value_problems("v", "lots") == [
+
+    def ask(values: dict[str, str]) -> dict:
+        pairs = [[n, v] for n, v in values.items()]
+        request = {"values": pairs, "sets": [list(range(len(pairs)))]}
+        return rules.answer(request, [None] * len(pairs), [])
+
+    assert ask({"v": "lots"})["values"][0] == [
         '"v" = "lots" must be a count from 0 to 1000 (how many times the option is repeated), '
         "or true/false"
     ]
-    assert rules.value_problems("gpu", "maybe")[0].startswith('"gpu" = "maybe" is not a flag')
-    both = rules.set_problems({"out-dir": "a", "out_dir": "b", "gpu": "1", "cpu": "yes"})
+    assert ask({"gpu": "maybe"})["values"][0][0].startswith('"gpu" = "maybe" is not a flag')
+    both = ask({"out-dir": "a", "out_dir": "b", "gpu": "1", "cpu": "yes"})["sets"][0]
     assert [p.get("name") for p in both["problems"]] == ["out_dir", None]
     assert "accepts only one of gpu, cpu" in both["problems"][1]["message"]
-    assert rules.set_problems({"gpu": "false"}) == {
+    assert ask({"gpu": "false"})["sets"][0] == {
         "problems": [{"message": "container/job/train.py requires one of gpu, cpu; set one of these variables"}],
         "missing": ['container/job/train.py requires --out-dir: set the variable "out-dir"'],
     }

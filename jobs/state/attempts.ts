@@ -50,13 +50,11 @@ const childrenOf = (sets: readonly number[]): Cover => new Map(sets.map((set, i)
 
 /** A retry's cover is what `known` read; undefined while it is not known. */
 export function coverOf(e: LedgerEntry, known: Known): Cover | undefined {
-  if (isRetryEntry(e)) {
-    if (e.kind === "array") {
-      return known?.indexes !== undefined ? childrenOf(known.indexes) : undefined;
-    }
-    if (known === undefined) {
-      return undefined;
-    }
+  if (isRetryEntry(e) && e.kind === "array") {
+    return known?.indexes && childrenOf(known.indexes);
+  }
+  if (isRetryEntry(e) && known === undefined) {
+    return undefined;
   }
   const chunk = suffixMatch(e, /^-c(\d+)$/);
   const first = chunk !== null ? Number(chunk[1]) * CHUNK_SIZE : 0;
@@ -87,7 +85,7 @@ export function supersededAttempts(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
 ): { attempts: Attempt[]; sets: number; jobs: number } {
-  const replaced: Attempt[][] = [];
+  const attempts: Attempt[] = [];
   const counts = { sets: 0, jobs: 0 };
   for (const group of new Set(entries.filter(isRetryEntry).map(groupOf))) {
     const mine = entries.filter((x) => groupOf(x) === group);
@@ -97,12 +95,12 @@ export function supersededAttempts(
     for (const set of retried) {
       const runs = attemptsOf(mine, covers, group, set);
       if (runs.length > 1) {
-        replaced.push(runs.slice(0, -1));
+        attempts.push(...runs.slice(0, -1));
         counts[set === "" ? "jobs" : "sets"]++;
       }
     }
   }
-  return { attempts: replaced.flat(), ...counts };
+  return { attempts, ...counts };
 }
 
 export function retriedSetNumbers(
@@ -136,12 +134,8 @@ export async function readCovers(
   const read = async (e: LedgerEntry): Promise<Known> => {
     const detail = details.get(e.jobId);
     if (e.kind !== "array") {
-      const v = variableOf(detail, VARS.setIndex);
-      return detail === undefined
-        ? undefined
-        : v !== undefined && /^\d+$/.test(v)
-          ? { setIndex: Number(v) }
-          : {};
+      const v = variableOf(detail, VARS.setIndex) ?? "";
+      return detail && (/^\d+$/.test(v) ? { setIndex: Number(v) } : {});
     }
     if (!isRetryEntry(e) || bucket === undefined) {
       return undefined;

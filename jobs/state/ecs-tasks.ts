@@ -24,15 +24,13 @@ const keptTask = z.union([
 /** A file that is not the store's JSON only costs reading ECS again. */
 function loadTasks(file: string): Map<string, KeptTask> {
   const stored = jsonValue(readIfAny(file) ?? "")?.value as { tasks?: unknown } | null | undefined;
-  const tasks = stored?.tasks;
-  // Own properties of parsed JSON: an ARN is only ever a key of the Map.
+  // Own properties of parsed JSON (none for a scalar): an ARN is only ever a key of the Map.
+  const tasks = Object.entries(Object(stored?.tasks) as object);
   return new Map(
-    tasks !== null && typeof tasks === "object"
-      ? Object.entries(tasks).flatMap(([arn, kept]) => {
-          const read = keptTask.safeParse(kept);
-          return read.success ? [[arn, read.data as KeptTask] as const] : [];
-        })
-      : [],
+    tasks.flatMap(([arn, kept]) => {
+      const read = keptTask.safeParse(kept);
+      return read.success ? [[arn, read.data as KeptTask] as const] : [];
+    }),
   );
 }
 

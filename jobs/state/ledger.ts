@@ -54,22 +54,16 @@ export function entryOf(
   job: { readonly jobId: string; readonly jobArn?: string | undefined },
   submittedAt: string,
 ): LedgerEntry {
-  const { v, jobName, kind, hash, run, token } = intent;
+  const { v, jobName, kind, hash, run, token, arraySize, file, of, manifest, generation } = intent;
   return {
     ...{ v, jobName, jobId: job.jobId, kind, hash, run, submittedAt, token },
-    ...definedOnly({ jobArn: job.jobArn, arraySize: intent.arraySize, file: intent.file }),
-    ...definedOnly({ of: intent.of, manifest: intent.manifest, generation: intent.generation }),
+    ...definedOnly({ jobArn: job.jobArn, arraySize, file, of, manifest, generation }),
   };
 }
 
-interface ClosedLine {
-  readonly v: 1;
-  readonly type: "closed";
-  readonly jobName: string;
-  readonly token: string;
-  readonly reason: string;
-  readonly at: string;
-}
+type ClosedLine = { readonly v: 1; readonly type: "closed" } & Readonly<
+  Record<"jobName" | "token" | "reason" | "at", string>
+>;
 
 type ParsedLedger = Pick<Ledger, "entries" | "intents" | "closed" | "warnings">;
 
@@ -131,21 +125,16 @@ export function mergeLedger(from: string, into: string): number {
   return text.split("\n").filter((l) => l.trim() !== "").length;
 }
 
-function lineKind(value: unknown): "entries" | "intents" | "closed" | undefined {
-  const e = (value ?? {}) as Record<string, unknown>;
-  if (typeof value !== "object" || e.v !== 1) {
-    return undefined;
-  }
-  const strings = (...keys: string[]): boolean => keys.every((k) => typeof e[k] === "string");
-  if (e.type === "intent") {
-    return intentLine.safeParse(value).success ? "intents" : undefined;
-  }
-  if (e.type === undefined) {
-    const jobKind = e.kind === "single" || e.kind === "array";
-    return jobKind && strings("jobName", "jobId", "hash") ? "entries" : undefined;
-  }
-  return e.type === "closed" && strings("token") ? "closed" : undefined;
-}
+const lineKinds = {
+  intents: intentLine,
+  entries: submissionLine
+    .pick({ v: true, jobName: true, kind: true, hash: true })
+    .extend({ jobId: z.string(), type: z.undefined().optional() }),
+  closed: z.object({ v: z.literal(1), type: z.literal("closed"), token: z.string() }),
+};
+
+const lineKind = (value: unknown) =>
+  (["intents", "entries", "closed"] as const).find((k) => lineKinds[k].safeParse(value).success);
 
 export function parseLedger(
   text: string,
@@ -164,8 +153,7 @@ export function parseLedger(
       return;
     }
     // Not JSON, or not a line of ours: torn by a crash if it is the last.
-    const torn =
-      i === lines.length - 1 || (i === lines.length - 2 && lines[lines.length - 1] === "");
+    const torn = lines.slice(i + 1).join("\n") === "";
     into.warnings.push(
       `${file}:${i + 1}: skipped an unreadable line${torn ? " (cut short by an interrupted run)" : ""}`,
     );
@@ -176,12 +164,9 @@ export function parseLedger(
 /** The latest line per token (a resend rewrites the intent) with no entry or closing line. */
 export function openIntents(parsed: ParsedLedger): IntentLine[] {
   const done = new Set([...parsed.entries, ...parsed.closed].map((line) => line.token));
-  const latest = new Map<string, IntentLine>();
-  for (const i of parsed.intents.filter((i) => !done.has(i.token))) {
-    latest.delete(i.token);
-    latest.set(i.token, i);
-  }
-  return [...latest.values()];
+  const open = parsed.intents.filter((i) => !done.has(i.token));
+  const last = new Map(open.map((i, n) => [i.token, n]));
+  return open.filter((i, n) => last.get(i.token) === n);
 }
 
 export function entriesFor(latest: ReadonlyMap<string, LedgerEntry>, name: string): LedgerEntry[] {

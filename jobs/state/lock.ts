@@ -32,13 +32,6 @@ export function processIsAlive(pid: number): boolean {
   }
 }
 
-const SYSTEM_LOCK_ENV: LockEnv = {
-  pid: process.pid,
-  host: os.hostname(),
-  now: () => new Date(),
-  isAlive: processIsAlive,
-};
-
 const lockText = (owner: LockOwner): string => `${JSON.stringify(owner)}\n`;
 
 export function lockPath(ledgerFile: string): string {
@@ -71,16 +64,11 @@ export function heldMessage(file: string, owner: LockOwner | undefined, host: st
 
 export type Lock = ReturnType<typeof acquireLock>;
 
-function readOwner(file: string): { text: string; owner: LockOwner | undefined } | undefined {
-  const text = readIfAny(file);
-  return text === undefined ? undefined : { text, owner: parseLock(text) };
-}
-
 function createOrTakeOver(
   file: string,
   owner: LockOwner,
   env: LockEnv,
-): { taken: false } | { taken: true; from?: LockOwner } {
+): false | { from?: LockOwner } {
   const create = (): boolean => {
     try {
       fs.writeFileSync(file, lockText(owner), { flag: "wx" });
@@ -93,42 +81,48 @@ function createOrTakeOver(
     }
   };
   if (create()) {
-    return { taken: true };
+    return {};
   }
-  const held = readOwner(file);
+  const held = readIfAny(file);
   if (held === undefined) {
-    return { taken: create() }; // Released meanwhile.
+    return create() && {}; // Released meanwhile.
   }
-  if (held.owner === undefined || !isStale(held.owner, env)) {
-    return { taken: false };
+  const from = parseLock(held);
+  if (from === undefined || !isStale(from, env)) {
+    return false;
   }
   // A marker whose taker died is stale in turn.
-  const hash = createHash("sha256").update(held.text).digest("hex").slice(0, 16);
+  const hash = createHash("sha256").update(held).digest("hex").slice(0, 16);
   const marker = `${file}.takeover-${hash}`;
-  if (!createOrTakeOver(marker, owner, env).taken) {
-    return { taken: false };
+  if (!createOrTakeOver(marker, owner, env)) {
+    return false;
   }
   try {
-    if (readOwner(file)?.text !== held.text) {
-      return { taken: false };
+    if (readIfAny(file) !== held) {
+      return false;
     }
     fs.rmSync(file, { force: true });
   } finally {
     fs.rmSync(marker, { force: true });
   }
-  return create() ? { taken: true, from: held.owner } : { taken: false };
+  return create() && { from };
 }
 
 /** Released on process.exit too (a second Ctrl-C), where `finally` blocks do not run. */
 export function acquireLock(
   file: string,
   warn: (message: string) => void,
-  env: LockEnv = SYSTEM_LOCK_ENV,
+  env: LockEnv = {
+    pid: process.pid,
+    host: os.hostname(),
+    now: () => new Date(),
+    isAlive: processIsAlive,
+  },
 ): { release(): void } {
   const owner: LockOwner = { pid: env.pid, host: env.host, time: env.now().toISOString() };
   const got = createOrTakeOver(file, owner, env);
-  if (!got.taken) {
-    throw new FatalError(heldMessage(file, readOwner(file)?.owner, env.host));
+  if (!got) {
+    throw new FatalError(heldMessage(file, parseLock(readIfAny(file) ?? ""), env.host));
   }
   if (got.from !== undefined) {
     warn(
@@ -137,7 +131,7 @@ export function acquireLock(
   }
   const release = (): void => {
     process.removeListener("exit", release);
-    if (readOwner(file)?.text === lockText(owner)) {
+    if (readIfAny(file) === lockText(owner)) {
       fs.rmSync(file, { force: true });
     }
   };

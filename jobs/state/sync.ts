@@ -1,14 +1,12 @@
 /** `aws s3 sync`-style decisions: a download takes the source's time, so it is then skipped. */
+import type { Stats } from "fs";
 import * as path from "path";
 import type { RemoteObject } from "../aws/api";
 import { BUCKET_PREFIXES } from "../../components/contract";
 
 export type SourceObject = Omit<RemoteObject, "etag">;
 
-export interface LocalInfo {
-  readonly size: number;
-  readonly mtimeMs: number;
-}
+export type LocalInfo = Pick<Stats, "size" | "mtimeMs">;
 
 /** S3 times have one-second resolution; compare in whole seconds. */
 export function needsCopy(source: SourceObject, local: LocalInfo | undefined): boolean {
@@ -21,12 +19,8 @@ export function needsCopy(source: SourceObject, local: LocalInfo | undefined): b
 
 export function localPathFor(outDir: string, key: string): string | undefined {
   const parts = key.split("/");
-  if (
-    key.startsWith("/") ||
-    parts.some((p) => p === ".." || p === ".") ||
-    key.endsWith("/") ||
-    key === ""
-  ) {
+  // An empty first or last part: a leading or trailing "/", or no key at all.
+  if ([parts[0], parts[parts.length - 1]].includes("") || parts.some((p) => /^\.\.?$/.test(p))) {
     return undefined;
   }
   const dest = path.join(outDir, ...parts);
