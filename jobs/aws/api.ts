@@ -234,6 +234,25 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
   };
 }
 
+// An ETag is the MD5 of the bytes for a one-part, non-KMS upload.
+async function listObjects(client: S3Client, Bucket: string, Prefix: string) {
+  const all = [];
+  for await (const page of paginateListObjectsV2({ client }, { Bucket, Prefix })) {
+    for (const { Key, Size, LastModified, ETag } of page.Contents ?? []) {
+      if (Key !== undefined) {
+        const etag = ETag?.replace(/"/g, "");
+        all.push({
+          key: Key,
+          size: Size ?? 0,
+          lastModified: LastModified ?? new Date(0),
+          ...definedOnly({ etag }),
+        });
+      }
+    }
+  }
+  return all;
+}
+
 function storageApi(client: S3Client) {
   const body = async (bucket: string, key: string) => {
     const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -282,24 +301,7 @@ function storageApi(client: S3Client) {
         throw err;
       }
     },
-    // An ETag is the MD5 of the bytes for a one-part, non-KMS upload.
-    async listObjects(Bucket: string, Prefix: string) {
-      const all = [];
-      for await (const page of paginateListObjectsV2({ client }, { Bucket, Prefix })) {
-        for (const { Key, Size, LastModified, ETag } of page.Contents ?? []) {
-          if (Key !== undefined) {
-            const etag = ETag?.replace(/"/g, "");
-            all.push({
-              key: Key,
-              size: Size ?? 0,
-              lastModified: LastModified ?? new Date(0),
-              ...definedOnly({ etag }),
-            });
-          }
-        }
-      }
-      return all;
-    },
+    listObjects: (bucket: string, prefix: string) => listObjects(client, bucket, prefix),
     async download(bucket: string, key: string, file: string): Promise<void> {
       const stream = (await body(bucket, key)).body;
       await fs.promises.mkdir(path.dirname(file), { recursive: true });

@@ -202,6 +202,15 @@ async function logTarget(
   return detail;
 }
 
+function eventWriter(opts: LogsOptions, ctx: Context): (e: LogEvent) => unknown {
+  return (e) =>
+    ctx.io.stdout.write(
+      opts.json
+        ? `${JSON.stringify({ timestamp: e.timestamp, message: e.message })}\n`
+        : `${(e.message ?? "").replace(/\n$/, "")}\n`,
+    );
+}
+
 /** With --follow, until the job ends (or Batch forgets it), each new attempt's stream in turn. */
 async function readLog(
   opts: LogsOptions,
@@ -215,12 +224,7 @@ async function readLog(
     detail.container?.logConfiguration?.options?.["awslogs-group"] ??
     outputs.logGroupName ??
     DEFAULT_LOG_GROUP;
-  const write = (e: LogEvent): unknown =>
-    ctx.io.stdout.write(
-      opts.json
-        ? `${JSON.stringify({ timestamp: e.timestamp, message: e.message })}\n`
-        : `${(e.message ?? "").replace(/\n$/, "")}\n`,
-    );
+  const write = eventWriter(opts, ctx);
   let stream: string | undefined;
   let token: string | undefined;
   let exists = false;
