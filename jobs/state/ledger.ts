@@ -153,7 +153,8 @@ export function parseLedger(
       return;
     }
     // Not JSON, or not a line of ours: torn by a crash if it is the last.
-    const torn = lines.slice(i + 1).join("\n") === "";
+    const torn =
+      i === lines.length - 1 || (i === lines.length - 2 && lines[lines.length - 1] === "");
     into.warnings.push(
       `${file}:${i + 1}: skipped an unreadable line${torn ? " (cut short by an interrupted run)" : ""}`,
     );
