@@ -9,6 +9,7 @@ import fractions
 import ipaddress
 import itertools
 import json
+import math
 import os
 import pathlib
 import runpy
@@ -90,13 +91,10 @@ def capture_parser(script_path: str) -> argparse.ArgumentParser | None:
 def _jsonable(value: object) -> object:
     if value is argparse.SUPPRESS or value is None:
         return None
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return str(value)  # JSON has no NaN or Infinity
-    if isinstance(value, (bool, int, float, str)):
-        return value
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    return str(value)
+    finite = not isinstance(value, float) or math.isfinite(value)  # JSON has no NaN or Infinity
+    return value if finite and isinstance(value, (bool, int, float, str)) else str(value)
 
 
 def dashdash_value_survives() -> bool:
@@ -150,10 +148,9 @@ def _option(action: argparse.Action, flag: str, parser: argparse.ArgumentParser)
     # How one variable fills the option: a flag word, one value, or a list of items.
     if name == "boolean_optional" or (nargs == 0 and name != "count"):
         kind = "flag"
-    elif name == "count" or nargs == argparse.OPTIONAL:
-        kind = "value"
     else:
-        kind = "list" if nargs is not None or name in ("append", "extend") else "value"
+        listed = nargs is not None or name in ("append", "extend")
+        kind = "list" if listed and nargs != argparse.OPTIONAL and name != "count" else "value"
     option: Json = {
         "env": env,
         "aliases": [action.dest] if action.dest != env else [],

@@ -180,11 +180,6 @@ def is_plain_environment(name: str) -> bool:
     return not any(c.islower() for c in name) or name.lower() in PLAIN_LOWERCASE
 
 
-def undeclared_names(spec: Json, env: dict[str, str]) -> list[str]:
-    known = {n for option in spec["options"] for n in [option["env"], *option["aliases"]]}
-    return sorted(n for n in env if n not in known and not is_plain_environment(n))
-
-
 def undeclared_problem(spec: Json, name: str, script_name: str) -> str:
     declared = ", ".join(o["env"] for o in spec["options"]) or "none"
     return f"{quoted(name)} is not an option of {script_name} (declared: {declared})"
