@@ -97,16 +97,6 @@ def _jsonable(value: object) -> object:
     return value if finite and isinstance(value, (bool, int, float, str)) else str(value)
 
 
-def dashdash_value_survives() -> bool:
-    # Older argparse strips "--" from every option's values, leaving [].
-    probe = argparse.ArgumentParser(add_help=False)
-    probe.add_argument("--value")
-    try:
-        return probe.parse_args(["--value=--"]).value == "--"
-    except SystemExit:
-        return False
-
-
 def _refusal(action: argparse.Action, flag: str, script_name: str) -> str | None:
     if isinstance(action, argparse._SubParsersAction):
         return (
@@ -200,6 +190,13 @@ def describe_parser(parser: argparse.ArgumentParser, script_name: str) -> Json:
                 "option name"
             )
         primary[option["env"]] = option["flag"]
+    # Older argparse strips "--" from every option's values, leaving [].
+    dashdash = argparse.ArgumentParser(add_help=False)
+    dashdash.add_argument("--value")
+    try:
+        dashdash_ok = dashdash.parse_args(["--value=--"]).value == "--"
+    except SystemExit:
+        dashdash_ok = False
     claims = Counter(alias for option in options for alias in option["aliases"])
     for option in options:
         option["aliases"] = [a for a in option["aliases"] if a not in primary and claims[a] == 1]
@@ -214,7 +211,7 @@ def describe_parser(parser: argparse.ArgumentParser, script_name: str) -> Json:
         "prefix_chars": parser.prefix_chars,
         "fromfile_prefix_chars": parser.fromfile_prefix_chars,
         "negative_numbers_are_options": bool(parser._has_negative_number_optionals),
-        "dashdash_value_ok": dashdash_value_survives(),
+        "dashdash_value_ok": dashdash_ok,
     }
 
 
@@ -384,8 +381,7 @@ def check_request(
         spec = probe_script(script_path, env, read_values)
     else:
         try:
-            with open(description, encoding="utf-8") as f:
-                spec = json.load(f)
+            spec = json.loads(pathlib.Path(description).read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
             raise config_error(f"--script-options {description}: {err}") from None
         read_values(spec)
@@ -463,6 +459,5 @@ def probe_main(args: list[str]) -> int:
         result = {"error": [missing]}
     except JobError as err:
         result = {"error": err.problems}
-    with open(out_path, "w", encoding="utf-8") as f:
-        f.write(json.dumps(result))
+    pathlib.Path(out_path).write_text(json.dumps(result), encoding="utf-8")
     return 0

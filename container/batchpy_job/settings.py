@@ -173,11 +173,8 @@ def manifest_sets(text: str, source: str) -> list[tuple[int, Any]]:
         raise config_error(f'{source} must have "sets": a list of objects')
     if indexes is None:
         return list(enumerate(sets))
-    if (
-        not isinstance(indexes, list)
-        or len(indexes) != len(sets)
-        or not all(type(i) is int and i >= 0 for i in indexes)
-    ):
+    matched = isinstance(indexes, list) and len(indexes) == len(sets)
+    if not matched or not all(type(i) is int and i >= 0 for i in indexes):
         raise config_error(
             f'{source} has "indexes" that are not one set number (0, 1, ...) per set: '
             "submit the sweep again with jobs:submit"
