@@ -157,8 +157,7 @@ def main() -> int:
             print(json.dumps(check_request(script_path, env, sys.stdin, args.script_options)))
             return 0
         if args.describe:
-            spec = probe_script(script_path, env)
-            print(json.dumps(description_of(spec, os.path.basename(script_path)), indent=2))
+            print(json.dumps(description_of(probe_script(script_path, env), script_path), indent=2))
             return 0
         return run_job(script_path, env, make_store)
     except JobError as err:

@@ -355,9 +355,9 @@ def probe_script(script_path: str, env: dict[str, str], values: Values = lambda 
     return result
 
 
-def description_of(spec: Json, script: str) -> Json:
+def description_of(spec: Json, script_path: str) -> Json:
     return {
-        "script": script,
+        "script": os.path.basename(script_path),
         "options": spec["options"],
         "groups": spec["groups"],
         "list_separator": LIST_SEPARATOR,
@@ -373,7 +373,7 @@ def check_request(
     def read_values(spec: Json) -> list[tuple[str, str]]:
         if description is None:
             # The request depends on it: one process answers both, as jobs:submit asks.
-            print(json.dumps(description_of(spec, os.path.basename(script_path))), flush=True)
+            print(json.dumps(description_of(spec, script_path)), flush=True)
         request.update(json.load(stdin))
         return [(str(n), str(v)) for n, v in request.get("values", [])]
 

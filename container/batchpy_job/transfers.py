@@ -65,9 +65,8 @@ def describe_failure(err: BaseException, action: str, attempts: int) -> StorageE
     cause = inner if not isinstance(err, ClientError) and isinstance(inner, ClientError) else err
     if not isinstance(cause, ClientError):
         return StorageError(f"{type(err).__name__}: {err}")
-    meta = cause.response.get("ResponseMetadata", {})
+    meta, error = cause.response.get("ResponseMetadata", {}), cause.response.get("Error", {})
     status = meta.get("HTTPStatusCode")
-    error = cause.response.get("Error", {})
     code, message = str(error.get("Code", "")), str(error.get("Message", "") or "")
     if status is None:
         return StorageError(message)
