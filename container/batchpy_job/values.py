@@ -221,10 +221,8 @@ class Rules:
             )
         if is_plain_environment(name):
             return None
-        return (
-            undeclared_problem(self.spec, name, self.label)
-            + "; fix the name or add the option to the script"
-        )
+        fix = "; fix the name or add the option to the script"
+        return undeclared_problem(self.spec, name, self.label) + fix
 
     def answer(self, request: Json, typed: list[str | None], skipped: list[Json]) -> Json:
         pairs = [(str(n), str(v)) for n, v in request.get("values", [])]
