@@ -57,8 +57,7 @@ class StorageError(JobError):
 
 
 def say(message: str) -> None:
-    sys.stderr.write("run_job: " + message + "\n")
-    sys.stderr.flush()
+    print("run_job: " + message, file=sys.stderr, flush=True)
 
 
 def quoted(value: str) -> str:

@@ -16,7 +16,7 @@ from .settings import JobConfig, read_config, select_array_set
 from .supervise import run_script
 from .transfers import Store, download_inputs, download_parent_results, make_store, read_manifest
 from .transfers import snapshot, upload_log, upload_results, write_parent_parameters
-from .values import build_argv, undeclared_names, undeclared_problem
+from .values import build_argv, is_plain_environment, undeclared_problem
 
 # The user's code: container/job/ in the repository, /app/job/ in the image.
 JOB_DIR = os.path.join(CONTAINER, "job")
@@ -55,7 +55,8 @@ def _prepare(
         if config.manifest_key is not None:
             _store_failure_log(store, config, err)
         raise
-    for name in undeclared_names(spec, job_env):
+    known = {n for option in spec["options"] for n in [option["env"], *option["aliases"]]}
+    for name in sorted(n for n in job_env if n not in known and not is_plain_environment(n)):
         say(f"warning: {undeclared_problem(spec, name, script_name)}; ignored")
     return config, store, job_env, argv
 
@@ -156,8 +157,7 @@ def main() -> int:
             print(json.dumps(check_request(script_path, env, sys.stdin, args.script_options)))
             return 0
         if args.describe:
-            spec = probe_script(script_path, env)
-            print(json.dumps(description_of(spec, os.path.basename(script_path)), indent=2))
+            print(json.dumps(description_of(probe_script(script_path, env), script_path), indent=2))
             return 0
         return run_job(script_path, env, make_store)
     except JobError as err:

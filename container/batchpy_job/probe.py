@@ -9,6 +9,7 @@ import fractions
 import ipaddress
 import itertools
 import json
+import math
 import os
 import pathlib
 import runpy
@@ -90,23 +91,10 @@ def capture_parser(script_path: str) -> argparse.ArgumentParser | None:
 def _jsonable(value: object) -> object:
     if value is argparse.SUPPRESS or value is None:
         return None
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return str(value)  # JSON has no NaN or Infinity
-    if isinstance(value, (bool, int, float, str)):
-        return value
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    return str(value)
-
-
-def dashdash_value_survives() -> bool:
-    # Older argparse strips "--" from every option's values, leaving [].
-    probe = argparse.ArgumentParser(add_help=False)
-    probe.add_argument("--value")
-    try:
-        return probe.parse_args(["--value=--"]).value == "--"
-    except SystemExit:
-        return False
+    finite = not isinstance(value, float) or math.isfinite(value)  # JSON has no NaN or Infinity
+    return value if finite and isinstance(value, (bool, int, float, str)) else str(value)
 
 
 def _refusal(action: argparse.Action, flag: str, script_name: str) -> str | None:
@@ -150,10 +138,9 @@ def _option(action: argparse.Action, flag: str, parser: argparse.ArgumentParser)
     # How one variable fills the option: a flag word, one value, or a list of items.
     if name == "boolean_optional" or (nargs == 0 and name != "count"):
         kind = "flag"
-    elif name == "count" or nargs == argparse.OPTIONAL:
-        kind = "value"
     else:
-        kind = "list" if nargs is not None or name in ("append", "extend") else "value"
+        listed = nargs is not None or name in ("append", "extend")
+        kind = "list" if listed and nargs != argparse.OPTIONAL and name != "count" else "value"
     option: Json = {
         "env": env,
         "aliases": [action.dest] if action.dest != env else [],
@@ -203,6 +190,13 @@ def describe_parser(parser: argparse.ArgumentParser, script_name: str) -> Json:
                 "option name"
             )
         primary[option["env"]] = option["flag"]
+    # Older argparse strips "--" from every option's values, leaving [].
+    dashdash = argparse.ArgumentParser(add_help=False)
+    dashdash.add_argument("--value")
+    try:
+        dashdash_ok = dashdash.parse_args(["--value=--"]).value == "--"
+    except SystemExit:
+        dashdash_ok = False
     claims = Counter(alias for option in options for alias in option["aliases"])
     for option in options:
         option["aliases"] = [a for a in option["aliases"] if a not in primary and claims[a] == 1]
@@ -217,7 +211,7 @@ def describe_parser(parser: argparse.ArgumentParser, script_name: str) -> Json:
         "prefix_chars": parser.prefix_chars,
         "fromfile_prefix_chars": parser.fromfile_prefix_chars,
         "negative_numbers_are_options": bool(parser._has_negative_number_optionals),
-        "dashdash_value_ok": dashdash_value_survives(),
+        "dashdash_value_ok": dashdash_ok,
     }
 
 
@@ -361,9 +355,9 @@ def probe_script(script_path: str, env: dict[str, str], values: Values = lambda 
     return result
 
 
-def description_of(spec: Json, script: str) -> Json:
+def description_of(spec: Json, script_path: str) -> Json:
     return {
-        "script": script,
+        "script": os.path.basename(script_path),
         "options": spec["options"],
         "groups": spec["groups"],
         "list_separator": LIST_SEPARATOR,
@@ -379,7 +373,7 @@ def check_request(
     def read_values(spec: Json) -> list[tuple[str, str]]:
         if description is None:
             # The request depends on it: one process answers both, as jobs:submit asks.
-            print(json.dumps(description_of(spec, os.path.basename(script_path))), flush=True)
+            print(json.dumps(description_of(spec, script_path)), flush=True)
         request.update(json.load(stdin))
         return [(str(n), str(v)) for n, v in request.get("values", [])]
 
@@ -387,8 +381,7 @@ def check_request(
         spec = probe_script(script_path, env, read_values)
     else:
         try:
-            with open(description, encoding="utf-8") as f:
-                spec = json.load(f)
+            spec = json.loads(pathlib.Path(description).read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
             raise config_error(f"--script-options {description}: {err}") from None
         read_values(spec)
@@ -466,6 +459,5 @@ def probe_main(args: list[str]) -> int:
         result = {"error": [missing]}
     except JobError as err:
         result = {"error": err.problems}
-    with open(out_path, "w", encoding="utf-8") as f:
-        f.write(json.dumps(result))
+    pathlib.Path(out_path).write_text(json.dumps(result), encoding="utf-8")
     return 0

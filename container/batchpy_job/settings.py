@@ -10,6 +10,7 @@ from .contract import config_error, quoted
 from .values import array_set_problem, env_name_problem, value_problem
 
 DIGITS_RE = re.compile(r"[0-9]+")
+SURROGATE_RE = re.compile("[\ud800-\udfff]")
 ARRAY_INDEX = "AWS_BATCH_JOB_ARRAY_INDEX"
 
 
@@ -95,8 +96,7 @@ def read_config(env: dict[str, str]) -> JobConfig:
     for area, default in PREFIXES.items():
         var = getattr(VARS, f"{area}_prefix")
         value = env.get(var, default)
-        value += "/" if value and not value.endswith("/") else ""
-        prefixes[area] = value
+        prefixes[area] = value = value + "/" if value and not value.endswith("/") else value
         if value and not safe_relative(value[:-1]):
             problems.append(f"{var} = {quoted(value)} must be a key prefix such as {default!r}")
     inputs = [i.strip() for i in env.get(VARS.inputs, "").split(",") if i.strip()]
@@ -132,14 +132,12 @@ def read_config(env: dict[str, str]) -> JobConfig:
 
 def _not_text_problem(what: str, s: str) -> str | None:
     """A lone surrogate (JSON can write \\ud800) reaches no argument, variable or log intact."""
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError as err:
-        return (
-            f"{what} holds \\u{ord(s[err.start]):04x}, half of a UTF-16 surrogate pair, which "
-            "is not a character and cannot be encoded as UTF-8: remove it, or write the whole pair"
-        )
-    return None
+    if not (surrogate := SURROGATE_RE.search(s)):
+        return None
+    return (
+        f"{what} holds \\u{ord(surrogate.group()):04x}, half of a UTF-16 surrogate pair, which "
+        "is not a character and cannot be encoded as UTF-8: remove it, or write the whole pair"
+    )
 
 
 def _set_variable_problems(key: str, value: object, where: str) -> list[str]:
@@ -173,11 +171,8 @@ def manifest_sets(text: str, source: str) -> list[tuple[int, Any]]:
         raise config_error(f'{source} must have "sets": a list of objects')
     if indexes is None:
         return list(enumerate(sets))
-    if (
-        not isinstance(indexes, list)
-        or len(indexes) != len(sets)
-        or not all(type(i) is int and i >= 0 for i in indexes)
-    ):
+    matched = isinstance(indexes, list) and len(indexes) == len(sets)
+    if not matched or not all(type(i) is int and i >= 0 for i in indexes):
         raise config_error(
             f'{source} has "indexes" that are not one set number (0, 1, ...) per set: '
             "submit the sweep again with jobs:submit"

@@ -1,6 +1,7 @@
 """Running the script: its own process group, its output teed to the log file, signals passed
 on, leftover processes stopped."""
 
+import contextlib
 import os
 import select
 import signal
@@ -56,12 +57,9 @@ def signal_group(pgid: int, signum: int) -> bool:
 
 def _group_gone(pgid: int) -> bool:
     """Zombies do not count. As PID 1 in the container we must reap the script's orphans."""
-    while os.getpid() == 1:
-        try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                break  # none has ended
-        except ChildProcessError:
-            break  # no child left
+    with contextlib.suppress(ChildProcessError):  # no child left
+        while os.getpid() == 1 and os.waitpid(-1, os.WNOHANG)[0] != 0:
+            pass  # reaped one; 0 means none has ended
     if not signal_group(pgid, 0):
         return True
     try:

@@ -6,6 +6,7 @@ import json
 import logging
 import mimetypes
 import os
+import pathlib
 import re
 import shutil
 import sys
@@ -64,9 +65,8 @@ def describe_failure(err: BaseException, action: str, attempts: int) -> StorageE
     cause = inner if not isinstance(err, ClientError) and isinstance(inner, ClientError) else err
     if not isinstance(cause, ClientError):
         return StorageError(f"{type(err).__name__}: {err}")
-    meta = cause.response.get("ResponseMetadata", {})
+    meta, error = cause.response.get("ResponseMetadata", {}), cause.response.get("Error", {})
     status = meta.get("HTTPStatusCode")
-    error = cause.response.get("Error", {})
     code, message = str(error.get("Code", "")), str(error.get("Message", "") or "")
     if status is None:
         return StorageError(message)
@@ -436,8 +436,7 @@ def upload_log(store: Store, config: JobConfig, log_path: str) -> bool:
 def read_manifest(store: Store, key: str, what: str) -> str:
     with tempfile.TemporaryDirectory(prefix="batchpy-manifest-") as tmp:
         rel = _download(store, key, key[: key.rfind("/") + 1], tmp, what)
-        with open(os.path.join(tmp, rel), encoding="utf-8") as f:
-            return f.read()
+        return pathlib.Path(tmp, rel).read_text(encoding="utf-8")
 
 
 def write_parent_parameters(store: Store, config: JobConfig, folder: str) -> int:
@@ -449,7 +448,6 @@ def write_parent_parameters(store: Store, config: JobConfig, folder: str) -> int
         for number, values in manifest_sets(text, store.url(key)):
             dest = os.path.join(folder, name, str(number), "parameters.json")
             os.makedirs(os.path.dirname(dest), exist_ok=True)
-            with open(dest, "w", encoding="utf-8") as f:
-                json.dump(values, f, ensure_ascii=False)
+            pathlib.Path(dest).write_text(json.dumps(values, ensure_ascii=False), encoding="utf-8")
             count += 1
     return count

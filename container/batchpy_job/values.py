@@ -180,11 +180,6 @@ def is_plain_environment(name: str) -> bool:
     return not any(c.islower() for c in name) or name.lower() in PLAIN_LOWERCASE
 
 
-def undeclared_names(spec: Json, env: dict[str, str]) -> list[str]:
-    known = {n for option in spec["options"] for n in [option["env"], *option["aliases"]]}
-    return sorted(n for n in env if n not in known and not is_plain_environment(n))
-
-
 def undeclared_problem(spec: Json, name: str, script_name: str) -> str:
     declared = ", ".join(o["env"] for o in spec["options"]) or "none"
     return f"{quoted(name)} is not an option of {script_name} (declared: {declared})"
@@ -226,10 +221,8 @@ class Rules:
             )
         if is_plain_environment(name):
             return None
-        return (
-            undeclared_problem(self.spec, name, self.label)
-            + "; fix the name or add the option to the script"
-        )
+        fix = "; fix the name or add the option to the script"
+        return undeclared_problem(self.spec, name, self.label) + fix
 
     def answer(self, request: Json, typed: list[str | None], skipped: list[Json]) -> Json:
         pairs = [(str(n), str(v)) for n, v in request.get("values", [])]
