@@ -356,12 +356,10 @@ function jsonReport(verdict: StackVerdict) {
 
 /** Shown as written: no line breaks, no raw HTML (a `<bucket>` would vanish as a tag). */
 export function markdownCell(text: string): string {
-  return text
-    .replace(/&/g, "&amp;")
-    .replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;")
-    .replace(/[\\|*_`[\]~]/g, (c) => `\\${c}`)
-    .replace(/\r?\n/g, "<br>");
+  const html: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
+  return text.replace(/[&<>]|\r?\n|([\\|*_`[\]~])/g, (c, md?: string) =>
+    md ? `\\${md}` : (html[c] ?? "<br>"),
+  );
 }
 
 function markdownStack(verdict: StackVerdict): string[] {
