@@ -6,7 +6,6 @@ import { once } from "events";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { performance } from "perf_hooks";
 import { Command, CommanderError } from "commander";
 import { CONFIG_NAMESPACE } from "../../components/config-namespace";
 import { awaitedLater } from "../../jobs/errors";

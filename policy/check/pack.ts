@@ -231,8 +231,6 @@ export async function startPolicyPack(options: {
 }) {
   const packDir = path.resolve(options.packDir ?? DEFAULT_PACK_DIR);
   const { signal } = options;
-  const cancelled = () =>
-    new Error(`Starting the policy pack was cancelled (${String(signal?.reason)}).`);
   const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
   const child = spawn(process.execPath, ["-r", register, path.join(__dirname, "pack-runner.ts")], {
     cwd: packDir,
@@ -257,7 +255,8 @@ export async function startPolicyPack(options: {
     return { info, pid: child.pid!, ...calls, stop };
   } catch (err) {
     await stop();
-    throw signal?.aborted ? cancelled() : err;
+    const cancelled = `Starting the policy pack was cancelled (${String(signal?.reason)}).`;
+    throw signal?.aborted ? new Error(cancelled) : err;
   } finally {
     signal?.removeEventListener("abort", onAbort);
   }
