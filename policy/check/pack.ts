@@ -169,9 +169,8 @@ function analyzerCalls(analyzer: AnalyzerClient) {
       );
     },
     analyzeStack: async (resources: readonly AnalyzedResource[]) => {
-      const request = new pb.AnalyzeStackRequest().setResourcesList(
-        resources.map(analyzerResource),
-      );
+      const request = new pb.AnalyzeStackRequest();
+      request.setResourcesList(resources.map(analyzerResource));
       const what = "to analyze the stack (AnalyzeStack)";
       return diagnostics(await call(analyzer.analyzeStack, request, what));
     },
