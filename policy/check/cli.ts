@@ -6,7 +6,6 @@ import { once } from "events";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { performance } from "perf_hooks";
 import { Command, CommanderError } from "commander";
 import { CONFIG_NAMESPACE } from "../../components/config-namespace";
 import { awaitedLater } from "../../jobs/errors";
@@ -356,12 +355,10 @@ function jsonReport(verdict: StackVerdict) {
 
 /** Shown as written: no line breaks, no raw HTML (a `<bucket>` would vanish as a tag). */
 export function markdownCell(text: string): string {
-  return text
-    .replace(/&/g, "&amp;")
-    .replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;")
-    .replace(/[\\|*_`[\]~]/g, (c) => `\\${c}`)
-    .replace(/\r?\n/g, "<br>");
+  const html: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
+  return text.replace(/[&<>]|\r?\n|([\\|*_`[\]~])/g, (c, md?: string) =>
+    md ? `\\${md}` : (html[c] ?? "<br>"),
+  );
 }
 
 function markdownStack(verdict: StackVerdict): string[] {
@@ -379,9 +376,8 @@ function markdownStack(verdict: StackVerdict): string[] {
     const where = resource
       ? `${markdownCell(resource.name)} (${markdownCell(resource.type)})`
       : "the stack";
-    const prefix = `${d.description}\n`;
-    const own =
-      d.description && d.message.startsWith(prefix) ? d.message.slice(prefix.length) : d.message;
+    const prefix = d.description && `${d.description}\n`;
+    const own = prefix && d.message.startsWith(prefix) ? d.message.slice(prefix.length) : d.message;
     return `| \`${d.policyName}\` | ${d.enforcementLevel} | ${where} | ${markdownCell(own)} |`;
   });
   const header = ["| Policy | Level | Resource | Message |", "| --- | --- | --- | --- |"];

@@ -54,14 +54,10 @@ function describe<M extends pb.AnalyzeRequest | pb.AnalyzerResource>(
   resource: AnalyzedResource,
   properties: object,
 ): M {
-  message.setType(resource.type);
-  message.setUrn(resource.urn);
-  message.setName(resource.name);
-  message.setProperties(struct(properties));
   // The pack refuses a resource without options, as from an older CLI.
-  const options = new pb.AnalyzerResourceOptions();
-  options.setParent(resource.parent ?? "");
-  message.setOptions(options);
+  const options = new pb.AnalyzerResourceOptions().setParent(resource.parent ?? "");
+  message.setType(resource.type).setUrn(resource.urn).setName(resource.name);
+  message.setProperties(struct(properties)).setOptions(options);
   return message;
 }
 
@@ -71,12 +67,11 @@ export function analyzeRequest(resource: AnalyzedResource): pb.AnalyzeRequest {
 
 export function analyzerResource(resource: AnalyzedResource): pb.AnalyzerResource {
   const { inputs, state, parent, dependencies, propertyDependencies } = resource;
-  const message = describe(new pb.AnalyzerResource(), resource, { ...inputs, ...state });
-  message.setParent(parent ?? "");
-  message.setDependenciesList([...(dependencies ?? [])]);
+  const message = describe(new pb.AnalyzerResource(), resource, { ...inputs, ...state })
+    .setParent(parent ?? "")
+    .setDependenciesList([...(dependencies ?? [])]);
   for (const [key, urns] of Object.entries(propertyDependencies ?? {})) {
-    const entry = new pb.AnalyzerPropertyDependencies();
-    entry.setUrnsList([...urns]);
+    const entry = new pb.AnalyzerPropertyDependencies().setUrnsList([...urns]);
     message.getPropertydependenciesMap().set(key, entry);
   }
   return message;
@@ -148,22 +143,21 @@ function analyzerCalls(analyzer: AnalyzerClient) {
       stack: { project: string; stack: string; config?: Readonly<Record<string, string>> },
       config: ReconciledConfig,
     ) => {
-      const stackRequest = new pb.AnalyzerStackConfigureRequest();
-      stackRequest.setProject(stack.project);
-      stackRequest.setStack(stack.stack);
-      stackRequest.setDryRun(true);
+      const stackRequest = new pb.AnalyzerStackConfigureRequest()
+        .setProject(stack.project)
+        .setStack(stack.stack)
+        .setDryRun(true);
       for (const [key, value] of Object.entries(stack.config ?? {})) {
         stackRequest.getConfigMap().set(key, value);
       }
       const what = "to take the stack's settings (ConfigureStack)";
       await call(analyzer.configureStack, stackRequest, what);
       const request = new pb.ConfigureAnalyzerRequest();
-      for (const [name, entry] of Object.entries(config)) {
-        const policyConfig = new pb.PolicyConfig();
+      for (const [name, { enforcementLevel, properties }] of Object.entries(config)) {
         // Always set: proto3 would read a missing level as ADVISORY (0).
-        policyConfig.setEnforcementlevel(enforcementLevelValue(entry.enforcementLevel));
-        policyConfig.setProperties(struct(entry.properties));
-        request.getPolicyconfigMap().set(name, policyConfig);
+        const level = enforcementLevelValue(enforcementLevel);
+        const policyConfig = new pb.PolicyConfig().setEnforcementlevel(level);
+        request.getPolicyconfigMap().set(name, policyConfig.setProperties(struct(properties)));
       }
       await call(analyzer.configure, request, "to take the policy config (Configure)");
     },
@@ -236,8 +230,6 @@ export async function startPolicyPack(options: {
 }) {
   const packDir = path.resolve(options.packDir ?? DEFAULT_PACK_DIR);
   const { signal } = options;
-  const cancelled = () =>
-    new Error(`Starting the policy pack was cancelled (${String(signal?.reason)}).`);
   const register = path.resolve(__dirname, "..", "..", "bin", "register.js");
   const child = spawn(process.execPath, ["-r", register, path.join(__dirname, "pack-runner.ts")], {
     cwd: packDir,
@@ -262,7 +254,8 @@ export async function startPolicyPack(options: {
     return { info, pid: child.pid!, ...calls, stop };
   } catch (err) {
     await stop();
-    throw signal?.aborted ? cancelled() : err;
+    const cancelled = `Starting the policy pack was cancelled (${String(signal?.reason)}).`;
+    throw signal?.aborted ? new Error(cancelled) : err;
   } finally {
     signal?.removeEventListener("abort", onAbort);
   }

@@ -44,8 +44,7 @@ function entryOf(value: unknown, where: string): PolicyEntry {
         `object of settings ({"enforcementLevel": "advisory", ...}).`,
     ]);
   }
-  const { enforcementLevel, ...properties } = entry as Record<string, unknown>;
-  const level = enforcementLevel as EnforcementLevel | undefined;
+  const { enforcementLevel: level, ...properties } = entry as Pick<PolicyEntry, "enforcementLevel">;
   if (level !== undefined && !ENFORCEMENT_LEVELS.includes(level)) {
     const at = typeof value === "string" ? where : `${where}.enforcementLevel`;
     throw new PolicyConfigError([
