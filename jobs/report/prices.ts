@@ -149,10 +149,9 @@ export function priceRun(seconds: number, job: JobResources, p: Pricing): Price 
   }
   const gb = (job.memoryMiB ?? 0) / 1024;
   const f = PRICE_TABLE.fargate;
-  const rate: Rate = isFargate(p)
-    ? { perHour: job.vcpus * (p.usdPerVcpuHour ?? f.usdPerVcpuHour) }
-    : p.usdPerVcpuHour !== undefined
-      ? { perHour: job.vcpus * p.usdPerVcpuHour }
+  const rate: Rate =
+    isFargate(p) || p.usdPerVcpuHour !== undefined
+      ? { perHour: job.vcpus * (p.usdPerVcpuHour ?? f.usdPerVcpuHour) }
       : instanceRate(job, p);
   if (!("perHour" in rate)) {
     return rate;
