@@ -137,19 +137,18 @@ function arrayUnits(
     const set = manifest?.sets[i];
     const index = manifest?.indexes?.[i] ?? i;
     const child = children.get(`${e.jobId}:${i}`);
-    if (child !== undefined) {
-      return unitFromDetail(child, { job, index, set });
-    }
-    return definedOnly({
-      job,
-      index,
-      jobId: `${e.jobId}:${i}`,
-      status,
-      reason: status === "FAILED" ? parent?.statusReason : undefined,
-      attempts: [],
-      createdAt: parent?.createdAt,
-      params: new Map(set ?? []),
-    });
+    return child !== undefined
+      ? unitFromDetail(child, { job, index, set })
+      : definedOnly({
+          job,
+          index,
+          jobId: `${e.jobId}:${i}`,
+          status,
+          reason: status === "FAILED" ? parent?.statusReason : undefined,
+          attempts: [],
+          createdAt: parent?.createdAt,
+          params: new Map(set ?? []),
+        });
   });
 }
 
