@@ -46,12 +46,9 @@ export async function withTaskTimes<T extends { readonly attempts: readonly Unit
   file: string,
   unavailable: Unavailable[],
 ): Promise<T[]> {
-  const arns = items.flatMap((u) => u.attempts.flatMap((a) => a.taskArn ?? []));
-  if (arns.length === 0) {
-    return [...items];
-  }
+  const arns = new Set(items.flatMap((u) => u.attempts.flatMap((a) => a.taskArn ?? [])));
   const kept = loadTasks(file);
-  const wanted = [...new Set(arns)].filter((a) => !kept.has(a) && clusterOf(a) !== undefined);
+  const wanted = [...arns].filter((a) => !kept.has(a) && clusterOf(a) !== undefined);
   const read = new Map(kept);
   for (const [cluster, inCluster] of groupBy(wanted, (a) => clusterOf(a) ?? "")) {
     const out = await optional(
