@@ -43,14 +43,11 @@ function statOrUndefined(file: string): LocalInfo | undefined {
 function localJobNames(root: string): Set<string> {
   const list = (dir: string): fs.Dirent[] =>
     unlessMissing(() => fs.readdirSync(path.join(root, dir), { withFileTypes: true }), []);
-  const names = [...list("results"), ...list("logs")].flatMap((e) =>
-    e.isDirectory()
-      ? [e.name]
-      : e.isFile() && e.name.endsWith(".log")
-        ? [e.name.slice(0, -".log".length)]
-        : [],
+  return new Set(
+    [...list("results"), ...list("logs")].flatMap((e) =>
+      e.isDirectory() ? [e.name] : e.isFile() ? (/^(.*)\.log$/s.exec(e.name)?.slice(1) ?? []) : [],
+    ),
   );
-  return new Set(names);
 }
 
 function checkNames(names: readonly string[], known: (name: string) => boolean, where: string) {

@@ -23,10 +23,7 @@ export function metricsLineText(message: string): string | undefined {
     return undefined;
   }
   const rest = message.slice(METRICS.logLinePrefix.length);
-  if (!rest.startsWith('"')) {
-    return rest;
-  }
-  const text = jsonValue(rest)?.value;
+  const text = rest.startsWith('"') ? jsonValue(rest)?.value : rest;
   return typeof text === "string" ? text : undefined;
 }
 
@@ -61,10 +58,10 @@ export async function textsFromLogs(
     const page = await logs.filterLogEvents({ logGroupName, filterPattern, ...window, nextToken });
     calls++;
     for (const e of page.events) {
-      const text = e.message !== undefined ? metricsLineText(e.message) : undefined;
-      const etag = text !== undefined ? md5Hex(text) : undefined;
-      if (etag !== undefined && etags.has(etag)) {
-        texts.set(etag, text as string);
+      const text = metricsLineText(e.message ?? "");
+      const etag = text !== undefined ? md5Hex(text) : "";
+      if (text !== undefined && etags.has(etag)) {
+        texts.set(etag, text);
       }
     }
     nextToken = page.nextToken;

@@ -63,17 +63,10 @@ export type Price =
   | { readonly usd: number; readonly basis: string; readonly on?: string }
   | { readonly noPrice: string };
 
-function fargateIn(names: readonly string[]): ComputeType | undefined {
-  const upper = names.map((t) => t.toUpperCase());
-  return (["FARGATE_SPOT", "FARGATE"] as const).find((t) => upper.includes(t));
-}
-
 /** `--pricing` (instance types, FARGATE or FARGATE_SPOT), --price-vcpu-hour, --price-gb-hour. */
-export interface UserPricing {
+export type UserPricing = Pick<Pricing, "usdPerVcpuHour" | "usdPerGbHour"> & {
   readonly types?: readonly string[];
-  readonly usdPerVcpuHour?: number;
-  readonly usdPerGbHour?: number;
-}
+};
 
 /** As the stack runs jobs, unless the user names instance types or Fargate (Spot stays Spot). */
 export function pricingOf(outputs: StackOutputs | undefined, user: UserPricing = {}): Pricing {
@@ -81,7 +74,8 @@ export function pricingOf(outputs: StackOutputs | undefined, user: UserPricing =
   const stated = COMPUTE_TYPES.find((t) => t === outputs?.computeType);
   const named = types.length > 0;
   const basis = named ? types : (outputs?.jobLimits?.basis ?? []);
-  const fargate = fargateIn(basis);
+  const upper = basis.map((t) => t.toUpperCase());
+  const fargate = (["FARGATE_SPOT", "FARGATE"] as const).find((t) => upper.includes(t));
   return {
     compute: named
       ? (fargate ?? (stated === "SPOT" ? "SPOT" : "EC2"))
@@ -155,10 +149,9 @@ export function priceRun(seconds: number, job: JobResources, p: Pricing): Price 
   }
   const gb = (job.memoryMiB ?? 0) / 1024;
   const f = PRICE_TABLE.fargate;
-  const rate: Rate = isFargate(p)
-    ? { perHour: job.vcpus * (p.usdPerVcpuHour ?? f.usdPerVcpuHour) }
-    : p.usdPerVcpuHour !== undefined
-      ? { perHour: job.vcpus * p.usdPerVcpuHour }
+  const rate: Rate =
+    isFargate(p) || p.usdPerVcpuHour !== undefined
+      ? { perHour: job.vcpus * (p.usdPerVcpuHour ?? f.usdPerVcpuHour) }
       : instanceRate(job, p);
   if (!("perHour" in rate)) {
     return rate;

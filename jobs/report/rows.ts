@@ -87,12 +87,10 @@ export function parametersOf(
 }
 
 /** Batch's status reason and the container's own reason (e.g. OutOfMemoryError), joined. */
-function reasonOf(detail: JobDetail): string | undefined {
-  const last = detail.attempts?.at(-1);
-  const parts = [detail.statusReason, detail.container?.reason ?? last?.container?.reason].filter(
-    (s): s is string => s !== undefined && s !== "",
-  );
-  return parts.length > 0 ? [...new Set(parts)].join(": ") : undefined;
+function reasonOf({ statusReason, container, attempts }: JobDetail): string | undefined {
+  const own = container?.reason ?? attempts?.at(-1)?.container?.reason;
+  const parts = new Set([statusReason, own].filter((s) => s !== undefined && s !== ""));
+  return parts.size > 0 ? [...parts].join(": ") : undefined;
 }
 
 // A job that ran without attempt details (or before the first one ended) counts once.

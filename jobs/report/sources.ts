@@ -32,10 +32,8 @@ import { asStatus, variableOf } from "../status";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
-type Units = { readonly units: RunUnit[]; readonly warnings: string[] };
-
 export interface ReportSource {
-  units(): Promise<Units>;
+  units(): Promise<{ readonly units: RunUnit[]; readonly warnings: string[] }>;
   listResults(job: string): Promise<ResultFile[]>;
   readText(key: string): Promise<string>;
   /** Many small files at once, by ETag (the job log's metrics lines); the rest use readText. */
@@ -79,7 +77,7 @@ async function awsUnits(
   clients: AwsClients,
   bucket: string,
   taskStore: string | undefined,
-): Promise<Units> {
+) {
   const parents = await describeById(
     clients,
     entries.map((e) => e.jobId),
@@ -139,19 +137,18 @@ function arrayUnits(
     const set = manifest?.sets[i];
     const index = manifest?.indexes?.[i] ?? i;
     const child = children.get(`${e.jobId}:${i}`);
-    if (child !== undefined) {
-      return unitFromDetail(child, { job, index, set });
-    }
-    return definedOnly({
-      job,
-      index,
-      jobId: `${e.jobId}:${i}`,
-      status,
-      reason: status === "FAILED" ? parent?.statusReason : undefined,
-      attempts: [],
-      createdAt: parent?.createdAt,
-      params: new Map(set ?? []),
-    });
+    return child !== undefined
+      ? unitFromDetail(child, { job, index, set })
+      : definedOnly({
+          job,
+          index,
+          jobId: `${e.jobId}:${i}`,
+          status,
+          reason: status === "FAILED" ? parent?.statusReason : undefined,
+          attempts: [],
+          createdAt: parent?.createdAt,
+          params: new Map(set ?? []),
+        });
   });
 }
 
@@ -200,34 +197,6 @@ function localUnit(r: LocalRunRecord): RunUnit {
   });
 }
 
-/** The metrics files `wanted` (key to its run): in bulk by ETag where it can, else one by one. */
-async function readMetrics(
-  source: ReportSource,
-  wanted: ReadonlyMap<string, RunUnit>,
-  etagOf: ReadonlyMap<string, string | undefined>,
-  warnings: string[],
-  problems: string[],
-): Promise<Map<string, string>> {
-  const etags = new Set([...wanted.keys()].flatMap((k) => etagOf.get(k) ?? []));
-  const bulk =
-    source.textsByEtag !== undefined && etags.size > 0
-      ? await source.textsByEtag(etags, [...wanted.values()])
-      : { texts: new Map<string, string>() };
-  warnings.push(...(bulk.warning !== undefined ? [bulk.warning] : []));
-  const texts = new Map<string, string>();
-  const read = async (key: string): Promise<unknown> => {
-    const text = bulk.texts.get(etagOf.get(key) ?? "");
-    return text !== undefined
-      ? texts.set(key, text)
-      : source.readText(key).then(
-          (t) => texts.set(key, t),
-          (err: unknown) => problems.push(`${key}: could not be read (${describeError(err)})`),
-        );
-  };
-  await runAll([...wanted.keys()], read, READ_CONCURRENCY.metrics);
-  return texts;
-}
-
 export async function collectReport(
   source: ReportSource,
   prices: Pricing,
@@ -247,21 +216,32 @@ export async function collectReport(
   const objects = (await runAll(jobs, list, READ_CONCURRENCY.list)).flat();
   const files = groupResultFiles(objects, (j) => sweeps.has(j));
   const filesOf = (u: RunUnit): ResultFile[] => files.get(rowName(u.job, u.index)) ?? [];
-  const metricKeys = latest.map((l) => metricsKeyOf(filesOf(l.unit)));
-  const wanted = new Map(
-    latest.flatMap((l, i) =>
-      metricKeys[i] !== undefined ? [[metricKeys[i], l.unit] as const] : [],
-    ),
-  );
+  const keys = latest.map((l) => metricsKeyOf(filesOf(l.unit)));
   const etagOf = new Map(objects.map((o) => [o.key, o.etag]));
+  // In bulk by ETag where the source can, the rest one by one.
+  const etags = new Set(keys.flatMap((k) => (k !== undefined ? (etagOf.get(k) ?? []) : [])));
+  const bulk =
+    source.textsByEtag !== undefined && etags.size > 0
+      ? await source.textsByEtag(
+          etags,
+          latest.flatMap((l, i) => (keys[i] !== undefined ? [l.unit] : [])),
+        )
+      : { texts: new Map<string, string>() };
+  warnings.push(...(bulk.warning !== undefined ? [bulk.warning] : []));
   const problems: string[] = [];
-  const texts = await readMetrics(source, wanted, etagOf, warnings, problems);
+  const read = async (key: string | undefined): Promise<string | undefined> =>
+    key === undefined
+      ? undefined
+      : (bulk.texts.get(etagOf.get(key) ?? "") ??
+        source.readText(key).catch((err: unknown) => {
+          problems.push(`${key}: could not be read (${describeError(err)})`);
+          return undefined;
+        }));
+  const texts = await runAll(keys, read, READ_CONCURRENCY.metrics);
   const rows = latest.map((l, i) => {
-    const key = metricKeys[i] ?? "";
-    const text = texts.get(key);
-    const parsed = text !== undefined ? parseMetrics(text) : undefined;
+    const parsed = texts[i] !== undefined ? parseMetrics(texts[i]) : undefined;
     if (parsed?.problem !== undefined) {
-      problems.push(`${key}: ${parsed.problem}`);
+      problems.push(`${keys[i]}: ${parsed.problem}`);
     }
     return buildRow(l, filesOf(l.unit), parsed?.metrics ?? new Map(), prices, now);
   });

@@ -71,17 +71,15 @@ export function attemptTimes(
 ): AttemptTime[] {
   return attempts.map((a, i) => {
     const from = i === 0 ? createdAt : attempts[i - 1].stoppedAt;
-    return {
-      ...definedOnly({
-        startedAt: a.startedAt,
-        stoppedAt: a.stoppedAt,
-        taskArn: a.taskArn,
-        toRunningSeconds: seconds(from, a.startedAt),
-        runningSeconds: seconds(a.startedAt, a.stoppedAt),
-      }),
+    return definedOnly({
+      startedAt: a.startedAt,
+      stoppedAt: a.stoppedAt,
+      taskArn: a.taskArn,
+      toRunningSeconds: seconds(from, a.startedAt),
+      runningSeconds: seconds(a.startedAt, a.stoppedAt),
       ...splitWait(from, a.startedAt, a.task),
-      ...(a.task !== undefined && "missing" in a.task ? { noSplit: FORGOTTEN } : {}),
-    };
+      noSplit: a.task !== undefined && "missing" in a.task ? FORGOTTEN : undefined,
+    });
   });
 }
 

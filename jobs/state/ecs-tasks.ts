@@ -46,14 +46,10 @@ export async function withTaskTimes<T extends { readonly attempts: readonly Unit
   file: string,
   unavailable: Unavailable[],
 ): Promise<T[]> {
-  const arns = items.flatMap((u) => u.attempts.flatMap((a) => a.taskArn ?? []));
-  if (arns.length === 0) {
-    return [...items];
-  }
+  const arns = new Set(items.flatMap((u) => u.attempts.flatMap((a) => a.taskArn ?? [])));
   const kept = loadTasks(file);
-  const wanted = [...new Set(arns)].filter((a) => !kept.has(a) && clusterOf(a) !== undefined);
+  const wanted = [...arns].filter((a) => !kept.has(a) && clusterOf(a) !== undefined);
   const read = new Map(kept);
-  const before = kept.size;
   for (const [cluster, inCluster] of groupBy(wanted, (a) => clusterOf(a) ?? "")) {
     const out = await optional(
       "ecs:DescribeTasks",
@@ -66,19 +62,16 @@ export async function withTaskTimes<T extends { readonly attempts: readonly Unit
     for (const t of out.tasks) {
       if (t.taskArn !== undefined) {
         read.set(t.taskArn, timesOf(t));
-        if (t.startedAt !== undefined) {
-          kept.set(t.taskArn, timesOf(t));
-        }
       }
     }
-    for (const arn of out.missing) {
-      read.set(arn, { missing: true });
-      kept.set(arn, { missing: true });
-    }
+    out.missing.forEach((arn) => read.set(arn, { missing: true }));
   }
-  if (kept.size > before) {
+  const fresh = [...read].filter(
+    ([arn, t]) => !kept.has(arn) && ("missing" in t || t.startedAt !== undefined),
+  );
+  if (fresh.length > 0) {
     // Another report may have kept tasks meanwhile: keep theirs too.
-    const all = new Map([...loadTasks(file), ...kept]);
+    const all = new Map([...loadTasks(file), ...kept, ...fresh]);
     writeWhole(file, `${JSON.stringify({ tasks: Object.fromEntries(all) })}\n`);
   }
   const withTask = (a: UnitAttempt): UnitAttempt => {
