@@ -47,6 +47,9 @@ export async function withTaskTimes<T extends { readonly attempts: readonly Unit
   unavailable: Unavailable[],
 ): Promise<T[]> {
   const arns = new Set(items.flatMap((u) => u.attempts.flatMap((a) => a.taskArn ?? [])));
+  if (arns.size === 0) {
+    return [...items]; // nothing to time: the task store is not read on each watch poll
+  }
   const kept = loadTasks(file);
   const wanted = [...arns].filter((a) => !kept.has(a) && clusterOf(a) !== undefined);
   const read = new Map(kept);
