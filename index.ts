@@ -45,13 +45,8 @@ if (settings.notifications.email !== undefined || settings.notifications.topicAr
 }
 
 export const bucketName = storage.bucketName;
-export const jobQueueName = queue.jobQueueName;
-export const jobQueueArn = queue.jobQueueArn;
-export const jobDefinitionName = job.jobDefinitionName;
-export const jobDefinitionArn = job.jobDefinitionArn;
+export const { jobQueueName, jobQueueArn } = queue;
+export const { jobDefinitionName, jobDefinitionArn, logGroupName, jobDefaults } = job;
 export const imageUri = image.imageUri;
-export const logGroupName = job.logGroupName;
 export const region = settings.region;
-export const computeType = compute.computeType;
-export const jobLimits = compute.jobLimits;
-export const jobDefaults = job.jobDefaults;
+export const { computeType, jobLimits } = compute;

@@ -34,10 +34,7 @@ function transpile(filename, source) {
     reportDiagnostics: true,
   });
   if (out.diagnostics.length > 0) {
-    const host = { getCurrentDirectory: () => process.cwd(), getNewLine: () => "\n" };
-    throw new SyntaxError(
-      ts.formatDiagnostics(out.diagnostics, { ...host, getCanonicalFileName: (f) => f }),
-    );
+    throw new SyntaxError(ts.formatDiagnostics(out.diagnostics, ts.createCompilerHost({})));
   }
   return out.outputText;
 }

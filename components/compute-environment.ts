@@ -190,8 +190,16 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
     const type = (this.computeType = args.computeType ?? DEFAULT_COMPUTE_TYPE);
     const maxVcpus = args.maxVcpus ?? DEFAULT_MAX_VCPUS;
     const ec2 = isFargate(type) ? undefined : this.instances(name, type, args);
+    const sizes = (ec2?.computeResources.instanceTypes ?? []).map((instanceType) =>
+      aws.ec2.getInstanceTypeOutput({ instanceType }, { parent: this }).apply((t) => ({
+        name: instanceType,
+        vcpus: t.defaultVcpus,
+        memoryMiB: t.memorySize,
+        gpus: t.gpuses.reduce((sum, g) => sum + g.count, 0),
+      })),
+    );
     this.jobLimits = ec2
-      ? instanceTypeLimits(ec2.computeResources.instanceTypes, maxVcpus, this)
+      ? pulumi.all(sizes).apply((all) => ec2JobLimits(all, maxVcpus))
       : pulumi.output(fargateJobLimits(maxVcpus));
 
     // Never rename it: that replaces it and kills its jobs.
@@ -318,18 +326,6 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
     };
     return { roleAttachment, computeResources };
   }
-}
-
-function instanceTypeLimits(types: readonly string[], maxVcpus: number, parent: pulumi.Resource) {
-  const sizes = types.map((instanceType) =>
-    aws.ec2.getInstanceTypeOutput({ instanceType }, { parent }).apply((t) => ({
-      name: instanceType,
-      vcpus: t.defaultVcpus,
-      memoryMiB: t.memorySize,
-      gpus: t.gpuses.reduce((sum, g) => sum + g.count, 0),
-    })),
-  );
-  return pulumi.all(sizes).apply((all) => ec2JobLimits(all, maxVcpus));
 }
 
 /**

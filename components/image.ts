@@ -57,7 +57,6 @@ export function validateImageArgs(name: string, args: ImageArgs): void {
 export class Image extends pulumi.ComponentResource {
   /** Pinned by digest, so each build makes a new job definition revision. */
   public readonly imageUri: pulumi.Output<string>;
-  public readonly repositoryUrl?: pulumi.Output<string>;
 
   constructor(name: string, args: ImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("batchpy:image:Image", name, {}, opts);
@@ -87,12 +86,11 @@ export class Image extends pulumi.ComponentResource {
     );
     const image = this.build(name, args, repository);
     this.imageUri = pulumi.interpolate`${repository.repositoryUrl}@${image.digest}`;
-    this.repositoryUrl = repository.repositoryUrl;
-    this.registerOutputs({ imageUri: this.imageUri, repositoryUrl: this.repositoryUrl });
+    this.registerOutputs({ imageUri: this.imageUri });
   }
 
   private build(name: string, args: ImageArgs, repository: aws.ecr.Repository) {
-    const context = args.context ?? "container";
+    const context = args.context!; // validateImageArgs: no imageUri, so a context
     const contextHash = hashBuildContext(path.resolve(args.projectRoot ?? process.cwd(), context));
     const credentials = aws.ecr.getAuthorizationTokenOutput(
       { registryId: repository.registryId },

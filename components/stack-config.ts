@@ -106,15 +106,8 @@ const TARGETS = Object.entries(CONFIG_KEYS).flatMap(([key, [, to]]) =>
 );
 const KEY_OF_ARGUMENT = new Map(TARGETS.map(({ argument, key }) => [argument, key]));
 
-export class StackConfigError extends Error {
-  constructor(
-    readonly key: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = "StackConfigError";
-  }
-}
+/** Its `arg` is the key at fault, e.g. `batchpy:maxVcpus`. */
+export class StackConfigError extends ValidationError {}
 
 function fullKey(key: string): string {
   return `${CONFIG_NAMESPACE}:${key}`;
@@ -128,16 +121,16 @@ function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
     if (!(key in CONFIG_KEYS)) {
       const hint = suggest(key, Object.keys(CONFIG_KEYS));
       throw new StackConfigError(
-        full,
         `Stack config '${full}' is not a setting of this program${hint ? `; did you mean '${fullKey(hint)}'?` : "."} Remove it with \`pulumi config rm ${full}\`. Known keys: ${Object.keys(CONFIG_KEYS).join(", ")}.`,
+        full,
       );
     }
     const [expected, example, schema] = KINDS[CONFIG_KEYS[key as ConfigKey][0]];
     const parsed = schema.safeParse(value);
     if (!parsed.success) {
       throw new StackConfigError(
-        full,
         `Stack config '${full}' = ${JSON.stringify(value)} is not ${expected}; set it with \`pulumi config set ${full} ${example}\`.`,
+        full,
       );
     }
     values[key] = parsed.data;
@@ -170,7 +163,7 @@ function validateWithComponents(settings: StackSettings, componentName: string):
       throw err;
     }
     const key = fullKey((err.arg && KEY_OF_ARGUMENT.get(err.arg)) ?? err.arg ?? "?");
-    throw new StackConfigError(key, `Stack config '${key}': ${err.message}`);
+    throw new StackConfigError(`Stack config '${key}': ${err.message}`, key);
   }
 }
 
@@ -179,8 +172,8 @@ function checkOneNotificationDestination({ notifications }: StackSettings): void
   if (notifications.email !== undefined && notifications.topicArn !== undefined) {
     const [email, topic] = [fullKey("notifyEmail"), fullKey("notifyTopicArn")];
     throw new StackConfigError(
-      email,
       `Stack config sets both '${email}' and '${topic}'; notifications go to one of them. Remove one, e.g. \`pulumi config rm ${topic}\`.`,
+      email,
     );
   }
 }
@@ -191,8 +184,8 @@ function checkJobFits({ compute, job }: StackSettings): void {
   const { vcpus, memoryMiB, gpus } = { ...JOB_DEFAULTS, ...definedOnly(job) };
   if (vcpus > maxVcpus) {
     throw new StackConfigError(
-      fullKey("maxVcpus"),
       `Stack config '${fullKey("maxVcpus")}' = ${maxVcpus} is less than '${fullKey("jobVcpus")}' = ${vcpus}; no job could ever start. Raise maxVcpus or lower jobVcpus.`,
+      fullKey("maxVcpus"),
     );
   }
   const names = compute.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
@@ -209,8 +202,8 @@ function checkJobFits({ compute, job }: StackSettings): void {
   }
   const key = fullKey(KEY_OF_ARGUMENT.get(problem.field) ?? problem.field);
   throw new StackConfigError(
-    key,
     `Stack config '${key}': ${problem.message}; the job would wait in RUNNABLE until the queue cancels it. Lower '${key}' or choose larger '${fullKey("instanceTypes")}'.`,
+    key,
   );
 }
 
@@ -224,8 +217,8 @@ export function parseStackConfig(
   const region = raw["aws:region"] ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   if (!region) {
     throw new StackConfigError(
-      "aws:region",
       "Stack config 'aws:region' is not set; set it with `pulumi config set aws:region us-east-1` (or export AWS_REGION).",
+      "aws:region",
     );
   }
   const settings = groupSettings(values, region);

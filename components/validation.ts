@@ -9,7 +9,7 @@ export class ValidationError extends Error {
     readonly arg?: string,
   ) {
     super(message);
-    this.name = "ValidationError";
+    this.name = new.target.name;
   }
 }
 

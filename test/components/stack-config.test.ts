@@ -278,7 +278,7 @@ describe("stack config", () => {
         () => parseWith(overrides, removals),
         (err: unknown) => {
           assert.ok(err instanceof StackConfigError, String(err));
-          assert.strictEqual(err.key, key);
+          assert.strictEqual(err.arg, key);
           assert.match(err.message, message);
           return true;
         },
