@@ -164,25 +164,12 @@ export function sweepSubmissions(
     }
     const body = manifestBody(sets, name === of ? undefined : numbers);
     const key = manifestKey(name, body);
-    const fields = { ...base, arrayProperties: { size: count } };
-    const { request } = single(
-      file,
-      name,
-      fields,
-      new Map([[VARS.arrayManifest, key]]),
-      resolved,
-      of,
-    );
-    return {
-      kind: "array",
-      file,
-      jobName: name,
-      request,
-      hash: requestHash(request, body),
-      arraySize: count,
-      manifest: { key, body, sets: count },
-      ...(name !== of ? { sweep: of } : {}),
-    };
+    const vars = new Map([[VARS.arrayManifest, key]]);
+    const s = single(file, name, { ...base, arrayProperties: { size: count } }, vars, resolved, of);
+    const hash = requestHash(s.request, body);
+    const manifest = { key, body, sets: count };
+    const sweepOf = name !== of ? { sweep: of } : {};
+    return { ...s, kind: "array", hash, arraySize: count, manifest, ...sweepOf };
   });
 }
 
