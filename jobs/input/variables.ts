@@ -97,16 +97,6 @@ export function parseDescription(text: string, source: string): ScriptDescriptio
   return parsed.data;
 }
 
-/** `sets` index `values`. */
-export interface CheckRequest {
-  readonly names: string[];
-  readonly values: [string, string][];
-  readonly sets: number[][];
-  /** The names the sets of sweeps vary. */
-  readonly setNames: string[];
-  readonly plainEnv: string[];
-}
-
 export interface CheckAnswer {
   readonly plainEnv: readonly string[];
   readonly names: readonly (string | null)[];
@@ -185,11 +175,12 @@ function indexer<T>(list: T[]): (key: string, item: () => T) => number {
 }
 
 function question(desc: ScriptDescription) {
-  const request: CheckRequest = {
-    names: [],
-    values: [],
-    sets: [],
-    setNames: [],
+  // `sets` index `values`; `setNames` are the names the sets of sweeps vary.
+  const request = {
+    names: [] as string[],
+    values: [] as [string, string][],
+    sets: [] as number[][],
+    setNames: [] as string[],
     plainEnv: [...(desc.plainEnv ?? [])],
   };
   const [nameAt, pairAt, setAt, setNameAt] = [
@@ -229,6 +220,7 @@ function question(desc: ScriptDescription) {
 }
 
 type Question = ReturnType<typeof question>;
+export type CheckRequest = Question["request"];
 
 /** The request's set index of each sweep set, or of the job's environment. */
 function ask(q: Question, item: Checked): number[] {
