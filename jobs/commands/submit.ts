@@ -26,14 +26,12 @@ import { COST_CAP_POLICY, DEFAULT_BOUNDS } from "../../policy/bounds";
 import { boundsFromPolicyConfig, type PolicyCostCap } from "../../policy/check/policy-config";
 import { boundsProblems } from "../input/bounds";
 import { expandInputs, loadInputs, sortProblems } from "../input/load";
-import { byScript } from "../input/scripts";
+import { byScript, checkVariables, parseDescription } from "../input/variables";
 import { planLocal, runLocal } from "./local";
 import { dependencyOrder } from "../input/depends";
 import { latestLocalRuns, readLocalRuns } from "../state/local-runs";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { buildPlan, type Submission } from "../input/plan";
-import { parseDescription } from "../input/script-options";
-import { checkVariables } from "../input/variables";
 import type { Loaded } from "../input/sweep";
 import {
   printCostBound,

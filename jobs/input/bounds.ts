@@ -12,7 +12,7 @@ import type { Problem } from "../errors";
 import type { JobFileFields } from "./job-file";
 import { problemAt, type JsonPath } from "./json-source";
 import { jobTooLarge, type JobLimits } from "../../components/job-limits";
-import { fieldsSource } from "./scripts";
+import { fieldsSource } from "./variables";
 import type { Loaded } from "./sweep";
 
 type Requested = Partial<Record<"vcpus" | "memoryMiB" | "gpus", { value: number; at: JsonPath }>>;

@@ -7,7 +7,7 @@ import * as path from "path";
 import { z } from "zod";
 import { suggest } from "../../components/validation";
 import type { Problem } from "../errors";
-import { problemAt, valueAt, type JsonDocument, type JsonPath } from "./json-source";
+import { problemAt, type JsonDocument, type JsonPath } from "./json-source";
 import {
   JOB_NAME_CHAR,
   JOB_NAME_FIRST_CHAR,
@@ -126,22 +126,6 @@ export type SubmitJobRequest = Omit<JobFileFields, "script" | "resultsOf"> & {
 
 export type EnvVar = z.infer<typeof keyValue>;
 
-/** For "did you mean" hints. */
-function keysAt(schema: z.ZodType, jsonPath: JsonPath): string[] {
-  const unwrap = (t: unknown) => (t instanceof z.ZodOptional ? (t.unwrap() as unknown) : t);
-  let cur = unwrap(schema);
-  for (const seg of jsonPath) {
-    if (cur instanceof z.ZodObject && typeof seg === "string") {
-      cur = unwrap((cur.shape as Record<string, unknown>)[seg]);
-    } else if (cur instanceof z.ZodArray && typeof seg === "number") {
-      cur = unwrap(cur.element);
-    } else {
-      return [];
-    }
-  }
-  return cur instanceof z.ZodObject ? Object.keys(cur.shape) : [];
-}
-
 function typeName(v: unknown): string {
   if (typeof v === "string") {
     return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)}`;
@@ -159,17 +143,24 @@ export function parseAt<T>(
   value: unknown,
   prefix: JsonPath = [],
 ): { data?: T; problems: Problem[] } {
-  const result = schema.safeParse(value);
+  // An unknown key's message is the keys its object allows, for the "did you mean" hint.
+  const result = schema.safeParse(value, {
+    reportInput: true,
+    error: (iss) =>
+      iss.code === "unrecognized_keys"
+        ? Object.keys((iss.inst as z.ZodObject).shape).join()
+        : undefined,
+  });
   if (result.success) {
     return { data: result.data, problems: [] };
   }
   const problems = result.error.issues.flatMap((issue) => {
-    const rel = issue.path.filter((p): p is string | number => typeof p !== "symbol");
-    const at = [...prefix, ...rel];
+    const at = [...prefix, ...issue.path.filter((p) => typeof p !== "symbol")];
     if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((key) => unknownKeyProblem(doc, key, keysAt(schema, rel), at));
+      const allowed = issue.message.split(",");
+      return issue.keys.map((key) => unknownKeyProblem(doc, key, allowed, at));
     }
-    return [problemAt(doc, at, issueMessage(issue, valueAt(value, rel)))];
+    return [problemAt(doc, at, issueMessage(issue, issue.input))];
   });
   return { problems };
 }

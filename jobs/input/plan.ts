@@ -57,19 +57,21 @@ function tokenTagProblems(s: Submission): Problem[] {
   return [{ file: s.file, path: "tags", message }];
 }
 
-function missingOutputsMessage(
-  missing: readonly { key: string; field: string; files: string[] }[],
-  source: string,
-): string {
-  const parts = missing.map((m) => {
-    const files = m.files.slice(0, 3).join(", ") + (m.files.length > 3 ? ", ..." : "");
-    const which = m.field === "jobQueue" ? " that leave out jobQueue" : "";
-    return `"${m.key}" (needed by ${m.files.length} file(s)${which}: ${files})`;
+/** What to say when the stack's outputs lack what the files rely on. */
+function missingOutputsMessage(submissions: readonly Submission[], source: string) {
+  const [queue, definition] = (["jobQueue", "jobDefinition"] as const).map((field) => {
+    const files = new Set(submissions.filter((s) => s.request[field] === "").map((s) => s.file));
+    const shown = [...files].slice(0, 3).join(", ") + (files.size > 3 ? ", ..." : "");
+    const which = field === "jobQueue" ? " that leave out jobQueue" : "";
+    return files.size > 0
+      ? `"${field}Arn" (needed by ${files.size} file(s)${which}: ${shown})`
+      : "";
   });
-  const ownQueue = missing.some((m) => m.field === "jobQueue")
-    ? ", or set jobQueue in the files"
-    : "";
-  return `stack output ${parts.join(" and ")} missing from ${source}; ${MISSING_OUTPUTS_FIX}${ownQueue}`;
+  const parts = [queue, definition].filter((part) => part !== "");
+  const ownQueue = queue !== "" ? ", or set jobQueue in the files" : "";
+  return parts.length > 0
+    ? `stack output ${parts.join(" and ")} missing from ${source}; ${MISSING_OUTPUTS_FIX}${ownQueue}`
+    : undefined;
 }
 
 /** A Map: with an object, `"constructor" in vars` is true for any vars. */
@@ -164,25 +166,12 @@ export function sweepSubmissions(
     }
     const body = manifestBody(sets, name === of ? undefined : numbers);
     const key = manifestKey(name, body);
-    const fields = { ...base, arrayProperties: { size: count } };
-    const { request } = single(
-      file,
-      name,
-      fields,
-      new Map([[VARS.arrayManifest, key]]),
-      resolved,
-      of,
-    );
-    return {
-      kind: "array",
-      file,
-      jobName: name,
-      request,
-      hash: requestHash(request, body),
-      arraySize: count,
-      manifest: { key, body, sets: count },
-      ...(name !== of ? { sweep: of } : {}),
-    };
+    const vars = new Map([[VARS.arrayManifest, key]]);
+    const s = single(file, name, { ...base, arrayProperties: { size: count } }, vars, resolved, of);
+    const hash = requestHash(s.request, body);
+    const manifest = { key, body, sets: count };
+    const sweepOf = name !== of ? { sweep: of } : {};
+    return { ...s, kind: "array", hash, arraySize: count, manifest, ...sweepOf };
   });
 }
 
@@ -207,10 +196,6 @@ export function buildPlan(
   const stack = opts.outputs?.outputs;
   const output = (key: "jobQueueArn" | "jobDefinitionArn") =>
     stack === undefined ? "local" : (stack[key] ?? "");
-  const needs = [
-    { key: "jobQueueArn", field: "jobQueue", files: [] as string[] },
-    { key: "jobDefinitionArn", field: "jobDefinition", files: [] as string[] },
-  ] as const;
   const problems: Problem[] = [];
   const submissions: Submission[] = [];
   for (const item of items) {
@@ -227,10 +212,9 @@ export function buildPlan(
       jobQueue: fields.jobQueue ?? output("jobQueueArn"),
       jobDefinition: output("jobDefinitionArn"),
     };
-    needs.forEach((m) => resolved[m.field] === "" && m.files.push(file));
     submissions.push(...submissionsOf(item, opts.array, resolved));
   }
-  const missing = needs.filter((m) => m.files.length > 0);
+  const source = opts.outputs?.source;
   return {
     submissions,
     problems: [
@@ -239,10 +223,9 @@ export function buildPlan(
       ...(stack !== undefined ? submissions.flatMap(tokenTagProblems) : []),
       ...duplicateNameProblems(submissions),
     ],
-    // What to say when the stack's outputs lack what the files rely on.
-    ...(missing.length > 0 && opts.outputs !== undefined
-      ? { missingOutputs: missingOutputsMessage(missing, opts.outputs.source) }
-      : {}),
+    ...definedOnly({
+      missingOutputs: source !== undefined ? missingOutputsMessage(submissions, source) : undefined,
+    }),
   };
 }
 

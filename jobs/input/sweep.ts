@@ -94,11 +94,12 @@ export function combineBlocks(blocks: readonly (readonly ParameterSet[])[]): Par
   );
 }
 
+/** `file` as shown, whose extension picks the delimiter. */
 export function parseRows(
   file: string,
   text: string,
-  delimiter: "," | "\t",
 ): { sets: ParameterSet[]; keySources: Map<string, KeySource>; problems: Problem[] } {
+  const delimiter = /\.tsv$/i.test(file) ? "\t" : ",";
   const none = { sets: [], keySources: new Map() };
   let records: string[][];
   try {
@@ -158,10 +159,6 @@ function fieldStarts(text: string, delimiter: string): number[] {
   return starts;
 }
 
-function rowsOf(file: string, absolutePath: string, text: string) {
-  return parseRows(file, text, absolutePath.toLowerCase().endsWith(".tsv") ? "\t" : ",");
-}
-
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 const blockValues = z.array(scalar).min(1);
 const block = z.record(z.string(), blockValues);
@@ -178,7 +175,7 @@ const baseSchema = submitJobSchema.omit({ jobName: true, arrayProperties: true }
 
 /** The job is named after the file. */
 export function loadRowsSweep(file: string, absolutePath: string, text: string): SweepResult {
-  const { sets, keySources, problems } = rowsOf(file, absolutePath, text);
+  const { sets, keySources, problems } = parseRows(file, text);
   const jobName = defaultJobName(file);
   const bad = checkJobName(jobName);
   if (bad !== undefined) {
@@ -295,7 +292,7 @@ function readBlocks({ doc, dir, readFile, problems }: Reading, spec: z.infer<typ
     } else if (text === undefined) {
       problems.push(problemAt(doc, ["rows"], `file "${spec.rows}" not found (looked in ${dir})`));
     } else {
-      const rows = rowsOf(path.join(path.dirname(doc.file), spec.rows), rowsPath, text);
+      const rows = parseRows(path.join(path.dirname(doc.file), spec.rows), text);
       problems.push(...rows.problems);
       consumedFiles.push(rowsPath);
       rows.keySources.forEach((source, name) => claim(name, "rows", source));

@@ -1,25 +1,100 @@
 /**
- * Every variable of every job and sweep, judged by the entrypoint (container/batchpy_job/
- * values.py) once per distinct name, (name, value) pair and set of option names, and located
- * here: one walk over an item's variables builds the question and, again, places each answer.
+ * Which script of container/job/ each job runs (the entrypoint finds it the same way), its
+ * options as the entrypoint reads them from argparse (`run_job.py --describe`), and every
+ * variable of every job and sweep, judged by the entrypoint (container/batchpy_job/values.py)
+ * once per distinct name, (name, value) pair and set of option names, and located here: one
+ * walk over an item's variables builds the question and, again, places each answer.
  */
 import { spawn } from "child_process";
+import * as fs from "fs";
 import * as path from "path";
+import { z } from "zod";
 import { awaitedLater, FatalError, type Problem } from "../errors";
-import { jsonValue, problemAt, valueAt } from "./json-source";
+import { jsonValue, problemAt, valueAt, type JsonDocument, type JsonPlace } from "./json-source";
 import { ARRAY_MIN_SIZE } from "./derived-names";
-import { parseDescription, type ScriptDescription } from "./script-options";
-import { fieldsSource, type Checked as Item } from "./scripts";
-import { whichSets } from "./sweep";
+import { whichSets, type Loaded } from "./sweep";
 
-/** `sets` index `values`. */
-export interface CheckRequest {
-  readonly names: string[];
-  readonly values: [string, string][];
-  readonly sets: number[][];
-  /** The names the sets of sweeps vary. */
-  readonly setNames: string[];
-  readonly plainEnv: string[];
+/** A JsonDocument: a file that failed the schema. */
+export type Checked = Loaded | JsonDocument;
+
+/** None for a bare CSV sweep. */
+export function fieldsSource(item: Checked): JsonPlace | undefined {
+  if (!("kind" in item)) {
+    return { doc: item, path: [] };
+  }
+  return item.kind === "job" ? { doc: item.doc, path: [] } : item.baseAt;
+}
+
+/** By absolute path; undefined for the default (--script-file, else script.py). */
+export function byScript(
+  items: readonly Checked[],
+  repoRoot: string,
+): { groups: Map<string | undefined, Checked[]>; problems: Problem[] } {
+  const folder = path.join(repoRoot, "container", "job");
+  const groups = new Map<string | undefined, Checked[]>([[undefined, []]]);
+  const problems: Problem[] = [];
+  for (const item of items) {
+    const source = fieldsSource(item);
+    const at = [...(source?.path ?? []), "script"];
+    const name = source !== undefined ? valueAt(source.doc.value, at) : undefined;
+    const file = typeof name === "string" ? path.join(folder, name) : undefined;
+    const isFile = file !== undefined && fs.statSync(file, { throwIfNoEntry: false })?.isFile();
+    if (source !== undefined && file !== undefined && (path.basename(file) !== name || !isFile)) {
+      const scripts = fs.readdirSync(folder).filter((f) => f.endsWith(".py"));
+      const message =
+        `${JSON.stringify(name)} is not a file directly under container/job/, whose scripts ` +
+        `are ${scripts.sort().join(", ")}: name one of them, or add the file there`;
+      problems.push(problemAt(source.doc, at, message));
+    } else {
+      groups.set(file, [...(groups.get(file) ?? []), item]);
+    }
+  }
+  return { groups, problems };
+}
+
+const optionSchema = z.looseObject({
+  env: z.string().min(1),
+  /** Other names that select the same option (its argparse dest). */
+  aliases: z.array(z.string()).default([]),
+  flag: z.string(),
+  kind: z.enum(["value", "flag", "list"]),
+  required: z.boolean(),
+  /** argparse action name, e.g. "store", "count", "boolean_optional". */
+  action: z.string().optional(),
+});
+
+const describeSchema = z.looseObject({
+  script: z.string(),
+  options: z.array(optionSchema),
+  /** Mutually exclusive groups, by option env name. */
+  groups: z
+    .array(z.looseObject({ required: z.boolean(), options: z.array(z.string()) }))
+    .default([]),
+});
+
+export type ScriptDescription = z.infer<typeof describeSchema> & {
+  /** Names the user declared plain environment (`jobs:submit --plain-env`). */
+  readonly plainEnv?: ReadonlySet<string>;
+};
+
+export function parseDescription(text: string, source: string): ScriptDescription {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new FatalError(
+      `${source} did not print JSON (${(err as Error).message}): ${text.slice(0, 200)}`,
+    );
+  }
+  const parsed = describeSchema.safeParse(value);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw new FatalError(
+      `${source} printed an unexpected description (${first?.path.join(".")}: ${first?.message}); ` +
+        `expected {"script": ..., "options": [{"env", "flag", "kind", "required"}]}`,
+    );
+  }
+  return parsed.data;
 }
 
 export interface CheckAnswer {
@@ -58,7 +133,7 @@ const ENVIRONMENT = ["containerOverrides", "environment"] as const;
 const SHOWN_SET_PROBLEMS = 10;
 
 /** A sweep's base before its sets; in a file that failed the schema, each named entry. */
-function* variablesOf(item: Item): Generator<WrittenVariable> {
+function* variablesOf(item: Checked): Generator<WrittenVariable> {
   const source = fieldsSource(item);
   if (source !== undefined) {
     const { doc } = source;
@@ -100,11 +175,12 @@ function indexer<T>(list: T[]): (key: string, item: () => T) => number {
 }
 
 function question(desc: ScriptDescription) {
-  const request: CheckRequest = {
-    names: [],
-    values: [],
-    sets: [],
-    setNames: [],
+  // `sets` index `values`; `setNames` are the names the sets of sweeps vary.
+  const request = {
+    names: [] as string[],
+    values: [] as [string, string][],
+    sets: [] as number[][],
+    setNames: [] as string[],
     plainEnv: [...(desc.plainEnv ?? [])],
   };
   const [nameAt, pairAt, setAt, setNameAt] = [
@@ -144,9 +220,10 @@ function question(desc: ScriptDescription) {
 }
 
 type Question = ReturnType<typeof question>;
+export type CheckRequest = Question["request"];
 
 /** The request's set index of each sweep set, or of the job's environment. */
-function ask(q: Question, item: Item): number[] {
+function ask(q: Question, item: Checked): number[] {
   const own = new Map<string, number>();
   const sets: number[] = [];
   let current: { set: number; vars: Map<string, number> } | undefined;
@@ -184,7 +261,7 @@ function ask(q: Question, item: Item): number[] {
 function locateVariables(
   q: Question,
   answer: CheckAnswer,
-  item: Item,
+  item: Checked,
   problems: Problem[],
   setProblem: (problem: () => Problem) => void,
 ): Map<string, WrittenVariable> {
@@ -214,7 +291,7 @@ function locateVariables(
 function locate(
   q: Question,
   answer: CheckAnswer,
-  item: Item,
+  item: Checked,
   sets: readonly number[],
   array: boolean,
 ): Problem[] {
@@ -272,7 +349,7 @@ function locate(
 
 /** A file that failed the schema (a JsonDocument) still has its names and values checked. */
 export async function checkVariables(
-  items: readonly Item[],
+  items: readonly Checked[],
   desc: ScriptDescription,
   asked: (request: CheckRequest) => Promise<CheckAnswer>,
   array = true,

@@ -21,7 +21,7 @@ import type { Context, Io } from "../../jobs/context";
 import type { CommandResult } from "../../jobs/input/outputs";
 import type { CrashPoint, Faults } from "../../jobs/aws/exactly-once";
 import type { FaultSpec } from "./cli-with-faults";
-import { parseDescription, type ScriptDescription } from "../../jobs/input/script-options";
+import { parseDescription, type ScriptDescription } from "../../jobs/input/variables";
 import {
   probeScript,
   type CheckAnswer,

@@ -11,7 +11,7 @@ import {
   parseJsonDocument,
   tooDeepAt,
 } from "../../jobs/input/json-source";
-import { parseDescription } from "../../jobs/input/script-options";
+import { parseDescription } from "../../jobs/input/variables";
 import { checkVariables } from "../../jobs/input/variables";
 import { SCRIPT_DESCRIPTION, checkAgainst } from "../helpers/jobs-harness";
 

@@ -295,7 +295,7 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
 
   describe("CSV and TSV rows", function () {
     it("parses quoted fields and keeps values as strings", function () {
-      const r = parseRows("p.csv", 'var_a,save_name\n1,"a, b"\n2,"say ""hi"""\n', ",");
+      const r = parseRows("p.csv", 'var_a,save_name\n1,"a, b"\n2,"say ""hi"""\n');
       assert.deepStrictEqual(r.problems, []);
       assert.deepStrictEqual(plain(r.sets), [
         { var_a: "1", save_name: "a, b" },
@@ -304,17 +304,17 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
     });
     it("reports ragged rows with their line, and bad headers with their column", function () {
       assert.match(
-        formatProblem(parseRows("p.csv", "a,b\n1,2\n3\n", ",").problems[0]),
+        formatProblem(parseRows("p.csv", "a,b\n1,2\n3\n").problems[0]),
         /^p\.csv:3: invalid CSV: .*line 3/,
       );
-      assert.deepStrictEqual(parseRows("p.csv", "a,a\n1,2\n", ",").problems.map(formatProblem), [
+      assert.deepStrictEqual(parseRows("p.csv", "a,a\n1,2\n").problems.map(formatProblem), [
         'p.csv:1:3: header "a" appears twice; rename one',
       ]);
-      assert.deepStrictEqual(parseRows("p.csv", "a,,b\n1,2,3\n", ",").problems.map(formatProblem), [
+      assert.deepStrictEqual(parseRows("p.csv", "a,,b\n1,2,3\n").problems.map(formatProblem), [
         "p.csv:1:3: header column 2 is empty; name it",
       ]);
       assert.match(
-        formatProblem(parseRows("p.csv", "a,b\n", ",").problems[0]),
+        formatProblem(parseRows("p.csv", "a,b\n").problems[0]),
         /no rows under the header/,
       );
     });
