@@ -137,7 +137,7 @@ const CHECK_OPTIONS: readonly OptionDef[] = [
 type SubmitFlags = SubmitOptions & { retryFailed?: boolean };
 
 /** The script resolved where the user is, not the repository. */
-function resolveScript(o: SubmitFlags, ctx: Context): SubmitFlags {
+function resolveScript<T extends SubmitFlags>(o: T, ctx: Context): T {
   return o.scriptFile === undefined ? o : { ...o, scriptFile: path.resolve(ctx.cwd, o.scriptFile) };
 }
 
@@ -180,8 +180,7 @@ const SUBMIT: CommandDef<SubmitFlags> = {
           "runs recorded in the ledger as they were first submitted; leave those options out",
       );
     }
-    const { retryCommand } = await import("./commands/retry");
-    return retryCommand({ ...resolveScript(o, ctx), names: o.files }, ctx);
+    return RETRY.run({ ...o, names: o.files }, ctx);
   },
 };
 
@@ -204,7 +203,7 @@ const RETRY: CommandDef<SubmitFlags & { names: readonly string[] }> = {
   ],
   async run(o, ctx) {
     const { retryCommand } = await import("./commands/retry");
-    return retryCommand({ ...resolveScript(o, ctx), names: o.names, array: true }, ctx);
+    return retryCommand({ ...resolveScript(o, ctx), array: true }, ctx);
   },
 };
 
@@ -227,10 +226,8 @@ function watchOrStatus(name: "watch" | "status"): CommandDef<WatchFlags> {
     options: [LAST, ...STACK_OPTIONS, ...(once ? [] : [interval])],
     stopping: once ? undefined : "stopping: no more polls; showing the last status",
     async run(o, ctx) {
-      const [{ watch, watchExitCode }, print] = await Promise.all([
-        import("./commands/watch"),
-        import("./output/watch-print"),
-      ]);
+      const { watch, watchExitCode } = await import("./commands/watch");
+      const print = await import("./output/watch-print");
       const result = await watch(
         { ...o, interval: o.interval ?? DEFAULT_WATCH_INTERVAL, once },
         ctx,
@@ -325,10 +322,8 @@ const CANCEL: CommandDef<CancelOptions> = {
   stopping: "not stopping: cancel goes on until every job it set out to stop is stopped",
   unchanged: "; nothing was cancelled",
   async run(o, ctx) {
-    const [{ cancelJobs }, print] = await Promise.all([
-      import("./commands/cancel"),
-      import("./output/cancel-print"),
-    ]);
+    const { cancelJobs } = await import("./commands/cancel");
+    const print = await import("./output/cancel-print");
     const result = await cancelJobs(o, ctx);
     (o.json ? print.printCancelJson : print.printCancel)(result, ctx.io);
     return result.failed.length > 0 || result.unknown.length > 0 ? EXIT_FAILURE : EXIT_OK;
@@ -343,10 +338,8 @@ const WHY: CommandDef<WhyOptions> = {
   argument: ["<name>", "job or sweep name from the ledger", "name"],
   options: STACK_OPTIONS,
   async run(o, ctx) {
-    const [{ why }, print] = await Promise.all([
-      import("./commands/why"),
-      import("./output/why-print"),
-    ]);
+    const { why } = await import("./commands/why");
+    const print = await import("./output/why-print");
     (o.json ? print.printWhyJson : print.printWhy)(await why(o, ctx), ctx.io, Date.now());
     return EXIT_OK;
   },
