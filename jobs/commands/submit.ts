@@ -21,7 +21,7 @@ import {
 } from "../context";
 import {
   BadInputError,
-  EXIT_FAILURE,
+  exitCode,
   EXIT_INTERRUPTED,
   EXIT_OK,
   FatalError,
@@ -198,17 +198,13 @@ export function submitExitCode(result: SubmitResult): number {
     case "sent": {
       const unfinished = result.notSubmitted > 0 || result.open.length > 0;
       const unrecorded = result.unrecorded.length > 0;
-      if (result.aborted && unfinished && !unrecorded) {
-        return EXIT_INTERRUPTED;
-      }
-      return unfinished || unrecorded || result.lookupError !== undefined ? EXIT_FAILURE : EXIT_OK;
+      const failed = unfinished || unrecorded || result.lookupError !== undefined;
+      return exitCode(result.aborted && unfinished && !unrecorded, failed);
     }
     case "local": {
       const notRun = result.planned - result.results.length;
-      if (result.aborted && notRun > 0) {
-        return EXIT_INTERRUPTED;
-      }
-      return result.results.some((r) => r.exitCode !== 0) || notRun > 0 ? EXIT_FAILURE : EXIT_OK;
+      const failed = result.results.some((r) => r.exitCode !== 0) || notRun > 0;
+      return exitCode(result.aborted && notRun > 0, failed);
     }
     default:
       return EXIT_OK;
