@@ -6,6 +6,11 @@ export const EXIT_FAILURE = 1;
 export const EXIT_BAD_INPUT = 2;
 export const EXIT_INTERRUPTED = 130;
 
+/** A run stopped by Ctrl-C with work left undone says so, before what failed. */
+export function exitCode(interrupted: boolean, failed: boolean): number {
+  return interrupted ? EXIT_INTERRUPTED : failed ? EXIT_FAILURE : EXIT_OK;
+}
+
 export interface Problem {
   /** As the user named it (relative when possible). */
   readonly file?: string;

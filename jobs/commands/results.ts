@@ -9,7 +9,7 @@ import {
   type OpenStack,
   type StackOptions,
 } from "../context";
-import { BadInputError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, describeError } from "../errors";
+import { BadInputError, describeError, exitCode } from "../errors";
 import { requireOutput } from "../input/outputs";
 import { runSorted } from "../aws/pool";
 import { unlessMissing } from "../state/write-whole";
@@ -173,8 +173,5 @@ export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promis
         syncFrom(bucketSource(s, opts), opts, ctx, s.outputs.stack),
       );
   (opts.json ? printResultsJson : printResults)(result, ctx.io, ctx.cwd);
-  if (ctx.signal.aborted && result.notCopied > 0) {
-    return EXIT_INTERRUPTED;
-  }
-  return result.failed.length > 0 ? EXIT_FAILURE : EXIT_OK;
+  return exitCode(ctx.signal.aborted && result.notCopied > 0, result.failed.length > 0);
 }

@@ -10,7 +10,7 @@ import {
   type OpenStack,
   type StackOptions,
 } from "../context";
-import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK } from "../errors";
+import { exitCode } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
 import { definedOnly } from "../../components/defined";
 import {
@@ -95,10 +95,8 @@ export async function watch(opts: WatchOptions, ctx: Context) {
 
 export function watchExitCode(result: WatchResult, signal: AbortSignal): number {
   const { UNKNOWN, FAILED } = result.snapshot?.counts ?? { UNKNOWN: 0, FAILED: 0 };
-  if (UNKNOWN === 0 && signal.aborted && result.snapshot?.allTerminal === false) {
-    return EXIT_INTERRUPTED;
-  }
-  return UNKNOWN > 0 || FAILED > 0 ? EXIT_FAILURE : EXIT_OK;
+  const interrupted = UNKNOWN === 0 && signal.aborted && result.snapshot?.allTerminal === false;
+  return exitCode(interrupted, UNKNOWN > 0 || FAILED > 0);
 }
 
 type Polled = Awaited<ReturnType<typeof pollJobs>>;

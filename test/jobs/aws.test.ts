@@ -10,7 +10,7 @@ import {
   submitFailure,
   submitRetryable,
 } from "../../jobs/aws/api";
-import { COMMANDS } from "../../jobs/cli-commands";
+import { COMMANDS } from "../../jobs/cli";
 import { isRetryable, remainingAdvice } from "../../jobs/output/submit-print";
 import { FakeBatch } from "../helpers/fake-batch";
 import { MemoryS3 } from "../helpers/fake-s3-memory";

@@ -7,7 +7,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { COMMANDS } from "../../jobs/cli-commands";
+import { COMMANDS } from "../../jobs/cli";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const BATCHPY = path.join(ROOT, "bin", "batchpy.js");
