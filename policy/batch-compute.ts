@@ -3,8 +3,7 @@
  * service-linked role, so that a changed environment is updated, not replaced.
  */
 import { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import { refersTo } from "./links";
-import { TYPES, validateTypes } from "./resources";
+import { TYPES, validateTypes, refersTo } from "./resources";
 import { at, numberAt } from "./values";
 
 const EC2_COMPUTE_TYPES: readonly string[] = ["EC2", "SPOT"];

@@ -5,8 +5,7 @@
 import { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import { Statement, conditionValues, hasEffect, isEveryone, readStatements } from "./iam-documents";
 import { ACTION, RESOURCE, covers, matches } from "./iam-patterns";
-import { refersTo } from "./links";
-import { BUCKET_ACL_TYPES, BUCKET_TYPES, TYPES } from "./resources";
+import { BUCKET_ACL_TYPES, BUCKET_TYPES, TYPES, refersTo } from "./resources";
 import { InvalidJson, UNKNOWN, Unknown, at, given, show } from "./values";
 
 const PUBLIC_ACCESS_SETTINGS = [
