@@ -32,15 +32,13 @@ export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
     const buckets = args.resources.filter((r) => BUCKET_TYPES.includes(r.type));
     const blocks = args.resources.filter((r) => r.type === TYPES.bucketPublicAccessBlock);
     for (const block of blocks) {
-      const open = PUBLIC_ACCESS_SETTINGS.map((setting) => ({
-        setting,
-        value: at(block.props, setting),
-      })).filter(({ value }) => value !== UNKNOWN && value !== true);
+      const value = (setting: string) => at(block.props, setting);
+      const open = PUBLIC_ACCESS_SETTINGS.filter((s) => value(s) !== UNKNOWN && value(s) !== true);
       if (open.length > 0) {
         reportViolation(
           `BucketPublicAccessBlock '${block.name}' leaves public access open: ` +
-            `${open.map(({ setting, value }) => `${setting} = ${show(value)}`).join(", ")}. ` +
-            `Fix: set ${open.map(({ setting }) => setting).join(", ")} to true.`,
+            `${open.map((setting) => `${setting} = ${show(value(setting))}`).join(", ")}. ` +
+            `Fix: set ${open.join(", ")} to true.`,
           block.urn,
         );
       }
