@@ -143,15 +143,15 @@ function analyzerCalls(analyzer: AnalyzerClient) {
       stack: { project: string; stack: string; config?: Readonly<Record<string, string>> },
       config: ReconciledConfig,
     ) => {
-      const settings = new pb.AnalyzerStackConfigureRequest()
+      const stackRequest = new pb.AnalyzerStackConfigureRequest()
         .setProject(stack.project)
         .setStack(stack.stack)
         .setDryRun(true);
       for (const [key, value] of Object.entries(stack.config ?? {})) {
-        settings.getConfigMap().set(key, value);
+        stackRequest.getConfigMap().set(key, value);
       }
       const what = "to take the stack's settings (ConfigureStack)";
-      await call(analyzer.configureStack, settings, what);
+      await call(analyzer.configureStack, stackRequest, what);
       const request = new pb.ConfigureAnalyzerRequest();
       for (const [name, { enforcementLevel, properties }] of Object.entries(config)) {
         // Always set: proto3 would read a missing level as ADVISORY (0).
