@@ -3,8 +3,7 @@
  * service-linked role, so that a changed environment is updated, not replaced.
  */
 import { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import { refersTo } from "./links";
-import { TYPES, validateTypes } from "./resources";
+import { TYPES, validateTypes, refersTo } from "./resources";
 import { at, numberAt } from "./values";
 
 const EC2_COMPUTE_TYPES: readonly string[] = ["EC2", "SPOT"];
@@ -59,14 +58,13 @@ export const batchQueueComputeScalesToZero: StackValidationPolicy = {
   severity: "high",
   validateStack: (args, reportViolation) => {
     const queues = args.resources.filter((r) => r.type === TYPES.jobQueue);
-    for (const environment of args.resources) {
-      const idle =
-        environment.type === TYPES.computeEnvironment &&
-        idleCapacity(environment.name, environment.props);
+    const environments = args.resources.filter((r) => r.type === TYPES.computeEnvironment);
+    for (const environment of environments) {
+      const idle = idleCapacity(environment.name, environment.props);
       const senders = queues.filter(
         (q) => refersTo(q, "computeEnvironmentOrders", environment) === true,
       );
-      if (idle && senders.length > 0) {
+      if (idle !== undefined && senders.length > 0) {
         reportViolation(
           `Job queue ${senders.map((q) => `'${q.name}'`).join(", ")} sends jobs to a compute ` +
             `environment that does not scale to zero. ${idle}`,

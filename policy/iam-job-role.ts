@@ -12,8 +12,7 @@ import {
   type Statement,
 } from "./iam-documents";
 import { ACTION, covers, isWildcardResource } from "./iam-patterns";
-import { refersTo } from "./links";
-import { TYPES, stringListSetting } from "./resources";
+import { TYPES, stringListSetting, refersTo } from "./resources";
 import { UNKNOWN, at } from "./values";
 
 /** container/contract.json's `bucketPrefixes`, copied: the pack ships without the project. */

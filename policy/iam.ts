@@ -211,13 +211,10 @@ function attachedArns({ type, props }: ResourceValidationArgs): { path: string; 
 }
 
 function permissionDocuments({ type, props }: ResourceValidationArgs) {
-  const key = HOLDERS[type].documents;
   const documents =
-    key === "policy"
-      ? [{ path: key, policy: at(props, key) }]
-      : key === "inlinePolicies"
-        ? inlinePolicies(props).map(({ path, policy }) => ({ path: `${path}.policy`, policy }))
-        : [];
+    HOLDERS[type].documents === "policy"
+      ? [{ path: "policy", policy: at(props, "policy") }]
+      : inlinePolicies(props).map(({ path, policy }) => ({ path: `${path}.policy`, policy }));
   return documents.filter(hasDocument);
 }
 

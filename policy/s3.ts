@@ -5,8 +5,7 @@
 import { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import { Statement, conditionValues, hasEffect, isEveryone, readStatements } from "./iam-documents";
 import { ACTION, RESOURCE, covers, matches } from "./iam-patterns";
-import { refersTo } from "./links";
-import { BUCKET_ACL_TYPES, BUCKET_TYPES, TYPES } from "./resources";
+import { BUCKET_ACL_TYPES, BUCKET_TYPES, TYPES, refersTo } from "./resources";
 import { InvalidJson, UNKNOWN, Unknown, at, given, show } from "./values";
 
 const PUBLIC_ACCESS_SETTINGS = [
@@ -33,15 +32,13 @@ export const s3BucketPublicAccessBlocked: StackValidationPolicy = {
     const buckets = args.resources.filter((r) => BUCKET_TYPES.includes(r.type));
     const blocks = args.resources.filter((r) => r.type === TYPES.bucketPublicAccessBlock);
     for (const block of blocks) {
-      const open = PUBLIC_ACCESS_SETTINGS.map((setting) => ({
-        setting,
-        value: at(block.props, setting),
-      })).filter(({ value }) => value !== UNKNOWN && value !== true);
+      const value = (setting: string) => at(block.props, setting);
+      const open = PUBLIC_ACCESS_SETTINGS.filter((s) => value(s) !== UNKNOWN && value(s) !== true);
       if (open.length > 0) {
         reportViolation(
           `BucketPublicAccessBlock '${block.name}' leaves public access open: ` +
-            `${open.map(({ setting, value }) => `${setting} = ${show(value)}`).join(", ")}. ` +
-            `Fix: set ${open.map(({ setting }) => setting).join(", ")} to true.`,
+            `${open.map((setting) => `${setting} = ${show(value(setting))}`).join(", ")}. ` +
+            `Fix: set ${open.join(", ")} to true.`,
           block.urn,
         );
       }

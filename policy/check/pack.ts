@@ -134,8 +134,8 @@ function analyzerCalls(analyzer: AnalyzerClient) {
           : resolve(response),
       );
     });
-  const diagnostics = (response: pb.AnalyzeResponse, urn?: string) =>
-    response.getDiagnosticsList().map((d) => fromDiagnostic(d, urn));
+  const diagnostics = async (response: Promise<pb.AnalyzeResponse>, urn?: string) =>
+    (await response).getDiagnosticsList().map((d) => fromDiagnostic(d, urn));
   return {
     getAnalyzerInfo: () =>
       call(analyzer.getAnalyzerInfo, new Empty(), "to list its policies (GetAnalyzerInfo)"),
@@ -161,18 +161,15 @@ function analyzerCalls(analyzer: AnalyzerClient) {
       }
       await call(analyzer.configure, request, "to take the policy config (Configure)");
     },
-    analyze: async (resource: AnalyzedResource) => {
+    analyze: (resource: AnalyzedResource) => {
       const what = `to analyze ${resource.urn} (Analyze)`;
-      return diagnostics(
-        await call(analyzer.analyze, analyzeRequest(resource), what),
-        resource.urn,
-      );
+      return diagnostics(call(analyzer.analyze, analyzeRequest(resource), what), resource.urn);
     },
-    analyzeStack: async (resources: readonly AnalyzedResource[]) => {
+    analyzeStack: (resources: readonly AnalyzedResource[]) => {
       const request = new pb.AnalyzeStackRequest();
       request.setResourcesList(resources.map(analyzerResource));
       const what = "to analyze the stack (AnalyzeStack)";
-      return diagnostics(await call(analyzer.analyzeStack, request, what));
+      return diagnostics(call(analyzer.analyzeStack, request, what));
     },
   };
 }
