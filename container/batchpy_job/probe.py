@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from .contract import CONTAINER, JobError, config_error, quoted
-from .supervise import merged_output
 from .values import LIST_SEPARATOR, Json, Rules, split_list
 
 PROBE_ARG = "--run-job-internal-probe"
@@ -330,7 +329,7 @@ def probe_script(script_path: str, env: dict[str, str], values: Values = lambda 
         ) from None
     if not may_use_argparse(script_path, source):
         # No parser to introspect; running it to find out would run its whole body twice.
-        spec = {"options": [], "groups": [], "prefix_chars": "-", "parser": False}
+        spec = {"options": [], "groups": [], "prefix_chars": "-"}
         values(spec)
         return spec
     with tempfile.TemporaryDirectory(prefix="batchpy-probe-") as tmp:
@@ -346,12 +345,6 @@ def probe_script(script_path: str, env: dict[str, str], values: Values = lambda 
         result = json.loads(pathlib.Path(tmp, "probe.json").read_bytes())
     if "error" in result:
         raise config_error(*result["error"])
-    if not result["parser"]:
-        raise config_error(
-            f"{script_name} imports argparse but ran to the end without calling "
-            "ArgumentParser.parse_args(), so run_job cannot tell its options: call "
-            "parse_args() before the work starts"
-        )
     return result
 
 
@@ -403,7 +396,7 @@ def _run_probe_child(script_path: str, env: dict[str, str], values: Values, tmp:
         proc = subprocess.Popen(
             [*argv, str(write_fd)],
             pass_fds=(write_fd,),
-            **merged_output(cwd, env, subprocess.PIPE, output),
+            cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
         )
     os.close(write_fd)
     try:
@@ -433,16 +426,21 @@ def probe_main(args: list[str]) -> int:
     os.set_inheritable(int(description_fd), False)  # not for what the script starts on import
     values_in = os.fdopen(os.dup(0), "rb")
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    script_name = os.path.basename(script_path)
     try:
         parser = capture_parser(script_path)
-        result = {"parser": parser is not None}
-        if parser is not None:
-            result.update(describe_parser(parser, os.path.basename(script_path)))
-            with os.fdopen(int(description_fd), "w", encoding="utf-8") as pipe:
-                pipe.write(json.dumps(result) + "\n")
-            with values_in:
-                pairs = [(str(n), str(v)) for n, v in json.loads(values_in.read())]
-            result["checks"] = check_values(parser, result, pairs)
+        if parser is None:
+            raise config_error(
+                f"{script_name} imports argparse but ran to the end without calling "
+                "ArgumentParser.parse_args(), so run_job cannot tell its options: call "
+                "parse_args() before the work starts"
+            )
+        result = describe_parser(parser, script_name)
+        with os.fdopen(int(description_fd), "w", encoding="utf-8") as pipe:
+            pipe.write(json.dumps(result) + "\n")
+        with values_in:
+            pairs = [(str(n), str(v)) for n, v in json.loads(values_in.read())]
+        result["checks"] = check_values(parser, result, pairs)
     except ModuleNotFoundError as err:
         root = os.path.dirname(os.path.abspath(script_path))
         top = (err.name or "").split(".")[0]
@@ -452,7 +450,7 @@ def probe_main(args: list[str]) -> int:
         req = os.path.join(root, "requirements.txt")
         req = req if os.path.relpath(req).startswith("..") else os.path.relpath(req)
         missing = (
-            f"{os.path.basename(script_path)} imports {quoted(top)}, which is not installed: "
+            f"{script_name} imports {quoted(top)}, which is not installed: "
             f"add the package that provides it to {req} (pulumi up installs it in the "
             f"image), and pip install -r {req} to run it here"
         )

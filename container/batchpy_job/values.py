@@ -185,15 +185,12 @@ def undeclared_problem(spec: Json, name: str, script_name: str) -> str:
     return f"{quoted(name)} is not an option of {script_name} (declared: {declared})"
 
 
-USER_CODE_DIR = "container/job"
-
-
 class Rules:
     """`plain_env`: jobs:submit --plain-env."""
 
     def __init__(self, spec: Json, script: str, plain_env: Iterable[str] = ()) -> None:
         self.spec = spec
-        self.label = script if "/" in script else f"{USER_CODE_DIR}/{script}"
+        self.label = script if "/" in script else f"container/job/{script}"
         self.plain_env = list(plain_env)
         self.options: dict[str, Json] = {}
         self.near: dict[str, str] = {}
