@@ -70,9 +70,7 @@ def run_job(
         workdir, log_path = os.path.join(base, "work"), os.path.join(base, "job.log")
         os.mkdir(workdir)
         try:
-            fetched = download_inputs(store, config, workdir)
-            if fetched:
-                say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
+            download_inputs(store, config, workdir)
             if config.results_of:
                 # Outside the working directory: they are not this job's results.
                 folder = job_env[VARS.parent_results] = os.path.join(base, "parents")

@@ -389,18 +389,14 @@ def _run_probe_child(script_path: str, env: dict[str, str], values: Values, tmp:
     cwd = os.path.join(tmp, "cwd")
     os.mkdir(cwd)
     argv = [sys.executable, RUN_JOB, PROBE_ARG, script_path, os.path.join(tmp, "probe.json")]
-    # The child hands over the description through a pipe of its own (its stdout is the
-    # script's) and then waits for the values on stdin.
-    read_fd, write_fd = os.pipe()
+    # The child hands over the description on its stdout (the script writes to its stderr)
+    # and then waits for the values on stdin.
     with open(os.path.join(tmp, "output"), "wb") as output:
         proc = subprocess.Popen(
-            [*argv, str(write_fd)],
-            pass_fds=(write_fd,),
-            cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
+            argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=output
         )
-    os.close(write_fd)
     try:
-        with os.fdopen(read_fd, "rb") as pipe:
+        with proc.stdout as pipe:
             if not select.select([pipe], [], [], PROBE_TIMEOUT_SECONDS)[0]:
                 raise subprocess.TimeoutExpired(argv, PROBE_TIMEOUT_SECONDS)
             description = pipe.readline()  # not to EOF: a process the script forked may hold it
@@ -421,11 +417,12 @@ def _run_probe_child(script_path: str, env: dict[str, str], values: Values, tmp:
 
 
 def probe_main(args: list[str]) -> int:
-    """The child; the script reads an empty stdin."""
-    script_path, out_path, description_fd = args
-    os.set_inheritable(int(description_fd), False)  # not for what the script starts on import
-    values_in = os.fdopen(os.dup(0), "rb")
+    """The child; the script reads an empty stdin and writes to stderr."""
+    script_path, out_path = args
+    # os.dup's copies are not inherited by what the script starts.
+    values_in, pipe = os.fdopen(os.dup(0), "rb"), os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    os.dup2(2, 1)
     script_name = os.path.basename(script_path)
     try:
         parser = capture_parser(script_path)
@@ -436,7 +433,7 @@ def probe_main(args: list[str]) -> int:
                 "parse_args() before the work starts"
             )
         result = describe_parser(parser, script_name)
-        with os.fdopen(int(description_fd), "w", encoding="utf-8") as pipe:
+        with pipe:
             pipe.write(json.dumps(result) + "\n")
         with values_in:
             pairs = [(str(n), str(v)) for n, v in json.loads(values_in.read())]

@@ -332,7 +332,7 @@ def _download(store: Store, key: str, prefix: str, folder: str, what: str) -> st
     return rel
 
 
-def download_inputs(store: Store, config: JobConfig, workdir: str) -> list[str]:
+def download_inputs(store: Store, config: JobConfig, workdir: str) -> None:
     prefix = config.prefixes["inputs"]
     fetched = []
     for item in config.inputs:
@@ -345,7 +345,8 @@ def download_inputs(store: Store, config: JobConfig, workdir: str) -> list[str]:
                     f"{store.url(prefix + item)}: upload them first, or fix the name"
                 )
         fetched.extend(_download(store, key, prefix, workdir, "input") for key in keys)
-    return fetched
+    if fetched:
+        say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
 
 
 def download_parent_results(store: Store, config: JobConfig, folder: str) -> None:
