@@ -364,9 +364,8 @@ def check_request(
     request: Json = {}
 
     def read_values(spec: Json) -> list[tuple[str, str]]:
-        if description is None:
-            # The request depends on it: one process answers both, as jobs:submit asks.
-            print(json.dumps(description_of(spec, script_path)), flush=True)
+        # The request depends on it: one process answers both, as jobs:submit asks.
+        print(json.dumps(description_of(spec, script_path)), flush=True)
         request.update(json.load(stdin))
         return [(str(n), str(v)) for n, v in request.get("values", [])]
 
@@ -377,7 +376,7 @@ def check_request(
             spec = json.loads(pathlib.Path(description).read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
             raise config_error(f"--script-options {description}: {err}") from None
-        read_values(spec)
+        request.update(json.load(stdin))
     pairs, script = request.get("values", []), spec.get("script", os.path.basename(script_path))
     checks = spec.get("checks", {"problems": [None] * len(pairs), "skipped": []})
     rules = Rules(spec, str(script), request.get("plainEnv", []))
