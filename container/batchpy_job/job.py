@@ -15,7 +15,7 @@ from .probe import PROBE_ARG, check_request, description_of, probe_main, probe_s
 from .settings import JobConfig, read_config, select_array_set
 from .supervise import run_script
 from .transfers import Store, download_inputs, download_parent_results, make_store, read_manifest
-from .transfers import snapshot, upload_log, upload_results, write_parent_parameters
+from .transfers import snapshot, upload_log, upload_results
 from .values import build_argv, is_plain_environment, undeclared_problem
 
 # The user's code: container/job/ in the repository, /app/job/ in the image.
@@ -70,19 +70,12 @@ def run_job(
         workdir, log_path = os.path.join(base, "work"), os.path.join(base, "job.log")
         os.mkdir(workdir)
         try:
-            fetched = download_inputs(store, config, workdir)
-            if fetched:
-                say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
+            download_inputs(store, config, workdir)
             if config.results_of:
                 # Outside the working directory: they are not this job's results.
                 folder = job_env[VARS.parent_results] = os.path.join(base, "parents")
                 os.mkdir(folder)
-                count = download_parent_results(store, config, folder)
-                sets = write_parent_parameters(store, config, folder)
-                jobs = ", ".join(config.results_of)
-                say(f"downloaded {count} result file(s) of {jobs} to {folder}")
-                if sets:
-                    say(f"wrote the parameters of {sets} set(s) beside their results")
+                download_parent_results(store, config, folder)
             before = snapshot(workdir)
             say(f"running {script_name} {json.dumps(argv, ensure_ascii=False)}")
             code = run_script(script_path, argv, workdir, job_env, log_path)

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from .contract import CONTAINER, JobError, config_error, quoted
-from .supervise import merged_output
 from .values import LIST_SEPARATOR, Json, Rules, split_list
 
 PROBE_ARG = "--run-job-internal-probe"
@@ -330,7 +329,7 @@ def probe_script(script_path: str, env: dict[str, str], values: Values = lambda 
         ) from None
     if not may_use_argparse(script_path, source):
         # No parser to introspect; running it to find out would run its whole body twice.
-        spec = {"options": [], "groups": [], "prefix_chars": "-", "parser": False}
+        spec = {"options": [], "groups": [], "prefix_chars": "-"}
         values(spec)
         return spec
     with tempfile.TemporaryDirectory(prefix="batchpy-probe-") as tmp:
@@ -346,12 +345,6 @@ def probe_script(script_path: str, env: dict[str, str], values: Values = lambda 
         result = json.loads(pathlib.Path(tmp, "probe.json").read_bytes())
     if "error" in result:
         raise config_error(*result["error"])
-    if not result["parser"]:
-        raise config_error(
-            f"{script_name} imports argparse but ran to the end without calling "
-            "ArgumentParser.parse_args(), so run_job cannot tell its options: call "
-            "parse_args() before the work starts"
-        )
     return result
 
 
@@ -371,9 +364,8 @@ def check_request(
     request: Json = {}
 
     def read_values(spec: Json) -> list[tuple[str, str]]:
-        if description is None:
-            # The request depends on it: one process answers both, as jobs:submit asks.
-            print(json.dumps(description_of(spec, script_path)), flush=True)
+        # The request depends on it: one process answers both, as jobs:submit asks.
+        print(json.dumps(description_of(spec, script_path)), flush=True)
         request.update(json.load(stdin))
         return [(str(n), str(v)) for n, v in request.get("values", [])]
 
@@ -384,7 +376,7 @@ def check_request(
             spec = json.loads(pathlib.Path(description).read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
             raise config_error(f"--script-options {description}: {err}") from None
-        read_values(spec)
+        request.update(json.load(stdin))
     pairs, script = request.get("values", []), spec.get("script", os.path.basename(script_path))
     checks = spec.get("checks", {"problems": [None] * len(pairs), "skipped": []})
     rules = Rules(spec, str(script), request.get("plainEnv", []))
@@ -396,18 +388,14 @@ def _run_probe_child(script_path: str, env: dict[str, str], values: Values, tmp:
     cwd = os.path.join(tmp, "cwd")
     os.mkdir(cwd)
     argv = [sys.executable, RUN_JOB, PROBE_ARG, script_path, os.path.join(tmp, "probe.json")]
-    # The child hands over the description through a pipe of its own (its stdout is the
-    # script's) and then waits for the values on stdin.
-    read_fd, write_fd = os.pipe()
+    # The child hands over the description on its stdout (the script writes to its stderr)
+    # and then waits for the values on stdin.
     with open(os.path.join(tmp, "output"), "wb") as output:
         proc = subprocess.Popen(
-            [*argv, str(write_fd)],
-            pass_fds=(write_fd,),
-            **merged_output(cwd, env, subprocess.PIPE, output),
+            argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=output
         )
-    os.close(write_fd)
     try:
-        with os.fdopen(read_fd, "rb") as pipe:
+        with proc.stdout as pipe:
             if not select.select([pipe], [], [], PROBE_TIMEOUT_SECONDS)[0]:
                 raise subprocess.TimeoutExpired(argv, PROBE_TIMEOUT_SECONDS)
             description = pipe.readline()  # not to EOF: a process the script forked may hold it
@@ -428,21 +416,27 @@ def _run_probe_child(script_path: str, env: dict[str, str], values: Values, tmp:
 
 
 def probe_main(args: list[str]) -> int:
-    """The child; the script reads an empty stdin."""
-    script_path, out_path, description_fd = args
-    os.set_inheritable(int(description_fd), False)  # not for what the script starts on import
-    values_in = os.fdopen(os.dup(0), "rb")
+    """The child; the script reads an empty stdin and writes to stderr."""
+    script_path, out_path = args
+    # os.dup's copies are not inherited by what the script starts.
+    values_in, pipe = os.fdopen(os.dup(0), "rb"), os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    os.dup2(2, 1)
+    script_name = os.path.basename(script_path)
     try:
         parser = capture_parser(script_path)
-        result = {"parser": parser is not None}
-        if parser is not None:
-            result.update(describe_parser(parser, os.path.basename(script_path)))
-            with os.fdopen(int(description_fd), "w", encoding="utf-8") as pipe:
-                pipe.write(json.dumps(result) + "\n")
-            with values_in:
-                pairs = [(str(n), str(v)) for n, v in json.loads(values_in.read())]
-            result["checks"] = check_values(parser, result, pairs)
+        if parser is None:
+            raise config_error(
+                f"{script_name} imports argparse but ran to the end without calling "
+                "ArgumentParser.parse_args(), so run_job cannot tell its options: call "
+                "parse_args() before the work starts"
+            )
+        result = describe_parser(parser, script_name)
+        with pipe:
+            pipe.write(json.dumps(result) + "\n")
+        with values_in:
+            pairs = [(str(n), str(v)) for n, v in json.loads(values_in.read())]
+        result["checks"] = check_values(parser, result, pairs)
     except ModuleNotFoundError as err:
         root = os.path.dirname(os.path.abspath(script_path))
         top = (err.name or "").split(".")[0]
@@ -452,7 +446,7 @@ def probe_main(args: list[str]) -> int:
         req = os.path.join(root, "requirements.txt")
         req = req if os.path.relpath(req).startswith("..") else os.path.relpath(req)
         missing = (
-            f"{os.path.basename(script_path)} imports {quoted(top)}, which is not installed: "
+            f"{script_name} imports {quoted(top)}, which is not installed: "
             f"add the package that provides it to {req} (pulumi up installs it in the "
             f"image), and pip install -r {req} to run it here"
         )

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from .contract import config_error, say
 
@@ -97,10 +97,6 @@ def stop_leftovers(pgid: int, script_name: str) -> None:
     say(f"warning: processes of process group {pgid} are still there after SIGKILL")
 
 
-def merged_output(cwd: str, env: dict[str, str], stdin: int, stdout: Any) -> dict[str, Any]:
-    return dict(cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT)
-
-
 def run_script(
     script_path: str, argv: list[str], workdir: str, env: dict[str, str], log_path: str
 ) -> int:
@@ -113,8 +109,8 @@ def run_script(
     try:
         proc = subprocess.Popen(
             [sys.executable, script_path, *argv],
-            **merged_output(workdir, env, subprocess.DEVNULL, subprocess.PIPE),
-            start_new_session=True,
+            cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True,
         )
     except (OSError, ValueError) as err:
         # E2BIG, an embedded NUL: the job's configuration, not a bug of run_job.

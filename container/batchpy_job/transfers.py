@@ -219,10 +219,8 @@ def _say_retry(record: logging.LogRecord) -> bool:
     pending = getattr(_pending, "value", None)
     if str(record.msg).startswith("Retry needed") and pending is not None:
         _pending.value = None
-        what, failure, attempt, max_attempts = pending
         delay = float(record.args[0]) if record.args else 0.0  # type: ignore[index]
-        tries = f"attempt {attempt + 1} of {max_attempts}"
-        say(f"{what}: {failure}; retrying in {delay:.2f} s ({tries})")
+        say(f"{pending[0]}; retrying in {delay:.2f} s ({pending[1]})")
     return False
 
 
@@ -246,7 +244,7 @@ def _log_retries(client: Any, max_attempts: int) -> None:
             failure = f"HTTP {http.status_code} {error.get('Code', '')}: {error.get('Message', '')}"
             failure = failure.rstrip(": ")
         what = request_dict.get("context", {}).get("batchpy_what", "S3 request")
-        _pending.value = (what, failure, attempts, max_attempts)
+        _pending.value = (f"{what}: {failure}", f"attempt {attempts + 1} of {max_attempts}")
 
     client.meta.events.register("before-parameter-build.s3", name_request)
     client.meta.events.register_first("needs-retry.s3", remember)
@@ -334,7 +332,7 @@ def _download(store: Store, key: str, prefix: str, folder: str, what: str) -> st
     return rel
 
 
-def download_inputs(store: Store, config: JobConfig, workdir: str) -> list[str]:
+def download_inputs(store: Store, config: JobConfig, workdir: str) -> None:
     prefix = config.prefixes["inputs"]
     fetched = []
     for item in config.inputs:
@@ -347,11 +345,14 @@ def download_inputs(store: Store, config: JobConfig, workdir: str) -> list[str]:
                     f"{store.url(prefix + item)}: upload them first, or fix the name"
                 )
         fetched.extend(_download(store, key, prefix, workdir, "input") for key in keys)
-    return fetched
+    if fetched:
+        say(f"downloaded {len(fetched)} input file(s): {', '.join(fetched)}")
 
 
-def download_parent_results(store: Store, config: JobConfig, folder: str) -> int:
-    """Only once all of it is known to fit: a step fails at once, not when the disk is full."""
+def download_parent_results(store: Store, config: JobConfig, folder: str) -> None:
+    """Only once all of it is known to fit: a step fails at once, not when the disk is full.
+    Each set of a sweep's manifests (oldest first) gets <name>/<set>/parameters.json, from the
+    last manifest that lists it."""
     prefix, sizes = config.prefixes["results"], {}
     for name in config.results_of:
         listed = store.sizes(f"{prefix}{name}/")
@@ -372,7 +373,17 @@ def download_parent_results(store: Store, config: JobConfig, folder: str) -> int
         )
     for key in keys:
         _download(store, key, prefix, folder, "result")
-    return len(keys)
+    say(f"downloaded {len(keys)} result file(s) of {', '.join(config.results_of)} to {folder}")
+    count = 0
+    for name, key in config.parent_manifests:
+        text = read_manifest(store, key, f"the manifest of {name}")
+        for number, values in manifest_sets(text, store.url(key)):
+            dest = os.path.join(folder, name, str(number), "parameters.json")
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            pathlib.Path(dest).write_text(json.dumps(values, ensure_ascii=False), encoding="utf-8")
+            count += 1
+    if count:
+        say(f"wrote the parameters of {count} set(s) beside their results")
 
 
 def metrics_log_line(data: bytes) -> str | None:
@@ -438,16 +449,3 @@ def read_manifest(store: Store, key: str, what: str) -> str:
         rel = _download(store, key, key[: key.rfind("/") + 1], tmp, what)
         return pathlib.Path(tmp, rel).read_text(encoding="utf-8")
 
-
-def write_parent_parameters(store: Store, config: JobConfig, folder: str) -> int:
-    """As <name>/<set>/parameters.json; of the manifests (oldest first), the last that lists a
-    set gives its values."""
-    count = 0
-    for name, key in config.parent_manifests:
-        text = read_manifest(store, key, f"the manifest of {name}")
-        for number, values in manifest_sets(text, store.url(key)):
-            dest = os.path.join(folder, name, str(number), "parameters.json")
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            pathlib.Path(dest).write_text(json.dumps(values, ensure_ascii=False), encoding="utf-8")
-            count += 1
-    return count

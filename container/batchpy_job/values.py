@@ -64,9 +64,21 @@ def split_list(name: str, value: str) -> list[str]:
     return [str(i) for i in items]
 
 
-def _option_args(spec: Json, option: Json, name: str, value: str) -> list[str]:
-    flag, nargs = option["flag"], option["nargs"]
-    if option["action"] == "count":
+def _option_args(spec: Json, option: Json, name: str, value: str, script_name: str) -> list[str]:
+    """The option's part of the command line; a ValueError says why the value cannot be one."""
+    flag, nargs, on = option["flag"], option.get("nargs"), flag_word(value)
+    if problem := word_problem(option, name, value):
+        raise ValueError(problem)
+    if option.get("action") == "boolean_optional":
+        return [flag if on else option.get("negative_flag", "")]
+    if option["kind"] == "flag" and not on and option["required"]:
+        raise ValueError(
+            f"{script_name} requires {flag}, so {quoted(name)} cannot be "
+            f"{quoted(value)}: set it to true or remove the requirement"
+        )
+    if option["kind"] == "flag":
+        return [flag] if on else []
+    if option.get("action") == "count":
         return [flag] * (count_of(value) or 0)
     items = split_list(name, value) if option["kind"] == "list" else [value]
     if isinstance(nargs, int) and len(items) != nargs:
@@ -85,7 +97,7 @@ def _option_args(spec: Json, option: Json, name: str, value: str) -> list[str]:
             )
         return [f"{flag}={item}" for item in items]
     for item in items:
-        if item[:1] and item[0] in spec["prefix_chars"]:
+        if item[:1] and item[0] in spec.get("prefix_chars", "-"):
             if NEGATIVE_NUMBER_RE.match(item) and not spec.get("negative_numbers_are_options"):
                 continue
             raise ValueError(
@@ -101,26 +113,13 @@ def _option_args(spec: Json, option: Json, name: str, value: str) -> list[str]:
     return [flag, *items]
 
 
-def puts_on_command_line(option: Json, value: str) -> bool:
-    """What mutually exclusive groups count."""
-    if option["kind"] == "flag":
-        return option.get("action") == "boolean_optional" or flag_word(value) is True
-    if option.get("action") == "count":
-        return bool(count_of(value))
-    if option["kind"] == "list" and option.get("nargs") is None:
-        try:
-            return bool(split_list(option["env"], value))
-        except ValueError:
-            return True  # a problem of the value itself, reported with it
-    return True
-
-
-def read_set(spec: Json, env: dict[str, str], script_name: str) -> tuple[list, list, list]:
-    """Each (option, variable, value) set; the problems {"name"?, "message"}; the missing."""
-    chosen: list[tuple[Json, str, str]] = []
+def read_set(spec: Json, env: dict[str, str], script_name: str) -> tuple[list, list, list, list]:
+    """The command line; its values' problems; the whole set's {"name"?, "message"}; the missing."""
+    argv: list[str] = []
+    bad_values: list[str] = []
     problems: list[Json] = []
     missing: list[str] = []
-    present: dict[str, bool] = {}
+    present: dict[str, bool] = {}  # what mutually exclusive groups count
     for option in spec["options"]:
         found = [n for n in [option["env"], *option.get("aliases", [])] if n in env]
         if found and len({env[n] for n in found}) > 1:
@@ -128,8 +127,15 @@ def read_set(spec: Json, env: dict[str, str], script_name: str) -> tuple[list, l
             message = f"variables {both} both set {option['flag']} with different values; keep one"
             problems.append({"name": found[1], "message": message})
         if found:
-            chosen.append((option, found[0], env[found[0]]))
-            present[option["env"]] = puts_on_command_line(option, env[found[0]])
+            try:
+                args = _option_args(spec, option, found[0], env[found[0]], script_name)
+                argv.extend(args)
+            except ValueError as err:
+                bad_values.append(str(err))
+                # Counted as if it were right, but a bad flag word or count puts nothing.
+                word = option["kind"] == "flag" and option.get("action") != "boolean_optional"
+                args = [] if word or option.get("action") == "count" else [option["flag"]]
+            present[option["env"]] = bool(args)
         elif option["required"]:
             missing.append(
                 f"{script_name} requires {option['flag']}: set the variable {quoted(option['env'])}"
@@ -145,32 +151,13 @@ def read_set(spec: Json, env: dict[str, str], script_name: str) -> tuple[list, l
         else:
             continue
         problems.append({"message": message})
-    return chosen, problems, missing
+    return argv, bad_values, problems, missing
 
 
 def build_argv(spec: Json, env: dict[str, str], script_name: str) -> list[str]:
-    chosen, set_problems, missing = read_set(spec, env, script_name)
+    argv, bad_values, set_problems, missing = read_set(spec, env, script_name)
     problems = [p + " (containerOverrides.environment in the job file)" for p in missing]
-    argv: list[str] = []
-    for option, name, value in chosen:
-        flag, on = option["flag"], flag_word(value)
-        if problem := word_problem(option, name, value):
-            problems.append(problem)
-        elif option["action"] == "boolean_optional":
-            argv.append(flag if on else option["negative_flag"])
-        elif option["kind"] == "flag":
-            argv.extend([flag] if on else [])
-            if not on and option["required"]:
-                problems.append(
-                    f"{script_name} requires {flag}, so {quoted(name)} cannot be "
-                    f"{quoted(value)}: set it to true or remove the requirement"
-                )
-        else:
-            try:
-                argv.extend(_option_args(spec, option, name, value))
-            except ValueError as err:
-                problems.append(str(err))
-    problems.extend(p["message"] for p in set_problems)
+    problems += bad_values + [p["message"] for p in set_problems]
     if problems:
         raise config_error(*problems)
     return argv
@@ -185,15 +172,12 @@ def undeclared_problem(spec: Json, name: str, script_name: str) -> str:
     return f"{quoted(name)} is not an option of {script_name} (declared: {declared})"
 
 
-USER_CODE_DIR = "container/job"
-
-
 class Rules:
     """`plain_env`: jobs:submit --plain-env."""
 
     def __init__(self, spec: Json, script: str, plain_env: Iterable[str] = ()) -> None:
         self.spec = spec
-        self.label = script if "/" in script else f"{USER_CODE_DIR}/{script}"
+        self.label = script if "/" in script else f"container/job/{script}"
         self.plain_env = list(plain_env)
         self.options: dict[str, Json] = {}
         self.near: dict[str, str] = {}
@@ -243,7 +227,7 @@ class Rules:
             ],
             "sets": [
                 {"problems": problems, "missing": missing}
-                for _, problems, missing in (read_set(self.spec, env, self.label) for env in sets)
+                for *_, problems, missing in (read_set(self.spec, env, self.label) for env in sets)
             ],
             "setNames": [array_set_problem(str(n)) for n in request.get("setNames", [])],
             "skipped": skipped,
