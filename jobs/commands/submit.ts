@@ -42,7 +42,7 @@ import {
   type SubmitResult,
 } from "../output/submit-print";
 import { submitToBatch, type BatchOptions } from "./submit-batch";
-import { costBound, costCapProblem } from "../report/cost-bound";
+import { costBound, costCapProblem } from "../report/prices";
 import { definedOnly } from "../../components/defined";
 
 export interface SubmitOptions extends BatchOptions {

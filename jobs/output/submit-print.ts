@@ -13,7 +13,7 @@ import { localResultPaths } from "../commands/local";
 import { shellWord } from "./shell";
 import { visible } from "./visible";
 import { formatBoundUsd, formatNumber } from "./numbers";
-import type { CostBound, SubmissionBound } from "../report/cost-bound";
+import type { CostBound, SubmissionBound } from "../report/prices";
 import { formatDuration } from "./report-print";
 
 export interface SentResult {
