@@ -332,7 +332,7 @@ const WHY: CommandDef<WhyOptions> = {
   async run(o, ctx) {
     const [{ why }, print] = await Promise.all([
       import("./commands/why"),
-      import("./output/why-print"),
+      import("./output/status-print"),
     ]);
     (o.json ? print.printWhyJson : print.printWhy)(await why(o, ctx), ctx.io, Date.now());
     return EXIT_OK;

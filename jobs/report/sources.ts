@@ -27,7 +27,7 @@ import {
 } from "./rows";
 import type { Pricing } from "./prices";
 import { describeById, ofLastRun } from "../context";
-import { unavailableLine } from "../output/why-print";
+import { unavailableLine } from "../output/status-print";
 import { asStatus, variableOf } from "../status";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";

@@ -3,7 +3,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import { cancelledAt, explainJob, placeOf } from "../../jobs/commands/why";
 import { resourcesOf } from "../../jobs/status";
-import { when } from "../../jobs/output/why-print";
+import { when } from "../../jobs/output/status-print";
 import { STACK_OUTPUTS, useLocalAws, writeJobFiles } from "../helpers/jobs-harness";
 import type { WhyResult } from "../../jobs/commands/why";
 import type { JobDetail } from "../../jobs/aws/api";
