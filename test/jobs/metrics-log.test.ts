@@ -1,5 +1,5 @@
 /**
- * The metrics lines of the job log (jobs/report/metrics-log.ts): what a line carries, the
+ * The metrics lines of the job log (jobs/report/sources.ts): what a line carries, the
  * time range searched, and how far FilterLogEvents is paged, against the local CloudWatch
  * Logs server. The Python side prints them (container/tests/test_metrics.py).
  */
@@ -10,7 +10,7 @@ import {
   metricsLineText,
   searchWindow,
   textsFromLogs,
-} from "../../jobs/report/metrics-log";
+} from "../../jobs/report/sources";
 import { METRICS } from "../../components/contract";
 import { FakeCloudWatchLogs } from "../helpers/fake-cloudwatch-logs";
 import { awsEnv, setProcessEnv } from "../helpers/jobs-harness";
