@@ -10,8 +10,8 @@ import {
   type LongWait,
   type Snapshot,
   type Status,
+  type WaitReason,
 } from "../status";
-import type { WaitReason } from "../wait-reason";
 import { rowName } from "../report/rows";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
