@@ -292,11 +292,7 @@ export function longWaits(
  * it. Batch sets these reasons only on the job at the head of a blocked queue.
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable.html
  */
-export interface WaitReason {
-  readonly code: string;
-  readonly words: string;
-  readonly fix: string;
-}
+export type WaitReason = NonNullable<ReturnType<typeof waitReason>>;
 
 const INSTANCE_TYPES = "pulumi config set --path 'batchpy:instanceTypes[1]' <larger type>";
 
@@ -305,7 +301,7 @@ const INSTANCE_TYPES = "pulumi config set --path 'batchpy:instanceTypes[1]' <lar
  * @see https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable_misconfiguration.html
  * @see https://docs.aws.amazon.com/batch/latest/userguide/invalid_compute_environment.html
  */
-const REASONS: ReadonlyMap<string, Omit<WaitReason, "code">> = new Map(
+const REASONS = new Map(
   Object.entries({
     "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY": {
       words: "EC2 has no spare instances of the stack's instance types in this region right now",
@@ -344,7 +340,7 @@ const REASONS: ReadonlyMap<string, Omit<WaitReason, "code">> = new Map(
 const CANCELED = /^Canceled by JobStateTimeLimit action due to reason: (\S+)/;
 
 /** `statusReason` is `CODE - details` or just `CODE`. */
-export function waitReason(statusReason = ""): WaitReason | undefined {
+export function waitReason(statusReason = "") {
   const cancelled = CANCELED.exec(statusReason);
   const code = (cancelled?.[1] ?? statusReason).split(" ")[0];
   const known = REASONS.get(code);
