@@ -43,17 +43,6 @@ export type ResultFile = Pick<RemoteObject, "key" | "size" | "etag">;
 
 export type ReportRow = ReturnType<typeof buildRow>;
 
-export interface Report {
-  readonly source: string;
-  /** --locally: the runs' folder, as shown (where their logs are). */
-  readonly localFolder?: string;
-  readonly generatedAt: string;
-  readonly prices: Pricing;
-  readonly rows: readonly ReportRow[];
-  readonly summary: ReturnType<typeof summarizeRows>;
-  readonly warnings: readonly string[];
-}
-
 export const rowName = (job: string, index?: number): string =>
   index === undefined ? job : `${job}[${index}]`;
 

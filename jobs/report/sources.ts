@@ -22,7 +22,6 @@ import {
   sortRows,
   summarizeRows,
   unitFromDetail,
-  type Report,
   type ResultFile,
   type RunUnit,
 } from "./rows";
@@ -265,11 +264,14 @@ function localUnit(r: LocalRunRecord): RunUnit {
   });
 }
 
+export type Report = Awaited<ReturnType<typeof collectReport>>;
+
 export async function collectReport(
   source: ReportSource,
   prices: Pricing,
-  seen: Pick<Report, "source" | "localFolder">,
-): Promise<Report> {
+  /** `localFolder`: --locally, the runs' folder as shown (where their logs are). */
+  seen: { readonly source: string; readonly localFolder?: string },
+) {
   const now = Date.now();
   const { units, warnings } = await source.units();
   const latest = latestRuns(units);
