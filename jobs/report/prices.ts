@@ -68,9 +68,7 @@ export interface Pricing {
 }
 
 /** `on`: the instance type priced, on EC2 and Spot. */
-export type Price =
-  | { readonly usd: number; readonly basis: string; readonly on?: string }
-  | { readonly noPrice: string };
+export type Price = ReturnType<typeof priceRun>;
 
 /** `--pricing` (instance types, FARGATE or FARGATE_SPOT), --price-vcpu-hour, --price-gb-hour. */
 export type UserPricing = Pick<Pricing, "usdPerVcpuHour" | "usdPerGbHour"> & {
@@ -152,7 +150,7 @@ function instanceRate(job: JobResources, p: Pricing): Rate {
 }
 
 /** One attempt: Fargate prices the task; EC2 and Spot the user's vCPU price, else the share. */
-export function priceRun(seconds: number, job: JobResources, p: Pricing): Price {
+export function priceRun(seconds: number, job: JobResources, p: Pricing) {
   if (usesTable(p) && p.region !== PRICE_TABLE.region) {
     return { noPrice: `the price table has ${PRICE_TABLE.region} prices only, not ${p.region}` };
   }
@@ -168,7 +166,7 @@ export function priceRun(seconds: number, job: JobResources, p: Pricing): Price 
   const perGb = p.usdPerGbHour ?? (isFargate(p) ? f.usdPerGbHour : 0);
   const billed = isFargate(p) ? Math.max(seconds, FARGATE_MINIMUM_SECONDS) : seconds;
   const usd = (billed / 3600) * (rate.perHour + gb * perGb);
-  return { usd, basis: pricingBasis(p), ...(rate.on !== undefined ? { on: rate.on } : {}) };
+  return { usd, basis: pricingBasis(p), ...definedOnly({ on: rate.on }) };
 }
 
 export interface SubmissionBound {
