@@ -59,7 +59,7 @@ export const LOGS_HINT = "logs: npm run jobs:logs -- <jobName>  (array child: <j
 export const LONG_WAITS_HEADING = `waiting ${LONG_WAIT_MS / 60_000} min or more since submit:`;
 
 /** A wait's reason and its fix for the job named `name`. */
-export function because(r: WaitReason, name: string): string {
+function because(r: WaitReason, name: string): string {
   return `${r.words}; fix: ${r.fix.replace("<name>", name)}`;
 }
 

@@ -5,12 +5,7 @@
  */
 import * as assert from "assert";
 import { createAwsClients, type AwsClients } from "../../jobs/aws/api";
-import {
-  md5Hex,
-  metricsLineText,
-  searchWindow,
-  textsFromLogs,
-} from "../../jobs/report/sources";
+import { md5Hex, metricsLineText, searchWindow, textsFromLogs } from "../../jobs/report/sources";
 import { METRICS } from "../../components/contract";
 import { FakeCloudWatchLogs } from "../helpers/fake-cloudwatch-logs";
 import { awsEnv, setProcessEnv } from "../helpers/jobs-harness";
