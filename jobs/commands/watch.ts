@@ -17,7 +17,6 @@ import {
   attemptJobId,
   isRetryEntry,
   readCovers,
-  retriedSetNumbers,
   supersededAttempts,
   type Cover,
 } from "../state/attempts";
@@ -203,7 +202,7 @@ async function latestRunsOnly(
   bucket: string | undefined,
 ) {
   const covers = await readCovers(entries, details, clients, bucket, known);
-  const { attempts, sets, jobs } = supersededAttempts(entries, covers);
+  const { attempts, sets, jobs, setNumbers } = supersededAttempts(entries, covers);
   const ids = attempts.map(attemptJobId);
   await describeUnfinished(details, clients, ids);
   return {
@@ -213,6 +212,6 @@ async function latestRunsOnly(
       { sets, jobs },
     ),
     replaced: new Set(ids),
-    setNumbers: retriedSetNumbers(entries, covers),
+    setNumbers,
   };
 }
