@@ -4,7 +4,7 @@ import { describeError } from "../errors";
 import type { Manifest } from "../input/manifest";
 import { CHUNK_SIZE } from "../input/derived-names";
 import type { LedgerEntry } from "./ledger";
-import { runPool } from "../aws/pool";
+import { runAll } from "../aws/pool";
 import { VARS } from "../../components/contract";
 import { runsPerSet, variableOf } from "../status";
 import { definedOnly } from "../../components/defined";
@@ -142,16 +142,13 @@ export async function readCovers(
     return { indexes: manifest?.indexes };
   };
   // A manifest not read leaves its retry without a cover, as one not described yet.
-  await runPool(
-    wanted,
-    async (e) => {
-      const cover = coverOf(e, await read(e));
-      if (cover !== undefined) {
-        cache.set(e.jobId, cover);
-      }
-    },
-    { concurrency: 8 },
-  );
+  const known = await runAll(wanted, read, 8);
+  wanted.forEach((e, i) => {
+    const cover = coverOf(e, known[i]);
+    if (cover !== undefined) {
+      cache.set(e.jobId, cover);
+    }
+  });
   return cache;
 }
 
