@@ -339,7 +339,7 @@ const WHY: CommandDef<WhyOptions> = {
   options: STACK_OPTIONS,
   async run(o, ctx) {
     const { why } = await import("./commands/why");
-    const print = await import("./output/why-print");
+    const print = await import("./output/status-print");
     (o.json ? print.printWhyJson : print.printWhy)(await why(o, ctx), ctx.io, Date.now());
     return EXIT_OK;
   },

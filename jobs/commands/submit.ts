@@ -58,7 +58,7 @@ import {
   type LocalRunsResult,
   type SubmitResult,
 } from "../output/submit-print";
-import { costBound, costCapProblem } from "../report/cost-bound";
+import { costBound, costCapProblem } from "../report/prices";
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 

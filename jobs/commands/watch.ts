@@ -17,7 +17,6 @@ import {
   attemptJobId,
   isRetryEntry,
   readCovers,
-  retriedSetNumbers,
   supersededAttempts,
   type Cover,
 } from "../state/attempts";
@@ -201,7 +200,7 @@ async function latestRunsOnly(
   bucket: string | undefined,
 ) {
   const covers = await readCovers(entries, details, clients, bucket, known);
-  const { attempts, sets, jobs } = supersededAttempts(entries, covers);
+  const { attempts, sets, jobs, setNumbers } = supersededAttempts(entries, covers);
   const ids = attempts.map(attemptJobId);
   await describeUnfinished(details, clients, ids);
   return {
@@ -211,6 +210,6 @@ async function latestRunsOnly(
       { sets, jobs },
     ),
     replaced: new Set(ids),
-    setNumbers: retriedSetNumbers(entries, covers),
+    setNumbers,
   };
 }

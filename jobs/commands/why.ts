@@ -18,8 +18,7 @@ import {
   type Context,
   type StackOptions,
 } from "../context";
-import { resourcesOf, summarize, type JobRow } from "../status";
-import { waitReason } from "../wait-reason";
+import { resourcesOf, summarize, waitReason, type JobRow } from "../status";
 import { jobTooLarge, type JobLimits } from "../../components/job-limits";
 import { definedOnly } from "../../components/defined";
 

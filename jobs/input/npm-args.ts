@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import type { Option } from "commander";
-import { shellWord } from "../output/shell";
+import { shellWord } from "../output/visible";
 import { orUndefined } from "../errors";
 
 export type ToolOption = ReturnType<typeof toolOptions>[number];

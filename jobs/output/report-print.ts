@@ -3,10 +3,10 @@ import * as fs from "fs";
 import * as path from "path";
 import type { Io } from "../context";
 import { PRICE_TABLE, pricingBasis } from "../report/prices";
-import { failureReason, type Report, type ReportRow } from "../report/rows";
-import { shellWord } from "./shell";
+import { failureReason, type ReportRow } from "../report/rows";
+import type { Report } from "../report/sources";
 import { LOGS_HINT, formatCounts } from "./status-print";
-import { visible } from "./visible";
+import { shellWord, visible } from "./visible";
 import { formatBytes, formatNumber, formatUsd } from "./numbers";
 
 type Column<T> = readonly [header: string, value: (r: ReportRow) => T];

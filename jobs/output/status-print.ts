@@ -1,13 +1,17 @@
-/** The status model (jobs/status.ts) on a terminal. */
+/** The status model (jobs/status.ts) on a terminal, and `jobs:why`. */
+import type { Unavailable } from "../aws/api";
+import type { WhyJob, WhyResult } from "../commands/why";
+import type { Io } from "../context";
 import {
   LONG_WAIT_MS,
+  groupBy,
   STATUSES,
   type Failure,
   type LongWait,
   type Snapshot,
   type Status,
+  type WaitReason,
 } from "../status";
-import type { WaitReason } from "../wait-reason";
 import { rowName } from "../report/rows";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
@@ -55,7 +59,7 @@ export const LOGS_HINT = "logs: npm run jobs:logs -- <jobName>  (array child: <j
 export const LONG_WAITS_HEADING = `waiting ${LONG_WAIT_MS / 60_000} min or more since submit:`;
 
 /** A wait's reason and its fix for the job named `name`. */
-export function because(r: WaitReason, name: string): string {
+function because(r: WaitReason, name: string): string {
   return `${r.words}; fix: ${r.fix.replace("<name>", name)}`;
 }
 
@@ -70,4 +74,85 @@ export function formatLongWait(w: LongWait): string {
 
 export function countsLine(s: Snapshot): string {
   return `${formatCounts(s.counts)} (${formatNumber(s.done)}/${formatNumber(s.total)} done)`;
+}
+
+export function when(ms: number, now: number): string {
+  const minutes = Math.round(Math.abs(ms - now) / 60_000);
+  const iso = new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
+  return `${iso} (${ms <= now ? `${minutes} min ago` : `in ${minutes} min`})`;
+}
+
+function jobLines(j: WhyJob, r: WhyResult, now: number): string[] {
+  const counts = j.children !== undefined ? `  [${formatCounts(j.children)}]` : "";
+  const lines = [visible(`${j.jobName} ${j.jobId}: ${j.status}`) + counts];
+  if (j.statusReason !== undefined) {
+    lines.push(`  Batch says: ${visible(j.statusReason)}`);
+  }
+  if (j.reason !== undefined) {
+    lines.push(`  which means ${visible(because(j.reason, j.jobName))}`);
+  }
+  if (j.place !== undefined) {
+    const since = j.since !== undefined ? `, there since ${when(j.since, now)}` : "";
+    lines.push(`  place ${j.place} of the ${r.runnableListed ?? "?"} RUNNABLE jobs listed${since}`);
+  } else if ((r.runnableListed ?? 0) > 0 && (j.status === "RUNNABLE" || j.children?.RUNNABLE)) {
+    lines.push(`  not among the first ${r.runnableListed} RUNNABLE jobs of the queue`);
+  }
+  if (j.behind !== undefined && j.behind.reason !== undefined) {
+    const head = j.behind.jobName ?? j.behind.jobArn;
+    const why = because(j.behind.reason, head);
+    lines.push(`  behind ${visible(head)}, which Batch holds because ${visible(why)}`);
+  }
+  if (j.headCancelledAt !== undefined) {
+    const whose = j.behind !== undefined ? "that job" : "it";
+    lines.push(
+      `  the queue's time limit (batchpy:runnableTimeoutSeconds) cancels ${whose} about ${when(j.headCancelledAt, now)}`,
+    );
+  }
+  if (j.tooLarge === undefined) {
+    lines.push("  size: the stack has no jobLimits output to check it against; run pulumi up");
+  } else if (j.tooLarge.length > 0) {
+    lines.push(`  too large for every instance type of the stack: ${j.tooLarge.join("; ")}`);
+  }
+  return lines;
+}
+
+function queueLine(q: NonNullable<WhyResult["queue"]>): string {
+  const reason = q.statusReason !== undefined ? ` (${q.statusReason})` : "";
+  const groups = groupBy(q.timeLimits, (l) => `${l.action} after ${l.maxTimeSeconds} s`);
+  const limits = [...groups]
+    .map(([rule, list]) => `${rule} held for ${list.map((l) => l.reason).join(", ")}`)
+    .join("; ");
+  return visible(
+    `queue ${q.name}: ${q.state ?? "?"}, ${q.status ?? "?"}${reason}` +
+      (limits !== "" ? `; RUNNABLE time limits: ${limits}` : ""),
+  );
+}
+
+function environmentLine(e: WhyResult["environments"][number]): string {
+  const reason = e.statusReason !== undefined ? ` (${e.statusReason})` : "";
+  const types = e.instanceTypes !== undefined ? `; ${e.instanceTypes.join(", ")}` : "";
+  return visible(
+    `compute environment ${e.name}: ${e.state ?? "?"}, ${e.status ?? "?"}${reason}; ` +
+      `vCPUs desired ${e.desiredvCpus ?? "?"}, min ${e.minvCpus ?? "?"}, max ${e.maxvCpus ?? "?"}${types}`,
+  );
+}
+
+export function unavailableLine(u: Unavailable): string {
+  return u.denied
+    ? `not shown: these credentials may not call ${u.call} (${visible(u.error)}); docs/jobs.md lists the permissions`
+    : `not shown: ${u.call} failed: ${visible(u.error)}`;
+}
+
+export function printWhy(r: WhyResult, io: Io, now: number): void {
+  const lines = [
+    ...r.jobs.flatMap((j) => jobLines(j, r, now)),
+    ...(r.queue !== undefined ? [queueLine(r.queue)] : []),
+    ...r.environments.map(environmentLine),
+  ];
+  io.stdout.write(`${lines.join("\n")}\n`);
+  r.unavailable.forEach((u) => io.stderr.write(`warning: ${unavailableLine(u)}\n`));
+}
+
+export function printWhyJson(r: WhyResult, io: Io): void {
+  io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
 }

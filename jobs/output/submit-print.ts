@@ -10,10 +10,9 @@ import { ownerOf } from "../input/depends";
 import { rowName } from "../report/rows";
 import type { LocalResult } from "../commands/local";
 import { localResultPaths } from "../commands/local";
-import { shellWord } from "./shell";
-import { visible } from "./visible";
+import { shellWord, visible } from "./visible";
 import { formatBoundUsd, formatNumber } from "./numbers";
-import type { CostBound, SubmissionBound } from "../report/cost-bound";
+import type { CostBound, SubmissionBound } from "../report/prices";
 import { formatDuration } from "./report-print";
 
 export interface SentResult {

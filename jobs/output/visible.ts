@@ -45,3 +45,8 @@ function escaped(c: string): string {
   const [prefix, width] = code <= 0xff ? ["x", 2] : ["u", 4];
   return NAMED.get(c) ?? `\\${prefix}${code.toString(16).padStart(width, "0")}`;
 }
+
+/** `s` as one POSIX shell word, for the commands the tool prints for the user to run. */
+export function shellWord(s: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+}

@@ -1,5 +1,5 @@
 /** The rows of `jobs:report`, pure: one per job or sweep set (its latest run). */
-import type { JobDetail } from "../aws/api";
+import type { JobDetail, RemoteObject } from "../aws/api";
 import { priceRun, type Pricing } from "./prices";
 import {
   asStatus,
@@ -13,7 +13,7 @@ import {
 import type { ParameterSet } from "../input/sweep";
 import { BUCKET_PREFIXES, METRICS, RESERVED_PREFIX } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
-import { attemptTimes, seconds, type AttemptTime, type UnitAttempt } from "./time-split";
+import { attemptTimes, seconds, type UnitAttempt } from "./time-split";
 
 export type MetricValue = number | string;
 
@@ -39,36 +39,9 @@ export interface RunUnit {
   readonly after?: readonly string[];
 }
 
-export interface ResultFile {
-  readonly key: string;
-  readonly size: number;
-  readonly etag?: string;
-}
+export type ResultFile = Pick<RemoteObject, "key" | "size" | "etag">;
 
-export interface ReportRow extends Omit<RunUnit, "attempts"> {
-  readonly attempts: readonly AttemptTime[];
-  readonly name: string;
-  readonly runSeconds?: number;
-  readonly queueSeconds?: number;
-  readonly vcpuHours: number;
-  readonly cost?: number;
-  readonly noPrice?: string;
-  readonly files: readonly ResultFile[];
-  readonly metrics: ReadonlyMap<string, MetricValue>;
-  /** Submissions of this job or set (1 + retries). */
-  readonly runs: number;
-}
-
-export interface Report {
-  readonly source: string;
-  /** --locally: the runs' folder, as shown (where their logs are). */
-  readonly localFolder?: string;
-  readonly generatedAt: string;
-  readonly prices: Pricing;
-  readonly rows: readonly ReportRow[];
-  readonly summary: ReturnType<typeof summarizeRows>;
-  readonly warnings: readonly string[];
-}
+export type ReportRow = ReturnType<typeof buildRow>;
 
 export const rowName = (job: string, index?: number): string =>
   index === undefined ? job : `${job}[${index}]`;
@@ -186,13 +159,14 @@ export function parseMetrics(text: string): {
   return skipped.length > 0 ? { metrics, problem } : { metrics };
 }
 
+/** `runs`: submissions of this job or set (1 + retries). */
 export function buildRow(
   entry: { unit: RunUnit; runs: number },
   files: readonly ResultFile[],
   metrics: ReadonlyMap<string, MetricValue>,
   pricing: Pricing,
   now: number,
-): ReportRow {
+) {
   const u = entry.unit;
   const billed = u.attempts.flatMap((a) =>
     a.startedAt === undefined ? [] : [Math.max(0, ((a.stoppedAt ?? now) - a.startedAt) / 1000)],
@@ -212,7 +186,7 @@ export function buildRow(
     }),
     attempts: attemptTimes(u.createdAt, u.attempts),
     vcpuHours: (billed.reduce((a, b) => a + b, 0) * vcpus) / 3600,
-    ...(noPrice !== undefined ? { noPrice } : { cost }),
+    ...definedOnly({ noPrice, cost: noPrice === undefined ? cost : undefined }),
     files,
     metrics,
     runs: entry.runs,

@@ -1,7 +1,8 @@
 /** Where `jobs:report` reads runs from: Batch, S3 and the job log, or the `--locally` folder. */
 import * as fs from "fs";
 import * as path from "path";
-import type { AwsClients, JobDetail, Unavailable } from "../aws/api";
+import { createHash } from "crypto";
+import type { AwsClients, JobDetail, LogsApi, Unavailable } from "../aws/api";
 import { FatalError, describeError } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
 import { groupOf, readManifest } from "../state/attempts";
@@ -10,7 +11,7 @@ import { pipelineOf } from "../pipeline";
 import { listLocal, readLocalRuns, type LocalRunRecord } from "../state/local-runs";
 import { runAll } from "../aws/pool";
 import type { Manifest } from "../input/manifest";
-import { searchWindow, textsFromLogs } from "./metrics-log";
+import { jsonValue } from "../input/json-source";
 import {
   buildRow,
   groupResultFiles,
@@ -21,15 +22,14 @@ import {
   sortRows,
   summarizeRows,
   unitFromDetail,
-  type Report,
   type ResultFile,
   type RunUnit,
 } from "./rows";
 import type { Pricing } from "./prices";
 import { describeById, ofLastRun } from "../context";
-import { unavailableLine } from "../output/why-print";
+import { unavailableLine } from "../output/status-print";
 import { asStatus, variableOf } from "../status";
-import { BUCKET_PREFIXES, VARS } from "../../components/contract";
+import { BUCKET_PREFIXES, METRICS, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 
 export interface ReportSource {
@@ -44,6 +44,73 @@ export interface ReportSource {
 }
 
 const READ_CONCURRENCY = { list: 8, metrics: 32 } as const;
+
+/*
+ * A sweep's metrics from the job log, where the entrypoint prints each uploaded metrics.json: one
+ * FilterLogEvents page holds thousands. A line counts only when its MD5 is the object's ETag (the
+ * MD5 of a single-part upload, unencrypted or SSE-S3); the rest come from S3.
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html
+ */
+
+/** Past this, the rest of the files come from S3. */
+const MAX_PAGES = 100;
+/** A line's timestamp is when the container wrote it. */
+const SLACK_MS = 5 * 60 * 1000;
+
+export function md5Hex(text: string): string {
+  return createHash("md5").update(text, "utf8").digest("hex");
+}
+
+export function metricsLineText(message: string): string | undefined {
+  if (!message.startsWith(METRICS.logLinePrefix)) {
+    return undefined;
+  }
+  const rest = message.slice(METRICS.logLinePrefix.length);
+  const text = rest.startsWith('"') ? jsonValue(rest)?.value : rest;
+  return typeof text === "string" ? text : undefined;
+}
+
+export function searchWindow(
+  runs: readonly { createdAt?: number; startedAt?: number; stoppedAt?: number }[],
+  now: number,
+): { startTime: number; endTime: number } {
+  // A loop, not Math.min(...runs): spreading a large sweep's runs overflows the call stack.
+  let first = Infinity;
+  let last = -Infinity;
+  for (const run of runs) {
+    first = Math.min(first, run.createdAt ?? run.startedAt ?? now);
+    last = Math.max(last, run.stoppedAt ?? now);
+  }
+  // The end is not capped at `now`: a local clock behind AWS's would then miss the last lines.
+  return { startTime: first - SLACK_MS, endTime: last + SLACK_MS };
+}
+
+/** By ETag, until each has its text. */
+export async function textsFromLogs(
+  logs: LogsApi,
+  logGroupName: string,
+  window: { startTime: number; endTime: number },
+  etags: ReadonlySet<string>,
+): Promise<{ texts: Map<string, string>; calls: number }> {
+  const texts = new Map<string, string>();
+  // A term in double quotes matches that exact phrase (CloudWatch Logs filter pattern syntax).
+  const filterPattern = `"${METRICS.logLinePrefix.trim()}"`;
+  let nextToken: string | undefined;
+  let calls = 0;
+  do {
+    const page = await logs.filterLogEvents({ logGroupName, filterPattern, ...window, nextToken });
+    calls++;
+    for (const e of page.events) {
+      const text = metricsLineText(e.message ?? "");
+      const etag = text !== undefined ? md5Hex(text) : "";
+      if (text !== undefined && etags.has(etag)) {
+        texts.set(etag, text);
+      }
+    }
+    nextToken = page.nextToken;
+  } while (nextToken !== undefined && texts.size < etags.size && calls < MAX_PAGES);
+  return { texts, calls };
+}
 
 export function awsSource(
   entries: readonly LedgerEntry[],
@@ -197,11 +264,14 @@ function localUnit(r: LocalRunRecord): RunUnit {
   });
 }
 
+export type Report = Awaited<ReturnType<typeof collectReport>>;
+
 export async function collectReport(
   source: ReportSource,
   prices: Pricing,
-  seen: Pick<Report, "source" | "localFolder">,
-): Promise<Report> {
+  /** `localFolder`: --locally, the runs' folder as shown (where their logs are). */
+  seen: { readonly source: string; readonly localFolder?: string },
+) {
   const now = Date.now();
   const { units, warnings } = await source.units();
   const latest = latestRuns(units);

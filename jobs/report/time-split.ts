@@ -3,18 +3,19 @@
  * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_AttemptDetail.html
  * @see https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html
  */
+import { z } from "zod";
 import { definedOnly } from "../../components/defined";
 
-/** What ECS recorded of a task, epoch ms; `missing`: ECS no longer knows it (MISSING). */
-export type KeptTask =
-  | {
-      /** The task entered PENDING: ECS placed it (on EC2: the instance was up). */
-      readonly createdAt?: number;
-      readonly pullStartedAt?: number;
-      readonly pullStoppedAt?: number;
-      readonly startedAt?: number;
-    }
-  | { readonly missing: true };
+const time = z.number().optional();
+/**
+ * What ECS recorded of a task, epoch ms (`createdAt`: the task entered PENDING, so ECS placed it;
+ * on EC2 the instance was up); `missing`: ECS no longer knows it (MISSING).
+ */
+export const keptTask = z.union([
+  z.object({ missing: z.literal(true) }),
+  z.object({ createdAt: time, pullStartedAt: time, pullStoppedAt: time, startedAt: time }),
+]);
+export type KeptTask = z.infer<typeof keptTask>;
 
 export interface UnitAttempt {
   readonly startedAt?: number;
@@ -23,16 +24,7 @@ export interface UnitAttempt {
   readonly task?: KeptTask;
 }
 
-export interface AttemptTime extends Omit<UnitAttempt, "task"> {
-  /** Add up to toRunningSeconds: queue, capacity and placement; the image pull; the start. */
-  readonly placementSeconds?: number;
-  readonly pullSeconds?: number;
-  readonly startSeconds?: number;
-  /** From submit, for a later attempt from the previous one's end. */
-  readonly toRunningSeconds?: number;
-  readonly runningSeconds?: number;
-  readonly noSplit?: string;
-}
+export type AttemptTime = ReturnType<typeof attemptTimes>[number];
 
 export const FORGOTTEN = "ECS no longer knows the task (it keeps a stopped task about an hour)";
 
@@ -46,7 +38,7 @@ export function splitWait(
   from: number | undefined,
   running: number | undefined,
   task: KeptTask | undefined,
-): Pick<AttemptTime, "placementSeconds" | "pullSeconds" | "startSeconds"> {
+): Partial<Record<"placementSeconds" | "pullSeconds" | "startSeconds", number>> {
   if (from === undefined || running === undefined || task === undefined || "missing" in task) {
     return {};
   }
@@ -65,16 +57,15 @@ export function splitWait(
   return definedOnly({ placementSeconds, pullSeconds, startSeconds });
 }
 
-export function attemptTimes(
-  createdAt: number | undefined,
-  attempts: readonly UnitAttempt[],
-): AttemptTime[] {
+/** The split (placement, pull, start) adds up to toRunningSeconds. */
+export function attemptTimes(createdAt: number | undefined, attempts: readonly UnitAttempt[]) {
   return attempts.map((a, i) => {
     const from = i === 0 ? createdAt : attempts[i - 1].stoppedAt;
     return definedOnly({
       startedAt: a.startedAt,
       stoppedAt: a.stoppedAt,
       taskArn: a.taskArn,
+      // From submit, for a later attempt from the previous one's end.
       toRunningSeconds: seconds(from, a.startedAt),
       runningSeconds: seconds(a.startedAt, a.stoppedAt),
       ...splitWait(from, a.startedAt, a.task),

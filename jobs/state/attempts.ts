@@ -4,7 +4,7 @@ import { describeError } from "../errors";
 import type { Manifest } from "../input/manifest";
 import { CHUNK_SIZE } from "../input/derived-names";
 import type { LedgerEntry } from "./ledger";
-import { runPool } from "../aws/pool";
+import { runAll } from "../aws/pool";
 import { VARS } from "../../components/contract";
 import { runsPerSet, variableOf } from "../status";
 import { definedOnly } from "../../components/defined";
@@ -80,11 +80,14 @@ export function attemptsOf(
   return runsPerSet(runs, () => "", submitted)[0] ?? [];
 }
 
-/** The runs a later run of the same set replaced (watch and status leave them out). */
+/**
+ * The runs a later run of the same set replaced (watch and status leave them out); by retry
+ * array, the set each child runs.
+ */
 export function supersededAttempts(
   entries: readonly LedgerEntry[],
   covers: ReadonlyMap<string, Cover>,
-): { attempts: Attempt[]; sets: number; jobs: number } {
+) {
   const attempts: Attempt[] = [];
   const counts = { sets: 0, jobs: 0 };
   for (const group of new Set(entries.filter(isRetryEntry).map(groupOf))) {
@@ -100,21 +103,15 @@ export function supersededAttempts(
       }
     }
   }
-  return { attempts, ...counts };
-}
-
-export function retriedSetNumbers(
-  entries: readonly LedgerEntry[],
-  covers: ReadonlyMap<string, Cover>,
-): Map<string, number[]> {
-  return new Map(
+  const setNumbers = new Map(
     entries.flatMap((e) => {
       const cover = covers.get(e.jobId);
       return e.kind === "array" && isRetryEntry(e) && cover !== undefined
-        ? [[e.jobName, [...cover.keys()].filter((k) => k !== "")] as const]
+        ? [[e.jobName, [...cover.keys()].filter((k): k is number => k !== "")] as const]
         : [];
     }),
   );
+  return { attempts, ...counts, setNumbers };
 }
 
 /** Reads a retry array's manifest or a plain job's set index where the ledger lacks them. */
@@ -145,16 +142,13 @@ export async function readCovers(
     return { indexes: manifest?.indexes };
   };
   // A manifest not read leaves its retry without a cover, as one not described yet.
-  await runPool(
-    wanted,
-    async (e) => {
-      const cover = coverOf(e, await read(e));
-      if (cover !== undefined) {
-        cache.set(e.jobId, cover);
-      }
-    },
-    { concurrency: 8 },
-  );
+  const known = await runAll(wanted, read, 8);
+  wanted.forEach((e, i) => {
+    const cover = coverOf(e, known[i]);
+    if (cover !== undefined) {
+      cache.set(e.jobId, cover);
+    }
+  });
   return cache;
 }
 

@@ -5,21 +5,14 @@
 import * as path from "path";
 import type { Task } from "@aws-sdk/client-ecs";
 import { optional, type EcsApi, type Unavailable } from "../aws/api";
-import { clusterOf, type KeptTask, type UnitAttempt } from "../report/time-split";
+import { clusterOf, keptTask, type KeptTask, type UnitAttempt } from "../report/time-split";
 import { groupBy } from "../status";
 import { readIfAny, writeWhole } from "./write-whole";
 import { jsonValue } from "../input/json-source";
-import { z } from "zod";
 
 export function taskStoreFile(ledgerFile: string): string {
   return path.join(path.dirname(ledgerFile), "ecs-tasks.json");
 }
-
-const time = z.number().optional();
-const keptTask = z.union([
-  z.object({ missing: z.literal(true) }),
-  z.object({ createdAt: time, pullStartedAt: time, pullStoppedAt: time, startedAt: time }),
-]);
 
 /** A file that is not the store's JSON only costs reading ECS again. */
 function loadTasks(file: string): Map<string, KeptTask> {
@@ -29,7 +22,7 @@ function loadTasks(file: string): Map<string, KeptTask> {
   return new Map(
     tasks.flatMap(([arn, kept]) => {
       const read = keptTask.safeParse(kept);
-      return read.success ? [[arn, read.data as KeptTask] as const] : [];
+      return read.success ? [[arn, read.data] as const] : [];
     }),
   );
 }

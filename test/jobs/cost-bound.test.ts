@@ -5,7 +5,7 @@
  * $0.004445 per GB-hour.
  */
 import * as assert from "assert";
-import { costBound, costCapProblem } from "../../jobs/report/cost-bound";
+import { costBound, costCapProblem } from "../../jobs/report/prices";
 import { formatBoundUsd } from "../../jobs/output/numbers";
 import type { StackOutputs } from "../../jobs/input/outputs";
 import type { Submission } from "../../jobs/input/plan";

@@ -28,9 +28,9 @@ import {
   sortRows,
   summarizeRows,
   unitFromDetail,
-  type Report,
   type RunUnit,
 } from "../../jobs/report/rows";
+import type { Report } from "../../jobs/report/sources";
 import { parseManifest } from "../../jobs/input/manifest";
 
 const T0 = Date.parse("2026-11-30T08:00:00Z");

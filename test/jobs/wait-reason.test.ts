@@ -1,9 +1,8 @@
 import * as assert from "assert";
-import { waitReason } from "../../jobs/wait-reason";
-import { longWaits, type JobRow } from "../../jobs/status";
+import { longWaits, waitReason, type JobRow } from "../../jobs/status";
 import type { JobDetail } from "../../jobs/aws/api";
 
-describe("jobs/wait-reason: why Batch holds a RUNNABLE job", function () {
+describe("jobs/status: why Batch holds a RUNNABLE job", function () {
   const cases: readonly [string, RegExp, RegExp][] = [
     [
       "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested for instance type [m5a.large]",

@@ -2,12 +2,11 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import { cancelledAt, explainJob, placeOf } from "../../jobs/commands/why";
-import { resourcesOf } from "../../jobs/status";
-import { when } from "../../jobs/output/why-print";
+import { resourcesOf, waitReason } from "../../jobs/status";
+import { when } from "../../jobs/output/status-print";
 import { STACK_OUTPUTS, useLocalAws, writeJobFiles } from "../helpers/jobs-harness";
 import type { WhyResult } from "../../jobs/commands/why";
 import type { JobDetail } from "../../jobs/aws/api";
-import { waitReason } from "../../jobs/wait-reason";
 
 const CAPACITY =
   "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested for instance type [m5a.large]";
