@@ -208,10 +208,20 @@ class Rules:
         fix = "; fix the name or add the option to the script"
         return undeclared_problem(self.spec, name, self.label) + fix
 
+    def value_problems(self, name: str, value: str, typed: str | None) -> list[str]:
+        """`typed`: check_values' answer. The run's own check (_option_args) comes first: when it
+        refuses the value, the script's types never see it."""
+        option = self.options.get(name)
+        if option is not None:
+            try:
+                _option_args(self.spec, option, name, value, self.label)
+            except ValueError as err:
+                typed = str(err)
+        return [p for p in (value_problem(name, value, option), typed) if p]
+
     def answer(self, request: Json, typed: list[str | None], skipped: list[Json]) -> Json:
         pairs = [(str(n), str(v)) for n, v in request.get("values", [])]
         sets = [dict(pairs[i] for i in indexes) for indexes in request.get("sets", [])]
-        option = self.options.get
         return {
             "plainEnv": [
                 f"--plain-env {n}: the entrypoint passes only names without lower-case letters "
@@ -221,10 +231,7 @@ class Rules:
                 if not is_plain_environment(n)
             ],
             "names": [self.name_problem(str(n)) for n in request.get("names", [])],
-            "values": [
-                [p for p in (value_problem(n, v, option(n)), word_problem(option(n), n, v), t) if p]
-                for (n, v), t in zip(pairs, typed)
-            ],
+            "values": [self.value_problems(n, v, t) for (n, v), t in zip(pairs, typed)],
             "sets": [
                 {"problems": problems, "missing": missing}
                 for *_, problems, missing in (read_set(self.spec, env, self.label) for env in sets)

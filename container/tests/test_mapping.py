@@ -108,3 +108,46 @@ def test_rules_answer_names_values_and_whole_sets_before_submission() -> None:
         'container/job/train.py requires --out-dir: set the variable "out-dir"'
     ]
     assert answer["plainEnv"] == [answer["plainEnv"][0]] and "--plain-env var_c" in answer["plainEnv"][0]
+
+
+def test_check_values_refuses_what_the_run_refuses_in_the_runs_words() -> None:
+    """Counts, "--", option-like and @file list items, a required flag turned off, a list that is
+    not a JSON array: each pair gets the message build_argv gives when the job runs."""
+    p = argparse.ArgumentParser(fromfile_prefix_chars="@")
+    p.add_argument("--pair", nargs=2)
+    p.add_argument("--xs", type=int, nargs=2)
+    p.add_argument("--names", nargs="+")
+    p.add_argument("--tag")
+    p.add_argument("--on", action="store_true", required=True)
+    spec = describe_parser(p, "s.py")
+    spec["dashdash_value_ok"] = False  # the container's Python 3.11 drops "--" from --tag=--
+    rules = Rules(spec, "s.py")
+    bad = [
+        ("pair", "a"),
+        ("xs", "1"),
+        ("names", ""),
+        ("names", "a,-b"),
+        ("names", "a,@args.txt"),
+        ("names", "[bad"),
+        ("tag", "--"),
+        ("on", "false"),
+    ]
+    checks = check_values(p, spec, bad)
+    answer = rules.answer({"values": bad}, checks["problems"], checks["skipped"])
+    for (name, value), problems in zip(bad, answer["values"]):
+        env = {"on": "true", name: value}
+        with pytest.raises(JobError) as err:
+            build_argv(spec, env, rules.label)
+        assert problems == err.value.problems, (name, value)
+    assert answer["values"][1] == [
+        'variable "xs" has 1 item(s) but --xs takes exactly 2: separate items with ","'
+    ]
+    assert answer["values"][4] == [
+        'variable "names" has the item "@args.txt", which argparse would read as a file of '
+        'arguments ("@" is a fromfile_prefix_char)'
+    ]
+    # When the run's own check passes, the script's types still check the items.
+    good = [("pair", "a,b"), ("names", "a,-1"), ("tag", "-x"), ("xs", "1,x")]
+    checks = check_values(p, spec, good)
+    answer = rules.answer({"values": good}, checks["problems"], checks["skipped"])
+    assert answer["values"] == [[], [], [], ['"x" is not a valid int for --xs (type=int)']]

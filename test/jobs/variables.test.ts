@@ -60,6 +60,42 @@ describe("jobs: values checked with the script's argparse types", function () {
     assert.ok(!fs.existsSync(root), "nothing ran");
   });
 
+  it("refuses a value the run's own mapping to argv would refuse: item counts, option-like and @file items", async function () {
+    const script = write(
+      "lists.py",
+      [
+        "import argparse",
+        "p = argparse.ArgumentParser(fromfile_prefix_chars='@')",
+        "p.add_argument('--pair', nargs=2)",
+        "p.add_argument('--names', nargs='+')",
+        "p.add_argument('--files', nargs='*')",
+        "p.parse_args()",
+        "",
+      ].join("\n"),
+    );
+    const environment = [
+      { name: "pair", value: "a" },
+      { name: "names", value: "a,-b" },
+      { name: "files", value: "@list.txt" },
+    ];
+    write("lists.json", JSON.stringify({ jobName: "lists", containerOverrides: { environment } }));
+    const run = await runJobs(["submit", "--dry-run", "--script-file", script, "lists.json"], {
+      describe: "real",
+      cwd: dir,
+    });
+    assert.strictEqual(run.code, 2, run.stderr);
+    assert.strictEqual(run.stdout, "", "no request printed");
+    const at = (i: number, column: number) =>
+      `error: lists.json:1:${column}: containerOverrides.environment[${i}].value: variable `;
+    assert.deepStrictEqual(run.stderr.split("\n"), [
+      `${at(0, 80)}"pair" has 1 item(s) but --pair takes exactly 2: separate items with ","`,
+      `${at(1, 109)}"names" has the item "-b", which argparse would read as an option after --names: list items cannot start with "-" (a single-value option can take it)`,
+      `${at(2, 141)}"files" has the item "@list.txt", which argparse would read as a file of arguments ("@" is a fromfile_prefix_char)`,
+      "3 problem(s) found; nothing was submitted or changed",
+      "",
+    ]);
+  });
+
   it("refuses an empty variable name once, in the entrypoint's words", async function () {
     const job = write(
       "empty.json",
