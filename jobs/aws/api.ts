@@ -164,13 +164,11 @@ function unexpected(operation: string, response: unknown): Error {
   return new Error(`${operation} returned an unexpected response: ${JSON.stringify(shown)}`);
 }
 
-async function listAllJobs(
-  client: BatchClient,
-  input: ListJobsCommandInput,
-): Promise<JobSummary[]> {
-  const all: JobSummary[] = [];
-  for await (const page of paginateListJobs({ client }, input)) {
-    all.push(...(page.jobSummaryList ?? []));
+/** Every item of every page. */
+async function allPages<P, T>(pages: AsyncIterable<P>, items: (page: P) => T[] | undefined) {
+  const all: T[] = [];
+  for await (const page of pages) {
+    all.push(...(items(page) ?? []));
   }
   return all;
 }
@@ -195,6 +193,8 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
     }
     return out.jobs;
   };
+  const listJobs = (input: ListJobsCommandInput) =>
+    allPages(paginateListJobs({ client }, input), (page) => page.jobSummaryList);
   return {
     async submitJob(request: SubmitJobRequest): Promise<{ jobId: string; jobArn?: string }> {
       const out = await submitClient.send(new SubmitJobCommand(request));
@@ -208,7 +208,7 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
     // The JOB_NAME filter is case-insensitive and, like any filter, ignores jobStatus.
     listJobsByName: async (jobQueue: string, jobName: string) =>
       (
-        await listAllJobs(client, {
+        await listJobs({
           jobQueue,
           filters: [{ name: "JOB_NAME", values: [jobName] }],
           maxResults: FILTERED_PAGE_SIZE,
@@ -216,7 +216,7 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
       ).filter((j) => j.jobName === jobName),
     // Without a status, ListJobs lists RUNNING only.
     listArrayChildren: (arrayJobId: string, status: JobStatus) =>
-      listAllJobs(client, { arrayJobId, jobStatus: status, maxResults: LIST_PAGE_SIZE }),
+      listJobs({ arrayJobId, jobStatus: status, maxResults: LIST_PAGE_SIZE }),
     // CancelJob silently leaves started jobs running.
     async terminateJob(jobId: string, reason: string): Promise<void> {
       await client.send(new TerminateJobCommand({ jobId, reason }));
@@ -236,21 +236,13 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
 
 // An ETag is the MD5 of the bytes for a one-part, non-KMS upload.
 async function listObjects(client: S3Client, Bucket: string, Prefix: string) {
-  const all = [];
-  for await (const page of paginateListObjectsV2({ client }, { Bucket, Prefix })) {
-    for (const { Key, Size, LastModified, ETag } of page.Contents ?? []) {
-      if (Key !== undefined) {
-        const etag = ETag?.replace(/"/g, "");
-        all.push({
-          key: Key,
-          size: Size ?? 0,
-          lastModified: LastModified ?? new Date(0),
-          ...definedOnly({ etag }),
-        });
-      }
-    }
-  }
-  return all;
+  const listed = await allPages(paginateListObjectsV2({ client }, { Bucket, Prefix }), (page) =>
+    page.Contents?.filter((o) => o.Key !== undefined),
+  );
+  return listed.map(({ Key = "", Size = 0, LastModified = new Date(0), ETag }) => {
+    const etag = ETag?.replace(/"/g, "");
+    return { key: Key, size: Size, lastModified: LastModified, ...definedOnly({ etag }) };
+  });
 }
 
 function storageApi(client: S3Client) {

@@ -8,7 +8,7 @@ import * as os from "os";
 import { z } from "zod";
 import { submitFailure, type RemoteObject, type StorageApi } from "./api";
 import { runAll } from "./pool";
-import { FatalError, describeError, httpStatus } from "../errors";
+import { FatalError, describeError, httpStatus, orUndefined } from "../errors";
 import { jsonValue } from "../input/json-source";
 import { entryOf, intentLine, type Ledger, type LedgerEntry } from "../state/ledger";
 import { visible } from "../output/visible";
@@ -26,16 +26,9 @@ export function claimKey(jobName: string, generation: number): string {
 }
 
 export function whoAmI(env: NodeJS.ProcessEnv): string {
-  let user = env.USER ?? env.USERNAME ?? "unknown";
-  try {
-    user = os.userInfo().username;
-  } catch (err) {
-    // A uid with no passwd entry (some containers): the environment's name stands.
-    if (!(err instanceof Error && "code" in err)) {
-      throw err;
-    }
-  }
-  return `${user}@${os.hostname()}`;
+  // A uid with no passwd entry (some containers): the environment's name stands.
+  const user = orUndefined(() => os.userInfo().username) ?? env.USER ?? env.USERNAME;
+  return `${user ?? "unknown"}@${os.hostname()}`;
 }
 
 /** Printed text another machine wrote: refused wherever the sanitiser would change it. */
@@ -142,7 +135,7 @@ function permission(bucket: string, action: string): (err: unknown) => never {
 
 export class Claims {
   /** Writes no send waits for; the run awaits them before it ends. */
-  private readonly pending = new Set<Promise<void>>();
+  private readonly pending: Promise<void>[] = [];
 
   private constructor(
     private readonly storage: StorageApi,
@@ -167,8 +160,7 @@ export class Claims {
 
   /** `write` must not reject. */
   later(write: Promise<void>): void {
-    this.pending.add(write);
-    void write.then(() => this.pending.delete(write));
+    this.pending.push(write);
   }
 
   async flush(): Promise<void> {

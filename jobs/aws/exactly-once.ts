@@ -9,7 +9,7 @@ import { BadInputError, FatalError, describeError } from "../errors";
 import type { SubmitJobRequest } from "../input/job-file";
 import { entryOf, type IntentLine, type Ledger, type LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
-import { runAll, runPool, type PoolOutcome } from "./pool";
+import { runAll, runPool } from "./pool";
 import { namedDependencies, resolveDependencies } from "../input/depends";
 import { groupBy } from "../status";
 import { claimKey, sameClaim, type Claim, type Claims, type ReadClaim } from "./claims";
@@ -117,15 +117,8 @@ export function verdict(
   return listedAt >= deadline ? { kind: "absent" } : { kind: "wait", deadline };
 }
 
-interface Reconciled {
-  readonly recovered: LedgerEntry[];
-  readonly absent: IntentLine[];
-  /** Interrupted before a verdict: they stay open. */
-  readonly undecided: IntentLine[];
-  readonly duplicates: Duplicate[];
-}
-
-async function reconcile(intents: readonly IntentLine[], ctx: SendContext): Promise<Reconciled> {
+/** `undecided`: interrupted before a verdict, they stay open. */
+async function reconcile(intents: readonly IntentLine[], ctx: SendContext) {
   const found: [IntentLine, JobDetail, JobDetail[]][] = [];
   const absent: IntentLine[] = [];
   const pause = poller(ctx);
@@ -157,20 +150,21 @@ async function reconcile(intents: readonly IntentLine[], ctx: SendContext): Prom
       await pause(Math.min(...deadlines));
     }
   }
-  const out: Reconciled = { recovered: [], absent, undecided: pending, duplicates: [] };
+  const recovered: LedgerEntry[] = [];
+  const duplicates: Duplicate[] = [];
   // Recorded once the lookups are done: a failed lookup leaves every intent open.
   for (const [intent, { jobId = "", jobArn, createdAt }, extra] of found) {
     const at = createdAt !== undefined ? new Date(createdAt).toISOString() : intent.at;
     const entry = recordJob(ctx, intent, { jobId, jobArn }, at, "recovered");
     await answerClaim(ctx, entry);
-    out.recovered.push(entry);
+    recovered.push(entry);
     if (extra.length > 0) {
       const { jobName, token } = intent;
       const others = extra.map((j) => j.jobId ?? "");
-      out.duplicates.push({ jobName, token, recorded: jobId, others });
+      duplicates.push({ jobName, token, recorded: jobId, others });
     }
   }
-  return out;
+  return { recovered, absent, undecided: pending, duplicates };
 }
 
 /** A job AWS accepted whose ledger line could not be written. */
@@ -208,7 +202,7 @@ interface SendItem {
 type SendOutcome =
   | { readonly status: "accepted" | "adopted"; readonly entry: LedgerEntry }
   | { readonly status: "unknown"; readonly intent: IntentLine }
-  | { readonly status: "interrupted" };
+  | { readonly status: "interrupted"; readonly item: SendItem };
 
 function intentFor(item: SendItem, run: string, at = new Date().toISOString()): IntentLine {
   const s = item.submission;
@@ -274,7 +268,7 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
 }
 
 /** Another machine takes a claim over past its deadline, so a late send reads it first. */
-async function claimStillOurs({ key, claim }: Claimed, ctx: SendContext): Promise<boolean> {
+async function claimStillOurs({ key, claim }: { key: string; claim: Claim }, ctx: SendContext) {
   const age = Date.now() - Date.parse(claim.at);
   if (age <= ctx.waitMs / 2) {
     return true;
@@ -286,13 +280,11 @@ async function claimStillOurs({ key, claim }: Claimed, ctx: SendContext): Promis
   return now !== undefined && sameClaim(now.claim, claim);
 }
 
-interface Claimed extends ReadClaim {
-  readonly item: SendItem;
-  readonly key: string;
-}
-
 /** Creates the item's claim, or settles the one there (docs/jobs.md, "Exactly once"). */
-async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed | SendOutcome> {
+async function acquireClaim(
+  item: SendItem,
+  ctx: SendContext,
+): Promise<(ReadClaim & { item: SendItem; key: string }) | SendOutcome> {
   const s = item.submission;
   const pause = poller(ctx);
   let send = item;
@@ -336,7 +328,7 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed |
         waitingFor = etag;
       }
       if (ctx.signal.aborted) {
-        return { status: "interrupted" };
+        return { status: "interrupted", item };
       }
       await pause(deadline);
       [held, write] = [await ctx.claims.read(key), false];
@@ -362,7 +354,7 @@ async function lookUpStale(
   if (r.recovered.length > 0) {
     return { status: "adopted", entry: r.recovered[0] };
   }
-  return r.undecided.length > 0 ? { status: "interrupted" } : undefined;
+  return r.undecided.length > 0 ? { status: "interrupted", item: theirs } : undefined;
 }
 
 function adopt(
@@ -399,12 +391,11 @@ async function updateClaim(
   const key = claimKey(line.jobName, line.generation);
   const where = `s3://${ctx.claims.bucket}/${key}`;
   try {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const now = attempt === 0 && seen !== undefined ? seen : await ctx.claims.read(key);
-      if (now?.claim.intent.token !== line.token) {
-        break;
-      }
-      if ((await ctx.claims.put(key, { ...now.claim, ...change }, now.etag))?.ours === true) {
+    // A failed If-Match answers with what the key holds now: tried once more on that.
+    let now: (ReadClaim & { ours?: boolean }) | undefined = seen ?? (await ctx.claims.read(key));
+    for (let n = 0; n < 2 && now?.claim.intent.token === line.token; n++) {
+      now = await ctx.claims.put(key, { ...now.claim, ...change }, now.etag);
+      if (now?.ours === true) {
         return;
       }
     }
@@ -506,17 +497,17 @@ async function newItems(submissions: readonly Submission[], ctx: SendContext): P
     const generation = ctx.force ? (latest ?? -1) + 1 : (latest ?? 0);
     return { submission, token: randomUUID(), generation };
   });
-  const claimed = ctx.force
-    ? []
-    : items.filter((i) => ctx.claims.latestGeneration(i.submission.jobName) !== undefined);
-  const keys = claimed.map((i) => claimKey(i.submission.jobName, i.generation));
-  const read = await runAll(keys, (key) => ctx.claims.read(key), LOOKUP_CONCURRENCY);
-  const problems = claimed.flatMap(({ submission: s }, n) => {
-    const claim = read[n]?.claim;
+  const claimed = items.filter(
+    (i) => !ctx.force && ctx.claims.latestGeneration(i.submission.jobName) !== undefined,
+  );
+  const refused = async ({ submission: s, generation }: SendItem) => {
+    const key = claimKey(s.jobName, generation);
+    const claim = (await ctx.claims.read(key))?.claim;
     return claim !== undefined && heldForOther(claim, s.hash)
-      ? [{ file: s.file, message: refusal(s.jobName, claim, keys[n], ctx) }]
+      ? [{ file: s.file, message: refusal(s.jobName, claim, key, ctx) }]
       : [];
-  });
+  };
+  const problems = (await runAll(claimed, refused, LOOKUP_CONCURRENCY)).flat();
   if (problems.length > 0) {
     throw new BadInputError(problems);
   }
@@ -575,7 +566,7 @@ export async function sendAll(
     if (settled.fatal !== undefined) {
       throw settled.fatal;
     }
-    const lost = sortOutcomes(outcomes, batch.items, r, sends);
+    const lost = tally(outcomes, r, sends);
     r.recovered.push(...settled.recovered);
     r.duplicates.push(...settled.duplicates);
     if (round === 1 && settled.undecided.length > 0 && r.accepted.length + r.adopted.length === 0) {
@@ -620,26 +611,25 @@ async function startRun(
   return [items, fresh.skipped];
 }
 
-function sortOutcomes(
-  outcomes: readonly PoolOutcome<SendOutcome>[],
-  items: readonly SendItem[],
+/** A round's outcomes into `r`; returns the intents whose answer was lost, counted in `sends`. */
+function tally(
+  { values, failed, notRun }: Awaited<ReturnType<typeof runPool<SendItem, SendOutcome>>>,
   r: SendAllResult,
   sends: Map<string, number>,
 ): IntentLine[] {
+  r.failures.push(...failed);
+  r.notSent.push(...notRun);
   const lost: IntentLine[] = [];
-  outcomes.forEach((o, i) => {
-    const sent = o.status === "fulfilled" ? o.value : undefined;
-    if (o.status === "rejected") {
-      r.failures.push({ item: items[i], reason: o.reason });
-    } else if (sent === undefined || sent.status === "interrupted") {
-      r.notSent.push(items[i]);
+  for (const sent of values) {
+    if (sent.status === "interrupted") {
+      r.notSent.push(sent.item);
     } else if (sent.status === "unknown") {
       lost.push(sent.intent);
       sends.set(sent.intent.token, (sends.get(sent.intent.token) ?? 0) + 1);
     } else {
       r[sent.status].push(sent.entry);
     }
-  });
+  }
   return lost;
 }
 
@@ -670,7 +660,7 @@ async function readyToSend(
   return { items: [...items, ...(await newItems(barriers, ctx))], taken };
 }
 
-interface Settled extends Omit<Reconciled, "absent"> {
+interface Settled extends Omit<Awaited<ReturnType<typeof reconcile>>, "absent"> {
   readonly resend: SendItem[];
   /** Absent, and their file changed since: sent as new submissions. */
   readonly renewed: Submission[];

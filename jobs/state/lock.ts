@@ -43,10 +43,6 @@ export function parseLock(text: string): LockOwner | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
-export function isStale(owner: LockOwner, env: Pick<LockEnv, "host" | "isAlive">): boolean {
-  return owner.host === env.host && !env.isAlive(owner.pid);
-}
-
 export function heldMessage(file: string, owner: LockOwner | undefined, host: string): string {
   if (owner === undefined) {
     return (
@@ -88,7 +84,7 @@ function createOrTakeOver(
     return create() && {}; // Released meanwhile.
   }
   const from = parseLock(held);
-  if (from === undefined || !isStale(from, env)) {
+  if (from === undefined || from.host !== env.host || env.isAlive(from.pid)) {
     return false;
   }
   // A marker whose taker died is stale in turn.
