@@ -106,15 +106,12 @@ export function verdict(
   listedAt: number,
   waitMs: number,
   timeoutMs: number,
-):
-  | { readonly kind: "found"; readonly job: JobDetail; readonly extra: JobDetail[] }
-  | { readonly kind: "absent" }
-  | { readonly kind: "wait"; readonly deadline: number } {
+) {
   if (matches !== undefined && matches.length > 0) {
-    return { kind: "found", job: matches[0], extra: matches.slice(1) };
+    return { kind: "found" as const, job: matches[0], extra: matches.slice(1) };
   }
   const deadline = deadlineOf(intent.at, waitMs, timeoutMs);
-  return listedAt >= deadline ? { kind: "absent" } : { kind: "wait", deadline };
+  return listedAt >= deadline ? { kind: "absent" as const } : { kind: "wait" as const, deadline };
 }
 
 /** `undecided`: interrupted before a verdict, they stay open. */
