@@ -262,22 +262,18 @@ function storageApi(client: S3Client) {
       await put(bucket, key, text, type);
     },
     /**
-     * "failed": a 412, a 404 for a gone ETag, or a 409 (a concurrent write won).
+     * Written if absent (no `etag`) or unchanged since `etag`. "failed": a 412, a 404 for a
+     * gone ETag, or a 409 (a concurrent write won).
      * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
      */
-    async putIf(
-      bucket: string,
-      key: string,
-      text: string,
-      condition: { readonly absent: true } | { readonly etag: string },
-    ): Promise<{ readonly etag: string } | "failed"> {
-      const when = "absent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.etag };
+    async putIf(bucket: string, key: string, text: string, etag: string | undefined) {
+      const when = etag === undefined ? { IfNoneMatch: "*" } : { IfMatch: etag };
       try {
         return { etag: (await put(bucket, key, text, "application/json", when)).ETag ?? "" };
       } catch (err) {
         const status = httpStatus(err);
-        if (status === 412 || status === 409 || (status === 404 && "etag" in condition)) {
-          return "failed";
+        if (status === 412 || status === 409 || (status === 404 && etag !== undefined)) {
+          return "failed" as const;
         }
         throw err;
       }

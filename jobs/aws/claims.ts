@@ -239,10 +239,9 @@ export class Claims {
   async put(key: string, claim: Claim): Promise<Held>;
   async put(key: string, claim: Claim, etag: string | undefined): Promise<Held | undefined>;
   async put(key: string, claim: Claim, etag?: string): Promise<Held | undefined> {
-    const condition = etag === undefined ? { absent: true as const } : { etag };
     for (let attempt = 1; ; attempt++) {
       const put = await this.storage
-        .putIf(this.bucket, key, JSON.stringify(claim), condition)
+        .putIf(this.bucket, key, JSON.stringify(claim), etag)
         .catch((err: unknown) => {
           if (submitFailure(err) === "refused") {
             permission(this.bucket, "s3:PutObject")(err);
