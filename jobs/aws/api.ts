@@ -37,7 +37,7 @@ import {
   type FilterLogEventsCommandInput,
   type OutputLogEvent,
 } from "@aws-sdk/client-cloudwatch-logs";
-import { DescribeTasksCommand, ECSClient, type Task } from "@aws-sdk/client-ecs";
+import { DescribeTasksCommand, ECSClient } from "@aws-sdk/client-ecs";
 import { StandardRetryStrategy } from "@smithy/core/retry";
 import type { RetryErrorInfo, StandardRetryToken } from "@smithy/types";
 import type { SubmitJobRequest } from "../input/job-file";
@@ -102,11 +102,7 @@ export interface Unavailable {
 }
 
 /** A call a command can do without: an AWS failure is recorded in `unavailable`, a bug rethrown. */
-export async function optional<T>(
-  call: string,
-  run: () => Promise<T>,
-  unavailable: Unavailable[],
-): Promise<T | undefined> {
+export async function optional<T>(call: string, run: () => Promise<T>, unavailable: Unavailable[]) {
   try {
     return await run();
   } catch (err) {
@@ -164,7 +160,6 @@ function unexpected(operation: string, response: unknown): Error {
   return new Error(`${operation} returned an unexpected response: ${JSON.stringify(shown)}`);
 }
 
-/** Every item of every page. */
 async function allPages<P, T>(pages: AsyncIterable<P>, items: (page: P) => T[] | undefined) {
   const all: T[] = [];
   for await (const page of pages) {
@@ -329,10 +324,7 @@ function ecsApi(client: ECSClient) {
      * @see https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html
      * @see https://docs.aws.amazon.com/AmazonECS/latest/developerguide/api_failures_messages.html
      */
-    async describeTasks(
-      cluster: string,
-      taskArns: readonly string[],
-    ): Promise<{ readonly tasks: Task[]; readonly missing: string[] }> {
+    async describeTasks(cluster: string, taskArns: readonly string[]) {
       const read = await inCalls(taskArns, TASKS_PER_CALL, TASK_CALLS_IN_FLIGHT, (tasks) =>
         client.send(new DescribeTasksCommand({ cluster, tasks })),
       );

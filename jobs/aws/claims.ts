@@ -91,11 +91,7 @@ function claimKeys(listed: readonly RemoteObject[]) {
 }
 
 /** Adds the jobs other machines sent, oldest generation first so each name's latest stays so. */
-export async function recordClaimedJobs(
-  ledger: Ledger,
-  storage: StorageApi,
-  bucket: string,
-): Promise<{ added: number; unreadable: string[] }> {
+export async function recordClaimedJobs(ledger: Ledger, storage: StorageApi, bucket: string) {
   const known = new Set(ledger.entries.map((e) => `${e.jobName}/${e.generation}`));
   const tokens = new Set(ledger.entries.map((e) => e.token));
   const keys = claimKeys(await storage.listObjects(bucket, CLAIMS))
@@ -103,17 +99,16 @@ export async function recordClaimedJobs(
     .sort((a, b) => a.generation - b.generation);
   const read = await runAll(keys, (k) => storage.getWithEtag(bucket, k.key), READ_CONCURRENCY);
   const unreadable: string[] = [];
-  let added = 0;
+  const before = ledger.entries.length;
   keys.forEach((k, i) => {
     const claim = read[i] && parseClaim(read[i].text, k.jobName);
     if (typeof claim === "string") {
       unreadable.push(`s3://${bucket}/${k.key} (${claim})`);
     } else if (claim?.job !== undefined && !tokens.has(claim.intent.token)) {
       ledger.append(entryOf(claim.intent, claim.job, claim.job.submittedAt));
-      added++;
     }
   });
-  return { added, unreadable };
+  return { added: ledger.entries.length - before, unreadable };
 }
 
 function permission(bucket: string, action: string): (err: unknown) => never {
@@ -168,10 +163,7 @@ export class Claims {
   }
 
   /** A ledger from before claims becomes generation-0 claims; one already there stands. */
-  async uploadLedger(
-    ledger: Ledger,
-    jobQueue: string,
-  ): Promise<{ uploaded: number; conflicts: string[] }> {
+  async uploadLedger(ledger: Ledger, jobQueue: string) {
     // A name Batch would refuse (a hand-edited ledger) names no job.
     const legacy = [...ledger.latest().values()].filter(
       (e) => e.generation === undefined && JOB_NAME_PATTERN.test(e.jobName),

@@ -80,16 +80,10 @@ function poller(ctx: SendContext): (until: number) => Promise<void> {
   };
 }
 
-async function findByToken(
-  intents: readonly IntentLine[],
-  ctx: SendContext,
-): Promise<Map<string, JobDetail[]>> {
+async function findByToken(intents: readonly IntentLine[], ctx: SendContext) {
   const { batch } = ctx.clients;
-  const listed = await runAll(
-    intents,
-    (i) => batch.listJobsByName(i.jobQueue, i.jobName),
-    LOOKUP_CONCURRENCY,
-  );
+  const list = (i: IntentLine) => batch.listJobsByName(i.jobQueue, i.jobName);
+  const listed = await runAll(intents, list, LOOKUP_CONCURRENCY);
   const known = new Set(ctx.ledger.entries.map((e) => e.jobId));
   const ids = new Set(listed.flat().flatMap((j) => j.jobId ?? []));
   const tokens = new Set(intents.map((i) => i.token));
@@ -422,12 +416,7 @@ function recordJob(
   return entry;
 }
 
-async function closeIntent(
-  intent: IntentLine,
-  reason: string,
-  ctx: SendContext,
-  seen?: ReadClaim,
-): Promise<void> {
+async function closeIntent(intent: IntentLine, reason: string, ctx: SendContext, seen?: ReadClaim) {
   const { jobName, token } = intent;
   ctx.ledger.append({ v: 1, type: "closed", jobName, token, reason, at: new Date().toISOString() });
   await updateClaim(ctx, intent, { closed: reason }, seen);
@@ -530,10 +519,7 @@ async function uploadManifests(submissions: readonly Submission[], ctx: SendCont
  * In rounds: each sends what is ready while the unknown answers (an earlier run's, then the
  * last round's) are looked up by token. See docs/jobs.md, "Exactly once".
  */
-export async function sendAll(
-  submissions: readonly Submission[],
-  ctx: SendContext,
-): Promise<SendAllResult | { readonly undecided: number }> {
+export async function sendAll(submissions: readonly Submission[], ctx: SendContext) {
   const earlier = ctx.ledger.openIntents();
   const [fresh, skipped] = await startRun(submissions, earlier, ctx);
   let pending = fresh;
@@ -631,11 +617,7 @@ function tally(
 }
 
 /** What waits for no name; else, with no answer unknown, the lowest level (or its barriers). */
-async function readyToSend(
-  pending: readonly SendItem[],
-  unknown: boolean,
-  ctx: SendContext,
-): Promise<{ items: SendItem[]; taken: Set<SendItem> }> {
+async function readyToSend(pending: readonly SendItem[], unknown: boolean, ctx: SendContext) {
   const waitsForNone = pending.filter((i) => namedDependencies(i.submission).length === 0);
   if (waitsForNone.length > 0 || unknown || pending.length === 0) {
     return { items: waitsForNone, taken: new Set(waitsForNone) };
