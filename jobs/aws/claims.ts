@@ -105,7 +105,7 @@ export async function recordClaimedJobs(ledger: Ledger, storage: StorageApi, buc
     if (typeof claim === "string") {
       unreadable.push(`s3://${bucket}/${k.key} (${claim})`);
     } else if (claim?.job !== undefined && !tokens.has(claim.intent.token)) {
-      ledger.append(entryOf(claim.intent, claim.job, claim.job.submittedAt));
+      ledger.append(entryOf(claim.intent, claim.job));
     }
   });
   return { added: ledger.entries.length - before, unreadable };
@@ -194,7 +194,7 @@ export class Claims {
       // A `--force` of the name in this run takes the generation after it.
       this.generations.set(jobName, this.generations.get(jobName) ?? 0);
       if (claim.job !== undefined) {
-        ledger.append(entryOf(claim.intent, claim.job, claim.job.submittedAt));
+        ledger.append(entryOf(claim.intent, claim.job));
       }
     };
     await runAll(legacy, upload, READ_CONCURRENCY);

@@ -42,6 +42,8 @@ export interface Faults {
   readonly submitTimeoutMs?: number;
 }
 
+type How = "submitted" | "recovered" | "adopted";
+
 interface SendContext {
   readonly clients: AwsClients;
   readonly ledger: Ledger;
@@ -60,7 +62,7 @@ interface SendContext {
   readonly ledgerShown: string;
   readonly progress: {
     readonly start: (sends: number) => void;
-    readonly accept: (entry: LedgerEntry, how: "submitted" | "recovered" | "adopted") => void;
+    readonly accept: (entry: LedgerEntry, how: How) => void;
   };
   readonly note: (line: string) => void;
 }
@@ -146,7 +148,7 @@ async function reconcile(intents: readonly IntentLine[], ctx: SendContext) {
   // Recorded once the lookups are done: a failed lookup leaves every intent open.
   for (const [intent, { jobId = "", jobArn, createdAt }, extra] of found) {
     const at = createdAt !== undefined ? new Date(createdAt).toISOString() : intent.at;
-    const entry = recordJob(ctx, intent, { jobId, jobArn }, at, "recovered");
+    const entry = recordJob(ctx, entryOf(intent, { jobId, jobArn, submittedAt: at }), "recovered");
     await answerClaim(ctx, entry);
     recovered.push(entry);
     if (extra.length > 0) {
@@ -252,7 +254,8 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
     throw err;
   }
   await ctx.faults?.checkpoint?.("answer-received", s.jobName);
-  const entry = recordJob(ctx, intent, res, new Date().toISOString(), "submitted");
+  const submittedAt = new Date().toISOString();
+  const entry = recordJob(ctx, entryOf(intent, { ...res, submittedAt }), "submitted");
   // Only other machines wait for the claim's job ID: the lane goes on.
   ctx.claims.later(answerClaim(ctx, entry, claimed));
   return { status: "accepted", entry };
@@ -336,16 +339,12 @@ async function acquireClaim(
 }
 
 /** A claim open past its wait (even our own token's) may have been taken over and sent. */
-async function lookUpStale(
-  theirs: SendItem,
-  claim: Claim,
-  ctx: SendContext,
-): Promise<SendOutcome | undefined> {
+async function lookUpStale(theirs: SendItem, claim: Claim, ctx: SendContext) {
   const r = await reconcile([intentFor(theirs, ctx.run, claim.at)], ctx);
   if (r.recovered.length > 0) {
-    return { status: "adopted", entry: r.recovered[0] };
+    return { status: "adopted" as const, entry: r.recovered[0] };
   }
-  return r.undecided.length > 0 ? { status: "interrupted", item: theirs } : undefined;
+  return r.undecided.length > 0 ? { status: "interrupted" as const, item: theirs } : undefined;
 }
 
 function adopt(
@@ -359,7 +358,7 @@ function adopt(
     `note: ${item.submission.jobName}: already sent as ${job.jobId} by ${who} at ` +
       `${job.submittedAt} (claim s3://${ctx.claims.bucket}/${key}); recorded in this ledger, not sent again`,
   );
-  const entry = recordJob(ctx, intentFor(item, ctx.run), job, job.submittedAt, "adopted");
+  const entry = recordJob(ctx, entryOf(intentFor(item, ctx.run), job), "adopted");
   return { status: "adopted", entry };
 }
 
@@ -399,14 +398,7 @@ async function updateClaim(
   }
 }
 
-function recordJob(
-  ctx: SendContext,
-  intent: IntentLine,
-  job: { readonly jobId: string; readonly jobArn?: string | undefined },
-  submittedAt: string,
-  how: "submitted" | "recovered" | "adopted",
-): LedgerEntry {
-  const entry = entryOf(intent, job, submittedAt);
+function recordJob(ctx: SendContext, entry: LedgerEntry, how: How) {
   try {
     ctx.ledger.append(entry);
   } catch (failure) {

@@ -51,13 +51,13 @@ export type IntentLine = z.infer<typeof intentLine>;
 
 export function entryOf(
   intent: IntentLine,
-  job: { readonly jobId: string; readonly jobArn?: string | undefined },
-  submittedAt: string,
+  job: { jobId: string; jobArn?: string | undefined; submittedAt: string },
 ): LedgerEntry {
   const { v, jobName, kind, hash, run, token, arraySize, file, of, manifest, generation } = intent;
+  const { jobId, jobArn, submittedAt } = job;
   return {
-    ...{ v, jobName, jobId: job.jobId, kind, hash, run, submittedAt, token },
-    ...definedOnly({ jobArn: job.jobArn, arraySize, file, of, manifest, generation }),
+    ...{ v, jobName, jobId, kind, hash, run, submittedAt, token },
+    ...definedOnly({ jobArn, arraySize, file, of, manifest, generation }),
   };
 }
 
