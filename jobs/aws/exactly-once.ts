@@ -262,7 +262,7 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
 }
 
 /** Another machine takes a claim over past its deadline, so a late send reads it first. */
-async function claimStillOurs({ key, claim }: { key: string; claim: Claim }, ctx: SendContext) {
+async function claimStillOurs({ key, claim }: Claimed, ctx: SendContext) {
   const age = Date.now() - Date.parse(claim.at);
   if (age <= ctx.waitMs / 2) {
     return true;
@@ -274,11 +274,10 @@ async function claimStillOurs({ key, claim }: { key: string; claim: Claim }, ctx
   return now !== undefined && sameClaim(now.claim, claim);
 }
 
+type Claimed = ReadClaim & { readonly item: SendItem; readonly key: string };
+
 /** Creates the item's claim, or settles the one there (docs/jobs.md, "Exactly once"). */
-async function acquireClaim(
-  item: SendItem,
-  ctx: SendContext,
-): Promise<(ReadClaim & { item: SendItem; key: string }) | SendOutcome> {
+async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed | SendOutcome> {
   const s = item.submission;
   const pause = poller(ctx);
   let send = item;
