@@ -198,18 +198,12 @@ type SendOutcome =
   | { readonly status: "interrupted"; readonly item: SendItem };
 
 function intentFor(item: SendItem, run: string, at = new Date().toISOString()): IntentLine {
-  const s = item.submission;
+  const { submission: s, token, generation } = item;
+  const { jobName, hash, arraySize, file } = s;
+  const kind = arraySize !== undefined ? "array" : "single";
   return {
-    generation: item.generation,
-    v: 1,
-    type: "intent",
-    jobName: s.jobName,
-    token: item.token,
-    hash: s.hash,
-    jobQueue: s.request.jobQueue,
-    kind: s.arraySize !== undefined ? "array" : "single",
-    ...definedOnly({ arraySize: s.arraySize }),
-    file: s.file,
+    ...{ generation, v: 1 as const, type: "intent" as const, jobName, token, hash },
+    ...{ jobQueue: s.request.jobQueue, kind, ...definedOnly({ arraySize }), file },
     ...definedOnly({ of: s.sweep, manifest: s.kind === "array" ? s.manifest.key : undefined }),
     run,
     at,
