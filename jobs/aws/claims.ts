@@ -129,14 +129,15 @@ function permission(bucket: string, action: string): (err: unknown) => never {
 }
 
 export class Claims {
-  /** Writes no send waits for; the run awaits them before it ends. */
-  private readonly pending: Promise<void>[] = [];
+  /** Writes no send waits for (none rejects); the run awaits them before it ends. */
+  readonly later: Promise<void>[] = [];
 
   private constructor(
     private readonly storage: StorageApi,
     readonly bucket: string,
     readonly who: string,
-    private readonly generations: Map<string, number>,
+    /** Each name's latest generation. */
+    readonly generations: Map<string, number>,
   ) {}
 
   static async open(storage: StorageApi, bucket: string, who: string): Promise<Claims> {
@@ -151,15 +152,6 @@ export class Claims {
     // Sorted, each name's latest generation is the one the Map keeps.
     const keys = claimKeys(listed).sort((a, b) => a.generation - b.generation);
     return new Claims(storage, bucket, who, new Map(keys.map((k) => [k.jobName, k.generation])));
-  }
-
-  /** `write` must not reject. */
-  later(write: Promise<void>): void {
-    this.pending.push(write);
-  }
-
-  async flush(): Promise<void> {
-    await Promise.all(this.pending);
   }
 
   /** A ledger from before claims becomes generation-0 claims; one already there stands. */
@@ -199,10 +191,6 @@ export class Claims {
     };
     await runAll(legacy, upload, READ_CONCURRENCY);
     return out;
-  }
-
-  latestGeneration(jobName: string): number | undefined {
-    return this.generations.get(jobName);
   }
 
   /** One that cannot be read stops the run: its name may have been sent. */

@@ -251,7 +251,7 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
   const submittedAt = new Date().toISOString();
   const entry = recordJob(ctx, entryOf(intent, { ...res, submittedAt }), "submitted");
   // Only other machines wait for the claim's job ID: the lane goes on.
-  ctx.claims.later(answerClaim(ctx, entry, claimed));
+  ctx.claims.later.push(answerClaim(ctx, entry, claimed));
   return { status: "accepted", entry };
 }
 
@@ -464,12 +464,12 @@ export function skipKnown(
 /** New sends at the next generation with `--force`, else the latest (settled as it is sent). */
 async function newItems(submissions: readonly Submission[], ctx: SendContext): Promise<SendItem[]> {
   const items = submissions.map((submission): SendItem => {
-    const latest = ctx.claims.latestGeneration(submission.jobName);
+    const latest = ctx.claims.generations.get(submission.jobName);
     const generation = ctx.force ? (latest ?? -1) + 1 : (latest ?? 0);
     return { submission, token: randomUUID(), generation };
   });
   const claimed = items.filter(
-    (i) => !ctx.force && ctx.claims.latestGeneration(i.submission.jobName) !== undefined,
+    (i) => !ctx.force && ctx.claims.generations.get(i.submission.jobName) !== undefined,
   );
   const refused = async ({ submission: s, generation }: SendItem) => {
     const key = claimKey(s.jobName, generation);
@@ -645,7 +645,7 @@ async function settle(
   for (const intent of r.absent) {
     const s = requests.get(intent.jobName);
     if (s !== undefined && s.hash === intent.hash) {
-      const generation = intent.generation ?? ctx.claims.latestGeneration(s.jobName) ?? 0;
+      const generation = intent.generation ?? ctx.claims.generations.get(s.jobName) ?? 0;
       resend.push({ submission: s, token: intent.token, generation });
       const ms = Date.now() - Date.parse(intent.at);
       const age = Number.isNaN(ms) ? "long" : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;

@@ -39,8 +39,7 @@ export function lockPath(ledgerFile: string): string {
 }
 
 export function parseLock(text: string): LockOwner | undefined {
-  const parsed = lockOwner.safeParse(jsonValue(text)?.value);
-  return parsed.success ? parsed.data : undefined;
+  return lockOwner.safeParse(jsonValue(text)?.value).data;
 }
 
 export function heldMessage(file: string, owner: LockOwner | undefined, host: string): string {
