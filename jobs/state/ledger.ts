@@ -92,11 +92,9 @@ export function ledgerPath(stateDir: string, stack: string): string {
 export function checkedLedgerPath(stateDir: string, stack: string): string {
   const file = ledgerPath(stateDir, stack);
   const old = stack.replace(/[^A-Za-z0-9._-]/g, "_");
-  if ([stackFolderName(stack), ".", "..", ""].includes(old) || fs.existsSync(file)) {
-    return file;
-  }
   const legacy = path.join(stateDir, old, "submissions.jsonl");
-  if (fs.existsSync(legacy)) {
+  const shared = ![stackFolderName(stack), ".", "..", ""].includes(old);
+  if (shared && !fs.existsSync(file) && fs.existsSync(legacy)) {
     throw new FatalError(
       `the ledger of stack "${stack}" is now ${file}, and ${legacy} exists, written by an older ` +
         `version that gave "${stack}" and "${old}" the same folder; ` +
