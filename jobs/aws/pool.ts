@@ -45,13 +45,9 @@ export async function runAll<T, R>(
   concurrency: number,
   signal?: AbortSignal,
 ): Promise<R[]> {
-  const { values, failed } = await runPool(items, worker, {
-    concurrency,
-    stopOnError: true,
-    signal,
-  });
-  if (failed.length > 0) {
-    throw failed[0].reason;
+  const run = await runPool(items, worker, { concurrency, stopOnError: true, signal });
+  if (run.failed.length > 0) {
+    throw run.failed[0].reason;
   }
-  return values;
+  return run.values;
 }
