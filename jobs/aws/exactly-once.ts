@@ -175,15 +175,12 @@ class ClaimRefusedError extends Error {
   override name = "ClaimRefusedError";
 }
 
-function heldForOther(claim: Claim, hash: string): boolean {
-  return claim.intent.hash !== hash && claim.closed === undefined;
-}
-
-function refusal(jobName: string, claim: Claim, key: string, ctx: SendContext): string {
-  return (
-    `${jobName} was already submitted with another request by ${claim.who} at ${claim.at} ` +
-    `(s3://${ctx.claims.bucket}/${key}); pass --force to submit this one as well, or rename the job`
-  );
+/** Why `s` may not be sent: its name's claim is open or answered for another request. */
+function refusal(s: Submission, claim: Claim, key: string, ctx: SendContext) {
+  return claim.intent.hash !== s.hash && claim.closed === undefined
+    ? `${s.jobName} was already submitted with another request by ${claim.who} at ${claim.at} ` +
+        `(s3://${ctx.claims.bucket}/${key}); pass --force to submit this one as well, or rename the job`
+    : undefined;
 }
 
 interface SendItem {
@@ -296,9 +293,10 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed |
     const { claim, etag } = held;
     const theirs = { ...send, token: claim.intent.token };
     const deadline = deadlineOf(claim.at, ctx.waitMs, ctx.timeoutMs);
-    if (heldForOther(claim, s.hash)) {
+    const refused = refusal(s, claim, key, ctx);
+    if (refused !== undefined) {
       if (!ctx.force) {
-        throw new ClaimRefusedError(refusal(s.jobName, claim, key, ctx));
+        throw new ClaimRefusedError(refused);
       }
       [send, held] = [{ ...item, generation: send.generation + 1 }, undefined];
     } else if (claim.job !== undefined) {
@@ -474,9 +472,8 @@ async function newItems(submissions: readonly Submission[], ctx: SendContext): P
   const refused = async ({ submission: s, generation }: SendItem) => {
     const key = claimKey(s.jobName, generation);
     const claim = (await ctx.claims.read(key))?.claim;
-    return claim !== undefined && heldForOther(claim, s.hash)
-      ? [{ file: s.file, message: refusal(s.jobName, claim, key, ctx) }]
-      : [];
+    const message = claim && refusal(s, claim, key, ctx);
+    return message !== undefined ? [{ file: s.file, message }] : [];
   };
   const problems = (await runAll(claimed, refused, LOOKUP_CONCURRENCY)).flat();
   if (problems.length > 0) {
