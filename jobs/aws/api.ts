@@ -37,7 +37,7 @@ import {
   type FilterLogEventsCommandInput,
   type OutputLogEvent,
 } from "@aws-sdk/client-cloudwatch-logs";
-import { DescribeTasksCommand, ECSClient, type Task } from "@aws-sdk/client-ecs";
+import { DescribeTasksCommand, ECSClient } from "@aws-sdk/client-ecs";
 import { StandardRetryStrategy } from "@smithy/core/retry";
 import type { RetryErrorInfo, StandardRetryToken } from "@smithy/types";
 import type { SubmitJobRequest } from "../input/job-file";
@@ -102,11 +102,7 @@ export interface Unavailable {
 }
 
 /** A call a command can do without: an AWS failure is recorded in `unavailable`, a bug rethrown. */
-export async function optional<T>(
-  call: string,
-  run: () => Promise<T>,
-  unavailable: Unavailable[],
-): Promise<T | undefined> {
+export async function optional<T>(call: string, run: () => Promise<T>, unavailable: Unavailable[]) {
   try {
     return await run();
   } catch (err) {
@@ -164,13 +160,10 @@ function unexpected(operation: string, response: unknown): Error {
   return new Error(`${operation} returned an unexpected response: ${JSON.stringify(shown)}`);
 }
 
-async function listAllJobs(
-  client: BatchClient,
-  input: ListJobsCommandInput,
-): Promise<JobSummary[]> {
-  const all: JobSummary[] = [];
-  for await (const page of paginateListJobs({ client }, input)) {
-    all.push(...(page.jobSummaryList ?? []));
+async function allPages<P, T>(pages: AsyncIterable<P>, items: (page: P) => T[] | undefined) {
+  const all: T[] = [];
+  for await (const page of pages) {
+    all.push(...(items(page) ?? []));
   }
   return all;
 }
@@ -195,6 +188,8 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
     }
     return out.jobs;
   };
+  const listJobs = (input: ListJobsCommandInput) =>
+    allPages(paginateListJobs({ client }, input), (page) => page.jobSummaryList);
   return {
     async submitJob(request: SubmitJobRequest): Promise<{ jobId: string; jobArn?: string }> {
       const out = await submitClient.send(new SubmitJobCommand(request));
@@ -208,7 +203,7 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
     // The JOB_NAME filter is case-insensitive and, like any filter, ignores jobStatus.
     listJobsByName: async (jobQueue: string, jobName: string) =>
       (
-        await listAllJobs(client, {
+        await listJobs({
           jobQueue,
           filters: [{ name: "JOB_NAME", values: [jobName] }],
           maxResults: FILTERED_PAGE_SIZE,
@@ -216,7 +211,7 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
       ).filter((j) => j.jobName === jobName),
     // Without a status, ListJobs lists RUNNING only.
     listArrayChildren: (arrayJobId: string, status: JobStatus) =>
-      listAllJobs(client, { arrayJobId, jobStatus: status, maxResults: LIST_PAGE_SIZE }),
+      listJobs({ arrayJobId, jobStatus: status, maxResults: LIST_PAGE_SIZE }),
     // CancelJob silently leaves started jobs running.
     async terminateJob(jobId: string, reason: string): Promise<void> {
       await client.send(new TerminateJobCommand({ jobId, reason }));
@@ -236,21 +231,13 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
 
 // An ETag is the MD5 of the bytes for a one-part, non-KMS upload.
 async function listObjects(client: S3Client, Bucket: string, Prefix: string) {
-  const all = [];
-  for await (const page of paginateListObjectsV2({ client }, { Bucket, Prefix })) {
-    for (const { Key, Size, LastModified, ETag } of page.Contents ?? []) {
-      if (Key !== undefined) {
-        const etag = ETag?.replace(/"/g, "");
-        all.push({
-          key: Key,
-          size: Size ?? 0,
-          lastModified: LastModified ?? new Date(0),
-          ...definedOnly({ etag }),
-        });
-      }
-    }
-  }
-  return all;
+  const listed = await allPages(paginateListObjectsV2({ client }, { Bucket, Prefix }), (page) =>
+    page.Contents?.filter((o) => o.Key !== undefined),
+  );
+  return listed.map(({ Key = "", Size = 0, LastModified = new Date(0), ETag }) => {
+    const etag = ETag?.replace(/"/g, "");
+    return { key: Key, size: Size, lastModified: LastModified, ...definedOnly({ etag }) };
+  });
 }
 
 function storageApi(client: S3Client) {
@@ -270,22 +257,18 @@ function storageApi(client: S3Client) {
       await put(bucket, key, text, type);
     },
     /**
-     * "failed": a 412, a 404 for a gone ETag, or a 409 (a concurrent write won).
+     * Written if absent (no `etag`) or unchanged since `etag`. "failed": a 412, a 404 for a
+     * gone ETag, or a 409 (a concurrent write won).
      * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
      */
-    async putIf(
-      bucket: string,
-      key: string,
-      text: string,
-      condition: { readonly absent: true } | { readonly etag: string },
-    ): Promise<{ readonly etag: string } | "failed"> {
-      const when = "absent" in condition ? { IfNoneMatch: "*" } : { IfMatch: condition.etag };
+    async putIf(bucket: string, key: string, text: string, etag: string | undefined) {
+      const when = etag === undefined ? { IfNoneMatch: "*" } : { IfMatch: etag };
       try {
         return { etag: (await put(bucket, key, text, "application/json", when)).ETag ?? "" };
       } catch (err) {
         const status = httpStatus(err);
-        if (status === 412 || status === 409 || (status === 404 && "etag" in condition)) {
-          return "failed";
+        if (status === 412 || status === 409 || (status === 404 && etag !== undefined)) {
+          return "failed" as const;
         }
         throw err;
       }
@@ -341,10 +324,7 @@ function ecsApi(client: ECSClient) {
      * @see https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html
      * @see https://docs.aws.amazon.com/AmazonECS/latest/developerguide/api_failures_messages.html
      */
-    async describeTasks(
-      cluster: string,
-      taskArns: readonly string[],
-    ): Promise<{ readonly tasks: Task[]; readonly missing: string[] }> {
+    async describeTasks(cluster: string, taskArns: readonly string[]) {
       const read = await inCalls(taskArns, TASKS_PER_CALL, TASK_CALLS_IN_FLIGHT, (tasks) =>
         client.send(new DescribeTasksCommand({ cluster, tasks })),
       );

@@ -8,7 +8,7 @@ import * as os from "os";
 import { z } from "zod";
 import { submitFailure, type RemoteObject, type StorageApi } from "./api";
 import { runAll } from "./pool";
-import { FatalError, describeError, httpStatus } from "../errors";
+import { FatalError, describeError, httpStatus, orUndefined } from "../errors";
 import { jsonValue } from "../input/json-source";
 import { entryOf, intentLine, type Ledger, type LedgerEntry } from "../state/ledger";
 import { visible } from "../output/visible";
@@ -26,16 +26,9 @@ export function claimKey(jobName: string, generation: number): string {
 }
 
 export function whoAmI(env: NodeJS.ProcessEnv): string {
-  let user = env.USER ?? env.USERNAME ?? "unknown";
-  try {
-    user = os.userInfo().username;
-  } catch (err) {
-    // A uid with no passwd entry (some containers): the environment's name stands.
-    if (!(err instanceof Error && "code" in err)) {
-      throw err;
-    }
-  }
-  return `${user}@${os.hostname()}`;
+  // A uid with no passwd entry (some containers): the environment's name stands.
+  const user = orUndefined(() => os.userInfo().username) ?? env.USER ?? env.USERNAME;
+  return `${user ?? "unknown"}@${os.hostname()}`;
 }
 
 /** Printed text another machine wrote: refused wherever the sanitiser would change it. */
@@ -98,11 +91,7 @@ function claimKeys(listed: readonly RemoteObject[]) {
 }
 
 /** Adds the jobs other machines sent, oldest generation first so each name's latest stays so. */
-export async function recordClaimedJobs(
-  ledger: Ledger,
-  storage: StorageApi,
-  bucket: string,
-): Promise<{ added: number; unreadable: string[] }> {
+export async function recordClaimedJobs(ledger: Ledger, storage: StorageApi, bucket: string) {
   const known = new Set(ledger.entries.map((e) => `${e.jobName}/${e.generation}`));
   const tokens = new Set(ledger.entries.map((e) => e.token));
   const keys = claimKeys(await storage.listObjects(bucket, CLAIMS))
@@ -110,17 +99,16 @@ export async function recordClaimedJobs(
     .sort((a, b) => a.generation - b.generation);
   const read = await runAll(keys, (k) => storage.getWithEtag(bucket, k.key), READ_CONCURRENCY);
   const unreadable: string[] = [];
-  let added = 0;
+  const before = ledger.entries.length;
   keys.forEach((k, i) => {
     const claim = read[i] && parseClaim(read[i].text, k.jobName);
     if (typeof claim === "string") {
       unreadable.push(`s3://${bucket}/${k.key} (${claim})`);
     } else if (claim?.job !== undefined && !tokens.has(claim.intent.token)) {
-      ledger.append(entryOf(claim.intent, claim.job, claim.job.submittedAt));
-      added++;
+      ledger.append(entryOf(claim.intent, claim.job));
     }
   });
-  return { added, unreadable };
+  return { added: ledger.entries.length - before, unreadable };
 }
 
 function permission(bucket: string, action: string): (err: unknown) => never {
@@ -141,14 +129,15 @@ function permission(bucket: string, action: string): (err: unknown) => never {
 }
 
 export class Claims {
-  /** Writes no send waits for; the run awaits them before it ends. */
-  private readonly pending = new Set<Promise<void>>();
+  /** Writes no send waits for (none rejects); the run awaits them before it ends. */
+  readonly later: Promise<void>[] = [];
 
   private constructor(
     private readonly storage: StorageApi,
     readonly bucket: string,
     readonly who: string,
-    private readonly generations: Map<string, number>,
+    /** Each name's latest generation. */
+    readonly generations: Map<string, number>,
   ) {}
 
   static async open(storage: StorageApi, bucket: string, who: string): Promise<Claims> {
@@ -165,21 +154,8 @@ export class Claims {
     return new Claims(storage, bucket, who, new Map(keys.map((k) => [k.jobName, k.generation])));
   }
 
-  /** `write` must not reject. */
-  later(write: Promise<void>): void {
-    this.pending.add(write);
-    void write.then(() => this.pending.delete(write));
-  }
-
-  async flush(): Promise<void> {
-    await Promise.all(this.pending);
-  }
-
   /** A ledger from before claims becomes generation-0 claims; one already there stands. */
-  async uploadLedger(
-    ledger: Ledger,
-    jobQueue: string,
-  ): Promise<{ uploaded: number; conflicts: string[] }> {
+  async uploadLedger(ledger: Ledger, jobQueue: string) {
     // A name Batch would refuse (a hand-edited ledger) names no job.
     const legacy = [...ledger.latest().values()].filter(
       (e) => e.generation === undefined && JOB_NAME_PATTERN.test(e.jobName),
@@ -210,15 +186,11 @@ export class Claims {
       // A `--force` of the name in this run takes the generation after it.
       this.generations.set(jobName, this.generations.get(jobName) ?? 0);
       if (claim.job !== undefined) {
-        ledger.append(entryOf(claim.intent, claim.job, claim.job.submittedAt));
+        ledger.append(entryOf(claim.intent, claim.job));
       }
     };
     await runAll(legacy, upload, READ_CONCURRENCY);
     return out;
-  }
-
-  latestGeneration(jobName: string): number | undefined {
-    return this.generations.get(jobName);
   }
 
   /** One that cannot be read stops the run: its name may have been sent. */
@@ -247,10 +219,9 @@ export class Claims {
   async put(key: string, claim: Claim): Promise<Held>;
   async put(key: string, claim: Claim, etag: string | undefined): Promise<Held | undefined>;
   async put(key: string, claim: Claim, etag?: string): Promise<Held | undefined> {
-    const condition = etag === undefined ? { absent: true as const } : { etag };
     for (let attempt = 1; ; attempt++) {
       const put = await this.storage
-        .putIf(this.bucket, key, JSON.stringify(claim), condition)
+        .putIf(this.bucket, key, JSON.stringify(claim), etag)
         .catch((err: unknown) => {
           if (submitFailure(err) === "refused") {
             permission(this.bucket, "s3:PutObject")(err);

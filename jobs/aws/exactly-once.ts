@@ -9,7 +9,7 @@ import { BadInputError, FatalError, describeError } from "../errors";
 import type { SubmitJobRequest } from "../input/job-file";
 import { entryOf, type IntentLine, type Ledger, type LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
-import { runAll, runPool, type PoolOutcome } from "./pool";
+import { runAll, runPool } from "./pool";
 import { namedDependencies, resolveDependencies } from "../input/depends";
 import { groupBy } from "../status";
 import { claimKey, sameClaim, type Claim, type Claims, type ReadClaim } from "./claims";
@@ -42,6 +42,8 @@ export interface Faults {
   readonly submitTimeoutMs?: number;
 }
 
+type How = "submitted" | "recovered" | "adopted";
+
 interface SendContext {
   readonly clients: AwsClients;
   readonly ledger: Ledger;
@@ -60,7 +62,7 @@ interface SendContext {
   readonly ledgerShown: string;
   readonly progress: {
     readonly start: (sends: number) => void;
-    readonly accept: (entry: LedgerEntry, how: "submitted" | "recovered" | "adopted") => void;
+    readonly accept: (entry: LedgerEntry, how: How) => void;
   };
   readonly note: (line: string) => void;
 }
@@ -80,16 +82,10 @@ function poller(ctx: SendContext): (until: number) => Promise<void> {
   };
 }
 
-async function findByToken(
-  intents: readonly IntentLine[],
-  ctx: SendContext,
-): Promise<Map<string, JobDetail[]>> {
+async function findByToken(intents: readonly IntentLine[], ctx: SendContext) {
   const { batch } = ctx.clients;
-  const listed = await runAll(
-    intents,
-    (i) => batch.listJobsByName(i.jobQueue, i.jobName),
-    LOOKUP_CONCURRENCY,
-  );
+  const list = (i: IntentLine) => batch.listJobsByName(i.jobQueue, i.jobName);
+  const listed = await runAll(intents, list, LOOKUP_CONCURRENCY);
   const known = new Set(ctx.ledger.entries.map((e) => e.jobId));
   const ids = new Set(listed.flat().flatMap((j) => j.jobId ?? []));
   const tokens = new Set(intents.map((i) => i.token));
@@ -106,26 +102,16 @@ export function verdict(
   listedAt: number,
   waitMs: number,
   timeoutMs: number,
-):
-  | { readonly kind: "found"; readonly job: JobDetail; readonly extra: JobDetail[] }
-  | { readonly kind: "absent" }
-  | { readonly kind: "wait"; readonly deadline: number } {
+) {
   if (matches !== undefined && matches.length > 0) {
-    return { kind: "found", job: matches[0], extra: matches.slice(1) };
+    return { kind: "found" as const, job: matches[0], extra: matches.slice(1) };
   }
   const deadline = deadlineOf(intent.at, waitMs, timeoutMs);
-  return listedAt >= deadline ? { kind: "absent" } : { kind: "wait", deadline };
+  return listedAt >= deadline ? { kind: "absent" as const } : { kind: "wait" as const, deadline };
 }
 
-interface Reconciled {
-  readonly recovered: LedgerEntry[];
-  readonly absent: IntentLine[];
-  /** Interrupted before a verdict: they stay open. */
-  readonly undecided: IntentLine[];
-  readonly duplicates: Duplicate[];
-}
-
-async function reconcile(intents: readonly IntentLine[], ctx: SendContext): Promise<Reconciled> {
+/** `undecided`: interrupted before a verdict, they stay open. */
+async function reconcile(intents: readonly IntentLine[], ctx: SendContext) {
   const found: [IntentLine, JobDetail, JobDetail[]][] = [];
   const absent: IntentLine[] = [];
   const pause = poller(ctx);
@@ -157,20 +143,21 @@ async function reconcile(intents: readonly IntentLine[], ctx: SendContext): Prom
       await pause(Math.min(...deadlines));
     }
   }
-  const out: Reconciled = { recovered: [], absent, undecided: pending, duplicates: [] };
+  const recovered: LedgerEntry[] = [];
+  const duplicates: Duplicate[] = [];
   // Recorded once the lookups are done: a failed lookup leaves every intent open.
   for (const [intent, { jobId = "", jobArn, createdAt }, extra] of found) {
     const at = createdAt !== undefined ? new Date(createdAt).toISOString() : intent.at;
-    const entry = recordJob(ctx, intent, { jobId, jobArn }, at, "recovered");
+    const entry = recordJob(ctx, entryOf(intent, { jobId, jobArn, submittedAt: at }), "recovered");
     await answerClaim(ctx, entry);
-    out.recovered.push(entry);
+    recovered.push(entry);
     if (extra.length > 0) {
       const { jobName, token } = intent;
       const others = extra.map((j) => j.jobId ?? "");
-      out.duplicates.push({ jobName, token, recorded: jobId, others });
+      duplicates.push({ jobName, token, recorded: jobId, others });
     }
   }
-  return out;
+  return { recovered, absent, undecided: pending, duplicates };
 }
 
 /** A job AWS accepted whose ledger line could not be written. */
@@ -188,15 +175,12 @@ class ClaimRefusedError extends Error {
   override name = "ClaimRefusedError";
 }
 
-function heldForOther(claim: Claim, hash: string): boolean {
-  return claim.intent.hash !== hash && claim.closed === undefined;
-}
-
-function refusal(jobName: string, claim: Claim, key: string, ctx: SendContext): string {
-  return (
-    `${jobName} was already submitted with another request by ${claim.who} at ${claim.at} ` +
-    `(s3://${ctx.claims.bucket}/${key}); pass --force to submit this one as well, or rename the job`
-  );
+/** Why `s` may not be sent: its name's claim is open or answered for another request. */
+function refusal(s: Submission, claim: Claim, key: string, ctx: SendContext) {
+  return claim.intent.hash !== s.hash && claim.closed === undefined
+    ? `${s.jobName} was already submitted with another request by ${claim.who} at ${claim.at} ` +
+        `(s3://${ctx.claims.bucket}/${key}); pass --force to submit this one as well, or rename the job`
+    : undefined;
 }
 
 interface SendItem {
@@ -208,21 +192,15 @@ interface SendItem {
 type SendOutcome =
   | { readonly status: "accepted" | "adopted"; readonly entry: LedgerEntry }
   | { readonly status: "unknown"; readonly intent: IntentLine }
-  | { readonly status: "interrupted" };
+  | { readonly status: "interrupted"; readonly item: SendItem };
 
 function intentFor(item: SendItem, run: string, at = new Date().toISOString()): IntentLine {
-  const s = item.submission;
+  const { submission: s, token, generation } = item;
+  const { jobName, hash, arraySize, file } = s;
+  const kind = arraySize !== undefined ? "array" : "single";
   return {
-    generation: item.generation,
-    v: 1,
-    type: "intent",
-    jobName: s.jobName,
-    token: item.token,
-    hash: s.hash,
-    jobQueue: s.request.jobQueue,
-    kind: s.arraySize !== undefined ? "array" : "single",
-    ...definedOnly({ arraySize: s.arraySize }),
-    file: s.file,
+    ...{ generation, v: 1 as const, type: "intent" as const, jobName, token, hash },
+    ...{ jobQueue: s.request.jobQueue, kind, ...definedOnly({ arraySize }), file },
     ...definedOnly({ of: s.sweep, manifest: s.kind === "array" ? s.manifest.key : undefined }),
     run,
     at,
@@ -267,14 +245,15 @@ async function sendOne(item: SendItem, ctx: SendContext): Promise<SendOutcome> {
     throw err;
   }
   await ctx.faults?.checkpoint?.("answer-received", s.jobName);
-  const entry = recordJob(ctx, intent, res, new Date().toISOString(), "submitted");
+  const submittedAt = new Date().toISOString();
+  const entry = recordJob(ctx, entryOf(intent, { ...res, submittedAt }), "submitted");
   // Only other machines wait for the claim's job ID: the lane goes on.
-  ctx.claims.later(answerClaim(ctx, entry, claimed));
+  ctx.claims.later.push(answerClaim(ctx, entry, claimed));
   return { status: "accepted", entry };
 }
 
 /** Another machine takes a claim over past its deadline, so a late send reads it first. */
-async function claimStillOurs({ key, claim }: Claimed, ctx: SendContext): Promise<boolean> {
+async function claimStillOurs({ key, claim }: Claimed, ctx: SendContext) {
   const age = Date.now() - Date.parse(claim.at);
   if (age <= ctx.waitMs / 2) {
     return true;
@@ -286,10 +265,7 @@ async function claimStillOurs({ key, claim }: Claimed, ctx: SendContext): Promis
   return now !== undefined && sameClaim(now.claim, claim);
 }
 
-interface Claimed extends ReadClaim {
-  readonly item: SendItem;
-  readonly key: string;
-}
+type Claimed = ReadClaim & { readonly item: SendItem; readonly key: string };
 
 /** Creates the item's claim, or settles the one there (docs/jobs.md, "Exactly once"). */
 async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed | SendOutcome> {
@@ -317,9 +293,10 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed |
     const { claim, etag } = held;
     const theirs = { ...send, token: claim.intent.token };
     const deadline = deadlineOf(claim.at, ctx.waitMs, ctx.timeoutMs);
-    if (heldForOther(claim, s.hash)) {
+    const refused = refusal(s, claim, key, ctx);
+    if (refused !== undefined) {
       if (!ctx.force) {
-        throw new ClaimRefusedError(refusal(s.jobName, claim, key, ctx));
+        throw new ClaimRefusedError(refused);
       }
       [send, held] = [{ ...item, generation: send.generation + 1 }, undefined];
     } else if (claim.job !== undefined) {
@@ -336,7 +313,7 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed |
         waitingFor = etag;
       }
       if (ctx.signal.aborted) {
-        return { status: "interrupted" };
+        return { status: "interrupted", item };
       }
       await pause(deadline);
       [held, write] = [await ctx.claims.read(key), false];
@@ -353,16 +330,12 @@ async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed |
 }
 
 /** A claim open past its wait (even our own token's) may have been taken over and sent. */
-async function lookUpStale(
-  theirs: SendItem,
-  claim: Claim,
-  ctx: SendContext,
-): Promise<SendOutcome | undefined> {
+async function lookUpStale(theirs: SendItem, claim: Claim, ctx: SendContext) {
   const r = await reconcile([intentFor(theirs, ctx.run, claim.at)], ctx);
   if (r.recovered.length > 0) {
-    return { status: "adopted", entry: r.recovered[0] };
+    return { status: "adopted" as const, entry: r.recovered[0] };
   }
-  return r.undecided.length > 0 ? { status: "interrupted" } : undefined;
+  return r.undecided.length > 0 ? { status: "interrupted" as const, item: theirs } : undefined;
 }
 
 function adopt(
@@ -376,7 +349,7 @@ function adopt(
     `note: ${item.submission.jobName}: already sent as ${job.jobId} by ${who} at ` +
       `${job.submittedAt} (claim s3://${ctx.claims.bucket}/${key}); recorded in this ledger, not sent again`,
   );
-  const entry = recordJob(ctx, intentFor(item, ctx.run), job, job.submittedAt, "adopted");
+  const entry = recordJob(ctx, entryOf(intentFor(item, ctx.run), job), "adopted");
   return { status: "adopted", entry };
 }
 
@@ -399,12 +372,11 @@ async function updateClaim(
   const key = claimKey(line.jobName, line.generation);
   const where = `s3://${ctx.claims.bucket}/${key}`;
   try {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const now = attempt === 0 && seen !== undefined ? seen : await ctx.claims.read(key);
-      if (now?.claim.intent.token !== line.token) {
-        break;
-      }
-      if ((await ctx.claims.put(key, { ...now.claim, ...change }, now.etag))?.ours === true) {
+    // A failed If-Match answers with what the key holds now: tried once more on that.
+    let now: (ReadClaim & { ours?: boolean }) | undefined = seen ?? (await ctx.claims.read(key));
+    for (let n = 0; n < 2 && now?.claim.intent.token === line.token; n++) {
+      now = await ctx.claims.put(key, { ...now.claim, ...change }, now.etag);
+      if (now?.ours === true) {
         return;
       }
     }
@@ -417,14 +389,7 @@ async function updateClaim(
   }
 }
 
-function recordJob(
-  ctx: SendContext,
-  intent: IntentLine,
-  job: { readonly jobId: string; readonly jobArn?: string | undefined },
-  submittedAt: string,
-  how: "submitted" | "recovered" | "adopted",
-): LedgerEntry {
-  const entry = entryOf(intent, job, submittedAt);
+function recordJob(ctx: SendContext, entry: LedgerEntry, how: How) {
   try {
     ctx.ledger.append(entry);
   } catch (failure) {
@@ -434,12 +399,7 @@ function recordJob(
   return entry;
 }
 
-async function closeIntent(
-  intent: IntentLine,
-  reason: string,
-  ctx: SendContext,
-  seen?: ReadClaim,
-): Promise<void> {
+async function closeIntent(intent: IntentLine, reason: string, ctx: SendContext, seen?: ReadClaim) {
   const { jobName, token } = intent;
   ctx.ledger.append({ v: 1, type: "closed", jobName, token, reason, at: new Date().toISOString() });
   await updateClaim(ctx, intent, { closed: reason }, seen);
@@ -502,21 +462,20 @@ export function skipKnown(
 /** New sends at the next generation with `--force`, else the latest (settled as it is sent). */
 async function newItems(submissions: readonly Submission[], ctx: SendContext): Promise<SendItem[]> {
   const items = submissions.map((submission): SendItem => {
-    const latest = ctx.claims.latestGeneration(submission.jobName);
+    const latest = ctx.claims.generations.get(submission.jobName);
     const generation = ctx.force ? (latest ?? -1) + 1 : (latest ?? 0);
     return { submission, token: randomUUID(), generation };
   });
-  const claimed = ctx.force
-    ? []
-    : items.filter((i) => ctx.claims.latestGeneration(i.submission.jobName) !== undefined);
-  const keys = claimed.map((i) => claimKey(i.submission.jobName, i.generation));
-  const read = await runAll(keys, (key) => ctx.claims.read(key), LOOKUP_CONCURRENCY);
-  const problems = claimed.flatMap(({ submission: s }, n) => {
-    const claim = read[n]?.claim;
-    return claim !== undefined && heldForOther(claim, s.hash)
-      ? [{ file: s.file, message: refusal(s.jobName, claim, keys[n], ctx) }]
-      : [];
-  });
+  const claimed = items.filter(
+    (i) => !ctx.force && ctx.claims.generations.get(i.submission.jobName) !== undefined,
+  );
+  const refused = async ({ submission: s, generation }: SendItem) => {
+    const key = claimKey(s.jobName, generation);
+    const claim = (await ctx.claims.read(key))?.claim;
+    const message = claim && refusal(s, claim, key, ctx);
+    return message !== undefined ? [{ file: s.file, message }] : [];
+  };
+  const problems = (await runAll(claimed, refused, LOOKUP_CONCURRENCY)).flat();
   if (problems.length > 0) {
     throw new BadInputError(problems);
   }
@@ -542,10 +501,7 @@ async function uploadManifests(submissions: readonly Submission[], ctx: SendCont
  * In rounds: each sends what is ready while the unknown answers (an earlier run's, then the
  * last round's) are looked up by token. See docs/jobs.md, "Exactly once".
  */
-export async function sendAll(
-  submissions: readonly Submission[],
-  ctx: SendContext,
-): Promise<SendAllResult | { readonly undecided: number }> {
+export async function sendAll(submissions: readonly Submission[], ctx: SendContext) {
   const earlier = ctx.ledger.openIntents();
   const [fresh, skipped] = await startRun(submissions, earlier, ctx);
   let pending = fresh;
@@ -575,7 +531,7 @@ export async function sendAll(
     if (settled.fatal !== undefined) {
       throw settled.fatal;
     }
-    const lost = sortOutcomes(outcomes, batch.items, r, sends);
+    const lost = tally(outcomes, r, sends);
     r.recovered.push(...settled.recovered);
     r.duplicates.push(...settled.duplicates);
     if (round === 1 && settled.undecided.length > 0 && r.accepted.length + r.adopted.length === 0) {
@@ -620,35 +576,30 @@ async function startRun(
   return [items, fresh.skipped];
 }
 
-function sortOutcomes(
-  outcomes: readonly PoolOutcome<SendOutcome>[],
-  items: readonly SendItem[],
+/** A round's outcomes into `r`; returns the intents whose answer was lost, counted in `sends`. */
+function tally(
+  { values, failed, notRun }: Awaited<ReturnType<typeof runPool<SendItem, SendOutcome>>>,
   r: SendAllResult,
   sends: Map<string, number>,
 ): IntentLine[] {
+  r.failures.push(...failed);
+  r.notSent.push(...notRun);
   const lost: IntentLine[] = [];
-  outcomes.forEach((o, i) => {
-    const sent = o.status === "fulfilled" ? o.value : undefined;
-    if (o.status === "rejected") {
-      r.failures.push({ item: items[i], reason: o.reason });
-    } else if (sent === undefined || sent.status === "interrupted") {
-      r.notSent.push(items[i]);
+  for (const sent of values) {
+    if (sent.status === "interrupted") {
+      r.notSent.push(sent.item);
     } else if (sent.status === "unknown") {
       lost.push(sent.intent);
       sends.set(sent.intent.token, (sends.get(sent.intent.token) ?? 0) + 1);
     } else {
       r[sent.status].push(sent.entry);
     }
-  });
+  }
   return lost;
 }
 
 /** What waits for no name; else, with no answer unknown, the lowest level (or its barriers). */
-async function readyToSend(
-  pending: readonly SendItem[],
-  unknown: boolean,
-  ctx: SendContext,
-): Promise<{ items: SendItem[]; taken: Set<SendItem> }> {
+async function readyToSend(pending: readonly SendItem[], unknown: boolean, ctx: SendContext) {
   const waitsForNone = pending.filter((i) => namedDependencies(i.submission).length === 0);
   if (waitsForNone.length > 0 || unknown || pending.length === 0) {
     return { items: waitsForNone, taken: new Set(waitsForNone) };
@@ -670,7 +621,7 @@ async function readyToSend(
   return { items: [...items, ...(await newItems(barriers, ctx))], taken };
 }
 
-interface Settled extends Omit<Reconciled, "absent"> {
+interface Settled extends Omit<Awaited<ReturnType<typeof reconcile>>, "absent"> {
   readonly resend: SendItem[];
   /** Absent, and their file changed since: sent as new submissions. */
   readonly renewed: Submission[];
@@ -691,7 +642,7 @@ async function settle(
   for (const intent of r.absent) {
     const s = requests.get(intent.jobName);
     if (s !== undefined && s.hash === intent.hash) {
-      const generation = intent.generation ?? ctx.claims.latestGeneration(s.jobName) ?? 0;
+      const generation = intent.generation ?? ctx.claims.generations.get(s.jobName) ?? 0;
       resend.push({ submission: s, token: intent.token, generation });
       const ms = Date.now() - Date.parse(intent.at);
       const age = Number.isNaN(ms) ? "long" : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;

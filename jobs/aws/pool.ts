@@ -3,53 +3,39 @@
 /** About the account quota at a usual round trip. */
 export const DEFAULT_SUBMIT_CONCURRENCY = 10;
 
-export type PoolOutcome<R> =
-  | { readonly status: "fulfilled"; readonly value: R }
-  | { readonly status: "rejected"; readonly reason: unknown }
-  | { readonly status: "skipped" };
-
-/** Outcomes in input order; nothing starts after a failure (`stopOnError`) or abort. */
+/**
+ * Values in input order, failures with their item, and the items never started: nothing
+ * starts after a failure (`stopOnError`) or abort.
+ */
 export async function runPool<T, R>(
   items: readonly T[],
-  worker: (item: T, index: number) => Promise<R>,
+  worker: (item: T) => Promise<R>,
   opts: { concurrency: number; stopOnError?: boolean; signal?: AbortSignal | undefined },
-): Promise<PoolOutcome<R>[]> {
+) {
   if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) {
     throw new RangeError(`concurrency must be a positive integer, got ${opts.concurrency}`);
   }
-  const outcomes: PoolOutcome<R>[] = items.map(() => ({ status: "skipped" }));
+  const outcomes: ({ value: R } | { reason: unknown } | undefined)[] = items.map(() => undefined);
   let next = 0;
   let stopped = false;
   const lane = async (): Promise<void> => {
     while (!stopped && opts.signal?.aborted !== true && next < items.length) {
       const i = next++;
       try {
-        outcomes[i] = { status: "fulfilled", value: await worker(items[i], i) };
+        outcomes[i] = { value: await worker(items[i]) };
       } catch (reason) {
-        outcomes[i] = { status: "rejected", reason };
-        if (opts.stopOnError === true) {
-          stopped = true;
-        }
+        outcomes[i] = { reason };
+        stopped ||= opts.stopOnError === true;
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency, items.length) }, lane));
-  return outcomes;
-}
-
-/** `runPool`'s outcomes sorted: values, failures with their item, and how many never started. */
-export async function runSorted<T, R>(
-  items: readonly T[],
-  worker: (item: T) => Promise<R>,
-  opts: { concurrency: number; stopOnError?: boolean; signal?: AbortSignal | undefined },
-) {
-  const outcomes = await runPool(items, worker, opts);
   return {
-    values: outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : [])),
+    values: outcomes.flatMap((o) => (o !== undefined && "value" in o ? [o.value] : [])),
     failed: outcomes.flatMap((o, i) =>
-      o.status === "rejected" ? [{ item: items[i], reason: o.reason }] : [],
+      o !== undefined && "reason" in o ? [{ item: items[i], reason: o.reason }] : [],
     ),
-    notRun: outcomes.filter((o) => o.status === "skipped").length,
+    notRun: items.filter((_, i) => outcomes[i] === undefined),
   };
 }
 
@@ -59,10 +45,9 @@ export async function runAll<T, R>(
   concurrency: number,
   signal?: AbortSignal,
 ): Promise<R[]> {
-  const outcomes = await runPool(items, worker, { concurrency, stopOnError: true, signal });
-  const failed = outcomes.find((o) => o.status === "rejected");
-  if (failed !== undefined) {
-    throw failed.reason;
+  const run = await runPool(items, worker, { concurrency, stopOnError: true, signal });
+  if (run.failed.length > 0) {
+    throw run.failed[0].reason;
   }
-  return outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+  return run.values;
 }

@@ -15,7 +15,7 @@ import {
 import { BadInputError, describeError } from "../errors";
 import { isRetryable } from "../output/submit-print";
 import type { LedgerEntry } from "../state/ledger";
-import { runSorted } from "../aws/pool";
+import { runPool } from "../aws/pool";
 import { asStatus, isSettled, STARTED_STATUSES, type Status } from "../status";
 
 export interface CancelOptions extends StackOptions {
@@ -57,7 +57,7 @@ export function checkCancelOptions(opts: CancelOptions): void {
 async function stopAll(clients: AwsClients, work: readonly Stopped[], reason: string) {
   const pool = { concurrency: STOP_CONCURRENCY };
   const terminate = (id: string) => clients.batch.terminateJob(id, reason);
-  const sent = await runSorted(
+  const sent = await runPool(
     work,
     async (w): Promise<Stopped> => {
       await terminate(w.entry.jobId);
@@ -67,7 +67,7 @@ async function stopAll(clients: AwsClients, work: readonly Stopped[], reason: st
       const list = STARTED_STATUSES.map((s) => clients.batch.listArrayChildren(w.entry.jobId, s));
       const running = (await Promise.all(list)).flat();
       const ids = [...new Set(running.flatMap((c) => c.jobId ?? []))];
-      const done = await runSorted(ids, terminate, pool);
+      const done = await runPool(ids, terminate, pool);
       const childErrors = done.failed.map((f) => `${f.item}: ${describeError(f.reason)}`);
       return { ...w, childrenTerminated: done.values.length, childErrors };
     },

@@ -11,7 +11,7 @@ import {
 } from "../context";
 import { BadInputError, describeError, exitCode } from "../errors";
 import { requireOutput } from "../input/outputs";
-import { runSorted } from "../aws/pool";
+import { runPool } from "../aws/pool";
 import { unlessMissing } from "../state/write-whole";
 import { entriesFor } from "../state/ledger";
 import { listLocal } from "../state/local-runs";
@@ -116,7 +116,7 @@ async function downloadAll(plan: SyncPlan, source: Source, opts: ResultsOptions,
   let done = 0;
   let bytes = 0;
   try {
-    const { values, failed, notRun } = await runSorted(
+    const { values, failed, notRun } = await runPool(
       plan.copy,
       async ({ source: s, dest }) => {
         await fs.promises.mkdir(path.dirname(dest), { recursive: true });
@@ -138,7 +138,7 @@ async function downloadAll(plan: SyncPlan, source: Source, opts: ResultsOptions,
       { concurrency: opts.concurrency, signal: ctx.signal },
     );
     const errors = failed.map((f) => ({ key: f.item.source.key, error: describeError(f.reason) }));
-    return { copied: values, failed: errors, bytes, notCopied: notRun };
+    return { copied: values, failed: errors, bytes, notCopied: notRun.length };
   } finally {
     progress.stop();
     removePartials();

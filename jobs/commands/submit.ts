@@ -425,7 +425,7 @@ async function send(
         : runResult(outputs.stack, ledger.file, r, ctx.signal.aborted, submissions.length);
     } finally {
       progress.stop();
-      await claims.flush();
+      await Promise.all(claims.later);
     }
   } finally {
     clients.destroy();

@@ -51,13 +51,13 @@ export type IntentLine = z.infer<typeof intentLine>;
 
 export function entryOf(
   intent: IntentLine,
-  job: { readonly jobId: string; readonly jobArn?: string | undefined },
-  submittedAt: string,
+  job: { jobId: string; jobArn?: string | undefined; submittedAt: string },
 ): LedgerEntry {
   const { v, jobName, kind, hash, run, token, arraySize, file, of, manifest, generation } = intent;
+  const { jobId, jobArn, submittedAt } = job;
   return {
-    ...{ v, jobName, jobId: job.jobId, kind, hash, run, submittedAt, token },
-    ...definedOnly({ jobArn: job.jobArn, arraySize, file, of, manifest, generation }),
+    ...{ v, jobName, jobId, kind, hash, run, submittedAt, token },
+    ...definedOnly({ jobArn, arraySize, file, of, manifest, generation }),
   };
 }
 
@@ -92,11 +92,9 @@ export function ledgerPath(stateDir: string, stack: string): string {
 export function checkedLedgerPath(stateDir: string, stack: string): string {
   const file = ledgerPath(stateDir, stack);
   const old = stack.replace(/[^A-Za-z0-9._-]/g, "_");
-  if ([stackFolderName(stack), ".", "..", ""].includes(old) || fs.existsSync(file)) {
-    return file;
-  }
   const legacy = path.join(stateDir, old, "submissions.jsonl");
-  if (fs.existsSync(legacy)) {
+  const shared = ![stackFolderName(stack), ".", "..", ""].includes(old);
+  if (shared && !fs.existsSync(file) && fs.existsSync(legacy)) {
     throw new FatalError(
       `the ledger of stack "${stack}" is now ${file}, and ${legacy} exists, written by an older ` +
         `version that gave "${stack}" and "${old}" the same folder; ` +

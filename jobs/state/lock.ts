@@ -39,12 +39,7 @@ export function lockPath(ledgerFile: string): string {
 }
 
 export function parseLock(text: string): LockOwner | undefined {
-  const parsed = lockOwner.safeParse(jsonValue(text)?.value);
-  return parsed.success ? parsed.data : undefined;
-}
-
-export function isStale(owner: LockOwner, env: Pick<LockEnv, "host" | "isAlive">): boolean {
-  return owner.host === env.host && !env.isAlive(owner.pid);
+  return lockOwner.safeParse(jsonValue(text)?.value).data;
 }
 
 export function heldMessage(file: string, owner: LockOwner | undefined, host: string): string {
@@ -88,7 +83,7 @@ function createOrTakeOver(
     return create() && {}; // Released meanwhile.
   }
   const from = parseLock(held);
-  if (from === undefined || !isStale(from, env)) {
+  if (from === undefined || from.host !== env.host || env.isAlive(from.pid)) {
     return false;
   }
   // A marker whose taker died is stale in turn.
