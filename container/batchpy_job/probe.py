@@ -189,13 +189,6 @@ def describe_parser(parser: argparse.ArgumentParser, script_name: str) -> Json:
                 "option name"
             )
         primary[option["env"]] = option["flag"]
-    # Older argparse strips "--" from every option's values, leaving [].
-    dashdash = argparse.ArgumentParser(add_help=False)
-    dashdash.add_argument("--value")
-    try:
-        dashdash_ok = dashdash.parse_args(["--value=--"]).value == "--"
-    except SystemExit:
-        dashdash_ok = False
     claims = Counter(alias for option in options for alias in option["aliases"])
     for option in options:
         option["aliases"] = [a for a in option["aliases"] if a not in primary and claims[a] == 1]
@@ -210,7 +203,6 @@ def describe_parser(parser: argparse.ArgumentParser, script_name: str) -> Json:
         "prefix_chars": parser.prefix_chars,
         "fromfile_prefix_chars": parser.fromfile_prefix_chars,
         "negative_numbers_are_options": bool(parser._has_negative_number_optionals),
-        "dashdash_value_ok": dashdash_ok,
     }
 
 
@@ -349,12 +341,10 @@ def probe_script(script_path: str, env: dict[str, str], values: Values = lambda 
 
 
 def description_of(spec: Json, script_path: str) -> Json:
-    return {
-        "script": os.path.basename(script_path),
-        "options": spec["options"],
-        "groups": spec["groups"],
-        "list_separator": LIST_SEPARATOR,
-    }
+    """All of the spec but its checks: saved (--script-options), it checks values as the probe
+    does, parser settings (prefix_chars, ...) included."""
+    parser = {k: v for k, v in spec.items() if k != "checks"}
+    return {"script": os.path.basename(script_path), **parser, "list_separator": LIST_SEPARATOR}
 
 
 def check_request(

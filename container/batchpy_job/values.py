@@ -19,6 +19,20 @@ LIST_SEPARATOR = ","
 NEGATIVE_NUMBER_RE = re.compile(r"^-\d+$|^-\d*\.\d+$")
 
 
+def _keeps_dashdash() -> bool:
+    """Older argparse (the job image's Python 3.11) strips "--" from every option's values,
+    leaving []. Asked of this Python, so a saved description and a probe check "--" alike."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--value")
+    try:
+        return parser.parse_args(["--value=--"]).value == "--"
+    except SystemExit:
+        return False
+
+
+DASHDASH_VALUE_OK = _keeps_dashdash()
+
+
 def flag_word(value: str) -> bool | None:
     word = value.strip().lower()
     return True if word in FLAG_TRUE else False if word in FLAG_FALSE else None
@@ -89,7 +103,7 @@ def _option_args(spec: Json, option: Json, name: str, value: str, script_name: s
     if nargs == argparse.ONE_OR_MORE and not items:
         raise ValueError(f"variable {quoted(name)} is empty but {flag} needs at least one item")
     if option["kind"] == "value" or nargs is None:  # --flag=item elements: any item is safe
-        if "--" in items and not spec.get("dashdash_value_ok", True):
+        if "--" in items and not DASHDASH_VALUE_OK:
             raise ValueError(
                 f"variable {quoted(name)} holds the value \"--\", which the argparse of Python "
                 f"{sys.version_info.major}.{sys.version_info.minor} drops from an option (the "

@@ -3,6 +3,8 @@ import is not installed names the module and its requirements.txt."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +15,8 @@ import time
 import pytest
 
 from batchpy_job.contract import JobError
-from batchpy_job.probe import may_use_argparse, probe_script
+from batchpy_job.probe import check_request, may_use_argparse, probe_script
+from conftest import run_entrypoint
 
 
 def write(tmp_path, name: str, body: str) -> str:
@@ -26,6 +29,35 @@ def test_describes_options_with_their_types(tmp_path) -> None:
     s = write(tmp_path, "s.py", "import argparse\np = argparse.ArgumentParser()\np.add_argument('--n', type=int)\np.parse_args()\n")
     spec = probe_script(s, dict(os.environ))
     assert [(o["env"], o["type"]) for o in spec["options"]] == [("n", "int")]
+
+
+def test_a_saved_description_carries_the_parser_settings_the_value_checks_read(tmp_path) -> None:
+    """--script-options checks "@" and "+" items as the probe does; a file saved without the
+    settings still loads, with argparse's defaults."""
+    s = write(
+        tmp_path,
+        "s.py",
+        "import argparse\n"
+        "p = argparse.ArgumentParser(fromfile_prefix_chars='@', prefix_chars='-+')\n"
+        "p.add_argument('--names', nargs='+')\np.parse_args()\n",
+    )
+    run = run_entrypoint({}, "--describe", "--script", s)
+    assert run.returncode == 0, run.stderr
+    saved = json.loads(run.stdout)
+    assert saved["prefix_chars"] == "-+" and saved["fromfile_prefix_chars"] == "@"
+    assert saved["negative_numbers_are_options"] is False and "checks" not in saved
+    values = [["names", "a,@args.txt"], ["names", "a,+b"]]
+    (tmp_path / "saved.json").write_text(json.dumps(saved), encoding="utf-8")
+    stdin = io.StringIO(json.dumps({"values": values}))
+    answer = check_request(s, {}, stdin, str(tmp_path / "saved.json"))
+    assert [p[0].split(", which")[0] for p in answer["values"]] == [
+        'variable "names" has the item "@args.txt"',
+        'variable "names" has the item "+b"',
+    ]
+    old = {k: saved[k] for k in ("script", "options", "groups", "list_separator")}
+    (tmp_path / "old.json").write_text(json.dumps(old), encoding="utf-8")
+    stdin = io.StringIO(json.dumps({"values": values}))
+    assert check_request(s, {}, stdin, str(tmp_path / "old.json"))["values"] == [[], []]
 
 
 def test_a_missing_package_names_the_module_and_the_requirements_file(tmp_path) -> None:

@@ -15,6 +15,7 @@ import {
   tempDir,
   writeOutputs,
 } from "../helpers/jobs-harness";
+import { explain, runEntrypoint } from "../helpers/python";
 
 describe("jobs: values checked with the script's argparse types", function () {
   let dir: string;
@@ -92,6 +93,42 @@ describe("jobs: values checked with the script's argparse types", function () {
       `${at(1, 109)}"names" has the item "-b", which argparse would read as an option after --names: list items cannot start with "-" (a single-value option can take it)`,
       `${at(2, 141)}"files" has the item "@list.txt", which argparse would read as a file of arguments ("@" is a fromfile_prefix_char)`,
       "3 problem(s) found; nothing was submitted or changed",
+      "",
+    ]);
+  });
+
+  it("refuses an @file or custom-prefix item against a saved description (--script-options) as the probe does", async function () {
+    const script = write(
+      "files.py",
+      [
+        "import argparse",
+        "p = argparse.ArgumentParser(fromfile_prefix_chars='@', prefix_chars='-+')",
+        "p.add_argument('--files', nargs='*')",
+        "p.add_argument('--names', nargs='+')",
+        "p.parse_args()",
+        "",
+      ].join("\n"),
+    );
+    const describe = await runEntrypoint({}, ["--describe", "--script", script]);
+    assert.strictEqual(describe.code, 0, explain(describe));
+    write("saved.json", describe.stdout);
+    const environment = [
+      { name: "files", value: "@list.txt" },
+      { name: "names", value: "a,+b" },
+    ];
+    write("files.json", JSON.stringify({ jobName: "files", containerOverrides: { environment } }));
+    const run = await runJobs(
+      ["submit", "--dry-run", "--script-options", "saved.json", "files.json"],
+      { cwd: dir },
+    );
+    assert.strictEqual(run.code, 2, run.stderr);
+    assert.strictEqual(run.stdout, "", "no request printed");
+    const at = (i: number, column: number) =>
+      `error: files.json:1:${column}: containerOverrides.environment[${i}].value: variable `;
+    assert.deepStrictEqual(run.stderr.split("\n"), [
+      `${at(0, 81)}"files" has the item "@list.txt", which argparse would read as a file of arguments ("@" is a fromfile_prefix_char)`,
+      `${at(1, 118)}"names" has the item "+b", which argparse would read as an option after --names: list items cannot start with "+" (a single-value option can take it)`,
+      "2 problem(s) found; nothing was submitted or changed",
       "",
     ]);
   });
