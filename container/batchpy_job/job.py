@@ -64,7 +64,7 @@ def _prepare(
 def run_job(
     script_path: str, env: dict[str, str], open_store: Callable[[dict[str, str]], Store]
 ) -> int:
-    config, store, job_env, argv = _prepare(script_path, dict(env), open_store)
+    config, store, job_env, argv = _prepare(script_path, env, open_store)
     script_name = os.path.basename(script_path)
     with tempfile.TemporaryDirectory(prefix="batchpy-job-", ignore_cleanup_errors=True) as base:
         workdir, log_path = os.path.join(base, "work"), os.path.join(base, "job.log")

@@ -357,10 +357,8 @@ def check_request(
         except (OSError, ValueError) as err:
             raise config_error(f"--script-options {description}: {err}") from None
         request.update(json.load(stdin))
-    pairs, script = request.get("values", []), spec.get("script", os.path.basename(script_path))
-    checks = spec.get("checks", {"problems": [None] * len(pairs), "skipped": []})
-    rules = Rules(spec, str(script), request.get("plainEnv", []))
-    return rules.answer(request, checks["problems"], checks["skipped"])
+    script = str(spec.get("script", os.path.basename(script_path)))
+    return Rules(spec, script, request.get("plainEnv", [])).answer(request, spec.get("checks"))
 
 
 def _run_probe_child(script_path: str, env: dict[str, str], values: Values, tmp: str) -> int:

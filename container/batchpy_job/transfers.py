@@ -234,8 +234,7 @@ def _log_retries(client: Any, max_attempts: int) -> None:
         response, caught = event.get("response"), event.get("caught_exception")
         if caught is not None:
             inner = getattr(caught, "kwargs", {}).get("error")
-            failure = f"{type(caught).__name__}: {caught}"
-            failure += f" ({inner!r})" if inner else ""
+            failure = f"{type(caught).__name__}: {caught}" + (f" ({inner!r})" if inner else "")
         elif response is None:
             failure = "no response"
         else:

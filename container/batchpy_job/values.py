@@ -227,8 +227,10 @@ class Rules:
                 typed = str(err)
         return [p for p in (value_problem(name, value, option), typed) if p]
 
-    def answer(self, request: Json, typed: list[str | None], skipped: list[Json]) -> Json:
+    def answer(self, request: Json, checks: Json | None = None) -> Json:
+        """`checks`: check_values' answer for the request's values, when the script's types ran."""
         pairs = [(str(n), str(v)) for n, v in request.get("values", [])]
+        typed = checks["problems"] if checks else [None] * len(pairs)
         sets = [dict(pairs[i] for i in indexes) for indexes in request.get("sets", [])]
         return {
             "plainEnv": [
@@ -245,7 +247,7 @@ class Rules:
                 for *_, problems, missing in (read_set(self.spec, env, self.label) for env in sets)
             ],
             "setNames": [array_set_problem(str(n)) for n in request.get("setNames", [])],
-            "skipped": skipped,
+            "skipped": checks["skipped"] if checks else [],
         }
 
 
