@@ -118,17 +118,12 @@ def _refusal(action: argparse.Action, flag: str, script_name: str) -> str | None
     return None
 
 
-def type_name(action: argparse.Action) -> str | None:
-    kind = action.type
-    named = getattr(kind, "__qualname__", None) or getattr(kind, "__name__", None)
-    return None if kind is None else named or repr(kind)
-
-
 def _option(action: argparse.Action, flag: str, parser: argparse.ArgumentParser) -> Json:
     names = {c: n for n, c in parser._registries["action"].items() if n}
     names[argparse.BooleanOptionalAction] = "boolean_optional"
     name = next((names[c] for c in type(action).__mro__ if c in names), type(action).__name__)
-    env = flag.lstrip(parser.prefix_chars)
+    env, to_type = flag.lstrip(parser.prefix_chars), action.type
+    type_named = getattr(to_type, "__qualname__", None) or getattr(to_type, "__name__", None)
     choices = None
     if action.choices is not None:
         shown = list(itertools.islice(iter(action.choices), MAX_CHOICES_SHOWN + 1))
@@ -149,7 +144,7 @@ def _option(action: argparse.Action, flag: str, parser: argparse.ArgumentParser)
         "action": name,
         "nargs": nargs if isinstance(nargs, int) or nargs is None else str(nargs),
         "choices": choices,
-        "type": type_name(action),
+        "type": None if to_type is None else type_named or repr(to_type),
         "default": _jsonable(action.default),
         "help": action.help if action.help not in (None, argparse.SUPPRESS) else None,
     }
@@ -219,18 +214,6 @@ SAFE_CHOICES = (list, tuple, set, frozenset, range, dict, str)
 CONVERSION_ERRORS = (TypeError, ValueError, ArithmeticError, argparse.ArgumentTypeError)
 
 
-def _skip_reason(action: argparse.Action) -> str | None:
-    try:
-        safe = action.type is None or action.type in SAFE_TYPES
-    except TypeError:  # unhashable: not one of ours
-        safe = False
-    if not safe:
-        return f"type={type_name(action)} is not known to be free of side effects"
-    if action.choices is not None and not isinstance(action.choices, SAFE_CHOICES):
-        return "its choices are not a plain list, tuple, set or range"
-    return None
-
-
 def _typed_problem(option: Json, action: argparse.Action, value: str) -> str | None:
     flag, kind = action.option_strings[0], option["type"] or "str"
     try:
@@ -250,17 +233,24 @@ def _typed_problem(option: Json, action: argparse.Action, value: str) -> str | N
 
 def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: list[tuple[str, str]]) -> Json:
     """{"problems": [message or None per pair], "skipped": [{"option", "reason"}]}."""
-    typed: dict[str, tuple[Json, argparse.Action]] = {}
+    typed: dict[str, tuple[Json, argparse.Action, str | None]] = {}
     for (action, _flag), option in zip(mapped_actions(parser), spec["options"]):
         # A flag or a count takes a word; any string will do for an untyped option.
         words = option["kind"] == "flag" or option["action"] == "count"
-        if not words and (option["type"] not in (None, "str") or option["choices"] is not None):
-            typed.update((name, (option, action)) for name in [option["env"], *option["aliases"]])
+        if words or (option["type"] in (None, "str") and option["choices"] is None):
+            continue
+        try:
+            safe = action.type is None or action.type in SAFE_TYPES
+        except TypeError:  # unhashable: not one of ours
+            safe = False
+        reason = None if safe else f"type={option['type']} is not known to be free of side effects"
+        if safe and action.choices is not None and not isinstance(action.choices, SAFE_CHOICES):
+            reason = "its choices are not a plain list, tuple, set or range"
+        typed.update((n, (option, action, reason)) for n in [option["env"], *option["aliases"]])
     problems: list[str | None] = []
     skipped: dict[str, str] = {}
     for name, value in pairs:
-        option, action = typed.get(name, ({}, None))
-        reason = _skip_reason(action) if action else None
+        option, action, reason = typed.get(name, ({}, None, None))
         if reason:
             skipped[option["env"]] = reason
         problems.append(_typed_problem(option, action, value) if action and not reason else None)
@@ -367,10 +357,8 @@ def check_request(
         except (OSError, ValueError) as err:
             raise config_error(f"--script-options {description}: {err}") from None
         request.update(json.load(stdin))
-    pairs, script = request.get("values", []), spec.get("script", os.path.basename(script_path))
-    checks = spec.get("checks", {"problems": [None] * len(pairs), "skipped": []})
-    rules = Rules(spec, str(script), request.get("plainEnv", []))
-    return rules.answer(request, checks["problems"], checks["skipped"])
+    script = str(spec.get("script", os.path.basename(script_path)))
+    return Rules(spec, script, request.get("plainEnv", [])).answer(request, spec.get("checks"))
 
 
 def _run_probe_child(script_path: str, env: dict[str, str], values: Values, tmp: str) -> int:

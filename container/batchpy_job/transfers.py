@@ -234,8 +234,7 @@ def _log_retries(client: Any, max_attempts: int) -> None:
         response, caught = event.get("response"), event.get("caught_exception")
         if caught is not None:
             inner = getattr(caught, "kwargs", {}).get("error")
-            failure = f"{type(caught).__name__}: {caught}"
-            failure += f" ({inner!r})" if inner else ""
+            failure = f"{type(caught).__name__}: {caught}" + (f" ({inner!r})" if inner else "")
         elif response is None:
             failure = "no response"
         else:
@@ -295,8 +294,7 @@ def snapshot(folder: str, root: str | None = None) -> Snapshot:
 def result_files(output_dir: str | None, workdir: str, before: Snapshot) -> tuple[str, list[str]]:
     """Every file of the output folder, or else the files created or changed."""
     if output_dir is None:
-        after = snapshot(workdir)
-        return workdir, sorted(p for p, stat in after.items() if before.get(p) != stat)
+        return workdir, sorted(p for p, stat in snapshot(workdir).items() if before.get(p) != stat)
     folder = os.path.join(workdir, output_dir)
     if not _inside(folder, os.path.realpath(workdir)):
         why = f"resolves to {quoted(os.path.realpath(folder))}, outside the working directory"

@@ -45,20 +45,6 @@ def count_of(value: str) -> int | None:
     return int(word) if re.fullmatch("[0-9]+", word) and int(word) <= MAX_COUNT else None
 
 
-def word_problem(option: Json | None, name: str, value: str) -> str | None:
-    if option is not None and option["kind"] == "flag" and flag_word(value) is None:
-        return (
-            f"{quoted(name)} = {quoted(value)} is not a flag value: use one of "
-            f"{', '.join(FLAG_TRUE)} (option on) or {', '.join(FLAG_FALSE)} (option off)"
-        )
-    if option is not None and option.get("action") == "count" and count_of(value) is None:
-        return (
-            f"{quoted(name)} = {quoted(value)} must be a count from 0 to {MAX_COUNT} "
-            "(how many times the option is repeated), or true/false"
-        )
-    return None
-
-
 def split_list(name: str, value: str) -> list[str]:
     """A JSON array when the value starts with "[", else split byte for byte (no trimming)."""
     if not value.startswith("["):
@@ -81,8 +67,16 @@ def split_list(name: str, value: str) -> list[str]:
 def _option_args(spec: Json, option: Json, name: str, value: str, script_name: str) -> list[str]:
     """The option's part of the command line; a ValueError says why the value cannot be one."""
     flag, nargs, on = option["flag"], option.get("nargs"), flag_word(value)
-    if problem := word_problem(option, name, value):
-        raise ValueError(problem)
+    if option["kind"] == "flag" and on is None:
+        raise ValueError(
+            f"{quoted(name)} = {quoted(value)} is not a flag value: use one of "
+            f"{', '.join(FLAG_TRUE)} (option on) or {', '.join(FLAG_FALSE)} (option off)"
+        )
+    if option.get("action") == "count" and count_of(value) is None:
+        raise ValueError(
+            f"{quoted(name)} = {quoted(value)} must be a count from 0 to {MAX_COUNT} "
+            "(how many times the option is repeated), or true/false"
+        )
     if option.get("action") == "boolean_optional":
         return [flag if on else option.get("negative_flag", "")]
     if option["kind"] == "flag" and not on and option["required"]:
@@ -233,8 +227,10 @@ class Rules:
                 typed = str(err)
         return [p for p in (value_problem(name, value, option), typed) if p]
 
-    def answer(self, request: Json, typed: list[str | None], skipped: list[Json]) -> Json:
+    def answer(self, request: Json, checks: Json | None = None) -> Json:
+        """`checks`: check_values' answer for the request's values, when the script's types ran."""
         pairs = [(str(n), str(v)) for n, v in request.get("values", [])]
+        typed = checks["problems"] if checks else [None] * len(pairs)
         sets = [dict(pairs[i] for i in indexes) for indexes in request.get("sets", [])]
         return {
             "plainEnv": [
@@ -251,7 +247,7 @@ class Rules:
                 for *_, problems, missing in (read_set(self.spec, env, self.label) for env in sets)
             ],
             "setNames": [array_set_problem(str(n)) for n in request.get("setNames", [])],
-            "skipped": skipped,
+            "skipped": checks["skipped"] if checks else [],
         }
 
 

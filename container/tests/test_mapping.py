@@ -86,7 +86,7 @@ def test_rules_answer_names_values_and_whole_sets_before_submission() -> None:
     def ask(values: dict[str, str]) -> dict:
         pairs = [[n, v] for n, v in values.items()]
         request = {"values": pairs, "sets": [list(range(len(pairs)))]}
-        return rules.answer(request, [None] * len(pairs), [])
+        return rules.answer(request)
 
     assert ask({"v": "lots"})["values"][0] == [
         '"v" = "lots" must be a count from 0 to 1000 (how many times the option is repeated), '
@@ -101,7 +101,7 @@ def test_rules_answer_names_values_and_whole_sets_before_submission() -> None:
         "missing": ['container/job/train.py requires --out-dir: set the variable "out-dir"'],
     }
     request = {"names": ["typo"], "values": [["v", "2"]], "sets": [[0]], "setNames": ["BATCHPY_INPUTS", "v"]}
-    answer = rules.answer(request, [None], [])
+    answer = rules.answer(request)
     assert answer["setNames"][1] is None
     assert answer["setNames"][0].startswith('"BATCHPY_INPUTS" cannot vary per set of an array job')
     assert answer["values"] == [[]] and answer["sets"][0]["missing"] == [
@@ -134,7 +134,7 @@ def test_check_values_refuses_what_the_run_refuses_in_the_runs_words(monkeypatch
         ("on", "false"),
     ]
     checks = check_values(p, spec, bad)
-    answer = rules.answer({"values": bad}, checks["problems"], checks["skipped"])
+    answer = rules.answer({"values": bad}, checks)
     for (name, value), problems in zip(bad, answer["values"]):
         env = {"on": "true", name: value}
         with pytest.raises(JobError) as err:
@@ -150,5 +150,5 @@ def test_check_values_refuses_what_the_run_refuses_in_the_runs_words(monkeypatch
     # When the run's own check passes, the script's types still check the items.
     good = [("pair", "a,b"), ("names", "a,-1"), ("tag", "-x"), ("xs", "1,x")]
     checks = check_values(p, spec, good)
-    answer = rules.answer({"values": good}, checks["problems"], checks["skipped"])
+    answer = rules.answer({"values": good}, checks)
     assert answer["values"] == [[], [], [], ['"x" is not a valid int for --xs (type=int)']]
