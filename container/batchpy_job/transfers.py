@@ -320,12 +320,11 @@ def _download(store: Store, key: str, prefix: str, folder: str, what: str) -> st
         reason = err.strerror or str(err)
         if isinstance(err, (FileExistsError, NotADirectoryError, IsADirectoryError)):
             reason += (
-                ": another input key uses this name as a folder, or this key's folder as a "
+                f": another {what} key uses this name as a folder, or this key's folder as a "
                 "file name; rename one of them"
             )
         raise StorageError(
-            f"could not save input {store.url(key)} as {quoted(rel)} in the working "
-            f"directory: {reason}"
+            f"could not save {what} {store.url(key)} as {quoted(rel)} in {folder}: {reason}"
         ) from None
     return rel
 

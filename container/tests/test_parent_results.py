@@ -127,6 +127,27 @@ def test_results_larger_than_the_free_disk_are_refused_before_any_download(tmp_p
     assert store.fetched == []
 
 
+def test_a_parent_key_that_is_the_folder_of_another_is_named_as_a_result(tmp_path) -> None:
+    class ClashStore(HugeStore):
+        def sizes(self, prefix: str) -> Dict[str, int]:
+            return {f"{prefix}a": 1, f"{prefix}a/b": 1}
+
+        def get(self, key: str, dest: str) -> None:
+            open(dest, "w").close()
+
+    config = read_config({"BATCHPY_JOB_NAME": "step", "BATCHPY_RESULTS_OF": "grid"})
+    with pytest.raises(StorageError) as caught:
+        download_parent_results(ClashStore(), config, str(tmp_path))  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert message.startswith(
+        f'could not save result s3://huge/results/grid/a/b as "grid/a/b" in {tmp_path}: '
+    )
+    assert message.endswith(
+        "another result key uses this name as a folder, or this key's folder as a file name; "
+        "rename one of them"
+    )
+
+
 def test_results_of_must_name_jobs() -> None:
     with pytest.raises(Exception) as caught:
         read_config({"BATCHPY_JOB_NAME": "step", "BATCHPY_RESULTS_OF": "grid,../logs"})
