@@ -225,36 +225,30 @@ export type CheckRequest = Question["request"];
 /** The request's set index of each sweep set, or of the job's environment. */
 function ask(q: Question, item: Checked): number[] {
   const own = new Map<string, number>();
-  const sets: number[] = [];
-  let current: { set: number; vars: Map<string, number> } | undefined;
-  const close = () => {
-    if (current !== undefined) {
-      sets[current.set] = q.set(current.vars);
-    }
-  };
+  // The base comes first in the walk; the sets are asked below, each over the base.
   for (const v of variablesOf(item)) {
+    if (v.set !== undefined) {
+      break;
+    }
     q.name(v.name);
     const pair = v.value === undefined ? -1 : q.pair(v.name, v.value);
-    if (v.set === undefined) {
-      own.set(v.name, own.get(v.name) ?? pair);
-    } else {
-      if (current?.set !== v.set) {
-        close();
-        // The base comes first in the walk, so it is complete by the first set.
-        current = { set: v.set, vars: new Map(own) };
-      }
-      current.vars.set(v.name, pair);
-    }
+    own.set(v.name, own.get(v.name) ?? pair);
   }
-  close();
   if (!("kind" in item)) {
     return [];
   }
-  if (item.kind === "sweep") {
-    [...item.keySources.keys()].forEach(q.setName);
-    return sets;
+  if (item.kind === "job") {
+    return [q.set(own)];
   }
-  return [q.set(own)];
+  [...item.keySources.keys()].forEach(q.setName);
+  return item.sets.map((set) => {
+    const vars = new Map(own);
+    for (const [name, value] of set) {
+      q.name(name);
+      vars.set(name, q.pair(name, value));
+    }
+    return q.set(vars);
+  });
 }
 
 /** Each variable's name and value problems; returns the item's own environment by name. */
