@@ -118,20 +118,16 @@ export interface SavedDescription {
   readonly description: ScriptDescription;
 }
 
-interface WrittenVariable {
-  readonly name: string;
-  /** Undefined in a file that failed the schema, where the value is not a string. */
-  readonly value: string | undefined;
-  readonly at: (message: string, part: "name" | "value") => Problem;
-}
-
 const ENVIRONMENT = ["containerOverrides", "environment"] as const;
 
 /** Problems of a sweep's sets shown one by one; the rest are counted. */
 const SHOWN_SET_PROBLEMS = 10;
 
-/** A job's (or a sweep base's) own environment; in a file that failed the schema, each named entry. */
-function variablesOf(item: Checked): WrittenVariable[] {
+/**
+ * A job's (or a sweep base's) own environment; in a file that failed the schema, each named
+ * entry, its value undefined where it is not a string.
+ */
+function variablesOf(item: Checked) {
   const source = fieldsSource(item);
   if (source === undefined) {
     return [];
@@ -240,7 +236,7 @@ function locate(
   array: boolean,
 ): Problem[] {
   const problems: Problem[] = [];
-  const own = new Map<string, WrittenVariable>();
+  const own = new Map<string, ReturnType<typeof variablesOf>[number]>();
   for (const v of variablesOf(item)) {
     const nameProblem = answer.names[q.name(v.name)];
     problems.push(...(nameProblem !== null ? [v.at(nameProblem, "name")] : []));
