@@ -223,9 +223,7 @@ export function buildPlan(
       ...(stack !== undefined ? submissions.flatMap(tokenTagProblems) : []),
       ...duplicateNameProblems(submissions),
     ],
-    ...definedOnly({
-      missingOutputs: source !== undefined ? missingOutputsMessage(submissions, source) : undefined,
-    }),
+    missingOutputs: source !== undefined ? missingOutputsMessage(submissions, source) : undefined,
   };
 }
 
