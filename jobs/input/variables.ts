@@ -113,10 +113,7 @@ export interface CheckAnswer {
 export type ScriptProbe = ReturnType<typeof probeScript>;
 
 /** `jobs:submit --script-options FILE`, read. */
-export interface SavedDescription {
-  readonly file: string;
-  readonly description: ScriptDescription;
-}
+export type SavedDescription = { readonly file: string; readonly description: ScriptDescription };
 
 const ENVIRONMENT = ["containerOverrides", "environment"] as const;
 
