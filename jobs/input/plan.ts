@@ -194,8 +194,11 @@ export function buildPlan(
   opts: { readonly outputs?: { outputs: StackOutputs; source: string }; readonly array: boolean },
 ) {
   const stack = opts.outputs?.outputs;
-  const output = (key: "jobQueueArn" | "jobDefinitionArn") =>
-    stack === undefined ? "local" : (stack[key] ?? "");
+  // A file's own jobQueue comes first (single).
+  const resolved = {
+    jobQueue: stack === undefined ? "local" : (stack.jobQueueArn ?? ""),
+    jobDefinition: stack === undefined ? "local" : (stack.jobDefinitionArn ?? ""),
+  };
   const problems: Problem[] = [];
   const submissions: Submission[] = [];
   for (const item of items) {
@@ -208,10 +211,6 @@ export function buildPlan(
       problems.push({ file, path: "jobName", message: bad });
       continue;
     }
-    const resolved = {
-      jobQueue: fields.jobQueue ?? output("jobQueueArn"),
-      jobDefinition: output("jobDefinitionArn"),
-    };
     submissions.push(...submissionsOf(item, opts.array, resolved));
   }
   const source = opts.outputs?.source;
