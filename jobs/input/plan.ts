@@ -10,12 +10,7 @@ import {
   setJobName,
 } from "./derived-names";
 import type { Problem } from "../errors";
-import {
-  SUBMIT_JOB_MAX_BYTES,
-  type EnvVar,
-  type JobFileFields,
-  type SubmitJobRequest,
-} from "./job-file";
+import type { EnvVar, JobFileFields, SubmitJobRequest } from "./job-file";
 import { MISSING_OUTPUTS_FIX, type StackOutputs } from "./outputs";
 import type { Loaded, LoadedSweep, ParameterSet } from "./sweep";
 import { formatNumber } from "../output/numbers";
@@ -40,8 +35,9 @@ export type Submission = {
 
 export const TOKEN_TAG = "batchpy:submission-token";
 
-/** @see https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html (tags) */
+/** @see https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html (tags, size) */
 const MAX_JOB_TAGS = 50;
+const SUBMIT_JOB_MAX_BYTES = 30 * 1024;
 
 function tokenTagProblems(s: Submission): Problem[] {
   const tags = s.request.tags ?? {};
