@@ -140,11 +140,6 @@ export function parentsInLedger(
   );
 }
 
-function ledgerManifests(entries: readonly LedgerEntry[], name: string): string[] {
-  const firsts = entries.filter((e) => (e.jobName === name || e.of === name) && !isRetryEntry(e));
-  return [...latestByName(firsts).values()].flatMap((e) => e.manifest ?? []);
-}
-
 /** Manifest keys, not manifests, which would outgrow a SubmitJob request. */
 export function withParentManifests(
   s: Submission,
@@ -172,7 +167,10 @@ export function resolveDependencies(
   entries: readonly LedgerEntry[],
   computeType: string | undefined,
 ) {
-  const s = withParentManifests(given, (name) => ledgerManifests(entries, name));
+  const s = withParentManifests(given, (name) => {
+    const firsts = entries.filter((e) => (e.jobName === name || e.of === name) && !isRetryEntry(e));
+    return [...latestByName(firsts).values()].flatMap((e) => e.manifest ?? []);
+  });
   if (namedDependencies(s).length === 0) {
     return { kind: "ready" as const, submission: s };
   }

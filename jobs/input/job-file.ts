@@ -16,7 +16,6 @@ import {
 } from "../../components/contract";
 import { ARRAY_MIN_SIZE, CHUNK_SIZE } from "./derived-names";
 
-export const SUBMIT_JOB_MAX_BYTES = 30 * 1024;
 /** @see https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html */
 export const MAX_DEPENDENCIES = 20;
 

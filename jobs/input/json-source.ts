@@ -16,10 +16,7 @@ import type { Problem } from "../errors";
 
 export type JsonPath = readonly (string | number)[];
 
-export interface JsonPlace {
-  readonly doc: JsonDocument;
-  readonly path: JsonPath;
-}
+export type JsonPlace = { readonly doc: JsonDocument; readonly path: JsonPath };
 
 export interface JsonDocument {
   readonly file: string;

@@ -8,10 +8,7 @@ import { loadJob } from "./job-file";
 import { lineColumnAt, parseJsonDocument, type JsonDocument } from "./json-source";
 import { isSweepValue, loadRowsSweep, loadSweep, type Loaded, type ReadFile } from "./sweep";
 
-interface InputFile {
-  readonly shown: string;
-  readonly absolute: string;
-}
+type InputFile = { readonly shown: string; readonly absolute: string };
 
 const isJobFile = (file: string) => /\.(json|csv|tsv)$/i.test(file);
 const isRows = (file: string) => /\.(csv|tsv)$/i.test(file);

@@ -143,9 +143,7 @@ export function npmRefusal(
   return swallowed.length > 0 ? swallowedMessage(swallowed, argv, env) : undefined;
 }
 
-function readIfThere(file: string): string | undefined {
-  return orUndefined(() => fs.readFileSync(file, "utf8"));
-}
+const readIfThere = (file: string) => orUndefined(() => fs.readFileSync(file, "utf8"));
 
 export function procNpmProcess() {
   return {

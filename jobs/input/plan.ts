@@ -10,12 +10,7 @@ import {
   setJobName,
 } from "./derived-names";
 import type { Problem } from "../errors";
-import {
-  SUBMIT_JOB_MAX_BYTES,
-  type EnvVar,
-  type JobFileFields,
-  type SubmitJobRequest,
-} from "./job-file";
+import type { EnvVar, JobFileFields, SubmitJobRequest } from "./job-file";
 import { MISSING_OUTPUTS_FIX, type StackOutputs } from "./outputs";
 import type { Loaded, LoadedSweep, ParameterSet } from "./sweep";
 import { formatNumber } from "../output/numbers";
@@ -40,8 +35,9 @@ export type Submission = {
 
 export const TOKEN_TAG = "batchpy:submission-token";
 
-/** @see https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html (tags) */
+/** @see https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html (tags, size) */
 const MAX_JOB_TAGS = 50;
+const SUBMIT_JOB_MAX_BYTES = 30 * 1024;
 
 function tokenTagProblems(s: Submission): Problem[] {
   const tags = s.request.tags ?? {};
@@ -194,8 +190,11 @@ export function buildPlan(
   opts: { readonly outputs?: { outputs: StackOutputs; source: string }; readonly array: boolean },
 ) {
   const stack = opts.outputs?.outputs;
-  const output = (key: "jobQueueArn" | "jobDefinitionArn") =>
-    stack === undefined ? "local" : (stack[key] ?? "");
+  // A file's own jobQueue comes first (single).
+  const resolved = {
+    jobQueue: stack === undefined ? "local" : (stack.jobQueueArn ?? ""),
+    jobDefinition: stack === undefined ? "local" : (stack.jobDefinitionArn ?? ""),
+  };
   const problems: Problem[] = [];
   const submissions: Submission[] = [];
   for (const item of items) {
@@ -208,10 +207,6 @@ export function buildPlan(
       problems.push({ file, path: "jobName", message: bad });
       continue;
     }
-    const resolved = {
-      jobQueue: fields.jobQueue ?? output("jobQueueArn"),
-      jobDefinition: output("jobDefinitionArn"),
-    };
     submissions.push(...submissionsOf(item, opts.array, resolved));
   }
   const source = opts.outputs?.source;
@@ -223,9 +218,7 @@ export function buildPlan(
       ...(stack !== undefined ? submissions.flatMap(tokenTagProblems) : []),
       ...duplicateNameProblems(submissions),
     ],
-    ...definedOnly({
-      missingOutputs: source !== undefined ? missingOutputsMessage(submissions, source) : undefined,
-    }),
+    missingOutputs: source !== undefined ? missingOutputsMessage(submissions, source) : undefined,
   };
 }
 

@@ -12,7 +12,7 @@ import { z } from "zod";
 import { awaitedLater, FatalError, type Problem } from "../errors";
 import { jsonValue, problemAt, valueAt, type JsonDocument, type JsonPlace } from "./json-source";
 import { ARRAY_MIN_SIZE } from "./derived-names";
-import { whichSets, type Loaded } from "./sweep";
+import { whichSets, type Loaded, type LoadedSweep } from "./sweep";
 
 /** A JsonDocument: a file that failed the schema. */
 export type Checked = Loaded | JsonDocument;
@@ -113,53 +113,30 @@ export interface CheckAnswer {
 export type ScriptProbe = ReturnType<typeof probeScript>;
 
 /** `jobs:submit --script-options FILE`, read. */
-export interface SavedDescription {
-  readonly file: string;
-  readonly description: ScriptDescription;
-}
-
-interface WrittenVariable {
-  readonly name: string;
-  /** Undefined in a file that failed the schema, where the value is not a string. */
-  readonly value: string | undefined;
-  readonly at: (message: string, part: "name" | "value") => Problem;
-  /** Undefined in a job's (or a sweep base's) own environment. */
-  readonly set?: number;
-}
+export type SavedDescription = { readonly file: string; readonly description: ScriptDescription };
 
 const ENVIRONMENT = ["containerOverrides", "environment"] as const;
 
 /** Problems of a sweep's sets shown one by one; the rest are counted. */
 const SHOWN_SET_PROBLEMS = 10;
 
-/** A sweep's base before its sets; in a file that failed the schema, each named entry. */
-function* variablesOf(item: Checked): Generator<WrittenVariable> {
+/**
+ * A job's (or a sweep base's) own environment; in a file that failed the schema, each named
+ * entry, its value undefined where it is not a string.
+ */
+function variablesOf(item: Checked) {
   const source = fieldsSource(item);
-  if (source !== undefined) {
-    const { doc } = source;
-    const list = [...source.path, ...ENVIRONMENT];
-    const env = valueAt(doc.value, list);
-    for (const [i, entry] of (Array.isArray(env) ? env : []).entries()) {
-      const { name, value } = (entry ?? {}) as { name?: unknown; value?: unknown };
-      if (typeof name === "string") {
-        const text = typeof value === "string" ? value : undefined;
-        yield { name, value: text, at: (m, part) => problemAt(doc, [...list, i, part], m) };
-      }
-    }
+  if (source === undefined) {
+    return [];
   }
-  if ("kind" in item && item.kind === "sweep") {
-    for (const [set, vars] of item.sets.entries()) {
-      for (const [name, value] of vars) {
-        const source = item.keySources.get(name) ?? item.problemAt;
-        yield {
-          name,
-          value,
-          set,
-          at: (m, part) => source(part === "name" ? m : `set ${set}: ${m}`),
-        };
-      }
-    }
-  }
+  const list = [...source.path, ...ENVIRONMENT];
+  const env = valueAt(source.doc.value, list);
+  return (Array.isArray(env) ? env : []).flatMap((entry: unknown, i) => {
+    const { name, value } = (entry ?? {}) as { name?: unknown; value?: unknown };
+    const text = typeof value === "string" ? value : undefined;
+    const at = (m: string, part: "name" | "value") => problemAt(source.doc, [...list, i, part], m);
+    return typeof name === "string" ? [{ name, value: text, at }] : [];
+  });
 }
 
 function indexer<T>(list: T[]): (key: string, item: () => T) => number {
@@ -225,69 +202,29 @@ export type CheckRequest = Question["request"];
 /** The request's set index of each sweep set, or of the job's environment. */
 function ask(q: Question, item: Checked): number[] {
   const own = new Map<string, number>();
-  const sets: number[] = [];
-  let current: { set: number; vars: Map<string, number> } | undefined;
-  const close = () => {
-    if (current !== undefined) {
-      sets[current.set] = q.set(current.vars);
-    }
-  };
   for (const v of variablesOf(item)) {
     q.name(v.name);
     const pair = v.value === undefined ? -1 : q.pair(v.name, v.value);
-    if (v.set === undefined) {
-      own.set(v.name, own.get(v.name) ?? pair);
-    } else {
-      if (current?.set !== v.set) {
-        close();
-        // The base comes first in the walk, so it is complete by the first set.
-        current = { set: v.set, vars: new Map(own) };
-      }
-      current.vars.set(v.name, pair);
-    }
+    own.set(v.name, own.get(v.name) ?? pair);
   }
-  close();
   if (!("kind" in item)) {
     return [];
   }
-  if (item.kind === "sweep") {
-    [...item.keySources.keys()].forEach(q.setName);
-    return sets;
+  if (item.kind === "job") {
+    return [q.set(own)];
   }
-  return [q.set(own)];
+  for (const name of item.keySources.keys()) {
+    q.name(name);
+    q.setName(name);
+  }
+  return item.sets.map((set) => {
+    const vars = new Map(own);
+    set.forEach((value, name) => vars.set(name, q.pair(name, value)));
+    return q.set(vars);
+  });
 }
 
-/** Each variable's name and value problems; returns the item's own environment by name. */
-function locateVariables(
-  q: Question,
-  answer: CheckAnswer,
-  item: Checked,
-  problems: Problem[],
-  setProblem: (problem: () => Problem) => void,
-): Map<string, WrittenVariable> {
-  const own = new Map<string, WrittenVariable>();
-  const named = new Set<string>();
-  for (const v of variablesOf(item)) {
-    const nameProblem = answer.names[q.name(v.name)];
-    const valueProblems = v.value === undefined ? [] : answer.values[q.pair(v.name, v.value)];
-    if (nameProblem !== null && !named.has(v.name)) {
-      problems.push(v.at(nameProblem, "name"));
-    }
-    if (v.set !== undefined) {
-      named.add(v.name);
-      valueProblems.forEach((m) => setProblem(() => v.at(m, "value")));
-      continue;
-    }
-    problems.push(...valueProblems.map((m) => v.at(m, "value")));
-    if (own.has(v.name)) {
-      problems.push(v.at(`"${v.name}" is set twice; keep one of them`, "name"));
-    } else {
-      own.set(v.name, v);
-    }
-  }
-  return own;
-}
-
+/** The problems of an item's own environment, then of a job's as a whole or a sweep's sets. */
 function locate(
   q: Question,
   answer: CheckAnswer,
@@ -296,39 +233,63 @@ function locate(
   array: boolean,
 ): Problem[] {
   const problems: Problem[] = [];
-  let shown = 0;
-  const setProblem = (problem: () => Problem) => {
-    if (shown++ < SHOWN_SET_PROBLEMS) {
-      problems.push(problem());
+  const own = new Map<string, ReturnType<typeof variablesOf>[number]>();
+  for (const v of variablesOf(item)) {
+    const nameProblem = answer.names[q.name(v.name)];
+    problems.push(...(nameProblem !== null ? [v.at(nameProblem, "name")] : []));
+    const valueProblems = v.value === undefined ? [] : answer.values[q.pair(v.name, v.value)];
+    problems.push(...valueProblems.map((m) => v.at(m, "value")));
+    if (own.has(v.name)) {
+      problems.push(v.at(`"${v.name}" is set twice; keep one of them`, "name"));
+    } else {
+      own.set(v.name, v);
     }
-  };
-  const own = locateVariables(q, answer, item, problems, setProblem);
+  }
   if (!("kind" in item)) {
     return problems;
   }
-  if (item.kind === "job") {
-    // The environment as a whole: required options, two names for one option, groups.
-    const { missing, problems: found } = answer.sets[sets[0]];
-    const whole = (message: string) => problemAt(item.doc, ENVIRONMENT, message);
-    problems.push(...missing.map(whole));
-    for (const p of found) {
-      problems.push(own.get(p.name ?? "")?.at(p.message, "value") ?? whole(p.message));
-    }
-    return problems;
+  if (item.kind === "sweep") {
+    return [...problems, ...locateSets(q, answer, item, sets, array)];
   }
-  if (array && item.sets.length >= ARRAY_MIN_SIZE) {
-    for (const [name, source] of item.keySources) {
-      const problem = answer.setNames[q.setName(name)];
-      problems.push(...(problem !== null ? [source(problem)] : []));
-    }
+  // The environment as a whole: required options, two names for one option, groups.
+  const { missing, problems: found } = answer.sets[sets[0]];
+  const whole = (message: string) => problemAt(item.doc, ENVIRONMENT, message);
+  problems.push(...missing.map(whole));
+  for (const p of found) {
+    problems.push(own.get(p.name ?? "")?.at(p.message, "value") ?? whole(p.message));
   }
+  return problems;
+}
+
+/** A sweep's names, then its sets' values and the sets as wholes, the first few one by one. */
+function locateSets(
+  q: Question,
+  answer: CheckAnswer,
+  item: LoadedSweep,
+  sets: readonly number[],
+  array: boolean,
+): Problem[] {
+  const problems: Problem[] = [];
+  const arrayJob = array && item.sets.length >= ARRAY_MIN_SIZE;
+  for (const [name, source] of item.keySources) {
+    const found = [answer.names[q.name(name)], arrayJob ? answer.setNames[q.setName(name)] : null];
+    problems.push(...found.flatMap((p) => (p !== null ? [source(p)] : [])));
+  }
+  let shown = 0;
+  const setProblem = (name: string | undefined, message: string) => {
+    if (shown++ < SHOWN_SET_PROBLEMS) {
+      problems.push((item.keySources.get(name ?? "") ?? item.problemAt)(message));
+    }
+  };
+  item.sets.forEach((set, setNumber) =>
+    set.forEach((value, name) =>
+      answer.values[q.pair(name, value)].forEach((m) => setProblem(name, `set ${setNumber}: ${m}`)),
+    ),
+  );
   // A required option some sets lack is one problem.
   const lacking = new Map<string, number[]>();
   sets.forEach((s, setNumber) => {
-    for (const p of answer.sets[s].problems) {
-      const source = item.keySources.get(p.name ?? "") ?? item.problemAt;
-      setProblem(() => source(`set ${setNumber}: ${p.message}`));
-    }
+    answer.sets[s].problems.forEach((p) => setProblem(p.name, `set ${setNumber}: ${p.message}`));
     for (const message of answer.sets[s].missing) {
       const list = lacking.get(message) ?? [];
       lacking.set(message, list);
