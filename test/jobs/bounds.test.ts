@@ -5,15 +5,16 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { DEFAULT_BOUNDS, retryRuleProblem } from "../../policy/bounds";
+import { DEFAULT_BOUNDS } from "../../policy/bounds";
 import { boundsFromPolicyConfig } from "../../policy/check/policy-config";
 import * as policyCost from "../../policy/cost";
 import * as policyJobDefinition from "../../policy/batch-job-definition";
 import { FatalError } from "../../jobs/errors";
+import { retryRuleProblem } from "../../jobs/input/bounds";
 import { parseOutputs } from "../../jobs/input/outputs";
 import { STACK_OUTPUTS, runJobs, tempDir } from "../helpers/jobs-harness";
 
-const HOST_ONLY = [
+const HOST_ONLY: Parameters<typeof retryRuleProblem>[1] & object = [
   { onStatusReason: "Host EC2*", action: "RETRY" },
   { onReason: "*", action: "EXIT" },
 ];
@@ -204,7 +205,7 @@ describe("jobs:submit enforces the policy pack's bounds", function () {
     assert.strictEqual(retryRuleProblem(1, undefined), undefined);
     assert.match(retryRuleProblem(2, [])!, /retries every failure/);
     assert.match(
-      retryRuleProblem(2, [{ onExitCode: "1", action: "retry" }])!,
+      retryRuleProblem(2, [{ onExitCode: "1", action: "RETRY" }])!,
       /exit codes matching "1"/,
     );
     assert.match(retryRuleProblem(2, [HOST_ONLY[0]])!, /no catch-all EXIT rule/);
