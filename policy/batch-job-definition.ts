@@ -131,13 +131,9 @@ export const batchJobRoleRequired: ResourceValidationPolicy = {
   url: "https://docs.aws.amazon.com/batch/latest/userguide/job-definition-parameters.html",
   severity: "high",
   validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {
-    const missing: string[] = [];
     const gaps = partGaps(args.props, "") ?? [{ path: "containerProperties.jobRoleArn" }];
-    for (const gap of gaps) {
-      if (gap.invalidJson === undefined) {
-        missing.push(gap.path);
-        continue;
-      }
+    const missing = gaps.filter((gap) => gap.invalidJson === undefined).map((gap) => gap.path);
+    for (const gap of gaps.filter((gap) => gap.invalidJson !== undefined)) {
       reportViolation(
         `Job definition '${args.name}' has ${gap.path} that is not valid JSON ` +
           `(${gap.invalidJson}), so its role cannot be checked and AWS rejects it. ` +

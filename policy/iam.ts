@@ -92,45 +92,41 @@ function grantsAction(pattern: string, entry: string): boolean {
 
 const ESCALATION = ", a privilege escalation";
 
-function statementGrants(
-  statement: Statement,
-  denied: readonly string[],
-  escalation: readonly string[],
-) {
-  const resources = statement.resources === UNKNOWN ? [] : statement.resources;
-  const wildcard = resources.find(isWildcardResource);
-  const everywhere = statement.notResource || wildcard !== undefined;
-  const on = statement.notResource ? "every resource but a few" : show(wildcard);
-  // Escalation needs no wildcard resource: the principal's own role or policy is enough.
-  const where = everywhere ? ` on ${on}` : resources.length ? ` on ${show(resources[0])}` : "";
-  const actions = statement.actions === UNKNOWN ? [] : statement.actions;
-  const grants = actions.flatMap((pattern) => {
-    const entry = everywhere ? denied.find((e) => grantsAction(pattern, e)) : undefined;
-    const escalates = escalation.find((e) => grantsAction(pattern, e));
-    if (entry !== undefined) {
-      return [`${grantedAs(pattern, entry)} on ${on}`];
-    }
-    return escalates === undefined ? [] : [`${grantedAs(pattern, escalates, ESCALATION)}${where}`];
-  });
-  // Allow + NotAction grants every action not listed: all but admin in disguise.
-  const notActions = statement.notActions === UNKNOWN ? [] : statement.notActions;
-  const allBut = `every action except ${notActions.map(show).join(", ")}`;
-  const left = escalation.find((e) => !notActions.some((p) => grantsAction(p, e)));
-  if (notActions.length > 0 && everywhere) {
-    grants.push(`${allBut} on ${on}`);
-  } else if (notActions.length > 0 && left !== undefined) {
-    grants.push(`${allBut} (so ${left}${ESCALATION})${where}`);
-  }
-  return grants.map((grant) => `${describeStatement(statement)} allows ${grant}`);
-}
-
 /** `deniedActions` on every resource, `escalationActions` on any. */
 export function forbiddenGrants(
   policy: unknown,
-  deniedActions: readonly string[],
-  escalationActions: readonly string[] = [],
+  denied: readonly string[],
+  escalation: readonly string[] = [],
 ): string[] | InvalidJson {
-  return allowGrants(policy, (s) => statementGrants(s, deniedActions, escalationActions));
+  return allowGrants(policy, (statement) => {
+    const resources = statement.resources === UNKNOWN ? [] : statement.resources;
+    const wildcard = resources.find(isWildcardResource);
+    const everywhere = statement.notResource || wildcard !== undefined;
+    const on = statement.notResource ? "every resource but a few" : show(wildcard);
+    // Escalation needs no wildcard resource: the principal's own role or policy is enough.
+    const where = everywhere ? ` on ${on}` : resources.length ? ` on ${show(resources[0])}` : "";
+    const actions = statement.actions === UNKNOWN ? [] : statement.actions;
+    const grants = actions.flatMap((pattern) => {
+      const entry = everywhere ? denied.find((e) => grantsAction(pattern, e)) : undefined;
+      if (entry !== undefined) {
+        return [`${grantedAs(pattern, entry)} on ${on}`];
+      }
+      const escalates = escalation.find((e) => grantsAction(pattern, e));
+      return escalates === undefined
+        ? []
+        : [`${grantedAs(pattern, escalates, ESCALATION)}${where}`];
+    });
+    // Allow + NotAction grants every action not listed: all but admin in disguise.
+    const notActions = statement.notActions === UNKNOWN ? [] : statement.notActions;
+    const allBut = `every action except ${notActions.map(show).join(", ")}`;
+    const left = escalation.find((e) => !notActions.some((p) => grantsAction(p, e)));
+    if (notActions.length > 0 && everywhere) {
+      grants.push(`${allBut} on ${on}`);
+    } else if (notActions.length > 0 && left !== undefined) {
+      grants.push(`${allBut} (so ${left}${ESCALATION})${where}`);
+    }
+    return grants.map((grant) => `${describeStatement(statement)} allows ${grant}`);
+  });
 }
 
 /** @see https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html */
