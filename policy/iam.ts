@@ -1,5 +1,5 @@
 /** IAM: nothing in a stack may grant admin or every-bucket access, or the means to take it. */
-import { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
+import { ResourceValidationPolicy } from "@pulumi/policy";
 import {
   Statement,
   allowGrants,
@@ -197,23 +197,6 @@ export function publicTrustGrants(policy: unknown): string[] | InvalidJson {
   });
 }
 
-function attachedArns({ type, props }: ResourceValidationArgs): { path: string; arn: unknown }[] {
-  const key = HOLDERS[type].arns;
-  const value = key === undefined ? undefined : at(props, key);
-  const list = elements(value);
-  // `elements` reads one ARN (`policyArn`) as a list of one.
-  const path = (i: number) => (Array.isArray(value) ? `${key}[${i}]` : `${key}`);
-  return list === UNKNOWN ? [] : list.map((arn, i) => ({ path: path(i), arn }));
-}
-
-function permissionDocuments({ type, props }: ResourceValidationArgs) {
-  const documents =
-    HOLDERS[type].documents === "policy"
-      ? [{ path: "policy", policy: at(props, "policy") }]
-      : inlinePolicies(props).map(({ path, policy }) => ({ path: `${path}.policy`, policy }));
-  return documents.filter(hasDocument);
-}
-
 const ADMIN_CONSEQUENCE =
   `That is administrator (or every-bucket) access, or the means to take it. Fix: list only ` +
   `the actions needed, on the ARNs of the resources used (e.g. s3:GetObject on ` +
@@ -257,7 +240,12 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
     const config = args.getConfig<Record<Lists, string[]>>();
     const what = `${args.type.split(":").pop()} '${args.name}'`;
     const deniedNames = config.deniedManagedPolicies.map((name) => name.toLowerCase());
-    for (const { path, arn } of attachedArns(args)) {
+    const { arns: key, documents } = HOLDERS[args.type];
+    const value = key === undefined ? undefined : at(args.props, key);
+    const arns = elements(value);
+    for (const [i, arn] of (arns === UNKNOWN ? [] : arns).entries()) {
+      // `elements` reads one ARN (`policyArn`) as a list of one.
+      const path = Array.isArray(value) ? `${key}[${i}]` : key;
       const name = typeof arn === "string" ? arn.slice(arn.lastIndexOf("/") + 1) : undefined;
       if (name !== undefined && deniedNames.includes(name.toLowerCase())) {
         reportViolation(
@@ -277,7 +265,14 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
         reportViolation(`${what} ${path}: ${grants.join("; ")}. ${consequence}`);
       }
     };
-    for (const { path, policy } of permissionDocuments(args)) {
+    const permissions =
+      documents === "policy"
+        ? [{ path: "policy", policy: at(args.props, "policy") }]
+        : inlinePolicies(args.props).map(({ path, policy }) => ({
+            path: `${path}.policy`,
+            policy,
+          }));
+    for (const { path, policy } of permissions.filter(hasDocument)) {
       const grants = forbiddenGrants(policy, config.deniedActions, config.escalationActions);
       report(path, grants, ADMIN_CONSEQUENCE);
     }
