@@ -92,7 +92,7 @@ function grantsAction(pattern: string, entry: string): boolean {
 
 const ESCALATION = ", a privilege escalation";
 
-/** `deniedActions` on every resource, `escalationActions` on any. */
+/** `denied` actions on every resource, `escalation` actions on any. */
 export function forbiddenGrants(
   policy: unknown,
   denied: readonly string[],
