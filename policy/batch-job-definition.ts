@@ -12,15 +12,12 @@ function jobKind(props: unknown): string {
   return properties === undefined ? "container" : `container, ${properties}`;
 }
 
-function hours(seconds: number): string {
-  return `${Math.round((seconds / 3600) * 10) / 10} h`;
-}
-
 export function timeoutProblem(props: unknown, maxSeconds: number): string | undefined {
   const seconds = numberAt(props, "timeout", "attemptDurationSeconds");
   if (seconds === UNKNOWN) {
     return undefined;
   }
+  const hours = (s: number) => `${Math.round((s / 3600) * 10) / 10} h`;
   const bounds = `${AWS_MIN_ATTEMPT_DURATION_SECONDS} ≤ N ≤ ${maxSeconds}`;
   const fix =
     `Fix: set timeout: { attemptDurationSeconds: N } with ${bounds} (in this project: ` +
