@@ -76,9 +76,8 @@ export function covers(pattern: string, granted: string, kind: PatternKind): boo
     other = String.fromCharCode(other.charCodeAt(0) + 1);
   }
   const alphabet = [...new Set([...literals, ":", other])];
-  const start = { g: closure(g, [0]), p: closure(p, [0]) };
   const seen = new Set<string>();
-  const queue = [start];
+  const queue = [{ g: closure(g, [0]), p: closure(p, [0]) }];
   for (let item = queue.pop(); item !== undefined; item = queue.pop()) {
     const { g: gs, p: ps } = item;
     const id = `${key(gs)}|${key(ps)}`;
