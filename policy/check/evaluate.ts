@@ -28,7 +28,7 @@ export function readStackConfig(projectRoot: string, stack: string): Record<stri
     );
   }
   const doc = parseYaml(fs.readFileSync(file, "utf8")) as { config?: object } | null;
-  const config = Object.entries(doc?.config ?? {}).map(([key, value]) => {
+  const config = Object.entries(doc?.config ?? {}).map(([key, value]): [string, string] => {
     // A secret cannot be decrypted without the CLI; the program only needs a placeholder.
     const secret = value !== null && typeof value === "object" && "secure" in value;
     return [key, secret ? "[secret]" : typeof value === "string" ? value : JSON.stringify(value)];
