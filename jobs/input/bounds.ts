@@ -36,10 +36,8 @@ export function requestedResources(fields: JobFileFields): Requested {
  * matching rule and retries when none matches.
  * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_RetryStrategy.html
  */
-export function retryRuleProblem(
-  attempts: number | undefined,
-  rules: NonNullable<JobFileFields["retryStrategy"]>["evaluateOnExit"],
-): string | undefined {
+export function retryRuleProblem(strategy: JobFileFields["retryStrategy"]): string | undefined {
+  const { attempts, evaluateOnExit: rules } = strategy ?? {};
   if (attempts === undefined || attempts <= 1) {
     return undefined;
   }
@@ -106,7 +104,7 @@ function checkTimeoutAndRetries(fields: JobFileFields, bounds: PolicyBounds, rep
       );
     }
   }
-  const retry = retryRuleProblem(attempts, fields.retryStrategy?.evaluateOnExit);
+  const retry = retryRuleProblem(fields.retryStrategy);
   if (fields.retryStrategy !== undefined && retry !== undefined) {
     report("maxAttempts", ["retryStrategy"], `${retry} (${levelRule(bounds, "maxAttempts")})`);
   }
