@@ -93,8 +93,7 @@ export const batchComputeNoCustomServiceRole: ResourceValidationPolicy = {
   url: "https://docs.aws.amazon.com/batch/latest/userguide/infrastructure-updates.html",
   severity: "medium",
   validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
-    const environmentType = at(args.props, "type");
-    if (typeof environmentType !== "string" || environmentType.toUpperCase() !== "MANAGED") {
+    if (String(at(args.props, "type")).toUpperCase() !== "MANAGED") {
       return; // Unmanaged environments: Batch launches and updates nothing.
     }
     // Unset, or not known yet (preview): decided during `pulumi up`.

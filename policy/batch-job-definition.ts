@@ -12,15 +12,12 @@ function jobKind(props: unknown): string {
   return properties === undefined ? "container" : `container, ${properties}`;
 }
 
-function hours(seconds: number): string {
-  return `${Math.round((seconds / 3600) * 10) / 10} h`;
-}
-
 export function timeoutProblem(props: unknown, maxSeconds: number): string | undefined {
   const seconds = numberAt(props, "timeout", "attemptDurationSeconds");
   if (seconds === UNKNOWN) {
     return undefined;
   }
+  const hours = (s: number) => `${Math.round((s / 3600) * 10) / 10} h`;
   const bounds = `${AWS_MIN_ATTEMPT_DURATION_SECONDS} ≤ N ≤ ${maxSeconds}`;
   const fix =
     `Fix: set timeout: { attemptDurationSeconds: N } with ${bounds} (in this project: ` +
@@ -131,13 +128,9 @@ export const batchJobRoleRequired: ResourceValidationPolicy = {
   url: "https://docs.aws.amazon.com/batch/latest/userguide/job-definition-parameters.html",
   severity: "high",
   validateResource: validateTypes([TYPES.jobDefinition], (args, reportViolation) => {
-    const missing: string[] = [];
     const gaps = partGaps(args.props, "") ?? [{ path: "containerProperties.jobRoleArn" }];
-    for (const gap of gaps) {
-      if (gap.invalidJson === undefined) {
-        missing.push(gap.path);
-        continue;
-      }
+    const missing = gaps.filter((gap) => gap.invalidJson === undefined).map((gap) => gap.path);
+    for (const gap of gaps.filter((gap) => gap.invalidJson !== undefined)) {
       reportViolation(
         `Job definition '${args.name}' has ${gap.path} that is not valid JSON ` +
           `(${gap.invalidJson}), so its role cannot be checked and AWS rejects it. ` +

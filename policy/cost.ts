@@ -67,10 +67,7 @@ const GPU_INSTANCE_TYPES: Readonly<Record<string, { vcpus: number; gpus: number 
 const DENSEST_VCPUS_PER_GPU = 4;
 
 /** Whole instances of the type packing the most GPUs into `maxVcpus`. */
-export function maxGpusAtOnce(
-  instanceTypes: readonly string[],
-  maxVcpus: number,
-): { count: number; why: string } {
+export function maxGpusAtOnce(instanceTypes: readonly string[], maxVcpus: number) {
   let best = { count: 0, why: "no GPU instance types" };
   for (const type of instanceTypes.filter((name) => /^[gp]\d/.test(name))) {
     const known = GPU_INSTANCE_TYPES[type];

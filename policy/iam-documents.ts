@@ -47,10 +47,7 @@ export function readStatements(policy: unknown): Statement[] | Unknown | Invalid
 }
 
 /** None while the document is unknown. */
-export function allowGrants(
-  policy: unknown,
-  grants: (statement: Statement) => string[],
-): string[] | InvalidJson {
+export function allowGrants(policy: unknown, grants: (statement: Statement) => string[]) {
   const statements = readStatements(policy);
   if (statements === UNKNOWN || statements instanceof InvalidJson) {
     return statements === UNKNOWN ? [] : statements;

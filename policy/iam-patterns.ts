@@ -18,22 +18,18 @@ export const RESOURCE: PatternKind = { caseInsensitive: false, segmented: true }
 /** Each run of wildcards becomes its `?`s, then one `*` if it had any. */
 function tokenize(pattern: string, kind: PatternKind): Token[] {
   const text = kind.caseInsensitive ? pattern.toLowerCase() : pattern;
-  const tokens: Token[] = [];
   let end = 0;
   // The odd parts are the runs of wildcards, the even ones the text between them.
-  text.split(/([*?]+)/).forEach((part, i) => {
+  return text.split(/([*?]+)/).flatMap((part, i): Token[] => {
     end += part.length;
     if (i % 2 === 0) {
-      tokens.push(...Array.from(part, (char) => ({ kind: "char", char }) as const));
-      return;
+      return Array.from(part, (char) => ({ kind: "char", char }) as const);
     }
-    tokens.push(...Array.from(part.replace(/\*/g, ""), () => ({ kind: "one" }) as const));
-    if (part.includes("*")) {
-      const endsSegment = end === text.length || text[end] === ":";
-      tokens.push({ kind: "star", colons: !kind.segmented || endsSegment });
-    }
+    const ones = Array.from(part.replace(/\*/g, ""), () => ({ kind: "one" }) as const);
+    const endsSegment = end === text.length || text[end] === ":";
+    const star = { kind: "star", colons: !kind.segmented || endsSegment } as const;
+    return part.includes("*") ? [...ones, star] : ones;
   });
-  return tokens;
 }
 
 /** The positions reachable without reading a character: `*` may match nothing. */
@@ -80,9 +76,8 @@ export function covers(pattern: string, granted: string, kind: PatternKind): boo
     other = String.fromCharCode(other.charCodeAt(0) + 1);
   }
   const alphabet = [...new Set([...literals, ":", other])];
-  const start = { g: closure(g, [0]), p: closure(p, [0]) };
   const seen = new Set<string>();
-  const queue = [start];
+  const queue = [{ g: closure(g, [0]), p: closure(p, [0]) }];
   for (let item = queue.pop(); item !== undefined; item = queue.pop()) {
     const { g: gs, p: ps } = item;
     const id = `${key(gs)}|${key(ps)}`;

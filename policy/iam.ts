@@ -1,5 +1,5 @@
 /** IAM: nothing in a stack may grant admin or every-bucket access, or the means to take it. */
-import { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
+import { ResourceValidationPolicy } from "@pulumi/policy";
 import {
   Statement,
   allowGrants,
@@ -92,45 +92,41 @@ function grantsAction(pattern: string, entry: string): boolean {
 
 const ESCALATION = ", a privilege escalation";
 
-function statementGrants(
-  statement: Statement,
-  denied: readonly string[],
-  escalation: readonly string[],
-) {
-  const resources = statement.resources === UNKNOWN ? [] : statement.resources;
-  const wildcard = resources.find(isWildcardResource);
-  const everywhere = statement.notResource || wildcard !== undefined;
-  const on = statement.notResource ? "every resource but a few" : show(wildcard);
-  // Escalation needs no wildcard resource: the principal's own role or policy is enough.
-  const where = everywhere ? ` on ${on}` : resources.length ? ` on ${show(resources[0])}` : "";
-  const actions = statement.actions === UNKNOWN ? [] : statement.actions;
-  const grants = actions.flatMap((pattern) => {
-    const entry = everywhere ? denied.find((e) => grantsAction(pattern, e)) : undefined;
-    const escalates = escalation.find((e) => grantsAction(pattern, e));
-    if (entry !== undefined) {
-      return [`${grantedAs(pattern, entry)} on ${on}`];
-    }
-    return escalates === undefined ? [] : [`${grantedAs(pattern, escalates, ESCALATION)}${where}`];
-  });
-  // Allow + NotAction grants every action not listed: all but admin in disguise.
-  const notActions = statement.notActions === UNKNOWN ? [] : statement.notActions;
-  const allBut = `every action except ${notActions.map(show).join(", ")}`;
-  const left = escalation.find((e) => !notActions.some((p) => grantsAction(p, e)));
-  if (notActions.length > 0 && everywhere) {
-    grants.push(`${allBut} on ${on}`);
-  } else if (notActions.length > 0 && left !== undefined) {
-    grants.push(`${allBut} (so ${left}${ESCALATION})${where}`);
-  }
-  return grants.map((grant) => `${describeStatement(statement)} allows ${grant}`);
-}
-
-/** `deniedActions` on every resource, `escalationActions` on any. */
+/** `denied` actions on every resource, `escalation` actions on any. */
 export function forbiddenGrants(
   policy: unknown,
-  deniedActions: readonly string[],
-  escalationActions: readonly string[] = [],
+  denied: readonly string[],
+  escalation: readonly string[] = [],
 ): string[] | InvalidJson {
-  return allowGrants(policy, (s) => statementGrants(s, deniedActions, escalationActions));
+  return allowGrants(policy, (statement) => {
+    const resources = statement.resources === UNKNOWN ? [] : statement.resources;
+    const wildcard = resources.find(isWildcardResource);
+    const everywhere = statement.notResource || wildcard !== undefined;
+    const on = statement.notResource ? "every resource but a few" : show(wildcard);
+    // Escalation needs no wildcard resource: the principal's own role or policy is enough.
+    const where = everywhere ? ` on ${on}` : resources.length ? ` on ${show(resources[0])}` : "";
+    const actions = statement.actions === UNKNOWN ? [] : statement.actions;
+    const grants = actions.flatMap((pattern) => {
+      const entry = everywhere ? denied.find((e) => grantsAction(pattern, e)) : undefined;
+      if (entry !== undefined) {
+        return [`${grantedAs(pattern, entry)} on ${on}`];
+      }
+      const escalates = escalation.find((e) => grantsAction(pattern, e));
+      return escalates === undefined
+        ? []
+        : [`${grantedAs(pattern, escalates, ESCALATION)}${where}`];
+    });
+    // Allow + NotAction grants every action not listed: all but admin in disguise.
+    const notActions = statement.notActions === UNKNOWN ? [] : statement.notActions;
+    const allBut = `every action except ${notActions.map(show).join(", ")}`;
+    const left = escalation.find((e) => !notActions.some((p) => grantsAction(p, e)));
+    if (notActions.length > 0 && everywhere) {
+      grants.push(`${allBut} on ${on}`);
+    } else if (notActions.length > 0 && left !== undefined) {
+      grants.push(`${allBut} (so ${left}${ESCALATION})${where}`);
+    }
+    return grants.map((grant) => `${describeStatement(statement)} allows ${grant}`);
+  });
 }
 
 /** @see https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html */
@@ -201,23 +197,6 @@ export function publicTrustGrants(policy: unknown): string[] | InvalidJson {
   });
 }
 
-function attachedArns({ type, props }: ResourceValidationArgs): { path: string; arn: unknown }[] {
-  const key = HOLDERS[type].arns;
-  const value = key === undefined ? undefined : at(props, key);
-  const list = elements(value);
-  // `elements` reads one ARN (`policyArn`) as a list of one.
-  const path = (i: number) => (Array.isArray(value) ? `${key}[${i}]` : `${key}`);
-  return list === UNKNOWN ? [] : list.map((arn, i) => ({ path: path(i), arn }));
-}
-
-function permissionDocuments({ type, props }: ResourceValidationArgs) {
-  const documents =
-    HOLDERS[type].documents === "policy"
-      ? [{ path: "policy", policy: at(props, "policy") }]
-      : inlinePolicies(props).map(({ path, policy }) => ({ path: `${path}.policy`, policy }));
-  return documents.filter(hasDocument);
-}
-
 const ADMIN_CONSEQUENCE =
   `That is administrator (or every-bucket) access, or the means to take it. Fix: list only ` +
   `the actions needed, on the ARNs of the resources used (e.g. s3:GetObject on ` +
@@ -261,7 +240,12 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
     const config = args.getConfig<Record<Lists, string[]>>();
     const what = `${args.type.split(":").pop()} '${args.name}'`;
     const deniedNames = config.deniedManagedPolicies.map((name) => name.toLowerCase());
-    for (const { path, arn } of attachedArns(args)) {
+    const { arns: key, documents } = HOLDERS[args.type];
+    const value = key === undefined ? undefined : at(args.props, key);
+    const arns = elements(value);
+    for (const [i, arn] of (arns === UNKNOWN ? [] : arns).entries()) {
+      // `elements` reads one ARN (`policyArn`) as a list of one.
+      const path = Array.isArray(value) ? `${key}[${i}]` : key;
       const name = typeof arn === "string" ? arn.slice(arn.lastIndexOf("/") + 1) : undefined;
       if (name !== undefined && deniedNames.includes(name.toLowerCase())) {
         reportViolation(
@@ -281,7 +265,14 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
         reportViolation(`${what} ${path}: ${grants.join("; ")}. ${consequence}`);
       }
     };
-    for (const { path, policy } of permissionDocuments(args)) {
+    const permissions =
+      documents === "policy"
+        ? [{ path: "policy", policy: at(args.props, "policy") }]
+        : inlinePolicies(args.props).map(({ path, policy }) => ({
+            path: `${path}.policy`,
+            policy,
+          }));
+    for (const { path, policy } of permissions.filter(hasDocument)) {
       const grants = forbiddenGrants(policy, config.deniedActions, config.escalationActions);
       report(path, grants, ADMIN_CONSEQUENCE);
     }

@@ -159,10 +159,7 @@ function deniesInsecureTransport(statement: Statement, arn: string): Coverage | 
 }
 
 /** The bucket and its objects may be covered by different statements. */
-export function policyDeniesInsecureTransport(
-  policy: unknown,
-  arn: string | Unknown,
-): boolean | Unknown | InvalidJson {
+export function policyDeniesInsecureTransport(policy: unknown, arn: string | Unknown) {
   const statements = readStatements(policy);
   if (statements === UNKNOWN || statements instanceof InvalidJson || arn === UNKNOWN) {
     return statements instanceof InvalidJson ? statements : UNKNOWN;

@@ -2,12 +2,7 @@
  * What the policy pack refuses (policy/bounds.ts), `jobs:submit` refuses too; and a job the
  * compute environment can never place, which would sit in RUNNABLE until the queue cancels it.
  */
-import {
-  BOUND_POLICIES,
-  retryRuleProblem,
-  type BoundName,
-  type PolicyBounds,
-} from "../../policy/bounds";
+import { BOUND_POLICIES, type BoundName, type PolicyBounds } from "../../policy/bounds";
 import type { Problem } from "../errors";
 import type { JobFileFields } from "./job-file";
 import { problemAt, type JsonPath } from "./json-source";
@@ -33,6 +28,45 @@ export function requestedResources(fields: JobFileFields): Requested {
   const found = given.filter(([, value]) => Number.isFinite(value));
   return Object.fromEntries(
     found.map(([key, value, at]) => [key, { value, at: ["containerOverrides", ...at] }]),
+  );
+}
+
+/**
+ * Why a retry strategy pays again for the script's own failures. Batch applies the first
+ * matching rule and retries when none matches.
+ * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_RetryStrategy.html
+ */
+export function retryRuleProblem(strategy: JobFileFields["retryStrategy"]): string | undefined {
+  const { attempts, evaluateOnExit: rules } = strategy ?? {};
+  if (attempts === undefined || attempts <= 1) {
+    return undefined;
+  }
+  if (rules === undefined || rules.length === 0) {
+    return (
+      `retries every failure, the script's own exit codes included (${attempts} attempts and no ` +
+      "evaluateOnExit): add rules that RETRY only host failures, e.g. " +
+      '[{"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}]'
+    );
+  }
+  const matchesAll = (pattern?: string) => pattern === undefined || /^\*+$/.test(pattern);
+  for (const [i, r] of rules.entries()) {
+    const retry = r.action === "RETRY";
+    const catchAll =
+      matchesAll(r.onStatusReason) && matchesAll(r.onReason) && matchesAll(r.onExitCode);
+    if (retry && (r.onExitCode !== undefined || catchAll)) {
+      return (
+        `evaluateOnExit[${i}] retries ${catchAll ? "every failure" : `exit codes matching "${r.onExitCode}"`}: ` +
+        "a script that fails by itself fails again, and each attempt is billed; retry host failures only " +
+        '(onStatusReason "Host EC2*")'
+      );
+    }
+    if (!retry && catchAll) {
+      return undefined;
+    }
+  }
+  return (
+    "evaluateOnExit has no catch-all EXIT rule, and Batch retries a failure no rule matches (the " +
+    `script's own included); end it with {"onReason": "*", "action": "EXIT"}`
   );
 }
 
@@ -70,7 +104,7 @@ function checkTimeoutAndRetries(fields: JobFileFields, bounds: PolicyBounds, rep
       );
     }
   }
-  const retry = retryRuleProblem(attempts, fields.retryStrategy?.evaluateOnExit);
+  const retry = retryRuleProblem(fields.retryStrategy);
   if (fields.retryStrategy !== undefined && retry !== undefined) {
     report("maxAttempts", ["retryStrategy"], `${retry} (${levelRule(bounds, "maxAttempts")})`);
   }

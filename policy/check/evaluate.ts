@@ -28,13 +28,12 @@ export function readStackConfig(projectRoot: string, stack: string): Record<stri
     );
   }
   const doc = parseYaml(fs.readFileSync(file, "utf8")) as { config?: object } | null;
-  const config: Record<string, string> = {};
-  for (const [key, value] of Object.entries(doc?.config ?? {})) {
+  const config = Object.entries(doc?.config ?? {}).map(([key, value]): [string, string] => {
     // A secret cannot be decrypted without the CLI; the program only needs a placeholder.
     const secret = value !== null && typeof value === "object" && "secure" in value;
-    config[key] = secret ? "[secret]" : typeof value === "string" ? value : JSON.stringify(value);
-  }
-  return config;
+    return [key, secret ? "[secret]" : typeof value === "string" ? value : JSON.stringify(value)];
+  });
+  return Object.fromEntries(config);
 }
 
 export function listStacks(projectRoot = DEFAULT_PROJECT_ROOT): string[] {

@@ -20,7 +20,7 @@ export type EnforcementLevel = (typeof ENFORCEMENT_LEVELS)[number];
 type PolicyEntry = { enforcementLevel?: EnforcementLevel; properties: Record<string, unknown> };
 /** Policy name (or "all") → settings. */
 export type PolicyPackConfig = Record<string, PolicyEntry>;
-export type ReconciledConfig = Record<string, Required<PolicyEntry>>;
+export type ReconciledConfig = ReturnType<typeof reconcilePolicyPackConfig>["config"];
 /** Draft-07, as the engine's gojsonschema reads it. */
 export type JsonSchema = Readonly<Record<string, unknown>>;
 export type PolicySummary = {
@@ -124,7 +124,7 @@ export function reconcilePolicyPackConfig(
   policies: readonly PolicySummary[],
   config: PolicyPackConfig,
   source = "the policy config",
-): { config: ReconciledConfig; warnings: string[] } {
+) {
   // Names are the user's: read through a Map, never as keys of a plain object.
   const given = new Map(Object.entries(config));
   const all = given.get("all")?.enforcementLevel;

@@ -5,15 +5,16 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { DEFAULT_BOUNDS, retryRuleProblem } from "../../policy/bounds";
+import { DEFAULT_BOUNDS } from "../../policy/bounds";
 import { boundsFromPolicyConfig } from "../../policy/check/policy-config";
 import * as policyCost from "../../policy/cost";
 import * as policyJobDefinition from "../../policy/batch-job-definition";
 import { FatalError } from "../../jobs/errors";
+import { retryRuleProblem } from "../../jobs/input/bounds";
 import { parseOutputs } from "../../jobs/input/outputs";
 import { STACK_OUTPUTS, runJobs, tempDir } from "../helpers/jobs-harness";
 
-const HOST_ONLY = [
+const HOST_ONLY: NonNullable<Parameters<typeof retryRuleProblem>[0]>["evaluateOnExit"] & object = [
   { onStatusReason: "Host EC2*", action: "RETRY" },
   { onReason: "*", action: "EXIT" },
 ];
@@ -200,14 +201,17 @@ describe("jobs:submit enforces the policy pack's bounds", function () {
   });
 
   it("retry rules: host failures only, ending in a catch-all EXIT", function () {
-    assert.strictEqual(retryRuleProblem(3, HOST_ONLY), undefined);
-    assert.strictEqual(retryRuleProblem(1, undefined), undefined);
-    assert.match(retryRuleProblem(2, [])!, /retries every failure/);
+    assert.strictEqual(retryRuleProblem({ attempts: 3, evaluateOnExit: HOST_ONLY }), undefined);
+    assert.strictEqual(retryRuleProblem({ attempts: 1 }), undefined);
+    assert.match(retryRuleProblem({ attempts: 2, evaluateOnExit: [] })!, /retries every failure/);
     assert.match(
-      retryRuleProblem(2, [{ onExitCode: "1", action: "retry" }])!,
+      retryRuleProblem({ attempts: 2, evaluateOnExit: [{ onExitCode: "1", action: "RETRY" }] })!,
       /exit codes matching "1"/,
     );
-    assert.match(retryRuleProblem(2, [HOST_ONLY[0]])!, /no catch-all EXIT rule/);
+    assert.match(
+      retryRuleProblem({ attempts: 2, evaluateOnExit: [HOST_ONLY[0]] })!,
+      /no catch-all EXIT rule/,
+    );
     assert.strictEqual(boundsFromPolicyConfig("", "p.json").problems.length, 0);
     assert.strictEqual(boundsFromPolicyConfig("", "p.json").costCap, undefined);
     assert.deepStrictEqual(
