@@ -105,7 +105,7 @@ function checkTimeoutAndRetries(fields: JobFileFields, bounds: PolicyBounds, rep
     }
   }
   const retry = retryRuleProblem(fields.retryStrategy);
-  if (fields.retryStrategy !== undefined && retry !== undefined) {
+  if (retry !== undefined) {
     report("maxAttempts", ["retryStrategy"], `${retry} (${levelRule(bounds, "maxAttempts")})`);
   }
 }
