@@ -16,7 +16,7 @@ import { parametersOf } from "../report/rows";
 import { parseManifest } from "../input/manifest";
 import type { ParameterSet } from "../input/sweep";
 import { definedOnly } from "../../components/defined";
-import { isFileSystemError } from "../errors";
+import { orFallback } from "../errors";
 import { groupBy, resourcesOf } from "../status";
 
 export interface LocalRun {
@@ -202,13 +202,7 @@ export async function runLocal(plan: ReturnType<typeof planLocal>, opts: LocalOp
       failed.set(job, (failed.get(job) ?? new Set()).add(index));
     }
     // The outcome matters more than its record, which a full disk leaves out of jobs:report.
-    try {
-      recordRun(opts.root, runId, createdAt, r);
-    } catch (err) {
-      if (!isFileSystemError(err)) {
-        throw err;
-      }
-    }
+    orFallback(() => recordRun(opts.root, runId, createdAt, r), undefined);
     opts.onDone?.(r);
     return r;
   };

@@ -9,10 +9,9 @@ import {
   type OpenStack,
   type StackOptions,
 } from "../context";
-import { BadInputError, describeError, exitCode } from "../errors";
+import { BadInputError, describeError, exitCode, isMissingFile, orFallback } from "../errors";
 import { requireOutput } from "../input/outputs";
 import { runPool } from "../aws/pool";
-import { unlessMissing } from "../state/write-whole";
 import { entriesFor } from "../state/ledger";
 import { listLocal } from "../state/local-runs";
 import {
@@ -35,14 +34,18 @@ export interface ResultsOptions extends StackOptions {
 }
 
 function statOrUndefined(file: string): LocalInfo | undefined {
-  const s = unlessMissing(() => fs.statSync(file), undefined);
+  const s = orFallback(() => fs.statSync(file), undefined, isMissingFile);
   return s?.isFile() === true ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
 }
 
 /** results/<name>/, logs/<name>[.log]. */
 function localJobNames(root: string): Set<string> {
   const list = (dir: string): fs.Dirent[] =>
-    unlessMissing(() => fs.readdirSync(path.join(root, dir), { withFileTypes: true }), []);
+    orFallback(
+      () => fs.readdirSync(path.join(root, dir), { withFileTypes: true }),
+      [],
+      isMissingFile,
+    );
   return new Set(
     [...list("results"), ...list("logs")].flatMap((e) =>
       e.isDirectory() ? [e.name] : e.isFile() ? (/^(.*)\.log$/s.exec(e.name)?.slice(1) ?? []) : [],

@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import type { Option } from "commander";
 import { shellWord } from "../output/visible";
-import { orUndefined } from "../errors";
+import { orFallback } from "../errors";
 
 export type ToolOption = ReturnType<typeof toolOptions>[number];
 
@@ -144,7 +144,7 @@ export function npmRefusal(
 }
 
 function readIfThere(file: string): string | undefined {
-  return orUndefined(() => fs.readFileSync(file, "utf8"));
+  return orFallback(() => fs.readFileSync(file, "utf8"), undefined);
 }
 
 export function procNpmProcess() {
