@@ -3,7 +3,6 @@ import * as fs from "fs";
 import * as path from "path";
 import { readIfAny } from "./write-whole";
 import { isMissingFile, orFallback } from "../errors";
-import type { SourceObject } from "./sync";
 import { jsonValue } from "../input/json-source";
 import { z } from "zod";
 import { groupBy } from "../status";
@@ -32,7 +31,7 @@ const localRun = z.object({
 });
 export type LocalRunRecord = Readonly<z.infer<typeof localRun>>;
 
-export function listLocal(root: string, dirs: readonly string[]): SourceObject[] {
+export function listLocal(root: string, dirs: readonly string[]) {
   return dirs.flatMap((dir) =>
     orFallback(
       () => fs.readdirSync(path.join(root, dir), { recursive: true }),
