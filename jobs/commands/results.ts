@@ -95,21 +95,6 @@ function statOrUndefined(file: string): LocalInfo | undefined {
   return s?.isFile() === true ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
 }
 
-/** results/<name>/, logs/<name>[.log]. */
-function localJobNames(root: string): Set<string> {
-  const list = (dir: string): fs.Dirent[] =>
-    orFallback(
-      () => fs.readdirSync(path.join(root, dir), { withFileTypes: true }),
-      [],
-      isMissingFile,
-    );
-  return new Set(
-    [...list("results"), ...list("logs")].flatMap((e) =>
-      e.isDirectory() ? [e.name] : e.isFile() ? (/^(.*)\.log$/s.exec(e.name)?.slice(1) ?? []) : [],
-    ),
-  );
-}
-
 const FIX = "check the names (npm run jobs:status lists the ledger's)";
 
 type Source = ReturnType<typeof localSource>;
@@ -121,8 +106,19 @@ export function defaultOutDir(stack: string | undefined): string {
 
 function localSource(opts: ResultsOptions, ctx: Context) {
   const root = localRoot(ctx, opts.localRoot);
-  // --locally runs are not in a ledger: a name is known when the folder has its files.
-  const local = localJobNames(root);
+  // --locally runs are not in a ledger: a name is known when the folder has its files,
+  // results/<name>/ or logs/<name>[.log].
+  const list = (dir: string) =>
+    orFallback(
+      () => fs.readdirSync(path.join(root, dir), { withFileTypes: true }),
+      [],
+      isMissingFile,
+    );
+  const local = new Set(
+    [...list("results"), ...list("logs")].flatMap((e) =>
+      e.isDirectory() ? [e.name] : e.isFile() ? (/^(.*)\.log$/s.exec(e.name)?.slice(1) ?? []) : [],
+    ),
+  );
   checkNames(opts.names, (n) => local.has(n), `jobs with results or logs in ${root}`, FIX);
   return {
     list: async (): Promise<SourceObject[]> => listLocal(root, ["results", "logs"]),

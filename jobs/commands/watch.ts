@@ -116,9 +116,21 @@ async function pollJobs(
     for (;;) {
       await describeUnfinished(details, clients, ids);
       const snapshot = summarize(entries, details, pipelineOf(entries, details, ledger.entries));
-      const latest = retried
-        ? await latestRunsOnly(snapshot, entries, details, known, clients, bucketName)
-        : { snapshot, replaced: new Set<string>(), setNumbers: new Map<string, number[]>() };
+      // Each set once, by its latest run; `replaced` holds run IDs, `<id>:<child>` for children.
+      let latest = {
+        snapshot,
+        replaced: new Set<string>(),
+        setNumbers: new Map<string, number[]>(),
+      };
+      if (retried) {
+        const covers = await readCovers(entries, details, clients, bucketName, known);
+        const { attempts, sets, jobs, setNumbers } = supersededAttempts(entries, covers);
+        const replaced = attempts.map(attemptJobId);
+        await describeUnfinished(details, clients, replaced);
+        const left = replaced.map((id) => ({ status: details.get(id)?.status }));
+        const current = leaveOut(snapshot, left, { sets, jobs });
+        latest = { snapshot: current, replaced: new Set(replaced), setNumbers };
+      }
       const waiting = longWaits(latest.snapshot.jobs, details, Date.now());
       const polled = { ...latest, details, waiting };
       live?.show(polled.snapshot, waiting);
@@ -188,28 +200,4 @@ async function currentFailures(polled: Polled, clients: AwsClients): Promise<Fai
       const set = f.index !== undefined ? setNumbers.get(f.jobName)?.[f.index] : undefined;
       return set !== undefined ? { ...f, set } : f;
     });
-}
-
-/** Each set once, by its latest run; `replaced` holds run IDs, `<id>:<child>` for children. */
-async function latestRunsOnly(
-  snapshot: Snapshot,
-  entries: readonly LedgerEntry[],
-  details: Map<string, JobDetail>,
-  known: Map<string, Cover>,
-  clients: AwsClients,
-  bucket: string | undefined,
-) {
-  const covers = await readCovers(entries, details, clients, bucket, known);
-  const { attempts, sets, jobs, setNumbers } = supersededAttempts(entries, covers);
-  const ids = attempts.map(attemptJobId);
-  await describeUnfinished(details, clients, ids);
-  return {
-    snapshot: leaveOut(
-      snapshot,
-      ids.map((id) => ({ status: details.get(id)?.status })),
-      { sets, jobs },
-    ),
-    replaced: new Set(ids),
-    setNumbers,
-  };
 }
