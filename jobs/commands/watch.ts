@@ -47,31 +47,6 @@ export interface WatchOptions extends StackOptions {
   readonly once: boolean;
 }
 
-async function withAttempts(
-  polled: Polled,
-  clients: AwsClients,
-  ledgerFile: string,
-  unavailable: Unavailable[],
-): Promise<Snapshot> {
-  // Loaded only for --json: the human view shows no attempts.
-  const { batchAttempts } = await import("../report/rows");
-  const { attemptTimes } = await import("../report/time-split");
-  const { taskStoreFile, withTaskTimes } = await import("../state/ecs-tasks");
-  const single = polled.snapshot.jobs.flatMap((row) => {
-    const d = polled.details.get(row.jobId);
-    return row.arraySize === undefined && d !== undefined
-      ? [{ row, createdAt: d.createdAt, attempts: batchAttempts(d) }]
-      : [];
-  });
-  const read = await withTaskTimes(single, clients.ecs, taskStoreFile(ledgerFile), unavailable);
-  const timed = new Map(read.map((s) => [s.row, attemptTimes(s.createdAt, s.attempts)]));
-  const jobs = polled.snapshot.jobs.map((j) => ({
-    ...j,
-    ...definedOnly({ attempts: timed.get(j) }),
-  }));
-  return { ...polled.snapshot, jobs };
-}
-
 export type WatchResult = Awaited<ReturnType<typeof watch>>;
 
 export async function watch(opts: WatchOptions, ctx: Context) {
@@ -85,10 +60,28 @@ export async function watch(opts: WatchOptions, ctx: Context) {
     const polled = await pollJobs(entries, stack, opts, ctx);
     const failures = await currentFailures(polled, clients);
     const unavailable: Unavailable[] = [];
-    const snapshot = opts.json
-      ? await withAttempts(polled, clients, ledger.file, unavailable)
-      : polled.snapshot;
-    return { ...seen, snapshot, failures, waiting: polled.waiting, unavailable };
+    const result = { ...seen, snapshot: polled.snapshot, failures, waiting: polled.waiting };
+    if (!opts.json) {
+      return { ...result, unavailable };
+    }
+    // Loaded only for --json: the human view shows no attempts.
+    const { batchAttempts } = await import("../report/rows");
+    const { attemptTimes } = await import("../report/time-split");
+    const { taskStoreFile, withTaskTimes } = await import("../state/ecs-tasks");
+    const single = polled.snapshot.jobs.flatMap((row) => {
+      const d = polled.details.get(row.jobId);
+      return row.arraySize === undefined && d !== undefined
+        ? [{ row, createdAt: d.createdAt, attempts: batchAttempts(d) }]
+        : [];
+    });
+    const store = taskStoreFile(ledger.file);
+    const read = await withTaskTimes(single, clients.ecs, store, unavailable);
+    const timed = new Map(read.map((s) => [s.row, attemptTimes(s.createdAt, s.attempts)]));
+    const jobs = polled.snapshot.jobs.map((j) => ({
+      ...j,
+      ...definedOnly({ attempts: timed.get(j) }),
+    }));
+    return { ...result, snapshot: { ...polled.snapshot, jobs }, unavailable };
   });
 }
 
