@@ -5,7 +5,7 @@
 import * as path from "path";
 import { setMaxListeners } from "events";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import type { Context, Io, StackOptions } from "./context";
+import type { Context, Io, OutStream, StackOptions } from "./context";
 import {
   BadInputError,
   EXIT_BAD_INPUT,
@@ -16,7 +16,6 @@ import {
   describeError,
   formatProblem,
 } from "./errors";
-import { replaceSdkNodeWarning } from "./node-support";
 import { npmRefusal, procNpmProcess, type NpmProcess } from "./input/npm-args";
 import { DEFAULT_SUBMIT_CONCURRENCY } from "./aws/pool";
 import { BUCKET_PREFIXES, METRICS, VARS } from "../components/contract";
@@ -451,8 +450,57 @@ function reportError(err: unknown, io: Io, json: boolean, unchanged: string): nu
   return bad ? EXIT_BAD_INPUT : EXIT_FAILURE;
 }
 
-/** `adapt` changes the real context once loaded: how a test's entry injects faults. */
+/** The current Active LTS. */
+export const RECOMMENDED_NODE = 26;
 
+/** End-of-life dates of the lines the SDK warns about (nodejs/Release schedule). */
+const END_OF_LIFE = new Map([
+  ["18", "2025-04-30"],
+  ["20", "2026-04-30"],
+]);
+
+export function nodeSupportNotice(text: string, version: string): string | undefined {
+  if (!text.startsWith("NodeVersionSupportWarning:")) {
+    return undefined;
+  }
+  const [, when, required = "22"] =
+    /published (after [^\n]*?)\s+will require node >=(\d+)/.exec(text) ?? [];
+  const eol = END_OF_LIFE.get(/^v?(\d+)/.exec(version)?.[1] ?? "");
+  const releases = when === undefined ? "new AWS SDK releases" : `AWS SDK releases ${when}`;
+  const why =
+    eol !== undefined
+      ? `Node ${version} reached end of life on ${eol}, and ${releases} need Node >=${required}`
+      : `${releases} need Node >=${required} (this is ${version})`;
+  return (
+    `note: ${why}: move to Node ${RECOMMENDED_NODE} (the Active LTS) or at least ` +
+    `${required} (README: "Supported Node.js versions").`
+  );
+}
+
+/**
+ * On an old Node the AWS SDK's first client emits a long `NodeVersionSupportWarning`; the tool
+ * says it in one line, once per command. `AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true`
+ * silences both.
+ */
+export function replaceSdkNodeWarning(stderr: OutStream, version: string = process.version) {
+  const original = process.emitWarning;
+  let said = false;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]): void => {
+    const text = typeof warning === "string" ? warning : warning.message;
+    const notice = nodeSupportNotice(text, version);
+    if (notice === undefined) {
+      (original as (w: string | Error, ...r: unknown[]) => void).call(process, warning, ...rest);
+    } else if (!said) {
+      said = true;
+      stderr.write(`${notice}\n`);
+    }
+  }) as typeof process.emitWarning;
+  return () => {
+    process.emitWarning = original;
+  };
+}
+
+/** `adapt` changes the real context once loaded: how a test's entry injects faults. */
 export async function main(
   argv: readonly string[],
   adapt: (ctx: Context) => Context = (ctx) => ctx,

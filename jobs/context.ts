@@ -214,26 +214,33 @@ async function addClaimedJobs({ outputs, ledger, clients }: OpenStack, ctx: Cont
   }
 }
 
+export function checkNames(
+  names: readonly string[],
+  known: (name: string) => boolean,
+  where: string,
+  fix = "check the names",
+): void {
+  const unknown = names.filter((n) => !known(n));
+  if (unknown.length > 0) {
+    throw new BadInputError(`not ${where}: ${unknown.join(", ")}; ${fix}, or pass --stack`);
+  }
+}
+
 /** Latest entry per name (all must exist); a sweep's name stands for its chunks and retries too. */
 export function selectEntries(
   ledger: Ledger,
   names: readonly string[],
   last: boolean,
   stack: string,
+  fix?: string,
 ): LedgerEntry[] {
   const latest = ledger.latest();
-  let entries = [...latest.values()];
-  if (names.length > 0) {
-    const parts = new Map(names.map((n) => [n, entriesFor(latest, n)]));
-    const unknown = names.filter((n) => parts.get(n)?.length === 0);
-    if (unknown.length > 0) {
-      throw new BadInputError(
-        `not in the ledger of stack "${stack}" (${ledger.file}): ${unknown.join(", ")}; ` +
-          "check the names, or pass --stack",
-      );
-    }
-    entries = [...new Set(names.flatMap((n) => parts.get(n) ?? []))];
-  }
+  const where = `in the ledger of stack "${stack}" (${ledger.file})`;
+  checkNames(names, (n) => entriesFor(latest, n).length > 0, where, fix);
+  const entries =
+    names.length > 0
+      ? [...new Set(names.flatMap((n) => entriesFor(latest, n)))]
+      : [...latest.values()];
   return last ? ofLastRun(entries) : entries;
 }
 

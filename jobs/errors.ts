@@ -63,20 +63,21 @@ export function isFileSystemError(err: unknown): boolean {
   return typeof (err as NodeJS.ErrnoException | null)?.code === "string";
 }
 
-export function orUndefined<T>(read: () => T): T | undefined {
-  try {
-    return read();
-  } catch (err) {
-    if (isFileSystemError(err)) {
-      return undefined;
-    }
-    throw err;
-  }
-}
-
 export function isMissingFile(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   return code === "ENOENT" || code === "ENOTDIR";
+}
+
+/** `read()`, or `fallback` when it throws what `expected` accepts (by default, any file error). */
+export function orFallback<T>(read: () => T, fallback: T, expected = isFileSystemError): T {
+  try {
+    return read();
+  } catch (err) {
+    if (expected(err)) {
+      return fallback;
+    }
+    throw err;
+  }
 }
 
 /** Marked handled because it is awaited later, where a rejection surfaces. */

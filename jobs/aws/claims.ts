@@ -8,7 +8,7 @@ import * as os from "os";
 import { z } from "zod";
 import { submitFailure, type RemoteObject, type StorageApi } from "./api";
 import { runAll } from "./pool";
-import { FatalError, describeError, httpStatus, orUndefined } from "../errors";
+import { FatalError, describeError, httpStatus, orFallback } from "../errors";
 import { jsonValue } from "../input/json-source";
 import { entryOf, intentLine, type Ledger, type LedgerEntry } from "../state/ledger";
 import { visible } from "../output/visible";
@@ -27,7 +27,7 @@ export function claimKey(jobName: string, generation: number): string {
 
 export function whoAmI(env: NodeJS.ProcessEnv): string {
   // A uid with no passwd entry (some containers): the environment's name stands.
-  const user = orUndefined(() => os.userInfo().username) ?? env.USER ?? env.USERNAME;
+  const user = orFallback(() => os.userInfo().username, undefined) ?? env.USER ?? env.USERNAME;
   return `${user ?? "unknown"}@${os.hostname()}`;
 }
 

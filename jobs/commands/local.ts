@@ -1,8 +1,8 @@
 /** `--locally`: jobs run here as in the container, against a folder laid out like the bucket. */
 import { spawn } from "child_process";
-import * as fs from "fs";
 import * as path from "path";
 import { BUCKET_PREFIXES, VARS } from "../../components/contract";
+import { writeWhole } from "../state/write-whole";
 import { appendLocalRun, entrypointError, type LocalParent } from "../state/local-runs";
 import type { Submission } from "../input/plan";
 import {
@@ -16,7 +16,7 @@ import { parametersOf } from "../report/rows";
 import { parseManifest } from "../input/manifest";
 import type { ParameterSet } from "../input/sweep";
 import { definedOnly } from "../../components/defined";
-import { isFileSystemError } from "../errors";
+import { orFallback } from "../errors";
 import { groupBy, resourcesOf } from "../status";
 
 export interface LocalRun {
@@ -183,10 +183,7 @@ function runOne(run: LocalRun, opts: LocalOptions, live: boolean): Promise<Local
 export async function runLocal(plan: ReturnType<typeof planLocal>, opts: LocalOptions) {
   const createdAt = Date.now();
   const runId = new Date(createdAt).toISOString();
-  for (const m of plan.manifests) {
-    fs.mkdirSync(path.dirname(m.file), { recursive: true });
-    fs.writeFileSync(m.file, m.body);
-  }
+  plan.manifests.forEach((m) => writeWhole(m.file, m.body));
   const live = plan.levels.flat().length === 1;
   const failed = new Map([...plan.failedBefore].map(([name, sets]) => [name, new Set(sets)]));
   const runOrFail = async (run: LocalRun): Promise<LocalResult> => {
@@ -202,13 +199,7 @@ export async function runLocal(plan: ReturnType<typeof planLocal>, opts: LocalOp
       failed.set(job, (failed.get(job) ?? new Set()).add(index));
     }
     // The outcome matters more than its record, which a full disk leaves out of jobs:report.
-    try {
-      recordRun(opts.root, runId, createdAt, r);
-    } catch (err) {
-      if (!isFileSystemError(err)) {
-        throw err;
-      }
-    }
+    orFallback(() => recordRun(opts.root, runId, createdAt, r), undefined);
     opts.onDone?.(r);
     return r;
   };

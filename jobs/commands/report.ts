@@ -10,7 +10,7 @@ import {
 } from "../context";
 import { BadInputError, EXIT_OK, FatalError, describeError } from "../errors";
 import { requireOutput } from "../input/outputs";
-import { pricingOf, type UserPricing } from "../report/prices";
+import { pricingOf } from "../report/prices";
 import { writeWhole } from "../state/write-whole";
 import {
   formatCsv,
@@ -18,7 +18,6 @@ import {
   renderHtml,
   printReportJson,
   DEFAULT_TABLE_ROWS,
-  type ReportResult,
 } from "../output/report-print";
 import { awsSource, collectReport, localSource } from "../report/sources";
 import { defaultOutDir } from "./results";
@@ -40,7 +39,7 @@ export interface ReportOptions extends StackOptions {
 }
 
 async function buildReport(opts: ReportOptions, ctx: Context) {
-  const user: UserPricing = definedOnly({
+  const user = definedOnly({
     types: opts.pricing,
     usdPerVcpuHour: opts.priceVcpuHour,
     usdPerGbHour: opts.priceGbHour,
@@ -101,12 +100,8 @@ export async function reportCommand(opts: ReportOptions, ctx: Context): Promise<
     }
     return [{ file: displayPath(ctx.cwd, abs), bytes: Buffer.byteLength(text) }];
   });
-  const result: ReportResult = {
-    report,
-    ...definedOnly({ localRoot: opts.localRoot }),
-    limit: opts.limit ?? DEFAULT_TABLE_ROWS,
-    written,
-  };
+  const limit = opts.limit ?? DEFAULT_TABLE_ROWS;
+  const result = { report, ...definedOnly({ localRoot: opts.localRoot }), limit, written };
   (opts.json ? printReportJson : printReport)(result, ctx.io);
   return EXIT_OK;
 }

@@ -1,30 +1,86 @@
-/** `jobs:results`: like `aws s3 sync`, each file through a temporary one, never half written. */
+/**
+ * `jobs:results`: like `aws s3 sync`, each file through a temporary one, never half written; a
+ * download takes the source's time, so it is then skipped.
+ */
 import * as fs from "fs";
 import * as path from "path";
 import {
+  checkNames,
   createProgress,
   localRoot,
+  selectEntries,
   withStack,
   type Context,
   type OpenStack,
   type StackOptions,
 } from "../context";
-import { BadInputError, describeError, exitCode } from "../errors";
+import { describeError, exitCode, isMissingFile, orFallback } from "../errors";
 import { requireOutput } from "../input/outputs";
 import { runPool } from "../aws/pool";
-import { unlessMissing } from "../state/write-whole";
-import { entriesFor } from "../state/ledger";
+import type { RemoteObject } from "../aws/api";
+import { BUCKET_PREFIXES } from "../../components/contract";
 import { listLocal } from "../state/local-runs";
-import {
-  matchesPrefix,
-  planSync,
-  prefixesFor,
-  type LocalInfo,
-  type SourceObject,
-  type SyncPlan,
-} from "../state/sync";
 import { printResults, printResultsJson } from "../output/results-print";
 import { visible } from "../output/visible";
+
+type SourceObject = Omit<RemoteObject, "etag">;
+
+type LocalInfo = Pick<fs.Stats, "size" | "mtimeMs">;
+
+/** S3 times have one-second resolution; compare in whole seconds. */
+export function needsCopy(source: SourceObject, local: LocalInfo | undefined): boolean {
+  return (
+    local === undefined ||
+    local.size !== source.size ||
+    Math.floor(source.lastModified.getTime() / 1000) > Math.floor(local.mtimeMs / 1000)
+  );
+}
+
+export function localPathFor(outDir: string, key: string): string | undefined {
+  const parts = key.split("/");
+  // An empty first or last part: a leading or trailing "/", or no key at all.
+  if ([parts[0], parts[parts.length - 1]].includes("") || parts.some((p) => /^\.\.?$/.test(p))) {
+    return undefined;
+  }
+  const dest = path.join(outDir, ...parts);
+  const rel = path.relative(outDir, dest);
+  return rel.startsWith("..") || path.isAbsolute(rel) ? undefined : dest;
+}
+
+type SyncPlan = ReturnType<typeof planSync>;
+
+export function planSync(
+  sources: readonly SourceObject[],
+  outDir: string,
+  stat: (file: string) => LocalInfo | undefined,
+) {
+  const copy: { source: SourceObject; dest: string }[] = [];
+  const skipped: string[] = [];
+  let unchanged = 0;
+  for (const s of sources) {
+    const dest = localPathFor(outDir, s.key);
+    if (dest === undefined) {
+      skipped.push(s.key);
+    } else if (needsCopy(s, stat(dest))) {
+      copy.push({ source: s, dest });
+    } else {
+      unchanged++;
+    }
+  }
+  return { copy, unchanged, skipped };
+}
+
+export function prefixesFor(names: readonly string[]): string[] {
+  const { results, logs } = BUCKET_PREFIXES;
+  return names.length === 0
+    ? [results, logs]
+    : names.flatMap((n) => [`${results}${n}/`, `${logs}${n}.log`, `${logs}${n}/`]);
+}
+
+/** `logs/a.log` must match the whole key, or it would also pull `logs/a.log2`. */
+export function matchesPrefix(key: string, prefix: string): boolean {
+  return prefix.endsWith("/") ? key.startsWith(prefix) : key === prefix;
+}
 
 export interface ResultsOptions extends StackOptions {
   readonly names: readonly string[];
@@ -35,30 +91,11 @@ export interface ResultsOptions extends StackOptions {
 }
 
 function statOrUndefined(file: string): LocalInfo | undefined {
-  const s = unlessMissing(() => fs.statSync(file), undefined);
+  const s = orFallback(() => fs.statSync(file), undefined, isMissingFile);
   return s?.isFile() === true ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
 }
 
-/** results/<name>/, logs/<name>[.log]. */
-function localJobNames(root: string): Set<string> {
-  const list = (dir: string): fs.Dirent[] =>
-    unlessMissing(() => fs.readdirSync(path.join(root, dir), { withFileTypes: true }), []);
-  return new Set(
-    [...list("results"), ...list("logs")].flatMap((e) =>
-      e.isDirectory() ? [e.name] : e.isFile() ? (/^(.*)\.log$/s.exec(e.name)?.slice(1) ?? []) : [],
-    ),
-  );
-}
-
-function checkNames(names: readonly string[], known: (name: string) => boolean, where: string) {
-  const unknown = names.filter((n) => !known(n));
-  if (unknown.length > 0) {
-    throw new BadInputError(
-      `not ${where}: ${unknown.join(", ")}; check the names (npm run jobs:status lists the ledger's), ` +
-        "or pass --stack",
-    );
-  }
-}
+const FIX = "check the names (npm run jobs:status lists the ledger's)";
 
 type Source = ReturnType<typeof localSource>;
 
@@ -69,9 +106,20 @@ export function defaultOutDir(stack: string | undefined): string {
 
 function localSource(opts: ResultsOptions, ctx: Context) {
   const root = localRoot(ctx, opts.localRoot);
-  // --locally runs are not in a ledger: a name is known when the folder has its files.
-  const local = localJobNames(root);
-  checkNames(opts.names, (n) => local.has(n), `jobs with results or logs in ${root}`);
+  // --locally runs are not in a ledger: a name is known when the folder has its files,
+  // results/<name>/ or logs/<name>[.log].
+  const list = (dir: string) =>
+    orFallback(
+      () => fs.readdirSync(path.join(root, dir), { withFileTypes: true }),
+      [],
+      isMissingFile,
+    );
+  const local = new Set(
+    [...list("results"), ...list("logs")].flatMap((e) =>
+      e.isDirectory() ? [e.name] : e.isFile() ? (/^(.*)\.log$/s.exec(e.name)?.slice(1) ?? []) : [],
+    ),
+  );
+  checkNames(opts.names, (n) => local.has(n), `jobs with results or logs in ${root}`, FIX);
   return {
     list: async (): Promise<SourceObject[]> => listLocal(root, ["results", "logs"]),
     from: root,
@@ -81,13 +129,8 @@ function localSource(opts: ResultsOptions, ctx: Context) {
 }
 
 function bucketSource({ outputs, ledger, clients }: OpenStack, opts: ResultsOptions): Source {
-  const latest = ledger.latest();
-  checkNames(
-    opts.names,
-    // A sweep's chunks and retries file their results under the sweep's name.
-    (n) => entriesFor(latest, n).length > 0,
-    `in the ledger of stack "${outputs.stack}" (${ledger.file})`,
-  );
+  // A sweep's chunks and retries file their results under the sweep's name.
+  selectEntries(ledger, opts.names, false, outputs.stack, FIX);
   const bucket = requireOutput(outputs, "bucketName", "to download results");
   return {
     async list() {

@@ -8,7 +8,7 @@ import { BadInputError, FatalError, type Problem } from "../errors";
 import { latestByName, type LedgerEntry } from "../state/ledger";
 import { retryJobName } from "../input/derived-names";
 import { checkJobName } from "../input/job-file";
-import { requireOutput } from "../input/outputs";
+import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { requestHash, sweepSubmissions, type Submission } from "../input/plan";
 import { latestRuns, type RunUnit } from "../report/rows";
 import { awsSource } from "../report/sources";
@@ -60,6 +60,7 @@ async function planRetries(
   entries: readonly LedgerEntry[],
   opts: RetryOptions,
   ctx: Context,
+  outputs: LoadedOutputs,
 ): Promise<{ todo: Submission[]; costCap: PolicyCostCap | undefined }> {
   const found = selection.map((sel) => {
     const name = sel.name;
@@ -77,7 +78,11 @@ async function planRetries(
     return { todo: [], costCap: undefined };
   }
   const files = [...new Set(found.map((f) => f.file))];
-  const { submissions, items, costCap } = await prepare({ ...opts, files, force: false }, ctx);
+  const { submissions, items, costCap } = await prepare(
+    { ...opts, files, force: false },
+    ctx,
+    outputs,
+  );
   const todo = found.flatMap(({ sel, firsts, file }) => {
     const name = sel.name;
     const mine = submissions.filter((s) => s.jobName === name || s.sweep === name);
@@ -182,7 +187,7 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
     const selection = selectRetry(opts.names, units);
     refuseUnfinished(selection);
     const failed = selection.filter((sel) => sel.failed.length > 0);
-    const { todo, costCap } = await planRetries(failed, before, opts, ctx);
+    const { todo, costCap } = await planRetries(failed, before, opts, ctx, outputs);
     const notes: Problem[] = [
       ...selection
         .filter((sel) => sel.failed.length === 0)

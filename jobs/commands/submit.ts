@@ -97,9 +97,9 @@ export async function submitCommand(opts: SubmitOptions, ctx: Context): Promise<
 }
 
 /** Checks and plans; a FatalError when the stack's outputs lack what the files rely on. */
-export async function prepare(opts: SubmitOptions, ctx: Context) {
+export async function prepare(opts: SubmitOptions, ctx: Context, loaded?: LoadedOutputs) {
   const items = await checkedInputs(opts, ctx);
-  const outputs = opts.locally === true ? undefined : stackOutputs(opts, ctx);
+  const outputs = opts.locally === true ? undefined : (loaded ?? stackOutputs(opts, ctx));
   const plan = buildPlan(items, { array: opts.array, ...definedOnly({ outputs }) });
   if (plan.problems.length > 0) {
     throw new BadInputError(sortProblems(plan.problems));

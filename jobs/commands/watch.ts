@@ -47,31 +47,6 @@ export interface WatchOptions extends StackOptions {
   readonly once: boolean;
 }
 
-async function withAttempts(
-  polled: Polled,
-  clients: AwsClients,
-  ledgerFile: string,
-  unavailable: Unavailable[],
-): Promise<Snapshot> {
-  // Loaded only for --json: the human view shows no attempts.
-  const { batchAttempts } = await import("../report/rows");
-  const { attemptTimes } = await import("../report/time-split");
-  const { taskStoreFile, withTaskTimes } = await import("../state/ecs-tasks");
-  const single = polled.snapshot.jobs.flatMap((row) => {
-    const d = polled.details.get(row.jobId);
-    return row.arraySize === undefined && d !== undefined
-      ? [{ row, createdAt: d.createdAt, attempts: batchAttempts(d) }]
-      : [];
-  });
-  const read = await withTaskTimes(single, clients.ecs, taskStoreFile(ledgerFile), unavailable);
-  const timed = new Map(read.map((s) => [s.row, attemptTimes(s.createdAt, s.attempts)]));
-  const jobs = polled.snapshot.jobs.map((j) => ({
-    ...j,
-    ...definedOnly({ attempts: timed.get(j) }),
-  }));
-  return { ...polled.snapshot, jobs };
-}
-
 export type WatchResult = Awaited<ReturnType<typeof watch>>;
 
 export async function watch(opts: WatchOptions, ctx: Context) {
@@ -85,10 +60,28 @@ export async function watch(opts: WatchOptions, ctx: Context) {
     const polled = await pollJobs(entries, stack, opts, ctx);
     const failures = await currentFailures(polled, clients);
     const unavailable: Unavailable[] = [];
-    const snapshot = opts.json
-      ? await withAttempts(polled, clients, ledger.file, unavailable)
-      : polled.snapshot;
-    return { ...seen, snapshot, failures, waiting: polled.waiting, unavailable };
+    const result = { ...seen, snapshot: polled.snapshot, failures, waiting: polled.waiting };
+    if (!opts.json) {
+      return { ...result, unavailable };
+    }
+    // Loaded only for --json: the human view shows no attempts.
+    const { batchAttempts } = await import("../report/rows");
+    const { attemptTimes } = await import("../report/time-split");
+    const { taskStoreFile, withTaskTimes } = await import("../state/ecs-tasks");
+    const single = polled.snapshot.jobs.flatMap((row) => {
+      const d = polled.details.get(row.jobId);
+      return row.arraySize === undefined && d !== undefined
+        ? [{ row, createdAt: d.createdAt, attempts: batchAttempts(d) }]
+        : [];
+    });
+    const store = taskStoreFile(ledger.file);
+    const read = await withTaskTimes(single, clients.ecs, store, unavailable);
+    const timed = new Map(read.map((s) => [s.row, attemptTimes(s.createdAt, s.attempts)]));
+    const jobs = polled.snapshot.jobs.map((j) => ({
+      ...j,
+      ...definedOnly({ attempts: timed.get(j) }),
+    }));
+    return { ...result, snapshot: { ...polled.snapshot, jobs }, unavailable };
   });
 }
 
@@ -116,9 +109,21 @@ async function pollJobs(
     for (;;) {
       await describeUnfinished(details, clients, ids);
       const snapshot = summarize(entries, details, pipelineOf(entries, details, ledger.entries));
-      const latest = retried
-        ? await latestRunsOnly(snapshot, entries, details, known, clients, bucketName)
-        : { snapshot, replaced: new Set<string>(), setNumbers: new Map<string, number[]>() };
+      // Each set once, by its latest run; `replaced` holds run IDs, `<id>:<child>` for children.
+      let latest = {
+        snapshot,
+        replaced: new Set<string>(),
+        setNumbers: new Map<string, number[]>(),
+      };
+      if (retried) {
+        const covers = await readCovers(entries, details, clients, bucketName, known);
+        const { attempts, sets, jobs, setNumbers } = supersededAttempts(entries, covers);
+        const replaced = attempts.map(attemptJobId);
+        await describeUnfinished(details, clients, replaced);
+        const left = replaced.map((id) => ({ status: details.get(id)?.status }));
+        const current = leaveOut(snapshot, left, { sets, jobs });
+        latest = { snapshot: current, replaced: new Set(replaced), setNumbers };
+      }
       const waiting = longWaits(latest.snapshot.jobs, details, Date.now());
       const polled = { ...latest, details, waiting };
       live?.show(polled.snapshot, waiting);
@@ -188,28 +193,4 @@ async function currentFailures(polled: Polled, clients: AwsClients): Promise<Fai
       const set = f.index !== undefined ? setNumbers.get(f.jobName)?.[f.index] : undefined;
       return set !== undefined ? { ...f, set } : f;
     });
-}
-
-/** Each set once, by its latest run; `replaced` holds run IDs, `<id>:<child>` for children. */
-async function latestRunsOnly(
-  snapshot: Snapshot,
-  entries: readonly LedgerEntry[],
-  details: Map<string, JobDetail>,
-  known: Map<string, Cover>,
-  clients: AwsClients,
-  bucket: string | undefined,
-) {
-  const covers = await readCovers(entries, details, clients, bucket, known);
-  const { attempts, sets, jobs, setNumbers } = supersededAttempts(entries, covers);
-  const ids = attempts.map(attemptJobId);
-  await describeUnfinished(details, clients, ids);
-  return {
-    snapshot: leaveOut(
-      snapshot,
-      ids.map((id) => ({ status: details.get(id)?.status })),
-      { sets, jobs },
-    ),
-    replaced: new Set(ids),
-    setNumbers,
-  };
 }

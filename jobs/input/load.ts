@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import fg from "fast-glob";
 import { displayPath } from "../context";
-import { formatProblem, orUndefined, type Problem } from "../errors";
+import { formatProblem, orFallback, type Problem } from "../errors";
 import { loadJob } from "./job-file";
 import { lineColumnAt, parseJsonDocument, type JsonDocument } from "./json-source";
 import { isSweepValue, loadRowsSweep, loadSweep, type Loaded, type ReadFile } from "./sweep";
@@ -44,7 +44,7 @@ export function jobFilesIn(dir: string): string[] {
 /** The absolute paths `arg` stands for, and what to say when there are none. */
 function filesOfArg(arg: string, cwd: string): [string[], string] {
   const absolute = path.resolve(cwd, arg);
-  const stat = orUndefined(() => fs.statSync(absolute));
+  const stat = orFallback(() => fs.statSync(absolute), undefined);
   if (stat?.isFile() === true) {
     return [[absolute].filter(isJobFile), "not a job or sweep file: expected .json, .csv or .tsv"];
   }
@@ -79,7 +79,7 @@ export function notUtf8At(bytes: Buffer): { line: number; column: number } | und
 function utf8Reader(files: readonly InputFile[], problems: Problem[]): ReadFile {
   const shown = new Map(files.map((f) => [f.absolute, f.shown]));
   return (absolute) => {
-    const bytes = orUndefined(() => fs.readFileSync(absolute));
+    const bytes = orFallback(() => fs.readFileSync(absolute), undefined);
     if (bytes === undefined) {
       return undefined;
     }

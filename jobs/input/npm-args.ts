@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import type { Option } from "commander";
 import { shellWord } from "../output/visible";
-import { orUndefined } from "../errors";
+import { orFallback } from "../errors";
 
 export type ToolOption = ReturnType<typeof toolOptions>[number];
 
@@ -143,7 +143,7 @@ export function npmRefusal(
   return swallowed.length > 0 ? swallowedMessage(swallowed, argv, env) : undefined;
 }
 
-const readIfThere = (file: string) => orUndefined(() => fs.readFileSync(file, "utf8"));
+const readIfThere = (file: string) => orFallback(() => fs.readFileSync(file, "utf8"), undefined);
 
 export function procNpmProcess() {
   return {

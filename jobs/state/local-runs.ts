@@ -1,8 +1,8 @@
 /** What `jobs:submit --locally` ran, one JSON line per run in `<local root>/.runs.jsonl`. */
 import * as fs from "fs";
 import * as path from "path";
-import { readIfAny, unlessMissing } from "./write-whole";
-import type { SourceObject } from "./sync";
+import { readIfAny } from "./write-whole";
+import { isMissingFile, orFallback } from "../errors";
 import { jsonValue } from "../input/json-source";
 import { z } from "zod";
 import { groupBy } from "../status";
@@ -31,16 +31,18 @@ const localRun = z.object({
 });
 export type LocalRunRecord = Readonly<z.infer<typeof localRun>>;
 
-export function listLocal(root: string, dirs: readonly string[]): SourceObject[] {
+export function listLocal(root: string, dirs: readonly string[]) {
   return dirs.flatMap((dir) =>
-    unlessMissing(() => fs.readdirSync(path.join(root, dir), { recursive: true }), []).flatMap(
-      (name) => {
-        const p = path.join(root, dir, String(name));
-        const s = fs.lstatSync(p);
-        const key = path.relative(root, p).split(path.sep).join("/");
-        return s.isFile() ? [{ key, size: s.size, lastModified: s.mtime }] : [];
-      },
-    ),
+    orFallback(
+      () => fs.readdirSync(path.join(root, dir), { recursive: true }),
+      [],
+      isMissingFile,
+    ).flatMap((name) => {
+      const p = path.join(root, dir, String(name));
+      const s = fs.lstatSync(p);
+      const key = path.relative(root, p).split(path.sep).join("/");
+      return s.isFile() ? [{ key, size: s.size, lastModified: s.mtime }] : [];
+    }),
   );
 }
 

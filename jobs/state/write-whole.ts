@@ -2,21 +2,10 @@
 import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { isMissingFile } from "../errors";
-
-export function unlessMissing<T>(read: () => T, fallback: T): T {
-  try {
-    return read();
-  } catch (err) {
-    if (isMissingFile(err)) {
-      return fallback;
-    }
-    throw err;
-  }
-}
+import { isMissingFile, orFallback } from "../errors";
 
 export const readIfAny = (file: string): string | undefined =>
-  unlessMissing(() => fs.readFileSync(file, "utf8"), undefined);
+  orFallback(() => fs.readFileSync(file, "utf8"), undefined, isMissingFile);
 
 export function writeWhole(file: string, text: string): void {
   // pid and random: two processes, or two writes in one, never share a temporary name.

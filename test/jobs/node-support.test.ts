@@ -5,11 +5,7 @@
 import * as assert from "assert";
 import { spawn } from "child_process";
 import * as path from "path";
-import {
-  RECOMMENDED_NODE,
-  nodeSupportNotice,
-  replaceSdkNodeWarning,
-} from "../../jobs/node-support";
+import { RECOMMENDED_NODE, nodeSupportNotice, replaceSdkNodeWarning } from "../../jobs/cli";
 import { FakeBatch } from "../helpers/fake-batch";
 import { MemoryS3 } from "../helpers/fake-s3-memory";
 import {

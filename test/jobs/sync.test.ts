@@ -6,11 +6,11 @@ import {
   needsCopy,
   planSync,
   prefixesFor,
-} from "../../jobs/state/sync";
+} from "../../jobs/commands/results";
 
 const at = (iso: string): Date => new Date(iso);
 
-describe("jobs/state/sync: aws s3 sync decisions", function () {
+describe("jobs/commands/results: aws s3 sync decisions", function () {
   it("copies missing files, size changes and newer sources; skips the rest", function () {
     const src = { key: "results/a/x.p", size: 10, lastModified: at("2026-01-01T00:00:10Z") };
     assert.ok(needsCopy(src, undefined));
