@@ -16,10 +16,9 @@ import { prepare, submitExitCode, submitWithinCost, type SubmitOptions } from ".
 import type { PolicyCostCap } from "../../policy/check/policy-config";
 import { printSubmitResult, type SubmitResult } from "../output/submit-print";
 import type { Loaded } from "../input/sweep";
-import { groupOf, isRetryEntry, retryNumber } from "../state/attempts";
+import { isRetryEntry, retryNumber } from "../state/attempts";
 import { standingRuns } from "../input/depends";
-import { TERMINAL } from "../status";
-import { failedByDependency, pipelineOf } from "../pipeline";
+import { TERMINAL, failedByDependency, groupOf, pipelineOf } from "../status";
 
 /** Per name, its latest runs (of first run, chunks and retries) that failed or are not finished. */
 export function selectRetry(names: readonly string[], units: readonly RunUnit[]) {

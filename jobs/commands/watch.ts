@@ -26,6 +26,7 @@ import {
   asStatus,
   leaveOut,
   longWaits,
+  pipelineOf,
   singleFailures,
   summarize,
   type Failure,
@@ -38,7 +39,6 @@ import {
   formatCounts,
   formatLongWait,
 } from "../output/status-print";
-import { pipelineOf } from "../pipeline";
 
 export interface WatchOptions extends StackOptions {
   readonly names: readonly string[];

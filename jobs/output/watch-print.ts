@@ -1,7 +1,14 @@
 /** `jobs:watch` and `jobs:status` printers: the jobs by status and each failure, or --json. */
 import { definedOnly } from "../../components/defined";
 import type { Io } from "../context";
-import { allUnknown, type Failure, type JobRow, type LongWait, type Retried } from "../status";
+import {
+  allUnknown,
+  failedByDependency,
+  type Failure,
+  type JobRow,
+  type LongWait,
+  type Retried,
+} from "../status";
 import {
   LOGS_HINT,
   LONG_WAITS_HEADING,
@@ -12,7 +19,6 @@ import {
   unknownJobsWarning,
 } from "./status-print";
 import { visible } from "./visible";
-import { failedByDependency } from "../pipeline";
 import type { WatchResult } from "../commands/watch";
 import { formatNumber } from "./numbers";
 

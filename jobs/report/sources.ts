@@ -5,9 +5,8 @@ import { createHash } from "crypto";
 import type { AwsClients, JobDetail, LogsApi, Unavailable } from "../aws/api";
 import { FatalError, describeError } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
-import { groupOf, readManifest } from "../state/attempts";
+import { readManifest } from "../state/attempts";
 import { withTaskTimes } from "../state/ecs-tasks";
-import { pipelineOf } from "../pipeline";
 import { listLocal, readLocalRuns, type LocalRunRecord } from "../state/local-runs";
 import { runAll } from "../aws/pool";
 import type { Manifest } from "../input/manifest";
@@ -28,7 +27,7 @@ import {
 import type { Pricing } from "./prices";
 import { describeById, ofLastRun } from "../context";
 import { unavailableLine } from "../output/status-print";
-import { asStatus, variableOf } from "../status";
+import { asStatus, groupOf, pipelineOf, variableOf } from "../status";
 import { BUCKET_PREFIXES, METRICS, VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
 

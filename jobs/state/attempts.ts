@@ -6,7 +6,7 @@ import { CHUNK_SIZE } from "../input/derived-names";
 import type { LedgerEntry } from "./ledger";
 import { runAll } from "../aws/pool";
 import { VARS } from "../../components/contract";
-import { runsPerSet, variableOf } from "../status";
+import { groupOf, runsPerSet, variableOf } from "../status";
 import { definedOnly } from "../../components/defined";
 
 /** `""` for a single job. */
@@ -22,10 +22,6 @@ export interface Attempt {
 
 export function attemptJobId(a: Attempt): string {
   return a.child !== undefined ? `${a.entry.jobId}:${a.child}` : a.entry.jobId;
-}
-
-export function groupOf(e: LedgerEntry): string {
-  return e.of ?? e.jobName;
 }
 
 export function isRetryEntry(e: LedgerEntry): boolean {
