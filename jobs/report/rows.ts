@@ -18,26 +18,7 @@ import { attemptTimes, seconds, type UnitAttempt } from "./time-split";
 export type MetricValue = number | string;
 
 /** One run of a job or a sweep set, whatever ran it (Batch or --locally). */
-export interface RunUnit {
-  /** The name results are stored under (BATCHPY_JOB_NAME): the job, or the whole sweep. */
-  readonly job: string;
-  /** Global within the sweep, whatever array job ran it. */
-  readonly index?: number;
-  readonly jobId: string;
-  readonly status: Status;
-  readonly reason?: string;
-  readonly exitCode?: number;
-  readonly attempts: readonly UnitAttempt[];
-  readonly createdAt?: number;
-  readonly startedAt?: number;
-  readonly stoppedAt?: number;
-  readonly vcpus?: number;
-  readonly memoryMiB?: number;
-  readonly gpus?: number;
-  /** A Map, so any name (`constructor`, `__proto__`) is only a name. */
-  readonly params: ReadonlyMap<string, string>;
-  readonly after?: readonly string[];
-}
+export type RunUnit = ReturnType<typeof unitFromDetail> & { readonly after?: readonly string[] };
 
 export type ResultFile = Pick<RemoteObject, "key" | "size" | "etag">;
 
@@ -73,10 +54,14 @@ export const batchAttempts = (detail: JobDetail): UnitAttempt[] =>
       definedOnly({ startedAt, stoppedAt, taskArn: container?.taskArn }),
   );
 
+/**
+ * `job`: the name results are stored under (BATCHPY_JOB_NAME), the job or the whole sweep;
+ * `index`: global within the sweep, whatever array job ran it.
+ */
 export function unitFromDetail(
   detail: JobDetail,
   where: { job: string; index?: number; set?: ParameterSet },
-): RunUnit {
+) {
   const c = detail.container;
   const asked = resourcesOf(c?.resourceRequirements);
   return definedOnly({
@@ -93,6 +78,7 @@ export function unitFromDetail(
     vcpus: asked.vcpus ?? c?.vcpus,
     memoryMiB: asked.memoryMiB ?? c?.memory,
     gpus: asked.gpus,
+    // A Map, so any name (`constructor`, `__proto__`) is only a name.
     params: parametersOf(c?.environment, where.set),
   });
 }
