@@ -13,7 +13,7 @@ import {
 import type { ParameterSet } from "../input/sweep";
 import { BUCKET_PREFIXES, METRICS, RESERVED_PREFIX } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
-import { attemptTimes, seconds, type UnitAttempt } from "./time-split";
+import { attemptTimes, batchAttempts, seconds } from "./time-split";
 
 export type MetricValue = number | string;
 
@@ -46,13 +46,6 @@ function reasonOf({ statusReason, container, attempts }: JobDetail): string | un
   const parts = new Set([statusReason, own].filter((s) => s !== undefined && s !== ""));
   return parts.size > 0 ? [...parts].join(": ") : undefined;
 }
-
-// A job that ran without attempt details (or before the first one ended) counts once.
-export const batchAttempts = (detail: JobDetail): UnitAttempt[] =>
-  (detail.attempts?.length ? detail.attempts : detail.startedAt !== undefined ? [detail] : []).map(
-    ({ startedAt, stoppedAt, container }) =>
-      definedOnly({ startedAt, stoppedAt, taskArn: container?.taskArn }),
-  );
 
 /**
  * `job`: the name results are stored under (BATCHPY_JOB_NAME), the job or the whole sweep;
