@@ -41,21 +41,8 @@ export interface Failure {
   readonly unlistedChildren?: number;
 }
 
-export interface JobRow {
-  readonly jobName: string;
-  readonly jobId: string;
-  readonly status: Status;
-  readonly statusReason?: string;
-  readonly exitCode?: number;
-  readonly arraySize?: number;
-  readonly children?: Partial<Record<Status, number>>;
-  /** A single job's, with --json (a sweep's are in jobs:report). */
-  readonly attempts?: readonly AttemptTime[];
-  /** Batch's dependsOn by name, and the barriers between. */
-  readonly after?: readonly string[];
-  readonly depth?: number;
-  readonly barriers?: number;
-}
+/** A single job's `attempts` come with --json (a sweep's are in jobs:report). */
+export type JobRow = ReturnType<typeof jobRow> & { readonly attempts?: readonly AttemptTime[] };
 
 /** Sets and jobs that ran more than once, and the earlier runs left out. */
 export type Retried = Readonly<Record<"sets" | "jobs" | "runs", number>>;
@@ -222,6 +209,28 @@ export function failedByDependency(d: Pick<JobDetail, "status" | "statusReason">
   return d.status === "FAILED" && /\bdependen(?:t|cy|cies)\b.*\bfail/i.test(d.statusReason ?? "");
 }
 
+/** Batch's dependsOn by name (`after`) and the barriers between; an array job's children. */
+function jobRow(
+  e: LedgerEntry,
+  d: JobDetail | undefined,
+  pipeline: ReturnType<typeof pipelineOf> | undefined,
+  depth: number,
+) {
+  const status = asStatus(d?.status);
+  const after = pipeline?.after.get(e.jobId);
+  const arraySize = d?.arrayProperties?.size ?? e.arraySize;
+  return {
+    jobName: e.jobName,
+    jobId: e.jobId,
+    status,
+    ...definedOnly({ statusReason: d?.statusReason, exitCode: d && exitCodeOf(d) }),
+    ...(after !== undefined
+      ? { after, depth, ...definedOnly({ barriers: pipeline?.barriers.get(e.jobId) }) }
+      : {}),
+    ...(e.kind === "array" ? { arraySize, children: childCounts(arraySize ?? 1, d, status) } : {}),
+  };
+}
+
 /** Barriers are left out of a pipeline: a step waits for them, so they count in its status. */
 export function summarize(
   entries: readonly LedgerEntry[],
@@ -229,31 +238,13 @@ export function summarize(
   pipeline?: ReturnType<typeof pipelineOf>,
 ): Snapshot {
   const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
-  const jobs: JobRow[] = [];
-  for (const { item: e, depth } of pipeline?.order ?? entries.map((item) => ({ item, depth: 0 }))) {
-    const d = details.get(e.jobId);
-    const status = asStatus(d?.status);
-    const exitCode = d !== undefined ? exitCodeOf(d) : undefined;
-    const after = pipeline?.after.get(e.jobId);
-    const row: JobRow = {
-      jobName: e.jobName,
-      jobId: e.jobId,
-      status,
-      ...definedOnly({ statusReason: d?.statusReason, exitCode }),
-      ...(after !== undefined
-        ? { after, depth, ...definedOnly({ barriers: pipeline?.barriers.get(e.jobId) }) }
-        : {}),
-    };
-    if (e.kind === "array") {
-      const arraySize = d?.arrayProperties?.size ?? e.arraySize;
-      const children = childCounts(arraySize ?? 1, d, status);
-      for (const [k, n] of Object.entries(children)) {
-        counts[k as Status] += n;
-      }
-      jobs.push({ ...row, arraySize, children });
-    } else {
-      counts[status] += 1;
-      jobs.push(row);
+  const order = pipeline?.order ?? entries.map((item) => ({ item, depth: 0 }));
+  const jobs = order.map(({ item, depth }) =>
+    jobRow(item, details.get(item.jobId), pipeline, depth),
+  );
+  for (const j of jobs) {
+    for (const [k, n] of Object.entries(j.children ?? { [j.status]: 1 })) {
+      counts[k as Status] += n;
     }
   }
   return tally(counts, jobs);

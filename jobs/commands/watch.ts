@@ -54,8 +54,7 @@ async function withAttempts(
   unavailable: Unavailable[],
 ): Promise<Snapshot> {
   // Loaded only for --json: the human view shows no attempts.
-  const { batchAttempts } = await import("../report/time-split");
-  const { attemptTimes } = await import("../report/time-split");
+  const { attemptTimes, batchAttempts } = await import("../report/time-split");
   const { taskStoreFile, withTaskTimes } = await import("../state/ecs-tasks");
   const single = polled.snapshot.jobs.flatMap((row) => {
     const d = polled.details.get(row.jobId);
