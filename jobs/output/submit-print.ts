@@ -11,9 +11,8 @@ import { rowName } from "../report/rows";
 import type { LocalResult } from "../commands/local";
 import { localResultPaths } from "../commands/local";
 import { shellWord, visible } from "./visible";
-import { formatBoundUsd, formatNumber } from "./numbers";
+import { formatBoundUsd, formatDuration, formatNumber } from "./numbers";
 import type { CostBound, SubmissionBound } from "../report/prices";
-import { formatDuration } from "./report-print";
 
 export interface SentResult {
   readonly kind: "sent";

@@ -6,11 +6,10 @@ import * as assert from "assert";
 import type { JobDetail } from "../../jobs/aws/api";
 import { entrypointError } from "../../jobs/state/local-runs";
 import { pricingOf } from "../../jobs/report/prices";
-import { formatUsd } from "../../jobs/output/numbers";
+import { formatDuration, formatUsd } from "../../jobs/output/numbers";
 import {
   csvField,
   formatCsv,
-  formatDuration,
   formatTable,
   jsonForScript,
   printReport,
