@@ -161,12 +161,8 @@ async function awsUnits(
   const manifestOf = new Map(arrays.map((e, i) => [e, manifests[i].manifest]));
   const warnings = manifests.flatMap((r) => (r.warning !== undefined ? [r.warning] : []));
   const { order, after } = pipelineOf(entries, parents);
-  const units = order.flatMap(({ item: e }): RunUnit[] => {
-    const parent = parents.get(e.jobId);
-    const own =
-      e.kind === "array"
-        ? arrayUnits(e, parent, size(e), children, manifestOf.get(e))
-        : [plainUnit(e, parent)];
+  const units = order.flatMap(({ item: e }) => {
+    const own = unitsOf(e, parents.get(e.jobId), size(e), children, manifestOf.get(e));
     const names = after.get(e.jobId);
     return names !== undefined ? own.map((u) => ({ ...u, after: names })) : own;
   });
@@ -179,18 +175,11 @@ async function awsUnits(
   return { units: timed, warnings: [...warnings, ...split] };
 }
 
-/** A plain job; one that ran one set of a sweep (a chunk, a retry) names it, so is its row. */
-function plainUnit(e: LedgerEntry, parent: JobDetail | undefined): RunUnit {
-  const job = groupOf(e);
-  const set = variableOf(parent, VARS.setIndex);
-  const index = set !== undefined && /^\d+$/.test(set) ? Number(set) : undefined;
-  return parent !== undefined
-    ? unitFromDetail(parent, { job, index })
-    : { job, jobId: e.jobId, status: "UNKNOWN", attempts: [], params: new Map() };
-}
-
-/** An array job's children; one Batch does not return takes the parent's status and reason. */
-function arrayUnits(
+/**
+ * A plain job, or an array job's children; a child Batch does not return takes the parent's
+ * status and reason. A plain job that ran one set of a sweep (a chunk, a retry) names it.
+ */
+function unitsOf(
   e: LedgerEntry,
   parent: JobDetail | undefined,
   size: number,
@@ -199,6 +188,15 @@ function arrayUnits(
 ): RunUnit[] {
   const job = groupOf(e);
   const status = asStatus(parent?.status);
+  if (e.kind !== "array") {
+    const set = variableOf(parent, VARS.setIndex);
+    const index = set !== undefined && /^\d+$/.test(set) ? Number(set) : undefined;
+    return [
+      parent !== undefined
+        ? unitFromDetail(parent, { job, index })
+        : { job, jobId: e.jobId, status, attempts: [], params: new Map() },
+    ];
+  }
   return Array.from({ length: size }, (_, i): RunUnit => {
     const set = manifest?.sets[i];
     const index = manifest?.indexes?.[i] ?? i;
