@@ -33,12 +33,7 @@ import {
   type LongWait,
   type Snapshot,
 } from "../status";
-import {
-  LONG_WAITS_HEADING,
-  countsLine,
-  formatCounts,
-  formatLongWait,
-} from "../output/status-print";
+import { countsLine, formatCounts, longWaitsText } from "../output/status-print";
 
 export interface WatchOptions extends StackOptions {
   readonly names: readonly string[];
@@ -145,9 +140,7 @@ function liveProgress(ctx: Context) {
         progress?.stop();
         progress = undefined;
         news.forEach((w) => told.set(w.jobId, w.reason?.code));
-        ctx.io.stderr.write(
-          `${LONG_WAITS_HEADING}\n${news.map((w) => `  ${formatLongWait(w)}\n`).join("")}`,
-        );
+        ctx.io.stderr.write(longWaitsText(news));
       }
       progress ??= createProgress(ctx.io, { total: snapshot.total, json: false, label: "jobs" });
       progress.update(snapshot.done, formatCounts(snapshot.counts));

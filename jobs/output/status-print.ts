@@ -58,20 +58,31 @@ export function formatFailure(f: Failure): string {
 
 export const LOGS_HINT = "logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)";
 
-export const LONG_WAITS_HEADING = `waiting ${LONG_WAIT_MS / 60_000} min or more since submit:`;
-
 /** A wait's reason and its fix for the job named `name`. */
 function because(r: WaitReason, name: string): string {
   return `${r.words}; fix: ${r.fix.replace("<name>", name)}`;
 }
 
-export function formatLongWait(w: LongWait): string {
-  const why =
-    w.reason !== undefined
-      ? because(w.reason, w.jobName)
-      : "Batch gives a reason only to the job at the head of the queue; " +
-        `see npm run jobs:why -- ${w.jobName}`;
-  return visible(`${w.jobName} (${w.jobId}), submitted ${w.minutes} min ago: ${why}`);
+/** Jobs waiting long, the first `shown` of them, each with its reason and fix. */
+export function longWaitsText(waits: readonly LongWait[], shown = waits.length): string {
+  const lines = waits.slice(0, shown).map((w) => {
+    const why =
+      w.reason !== undefined
+        ? because(w.reason, w.jobName)
+        : "Batch gives a reason only to the job at the head of the queue; " +
+          `see npm run jobs:why -- ${w.jobName}`;
+    return `  ${visible(`${w.jobName} (${w.jobId}), submitted ${w.minutes} min ago: ${why}`)}
+`;
+  });
+  const more = waits.length - lines.length;
+  return (
+    `waiting ${LONG_WAIT_MS / 60_000} min or more since submit:
+${lines.join("")}` +
+    (more > 0
+      ? `  ... and ${formatNumber(more)} more (--json lists them all)
+`
+      : "")
+  );
 }
 
 export function countsLine(s: Snapshot): string {
