@@ -3,6 +3,8 @@ import type { JobDetail, JobSummary } from "./aws/api";
 import type { LedgerEntry } from "./state/ledger";
 import { isBarrierName } from "./input/derived-names";
 import { definedOnly } from "../components/defined";
+import { RESERVED_PREFIX } from "../components/contract";
+import type { ParameterSet } from "./input/sweep";
 import type { AttemptTime } from "./report/time-split";
 
 /** In lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
@@ -107,8 +109,25 @@ export function pipelineOrder<T>(
   return out;
 }
 
+/** `name[index]` for an array child or sweep set. */
+export const rowName = (job: string, index?: number): string =>
+  index === undefined ? job : `${job}[${index}]`;
+
 export function groupOf(e: LedgerEntry): string {
   return e.of ?? e.jobName;
+}
+
+/** A job's parameters: its environment without the tool's and AWS's variables, then the set. */
+export function parametersOf(
+  environment: readonly { name?: string; value?: string }[] | undefined,
+  set?: ParameterSet,
+): Map<string, string> {
+  const own = (environment ?? []).flatMap(({ name, value }) =>
+    name !== undefined && !name.startsWith(RESERVED_PREFIX) && !name.startsWith("AWS_")
+      ? [[name, value ?? ""] as const]
+      : [],
+  );
+  return new Map([...own, ...(set ?? [])]);
 }
 
 export const variableOf = (detail: JobDetail | undefined, name: string): string | undefined =>

@@ -20,7 +20,7 @@ import {
   DEFAULT_TABLE_ROWS,
   type ReportResult,
 } from "../output/report-print";
-import { awsSource, collectReport, localSource } from "../report/sources";
+import { awsSource, collectReport, localSource } from "../report/rows";
 import { defaultOutDir } from "./results";
 import { definedOnly } from "../../components/defined";
 import { taskStoreFile } from "../state/ecs-tasks";

@@ -5,6 +5,7 @@ import type { WhyJob, WhyResult } from "../commands/why";
 import type { Io } from "../context";
 import {
   LONG_WAIT_MS,
+  rowName,
   STARTED_STATUSES,
   groupBy,
   STATUSES,
@@ -14,7 +15,6 @@ import {
   type Status,
   type WaitReason,
 } from "../status";
-import { rowName } from "../report/rows";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 

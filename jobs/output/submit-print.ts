@@ -7,7 +7,7 @@ import { UnrecordedError, type Duplicate, type SkippedJob } from "../aws/exactly
 import type { LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
 import { ownerOf } from "../input/depends";
-import { rowName } from "../report/rows";
+import { rowName } from "../status";
 import { localResultPaths, type LocalResult } from "../commands/local";
 import { shellWord, visible } from "./visible";
 import { formatBoundUsd, formatDuration, formatNumber } from "./numbers";

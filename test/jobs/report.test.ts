@@ -22,14 +22,14 @@ import {
   groupResultFiles,
   latestRuns,
   metricsKeyOf,
-  parametersOf,
   parseMetrics,
   sortRows,
   summarizeRows,
   unitFromDetail,
   type RunUnit,
+  type Report,
 } from "../../jobs/report/rows";
-import type { Report } from "../../jobs/report/sources";
+import { parametersOf } from "../../jobs/status";
 import { parseManifest } from "../../jobs/input/manifest";
 
 const T0 = Date.parse("2026-11-30T08:00:00Z");
