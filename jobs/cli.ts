@@ -322,7 +322,7 @@ const CANCEL: CommandDef<CancelOptions> = {
   unchanged: "; nothing was cancelled",
   async run(o, ctx) {
     const { cancelJobs } = await import("./commands/cancel");
-    const print = await import("./output/cancel-print");
+    const print = await import("./output/status-print");
     const result = await cancelJobs(o, ctx);
     (o.json ? print.printCancelJson : print.printCancel)(result, ctx.io);
     return result.failed.length > 0 || result.unknown.length > 0 ? EXIT_FAILURE : EXIT_OK;

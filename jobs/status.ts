@@ -1,7 +1,10 @@
 /** Batch's statuses and pure summaries of DescribeJobs results (array jobs count as children). */
 import type { JobDetail, JobSummary } from "./aws/api";
 import type { LedgerEntry } from "./state/ledger";
+import { isBarrierName } from "./input/derived-names";
 import { definedOnly } from "../components/defined";
+import { RESERVED_PREFIX } from "../components/contract";
+import type { ParameterSet } from "./input/sweep";
 import type { AttemptTime } from "./report/time-split";
 
 /** In lifecycle order, plus UNKNOWN for jobs Batch no longer returns. */
@@ -40,21 +43,8 @@ export interface Failure {
   readonly unlistedChildren?: number;
 }
 
-export interface JobRow {
-  readonly jobName: string;
-  readonly jobId: string;
-  readonly status: Status;
-  readonly statusReason?: string;
-  readonly exitCode?: number;
-  readonly arraySize?: number;
-  readonly children?: Partial<Record<Status, number>>;
-  /** A single job's, with --json (a sweep's are in jobs:report). */
-  readonly attempts?: readonly AttemptTime[];
-  /** Batch's dependsOn by name, and the barriers between. */
-  readonly after?: readonly string[];
-  readonly depth?: number;
-  readonly barriers?: number;
-}
+/** A single job's `attempts` come with --json (a sweep's are in jobs:report). */
+export type JobRow = ReturnType<typeof jobRow> & { readonly attempts?: readonly AttemptTime[] };
 
 /** Sets and jobs that ran more than once, and the earlier runs left out. */
 export type Retried = Readonly<Record<"sets" | "jobs" | "runs", number>>;
@@ -119,6 +109,27 @@ export function pipelineOrder<T>(
   return out;
 }
 
+/** `name[index]` for an array child or sweep set. */
+export const rowName = (job: string, index?: number): string =>
+  index === undefined ? job : `${job}[${index}]`;
+
+export function groupOf(e: LedgerEntry): string {
+  return e.of ?? e.jobName;
+}
+
+/** A job's parameters: its environment without the tool's and AWS's variables, then the set. */
+export function parametersOf(
+  environment: readonly { name?: string; value?: string }[] | undefined,
+  set?: ParameterSet,
+): Map<string, string> {
+  const own = (environment ?? []).flatMap(({ name, value }) =>
+    name !== undefined && !name.startsWith(RESERVED_PREFIX) && !name.startsWith("AWS_")
+      ? [[name, value ?? ""] as const]
+      : [],
+  );
+  return new Map([...own, ...(set ?? [])]);
+}
+
 export const variableOf = (detail: JobDetail | undefined, name: string): string | undefined =>
   detail?.container?.environment?.find((v) => v.name === name)?.value;
 
@@ -164,45 +175,95 @@ function tally(counts: Record<Status, number>, jobs: JobRow[]) {
   };
 }
 
-/** A pipeline (jobs/pipeline.ts): its order without barriers; by job ID, what each waits for. */
-export interface PipelineView {
-  readonly order: readonly { readonly item: LedgerEntry; readonly depth: number }[];
-  readonly after: ReadonlyMap<string, readonly string[]>;
-  readonly barriers: ReadonlyMap<string, number>;
+/**
+ * A pipeline as Batch holds it: each job's `dependsOn` (job IDs) read back as the names of the
+ * ledger's jobs and sweeps; a step's barriers (jobs/input/depends.ts) are seen through. What each
+ * of `entries` waits for, by name; `all` (the ledger) names jobs not among them.
+ * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_JobDetail.html
+ */
+export function pipelineOf(
+  entries: readonly LedgerEntry[],
+  details: ReadonlyMap<string, JobDetail>,
+  all: readonly LedgerEntry[] = entries,
+) {
+  const byId = new Map(all.map((e) => [e.jobId, e]));
+  const barrierIds = new Set<string>();
+  const barriers = new Map<string, number>();
+  // Batch takes IDs of jobs that exist, so the dependencies cannot form a cycle.
+  const parents = (id: string, step: LedgerEntry): string[] =>
+    (details.get(id)?.dependsOn ?? []).flatMap(({ jobId }) => {
+      const e = byId.get(jobId ?? "");
+      if (e === undefined) {
+        return [];
+      }
+      if (e.kind === "single" && isBarrierName(e.jobName, step.jobName)) {
+        barrierIds.add(e.jobId);
+        barriers.set(step.jobId, (barriers.get(step.jobId) ?? 0) + 1);
+        return parents(e.jobId, step);
+      }
+      return [groupOf(e)];
+    });
+  const after = new Map<string, string[]>();
+  for (const e of entries) {
+    const names = [...new Set(parents(e.jobId, e))];
+    if (names.length > 0) {
+      after.set(e.jobId, names);
+    }
+  }
+  barrierIds.forEach((id) => after.delete(id));
+  const order = pipelineOrder(
+    entries.filter((e) => !barrierIds.has(e.jobId)),
+    groupOf,
+    (e) => after.get(e.jobId) ?? [],
+  );
+  return { after, barriers, order };
+}
+
+/**
+ * Whether Batch failed a job, without running it, because a job it depends on failed. Batch
+ * does not document the reason's text ("Dependent Job failed"), so any such wording matches.
+ * @see https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html
+ */
+export function failedByDependency(d: Pick<JobDetail, "status" | "statusReason">): boolean {
+  return d.status === "FAILED" && /\bdependen(?:t|cy|cies)\b.*\bfail/i.test(d.statusReason ?? "");
+}
+
+/** Batch's dependsOn by name (`after`) and the barriers between; an array job's children. */
+function jobRow(
+  e: LedgerEntry,
+  d: JobDetail | undefined,
+  pipeline: ReturnType<typeof pipelineOf> | undefined,
+  depth: number,
+) {
+  const status = asStatus(d?.status);
+  const after = pipeline?.after.get(e.jobId);
+  const arraySize = d?.arrayProperties?.size ?? e.arraySize;
+  return {
+    jobName: e.jobName,
+    jobId: e.jobId,
+    status,
+    ...definedOnly({ statusReason: d?.statusReason, exitCode: d && exitCodeOf(d) }),
+    ...(after !== undefined
+      ? { after, depth, ...definedOnly({ barriers: pipeline?.barriers.get(e.jobId) }) }
+      : {}),
+    ...(e.kind === "array" ? { arraySize, children: childCounts(arraySize ?? 1, d, status) } : {}),
+  };
 }
 
 /** Barriers are left out of a pipeline: a step waits for them, so they count in its status. */
 export function summarize(
   entries: readonly LedgerEntry[],
   details: ReadonlyMap<string, JobDetail>,
-  pipeline?: PipelineView,
+  pipeline?: ReturnType<typeof pipelineOf>,
 ): Snapshot {
   const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
-  const jobs: JobRow[] = [];
-  for (const { item: e, depth } of pipeline?.order ?? entries.map((item) => ({ item, depth: 0 }))) {
-    const d = details.get(e.jobId);
-    const status = asStatus(d?.status);
-    const exitCode = d !== undefined ? exitCodeOf(d) : undefined;
-    const after = pipeline?.after.get(e.jobId);
-    const row: JobRow = {
-      jobName: e.jobName,
-      jobId: e.jobId,
-      status,
-      ...definedOnly({ statusReason: d?.statusReason, exitCode }),
-      ...(after !== undefined
-        ? { after, depth, ...definedOnly({ barriers: pipeline?.barriers.get(e.jobId) }) }
-        : {}),
-    };
-    if (e.kind === "array") {
-      const arraySize = d?.arrayProperties?.size ?? e.arraySize;
-      const children = childCounts(arraySize ?? 1, d, status);
-      for (const [k, n] of Object.entries(children)) {
-        counts[k as Status] += n;
-      }
-      jobs.push({ ...row, arraySize, children });
-    } else {
-      counts[status] += 1;
-      jobs.push(row);
+  const order = pipeline?.order ?? entries.map((item) => ({ item, depth: 0 }));
+  const jobs = order.map(({ item, depth }) =>
+    jobRow(item, details.get(item.jobId), pipeline, depth),
+  );
+  for (const j of jobs) {
+    for (const [k, n] of Object.entries(j.children ?? { [j.status]: 1 })) {
+      counts[k as Status] += n;
     }
   }
   return tally(counts, jobs);

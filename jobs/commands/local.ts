@@ -12,12 +12,11 @@ import {
   type NamedDependency,
 } from "../input/depends";
 import { runAll } from "../aws/pool";
-import { parametersOf } from "../report/rows";
 import { parseManifest } from "../input/manifest";
 import type { ParameterSet } from "../input/sweep";
 import { definedOnly } from "../../components/defined";
 import { orFallback } from "../errors";
-import { groupBy, resourcesOf } from "../status";
+import { groupBy, parametersOf, resourcesOf } from "../status";
 
 export interface LocalRun {
   readonly jobName: string;

@@ -10,16 +10,14 @@ import { retryJobName } from "../input/derived-names";
 import { checkJobName } from "../input/job-file";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { requestHash, sweepSubmissions, type Submission } from "../input/plan";
-import { latestRuns, type RunUnit } from "../report/rows";
-import { awsSource } from "../report/sources";
+import { awsSource, latestRuns, type RunUnit } from "../report/rows";
 import { prepare, submitExitCode, submitWithinCost, type SubmitOptions } from "./submit";
 import type { PolicyCostCap } from "../../policy/check/policy-config";
 import { printSubmitResult, type SubmitResult } from "../output/submit-print";
 import type { Loaded } from "../input/sweep";
-import { groupOf, isRetryEntry, retryNumber } from "../state/attempts";
+import { isRetryEntry, retryNumber } from "../state/attempts";
 import { standingRuns } from "../input/depends";
-import { TERMINAL } from "../status";
-import { failedByDependency, pipelineOf } from "../pipeline";
+import { TERMINAL, failedByDependency, groupOf, pipelineOf } from "../status";
 
 /** Per name, its latest runs (of first run, chunks and retries) that failed or are not finished. */
 export function selectRetry(names: readonly string[], units: readonly RunUnit[]) {

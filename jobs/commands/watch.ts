@@ -26,19 +26,14 @@ import {
   asStatus,
   leaveOut,
   longWaits,
+  pipelineOf,
   singleFailures,
   summarize,
   type Failure,
   type LongWait,
   type Snapshot,
 } from "../status";
-import {
-  LONG_WAITS_HEADING,
-  countsLine,
-  formatCounts,
-  formatLongWait,
-} from "../output/status-print";
-import { pipelineOf } from "../pipeline";
+import { countsLine, formatCounts, longWaitsText } from "../output/status-print";
 
 export interface WatchOptions extends StackOptions {
   readonly names: readonly string[];
@@ -65,8 +60,7 @@ export async function watch(opts: WatchOptions, ctx: Context) {
       return { ...result, unavailable };
     }
     // Loaded only for --json: the human view shows no attempts.
-    const { batchAttempts } = await import("../report/rows");
-    const { attemptTimes } = await import("../report/time-split");
+    const { attemptTimes, batchAttempts } = await import("../report/time-split");
     const { taskStoreFile, withTaskTimes } = await import("../state/ecs-tasks");
     const single = polled.snapshot.jobs.flatMap((row) => {
       const d = polled.details.get(row.jobId);
@@ -151,9 +145,7 @@ function liveProgress(ctx: Context) {
         progress?.stop();
         progress = undefined;
         news.forEach((w) => told.set(w.jobId, w.reason?.code));
-        ctx.io.stderr.write(
-          `${LONG_WAITS_HEADING}\n${news.map((w) => `  ${formatLongWait(w)}\n`).join("")}`,
-        );
+        ctx.io.stderr.write(longWaitsText(news));
       }
       progress ??= createProgress(ctx.io, { total: snapshot.total, json: false, label: "jobs" });
       progress.update(snapshot.done, formatCounts(snapshot.counts));

@@ -3,30 +3,15 @@ import * as fs from "fs";
 import * as path from "path";
 import type { Io } from "../context";
 import { PRICE_TABLE, pricingBasis } from "../report/prices";
-import { failureReason, type ReportRow } from "../report/rows";
-import type { Report } from "../report/sources";
+import { failureReason, type Report, type ReportRow } from "../report/rows";
 import { LOGS_HINT, formatCounts } from "./status-print";
 import { shellWord, visible } from "./visible";
-import { formatBytes, formatNumber, formatUsd } from "./numbers";
+import { formatBytes, formatDuration, formatNumber, formatUsd } from "./numbers";
 
 type Column<T> = readonly [header: string, value: (r: ReportRow) => T];
 
 function cut(s: string, n: number): string {
   return s.length <= n ? s : `${s.slice(0, Math.max(0, n - 1))}…`;
-}
-
-/** 42s, 3m05s, 2h07m; self-contained, as the report page inlines it. */
-export function formatDuration(seconds: number | undefined): string {
-  if (seconds === undefined) {
-    return "-";
-  }
-  const s = Math.round(seconds);
-  const two = (n: number): string => String(n).padStart(2, "0");
-  return s < 60
-    ? `${s}s`
-    : s < 3600
-      ? `${Math.floor(s / 60)}m${two(s % 60)}s`
-      : `${Math.floor(s / 3600)}h${two(Math.floor(s / 60) % 60)}m`;
 }
 
 function pairs(values: ReadonlyMap<string, string | number>, keys: readonly string[]): string {

@@ -1,9 +1,12 @@
-/** The status model (jobs/status.ts) on a terminal, and `jobs:why`. */
+/** The status model (jobs/status.ts) on a terminal: `jobs:why` and `jobs:cancel`. */
 import type { Unavailable } from "../aws/api";
+import type { CancelResult, Stopped } from "../commands/cancel";
 import type { WhyJob, WhyResult } from "../commands/why";
 import type { Io } from "../context";
 import {
   LONG_WAIT_MS,
+  rowName,
+  STARTED_STATUSES,
   groupBy,
   STATUSES,
   type Failure,
@@ -12,7 +15,6 @@ import {
   type Status,
   type WaitReason,
 } from "../status";
-import { rowName } from "../report/rows";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 
@@ -56,20 +58,31 @@ export function formatFailure(f: Failure): string {
 
 export const LOGS_HINT = "logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)";
 
-export const LONG_WAITS_HEADING = `waiting ${LONG_WAIT_MS / 60_000} min or more since submit:`;
-
 /** A wait's reason and its fix for the job named `name`. */
 function because(r: WaitReason, name: string): string {
   return `${r.words}; fix: ${r.fix.replace("<name>", name)}`;
 }
 
-export function formatLongWait(w: LongWait): string {
-  const why =
-    w.reason !== undefined
-      ? because(w.reason, w.jobName)
-      : "Batch gives a reason only to the job at the head of the queue; " +
-        `see npm run jobs:why -- ${w.jobName}`;
-  return visible(`${w.jobName} (${w.jobId}), submitted ${w.minutes} min ago: ${why}`);
+/** Jobs waiting long, the first `shown` of them, each with its reason and fix. */
+export function longWaitsText(waits: readonly LongWait[], shown = waits.length): string {
+  const lines = waits.slice(0, shown).map((w) => {
+    const why =
+      w.reason !== undefined
+        ? because(w.reason, w.jobName)
+        : "Batch gives a reason only to the job at the head of the queue; " +
+          `see npm run jobs:why -- ${w.jobName}`;
+    return `  ${visible(`${w.jobName} (${w.jobId}), submitted ${w.minutes} min ago: ${why}`)}
+`;
+  });
+  const more = waits.length - lines.length;
+  return (
+    `waiting ${LONG_WAIT_MS / 60_000} min or more since submit:
+${lines.join("")}` +
+    (more > 0
+      ? `  ... and ${formatNumber(more)} more (--json lists them all)
+`
+      : "")
+  );
 }
 
 export function countsLine(s: Snapshot): string {
@@ -155,4 +168,60 @@ export function printWhy(r: WhyResult, io: Io, now: number): void {
 
 export function printWhyJson(r: WhyResult, io: Io): void {
   io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+}
+
+export function describeStop(s: Stopped): string {
+  const head = visible(`${s.entry.jobName} ${s.entry.jobId}`);
+  if (s.entry.kind === "array") {
+    const n = s.childrenTerminated ?? 0;
+    return (
+      `stopped ${head} (array of ${s.entry.arraySize ?? "?"}, was ${s.status}): ` +
+      `children not started cancelled, ${formatNumber(n)} running ${n === 1 ? "child" : "children"} terminated`
+    );
+  }
+  const started = (STARTED_STATUSES as readonly string[]).includes(s.status);
+  // @see https://docs.aws.amazon.com/batch/latest/APIReference/API_CancelJob.html
+  const waits =
+    s.waits === true
+      ? "; Batch cancels a PENDING job only once its dependencies have finished"
+      : "";
+  return `${started ? "terminated" : "cancelled"} ${head} (was ${s.status}${started ? "" : ", not started"}${waits})`;
+}
+
+export function printCancel(r: CancelResult, io: Io): void {
+  if (r.unknown.length > 0) {
+    io.stderr.write(
+      unknownJobsWarning(r.unknown.length, r.unknown.length === r.jobs, r.stack, r.region),
+    );
+  }
+  r.stopped.forEach((d) => io.stdout.write(`${describeStop(d)}\n`));
+  r.failed.forEach((f) => io.stderr.write(`error: ${visible(`${f.jobName}: ${f.error}`)}\n`));
+  const unknown =
+    r.unknown.length > 0
+      ? `, ${formatNumber(r.unknown.length)} not known to Batch (not stopped)`
+      : "";
+  const failed =
+    r.failed.length > 0
+      ? `, ${formatNumber(r.failed.length)} failed (${r.retryable ? "re-run to retry them" : "fix the cause above, then re-run"})`
+      : "";
+  io.stdout.write(
+    `${formatNumber(r.stopped.length)} stopped, ${formatNumber(r.alreadyFinished)} already finished${unknown}${failed}\n`,
+  );
+}
+
+export function printCancelJson(r: CancelResult, io: Io): void {
+  io.stdout.write(
+    `${JSON.stringify({
+      stack: r.stack,
+      stopped: r.stopped.map((d) => ({
+        jobName: d.entry.jobName,
+        jobId: d.entry.jobId,
+        status: d.status,
+        childrenTerminated: d.childrenTerminated,
+      })),
+      alreadyFinished: r.alreadyFinished,
+      unknown: r.unknown.map((e) => ({ jobName: e.jobName, jobId: e.jobId })),
+      failed: r.failed,
+    })}\n`,
+  );
 }

@@ -7,13 +7,11 @@ import { UnrecordedError, type Duplicate, type SkippedJob } from "../aws/exactly
 import type { LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
 import { ownerOf } from "../input/depends";
-import { rowName } from "../report/rows";
-import type { LocalResult } from "../commands/local";
-import { localResultPaths } from "../commands/local";
+import { rowName } from "../status";
+import { localResultPaths, type LocalResult } from "../commands/local";
 import { shellWord, visible } from "./visible";
-import { formatBoundUsd, formatNumber } from "./numbers";
+import { formatBoundUsd, formatDuration, formatNumber } from "./numbers";
 import type { CostBound, SubmissionBound } from "../report/prices";
-import { formatDuration } from "./report-print";
 
 export interface SentResult {
   readonly kind: "sent";

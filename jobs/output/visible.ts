@@ -15,9 +15,7 @@ export interface Io {
   readonly stderr: OutStream;
 }
 
-const NAMED: ReadonlyMap<string, string> = new Map(
-  Object.entries({ "\n": "\\n", "\r": "\\r", "\t": "\\t" }),
-);
+const NAMED: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 
 // C0 and DEL, C1, the bidi embeddings/overrides/isolates (Trojan Source), line and
 // paragraph separators, and surrogates that are not part of a pair.
@@ -43,7 +41,7 @@ function visibleStream(raw: OutStream): OutStream {
 function escaped(c: string): string {
   const code = c.charCodeAt(0);
   const [prefix, width] = code <= 0xff ? ["x", 2] : ["u", 4];
-  return NAMED.get(c) ?? `\\${prefix}${code.toString(16).padStart(width, "0")}`;
+  return NAMED[c] ?? `\\${prefix}${code.toString(16).padStart(width, "0")}`;
 }
 
 /** `s` as one POSIX shell word, for the commands the tool prints for the user to run. */

@@ -1,18 +1,16 @@
 /** `jobs:watch` and `jobs:status` printers: the jobs by status and each failure, or --json. */
 import { definedOnly } from "../../components/defined";
 import type { Io } from "../context";
-import { allUnknown, type Failure, type JobRow, type LongWait, type Retried } from "../status";
+import { allUnknown, failedByDependency, type Failure, type JobRow, type Retried } from "../status";
 import {
   LOGS_HINT,
-  LONG_WAITS_HEADING,
   countsLine,
   formatCounts,
   formatFailure,
-  formatLongWait,
+  longWaitsText,
   unknownJobsWarning,
 } from "./status-print";
 import { visible } from "./visible";
-import { failedByDependency } from "../pipeline";
 import type { WatchResult } from "../commands/watch";
 import { formatNumber } from "./numbers";
 
@@ -37,7 +35,9 @@ export function printWatch(r: WatchResult, io: Io, once: boolean): void {
   if (s.retried !== undefined) {
     out.write(`${retriedLine(s.retried)}\n`);
   }
-  printLongWaits(r.waiting, io);
+  if (r.waiting.length > 0) {
+    out.write(longWaitsText(r.waiting, JOBS_LISTED));
+  }
   if (r.failures.length > 0) {
     printFailures(r.failures, io);
   }
@@ -76,18 +76,6 @@ export function printWatchJson(r: WatchResult, io: Io): void {
         };
   io.stdout.write(`${JSON.stringify(doc)}\n`);
   warnUnknown(r, io);
-}
-
-function printLongWaits(waits: readonly LongWait[], io: Io): void {
-  if (waits.length === 0) {
-    return;
-  }
-  const shown = waits.slice(0, JOBS_LISTED).map((w) => `  ${formatLongWait(w)}\n`);
-  const more = waits.length - shown.length;
-  io.stdout.write(
-    `${LONG_WAITS_HEADING}\n${shown.join("")}` +
-      (more > 0 ? `  ... and ${formatNumber(more)} more (--json lists them all)\n` : ""),
-  );
 }
 
 function printFailures(failures: readonly Failure[], io: Io): void {

@@ -8,7 +8,6 @@ import {
   DEFAULT_INSTANCE_TYPES,
   KNOWN_INSTANCE_TYPES,
   placeableMemoryMiB,
-  type ComputeType,
 } from "../../components/instance-types";
 import type { StackOutputs } from "../input/outputs";
 import { requestedResources } from "../input/bounds";
@@ -56,27 +55,21 @@ export interface JobResources {
   readonly gpus?: number;
 }
 
-export interface Pricing {
-  readonly compute: ComputeType;
-  /** The stack's outputs predate `computeType`: priced on-demand, which bounds Spot too. */
-  readonly spotUnknown?: boolean;
-  readonly instanceTypes: readonly string[];
-  readonly region: string;
-  /** The user's prices take the table's place. */
-  readonly usdPerVcpuHour?: number;
-  readonly usdPerGbHour?: number;
-}
+export type Pricing = ReturnType<typeof pricingOf>;
 
 /** `on`: the instance type priced, on EC2 and Spot. */
 export type Price = ReturnType<typeof priceRun>;
 
 /** `--pricing` (instance types, FARGATE or FARGATE_SPOT), --price-vcpu-hour, --price-gb-hour. */
-export type UserPricing = Pick<Pricing, "usdPerVcpuHour" | "usdPerGbHour"> & {
+export interface UserPricing {
   readonly types?: readonly string[];
-};
+  /** The user's prices take the table's place. */
+  readonly usdPerVcpuHour?: number;
+  readonly usdPerGbHour?: number;
+}
 
 /** As the stack runs jobs, unless the user names instance types or Fargate (Spot stays Spot). */
-export function pricingOf(outputs: StackOutputs | undefined, user: UserPricing = {}): Pricing {
+export function pricingOf(outputs: StackOutputs | undefined, user: UserPricing = {}) {
   const { types = [], ...own } = user;
   const stated = COMPUTE_TYPES.find((t) => t === outputs?.computeType);
   const named = types.length > 0;
@@ -87,6 +80,7 @@ export function pricingOf(outputs: StackOutputs | undefined, user: UserPricing =
     compute: named
       ? (fargate ?? (stated === "SPOT" ? "SPOT" : "EC2"))
       : (stated ?? fargate ?? "EC2"),
+    // The stack's outputs predate `computeType`: priced on-demand, which bounds Spot too.
     ...(!named && outputs !== undefined && stated === undefined ? { spotUnknown: true } : {}),
     instanceTypes:
       fargate === undefined && basis.length > 0 ? basis : named ? [] : DEFAULT_INSTANCE_TYPES,

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { definedOnly } from "../../components/defined";
+import type { JobDetail } from "../aws/api";
 
 const time = z.number().optional();
 /**
@@ -17,12 +18,14 @@ export const keptTask = z.union([
 ]);
 export type KeptTask = z.infer<typeof keptTask>;
 
-export interface UnitAttempt {
-  readonly startedAt?: number;
-  readonly stoppedAt?: number;
-  readonly taskArn?: string;
-  readonly task?: KeptTask;
-}
+export type UnitAttempt = ReturnType<typeof batchAttempts>[number] & { readonly task?: KeptTask };
+
+// A job that ran without attempt details (or before the first one ended) counts once.
+export const batchAttempts = (detail: JobDetail) =>
+  (detail.attempts?.length ? detail.attempts : detail.startedAt !== undefined ? [detail] : []).map(
+    ({ startedAt, stoppedAt, container }) =>
+      definedOnly({ startedAt, stoppedAt, taskArn: container?.taskArn }),
+  );
 
 export type AttemptTime = ReturnType<typeof attemptTimes>[number];
 

@@ -6,7 +6,7 @@ import { CHUNK_SIZE } from "../input/derived-names";
 import type { LedgerEntry } from "./ledger";
 import { runAll } from "../aws/pool";
 import { VARS } from "../../components/contract";
-import { runsPerSet, variableOf } from "../status";
+import { groupOf, runsPerSet, variableOf } from "../status";
 import { definedOnly } from "../../components/defined";
 
 /** `""` for a single job. */
@@ -15,17 +15,11 @@ type SetKey = number | "";
 /** Each set a run covers, with the array child that runs it (a plain job: none). */
 export type Cover = ReadonlyMap<SetKey, number | undefined>;
 
-export interface Attempt {
-  readonly entry: LedgerEntry;
-  readonly child?: number;
-}
+/** A run of a set: a plain job, or the array child that ran it. */
+export type Attempt = ReturnType<typeof attemptsOf>[number];
 
 export function attemptJobId(a: Attempt): string {
   return a.child !== undefined ? `${a.entry.jobId}:${a.child}` : a.entry.jobId;
-}
-
-export function groupOf(e: LedgerEntry): string {
-  return e.of ?? e.jobName;
 }
 
 export function isRetryEntry(e: LedgerEntry): boolean {
@@ -69,14 +63,14 @@ export function attemptsOf(
   covers: ReadonlyMap<string, Cover>,
   group: string,
   set: SetKey,
-): Attempt[] {
-  const runs = entries.flatMap((entry): Attempt[] => {
+) {
+  const runs = entries.flatMap((entry) => {
     const cover = covers.get(entry.jobId);
     return groupOf(entry) !== group || cover?.has(set) !== true
       ? []
       : [{ entry, ...definedOnly({ child: cover.get(set) }) }];
   });
-  const submitted = (a: Attempt) => a.entry.submittedAt;
+  const submitted = (a: { entry: LedgerEntry }) => a.entry.submittedAt;
   return runsPerSet(runs, () => "", submitted)[0] ?? [];
 }
 

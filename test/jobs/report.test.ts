@@ -6,11 +6,10 @@ import * as assert from "assert";
 import type { JobDetail } from "../../jobs/aws/api";
 import { entrypointError } from "../../jobs/state/local-runs";
 import { pricingOf } from "../../jobs/report/prices";
-import { formatUsd } from "../../jobs/output/numbers";
+import { formatDuration, formatUsd } from "../../jobs/output/numbers";
 import {
   csvField,
   formatCsv,
-  formatDuration,
   formatTable,
   jsonForScript,
   printReport,
@@ -23,14 +22,14 @@ import {
   groupResultFiles,
   latestRuns,
   metricsKeyOf,
-  parametersOf,
   parseMetrics,
   sortRows,
   summarizeRows,
   unitFromDetail,
   type RunUnit,
+  type Report,
 } from "../../jobs/report/rows";
-import type { Report } from "../../jobs/report/sources";
+import { parametersOf } from "../../jobs/status";
 import { parseManifest } from "../../jobs/input/manifest";
 
 const T0 = Date.parse("2026-11-30T08:00:00Z");

@@ -9,11 +9,10 @@ import {
   singleFailures,
   runsPerSet,
   summarize,
+  failedByDependency,
 } from "../../jobs/status";
-import { formatCounts, formatFailure } from "../../jobs/output/status-print";
-import { failedByDependency } from "../../jobs/pipeline";
+import { describeStop, formatCounts, formatFailure } from "../../jobs/output/status-print";
 import { checkCancelOptions } from "../../jobs/commands/cancel";
-import { describeStop } from "../../jobs/output/cancel-print";
 import { BadInputError } from "../../jobs/errors";
 import { parseTarget } from "../../jobs/commands/logs";
 

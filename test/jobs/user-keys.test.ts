@@ -14,13 +14,8 @@ import { loadSweep } from "../../jobs/input/sweep";
 import { STACK_OUTPUTS } from "../helpers/jobs-harness";
 import { parse as parseCsv } from "csv-parse/sync";
 import { pricingOf } from "../../jobs/report/prices";
-import {
-  buildRow,
-  parametersOf,
-  parseMetrics,
-  summarizeRows,
-  type RunUnit,
-} from "../../jobs/report/rows";
+import { buildRow, parseMetrics, summarizeRows, type RunUnit } from "../../jobs/report/rows";
+import { parametersOf } from "../../jobs/status";
 import { formatCsv, formatTable, renderHtml, reportDocument } from "../../jobs/output/report-print";
 
 const PROTOTYPE_NAMES = [
