@@ -196,11 +196,17 @@ type SendOutcome =
 
 function intentFor(item: SendItem, run: string, at = new Date().toISOString()): IntentLine {
   const { submission: s, token, generation } = item;
-  const { jobName, hash, arraySize, file } = s;
-  const kind = arraySize !== undefined ? "array" : "single";
   return {
-    ...{ generation, v: 1 as const, type: "intent" as const, jobName, token, hash },
-    ...{ jobQueue: s.request.jobQueue, kind, ...definedOnly({ arraySize }), file },
+    generation,
+    v: 1,
+    type: "intent",
+    jobName: s.jobName,
+    token,
+    hash: s.hash,
+    jobQueue: s.request.jobQueue,
+    kind: s.arraySize !== undefined ? "array" : "single",
+    ...definedOnly({ arraySize: s.arraySize }),
+    file: s.file,
     ...definedOnly({ of: s.sweep, manifest: s.kind === "array" ? s.manifest.key : undefined }),
     run,
     at,
