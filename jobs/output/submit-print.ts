@@ -128,7 +128,8 @@ export function printSubmitResult(result: SubmitResult, io: Io, opts: PrintOptio
 }
 
 // Members left undefined are left out of the JSON.
-const brief = ({ jobName, jobId, file }: LedgerEntry) => ({ jobName, jobId, file });
+type Brief = Pick<LedgerEntry, "jobName" | "jobId"> & { readonly file?: string };
+const brief = ({ jobName, jobId, file }: Brief) => ({ jobName, jobId, file });
 
 function submitJson(result: Exclude<SubmitResult, { kind: "stopped" }>): object {
   switch (result.kind) {
@@ -145,32 +146,24 @@ function submitJson(result: Exclude<SubmitResult, { kind: "stopped" }>): object 
         cost: costJson(result.cost),
       };
     case "nothing":
+    case "sent": {
+      // A run that sent nothing: the members it lacks are empty, or left out when undefined.
+      const sent = result.kind === "sent" ? result : undefined;
       return {
         stack: result.stack,
-        submitted: [],
-        recovered: result.recovered,
-        skipped: result.skipped,
-        failed: [],
-        unrecorded: [],
-        open: [],
-        duplicates: result.duplicates,
-        notSubmitted: 0,
-      };
-    case "sent":
-      return {
-        stack: result.stack,
-        submitted: result.submitted.map((e) => ({ ...brief(e), arraySize: e.arraySize })),
+        submitted: sent?.submitted.map((e) => ({ ...brief(e), arraySize: e.arraySize })) ?? [],
         recovered: result.recovered.map(brief),
-        adopted: result.adopted.map(brief),
+        adopted: sent?.adopted.map(brief),
         skipped: result.skipped,
-        failed: result.failed,
-        unrecorded: result.unrecorded,
-        open: result.open,
+        failed: sent?.failed ?? [],
+        unrecorded: sent?.unrecorded ?? [],
+        open: sent?.open ?? [],
         duplicates: result.duplicates,
-        notSubmitted: result.notSubmitted,
-        ledger: result.ledger,
-        cost: costJson(result.cost),
+        notSubmitted: sent?.notSubmitted ?? 0,
+        ledger: sent?.ledger,
+        cost: costJson(sent?.cost),
       };
+    }
     case "retry-nothing":
       return { stack: result.stack, submitted: [], retried: 0 };
     case "local":
