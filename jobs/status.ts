@@ -113,9 +113,7 @@ export function pipelineOrder<T>(
 export const rowName = (job: string, index?: number): string =>
   index === undefined ? job : `${job}[${index}]`;
 
-export function groupOf(e: LedgerEntry): string {
-  return e.of ?? e.jobName;
-}
+export const groupOf = (e: LedgerEntry): string => e.of ?? e.jobName;
 
 /** A job's parameters: its environment without the tool's and AWS's variables, then the set. */
 export function parametersOf(

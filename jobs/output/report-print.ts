@@ -147,11 +147,11 @@ type ScalarKey = {
   [K in keyof ReportRow]-?: ReportRow[K] extends Value ? K : never;
 }[keyof ReportRow];
 
-function csvColumns(report: Report): Cell[] {
+export function formatCsv(report: Report): string {
   const basis = pricingBasis(report.prices);
   const { params, metrics } = report.summary;
   const own = (...keys: ScalarKey[]): Cell[] => keys.map((k) => [k, (r) => r[k]]);
-  return [
+  const columns: Cell[] = [
     ...own("name", "job", "index", "jobId", "status", "reason", "exitCode"),
     ["attempts", (r) => r.attempts.length],
     ...own("runs"),
@@ -166,10 +166,6 @@ function csvColumns(report: Report): Cell[] {
     ...params.map((p): Cell => [`param:${p}`, (r) => r.params.get(p)]),
     ...metrics.map((m): Cell => [`metric:${m}`, (r) => r.metrics.get(m)]),
   ];
-}
-
-export function formatCsv(report: Report): string {
-  const columns = csvColumns(report);
   const lines = [
     columns.map(([header]) => header),
     ...report.rows.map((r) => columns.map(([, value]) => value(r))),

@@ -73,8 +73,6 @@ export type SubmitResult =
   | { readonly kind: "stopped"; readonly undecided: number }
   | { readonly kind: "retry-nothing"; readonly stack: string; readonly names: readonly string[] };
 
-type Of<K extends SubmitResult["kind"]> = Extract<SubmitResult, { kind: K }>;
-
 type PrintOptions = StackOptions & { readonly cwd: string };
 
 export function printSubmitResult(result: SubmitResult, io: Io, opts: PrintOptions): void {
@@ -91,9 +89,34 @@ export function printSubmitResult(result: SubmitResult, io: Io, opts: PrintOptio
   }
   switch (result.kind) {
     case "dry-run":
-      return printDryRun(result, io);
+      for (const s of result.todo) {
+        const what =
+          s.kind === "array"
+            ? `array job of ${formatNumber(s.arraySize)} children (manifest ${s.manifest.key})`
+            : s.arraySize !== undefined
+              ? `array job of ${s.arraySize} children`
+              : "job";
+        io.stderr.write(`# ${visible(`${s.file}: ${s.jobName}`)} (${what})\n`);
+        if (s.kind === "array") {
+          io.stderr.write(`#   would upload s3://${result.bucketName}/${s.manifest.key} first\n`);
+        }
+        io.stdout.write(`${JSON.stringify(s.request, null, 2)}\n`);
+      }
+      io.stderr.write(
+        `dry run: ${formatNumber(result.todo.length)} request(s) shown, nothing submitted; each is sent with the tag ` +
+          `${TOKEN_TAG} set to a fresh submission token\n`,
+      );
+      return;
     case "nothing":
-      return printNothing(result, io);
+      printDuplicates(io, result.duplicates);
+      io.stdout.write(
+        `nothing to submit: all ${formatNumber(result.total)} job(s) are in the ledger` +
+          (result.recovered.length > 0
+            ? ` (${formatNumber(result.recovered.length)} found in Batch by token)`
+            : "") +
+          "; --force resubmits\n",
+      );
+      return;
     case "sent":
       return printSent(result, io, opts);
     case "retry-nothing":
@@ -105,9 +128,10 @@ export function printSubmitResult(result: SubmitResult, io: Io, opts: PrintOptio
 }
 
 // Members left undefined are left out of the JSON.
-const brief = ({ jobName, jobId, file }: LedgerEntry) => ({ jobName, jobId, file });
+type Brief = Pick<LedgerEntry, "jobName" | "jobId"> & { readonly file?: string };
+const brief = ({ jobName, jobId, file }: Brief) => ({ jobName, jobId, file });
 
-function submitJson(result: Exclude<SubmitResult, Of<"stopped">>): object {
+function submitJson(result: Exclude<SubmitResult, { kind: "stopped" }>): object {
   switch (result.kind) {
     case "dry-run":
       return {
@@ -122,32 +146,24 @@ function submitJson(result: Exclude<SubmitResult, Of<"stopped">>): object {
         cost: costJson(result.cost),
       };
     case "nothing":
+    case "sent": {
+      // A run that sent nothing: the members it lacks are empty, or left out when undefined.
+      const sent = result.kind === "sent" ? result : undefined;
       return {
         stack: result.stack,
-        submitted: [],
-        recovered: result.recovered,
-        skipped: result.skipped,
-        failed: [],
-        unrecorded: [],
-        open: [],
-        duplicates: result.duplicates,
-        notSubmitted: 0,
-      };
-    case "sent":
-      return {
-        stack: result.stack,
-        submitted: result.submitted.map((e) => ({ ...brief(e), arraySize: e.arraySize })),
+        submitted: sent?.submitted.map((e) => ({ ...brief(e), arraySize: e.arraySize })) ?? [],
         recovered: result.recovered.map(brief),
-        adopted: result.adopted.map(brief),
+        adopted: sent?.adopted.map(brief),
         skipped: result.skipped,
-        failed: result.failed,
-        unrecorded: result.unrecorded,
-        open: result.open,
+        failed: sent?.failed ?? [],
+        unrecorded: sent?.unrecorded ?? [],
+        open: sent?.open ?? [],
         duplicates: result.duplicates,
-        notSubmitted: result.notSubmitted,
-        ledger: result.ledger,
-        cost: costJson(result.cost),
+        notSubmitted: sent?.notSubmitted ?? 0,
+        ledger: sent?.ledger,
+        cost: costJson(sent?.cost),
       };
+    }
     case "retry-nothing":
       return { stack: result.stack, submitted: [], retried: 0 };
     case "local":
@@ -166,37 +182,6 @@ function submitJson(result: Exclude<SubmitResult, Of<"stopped">>): object {
   }
 }
 
-function printDryRun(r: Of<"dry-run">, io: Io): void {
-  for (const s of r.todo) {
-    const what =
-      s.kind === "array"
-        ? `array job of ${formatNumber(s.arraySize)} children (manifest ${s.manifest.key})`
-        : s.arraySize !== undefined
-          ? `array job of ${s.arraySize} children`
-          : "job";
-    io.stderr.write(`# ${visible(`${s.file}: ${s.jobName}`)} (${what})\n`);
-    if (s.kind === "array") {
-      io.stderr.write(`#   would upload s3://${r.bucketName}/${s.manifest.key} first\n`);
-    }
-    io.stdout.write(`${JSON.stringify(s.request, null, 2)}\n`);
-  }
-  io.stderr.write(
-    `dry run: ${formatNumber(r.todo.length)} request(s) shown, nothing submitted; each is sent with the tag ` +
-      `${TOKEN_TAG} set to a fresh submission token\n`,
-  );
-}
-
-function printNothing(r: Of<"nothing">, io: Io): void {
-  printDuplicates(io, r.duplicates);
-  io.stdout.write(
-    `nothing to submit: all ${formatNumber(r.total)} job(s) are in the ledger` +
-      (r.recovered.length > 0
-        ? ` (${formatNumber(r.recovered.length)} found in Batch by token)`
-        : "") +
-      "; --force resubmits\n",
-  );
-}
-
 function printDuplicates(io: Io, duplicates: readonly Duplicate[]): void {
   for (const d of duplicates) {
     io.stderr.write(
@@ -208,23 +193,6 @@ function printDuplicates(io: Io, duplicates: readonly Duplicate[]): void {
 }
 
 function printSent(r: SentResult, io: Io, opts: PrintOptions): void {
-  printSendErrors(r, io);
-  printDuplicates(io, r.duplicates);
-  const counts = [
-    [r.submitted.length, "submitted"],
-    [r.skipped.length, "already in the ledger"],
-    [r.recovered.length, "found in Batch by token"],
-    [r.adopted.length, "sent from another machine"],
-    [r.unrecorded.length, "submitted but not in the ledger"],
-    [r.open.length, "unresolved (answer lost)"],
-    [r.notSubmitted, "not submitted"],
-  ] as const;
-  const said = counts.filter(([n], i) => i < 2 || n > 0);
-  io.stdout.write(`${said.map(([n, what]) => `${formatNumber(n)} ${what}`).join(", ")}\n`);
-  io.stderr.write(`${whatNext(r, opts)}\n`);
-}
-
-function printSendErrors(r: SentResult, io: Io): void {
   for (const u of r.unrecorded) {
     const what = visible(`${u.file}: ${u.jobName} was submitted as ${u.jobId}`);
     io.stderr.write(
@@ -242,6 +210,19 @@ function printSendErrors(r: SentResult, io: Io): void {
       `error: looking up jobs whose answer was lost failed: ${visible(describeError(r.lookupError))}\n`,
     );
   }
+  printDuplicates(io, r.duplicates);
+  const counts = [
+    [r.submitted.length, "submitted"],
+    [r.skipped.length, "already in the ledger"],
+    [r.recovered.length, "found in Batch by token"],
+    [r.adopted.length, "sent from another machine"],
+    [r.unrecorded.length, "submitted but not in the ledger"],
+    [r.open.length, "unresolved (answer lost)"],
+    [r.notSubmitted, "not submitted"],
+  ] as const;
+  const said = counts.filter(([n], i) => i < 2 || n > 0);
+  io.stdout.write(`${said.map(([n, what]) => `${formatNumber(n)} ${what}`).join(", ")}\n`);
+  io.stderr.write(`${whatNext(r, opts)}\n`);
 }
 
 /** The one line of advice after a run: fix the ledger, re-run, or watch. */
@@ -357,6 +338,13 @@ function costJson(cost: CostBound | undefined): object | undefined {
 }
 
 export function printCostBound(cost: CostBound, io: Io): void {
+  const longest = "the longest job's attempts one after another";
+  const width =
+    cost.maxVcpus !== undefined
+      ? `${cost.vcpuHours.toFixed(1)} vCPU-hours over the compute environment's maxVcpus ` +
+        `${formatNumber(cost.maxVcpus)}, or ${longest}`
+      : `${longest}; the stack predates its "jobLimits" output, so its maxVcpus is not ` +
+        "known: run `pulumi up` to add it";
   const lines = [
     `cost bound: the most the jobs' run time can cost (${cost.basis})`,
     ...cost.submissions.slice(0, SHOWN).map((b) => `  ${submissionLine(b)}`),
@@ -368,7 +356,8 @@ export function printCostBound(cost: CostBound, io: Io): void {
         ? ` for the priced submission(s); ${formatNumber(cost.unpriced)} without a bound (above)`
         : ` for ${formatNumber(cost.submissions.length)} submission(s)`),
     `  left out: ${LEFT_OUT}`,
-    `  time: ${timeLine(cost)}`,
+    "  time: if every attempt runs to its timeout, the whole takes at least " +
+      `${formatDuration(cost.minHours * 3600)} at full width (${width})`,
   ];
   io.stderr.write(lines.map((l) => `${visible(l)}\n`).join(""));
 }
@@ -389,19 +378,5 @@ function submissionLine(b: SubmissionBound): string {
     `${name}: ${formatNumber(b.children)} × ${b.attempts} attempt(s) × ` +
     `${formatDuration(b.timeoutSeconds)} × $${perHour.toFixed(4)}/h (${size}${on}) ` +
     `= at most ${formatBoundUsd(b.usd)}`
-  );
-}
-
-function timeLine(cost: CostBound): string {
-  const longest = "the longest job's attempts one after another";
-  const width =
-    cost.maxVcpus !== undefined
-      ? `${cost.vcpuHours.toFixed(1)} vCPU-hours over the compute environment's maxVcpus ` +
-        `${formatNumber(cost.maxVcpus)}, or ${longest}`
-      : `${longest}; the stack predates its "jobLimits" output, so its maxVcpus is not ` +
-        "known: run `pulumi up` to add it";
-  return (
-    `if every attempt runs to its timeout, the whole takes at least ` +
-    `${formatDuration(cost.minHours * 3600)} at full width (${width})`
   );
 }

@@ -1,7 +1,7 @@
 /** `jobs:watch` and `jobs:status` printers: the jobs by status and each failure, or --json. */
 import { definedOnly } from "../../components/defined";
 import type { Io } from "../context";
-import { allUnknown, failedByDependency, type Failure, type JobRow, type Retried } from "../status";
+import { allUnknown, failedByDependency, type JobRow, type Retried } from "../status";
 import {
   LOGS_HINT,
   countsLine,
@@ -39,7 +39,23 @@ export function printWatch(r: WatchResult, io: Io, once: boolean): void {
     out.write(longWaitsText(r.waiting, JOBS_LISTED));
   }
   if (r.failures.length > 0) {
-    printFailures(r.failures, io);
+    const perJob = new Map<string, number>();
+    const shown = r.failures.filter((f) => {
+      perJob.set(f.jobName, (perJob.get(f.jobName) ?? 0) + 1);
+      return f.index === undefined || (perJob.get(f.jobName) ?? 0) <= CHILD_FAILURES_SHOWN;
+    });
+    out.write(`failed:\n${shown.map((f) => `  ${formatFailure(f)}\n`).join("")}`);
+    const hidden = r.failures.length - shown.length;
+    if (hidden > 0) {
+      out.write(`  ... and ${formatNumber(hidden)} more failed children (--json lists them all)\n`);
+    }
+    if (r.failures.some((f) => failedByDependency({ status: "FAILED", ...f }))) {
+      out.write(
+        "Dependent Job failed: Batch failed it without running it (no log); retrying the job it " +
+          "waits for retries it too: npm run jobs:retry -- <name>\n",
+      );
+    }
+    out.write(`${LOGS_HINT}\n`);
   }
   warnUnknown(r, io);
 }
@@ -76,27 +92,6 @@ export function printWatchJson(r: WatchResult, io: Io): void {
         };
   io.stdout.write(`${JSON.stringify(doc)}\n`);
   warnUnknown(r, io);
-}
-
-function printFailures(failures: readonly Failure[], io: Io): void {
-  const out = io.stdout;
-  const perJob = new Map<string, number>();
-  const shown = failures.filter((f) => {
-    perJob.set(f.jobName, (perJob.get(f.jobName) ?? 0) + 1);
-    return f.index === undefined || (perJob.get(f.jobName) ?? 0) <= CHILD_FAILURES_SHOWN;
-  });
-  out.write(`failed:\n${shown.map((f) => `  ${formatFailure(f)}\n`).join("")}`);
-  const hidden = failures.length - shown.length;
-  if (hidden > 0) {
-    out.write(`  ... and ${formatNumber(hidden)} more failed children (--json lists them all)\n`);
-  }
-  if (failures.some((f) => failedByDependency({ status: "FAILED", ...f }))) {
-    out.write(
-      "Dependent Job failed: Batch failed it without running it (no log); retrying the job it " +
-        "waits for retries it too: npm run jobs:retry -- <name>\n",
-    );
-  }
-  out.write(`${LOGS_HINT}\n`);
 }
 
 /** Not "no job failed": a job Batch does not return may be running elsewhere. */
