@@ -93,15 +93,6 @@ const PRICE_OPTIONS: readonly OptionDef[] = [
   ["--price-gb-hour <usd>", "your price per GB-hour of memory, in place of the price table", price],
 ];
 
-const COST_OPTIONS: readonly OptionDef[] = [
-  [
-    "--max-cost <usd>",
-    "refuse (exit 2, nothing sent) if the cost bound of the run time is above this",
-    price,
-  ],
-  ...PRICE_OPTIONS,
-];
-
 const LAST: OptionDef = ["--last", "only the jobs of the most recent jobs:submit"];
 const LOCAL_ROOT: OptionDef = ["--local-root <dir>", "the --locally bucket folder"];
 const DRY_RUN: OptionDef = [
@@ -109,7 +100,8 @@ const DRY_RUN: OptionDef = [
   "print the resolved SubmitJob requests (valid --cli-input-json) and submit nothing",
 ];
 
-const CHECK_OPTIONS: readonly OptionDef[] = [
+/** What jobs:submit and jobs:retry both take, after their own options. */
+const SEND_OPTIONS: readonly OptionDef[] = [
   [
     "--script-file <path>",
     "the script whose options job variables must match (default: the entrypoint's)",
@@ -131,6 +123,13 @@ const CHECK_OPTIONS: readonly OptionDef[] = [
     "pass these variables (comma-separated, no lower case) as plain environment even if they differ from an option only by case or -/_",
     commaList,
   ],
+  [
+    "--max-cost <usd>",
+    "refuse (exit 2, nothing sent) if the cost bound of the run time is above this",
+    price,
+  ],
+  ...PRICE_OPTIONS,
+  ...STACK_OPTIONS,
 ];
 
 type SubmitFlags = SubmitOptions & { retryFailed?: boolean };
@@ -158,9 +157,7 @@ const SUBMIT: CommandDef<SubmitFlags> = {
       positiveInt,
     ],
     LOCAL_ROOT,
-    ...CHECK_OPTIONS,
-    ...COST_OPTIONS,
-    ...STACK_OPTIONS,
+    ...SEND_OPTIONS,
   ],
   stopping: "stopping: finishing the requests in flight and recording them",
   unchanged: "; nothing was submitted or changed",
@@ -196,9 +193,7 @@ const RETRY: CommandDef<SubmitFlags & { names: readonly string[] }> = {
       `requests in flight (default ${DEFAULT_SUBMIT_CONCURRENCY})`,
       positiveInt,
     ],
-    ...CHECK_OPTIONS,
-    ...COST_OPTIONS,
-    ...STACK_OPTIONS,
+    ...SEND_OPTIONS,
   ],
   async run(o, ctx) {
     const { retryCommand } = await import("./commands/retry");

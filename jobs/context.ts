@@ -68,13 +68,8 @@ const folder =
 export const stateDir = folder(VARS.stateDir, ".batchpy");
 export const localRoot = folder(VARS.localRoot, ".batchpy", "local-bucket");
 
-export type Progress = { update(value: number, label?: string): void; stop(): void };
-
 /** A progress bar on stderr, only for humans at a terminal and more than a handful of items. */
-export function createProgress(
-  io: Io,
-  opts: { total: number; json: boolean; label: string },
-): Progress {
+export function createProgress(io: Io, opts: { total: number; json: boolean; label: string }) {
   if (opts.json || io.stderr.isTTY !== true || opts.total <= 5) {
     return { update: () => undefined, stop: () => undefined };
   }
@@ -89,7 +84,7 @@ export function createProgress(
   });
   bar.start(opts.total, 0, { note: "" });
   return {
-    update: (value, label) => bar.update(value, { note: label ?? "" }),
+    update: (value: number, label?: string) => bar.update(value, { note: label ?? "" }),
     stop: () => bar.stop(),
   };
 }

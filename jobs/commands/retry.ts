@@ -12,7 +12,6 @@ import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { requestHash, sweepSubmissions, type Submission } from "../input/plan";
 import { awsSource, latestRuns, type RunUnit } from "../report/rows";
 import { prepare, submitExitCode, submitWithinCost, type SubmitOptions } from "./submit";
-import type { PolicyCostCap } from "../../policy/check/policy-config";
 import { printSubmitResult, type SubmitResult } from "../output/submit-print";
 import type { Loaded } from "../input/sweep";
 import { isRetryEntry, retryNumber } from "../state/attempts";
@@ -59,7 +58,7 @@ async function planRetries(
   opts: RetryOptions,
   ctx: Context,
   outputs: LoadedOutputs,
-): Promise<{ todo: Submission[]; costCap: PolicyCostCap | undefined }> {
+) {
   const found = selection.map((sel) => {
     const name = sel.name;
     const firsts = entries.filter((e) => e.jobName === name || (e.of === name && !isRetryEntry(e)));

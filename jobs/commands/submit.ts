@@ -16,7 +16,6 @@ import {
   stackLedgerPath,
   stackOutputs,
   type Context,
-  type Progress,
   type StackOptions,
 } from "../context";
 import {
@@ -355,7 +354,7 @@ function openLedgerForSubmit(file: string, ctx: Context): { lock: Lock; ledger: 
 /** A line per accepted job when piped; on a terminal past a handful, the bar says it better. */
 function sendProgress(ctx: Context, json: boolean) {
   let perJobLines = !json && ctx.io.stdout.isTTY !== true;
-  let bar: Progress | undefined;
+  let bar: ReturnType<typeof createProgress> | undefined;
   let accepted = 0;
   return {
     accept(entry: LedgerEntry, how: "submitted" | "recovered" | "adopted"): void {
