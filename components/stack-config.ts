@@ -6,9 +6,15 @@ import {
 } from "./compute-environment";
 import { CONFIG_NAMESPACE } from "./config-namespace";
 import { validateImageArgs } from "./image";
-import { DEFAULT_INSTANCE_TYPES, KNOWN_INSTANCE_TYPES, type ComputeType } from "./instance-types";
+import {
+  DEFAULT_INSTANCE_TYPES,
+  KNOWN_INSTANCE_TYPES,
+  ec2JobLimits,
+  fargateJobLimits,
+  jobTooLarge,
+  type ComputeType,
+} from "./instance-types";
 import { JOB_DEFAULTS, validateJobDefinitionArgs } from "./job-definition";
-import { ec2JobLimits, fargateJobLimits, jobTooLarge } from "./job-limits";
 import { validateJobQueueArgs } from "./job-queue";
 import { validateNotificationsArgs } from "./notifications";
 import { validateStorageArgs } from "./storage";
