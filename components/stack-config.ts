@@ -144,15 +144,6 @@ function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
   return values as ConfigValues;
 }
 
-function groupSettings(values: ConfigValues, region: string): StackSettings {
-  const groups = Object.fromEntries(COMPONENTS.map((c) => [c, {} as Record<string, unknown>]));
-  for (const { key, component, argument } of TARGETS) {
-    groups[component][argument] = values[key];
-  }
-  groups.job.platform = isFargate(values.computeType ?? DEFAULT_COMPUTE_TYPE) ? "FARGATE" : "EC2";
-  return { region, tags: values.tags ?? {}, ...groups } as StackSettings;
-}
-
 function validateWithComponents(settings: StackSettings, componentName: string): void {
   try {
     validateStorageArgs(componentName, settings.storage);
@@ -170,17 +161,6 @@ function validateWithComponents(settings: StackSettings, componentName: string):
     }
     const key = fullKey((err.arg && KEY_OF_ARGUMENT.get(err.arg)) ?? err.arg ?? "?");
     throw new StackConfigError(`Stack config '${key}': ${err.message}`, key);
-  }
-}
-
-// The component's own check would name its arguments, not the keys.
-function checkOneNotificationDestination({ notifications }: StackSettings): void {
-  if (notifications.email !== undefined && notifications.topicArn !== undefined) {
-    const [email, topic] = [fullKey("notifyEmail"), fullKey("notifyTopicArn")];
-    throw new StackConfigError(
-      `Stack config sets both '${email}' and '${topic}'; notifications go to one of them. Remove one, e.g. \`pulumi config rm ${topic}\`.`,
-      email,
-    );
   }
 }
 
@@ -227,8 +207,20 @@ export function parseStackConfig(
       "aws:region",
     );
   }
-  const settings = groupSettings(values, region);
-  checkOneNotificationDestination(settings);
+  // The component's own check would name its arguments, not the keys.
+  if (values.notifyEmail !== undefined && values.notifyTopicArn !== undefined) {
+    const [email, topic] = [fullKey("notifyEmail"), fullKey("notifyTopicArn")];
+    throw new StackConfigError(
+      `Stack config sets both '${email}' and '${topic}'; notifications go to one of them. Remove one, e.g. \`pulumi config rm ${topic}\`.`,
+      email,
+    );
+  }
+  const groups = Object.fromEntries(COMPONENTS.map((c) => [c, {} as Record<string, unknown>]));
+  for (const { key, component, argument } of TARGETS) {
+    groups[component][argument] = values[key];
+  }
+  groups.job.platform = isFargate(values.computeType ?? DEFAULT_COMPUTE_TYPE) ? "FARGATE" : "EC2";
+  const settings = { region, tags: values.tags ?? {}, ...groups } as StackSettings;
   validateWithComponents(settings, componentName);
   checkJobFits(settings);
   return settings;
