@@ -107,12 +107,11 @@ function describeChoices(values: readonly number[]): string {
     : `${values.slice(0, -1).join(", ")} or ${values.at(-1)}`;
 }
 
-export type ContainerPropertiesValues = pulumi.Unwrap<typeof JOB_DEFAULTS & JobDefinitionArgs> & {
-  readonly logGroupName: string;
-};
-
 // Checked against Batch's size limit here, not half-way through `pulumi up`.
-export function containerPropertiesJson(name: string, v: ContainerPropertiesValues): string {
+export function containerPropertiesJson(
+  name: string,
+  v: pulumi.Unwrap<typeof JOB_DEFAULTS & JobDefinitionArgs> & { readonly logGroupName: string },
+): string {
   const fargate = {
     // Default-VPC public subnets have no NAT: without a public IP the task cannot pull.
     networkConfiguration: { assignPublicIp: "ENABLED" },
