@@ -115,9 +115,7 @@ const KEY_OF_ARGUMENT = new Map(TARGETS.map(({ argument, key }) => [argument, ke
 /** Its `arg` is the key at fault, e.g. `batchpy:maxVcpus`. */
 export class StackConfigError extends ValidationError {}
 
-function fullKey(key: string): string {
-  return `${CONFIG_NAMESPACE}:${key}`;
-}
+const fullKey = (key: string) => `${CONFIG_NAMESPACE}:${key}`;
 
 function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
   const values: Record<string, unknown> = {};
@@ -151,8 +149,7 @@ function validateWithComponents(settings: StackSettings, componentName: string):
     validateComputeEnvironmentArgs(componentName, settings.compute);
     validateJobQueueArgs(componentName, settings.queue);
     validateJobDefinitionArgs(componentName, settings.job);
-    const { email, topicArn } = settings.notifications;
-    if (email !== undefined || topicArn !== undefined) {
+    if (Object.values(settings.notifications).some((value) => value !== undefined)) {
       validateNotificationsArgs(componentName, settings.notifications);
     }
   } catch (err) {
