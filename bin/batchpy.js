@@ -12,21 +12,20 @@ function main(argv) {
   const [group, command, ...rest] = argv;
   if (group === "--help" || group === "-h" || group === "help") {
     process.stdout.write(USAGE);
-    return undefined;
+    return;
   }
   require("./register");
   if (group === "jobs") {
-    return require("../jobs/cli.ts").main(argv.slice(1));
+    require("../jobs/cli.ts").main(argv.slice(1));
+  } else if (group === "policy" && command === "check") {
+    require("../policy/check/cli.ts").cli(rest);
+  } else {
+    const { visible } = require("../jobs/output/visible.ts");
+    const what =
+      group === undefined ? "a command is missing" : `unknown command "${visible(argv.join(" "))}"`;
+    process.stderr.write(`batchpy: ${what}\n\n${USAGE}`);
+    process.exitCode = 2;
   }
-  if (group === "policy" && command === "check") {
-    return require("../policy/check/cli.ts").cli(rest);
-  }
-  const { visible } = require("../jobs/output/visible.ts");
-  const what =
-    group === undefined ? "a command is missing" : `unknown command "${visible(argv.join(" "))}"`;
-  process.stderr.write(`batchpy: ${what}\n\n${USAGE}`);
-  process.exitCode = 2;
-  return undefined;
 }
 
 main(process.argv.slice(2));

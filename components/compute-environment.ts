@@ -6,10 +6,12 @@ import {
   DEFAULT_INSTANCE_TYPES,
   INSTANCE_TYPE_PATTERN,
   KNOWN_INSTANCE_TYPES,
+  ec2JobLimits,
+  fargateJobLimits,
   isGpuInstanceType,
   type ComputeType,
+  type JobLimits,
 } from "./instance-types";
-import { ec2JobLimits, fargateJobLimits, JobLimits } from "./job-limits";
 import { checkRanges, ValidationError } from "./validation";
 
 type Ec2Type = "EC2" | "SPOT";

@@ -61,11 +61,12 @@ export class Image extends pulumi.ComponentResource {
   constructor(name: string, args: ImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("batchpy:image:Image", name, {}, opts);
     validateImageArgs(name, args);
-    if (args.imageUri !== undefined) {
-      this.imageUri = pulumi.output(args.imageUri);
-      this.registerOutputs({ imageUri: this.imageUri });
-      return;
-    }
+    this.imageUri =
+      args.imageUri !== undefined ? pulumi.output(args.imageUri) : this.build(name, args);
+    this.registerOutputs({ imageUri: this.imageUri });
+  }
+
+  private build(name: string, args: ImageArgs) {
     const repository = new aws.ecr.Repository(
       `${name}-repo`,
       {
@@ -84,19 +85,13 @@ export class Image extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    const image = this.build(name, args, repository);
-    this.imageUri = pulumi.interpolate`${repository.repositoryUrl}@${image.digest}`;
-    this.registerOutputs({ imageUri: this.imageUri });
-  }
-
-  private build(name: string, args: ImageArgs, repository: aws.ecr.Repository) {
     const context = args.context!; // validateImageArgs: no imageUri, so a context
     const contextHash = hashBuildContext(path.resolve(args.projectRoot ?? process.cwd(), context));
     const credentials = aws.ecr.getAuthorizationTokenOutput(
       { registryId: repository.registryId },
       { parent: this },
     );
-    return new dockerBuild.Image(
+    const image = new dockerBuild.Image(
       `${name}-build`,
       {
         context: { location: context },
@@ -120,6 +115,7 @@ export class Image extends pulumi.ComponentResource {
       // definition may still use it; old images expire through the lifecycle policy instead.
       { parent: this, retainOnDelete: true },
     );
+    return pulumi.interpolate`${repository.repositoryUrl}@${image.digest}`;
   }
 }
 

@@ -1,5 +1,5 @@
 // Instance and Fargate sizes known before the deploy, so stack config can refuse an impossible
-// job; no imports.
+// job, and the job limits they give; no imports.
 
 export const COMPUTE_TYPES = ["EC2", "SPOT", "FARGATE", "FARGATE_SPOT"] as const;
 export type ComputeType = (typeof COMPUTE_TYPES)[number];
@@ -74,3 +74,53 @@ export const FARGATE_MEMORY_MIB: ReadonlyMap<number, readonly number[]> = new Ma
   [8, range(16384, 61440, 4096)],
   [16, range(32768, 122880, 8192)],
 ]);
+
+/** The `jobLimits` stack output, so the jobs tool can refuse a job that would wait in RUNNABLE. */
+export type JobLimits = ReturnType<typeof ec2JobLimits>;
+
+// With several types, each field is the largest any type allows. Batch counts only vCPUs
+// against `maxVcpus`.
+export function ec2JobLimits(
+  types: readonly (InstanceSize & { readonly name: string })[],
+  maxVcpus: number,
+) {
+  const largest = (size: (t: InstanceSize) => number) => Math.max(...types.map(size));
+  return {
+    maxVcpus,
+    // GPUs the environment may run at once.
+    maxGpus: largest((t) => Math.floor(maxVcpus / t.vcpus) * t.gpus),
+    largestJob: {
+      // A job asking for more vCPUs than maxVcpus is never started, whatever the type.
+      vcpus: largest((t) => Math.min(maxVcpus, t.vcpus)),
+      memoryMiB: largest((t) => placeableMemoryMiB(t.memoryMiB)),
+      gpus: largest((t) => t.gpus),
+    },
+    // What `largestJob` is computed from: the instance types, or `["FARGATE"]`.
+    basis: types.map((t) => t.name),
+  };
+}
+
+export function fargateJobLimits(maxVcpus: number): JobLimits {
+  const [vcpus, memory] = [...FARGATE_MEMORY_MIB].at(-1)!;
+  const largestJob = { vcpus: Math.min(vcpus, maxVcpus), memoryMiB: memory.at(-1)!, gpus: 0 };
+  return { maxVcpus, maxGpus: 0, largestJob, basis: ["FARGATE"] };
+}
+
+export function jobTooLarge(
+  job: Partial<InstanceSize>,
+  limits: JobLimits,
+): { field: keyof InstanceSize; message: string }[] {
+  const on = `the largest job ${limits.basis.join(", ")} can place has`;
+  const reserved =
+    limits.basis[0] === "FARGATE"
+      ? ""
+      : ` (the kernel and the ECS agent's ${ECS_RESERVED_MEMORY_MIB} MiB reservation take the rest)`;
+  const units = { vcpus: ["vCPUs", ""], memoryMiB: ["MiB", ` MiB${reserved}`], gpus: ["GPUs", ""] };
+  return (["vcpus", "memoryMiB", "gpus"] as const).flatMap((field) => {
+    const [asked, most] = [job[field], limits.largestJob[field]];
+    const [unit, after] = units[field];
+    return asked !== undefined && asked > most
+      ? [{ field, message: `${asked} ${unit} per job, but ${on} ${most}${after}` }]
+      : [];
+  });
+}

@@ -92,27 +92,24 @@ export function validateJobDefinitionArgs(name: string, args: Partial<JobDefinit
     );
   }
   if (!allowed.includes(memory)) {
+    const step = allowed[1] - allowed[0];
+    const even =
+      allowed.length > 3 && allowed.every((v, i) => i === 0 || v - allowed[i - 1] === step);
+    const choices = even
+      ? `${allowed[0]} to ${allowed.at(-1)} in steps of ${step}`
+      : `${allowed.slice(0, -1).join(", ")} or ${allowed.at(-1)}`;
     throw new ValidationError(
-      `${where} has 'memoryMiB' = ${memory} with 'vcpus' = ${vcpus} on Fargate; Fargate allows only ${describeChoices(allowed)} MiB with ${vcpus} vCPU.`,
+      `${where} has 'memoryMiB' = ${memory} with 'vcpus' = ${vcpus} on Fargate; Fargate allows only ${choices} MiB with ${vcpus} vCPU.`,
       "memoryMiB",
     );
   }
 }
 
-function describeChoices(values: readonly number[]): string {
-  const step = values[1] - values[0];
-  const even = values.length > 3 && values.every((v, i) => i === 0 || v - values[i - 1] === step);
-  return even
-    ? `${values[0]} to ${values.at(-1)} in steps of ${step}`
-    : `${values.slice(0, -1).join(", ")} or ${values.at(-1)}`;
-}
-
-export type ContainerPropertiesValues = pulumi.Unwrap<typeof JOB_DEFAULTS & JobDefinitionArgs> & {
-  readonly logGroupName: string;
-};
-
 // Checked against Batch's size limit here, not half-way through `pulumi up`.
-export function containerPropertiesJson(name: string, v: ContainerPropertiesValues): string {
+export function containerPropertiesJson(
+  name: string,
+  v: pulumi.Unwrap<typeof JOB_DEFAULTS & JobDefinitionArgs> & { readonly logGroupName: string },
+): string {
   const fargate = {
     // Default-VPC public subnets have no NAT: without a public IP the task cannot pull.
     networkConfiguration: { assignPublicIp: "ENABLED" },

@@ -6,9 +6,15 @@ import {
 } from "./compute-environment";
 import { CONFIG_NAMESPACE } from "./config-namespace";
 import { validateImageArgs } from "./image";
-import { DEFAULT_INSTANCE_TYPES, KNOWN_INSTANCE_TYPES, type ComputeType } from "./instance-types";
+import {
+  DEFAULT_INSTANCE_TYPES,
+  KNOWN_INSTANCE_TYPES,
+  ec2JobLimits,
+  fargateJobLimits,
+  jobTooLarge,
+  type ComputeType,
+} from "./instance-types";
 import { JOB_DEFAULTS, validateJobDefinitionArgs } from "./job-definition";
-import { ec2JobLimits, fargateJobLimits, jobTooLarge } from "./job-limits";
 import { validateJobQueueArgs } from "./job-queue";
 import { validateNotificationsArgs } from "./notifications";
 import { validateStorageArgs } from "./storage";
@@ -109,9 +115,7 @@ const KEY_OF_ARGUMENT = new Map(TARGETS.map(({ argument, key }) => [argument, ke
 /** Its `arg` is the key at fault, e.g. `batchpy:maxVcpus`. */
 export class StackConfigError extends ValidationError {}
 
-function fullKey(key: string): string {
-  return `${CONFIG_NAMESPACE}:${key}`;
-}
+const fullKey = (key: string) => `${CONFIG_NAMESPACE}:${key}`;
 
 function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
   const values: Record<string, unknown> = {};
@@ -138,15 +142,6 @@ function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
   return values as ConfigValues;
 }
 
-function groupSettings(values: ConfigValues, region: string): StackSettings {
-  const groups = Object.fromEntries(COMPONENTS.map((c) => [c, {} as Record<string, unknown>]));
-  for (const { key, component, argument } of TARGETS) {
-    groups[component][argument] = values[key];
-  }
-  groups.job.platform = isFargate(values.computeType ?? DEFAULT_COMPUTE_TYPE) ? "FARGATE" : "EC2";
-  return { region, tags: values.tags ?? {}, ...groups } as StackSettings;
-}
-
 function validateWithComponents(settings: StackSettings, componentName: string): void {
   try {
     validateStorageArgs(componentName, settings.storage);
@@ -154,8 +149,7 @@ function validateWithComponents(settings: StackSettings, componentName: string):
     validateComputeEnvironmentArgs(componentName, settings.compute);
     validateJobQueueArgs(componentName, settings.queue);
     validateJobDefinitionArgs(componentName, settings.job);
-    const { email, topicArn } = settings.notifications;
-    if (email !== undefined || topicArn !== undefined) {
+    if (Object.values(settings.notifications).some((value) => value !== undefined)) {
       validateNotificationsArgs(componentName, settings.notifications);
     }
   } catch (err) {
@@ -164,17 +158,6 @@ function validateWithComponents(settings: StackSettings, componentName: string):
     }
     const key = fullKey((err.arg && KEY_OF_ARGUMENT.get(err.arg)) ?? err.arg ?? "?");
     throw new StackConfigError(`Stack config '${key}': ${err.message}`, key);
-  }
-}
-
-// The component's own check would name its arguments, not the keys.
-function checkOneNotificationDestination({ notifications }: StackSettings): void {
-  if (notifications.email !== undefined && notifications.topicArn !== undefined) {
-    const [email, topic] = [fullKey("notifyEmail"), fullKey("notifyTopicArn")];
-    throw new StackConfigError(
-      `Stack config sets both '${email}' and '${topic}'; notifications go to one of them. Remove one, e.g. \`pulumi config rm ${topic}\`.`,
-      email,
-    );
   }
 }
 
@@ -221,8 +204,20 @@ export function parseStackConfig(
       "aws:region",
     );
   }
-  const settings = groupSettings(values, region);
-  checkOneNotificationDestination(settings);
+  // The component's own check would name its arguments, not the keys.
+  if (values.notifyEmail !== undefined && values.notifyTopicArn !== undefined) {
+    const [email, topic] = [fullKey("notifyEmail"), fullKey("notifyTopicArn")];
+    throw new StackConfigError(
+      `Stack config sets both '${email}' and '${topic}'; notifications go to one of them. Remove one, e.g. \`pulumi config rm ${topic}\`.`,
+      email,
+    );
+  }
+  const groups = Object.fromEntries(COMPONENTS.map((c) => [c, {} as Record<string, unknown>]));
+  for (const { key, component, argument } of TARGETS) {
+    groups[component][argument] = values[key];
+  }
+  groups.job.platform = isFargate(values.computeType ?? DEFAULT_COMPUTE_TYPE) ? "FARGATE" : "EC2";
+  const settings = { region, tags: values.tags ?? {}, ...groups } as StackSettings;
   validateWithComponents(settings, componentName);
   checkJobFits(settings);
   return settings;

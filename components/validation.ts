@@ -13,14 +13,10 @@ export class ValidationError extends Error {
   }
 }
 
-type IntegerRanges<T> = {
-  readonly [K in keyof T]?: readonly [min: number, max: number, why: string];
-};
-
 export function checkRanges<T extends object>(
   where: string,
   args: T,
-  ranges: IntegerRanges<T>,
+  ranges: { readonly [K in keyof T]?: readonly [min: number, max: number, why: string] },
 ): void {
   for (const [arg, range] of Object.entries(ranges)) {
     const [min, max, why] = range as [number, number, string];

@@ -19,7 +19,7 @@ import {
   type StackOptions,
 } from "../context";
 import { resourcesOf, summarize, waitReason, type JobRow } from "../status";
-import { jobTooLarge, type JobLimits } from "../../components/job-limits";
+import { jobTooLarge, type JobLimits } from "../../components/instance-types";
 import { definedOnly } from "../../components/defined";
 
 export interface WhyOptions extends StackOptions {

@@ -6,7 +6,7 @@ import { BOUND_POLICIES, type BoundName, type PolicyBounds } from "../../policy/
 import type { Problem } from "../errors";
 import type { JobFileFields } from "./job-file";
 import { problemAt, type JsonPath } from "./json-source";
-import { jobTooLarge, type JobLimits } from "../../components/job-limits";
+import { jobTooLarge, type JobLimits } from "../../components/instance-types";
 import { fieldsSource } from "./variables";
 import type { Loaded } from "./sweep";
 

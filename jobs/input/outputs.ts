@@ -6,7 +6,7 @@ import * as path from "path";
 import { z } from "zod";
 import { FatalError } from "../errors";
 import { valueAt } from "./json-source";
-import type { JobLimits } from "../../components/job-limits";
+import type { JobLimits } from "../../components/instance-types";
 import type { JobDefaults } from "../../components/job-definition";
 
 export const OUTPUT_KEYS = [

@@ -1,7 +1,6 @@
 import * as assert from "assert";
 import { FARGATE_MEMORY_MIB } from "../../components/instance-types";
 import {
-  ContainerPropertiesValues,
   containerPropertiesJson,
   FARGATE_SPOT_INTERRUPTED,
   JOB_DEFAULTS,
@@ -226,7 +225,7 @@ describe("JobDefinition", () => {
   });
 
   it("refuses a definition over AWS Batch's 24 KiB limit", () => {
-    const values: ContainerPropertiesValues = {
+    const values: Parameters<typeof containerPropertiesJson>[1] = {
       ...JOB_DEFAULTS,
       image: `repo:${"x".repeat(25 * 1024)}`,
       command: ["python3", "/app/run_job.py"],

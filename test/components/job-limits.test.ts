@@ -1,11 +1,13 @@
 import * as assert from "assert";
 import {
+  ec2JobLimits,
   ECS_RESERVED_MEMORY_MIB,
+  fargateJobLimits,
   isGpuInstanceType,
+  jobTooLarge,
   KNOWN_INSTANCE_TYPES,
   placeableMemoryMiB,
 } from "../../components/instance-types";
-import { ec2JobLimits, fargateJobLimits, jobTooLarge } from "../../components/job-limits";
 import { MOCK_INSTANCE_TYPES } from "../../policy/check/evaluate";
 
 describe("job limits", () => {
