@@ -144,19 +144,17 @@ async function reconcile(intents: readonly IntentLine[], ctx: SendContext) {
     }
   }
   const recovered: LedgerEntry[] = [];
-  const duplicates: Duplicate[] = [];
   // Recorded once the lookups are done: a failed lookup leaves every intent open.
-  for (const [intent, { jobId = "", jobArn, createdAt }, extra] of found) {
+  for (const [intent, { jobId = "", jobArn, createdAt }] of found) {
     const at = createdAt !== undefined ? new Date(createdAt).toISOString() : intent.at;
     const entry = recordJob(ctx, entryOf(intent, { jobId, jobArn, submittedAt: at }), "recovered");
     await answerClaim(ctx, entry);
     recovered.push(entry);
-    if (extra.length > 0) {
-      const { jobName, token } = intent;
-      const others = extra.map((j) => j.jobId ?? "");
-      duplicates.push({ jobName, token, recorded: jobId, others });
-    }
   }
+  const duplicates = found.flatMap(([{ jobName, token }, { jobId = "" }, extra]) => {
+    const others = extra.map((j) => j.jobId ?? "");
+    return others.length > 0 ? [{ jobName, token, recorded: jobId, others }] : [];
+  });
   return { recovered, absent, undecided: pending, duplicates };
 }
 
@@ -412,18 +410,8 @@ async function closeIntent(intent: IntentLine, reason: string, ctx: SendContext,
 }
 
 /** Further jobs that carry one token: the listing lagged past the wait (README, limits). */
-export interface Duplicate {
-  readonly jobName: string;
-  readonly token: string;
-  readonly recorded: string;
-  readonly others: string[];
-}
-
-export interface SkippedJob {
-  readonly jobName: string;
-  readonly jobId: string;
-  readonly changed: boolean;
-}
+export type Duplicate = Awaited<ReturnType<typeof reconcile>>["duplicates"][number];
+export type SkippedJob = ReturnType<typeof skipKnown>["skipped"][number];
 
 export interface SendAllResult {
   readonly accepted: LedgerEntry[];
@@ -442,10 +430,10 @@ export function skipKnown(
   these: readonly Submission[],
   total: number,
   ctx: Pick<SendContext, "ledger" | "force" | "note" | "ledgerShown">,
-): { todo: Submission[]; skipped: SkippedJob[] } {
+) {
   const known = ctx.force ? new Map<string, LedgerEntry>() : ctx.ledger.latest();
   const todo = these.filter((s) => !known.has(s.jobName));
-  const skipped = these.flatMap((s): SkippedJob[] => {
+  const skipped = these.flatMap((s) => {
     const prior = known.get(s.jobName);
     return prior !== undefined
       ? [{ jobName: s.jobName, jobId: prior.jobId, changed: prior.hash !== s.hash }]
