@@ -82,10 +82,7 @@ export function submitRetryable(info: { errorType: RetryErrorInfo["errorType"]; 
  * Not adaptive: its limiter held a large submit below Batch's rate (`npm run bench -- aws-pace`).
  */
 class SubmitRetryStrategy extends StandardRetryStrategy {
-  override refreshRetryTokenForRetry(
-    token: StandardRetryToken,
-    info: RetryErrorInfo,
-  ): Promise<StandardRetryToken> {
+  override refreshRetryTokenForRetry(token: StandardRetryToken, info: RetryErrorInfo) {
     return submitRetryable(info)
       ? super.refreshRetryTokenForRetry(token, info)
       : Promise.reject(new Error("SubmitJob is not retried after this failure"));

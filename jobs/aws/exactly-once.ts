@@ -270,6 +270,7 @@ async function claimStillOurs({ key, claim }: Claimed, ctx: SendContext) {
 }
 
 type Claimed = ReadClaim & { readonly item: SendItem; readonly key: string };
+type ClaimJob = NonNullable<Claim["job"]>;
 
 /** Creates the item's claim, or settles the one there (docs/jobs.md, "Exactly once"). */
 async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed | SendOutcome> {
@@ -342,19 +343,13 @@ async function lookUpStale(theirs: SendItem, claim: Claim, ctx: SendContext) {
   return r.undecided.length > 0 ? { status: "interrupted" as const, item: theirs } : undefined;
 }
 
-function adopt(
-  item: SendItem,
-  key: string,
-  who: string,
-  job: NonNullable<Claim["job"]>,
-  ctx: SendContext,
-): SendOutcome {
+function adopt(item: SendItem, key: string, who: string, job: ClaimJob, ctx: SendContext) {
   ctx.note(
     `note: ${item.submission.jobName}: already sent as ${job.jobId} by ${who} at ` +
       `${job.submittedAt} (claim s3://${ctx.claims.bucket}/${key}); recorded in this ledger, not sent again`,
   );
   const entry = recordJob(ctx, entryOf(intentFor(item, ctx.run), job), "adopted");
-  return { status: "adopted", entry };
+  return { status: "adopted" as const, entry };
 }
 
 async function answerClaim(ctx: SendContext, entry: LedgerEntry, seen?: ReadClaim): Promise<void> {
@@ -461,7 +456,7 @@ async function newItems(submissions: readonly Submission[], ctx: SendContext): P
     return { submission, token: randomUUID(), generation };
   });
   const claimed = items.filter(
-    (i) => !ctx.force && ctx.claims.generations.get(i.submission.jobName) !== undefined,
+    (i) => !ctx.force && ctx.claims.generations.has(i.submission.jobName),
   );
   const refused = async ({ submission: s, generation }: SendItem) => {
     const key = claimKey(s.jobName, generation);
@@ -666,20 +661,15 @@ async function settle(
 }
 
 /** Of this run's lost answers, they stay open; of an earlier run's, the run stops. */
-function lookupFailed(
-  err: unknown,
-  round: number,
-  intents: IntentLine[],
-  ctx: SendContext,
-): Settled {
-  const none = { recovered: [], duplicates: [], resend: [], renewed: [], undecided: intents };
+function lookupFailed(err: unknown, round: number, open: IntentLine[], ctx: SendContext): Settled {
+  const none = { recovered: [], duplicates: [], resend: [], renewed: [], undecided: open };
   if (round > 1) {
     return err instanceof UnrecordedError ? { ...none, fatal: err } : { ...none, lookupError: err };
   }
   const fatal = new FatalError(
     err instanceof UnrecordedError
       ? `${err.entry.jobName} was found in Batch as ${err.entry.jobId} but could not be recorded in the ledger ${ctx.ledger.file} (${describeError(err.failure)}); make it writable and re-run; the names left open were not sent again`
-      : `looking up ${intents.length} submission(s) an earlier run left open failed (${describeError(err)}); ` +
+      : `looking up ${open.length} submission(s) an earlier run left open failed (${describeError(err)}); ` +
           "those names were not sent again; jobs:submit needs batch:ListJobs and batch:DescribeJobs besides batch:SubmitJob",
   );
   return { ...none, fatal };

@@ -61,11 +61,7 @@ export function heldMessage(file: string, owner: LockOwner | undefined, host: st
 
 export type Lock = ReturnType<typeof acquireLock>;
 
-function createOrTakeOver(
-  file: string,
-  owner: LockOwner,
-  env: LockEnv,
-): false | { from?: LockOwner } {
+function createOrTakeOver(file: string, owner: LockOwner, env: LockEnv) {
   const create = () =>
     orFallback(
       () => {
@@ -104,11 +100,7 @@ function createOrTakeOver(
 }
 
 /** Released on process.exit too (a second Ctrl-C), where `finally` blocks do not run. */
-export function acquireLock(
-  file: string,
-  warn: (message: string) => void,
-  env: LockEnv = thisProcess,
-) {
+export function acquireLock(file: string, warn: (message: string) => void, env = thisProcess) {
   const owner: LockOwner = { pid: env.pid, host: env.host, time: env.now().toISOString() };
   const got = createOrTakeOver(file, owner, env);
   if (!got) {
