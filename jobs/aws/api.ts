@@ -73,10 +73,7 @@ function notSent(err: unknown): boolean {
   return NOT_SENT_CODES.includes(String((err as { code?: unknown } | undefined)?.code));
 }
 
-export function submitRetryable(info: {
-  readonly errorType: RetryErrorInfo["errorType"];
-  readonly error?: unknown;
-}): boolean {
+export function submitRetryable(info: { errorType: RetryErrorInfo["errorType"]; error?: unknown }) {
   return info.errorType === "THROTTLING" || notSent(info.error);
 }
 
@@ -85,10 +82,7 @@ export function submitRetryable(info: {
  * Not adaptive: its limiter held a large submit below Batch's rate (`npm run bench -- aws-pace`).
  */
 class SubmitRetryStrategy extends StandardRetryStrategy {
-  override refreshRetryTokenForRetry(
-    token: StandardRetryToken,
-    info: RetryErrorInfo,
-  ): Promise<StandardRetryToken> {
+  override refreshRetryTokenForRetry(token: StandardRetryToken, info: RetryErrorInfo) {
     return submitRetryable(info)
       ? super.refreshRetryTokenForRetry(token, info)
       : Promise.reject(new Error("SubmitJob is not retried after this failure"));
@@ -229,17 +223,6 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
   };
 }
 
-// An ETag is the MD5 of the bytes for a one-part, non-KMS upload.
-async function listObjects(client: S3Client, Bucket: string, Prefix: string) {
-  const listed = await allPages(paginateListObjectsV2({ client }, { Bucket, Prefix }), (page) =>
-    page.Contents?.filter((o) => o.Key !== undefined),
-  );
-  return listed.map(({ Key = "", Size = 0, LastModified = new Date(0), ETag }) => {
-    const etag = ETag?.replace(/"/g, "");
-    return { key: Key, size: Size, lastModified: LastModified, ...definedOnly({ etag }) };
-  });
-}
-
 function storageApi(client: S3Client) {
   const body = async (bucket: string, key: string) => {
     const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -284,7 +267,16 @@ function storageApi(client: S3Client) {
         throw err;
       }
     },
-    listObjects: (bucket: string, prefix: string) => listObjects(client, bucket, prefix),
+    // An ETag is the MD5 of the bytes for a one-part, non-KMS upload.
+    async listObjects(Bucket: string, Prefix: string) {
+      const listed = await allPages(paginateListObjectsV2({ client }, { Bucket, Prefix }), (page) =>
+        page.Contents?.filter((o) => o.Key !== undefined),
+      );
+      return listed.map(({ Key = "", Size = 0, LastModified = new Date(0), ETag }) => {
+        const etag = ETag?.replace(/"/g, "");
+        return { key: Key, size: Size, lastModified: LastModified, ...definedOnly({ etag }) };
+      });
+    },
     async download(bucket: string, key: string, file: string): Promise<void> {
       const stream = (await body(bucket, key)).body;
       await fs.promises.mkdir(path.dirname(file), { recursive: true });

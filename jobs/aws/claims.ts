@@ -59,10 +59,7 @@ const claimSchema = z
 
 export type Claim = z.infer<typeof claimSchema>;
 
-export interface ReadClaim {
-  readonly claim: Claim;
-  readonly etag: string;
-}
+export type ReadClaim = NonNullable<Awaited<ReturnType<Claims["read"]>>>;
 
 type Held = ReadClaim & { readonly ours: boolean };
 
@@ -194,7 +191,7 @@ export class Claims {
   }
 
   /** One that cannot be read stops the run: its name may have been sent. */
-  async read(key: string): Promise<ReadClaim | undefined> {
+  async read(key: string) {
     const got = await this.storage
       .getWithEtag(this.bucket, key)
       .catch(permission(this.bucket, "s3:GetObject"));

@@ -144,19 +144,17 @@ async function reconcile(intents: readonly IntentLine[], ctx: SendContext) {
     }
   }
   const recovered: LedgerEntry[] = [];
-  const duplicates: Duplicate[] = [];
   // Recorded once the lookups are done: a failed lookup leaves every intent open.
-  for (const [intent, { jobId = "", jobArn, createdAt }, extra] of found) {
+  for (const [intent, { jobId = "", jobArn, createdAt }] of found) {
     const at = createdAt !== undefined ? new Date(createdAt).toISOString() : intent.at;
     const entry = recordJob(ctx, entryOf(intent, { jobId, jobArn, submittedAt: at }), "recovered");
     await answerClaim(ctx, entry);
     recovered.push(entry);
-    if (extra.length > 0) {
-      const { jobName, token } = intent;
-      const others = extra.map((j) => j.jobId ?? "");
-      duplicates.push({ jobName, token, recorded: jobId, others });
-    }
   }
+  const duplicates = found.flatMap(([{ jobName, token }, { jobId = "" }, extra]) => {
+    const others = extra.map((j) => j.jobId ?? "");
+    return others.length > 0 ? [{ jobName, token, recorded: jobId, others }] : [];
+  });
   return { recovered, absent, undecided: pending, duplicates };
 }
 
@@ -272,6 +270,7 @@ async function claimStillOurs({ key, claim }: Claimed, ctx: SendContext) {
 }
 
 type Claimed = ReadClaim & { readonly item: SendItem; readonly key: string };
+type ClaimJob = NonNullable<Claim["job"]>;
 
 /** Creates the item's claim, or settles the one there (docs/jobs.md, "Exactly once"). */
 async function acquireClaim(item: SendItem, ctx: SendContext): Promise<Claimed | SendOutcome> {
@@ -344,19 +343,13 @@ async function lookUpStale(theirs: SendItem, claim: Claim, ctx: SendContext) {
   return r.undecided.length > 0 ? { status: "interrupted" as const, item: theirs } : undefined;
 }
 
-function adopt(
-  item: SendItem,
-  key: string,
-  who: string,
-  job: NonNullable<Claim["job"]>,
-  ctx: SendContext,
-): SendOutcome {
+function adopt(item: SendItem, key: string, who: string, job: ClaimJob, ctx: SendContext) {
   ctx.note(
     `note: ${item.submission.jobName}: already sent as ${job.jobId} by ${who} at ` +
       `${job.submittedAt} (claim s3://${ctx.claims.bucket}/${key}); recorded in this ledger, not sent again`,
   );
   const entry = recordJob(ctx, entryOf(intentFor(item, ctx.run), job), "adopted");
-  return { status: "adopted", entry };
+  return { status: "adopted" as const, entry };
 }
 
 async function answerClaim(ctx: SendContext, entry: LedgerEntry, seen?: ReadClaim): Promise<void> {
@@ -412,18 +405,8 @@ async function closeIntent(intent: IntentLine, reason: string, ctx: SendContext,
 }
 
 /** Further jobs that carry one token: the listing lagged past the wait (README, limits). */
-export interface Duplicate {
-  readonly jobName: string;
-  readonly token: string;
-  readonly recorded: string;
-  readonly others: string[];
-}
-
-export interface SkippedJob {
-  readonly jobName: string;
-  readonly jobId: string;
-  readonly changed: boolean;
-}
+export type Duplicate = Awaited<ReturnType<typeof reconcile>>["duplicates"][number];
+export type SkippedJob = ReturnType<typeof skipKnown>["skipped"][number];
 
 export interface SendAllResult {
   readonly accepted: LedgerEntry[];
@@ -442,10 +425,10 @@ export function skipKnown(
   these: readonly Submission[],
   total: number,
   ctx: Pick<SendContext, "ledger" | "force" | "note" | "ledgerShown">,
-): { todo: Submission[]; skipped: SkippedJob[] } {
+) {
   const known = ctx.force ? new Map<string, LedgerEntry>() : ctx.ledger.latest();
   const todo = these.filter((s) => !known.has(s.jobName));
-  const skipped = these.flatMap((s): SkippedJob[] => {
+  const skipped = these.flatMap((s) => {
     const prior = known.get(s.jobName);
     return prior !== undefined
       ? [{ jobName: s.jobName, jobId: prior.jobId, changed: prior.hash !== s.hash }]
@@ -473,7 +456,7 @@ async function newItems(submissions: readonly Submission[], ctx: SendContext): P
     return { submission, token: randomUUID(), generation };
   });
   const claimed = items.filter(
-    (i) => !ctx.force && ctx.claims.generations.get(i.submission.jobName) !== undefined,
+    (i) => !ctx.force && ctx.claims.generations.has(i.submission.jobName),
   );
   const refused = async ({ submission: s, generation }: SendItem) => {
     const key = claimKey(s.jobName, generation);
@@ -678,20 +661,15 @@ async function settle(
 }
 
 /** Of this run's lost answers, they stay open; of an earlier run's, the run stops. */
-function lookupFailed(
-  err: unknown,
-  round: number,
-  intents: IntentLine[],
-  ctx: SendContext,
-): Settled {
-  const none = { recovered: [], duplicates: [], resend: [], renewed: [], undecided: intents };
+function lookupFailed(err: unknown, round: number, open: IntentLine[], ctx: SendContext): Settled {
+  const none = { recovered: [], duplicates: [], resend: [], renewed: [], undecided: open };
   if (round > 1) {
     return err instanceof UnrecordedError ? { ...none, fatal: err } : { ...none, lookupError: err };
   }
   const fatal = new FatalError(
     err instanceof UnrecordedError
       ? `${err.entry.jobName} was found in Batch as ${err.entry.jobId} but could not be recorded in the ledger ${ctx.ledger.file} (${describeError(err.failure)}); make it writable and re-run; the names left open were not sent again`
-      : `looking up ${intents.length} submission(s) an earlier run left open failed (${describeError(err)}); ` +
+      : `looking up ${open.length} submission(s) an earlier run left open failed (${describeError(err)}); ` +
           "those names were not sent again; jobs:submit needs batch:ListJobs and batch:DescribeJobs besides batch:SubmitJob",
   );
   return { ...none, fatal };

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
 import { z } from "zod";
-import { FatalError, describeError } from "../errors";
+import { FatalError, describeError, orFallback } from "../errors";
 import { readIfAny } from "./write-whole";
 import { jsonValue } from "../input/json-source";
 import { VARS } from "../../components/contract";
@@ -112,13 +112,9 @@ export function checkedLedgerPath(stateDir: string, stack: string): string {
 export function mergeLedger(from: string, into: string): number {
   const text = fs.readFileSync(from, "utf8");
   fs.mkdirSync(path.dirname(into), { recursive: true });
-  const fd = fs.openSync(into, "a");
-  try {
-    fs.writeSync(fd, text.endsWith("\n") || text === "" ? text : `${text}\n`);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  flushed(into, "a", (fd) =>
+    fs.writeSync(fd, text.endsWith("\n") || text === "" ? text : `${text}\n`),
+  );
   fs.rmSync(from);
   return text.split("\n").filter((l) => l.trim() !== "").length;
 }
@@ -222,7 +218,7 @@ export class Ledger {
       this.fd = fs.openSync(this.file, "a");
       if (created) {
         // A new file's name lives in its folder: unflushed, a power cut loses every intent.
-        syncDirectory(dir);
+        orFallback(() => flushed(dir, "r"), undefined, cannotSyncFolders);
       }
       if (this.torn) {
         fs.writeSync(this.fd, "\n");
@@ -252,20 +248,17 @@ export class Ledger {
   }
 }
 
-function syncDirectory(dir: string): void {
+/** `file` opened with `flag`, written by `write`, then flushed to disk. */
+function flushed(file: string, flag: string, write?: (fd: number) => void): void {
+  const fd = fs.openSync(file, flag);
   try {
-    const dfd = fs.openSync(dir, "r");
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
-  } catch (err) {
-    // Platforms that cannot open or fsync a folder (Windows): nothing more to do there.
-    if (
-      !["EISDIR", "EPERM", "EACCES", "EINVAL"].includes(String((err as NodeJS.ErrnoException).code))
-    ) {
-      throw err;
-    }
+    write?.(fd);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }
+
+/** Platforms that cannot open or fsync a folder (Windows): nothing more to do there. */
+const cannotSyncFolders = (err: unknown) =>
+  ["EISDIR", "EPERM", "EACCES", "EINVAL"].includes(String((err as NodeJS.ErrnoException).code));

@@ -7,20 +7,13 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { FatalError } from "../errors";
+import { FatalError, orFallback } from "../errors";
 import { jsonValue } from "../input/json-source";
 import { z } from "zod";
 import { readIfAny } from "./write-whole";
 
 const lockOwner = z.object({ pid: z.int().positive(), host: z.string(), time: z.string() });
 type LockOwner = z.infer<typeof lockOwner>;
-
-export interface LockEnv {
-  readonly pid: number;
-  readonly host: string;
-  now(): Date;
-  isAlive(pid: number): boolean;
-}
 
 /** Signal 0 checks existence; EPERM means it exists but belongs to another user. */
 export function processIsAlive(pid: number): boolean {
@@ -31,6 +24,15 @@ export function processIsAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
+
+const thisProcess = {
+  pid: process.pid,
+  host: os.hostname(),
+  now: () => new Date(),
+  isAlive: processIsAlive,
+};
+
+export type LockEnv = typeof thisProcess;
 
 const lockText = (owner: LockOwner): string => `${JSON.stringify(owner)}\n`;
 
@@ -59,22 +61,16 @@ export function heldMessage(file: string, owner: LockOwner | undefined, host: st
 
 export type Lock = ReturnType<typeof acquireLock>;
 
-function createOrTakeOver(
-  file: string,
-  owner: LockOwner,
-  env: LockEnv,
-): false | { from?: LockOwner } {
-  const create = (): boolean => {
-    try {
-      fs.writeFileSync(file, lockText(owner), { flag: "wx" });
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-        return false;
-      }
-      throw err;
-    }
-  };
+function createOrTakeOver(file: string, owner: LockOwner, env: LockEnv) {
+  const create = () =>
+    orFallback(
+      () => {
+        fs.writeFileSync(file, lockText(owner), { flag: "wx" });
+        return true;
+      },
+      false,
+      (err) => (err as NodeJS.ErrnoException).code === "EEXIST",
+    );
   if (create()) {
     return {};
   }
@@ -104,16 +100,7 @@ function createOrTakeOver(
 }
 
 /** Released on process.exit too (a second Ctrl-C), where `finally` blocks do not run. */
-export function acquireLock(
-  file: string,
-  warn: (message: string) => void,
-  env: LockEnv = {
-    pid: process.pid,
-    host: os.hostname(),
-    now: () => new Date(),
-    isAlive: processIsAlive,
-  },
-): { release(): void } {
+export function acquireLock(file: string, warn: (message: string) => void, env = thisProcess) {
   const owner: LockOwner = { pid: env.pid, host: env.host, time: env.now().toISOString() };
   const got = createOrTakeOver(file, owner, env);
   if (!got) {
