@@ -110,8 +110,11 @@ def test_an_oversized_value_fails_with_the_limit_named_and_a_log(
     assert f"at most {CONTRACT['limits']['maxArgBytes'] - 1:,} bytes" in log
 
 
-def test_a_bad_value_in_a_set_fails_in_the_scripts_parser_with_a_log(s3_env, moto_url) -> None:
-    run, log = run_child(s3_env, moto_url, [{"var_a": "6"}, {"var_a": "six"}], index=1)
+def test_a_bad_value_in_a_set_fails_in_the_scripts_parser_with_a_log(
+    s3_env, moto_url, monkeypatch, capsys
+) -> None:
+    sets = [{"var_a": "6"}, {"var_a": "six"}]
+    run, log = run_child(s3_env, moto_url, sets, index=1, in_process=(monkeypatch, capsys))
     assert run.returncode == EXIT["config"], run.stderr
     assert "invalid int value: 'six'" in log  # argparse in the script itself
 

@@ -52,7 +52,9 @@ def test_a_step_reads_its_parents_results_from_s3(tmp_path, s3_env, moto_url) ->
     }
 
 
-def test_a_local_step_reads_the_local_bucket_and_names_a_missing_parent(tmp_path) -> None:
+def test_a_local_step_reads_the_local_bucket_and_names_a_missing_parent(
+    tmp_path, monkeypatch, capsys
+) -> None:
     root = tmp_path / "bucket"
     for key, text in PARENTS.items():
         (root / key).parent.mkdir(parents=True, exist_ok=True)
@@ -65,7 +67,7 @@ def test_a_local_step_reads_the_local_bucket_and_names_a_missing_parent(tmp_path
     seen = json.loads((root / "results" / "step" / "seen.json").read_text(encoding="utf-8"))
     assert sorted(seen) == ["grid/0/metrics.json", "grid/1/metrics.json"]
 
-    run = run_entrypoint({**env, "BATCHPY_RESULTS_OF": "grid,gird"}, "--script", str(script))
+    run = run_main(monkeypatch, capsys, {**env, "BATCHPY_RESULTS_OF": "grid,gird"}, "--script", str(script))
     assert run.returncode == EXIT["input"], run.stderr
     assert 'BATCHPY_RESULTS_OF names "gird" but there are no objects under' in run.stderr
     assert "gird" in (root / "logs" / "step.log").read_text(encoding="utf-8")
