@@ -162,6 +162,26 @@ def run_entrypoint(env: Dict[str, str], *args: str, cwd: Optional[str] = None) -
     )
 
 
+def run_main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: Dict[str, str], *args: str
+) -> subprocess.CompletedProcess:
+    """run_job's `main` in this interpreter, as run_entrypoint runs it in a process, for the
+    cases of an exit path that has its process test: a start costs run_job's imports (and
+    boto3's). os.environ keeps what else it has, but for AWS_ and BATCHPY_ variables."""
+    from batchpy_job import job
+
+    for name in list(os.environ):
+        if (name.startswith("AWS_") or name.startswith("BATCHPY_")) and name not in env:
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "argv", [RUN_JOB, *args])
+    capsys.readouterr()
+    code = job.main()
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess([RUN_JOB, *args], code, out, err)
+
+
 def write_json(path: str, value: object) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(value, f)

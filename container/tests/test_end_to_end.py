@@ -9,7 +9,7 @@ import json
 import os
 import pickle
 
-from conftest import client, run_entrypoint
+from conftest import client, run_entrypoint, run_main
 
 JOB_FILE = os.path.join(os.path.dirname(__file__), "..", "..", "jobs", "sample_job_1.json")
 CONTRACT = json.load(open(os.path.join(os.path.dirname(__file__), "..", "contract.json")))
@@ -51,7 +51,9 @@ def test_a_20_mb_result_goes_up_in_parts(tmp_path, s3_env, moto_url) -> None:
     assert head["ETag"].strip('"').endswith("-3"), head["ETag"]  # 8 MiB parts: 3 of them
 
 
-def run_child(s3_env, moto_url, sets, index=0):  # type: ignore[no-untyped-def]
+def run_child(s3_env, moto_url, sets, index=0, in_process=None):  # type: ignore[no-untyped-def]
+    """run_job.py as array child `index` of a manifest of `sets`; with `in_process` (pytest's
+    monkeypatch and capsys), its `main` in this interpreter (conftest's run_main)."""
     s3, bucket = client(moto_url), s3_env["BATCHPY_BUCKET"]
     key = "inputs/sweeps/sweep-1.json"
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({"version": 1, "sets": sets}).encode())
@@ -62,7 +64,7 @@ def run_child(s3_env, moto_url, sets, index=0):  # type: ignore[no-untyped-def]
         "AWS_BATCH_JOB_ARRAY_INDEX": str(index),
         "save_name": "out",
     }
-    run = run_entrypoint(env)
+    run = run_entrypoint(env) if in_process is None else run_main(*in_process, env)
     log = body(s3, bucket, f"logs/sweep/{index}.log").decode() if run.returncode else ""
     return run, log
 
@@ -89,21 +91,30 @@ def test_a_set_with_a_lone_surrogate_fails_with_the_config_code_and_a_log(s3_env
         assert needle in log, log
 
 
-def test_a_set_that_sets_a_reserved_variable_fails_with_a_log(s3_env, moto_url) -> None:
-    run, log = run_child(s3_env, moto_url, [{"BATCHPY_OUTPUT_DIR": "out"}])
+def test_a_set_that_sets_a_reserved_variable_fails_with_a_log(
+    s3_env, moto_url, monkeypatch, capsys
+) -> None:
+    sets = [{"BATCHPY_OUTPUT_DIR": "out"}]
+    run, log = run_child(s3_env, moto_url, sets, in_process=(monkeypatch, capsys))
     assert run.returncode == EXIT["config"], run.stderr
     assert '"BATCHPY_OUTPUT_DIR" cannot vary per set of an array job' in log
 
 
-def test_an_oversized_value_fails_with_the_limit_named_and_a_log(s3_env, moto_url) -> None:
-    run, log = run_child(s3_env, moto_url, [{"var_a": "1" * 200_000}])
+def test_an_oversized_value_fails_with_the_limit_named_and_a_log(
+    s3_env, moto_url, monkeypatch, capsys
+) -> None:
+    sets = [{"var_a": "1" * 200_000}]
+    run, log = run_child(s3_env, moto_url, sets, in_process=(monkeypatch, capsys))
     assert run.returncode == EXIT["config"], run.stderr
     assert "Traceback" not in run.stderr
     assert f"at most {CONTRACT['limits']['maxArgBytes'] - 1:,} bytes" in log
 
 
-def test_a_bad_value_in_a_set_fails_in_the_scripts_parser_with_a_log(s3_env, moto_url) -> None:
-    run, log = run_child(s3_env, moto_url, [{"var_a": "6"}, {"var_a": "six"}], index=1)
+def test_a_bad_value_in_a_set_fails_in_the_scripts_parser_with_a_log(
+    s3_env, moto_url, monkeypatch, capsys
+) -> None:
+    sets = [{"var_a": "6"}, {"var_a": "six"}]
+    run, log = run_child(s3_env, moto_url, sets, index=1, in_process=(monkeypatch, capsys))
     assert run.returncode == EXIT["config"], run.stderr
     assert "invalid int value: 'six'" in log  # argparse in the script itself
 

@@ -9,7 +9,7 @@ import os
 from typing import Dict, List
 
 import pytest
-from conftest import CONTAINER, client, run_entrypoint
+from conftest import CONTAINER, client, run_entrypoint, run_main
 
 from batchpy_job.contract import StorageError
 from batchpy_job.settings import read_config
@@ -52,7 +52,9 @@ def test_a_step_reads_its_parents_results_from_s3(tmp_path, s3_env, moto_url) ->
     }
 
 
-def test_a_local_step_reads_the_local_bucket_and_names_a_missing_parent(tmp_path) -> None:
+def test_a_local_step_reads_the_local_bucket_and_names_a_missing_parent(
+    tmp_path, monkeypatch, capsys
+) -> None:
     root = tmp_path / "bucket"
     for key, text in PARENTS.items():
         (root / key).parent.mkdir(parents=True, exist_ok=True)
@@ -65,7 +67,7 @@ def test_a_local_step_reads_the_local_bucket_and_names_a_missing_parent(tmp_path
     seen = json.loads((root / "results" / "step" / "seen.json").read_text(encoding="utf-8"))
     assert sorted(seen) == ["grid/0/metrics.json", "grid/1/metrics.json"]
 
-    run = run_entrypoint({**env, "BATCHPY_RESULTS_OF": "grid,gird"}, "--script", str(script))
+    run = run_main(monkeypatch, capsys, {**env, "BATCHPY_RESULTS_OF": "grid,gird"}, "--script", str(script))
     assert run.returncode == EXIT["input"], run.stderr
     assert 'BATCHPY_RESULTS_OF names "gird" but there are no objects under' in run.stderr
     assert "gird" in (root / "logs" / "step.log").read_text(encoding="utf-8")
@@ -154,13 +156,15 @@ def test_results_of_must_name_jobs() -> None:
     assert 'BATCHPY_RESULTS_OF has "../logs", which is not a job name' in str(caught.value)
 
 
-def test_a_job_runs_the_script_it_names_and_an_unknown_one_is_refused(tmp_path) -> None:
+def test_a_job_runs_the_script_it_names_and_an_unknown_one_is_refused(
+    tmp_path, monkeypatch, capsys
+) -> None:
     env = {"BATCHPY_LOCAL_ROOT": str(tmp_path), "BATCHPY_JOB_NAME": "named", "var_a": "3", "save_name": "n"}
     run = run_entrypoint({**env, "BATCHPY_SCRIPT": "script.py"})
     assert run.returncode == 0, run.stderr
     assert "running script.py" in run.stderr
     for name in ("nope.py", "../run_job.py"):
-        run = run_entrypoint({**env, "BATCHPY_SCRIPT": name})
+        run = run_main(monkeypatch, capsys, {**env, "BATCHPY_SCRIPT": name})
         assert run.returncode == EXIT["config"], run.stderr
         assert f'BATCHPY_SCRIPT = "{name}" is not a file directly under' in run.stderr
         assert "its scripts are " in run.stderr and "script.py" in run.stderr
