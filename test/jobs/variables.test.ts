@@ -61,6 +61,19 @@ describe("jobs: values checked with the script's argparse types", function () {
     assert.ok(!fs.existsSync(root), "nothing ran");
   });
 
+  it("checks a sweep's set that sets no variable: its required option is missing there too", async function () {
+    const rows = [{ var_a: "1", save_name: "a" }, {}];
+    write("rows.json", JSON.stringify({ jobName: "rw", rows }));
+    const run = await runJobs(["submit", "--dry-run", "rows.json"], { describe: "real", cwd: dir });
+    assert.strictEqual(run.code, 2, run.stderr);
+    assert.strictEqual(run.stdout, "", "no request printed");
+    assert.deepStrictEqual(run.stderr.split("\n"), [
+      'error: rows.json:1:1: container/job/script.py requires --save_name: set the variable "save_name" in the sweep or in base.containerOverrides.environment (not set in sets 1)',
+      "1 problem(s) found; nothing was submitted or changed",
+      "",
+    ]);
+  });
+
   it("refuses a value the run's own mapping to argv would refuse: item counts, option-like and @file items", async function () {
     const script = write(
       "lists.py",
