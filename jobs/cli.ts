@@ -424,7 +424,7 @@ export async function run(argv: readonly string[], context: Context | DeferredCo
   }
 }
 
-const HELP_CODES = new Set(["commander.helpDisplayed", "commander.version", "commander.help"]);
+const HELP_CODES = new Set(["commander.helpDisplayed", "commander.help"]);
 
 function reportError(err: unknown, io: Io, json: boolean, unchanged: string): number {
   if (err instanceof CommanderError) {
