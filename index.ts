@@ -7,7 +7,7 @@ import { JobDefinition } from "./components/job-definition";
 import { JobQueue } from "./components/job-queue";
 import { JobRoles } from "./components/job-roles";
 import { Notifications } from "./components/notifications";
-import { parseStackConfig } from "./components/stack-config";
+import { parseStackConfig, sendsNotifications } from "./components/stack-config";
 import { Storage } from "./components/storage";
 
 const stack = pulumi.getStack();
@@ -40,7 +40,7 @@ const job = new JobDefinition(name, {
   region: settings.region,
   tags,
 });
-if (settings.notifications.email !== undefined || settings.notifications.topicArn !== undefined) {
+if (sendsNotifications(settings)) {
   new Notifications(name, { ...settings.notifications, jobQueueArn: queue.jobQueueArn, tags });
 }
 

@@ -142,6 +142,11 @@ function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
   return values as ConfigValues;
 }
 
+/** Notifications exist only when the stack names where they go. */
+export function sendsNotifications({ notifications }: StackSettings): boolean {
+  return notifications.email !== undefined || notifications.topicArn !== undefined;
+}
+
 function validateWithComponents(settings: StackSettings, componentName: string): void {
   try {
     validateStorageArgs(componentName, settings.storage);
@@ -149,7 +154,7 @@ function validateWithComponents(settings: StackSettings, componentName: string):
     validateComputeEnvironmentArgs(componentName, settings.compute);
     validateJobQueueArgs(componentName, settings.queue);
     validateJobDefinitionArgs(componentName, settings.job);
-    if (Object.values(settings.notifications).some((value) => value !== undefined)) {
+    if (sendsNotifications(settings)) {
       validateNotificationsArgs(componentName, settings.notifications);
     }
   } catch (err) {
