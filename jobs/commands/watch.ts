@@ -55,28 +55,35 @@ export async function watch(opts: WatchOptions, ctx: Context) {
     const polled = await pollJobs(entries, stack, opts, ctx);
     const failures = await currentFailures(polled, clients);
     const unavailable: Unavailable[] = [];
-    const result = { ...seen, snapshot: polled.snapshot, failures, waiting: polled.waiting };
-    if (!opts.json) {
-      return { ...result, unavailable };
-    }
-    // Loaded only for --json: the human view shows no attempts.
-    const { attemptTimes, batchAttempts } = await import("../report/time-split");
-    const { taskStoreFile, withTaskTimes } = await import("../state/ecs-tasks");
-    const single = polled.snapshot.jobs.flatMap((row) => {
-      const d = polled.details.get(row.jobId);
-      return row.arraySize === undefined && d !== undefined
-        ? [{ row, createdAt: d.createdAt, attempts: batchAttempts(d) }]
-        : [];
-    });
-    const store = taskStoreFile(ledger.file);
-    const read = await withTaskTimes(single, clients.ecs, store, unavailable);
-    const timed = new Map(read.map((s) => [s.row, attemptTimes(s.createdAt, s.attempts)]));
-    const jobs = polled.snapshot.jobs.map((j) => ({
-      ...j,
-      ...definedOnly({ attempts: timed.get(j) }),
-    }));
-    return { ...result, snapshot: { ...polled.snapshot, jobs }, unavailable };
+    const snapshot = opts.json
+      ? await withAttempts(polled, clients, ledger.file, unavailable)
+      : polled.snapshot;
+    return { ...seen, snapshot, failures, waiting: polled.waiting, unavailable };
   });
+}
+
+async function withAttempts(
+  polled: Polled,
+  clients: AwsClients,
+  ledgerFile: string,
+  unavailable: Unavailable[],
+): Promise<Snapshot> {
+  // Loaded only for --json: the human view shows no attempts.
+  const { attemptTimes, batchAttempts } = await import("../report/time-split");
+  const { taskStoreFile, withTaskTimes } = await import("../state/ecs-tasks");
+  const single = polled.snapshot.jobs.flatMap((row) => {
+    const d = polled.details.get(row.jobId);
+    return row.arraySize === undefined && d !== undefined
+      ? [{ row, createdAt: d.createdAt, attempts: batchAttempts(d) }]
+      : [];
+  });
+  const read = await withTaskTimes(single, clients.ecs, taskStoreFile(ledgerFile), unavailable);
+  const timed = new Map(read.map((s) => [s.row, attemptTimes(s.createdAt, s.attempts)]));
+  const jobs = polled.snapshot.jobs.map((j) => ({
+    ...j,
+    ...definedOnly({ attempts: timed.get(j) }),
+  }));
+  return { ...polled.snapshot, jobs };
 }
 
 export function watchExitCode(result: WatchResult, signal: AbortSignal): number {
@@ -103,21 +110,9 @@ async function pollJobs(
     for (;;) {
       await describeUnfinished(details, clients, ids);
       const snapshot = summarize(entries, details, pipelineOf(entries, details, ledger.entries));
-      // Each set once, by its latest run; `replaced` holds run IDs, `<id>:<child>` for children.
-      let latest = {
-        snapshot,
-        replaced: new Set<string>(),
-        setNumbers: new Map<string, number[]>(),
-      };
-      if (retried) {
-        const covers = await readCovers(entries, details, clients, bucketName, known);
-        const { attempts, sets, jobs, setNumbers } = supersededAttempts(entries, covers);
-        const replaced = attempts.map(attemptJobId);
-        await describeUnfinished(details, clients, replaced);
-        const left = replaced.map((id) => ({ status: details.get(id)?.status }));
-        const current = leaveOut(snapshot, left, { sets, jobs });
-        latest = { snapshot: current, replaced: new Set(replaced), setNumbers };
-      }
+      const latest = retried
+        ? await latestRunsOnly(snapshot, entries, details, known, clients, bucketName)
+        : { snapshot, replaced: new Set<string>(), setNumbers: new Map<string, number[]>() };
       const waiting = longWaits(latest.snapshot.jobs, details, Date.now());
       const polled = { ...latest, details, waiting };
       live?.show(polled.snapshot, waiting);
@@ -129,6 +124,23 @@ async function pollJobs(
   } finally {
     live?.stop();
   }
+}
+
+/** Each set once, by its latest run; `replaced` holds run IDs, `<id>:<child>` for children. */
+async function latestRunsOnly(
+  snapshot: Snapshot,
+  entries: readonly LedgerEntry[],
+  details: Map<string, JobDetail>,
+  known: Map<string, Cover>,
+  clients: AwsClients,
+  bucket: string | undefined,
+) {
+  const covers = await readCovers(entries, details, clients, bucket, known);
+  const { attempts, sets, jobs, setNumbers } = supersededAttempts(entries, covers);
+  const ids = attempts.map(attemptJobId);
+  await describeUnfinished(details, clients, ids);
+  const left = ids.map((id) => ({ status: details.get(id)?.status }));
+  return { snapshot: leaveOut(snapshot, left, { sets, jobs }), replaced: new Set(ids), setNumbers };
 }
 
 /** A bar on a terminal, else a line per change; a long or newly explained wait gets a line. */
