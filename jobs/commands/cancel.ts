@@ -4,6 +4,7 @@
  * is stopped so none starts in between, are terminated one by one.
  * @see https://docs.aws.amazon.com/batch/latest/APIReference/API_TerminateJob.html
  */
+import type { AwsClients } from "../aws/api";
 import {
   describeById,
   selectEntries,
@@ -52,6 +53,37 @@ export function checkCancelOptions(opts: CancelOptions): void {
   }
 }
 
+/** `retryable`: whether every failed TerminateJob may go through on a plain re-run. */
+async function stopAll(clients: AwsClients, work: readonly Stopped[], reason: string) {
+  const pool = { concurrency: STOP_CONCURRENCY };
+  const terminate = (id: string) => clients.batch.terminateJob(id, reason);
+  const sent = await runPool(
+    work,
+    async (w): Promise<Stopped> => {
+      await terminate(w.entry.jobId);
+      if (w.entry.kind !== "array") {
+        return w;
+      }
+      const list = STARTED_STATUSES.map((s) => clients.batch.listArrayChildren(w.entry.jobId, s));
+      const running = (await Promise.all(list)).flat();
+      const ids = [...new Set(running.flatMap((c) => c.jobId ?? []))];
+      const done = await runPool(ids, terminate, pool);
+      const childErrors = done.failed.map((f) => `${f.item}: ${describeError(f.reason)}`);
+      return { ...w, childrenTerminated: done.values.length, childErrors };
+    },
+    pool,
+  );
+  const stopped = sent.values;
+  const failed = [
+    ...sent.failed.map((f) => ({ jobName: f.item.entry.jobName, error: describeError(f.reason) })),
+    ...stopped.flatMap((d) =>
+      (d.childErrors ?? []).map((error) => ({ jobName: d.entry.jobName, error })),
+    ),
+  ];
+  const retryable = sent.failed.every((f) => isRetryable(f.reason));
+  return { stopped, failed, retryable };
+}
+
 export async function cancelJobs(opts: CancelOptions, ctx: Context) {
   checkCancelOptions(opts);
   return withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
@@ -66,41 +98,12 @@ export async function cancelJobs(opts: CancelOptions, ctx: Context) {
       const waits = status === "PENDING" && (byId.get(e.jobId)?.dependsOn ?? []).length > 0;
       return isSettled(status) ? [] : [{ entry: e, status, ...(waits ? { waits } : {}) }];
     });
-    const pool = { concurrency: STOP_CONCURRENCY };
-    const terminate = (id: string) => clients.batch.terminateJob(id, opts.reason);
-    const sent = await runPool(
-      work,
-      async (w): Promise<Stopped> => {
-        await terminate(w.entry.jobId);
-        if (w.entry.kind !== "array") {
-          return w;
-        }
-        const list = STARTED_STATUSES.map((s) => clients.batch.listArrayChildren(w.entry.jobId, s));
-        const running = (await Promise.all(list)).flat();
-        const children = [...new Set(running.flatMap((c) => c.jobId ?? []))];
-        const done = await runPool(children, terminate, pool);
-        const childErrors = done.failed.map((f) => `${f.item}: ${describeError(f.reason)}`);
-        return { ...w, childrenTerminated: done.values.length, childErrors };
-      },
-      pool,
-    );
-    const failed = [
-      ...sent.failed.map((f) => ({
-        jobName: f.item.entry.jobName,
-        error: describeError(f.reason),
-      })),
-      ...sent.values.flatMap((d) =>
-        (d.childErrors ?? []).map((error) => ({ jobName: d.entry.jobName, error })),
-      ),
-    ];
+    const done = await stopAll(clients, work, opts.reason);
     return {
       stack: outputs.stack,
       region: outputs.outputs.region,
       jobs: entries.length,
-      stopped: sent.values,
-      failed,
-      // Whether every failed TerminateJob may go through on a plain re-run.
-      retryable: sent.failed.every((f) => isRetryable(f.reason)),
+      ...done,
       alreadyFinished: entries.length - work.length - unknown.length,
       unknown,
     };

@@ -193,21 +193,12 @@ export async function runLocal(plan: ReturnType<typeof planLocal>, opts: LocalOp
         : unrun(run, Date.now(), {
             notRun: `not run: ${parent} failed, and a job fails when a job it depends on fails`,
           });
-    const { job, index } = run.filedAs;
     if (r.exitCode !== 0) {
+      const { job, index } = run.filedAs;
       failed.set(job, (failed.get(job) ?? new Set()).add(index));
     }
-    const env = [...run.env].map(([name, value]) => ({ name, value }));
-    const record = {
-      ...{ v: 1 as const, run: runId, job, ...definedOnly({ index }) },
-      params: Object.fromEntries(parametersOf(env, run.set)),
-      ...{ createdAt, startedAt: r.startedAt, stoppedAt: r.stoppedAt },
-      ...{ exitCode: r.exitCode, signal: r.signal },
-      ...definedOnly({ reason: r.notRun ?? entrypointError(r.tail), manifest: run.manifest }),
-      ...run.resources,
-    };
     // The outcome matters more than its record, which a full disk leaves out of jobs:report.
-    orFallback(() => appendLocalRun(opts.root, record), undefined);
+    orFallback(() => recordRun(opts.root, runId, createdAt, r), undefined);
     opts.onDone?.(r);
     return r;
   };
@@ -226,6 +217,25 @@ function failedParent(run: LocalRun, failed: Failures): string | undefined {
     }
   }
   return undefined;
+}
+
+function recordRun(root: string, runId: string, createdAt: number, r: LocalResult): void {
+  const { run } = r;
+  const env = [...run.env].map(([name, value]) => ({ name, value }));
+  appendLocalRun(root, {
+    v: 1,
+    run: runId,
+    job: run.filedAs.job,
+    ...definedOnly({ index: run.filedAs.index }),
+    params: Object.fromEntries(parametersOf(env, run.set)),
+    createdAt,
+    startedAt: r.startedAt,
+    stoppedAt: r.stoppedAt,
+    exitCode: r.exitCode,
+    signal: r.signal,
+    ...definedOnly({ reason: r.notRun ?? entrypointError(r.tail), manifest: run.manifest }),
+    ...run.resources,
+  });
 }
 
 export function localResultPaths(run: LocalRun, root: string): { results: string; log: string } {
