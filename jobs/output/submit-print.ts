@@ -89,34 +89,9 @@ export function printSubmitResult(result: SubmitResult, io: Io, opts: PrintOptio
   }
   switch (result.kind) {
     case "dry-run":
-      for (const s of result.todo) {
-        const what =
-          s.kind === "array"
-            ? `array job of ${formatNumber(s.arraySize)} children (manifest ${s.manifest.key})`
-            : s.arraySize !== undefined
-              ? `array job of ${s.arraySize} children`
-              : "job";
-        io.stderr.write(`# ${visible(`${s.file}: ${s.jobName}`)} (${what})\n`);
-        if (s.kind === "array") {
-          io.stderr.write(`#   would upload s3://${result.bucketName}/${s.manifest.key} first\n`);
-        }
-        io.stdout.write(`${JSON.stringify(s.request, null, 2)}\n`);
-      }
-      io.stderr.write(
-        `dry run: ${formatNumber(result.todo.length)} request(s) shown, nothing submitted; each is sent with the tag ` +
-          `${TOKEN_TAG} set to a fresh submission token\n`,
-      );
-      return;
+      return printDryRun(result, io);
     case "nothing":
-      printDuplicates(io, result.duplicates);
-      io.stdout.write(
-        `nothing to submit: all ${formatNumber(result.total)} job(s) are in the ledger` +
-          (result.recovered.length > 0
-            ? ` (${formatNumber(result.recovered.length)} found in Batch by token)`
-            : "") +
-          "; --force resubmits\n",
-      );
-      return;
+      return printNothing(result, io);
     case "sent":
       return printSent(result, io, opts);
     case "retry-nothing":
@@ -180,6 +155,37 @@ function submitJson(result: Exclude<SubmitResult, { kind: "stopped" }>): object 
         notRun: result.planned - result.results.length,
       };
   }
+}
+
+function printDryRun(r: Extract<SubmitResult, { kind: "dry-run" }>, io: Io): void {
+  for (const s of r.todo) {
+    const what =
+      s.kind === "array"
+        ? `array job of ${formatNumber(s.arraySize)} children (manifest ${s.manifest.key})`
+        : s.arraySize !== undefined
+          ? `array job of ${s.arraySize} children`
+          : "job";
+    io.stderr.write(`# ${visible(`${s.file}: ${s.jobName}`)} (${what})\n`);
+    if (s.kind === "array") {
+      io.stderr.write(`#   would upload s3://${r.bucketName}/${s.manifest.key} first\n`);
+    }
+    io.stdout.write(`${JSON.stringify(s.request, null, 2)}\n`);
+  }
+  io.stderr.write(
+    `dry run: ${formatNumber(r.todo.length)} request(s) shown, nothing submitted; each is sent with the tag ` +
+      `${TOKEN_TAG} set to a fresh submission token\n`,
+  );
+}
+
+function printNothing(r: Extract<SubmitResult, { kind: "nothing" }>, io: Io): void {
+  printDuplicates(io, r.duplicates);
+  io.stdout.write(
+    `nothing to submit: all ${formatNumber(r.total)} job(s) are in the ledger` +
+      (r.recovered.length > 0
+        ? ` (${formatNumber(r.recovered.length)} found in Batch by token)`
+        : "") +
+      "; --force resubmits\n",
+  );
 }
 
 function printDuplicates(io: Io, duplicates: readonly Duplicate[]): void {
