@@ -1,4 +1,4 @@
-"""job.run_script: the script's exit code (128+N for a signal), and a script that cannot be
+"""supervise: the script's exit code (128+N for a signal), and a script that cannot be
 started is the job's configuration (exit 2), not a traceback."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from batchpy_job.contract import EXIT_CONFIG
 from batchpy_job.contract import JobError
-from batchpy_job.job import run_script
+from batchpy_job.supervise import run_script
 
 
 def script(tmp_path, body: str) -> str:
