@@ -10,7 +10,7 @@ from batchpy_job.transfers import announce_metrics, metrics_log_line
 
 
 def read_back(line: str) -> bytes:
-    """What jobs:report does with a line (jobs/report/rows.ts)."""
+    """What jobs:report does with a line (jobs/report/sources.ts)."""
     rest = line[len(METRICS_LOG_PREFIX):]
     return (json.loads(rest) if rest.startswith('"') else rest).encode("utf-8")
 

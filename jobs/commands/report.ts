@@ -19,7 +19,7 @@ import {
   printReportJson,
   DEFAULT_TABLE_ROWS,
 } from "../output/report-print";
-import { awsSource, collectReport, localSource } from "../report/rows";
+import { awsSource, collectReport, localSource } from "../report/sources";
 import { defaultOutDir } from "./results";
 import { definedOnly } from "../../components/defined";
 import { taskStoreFile } from "../state/ecs-tasks";

@@ -12,13 +12,8 @@ import * as path from "path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { pricingOf } from "../../jobs/report/prices";
 import { renderHtml } from "../../jobs/output/report-print";
-import {
-  buildRow,
-  sortRows,
-  summarizeRows,
-  type Report,
-  type RunUnit,
-} from "../../jobs/report/rows";
+import { buildRow, sortRows, summarizeRows, type RunUnit } from "../../jobs/report/rows";
+import type { Report } from "../../jobs/report/sources";
 import { REPO_ROOT, runJobs } from "../helpers/jobs-harness";
 
 /** Debian's chromium; BATCHPY_CHROMIUM points elsewhere. */

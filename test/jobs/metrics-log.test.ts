@@ -5,14 +5,14 @@
  */
 import * as assert from "assert";
 import { createAwsClients, type AwsClients } from "../../jobs/aws/api";
-import { md5Hex, metricsLineText, searchWindow, textsFromLogs } from "../../jobs/report/rows";
+import { md5Hex, metricsLineText, searchWindow, textsFromLogs } from "../../jobs/report/sources";
 import { METRICS } from "../../components/contract";
 import { FakeCloudWatchLogs } from "../helpers/fake-cloudwatch-logs";
 import { awsEnv, setProcessEnv } from "../helpers/jobs-harness";
 
 const P = METRICS.logLinePrefix;
 
-describe("jobs/report/rows: metrics log lines and time range", function () {
+describe("jobs/report/sources: metrics log lines and time range", function () {
   it("a line gives its text as printed, or JSON-unquoted; any other message gives nothing", function () {
     assert.strictEqual(metricsLineText(`${P}{"product": 12}`), '{"product": 12}');
     assert.strictEqual(metricsLineText(P + JSON.stringify('{\n"a": 1}\n')), '{\n"a": 1}\n');
@@ -52,7 +52,7 @@ describe("jobs/report/rows: metrics log lines and time range", function () {
   });
 });
 
-describe("jobs/report/rows: metrics log FilterLogEvents paging", function () {
+describe("jobs/report/sources: metrics log FilterLogEvents paging", function () {
   const GROUP = "/aws/batch/test";
   let logs: FakeCloudWatchLogs;
   let clients: AwsClients;

@@ -16,13 +16,8 @@ import {
   type Price,
   type Pricing,
 } from "../../jobs/report/prices";
-import {
-  buildRow,
-  summarizeRows,
-  unitFromDetail,
-  type Report,
-  type RunUnit,
-} from "../../jobs/report/rows";
+import { buildRow, summarizeRows, unitFromDetail, type RunUnit } from "../../jobs/report/rows";
+import type { Report } from "../../jobs/report/sources";
 import { KNOWN_INSTANCE_TYPES } from "../../components/instance-types";
 
 const EC2: Pricing = { compute: "EC2", instanceTypes: ["m5a.large"], region: "us-east-1" };

@@ -27,8 +27,8 @@ import {
   summarizeRows,
   unitFromDetail,
   type RunUnit,
-  type Report,
 } from "../../jobs/report/rows";
+import type { Report } from "../../jobs/report/sources";
 import { parametersOf } from "../../jobs/status";
 import { parseManifest } from "../../jobs/input/manifest";
 
