@@ -18,7 +18,8 @@ import {
   type Context,
   type StackOptions,
 } from "../context";
-import { resourcesOf, summarize, waitReason, type JobRow } from "../status";
+import { resourcesOf, summarize, type JobRow } from "../status";
+import { waitReason } from "../wait-reason";
 import { jobTooLarge, type JobLimits } from "../../components/instance-types";
 import { definedOnly } from "../../components/defined";
 

@@ -13,8 +13,8 @@ import {
   type LongWait,
   type Snapshot,
   type Status,
-  type WaitReason,
 } from "../status";
+import type { WaitReason } from "../wait-reason";
 import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 

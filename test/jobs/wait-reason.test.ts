@@ -1,8 +1,9 @@
 import * as assert from "assert";
-import { longWaits, waitReason, type JobRow } from "../../jobs/status";
+import { longWaits, type JobRow } from "../../jobs/status";
+import { waitReason } from "../../jobs/wait-reason";
 import type { JobDetail } from "../../jobs/aws/api";
 
-describe("jobs/status: why Batch holds a RUNNABLE job", function () {
+describe("jobs/wait-reason: why Batch holds a RUNNABLE job", function () {
   const cases: readonly [string, RegExp, RegExp][] = [
     [
       "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested for instance type [m5a.large]",

@@ -2,7 +2,8 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import { cancelledAt, explainJob, placeOf } from "../../jobs/commands/why";
-import { resourcesOf, waitReason } from "../../jobs/status";
+import { resourcesOf } from "../../jobs/status";
+import { waitReason } from "../../jobs/wait-reason";
 import { when } from "../../jobs/output/status-print";
 import { STACK_OUTPUTS, useLocalAws, writeJobFiles } from "../helpers/jobs-harness";
 import type { WhyResult } from "../../jobs/commands/why";
