@@ -174,7 +174,7 @@ type Reading = { doc: JsonDocument; dir: string; readFile: ReadFile; problems: P
 const baseSchema = submitJobSchema.omit({ jobName: true, arrayProperties: true }).optional();
 
 /** The job is named after the file. */
-export function loadRowsSweep(file: string, absolutePath: string, text: string): SweepResult {
+export function loadRowsSweep(file: string, text: string): SweepResult {
   const { sets, keySources, problems } = parseRows(file, text);
   const jobName = defaultJobName(file);
   const bad = checkJobName(jobName);
@@ -184,9 +184,7 @@ export function loadRowsSweep(file: string, absolutePath: string, text: string):
   }
   const problemAt = (message: string) => ({ file, line: 1, column: 1, message });
   const sweep = { kind: "sweep" as const, file, jobName, base: {}, sets, keySources, problemAt };
-  return problems.length > 0
-    ? { problems }
-    : { problems, sweep: { ...sweep, consumedFiles: [absolutePath] } };
+  return problems.length > 0 ? { problems } : { problems, sweep: { ...sweep, consumedFiles: [] } };
 }
 
 export function loadSweep(
@@ -206,10 +204,10 @@ export function loadSweep(
   // The grid is expanded last, only within MAX_SWEEP_SETS.
   const expected = [...blocks, ...grid.values()].reduce((n, b) => n * b.length, 1);
   if (expected > MAX_SWEEP_SETS) {
-    const sets = formatNumber(expected);
-    const limit = formatNumber(MAX_SWEEP_SETS);
-    const message = `the sweep expands to ${sets} parameter sets; the limit per file is ${limit}`;
-    problems.push(problemAt(doc, [], `${message}; split it into several sweep files`));
+    const message =
+      `the sweep expands to ${formatNumber(expected)} parameter sets; the limit per file is ` +
+      `${formatNumber(MAX_SWEEP_SETS)}; split it into several sweep files`;
+    problems.push(problemAt(doc, [], message));
   }
   if (problems.length > 0) {
     return { problems };
@@ -241,24 +239,19 @@ function sweepBase(
   }
   const raw = valueAt(baseAt.doc.value, baseAt.path);
   const isObject = raw !== null && typeof raw === "object" && !Array.isArray(raw);
-  const own = new Map([
-    ["jobName", fromFile ? undefined : "put jobName at the top level of the sweep file"],
-    [
-      "arrayProperties",
-      `a sweep sets arrayProperties itself; remove it${fromFile ? " from the base job" : ""}`,
-    ],
-  ]);
-  for (const [key, why] of own) {
-    if (isObject && key in raw && why !== undefined) {
-      problems.push(problemAt(baseAt.doc, [...baseAt.path, key], why, { key: true }));
-    }
+  const { jobName, arrayProperties, ...rest } = (isObject ? raw : {}) as Record<string, unknown>;
+  const refuse = (key: string, why: string) =>
+    problems.push(problemAt(baseAt.doc, [...baseAt.path, key], why, { key: true }));
+  if (jobName !== undefined && !fromFile) {
+    refuse("jobName", "put jobName at the top level of the sweep file");
   }
-  const rest = isObject
-    ? Object.fromEntries(Object.entries(raw).filter(([k]) => !own.has(k)))
-    : raw;
-  const { data, problems: found } = parseAt(baseAt.doc, baseSchema, rest, baseAt.path);
-  problems.push(...found);
-  return { base: data ?? {}, baseAt };
+  if (arrayProperties !== undefined) {
+    const from = fromFile ? " from the base job" : "";
+    refuse("arrayProperties", `a sweep sets arrayProperties itself; remove it${from}`);
+  }
+  const found = parseAt(baseAt.doc, baseSchema, isObject ? rest : raw, baseAt.path);
+  problems.push(...found.problems);
+  return { base: found.data ?? {}, baseAt };
 }
 
 /** The sets of `rows` and `zip`, the `grid` unexpanded, and which block declares each key. */
