@@ -26,9 +26,7 @@ export function namedDependencies(s: Submission) {
 }
 
 /** Its sweep's name for a chunk or a retry. */
-export function ownerOf(s: Submission): string {
-  return s.sweep ?? s.jobName;
-}
+export const ownerOf = (s: Submission): string => s.sweep ?? s.jobName;
 
 /** The parts of its latest submission, or of its latest retry, which reruns every failed set. */
 export function standingRuns(entries: readonly LedgerEntry[], name: string): LedgerEntry[] {

@@ -65,6 +65,20 @@ const consumableResources = z.strictObject({
     .optional(),
 });
 
+const dependency = z
+  .strictObject({ jobId: nonEmpty, jobName: jobNameString, type: z.enum(["N_TO_N", "SEQUENTIAL"]) })
+  .partial();
+const exitPattern = str.max(512).optional();
+const exitRule = z.strictObject({
+  onStatusReason: exitPattern,
+  onReason: exitPattern,
+  onExitCode: exitPattern,
+  // The API accepts either case; the SDK's type wants upper case.
+  action: z
+    .enum(["RETRY", "EXIT", "retry", "exit"])
+    .transform((v) => v.toUpperCase() as "RETRY" | "EXIT"),
+});
+
 export const submitJobSchema = z
   .strictObject({
     jobName: jobNameString,
@@ -74,36 +88,11 @@ export const submitJobSchema = z
     arrayProperties: z.strictObject({
       size: z.int().min(ARRAY_MIN_SIZE).max(CHUNK_SIZE).optional(),
     }),
-    dependsOn: z
-      .array(
-        z
-          .strictObject({
-            jobId: nonEmpty,
-            jobName: jobNameString,
-            type: z.enum(["N_TO_N", "SEQUENTIAL"]),
-          })
-          .partial(),
-      )
-      .max(MAX_DEPENDENCIES),
+    dependsOn: z.array(dependency).max(MAX_DEPENDENCIES),
     parameters: stringMap,
     containerOverrides,
     retryStrategy: z
-      .strictObject({
-        attempts: z.int().min(1).max(10),
-        evaluateOnExit: z
-          .array(
-            z.strictObject({
-              onStatusReason: str.max(512).optional(),
-              onReason: str.max(512).optional(),
-              onExitCode: str.max(512).optional(),
-              // The API accepts either case; the SDK's type wants upper case.
-              action: z
-                .enum(["RETRY", "EXIT", "retry", "exit"])
-                .transform((v) => v.toUpperCase() as "RETRY" | "EXIT"),
-            }),
-          )
-          .max(5),
-      })
+      .strictObject({ attempts: z.int().min(1).max(10), evaluateOnExit: z.array(exitRule).max(5) })
       .partial(),
     propagateTags: z.boolean(),
     timeout: z.strictObject({ attemptDurationSeconds: z.int().min(60).optional() }),

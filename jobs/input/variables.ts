@@ -26,10 +26,7 @@ export function fieldsSource(item: Checked): JsonPlace | undefined {
 }
 
 /** By absolute path; undefined for the default (--script-file, else script.py). */
-export function byScript(
-  items: readonly Checked[],
-  repoRoot: string,
-): { groups: Map<string | undefined, Checked[]>; problems: Problem[] } {
+export function byScript(items: readonly Checked[], repoRoot: string) {
   const folder = path.join(repoRoot, "container", "job");
   const groups = new Map<string | undefined, Checked[]>([[undefined, []]]);
   const problems: Problem[] = [];
@@ -355,13 +352,10 @@ export function probeScript(
   child.stdout.setEncoding("utf8").on("data", (text: string) => (stdout += text));
   child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
   const ended = new Promise<string>((resolve, reject) => {
-    child.on("error", (err) =>
-      reject(
-        new FatalError(
-          `could not run \`${SHOWN}\` to check the job files' variables (${err.message}); install python3`,
-        ),
-      ),
-    );
+    child.on("error", (err) => {
+      const why = `could not run \`${SHOWN}\` to check the job files' variables (${err.message})`;
+      reject(new FatalError(`${why}; install python3`));
+    });
     child.on("close", (code) =>
       code === 0
         ? resolve(stdout)
