@@ -180,11 +180,10 @@ function issueMessage(issue: z.core.$ZodIssue, actual: unknown): string {
   if (issue.code === "custom") {
     return issue.message;
   }
-  if (issue.code === "invalid_type" && actual === undefined) {
-    return `missing; it is required (${issue.expected})`;
-  }
   if (issue.code === "invalid_type") {
-    return `expected ${issue.expected}, got ${typeName(actual)}${quoteHint(issue.expected, actual)}`;
+    return actual === undefined
+      ? `missing; it is required (${issue.expected})`
+      : `expected ${issue.expected}, got ${typeName(actual)}${quoteHint(issue.expected, actual)}`;
   }
   if (issue.code === "invalid_value") {
     return `${typeName(actual)} is not allowed; use one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
@@ -214,17 +213,12 @@ export function defaultJobName(file: string): string {
   return path.basename(file).replace(/\.(json|csv|tsv)$/i, "");
 }
 
-export function fileJobName(
-  doc: JsonDocument,
-  given: string | undefined,
-): { jobName: string; problem?: Problem } {
+export function fileJobName(doc: JsonDocument, given: string | undefined) {
   const jobName = given ?? defaultJobName(doc.file);
   const bad = checkJobName(jobName);
-  if (bad === undefined) {
-    return { jobName };
-  }
   const hint = given === undefined ? " (taken from the file name; set jobName)" : "";
-  return { jobName, problem: problemAt(doc, ["jobName"], bad + hint) };
+  const problem = bad !== undefined ? problemAt(doc, ["jobName"], bad + hint) : undefined;
+  return { jobName, problem };
 }
 
 export function loadJob(doc: JsonDocument) {

@@ -21,9 +21,7 @@ export function expandInputs(args: readonly string[], cwd: string) {
     if (found.length === 0) {
       problems.push({ file: arg, message: none });
     }
-    for (const absolute of found.filter((f) => !files.has(f))) {
-      files.set(absolute, { shown: displayPath(cwd, absolute), absolute });
-    }
+    found.forEach((f) => files.set(f, { shown: displayPath(cwd, f), absolute: f }));
   }
   if (args.length === 0) {
     problems.push({ message: "no job files given; pass files, directories or glob patterns" });
@@ -123,10 +121,8 @@ export function loadInputs(files: readonly InputFile[]) {
 
 /** Problems once each, by file in the order given (others where first met), then by position. */
 export function sortProblems(problems: readonly Problem[], files: readonly InputFile[] = []) {
-  const fileOrder = new Map(files.map((f, i) => [f.shown, i]));
-  problems.forEach(
-    (p) => fileOrder.has(p.file ?? "") || fileOrder.set(p.file ?? "", fileOrder.size),
-  );
+  const names = new Set([...files.map((f) => f.shown), ...problems.map((p) => p.file ?? "")]);
+  const fileOrder = new Map([...names].map((name, i) => [name, i]));
   const order = (p: Problem) => [fileOrder.get(p.file ?? "") ?? 0, p.line ?? 0, p.column ?? 0];
   const unique = [...new Map(problems.map((p) => [formatProblem(p), p])).values()];
   return unique.sort((a, b) => {

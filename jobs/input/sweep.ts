@@ -187,18 +187,14 @@ export function loadRowsSweep(file: string, text: string): SweepResult {
   return problems.length > 0 ? { problems } : { problems, sweep: { ...sweep, consumedFiles: [] } };
 }
 
-export function loadSweep(
-  doc: JsonDocument,
-  absolutePath: string,
-  readFile: ReadFile,
-): SweepResult {
+export function loadSweep(doc: JsonDocument, absolute: string, readFile: ReadFile): SweepResult {
   const { data: spec, problems } = parseAt(doc, sweepSchema, doc.value);
   if (spec === undefined) {
     return { problems };
   }
   const { jobName, problem } = fileJobName(doc, spec.jobName);
   problems.push(...(problem !== undefined ? [problem] : []));
-  const reading = { doc, dir: path.dirname(absolutePath), readFile, problems };
+  const reading = { doc, dir: path.dirname(absolute), readFile, problems };
   const base = sweepBase(reading, spec.base);
   const { blocks, grid, keySources, consumedFiles } = readBlocks(reading, spec);
   // The grid is expanded last, only within MAX_SWEEP_SETS.
@@ -218,10 +214,7 @@ export function loadSweep(
 }
 
 /** `base`: an object, or a job file whose own jobName the sweep's replaces. */
-function sweepBase(
-  { doc, dir, readFile, problems }: Reading,
-  spec: unknown,
-): { base: JobFileFields; baseAt: JsonPlace } {
+function sweepBase({ doc, dir, readFile, problems }: Reading, spec: unknown) {
   let baseAt: JsonPlace = { doc, path: ["base"] };
   const fromFile = typeof spec === "string";
   if (fromFile) {
