@@ -116,19 +116,16 @@ export function parseRows(
   }
   const starts = fieldStarts(text.replace(/^\uFEFF/, ""), delimiter);
   const header = records[0].map((name, i) => ({ name, column: (starts[i] ?? 0) + 1 }));
-  const problems: Problem[] = [];
-  const seen = new Set<string>();
-  header.forEach(({ name, column }, i) => {
+  const problems: Problem[] = header.flatMap(({ name, column }, i) => {
     const bad =
       name.trim() === ""
         ? `header column ${i + 1} is empty; name it`
         : name !== name.trim()
           ? `header "${name}" has surrounding spaces; remove them`
-          : seen.has(name)
+          : records[0].indexOf(name) < i
             ? `header "${name}" appears twice; rename one`
             : undefined;
-    problems.push(...(bad !== undefined ? [{ file, line: 1, column, message: bad }] : []));
-    seen.add(name);
+    return bad !== undefined ? [{ file, line: 1, column, message: bad }] : [];
   });
   if (records.length === 1 && problems.length === 0) {
     problems.push({ file, line: 2, message: "no rows under the header: nothing to run" });
