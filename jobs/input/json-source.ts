@@ -176,8 +176,8 @@ function keyProblems(doc: JsonDocument): { duplicates: Problem[]; notText: Probl
 
 /** The one place a SyntaxError is read. */
 export function jsonValue(text: string): { value: unknown } | undefined {
-  const value = () => ({ value: JSON.parse(text) as unknown });
-  return orFallback(value, undefined, (err) => err instanceof SyntaxError);
+  const parse = () => ({ value: JSON.parse(text) as unknown });
+  return orFallback(parse, undefined, (err) => err instanceof SyntaxError);
 }
 
 export function valueAt(root: unknown, path: JsonPath): unknown {

@@ -249,10 +249,9 @@ function readBlocks({ doc, dir, readFile, problems }: Reading, spec: z.infer<typ
   const keySources = new Map<string, KeySource>();
   const consumedFiles: string[] = [];
   const claim = (key: string, where: string, source: KeySource) => {
+    const twice = `"${key}" is also set by another block of this sweep (${where}); keep one`;
     if (keySources.has(key)) {
-      problems.push(
-        source(`"${key}" is also set by another block of this sweep (${where}); keep one`),
-      );
+      problems.push(source(twice));
     } else {
       keySources.set(key, source);
     }
