@@ -158,21 +158,15 @@ function question(desc: ScriptDescription) {
     setNames: [] as string[],
     plainEnv: [...(desc.plainEnv ?? [])],
   };
-  const [nameAt, pairAt, setAt, setNameAt] = [
-    indexer(request.names),
-    indexer(request.values),
-    indexer(request.sets),
-    indexer(request.setNames),
-  ];
+  const [nameAt, setNameAt] = [indexer(request.names), indexer(request.setNames)];
+  const [pairAt, setAt] = [indexer(request.values), indexer(request.sets)];
   // Whether the set rules read a variable's value, not only its name: flags, counts and lists
   // can leave an option off; two names can disagree.
-  const readsValue = new Map(
-    desc.options.flatMap((o) =>
-      [o.env, ...o.aliases].map(
-        (n) => [n, o.kind !== "value" || o.action === "count" || o.aliases.length > 0] as const,
-      ),
-    ),
-  );
+  const readsValue = new Map<string, boolean>();
+  for (const o of desc.options) {
+    const reads = o.kind !== "value" || o.action === "count" || o.aliases.length > 0;
+    [o.env, ...o.aliases].forEach((name) => readsValue.set(name, reads));
+  }
   return {
     request,
     name: (name: string) => nameAt(name, () => name),
