@@ -325,18 +325,14 @@ const DESCRIBE_TIMEOUT_MS = 30_000;
  * Starts `run_job.py --check-values`, while the job files load: it describes the script (unless
  * `saved` does), then checks the one request it reads on stdin.
  */
-export function probeScript(
-  repoRoot: string,
-  script: string | undefined,
-  saved?: SavedDescription,
-) {
+export function probeScript(root: string, script: string | undefined, saved?: SavedDescription) {
   const argv = [
-    path.join(repoRoot, "container", "run_job.py"),
+    path.join(root, "container", "run_job.py"),
     "--check-values",
     ...(script !== undefined ? ["--script", script] : []),
     ...(saved !== undefined ? ["--script-options", saved.file] : []),
   ];
-  const child = spawn("python3", argv, { cwd: repoRoot, stdio: "pipe" });
+  const child = spawn("python3", argv, { cwd: root, stdio: "pipe" });
   // A process that exits before its input is written (a bad script) closes stdin under us.
   child.stdin.on("error", () => undefined);
   let [stdout, stderr] = ["", ""];
