@@ -13,7 +13,6 @@ import { awaitedLater, FatalError, type Problem } from "../errors";
 import { jsonValue, problemAt, valueAt, type JsonDocument, type JsonPlace } from "./json-source";
 import { ARRAY_MIN_SIZE } from "./derived-names";
 import { whichSets, type Loaded, type LoadedSweep } from "./sweep";
-import { groupBy } from "../status";
 
 /** A JsonDocument: a file that failed the schema. */
 export type Checked = Loaded | JsonDocument;
@@ -278,18 +277,22 @@ function locateSets(
       answer.values[q.pair(name, value)].forEach((m) => setProblem(name, `set ${setNumber}: ${m}`)),
     ),
   );
-  sets.forEach((s, n) =>
-    answer.sets[s].problems.forEach((p) => setProblem(p.name, `set ${n}: ${p.message}`)),
-  );
+  // A required option some sets lack is one problem.
+  const lacking = new Map<string, number[]>();
+  sets.forEach((s, setNumber) => {
+    answer.sets[s].problems.forEach((p) => setProblem(p.name, `set ${setNumber}: ${p.message}`));
+    for (const message of answer.sets[s].missing) {
+      const list = lacking.get(message) ?? [];
+      lacking.set(message, list);
+      list.push(setNumber);
+    }
+  });
   if (shown > SHOWN_SET_PROBLEMS) {
     const more = shown - SHOWN_SET_PROBLEMS;
     problems.push(item.problemAt(`... and ${more} more problems in other sets`));
   }
-  // A required option some sets lack is one problem.
-  const missing = sets.flatMap((s, n) => answer.sets[s].missing.map((message) => ({ message, n })));
-  for (const [message, lacking] of groupBy(missing, (m) => m.message)) {
-    const numbers = lacking.map((m) => m.n);
-    const where = whichSets(numbers, item.sets.length);
+  for (const [message, indexes] of lacking) {
+    const where = whichSets(indexes, item.sets.length);
     const fix = `in the sweep or in base.containerOverrides.environment (not set in ${where})`;
     problems.push(item.problemAt(`${message} ${fix}`));
   }
