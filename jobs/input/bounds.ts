@@ -51,8 +51,7 @@ export function retryRuleProblem(strategy: JobFileFields["retryStrategy"]): stri
   const matchesAll = (pattern?: string) => pattern === undefined || /^\*+$/.test(pattern);
   for (const [i, r] of rules.entries()) {
     const retry = r.action === "RETRY";
-    const catchAll =
-      matchesAll(r.onStatusReason) && matchesAll(r.onReason) && matchesAll(r.onExitCode);
+    const catchAll = [r.onStatusReason, r.onReason, r.onExitCode].every(matchesAll);
     if (retry && (r.onExitCode !== undefined || catchAll)) {
       return (
         `evaluateOnExit[${i}] retries ${catchAll ? "every failure" : `exit codes matching "${r.onExitCode}"`}: ` +
