@@ -64,7 +64,6 @@ const consumableResources = z.strictObject({
     .array(z.strictObject({ consumableResource: str, quantity: z.int().nonnegative() }).partial())
     .optional(),
 });
-
 const dependency = z
   .strictObject({ jobId: nonEmpty, jobName: jobNameString, type: z.enum(["N_TO_N", "SEQUENTIAL"]) })
   .partial();
