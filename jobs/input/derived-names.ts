@@ -41,9 +41,7 @@ export function derivedNameProblem(
   const perSet =
     sets !== undefined && sets >= ARRAY_MIN_SIZE && !array ? setJobName("", sets - 1) : "";
   // Retries are chunked at most as the sweep was.
-  const suffix = [chunk, retry + chunk, perSet + retry].reduce((a, b) =>
-    b.length > a.length ? b : a,
-  );
+  const suffix = perSet.length > chunk.length ? perSet + retry : retry + chunk;
   const allowed = JOB_NAME_MAX_LENGTH - suffix.length;
   if (name.length <= allowed) {
     return undefined;
