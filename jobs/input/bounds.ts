@@ -51,8 +51,7 @@ export function retryRuleProblem(strategy: JobFileFields["retryStrategy"]): stri
   const matchesAll = (pattern?: string) => pattern === undefined || /^\*+$/.test(pattern);
   for (const [i, r] of rules.entries()) {
     const retry = r.action === "RETRY";
-    const catchAll =
-      matchesAll(r.onStatusReason) && matchesAll(r.onReason) && matchesAll(r.onExitCode);
+    const catchAll = [r.onStatusReason, r.onReason, r.onExitCode].every(matchesAll);
     if (retry && (r.onExitCode !== undefined || catchAll)) {
       return (
         `evaluateOnExit[${i}] retries ${catchAll ? "every failure" : `exit codes matching "${r.onExitCode}"`}: ` +
@@ -77,7 +76,6 @@ function levelRule(bounds: PolicyBounds, name: BoundName): string {
 type Report = (name: BoundName | "placement", at: JsonPath, message: string) => void;
 
 function checkTimeoutAndRetries(fields: JobFileFields, bounds: PolicyBounds, report: Report): void {
-  const attempts = fields.retryStrategy?.attempts;
   for (const [name, at, value, unit, why] of [
     [
       "maxAttemptDurationSeconds",
@@ -89,7 +87,7 @@ function checkTimeoutAndRetries(fields: JobFileFields, bounds: PolicyBounds, rep
     [
       "maxAttempts",
       ["retryStrategy", "attempts"],
-      attempts,
+      fields.retryStrategy?.attempts,
       "attempts",
       "a failing job is run, and billed, that many times",
     ],
@@ -97,11 +95,8 @@ function checkTimeoutAndRetries(fields: JobFileFields, bounds: PolicyBounds, rep
     const max = bounds[name].value;
     if (value !== undefined && value > max) {
       const rule = `${value} ${unit} is above the ${max} the ${levelRule(bounds, name)} allows`;
-      report(
-        name,
-        at,
-        `${rule}: ${why}; lower it, or raise ${name} in a --policy-pack-config file`,
-      );
+      const fix = `lower it, or raise ${name} in a --policy-pack-config file`;
+      report(name, at, `${rule}: ${why}; ${fix}`);
     }
   }
   const retry = retryRuleProblem(fields.retryStrategy);

@@ -26,9 +26,7 @@ export function namedDependencies(s: Submission) {
 }
 
 /** Its sweep's name for a chunk or a retry. */
-export function ownerOf(s: Submission): string {
-  return s.sweep ?? s.jobName;
-}
+export const ownerOf = (s: Submission): string => s.sweep ?? s.jobName;
 
 /** The parts of its latest submission, or of its latest retry, which reruns every failed set. */
 export function standingRuns(entries: readonly LedgerEntry[], name: string): LedgerEntry[] {
@@ -47,10 +45,7 @@ export interface LedgerView {
 }
 
 /** The run's submissions by level, parents first. */
-export function dependencyOrder(
-  submissions: readonly Submission[],
-  ledger: LedgerView,
-): { levels: Submission[][]; problems: Problem[] } {
+export function dependencyOrder(submissions: readonly Submission[], ledger: LedgerView) {
   const owners = groupBy(submissions, ownerOf);
   const parents = new Map<string, Set<string>>();
   const problems: Problem[] = [];
@@ -130,7 +125,7 @@ export function parentsInLedger(
   submissions: readonly Submission[],
   entries: readonly LedgerEntry[],
   force: boolean,
-): { submission: Submission; at: number; name: string; runs: LedgerEntry[] }[] {
+) {
   const latest = latestByName(entries);
   const sent = new Set(submissions.filter((s) => force || !latest.has(s.jobName)).map(ownerOf));
   return submissions.flatMap((submission) =>

@@ -13,32 +13,20 @@ export const CHUNK_SIZE = 10_000;
 const MAX_RETRIES = 999;
 const MAX_BARRIERS = 999;
 
-export function chunkJobName(sweep: string, chunk: number): string {
-  return `${sweep}-c${chunk}`;
-}
+export const chunkJobName = (sweep: string, chunk: number) => `${sweep}-c${chunk}`;
+export const retryJobName = (name: string, n: number) => `${name}-r${n}`;
+/** --no-array */
+export const setJobName = (sweep: string, n: number) => `${sweep}-${n}`;
+export const barrierJobName = (job: string, n: number) => `${job}-b${n}`;
+
+export const isBarrierName = (name: string, job: string) =>
+  name.startsWith(job) && /^-b\d+$/.test(name.slice(job.length));
 
 export function chunkRanges(n: number, size = CHUNK_SIZE): { first: number; count: number }[] {
   return Array.from({ length: Math.ceil(n / size) }, (_, c) => ({
     first: c * size,
     count: Math.min(size, n - c * size),
   }));
-}
-
-export function retryJobName(name: string, n: number): string {
-  return `${name}-r${n}`;
-}
-
-/** --no-array */
-export function setJobName(sweep: string, n: number): string {
-  return `${sweep}-${n}`;
-}
-
-export function barrierJobName(job: string, n: number): string {
-  return `${job}-b${n}`;
-}
-
-export function isBarrierName(name: string, job: string): boolean {
-  return name.startsWith(job) && /^-b\d+$/.test(name.slice(job.length));
 }
 
 /** `waits` for jobs by name, so it may need barriers. */
@@ -53,9 +41,7 @@ export function derivedNameProblem(
   const perSet =
     sets !== undefined && sets >= ARRAY_MIN_SIZE && !array ? setJobName("", sets - 1) : "";
   // Retries are chunked at most as the sweep was.
-  const suffix = [chunk, retry + chunk, perSet + retry].reduce((a, b) =>
-    b.length > a.length ? b : a,
-  );
+  const suffix = perSet.length > chunk.length ? perSet + retry : retry + chunk;
   const allowed = JOB_NAME_MAX_LENGTH - suffix.length;
   if (name.length <= allowed) {
     return undefined;

@@ -64,6 +64,19 @@ const consumableResources = z.strictObject({
     .array(z.strictObject({ consumableResource: str, quantity: z.int().nonnegative() }).partial())
     .optional(),
 });
+const dependency = z
+  .strictObject({ jobId: nonEmpty, jobName: jobNameString, type: z.enum(["N_TO_N", "SEQUENTIAL"]) })
+  .partial();
+const exitPattern = str.max(512).optional();
+const exitRule = z.strictObject({
+  onStatusReason: exitPattern,
+  onReason: exitPattern,
+  onExitCode: exitPattern,
+  // The API accepts either case; the SDK's type wants upper case.
+  action: z
+    .enum(["RETRY", "EXIT", "retry", "exit"])
+    .transform((v) => v.toUpperCase() as "RETRY" | "EXIT"),
+});
 
 export const submitJobSchema = z
   .strictObject({
@@ -74,36 +87,11 @@ export const submitJobSchema = z
     arrayProperties: z.strictObject({
       size: z.int().min(ARRAY_MIN_SIZE).max(CHUNK_SIZE).optional(),
     }),
-    dependsOn: z
-      .array(
-        z
-          .strictObject({
-            jobId: nonEmpty,
-            jobName: jobNameString,
-            type: z.enum(["N_TO_N", "SEQUENTIAL"]),
-          })
-          .partial(),
-      )
-      .max(MAX_DEPENDENCIES),
+    dependsOn: z.array(dependency).max(MAX_DEPENDENCIES),
     parameters: stringMap,
     containerOverrides,
     retryStrategy: z
-      .strictObject({
-        attempts: z.int().min(1).max(10),
-        evaluateOnExit: z
-          .array(
-            z.strictObject({
-              onStatusReason: str.max(512).optional(),
-              onReason: str.max(512).optional(),
-              onExitCode: str.max(512).optional(),
-              // The API accepts either case; the SDK's type wants upper case.
-              action: z
-                .enum(["RETRY", "EXIT", "retry", "exit"])
-                .transform((v) => v.toUpperCase() as "RETRY" | "EXIT"),
-            }),
-          )
-          .max(5),
-      })
+      .strictObject({ attempts: z.int().min(1).max(10), evaluateOnExit: z.array(exitRule).max(5) })
       .partial(),
     propagateTags: z.boolean(),
     timeout: z.strictObject({ attemptDurationSeconds: z.int().min(60).optional() }),
@@ -191,11 +179,10 @@ function issueMessage(issue: z.core.$ZodIssue, actual: unknown): string {
   if (issue.code === "custom") {
     return issue.message;
   }
-  if (issue.code === "invalid_type" && actual === undefined) {
-    return `missing; it is required (${issue.expected})`;
-  }
   if (issue.code === "invalid_type") {
-    return `expected ${issue.expected}, got ${typeName(actual)}${quoteHint(issue.expected, actual)}`;
+    return actual === undefined
+      ? `missing; it is required (${issue.expected})`
+      : `expected ${issue.expected}, got ${typeName(actual)}${quoteHint(issue.expected, actual)}`;
   }
   if (issue.code === "invalid_value") {
     return `${typeName(actual)} is not allowed; use one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
@@ -225,17 +212,12 @@ export function defaultJobName(file: string): string {
   return path.basename(file).replace(/\.(json|csv|tsv)$/i, "");
 }
 
-export function fileJobName(
-  doc: JsonDocument,
-  given: string | undefined,
-): { jobName: string; problem?: Problem } {
+export function fileJobName(doc: JsonDocument, given: string | undefined) {
   const jobName = given ?? defaultJobName(doc.file);
   const bad = checkJobName(jobName);
-  if (bad === undefined) {
-    return { jobName };
-  }
   const hint = given === undefined ? " (taken from the file name; set jobName)" : "";
-  return { jobName, problem: problemAt(doc, ["jobName"], bad + hint) };
+  const problem = bad !== undefined ? problemAt(doc, ["jobName"], bad + hint) : undefined;
+  return { jobName, problem };
 }
 
 export function loadJob(doc: JsonDocument) {

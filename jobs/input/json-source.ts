@@ -12,7 +12,7 @@ import {
   type Node,
   type ParseError,
 } from "jsonc-parser";
-import type { Problem } from "../errors";
+import { orFallback, type Problem } from "../errors";
 
 export type JsonPath = readonly (string | number)[];
 
@@ -176,14 +176,8 @@ function keyProblems(doc: JsonDocument): { duplicates: Problem[]; notText: Probl
 
 /** The one place a SyntaxError is read. */
 export function jsonValue(text: string): { value: unknown } | undefined {
-  try {
-    return { value: JSON.parse(text) as unknown };
-  } catch (err) {
-    if (err instanceof SyntaxError) {
-      return undefined;
-    }
-    throw err;
-  }
+  const parse = () => ({ value: JSON.parse(text) as unknown });
+  return orFallback(parse, undefined, (err) => err instanceof SyntaxError);
 }
 
 export function valueAt(root: unknown, path: JsonPath): unknown {
@@ -204,14 +198,13 @@ export function problemAt(
   message: string,
   opts: { key?: boolean } = {},
 ): Problem {
-  let at = { line: 1, column: 1 };
-  for (let n = path.length; n >= 0; n--) {
+  // The root, at n = 0, is always found.
+  for (let n = path.length; ; n--) {
     const node = findNodeAtLocation(doc.root, path.slice(0, n) as (string | number)[]);
     if (node !== undefined) {
       const key = opts.key === true && n === path.length && node.parent?.type === "property";
-      at = lineColumnAt(doc.text, (key ? (node.parent as Node) : node).offset);
-      break;
+      const at = lineColumnAt(doc.text, (key ? (node.parent as Node) : node).offset);
+      return { file: doc.file, ...at, path: formatPath(path), message };
     }
   }
-  return { file: doc.file, ...at, path: formatPath(path), message };
 }

@@ -13,10 +13,7 @@ type InputFile = { readonly shown: string; readonly absolute: string };
 const isJobFile = (file: string) => /\.(json|csv|tsv)$/i.test(file);
 const isRows = (file: string) => /\.(csv|tsv)$/i.test(file);
 
-export function expandInputs(
-  args: readonly string[],
-  cwd: string,
-): { files: InputFile[]; problems: Problem[] } {
+export function expandInputs(args: readonly string[], cwd: string) {
   const files = new Map<string, InputFile>();
   const problems: Problem[] = [];
   for (const arg of args) {
@@ -24,9 +21,7 @@ export function expandInputs(
     if (found.length === 0) {
       problems.push({ file: arg, message: none });
     }
-    for (const absolute of found.filter((f) => !files.has(f))) {
-      files.set(absolute, { shown: displayPath(cwd, absolute), absolute });
-    }
+    found.forEach((f) => files.set(f, { shown: displayPath(cwd, f), absolute: f }));
   }
   if (args.length === 0) {
     problems.push({ message: "no job files given; pass files, directories or glob patterns" });
@@ -80,66 +75,54 @@ function utf8Reader(files: readonly InputFile[], problems: Problem[]): ReadFile 
   const shown = new Map(files.map((f) => [f.absolute, f.shown]));
   return (absolute) => {
     const bytes = orFallback(() => fs.readFileSync(absolute), undefined);
-    if (bytes === undefined) {
-      return undefined;
-    }
-    const at = notUtf8At(bytes);
+    const at = bytes && notUtf8At(bytes);
     if (at !== undefined) {
       const message = "the file is not UTF-8 text from here on; save it with UTF-8 encoding";
       problems.push({ file: shown.get(absolute) ?? absolute, ...at, message });
     }
-    return bytes.toString("utf8");
+    return bytes?.toString("utf8");
   };
 }
 
 export function loadInputs(files: readonly InputFile[]) {
-  const items: Loaded[] = [];
+  const loaded: { item: Loaded; absolute: string }[] = [];
   const invalid: JsonDocument[] = [];
   const problems: Problem[] = [];
   const readFile = utf8Reader(files, problems);
-  const take = (r: { problems: Problem[]; sweep?: Loaded; job?: Loaded }) => {
+  const take = (r: { problems: Problem[]; sweep?: Loaded; job?: Loaded }, absolute: string) => {
     problems.push(...r.problems);
     const item = r.sweep ?? r.job;
-    items.push(...(item !== undefined ? [item] : []));
+    loaded.push(...(item !== undefined ? [{ item, absolute }] : []));
     return item;
   };
   for (const f of files) {
     const text = readFile(f.absolute);
     if (text === undefined) {
       problems.push({ file: f.shown, message: "cannot read the file" });
-      continue;
-    }
-    if (isRows(f.absolute)) {
-      take(loadRowsSweep(f.shown, f.absolute, text));
-      continue;
-    }
-    const { doc, problems: found } = parseJsonDocument(f.shown, text);
-    problems.push(...found);
-    if (doc !== undefined && isSweepValue(doc.value)) {
-      take(loadSweep(doc, f.absolute, readFile));
-    } else if (doc !== undefined && take(loadJob(doc)) === undefined) {
-      invalid.push(doc);
+    } else if (isRows(f.absolute)) {
+      take(loadRowsSweep(f.shown, text), f.absolute);
+    } else {
+      const { doc, problems: found } = parseJsonDocument(f.shown, text);
+      problems.push(...found);
+      if (doc !== undefined && isSweepValue(doc.value)) {
+        take(loadSweep(doc, f.absolute, readFile), f.absolute);
+      } else if (doc !== undefined && take(loadJob(doc), f.absolute) === undefined) {
+        invalid.push(doc);
+      }
     }
   }
   // A directory or glob that picks up a sweep's rows file must not also run it alone.
-  const bareRows = (i: Loaded): string | undefined =>
-    i.kind === "sweep" && isRows(i.file) ? i.consumedFiles[0] : undefined;
   const consumed = new Set(
-    items.flatMap((i) => (i.kind === "sweep" && bareRows(i) === undefined ? i.consumedFiles : [])),
+    loaded.flatMap(({ item }) => (item.kind === "sweep" ? item.consumedFiles : [])),
   );
-  const kept = items.filter((i) => !consumed.has(bareRows(i) ?? ""));
-  return { items: kept, invalid, problems };
+  const items = loaded.filter((l) => !consumed.has(l.absolute)).map((l) => l.item);
+  return { items, invalid, problems };
 }
 
 /** Problems once each, by file in the order given (others where first met), then by position. */
-export function sortProblems(
-  problems: readonly Problem[],
-  files: readonly InputFile[] = [],
-): Problem[] {
-  const fileOrder = new Map(files.map((f, i) => [f.shown, i]));
-  problems.forEach(
-    (p) => fileOrder.has(p.file ?? "") || fileOrder.set(p.file ?? "", fileOrder.size),
-  );
+export function sortProblems(problems: readonly Problem[], files: readonly InputFile[] = []) {
+  const names = new Set([...files.map((f) => f.shown), ...problems.map((p) => p.file ?? "")]);
+  const fileOrder = new Map([...names].map((name, i) => [name, i]));
   const order = (p: Problem) => [fileOrder.get(p.file ?? "") ?? 0, p.line ?? 0, p.column ?? 0];
   const unique = [...new Map(problems.map((p) => [formatProblem(p), p])).values()];
   return unique.sort((a, b) => {

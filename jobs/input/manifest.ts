@@ -24,20 +24,20 @@ export function manifestBody(sets: readonly ParameterSet[], indexes?: readonly n
   });
 }
 
-const manifestSchema = z.object({
-  version: z.literal(MANIFEST_VERSION),
-  sets: z.array(z.unknown()),
-  indexes: z.array(z.int()).optional().catch(undefined),
-});
+const manifestSchema = z
+  .object({
+    version: z.literal(MANIFEST_VERSION),
+    sets: z.array(z.unknown()),
+    indexes: z.array(z.int()).optional().catch(undefined),
+  })
+  .transform(({ sets, indexes }) => {
+    const setOf = (set: unknown): ParameterSet => {
+      const entries = Object.entries(set !== null && typeof set === "object" ? set : {});
+      return new Map(entries.map(([k, x]) => [k, String(x)]));
+    };
+    return definedOnly({ sets: sets.map(setOf), indexes });
+  });
 
 export function parseManifest(text: string) {
-  const parsed = manifestSchema.safeParse(jsonValue(text)?.value);
-  if (!parsed.success) {
-    return undefined;
-  }
-  const sets = parsed.data.sets.map((set): ParameterSet => {
-    const entries = Object.entries(set !== null && typeof set === "object" ? set : {});
-    return new Map(entries.map(([k, x]) => [k, String(x)]));
-  });
-  return definedOnly({ sets, indexes: parsed.data.indexes });
+  return manifestSchema.safeParse(jsonValue(text)?.value).data;
 }

@@ -63,10 +63,8 @@ export function swallowedOptions(
   env: NodeJS.ProcessEnv,
   npm: NpmProcess | undefined,
 ) {
-  if (
-    env.npm_lifecycle_event === undefined ||
-    !["run", "run-script"].includes(env.npm_command ?? "")
-  ) {
+  const viaRun = ["run", "run-script"].includes(env.npm_command ?? "");
+  if (env.npm_lifecycle_event === undefined || !viaRun) {
     return [];
   }
   const candidates = options.flatMap((option) => {

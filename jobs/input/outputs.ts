@@ -120,10 +120,9 @@ export function loadOutputs(args: {
   pulumi: PulumiRunner;
 }) {
   if (args.outputsFile !== undefined) {
-    const file = path.resolve(args.cwd, args.outputsFile);
     let text: string;
     try {
-      text = fs.readFileSync(file, "utf8");
+      text = fs.readFileSync(path.resolve(args.cwd, args.outputsFile), "utf8");
     } catch (err) {
       throw new FatalError(`cannot read --outputs ${args.outputsFile}: ${(err as Error).message}`);
     }

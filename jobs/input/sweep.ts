@@ -116,19 +116,16 @@ export function parseRows(
   }
   const starts = fieldStarts(text.replace(/^\uFEFF/, ""), delimiter);
   const header = records[0].map((name, i) => ({ name, column: (starts[i] ?? 0) + 1 }));
-  const problems: Problem[] = [];
-  const seen = new Set<string>();
-  header.forEach(({ name, column }, i) => {
+  const problems: Problem[] = header.flatMap(({ name, column }, i) => {
     const bad =
       name.trim() === ""
         ? `header column ${i + 1} is empty; name it`
         : name !== name.trim()
           ? `header "${name}" has surrounding spaces; remove them`
-          : seen.has(name)
+          : records[0].indexOf(name) < i
             ? `header "${name}" appears twice; rename one`
             : undefined;
-    problems.push(...(bad !== undefined ? [{ file, line: 1, column, message: bad }] : []));
-    seen.add(name);
+    return bad !== undefined ? [{ file, line: 1, column, message: bad }] : [];
   });
   if (records.length === 1 && problems.length === 0) {
     problems.push({ file, line: 2, message: "no rows under the header: nothing to run" });
@@ -174,7 +171,7 @@ type Reading = { doc: JsonDocument; dir: string; readFile: ReadFile; problems: P
 const baseSchema = submitJobSchema.omit({ jobName: true, arrayProperties: true }).optional();
 
 /** The job is named after the file. */
-export function loadRowsSweep(file: string, absolutePath: string, text: string): SweepResult {
+export function loadRowsSweep(file: string, text: string): SweepResult {
   const { sets, keySources, problems } = parseRows(file, text);
   const jobName = defaultJobName(file);
   const bad = checkJobName(jobName);
@@ -184,32 +181,26 @@ export function loadRowsSweep(file: string, absolutePath: string, text: string):
   }
   const problemAt = (message: string) => ({ file, line: 1, column: 1, message });
   const sweep = { kind: "sweep" as const, file, jobName, base: {}, sets, keySources, problemAt };
-  return problems.length > 0
-    ? { problems }
-    : { problems, sweep: { ...sweep, consumedFiles: [absolutePath] } };
+  return problems.length > 0 ? { problems } : { problems, sweep: { ...sweep, consumedFiles: [] } };
 }
 
-export function loadSweep(
-  doc: JsonDocument,
-  absolutePath: string,
-  readFile: ReadFile,
-): SweepResult {
+export function loadSweep(doc: JsonDocument, absolute: string, readFile: ReadFile): SweepResult {
   const { data: spec, problems } = parseAt(doc, sweepSchema, doc.value);
   if (spec === undefined) {
     return { problems };
   }
   const { jobName, problem } = fileJobName(doc, spec.jobName);
   problems.push(...(problem !== undefined ? [problem] : []));
-  const reading = { doc, dir: path.dirname(absolutePath), readFile, problems };
+  const reading = { doc, dir: path.dirname(absolute), readFile, problems };
   const base = sweepBase(reading, spec.base);
   const { blocks, grid, keySources, consumedFiles } = readBlocks(reading, spec);
   // The grid is expanded last, only within MAX_SWEEP_SETS.
   const expected = [...blocks, ...grid.values()].reduce((n, b) => n * b.length, 1);
   if (expected > MAX_SWEEP_SETS) {
-    const sets = formatNumber(expected);
-    const limit = formatNumber(MAX_SWEEP_SETS);
-    const message = `the sweep expands to ${sets} parameter sets; the limit per file is ${limit}`;
-    problems.push(problemAt(doc, [], `${message}; split it into several sweep files`));
+    const message =
+      `the sweep expands to ${formatNumber(expected)} parameter sets; the limit per file is ` +
+      `${formatNumber(MAX_SWEEP_SETS)}; split it into several sweep files`;
+    problems.push(problemAt(doc, [], message));
   }
   if (problems.length > 0) {
     return { problems };
@@ -220,10 +211,7 @@ export function loadSweep(
 }
 
 /** `base`: an object, or a job file whose own jobName the sweep's replaces. */
-function sweepBase(
-  { doc, dir, readFile, problems }: Reading,
-  spec: unknown,
-): { base: JobFileFields; baseAt: JsonPlace } {
+function sweepBase({ doc, dir, readFile, problems }: Reading, spec: unknown) {
   let baseAt: JsonPlace = { doc, path: ["base"] };
   const fromFile = typeof spec === "string";
   if (fromFile) {
@@ -241,24 +229,19 @@ function sweepBase(
   }
   const raw = valueAt(baseAt.doc.value, baseAt.path);
   const isObject = raw !== null && typeof raw === "object" && !Array.isArray(raw);
-  const own = new Map([
-    ["jobName", fromFile ? undefined : "put jobName at the top level of the sweep file"],
-    [
-      "arrayProperties",
-      `a sweep sets arrayProperties itself; remove it${fromFile ? " from the base job" : ""}`,
-    ],
-  ]);
-  for (const [key, why] of own) {
-    if (isObject && key in raw && why !== undefined) {
-      problems.push(problemAt(baseAt.doc, [...baseAt.path, key], why, { key: true }));
-    }
+  const { jobName, arrayProperties, ...rest } = (isObject ? raw : {}) as Record<string, unknown>;
+  const refuse = (key: string, why: string) =>
+    problems.push(problemAt(baseAt.doc, [...baseAt.path, key], why, { key: true }));
+  if (jobName !== undefined && !fromFile) {
+    refuse("jobName", "put jobName at the top level of the sweep file");
   }
-  const rest = isObject
-    ? Object.fromEntries(Object.entries(raw).filter(([k]) => !own.has(k)))
-    : raw;
-  const { data, problems: found } = parseAt(baseAt.doc, baseSchema, rest, baseAt.path);
-  problems.push(...found);
-  return { base: data ?? {}, baseAt };
+  if (arrayProperties !== undefined) {
+    const from = fromFile ? " from the base job" : "";
+    refuse("arrayProperties", `a sweep sets arrayProperties itself; remove it${from}`);
+  }
+  const found = parseAt(baseAt.doc, baseSchema, isObject ? rest : raw, baseAt.path);
+  problems.push(...found.problems);
+  return { base: found.data ?? {}, baseAt };
 }
 
 /** The sets of `rows` and `zip`, the `grid` unexpanded, and which block declares each key. */
@@ -266,10 +249,9 @@ function readBlocks({ doc, dir, readFile, problems }: Reading, spec: z.infer<typ
   const keySources = new Map<string, KeySource>();
   const consumedFiles: string[] = [];
   const claim = (key: string, where: string, source: KeySource) => {
+    const twice = `"${key}" is also set by another block of this sweep (${where}); keep one`;
     if (keySources.has(key)) {
-      problems.push(
-        source(`"${key}" is also set by another block of this sweep (${where}); keep one`),
-      );
+      problems.push(source(twice));
     } else {
       keySources.set(key, source);
     }

@@ -26,10 +26,7 @@ export function fieldsSource(item: Checked): JsonPlace | undefined {
 }
 
 /** By absolute path; undefined for the default (--script-file, else script.py). */
-export function byScript(
-  items: readonly Checked[],
-  repoRoot: string,
-): { groups: Map<string | undefined, Checked[]>; problems: Problem[] } {
+export function byScript(items: readonly Checked[], repoRoot: string) {
   const folder = path.join(repoRoot, "container", "job");
   const groups = new Map<string | undefined, Checked[]>([[undefined, []]]);
   const problems: Problem[] = [];
@@ -160,21 +157,15 @@ function question(desc: ScriptDescription) {
     setNames: [] as string[],
     plainEnv: [...(desc.plainEnv ?? [])],
   };
-  const [nameAt, pairAt, setAt, setNameAt] = [
-    indexer(request.names),
-    indexer(request.values),
-    indexer(request.sets),
-    indexer(request.setNames),
-  ];
+  const [nameAt, setNameAt] = [indexer(request.names), indexer(request.setNames)];
+  const [pairAt, setAt] = [indexer(request.values), indexer(request.sets)];
   // Whether the set rules read a variable's value, not only its name: flags, counts and lists
   // can leave an option off; two names can disagree.
-  const readsValue = new Map(
-    desc.options.flatMap((o) =>
-      [o.env, ...o.aliases].map(
-        (n) => [n, o.kind !== "value" || o.action === "count" || o.aliases.length > 0] as const,
-      ),
-    ),
-  );
+  const readsValue = new Map<string, boolean>();
+  for (const o of desc.options) {
+    const reads = o.kind !== "value" || o.action === "count" || o.aliases.length > 0;
+    [o.env, ...o.aliases].forEach((name) => readsValue.set(name, reads));
+  }
   return {
     request,
     name: (name: string) => nameAt(name, () => name),
@@ -337,31 +328,24 @@ const DESCRIBE_TIMEOUT_MS = 30_000;
  * Starts `run_job.py --check-values`, while the job files load: it describes the script (unless
  * `saved` does), then checks the one request it reads on stdin.
  */
-export function probeScript(
-  repoRoot: string,
-  script: string | undefined,
-  saved?: SavedDescription,
-) {
+export function probeScript(root: string, script: string | undefined, saved?: SavedDescription) {
   const argv = [
-    path.join(repoRoot, "container", "run_job.py"),
+    path.join(root, "container", "run_job.py"),
     "--check-values",
     ...(script !== undefined ? ["--script", script] : []),
     ...(saved !== undefined ? ["--script-options", saved.file] : []),
   ];
-  const child = spawn("python3", argv, { cwd: repoRoot, stdio: "pipe" });
+  const child = spawn("python3", argv, { cwd: root, stdio: "pipe" });
   // A process that exits before its input is written (a bad script) closes stdin under us.
   child.stdin.on("error", () => undefined);
   let [stdout, stderr] = ["", ""];
   child.stdout.setEncoding("utf8").on("data", (text: string) => (stdout += text));
   child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
   const ended = new Promise<string>((resolve, reject) => {
-    child.on("error", (err) =>
-      reject(
-        new FatalError(
-          `could not run \`${SHOWN}\` to check the job files' variables (${err.message}); install python3`,
-        ),
-      ),
-    );
+    child.on("error", (err) => {
+      const why = `could not run \`${SHOWN}\` to check the job files' variables (${err.message})`;
+      reject(new FatalError(`${why}; install python3`));
+    });
     child.on("close", (code) =>
       code === 0
         ? resolve(stdout)

@@ -319,14 +319,14 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
       );
     });
     it("a bare CSV file is a sweep named after the file", function () {
-      const r = loadRowsSweep("jobs/lr_grid.csv", "/x/jobs/lr_grid.csv", "var_a,save_name\n1,a\n");
+      const r = loadRowsSweep("jobs/lr_grid.csv", "var_a,save_name\n1,a\n");
       assert.strictEqual(r.sweep?.jobName, "lr_grid");
       assert.deepStrictEqual(plain(r.sweep?.sets ?? []), [{ var_a: "1", save_name: "a" }]);
-      const bad = loadRowsSweep("jobs/lr grid.csv", "/x/jobs/lr grid.csv", "var_a\n1\n");
+      const bad = loadRowsSweep("jobs/lr grid.csv", "var_a\n1\n");
       assert.match(formatProblem(bad.problems[0]), /\(taken from the file name\); rename the file/);
     });
     it("flags the header of a misspelt column", async function () {
-      const r = loadRowsSweep("p.tsv", "/x/p.tsv", "save_name\tvar_c\na\t1\n");
+      const r = loadRowsSweep("p.tsv", "save_name\tvar_c\na\t1\n");
       const problems = await variableProblems(r.sweep!);
       assert.deepStrictEqual(problems, [
         'p.tsv:1:11: "var_c" is not an option of container/job/script.py (declared: var_a, var_b, save_name); fix the name or add the option to the script',
@@ -336,7 +336,7 @@ describe("jobs/input/sweep: parameter grids, zipped lists and CSV/TSV rows", fun
   describe("problems across many sets", function () {
     it("shows the first 10 value problems and counts the rest", async function () {
       const rows = Array.from({ length: 12 }, (_, i) => `a\0${i},r`).join("\n");
-      const r = loadRowsSweep("p.csv", "/x/p.csv", `var_a,save_name\n${rows}\n`);
+      const r = loadRowsSweep("p.csv", `var_a,save_name\n${rows}\n`);
       const problems = await variableProblems(r.sweep!);
       assert.strictEqual(problems.length, 11);
       assert.match(problems[0], /^p\.csv:1:1: set 0: the value of "var_a" contains a NUL byte/);
