@@ -136,11 +136,8 @@ function refuseUnfinished(selection: readonly RetrySelection[]): void {
   }
   const what = busy.map((b) => {
     const unknown = b.unfinished.filter((u) => u.status === "UNKNOWN").length;
-    return (
-      `${b.name} (${b.unfinished.length} not finished` +
-      (unknown > 0 ? `, ${unknown} unknown to Batch: check --stack/--outputs` : "") +
-      ")"
-    );
+    const check = unknown > 0 ? `, ${unknown} unknown to Batch: check --stack/--outputs` : "";
+    return `${b.name} (${b.unfinished.length} not finished${check})`;
   });
   throw new FatalError(
     `${what.join(", ")}: a retry waits until every run has finished; wait for them ` +

@@ -131,12 +131,12 @@ export function explainJob(
     readonly timeLimits: readonly TimeLimit[];
   },
 ) {
-  const at = seen.front !== undefined ? placeOf(detail?.jobArn, seen.front) : undefined;
-  const head = seen.head;
+  const { front, head, limits, timeLimits } = seen;
+  const at = front !== undefined ? placeOf(detail?.jobArn, front) : undefined;
   const atHead = at?.place === 1;
   const behind = head !== undefined && !atHead && head.reason !== undefined ? head : undefined;
-  const headSince = seen.front?.jobs?.[0]?.earliestTimeAtPosition;
-  const { limits } = seen;
+  const headSince = front?.jobs?.[0]?.earliestTimeAtPosition;
+  const resources = resourcesOf(detail?.container?.resourceRequirements);
   return {
     ...row,
     ...definedOnly({
@@ -145,16 +145,8 @@ export function explainJob(
       place: at?.place,
       since: at?.since,
       behind,
-      tooLarge:
-        limits &&
-        jobTooLarge(resourcesOf(detail?.container?.resourceRequirements), limits).map(
-          (p) => p.message,
-        ),
-      headCancelledAt: cancelledAt(
-        (atHead ? head : behind)?.statusReason,
-        headSince,
-        seen.timeLimits,
-      ),
+      tooLarge: limits && jobTooLarge(resources, limits).map((p) => p.message),
+      headCancelledAt: cancelledAt((atHead ? head : behind)?.statusReason, headSince, timeLimits),
     }),
   };
 }
