@@ -284,21 +284,16 @@ export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<numb
     return EXIT_INTERRUPTED;
   }
   const { detail, group, stream, exists } = read;
-  const note = (line: string): unknown => ctx.io.stderr.write(`${line}\n`);
   if (stream === undefined) {
-    note(
-      `${opts.target} has no log stream yet (status ${detail.status}); ` +
-        (ended(detail)
-          ? `it ended without starting: ${detail.statusReason ?? "no reason given"}`
-          : "use --follow to wait for it"),
-    );
+    const why = ended(detail)
+      ? `it ended without starting: ${detail.statusReason ?? "no reason given"}`
+      : "use --follow to wait for it";
+    ctx.io.stderr.write(`${opts.target} has no log stream yet (status ${detail.status}); ${why}\n`);
     return EXIT_FAILURE;
   }
   if (!exists) {
-    const waiting = !opts.follow && !ended(detail);
-    note(
-      `${noOutputNote(opts.target, group, stream)}${waiting ? "; use --follow to wait for it" : ""}`,
-    );
+    const wait = !opts.follow && !ended(detail) ? "; use --follow to wait for it" : "";
+    ctx.io.stderr.write(`${noOutputNote(opts.target, group, stream)}${wait}\n`);
   }
   return EXIT_OK;
 }

@@ -54,20 +54,11 @@ export function planSync(
   outDir: string,
   stat: (file: string) => LocalInfo | undefined,
 ) {
-  const copy: { source: SourceObject; dest: string }[] = [];
-  const skipped: string[] = [];
-  let unchanged = 0;
-  for (const s of sources) {
-    const dest = localPathFor(outDir, s.key);
-    if (dest === undefined) {
-      skipped.push(s.key);
-    } else if (needsCopy(s, stat(dest))) {
-      copy.push({ source: s, dest });
-    } else {
-      unchanged++;
-    }
-  }
-  return { copy, unchanged, skipped };
+  const placed = sources.map((source) => ({ source, dest: localPathFor(outDir, source.key) }));
+  const skipped = placed.flatMap(({ source, dest }) => (dest === undefined ? [source.key] : []));
+  const safe = placed.flatMap(({ source, dest }) => (dest !== undefined ? [{ source, dest }] : []));
+  const copy = safe.filter(({ source, dest }) => needsCopy(source, stat(dest)));
+  return { copy, unchanged: safe.length - copy.length, skipped };
 }
 
 export function prefixesFor(names: readonly string[]): string[] {
