@@ -59,18 +59,11 @@ export function cancelledAt(
 }
 
 function environmentState(e: ComputeEnvironmentDetail) {
-  const r = e.computeResources;
+  const { desiredvCpus, minvCpus, maxvCpus, instanceTypes } = e.computeResources ?? {};
   return {
     name: e.computeEnvironmentName ?? e.computeEnvironmentArn ?? "?",
-    ...definedOnly({
-      state: e.state,
-      status: e.status,
-      statusReason: e.statusReason,
-      desiredvCpus: r?.desiredvCpus,
-      minvCpus: r?.minvCpus,
-      maxvCpus: r?.maxvCpus,
-      instanceTypes: r?.instanceTypes,
-    }),
+    ...definedOnly({ state: e.state, status: e.status, statusReason: e.statusReason }),
+    ...definedOnly({ desiredvCpus, minvCpus, maxvCpus, instanceTypes }),
   };
 }
 
@@ -106,18 +99,12 @@ async function readQueue(clients: AwsClients, queueName: string, unavailable: Un
       ? call("DescribeJobs", () => batch.describeJobs([arn.replace(/^.*:job\//, "")]))
       : undefined,
   ]);
-  const statusReason = described?.[0]?.statusReason;
+  const { jobName, statusReason } = described?.[0] ?? {};
+  const reason = waitReason(statusReason);
   const head =
-    arn === undefined
-      ? undefined
-      : {
-          jobArn: arn,
-          ...definedOnly({
-            jobName: described?.[0]?.jobName,
-            statusReason,
-            reason: waitReason(statusReason),
-          }),
-        };
+    arn !== undefined
+      ? { jobArn: arn, ...definedOnly({ jobName, statusReason, reason }) }
+      : undefined;
   return { queue, environments: environments ?? [], front, head };
 }
 
