@@ -102,9 +102,7 @@ export function runEnvironment(
   host: NodeJS.ProcessEnv,
 ): NodeJS.ProcessEnv {
   return {
-    ...Object.fromEntries(
-      INHERITED_VARIABLES.flatMap((k) => (host[k] !== undefined ? [[k, host[k]]] : [])),
-    ),
+    ...definedOnly(Object.fromEntries(INHERITED_VARIABLES.map((k) => [k, host[k]]))),
     // As components/job-definition.ts sets them in the cloud.
     [VARS.inputsPrefix]: BUCKET_PREFIXES.inputs,
     [VARS.resultsPrefix]: BUCKET_PREFIXES.results,
