@@ -6,7 +6,7 @@ import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
 import { attemptJobId, attemptsOf, isRetryEntry, readCovers } from "../state/attempts";
 import { CHUNK_SIZE, chunkJobName } from "../input/derived-names";
 import { formatNumber } from "../output/numbers";
-import { TERMINAL, type Status } from "../status";
+import { TERMINAL, rowName, type Status } from "../status";
 import { definedOnly } from "../../components/defined";
 import type { StackOutputs } from "../input/outputs";
 
@@ -153,7 +153,7 @@ async function retriedRun(
   const details = await describeById(clients, ids);
   const covers = await readCovers(runs, details, clients, bucket, new Map());
   const attempts = attemptsOf(runs, covers, base, index ?? "");
-  const what = index !== undefined ? `${base}[${index}]` : base;
+  const what = rowName(base, index);
   if (attempts.length === 0) {
     if (opts.run !== undefined && opts.run > 1) {
       throw new BadInputError(`${what} has no run ${opts.run} in the ledger; leave out --run`);
