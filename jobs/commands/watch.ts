@@ -73,11 +73,10 @@ async function withAttempts(
   });
   const read = await withTaskTimes(single, clients.ecs, taskStoreFile(ledgerFile), unavailable);
   const timed = new Map(read.map((s) => [s.row, attemptTimes(s.createdAt, s.attempts)]));
-  const jobs = polled.snapshot.jobs.map((j) => ({
-    ...j,
-    ...definedOnly({ attempts: timed.get(j) }),
-  }));
-  return { ...polled.snapshot, jobs };
+  return {
+    ...polled.snapshot,
+    jobs: polled.snapshot.jobs.map((j) => ({ ...j, ...definedOnly({ attempts: timed.get(j) }) })),
+  };
 }
 
 export function watchExitCode(result: WatchResult, signal: AbortSignal): number {
