@@ -73,15 +73,14 @@ async function stopAll(clients: AwsClients, work: readonly Stopped[], reason: st
     },
     pool,
   );
-  const stopped = sent.values;
   const failed = [
     ...sent.failed.map((f) => ({ jobName: f.item.entry.jobName, error: describeError(f.reason) })),
-    ...stopped.flatMap((d) =>
+    ...sent.values.flatMap((d) =>
       (d.childErrors ?? []).map((error) => ({ jobName: d.entry.jobName, error })),
     ),
   ];
   const retryable = sent.failed.every((f) => isRetryable(f.reason));
-  return { stopped, failed, retryable };
+  return { stopped: sent.values, failed, retryable };
 }
 
 export async function cancelJobs(opts: CancelOptions, ctx: Context) {

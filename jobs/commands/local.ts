@@ -16,7 +16,7 @@ import { parseManifest } from "../input/manifest";
 import type { ParameterSet } from "../input/sweep";
 import { definedOnly } from "../../components/defined";
 import { orFallback } from "../errors";
-import { groupBy, parametersOf, resourcesOf } from "../status";
+import { groupBy, parametersOf, resourcesOf, rowName } from "../status";
 
 export interface LocalRun {
   readonly jobName: string;
@@ -102,9 +102,7 @@ export function runEnvironment(
   host: NodeJS.ProcessEnv,
 ): NodeJS.ProcessEnv {
   return {
-    ...Object.fromEntries(
-      INHERITED_VARIABLES.flatMap((k) => (host[k] !== undefined ? [[k, host[k]]] : [])),
-    ),
+    ...definedOnly(Object.fromEntries(INHERITED_VARIABLES.map((k) => [k, host[k]]))),
     // As components/job-definition.ts sets them in the cloud.
     [VARS.inputsPrefix]: BUCKET_PREFIXES.inputs,
     [VARS.resultsPrefix]: BUCKET_PREFIXES.results,
@@ -213,7 +211,7 @@ function failedParent(run: LocalRun, failed: Failures): string | undefined {
   for (const d of run.after) {
     const sets = [...(failed.get(d.name) ?? [])].filter((i) => !d.nToN || i === run.index);
     if (sets.length > 0) {
-      return sets[0] === undefined ? d.name : `${d.name}[${sets[0]}]`;
+      return rowName(d.name, sets[0]);
     }
   }
   return undefined;

@@ -6,7 +6,7 @@ import { entriesFor, type Ledger, type LedgerEntry } from "../state/ledger";
 import { attemptJobId, attemptsOf, isRetryEntry, readCovers } from "../state/attempts";
 import { CHUNK_SIZE, chunkJobName } from "../input/derived-names";
 import { formatNumber } from "../output/numbers";
-import { TERMINAL, type Status } from "../status";
+import { TERMINAL, rowName, type Status } from "../status";
 import { definedOnly } from "../../components/defined";
 import type { StackOutputs } from "../input/outputs";
 
@@ -153,7 +153,7 @@ async function retriedRun(
   const details = await describeById(clients, ids);
   const covers = await readCovers(runs, details, clients, bucket, new Map());
   const attempts = attemptsOf(runs, covers, base, index ?? "");
-  const what = index !== undefined ? `${base}[${index}]` : base;
+  const what = rowName(base, index);
   if (attempts.length === 0) {
     if (opts.run !== undefined && opts.run > 1) {
       throw new BadInputError(`${what} has no run ${opts.run} in the ledger; leave out --run`);
@@ -284,21 +284,16 @@ export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<numb
     return EXIT_INTERRUPTED;
   }
   const { detail, group, stream, exists } = read;
-  const note = (line: string): unknown => ctx.io.stderr.write(`${line}\n`);
   if (stream === undefined) {
-    note(
-      `${opts.target} has no log stream yet (status ${detail.status}); ` +
-        (ended(detail)
-          ? `it ended without starting: ${detail.statusReason ?? "no reason given"}`
-          : "use --follow to wait for it"),
-    );
+    const why = ended(detail)
+      ? `it ended without starting: ${detail.statusReason ?? "no reason given"}`
+      : "use --follow to wait for it";
+    ctx.io.stderr.write(`${opts.target} has no log stream yet (status ${detail.status}); ${why}\n`);
     return EXIT_FAILURE;
   }
   if (!exists) {
-    const waiting = !opts.follow && !ended(detail);
-    note(
-      `${noOutputNote(opts.target, group, stream)}${waiting ? "; use --follow to wait for it" : ""}`,
-    );
+    const wait = !opts.follow && !ended(detail) ? "; use --follow to wait for it" : "";
+    ctx.io.stderr.write(`${noOutputNote(opts.target, group, stream)}${wait}\n`);
   }
   return EXIT_OK;
 }

@@ -47,27 +47,18 @@ export function localPathFor(outDir: string, key: string): string | undefined {
   return rel.startsWith("..") || path.isAbsolute(rel) ? undefined : dest;
 }
 
-type SyncPlan = ReturnType<typeof planSync>;
+type Downloads = ReturnType<typeof planSync>["copy"];
 
 export function planSync(
   sources: readonly SourceObject[],
   outDir: string,
   stat: (file: string) => LocalInfo | undefined,
 ) {
-  const copy: { source: SourceObject; dest: string }[] = [];
-  const skipped: string[] = [];
-  let unchanged = 0;
-  for (const s of sources) {
-    const dest = localPathFor(outDir, s.key);
-    if (dest === undefined) {
-      skipped.push(s.key);
-    } else if (needsCopy(s, stat(dest))) {
-      copy.push({ source: s, dest });
-    } else {
-      unchanged++;
-    }
-  }
-  return { copy, unchanged, skipped };
+  const placed = sources.map((source) => ({ source, dest: localPathFor(outDir, source.key) }));
+  const skipped = placed.flatMap(({ source, dest }) => (dest === undefined ? [source.key] : []));
+  const safe = placed.flatMap(({ source, dest }) => (dest !== undefined ? [{ source, dest }] : []));
+  const copy = safe.filter(({ source, dest }) => needsCopy(source, stat(dest)));
+  return { copy, unchanged: safe.length - copy.length, skipped };
 }
 
 export function prefixesFor(names: readonly string[]): string[] {
@@ -143,7 +134,7 @@ function bucketSource({ outputs, ledger, clients }: OpenStack, opts: ResultsOpti
   };
 }
 
-async function downloadAll(plan: SyncPlan, source: Source, opts: ResultsOptions, ctx: Context) {
+async function downloadAll(copy: Downloads, source: Source, opts: ResultsOptions, ctx: Context) {
   // Removed also on process.exit (a second Ctrl-C), where no `finally` runs: hence synchronous.
   const partials = new Set<string>();
   const removePartials = (): void => {
@@ -152,7 +143,7 @@ async function downloadAll(plan: SyncPlan, source: Source, opts: ResultsOptions,
   };
   process.on("exit", removePartials);
   const progress = createProgress(ctx.io, {
-    total: plan.copy.length,
+    total: copy.length,
     json: opts.json,
     label: "downloading",
   });
@@ -160,7 +151,7 @@ async function downloadAll(plan: SyncPlan, source: Source, opts: ResultsOptions,
   let bytes = 0;
   try {
     const { values, failed, notRun } = await runPool(
-      plan.copy,
+      copy,
       async ({ source: s, dest }) => {
         await fs.promises.mkdir(path.dirname(dest), { recursive: true });
         const tmp = `${dest}.part-${process.pid}`;
@@ -195,18 +186,12 @@ async function syncFrom(source: Source, opts: ResultsOptions, ctx: Context, stac
     prefixes.some((p) => matchesPrefix(s.key, p)),
   );
   const outDir = path.resolve(ctx.cwd, opts.out ?? defaultOutDir(stack));
-  const plan = planSync(sources, outDir, statOrUndefined);
-  plan.skipped.forEach((k) =>
+  const { copy, unchanged, skipped } = planSync(sources, outDir, statOrUndefined);
+  skipped.forEach((k) =>
     ctx.io.stderr.write(`warning: skipped "${visible(k)}": not a safe file path\n`),
   );
-  return {
-    from: source.from,
-    outDir,
-    found: sources.length,
-    unchanged: plan.unchanged,
-    skipped: plan.skipped,
-    ...(await downloadAll(plan, source, opts, ctx)),
-  };
+  const downloaded = await downloadAll(copy, source, opts, ctx);
+  return { from: source.from, outDir, found: sources.length, unchanged, skipped, ...downloaded };
 }
 
 export async function resultsCommand(opts: ResultsOptions, ctx: Context): Promise<number> {

@@ -136,11 +136,8 @@ function refuseUnfinished(selection: readonly RetrySelection[]): void {
   }
   const what = busy.map((b) => {
     const unknown = b.unfinished.filter((u) => u.status === "UNKNOWN").length;
-    return (
-      `${b.name} (${b.unfinished.length} not finished` +
-      (unknown > 0 ? `, ${unknown} unknown to Batch: check --stack/--outputs` : "") +
-      ")"
-    );
+    const check = unknown > 0 ? `, ${unknown} unknown to Batch: check --stack/--outputs` : "";
+    return `${b.name} (${b.unfinished.length} not finished${check})`;
   });
   throw new FatalError(
     `${what.join(", ")}: a retry waits until every run has finished; wait for them ` +
@@ -223,14 +220,13 @@ async function failedSteps(
   });
   const retried = new Set(names);
   const steps: { name: string; after: string[] }[] = [];
-  for (let grew = true; grew;) {
-    grew = false;
+  for (let size = -1; size < retried.size;) {
+    size = retried.size;
     for (const e of failed) {
       const mine = (after.get(e.jobId) ?? []).filter((p) => retried.has(p));
       if (!retried.has(groupOf(e)) && mine.length > 0) {
         retried.add(groupOf(e));
         steps.push({ name: groupOf(e), after: mine });
-        grew = true;
       }
     }
   }

@@ -279,12 +279,10 @@ export async function submitWithinCost(
     const source = `policy ${COST_CAP_POLICY} (${policyCap.level})`;
     const fix = "raise maxCostUsd in the --policy-pack-config file";
     const problem = costCapProblem(cost, { usd: policyCap.value, source, fix });
-    if (policyCap.level === "advisory" || opts.ignorePolicyBounds === true) {
-      if (problem !== undefined) {
-        ctx.io.stderr.write(`warning: submitting anyway: ${problem}\n`);
-      }
-    } else {
+    if (policyCap.level !== "advisory" && opts.ignorePolicyBounds !== true) {
       problems.push(problem);
+    } else if (problem !== undefined) {
+      ctx.io.stderr.write(`warning: submitting anyway: ${problem}\n`);
     }
   }
   const refused = problems.filter((p) => p !== undefined);

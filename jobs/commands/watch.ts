@@ -13,13 +13,7 @@ import {
 import { exitCode } from "../errors";
 import type { LedgerEntry } from "../state/ledger";
 import { definedOnly } from "../../components/defined";
-import {
-  attemptJobId,
-  isRetryEntry,
-  readCovers,
-  supersededAttempts,
-  type Cover,
-} from "../state/attempts";
+import { attemptJobId, readCovers, supersededAttempts, type Cover } from "../state/attempts";
 import {
   TERMINAL,
   arrayFailures,
@@ -79,11 +73,10 @@ async function withAttempts(
   });
   const read = await withTaskTimes(single, clients.ecs, taskStoreFile(ledgerFile), unavailable);
   const timed = new Map(read.map((s) => [s.row, attemptTimes(s.createdAt, s.attempts)]));
-  const jobs = polled.snapshot.jobs.map((j) => ({
-    ...j,
-    ...definedOnly({ attempts: timed.get(j) }),
-  }));
-  return { ...polled.snapshot, jobs };
+  return {
+    ...polled.snapshot,
+    jobs: polled.snapshot.jobs.map((j) => ({ ...j, ...definedOnly({ attempts: timed.get(j) }) })),
+  };
 }
 
 export function watchExitCode(result: WatchResult, signal: AbortSignal): number {
@@ -104,15 +97,12 @@ async function pollJobs(
   const details = new Map<string, JobDetail>();
   const known = new Map<string, Cover>();
   const ids = entries.map((e) => e.jobId);
-  const retried = entries.some(isRetryEntry);
   const live = opts.once || opts.json ? undefined : liveProgress(ctx);
   try {
     for (;;) {
       await describeUnfinished(details, clients, ids);
       const snapshot = summarize(entries, details, pipelineOf(entries, details, ledger.entries));
-      const latest = retried
-        ? await latestRunsOnly(snapshot, entries, details, known, clients, bucketName)
-        : { snapshot, replaced: new Set<string>(), setNumbers: new Map<string, number[]>() };
+      const latest = await latestRunsOnly(snapshot, entries, details, known, clients, bucketName);
       const waiting = longWaits(latest.snapshot.jobs, details, Date.now());
       const polled = { ...latest, details, waiting };
       live?.show(polled.snapshot, waiting);

@@ -59,18 +59,11 @@ export function cancelledAt(
 }
 
 function environmentState(e: ComputeEnvironmentDetail) {
-  const r = e.computeResources;
+  const { desiredvCpus, minvCpus, maxvCpus, instanceTypes } = e.computeResources ?? {};
   return {
     name: e.computeEnvironmentName ?? e.computeEnvironmentArn ?? "?",
-    ...definedOnly({
-      state: e.state,
-      status: e.status,
-      statusReason: e.statusReason,
-      desiredvCpus: r?.desiredvCpus,
-      minvCpus: r?.minvCpus,
-      maxvCpus: r?.maxvCpus,
-      instanceTypes: r?.instanceTypes,
-    }),
+    ...definedOnly({ state: e.state, status: e.status, statusReason: e.statusReason }),
+    ...definedOnly({ desiredvCpus, minvCpus, maxvCpus, instanceTypes }),
   };
 }
 
@@ -106,18 +99,12 @@ async function readQueue(clients: AwsClients, queueName: string, unavailable: Un
       ? call("DescribeJobs", () => batch.describeJobs([arn.replace(/^.*:job\//, "")]))
       : undefined,
   ]);
-  const statusReason = described?.[0]?.statusReason;
+  const { jobName, statusReason } = described?.[0] ?? {};
+  const reason = waitReason(statusReason);
   const head =
-    arn === undefined
-      ? undefined
-      : {
-          jobArn: arn,
-          ...definedOnly({
-            jobName: described?.[0]?.jobName,
-            statusReason,
-            reason: waitReason(statusReason),
-          }),
-        };
+    arn !== undefined
+      ? { jobArn: arn, ...definedOnly({ jobName, statusReason, reason }) }
+      : undefined;
   return { queue, environments: environments ?? [], front, head };
 }
 
@@ -131,12 +118,12 @@ export function explainJob(
     readonly timeLimits: readonly TimeLimit[];
   },
 ) {
-  const at = seen.front !== undefined ? placeOf(detail?.jobArn, seen.front) : undefined;
-  const head = seen.head;
+  const { front, head, limits, timeLimits } = seen;
+  const at = front !== undefined ? placeOf(detail?.jobArn, front) : undefined;
   const atHead = at?.place === 1;
   const behind = head !== undefined && !atHead && head.reason !== undefined ? head : undefined;
-  const headSince = seen.front?.jobs?.[0]?.earliestTimeAtPosition;
-  const { limits } = seen;
+  const headSince = front?.jobs?.[0]?.earliestTimeAtPosition;
+  const resources = resourcesOf(detail?.container?.resourceRequirements);
   return {
     ...row,
     ...definedOnly({
@@ -145,16 +132,8 @@ export function explainJob(
       place: at?.place,
       since: at?.since,
       behind,
-      tooLarge:
-        limits &&
-        jobTooLarge(resourcesOf(detail?.container?.resourceRequirements), limits).map(
-          (p) => p.message,
-        ),
-      headCancelledAt: cancelledAt(
-        (atHead ? head : behind)?.statusReason,
-        headSince,
-        seen.timeLimits,
-      ),
+      tooLarge: limits && jobTooLarge(resources, limits).map((p) => p.message),
+      headCancelledAt: cancelledAt((atHead ? head : behind)?.statusReason, headSince, timeLimits),
     }),
   };
 }

@@ -147,8 +147,7 @@ export function parseLedger(
       return;
     }
     // Not JSON, or not a line of ours: torn by a crash if it is the last.
-    const torn =
-      i === lines.length - 1 || (i === lines.length - 2 && lines[lines.length - 1] === "");
+    const torn = i === lines.length - (lines.at(-1) === "" ? 2 : 1);
     into.warnings.push(
       `${file}:${i + 1}: skipped an unreadable line${torn ? " (cut short by an interrupted run)" : ""}`,
     );

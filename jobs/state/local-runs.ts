@@ -69,14 +69,11 @@ export interface LocalParent extends LedgerEntry {
 }
 
 export function latestLocalRuns(records: readonly LocalRunRecord[]): Map<string, LocalParent> {
-  const last = new Map(records.map((r) => [r.job, r.run]));
-  const latest = groupBy(
-    records.filter((r) => last.get(r.job) === r.run),
-    (r) => r.job,
-  );
   return new Map(
-    [...latest].map(([jobName, mine]) => {
-      const { run, index } = mine[0];
+    [...groupBy(records, (r) => r.job)].map(([jobName, all]) => {
+      const { run } = all[all.length - 1];
+      const mine = all.filter((r) => r.run === run);
+      const { index } = mine[0];
       const parent: LocalParent = {
         v: 1,
         jobName,
