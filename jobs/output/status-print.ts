@@ -71,18 +71,11 @@ export function longWaitsText(waits: readonly LongWait[], shown = waits.length):
         ? because(w.reason, w.jobName)
         : "Batch gives a reason only to the job at the head of the queue; " +
           `see npm run jobs:why -- ${w.jobName}`;
-    return `  ${visible(`${w.jobName} (${w.jobId}), submitted ${w.minutes} min ago: ${why}`)}
-`;
+    return `  ${visible(`${w.jobName} (${w.jobId}), submitted ${w.minutes} min ago: ${why}`)}\n`;
   });
   const more = waits.length - lines.length;
-  return (
-    `waiting ${LONG_WAIT_MS / 60_000} min or more since submit:
-${lines.join("")}` +
-    (more > 0
-      ? `  ... and ${formatNumber(more)} more (--json lists them all)
-`
-      : "")
-  );
+  const rest = more > 0 ? `  ... and ${formatNumber(more)} more (--json lists them all)\n` : "";
+  return `waiting ${LONG_WAIT_MS / 60_000} min or more since submit:\n${lines.join("")}${rest}`;
 }
 
 export function countsLine(s: Snapshot): string {

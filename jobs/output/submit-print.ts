@@ -258,11 +258,8 @@ function whatNext(r: SentResult, opts: PrintOptions): string {
 // By the SDK's classification: a ClientException (a wrong queue) fails again until its cause
 // is fixed, so no message may advise a plain re-run for it.
 export function isRetryable(err: unknown): boolean {
-  if (err === null || typeof err !== "object") {
-    return false;
-  }
   const e = err as Parameters<typeof isTransientError>[0];
-  return isThrottlingError(e) || isTransientError(e) || isServerError(e);
+  return e instanceof Object && (isThrottlingError(e) || isTransientError(e) || isServerError(e));
 }
 
 /** A plain re-run only when every failure may pass on a later attempt, or the run was cut. */
@@ -288,14 +285,9 @@ function printLocal(r: LocalRunsResult, io: Io, cwd: string): void {
   const notRun = r.planned - r.results.length;
   for (const f of failed.slice(0, 10)) {
     const name = rowName(f.run.jobName, f.run.index);
-    const tail = f.tail
-      .trimEnd()
-      .split("\n")
-      .slice(-15)
-      .map((l) => `  | ${l}`)
-      .join("\n");
+    const lines = f.tail.trim() === "" ? [] : f.tail.trimEnd().split("\n").slice(-15);
     const why = f.notRun ?? `exit ${f.exitCode ?? f.signal}`;
-    io.stderr.write(`FAILED ${name}: ${why}\n${f.tail.trim() === "" ? "" : `${tail}\n`}`);
+    io.stderr.write(`FAILED ${name}: ${why}\n${lines.map((l) => `  | ${l}\n`).join("")}`);
   }
   for (const s of r.submissions) {
     io.stdout.write(`${localResultsLine(s, r.results, r.root, cwd)}\n`);
