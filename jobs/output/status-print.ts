@@ -19,9 +19,7 @@ import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 
 export function formatCounts(counts: Readonly<Partial<Record<Status, number>>>): string {
-  const parts = STATUSES.filter((s) => (counts[s] ?? 0) > 0).map(
-    (s) => `${s} ${formatNumber(counts[s] ?? 0)}`,
-  );
+  const parts = STATUSES.flatMap((s) => (counts[s] ? [`${s} ${formatNumber(counts[s])}`] : []));
   return parts.length > 0 ? parts.join(" | ") : "no jobs";
 }
 

@@ -179,12 +179,10 @@ function printDryRun(r: Extract<SubmitResult, { kind: "dry-run" }>, io: Io): voi
 
 function printNothing(r: Extract<SubmitResult, { kind: "nothing" }>, io: Io): void {
   printDuplicates(io, r.duplicates);
+  const n = r.recovered.length;
+  const found = n > 0 ? ` (${formatNumber(n)} found in Batch by token)` : "";
   io.stdout.write(
-    `nothing to submit: all ${formatNumber(r.total)} job(s) are in the ledger` +
-      (r.recovered.length > 0
-        ? ` (${formatNumber(r.recovered.length)} found in Batch by token)`
-        : "") +
-      "; --force resubmits\n",
+    `nothing to submit: all ${formatNumber(r.total)} job(s) are in the ledger${found}; --force resubmits\n`,
   );
 }
 
@@ -269,14 +267,15 @@ export function remainingAdvice(
   interrupted: boolean,
 ): string {
   const lasting = reasons.filter((e) => !(e instanceof UnrecordedError) && !isRetryable(e));
-  const rest = "accepted jobs are in the ledger and are skipped";
+  const rerun =
+    `re-run the same command to submit the remaining ${formatNumber(notSubmitted)}: ` +
+    "accepted jobs are in the ledger and are skipped";
   if (lasting.length === 0 || interrupted) {
-    return `re-run the same command to submit the remaining ${formatNumber(notSubmitted)}: ${rest}`;
+    return rerun;
   }
   return (
     `${describeError(lasting[0])} is not a failure a re-run fixes: fix its cause first (for example ` +
-    "the job queue or definition, in the files or in the stack's outputs), then re-run the same " +
-    `command to submit the remaining ${formatNumber(notSubmitted)}: ${rest}`
+    `the job queue or definition, in the files or in the stack's outputs), then ${rerun}`
   );
 }
 

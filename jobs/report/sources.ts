@@ -123,7 +123,7 @@ export function awsSource(
     readText: (key) => clients.storage.getText(bucket, key),
     // The metrics lines of the stack's log group; a failure only means reading S3 instead.
     textsByEtag: async (etags, runs) => {
-      if (logGroupName === undefined) {
+      if (logGroupName === undefined || etags.size === 0) {
         return { texts: new Map() };
       }
       const window = searchWindow(runs, Date.now());
@@ -286,13 +286,8 @@ export async function collectReport(
   const etagOf = new Map(objects.map((o) => [o.key, o.etag]));
   // In bulk by ETag where the source can, the rest one by one.
   const etags = new Set(keys.flatMap((k) => (k !== undefined ? (etagOf.get(k) ?? []) : [])));
-  const bulk =
-    source.textsByEtag !== undefined && etags.size > 0
-      ? await source.textsByEtag(
-          etags,
-          latest.flatMap((l, i) => (keys[i] !== undefined ? [l.unit] : [])),
-        )
-      : { texts: new Map<string, string>() };
+  const runs = latest.flatMap((l, i) => (keys[i] !== undefined ? [l.unit] : []));
+  const bulk = (await source.textsByEtag?.(etags, runs)) ?? { texts: new Map<string, string>() };
   warnings.push(...(bulk.warning !== undefined ? [bulk.warning] : []));
   const problems: string[] = [];
   const read = async (key: string | undefined): Promise<string | undefined> =>
