@@ -182,7 +182,8 @@ function printNothing(r: Extract<SubmitResult, { kind: "nothing" }>, io: Io): vo
   const n = r.recovered.length;
   const found = n > 0 ? ` (${formatNumber(n)} found in Batch by token)` : "";
   io.stdout.write(
-    `nothing to submit: all ${formatNumber(r.total)} job(s) are in the ledger${found}; --force resubmits\n`,
+    `nothing to submit: all ${formatNumber(r.total)} job(s) are in the ledger${found}; ` +
+      "--force resubmits\n",
   );
 }
 
