@@ -55,10 +55,6 @@ const MAX_PAGES = 100;
 /** A line's timestamp is when the container wrote it. */
 const SLACK_MS = 5 * 60 * 1000;
 
-export function md5Hex(text: string): string {
-  return createHash("md5").update(text, "utf8").digest("hex");
-}
-
 export function metricsLineText(message: string): string | undefined {
   if (!message.startsWith(METRICS.logLinePrefix)) {
     return undefined;
@@ -98,10 +94,9 @@ export async function textsFromLogs(
   do {
     const page = await logs.filterLogEvents({ logGroupName, filterPattern, ...window, nextToken });
     calls++;
-    for (const e of page.events) {
-      const text = metricsLineText(e.message ?? "");
-      const etag = text !== undefined ? md5Hex(text) : "";
-      if (text !== undefined && etags.has(etag)) {
+    for (const text of page.events.flatMap((e) => metricsLineText(e.message ?? "") ?? [])) {
+      const etag = createHash("md5").update(text, "utf8").digest("hex");
+      if (etags.has(etag)) {
         texts.set(etag, text);
       }
     }
