@@ -116,11 +116,8 @@
         (status === "" || r.status === status) &&
         (text === "" || columns.some((c) => matches(c.get(r)))),
     );
-    if (sortState.key !== null) {
-      var col = columns.find((c) => c.key === sortState.key);
-      out.sort((a, b) => compare(col, a, b));
-    }
-    return out;
+    var col = columns.find((c) => c.key === sortState.key);
+    return col ? out.sort((a, b) => compare(col, a, b)) : out;
   }
 
   function renderTable() {
