@@ -116,11 +116,8 @@
         (status === "" || r.status === status) &&
         (text === "" || columns.some((c) => matches(c.get(r)))),
     );
-    if (sortState.key !== null) {
-      var col = columns.find((c) => c.key === sortState.key);
-      out.sort((a, b) => compare(col, a, b));
-    }
-    return out;
+    var col = columns.find((c) => c.key === sortState.key);
+    return col ? out.sort((a, b) => compare(col, a, b)) : out;
   }
 
   function renderTable() {
@@ -162,8 +159,6 @@
     });
     $("shown").textContent = list.length + " of " + rows.length + " row(s)";
   }
-
-  var charts = {};
 
   function timelineData(timed) {
     var t0 = timed[0].createdAt || timed[0].startedAt; // the earliest: sorted by it
@@ -210,7 +205,7 @@
     }
     var canvas = $("timeline");
     canvas.parentNode.style.height = Math.max(160, 40 + timed.length * 18) + "px";
-    charts.timeline = new Chart(canvas, {
+    new Chart(canvas, {
       type: "bar",
       data: timelineData(timed),
       options: {
@@ -291,8 +286,8 @@
       borderColor: PALETTE[i % PALETTE.length],
       backgroundColor: PALETTE[i % PALETTE.length],
     }));
-    charts.metric?.destroy();
-    charts.metric = new Chart($("metric"), {
+    Chart.getChart("metric")?.destroy();
+    new Chart($("metric"), {
       type: "scatter",
       data: { datasets },
       options: {
@@ -318,6 +313,5 @@
   renderTable();
   renderTimeline();
   setupMetric();
-  window.batchpyReport = { charts, rows: rows.length };
   document.body.setAttribute("data-ready", "true");
 })();

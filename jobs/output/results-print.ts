@@ -22,9 +22,8 @@ export function printResults(r: ResultsResult, io: Io, cwd: string): void {
   r.failed
     .slice(0, 20)
     .forEach((f) => io.stderr.write(`error: ${visible(`${f.key}: ${f.error}`)}\n`));
-  const rel = displayPath(cwd, r.outDir);
   io.stdout.write(
-    `${formatNumber(r.copied.length)} file(s) copied (${formatBytes(r.bytes)}), ${formatNumber(r.unchanged)} unchanged, from ${r.from} to ${rel}/` +
+    `${formatNumber(r.copied.length)} file(s) copied (${formatBytes(r.bytes)}), ${formatNumber(r.unchanged)} unchanged, from ${r.from} to ${displayPath(cwd, r.outDir)}/` +
       (r.failed.length > 0 ? `, ${formatNumber(r.failed.length)} failed` : "") +
       "\n",
   );

@@ -19,9 +19,7 @@ import { visible } from "./visible";
 import { formatNumber } from "./numbers";
 
 export function formatCounts(counts: Readonly<Partial<Record<Status, number>>>): string {
-  const parts = STATUSES.filter((s) => (counts[s] ?? 0) > 0).map(
-    (s) => `${s} ${formatNumber(counts[s] ?? 0)}`,
-  );
+  const parts = STATUSES.flatMap((s) => (counts[s] ? [`${s} ${formatNumber(counts[s])}`] : []));
   return parts.length > 0 ? parts.join(" | ") : "no jobs";
 }
 
@@ -71,18 +69,11 @@ export function longWaitsText(waits: readonly LongWait[], shown = waits.length):
         ? because(w.reason, w.jobName)
         : "Batch gives a reason only to the job at the head of the queue; " +
           `see npm run jobs:why -- ${w.jobName}`;
-    return `  ${visible(`${w.jobName} (${w.jobId}), submitted ${w.minutes} min ago: ${why}`)}
-`;
+    return `  ${visible(`${w.jobName} (${w.jobId}), submitted ${w.minutes} min ago: ${why}`)}\n`;
   });
   const more = waits.length - lines.length;
-  return (
-    `waiting ${LONG_WAIT_MS / 60_000} min or more since submit:
-${lines.join("")}` +
-    (more > 0
-      ? `  ... and ${formatNumber(more)} more (--json lists them all)
-`
-      : "")
-  );
+  const rest = more > 0 ? `  ... and ${formatNumber(more)} more (--json lists them all)\n` : "";
+  return `waiting ${LONG_WAIT_MS / 60_000} min or more since submit:\n${lines.join("")}${rest}`;
 }
 
 export function countsLine(s: Snapshot): string {

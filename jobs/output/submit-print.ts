@@ -179,12 +179,11 @@ function printDryRun(r: Extract<SubmitResult, { kind: "dry-run" }>, io: Io): voi
 
 function printNothing(r: Extract<SubmitResult, { kind: "nothing" }>, io: Io): void {
   printDuplicates(io, r.duplicates);
+  const n = r.recovered.length;
+  const found = n > 0 ? ` (${formatNumber(n)} found in Batch by token)` : "";
   io.stdout.write(
-    `nothing to submit: all ${formatNumber(r.total)} job(s) are in the ledger` +
-      (r.recovered.length > 0
-        ? ` (${formatNumber(r.recovered.length)} found in Batch by token)`
-        : "") +
-      "; --force resubmits\n",
+    `nothing to submit: all ${formatNumber(r.total)} job(s) are in the ledger${found}; ` +
+      "--force resubmits\n",
   );
 }
 
@@ -258,11 +257,8 @@ function whatNext(r: SentResult, opts: PrintOptions): string {
 // By the SDK's classification: a ClientException (a wrong queue) fails again until its cause
 // is fixed, so no message may advise a plain re-run for it.
 export function isRetryable(err: unknown): boolean {
-  if (err === null || typeof err !== "object") {
-    return false;
-  }
   const e = err as Parameters<typeof isTransientError>[0];
-  return isThrottlingError(e) || isTransientError(e) || isServerError(e);
+  return e instanceof Object && (isThrottlingError(e) || isTransientError(e) || isServerError(e));
 }
 
 /** A plain re-run only when every failure may pass on a later attempt, or the run was cut. */
@@ -272,14 +268,15 @@ export function remainingAdvice(
   interrupted: boolean,
 ): string {
   const lasting = reasons.filter((e) => !(e instanceof UnrecordedError) && !isRetryable(e));
-  const rest = "accepted jobs are in the ledger and are skipped";
+  const rerun =
+    `re-run the same command to submit the remaining ${formatNumber(notSubmitted)}: ` +
+    "accepted jobs are in the ledger and are skipped";
   if (lasting.length === 0 || interrupted) {
-    return `re-run the same command to submit the remaining ${formatNumber(notSubmitted)}: ${rest}`;
+    return rerun;
   }
   return (
     `${describeError(lasting[0])} is not a failure a re-run fixes: fix its cause first (for example ` +
-    "the job queue or definition, in the files or in the stack's outputs), then re-run the same " +
-    `command to submit the remaining ${formatNumber(notSubmitted)}: ${rest}`
+    `the job queue or definition, in the files or in the stack's outputs), then ${rerun}`
   );
 }
 
@@ -288,14 +285,9 @@ function printLocal(r: LocalRunsResult, io: Io, cwd: string): void {
   const notRun = r.planned - r.results.length;
   for (const f of failed.slice(0, 10)) {
     const name = rowName(f.run.jobName, f.run.index);
-    const tail = f.tail
-      .trimEnd()
-      .split("\n")
-      .slice(-15)
-      .map((l) => `  | ${l}`)
-      .join("\n");
+    const lines = f.tail.trim() === "" ? [] : f.tail.trimEnd().split("\n").slice(-15);
     const why = f.notRun ?? `exit ${f.exitCode ?? f.signal}`;
-    io.stderr.write(`FAILED ${name}: ${why}\n${f.tail.trim() === "" ? "" : `${tail}\n`}`);
+    io.stderr.write(`FAILED ${name}: ${why}\n${lines.map((l) => `  | ${l}\n`).join("")}`);
   }
   for (const s of r.submissions) {
     io.stdout.write(`${localResultsLine(s, r.results, r.root, cwd)}\n`);

@@ -1,5 +1,4 @@
 /** `jobs:watch` and `jobs:status` printers: the jobs by status and each failure, or --json. */
-import { definedOnly } from "../../components/defined";
 import type { Io } from "../context";
 import { allUnknown, failedByDependency, type JobRow, type Retried } from "../status";
 import {
@@ -84,7 +83,7 @@ export function printWatchJson(r: WatchResult, io: Io): void {
           total: s.total,
           done: s.done,
           allTerminal: s.allTerminal,
-          ...definedOnly({ retried: s.retried }),
+          retried: s.retried,
           jobs: s.jobs,
           failures: r.failures,
           ...(r.waiting.length > 0 ? { waiting: r.waiting } : {}),

@@ -55,10 +55,6 @@ const MAX_PAGES = 100;
 /** A line's timestamp is when the container wrote it. */
 const SLACK_MS = 5 * 60 * 1000;
 
-export function md5Hex(text: string): string {
-  return createHash("md5").update(text, "utf8").digest("hex");
-}
-
 export function metricsLineText(message: string): string | undefined {
   if (!message.startsWith(METRICS.logLinePrefix)) {
     return undefined;
@@ -98,10 +94,9 @@ export async function textsFromLogs(
   do {
     const page = await logs.filterLogEvents({ logGroupName, filterPattern, ...window, nextToken });
     calls++;
-    for (const e of page.events) {
-      const text = metricsLineText(e.message ?? "");
-      const etag = text !== undefined ? md5Hex(text) : "";
-      if (text !== undefined && etags.has(etag)) {
+    for (const text of page.events.flatMap((e) => metricsLineText(e.message ?? "") ?? [])) {
+      const etag = createHash("md5").update(text, "utf8").digest("hex");
+      if (etags.has(etag)) {
         texts.set(etag, text);
       }
     }
@@ -123,7 +118,7 @@ export function awsSource(
     readText: (key) => clients.storage.getText(bucket, key),
     // The metrics lines of the stack's log group; a failure only means reading S3 instead.
     textsByEtag: async (etags, runs) => {
-      if (logGroupName === undefined) {
+      if (logGroupName === undefined || etags.size === 0) {
         return { texts: new Map() };
       }
       const window = searchWindow(runs, Date.now());
@@ -286,13 +281,8 @@ export async function collectReport(
   const etagOf = new Map(objects.map((o) => [o.key, o.etag]));
   // In bulk by ETag where the source can, the rest one by one.
   const etags = new Set(keys.flatMap((k) => (k !== undefined ? (etagOf.get(k) ?? []) : [])));
-  const bulk =
-    source.textsByEtag !== undefined && etags.size > 0
-      ? await source.textsByEtag(
-          etags,
-          latest.flatMap((l, i) => (keys[i] !== undefined ? [l.unit] : [])),
-        )
-      : { texts: new Map<string, string>() };
+  const runs = latest.flatMap((l, i) => (keys[i] !== undefined ? [l.unit] : []));
+  const bulk = (await source.textsByEtag?.(etags, runs)) ?? { texts: new Map<string, string>() };
   warnings.push(...(bulk.warning !== undefined ? [bulk.warning] : []));
   const problems: string[] = [];
   const read = async (key: string | undefined): Promise<string | undefined> =>

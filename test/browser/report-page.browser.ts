@@ -170,7 +170,7 @@ describe("jobs:report --write-html in headless Chromium", function () {
     assert.ok((await canvasInk(page, "metric")) > 500, "the metric chart drew");
     assert.ok((await canvasInk(page, "timeline")) > 500, "the timeline drew");
     const timeline = await page.evaluate<{ label: string; bars: number }[]>(
-      "window.batchpyReport.charts.timeline.data.datasets.map((d) => ({ label: d.label, bars: d.data.filter((x) => x !== null).length }))",
+      "Chart.getChart('timeline').data.datasets.map((d) => ({ label: d.label, bars: d.data.filter((x) => x !== null).length }))",
     );
     assert.deepStrictEqual(timeline, [
       { label: "queue wait", bars: 12 },
@@ -183,7 +183,7 @@ describe("jobs:report --write-html in headless Chromium", function () {
       ["2s"],
     );
     const series = await page.evaluate<string[]>(
-      "window.batchpyReport.charts.metric.data.datasets.map((d) => d.label)",
+      "Chart.getChart('metric').data.datasets.map((d) => d.label)",
     );
     assert.deepStrictEqual(series, ["var_b=10", "var_b=20", "var_b=30", "var_b=40"]);
     const own = await columnValues(page, "metric:toString");

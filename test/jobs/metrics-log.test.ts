@@ -4,13 +4,15 @@
  * Logs server. The Python side prints them (container/tests/test_metrics.py).
  */
 import * as assert from "assert";
+import { createHash } from "crypto";
 import { createAwsClients, type AwsClients } from "../../jobs/aws/api";
-import { md5Hex, metricsLineText, searchWindow, textsFromLogs } from "../../jobs/report/sources";
+import { metricsLineText, searchWindow, textsFromLogs } from "../../jobs/report/sources";
 import { METRICS } from "../../components/contract";
 import { FakeCloudWatchLogs } from "../helpers/fake-cloudwatch-logs";
 import { awsEnv, setProcessEnv } from "../helpers/jobs-harness";
 
 const P = METRICS.logLinePrefix;
+const md5Hex = (text: string): string => createHash("md5").update(text, "utf8").digest("hex");
 
 describe("jobs/report/sources: metrics log lines and time range", function () {
   it("a line gives its text as printed, or JSON-unquoted; any other message gives nothing", function () {
@@ -19,11 +21,6 @@ describe("jobs/report/sources: metrics log lines and time range", function () {
     assert.strictEqual(metricsLineText(`${P}"unterminated`), undefined);
     assert.strictEqual(metricsLineText("6 * 2 = 12"), undefined);
     assert.strictEqual(metricsLineText(`x ${P}{}`), undefined);
-  });
-
-  it("MD5 as S3's ETag is: hex of the UTF-8 bytes", function () {
-    assert.strictEqual(md5Hex(""), "d41d8cd98f00b204e9800998ecf8427e");
-    assert.strictEqual(md5Hex("é"), "66ddcd97cfdeabb2f6fb8a999b4bc76f");
   });
 
   it("searches from the first creation to the last stop, five minutes either side", function () {
@@ -77,6 +74,16 @@ describe("jobs/report/sources: metrics log FilterLogEvents paging", function () 
     const r = await textsFromLogs(clients.logs, GROUP, window, wanted);
     assert.deepStrictEqual([...r.texts.values()], texts.slice(0, 2));
     assert.strictEqual(r.calls, 2, "one event per page here, and the third page is not asked for");
+  });
+
+  it("matches a line by MD5 as S3's ETag is: hex of the UTF-8 bytes", async function () {
+    logs.put(GROUP, "s", [`${P}é`, `${P}`]);
+    const etags = ["66ddcd97cfdeabb2f6fb8a999b4bc76f", "d41d8cd98f00b204e9800998ecf8427e"];
+    const r = await textsFromLogs(clients.logs, GROUP, window, new Set(etags));
+    assert.deepStrictEqual(
+      etags.map((e) => r.texts.get(e)),
+      ["é", ""],
+    );
   });
 
   it("gives up after 100 pages, leaving the rest to S3", async function () {
