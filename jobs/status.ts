@@ -90,24 +90,23 @@ export function pipelineOrder<T>(
   const groups = groupBy(items, nameOf);
   const parents = (name: string): string[] =>
     (groups.get(name) ?? []).flatMap(afterOf).filter((p) => p !== name && groups.has(p));
+  // In the order placed: a name once all it waits for are.
   const depth = new Map<string, number>();
-  const out: { item: T; depth: number }[] = [];
-  const place = (name: string, d: number): void =>
-    (groups.get(name) ?? []).forEach((item) => out.push({ item, depth: d }));
   const visit = (name: string): void => {
     const mine = parents(name).map((p) => depth.get(p));
     if (depth.has(name) || mine.includes(undefined)) {
       return;
     }
     depth.set(name, Math.max(-1, ...(mine as number[])) + 1);
-    place(name, depth.get(name) ?? 0);
     [...groups.keys()].filter((child) => parents(child).includes(name)).forEach(visit);
   };
   [...groups.keys()].forEach(visit);
   // Names can wait for each other where job IDs cannot (a job sent again, with --force, after
   // a step of it): those come last, as given.
-  [...groups.keys()].filter((name) => !depth.has(name)).forEach((name) => place(name, 0));
-  return out;
+  const waiting = [...groups.keys()].filter((name) => !depth.has(name));
+  return [...depth.keys(), ...waiting].flatMap((name) =>
+    (groups.get(name) ?? []).map((item) => ({ item, depth: depth.get(name) ?? 0 })),
+  );
 }
 
 /** `name[index]` for an array child or sweep set. */
