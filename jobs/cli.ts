@@ -208,10 +208,7 @@ function watchOrStatus(name: "watch" | "status"): CommandDef<WatchFlags> {
     async run(o, ctx) {
       const { watch, watchExitCode } = await import("./commands/watch");
       const print = await import("./output/watch-print");
-      const result = await watch(
-        { ...o, interval: o.interval ?? DEFAULT_WATCH_INTERVAL, once },
-        ctx,
-      );
+      const result = await watch({ interval: DEFAULT_WATCH_INTERVAL, ...o, once }, ctx);
       (o.json ? print.printWatchJson : print.printWatch)(result, ctx.io, once);
       return watchExitCode(result, ctx.signal);
     },
@@ -481,10 +478,7 @@ export function replaceSdkNodeWarning(stderr: OutStream, version = process.versi
 }
 
 /** `adapt` changes the real context once loaded: how a test's entry injects faults. */
-export async function main(
-  argv: readonly string[],
-  adapt: (ctx: Context) => Context = (ctx) => ctx,
-): Promise<void> {
+export async function main(argv: readonly string[], adapt = (ctx: Context) => ctx) {
   const controller = new AbortController();
   // Every wait of the run (a submit's many sends) listens to this one signal: no leak warning.
   setMaxListeners(0, controller.signal);

@@ -191,23 +191,19 @@ export function pipelineOf(
   const parents = (id: string, step: LedgerEntry): string[] =>
     (details.get(id)?.dependsOn ?? []).flatMap(({ jobId }) => {
       const e = byId.get(jobId ?? "");
-      if (e === undefined) {
-        return [];
-      }
-      if (e.kind === "single" && isBarrierName(e.jobName, step.jobName)) {
+      if (e?.kind === "single" && isBarrierName(e.jobName, step.jobName)) {
         barrierIds.add(e.jobId);
         barriers.set(step.jobId, (barriers.get(step.jobId) ?? 0) + 1);
         return parents(e.jobId, step);
       }
-      return [groupOf(e)];
+      return e === undefined ? [] : [groupOf(e)];
     });
-  const after = new Map<string, string[]>();
-  for (const e of entries) {
-    const names = [...new Set(parents(e.jobId, e))];
-    if (names.length > 0) {
-      after.set(e.jobId, names);
-    }
-  }
+  const after = new Map(
+    entries.flatMap((e) => {
+      const names = [...new Set(parents(e.jobId, e))];
+      return names.length > 0 ? [[e.jobId, names] as const] : [];
+    }),
+  );
   barrierIds.forEach((id) => after.delete(id));
   const order = pipelineOrder(
     entries.filter((e) => !barrierIds.has(e.jobId)),
