@@ -252,9 +252,7 @@ export function summarize(
 ): Snapshot {
   const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
   const order = pipeline?.order ?? entries.map((item) => ({ item, depth: 0 }));
-  const jobs = order.map(({ item, depth }) =>
-    jobRow(item, details.get(item.jobId), pipeline, depth),
-  );
+  const jobs = order.map((o) => jobRow(o.item, details.get(o.item.jobId), pipeline, o.depth));
   for (const j of jobs) {
     for (const [k, n] of Object.entries(j.children ?? { [j.status]: 1 })) {
       counts[k as Status] += n;
