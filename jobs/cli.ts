@@ -431,10 +431,7 @@ function reportError(err: unknown, io: Io, json: boolean, unchanged: string): nu
 export const RECOMMENDED_NODE = 26;
 
 /** End-of-life dates of the lines the SDK warns about (nodejs/Release schedule). */
-const END_OF_LIFE = new Map([
-  ["18", "2025-04-30"],
-  ["20", "2026-04-30"],
-]);
+const END_OF_LIFE: Record<string, string | undefined> = { 18: "2025-04-30", 20: "2026-04-30" };
 
 export function nodeSupportNotice(text: string, version: string): string | undefined {
   if (!text.startsWith("NodeVersionSupportWarning:")) {
@@ -442,7 +439,7 @@ export function nodeSupportNotice(text: string, version: string): string | undef
   }
   const [, when, required = "22"] =
     /published (after [^\n]*?)\s+will require node >=(\d+)/.exec(text) ?? [];
-  const eol = END_OF_LIFE.get(/^v?(\d+)/.exec(version)?.[1] ?? "");
+  const eol = END_OF_LIFE[/^v?(\d+)/.exec(version)?.[1] ?? ""];
   const releases = when === undefined ? "new AWS SDK releases" : `AWS SDK releases ${when}`;
   const why =
     eol !== undefined
