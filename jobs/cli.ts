@@ -54,31 +54,23 @@ interface CommandDef<O extends StackOptions = StackOptions> {
   run(o: O, ctx: Context): Promise<number>;
 }
 
-function numberParser(ok: (n: number) => boolean, expected: string): (value: string) => number {
-  return (value) => {
+function numberParser(ok: (n: number) => boolean, expected: string) {
+  return (value: string) => {
     const n = Number(value);
-    if (value.trim() === "" || !ok(n)) {
+    if (value.trim() === "" || !Number.isFinite(n) || !ok(n)) {
       throw new InvalidArgumentError(`expected ${expected}, got "${value}"`);
     }
     return n;
   };
 }
 
-const positiveInt = numberParser(
-  (n) => Number.isInteger(n) && n >= 1,
-  "a whole number of at least 1",
-);
-const positiveSeconds = numberParser(
-  (n) => Number.isFinite(n) && n > 0,
-  "a number of seconds above 0",
-);
-const price = numberParser((n) => Number.isFinite(n) && n >= 0, "a price in USD of 0 or more");
+const count = numberParser((n) => Number.isInteger(n) && n >= 1, "a whole number of at least 1");
+const positiveSeconds = numberParser((n) => n > 0, "a number of seconds above 0");
+const price = numberParser((n) => n >= 0, "a price in USD of 0 or more");
 
 function commaList(value: string, previous: unknown): string[] {
-  return [
-    ...(Array.isArray(previous) ? (previous as string[]) : []),
-    ...value.split(",").filter((n) => n !== ""),
-  ];
+  const list = value.split(",").filter((n) => n !== "");
+  return Array.isArray(previous) ? [...(previous as string[]), ...list] : list;
 }
 
 const STACK_OPTIONS: readonly OptionDef[] = [
@@ -154,7 +146,7 @@ const SUBMIT: CommandDef<SubmitFlags> = {
     [
       "--concurrency <n>",
       `requests in flight (default ${DEFAULT_SUBMIT_CONCURRENCY}); with --locally, processes (default: up to 4)`,
-      positiveInt,
+      count,
     ],
     LOCAL_ROOT,
     ...SEND_OPTIONS,
@@ -188,17 +180,11 @@ const RETRY: CommandDef<SubmitFlags & { names: readonly string[] }> = {
   argument: ["<names...>", "sweep or job names from the ledger", "names"],
   options: [
     DRY_RUN,
-    [
-      "--concurrency <n>",
-      `requests in flight (default ${DEFAULT_SUBMIT_CONCURRENCY})`,
-      positiveInt,
-    ],
+    ["--concurrency <n>", `requests in flight (default ${DEFAULT_SUBMIT_CONCURRENCY})`, count],
     ...SEND_OPTIONS,
   ],
-  async run(o, ctx) {
-    const { retryCommand } = await import("./commands/retry");
-    return retryCommand({ ...resolveScript(o, ctx), array: true }, ctx);
-  },
+  run: async (o, ctx) =>
+    (await import("./commands/retry")).retryCommand({ ...resolveScript(o, ctx), array: true }, ctx),
 };
 
 type WatchFlags = Omit<WatchOptions, "once" | "interval"> & { interval?: number };
@@ -222,10 +208,7 @@ function watchOrStatus(name: "watch" | "status"): CommandDef<WatchFlags> {
     async run(o, ctx) {
       const { watch, watchExitCode } = await import("./commands/watch");
       const print = await import("./output/watch-print");
-      const result = await watch(
-        { ...o, interval: o.interval ?? DEFAULT_WATCH_INTERVAL, once },
-        ctx,
-      );
+      const result = await watch({ interval: DEFAULT_WATCH_INTERVAL, ...o, once }, ctx);
       (o.json ? print.printWatchJson : print.printWatch)(result, ctx.io, once);
       return watchExitCode(result, ctx.signal);
     },
@@ -243,7 +226,7 @@ const LOGS: CommandDef<LogsOptions> = {
   options: [
     ["--follow", "keep printing new lines until the job ends"],
     ["--interval <seconds>", "seconds between polls with --follow", positiveSeconds, 2],
-    ["--run <n>", "a retried set's or job's nth run (1: the first); default: latest", positiveInt],
+    ["--run <n>", "a retried set's or job's nth run (1: the first); default: latest", count],
     ...STACK_OPTIONS,
   ],
   stopping: "stopping: no more polls",
@@ -258,7 +241,7 @@ const RESULTS: CommandDef<ResultsOptions> = {
     ["--out <dir>", "destination (default: batchpy-results/<stack>, or batchpy-results/local)"],
     ["--locally", "copy from the --locally bucket folder instead of S3"],
     LOCAL_ROOT,
-    ["--concurrency <n>", "parallel downloads", positiveInt, DEFAULT_DOWNLOAD_CONCURRENCY],
+    ["--concurrency <n>", "parallel downloads", count, DEFAULT_DOWNLOAD_CONCURRENCY],
     ...STACK_OPTIONS,
   ],
   stopping: "stopping: finishing the downloads in flight, starting no more",
@@ -284,7 +267,7 @@ const REPORT: CommandDef<ReportOptions> = {
       "--write-html [file]",
       "also write a page with charts (default: batchpy-results/<stack>/report.html)",
     ],
-    ["--limit <n>", "terminal rows shown (failed rows always are)", positiveInt],
+    ["--limit <n>", "terminal rows shown (failed rows always are)", count],
     ["--refresh", "no effect, kept for scripts: every report reads AWS afresh"],
     [
       "--pricing <types>",
@@ -396,22 +379,21 @@ export function buildProgram(io: Io, action: (def: CommandDef, cmd: Command) => 
   return program;
 }
 
-export async function run(argv: readonly string[], context: Context | DeferredContext) {
+export async function run(argv: readonly string[], context: DeferredContext) {
   const outcome = { code: EXIT_OK, json: false, unchanged: "" };
   // Text from a job, a file or AWS reaches the terminal with its control characters shown.
   const io = (): Io => visibleIo(context.io, outcome.json);
   const program = buildProgram(io(), async (def, cmd) => {
     outcome.json = cmd.opts().json === true;
     outcome.unchanged = def.unchanged ?? "";
-    const ctx = { ...("load" in context ? await context.load() : context), io: io() };
+    const ctx = { ...(await context.load()), io: io() };
     const o = { ...cmd.opts(), json: outcome.json, [def.argument[2]]: cmd.processedArgs[0] };
     outcome.code = await def.run(o, ctx);
   });
   // Why this run must not go ahead: `npm run` kept some of its options (see npm-args.ts).
   const sub = program.commands.find((c) => c.name() === argv[0]);
-  const npm = "npm" in context ? context.npm : undefined;
   const refusal =
-    sub && npmRefusal(sub.options, argv, context.env, npm, "; nothing was read or sent");
+    sub && npmRefusal(sub.options, argv, context.env, context.npm, "; nothing was read or sent");
   if (refusal !== undefined) {
     io().stderr.write(`error: ${refusal}\n`);
     return EXIT_BAD_INPUT;
@@ -449,10 +431,7 @@ function reportError(err: unknown, io: Io, json: boolean, unchanged: string): nu
 export const RECOMMENDED_NODE = 26;
 
 /** End-of-life dates of the lines the SDK warns about (nodejs/Release schedule). */
-const END_OF_LIFE = new Map([
-  ["18", "2025-04-30"],
-  ["20", "2026-04-30"],
-]);
+const END_OF_LIFE: Record<string, string | undefined> = { 18: "2025-04-30", 20: "2026-04-30" };
 
 export function nodeSupportNotice(text: string, version: string): string | undefined {
   if (!text.startsWith("NodeVersionSupportWarning:")) {
@@ -460,7 +439,7 @@ export function nodeSupportNotice(text: string, version: string): string | undef
   }
   const [, when, required = "22"] =
     /published (after [^\n]*?)\s+will require node >=(\d+)/.exec(text) ?? [];
-  const eol = END_OF_LIFE.get(/^v?(\d+)/.exec(version)?.[1] ?? "");
+  const eol = END_OF_LIFE[/^v?(\d+)/.exec(version)?.[1] ?? ""];
   const releases = when === undefined ? "new AWS SDK releases" : `AWS SDK releases ${when}`;
   const why =
     eol !== undefined
@@ -477,14 +456,14 @@ export function nodeSupportNotice(text: string, version: string): string | undef
  * says it in one line, once per command. `AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true`
  * silences both.
  */
-export function replaceSdkNodeWarning(stderr: OutStream, version: string = process.version) {
+export function replaceSdkNodeWarning(stderr: OutStream, version = process.version) {
   const original = process.emitWarning;
   let said = false;
   process.emitWarning = ((warning: string | Error, ...rest: unknown[]): void => {
     const text = typeof warning === "string" ? warning : warning.message;
     const notice = nodeSupportNotice(text, version);
     if (notice === undefined) {
-      (original as (w: string | Error, ...r: unknown[]) => void).call(process, warning, ...rest);
+      Reflect.apply(original, process, [warning, ...rest]);
     } else if (!said) {
       said = true;
       stderr.write(`${notice}\n`);
@@ -496,10 +475,7 @@ export function replaceSdkNodeWarning(stderr: OutStream, version: string = proce
 }
 
 /** `adapt` changes the real context once loaded: how a test's entry injects faults. */
-export async function main(
-  argv: readonly string[],
-  adapt: (ctx: Context) => Context = (ctx) => ctx,
-): Promise<void> {
+export async function main(argv: readonly string[], adapt = (ctx: Context) => ctx) {
   const controller = new AbortController();
   // Every wait of the run (a submit's many sends) listens to this one signal: no leak warning.
   setMaxListeners(0, controller.signal);

@@ -90,24 +90,23 @@ export function pipelineOrder<T>(
   const groups = groupBy(items, nameOf);
   const parents = (name: string): string[] =>
     (groups.get(name) ?? []).flatMap(afterOf).filter((p) => p !== name && groups.has(p));
+  // In the order placed: a name once all it waits for are.
   const depth = new Map<string, number>();
-  const out: { item: T; depth: number }[] = [];
-  const place = (name: string, d: number): void =>
-    (groups.get(name) ?? []).forEach((item) => out.push({ item, depth: d }));
   const visit = (name: string): void => {
     const mine = parents(name).map((p) => depth.get(p));
     if (depth.has(name) || mine.includes(undefined)) {
       return;
     }
     depth.set(name, Math.max(-1, ...(mine as number[])) + 1);
-    place(name, depth.get(name) ?? 0);
     [...groups.keys()].filter((child) => parents(child).includes(name)).forEach(visit);
   };
   [...groups.keys()].forEach(visit);
   // Names can wait for each other where job IDs cannot (a job sent again, with --force, after
   // a step of it): those come last, as given.
-  [...groups.keys()].filter((name) => !depth.has(name)).forEach((name) => place(name, 0));
-  return out;
+  const waiting = [...groups.keys()].filter((name) => !depth.has(name));
+  return [...depth.keys(), ...waiting].flatMap((name) =>
+    (groups.get(name) ?? []).map((item) => ({ item, depth: depth.get(name) ?? 0 })),
+  );
 }
 
 /** `name[index]` for an array child or sweep set. */
@@ -192,23 +191,19 @@ export function pipelineOf(
   const parents = (id: string, step: LedgerEntry): string[] =>
     (details.get(id)?.dependsOn ?? []).flatMap(({ jobId }) => {
       const e = byId.get(jobId ?? "");
-      if (e === undefined) {
-        return [];
-      }
-      if (e.kind === "single" && isBarrierName(e.jobName, step.jobName)) {
+      if (e?.kind === "single" && isBarrierName(e.jobName, step.jobName)) {
         barrierIds.add(e.jobId);
         barriers.set(step.jobId, (barriers.get(step.jobId) ?? 0) + 1);
         return parents(e.jobId, step);
       }
-      return [groupOf(e)];
+      return e === undefined ? [] : [groupOf(e)];
     });
-  const after = new Map<string, string[]>();
-  for (const e of entries) {
-    const names = [...new Set(parents(e.jobId, e))];
-    if (names.length > 0) {
-      after.set(e.jobId, names);
-    }
-  }
+  const after = new Map(
+    entries.flatMap((e) => {
+      const names = [...new Set(parents(e.jobId, e))];
+      return names.length > 0 ? [[e.jobId, names] as const] : [];
+    }),
+  );
   barrierIds.forEach((id) => after.delete(id));
   const order = pipelineOrder(
     entries.filter((e) => !barrierIds.has(e.jobId)),
@@ -257,9 +252,7 @@ export function summarize(
 ): Snapshot {
   const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
   const order = pipeline?.order ?? entries.map((item) => ({ item, depth: 0 }));
-  const jobs = order.map(({ item, depth }) =>
-    jobRow(item, details.get(item.jobId), pipeline, depth),
-  );
+  const jobs = order.map((o) => jobRow(o.item, details.get(o.item.jobId), pipeline, o.depth));
   for (const j of jobs) {
     for (const [k, n] of Object.entries(j.children ?? { [j.status]: 1 })) {
       counts[k as Status] += n;

@@ -213,7 +213,8 @@ export async function runJobs(
     stdout: { write: (s: string) => (stdout += s) },
     stderr: { write: (s: string) => (stderr += s), isTTY: opts.stderrIsTTY ?? false },
   };
-  const code = await run(argv, testContext(io, opts));
+  const ctx = testContext(io, opts);
+  const code = await run(argv, { io, env: ctx.env, load: async () => ctx });
   return { code, stdout, stderr };
 }
 
