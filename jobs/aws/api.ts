@@ -148,10 +148,9 @@ function pace(callsPerSecond: number, ...clients: BatchClient[]): void {
   }
 }
 
-function unexpected(operation: string, response: unknown): Error {
-  const shown = { ...((response ?? {}) as Record<string, unknown>) };
-  delete shown.$metadata;
-  return new Error(`${operation} returned an unexpected response: ${JSON.stringify(shown)}`);
+function unexpected(operation: string, response: object): Error {
+  const shown = JSON.stringify(response, (k, v: unknown) => (k === "$metadata" ? undefined : v));
+  return new Error(`${operation} returned an unexpected response: ${shown}`);
 }
 
 async function allPages<P, T>(pages: AsyncIterable<P>, items: (page: P) => T[] | undefined) {
@@ -195,14 +194,11 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
     describeJobs: async (jobIds: readonly string[]) =>
       (await inCalls(jobIds, DESCRIBE_BATCH, DESCRIBE_CONCURRENCY, describePage)).flat(),
     // The JOB_NAME filter is case-insensitive and, like any filter, ignores jobStatus.
-    listJobsByName: async (jobQueue: string, jobName: string) =>
-      (
-        await listJobs({
-          jobQueue,
-          filters: [{ name: "JOB_NAME", values: [jobName] }],
-          maxResults: FILTERED_PAGE_SIZE,
-        })
-      ).filter((j) => j.jobName === jobName),
+    async listJobsByName(jobQueue: string, jobName: string) {
+      const filters = [{ name: "JOB_NAME", values: [jobName] }];
+      const jobs = await listJobs({ jobQueue, filters, maxResults: FILTERED_PAGE_SIZE });
+      return jobs.filter((j) => j.jobName === jobName);
+    },
     // Without a status, ListJobs lists RUNNING only.
     listArrayChildren: (arrayJobId: string, status: JobStatus) =>
       listJobs({ arrayJobId, jobStatus: status, maxResults: LIST_PAGE_SIZE }),
@@ -212,26 +208,12 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
     },
     describeJobQueue: async (queue: string): Promise<JobQueueDetail | undefined> =>
       (await client.send(new DescribeJobQueuesCommand({ jobQueues: [queue] }))).jobQueues?.[0],
-    describeComputeEnvironments: async (names: readonly string[]) =>
-      (
-        await client.send(
-          new DescribeComputeEnvironmentsCommand({ computeEnvironments: [...names] }),
-        )
-      ).computeEnvironments ?? [],
+    describeComputeEnvironments: async (computeEnvironments: string[]) =>
+      (await client.send(new DescribeComputeEnvironmentsCommand({ computeEnvironments })))
+        .computeEnvironments ?? [],
     getJobQueueSnapshot: async (jobQueue: string): Promise<FrontOfQueueDetail> =>
       (await client.send(new GetJobQueueSnapshotCommand({ jobQueue }))).frontOfQueue ?? {},
   };
-}
-
-// An ETag is the MD5 of the bytes for a one-part, non-KMS upload.
-async function listObjects(client: S3Client, Bucket: string, Prefix: string) {
-  const listed = await allPages(paginateListObjectsV2({ client }, { Bucket, Prefix }), (page) =>
-    page.Contents?.filter((o) => o.Key !== undefined),
-  );
-  return listed.map(({ Key = "", Size = 0, LastModified = new Date(0), ETag }) => {
-    const etag = ETag?.replace(/"/g, "");
-    return { key: Key, size: Size, lastModified: LastModified, ...definedOnly({ etag }) };
-  });
 }
 
 function storageApi(client: S3Client) {
@@ -242,13 +224,13 @@ function storageApi(client: S3Client) {
     }
     return { body: out.Body, etag: out.ETag ?? "" };
   };
-  const put = (bucket: string, key: string, text: string, type: string, when = {}) =>
+  const put = (Bucket: string, Key: string, Body: string, when = {}) =>
     client.send(
-      new PutObjectCommand({ Bucket: bucket, Key: key, Body: text, ContentType: type, ...when }),
+      new PutObjectCommand({ Bucket, Key, Body, ContentType: "application/json", ...when }),
     );
   return {
-    async putObject(bucket: string, key: string, text: string, type: string): Promise<void> {
-      await put(bucket, key, text, type);
+    async putJson(bucket: string, key: string, text: string): Promise<void> {
+      await put(bucket, key, text);
     },
     /**
      * Written if absent (no `etag`) or unchanged since `etag`. "failed": a 412, a 404 for a
@@ -258,7 +240,7 @@ function storageApi(client: S3Client) {
     async putIf(bucket: string, key: string, text: string, etag: string | undefined) {
       const when = etag === undefined ? { IfNoneMatch: "*" } : { IfMatch: etag };
       try {
-        return { etag: (await put(bucket, key, text, "application/json", when)).ETag ?? "" };
+        return { etag: (await put(bucket, key, text, when)).ETag ?? "" };
       } catch (err) {
         const status = httpStatus(err);
         if (status === 412 || status === 409 || (status === 404 && etag !== undefined)) {
@@ -278,7 +260,16 @@ function storageApi(client: S3Client) {
         throw err;
       }
     },
-    listObjects: (bucket: string, prefix: string) => listObjects(client, bucket, prefix),
+    // An ETag is the MD5 of the bytes for a one-part, non-KMS upload.
+    async listObjects(Bucket: string, Prefix: string) {
+      const listed = await allPages(paginateListObjectsV2({ client }, { Bucket, Prefix }), (page) =>
+        page.Contents?.filter((o) => o.Key !== undefined),
+      );
+      return listed.map(({ Key = "", Size = 0, LastModified = new Date(0), ETag }) => {
+        const etag = ETag?.replace(/"/g, "");
+        return { key: Key, size: Size, lastModified: LastModified, ...definedOnly({ etag }) };
+      });
+    },
     async download(bucket: string, key: string, file: string): Promise<void> {
       const stream = (await body(bucket, key)).body;
       await fs.promises.mkdir(path.dirname(file), { recursive: true });

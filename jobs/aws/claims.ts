@@ -142,7 +142,7 @@ export class Claims {
     const [listed] = await Promise.all([
       storage.listObjects(bucket, CLAIMS).catch(permission(bucket, "s3:ListBucket")),
       storage
-        .putObject(bucket, PROBE_KEY, probe, "application/json")
+        .putJson(bucket, PROBE_KEY, probe)
         .catch(permission(bucket, "s3:PutObject"))
         .then(() => storage.getText(bucket, PROBE_KEY).catch(permission(bucket, "s3:GetObject"))),
     ]);

@@ -194,6 +194,7 @@ type SendOutcome =
 
 function intentFor(item: SendItem, run: string, at = new Date().toISOString()): IntentLine {
   const { submission: s, token, generation } = item;
+  const manifest = s.kind === "array" ? s.manifest.key : undefined;
   return {
     generation,
     v: 1,
@@ -203,9 +204,7 @@ function intentFor(item: SendItem, run: string, at = new Date().toISOString()): 
     hash: s.hash,
     jobQueue: s.request.jobQueue,
     kind: s.arraySize !== undefined ? "array" : "single",
-    ...definedOnly({ arraySize: s.arraySize }),
-    file: s.file,
-    ...definedOnly({ of: s.sweep, manifest: s.kind === "array" ? s.manifest.key : undefined }),
+    ...definedOnly({ arraySize: s.arraySize, file: s.file, of: s.sweep, manifest }),
     run,
     at,
   };
@@ -428,11 +427,9 @@ export function skipKnown(
 ) {
   const known = ctx.force ? new Map<string, LedgerEntry>() : ctx.ledger.latest();
   const todo = these.filter((s) => !known.has(s.jobName));
-  const skipped = these.flatMap((s) => {
-    const prior = known.get(s.jobName);
-    return prior !== undefined
-      ? [{ jobName: s.jobName, jobId: prior.jobId, changed: prior.hash !== s.hash }]
-      : [];
+  const skipped = these.flatMap(({ jobName, hash }) => {
+    const prior = known.get(jobName);
+    return prior ? [{ jobName, jobId: prior.jobId, changed: prior.hash !== hash }] : [];
   });
   if (skipped.length > 0) {
     ctx.note(
@@ -450,14 +447,13 @@ export function skipKnown(
 
 /** New sends at the next generation with `--force`, else the latest (settled as it is sent). */
 async function newItems(submissions: readonly Submission[], ctx: SendContext): Promise<SendItem[]> {
+  const { generations } = ctx.claims;
   const items = submissions.map((submission): SendItem => {
-    const latest = ctx.claims.generations.get(submission.jobName);
+    const latest = generations.get(submission.jobName);
     const generation = ctx.force ? (latest ?? -1) + 1 : (latest ?? 0);
     return { submission, token: randomUUID(), generation };
   });
-  const claimed = items.filter(
-    (i) => !ctx.force && ctx.claims.generations.has(i.submission.jobName),
-  );
+  const claimed = items.filter((i) => !ctx.force && generations.has(i.submission.jobName));
   const refused = async ({ submission: s, generation }: SendItem) => {
     const key = claimKey(s.jobName, generation);
     const claim = (await ctx.claims.read(key))?.claim;
@@ -476,13 +472,11 @@ async function uploadManifests(submissions: readonly Submission[], ctx: SendCont
   const { bucket } = ctx.claims;
   const manifests = submissions.flatMap((s) => (s.kind === "array" ? [s.manifest] : []));
   const upload = (m: (typeof manifests)[number]) =>
-    ctx.clients.storage
-      .putObject(bucket, m.key, m.body, "application/json")
-      .catch((err: unknown) => {
-        throw new FatalError(
-          `uploading s3://${bucket}/${m.key} failed (${describeError(err)}); nothing was submitted`,
-        );
-      });
+    ctx.clients.storage.putJson(bucket, m.key, m.body).catch((err: unknown) => {
+      throw new FatalError(
+        `uploading s3://${bucket}/${m.key} failed (${describeError(err)}); nothing was submitted`,
+      );
+    });
   await runAll(manifests, upload, 4);
 }
 
@@ -508,7 +502,7 @@ export async function sendAll(submissions: readonly Submission[], ctx: SendConte
     batch.items.forEach((i) => requests.set(i.submission.jobName, i.submission));
     r.tried ||= batch.items.length > 0;
     // Settled beside the sends; a failure is thrown once they end (no lane left running).
-    const settling = settle(unknown, requests, ctx).catch((err: unknown) =>
+    const settling: Promise<Settled> = settle(unknown, requests, ctx).catch((err: unknown) =>
       lookupFailed(err, round, unknown, ctx),
     );
     const outcomes = await runPool(batch.items, (item) => sendOne(item, ctx), {
@@ -610,22 +604,20 @@ async function readyToSend(pending: readonly SendItem[], unknown: boolean, ctx: 
   return { items: [...items, ...(await newItems(barriers, ctx))], taken };
 }
 
-interface Settled extends Omit<Awaited<ReturnType<typeof reconcile>>, "absent"> {
-  readonly resend: SendItem[];
-  /** Absent, and their file changed since: sent as new submissions. */
-  readonly renewed: Submission[];
+type Settled = Omit<Awaited<ReturnType<typeof settle>>, "absent"> & {
   readonly lookupError?: unknown;
   readonly fatal?: unknown;
-}
+};
 
 /** Absent intents are resent if unchanged, else closed: no one waits for or is refused by them. */
 async function settle(
   intents: readonly IntentLine[],
   requests: ReadonlyMap<string, Submission>,
   ctx: SendContext,
-): Promise<Settled> {
+) {
   const r = await reconcile(intents, ctx);
   const resend: SendItem[] = [];
+  // Absent, and their file changed since: sent as new submissions.
   const renewed = new Map<string, Submission>();
   const closing: Promise<void>[] = [];
   for (const intent of r.absent) {
