@@ -102,15 +102,14 @@ def run_script(
 ) -> int:
     """Its exit code, 128+N for a signal N like a shell."""
     script_name = os.path.basename(script_path)
-    # Unbuffered, so a crash loses no output and the two streams interleave as written.
-    env = {"PYTHONUNBUFFERED": "1", **env}
-    # A session of its own: a signal reaches everything it started, leftovers stop as one
-    # group, and a terminal's Ctrl-C reaches the script once, through us, instead of twice.
+    # Unbuffered, so a crash loses no output and the two streams interleave as written. A
+    # session of its own: a signal reaches everything it started, leftovers stop as one group,
+    # and a terminal's Ctrl-C reaches the script once, through us, instead of twice.
     try:
         proc = subprocess.Popen(
             [sys.executable, script_path, *argv],
-            cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=workdir, env={"PYTHONUNBUFFERED": "1", **env}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
     except (OSError, ValueError) as err:
         # E2BIG, an embedded NUL: the job's configuration, not a bug of run_job.
