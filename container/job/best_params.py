@@ -23,10 +23,6 @@ def read_sets(root: str) -> Iterator[Tuple[str, int, Dict[str, Any], Dict[str, A
         yield folder.parent.name, int(folder.name), metrics, parameters
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description="Write the parameters of the sweep set with the highest metric to best.json."
@@ -36,7 +32,8 @@ def main() -> None:
     root = os.environ.get("BATCHPY_PARENT_RESULTS")
     if root is None:
         parser.error('BATCHPY_PARENT_RESULTS is not set: name the sweep in the job\'s "resultsOf"')
-    found = [s for s in read_sets(root) if _is_number(s[2].get(args.metric))]
+    # A JSON number (true and false load as bool, not int).
+    found = [s for s in read_sets(root) if type(s[2].get(args.metric)) in (int, float)]
     if not found:
         sys.exit(f"no set under {root} has a number {args.metric} in its metrics.json")
     sweep, number, metrics, parameters = max(found, key=lambda s: s[2][args.metric])
