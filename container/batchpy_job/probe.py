@@ -52,8 +52,7 @@ def capture_parser(script_path: str) -> argparse.ArgumentParser | None:
     originals = {n: getattr(cls, n) for n in dir(cls) if n.startswith("parse_")}
     tree = parse_tree(pathlib.Path(script_path).read_bytes())
     parents_used = tree is not None and any(
-        isinstance(node, ast.Call) and any(k.arg == "parents" for k in node.keywords)
-        for node in ast.walk(tree)
+        k.arg == "parents" for n in ast.walk(tree) if isinstance(n, ast.Call) for k in n.keywords
     )
     pre_parsers: list[argparse.ArgumentParser] = []
 
