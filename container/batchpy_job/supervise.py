@@ -32,8 +32,7 @@ def _tee_until_exit(proc: "subprocess.Popen[bytes]", fd: int, log: BinaryIO) -> 
             return
         if not select.select([fd], [], [], wait)[0]:
             continue
-        block = os.read(fd, 65536)
-        if not block:
+        if not (block := os.read(fd, 65536)):
             return
         log.write(block)
         log.flush()

@@ -201,8 +201,7 @@ class Rules:
             return problem or _reserved_name_problem(name)
         if name in self.options or (name in self.plain_env and is_plain_environment(name)):
             return None
-        near = self.near.get(name.lower().replace("-", "_"))
-        if near is not None:
+        if (near := self.near.get(name.lower().replace("-", "_"))) is not None:
             # The entrypoint would pass VAR_A as plain environment and the script would
             # silently use var_a's default.
             plain = f' To pass "{name}" to the script as plain environment, add --plain-env {name}'
