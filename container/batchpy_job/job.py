@@ -102,9 +102,8 @@ def _script_path(flag: str | None, env: dict[str, str]) -> str:
     if os.path.basename(name) != name or not os.path.isfile(script_path):
         scripts = sorted(f for f in os.listdir(JOB_DIR) if f.endswith(".py"))
         raise config_error(
-            f"{VARS.script} = {quoted(name)} is not a file directly under {JOB_DIR}; its "
-            f"scripts are {', '.join(scripts) or 'none'}: fix the job's \"script\", or "
-            "add the file"
+            f"{VARS.script} = {quoted(name)} is not a file directly under {JOB_DIR}; its scripts "
+            f"are {', '.join(scripts) or 'none'}: fix the job's \"script\", or add the file"
         )
     return script_path
 

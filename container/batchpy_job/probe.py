@@ -49,12 +49,10 @@ def capture_parser(script_path: str) -> argparse.ArgumentParser | None:
     """A pre-parser (add_help=False, parse_known_args(), with parents=[...] in the script)
     really parses, and is returned if nothing parses later."""
     cls = argparse.ArgumentParser
-    names = ("parse_args", "parse_known_args", "parse_intermixed_args")
-    originals = {n: getattr(cls, n) for n in (*names, "parse_known_intermixed_args")}
+    originals = {n: getattr(cls, n) for n in dir(cls) if n.startswith("parse_")}
     tree = parse_tree(pathlib.Path(script_path).read_bytes())
     parents_used = tree is not None and any(
-        isinstance(node, ast.Call) and any(k.arg == "parents" for k in node.keywords)
-        for node in ast.walk(tree)
+        k.arg == "parents" for n in ast.walk(tree) if isinstance(n, ast.Call) for k in n.keywords
     )
     pre_parsers: list[argparse.ArgumentParser] = []
 
@@ -111,9 +109,8 @@ def _refusal(action: argparse.Action, flag: str, script_name: str) -> str | None
         )
     if action.nargs in (argparse.REMAINDER, argparse.PARSER, argparse.SUPPRESS):
         return (
-            f"{script_name} option {flag} has nargs={action.nargs!r}, which run_job cannot "
-            f"fill from one variable: use nargs='*' or '+' (items separated by "
-            f"{quoted(LIST_SEPARATOR)})"
+            f"{script_name} option {flag} has nargs={action.nargs!r}, which run_job cannot fill "
+            f"from one variable: use nargs='*' or '+' (items separated by {quoted(LIST_SEPARATOR)})"
         )
     return None
 
@@ -239,10 +236,8 @@ def check_values(parser: argparse.ArgumentParser, spec: Json, pairs: list[tuple[
         words = option["kind"] == "flag" or option["action"] == "count"
         if words or (option["type"] in (None, "str") and option["choices"] is None):
             continue
-        try:
-            safe = action.type is None or action.type in SAFE_TYPES
-        except TypeError:  # unhashable: not one of ours
-            safe = False
+        # By identity: hashing or comparing the script's own type would run its code.
+        safe = action.type is None or any(action.type is t for t in SAFE_TYPES)
         reason = None if safe else f"type={option['type']} is not known to be free of side effects"
         if safe and action.choices is not None and not isinstance(action.choices, SAFE_CHOICES):
             reason = "its choices are not a plain list, tuple, set or range"
@@ -301,7 +296,6 @@ def may_use_argparse(script_path: str, source: bytes) -> bool:
 
 def probe_script(script_path: str, env: dict[str, str], values: Values = lambda _: []) -> Json:
     """With the "checks" of the pairs `values` returns once it has the description."""
-    script_name = os.path.basename(script_path)
     try:
         source = pathlib.Path(script_path).read_bytes()
     except OSError as err:
@@ -320,8 +314,8 @@ def probe_script(script_path: str, env: dict[str, str], values: Values = lambda 
             output = pathlib.Path(tmp, "output").read_bytes().decode("utf-8", "replace")
             last = next((l for l in reversed(output.splitlines()) if l.strip()), "no output")
             raise config_error(
-                f"{script_name} stopped (exit {returncode}) before it parsed its "
-                f"options: {last.strip()}",
+                f"{os.path.basename(script_path)} stopped (exit {returncode}) before it parsed "
+                f"its options: {last.strip()}",
                 detail=output,
             )
         result = json.loads(pathlib.Path(tmp, "probe.json").read_bytes())

@@ -32,8 +32,7 @@ def _tee_until_exit(proc: "subprocess.Popen[bytes]", fd: int, log: BinaryIO) -> 
             return
         if not select.select([fd], [], [], wait)[0]:
             continue
-        block = os.read(fd, 65536)
-        if not block:
+        if not (block := os.read(fd, 65536)):
             return
         log.write(block)
         log.flush()
@@ -102,15 +101,14 @@ def run_script(
 ) -> int:
     """Its exit code, 128+N for a signal N like a shell."""
     script_name = os.path.basename(script_path)
-    # Unbuffered, so a crash loses no output and the two streams interleave as written.
-    env = {"PYTHONUNBUFFERED": "1", **env}
-    # A session of its own: a signal reaches everything it started, leftovers stop as one
-    # group, and a terminal's Ctrl-C reaches the script once, through us, instead of twice.
+    # Unbuffered, so a crash loses no output and the two streams interleave as written. A
+    # session of its own: a signal reaches everything it started, leftovers stop as one group,
+    # and a terminal's Ctrl-C reaches the script once, through us, instead of twice.
     try:
         proc = subprocess.Popen(
             [sys.executable, script_path, *argv],
-            cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=workdir, env={"PYTHONUNBUFFERED": "1", **env}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
     except (OSError, ValueError) as err:
         # E2BIG, an embedded NUL: the job's configuration, not a bug of run_job.

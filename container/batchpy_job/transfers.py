@@ -52,9 +52,7 @@ class LocalStore:
     def sizes(self, prefix: str) -> dict[str, int]:
         walk = os.walk(self.url(prefix.rstrip("/")))
         paths = sorted(os.path.join(folder, name) for folder, _, names in walk for name in names)
-        return {
-            os.path.relpath(p, self.root).replace(os.sep, "/"): os.path.getsize(p) for p in paths
-        }
+        return {os.path.relpath(p, self.root): os.path.getsize(p) for p in paths}
 
 
 def describe_failure(err: BaseException, action: str, attempts: int) -> StorageError:
@@ -272,7 +270,7 @@ def snapshot(folder: str, root: str | None = None) -> Snapshot:
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in files + [d for d in dirs if os.path.islink(os.path.join(current, d))]:
             full = os.path.join(current, name)
-            rel = os.path.relpath(full, folder).replace(os.sep, "/")
+            rel = os.path.relpath(full, folder)
             regular = os.path.isfile(full) and not os.path.islink(full)
             if os.path.islink(full) and not _inside(full, real_root):
                 say(

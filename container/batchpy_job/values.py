@@ -201,8 +201,7 @@ class Rules:
             return problem or _reserved_name_problem(name)
         if name in self.options or (name in self.plain_env and is_plain_environment(name)):
             return None
-        near = self.near.get(name.lower().replace("-", "_"))
-        if near is not None:
+        if (near := self.near.get(name.lower().replace("-", "_"))) is not None:
             # The entrypoint would pass VAR_A as plain environment and the script would
             # silently use var_a's default.
             plain = f' To pass "{name}" to the script as plain environment, add --plain-env {name}'
@@ -235,8 +234,7 @@ class Rules:
         return {
             "plainEnv": [
                 f"--plain-env {n}: the entrypoint passes only names without lower-case letters "
-                "to the script as environment (it reads the others as options); rename the "
-                "variable"
+                "to the script as environment (it reads the others as options); rename the variable"
                 for n in self.plain_env
                 if not is_plain_environment(n)
             ],
@@ -298,9 +296,8 @@ def array_set_problem(name: str) -> str | None:
 def value_problem(name: str, value: str, option: Json | None = None) -> str | None:
     if "\0" in value:
         return (
-            f'the value of "{name}" contains a NUL byte (at character '
-            f"{value.index(chr(0)) + 1}), which no environment variable or argument can "
-            "hold; remove it"
+            f'the value of "{name}" contains a NUL byte (at character {value.index(chr(0)) + 1}), '
+            "which no environment variable or argument can hold; remove it"
         )
     shown = option["flag"] if option is not None else name
     size, name_size = (len(s.encode("utf-8", "surrogatepass")) for s in (value, name))
@@ -308,8 +305,7 @@ def value_problem(name: str, value: str, option: Json | None = None) -> str | No
     if max(name_size, len(shown)) + 2 + size <= MAX_ARG_BYTES:
         return None
     return (
-        f'the value of "{name}" is {size:,} bytes; Linux passes at most '
-        f"{MAX_ARG_BYTES - 1:,} bytes per environment variable or argument (\"{shown}=<value>\" "
-        f"included): put the data in a file under {PREFIXES['inputs']} and pass its key in "
-        f"{VARS.inputs}"
+        f'the value of "{name}" is {size:,} bytes; Linux passes at most {MAX_ARG_BYTES - 1:,} '
+        f'bytes per environment variable or argument ("{shown}=<value>" included): put the data '
+        f"in a file under {PREFIXES['inputs']} and pass its key in {VARS.inputs}"
     )

@@ -5,31 +5,22 @@ puts in BATCHPY_PARENT_RESULTS as <sweep>/<set>/ for the sweeps of the job file'
 import argparse
 import json
 import os
+import pathlib
 import sys
 from typing import Any, Dict, Iterator, Tuple
 
 
 def read_sets(root: str) -> Iterator[Tuple[str, int, Dict[str, Any], Dict[str, Any]]]:
     """(sweep, set number, metrics, parameters) of each set that wrote metrics.json."""
-    for sweep in sorted(os.listdir(root)):
-        for name in sorted(os.listdir(os.path.join(root, sweep))):
-            folder = os.path.join(root, sweep, name)
-            metrics_file = os.path.join(folder, "metrics.json")
-            # ASCII digits: int() refuses some that str.isdigit() accepts ("²").
-            if not (name.isascii() and name.isdigit()) or not os.path.isfile(metrics_file):
-                continue
-            with open(metrics_file, encoding="utf-8") as f:
-                metrics = json.load(f)
-            parameters: Dict[str, Any] = {}
-            # A set that ran as a job of its own has no manifest, so no parameters.json.
-            if os.path.isfile(os.path.join(folder, "parameters.json")):
-                with open(os.path.join(folder, "parameters.json"), encoding="utf-8") as f:
-                    parameters = json.load(f)
-            yield sweep, int(name), metrics, parameters
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    for folder in sorted(pathlib.Path(root).glob("*/*")):
+        metrics_file, params = folder / "metrics.json", folder / "parameters.json"
+        # ASCII digits: int() refuses some that str.isdigit() accepts ("²").
+        if not (folder.name.isascii() and folder.name.isdigit()) or not metrics_file.is_file():
+            continue
+        metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
+        # A set that ran as a job of its own has no manifest, so no parameters.json.
+        parameters = json.loads(params.read_text(encoding="utf-8")) if params.is_file() else {}
+        yield folder.parent.name, int(folder.name), metrics, parameters
 
 
 def main() -> None:
@@ -41,7 +32,8 @@ def main() -> None:
     root = os.environ.get("BATCHPY_PARENT_RESULTS")
     if root is None:
         parser.error('BATCHPY_PARENT_RESULTS is not set: name the sweep in the job\'s "resultsOf"')
-    found = [s for s in read_sets(root) if _is_number(s[2].get(args.metric))]
+    # A JSON number (true and false load as bool, not int).
+    found = [s for s in read_sets(root) if type(s[2].get(args.metric)) in (int, float)]
     if not found:
         sys.exit(f"no set under {root} has a number {args.metric} in its metrics.json")
     sweep, number, metrics, parameters = max(found, key=lambda s: s[2][args.metric])

@@ -12,9 +12,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Multiply var_a by var_b and pickle it.")
     parser.add_argument("--var_a", type=int, default=1, help="first factor")
     parser.add_argument("--var_b", type=int, default=2, help="second factor")
-    parser.add_argument(
-        "--save_name", type=str, required=True, help="result file name, without .p"
-    )
+    parser.add_argument("--save_name", type=str, required=True, help="result file name, without .p")
     args = parser.parse_args()
 
     result = args.var_a * args.var_b
