@@ -106,10 +106,7 @@ export function fargateJobLimits(maxVcpus: number): JobLimits {
   return { maxVcpus, maxGpus: 0, largestJob, basis: ["FARGATE"] };
 }
 
-export function jobTooLarge(
-  job: Partial<InstanceSize>,
-  limits: JobLimits,
-): { field: keyof InstanceSize; message: string }[] {
+export function jobTooLarge(job: Partial<InstanceSize>, limits: JobLimits) {
   const on = `the largest job ${limits.basis.join(", ")} can place has`;
   const reserved =
     limits.basis[0] === "FARGATE"

@@ -118,9 +118,8 @@ export class StackConfigError extends ValidationError {}
 const fullKey = (key: string) => `${CONFIG_NAMESPACE}:${key}`;
 
 function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
-  const values: Record<string, unknown> = {};
   const ours = Object.entries(raw).filter(([full]) => full.startsWith(fullKey("")));
-  for (const [full, value] of ours) {
+  const values = ours.map(([full, value]) => {
     const key = full.slice(fullKey("").length);
     if (!(key in CONFIG_KEYS)) {
       const hint = suggest(key, Object.keys(CONFIG_KEYS));
@@ -137,9 +136,9 @@ function readConfigValues(raw: Readonly<Record<string, string>>): ConfigValues {
         full,
       );
     }
-    values[key] = parsed.data;
-  }
-  return values as ConfigValues;
+    return [key, parsed.data];
+  });
+  return Object.fromEntries(values) as ConfigValues;
 }
 
 /** Notifications exist only when the stack names where they go. */

@@ -46,10 +46,9 @@ export function elements(value: unknown): unknown[] | Unknown {
 
 export function stringList(value: unknown): string[] | Unknown {
   const items = elements(value);
-  if (items === UNKNOWN || items.includes(UNKNOWN)) {
-    return UNKNOWN;
-  }
-  return items.filter((item): item is string => typeof item === "string");
+  return items === UNKNOWN || items.includes(UNKNOWN)
+    ? UNKNOWN
+    : items.filter((item): item is string => typeof item === "string");
 }
 
 /** AWS would reject the resource too. */
