@@ -220,13 +220,14 @@ async function failedSteps(
   });
   const retried = new Set(names);
   const steps: { name: string; after: string[] }[] = [];
-  for (let size = -1; size < retried.size;) {
-    size = retried.size;
+  for (let grew = true; grew;) {
+    grew = false;
     for (const e of failed) {
       const mine = (after.get(e.jobId) ?? []).filter((p) => retried.has(p));
       if (!retried.has(groupOf(e)) && mine.length > 0) {
         retried.add(groupOf(e));
         steps.push({ name: groupOf(e), after: mine });
+        grew = true;
       }
     }
   }
