@@ -105,11 +105,8 @@ export const submitJobSchema = z
 
 export type JobFileFields = z.infer<typeof submitJobSchema>;
 
-export type SubmitJobRequest = Omit<JobFileFields, "script" | "resultsOf"> & {
-  jobName: string;
-  jobQueue: string;
-  jobDefinition: string;
-};
+export type SubmitJobRequest = Omit<JobFileFields, "script" | "resultsOf"> &
+  Record<"jobName" | "jobQueue" | "jobDefinition", string>;
 
 export type EnvVar = z.infer<typeof keyValue>;
 

@@ -104,18 +104,15 @@ export function swallowedMessage(
 ): string {
   const script = env.npm_lifecycle_event ?? "<script>";
   const flags = swallowed.flatMap((s) =>
-    !s.option.takesValue ? [s.flag] : [s.flag, s.value === "true" ? "<value>" : s.value],
+    !s.option.takesValue ? [s.flag] : [s.flag, s.value === "true" ? "<value>" : shellWord(s.value)],
   );
-  const lostValues = swallowed.some((s) => s.option.takesValue && s.value === "true");
-  const words = [...userArguments(argv, env.npm_lifecycle_script), ...flags].map((w) =>
-    w === "<value>" ? w : shellWord(w),
-  );
+  const words = [...userArguments(argv, env.npm_lifecycle_script).map(shellWord), ...flags];
   return (
     `npm took ${swallowed.map((s) => s.flag).join(", ")} as its own option${swallowed.length > 1 ? "s" : ""} ` +
     `(${swallowed.map((s) => s.variable).join(", ")}), so the tool would have run without ` +
     `${swallowed.length > 1 ? "them" : "it"}; nothing was read or sent. Put -- before the tool's ` +
     `arguments:\n  npm run ${script} -- ${words.join(" ")}` +
-    (lostValues
+    (flags.includes("<value>")
       ? "\n(npm also left the value of each such option among the other arguments: move it back after its option)"
       : "")
   );
