@@ -73,7 +73,8 @@ export function swallowedOptions(
     const shows = option.takesValue ? value !== undefined : value === (option.negate ? "" : "true");
     const forms = [`--${option.name}`, `--no-${option.name}`];
     const given = argv.some((a) => forms.some((f) => a === f || a.startsWith(`${f}=`)));
-    return shows && !given ? [{ option, variable, value: value ?? "" }] : [];
+    const flag = forms[option.negate ? 1 : 0];
+    return shows && !given ? [{ option, variable, flag, value: value ?? "" }] : [];
   });
   // Without npm's start-up environment an inherited value cannot be told from a swallowed one.
   const inherited = candidates.length > 0 ? npm?.initialEnv() : undefined;
@@ -81,9 +82,7 @@ export function swallowedOptions(
     return [];
   }
   const fromFiles = new Set(npmrcFiles(env).flatMap((f) => [...npmrcKeys(npm?.readFile(f) ?? "")]));
-  return candidates
-    .filter((c) => !inherited.has(c.variable) && !fromFiles.has(c.option.name))
-    .map((c) => ({ ...c, flag: `--${c.option.negate ? "no-" : ""}${c.option.name}` }));
+  return candidates.filter((c) => !inherited.has(c.variable) && !fromFiles.has(c.option.name));
 }
 
 /** The tool's arguments without the words the npm script itself supplies. */
