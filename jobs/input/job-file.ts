@@ -213,8 +213,7 @@ export function fileJobName(doc: JsonDocument, given: string | undefined) {
   const jobName = given ?? defaultJobName(doc.file);
   const bad = checkJobName(jobName);
   const hint = given === undefined ? " (taken from the file name; set jobName)" : "";
-  const problem = bad !== undefined ? problemAt(doc, ["jobName"], bad + hint) : undefined;
-  return { jobName, problem };
+  return { jobName, problems: bad !== undefined ? [problemAt(doc, ["jobName"], bad + hint)] : [] };
 }
 
 export function loadJob(doc: JsonDocument) {
@@ -222,9 +221,9 @@ export function loadJob(doc: JsonDocument) {
   if (fields === undefined) {
     return { problems };
   }
-  const { jobName, problem } = fileJobName(doc, fields.jobName);
-  return problem !== undefined
-    ? { problems: [problem] }
+  const { jobName, problems: named } = fileJobName(doc, fields.jobName);
+  return named.length > 0
+    ? { problems: named }
     : { job: { kind: "job" as const, doc, jobName, fields }, problems: [] };
 }
 
