@@ -47,18 +47,12 @@ export interface LedgerView {
 /** The run's submissions by level, parents first. */
 export function dependencyOrder(submissions: readonly Submission[], ledger: LedgerView) {
   const owners = groupBy(submissions, ownerOf);
-  const parents = new Map<string, Set<string>>();
-  const problems: Problem[] = [];
-  for (const s of submissions) {
-    for (const d of namedDependencies(s)) {
+  const problems: Problem[] = submissions.flatMap((s) =>
+    namedDependencies(s).flatMap((d) => {
       const bad = dependencyProblem(s, d, owners, ledger);
-      if (bad !== undefined) {
-        problems.push({ file: s.file, path: `dependsOn[${d.at}]`, message: bad });
-      } else if (owners.has(d.name)) {
-        parents.set(ownerOf(s), (parents.get(ownerOf(s)) ?? new Set()).add(d.name));
-      }
-    }
-  }
+      return bad !== undefined ? [{ file: s.file, path: `dependsOn[${d.at}]`, message: bad }] : [];
+    }),
+  );
   const level = new Map<string, number>();
   const levelOf = (name: string, path: readonly string[]): number => {
     if (path.includes(name)) {
@@ -69,8 +63,9 @@ export function dependencyOrder(submissions: readonly Submission[], ledger: Ledg
     }
     let n = level.get(name);
     if (n === undefined) {
-      const mine = [...(parents.get(name) ?? [])].map((p) => levelOf(p, [...path, name]) + 1);
-      n = Math.max(0, ...mine);
+      const parents = (owners.get(name) ?? []).flatMap(namedDependencies);
+      const inRun = parents.filter((d) => owners.has(d.name));
+      n = Math.max(0, ...inRun.map((d) => levelOf(d.name, [...path, name]) + 1));
       level.set(name, n);
     }
     return n;

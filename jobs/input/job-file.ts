@@ -105,11 +105,8 @@ export const submitJobSchema = z
 
 export type JobFileFields = z.infer<typeof submitJobSchema>;
 
-export type SubmitJobRequest = Omit<JobFileFields, "script" | "resultsOf"> & {
-  jobName: string;
-  jobQueue: string;
-  jobDefinition: string;
-};
+export type SubmitJobRequest = Omit<JobFileFields, "script" | "resultsOf"> &
+  Record<"jobName" | "jobQueue" | "jobDefinition", string>;
 
 export type EnvVar = z.infer<typeof keyValue>;
 
@@ -216,8 +213,7 @@ export function fileJobName(doc: JsonDocument, given: string | undefined) {
   const jobName = given ?? defaultJobName(doc.file);
   const bad = checkJobName(jobName);
   const hint = given === undefined ? " (taken from the file name; set jobName)" : "";
-  const problem = bad !== undefined ? problemAt(doc, ["jobName"], bad + hint) : undefined;
-  return { jobName, problem };
+  return { jobName, problems: bad !== undefined ? [problemAt(doc, ["jobName"], bad + hint)] : [] };
 }
 
 export function loadJob(doc: JsonDocument) {
@@ -225,9 +221,9 @@ export function loadJob(doc: JsonDocument) {
   if (fields === undefined) {
     return { problems };
   }
-  const { jobName, problem } = fileJobName(doc, fields.jobName);
-  return problem !== undefined
-    ? { problems: [problem] }
+  const { jobName, problems: named } = fileJobName(doc, fields.jobName);
+  return named.length > 0
+    ? { problems: named }
     : { job: { kind: "job" as const, doc, jobName, fields }, problems: [] };
 }
 

@@ -73,7 +73,8 @@ export function swallowedOptions(
     const shows = option.takesValue ? value !== undefined : value === (option.negate ? "" : "true");
     const forms = [`--${option.name}`, `--no-${option.name}`];
     const given = argv.some((a) => forms.some((f) => a === f || a.startsWith(`${f}=`)));
-    return shows && !given ? [{ option, variable, value: value ?? "" }] : [];
+    const flag = forms[option.negate ? 1 : 0];
+    return shows && !given ? [{ option, variable, flag, value: value ?? "" }] : [];
   });
   // Without npm's start-up environment an inherited value cannot be told from a swallowed one.
   const inherited = candidates.length > 0 ? npm?.initialEnv() : undefined;
@@ -81,9 +82,7 @@ export function swallowedOptions(
     return [];
   }
   const fromFiles = new Set(npmrcFiles(env).flatMap((f) => [...npmrcKeys(npm?.readFile(f) ?? "")]));
-  return candidates
-    .filter((c) => !inherited.has(c.variable) && !fromFiles.has(c.option.name))
-    .map((c) => ({ ...c, flag: `--${c.option.negate ? "no-" : ""}${c.option.name}` }));
+  return candidates.filter((c) => !inherited.has(c.variable) && !fromFiles.has(c.option.name));
 }
 
 /** The tool's arguments without the words the npm script itself supplies. */
@@ -104,18 +103,15 @@ export function swallowedMessage(
 ): string {
   const script = env.npm_lifecycle_event ?? "<script>";
   const flags = swallowed.flatMap((s) =>
-    !s.option.takesValue ? [s.flag] : [s.flag, s.value === "true" ? "<value>" : s.value],
+    !s.option.takesValue ? [s.flag] : [s.flag, s.value === "true" ? "<value>" : shellWord(s.value)],
   );
-  const lostValues = swallowed.some((s) => s.option.takesValue && s.value === "true");
-  const words = [...userArguments(argv, env.npm_lifecycle_script), ...flags].map((w) =>
-    w === "<value>" ? w : shellWord(w),
-  );
+  const words = [...userArguments(argv, env.npm_lifecycle_script).map(shellWord), ...flags];
   return (
     `npm took ${swallowed.map((s) => s.flag).join(", ")} as its own option${swallowed.length > 1 ? "s" : ""} ` +
     `(${swallowed.map((s) => s.variable).join(", ")}), so the tool would have run without ` +
     `${swallowed.length > 1 ? "them" : "it"}; nothing was read or sent. Put -- before the tool's ` +
     `arguments:\n  npm run ${script} -- ${words.join(" ")}` +
-    (lostValues
+    (flags.includes("<value>")
       ? "\n(npm also left the value of each such option among the other arguments: move it back after its option)"
       : "")
   );

@@ -196,8 +196,8 @@ export function buildPlan(
     jobDefinition: stack === undefined ? "local" : (stack.jobDefinitionArn ?? ""),
   };
   const problems: Problem[] = [];
-  const submissions: Submission[] = [];
-  for (const item of items) {
+  // flatMap, not push(...): one job per set (--no-array) can be a million arguments.
+  const submissions = items.flatMap((item) => {
     const [file, fields] =
       item.kind === "job" ? [item.doc.file, item.fields] : [item.file, item.base];
     const sets = item.kind === "sweep" ? item.sets.length : undefined;
@@ -205,10 +205,10 @@ export function buildPlan(
     const bad = derivedNameProblem(item.jobName, { sets, array: opts.array, waits });
     if (bad !== undefined) {
       problems.push({ file, path: "jobName", message: bad });
-      continue;
+      return [];
     }
-    submissions.push(...submissionsOf(item, opts.array, resolved));
-  }
+    return submissionsOf(item, opts.array, resolved);
+  });
   const source = opts.outputs?.source;
   return {
     submissions,

@@ -189,8 +189,8 @@ export function loadSweep(doc: JsonDocument, absolute: string, readFile: ReadFil
   if (spec === undefined) {
     return { problems };
   }
-  const { jobName, problem } = fileJobName(doc, spec.jobName);
-  problems.push(...(problem !== undefined ? [problem] : []));
+  const { jobName, problems: named } = fileJobName(doc, spec.jobName);
+  problems.push(...named);
   const reading = { doc, dir: path.dirname(absolute), readFile, problems };
   const base = sweepBase(reading, spec.base);
   const { blocks, grid, keySources, consumedFiles } = readBlocks(reading, spec);

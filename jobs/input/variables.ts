@@ -245,11 +245,10 @@ function locate(
   // The environment as a whole: required options, two names for one option, groups.
   const { missing, problems: found } = answer.sets[sets[0]];
   const whole = (message: string) => problemAt(item.doc, ENVIRONMENT, message);
-  problems.push(...missing.map(whole));
-  for (const p of found) {
-    problems.push(own.get(p.name ?? "")?.at(p.message, "value") ?? whole(p.message));
-  }
-  return problems;
+  const placed = found.map(
+    (p) => own.get(p.name ?? "")?.at(p.message, "value") ?? whole(p.message),
+  );
+  return [...problems, ...missing.map(whole), ...placed];
 }
 
 /** A sweep's names, then its sets' values and the sets as wholes, the first few one by one. */

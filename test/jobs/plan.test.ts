@@ -260,11 +260,11 @@ describe("jobs/input/plan: from validated files to SubmitJob requests", function
       );
     });
 
-    it("--no-array still makes one job per set", function () {
-      const noArray = buildPlan([sweepOf("big", sets(10_001))], { outputs, array: false });
+    it("--no-array still makes one job per set, past the arguments one call can take", function () {
+      const noArray = buildPlan([sweepOf("big", sets(200_001))], { outputs, array: false });
       assert.deepStrictEqual(noArray.problems, []);
-      assert.strictEqual(noArray.submissions.length, 10_001);
-      assert.strictEqual(noArray.submissions[10_000].jobName, "big-10000");
+      assert.strictEqual(noArray.submissions.length, 200_001);
+      assert.strictEqual(noArray.submissions[200_000].jobName, "big-200000");
     });
 
     it("chunkRanges and CHUNK_SIZE follow AWS's array limit", function () {
