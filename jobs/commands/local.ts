@@ -5,12 +5,7 @@ import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { writeWhole } from "../state/write-whole";
 import { appendLocalRun, entrypointError, type LocalParent } from "../state/local-runs";
 import type { Submission } from "../input/plan";
-import {
-  namedDependencies,
-  ownerOf,
-  withParentManifests,
-  type NamedDependency,
-} from "../input/depends";
+import { namedDependencies, ownerOf, withParentManifests } from "../input/depends";
 import { runAll } from "../aws/pool";
 import { parseManifest } from "../input/manifest";
 import type { ParameterSet } from "../input/sweep";
@@ -28,7 +23,7 @@ export interface LocalRun {
   readonly resources?: ReturnType<typeof resourcesOf>;
   /** Where results, log and record are filed: a sweep's part under its global set number. */
   readonly filedAs: { readonly job: string; readonly index?: number };
-  readonly after: readonly NamedDependency[];
+  readonly after: ReturnType<typeof namedDependencies>;
 }
 
 /** By job or sweep name; undefined: a job that is not a set. */

@@ -72,9 +72,6 @@ async function planRetries(
     }
     return { sel, firsts, file };
   });
-  if (found.length === 0) {
-    return { todo: [], costCap: undefined };
-  }
   const files = [...new Set(found.map((f) => f.file))];
   const { submissions, items, costCap } = await prepare(
     { ...opts, files, force: false },
@@ -182,6 +179,9 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
     const selection = selectRetry(opts.names, units);
     refuseUnfinished(selection);
     const failed = selection.filter((sel) => sel.failed.length > 0);
+    if (failed.length === 0) {
+      return { kind: "retry-nothing", stack: outputs.stack, names: opts.names };
+    }
     const { todo, costCap } = await planRetries(failed, before, opts, ctx, outputs);
     const notes: Problem[] = [
       ...selection
@@ -192,9 +192,6 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
       })),
     ];
     refuseRetryNames(todo, before);
-    if (todo.length === 0) {
-      return { kind: "retry-nothing", stack: outputs.stack, names: opts.names };
-    }
     // Not --force: the ledger lacks the retry's names, but those an interrupted retry already sent.
     return submitWithinCost(todo, notes, outputs, opts, ctx, costCap);
   });

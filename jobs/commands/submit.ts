@@ -51,12 +51,7 @@ import { acquireLock, lockPath, type Lock } from "../state/lock";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { buildPlan, type Submission } from "../input/plan";
 import type { Loaded } from "../input/sweep";
-import {
-  printCostBound,
-  printSubmitResult,
-  type LocalRunsResult,
-  type SubmitResult,
-} from "../output/submit-print";
+import { printCostBound, printSubmitResult, type SubmitResult } from "../output/submit-print";
 import { costBound, costCapProblem } from "../report/prices";
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
@@ -208,11 +203,7 @@ export function submitExitCode(result: SubmitResult): number {
   }
 }
 
-async function runLocally(
-  submissions: readonly Submission[],
-  opts: SubmitOptions,
-  ctx: Context,
-): Promise<LocalRunsResult> {
+async function runLocally(submissions: readonly Submission[], opts: SubmitOptions, ctx: Context) {
   const root = localRoot(ctx, opts.localRoot);
   // Names resolve against this submit, then the latest local run of each job or sweep.
   const earlier = latestLocalRuns(readLocalRuns(root).records);
@@ -244,7 +235,7 @@ async function runLocally(
   });
   progress.stop();
   return {
-    kind: "local",
+    kind: "local" as const,
     root,
     ...definedOnly({ localRoot: opts.localRoot }),
     submissions,
@@ -494,9 +485,6 @@ async function refuseFailedParents(
 ): Promise<void> {
   const parents = parentsInLedger(submissions, ledger.entries, force);
   const ids = [...new Set(parents.flatMap((p) => p.runs.map((e) => e.jobId)))];
-  if (ids.length === 0) {
-    return;
-  }
   const failed = new Set(
     (await batch.describeJobs(ids)).flatMap((d) => (d.status === "FAILED" ? [d.jobId] : [])),
   );
