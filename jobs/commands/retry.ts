@@ -70,7 +70,7 @@ async function planRetries(
           `planned again; submit the file again with --force`,
       );
     }
-    return { sel, firsts, file };
+    return { sel, firsts: latestByName(firsts), file };
   });
   const files = [...new Set(found.map((f) => f.file))];
   const { submissions, items, costCap } = await prepare(
@@ -82,8 +82,7 @@ async function planRetries(
     const name = sel.name;
     const mine = submissions.filter((s) => s.jobName === name || s.sweep === name);
     const item = items.find((i) => i.jobName === name || mine.some((s) => s.jobName === i.jobName));
-    const byName = new Map(firsts.map((e) => [e.jobName, e]));
-    const changed = mine.some((s) => byName.get(s.jobName)?.hash !== s.hash);
+    const changed = mine.some((s) => firsts.get(s.jobName)?.hash !== s.hash);
     if (item === undefined || mine.length === 0 || changed) {
       throw new BadInputError({
         file,

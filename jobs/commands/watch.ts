@@ -137,16 +137,15 @@ async function latestRunsOnly(
 function liveProgress(ctx: Context) {
   let progress: ReturnType<typeof createProgress> | undefined;
   let lastLine = "";
-  const told = new Map<string, string | undefined>();
+  // Per job, the reason last told ("" for a wait with none).
+  const told = new Map<string, string>();
   return {
     show: (snapshot: Snapshot, waiting: readonly LongWait[]) => {
-      const news = waiting.filter(
-        (w) => !told.has(w.jobId) || told.get(w.jobId) !== w.reason?.code,
-      );
+      const news = waiting.filter((w) => told.get(w.jobId) !== (w.reason?.code ?? ""));
       if (news.length > 0) {
         progress?.stop();
         progress = undefined;
-        news.forEach((w) => told.set(w.jobId, w.reason?.code));
+        news.forEach((w) => told.set(w.jobId, w.reason?.code ?? ""));
         ctx.io.stderr.write(longWaitsText(news));
       }
       progress ??= createProgress(ctx.io, { total: snapshot.total, json: false, label: "jobs" });

@@ -100,10 +100,9 @@ async function readQueue(clients: AwsClients, queueName: string, unavailable: Un
       : undefined,
   ]);
   const { jobName, statusReason } = described?.[0] ?? {};
-  const reason = waitReason(statusReason);
   const head =
     arn !== undefined
-      ? { jobArn: arn, ...definedOnly({ jobName, statusReason, reason }) }
+      ? { jobArn: arn, ...definedOnly({ jobName, statusReason, reason: waitReason(statusReason) }) }
       : undefined;
   return { queue, environments: environments ?? [], front, head };
 }
