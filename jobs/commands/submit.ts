@@ -31,13 +31,7 @@ import {
 import { COST_CAP_POLICY, DEFAULT_BOUNDS } from "../../policy/bounds";
 import { boundsFromPolicyConfig, type PolicyCostCap } from "../../policy/check/policy-config";
 import { SUBMIT_TIMEOUT_MS, type BatchApi } from "../aws/api";
-import {
-  LISTING_WAIT_MS,
-  UnrecordedError,
-  sendAll,
-  skipKnown,
-  type SendAllResult,
-} from "../aws/exactly-once";
+import { LISTING_WAIT_MS, UnrecordedError, sendAll, skipKnown } from "../aws/exactly-once";
 import { DEFAULT_SUBMIT_CONCURRENCY } from "../aws/pool";
 import { Claims, whoAmI } from "../aws/claims";
 import { boundsProblems } from "../input/bounds";
@@ -408,9 +402,7 @@ async function send(
         progress,
         note,
       });
-      return "undecided" in r
-        ? { kind: "stopped", undecided: r.undecided }
-        : runResult(outputs.stack, ledger.file, r, ctx.signal.aborted, submissions.length);
+      return runResult(outputs.stack, ledger.file, r, ctx.signal.aborted, submissions.length);
     } finally {
       progress.stop();
       await Promise.all(claims.later);
@@ -425,10 +417,13 @@ async function send(
 function runResult(
   stack: string,
   ledger: string,
-  r: SendAllResult,
+  r: Awaited<ReturnType<typeof sendAll>>,
   aborted: boolean,
   total: number,
 ): SubmitResult {
+  if ("undecided" in r) {
+    return { kind: "stopped", undecided: r.undecided };
+  }
   const { recovered, skipped, duplicates } = r;
   if (!r.tried && r.notSent.length === 0) {
     const found = recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
