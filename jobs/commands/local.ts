@@ -58,13 +58,12 @@ export function planLocal(
 }
 
 function localRuns(s: Submission): LocalRun[] {
-  const env = new Map(
-    (s.request.containerOverrides?.environment ?? []).map((v) => [v.name, v.value]),
-  );
+  const overrides = s.request.containerOverrides;
+  const env = new Map((overrides?.environment ?? []).map((v) => [v.name, v.value]));
   const common = {
     jobName: s.jobName,
     env,
-    resources: resourcesOf(s.request.containerOverrides?.resourceRequirements),
+    resources: resourcesOf(overrides?.resourceRequirements),
     after: namedDependencies(s),
   };
   if (s.arraySize === undefined) {

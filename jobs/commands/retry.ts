@@ -73,11 +73,7 @@ async function planRetries(
     return { sel, firsts: latestByName(firsts), file };
   });
   const files = [...new Set(found.map((f) => f.file))];
-  const { submissions, items, costCap } = await prepare(
-    { ...opts, files, force: false },
-    ctx,
-    outputs,
-  );
+  const { submissions, items, costCap } = await prepare({ ...opts, files }, ctx, outputs);
   const todo = found.flatMap(({ sel, firsts, file }) => {
     const name = sel.name;
     const mine = submissions.filter((s) => s.jobName === name || s.sweep === name);
