@@ -23,7 +23,6 @@ import {
   pipelineOf,
   singleFailures,
   summarize,
-  type Failure,
   type LongWait,
   type Snapshot,
 } from "../status";
@@ -171,9 +170,9 @@ async function describeUnfinished(
 }
 
 /** Not those a retry replaced (history, which report shows). */
-async function currentFailures(polled: Polled, clients: AwsClients): Promise<Failure[]> {
+async function currentFailures(polled: Polled, clients: AwsClients) {
   const { snapshot, replaced, setNumbers } = polled;
-  const failures: Failure[] = singleFailures(snapshot);
+  const failures = singleFailures(snapshot);
   for (const row of snapshot.jobs) {
     if (row.arraySize !== undefined && (row.children?.FAILED ?? 0) > 0) {
       const children = await clients.batch.listArrayChildren(row.jobId, "FAILED");
