@@ -26,9 +26,6 @@ export interface LocalRun {
   readonly after: ReturnType<typeof namedDependencies>;
 }
 
-/** By job or sweep name; undefined: a job that is not a set. */
-type Failures = ReadonlyMap<string, ReadonlySet<number | undefined>>;
-
 /** A step that reads sweeps' results gets their manifests from this submit, else `earlier`. */
 export function planLocal(
   levels: readonly (readonly Submission[])[],
@@ -201,7 +198,8 @@ export async function runLocal(plan: ReturnType<typeof planLocal>, opts: LocalOp
   return results;
 }
 
-function failedParent(run: LocalRun, failed: Failures): string | undefined {
+/** `failed`: the failed sets by job or sweep name; undefined: a job that is not a set. */
+function failedParent(run: LocalRun, failed: ReadonlyMap<string, ReadonlySet<number | undefined>>) {
   for (const d of run.after) {
     const sets = [...(failed.get(d.name) ?? [])].filter((i) => !d.nToN || i === run.index);
     if (sets.length > 0) {

@@ -28,7 +28,6 @@ export interface WhyOptions extends StackOptions {
 }
 
 type TimeLimit = { reason: string; maxTimeSeconds: number; action: string };
-type HeadJob = NonNullable<Awaited<ReturnType<typeof readQueue>>["head"]>;
 export type WhyJob = ReturnType<typeof explainJob>;
 export type WhyResult = Awaited<ReturnType<typeof why>>;
 
@@ -112,7 +111,7 @@ export function explainJob(
   detail: JobDetail | undefined,
   seen: {
     readonly front?: FrontOfQueueDetail;
-    readonly head?: HeadJob;
+    readonly head?: Awaited<ReturnType<typeof readQueue>>["head"];
     readonly limits?: JobLimits;
     readonly timeLimits: readonly TimeLimit[];
   },
