@@ -164,10 +164,9 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
         .filter((i) => i.of !== undefined && opts.names.includes(i.of))
         .map((i) => i.run),
     );
-    const before = ledger.entries.filter((e) => !resume.has(e.run));
-    const known = selectEntries(ledger, opts.names, false, outputs.stack).filter(
-      (e) => !resume.has(e.run),
-    );
+    const asBefore = (e: LedgerEntry) => !resume.has(e.run);
+    const before = ledger.entries.filter(asBefore);
+    const known = selectEntries(ledger, opts.names, false, outputs.stack).filter(asBefore);
     const bucket = requireOutput(outputs, "bucketName", "to read what failed");
     const { units, warnings } = await awsSource(known, clients, bucket).units();
     warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));

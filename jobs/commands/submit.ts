@@ -169,10 +169,8 @@ function policyBoundsNotes(
   if (problems.length > 0 && opts.ignorePolicyBounds !== true) {
     throw new BadInputError(sortProblems(problems));
   }
-  for (const p of problems) {
-    ctx.io.stderr.write(
-      `warning: --ignore-policy-bounds: submitting anyway: ${formatProblem(p)}\n`,
-    );
+  for (const p of problems.map(formatProblem)) {
+    ctx.io.stderr.write(`warning: --ignore-policy-bounds: submitting anyway: ${p}\n`);
   }
   return { notes, ...definedOnly({ costCap: config.costCap }) };
 }
