@@ -407,7 +407,7 @@ async function closeIntent(intent: IntentLine, reason: string, ctx: SendContext,
 export type Duplicate = Awaited<ReturnType<typeof reconcile>>["duplicates"][number];
 export type SkippedJob = ReturnType<typeof skipKnown>["skipped"][number];
 
-export interface SendAllResult {
+interface SendAllResult {
   readonly accepted: LedgerEntry[];
   readonly adopted: LedgerEntry[];
   readonly recovered: LedgerEntry[];

@@ -5,12 +5,7 @@ import { BUCKET_PREFIXES, VARS } from "../../components/contract";
 import { writeWhole } from "../state/write-whole";
 import { appendLocalRun, entrypointError, type LocalParent } from "../state/local-runs";
 import type { Submission } from "../input/plan";
-import {
-  namedDependencies,
-  ownerOf,
-  withParentManifests,
-  type NamedDependency,
-} from "../input/depends";
+import { namedDependencies, ownerOf, withParentManifests } from "../input/depends";
 import { runAll } from "../aws/pool";
 import { parseManifest } from "../input/manifest";
 import type { ParameterSet } from "../input/sweep";
@@ -28,11 +23,8 @@ export interface LocalRun {
   readonly resources?: ReturnType<typeof resourcesOf>;
   /** Where results, log and record are filed: a sweep's part under its global set number. */
   readonly filedAs: { readonly job: string; readonly index?: number };
-  readonly after: readonly NamedDependency[];
+  readonly after: ReturnType<typeof namedDependencies>;
 }
-
-/** By job or sweep name; undefined: a job that is not a set. */
-type Failures = ReadonlyMap<string, ReadonlySet<number | undefined>>;
 
 /** A step that reads sweeps' results gets their manifests from this submit, else `earlier`. */
 export function planLocal(
@@ -63,13 +55,12 @@ export function planLocal(
 }
 
 function localRuns(s: Submission): LocalRun[] {
-  const env = new Map(
-    (s.request.containerOverrides?.environment ?? []).map((v) => [v.name, v.value]),
-  );
+  const overrides = s.request.containerOverrides;
+  const env = new Map((overrides?.environment ?? []).map((v) => [v.name, v.value]));
   const common = {
     jobName: s.jobName,
     env,
-    resources: resourcesOf(s.request.containerOverrides?.resourceRequirements),
+    resources: resourcesOf(overrides?.resourceRequirements),
     after: namedDependencies(s),
   };
   if (s.arraySize === undefined) {
@@ -207,7 +198,8 @@ export async function runLocal(plan: ReturnType<typeof planLocal>, opts: LocalOp
   return results;
 }
 
-function failedParent(run: LocalRun, failed: Failures): string | undefined {
+/** `failed`: the failed sets by job or sweep name; undefined: a job that is not a set. */
+function failedParent(run: LocalRun, failed: ReadonlyMap<string, ReadonlySet<number | undefined>>) {
   for (const d of run.after) {
     const sets = [...(failed.get(d.name) ?? [])].filter((i) => !d.nToN || i === run.index);
     if (sets.length > 0) {

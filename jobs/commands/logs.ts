@@ -137,13 +137,14 @@ async function unknownJob(
   );
 }
 
-/** Undefined when never retried and no --run asks (the ledger alone then finds it). */
+/** The job ID, told on stderr; undefined when never retried and no --run asks. */
 async function retriedRun(
   opts: LogsOptions,
+  ctx: Context,
   ledger: Ledger,
   clients: AwsClients,
   bucket: string | undefined,
-): Promise<{ jobId: string; note: string } | undefined> {
+) {
   const { base, index } = parseTarget(opts.target);
   const runs = entriesFor(ledger.latest(), base);
   if (!runs.some(isRetryEntry) && (opts.run ?? 1) === 1) {
@@ -171,13 +172,12 @@ async function retriedRun(
   const where =
     pick.child !== undefined ? `${pick.entry.jobName}:${pick.child}` : pick.entry.jobName;
   const other = n === attempts.length ? "--run 1 for the first" : "leave out --run for the latest";
-  return {
-    jobId,
-    note:
-      attempts.length > 1
-        ? `${what}: run ${n} of ${attempts.length}, ${where} (${jobId}); ${other}`
-        : `${what}: its only run, ${where} (${jobId})`,
-  };
+  ctx.io.stderr.write(
+    attempts.length > 1
+      ? `${what}: run ${n} of ${attempts.length}, ${where} (${jobId}); ${other}\n`
+      : `${what}: its only run, ${where} (${jobId})\n`,
+  );
+  return jobId;
 }
 
 const ended = (detail: JobDetail): boolean => TERMINAL.has(detail.status as Status);
@@ -273,11 +273,8 @@ async function readLog(
 
 export async function logsCommand(opts: LogsOptions, ctx: Context): Promise<number> {
   const read = await withStack(opts, ctx, async ({ outputs, ledger, clients }) => {
-    const run = await retriedRun(opts, ledger, clients, outputs.outputs.bucketName);
-    const jobId = run?.jobId ?? resolveTarget(opts.target, ledger, outputs.stack);
-    if (run !== undefined) {
-      ctx.io.stderr.write(`${run.note}\n`);
-    }
+    const retried = await retriedRun(opts, ctx, ledger, clients, outputs.outputs.bucketName);
+    const jobId = retried ?? resolveTarget(opts.target, ledger, outputs.stack);
     return readLog(opts, ctx, clients, jobId, outputs.outputs);
   });
   if (read === "interrupted") {

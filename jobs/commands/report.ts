@@ -12,13 +12,7 @@ import { BadInputError, EXIT_OK, FatalError, describeError } from "../errors";
 import { requireOutput } from "../input/outputs";
 import { pricingOf } from "../report/prices";
 import { writeWhole } from "../state/write-whole";
-import {
-  formatCsv,
-  printReport,
-  renderHtml,
-  printReportJson,
-  DEFAULT_TABLE_ROWS,
-} from "../output/report-print";
+import { formatCsv, printReport, renderHtml, printReportJson } from "../output/report-print";
 import { awsSource, collectReport, localSource } from "../report/sources";
 import { defaultOutDir } from "./results";
 import { definedOnly } from "../../components/defined";
@@ -100,8 +94,8 @@ export async function reportCommand(opts: ReportOptions, ctx: Context): Promise<
     }
     return [{ file: displayPath(ctx.cwd, abs), bytes: Buffer.byteLength(text) }];
   });
-  const limit = opts.limit ?? DEFAULT_TABLE_ROWS;
-  const result = { report, ...definedOnly({ localRoot: opts.localRoot }), limit, written };
+  const { localRoot, limit } = opts;
+  const result = { report, ...definedOnly({ localRoot, limit }), written };
   (opts.json ? printReportJson : printReport)(result, ctx.io);
   return EXIT_OK;
 }

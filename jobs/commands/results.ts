@@ -137,10 +137,7 @@ function bucketSource({ outputs, ledger, clients }: OpenStack, opts: ResultsOpti
 async function downloadAll(copy: Downloads, source: Source, opts: ResultsOptions, ctx: Context) {
   // Removed also on process.exit (a second Ctrl-C), where no `finally` runs: hence synchronous.
   const partials = new Set<string>();
-  const removePartials = (): void => {
-    partials.forEach((f) => fs.rmSync(f, { force: true }));
-    partials.clear();
-  };
+  const removePartials = (): void => partials.forEach((f) => fs.rmSync(f, { force: true }));
   process.on("exit", removePartials);
   const progress = createProgress(ctx.io, {
     total: copy.length,

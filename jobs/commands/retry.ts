@@ -70,23 +70,15 @@ async function planRetries(
           `planned again; submit the file again with --force`,
       );
     }
-    return { sel, firsts, file };
+    return { sel, firsts: latestByName(firsts), file };
   });
-  if (found.length === 0) {
-    return { todo: [], costCap: undefined };
-  }
   const files = [...new Set(found.map((f) => f.file))];
-  const { submissions, items, costCap } = await prepare(
-    { ...opts, files, force: false },
-    ctx,
-    outputs,
-  );
+  const { submissions, items, costCap } = await prepare({ ...opts, files }, ctx, outputs);
   const todo = found.flatMap(({ sel, firsts, file }) => {
     const name = sel.name;
     const mine = submissions.filter((s) => s.jobName === name || s.sweep === name);
     const item = items.find((i) => i.jobName === name || mine.some((s) => s.jobName === i.jobName));
-    const byName = new Map(firsts.map((e) => [e.jobName, e]));
-    const changed = mine.some((s) => byName.get(s.jobName)?.hash !== s.hash);
+    const changed = mine.some((s) => firsts.get(s.jobName)?.hash !== s.hash);
     if (item === undefined || mine.length === 0 || changed) {
       throw new BadInputError({
         file,
@@ -172,16 +164,18 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
         .filter((i) => i.of !== undefined && opts.names.includes(i.of))
         .map((i) => i.run),
     );
-    const before = ledger.entries.filter((e) => !resume.has(e.run));
-    const known = selectEntries(ledger, opts.names, false, outputs.stack).filter(
-      (e) => !resume.has(e.run),
-    );
+    const asBefore = (e: LedgerEntry) => !resume.has(e.run);
+    const before = ledger.entries.filter(asBefore);
+    const known = selectEntries(ledger, opts.names, false, outputs.stack).filter(asBefore);
     const bucket = requireOutput(outputs, "bucketName", "to read what failed");
     const { units, warnings } = await awsSource(known, clients, bucket).units();
     warnings.forEach((w) => ctx.io.stderr.write(`warning: ${w}\n`));
     const selection = selectRetry(opts.names, units);
     refuseUnfinished(selection);
     const failed = selection.filter((sel) => sel.failed.length > 0);
+    if (failed.length === 0) {
+      return { kind: "retry-nothing", stack: outputs.stack, names: opts.names };
+    }
     const { todo, costCap } = await planRetries(failed, before, opts, ctx, outputs);
     const notes: Problem[] = [
       ...selection
@@ -192,9 +186,6 @@ export async function retryCommand(given: RetryOptions, ctx: Context): Promise<n
       })),
     ];
     refuseRetryNames(todo, before);
-    if (todo.length === 0) {
-      return { kind: "retry-nothing", stack: outputs.stack, names: opts.names };
-    }
     // Not --force: the ledger lacks the retry's names, but those an interrupted retry already sent.
     return submitWithinCost(todo, notes, outputs, opts, ctx, costCap);
   });

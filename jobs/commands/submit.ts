@@ -31,13 +31,7 @@ import {
 import { COST_CAP_POLICY, DEFAULT_BOUNDS } from "../../policy/bounds";
 import { boundsFromPolicyConfig, type PolicyCostCap } from "../../policy/check/policy-config";
 import { SUBMIT_TIMEOUT_MS, type BatchApi } from "../aws/api";
-import {
-  LISTING_WAIT_MS,
-  UnrecordedError,
-  sendAll,
-  skipKnown,
-  type SendAllResult,
-} from "../aws/exactly-once";
+import { LISTING_WAIT_MS, UnrecordedError, sendAll, skipKnown } from "../aws/exactly-once";
 import { DEFAULT_SUBMIT_CONCURRENCY } from "../aws/pool";
 import { Claims, whoAmI } from "../aws/claims";
 import { boundsProblems } from "../input/bounds";
@@ -51,12 +45,7 @@ import { acquireLock, lockPath, type Lock } from "../state/lock";
 import { requireOutput, type LoadedOutputs } from "../input/outputs";
 import { buildPlan, type Submission } from "../input/plan";
 import type { Loaded } from "../input/sweep";
-import {
-  printCostBound,
-  printSubmitResult,
-  type LocalRunsResult,
-  type SubmitResult,
-} from "../output/submit-print";
+import { printCostBound, printSubmitResult, type SubmitResult } from "../output/submit-print";
 import { costBound, costCapProblem } from "../report/prices";
 import { VARS } from "../../components/contract";
 import { definedOnly } from "../../components/defined";
@@ -180,10 +169,8 @@ function policyBoundsNotes(
   if (problems.length > 0 && opts.ignorePolicyBounds !== true) {
     throw new BadInputError(sortProblems(problems));
   }
-  for (const p of problems) {
-    ctx.io.stderr.write(
-      `warning: --ignore-policy-bounds: submitting anyway: ${formatProblem(p)}\n`,
-    );
+  for (const p of problems.map(formatProblem)) {
+    ctx.io.stderr.write(`warning: --ignore-policy-bounds: submitting anyway: ${p}\n`);
   }
   return { notes, ...definedOnly({ costCap: config.costCap }) };
 }
@@ -208,11 +195,7 @@ export function submitExitCode(result: SubmitResult): number {
   }
 }
 
-async function runLocally(
-  submissions: readonly Submission[],
-  opts: SubmitOptions,
-  ctx: Context,
-): Promise<LocalRunsResult> {
+async function runLocally(submissions: readonly Submission[], opts: SubmitOptions, ctx: Context) {
   const root = localRoot(ctx, opts.localRoot);
   // Names resolve against this submit, then the latest local run of each job or sweep.
   const earlier = latestLocalRuns(readLocalRuns(root).records);
@@ -244,7 +227,7 @@ async function runLocally(
   });
   progress.stop();
   return {
-    kind: "local",
+    kind: "local" as const,
     root,
     ...definedOnly({ localRoot: opts.localRoot }),
     submissions,
@@ -417,9 +400,7 @@ async function send(
         progress,
         note,
       });
-      return "undecided" in r
-        ? { kind: "stopped", undecided: r.undecided }
-        : runResult(outputs.stack, ledger.file, r, ctx.signal.aborted, submissions.length);
+      return runResult(outputs.stack, ledger.file, r, ctx.signal.aborted, submissions.length);
     } finally {
       progress.stop();
       await Promise.all(claims.later);
@@ -434,10 +415,13 @@ async function send(
 function runResult(
   stack: string,
   ledger: string,
-  r: SendAllResult,
+  r: Awaited<ReturnType<typeof sendAll>>,
   aborted: boolean,
   total: number,
 ): SubmitResult {
+  if ("undecided" in r) {
+    return { kind: "stopped", undecided: r.undecided };
+  }
   const { recovered, skipped, duplicates } = r;
   if (!r.tried && r.notSent.length === 0) {
     const found = recovered.map((e) => ({ jobName: e.jobName, jobId: e.jobId }));
@@ -494,9 +478,6 @@ async function refuseFailedParents(
 ): Promise<void> {
   const parents = parentsInLedger(submissions, ledger.entries, force);
   const ids = [...new Set(parents.flatMap((p) => p.runs.map((e) => e.jobId)))];
-  if (ids.length === 0) {
-    return;
-  }
   const failed = new Set(
     (await batch.describeJobs(ids)).flatMap((d) => (d.status === "FAILED" ? [d.jobId] : [])),
   );

@@ -23,7 +23,6 @@ import {
   pipelineOf,
   singleFailures,
   summarize,
-  type Failure,
   type LongWait,
   type Snapshot,
 } from "../status";
@@ -137,16 +136,15 @@ async function latestRunsOnly(
 function liveProgress(ctx: Context) {
   let progress: ReturnType<typeof createProgress> | undefined;
   let lastLine = "";
-  const told = new Map<string, string | undefined>();
+  // Per job, the reason last told ("" for a wait with none).
+  const told = new Map<string, string>();
   return {
     show: (snapshot: Snapshot, waiting: readonly LongWait[]) => {
-      const news = waiting.filter(
-        (w) => !told.has(w.jobId) || told.get(w.jobId) !== w.reason?.code,
-      );
+      const news = waiting.filter((w) => told.get(w.jobId) !== (w.reason?.code ?? ""));
       if (news.length > 0) {
         progress?.stop();
         progress = undefined;
-        news.forEach((w) => told.set(w.jobId, w.reason?.code));
+        news.forEach((w) => told.set(w.jobId, w.reason?.code ?? ""));
         ctx.io.stderr.write(longWaitsText(news));
       }
       progress ??= createProgress(ctx.io, { total: snapshot.total, json: false, label: "jobs" });
@@ -172,9 +170,9 @@ async function describeUnfinished(
 }
 
 /** Not those a retry replaced (history, which report shows). */
-async function currentFailures(polled: Polled, clients: AwsClients): Promise<Failure[]> {
+async function currentFailures(polled: Polled, clients: AwsClients) {
   const { snapshot, replaced, setNumbers } = polled;
-  const failures: Failure[] = singleFailures(snapshot);
+  const failures = singleFailures(snapshot);
   for (const row of snapshot.jobs) {
     if (row.arraySize !== undefined && (row.children?.FAILED ?? 0) > 0) {
       const children = await clients.batch.listArrayChildren(row.jobId, "FAILED");

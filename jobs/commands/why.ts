@@ -28,7 +28,6 @@ export interface WhyOptions extends StackOptions {
 }
 
 type TimeLimit = { reason: string; maxTimeSeconds: number; action: string };
-type HeadJob = NonNullable<Awaited<ReturnType<typeof readQueue>>["head"]>;
 export type WhyJob = ReturnType<typeof explainJob>;
 export type WhyResult = Awaited<ReturnType<typeof why>>;
 
@@ -100,10 +99,9 @@ async function readQueue(clients: AwsClients, queueName: string, unavailable: Un
       : undefined,
   ]);
   const { jobName, statusReason } = described?.[0] ?? {};
-  const reason = waitReason(statusReason);
   const head =
     arn !== undefined
-      ? { jobArn: arn, ...definedOnly({ jobName, statusReason, reason }) }
+      ? { jobArn: arn, ...definedOnly({ jobName, statusReason, reason: waitReason(statusReason) }) }
       : undefined;
   return { queue, environments: environments ?? [], front, head };
 }
@@ -113,7 +111,7 @@ export function explainJob(
   detail: JobDetail | undefined,
   seen: {
     readonly front?: FrontOfQueueDetail;
-    readonly head?: HeadJob;
+    readonly head?: Awaited<ReturnType<typeof readQueue>>["head"];
     readonly limits?: JobLimits;
     readonly timeLimits: readonly TimeLimit[];
   },

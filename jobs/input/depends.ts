@@ -17,7 +17,7 @@ const EC2_BARRIER_MEMORY_MIB = 128;
 
 type Dependency = NonNullable<SubmitJobRequest["dependsOn"]>[number];
 
-export type NamedDependency = ReturnType<typeof namedDependencies>[number];
+type NamedDependency = ReturnType<typeof namedDependencies>[number];
 
 export function namedDependencies(s: Submission) {
   return (s.request.dependsOn ?? []).flatMap((d, at) =>

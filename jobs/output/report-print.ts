@@ -28,7 +28,7 @@ const SPLIT = [
   ["START", "startSeconds"],
 ] as const;
 
-export const DEFAULT_TABLE_ROWS = 50;
+const DEFAULT_TABLE_ROWS = 50;
 
 /** Text is made visible before it is cut and padded, so widths are what the terminal shows. */
 export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string {
@@ -199,7 +199,7 @@ export interface ReportResult {
   readonly report: Report;
   /** --local-root as given, for the hints. */
   readonly localRoot?: string;
-  readonly limit: number;
+  readonly limit?: number;
   readonly written: readonly { readonly file: string; readonly bytes: number }[];
 }
 

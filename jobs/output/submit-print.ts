@@ -37,7 +37,7 @@ export interface SentResult {
   readonly cost?: CostBound;
 }
 
-export interface LocalRunsResult {
+interface LocalRunsResult {
   readonly kind: "local";
   readonly root: string;
   /** --local-root as given, for the copy-out hint. */
