@@ -85,7 +85,7 @@ export async function textsFromLogs(
   logGroupName: string,
   window: { startTime: number; endTime: number },
   etags: ReadonlySet<string>,
-): Promise<{ texts: Map<string, string>; calls: number }> {
+): Promise<{ texts: Map<string, string> }> {
   const texts = new Map<string, string>();
   // A term in double quotes matches that exact phrase (CloudWatch Logs filter pattern syntax).
   const filterPattern = `"${METRICS.logLinePrefix.trim()}"`;
@@ -102,7 +102,7 @@ export async function textsFromLogs(
     }
     nextToken = page.nextToken;
   } while (nextToken !== undefined && texts.size < etags.size && calls < MAX_PAGES);
-  return { texts, calls };
+  return { texts };
 }
 
 export function awsSource(
