@@ -55,7 +55,7 @@ export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string 
     ["PARAMETERS", (r) => cut(pairs(r.params, shownParams), 40)],
     ["METRICS", (r) => cut(pairs(r.metrics, summary.metrics), 40)],
   ];
-  if (shown.some((r) => r.status === "FAILED")) {
+  if (failed > 0) {
     columns.push([
       "REASON",
       (r) => (r.status === "FAILED" ? cut(visible(failureReason(r)), 70) : ""),
