@@ -247,7 +247,16 @@ function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-const STYLE = `
+export function renderHtml(report: Report): string {
+  const title = `batchpy report: ${report.source}`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
+<title>${escapeHtml(title)}</title>
+<style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #212121; }
 h1 { font-size: 1.4em; margin: 0 0 .2em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
 .muted { color: #757575; } .warning { color: #e65100; }
@@ -262,18 +271,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.s-FAILED td { background: #ffebee; }
 #table-box { max-height: 70vh; overflow: auto; }
 label { margin-right: 1em; }
-`;
-
-export function renderHtml(report: Report): string {
-  const title = `batchpy report: ${report.source}`;
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
-<title>${escapeHtml(title)}</title>
-<style>${STYLE}</style>
+</style>
 </head>
 <body>
 <h1>${escapeHtml(title)}</h1>

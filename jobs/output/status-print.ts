@@ -56,7 +56,6 @@ export function formatFailure(f: Failure): string {
 
 export const LOGS_HINT = "logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)";
 
-/** A wait's reason and its fix for the job named `name`. */
 function because(r: WaitReason, name: string): string {
   return `${r.words}; fix: ${r.fix.replace("<name>", name)}`;
 }
