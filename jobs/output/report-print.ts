@@ -218,9 +218,7 @@ export function printReport(r: ReportResult, io: Io): void {
   } else {
     io.stdout.write(formatTable(r.report, r.limit));
   }
-  for (const w of r.written) {
-    io.stderr.write(`wrote ${visible(w.file)} (${formatBytes(w.bytes)})\n`);
-  }
+  r.written.forEach((w) => io.stderr.write(`wrote ${visible(w.file)} (${formatBytes(w.bytes)})\n`));
 }
 
 export function printReportJson(r: ReportResult, io: Io): void {
