@@ -1,12 +1,11 @@
 /** `jobs:report` printers: the terminal table, CSV, JSON, and the HTML page, which loads nothing. */
 import * as fs from "fs";
 import * as path from "path";
-import type { Io } from "../context";
 import { PRICE_TABLE, pricingBasis } from "../report/prices";
 import { failureReason, type ReportRow } from "../report/rows";
 import type { Report } from "../report/sources";
 import { LOGS_HINT, formatCounts } from "./status-print";
-import { shellWord, visible } from "./visible";
+import { shellWord, visible, type Io } from "./visible";
 import { formatBytes, formatDuration, formatNumber, formatUsd } from "./numbers";
 
 type Column<T> = readonly [header: string, value: (r: ReportRow) => T];
