@@ -204,19 +204,13 @@ export interface ReportResult {
 
 export function printReport(r: ReportResult, io: Io): void {
   r.report.warnings.forEach((w) => io.stderr.write(`warning: ${visible(w)}\n`));
-  if (r.report.rows.length === 0) {
-    const root = r.localRoot !== undefined ? ` --local-root ${shellWord(r.localRoot)}` : "";
-    const local = r.report.localFolder;
-    io.stdout.write(
-      visible(
-        local !== undefined
-          ? `no local runs in ${local}; run some with npm run jobs:submit -- --locally FILE${root}`
-          : `no jobs in the ledger of ${r.report.source}; submit some with npm run jobs:submit`,
-      ) + "\n",
-    );
-  } else {
-    io.stdout.write(formatTable(r.report, r.limit));
-  }
+  const root = r.localRoot !== undefined ? ` --local-root ${shellWord(r.localRoot)}` : "";
+  const local = r.report.localFolder;
+  const none =
+    local !== undefined
+      ? `no local runs in ${local}; run some with npm run jobs:submit -- --locally FILE${root}`
+      : `no jobs in the ledger of ${r.report.source}; submit some with npm run jobs:submit`;
+  io.stdout.write(r.report.rows.length > 0 ? formatTable(r.report, r.limit) : `${visible(none)}\n`);
   r.written.forEach((w) => io.stderr.write(`wrote ${visible(w.file)} (${formatBytes(w.bytes)})\n`));
 }
 
