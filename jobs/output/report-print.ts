@@ -1,12 +1,11 @@
 /** `jobs:report` printers: the terminal table, CSV, JSON, and the HTML page, which loads nothing. */
 import * as fs from "fs";
 import * as path from "path";
-import type { Io } from "../context";
 import { PRICE_TABLE, pricingBasis } from "../report/prices";
 import { failureReason, type ReportRow } from "../report/rows";
 import type { Report } from "../report/sources";
 import { LOGS_HINT, formatCounts } from "./status-print";
-import { shellWord, visible } from "./visible";
+import { shellWord, visible, type Io } from "./visible";
 import { formatBytes, formatDuration, formatNumber, formatUsd } from "./numbers";
 
 type Column<T> = readonly [header: string, value: (r: ReportRow) => T];
@@ -55,7 +54,7 @@ export function formatTable(report: Report, limit = DEFAULT_TABLE_ROWS): string 
     ["PARAMETERS", (r) => cut(pairs(r.params, shownParams), 40)],
     ["METRICS", (r) => cut(pairs(r.metrics, summary.metrics), 40)],
   ];
-  if (shown.some((r) => r.status === "FAILED")) {
+  if (failed > 0) {
     columns.push([
       "REASON",
       (r) => (r.status === "FAILED" ? cut(visible(failureReason(r)), 70) : ""),
@@ -205,22 +204,14 @@ export interface ReportResult {
 
 export function printReport(r: ReportResult, io: Io): void {
   r.report.warnings.forEach((w) => io.stderr.write(`warning: ${visible(w)}\n`));
-  if (r.report.rows.length === 0) {
-    const root = r.localRoot !== undefined ? ` --local-root ${shellWord(r.localRoot)}` : "";
-    const local = r.report.localFolder;
-    io.stdout.write(
-      visible(
-        local !== undefined
-          ? `no local runs in ${local}; run some with npm run jobs:submit -- --locally FILE${root}`
-          : `no jobs in the ledger of ${r.report.source}; submit some with npm run jobs:submit`,
-      ) + "\n",
-    );
-  } else {
-    io.stdout.write(formatTable(r.report, r.limit));
-  }
-  for (const w of r.written) {
-    io.stderr.write(`wrote ${visible(w.file)} (${formatBytes(w.bytes)})\n`);
-  }
+  const root = r.localRoot !== undefined ? ` --local-root ${shellWord(r.localRoot)}` : "";
+  const local = r.report.localFolder;
+  const none =
+    local !== undefined
+      ? `no local runs in ${local}; run some with npm run jobs:submit -- --locally FILE${root}`
+      : `no jobs in the ledger of ${r.report.source}; submit some with npm run jobs:submit`;
+  io.stdout.write(r.report.rows.length > 0 ? formatTable(r.report, r.limit) : `${visible(none)}\n`);
+  r.written.forEach((w) => io.stderr.write(`wrote ${visible(w.file)} (${formatBytes(w.bytes)})\n`));
 }
 
 export function printReportJson(r: ReportResult, io: Io): void {
@@ -247,7 +238,16 @@ function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-const STYLE = `
+export function renderHtml(report: Report): string {
+  const title = `batchpy report: ${report.source}`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
+<title>${escapeHtml(title)}</title>
+<style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #212121; }
 h1 { font-size: 1.4em; margin: 0 0 .2em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
 .muted { color: #757575; } .warning { color: #e65100; }
@@ -262,18 +262,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.s-FAILED td { background: #ffebee; }
 #table-box { max-height: 70vh; overflow: auto; }
 label { margin-right: 1em; }
-`;
-
-export function renderHtml(report: Report): string {
-  const title = `batchpy report: ${report.source}`;
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
-<title>${escapeHtml(title)}</title>
-<style>${STYLE}</style>
+</style>
 </head>
 <body>
 <h1>${escapeHtml(title)}</h1>

@@ -2,7 +2,6 @@
 import type { Unavailable } from "../aws/api";
 import type { CancelResult, Stopped } from "../commands/cancel";
 import type { WhyJob, WhyResult } from "../commands/why";
-import type { Io } from "../context";
 import {
   LONG_WAIT_MS,
   rowName,
@@ -15,7 +14,7 @@ import {
   type Status,
 } from "../status";
 import type { WaitReason } from "../wait-reason";
-import { visible } from "./visible";
+import { visible, type Io } from "./visible";
 import { formatNumber } from "./numbers";
 
 export function formatCounts(counts: Readonly<Partial<Record<Status, number>>>): string {
@@ -56,7 +55,6 @@ export function formatFailure(f: Failure): string {
 
 export const LOGS_HINT = "logs: npm run jobs:logs -- <jobName>  (array child: <jobName>:<index>)";
 
-/** A wait's reason and its fix for the job named `name`. */
 function because(r: WaitReason, name: string): string {
   return `${r.words}; fix: ${r.fix.replace("<name>", name)}`;
 }

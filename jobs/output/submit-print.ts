@@ -289,9 +289,7 @@ function printLocal(r: LocalRunsResult, io: Io, cwd: string): void {
     const why = f.notRun ?? `exit ${f.exitCode ?? f.signal}`;
     io.stderr.write(`FAILED ${name}: ${why}\n${lines.map((l) => `  | ${l}\n`).join("")}`);
   }
-  for (const s of r.submissions) {
-    io.stdout.write(`${localResultsLine(s, r.results, r.root, cwd)}\n`);
-  }
+  r.submissions.forEach((s) => io.stdout.write(`${localResultsLine(s, r.results, r.root, cwd)}\n`));
   io.stdout.write(
     `${formatNumber(r.results.length - failed.length)} of ${formatNumber(r.planned)} local run(s) succeeded` +
       (notRun > 0 ? `, ${formatNumber(notRun)} not started` : "") +

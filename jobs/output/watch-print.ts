@@ -1,5 +1,4 @@
 /** `jobs:watch` and `jobs:status` printers: the jobs by status and each failure, or --json. */
-import type { Io } from "../context";
 import { allUnknown, failedByDependency, type JobRow, type Retried } from "../status";
 import {
   LOGS_HINT,
@@ -9,7 +8,7 @@ import {
   longWaitsText,
   unknownJobsWarning,
 } from "./status-print";
-import { visible } from "./visible";
+import { visible, type Io } from "./visible";
 import type { WatchResult } from "../commands/watch";
 import { formatNumber } from "./numbers";
 

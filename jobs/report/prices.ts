@@ -57,9 +57,6 @@ export interface JobResources {
 
 export type Pricing = ReturnType<typeof pricingOf>;
 
-/** `on`: the instance type priced, on EC2 and Spot. */
-export type Price = ReturnType<typeof priceRun>;
-
 /** `--pricing` (instance types, FARGATE or FARGATE_SPOT), --price-vcpu-hour, --price-gb-hour. */
 export interface UserPricing {
   readonly types?: readonly string[];
@@ -97,7 +94,6 @@ function usesTable(p: Pricing): boolean {
 }
 
 export function pricingBasis(p: Pricing): string {
-  const table = `${PRICE_TABLE.region} list prices of ${PRICE_TABLE.asOf}`;
   const types = p.instanceTypes.join(", ");
   const machine = {
     EC2: `${types} on-demand`,
@@ -112,7 +108,7 @@ export function pricingBasis(p: Pricing): string {
   const own = Object.entries({ vCPU: p.usdPerVcpuHour, GB: p.usdPerGbHour }).flatMap(
     ([per, usd]) => (usd !== undefined ? [`$${usd} per ${per}-hour`] : []),
   );
-  const tabled = `${machine}${unknown}, ${table}`;
+  const tabled = `${machine}${unknown}, ${PRICE_TABLE.region} list prices of ${PRICE_TABLE.asOf}`;
   return own.length === 0
     ? tabled
     : `your prices: ${own.join(" + ")}` + (usesTable(p) ? ` (the rest: ${tabled})` : "");
@@ -196,8 +192,7 @@ function factsOf(s: Submission, outputs: StackOutputs): JobDefaults | { noPrice:
   };
   const ownDefinition =
     r.jobDefinition === outputs.jobDefinitionArn || r.jobDefinition === outputs.jobDefinitionName;
-  const defaults = ownDefinition ? outputs.jobDefaults : undefined;
-  const facts = { ...defaults, ...definedOnly(given) };
+  const facts = { ...(ownDefinition ? outputs.jobDefaults : undefined), ...definedOnly(given) };
   const missing = (["vcpus", "memoryMiB", "timeoutSeconds", "attempts"] as const).filter(
     (k) => facts[k] === undefined,
   );

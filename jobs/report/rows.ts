@@ -106,10 +106,8 @@ export function parseMetrics(text: string): {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    if (!(err instanceof SyntaxError)) {
-      throw err;
-    }
-    return { metrics: new Map(), problem: `not JSON (${err.message})` };
+    // JSON.parse of a string throws only SyntaxError.
+    return { metrics: new Map(), problem: `not JSON (${(err as SyntaxError).message})` };
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     return { metrics: new Map(), problem: "not a JSON object of numbers and strings" };

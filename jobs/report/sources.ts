@@ -85,7 +85,7 @@ export async function textsFromLogs(
   logGroupName: string,
   window: { startTime: number; endTime: number },
   etags: ReadonlySet<string>,
-): Promise<{ texts: Map<string, string>; calls: number }> {
+): Promise<{ texts: Map<string, string> }> {
   const texts = new Map<string, string>();
   // A term in double quotes matches that exact phrase (CloudWatch Logs filter pattern syntax).
   const filterPattern = `"${METRICS.logLinePrefix.trim()}"`;
@@ -102,7 +102,7 @@ export async function textsFromLogs(
     }
     nextToken = page.nextToken;
   } while (nextToken !== undefined && texts.size < etags.size && calls < MAX_PAGES);
-  return { texts, calls };
+  return { texts };
 }
 
 export function awsSource(
@@ -182,31 +182,29 @@ function unitsOf(
 ): RunUnit[] {
   const job = groupOf(e);
   const status = asStatus(parent?.status);
+  const unlisted = (jobId: string, index?: number, set?: Manifest["sets"][number]): RunUnit =>
+    definedOnly({
+      job,
+      index,
+      jobId,
+      status,
+      reason: status === "FAILED" ? parent?.statusReason : undefined,
+      attempts: [],
+      createdAt: parent?.createdAt,
+      params: new Map(set ?? []),
+    });
   if (e.kind !== "array") {
     const set = variableOf(parent, VARS.setIndex);
     const index = set !== undefined && /^\d+$/.test(set) ? Number(set) : undefined;
-    return [
-      parent !== undefined
-        ? unitFromDetail(parent, { job, index })
-        : { job, jobId: e.jobId, status, attempts: [], params: new Map() },
-    ];
+    return [parent !== undefined ? unitFromDetail(parent, { job, index }) : unlisted(e.jobId)];
   }
-  return Array.from({ length: size }, (_, i): RunUnit => {
+  return Array.from({ length: size }, (_, i) => {
     const set = manifest?.sets[i];
     const index = manifest?.indexes?.[i] ?? i;
     const child = children.get(`${e.jobId}:${i}`);
     return child !== undefined
       ? unitFromDetail(child, { job, index, set })
-      : definedOnly({
-          job,
-          index,
-          jobId: `${e.jobId}:${i}`,
-          status,
-          reason: status === "FAILED" ? parent?.statusReason : undefined,
-          attempts: [],
-          createdAt: parent?.createdAt,
-          params: new Map(set ?? []),
-        });
+      : unlisted(`${e.jobId}:${i}`, index, set);
   });
 }
 

@@ -62,17 +62,15 @@ export function splitWait(
 
 /** The split (placement, pull, start) adds up to toRunningSeconds. */
 export function attemptTimes(createdAt: number | undefined, attempts: readonly UnitAttempt[]) {
-  return attempts.map((a, i) => {
+  return attempts.map(({ task, ...times }, i) => {
     const from = i === 0 ? createdAt : attempts[i - 1].stoppedAt;
     return definedOnly({
-      startedAt: a.startedAt,
-      stoppedAt: a.stoppedAt,
-      taskArn: a.taskArn,
+      ...times,
       // From submit, for a later attempt from the previous one's end.
-      toRunningSeconds: seconds(from, a.startedAt),
-      runningSeconds: seconds(a.startedAt, a.stoppedAt),
-      ...splitWait(from, a.startedAt, a.task),
-      noSplit: a.task !== undefined && "missing" in a.task ? FORGOTTEN : undefined,
+      toRunningSeconds: seconds(from, times.startedAt),
+      runningSeconds: seconds(times.startedAt, times.stoppedAt),
+      ...splitWait(from, times.startedAt, task),
+      noSplit: task !== undefined && "missing" in task ? FORGOTTEN : undefined,
     });
   });
 }

@@ -13,7 +13,6 @@ import {
   pricingBasis,
   pricingOf,
   type JobResources,
-  type Price,
   type Pricing,
 } from "../../jobs/report/prices";
 import { buildRow, summarizeRows, unitFromDetail, type RunUnit } from "../../jobs/report/rows";
@@ -25,12 +24,12 @@ const FARGATE: Pricing = { compute: "FARGATE", instanceTypes: [], region: "us-ea
 /** What an m5a.large (8 GiB) can give one job container: 7953 MiB. */
 const M5A_PLACEABLE_MIB = 7953;
 
-function usd(price: Price): number {
+function usd(price: ReturnType<typeof priceRun>): number {
   assert.ok("usd" in price, `expected a figure, got ${JSON.stringify(price)}`);
   return price.usd;
 }
 
-function noPrice(price: Price): string {
+function noPrice(price: ReturnType<typeof priceRun>): string {
   assert.ok("noPrice" in price, `expected no price, got ${JSON.stringify(price)}`);
   return price.noPrice;
 }
