@@ -352,10 +352,7 @@ Environment:
   ${VARS.localRoot.padEnd(20)} the --locally bucket folder (default <repo>/.batchpy/local-bucket)`;
 
 /** A context loaded only once a command runs: `--help` never needs the AWS SDK or zod. */
-type DeferredContext = Pick<Context, "io" | "env"> & {
-  readonly npm?: NpmProcess;
-  load(): Promise<Context>;
-};
+type DeferredContext = Pick<Context, "io" | "env"> & { npm?: NpmProcess; load(): Promise<Context> };
 
 export function buildProgram(io: Io, action: (def: CommandDef, cmd: Command) => Promise<void>) {
   const program = new Command("batchpy jobs")
@@ -469,9 +466,6 @@ export function replaceSdkNodeWarning(stderr: OutStream, version = process.versi
       stderr.write(`${notice}\n`);
     }
   }) as typeof process.emitWarning;
-  return () => {
-    process.emitWarning = original;
-  };
 }
 
 /** `adapt` changes the real context once loaded: how a test's entry injects faults. */

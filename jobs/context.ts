@@ -53,7 +53,7 @@ export function defaultContext(io: Io, signal: AbortSignal): Context {
     cwd: process.cwd(),
     env,
     repoRoot: REPO_ROOT,
-    clients: (region) => createAwsClients({ region, env }),
+    clients: (region) => createAwsClients({ region }),
     probe: (script, saved) => probeScript(REPO_ROOT, script, saved),
     pulumi: defaultPulumiRunner(env, REPO_ROOT),
     signal,

@@ -138,11 +138,10 @@ export class Claims {
   ) {}
 
   static async open(storage: StorageApi, bucket: string, who: string): Promise<Claims> {
-    const probe = JSON.stringify({ who, at: new Date().toISOString() });
     const [listed] = await Promise.all([
       storage.listObjects(bucket, CLAIMS).catch(permission(bucket, "s3:ListBucket")),
       storage
-        .putJson(bucket, PROBE_KEY, probe)
+        .putJson(bucket, PROBE_KEY, JSON.stringify({ who, at: new Date().toISOString() }))
         .catch(permission(bucket, "s3:PutObject"))
         .then(() => storage.getText(bucket, PROBE_KEY).catch(permission(bucket, "s3:GetObject"))),
     ]);

@@ -60,10 +60,7 @@ interface SendContext {
   readonly levels: ReadonlyMap<string, number>;
   readonly computeType: string | undefined;
   readonly ledgerShown: string;
-  readonly progress: {
-    readonly start: (sends: number) => void;
-    readonly accept: (entry: LedgerEntry, how: How) => void;
-  };
+  readonly progress: { start(sends: number): void; accept(entry: LedgerEntry, how: How): void };
   readonly note: (line: string) => void;
 }
 
@@ -181,11 +178,7 @@ function refusal(s: Submission, claim: Claim, key: string, ctx: SendContext) {
     : undefined;
 }
 
-interface SendItem {
-  readonly submission: Submission;
-  readonly token: string;
-  readonly generation: number;
-}
+type SendItem = Readonly<{ submission: Submission; token: string; generation: number }>;
 
 type SendOutcome =
   | { readonly status: "accepted" | "adopted"; readonly entry: LedgerEntry }
