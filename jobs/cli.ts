@@ -383,9 +383,8 @@ export async function run(argv: readonly string[], context: DeferredContext) {
   const program = buildProgram(io(), async (def, cmd) => {
     outcome.json = cmd.opts().json === true;
     outcome.unchanged = def.unchanged ?? "";
-    const ctx = { ...(await context.load()), io: io() };
     const o = { ...cmd.opts(), json: outcome.json, [def.argument[2]]: cmd.processedArgs[0] };
-    outcome.code = await def.run(o, ctx);
+    outcome.code = await def.run(o, { ...(await context.load()), io: io() });
   });
   // Why this run must not go ahead: `npm run` kept some of its options (see npm-args.ts).
   const sub = program.commands.find((c) => c.name() === argv[0]);
@@ -410,8 +409,7 @@ function reportError(err: unknown, io: Io, json: boolean, unchanged: string): nu
     return HELP_CODES.has(err.code) ? EXIT_OK : EXIT_BAD_INPUT;
   }
   const bad = err instanceof BadInputError;
-  const message =
-    err instanceof Error && (bad || err instanceof FatalError) ? err.message : describeError(err);
+  const message = bad || err instanceof FatalError ? err.message : describeError(err);
   if (json) {
     const body = bad ? { errors: err.problems, message } : { error: message };
     io.stdout.write(`${JSON.stringify(body)}\n`);

@@ -47,15 +47,14 @@ export interface Context {
 export const REPO_ROOT = path.resolve(__dirname, "..");
 
 export function defaultContext(io: Io, signal: AbortSignal): Context {
-  const env = process.env;
   return {
     io,
     cwd: process.cwd(),
-    env,
+    env: process.env,
     repoRoot: REPO_ROOT,
     clients: (region) => createAwsClients({ region }),
     probe: (script, saved) => probeScript(REPO_ROOT, script, saved),
-    pulumi: defaultPulumiRunner(env, REPO_ROOT),
+    pulumi: defaultPulumiRunner(process.env, REPO_ROOT),
     signal,
   };
 }

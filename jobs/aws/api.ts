@@ -199,9 +199,8 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
     listArrayChildren: (arrayJobId: string, status: JobStatus) =>
       listJobs({ arrayJobId, jobStatus: status, maxResults: LIST_PAGE_SIZE }),
     // CancelJob silently leaves started jobs running.
-    async terminateJob(jobId: string, reason: string): Promise<void> {
-      await client.send(new TerminateJobCommand({ jobId, reason }));
-    },
+    terminateJob: (jobId: string, reason: string) =>
+      client.send(new TerminateJobCommand({ jobId, reason })),
     describeJobQueue: async (queue: string): Promise<JobQueueDetail | undefined> =>
       (await client.send(new DescribeJobQueuesCommand({ jobQueues: [queue] }))).jobQueues?.[0],
     describeComputeEnvironments: async (computeEnvironments: string[]) =>
