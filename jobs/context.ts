@@ -6,14 +6,7 @@ import { createAwsClients, type AwsClients } from "./aws/api";
 import { recordClaimedJobs } from "./aws/claims";
 import { BadInputError, FatalError, describeError, httpStatus, isFileSystemError } from "./errors";
 import * as fs from "fs";
-import {
-  Ledger,
-  checkedLedgerPath,
-  entriesFor,
-  ledgerPath,
-  mergeLedger,
-  type LedgerEntry,
-} from "./state/ledger";
+import { Ledger, checkedLedgerPath, entriesFor, ledgerPath, mergeLedger } from "./state/ledger";
 import {
   defaultPulumiRunner,
   loadOutputs,
@@ -227,7 +220,7 @@ export function selectEntries(
   last: boolean,
   stack: string,
   fix?: string,
-): LedgerEntry[] {
+) {
   const latest = ledger.latest();
   const where = `in the ledger of stack "${stack}" (${ledger.file})`;
   checkNames(names, (n) => entriesFor(latest, n).length > 0, where, fix);

@@ -43,9 +43,7 @@ function refusePrinted(value: unknown, ctx: z.RefinementCtx, path: PropertyKey[]
 const claimSchema = z
   .object({
     v: z.literal(1),
-    intent: intentLine.extend({
-      jobName: z.string().refine((t) => JOB_NAME_PATTERN.test(t), "is not a job name"),
-    }),
+    intent: intentLine.extend({ jobName: z.string().regex(JOB_NAME_PATTERN, "is not a job name") }),
     who: z.string(),
     /** Made or taken over: the listing wait runs from here. */
     at: z.string(),
