@@ -358,10 +358,7 @@ export function buildProgram(io: Io, action: (def: CommandDef, cmd: Command) => 
   const program = new Command("batchpy jobs")
     .description("Submit, watch and collect AWS Batch jobs of the batchpy stack.")
     .exitOverride()
-    .configureOutput({
-      writeOut: (s) => io.stdout.write(s),
-      writeErr: (s) => io.stderr.write(s),
-    })
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showHelpAfterError("(add --help for usage)")
     .addHelpText("after", EXIT_CODES_HELP);
   for (const def of COMMANDS) {
