@@ -71,8 +71,6 @@ export function createProgress(io: Io, opts: { total: number; json: boolean; lab
     formatValue: (v, _o, type) =>
       type === "value" || type === "total" ? formatNumber(v) : String(v),
     hideCursor: true,
-    clearOnComplete: false,
-    fps: 10,
   });
   bar.start(opts.total, 0, { note: "" });
   return {
