@@ -352,19 +352,13 @@ Environment:
   ${VARS.localRoot.padEnd(20)} the --locally bucket folder (default <repo>/.batchpy/local-bucket)`;
 
 /** A context loaded only once a command runs: `--help` never needs the AWS SDK or zod. */
-type DeferredContext = Pick<Context, "io" | "env"> & {
-  readonly npm?: NpmProcess;
-  load(): Promise<Context>;
-};
+type DeferredContext = Pick<Context, "io" | "env"> & { npm?: NpmProcess; load(): Promise<Context> };
 
 export function buildProgram(io: Io, action: (def: CommandDef, cmd: Command) => Promise<void>) {
   const program = new Command("batchpy jobs")
     .description("Submit, watch and collect AWS Batch jobs of the batchpy stack.")
     .exitOverride()
-    .configureOutput({
-      writeOut: (s) => io.stdout.write(s),
-      writeErr: (s) => io.stderr.write(s),
-    })
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showHelpAfterError("(add --help for usage)")
     .addHelpText("after", EXIT_CODES_HELP);
   for (const def of COMMANDS) {
@@ -386,9 +380,8 @@ export async function run(argv: readonly string[], context: DeferredContext) {
   const program = buildProgram(io(), async (def, cmd) => {
     outcome.json = cmd.opts().json === true;
     outcome.unchanged = def.unchanged ?? "";
-    const ctx = { ...(await context.load()), io: io() };
     const o = { ...cmd.opts(), json: outcome.json, [def.argument[2]]: cmd.processedArgs[0] };
-    outcome.code = await def.run(o, ctx);
+    outcome.code = await def.run(o, { ...(await context.load()), io: io() });
   });
   // Why this run must not go ahead: `npm run` kept some of its options (see npm-args.ts).
   const sub = program.commands.find((c) => c.name() === argv[0]);
@@ -413,8 +406,7 @@ function reportError(err: unknown, io: Io, json: boolean, unchanged: string): nu
     return HELP_CODES.has(err.code) ? EXIT_OK : EXIT_BAD_INPUT;
   }
   const bad = err instanceof BadInputError;
-  const message =
-    err instanceof Error && (bad || err instanceof FatalError) ? err.message : describeError(err);
+  const message = bad || err instanceof FatalError ? err.message : describeError(err);
   if (json) {
     const body = bad ? { errors: err.problems, message } : { error: message };
     io.stdout.write(`${JSON.stringify(body)}\n`);
@@ -469,9 +461,6 @@ export function replaceSdkNodeWarning(stderr: OutStream, version = process.versi
       stderr.write(`${notice}\n`);
     }
   }) as typeof process.emitWarning;
-  return () => {
-    process.emitWarning = original;
-  };
 }
 
 /** `adapt` changes the real context once loaded: how a test's entry injects faults. */

@@ -6,14 +6,7 @@ import { createAwsClients, type AwsClients } from "./aws/api";
 import { recordClaimedJobs } from "./aws/claims";
 import { BadInputError, FatalError, describeError, httpStatus, isFileSystemError } from "./errors";
 import * as fs from "fs";
-import {
-  Ledger,
-  checkedLedgerPath,
-  entriesFor,
-  ledgerPath,
-  mergeLedger,
-  type LedgerEntry,
-} from "./state/ledger";
+import { Ledger, checkedLedgerPath, entriesFor, ledgerPath, mergeLedger } from "./state/ledger";
 import {
   defaultPulumiRunner,
   loadOutputs,
@@ -47,15 +40,14 @@ export interface Context {
 export const REPO_ROOT = path.resolve(__dirname, "..");
 
 export function defaultContext(io: Io, signal: AbortSignal): Context {
-  const env = process.env;
   return {
     io,
     cwd: process.cwd(),
-    env,
+    env: process.env,
     repoRoot: REPO_ROOT,
-    clients: (region) => createAwsClients({ region, env }),
+    clients: (region) => createAwsClients({ region }),
     probe: (script, saved) => probeScript(REPO_ROOT, script, saved),
-    pulumi: defaultPulumiRunner(env, REPO_ROOT),
+    pulumi: defaultPulumiRunner(process.env, REPO_ROOT),
     signal,
   };
 }
@@ -79,8 +71,6 @@ export function createProgress(io: Io, opts: { total: number; json: boolean; lab
     formatValue: (v, _o, type) =>
       type === "value" || type === "total" ? formatNumber(v) : String(v),
     hideCursor: true,
-    clearOnComplete: false,
-    fps: 10,
   });
   bar.start(opts.total, 0, { note: "" });
   return {
@@ -228,7 +218,7 @@ export function selectEntries(
   last: boolean,
   stack: string,
   fix?: string,
-): LedgerEntry[] {
+) {
   const latest = ledger.latest();
   const where = `in the ledger of stack "${stack}" (${ledger.file})`;
   checkNames(names, (n) => entriesFor(latest, n).length > 0, where, fix);

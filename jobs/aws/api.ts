@@ -89,11 +89,7 @@ class SubmitRetryStrategy extends StandardRetryStrategy {
   }
 }
 
-export interface Unavailable {
-  readonly call: string;
-  readonly error: string;
-  readonly denied: boolean;
-}
+export type Unavailable = Readonly<{ call: string; error: string; denied: boolean }>;
 
 /** A call a command can do without: an AWS failure is recorded in `unavailable`, a bug rethrown. */
 export async function optional<T>(call: string, run: () => Promise<T>, unavailable: Unavailable[]) {
@@ -203,9 +199,8 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
     listArrayChildren: (arrayJobId: string, status: JobStatus) =>
       listJobs({ arrayJobId, jobStatus: status, maxResults: LIST_PAGE_SIZE }),
     // CancelJob silently leaves started jobs running.
-    async terminateJob(jobId: string, reason: string): Promise<void> {
-      await client.send(new TerminateJobCommand({ jobId, reason }));
-    },
+    terminateJob: (jobId: string, reason: string) =>
+      client.send(new TerminateJobCommand({ jobId, reason })),
     describeJobQueue: async (queue: string): Promise<JobQueueDetail | undefined> =>
       (await client.send(new DescribeJobQueuesCommand({ jobQueues: [queue] }))).jobQueues?.[0],
     describeComputeEnvironments: async (computeEnvironments: string[]) =>
@@ -229,9 +224,7 @@ function storageApi(client: S3Client) {
       new PutObjectCommand({ Bucket, Key, Body, ContentType: "application/json", ...when }),
     );
   return {
-    async putJson(bucket: string, key: string, text: string): Promise<void> {
-      await put(bucket, key, text);
-    },
+    putJson: (bucket: string, key: string, text: string) => put(bucket, key, text),
     /**
      * Written if absent (no `etag`) or unchanged since `etag`. "failed": a 412, a 404 for a
      * gone ETag, or a 409 (a concurrent write won).
@@ -324,19 +317,9 @@ function ecsApi(client: ECSClient) {
 }
 
 export function createAwsClients(
-  opts: {
-    readonly region?: string | undefined;
-    readonly env?: NodeJS.ProcessEnv;
-    readonly submitTimeoutMs?: number | undefined;
-    readonly batchCallsPerSecond?: number;
-  } = {},
+  opts: { region?: string; submitTimeoutMs?: number; batchCallsPerSecond?: number } = {},
 ) {
-  const env = opts.env ?? process.env;
-  const common = {
-    ...definedOnly({ region: opts.region }),
-    retryMode: "adaptive",
-    maxAttempts: MAX_ATTEMPTS,
-  };
+  const common = { region: opts.region, retryMode: "adaptive", maxAttempts: MAX_ATTEMPTS };
   const batch = new BatchClient(common);
   const submitter = new BatchClient({
     ...common,
@@ -349,7 +332,7 @@ export function createAwsClients(
   });
   pace(opts.batchCallsPerSecond ?? BATCH_CALLS_PER_SECOND, batch, submitter);
   // S3-compatible endpoints (MinIO, LocalStack, s3rver) serve buckets by path.
-  const forcePathStyle = Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
+  const forcePathStyle = Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL);
   const s3 = new S3Client({ ...common, forcePathStyle });
   const logs = new CloudWatchLogsClient(common);
   const ecs = new ECSClient(common);

@@ -43,9 +43,7 @@ function refusePrinted(value: unknown, ctx: z.RefinementCtx, path: PropertyKey[]
 const claimSchema = z
   .object({
     v: z.literal(1),
-    intent: intentLine.extend({
-      jobName: z.string().refine((t) => JOB_NAME_PATTERN.test(t), "is not a job name"),
-    }),
+    intent: intentLine.extend({ jobName: z.string().regex(JOB_NAME_PATTERN, "is not a job name") }),
     who: z.string(),
     /** Made or taken over: the listing wait runs from here. */
     at: z.string(),
@@ -138,11 +136,10 @@ export class Claims {
   ) {}
 
   static async open(storage: StorageApi, bucket: string, who: string): Promise<Claims> {
-    const probe = JSON.stringify({ who, at: new Date().toISOString() });
     const [listed] = await Promise.all([
       storage.listObjects(bucket, CLAIMS).catch(permission(bucket, "s3:ListBucket")),
       storage
-        .putJson(bucket, PROBE_KEY, probe)
+        .putJson(bucket, PROBE_KEY, JSON.stringify({ who, at: new Date().toISOString() }))
         .catch(permission(bucket, "s3:PutObject"))
         .then(() => storage.getText(bucket, PROBE_KEY).catch(permission(bucket, "s3:GetObject"))),
     ]);

@@ -6,7 +6,6 @@
 import { randomUUID } from "crypto";
 import { submitFailure, type AwsClients, type JobDetail } from "./api";
 import { BadInputError, FatalError, describeError } from "../errors";
-import type { SubmitJobRequest } from "../input/job-file";
 import { entryOf, type IntentLine, type Ledger, type LedgerEntry } from "../state/ledger";
 import { TOKEN_TAG, type Submission } from "../input/plan";
 import { runAll, runPool } from "./pool";
@@ -29,7 +28,7 @@ const LOOKUP_CONCURRENCY = 4;
 /** Resends of a job whose answer was lost, in one run, before it is left open. */
 const MAX_SEND_ROUNDS = 3;
 
-export function withToken(request: SubmitJobRequest, token: string): SubmitJobRequest {
+export function withToken(request: Submission["request"], token: string) {
   return { ...request, tags: { ...(request.tags ?? {}), [TOKEN_TAG]: token } };
 }
 
@@ -60,10 +59,7 @@ interface SendContext {
   readonly levels: ReadonlyMap<string, number>;
   readonly computeType: string | undefined;
   readonly ledgerShown: string;
-  readonly progress: {
-    readonly start: (sends: number) => void;
-    readonly accept: (entry: LedgerEntry, how: How) => void;
-  };
+  readonly progress: { start(sends: number): void; accept(entry: LedgerEntry, how: How): void };
   readonly note: (line: string) => void;
 }
 
@@ -88,11 +84,9 @@ async function findByToken(intents: readonly IntentLine[], ctx: SendContext) {
   const listed = await runAll(intents, list, LOOKUP_CONCURRENCY);
   const known = new Set(ctx.ledger.entries.map((e) => e.jobId));
   const ids = new Set(listed.flat().flatMap((j) => j.jobId ?? []));
-  const tokens = new Set(intents.map((i) => i.token));
-  const carrying = (await batch.describeJobs([...ids].filter((id) => !known.has(id))))
-    .filter((d) => tokens.has(d.tags?.[TOKEN_TAG] ?? ""))
-    .sort((a, b) => (a.createdAt ?? 0) - (b.createdAt ?? 0));
-  return groupBy(carrying, (d) => d.tags?.[TOKEN_TAG] ?? "");
+  const details = await batch.describeJobs([...ids].filter((id) => !known.has(id)));
+  const oldestFirst = details.sort((a, b) => (a.createdAt ?? 0) - (b.createdAt ?? 0));
+  return groupBy(oldestFirst, (d) => d.tags?.[TOKEN_TAG] ?? "");
 }
 
 /** Further jobs with the token are duplicates (README, limits). */
@@ -181,11 +175,7 @@ function refusal(s: Submission, claim: Claim, key: string, ctx: SendContext) {
     : undefined;
 }
 
-interface SendItem {
-  readonly submission: Submission;
-  readonly token: string;
-  readonly generation: number;
-}
+type SendItem = Readonly<{ submission: Submission; token: string; generation: number }>;
 
 type SendOutcome =
   | { readonly status: "accepted" | "adopted"; readonly entry: LedgerEntry }
@@ -485,8 +475,8 @@ async function uploadManifests(submissions: readonly Submission[], ctx: SendCont
  * last round's) are looked up by token. See docs/jobs.md, "Exactly once".
  */
 export async function sendAll(submissions: readonly Submission[], ctx: SendContext) {
-  const earlier = ctx.ledger.openIntents();
-  const [fresh, skipped] = await startRun(submissions, earlier, ctx);
+  let unknown = ctx.ledger.openIntents();
+  const [fresh, skipped] = await startRun(submissions, unknown, ctx);
   let pending = fresh;
   const r: SendAllResult = {
     ...{ accepted: [], adopted: [], recovered: [], open: [], duplicates: [], failures: [] },
@@ -495,7 +485,6 @@ export async function sendAll(submissions: readonly Submission[], ctx: SendConte
   // Each name's request as last sent (names resolved), for a resend with its token.
   const requests = new Map(submissions.map((s) => [s.jobName, s]));
   const sends = new Map<string, number>();
-  let unknown = earlier;
   for (let round = 1; pending.length + unknown.length > 0; round++) {
     const batch = await readyToSend(pending, unknown.length > 0, ctx);
     pending = pending.filter((i) => !batch.taken.has(i));

@@ -38,7 +38,6 @@ void main(argv, (ctx) => ({
   clients: (region) =>
     createAwsClients({
       region,
-      env: ctx.env,
       submitTimeoutMs: faults.submitTimeoutMs,
       batchCallsPerSecond: Infinity,
     }),

@@ -230,7 +230,6 @@ export function testContext(io: Io, opts: InProcessOptions = {}): Context {
     clients: (region) =>
       createAwsClients({
         region,
-        env: process.env,
         submitTimeoutMs: opts.faults?.submitTimeoutMs,
         batchCallsPerSecond: Infinity,
       }),

@@ -185,7 +185,7 @@ describe("jobs:submit claims: one job per name across machines", function () {
   });
 
   it("of two runs taking one claim over with the same token and time, one wins", async function () {
-    const clients = [0, 1].map(() => createAwsClients({ env: process.env }));
+    const clients = [0, 1].map(() => createAwsClients());
     try {
       const bucket = STACK_OUTPUTS.bucketName;
       const [a, b] = await Promise.all(clients.map((c) => Claims.open(c.storage, bucket, "u@h")));

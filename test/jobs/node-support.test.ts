@@ -61,13 +61,12 @@ describe("Node version notice", function () {
     const original = process.emitWarning;
     // Stands for Node's own emitWarning, so the pass-through prints nothing here.
     process.emitWarning = ((...args: unknown[]) => passed.push(args)) as typeof process.emitWarning;
-    const restore = replaceSdkNodeWarning({ write: (s: string) => (written += s) }, "v20.20.2");
+    replaceSdkNodeWarning({ write: (s: string) => (written += s) }, "v20.20.2");
     try {
       process.emitWarning(SDK_WARNING);
       process.emitWarning(new Error(SDK_WARNING));
       process.emitWarning("another warning", "DeprecationWarning", "DEP0");
     } finally {
-      restore();
       process.emitWarning = original;
     }
     assert.strictEqual(written.split("\n").length, 2, written);
