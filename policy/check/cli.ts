@@ -370,9 +370,7 @@ function markdownStack(verdict: StackVerdict): string[] {
   }
   const rows = diagnostics.map((d) => {
     const resource = parseUrn(d.urn);
-    const where = resource
-      ? `${markdownCell(resource.name)} (${markdownCell(resource.type)})`
-      : "the stack";
+    const where = resource ? markdownCell(`${resource.name} (${resource.type})`) : "the stack";
     const prefix = d.description && `${d.description}\n`;
     const own = prefix && d.message.startsWith(prefix) ? d.message.slice(prefix.length) : d.message;
     return `| \`${d.policyName}\` | ${d.enforcementLevel} | ${where} | ${markdownCell(own)} |`;
