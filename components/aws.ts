@@ -7,4 +7,3 @@ export * as iam from "@pulumi/aws/iam";
 export * as s3 from "@pulumi/aws/s3";
 export * as sns from "@pulumi/aws/sns";
 export { getRegionOutput } from "@pulumi/aws/getRegion";
-export type * as types from "@pulumi/aws/types";

@@ -239,8 +239,7 @@ export class ComputeEnvironment extends pulumi.ComponentResource {
       const opts = { parent: this };
       const filters = [{ name: "is-default", values: ["true"] }];
       const vpcs = aws.ec2.getVpcsOutput({ filters }, opts);
-      const region = aws.getRegionOutput({}, opts).region;
-      const id = pulumi.all([vpcs.ids, region]).apply(([ids, r]) => {
+      const id = pulumi.all([vpcs.ids, aws.getRegionOutput({}, opts).region]).apply(([ids, r]) => {
         if (ids.length === 0) {
           throw new Error(
             `ComputeEnvironment '${name}': the account has no default VPC in ${r} (common under AWS Control Tower), ` +

@@ -98,7 +98,7 @@ export class Image extends pulumi.ComponentResource {
         // AWS Batch on EC2 (m5a) and Fargate run x86_64 by default.
         platforms: ["linux/amd64"],
         push: true,
-        tags: [pulumi.interpolate`${repository.repositoryUrl}:${contextTag(contextHash)}`],
+        tags: [pulumi.interpolate`${repository.repositoryUrl}:ctx-${contextHash.slice(0, 16)}`],
         // Also keeps this digest apart from the one awsx.ecr.Image pushed before the switch,
         // so deleting awsx's old build (by digest) cannot take this image with it.
         labels: { [CONTEXT_LABEL]: contextHash },
@@ -117,10 +117,6 @@ export class Image extends pulumi.ComponentResource {
     );
     return pulumi.interpolate`${repository.repositoryUrl}@${image.digest}`;
   }
-}
-
-export function contextTag(contextHash: string): string {
-  return `ctx-${contextHash.slice(0, 16)}`;
 }
 
 export function keepLastImagesPolicy(count: number): { rules: object[] } {

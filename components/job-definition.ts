@@ -188,16 +188,14 @@ export class JobDefinition extends pulumi.ComponentResource {
       { retentionInDays: job.logRetentionDays, tags: args.tags },
       { parent: this },
     );
-    const properties = pulumi
-      .output({ ...job, logGroupName: logGroup.name })
-      .apply((values) => containerPropertiesJson(name, values));
-
     const definition = new aws.batch.JobDefinition(
       `${name}-def`,
       {
         type: "container",
         platformCapabilities: [args.platform],
-        containerProperties: properties,
+        containerProperties: pulumi
+          .output({ ...job, logGroupName: logGroup.name })
+          .apply((values) => containerPropertiesJson(name, values)),
         timeout: { attemptDurationSeconds: job.timeoutSeconds },
         retryStrategy: { attempts: job.retryAttempts, evaluateOnExits: RETRY_ON_HOST_FAILURE },
         propagateTags: true,

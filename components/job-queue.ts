@@ -23,15 +23,11 @@ export interface JobQueueArgs {
 export function validateJobQueueArgs(name: string, args: Partial<JobQueueArgs>): void {
   const where = `JobQueue '${name}'`;
   const count = args.computeEnvironments?.length;
-  if (count === 0) {
+  if (count === 0 || (count !== undefined && count > 3)) {
     throw new ValidationError(
-      `${where} has no 'computeEnvironments'; give at least one.`,
-      "computeEnvironments",
-    );
-  }
-  if (count !== undefined && count > 3) {
-    throw new ValidationError(
-      `${where} has ${count} 'computeEnvironments'; AWS Batch allows at most 3 per queue.`,
+      count === 0
+        ? `${where} has no 'computeEnvironments'; give at least one.`
+        : `${where} has ${count} 'computeEnvironments'; AWS Batch allows at most 3 per queue.`,
       "computeEnvironments",
     );
   }

@@ -184,14 +184,13 @@ function checkJobFits({ compute, job }: StackSettings): void {
         ? ec2JobLimits(sizes, maxVcpus)
         : undefined;
   const [problem] = limits ? jobTooLarge({ vcpus, memoryMiB, gpus }, limits) : [];
-  if (problem === undefined) {
-    return;
+  if (problem !== undefined) {
+    const key = fullKey(KEY_OF_ARGUMENT.get(problem.field) ?? problem.field);
+    throw new StackConfigError(
+      `Stack config '${key}': ${problem.message}; the job would wait in RUNNABLE until the queue cancels it. Lower '${key}' or choose larger '${fullKey("instanceTypes")}'.`,
+      key,
+    );
   }
-  const key = fullKey(KEY_OF_ARGUMENT.get(problem.field) ?? problem.field);
-  throw new StackConfigError(
-    `Stack config '${key}': ${problem.message}; the job would wait in RUNNABLE until the queue cancels it. Lower '${key}' or choose larger '${fullKey("instanceTypes")}'.`,
-    key,
-  );
 }
 
 /** Checked before any resource exists; the first problem throws a {@link StackConfigError}. */

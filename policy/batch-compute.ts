@@ -98,14 +98,13 @@ export const batchComputeNoCustomServiceRole: ResourceValidationPolicy = {
     }
     // Unset, or not known yet (preview): decided during `pulumi up`.
     const role = at(args.props, "serviceRole");
-    if (typeof role !== "string" || role === "" || SERVICE_LINKED_ROLE.test(role)) {
-      return;
+    if (typeof role === "string" && role !== "" && !SERVICE_LINKED_ROLE.test(role)) {
+      reportViolation(
+        `Compute environment '${args.name}' must not use a custom service role, but its ` +
+          `serviceRole is ${role}: changing its instance types, subnets, security groups, ` +
+          `allocation strategy or instance role would replace it and kill its running jobs. ` +
+          `Fix: leave serviceRole unset so AWS Batch uses AWSServiceRoleForBatch.`,
+      );
     }
-    reportViolation(
-      `Compute environment '${args.name}' must not use a custom service role, but its ` +
-        `serviceRole is ${role}: changing its instance types, subnets, security groups, ` +
-        `allocation strategy or instance role would replace it and kill its running jobs. ` +
-        `Fix: leave serviceRole unset so AWS Batch uses AWSServiceRoleForBatch.`,
-    );
   }),
 };

@@ -16,16 +16,15 @@ export const batchComputeMaxVcpusCap: ResourceValidationPolicy = {
   validateResource: validateTypes([TYPES.computeEnvironment], (args, reportViolation) => {
     const { maxVcpus: cap } = args.getConfig<{ maxVcpus: number }>();
     const maxVcpus = numberAt(args.props, "computeResources", "maxVcpus");
-    if (typeof maxVcpus !== "number" || maxVcpus <= cap) {
-      return;
+    if (typeof maxVcpus === "number" && maxVcpus > cap) {
+      reportViolation(
+        `Compute environment '${args.name}' has computeResources.maxVcpus ${maxVcpus}, above the ` +
+          `cap of ${cap}: a large array job could run ${maxVcpus} vCPUs at once and bill for all ` +
+          `of them. Fix: lower computeResources.maxVcpus to at most ${cap} (in this project: ` +
+          `\`pulumi config set batchpy:maxVcpus ${cap}\`), or raise this policy's maxVcpus in ` +
+          `the policy config if the spend is intended.`,
+      );
     }
-    reportViolation(
-      `Compute environment '${args.name}' has computeResources.maxVcpus ${maxVcpus}, above the ` +
-        `cap of ${cap}: a large array job could run ${maxVcpus} vCPUs at once and bill for all ` +
-        `of them. Fix: lower computeResources.maxVcpus to at most ${cap} (in this project: ` +
-        `\`pulumi config set batchpy:maxVcpus ${cap}\`), or raise this policy's maxVcpus in ` +
-        `the policy config if the spend is intended.`,
-    );
   }),
 };
 
@@ -114,16 +113,15 @@ export const batchComputeMaxGpusCap: ResourceValidationPolicy = {
       return; // Fargate (no instance types) has no GPUs; unknowns are decided at `up`.
     }
     const gpus = maxGpusAtOnce(types, maxVcpus);
-    if (gpus.count <= cap) {
-      return;
+    if (gpus.count > cap) {
+      reportViolation(
+        `Compute environment '${args.name}' may run ${gpus.count} GPUs at once ` +
+          `(${gpus.why}), above the cap of ${cap}: a large array job would bill all of them. ` +
+          `Fix: lower computeResources.maxVcpus (in this project: \`pulumi config set ` +
+          `batchpy:maxVcpus …\`), or raise this policy's maxGpus in the policy config if the ` +
+          `spend is intended.`,
+      );
     }
-    reportViolation(
-      `Compute environment '${args.name}' may run ${gpus.count} GPUs at once ` +
-        `(${gpus.why}), above the cap of ${cap}: a large array job would bill all of them. ` +
-        `Fix: lower computeResources.maxVcpus (in this project: \`pulumi config set ` +
-        `batchpy:maxVcpus …\`), or raise this policy's maxGpus in the policy config if the ` +
-        `spend is intended.`,
-    );
   }),
 };
 
@@ -140,16 +138,15 @@ export const batchJobRetryAttemptsBounded: ResourceValidationPolicy = {
     const { maxAttempts } = args.getConfig<{ maxAttempts: number }>();
     // No retry strategy means a single attempt.
     const attempts = numberAt(args.props, "retryStrategy", "attempts");
-    if (typeof attempts !== "number" || attempts <= maxAttempts) {
-      return;
+    if (typeof attempts === "number" && attempts > maxAttempts) {
+      reportViolation(
+        `Job definition '${args.name}' has retryStrategy.attempts ${attempts}, above the ` +
+          `bound of ${maxAttempts}: a job that fails for a reason of its own is run, and billed, ` +
+          `${attempts} times. Fix: set retryStrategy.attempts to at most ${maxAttempts} (in this ` +
+          `project: \`pulumi config set batchpy:retryAttempts ${maxAttempts}\`), or raise this ` +
+          `policy's maxAttempts in the policy config.`,
+      );
     }
-    reportViolation(
-      `Job definition '${args.name}' has retryStrategy.attempts ${attempts}, above the bound of ` +
-        `${maxAttempts}: a job that fails for a reason of its own is run, and billed, ` +
-        `${attempts} times. Fix: set retryStrategy.attempts to at most ${maxAttempts} (in this ` +
-        `project: \`pulumi config set batchpy:retryAttempts ${maxAttempts}\`), or raise this ` +
-        `policy's maxAttempts in the policy config.`,
-    );
   }),
 };
 

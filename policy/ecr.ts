@@ -14,14 +14,13 @@ export const ecrScanOnPush: ResourceValidationPolicy = {
   severity: "low",
   validateResource: validateTypes([TYPES.ecrRepository], (args, reportViolation) => {
     const scanOnPush = at(args.props, "imageScanningConfiguration", "scanOnPush");
-    if (scanOnPush === UNKNOWN || scanOnPush === true) {
-      return;
+    if (scanOnPush !== UNKNOWN && scanOnPush !== true) {
+      reportViolation(
+        `ECR repository '${args.name}' has imageScanningConfiguration.scanOnPush ` +
+          `${show(scanOnPush)}, so pushed images are not scanned for known vulnerabilities. ` +
+          `Fix: set imageScanningConfiguration: { scanOnPush: true } (an account-wide enhanced ` +
+          `scanning configuration also covers it; then disable this policy).`,
+      );
     }
-    reportViolation(
-      `ECR repository '${args.name}' has imageScanningConfiguration.scanOnPush ` +
-        `${show(scanOnPush)}, so pushed images are not scanned for known vulnerabilities. ` +
-        `Fix: set imageScanningConfiguration: { scanOnPush: true } (an account-wide enhanced ` +
-        `scanning configuration also covers it; then disable this policy).`,
-    );
   }),
 };

@@ -162,10 +162,8 @@ function restrictsCaller(condition: unknown): boolean | Unknown {
 
 function trustsAnyGitHubRepository(statement: Statement): boolean {
   const federated = stringList(at(statement.principal, "Federated"));
-  if (
-    federated === UNKNOWN ||
-    !federated.some((f) => f === GITHUB_OIDC || f.endsWith(`/${GITHUB_OIDC}`))
-  ) {
+  const github = (f: string) => f === GITHUB_OIDC || f.endsWith(`/${GITHUB_OIDC}`);
+  if (federated === UNKNOWN || !federated.some(github)) {
     return false;
   }
   const subjects = requiredValues(statement.condition, GITHUB_SUB);
@@ -268,10 +266,7 @@ export const iamNoAdminAccess: ResourceValidationPolicy = {
     const permissions =
       documents === "policy"
         ? [{ path: "policy", policy: at(args.props, "policy") }]
-        : inlinePolicies(args.props).map(({ path, policy }) => ({
-            path: `${path}.policy`,
-            policy,
-          }));
+        : inlinePolicies(args.props).map((p) => ({ ...p, path: `${p.path}.policy` }));
     for (const { path, policy } of permissions.filter(hasDocument)) {
       const grants = forbiddenGrants(policy, config.deniedActions, config.escalationActions);
       report(path, grants, ADMIN_CONSEQUENCE);

@@ -200,10 +200,7 @@ async function checkStack(stack: string, run: Run): Promise<StackVerdict> {
 export async function main(
   argv: readonly string[],
   interrupt = new AbortController().signal,
-  io: Io & { readonly startPack?: typeof startPolicyPack } = {
-    stdout: process.stdout,
-    stderr: process.stderr,
-  },
+  io: Io & { readonly startPack?: typeof startPolicyPack } = process,
 ): Promise<number> {
   // Printed text comes from the program, its config and the pack: through the sanitiser
   // (JSON escapes its own).
@@ -373,9 +370,7 @@ function markdownStack(verdict: StackVerdict): string[] {
   }
   const rows = diagnostics.map((d) => {
     const resource = parseUrn(d.urn);
-    const where = resource
-      ? `${markdownCell(resource.name)} (${markdownCell(resource.type)})`
-      : "the stack";
+    const where = resource ? markdownCell(`${resource.name} (${resource.type})`) : "the stack";
     const prefix = d.description && `${d.description}\n`;
     const own = prefix && d.message.startsWith(prefix) ? d.message.slice(prefix.length) : d.message;
     return `| \`${d.policyName}\` | ${d.enforcementLevel} | ${where} | ${markdownCell(own)} |`;

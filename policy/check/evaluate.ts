@@ -17,7 +17,6 @@ const DEFAULT_PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 const MOCK_ACCOUNT_ID = "123456789012";
 
 export type MockedResource = ReturnType<typeof registered>;
-export type Evaluation = Awaited<ReturnType<typeof evaluateProgram>>;
 
 /** A stack's config as the Pulumi CLI hands it to the program: every value a string. */
 export function readStackConfig(projectRoot: string, stack: string): Record<string, string> {

@@ -41,8 +41,6 @@ const MAX_MESSAGE_BYTES = 400 * 1024 * 1024;
 /** Unknowns as the engine's sentinels; with no `state`, outputs = inputs. */
 export type AnalyzedResource = Pick<MockedResource, "urn" | "type" | "name" | "inputs"> &
   Partial<Pick<MockedResource, "state" | "parent" | "dependencies" | "propertyDependencies">>;
-/** Its message is the policy's description, a newline, and the violation's own. */
-export type Diagnostic = ReturnType<typeof fromDiagnostic>;
 export type PolicyPackProcess = Awaited<ReturnType<typeof startPolicyPack>>;
 
 // `Struct` carries JSON: undefined properties dropped, undefined list items null.

@@ -5,7 +5,6 @@ import * as path from "path";
 
 import {
   CONTEXT_LABEL,
-  contextTag,
   hashBuildContext,
   Image,
   keepLastImagesPolicy,
@@ -41,7 +40,7 @@ describe("Image", () => {
     assert.strictEqual(build.inputs.push, true);
     const hash = hashBuildContext(path.join(ROOT, "container"));
     assert.deepStrictEqual(build.inputs.tags, [
-      `${String(repo.state.repositoryUrl)}:${contextTag(hash)}`,
+      `${String(repo.state.repositoryUrl)}:ctx-${hash.slice(0, 16)}`,
     ]);
     assert.deepStrictEqual(build.inputs.labels, { [CONTEXT_LABEL]: hash });
     assert.strictEqual(build.inputs.buildOnPreview, true);

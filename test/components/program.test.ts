@@ -2,13 +2,14 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { evaluateProgram, Evaluation } from "../../policy/check/evaluate";
+import { evaluateProgram } from "../../policy/check/evaluate";
 import { OUTPUT_KEYS } from "../../jobs/input/outputs";
 import { IMDS_BLOCK_USER_DATA } from "../../components/compute-environment";
 import { json, MockedResource, ofType, single } from "../helpers/pulumi";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const CE_TYPE = "aws:batch/computeEnvironment:ComputeEnvironment";
+type Evaluation = Awaited<ReturnType<typeof evaluateProgram>>;
 
 function computeResourcesOf(run: Evaluation): Record<string, unknown> {
   return single(run.resources, CE_TYPE).inputs.computeResources as Record<string, unknown>;

@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import {
   AnalyzedResource,
-  Diagnostic,
+  PolicyCheckResult,
   PolicyPackProcess,
   checkWithPack,
   startPolicyPack,
@@ -48,7 +48,8 @@ function ce(name: string, computeResources: object, state: object = {}): Analyze
   );
 }
 
-const names = (ds: readonly Diagnostic[]) => ds.map((d) => `${d.policyName} ${d.enforcementLevel}`);
+const names = (ds: PolicyCheckResult["diagnostics"]) =>
+  ds.map((d) => `${d.policyName} ${d.enforcementLevel}`);
 
 describe("policy pack process (gRPC, as the engine runs it)", function () {
   this.timeout(120_000);
