@@ -44,8 +44,8 @@ def _prepare(
     try:
         if config.manifest_key is not None:
             index = config.array_index or 0
-            text = read_manifest(store, config.manifest_key, "the array manifest")
-            chosen, number = select_array_set(text, index, store.url(config.manifest_key))
+            sets = read_manifest(store, config.manifest_key, "the array manifest")
+            chosen, number = select_array_set(sets, index, store.url(config.manifest_key))
             job_env.update(chosen)
             where = f"array child {index}" + (f" (set {number})" if number != index else "")
             say(f"{where}: {json.dumps(chosen, ensure_ascii=False)}")

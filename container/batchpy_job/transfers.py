@@ -371,8 +371,7 @@ def download_parent_results(store: Store, config: JobConfig, folder: str) -> Non
     say(f"downloaded {len(keys)} result file(s) of {', '.join(config.results_of)} to {folder}")
     count = 0
     for name, key in config.parent_manifests:
-        text = read_manifest(store, key, f"the manifest of {name}")
-        for number, values in manifest_sets(text, store.url(key)):
+        for number, values in read_manifest(store, key, f"the manifest of {name}"):
             dest = os.path.join(folder, name, str(number), "parameters.json")
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             pathlib.Path(dest).write_text(json.dumps(values, ensure_ascii=False), encoding="utf-8")
@@ -439,8 +438,8 @@ def upload_log(store: Store, config: JobConfig, log_path: str) -> bool:
     return True
 
 
-def read_manifest(store: Store, key: str, what: str) -> str:
+def read_manifest(store: Store, key: str, what: str) -> list[tuple[int, Any]]:
     with tempfile.TemporaryDirectory(prefix="batchpy-manifest-") as tmp:
         rel = _download(store, key, key[: key.rfind("/") + 1], tmp, what)
-        return pathlib.Path(tmp, rel).read_text(encoding="utf-8")
+        return manifest_sets(pathlib.Path(tmp, rel).read_text(encoding="utf-8"), store.url(key))
 
