@@ -114,8 +114,7 @@ def main() -> int:
     # Values can hold any bytes (surrogate-escaped): never let a message fail to print.
     sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     parser = argparse.ArgumentParser(
-        prog="run_job.py",
-        description="Run an argparse script with options taken from environment variables.",
+        description="Run an argparse script with options taken from environment variables."
     )
     parser.add_argument(
         "--describe", action="store_true", help="print the script's options as JSON and exit"
