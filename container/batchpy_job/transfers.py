@@ -246,9 +246,8 @@ def _log_retries(client: Any, max_attempts: int) -> None:
     client.meta.events.register("before-parameter-build.s3", name_request)
     client.meta.events.register_first("needs-retry.s3", remember)
     logger = logging.getLogger("botocore.retries.standard")
-    if _say_retry not in logger.filters:
-        logger.addFilter(_say_retry)
-        logger.setLevel(logging.DEBUG)
+    logger.addFilter(_say_retry)  # once: addFilter skips a filter it already has
+    logger.setLevel(logging.DEBUG)
 
 
 Snapshot = dict[str, tuple[int, int]]
