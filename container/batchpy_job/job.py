@@ -44,8 +44,8 @@ def _prepare(
     try:
         if config.manifest_key is not None:
             index = config.array_index or 0
-            text = read_manifest(store, config.manifest_key, "the array manifest")
-            chosen, number = select_array_set(text, index, store.url(config.manifest_key))
+            sets = read_manifest(store, config.manifest_key, "the array manifest")
+            chosen, number = select_array_set(sets, index, store.url(config.manifest_key))
             job_env.update(chosen)
             where = f"array child {index}" + (f" (set {number})" if number != index else "")
             say(f"{where}: {json.dumps(chosen, ensure_ascii=False)}")
@@ -114,8 +114,7 @@ def main() -> int:
     # Values can hold any bytes (surrogate-escaped): never let a message fail to print.
     sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     parser = argparse.ArgumentParser(
-        prog="run_job.py",
-        description="Run an argparse script with options taken from environment variables.",
+        description="Run an argparse script with options taken from environment variables."
     )
     parser.add_argument(
         "--describe", action="store_true", help="print the script's options as JSON and exit"

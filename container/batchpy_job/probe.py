@@ -186,8 +186,7 @@ def describe_parser(parser: argparse.ArgumentParser, script_name: str) -> Json:
         option["aliases"] = [a for a in option["aliases"] if a not in primary and claims[a] == 1]
     groups = []
     for group in parser._mutually_exclusive_groups:
-        flags = {s for a in group._group_actions for s in a.option_strings}
-        members = [o["env"] for o in options if o["flag"] in flags]
+        members = [o["env"] for (a, _), o in zip(actions, options) if a in group._group_actions]
         groups.append({"required": bool(group.required), "options": members})
     return {
         "options": options,
@@ -407,8 +406,7 @@ def probe_main(args: list[str]) -> int:
         with pipe:
             pipe.write(json.dumps(result) + "\n")
         with values_in:
-            pairs = [(str(n), str(v)) for n, v in json.loads(values_in.read())]
-        result["checks"] = check_values(parser, result, pairs)
+            result["checks"] = check_values(parser, result, json.loads(values_in.read()))
     except ModuleNotFoundError as err:
         root = os.path.dirname(os.path.abspath(script_path))
         top = (err.name or "").split(".")[0]

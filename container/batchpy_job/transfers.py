@@ -246,9 +246,8 @@ def _log_retries(client: Any, max_attempts: int) -> None:
     client.meta.events.register("before-parameter-build.s3", name_request)
     client.meta.events.register_first("needs-retry.s3", remember)
     logger = logging.getLogger("botocore.retries.standard")
-    if _say_retry not in logger.filters:
-        logger.addFilter(_say_retry)
-        logger.setLevel(logging.DEBUG)
+    logger.addFilter(_say_retry)  # once: addFilter skips a filter it already has
+    logger.setLevel(logging.DEBUG)
 
 
 Snapshot = dict[str, tuple[int, int]]
@@ -371,8 +370,7 @@ def download_parent_results(store: Store, config: JobConfig, folder: str) -> Non
     say(f"downloaded {len(keys)} result file(s) of {', '.join(config.results_of)} to {folder}")
     count = 0
     for name, key in config.parent_manifests:
-        text = read_manifest(store, key, f"the manifest of {name}")
-        for number, values in manifest_sets(text, store.url(key)):
+        for number, values in read_manifest(store, key, f"the manifest of {name}"):
             dest = os.path.join(folder, name, str(number), "parameters.json")
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             pathlib.Path(dest).write_text(json.dumps(values, ensure_ascii=False), encoding="utf-8")
@@ -439,8 +437,8 @@ def upload_log(store: Store, config: JobConfig, log_path: str) -> bool:
     return True
 
 
-def read_manifest(store: Store, key: str, what: str) -> str:
+def read_manifest(store: Store, key: str, what: str) -> list[tuple[int, Any]]:
     with tempfile.TemporaryDirectory(prefix="batchpy-manifest-") as tmp:
         rel = _download(store, key, key[: key.rfind("/") + 1], tmp, what)
-        return pathlib.Path(tmp, rel).read_text(encoding="utf-8")
+        return manifest_sets(pathlib.Path(tmp, rel).read_text(encoding="utf-8"), store.url(key))
 

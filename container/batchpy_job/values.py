@@ -123,10 +123,7 @@ def _option_args(spec: Json, option: Json, name: str, value: str, script_name: s
 
 def read_set(spec: Json, env: dict[str, str], script_name: str) -> tuple[list, list, list, list]:
     """The command line; its values' problems; the whole set's {"name"?, "message"}; the missing."""
-    argv: list[str] = []
-    bad_values: list[str] = []
-    problems: list[Json] = []
-    missing: list[str] = []
+    argv, bad_values, problems, missing = [], [], [], []
     present: dict[str, bool] = {}  # what mutually exclusive groups count
     for option in spec["options"]:
         found = [n for n in [option["env"], *option.get("aliases", [])] if n in env]

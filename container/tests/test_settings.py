@@ -8,11 +8,7 @@ import pytest
 
 from batchpy_job import contract
 from batchpy_job.contract import JobError
-from batchpy_job.settings import (
-    job_name_problem,
-    read_config,
-    select_array_set,
-)
+from batchpy_job.settings import job_name_problem, manifest_sets, read_config, select_array_set
 
 
 def test_job_names_follow_the_aws_rule_whole() -> None:
@@ -43,6 +39,11 @@ def manifest(*sets: object) -> str:
     return json.dumps({"version": contract.MANIFEST_VERSION, "sets": list(sets)})
 
 
+def select(text: str, index: int, source: str = "m.json") -> tuple:
+    """An array child's set, as run_job reads it from the manifest's text."""
+    return select_array_set(manifest_sets(text, source), index, source)
+
+
 @pytest.mark.parametrize(
     "variables, needle",
     [
@@ -58,18 +59,18 @@ def manifest(*sets: object) -> str:
 )
 def test_a_set_is_held_to_the_job_rules(variables: dict, needle: str) -> None:
     with pytest.raises(JobError) as err:
-        select_array_set(manifest(variables), 0, "m.json")
+        select(manifest(variables), 0, "m.json")
     assert any(needle in p for p in err.value.problems), err.value.problems
 
 
 def test_a_value_just_under_the_kernel_limit_passes() -> None:
     value = "x" * (contract.MAX_ARG_BYTES - len("a=") - 1)
-    assert select_array_set(manifest({"a": value}), 0, "m.json") == ({"a": value}, 0)
+    assert select(manifest({"a": value}), 0, "m.json") == ({"a": value}, 0)
 
 
 def test_refuses_another_manifest_version() -> None:
     with pytest.raises(JobError):
-        select_array_set(json.dumps({"version": contract.MANIFEST_VERSION + 1, "sets": []}), 0, "m")
+        select(json.dumps({"version": contract.MANIFEST_VERSION + 1, "sets": []}), 0, "m")
 
 
 def test_a_set_index_files_a_plain_job_under_that_set() -> None:
@@ -95,13 +96,13 @@ def test_a_bad_set_index_is_a_config_error(env: dict, needle: str) -> None:
 
 def test_manifest_indexes_map_children_to_set_numbers() -> None:
     text = json.dumps({"version": 1, "sets": [{"a": "1"}, {"a": "2"}], "indexes": [7, 12]})
-    assert select_array_set(text, 1, "m.json") == ({"a": "2"}, 12)
-    assert select_array_set(manifest({"a": "1"}), 0, "m.json") == ({"a": "1"}, 0)
+    assert select(text, 1, "m.json") == ({"a": "2"}, 12)
+    assert select(manifest({"a": "1"}), 0, "m.json") == ({"a": "1"}, 0)
 
 
 @pytest.mark.parametrize("indexes", [[7], [7, "12"], [7, -1], [7, True], "7,12"])
 def test_manifest_indexes_must_be_one_set_number_per_set(indexes: object) -> None:
     text = json.dumps({"version": 1, "sets": [{"a": "1"}, {"a": "2"}], "indexes": indexes})
     with pytest.raises(JobError) as err:
-        select_array_set(text, 0, "m.json")
+        select(text, 0, "m.json")
     assert 'm.json has "indexes" that are not one set number' in "\n".join(err.value.problems)
