@@ -180,7 +180,9 @@ def manifest_sets(text: str, source: str) -> list[tuple[int, Any]]:
     return list(zip(indexes, sets))
 
 
-def select_array_set(sets: list[tuple[int, Any]], index: int, source: str) -> tuple[dict, int]:
+def select_array_set(
+    sets: list[tuple[int, Any]], index: int, source: str
+) -> tuple[dict[str, str], int]:
     if index >= len(sets):
         raise config_error(
             f"{source} has {len(sets)} set(s) but this is array child {index}: submit with "

@@ -106,8 +106,10 @@ export function parseMetrics(text: string): {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    // JSON.parse of a string throws only SyntaxError.
-    return { metrics: new Map(), problem: `not JSON (${(err as SyntaxError).message})` };
+    if (!(err instanceof SyntaxError)) {
+      throw err;
+    }
+    return { metrics: new Map(), problem: `not JSON (${err.message})` };
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     return { metrics: new Map(), problem: "not a JSON object of numbers and strings" };

@@ -158,13 +158,15 @@ export async function readManifest(
   if (key === undefined) {
     return {};
   }
+  let text: string;
   try {
-    const manifest = parseManifest(await storage.getText(bucket, key));
-    return manifest !== undefined
-      ? { manifest }
-      : { warning: `s3://${bucket}/${key} is not a sweep manifest; parameters left out` };
+    text = await storage.getText(bucket, key);
   } catch (err) {
     const why = describeError(err);
     return { warning: `${e.jobName}: could not read its manifest (${why}); parameters left out` };
   }
+  const manifest = parseManifest(text);
+  return manifest !== undefined
+    ? { manifest }
+    : { warning: `s3://${bucket}/${key} is not a sweep manifest; parameters left out` };
 }

@@ -200,7 +200,10 @@ async function checkStack(stack: string, run: Run): Promise<StackVerdict> {
 export async function main(
   argv: readonly string[],
   interrupt = new AbortController().signal,
-  io: Io & { readonly startPack?: typeof startPolicyPack } = process,
+  io: Io & { readonly startPack?: typeof startPolicyPack } = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+  },
 ): Promise<number> {
   // Printed text comes from the program, its config and the pack: through the sanitiser
   // (JSON escapes its own).
