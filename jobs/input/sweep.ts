@@ -32,7 +32,8 @@ const MAX_SWEEP_SETS = 1_000_000;
 export type ParameterSet = ReadonlyMap<string, string>;
 type Scalar = string | number | boolean;
 
-type KeySource = (message: string) => Problem;
+/** Where a key's problem is shown; `set`: the set number whose value it is about. */
+type KeySource = (message: string, set?: number) => Problem;
 
 export interface LoadedSweep {
   readonly kind: "sweep";
@@ -282,8 +283,14 @@ function readBlocks({ doc, dir, readFile, problems }: Reading, spec: z.infer<typ
     }
   } else if (spec.rows !== undefined) {
     const rows = spec.rows.map((_, i) => entries<Scalar>(doc, ["rows", i], scalar, problems));
+    // Rows are the outermost block: set s is row floor(s / the sets of the other blocks).
+    const inner = () => [...blocks.slice(1), ...grid.values()].reduce((n, b) => n * b.length, 1);
+    const rowKey =
+      (key: string, first: number): KeySource =>
+      (m, set) =>
+        keyAt(["rows", set !== undefined ? Math.floor(set / inner()) : first, key])(m);
     rows.forEach((row, i) =>
-      row.forEach((_, key) => keySources.has(key) || claim(key, "rows", keyAt(["rows", i, key]))),
+      row.forEach((_, key) => keySources.has(key) || claim(key, "rows", rowKey(key, i))),
     );
     blocks.push(rows.map((row) => new Map([...row].map(([k, v]) => [k, String(v)]))));
   }

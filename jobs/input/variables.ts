@@ -266,20 +266,21 @@ function locateSets(
     problems.push(...found.flatMap((p) => (p !== null ? [source(p)] : [])));
   }
   let shown = 0;
-  const setProblem = (name: string | undefined, message: string) => {
+  const setProblem = (name: string | undefined, setNumber: number, message: string) => {
     if (shown++ < SHOWN_SET_PROBLEMS) {
-      problems.push((item.keySources.get(name ?? "") ?? item.problemAt)(message));
+      const source = item.keySources.get(name ?? "") ?? item.problemAt;
+      problems.push(source(`set ${setNumber}: ${message}`, setNumber));
     }
   };
   item.sets.forEach((set, setNumber) =>
     set.forEach((value, name) =>
-      answer.values[q.pair(name, value)].forEach((m) => setProblem(name, `set ${setNumber}: ${m}`)),
+      answer.values[q.pair(name, value)].forEach((m) => setProblem(name, setNumber, m)),
     ),
   );
   // A required option some sets lack is one problem.
   const lacking = new Map<string, number[]>();
   sets.forEach((s, setNumber) => {
-    answer.sets[s].problems.forEach((p) => setProblem(p.name, `set ${setNumber}: ${p.message}`));
+    answer.sets[s].problems.forEach((p) => setProblem(p.name, setNumber, p.message));
     for (const message of answer.sets[s].missing) {
       const list = lacking.get(message) ?? [];
       lacking.set(message, list);

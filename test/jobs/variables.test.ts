@@ -74,6 +74,23 @@ describe("jobs: values checked with the script's argparse types", function () {
     ]);
   });
 
+  it("places a bad value of a rows sweep at its own row, with rows crossed with a grid too", async function () {
+    const rows = [
+      { var_a: "1", save_name: "a" },
+      { var_a: "two", save_name: "b" },
+    ];
+    const sweep = { jobName: "rg", rows, grid: { var_b: ["1", "2", "3"] } };
+    write("rows.json", JSON.stringify(sweep, null, 2));
+    const run = await runJobs(["submit", "--dry-run", "rows.json"], { describe: "real", cwd: dir });
+    assert.strictEqual(run.code, 2, run.stderr);
+    // Rows are outermost: sets 3-5 are row 1 with each var_b.
+    assert.deepStrictEqual(run.stderr.split("\n").slice(0, 3), [
+      'error: rows.json:9:7: rows[1].var_a: set 3: "two" is not a valid int for --var_a (type=int)',
+      'error: rows.json:9:7: rows[1].var_a: set 4: "two" is not a valid int for --var_a (type=int)',
+      'error: rows.json:9:7: rows[1].var_a: set 5: "two" is not a valid int for --var_a (type=int)',
+    ]);
+  });
+
   it("refuses a value the run's own mapping to argv would refuse: item counts, option-like and @file items", async function () {
     const script = write(
       "lists.py",
