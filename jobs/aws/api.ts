@@ -211,6 +211,17 @@ function batchApi(client: BatchClient, submitClient: BatchClient) {
   };
 }
 
+// An ETag is the MD5 of the bytes for a one-part, non-KMS upload.
+async function listObjects(client: S3Client, Bucket: string, Prefix: string) {
+  const listed = await allPages(paginateListObjectsV2({ client }, { Bucket, Prefix }), (page) =>
+    page.Contents?.filter((o) => o.Key !== undefined),
+  );
+  return listed.map(({ Key = "", Size = 0, LastModified = new Date(0), ETag }) => {
+    const etag = ETag?.replace(/"/g, "");
+    return { key: Key, size: Size, lastModified: LastModified, ...definedOnly({ etag }) };
+  });
+}
+
 function storageApi(client: S3Client) {
   const body = async (bucket: string, key: string) => {
     const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -253,16 +264,7 @@ function storageApi(client: S3Client) {
         throw err;
       }
     },
-    // An ETag is the MD5 of the bytes for a one-part, non-KMS upload.
-    async listObjects(Bucket: string, Prefix: string) {
-      const listed = await allPages(paginateListObjectsV2({ client }, { Bucket, Prefix }), (page) =>
-        page.Contents?.filter((o) => o.Key !== undefined),
-      );
-      return listed.map(({ Key = "", Size = 0, LastModified = new Date(0), ETag }) => {
-        const etag = ETag?.replace(/"/g, "");
-        return { key: Key, size: Size, lastModified: LastModified, ...definedOnly({ etag }) };
-      });
-    },
+    listObjects: (bucket: string, prefix: string) => listObjects(client, bucket, prefix),
     async download(bucket: string, key: string, file: string): Promise<void> {
       const stream = (await body(bucket, key)).body;
       await fs.promises.mkdir(path.dirname(file), { recursive: true });
