@@ -12,7 +12,7 @@ import {
   type Node,
   type ParseError,
 } from "jsonc-parser";
-import { orFallback, type Problem } from "../errors";
+import { FatalError, orFallback, type Problem } from "../errors";
 
 export type JsonPath = readonly (string | number)[];
 
@@ -174,10 +174,22 @@ function keyProblems(doc: JsonDocument): { duplicates: Problem[]; notText: Probl
   return { duplicates, notText };
 }
 
-/** The one place a SyntaxError is read. */
+/** A text that may not be JSON: its value, or undefined. */
 export function jsonValue(text: string): { value: unknown } | undefined {
   const parse = () => ({ value: JSON.parse(text) as unknown });
   return orFallback(parse, undefined, (err) => err instanceof SyntaxError);
+}
+
+/** A text that must be JSON: its value, or a FatalError that `failure` words from the parser's. */
+export function jsonOrFatal(text: string, failure: (parserMessage: string) => string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      throw new FatalError(failure(err.message));
+    }
+    throw err;
+  }
 }
 
 export function valueAt(root: unknown, path: JsonPath): unknown {

@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
 import { FatalError } from "../errors";
-import { valueAt } from "./json-source";
+import { jsonOrFatal, valueAt } from "./json-source";
 import type { JobLimits } from "../../components/instance-types";
 import type { JobDefaults } from "../../components/job-definition";
 
@@ -47,15 +47,12 @@ const outputsSchema = z.object({
 export const MISSING_OUTPUTS_FIX = "run `pulumi up` first, or pass --outputs FILE";
 
 export function parseOutputs(text: string, source: string): StackOutputs {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new FatalError(
-      `${source} is not JSON (${(err as Error).message}); save it with ` +
-        "`pulumi stack output --json --show-secrets > outputs.json`",
-    );
-  }
+  const value = jsonOrFatal(
+    text,
+    (why) =>
+      `${source} is not JSON (${why}); save it with ` +
+      "`pulumi stack output --json --show-secrets > outputs.json`",
+  );
   const parsed = outputsSchema.safeParse(value);
   if (parsed.success) {
     return Object.fromEntries(

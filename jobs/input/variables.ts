@@ -10,7 +10,14 @@ import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
 import { awaitedLater, FatalError, type Problem } from "../errors";
-import { jsonValue, problemAt, valueAt, type JsonDocument, type JsonPlace } from "./json-source";
+import {
+  jsonOrFatal,
+  jsonValue,
+  problemAt,
+  valueAt,
+  type JsonDocument,
+  type JsonPlace,
+} from "./json-source";
 import { ARRAY_MIN_SIZE } from "./derived-names";
 import { whichSets, type Loaded, type LoadedSweep } from "./sweep";
 
@@ -75,14 +82,10 @@ export type ScriptDescription = z.infer<typeof describeSchema> & {
 };
 
 export function parseDescription(text: string, source: string): ScriptDescription {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new FatalError(
-      `${source} did not print JSON (${(err as Error).message}): ${text.slice(0, 200)}`,
-    );
-  }
+  const value = jsonOrFatal(
+    text,
+    (why) => `${source} did not print JSON (${why}): ${text.slice(0, 200)}`,
+  );
   const parsed = describeSchema.safeParse(value);
   if (!parsed.success) {
     const first = parsed.error.issues[0];

@@ -10,6 +10,7 @@ import {
   requireOutput,
   type CommandResult,
 } from "../../jobs/input/outputs";
+import { parseDescription } from "../../jobs/input/variables";
 import { STACK_OUTPUTS, tempDir, writeOutputs } from "../helpers/jobs-harness";
 
 describe("jobs/input/outputs: stack outputs", function () {
@@ -119,6 +120,18 @@ describe("jobs/input/outputs: stack outputs", function () {
       /output "bucketName" must be a string/,
     );
     assert.throws(() => parseOutputs("{", "o.json"), /o\.json is not JSON/);
+  });
+
+  it("words a JSON syntax error with the parser's message, for the outputs and a script's description", function () {
+    assert.throws(() => parseOutputs("{", "o.json"), {
+      name: "FatalError",
+      message:
+        /^o\.json is not JSON \(.*JSON.*\); save it with `pulumi stack output --json --show-secrets > outputs\.json`$/,
+    });
+    assert.throws(() => parseDescription("{", "run_job.py --describe"), {
+      name: "FatalError",
+      message: /^run_job\.py --describe did not print JSON \(.*JSON.*\): \{$/,
+    });
   });
 
   it("reads jobDefaults as optional, and refuses a malformed one naming the field", function () {
